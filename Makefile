@@ -1,0 +1,106 @@
+# redress -- build, run, test and install.
+#
+#   make            build build/redressd (and build/plugins/*.so)
+#   make run        build, then run the daemon in the foreground with ./rules and ./data
+#   make test       unit + functional tests, then all of them again under ASan/UBSan
+#   make bench      the benchmarks of tests/bench (not part of make test)
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make clean
+#
+# Missing Debian packages are installed first (apt-get when root; otherwise
+# the exact command is printed and make stops).
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+CC      ?= cc
+
+VERSION := 0.1.0
+PKGS    := lua5.4 sqlite3 libevent
+
+BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev
+TEST_PACKAGES  := python3 redis-tools redis-server
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+             -DREDRESS_VERSION='"$(VERSION)"' -Iinclude -Icore $(SANITIZE_FLAGS) \
+             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+LDFLAGS ?=
+
+ifeq ($(SANITIZE),1)
+SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+LDFLAGS += $(SANITIZE_FLAGS)
+endif
+
+# Pure modules (no I/O): unit-tested directly.
+PURE_SRC   := core/proto.c core/money.c core/lifecycle.c core/timeparse.c
+CORE_SRC   := $(filter-out core/main.c $(PURE_SRC),$(wildcard core/*.c))
+PURE_OBJ   := $(PURE_SRC:%.c=$(BUILD)/%.o)
+CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
+MAIN_OBJ   := $(BUILD)/core/main.o
+UNIT_SRC   := $(wildcard tests/unit/*.c)
+UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+
+DEPS_STAMP := build/.packages-ok
+
+.PHONY: all run test unit check-packages test-packages bench install clean
+
+all: $(BUILD)/redressd
+
+$(DEPS_STAMP):
+	@$(MAKE) --no-print-directory check-packages PACKAGES="$(BUILD_PACKAGES)"
+	@mkdir -p build && touch $@
+
+check-packages:
+	@missing=""; for p in $(PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "missing Debian packages:$$missing"; \
+	    echo "run:  sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+
+test-packages:
+	@$(MAKE) --no-print-directory check-packages PACKAGES="$(TEST_PACKAGES)"
+
+$(BUILD)/%.o: %.c $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/redressd: $(MAIN_OBJ) $(CORE_OBJ) $(PURE_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/unit_tests: $(UNIT_OBJ) $(PURE_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+unit: $(BUILD)/unit_tests
+	$(BUILD)/unit_tests
+
+run: all
+	@mkdir -p data
+	./$(BUILD)/redressd --rules rules --data data
+
+# The whole suite, plain and then under AddressSanitizer + UBSan.
+test: test-packages all $(BUILD)/unit_tests
+	@$(MAKE) --no-print-directory BUILD=build/sanitize SANITIZE=1 build/sanitize/redressd build/sanitize/unit_tests
+	python3 tests/run.py --build build --build build/sanitize
+
+bench: test-packages all
+	bash tests/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/redress
+	install -m 755 $(BUILD)/redressd $(DESTDIR)$(PREFIX)/bin/redressd
+	install -m 644 include/redress/*.h $(DESTDIR)$(PREFIX)/include/redress/ 2>/dev/null || true
+
+clean:
+	rm -rf build
+
+-include $(UNIT_OBJ:.o=.d) $(PURE_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)
