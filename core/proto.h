@@ -67,6 +67,10 @@ struct proto_parser {
     size_t *offsets;           /* start of each argument in arena */
     size_t args_cap;
     int crlf_left;             /* bytes of the CRLF after a bulk still expected */
+    char *line;                /* inline line being accumulated */
+    size_t line_len, line_cap;
+    size_t command_bytes;      /* argument bytes of the command so far */
+    int command_ready;         /* the last call returned PROTO_COMMAND */
     int saw_first_line;        /* 1 once any line was seen: HTTP check is on the first only */
 };
 

@@ -1,0 +1,222 @@
+/* commands.c -- the command table, and the connection and debug commands.
+ *
+ * The table is the one place that says which commands exist, their arity,
+ * and whether they write (and so run inside a batch savepoint).  Names are
+ * matched without regard to ASCII case, as Redis does.
+ */
+#include "commands.h"
+#include "cases.h"
+#include "clock.h"
+#include "reply.h"
+#include "server.h"
+#include "store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------ requests */
+
+void request_error(struct request *request, const char *code, const char *fmt, ...) {
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    reply_error(request->reply, code, "%s", message);
+    request->failed = 1;
+}
+
+void request_store_error(struct request *request) {
+    request_error(request, "ERR", "store: %s", store_error());
+}
+
+int request_argument_is(const struct request *request, int i, const char *text) {
+    size_t len = strlen(text);
+    return i < request->argc && request->argvlen[i] == len &&
+           strncasecmp(request->argv[i], text, len) == 0;
+}
+
+/* ------------------------------------------------- connection commands */
+
+static void ping_command(struct request *request) {
+    if (request->argc > 1) reply_bulk(request->reply, request->argv[1], request->argvlen[1]);
+    else reply_status(request->reply, "PONG");
+}
+
+static void quit_command(struct request *request) {
+    reply_ok(request->reply);
+    if (request->client) server_client_close_after_reply(request->client);
+}
+
+/* HELLO [protover]: redress speaks RESP2 only.  The reply is the server
+ * description as a flat field/value array, as Redis's HELLO 2 gives. */
+static void hello_command(struct request *request) {
+    if (request->argc > 1 && !(request->argvlen[1] == 1 && request->argv[1][0] == '2')) {
+        request_error(request, "NOPROTO", "unsupported protocol version '%.*s': redress speaks RESP2",
+                      (int)(request->argvlen[1] > 16 ? 16 : request->argvlen[1]), request->argv[1]);
+        return;
+    }
+    reply_array(request->reply, 14);
+    reply_bulk_string(request->reply, "server");
+    reply_bulk_string(request->reply, "redress");
+    reply_bulk_string(request->reply, "version");
+    reply_bulk_string(request->reply, REDRESS_VERSION);
+    reply_bulk_string(request->reply, "proto");
+    reply_integer(request->reply, 2);
+    reply_bulk_string(request->reply, "id");
+    reply_integer(request->reply, request->client ? (long long)server_client_id(request->client) : 0);
+    reply_bulk_string(request->reply, "mode");
+    reply_bulk_string(request->reply, "standalone");
+    reply_bulk_string(request->reply, "role");
+    reply_bulk_string(request->reply, "master");
+    reply_bulk_string(request->reply, "modules");
+    reply_array(request->reply, 0);
+}
+
+static long long count_rows(const char *sql) {
+    sqlite3_stmt *statement = store_statement(sql);
+    long long count = -1;
+    if (statement && sqlite3_step(statement) == SQLITE_ROW) count = sqlite3_column_int64(statement, 0);
+    if (statement) sqlite3_reset(statement);
+    return count;
+}
+
+static void info_command(struct request *request) {
+    static const char cases_sql[] = "SELECT count(*) FROM cases";
+    static const char open_sql[] =
+        "SELECT count(*) FROM cases WHERE state NOT IN ('resolved', 'closed')";
+    static const char events_sql[] = "SELECT count(*) FROM events";
+    struct evbuffer *text = evbuffer_new();
+    if (text == NULL) {
+        request_error(request, "ERR", "out of memory");
+        return;
+    }
+    evbuffer_add_printf(text,
+                        "# Server\r\nredress_version:%s\r\nprocess_id:%ld\r\ntcp_port:%d\r\n"
+                        "test_clock:%s\r\nclock:%lld\r\nschema_version:%d\r\n\r\n",
+                        REDRESS_VERSION, (long)getpid(), server_port(), clock_is_test() ? "yes" : "no",
+                        (long long)clock_now(), STORE_SCHEMA_VERSION);
+    server_info(text);
+    evbuffer_add_printf(text, "\r\n# Cases\r\ncases:%lld\r\nopen_cases:%lld\r\nevents:%lld\r\n",
+                        count_rows(cases_sql), count_rows(open_sql), count_rows(events_sql));
+    size_t len = evbuffer_get_length(text);
+    char *flat = (char *)evbuffer_pullup(text, -1);
+    reply_bulk(request->reply, flat ? flat : "", flat ? len : 0);
+    evbuffer_free(text);
+}
+
+/* ------------------------------------------------------- test commands */
+
+static int parse_signed(const char *text, size_t len, long long *value) {
+    char buffer[32];
+    if (len == 0 || len >= sizeof buffer) return -1;
+    memcpy(buffer, text, len);
+    buffer[len] = '\0';
+    char *end;
+    long long parsed = strtoll(buffer, &end, 10);
+    if (*end != '\0' || end == buffer) return -1;
+    *value = parsed;
+    return 0;
+}
+
+/* DEBUG.CLOCK SET unix-seconds | ADVANCE seconds | GET */
+static void debug_clock_command(struct request *request) {
+    long long value = 0;
+    if (request_argument_is(request, 1, "GET") && request->argc == 2) {
+        reply_integer(request->reply, clock_now());
+        return;
+    }
+    if (request->argc != 3 || parse_signed(request->argv[2], request->argvlen[2], &value) != 0) {
+        request_error(request, "INVALID", "usage: DEBUG.CLOCK SET unix-seconds | ADVANCE seconds | GET");
+        return;
+    }
+    if (request_argument_is(request, 1, "SET")) {
+        if (value < 0 || value > 253402300799LL) {
+            request_error(request, "INVALID", "unix-seconds must be from 0 to 253402300799");
+            return;
+        }
+        clock_test_set_ms(value * 1000);
+    } else if (request_argument_is(request, 1, "ADVANCE")) {
+        if (value < 0 || value > 100LL * 366 * 86400) {
+            request_error(request, "INVALID", "ADVANCE takes 0 to 100 years of seconds");
+            return;
+        }
+        clock_test_advance_ms(value * 1000);
+    } else {
+        request_error(request, "INVALID", "usage: DEBUG.CLOCK SET unix-seconds | ADVANCE seconds | GET");
+        return;
+    }
+    server_clock_moved(request->client);
+    reply_integer(request->reply, clock_now());
+}
+
+/* DEBUG.STORE FAIL-COMMITS n [FULL|IOERR]: the next n commits fail inside
+ * SQLite's file writes, as a full or failing disk makes them. */
+static void debug_store_command(struct request *request) {
+    long long count;
+    if (!request_argument_is(request, 1, "FAIL-COMMITS") ||
+        parse_signed(request->argv[2], request->argvlen[2], &count) != 0 || count < 0 || count > 1000000) {
+        request_error(request, "INVALID", "usage: DEBUG.STORE FAIL-COMMITS n [FULL|IOERR]");
+        return;
+    }
+    int disk_full = 1;
+    if (request->argc == 4) {
+        if (request_argument_is(request, 3, "IOERR")) disk_full = 0;
+        else if (!request_argument_is(request, 3, "FULL")) {
+            request_error(request, "INVALID", "usage: DEBUG.STORE FAIL-COMMITS n [FULL|IOERR]");
+            return;
+        }
+    }
+    store_fault_arm((int)count, disk_full);
+    reply_ok(request->reply);
+}
+
+/* --------------------------------------------------------------- table */
+
+#define W COMMAND_WRITE
+#define R COMMAND_READS_STORE
+#define T COMMAND_TEST_ONLY
+static const struct command command_table[] = {
+    /* name             min max flags handler               usage */
+    {"PING",             1, 2, 0, ping_command, "[message]"},
+    {"HELLO",            1, 2, 0, hello_command, "[2]"},
+    {"QUIT",             1, 1, 0, quit_command, ""},
+    {"INFO",             1, 2, R, info_command, "[section]"},
+    {"CASE.OPEN",        3, -1, W, case_open_command, "field value [field value ...]"},
+    {"CASE.GET",         2, 2, R, case_get_command, "id"},
+    {"CASE.HISTORY",     2, 2, R, case_history_command, "id"},
+    {"CASE.LIST",        1, -1, R, case_list_command,
+     "[STATE s] [QUEUE q] [ASSIGNEE a] [PRIORITY p] [BREACHED] [LIMIT n] [AFTER id]"},
+    {"CASE.ASSIGN",      3, 3, W, case_assign_command, "id agent"},
+    {"CASE.REPLY",       3, 3, W, case_reply_command, "id text"},
+    {"CASE.NOTE",        3, 3, W, case_note_command, "id text"},
+    {"CASE.WAIT",        3, 4, W, case_wait_command, "id CUSTOMER|INTERNAL [reason]"},
+    {"CASE.RESUME",      2, 2, W, case_resume_command, "id"},
+    {"CASE.RESOLVE",     3, 4, W, case_resolve_command, "id code [text]"},
+    {"CASE.REOPEN",      2, 3, W, case_reopen_command, "id [reason]"},
+    {"CASE.CLOSE",       2, 2, W, case_close_command, "id"},
+    {"CASE.SET",         4, 4, W, case_set_command, "id PRIORITY|CATEGORY|TAGS value"},
+    {"CASE.LINK",        3, 3, W, case_link_command, "id other"},
+    {"CASE.SURVEY",      3, 4, W, case_survey_command, "id score(1-5) [comment]"},
+    {"DEBUG.CLOCK",      2, 3, T, debug_clock_command, "SET unix-seconds | ADVANCE seconds | GET"},
+    {"DEBUG.STORE",      3, 4, T, debug_store_command, "FAIL-COMMITS n [FULL|IOERR]"},
+};
+#undef W
+#undef R
+#undef T
+
+const struct command *commands_lookup(const char *name, size_t len) {
+    for (size_t i = 0; i < sizeof command_table / sizeof command_table[0]; i++)
+        if (strlen(command_table[i].name) == len && strncasecmp(command_table[i].name, name, len) == 0)
+            return &command_table[i];
+    return NULL;
+}
+
+int commands_arity_ok(const struct command *command, int argc) {
+    return argc >= command->minimum_arguments &&
+           (command->maximum_arguments < 0 || argc <= command->maximum_arguments);
+}

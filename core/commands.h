@@ -1,0 +1,56 @@
+/* commands.h -- the command table and what a command sees of a request.
+ *
+ * A command handler gets a struct request: the arguments (borrowed for the
+ * call), the buffer its one reply goes to, and the actor to write into
+ * events.  It must write exactly one reply.  Error replies go through
+ * request_error(), which also marks the request failed: for a write command
+ * the server then rolls back the command's savepoint, so a failed command
+ * leaves no row behind, whatever it wrote before failing.
+ */
+#ifndef REDRESS_COMMANDS_H
+#define REDRESS_COMMANDS_H
+
+#include <event2/buffer.h>
+#include <stddef.h>
+
+struct client;
+
+struct request {
+    struct client *client;    /* the caller; NULL for internal requests */
+    int argc;
+    char **argv;              /* borrowed; argv[i] NUL-terminated, argvlen[i] bytes */
+    size_t *argvlen;
+    struct evbuffer *reply;   /* the one reply goes here */
+    const char *actor;        /* who acts, for the event rows */
+    int failed;               /* set by request_error() */
+};
+
+enum command_flags {
+    COMMAND_WRITE = 1 << 0,       /* changes the store: runs in a savepoint of the batch */
+    COMMAND_READS_STORE = 1 << 1, /* reads the store: reply waits for an open batch */
+    COMMAND_TEST_ONLY = 1 << 2,   /* refused unless started with --test-clock */
+};
+
+struct command {
+    const char *name;         /* upper case, as documented */
+    int minimum_arguments;    /* argc including the name */
+    int maximum_arguments;    /* -1: no maximum */
+    unsigned flags;
+    void (*handler)(struct request *request);
+    const char *usage;        /* arguments, for the error of a wrong arity */
+};
+
+/* Finds a command by name, any case; NULL if unknown. */
+const struct command *commands_lookup(const char *name, size_t len);
+/* 1 if argc is within the command's bounds. */
+int commands_arity_ok(const struct command *command, int argc);
+
+/* Writes "-CODE message" as the reply and marks the request failed. */
+void request_error(struct request *request, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Replies "-ERR store: <SQLite's message>" and marks the request failed. */
+void request_store_error(struct request *request);
+/* 1 if argument i equals text, ignoring ASCII case. */
+int request_argument_is(const struct request *request, int i, const char *text);
+
+#endif

@@ -1,0 +1,204 @@
+/* config.c -- settings table, config-file reader, flag setter (see config.h).
+ *
+ * Why key = value and not Lua: the config must be readable before the rule
+ * engine exists, by operators who are not rule authors, and a typo must be a
+ * precise error (file:line and key), not a Lua stack trace.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum setting_type { SETTING_STRING, SETTING_INTEGER, SETTING_BOOLEAN };
+
+struct setting {
+    const char *name;
+    enum setting_type type;
+    size_t offset;
+    size_t size;           /* strings: buffer size */
+    const char *initial;   /* default, as text */
+    long long minimum, maximum;
+    const char *help;
+};
+
+#define STRING_SETTING(field, initial, help) \
+    {#field, SETTING_STRING, offsetof(struct config, field), \
+     sizeof(((struct config *)0)->field), initial, 0, 0, help}
+#define INTEGER_SETTING(field, initial, minimum, maximum, help) \
+    {#field, SETTING_INTEGER, offsetof(struct config, field), 0, initial, minimum, maximum, help}
+
+static const struct setting settings[] = {
+    STRING_SETTING(bind, "127.0.0.1", "TCP address to listen on (\"\" = no TCP)"),
+    INTEGER_SETTING(port, "7878", 0, 65535, "TCP port; 0 picks a free one and logs it"),
+    STRING_SETTING(data, "./data", "data directory (created if missing)"),
+    STRING_SETTING(rules, "./rules", "rule set directory"),
+    STRING_SETTING(plugins, "", "plugin directory"),
+    STRING_SETTING(unix_socket, "", "unix socket path (\"\" = DATA/redress.sock, off = none)"),
+    {"test_clock", SETTING_BOOLEAN, offsetof(struct config, test_clock), 0, "no", 0, 1,
+     "freeze time; DEBUG.CLOCK moves it (tests only)"},
+    INTEGER_SETTING(max_clients, "4096", 1, 1000000, "most connected clients"),
+    INTEGER_SETTING(max_inline, "65536", 16, 1LL << 30, "longest inline command line, bytes"),
+    INTEGER_SETTING(max_bulk, "1048576", 1, 1LL << 30, "longest bulk argument, bytes"),
+    INTEGER_SETTING(max_args, "1024", 1, 1000000, "most arguments in one command"),
+    INTEGER_SETTING(max_command, "4194304", 16, 1LL << 31, "most argument bytes in one command"),
+    INTEGER_SETTING(output_limit, "16777216", 1024, 1LL << 40,
+                    "unsent reply bytes after which a client is disconnected"),
+    INTEGER_SETTING(idle_timeout, "300", 0, 1LL << 31, "seconds before an idle client is closed (0 = never)"),
+    STRING_SETTING(sync, "full", "SQLite synchronous: full (durable at reply) or normal"),
+    INTEGER_SETTING(batch_max_writes, "1000", 1, 1000000, "commit a batch at this many writes"),
+    INTEGER_SETTING(batch_max_ms, "20", 0, 10000, "commit a batch at this age, milliseconds"),
+    STRING_SETTING(log_level, "info", "debug, info, warn or error"),
+    STRING_SETTING(default_currency, "CNY", "currency of amounts sent without one"),
+};
+
+#define SETTING_COUNT (sizeof settings / sizeof settings[0])
+
+static const struct setting *find_setting(const char *key) {
+    char name[64];
+    size_t i;
+    for (i = 0; key[i] && i < sizeof name - 1; i++) name[i] = key[i] == '-' ? '_' : key[i];
+    name[i] = '\0';
+    if (key[i]) return NULL;
+    for (size_t s = 0; s < SETTING_COUNT; s++)
+        if (strcmp(settings[s].name, name) == 0) return &settings[s];
+    return NULL;
+}
+
+static const char *apply(struct config *config, const struct setting *setting, const char *value,
+                         char *error, size_t error_size) {
+    char *field = (char *)config + setting->offset;
+    switch (setting->type) {
+    case SETTING_STRING:
+        if (strlen(value) >= setting->size) {
+            snprintf(error, error_size, "%s: value too long (at most %zu bytes)", setting->name,
+                     setting->size - 1);
+            return error;
+        }
+        memcpy(field, value, strlen(value) + 1);
+        return NULL;
+    case SETTING_INTEGER: {
+        char *end;
+        errno = 0;
+        long long number = strtoll(value, &end, 10);
+        if (errno || end == value || *end || !isdigit((unsigned char)value[0]) ||
+            number < setting->minimum || number > setting->maximum) {
+            snprintf(error, error_size, "%s: '%s' is not an integer in %lld..%lld", setting->name,
+                     value, setting->minimum, setting->maximum);
+            return error;
+        }
+        *(long long *)(void *)field = number;
+        return NULL;
+    }
+    case SETTING_BOOLEAN:
+        if (!strcmp(value, "yes") || !strcmp(value, "true") || !strcmp(value, "1"))
+            *(int *)(void *)field = 1;
+        else if (!strcmp(value, "no") || !strcmp(value, "false") || !strcmp(value, "0"))
+            *(int *)(void *)field = 0;
+        else {
+            snprintf(error, error_size, "%s: '%s' is not yes or no", setting->name, value);
+            return error;
+        }
+        return NULL;
+    }
+    return NULL;
+}
+
+void config_defaults(struct config *config) {
+    char scratch[128];
+    memset(config, 0, sizeof *config);
+    for (size_t s = 0; s < SETTING_COUNT; s++)
+        apply(config, &settings[s], settings[s].initial, scratch, sizeof scratch);
+}
+
+const char *config_set(struct config *config, const char *key, const char *value, char *error,
+                       size_t error_size) {
+    const struct setting *setting = find_setting(key);
+    if (setting == NULL) {
+        snprintf(error, error_size, "unknown setting '%s'", key);
+        return error;
+    }
+    return apply(config, setting, value, error, error_size);
+}
+
+/* Strips spaces at both ends, in place. */
+static char *trim(char *text) {
+    while (isspace((unsigned char)*text)) text++;
+    size_t len = strlen(text);
+    while (len && isspace((unsigned char)text[len - 1])) text[--len] = '\0';
+    return text;
+}
+
+const char *config_load_file(struct config *config, const char *path, char *error,
+                             size_t error_size) {
+    FILE *file = fopen(path, "r");
+    if (file == NULL) {
+        snprintf(error, error_size, "%s: %s", path, strerror(errno));
+        return error;
+    }
+    char line[4096], why[256];
+    int number = 0;
+    const char *result = NULL;
+    while (result == NULL && fgets(line, sizeof line, file)) {
+        number++;
+        if (strchr(line, '\n') == NULL && !feof(file)) {
+            snprintf(error, error_size, "%s:%d: line too long", path, number);
+            result = error;
+            break;
+        }
+        char *text = trim(line);
+        if (*text == '#' || *text == '\0') continue;
+        char *equals = strchr(text, '=');
+        if (equals == NULL) {
+            snprintf(error, error_size, "%s:%d: expected key = value", path, number);
+            result = error;
+            break;
+        }
+        *equals = '\0';
+        char *key = trim(text), *value = trim(equals + 1);
+        size_t value_len = strlen(value);
+        if (value_len >= 2 && value[0] == '"' && value[value_len - 1] == '"') {
+            value[value_len - 1] = '\0';
+            value++;
+        }
+        if (config_set(config, key, value, why, sizeof why)) {
+            snprintf(error, error_size, "%s:%d: %s", path, number, why);
+            result = error;
+        }
+    }
+    fclose(file);
+    return result;
+}
+
+void config_print_help(void *output) {
+    FILE *file = output;
+    for (size_t s = 0; s < SETTING_COUNT; s++) {
+        char flag[64];
+        size_t i;
+        for (i = 0; settings[s].name[i] && i < sizeof flag - 1; i++)
+            flag[i] = settings[s].name[i] == '_' ? '-' : settings[s].name[i];
+        flag[i] = '\0';
+        fprintf(file, "  --%-18s %s (default: %s)\n", flag, settings[s].help,
+                settings[s].initial[0] ? settings[s].initial : "\"\"");
+    }
+}
+
+void config_each(const struct config *config,
+                 void (*fn)(void *context, const char *name, const char *value), void *context) {
+    for (size_t s = 0; s < SETTING_COUNT; s++) {
+        const char *field = (const char *)config + settings[s].offset;
+        char text[64];
+        switch (settings[s].type) {
+        case SETTING_STRING: fn(context, settings[s].name, field); break;
+        case SETTING_INTEGER:
+            snprintf(text, sizeof text, "%lld", *(const long long *)(const void *)field);
+            fn(context, settings[s].name, text);
+            break;
+        case SETTING_BOOLEAN:
+            fn(context, settings[s].name, *(const int *)(const void *)field ? "yes" : "no");
+            break;
+        }
+    }
+}

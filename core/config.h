@@ -1,0 +1,57 @@
+/* config.h -- the daemon's settings: defaults, config file, command-line flags.
+ *
+ * One table (config.c) lists every setting with its default, bounds and help.
+ * The config file is "key = value" lines ('#' starts a comment; values may be
+ * "double quoted"); every key is also a flag: max_bulk is --max-bulk.  Flags
+ * override the file, whichever order they come in.
+ */
+#ifndef REDRESS_CONFIG_H
+#define REDRESS_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct config {
+    char bind[256];          /* TCP address; "" disables TCP */
+    long long port;          /* 0 = pick a free port */
+    char data[1024];         /* data directory (created) */
+    char rules[1024];        /* rule set directory */
+    char plugins[1024];      /* plugin directory */
+    char unix_socket[1024];  /* "" = DATA/redress.sock; "off" disables */
+    int test_clock;          /* accept DEBUG.CLOCK; time stands still */
+    long long max_clients;
+    long long max_inline;    /* bytes */
+    long long max_bulk;      /* bytes */
+    long long max_args;
+    long long max_command;   /* bytes of all arguments of one command */
+    long long output_limit;  /* bytes of unsent replies per client */
+    long long idle_timeout;  /* seconds; 0 = never */
+    char sync[16];           /* "full" (default) or "normal": SQLite synchronous */
+    long long batch_max_writes; /* commit once a batch holds this many writes */
+    long long batch_max_ms;     /* ... or is this old */
+    char log_level[16];
+    char default_currency[4];
+};
+
+/* Fills every field with its default. */
+void config_defaults(struct config *config);
+
+/* Reads a config file; returns NULL, or an error message (file:line: why)
+ * written into error (size error_size). */
+const char *config_load_file(struct config *config, const char *path, char *error,
+                             size_t error_size);
+
+/* Sets one key (underscore or dash spelling) from text; returns NULL or a
+ * message naming the key and why the value is wrong. */
+const char *config_set(struct config *config, const char *key, const char *value,
+                       char *error, size_t error_size);
+
+/* Writes the list of settings, their flags, defaults and help to out. */
+void config_print_help(void *file);
+
+/* Calls fn(name, value-as-text) for every setting, in table order (INFO). */
+void config_each(const struct config *config,
+                 void (*fn)(void *context, const char *name, const char *value),
+                 void *context);
+
+#endif

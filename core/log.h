@@ -1,0 +1,33 @@
+/* log.h -- logging: one logfmt line per event on stderr.
+ *
+ *   ts=2026-11-22T14:52:17.123Z level=info msg="listening" port=7878
+ *
+ * The caller writes the key=value tail with log_* format strings; values
+ * that may hold spaces or quotes go through log_quote().
+ */
+#ifndef REDRESS_LOG_H
+#define REDRESS_LOG_H
+
+#include <stddef.h>
+
+enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+void log_set_level(enum log_level level);
+/* Parses "debug", "info", "warn", "error"; -1 if unknown. */
+int log_level_parse(const char *name);
+
+/* msg is a short fixed phrase; fmt (may be NULL) formats the key=value tail. */
+void log_write(enum log_level level, const char *msg, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define log_debug(msg, ...) log_write(LOG_DEBUG, msg, __VA_ARGS__)
+#define log_info(msg, ...)  log_write(LOG_INFO, msg, __VA_ARGS__)
+#define log_warn(msg, ...)  log_write(LOG_WARN, msg, __VA_ARGS__)
+#define log_error(msg, ...) log_write(LOG_ERROR, msg, __VA_ARGS__)
+
+/* Writes value as a logfmt value into out (always NUL-terminated, truncated
+ * to fit): bare when it has no space, quote, '=' or control byte, otherwise
+ * double-quoted with \" \\ \n escapes.  Returns out, for use in arguments. */
+const char *log_quote(const char *value, char *out, size_t out_size);
+
+#endif

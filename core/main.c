@@ -1,0 +1,125 @@
+/* main.c -- redressd: command line, start-up order, shutdown.
+ *
+ * Start-up order matters: the listeners are bound first so that the first
+ * log line is "listening port=N" (tests and scripts read the port from it),
+ * then the store is opened and migrated, then the loop runs.  No client is
+ * served before the store is open: accepting happens only inside the loop.
+ */
+#include "cases.h"
+#include "clock.h"
+#include "config.h"
+#include "log.h"
+#include "server.h"
+#include "store.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: redressd [--config FILE] [--bind ADDR] [--port N] [--data DIR] [--rules DIR]\n"
+            "                [--plugins DIR] [--test-clock] [--version] [--help] [--SETTING VALUE ...]\n"
+            "\n"
+            "redress: an after-sales case engine speaking RESP2 (redis-cli, telnet, client libraries).\n"
+            "Every setting of the config file (key = value) is also a flag; flags win.\n\n"
+            "settings:\n");
+    config_print_help(out);
+}
+
+/* Applies argv over config.  Returns 0, 1 when the program should exit 0
+ * (--help, --version), or -1 on a bad flag (message printed). */
+static int apply_flags(struct config *config, int argc, char **argv) {
+    char error[512];
+    for (int i = 1; i < argc; i++) {
+        const char *flag = argv[i];
+        if (!strcmp(flag, "--help") || !strcmp(flag, "-h")) {
+            usage(stdout);
+            return 1;
+        }
+        if (!strcmp(flag, "--version") || !strcmp(flag, "-v")) {
+            printf("redressd %s (sqlite %s, %s, libevent %s)\n", REDRESS_VERSION, sqlite3_libversion(),
+                   "lua 5.4", event_get_version());
+            return 1;
+        }
+        if (!strcmp(flag, "--test-clock")) {
+            config->test_clock = 1;
+            continue;
+        }
+        if (strncmp(flag, "--", 2) != 0 || i + 1 >= argc) {
+            fprintf(stderr, "redressd: %s: %s (see --help)\n", flag,
+                    strncmp(flag, "--", 2) ? "unexpected argument" : "needs a value");
+            return -1;
+        }
+        const char *value = argv[++i];
+        if (!strcmp(flag, "--config")) continue; /* read before the other flags */
+        if (config_set(config, flag + 2, value, error, sizeof error)) {
+            fprintf(stderr, "redressd: %s (see --help)\n", error);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    struct config config;
+    char error[512];
+    config_defaults(&config);
+    for (int i = 1; i + 1 < argc; i++) {
+        if (!strcmp(argv[i], "--config")) {
+            if (config_load_file(&config, argv[i + 1], error, sizeof error)) {
+                fprintf(stderr, "redressd: config: %s\n", error);
+                return 2;
+            }
+        }
+    }
+    int flags = apply_flags(&config, argc, argv);
+    if (flags != 0) return flags > 0 ? 0 : 2;
+    int level = log_level_parse(config.log_level);
+    if (level < 0) {
+        fprintf(stderr, "redressd: log_level must be debug, info, warn or error\n");
+        return 2;
+    }
+    log_set_level((enum log_level)level);
+    clock_init(config.test_clock, 0);
+    if (config.test_clock) {
+        /* Frozen at the real time of start; tests then SET it. */
+        clock_init(0, 0);
+        int64_t now = clock_now_ms();
+        clock_init(1, now);
+    }
+    cases_set_default_currency(config.default_currency);
+
+    struct event_config *event_config = event_config_new();
+    struct event_base *base = event_config ? event_base_new_with_config(event_config) : NULL;
+    if (event_config) event_config_free(event_config);
+    if (base == NULL || event_base_priority_init(base, 2) != 0) {
+        fprintf(stderr, "redressd: cannot set up the event loop\n");
+        return 1;
+    }
+    int status = 1;
+    /* The unix socket lives in the data directory: create it first. */
+    if (mkdir(config.data, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "redressd: cannot create data directory %s: %s\n", config.data, strerror(errno));
+        goto done;
+    }
+    if (server_start(base, &config) != 0) goto done;
+    if (store_open(config.data, config.sync, error, sizeof error) != 0) {
+        fprintf(stderr, "redressd: %s\n", error);
+        log_error("cannot open store", "error=\"%s\"", error);
+        goto done;
+    }
+    log_info("ready", "version=%s data=%s sync=%s test_clock=%s", REDRESS_VERSION, config.data,
+             config.sync, config.test_clock ? "yes" : "no");
+    server_run();
+    status = 0;
+    log_info("stopped", NULL);
+done:
+    server_free();
+    store_close();
+    event_base_free(base);
+    return status;
+}

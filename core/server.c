@@ -1,0 +1,567 @@
+/* server.c -- listeners, clients, request execution and group commit.
+ *
+ * Flow of a request: bytes arrive on a bufferevent; the parser (proto.c)
+ * turns them into commands, chunk by chunk, without copying the input buffer
+ * whole; each command runs at once (single thread, nothing blocks) and its
+ * reply goes either straight to the output or, while a batch is open, to the
+ * client's `held` buffer.
+ *
+ * Group commit: the first write of an event-loop iteration opens a batch
+ * (store.c).  A commit event at the lowest priority runs once the loop has no
+ * more client I/O to process, so every command that arrived together shares
+ * one COMMIT and one fsync.  Under sustained load that event could starve, so
+ * a batch is also committed as soon as it holds batch_max_writes writes or is
+ * batch_max_ms old.  Only after COMMIT returns are held replies released; a
+ * failed COMMIT turns each held reply into an error and leaves memory as it was
+ * (after-commit callbacks are dropped by the store).
+ *
+ * Limits: every input buffer is bounded by the parser's limits; unsent output
+ * over output_limit disconnects the client (a client that never reads cannot
+ * make us grow without bound); max_clients refuses new connections with an
+ * error line; idle clients are closed after idle_timeout of clock time.
+ */
+#include "server.h"
+#include "clock.h"
+#include "commands.h"
+#include "log.h"
+#include "proto.h"
+#include "reply.h"
+#include "store.h"
+
+#include <errno.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+enum { PRIORITY_IO = 0, PRIORITY_COMMIT = 1, PRIORITY_LEVELS = 2 };
+
+struct client {
+    uint64_t id;
+    struct bufferevent *connection;
+    struct proto_parser parser;
+    struct evbuffer *held;          /* replies waiting for the batch to commit */
+    long long held_count;           /* how many replies are in held */
+    struct client *held_next;       /* in held_clients while held_count > 0 */
+    struct client *previous, *next; /* in all_clients */
+    int64_t last_active_ms;         /* clock_monotonic_ms() of the last input */
+    int closing;                    /* free once the output is flushed */
+    char address[64];
+};
+
+static struct {
+    struct event_base *base;
+    const struct config *config;
+    struct evconnlistener *tcp_listener, *unix_listener;
+    char unix_path[1100];
+    int port;
+    struct event *commit_event, *sweep_event, *resume_accept_event;
+    struct event *signal_events[4];
+    int commit_pending;
+    int stopping;
+    struct client *all_clients;
+    struct client *held_clients;
+    long long client_count;
+    uint64_t next_client_id;
+    struct proto_limits limits;
+    /* counters for INFO */
+    long long total_connections, rejected_connections, total_commands;
+    long long output_limit_disconnects, idle_disconnects, protocol_errors;
+    int64_t started_ms;
+} server;
+
+static void client_free(struct client *client);
+static void commit_batch(void);
+
+/* ------------------------------------------------------------- clients */
+
+uint64_t server_client_id(const struct client *client) { return client->id; }
+
+void server_client_close_after_reply(struct client *client) { client->closing = 1; }
+
+static void held_list_remove(struct client *client) {
+    for (struct client **link = &server.held_clients; *link; link = &(*link)->held_next) {
+        if (*link == client) {
+            *link = client->held_next;
+            client->held_next = NULL;
+            return;
+        }
+    }
+}
+
+static void client_free(struct client *client) {
+    if (client->held_count) held_list_remove(client);
+    if (client->previous) client->previous->next = client->next;
+    else server.all_clients = client->next;
+    if (client->next) client->next->previous = client->previous;
+    server.client_count--;
+    bufferevent_free(client->connection); /* closes the socket */
+    evbuffer_free(client->held);
+    proto_free(&client->parser);
+    free(client);
+    if (server.stopping && server.client_count == 0) event_base_loopbreak(server.base);
+}
+
+/* Bytes of replies not yet written to the socket, held ones included. */
+static size_t client_pending_output(const struct client *client) {
+    return evbuffer_get_length(bufferevent_get_output(client->connection)) +
+           evbuffer_get_length(client->held);
+}
+
+/* Frees the client if it went over its output limit; returns 1 if freed. */
+static int client_enforce_output_limit(struct client *client) {
+    if (client_pending_output(client) <= (size_t)server.config->output_limit) return 0;
+    log_warn("client output over limit, disconnected", "client=%llu address=%s bytes=%zu",
+             (unsigned long long)client->id, client->address, client_pending_output(client));
+    server.output_limit_disconnects++;
+    client_free(client);
+    return 1;
+}
+
+/* Runs one parsed command; the reply goes to the output or to held. */
+static void client_execute(struct client *client) {
+    struct proto_parser *parser = &client->parser;
+    struct request request = {
+        .client = client, .argc = parser->argc, .argv = parser->argv,
+        .argvlen = parser->argvlen, .actor = "anonymous",
+    };
+    server.total_commands++;
+    const struct command *command = commands_lookup(parser->argv[0], parser->argvlen[0]);
+    unsigned flags = command ? command->flags : 0;
+    int hold = client->held_count > 0 ||
+               ((flags & (COMMAND_WRITE | COMMAND_READS_STORE)) && store_batch_is_open()) ||
+               (flags & COMMAND_WRITE);
+    request.reply = hold ? client->held : bufferevent_get_output(client->connection);
+
+    if (command == NULL) {
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(parser->argvlen[0] > 40 ? 40 : parser->argvlen[0]),
+                 parser->argv[0]);
+        request_error(&request, "ERR", "unknown command '%s'", name);
+    } else if (!commands_arity_ok(command, parser->argc)) {
+        request_error(&request, "ERR", "wrong number of arguments for '%s': usage %s %s",
+                      command->name, command->name, command->usage);
+    } else if ((flags & COMMAND_TEST_ONLY) && !clock_is_test()) {
+        request_error(&request, "ERR", "%s is accepted only when redressd runs with --test-clock",
+                      command->name);
+    } else if (flags & COMMAND_WRITE) {
+        if (store_command_begin() != 0) {
+            request_store_error(&request);
+        } else {
+            command->handler(&request);
+            if (store_command_end(!request.failed) != 0 && !request.failed) {
+                /* Cannot happen short of a broken database; the reply we wrote is wrong
+                 * now, but the batch is still rolled back at commit as a whole. */
+                log_error("savepoint release failed", "error=\"%s\"", store_error());
+            }
+            if (!server.commit_pending) {
+                server.commit_pending = 1;
+                event_active(server.commit_event, EV_TIMEOUT, 0);
+            }
+        }
+    } else {
+        command->handler(&request);
+    }
+
+    if (hold) {
+        if (client->held_count++ == 0) {
+            client->held_next = server.held_clients;
+            server.held_clients = client;
+        }
+    }
+}
+
+static void client_read(struct bufferevent *connection, void *argument) {
+    struct client *client = argument;
+    struct evbuffer *input = bufferevent_get_input(connection);
+    if (client->closing || server.stopping) {
+        evbuffer_drain(input, evbuffer_get_length(input));
+        return;
+    }
+    client->last_active_ms = clock_monotonic_ms();
+    while (!client->closing) {
+        struct evbuffer_iovec chunk;
+        if (evbuffer_peek(input, -1, NULL, &chunk, 1) < 1) break;
+        size_t consumed = 0;
+        enum proto_status status =
+            proto_feed(&client->parser, chunk.iov_base, chunk.iov_len, &consumed);
+        evbuffer_drain(input, consumed);
+        if (status == PROTO_COMMAND) {
+            if (client->parser.argc == 0) continue;
+            client_execute(client);
+            if (client_enforce_output_limit(client)) return;
+        } else if (status == PROTO_ERROR) {
+            server.protocol_errors++;
+            struct evbuffer *out = client->held_count ? client->held : bufferevent_get_output(connection);
+            evbuffer_add_printf(out, "-%s\r\n", client->parser.error);
+            if (client->held_count) client->held_count++;
+            log_info("protocol error, closing", "client=%llu address=%s error=\"%s\"",
+                     (unsigned long long)client->id, client->address, client->parser.error);
+            client->closing = 1;
+            evbuffer_drain(input, evbuffer_get_length(input));
+        } else if (status == PROTO_DROP) {
+            log_warn("HTTP request on the command port, closing", "client=%llu address=%s",
+                     (unsigned long long)client->id, client->address);
+            client_free(client);
+            return;
+        }
+        /* PROTO_NEED_MORE: the chunk was consumed; look at the next one. */
+    }
+    if (store_batch_is_open() &&
+        (store_batch_writes() >= server.config->batch_max_writes ||
+         clock_real_monotonic_ms() - store_batch_opened_ms() >= server.config->batch_max_ms))
+        commit_batch();
+    else if (client->closing && client->held_count == 0 &&
+             evbuffer_get_length(bufferevent_get_output(connection)) == 0)
+        client_free(client);
+}
+
+static void client_write(struct bufferevent *connection, void *argument) {
+    struct client *client = argument;
+    /* Called when the output buffer has drained. */
+    if (client->closing && client->held_count == 0 &&
+        evbuffer_get_length(bufferevent_get_output(connection)) == 0)
+        client_free(client);
+}
+
+static void client_event(struct bufferevent *connection, short what, void *argument) {
+    struct client *client = argument;
+    /* A client that sent its commands and then shut its side down (nc -N,
+     * a pipe into redis-cli) still gets its replies: close after they leave. */
+    if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+        (client->held_count || evbuffer_get_length(bufferevent_get_output(connection)))) {
+        client->closing = 1;
+        bufferevent_disable(connection, EV_READ);
+        return;
+    }
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) client_free(client);
+}
+
+static void client_accept(evutil_socket_t fd, const char *address) {
+    if (server.stopping || server.client_count >= server.config->max_clients) {
+        static const char refusal[] = "-LIMIT max number of clients reached\r\n";
+        server.rejected_connections++;
+        /* Best effort: the socket is fresh, the line fits its buffer. */
+        if (write(fd, refusal, sizeof refusal - 1) < 0) { /* nothing more to do */ }
+        evutil_closesocket(fd);
+        return;
+    }
+    struct client *client = calloc(1, sizeof *client);
+    if (client == NULL) {
+        evutil_closesocket(fd);
+        return;
+    }
+    client->connection = bufferevent_socket_new(server.base, fd, BEV_OPT_CLOSE_ON_FREE);
+    client->held = evbuffer_new();
+    if (client->connection == NULL || client->held == NULL ||
+        proto_init(&client->parser, &server.limits) != 0) {
+        if (client->connection) bufferevent_free(client->connection);
+        else evutil_closesocket(fd);
+        if (client->held) evbuffer_free(client->held);
+        free(client);
+        return;
+    }
+    client->id = ++server.next_client_id;
+    snprintf(client->address, sizeof client->address, "%s", address);
+    client->last_active_ms = clock_monotonic_ms();
+    client->next = server.all_clients;
+    if (server.all_clients) server.all_clients->previous = client;
+    server.all_clients = client;
+    server.client_count++;
+    server.total_connections++;
+    bufferevent_priority_set(client->connection, PRIORITY_IO);
+    bufferevent_setcb(client->connection, client_read, client_write, client_event, client);
+    bufferevent_enable(client->connection, EV_READ | EV_WRITE);
+}
+
+/* --------------------------------------------------------------- commit */
+
+static void commit_batch(void) {
+    char error[256];
+    server.commit_pending = 0;
+    int failed = store_batch_commit(error, sizeof error) != 0;
+    struct client *client = server.held_clients;
+    server.held_clients = NULL;
+    while (client) {
+        struct client *next = client->held_next;
+        client->held_next = NULL;
+        struct evbuffer *output = bufferevent_get_output(client->connection);
+        if (!failed) {
+            evbuffer_add_buffer(output, client->held);
+        } else {
+            evbuffer_drain(client->held, evbuffer_get_length(client->held));
+            for (long long i = 0; i < client->held_count; i++)
+                evbuffer_add_printf(output, "-ERR store: %s; nothing of this command was saved\r\n",
+                                    error);
+        }
+        client->held_count = 0;
+        if (!client_enforce_output_limit(client) && client->closing &&
+            evbuffer_get_length(output) == 0)
+            client_free(client);
+        client = next;
+    }
+}
+
+static void on_commit_event(evutil_socket_t fd, short what, void *argument) {
+    (void)fd; (void)what; (void)argument;
+    commit_batch();
+}
+
+/* ------------------------------------------------------------ listeners */
+
+static void on_tcp_accept(struct evconnlistener *listener, evutil_socket_t fd,
+                          struct sockaddr *address, int length, void *argument) {
+    (void)listener; (void)length; (void)argument;
+    char text[64] = "?";
+    if (address->sa_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)(void *)address;
+        char ip[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+        snprintf(text, sizeof text, "%s:%d", ip, ntohs(in->sin_port));
+    } else if (address->sa_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)address;
+        char ip[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+        snprintf(text, sizeof text, "[%s]:%d", ip, ntohs(in6->sin6_port));
+    }
+    client_accept(fd, text);
+}
+
+static void on_unix_accept(struct evconnlistener *listener, evutil_socket_t fd,
+                           struct sockaddr *address, int length, void *argument) {
+    (void)listener; (void)address; (void)length; (void)argument;
+    client_accept(fd, "unix");
+}
+
+static void on_resume_accept(evutil_socket_t fd, short what, void *argument) {
+    (void)fd; (void)what; (void)argument;
+    if (server.stopping) return;
+    if (server.tcp_listener) evconnlistener_enable(server.tcp_listener);
+    if (server.unix_listener) evconnlistener_enable(server.unix_listener);
+}
+
+/* accept() failed: out of descriptors most likely.  The listening socket
+ * stays readable, so keep accepting and the loop would spin: pause the
+ * listeners for 100 ms instead. */
+static void on_accept_error(struct evconnlistener *listener, void *argument) {
+    (void)listener; (void)argument;
+    int error = EVUTIL_SOCKET_ERROR();
+    log_warn("accept failed, pausing listeners", "error=\"%s\"", evutil_socket_error_to_string(error));
+    if (server.tcp_listener) evconnlistener_disable(server.tcp_listener);
+    if (server.unix_listener) evconnlistener_disable(server.unix_listener);
+    struct timeval pause = {0, 100000};
+    evtimer_add(server.resume_accept_event, &pause);
+}
+
+static int listen_tcp(void) {
+    const struct config *config = server.config;
+    if (config->bind[0] == '\0') return 0;
+    struct sockaddr_storage storage;
+    int length;
+    char address[300];
+    memset(&storage, 0, sizeof storage);
+    /* Built by hand: evutil_parse_sockaddr_port() refuses port 0. */
+    struct sockaddr_in *in = (struct sockaddr_in *)(void *)&storage;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)&storage;
+    if (inet_pton(AF_INET, config->bind, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)config->port);
+        length = (int)sizeof *in;
+        snprintf(address, sizeof address, "%s:%lld", config->bind, config->port);
+    } else if (inet_pton(AF_INET6, config->bind, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)config->port);
+        length = (int)sizeof *in6;
+        snprintf(address, sizeof address, "[%s]:%lld", config->bind, config->port);
+    } else {
+        log_error("bad bind address: expected an IPv4 or IPv6 address", "bind=%s", config->bind);
+        return -1;
+    }
+    server.tcp_listener = evconnlistener_new_bind(
+        server.base, on_tcp_accept, NULL,
+        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 511,
+        (struct sockaddr *)&storage, length);
+    if (server.tcp_listener == NULL) {
+        log_error("cannot listen", "address=%s error=\"%s\"", address, strerror(errno));
+        return -1;
+    }
+    evconnlistener_set_error_cb(server.tcp_listener, on_accept_error);
+    struct sockaddr_storage bound;
+    socklen_t bound_length = sizeof bound;
+    getsockname(evconnlistener_get_fd(server.tcp_listener), (struct sockaddr *)&bound, &bound_length);
+    server.port = ntohs(bound.ss_family == AF_INET6
+                            ? ((struct sockaddr_in6 *)(void *)&bound)->sin6_port
+                            : ((struct sockaddr_in *)(void *)&bound)->sin_port);
+    return 0;
+}
+
+static int listen_unix(void) {
+    const struct config *config = server.config;
+    if (strcmp(config->unix_socket, "off") == 0) return 0;
+    if (config->unix_socket[0]) snprintf(server.unix_path, sizeof server.unix_path, "%s", config->unix_socket);
+    else snprintf(server.unix_path, sizeof server.unix_path, "%s/redress.sock", config->data);
+    struct sockaddr_un address;
+    memset(&address, 0, sizeof address);
+    address.sun_family = AF_UNIX;
+    if (strlen(server.unix_path) >= sizeof address.sun_path) {
+        log_error("unix socket path too long", "path=%s max=%zu", server.unix_path,
+                  sizeof address.sun_path - 1);
+        return -1;
+    }
+    strcpy(address.sun_path, server.unix_path);
+    /* A socket file left by a killed daemon would make bind fail; remove it,
+     * but never anything that is not a socket. */
+    struct stat status;
+    if (lstat(server.unix_path, &status) == 0 && S_ISSOCK(status.st_mode)) unlink(server.unix_path);
+    server.unix_listener = evconnlistener_new_bind(
+        server.base, on_unix_accept, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 511,
+        (struct sockaddr *)&address, (int)sizeof address);
+    if (server.unix_listener == NULL) {
+        log_error("cannot listen", "unix=%s error=\"%s\"", server.unix_path, strerror(errno));
+        server.unix_path[0] = '\0';
+        return -1;
+    }
+    chmod(server.unix_path, 0700);
+    evconnlistener_set_error_cb(server.unix_listener, on_accept_error);
+    return 0;
+}
+
+/* --------------------------------------------------------- time, signals */
+
+static void sweep_idle_clients(void) {
+    if (server.config->idle_timeout <= 0) return;
+    int64_t now = clock_monotonic_ms();
+    int64_t limit = server.config->idle_timeout * 1000;
+    struct client *client = server.all_clients;
+    while (client) {
+        struct client *next = client->next;
+        if (now - client->last_active_ms > limit && client->held_count == 0) {
+            log_info("idle client closed", "client=%llu address=%s", (unsigned long long)client->id,
+                     client->address);
+            server.idle_disconnects++;
+            client_free(client);
+        }
+        client = next;
+    }
+}
+
+static void on_sweep(evutil_socket_t fd, short what, void *argument) {
+    (void)fd; (void)what; (void)argument;
+    sweep_idle_clients();
+}
+
+void server_clock_moved(struct client *mover) {
+    if (mover) mover->last_active_ms = clock_monotonic_ms();
+    sweep_idle_clients();
+}
+
+static void on_stop_timeout(evutil_socket_t fd, short what, void *argument) {
+    (void)fd; (void)what; (void)argument;
+    event_base_loopbreak(server.base);
+}
+
+/* SIGTERM / SIGINT: stop accepting, commit what is in flight, let replies
+ * drain (at most 2 s), then leave the loop. */
+static void on_stop_signal(evutil_socket_t signal_number, short what, void *argument) {
+    (void)what; (void)argument;
+    if (server.stopping) return;
+    log_info("stopping", "signal=%s", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+    server.stopping = 1;
+    if (server.tcp_listener) evconnlistener_disable(server.tcp_listener);
+    if (server.unix_listener) evconnlistener_disable(server.unix_listener);
+    commit_batch();
+    struct client *client = server.all_clients;
+    while (client) {
+        struct client *next = client->next;
+        client->closing = 1;
+        if (evbuffer_get_length(bufferevent_get_output(client->connection)) == 0) client_free(client);
+        client = next;
+    }
+    if (server.client_count == 0) {
+        event_base_loopbreak(server.base);
+        return;
+    }
+    struct timeval grace = {2, 0};
+    event_base_once(server.base, -1, EV_TIMEOUT, on_stop_timeout, NULL, &grace);
+}
+
+static void on_reload_signal(evutil_socket_t signal_number, short what, void *argument) {
+    (void)signal_number; (void)what; (void)argument;
+    log_info("SIGHUP received", "rules_dir=%s", server.config->rules);
+}
+
+/* ------------------------------------------------------------- lifetime */
+
+int server_port(void) { return server.port; }
+
+int server_start(struct event_base *base, const struct config *config) {
+    server.base = base;
+    server.config = config;
+    server.started_ms = clock_real_monotonic_ms();
+    server.limits = (struct proto_limits){
+        .max_inline = (size_t)config->max_inline, .max_bulk = (size_t)config->max_bulk,
+        .max_args = (size_t)config->max_args, .max_command = (size_t)config->max_command,
+    };
+    signal(SIGPIPE, SIG_IGN);
+    server.commit_event = event_new(base, -1, 0, on_commit_event, NULL);
+    server.sweep_event = event_new(base, -1, EV_PERSIST, on_sweep, NULL);
+    server.resume_accept_event = evtimer_new(base, on_resume_accept, NULL);
+    server.signal_events[0] = evsignal_new(base, SIGTERM, on_stop_signal, NULL);
+    server.signal_events[1] = evsignal_new(base, SIGINT, on_stop_signal, NULL);
+    server.signal_events[2] = evsignal_new(base, SIGHUP, on_reload_signal, NULL);
+    if (!server.commit_event || !server.sweep_event || !server.resume_accept_event ||
+        !server.signal_events[0] || !server.signal_events[1] || !server.signal_events[2])
+        return -1;
+    event_priority_set(server.commit_event, PRIORITY_COMMIT);
+    struct timeval second = {1, 0};
+    event_add(server.sweep_event, &second);
+    for (int i = 0; i < 3; i++) event_add(server.signal_events[i], NULL);
+    if (listen_tcp() != 0 || listen_unix() != 0) return -1;
+    log_info("listening", "port=%d bind=%s unix=%s", server.port,
+             config->bind[0] ? config->bind : "off", server.unix_path[0] ? server.unix_path : "off");
+    return 0;
+}
+
+int server_run(void) { return event_base_dispatch(server.base); }
+
+void server_free(void) {
+    while (server.all_clients) client_free(server.all_clients);
+    if (server.tcp_listener) evconnlistener_free(server.tcp_listener);
+    if (server.unix_listener) {
+        evconnlistener_free(server.unix_listener);
+        unlink(server.unix_path);
+    }
+    server.tcp_listener = server.unix_listener = NULL;
+    if (server.commit_event) event_free(server.commit_event);
+    if (server.sweep_event) event_free(server.sweep_event);
+    if (server.resume_accept_event) event_free(server.resume_accept_event);
+    for (int i = 0; i < 3; i++)
+        if (server.signal_events[i]) event_free(server.signal_events[i]);
+}
+
+void server_info(struct evbuffer *out) {
+    const struct store_stats *stats = store_stats();
+    evbuffer_add_printf(out,
+                        "# Clients\r\nconnected_clients:%lld\r\nmax_clients:%lld\r\n"
+                        "\r\n# Stats\r\ntotal_connections_received:%lld\r\n"
+                        "rejected_connections:%lld\r\ntotal_commands_processed:%lld\r\n"
+                        "protocol_errors:%lld\r\noutput_limit_disconnects:%lld\r\n"
+                        "idle_disconnects:%lld\r\n"
+                        "\r\n# Store\r\ncommits:%lld\r\ncommit_failures:%lld\r\n"
+                        "writes_committed:%lld\r\nlargest_batch:%lld\r\n"
+                        "average_batch:%.2f\r\naverage_commit_ms:%.3f\r\n",
+                        server.client_count, server.config->max_clients, server.total_connections,
+                        server.rejected_connections, server.total_commands, server.protocol_errors,
+                        server.output_limit_disconnects, server.idle_disconnects, stats->commits,
+                        stats->commit_failures, stats->batch_writes_total, stats->largest_batch,
+                        stats->commits ? (double)stats->batch_writes_total / (double)stats->commits : 0.0,
+                        stats->commits ? (double)stats->commit_ms_total / (double)stats->commits : 0.0);
+}

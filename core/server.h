@@ -1,0 +1,40 @@
+/* server.h -- listeners, clients, and the loop around the store's batches.
+ *
+ * The server owns every connection: it reads requests through the parser,
+ * runs commands, and decides when replies leave.  A reply produced while a
+ * batch is open waits in its client's `held` buffer until the batch commits
+ * (then it is sent) or fails (then every held reply of the batch becomes an
+ * error).  Replies to one client always leave in request order.
+ */
+#ifndef REDRESS_SERVER_H
+#define REDRESS_SERVER_H
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct client;
+
+/* Binds the listeners and sets up the loop; returns 0 or -1 (logged). */
+int server_start(struct event_base *base, const struct config *config);
+/* Runs the event loop until SIGTERM/SIGINT has been handled. */
+int server_run(void);
+/* Frees every client and listener (after server_run returned). */
+void server_free(void);
+
+/* The port the TCP listener got (after --port 0), or 0. */
+int server_port(void);
+
+/* For commands. */
+uint64_t server_client_id(const struct client *client);
+/* Closes the client once its replies have been sent (QUIT). */
+void server_client_close_after_reply(struct client *client);
+/* Appends the clients and stats sections of INFO. */
+void server_info(struct evbuffer *out);
+/* The test clock moved: run what time drives (idle timeouts, ...) now.
+ * `mover` (may be NULL) is the client that moved it: it is active now. */
+void server_clock_moved(struct client *mover);
+
+#endif

@@ -1,0 +1,519 @@
+/* store.c -- SQLite: open, migrate, statements, batches, fault injection.
+ *
+ * Invariants:
+ *  - One connection, one thread.  A batch is one BEGIN IMMEDIATE ... COMMIT;
+ *    each write command inside it is a SAVEPOINT, so its rows appear whole
+ *    or not at all.
+ *  - A failed COMMIT leaves the database as the previous COMMIT left it
+ *    (SQLite's atomic commit); the batch's after-commit callbacks are dropped,
+ *    so memory never holds what the disk does not.
+ *  - The schema version is a row in schema_version; migrations run in one
+ *    transaction at open; a database newer than this binary is refused.
+ *
+ * Fault injection: a VFS shim ("redress-fault") wraps the default VFS and,
+ * while armed, fails file writes and syncs the way a full or broken disk does,
+ * so the tests exercise SQLite's real error paths, not a pretend one.
+ */
+#include "store.h"
+#include "clock.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static sqlite3 *database;
+static int batch_open;
+static long long batch_writes;
+static int64_t batch_opened_ms;
+static struct store_stats stats;
+
+struct cached_statement { const char *sql; sqlite3_stmt *statement; };
+#define STATEMENT_CACHE_SIZE 128
+static struct cached_statement statement_cache[STATEMENT_CACHE_SIZE];
+static int statement_count;
+
+struct after_commit { void (*fn)(void *, int); void *argument; };
+static struct after_commit *after_commits;
+static size_t after_commit_count, after_commit_capacity;
+static void run_after_commits(int committed);
+
+/* ---------------------------------------------------------------- schema */
+
+/* Migration N brings the schema from version N-1 to N.  Append only: a
+ * released migration is never edited. */
+static const char *const migrations[] = {
+    /* 1: cases, their events, links between cases */
+    "CREATE TABLE cases("
+    "  id INTEGER PRIMARY KEY,"
+    "  external_id TEXT UNIQUE,"
+    "  state TEXT NOT NULL,"
+    "  channel TEXT NOT NULL,"
+    "  customer TEXT NOT NULL,"
+    "  subject TEXT NOT NULL,"
+    "  body TEXT NOT NULL DEFAULT '',"
+    "  order_id TEXT,"
+    "  amount INTEGER,"               /* minor units of currency */
+    "  currency TEXT,"
+    "  paid_at INTEGER,"
+    "  delivered_at INTEGER,"
+    "  tier TEXT,"
+    "  lang TEXT,"
+    "  category TEXT NOT NULL,"
+    "  tags TEXT NOT NULL DEFAULT '',"
+    "  queue TEXT NOT NULL,"
+    "  priority TEXT NOT NULL,"
+    "  assignee TEXT,"
+    "  escalation INTEGER NOT NULL DEFAULT 0,"
+    "  breached INTEGER NOT NULL DEFAULT 0,"
+    "  reopen_count INTEGER NOT NULL DEFAULT 0,"
+    "  wait_reason TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  first_reply_at INTEGER,"
+    "  resolved_at INTEGER,"
+    "  closed_at INTEGER,"
+    "  resolution_code TEXT,"
+    "  resolution_text TEXT,"
+    "  survey_score INTEGER,"
+    "  survey_comment TEXT,"
+    "  rules_version TEXT NOT NULL DEFAULT ''"
+    ");"
+    "CREATE INDEX cases_by_state ON cases(state);"
+    "CREATE INDEX cases_by_queue ON cases(queue);"
+    "CREATE INDEX cases_by_assignee ON cases(assignee) WHERE assignee IS NOT NULL;"
+    "CREATE TABLE events("
+    "  id INTEGER PRIMARY KEY,"
+    "  case_id INTEGER NOT NULL REFERENCES cases(id),"
+    "  at INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  detail TEXT NOT NULL DEFAULT ''"
+    ");"
+    "CREATE INDEX events_by_case ON events(case_id, id);"
+    "CREATE TABLE case_links("
+    "  case_id INTEGER NOT NULL REFERENCES cases(id),"
+    "  other_id INTEGER NOT NULL REFERENCES cases(id),"
+    "  at INTEGER NOT NULL,"
+    "  PRIMARY KEY (case_id, other_id)"
+    ") WITHOUT ROWID;",
+};
+#define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
+
+_Static_assert(MIGRATION_COUNT == STORE_SCHEMA_VERSION, "one migration per schema version");
+
+/* ------------------------------------------------------------ fault VFS */
+
+static sqlite3_vfs fault_vfs;
+static sqlite3_vfs *real_vfs;
+static int fault_commits_left;   /* commits still to fail */
+static int fault_disk_full;
+static int fault_active;         /* set only during a COMMIT that must fail */
+
+struct fault_file {
+    sqlite3_file base;           /* must be first: SQLite sees this */
+    sqlite3_file *real;          /* the wrapped file, allocated after us */
+};
+
+static int fault_error(void) { return fault_disk_full ? SQLITE_FULL : SQLITE_IOERR_WRITE; }
+
+static int fault_close(sqlite3_file *file) {
+    struct fault_file *f = (struct fault_file *)file;
+    return f->real->pMethods ? f->real->pMethods->xClose(f->real) : SQLITE_OK;
+}
+static int fault_read(sqlite3_file *file, void *buffer, int amount, sqlite3_int64 offset) {
+    struct fault_file *f = (struct fault_file *)file;
+    return f->real->pMethods->xRead(f->real, buffer, amount, offset);
+}
+static int fault_write(sqlite3_file *file, const void *buffer, int amount, sqlite3_int64 offset) {
+    struct fault_file *f = (struct fault_file *)file;
+    if (fault_active) return fault_error();
+    return f->real->pMethods->xWrite(f->real, buffer, amount, offset);
+}
+static int fault_truncate(sqlite3_file *file, sqlite3_int64 size) {
+    struct fault_file *f = (struct fault_file *)file;
+    return f->real->pMethods->xTruncate(f->real, size);
+}
+static int fault_sync(sqlite3_file *file, int flags) {
+    struct fault_file *f = (struct fault_file *)file;
+    if (fault_active) return SQLITE_IOERR_FSYNC;
+    return f->real->pMethods->xSync(f->real, flags);
+}
+static int fault_file_size(sqlite3_file *file, sqlite3_int64 *size) {
+    struct fault_file *f = (struct fault_file *)file;
+    return f->real->pMethods->xFileSize(f->real, size);
+}
+static int fault_lock(sqlite3_file *file, int level) {
+    struct fault_file *f = (struct fault_file *)file;
+    return f->real->pMethods->xLock(f->real, level);
+}
+static int fault_unlock(sqlite3_file *file, int level) {
+    struct fault_file *f = (struct fault_file *)file;
+    return f->real->pMethods->xUnlock(f->real, level);
+}
+static int fault_check_reserved_lock(sqlite3_file *file, int *result) {
+    struct fault_file *f = (struct fault_file *)file;
+    return f->real->pMethods->xCheckReservedLock(f->real, result);
+}
+static int fault_file_control(sqlite3_file *file, int op, void *argument) {
+    struct fault_file *f = (struct fault_file *)file;
+    return f->real->pMethods->xFileControl(f->real, op, argument);
+}
+static int fault_sector_size(sqlite3_file *file) {
+    struct fault_file *f = (struct fault_file *)file;
+    return f->real->pMethods->xSectorSize(f->real);
+}
+static int fault_device_characteristics(sqlite3_file *file) {
+    struct fault_file *f = (struct fault_file *)file;
+    return f->real->pMethods->xDeviceCharacteristics(f->real);
+}
+static int fault_shm_map(sqlite3_file *file, int page, int size, int extend, void volatile **out) {
+    struct fault_file *f = (struct fault_file *)file;
+    return f->real->pMethods->xShmMap(f->real, page, size, extend, out);
+}
+static int fault_shm_lock(sqlite3_file *file, int offset, int n, int flags) {
+    struct fault_file *f = (struct fault_file *)file;
+    return f->real->pMethods->xShmLock(f->real, offset, n, flags);
+}
+static void fault_shm_barrier(sqlite3_file *file) {
+    struct fault_file *f = (struct fault_file *)file;
+    f->real->pMethods->xShmBarrier(f->real);
+}
+static int fault_shm_unmap(sqlite3_file *file, int delete_flag) {
+    struct fault_file *f = (struct fault_file *)file;
+    return f->real->pMethods->xShmUnmap(f->real, delete_flag);
+}
+
+static const sqlite3_io_methods fault_io_methods = {
+    2, fault_close, fault_read, fault_write, fault_truncate, fault_sync, fault_file_size,
+    fault_lock, fault_unlock, fault_check_reserved_lock, fault_file_control, fault_sector_size,
+    fault_device_characteristics, fault_shm_map, fault_shm_lock, fault_shm_barrier,
+    fault_shm_unmap, NULL, NULL,
+};
+
+static int fault_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags,
+                      int *out_flags) {
+    (void)vfs;
+    struct fault_file *f = (struct fault_file *)file;
+    f->real = (sqlite3_file *)(f + 1);
+    memset(f->real, 0, (size_t)real_vfs->szOsFile);
+    int rc = real_vfs->xOpen(real_vfs, name, f->real, flags, out_flags);
+    /* SQLite calls xClose only when pMethods is set: mirror the real file. */
+    file->pMethods = f->real->pMethods ? &fault_io_methods : NULL;
+    return rc;
+}
+static int fault_delete(sqlite3_vfs *vfs, const char *name, int sync_dir) {
+    (void)vfs;
+    return real_vfs->xDelete(real_vfs, name, sync_dir);
+}
+static int fault_access(sqlite3_vfs *vfs, const char *name, int flags, int *result) {
+    (void)vfs;
+    return real_vfs->xAccess(real_vfs, name, flags, result);
+}
+static int fault_full_pathname(sqlite3_vfs *vfs, const char *name, int size, char *out) {
+    (void)vfs;
+    return real_vfs->xFullPathname(real_vfs, name, size, out);
+}
+static void *fault_dl_open(sqlite3_vfs *vfs, const char *name) {
+    (void)vfs;
+    return real_vfs->xDlOpen(real_vfs, name);
+}
+static void fault_dl_error(sqlite3_vfs *vfs, int size, char *out) {
+    (void)vfs;
+    real_vfs->xDlError(real_vfs, size, out);
+}
+static void (*fault_dl_sym(sqlite3_vfs *vfs, void *handle, const char *symbol))(void) {
+    (void)vfs;
+    return real_vfs->xDlSym(real_vfs, handle, symbol);
+}
+static void fault_dl_close(sqlite3_vfs *vfs, void *handle) {
+    (void)vfs;
+    real_vfs->xDlClose(real_vfs, handle);
+}
+static int fault_randomness(sqlite3_vfs *vfs, int size, char *out) {
+    (void)vfs;
+    return real_vfs->xRandomness(real_vfs, size, out);
+}
+static int fault_sleep(sqlite3_vfs *vfs, int microseconds) {
+    (void)vfs;
+    return real_vfs->xSleep(real_vfs, microseconds);
+}
+static int fault_current_time(sqlite3_vfs *vfs, double *out) {
+    (void)vfs;
+    return real_vfs->xCurrentTime(real_vfs, out);
+}
+static int fault_get_last_error(sqlite3_vfs *vfs, int size, char *out) {
+    (void)vfs;
+    return real_vfs->xGetLastError ? real_vfs->xGetLastError(real_vfs, size, out) : 0;
+}
+static int fault_current_time_int64(sqlite3_vfs *vfs, sqlite3_int64 *out) {
+    (void)vfs;
+    return real_vfs->xCurrentTimeInt64(real_vfs, out);
+}
+
+static int fault_vfs_register(void) {
+    if (real_vfs) return SQLITE_OK;
+    real_vfs = sqlite3_vfs_find(NULL);
+    if (real_vfs == NULL) return SQLITE_ERROR;
+    fault_vfs = (sqlite3_vfs){
+        .iVersion = 2,
+        .szOsFile = (int)sizeof(struct fault_file) + real_vfs->szOsFile,
+        .mxPathname = real_vfs->mxPathname,
+        .zName = "redress-fault",
+        .xOpen = fault_open, .xDelete = fault_delete, .xAccess = fault_access,
+        .xFullPathname = fault_full_pathname, .xDlOpen = fault_dl_open,
+        .xDlError = fault_dl_error, .xDlSym = fault_dl_sym, .xDlClose = fault_dl_close,
+        .xRandomness = fault_randomness, .xSleep = fault_sleep,
+        .xCurrentTime = fault_current_time, .xGetLastError = fault_get_last_error,
+        .xCurrentTimeInt64 = fault_current_time_int64,
+    };
+    return sqlite3_vfs_register(&fault_vfs, 0);
+}
+
+void store_fault_arm(int commits, int disk_full) {
+    fault_commits_left = commits;
+    fault_disk_full = disk_full;
+}
+
+/* ---------------------------------------------------------------- basics */
+
+sqlite3 *store_database(void) { return database; }
+const char *store_error(void) { return database ? sqlite3_errmsg(database) : "store not open"; }
+const struct store_stats *store_stats(void) { return &stats; }
+
+static int execute(const char *sql) {
+    char *message = NULL;
+    int rc = sqlite3_exec(database, sql, NULL, NULL, &message);
+    if (rc != SQLITE_OK) {
+        log_error("sql failed", "error=\"%s\"", message ? message : sqlite3_errstr(rc));
+        sqlite3_free(message);
+        return -1;
+    }
+    return 0;
+}
+
+sqlite3_stmt *store_statement(const char *sql) {
+    for (int i = 0; i < statement_count; i++) {
+        if (statement_cache[i].sql == sql) {
+            sqlite3_stmt *statement = statement_cache[i].statement;
+            sqlite3_reset(statement);
+            sqlite3_clear_bindings(statement);
+            return statement;
+        }
+    }
+    if (statement_count == STATEMENT_CACHE_SIZE) {
+        log_error("statement cache full", "size=%d", STATEMENT_CACHE_SIZE);
+        return NULL;
+    }
+    sqlite3_stmt *statement = NULL;
+    if (sqlite3_prepare_v3(database, sql, -1, SQLITE_PREPARE_PERSISTENT, &statement, NULL) !=
+        SQLITE_OK) {
+        log_error("sql prepare failed", "error=\"%s\"", sqlite3_errmsg(database));
+        return NULL;
+    }
+    statement_cache[statement_count].sql = sql;
+    statement_cache[statement_count].statement = statement;
+    statement_count++;
+    return statement;
+}
+
+static int read_schema_version(int *version) {
+    sqlite3_stmt *statement = NULL;
+    *version = 0;
+    if (sqlite3_prepare_v2(database, "SELECT max(version) FROM schema_version", -1, &statement,
+                           NULL) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(statement);
+    if (rc == SQLITE_ROW) *version = sqlite3_column_int(statement, 0);
+    sqlite3_finalize(statement);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+static int migrate(char *error, size_t error_size) {
+    int version;
+    if (execute("CREATE TABLE IF NOT EXISTS schema_version("
+                "version INTEGER NOT NULL, applied_at INTEGER NOT NULL)") ||
+        read_schema_version(&version)) {
+        snprintf(error, error_size, "cannot read schema version: %s", sqlite3_errmsg(database));
+        return -1;
+    }
+    if (version > STORE_SCHEMA_VERSION) {
+        snprintf(error, error_size,
+                 "database schema version %d is newer than this redressd knows (%d): "
+                 "run a newer redressd, or restore a backup made by this version",
+                 version, STORE_SCHEMA_VERSION);
+        return -1;
+    }
+    if (version == STORE_SCHEMA_VERSION) return 0;
+    if (execute("BEGIN IMMEDIATE")) goto failed;
+    for (int next = version + 1; next <= STORE_SCHEMA_VERSION; next++) {
+        char record[128];
+        snprintf(record, sizeof record,
+                 "INSERT INTO schema_version(version, applied_at) VALUES (%d, %lld)", next,
+                 (long long)clock_now());
+        if (execute(migrations[next - 1]) || execute(record)) {
+            execute("ROLLBACK");
+            goto failed;
+        }
+        log_info("schema migrated", "version=%d", next);
+    }
+    if (execute("COMMIT") == 0) return 0;
+    execute("ROLLBACK");
+failed:
+    snprintf(error, error_size, "schema migration failed: %s", sqlite3_errmsg(database));
+    return -1;
+}
+
+int store_open(const char *dir, const char *sync, char *error, size_t error_size) {
+    char path[1200];
+    if (strcmp(sync, "full") != 0 && strcmp(sync, "normal") != 0) {
+        snprintf(error, error_size, "sync must be full or normal, not '%s'", sync);
+        return -1;
+    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(error, error_size, "cannot create data directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/redress.db", dir);
+    if (fault_vfs_register() != SQLITE_OK) {
+        snprintf(error, error_size, "cannot register the SQLite VFS shim");
+        return -1;
+    }
+    int rc = sqlite3_open_v2(path, &database,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             "redress-fault");
+    if (rc != SQLITE_OK) {
+        snprintf(error, error_size, "cannot open %s: %s", path,
+                 database ? sqlite3_errmsg(database) : sqlite3_errstr(rc));
+        sqlite3_close(database);
+        database = NULL;
+        return -1;
+    }
+    sqlite3_extended_result_codes(database, 1);
+    char pragmas[256];
+    snprintf(pragmas, sizeof pragmas,
+             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;"
+             "PRAGMA busy_timeout=5000; PRAGMA cache_size=-16000;",
+             strcmp(sync, "full") == 0 ? "FULL" : "NORMAL");
+    if (execute(pragmas) || migrate(error, error_size)) {
+        if (error[0] == '\0') snprintf(error, error_size, "%s", sqlite3_errmsg(database));
+        store_close();
+        return -1;
+    }
+    return 0;
+}
+
+void store_close(void) {
+    if (database == NULL) return;
+    if (batch_open) {
+        execute("ROLLBACK");
+        batch_open = 0;
+        run_after_commits(0);
+    }
+    for (int i = 0; i < statement_count; i++) sqlite3_finalize(statement_cache[i].statement);
+    statement_count = 0;
+    sqlite3_close(database);
+    database = NULL;
+    free(after_commits);
+    after_commits = NULL;
+    after_commit_count = after_commit_capacity = 0;
+}
+
+/* --------------------------------------------------------------- batches */
+
+int store_batch_is_open(void) { return batch_open; }
+long long store_batch_writes(void) { return batch_writes; }
+int64_t store_batch_opened_ms(void) { return batch_opened_ms; }
+
+/* Runs one of the batch statements through the statement cache: they run
+ * for every write command, so they are parsed once, not each time. */
+static int execute_cached(const char *sql) {
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return -1;
+    int rc = sqlite3_step(statement);
+    sqlite3_reset(statement);
+    if (rc != SQLITE_DONE) {
+        log_error("sql failed", "sql=\"%s\" error=\"%s\"", sql, sqlite3_errmsg(database));
+        return -1;
+    }
+    return 0;
+}
+
+static const char begin_sql[] = "BEGIN IMMEDIATE";
+static const char savepoint_sql[] = "SAVEPOINT command";
+static const char release_sql[] = "RELEASE command";
+static const char rollback_to_sql[] = "ROLLBACK TO command";
+
+int store_command_begin(void) {
+    if (!batch_open) {
+        if (execute_cached(begin_sql)) return -1;
+        batch_open = 1;
+        batch_writes = 0;
+        batch_opened_ms = clock_real_monotonic_ms();
+    }
+    return execute_cached(savepoint_sql);
+}
+
+int store_command_end(int ok) {
+    if (ok) {
+        if (execute_cached(release_sql)) return -1;
+        batch_writes++;
+        return 0;
+    }
+    if (execute_cached(rollback_to_sql) || execute_cached(release_sql)) return -1;
+    return 0;
+}
+
+int store_after_commit(void (*fn)(void *argument, int committed), void *argument) {
+    if (after_commit_count == after_commit_capacity) {
+        size_t capacity = after_commit_capacity ? after_commit_capacity * 2 : 64;
+        struct after_commit *grown = realloc(after_commits, capacity * sizeof *grown);
+        if (grown == NULL) return -1;
+        after_commits = grown;
+        after_commit_capacity = capacity;
+    }
+    after_commits[after_commit_count].fn = fn;
+    after_commits[after_commit_count].argument = argument;
+    after_commit_count++;
+    return 0;
+}
+
+/* Runs and forgets the batch's callbacks.  A callback must not open a new
+ * batch (it runs between batches by design: nothing is in flight). */
+static void run_after_commits(int committed) {
+    size_t count = after_commit_count;
+    after_commit_count = 0;
+    for (size_t i = 0; i < count; i++) after_commits[i].fn(after_commits[i].argument, committed);
+}
+
+int store_batch_commit(char *error, size_t error_size) {
+    if (!batch_open) return 0;
+    int64_t started = clock_real_monotonic_ms();
+    if (fault_commits_left > 0) {
+        fault_commits_left--;
+        fault_active = 1;
+    }
+    int rc = sqlite3_exec(database, "COMMIT", NULL, NULL, NULL);
+    fault_active = 0;
+    stats.commit_ms_total += clock_real_monotonic_ms() - started;
+    if (rc == SQLITE_OK) {
+        batch_open = 0;
+        stats.commits++;
+        stats.batch_writes_total += batch_writes;
+        if (batch_writes > stats.largest_batch) stats.largest_batch = batch_writes;
+        run_after_commits(1);
+        return 0;
+    }
+    snprintf(error, error_size, "commit failed: %s", sqlite3_errmsg(database));
+    /* SQLite may already have rolled back (an I/O error during commit
+     * does); if the transaction is still open, end it. */
+    if (!sqlite3_get_autocommit(database)) sqlite3_exec(database, "ROLLBACK", NULL, NULL, NULL);
+    batch_open = 0;
+    run_after_commits(0);
+    stats.commit_failures++;
+    log_error("batch commit failed", "writes=%lld error=\"%s\"", batch_writes,
+              sqlite3_errmsg(database));
+    return -1;
+}

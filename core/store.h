@@ -1,0 +1,67 @@
+/* store.h -- the SQLite store: schema, migrations, batches (group commit).
+ *
+ * SQLite is the source of truth.  All writes of one event-loop iteration run
+ * inside one transaction (a batch); each write command runs inside a SAVEPOINT
+ * of it, so a command that fails half-way leaves no row behind.  Replies to the
+ * commands of a batch are released only after store_batch_commit() returned 0
+ * (the server holds them).  With sync=full, 0 means the batch is on disk.
+ *
+ * The store is a process-wide singleton: redress is single-threaded and has
+ * exactly one database connection.
+ */
+#ifndef REDRESS_STORE_H
+#define REDRESS_STORE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_SCHEMA_VERSION 1
+
+/* Opens (creating) DIR/redress.db in WAL mode and runs migrations.  sync is
+ * "full" or "normal".  Returns 0, or -1 with a message in error. */
+int store_open(const char *dir, const char *sync, char *error, size_t error_size);
+/* Commits nothing: an open batch must be committed (or is rolled back). */
+void store_close(void);
+
+/* A cached prepared statement for a static SQL string (keyed by the pointer:
+ * pass a string literal).  Reset and with bindings cleared, ready to bind.
+ * NULL on a prepare error (logged).  The store owns it. */
+sqlite3_stmt *store_statement(const char *sql);
+sqlite3 *store_database(void);
+/* The last SQLite error message. */
+const char *store_error(void);
+
+/* Batches.  store_command_begin() opens the batch if needed (BEGIN IMMEDIATE)
+ * and a savepoint; store_command_end(ok) releases it, or rolls it back when
+ * ok is 0.  Both return 0 or -1 (store error). */
+int store_command_begin(void);
+int store_command_end(int ok);
+int store_batch_is_open(void);
+/* Write commands that succeeded in the open batch. */
+long long store_batch_writes(void);
+/* clock_real_monotonic_ms() when the batch was opened. */
+int64_t store_batch_opened_ms(void);
+/* Commits the open batch.  0 on success.  On failure the batch is rolled
+ * back, -1 is returned and error says why; nothing of the batch remains and
+ * nothing committed before is touched. */
+int store_batch_commit(char *error, size_t error_size);
+
+/* fn(argument, committed) runs once the open batch ends, in registration
+ * order: committed 1 after a commit (apply in-memory changes now), 0 after a
+ * rollback (just free argument).  In-memory state follows the disk, never
+ * leads it.  Returns -1 when out of memory (the caller fails its command). */
+int store_after_commit(void (*fn)(void *argument, int committed), void *argument);
+
+/* Fault injection (DEBUG.STORE, tests only): the next `commits` commits fail
+ * inside SQLite's own file writes with SQLITE_FULL (disk_full 1) or
+ * SQLITE_IOERR (disk_full 0). */
+void store_fault_arm(int commits, int disk_full);
+
+struct store_stats {
+    long long commits, commit_failures, batch_writes_total, largest_batch;
+    long long commit_ms_total;   /* real milliseconds spent in COMMIT */
+};
+const struct store_stats *store_stats(void);
+
+#endif

