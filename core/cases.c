@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "lifecycle.h"
 #include "money.h"
+#include "rules.h"
 #include "reply.h"
 #include "store.h"
 #include "timeparse.h"
@@ -33,6 +34,28 @@ static char default_currency[4] = "CNY";
 
 void cases_set_default_currency(const char *code) {
     snprintf(default_currency, sizeof default_currency, "%s", code);
+}
+
+void cases_warm_counters(void) {
+    static const char sql[] =
+        "SELECT category, tags, customer, created_at FROM cases WHERE created_at >= ?1 ORDER BY id";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return;
+    sqlite3_bind_int64(statement, 1, clock_now() - 31 * 86400);
+    while (sqlite3_step(statement) == SQLITE_ROW)
+        rules_record_case((const char *)sqlite3_column_text(statement, 0),
+                          (const char *)sqlite3_column_text(statement, 1),
+                          (const char *)sqlite3_column_text(statement, 2), sqlite3_column_int64(statement, 3));
+    sqlite3_reset(statement);
+}
+
+void cases_prune_decisions(long long days) {
+    static const char sql[] = "DELETE FROM decisions WHERE at < ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL || store_batch_is_open()) return;
+    sqlite3_bind_int64(statement, 1, clock_now() - days * 86400);
+    sqlite3_step(statement);
+    sqlite3_reset(statement);
 }
 
 /* ------------------------------------------------------------- checking */
@@ -441,6 +464,9 @@ static void bind_optional_text(sqlite3_stmt *statement, int column, const struct
         sqlite3_bind_null(statement, column);
 }
 
+static void open_insert(struct request *request, const struct open_values *values,
+                        const struct rules_triage *triage);
+
 void case_open_command(struct request *request) {
     struct open_values values;
     memset(&values, 0, sizeof values);
@@ -470,14 +496,101 @@ void case_open_command(struct request *request) {
         }
     }
 
-    /* Built-in triage: no rule set decides yet. */
-    const char *category = "general_inquiry", *priority = "P3", *queue = "support";
+    /* Triage: the rule set's classify and priority hooks, checked in C, or
+     * the built-in defaults. */
+    struct rules_field fields[FIELD_COUNT];
+    int field_count = 0;
+    for (int f = 0; f < FIELD_COUNT; f++) {
+        if (values.text[f] == NULL) continue;
+        struct rules_field *field = &fields[field_count++];
+        memset(field, 0, sizeof *field);
+        field->name = open_fields[f].name;
+        if (f == F_AMOUNT || f == F_PAID_AT || f == F_DELIVERED_AT) {
+            field->is_integer = 1;
+            field->integer = f == F_AMOUNT ? values.amount : f == F_PAID_AT ? values.paid_at : values.delivered_at;
+        } else {
+            field->text = values.text[f];
+            field->len = values.len[f];
+        }
+    }
+    if (values.text[F_CHANNEL] == NULL)
+        fields[field_count++] = (struct rules_field){.name = "channel", .text = "web", .len = 3};
+    if (values.text[F_CURRENCY] == NULL)
+        fields[field_count++] = (struct rules_field){.name = "currency", .text = values.currency, .len = 3};
+    struct rules_triage *triage = malloc(sizeof *triage);
+    if (triage == NULL) {
+        request_error(request, "ERR", "out of memory");
+        return;
+    }
+    rules_triage(fields, field_count, triage);
+    open_insert(request, &values, triage);
+    free(triage);
+}
+
+/* Writes a decision-log row for one hook of triage. */
+static int log_decision(struct request *request, int64_t case_id, const char *hook, const char *version,
+                        const struct detail *output, long long microseconds, const char *error) {
+    static const char sql[] =
+        "INSERT INTO decisions(at, case_id, hook, version, output, microseconds, error)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, clock_now());
+        sqlite3_bind_int64(statement, 2, case_id);
+        sqlite3_bind_text(statement, 3, hook, -1, SQLITE_STATIC);
+        sqlite3_bind_text(statement, 4, version, -1, SQLITE_STATIC);
+        sqlite3_bind_text(statement, 5, output->text, (int)output->len, SQLITE_STATIC);
+        sqlite3_bind_int64(statement, 6, microseconds);
+        if (error && error[0]) sqlite3_bind_text(statement, 7, error, -1, SQLITE_STATIC);
+        else sqlite3_bind_null(statement, 7);
+    }
+    return step_done(request, statement);
+}
+
+/* What the spike counters learn once the case is committed. */
+struct counted_case {
+    int64_t at;
+    char *category, *tags, *customer;
+};
+
+static void count_case_after_commit(void *argument, int committed) {
+    struct counted_case *counted = argument;
+    if (committed) rules_record_case(counted->category, counted->tags, counted->customer, counted->at);
+    free(counted->category);
+    free(counted->tags);
+    free(counted->customer);
+    free(counted);
+}
+
+static int count_case(struct request *request, const struct rules_triage *triage, const char *customer,
+                      size_t customer_len, int64_t at) {
+    struct counted_case *counted = calloc(1, sizeof *counted);
+    if (counted) {
+        counted->at = at;
+        counted->category = strdup(triage->category);
+        counted->tags = strdup(triage->tags);
+        counted->customer = strndup(customer, customer_len);
+    }
+    if (counted == NULL || !counted->category || !counted->tags || !counted->customer ||
+        store_after_commit(count_case_after_commit, counted) != 0) {
+        if (counted) count_case_after_commit(counted, 0);
+        request_error(request, "ERR", "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static void open_insert(struct request *request, const struct open_values *values_pointer,
+                        const struct rules_triage *triage) {
+    const struct open_values values = *values_pointer;
     int64_t now = clock_now();
+    int resolved = triage->auto_reply[0] && triage->auto_resolve;
     static const char insert[] =
         "INSERT INTO cases(external_id, state, channel, customer, subject, body, order_id, amount,"
         " currency, paid_at, delivered_at, tier, lang, category, queue, priority, created_at,"
-        " updated_at) VALUES (?1, 'open', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-        " ?15, ?16, ?16)";
+        " updated_at, tags, faq, rules_version, first_reply_at, resolved_at, resolution_code)"
+        " VALUES (?1, ?17, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+        " ?15, ?16, ?16, ?18, ?19, ?20, ?21, ?22, ?23)";
     sqlite3_stmt *statement = store_statement(insert);
     if (statement == NULL) {
         request_store_error(request);
@@ -505,10 +618,23 @@ void case_open_command(struct request *request) {
     else sqlite3_bind_null(statement, 10);
     bind_optional_text(statement, 11, &values, F_TIER);
     bind_optional_text(statement, 12, &values, F_LANG);
-    sqlite3_bind_text(statement, 13, category, -1, SQLITE_STATIC);
-    sqlite3_bind_text(statement, 14, queue, -1, SQLITE_STATIC);
-    sqlite3_bind_text(statement, 15, priority, -1, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 13, triage->category, -1, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 14, triage->queue, -1, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 15, triage->priority, -1, SQLITE_STATIC);
     sqlite3_bind_int64(statement, 16, now);
+    sqlite3_bind_text(statement, 17, resolved ? "resolved" : "open", -1, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 18, triage->tags, -1, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 19, triage->faq, -1, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 20, triage->version, -1, SQLITE_STATIC);
+    if (triage->auto_reply[0]) sqlite3_bind_int64(statement, 21, now);
+    else sqlite3_bind_null(statement, 21);
+    if (resolved) {
+        sqlite3_bind_int64(statement, 22, now);
+        sqlite3_bind_text(statement, 23, "auto_reply", -1, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_null(statement, 22);
+        sqlite3_bind_null(statement, 23);
+    }
     if (step_done(request, statement) != 0) return;
     int64_t id = sqlite3_last_insert_rowid(store_database());
 
@@ -520,14 +646,50 @@ void case_open_command(struct request *request) {
         detail_add(&opened, "external_id", values.text[F_EXTERNAL_ID], values.len[F_EXTERNAL_ID]);
     if (add_event_detail(request, id, "opened", &opened) != 0) return;
 
+    /* Rule decisions are written by the actor "rules". */
+    const char *agent = request->actor;
+    request->actor = "rules";
     struct detail triaged = {.len = 0};
     detail_add_string(&triaged, "state", "new->open");
-    detail_add_string(&triaged, "category", category);
-    detail_add_string(&triaged, "priority", priority);
-    detail_add_string(&triaged, "queue", queue);
-    detail_add_string(&triaged, "decided_by", "default");
-    detail_add_string(&triaged, "reason", "no rule set loaded");
-    if (add_event_detail(request, id, "triaged", &triaged) != 0) return;
+    detail_add_string(&triaged, "category", triage->category);
+    detail_add_string(&triaged, "priority", triage->priority);
+    detail_add_string(&triaged, "queue", triage->queue);
+    if (triage->tags[0]) detail_add_string(&triaged, "tags", triage->tags);
+    if (triage->faq[0]) detail_add_string(&triaged, "faq", triage->faq);
+    detail_add_string(&triaged, "decided_by", triage->decided_by);
+    if (triage->version[0]) detail_add_string(&triaged, "version", triage->version);
+    if (triage->classify_reason[0]) detail_add_string(&triaged, "reason", triage->classify_reason);
+    if (triage->priority_reason[0]) detail_add_string(&triaged, "priority_reason", triage->priority_reason);
+    if (triage->error[0]) detail_add_string(&triaged, "refused", triage->error);
+    int failed = add_event_detail(request, id, "triaged", &triaged) != 0;
+    if (!failed && triage->classify_called) {
+        struct detail output = {.len = 0};
+        detail_add_string(&output, "category", triage->category);
+        detail_add_string(&output, "queue", triage->queue);
+        detail_add_string(&output, "tags", triage->tags);
+        detail_add_string(&output, "faq", triage->faq);
+        detail_add_string(&output, "reason", triage->classify_reason);
+        failed = log_decision(request, id, "classify", triage->version, &output,
+                              triage->classify_microseconds, triage->classify_error) != 0;
+    }
+    if (!failed && triage->priority_called) {
+        struct detail output = {.len = 0};
+        detail_add_string(&output, "priority", triage->priority);
+        detail_add_string(&output, "reason", triage->priority_reason);
+        failed = log_decision(request, id, "priority", triage->version, &output,
+                              triage->priority_microseconds, triage->priority_error) != 0;
+    }
+    if (!failed && triage->auto_reply[0])
+        failed = add_event(request, id, "reply", triage->auto_reply, strlen(triage->auto_reply)) != 0;
+    if (!failed && resolved) {
+        struct detail detail = {.len = 0};
+        detail_add_string(&detail, "state", "open->resolved");
+        detail_add_string(&detail, "code", "auto_reply");
+        failed = add_event_detail(request, id, "resolved", &detail) != 0;
+    }
+    request->actor = agent;
+    if (failed) return;
+    if (count_case(request, triage, values.text[F_CUSTOMER], values.len[F_CUSTOMER], now) != 0) return;
     reply_integer(request->reply, id);
 }
 
@@ -541,7 +703,7 @@ void case_get_command(struct request *request) {
         " paid_at, delivered_at, tier, lang, category, tags, queue, priority, assignee, escalation,"
         " breached, reopen_count, wait_reason, created_at, updated_at, first_reply_at, resolved_at,"
         " closed_at, resolution_code, resolution_text, survey_score, survey_comment, rules_version,"
-        " (SELECT group_concat(other_id, ',') FROM"
+        " faq, (SELECT group_concat(other_id, ',') FROM"
         "   (SELECT other_id FROM case_links WHERE case_id = ?1 ORDER BY other_id))"
         " FROM cases WHERE id = ?1";
     static const char *const names[] = {
@@ -550,8 +712,8 @@ void case_get_command(struct request *request) {
         "priority", "assignee", "escalation", "breached", "reopen_count", "wait_reason",
         "created_at", "updated_at", "first_reply_at", "resolved_at", "closed_at",
         "resolution_code", "resolution_text", "survey_score", "survey_comment", "rules_version",
-        "links"};
-    enum { COLUMN_AMOUNT = 8, COLUMN_CURRENCY = 9, COLUMN_COUNT = 34 };
+        "faq", "links"};
+    enum { COLUMN_AMOUNT = 8, COLUMN_CURRENCY = 9, COLUMN_COUNT = 35 };
     _Static_assert(sizeof names / sizeof names[0] == COLUMN_COUNT, "one name per column");
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) {

@@ -10,6 +10,10 @@
 #include "commands.h"
 
 void cases_set_default_currency(const char *code);
+/* Feeds the rules' spike counters with the cases of the last 31 days (start). */
+void cases_warm_counters(void);
+/* Deletes decision-log rows older than `days` (start, then hourly). */
+void cases_prune_decisions(long long days);
 
 void case_open_command(struct request *request);
 void case_get_command(struct request *request);

@@ -35,6 +35,12 @@ int64_t clock_monotonic_ms(void) {
 
 int64_t clock_real_monotonic_ms(void) { return read_clock_ms(CLOCK_MONOTONIC); }
 
+int64_t clock_real_monotonic_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int clock_test_set_ms(int64_t unix_ms) {
     if (!test_mode) return -1;
     test_now_ms = unix_ms;

@@ -30,5 +30,7 @@ int clock_test_advance_ms(int64_t delta_ms);
 /* Real monotonic milliseconds, never the test clock: for measuring how long
  * work took (benchmarks, commit latency in INFO). */
 int64_t clock_real_monotonic_ms(void);
+/* The same in microseconds. */
+int64_t clock_real_monotonic_us(void);
 
 #endif

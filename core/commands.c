@@ -8,6 +8,7 @@
 #include "cases.h"
 #include "clock.h"
 #include "reply.h"
+#include "rules.h"
 #include "server.h"
 #include "store.h"
 
@@ -175,6 +176,54 @@ static void debug_store_command(struct request *request) {
     reply_ok(request->reply);
 }
 
+/* ------------------------------------------------------------- rules */
+
+static const char *rules_directory = "";
+
+void commands_set_rules_directory(const char *directory) { rules_directory = directory; }
+
+/* RULES.RELOAD: a fresh state, checked (and tested if configured), swapped in;
+ * on failure the running set stays and the reply says file, line and why. */
+static void rules_reload_command(struct request *request) {
+    char error[512];
+    if (rules_directory[0] == '\0') {
+        request_error(request, "RULE", "no rule set directory is configured (rules = \"\")");
+        return;
+    }
+    if (rules_load(rules_directory, error, sizeof error) != 0) {
+        request_error(request, "RULE", "reload failed, the running rule set stays: %s", error);
+        return;
+    }
+    reply_bulk_string(request->reply, rules_version());
+}
+
+static void rules_info_command(struct request *request) { rules_info(request->reply); }
+
+/* RULES.EVAL hook field value ...: a dry run, nothing written. */
+static void rules_eval_command(struct request *request) {
+    if (request->argc % 2 != 0) {
+        request_error(request, "INVALID", "fields come in pairs: RULES.EVAL hook field value ...");
+        return;
+    }
+    struct rules_field fields[64];
+    int count = 0;
+    for (int i = 2; i + 1 < request->argc && count < 64; i += 2) {
+        struct rules_field *field = &fields[count++];
+        memset(field, 0, sizeof *field);
+        field->name = request->argv[i];
+        /* Whole numbers go to rules as integers (amount in minor units, times). */
+        long long number;
+        if (parse_signed(request->argv[i + 1], request->argvlen[i + 1], &number) == 0) {
+            field->is_integer = 1;
+            field->integer = number;
+        } else {
+            field->text = request->argv[i + 1];
+            field->len = request->argvlen[i + 1];
+        }
+    }
+    if (rules_eval(request->argv[1], fields, count, request->reply) != 0) request->failed = 1;
+}
+
 /* --------------------------------------------------------------- table */
 
 #define W COMMAND_WRITE
@@ -202,6 +251,9 @@ static const struct command command_table[] = {
     {"CASE.SET",         4, 4, W, case_set_command, "id PRIORITY|CATEGORY|TAGS value"},
     {"CASE.LINK",        3, 3, W, case_link_command, "id other"},
     {"CASE.SURVEY",      3, 4, W, case_survey_command, "id score(1-5) [comment]"},
+    {"RULES.RELOAD",     1, 1, 0, rules_reload_command, ""},
+    {"RULES.INFO",       1, 1, 0, rules_info_command, ""},
+    {"RULES.EVAL",       2, 130, R, rules_eval_command, "hook [field value ...]"},
     {"DEBUG.CLOCK",      2, 3, T, debug_clock_command, "SET unix-seconds | ADVANCE seconds | GET"},
     {"DEBUG.STORE",      3, 4, T, debug_store_command, "FAIL-COMMITS n [FULL|IOERR]"},
 };

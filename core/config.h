@@ -29,6 +29,11 @@ struct config {
     char sync[16];           /* "full" (default) or "normal": SQLite synchronous */
     long long batch_max_writes; /* commit once a batch holds this many writes */
     long long batch_max_ms;     /* ... or is this old */
+    long long rules_memory;         /* bytes for the rule set's Lua state */
+    long long rules_instructions;   /* per hook call */
+    long long rules_time_ms;        /* per hook call, real time */
+    int rules_require_tests;        /* a reload must pass the set's own tests */
+    long long decision_retention_days;
     char log_level[16];
     char default_currency[4];
 };

@@ -6,9 +6,11 @@
  * served before the store is open: accepting happens only inside the loop.
  */
 #include "cases.h"
+#include "commands.h"
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "rules.h"
 #include "server.h"
 #include "store.h"
 
@@ -23,6 +25,7 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: redressd [--config FILE] [--bind ADDR] [--port N] [--data DIR] [--rules DIR]\n"
             "                [--plugins DIR] [--test-clock] [--version] [--help] [--SETTING VALUE ...]\n"
+            "       redressd --test-rules DIR   (run a rule set's tests, exit 1 on a failure)\n"
             "\n"
             "redress: an after-sales case engine speaking RESP2 (redis-cli, telnet, client libraries).\n"
             "Every setting of the config file (key = value) is also a flag; flags win.\n\n"
@@ -44,6 +47,10 @@ static int apply_flags(struct config *config, int argc, char **argv) {
             printf("redressd %s (sqlite %s, %s, libevent %s)\n", REDRESS_VERSION, sqlite3_libversion(),
                    "lua 5.4", event_get_version());
             return 1;
+        }
+        if (!strcmp(flag, "--test-rules")) {
+            i++; /* handled in main */
+            continue;
         }
         if (!strcmp(flag, "--test-clock")) {
             config->test_clock = 1;
@@ -78,6 +85,25 @@ int main(int argc, char **argv) {
     }
     int flags = apply_flags(&config, argc, argv);
     if (flags != 0) return flags > 0 ? 0 : 2;
+    struct rules_settings rules_settings = {
+        .limits = {.memory_bytes = (size_t)config.rules_memory, .instructions = config.rules_instructions,
+                   .milliseconds = config.rules_time_ms},
+        .require_tests = config.rules_require_tests,
+    };
+    rules_configure(&rules_settings);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--test-rules") != 0) continue;
+        if (i + 1 >= argc) {
+            fprintf(stderr, "redressd: --test-rules needs a rule set directory\n");
+            return 2;
+        }
+        /* Rule tests run on the test clock: they set the time they need. */
+        clock_init(1, 1767225600000LL); /* 2026-01-01T00:00:00Z */
+        log_set_level(LOG_WARN);
+        int failed = rules_run_tests(argv[i + 1], 1);
+        rules_unload();
+        return failed == 0 ? 0 : 1;
+    }
     int level = log_level_parse(config.log_level);
     if (level < 0) {
         fprintf(stderr, "redressd: log_level must be debug, info, warn or error\n");
@@ -119,6 +145,7 @@ int main(int argc, char **argv) {
     log_info("stopped", NULL);
 done:
     server_free();
+    rules_unload();
     store_close();
     event_base_free(base);
     return status;

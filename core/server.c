@@ -26,6 +26,8 @@
 #include "log.h"
 #include "proto.h"
 #include "reply.h"
+#include "rules.h"
+#include "cases.h"
 #include "store.h"
 
 #include <errno.h>
@@ -455,7 +457,9 @@ static void sweep_idle_clients(void) {
 
 static void on_sweep(evutil_socket_t fd, short what, void *argument) {
     (void)fd; (void)what; (void)argument;
+    static long long sweeps;
     sweep_idle_clients();
+    if (++sweeps % 3600 == 0) cases_prune_decisions(server.config->decision_retention_days);
 }
 
 void server_clock_moved(struct client *mover) {
@@ -493,9 +497,12 @@ static void on_stop_signal(evutil_socket_t signal_number, short what, void *argu
     event_base_once(server.base, -1, EV_TIMEOUT, on_stop_timeout, NULL, &grace);
 }
 
+/* SIGHUP: reload the rule set (the outcome is logged by rules_load). */
 static void on_reload_signal(evutil_socket_t signal_number, short what, void *argument) {
     (void)signal_number; (void)what; (void)argument;
-    log_info("SIGHUP received", "rules_dir=%s", server.config->rules);
+    char error[512];
+    log_info("SIGHUP: reloading rules", "dir=%s", server.config->rules);
+    if (server.config->rules[0]) rules_load(server.config->rules, error, sizeof error);
 }
 
 /* ------------------------------------------------------------- lifetime */

@@ -99,6 +99,20 @@ static const char *const migrations[] = {
     "  at INTEGER NOT NULL,"
     "  PRIMARY KEY (case_id, other_id)"
     ") WITHOUT ROWID;",
+    /* 2: rule decisions: suggested FAQ articles, the decision log, customer lookups */
+    "ALTER TABLE cases ADD COLUMN faq TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX cases_by_customer ON cases(customer, created_at);"
+    "CREATE TABLE decisions("
+    "  id INTEGER PRIMARY KEY,"
+    "  at INTEGER NOT NULL,"
+    "  case_id INTEGER REFERENCES cases(id),"
+    "  hook TEXT NOT NULL,"
+    "  version TEXT NOT NULL,"
+    "  output TEXT NOT NULL,"
+    "  microseconds INTEGER NOT NULL,"
+    "  error TEXT"
+    ");"
+    "CREATE INDEX decisions_by_time ON decisions(at);",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -141,17 +141,19 @@ def as_map(reply):
 class Daemon:
     """A redressd on a free port with its own data directory."""
 
-    def __init__(self, *args, data=None, config=None, test_clock=True):
+    def __init__(self, *args, data=None, config=None, test_clock=True, rules=""):
         self.owns_data = data is None
         self.data = data or tempfile.mkdtemp(prefix="redress-test-")
         self.args = list(args)
         self.config = config
         self.test_clock = test_clock
+        # "" = no rule set (built-in defaults); "shipped" = ROOT/rules; else a path.
+        self.rules = os.path.join(ROOT, "rules") if rules == "shipped" else rules
         self.proc = None
         self.log_lines = []
 
     def start(self):
-        argv = [REDRESSD, "--port", "0", "--data", self.data, "--rules", os.path.join(ROOT, "rules")]
+        argv = [REDRESSD, "--port", "0", "--data", self.data, "--rules", self.rules]
         if self.test_clock:
             argv.append("--test-clock")
         # Simulated days must not close the test's own idle connections;

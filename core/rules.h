@@ -1,0 +1,101 @@
+/* rules.h -- the rule set: Lua hooks that decide, C that checks every decision.
+ *
+ * A rule set is a folder of *.lua files loaded in name order into one
+ * sandboxed state (sandbox.h); the hooks are the global functions classify,
+ * priority, sla, refund, escalate and automations that the files define.
+ * The rule set names its own vocabulary in a global table:
+ *
+ *   vocabulary = { categories = {...}, queues = {...}, priorities = {...} }
+ *   defaults   = { category = "...", queue = "...", priority = "..." }
+ *
+ * Every output field is checked in C against that vocabulary: a decision
+ * with a wrong type, an unknown name or a bad number is refused, logged and
+ * counted, and the safe default applies.  The rule set's version is the
+ * SHA-256 of its file names and contents; every decision records it.
+ *
+ * Reload loads a complete new set into a fresh state, optionally runs its
+ * tests, and swaps it in between two events; on any failure the running set
+ * stays.  Single-threaded: nothing is ever half-swapped.
+ */
+#ifndef REDRESS_RULES_H
+#define REDRESS_RULES_H
+
+#include <event2/buffer.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sandbox.h"
+
+enum rules_hook {
+    HOOK_CLASSIFY, HOOK_PRIORITY, HOOK_SLA, HOOK_REFUND, HOOK_ESCALATE, HOOK_AUTOMATIONS, HOOK_COUNT
+};
+
+struct rules_settings {
+    struct sandbox_limits limits;
+    int require_tests;              /* a reload runs DIR/tests first and refuses on a failure */
+};
+
+/* A field of the case handed to a hook: text, or an integer. */
+struct rules_field {
+    const char *name;
+    const char *text;               /* NULL for an integer or an absent field */
+    size_t len;
+    long long integer;
+    int is_integer;
+};
+
+#define RULES_NAME_MAX 64
+#define RULES_REASON_MAX 256
+#define RULES_LIST_MAX 1024
+#define RULES_REPLY_MAX 4096
+
+/* What triage (classify, then priority) decided for a new case. */
+struct rules_triage {
+    char category[RULES_NAME_MAX + 1];
+    char queue[RULES_NAME_MAX + 1];
+    char priority[RULES_NAME_MAX + 1];
+    char tags[RULES_LIST_MAX];      /* comma-separated */
+    char faq[RULES_LIST_MAX];       /* comma-separated article ids */
+    char classify_reason[RULES_REASON_MAX];
+    char priority_reason[RULES_REASON_MAX];
+    char auto_reply[RULES_REPLY_MAX];   /* "" when none */
+    int auto_resolve;               /* the auto-reply resolves the case */
+    char decided_by[16];            /* "rules", or "default" when no rule decided */
+    char error[RULES_REASON_MAX];   /* why a decision was refused ("" if none) */
+    char version[17];               /* rule set version (short hash), "" when none */
+    int classify_called, priority_called;           /* for the decision log */
+    long long classify_microseconds, priority_microseconds;
+    char classify_error[RULES_REASON_MAX], priority_error[RULES_REASON_MAX];
+};
+
+void rules_configure(const struct rules_settings *settings);
+
+/* Loads DIRECTORY as the new rule set.  Returns 0, or -1 with an error
+ * naming file, line and why; the running set then stays. */
+int rules_load(const char *directory, char *error, size_t error_size);
+void rules_unload(void);
+int rules_loaded(void);
+/* The full SHA-256 (hex) of the running set, or "". */
+const char *rules_version(void);
+
+/* Runs classify and priority on a new case; never fails (defaults apply). */
+void rules_triage(const struct rules_field *fields, int count, struct rules_triage *out);
+
+/* RULES.EVAL: runs one hook on fields, no side effect; appends the reply
+ * (a flat field/value array, or an error) to out.  Returns 0, or -1 after
+ * an error reply. */
+int rules_eval(const char *hook, const struct rules_field *fields, int count, struct evbuffer *out);
+
+/* RULES.INFO as a flat field/value array. */
+void rules_info(struct evbuffer *out);
+
+/* redressd --test-rules DIR: loads the set, runs the DIR/tests files named NAME_test.lua,
+ * prints failures and "N passed, N failed"; returns the number failed, or
+ * -1 when the set does not load. */
+int rules_run_tests(const char *directory, int verbose);
+
+/* Spike counters for rules (redress.recent): the host records each opened
+ * case under its keys once the case is committed. */
+void rules_record_case(const char *category, const char *tags, const char *customer, int64_t at);
+
+#endif

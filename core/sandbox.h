@@ -1,0 +1,68 @@
+/* sandbox.h -- a Lua 5.4 state that rule code cannot escape or run away in.
+ *
+ * What a sandboxed state offers: the base library without dofile, loadfile,
+ * load, require, collectgarbage and print; string (without string.dump),
+ * table, math, utf8; an `os` with only time, date and clock, on the host's
+ * clock (so --test-clock drives rules too).  No io, debug, package,
+ * coroutine.  Library tables are read-only, the string metatable is locked,
+ * setmetatable refuses __gc.
+ *
+ * Limits: an allocator with a byte cap for the whole state; a count hook that
+ * charges an instruction budget and a wall-time budget per call.  Once a
+ * budget is spent the hook raises on every following instruction, so a rule
+ * that wraps its loop in pcall is still stopped.
+ *
+ * Ownership: sandbox_new() returns a state the caller frees with
+ * sandbox_free().  Error messages are written into caller buffers.
+ */
+#ifndef REDRESS_SANDBOX_H
+#define REDRESS_SANDBOX_H
+
+#include <lua.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sandbox_limits {
+    size_t memory_bytes;        /* cap for the whole state (default 32 MiB) */
+    long long instructions;     /* per call (default 10,000,000) */
+    int64_t milliseconds;       /* per call, real time (default 200) */
+};
+
+struct sandbox;
+
+struct sandbox *sandbox_new(const struct sandbox_limits *limits, char *error, size_t error_size);
+void sandbox_free(struct sandbox *sandbox);
+lua_State *sandbox_state(struct sandbox *sandbox);
+
+/* Loads and runs a text chunk (never bytecode) in the shared rule
+ * environment, under the call budgets.  chunk_name is shown in errors
+ * ("rules/classify.lua").  Returns 0, or -1 with "file:line: why". */
+int sandbox_run_file(struct sandbox *sandbox, const char *chunk_name, const char *text, size_t len,
+                     char *error, size_t error_size);
+
+/* Like sandbox_run_file, but the chunk's globals are the table at stack
+ * index `environment` (rule tests get their own, reading through to the
+ * rules). */
+int sandbox_run_file_with(struct sandbox *sandbox, const char *chunk_name, const char *text, size_t len,
+                          int environment, char *error, size_t error_size);
+/* Pushes the rule environment (reads reach the rules' globals and base). */
+void sandbox_push_environment(struct sandbox *sandbox);
+
+/* After loading: makes the rule environment read-only, so that no decision
+ * can leave state behind for the next one. */
+void sandbox_seal(struct sandbox *sandbox);
+
+/* Pushes the global `name` of the rule environment (nil if absent). */
+int sandbox_get_global(struct sandbox *sandbox, const char *name);
+/* Makes `name` a global of the rule environment (value popped from the
+ * stack).  Only before sandbox_seal(). */
+void sandbox_set_global(struct sandbox *sandbox, const char *name);
+
+/* lua_pcall under fresh budgets: the function and its nargs arguments are
+ * on the stack.  Returns 0, or -1 with the error (file:line: why). */
+int sandbox_call(struct sandbox *sandbox, int nargs, int nresults, char *error, size_t error_size);
+
+/* Bytes the state uses now. */
+size_t sandbox_memory(const struct sandbox *sandbox);
+
+#endif
