@@ -138,6 +138,15 @@ int main(int argc, char **argv) {
         log_error("cannot open store", "error=\"%s\"", error);
         goto done;
     }
+    if (config.rules[0] == '\0') {
+        log_info("no rule set configured: built-in defaults decide", NULL);
+    } else if (rules_load(config.rules, error, sizeof error) != 0) {
+        log_error("RULE SET NOT LOADED: built-in defaults decide until a reload succeeds",
+                  "dir=%s", config.rules);
+    }
+    commands_set_rules_directory(config.rules);
+    cases_warm_counters();
+    cases_prune_decisions(config.decision_retention_days);
     log_info("ready", "version=%s data=%s sync=%s test_clock=%s", REDRESS_VERSION, config.data,
              config.sync, config.test_clock ? "yes" : "no");
     server_run();

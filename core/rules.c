@@ -253,14 +253,7 @@ static void push_helpers(lua_State *state) {
         {"now", helper_now}, {NULL, NULL},
     };
     luaL_newlib(state, helpers);
-    lua_newtable(state);
-    lua_newtable(state);
-    lua_pushvalue(state, -3);
-    lua_setfield(state, -2, "__index");
-    lua_pushboolean(state, 0);
-    lua_setfield(state, -2, "__metatable");
-    lua_setmetatable(state, -2);
-    lua_remove(state, -2);
+    sandbox_make_read_only(state);
 }
 
 /* ---------------------------------------------------- reading outputs */
@@ -445,6 +438,18 @@ static int call_hook(struct rule_set *set, enum rules_hook hook, const struct ru
     set->counters[hook].microseconds += last_call_microseconds;
     if (failed) {
         set->counters[hook].errors++;
+        /* A memory error has no position and names the trampoline: name
+         * the hook function instead. */
+        if (strncmp(why, "[C]:-1: ", 8) == 0) {
+            lua_Debug where;
+            char rest[RULES_REASON_MAX];
+            snprintf(rest, sizeof rest, "%s", why + 8);
+            lua_rawgeti(state, LUA_REGISTRYINDEX, set->hook_refs[hook]);
+            lua_getinfo(state, ">S", &where);
+            int used = snprintf(why, why_size, "%s:%d: ", where.short_src, where.linedefined);
+            if (used > 0 && (size_t)used < why_size)
+                snprintf(why + used, why_size - (size_t)used, "%.*s", (int)(why_size - (size_t)used - 1), rest);
+        }
         return -1;
     }
     if (lua_type(state, -1) != LUA_TTABLE) {
@@ -1078,10 +1083,9 @@ static int test_expect(lua_State *state) {
     lua_settop(state, 3);
     if (lua_rawequal(state, 1, 2)) return 0;
     const char *what = lua_isnil(state, 3) ? "value" : luaL_checkstring(state, 3);
-    luaL_where(state, 1);
     const char *expected = luaL_tolstring(state, 2, NULL);
     const char *actual = luaL_tolstring(state, 1, NULL);
-    return luaL_error(state, "%s%s: expected %s, got %s", lua_tostring(state, 4), what, expected, actual);
+    return luaL_error(state, "%s: expected %s, got %s", what, expected, actual); /* file:line added */
 }
 
 /* mock_recent(key, count) and mock_customer(id, table): what the helpers

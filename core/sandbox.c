@@ -72,12 +72,15 @@ static void count_hook(lua_State *state, lua_Debug *debug) {
         lua_sethook(state, count_hook, LUA_MASKCOUNT, 1);
     }
     lua_getinfo(state, "Sl", debug);
+    /* lua_pushfstring knows no %lld: format here. */
+    char message[400];
     if (sandbox->exhausted == 1)
-        luaL_error(state, "%s:%d: instruction budget exceeded (%lld instructions)", debug->short_src,
-                   debug->currentline, sandbox->limits.instructions);
+        snprintf(message, sizeof message, "%s:%d: instruction budget exceeded (%lld instructions)",
+                 debug->short_src, debug->currentline, sandbox->limits.instructions);
     else
-        luaL_error(state, "%s:%d: time budget exceeded (%lld ms)", debug->short_src,
-                   debug->currentline, (long long)sandbox->limits.milliseconds);
+        snprintf(message, sizeof message, "%s:%d: time budget exceeded (%lld ms)", debug->short_src,
+                 debug->currentline, (long long)sandbox->limits.milliseconds);
+    luaL_error(state, "%s", message);
 }
 
 static void arm_budgets(struct sandbox *sandbox) {
@@ -132,8 +135,7 @@ static int host_os_date(lua_State *state) {
     return 1;
 }
 
-/* Replaces the table at the top with an empty read-only proxy of it. */
-static void make_read_only_proxy(lua_State *state) {
+void sandbox_make_read_only(lua_State *state) {
     lua_newtable(state);               /* real proxy */
     lua_newtable(state);               /* real proxy mt */
     lua_pushvalue(state, -3);
@@ -184,12 +186,12 @@ static int build_environment(lua_State *state) {
         lua_pop(state, 1);
     }
     lua_pop(state, 1);
-    make_read_only_proxy(state);
+    sandbox_make_read_only(state);
     lua_setfield(state, base, "string");
     static const char *const proxied[] = {"table", "math", "utf8"};
     for (size_t i = 0; i < sizeof proxied / sizeof proxied[0]; i++) {
         lua_getfield(state, globals, proxied[i]);
-        make_read_only_proxy(state);
+        sandbox_make_read_only(state);
         lua_setfield(state, base, proxied[i]);
     }
     /* os: time, date, clock only. */
@@ -204,7 +206,7 @@ static int build_environment(lua_State *state) {
     lua_setfield(state, -2, "date");
     lua_getfield(state, real_os, "clock");
     lua_setfield(state, -2, "clock");
-    make_read_only_proxy(state);
+    sandbox_make_read_only(state);
     lua_setfield(state, base, "os");
     lua_pop(state, 1); /* real os */
 
@@ -217,7 +219,7 @@ static int build_environment(lua_State *state) {
         lua_rawset(state, globals);
     }
 
-    make_read_only_proxy(state); /* base proxy */
+    sandbox_make_read_only(state); /* base proxy */
     /* The rule environment: writable while files load, reads fall to base. */
     lua_newtable(state);
     lua_newtable(state);

@@ -62,6 +62,10 @@ void sandbox_set_global(struct sandbox *sandbox, const char *name);
  * on the stack.  Returns 0, or -1 with the error (file:line: why). */
 int sandbox_call(struct sandbox *sandbox, int nargs, int nresults, char *error, size_t error_size);
 
+/* Replaces the table at the top of the stack with an empty proxy that reads
+ * through to it and raises on every write (libraries, helper tables). */
+void sandbox_make_read_only(lua_State *state);
+
 /* Bytes the state uses now. */
 size_t sandbox_memory(const struct sandbox *sandbox);
 

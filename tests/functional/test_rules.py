@@ -1,0 +1,234 @@
+"""Rules: the sandbox, budgets, checked decisions, reload, RULES.* and triage on CASE.OPEN."""
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+
+from harness import REDRESSD, ROOT, Daemon, RespError, as_map, open_case
+
+SANDBOX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rulesets", "sandbox")
+
+ESCAPES = ["io", "os_execute", "os_getenv", "os_remove", "require", "load", "loadstring", "dofile", "loadfile",
+           "package", "debug", "coroutine", "print", "string_dump", "rawset", "collectgarbage",
+           "string_metatable", "patch_string", "patch_math", "set_global", "patch_hook", "gc_metamethod",
+           "unseal_environment", "redress_patch", "real_time"]
+
+
+def copy_rules(source=SANDBOX):
+    target = tempfile.mkdtemp(prefix="redress-rules-")
+    shutil.rmtree(target)
+    shutil.copytree(source, target)
+    return target
+
+
+def test_every_escape_attempt_fails():
+    with Daemon(rules=SANDBOX) as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", 1790000000)
+        for probe in ESCAPES:
+            r = c.call("RULES.EVAL", "classify", "subject", probe)
+            assert isinstance(r, list), (probe, r)
+            assert as_map(r)["category"] == "ok", (probe, r)
+        # The probes that tried to patch shared state changed nothing.
+        assert as_map(c.call("RULES.EVAL", "classify", "subject", "screen broken"))["category"] == "product_quality"
+
+
+def test_binary_chunk_is_refused_at_load():
+    rules = copy_rules()
+    try:
+        with open(os.path.join(rules, "zz_binary.lua"), "wb") as f:
+            f.write(b"\x1bLua\x54\x00fake bytecode")
+        with Daemon(rules=rules) as d:
+            info = as_map(d.client().call("RULES.INFO"))
+            assert info["loaded"] == "no"
+            assert "binary chunk" in d.log()
+    finally:
+        shutil.rmtree(rules)
+
+
+def test_runaway_rules_are_stopped_with_file_and_line():
+    with Daemon(rules=SANDBOX, config="rules_memory = 16777216\nrules_time_ms = 2000\n") as d:
+        c = d.client()
+        expectations = {
+            "loop": "instruction budget exceeded",
+            "pcall_loop": "instruction budget exceeded",
+            "rep_bomb": "memory limit exceeded",
+            "memory": "memory limit exceeded",
+            "recursion": "",
+            "metamethod": "boom from a metamethod",
+        }
+        for subject, words in expectations.items():
+            r = c.call("RULES.EVAL", "classify", "subject", subject)
+            assert isinstance(r, RespError) and r.code == "RULE", (subject, r)
+            assert "probes.lua:" in r and words in r, (subject, r)
+            # The daemon keeps serving, and the rules keep working.
+            assert c.call("PING") == "PONG"
+            assert as_map(c.call("RULES.EVAL", "classify", "subject", "screen broken"))["category"] == "product_quality"
+        # Through CASE.OPEN the default applies and the event says why.
+        cid = open_case(c, subject="loop")
+        case = as_map(c.call("CASE.GET", cid))
+        assert case["category"] == "general_inquiry" and case["queue"] == "support"
+        triaged = as_map(c.call("CASE.HISTORY", cid)[1])
+        assert "instruction budget exceeded" in triaged["detail"], triaged
+        info = as_map(c.call("RULES.INFO"))
+        assert "errors=" in info["classify"] and "errors=0" not in info["classify"]
+
+
+def test_bad_decisions_are_refused_and_defaults_apply():
+    with Daemon(rules=SANDBOX) as d:
+        c = d.client()
+        for subject, words in [("bad_category", "unknown category 'nonsense'"), ("bad_type", "not a string"),
+                               ("not_a_table", "not a table"), ("bad_tag", "tags"), ("trap_table", "no category")]:
+            r = c.call("RULES.EVAL", "classify", "subject", subject)
+            assert isinstance(r, RespError) and r.code == "RULE" and words in r, (subject, r)
+            cid = open_case(c, subject=subject)
+            case = as_map(c.call("CASE.GET", cid))
+            assert case["category"] == "general_inquiry", (subject, case)
+        r = c.call("RULES.EVAL", "priority", "subject", "bad_priority", "category", "ok")
+        assert r.code == "RULE" and "unknown priority 'P9'" in r
+        cid = open_case(c, subject="bad_priority")
+        assert as_map(c.call("CASE.GET", cid))["priority"] == "P3"
+        r = c.call("RULES.EVAL", "refund", "refund_amount", "-5", "amount", "100")
+        assert r.code == "RULE" and "cap" in r
+        info = as_map(c.call("RULES.INFO"))
+        assert "refusals=0" not in info["classify"]
+
+
+def test_triage_on_open_stores_decisions_with_version():
+    with Daemon(rules=SANDBOX) as d:
+        c = d.client()
+        version = as_map(c.call("RULES.INFO"))["version"]
+        assert len(version) == 64
+        cid = open_case(c, subject="screen broken")
+        case = as_map(c.call("CASE.GET", cid))
+        assert case["category"] == "product_quality" and case["queue"] == "tech"
+        assert case["priority"] == "P2" and case["tags"] == "damaged" and case["faq"] == "faq-1"
+        assert case["rules_version"] == version[:16]
+        triaged = as_map(c.call("CASE.HISTORY", cid)[1])
+        assert triaged["actor"] == "rules"
+        assert "decided_by=rules" in triaged["detail"] and "version=" + version[:16] in triaged["detail"]
+        assert 'reason="matched broken"' in triaged["detail"]
+        # An auto-reply that resolves.
+        cid = open_case(c, subject="faq_invoice")
+        case = as_map(c.call("CASE.GET", cid))
+        assert case["state"] == "resolved" and case["resolution_code"] == "auto_reply"
+        kinds = [as_map(e)["kind"] for e in c.call("CASE.HISTORY", cid)]
+        assert kinds == ["opened", "triaged", "reply", "resolved"]
+        import sqlite3
+        db = sqlite3.connect(os.path.join(d.data, "redress.db"))
+        rows = db.execute("SELECT hook, version, output FROM decisions WHERE case_id = 1 ORDER BY id").fetchall()
+        db.close()
+        assert [r[0] for r in rows] == ["classify", "priority"]
+        assert rows[0][1] == version[:16] and "category=product_quality" in rows[0][2]
+
+
+def test_spike_counts_see_committed_cases():
+    with Daemon(rules=SANDBOX) as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", 1790000000)
+        priorities = []
+        for i in range(5):
+            cid = open_case(c, subject="same fault")
+            priorities.append(as_map(c.call("CASE.GET", cid))["priority"])
+        assert priorities == ["P2", "P2", "P2", "P1", "P1"], priorities
+        # An hour later the spike is over.
+        c.call("DEBUG.CLOCK", "ADVANCE", 3601)
+        cid = open_case(c, subject="same fault")
+        assert as_map(c.call("CASE.GET", cid))["priority"] == "P2"
+
+
+def test_reload_keeps_running_set_on_error_and_swaps_on_success():
+    rules = copy_rules()
+    try:
+        with Daemon(rules=rules) as d:
+            c = d.client()
+            before = as_map(c.call("RULES.INFO"))["version"]
+            with open(os.path.join(rules, "zz_broken.lua"), "w") as f:
+                f.write("-- broken\nlocal x = \nfunction\n")
+            r = c.call("RULES.RELOAD")
+            assert r.code == "RULE" and "zz_broken.lua:4:" in r and "expected" in r, r
+            assert as_map(c.call("RULES.INFO"))["version"] == before
+            assert as_map(c.call("RULES.EVAL", "classify", "subject", "screen broken"))["category"] == "product_quality"
+            with open(os.path.join(rules, "zz_broken.lua"), "w") as f:
+                f.write("function classify(case) return { category = 'ok', reason = 'v2' } end\n")
+            after = c.call("RULES.RELOAD")
+            assert isinstance(after, str) and after != before
+            assert as_map(c.call("RULES.EVAL", "classify", "subject", "screen broken"))["category"] == "ok"
+            # SIGHUP reloads too.
+            os.remove(os.path.join(rules, "zz_broken.lua"))
+            d.proc.send_signal(signal.SIGHUP)
+            for _ in range(200):
+                if as_map(c.call("RULES.INFO"))["version"] == before:
+                    break
+            assert as_map(c.call("RULES.INFO"))["version"] == before
+            info = as_map(c.call("RULES.INFO"))
+            assert info["reload_failures"] == "1" and info["reloads"] == "4"
+    finally:
+        shutil.rmtree(rules)
+
+
+def test_reload_under_load_fails_no_request():
+    with Daemon(rules=SANDBOX) as d:
+        errors = []
+
+        def worker():
+            c = d.client()
+            for i in range(40):
+                for r in c.pipeline([["CASE.OPEN", "customer", "C", "subject", "screen broken"]] * 10):
+                    if not isinstance(r, int):
+                        errors.append(r)
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for t in threads:
+            t.start()
+        admin = d.client()
+        for _ in range(30):
+            assert isinstance(admin.call("RULES.RELOAD"), str)
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert "cases:1600" in admin.call("INFO")
+
+
+def test_rules_require_tests():
+    rules = copy_rules()
+    try:
+        with Daemon(rules=rules, config="rules_require_tests = yes\n") as d:
+            c = d.client()
+            assert as_map(c.call("RULES.INFO"))["loaded"] == "yes"
+            with open(os.path.join(rules, "tests", "failing_test.lua"), "w") as f:
+                f.write("function test_wrong() expect(decide('classify', {subject='x'}).category, 'ok', 'category') end\n")
+            r = c.call("RULES.RELOAD")
+            assert r.code == "RULE" and "tests failed (2 passed, 1 failed)" in r, r
+    finally:
+        shutil.rmtree(rules)
+
+
+def test_test_rules_command():
+    p = subprocess.run([REDRESSD, "--test-rules", SANDBOX], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.strip().splitlines()[-1] == "2 passed, 0 failed"
+    rules = copy_rules()
+    try:
+        with open(os.path.join(rules, "tests", "failing_test.lua"), "w") as f:
+            f.write("function test_wrong()\n  expect(decide('classify', {subject='x'}).category, 'ok', 'category')\nend\n")
+        p = subprocess.run([REDRESSD, "--test-rules", rules], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 1
+        assert "failing_test.lua:2: category: expected ok, got general_inquiry" in p.stdout, p.stdout
+        assert p.stdout.strip().splitlines()[-1] == "2 passed, 1 failed"
+    finally:
+        shutil.rmtree(rules)
+
+
+def test_rules_eval_errors():
+    with Daemon() as d:
+        c = d.client()
+        assert c.call("RULES.EVAL", "classify", "subject", "x").code == "RULE"
+        assert as_map(c.call("RULES.INFO"))["loaded"] == "no"
+        assert c.call("RULES.RELOAD").code == "RULE"
+    with Daemon(rules=SANDBOX) as d:
+        c = d.client()
+        assert c.call("RULES.EVAL", "guess", "subject", "x").code == "INVALID"
+        assert c.call("RULES.EVAL", "classify", "subject").code == "INVALID"
+        assert c.call("RULES.EVAL", "sla").code == "RULE"  # the set has no sla hook
