@@ -51,6 +51,7 @@ static const struct setting settings[] = {
     INTEGER_SETTING(batch_max_writes, "1000", 1, 1000000, "commit a batch at this many writes"),
     INTEGER_SETTING(batch_max_ms, "20", 0, 10000, "commit a batch at this age, milliseconds"),
     INTEGER_SETTING(rules_memory, "33554432", 1LL << 20, 1LL << 34, "memory cap of the rule set's Lua state, bytes"),
+    INTEGER_SETTING(rules_call_memory, "8388608", 65536, 1LL << 34, "memory one hook call may add, bytes"),
     INTEGER_SETTING(rules_instructions, "10000000", 1000, 1LL << 40, "instruction budget of one hook call"),
     INTEGER_SETTING(rules_time_ms, "200", 1, 600000, "time budget of one hook call, milliseconds"),
     {"rules_require_tests", SETTING_BOOLEAN, offsetof(struct config, rules_require_tests), 0, "no", 0, 1,

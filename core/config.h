@@ -30,6 +30,7 @@ struct config {
     long long batch_max_writes; /* commit once a batch holds this many writes */
     long long batch_max_ms;     /* ... or is this old */
     long long rules_memory;         /* bytes for the rule set's Lua state */
+    long long rules_call_memory;    /* bytes a hook call may add */
     long long rules_instructions;   /* per hook call */
     long long rules_time_ms;        /* per hook call, real time */
     int rules_require_tests;        /* a reload must pass the set's own tests */

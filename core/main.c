@@ -86,7 +86,8 @@ int main(int argc, char **argv) {
     int flags = apply_flags(&config, argc, argv);
     if (flags != 0) return flags > 0 ? 0 : 2;
     struct rules_settings rules_settings = {
-        .limits = {.memory_bytes = (size_t)config.rules_memory, .instructions = config.rules_instructions,
+        .limits = {.memory_bytes = (size_t)config.rules_memory,
+                   .call_memory_bytes = (size_t)config.rules_call_memory, .instructions = config.rules_instructions,
                    .milliseconds = config.rules_time_ms},
         .require_tests = config.rules_require_tests,
     };

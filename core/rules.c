@@ -57,7 +57,7 @@ struct rule_set {
 
 static struct rule_set *current;
 static struct rules_settings settings = {
-    .limits = {.memory_bytes = 32u << 20, .instructions = 10000000, .milliseconds = 200},
+    .limits = {.memory_bytes = 32u << 20, .call_memory_bytes = 8u << 20, .instructions = 10000000, .milliseconds = 200},
     .require_tests = 0,
 };
 static long long reloads, reload_failures;
@@ -189,7 +189,8 @@ static int helper_recent(lua_State *state) {
     return 1;
 }
 
-/* redress.customer(id) -> {cases = n, open = n, last_case_at = t|nil} */
+/* redress.customer(id) -> {cases = n, open = n, amount_total = minor units,
+ * last_case_at = t|nil}: one indexed query (cases_by_customer). */
 static int helper_customer(lua_State *state) {
     size_t len;
     const char *customer = luaL_checklstring(state, 1, &len);
@@ -204,24 +205,27 @@ static int helper_customer(lua_State *state) {
         return 1;
     }
     static const char sql[] =
-        "SELECT count(*), sum(state NOT IN ('resolved', 'closed')), max(created_at)"
+        "SELECT count(*), sum(state NOT IN ('resolved', 'closed')), max(created_at), sum(amount)"
         " FROM cases WHERE customer = ?1";
     sqlite3_stmt *statement = store_statement(sql);
-    long long cases = 0, open = 0, last = 0;
+    long long cases = 0, open = 0, last = 0, amounts = 0;
     if (statement) {
         sqlite3_bind_text(statement, 1, customer, (int)len, SQLITE_STATIC);
         if (sqlite3_step(statement) == SQLITE_ROW) {
             cases = sqlite3_column_int64(statement, 0);
             open = sqlite3_column_int64(statement, 1);
             last = sqlite3_column_int64(statement, 2);
+            amounts = sqlite3_column_int64(statement, 3);
         }
         sqlite3_reset(statement);
     }
-    lua_createtable(state, 0, 3);
+    lua_createtable(state, 0, 4);
     lua_pushinteger(state, cases);
     lua_setfield(state, -2, "cases");
     lua_pushinteger(state, open);
     lua_setfield(state, -2, "open");
+    lua_pushinteger(state, amounts);
+    lua_setfield(state, -2, "amount_total");
     if (cases) {
         lua_pushinteger(state, last);
         lua_setfield(state, -2, "last_case_at");

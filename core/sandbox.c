@@ -31,6 +31,7 @@ struct sandbox {
     lua_State *state;
     struct sandbox_limits limits;
     size_t used;                 /* bytes allocated by the state */
+    size_t ceiling;              /* `used` may not pass this: the state cap, or less during a call */
     long long budget_left;       /* instructions left in this call */
     int64_t deadline_ms;         /* real monotonic deadline of this call */
     int exhausted;               /* 0, or which budget ran out: 1 instructions, 2 time */
@@ -47,7 +48,7 @@ static void *capped_allocate(void *user, void *block, size_t old_size, size_t ne
         sandbox->used -= old_size;
         return NULL;
     }
-    if (new_size > old_size && sandbox->used + (new_size - old_size) > sandbox->limits.memory_bytes)
+    if (new_size > old_size && sandbox->used + (new_size - old_size) > sandbox->ceiling)
         return NULL; /* Lua raises "not enough memory" */
     void *grown = realloc(block, new_size);
     if (grown == NULL) return NULL;
@@ -84,13 +85,21 @@ static void count_hook(lua_State *state, lua_Debug *debug) {
 }
 
 static void arm_budgets(struct sandbox *sandbox) {
+    /* Memory: the call may grow the state by call_memory_bytes, never past the cap. */
+    size_t room = sandbox->limits.memory_bytes - sandbox->used;
+    if (sandbox->limits.call_memory_bytes && sandbox->limits.call_memory_bytes < room)
+        room = sandbox->limits.call_memory_bytes;
+    sandbox->ceiling = sandbox->used + room;
     sandbox->budget_left = sandbox->limits.instructions;
     sandbox->deadline_ms = clock_real_monotonic_ms() + sandbox->limits.milliseconds;
     sandbox->exhausted = 0;
     lua_sethook(sandbox->state, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
 }
 
-static void disarm_budgets(struct sandbox *sandbox) { lua_sethook(sandbox->state, NULL, 0, 0); }
+static void disarm_budgets(struct sandbox *sandbox) {
+    lua_sethook(sandbox->state, NULL, 0, 0);
+    sandbox->ceiling = sandbox->limits.memory_bytes;
+}
 
 /* ------------------------------------------------------ safe functions */
 
@@ -237,6 +246,7 @@ struct sandbox *sandbox_new(const struct sandbox_limits *limits, char *error, si
         return NULL;
     }
     sandbox->limits = *limits;
+    sandbox->ceiling = limits->memory_bytes;
     sandbox->environment_ref = sandbox->contents_ref = LUA_NOREF;
     sandbox->state = lua_newstate(capped_allocate, sandbox);
     if (sandbox->state == NULL) {
@@ -322,8 +332,8 @@ int sandbox_call(struct sandbox *sandbox, int nargs, int nresults, char *error, 
     char message[400];
     take_error(state, status, message, sizeof message);
     if (status == LUA_ERRMEM)
-        snprintf(error, error_size, "%s: memory limit exceeded (%zu bytes)", defined,
-                 sandbox->limits.memory_bytes);
+        snprintf(error, error_size, "%s: memory limit exceeded (%zu bytes for a call, %zu for the state)",
+                 defined, sandbox->limits.call_memory_bytes, sandbox->limits.memory_bytes);
     else
         snprintf(error, error_size, "%s", message);
     lua_gc(state, LUA_GCCOLLECT, 0); /* give back what a failed call left */

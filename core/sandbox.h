@@ -24,6 +24,7 @@
 
 struct sandbox_limits {
     size_t memory_bytes;        /* cap for the whole state (default 32 MiB) */
+    size_t call_memory_bytes;   /* growth allowed during one call (default 8 MiB) */
     long long instructions;     /* per call (default 10,000,000) */
     int64_t milliseconds;       /* per call, real time (default 200) */
 };
