@@ -41,6 +41,38 @@ def run_unit(build, pattern):
     return passed, failed
 
 
+def rule_sets():
+    """The shipped rule set and every example set: folders holding *.lua files."""
+    found = []
+    for folder in [os.path.join(ROOT, "rules")] + sorted(
+            os.path.join(ROOT, "examples", n) for n in os.listdir(os.path.join(ROOT, "examples"))):
+        if os.path.isdir(folder) and any(n.endswith(".lua") for n in os.listdir(folder)):
+            found.append(folder)
+    return found
+
+
+def run_rule_tests(build, pattern):
+    """redressd --test-rules on each rule set; its own tests count in the totals."""
+    passed = failed = 0
+    for folder in rule_sets():
+        name = os.path.relpath(folder, ROOT)
+        if pattern and pattern not in name:
+            continue
+        proc = subprocess.run([os.path.join(build, "redressd"), "--test-rules", folder], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+        m = re.search(r"^(\d+) passed, (\d+) failed$", proc.stdout, re.M)
+        p, f = (int(m.group(1)), int(m.group(2))) if m else (0, 1)
+        if proc.returncode != 0 and f == 0:
+            f = 1
+        for line in (proc.stdout + proc.stderr).splitlines():
+            if line.startswith("FAIL") or "Sanitizer" in line or "runtime error" in line:
+                print("  [%s] %s: %s" % (build, name, line))
+        print("rule tests %s (%s): %d passed, %d failed" % (name, build, p, f))
+        passed += p
+        failed += f
+    return passed, failed
+
+
 def run_functional(build, pattern):
     os.environ["REDRESSD"] = os.path.join(ROOT, build, "redressd")
     sys.path.insert(0, os.path.join(HERE, "functional"))
@@ -83,6 +115,9 @@ def main():
     total_passed = total_failed = 0
     for build in builds:
         p, f = run_unit(build, args.pattern)
+        total_passed += p
+        total_failed += f
+        p, f = run_rule_tests(build, args.pattern)
         total_passed += p
         total_failed += f
         if not args.unit_only:
