@@ -18,7 +18,7 @@ CC      ?= cc
 VERSION := 0.1.0
 PKGS    := lua5.4 sqlite3 libevent libcrypto
 
-BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev
+BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev tzdata
 TEST_PACKAGES  := python3 redis-tools redis-server
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

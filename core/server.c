@@ -164,10 +164,6 @@ static void client_execute(struct client *client) {
                  * now, but the batch is still rolled back at commit as a whole. */
                 log_error("savepoint release failed", "error=\"%s\"", store_error());
             }
-            if (!server.commit_pending) {
-                server.commit_pending = 1;
-                event_active(server.commit_event, EV_TIMEOUT, 0);
-            }
         }
     } else {
         command->handler(&request);
@@ -177,6 +173,12 @@ static void client_execute(struct client *client) {
         if (client->held_count++ == 0) {
             client->held_next = server.held_clients;
             server.held_clients = client;
+        }
+        /* Every held reply is released by the next commit: make sure one comes,
+         * even when no batch opened (a write that failed before BEGIN). */
+        if (!server.commit_pending) {
+            server.commit_pending = 1;
+            event_active(server.commit_event, EV_TIMEOUT, 0);
         }
     }
 }
