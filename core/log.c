@@ -25,6 +25,7 @@ int log_level_parse(const char *name) {
 
 void log_write(enum log_level level, const char *msg, const char *fmt, ...) {
     if (level < minimum_level) return;
+    if (level == LOG_ALWAYS) level = LOG_INFO;
     char line[2048], stamp[32];
     int64_t now_ms = clock_now_ms();
     if (timeparse_format_utc(now_ms / 1000, stamp, sizeof stamp) < 0)

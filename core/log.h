@@ -10,7 +10,9 @@
 
 #include <stddef.h>
 
-enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
+/* LOG_ALWAYS is written whatever the level, as level=info: the lines tools
+ * depend on (listening port=N). */
+enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_ALWAYS };
 
 void log_set_level(enum log_level level);
 /* Parses "debug", "info", "warn", "error"; -1 if unknown. */

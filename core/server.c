@@ -1,10 +1,12 @@
 /* server.c -- listeners, clients, request execution and group commit.
  *
- * Flow of a request: bytes arrive on a bufferevent; the parser (proto.c)
- * turns them into commands, chunk by chunk, without copying the input buffer
- * whole; each command runs at once (single thread, nothing blocks) and its
- * reply goes either straight to the output or, while a batch is open, to the
- * client's `held` buffer.
+ * Flow of a request: a readable socket is read once (up to 16 KiB) into a
+ * stack buffer that the parser (proto.c) consumes directly; each command runs
+ * at once (single thread, nothing blocks) and its reply goes either to the
+ * client's `output` or, while a batch is open, to its `held` buffer.  Output is
+ * written with one write(2) at the end of the read; only what the kernel does
+ * not take waits for a writable event (as Redis does: no event registration
+ * in the common request/reply case).
  *
  * Group commit: the first write of an event-loop iteration opens a batch
  * (store.c).  A commit event at the lowest priority runs once the loop has no
@@ -31,7 +33,6 @@
 #include "store.h"
 
 #include <errno.h>
-#include <event2/bufferevent.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -48,8 +49,10 @@ enum { PRIORITY_IO = 0, PRIORITY_COMMIT = 1, PRIORITY_LEVELS = 2 };
 
 struct client {
     uint64_t id;
-    struct bufferevent *connection;
+    evutil_socket_t fd;
+    struct event *read_event, *write_event;
     struct proto_parser parser;
+    struct evbuffer *output;        /* replies not yet taken by the kernel */
     struct evbuffer *held;          /* replies waiting for the batch to commit */
     long long held_count;           /* how many replies are in held */
     struct client *held_next;       /* in held_clients while held_count > 0 */
@@ -58,6 +61,9 @@ struct client {
     int closing;                    /* free once the output is flushed */
     char address[64];
 };
+
+/* A read or write that may succeed later (the socket is non-blocking). */
+static int retriable(int error) { return error == EAGAIN || error == EWOULDBLOCK || error == EINTR; }
 
 static struct {
     struct event_base *base;
@@ -105,8 +111,11 @@ static void client_free(struct client *client) {
     else server.all_clients = client->next;
     if (client->next) client->next->previous = client->previous;
     server.client_count--;
-    bufferevent_free(client->connection); /* closes the socket */
+    event_free(client->read_event);
+    event_free(client->write_event);
+    evutil_closesocket(client->fd);
     evbuffer_free(client->held);
+    evbuffer_free(client->output);
     proto_free(&client->parser);
     free(client);
     if (server.stopping && server.client_count == 0) event_base_loopbreak(server.base);
@@ -114,8 +123,26 @@ static void client_free(struct client *client) {
 
 /* Bytes of replies not yet written to the socket, held ones included. */
 static size_t client_pending_output(const struct client *client) {
-    return evbuffer_get_length(bufferevent_get_output(client->connection)) +
-           evbuffer_get_length(client->held);
+    return evbuffer_get_length(client->output) + evbuffer_get_length(client->held);
+}
+
+/* Writes what the kernel takes; arms the write event for the rest.  Returns
+ * -1 when the connection is broken (the caller frees the client). */
+static int client_flush(struct client *client) {
+    if (evbuffer_get_length(client->output) == 0) return 0;
+    int written = evbuffer_write(client->output, client->fd);
+    if (written < 0 && !retriable(errno)) return -1;
+    if (evbuffer_get_length(client->output)) {
+        if (!event_pending(client->write_event, EV_WRITE, NULL)) event_add(client->write_event, NULL);
+    } else if (event_pending(client->write_event, EV_WRITE, NULL)) {
+        event_del(client->write_event);
+    }
+    return 0;
+}
+
+/* 1 when a closing client has nothing left to send and can go. */
+static int client_done(const struct client *client) {
+    return client->closing && client->held_count == 0 && evbuffer_get_length(client->output) == 0;
 }
 
 /* Frees the client if it went over its output limit; returns 1 if freed. */
@@ -141,7 +168,7 @@ static void client_execute(struct client *client) {
     int hold = client->held_count > 0 ||
                ((flags & (COMMAND_WRITE | COMMAND_READS_STORE)) && store_batch_is_open()) ||
                (flags & COMMAND_WRITE);
-    request.reply = hold ? client->held : bufferevent_get_output(client->connection);
+    request.reply = hold ? client->held : client->output;
 
     if (command == NULL) {
         char name[64];
@@ -183,70 +210,80 @@ static void client_execute(struct client *client) {
     }
 }
 
-static void client_read(struct bufferevent *connection, void *argument) {
-    struct client *client = argument;
-    struct evbuffer *input = bufferevent_get_input(connection);
-    if (client->closing || server.stopping) {
-        evbuffer_drain(input, evbuffer_get_length(input));
-        return;
-    }
-    client->last_active_ms = clock_monotonic_ms();
-    while (!client->closing) {
-        struct evbuffer_iovec chunk;
-        if (evbuffer_peek(input, -1, NULL, &chunk, 1) < 1) break;
+#define READ_CHUNK (16 * 1024)
+
+/* Feeds one chunk of input to the parser, running each command as it
+ * completes.  Returns -1 if the client was freed. */
+static int client_consume(struct client *client, const char *data, size_t len) {
+    while (len > 0 && !client->closing) {
         size_t consumed = 0;
-        enum proto_status status =
-            proto_feed(&client->parser, chunk.iov_base, chunk.iov_len, &consumed);
-        evbuffer_drain(input, consumed);
+        enum proto_status status = proto_feed(&client->parser, data, len, &consumed);
+        data += consumed;
+        len -= consumed;
         if (status == PROTO_COMMAND) {
             if (client->parser.argc == 0) continue;
             client_execute(client);
-            if (client_enforce_output_limit(client)) return;
+            if (client_enforce_output_limit(client)) return -1;
         } else if (status == PROTO_ERROR) {
             server.protocol_errors++;
-            struct evbuffer *out = client->held_count ? client->held : bufferevent_get_output(connection);
+            struct evbuffer *out = client->held_count ? client->held : client->output;
             evbuffer_add_printf(out, "-%s\r\n", client->parser.error);
             if (client->held_count) client->held_count++;
             log_info("protocol error, closing", "client=%llu address=%s error=\"%s\"",
                      (unsigned long long)client->id, client->address, client->parser.error);
             client->closing = 1;
-            evbuffer_drain(input, evbuffer_get_length(input));
         } else if (status == PROTO_DROP) {
             log_warn("HTTP request on the command port, closing", "client=%llu address=%s",
                      (unsigned long long)client->id, client->address);
             client_free(client);
-            return;
+            return -1;
+        } else {
+            break; /* PROTO_NEED_MORE: everything was consumed */
         }
-        /* PROTO_NEED_MORE: the chunk was consumed; look at the next one. */
+    }
+    return 0;
+}
+
+static void on_client_readable(evutil_socket_t fd, short what, void *argument) {
+    (void)what;
+    struct client *client = argument;
+    char buffer[READ_CHUNK];
+    ssize_t got = read(fd, buffer, sizeof buffer);
+    if (got < 0) {
+        if (retriable(errno)) return;
+        client_free(client);
+        return;
+    }
+    if (got == 0) {
+        /* A client that sent its commands and then shut its side down (nc -N,
+         * a pipe into redis-cli) still gets its replies: close after they leave. */
+        if (client_pending_output(client)) {
+            client->closing = 1;
+            event_del(client->read_event);
+        } else {
+            client_free(client);
+        }
+        return;
+    }
+    if (client->closing || server.stopping) return; /* input after QUIT or an error is dropped */
+    client->last_active_ms = clock_monotonic_ms();
+    if (client_consume(client, buffer, (size_t)got) != 0) return;
+    if (client_flush(client) != 0) {
+        client_free(client);
+        return;
     }
     if (store_batch_is_open() &&
         (store_batch_writes() >= server.config->batch_max_writes ||
          clock_real_monotonic_ms() - store_batch_opened_ms() >= server.config->batch_max_ms))
-        commit_batch();
-    else if (client->closing && client->held_count == 0 &&
-             evbuffer_get_length(bufferevent_get_output(connection)) == 0)
+        commit_batch(); /* may free this client */
+    else if (client_done(client))
         client_free(client);
 }
 
-static void client_write(struct bufferevent *connection, void *argument) {
+static void on_client_writable(evutil_socket_t fd, short what, void *argument) {
+    (void)fd; (void)what;
     struct client *client = argument;
-    /* Called when the output buffer has drained. */
-    if (client->closing && client->held_count == 0 &&
-        evbuffer_get_length(bufferevent_get_output(connection)) == 0)
-        client_free(client);
-}
-
-static void client_event(struct bufferevent *connection, short what, void *argument) {
-    struct client *client = argument;
-    /* A client that sent its commands and then shut its side down (nc -N,
-     * a pipe into redis-cli) still gets its replies: close after they leave. */
-    if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
-        (client->held_count || evbuffer_get_length(bufferevent_get_output(connection)))) {
-        client->closing = 1;
-        bufferevent_disable(connection, EV_READ);
-        return;
-    }
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) client_free(client);
+    if (client_flush(client) != 0 || client_done(client)) client_free(client);
 }
 
 static void client_accept(evutil_socket_t fd, const char *address) {
@@ -263,13 +300,19 @@ static void client_accept(evutil_socket_t fd, const char *address) {
         evutil_closesocket(fd);
         return;
     }
-    client->connection = bufferevent_socket_new(server.base, fd, BEV_OPT_CLOSE_ON_FREE);
+    client->fd = fd;
+    evutil_make_socket_nonblocking(fd);
+    client->read_event = event_new(server.base, fd, EV_READ | EV_PERSIST, on_client_readable, client);
+    client->write_event = event_new(server.base, fd, EV_WRITE | EV_PERSIST, on_client_writable, client);
     client->held = evbuffer_new();
-    if (client->connection == NULL || client->held == NULL ||
-        proto_init(&client->parser, &server.limits) != 0) {
-        if (client->connection) bufferevent_free(client->connection);
-        else evutil_closesocket(fd);
+    client->output = evbuffer_new();
+    if (client->read_event == NULL || client->write_event == NULL || client->held == NULL ||
+        client->output == NULL || proto_init(&client->parser, &server.limits) != 0) {
+        if (client->read_event) event_free(client->read_event);
+        if (client->write_event) event_free(client->write_event);
+        evutil_closesocket(fd);
         if (client->held) evbuffer_free(client->held);
+        if (client->output) evbuffer_free(client->output);
         free(client);
         return;
     }
@@ -281,9 +324,9 @@ static void client_accept(evutil_socket_t fd, const char *address) {
     server.all_clients = client;
     server.client_count++;
     server.total_connections++;
-    bufferevent_priority_set(client->connection, PRIORITY_IO);
-    bufferevent_setcb(client->connection, client_read, client_write, client_event, client);
-    bufferevent_enable(client->connection, EV_READ | EV_WRITE);
+    event_priority_set(client->read_event, PRIORITY_IO);
+    event_priority_set(client->write_event, PRIORITY_IO);
+    event_add(client->read_event, NULL);
 }
 
 /* --------------------------------------------------------------- commit */
@@ -297,19 +340,17 @@ static void commit_batch(void) {
     while (client) {
         struct client *next = client->held_next;
         client->held_next = NULL;
-        struct evbuffer *output = bufferevent_get_output(client->connection);
         if (!failed) {
-            evbuffer_add_buffer(output, client->held);
+            evbuffer_add_buffer(client->output, client->held);
         } else {
             evbuffer_drain(client->held, evbuffer_get_length(client->held));
             for (long long i = 0; i < client->held_count; i++)
-                evbuffer_add_printf(output, "-ERR store: %s; nothing of this command was saved\r\n",
-                                    error);
+                evbuffer_add_printf(client->output,
+                                    "-ERR store: %s; nothing of this command was saved\r\n", error);
         }
         client->held_count = 0;
-        if (!client_enforce_output_limit(client) && client->closing &&
-            evbuffer_get_length(output) == 0)
-            client_free(client);
+        if (client_flush(client) != 0) client_free(client);
+        else if (!client_enforce_output_limit(client) && client_done(client)) client_free(client);
         client = next;
     }
 }
@@ -488,7 +529,7 @@ static void on_stop_signal(evutil_socket_t signal_number, short what, void *argu
     while (client) {
         struct client *next = client->next;
         client->closing = 1;
-        if (evbuffer_get_length(bufferevent_get_output(client->connection)) == 0) client_free(client);
+        if (client_flush(client) != 0 || client_done(client)) client_free(client);
         client = next;
     }
     if (server.client_count == 0) {
@@ -534,7 +575,7 @@ int server_start(struct event_base *base, const struct config *config) {
     event_add(server.sweep_event, &second);
     for (int i = 0; i < 3; i++) event_add(server.signal_events[i], NULL);
     if (listen_tcp() != 0 || listen_unix() != 0) return -1;
-    log_info("listening", "port=%d bind=%s unix=%s", server.port,
+    log_write(LOG_ALWAYS, "listening", "port=%d bind=%s unix=%s", server.port,
              config->bind[0] ? config->bind : "off", server.unix_path[0] ? server.unix_path : "off");
     return 0;
 }

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Benchmark: redressd side by side with redis-server, same machine, same run.
+#
+#   PING_INLINE           redressd vs redis-server
+#   CASE.OPEN (durable)   redressd (SQLite WAL, synchronous=FULL, group commit)
+#                         vs redis-server EVALSHA of the peer "case open" script
+#                         with appendonly yes + appendfsync always
+# at 50 clients, pipeline 1 and 16.  Prints requests/s, p50 and p99 of each
+# and the ratio redress/redis.  Not part of `make test`: figures vary ±30%
+# between runs; compare only within one run.
+#
+# Knobs: BENCH_REQUESTS (PING, default 100000), BENCH_CASES (default 20000),
+#        BENCH_CLIENTS (default 50).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REQUESTS=${BENCH_REQUESTS:-100000}
+CASES=${BENCH_CASES:-20000}
+CLIENTS=${BENCH_CLIENTS:-50}
+[ -x build/redressd ] || { echo "build/redressd missing: run make first" >&2; exit 1; }
+for tool in redis-server redis-benchmark redis-cli python3; do
+    command -v $tool >/dev/null || { echo "$tool missing: apt-get install redis-server redis-tools python3" >&2; exit 1; }
+done
+
+work=$(mktemp -d)
+redress_pid=""; redis_pid=""
+cleanup() {
+    [ -n "$redress_pid" ] && kill "$redress_pid" 2>/dev/null || true
+    [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# redressd: no rule set, so both sides run the same fixed classification
+# cost (the peer script's classify.lua is the Redis side's equivalent).
+mkdir -p "$work/redress"
+build/redressd --port 0 --data "$work/redress" --unix-socket off --rules "" --log-level warn \
+    2> "$work/redress.log" &
+redress_pid=$!
+for _ in $(seq 1 100); do
+    grep -q 'msg="listening"' "$work/redress.log" 2>/dev/null && break
+    sleep 0.05
+done
+redress_port=$(sed -n 's/.*msg="listening" port=\([0-9]*\).*/\1/p' "$work/redress.log" | head -1)
+[ -n "$redress_port" ] || { cat "$work/redress.log"; exit 1; }
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync always \
+    --dir "$work" --daemonize no --logfile "$work/redis.log" &
+redis_pid=$!
+for _ in $(seq 1 100); do redis-cli -p "$redis_port" PING >/dev/null 2>&1 && break; sleep 0.05; done
+until redis-cli -p "$redress_port" PING >/dev/null 2>&1; do sleep 0.05; done
+
+cat tests/bench/classify.lua tests/bench/case_open_tail.lua > "$work/case_open.lua"
+sha=$(redis-cli -p "$redis_port" SCRIPT LOAD "$(cat "$work/case_open.lua")")
+subject="商品破损 damaged on arrival"
+
+# run PORT N PIPELINE ARGS... -> "rps p50 p99" from redis-benchmark --csv
+run() {
+    local port=$1 n=$2 pipeline=$3; shift 3
+    redis-benchmark -p "$port" -c "$CLIENTS" -n "$n" -P "$pipeline" --csv "$@" 2>/dev/null |
+        python3 -c '
+import csv, sys
+rows = [r for r in csv.reader(sys.stdin) if r and r[0] != "test"]
+r = rows[-1]
+print("%.0f %s %s" % (float(r[1]), r[4], r[6]))'
+}
+
+printf '%-22s %3s | %10s %7s %7s | %10s %7s %7s | %6s\n' workload P "redress/s" p50 p99 "redis/s" p50 p99 ratio
+results=""
+for pipeline in 1 16; do
+    read -r a_rps a_p50 a_p99 < <(run "$redress_port" "$REQUESTS" "$pipeline" -t ping_inline)
+    read -r b_rps b_p50 b_p99 < <(run "$redis_port" "$REQUESTS" "$pipeline" -t ping_inline)
+    ratio=$(python3 -c "print('%.2f' % ($a_rps / $b_rps))")
+    printf '%-22s %3s | %10s %7s %7s | %10s %7s %7s | %6s\n' PING_INLINE "$pipeline" \
+        "$a_rps" "$a_p50" "$a_p99" "$b_rps" "$b_p50" "$b_p99" "$ratio"
+    results="$results PING:$pipeline:$ratio"
+    read -r a_rps a_p50 a_p99 < <(run "$redress_port" "$CASES" "$pipeline" CASE.OPEN customer C-1 \
+        subject "$subject" channel chat amount 199.00 tier gold order O-1)
+    read -r b_rps b_p50 b_p99 < <(run "$redis_port" "$CASES" "$pipeline" EVALSHA "$sha" 0 \
+        "$subject" chat 19900 gold C-1 O-1)
+    ratio=$(python3 -c "print('%.2f' % ($a_rps / $b_rps))")
+    printf '%-22s %3s | %10s %7s %7s | %10s %7s %7s | %6s\n' "CASE.OPEN durable" "$pipeline" \
+        "$a_rps" "$a_p50" "$a_p99" "$b_rps" "$b_p50" "$b_p99" "$ratio"
+    results="$results OPEN:$pipeline:$ratio"
+done
+
+echo
+echo "redressd group commit:"
+redis-cli -p "$redress_port" INFO | tr -d '\r' | grep -E '^(commits|writes_committed|average_batch|average_commit_ms|largest_batch):'
+echo
+echo "targets (same machine, same run):"
+for r in $results; do
+    kind=${r%%:*}; rest=${r#*:}; pipeline=${rest%%:*}; ratio=${rest#*:}
+    if [ "$kind" = PING ]; then target=0.9; name="PING_INLINE"; else target=1.0; name="durable CASE.OPEN"; fi
+    met=$(python3 -c "print('met' if $ratio >= $target else 'NOT met')")
+    printf '  %-18s P=%-2s ratio %s (target >= %s): %s\n' "$name" "$pipeline" "$ratio" "$target" "$met"
+done
