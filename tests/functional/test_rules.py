@@ -43,7 +43,8 @@ def test_binary_chunk_is_refused_at_load():
         with Daemon(rules=rules) as d:
             info = as_map(d.client().call("RULES.INFO"))
             assert info["loaded"] == "no"
-            assert "binary chunk" in d.log()
+            assert d.stop() == 0  # joins the log reader
+            assert "binary chunk" in d.log() and "RULE SET NOT LOADED" in d.log()
     finally:
         shutil.rmtree(rules)
 
