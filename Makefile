@@ -46,7 +46,7 @@ UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
 DEPS_STAMP := build/.packages-ok
 
-.PHONY: all run test unit check-packages test-packages bench install clean
+.PHONY: all run test unit check-packages test-packages bench fuzz install clean
 
 all: $(BUILD)/redressd
 
@@ -104,3 +104,10 @@ clean:
 	rm -rf build
 
 -include $(UNIT_OBJ:.o=.d) $(PURE_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)
+
+# libFuzzer on the request parser (needs clang): 60 s from the seeds.
+fuzz:
+	@mkdir -p build/fuzz/corpus
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -Icore -D_POSIX_C_SOURCE=200809L \
+	    tests/fuzz/fuzz_proto.c core/proto.c -o build/fuzz/fuzz_proto
+	build/fuzz/fuzz_proto -max_total_time=60 build/fuzz/corpus tests/fuzz/seeds
