@@ -233,3 +233,24 @@ def test_rules_eval_errors():
         assert c.call("RULES.EVAL", "guess", "subject", "x").code == "INVALID"
         assert c.call("RULES.EVAL", "classify", "subject").code == "INVALID"
         assert c.call("RULES.EVAL", "sla").code == "RULE"  # the set has no sla hook
+
+
+def test_shipped_rule_set_triages_cases():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        info = as_map(c.call("RULES.INFO"))
+        assert info["loaded"] == "yes"
+        assert info["hooks"] == "classify,priority,sla,refund,escalate,automations"
+        cid = open_case(c, subject="快递三天没到 parcel late", amount="199.00", tier="gold")
+        case = as_map(c.call("CASE.GET", cid))
+        assert (case["category"], case["queue"], case["priority"]) == ("logistics", "logistics", "P2"), case
+        assert "faq-tracking" in case["faq"]
+        cid = open_case(c, subject="充电宝冒烟了，我要打12315")
+        case = as_map(c.call("CASE.GET", cid))
+        assert case["priority"] == "P1" and case["queue"] == "supervisors"
+        assert set(case["tags"].split(",")) == {"legal_threat", "safety"}
+        cid = open_case(c, subject="怎么开发票")
+        assert as_map(c.call("CASE.GET", cid))["state"] == "resolved"
+        r = as_map(c.call("RULES.EVAL", "refund", "category", "refund_policy", "customer", "C-2", "amount", "4000",
+                          "refund_amount", "4000", "refund_kind", "return_refund", "delivered_at", "1767225600"))
+        assert r["decision"] in ("approve", "review") and r["cap"] == "4000"

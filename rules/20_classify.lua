@@ -1,0 +1,92 @@
+-- 20_classify.lua: what is this case about?  Category, queue, tags, FAQ
+-- suggestions, and an automatic answer for a plain question.
+
+-- Keywords per category, Chinese and English (English is matched in lower
+-- case).  The category with the most matches wins; ties go to the earlier
+-- entry in this list, so more specific categories come first.
+local categories = {
+  { name = "account_security", keywords = account_theft_keywords },
+  { name = "payment", keywords = { "扣款", "重复扣", "扣了两次", "支付失败", "付款失败", "多扣",
+      "charged twice", "double charge", "payment failed", "card declined", "charged" } },
+  { name = "wrong_order", keywords = { "发错", "错发", "少发", "漏发", "不是我买的", "wrong item",
+      "wrong size", "wrong colour", "wrong color", "missing item", "not what i ordered" } },
+  { name = "product_quality", keywords = { "破损", "坏了", "碎了", "划痕", "质量问题", "瑕疵", "故障",
+      "不能用", "damaged", "broken", "defective", "cracked", "scratch", "faulty", "stopped working" } },
+  { name = "logistics", keywords = { "快递", "物流", "没收到", "未收到", "配送", "丢件", "派送", "发货",
+      "delivery", "parcel", "tracking", "shipping", "courier", "not received", "never arrived", "late" } },
+  { name = "price_dispute", keywords = { "降价", "价保", "差价", "价格", "多收", "price drop",
+      "price protection", "price difference", "overcharged" } },
+  { name = "technical_fault", keywords = { "闪退", "打不开", "报错", "无法登录", "页面", "系统错误",
+      "app crash", "crash", "error", "bug", "cannot log in", "can't log in", "website" } },
+  { name = "service_complaint", keywords = { "投诉", "态度差", "态度恶劣", "客服不理", "差评",
+      "complaint", "complain", "rude", "unprofessional", "terrible service" } },
+  { name = "refund_policy", keywords = { "退款", "退货", "七天无理由", "7天无理由", "退钱", "换货",
+      "refund", "return", "money back", "exchange" } },
+}
+
+local queue_of = {
+  product_quality = "support", logistics = "logistics", wrong_order = "logistics",
+  service_complaint = "supervisors", price_dispute = "finance", account_security = "risk",
+  technical_fault = "tech", payment = "finance", refund_policy = "finance", general_inquiry = "support",
+}
+
+local policy = {
+  max_faq = 3,   -- FAQ articles suggested at most
+}
+
+-- FAQ articles whose keywords appear in the text, best first.
+local function suggest_faq(text)
+  local scored = {}
+  for index, article in ipairs(faq) do
+    local hits = #matches(text, article.keywords)
+    if hits > 0 then scored[#scored + 1] = { article = article, hits = hits, index = index } end
+  end
+  table.sort(scored, function(a, b)
+    if a.hits ~= b.hits then return a.hits > b.hits end
+    return a.index < b.index
+  end)
+  local ids, best = {}, nil
+  for i = 1, math.min(policy.max_faq, #scored) do ids[i] = scored[i].article.id end
+  if scored[1] then best = scored[1].article end
+  return ids, best
+end
+
+function classify(case)
+  local text = case_text(case)
+  local best, best_hits, best_words = "general_inquiry", 0, {}
+  for _, category in ipairs(categories) do
+    local found = matches(text, category.keywords)
+    if #found > best_hits then best, best_hits, best_words = category.name, #found, found end
+  end
+
+  local tags = {}
+  local legal = matches(text, legal_keywords)
+  local safety = matches(text, safety_keywords)
+  if #legal > 0 then tags[#tags + 1] = "legal_threat" end
+  if #safety > 0 then tags[#tags + 1] = "safety" end
+  if best == "account_security" then tags[#tags + 1] = "account_theft" end
+  if best == "product_quality" and #matches(text, { "破损", "碎了", "damaged", "cracked" }) > 0 then
+    tags[#tags + 1] = "damaged"
+  end
+
+  -- A legal threat about service goes to supervisors whatever the topic.
+  local queue = queue_of[best]
+  if #legal > 0 then queue = "supervisors" end
+
+  local faq_ids, top_article = suggest_faq(text)
+  local decision = {
+    category = best, queue = queue, tags = tags, faq = faq_ids,
+    reason = best_hits > 0 and ("matched: " .. table.concat(best_words, ", ")) or "no keyword matched",
+  }
+
+  -- A plain question with a known answer is answered and resolved at once;
+  -- never when the text describes a problem, a threat or a risk.
+  local question = #matches(text, question_words) > 0
+  local problem = #matches(text, problem_words) > 0 or #legal > 0 or #safety > 0
+  if question and not problem and top_article and top_article.answer then
+    decision.auto_reply = top_article.answer
+    decision.resolve = true
+    decision.reason = decision.reason .. "; answered from " .. top_article.id
+  end
+  return decision
+end

@@ -1,0 +1,53 @@
+-- 30_priority.lua: how urgent is the case?  P1 (urgent) .. P4 (low), from
+-- the category, the impact (amount, customer tier, how many customers report
+-- the same thing) and the urgency (safety, legal threats, account theft).
+
+local policy = {
+  -- starting priority per category
+  base = {
+    account_security = "P2", payment = "P2", product_quality = "P3", logistics = "P3",
+    wrong_order = "P3", service_complaint = "P2", price_dispute = "P3", technical_fault = "P3",
+    refund_policy = "P3", general_inquiry = "P4",
+  },
+  large_amount = 100000,        -- minor units: ¥1000.00 and more raises one step
+  vip_tiers = { vip = true, gold = true },  -- these tiers raise one step
+  spike_window = 3600,          -- seconds: "the last hour"
+  spike_count = 10,             -- this many similar cases in the window is a spike: raise to P1
+}
+
+function priority(case)
+  local text = case_text(case)
+  local reasons = {}
+
+  -- Urgency first: these are P1 whatever else is true.
+  if #matches(text, safety_keywords) > 0 then
+    return { priority = "P1", reason = "safety risk reported" }
+  end
+  if #matches(text, legal_keywords) > 0 then
+    return { priority = "P1", reason = "legal threat (12315 / consumer association / lawsuit)" }
+  end
+  if case.category == "account_security" and #matches(text, account_theft_keywords) > 0 then
+    return { priority = "P1", reason = "account theft reported" }
+  end
+
+  local result = policy.base[case.category] or defaults.priority
+  reasons[#reasons + 1] = "category " .. tostring(case.category) .. " starts at " .. result
+
+  local similar = redress.recent("category:" .. tostring(case.category), policy.spike_window)
+  if similar >= policy.spike_count then
+    return { priority = "P1", reason = "spike: " .. similar .. " similar cases in the last hour" }
+  end
+  if (case.amount or 0) >= policy.large_amount then
+    result = raise_priority(result, 1)
+    reasons[#reasons + 1] = "large amount"
+  end
+  if case.tier and policy.vip_tiers[case.tier] then
+    result = raise_priority(result, 1)
+    reasons[#reasons + 1] = case.tier .. " customer"
+  end
+  if case.category == "service_complaint" and priority_rank[result] > 2 then
+    result = "P2"
+    reasons[#reasons + 1] = "complaints are at least P2"
+  end
+  return { priority = result, reason = table.concat(reasons, "; ") }
+end

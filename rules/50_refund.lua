@@ -1,0 +1,95 @@
+-- 50_refund.lua: may this refund be paid?  approve / review (by whom) / reject.
+-- The host enforces what no rule can change: amounts > 0, never more than
+-- what was paid in total, no refund paid twice, approval limits per role.
+-- This file decides policy inside those limits.
+
+local day = 86400
+
+local policy = {
+  no_reason_days = 7,           -- 七天无理由: 7 days counted from the day after delivery
+  china_offset = 8 * 3600,      -- days are counted in China time (UTC+8)
+  excluded_goods = { custom = true, fresh = true, digital = true, newspaper = true },  -- 第六条
+  auto_approve_max = 5000,      -- minor units: refunds up to ¥50.00 are approved at once
+  supervisor_review_max = 200000, -- up to ¥2000.00 a supervisor reviews; above, finance
+  repeat_cases = 5,             -- a customer with this many cases ...
+  repeat_recent = 3,            -- ... or this many in the last 30 days goes to risk review (a supervisor)
+  repeat_window = 30 * day,
+}
+
+-- The local (China) calendar day number of an instant.
+local function china_day(instant)
+  return (instant + policy.china_offset) // day
+end
+
+-- Review by the role whose limit covers the amount.
+local function review_for(amount, why)
+  local role = amount <= policy.supervisor_review_max and "supervisor" or "finance"
+  return { decision = "review", role = role, reason = why .. "; " .. role .. " reviews" }
+end
+
+function refund(case)
+  local amount, paid = case.refund_amount, case.amount
+  if amount == nil or amount <= 0 then
+    return { decision = "reject", reason = "no refund amount given" }
+  end
+  if paid ~= nil and amount > paid then
+    return { decision = "reject", cap = paid, reason = "refund is more than what was paid" }
+  end
+  local cap = paid
+
+  -- Repeat requesters go to risk review before anything is approved.
+  local history = redress.customer(case.customer or "")
+  local recent = redress.recent("customer:" .. (case.customer or ""), policy.repeat_window)
+  if (history.cases or 0) >= policy.repeat_cases or recent >= policy.repeat_recent then
+    return { decision = "review", role = "supervisor", cap = cap,
+             reason = "risk review: repeat requester, " .. (history.cases or 0) .. " cases, " .. recent ..
+                      " in 30 days" }
+  end
+
+  -- Not delivered yet: cancelling before shipment is refunded.
+  if case.delivered_at == nil and case.refund_kind == "refund_only" then
+    if amount <= policy.auto_approve_max then
+      return { decision = "approve", cap = cap, reason = "not delivered yet: order cancelled before delivery" }
+    end
+    local d = review_for(amount, "not delivered yet")
+    d.cap = cap
+    return d
+  end
+
+  -- Seven-day no-reason return: the 7 days start the day after delivery.
+  if case.delivered_at ~= nil and case.refund_kind ~= "refund_only" then
+    local days_since = china_day(redress.now()) - china_day(case.delivered_at)
+    local in_window = days_since >= 0 and days_since <= policy.no_reason_days
+    local excluded = policy.excluded_goods[case.goods_type or ""]
+    if in_window and not excluded then
+      local why = "七天无理由 seven-day no-reason return (day " .. days_since .. ")"
+      if case.shipping_insurance == "yes" then why = why .. "; 运费险 shipping insurance pays the return freight" end
+      if amount <= policy.auto_approve_max then
+        return { decision = "approve", cap = cap, reason = why }
+      end
+      local d = review_for(amount, why)
+      d.cap = cap
+      return d
+    end
+    if in_window and excluded then
+      local d = review_for(amount, "goods type " .. case.goods_type .. " is excluded from no-reason returns")
+      d.cap = cap
+      return d
+    end
+  end
+
+  if case.shipping_insurance == "yes" and case.refund_kind == "return_refund" then
+    local d = amount <= policy.auto_approve_max
+        and { decision = "approve", reason = "运费险 shipping insurance covers the return freight" }
+        or review_for(amount, "运费险 shipping insurance covers the return freight")
+    d.cap = cap
+    return d
+  end
+
+  if amount <= policy.auto_approve_max then
+    return { decision = "approve", cap = cap, reason = "small refund approved automatically" }
+  end
+  local d = review_for(amount, "outside the no-reason window")
+  d.cap = cap
+  return d
+end

@@ -1,0 +1,29 @@
+-- 70_automations.lua: what timers do (follow-up, waiting too long, resolved for days).
+
+local day = 86400
+
+local policy = {
+  pending_close_days = 7,    -- waiting on the customer this long: close
+  resolved_close_days = 7,   -- resolved this long without reopening: close
+  remind_after = 2 * day,    -- next reminder while waiting
+}
+
+function automations(case)
+  local timer, days = case.timer, case.days or 0
+  if timer == "follow_up_due" then
+    return { action = "survey", reason = "follow-up: ask for a satisfaction score" }
+  end
+  if timer == "pending_too_long" then
+    if days >= policy.pending_close_days then
+      return { action = "close", reason = "no answer from the customer for " .. days .. " days" }
+    end
+    return { action = "remind", after = policy.remind_after, reason = "reminder after " .. days .. " days" }
+  end
+  if timer == "resolved_days" then
+    if days >= policy.resolved_close_days then
+      return { action = "close", reason = "resolved " .. days .. " days ago" }
+    end
+    return { action = "none", reason = "resolved " .. days .. " days ago: not yet" }
+  end
+  return { action = "none", reason = "unknown timer " .. tostring(timer) }
+end

@@ -1,0 +1,45 @@
+-- Tests of 60_escalate.lua and 70_automations.lua.
+
+function test_legal_threat()
+  local d = decide("escalate", { category = "product_quality", event = "legal_threat", level = 0, priority = "P3" })
+  expect(d.priority, "P1", "priority")
+  expect(d.level, "2", "level")
+  expect(d.transfer, "supervisors", "transfer")
+  expect(d.notify, "supervisors,legal", "notify")
+end
+
+function test_complaint()
+  local d = decide("escalate", { category = "service_complaint", event = "complaint", level = 1 })
+  expect(d.level, "2", "level")
+  expect(d.transfer, "supervisors", "transfer")
+end
+
+function test_reopen_and_breach_raise_one_step()
+  expect(decide("escalate", { category = "logistics", event = "reopen", priority = "P3" }).priority, "P2", "reopen")
+  local d = decide("escalate", { category = "logistics", event = "breach", priority = "P2", level = 3 })
+  expect(d.priority, "P1", "breach")
+  expect(d.level, "3", "level stops at 3")
+end
+
+function test_warning_only_notifies()
+  local d = decide("escalate", { category = "logistics", event = "warning" })
+  expect(d.notify, "assignee", "notify")
+  expect(d.priority, nil, "no priority change")
+end
+
+function test_follow_up_asks_for_a_survey()
+  expect(decide("automations", { category = "logistics", timer = "follow_up_due" }).action, "survey", "action")
+end
+
+function test_pending_too_long()
+  local d = decide("automations", { category = "logistics", timer = "pending_too_long", days = 3 })
+  expect(d.action, "remind", "3 days")
+  expect(d.after, "172800", "next reminder")
+  expect(decide("automations", { category = "logistics", timer = "pending_too_long", days = 7 }).action,
+         "close", "7 days")
+end
+
+function test_resolved_days()
+  expect(decide("automations", { category = "logistics", timer = "resolved_days", days = 6 }).action, "none", "6")
+  expect(decide("automations", { category = "logistics", timer = "resolved_days", days = 7 }).action, "close", "7")
+end

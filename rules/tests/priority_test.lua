@@ -1,0 +1,60 @@
+-- Tests of 30_priority.lua.
+
+local function priority_of(case)
+  return decide("priority", case).priority
+end
+
+function test_category_defaults()
+  expect(priority_of({ category = "general_inquiry", subject = "hello" }), "P4", "general")
+  expect(priority_of({ category = "logistics", subject = "parcel late" }), "P3", "logistics")
+  expect(priority_of({ category = "payment", subject = "charged twice" }), "P2", "payment")
+end
+
+function test_safety_is_p1()
+  local d = decide("priority", { category = "product_quality", subject = "充电宝爆炸了" })
+  expect(d.priority, "P1", "priority")
+  expect(d.reason, "safety risk reported", "reason")
+end
+
+function test_legal_threats_are_p1()
+  expect(priority_of({ category = "product_quality", subject = "再不处理我去消协投诉" }), "P1", "消协")
+  expect(priority_of({ category = "logistics", subject = "我要打12315" }), "P1", "12315")
+  expect(priority_of({ category = "refund_policy", subject = "I will file a lawsuit" }), "P1", "lawsuit")
+end
+
+function test_account_theft_is_p1()
+  expect(priority_of({ category = "account_security", subject = "账号被盗" }), "P1", "priority")
+end
+
+function test_large_amount_raises_one_step()
+  expect(priority_of({ category = "logistics", subject = "parcel late", amount = 100000 }), "P2", "at ¥1000")
+  expect(priority_of({ category = "logistics", subject = "parcel late", amount = 99999 }), "P3", "one fen under")
+end
+
+function test_gold_and_vip_raise_one_step()
+  expect(priority_of({ category = "logistics", subject = "parcel late", tier = "gold" }), "P2", "gold")
+  expect(priority_of({ category = "logistics", subject = "parcel late", tier = "standard" }), "P3", "standard")
+  expect(priority_of({ category = "logistics", subject = "parcel late", tier = "vip", amount = 200000 }),
+         "P1", "vip and large")
+end
+
+function test_spike_raises_to_p1()
+  mock_recent("category:product_quality", 10)
+  local d = decide("priority", { category = "product_quality", subject = "the same fault again" })
+  expect(d.priority, "P1", "priority")
+  expect(d.reason, "spike: 10 similar cases in the last hour", "reason")
+end
+
+function test_nine_similar_cases_are_not_a_spike()
+  mock_recent("category:product_quality", 9)
+  expect(priority_of({ category = "product_quality", subject = "fault" }), "P3", "priority")
+end
+
+function test_complaints_are_at_least_p2()
+  expect(priority_of({ category = "service_complaint", subject = "rude agent" }), "P2", "priority")
+end
+
+function test_priority_never_above_p1()
+  expect(raise_priority("P1", 3), "P1", "raise P1")
+  expect(raise_priority("P4", 1), "P3", "raise P4")
+end

@@ -1,0 +1,108 @@
+-- Tests of 50_refund.lua.  Tests start at 2026-01-01T00:00:00Z (08:00 China time).
+
+local jan1 = 1767225600               -- 2026-01-01T00:00:00Z
+local day = 86400
+
+local function refund(fields)
+  fields.category = fields.category or "refund_policy"
+  fields.customer = fields.customer or "C-1"
+  return decide("refund", fields)
+end
+
+function test_seven_day_window_day_7_approved()
+  -- delivered 2026-01-01 (China); day 7 is 2026-01-08 China time
+  set_clock(jan1 + 7 * day)
+  local d = refund({ amount = 4000, refund_amount = 4000, refund_kind = "return_refund", delivered_at = jan1 })
+  expect(d.decision, "approve", "decision")
+  expect(d.cap, "4000", "cap")
+end
+
+function test_seven_day_window_day_8_not_no_reason()
+  set_clock(jan1 + 8 * day)
+  local d = refund({ amount = 4000, refund_amount = 4000, refund_kind = "return_refund", delivered_at = jan1 })
+  expect(d.decision, "approve", "small refunds are still approved")
+  expect(d.reason, "small refund approved automatically", "but not as a no-reason return")
+end
+
+function test_day_8_large_goes_to_review()
+  set_clock(jan1 + 8 * day)
+  local d = refund({ amount = 59900, refund_amount = 59900, refund_kind = "return_refund", delivered_at = jan1 })
+  expect(d.decision, "review", "decision")
+  expect(d.role, "supervisor", "role")
+end
+
+function test_window_counts_china_days()
+  -- delivered 2026-01-01 23:30 China (15:30Z); 2026-01-08 23:59 China is still day 7
+  local delivered = jan1 + 15 * 3600 + 30 * 60
+  set_clock(jan1 + 7 * day + 15 * 3600 + 59 * 60)
+  local d = refund({ amount = 1000, refund_amount = 1000, refund_kind = "return_refund", delivered_at = delivered })
+  expect(string.find(d.reason, "day 7", 1, true) ~= nil, true, "day 7: " .. d.reason)
+  set_clock(jan1 + 7 * day + 16 * 3600)  -- 2026-01-09 00:00 China: day 8
+  d = refund({ amount = 1000, refund_amount = 1000, refund_kind = "return_refund", delivered_at = delivered })
+  expect(d.reason, "small refund approved automatically", "day 8")
+end
+
+function test_auto_approve_boundary()
+  set_clock(jan1 + 2 * day)
+  local at = refund({ amount = 5000, refund_amount = 5000, refund_kind = "return_refund", delivered_at = jan1 })
+  expect(at.decision, "approve", "exactly ¥50.00")
+  local over = refund({ amount = 5001, refund_amount = 5001, refund_kind = "return_refund", delivered_at = jan1 })
+  expect(over.decision, "review", "one fen over")
+  expect(over.role, "supervisor", "role")
+end
+
+function test_finance_reviews_large_refunds()
+  set_clock(jan1 + 2 * day)
+  local d = refund({ amount = 200001, refund_amount = 200001, refund_kind = "return_refund", delivered_at = jan1 })
+  expect(d.role, "finance", "over ¥2000")
+  d = refund({ amount = 200000, refund_amount = 200000, refund_kind = "return_refund", delivered_at = jan1 })
+  expect(d.role, "supervisor", "exactly ¥2000")
+end
+
+function test_refund_over_paid_is_rejected()
+  local d = refund({ amount = 19900, refund_amount = 19901, refund_kind = "refund_only" })
+  expect(d.decision, "reject", "decision")
+  expect(d.cap, "19900", "cap")
+end
+
+function test_missing_amount_is_rejected()
+  expect(refund({ amount = 19900, refund_kind = "refund_only" }).decision, "reject", "decision")
+end
+
+function test_not_delivered_refund_only()
+  expect(refund({ amount = 3000, refund_amount = 3000, refund_kind = "refund_only" }).decision, "approve", "small")
+  local d = refund({ amount = 30000, refund_amount = 30000, refund_kind = "refund_only" })
+  expect(d.decision, "review", "large")
+end
+
+function test_excluded_goods_are_reviewed()
+  set_clock(jan1 + 2 * day)
+  local d = refund({ amount = 3000, refund_amount = 3000, refund_kind = "return_refund", delivered_at = jan1,
+                     goods_type = "fresh" })
+  expect(d.decision, "review", "fresh goods")
+end
+
+function test_shipping_insurance_is_mentioned()
+  set_clock(jan1 + 3 * day)
+  local d = refund({ amount = 4000, refund_amount = 4000, refund_kind = "return_refund", delivered_at = jan1,
+                     shipping_insurance = "yes" })
+  expect(d.decision, "approve", "decision")
+  expect(string.find(d.reason, "运费险", 1, true) ~= nil, true, "reason names 运费险")
+end
+
+function test_repeat_requester_goes_to_risk_review()
+  mock_customer("C-9", { cases = 5, open = 1 })
+  local d = refund({ customer = "C-9", amount = 1000, refund_amount = 1000, refund_kind = "refund_only" })
+  expect(d.decision, "review", "decision")
+  expect(d.role, "supervisor", "role")
+  expect(string.find(d.reason, "risk review", 1, true) ~= nil, true, "reason")
+end
+
+function test_recent_requests_go_to_risk_review()
+  mock_recent("customer:C-7", 3)
+  local d = refund({ customer = "C-7", amount = 1000, refund_amount = 1000, refund_kind = "refund_only" })
+  expect(d.decision, "review", "three in 30 days")
+  mock_recent("customer:C-7", 2)
+  expect(refund({ customer = "C-7", amount = 1000, refund_amount = 1000, refund_kind = "refund_only" }).decision,
+         "approve", "two in 30 days")
+end
