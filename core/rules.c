@@ -61,7 +61,12 @@ static struct rules_settings settings = {
     .require_tests = 0,
 };
 static long long reloads, reload_failures;
-static int test_mode;                    /* --test-rules: helpers read mocks */
+static int test_mode;                    /* rule tests run: helpers read mocks */
+#define RULE_TEST_EPOCH 1767225600       /* 2026-01-01T00:00:00Z: each rule test starts here */
+static int64_t test_now = RULE_TEST_EPOCH;
+
+/* The time rules see: the daemon's clock, or the rule tests' own. */
+static int64_t rules_now(void) { return test_mode ? test_now : clock_now(); }
 static long long last_call_microseconds; /* duration of the last call_hook */
 
 void rules_configure(const struct rules_settings *new_settings) { settings = *new_settings; }
@@ -185,7 +190,7 @@ static int helper_recent(lua_State *state) {
         lua_pushinteger(state, 0);
         return 1;
     }
-    lua_pushinteger(state, counter_count(key, window, clock_now()));
+    lua_pushinteger(state, counter_count(key, window, rules_now()));
     return 1;
 }
 
@@ -246,7 +251,7 @@ static int helper_log(lua_State *state) {
 }
 
 static int helper_now(lua_State *state) {
-    lua_pushinteger(state, (lua_Integer)clock_now());
+    lua_pushinteger(state, (lua_Integer)rules_now());
     return 1;
 }
 
@@ -965,6 +970,7 @@ static struct rule_set *load_set(const char *directory, char *error, size_t erro
     }
     set->sandbox = sandbox_new(&settings.limits, error, error_size);
     if (set->sandbox == NULL) goto failed;
+    sandbox_set_clock(set->sandbox, rules_now);
     lua_State *state = sandbox_state(set->sandbox);
     push_helpers(state);
     sandbox_set_global(set->sandbox, "redress");
@@ -1116,10 +1122,11 @@ static int test_mock_customer(lua_State *state) {
     return test_mock(state, "redress.mock_customer");
 }
 static int test_set_clock(lua_State *state) {
-    clock_test_set_ms((int64_t)luaL_checkinteger(state, 1) * 1000);
+    test_now = (int64_t)luaL_checkinteger(state, 1);
     return 0;
 }
 static int test_reset_mocks(lua_State *state) {
+    test_now = RULE_TEST_EPOCH;
     lua_pushnil(state);
     lua_setfield(state, LUA_REGISTRYINDEX, "redress.mock_recent");
     lua_pushnil(state);

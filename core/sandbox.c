@@ -38,6 +38,7 @@ struct sandbox {
     int environment_ref;         /* registry ref of the shared rule environment */
     int contents_ref;            /* after sealing: where the environment's globals live */
     int sealed;
+    int64_t (*now)(void);        /* what os.time() reads */
 };
 
 static void *capped_allocate(void *user, void *block, size_t old_size, size_t new_size) {
@@ -123,7 +124,7 @@ static int safe_setmetatable(lua_State *state) {
 /* os.time(): the host clock (test clock included); os.time(table) as Lua. */
 static int host_os_time(lua_State *state) {
     if (lua_isnoneornil(state, 1)) {
-        lua_pushinteger(state, (lua_Integer)clock_now());
+        lua_pushinteger(state, (lua_Integer)sandbox_of(state)->now());
         return 1;
     }
     lua_pushvalue(state, lua_upvalueindex(1));
@@ -135,7 +136,7 @@ static int host_os_time(lua_State *state) {
 /* os.date([format [, time]]): time defaults to the host clock. */
 static int host_os_date(lua_State *state) {
     const char *format = luaL_optstring(state, 1, "%c");
-    lua_Integer when = luaL_optinteger(state, 2, (lua_Integer)clock_now());
+    lua_Integer when = luaL_optinteger(state, 2, (lua_Integer)sandbox_of(state)->now());
     lua_settop(state, 0);
     lua_pushvalue(state, lua_upvalueindex(1));
     lua_pushstring(state, format);
@@ -247,6 +248,7 @@ struct sandbox *sandbox_new(const struct sandbox_limits *limits, char *error, si
     }
     sandbox->limits = *limits;
     sandbox->ceiling = limits->memory_bytes;
+    sandbox->now = clock_now;
     sandbox->environment_ref = sandbox->contents_ref = LUA_NOREF;
     sandbox->state = lua_newstate(capped_allocate, sandbox);
     if (sandbox->state == NULL) {
@@ -272,6 +274,7 @@ void sandbox_free(struct sandbox *sandbox) {
 }
 
 lua_State *sandbox_state(struct sandbox *sandbox) { return sandbox->state; }
+void sandbox_set_clock(struct sandbox *sandbox, int64_t (*now)(void)) { sandbox->now = now; }
 size_t sandbox_memory(const struct sandbox *sandbox) { return sandbox->used; }
 
 /* Copies the first line of the error at the top of the stack into error. */

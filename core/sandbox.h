@@ -67,6 +67,10 @@ int sandbox_call(struct sandbox *sandbox, int nargs, int nresults, char *error, 
  * through to it and raises on every write (libraries, helper tables). */
 void sandbox_make_read_only(lua_State *state);
 
+/* The clock os.time() and os.date() read (default clock_now); rule tests
+ * give their own, so they never move the daemon's clock. */
+void sandbox_set_clock(struct sandbox *sandbox, int64_t (*now)(void));
+
 /* Bytes the state uses now. */
 size_t sandbox_memory(const struct sandbox *sandbox);
 
