@@ -10,7 +10,9 @@
  * only (lua_rawget, lua_type), so no rule code runs outside its budget.
  */
 #include "rules.h"
+#include "calendar.h"
 #include "clock.h"
+#include "timeparse.h"
 #include "log.h"
 #include "reply.h"
 #include "store.h"
@@ -30,6 +32,16 @@
 #define MAX_TAGS 32
 #define MAX_FAQ 8
 #define MAX_TEXT_TO_RULES (64 * 1024)    /* strings handed to rules are cut here */
+#define MAX_CALENDARS 16
+#define ZONEINFO_DIRECTORY "/usr/share/zoneinfo"
+
+/* A calendar of the rule set: its zone (parsed from the system's TZif file
+ * at load) and its working week and holidays. */
+struct rule_calendar {
+    char name[RULES_NAME_MAX + 1];
+    struct calendar_zone *zone;
+    struct calendar calendar;
+};
 
 static const char *const hook_names[HOOK_COUNT] = {"classify", "priority", "sla", "refund",
                                                    "escalate", "automations"};
@@ -53,6 +65,8 @@ struct rule_set {
     int category_count, queue_count, priority_count;
     char default_category[RULES_NAME_MAX + 1], default_queue[RULES_NAME_MAX + 1],
         default_priority[RULES_NAME_MAX + 1];
+    struct rule_calendar calendars[MAX_CALENDARS];  /* [0] is the built-in "always" */
+    int calendar_count;
 };
 
 static struct rule_set *current;
@@ -250,6 +264,56 @@ static int helper_log(lua_State *state) {
     return 0;
 }
 
+/* The rule set the running Lua state belongs to (stored at load). */
+static struct rule_set *set_of(lua_State *state) {
+    lua_getfield(state, LUA_REGISTRYINDEX, "redress.set");
+    struct rule_set *set = lua_touserdata(state, -1);
+    lua_pop(state, 1);
+    return set;
+}
+
+static const struct calendar *find_calendar(const struct rule_set *set, const char *name) {
+    for (int i = 0; set && i < set->calendar_count; i++)
+        if (strcmp(set->calendars[i].name, name) == 0) return &set->calendars[i].calendar;
+    return NULL;
+}
+
+static const struct calendar *check_calendar_argument(lua_State *state, int argument) {
+    const char *name = luaL_checkstring(state, argument);
+    const struct calendar *calendar = find_calendar(set_of(state), name);
+    if (calendar == NULL) luaL_error(state, "unknown calendar '%s'", name);
+    return calendar;
+}
+
+/* redress.business_add(calendar, from, seconds) -> the instant reached after
+ * `seconds` of working time of the calendar, counted from `from`. */
+static int helper_business_add(lua_State *state) {
+    const struct calendar *calendar = check_calendar_argument(state, 1);
+    lua_Integer from = luaL_checkinteger(state, 2), seconds = luaL_checkinteger(state, 3);
+    if (seconds < 0 || from < 0) return luaL_error(state, "redress.business_add: negative time");
+    int64_t reached = calendar_add(calendar, from, seconds);
+    if (reached < 0) return luaL_error(state, "redress.business_add: more than 10 years away");
+    lua_pushinteger(state, reached);
+    return 1;
+}
+
+/* redress.business_between(calendar, from, to) -> working seconds in [from, to). */
+static int helper_business_between(lua_State *state) {
+    const struct calendar *calendar = check_calendar_argument(state, 1);
+    lua_Integer from = luaL_checkinteger(state, 2), to = luaL_checkinteger(state, 3);
+    if (to - from > 10LL * 366 * 86400) return luaL_error(state, "redress.business_between: over 10 years");
+    lua_pushinteger(state, calendar_between(calendar, from, to));
+    return 1;
+}
+
+/* redress.is_business_time(calendar [, t]) -> boolean (t defaults to now). */
+static int helper_is_business_time(lua_State *state) {
+    const struct calendar *calendar = check_calendar_argument(state, 1);
+    lua_Integer at = luaL_optinteger(state, 2, (lua_Integer)rules_now());
+    lua_pushboolean(state, calendar_is_working(calendar, at));
+    return 1;
+}
+
 static int helper_now(lua_State *state) {
     lua_pushinteger(state, (lua_Integer)rules_now());
     return 1;
@@ -259,7 +323,9 @@ static int helper_now(lua_State *state) {
 static void push_helpers(lua_State *state) {
     static const luaL_Reg helpers[] = {
         {"recent", helper_recent}, {"customer", helper_customer}, {"log", helper_log},
-        {"now", helper_now}, {NULL, NULL},
+        {"now", helper_now}, {"business_add", helper_business_add},
+        {"business_between", helper_business_between}, {"is_business_time", helper_is_business_time},
+        {NULL, NULL},
     };
     luaL_newlib(state, helpers);
     sandbox_make_read_only(state);
@@ -655,8 +721,8 @@ static int check_output(struct rule_set *set, enum rules_hook hook, lua_State *s
             add_integer_pair(pairs, targets[i], got, number);
         }
         got = read_text(state, -1, "calendar", name, sizeof name, why, why_size);
-        if (got < 0 || (got && !is_name(name, strlen(name)))) {
-            if (!why[0]) snprintf(why, why_size, "field 'calendar' is not a name");
+        if (got < 0 || (got && find_calendar(set, name) == NULL)) {
+            if (!why[0]) snprintf(why, why_size, "unknown calendar '%s' (not in the rule set's calendars)", name);
             return -1;
         }
         add_pair(pairs, "calendar", got ? name : "");
@@ -947,9 +1013,187 @@ static int read_vocabulary_and_defaults(struct rule_set *set, char *error, size_
     return 0;
 }
 
+/* "HH:MM" (00:00..24:00) -> minutes after midnight, or -1. */
+static int parse_clock_time(const char *text, size_t len) {
+    if (len != 5 || text[2] != ':') return -1;
+    for (int i = 0; i < 5; i++)
+        if (i != 2 && (text[i] < '0' || text[i] > '9')) return -1;
+    int hours = (text[0] - '0') * 10 + (text[1] - '0'), minutes = (text[3] - '0') * 10 + (text[4] - '0');
+    if (hours > 24 || minutes > 59 || (hours == 24 && minutes != 0)) return -1;
+    return hours * 60 + minutes;
+}
+
+static int compare_days(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Reads the system's TZif file for zone (a name like Asia/Shanghai). */
+static struct calendar_zone *load_zone(const char *zone, char *error, size_t error_size) {
+    size_t len = strlen(zone);
+    int safe = len > 0 && len <= 64 && zone[0] != '/' && strstr(zone, "..") == NULL;
+    for (size_t i = 0; safe && i < len; i++)
+        if (!((zone[i] >= 'A' && zone[i] <= 'Z') || (zone[i] >= 'a' && zone[i] <= 'z') ||
+              (zone[i] >= '0' && zone[i] <= '9') || zone[i] == '/' || zone[i] == '_' || zone[i] == '-' ||
+              zone[i] == '+'))
+            safe = 0;
+    if (!safe) {
+        snprintf(error, error_size, "zone '%.64s' is not a time zone name like Asia/Shanghai", zone);
+        return NULL;
+    }
+    if (strcmp(zone, "UTC") == 0) return calendar_zone_fixed(0);
+    const char *directory = getenv("TZDIR") ? getenv("TZDIR") : ZONEINFO_DIRECTORY;
+    char path[1200], why[256];
+    snprintf(path, sizeof path, "%s/%s", directory, zone);
+    size_t size;
+    char *data = read_file(path, &size, why, sizeof why);
+    if (data == NULL) {
+        snprintf(error, error_size, "zone '%.64s': %.120s", zone, why);
+        return NULL;
+    }
+    struct calendar_zone *parsed = calendar_zone_parse((const unsigned char *)data, size, why, sizeof why);
+    free(data);
+    if (parsed == NULL) snprintf(error, error_size, "zone '%.64s': %.120s", zone, why);
+    return parsed;
+}
+
+/* Reads calendars.<name> = { zone = "...", week = { mon = {"09:00-18:00"}, ... },
+ * holidays = { "2026-10-01", ... } } at the top of the stack into slot. */
+static int read_calendar(lua_State *state, struct rule_calendar *slot, char *error, size_t error_size) {
+    static const char *const days[7] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+    char zone[80] = "UTC", why[200] = "";
+    if (lua_type(state, -1) != LUA_TTABLE) {
+        snprintf(error, error_size, "calendars.%s is not a table", slot->name);
+        return -1;
+    }
+    if (read_text(state, -1, "zone", zone, sizeof zone, why, sizeof why) < 0) {
+        snprintf(error, error_size, "calendars.%s: %s", slot->name, why);
+        return -1;
+    }
+    slot->zone = load_zone(zone, why, sizeof why);
+    if (slot->zone == NULL) {
+        snprintf(error, error_size, "calendars.%s: %s", slot->name, why);
+        return -1;
+    }
+    slot->calendar.zone = slot->zone;
+    if (raw_field(state, -1, "week") != LUA_TTABLE) {
+        snprintf(error, error_size, "calendars.%s.week must be a table of days (mon = {\"09:00-18:00\"}, ...)",
+                 slot->name);
+        lua_pop(state, 1);
+        return -1;
+    }
+    for (int day = 0; day < 7; day++) {
+        int type = raw_field(state, -1, days[day]);
+        size_t spans = type == LUA_TTABLE ? lua_rawlen(state, -1) : 0;
+        if ((type != LUA_TTABLE && type != LUA_TNIL) || spans > CALENDAR_MAX_SPANS) {
+            snprintf(error, error_size, "calendars.%s.week.%s must be a list of at most %d \"HH:MM-HH:MM\" spans",
+                     slot->name, days[day], CALENDAR_MAX_SPANS);
+            lua_pop(state, 2);
+            return -1;
+        }
+        for (size_t i = 1; i <= spans; i++) {
+            size_t len = 0;
+            const char *text = lua_rawgeti(state, -1, (lua_Integer)i) == LUA_TSTRING ? lua_tolstring(state, -1, &len) : NULL;
+            int start = text && len == 11 && text[5] == '-' ? parse_clock_time(text, 5) : -1;
+            int end = start >= 0 ? parse_clock_time(text + 6, 5) : -1;
+            lua_pop(state, 1);
+            if (start < 0 || end < 0) {
+                snprintf(error, error_size, "calendars.%s.week.%s[%zu] is not \"HH:MM-HH:MM\"", slot->name, days[day], i);
+                lua_pop(state, 2);
+                return -1;
+            }
+            slot->calendar.spans[day][slot->calendar.span_count[day]++] =
+                (struct calendar_span){(int16_t)start, (int16_t)end};
+        }
+        lua_pop(state, 1);
+    }
+    lua_pop(state, 1); /* week */
+    int type = raw_field(state, -1, "holidays");
+    size_t holidays = type == LUA_TTABLE ? lua_rawlen(state, -1) : 0;
+    if ((type != LUA_TTABLE && type != LUA_TNIL) || holidays > CALENDAR_MAX_HOLIDAYS) {
+        snprintf(error, error_size, "calendars.%s.holidays must be a list of at most %d dates", slot->name,
+                 CALENDAR_MAX_HOLIDAYS);
+        lua_pop(state, 1);
+        return -1;
+    }
+    for (size_t i = 1; i <= holidays; i++) {
+        size_t len = 0;
+        const char *text = lua_rawgeti(state, -1, (lua_Integer)i) == LUA_TSTRING ? lua_tolstring(state, -1, &len) : NULL;
+        int64_t instant;
+        const char *bad = text && len == 10 ? timeparse_instant(text, len, &instant) : "is not YYYY-MM-DD";
+        lua_pop(state, 1);
+        if (bad) {
+            snprintf(error, error_size, "calendars.%s.holidays[%zu] %s", slot->name, i, bad);
+            lua_pop(state, 1);
+            return -1;
+        }
+        slot->calendar.holidays[slot->calendar.holiday_count++] = (int32_t)(instant / 86400);
+    }
+    lua_pop(state, 1);
+    qsort(slot->calendar.holidays, (size_t)slot->calendar.holiday_count, sizeof(int32_t), compare_days);
+    const char *wrong = calendar_check(&slot->calendar);
+    if (wrong) {
+        snprintf(error, error_size, "calendars.%s %s", slot->name, wrong);
+        return -1;
+    }
+    return 0;
+}
+
+/* The built-in "always" calendar (24x7, UTC), then the set's `calendars`. */
+static int read_calendars(struct rule_set *set, char *error, size_t error_size) {
+    lua_State *state = sandbox_state(set->sandbox);
+    struct rule_calendar *always = &set->calendars[0];
+    snprintf(always->name, sizeof always->name, "always");
+    always->zone = calendar_zone_fixed(0);
+    if (always->zone == NULL) {
+        snprintf(error, error_size, "out of memory");
+        return -1;
+    }
+    always->calendar.zone = always->zone;
+    for (int day = 0; day < 7; day++) {
+        always->calendar.spans[day][0] = (struct calendar_span){0, 1440};
+        always->calendar.span_count[day] = 1;
+    }
+    set->calendar_count = 1;
+    int type = sandbox_get_global(set->sandbox, "calendars");
+    if (type == LUA_TNIL) {
+        lua_pop(state, 1);
+        return 0;
+    }
+    if (type != LUA_TTABLE) {
+        snprintf(error, error_size, "%s: calendars must be a table", set->directory);
+        lua_pop(state, 1);
+        return -1;
+    }
+    lua_pushnil(state);
+    while (lua_next(state, -2) != 0) {
+        size_t len = 0;
+        const char *name = lua_type(state, -2) == LUA_TSTRING ? lua_tolstring(state, -2, &len) : NULL;
+        char why[300];
+        if (name == NULL || !is_name(name, len) || strcmp(name, "always") == 0 ||
+            set->calendar_count == MAX_CALENDARS) {
+            snprintf(error, error_size, "%s: calendars: '%s' is not a usable calendar name (at most %d calendars; "
+                     "'always' is built in)", set->directory, name ? name : "?", MAX_CALENDARS - 1);
+            lua_pop(state, 3);
+            return -1;
+        }
+        struct rule_calendar *slot = &set->calendars[set->calendar_count++];
+        memcpy(slot->name, name, len + 1);
+        if (read_calendar(state, slot, why, sizeof why) != 0) {
+            snprintf(error, error_size, "%s: %s", set->directory, why);
+            lua_pop(state, 3);
+            return -1;
+        }
+        lua_pop(state, 1);
+    }
+    lua_pop(state, 1);
+    return 0;
+}
+
 static void free_set(struct rule_set *set) {
     if (set == NULL) return;
     sandbox_free(set->sandbox);
+    for (int i = 0; i < MAX_CALENDARS; i++) calendar_zone_free(set->calendars[i].zone);
     free(set);
 }
 
@@ -972,6 +1216,8 @@ static struct rule_set *load_set(const char *directory, char *error, size_t erro
     if (set->sandbox == NULL) goto failed;
     sandbox_set_clock(set->sandbox, rules_now);
     lua_State *state = sandbox_state(set->sandbox);
+    lua_pushlightuserdata(state, set);
+    lua_setfield(state, LUA_REGISTRYINDEX, "redress.set");
     push_helpers(state);
     sandbox_set_global(set->sandbox, "redress");
     for (int i = 0; i < set->file_count; i++) {
@@ -993,7 +1239,8 @@ static struct rule_set *load_set(const char *directory, char *error, size_t erro
     for (unsigned int i = 0; i < hash_len && i < 32; i++) snprintf(set->version + 2 * i, 3, "%02x", hash[i]);
     EVP_MD_CTX_free(digest);
     digest = NULL;
-    if (read_vocabulary_and_defaults(set, error, error_size) != 0) goto failed;
+    if (read_vocabulary_and_defaults(set, error, error_size) != 0 || read_calendars(set, error, error_size) != 0)
+        goto failed;
     for (int h = 0; h < HOOK_COUNT; h++) {
         int type = sandbox_get_global(set->sandbox, hook_names[h]);
         if (type == LUA_TFUNCTION) {

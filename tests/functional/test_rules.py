@@ -254,3 +254,34 @@ def test_shipped_rule_set_triages_cases():
         r = as_map(c.call("RULES.EVAL", "refund", "category", "refund_policy", "customer", "C-2", "amount", "4000",
                           "refund_amount", "4000", "refund_kind", "return_refund", "delivered_at", "1767225600"))
         assert r["decision"] in ("approve", "review") and r["cap"] == "4000"
+
+
+def test_calendars_are_checked_at_load():
+    rules = copy_rules()
+    try:
+        with open(os.path.join(rules, "zz_calendar.lua"), "w") as f:
+            f.write('calendars = { closed = { zone = "Asia/Shanghai", week = {} } }\n')
+        with Daemon(rules=rules) as d:
+            c = d.client()
+            assert as_map(c.call("RULES.INFO"))["loaded"] == "no"
+            r = c.call("RULES.RELOAD")
+            assert r.code == "RULE" and "calendars.closed has no working time" in r, r
+            with open(os.path.join(rules, "zz_calendar.lua"), "w") as f:
+                f.write('calendars = { office = { zone = "Mars/Olympus", week = { mon = {"09:00-17:00"} } } }\n')
+            r = c.call("RULES.RELOAD")
+            assert r.code == "RULE" and "zone 'Mars/Olympus'" in r, r
+            with open(os.path.join(rules, "zz_calendar.lua"), "w") as f:
+                f.write('calendars = { office = { zone = "Europe/Berlin", week = { mon = {"9:00-17:00"} } } }\n')
+            r = c.call("RULES.RELOAD")
+            assert r.code == "RULE" and "calendars.office.week.mon[1]" in r, r
+            with open(os.path.join(rules, "zz_calendar.lua"), "w") as f:
+                f.write('calendars = { office = { zone = "Europe/Berlin", week = { mon = {"09:00-17:00"} } } }\n'
+                        'function sla(case) return { first_response = 60, calendar = case.subject } end\n')
+            assert isinstance(c.call("RULES.RELOAD"), str)
+            assert as_map(c.call("RULES.EVAL", "sla", "subject", "office"))["calendar"] == "office"
+            r = c.call("RULES.EVAL", "sla", "subject", "lunar")
+            assert r.code == "RULE" and "unknown calendar 'lunar'" in r, r
+        with Daemon() as d:
+            pass
+    finally:
+        shutil.rmtree(rules)
