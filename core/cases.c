@@ -10,6 +10,7 @@
  */
 #include "cases.h"
 #include "clock.h"
+#include "deadlines.h"
 #include "lifecycle.h"
 #include "money.h"
 #include "rules.h"
@@ -687,6 +688,26 @@ static void open_insert(struct request *request, const struct open_values *value
         detail_add_string(&detail, "code", "auto_reply");
         failed = add_event_detail(request, id, "resolved", &detail) != 0;
     }
+    /* Service-level clocks from the sla hook (none for a case resolved at once). */
+    struct rules_sla sla;
+    if (!failed && !resolved && rules_loaded()) {
+        struct rules_field sla_fields[FIELD_COUNT + 4];
+        int sla_count = 0;
+        for (int f = 0; f < FIELD_COUNT; f++) {
+            if (values.text[f] == NULL || f == F_AMOUNT || f == F_PAID_AT || f == F_DELIVERED_AT) continue;
+            sla_fields[sla_count++] = (struct rules_field){.name = open_fields[f].name, .text = values.text[f],
+                                                           .len = values.len[f]};
+        }
+        if (values.text[F_AMOUNT])
+            sla_fields[sla_count++] = (struct rules_field){.name = "amount", .integer = values.amount, .is_integer = 1};
+        sla_fields[sla_count++] = (struct rules_field){.name = "category", .text = triage->category,
+                                                       .len = strlen(triage->category)};
+        sla_fields[sla_count++] = (struct rules_field){.name = "priority", .text = triage->priority,
+                                                       .len = strlen(triage->priority)};
+        sla_fields[sla_count++] = (struct rules_field){.name = "queue", .text = triage->queue,
+                                                       .len = strlen(triage->queue)};
+        if (rules_sla(sla_fields, sla_count, &sla) == 0) failed = deadlines_open_case(request, id, &sla) != 0;
+    }
     request->actor = agent;
     if (failed) return;
     if (count_case(request, triage, values.text[F_CUSTOMER], values.len[F_CUSTOMER], now) != 0) return;
@@ -728,7 +749,9 @@ void case_get_command(struct request *request) {
         sqlite3_reset(statement);
         return;
     }
-    reply_array(request->reply, COLUMN_COUNT * 2);
+    struct evbuffer *deadline_pairs = evbuffer_new();
+    int deadline_count = deadline_pairs ? deadlines_describe(id, deadline_pairs) : 0;
+    reply_array(request->reply, (COLUMN_COUNT + deadline_count) * 2);
     for (int c = 0; c < COLUMN_COUNT; c++) {
         reply_bulk_string(request->reply, names[c]);
         if (c == COLUMN_AMOUNT && sqlite3_column_type(statement, c) != SQLITE_NULL) {
@@ -746,6 +769,10 @@ void case_get_command(struct request *request) {
         }
     }
     sqlite3_reset(statement);
+    if (deadline_pairs) {
+        evbuffer_add_buffer(request->reply, deadline_pairs);
+        evbuffer_free(deadline_pairs);
+    }
 }
 
 /* --------------------------------------------------------- CASE.HISTORY */
@@ -986,6 +1013,7 @@ static void add_message(struct request *request, int public_reply) {
     }
     if (add_event(request, id, public_reply ? "reply" : "note", request->argv[2], request->argvlen[2]))
         return;
+    if (public_reply && deadlines_replied(request, id) != 0) return;
     reply_ok(request->reply);
 }
 
@@ -1016,6 +1044,10 @@ void case_wait_command(struct request *request) {
     if (optional_reason(request, 3, &detail)) return;
     if (load_state(request, id, &state) != 0) return;
     if (move_case(request, id, state, target, "waiting", &detail) != 0) return;
+    /* Clocks stop while the customer is to answer, and run while we are. */
+    if (target == CASE_PENDING_CUSTOMER && deadlines_pause(request, id) != 0) return;
+    if (target == CASE_PENDING_INTERNAL && state == CASE_PENDING_CUSTOMER && deadlines_resume(request, id, 1) != 0)
+        return;
     static const char sql[] = "UPDATE cases SET wait_reason = ?2 WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) {
@@ -1039,6 +1071,7 @@ void case_resume_command(struct request *request) {
         return;
     }
     if (move_case(request, id, state, CASE_OPEN, "resumed", NULL) != 0) return;
+    if (state == CASE_PENDING_CUSTOMER && deadlines_resume(request, id, 1) != 0) return;
     static const char sql[] = "UPDATE cases SET wait_reason = NULL WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) sqlite3_bind_int64(statement, 1, id);
@@ -1058,6 +1091,7 @@ void case_resolve_command(struct request *request) {
     struct detail detail = {.len = 0};
     detail_add(&detail, "code", request->argv[2], request->argvlen[2]);
     if (move_case(request, id, state, CASE_RESOLVED, "resolved", &detail) != 0) return;
+    if (deadlines_resolved(request, id) != 0) return;
     static const char sql[] =
         "UPDATE cases SET resolved_at = ?2, resolution_code = ?3, resolution_text = ?4,"
         " wait_reason = NULL WHERE id = ?1";
@@ -1083,6 +1117,7 @@ void case_reopen_command(struct request *request) {
     if (optional_reason(request, 2, &detail)) return;
     if (load_state(request, id, &state) != 0) return;
     if (move_case(request, id, state, CASE_OPEN, "reopened", &detail) != 0) return;
+    if (deadlines_reopened(request, id) != 0) return;
     static const char sql[] =
         "UPDATE cases SET reopen_count = reopen_count + 1, resolved_at = NULL WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
@@ -1096,6 +1131,7 @@ void case_close_command(struct request *request) {
     enum case_state state;
     if (load_case(request, &id, &state) != 0) return;
     if (move_case(request, id, state, CASE_CLOSED, "closed", NULL) != 0) return;
+    if (deadlines_closed(request, id) != 0) return;
     static const char sql[] = "UPDATE cases SET closed_at = ?2 WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) {

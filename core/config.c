@@ -56,6 +56,7 @@ static const struct setting settings[] = {
     INTEGER_SETTING(rules_time_ms, "200", 1, 600000, "time budget of one hook call, milliseconds"),
     {"rules_require_tests", SETTING_BOOLEAN, offsetof(struct config, rules_require_tests), 0, "no", 0, 1,
      "a rule set loads only if its own tests (RULES/tests) pass"},
+    INTEGER_SETTING(sla_warning_percent, "75", 1, 99, "a deadline warns at this percent of its target"),
     INTEGER_SETTING(decision_retention_days, "90", 1, 36500, "days the decision log keeps its rows"),
     STRING_SETTING(log_level, "info", "debug, info, warn or error"),
     STRING_SETTING(default_currency, "CNY", "currency of amounts sent without one"),

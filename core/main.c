@@ -6,6 +6,7 @@
  * served before the store is open: accepting happens only inside the loop.
  */
 #include "cases.h"
+#include "deadlines.h"
 #include "commands.h"
 #include "clock.h"
 #include "config.h"
@@ -146,6 +147,18 @@ int main(int argc, char **argv) {
     commands_set_rules_directory(config.rules);
     cases_warm_counters();
     cases_prune_decisions(config.decision_retention_days);
+    /* Re-arm every running clock; those that passed while we were down fire
+     * now, once, in deadline order, before any client is served. */
+    deadlines_configure((int)config.sla_warning_percent);
+    if (deadlines_load() != 0) {
+        log_error("cannot load deadlines", "error=\"%s\"", store_error());
+        goto done;
+    }
+    if (deadlines_fire_due() > 0 && store_batch_commit(error, sizeof error) != 0) {
+        log_error("cannot commit overdue deadlines", "error=\"%s\"", error);
+        goto done;
+    }
+    store_batch_commit(error, sizeof error);
     log_info("ready", "version=%s data=%s sync=%s test_clock=%s", REDRESS_VERSION, config.data,
              config.sync, config.test_clock ? "yes" : "no");
     server_run();
@@ -153,6 +166,7 @@ int main(int argc, char **argv) {
     log_info("stopped", NULL);
 done:
     server_free();
+    deadlines_free();
     rules_unload();
     store_close();
     event_base_free(base);

@@ -833,6 +833,81 @@ int rules_eval(const char *hook_name, const struct rules_field *fields, int coun
     return 0;
 }
 
+/* Runs `hook` of the running set and checks its output into pairs. */
+static int decide_pairs(enum rules_hook hook, const struct rules_field *fields, int count,
+                        struct output_pairs *pairs) {
+    char why[RULES_REASON_MAX] = "";
+    if (current == NULL || current->hook_refs[hook] == LUA_NOREF) return -1;
+    const char *category = NULL;
+    for (int i = 0; i < count; i++)
+        if (strcmp(fields[i].name, "category") == 0) category = fields[i].text;
+    lua_State *state = sandbox_state(current->sandbox);
+    if (call_hook(current, hook, fields, count, category ? NULL : "category",
+                  category ? NULL : current->default_category, why, sizeof why) != 0) {
+        log_warn("rule hook failed, default applied", "hook=%s error=\"%s\"", hook_names[hook], why);
+        return -1;
+    }
+    int status = check_output(current, hook, state, pairs, why, sizeof why);
+    lua_settop(state, 0);
+    if (status != 0) refused(current, hook, why);
+    return status;
+}
+
+static const char *pair_value(const struct output_pairs *pairs, const char *name) {
+    for (int i = 0; i < pairs->count; i++)
+        if (strcmp(pairs->items[i].name, name) == 0) return pairs->items[i].value;
+    return NULL;
+}
+
+int rules_sla(const struct rules_field *fields, int count, struct rules_sla *out) {
+    memset(out, 0, sizeof *out);
+    struct output_pairs *pairs = calloc(1, sizeof *pairs);
+    if (pairs == NULL || decide_pairs(HOOK_SLA, fields, count, pairs) != 0) {
+        free(pairs);
+        return -1;
+    }
+    const char *value;
+    if ((value = pair_value(pairs, "first_response"))) out->first_response = atoll(value);
+    if ((value = pair_value(pairs, "next_response"))) out->next_response = atoll(value);
+    if ((value = pair_value(pairs, "resolution"))) out->resolution = atoll(value);
+    snprintf(out->calendar, sizeof out->calendar, "%s",
+             (value = pair_value(pairs, "calendar")) ? value : "always");
+    snprintf(out->version, sizeof out->version, "%.16s", current->version);
+    free(pairs);
+    return 0;
+}
+
+int rules_escalate(const struct rules_field *fields, int count, struct rules_escalation *out) {
+    memset(out, 0, sizeof *out);
+    out->level = -1;
+    struct output_pairs *pairs = calloc(1, sizeof *pairs);
+    if (pairs == NULL || decide_pairs(HOOK_ESCALATE, fields, count, pairs) != 0) {
+        free(pairs);
+        return -1;
+    }
+    const char *value;
+    if ((value = pair_value(pairs, "priority"))) snprintf(out->priority, sizeof out->priority, "%s", value);
+    if ((value = pair_value(pairs, "level"))) out->level = atoll(value);
+    if ((value = pair_value(pairs, "transfer"))) snprintf(out->transfer, sizeof out->transfer, "%s", value);
+    if ((value = pair_value(pairs, "notify"))) snprintf(out->notify, sizeof out->notify, "%s", value);
+    if ((value = pair_value(pairs, "reason"))) snprintf(out->reason, sizeof out->reason, "%s", value);
+    free(pairs);
+    return 0;
+}
+
+int64_t rules_business_add(const char *calendar, int64_t from, int64_t seconds) {
+    const struct calendar *found = find_calendar(current, calendar);
+    if (found == NULL) return from + seconds;
+    int64_t reached = calendar_add(found, from, seconds);
+    return reached < 0 ? from + seconds : reached;
+}
+
+int64_t rules_business_between(const char *calendar, int64_t from, int64_t to) {
+    const struct calendar *found = find_calendar(current, calendar);
+    if (to <= from) return 0;
+    return found ? calendar_between(found, from, to) : to - from;
+}
+
 void rules_info(struct evbuffer *out) {
     if (current == NULL) {
         reply_array(out, 4);

@@ -81,6 +81,32 @@ const char *rules_version(void);
 /* Runs classify and priority on a new case; never fails (defaults apply). */
 void rules_triage(const struct rules_field *fields, int count, struct rules_triage *out);
 
+/* What the sla hook decided: working seconds per target, and the calendar. */
+struct rules_sla {
+    long long first_response, next_response, resolution;   /* 0 = no such target */
+    char calendar[RULES_NAME_MAX + 1];
+    char version[17];
+};
+/* Runs the sla hook; 0 with the targets, -1 when no rule set has one or its
+ * decision was refused (logged, counted): the case then has no deadlines. */
+int rules_sla(const struct rules_field *fields, int count, struct rules_sla *out);
+
+/* What the escalate hook decided for an event on a case. */
+struct rules_escalation {
+    char priority[RULES_NAME_MAX + 1];   /* "" = unchanged */
+    long long level;                     /* -1 = unchanged */
+    char transfer[RULES_NAME_MAX + 1];   /* "" = unchanged */
+    char notify[RULES_LIST_MAX];
+    char reason[RULES_REASON_MAX];
+};
+/* Runs the escalate hook; 0 with the actions, -1 when none apply. */
+int rules_escalate(const struct rules_field *fields, int count, struct rules_escalation *out);
+
+/* Business time in the running rule set's calendar `name`; a name the set
+ * does not (or no longer) define counts around the clock. */
+int64_t rules_business_add(const char *calendar, int64_t from, int64_t seconds);
+int64_t rules_business_between(const char *calendar, int64_t from, int64_t to);
+
 /* RULES.EVAL: runs one hook on fields, no side effect; appends the reply
  * (a flat field/value array, or an error) to out.  Returns 0, or -1 after
  * an error reply. */

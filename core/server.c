@@ -30,6 +30,7 @@
 #include "reply.h"
 #include "rules.h"
 #include "cases.h"
+#include "deadlines.h"
 #include "store.h"
 
 #include <errno.h>
@@ -502,12 +503,22 @@ static void on_sweep(evutil_socket_t fd, short what, void *argument) {
     (void)fd; (void)what; (void)argument;
     static long long sweeps;
     sweep_idle_clients();
+    if (!server.stopping && deadlines_fire_due() > 0) server_request_commit();
     if (++sweeps % 3600 == 0) cases_prune_decisions(server.config->decision_retention_days);
+}
+
+void server_request_commit(void) {
+    if (store_batch_is_open() && !server.commit_pending) {
+        server.commit_pending = 1;
+        event_active(server.commit_event, EV_TIMEOUT, 0);
+    }
 }
 
 void server_clock_moved(struct client *mover) {
     if (mover) mover->last_active_ms = clock_monotonic_ms();
     sweep_idle_clients();
+    deadlines_fire_due();
+    server_request_commit();
 }
 
 static void on_stop_timeout(evutil_socket_t fd, short what, void *argument) {

@@ -33,6 +33,9 @@ uint64_t server_client_id(const struct client *client);
 void server_client_close_after_reply(struct client *client);
 /* Appends the clients and stats sections of INFO. */
 void server_info(struct evbuffer *out);
+/* Makes sure the open batch (timer writes) commits soon. */
+void server_request_commit(void);
+
 /* The test clock moved: run what time drives (idle timeouts, ...) now.
  * `mover` (may be NULL) is the client that moved it: it is active now. */
 void server_clock_moved(struct client *mover);

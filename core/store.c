@@ -113,6 +113,26 @@ static const char *const migrations[] = {
     "  error TEXT"
     ");"
     "CREATE INDEX decisions_by_time ON decisions(at);",
+    /* 3: service-level deadlines.  A clock is a row: its target in working
+     * seconds of its calendar, the working seconds used in closed segments,
+     * and the start of the running segment; pausing closes a segment. */
+    "CREATE TABLE deadlines("
+    "  id INTEGER PRIMARY KEY,"
+    "  case_id INTEGER NOT NULL REFERENCES cases(id),"
+    "  kind TEXT NOT NULL,"             /* first_response | next_response | resolution */
+    "  calendar TEXT NOT NULL,"
+    "  target INTEGER NOT NULL,"        /* working seconds */
+    "  used INTEGER NOT NULL DEFAULT 0,"
+    "  running_since INTEGER,"          /* NULL unless running */
+    "  warn_at INTEGER,"
+    "  due_at INTEGER,"
+    "  warned INTEGER NOT NULL DEFAULT 0,"
+    "  state TEXT NOT NULL,"            /* running | paused | met | breached | cancelled */
+    "  ended_at INTEGER,"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX deadlines_by_case ON deadlines(case_id);"
+    "CREATE INDEX deadlines_running ON deadlines(state);",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -1,0 +1,496 @@
+/* deadlines.c -- SLA clocks, their heap, and firing (see deadlines.h).
+ *
+ * Invariants:
+ *  - a clock in state `running` has running_since, warn_at and due_at set;
+ *    `paused` has none of them and used < target; met / breached /
+ *    cancelled are final (a breached clock met late keeps `breached` and gets
+ *    ended_at);
+ *  - every running clock whose row is committed is in the heap at
+ *    (warned ? due_at : warn_at), or will be after the next rebuild; a heap
+ *    entry whose row says otherwise is dropped or re-filed when popped.
+ */
+#include "deadlines.h"
+#include "clock.h"
+#include "log.h"
+#include "reply.h"
+#include "store.h"
+#include "timerheap.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct timerheap heap;
+static int warning_percent = 75;
+static int rebuild_registered;      /* one after-commit check per batch */
+
+void deadlines_configure(int percent) { warning_percent = percent; }
+
+void deadlines_free(void) { timerheap_free(&heap); }
+
+int deadlines_load(void) {
+    static const char sql[] = "SELECT id, warned, warn_at, due_at FROM deadlines WHERE state = 'running'";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return -1;
+    timerheap_free(&heap);
+    timerheap_init(&heap);
+    int rc;
+    long long count = 0;
+    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
+        int64_t fire = sqlite3_column_int(statement, 1) ? sqlite3_column_int64(statement, 3)
+                                                        : sqlite3_column_int64(statement, 2);
+        if (timerheap_set(&heap, sqlite3_column_int64(statement, 0), fire) != 0) break;
+        count++;
+    }
+    sqlite3_reset(statement);
+    log_info("deadlines armed", "running=%lld", count);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* A batch that touched clocks and then failed to commit leaves the heap
+ * ahead of the disk: rebuild it from the rows. */
+static void after_batch(void *argument, int committed) {
+    (void)argument;
+    rebuild_registered = 0;
+    if (!committed) deadlines_load();
+}
+
+static int touch_batch(struct request *request) {
+    if (rebuild_registered) return 0;
+    if (store_after_commit(after_batch, NULL) != 0) {
+        request_error(request, "ERR", "out of memory");
+        return -1;
+    }
+    rebuild_registered = 1;
+    return 0;
+}
+
+static int step_or_error(struct request *request, sqlite3_stmt *statement) {
+    if (statement == NULL || sqlite3_step(statement) != SQLITE_DONE) {
+        request_store_error(request);
+        if (statement) sqlite3_reset(statement);
+        return -1;
+    }
+    sqlite3_reset(statement);
+    return 0;
+}
+
+static int add_event(struct request *request, int64_t case_id, const char *kind, const char *detail) {
+    static const char sql[] =
+        "INSERT INTO events(case_id, at, actor, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, case_id);
+        sqlite3_bind_int64(statement, 2, clock_now());
+        sqlite3_bind_text(statement, 3, request->actor, -1, SQLITE_STATIC);
+        sqlite3_bind_text(statement, 4, kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(statement, 5, detail, -1, SQLITE_TRANSIENT);
+    }
+    return step_or_error(request, statement);
+}
+
+/* warn_at of a clock starting a segment at `now` with `used` of `target`. */
+static int64_t warn_instant(const char *calendar, int64_t now, long long target, long long used) {
+    long long warn_after = target * warning_percent / 100 - used;
+    return rules_business_add(calendar, now, warn_after > 0 ? warn_after : 0);
+}
+
+static int insert_clock(struct request *request, int64_t case_id, const char *kind, const char *calendar,
+                        long long target) {
+    if (target <= 0) return 0;
+    int64_t now = clock_now();
+    int64_t due = rules_business_add(calendar, now, target);
+    int64_t warn = warn_instant(calendar, now, target, 0);
+    static const char sql[] =
+        "INSERT INTO deadlines(case_id, kind, calendar, target, running_since, warn_at, due_at, state, created_at)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?5)";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, case_id);
+        sqlite3_bind_text(statement, 2, kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(statement, 3, calendar, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(statement, 4, target);
+        sqlite3_bind_int64(statement, 5, now);
+        sqlite3_bind_int64(statement, 6, warn);
+        sqlite3_bind_int64(statement, 7, due);
+    }
+    if (step_or_error(request, statement) != 0) return -1;
+    int64_t id = sqlite3_last_insert_rowid(store_database());
+    char detail[256];
+    snprintf(detail, sizeof detail, "deadline=%s target=%lld calendar=%s warn_at=%lld due_at=%lld", kind, target,
+             calendar, (long long)warn, (long long)due);
+    if (add_event(request, case_id, "deadline_set", detail) != 0 || touch_batch(request) != 0) return -1;
+    timerheap_set(&heap, id, warn);
+    return 0;
+}
+
+int deadlines_open_case(struct request *request, int64_t case_id, const struct rules_sla *sla) {
+    if (insert_clock(request, case_id, "first_response", sla->calendar, sla->first_response) != 0) return -1;
+    return insert_clock(request, case_id, "resolution", sla->calendar, sla->resolution);
+}
+
+/* Ends the case's clocks of the given kinds ("" = all) that are still
+ * pending, as `final` (met or cancelled); a breached clock gets ended_at. */
+static int end_clocks(struct request *request, int64_t case_id, const char *kind_a, const char *kind_b,
+                      const char *final, const char *event_kind) {
+    static const char select_sql[] =
+        "SELECT id, kind, state FROM deadlines WHERE case_id = ?1 AND ended_at IS NULL"
+        " AND state IN ('running', 'paused', 'breached')";
+    sqlite3_stmt *statement = store_statement(select_sql);
+    if (statement == NULL) {
+        request_store_error(request);
+        return -1;
+    }
+    sqlite3_bind_int64(statement, 1, case_id);
+    int64_t ids[16];
+    char kinds[16][24], states[16][16];
+    int count = 0;
+    while (count < 16 && sqlite3_step(statement) == SQLITE_ROW) {
+        const char *kind = (const char *)sqlite3_column_text(statement, 1);
+        if (kind_a[0] && strcmp(kind, kind_a) != 0 && (!kind_b || strcmp(kind, kind_b) != 0)) continue;
+        ids[count] = sqlite3_column_int64(statement, 0);
+        snprintf(kinds[count], sizeof kinds[count], "%s", kind);
+        snprintf(states[count], sizeof states[count], "%s", (const char *)sqlite3_column_text(statement, 2));
+        count++;
+    }
+    sqlite3_reset(statement);
+    static const char update_sql[] =
+        "UPDATE deadlines SET state = CASE WHEN state = 'breached' THEN 'breached' ELSE ?2 END,"
+        " ended_at = ?3, running_since = NULL, warn_at = NULL, due_at = NULL WHERE id = ?1";
+    for (int i = 0; i < count; i++) {
+        sqlite3_stmt *update = store_statement(update_sql);
+        if (update) {
+            sqlite3_bind_int64(update, 1, ids[i]);
+            sqlite3_bind_text(update, 2, final, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(update, 3, clock_now());
+        }
+        if (step_or_error(request, update) != 0) return -1;
+        char detail[128];
+        snprintf(detail, sizeof detail, "deadline=%s state=%s", kinds[i],
+                 strcmp(states[i], "breached") == 0 ? "breached_then_met" : final);
+        if (event_kind && add_event(request, case_id, event_kind, detail) != 0) return -1;
+        if (touch_batch(request) != 0) return -1;
+        timerheap_remove(&heap, ids[i]);
+    }
+    return 0;
+}
+
+int deadlines_replied(struct request *request, int64_t case_id) {
+    return end_clocks(request, case_id, "first_response", "next_response", "met", "deadline_met");
+}
+
+int deadlines_resolved(struct request *request, int64_t case_id) {
+    if (end_clocks(request, case_id, "resolution", NULL, "met", "deadline_met") != 0) return -1;
+    return end_clocks(request, case_id, "", NULL, "cancelled", "deadline_cancelled");
+}
+
+int deadlines_closed(struct request *request, int64_t case_id) {
+    return end_clocks(request, case_id, "", NULL, "cancelled", "deadline_cancelled");
+}
+
+/* Pauses every running clock: the segment's working time is added to used. */
+int deadlines_pause(struct request *request, int64_t case_id) {
+    static const char select_sql[] =
+        "SELECT id, kind, calendar, running_since, used, target FROM deadlines"
+        " WHERE case_id = ?1 AND state = 'running'";
+    static const char update_sql[] =
+        "UPDATE deadlines SET state = 'paused', used = ?2, running_since = NULL, warn_at = NULL, due_at = NULL"
+        " WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(select_sql);
+    if (statement == NULL) {
+        request_store_error(request);
+        return -1;
+    }
+    sqlite3_bind_int64(statement, 1, case_id);
+    struct { int64_t id, used; char kind[24]; } clocks[16];
+    int count = 0;
+    int64_t now = clock_now();
+    while (count < 16 && sqlite3_step(statement) == SQLITE_ROW) {
+        clocks[count].id = sqlite3_column_int64(statement, 0);
+        snprintf(clocks[count].kind, sizeof clocks[count].kind, "%s", (const char *)sqlite3_column_text(statement, 1));
+        clocks[count].used = sqlite3_column_int64(statement, 4) +
+                             rules_business_between((const char *)sqlite3_column_text(statement, 2),
+                                                    sqlite3_column_int64(statement, 3), now);
+        count++;
+    }
+    sqlite3_reset(statement);
+    for (int i = 0; i < count; i++) {
+        sqlite3_stmt *update = store_statement(update_sql);
+        if (update) {
+            sqlite3_bind_int64(update, 1, clocks[i].id);
+            sqlite3_bind_int64(update, 2, clocks[i].used);
+        }
+        if (step_or_error(request, update) != 0) return -1;
+        char detail[128];
+        snprintf(detail, sizeof detail, "deadline=%s used=%lld", clocks[i].kind, (long long)clocks[i].used);
+        if (add_event(request, case_id, "deadline_paused", detail) != 0 || touch_batch(request) != 0) return -1;
+        timerheap_remove(&heap, clocks[i].id);
+    }
+    return 0;
+}
+
+/* Resumes paused clocks from now; a customer's answer also starts a
+ * next-response clock (the sla hook's next_response target). */
+int deadlines_resume(struct request *request, int64_t case_id, int customer_answered) {
+    static const char select_sql[] =
+        "SELECT id, kind, calendar, used, target, warned FROM deadlines WHERE case_id = ?1 AND state = 'paused'";
+    static const char update_sql[] =
+        "UPDATE deadlines SET state = 'running', running_since = ?2, warn_at = ?3, due_at = ?4 WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(select_sql);
+    if (statement == NULL) {
+        request_store_error(request);
+        return -1;
+    }
+    sqlite3_bind_int64(statement, 1, case_id);
+    struct { int64_t id, warn, due; int warned; char kind[24]; } clocks[16];
+    int count = 0;
+    int64_t now = clock_now();
+    char calendar[RULES_NAME_MAX + 1] = "always";
+    long long next_target = 0;
+    while (count < 16 && sqlite3_step(statement) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(statement, 2);
+        long long used = sqlite3_column_int64(statement, 3), target = sqlite3_column_int64(statement, 4);
+        clocks[count].id = sqlite3_column_int64(statement, 0);
+        snprintf(clocks[count].kind, sizeof clocks[count].kind, "%s", (const char *)sqlite3_column_text(statement, 1));
+        clocks[count].warned = sqlite3_column_int(statement, 5);
+        clocks[count].due = rules_business_add(name, now, target > used ? target - used : 0);
+        clocks[count].warn = warn_instant(name, now, target, used);
+        snprintf(calendar, sizeof calendar, "%s", name);
+        count++;
+    }
+    sqlite3_reset(statement);
+    for (int i = 0; i < count; i++) {
+        sqlite3_stmt *update = store_statement(update_sql);
+        if (update) {
+            sqlite3_bind_int64(update, 1, clocks[i].id);
+            sqlite3_bind_int64(update, 2, now);
+            sqlite3_bind_int64(update, 3, clocks[i].warn);
+            sqlite3_bind_int64(update, 4, clocks[i].due);
+        }
+        if (step_or_error(request, update) != 0) return -1;
+        char detail[160];
+        snprintf(detail, sizeof detail, "deadline=%s due_at=%lld", clocks[i].kind, (long long)clocks[i].due);
+        if (add_event(request, case_id, "deadline_resumed", detail) != 0 || touch_batch(request) != 0) return -1;
+        timerheap_set(&heap, clocks[i].id, clocks[i].warned ? clocks[i].due : clocks[i].warn);
+    }
+    if (!customer_answered) return 0;
+    /* The next-response promise: from the case's SLA (recorded on its
+     * first clock), restarted after each customer answer. */
+    static const char target_sql[] =
+        "SELECT calendar FROM deadlines WHERE case_id = ?1 ORDER BY id LIMIT 1";
+    statement = store_statement(target_sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, case_id);
+        if (sqlite3_step(statement) == SQLITE_ROW)
+            snprintf(calendar, sizeof calendar, "%s", (const char *)sqlite3_column_text(statement, 0));
+        sqlite3_reset(statement);
+    }
+    static const char next_sql[] =
+        "SELECT target FROM deadlines WHERE case_id = ?1 AND kind = 'first_response' ORDER BY id LIMIT 1";
+    statement = store_statement(next_sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, case_id);
+        if (sqlite3_step(statement) == SQLITE_ROW) next_target = sqlite3_column_int64(statement, 0);
+        sqlite3_reset(statement);
+    }
+    if (end_clocks(request, case_id, "next_response", NULL, "cancelled", NULL) != 0) return -1;
+    return insert_clock(request, case_id, "next_response", calendar, next_target);
+}
+
+int deadlines_reopened(struct request *request, int64_t case_id) {
+    static const char sql[] =
+        "SELECT calendar, target FROM deadlines WHERE case_id = ?1 AND kind = 'resolution' ORDER BY id DESC LIMIT 1";
+    sqlite3_stmt *statement = store_statement(sql);
+    char calendar[RULES_NAME_MAX + 1] = "";
+    long long target = 0;
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, case_id);
+        if (sqlite3_step(statement) == SQLITE_ROW) {
+            snprintf(calendar, sizeof calendar, "%s", (const char *)sqlite3_column_text(statement, 0));
+            target = sqlite3_column_int64(statement, 1);
+        }
+        sqlite3_reset(statement);
+    }
+    return target ? insert_clock(request, case_id, "resolution", calendar, target) : 0;
+}
+
+/* ----------------------------------------------------------- firing */
+
+/* Applies the escalate hook's actions to the case, each with its event. */
+static int escalate_case(struct request *request, int64_t case_id, const char *event, const char *kind) {
+    static const char sql[] =
+        "SELECT category, priority, queue, escalation, customer, subject, tier, amount FROM cases WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) {
+        request_store_error(request);
+        return -1;
+    }
+    sqlite3_bind_int64(statement, 1, case_id);
+    if (sqlite3_step(statement) != SQLITE_ROW) {
+        sqlite3_reset(statement);
+        return 0;
+    }
+    char category[RULES_NAME_MAX + 1], priority[RULES_NAME_MAX + 1], queue[RULES_NAME_MAX + 1];
+    char customer[200], subject[1100], tier[80];
+    snprintf(category, sizeof category, "%s", (const char *)sqlite3_column_text(statement, 0));
+    snprintf(priority, sizeof priority, "%s", (const char *)sqlite3_column_text(statement, 1));
+    snprintf(queue, sizeof queue, "%s", (const char *)sqlite3_column_text(statement, 2));
+    long long level = sqlite3_column_int64(statement, 3);
+    snprintf(customer, sizeof customer, "%s", (const char *)sqlite3_column_text(statement, 4));
+    snprintf(subject, sizeof subject, "%s", (const char *)sqlite3_column_text(statement, 5));
+    const char *tier_text = (const char *)sqlite3_column_text(statement, 6);
+    snprintf(tier, sizeof tier, "%s", tier_text ? tier_text : "");
+    long long amount = sqlite3_column_int64(statement, 7);
+    sqlite3_reset(statement);
+    struct rules_field fields[] = {
+        {.name = "category", .text = category, .len = strlen(category)},
+        {.name = "priority", .text = priority, .len = strlen(priority)},
+        {.name = "queue", .text = queue, .len = strlen(queue)},
+        {.name = "customer", .text = customer, .len = strlen(customer)},
+        {.name = "subject", .text = subject, .len = strlen(subject)},
+        {.name = "event", .text = event, .len = strlen(event)},
+        {.name = "deadline", .text = kind, .len = strlen(kind)},
+        {.name = "level", .integer = level, .is_integer = 1},
+        {.name = "amount", .integer = amount, .is_integer = 1},
+        {.name = "tier", .text = tier, .len = strlen(tier)},
+    };
+    struct rules_escalation actions;
+    if (rules_escalate(fields, (int)(sizeof fields / sizeof fields[0]), &actions) != 0) return 0;
+    const char *new_priority = actions.priority[0] ? actions.priority : priority;
+    const char *new_queue = actions.transfer[0] ? actions.transfer : queue;
+    long long new_level = actions.level >= 0 ? actions.level : level;
+    static const char update_sql[] =
+        "UPDATE cases SET priority = ?2, queue = ?3, escalation = ?4, updated_at = ?5 WHERE id = ?1";
+    sqlite3_stmt *update = store_statement(update_sql);
+    if (update) {
+        sqlite3_bind_int64(update, 1, case_id);
+        sqlite3_bind_text(update, 2, new_priority, -1, SQLITE_STATIC);
+        sqlite3_bind_text(update, 3, new_queue, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(update, 4, new_level);
+        sqlite3_bind_int64(update, 5, clock_now());
+    }
+    if (step_or_error(request, update) != 0) return -1;
+    char detail[2048];
+    snprintf(detail, sizeof detail, "event=%s deadline=%s priority=%s->%s level=%lld->%lld queue=%s->%s notify=%.300s"
+             " reason=\"%.200s\"", event, kind, priority, new_priority, level, new_level, queue, new_queue,
+             actions.notify[0] ? actions.notify : "-", actions.reason);
+    return add_event(request, case_id, "escalated", detail);
+}
+
+/* Fires one popped clock if its row says it is due; re-files it otherwise. */
+static int fire_clock(struct request *request, int64_t id, int64_t now) {
+    static const char sql[] =
+        "SELECT case_id, kind, warned, warn_at, due_at, state FROM deadlines WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) {
+        request_store_error(request);
+        return -1;
+    }
+    sqlite3_bind_int64(statement, 1, id);
+    if (sqlite3_step(statement) != SQLITE_ROW ||
+        strcmp((const char *)sqlite3_column_text(statement, 5), "running") != 0) {
+        sqlite3_reset(statement); /* ended or never committed: nothing to fire */
+        return 0;
+    }
+    int64_t case_id = sqlite3_column_int64(statement, 0);
+    char kind[24];
+    snprintf(kind, sizeof kind, "%s", (const char *)sqlite3_column_text(statement, 1));
+    int warned = sqlite3_column_int(statement, 2);
+    int64_t warn_at = sqlite3_column_int64(statement, 3), due_at = sqlite3_column_int64(statement, 4);
+    sqlite3_reset(statement);
+    char detail[160];
+    if (!warned && warn_at <= now && due_at > now) {
+        static const char warn_sql[] = "UPDATE deadlines SET warned = 1 WHERE id = ?1";
+        sqlite3_stmt *update = store_statement(warn_sql);
+        if (update) sqlite3_bind_int64(update, 1, id);
+        if (step_or_error(request, update) != 0) return -1;
+        snprintf(detail, sizeof detail, "deadline=%s due_at=%lld", kind, (long long)due_at);
+        if (add_event(request, case_id, "deadline_warning", detail) != 0) return -1;
+        if (escalate_case(request, case_id, "warning", kind) != 0) return -1;
+        timerheap_set(&heap, id, due_at);
+        return 1;
+    }
+    if (due_at <= now) {
+        static const char breach_sql[] =
+            "UPDATE deadlines SET state = 'breached', warned = 1 WHERE id = ?1";
+        static const char case_sql[] = "UPDATE cases SET breached = breached + 1 WHERE id = ?1";
+        sqlite3_stmt *update = store_statement(breach_sql);
+        if (update) sqlite3_bind_int64(update, 1, id);
+        if (step_or_error(request, update) != 0) return -1;
+        update = store_statement(case_sql);
+        if (update) sqlite3_bind_int64(update, 1, case_id);
+        if (step_or_error(request, update) != 0) return -1;
+        snprintf(detail, sizeof detail, "deadline=%s due_at=%lld", kind, (long long)due_at);
+        if (add_event(request, case_id, "deadline_breached", detail) != 0) return -1;
+        if (escalate_case(request, case_id, "breach", kind) != 0) return -1;
+        return 1;
+    }
+    timerheap_set(&heap, id, warned ? due_at : warn_at); /* not due yet: file it again */
+    return 0;
+}
+
+int deadlines_fire_due(void) {
+    int64_t now = clock_now();
+    int fired = 0;
+    struct evbuffer *scratch = evbuffer_new();
+    if (scratch == NULL) return 0;
+    const struct timer_entry *top;
+    while ((top = timerheap_peek(&heap)) != NULL && top->due <= now) {
+        struct timer_entry entry;
+        timerheap_pop(&heap, &entry);
+        struct request request = {.actor = "timer", .reply = scratch};
+        if (store_command_begin() != 0) {
+            timerheap_set(&heap, entry.id, entry.due);
+            break;
+        }
+        int status = touch_batch(&request) == 0 ? fire_clock(&request, entry.id, now) : -1;
+        store_command_end(status >= 0 && !request.failed);
+        if (status < 0 || request.failed) {
+            size_t len = evbuffer_get_length(scratch);
+            log_error("deadline could not fire", "deadline=%lld error=\"%.*s\"", (long long)entry.id,
+                      (int)(len > 2 ? len - 2 : 0), (const char *)evbuffer_pullup(scratch, -1));
+            evbuffer_drain(scratch, len);
+            break; /* the batch's commit or the rebuild decides what happens next */
+        }
+        fired += status;
+    }
+    evbuffer_free(scratch);
+    return fired;
+}
+
+/* ---------------------------------------------------------- reading */
+
+int deadlines_describe(int64_t case_id, struct evbuffer *out) {
+    static const char sql[] =
+        "SELECT kind, state, calendar, target, used, running_since, warn_at, due_at, ended_at FROM deadlines"
+        " WHERE case_id = ?1 ORDER BY id";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return 0;
+    sqlite3_bind_int64(statement, 1, case_id);
+    int pairs = 0;
+    int64_t now = clock_now();
+    while (sqlite3_step(statement) == SQLITE_ROW) {
+        const char *kind = (const char *)sqlite3_column_text(statement, 0);
+        const char *state = (const char *)sqlite3_column_text(statement, 1);
+        const char *calendar = (const char *)sqlite3_column_text(statement, 2);
+        long long target = sqlite3_column_int64(statement, 3), used = sqlite3_column_int64(statement, 4);
+        char name[64], value[400];
+        snprintf(name, sizeof name, "deadline:%s", kind);
+        int length = snprintf(value, sizeof value, "state=%s calendar=%s target=%lld", state, calendar, target);
+        if (strcmp(state, "running") == 0) {
+            long long spent = used + rules_business_between(calendar, sqlite3_column_int64(statement, 5), now);
+            length += snprintf(value + length, sizeof value - (size_t)length, " due_at=%lld left=%lld",
+                               (long long)sqlite3_column_int64(statement, 7), target > spent ? target - spent : 0);
+        } else if (strcmp(state, "paused") == 0) {
+            length += snprintf(value + length, sizeof value - (size_t)length, " left=%lld", target - used);
+        }
+        if (sqlite3_column_type(statement, 8) != SQLITE_NULL)
+            snprintf(value + length, sizeof value - (size_t)length, " ended_at=%lld",
+                     (long long)sqlite3_column_int64(statement, 8));
+        reply_bulk_string(out, name);
+        reply_bulk_string(out, value);
+        pairs++;
+    }
+    sqlite3_reset(statement);
+    return pairs;
+}

@@ -1,0 +1,117 @@
+"""Deadlines: SLA clocks from the shipped rules, warnings and breaches on the test clock,
+pauses, escalation, CASE.LIST BREACHED, and recovery after kill -9."""
+import time
+
+from harness import Daemon, as_map, open_case
+
+T0 = 1795167000  # Friday 2026-11-20 17:30 China time (09:30Z)
+
+
+def kinds(c, cid):
+    return [as_map(e)["kind"] for e in c.call("CASE.HISTORY", cid)]
+
+
+def deadline(c, cid, kind):
+    value = as_map(c.call("CASE.GET", cid)).get("deadline:" + kind)
+    return dict(part.split("=", 1) for part in value.split()) if value else None
+
+
+def test_p1_warns_then_breaches_and_escalates():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        cid = open_case(c, subject="充电器冒烟了 smoke from the charger")
+        case = as_map(c.call("CASE.GET", cid))
+        assert case["priority"] == "P1"
+        first = deadline(c, cid, "first_response")
+        assert first["state"] == "running" and first["calendar"] == "always"
+        assert first["target"] == "900" and first["due_at"] == str(T0 + 900) and first["left"] == "900"
+        assert deadline(c, cid, "resolution")["due_at"] == str(T0 + 14400)
+        c.call("DEBUG.CLOCK", "ADVANCE", 674)
+        assert "deadline_warning" not in kinds(c, cid)
+        c.call("DEBUG.CLOCK", "ADVANCE", 1)            # 75 % of 900 s
+        assert kinds(c, cid).count("deadline_warning") == 1
+        assert deadline(c, cid, "first_response")["left"] == "225"
+        c.call("DEBUG.CLOCK", "ADVANCE", 224)
+        assert "deadline_breached" not in kinds(c, cid)
+        c.call("DEBUG.CLOCK", "ADVANCE", 1)            # the target
+        history = [as_map(e) for e in c.call("CASE.HISTORY", cid)]
+        breaches = [e for e in history if e["kind"] == "deadline_breached"]
+        assert len(breaches) == 1 and breaches[0]["actor"] == "timer" and breaches[0]["at"] == str(T0 + 900)
+        escalations = [e for e in history if e["kind"] == "escalated"]
+        assert any("event=breach" in e["detail"] and "level=0->1" in e["detail"] for e in escalations), escalations
+        case = as_map(c.call("CASE.GET", cid))
+        assert case["breached"] == "1" and case["escalation"] == "1"
+        assert deadline(c, cid, "first_response")["state"] == "breached"
+        assert [as_map(x)["id"] for x in c.call("CASE.LIST", "BREACHED")] == [str(cid)]
+        # Time passing again fires nothing twice.
+        c.call("DEBUG.CLOCK", "ADVANCE", 3600)
+        assert kinds(c, cid).count("deadline_breached") == 1
+        # A late reply ends the clock but keeps the breach on record.
+        c.call("CASE.REPLY", cid, "sorry for the wait")
+        assert deadline(c, cid, "first_response")["state"] == "breached"
+        assert "ended_at" in deadline(c, cid, "first_response")
+
+
+def test_reply_meets_and_resolve_meets():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        cid = open_case(c, subject="充电器冒烟了")
+        c.call("DEBUG.CLOCK", "ADVANCE", 100)
+        assert c.call("CASE.REPLY", cid, "we are on it") == "OK"
+        assert deadline(c, cid, "first_response")["state"] == "met"
+        c.call("DEBUG.CLOCK", "ADVANCE", 1000)
+        assert "deadline_warning" not in kinds(c, cid)
+        assert c.call("CASE.RESOLVE", cid, "replaced") == "OK"
+        assert deadline(c, cid, "resolution")["state"] == "met"
+        c.call("DEBUG.CLOCK", "ADVANCE", 86400)
+        assert "deadline_breached" not in kinds(c, cid)
+        assert c.call("CASE.LIST", "BREACHED") == []
+
+
+def test_business_hours_and_pause_on_customer():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)  # Friday 17:30 China time
+        cid = open_case(c, subject="parcel late")  # logistics, P3: 4 h first response in business hours
+        first = deadline(c, cid, "first_response")
+        assert first["calendar"] == "business_hours"
+        # 30 min on Friday, Saturday 10:00-16:00 is 6 h: due Saturday 13:30 China = 05:30Z
+        assert first["due_at"] == str(1795239000), first
+        c.call("DEBUG.CLOCK", "ADVANCE", 10 * 60)          # 17:40: 10 working minutes used
+        assert c.call("CASE.WAIT", cid, "CUSTOMER", "need the order number") == "OK"
+        paused = deadline(c, cid, "first_response")
+        assert paused["state"] == "paused" and paused["left"] == str(4 * 3600 - 600), paused
+        c.call("DEBUG.CLOCK", "ADVANCE", 3 * 86400)          # Monday 17:40: nothing fires while paused
+        assert "deadline_breached" not in kinds(c, cid)
+        assert c.call("CASE.RESUME", cid) == "OK"
+        resumed = deadline(c, cid, "first_response")
+        assert resumed["state"] == "running"
+        # 3 h 50 min left from Monday 17:40: 20 min Monday, 3 h 30 min Tuesday -> 12:30 China = 04:30Z
+        assert resumed["due_at"] == str(1795494600), resumed  # Tuesday 2026-11-24T04:30Z
+        assert deadline(c, cid, "next_response")["state"] == "running"
+
+
+def test_overdue_deadlines_fire_once_after_kill_9():
+    d = Daemon(rules="shipped")
+    d.start()
+    try:
+        c = d.client()
+        past = int(time.time()) - 86400
+        c.call("DEBUG.CLOCK", "SET", past)
+        cid = open_case(c, subject="充电器冒烟了")
+        assert deadline(c, cid, "first_response")["due_at"] == str(past + 900)
+        d.kill()
+        d.start()  # the test clock restarts at the real time: a day later
+        c = d.client()
+        assert kinds(c, cid).count("deadline_breached") == 2  # first response and resolution
+        events = [as_map(e) for e in c.call("CASE.HISTORY", cid) if as_map(e)["kind"] == "deadline_breached"]
+        assert [e["detail"].split()[0] for e in events] == ["deadline=first_response", "deadline=resolution"]
+        d.kill()
+        d.start()
+        c = d.client()
+        assert kinds(c, cid).count("deadline_breached") == 2
+        assert as_map(c.call("CASE.GET", cid))["breached"] == "2"
+    finally:
+        d.__exit__(None, None, None)
