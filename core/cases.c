@@ -11,6 +11,7 @@
 #include "cases.h"
 #include "clock.h"
 #include "deadlines.h"
+#include "events.h"
 #include "lifecycle.h"
 #include "money.h"
 #include "rules.h"
@@ -199,21 +200,7 @@ static void detail_add_integer(struct detail *detail, const char *key, long long
 /* Appends an event row; returns 0, or -1 after replying the store error. */
 static int add_event(struct request *request, int64_t case_id, const char *kind,
                      const char *detail, size_t detail_len) {
-    static const char sql[] =
-        "INSERT INTO events(case_id, at, actor, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement == NULL) goto failed;
-    sqlite3_bind_int64(statement, 1, case_id);
-    sqlite3_bind_int64(statement, 2, clock_now());
-    sqlite3_bind_text(statement, 3, request->actor, -1, SQLITE_STATIC);
-    sqlite3_bind_text(statement, 4, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(statement, 5, detail, (int)detail_len, SQLITE_STATIC);
-    if (sqlite3_step(statement) != SQLITE_DONE) goto failed;
-    sqlite3_reset(statement);
-    return 0;
-failed:
-    request_store_error(request);
-    return -1;
+    return events_append(request, case_id, kind, detail, detail_len);
 }
 
 static int add_event_detail(struct request *request, int64_t case_id, const char *kind,

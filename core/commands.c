@@ -224,6 +224,44 @@ static void rules_eval_command(struct request *request) {
     if (rules_eval(request->argv[1], fields, count, request->reply) != 0) request->failed = 1;
 }
 
+/* ------------------------------------------------------------- events */
+
+/* EVENTS.SUBSCRIBE [queue ...] (also SUBSCRIBE, so redis-cli enters its
+ * subscriber mode): replies ["subscribe", queue, count] per queue, or once
+ * with "*" for every queue; then events arrive as ["message", queue, payload]. */
+static void events_subscribe_command(struct request *request) {
+    if (request->client == NULL) {
+        request_error(request, "ERR", "no connection to subscribe");
+        return;
+    }
+    int count = request->argc - 1;
+    if (server_client_subscribe(request->client, request->argv + 1, request->argvlen + 1, count) < 0) {
+        request_error(request, "LIMIT", "at most 32 queues of at most 64 bytes per subscriber");
+        return;
+    }
+    if (count == 0) {
+        reply_array(request->reply, 3);
+        reply_bulk_string(request->reply, "subscribe");
+        reply_bulk_string(request->reply, "*");
+        reply_integer(request->reply, 1);
+        return;
+    }
+    for (int i = 1; i <= count; i++) {
+        reply_array(request->reply, 3);
+        reply_bulk_string(request->reply, "subscribe");
+        reply_bulk(request->reply, request->argv[i], request->argvlen[i]);
+        reply_integer(request->reply, i);
+    }
+}
+
+static void events_unsubscribe_command(struct request *request) {
+    if (request->client) server_client_unsubscribe(request->client);
+    reply_array(request->reply, 3);
+    reply_bulk_string(request->reply, "unsubscribe");
+    reply_bulk_string(request->reply, "*");
+    reply_integer(request->reply, 0);
+}
+
 /* --------------------------------------------------------------- table */
 
 #define W COMMAND_WRITE
@@ -251,6 +289,10 @@ static const struct command command_table[] = {
     {"CASE.SET",         4, 4, W, case_set_command, "id PRIORITY|CATEGORY|TAGS value"},
     {"CASE.LINK",        3, 3, W, case_link_command, "id other"},
     {"CASE.SURVEY",      3, 4, W, case_survey_command, "id score(1-5) [comment]"},
+    {"EVENTS.SUBSCRIBE", 1, 33, 0, events_subscribe_command, "[queue ...]"},
+    {"SUBSCRIBE",        1, 33, 0, events_subscribe_command, "[queue ...]"},
+    {"EVENTS.UNSUBSCRIBE", 1, -1, 0, events_unsubscribe_command, ""},
+    {"UNSUBSCRIBE",      1, -1, 0, events_unsubscribe_command, ""},
     {"RULES.RELOAD",     1, 1, 0, rules_reload_command, ""},
     {"RULES.INFO",       1, 1, 0, rules_info_command, ""},
     {"RULES.EVAL",       2, 130, R, rules_eval_command, "hook [field value ...]"},

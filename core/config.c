@@ -46,6 +46,8 @@ static const struct setting settings[] = {
     INTEGER_SETTING(max_command, "4194304", 16, 1LL << 31, "most argument bytes in one command"),
     INTEGER_SETTING(output_limit, "16777216", 1024, 1LL << 40,
                     "unsent reply bytes after which a client is disconnected"),
+    INTEGER_SETTING(subscriber_output_limit, "8388608", 1024, 1LL << 40,
+                    "unsent event bytes after which a subscriber is cut off"),
     INTEGER_SETTING(idle_timeout, "300", 0, 1LL << 31, "seconds before an idle client is closed (0 = never)"),
     STRING_SETTING(sync, "full", "SQLite synchronous: full (durable at reply) or normal"),
     INTEGER_SETTING(batch_max_writes, "1000", 1, 1000000, "commit a batch at this many writes"),

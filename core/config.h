@@ -25,6 +25,7 @@ struct config {
     long long max_args;
     long long max_command;   /* bytes of all arguments of one command */
     long long output_limit;  /* bytes of unsent replies per client */
+    long long subscriber_output_limit; /* bytes of unsent events per subscriber */
     long long idle_timeout;  /* seconds; 0 = never */
     char sync[16];           /* "full" (default) or "normal": SQLite synchronous */
     long long batch_max_writes; /* commit once a batch holds this many writes */

@@ -11,6 +11,7 @@
  */
 #include "deadlines.h"
 #include "clock.h"
+#include "events.h"
 #include "log.h"
 #include "reply.h"
 #include "store.h"
@@ -76,17 +77,7 @@ static int step_or_error(struct request *request, sqlite3_stmt *statement) {
 }
 
 static int add_event(struct request *request, int64_t case_id, const char *kind, const char *detail) {
-    static const char sql[] =
-        "INSERT INTO events(case_id, at, actor, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) {
-        sqlite3_bind_int64(statement, 1, case_id);
-        sqlite3_bind_int64(statement, 2, clock_now());
-        sqlite3_bind_text(statement, 3, request->actor, -1, SQLITE_STATIC);
-        sqlite3_bind_text(statement, 4, kind, -1, SQLITE_STATIC);
-        sqlite3_bind_text(statement, 5, detail, -1, SQLITE_TRANSIENT);
-    }
-    return step_or_error(request, statement);
+    return events_append(request, case_id, kind, detail, strlen(detail));
 }
 
 /* warn_at of a clock starting a segment at `now` with `used` of `target`. */
@@ -443,8 +434,10 @@ int deadlines_fire_due(void) {
             timerheap_set(&heap, entry.id, entry.due);
             break;
         }
+        events_command_begin();
         int status = touch_batch(&request) == 0 ? fire_clock(&request, entry.id, now) : -1;
         store_command_end(status >= 0 && !request.failed);
+        events_command_end(status >= 0 && !request.failed);
         if (status < 0 || request.failed) {
             size_t len = evbuffer_get_length(scratch);
             log_error("deadline could not fire", "deadline=%lld error=\"%.*s\"", (long long)entry.id,

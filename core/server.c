@@ -31,6 +31,7 @@
 #include "rules.h"
 #include "cases.h"
 #include "deadlines.h"
+#include "events.h"
 #include "store.h"
 
 #include <errno.h>
@@ -47,6 +48,8 @@
 #include <unistd.h>
 
 enum { PRIORITY_IO = 0, PRIORITY_COMMIT = 1, PRIORITY_LEVELS = 2 };
+#define SUBSCRIBE_MAX_QUEUES 32
+#define SUBSCRIBE_QUEUE_NAME 65
 
 struct client {
     uint64_t id;
@@ -60,6 +63,9 @@ struct client {
     struct client *previous, *next; /* in all_clients */
     int64_t last_active_ms;         /* clock_monotonic_ms() of the last input */
     int closing;                    /* free once the output is flushed */
+    int subscriber;                 /* in EVENTS.SUBSCRIBE mode */
+    int queue_count;                /* 0 with subscriber set = every queue */
+    char queues[SUBSCRIBE_MAX_QUEUES][SUBSCRIBE_QUEUE_NAME];
     char address[64];
 };
 
@@ -84,6 +90,7 @@ static struct {
     /* counters for INFO */
     long long total_connections, rejected_connections, total_commands;
     long long output_limit_disconnects, idle_disconnects, protocol_errors;
+    long long subscribers, published, subscriber_disconnects;
     int64_t started_ms;
 } server;
 
@@ -108,6 +115,7 @@ static void held_list_remove(struct client *client) {
 
 static void client_free(struct client *client) {
     if (client->held_count) held_list_remove(client);
+    if (client->subscriber) server.subscribers--;
     if (client->previous) client->previous->next = client->next;
     else server.all_clients = client->next;
     if (client->next) client->next->previous = client->previous;
@@ -171,7 +179,13 @@ static void client_execute(struct client *client) {
                (flags & COMMAND_WRITE);
     request.reply = hold ? client->held : client->output;
 
-    if (command == NULL) {
+    if (client->subscriber && command &&
+        !(strcmp(command->name, "PING") == 0 || strcmp(command->name, "QUIT") == 0 ||
+          strcmp(command->name, "EVENTS.SUBSCRIBE") == 0 || strcmp(command->name, "SUBSCRIBE") == 0 ||
+          strcmp(command->name, "EVENTS.UNSUBSCRIBE") == 0 || strcmp(command->name, "UNSUBSCRIBE") == 0)) {
+        request_error(&request, "ERR", "only EVENTS.SUBSCRIBE, EVENTS.UNSUBSCRIBE, PING and QUIT are allowed "
+                      "while subscribed");
+    } else if (command == NULL) {
         char name[64];
         snprintf(name, sizeof name, "%.*s", (int)(parser->argvlen[0] > 40 ? 40 : parser->argvlen[0]),
                  parser->argv[0]);
@@ -186,7 +200,9 @@ static void client_execute(struct client *client) {
         if (store_command_begin() != 0) {
             request_store_error(&request);
         } else {
+            events_command_begin();
             command->handler(&request);
+            events_command_end(!request.failed);
             if (store_command_end(!request.failed) != 0 && !request.failed) {
                 /* Cannot happen short of a broken database; the reply we wrote is wrong
                  * now, but the batch is still rolled back at commit as a whole. */
@@ -328,6 +344,70 @@ static void client_accept(evutil_socket_t fd, const char *address) {
     event_priority_set(client->read_event, PRIORITY_IO);
     event_priority_set(client->write_event, PRIORITY_IO);
     event_add(client->read_event, NULL);
+}
+
+/* ---------------------------------------------------------- subscribers */
+
+int server_client_is_subscriber(const struct client *client) { return client->subscriber; }
+
+int server_client_subscribe(struct client *client, char **queues, size_t *lengths, int count) {
+    if (!client->subscriber) server.subscribers++;
+    client->subscriber = 1;
+    if (count == 0) {
+        client->queue_count = 0; /* every queue */
+        return 0;
+    }
+    for (int i = 0; i < count; i++) {
+        int known = 0;
+        for (int q = 0; q < client->queue_count; q++)
+            if (strlen(client->queues[q]) == lengths[i] && memcmp(client->queues[q], queues[i], lengths[i]) == 0)
+                known = 1;
+        if (known) continue;
+        if (client->queue_count == SUBSCRIBE_MAX_QUEUES || lengths[i] >= SUBSCRIBE_QUEUE_NAME) return -1;
+        memcpy(client->queues[client->queue_count], queues[i], lengths[i]);
+        client->queues[client->queue_count][lengths[i]] = '\0';
+        client->queue_count++;
+    }
+    return client->queue_count;
+}
+
+void server_client_unsubscribe(struct client *client) {
+    if (client->subscriber) server.subscribers--;
+    client->subscriber = 0;
+    client->queue_count = 0;
+}
+
+static int follows(const struct client *client, const char *queue) {
+    if (client->queue_count == 0) return 1;
+    for (int q = 0; q < client->queue_count; q++)
+        if (strcmp(client->queues[q], queue) == 0) return 1;
+    return 0;
+}
+
+void server_publish(const char *queue, const char *payload) {
+    if (server.subscribers == 0) return;
+    server.published++;
+    size_t queue_len = strlen(queue), payload_len = strlen(payload);
+    struct client *client = server.all_clients;
+    while (client) {
+        struct client *next = client->next;
+        if (client->subscriber && !client->closing && follows(client, queue)) {
+            evbuffer_add_printf(client->output, "*3\r\n$7\r\nmessage\r\n$%zu\r\n%s\r\n$%zu\r\n", queue_len,
+                                queue, payload_len);
+            evbuffer_add(client->output, payload, payload_len);
+            evbuffer_add(client->output, "\r\n", 2);
+            if (client_flush(client) != 0) {
+                client_free(client);
+            } else if (evbuffer_get_length(client->output) > (size_t)server.config->subscriber_output_limit) {
+                /* A slow subscriber is cut off; nobody waits for it. */
+                log_warn("slow subscriber cut off", "client=%llu address=%s bytes=%zu",
+                         (unsigned long long)client->id, client->address, evbuffer_get_length(client->output));
+                server.subscriber_disconnects++;
+                client_free(client);
+            }
+        }
+        client = next;
+    }
 }
 
 /* --------------------------------------------------------------- commit */
@@ -489,7 +569,7 @@ static void sweep_idle_clients(void) {
     struct client *client = server.all_clients;
     while (client) {
         struct client *next = client->next;
-        if (now - client->last_active_ms > limit && client->held_count == 0) {
+        if (now - client->last_active_ms > limit && client->held_count == 0 && !client->subscriber) {
             log_info("idle client closed", "client=%llu address=%s", (unsigned long long)client->id,
                      client->address);
             server.idle_disconnects++;
@@ -615,13 +695,15 @@ void server_info(struct evbuffer *out) {
                         "\r\n# Stats\r\ntotal_connections_received:%lld\r\n"
                         "rejected_connections:%lld\r\ntotal_commands_processed:%lld\r\n"
                         "protocol_errors:%lld\r\noutput_limit_disconnects:%lld\r\n"
-                        "idle_disconnects:%lld\r\n"
+                        "idle_disconnects:%lld\r\nsubscribers:%lld\r\nevents_published:%lld\r\n"
+                        "subscriber_disconnects:%lld\r\n"
                         "\r\n# Store\r\ncommits:%lld\r\ncommit_failures:%lld\r\n"
                         "writes_committed:%lld\r\nlargest_batch:%lld\r\n"
                         "average_batch:%.2f\r\naverage_commit_ms:%.3f\r\n",
                         server.client_count, server.config->max_clients, server.total_connections,
                         server.rejected_connections, server.total_commands, server.protocol_errors,
-                        server.output_limit_disconnects, server.idle_disconnects, stats->commits,
+                        server.output_limit_disconnects, server.idle_disconnects, server.subscribers,
+                        server.published, server.subscriber_disconnects, stats->commits,
                         stats->commit_failures, stats->batch_writes_total, stats->largest_batch,
                         stats->commits ? (double)stats->batch_writes_total / (double)stats->commits : 0.0,
                         stats->commits ? (double)stats->commit_ms_total / (double)stats->commits : 0.0);

@@ -33,6 +33,16 @@ uint64_t server_client_id(const struct client *client);
 void server_client_close_after_reply(struct client *client);
 /* Appends the clients and stats sections of INFO. */
 void server_info(struct evbuffer *out);
+/* Subscriptions (EVENTS.SUBSCRIBE): the client then receives every
+ * published event of those queues (count 0 = every queue).  Returns how many
+ * queues it now follows (0 for all), or -1 when over the limit of names. */
+int server_client_subscribe(struct client *client, char **queues, size_t *lengths, int count);
+void server_client_unsubscribe(struct client *client);
+int server_client_is_subscriber(const struct client *client);
+/* Pushes ["message", queue, payload] to the subscribers of queue; a
+ * subscriber whose unsent output passes subscriber_output_limit is cut off. */
+void server_publish(const char *queue, const char *payload);
+
 /* Makes sure the open batch (timer writes) commits soon. */
 void server_request_commit(void);
 

@@ -1,0 +1,109 @@
+/* events.c -- event rows and their delivery after commit (see events.h).
+ *
+ * Pending publications of the open batch live in one array; each write
+ * command remembers where its own start, so a failed command drops exactly
+ * its own.  At commit they go to server_publish(); at rollback they are freed.
+ */
+#include "events.h"
+#include "clock.h"
+#include "log.h"
+#include "server.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PAYLOAD_MAX 1536
+
+struct publication {
+    char queue[72];
+    char *payload;          /* owned */
+};
+
+static struct publication *pending;
+static size_t pending_count, pending_capacity, command_mark;
+static int registered;      /* the after-commit callback of this batch is in place */
+
+static const char *const published_kinds[] = {"opened", "assigned", "deadline_warning", "deadline_breached",
+                                              "escalated", "transferred"};
+
+static int is_published(const char *kind) {
+    for (size_t i = 0; i < sizeof published_kinds / sizeof published_kinds[0]; i++)
+        if (strcmp(kind, published_kinds[i]) == 0) return 1;
+    return 0;
+}
+
+static void drop_from(size_t mark) {
+    while (pending_count > mark) free(pending[--pending_count].payload);
+}
+
+static void after_batch(void *argument, int committed) {
+    (void)argument;
+    registered = 0;
+    if (committed)
+        for (size_t i = 0; i < pending_count; i++) server_publish(pending[i].queue, pending[i].payload);
+    drop_from(0);
+    command_mark = 0;
+}
+
+void events_command_begin(void) { command_mark = pending_count; }
+
+void events_command_end(int ok) {
+    if (!ok) drop_from(command_mark);
+}
+
+/* Queues a publication of the event; errors here only cost the push, never
+ * the change (the row is what counts). */
+static void queue_publication(int64_t case_id, const char *actor, const char *kind, const char *detail,
+                              size_t len) {
+    static const char sql[] = "SELECT queue FROM cases WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    char queue[72] = "";
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, case_id);
+        if (sqlite3_step(statement) == SQLITE_ROW)
+            snprintf(queue, sizeof queue, "%s", (const char *)sqlite3_column_text(statement, 0));
+        sqlite3_reset(statement);
+    }
+    if (!registered) {
+        if (store_after_commit(after_batch, NULL) != 0) return;
+        registered = 1;
+    }
+    if (pending_count == pending_capacity) {
+        size_t capacity = pending_capacity ? pending_capacity * 2 : 64;
+        struct publication *grown = realloc(pending, capacity * sizeof *grown);
+        if (grown == NULL) return;
+        pending = grown;
+        pending_capacity = capacity;
+    }
+    char *payload = malloc(PAYLOAD_MAX);
+    if (payload == NULL) return;
+    snprintf(payload, PAYLOAD_MAX, "event=%s case=%lld queue=%s at=%lld actor=%s %.*s", kind, (long long)case_id,
+             queue, (long long)clock_now(), actor, (int)(len > 1200 ? 1200 : len), detail);
+    for (char *p = payload; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
+    snprintf(pending[pending_count].queue, sizeof pending[pending_count].queue, "%s", queue);
+    pending[pending_count].payload = payload;
+    pending_count++;
+}
+
+int events_append(struct request *request, int64_t case_id, const char *kind, const char *detail, size_t len) {
+    static const char sql[] =
+        "INSERT INTO events(case_id, at, actor, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) goto failed;
+    sqlite3_bind_int64(statement, 1, case_id);
+    sqlite3_bind_int64(statement, 2, clock_now());
+    sqlite3_bind_text(statement, 3, request->actor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 4, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 5, detail, (int)len, SQLITE_STATIC);
+    if (sqlite3_step(statement) != SQLITE_DONE) goto failed;
+    sqlite3_reset(statement);
+    if (is_published(kind)) queue_publication(case_id, request->actor, kind, detail, len);
+    return 0;
+failed:
+    if (statement) sqlite3_reset(statement);
+    request_store_error(request);
+    return -1;
+}
