@@ -12,6 +12,7 @@
 #include "deadlines.h"
 #include "clock.h"
 #include "events.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "reply.h"
 #include "store.h"
@@ -134,11 +135,12 @@ static int end_clocks(struct request *request, int64_t case_id, const char *kind
     }
     sqlite3_bind_int64(statement, 1, case_id);
     int64_t ids[16];
-    char kinds[16][24], states[16][16];
+    char kinds[16][48], states[16][16];
     int count = 0;
     while (count < 16 && sqlite3_step(statement) == SQLITE_ROW) {
         const char *kind = (const char *)sqlite3_column_text(statement, 1);
         if (kind_a[0] && strcmp(kind, kind_a) != 0 && (!kind_b || strcmp(kind, kind_b) != 0)) continue;
+        if (!kind_a[0] && strncmp(kind, "automation:", 11) == 0) continue; /* "" = every SLA clock */
         ids[count] = sqlite3_column_int64(statement, 0);
         snprintf(kinds[count], sizeof kinds[count], "%s", kind);
         snprintf(states[count], sizeof states[count], "%s", (const char *)sqlite3_column_text(statement, 2));
@@ -166,16 +168,59 @@ static int end_clocks(struct request *request, int64_t case_id, const char *kind
     return 0;
 }
 
+/* ------------------------------------------------------ automations */
+
+/* Arms the rule set's `timer` for the case (replacing one already armed). */
+static int arm_automation(struct request *request, int64_t case_id, const char *timer) {
+    char kind[48];
+    snprintf(kind, sizeof kind, "automation:%s", timer);
+    if (end_clocks(request, case_id, kind, NULL, "cancelled", NULL) != 0) return -1;
+    long long delay = rules_automation_delay(timer);
+    if (delay <= 0) return 0;
+    int64_t now = clock_now(), due = now + delay;
+    static const char sql[] =
+        "INSERT INTO deadlines(case_id, kind, calendar, target, running_since, warn_at, due_at, warned, state,"
+        " created_at) VALUES (?1, ?2, 'always', ?3, ?4, ?5, ?5, 1, 'running', ?4)";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, case_id);
+        sqlite3_bind_text(statement, 2, kind, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(statement, 3, delay);
+        sqlite3_bind_int64(statement, 4, now);
+        sqlite3_bind_int64(statement, 5, due);
+    }
+    if (step_or_error(request, statement) != 0) return -1;
+    int64_t id = sqlite3_last_insert_rowid(store_database());
+    char detail[128];
+    snprintf(detail, sizeof detail, "timer=%s due_at=%lld", timer, (long long)due);
+    if (add_event(request, case_id, "automation_set", detail) != 0 || touch_batch(request) != 0) return -1;
+    timerheap_set(&heap, id, due);
+    return 0;
+}
+
+static int cancel_automation(struct request *request, int64_t case_id, const char *timer) {
+    char kind[48];
+    snprintf(kind, sizeof kind, "automation:%s", timer);
+    return end_clocks(request, case_id, kind, NULL, "cancelled", NULL);
+}
+
 int deadlines_replied(struct request *request, int64_t case_id) {
     return end_clocks(request, case_id, "first_response", "next_response", "met", "deadline_met");
 }
 
 int deadlines_resolved(struct request *request, int64_t case_id) {
-    if (end_clocks(request, case_id, "resolution", NULL, "met", "deadline_met") != 0) return -1;
-    return end_clocks(request, case_id, "", NULL, "cancelled", "deadline_cancelled");
+    if (end_clocks(request, case_id, "resolution", NULL, "met", "deadline_met") != 0 ||
+        end_clocks(request, case_id, "", NULL, "cancelled", "deadline_cancelled") != 0 ||
+        cancel_automation(request, case_id, "pending_too_long") != 0)
+        return -1;
+    if (arm_automation(request, case_id, "follow_up_due") != 0) return -1;
+    return arm_automation(request, case_id, "resolved_days");
 }
 
 int deadlines_closed(struct request *request, int64_t case_id) {
+    if (cancel_automation(request, case_id, "resolved_days") != 0 ||
+        cancel_automation(request, case_id, "pending_too_long") != 0)
+        return -1;
     return end_clocks(request, case_id, "", NULL, "cancelled", "deadline_cancelled");
 }
 
@@ -183,7 +228,7 @@ int deadlines_closed(struct request *request, int64_t case_id) {
 int deadlines_pause(struct request *request, int64_t case_id) {
     static const char select_sql[] =
         "SELECT id, kind, calendar, running_since, used, target FROM deadlines"
-        " WHERE case_id = ?1 AND state = 'running'";
+        " WHERE case_id = ?1 AND state = 'running' AND kind NOT LIKE 'automation:%'";
     static const char update_sql[] =
         "UPDATE deadlines SET state = 'paused', used = ?2, running_since = NULL, warn_at = NULL, due_at = NULL"
         " WHERE id = ?1";
@@ -217,7 +262,7 @@ int deadlines_pause(struct request *request, int64_t case_id) {
         if (add_event(request, case_id, "deadline_paused", detail) != 0 || touch_batch(request) != 0) return -1;
         timerheap_remove(&heap, clocks[i].id);
     }
-    return 0;
+    return arm_automation(request, case_id, "pending_too_long");
 }
 
 /* Resumes paused clocks from now; a customer's answer also starts a
@@ -250,6 +295,7 @@ int deadlines_resume(struct request *request, int64_t case_id, int customer_answ
         count++;
     }
     sqlite3_reset(statement);
+    if (cancel_automation(request, case_id, "pending_too_long") != 0) return -1;
     for (int i = 0; i < count; i++) {
         sqlite3_stmt *update = store_statement(update_sql);
         if (update) {
@@ -289,6 +335,9 @@ int deadlines_resume(struct request *request, int64_t case_id, int customer_answ
 }
 
 int deadlines_reopened(struct request *request, int64_t case_id) {
+    if (cancel_automation(request, case_id, "follow_up_due") != 0 ||
+        cancel_automation(request, case_id, "resolved_days") != 0)
+        return -1;
     static const char sql[] =
         "SELECT calendar, target FROM deadlines WHERE case_id = ?1 AND kind = 'resolution' ORDER BY id DESC LIMIT 1";
     sqlite3_stmt *statement = store_statement(sql);
@@ -368,10 +417,116 @@ static int escalate_case(struct request *request, int64_t case_id, const char *e
     return add_event(request, case_id, "escalated", detail);
 }
 
+/* Moves the case from `from` to `to` for an automation, with its event. */
+static int automation_move(struct request *request, int64_t case_id, enum case_state from, enum case_state to,
+                           const char *reason) {
+    if (!lifecycle_can_move(from, to)) return 0;
+    static const char sql[] =
+        "UPDATE cases SET state = ?2, updated_at = ?3,"
+        " resolved_at = CASE WHEN ?2 = 'resolved' THEN ?3 ELSE resolved_at END,"
+        " resolution_code = CASE WHEN ?2 = 'resolved' THEN 'auto_closed' ELSE resolution_code END,"
+        " closed_at = CASE WHEN ?2 = 'closed' THEN ?3 ELSE closed_at END WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, case_id);
+        sqlite3_bind_text(statement, 2, lifecycle_state_name(to), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(statement, 3, clock_now());
+    }
+    if (step_or_error(request, statement) != 0) return -1;
+    char detail[400];
+    snprintf(detail, sizeof detail, "state=%s->%s reason=\"%.300s\"", lifecycle_state_name(from),
+             lifecycle_state_name(to), reason);
+    return add_event(request, case_id, to == CASE_CLOSED ? "closed" : "resolved", detail);
+}
+
+/* Runs the automations hook for a due timer and applies its action. */
+static int fire_automation(struct request *request, int64_t id, int64_t case_id, const char *kind,
+                           int64_t created_at, int64_t now) {
+    const char *timer = kind + strlen("automation:");
+    static const char done_sql[] = "UPDATE deadlines SET state = 'met', ended_at = ?2 WHERE id = ?1";
+    sqlite3_stmt *update = store_statement(done_sql);
+    if (update) {
+        sqlite3_bind_int64(update, 1, id);
+        sqlite3_bind_int64(update, 2, now);
+    }
+    if (step_or_error(request, update) != 0) return -1;
+    static const char case_sql[] = "SELECT state, category, priority, queue, customer FROM cases WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(case_sql);
+    if (statement == NULL) {
+        request_store_error(request);
+        return -1;
+    }
+    sqlite3_bind_int64(statement, 1, case_id);
+    if (sqlite3_step(statement) != SQLITE_ROW) {
+        sqlite3_reset(statement);
+        return 0;
+    }
+    char state[32], category[RULES_NAME_MAX + 1], priority[RULES_NAME_MAX + 1], queue[RULES_NAME_MAX + 1],
+        customer[200];
+    snprintf(state, sizeof state, "%s", (const char *)sqlite3_column_text(statement, 0));
+    snprintf(category, sizeof category, "%s", (const char *)sqlite3_column_text(statement, 1));
+    snprintf(priority, sizeof priority, "%s", (const char *)sqlite3_column_text(statement, 2));
+    snprintf(queue, sizeof queue, "%s", (const char *)sqlite3_column_text(statement, 3));
+    snprintf(customer, sizeof customer, "%s", (const char *)sqlite3_column_text(statement, 4));
+    sqlite3_reset(statement);
+    struct rules_field fields[] = {
+        {.name = "timer", .text = timer, .len = strlen(timer)},
+        {.name = "days", .integer = (now - created_at) / 86400, .is_integer = 1},
+        {.name = "state", .text = state, .len = strlen(state)},
+        {.name = "category", .text = category, .len = strlen(category)},
+        {.name = "priority", .text = priority, .len = strlen(priority)},
+        {.name = "queue", .text = queue, .len = strlen(queue)},
+        {.name = "customer", .text = customer, .len = strlen(customer)},
+    };
+    struct rules_automation decision;
+    char detail[400];
+    if (rules_automation(fields, (int)(sizeof fields / sizeof fields[0]), &decision) != 0) {
+        snprintf(detail, sizeof detail, "timer=%s action=none reason=\"no automation decided\"", timer);
+        return add_event(request, case_id, "automation", detail);
+    }
+    snprintf(detail, sizeof detail, "timer=%s action=%s reason=\"%.300s\"", timer, decision.action, decision.reason);
+    if (add_event(request, case_id, "automation", detail) != 0) return -1;
+    int parsed = lifecycle_state_parse(state, strlen(state));
+    if (strcmp(decision.action, "close") == 0 && parsed >= 0) {
+        enum case_state current = (enum case_state)parsed;
+        if (current == CASE_PENDING_CUSTOMER || current == CASE_PENDING_INTERNAL || current == CASE_OPEN) {
+            if (automation_move(request, case_id, current, CASE_RESOLVED, decision.reason) != 0) return -1;
+            if (end_clocks(request, case_id, "", NULL, "cancelled", "deadline_cancelled") != 0) return -1;
+            current = CASE_RESOLVED;
+        }
+        if (current == CASE_RESOLVED) {
+            if (automation_move(request, case_id, current, CASE_CLOSED, decision.reason) != 0) return -1;
+            if (cancel_automation(request, case_id, "resolved_days") != 0) return -1;
+        }
+    } else if (strcmp(decision.action, "remind") == 0) {
+        if (add_event(request, case_id, "reminder", detail) != 0) return -1;
+        if (decision.after > 0 && strcmp(state, "pending_customer") == 0) {
+            /* The next reminder: the same timer, `after` seconds on, counted from its first start. */
+            static const char again_sql[] =
+                "INSERT INTO deadlines(case_id, kind, calendar, target, running_since, warn_at, due_at, warned,"
+                " state, created_at) VALUES (?1, ?2, 'always', ?3, ?4, ?5, ?5, 1, 'running', ?6)";
+            sqlite3_stmt *again = store_statement(again_sql);
+            if (again) {
+                sqlite3_bind_int64(again, 1, case_id);
+                sqlite3_bind_text(again, 2, kind, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_int64(again, 3, decision.after);
+                sqlite3_bind_int64(again, 4, now);
+                sqlite3_bind_int64(again, 5, now + decision.after);
+                sqlite3_bind_int64(again, 6, created_at);
+            }
+            if (step_or_error(request, again) != 0) return -1;
+            timerheap_set(&heap, sqlite3_last_insert_rowid(store_database()), now + decision.after);
+        }
+    } else if (strcmp(decision.action, "survey") == 0) {
+        if (add_event(request, case_id, "survey_requested", detail) != 0) return -1;
+    }
+    return 1;
+}
+
 /* Fires one popped clock if its row says it is due; re-files it otherwise. */
 static int fire_clock(struct request *request, int64_t id, int64_t now) {
     static const char sql[] =
-        "SELECT case_id, kind, warned, warn_at, due_at, state FROM deadlines WHERE id = ?1";
+        "SELECT case_id, kind, warned, warn_at, due_at, state, created_at FROM deadlines WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) {
         request_store_error(request);
@@ -384,12 +539,20 @@ static int fire_clock(struct request *request, int64_t id, int64_t now) {
         return 0;
     }
     int64_t case_id = sqlite3_column_int64(statement, 0);
-    char kind[24];
+    char kind[48];
     snprintf(kind, sizeof kind, "%s", (const char *)sqlite3_column_text(statement, 1));
     int warned = sqlite3_column_int(statement, 2);
     int64_t warn_at = sqlite3_column_int64(statement, 3), due_at = sqlite3_column_int64(statement, 4);
+    int64_t created_at = sqlite3_column_int64(statement, 6);
     sqlite3_reset(statement);
     char detail[160];
+    if (strncmp(kind, "automation:", 11) == 0) {
+        if (due_at > now) {
+            timerheap_set(&heap, id, due_at);
+            return 0;
+        }
+        return fire_automation(request, id, case_id, kind, created_at, now);
+    }
     if (!warned && warn_at <= now && due_at > now) {
         static const char warn_sql[] = "UPDATE deadlines SET warned = 1 WHERE id = ?1";
         sqlite3_stmt *update = store_statement(warn_sql);

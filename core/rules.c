@@ -67,7 +67,10 @@ struct rule_set {
         default_priority[RULES_NAME_MAX + 1];
     struct rule_calendar calendars[MAX_CALENDARS];  /* [0] is the built-in "always" */
     int calendar_count;
+    long long automation_delays[3];   /* follow_up_due, pending_too_long, resolved_days */
 };
+
+static const char *const automation_timers[3] = {"follow_up_due", "pending_too_long", "resolved_days"};
 
 static struct rule_set *current;
 static struct rules_settings settings = {
@@ -895,6 +898,50 @@ int rules_escalate(const struct rules_field *fields, int count, struct rules_esc
     return 0;
 }
 
+int rules_automation(const struct rules_field *fields, int count, struct rules_automation *out) {
+    memset(out, 0, sizeof *out);
+    struct output_pairs *pairs = calloc(1, sizeof *pairs);
+    if (pairs == NULL || decide_pairs(HOOK_AUTOMATIONS, fields, count, pairs) != 0) {
+        free(pairs);
+        return -1;
+    }
+    const char *value;
+    if ((value = pair_value(pairs, "action"))) snprintf(out->action, sizeof out->action, "%s", value);
+    if ((value = pair_value(pairs, "after"))) out->after = atoll(value);
+    if ((value = pair_value(pairs, "reason"))) snprintf(out->reason, sizeof out->reason, "%s", value);
+    free(pairs);
+    return 0;
+}
+
+long long rules_automation_delay(const char *timer) {
+    for (int i = 0; current && i < 3; i++)
+        if (strcmp(timer, automation_timers[i]) == 0) return current->automation_delays[i];
+    return 0;
+}
+
+/* Reads `automation_timers = { follow_up_due = seconds, ... }` (optional). */
+static int read_automation_timers(struct rule_set *set, char *error, size_t error_size) {
+    lua_State *state = sandbox_state(set->sandbox);
+    int type = sandbox_get_global(set->sandbox, "automation_timers");
+    if (type == LUA_TNIL) {
+        lua_pop(state, 1);
+        return 0;
+    }
+    char why[200] = "";
+    for (int i = 0; i < 3 && type == LUA_TTABLE; i++) {
+        long long seconds = 0;
+        if (read_integer(state, -1, automation_timers[i], 0, 10LL * 366 * 86400, &seconds, why, sizeof why) < 0) break;
+        set->automation_delays[i] = seconds;
+    }
+    lua_pop(state, 1);
+    if (type != LUA_TTABLE || why[0]) {
+        snprintf(error, error_size, "%s: automation_timers: %s", set->directory,
+                 why[0] ? why : "must be a table of seconds");
+        return -1;
+    }
+    return 0;
+}
+
 int64_t rules_business_add(const char *calendar, int64_t from, int64_t seconds) {
     const struct calendar *found = find_calendar(current, calendar);
     if (found == NULL) return from + seconds;
@@ -1314,7 +1361,8 @@ static struct rule_set *load_set(const char *directory, char *error, size_t erro
     for (unsigned int i = 0; i < hash_len && i < 32; i++) snprintf(set->version + 2 * i, 3, "%02x", hash[i]);
     EVP_MD_CTX_free(digest);
     digest = NULL;
-    if (read_vocabulary_and_defaults(set, error, error_size) != 0 || read_calendars(set, error, error_size) != 0)
+    if (read_vocabulary_and_defaults(set, error, error_size) != 0 || read_calendars(set, error, error_size) != 0 ||
+        read_automation_timers(set, error, error_size) != 0)
         goto failed;
     for (int h = 0; h < HOOK_COUNT; h++) {
         int type = sandbox_get_global(set->sandbox, hook_names[h]);

@@ -102,6 +102,18 @@ struct rules_escalation {
 /* Runs the escalate hook; 0 with the actions, -1 when none apply. */
 int rules_escalate(const struct rules_field *fields, int count, struct rules_escalation *out);
 
+/* What the automations hook decided for a timer. */
+struct rules_automation {
+    char action[16];                /* none | close | remind | survey */
+    long long after;                /* seconds until the next reminder, 0 = none */
+    char reason[RULES_REASON_MAX];
+};
+int rules_automation(const struct rules_field *fields, int count, struct rules_automation *out);
+/* Seconds after which the rule set wants `timer` (follow_up_due,
+ * pending_too_long, resolved_days) to fire; 0 when it sets none.  From the
+ * rule set's `automation_timers = { follow_up_due = 86400, ... }`. */
+long long rules_automation_delay(const char *timer);
+
 /* Business time in the running rule set's calendar `name`; a name the set
  * does not (or no longer) define counts around the clock. */
 int64_t rules_business_add(const char *calendar, int64_t from, int64_t seconds);

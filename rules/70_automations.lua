@@ -2,6 +2,13 @@
 
 local day = 86400
 
+-- When each timer fires, counted from the change that arms it.
+automation_timers = {
+  follow_up_due = 1 * day,      -- a day after resolution: ask how it went
+  pending_too_long = 2 * day,   -- waiting on the customer: first reminder after 2 days
+  resolved_days = 7 * day,      -- resolved and not reopened: close after 7 days
+}
+
 local policy = {
   pending_close_days = 7,    -- waiting on the customer this long: close
   resolved_close_days = 7,   -- resolved this long without reopening: close
