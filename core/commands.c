@@ -10,6 +10,7 @@
 #include "reply.h"
 #include "rules.h"
 #include "server.h"
+#include "stats.h"
 #include "store.h"
 
 #include <stdarg.h>
@@ -293,6 +294,7 @@ static const struct command command_table[] = {
     {"SUBSCRIBE",        1, 33, 0, events_subscribe_command, "[queue ...]"},
     {"EVENTS.UNSUBSCRIBE", 1, -1, 0, events_unsubscribe_command, ""},
     {"UNSUBSCRIBE",      1, -1, 0, events_unsubscribe_command, ""},
+    {"STATS",            1, 1, R, stats_command, ""},
     {"RULES.RELOAD",     1, 1, 0, rules_reload_command, ""},
     {"RULES.INFO",       1, 1, 0, rules_info_command, ""},
     {"RULES.EVAL",       2, 130, R, rules_eval_command, "hook [field value ...]"},

@@ -115,3 +115,23 @@ def test_overdue_deadlines_fire_once_after_kill_9():
         assert as_map(c.call("CASE.GET", cid))["breached"] == "2"
     finally:
         d.__exit__(None, None, None)
+
+
+def test_stats_compliance_and_response_times():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        urgent = [open_case(c, subject="充电器冒烟了 %d" % i) for i in range(4)]   # P1, 900 s, always
+        # Replies after 100, 200, 300 s (met); the fourth never replied (breached at 900 s).
+        for i, cid in enumerate(urgent[:3]):
+            c.call("DEBUG.CLOCK", "SET", T0 + 100 * (i + 1))
+            c.call("CASE.REPLY", cid, "on it")
+        c.call("DEBUG.CLOCK", "SET", T0 + 1000)
+        c.call("CASE.RESOLVE", urgent[0], "fixed")         # resolution met after 1000 s
+        stats = as_map(c.call("STATS"))
+        assert stats["cases"] == "4" and stats["open"] == "3" and stats["breached_open"] == "1"
+        assert stats["first_response_median"] == "200" and stats["first_response_p90"] == "300"
+        assert stats["resolution_median"] == "1000" and stats["resolution_p90"] == "1000"
+        # P1: 3 first responses met + 1 resolution met, 1 first response breached.
+        assert stats["sla:P1"] == "met=4 breached=1 compliance=80.0%", stats
+        assert stats["sla_queue:support"] == "met=4 breached=1 compliance=80.0%", stats
