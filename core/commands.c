@@ -6,6 +6,7 @@
  */
 #include "commands.h"
 #include "cases.h"
+#include "deadlines.h"
 #include "clock.h"
 #include "reply.h"
 #include "rules.h"
@@ -195,6 +196,8 @@ static void rules_reload_command(struct request *request) {
         request_error(request, "RULE", "reload failed, the running rule set stays: %s", error);
         return;
     }
+    /* New targets or calendars apply to the open cases at once. */
+    if (deadlines_recompute() > 0) server_request_commit();
     reply_bulk_string(request->reply, rules_version());
 }
 

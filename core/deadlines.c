@@ -650,3 +650,136 @@ int deadlines_describe(int64_t case_id, struct evbuffer *out) {
     sqlite3_reset(statement);
     return pairs;
 }
+
+/* ------------------------------------------------------- recompute */
+
+struct clock_row {
+    int64_t id, case_id, running_since, used, target;
+    int warned, running;
+    char kind[48], calendar[RULES_NAME_MAX + 1];
+};
+
+/* Re-runs the sla hook for one case and re-times its clocks whose target or
+ * calendar changed; each change is a `deadline_recomputed` event. */
+static int recompute_case(struct request *request, const struct clock_row *clocks, int count,
+                          const struct rules_field *fields, int field_count) {
+    struct rules_sla sla;
+    if (rules_sla(fields, field_count, &sla) != 0) return 0; /* no decision: keep the clocks as they are */
+    int64_t now = clock_now();
+    for (int i = 0; i < count; i++) {
+        const struct clock_row *row = &clocks[i];
+        long long target = strcmp(row->kind, "first_response") == 0 ? sla.first_response
+                         : strcmp(row->kind, "next_response") == 0 ? sla.next_response : sla.resolution;
+        if (target <= 0 || (target == row->target && strcmp(sla.calendar, row->calendar) == 0)) continue;
+        long long used = row->used;
+        int64_t warn = 0, due = 0;
+        int warned = row->warned;
+        if (row->running) {
+            used += rules_business_between(row->calendar, row->running_since, now);
+            due = rules_business_add(sla.calendar, now, target > used ? target - used : 0);
+            warn = warn_instant(sla.calendar, now, target, used);
+            if (warn > now) warned = 0;
+        }
+        static const char sql[] =
+            "UPDATE deadlines SET target = ?2, calendar = ?3, used = ?4,"
+            " running_since = CASE WHEN state = 'running' THEN ?5 END,"
+            " warn_at = CASE WHEN state = 'running' THEN ?6 END, due_at = CASE WHEN state = 'running' THEN ?7 END,"
+            " warned = ?8 WHERE id = ?1";
+        sqlite3_stmt *update = store_statement(sql);
+        if (update) {
+            sqlite3_bind_int64(update, 1, row->id);
+            sqlite3_bind_int64(update, 2, target);
+            sqlite3_bind_text(update, 3, sla.calendar, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(update, 4, used);
+            sqlite3_bind_int64(update, 5, now);
+            sqlite3_bind_int64(update, 6, warn);
+            sqlite3_bind_int64(update, 7, due);
+            sqlite3_bind_int(update, 8, warned);
+        }
+        if (step_or_error(request, update) != 0) return -1;
+        char detail[300];
+        snprintf(detail, sizeof detail, "deadline=%s target=%lld->%lld calendar=%s->%s version=%s%s%lld", row->kind,
+                 (long long)row->target, target, row->calendar, sla.calendar, sla.version,
+                 row->running ? " due_at=" : " paused_left=", row->running ? (long long)due : target - used);
+        if (add_event(request, row->case_id, "deadline_recomputed", detail) != 0 || touch_batch(request) != 0)
+            return -1;
+        if (row->running) timerheap_set(&heap, row->id, warned ? due : warn);
+    }
+    return 0;
+}
+
+int deadlines_recompute(void) {
+    static const char sql[] =
+        "SELECT d.id, d.case_id, d.kind, d.calendar, d.target, d.used, d.running_since, d.state = 'running',"
+        " d.warned, c.category, c.priority, c.queue, c.customer, c.subject, coalesce(c.tier, ''), c.channel,"
+        " coalesce(c.amount, -1) FROM deadlines d JOIN cases c ON c.id = d.case_id"
+        " WHERE d.state IN ('running', 'paused') AND d.kind NOT LIKE 'automation:%' AND d.case_id > ?1"
+        " ORDER BY d.case_id, d.id LIMIT 64";
+    struct evbuffer *scratch = evbuffer_new();
+    if (scratch == NULL) return -1;
+    int64_t after = 0;
+    int cases = 0;
+    for (;;) {
+        /* A page of clocks, read whole before anything is written. */
+        struct clock_row rows[64];
+        char text[64][5][RULES_NAME_MAX * 2];
+        long long amounts[64];
+        int count = 0;
+        sqlite3_stmt *statement = store_statement(sql);
+        if (statement == NULL) break;
+        sqlite3_bind_int64(statement, 1, after);
+        while (count < 64 && sqlite3_step(statement) == SQLITE_ROW) {
+            struct clock_row *row = &rows[count];
+            row->id = sqlite3_column_int64(statement, 0);
+            row->case_id = sqlite3_column_int64(statement, 1);
+            snprintf(row->kind, sizeof row->kind, "%s", (const char *)sqlite3_column_text(statement, 2));
+            snprintf(row->calendar, sizeof row->calendar, "%s", (const char *)sqlite3_column_text(statement, 3));
+            row->target = sqlite3_column_int64(statement, 4);
+            row->used = sqlite3_column_int64(statement, 5);
+            row->running_since = sqlite3_column_int64(statement, 6);
+            row->running = sqlite3_column_int(statement, 7);
+            row->warned = sqlite3_column_int(statement, 8);
+            for (int t = 0; t < 5; t++)
+                snprintf(text[count][t], sizeof text[count][t], "%s",
+                         (const char *)sqlite3_column_text(statement, t == 4 ? 15 : 9 + t));
+            amounts[count] = sqlite3_column_int64(statement, 16);
+            count++;
+        }
+        sqlite3_reset(statement);
+        if (count == 0) break;
+        /* Do not split a case across pages: drop a trailing partial case
+         * unless it is the only one. */
+        int usable = count;
+        if (count == 64) {
+            while (usable > 0 && rows[usable - 1].case_id == rows[count - 1].case_id) usable--;
+            if (usable == 0) usable = count;
+        }
+        for (int start = 0; start < usable;) {
+            int end = start;
+            while (end < usable && rows[end].case_id == rows[start].case_id) end++;
+            struct rules_field fields[8] = {
+                {.name = "category", .text = text[start][0], .len = strlen(text[start][0])},
+                {.name = "priority", .text = text[start][1], .len = strlen(text[start][1])},
+                {.name = "queue", .text = text[start][2], .len = strlen(text[start][2])},
+                {.name = "customer", .text = text[start][3], .len = strlen(text[start][3])},
+                {.name = "channel", .text = text[start][4], .len = strlen(text[start][4])},
+            };
+            int field_count = 5;
+            if (amounts[start] >= 0)
+                fields[field_count++] = (struct rules_field){.name = "amount", .integer = amounts[start], .is_integer = 1};
+            struct request request = {.actor = "rules", .reply = scratch};
+            if (store_command_begin() == 0) {
+                events_command_begin();
+                int status = recompute_case(&request, rows + start, end - start, fields, field_count);
+                store_command_end(status == 0 && !request.failed);
+                events_command_end(status == 0 && !request.failed);
+            }
+            evbuffer_drain(scratch, evbuffer_get_length(scratch));
+            cases++;
+            start = end;
+        }
+        after = rows[usable - 1].case_id;
+    }
+    evbuffer_free(scratch);
+    return cases;
+}

@@ -43,6 +43,12 @@ int deadlines_closed(struct request *request, int64_t case_id);
  * in its own savepoint of the open batch.  Returns how many fired. */
 int deadlines_fire_due(void);
 
+/* After a rule-set reload: re-runs the sla hook for every case with a
+ * running or paused clock and re-times the clocks whose target or calendar
+ * changed (working time already used is kept), each as an event.  Returns
+ * the cases looked at. */
+int deadlines_recompute(void);
+
 /* Appends CASE.GET's deadline pairs ("deadline:resolution" -> "state=running
  * due_at=... left=... ...") to out; returns how many pairs. */
 int deadlines_describe(int64_t case_id, struct evbuffer *out);

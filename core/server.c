@@ -636,7 +636,9 @@ static void on_reload_signal(evutil_socket_t signal_number, short what, void *ar
     (void)signal_number; (void)what; (void)argument;
     char error[512];
     log_info("SIGHUP: reloading rules", "dir=%s", server.config->rules);
-    if (server.config->rules[0]) rules_load(server.config->rules, error, sizeof error);
+    if (server.config->rules[0] && rules_load(server.config->rules, error, sizeof error) == 0 &&
+        deadlines_recompute() > 0)
+        server_request_commit();
 }
 
 /* ------------------------------------------------------------- lifetime */

@@ -135,3 +135,36 @@ def test_stats_compliance_and_response_times():
         # P1: 3 first responses met + 1 resolution met, 1 first response breached.
         assert stats["sla:P1"] == "met=4 breached=1 compliance=80.0%", stats
         assert stats["sla_queue:support"] == "met=4 breached=1 compliance=80.0%", stats
+
+
+def test_reload_recomputes_open_deadlines():
+    import os
+    import shutil
+    import tempfile
+    from harness import ROOT
+    rules = tempfile.mkdtemp(prefix="redress-rules-")
+    shutil.rmtree(rules)
+    shutil.copytree(os.path.join(ROOT, "rules"), rules)
+    try:
+        with Daemon(rules=rules) as d:
+            c = d.client()
+            c.call("DEBUG.CLOCK", "SET", 1795143600)   # Friday 2026-11-20 11:00 China time
+            cid = open_case(c, subject="parcel late")  # P3: 4 h first response, business hours
+            assert deadline(c, cid, "first_response")["due_at"] == str(1795143600 + 4 * 3600)  # 15:00, hours 09-18
+            c.call("DEBUG.CLOCK", "ADVANCE", 3600)     # one working hour used
+            path = os.path.join(rules, "40_sla.lua")
+            with open(path) as f:
+                text = f.read()
+            with open(path, "w") as f:
+                f.write(text.replace("P3 = { first_response = 4 * hour", "P3 = { first_response = 2 * hour"))
+            assert isinstance(c.call("RULES.RELOAD"), str)
+            first = deadline(c, cid, "first_response")
+            # 2 h target, 1 h used: due one working hour after the reload (13:00 China = 05:00Z).
+            assert first["target"] == "7200" and first["due_at"] == str(1795147200 + 3600), first
+            recomputed = [as_map(e) for e in c.call("CASE.HISTORY", cid) if as_map(e)["kind"] == "deadline_recomputed"]
+            assert len(recomputed) == 1 and "target=14400->7200" in recomputed[0]["detail"]
+            assert deadline(c, cid, "resolution")["target"] == "259200"   # unchanged, not recomputed
+            c.call("DEBUG.CLOCK", "ADVANCE", 3600)
+            assert "deadline_breached" in kinds(c, cid)
+    finally:
+        shutil.rmtree(rules)
