@@ -140,7 +140,8 @@ static int end_clocks(struct request *request, int64_t case_id, const char *kind
     while (count < 16 && sqlite3_step(statement) == SQLITE_ROW) {
         const char *kind = (const char *)sqlite3_column_text(statement, 1);
         if (kind_a[0] && strcmp(kind, kind_a) != 0 && (!kind_b || strcmp(kind, kind_b) != 0)) continue;
-        if (!kind_a[0] && strncmp(kind, "automation:", 11) == 0) continue; /* "" = every SLA clock */
+        if (!kind_a[0] && (strncmp(kind, "automation:", 11) == 0 || strcmp(kind, "notify") == 0))
+            continue; /* "" = every SLA clock */
         ids[count] = sqlite3_column_int64(statement, 0);
         snprintf(kinds[count], sizeof kinds[count], "%s", kind);
         snprintf(states[count], sizeof states[count], "%s", (const char *)sqlite3_column_text(statement, 2));
@@ -228,7 +229,7 @@ int deadlines_closed(struct request *request, int64_t case_id) {
 int deadlines_pause(struct request *request, int64_t case_id) {
     static const char select_sql[] =
         "SELECT id, kind, calendar, running_since, used, target FROM deadlines"
-        " WHERE case_id = ?1 AND state = 'running' AND kind NOT LIKE 'automation:%'";
+        " WHERE case_id = ?1 AND state = 'running' AND kind NOT LIKE 'automation:%' AND kind <> 'notify'";
     static const char update_sql[] =
         "UPDATE deadlines SET state = 'paused', used = ?2, running_since = NULL, warn_at = NULL, due_at = NULL"
         " WHERE id = ?1";
@@ -356,6 +357,39 @@ int deadlines_reopened(struct request *request, int64_t case_id) {
 
 /* ----------------------------------------------------------- firing */
 
+static int automation_move(struct request *request, int64_t case_id, enum case_state from, enum case_state to,
+                           const char *code, const char *reason);
+
+/* Notifies the escalation's recipients now, or -- outside the rule set's
+ * notification_calendar -- at the start of its next working time. */
+static int notify(struct request *request, int64_t case_id, const struct rules_escalation *actions,
+                  const char *event) {
+    char detail[RULES_LIST_MAX + 400];
+    snprintf(detail, sizeof detail, "notify=%.1000s event=%s reason=\"%.200s\"", actions->notify, event,
+             actions->reason);
+    const char *calendar = rules_notification_calendar();
+    int64_t now = clock_now();
+    if (calendar == NULL || rules_is_business_time(calendar, now))
+        return add_event(request, case_id, "notification", detail);
+    int64_t until = rules_business_add(calendar, now, 0);
+    static const char sql[] =
+        "INSERT INTO deadlines(case_id, kind, calendar, target, running_since, warn_at, due_at, warned, state,"
+        " created_at, payload) VALUES (?1, 'notify', ?2, 0, ?3, ?4, ?4, 1, 'running', ?3, ?5)";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, case_id);
+        sqlite3_bind_text(statement, 2, calendar, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(statement, 3, now);
+        sqlite3_bind_int64(statement, 4, until);
+        sqlite3_bind_text(statement, 5, detail, -1, SQLITE_TRANSIENT);
+    }
+    if (step_or_error(request, statement) != 0) return -1;
+    timerheap_set(&heap, sqlite3_last_insert_rowid(store_database()), until);
+    char deferred[RULES_LIST_MAX + 500];
+    snprintf(deferred, sizeof deferred, "until=%lld calendar=%s %s", (long long)until, calendar, detail);
+    return add_event(request, case_id, "notification_deferred", deferred) == 0 ? touch_batch(request) : -1;
+}
+
 /* Applies the escalate hook's actions to the case, each with its event. */
 static int escalate_case(struct request *request, int64_t case_id, const char *event, const char *kind) {
     static const char sql[] =
@@ -410,6 +444,33 @@ static int escalate_case(struct request *request, int64_t case_id, const char *e
         sqlite3_bind_int64(update, 5, clock_now());
     }
     if (step_or_error(request, update) != 0) return -1;
+    if (actions.notify[0] && notify(request, case_id, &actions, event) != 0) return -1;
+    /* The default outcome of a missed deadline, when the rules give one. */
+    if (strcmp(event, "breach") == 0 && (strcmp(actions.outcome, "resolve") == 0 ||
+                                         strcmp(actions.outcome, "close") == 0)) {
+        static const char state_sql[] = "SELECT state FROM cases WHERE id = ?1";
+        sqlite3_stmt *read = store_statement(state_sql);
+        int state = -1;
+        if (read) {
+            sqlite3_bind_int64(read, 1, case_id);
+            if (sqlite3_step(read) == SQLITE_ROW) {
+                const char *name = (const char *)sqlite3_column_text(read, 0);
+                state = lifecycle_state_parse(name, strlen(name));
+            }
+            sqlite3_reset(read);
+        }
+        char why[300];
+        snprintf(why, sizeof why, "default outcome of a missed %s deadline: %.200s", kind, actions.reason);
+        if (state >= 0 && lifecycle_can_move((enum case_state)state, CASE_RESOLVED)) {
+            if (automation_move(request, case_id, (enum case_state)state, CASE_RESOLVED, "default_outcome", why) != 0)
+                return -1;
+            if (end_clocks(request, case_id, "", NULL, "cancelled", "deadline_cancelled") != 0) return -1;
+            state = CASE_RESOLVED;
+        }
+        if (strcmp(actions.outcome, "close") == 0 && state == CASE_RESOLVED &&
+            automation_move(request, case_id, CASE_RESOLVED, CASE_CLOSED, "default_outcome", why) != 0)
+            return -1;
+    }
     char detail[2048];
     snprintf(detail, sizeof detail, "event=%s deadline=%s priority=%s->%s level=%lld->%lld queue=%s->%s notify=%.300s"
              " reason=\"%.200s\"", event, kind, priority, new_priority, level, new_level, queue, new_queue,
@@ -419,18 +480,19 @@ static int escalate_case(struct request *request, int64_t case_id, const char *e
 
 /* Moves the case from `from` to `to` for an automation, with its event. */
 static int automation_move(struct request *request, int64_t case_id, enum case_state from, enum case_state to,
-                           const char *reason) {
+                           const char *code, const char *reason) {
     if (!lifecycle_can_move(from, to)) return 0;
     static const char sql[] =
         "UPDATE cases SET state = ?2, updated_at = ?3,"
         " resolved_at = CASE WHEN ?2 = 'resolved' THEN ?3 ELSE resolved_at END,"
-        " resolution_code = CASE WHEN ?2 = 'resolved' THEN 'auto_closed' ELSE resolution_code END,"
+        " resolution_code = CASE WHEN ?2 = 'resolved' THEN ?4 ELSE resolution_code END,"
         " closed_at = CASE WHEN ?2 = 'closed' THEN ?3 ELSE closed_at END WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) {
         sqlite3_bind_int64(statement, 1, case_id);
         sqlite3_bind_text(statement, 2, lifecycle_state_name(to), -1, SQLITE_STATIC);
         sqlite3_bind_int64(statement, 3, clock_now());
+        sqlite3_bind_text(statement, 4, code, -1, SQLITE_STATIC);
     }
     if (step_or_error(request, statement) != 0) return -1;
     char detail[400];
@@ -490,12 +552,14 @@ static int fire_automation(struct request *request, int64_t id, int64_t case_id,
     if (strcmp(decision.action, "close") == 0 && parsed >= 0) {
         enum case_state current = (enum case_state)parsed;
         if (current == CASE_PENDING_CUSTOMER || current == CASE_PENDING_INTERNAL || current == CASE_OPEN) {
-            if (automation_move(request, case_id, current, CASE_RESOLVED, decision.reason) != 0) return -1;
+            if (automation_move(request, case_id, current, CASE_RESOLVED, "auto_closed", decision.reason) != 0)
+                return -1;
             if (end_clocks(request, case_id, "", NULL, "cancelled", "deadline_cancelled") != 0) return -1;
             current = CASE_RESOLVED;
         }
         if (current == CASE_RESOLVED) {
-            if (automation_move(request, case_id, current, CASE_CLOSED, decision.reason) != 0) return -1;
+            if (automation_move(request, case_id, current, CASE_CLOSED, "auto_closed", decision.reason) != 0)
+                return -1;
             if (cancel_automation(request, case_id, "resolved_days") != 0) return -1;
         }
     } else if (strcmp(decision.action, "remind") == 0) {
@@ -552,6 +616,30 @@ static int fire_clock(struct request *request, int64_t id, int64_t now) {
             return 0;
         }
         return fire_automation(request, id, case_id, kind, created_at, now);
+    }
+    if (strcmp(kind, "notify") == 0) {
+        if (due_at > now) {
+            timerheap_set(&heap, id, due_at);
+            return 0;
+        }
+        /* A notification held back by quiet hours goes out now. */
+        static const char payload_sql[] = "SELECT payload FROM deadlines WHERE id = ?1";
+        static const char done_sql[] = "UPDATE deadlines SET state = 'met', ended_at = ?2 WHERE id = ?1";
+        char payload[RULES_LIST_MAX + 400] = "";
+        sqlite3_stmt *read = store_statement(payload_sql);
+        if (read) {
+            sqlite3_bind_int64(read, 1, id);
+            if (sqlite3_step(read) == SQLITE_ROW && sqlite3_column_text(read, 0))
+                snprintf(payload, sizeof payload, "%s", (const char *)sqlite3_column_text(read, 0));
+            sqlite3_reset(read);
+        }
+        sqlite3_stmt *done = store_statement(done_sql);
+        if (done) {
+            sqlite3_bind_int64(done, 1, id);
+            sqlite3_bind_int64(done, 2, now);
+        }
+        if (step_or_error(request, done) != 0) return -1;
+        return add_event(request, case_id, "notification", payload) == 0 ? 1 : -1;
     }
     if (!warned && warn_at <= now && due_at > now) {
         static const char warn_sql[] = "UPDATE deadlines SET warned = 1 WHERE id = ?1";
@@ -713,7 +801,8 @@ int deadlines_recompute(void) {
         "SELECT d.id, d.case_id, d.kind, d.calendar, d.target, d.used, d.running_since, d.state = 'running',"
         " d.warned, c.category, c.priority, c.queue, c.customer, c.subject, coalesce(c.tier, ''), c.channel,"
         " coalesce(c.amount, -1) FROM deadlines d JOIN cases c ON c.id = d.case_id"
-        " WHERE d.state IN ('running', 'paused') AND d.kind NOT LIKE 'automation:%' AND d.case_id > ?1"
+        " WHERE d.state IN ('running', 'paused') AND d.kind NOT LIKE 'automation:%' AND d.kind <> 'notify'"
+        " AND d.case_id > ?1"
         " ORDER BY d.case_id, d.id LIMIT 64";
     struct evbuffer *scratch = evbuffer_new();
     if (scratch == NULL) return -1;

@@ -68,6 +68,7 @@ struct rule_set {
     struct rule_calendar calendars[MAX_CALENDARS];  /* [0] is the built-in "always" */
     int calendar_count;
     long long automation_delays[3];   /* follow_up_due, pending_too_long, resolved_days */
+    char notification_calendar[RULES_NAME_MAX + 1];  /* "" = notify at any hour */
 };
 
 static const char *const automation_timers[3] = {"follow_up_due", "pending_too_long", "resolved_days"};
@@ -766,6 +767,14 @@ static int check_output(struct rule_set *set, enum rules_hook hook, lua_State *s
         add_pair(pairs, "transfer", got ? name : "");
         if (read_name_list(state, -1, "notify", 16, text, sizeof text, why, why_size) < 0) return -1;
         add_pair(pairs, "notify", text);
+        /* A default outcome for a missed deadline: what happens to the case
+         * when nobody acted in time. */
+        got = read_text(state, -1, "outcome", name, sizeof name, why, why_size);
+        if (got < 0 || (got && strcmp(name, "none") && strcmp(name, "resolve") && strcmp(name, "close"))) {
+            if (!why[0]) snprintf(why, why_size, "field 'outcome' must be none, resolve or close");
+            return -1;
+        }
+        add_pair(pairs, "outcome", got ? name : "");
         break;
     case HOOK_AUTOMATIONS:
         got = read_text(state, -1, "action", name, sizeof name, why, why_size);
@@ -895,9 +904,19 @@ int rules_escalate(const struct rules_field *fields, int count, struct rules_esc
     if ((value = pair_value(pairs, "level"))) out->level = atoll(value);
     if ((value = pair_value(pairs, "transfer"))) snprintf(out->transfer, sizeof out->transfer, "%s", value);
     if ((value = pair_value(pairs, "notify"))) snprintf(out->notify, sizeof out->notify, "%s", value);
+    if ((value = pair_value(pairs, "outcome"))) snprintf(out->outcome, sizeof out->outcome, "%s", value);
     if ((value = pair_value(pairs, "reason"))) snprintf(out->reason, sizeof out->reason, "%s", value);
     free(pairs);
     return 0;
+}
+
+const char *rules_notification_calendar(void) {
+    return current && current->notification_calendar[0] ? current->notification_calendar : NULL;
+}
+
+int rules_is_business_time(const char *calendar, int64_t instant) {
+    const struct calendar *found = find_calendar(current, calendar);
+    return found ? calendar_is_working(found, instant) : 1;
 }
 
 int rules_automation(const struct rules_field *fields, int count, struct rules_automation *out) {
@@ -921,9 +940,26 @@ long long rules_automation_delay(const char *timer) {
     return 0;
 }
 
-/* Reads `automation_timers = { follow_up_due = seconds, ... }` (optional). */
+/* Reads `automation_timers = { follow_up_due = seconds, ... }` (optional) and
+ * `notification_calendar = "name"` (optional: notifications outside its
+ * working time wait for it). */
 static int read_automation_timers(struct rule_set *set, char *error, size_t error_size) {
     lua_State *state = sandbox_state(set->sandbox);
+    int calendar_type = sandbox_get_global(set->sandbox, "notification_calendar");
+    if (calendar_type == LUA_TSTRING) {
+        snprintf(set->notification_calendar, sizeof set->notification_calendar, "%s", lua_tostring(state, -1));
+        if (find_calendar(set, set->notification_calendar) == NULL) {
+            snprintf(error, error_size, "%s: notification_calendar '%s' is not one of the rule set's calendars",
+                     set->directory, set->notification_calendar);
+            lua_pop(state, 1);
+            return -1;
+        }
+    } else if (calendar_type != LUA_TNIL) {
+        snprintf(error, error_size, "%s: notification_calendar must be a calendar name", set->directory);
+        lua_pop(state, 1);
+        return -1;
+    }
+    lua_pop(state, 1);
     int type = sandbox_get_global(set->sandbox, "automation_timers");
     if (type == LUA_TNIL) {
         lua_pop(state, 1);

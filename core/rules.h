@@ -97,10 +97,16 @@ struct rules_escalation {
     long long level;                     /* -1 = unchanged */
     char transfer[RULES_NAME_MAX + 1];   /* "" = unchanged */
     char notify[RULES_LIST_MAX];
+    char outcome[16];                    /* "", none, resolve, close: a missed deadline's default outcome */
     char reason[RULES_REASON_MAX];
 };
 /* Runs the escalate hook; 0 with the actions, -1 when none apply. */
 int rules_escalate(const struct rules_field *fields, int count, struct rules_escalation *out);
+
+/* The rule set's notification_calendar (quiet outside its working time), or NULL. */
+const char *rules_notification_calendar(void);
+/* 1 if the instant is working time of the running set's calendar (1 for an unknown one). */
+int rules_is_business_time(const char *calendar, int64_t instant);
 
 /* What the automations hook decided for a timer. */
 struct rules_automation {

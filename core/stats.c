@@ -70,11 +70,11 @@ void stats_command(struct request *request) {
         "SELECT resolved_at - created_at AS t FROM cases WHERE resolved_at IS NOT NULL ORDER BY t LIMIT 1 OFFSET ?1";
     static const char by_priority[] =
         "SELECT c.priority, sum(d.state = 'met'), sum(d.state = 'breached') FROM deadlines d"
-        " JOIN cases c ON c.id = d.case_id WHERE d.kind NOT LIKE 'automation:%'"
+        " JOIN cases c ON c.id = d.case_id WHERE d.kind NOT LIKE 'automation:%' AND d.kind <> 'notify'"
         " AND d.state IN ('met', 'breached') GROUP BY c.priority ORDER BY c.priority";
     static const char by_queue[] =
         "SELECT c.queue, sum(d.state = 'met'), sum(d.state = 'breached') FROM deadlines d"
-        " JOIN cases c ON c.id = d.case_id WHERE d.kind NOT LIKE 'automation:%'"
+        " JOIN cases c ON c.id = d.case_id WHERE d.kind NOT LIKE 'automation:%' AND d.kind <> 'notify'"
         " AND d.state IN ('met', 'breached') GROUP BY c.queue ORDER BY c.queue";
     struct evbuffer *pairs = evbuffer_new();
     if (pairs == NULL) {

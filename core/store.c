@@ -133,6 +133,8 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX deadlines_by_case ON deadlines(case_id);"
     "CREATE INDEX deadlines_running ON deadlines(state);",
+    /* 4: a deferred notification carries its text */
+    "ALTER TABLE deadlines ADD COLUMN payload TEXT;",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 

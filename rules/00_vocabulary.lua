@@ -39,6 +39,10 @@ calendars = {
   },
 }
 
+-- Escalation notices go out in business hours only: one raised at night
+-- waits for the next opening (the case's escalation itself happens at once).
+notification_calendar = "business_hours"
+
 -- The order of priorities, to raise or lower by steps.
 priority_rank = { P1 = 1, P2 = 2, P3 = 3, P4 = 4 }
 priority_names = { "P1", "P2", "P3", "P4" }

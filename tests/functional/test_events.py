@@ -31,14 +31,16 @@ def test_subscribers_get_committed_events_of_their_queues():
         # Deadlines: the P3 parcel case warns at 75 % of 4 business hours:
         # 30 min on Friday, 2 h 30 min on Saturday from 10:00 -> 12:30 China time.
         agent.call("DEBUG.CLOCK", "SET", 1795235400)
-        pushed = [logistics.read_reply()[2] for _ in range(2)]
+        pushed = [logistics.read_reply()[2] for _ in range(3)]
         assert "event=deadline_warning case=%d" % parcel in pushed[0] and "actor=timer" in pushed[0], pushed
-        assert "event=escalated" in pushed[1] and "event=warning" in pushed[1]
+        assert "event=notification" in pushed[1] and "notify=assignee" in pushed[1], pushed
+        assert "event=escalated" in pushed[2] and "event=warning" in pushed[2]
         # Two days later the warning is long past and the breach fires alone.
         agent.call("DEBUG.CLOCK", "ADVANCE", 2 * 86400)
-        pushed = [logistics.read_reply()[2] for _ in range(2)]
+        pushed = [logistics.read_reply()[2] for _ in range(3)]
         assert "event=deadline_breached case=%d" % parcel in pushed[0], pushed
-        assert "event=breach" in pushed[1] and "priority=P3->P2" in pushed[1]
+        assert "event=notification" in pushed[1] and "notify=supervisors" in pushed[1], pushed
+        assert "event=breach" in pushed[2] and "priority=P3->P2" in pushed[2]
         assert logistics.call("EVENTS.UNSUBSCRIBE") == ["unsubscribe", "*", 0]
         assert as_map(logistics.call("CASE.GET", parcel))["id"] == str(parcel)
 
