@@ -1000,7 +1000,7 @@ static void add_message(struct request *request, int public_reply) {
     }
     if (add_event(request, id, public_reply ? "reply" : "note", request->argv[2], request->argvlen[2]))
         return;
-    if (public_reply && deadlines_replied(request, id) != 0) return;
+    if (public_reply && deadlines_replied(request, id, sqlite3_last_insert_rowid(store_database())) != 0) return;
     reply_ok(request->reply);
 }
 

@@ -123,8 +123,17 @@ int deadlines_open_case(struct request *request, int64_t case_id, const struct r
 
 /* Ends the case's clocks of the given kinds ("" = all) that are still
  * pending, as `final` (met or cancelled); a breached clock gets ended_at. */
+static int end_clocks_by(struct request *request, int64_t case_id, const char *kind_a, const char *kind_b,
+                         const char *final, const char *event_kind, int64_t met_by_event);
+
 static int end_clocks(struct request *request, int64_t case_id, const char *kind_a, const char *kind_b,
                       const char *final, const char *event_kind) {
+    return end_clocks_by(request, case_id, kind_a, kind_b, final, event_kind, 0);
+}
+
+/* met_by_event: the event (a reply) that met the clocks, named in their events. */
+static int end_clocks_by(struct request *request, int64_t case_id, const char *kind_a, const char *kind_b,
+                         const char *final, const char *event_kind, int64_t met_by_event) {
     static const char select_sql[] =
         "SELECT id, kind, state FROM deadlines WHERE case_id = ?1 AND ended_at IS NULL"
         " AND state IN ('running', 'paused', 'breached')";
@@ -159,9 +168,11 @@ static int end_clocks(struct request *request, int64_t case_id, const char *kind
             sqlite3_bind_int64(update, 3, clock_now());
         }
         if (step_or_error(request, update) != 0) return -1;
-        char detail[128];
-        snprintf(detail, sizeof detail, "deadline=%s state=%s", kinds[i],
-                 strcmp(states[i], "breached") == 0 ? "breached_then_met" : final);
+        char detail[160];
+        int used = snprintf(detail, sizeof detail, "deadline=%s state=%s", kinds[i],
+                            strcmp(states[i], "breached") == 0 ? "breached_then_met" : final);
+        if (met_by_event > 0 && used > 0 && (size_t)used < sizeof detail)
+            snprintf(detail + used, sizeof detail - (size_t)used, " met_by_event=%lld", (long long)met_by_event);
         if (event_kind && add_event(request, case_id, event_kind, detail) != 0) return -1;
         if (touch_batch(request) != 0) return -1;
         timerheap_remove(&heap, ids[i]);
@@ -205,8 +216,8 @@ static int cancel_automation(struct request *request, int64_t case_id, const cha
     return end_clocks(request, case_id, kind, NULL, "cancelled", NULL);
 }
 
-int deadlines_replied(struct request *request, int64_t case_id) {
-    return end_clocks(request, case_id, "first_response", "next_response", "met", "deadline_met");
+int deadlines_replied(struct request *request, int64_t case_id, int64_t reply_event) {
+    return end_clocks_by(request, case_id, "first_response", "next_response", "met", "deadline_met", reply_event);
 }
 
 int deadlines_resolved(struct request *request, int64_t case_id) {

@@ -32,7 +32,8 @@ void deadlines_free(void);
 /* Inside a write command (its savepoint); each returns 0, or -1 after the
  * request got its error reply. */
 int deadlines_open_case(struct request *request, int64_t case_id, const struct rules_sla *sla);
-int deadlines_replied(struct request *request, int64_t case_id);
+/* A public reply (its event row reply_event) meets the response clocks. */
+int deadlines_replied(struct request *request, int64_t case_id, int64_t reply_event);
 int deadlines_pause(struct request *request, int64_t case_id);
 int deadlines_resume(struct request *request, int64_t case_id, int customer_answered);
 int deadlines_resolved(struct request *request, int64_t case_id);

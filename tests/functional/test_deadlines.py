@@ -61,6 +61,11 @@ def test_reply_meets_and_resolve_meets():
         c.call("DEBUG.CLOCK", "ADVANCE", 100)
         assert c.call("CASE.REPLY", cid, "we are on it") == "OK"
         assert deadline(c, cid, "first_response")["state"] == "met"
+        # Which reply met the deadline is on record.
+        history = [as_map(e) for e in c.call("CASE.HISTORY", cid)]
+        reply = [e for e in history if e["kind"] == "reply"][0]
+        met = [e for e in history if e["kind"] == "deadline_met"][0]
+        assert "deadline=first_response" in met["detail"] and "met_by_event=%s" % reply["id"] in met["detail"]
         c.call("DEBUG.CLOCK", "ADVANCE", 1000)
         assert "deadline_warning" not in kinds(c, cid)
         assert c.call("CASE.RESOLVE", cid, "replaced") == "OK"
