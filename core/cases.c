@@ -208,17 +208,6 @@ static int add_event_detail(struct request *request, int64_t case_id, const char
     return add_event(request, case_id, kind, detail->text, detail->len);
 }
 
-/* Runs a prepared UPDATE/INSERT to completion; -1 after replying on error. */
-static int step_done(struct request *request, sqlite3_stmt *statement) {
-    if (statement == NULL || sqlite3_step(statement) != SQLITE_DONE) {
-        request_store_error(request);
-        if (statement) sqlite3_reset(statement);
-        return -1;
-    }
-    sqlite3_reset(statement);
-    return 0;
-}
-
 /* -------------------------------------------------------------- loading */
 
 /* Reads a case's state; replies -NOTFOUND (or a store error) and returns -1
@@ -284,7 +273,7 @@ static int move_case(struct request *request, int64_t id, enum case_state from, 
         sqlite3_bind_text(statement, 2, lifecycle_state_name(to), -1, SQLITE_STATIC);
         sqlite3_bind_int64(statement, 3, clock_now());
     }
-    if (step_done(request, statement) != 0) return -1;
+    if (request_step(request, statement) != 0) return -1;
     char change[64];
     snprintf(change, sizeof change, "%s->%s", lifecycle_state_name(from), lifecycle_state_name(to));
     struct detail full = {.len = 0};
@@ -305,7 +294,7 @@ static int touch_case(struct request *request, int64_t id) {
         sqlite3_bind_int64(statement, 1, id);
         sqlite3_bind_int64(statement, 2, clock_now());
     }
-    return step_done(request, statement);
+    return request_step(request, statement);
 }
 
 /* ------------------------------------------------------------ CASE.OPEN */
@@ -532,7 +521,7 @@ static int log_decision(struct request *request, int64_t case_id, const char *ho
         if (error && error[0]) sqlite3_bind_text(statement, 7, error, -1, SQLITE_STATIC);
         else sqlite3_bind_null(statement, 7);
     }
-    return step_done(request, statement);
+    return request_step(request, statement);
 }
 
 /* What the spike counters learn once the case is committed. */
@@ -623,7 +612,7 @@ static void open_insert(struct request *request, const struct open_values *value
         sqlite3_bind_null(statement, 22);
         sqlite3_bind_null(statement, 23);
     }
-    if (step_done(request, statement) != 0) return;
+    if (request_step(request, statement) != 0) return;
     int64_t id = sqlite3_last_insert_rowid(store_database());
 
     struct detail opened = {.len = 0};
@@ -968,7 +957,7 @@ void case_assign_command(struct request *request) {
         sqlite3_bind_text(statement, 2, request->argv[2], (int)request->argvlen[2], SQLITE_STATIC);
         sqlite3_bind_int64(statement, 3, clock_now());
     }
-    if (step_done(request, statement) != 0) return;
+    if (request_step(request, statement) != 0) return;
     struct detail detail = {.len = 0};
     detail_add_string(&detail, "from", previous);
     detail_add(&detail, "to", request->argv[2], request->argvlen[2]);
@@ -994,7 +983,7 @@ static void add_message(struct request *request, int public_reply) {
             sqlite3_bind_int64(statement, 1, id);
             sqlite3_bind_int64(statement, 2, clock_now());
         }
-        if (step_done(request, statement) != 0) return;
+        if (request_step(request, statement) != 0) return;
     } else if (touch_case(request, id) != 0) {
         return;
     }
@@ -1044,7 +1033,7 @@ void case_wait_command(struct request *request) {
         else
             sqlite3_bind_null(statement, 2);
     }
-    if (step_done(request, statement) != 0) return;
+    if (request_step(request, statement) != 0) return;
     reply_ok(request->reply);
 }
 
@@ -1062,7 +1051,7 @@ void case_resume_command(struct request *request) {
     static const char sql[] = "UPDATE cases SET wait_reason = NULL WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) sqlite3_bind_int64(statement, 1, id);
-    if (step_done(request, statement) != 0) return;
+    if (request_step(request, statement) != 0) return;
     reply_ok(request->reply);
 }
 
@@ -1092,7 +1081,7 @@ void case_resolve_command(struct request *request) {
         else
             sqlite3_bind_null(statement, 4);
     }
-    if (step_done(request, statement) != 0) return;
+    if (request_step(request, statement) != 0) return;
     reply_ok(request->reply);
 }
 
@@ -1109,7 +1098,7 @@ void case_reopen_command(struct request *request) {
         "UPDATE cases SET reopen_count = reopen_count + 1, resolved_at = NULL WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) sqlite3_bind_int64(statement, 1, id);
-    if (step_done(request, statement) != 0) return;
+    if (request_step(request, statement) != 0) return;
     reply_ok(request->reply);
 }
 
@@ -1125,7 +1114,7 @@ void case_close_command(struct request *request) {
         sqlite3_bind_int64(statement, 1, id);
         sqlite3_bind_int64(statement, 2, clock_now());
     }
-    if (step_done(request, statement) != 0) return;
+    if (request_step(request, statement) != 0) return;
     reply_ok(request->reply);
 }
 
@@ -1227,7 +1216,7 @@ void case_set_command(struct request *request) {
         sqlite3_bind_text(statement, 2, value, (int)value_len, SQLITE_STATIC);
         sqlite3_bind_int64(statement, 3, clock_now());
     }
-    if (step_done(request, statement) != 0) return;
+    if (request_step(request, statement) != 0) return;
     struct detail detail = {.len = 0};
     detail_add_string(&detail, "field", column);
     detail_add_string(&detail, "from", previous);
@@ -1254,7 +1243,7 @@ void case_link_command(struct request *request) {
         sqlite3_bind_int64(statement, 2, other);
         sqlite3_bind_int64(statement, 3, clock_now());
     }
-    if (step_done(request, statement) != 0) return;
+    if (request_step(request, statement) != 0) return;
     if (sqlite3_changes(store_database()) > 0) {
         struct detail detail = {.len = 0};
         detail_add_integer(&detail, "other", other);
@@ -1296,7 +1285,7 @@ void case_survey_command(struct request *request) {
             sqlite3_bind_null(statement, 3);
         sqlite3_bind_int64(statement, 4, clock_now());
     }
-    if (step_done(request, statement) != 0) return;
+    if (request_step(request, statement) != 0) return;
     struct detail detail = {.len = 0};
     detail_add_integer(&detail, "score", score_text[0] - '0');
     if (request->argc > 3) detail_add(&detail, "comment", request->argv[3], request->argvlen[3]);

@@ -37,6 +37,16 @@ void request_store_error(struct request *request) {
     request_error(request, "ERR", "store: %s", store_error());
 }
 
+int request_step(struct request *request, sqlite3_stmt *statement) {
+    if (statement == NULL || sqlite3_step(statement) != SQLITE_DONE) {
+        request_store_error(request);
+        if (statement) sqlite3_reset(statement);
+        return -1;
+    }
+    sqlite3_reset(statement);
+    return 0;
+}
+
 int request_argument_is(const struct request *request, int i, const char *text) {
     size_t len = strlen(text);
     return i < request->argc && request->argvlen[i] == len &&

@@ -53,6 +53,10 @@ void request_error(struct request *request, const char *code, const char *fmt, .
     __attribute__((format(printf, 3, 4)));
 /* Replies "-ERR store: <SQLite's message>" and marks the request failed. */
 void request_store_error(struct request *request);
+/* Runs a prepared write statement (NULL: its prepare failed) to the end and
+ * resets it; 0, or -1 after request_store_error(). */
+struct sqlite3_stmt;
+int request_step(struct request *request, struct sqlite3_stmt *statement);
 /* 1 if argument i equals text, ignoring ASCII case. */
 int request_argument_is(const struct request *request, int i, const char *text);
 

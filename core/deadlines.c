@@ -67,16 +67,6 @@ static int touch_batch(struct request *request) {
     return 0;
 }
 
-static int step_or_error(struct request *request, sqlite3_stmt *statement) {
-    if (statement == NULL || sqlite3_step(statement) != SQLITE_DONE) {
-        request_store_error(request);
-        if (statement) sqlite3_reset(statement);
-        return -1;
-    }
-    sqlite3_reset(statement);
-    return 0;
-}
-
 static int add_event(struct request *request, int64_t case_id, const char *kind, const char *detail) {
     return events_append(request, case_id, kind, detail, strlen(detail));
 }
@@ -106,7 +96,7 @@ static int insert_clock(struct request *request, int64_t case_id, const char *ki
         sqlite3_bind_int64(statement, 6, warn);
         sqlite3_bind_int64(statement, 7, due);
     }
-    if (step_or_error(request, statement) != 0) return -1;
+    if (request_step(request, statement) != 0) return -1;
     int64_t id = sqlite3_last_insert_rowid(store_database());
     char detail[256];
     snprintf(detail, sizeof detail, "deadline=%s target=%lld calendar=%s warn_at=%lld due_at=%lld", kind, target,
@@ -167,7 +157,7 @@ static int end_clocks_by(struct request *request, int64_t case_id, const char *k
             sqlite3_bind_text(update, 2, final, -1, SQLITE_STATIC);
             sqlite3_bind_int64(update, 3, clock_now());
         }
-        if (step_or_error(request, update) != 0) return -1;
+        if (request_step(request, update) != 0) return -1;
         char detail[160];
         int used = snprintf(detail, sizeof detail, "deadline=%s state=%s", kinds[i],
                             strcmp(states[i], "breached") == 0 ? "breached_then_met" : final);
@@ -201,7 +191,7 @@ static int arm_automation(struct request *request, int64_t case_id, const char *
         sqlite3_bind_int64(statement, 4, now);
         sqlite3_bind_int64(statement, 5, due);
     }
-    if (step_or_error(request, statement) != 0) return -1;
+    if (request_step(request, statement) != 0) return -1;
     int64_t id = sqlite3_last_insert_rowid(store_database());
     char detail[128];
     snprintf(detail, sizeof detail, "timer=%s due_at=%lld", timer, (long long)due);
@@ -268,7 +258,7 @@ int deadlines_pause(struct request *request, int64_t case_id) {
             sqlite3_bind_int64(update, 1, clocks[i].id);
             sqlite3_bind_int64(update, 2, clocks[i].used);
         }
-        if (step_or_error(request, update) != 0) return -1;
+        if (request_step(request, update) != 0) return -1;
         char detail[128];
         snprintf(detail, sizeof detail, "deadline=%s used=%lld", clocks[i].kind, (long long)clocks[i].used);
         if (add_event(request, case_id, "deadline_paused", detail) != 0 || touch_batch(request) != 0) return -1;
@@ -316,7 +306,7 @@ int deadlines_resume(struct request *request, int64_t case_id, int customer_answ
             sqlite3_bind_int64(update, 3, clocks[i].warn);
             sqlite3_bind_int64(update, 4, clocks[i].due);
         }
-        if (step_or_error(request, update) != 0) return -1;
+        if (request_step(request, update) != 0) return -1;
         char detail[160];
         snprintf(detail, sizeof detail, "deadline=%s due_at=%lld", clocks[i].kind, (long long)clocks[i].due);
         if (add_event(request, case_id, "deadline_resumed", detail) != 0 || touch_batch(request) != 0) return -1;
@@ -394,7 +384,7 @@ static int notify(struct request *request, int64_t case_id, const struct rules_e
         sqlite3_bind_int64(statement, 4, until);
         sqlite3_bind_text(statement, 5, detail, -1, SQLITE_TRANSIENT);
     }
-    if (step_or_error(request, statement) != 0) return -1;
+    if (request_step(request, statement) != 0) return -1;
     timerheap_set(&heap, sqlite3_last_insert_rowid(store_database()), until);
     char deferred[RULES_LIST_MAX + 500];
     snprintf(deferred, sizeof deferred, "until=%lld calendar=%s %s", (long long)until, calendar, detail);
@@ -454,7 +444,7 @@ static int escalate_case(struct request *request, int64_t case_id, const char *e
         sqlite3_bind_int64(update, 4, new_level);
         sqlite3_bind_int64(update, 5, clock_now());
     }
-    if (step_or_error(request, update) != 0) return -1;
+    if (request_step(request, update) != 0) return -1;
     if (actions.notify[0] && notify(request, case_id, &actions, event) != 0) return -1;
     /* The default outcome of a missed deadline, when the rules give one. */
     if (strcmp(event, "breach") == 0 && (strcmp(actions.outcome, "resolve") == 0 ||
@@ -505,7 +495,7 @@ static int automation_move(struct request *request, int64_t case_id, enum case_s
         sqlite3_bind_int64(statement, 3, clock_now());
         sqlite3_bind_text(statement, 4, code, -1, SQLITE_STATIC);
     }
-    if (step_or_error(request, statement) != 0) return -1;
+    if (request_step(request, statement) != 0) return -1;
     char detail[400];
     snprintf(detail, sizeof detail, "state=%s->%s reason=\"%.300s\"", lifecycle_state_name(from),
              lifecycle_state_name(to), reason);
@@ -522,7 +512,7 @@ static int fire_automation(struct request *request, int64_t id, int64_t case_id,
         sqlite3_bind_int64(update, 1, id);
         sqlite3_bind_int64(update, 2, now);
     }
-    if (step_or_error(request, update) != 0) return -1;
+    if (request_step(request, update) != 0) return -1;
     static const char case_sql[] = "SELECT state, category, priority, queue, customer FROM cases WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(case_sql);
     if (statement == NULL) {
@@ -589,7 +579,7 @@ static int fire_automation(struct request *request, int64_t id, int64_t case_id,
                 sqlite3_bind_int64(again, 5, now + decision.after);
                 sqlite3_bind_int64(again, 6, created_at);
             }
-            if (step_or_error(request, again) != 0) return -1;
+            if (request_step(request, again) != 0) return -1;
             timerheap_set(&heap, sqlite3_last_insert_rowid(store_database()), now + decision.after);
         }
     } else if (strcmp(decision.action, "survey") == 0) {
@@ -649,14 +639,14 @@ static int fire_clock(struct request *request, int64_t id, int64_t now) {
             sqlite3_bind_int64(done, 1, id);
             sqlite3_bind_int64(done, 2, now);
         }
-        if (step_or_error(request, done) != 0) return -1;
+        if (request_step(request, done) != 0) return -1;
         return add_event(request, case_id, "notification", payload) == 0 ? 1 : -1;
     }
     if (!warned && warn_at <= now && due_at > now) {
         static const char warn_sql[] = "UPDATE deadlines SET warned = 1 WHERE id = ?1";
         sqlite3_stmt *update = store_statement(warn_sql);
         if (update) sqlite3_bind_int64(update, 1, id);
-        if (step_or_error(request, update) != 0) return -1;
+        if (request_step(request, update) != 0) return -1;
         snprintf(detail, sizeof detail, "deadline=%s due_at=%lld", kind, (long long)due_at);
         if (add_event(request, case_id, "deadline_warning", detail) != 0) return -1;
         if (escalate_case(request, case_id, "warning", kind) != 0) return -1;
@@ -669,10 +659,10 @@ static int fire_clock(struct request *request, int64_t id, int64_t now) {
         static const char case_sql[] = "UPDATE cases SET breached = breached + 1 WHERE id = ?1";
         sqlite3_stmt *update = store_statement(breach_sql);
         if (update) sqlite3_bind_int64(update, 1, id);
-        if (step_or_error(request, update) != 0) return -1;
+        if (request_step(request, update) != 0) return -1;
         update = store_statement(case_sql);
         if (update) sqlite3_bind_int64(update, 1, case_id);
-        if (step_or_error(request, update) != 0) return -1;
+        if (request_step(request, update) != 0) return -1;
         snprintf(detail, sizeof detail, "deadline=%s due_at=%lld", kind, (long long)due_at);
         if (add_event(request, case_id, "deadline_breached", detail) != 0) return -1;
         if (escalate_case(request, case_id, "breach", kind) != 0) return -1;
@@ -795,7 +785,7 @@ static int recompute_case(struct request *request, const struct clock_row *clock
             sqlite3_bind_int64(update, 7, due);
             sqlite3_bind_int(update, 8, warned);
         }
-        if (step_or_error(request, update) != 0) return -1;
+        if (request_step(request, update) != 0) return -1;
         char detail[300];
         snprintf(detail, sizeof detail, "deadline=%s target=%lld->%lld calendar=%s->%s version=%s%s%lld", row->kind,
                  (long long)row->target, target, row->calendar, sla.calendar, sla.version,
