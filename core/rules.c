@@ -654,7 +654,17 @@ void rules_triage(const struct rules_field *fields, int count, struct rules_tria
     if (set->hook_refs[HOOK_PRIORITY] != LUA_NOREF) {
         struct rules_triage attempt = *out;
         out->priority_called = 1;
-        int status = call_hook(set, HOOK_PRIORITY, fields, count, "category", out->category, why, sizeof why);
+        /* priority sees classify's decision: category (below), queue and tags. */
+        struct rules_field *seen = malloc((size_t)(count + 2) * sizeof *seen);
+        int seen_count = count;
+        if (seen) {
+            memcpy(seen, fields, (size_t)count * sizeof *seen);
+            seen[seen_count++] = (struct rules_field){.name = "queue", .text = out->queue, .len = strlen(out->queue)};
+            seen[seen_count++] = (struct rules_field){.name = "tags", .text = out->tags, .len = strlen(out->tags)};
+        }
+        int status = call_hook(set, HOOK_PRIORITY, seen ? seen : fields, seen ? seen_count : count, "category",
+                               out->category, why, sizeof why);
+        free(seen);
         out->priority_microseconds = last_call_microseconds;
         attempt.priority_called = 1;
         attempt.priority_microseconds = last_call_microseconds;

@@ -322,21 +322,25 @@ void sandbox_push_environment(struct sandbox *sandbox) {
 
 int sandbox_call(struct sandbox *sandbox, int nargs, int nresults, char *error, size_t error_size) {
     lua_State *state = sandbox->state;
-    /* Name the function for a memory error, which carries no position. */
-    lua_Debug where;
+    /* Keep a copy of the function below it: a memory error carries no
+     * position, so on failure we name where the function was defined.  (Only
+     * then: describing it costs more than a small hook call.) */
     lua_pushvalue(state, -1 - nargs);
-    lua_getinfo(state, ">S", &where);
-    char defined[300];
-    snprintf(defined, sizeof defined, "%s:%d", where.short_src, where.linedefined);
+    lua_insert(state, -2 - nargs);
     arm_budgets(sandbox);
     int status = lua_pcall(state, nargs, nresults, 0);
     disarm_budgets(sandbox);
-    if (status == LUA_OK) return 0;
+    if (status == LUA_OK) {
+        lua_remove(state, -1 - nresults); /* the copy (nresults is never LUA_MULTRET here) */
+        return 0;
+    }
     char message[400];
     take_error(state, status, message, sizeof message);
+    lua_Debug where;
+    lua_getinfo(state, ">S", &where); /* pops the copy */
     if (status == LUA_ERRMEM)
-        snprintf(error, error_size, "%s: memory limit exceeded (%zu bytes for a call, %zu for the state)",
-                 defined, sandbox->limits.call_memory_bytes, sandbox->limits.memory_bytes);
+        snprintf(error, error_size, "%s:%d: memory limit exceeded (%zu bytes for a call, %zu for the state)",
+                 where.short_src, where.linedefined, sandbox->limits.call_memory_bytes, sandbox->limits.memory_bytes);
     else
         snprintf(error, error_size, "%s", message);
     lua_gc(state, LUA_GCCOLLECT, 0); /* give back what a failed call left */

@@ -22,8 +22,9 @@ for tool in redis-server redis-benchmark redis-cli python3; do
 done
 
 work=$(mktemp -d)
-redress_pid=""; redis_pid=""
+redress_pid=""; redis_pid=""; rules_pid=""
 cleanup() {
+    [ -n "$rules_pid" ] && kill "$rules_pid" 2>/dev/null || true
     [ -n "$redress_pid" ] && kill "$redress_pid" 2>/dev/null || true
     [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null || true
     wait 2>/dev/null || true
@@ -45,6 +46,18 @@ for _ in $(seq 1 100); do
 done
 redress_port=$(sed -n 's/.*msg="listening" port=\([0-9]*\).*/\1/p' "$work/redress.log" | head -1)
 [ -n "$redress_port" ] || { cat "$work/redress.log"; exit 1; }
+
+# A second redressd with the peer's classification as its rule set
+# (tests/bench/peer-rules): the same policy code on both sides.
+mkdir -p "$work/redress-rules"
+build/redressd --port 0 --data "$work/redress-rules" --unix-socket off --rules tests/bench/peer-rules \
+    --log-level warn 2> "$work/redress-rules.log" &
+rules_pid=$!
+for _ in $(seq 1 100); do
+    grep -q 'msg="listening"' "$work/redress-rules.log" 2>/dev/null && break
+    sleep 0.05
+done
+rules_port=$(sed -n 's/.*msg="listening" port=\([0-9]*\).*/\1/p' "$work/redress-rules.log" | head -1)
 
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync always \
@@ -85,6 +98,11 @@ for pipeline in 1 16; do
     printf '%-22s %3s | %10s %7s %7s | %10s %7s %7s | %6s\n' "CASE.OPEN durable" "$pipeline" \
         "$a_rps" "$a_p50" "$a_p99" "$b_rps" "$b_p50" "$b_p99" "$ratio"
     results="$results OPEN:$pipeline:$ratio"
+    read -r a_rps a_p50 a_p99 < <(run "$rules_port" "$CASES" "$pipeline" CASE.OPEN customer C-1 \
+        subject "$subject" channel chat amount 199.00 tier gold order O-1)
+    ratio=$(python3 -c "print('%.2f' % ($a_rps / $b_rps))")
+    printf '%-22s %3s | %10s %7s %7s | %10s %7s %7s | %6s\n' "  with peer rules" "$pipeline" \
+        "$a_rps" "$a_p50" "$a_p99" "$b_rps" "$b_p50" "$b_p99" "$ratio"
 done
 
 echo
