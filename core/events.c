@@ -100,7 +100,9 @@ int events_append(struct request *request, int64_t case_id, const char *kind, co
     sqlite3_bind_text(statement, 5, detail, (int)len, SQLITE_STATIC);
     if (sqlite3_step(statement) != SQLITE_DONE) goto failed;
     sqlite3_reset(statement);
-    if (is_published(kind)) queue_publication(case_id, request->actor, kind, detail, len);
+    /* Nobody listening: nothing to prepare (a subscriber hears of what is
+     * committed after it subscribed). */
+    if (server_has_subscribers() && is_published(kind)) queue_publication(case_id, request->actor, kind, detail, len);
     return 0;
 failed:
     if (statement) sqlite3_reset(statement);

@@ -349,6 +349,7 @@ static void client_accept(evutil_socket_t fd, const char *address) {
 /* ---------------------------------------------------------- subscribers */
 
 int server_client_is_subscriber(const struct client *client) { return client->subscriber; }
+int server_has_subscribers(void) { return server.subscribers > 0; }
 
 int server_client_subscribe(struct client *client, char **queues, size_t *lengths, int count) {
     if (!client->subscriber) server.subscribers++;

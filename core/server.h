@@ -42,6 +42,8 @@ int server_client_is_subscriber(const struct client *client);
 /* Pushes ["message", queue, payload] to the subscribers of queue; a
  * subscriber whose unsent output passes subscriber_output_limit is cut off. */
 void server_publish(const char *queue, const char *payload);
+/* 1 if any client is subscribed (publications are prepared only then). */
+int server_has_subscribers(void);
 
 /* Makes sure the open batch (timer writes) commits soon. */
 void server_request_commit(void);

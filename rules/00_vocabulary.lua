@@ -61,7 +61,17 @@ function case_text(case)
   return string.lower((case.subject or "") .. " " .. (case.body or ""))
 end
 
--- The keywords of `list` found in `text` (plain search, no patterns).
+-- How many keywords of `list` appear in `text` (plain search, no patterns,
+-- nothing allocated: the hot path of classification).
+function count_matches(text, list)
+  local n = 0
+  for i = 1, #list do
+    if string.find(text, list[i], 1, true) then n = n + 1 end
+  end
+  return n
+end
+
+-- The keywords of `list` found in `text` (for reasons).
 function matches(text, list)
   local found = {}
   for _, keyword in ipairs(list) do

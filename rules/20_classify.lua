@@ -34,55 +34,59 @@ local policy = {
   max_faq = 3,   -- FAQ articles suggested at most
 }
 
--- FAQ articles whose keywords appear in the text, best first.
+-- FAQ articles whose keywords appear in the text, best first (ties: the
+-- earlier article), at most policy.max_faq.
 local function suggest_faq(text)
-  local scored = {}
-  for index, article in ipairs(faq) do
-    local hits = #matches(text, article.keywords)
-    if hits > 0 then scored[#scored + 1] = { article = article, hits = hits, index = index } end
+  local best = {}          -- { {article, hits}, ... } kept sorted, short
+  for _, article in ipairs(faq) do
+    local hits = count_matches(text, article.keywords)
+    if hits > 0 then
+      local position = #best + 1
+      while position > 1 and best[position - 1].hits < hits do position = position - 1 end
+      if position <= policy.max_faq then
+        table.insert(best, position, { article = article, hits = hits })
+        best[policy.max_faq + 1] = nil
+      end
+    end
   end
-  table.sort(scored, function(a, b)
-    if a.hits ~= b.hits then return a.hits > b.hits end
-    return a.index < b.index
-  end)
-  local ids, best = {}, nil
-  for i = 1, math.min(policy.max_faq, #scored) do ids[i] = scored[i].article.id end
-  if scored[1] then best = scored[1].article end
-  return ids, best
+  local ids = {}
+  for i = 1, #best do ids[i] = best[i].article.id end
+  return ids, best[1] and best[1].article
 end
 
 function classify(case)
   local text = case_text(case)
-  local best, best_hits, best_words = "general_inquiry", 0, {}
+  local best, best_hits, best_entry = "general_inquiry", 0, nil
   for _, category in ipairs(categories) do
-    local found = matches(text, category.keywords)
-    if #found > best_hits then best, best_hits, best_words = category.name, #found, found end
+    local hits = count_matches(text, category.keywords)
+    if hits > best_hits then best, best_hits, best_entry = category.name, hits, category end
   end
 
   local tags = {}
-  local legal = matches(text, legal_keywords)
-  local safety = matches(text, safety_keywords)
-  if #legal > 0 then tags[#tags + 1] = "legal_threat" end
-  if #safety > 0 then tags[#tags + 1] = "safety" end
+  local legal = count_matches(text, legal_keywords) > 0
+  local safety = count_matches(text, safety_keywords) > 0
+  if legal then tags[#tags + 1] = "legal_threat" end
+  if safety then tags[#tags + 1] = "safety" end
   if best == "account_security" then tags[#tags + 1] = "account_theft" end
-  if best == "product_quality" and #matches(text, { "破损", "碎了", "damaged", "cracked" }) > 0 then
+  if best == "product_quality" and count_matches(text, { "破损", "碎了", "damaged", "cracked" }) > 0 then
     tags[#tags + 1] = "damaged"
   end
 
-  -- A legal threat about service goes to supervisors whatever the topic.
+  -- A legal threat goes to supervisors whatever the topic.
   local queue = queue_of[best]
-  if #legal > 0 then queue = "supervisors" end
+  if legal then queue = "supervisors" end
 
   local faq_ids, top_article = suggest_faq(text)
   local decision = {
     category = best, queue = queue, tags = tags, faq = faq_ids,
-    reason = best_hits > 0 and ("matched: " .. table.concat(best_words, ", ")) or "no keyword matched",
+    reason = best_entry and ("matched: " .. table.concat(matches(text, best_entry.keywords), ", "))
+             or "no keyword matched",
   }
 
   -- A plain question with a known answer is answered and resolved at once;
   -- never when the text describes a problem, a threat or a risk.
-  local question = #matches(text, question_words) > 0
-  local problem = #matches(text, problem_words) > 0 or #legal > 0 or #safety > 0
+  local question = count_matches(text, question_words) > 0
+  local problem = count_matches(text, problem_words) > 0 or legal or safety
   if question and not problem and top_article and top_article.answer then
     decision.auto_reply = top_article.answer
     decision.resolve = true

@@ -20,13 +20,13 @@ function priority(case)
   local reasons = {}
 
   -- Urgency first: these are P1 whatever else is true.
-  if #matches(text, safety_keywords) > 0 then
+  if count_matches(text, safety_keywords) > 0 then
     return { priority = "P1", reason = "safety risk reported" }
   end
-  if #matches(text, legal_keywords) > 0 then
+  if count_matches(text, legal_keywords) > 0 then
     return { priority = "P1", reason = "legal threat (12315 / consumer association / lawsuit)" }
   end
-  if case.category == "account_security" and #matches(text, account_theft_keywords) > 0 then
+  if case.category == "account_security" and count_matches(text, account_theft_keywords) > 0 then
     return { priority = "P1", reason = "account theft reported" }
   end
 
