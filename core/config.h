@@ -35,6 +35,7 @@ struct config {
     long long rules_instructions;   /* per hook call */
     long long rules_time_ms;        /* per hook call, real time */
     int rules_require_tests;        /* a reload must pass the set's own tests */
+    int rules_watch;                /* reload when the rule files change */
     long long decision_retention_days;
     long long sla_warning_percent;  /* a deadline warns at this share of its target */
     char log_level[16];

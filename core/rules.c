@@ -1449,7 +1449,44 @@ failed:
 
 static int run_tests(struct rule_set *set, const char *directory, int verbose, int *passed, int *failed);
 
+/* A cheap signature of the rule files: names, sizes and modification times
+ * of the .lua files of DIRECTORY and the _test.lua files of DIRECTORY/tests. */
+static uint64_t folder_signature(const char *directory) {
+    uint64_t hash = 1469598103934665603ULL;
+    char (*names)[256] = calloc(MAX_RULE_FILES, 256), error[256], path[1500];
+    if (names == NULL) return 0;
+    for (int pass = 0; pass < 2; pass++) {
+        char folder[1200];
+        snprintf(folder, sizeof folder, pass ? "%s/tests" : "%s", directory);
+        int count = list_files(folder, pass ? "_test.lua" : ".lua", names, MAX_RULE_FILES, error, sizeof error);
+        for (int i = 0; i < count; i++) {
+            struct stat status;
+            snprintf(path, sizeof path, "%s/%s", folder, names[i]);
+            if (stat(path, &status) != 0) continue;
+            uint64_t parts[3] = {(uint64_t)status.st_size, (uint64_t)status.st_mtim.tv_sec,
+                                 (uint64_t)status.st_mtim.tv_nsec};
+            for (const char *p = names[i]; *p; p++) hash = (hash ^ (unsigned char)*p) * 1099511628211ULL;
+            for (int k = 0; k < 3; k++) hash = (hash ^ parts[k]) * 1099511628211ULL;
+        }
+    }
+    free(names);
+    return hash;
+}
+
+static uint64_t loaded_signature;
+
+int rules_watch_check(const char *directory) {
+    uint64_t signature = folder_signature(directory);
+    if (signature == loaded_signature) return 0;
+    char error[512];
+    log_info("rule files changed, reloading", "dir=%s", directory);
+    loaded_signature = signature; /* a broken set is reported once, not every second */
+    rules_load(directory, error, sizeof error);
+    return 1;
+}
+
 int rules_load(const char *directory, char *error, size_t error_size) {
+    loaded_signature = folder_signature(directory);
     struct rule_set *set = load_set(directory, error, error_size);
     if (set && settings.require_tests) {
         int passed = 0, failed = 0;

@@ -130,6 +130,11 @@ int64_t rules_business_between(const char *calendar, int64_t from, int64_t to);
  * an error reply. */
 int rules_eval(const char *hook, const struct rules_field *fields, int count, struct evbuffer *out);
 
+/* Folder watching (rules_watch = yes): 1 if the rule files of directory
+ * (names, sizes, modification times, tests included) changed since the
+ * last load, in which case the set was reloaded (or the failure logged). */
+int rules_watch_check(const char *directory);
+
 /* RULES.INFO as a flat field/value array. */
 void rules_info(struct evbuffer *out);
 

@@ -95,6 +95,7 @@ static struct {
 } server;
 
 static void client_free(struct client *client);
+static void watch_rules(void);
 static void commit_batch(void);
 
 /* ------------------------------------------------------------- clients */
@@ -584,6 +585,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *argument) {
     (void)fd; (void)what; (void)argument;
     static long long sweeps;
     sweep_idle_clients();
+    watch_rules();
     if (!server.stopping && deadlines_fire_due() > 0) server_request_commit();
     if (++sweeps % 3600 == 0) cases_prune_decisions(server.config->decision_retention_days);
 }
@@ -595,9 +597,17 @@ void server_request_commit(void) {
     }
 }
 
+/* rules_watch: a changed rule folder is reloaded, and open clocks re-timed. */
+static void watch_rules(void) {
+    if (server.config->rules_watch && server.config->rules[0] && rules_watch_check(server.config->rules) &&
+        deadlines_recompute() > 0)
+        server_request_commit();
+}
+
 void server_clock_moved(struct client *mover) {
     if (mover) mover->last_active_ms = clock_monotonic_ms();
     sweep_idle_clients();
+    watch_rules();
     deadlines_fire_due();
     server_request_commit();
 }
