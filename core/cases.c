@@ -684,6 +684,13 @@ static void open_insert(struct request *request, const struct open_values *value
                                                        .len = strlen(triage->queue)};
         if (rules_sla(sla_fields, sla_count, &sla) == 0) failed = deadlines_open_case(request, id, &sla) != 0;
     }
+    /* A legal threat or a complaint escalates at once. */
+    if (!failed && !resolved && rules_loaded()) {
+        int legal = strstr(triage->tags, "legal_threat") != NULL;
+        int complaint = strcmp(triage->category, "service_complaint") == 0;
+        if (legal || complaint)
+            failed = deadlines_escalate(request, id, legal ? "legal_threat" : "complaint", "") != 0;
+    }
     request->actor = agent;
     if (failed) return;
     if (count_case(request, triage, values.text[F_CUSTOMER], values.len[F_CUSTOMER], now) != 0) return;
@@ -1094,6 +1101,7 @@ void case_reopen_command(struct request *request) {
     if (load_state(request, id, &state) != 0) return;
     if (move_case(request, id, state, CASE_OPEN, "reopened", &detail) != 0) return;
     if (deadlines_reopened(request, id) != 0) return;
+    if (rules_loaded() && deadlines_escalate(request, id, "reopen", "") != 0) return;
     static const char sql[] =
         "UPDATE cases SET reopen_count = reopen_count + 1, resolved_at = NULL WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
@@ -1222,6 +1230,29 @@ void case_set_command(struct request *request) {
     detail_add_string(&detail, "from", previous);
     detail_add(&detail, "to", value, value_len);
     if (add_event_detail(request, id, "changed", &detail) != 0) return;
+    reply_ok(request->reply);
+}
+
+/* CASE.ESCALATE id [reason]: an agent asks for escalation; the escalate
+ * hook (event "manual") decides what that means. */
+void case_escalate_command(struct request *request) {
+    int64_t id;
+    enum case_state state;
+    if (parse_case_id(request, 1, &id) != 0) return;
+    struct detail detail = {.len = 0};
+    if (optional_reason(request, 2, &detail)) return;
+    if (load_state(request, id, &state) != 0) return;
+    if (!lifecycle_is_active(state)) {
+        request_error(request, "BADSTATE", "case %lld is %s: only open work escalates", (long long)id,
+                      lifecycle_state_name(state));
+        return;
+    }
+    if (!rules_loaded()) {
+        request_error(request, "RULE", "no rule set is loaded to decide the escalation");
+        return;
+    }
+    if (add_event_detail(request, id, "escalation_requested", &detail) != 0) return;
+    if (deadlines_escalate(request, id, "manual", "") != 0) return;
     reply_ok(request->reply);
 }
 

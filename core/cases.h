@@ -29,6 +29,7 @@ void case_reopen_command(struct request *request);
 void case_close_command(struct request *request);
 void case_set_command(struct request *request);
 void case_link_command(struct request *request);
+void case_escalate_command(struct request *request);
 void case_survey_command(struct request *request);
 
 #endif

@@ -302,6 +302,7 @@ static const struct command command_table[] = {
     {"CASE.CLOSE",       2, 2, W, case_close_command, "id"},
     {"CASE.SET",         4, 4, W, case_set_command, "id PRIORITY|CATEGORY|TAGS value"},
     {"CASE.LINK",        3, 3, W, case_link_command, "id other"},
+    {"CASE.ESCALATE",    2, 3, W, case_escalate_command, "id [reason]"},
     {"CASE.SURVEY",      3, 4, W, case_survey_command, "id score(1-5) [comment]"},
     {"EVENTS.SUBSCRIBE", 1, 33, 0, events_subscribe_command, "[queue ...]"},
     {"SUBSCRIBE",        1, 33, 0, events_subscribe_command, "[queue ...]"},

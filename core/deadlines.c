@@ -392,7 +392,7 @@ static int notify(struct request *request, int64_t case_id, const struct rules_e
 }
 
 /* Applies the escalate hook's actions to the case, each with its event. */
-static int escalate_case(struct request *request, int64_t case_id, const char *event, const char *kind) {
+int deadlines_escalate(struct request *request, int64_t case_id, const char *event, const char *kind) {
     static const char sql[] =
         "SELECT category, priority, queue, escalation, customer, subject, tier, amount FROM cases WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
@@ -649,7 +649,7 @@ static int fire_clock(struct request *request, int64_t id, int64_t now) {
         if (request_step(request, update) != 0) return -1;
         snprintf(detail, sizeof detail, "deadline=%s due_at=%lld", kind, (long long)due_at);
         if (add_event(request, case_id, "deadline_warning", detail) != 0) return -1;
-        if (escalate_case(request, case_id, "warning", kind) != 0) return -1;
+        if (deadlines_escalate(request, case_id, "warning", kind) != 0) return -1;
         timerheap_set(&heap, id, due_at);
         return 1;
     }
@@ -665,7 +665,7 @@ static int fire_clock(struct request *request, int64_t id, int64_t now) {
         if (request_step(request, update) != 0) return -1;
         snprintf(detail, sizeof detail, "deadline=%s due_at=%lld", kind, (long long)due_at);
         if (add_event(request, case_id, "deadline_breached", detail) != 0) return -1;
-        if (escalate_case(request, case_id, "breach", kind) != 0) return -1;
+        if (deadlines_escalate(request, case_id, "breach", kind) != 0) return -1;
         return 1;
     }
     timerheap_set(&heap, id, warned ? due_at : warn_at); /* not due yet: file it again */

@@ -40,6 +40,11 @@ int deadlines_resolved(struct request *request, int64_t case_id);
 int deadlines_reopened(struct request *request, int64_t case_id);
 int deadlines_closed(struct request *request, int64_t case_id);
 
+/* Runs the escalate hook for an event on a case -- warning, breach (kind =
+ * the deadline), complaint, legal_threat, reopen, manual (kind = "") -- and
+ * applies and records its actions.  0, or -1 after the error reply. */
+int deadlines_escalate(struct request *request, int64_t case_id, const char *event, const char *kind);
+
 /* Fires every warning and breach due by now (the clock module's now), each
  * in its own savepoint of the open batch.  Returns how many fired. */
 int deadlines_fire_due(void);

@@ -29,6 +29,10 @@ function escalate(case)
     return { priority = raise_priority(case.priority or defaults.priority, 1), level = next_level(case),
              notify = { "supervisors" }, reason = "deadline missed: raised one step, supervisors told" }
   end
+  if event == "manual" then
+    return { level = next_level(case), transfer = "supervisors", notify = { "supervisors" },
+             reason = "an agent asked for escalation" }
+  end
   if event == "warning" then
     return { notify = { "assignee" }, reason = "deadline near: assignee reminded" }
   end

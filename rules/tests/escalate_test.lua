@@ -43,3 +43,9 @@ function test_resolved_days()
   expect(decide("automations", { category = "logistics", timer = "resolved_days", days = 6 }).action, "none", "6")
   expect(decide("automations", { category = "logistics", timer = "resolved_days", days = 7 }).action, "close", "7")
 end
+
+function test_manual_escalation()
+  local d = decide("escalate", { category = "logistics", event = "manual", level = 0 })
+  expect(d.level, "1", "level")
+  expect(d.transfer, "supervisors", "transfer")
+end

@@ -228,3 +228,38 @@ def test_a_missed_deadline_can_carry_a_default_outcome():
             assert "decided as is" in resolved[0]["detail"]
     finally:
         shutil.rmtree(rules)
+
+
+def test_escalation_on_legal_threat_complaint_reopen_and_request():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", 1795143600)   # Friday 11:00 China time: notices go out at once
+        legal = open_case(c, subject="屏幕坏了，不退款我就打12315")
+        case = as_map(c.call("CASE.GET", legal))
+        assert (case["priority"], case["escalation"], case["queue"]) == ("P1", "2", "supervisors"), case
+        escalated = [as_map(e) for e in c.call("CASE.HISTORY", legal) if as_map(e)["kind"] == "escalated"]
+        assert len(escalated) == 1 and "event=legal_threat" in escalated[0]["detail"]
+        notices = [as_map(e) for e in c.call("CASE.HISTORY", legal) if as_map(e)["kind"] == "notification"]
+        assert len(notices) == 1 and "notify=supervisors,legal" in notices[0]["detail"]
+        complaint = open_case(c, subject="我要投诉客服态度差")
+        case = as_map(c.call("CASE.GET", complaint))
+        assert case["escalation"] == "1" and case["queue"] == "supervisors"
+        plain = open_case(c, subject="parcel late")
+        assert as_map(c.call("CASE.GET", plain))["escalation"] == "0"
+        c.call("CASE.RESOLVE", plain, "delivered")
+        c.call("CASE.REOPEN", plain, "it was the wrong parcel")
+        case = as_map(c.call("CASE.GET", plain))
+        assert case["priority"] == "P2" and case["escalation"] == "1", case
+        assert c.call("CASE.ESCALATE", plain, "customer asked for a manager") == "OK"
+        case = as_map(c.call("CASE.GET", plain))
+        assert case["escalation"] == "2" and case["queue"] == "supervisors"
+        kinds_seen = [as_map(e)["kind"] for e in c.call("CASE.HISTORY", plain)]
+        assert "escalation_requested" in kinds_seen
+        c.call("CASE.RESOLVE", plain, "done")
+        c.call("CASE.CLOSE", plain)
+        assert c.call("CASE.ESCALATE", plain).code == "BADSTATE"
+        assert c.call("CASE.ESCALATE", 999).code == "NOTFOUND"
+    with Daemon() as d:
+        c = d.client()
+        cid = open_case(c)
+        assert c.call("CASE.ESCALATE", cid).code == "RULE"
