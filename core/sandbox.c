@@ -145,6 +145,54 @@ static int host_os_date(lua_State *state) {
     return 1;
 }
 
+/* ------------------------------------------------------ pattern guard */
+
+#define PATTERN_MAX_BYTES 256
+#define PATTERN_MAX_REPETITIONS 4
+
+/* Repetition operators (* + - ?) of a Lua pattern, outside %-escapes and
+ * [sets]: backtracking cost grows with the subject's length to their power. */
+static int repetitions(const char *pattern, size_t len) {
+    int count = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (pattern[i] == '%') {
+            i++;
+            continue;
+        }
+        if (pattern[i] == '[') {
+            i++;
+            if (i < len && pattern[i] == '^') i++;
+            if (i < len && pattern[i] == ']') i++;
+            while (i < len && pattern[i] != ']') {
+                if (pattern[i] == '%') i++;
+                i++;
+            }
+            continue;
+        }
+        if (pattern[i] == '*' || pattern[i] == '+' || pattern[i] == '-' || pattern[i] == '?') count++;
+    }
+    return count;
+}
+
+/* Lua patterns run in C, where the instruction budget cannot stop them: the
+ * host refuses long patterns and patterns with many repetitions before the
+ * real function runs.  A plain find (4th argument true) is not a pattern. */
+static int guarded_pattern_call(lua_State *state) {
+    int plain = lua_toboolean(state, lua_upvalueindex(2)) && lua_toboolean(state, 4);
+    if (!plain && lua_type(state, 2) == LUA_TSTRING) {
+        size_t len;
+        const char *pattern = lua_tolstring(state, 2, &len);
+        if (len > PATTERN_MAX_BYTES)
+            return luaL_error(state, "pattern too long (%d bytes at most in rules)", PATTERN_MAX_BYTES);
+        if (repetitions(pattern, len) > PATTERN_MAX_REPETITIONS)
+            return luaL_error(state, "pattern has more than %d repetitions (* + - ?)", PATTERN_MAX_REPETITIONS);
+    }
+    lua_pushvalue(state, lua_upvalueindex(1));
+    lua_insert(state, 1);
+    lua_call(state, lua_gettop(state) - 1, LUA_MULTRET);
+    return lua_gettop(state);
+}
+
 void sandbox_make_read_only(lua_State *state) {
     lua_newtable(state);               /* real proxy */
     lua_newtable(state);               /* real proxy mt */
@@ -185,10 +233,19 @@ static int build_environment(lua_State *state) {
     lua_pushcclosure(state, safe_setmetatable, 1);
     lua_setfield(state, base, "setmetatable");
 
-    /* string without dump; the string metatable locked. */
+    /* string without dump, pattern functions guarded (in the real table:
+     * the string metatable's __index is that table, so ("x"):find() is
+     * guarded too); the string metatable locked. */
     lua_getfield(state, globals, "string");
     lua_pushnil(state);
     lua_setfield(state, -2, "dump");
+    static const char *const pattern_functions[] = {"find", "match", "gmatch", "gsub"};
+    for (int i = 0; i < 4; i++) {
+        lua_getfield(state, -1, pattern_functions[i]);
+        lua_pushboolean(state, i == 0); /* only find has a plain flag */
+        lua_pushcclosure(state, guarded_pattern_call, 2);
+        lua_setfield(state, -2, pattern_functions[i]);
+    }
     lua_pushliteral(state, "");
     if (lua_getmetatable(state, -1)) {
         lua_pushboolean(state, 0);

@@ -31,6 +31,7 @@ def test_every_escape_attempt_fails():
             r = c.call("RULES.EVAL", "classify", "subject", probe)
             assert isinstance(r, list), (probe, r)
             assert as_map(r)["category"] == "ok", (probe, r)
+        assert as_map(c.call("RULES.EVAL", "classify", "subject", "plain_find"))["category"] == "ok"
         # The probes that tried to patch shared state changed nothing.
         assert as_map(c.call("RULES.EVAL", "classify", "subject", "screen broken"))["category"] == "product_quality"
 
@@ -59,6 +60,9 @@ def test_runaway_rules_are_stopped_with_file_and_line():
             "memory": "memory limit exceeded",
             "recursion": "",
             "metamethod": "boom from a metamethod",
+            "pattern_bomb": "pattern has more than 4 repetitions",
+            "pattern_bomb_method": "pattern has more than 4 repetitions",
+            "long_pattern": "pattern too long",
         }
         for subject, words in expectations.items():
             r = c.call("RULES.EVAL", "classify", "subject", subject)

@@ -51,6 +51,21 @@ function classify(case)
     local function down(n) return down(n + 1) + 1 end
     down(1)
   end
+  if subject == "pattern_bomb" then
+    -- exponential backtracking in C, where no instruction budget reaches
+    return { category = string.find(string.rep("a", 30000), string.rep("a*", 12) .. "b") and "escaped" or "ok" }
+  end
+  if subject == "pattern_bomb_method" then
+    local text = string.rep("a", 30000)
+    return { category = text:match(string.rep("a-", 12) .. "b") and "escaped" or "ok" }
+  end
+  if subject == "long_pattern" then
+    return { category = string.find("x", string.rep("x?", 200)) and "ok" or "ok" }
+  end
+  if subject == "plain_find" then
+    -- a plain find is not a pattern: any length, any characters
+    return { category = string.find(string.rep("*", 1000) .. "b", string.rep("*", 300), 1, true) and "ok" or "escaped" }
+  end
   if subject == "metamethod" then
     local t = setmetatable({}, { __index = function() error("boom from a metamethod") end })
     return { category = t.category }
