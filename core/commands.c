@@ -118,7 +118,32 @@ static void info_command(struct request *request) {
                         count_rows(cases_sql), count_rows(open_sql), count_rows(events_sql));
     size_t len = evbuffer_get_length(text);
     char *flat = (char *)evbuffer_pullup(text, -1);
-    reply_bulk(request->reply, flat ? flat : "", flat ? len : 0);
+    if (flat == NULL) len = 0;
+    if (request->argc == 2 && flat) {
+        /* INFO section: only that "# Section" block, as Redis does; an
+         * unknown section is an empty reply. */
+        const char *start = NULL, *end = flat + len;
+        for (const char *line = flat; line < flat + len;) {
+            const char *next = memchr(line, '\n', (size_t)(flat + len - line));
+            next = next ? next + 1 : flat + len;
+            if (line[0] == '#') {
+                if (start) {
+                    end = line;
+                    break;
+                }
+                size_t name_len = (size_t)(next - line);
+                while (name_len > 2 && (line[name_len - 1] == '\n' || line[name_len - 1] == '\r')) name_len--;
+                if (name_len - 2 == request->argvlen[1] && strncasecmp(line + 2, request->argv[1], name_len - 2) == 0)
+                    start = line;
+            }
+            line = next;
+        }
+        if (start == NULL) start = end = flat;
+        while (end > start && (end[-1] == '\n' || end[-1] == '\r')) end--;
+        reply_bulk(request->reply, start, (size_t)(end - start));
+    } else {
+        reply_bulk(request->reply, flat ? flat : "", len);
+    }
     evbuffer_free(text);
 }
 

@@ -82,3 +82,16 @@ def test_redis_benchmark_drives_it():
         assert p.returncode == 0, p.stderr
         c = d.client()
         assert "cases:500" in c.call("INFO")
+
+
+def test_make_install_honours_prefix_and_destdir():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    stage = tempfile.mkdtemp(prefix="redress-install-")
+    try:
+        p = run("make", "-s", "install", "PREFIX=/opt/redress", "DESTDIR=" + stage, cwd=root)
+        assert p.returncode == 0, p.stdout + p.stderr
+        binary = os.path.join(stage, "opt/redress/bin/redressd")
+        assert os.access(binary, os.X_OK)
+        assert run(binary, "--version").stdout.startswith("redressd ")
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

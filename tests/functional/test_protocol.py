@@ -15,6 +15,10 @@ def test_ping_hello_info_quit():
         assert c.call("HELLO", "3").code == "NOPROTO"
         info = c.call("INFO")
         assert "redress_version:" in info and "connected_clients:" in info and "commits:" in info
+        store = c.call("INFO", "store")
+        assert store.startswith("# Store") and "commits:" in store and "connected_clients" not in store
+        assert c.call("INFO", "CLIENTS").startswith("# Clients")
+        assert c.call("INFO", "nonsense") == ""
         assert c.call("QUIT") == "OK"
         assert c.is_closed()
 
