@@ -5,6 +5,7 @@
  * matched without regard to ASCII case, as Redis does.
  */
 #include "commands.h"
+#include "agents.h"
 #include "cases.h"
 #include "deadlines.h"
 #include "clock.h"
@@ -306,40 +307,59 @@ static void events_unsubscribe_command(struct request *request) {
 #define W COMMAND_WRITE
 #define R COMMAND_READS_STORE
 #define T COMMAND_TEST_ONLY
+/* The permission matrix: which roles may run each command (README has it
+ * as a table).  P: no AUTH needed; ALL: any authenticated role. */
+#define A ROLE_AGENT
+#define S ROLE_SUPERVISOR
+#define F ROLE_FINANCE
+#define D ROLE_ADMIN
+#define P COMMAND_PUBLIC
+#define ALL (A | S | F | D)
 static const struct command command_table[] = {
-    /* name             min max flags handler               usage */
-    {"PING",             1, 2, 0, ping_command, "[message]"},
-    {"HELLO",            1, 2, 0, hello_command, "[2]"},
-    {"QUIT",             1, 1, 0, quit_command, ""},
-    {"INFO",             1, 2, R, info_command, "[section]"},
-    {"CASE.OPEN",        3, -1, W, case_open_command, "field value [field value ...]"},
-    {"CASE.GET",         2, 2, R, case_get_command, "id"},
-    {"CASE.HISTORY",     2, 2, R, case_history_command, "id"},
+    /* name             min max flags handler                 usage                                  roles */
+    {"PING",             1, 2, 0, ping_command, "[message]", P},
+    {"HELLO",            1, 2, 0, hello_command, "[2]", P},
+    {"AUTH",             2, 3, R, auth_command, "agent token", P},
+    {"QUIT",             1, 1, 0, quit_command, "", P},
+    {"WHOAMI",           1, 1, 0, whoami_command, "", ALL},
+    {"INFO",             1, 2, R, info_command, "[section]", ALL},
+    {"CASE.OPEN",        3, -1, W, case_open_command, "field value [field value ...]", A | S | D},
+    {"CASE.GET",         2, 2, R, case_get_command, "id", ALL},
+    {"CASE.HISTORY",     2, 2, R, case_history_command, "id", ALL},
     {"CASE.LIST",        1, -1, R, case_list_command,
-     "[STATE s] [QUEUE q] [ASSIGNEE a] [PRIORITY p] [BREACHED] [LIMIT n] [AFTER id]"},
-    {"CASE.ASSIGN",      3, 3, W, case_assign_command, "id agent"},
-    {"CASE.REPLY",       3, 3, W, case_reply_command, "id text"},
-    {"CASE.NOTE",        3, 3, W, case_note_command, "id text"},
-    {"CASE.WAIT",        3, 4, W, case_wait_command, "id CUSTOMER|INTERNAL [reason]"},
-    {"CASE.RESUME",      2, 2, W, case_resume_command, "id"},
-    {"CASE.RESOLVE",     3, 4, W, case_resolve_command, "id code [text]"},
-    {"CASE.REOPEN",      2, 3, W, case_reopen_command, "id [reason]"},
-    {"CASE.CLOSE",       2, 2, W, case_close_command, "id"},
-    {"CASE.SET",         4, 4, W, case_set_command, "id PRIORITY|CATEGORY|TAGS value"},
-    {"CASE.LINK",        3, 3, W, case_link_command, "id other"},
-    {"CASE.ESCALATE",    2, 3, W, case_escalate_command, "id [reason]"},
-    {"CASE.SURVEY",      3, 4, W, case_survey_command, "id score(1-5) [comment]"},
-    {"EVENTS.SUBSCRIBE", 1, 33, 0, events_subscribe_command, "[queue ...]"},
-    {"SUBSCRIBE",        1, 33, 0, events_subscribe_command, "[queue ...]"},
-    {"EVENTS.UNSUBSCRIBE", 1, -1, 0, events_unsubscribe_command, ""},
-    {"UNSUBSCRIBE",      1, -1, 0, events_unsubscribe_command, ""},
-    {"STATS",            1, 1, R, stats_command, ""},
-    {"RULES.RELOAD",     1, 1, 0, rules_reload_command, ""},
-    {"RULES.INFO",       1, 1, 0, rules_info_command, ""},
-    {"RULES.EVAL",       2, 130, R, rules_eval_command, "hook [field value ...]"},
-    {"DEBUG.CLOCK",      2, 3, T, debug_clock_command, "SET unix-seconds | ADVANCE seconds | GET"},
-    {"DEBUG.STORE",      3, 4, T, debug_store_command, "FAIL-COMMITS n [FULL|IOERR]"},
+     "[STATE s] [QUEUE q] [ASSIGNEE a] [PRIORITY p] [BREACHED] [LIMIT n] [AFTER id]", ALL},
+    {"CASE.ASSIGN",      3, 3, W, case_assign_command, "id agent", S | D},
+    {"CASE.REPLY",       3, 3, W, case_reply_command, "id text", A | S | D},
+    {"CASE.NOTE",        3, 3, W, case_note_command, "id text", A | S | F | D},
+    {"CASE.WAIT",        3, 4, W, case_wait_command, "id CUSTOMER|INTERNAL [reason]", A | S | D},
+    {"CASE.RESUME",      2, 2, W, case_resume_command, "id", A | S | D},
+    {"CASE.RESOLVE",     3, 4, W, case_resolve_command, "id code [text]", A | S | D},
+    {"CASE.REOPEN",      2, 3, W, case_reopen_command, "id [reason]", A | S | D},
+    {"CASE.CLOSE",       2, 2, W, case_close_command, "id", A | S | D},
+    {"CASE.SET",         4, 4, W, case_set_command, "id PRIORITY|CATEGORY|TAGS value", A | S | D},
+    {"CASE.LINK",        3, 3, W, case_link_command, "id other", A | S | D},
+    {"CASE.ESCALATE",    2, 3, W, case_escalate_command, "id [reason]", A | S | D},
+    {"CASE.SURVEY",      3, 4, W, case_survey_command, "id score(1-5) [comment]", A | S | D},
+    {"EVENTS.SUBSCRIBE", 1, 33, 0, events_subscribe_command, "[queue ...]", ALL},
+    {"SUBSCRIBE",        1, 33, 0, events_subscribe_command, "[queue ...]", ALL},
+    {"EVENTS.UNSUBSCRIBE", 1, -1, 0, events_unsubscribe_command, "", ALL},
+    {"UNSUBSCRIBE",      1, -1, 0, events_unsubscribe_command, "", ALL},
+    {"STATS",            1, 1, R, stats_command, "", S | F | D},
+    {"AGENT.ADD",        3, 5, W, agent_add_command, "name role [QUEUES q,...]", D},
+    {"AGENT.LIST",       1, 1, R, agent_list_command, "", S | D},
+    {"AGENT.DISABLE",    2, 2, W, agent_disable_command, "name", D},
+    {"RULES.RELOAD",     1, 1, 0, rules_reload_command, "", D},
+    {"RULES.INFO",       1, 1, 0, rules_info_command, "", S | D},
+    {"RULES.EVAL",       2, 130, R, rules_eval_command, "hook [field value ...]", S | D},
+    {"DEBUG.CLOCK",      2, 3, T, debug_clock_command, "SET unix-seconds | ADVANCE seconds | GET", D},
+    {"DEBUG.STORE",      3, 4, T, debug_store_command, "FAIL-COMMITS n [FULL|IOERR]", D},
 };
+#undef A
+#undef S
+#undef F
+#undef D
+#undef P
+#undef ALL
 #undef W
 #undef R
 #undef T

@@ -38,7 +38,10 @@ struct command {
     unsigned flags;
     void (*handler)(struct request *request);
     const char *usage;        /* arguments, for the error of a wrong arity */
+    unsigned roles;           /* agents.h roles that may run it; COMMAND_PUBLIC: no AUTH needed */
 };
+
+#define COMMAND_PUBLIC 0x100u
 
 /* Where RULES.RELOAD reads the rule set from (the config's rules). */
 void commands_set_rules_directory(const char *directory);

@@ -39,6 +39,8 @@ static const struct setting settings[] = {
     STRING_SETTING(unix_socket, "", "unix socket path (\"\" = DATA/redress.sock, off = none)"),
     {"test_clock", SETTING_BOOLEAN, offsetof(struct config, test_clock), 0, "no", 0, 1,
      "freeze time; DEBUG.CLOCK moves it (tests only)"},
+    {"auth", SETTING_BOOLEAN, offsetof(struct config, auth), 0, "yes", 0, 1,
+     "require AUTH agent token on every listener (the first admin's token is in DATA/admin.token)"},
     INTEGER_SETTING(max_clients, "4096", 1, 1000000, "most connected clients"),
     INTEGER_SETTING(max_inline, "65536", 16, 1LL << 30, "longest inline command line, bytes"),
     INTEGER_SETTING(max_bulk, "1048576", 1, 1LL << 30, "longest bulk argument, bytes"),

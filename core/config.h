@@ -19,6 +19,7 @@ struct config {
     char plugins[1024];      /* plugin directory */
     char unix_socket[1024];  /* "" = DATA/redress.sock; "off" disables */
     int test_clock;          /* accept DEBUG.CLOCK; time stands still */
+    int auth;                /* every command but PING, HELLO, AUTH, QUIT needs AUTH */
     long long max_clients;
     long long max_inline;    /* bytes */
     long long max_bulk;      /* bytes */

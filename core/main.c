@@ -5,6 +5,7 @@
  * then the store is opened and migrated, then the loop runs.  No client is
  * served before the store is open: accepting happens only inside the loop.
  */
+#include "agents.h"
 #include "cases.h"
 #include "deadlines.h"
 #include "commands.h"
@@ -144,6 +145,7 @@ int main(int argc, char **argv) {
         log_error("RULE SET NOT LOADED: built-in defaults decide until a reload succeeds",
                   "dir=%s", config.rules);
     }
+    if (agents_bootstrap(config.data) != 0) goto done;
     commands_set_rules_directory(config.rules);
     cases_warm_counters();
     cases_prune_decisions(config.decision_retention_days);

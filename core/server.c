@@ -32,6 +32,7 @@
 #include "cases.h"
 #include "deadlines.h"
 #include "events.h"
+#include "agents.h"
 #include "store.h"
 
 #include <errno.h>
@@ -64,6 +65,11 @@ struct client {
     int64_t last_active_ms;         /* clock_monotonic_ms() of the last input */
     int closing;                    /* free once the output is flushed */
     int subscriber;                 /* in EVENTS.SUBSCRIBE mode */
+    char agent[72];                 /* "" until AUTH succeeds */
+    unsigned role;
+    char agent_queues[1024];        /* the agent's queues, comma-separated */
+    int auth_failures;
+    struct event *pause_event;      /* lazily made: reading paused after failed AUTHs */
     int queue_count;                /* 0 with subscriber set = every queue */
     char queues[SUBSCRIBE_MAX_QUEUES][SUBSCRIBE_QUEUE_NAME];
     char address[64];
@@ -86,7 +92,7 @@ static struct {
     struct client *held_clients;
     long long client_count;
     uint64_t next_client_id;
-    struct proto_limits limits;
+    struct proto_limits limits, before_auth_limits;
     /* counters for INFO */
     long long total_connections, rejected_connections, total_commands;
     long long output_limit_disconnects, idle_disconnects, protocol_errors;
@@ -123,6 +129,7 @@ static void client_free(struct client *client) {
     server.client_count--;
     event_free(client->read_event);
     event_free(client->write_event);
+    if (client->pause_event) event_free(client->pause_event);
     evutil_closesocket(client->fd);
     evbuffer_free(client->held);
     evbuffer_free(client->output);
@@ -170,7 +177,7 @@ static void client_execute(struct client *client) {
     struct proto_parser *parser = &client->parser;
     struct request request = {
         .client = client, .argc = parser->argc, .argv = parser->argv,
-        .argvlen = parser->argvlen, .actor = "anonymous",
+        .argvlen = parser->argvlen, .actor = client->agent[0] ? client->agent : "anonymous",
     };
     server.total_commands++;
     const struct command *command = commands_lookup(parser->argv[0], parser->argvlen[0]);
@@ -180,7 +187,12 @@ static void client_execute(struct client *client) {
                (flags & COMMAND_WRITE);
     request.reply = hold ? client->held : client->output;
 
-    if (client->subscriber && command &&
+    if (command && server.config->auth && client->agent[0] == '\0' && !(command->roles & COMMAND_PUBLIC)) {
+        request_error(&request, "NOAUTH", "authentication required: AUTH agent token");
+    } else if (command && !(command->roles & COMMAND_PUBLIC) && server.config->auth &&
+               !(command->roles & client->role)) {
+        request_error(&request, "NOPERM", "role %s may not run %s", agents_role_name(client->role), command->name);
+    } else if (client->subscriber && command &&
         !(strcmp(command->name, "PING") == 0 || strcmp(command->name, "QUIT") == 0 ||
           strcmp(command->name, "EVENTS.SUBSCRIBE") == 0 || strcmp(command->name, "SUBSCRIBE") == 0 ||
           strcmp(command->name, "EVENTS.UNSUBSCRIBE") == 0 || strcmp(command->name, "UNSUBSCRIBE") == 0)) {
@@ -325,7 +337,8 @@ static void client_accept(evutil_socket_t fd, const char *address) {
     client->held = evbuffer_new();
     client->output = evbuffer_new();
     if (client->read_event == NULL || client->write_event == NULL || client->held == NULL ||
-        client->output == NULL || proto_init(&client->parser, &server.limits) != 0) {
+        client->output == NULL ||
+        proto_init(&client->parser, server.config->auth ? &server.before_auth_limits : &server.limits) != 0) {
         if (client->read_event) event_free(client->read_event);
         if (client->write_event) event_free(client->write_event);
         evutil_closesocket(fd);
@@ -345,6 +358,56 @@ static void client_accept(evutil_socket_t fd, const char *address) {
     event_priority_set(client->read_event, PRIORITY_IO);
     event_priority_set(client->write_event, PRIORITY_IO);
     event_add(client->read_event, NULL);
+}
+
+/* ------------------------------------------------------- authentication */
+
+void server_client_authenticate(struct client *client, const char *name, size_t name_len, unsigned role,
+                                const char *queues) {
+    snprintf(client->agent, sizeof client->agent, "%.*s", (int)(name_len < 64 ? name_len : 64), name);
+    client->role = role;
+    snprintf(client->agent_queues, sizeof client->agent_queues, "%s", queues);
+    client->auth_failures = 0;
+    client->parser.limits = server.limits;
+}
+
+static void on_pause_over(evutil_socket_t fd, short what, void *argument) {
+    (void)fd; (void)what;
+    struct client *client = argument;
+    if (!client->closing) event_add(client->read_event, NULL);
+}
+
+void server_client_auth_failed(struct client *client) {
+    client->auth_failures++;
+    log_warn("failed AUTH", "client=%llu address=%s failures=%d", (unsigned long long)client->id, client->address,
+             client->auth_failures);
+    if (client->auth_failures >= 10) {
+        client->closing = 1; /* the reply goes out, then the connection closes */
+        return;
+    }
+    if (client->auth_failures < 3) return;
+    if (client->pause_event == NULL) client->pause_event = evtimer_new(server.base, on_pause_over, client);
+    if (client->pause_event == NULL) return;
+    long long milliseconds = 100LL << (client->auth_failures - 3);
+    if (milliseconds > 2000) milliseconds = 2000;
+    struct timeval pause = {milliseconds / 1000, (milliseconds % 1000) * 1000};
+    event_del(client->read_event);
+    evtimer_add(client->pause_event, &pause);
+}
+
+const char *server_client_agent(const struct client *client) { return client->agent[0] ? client->agent : NULL; }
+unsigned server_client_role(const struct client *client) { return client->role; }
+const char *server_client_queues(const struct client *client) { return client->agent_queues; }
+
+void server_drop_agent(const char *name) {
+    for (struct client *client = server.all_clients; client; client = client->next) {
+        if (strcmp(client->agent, name) != 0) continue;
+        client->agent[0] = '\0';
+        client->role = 0;
+        client->parser.limits = server.before_auth_limits;
+        log_info("disabled agent's connection lost its rights", "client=%llu agent=%s",
+                 (unsigned long long)client->id, name);
+    }
 }
 
 /* ---------------------------------------------------------- subscribers */
@@ -663,6 +726,12 @@ int server_start(struct event_base *base, const struct config *config) {
     server.limits = (struct proto_limits){
         .max_inline = (size_t)config->max_inline, .max_bulk = (size_t)config->max_bulk,
         .max_args = (size_t)config->max_args, .max_command = (size_t)config->max_command,
+    };
+    /* Before AUTH a client may only say who it is: tight limits, so an
+     * unauthenticated peer cannot make us hold large buffers (Redis
+     * CVE-2021-32675). */
+    server.before_auth_limits = (struct proto_limits){
+        .max_inline = 16384, .max_bulk = 16384, .max_args = 10, .max_command = 65536,
     };
     signal(SIGPIPE, SIG_IGN);
     server.commit_event = event_new(base, -1, 0, on_commit_event, NULL);

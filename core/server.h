@@ -33,6 +33,20 @@ uint64_t server_client_id(const struct client *client);
 void server_client_close_after_reply(struct client *client);
 /* Appends the clients and stats sections of INFO. */
 void server_info(struct evbuffer *out);
+/* Authentication (agents.c).  authenticate: the client now acts as that
+ * agent, with the full protocol limits; auth_failed: counts a failure --
+ * from the 3rd each further attempt waits (100 ms doubling, at most 2 s),
+ * the 10th closes the connection. */
+void server_client_authenticate(struct client *client, const char *name, size_t name_len, unsigned role,
+                                const char *queues);
+void server_client_auth_failed(struct client *client);
+/* NULL when not authenticated. */
+const char *server_client_agent(const struct client *client);
+unsigned server_client_role(const struct client *client);
+const char *server_client_queues(const struct client *client);
+/* AGENT.DISABLE: every connection of that agent loses its rights now. */
+void server_drop_agent(const char *name);
+
 /* Subscriptions (EVENTS.SUBSCRIBE): the client then receives every
  * published event of those queues (count 0 = every queue).  Returns how many
  * queues it now follows (0 for all), or -1 when over the limit of names. */

@@ -135,6 +135,15 @@ static const char *const migrations[] = {
     "CREATE INDEX deadlines_running ON deadlines(state);",
     /* 4: a deferred notification carries its text */
     "ALTER TABLE deadlines ADD COLUMN payload TEXT;",
+    /* 5: agents.  Only a SHA-256 of each token is kept. */
+    "CREATE TABLE agents("
+    "  name TEXT PRIMARY KEY,"
+    "  role TEXT NOT NULL,"              /* agent | supervisor | finance | admin */
+    "  queues TEXT NOT NULL DEFAULT '',"
+    "  token_hash BLOB NOT NULL,"
+    "  disabled INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL"
+    ");",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 

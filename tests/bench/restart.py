@@ -26,7 +26,7 @@ def start(data):
             port = int(m.group(1))
         if 'msg="ready"' in line:
             break
-    while subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True, text=True).stdout.strip() != "PONG":
+    while subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True, text=True).stdout.strip() != "PONG":  # PING needs no AUTH
         time.sleep(0.01)
     return proc, port, time.monotonic() - began
 

@@ -65,15 +65,22 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly yes --
 redis_pid=$!
 for _ in $(seq 1 100); do redis-cli -p "$redis_port" PING >/dev/null 2>&1 && break; sleep 0.05; done
 until redis-cli -p "$redress_port" PING >/dev/null 2>&1; do sleep 0.05; done
+# Agents authenticate: the first start wrote the admin's token.
+redress_auth=(--user admin -a "$(cat "$work/redress/admin.token")")
+rules_auth=(--user admin -a "$(cat "$work/redress-rules/admin.token")")
 
 cat tests/bench/classify.lua tests/bench/case_open_tail.lua > "$work/case_open.lua"
 sha=$(redis-cli -p "$redis_port" SCRIPT LOAD "$(cat "$work/case_open.lua")")
 subject="商品破损 damaged on arrival"
 
 # run PORT N PIPELINE ARGS... -> "rps p50 p99" from redis-benchmark --csv
+# (the agent's credentials for a redressd port are added here)
 run() {
     local port=$1 n=$2 pipeline=$3; shift 3
-    redis-benchmark -p "$port" -c "$CLIENTS" -n "$n" -P "$pipeline" --csv "$@" 2>/dev/null |
+    local auth=()
+    [ "$port" = "$redress_port" ] && auth=("${redress_auth[@]}")
+    [ "$port" = "$rules_port" ] && auth=("${rules_auth[@]}")
+    redis-benchmark -p "$port" "${auth[@]}" -c "$CLIENTS" -n "$n" -P "$pipeline" --csv "$@" 2>/dev/null |
         python3 -c '
 import csv, sys
 rows = [r for r in csv.reader(sys.stdin) if r and r[0] != "test"]
@@ -107,7 +114,7 @@ done
 
 echo
 echo "redressd group commit:"
-redis-cli -p "$redress_port" INFO | tr -d '\r' | grep -E '^(commits|writes_committed|average_batch|average_commit_ms|largest_batch):'
+redis-cli -p "$redress_port" "${redress_auth[@]}" --no-auth-warning INFO | tr -d '\r' | grep -E '^(commits|writes_committed|average_batch|average_commit_ms|largest_batch):'
 echo
 echo "targets (same machine, same run):"
 for r in $results; do

@@ -40,7 +40,7 @@ class ConnectionClosed(Exception):
 
 
 class Client:
-    def __init__(self, port=None, path=None, timeout=20):
+    def __init__(self, port=None, path=None, timeout=20, token=None):
         if path:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.settimeout(timeout)
@@ -48,6 +48,9 @@ class Client:
         else:
             self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buf = b""
+        if token:
+            reply = self.call("AUTH", "admin", token)
+            assert reply == "OK", reply
 
     def close(self):
         self.sock.close()
@@ -150,6 +153,7 @@ class Daemon:
         # "" = no rule set (built-in defaults); "shipped" = ROOT/rules; else a path.
         self.rules = os.path.join(ROOT, "rules") if rules == "shipped" else rules
         self.proc = None
+        self.token = None
         self.log_lines = []
 
     def start(self):
@@ -180,9 +184,12 @@ class Daemon:
         self.reader = threading.Thread(target=self._drain, daemon=True)
         self.reader.start()
         # The store opens after the listeners; a first PING proves it is up.
-        c = self.client()
+        c = self.client(auth=False)
         assert c.call("PING") == "PONG"
         c.close()
+        # The first start writes the admin's token; clients authenticate with it.
+        with open(os.path.join(self.data, "admin.token")) as f:
+            self.token = f.read().strip()
         return self
 
     def _drain(self):
@@ -192,11 +199,16 @@ class Daemon:
     def log(self):
         return "".join(self.log_lines)
 
-    def client(self, timeout=20):
-        return Client(self.port, timeout=timeout)
+    def client(self, timeout=20, auth=True):
+        """A connection, authenticated as admin unless auth is False."""
+        return Client(self.port, timeout=timeout, token=self.token if auth else None)
 
     def unix_client(self):
-        return Client(path=self.unix_path)
+        return Client(path=self.unix_path, token=self.token)
+
+    def cli(self):
+        """redis-cli's arguments for this daemon, as admin."""
+        return ["redis-cli", "-p", str(self.port), "--user", "admin", "--pass", self.token, "--no-auth-warning"]
 
     def stop(self, sig=signal.SIGTERM):
         """Stops the daemon; returns its exit status.  Fails on sanitizer reports."""

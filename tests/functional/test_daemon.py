@@ -54,7 +54,7 @@ def test_logs_are_logfmt():
 
 def test_redis_cli_as_agent_console():
     with Daemon() as d:
-        cli = ["redis-cli", "-p", str(d.port)]
+        cli = d.cli()
         p = run(*cli, "PING")
         assert p.stdout.strip() == "PONG"
         p = run(*cli, "CASE.OPEN", "customer", "C-5", "subject", "快递丢了 parcel lost", "amount", "59.90")
@@ -68,16 +68,18 @@ def test_redis_cli_as_agent_console():
         p = run(*cli, input="CASE.REPLY %d \"on its way\"\nCASE.RESOLVE %d found\n" % (cid, cid))
         assert p.stdout.split() == ["OK", "OK"], p.stdout
         assert as_map(d.client().call("CASE.GET", cid))["state"] == "resolved"
-        p = run("redis-cli", "-s", d.unix_path, "PING")
+        p = run("redis-cli", "-s", d.unix_path, "--user", "admin", "--pass", d.token, "--no-auth-warning", "PING")
         assert p.stdout.strip() == "PONG"
 
 
 def test_redis_benchmark_drives_it():
     with Daemon() as d:
-        p = run("redis-benchmark", "-p", str(d.port), "-c", "10", "-n", "2000", "-t", "ping_inline", "--csv")
+        p = run("redis-benchmark", "-p", str(d.port), "--user", "admin", "-a", d.token, "-c", "10", "-n", "2000",
+                "-t", "ping_inline", "--csv")
         assert p.returncode == 0, p.stderr
         assert '"PING_INLINE"' in p.stdout
-        p = run("redis-benchmark", "-p", str(d.port), "-c", "10", "-n", "500", "-P", "4", "--csv",
+        p = run("redis-benchmark", "-p", str(d.port), "--user", "admin", "-a", d.token, "-c", "10", "-n", "500",
+                "-P", "4", "--csv",
                 "CASE.OPEN", "customer", "C-1", "subject", "bench", "amount", "1.00")
         assert p.returncode == 0, p.stderr
         c = d.client()

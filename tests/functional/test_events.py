@@ -59,8 +59,7 @@ def test_failed_commit_publishes_nothing():
 
 def test_redis_cli_subscribe():
     with Daemon() as d:
-        proc = subprocess.Popen(["redis-cli", "-p", str(d.port), "SUBSCRIBE", "support"], stdout=subprocess.PIPE,
-                                text=True)
+        proc = subprocess.Popen(d.cli() + ["SUBSCRIBE", "support"], stdout=subprocess.PIPE, text=True)
         first = [proc.stdout.readline().strip() for _ in range(3)]
         assert first == ["subscribe", "support", "1"], first
         cid = open_case(d.client())

@@ -125,7 +125,7 @@ def test_oversize_bulk_with_defaults_closes_without_reading_it():
 def test_http_request_is_dropped_silently():
     with Daemon() as d:
         for first in (b"POST / HTTP/1.1\r\n", b"GET / HTTP/1.1\r\n", b"Host: example\r\n"):
-            c = d.client()
+            c = d.client(auth=False)
             c.send_raw(first + b"\r\n")
             assert c.is_closed() and c.buf == b""
         assert d.client().call("PING") == "PONG"
@@ -164,14 +164,14 @@ def test_max_clients():
         keep = [d.client() for _ in range(3)]
         for k in keep:
             assert k.call("PING") == "PONG"
-        extra = d.client()
+        extra = d.client(auth=False)
         r = extra.read_reply()
         assert isinstance(r, RespError) and r.code == "LIMIT" and "max number of clients" in r
         keep[0].call("QUIT")
         assert keep[0].is_closed()
         # A slot is free again (the close is processed before the next accept).
         for _ in range(50):
-            c = d.client()
+            c = d.client(auth=False)
             r = c.call("PING")
             if r == "PONG":
                 break
