@@ -10,11 +10,13 @@
  */
 #include "cases.h"
 #include "clock.h"
+#include "agents.h"
 #include "deadlines.h"
 #include "events.h"
 #include "lifecycle.h"
 #include "money.h"
 #include "rules.h"
+#include "server.h"
 #include "reply.h"
 #include "store.h"
 #include "timeparse.h"
@@ -212,8 +214,28 @@ static int add_event_detail(struct request *request, int64_t case_id, const char
 
 /* Reads a case's state; replies -NOTFOUND (or a store error) and returns -1
  * if it cannot. */
+/* An agent sees and works only the cases of its queues; supervisors,
+ * finance and admins see every queue. */
+static int queue_allowed(const struct request *request, const char *queue) {
+    if (request->client == NULL || server_client_role(request->client) != ROLE_AGENT) return 1;
+    const char *mine = server_client_queues(request->client);
+    size_t len = strlen(queue);
+    for (const char *p = mine; *p;) {
+        const char *end = strchr(p, ',');
+        size_t item = end ? (size_t)(end - p) : strlen(p);
+        if (item == len && memcmp(p, queue, len) == 0) return 1;
+        p += item + (end ? 1 : 0);
+    }
+    return 0;
+}
+
+static int refuse_queue(struct request *request, int64_t id, const char *queue) {
+    request_error(request, "NOPERM", "case %lld is in queue %s, which is not one of yours", (long long)id, queue);
+    return -1;
+}
+
 static int load_state(struct request *request, int64_t id, enum case_state *state) {
-    static const char sql[] = "SELECT state FROM cases WHERE id = ?1";
+    static const char sql[] = "SELECT state, queue FROM cases WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) {
         request_store_error(request);
@@ -233,7 +255,10 @@ static int load_state(struct request *request, int64_t id, enum case_state *stat
     }
     const char *name = (const char *)sqlite3_column_text(statement, 0);
     int parsed = lifecycle_state_parse(name, name ? strlen(name) : 0);
+    char queue[RULES_NAME_MAX + 1];
+    snprintf(queue, sizeof queue, "%s", (const char *)sqlite3_column_text(statement, 1));
     sqlite3_reset(statement);
+    if (!queue_allowed(request, queue)) return refuse_queue(request, id, queue);
     if (parsed < 0) {
         request_error(request, "ERR", "case %lld has an unknown state in the store", (long long)id);
         return -1;
@@ -732,6 +757,14 @@ void case_get_command(struct request *request) {
         sqlite3_reset(statement);
         return;
     }
+    const char *case_queue = (const char *)sqlite3_column_text(statement, 16);
+    if (!queue_allowed(request, case_queue ? case_queue : "")) {
+        char queue[RULES_NAME_MAX + 1];
+        snprintf(queue, sizeof queue, "%s", case_queue ? case_queue : "");
+        sqlite3_reset(statement);
+        refuse_queue(request, id, queue);
+        return;
+    }
     struct evbuffer *deadline_pairs = evbuffer_new();
     int deadline_count = deadline_pairs ? deadlines_describe(id, deadline_pairs) : 0;
     reply_array(request->reply, (COLUMN_COUNT + deadline_count) * 2);
@@ -896,6 +929,9 @@ void case_list_command(struct request *request) {
     if (assignee) strcat(sql, " AND assignee = ?4");
     if (priority) strcat(sql, " AND priority = ?5");
     if (breached) strcat(sql, " AND breached > 0 AND state NOT IN ('resolved', 'closed')");
+    const char *mine = request->client && server_client_role(request->client) == ROLE_AGENT
+                           ? server_client_queues(request->client) : NULL;
+    if (mine) strcat(sql, " AND instr(',' || ?7 || ',', ',' || queue || ',') > 0");
     strcat(sql, " ORDER BY id LIMIT ?6");
     sqlite3_stmt *statement = NULL;
     if (sqlite3_prepare_v2(store_database(), sql, -1, &statement, NULL) != SQLITE_OK) {
@@ -908,6 +944,7 @@ void case_list_command(struct request *request) {
     if (assignee) sqlite3_bind_text(statement, 4, assignee, (int)assignee_len, SQLITE_STATIC);
     if (priority) sqlite3_bind_text(statement, 5, priority, 2, SQLITE_STATIC);
     sqlite3_bind_int64(statement, 6, limit);
+    if (mine) sqlite3_bind_text(statement, 7, mine, -1, SQLITE_STATIC);
     static const char *const names[] = {"id", "state", "priority", "queue", "assignee", "category",
                                         "subject", "created_at"};
     struct evbuffer *rows = evbuffer_new();

@@ -9,6 +9,7 @@
 #include "cases.h"
 #include "deadlines.h"
 #include "clock.h"
+#include "queues.h"
 #include "reply.h"
 #include "rules.h"
 #include "server.h"
@@ -339,6 +340,9 @@ static const struct command command_table[] = {
     {"CASE.SET",         4, 4, W, case_set_command, "id PRIORITY|CATEGORY|TAGS value", A | S | D},
     {"CASE.LINK",        3, 3, W, case_link_command, "id other", A | S | D},
     {"CASE.ESCALATE",    2, 3, W, case_escalate_command, "id [reason]", A | S | D},
+    {"CASE.CLAIM",       1, 2, W, case_claim_command, "[queue]", A | S | D},
+    {"CASE.TRANSFER",    3, 4, W, case_transfer_command, "id queue [reason]", A | S | D},
+    {"QUEUE.LIST",       1, 1, R, queue_list_command, "", ALL},
     {"CASE.SURVEY",      3, 4, W, case_survey_command, "id score(1-5) [comment]", A | S | D},
     {"EVENTS.SUBSCRIBE", 1, 33, 0, events_subscribe_command, "[queue ...]", ALL},
     {"SUBSCRIBE",        1, 33, 0, events_subscribe_command, "[queue ...]", ALL},

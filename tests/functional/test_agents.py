@@ -11,7 +11,7 @@ MATRIX = {
     "CASE.OPEN": "asd", "CASE.GET": "asfd", "CASE.HISTORY": "asfd", "CASE.LIST": "asfd",
     "CASE.ASSIGN": "sd", "CASE.REPLY": "asd", "CASE.NOTE": "asfd", "CASE.WAIT": "asd", "CASE.RESUME": "asd",
     "CASE.RESOLVE": "asd", "CASE.REOPEN": "asd", "CASE.CLOSE": "asd", "CASE.SET": "asd", "CASE.LINK": "asd",
-    "CASE.ESCALATE": "asd", "CASE.SURVEY": "asd",
+    "CASE.ESCALATE": "asd", "CASE.SURVEY": "asd", "CASE.CLAIM": "asd", "CASE.TRANSFER": "asd", "QUEUE.LIST": "asfd",
     "EVENTS.SUBSCRIBE": "asfd", "SUBSCRIBE": "asfd", "EVENTS.UNSUBSCRIBE": "asfd", "UNSUBSCRIBE": "asfd",
     "STATS": "sfd", "AGENT.ADD": "d", "AGENT.LIST": "sd", "AGENT.DISABLE": "d",
     "RULES.RELOAD": "d", "RULES.INFO": "sd", "RULES.EVAL": "sd", "DEBUG.CLOCK": "d", "DEBUG.STORE": "d",
@@ -78,7 +78,7 @@ def test_permission_matrix_every_cell():
         sessions = {}
         for letter, role in ROLES.items():
             name = "who-" + role
-            token = admin.call("AGENT.ADD", name, role) if role != "admin" else d.token
+            token = admin.call("AGENT.ADD", name, role, "QUEUES", "support") if role != "admin" else d.token
             sessions[letter] = login(d, name if role != "admin" else "admin", token)
         anonymous = d.client(auth=False)
         checked = 0
@@ -131,3 +131,73 @@ def test_auth_can_be_turned_off():
     with Daemon(config="auth = no\n") as d:
         c = d.client(auth=False)
         assert isinstance(open_case(c), int)
+
+
+def test_agents_work_only_their_queues():
+    with Daemon() as d:
+        admin = d.client()
+        token = admin.call("AGENT.ADD", "alice", "agent", "QUEUES", "logistics")
+        mine = open_case(admin, subject="parcel late")
+        admin.call("CASE.TRANSFER", mine, "logistics")
+        theirs = open_case(admin, subject="other")          # queue support
+        alice = login(d, "alice", token)
+        assert as_map(alice.call("CASE.GET", mine))["queue"] == "logistics"
+        for command in (["CASE.GET", theirs], ["CASE.HISTORY", theirs], ["CASE.REPLY", theirs, "hi"],
+                        ["CASE.TRANSFER", theirs, "logistics"]):
+            r = alice.call(*command)
+            assert isinstance(r, RespError) and r.code == "NOPERM" and "not one of yours" in r, (command, r)
+        assert [as_map(x)["id"] for x in alice.call("CASE.LIST")] == [str(mine)]
+        assert len(admin.call("CASE.LIST")) == 2
+        assert alice.call("CASE.CLAIM", "support").code == "NOPERM"
+
+
+def test_claim_takes_the_most_urgent_and_never_twice():
+    with Daemon() as d:
+        admin = d.client()
+        ids = {}
+        for priority in ("P3", "P1", "P4", "P2"):
+            cid = open_case(admin, subject="case " + priority)
+            admin.call("CASE.SET", cid, "PRIORITY", priority)
+            ids[priority] = cid
+        taken = [admin.call("CASE.CLAIM") for _ in range(5)]
+        assert taken == [ids["P1"], ids["P2"], ids["P3"], ids["P4"], None]
+        assert as_map(admin.call("CASE.GET", ids["P1"]))["assignee"] == "admin"
+        history = [as_map(e) for e in admin.call("CASE.HISTORY", ids["P1"])]
+        assert history[-1]["kind"] == "assigned" and "claimed=yes" in history[-1]["detail"]
+        # Two agents claiming the same queue, 1,000 times each, pipelined.
+        for i in range(1500):
+            admin.send("CASE.OPEN", "customer", "C", "subject", "bulk %d" % i)
+        for i in range(1500):
+            assert isinstance(admin.read_reply(), int)
+        one = login(d, "ann", admin.call("AGENT.ADD", "ann", "agent", "QUEUES", "support"))
+        two = login(d, "ben", admin.call("AGENT.ADD", "ben", "agent", "QUEUES", "support"))
+        one.send_raw(b"".join(Client.encode("CASE.CLAIM") for _ in range(1000)))
+        two.send_raw(b"".join(Client.encode("CASE.CLAIM") for _ in range(1000)))
+        got_one = [one.read_reply() for _ in range(1000)]
+        got_two = [two.read_reply() for _ in range(1000)]
+        claimed = [x for x in got_one + got_two if x is not None]
+        assert len(claimed) == 1500 and len(set(claimed)) == 1500
+        assert (got_one + got_two).count(None) == 500
+        queues = {as_map(q)["queue"]: as_map(q) for q in admin.call("QUEUE.LIST")}
+        assert queues["support"]["open"] == "1504" and queues["support"]["unassigned"] == "0"
+
+
+def test_transfer_keeps_history_and_queue_list():
+    with Daemon() as d:
+        admin = d.client()
+        admin.call("DEBUG.CLOCK", "SET", 1795143600)
+        cid = open_case(admin)
+        admin.call("CASE.ASSIGN", cid, "alice")
+        assert admin.call("CASE.TRANSFER", cid, "finance", "refund question") == "OK"
+        case = as_map(admin.call("CASE.GET", cid))
+        assert case["queue"] == "finance" and case["assignee"] == ""
+        last = as_map(admin.call("CASE.HISTORY", cid)[-1])
+        assert last["kind"] == "transferred" and 'queue=support->finance reason="refund question"' in last["detail"]
+        assert admin.call("CASE.TRANSFER", cid, "bad queue").code == "INVALID"
+        assert admin.call("CASE.TRANSFER", 999, "finance").code == "NOTFOUND"
+        open_case(admin)
+        admin.call("DEBUG.CLOCK", "ADVANCE", 600)
+        queues = {as_map(q)["queue"]: as_map(q) for q in admin.call("QUEUE.LIST")}
+        assert queues["finance"] == {"queue": "finance", "open": "1", "unassigned": "1", "breached": "0",
+                                     "oldest_waiting_seconds": "600"}
+        assert queues["support"]["open"] == "1"

@@ -1,0 +1,210 @@
+/* queues.c -- CASE.CLAIM, CASE.TRANSFER, QUEUE.LIST.
+ *
+ * Claiming is the way agents take work: the most urgent unassigned open case
+ * of their queues -- highest priority first (the names sort P1 < P2 ...),
+ * then the earliest running deadline, then the oldest.  The daemon runs one
+ * command at a time, so choosing and assigning happen with nothing in
+ * between: two agents claiming at once never get the same case.
+ */
+#include "queues.h"
+#include "agents.h"
+#include "clock.h"
+#include "events.h"
+#include "reply.h"
+#include "server.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int valid_queue(const char *name, size_t len) {
+    if (len == 0 || len > 64) return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* The queues the caller may claim from, comma-separated into out: the one
+ * asked for (an agent: only if it is one of its own), else the agent's own;
+ * "" for supervisors and admins without a queue named: every queue. */
+static int claim_scope(struct request *request, char *out, size_t out_size) {
+    int agent = request->client && server_client_role(request->client) == ROLE_AGENT;
+    const char *mine = request->client ? server_client_queues(request->client) : "";
+    out[0] = '\0';
+    if (request->argc == 2) {
+        const char *queue = request->argv[1];
+        size_t len = request->argvlen[1];
+        if (!valid_queue(queue, len)) {
+            request_error(request, "INVALID", "queue names are 1 to 64 letters, digits, _ and -");
+            return -1;
+        }
+        if (agent) {
+            char wrapped[1100], needle[80];
+            snprintf(wrapped, sizeof wrapped, ",%s,", mine);
+            snprintf(needle, sizeof needle, ",%.*s,", (int)len, queue);
+            if (strstr(wrapped, needle) == NULL) {
+                request_error(request, "NOPERM", "queue %.*s is not one of yours", (int)len, queue);
+                return -1;
+            }
+        }
+        snprintf(out, out_size, "%.*s", (int)len, queue);
+        return 0;
+    }
+    if (agent) {
+        if (mine[0] == '\0') {
+            request_error(request, "NOPERM", "you have no queues to claim from");
+            return -1;
+        }
+        snprintf(out, out_size, "%s", mine);
+    }
+    return 0;
+}
+
+/* CASE.CLAIM [queue] -> the claimed case id, or nil when nothing waits. */
+void case_claim_command(struct request *request) {
+    char scope[1100];
+    if (claim_scope(request, scope, sizeof scope) != 0) return;
+    const char *agent = request->client ? server_client_agent(request->client) : NULL;
+    if (agent == NULL) agent = request->actor;
+    static const char sql[] =
+        "SELECT c.id FROM cases c WHERE c.assignee IS NULL"
+        " AND c.state IN ('new', 'open', 'pending_internal')"
+        " AND (?1 = '' OR instr(',' || ?1 || ',', ',' || c.queue || ',') > 0)"
+        " ORDER BY c.priority,"
+        " coalesce((SELECT min(d.due_at) FROM deadlines d WHERE d.case_id = c.id AND d.state = 'running'"
+        "           AND d.kind NOT LIKE 'automation:%' AND d.kind <> 'notify'), 9223372036854775807),"
+        " c.id LIMIT 1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) {
+        request_store_error(request);
+        return;
+    }
+    sqlite3_bind_text(statement, 1, scope, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(statement);
+    long long id = rc == SQLITE_ROW ? sqlite3_column_int64(statement, 0) : 0;
+    sqlite3_reset(statement);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        request_store_error(request);
+        return;
+    }
+    if (id == 0) {
+        reply_nil(request->reply);
+        return;
+    }
+    static const char update[] = "UPDATE cases SET assignee = ?2, updated_at = ?3 WHERE id = ?1";
+    statement = store_statement(update);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, id);
+        sqlite3_bind_text(statement, 2, agent, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(statement, 3, clock_now());
+    }
+    if (request_step(request, statement) != 0) return;
+    char detail[160];
+    snprintf(detail, sizeof detail, "from= to=%.64s claimed=yes", agent);
+    if (events_append(request, id, "assigned", detail, strlen(detail)) != 0) return;
+    reply_integer(request->reply, id);
+}
+
+/* CASE.TRANSFER id queue [reason]: to another department, history kept. */
+void case_transfer_command(struct request *request) {
+    char *end;
+    long long id = strtoll(request->argv[1], &end, 10);
+    if (*end || id <= 0 || request->argvlen[1] > 18) {
+        request_error(request, "INVALID", "case id '%.32s' is not a positive integer", request->argv[1]);
+        return;
+    }
+    if (!valid_queue(request->argv[2], request->argvlen[2])) {
+        request_error(request, "INVALID", "queue names are 1 to 64 letters, digits, _ and -");
+        return;
+    }
+    if (request->argc == 4 && request->argvlen[3] > 1024) {
+        request_error(request, "INVALID", "reason is too long (at most 1024 bytes)");
+        return;
+    }
+    static const char read_sql[] = "SELECT queue, state FROM cases WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(read_sql);
+    if (statement == NULL) {
+        request_store_error(request);
+        return;
+    }
+    sqlite3_bind_int64(statement, 1, id);
+    char from[80] = "", state[32] = "";
+    int found = sqlite3_step(statement) == SQLITE_ROW;
+    if (found) {
+        snprintf(from, sizeof from, "%s", (const char *)sqlite3_column_text(statement, 0));
+        snprintf(state, sizeof state, "%s", (const char *)sqlite3_column_text(statement, 1));
+    }
+    sqlite3_reset(statement);
+    if (!found) {
+        request_error(request, "NOTFOUND", "case %lld does not exist", id);
+        return;
+    }
+    if (strcmp(state, "closed") == 0) {
+        request_error(request, "BADSTATE", "case %lld is closed: cannot transfer it", id);
+        return;
+    }
+    if (request->client && server_client_role(request->client) == ROLE_AGENT) {
+        char wrapped[1100], needle[90];
+        snprintf(wrapped, sizeof wrapped, ",%s,", server_client_queues(request->client));
+        snprintf(needle, sizeof needle, ",%s,", from);
+        if (strstr(wrapped, needle) == NULL) {
+            request_error(request, "NOPERM", "case %lld is in queue %s, which is not one of yours", id, from);
+            return;
+        }
+    }
+    /* A transfer hands the case to the new department: unassigned again. */
+    static const char update[] = "UPDATE cases SET queue = ?2, assignee = NULL, updated_at = ?3 WHERE id = ?1";
+    statement = store_statement(update);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, id);
+        sqlite3_bind_text(statement, 2, request->argv[2], (int)request->argvlen[2], SQLITE_STATIC);
+        sqlite3_bind_int64(statement, 3, clock_now());
+    }
+    if (request_step(request, statement) != 0) return;
+    char detail[1300];
+    snprintf(detail, sizeof detail, "queue=%s->%.*s reason=\"%.*s\"", from, (int)request->argvlen[2], request->argv[2],
+             request->argc == 4 ? (int)request->argvlen[3] : 0, request->argc == 4 ? request->argv[3] : "");
+    for (char *p = detail; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
+    if (events_append(request, id, "transferred", detail, strlen(detail)) != 0) return;
+    reply_ok(request->reply);
+}
+
+/* QUEUE.LIST: per queue: open, unassigned, breached, oldest unassigned case's age. */
+void queue_list_command(struct request *request) {
+    static const char sql[] =
+        "SELECT queue, count(*), sum(assignee IS NULL), sum(breached > 0),"
+        " min(CASE WHEN assignee IS NULL THEN created_at END)"
+        " FROM cases WHERE state NOT IN ('resolved', 'closed') GROUP BY queue ORDER BY queue";
+    sqlite3_stmt *statement = store_statement(sql);
+    struct evbuffer *rows = evbuffer_new();
+    if (statement == NULL || rows == NULL) {
+        if (rows) evbuffer_free(rows);
+        request_store_error(request);
+        return;
+    }
+    long long count = 0, now = clock_now();
+    while (sqlite3_step(statement) == SQLITE_ROW) {
+        reply_array(rows, 10);
+        reply_bulk_string(rows, "queue");
+        reply_bulk_string(rows, (const char *)sqlite3_column_text(statement, 0));
+        reply_bulk_string(rows, "open");
+        reply_bulk_integer(rows, sqlite3_column_int64(statement, 1));
+        reply_bulk_string(rows, "unassigned");
+        reply_bulk_integer(rows, sqlite3_column_int64(statement, 2));
+        reply_bulk_string(rows, "breached");
+        reply_bulk_integer(rows, sqlite3_column_int64(statement, 3));
+        reply_bulk_string(rows, "oldest_waiting_seconds");
+        if (sqlite3_column_type(statement, 4) == SQLITE_NULL) reply_bulk_string(rows, "");
+        else reply_bulk_integer(rows, now - sqlite3_column_int64(statement, 4));
+        count++;
+    }
+    sqlite3_reset(statement);
+    reply_array(request->reply, count);
+    evbuffer_add_buffer(request->reply, rows);
+    evbuffer_free(rows);
+}
