@@ -10,6 +10,7 @@
 #include "deadlines.h"
 #include "clock.h"
 #include "queues.h"
+#include "refunds.h"
 #include "reply.h"
 #include "rules.h"
 #include "server.h"
@@ -343,6 +344,13 @@ static const struct command command_table[] = {
     {"CASE.CLAIM",       1, 2, W, case_claim_command, "[queue]", A | S | D},
     {"CASE.TRANSFER",    3, 4, W, case_transfer_command, "id queue [reason]", A | S | D},
     {"QUEUE.LIST",       1, 1, R, queue_list_command, "", ALL},
+    {"REFUND.REQUEST",   4, 8, W, refund_request_command, "case amount kind [REASON text] [KEY key]", A | S | D},
+    {"REFUND.APPROVE",   2, 3, W, refund_approve_command, "id [note]", S | F | D},
+    {"REFUND.REJECT",    3, 3, W, refund_reject_command, "id reason", S | F | D},
+    {"REFUND.SETTLE",    3, 4, W, refund_settle_command, "id ok|failed [reference]", F | D},
+    {"REFUND.RETRY",     2, 2, W, refund_retry_command, "id", F | D},
+    {"REFUND.GET",       2, 2, R, refund_get_command, "id", ALL},
+    {"REFUND.LIST",      2, 2, R, refund_list_command, "case", ALL},
     {"CASE.SURVEY",      3, 4, W, case_survey_command, "id score(1-5) [comment]", A | S | D},
     {"EVENTS.SUBSCRIBE", 1, 33, 0, events_subscribe_command, "[queue ...]", ALL},
     {"SUBSCRIBE",        1, 33, 0, events_subscribe_command, "[queue ...]", ALL},

@@ -63,6 +63,8 @@ static const struct setting settings[] = {
     INTEGER_SETTING(sla_warning_percent, "75", 1, 99, "a deadline warns at this percent of its target"),
     {"rules_watch", SETTING_BOOLEAN, offsetof(struct config, rules_watch), 0, "no", 0, 1,
      "reload the rule set when its files change (checked every second)"},
+    INTEGER_SETTING(approve_limit_supervisor, "200000", 0, 1LL << 62, "largest refund a supervisor approves, minor units"),
+    INTEGER_SETTING(approve_limit_finance, "1000000000000", 0, 1LL << 62, "largest refund finance approves, minor units"),
     INTEGER_SETTING(decision_retention_days, "90", 1, 36500, "days the decision log keeps its rows"),
     STRING_SETTING(log_level, "info", "debug, info, warn or error"),
     STRING_SETTING(default_currency, "CNY", "currency of amounts sent without one"),

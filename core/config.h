@@ -39,6 +39,7 @@ struct config {
     int rules_watch;                /* reload when the rule files change */
     long long decision_retention_days;
     long long sla_warning_percent;  /* a deadline warns at this share of its target */
+    long long approve_limit_supervisor, approve_limit_finance; /* minor units */
     char log_level[16];
     char default_currency[4];
 };

@@ -26,7 +26,8 @@ static size_t pending_count, pending_capacity, command_mark;
 static int registered;      /* the after-commit callback of this batch is in place */
 
 static const char *const published_kinds[] = {"opened", "assigned", "deadline_warning", "deadline_breached",
-                                              "escalated", "transferred", "notification"};
+                                              "escalated", "transferred", "notification",
+                                              "refund_decided"};
 
 static int is_published(const char *kind) {
     for (size_t i = 0; i < sizeof published_kinds / sizeof published_kinds[0]; i++)

@@ -818,6 +818,23 @@ int rules_sla(const struct rules_field *fields, int count, struct rules_sla *out
     return 0;
 }
 
+int rules_refund(const struct rules_field *fields, int count, struct rules_refund *out) {
+    memset(out, 0, sizeof *out);
+    out->cap = -1;
+    struct output_pairs *pairs = calloc(1, sizeof *pairs);
+    if (pairs == NULL || decide_pairs(HOOK_REFUND, fields, count, pairs) != 0) {
+        free(pairs);
+        return -1;
+    }
+    const char *value;
+    if ((value = pair_value(pairs, "decision"))) snprintf(out->decision, sizeof out->decision, "%s", value);
+    if ((value = pair_value(pairs, "role"))) snprintf(out->role, sizeof out->role, "%s", value);
+    if ((value = pair_value(pairs, "cap"))) out->cap = atoll(value);
+    if ((value = pair_value(pairs, "reason"))) snprintf(out->reason, sizeof out->reason, "%s", value);
+    free(pairs);
+    return 0;
+}
+
 int rules_escalate(const struct rules_field *fields, int count, struct rules_escalation *out) {
     memset(out, 0, sizeof *out);
     out->level = -1;

@@ -108,6 +108,16 @@ const char *rules_notification_calendar(void);
 /* 1 if the instant is working time of the running set's calendar (1 for an unknown one). */
 int rules_is_business_time(const char *calendar, int64_t instant);
 
+/* What the refund hook decided. */
+struct rules_refund {
+    char decision[16];                   /* approve | review | reject */
+    char role[RULES_NAME_MAX + 1];       /* who approves a review */
+    long long cap;                       /* -1 = none given */
+    char reason[RULES_REASON_MAX];
+};
+/* Runs the refund hook; 0 with the decision, -1 when no rule decides. */
+int rules_refund(const struct rules_field *fields, int count, struct rules_refund *out);
+
 /* What the automations hook decided for a timer. */
 struct rules_automation {
     char action[16];                /* none | close | remind | survey */

@@ -144,6 +144,38 @@ static const char *const migrations[] = {
     "  disabled INTEGER NOT NULL DEFAULT 0,"
     "  created_at INTEGER NOT NULL"
     ");",
+    /* 6: refunds and the outbox the finance system reads */
+    "CREATE TABLE refunds("
+    "  id INTEGER PRIMARY KEY,"
+    "  case_id INTEGER NOT NULL REFERENCES cases(id),"
+    "  order_id TEXT NOT NULL,"
+    "  amount INTEGER NOT NULL CHECK (amount > 0),"   /* minor units */
+    "  currency TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  reason TEXT,"
+    "  idempotency_key TEXT UNIQUE,"
+    "  state TEXT NOT NULL,"           /* review | approved | rejected | executing | succeeded | failed */
+    "  requested_by TEXT NOT NULL,"
+    "  review_role TEXT,"
+    "  decided_by TEXT,"
+    "  decision_reason TEXT,"
+    "  reference TEXT,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX refunds_by_order ON refunds(order_id);"
+    "CREATE INDEX refunds_by_case ON refunds(case_id);"
+    "CREATE TABLE refund_outbox("
+    "  id INTEGER PRIMARY KEY,"
+    "  refund_id INTEGER NOT NULL REFERENCES refunds(id),"
+    "  order_id TEXT NOT NULL,"
+    "  amount INTEGER NOT NULL,"
+    "  currency TEXT NOT NULL,"
+    "  idempotency_key TEXT NOT NULL,"  /* the same on every attempt: the payer pays once */
+    "  attempt INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL"
+    ");",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -12,6 +12,8 @@ MATRIX = {
     "CASE.ASSIGN": "sd", "CASE.REPLY": "asd", "CASE.NOTE": "asfd", "CASE.WAIT": "asd", "CASE.RESUME": "asd",
     "CASE.RESOLVE": "asd", "CASE.REOPEN": "asd", "CASE.CLOSE": "asd", "CASE.SET": "asd", "CASE.LINK": "asd",
     "CASE.ESCALATE": "asd", "CASE.SURVEY": "asd", "CASE.CLAIM": "asd", "CASE.TRANSFER": "asd", "QUEUE.LIST": "asfd",
+    "REFUND.REQUEST": "asd", "REFUND.APPROVE": "sfd", "REFUND.REJECT": "sfd", "REFUND.SETTLE": "fd",
+    "REFUND.RETRY": "fd", "REFUND.GET": "asfd", "REFUND.LIST": "asfd",
     "EVENTS.SUBSCRIBE": "asfd", "SUBSCRIBE": "asfd", "EVENTS.UNSUBSCRIBE": "asfd", "UNSUBSCRIBE": "asfd",
     "STATS": "sfd", "AGENT.ADD": "d", "AGENT.LIST": "sd", "AGENT.DISABLE": "d",
     "RULES.RELOAD": "d", "RULES.INFO": "sd", "RULES.EVAL": "sd", "DEBUG.CLOCK": "d", "DEBUG.STORE": "d",

@@ -1,0 +1,132 @@
+"""Refunds: the refund hook decides, the host's invariants bound it; review and approval by role and
+limit, never one's own; idempotency keys; the outbox executor; settle and retry without paying twice."""
+import os
+import sqlite3
+
+from harness import Client, Daemon, RespError, as_map, open_case
+
+JAN1 = 1767225600
+
+
+def login(d, name, token):
+    c = Client(d.port)
+    assert c.call("AUTH", name, token) == "OK"
+    return c
+
+
+def outbox(d):
+    db = sqlite3.connect(os.path.join(d.data, "redress.db"))
+    rows = db.execute("SELECT refund_id, amount, currency, idempotency_key, attempt FROM refund_outbox ORDER BY id").fetchall()
+    db.close()
+    return rows
+
+
+def test_small_refund_within_seven_days_is_paid_through_the_outbox():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", JAN1 + 2 * 86400)
+        cid = open_case(c, subject="想退货", order="O-1", amount="199.00", delivered_at=str(JAN1))
+        refund = as_map(c.call("REFUND.REQUEST", cid, "40.00", "return_refund", "REASON", "不喜欢"))
+        assert refund["state"] == "executing" and refund["amount"] == "40.00" and refund["decided_by"] == "rules"
+        assert "七天无理由" in refund["decision_reason"]
+        assert outbox(d) == [(int(refund["id"]), 4000, "CNY", "redress-refund-" + refund["id"], 1)]
+        settled = as_map(c.call("REFUND.SETTLE", refund["id"], "ok", "PAY-778"))
+        assert settled["state"] == "succeeded" and settled["reference"] == "PAY-778"
+        assert c.call("REFUND.SETTLE", refund["id"], "ok").code == "BADSTATE"
+        kinds = [as_map(e)["kind"] for e in c.call("CASE.HISTORY", cid)]
+        assert "refund_decided" in kinds and "refund_executing" in kinds and "refund_paid" in kinds
+        assert [as_map(r)["id"] for r in c.call("REFUND.LIST", cid)] == [refund["id"]]
+
+
+def test_review_approval_by_role_limit_and_never_ones_own():
+    with Daemon() as d:                          # no rule set: every refund is reviewed by a supervisor
+        admin = d.client()
+        sup = login(d, "sam", admin.call("AGENT.ADD", "sam", "supervisor"))
+        fin = login(d, "fay", admin.call("AGENT.ADD", "fay", "finance"))
+        agent = login(d, "al", admin.call("AGENT.ADD", "al", "agent", "QUEUES", "support"))
+        cid = open_case(admin, order="O-2", amount="5000.00")
+        r = as_map(agent.call("REFUND.REQUEST", cid, "100.00", "refund_only"))
+        assert r["state"] == "review" and r["review_role"] == "supervisor" and r["requested_by"] == "al"
+        assert fin.call("REFUND.APPROVE", r["id"]).code == "NOPERM"          # a supervisor's review
+        assert agent.call("REFUND.APPROVE", r["id"]).code == "NOPERM"        # agents approve nothing
+        approved = as_map(sup.call("REFUND.APPROVE", r["id"], "ok by me"))
+        assert approved["state"] == "executing" and approved["decided_by"] == "sam"
+        own = as_map(sup.call("REFUND.REQUEST", cid, "10.00", "refund_only"))
+        r2 = sup.call("REFUND.APPROVE", own["id"])
+        assert r2.code == "NOPERM" and "requested" in r2
+        big = as_map(agent.call("REFUND.REQUEST", cid, "2000.01", "refund_only"))
+        r3 = sup.call("REFUND.APPROVE", big["id"])
+        assert r3.code == "NOPERM" and "approval limit" in r3
+        assert as_map(admin.call("REFUND.APPROVE", big["id"]))["state"] == "executing"   # admins have no limit
+        assert as_map(sup.call("REFUND.REJECT", own["id"], "duplicate"))["state"] == "rejected"
+        assert sup.call("REFUND.APPROVE", own["id"]).code == "BADSTATE"
+
+
+def test_partial_refunds_never_exceed_what_was_paid():
+    with Daemon() as d:
+        admin = d.client()
+        sup = login(d, "sam", admin.call("AGENT.ADD", "sam", "supervisor"))
+        cid = open_case(admin, order="O-3", amount="199.00")
+        first = as_map(admin.call("REFUND.REQUEST", cid, "120.00", "refund_only"))
+        second = as_map(admin.call("REFUND.REQUEST", cid, "79.00", "refund_only"))
+        third = as_map(admin.call("REFUND.REQUEST", cid, "0.01", "refund_only"))
+        assert as_map(sup.call("REFUND.APPROVE", first["id"]))["state"] == "executing"
+        assert as_map(sup.call("REFUND.APPROVE", second["id"]))["state"] == "executing"   # exactly 199.00
+        r = sup.call("REFUND.APPROVE", third["id"])
+        assert r.code == "CONFLICT" and "remains refundable" in r                        # one cent over
+        over = as_map(admin.call("REFUND.REQUEST", cid, "0.01", "refund_only"))
+        assert over["state"] == "rejected" and "remains refundable" in over["decision_reason"]
+        # Pipelined requests in one batch see each other too.
+        other = open_case(admin, order="O-4", amount="1.00", currency="USD")
+        admin.call("RULES.INFO")
+        replies = [as_map(x) for x in admin.pipeline([["REFUND.REQUEST", other, "0.60", "refund_only"]] * 2)]
+        for x in replies:
+            assert x["currency"] == "USD"
+        approvals = sup.pipeline([["REFUND.APPROVE", x["id"]] for x in replies])
+        assert isinstance(approvals[0], list) and approvals[1].code == "CONFLICT"
+
+
+def test_idempotency_keys():
+    with Daemon() as d:
+        admin = d.client()
+        cid = open_case(admin, order="O-5", amount="50.00")
+        replies = admin.pipeline([["REFUND.REQUEST", cid, "10.00", "refund_only", "KEY", "k-1"]] * 100)
+        assert len({as_map(r)["id"] for r in replies}) == 1
+        assert len(admin.call("REFUND.LIST", cid)) == 1
+        r = admin.call("REFUND.REQUEST", cid, "11.00", "refund_only", "KEY", "k-1")
+        assert r.code == "CONFLICT"
+        r = admin.call("REFUND.REQUEST", cid, "10.00", "exchange", "KEY", "k-1")
+        assert r.code == "CONFLICT"
+
+
+def test_bad_refund_input_changes_nothing():
+    with Daemon() as d:
+        admin = d.client()
+        cid = open_case(admin, order="O-6", amount="92233720368547758.07")
+        bare = open_case(admin)
+        for args, code in [([cid, "-1", "refund_only"], "INVALID"), ([cid, "0", "refund_only"], "INVALID"),
+                           ([cid, "1e5", "refund_only"], "INVALID"), ([cid, "12.345", "refund_only"], "INVALID"),
+                           ([cid, "92233720368547758.08", "refund_only"], "INVALID"), ([cid, "1.00", "gift"], "INVALID"),
+                           ([bare, "1.00", "refund_only"], "INVALID"), ([999, "1.00", "refund_only"], "NOTFOUND"),
+                           ([cid, "1.00", "refund_only", "KEY"], "INVALID")]:
+            r = admin.call("REFUND.REQUEST", *args)
+            assert isinstance(r, RespError) and r.code == code, (args, r)
+        assert admin.call("REFUND.LIST", cid) == []
+        edge = as_map(admin.call("REFUND.REQUEST", cid, "92233720368547758.07", "refund_only"))
+        assert edge["amount"] == "92233720368547758.07" and edge["state"] == "review"
+        assert admin.call("REFUND.GET", 999).code == "NOTFOUND"
+
+
+def test_failed_refund_is_retried_with_the_same_key():
+    with Daemon() as d:
+        admin = d.client()
+        sup = login(d, "sam", admin.call("AGENT.ADD", "sam", "supervisor"))
+        cid = open_case(admin, order="O-7", amount="30.00")
+        r = as_map(admin.call("REFUND.REQUEST", cid, "30.00", "refund_only"))
+        sup.call("REFUND.APPROVE", r["id"])
+        assert as_map(admin.call("REFUND.SETTLE", r["id"], "failed"))["state"] == "failed"
+        assert as_map(admin.call("REFUND.RETRY", r["id"]))["state"] == "executing"
+        rows = outbox(d)
+        assert [row[3] for row in rows] == ["redress-refund-" + r["id"]] * 2 and [row[4] for row in rows] == [1, 2]
+        assert admin.call("REFUND.RETRY", r["id"]).code == "BADSTATE"
+        assert as_map(admin.call("REFUND.SETTLE", r["id"], "ok"))["state"] == "succeeded"
