@@ -126,7 +126,7 @@ static int set_state(struct request *request, long long id, const char *state, c
 
 /* The built-in executor: an outbox row for the finance system, the refund
  * executing.  The key is the refund's own, so a retry cannot pay twice. */
-static int execute(struct request *request, long long id, long long case_id) {
+static int outbox_start(struct request *request, long long id, long long case_id) {
     static const char sql[] =
         "INSERT INTO refund_outbox(refund_id, order_id, amount, currency, idempotency_key, attempt, created_at)"
         " SELECT id, order_id, amount, currency, 'redress-refund-' || id, attempts + 1, ?2 FROM refunds WHERE id = ?1";
@@ -141,8 +141,19 @@ static int execute(struct request *request, long long id, long long case_id) {
     if (statement) sqlite3_bind_int64(statement, 1, id);
     if (request_step(request, statement) != 0 || set_state(request, id, "executing", NULL, NULL) != 0) return -1;
     char detail[96];
-    snprintf(detail, sizeof detail, "refund=%lld state=executing outbox_key=redress-refund-%lld", id, id);
+    snprintf(detail, sizeof detail, "refund=%lld state=executing executor=outbox key=redress-refund-%lld", id, id);
     return events_append(request, case_id, "refund_executing", detail, strlen(detail));
+}
+
+static const struct refund_executor outbox_executor = {"outbox", outbox_start};
+static const struct refund_executor *executor = &outbox_executor;
+
+void refunds_set_executor(const struct refund_executor *replacement) {
+    executor = replacement ? replacement : &outbox_executor;
+}
+
+static int execute(struct request *request, long long id, long long case_id) {
+    return executor->start(request, id, case_id);
 }
 
 /* REFUND.REQUEST case amount kind [REASON text] [KEY key] */

@@ -6,6 +6,20 @@
 
 void refunds_configure(long long supervisor_limit, long long finance_limit);
 
+/* A refund executor carries an approved refund out.  start() runs inside
+ * the command's savepoint: it records what it hands over (the built-in one
+ * writes an outbox row keyed "redress-refund-ID", the same on every retry)
+ * and leaves the refund `executing`; the outcome comes back through
+ * REFUND.SETTLE (or, for an executor that talks to a payment provider, the
+ * same state change made by the host when it answers).  Returns 0, or -1
+ * after the request got its error reply.  The built-in outbox executor is
+ * the default; refunds_set_executor() replaces it (for plugins). */
+struct refund_executor {
+    const char *name;
+    int (*start)(struct request *request, long long refund_id, long long case_id);
+};
+void refunds_set_executor(const struct refund_executor *executor);
+
 void refund_request_command(struct request *request);
 void refund_approve_command(struct request *request);
 void refund_reject_command(struct request *request);
