@@ -96,6 +96,7 @@ test: test-packages all $(BUILD)/unit_tests
 bench: test-packages all
 	bash tests/bench/run.sh
 	bash tests/bench/deadlines.sh
+	python3 tests/bench/agents.py
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/redress

@@ -71,6 +71,17 @@ static int add_event(struct request *request, int64_t case_id, const char *kind,
     return events_append(request, case_id, kind, detail, strlen(detail));
 }
 
+/* Keeps cases.next_due (what CASE.CLAIM orders by) equal to the case's
+ * earliest running SLA deadline; called after every change to its clocks. */
+static int refresh_next_due(struct request *request, int64_t case_id) {
+    static const char sql[] =
+        "UPDATE cases SET next_due = (SELECT min(due_at) FROM deadlines WHERE case_id = ?1 AND state = 'running'"
+        " AND kind NOT LIKE 'automation:%' AND kind <> 'notify') WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, case_id);
+    return request_step(request, statement);
+}
+
 /* warn_at of a clock starting a segment at `now` with `used` of `target`. */
 static int64_t warn_instant(const char *calendar, int64_t now, long long target, long long used) {
     long long warn_after = target * warning_percent / 100 - used;
@@ -107,8 +118,10 @@ static int insert_clock(struct request *request, int64_t case_id, const char *ki
 }
 
 int deadlines_open_case(struct request *request, int64_t case_id, const struct rules_sla *sla) {
-    if (insert_clock(request, case_id, "first_response", sla->calendar, sla->first_response) != 0) return -1;
-    return insert_clock(request, case_id, "resolution", sla->calendar, sla->resolution);
+    if (insert_clock(request, case_id, "first_response", sla->calendar, sla->first_response) != 0 ||
+        insert_clock(request, case_id, "resolution", sla->calendar, sla->resolution) != 0)
+        return -1;
+    return refresh_next_due(request, case_id);
 }
 
 /* Ends the case's clocks of the given kinds ("" = all) that are still
@@ -207,7 +220,9 @@ static int cancel_automation(struct request *request, int64_t case_id, const cha
 }
 
 int deadlines_replied(struct request *request, int64_t case_id, int64_t reply_event) {
-    return end_clocks_by(request, case_id, "first_response", "next_response", "met", "deadline_met", reply_event);
+    if (end_clocks_by(request, case_id, "first_response", "next_response", "met", "deadline_met", reply_event) != 0)
+        return -1;
+    return refresh_next_due(request, case_id);
 }
 
 int deadlines_resolved(struct request *request, int64_t case_id) {
@@ -216,14 +231,16 @@ int deadlines_resolved(struct request *request, int64_t case_id) {
         cancel_automation(request, case_id, "pending_too_long") != 0)
         return -1;
     if (arm_automation(request, case_id, "follow_up_due") != 0) return -1;
-    return arm_automation(request, case_id, "resolved_days");
+    if (arm_automation(request, case_id, "resolved_days") != 0) return -1;
+    return refresh_next_due(request, case_id);
 }
 
 int deadlines_closed(struct request *request, int64_t case_id) {
     if (cancel_automation(request, case_id, "resolved_days") != 0 ||
-        cancel_automation(request, case_id, "pending_too_long") != 0)
+        cancel_automation(request, case_id, "pending_too_long") != 0 ||
+        end_clocks(request, case_id, "", NULL, "cancelled", "deadline_cancelled") != 0)
         return -1;
-    return end_clocks(request, case_id, "", NULL, "cancelled", "deadline_cancelled");
+    return refresh_next_due(request, case_id);
 }
 
 /* Pauses every running clock: the segment's working time is added to used. */
@@ -264,7 +281,8 @@ int deadlines_pause(struct request *request, int64_t case_id) {
         if (add_event(request, case_id, "deadline_paused", detail) != 0 || touch_batch(request) != 0) return -1;
         timerheap_remove(&heap, clocks[i].id);
     }
-    return arm_automation(request, case_id, "pending_too_long");
+    if (arm_automation(request, case_id, "pending_too_long") != 0) return -1;
+    return refresh_next_due(request, case_id);
 }
 
 /* Resumes paused clocks from now; a customer's answer also starts a
@@ -312,7 +330,7 @@ int deadlines_resume(struct request *request, int64_t case_id, int customer_answ
         if (add_event(request, case_id, "deadline_resumed", detail) != 0 || touch_batch(request) != 0) return -1;
         timerheap_set(&heap, clocks[i].id, clocks[i].warned ? clocks[i].due : clocks[i].warn);
     }
-    if (!customer_answered) return 0;
+    if (!customer_answered) return refresh_next_due(request, case_id);
     /* The next-response promise: from the case's SLA (recorded on its
      * first clock), restarted after each customer answer. */
     static const char target_sql[] =
@@ -332,8 +350,10 @@ int deadlines_resume(struct request *request, int64_t case_id, int customer_answ
         if (sqlite3_step(statement) == SQLITE_ROW) next_target = sqlite3_column_int64(statement, 0);
         sqlite3_reset(statement);
     }
-    if (end_clocks(request, case_id, "next_response", NULL, "cancelled", NULL) != 0) return -1;
-    return insert_clock(request, case_id, "next_response", calendar, next_target);
+    if (end_clocks(request, case_id, "next_response", NULL, "cancelled", NULL) != 0 ||
+        insert_clock(request, case_id, "next_response", calendar, next_target) != 0)
+        return -1;
+    return refresh_next_due(request, case_id);
 }
 
 int deadlines_reopened(struct request *request, int64_t case_id) {
@@ -353,7 +373,8 @@ int deadlines_reopened(struct request *request, int64_t case_id) {
         }
         sqlite3_reset(statement);
     }
-    return target ? insert_clock(request, case_id, "resolution", calendar, target) : 0;
+    if (target && insert_clock(request, case_id, "resolution", calendar, target) != 0) return -1;
+    return refresh_next_due(request, case_id);
 }
 
 /* ----------------------------------------------------------- firing */
@@ -665,6 +686,7 @@ static int fire_clock(struct request *request, int64_t id, int64_t now) {
         if (request_step(request, update) != 0) return -1;
         snprintf(detail, sizeof detail, "deadline=%s due_at=%lld", kind, (long long)due_at);
         if (add_event(request, case_id, "deadline_breached", detail) != 0) return -1;
+        if (refresh_next_due(request, case_id) != 0) return -1;
         if (deadlines_escalate(request, case_id, "breach", kind) != 0) return -1;
         return 1;
     }
@@ -794,7 +816,7 @@ static int recompute_case(struct request *request, const struct clock_row *clock
             return -1;
         if (row->running) timerheap_set(&heap, row->id, warned ? due : warn);
     }
-    return 0;
+    return count > 0 ? refresh_next_due(request, clocks[0].case_id) : 0;
 }
 
 int deadlines_recompute(void) {

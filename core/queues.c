@@ -70,14 +70,13 @@ void case_claim_command(struct request *request) {
     if (claim_scope(request, scope, sizeof scope) != 0) return;
     const char *agent = request->client ? server_client_agent(request->client) : NULL;
     if (agent == NULL) agent = request->actor;
+    /* Walks the cases_claimable index in claim order and stops at the first
+     * case of the caller's queues. */
     static const char sql[] =
-        "SELECT c.id FROM cases c WHERE c.assignee IS NULL"
-        " AND c.state IN ('new', 'open', 'pending_internal')"
-        " AND (?1 = '' OR instr(',' || ?1 || ',', ',' || c.queue || ',') > 0)"
-        " ORDER BY c.priority,"
-        " coalesce((SELECT min(d.due_at) FROM deadlines d WHERE d.case_id = c.id AND d.state = 'running'"
-        "           AND d.kind NOT LIKE 'automation:%' AND d.kind <> 'notify'), 9223372036854775807),"
-        " c.id LIMIT 1";
+        "SELECT id FROM cases INDEXED BY cases_claimable"
+        " WHERE assignee IS NULL AND state IN ('new', 'open', 'pending_internal')"
+        " AND (?1 = '' OR instr(',' || ?1 || ',', ',' || queue || ',') > 0)"
+        " ORDER BY priority, coalesce(next_due, 9223372036854775807), id LIMIT 1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) {
         request_store_error(request);

@@ -176,6 +176,11 @@ static const char *const migrations[] = {
     "  attempt INTEGER NOT NULL,"
     "  created_at INTEGER NOT NULL"
     ");",
+    /* 7: what CASE.CLAIM orders by, kept on the case: its earliest running
+     * SLA deadline, and an index over the claimable cases only. */
+    "ALTER TABLE cases ADD COLUMN next_due INTEGER;"
+    "CREATE INDEX cases_claimable ON cases(priority, coalesce(next_due, 9223372036854775807), id)"
+    " WHERE assignee IS NULL AND state IN ('new', 'open', 'pending_internal');",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
