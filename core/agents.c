@@ -41,6 +41,17 @@ const char *agents_role_name(unsigned role) {
     return "?";
 }
 
+int agents_may_work_queue(const struct request *request, const char *queue, size_t len) {
+    if (request->client == NULL || server_client_role(request->client) != ROLE_AGENT) return 1;
+    for (const char *p = server_client_queues(request->client); *p;) {
+        const char *end = strchr(p, ',');
+        size_t item = end ? (size_t)(end - p) : strlen(p);
+        if (item == len && memcmp(p, queue, len) == 0) return 1;
+        p += item + (end ? 1 : 0);
+    }
+    return 0;
+}
+
 static int sha256(const char *data, size_t len, unsigned char out[32]) {
     unsigned int out_len = 0;
     return EVP_Digest(data, len, out, &out_len, EVP_sha256(), NULL) == 1 && out_len == 32 ? 0 : -1;

@@ -20,6 +20,10 @@ int agents_bootstrap(const char *data_directory);
 unsigned agents_role_parse(const char *name, size_t len);
 const char *agents_role_name(unsigned role);
 
+/* 1 if the request's caller may see and work cases of `queue`: an `agent`
+ * only its own queues; every other role (and a daemon without auth) all. */
+int agents_may_work_queue(const struct request *request, const char *queue, size_t len);
+
 void agent_add_command(struct request *request);
 void agent_list_command(struct request *request);
 void agent_disable_command(struct request *request);

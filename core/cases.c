@@ -214,21 +214,6 @@ static int add_event_detail(struct request *request, int64_t case_id, const char
 
 /* Reads a case's state; replies -NOTFOUND (or a store error) and returns -1
  * if it cannot. */
-/* An agent sees and works only the cases of its queues; supervisors,
- * finance and admins see every queue. */
-static int queue_allowed(const struct request *request, const char *queue) {
-    if (request->client == NULL || server_client_role(request->client) != ROLE_AGENT) return 1;
-    const char *mine = server_client_queues(request->client);
-    size_t len = strlen(queue);
-    for (const char *p = mine; *p;) {
-        const char *end = strchr(p, ',');
-        size_t item = end ? (size_t)(end - p) : strlen(p);
-        if (item == len && memcmp(p, queue, len) == 0) return 1;
-        p += item + (end ? 1 : 0);
-    }
-    return 0;
-}
-
 static int refuse_queue(struct request *request, int64_t id, const char *queue) {
     request_error(request, "NOPERM", "case %lld is in queue %s, which is not one of yours", (long long)id, queue);
     return -1;
@@ -258,7 +243,7 @@ static int load_state(struct request *request, int64_t id, enum case_state *stat
     char queue[RULES_NAME_MAX + 1];
     snprintf(queue, sizeof queue, "%s", (const char *)sqlite3_column_text(statement, 1));
     sqlite3_reset(statement);
-    if (!queue_allowed(request, queue)) return refuse_queue(request, id, queue);
+    if (!agents_may_work_queue(request, queue, strlen(queue))) return refuse_queue(request, id, queue);
     if (parsed < 0) {
         request_error(request, "ERR", "case %lld has an unknown state in the store", (long long)id);
         return -1;
@@ -758,7 +743,7 @@ void case_get_command(struct request *request) {
         return;
     }
     const char *case_queue = (const char *)sqlite3_column_text(statement, 16);
-    if (!queue_allowed(request, case_queue ? case_queue : "")) {
+    if (!agents_may_work_queue(request, case_queue ? case_queue : "", case_queue ? strlen(case_queue) : 0)) {
         char queue[RULES_NAME_MAX + 1];
         snprintf(queue, sizeof queue, "%s", case_queue ? case_queue : "");
         sqlite3_reset(statement);

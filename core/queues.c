@@ -42,14 +42,9 @@ static int claim_scope(struct request *request, char *out, size_t out_size) {
             request_error(request, "INVALID", "queue names are 1 to 64 letters, digits, _ and -");
             return -1;
         }
-        if (agent) {
-            char wrapped[1100], needle[80];
-            snprintf(wrapped, sizeof wrapped, ",%s,", mine);
-            snprintf(needle, sizeof needle, ",%.*s,", (int)len, queue);
-            if (strstr(wrapped, needle) == NULL) {
-                request_error(request, "NOPERM", "queue %.*s is not one of yours", (int)len, queue);
-                return -1;
-            }
+        if (!agents_may_work_queue(request, queue, len)) {
+            request_error(request, "NOPERM", "queue %.*s is not one of yours", (int)len, queue);
+            return -1;
         }
         snprintf(out, out_size, "%.*s", (int)len, queue);
         return 0;
@@ -146,14 +141,9 @@ void case_transfer_command(struct request *request) {
         request_error(request, "BADSTATE", "case %lld is closed: cannot transfer it", id);
         return;
     }
-    if (request->client && server_client_role(request->client) == ROLE_AGENT) {
-        char wrapped[1100], needle[90];
-        snprintf(wrapped, sizeof wrapped, ",%s,", server_client_queues(request->client));
-        snprintf(needle, sizeof needle, ",%s,", from);
-        if (strstr(wrapped, needle) == NULL) {
-            request_error(request, "NOPERM", "case %lld is in queue %s, which is not one of yours", id, from);
-            return;
-        }
+    if (!agents_may_work_queue(request, from, strlen(from))) {
+        request_error(request, "NOPERM", "case %lld is in queue %s, which is not one of yours", id, from);
+        return;
     }
     /* A transfer hands the case to the new department: unassigned again. */
     static const char update[] = "UPDATE cases SET queue = ?2, assignee = NULL, updated_at = ?3 WHERE id = ?1";
