@@ -181,6 +181,9 @@ static const char *const migrations[] = {
     "ALTER TABLE cases ADD COLUMN next_due INTEGER;"
     "CREATE INDEX cases_claimable ON cases(priority, coalesce(next_due, 9223372036854775807), id)"
     " WHERE assignee IS NULL AND state IN ('new', 'open', 'pending_internal');",
+    /* 8: what an order has committed to pay back is summed over these only */
+    "CREATE INDEX refunds_committed ON refunds(order_id, amount)"
+    " WHERE state IN ('approved', 'executing', 'succeeded');",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
