@@ -291,8 +291,19 @@ void refund_request_command(struct request *request) {
         snprintf(why_text, sizeof why_text, "more than what remains refundable on order %s (%lld of %lld)", order,
                  paid - committed, paid);
     }
-    if (strcmp(state, "review") == 0 && agents_role_parse(decision.role, strlen(decision.role)) == 0)
+    /* Only a role that may approve can be asked to: supervisor, finance or
+     * admin.  Anything else (an agent, a name the host does not know) goes
+     * to a supervisor, and the reason says so. */
+    unsigned review_role = agents_role_parse(decision.role, strlen(decision.role));
+    if (strcmp(state, "review") == 0 && review_role != ROLE_SUPERVISOR && review_role != ROLE_FINANCE &&
+        review_role != ROLE_ADMIN) {
+        char original[RULES_NAME_MAX + 1];
+        snprintf(original, sizeof original, "%s", decision.role);
         snprintf(decision.role, sizeof decision.role, "supervisor");
+        size_t used = strlen(decision.reason);
+        snprintf(decision.reason + used, sizeof decision.reason - used, " (review by %s given to a supervisor)",
+                 original);
+    }
     static const char insert[] =
         "INSERT INTO refunds(case_id, order_id, amount, currency, kind, reason, idempotency_key, state, requested_by,"
         " review_role, decision_reason, decided_by, created_at, updated_at)"

@@ -130,3 +130,24 @@ def test_failed_refund_is_retried_with_the_same_key():
         assert [row[3] for row in rows] == ["redress-refund-" + r["id"]] * 2 and [row[4] for row in rows] == [1, 2]
         assert admin.call("REFUND.RETRY", r["id"]).code == "BADSTATE"
         assert as_map(admin.call("REFUND.SETTLE", r["id"], "ok"))["state"] == "succeeded"
+
+
+def test_review_asked_of_a_role_that_cannot_approve_goes_to_a_supervisor():
+    import shutil
+    import tempfile
+    rules = tempfile.mkdtemp(prefix="redress-refund-rules-")
+    try:
+        with open(os.path.join(rules, "rules.lua"), "w") as f:
+            f.write('vocabulary = { categories = { "general_inquiry" }, queues = { "support" } }\n'
+                    'function refund(case) return { decision = "review", role = case.refund_reason, reason = "check" } end\n')
+        with Daemon(rules=rules) as d:
+            admin = d.client()
+            cid = open_case(admin, order="O-9", amount="10.00")
+            for asked in ("agent", "billing"):
+                r = as_map(admin.call("REFUND.REQUEST", cid, "1.00", "refund_only", "REASON", asked))
+                assert r["review_role"] == "supervisor", r
+                assert "review by %s given to a supervisor" % asked in r["decision_reason"], r
+            r = as_map(admin.call("REFUND.REQUEST", cid, "1.00", "refund_only", "REASON", "finance"))
+            assert r["review_role"] == "finance"
+    finally:
+        shutil.rmtree(rules)
