@@ -143,6 +143,10 @@ void agent_add_command(struct request *request) {
         }
         queues = request->argv[4];
         queues_len = request->argvlen[4];
+        if (queues_len > 1000) {
+            request_error(request, "INVALID", "QUEUES is too long (at most 1000 bytes)");
+            return;
+        }
         for (size_t i = 0; i < queues_len; i++)
             if (!(valid_name(queues + i, 1) || queues[i] == ',')) {
                 request_error(request, "INVALID", "QUEUES is a comma-separated list of queue names");

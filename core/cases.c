@@ -140,21 +140,7 @@ static int check_token(struct request *request, const char *name, const char *va
 
 /* Parses argument i as a case id (a positive integer). */
 static int parse_case_id(struct request *request, int i, int64_t *id) {
-    const char *text = request->argv[i];
-    size_t len = request->argvlen[i];
-    int64_t value = 0;
-    if (len == 0 || len > 18) goto bad;
-    for (size_t k = 0; k < len; k++) {
-        if (text[k] < '0' || text[k] > '9') goto bad;
-        value = value * 10 + (text[k] - '0');
-    }
-    if (value <= 0) goto bad;
-    *id = value;
-    return 0;
-bad:
-    request_error(request, "INVALID", "case id '%.*s' is not a positive integer",
-                  (int)(len > 32 ? 32 : len), text);
-    return -1;
+    return request_id(request, i, "case", id);
 }
 
 /* --------------------------------------------------------------- events */

@@ -50,6 +50,24 @@ int request_step(struct request *request, sqlite3_stmt *statement) {
     return 0;
 }
 
+int request_id(struct request *request, int i, const char *what, int64_t *id) {
+    const char *text = request->argv[i];
+    size_t len = request->argvlen[i];
+    int64_t value = 0;
+    int good = len > 0 && len <= 18;
+    for (size_t k = 0; good && k < len; k++) {
+        if (text[k] < '0' || text[k] > '9') good = 0;
+        else value = value * 10 + (text[k] - '0');
+    }
+    if (!good || value <= 0) {
+        request_error(request, "INVALID", "%s id '%.*s' is not a positive integer", what, (int)(len > 32 ? 32 : len),
+                      text);
+        return -1;
+    }
+    *id = value;
+    return 0;
+}
+
 int request_argument_is(const struct request *request, int i, const char *text) {
     size_t len = strlen(text);
     return i < request->argc && request->argvlen[i] == len &&

@@ -12,6 +12,7 @@
 
 #include <event2/buffer.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct client;
 
@@ -60,6 +61,11 @@ void request_store_error(struct request *request);
  * resets it; 0, or -1 after request_store_error(). */
 struct sqlite3_stmt;
 int request_step(struct request *request, struct sqlite3_stmt *statement);
+/* Parses argument i as an id: 1 to 18 decimal digits, > 0, nothing else
+ * (no sign, no space).  0, or -1 after "-INVALID <what> id '...' is not a
+ * positive integer". */
+int request_id(struct request *request, int i, const char *what, int64_t *id);
+
 /* 1 if argument i equals text, ignoring ASCII case. */
 int request_argument_is(const struct request *request, int i, const char *text);
 

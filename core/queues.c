@@ -15,7 +15,6 @@
 #include "store.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 static int valid_queue(const char *name, size_t len) {
@@ -105,12 +104,9 @@ void case_claim_command(struct request *request) {
 
 /* CASE.TRANSFER id queue [reason]: to another department, history kept. */
 void case_transfer_command(struct request *request) {
-    char *end;
-    long long id = strtoll(request->argv[1], &end, 10);
-    if (*end || id <= 0 || request->argvlen[1] > 18) {
-        request_error(request, "INVALID", "case id '%.32s' is not a positive integer", request->argv[1]);
-        return;
-    }
+    int64_t parsed;
+    if (request_id(request, 1, "case", &parsed) != 0) return;
+    long long id = (long long)parsed;
     if (!valid_queue(request->argv[2], request->argvlen[2])) {
         request_error(request, "INVALID", "queue names are 1 to 64 letters, digits, _ and -");
         return;

@@ -82,12 +82,9 @@ static int reply_refund(struct request *request, long long id) {
 }
 
 static int parse_id(struct request *request, int i, const char *what, long long *id) {
-    char *end;
-    *id = strtoll(request->argv[i], &end, 10);
-    if (request->argvlen[i] == 0 || request->argvlen[i] > 18 || *end || *id <= 0) {
-        request_error(request, "INVALID", "%s id '%.32s' is not a positive integer", what, request->argv[i]);
-        return -1;
-    }
+    int64_t value;
+    if (request_id(request, i, what, &value) != 0) return -1;
+    *id = (long long)value;
     return 0;
 }
 

@@ -58,6 +58,7 @@ def test_agents_added_listed_and_disabled():
         assert admin.call("AGENT.ADD", "alice", "agent").code == "CONFLICT"
         assert admin.call("AGENT.ADD", "bob", "wizard").code == "INVALID"
         assert admin.call("AGENT.ADD", "bad name", "agent").code == "INVALID"
+        assert admin.call("AGENT.ADD", "carl", "agent", "QUEUES", "q," * 501).code == "INVALID"
         listed = [as_map(a) for a in admin.call("AGENT.LIST")]
         assert [a["name"] for a in listed] == ["admin", "alice"]
         assert listed[1]["role"] == "agent" and listed[1]["queues"] == "support,logistics"

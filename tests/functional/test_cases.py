@@ -195,6 +195,8 @@ def test_error_codes_of_case_commands():
         assert c.call("CASE.GET", "0").code == "INVALID"
         assert c.call("CASE.GET", "-4").code == "INVALID"
         assert c.call("CASE.GET", "99999999999999999999").code == "INVALID"
+        assert c.call("CASE.GET", "+5").code == "INVALID" and c.call("CASE.GET", " 5").code == "INVALID"
+        assert c.call("REFUND.GET", "+5").code == "INVALID" and c.call("CASE.TRANSFER", "5x", "q").code == "INVALID"
         assert c.call("CASE.WAIT", cid, "FOREVER").code == "INVALID"
         assert c.call("CASE.SET", cid, "PRIORITY", "P9").code == "INVALID"
         assert c.call("CASE.SET", cid, "COLOUR", "red").code == "INVALID"

@@ -83,11 +83,8 @@ def test_failed_commit_answers_errors_and_loses_nothing():
         got = as_map(c.call("CASE.GET", kept))
         assert got["assignee"] == "alice"
         assert [as_map(x)["subject"] for x in c.call("CASE.LIST", "LIMIT", 100)] == ["kept", "after"]
-        assert after == kept + 1 or after > kept
+        assert after > kept
         assert "commit_failures:2" in c.call("INFO")
-    # And it is still so after a restart.
-    with Daemon() as d:
-        pass
 
 
 def test_failed_commit_survives_restart():
