@@ -1,6 +1,6 @@
 # redress -- build, run, test and install.
 #
-#   make            build build/redressd (and build/plugins/*.so)
+#   make            build build/redressd and build/plugins/*.so
 #   make run        build, then run the daemon in the foreground with ./rules and ./data
 #   make test       unit + functional tests, then all of them again under ASan/UBSan
 #   make bench      the benchmarks of tests/bench (not part of make test)
@@ -45,11 +45,21 @@ MAIN_OBJ   := $(BUILD)/core/main.o
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
+# Plugins: plugins/NAME.c (+ the HTTP client the HTTP ones share) -> BUILD/plugins/NAME.so.
+# Test plugins (tests/plugins/*.c) and the skeleton of examples/ go to BUILD/test-plugins.
+PLUGIN_NAMES  := webhook orders http_refund
+PLUGINS       := $(PLUGIN_NAMES:%=$(BUILD)/plugins/%.so)
+TEST_PLUGINS  := $(patsubst tests/plugins/%.c,$(BUILD)/test-plugins/%.so,$(wildcard tests/plugins/*.c)) \
+                 $(BUILD)/test-plugins/skeleton.so
+PLUGIN_CFLAGS  = -std=c11 $(WARNINGS) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC \
+                 -fvisibility=hidden -Iinclude $(SANITIZE_FLAGS) $(shell pkg-config --cflags libevent sqlite3 2>/dev/null)
+PLUGIN_HEADERS := include/redress/plugin.h plugins/http_client.h
+
 DEPS_STAMP := build/.packages-ok
 
 .PHONY: all run test unit check-packages test-packages bench fuzz install clean
 
-all: $(BUILD)/redressd
+all: $(BUILD)/redressd $(PLUGINS)
 
 $(DEPS_STAMP):
 	@$(MAKE) --no-print-directory check-packages PACKAGES="$(BUILD_PACKAGES)"
@@ -78,6 +88,23 @@ $(BUILD)/%.o: %.c $(DEPS_STAMP)
 $(BUILD)/redressd: $(MAIN_OBJ) $(CORE_OBJ) $(PURE_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/plugins/%.so: plugins/%.c plugins/http_client.c $(PLUGIN_HEADERS) $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGIN_CFLAGS) -shared -o $@ $< plugins/http_client.c $(LDFLAGS) \
+	    $(shell pkg-config --libs libevent sqlite3 2>/dev/null)
+
+$(BUILD)/test-plugins/%.so: tests/plugins/%.c include/redress/plugin.h $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGIN_CFLAGS) -shared -o $@ $< $(LDFLAGS)
+
+# The skeleton builds with its own Makefile, as a plugin author's would,
+# against this tree's header instead of the installed one.
+$(BUILD)/test-plugins/skeleton.so: examples/plugin-skeleton/skeleton.c examples/plugin-skeleton/Makefile \
+                                   include/redress/plugin.h $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(MAKE) --no-print-directory -C examples/plugin-skeleton REDRESS_INCLUDE=$(CURDIR)/include \
+	    OUT=$(CURDIR)/$@ EXTRA_CFLAGS="$(SANITIZE_FLAGS)"
+
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(PURE_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -89,8 +116,10 @@ run: all
 	./$(BUILD)/redressd --rules rules --data data
 
 # The whole suite, plain and then under AddressSanitizer + UBSan.
-test: test-packages all $(BUILD)/unit_tests
-	@$(MAKE) --no-print-directory BUILD=build/sanitize SANITIZE=1 build/sanitize/redressd build/sanitize/unit_tests
+test: test-packages all $(BUILD)/unit_tests $(TEST_PLUGINS)
+	@$(MAKE) --no-print-directory BUILD=build/sanitize SANITIZE=1 build/sanitize/redressd build/sanitize/unit_tests \
+	    $(PLUGIN_NAMES:%=build/sanitize/plugins/%.so) \
+	    $(patsubst $(BUILD)/%,build/sanitize/%,$(TEST_PLUGINS))
 	python3 tests/run.py --build build --build build/sanitize
 
 bench: test-packages all
@@ -101,7 +130,9 @@ bench: test-packages all
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/redress
 	install -m 755 $(BUILD)/redressd $(DESTDIR)$(PREFIX)/bin/redressd
-	install -m 644 include/redress/*.h $(DESTDIR)$(PREFIX)/include/redress/ 2>/dev/null || true
+	install -m 644 include/redress/plugin.h $(DESTDIR)$(PREFIX)/include/redress/plugin.h
+	install -d $(DESTDIR)$(PREFIX)/lib/redress/plugins
+	install -m 755 $(PLUGINS) $(DESTDIR)$(PREFIX)/lib/redress/plugins/
 
 clean:
 	rm -rf build

@@ -9,6 +9,7 @@
 #include "cases.h"
 #include "deadlines.h"
 #include "clock.h"
+#include "plugins.h"
 #include "queues.h"
 #include "refunds.h"
 #include "reply.h"
@@ -137,6 +138,8 @@ static void info_command(struct request *request) {
     server_info(text);
     evbuffer_add_printf(text, "\r\n# Cases\r\ncases:%lld\r\nopen_cases:%lld\r\nevents:%lld\r\n",
                         count_rows(cases_sql), count_rows(open_sql), count_rows(events_sql));
+    evbuffer_add_printf(text, "\r\n# Plugins\r\n");
+    plugins_info(text);
     size_t len = evbuffer_get_length(text);
     char *flat = (char *)evbuffer_pullup(text, -1);
     if (flat == NULL) len = 0;
@@ -381,6 +384,7 @@ static const struct command command_table[] = {
     {"RULES.RELOAD",     1, 1, 0, rules_reload_command, "", D},
     {"RULES.INFO",       1, 1, 0, rules_info_command, "", S | D},
     {"RULES.EVAL",       2, 130, R, rules_eval_command, "hook [field value ...]", S | D},
+    {"PLUGIN.LIST",      1, 1, 0, plugin_list_command, "", S | D},
     {"DEBUG.CLOCK",      2, 3, T, debug_clock_command, "SET unix-seconds | ADVANCE seconds | GET", D},
     {"DEBUG.STORE",      3, 4, T, debug_store_command, "FAIL-COMMITS n [FULL|IOERR]", D},
 };
@@ -398,7 +402,7 @@ const struct command *commands_lookup(const char *name, size_t len) {
     for (size_t i = 0; i < sizeof command_table / sizeof command_table[0]; i++)
         if (strlen(command_table[i].name) == len && strncasecmp(command_table[i].name, name, len) == 0)
             return &command_table[i];
-    return NULL;
+    return plugins_lookup_command(name, len);
 }
 
 int commands_arity_ok(const struct command *command, int argc) {

@@ -18,6 +18,7 @@ struct client;
 
 struct request {
     struct client *client;    /* the caller; NULL for internal requests */
+    const struct command *command; /* what runs (set by the server; NULL for internal requests) */
     int argc;
     char **argv;              /* borrowed; argv[i] NUL-terminated, argvlen[i] bytes */
     size_t *argvlen;

@@ -35,7 +35,10 @@ static const struct setting settings[] = {
     INTEGER_SETTING(port, "7878", 0, 65535, "TCP port; 0 picks a free one and logs it"),
     STRING_SETTING(data, "./data", "data directory (created if missing)"),
     STRING_SETTING(rules, "./rules", "rule set directory (\"\" = none: built-in defaults decide)"),
-    STRING_SETTING(plugins, "", "plugin directory"),
+    STRING_SETTING(plugins, "", "plugins to load: a directory (each .so in it) or names and paths, comma-separated"),
+    STRING_SETTING(plugin_directory, "", "where plugin names are looked up (\"\" = plugins/ beside redressd)"),
+    STRING_SETTING(plugin_failure, "refuse", "a plugin that cannot load: refuse (do not start) or skip it"),
+    STRING_SETTING(refund_executor, "outbox", "who executes approved refunds: outbox, or a plugin's executor"),
     STRING_SETTING(unix_socket, "", "unix socket path (\"\" = DATA/redress.sock, off = none)"),
     {"test_clock", SETTING_BOOLEAN, offsetof(struct config, test_clock), 0, "no", 0, 1,
      "freeze time; DEBUG.CLOCK moves it (tests only)"},
@@ -129,8 +132,49 @@ void config_defaults(struct config *config) {
         apply(config, &settings[s], settings[s].initial, scratch, sizeof scratch);
 }
 
+/* "name.key": a plugin's setting, kept as text for the plugin to read. */
+static const char *set_plugin_setting(struct config *config, const char *key, const char *value, char *error,
+                                      size_t error_size) {
+    const char *dot = strchr(key, '.');
+    size_t len = strlen(key);
+    if (dot == key || dot[1] == '\0' || len >= sizeof config->plugin_settings[0].key) {
+        snprintf(error, error_size, "bad plugin setting '%.64s': expected plugin.key", key);
+        return error;
+    }
+    if (strlen(value) >= sizeof config->plugin_settings[0].value) {
+        snprintf(error, error_size, "%s: value longer than %zu bytes", key, sizeof config->plugin_settings[0].value - 1);
+        return error;
+    }
+    char normal[sizeof config->plugin_settings[0].key];
+    for (size_t i = 0; i <= len; i++) normal[i] = key[i] == '-' ? '_' : key[i];
+    int slot;
+    for (slot = 0; slot < config->plugin_setting_count; slot++)
+        if (strcmp(config->plugin_settings[slot].key, normal) == 0) break;
+    if (slot == config->plugin_setting_count) {
+        if (slot == CONFIG_PLUGIN_SETTINGS_MAX) {
+            snprintf(error, error_size, "%s: more than %d plugin settings", key, CONFIG_PLUGIN_SETTINGS_MAX);
+            return error;
+        }
+        config->plugin_setting_count++;
+    }
+    memcpy(config->plugin_settings[slot].key, normal, len + 1);
+    snprintf(config->plugin_settings[slot].value, sizeof config->plugin_settings[slot].value, "%s", value);
+    return NULL;
+}
+
+const char *config_plugin_setting(const struct config *config, const char *plugin, const char *key) {
+    size_t plugin_len = strlen(plugin);
+    for (int i = 0; i < config->plugin_setting_count; i++) {
+        const char *name = config->plugin_settings[i].key;
+        if (strncmp(name, plugin, plugin_len) == 0 && name[plugin_len] == '.' && strcmp(name + plugin_len + 1, key) == 0)
+            return config->plugin_settings[i].value;
+    }
+    return NULL;
+}
+
 const char *config_set(struct config *config, const char *key, const char *value, char *error,
                        size_t error_size) {
+    if (strchr(key, '.')) return set_plugin_setting(config, key, value, error, error_size);
     const struct setting *setting = find_setting(key);
     if (setting == NULL) {
         snprintf(error, error_size, "unknown setting '%s'", key);

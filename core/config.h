@@ -11,12 +11,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define CONFIG_PLUGIN_SETTINGS_MAX 64
+
 struct config {
     char bind[256];          /* TCP address; "" disables TCP */
     long long port;          /* 0 = pick a free port */
     char data[1024];         /* data directory (created) */
     char rules[1024];        /* rule set directory */
-    char plugins[1024];      /* plugin directory */
+    char plugins[1024];      /* plugins to load: a directory, or names / paths */
+    char plugin_directory[1024]; /* where names are looked up ("" = plugins/ beside redressd) */
+    char plugin_failure[16];     /* refuse | skip */
+    char refund_executor[64];    /* outbox, or a plugin executor's name */
     char unix_socket[1024];  /* "" = DATA/redress.sock; "off" disables */
     int test_clock;          /* accept DEBUG.CLOCK; time stands still */
     int auth;                /* every command but PING, HELLO, AUTH, QUIT needs AUTH */
@@ -42,7 +47,16 @@ struct config {
     long long approve_limit_supervisor, approve_limit_finance; /* minor units */
     char log_level[16];
     char default_currency[4];
+    /* "plugin.key = value" settings, for plugins (config_plugin_setting). */
+    int plugin_setting_count;
+    struct {
+        char key[96];
+        char value[1024];
+    } plugin_settings[CONFIG_PLUGIN_SETTINGS_MAX];
 };
+
+/* The value of "plugin.key", or NULL; owned by config. */
+const char *config_plugin_setting(const struct config *config, const char *plugin, const char *key);
 
 /* Fills every field with its default. */
 void config_defaults(struct config *config);

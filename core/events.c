@@ -2,11 +2,14 @@
  *
  * Pending publications of the open batch live in one array; each write
  * command remembers where its own start, so a failed command drops exactly
- * its own.  At commit they go to server_publish(); at rollback they are freed.
+ * its own.  At commit they go to server_publish() (subscribed clients) and to
+ * plugins_deliver_event() (subscribed plugins); at rollback they are freed.
  */
 #include "events.h"
 #include "clock.h"
 #include "log.h"
+#include "plugins.h"
+#include "redress/plugin.h"
 #include "server.h"
 #include "store.h"
 
@@ -18,7 +21,9 @@
 
 struct publication {
     char queue[72];
-    char *payload;          /* owned */
+    char *payload;          /* owned; NULL when no client subscriber wants it */
+    struct redress_event event; /* for plugins; kind, actor, detail owned (one allocation: text) */
+    char *text;             /* owned */
 };
 
 static struct publication *pending;
@@ -36,14 +41,24 @@ static int is_published(const char *kind) {
 }
 
 static void drop_from(size_t mark) {
-    while (pending_count > mark) free(pending[--pending_count].payload);
+    while (pending_count > mark) {
+        pending_count--;
+        free(pending[pending_count].payload);
+        free(pending[pending_count].text);
+    }
 }
 
 static void after_batch(void *argument, int committed) {
     (void)argument;
     registered = 0;
     if (committed)
-        for (size_t i = 0; i < pending_count; i++) server_publish(pending[i].queue, pending[i].payload);
+        for (size_t i = 0; i < pending_count; i++) {
+            if (pending[i].payload) server_publish(pending[i].queue, pending[i].payload);
+            if (pending[i].text) {
+                pending[i].event.queue = pending[i].queue;
+                plugins_deliver_event(&pending[i].event);
+            }
+        }
     drop_from(0);
     command_mark = 0;
 }
@@ -56,8 +71,8 @@ void events_command_end(int ok) {
 
 /* Queues a publication of the event; errors here only cost the push, never
  * the change (the row is what counts). */
-static void queue_publication(int64_t case_id, const char *actor, const char *kind, const char *detail,
-                              size_t len) {
+static void queue_publication(int64_t event_id, int64_t case_id, const char *actor, const char *kind,
+                              const char *detail, size_t len, int to_clients, int to_plugins) {
     static const char sql[] = "SELECT queue FROM cases WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     char queue[72] = "";
@@ -78,14 +93,37 @@ static void queue_publication(int64_t case_id, const char *actor, const char *ki
         pending = grown;
         pending_capacity = capacity;
     }
-    char *payload = malloc(PAYLOAD_MAX);
-    if (payload == NULL) return;
-    snprintf(payload, PAYLOAD_MAX, "event=%s case=%lld queue=%s at=%lld actor=%s %.*s", kind, (long long)case_id,
-             queue, (long long)clock_now(), actor, (int)(len > 1200 ? 1200 : len), detail);
-    for (char *p = payload; *p; p++)
-        if (*p == '\n' || *p == '\r') *p = ' ';
-    snprintf(pending[pending_count].queue, sizeof pending[pending_count].queue, "%s", queue);
-    pending[pending_count].payload = payload;
+    struct publication *publication = &pending[pending_count];
+    memset(publication, 0, sizeof *publication);
+    snprintf(publication->queue, sizeof publication->queue, "%s", queue);
+    if (to_clients) {
+        char *payload = malloc(PAYLOAD_MAX);
+        if (payload == NULL) return;
+        snprintf(payload, PAYLOAD_MAX, "event=%s case=%lld queue=%s at=%lld actor=%s %.*s", kind,
+                 (long long)case_id, queue, (long long)clock_now(), actor, (int)(len > 1200 ? 1200 : len), detail);
+        for (char *p = payload; *p; p++)
+            if (*p == '\n' || *p == '\r') *p = ' ';
+        publication->payload = payload;
+    }
+    if (to_plugins) {
+        /* kind, actor and detail in one allocation: "kind\0actor\0detail\0" */
+        size_t kind_len = strlen(kind), actor_len = strlen(actor);
+        char *text = malloc(kind_len + actor_len + len + 3);
+        if (text == NULL) {
+            free(publication->payload);
+            return;
+        }
+        memcpy(text, kind, kind_len + 1);
+        memcpy(text + kind_len + 1, actor, actor_len + 1);
+        memcpy(text + kind_len + actor_len + 2, detail, len);
+        text[kind_len + actor_len + 2 + len] = '\0';
+        publication->text = text;
+        publication->event = (struct redress_event){
+            .size = sizeof(struct redress_event), .id = event_id, .case_id = case_id, .at = clock_now(),
+            .kind = text, .actor = text + kind_len + 1, .detail = text + kind_len + actor_len + 2,
+            .detail_length = len,
+        };
+    }
     pending_count++;
 }
 
@@ -103,7 +141,10 @@ int events_append(struct request *request, int64_t case_id, const char *kind, co
     sqlite3_reset(statement);
     /* Nobody listening: nothing to prepare (a subscriber hears of what is
      * committed after it subscribed). */
-    if (server_has_subscribers() && is_published(kind)) queue_publication(case_id, request->actor, kind, detail, len);
+    int to_clients = server_has_subscribers() && is_published(kind), to_plugins = plugins_want_event(kind);
+    if (to_clients || to_plugins)
+        queue_publication(sqlite3_last_insert_rowid(store_database()), case_id, request->actor, kind, detail, len,
+                          to_clients, to_plugins);
     return 0;
 failed:
     if (statement) sqlite3_reset(statement);

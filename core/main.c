@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "clock.h"
 #include "config.h"
+#include "plugins.h"
 #include "log.h"
 #include "rules.h"
 #include "server.h"
@@ -141,6 +142,12 @@ int main(int argc, char **argv) {
         log_error("cannot open store", "error=\"%s\"", error);
         goto done;
     }
+    /* Plugins before the rule set: rules see their functions at load. */
+    if (plugins_load(&config, base, error, sizeof error) != 0) {
+        fprintf(stderr, "redressd: plugins: %s\n", error);
+        log_error("cannot load plugins", "error=\"%s\"", error);
+        goto done;
+    }
     if (config.rules[0] == '\0') {
         log_info("no rule set configured: built-in defaults decide", NULL);
     } else if (rules_load(config.rules, error, sizeof error) != 0) {
@@ -163,6 +170,7 @@ int main(int argc, char **argv) {
         goto done;
     }
     store_batch_commit(error, sizeof error);
+    plugins_resume_refunds();
     log_info("ready", "version=%s data=%s sync=%s test_clock=%s", REDRESS_VERSION, config.data,
              config.sync, config.test_clock ? "yes" : "no");
     server_run();
@@ -170,6 +178,7 @@ int main(int argc, char **argv) {
     log_info("stopped", NULL);
 done:
     server_free();
+    plugins_shutdown();
     deadlines_free();
     rules_unload();
     store_close();

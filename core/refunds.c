@@ -19,6 +19,7 @@
 #include "agents.h"
 #include "clock.h"
 #include "events.h"
+#include "log.h"
 #include "money.h"
 #include "reply.h"
 #include "rules.h"
@@ -121,25 +122,35 @@ static int set_state(struct request *request, long long id, const char *state, c
     return request_step(request, statement);
 }
 
+int refunds_mark_executing(struct request *request, long long id, long long case_id, const char *executor_name) {
+    static const char sql[] =
+        "UPDATE refunds SET attempts = attempts + 1, executor = ?2, state = 'executing', updated_at = ?3 WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, id);
+        sqlite3_bind_text(statement, 2, executor_name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(statement, 3, clock_now());
+    }
+    if (request_step(request, statement) != 0) return -1;
+    char detail[160];
+    snprintf(detail, sizeof detail, "refund=%lld state=executing executor=%s key=redress-refund-%lld", id,
+             executor_name, id);
+    return events_append(request, case_id, "refund_executing", detail, strlen(detail));
+}
+
 /* The built-in executor: an outbox row for the finance system, the refund
  * executing.  The key is the refund's own, so a retry cannot pay twice. */
 static int outbox_start(struct request *request, long long id, long long case_id) {
     static const char sql[] =
         "INSERT INTO refund_outbox(refund_id, order_id, amount, currency, idempotency_key, attempt, created_at)"
         " SELECT id, order_id, amount, currency, 'redress-refund-' || id, attempts + 1, ?2 FROM refunds WHERE id = ?1";
-    static const char attempts_sql[] = "UPDATE refunds SET attempts = attempts + 1 WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) {
         sqlite3_bind_int64(statement, 1, id);
         sqlite3_bind_int64(statement, 2, clock_now());
     }
     if (request_step(request, statement) != 0) return -1;
-    statement = store_statement(attempts_sql);
-    if (statement) sqlite3_bind_int64(statement, 1, id);
-    if (request_step(request, statement) != 0 || set_state(request, id, "executing", NULL, NULL) != 0) return -1;
-    char detail[96];
-    snprintf(detail, sizeof detail, "refund=%lld state=executing executor=outbox key=redress-refund-%lld", id, id);
-    return events_append(request, case_id, "refund_executing", detail, strlen(detail));
+    return refunds_mark_executing(request, id, case_id, "outbox");
 }
 
 static const struct refund_executor outbox_executor = {"outbox", outbox_start};
@@ -437,31 +448,43 @@ void refund_reject_command(struct request *request) {
     reply_refund(request, id);
 }
 
-/* REFUND.SETTLE id ok|failed [reference]: the finance system's answer. */
-void refund_settle_command(struct request *request) {
-    long long id;
+int refunds_settle(struct request *request, long long id, int ok, const char *reference, size_t reference_length,
+                   const char *message) {
     struct refund_facts facts;
-    if (parse_id(request, 1, "refund", &id) != 0 || load_refund(request, id, &facts) != 0) return;
-    int ok = request_argument_is(request, 2, "ok");
-    if (!ok && !request_argument_is(request, 2, "failed")) {
-        request_error(request, "INVALID", "the outcome is ok or failed");
-        return;
-    }
+    if (load_refund(request, id, &facts) != 0) return -1;
     if (strcmp(facts.state, "executing") != 0) {
         request_error(request, "BADSTATE", "refund %lld is %s: only an executing refund settles", id, facts.state);
-        return;
+        return -1;
     }
     static const char sql[] = "UPDATE refunds SET reference = coalesce(?2, reference) WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) {
         sqlite3_bind_int64(statement, 1, id);
-        if (request->argc == 4) sqlite3_bind_text(statement, 2, request->argv[3], (int)(request->argvlen[3] > 128 ? 128 : request->argvlen[3]), SQLITE_STATIC);
+        if (reference)
+            sqlite3_bind_text(statement, 2, reference, (int)(reference_length > 128 ? 128 : reference_length),
+                              SQLITE_STATIC);
     }
     if (request_step(request, statement) != 0 || set_state(request, id, ok ? "succeeded" : "failed", NULL, NULL) != 0)
+        return -1;
+    char detail[400], quoted[300];
+    int len = snprintf(detail, sizeof detail, "refund=%lld state=%s", id, ok ? "succeeded" : "failed");
+    if (message && *message)
+        snprintf(detail + len, sizeof detail - (size_t)len, " why=%s", log_quote(message, quoted, sizeof quoted));
+    return events_append(request, facts.case_id, ok ? "refund_paid" : "refund_failed", detail, strlen(detail));
+}
+
+/* REFUND.SETTLE id ok|failed [reference]: the finance system's answer. */
+void refund_settle_command(struct request *request) {
+    long long id;
+    if (parse_id(request, 1, "refund", &id) != 0) return;
+    int ok = request_argument_is(request, 2, "ok");
+    if (!ok && !request_argument_is(request, 2, "failed")) {
+        request_error(request, "INVALID", "the outcome is ok or failed");
         return;
-    char detail[200];
-    snprintf(detail, sizeof detail, "refund=%lld state=%s", id, ok ? "succeeded" : "failed");
-    if (events_append(request, facts.case_id, ok ? "refund_paid" : "refund_failed", detail, strlen(detail)) != 0) return;
+    }
+    const char *reference = request->argc == 4 ? request->argv[3] : NULL;
+    size_t reference_length = request->argc == 4 ? request->argvlen[3] : 0;
+    if (refunds_settle(request, id, ok, reference, reference_length, NULL) != 0) return;
     reply_refund(request, id);
 }
 

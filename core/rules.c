@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "counters.h"
 #include "timeparse.h"
+#include "plugins.h"
 #include "log.h"
 #include "reply.h"
 #include "store.h"
@@ -1324,6 +1325,8 @@ static struct rule_set *load_set(const char *directory, char *error, size_t erro
     lua_setfield(state, LUA_REGISTRYINDEX, "redress.set");
     push_helpers(state);
     sandbox_set_global(set->sandbox, "redress");
+    plugins_push_lua_namespace(state);
+    sandbox_set_global(set->sandbox, "plugins");
     for (int i = 0; i < set->file_count; i++) {
         char path[1400];
         size_t len;

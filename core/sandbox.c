@@ -85,6 +85,18 @@ static void count_hook(lua_State *state, lua_Debug *debug) {
     luaL_error(state, "%s", message);
 }
 
+void sandbox_charge_time(lua_State *state, const char *what) {
+    struct sandbox *sandbox = sandbox_of(state);
+    if (sandbox == NULL || sandbox->deadline_ms == 0 || sandbox->exhausted) return;
+    if (clock_real_monotonic_ms() <= sandbox->deadline_ms) return;
+    sandbox->exhausted = 2;
+    lua_sethook(state, count_hook, LUA_MASKCOUNT, 1);
+    char message[300];
+    snprintf(message, sizeof message, "%s: time budget exceeded (%lld ms)", what,
+             (long long)sandbox->limits.milliseconds);
+    luaL_error(state, "%s", message);
+}
+
 static void arm_budgets(struct sandbox *sandbox) {
     /* Memory: the call may grow the state by call_memory_bytes, never past the cap. */
     size_t room = sandbox->limits.memory_bytes - sandbox->used;
@@ -99,6 +111,7 @@ static void arm_budgets(struct sandbox *sandbox) {
 
 static void disarm_budgets(struct sandbox *sandbox) {
     lua_sethook(sandbox->state, NULL, 0, 0);
+    sandbox->deadline_ms = 0;
     sandbox->ceiling = sandbox->limits.memory_bytes;
 }
 

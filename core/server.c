@@ -181,6 +181,7 @@ static void client_execute(struct client *client) {
     };
     server.total_commands++;
     const struct command *command = commands_lookup(parser->argv[0], parser->argvlen[0]);
+    request.command = command;
     unsigned flags = command ? command->flags : 0;
     int hold = client->held_count > 0 ||
                ((flags & (COMMAND_WRITE | COMMAND_READS_STORE)) && store_batch_is_open()) ||

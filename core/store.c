@@ -184,6 +184,9 @@ static const char *const migrations[] = {
     /* 8: what an order has committed to pay back is summed over these only */
     "CREATE INDEX refunds_committed ON refunds(order_id, amount)"
     " WHERE state IN ('approved', 'executing', 'succeeded');",
+    /* 9: which executor runs an executing refund (outbox or a plugin's), so
+     * that a restart starts again exactly those its executor owns. */
+    "ALTER TABLE refunds ADD COLUMN executor TEXT;",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 

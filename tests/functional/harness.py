@@ -24,6 +24,9 @@ import threading
 
 REDRESSD = os.environ.get("REDRESSD", "build/redressd")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Shipped plugins (BUILD/plugins) and the test ones (BUILD/test-plugins) of the build under test.
+PLUGINS = os.path.join(os.path.dirname(os.path.abspath(REDRESSD)), "plugins")
+TEST_PLUGINS = os.path.join(os.path.dirname(os.path.abspath(REDRESSD)), "test-plugins")
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 

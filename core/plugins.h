@@ -1,0 +1,60 @@
+/* plugins.h -- the plugin host: loading, registries, and the API table.
+ *
+ * Plugins are shared objects built against include/redress/plugin.h.  This
+ * module loads them (dlopen RTLD_NOW|RTLD_LOCAL), checks their API version,
+ * runs their init with the host's function table, and keeps what they
+ * registered: commands (found by commands_lookup after the built-ins), Lua
+ * functions (the `plugins` table of the rule environment), event subscribers
+ * (fed after commit by events.c) and refund executors (one of them plugged
+ * into refunds.c by refund_executor = NAME).  Registration is accepted only
+ * during a plugin's init; a failed init unregisters all it did.
+ */
+#ifndef REDRESS_PLUGINS_H
+#define REDRESS_PLUGINS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "commands.h"
+#include "config.h"
+
+struct event_base;
+struct evbuffer;
+struct lua_State;
+
+/* Loads the plugins config->plugins names.  A plugin that cannot load is
+ * refused (returns -1, error says which and why) or, with plugin_failure =
+ * skip, logged and left out.  Then selects config->refund_executor.  Keeps
+ * config and base (both must outlive plugins_shutdown). */
+int plugins_load(const struct config *config, struct event_base *base, char *error, size_t error_size);
+
+/* Starts again, with the same idempotency key, every refund left executing
+ * by the selected plugin executor (after a restart).  Call once the store
+ * is open and the loop is about to run. */
+void plugins_resume_refunds(void);
+
+/* Calls each plugin's shutdown in reverse load order, unloads them, frees
+ * every registry.  Refund jobs not reported are abandoned. */
+void plugins_shutdown(void);
+
+/* A plugin command by name (any case), or NULL. */
+const struct command *plugins_lookup_command(const char *name, size_t len);
+/* 1 if some plugin registered a command or Lua function of this name. */
+int plugins_command_exists(const char *name);
+
+/* Pushes the `plugins` table for a rule state: plugins.NAME.function,
+ * read-only (empty when no plugin registered a function). */
+void plugins_push_lua_namespace(struct lua_State *state);
+
+/* 1 if a plugin subscribed to events of this kind. */
+int plugins_want_event(const char *kind);
+/* Delivers one committed event to the subscribed plugins. */
+struct redress_event;
+void plugins_deliver_event(const struct redress_event *event);
+
+/* PLUGIN.LIST */
+void plugin_list_command(struct request *request);
+/* INFO plugins section lines. */
+void plugins_info(struct evbuffer *out);
+
+#endif

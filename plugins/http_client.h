@@ -1,0 +1,66 @@
+/* http_client.h -- what the HTTP plugins share: URLs, one keep-alive
+ * connection per endpoint on the host's event_base (libevent's evhttp),
+ * POST with a timeout, JSON string escaping and retry backoff.
+ *
+ * Only http:// URLs: put a TLS-terminating proxy in front of an https
+ * endpoint.  Host names are resolved by libevent's asynchronous resolver, so
+ * the daemon's loop never blocks on DNS.
+ *
+ * Ownership: an http_endpoint is the caller's (http_endpoint_open fills it,
+ * http_endpoint_close frees what it holds, which cancels requests in flight
+ * without calling their callbacks).
+ */
+#ifndef REDRESS_PLUGIN_HTTP_CLIENT_H
+#define REDRESS_PLUGIN_HTTP_CLIENT_H
+
+#include <event2/event.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct evhttp_connection;
+struct evdns_base;
+struct evbuffer;
+
+struct http_endpoint {
+    char url[1024];
+    char host[256];
+    char path[1024];        /* with the query, "/" at least */
+    int port;
+    struct event_base *base;
+    struct evdns_base *dns; /* borrowed */
+    struct evhttp_connection *connection;
+    int timeout_ms;
+};
+
+/* Parses url ("http://host[:port][/path]") into endpoint; 0, or -1 with why. */
+int http_endpoint_open(struct http_endpoint *endpoint, const char *url, struct event_base *base,
+                       struct evdns_base *dns, int timeout_ms, char *error, size_t error_size);
+void http_endpoint_close(struct http_endpoint *endpoint);
+
+/* status: the HTTP status, or 0 when no answer came (error says why); body
+ * borrowed for the call. */
+typedef void (*http_done_fn)(void *argument, int status, const char *body, size_t length, const char *error);
+
+/* POSTs body as application/json with extra headers (name, value, ...,
+ * NULL).  done runs exactly once, later, unless the endpoint is closed
+ * first.  0, or -1 if the request could not even be made (done not called). */
+int http_post_json(struct http_endpoint *endpoint, const char *body, size_t length, const char *const *headers,
+                   http_done_fn done, void *argument);
+
+/* Appends text as a JSON string (quoted, escaped) to out. */
+void json_append_string(struct evbuffer *out, const char *text, size_t length);
+
+/* Finds "key": "value" in a JSON text (a plain scan, enough for a
+ * provider's reply) and copies the value, unescaping only \" and \\, into
+ * out.  1 if found. */
+int json_find_string(const char *json, size_t length, const char *key, char *out, size_t out_size);
+
+/* Delay before retry `attempt` (1 = the first retry): initial * 2^(attempt-1),
+ * at most maximum. */
+int64_t backoff_ms(int attempt, int64_t initial, int64_t maximum);
+
+/* Reads an integer setting: default_value when absent, -1 when not an
+ * integer within [minimum, maximum]. */
+long long setting_integer(const char *text, long long default_value, long long minimum, long long maximum);
+
+#endif

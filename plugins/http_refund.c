@@ -1,0 +1,233 @@
+/* http_refund.c -- a refund executor that calls a payment provider's HTTP
+ * refund endpoint.
+ *
+ * Select it with  plugins = http_refund  and  refund_executor = http_refund.
+ * Settings:
+ *   http_refund.url            http://host:port/path (required)
+ *   http_refund.key            sent as "Authorization: Bearer KEY" (optional)
+ *   http_refund.timeout_ms     per request (default 10000)
+ *   http_refund.max_attempts   requests per execution before it fails (default 5)
+ *   http_refund.backoff_ms     first retry delay, doubled each time (default 1000)
+ *   http_refund.backoff_max_ms longest retry delay (default 60000)
+ *
+ * Each execution POSTs
+ *   {"refund_id":7,"case_id":3,"order_id":"O-1","amount":"12.50","amount_minor":1250,
+ *    "currency":"CNY","idempotency_key":"redress-refund-7","attempt":1}
+ * with the header Idempotency-Key: redress-refund-7 -- the same key on every
+ * request and every execution of that refund, so the provider pays it once
+ * however often it is asked.  A 2xx answer is success (the provider's
+ * reference is the "reference" or "id" string of its JSON body); 4xx other
+ * than 408, 409 and 429 is a refusal and fails the refund at once; anything
+ * else (no answer, timeout, 5xx, 408, 409, 429) is retried with backoff, and
+ * fails the refund after max_attempts.  A failed refund is started again by
+ * REFUND.RETRY, with the same key.
+ */
+#include <redress/plugin.h>
+
+#include "http_client.h"
+
+#include <event2/buffer.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct execution;
+
+struct http_refund {
+    const struct redress_host_api *api;
+    struct redress_plugin *self;
+    struct evdns_base *dns;
+    struct http_endpoint endpoint;
+    char key[512];
+    long long max_attempts, backoff_initial_ms, backoff_max_ms;
+    struct execution *executions; /* in flight or waiting to retry */
+};
+
+/* One refund being executed: owned by the plugin until reported. */
+struct execution {
+    struct http_refund *plugin;
+    struct redress_refund_job *job; /* the host's, until refund_report */
+    struct evbuffer *body;
+    char idempotency_key[64];
+    int64_t refund_id;
+    int requests;                   /* sent so far */
+    struct event *retry_timer;
+    struct execution *next, *previous;
+};
+
+static void execution_free(struct execution *execution) {
+    struct http_refund *plugin = execution->plugin;
+    if (execution->previous) execution->previous->next = execution->next;
+    else plugin->executions = execution->next;
+    if (execution->next) execution->next->previous = execution->previous;
+    if (execution->retry_timer) event_free(execution->retry_timer);
+    if (execution->body) evbuffer_free(execution->body);
+    free(execution);
+}
+
+static void finish(struct execution *execution, int succeeded, const char *reference, const char *message) {
+    struct http_refund *plugin = execution->plugin;
+    plugin->api->log(plugin->self, succeeded ? REDRESS_LOG_INFO : REDRESS_LOG_WARN, "refund executed",
+                     "refund=%lld outcome=%s requests=%d", (long long)execution->refund_id,
+                     succeeded ? "succeeded" : "failed", execution->requests);
+    plugin->api->refund_report(execution->job, succeeded, reference, message);
+    execution_free(execution);
+}
+
+static void send_request(struct execution *execution);
+
+static void retry_due(evutil_socket_t fd, short what, void *argument) {
+    (void)fd, (void)what;
+    send_request(argument);
+}
+
+/* Schedules another request, or fails the refund when attempts are spent. */
+static void retry_or_fail(struct execution *execution, const char *why) {
+    struct http_refund *plugin = execution->plugin;
+    if (execution->requests >= plugin->max_attempts) {
+        char message[300];
+        snprintf(message, sizeof message, "no success after %d requests: %s", execution->requests, why);
+        finish(execution, 0, NULL, message);
+        return;
+    }
+    int64_t delay = backoff_ms(execution->requests, plugin->backoff_initial_ms, plugin->backoff_max_ms);
+    plugin->api->log(plugin->self, REDRESS_LOG_WARN, "refund request will be retried",
+                     "refund=%lld why=\"%s\" in_ms=%lld", (long long)execution->refund_id, why, (long long)delay);
+    struct timeval timeout = {(time_t)(delay / 1000), (suseconds_t)((delay % 1000) * 1000)};
+    if (execution->retry_timer == NULL || event_add(execution->retry_timer, &timeout) != 0)
+        finish(execution, 0, NULL, "cannot schedule a retry");
+}
+
+static void answered(void *argument, int status, const char *body, size_t length, const char *error) {
+    struct execution *execution = argument;
+    char why[200];
+    if (status >= 200 && status < 300) {
+        char reference[129] = "";
+        if (!json_find_string(body, length, "reference", reference, sizeof reference))
+            json_find_string(body, length, "id", reference, sizeof reference);
+        finish(execution, 1, reference[0] ? reference : NULL, NULL);
+        return;
+    }
+    if (status >= 400 && status < 500 && status != 408 && status != 409 && status != 429) {
+        char message[300];
+        snprintf(message, sizeof message, "the provider refused it (HTTP %d): %.200s", status, body);
+        finish(execution, 0, NULL, message);
+        return;
+    }
+    if (status == 0) snprintf(why, sizeof why, "%s", error ? error : "no answer");
+    else snprintf(why, sizeof why, "HTTP %d", status);
+    retry_or_fail(execution, why);
+}
+
+static void send_request(struct execution *execution) {
+    struct http_refund *plugin = execution->plugin;
+    execution->requests++;
+    const char *headers[] = {"Idempotency-Key", execution->idempotency_key, NULL, NULL, NULL};
+    char authorization[540];
+    if (plugin->key[0]) {
+        snprintf(authorization, sizeof authorization, "Bearer %s", plugin->key);
+        headers[2] = "Authorization";
+        headers[3] = authorization;
+    }
+    size_t length = evbuffer_get_length(execution->body);
+    const char *body = (const char *)evbuffer_pullup(execution->body, -1);
+    if (http_post_json(&plugin->endpoint, body, length, headers, answered, execution) != 0)
+        retry_or_fail(execution, "cannot make the request");
+}
+
+static void start(void *state, const struct redress_refund *refund, struct redress_refund_job *job) {
+    struct http_refund *plugin = state;
+    struct execution *execution = calloc(1, sizeof *execution);
+    if (execution == NULL) {
+        plugin->api->refund_report(job, 0, NULL, "out of memory");
+        return;
+    }
+    execution->plugin = plugin;
+    execution->job = job;
+    execution->refund_id = refund->id;
+    snprintf(execution->idempotency_key, sizeof execution->idempotency_key, "%s", refund->idempotency_key);
+    execution->next = plugin->executions;
+    if (plugin->executions) plugin->executions->previous = execution;
+    plugin->executions = execution;
+    execution->body = evbuffer_new();
+    execution->retry_timer = evtimer_new(plugin->api->event_base(plugin->self), retry_due, execution);
+    if (execution->body == NULL || execution->retry_timer == NULL) {
+        finish(execution, 0, NULL, "out of memory");
+        return;
+    }
+    /* The amount as a decimal in the currency's unit, and in minor units. */
+    char amount[64];
+    int digits = refund->amount_digits > 0 && refund->amount_digits <= 4 ? refund->amount_digits : 0;
+    int64_t scale = 1;
+    for (int i = 0; i < digits; i++) scale *= 10;
+    if (digits > 0)
+        snprintf(amount, sizeof amount, "%lld.%0*lld", (long long)(refund->amount / scale), digits & 7,
+                 (long long)(refund->amount % scale));
+    else
+        snprintf(amount, sizeof amount, "%lld", (long long)refund->amount);
+    struct evbuffer *out = execution->body;
+    evbuffer_add_printf(out, "{\"refund_id\":%lld,\"case_id\":%lld,\"order_id\":", (long long)refund->id,
+                        (long long)refund->case_id);
+    json_append_string(out, refund->order_id, strlen(refund->order_id));
+    evbuffer_add_printf(out, ",\"amount\":\"%s\",\"amount_minor\":%lld,\"currency\":", amount,
+                        (long long)refund->amount);
+    json_append_string(out, refund->currency, strlen(refund->currency));
+    evbuffer_add_printf(out, ",\"idempotency_key\":");
+    json_append_string(out, refund->idempotency_key, strlen(refund->idempotency_key));
+    evbuffer_add_printf(out, ",\"attempt\":%d}", refund->attempt);
+    send_request(execution);
+}
+
+static const struct redress_refund_executor executor = {sizeof executor, "http_refund", start};
+
+static int http_refund_init(const struct redress_host_api *api, struct redress_plugin *self, void **state) {
+    struct http_refund *plugin = calloc(1, sizeof *plugin);
+    if (plugin == NULL) return -1;
+    plugin->api = api;
+    plugin->self = self;
+    const char *url = api->config_get(self, "url");
+    long long timeout = setting_integer(api->config_get(self, "timeout_ms"), 10000, 1, 600000);
+    plugin->max_attempts = setting_integer(api->config_get(self, "max_attempts"), 5, 1, 1000);
+    plugin->backoff_initial_ms = setting_integer(api->config_get(self, "backoff_ms"), 1000, 1, 3600000);
+    plugin->backoff_max_ms = setting_integer(api->config_get(self, "backoff_max_ms"), 60000, 1, 86400000);
+    const char *key = api->config_get(self, "key");
+    snprintf(plugin->key, sizeof plugin->key, "%s", key ? key : "");
+    char error[300];
+    if (url == NULL) {
+        api->log(self, REDRESS_LOG_ERROR, "http_refund.url is not set", NULL);
+        goto failed;
+    }
+    if (timeout < 0 || plugin->max_attempts < 0 || plugin->backoff_initial_ms < 0 || plugin->backoff_max_ms < 0) {
+        api->log(self, REDRESS_LOG_ERROR, "bad setting",
+                 "why=\"timeout_ms, max_attempts, backoff_ms and backoff_max_ms are positive integers\"");
+        goto failed;
+    }
+    plugin->dns = evdns_base_new(api->event_base(self), EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    if (plugin->dns == NULL) plugin->dns = evdns_base_new(api->event_base(self), 0);
+    if (http_endpoint_open(&plugin->endpoint, url, api->event_base(self), plugin->dns, (int)timeout, error,
+                           sizeof error) != 0) {
+        api->log(self, REDRESS_LOG_ERROR, "bad http_refund.url", "why=\"%s\"", error);
+        goto failed;
+    }
+    if (api->register_refund_executor(self, &executor) != 0) goto failed;
+    *state = plugin;
+    return 0;
+failed:
+    if (plugin->dns) evdns_base_free(plugin->dns, 0);
+    free(plugin);
+    return -1;
+}
+
+static void http_refund_shutdown(void *state) {
+    struct http_refund *plugin = state;
+    /* Closing the connection cancels requests without their callbacks; the
+     * host keeps those refunds executing and starts them again next time. */
+    http_endpoint_close(&plugin->endpoint);
+    while (plugin->executions) execution_free(plugin->executions);
+    if (plugin->dns) evdns_base_free(plugin->dns, 0);
+    free(plugin);
+}
+
+REDRESS_PLUGIN("http_refund", "1.0.0", http_refund_init, http_refund_shutdown);

@@ -1,0 +1,342 @@
+/* webhook.c -- POSTs case and refund events as JSON to configured URLs.
+ *
+ *   plugins = webhook
+ *   webhook.url = http://hooks.example:8080/redress, http://10.0.0.7/events
+ *   webhook.events = opened,escalated,deadline_breached,refund_paid   (default: every kind)
+ *   webhook.token = s3cret            (sent as "Authorization: Bearer s3cret"; optional)
+ *   webhook.timeout_ms = 5000         webhook.backoff_ms = 500     webhook.backoff_max_ms = 60000
+ *   webhook.queue_max = 1000          (events held in memory per URL)
+ *
+ * Each event is one POST of
+ *   {"id":41,"kind":"opened","case":7,"queue":"billing","at":1764000000,
+ *    "actor":"alice","detail":"channel=email priority=P2 ..."}
+ * with the header X-Redress-Event: 41.  A 2xx answer delivers it; anything
+ * else (no answer, timeout, any other status) is retried, with backoff,
+ * until it is delivered: events reach each URL in log order, at least once
+ * (a receiver dedupes on the id).
+ *
+ * Nothing is lost across restarts, because the queue on disk is the
+ * daemon's own event log: the plugin keeps, per URL, the id of the last
+ * event the receiver acknowledged (DATA/plugins/webhook/cursor-HASH, written
+ * after each delivery), and at start -- or whenever it fell behind, with
+ * more than queue_max events waiting -- it reads the log from there.  A URL
+ * seen for the first time starts at the newest event.
+ *
+ * WEBHOOK.STATUS (supervisors, admins): per URL, the acknowledged id,
+ * events waiting, deliveries, failed attempts, and the last error.
+ */
+#include <redress/plugin.h>
+
+#include "http_client.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TARGETS_MAX 16
+
+struct queued {
+    int64_t id;
+    struct evbuffer *body;    /* owned */
+};
+
+struct target {
+    struct webhook *webhook;
+    struct http_endpoint endpoint;
+    char cursor_path[1300];
+    int64_t acknowledged;     /* receiver has everything up to here */
+    int64_t last_queued;      /* newest id in the queue (or acknowledged) */
+    struct queued *queue;     /* ring of queue_max */
+    size_t head, count;
+    int behind;               /* events after last_queued are only in the log */
+    int in_flight;
+    int failures_in_a_row;
+    struct event *timer;      /* backoff, or a retry of a catch-up the store deferred */
+    long long delivered, failed_attempts;
+    char last_error[160];
+};
+
+struct webhook {
+    const struct redress_host_api *api;
+    struct redress_plugin *self;
+    struct evdns_base *dns;
+    char events[512];
+    char token[512];
+    long long queue_max, backoff_initial_ms, backoff_max_ms;
+    struct target targets[TARGETS_MAX];
+    int target_count;
+};
+
+static uint64_t hash(const char *text) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *text; text++) h = (h ^ (unsigned char)*text) * 1099511628211ULL;
+    return h;
+}
+
+static int64_t read_cursor(const char *path, int *found) {
+    FILE *file = fopen(path, "r");
+    long long value = 0;
+    *found = 0;
+    if (file == NULL) return 0;
+    if (fscanf(file, "%lld", &value) == 1 && value >= 0) *found = 1;
+    fclose(file);
+    return value;
+}
+
+/* Written to a temporary file and renamed: a crash leaves the old or the
+ * new cursor, never half of one (at worst an event is sent again). */
+static int write_cursor(struct target *target) {
+    char temporary[1400];
+    snprintf(temporary, sizeof temporary, "%s.tmp", target->cursor_path);
+    FILE *file = fopen(temporary, "w");
+    if (file == NULL) return -1;
+    int ok = fprintf(file, "%lld\n", (long long)target->acknowledged) > 0;
+    ok = fclose(file) == 0 && ok;
+    return ok && rename(temporary, target->cursor_path) == 0 ? 0 : -1;
+}
+
+static struct evbuffer *event_json(const struct redress_event *event) {
+    struct evbuffer *body = evbuffer_new();
+    if (body == NULL) return NULL;
+    evbuffer_add_printf(body, "{\"id\":%lld,\"kind\":", (long long)event->id);
+    json_append_string(body, event->kind, strlen(event->kind));
+    evbuffer_add_printf(body, ",\"case\":%lld,\"queue\":", (long long)event->case_id);
+    json_append_string(body, event->queue, strlen(event->queue));
+    evbuffer_add_printf(body, ",\"at\":%lld,\"actor\":", (long long)event->at);
+    json_append_string(body, event->actor, strlen(event->actor));
+    evbuffer_add_printf(body, ",\"detail\":");
+    json_append_string(body, event->detail, event->detail_length);
+    evbuffer_add_printf(body, "}");
+    return body;
+}
+
+/* Appends an event to the target's queue; 0, or -1 when full. */
+static int enqueue(struct target *target, const struct redress_event *event) {
+    if (target->count >= (size_t)target->webhook->queue_max) return -1;
+    struct evbuffer *body = event_json(event);
+    if (body == NULL) return -1;
+    size_t slot = (target->head + target->count) % (size_t)target->webhook->queue_max;
+    target->queue[slot] = (struct queued){event->id, body};
+    target->count++;
+    target->last_queued = event->id;
+    return 0;
+}
+
+static void catch_up_one(void *state, const struct redress_event *event) {
+    struct target *target = state;
+    if (event->id > target->last_queued && enqueue(target, event) != 0) target->behind = 1;
+}
+
+static void pump(struct target *target);
+
+static void timer_due(evutil_socket_t fd, short what, void *argument) {
+    (void)fd, (void)what;
+    pump(argument);
+}
+
+static void wait_then_pump(struct target *target, int64_t milliseconds) {
+    struct timeval timeout = {(time_t)(milliseconds / 1000), (suseconds_t)((milliseconds % 1000) * 1000)};
+    event_add(target->timer, &timeout);
+}
+
+static void answered(void *argument, int status, const char *body, size_t length, const char *error) {
+    (void)body, (void)length;
+    struct target *target = argument;
+    struct webhook *webhook = target->webhook;
+    target->in_flight = 0;
+    if (status >= 200 && status < 300) {
+        struct queued *head = &target->queue[target->head];
+        target->acknowledged = head->id;
+        evbuffer_free(head->body);
+        head->body = NULL;
+        target->head = (target->head + 1) % (size_t)webhook->queue_max;
+        target->count--;
+        target->delivered++;
+        target->failures_in_a_row = 0;
+        if (write_cursor(target) != 0)
+            webhook->api->log(webhook->self, REDRESS_LOG_WARN, "cannot write the cursor", "file=%s errno=%d",
+                              target->cursor_path, errno);
+        pump(target);
+        return;
+    }
+    target->failed_attempts++;
+    target->failures_in_a_row++;
+    if (status == 0) snprintf(target->last_error, sizeof target->last_error, "%s", error ? error : "no answer");
+    else snprintf(target->last_error, sizeof target->last_error, "HTTP %d", status);
+    int64_t delay = backoff_ms(target->failures_in_a_row, webhook->backoff_initial_ms, webhook->backoff_max_ms);
+    webhook->api->log(webhook->self, REDRESS_LOG_WARN, "delivery failed, will retry",
+                      "url=%s event=%lld why=\"%s\" in_ms=%lld", target->endpoint.url,
+                      (long long)target->queue[target->head].id, target->last_error, (long long)delay);
+    wait_then_pump(target, delay);
+}
+
+/* Sends the oldest waiting event, refilling from the log when behind. */
+static void pump(struct target *target) {
+    struct webhook *webhook = target->webhook;
+    if (target->in_flight || evtimer_pending(target->timer, NULL)) return;
+    if (target->count == 0 && target->behind) {
+        target->behind = 0;
+        int64_t before = target->last_queued;
+        int64_t reached = webhook->api->replay_events(webhook->self, target->last_queued, webhook->events,
+                                                      (size_t)webhook->queue_max, catch_up_one, target);
+        if (reached > target->last_queued) target->last_queued = reached; /* skipped kinds count as seen */
+        if (reached == before && webhook->api->last_event_id(webhook->self) > before) {
+            /* The host is inside a transaction: look again shortly. */
+            target->behind = 1;
+            wait_then_pump(target, 10);
+            return;
+        }
+        if (target->count == (size_t)webhook->queue_max) target->behind = 1;
+    }
+    if (target->count == 0) return;
+    struct queued *head = &target->queue[target->head];
+    char event_id[32];
+    snprintf(event_id, sizeof event_id, "%lld", (long long)head->id);
+    char authorization[540];
+    const char *headers[] = {"X-Redress-Event", event_id, NULL, NULL, NULL};
+    if (webhook->token[0]) {
+        snprintf(authorization, sizeof authorization, "Bearer %s", webhook->token);
+        headers[2] = "Authorization";
+        headers[3] = authorization;
+    }
+    size_t length = evbuffer_get_length(head->body);
+    const char *body = (const char *)evbuffer_pullup(head->body, -1);
+    if (http_post_json(&target->endpoint, body, length, headers, answered, target) != 0) {
+        snprintf(target->last_error, sizeof target->last_error, "cannot make the request");
+        wait_then_pump(target, webhook->backoff_max_ms);
+        return;
+    }
+    target->in_flight = 1;
+}
+
+static void on_event(void *state, const struct redress_event *event) {
+    struct webhook *webhook = state;
+    for (int i = 0; i < webhook->target_count; i++) {
+        struct target *target = &webhook->targets[i];
+        if (target->behind || event->id <= target->last_queued) continue; /* the log has it */
+        if (enqueue(target, event) != 0) {
+            target->behind = 1;
+            continue;
+        }
+        pump(target);
+    }
+}
+
+/* WEBHOOK.STATUS */
+static void status_command(void *state, struct redress_command_call *call, int argc, const char *const *argv,
+                           const size_t *argvlen) {
+    (void)argc, (void)argv, (void)argvlen;
+    struct webhook *webhook = state;
+    const struct redress_host_api *api = webhook->api;
+    api->reply_array(call, (size_t)webhook->target_count);
+    for (int i = 0; i < webhook->target_count; i++) {
+        const struct target *target = &webhook->targets[i];
+        api->reply_array(call, 12);
+        api->reply_bulk(call, "url", 3);
+        api->reply_bulk(call, target->endpoint.url, strlen(target->endpoint.url));
+        api->reply_bulk(call, "acknowledged", 12);
+        api->reply_integer(call, target->acknowledged);
+        api->reply_bulk(call, "waiting", 7);
+        /* in memory, plus those only in the log */
+        int64_t waiting = target->behind ? api->last_event_id(webhook->self) - target->acknowledged
+                                         : (int64_t)target->count;
+        api->reply_integer(call, waiting < 0 ? 0 : waiting);
+        api->reply_bulk(call, "delivered", 9);
+        api->reply_integer(call, target->delivered);
+        api->reply_bulk(call, "failed_attempts", 15);
+        api->reply_integer(call, target->failed_attempts);
+        api->reply_bulk(call, "last_error", 10);
+        api->reply_bulk(call, target->last_error, strlen(target->last_error));
+    }
+}
+
+static void webhook_shutdown(void *state) {
+    struct webhook *webhook = state;
+    if (webhook == NULL) return;
+    for (int i = 0; i < webhook->target_count; i++) {
+        struct target *target = &webhook->targets[i];
+        http_endpoint_close(&target->endpoint);
+        if (target->timer) event_free(target->timer);
+        for (size_t k = 0; target->queue && k < target->count; k++)
+            evbuffer_free(target->queue[(target->head + k) % (size_t)webhook->queue_max].body);
+        free(target->queue);
+    }
+    if (webhook->dns) evdns_base_free(webhook->dns, 0);
+    free(webhook);
+}
+
+static int webhook_init(const struct redress_host_api *api, struct redress_plugin *self, void **state) {
+    struct webhook *webhook = calloc(1, sizeof *webhook);
+    if (webhook == NULL) return -1;
+    webhook->api = api;
+    webhook->self = self;
+    const char *urls = api->config_get(self, "url");
+    const char *events = api->config_get(self, "events");
+    const char *token = api->config_get(self, "token");
+    snprintf(webhook->events, sizeof webhook->events, "%s", events ? events : "*");
+    snprintf(webhook->token, sizeof webhook->token, "%s", token ? token : "");
+    long long timeout = setting_integer(api->config_get(self, "timeout_ms"), 5000, 1, 600000);
+    webhook->queue_max = setting_integer(api->config_get(self, "queue_max"), 1000, 1, 10000000);
+    webhook->backoff_initial_ms = setting_integer(api->config_get(self, "backoff_ms"), 500, 1, 3600000);
+    webhook->backoff_max_ms = setting_integer(api->config_get(self, "backoff_max_ms"), 60000, 1, 86400000);
+    if (urls == NULL || urls[0] == '\0') {
+        api->log(self, REDRESS_LOG_ERROR, "webhook.url is not set", NULL);
+        goto failed;
+    }
+    if (timeout < 0 || webhook->queue_max < 0 || webhook->backoff_initial_ms < 0 || webhook->backoff_max_ms < 0) {
+        api->log(self, REDRESS_LOG_ERROR, "bad setting",
+                 "why=\"timeout_ms, queue_max, backoff_ms and backoff_max_ms are positive integers\"");
+        goto failed;
+    }
+    webhook->dns = evdns_base_new(api->event_base(self), EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    if (webhook->dns == NULL) webhook->dns = evdns_base_new(api->event_base(self), 0);
+    char list[1100], error[300];
+    snprintf(list, sizeof list, "%s", urls);
+    for (char *save = NULL, *url = strtok_r(list, ", \t", &save); url; url = strtok_r(NULL, ", \t", &save)) {
+        if (webhook->target_count == TARGETS_MAX) {
+            api->log(self, REDRESS_LOG_ERROR, "too many webhook URLs", "most=%d", TARGETS_MAX);
+            goto failed;
+        }
+        struct target *target = &webhook->targets[webhook->target_count++];
+        target->webhook = webhook;
+        if (http_endpoint_open(&target->endpoint, url, api->event_base(self), webhook->dns, (int)timeout, error,
+                               sizeof error) != 0) {
+            api->log(self, REDRESS_LOG_ERROR, "bad webhook.url", "why=\"%s\"", error);
+            goto failed;
+        }
+        target->queue = calloc((size_t)webhook->queue_max, sizeof *target->queue);
+        target->timer = evtimer_new(api->event_base(self), timer_due, target);
+        if (target->queue == NULL || target->timer == NULL) goto failed;
+        snprintf(target->cursor_path, sizeof target->cursor_path, "%s/cursor-%016llx", api->data_directory(self),
+                 (unsigned long long)hash(url));
+        int found;
+        target->acknowledged = read_cursor(target->cursor_path, &found);
+        if (!found) {
+            target->acknowledged = api->last_event_id(self);
+            if (write_cursor(target) != 0) {
+                api->log(self, REDRESS_LOG_ERROR, "cannot write the cursor", "file=%s", target->cursor_path);
+                goto failed;
+            }
+        }
+        target->last_queued = target->acknowledged;
+        target->behind = 1;          /* catch up from the log first */
+        wait_then_pump(target, 0);   /* once the loop runs */
+        api->log(self, REDRESS_LOG_INFO, "webhook target", "url=%s from_event=%lld", url,
+                 (long long)target->acknowledged);
+    }
+    if (api->subscribe_events(self, webhook->events, on_event) != 0 ||
+        api->register_command(self, "WEBHOOK.STATUS", 1, 1, REDRESS_ROLE_SUPERVISOR | REDRESS_ROLE_ADMIN, "",
+                              status_command) != 0)
+        goto failed;
+    *state = webhook;
+    return 0;
+failed:
+    webhook_shutdown(webhook);
+    return -1;
+}
+
+REDRESS_PLUGIN("webhook", "1.0.0", webhook_init, webhook_shutdown);

@@ -1,0 +1,97 @@
+"""receiver.py -- a real HTTP listener on loopback for the plugin tests.
+
+It records every request (path, headers, JSON body) and answers with the
+statuses it is told to, in order, then 200: Receiver(fail=[500, 500]) fails
+twice, then accepts.  answer(body) builds the 2xx body from the request.
+It can be stopped and started again on the same port, to play a receiver
+that is down.
+"""
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Receiver:
+    def __init__(self, port=None, fail=(), answer=None):
+        self.port = port or free_port()
+        self.fail = list(fail)
+        self.answer = answer or (lambda body: {"ok": True})
+        self.requests = []
+        self.lock = threading.Lock()
+        self.server = None
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/hook" % self.port
+
+    def start(self):
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", "0"))
+                raw = self.rfile.read(length)
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    body = {"unparsed": raw.decode(errors="replace")}
+                with receiver.lock:
+                    status = receiver.fail.pop(0) if receiver.fail else 200
+                    receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
+                                              "status": status})
+                reply = json.dumps(receiver.answer(body) if status < 300 else {"error": "failing on demand"})
+                reply = reply.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args):
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self):
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def accepted(self):
+        with self.lock:
+            return [r for r in self.requests if r["status"] < 300]
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+def wait_for(condition, timeout=30, what="condition"):
+    """Polls condition() until it is true: waits for an event, never for a time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError("timed out waiting for " + what)

@@ -1,0 +1,168 @@
+"""The plugin host: loading and version checks, plugin commands and their replies, Lua functions under
+the sandbox limits, PLUGIN.LIST, registration only during init, failure modes (refuse or skip)."""
+import os
+import subprocess
+import tempfile
+
+from harness import PLUGINS, REDRESSD, ROOT, TEST_PLUGINS, Client, Daemon, RespError, as_map
+
+RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rulesets", "plugins")
+
+
+def plugin_path(name):
+    return os.path.join(TEST_PLUGINS, name + ".so")
+
+
+def start_fails(*args, config=""):
+    """Runs redressd expecting it to refuse to start; returns its stderr."""
+    data = tempfile.mkdtemp(prefix="redress-test-")
+    conf = os.path.join(data, "test.conf")
+    with open(conf, "w") as f:
+        f.write(config)
+    proc = subprocess.run([REDRESSD, "--port", "0", "--data", data, "--rules", "", "--config", conf] + list(args),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0, proc.stderr
+    assert "AddressSanitizer" not in proc.stderr and "runtime error" not in proc.stderr, proc.stderr
+    return proc.stderr
+
+
+def skeleton_and_probe():
+    return "plugins = %s, %s\nskeleton.greeting = hi\n" % (plugin_path("skeleton"), plugin_path("probe"))
+
+
+def test_plugin_list_info_and_a_plugin_command():
+    with Daemon(config=skeleton_and_probe()) as d:
+        c = d.client()
+        listed = [as_map(p) for p in c.call("PLUGIN.LIST")]
+        assert [p["name"] for p in listed] == ["skeleton", "probe"]
+        skeleton = listed[0]
+        assert skeleton["version"] == "1.0.0" and skeleton["api"] == "1.0"
+        assert skeleton["path"].endswith("skeleton.so")
+        assert skeleton["commands"] == ["SKELETON.GREET", "SKELETON.OPENED"]
+        assert skeleton["functions"] == ["plugins.skeleton.greet", "plugins.skeleton.facts"]
+        assert skeleton["events"] == ["opened"] and skeleton["refund_executor"] is None
+        # the plugin reads its own config key; commands are found in any case
+        assert c.call("SKELETON.GREET", "bob", "2") == ["hi, bob", "hi, bob"]
+        assert c.call("skeleton.greet", "ann") == ["hi, ann"]
+        # subscribers hear committed events
+        c.call("CASE.OPEN", "customer", "C-1", "subject", "a")
+        c.call("CASE.OPEN", "customer", "C-2", "subject", "b")
+        assert c.call("SKELETON.OPENED") == 2
+        info = c.call("INFO", "plugins")
+        assert "plugins:2" in info and "plugin_skeleton:version=1.0.0,api=1.0" in info
+        # redis-cli reaches plugin commands like any other
+        out = subprocess.run(d.cli() + ["SKELETON.GREET", "cli"], capture_output=True, text=True).stdout
+        assert out.strip() == "hi, cli"
+
+
+def test_plugin_command_bad_arguments_and_broken_replies():
+    with Daemon(config=skeleton_and_probe()) as d:
+        c = d.client()
+        r = c.call("SKELETON.GREET")
+        assert r.code == "ERR" and "usage SKELETON.GREET name [times]" in r
+        assert c.call("SKELETON.GREET", "a", "b", "c").code == "ERR"
+        r = c.call("SKELETON.GREET", "bob", "11")
+        assert r.code == "INVALID" and "times must be 1 to 10" in r
+        assert c.call("SKELETON.GREET", "").code == "INVALID"
+        # a plugin that writes no reply, two replies or half an array: the client gets one clear error
+        for name in ("PROBE.NOREPLY", "PROBE.TWICE", "PROBE.SHORT"):
+            r = c.call(name)
+            assert isinstance(r, RespError) and "wrote no complete reply" in r and "plugin probe" in r, (name, r)
+            assert c.call("PING") == "PONG"
+        # an error text cannot inject protocol lines
+        r = c.call("PROBE.ERROR")
+        assert isinstance(r, RespError) and "+OK injected" in r and "\n" not in r
+        assert c.call("PING") == "PONG"
+        # registration is refused once init is over; a built-in's name was refused at init
+        assert c.call("PROBE.LATE") == -1
+        assert "unknown command" in c.call("PROBE.LATER")
+        assert c.call("CASE.OPEN", "customer", "C-1", "subject", "still the built-in") == 1
+        # roles: PROBE.LATE is for admins, the others for every role; nothing without AUTH
+        agent = Client(d.port)
+        assert agent.call("AUTH", "al", c.call("AGENT.ADD", "al", "agent", "QUEUES", "support")) == "OK"
+        r = agent.call("PROBE.LATE")
+        assert r.code == "NOPERM" and "PROBE.LATE" in r
+        assert agent.call("SKELETON.GREET", "al") == ["hi, al"]
+        assert agent.call("PLUGIN.LIST").code == "NOPERM"
+        anonymous = d.client(auth=False)
+        assert anonymous.call("SKELETON.GREET", "x").code == "NOAUTH"
+    assert "plugin registration refused" in d.log()
+
+
+def test_rules_call_plugin_functions_under_the_sandbox_limits():
+    config = skeleton_and_probe() + "rules_time_ms = 150\nrules_instructions = 200000\nrules_memory = 33554432\nrules_call_memory = 8388608\n"
+    with Daemon(rules=RULES, config=config) as d:
+        c = d.client()
+        r = as_map(c.call("RULES.EVAL", "classify", "subject", "greet"))
+        assert r["category"] == "ok" and "hi, rule" in str(r), r
+        for subject in ("facts", "echo", "missing", "pcall_fail", "deep_ok"):
+            r = as_map(c.call("RULES.EVAL", "classify", "subject", subject))
+            assert r["category"] == "ok", (subject, r)
+        refused = {
+            "table_arg": "argument 1 is a table: only nil, boolean, number and string",
+            "function_arg": "argument 1 is a function",
+            "many_args": "more than 16 arguments",
+            "deep": "nested more than 64 levels",
+            "big": "result strings exceed 1 MiB",
+            "memory": "memory limit exceeded",
+            "spin": "plugins.probe.spin: time budget exceeded (150 ms)",
+            "loop": "instruction budget exceeded",
+            "fail": "plugins.probe.fail: the probe fails on purpose",
+            "two": "plugins.probe.two: more than one result",
+            "patch": "read-only",
+            "patch_namespace": "read-only",
+        }
+        for subject, words in refused.items():
+            r = c.call("RULES.EVAL", "classify", "subject", subject)
+            assert isinstance(r, RespError) and r.code == "RULE", (subject, r)
+            assert words in r, (subject, r)
+            assert c.call("PING") == "PONG"
+        # after all that, plugin functions and rules still work, and CASE.OPEN applies defaults on errors
+        assert as_map(c.call("RULES.EVAL", "classify", "subject", "facts"))["category"] == "ok"
+        cid = c.call("CASE.OPEN", "customer", "C-1", "subject", "spin")
+        assert as_map(c.call("CASE.GET", cid))["category"] == "general_inquiry"
+
+
+def test_version_mismatch_is_refused_naming_both_versions():
+    err = start_fails("--plugins", plugin_path("bad_major"))
+    assert "bad_major.so: built for plugin API 2.0, this host has 1.0" in err and "another major" in err, err
+    err = start_fails("--plugins", plugin_path("newer_minor"))
+    assert "newer_minor.so: built for plugin API 1.1, this host has 1.0" in err and "newer minor" in err, err
+
+
+def test_failing_init_refuses_start_or_is_skipped():
+    err = start_fails("--plugins", plugin_path("failing_init"))
+    assert "plugin failing_init: init failed" in err and "failing_init always fails" in err, err
+    config = "plugins = %s, %s\nplugin_failure = skip\n" % (plugin_path("failing_init"), plugin_path("skeleton"))
+    with Daemon(config=config) as d:
+        c = d.client()
+        # what it registered before failing is gone
+        assert "unknown command" in c.call("FAILING.COMMAND")
+        assert [as_map(p)["name"] for p in c.call("PLUGIN.LIST")] == ["skeleton"]
+    assert "plugin skipped" in d.log()
+
+
+def test_missing_entry_point_duplicates_and_unknown_settings():
+    err = start_fails("--plugins", plugin_path("no_entry"))
+    assert "no entry point: the symbol redress_plugin is missing" in err, err
+    err = start_fails("--plugins", "%s,%s" % (plugin_path("skeleton"), plugin_path("skeleton")))
+    assert "a plugin named skeleton is already loaded" in err, err
+    err = start_fails("--plugins", "/nonexistent/plugin.so")
+    assert "/nonexistent/plugin.so: cannot load" in err, err
+    err = start_fails("--plugins", plugin_path("skeleton"), config="skeletn.greeting = typo\n")
+    assert "setting skeletn.greeting: no plugin named 'skeletn' is loaded" in err, err
+    err = start_fails(config="refund_executor = nosuch\n")
+    assert "refund_executor nosuch: no such executor (there are: outbox)" in err, err
+    err = start_fails("--plugin-failure", "maybe")
+    assert "plugin_failure must be refuse or skip" in err, err
+
+
+ORDERS_CSV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "orders.csv")
+
+
+def test_a_directory_loads_every_plugin_in_name_order():
+    config = ("http_refund.url = http://127.0.0.1:9/refunds\nwebhook.url = http://127.0.0.1:9/events\n"
+              "orders.file = %s\n" % ORDERS_CSV)
+    with Daemon("--plugins", PLUGINS, config=config) as d:
+        names = [as_map(p)["name"] for p in d.client().call("PLUGIN.LIST")]
+        assert names == ["http_refund", "orders", "webhook"], names
