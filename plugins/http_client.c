@@ -47,17 +47,29 @@ int http_endpoint_open(struct http_endpoint *endpoint, const char *url, struct e
     return 0;
 }
 
-void http_endpoint_close(struct http_endpoint *endpoint) {
-    if (endpoint->connection) evhttp_connection_free(endpoint->connection);
-    endpoint->connection = NULL;
-}
-
-struct pending {
+struct http_pending {
+    struct http_endpoint *endpoint;
     http_done_fn done;
     void *argument;
     enum evhttp_request_error error;
     int failed;
+    struct http_pending *next, *previous;
 };
+
+static void pending_free(struct http_pending *pending) {
+    struct http_endpoint *endpoint = pending->endpoint;
+    if (pending->previous) pending->previous->next = pending->next;
+    else endpoint->pending = pending->next;
+    if (pending->next) pending->next->previous = pending->previous;
+    free(pending);
+}
+
+void http_endpoint_close(struct http_endpoint *endpoint) {
+    /* Frees the requests in flight without calling them back. */
+    if (endpoint->connection) evhttp_connection_free(endpoint->connection);
+    endpoint->connection = NULL;
+    while (endpoint->pending) pending_free(endpoint->pending);
+}
 
 static const char *error_text(enum evhttp_request_error error) {
     switch (error) {
@@ -72,13 +84,13 @@ static const char *error_text(enum evhttp_request_error error) {
 }
 
 static void request_error(enum evhttp_request_error error, void *argument) {
-    struct pending *pending = argument;
+    struct http_pending *pending = argument;
     pending->failed = 1;
     pending->error = error;
 }
 
 static void request_done(struct evhttp_request *request, void *argument) {
-    struct pending *pending = argument;
+    struct http_pending *pending = argument;
     int status = request && !pending->failed ? evhttp_request_get_response_code(request) : 0;
     if (status == 0) {
         pending->done(pending->argument, 0, "", 0, pending->failed ? error_text(pending->error) : "no answer");
@@ -94,7 +106,7 @@ static void request_done(struct evhttp_request *request, void *argument) {
         pending->done(pending->argument, status, body ? body : "", body ? length : 0, NULL);
         free(body);
     }
-    free(pending);
+    pending_free(pending);
 }
 
 int http_post_json(struct http_endpoint *endpoint, const char *body, size_t length, const char *const *headers,
@@ -108,13 +120,17 @@ int http_post_json(struct http_endpoint *endpoint, const char *body, size_t leng
         evhttp_connection_set_retries(endpoint->connection, 0);
         evhttp_connection_set_max_body_size(endpoint->connection, 1 << 20);
     }
-    struct pending *pending = calloc(1, sizeof *pending);
+    struct http_pending *pending = calloc(1, sizeof *pending);
     if (pending == NULL) return -1;
+    pending->endpoint = endpoint;
     pending->done = done;
     pending->argument = argument;
+    pending->next = endpoint->pending;
+    if (endpoint->pending) endpoint->pending->previous = pending;
+    endpoint->pending = pending;
     struct evhttp_request *request = evhttp_request_new(request_done, pending);
     if (request == NULL) {
-        free(pending);
+        pending_free(pending);
         return -1;
     }
     evhttp_request_set_error_cb(request, request_error);
@@ -128,7 +144,7 @@ int http_post_json(struct http_endpoint *endpoint, const char *body, size_t leng
     evbuffer_add(evhttp_request_get_output_buffer(request), body, length);
     /* On failure evhttp_make_request frees the request (and calls nothing). */
     if (evhttp_make_request(endpoint->connection, request, EVHTTP_REQ_POST, endpoint->path) != 0) {
-        free(pending);
+        pending_free(pending);
         return -1;
     }
     return 0;

@@ -20,6 +20,7 @@
 struct evhttp_connection;
 struct evdns_base;
 struct evbuffer;
+struct http_pending;
 
 struct http_endpoint {
     char url[1024];
@@ -30,6 +31,7 @@ struct http_endpoint {
     struct evdns_base *dns; /* borrowed */
     struct evhttp_connection *connection;
     int timeout_ms;
+    struct http_pending *pending; /* requests in flight (freed by close) */
 };
 
 /* Parses url ("http://host[:port][/path]") into endpoint; 0, or -1 with why. */

@@ -29,6 +29,7 @@ class Receiver:
         self.requests = []
         self.lock = threading.Lock()
         self.server = None
+        self.connections = set()
 
     @property
     def url(self):
@@ -39,6 +40,16 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                with receiver.lock:
+                    receiver.connections.add(self.connection)
+
+            def finish(self):
+                with receiver.lock:
+                    receiver.connections.discard(self.connection)
+                super().finish()
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", "0"))
@@ -69,10 +80,18 @@ class Receiver:
         return self
 
     def stop(self):
+        """Down for real: no listener, and the open keep-alive connections are cut."""
         if self.server:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+        with self.lock:
+            for connection in list(self.connections):
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.connections.clear()
 
     def accepted(self):
         with self.lock:

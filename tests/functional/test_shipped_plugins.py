@@ -1,0 +1,324 @@
+"""The shipped plugins against real local counterparts: orders (CSV and SQLite) for rules and agents,
+http_refund against an HTTP payment endpoint that records requests and fails on demand, webhook
+delivering events in order, with retries, and without loss across a restart while the receiver is down."""
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+
+from harness import REDRESSD, Client, Daemon, as_map, open_case
+from receiver import Receiver, wait_for
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ORDERS_CSV = os.path.join(HERE, "fixtures", "orders.csv")
+
+
+def orders_rules():
+    """A rule set whose classify reads order facts through plugins.orders.get."""
+    folder = tempfile.mkdtemp(prefix="redress-rules-")
+    with open(os.path.join(folder, "orders.lua"), "w") as f:
+        f.write('''
+vocabulary = { categories = { "general_inquiry", "insured", "uninsured", "unknown_order" }, queues = { "support" } }
+function classify(case)
+  if not case.order then return { category = "general_inquiry" } end
+  local order = plugins.orders.get(case.order)
+  if order == nil then return { category = "unknown_order" } end
+  return { category = order.shipping_insurance and "insured" or "uninsured",
+           reason = string.format("paid %d %s items %d first %s delivered %s", order.paid_amount, order.currency,
+                                  order.item_count, order.items[1] or "-", tostring(order.delivered_at)) }
+end
+''')
+    return folder
+
+
+def test_orders_from_csv_for_agents_and_rules():
+    rules = orders_rules()
+    config = "plugins = orders\norders.file = %s\n" % ORDERS_CSV
+    try:
+        with Daemon(rules=rules, config=config) as d:
+            c = d.client()
+            o1 = as_map(c.call("ORDERS.GET", "O-1"))
+            assert o1["paid_amount"] == 19900 and o1["currency"] == "CNY" and o1["items"] == "mug;tea set"
+            assert o1["paid_at"] == 1767261600 and o1["delivered_at"] == 1767423600 and o1["shipping_insurance"] == "yes"
+            o2 = as_map(c.call("ORDERS.GET", "O-2"))
+            assert o2["paid_amount"] == 129950 and o2["delivered_at"] is None and o2["items"] == 'lamp "deluxe"'
+            assert as_map(c.call("ORDERS.GET", "O-3"))["paid_amount"] == 4500   # USD, 2 digits
+            r = c.call("ORDERS.GET", "O-404")
+            assert r.code == "NOTFOUND" and "O-404" in r
+            assert c.call("ORDERS.GET").code == "ERR" and "usage ORDERS.GET order_id" in c.call("ORDERS.GET")
+            assert c.call("ORDERS.GET", "a", "b").code == "ERR"
+            assert c.call("ORDERS.GET", "").code == "INVALID"
+            assert c.call("ORDERS.GET", "x" * 129).code == "INVALID"
+            # rules see the facts
+            r = as_map(c.call("RULES.EVAL", "classify", "subject", "x", "order", "O-1"))
+            assert r["category"] == "insured" and "paid 19900 CNY items 2 first mug delivered 1767423600" in str(r), r
+            assert as_map(c.call("RULES.EVAL", "classify", "subject", "x", "order", "O-2"))["category"] == "uninsured"
+            assert as_map(c.call("RULES.EVAL", "classify", "subject", "x", "order", "O-9"))["category"] == "unknown_order"
+            cid = open_case(c, order="O-1", amount="199.00")
+            assert as_map(c.call("CASE.GET", cid))["category"] == "insured"
+            # reload: a broken file keeps what is loaded, a good one replaces it
+            broken = os.path.join(d.data, "orders.csv")
+            shutil.copy(ORDERS_CSV, broken)
+    finally:
+        shutil.rmtree(rules, ignore_errors=True)
+
+
+def test_orders_reload_and_bad_files():
+    data = tempfile.mkdtemp(prefix="redress-orders-")
+    path = os.path.join(data, "orders.csv")
+    shutil.copy(ORDERS_CSV, path)
+    try:
+        with Daemon(config="plugins = orders\norders.file = %s\n" % path) as d:
+            c = d.client()
+            with open(path, "a") as f:
+                f.write("O-4,12.345,CNY,,,,\n")             # three decimals: not CNY
+            r = c.call("ORDERS.RELOAD")
+            assert r.code == "ERR" and "not reloaded" in r
+            assert as_map(c.call("ORDERS.GET", "O-1"))["paid_amount"] == 19900
+            shutil.copy(ORDERS_CSV, path)
+            with open(path, "a") as f:
+                f.write("O-4,12.34,CNY,,,,\n")
+            assert c.call("ORDERS.RELOAD") == 4
+            assert as_map(c.call("ORDERS.GET", "O-4"))["paid_amount"] == 1234
+        assert "line=5" in d.log() and "12.345" in d.log()
+        # a bad file refuses the start, naming file, line and what is wrong
+        for text, words in [("order_id,paid_amount\nO-1,abc\n", "line=2 why=\"paid_amount 'abc' is not an amount"),
+                            ("id,amount\n", "names no order_id or no paid_amount"),
+                            ("order_id,paid_amount\nO-1,1\nO-1,2\n", "order O-1 appears twice"),
+                            ('order_id,paid_amount\n"O-1,1\n', "unterminated quote"),
+                            ("order_id,paid_amount,delivered_at\nO-1,1,yesterday\n", "delivered_at 'yesterday'")]:
+            with open(path, "w") as f:
+                f.write(text)
+            proc = subprocess.run([REDRESSD, "--port", "0", "--data", data, "--rules", "", "--plugins", "orders",
+                                   "--orders.file", path], capture_output=True, text=True, timeout=60)
+            assert proc.returncode != 0 and words in proc.stderr, (text, proc.stderr)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_orders_from_sqlite():
+    data = tempfile.mkdtemp(prefix="redress-orders-")
+    path = os.path.join(data, "orders.db")
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE orders(order_id TEXT PRIMARY KEY, paid_amount TEXT, paid_at INTEGER, items TEXT)")
+    db.execute("INSERT INTO orders VALUES ('S-1', '88.80', 1767225600, 'socks;hat;scarf')")
+    db.execute("INSERT INTO orders VALUES ('S-2', 'not money', NULL, NULL)")
+    db.commit()
+    rules = orders_rules()
+    try:
+        with Daemon(rules=rules, config="plugins = orders\norders.file = %s\n" % path) as d:
+            c = d.client()
+            s1 = as_map(c.call("ORDERS.GET", "S-1"))
+            assert s1["paid_amount"] == 8880 and s1["currency"] == "CNY" and s1["paid_at"] == 1767225600
+            assert s1["shipping_insurance"] is None and s1["delivered_at"] is None
+            # rows written while the daemon runs are seen at once
+            db.execute("INSERT INTO orders VALUES ('S-3', '1', NULL, NULL)")
+            db.commit()
+            assert as_map(c.call("ORDERS.GET", "S-3"))["paid_amount"] == 100
+            r = c.call("ORDERS.GET", "S-2")
+            assert r.code == "ERR" and "paid_amount 'not money'" in r
+            r = as_map(c.call("RULES.EVAL", "classify", "subject", "x", "order", "S-1"))
+            assert "paid 8880 CNY items 3 first socks delivered nil" in str(r), r
+            r = c.call("RULES.EVAL", "classify", "subject", "x", "order", "S-2")
+            assert r.code == "RULE" and "plugins.orders.get: paid_amount 'not money'" in r, r
+    finally:
+        db.close()
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(rules, ignore_errors=True)
+
+
+def refund_config(receiver, extra=""):
+    return ("plugins = http_refund\nrefund_executor = http_refund\nhttp_refund.url = %s\nhttp_refund.key = k-123\n"
+            "http_refund.backoff_ms = 5\nhttp_refund.backoff_max_ms = 20\nhttp_refund.timeout_ms = 2000\n%s"
+            % (receiver.url, extra))
+
+
+def approved_refund(d, c, cid, amount):
+    """A refund requested by an agent and approved by the admin (nobody approves their own)."""
+    agent = Client(d.port)
+    if not hasattr(d, "agent_token"):
+        d.agent_token = c.call("AGENT.ADD", "al", "agent", "QUEUES", "support")
+    assert agent.call("AUTH", "al", d.agent_token) == "OK"
+    r = as_map(agent.call("REFUND.REQUEST", cid, amount, "refund_only"))
+    agent.close()
+    approved = as_map(c.call("REFUND.APPROVE", r["id"]))
+    assert approved["state"] == "executing", approved
+    return approved
+
+
+def refund_state(c, refund_id):
+    return as_map(c.call("REFUND.GET", refund_id))
+
+
+def test_http_refund_pays_through_the_provider_idempotently():
+    with Receiver(answer=lambda body: {"reference": "PAY-%s" % body["refund_id"]}) as provider, \
+            Daemon(config=refund_config(provider)) as d:
+        c = d.client()
+        cid = open_case(c, order="O-1", amount="199.00")
+        r = approved_refund(d, c, cid, "40.50")
+        done = wait_for(lambda: refund_state(c, r["id"])["state"] != "executing" and refund_state(c, r["id"]),
+                        what="the refund to settle")
+        assert done["state"] == "succeeded" and done["reference"] == "PAY-%s" % r["id"]
+        [request] = provider.requests
+        body, headers = request["body"], request["headers"]
+        assert body == {"refund_id": int(r["id"]), "case_id": cid, "order_id": "O-1", "amount": "40.50",
+                        "amount_minor": 4050, "currency": "CNY", "idempotency_key": "redress-refund-" + r["id"],
+                        "attempt": 1}
+        assert headers["Idempotency-Key"] == "redress-refund-" + r["id"]
+        assert headers["Authorization"] == "Bearer k-123"
+        kinds = [as_map(e)["kind"] for e in c.call("CASE.HISTORY", cid)]
+        assert kinds[-2:] == ["refund_executing", "refund_paid"]
+        history = [as_map(e) for e in c.call("CASE.HISTORY", cid)]
+        assert "executor=http_refund" in history[-2]["detail"] and history[-1]["actor"] == "executor:http_refund"
+        assert "refund_executor:http_refund" in c.call("INFO", "plugins")
+
+
+def test_http_refund_retries_with_the_same_key_then_fails_and_is_retried():
+    with Receiver(fail=[500, 503]) as provider, Daemon(config=refund_config(provider, "http_refund.max_attempts = 3\n")) as d:
+        c = d.client()
+        cid = open_case(c, order="O-1", amount="199.00")
+        r1 = approved_refund(d, c, cid, "10.00")
+        wait_for(lambda: refund_state(c, r1["id"])["state"] == "succeeded", what="success after two failures")
+        keys = {q["headers"]["Idempotency-Key"] for q in provider.requests}
+        assert [q["status"] for q in provider.requests] == [500, 503, 200] and keys == {"redress-refund-" + r1["id"]}
+        # a refusal (402) fails the refund at once, with the provider's words
+        provider.fail = [402]
+        r2 = approved_refund(d, c, cid, "20.00")
+        wait_for(lambda: refund_state(c, r2["id"])["state"] == "failed", what="a refused refund")
+        history = [as_map(e) for e in c.call("CASE.HISTORY", cid)]
+        assert "HTTP 402" in history[-1]["detail"] and history[-1]["kind"] == "refund_failed"
+        # three 500s spend max_attempts
+        provider.fail = [500, 500, 500]
+        r3 = approved_refund(d, c, cid, "30.00")
+        wait_for(lambda: refund_state(c, r3["id"])["state"] == "failed", what="attempts spent")
+        assert "no success after 3 requests" in [as_map(e) for e in c.call("CASE.HISTORY", cid)][-1]["detail"]
+        # REFUND.RETRY sends the same key again, as attempt 2
+        before = len(provider.requests)
+        assert as_map(c.call("REFUND.RETRY", r3["id"]))["state"] == "executing"
+        wait_for(lambda: refund_state(c, r3["id"])["state"] == "succeeded", what="the retried refund")
+        retry = provider.requests[before]
+        assert retry["headers"]["Idempotency-Key"] == "redress-refund-" + r3["id"] and retry["body"]["attempt"] == 2
+        # never more than the order: 10 + 30 paid, 20 failed
+        assert [refund_state(c, x["id"])["state"] for x in (r1, r2, r3)] == ["succeeded", "failed", "succeeded"]
+
+
+def test_http_refund_survives_a_restart_while_the_provider_is_down():
+    provider = Receiver()
+    # provider down: every request fails to connect, and there are many attempts left
+    with Daemon(config=refund_config(provider, "http_refund.max_attempts = 1000\nhttp_refund.backoff_ms = 50\n")) as d:
+        c = d.client()
+        cid = open_case(c, order="O-1", amount="199.00")
+        r = approved_refund(d, c, cid, "12.00")
+        assert refund_state(c, r["id"])["state"] == "executing"
+        d.stop()
+        provider.start()
+        try:
+            d.log_lines = []
+            d.start()
+            c = d.client()
+            wait_for(lambda: refund_state(c, r["id"])["state"] == "succeeded", what="the resumed refund")
+            assert [q["headers"]["Idempotency-Key"] for q in provider.accepted()] == ["redress-refund-" + r["id"]]
+            assert "resuming executing refunds" in d.log()
+        finally:
+            provider.stop()
+
+
+def webhook_config(*receivers, extra=""):
+    return ("plugins = webhook\nwebhook.url = %s\nwebhook.backoff_ms = 5\nwebhook.backoff_max_ms = 50\n"
+            "webhook.timeout_ms = 2000\n%s" % (", ".join(r.url for r in receivers), extra))
+
+
+def event_ids(d, kinds=None):
+    db = sqlite3.connect(os.path.join(d.data, "redress.db"))
+    rows = db.execute("SELECT id, kind FROM events ORDER BY id").fetchall()
+    db.close()
+    return [i for i, k in rows if kinds is None or k in kinds]
+
+
+def test_webhook_posts_events_in_order_with_retries():
+    with Receiver(fail=[500, 500]) as hook, Receiver() as second, \
+            Daemon(config=webhook_config(hook, second, extra="webhook.token = t0k\n")) as d:
+        c = d.client()
+        cids = [open_case(c, customer="C-%d" % i, subject="s%d" % i) for i in range(5)]
+        c.call("CASE.ASSIGN", cids[0], "admin")
+        expected = event_ids(d)
+        wait_for(lambda: [q["body"]["id"] for q in hook.accepted()] == expected, what="every event, in order")
+        wait_for(lambda: [q["body"]["id"] for q in second.accepted()] == expected, what="the second URL")
+        first = hook.accepted()[0]
+        assert first["body"]["kind"] == "opened" and first["body"]["case"] == cids[0]
+        assert first["body"]["queue"] == "support" and first["body"]["actor"] == "admin"
+        assert first["headers"]["X-Redress-Event"] == str(first["body"]["id"])
+        assert first["headers"]["Authorization"] == "Bearer t0k"
+        assert [q["status"] for q in hook.requests[:3]] == [500, 500, 200]
+        # the receiver records a request before it answers: wait for the answer to be counted
+        wait_for(lambda: all(as_map(s)["acknowledged"] == expected[-1] for s in c.call("WEBHOOK.STATUS")),
+                 what="acknowledgements")
+        status = [as_map(s) for s in c.call("WEBHOOK.STATUS")]
+        assert status[0]["failed_attempts"] == 2 and status[0]["waiting"] == 0, status
+        assert status[0]["last_error"] == "HTTP 500" and status[1]["failed_attempts"] == 0
+
+
+def test_webhook_event_filter_and_a_failed_commit_sends_nothing():
+    with Receiver() as hook, Daemon(config=webhook_config(hook, extra="webhook.events = assigned, resolved\n")) as d:
+        c = d.client()
+        cid = open_case(c)
+        c.call("DEBUG.STORE", "FAIL-COMMITS", "1")
+        assert c.call("CASE.ASSIGN", cid, "admin").code == "ERR"   # rolled back: never sent
+        c.call("CASE.ASSIGN", cid, "admin")
+        c.call("CASE.RESOLVE", cid, "done")
+        wanted = event_ids(d, kinds=("assigned", "resolved"))
+        assert len(wanted) == 2
+        wait_for(lambda: [q["body"]["id"] for q in hook.accepted()] == wanted, what="assigned and resolved only")
+        assert [q["body"]["kind"] for q in hook.accepted()] == ["assigned", "resolved"]
+
+
+def test_webhook_events_survive_a_restart_while_the_receiver_is_down():
+    hook = Receiver()
+    data = tempfile.mkdtemp(prefix="redress-test-")
+    try:
+        # first start with the receiver up: the cursor starts at the newest event
+        hook.start()
+        with Daemon(data=data, config=webhook_config(hook, extra="webhook.queue_max = 3\n")) as d:
+            c = d.client()
+            open_case(c)
+            first = event_ids(d)
+            wait_for(lambda: as_map(c.call("WEBHOOK.STATUS")[0])["acknowledged"] == first[-1], what="the first events")
+            hook.stop()                            # the receiver goes down
+            for i in range(7):                     # more than queue_max: the rest waits in the log
+                open_case(c, customer="C-%d" % i)
+            c.call("CASE.ASSIGN", 2, "admin")
+            wait_for(lambda: as_map(c.call("WEBHOOK.STATUS")[0])["failed_attempts"] >= 1, what="a failed delivery")
+            d.stop()
+            expected = event_ids(d)
+            # down while stopped too; then the daemon comes back, and so does the receiver
+            d.log_lines = []
+            d.start()
+            c = d.client()
+            wait_for(lambda: as_map(c.call("WEBHOOK.STATUS")[0])["failed_attempts"] >= 1, what="still failing")
+            open_case(c, customer="C-late")
+            expected = event_ids(d)
+            hook.start()
+            wait_for(lambda: [q["body"]["id"] for q in hook.accepted()] == expected, what="every event once, in order")
+            wait_for(lambda: as_map(c.call("WEBHOOK.STATUS")[0])["acknowledged"] == expected[-1], what="the last ack")
+            status = as_map(c.call("WEBHOOK.STATUS")[0])
+            assert status["waiting"] == 0 and status["delivered"] == len(expected) - len(first), status
+    finally:
+        hook.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_shipped_plugins_refuse_bad_settings():
+    for args, words in [(["--plugins", "webhook"], "webhook.url is not set"),
+                        (["--plugins", "webhook", "--webhook.url", "https://x/y"], "only http:// URLs"),
+                        (["--plugins", "webhook", "--webhook.url", "http://x:99999/"], "bad port"),
+                        (["--plugins", "webhook", "--webhook.url", "http://x/", "--webhook.queue-max", "0"],
+                         "positive integers"),
+                        (["--plugins", "http_refund"], "http_refund.url is not set"),
+                        (["--plugins", "orders"], "orders.file is not set"),
+                        (["--plugins", "orders", "--orders.file", "/nonexistent.csv"], "cannot open orders file")]:
+        data = tempfile.mkdtemp(prefix="redress-test-")
+        proc = subprocess.run([REDRESSD, "--port", "0", "--data", data, "--rules", ""] + args, capture_output=True,
+                              text=True, timeout=60)
+        shutil.rmtree(data, ignore_errors=True)
+        assert proc.returncode != 0 and words in proc.stderr, (args, proc.stderr)
