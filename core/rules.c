@@ -243,6 +243,42 @@ static int helper_now(lua_State *state) {
     return 1;
 }
 
+/* `plugins`: plugins.NAME.function of the loaded plugins (plugins.c), read
+ * through a proxy so that rule tests can stand in for a plugin with
+ * mock_plugin(NAME, {function = ...}) whether or not it is loaded. */
+static int plugins_index(lua_State *state) {
+    if (test_mode) {
+        if (lua_getfield(state, LUA_REGISTRYINDEX, "redress.mock_plugins") == LUA_TTABLE) {
+            lua_pushvalue(state, 2);
+            if (lua_rawget(state, -2) != LUA_TNIL) return 1;
+            lua_pop(state, 1);
+        }
+        lua_pop(state, 1);
+    }
+    lua_getfield(state, LUA_REGISTRYINDEX, "redress.plugins");
+    lua_pushvalue(state, 2);
+    lua_gettable(state, -2);
+    return 1;
+}
+
+static int plugins_refuse_write(lua_State *state) {
+    return luaL_error(state, "attempt to modify a read-only table (plugins)");
+}
+
+static void push_plugins(lua_State *state) {
+    plugins_push_lua_namespace(state);
+    lua_setfield(state, LUA_REGISTRYINDEX, "redress.plugins");
+    lua_newtable(state);
+    lua_createtable(state, 0, 3);
+    lua_pushcfunction(state, plugins_index);
+    lua_setfield(state, -2, "__index");
+    lua_pushcfunction(state, plugins_refuse_write);
+    lua_setfield(state, -2, "__newindex");
+    lua_pushboolean(state, 0);
+    lua_setfield(state, -2, "__metatable");
+    lua_setmetatable(state, -2);
+}
+
 /* The `redress` table of helpers, read-only. */
 static void push_helpers(lua_State *state) {
     static const luaL_Reg helpers[] = {
@@ -1325,7 +1361,7 @@ static struct rule_set *load_set(const char *directory, char *error, size_t erro
     lua_setfield(state, LUA_REGISTRYINDEX, "redress.set");
     push_helpers(state);
     sandbox_set_global(set->sandbox, "redress");
-    plugins_push_lua_namespace(state);
+    push_plugins(state);
     sandbox_set_global(set->sandbox, "plugins");
     for (int i = 0; i < set->file_count; i++) {
         char path[1400];
@@ -1513,6 +1549,10 @@ static int test_mock_customer(lua_State *state) {
     luaL_checktype(state, 2, LUA_TTABLE);
     return test_mock(state, "redress.mock_customer");
 }
+static int test_mock_plugin(lua_State *state) {
+    luaL_checktype(state, 2, LUA_TTABLE);
+    return test_mock(state, "redress.mock_plugins");
+}
 static int test_set_clock(lua_State *state) {
     test_now = (int64_t)luaL_checkinteger(state, 1);
     return 0;
@@ -1523,6 +1563,8 @@ static int test_reset_mocks(lua_State *state) {
     lua_setfield(state, LUA_REGISTRYINDEX, "redress.mock_recent");
     lua_pushnil(state);
     lua_setfield(state, LUA_REGISTRYINDEX, "redress.mock_customer");
+    lua_pushnil(state);
+    lua_setfield(state, LUA_REGISTRYINDEX, "redress.mock_plugins");
     return 0;
 }
 
@@ -1541,7 +1583,8 @@ static int run_tests(struct rule_set *set, const char *directory, int verbose, i
     lua_State *state = sandbox_state(set->sandbox);
     static const luaL_Reg test_functions[] = {
         {"decide", test_decide}, {"expect", test_expect}, {"mock_recent", test_mock_recent},
-        {"mock_customer", test_mock_customer}, {"set_clock", test_set_clock}, {NULL, NULL},
+        {"mock_customer", test_mock_customer}, {"mock_plugin", test_mock_plugin}, {"set_clock", test_set_clock},
+        {NULL, NULL},
     };
     for (int f = 0; f < count; f++) {
         char path[1500];

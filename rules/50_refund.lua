@@ -27,7 +27,29 @@ local function review_for(amount, why)
   return { decision = "review", role = role, reason = why .. "; " .. role .. " reviews" }
 end
 
+-- With the orders plugin loaded (plugins = orders), the order book fills in
+-- what the case does not say: what was paid, when it was delivered, and
+-- whether it has shipping insurance.  Without it the case's fields decide.
+local function with_order_facts(case)
+  local facts = { refund_amount = case.refund_amount, amount = case.amount, customer = case.customer,
+                  delivered_at = case.delivered_at, refund_kind = case.refund_kind, goods_type = case.goods_type,
+                  shipping_insurance = case.shipping_insurance }
+  local orders = plugins.orders
+  local order = orders and case.order and orders.get(case.order)
+  if order then
+    if facts.amount == nil and (case.currency == nil or case.currency == order.currency) then
+      facts.amount = order.paid_amount
+    end
+    facts.delivered_at = facts.delivered_at or order.delivered_at
+    if facts.shipping_insurance == nil and order.shipping_insurance ~= nil then
+      facts.shipping_insurance = order.shipping_insurance and "yes" or "no"
+    end
+  end
+  return facts
+end
+
 function refund(case)
+  case = with_order_facts(case)
   local amount, paid = case.refund_amount, case.amount
   if amount == nil or amount <= 0 then
     return { decision = "reject", reason = "no refund amount given" }

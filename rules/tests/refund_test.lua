@@ -106,3 +106,30 @@ function test_recent_requests_go_to_risk_review()
   expect(refund({ customer = "C-7", amount = 1000, refund_amount = 1000, refund_kind = "refund_only" }).decision,
          "approve", "two in 30 days")
 end
+
+-- With the orders plugin, the order book says what the case does not.
+function test_order_facts_from_the_orders_plugin()
+  set_clock(jan1 + 3 * day)
+  mock_plugin("orders", { get = function(id)
+    if id ~= "O-9" then return nil end
+    return { order_id = "O-9", paid_amount = 3000, currency = "CNY", delivered_at = jan1, shipping_insurance = true,
+             items = { "mug" }, item_count = 1 }
+  end })
+  local d = refund({ order = "O-9", refund_amount = 3000, refund_kind = "return_refund" })
+  expect(d.decision, "approve", "decision")
+  expect(d.cap, "3000", "the paid amount comes from the order")
+  expect(d.reason:find("七天无理由", 1, true) ~= nil, true, "delivery time from the order: inside the 7 days")
+  expect(d.reason:find("运费险", 1, true) ~= nil, true, "shipping insurance from the order")
+  -- more than the order's paid amount is refused
+  d = refund({ order = "O-9", refund_amount = 3001, refund_kind = "return_refund" })
+  expect(d.decision, "reject", "over the paid amount")
+  -- an unknown order changes nothing: not delivered, so a cancellation
+  d = refund({ order = "O-404", refund_amount = 1000, refund_kind = "refund_only" })
+  expect(d.reason, "not delivered yet: order cancelled before delivery", "no order facts")
+end
+
+function test_without_the_orders_plugin_the_case_decides()
+  set_clock(jan1 + 3 * day)
+  local d = refund({ order = "O-9", refund_amount = 1000, refund_kind = "refund_only" })
+  expect(d.reason, "not delivered yet: order cancelled before delivery", "plugins.orders is nil")
+end

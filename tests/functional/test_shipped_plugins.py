@@ -322,3 +322,20 @@ def test_shipped_plugins_refuse_bad_settings():
                               text=True, timeout=60)
         shutil.rmtree(data, ignore_errors=True)
         assert proc.returncode != 0 and words in proc.stderr, (args, proc.stderr)
+
+
+def test_shipped_refund_rules_use_order_facts_from_the_orders_plugin():
+    with Daemon(rules="shipped", config="plugins = orders\norders.file = %s\n" % ORDERS_CSV) as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", 1767423600 + 2 * 86400)      # O-1 was delivered two days ago
+        cid = open_case(c, subject="想退货", order="O-1", amount="199.00")   # no delivery time, no insurance
+        r = as_map(c.call("REFUND.REQUEST", cid, "40.00", "return_refund"))
+        assert r["state"] == "executing" and "七天无理由" in r["decision_reason"], r
+        assert "运费险" in r["decision_reason"], r
+        # without the plugin the same case is no seven-day return: the rules do not know it was delivered
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", 1767423600 + 2 * 86400)
+        cid = open_case(c, subject="想退货", order="O-1", amount="199.00")
+        r = as_map(c.call("REFUND.REQUEST", cid, "40.00", "return_refund"))
+        assert "七天无理由" not in r["decision_reason"], r
