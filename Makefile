@@ -122,8 +122,9 @@ test: test-packages all $(BUILD)/unit_tests $(TEST_PLUGINS)
 	    $(patsubst $(BUILD)/%,build/sanitize/%,$(TEST_PLUGINS))
 	python3 tests/run.py --build build --build build/sanitize
 
-bench: test-packages all
+bench: test-packages all $(TEST_PLUGINS)
 	bash tests/bench/run.sh
+	bash tests/bench/plugins.sh
 	bash tests/bench/deadlines.sh
 	python3 tests/bench/agents.py
 
