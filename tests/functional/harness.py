@@ -147,7 +147,8 @@ def as_map(reply):
 class Daemon:
     """A redressd on a free port with its own data directory."""
 
-    def __init__(self, *args, data=None, config=None, test_clock=True, rules=""):
+    def __init__(self, *args, data=None, config=None, test_clock=True, rules="", binary=None):
+        self.binary = binary or REDRESSD
         self.owns_data = data is None
         self.data = data or tempfile.mkdtemp(prefix="redress-test-")
         self.args = list(args)
@@ -160,7 +161,7 @@ class Daemon:
         self.log_lines = []
 
     def start(self):
-        argv = [REDRESSD, "--port", "0", "--data", self.data, "--rules", self.rules]
+        argv = [self.binary, "--port", "0", "--data", self.data, "--rules", self.rules]
         if self.test_clock:
             argv.append("--test-clock")
         # Simulated days must not close the test's own idle connections;

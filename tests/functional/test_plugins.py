@@ -1,6 +1,7 @@
 """The plugin host: loading and version checks, plugin commands and their replies, Lua functions under
 the sandbox limits, PLUGIN.LIST, registration only during init, failure modes (refuse or skip)."""
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -166,3 +167,27 @@ def test_a_directory_loads_every_plugin_in_name_order():
     with Daemon("--plugins", PLUGINS, config=config) as d:
         names = [as_map(p)["name"] for p in d.client().call("PLUGIN.LIST")]
         assert names == ["http_refund", "orders", "webhook"], names
+
+
+def test_skeleton_builds_with_its_own_makefile_against_the_installed_header():
+    dest = tempfile.mkdtemp(prefix="redress-install-")
+    try:
+        subprocess.run(["make", "-s", "-C", ROOT, "install", "DESTDIR=" + dest, "PREFIX=/opt/redress"], check=True,
+                       capture_output=True)
+        prefix = os.path.join(dest, "opt", "redress")
+        assert os.path.isfile(os.path.join(prefix, "include", "redress", "plugin.h"))
+        assert os.path.isfile(os.path.join(prefix, "bin", "redressd"))
+        assert sorted(os.listdir(os.path.join(prefix, "lib", "redress", "plugins"))) == \
+            ["http_refund.so", "orders.so", "webhook.so"]
+        built = os.path.join(dest, "skeleton.so")
+        subprocess.run(["make", "-s", "-C", os.path.join(ROOT, "examples", "plugin-skeleton"), "PREFIX=" + prefix,
+                        "OUT=" + built], check=True, capture_output=True)
+        with Daemon("--plugins", built) as d:
+            assert d.client().call("SKELETON.GREET", "x") == ["hello, x"]
+        # the installed daemon finds the installed plugins by name (PREFIX/lib/redress/plugins)
+        with Daemon("--plugins", "orders", "--orders.file", ORDERS_CSV,
+                    binary=os.path.join(prefix, "bin", "redressd")) as d:
+            [listed] = [as_map(p) for p in d.client().call("PLUGIN.LIST")]
+            assert listed["path"] == os.path.join(prefix, "bin", "..", "lib", "redress", "plugins", "orders.so")
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
