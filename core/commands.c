@@ -18,6 +18,7 @@
 #include "stats.h"
 #include "store.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -398,10 +399,33 @@ static const struct command command_table[] = {
 #undef R
 #undef T
 
+/* Built-in commands by name: an open-addressing table over the upper-cased
+ * name, filled on first use (the command table never changes). */
+#define LOOKUP_SLOTS 256
+_Static_assert(sizeof command_table / sizeof command_table[0] < LOOKUP_SLOTS / 2, "lookup table at most half full");
+static const struct command *lookup_slots[LOOKUP_SLOTS];
+static int lookup_filled;
+
+static unsigned name_hash(const char *name, size_t len) {
+    unsigned hash = 2166136261u;
+    for (size_t i = 0; i < len; i++) hash = (hash ^ (unsigned char)toupper((unsigned char)name[i])) * 16777619u;
+    return hash;
+}
+
 const struct command *commands_lookup(const char *name, size_t len) {
-    for (size_t i = 0; i < sizeof command_table / sizeof command_table[0]; i++)
-        if (strlen(command_table[i].name) == len && strncasecmp(command_table[i].name, name, len) == 0)
-            return &command_table[i];
+    if (!lookup_filled) {
+        lookup_filled = 1;
+        for (size_t i = 0; i < sizeof command_table / sizeof command_table[0]; i++) {
+            const char *entry = command_table[i].name;
+            unsigned slot = name_hash(entry, strlen(entry)) % LOOKUP_SLOTS;
+            while (lookup_slots[slot]) slot = (slot + 1) % LOOKUP_SLOTS;
+            lookup_slots[slot] = &command_table[i];
+        }
+    }
+    for (unsigned slot = name_hash(name, len) % LOOKUP_SLOTS; lookup_slots[slot]; slot = (slot + 1) % LOOKUP_SLOTS) {
+        const struct command *command = lookup_slots[slot];
+        if (strlen(command->name) == len && strncasecmp(command->name, name, len) == 0) return command;
+    }
     return plugins_lookup_command(name, len);
 }
 

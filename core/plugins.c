@@ -127,6 +127,18 @@ static int kind_matches(const char *kinds, const char *kind) {
     return 0;
 }
 
+/* A kinds list as kind_matches reads it: "*" or NULL becomes "", spaces go
+ * ("a, b" is "a,b").  Allocated; NULL when out of memory. */
+static char *kinds_copy(const char *kinds) {
+    char *copy = strdup(kinds == NULL || strcmp(kinds, "*") == 0 ? "" : kinds);
+    if (copy == NULL) return NULL;
+    char *out = copy;
+    for (const char *in = copy; *in; in++)
+        if (!isspace((unsigned char)*in)) *out++ = *in;
+    *out = '\0';
+    return copy;
+}
+
 static int registering(struct redress_plugin *self, const char *what) {
     if (self == NULL || self != loading) {
         log_error("plugin registration refused", "plugin=%s what=%s why=\"only during the plugin's init\"",
@@ -212,16 +224,11 @@ static int api_register_lua_function(struct redress_plugin *self, const char *na
 static int api_subscribe_events(struct redress_plugin *self, const char *kinds, redress_event_fn fn) {
     if (!registering(self, "event subscriber")) return -1;
     if (fn == NULL) return -1;
-    char *copy = strdup(kinds == NULL || strcmp(kinds, "*") == 0 ? "" : kinds);
+    char *copy = kinds_copy(kinds);
     if (copy == NULL || grow((void **)&subscribers, subscriber_count, sizeof *subscribers) != 0) {
         free(copy);
         return -1;
     }
-    /* "a, b" is "a,b" */
-    char *out = copy;
-    for (const char *in = copy; *in; in++)
-        if (!isspace((unsigned char)*in)) *out++ = *in;
-    *out = '\0';
     subscribers[subscriber_count++] = (struct plugin_subscriber){self, copy, fn};
     return 0;
 }
@@ -398,13 +405,16 @@ static const char *api_call_agent(struct redress_command_call *call) {
     return call && call->request ? call->request->actor : "";
 }
 
+/* One scratch buffer for every plugin command: commands never nest. */
+static struct evbuffer *command_scratch;
+
 static void plugin_command_dispatch(struct request *request) {
     const struct plugin_command *entry = (const struct plugin_command *)request->command;
-    struct redress_command_call call = {.plugin = entry->plugin, .request = request, .buffer = evbuffer_new()};
-    if (call.buffer == NULL) {
+    if (command_scratch == NULL && (command_scratch = evbuffer_new()) == NULL) {
         request_error(request, "ERR", "out of memory");
         return;
     }
+    struct redress_command_call call = {.plugin = entry->plugin, .request = request, .buffer = command_scratch};
     entry->fn(entry->plugin->state, &call, request->argc, (const char *const *)request->argv, request->argvlen);
     if (!call.replied || call.outstanding != 0 || call.broken) {
         log_error("plugin command wrote a broken reply", "plugin=%s command=%s", entry->plugin->name, entry->name);
@@ -413,7 +423,7 @@ static void plugin_command_dispatch(struct request *request) {
     } else {
         evbuffer_add_buffer(request->reply, call.buffer);
     }
-    evbuffer_free(call.buffer);
+    evbuffer_drain(call.buffer, evbuffer_get_length(call.buffer));
 }
 
 const struct command *plugins_lookup_command(const char *name, size_t len) {
@@ -629,9 +639,7 @@ static int lua_trampoline(lua_State *state) {
     call->depth = 0;
     call->error[0] = '\0';
     int status = function->fn(function->plugin->state, call, argc, argv);
-    char where[140];
-    snprintf(where, sizeof where, "plugins.%s.%s", function->plugin->name, function->name);
-    sandbox_charge_time(state, where);
+    sandbox_charge_time(state, function->plugin->name, function->name);
     if (status != 0 && call->error[0] == '\0') snprintf(call->error, sizeof call->error, "failed");
     if (call->error[0] == '\0' && call->depth > 1) snprintf(call->error, sizeof call->error, "more than one result");
     if (call->error[0])
@@ -708,12 +716,8 @@ static int64_t api_replay_events(struct redress_plugin *self, int64_t after_id, 
         " FROM events e LEFT JOIN cases c ON c.id = e.case_id WHERE e.id > ?1 ORDER BY e.id LIMIT ?2";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) return after_id;
-    char *filter = strdup(kinds == NULL || strcmp(kinds, "*") == 0 ? "" : kinds);
+    char *filter = kinds_copy(kinds);
     if (filter == NULL) return after_id;
-    char *out = filter;
-    for (const char *in = filter; *in; in++)
-        if (!isspace((unsigned char)*in)) *out++ = *in;
-    *out = '\0';
     int64_t last = after_id;
     /* Rows are copied before the callback runs: a plugin may call back into
      * the host (replay again, log) from it. */
@@ -1232,6 +1236,8 @@ void plugins_shutdown(void) {
     commands = NULL;
     functions = NULL;
     subscribers = NULL;
+    if (command_scratch) evbuffer_free(command_scratch);
+    command_scratch = NULL;
     free(recorder.steps);
     free(recorder.arena);
     memset(&recorder, 0, sizeof recorder);

@@ -85,14 +85,14 @@ static void count_hook(lua_State *state, lua_Debug *debug) {
     luaL_error(state, "%s", message);
 }
 
-void sandbox_charge_time(lua_State *state, const char *what) {
+void sandbox_charge_time(lua_State *state, const char *plugin, const char *function) {
     struct sandbox *sandbox = sandbox_of(state);
     if (sandbox == NULL || sandbox->deadline_ms == 0 || sandbox->exhausted) return;
     if (clock_real_monotonic_ms() <= sandbox->deadline_ms) return;
     sandbox->exhausted = 2;
     lua_sethook(state, count_hook, LUA_MASKCOUNT, 1);
     char message[300];
-    snprintf(message, sizeof message, "%s: time budget exceeded (%lld ms)", what,
+    snprintf(message, sizeof message, "plugins.%s.%s: time budget exceeded (%lld ms)", plugin, function,
              (long long)sandbox->limits.milliseconds);
     luaL_error(state, "%s", message);
 }

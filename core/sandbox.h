@@ -71,10 +71,10 @@ void sandbox_make_read_only(lua_State *state);
  * give their own, so they never move the daemon's clock. */
 void sandbox_set_clock(struct sandbox *sandbox, int64_t (*now)(void));
 
-/* For C functions that run outside the count hook (plugin functions): once
- * the running call's time budget is spent, raises "WHAT: time budget
+/* For plugin functions, which run outside the count hook: once the running
+ * call's time budget is spent, raises "plugins.PLUGIN.FUNCTION: time budget
  * exceeded" and keeps raising at every instruction, as the hook does. */
-void sandbox_charge_time(lua_State *state, const char *what);
+void sandbox_charge_time(lua_State *state, const char *plugin, const char *function);
 
 /* Bytes the state uses now. */
 size_t sandbox_memory(const struct sandbox *sandbox);
