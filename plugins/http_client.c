@@ -10,6 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct evdns_base *http_dns_new(struct event_base *base) {
+    struct evdns_base *dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    return dns ? dns : evdns_base_new(base, 0);
+}
+
 int http_endpoint_open(struct http_endpoint *endpoint, const char *url, struct event_base *base,
                        struct evdns_base *dns, int timeout_ms, char *error, size_t error_size) {
     memset(endpoint, 0, sizeof *endpoint);

@@ -34,6 +34,11 @@ struct http_endpoint {
     struct http_pending *pending; /* requests in flight (freed by close) */
 };
 
+/* libevent's asynchronous resolver on base, with the system's name servers
+ * (or none, for numeric addresses, when resolv.conf cannot be read); the
+ * caller frees it with evdns_base_free(dns, 0).  NULL when out of memory. */
+struct evdns_base *http_dns_new(struct event_base *base);
+
 /* Parses url ("http://host[:port][/path]") into endpoint; 0, or -1 with why. */
 int http_endpoint_open(struct http_endpoint *endpoint, const char *url, struct event_base *base,
                        struct evdns_base *dns, int timeout_ms, char *error, size_t error_size);

@@ -204,8 +204,7 @@ static int http_refund_init(const struct redress_host_api *api, struct redress_p
                  "why=\"timeout_ms, max_attempts, backoff_ms and backoff_max_ms are positive integers\"");
         goto failed;
     }
-    plugin->dns = evdns_base_new(api->event_base(self), EVDNS_BASE_INITIALIZE_NAMESERVERS);
-    if (plugin->dns == NULL) plugin->dns = evdns_base_new(api->event_base(self), 0);
+    plugin->dns = http_dns_new(api->event_base(self));
     if (http_endpoint_open(&plugin->endpoint, url, api->event_base(self), plugin->dns, (int)timeout, error,
                            sizeof error) != 0) {
         api->log(self, REDRESS_LOG_ERROR, "bad http_refund.url", "why=\"%s\"", error);

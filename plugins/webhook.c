@@ -292,8 +292,7 @@ static int webhook_init(const struct redress_host_api *api, struct redress_plugi
                  "why=\"timeout_ms, queue_max, backoff_ms and backoff_max_ms are positive integers\"");
         goto failed;
     }
-    webhook->dns = evdns_base_new(api->event_base(self), EVDNS_BASE_INITIALIZE_NAMESERVERS);
-    if (webhook->dns == NULL) webhook->dns = evdns_base_new(api->event_base(self), 0);
+    webhook->dns = http_dns_new(api->event_base(self));
     char list[1100], error[300];
     snprintf(list, sizeof list, "%s", urls);
     for (char *save = NULL, *url = strtok_r(list, ", \t", &save); url; url = strtok_r(NULL, ", \t", &save)) {
