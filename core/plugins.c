@@ -792,7 +792,7 @@ struct redress_refund_job {
     const struct plugin_executor *executor;
     int64_t refund_id, case_id;
     int attempt;
-    int state;              /* 0 waiting for commit, 1 started, 2 reported */
+    int state;              /* 0 waiting for commit, 1 started, 2 reported, 3 outcome being committed */
     int succeeded;
     char reference[129];
     char message[300];
@@ -903,6 +903,24 @@ static void api_refund_report(struct redress_refund_job *job, int succeeded, con
     if (report_event) event_active(report_event, EV_TIMEOUT, 0);
 }
 
+static void retry_reports_later(void) {
+    struct timeval second = {1, 0};
+    event_add(report_event, &second);
+}
+
+/* The job lives until its outcome is on disk: a failed commit puts it back. */
+static void outcome_committed(void *argument, int committed) {
+    struct redress_refund_job *job = argument;
+    if (committed) {
+        job_unlink(job);
+        free(job);
+        return;
+    }
+    log_warn("refund outcome not committed: written again in a second", "refund=%lld", (long long)job->refund_id);
+    job->state = 2;
+    retry_reports_later();
+}
+
 /* Writes every reported outcome, each in its own savepoint. */
 static void write_reports(evutil_socket_t fd, short what, void *argument) {
     (void)fd, (void)what, (void)argument;
@@ -915,24 +933,34 @@ static void write_reports(evutil_socket_t fd, short what, void *argument) {
         char actor[80];
         snprintf(actor, sizeof actor, "executor:%s", job->executor->executor->name);
         struct request request = {.actor = actor, .reply = scratch};
-        if (store_command_begin() != 0) break; /* the store is failing: try again at the next report */
+        if (store_command_begin() != 0) {
+            retry_reports_later(); /* the store is failing: the outcome stays here */
+            break;
+        }
         events_command_begin();
         int status = refunds_settle(&request, job->refund_id, job->succeeded, job->reference[0] ? job->reference : NULL,
                                     strlen(job->reference), job->message);
         store_command_end(status == 0 && !request.failed);
         events_command_end(status == 0 && !request.failed);
         if (status != 0) {
+            /* Not executing any more (settled by hand, say): nothing to write. */
             size_t len = evbuffer_get_length(scratch);
             log_warn("refund outcome not recorded", "refund=%lld error=\"%.*s\"", (long long)job->refund_id,
                      (int)(len > 2 ? len - 2 : 0), (const char *)evbuffer_pullup(scratch, -1));
             evbuffer_drain(scratch, len);
-        } else {
-            log_info("refund outcome", "refund=%lld outcome=%s reference=%s", (long long)job->refund_id,
-                     job->succeeded ? "succeeded" : "failed", job->reference[0] ? job->reference : "-");
-            wrote++;
+            job_unlink(job);
+            free(job);
+            continue;
         }
-        job_unlink(job);
-        free(job);
+        log_info("refund outcome", "refund=%lld outcome=%s reference=%s", (long long)job->refund_id,
+                 job->succeeded ? "succeeded" : "failed", job->reference[0] ? job->reference : "-");
+        wrote++;
+        job->state = 3;
+        if (store_after_commit(outcome_committed, job) != 0) {
+            /* Cannot follow this commit: write it again later (settling twice is refused). */
+            job->state = 2;
+            retry_reports_later();
+        }
     }
     evbuffer_free(scratch);
     if (wrote) server_request_commit();

@@ -2,7 +2,8 @@
 
 It records every request (path, headers, JSON body) and answers with the
 statuses it is told to, in order, then 200: Receiver(fail=[500, 500]) fails
-twice, then accepts.  answer(body) builds the 2xx body from the request.
+twice, then accepts.  answer(body) builds the 2xx body from the request;
+Receiver(hold=True) records requests but answers none until release().
 It can be stopped and started again on the same port, to play a receiver
 that is down.
 """
@@ -22,7 +23,7 @@ def free_port():
 
 
 class Receiver:
-    def __init__(self, port=None, fail=(), answer=None):
+    def __init__(self, port=None, fail=(), answer=None, hold=False):
         self.port = port or free_port()
         self.fail = list(fail)
         self.answer = answer or (lambda body: {"ok": True})
@@ -30,6 +31,10 @@ class Receiver:
         self.lock = threading.Lock()
         self.server = None
         self.connections = set()
+        # hold: every answer waits until release() (the request is recorded first)
+        self.gate = threading.Event()
+        if not hold:
+            self.gate.set()
 
     @property
     def url(self):
@@ -62,6 +67,7 @@ class Receiver:
                     status = receiver.fail.pop(0) if receiver.fail else 200
                     receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
                                               "status": status})
+                receiver.gate.wait(timeout=60)
                 reply = json.dumps(receiver.answer(body) if status < 300 else {"error": "failing on demand"})
                 reply = reply.encode()
                 self.send_response(status)
@@ -92,6 +98,9 @@ class Receiver:
                 except OSError:
                     pass
             self.connections.clear()
+
+    def release(self):
+        self.gate.set()
 
     def accepted(self):
         with self.lock:

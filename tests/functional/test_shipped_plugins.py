@@ -224,6 +224,20 @@ def test_http_refund_survives_a_restart_while_the_provider_is_down():
             provider.stop()
 
 
+def test_http_refund_outcome_survives_a_failed_commit():
+    with Receiver(hold=True, answer=lambda body: {"id": "PAY-9"}) as provider, Daemon(config=refund_config(provider)) as d:
+        c = d.client()
+        cid = open_case(c, order="O-1", amount="199.00")
+        r = approved_refund(d, c, cid, "15.00")
+        wait_for(lambda: provider.requests, what="the provider to be asked")
+        c.call("DEBUG.STORE", "FAIL-COMMITS", "1")       # the commit of the outcome fails ...
+        provider.release()
+        wait_for(lambda: refund_state(c, r["id"])["state"] == "succeeded", what="the outcome written again")
+        assert refund_state(c, r["id"])["reference"] == "PAY-9" and len(provider.requests) == 1
+        assert [as_map(e)["kind"] for e in c.call("CASE.HISTORY", cid)].count("refund_paid") == 1
+    assert "refund outcome not committed" in d.log()
+
+
 def webhook_config(*receivers, extra=""):
     return ("plugins = webhook\nwebhook.url = %s\nwebhook.backoff_ms = 5\nwebhook.backoff_max_ms = 50\n"
             "webhook.timeout_ms = 2000\n%s" % (", ".join(r.url for r in receivers), extra))
