@@ -183,7 +183,8 @@ static int csv_load(struct orders *orders, struct order **table_out, size_t *cap
         api->log(orders->self, REDRESS_LOG_ERROR, "cannot open orders file", "file=%s", orders->path);
         return -1;
     }
-    char *line = malloc(LINE_MAX_BYTES);
+    char *line = NULL;          /* getline's, grown as needed */
+    size_t line_capacity = 0;
     size_t capacity = 1024, count = 0;
     struct order *table = calloc(capacity, sizeof *table);
     int position[COLUMN_COUNT];
@@ -191,15 +192,20 @@ static int csv_load(struct orders *orders, struct order **table_out, size_t *cap
     int number = 0, status = -1, columns = 0;
     char why[200];
     const char *problem = NULL;
-    if (line == NULL || table == NULL) {
+    if (table == NULL) {
         problem = "out of memory";
         goto done;
     }
-    while (fgets(line, LINE_MAX_BYTES, file)) {
+    ssize_t read;
+    while ((read = getline(&line, &line_capacity, file)) >= 0) {
         number++;
-        size_t length = strlen(line);
-        if (length == LINE_MAX_BYTES - 1 && line[length - 1] != '\n') {
+        size_t length = (size_t)read;
+        if (length > LINE_MAX_BYTES) {
             problem = "line longer than 64 KiB";
+            goto done;
+        }
+        if (memchr(line, '\0', length)) {
+            problem = "a NUL byte in the line";
             goto done;
         }
         while (length && (line[length - 1] == '\n' || line[length - 1] == '\r')) line[--length] = '\0';

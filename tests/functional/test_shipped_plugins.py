@@ -353,3 +353,39 @@ def test_shipped_refund_rules_use_order_facts_from_the_orders_plugin():
         cid = open_case(c, subject="想退货", order="O-1", amount="199.00")
         r = as_map(c.call("REFUND.REQUEST", cid, "40.00", "return_refund"))
         assert "七天无理由" not in r["decision_reason"], r
+
+
+def test_orders_survives_hostile_files():
+    """Junk, huge lines, NULs, too many columns, CRLF: a clear refusal or a clean load, never a crash."""
+    data = tempfile.mkdtemp(prefix="redress-orders-")
+    path = os.path.join(data, "orders.csv")
+    cases = [
+        (bytes(range(256)) * 50, False),
+        (b"order_id,paid_amount\r\nO-1,1.00\r\nO-2,2\r\n", True),
+        (b"order_id,paid_amount\n" + b"O-" + b"9" * 70000 + b",1\n", False),
+        (b"order_id,paid_amount\nO-1\x00junk,1\n", False),
+        (b"," * 100 + b"\n", False),
+        (b"order_id,paid_amount\n" + b"x," * 80 + b"\n", False),
+        (b"order_id,paid_amount\nO-1,99999999999999999999\n", False),
+        (b"order_id,paid_amount,currency\nO-1,1,EURO\n", False),
+        (b"order_id,paid_amount\n" + b"O-" + b"1" * 200 + b",1\n", False),
+        (b"", False),
+        (b"order_id,paid_amount\n", True),
+    ]
+    try:
+        for content, loads in cases:
+            with open(path, "wb") as f:
+                f.write(content)
+            proc = subprocess.run([REDRESSD, "--port", "0", "--data", data, "--rules", "", "--plugins", "orders",
+                                   "--orders.file", path, "--test-clock", "--log-level", "warn", "--unix-socket", "off",
+                                   "--bind", "127.0.0.1"], capture_output=True, text=True, timeout=60,
+                                  input="") if not loads else None
+            if loads:
+                with Daemon(config="plugins = orders\norders.file = %s\n" % path) as d:
+                    c = d.client()
+                    assert c.call("ORDERS.GET", "O-404").code == "NOTFOUND"
+            else:
+                assert proc.returncode != 0 and "bad orders file" in proc.stderr, (content[:40], proc.stderr)
+                assert "Sanitizer" not in proc.stderr and "runtime error" not in proc.stderr
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
