@@ -69,9 +69,11 @@ void events_command_end(int ok) {
     if (!ok) drop_from(command_mark);
 }
 
-/* Queues a publication of the event; errors here only cost the push, never
- * the change (the row is what counts). */
-static void queue_publication(int64_t event_id, int64_t case_id, const char *actor, const char *kind,
+/* Queues a publication of the event.  For clients an error only costs the
+ * push, never the change (the row is what counts); plugins are promised
+ * every event, so when theirs cannot be queued this returns -1 and the
+ * command fails. */
+static int queue_publication(int64_t event_id, int64_t case_id, const char *actor, const char *kind,
                               const char *detail, size_t len, int to_clients, int to_plugins) {
     static const char sql[] = "SELECT queue FROM cases WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
@@ -83,13 +85,13 @@ static void queue_publication(int64_t event_id, int64_t case_id, const char *act
         sqlite3_reset(statement);
     }
     if (!registered) {
-        if (store_after_commit(after_batch, NULL) != 0) return;
+        if (store_after_commit(after_batch, NULL) != 0) return to_plugins ? -1 : 0;
         registered = 1;
     }
     if (pending_count == pending_capacity) {
         size_t capacity = pending_capacity ? pending_capacity * 2 : 64;
         struct publication *grown = realloc(pending, capacity * sizeof *grown);
-        if (grown == NULL) return;
+        if (grown == NULL) return to_plugins ? -1 : 0;
         pending = grown;
         pending_capacity = capacity;
     }
@@ -98,10 +100,12 @@ static void queue_publication(int64_t event_id, int64_t case_id, const char *act
     snprintf(publication->queue, sizeof publication->queue, "%s", queue);
     if (to_clients) {
         char *payload = malloc(PAYLOAD_MAX);
-        if (payload == NULL) return;
-        snprintf(payload, PAYLOAD_MAX, "event=%s case=%lld queue=%s at=%lld actor=%s %.*s", kind,
-                 (long long)case_id, queue, (long long)clock_now(), actor, (int)(len > 1200 ? 1200 : len), detail);
-        for (char *p = payload; *p; p++)
+        if (payload == NULL && !to_plugins) return 0;
+        if (payload)
+            snprintf(payload, PAYLOAD_MAX, "event=%s case=%lld queue=%s at=%lld actor=%s %.*s", kind,
+                     (long long)case_id, queue, (long long)clock_now(), actor, (int)(len > 1200 ? 1200 : len),
+                     detail);
+        for (char *p = payload; p && *p; p++)
             if (*p == '\n' || *p == '\r') *p = ' ';
         publication->payload = payload;
     }
@@ -111,7 +115,8 @@ static void queue_publication(int64_t event_id, int64_t case_id, const char *act
         char *text = malloc(kind_len + actor_len + len + 3);
         if (text == NULL) {
             free(publication->payload);
-            return;
+            publication->payload = NULL;
+            return -1;
         }
         memcpy(text, kind, kind_len + 1);
         memcpy(text + kind_len + 1, actor, actor_len + 1);
@@ -125,6 +130,7 @@ static void queue_publication(int64_t event_id, int64_t case_id, const char *act
         };
     }
     pending_count++;
+    return 0;
 }
 
 int events_append(struct request *request, int64_t case_id, const char *kind, const char *detail, size_t len) {
@@ -142,9 +148,12 @@ int events_append(struct request *request, int64_t case_id, const char *kind, co
     /* Nobody listening: nothing to prepare (a subscriber hears of what is
      * committed after it subscribed). */
     int to_clients = server_has_subscribers() && is_published(kind), to_plugins = plugins_want_event(kind);
-    if (to_clients || to_plugins)
+    if ((to_clients || to_plugins) &&
         queue_publication(sqlite3_last_insert_rowid(store_database()), case_id, request->actor, kind, detail, len,
-                          to_clients, to_plugins);
+                          to_clients, to_plugins) != 0) {
+        request_error(request, "ERR", "out of memory: event %s not queued for plugins; nothing was saved", kind);
+        return -1;
+    }
     return 0;
 failed:
     if (statement) sqlite3_reset(statement);

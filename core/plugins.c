@@ -800,6 +800,7 @@ struct redress_refund_job {
 };
 
 static struct redress_refund_job *jobs;      /* every job not yet written back */
+static int shutting_down;                    /* after plugins_shutdown: callbacks only free */
 static struct event *report_event;           /* writes reported outcomes */
 static struct plugin_executor executor_slot; /* copy of the selected one, stable */
 
@@ -864,7 +865,7 @@ static void job_start(struct redress_refund_job *job) {
 
 static void job_after_commit(void *argument, int committed) {
     struct redress_refund_job *job = argument;
-    if (!committed) {
+    if (!committed || shutting_down) {
         job_unlink(job);
         free(job);
         return;
@@ -903,15 +904,28 @@ static void api_refund_report(struct redress_refund_job *job, int succeeded, con
     if (report_event) event_active(report_event, EV_TIMEOUT, 0);
 }
 
+/* The attempt a refund is at: an outcome of an earlier attempt (one that
+ * was settled by hand and retried meanwhile) must not decide the current one. */
+static int current_attempt(int64_t refund_id) {
+    static const char sql[] = "SELECT attempts FROM refunds WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    int attempt = -1;
+    if (statement == NULL) return -1;
+    sqlite3_bind_int64(statement, 1, refund_id);
+    if (sqlite3_step(statement) == SQLITE_ROW) attempt = sqlite3_column_int(statement, 0);
+    sqlite3_reset(statement);
+    return attempt;
+}
+
 static void retry_reports_later(void) {
     struct timeval second = {1, 0};
-    event_add(report_event, &second);
+    if (report_event) event_add(report_event, &second);
 }
 
 /* The job lives until its outcome is on disk: a failed commit puts it back. */
 static void outcome_committed(void *argument, int committed) {
     struct redress_refund_job *job = argument;
-    if (committed) {
+    if (committed || shutting_down) {
         job_unlink(job);
         free(job);
         return;
@@ -926,7 +940,6 @@ static void write_reports(evutil_socket_t fd, short what, void *argument) {
     (void)fd, (void)what, (void)argument;
     struct evbuffer *scratch = evbuffer_new();
     if (scratch == NULL) return;
-    int wrote = 0;
     for (struct redress_refund_job *job = jobs, *next; job; job = next) {
         next = job->next;
         if (job->state != 2) continue;
@@ -938,8 +951,12 @@ static void write_reports(evutil_socket_t fd, short what, void *argument) {
             break;
         }
         events_command_begin();
-        int status = refunds_settle(&request, job->refund_id, job->succeeded, job->reference[0] ? job->reference : NULL,
-                                    strlen(job->reference), job->message);
+        int status = current_attempt(job->refund_id) != job->attempt
+                         ? (request_error(&request, "BADSTATE", "an outcome of attempt %d, the refund is at another",
+                                          job->attempt), -1)
+                         : refunds_settle(&request, job->refund_id, job->succeeded,
+                                          job->reference[0] ? job->reference : NULL, strlen(job->reference),
+                                          job->message);
         store_command_end(status == 0 && !request.failed);
         events_command_end(status == 0 && !request.failed);
         if (status != 0) {
@@ -954,7 +971,6 @@ static void write_reports(evutil_socket_t fd, short what, void *argument) {
         }
         log_info("refund outcome", "refund=%lld outcome=%s reference=%s", (long long)job->refund_id,
                  job->succeeded ? "succeeded" : "failed", job->reference[0] ? job->reference : "-");
-        wrote++;
         job->state = 3;
         if (store_after_commit(outcome_committed, job) != 0) {
             /* Cannot follow this commit: write it again later (settling twice is refused). */
@@ -963,7 +979,7 @@ static void write_reports(evutil_socket_t fd, short what, void *argument) {
         }
     }
     evbuffer_free(scratch);
-    if (wrote) server_request_commit();
+    server_request_commit(); /* also when every settle failed: the batch they opened must end */
 }
 
 void plugins_resume_refunds(void) {
@@ -1243,11 +1259,16 @@ void plugins_shutdown(void) {
         struct redress_plugin *plugin = plugins[p];
         if (plugin->info->shutdown) plugin->info->shutdown(plugin->state);
     }
-    /* Jobs not reported: the refunds stay executing, resumed at next start. */
-    while (jobs) {
-        struct redress_refund_job *job = jobs;
-        job_unlink(job);
-        free(job);
+    /* Jobs not reported: the refunds stay executing, resumed at next start.
+     * Those waiting for a commit (0, 3) are the store's until it calls them
+     * back; from now on that callback only frees them. */
+    shutting_down = 1;
+    for (struct redress_refund_job *job = jobs, *next; job; job = next) {
+        next = job->next;
+        if (job->state == 1 || job->state == 2) {
+            job_unlink(job);
+            free(job);
+        }
     }
     if (report_event) event_free(report_event);
     report_event = NULL;

@@ -1,6 +1,8 @@
 /* http_client.c -- see http_client.h. */
 #include "http_client.h"
 
+#include <redress/plugin.h>
+
 #include <ctype.h>
 #include <event2/buffer.h>
 #include <event2/dns.h>
@@ -145,7 +147,14 @@ int http_post_json(struct http_endpoint *endpoint, const char *body, size_t leng
     evhttp_add_header(output, "Host", host);
     evhttp_add_header(output, "Content-Type", "application/json");
     evhttp_add_header(output, "User-Agent", "redress");
-    for (int i = 0; headers && headers[i] && headers[i + 1]; i += 2) evhttp_add_header(output, headers[i], headers[i + 1]);
+    int headers_ok = 1;
+    for (int i = 0; headers && headers[i] && headers[i + 1]; i += 2)
+        headers_ok &= evhttp_add_header(output, headers[i], headers[i + 1]) == 0;
+    if (!headers_ok) { /* a value libevent refuses (CR, LF): never send without it */
+        evhttp_request_free(request);
+        pending_free(pending);
+        return -1;
+    }
     evbuffer_add(evhttp_request_get_output_buffer(request), body, length);
     /* On failure evhttp_make_request frees the request (and calls nothing). */
     if (evhttp_make_request(endpoint->connection, request, EVHTTP_REQ_POST, endpoint->path) != 0) {
@@ -203,6 +212,22 @@ int64_t backoff_ms(int attempt, int64_t initial, int64_t maximum) {
     int64_t delay = initial;
     for (int i = 1; i < attempt && delay < maximum; i++) delay *= 2;
     return delay < maximum ? delay : maximum;
+}
+
+int setting_fits(const struct redress_host_api *api, struct redress_plugin *self, const char *key, const char *value,
+                 size_t size) {
+    if (value == NULL) return 1;
+    size_t length = strlen(value);
+    for (size_t i = 0; i < length; i++)
+        if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f) {
+            api->log(self, REDRESS_LOG_ERROR, "bad setting", "key=%s why=\"a control character at byte %zu\"", key, i);
+            return 0;
+        }
+    if (length >= size) {
+        api->log(self, REDRESS_LOG_ERROR, "bad setting", "key=%s why=\"longer than %zu bytes\"", key, size - 1);
+        return 0;
+    }
+    return 1;
 }
 
 long long setting_integer(const char *text, long long default_value, long long minimum, long long maximum) {

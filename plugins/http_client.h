@@ -49,8 +49,11 @@ void http_endpoint_close(struct http_endpoint *endpoint);
 typedef void (*http_done_fn)(void *argument, int status, const char *body, size_t length, const char *error);
 
 /* POSTs body as application/json with extra headers (name, value, ...,
- * NULL).  done runs exactly once, later, unless the endpoint is closed
- * first.  0, or -1 if the request could not even be made (done not called). */
+ * NULL).  done runs exactly once unless the endpoint is closed first --
+ * usually later, but before this returns when the connection fails at once
+ * (libevent reports an unreachable address from inside the call): set any
+ * "in flight" state before calling.  0, or -1 if the request could not even
+ * be made (done not called). */
 int http_post_json(struct http_endpoint *endpoint, const char *body, size_t length, const char *const *headers,
                    http_done_fn done, void *argument);
 
@@ -65,6 +68,14 @@ int json_find_string(const char *json, size_t length, const char *key, char *out
 /* Delay before retry `attempt` (1 = the first retry): initial * 2^(attempt-1),
  * at most maximum. */
 int64_t backoff_ms(int attempt, int64_t initial, int64_t maximum);
+
+/* 1 if a text setting (NULL: absent) is shorter than size bytes and holds
+ * no control characters (it goes into HTTP headers); else logs which and
+ * why, and returns 0. */
+struct redress_host_api;
+struct redress_plugin;
+int setting_fits(const struct redress_host_api *api, struct redress_plugin *self, const char *key, const char *value,
+                 size_t size);
 
 /* Reads an integer setting: default_value when absent, -1 when not an
  * integer within [minimum, maximum]. */

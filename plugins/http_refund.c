@@ -193,6 +193,7 @@ static int http_refund_init(const struct redress_host_api *api, struct redress_p
     plugin->backoff_initial_ms = setting_integer(api->config_get(self, "backoff_ms"), 1000, 1, 3600000);
     plugin->backoff_max_ms = setting_integer(api->config_get(self, "backoff_max_ms"), 60000, 1, 86400000);
     const char *key = api->config_get(self, "key");
+    if (!setting_fits(api, self, "key", key, sizeof plugin->key)) goto failed;
     snprintf(plugin->key, sizeof plugin->key, "%s", key ? key : "");
     char error[300];
     if (url == NULL) {

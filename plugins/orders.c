@@ -175,6 +175,23 @@ static int csv_split(char *line, char **fields, int max) {
     return count;
 }
 
+/* Reads one line into line[0..LINE_MAX_BYTES) without its end of line;
+ * returns its length, -1 at the end of the file, -2 for a line too long,
+ * -3 for a NUL byte in it.  Never holds more than the buffer. */
+static long read_line(FILE *file, char *line) {
+    size_t length = 0;
+    int c = getc(file);
+    if (c == EOF) return -1;
+    for (; c != EOF && c != '\n'; c = getc(file)) {
+        if (c == '\0') return -3;
+        if (length == LINE_MAX_BYTES - 1) return -2;
+        line[length++] = (char)c;
+    }
+    if (length && line[length - 1] == '\r') length--;
+    line[length] = '\0';
+    return (long)length;
+}
+
 /* Reads the CSV file into a new table; 0, or -1 after logging file:line. */
 static int csv_load(struct orders *orders, struct order **table_out, size_t *capacity_out, size_t *count_out) {
     const struct redress_host_api *api = orders->api;
@@ -183,8 +200,7 @@ static int csv_load(struct orders *orders, struct order **table_out, size_t *cap
         api->log(orders->self, REDRESS_LOG_ERROR, "cannot open orders file", "file=%s", orders->path);
         return -1;
     }
-    char *line = NULL;          /* getline's, grown as needed */
-    size_t line_capacity = 0;
+    char *line = malloc(LINE_MAX_BYTES);
     size_t capacity = 1024, count = 0;
     struct order *table = calloc(capacity, sizeof *table);
     int position[COLUMN_COUNT];
@@ -192,23 +208,21 @@ static int csv_load(struct orders *orders, struct order **table_out, size_t *cap
     int number = 0, status = -1, columns = 0;
     char why[200];
     const char *problem = NULL;
-    if (table == NULL) {
+    if (line == NULL || table == NULL) {
         problem = "out of memory";
         goto done;
     }
-    ssize_t read;
-    while ((read = getline(&line, &line_capacity, file)) >= 0) {
+    long length;
+    while ((length = read_line(file, line)) != -1) {
         number++;
-        size_t length = (size_t)read;
-        if (length > LINE_MAX_BYTES) {
+        if (length == -2) {
             problem = "line longer than 64 KiB";
             goto done;
         }
-        if (memchr(line, '\0', length)) {
+        if (length == -3) {
             problem = "a NUL byte in the line";
             goto done;
         }
-        while (length && (line[length - 1] == '\n' || line[length - 1] == '\r')) line[--length] = '\0';
         if (length == 0) continue;
         char *fields[64];
         int count_fields = csv_split(line, fields, 64);
@@ -291,7 +305,10 @@ static int sqlite_open(struct orders *orders) {
                  orders->database ? sqlite3_errmsg(orders->database) : "out of memory");
         return -1;
     }
-    sqlite3_busy_timeout(orders->database, 100);
+    /* No waiting: a lookup runs inside a rule, on the daemon's loop.  A
+     * writer in WAL mode never blocks it; in rollback-journal mode a lookup
+     * during the writer's commit fails (the rule's default applies). */
+    sqlite3_busy_timeout(orders->database, 0);
     /* Which columns exist: the missing optional ones read as NULL. */
     int present[COLUMN_COUNT] = {0};
     sqlite3_stmt *info = NULL;

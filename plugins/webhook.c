@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define TARGETS_MAX 16
 
@@ -77,24 +78,28 @@ static uint64_t hash(const char *text) {
     return h;
 }
 
+/* *found: 1 read, 0 no file, -1 a file that holds no cursor (refused: to
+ * guess would skip or resend events without saying so). */
 static int64_t read_cursor(const char *path, int *found) {
     FILE *file = fopen(path, "r");
     long long value = 0;
     *found = 0;
     if (file == NULL) return 0;
-    if (fscanf(file, "%lld", &value) == 1 && value >= 0) *found = 1;
+    *found = fscanf(file, "%lld", &value) == 1 && value >= 0 ? 1 : -1;
     fclose(file);
     return value;
 }
 
-/* Written to a temporary file and renamed: a crash leaves the old or the
- * new cursor, never half of one (at worst an event is sent again). */
+/* Written to a temporary file, flushed to disk, and renamed over the old:
+ * a crash leaves the old or the new cursor, never half of one (at worst an
+ * event is sent again). */
 static int write_cursor(struct target *target) {
     char temporary[1400];
     snprintf(temporary, sizeof temporary, "%s.tmp", target->cursor_path);
     FILE *file = fopen(temporary, "w");
     if (file == NULL) return -1;
     int ok = fprintf(file, "%lld\n", (long long)target->acknowledged) > 0;
+    ok = fflush(file) == 0 && fsync(fileno(file)) == 0 && ok;
     ok = fclose(file) == 0 && ok;
     return ok && rename(temporary, target->cursor_path) == 0 ? 0 : -1;
 }
@@ -205,12 +210,14 @@ static void pump(struct target *target) {
     }
     size_t length = evbuffer_get_length(head->body);
     const char *body = (const char *)evbuffer_pullup(head->body, -1);
+    /* In flight before the call: a connect that fails at once runs
+     * answered() inside it. */
+    target->in_flight = 1;
     if (http_post_json(&target->endpoint, body, length, headers, answered, target) != 0) {
+        target->in_flight = 0;
         snprintf(target->last_error, sizeof target->last_error, "cannot make the request");
         wait_then_pump(target, webhook->backoff_max_ms);
-        return;
     }
-    target->in_flight = 1;
 }
 
 static void on_event(void *state, const struct redress_event *event) {
@@ -277,6 +284,9 @@ static int webhook_init(const struct redress_host_api *api, struct redress_plugi
     const char *urls = api->config_get(self, "url");
     const char *events = api->config_get(self, "events");
     const char *token = api->config_get(self, "token");
+    if (!setting_fits(api, self, "events", events, sizeof webhook->events) ||
+        !setting_fits(api, self, "token", token, sizeof webhook->token))
+        goto failed;
     snprintf(webhook->events, sizeof webhook->events, "%s", events ? events : "*");
     snprintf(webhook->token, sizeof webhook->token, "%s", token ? token : "");
     long long timeout = setting_integer(api->config_get(self, "timeout_ms"), 5000, 1, 600000);
@@ -314,7 +324,13 @@ static int webhook_init(const struct redress_host_api *api, struct redress_plugi
                  (unsigned long long)hash(url));
         int found;
         target->acknowledged = read_cursor(target->cursor_path, &found);
-        if (!found) {
+        if (found < 0) {
+            api->log(self, REDRESS_LOG_ERROR, "unreadable cursor",
+                     "file=%s why=\"it holds no event id: write the id to resume after, or remove it to start "
+                     "at the newest event\"", target->cursor_path);
+            goto failed;
+        }
+        if (found == 0) {
             target->acknowledged = api->last_event_id(self);
             if (write_cursor(target) != 0) {
                 api->log(self, REDRESS_LOG_ERROR, "cannot write the cursor", "file=%s", target->cursor_path);

@@ -238,6 +238,26 @@ def test_http_refund_outcome_survives_a_failed_commit():
     assert "refund outcome not committed" in d.log()
 
 
+def test_http_refund_ignores_the_outcome_of_an_earlier_attempt():
+    # attempt 1 is held at the provider, settled as failed by hand and retried; its late 402 must not
+    # decide attempt 2, which the provider pays
+    with Receiver(hold=True, fail=[402], answer=lambda body: {"reference": "PAY-2"}) as provider, \
+            Daemon(config=refund_config(provider)) as d:
+        c = d.client()
+        cid = open_case(c, order="O-1", amount="199.00")
+        r = approved_refund(d, c, cid, "15.00")
+        wait_for(lambda: provider.requests, what="attempt 1 at the provider")
+        assert as_map(c.call("REFUND.SETTLE", r["id"], "failed"))["state"] == "failed"
+        assert as_map(c.call("REFUND.RETRY", r["id"]))["state"] == "executing"
+        provider.release()
+        wait_for(lambda: refund_state(c, r["id"])["state"] == "succeeded", what="attempt 2 paid")
+        assert refund_state(c, r["id"])["reference"] == "PAY-2"
+        assert [q["body"]["attempt"] for q in provider.requests] == [1, 2]
+        # nothing is left holding the store: another writer can still get in
+        assert c.call("CASE.NOTE", cid, "after") is not None
+    assert "an outcome of attempt 1" in d.log()
+
+
 def webhook_config(*receivers, extra=""):
     return ("plugins = webhook\nwebhook.url = %s\nwebhook.backoff_ms = 5\nwebhook.backoff_max_ms = 50\n"
             "webhook.timeout_ms = 2000\n%s" % (", ".join(r.url for r in receivers), extra))
@@ -322,8 +342,40 @@ def test_webhook_events_survive_a_restart_while_the_receiver_is_down():
         shutil.rmtree(data, ignore_errors=True)
 
 
+def test_webhook_keeps_retrying_an_unreachable_address():
+    # 224.0.0.1 cannot be connected to: libevent fails the request inside the call, or it times out
+    config = ("plugins = webhook\nwebhook.url = http://224.0.0.1:80/x\nwebhook.backoff_ms = 5\n"
+              "webhook.backoff_max_ms = 10\nwebhook.timeout_ms = 200\n")
+    with Daemon(config=config) as d:
+        c = d.client()
+        open_case(c)
+        wait_for(lambda: as_map(c.call("WEBHOOK.STATUS")[0])["failed_attempts"] >= 3, what="three failed attempts")
+        assert as_map(c.call("WEBHOOK.STATUS")[0])["waiting"] == 2
+
+
+def test_webhook_refuses_an_unreadable_cursor():
+    hook = Receiver()
+    data = tempfile.mkdtemp(prefix="redress-test-")
+    try:
+        with Daemon(data=data, config=webhook_config(hook)):
+            pass
+        [cursor] = [n for n in os.listdir(os.path.join(data, "plugins", "webhook")) if n.startswith("cursor-")]
+        with open(os.path.join(data, "plugins", "webhook", cursor), "w") as f:
+            f.write("garbage\n")
+        proc = subprocess.run([REDRESSD, "--port", "0", "--data", data, "--rules", "", "--plugins", "webhook",
+                               "--webhook.url", hook.url], capture_output=True, text=True, timeout=60)
+        assert proc.returncode != 0 and "unreadable cursor" in proc.stderr and cursor in proc.stderr, proc.stderr
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def test_shipped_plugins_refuse_bad_settings():
-    for args, words in [(["--plugins", "webhook"], "webhook.url is not set"),
+    for args, words in [(["--plugins", "webhook", "--webhook.url", "http://x/", "--webhook.token", "a\rb"],
+                         "key=token why=\"a control character at byte 1\""),
+                        (["--plugins", "webhook", "--webhook.url", "http://x/", "--webhook.events", "x" * 600],
+                         "key=events why=\"longer than 511 bytes\""),
+                        (["--plugins", "http_refund", "--http_refund.url", "http://x/", "--http_refund.key", "k\n"],
+                         "key=key why=\"a control character"),(["--plugins", "webhook"], "webhook.url is not set"),
                         (["--plugins", "webhook", "--webhook.url", "https://x/y"], "only http:// URLs"),
                         (["--plugins", "webhook", "--webhook.url", "http://x:99999/"], "bad port"),
                         (["--plugins", "webhook", "--webhook.url", "http://x/", "--webhook.queue-max", "0"],
