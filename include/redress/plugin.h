@@ -283,7 +283,7 @@ struct redress_plugin_info {
 /* Declares the plugin:  REDRESS_PLUGIN("orders", "1.0.0", orders_init, orders_shutdown); */
 #define REDRESS_PLUGIN(name, version, init, shutdown)                                                   \
     REDRESS_PLUGIN_EXPORT extern const struct redress_plugin_info redress_plugin;                       \
-    REDRESS_PLUGIN_EXPORT const struct redress_plugin_info redress_plugin = {                           \
+    const struct redress_plugin_info redress_plugin = {                                                 \
         sizeof(struct redress_plugin_info), REDRESS_PLUGIN_API_MAJOR, REDRESS_PLUGIN_API_MINOR, (name), \
         (version), (init), (shutdown)}
 

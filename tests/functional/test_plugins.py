@@ -191,3 +191,29 @@ def test_skeleton_builds_with_its_own_makefile_against_the_installed_header():
             assert listed["path"] == os.path.join(prefix, "bin", "..", "lib", "redress", "plugins", "orders.so")
     finally:
         shutil.rmtree(dest, ignore_errors=True)
+
+
+def test_the_header_stands_alone_in_c99_and_cxx():
+    """plugin.h needs nothing of the core: it compiles alone as pedantic C99 and as C++11, and the
+    one symbol a plugin exports is redress_plugin even with hidden visibility."""
+    work = tempfile.mkdtemp(prefix="redress-header-")
+    try:
+        source = ('#include <redress/plugin.h>\n'
+                  'static int init(const struct redress_host_api *api, struct redress_plugin *self, void **state) {\n'
+                  '    (void)self; (void)state; return REDRESS_API_HAS(api, last_event_id) ? 0 : -1;\n}\n'
+                  'REDRESS_PLUGIN("alone", "1", init, NULL);\n')
+        for name, compiler, flags in [("alone.c", "cc", ["-std=c99", "-pedantic"]),
+                                      ("alone.cpp", "g++", ["-std=c++11"])]:
+            path = os.path.join(work, name)
+            with open(path, "w") as f:
+                f.write(source)
+            out = path + ".so"
+            proc = subprocess.run([compiler] + flags + ["-Wall", "-Wextra", "-Werror", "-fPIC", "-fvisibility=hidden",
+                                  "-shared", "-I", os.path.join(ROOT, "include"), path, "-o", out],
+                                  capture_output=True, text=True)
+            assert proc.returncode == 0, proc.stderr
+            symbols = subprocess.run(["nm", "-D", "--defined-only", out], capture_output=True, text=True).stdout
+            assert [line.split()[-1] for line in symbols.splitlines() if " D " in line or " R " in line] == \
+                ["redress_plugin"], symbols
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
