@@ -55,8 +55,9 @@ struct config {
     } plugin_settings[CONFIG_PLUGIN_SETTINGS_MAX];
 };
 
-/* The value of "plugin.key", or NULL; owned by config. */
-const char *config_plugin_setting(const struct config *config, const char *plugin, const char *key);
+/* The value of "plugin.key", or NULL; owned by config.  *index (may be
+ * NULL) gets its position in plugin_settings. */
+const char *config_plugin_setting(const struct config *config, const char *plugin, const char *key, int *index);
 
 /* Fills every field with its default. */
 void config_defaults(struct config *config);

@@ -29,6 +29,10 @@ struct publication {
 static struct publication *pending;
 static size_t pending_count, pending_capacity, command_mark;
 static int registered;      /* the after-commit callback of this batch is in place */
+/* The newest event id known committed (-1: not read yet), the newest of the
+ * open batch, and that of the batch when the running command began.  Ids of
+ * rolled-back rows are used again by SQLite: only commits move the first. */
+static int64_t committed_high = -1, batch_high, command_high;
 
 static const char *const published_kinds[] = {"opened", "assigned", "deadline_warning", "deadline_breached",
                                               "escalated", "transferred", "notification",
@@ -51,6 +55,8 @@ static void drop_from(size_t mark) {
 static void after_batch(void *argument, int committed) {
     (void)argument;
     registered = 0;
+    if (committed && batch_high > committed_high) committed_high = batch_high;
+    batch_high = 0;
     if (committed)
         for (size_t i = 0; i < pending_count; i++) {
             if (pending[i].payload) server_publish(pending[i].queue, pending[i].payload);
@@ -63,10 +69,25 @@ static void after_batch(void *argument, int committed) {
     command_mark = 0;
 }
 
-void events_command_begin(void) { command_mark = pending_count; }
+void events_command_begin(void) {
+    command_mark = pending_count;
+    command_high = batch_high;
+}
 
 void events_command_end(int ok) {
-    if (!ok) drop_from(command_mark);
+    if (ok) return;
+    drop_from(command_mark);
+    batch_high = command_high;
+}
+
+int64_t events_last_committed_id(void) {
+    if (committed_high < 0 && !store_batch_is_open()) {
+        static const char sql[] = "SELECT coalesce(max(id), 0) FROM events";
+        sqlite3_stmt *statement = store_statement(sql);
+        if (statement && sqlite3_step(statement) == SQLITE_ROW) committed_high = sqlite3_column_int64(statement, 0);
+        if (statement) sqlite3_reset(statement);
+    }
+    return committed_high < 0 ? 0 : committed_high;
 }
 
 /* Queues a publication of the event.  For clients an error only costs the
@@ -84,10 +105,7 @@ static int queue_publication(int64_t event_id, int64_t case_id, const char *acto
             snprintf(queue, sizeof queue, "%s", (const char *)sqlite3_column_text(statement, 0));
         sqlite3_reset(statement);
     }
-    if (!registered) {
-        if (store_after_commit(after_batch, NULL) != 0) return to_plugins ? -1 : 0;
-        registered = 1;
-    }
+    if (!registered) return to_plugins ? -1 : 0;
     if (pending_count == pending_capacity) {
         size_t capacity = pending_capacity ? pending_capacity * 2 : 64;
         struct publication *grown = realloc(pending, capacity * sizeof *grown);
@@ -145,12 +163,14 @@ int events_append(struct request *request, int64_t case_id, const char *kind, co
     sqlite3_bind_text(statement, 5, detail, (int)len, SQLITE_STATIC);
     if (sqlite3_step(statement) != SQLITE_DONE) goto failed;
     sqlite3_reset(statement);
+    int64_t id = sqlite3_last_insert_rowid(store_database());
+    if (!registered && store_after_commit(after_batch, NULL) == 0) registered = 1;
+    if (registered && id > batch_high) batch_high = id;
     /* Nobody listening: nothing to prepare (a subscriber hears of what is
      * committed after it subscribed). */
     int to_clients = server_has_subscribers() && is_published(kind), to_plugins = plugins_want_event(kind);
     if ((to_clients || to_plugins) &&
-        queue_publication(sqlite3_last_insert_rowid(store_database()), case_id, request->actor, kind, detail, len,
-                          to_clients, to_plugins) != 0) {
+        queue_publication(id, case_id, request->actor, kind, detail, len, to_clients, to_plugins) != 0) {
         request_error(request, "ERR", "out of memory: event %s not queued for plugins; nothing was saved", kind);
         return -1;
     }

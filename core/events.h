@@ -23,4 +23,8 @@ int events_append(struct request *request, int64_t case_id, const char *kind, co
 void events_command_begin(void);
 void events_command_end(int ok);
 
+/* The id of the newest committed event (0: none).  Never one of the open
+ * batch, which may still be rolled back (and its ids given out again). */
+int64_t events_last_committed_id(void);
+
 #endif

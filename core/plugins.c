@@ -99,6 +99,7 @@ static int executor_count;
 static const struct plugin_executor *selected_executor; /* NULL: the outbox */
 
 static struct redress_plugin *loading;  /* the plugin whose init runs now */
+static unsigned char setting_read[CONFIG_PLUGIN_SETTINGS_MAX]; /* config_get asked for it */
 static const struct config *host_config;
 static struct event_base *host_base;
 
@@ -139,12 +140,30 @@ static char *kinds_copy(const char *kinds) {
     return copy;
 }
 
+/* Logs a refused registration; during init it is also the reason the start
+ * error gives if the init then fails. */
+static void refused(struct redress_plugin *self, const char *what, const char *name, const char *why) {
+    log_error("plugin registration refused", "plugin=%s what=%s name=%.64s why=\"%s\"", self ? self->name : "?",
+              what, name ? name : "(null)", why);
+    if (self && self == loading)
+        snprintf(self->init_error, sizeof self->init_error, "%s %.64s refused: %s", what, name ? name : "(null)", why);
+}
+
 static int registering(struct redress_plugin *self, const char *what) {
     if (self == NULL || self != loading) {
         log_error("plugin registration refused", "plugin=%s what=%s why=\"only during the plugin's init\"",
                   self ? self->name : "?", what);
         return 0;
     }
+    return 1;
+}
+
+/* [a-z][a-z0-9_]*, at most 32 bytes: a Lua name, a settings prefix, a directory. */
+static int valid_plugin_name(const char *name) {
+    size_t len = strlen(name);
+    if (len == 0 || len > 32 || !islower((unsigned char)name[0])) return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!islower((unsigned char)name[i]) && !isdigit((unsigned char)name[i]) && name[i] != '_') return 0;
     return 1;
 }
 
@@ -174,12 +193,11 @@ static int api_register_command(struct redress_plugin *self, const char *name, i
     if (name == NULL || !valid_command_name(name) || fn == NULL || minimum_arguments < 1 ||
         (maximum_arguments >= 0 && maximum_arguments < minimum_arguments) || (roles & ~REDRESS_ROLE_ANY) ||
         roles == 0) {
-        log_error("plugin command refused", "plugin=%s command=%.48s why=\"bad name, arity, roles or handler\"",
-                  self->name, name ? name : "(null)");
+        refused(self, "command", name, "bad name, arity, roles or handler");
         return -1;
     }
     if (commands_lookup(name, strlen(name)) != NULL) {
-        log_error("plugin command refused", "plugin=%s command=%s why=\"the name is taken\"", self->name, name);
+        refused(self, "command", name, "the name is taken");
         return -1;
     }
     struct plugin_command *entry = calloc(1, sizeof *entry);
@@ -204,13 +222,12 @@ static int api_register_command(struct redress_plugin *self, const char *name, i
 static int api_register_lua_function(struct redress_plugin *self, const char *name, redress_lua_fn fn) {
     if (!registering(self, "lua function")) return -1;
     if (name == NULL || !valid_identifier(name, 63) || fn == NULL) {
-        log_error("plugin function refused", "plugin=%s function=%.64s why=\"not a Lua identifier\"", self->name,
-                  name ? name : "(null)");
+        refused(self, "lua function", name, "not a Lua identifier");
         return -1;
     }
     for (int i = 0; i < function_count; i++)
         if (functions[i].plugin == self && strcmp(functions[i].name, name) == 0) {
-            log_error("plugin function refused", "plugin=%s function=%s why=\"registered twice\"", self->name, name);
+            refused(self, "lua function", name, "registered twice");
             return -1;
         }
     if (grow((void **)&functions, function_count, sizeof *functions) != 0) return -1;
@@ -237,14 +254,12 @@ static int api_register_refund_executor(struct redress_plugin *self, const struc
     if (!registering(self, "refund executor")) return -1;
     if (executor == NULL || executor->size < sizeof(struct redress_refund_executor) || executor->name == NULL ||
         !valid_identifier(executor->name, 63) || executor->start == NULL || strcmp(executor->name, "outbox") == 0) {
-        log_error("plugin refund executor refused", "plugin=%s why=\"bad or reserved name, or no start\"",
-                  self->name);
+        refused(self, "refund executor", executor ? executor->name : NULL, "bad or reserved name, or no start");
         return -1;
     }
     for (int i = 0; i < executor_count; i++)
         if (strcmp(executors[i].executor->name, executor->name) == 0) {
-            log_error("plugin refund executor refused", "plugin=%s executor=%s why=\"the name is taken\"",
-                      self->name, executor->name);
+            refused(self, "refund executor", executor->name, "the name is taken");
             return -1;
         }
     if (executor_count == PLUGINS_MAX) return -1;
@@ -285,7 +300,25 @@ static struct event_base *api_event_base(struct redress_plugin *self) {
 
 static const char *api_config_get(struct redress_plugin *self, const char *key) {
     if (self == NULL || key == NULL || host_config == NULL) return NULL;
-    return config_plugin_setting(host_config, self->name, key);
+    int index;
+    const char *value = config_plugin_setting(host_config, self->name, key, &index);
+    if (value) setting_read[index] = 1;
+    return value;
+}
+
+/* A setting "NAME.key" the plugin NAME never asked for during its init is a
+ * typo (or a leftover): 0, or -1 with error naming it. */
+static int check_settings_read(const struct redress_plugin *plugin, char *error, size_t error_size) {
+    size_t len = strlen(plugin->name);
+    for (int i = 0; i < host_config->plugin_setting_count; i++) {
+        const char *key = host_config->plugin_settings[i].key;
+        if (strncmp(key, plugin->name, len) == 0 && key[len] == '.' && !setting_read[i]) {
+            snprintf(error, error_size, "setting %s: plugin %s has no such setting (it reads only what it "
+                     "documents)", key, plugin->name);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static const char *api_data_directory(struct redress_plugin *self) { return self ? self->data_directory : NULL; }
@@ -778,12 +811,7 @@ static int64_t api_replay_events(struct redress_plugin *self, int64_t after_id, 
 
 static int64_t api_last_event_id(struct redress_plugin *self) {
     (void)self;
-    static const char sql[] = "SELECT coalesce(max(id), 0) FROM events";
-    sqlite3_stmt *statement = store_statement(sql);
-    int64_t last = 0;
-    if (statement && sqlite3_step(statement) == SQLITE_ROW) last = sqlite3_column_int64(statement, 0);
-    if (statement) sqlite3_reset(statement);
-    return last;
+    return events_last_committed_id();
 }
 
 /* ------------------------------------------------------------ refund jobs */
@@ -983,6 +1011,21 @@ static void write_reports(evutil_socket_t fd, short what, void *argument) {
 }
 
 void plugins_resume_refunds(void) {
+    /* Executing under an executor that is not the configured one: nobody
+     * will finish them; say so once, at start. */
+    static const char others_sql[] =
+        "SELECT coalesce(executor, 'outbox'), count(*) FROM refunds WHERE state = 'executing'"
+        " AND coalesce(executor, 'outbox') != ?1 GROUP BY 1";
+    sqlite3_stmt *others = store_statement(others_sql);
+    if (others) {
+        sqlite3_bind_text(others, 1, selected_executor ? executor_slot.executor->name : "outbox", -1, SQLITE_STATIC);
+        while (sqlite3_step(others) == SQLITE_ROW)
+            log_warn("refunds executing under another executor",
+                     "executor=%s refunds=%lld why=\"configure refund_executor = %s again, or settle them with "
+                     "REFUND.SETTLE\"", (const char *)sqlite3_column_text(others, 0),
+                     (long long)sqlite3_column_int64(others, 1), (const char *)sqlite3_column_text(others, 0));
+        sqlite3_reset(others);
+    }
     if (selected_executor == NULL) return;
     static const char sql[] = "SELECT id, case_id FROM refunds WHERE state = 'executing' AND executor = ?1 ORDER BY id";
     sqlite3_stmt *statement = store_statement(sql);
@@ -1085,9 +1128,9 @@ static int load_one(const char *path, char *error, size_t error_size) {
         goto refused;
     }
     if (info->size < sizeof(struct redress_plugin_info) || info->init == NULL || info->name == NULL ||
-        !valid_identifier(info->name, 32) || info->version == NULL) {
-        snprintf(error, error_size, "%s: bad plugin description (name [a-z0-9_] up to 32 bytes, version, init)",
-                 path);
+        !valid_plugin_name(info->name) || info->version == NULL) {
+        snprintf(error, error_size, "%s: bad plugin description (name: a-z, 0-9 and _, a letter first, up to 32 "
+                 "bytes; version; init)", path);
         goto refused;
     }
     for (int i = 0; i < plugin_count; i++)
@@ -1119,6 +1162,12 @@ static int load_one(const char *path, char *error, size_t error_size) {
         unregister_all(plugin);
         snprintf(error, error_size, "%s: plugin %s: init failed: %s", path, plugin->name,
                  plugin->init_error[0] ? plugin->init_error : "it logged no reason");
+        free(plugin);
+        goto refused;
+    }
+    if (check_settings_read(plugin, error, error_size) != 0) {
+        if (info->shutdown) info->shutdown(plugin->state);
+        unregister_all(plugin);
         free(plugin);
         goto refused;
     }
@@ -1172,8 +1221,8 @@ static int load_entry(const char *entry, const char *directory, int skip, char *
         }
         return status;
     }
-    if (strchr(entry, '/') || ends_with(entry, ".so")) snprintf(path, sizeof path, "%s", entry);
-    else snprintf(path, sizeof path, "%s/%s.so", directory, entry);
+    if (strchr(entry, '/')) snprintf(path, sizeof path, "%s", entry);
+    else snprintf(path, sizeof path, "%s/%s%s", directory, entry, ends_with(entry, ".so") ? "" : ".so");
     if (load_one(path, error, error_size) == 0) return 0;
     if (!skip) return -1;
     log_error("plugin skipped", "why=\"%s\"", error);
@@ -1201,6 +1250,7 @@ static void default_directory(char *out, size_t size) {
 int plugins_load(const struct config *config, struct event_base *base, char *error, size_t error_size) {
     host_config = config;
     host_base = base;
+    events_last_committed_id(); /* read now, while no batch is open */
     int skip = strcmp(config->plugin_failure, "skip") == 0;
     if (!skip && strcmp(config->plugin_failure, "refuse") != 0) {
         snprintf(error, error_size, "plugin_failure must be refuse or skip, not '%s'", config->plugin_failure);

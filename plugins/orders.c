@@ -520,6 +520,12 @@ static int orders_init(const struct redress_host_api *api, struct redress_plugin
     orders->self = self;
     const char *path = api->config_get(self, "file");
     const char *currency = api->config_get(self, "currency");
+    if (currency && (strlen(currency) != 3 || !isupper((unsigned char)currency[0]) ||
+                     !isupper((unsigned char)currency[1]) || !isupper((unsigned char)currency[2]))) {
+        api->log(self, REDRESS_LOG_ERROR, "bad setting", "key=currency why=\"'%.16s' is not an ISO 4217 code\"",
+                 currency);
+        goto failed;
+    }
     snprintf(orders->currency, sizeof orders->currency, "%s", currency ? currency : "CNY");
     if (path == NULL || path[0] == '\0') {
         api->log(self, REDRESS_LOG_ERROR, "orders.file is not set", NULL);

@@ -105,7 +105,10 @@ static void on_opened(void *state, const struct redress_event *event) {
 
 static int skeleton_init(const struct redress_host_api *api, struct redress_plugin *self, void **state) {
     struct skeleton *skeleton = calloc(1, sizeof *skeleton);
-    if (skeleton == NULL) return -1;
+    if (skeleton == NULL) {
+        api->log(self, REDRESS_LOG_ERROR, "out of memory", NULL);
+        return -1;
+    }
     skeleton->api = api;
     skeleton->self = self;
     const char *greeting = api->config_get(self, "greeting");
@@ -116,7 +119,7 @@ static int skeleton_init(const struct redress_host_api *api, struct redress_plug
         api->register_lua_function(self, "greet", greet_function) != 0 ||
         api->register_lua_function(self, "facts", facts_function) != 0 ||
         api->subscribe_events(self, "opened", on_opened) != 0) {
-        free(skeleton);
+        free(skeleton); /* the host logged which registration it refused, and removes the others */
         return -1;
     }
     api->log(self, REDRESS_LOG_INFO, "skeleton ready", "greeting=\"%s\"", skeleton->greeting);

@@ -79,7 +79,7 @@ struct redress_value {
     enum redress_value_type type;
     int boolean;              /* REDRESS_VALUE_BOOLEAN: 0 or 1 */
     int64_t integer;          /* REDRESS_VALUE_INTEGER */
-    double number;            /* REDRESS_VALUE_NUMBER (not a whole number) */
+    double number;            /* REDRESS_VALUE_NUMBER: a Lua float (6/2 is 3.0, a float) */
     const char *string;       /* REDRESS_VALUE_STRING: NUL-terminated, may hold NULs */
     size_t length;            /* REDRESS_VALUE_STRING: bytes */
 };
@@ -134,7 +134,7 @@ struct redress_refund_executor {
  * the caller's role.  The command writes exactly one reply through the
  * api->reply_* functions (an array counts as one reply once its elements are
  * written); a command that writes none, or an incomplete array, answers
- * "-ERR plugin NAME: command wrote no complete reply". */
+ * "-ERR plugin NAME: command X wrote no complete reply". */
 typedef void (*redress_command_fn)(void *state, struct redress_command_call *call, int argc,
                                    const char *const *argv, const size_t *argvlen);
 
@@ -249,7 +249,8 @@ struct redress_host_api {
      * gets `state` as its first argument.  For catching up after a restart. */
     int64_t (*replay_events)(struct redress_plugin *self, int64_t after_id, const char *kinds, size_t limit,
                              redress_event_fn fn, void *state);
-    /* The id of the newest committed event (0: none yet). */
+    /* The id of the newest committed event (0: none yet); never one of a
+     * transaction still open. */
     int64_t (*last_event_id)(struct redress_plugin *self);
     /* New functions are added here, at the end (minor version + 1). */
 };
@@ -260,7 +261,7 @@ struct redress_host_api {
 struct redress_plugin_info {
     uint32_t size;            /* sizeof(struct redress_plugin_info) when built */
     uint16_t api_major, api_minor; /* the API the plugin was built against */
-    const char *name;         /* [a-z0-9_], up to 32 bytes: its config keys and Lua namespace */
+    const char *name;         /* a-z, 0-9, _, a letter first, up to 32 bytes: its settings prefix, Lua namespace, data directory */
     const char *version;      /* the plugin's own version, free text */
     /* Registers what the plugin offers and sets *state (passed back to every
      * callback; may stay NULL).  Returns 0, or -1 after api->log() said why:
@@ -270,7 +271,8 @@ struct redress_plugin_info {
     /* Frees the state and every event the plugin added (may be NULL).
      * Called once at daemon exit, after the loop stopped, in reverse load
      * order.  Refund jobs not yet reported are abandoned: those refunds stay
-     * executing and are started again at the next start. */
+     * executing and are started again at the next start (under the same
+     * refund_executor). */
     void (*shutdown)(void *state);
 };
 

@@ -48,6 +48,9 @@ class Receiver:
 
             def setup(self):
                 super().setup()
+                # headers and body leave in two writes: without this, Nagle and delayed ACKs
+                # hold every answer for 40 ms
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 with receiver.lock:
                     receiver.connections.add(self.connection)
 

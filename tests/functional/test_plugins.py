@@ -152,6 +152,8 @@ def test_missing_entry_point_duplicates_and_unknown_settings():
     assert "/nonexistent/plugin.so: cannot load" in err, err
     err = start_fails("--plugins", plugin_path("skeleton"), config="skeletn.greeting = typo\n")
     assert "setting skeletn.greeting: no plugin named 'skeletn' is loaded" in err, err
+    err = start_fails("--plugins", plugin_path("skeleton"), config="skeleton.greetng = typo\n")
+    assert "setting skeleton.greetng: plugin skeleton has no such setting" in err, err
     err = start_fails(config="refund_executor = nosuch\n")
     assert "refund_executor nosuch: no such executor (there are: outbox)" in err, err
     err = start_fails("--plugin-failure", "maybe")
@@ -159,6 +161,13 @@ def test_missing_entry_point_duplicates_and_unknown_settings():
 
 
 ORDERS_CSV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "orders.csv")
+
+
+def test_names_are_looked_up_in_the_plugin_directory():
+    with Daemon("--plugins", "skeleton.so, probe", "--plugin-directory", TEST_PLUGINS) as d:
+        listed = [as_map(p) for p in d.client().call("PLUGIN.LIST")]
+        assert [(p["name"], p["path"]) for p in listed] == [("skeleton", os.path.join(TEST_PLUGINS, "skeleton.so")),
+                                                            ("probe", os.path.join(TEST_PLUGINS, "probe.so"))]
 
 
 def test_a_directory_loads_every_plugin_in_name_order():

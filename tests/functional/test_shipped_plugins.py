@@ -224,6 +224,21 @@ def test_http_refund_survives_a_restart_while_the_provider_is_down():
             provider.stop()
 
 
+def test_refunds_left_executing_under_another_executor_are_named_at_start():
+    provider = Receiver()                        # never started: the refund stays executing
+    with Daemon(config=refund_config(provider, "http_refund.max_attempts = 1000\nhttp_refund.backoff_ms = 50\n")) as d:
+        c = d.client()
+        cid = open_case(c, order="O-1", amount="199.00")
+        r = approved_refund(d, c, cid, "12.00")
+        d.stop()
+        d.config = ""                            # back to the outbox
+        d.log_lines = []
+        d.start()
+        assert refund_state(d.client(), r["id"])["state"] == "executing"
+        d.stop()
+        assert 'msg="refunds executing under another executor" executor=http_refund refunds=1' in d.log(), d.log()
+
+
 def test_http_refund_outcome_survives_a_failed_commit():
     with Receiver(hold=True, answer=lambda body: {"id": "PAY-9"}) as provider, Daemon(config=refund_config(provider)) as d:
         c = d.client()
@@ -382,6 +397,8 @@ def test_shipped_plugins_refuse_bad_settings():
                          "positive integers"),
                         (["--plugins", "http_refund"], "http_refund.url is not set"),
                         (["--plugins", "orders"], "orders.file is not set"),
+                        (["--plugins", "orders", "--orders.file", ORDERS_CSV, "--orders.currency", "EURO"],
+                         "'EURO' is not an ISO 4217 code"),
                         (["--plugins", "orders", "--orders.file", "/nonexistent.csv"], "cannot open orders file")]:
         data = tempfile.mkdtemp(prefix="redress-test-")
         proc = subprocess.run([REDRESSD, "--port", "0", "--data", data, "--rules", ""] + args, capture_output=True,
