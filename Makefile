@@ -125,6 +125,7 @@ test: test-packages all $(BUILD)/unit_tests $(TEST_PLUGINS)
 bench: test-packages all $(TEST_PLUGINS)
 	bash tests/bench/run.sh
 	bash tests/bench/plugins.sh
+	python3 tests/bench/webhook.py
 	bash tests/bench/deadlines.sh
 	python3 tests/bench/agents.py
 
