@@ -226,3 +226,20 @@ def test_the_header_stands_alone_in_c99_and_cxx():
                 ["redress_plugin"], symbols
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_plugin_replies_keep_their_place_in_a_pipeline():
+    """A plugin command does not wait for commits, but its reply never overtakes the held reply of a
+    write sent before it on the same connection."""
+    with Daemon(config=skeleton_and_probe()) as d:
+        c = d.client()
+        commands = []
+        for i in range(200):
+            commands.append(["CASE.OPEN", "customer", "C-%d" % i, "subject", "s"])
+            commands.append(["SKELETON.GREET", "n%d" % i])
+            commands.append(["SKELETON.OPENED"])
+        replies = c.pipeline(commands)
+        for i in range(200):
+            assert replies[3 * i] == i + 1, replies[3 * i: 3 * i + 3]
+            assert replies[3 * i + 1] == ["hi, n%d" % i]
+            assert isinstance(replies[3 * i + 2], int) and replies[3 * i + 2] <= i + 1
