@@ -19,7 +19,7 @@ VERSION := 0.1.0
 PKGS    := lua5.4 sqlite3 libevent libcrypto
 
 BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev tzdata
-TEST_PACKAGES  := python3 redis-tools redis-server
+TEST_PACKAGES  := python3 redis-tools redis-server openssl
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
@@ -52,7 +52,8 @@ PLUGINS       := $(PLUGIN_NAMES:%=$(BUILD)/plugins/%.so)
 TEST_PLUGINS  := $(patsubst tests/plugins/%.c,$(BUILD)/test-plugins/%.so,$(wildcard tests/plugins/*.c)) \
                  $(BUILD)/test-plugins/skeleton.so
 PLUGIN_CFLAGS  = -std=c11 $(WARNINGS) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC \
-                 -fvisibility=hidden -Iinclude $(SANITIZE_FLAGS) $(shell pkg-config --cflags libevent sqlite3 2>/dev/null)
+                 -fvisibility=hidden -Iinclude $(SANITIZE_FLAGS) \
+                 $(shell pkg-config --cflags libevent libevent_openssl openssl sqlite3 2>/dev/null)
 PLUGIN_HEADERS := include/redress/plugin.h plugins/http_client.h
 
 DEPS_STAMP := build/.packages-ok
@@ -91,7 +92,7 @@ $(BUILD)/redressd: $(MAIN_OBJ) $(CORE_OBJ) $(PURE_OBJ)
 $(BUILD)/plugins/%.so: plugins/%.c plugins/http_client.c $(PLUGIN_HEADERS) $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(PLUGIN_CFLAGS) -shared -o $@ $< plugins/http_client.c $(LDFLAGS) \
-	    $(shell pkg-config --libs libevent sqlite3 2>/dev/null)
+	    $(shell pkg-config --libs libevent libevent_openssl openssl sqlite3 2>/dev/null)
 
 $(BUILD)/test-plugins/%.so: tests/plugins/%.c include/redress/plugin.h $(DEPS_STAMP)
 	@mkdir -p $(dir $@)

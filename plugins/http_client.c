@@ -4,10 +4,16 @@
 #include <redress/plugin.h>
 
 #include <ctype.h>
+#include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,26 +23,84 @@ struct evdns_base *http_dns_new(struct event_base *base) {
     return dns ? dns : evdns_base_new(base, 0);
 }
 
-int http_endpoint_open(struct http_endpoint *endpoint, const char *url, struct event_base *base,
-                       struct evdns_base *dns, int timeout_ms, char *error, size_t error_size) {
+struct http_retired {
+    struct evhttp_connection *connection;
+    struct http_retired *next;
+};
+
+static void reap(evutil_socket_t fd, short what, void *argument) {
+    (void)fd, (void)what;
+    struct http_endpoint *endpoint = argument;
+    while (endpoint->retired) {
+        struct http_retired *retired = endpoint->retired;
+        endpoint->retired = retired->next;
+        evhttp_connection_free(retired->connection);
+        free(retired);
+    }
+}
+
+/* An https connection whose request is done: freed from the loop, never
+ * inside its own callback. */
+static void retire(struct http_endpoint *endpoint, struct evhttp_connection *connection) {
+    struct http_retired *retired = malloc(sizeof *retired);
+    if (retired == NULL) return; /* leaks one connection rather than free it under libevent */
+    retired->connection = connection;
+    retired->next = endpoint->retired;
+    endpoint->retired = retired;
+    event_active(endpoint->reaper, EV_TIMEOUT, 0);
+}
+
+static int tls_setup(struct http_endpoint *endpoint, const char *ca_file, char *error, size_t error_size) {
+    SSL_CTX *context = SSL_CTX_new(TLS_client_method());
+    if (context == NULL) {
+        snprintf(error, error_size, "cannot set up TLS");
+        return -1;
+    }
+    SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION);
+    SSL_CTX_set_verify(context, SSL_VERIFY_PEER, NULL);
+    int loaded = ca_file ? SSL_CTX_load_verify_locations(context, ca_file, NULL)
+                         : SSL_CTX_set_default_verify_paths(context);
+    if (loaded != 1) {
+        unsigned long code = ERR_get_error();
+        char why[256];
+        ERR_error_string_n(code, why, sizeof why);
+        snprintf(error, error_size, "cannot load CA certificates from %.200s: %s",
+                 ca_file ? ca_file : "the system's store", why);
+        SSL_CTX_free(context);
+        return -1;
+    }
+    endpoint->reaper = event_new(endpoint->base, -1, 0, reap, endpoint);
+    if (endpoint->reaper == NULL) {
+        SSL_CTX_free(context);
+        snprintf(error, error_size, "out of memory");
+        return -1;
+    }
+    endpoint->tls_context = context;
+    return 0;
+}
+
+int http_endpoint_open(struct http_endpoint *endpoint, const char *url, const char *ca_file,
+                       struct event_base *base, struct evdns_base *dns, int timeout_ms, char *error,
+                       size_t error_size) {
     memset(endpoint, 0, sizeof *endpoint);
     if (strlen(url) >= sizeof endpoint->url) {
         snprintf(error, error_size, "url longer than %zu bytes", sizeof endpoint->url - 1);
         return -1;
     }
     snprintf(endpoint->url, sizeof endpoint->url, "%s", url);
-    if (strncmp(url, "http://", 7) != 0) {
-        snprintf(error, error_size, "%.200s: only http:// URLs (use a TLS proxy for https)", url);
+    endpoint->tls = strncmp(url, "https://", 8) == 0;
+    if (!endpoint->tls && strncmp(url, "http://", 7) != 0) {
+        snprintf(error, error_size, "%.200s: not an http:// or https:// URL", url);
         return -1;
     }
-    const char *host = url + 7, *end = host;
+    const char *host = url + (endpoint->tls ? 8 : 7), *end = host;
     while (*end && *end != ':' && *end != '/') end++;
     if (end == host || (size_t)(end - host) >= sizeof endpoint->host) {
         snprintf(error, error_size, "%.200s: no host", url);
         return -1;
     }
     memcpy(endpoint->host, host, (size_t)(end - host));
-    endpoint->port = 80;
+    endpoint->port = endpoint->tls ? 443 : 80;
     if (*end == ':') {
         char *after;
         long port = strtol(end + 1, &after, 10);
@@ -51,7 +115,11 @@ int http_endpoint_open(struct http_endpoint *endpoint, const char *url, struct e
     endpoint->base = base;
     endpoint->dns = dns;
     endpoint->timeout_ms = timeout_ms;
-    return 0;
+    if (!endpoint->tls && ca_file) {
+        snprintf(error, error_size, "%.200s: a CA file is for https:// URLs", url);
+        return -1;
+    }
+    return endpoint->tls ? tls_setup(endpoint, ca_file, error, error_size) : 0;
 }
 
 struct http_pending {
@@ -60,6 +128,8 @@ struct http_pending {
     void *argument;
     enum evhttp_request_error error;
     int failed;
+    struct evhttp_connection *connection; /* https: this request's own */
+    struct bufferevent *tls;              /* https: its TLS stream (owned by the connection) */
     struct http_pending *next, *previous;
 };
 
@@ -75,7 +145,17 @@ void http_endpoint_close(struct http_endpoint *endpoint) {
     /* Frees the requests in flight without calling them back. */
     if (endpoint->connection) evhttp_connection_free(endpoint->connection);
     endpoint->connection = NULL;
-    while (endpoint->pending) pending_free(endpoint->pending);
+    while (endpoint->pending) {
+        if (endpoint->pending->connection) evhttp_connection_free(endpoint->pending->connection);
+        pending_free(endpoint->pending);
+    }
+    if (endpoint->reaper) {
+        reap(-1, 0, endpoint);
+        event_free(endpoint->reaper);
+        endpoint->reaper = NULL;
+    }
+    if (endpoint->tls_context) SSL_CTX_free(endpoint->tls_context);
+    endpoint->tls_context = NULL;
 }
 
 static const char *error_text(enum evhttp_request_error error) {
@@ -96,11 +176,33 @@ static void request_error(enum evhttp_request_error error, void *argument) {
     pending->error = error;
 }
 
+/* Why a TLS connection failed, when it did: the certificate check's own
+ * words ("hostname mismatch", "self-signed certificate"), else OpenSSL's. */
+static void tls_failure(struct bufferevent *stream, char *why, size_t why_size) {
+    SSL *ssl = bufferevent_openssl_get_ssl(stream);
+    long verified = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    unsigned long code, first = 0;
+    while ((code = bufferevent_get_openssl_error(stream)) != 0)
+        if (first == 0 && ERR_GET_LIB(code) != 0) first = code;
+    if (verified != X509_V_OK) {
+        snprintf(why, why_size, "TLS: certificate verify failed: %s", X509_verify_cert_error_string(verified));
+    } else if (first) {
+        char text[256];
+        ERR_error_string_n(first, text, sizeof text);
+        snprintf(why, why_size, "TLS: %s", text);
+    }
+}
+
 static void request_done(struct evhttp_request *request, void *argument) {
     struct http_pending *pending = argument;
     int status = request && !pending->failed ? evhttp_request_get_response_code(request) : 0;
+    if (pending->endpoint->posting) pending->endpoint->finished_while_posting = 1;
+    if (pending->connection) retire(pending->endpoint, pending->connection);
     if (status == 0) {
-        pending->done(pending->argument, 0, "", 0, pending->failed ? error_text(pending->error) : "no answer");
+        char why[300];
+        snprintf(why, sizeof why, "%s", pending->failed ? error_text(pending->error) : "no answer");
+        if (pending->tls) tls_failure(pending->tls, why, sizeof why);
+        pending->done(pending->argument, 0, "", 0, why);
     } else {
         struct evbuffer *input = evhttp_request_get_input_buffer(request);
         size_t length = evbuffer_get_length(input);
@@ -116,20 +218,63 @@ static void request_done(struct evhttp_request *request, void *argument) {
     pending_free(pending);
 }
 
+static void set_limits(struct http_endpoint *endpoint, struct evhttp_connection *connection) {
+    struct timeval timeout = {endpoint->timeout_ms / 1000, (endpoint->timeout_ms % 1000) * 1000};
+    evhttp_connection_set_timeout_tv(connection, &timeout);
+    evhttp_connection_set_retries(connection, 0);
+    evhttp_connection_set_max_body_size(connection, 1 << 20);
+}
+
+/* A TLS connection of its own for one request: SNI and certificate checks
+ * against the URL's host name or IP address. */
+static struct evhttp_connection *tls_connection(struct http_endpoint *endpoint, struct bufferevent **stream) {
+    SSL *ssl = SSL_new(endpoint->tls_context);
+    if (ssl == NULL) return NULL;
+    unsigned char address[16];
+    int is_address = inet_pton(AF_INET, endpoint->host, address) == 1 || inet_pton(AF_INET6, endpoint->host, address) == 1;
+    int ok = is_address ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), endpoint->host) == 1
+                        : SSL_set_tlsext_host_name(ssl, endpoint->host) == 1 && SSL_set1_host(ssl, endpoint->host) == 1;
+    if (!ok) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    struct bufferevent *tls = bufferevent_openssl_socket_new(endpoint->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                                             BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (tls == NULL) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(tls, 1); /* many servers close without close_notify */
+    struct evhttp_connection *connection = evhttp_connection_base_bufferevent_new(
+        endpoint->base, endpoint->dns, tls, endpoint->host, (unsigned short)endpoint->port);
+    if (connection == NULL) {
+        bufferevent_free(tls); /* frees ssl too (BEV_OPT_CLOSE_ON_FREE) */
+        return NULL;
+    }
+    set_limits(endpoint, connection);
+    *stream = tls;
+    return connection;
+}
+
 int http_post_json(struct http_endpoint *endpoint, const char *body, size_t length, const char *const *headers,
                    http_done_fn done, void *argument) {
-    if (endpoint->connection == NULL) {
+    struct evhttp_connection *own = NULL;
+    struct bufferevent *stream = NULL;
+    if (endpoint->tls && (own = tls_connection(endpoint, &stream)) == NULL) return -1;
+    if (!endpoint->tls && endpoint->connection == NULL) {
         endpoint->connection = evhttp_connection_base_new(endpoint->base, endpoint->dns, endpoint->host,
                                                           (unsigned short)endpoint->port);
         if (endpoint->connection == NULL) return -1;
-        struct timeval timeout = {endpoint->timeout_ms / 1000, (endpoint->timeout_ms % 1000) * 1000};
-        evhttp_connection_set_timeout_tv(endpoint->connection, &timeout);
-        evhttp_connection_set_retries(endpoint->connection, 0);
-        evhttp_connection_set_max_body_size(endpoint->connection, 1 << 20);
+        set_limits(endpoint, endpoint->connection);
     }
     struct http_pending *pending = calloc(1, sizeof *pending);
-    if (pending == NULL) return -1;
+    if (pending == NULL) {
+        if (own) evhttp_connection_free(own);
+        return -1;
+    }
     pending->endpoint = endpoint;
+    pending->connection = own;
+    pending->tls = stream;
     pending->done = done;
     pending->argument = argument;
     pending->next = endpoint->pending;
@@ -137,6 +282,7 @@ int http_post_json(struct http_endpoint *endpoint, const char *body, size_t leng
     endpoint->pending = pending;
     struct evhttp_request *request = evhttp_request_new(request_done, pending);
     if (request == NULL) {
+        if (own) evhttp_connection_free(own);
         pending_free(pending);
         return -1;
     }
@@ -147,17 +293,25 @@ int http_post_json(struct http_endpoint *endpoint, const char *body, size_t leng
     evhttp_add_header(output, "Host", host);
     evhttp_add_header(output, "Content-Type", "application/json");
     evhttp_add_header(output, "User-Agent", "redress");
+    if (own) evhttp_add_header(output, "Connection", "close");
     int headers_ok = 1;
     for (int i = 0; headers && headers[i] && headers[i + 1]; i += 2)
         headers_ok &= evhttp_add_header(output, headers[i], headers[i + 1]) == 0;
     if (!headers_ok) { /* a value libevent refuses (CR, LF): never send without it */
         evhttp_request_free(request);
+        if (own) evhttp_connection_free(own);
         pending_free(pending);
         return -1;
     }
     evbuffer_add(evhttp_request_get_output_buffer(request), body, length);
     /* On failure evhttp_make_request frees the request (and calls nothing). */
-    if (evhttp_make_request(endpoint->connection, request, EVHTTP_REQ_POST, endpoint->path) != 0) {
+    endpoint->posting = 1;
+    endpoint->finished_while_posting = 0;
+    int made = evhttp_make_request(own ? own : endpoint->connection, request, EVHTTP_REQ_POST, endpoint->path);
+    endpoint->posting = 0;
+    if (endpoint->finished_while_posting) return 0; /* done already ran: pending and own are gone */
+    if (made != 0) {
+        if (own) retire(endpoint, own);
         pending_free(pending);
         return -1;
     }

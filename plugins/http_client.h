@@ -2,9 +2,13 @@
  * connection per endpoint on the host's event_base (libevent's evhttp),
  * POST with a timeout, JSON string escaping and retry backoff.
  *
- * Only http:// URLs: put a TLS-terminating proxy in front of an https
- * endpoint.  Host names are resolved by libevent's asynchronous resolver, so
- * the daemon's loop never blocks on DNS.
+ * http:// and https:// URLs.  https verifies the server's certificate
+ * (against the system's CAs, or a CA file) and its name or IP address, TLS
+ * 1.2 at least, through OpenSSL and libevent's OpenSSL bufferevents.  http
+ * keeps one keep-alive connection per endpoint; https makes a connection
+ * per request (libevent 2.1 cannot reconnect a used TLS connection), freed
+ * once the request is done.  Host names are resolved by libevent's
+ * asynchronous resolver, so the daemon's loop never blocks on DNS.
  *
  * Ownership: an http_endpoint is the caller's (http_endpoint_open fills it,
  * http_endpoint_close frees what it holds, which cancels requests in flight
@@ -21,6 +25,8 @@ struct evhttp_connection;
 struct evdns_base;
 struct evbuffer;
 struct http_pending;
+struct http_retired;
+struct ssl_ctx_st;
 
 struct http_endpoint {
     char url[1024];
@@ -29,9 +35,15 @@ struct http_endpoint {
     int port;
     struct event_base *base;
     struct evdns_base *dns; /* borrowed */
-    struct evhttp_connection *connection;
+    struct evhttp_connection *connection; /* http: the keep-alive one */
     int timeout_ms;
     struct http_pending *pending; /* requests in flight (freed by close) */
+    int tls;                      /* https */
+    struct ssl_ctx_st *tls_context;     /* owned */
+    struct http_retired *retired;       /* https connections done with, freed by `reaper` */
+    struct event *reaper;
+    int posting;                  /* inside http_post_json */
+    int finished_while_posting;   /* ... and a request completed in there */
 };
 
 /* libevent's asynchronous resolver on base, with the system's name servers
@@ -39,9 +51,12 @@ struct http_endpoint {
  * caller frees it with evdns_base_free(dns, 0).  NULL when out of memory. */
 struct evdns_base *http_dns_new(struct event_base *base);
 
-/* Parses url ("http://host[:port][/path]") into endpoint; 0, or -1 with why. */
-int http_endpoint_open(struct http_endpoint *endpoint, const char *url, struct event_base *base,
-                       struct evdns_base *dns, int timeout_ms, char *error, size_t error_size);
+/* Parses url ("http[s]://host[:port][/path]") into endpoint; for https
+ * sets up TLS, trusting ca_file (PEM) or, when NULL, the system's CAs.
+ * 0, or -1 with why (then nothing is left to close). */
+int http_endpoint_open(struct http_endpoint *endpoint, const char *url, const char *ca_file,
+                       struct event_base *base, struct evdns_base *dns, int timeout_ms, char *error,
+                       size_t error_size);
 void http_endpoint_close(struct http_endpoint *endpoint);
 
 /* status: the HTTP status, or 0 when no answer came (error says why); body

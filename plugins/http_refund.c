@@ -3,7 +3,8 @@
  *
  * Select it with  plugins = http_refund  and  refund_executor = http_refund.
  * Settings:
- *   http_refund.url            http://host:port/path (required)
+ *   http_refund.url            https://host[:port]/path, or http:// (required)
+ *   http_refund.ca_file        PEM certificates to trust for https (default: the system's)
  *   http_refund.key            sent as "Authorization: Bearer KEY" (optional)
  *   http_refund.timeout_ms     per request (default 10000)
  *   http_refund.max_attempts   requests per execution before it fails (default 5)
@@ -206,8 +207,8 @@ static int http_refund_init(const struct redress_host_api *api, struct redress_p
         goto failed;
     }
     plugin->dns = http_dns_new(api->event_base(self));
-    if (http_endpoint_open(&plugin->endpoint, url, api->event_base(self), plugin->dns, (int)timeout, error,
-                           sizeof error) != 0) {
+    if (http_endpoint_open(&plugin->endpoint, url, api->config_get(self, "ca_file"), api->event_base(self),
+                           plugin->dns, (int)timeout, error, sizeof error) != 0) {
         api->log(self, REDRESS_LOG_ERROR, "bad http_refund.url", "why=\"%s\"", error);
         goto failed;
     }

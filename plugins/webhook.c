@@ -1,7 +1,8 @@
 /* webhook.c -- POSTs case and refund events as JSON to configured URLs.
  *
  *   plugins = webhook
- *   webhook.url = http://hooks.example:8080/redress, http://10.0.0.7/events
+ *   webhook.url = https://hooks.example/redress, http://10.0.0.7:8080/events
+ *   webhook.ca_file = /etc/redress/hooks-ca.pem  (for https; default: the system's CAs)
  *   webhook.events = opened,escalated,deadline_breached,refund_paid   (default: every kind)
  *   webhook.token = s3cret            (sent as "Authorization: Bearer s3cret"; optional)
  *   webhook.timeout_ms = 5000         webhook.backoff_ms = 500     webhook.backoff_max_ms = 60000
@@ -312,8 +313,8 @@ static int webhook_init(const struct redress_host_api *api, struct redress_plugi
         }
         struct target *target = &webhook->targets[webhook->target_count++];
         target->webhook = webhook;
-        if (http_endpoint_open(&target->endpoint, url, api->event_base(self), webhook->dns, (int)timeout, error,
-                               sizeof error) != 0) {
+        if (http_endpoint_open(&target->endpoint, url, api->config_get(self, "ca_file"), api->event_base(self),
+                               webhook->dns, (int)timeout, error, sizeof error) != 0) {
             api->log(self, REDRESS_LOG_ERROR, "bad webhook.url", "why=\"%s\"", error);
             goto failed;
         }

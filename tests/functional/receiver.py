@@ -8,7 +8,10 @@ It can be stopped and started again on the same port, to play a receiver
 that is down.
 """
 import json
+import os
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,7 +26,7 @@ def free_port():
 
 
 class Receiver:
-    def __init__(self, port=None, fail=(), answer=None, hold=False):
+    def __init__(self, port=None, fail=(), answer=None, hold=False, tls=None):
         self.port = port or free_port()
         self.fail = list(fail)
         self.answer = answer or (lambda body: {"ok": True})
@@ -31,6 +34,7 @@ class Receiver:
         self.lock = threading.Lock()
         self.server = None
         self.connections = set()
+        self.tls = tls            # (certificate file, key file): serve https
         # hold: every answer waits until release() (the request is recorded first)
         self.gate = threading.Event()
         if not hold:
@@ -38,7 +42,7 @@ class Receiver:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d/hook" % self.port
+        return "%s://127.0.0.1:%d/hook" % ("https" if self.tls else "http", self.port)
 
     def start(self):
         receiver = self
@@ -82,9 +86,20 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        class Server(ThreadingHTTPServer):
+            allow_reuse_address = True
+
+            def handle_error(self, request, client_address):
+                pass   # a refused TLS handshake is what some tests want
+
+        self.server = Server(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            # the handshake runs in the connection's thread, not in accept()
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True,
+                                                     do_handshake_on_connect=False)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
@@ -126,3 +141,12 @@ def wait_for(condition, timeout=30, what="condition"):
             return value
         time.sleep(0.01)
     raise AssertionError("timed out waiting for " + what)
+
+
+def make_certificate(folder, name="127.0.0.1", alternative="IP:127.0.0.1,DNS:localhost"):
+    """A self-signed certificate and key (openssl); returns (certificate file, key file)."""
+    certificate, key = os.path.join(folder, name + ".pem"), os.path.join(folder, name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
+                    "-days", "2", "-subj", "/CN=" + name, "-addext", "subjectAltName=" + alternative],
+                   check=True, capture_output=True)
+    return certificate, key

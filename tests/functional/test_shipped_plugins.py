@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 
 from harness import REDRESSD, Client, Daemon, as_map, open_case
-from receiver import Receiver, wait_for
+from receiver import Receiver, make_certificate, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ORDERS_CSV = os.path.join(HERE, "fixtures", "orders.csv")
@@ -391,7 +391,11 @@ def test_shipped_plugins_refuse_bad_settings():
                          "key=events why=\"longer than 511 bytes\""),
                         (["--plugins", "http_refund", "--http_refund.url", "http://x/", "--http_refund.key", "k\n"],
                          "key=key why=\"a control character"),(["--plugins", "webhook"], "webhook.url is not set"),
-                        (["--plugins", "webhook", "--webhook.url", "https://x/y"], "only http:// URLs"),
+                        (["--plugins", "webhook", "--webhook.url", "ftp://x/y"], "not an http:// or https:// URL"),
+                        (["--plugins", "webhook", "--webhook.url", "http://x/y", "--webhook.ca_file", "/x.pem"],
+                         "a CA file is for https:// URLs"),
+                        (["--plugins", "webhook", "--webhook.url", "https://x/y", "--webhook.ca_file", "/none.pem"],
+                         "cannot load CA certificates from /none.pem"),
                         (["--plugins", "webhook", "--webhook.url", "http://x:99999/"], "bad port"),
                         (["--plugins", "webhook", "--webhook.url", "http://x/", "--webhook.queue-max", "0"],
                          "positive integers"),
@@ -458,3 +462,40 @@ def test_orders_survives_hostile_files():
                 assert "Sanitizer" not in proc.stderr and "runtime error" not in proc.stderr
     finally:
         shutil.rmtree(data, ignore_errors=True)
+
+
+def test_https_endpoints_are_verified():
+    folder = tempfile.mkdtemp(prefix="redress-tls-")
+    try:
+        good = make_certificate(folder)
+        wrong_name = make_certificate(folder, name="other.example", alternative="DNS:other.example")
+        # http_refund over https, trusting the test CA: paid
+        with Receiver(tls=good, answer=lambda body: {"reference": "TLS-1"}) as provider, \
+                Daemon(config=refund_config(provider, "http_refund.ca_file = %s\n" % good[0])) as d:
+            c = d.client()
+            cid = open_case(c, order="O-1", amount="199.00")
+            r = approved_refund(d, c, cid, "11.00")
+            wait_for(lambda: refund_state(c, r["id"])["state"] == "succeeded", what="a refund paid over https")
+            assert refund_state(c, r["id"])["reference"] == "TLS-1"
+            assert provider.requests[0]["headers"]["Idempotency-Key"] == "redress-refund-" + r["id"]
+        # the webhook over https: a connection per request, every event in order
+        with Receiver(tls=good) as hook, \
+                Daemon(config=webhook_config(hook, extra="webhook.ca_file = %s\n" % good[0])) as d:
+            c = d.client()
+            for i in range(4):
+                open_case(c, customer="C-%d" % i)
+            expected = event_ids(d)
+            wait_for(lambda: [q["body"]["id"] for q in hook.accepted()] == expected, what="events over https")
+        # a certificate for another name, or one nobody trusts: refused, and the refund says why
+        for certificate, trust in [(wrong_name, wrong_name[0]), (good, None)]:
+            extra = "http_refund.max_attempts = 1\n" + ("http_refund.ca_file = %s\n" % trust if trust else "")
+            with Receiver(tls=certificate) as provider, Daemon(config=refund_config(provider, extra)) as d:
+                c = d.client()
+                cid = open_case(c, order="O-1", amount="199.00")
+                r = approved_refund(d, c, cid, "11.00")
+                wait_for(lambda: refund_state(c, r["id"])["state"] == "failed", what="a refused certificate")
+                why = [as_map(e) for e in c.call("CASE.HISTORY", cid)][-1]["detail"]
+                assert "TLS" in why and "certificate verify failed" in why, why
+                assert provider.requests == []
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
