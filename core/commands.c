@@ -110,7 +110,7 @@ static void hello_command(struct request *request) {
     reply_bulk_string(request->reply, "role");
     reply_bulk_string(request->reply, "master");
     reply_bulk_string(request->reply, "modules");
-    reply_array(request->reply, 0);
+    plugins_hello(request->reply);
 }
 
 static long long count_rows(const char *sql) {

@@ -1394,6 +1394,21 @@ void plugin_list_command(struct request *request) {
     }
 }
 
+void plugins_hello(struct evbuffer *out) {
+    reply_array(out, plugin_count);
+    for (int p = 0; p < plugin_count; p++) {
+        char api[32];
+        snprintf(api, sizeof api, "%u.%u", (unsigned)plugins[p]->info->api_major, (unsigned)plugins[p]->info->api_minor);
+        reply_array(out, 6);
+        reply_bulk_string(out, "name");
+        reply_bulk_string(out, plugins[p]->name);
+        reply_bulk_string(out, "ver");
+        reply_bulk_string(out, plugins[p]->version);
+        reply_bulk_string(out, "api");
+        reply_bulk_string(out, api);
+    }
+}
+
 void plugins_info(struct evbuffer *out) {
     int pending = 0;
     for (const struct redress_refund_job *job = jobs; job; job = job->next) pending++;

@@ -54,6 +54,9 @@ void plugins_deliver_event(const struct redress_event *event);
 
 /* PLUGIN.LIST */
 void plugin_list_command(struct request *request);
+/* HELLO's "modules": one [name, N, ver, V, api, A] entry per plugin, as
+ * Redis lists its modules. */
+void plugins_hello(struct evbuffer *out);
 /* INFO plugins section lines. */
 void plugins_info(struct evbuffer *out);
 

@@ -49,6 +49,9 @@ def test_plugin_list_info_and_a_plugin_command():
         c.call("CASE.OPEN", "customer", "C-1", "subject", "a")
         c.call("CASE.OPEN", "customer", "C-2", "subject", "b")
         assert c.call("SKELETON.OPENED") == 2
+        hello = as_map(c.call("HELLO", "2"))
+        assert [as_map(m) for m in hello["modules"]] == [{"name": "skeleton", "ver": "1.0.0", "api": "1.0"},
+                                                         {"name": "probe", "ver": "0.1", "api": "1.0"}]
         info = c.call("INFO", "plugins")
         assert "plugins:2" in info and "plugin_skeleton:version=1.0.0,api=1.0" in info
         # redis-cli reaches plugin commands like any other
