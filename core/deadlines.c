@@ -717,7 +717,10 @@ int deadlines_fire_due(void) {
             log_error("deadline could not fire", "deadline=%lld error=\"%.*s\"", (long long)entry.id,
                       (int)(len > 2 ? len - 2 : 0), (const char *)evbuffer_pullup(scratch, -1));
             evbuffer_drain(scratch, len);
-            break; /* the batch's commit or the rebuild decides what happens next */
+            /* Filed again: if the batch commits without this command, the
+             * clock still fires (a failed commit rebuilds the heap anyway). */
+            timerheap_set(&heap, entry.id, entry.due);
+            break;
         }
         fired += status;
     }

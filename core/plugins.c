@@ -988,11 +988,18 @@ static void write_reports(evutil_socket_t fd, short what, void *argument) {
         store_command_end(status == 0 && !request.failed);
         events_command_end(status == 0 && !request.failed);
         if (status != 0) {
-            /* Not executing any more (settled by hand, say): nothing to write. */
             size_t len = evbuffer_get_length(scratch);
-            log_warn("refund outcome not recorded", "refund=%lld error=\"%.*s\"", (long long)job->refund_id,
-                     (int)(len > 2 ? len - 2 : 0), (const char *)evbuffer_pullup(scratch, -1));
+            const char *text = (const char *)evbuffer_pullup(scratch, -1);
+            /* Not executing any more, or at another attempt: nothing to
+             * write.  Any other failure (the store, memory): try again. */
+            int moot = len > 9 && (strncmp(text, "-BADSTATE", 9) == 0 || strncmp(text, "-NOTFOUND", 9) == 0);
+            log_warn(moot ? "refund outcome not recorded" : "refund outcome not written yet",
+                     "refund=%lld error=\"%.*s\"", (long long)job->refund_id, (int)(len > 2 ? len - 2 : 0), text);
             evbuffer_drain(scratch, len);
+            if (!moot) {
+                retry_reports_later();
+                break;
+            }
             job_unlink(job);
             free(job);
             continue;
@@ -1108,7 +1115,10 @@ static int load_one(const char *path, char *error, size_t error_size) {
         return -1;
     }
     dlerror();
-    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    /* RTLD_NODELETE: a plugin's code (and the libraries it pulled in, such
+     * as OpenSSL's bufferevents) stays mapped after dlclose, because libevent
+     * may still finish freeing the plugin's events in event_base_free. */
+    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (handle == NULL) {
         snprintf(error, error_size, "%s: cannot load: %s", path, dlerror());
         return -1;

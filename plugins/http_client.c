@@ -234,16 +234,14 @@ static struct evhttp_connection *tls_connection(struct http_endpoint *endpoint, 
     int is_address = inet_pton(AF_INET, endpoint->host, address) == 1 || inet_pton(AF_INET6, endpoint->host, address) == 1;
     int ok = is_address ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), endpoint->host) == 1
                         : SSL_set_tlsext_host_name(ssl, endpoint->host) == 1 && SSL_set1_host(ssl, endpoint->host) == 1;
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     if (!ok) {
         SSL_free(ssl);
         return NULL;
     }
     struct bufferevent *tls = bufferevent_openssl_socket_new(endpoint->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
                                                              BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    if (tls == NULL) {
-        SSL_free(ssl);
-        return NULL;
-    }
+    if (tls == NULL) return NULL; /* with BEV_OPT_CLOSE_ON_FREE, libevent freed ssl already */
     bufferevent_openssl_set_allow_dirty_shutdown(tls, 1); /* many servers close without close_notify */
     struct evhttp_connection *connection = evhttp_connection_base_bufferevent_new(
         endpoint->base, endpoint->dns, tls, endpoint->host, (unsigned short)endpoint->port);
@@ -304,7 +302,10 @@ int http_post_json(struct http_endpoint *endpoint, const char *body, size_t leng
         return -1;
     }
     evbuffer_add(evhttp_request_get_output_buffer(request), body, length);
-    /* On failure evhttp_make_request frees the request (and calls nothing). */
+    /* When evhttp_make_request fails without calling back, libevent 2.1
+     * has freed the request only in some cases (a URI it could not copy),
+     * not in others (a socket it could not open): the request is left to
+     * it, at worst a leak on that rare path, never a double free. */
     endpoint->posting = 1;
     endpoint->finished_while_posting = 0;
     int made = evhttp_make_request(own ? own : endpoint->connection, request, EVHTTP_REQ_POST, endpoint->path);

@@ -55,6 +55,7 @@ struct target {
     struct queued *queue;     /* ring of queue_max */
     size_t head, count;
     int behind;               /* events after last_queued are only in the log */
+    int refill_failed;        /* a catch-up could not queue an event: it ends there */
     int in_flight;
     int failures_in_a_row;
     struct event *timer;      /* backoff, or a retry of a catch-up the store deferred */
@@ -132,9 +133,12 @@ static int enqueue(struct target *target, const struct redress_event *event) {
     return 0;
 }
 
+/* Queues what a catch-up replays; after one it cannot queue, nothing more,
+ * so that last_queued never passes an event that is not queued. */
 static void catch_up_one(void *state, const struct redress_event *event) {
     struct target *target = state;
-    if (event->id > target->last_queued && enqueue(target, event) != 0) target->behind = 1;
+    if (target->refill_failed || event->id <= target->last_queued) return;
+    if (enqueue(target, event) != 0) target->refill_failed = 1;
 }
 
 static void pump(struct target *target);
@@ -185,18 +189,20 @@ static void pump(struct target *target) {
     struct webhook *webhook = target->webhook;
     if (target->in_flight || evtimer_pending(target->timer, NULL)) return;
     if (target->count == 0 && target->behind) {
-        target->behind = 0;
-        int64_t before = target->last_queued;
+        target->refill_failed = 0;
         int64_t reached = webhook->api->replay_events(webhook->self, target->last_queued, webhook->events,
                                                       (size_t)webhook->queue_max, catch_up_one, target);
-        if (reached > target->last_queued) target->last_queued = reached; /* skipped kinds count as seen */
-        if (reached == before && webhook->api->last_event_id(webhook->self) > before) {
-            /* The host is inside a transaction: look again shortly. */
-            target->behind = 1;
-            wait_then_pump(target, 10);
+        /* Events of other kinds it looked at count as seen. */
+        if (!target->refill_failed && reached > target->last_queued) target->last_queued = reached;
+        /* Still behind while committed events remain unread: the queue
+         * filled, an event could not be queued, or the host was inside a
+         * transaction (replay then delivers nothing). */
+        target->behind = target->refill_failed || target->count == (size_t)webhook->queue_max ||
+                         target->last_queued < webhook->api->last_event_id(webhook->self);
+        if (target->count == 0 && target->behind) {
+            wait_then_pump(target, target->refill_failed ? 100 : 10);
             return;
         }
-        if (target->count == (size_t)webhook->queue_max) target->behind = 1;
     }
     if (target->count == 0) return;
     struct queued *head = &target->queue[target->head];
@@ -304,6 +310,7 @@ static int webhook_init(const struct redress_host_api *api, struct redress_plugi
         goto failed;
     }
     webhook->dns = http_dns_new(api->event_base(self));
+    const char *ca_file_setting = api->config_get(self, "ca_file"); /* for the https URLs among them */
     char list[1100], error[300];
     snprintf(list, sizeof list, "%s", urls);
     for (char *save = NULL, *url = strtok_r(list, ", \t", &save); url; url = strtok_r(NULL, ", \t", &save)) {
@@ -313,8 +320,9 @@ static int webhook_init(const struct redress_host_api *api, struct redress_plugi
         }
         struct target *target = &webhook->targets[webhook->target_count++];
         target->webhook = webhook;
-        if (http_endpoint_open(&target->endpoint, url, api->config_get(self, "ca_file"), api->event_base(self),
-                               webhook->dns, (int)timeout, error, sizeof error) != 0) {
+        const char *ca_file = strncmp(url, "https://", 8) == 0 ? ca_file_setting : NULL;
+        if (http_endpoint_open(&target->endpoint, url, ca_file, api->event_base(self), webhook->dns, (int)timeout,
+                               error, sizeof error) != 0) {
             api->log(self, REDRESS_LOG_ERROR, "bad webhook.url", "why=\"%s\"", error);
             goto failed;
         }

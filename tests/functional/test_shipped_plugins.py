@@ -392,8 +392,8 @@ def test_shipped_plugins_refuse_bad_settings():
                         (["--plugins", "http_refund", "--http_refund.url", "http://x/", "--http_refund.key", "k\n"],
                          "key=key why=\"a control character"),(["--plugins", "webhook"], "webhook.url is not set"),
                         (["--plugins", "webhook", "--webhook.url", "ftp://x/y"], "not an http:// or https:// URL"),
-                        (["--plugins", "webhook", "--webhook.url", "http://x/y", "--webhook.ca_file", "/x.pem"],
-                         "a CA file is for https:// URLs"),
+                        (["--plugins", "http_refund", "--http_refund.url", "http://x/y", "--http_refund.ca_file",
+                          "/x.pem"], "a CA file is for https:// URLs"),
                         (["--plugins", "webhook", "--webhook.url", "https://x/y", "--webhook.ca_file", "/none.pem"],
                          "cannot load CA certificates from /none.pem"),
                         (["--plugins", "webhook", "--webhook.url", "http://x:99999/"], "bad port"),
@@ -497,5 +497,21 @@ def test_https_endpoints_are_verified():
                 why = [as_map(e) for e in c.call("CASE.HISTORY", cid)][-1]["detail"]
                 assert "TLS" in why and "certificate verify failed" in why, why
                 assert provider.requests == []
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_stopping_with_https_requests_in_flight_is_clean():
+    folder = tempfile.mkdtemp(prefix="redress-tls-")
+    try:
+        good = make_certificate(folder)
+        with Receiver(tls=good, hold=True) as held, Receiver() as plain:
+            # one https and one http URL share the ca_file setting
+            d = Daemon(config=webhook_config(held, plain, extra="webhook.ca_file = %s\n" % good[0])).start()
+            c = d.client()
+            open_case(c)
+            wait_for(lambda: held.requests and plain.accepted(), what="requests in flight on both URLs")
+            assert d.stop() == 0          # a TLS connection still open: exit 0, nothing for the sanitizers
+            held.release()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
