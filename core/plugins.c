@@ -13,7 +13,11 @@
  *    code;
  *  - a refund job starts only after the approval committed, and its outcome
  *    is written from a loop callback of its own, never from inside the
- *    plugin's call.
+ *    plugin's call; the job lives until that write is committed, and an
+ *    outcome of an earlier attempt is never applied to a later one;
+ *  - plugins are opened RTLD_NODELETE: their code stays mapped until exit,
+ *    because libevent may call into it (or into libraries it loaded) while
+ *    freeing their events after they shut down.
  */
 #include "plugins.h"
 
