@@ -90,11 +90,13 @@ static int parse_id(struct request *request, int i, const char *what, long long 
 }
 
 /* What is already committed to be paid back on the order (approved,
- * executing, succeeded), leaving out refund `except`. */
+ * executing, succeeded), leaving out refund `except`: the running total the
+ * store's triggers keep (schema 10), one row. */
 static long long committed_sum(const char *order, long long except) {
     static const char sql[] =
-        "SELECT coalesce(sum(amount), 0) FROM refunds INDEXED BY refunds_committed WHERE order_id = ?1 AND id <> ?2"
-        " AND state IN ('approved', 'executing', 'succeeded')";
+        "SELECT coalesce((SELECT committed FROM order_refund_totals WHERE order_id = ?1), 0)"
+        " - coalesce((SELECT amount FROM refunds WHERE id = ?2 AND order_id = ?1"
+        " AND state IN ('approved', 'executing', 'succeeded')), 0)";
     sqlite3_stmt *statement = store_statement(sql);
     long long sum = -1;
     if (statement) {
@@ -385,6 +387,22 @@ static long long paid_for_order(long long case_id) {
     return paid;
 }
 
+/* The order has room for refund `id` (not counted itself): what was paid
+ * minus what is committed.  0, or -1 after -CONFLICT (or a store error). */
+static int check_room(struct request *request, long long id, const struct refund_facts *facts) {
+    long long paid = paid_for_order(facts->case_id), committed = committed_sum(facts->order, id);
+    if (paid < 0 || committed < 0) {
+        request_store_error(request);
+        return -1;
+    }
+    if (facts->amount > paid - committed) {
+        request_error(request, "CONFLICT", "refund %lld is more than what remains refundable on order %s (%lld)", id,
+                      facts->order, paid - committed);
+        return -1;
+    }
+    return 0;
+}
+
 void refund_approve_command(struct request *request) {
     long long id;
     struct refund_facts facts;
@@ -408,16 +426,7 @@ void refund_approve_command(struct request *request) {
         request_error(request, "NOPERM", "nobody approves a refund they requested");
         return;
     }
-    long long paid = paid_for_order(facts.case_id), committed = committed_sum(facts.order, id);
-    if (paid < 0 || committed < 0) {
-        request_store_error(request);
-        return;
-    }
-    if (facts.amount > paid - committed) {
-        request_error(request, "CONFLICT", "refund %lld is more than what remains refundable on order %s (%lld)", id,
-                      facts.order, paid - committed);
-        return;
-    }
+    if (check_room(request, id, &facts) != 0) return;
     const char *note = request->argc == 3 ? request->argv[2] : "approved";
     if (set_state(request, id, "approved", request->actor, note) != 0) return;
     char detail[200];
@@ -497,6 +506,8 @@ void refund_retry_command(struct request *request) {
         request_error(request, "BADSTATE", "refund %lld is %s: only a failed refund is retried", id, facts.state);
         return;
     }
+    /* A failed refund gave its room back; another may have taken it since. */
+    if (check_room(request, id, &facts) != 0) return;
     if (execute(request, id, facts.case_id) != 0) return;
     reply_refund(request, id);
 }

@@ -187,6 +187,32 @@ static const char *const migrations[] = {
     /* 9: which executor runs an executing refund (outbox or a plugin's), so
      * that a restart starts again exactly those its executor owns. */
     "ALTER TABLE refunds ADD COLUMN executor TEXT;",
+    /* 10: what each order has committed to pay back (approved, executing,
+     * succeeded), kept by triggers on every insert, update and delete of a
+     * refund, so the check reads one row instead of summing the order's
+     * refunds.  The triggers live in the database: no code path can forget
+     * them. */
+    "CREATE TABLE order_refund_totals(order_id TEXT PRIMARY KEY, committed INTEGER NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO order_refund_totals(order_id, committed)"
+    " SELECT order_id, sum(amount) FROM refunds WHERE state IN ('approved', 'executing', 'succeeded')"
+    " GROUP BY order_id;"
+    "CREATE TRIGGER refunds_committed_insert AFTER INSERT ON refunds"
+    " WHEN NEW.state IN ('approved', 'executing', 'succeeded') BEGIN"
+    "  INSERT INTO order_refund_totals(order_id, committed) VALUES (NEW.order_id, NEW.amount)"
+    "   ON CONFLICT(order_id) DO UPDATE SET committed = committed + excluded.committed;"
+    " END;"
+    "CREATE TRIGGER refunds_committed_update AFTER UPDATE OF state, amount, order_id ON refunds BEGIN"
+    "  UPDATE order_refund_totals SET committed = committed - OLD.amount"
+    "   WHERE order_id = OLD.order_id AND OLD.state IN ('approved', 'executing', 'succeeded');"
+    "  INSERT INTO order_refund_totals(order_id, committed) SELECT NEW.order_id, NEW.amount"
+    "   WHERE NEW.state IN ('approved', 'executing', 'succeeded')"
+    "   ON CONFLICT(order_id) DO UPDATE SET committed = committed + excluded.committed;"
+    " END;"
+    "CREATE TRIGGER refunds_committed_delete AFTER DELETE ON refunds"
+    " WHEN OLD.state IN ('approved', 'executing', 'succeeded') BEGIN"
+    "  UPDATE order_refund_totals SET committed = committed - OLD.amount WHERE order_id = OLD.order_id;"
+    " END;"
+    "DROP INDEX refunds_committed;",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 

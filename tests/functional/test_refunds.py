@@ -151,3 +151,69 @@ def test_review_asked_of_a_role_that_cannot_approve_goes_to_a_supervisor():
             assert r["review_role"] == "finance"
     finally:
         shutil.rmtree(rules)
+
+
+def committed_totals_match(d):
+    """The running totals the store's triggers keep equal the sums they stand for."""
+    db = sqlite3.connect(os.path.join(d.data, "redress.db"))
+    totals = dict(db.execute("SELECT order_id, committed FROM order_refund_totals WHERE committed != 0").fetchall())
+    sums = dict(db.execute("SELECT order_id, sum(amount) FROM refunds WHERE state IN ('approved', 'executing',"
+                           " 'succeeded') GROUP BY order_id").fetchall())
+    db.close()
+    return totals == sums, (totals, sums)
+
+
+def test_a_retry_never_takes_room_another_refund_took():
+    with Daemon() as d:
+        admin = d.client()
+        sup = login(d, "sam", admin.call("AGENT.ADD", "sam", "supervisor"))
+        cid = open_case(admin, order="O-8", amount="30.00")
+        a = as_map(admin.call("REFUND.REQUEST", cid, "30.00", "refund_only"))
+        sup.call("REFUND.APPROVE", a["id"])
+        admin.call("REFUND.SETTLE", a["id"], "failed")                   # its 30.00 of room is free again ...
+        b = as_map(admin.call("REFUND.REQUEST", cid, "30.00", "refund_only"))
+        assert as_map(sup.call("REFUND.APPROVE", b["id"]))["state"] == "executing"   # ... and b takes it
+        r = admin.call("REFUND.RETRY", a["id"])
+        assert r.code == "CONFLICT" and "remains refundable on order O-8 (0)" in r, r
+        assert as_map(admin.call("REFUND.GET", a["id"]))["state"] == "failed"
+        admin.call("REFUND.SETTLE", b["id"], "failed")                   # b fails: a may go again
+        assert as_map(admin.call("REFUND.RETRY", a["id"]))["state"] == "executing"
+        ok, detail = committed_totals_match(d)
+        assert ok, detail
+
+
+def test_committed_totals_follow_every_transition_and_survive_migration():
+    with Daemon() as d:
+        admin = d.client()
+        sup = login(d, "sam", admin.call("AGENT.ADD", "sam", "supervisor"))
+        orders = []
+        for n in range(4):
+            cid = open_case(admin, order="T-%d" % n, amount="100.00")
+            orders.append(cid)
+            ids = [as_map(admin.call("REFUND.REQUEST", cid, "%d.00" % (10 + k), "refund_only"))["id"] for k in range(4)]
+            sup.call("REFUND.APPROVE", ids[0])                           # executing
+            sup.call("REFUND.APPROVE", ids[1])
+            admin.call("REFUND.SETTLE", ids[1], "ok")                    # succeeded
+            sup.call("REFUND.APPROVE", ids[2])
+            admin.call("REFUND.SETTLE", ids[2], "failed")                # failed: gives its room back
+            sup.call("REFUND.REJECT", ids[3], "no")                      # rejected: never counted
+            ok, detail = committed_totals_match(d)
+            assert ok, detail
+        d.stop()
+        # Back to schema 9 as it was, then start: migration 10 rebuilds the totals from the refunds.
+        db = sqlite3.connect(os.path.join(d.data, "redress.db"))
+        db.executescript("DROP TRIGGER refunds_committed_insert; DROP TRIGGER refunds_committed_update;"
+                         "DROP TRIGGER refunds_committed_delete; DROP TABLE order_refund_totals;"
+                         "CREATE INDEX refunds_committed ON refunds(order_id, amount)"
+                         " WHERE state IN ('approved', 'executing', 'succeeded');"
+                         "DELETE FROM schema_version WHERE version = 10;")
+        db.close()
+        d.log_lines = []
+        d.start()
+        ok, detail = committed_totals_match(d)
+        assert ok and len(detail[0]) == 4 and all(v == 2100 for v in detail[0].values()), detail
+        # and the checks read them: 100.00 paid, 21.00 committed, so 79.00 fits and 79.01 does not
+        c = d.client()
+        assert as_map(c.call("REFUND.REQUEST", orders[0], "79.00", "refund_only"))["state"] == "review"
+        over = as_map(c.call("REFUND.REQUEST", orders[0], "79.01", "refund_only"))
+        assert over["state"] == "rejected" and "remains refundable" in over["decision_reason"], over
