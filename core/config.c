@@ -162,11 +162,18 @@ static const char *set_plugin_setting(struct config *config, const char *key, co
     return NULL;
 }
 
+/* Keys compare with '-' and '_' alike: a setting is stored with '_'. */
+static int same_key(const char *stored, const char *asked) {
+    for (; *stored && *asked; stored++, asked++)
+        if (*stored != (*asked == '-' ? '_' : *asked)) return 0;
+    return *stored == *asked;
+}
+
 const char *config_plugin_setting(const struct config *config, const char *plugin, const char *key, int *index) {
     size_t plugin_len = strlen(plugin);
     for (int i = 0; i < config->plugin_setting_count; i++) {
         const char *name = config->plugin_settings[i].key;
-        if (strncmp(name, plugin, plugin_len) == 0 && name[plugin_len] == '.' && strcmp(name + plugin_len + 1, key) == 0) {
+        if (strncmp(name, plugin, plugin_len) == 0 && name[plugin_len] == '.' && same_key(name + plugin_len + 1, key)) {
             if (index) *index = i;
             return config->plugin_settings[i].value;
         }

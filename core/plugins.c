@@ -921,7 +921,15 @@ static int plugin_executor_start(struct request *request, long long id, long lon
     return 0;
 }
 
-static struct refund_executor refunds_hook = {NULL, plugin_executor_start};
+/* A job for the refund is alive: waiting for its commit, at the provider,
+ * or its outcome not yet on disk. */
+static int plugin_executor_in_flight(long long refund_id) {
+    for (const struct redress_refund_job *job = jobs; job; job = job->next)
+        if (job->refund_id == refund_id) return 1;
+    return 0;
+}
+
+static struct refund_executor refunds_hook = {NULL, plugin_executor_start, plugin_executor_in_flight};
 
 static void api_refund_report(struct redress_refund_job *job, int succeeded, const char *reference,
                               const char *message) {

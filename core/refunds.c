@@ -155,7 +155,7 @@ static int outbox_start(struct request *request, long long id, long long case_id
     return refunds_mark_executing(request, id, case_id, "outbox");
 }
 
-static const struct refund_executor outbox_executor = {"outbox", outbox_start};
+static const struct refund_executor outbox_executor = {"outbox", outbox_start, NULL};
 static const struct refund_executor *executor = &outbox_executor;
 
 void refunds_set_executor(const struct refund_executor *replacement) {
@@ -489,6 +489,14 @@ void refund_settle_command(struct request *request) {
     int ok = request_argument_is(request, 2, "ok");
     if (!ok && !request_argument_is(request, 2, "failed")) {
         request_error(request, "INVALID", "the outcome is ok or failed");
+        return;
+    }
+    /* A refund an executor is paying reports its own outcome: settling it by
+     * hand meanwhile would give its room back while the payment may still
+     * go through (and another refund could take that room). */
+    if (executor->in_flight && executor->in_flight(id)) {
+        request_error(request, "BADSTATE", "refund %lld is being executed by %s: its outcome comes from there", id,
+                      executor->name);
         return;
     }
     const char *reference = request->argc == 4 ? request->argv[3] : NULL;

@@ -17,6 +17,9 @@ void refunds_configure(long long supervisor_limit, long long finance_limit);
 struct refund_executor {
     const char *name;
     int (*start)(struct request *request, long long refund_id, long long case_id);
+    /* 1 while the executor itself will report refund_id's outcome (NULL: it
+     * never does; the outbox's outcome comes from REFUND.SETTLE). */
+    int (*in_flight)(long long refund_id);
 };
 /* NULL: the built-in outbox.  executor is borrowed for the daemon's life. */
 void refunds_set_executor(const struct refund_executor *executor);

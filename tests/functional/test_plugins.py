@@ -246,3 +246,4 @@ def test_plugin_replies_keep_their_place_in_a_pipeline():
             assert replies[3 * i] == i + 1, replies[3 * i: 3 * i + 3]
             assert replies[3 * i + 1] == ["hi, n%d" % i]
             assert isinstance(replies[3 * i + 2], int) and replies[3 * i + 2] <= i + 1
+        assert c.call("SKELETON.OPENED") == 200     # and the subscriber heard every committed case
