@@ -45,7 +45,8 @@ MAIN_OBJ   := $(BUILD)/core/main.o
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
-# Plugins: plugins/NAME.c (+ the HTTP client the HTTP ones share) -> BUILD/plugins/NAME.so.
+# Plugins: plugins/NAME.c -> BUILD/plugins/NAME.so; the HTTP ones (webhook,
+# http_refund) also hold the HTTP client they share and link OpenSSL.
 # Test plugins (tests/plugins/*.c) and the skeleton of examples/ go to BUILD/test-plugins.
 PLUGIN_NAMES  := webhook orders http_refund
 PLUGINS       := $(PLUGIN_NAMES:%=$(BUILD)/plugins/%.so)
@@ -54,7 +55,8 @@ TEST_PLUGINS  := $(patsubst tests/plugins/%.c,$(BUILD)/test-plugins/%.so,$(wildc
 PLUGIN_CFLAGS  = -std=c11 $(WARNINGS) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC \
                  -fvisibility=hidden -Iinclude $(SANITIZE_FLAGS) \
                  $(shell pkg-config --cflags libevent libevent_openssl openssl sqlite3 2>/dev/null)
-PLUGIN_HEADERS := include/redress/plugin.h plugins/http_client.h
+PLUGIN_LIBS    = $(shell pkg-config --libs libevent sqlite3 2>/dev/null)
+HTTP_PLUGINS  := $(BUILD)/plugins/webhook.so $(BUILD)/plugins/http_refund.so
 
 DEPS_STAMP := build/.packages-ok
 
@@ -89,10 +91,12 @@ $(BUILD)/%.o: %.c $(DEPS_STAMP)
 $(BUILD)/redressd: $(MAIN_OBJ) $(CORE_OBJ) $(PURE_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/plugins/%.so: plugins/%.c plugins/http_client.c $(PLUGIN_HEADERS) $(DEPS_STAMP)
+$(BUILD)/plugins/%.so: plugins/%.c include/redress/plugin.h $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(PLUGIN_CFLAGS) -shared -o $@ $< plugins/http_client.c $(LDFLAGS) \
-	    $(shell pkg-config --libs libevent libevent_openssl openssl sqlite3 2>/dev/null)
+	$(CC) $(PLUGIN_CFLAGS) -shared -o $@ $(filter %.c,$^) $(LDFLAGS) $(PLUGIN_LIBS)
+
+$(HTTP_PLUGINS): plugins/http_client.c plugins/http_client.h
+$(HTTP_PLUGINS): PLUGIN_LIBS = $(shell pkg-config --libs libevent libevent_openssl openssl 2>/dev/null)
 
 $(BUILD)/test-plugins/%.so: tests/plugins/%.c include/redress/plugin.h $(DEPS_STAMP)
 	@mkdir -p $(dir $@)

@@ -109,9 +109,11 @@ static struct event_base *host_base;
 
 /* ------------------------------------------------------------ helpers */
 
+/* Room for one more element: the capacity is the smallest power of two
+ * holding count, so it grows exactly when count is 0 or a power of two. */
 static int grow(void **array, int count, size_t element) {
-    if ((count & (count - 1)) != 0 && count != 0) return 0; /* capacity is the next power of two */
-    size_t capacity = count ? (size_t)count * 2 : 4;
+    if (count & (count - 1)) return 0;
+    size_t capacity = count ? (size_t)count * 2 : 1;
     void *grown = realloc(*array, capacity * element);
     if (grown == NULL) return -1;
     *array = grown;

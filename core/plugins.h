@@ -39,8 +39,6 @@ void plugins_shutdown(void);
 
 /* A plugin command by name (any case), or NULL. */
 const struct command *plugins_lookup_command(const char *name, size_t len);
-/* 1 if some plugin registered a command or Lua function of this name. */
-int plugins_command_exists(const char *name);
 
 /* Pushes the `plugins` table for a rule state: plugins.NAME.function,
  * read-only (empty when no plugin registered a function). */

@@ -263,22 +263,17 @@ static int plugins_index(lua_State *state) {
     return 1;
 }
 
-static int plugins_refuse_write(lua_State *state) {
-    return luaL_error(state, "attempt to modify a read-only table (plugins)");
-}
-
+/* An empty table whose misses go to plugins_index, behind the sandbox's
+ * read-only proxy like every other table rules see. */
 static void push_plugins(lua_State *state) {
     plugins_push_lua_namespace(state);
     lua_setfield(state, LUA_REGISTRYINDEX, "redress.plugins");
     lua_newtable(state);
-    lua_createtable(state, 0, 3);
+    lua_createtable(state, 0, 1);
     lua_pushcfunction(state, plugins_index);
     lua_setfield(state, -2, "__index");
-    lua_pushcfunction(state, plugins_refuse_write);
-    lua_setfield(state, -2, "__newindex");
-    lua_pushboolean(state, 0);
-    lua_setfield(state, -2, "__metatable");
     lua_setmetatable(state, -2);
+    sandbox_make_read_only(state);
 }
 
 /* The `redress` table of helpers, read-only. */
