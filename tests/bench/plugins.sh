@@ -28,32 +28,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. tests/bench/common.sh
 
-# start NAME ARGS... -> sets port and auth for that daemon
-start() {
-    local name=$1; shift
-    mkdir -p "$work/$name"
-    build/redressd --port 0 --data "$work/$name" --unix-socket off --log-level warn "$@" 2> "$work/$name.log" &
-    pids+=($!)
-    for _ in $(seq 1 100); do
-        grep -q 'msg="listening"' "$work/$name.log" 2>/dev/null && break
-        sleep 0.05
-    done
-    port=$(sed -n 's/.*msg="listening" port=\([0-9]*\).*/\1/p' "$work/$name.log" | head -1)
-    [ -n "$port" ] || { cat "$work/$name.log"; exit 1; }
-    until redis-cli -p "$port" PING >/dev/null 2>&1; do sleep 0.05; done
-    auth=(--user admin -a "$(cat "$work/$name/admin.token")")
-}
-
-start redress --rules tests/bench/plugin-rules --plugins build/test-plugins/skeleton.so
+start_redressd redress --rules tests/bench/plugin-rules --plugins build/test-plugins/skeleton.so
 redress_port=$port
 redress_auth=("${auth[@]}")
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
-    --logfile "$work/redis.log" &
-pids+=($!)
-for _ in $(seq 1 100); do redis-cli -p "$redis_port" PING >/dev/null 2>&1 && break; sleep 0.05; done
+start_redis --appendonly no
 
 # run PORT PIPELINE ARGS... -> "rps p50 p99"
 run() {
@@ -61,11 +41,7 @@ run() {
     local extra=()
     [ "$port" = "$redress_port" ] && extra=("${redress_auth[@]}")
     redis-benchmark -p "$port" "${extra[@]}" -c "$CLIENTS" -n "$REQUESTS" -P "$pipeline" --csv "$@" 2>/dev/null |
-        python3 -c '
-import csv, sys
-rows = [r for r in csv.reader(sys.stdin) if r and r[0] != "test"]
-r = rows[-1]
-print("%.0f %s %s" % (float(r[1]), r[4], r[6]))'
+        csv_summary
 }
 
 line() { printf '%-34s %3s | %10s %7s %7s | %s\n' "$@"; }
@@ -89,7 +65,7 @@ done
 # The hook's own time per call, without the protocol: two short runs.
 echo
 for subject in lua plugin; do
-    start "hook-$subject" --rules tests/bench/plugin-rules --plugins build/test-plugins/skeleton.so
+    start_redressd "hook-$subject" --rules tests/bench/plugin-rules --plugins build/test-plugins/skeleton.so
     redis-benchmark -p "$port" "${auth[@]}" -c "$CLIENTS" -n "$REQUESTS" -P 16 -q \
         RULES.EVAL classify subject "$subject" customer C-1 >/dev/null 2>&1
     printf 'classify with the greeting %-7s %s\n' "$subject:" \

@@ -22,52 +22,28 @@ for tool in redis-server redis-benchmark redis-cli python3; do
 done
 
 work=$(mktemp -d)
-redress_pid=""; redis_pid=""; rules_pid=""
+pids=()
 cleanup() {
-    [ -n "$rules_pid" ] && kill "$rules_pid" 2>/dev/null || true
-    [ -n "$redress_pid" ] && kill "$redress_pid" 2>/dev/null || true
-    [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null || true
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. tests/bench/common.sh
 
 # redressd: no rule set, so both sides run the same fixed classification
 # cost (the peer script's classify.lua is the Redis side's equivalent).
-mkdir -p "$work/redress"
-build/redressd --port 0 --data "$work/redress" --unix-socket off --rules "" --log-level warn \
-    2> "$work/redress.log" &
-redress_pid=$!
-for _ in $(seq 1 100); do
-    grep -q 'msg="listening"' "$work/redress.log" 2>/dev/null && break
-    sleep 0.05
-done
-redress_port=$(sed -n 's/.*msg="listening" port=\([0-9]*\).*/\1/p' "$work/redress.log" | head -1)
-[ -n "$redress_port" ] || { cat "$work/redress.log"; exit 1; }
+start_redressd redress --rules ""
+redress_port=$port
+redress_auth=("${auth[@]}")
 
 # A second redressd with the peer's classification as its rule set
 # (tests/bench/peer-rules): the same policy code on both sides.
-mkdir -p "$work/redress-rules"
-build/redressd --port 0 --data "$work/redress-rules" --unix-socket off --rules tests/bench/peer-rules \
-    --log-level warn 2> "$work/redress-rules.log" &
-rules_pid=$!
-for _ in $(seq 1 100); do
-    grep -q 'msg="listening"' "$work/redress-rules.log" 2>/dev/null && break
-    sleep 0.05
-done
-rules_port=$(sed -n 's/.*msg="listening" port=\([0-9]*\).*/\1/p' "$work/redress-rules.log" | head -1)
+start_redressd redress-rules --rules tests/bench/peer-rules
+rules_port=$port
+rules_auth=("${auth[@]}")
 
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync always \
-    --dir "$work" --daemonize no --logfile "$work/redis.log" &
-redis_pid=$!
-for _ in $(seq 1 100); do redis-cli -p "$redis_port" PING >/dev/null 2>&1 && break; sleep 0.05; done
-until redis-cli -p "$redress_port" PING >/dev/null 2>&1; do sleep 0.05; done
-# Agents authenticate: the first start wrote the admin's token.
-redress_auth=(--user admin -a "$(cat "$work/redress/admin.token")")
-rules_auth=(--user admin -a "$(cat "$work/redress-rules/admin.token")")
+start_redis --appendonly yes --appendfsync always
 
 cat tests/bench/classify.lua tests/bench/case_open_tail.lua > "$work/case_open.lua"
 sha=$(redis-cli -p "$redis_port" SCRIPT LOAD "$(cat "$work/case_open.lua")")
@@ -81,11 +57,7 @@ run() {
     [ "$port" = "$redress_port" ] && auth=("${redress_auth[@]}")
     [ "$port" = "$rules_port" ] && auth=("${rules_auth[@]}")
     redis-benchmark -p "$port" "${auth[@]}" -c "$CLIENTS" -n "$n" -P "$pipeline" --csv "$@" 2>/dev/null |
-        python3 -c '
-import csv, sys
-rows = [r for r in csv.reader(sys.stdin) if r and r[0] != "test"]
-r = rows[-1]
-print("%.0f %s %s" % (float(r[1]), r[4], r[6]))'
+        csv_summary
 }
 
 printf '%-22s %3s | %10s %7s %7s | %10s %7s %7s | %6s\n' workload P "redress/s" p50 p99 "redis/s" p50 p99 ratio
