@@ -1,7 +1,16 @@
 # common.sh -- what the benchmark scripts share; sourced by run.sh and plugins.sh.
 #
-# The sourcing script sets `work` (a scratch directory) and `pids` (an array),
-# and kills "${pids[@]}" on exit.
+# Sourcing it makes `work`, a scratch directory, and `pids`: every process
+# started here is killed, and `work` removed, when the script exits.
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

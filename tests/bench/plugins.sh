@@ -19,15 +19,6 @@ CLIENTS=${BENCH_CLIENTS:-50}
 [ -x build/redressd ] && [ -f build/test-plugins/skeleton.so ] ||
     { echo "build/redressd or build/test-plugins/skeleton.so missing: run make bench" >&2; exit 1; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
 . tests/bench/common.sh
 
 start_redressd redress --rules tests/bench/plugin-rules --plugins build/test-plugins/skeleton.so

@@ -21,14 +21,6 @@ for tool in redis-server redis-benchmark redis-cli python3; do
     command -v $tool >/dev/null || { echo "$tool missing: apt-get install redis-server redis-tools python3" >&2; exit 1; }
 done
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
 . tests/bench/common.sh
 
 # redressd: no rule set, so both sides run the same fixed classification
