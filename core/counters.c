@@ -3,8 +3,10 @@
  * The spike detector of the rules (redress.recent): key -> the instants of
  * the cases recorded under it, kept sorted, pruned past COUNTER_WINDOW_MAX,
  * at most COUNTER_MAX_ENTRIES per key (when full, the older half is forgotten
- * at once, so counts above COUNTER_MAX_ENTRIES / 2 saturate).  A count is two
- * binary searches.  Pure: no clock, no I/O; the caller passes the instants.
+ * at once, so counts above COUNTER_MAX_ENTRIES / 2 saturate).  Instants that
+ * arrive out of order are appended and sorted once before the next count, so
+ * loading n rows in any order costs n log n.  A count is two binary searches.
+ * Pure: no clock, no I/O; the caller passes the instants.
  */
 #include "counters.h"
 
@@ -19,8 +21,9 @@
 
 struct counter {
     char *key;
-    int64_t *instants;
+    int64_t *instants;        /* owned; sorted when `sorted` is 1 */
     size_t count, capacity;
+    int sorted;               /* 0 after an instant arrived out of order */
     struct counter *next;
 };
 static struct counter *counter_buckets[COUNTER_BUCKETS];
@@ -41,24 +44,46 @@ static struct counter *counter_find(const char *key, int create) {
         free(c);
         return NULL;
     }
+    c->sorted = 1;
     c->next = counter_buckets[bucket];
     counter_buckets[bucket] = c;
     return c;
 }
 
-void counters_add(const char *key, int64_t at) {
-    struct counter *c = counter_find(key, 1);
-    if (c == NULL) return;
-    /* Drop what no window can reach, and keep the array bounded. */
+static int compare_instants(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Drops the instants before `horizon` and, when still full, the older half:
+ * the array stays bounded and the memmove is paid once per
+ * COUNTER_MAX_ENTRIES / 2 additions (amortised O(1)), not on each.
+ * Needs the instants sorted. */
+static void counter_prune(struct counter *c, int64_t horizon) {
     size_t drop = 0;
-    while (drop < c->count && (c->instants[drop] < at - COUNTER_WINDOW_MAX)) drop++;
-    /* Full: forget the older half at once, so the memmove is paid once per
-     * COUNTER_MAX_ENTRIES / 2 additions (amortised O(1)), not on each. */
+    while (drop < c->count && c->instants[drop] < horizon) drop++;
     if (c->count - drop >= COUNTER_MAX_ENTRIES) drop = c->count - COUNTER_MAX_ENTRIES / 2;
     if (drop) {
         memmove(c->instants, c->instants + drop, (c->count - drop) * sizeof *c->instants);
         c->count -= drop;
     }
+}
+
+/* Sorts what arrived out of order, once, and prunes against the latest
+ * instant.  Rows warmed at start come in any order (ids, not times): one
+ * sort per key keeps that n log n where an insertion each was quadratic. */
+static void counter_normalise(struct counter *c) {
+    if (c->sorted) return;
+    qsort(c->instants, c->count, sizeof *c->instants, compare_instants);
+    c->sorted = 1;
+    if (c->count) counter_prune(c, c->instants[c->count - 1] - COUNTER_WINDOW_MAX);
+}
+
+void counters_add(const char *key, int64_t at) {
+    struct counter *c = counter_find(key, 1);
+    if (c == NULL) return;
+    if (c->sorted) counter_prune(c, at - COUNTER_WINDOW_MAX); /* what no window can reach */
+    else if (c->count >= COUNTER_MAX_ENTRIES) counter_normalise(c);
     if (c->count == c->capacity) {
         size_t capacity = c->capacity ? c->capacity * 2 : 16;
         int64_t *grown = realloc(c->instants, capacity * sizeof *grown);
@@ -66,13 +91,11 @@ void counters_add(const char *key, int64_t at) {
         c->instants = grown;
         c->capacity = capacity;
     }
-    /* Keep the instants sorted (they nearly always arrive in order; a clock
-     * set back costs a shift), so a count is two binary searches. */
-    size_t position = c->count;
-    while (position > 0 && c->instants[position - 1] > at) position--;
-    memmove(c->instants + position + 1, c->instants + position, (c->count - position) * sizeof *c->instants);
-    c->instants[position] = at;
-    c->count++;
+    /* In order (nearly always, in service): append.  Out of order (a clock
+     * set back, a warm-up in id order): append and sort before the next
+     * count. */
+    if (c->count > 0 && c->instants[c->count - 1] > at) c->sorted = 0;
+    c->instants[c->count++] = at;
 }
 
 /* The first index whose instant is >= value (or > value when after is 1). */
@@ -89,6 +112,7 @@ static size_t counter_bound(const struct counter *c, int64_t value, int after) {
 long long counters_count(const char *key, int64_t window, int64_t now) {
     struct counter *c = counter_find(key, 0);
     if (c == NULL) return 0;
+    counter_normalise(c);
     return (long long)(counter_bound(c, now, 1) - counter_bound(c, now - window, 0));
 }
 
