@@ -15,6 +15,7 @@
 #include "events.h"
 #include "lifecycle.h"
 #include "money.h"
+#include "orders.h"
 #include "rules.h"
 #include "server.h"
 #include "reply.h"
@@ -327,6 +328,8 @@ struct open_values {
     size_t len[FIELD_COUNT];
     int64_t amount, paid_at, delivered_at;
     char currency[4];
+    int has_amount;           /* amount holds what the order was paid (declared or known) */
+    struct order_fact order;  /* the order's fact, to record if it is unrecorded */
 };
 
 static int parse_open_fields(struct request *request, struct open_values *values) {
@@ -410,22 +413,62 @@ static int parse_open_fields(struct request *request, struct open_values *values
     if (values->text[F_CURRENCY]) memcpy(values->currency, values->text[F_CURRENCY], 3);
     else memcpy(values->currency, default_currency, 3);
     values->currency[3] = '\0';
+    if (values->text[F_PAID_AT] && values->text[F_DELIVERED_AT] &&
+        values->delivered_at < values->paid_at) {
+        request_error(request, "INVALID", "delivered_at is before paid_at");
+        return -1;
+    }
+    return 0;
+}
+
+/* What an order was paid is one fact per order (orders.c): a case naming a
+ * known order takes its amount and currency from it, and one that declares
+ * another amount or currency is refused, naming the fact; a case that
+ * declares an amount for an order nobody knew records it.  Parses the
+ * amount in the currency that applies.  0, or -1 after the error reply. */
+static int intake_order(struct request *request, struct open_values *values) {
+    struct order_fact fact;
+    memset(&fact, 0, sizeof fact);
+    int known = 0;
+    if (values->text[F_ORDER]) {
+        known = orders_fact(request, values->text[F_ORDER], values->len[F_ORDER], ORDER_LOOKUP_LENIENT, &fact);
+        if (known < 0) return -1;
+    }
+    char described[200];
+    if (known && values->text[F_CURRENCY] && strcmp(values->currency, fact.currency) != 0) {
+        request_error(request, "CONFLICT", "order %.128s was paid %s: this case says %s", values->text[F_ORDER],
+                      orders_describe(&fact, described, sizeof described), values->currency);
+        return -1;
+    }
+    if (known) memcpy(values->currency, fact.currency, 4); /* no currency given: the order's */
     if (values->text[F_AMOUNT]) {
-        int digits = money_currency_digits(values->currency, 3);
-        const char *why = money_parse(values->text[F_AMOUNT], values->len[F_AMOUNT], digits,
-                                      &values->amount);
+        const char *why = money_parse(values->text[F_AMOUNT], values->len[F_AMOUNT],
+                                      money_currency_digits(values->currency, 3), &values->amount);
         if (why) {
             size_t len = values->len[F_AMOUNT];
             request_error(request, "INVALID", "amount '%.*s' %s", (int)(len > 40 ? 40 : len),
                           values->text[F_AMOUNT], why);
             return -1;
         }
+        values->has_amount = 1;
+        if (known && values->amount != fact.paid) {
+            request_error(request, "CONFLICT", "order %.128s was paid %s: this case says %.40s %s; leave amount "
+                          "out or give the same", values->text[F_ORDER],
+                          orders_describe(&fact, described, sizeof described), values->text[F_AMOUNT],
+                          values->currency);
+            return -1;
+        }
+        if (values->text[F_ORDER] && !known) { /* the first amount declared for the order stands */
+            values->order.paid = values->amount;
+            memcpy(values->order.currency, values->currency, 4);
+            snprintf(values->order.source, sizeof values->order.source, "%s", ORDER_SOURCE_CASE);
+            values->order.unrecorded = 1;
+        }
+    } else if (known) {
+        values->amount = fact.paid;
+        values->has_amount = 1;
     }
-    if (values->text[F_PAID_AT] && values->text[F_DELIVERED_AT] &&
-        values->delivered_at < values->paid_at) {
-        request_error(request, "INVALID", "delivered_at is before paid_at");
-        return -1;
-    }
+    if (known) values->order = fact;
     return 0;
 }
 
@@ -468,6 +511,7 @@ void case_open_command(struct request *request) {
             return;
         }
     }
+    if (intake_order(request, &values) != 0) return;
 
     /* Triage: the rule set's classify and priority hooks, checked in C, or
      * the built-in defaults. */
@@ -486,6 +530,8 @@ void case_open_command(struct request *request) {
             field->len = values.len[f];
         }
     }
+    if (values.text[F_AMOUNT] == NULL && values.has_amount)
+        fields[field_count++] = (struct rules_field){.name = "amount", .integer = values.amount, .is_integer = 1};
     if (values.text[F_CHANNEL] == NULL)
         fields[field_count++] = (struct rules_field){.name = "channel", .text = "web", .len = 3};
     if (values.text[F_CURRENCY] == NULL)
@@ -577,7 +623,7 @@ static void open_insert(struct request *request, const struct open_values *value
     if (values.text[F_BODY]) bind_optional_text(statement, 5, &values, F_BODY);
     else sqlite3_bind_text(statement, 5, "", 0, SQLITE_STATIC);
     bind_optional_text(statement, 6, &values, F_ORDER);
-    if (values.text[F_AMOUNT]) {
+    if (values.has_amount) {
         sqlite3_bind_int64(statement, 7, values.amount);
         sqlite3_bind_text(statement, 8, values.currency, 3, SQLITE_STATIC);
     } else {
@@ -610,6 +656,11 @@ static void open_insert(struct request *request, const struct open_values *value
     }
     if (request_step(request, statement) != 0) return;
     int64_t id = sqlite3_last_insert_rowid(store_database());
+    if (values.order.unrecorded) {
+        struct order_fact fact = values.order;
+        if (strcmp(fact.source, ORDER_SOURCE_CASE) == 0) fact.case_id = id;
+        if (orders_record(request, values.text[F_ORDER], values.len[F_ORDER], &fact) != 0) return;
+    }
 
     struct detail opened = {.len = 0};
     detail_add_string(&opened, "state", "new");
@@ -670,7 +721,7 @@ static void open_insert(struct request *request, const struct open_values *value
             sla_fields[sla_count++] = (struct rules_field){.name = open_fields[f].name, .text = values.text[f],
                                                            .len = values.len[f]};
         }
-        if (values.text[F_AMOUNT])
+        if (values.has_amount)
             sla_fields[sla_count++] = (struct rules_field){.name = "amount", .integer = values.amount, .is_integer = 1};
         sla_fields[sla_count++] = (struct rules_field){.name = "category", .text = triage->category,
                                                        .len = strlen(triage->category)};

@@ -15,6 +15,8 @@
  *    is written from a loop callback of its own, never from inside the
  *    plugin's call; the job lives until that write is committed, and an
  *    outcome of an earlier attempt is never applied to a later one;
+ *  - at most one order source; what it says an order was paid is checked
+ *    (an amount >= 0, a currency code) before the host believes it;
  *  - plugins are opened RTLD_NODELETE: their code stays mapped until exit,
  *    because libevent may call into it (or into libraries it loaded) while
  *    freeing their events after they shut down.
@@ -101,6 +103,10 @@ static int subscriber_count;
 static struct plugin_executor executors[PLUGINS_MAX];
 static int executor_count;
 static const struct plugin_executor *selected_executor; /* NULL: the outbox */
+static struct {
+    struct redress_plugin *plugin;      /* NULL: no order source */
+    redress_order_fn fn;
+} order_source;
 
 static struct redress_plugin *loading;  /* the plugin whose init runs now */
 static unsigned char setting_read[CONFIG_PLUGIN_SETTINGS_MAX]; /* config_get asked for it */
@@ -273,6 +279,24 @@ static int api_register_refund_executor(struct redress_plugin *self, const struc
     return 0;
 }
 
+static int api_register_order_source(struct redress_plugin *self, redress_order_fn fn) {
+    if (!registering(self, "order source")) return -1;
+    if (fn == NULL) {
+        refused(self, "order source", self->name, "no lookup function");
+        return -1;
+    }
+    /* Two authorities on what an order was paid would be none. */
+    if (order_source.plugin) {
+        char why[120];
+        snprintf(why, sizeof why, "plugin %s is the order source already: one per daemon", order_source.plugin->name);
+        refused(self, "order source", self->name, why);
+        return -1;
+    }
+    order_source.plugin = self;
+    order_source.fn = fn;
+    return 0;
+}
+
 /* Removes every entry of plugin (its init failed, or it is unloaded). */
 static void unregister_all(struct redress_plugin *plugin) {
     int kept = 0;
@@ -295,6 +319,7 @@ static void unregister_all(struct redress_plugin *plugin) {
     for (int i = 0; i < executor_count; i++)
         if (executors[i].plugin != plugin) executors[kept++] = executors[i];
     executor_count = kept;
+    if (order_source.plugin == plugin) memset(&order_source, 0, sizeof order_source);
 }
 
 /* ------------------------------------------------------------ facilities */
@@ -820,6 +845,38 @@ static int64_t api_last_event_id(struct redress_plugin *self) {
     return events_last_committed_id();
 }
 
+/* ------------------------------------------------------------ order facts */
+
+const char *plugins_order_source(void) {
+    return order_source.plugin ? order_source.plugin->name : NULL;
+}
+
+int plugins_order_lookup(const char *order_id, size_t length, int64_t *paid, char currency[4], char *error,
+                         size_t error_size) {
+    if (order_source.plugin == NULL) return 0;
+    struct redress_order order;
+    memset(&order, 0, sizeof order);
+    order.size = sizeof order;
+    int found = order_source.fn(order_source.plugin->state, order_id, length, &order);
+    order.error[sizeof order.error - 1] = '\0';
+    if (found == 0) return 0;
+    if (found < 0) {
+        snprintf(error, error_size, "order source %s: %s", order_source.plugin->name,
+                 order.error[0] ? order.error : "failed and said nothing");
+        return -1;
+    }
+    /* A plugin's word decides refunds: believe only a well-formed one. */
+    if (found != 1 || order.paid_amount < 0 || memchr(order.currency, '\0', sizeof order.currency) == NULL ||
+        money_currency_digits(order.currency, strlen(order.currency)) < 0) {
+        snprintf(error, error_size, "order source %s gave no valid paid amount and currency for order %.128s",
+                 order_source.plugin->name, order_id);
+        return -1;
+    }
+    *paid = order.paid_amount;
+    memcpy(currency, order.currency, 4);
+    return 1;
+}
+
 /* ------------------------------------------------------------ refund jobs */
 
 struct redress_refund_job {
@@ -1102,6 +1159,7 @@ static const struct redress_host_api host_api = {
     .parse_time = api_parse_time,
     .replay_events = api_replay_events,
     .last_event_id = api_last_event_id,
+    .register_order_source = api_register_order_source,
 };
 
 /* ------------------------------------------------------------ loading */
@@ -1376,7 +1434,7 @@ void plugin_list_command(struct request *request) {
     reply_array(out, plugin_count);
     for (int p = 0; p < plugin_count; p++) {
         const struct redress_plugin *plugin = plugins[p];
-        reply_array(out, 16);
+        reply_array(out, 18);
         reply_bulk_string(out, "name");
         reply_bulk_string(out, plugin->name);
         reply_bulk_string(out, "version");
@@ -1415,6 +1473,8 @@ void plugin_list_command(struct request *request) {
             if (executors[i].plugin == plugin) executor_name = executors[i].executor->name;
         if (executor_name) reply_bulk_string(out, executor_name);
         else reply_nil(out);
+        reply_bulk_string(out, "order_source");
+        reply_integer(out, order_source.plugin == plugin);
     }
 }
 
@@ -1437,9 +1497,10 @@ void plugins_info(struct evbuffer *out) {
     int pending = 0;
     for (const struct redress_refund_job *job = jobs; job; job = job->next) pending++;
     evbuffer_add_printf(out, "plugins:%d\r\nplugin_commands:%d\r\nplugin_functions:%d\r\nplugin_subscribers:%d\r\n"
-                        "refund_executor:%s\r\nrefund_jobs_pending:%d\r\n",
+                        "refund_executor:%s\r\nrefund_jobs_pending:%d\r\norder_source:%s\r\n",
                         plugin_count, command_count, function_count, subscriber_count,
-                        selected_executor ? executor_slot.executor->name : "outbox", pending);
+                        selected_executor ? executor_slot.executor->name : "outbox", pending,
+                        order_source.plugin ? order_source.plugin->name : "none");
     for (int p = 0; p < plugin_count; p++)
         evbuffer_add_printf(out, "plugin_%s:version=%s,api=%u.%u\r\n", plugins[p]->name, plugins[p]->version,
                             (unsigned)plugins[p]->info->api_major, (unsigned)plugins[p]->info->api_minor);

@@ -5,8 +5,9 @@
  * runs their init with the host's function table, and keeps what they
  * registered: commands (found by commands_lookup after the built-ins), Lua
  * functions (the `plugins` table of the rule environment), event subscribers
- * (fed after commit by events.c) and refund executors (one of them plugged
- * into refunds.c by refund_executor = NAME).  Registration is accepted only
+ * (fed after commit by events.c), refund executors (one of them plugged
+ * into refunds.c by refund_executor = NAME) and at most one order source
+ * (asked by orders.c what an order was paid).  Registration is accepted only
  * during a plugin's init; a failed init unregisters all it did.
  */
 #ifndef REDRESS_PLUGINS_H
@@ -49,6 +50,15 @@ int plugins_want_event(const char *kind);
 /* Delivers one committed event to the subscribed plugins. */
 struct redress_event;
 void plugins_deliver_event(const struct redress_event *event);
+
+/* The order source: what order_id (length bytes) was paid, in minor units of
+ * currency (filled with three letters and a NUL).  1 when the source knows
+ * the order, 0 when it does not or no plugin is the order source, -1 with
+ * error when it cannot answer or answers nonsense. */
+int plugins_order_lookup(const char *order_id, size_t length, int64_t *paid, char currency[4], char *error,
+                         size_t error_size);
+/* The name of the plugin that is the order source, or NULL. */
+const char *plugins_order_source(void);
 
 /* PLUGIN.LIST */
 void plugin_list_command(struct request *request);

@@ -5,7 +5,9 @@
  *  - for one order, the refunds approved, executing or paid never add up to
  *    more than what was paid (checked at request and again at approval,
  *    inside the command's savepoint, so two requests in one batch see each
- *    other);
+ *    other).  What was paid is the order's one fact (orders.c: the order
+ *    source's word, else the first amount recorded), never what the case
+ *    at hand declares;
  *  - an idempotency key returns the refund it made, or -CONFLICT when the
  *    case, amount or kind differ;
  *  - a review is approved only by its role (or an admin), within that role's
@@ -21,6 +23,7 @@
 #include "events.h"
 #include "log.h"
 #include "money.h"
+#include "orders.h"
 #include "reply.h"
 #include "rules.h"
 #include "server.h"
@@ -210,9 +213,7 @@ void refund_request_command(struct request *request) {
     }
     char order[160] = "", currency[8] = "", customer[160] = "", category[72] = "", queue[72] = "", priority[72] = "";
     char tier[72] = "", subject[1100] = "";
-    int has_order = sqlite3_column_type(statement, 0) != SQLITE_NULL,
-        has_paid = sqlite3_column_type(statement, 1) != SQLITE_NULL;
-    long long paid = sqlite3_column_int64(statement, 1);
+    int has_order = sqlite3_column_type(statement, 0) != SQLITE_NULL;
     long long paid_at = sqlite3_column_int64(statement, 7), delivered_at = sqlite3_column_int64(statement, 8);
     int has_delivered = sqlite3_column_type(statement, 8) != SQLITE_NULL;
     if (has_order) snprintf(order, sizeof order, "%s", (const char *)sqlite3_column_text(statement, 0));
@@ -224,10 +225,21 @@ void refund_request_command(struct request *request) {
     if (sqlite3_column_text(statement, 9)) snprintf(tier, sizeof tier, "%s", (const char *)sqlite3_column_text(statement, 9));
     snprintf(subject, sizeof subject, "%s", (const char *)sqlite3_column_text(statement, 10));
     sqlite3_reset(statement);
-    if (!has_order || !has_paid) {
+    if (!has_order) {
         request_error(request, "INVALID", "case %lld has no order and paid amount to refund", case_id);
         return;
     }
+    /* What the order was paid, whatever this case says: the ceiling. */
+    struct order_fact fact;
+    int known = orders_fact(request, order, strlen(order), ORDER_LOOKUP_STRICT, &fact);
+    if (known < 0) return;
+    if (!known) {
+        request_error(request, "INVALID", "case %lld has no order and paid amount to refund: nobody recorded what "
+                      "order %s was paid", case_id, order);
+        return;
+    }
+    long long paid = fact.paid;
+    memcpy(currency, fact.currency, sizeof fact.currency);
     int64_t amount;
     const char *why = money_parse(request->argv[2], request->argvlen[2], money_currency_digits(currency, 3), &amount);
     if (why) {
@@ -314,6 +326,7 @@ void refund_request_command(struct request *request) {
         snprintf(decision.reason + used, sizeof decision.reason - used, " (review by %s given to a supervisor)",
                  original);
     }
+    if (orders_record(request, order, strlen(order), &fact) != 0) return;
     static const char insert[] =
         "INSERT INTO refunds(case_id, order_id, amount, currency, kind, reason, idempotency_key, state, requested_by,"
         " review_role, decision_reason, decided_by, created_at, updated_at)"
@@ -348,12 +361,13 @@ void refund_request_command(struct request *request) {
 /* Loads a refund's state and what approval needs. */
 struct refund_facts {
     long long case_id, amount;
-    char state[16], order[160], requested_by[80], review_role[32];
+    char state[16], order[160], requested_by[80], review_role[32], currency[8];
 };
 
 static int load_refund(struct request *request, long long id, struct refund_facts *facts) {
     static const char sql[] =
-        "SELECT case_id, amount, state, order_id, requested_by, coalesce(review_role, '') FROM refunds WHERE id = ?1";
+        "SELECT case_id, amount, state, order_id, requested_by, coalesce(review_role, ''), currency FROM refunds"
+        " WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) {
         request_store_error(request);
@@ -371,27 +385,30 @@ static int load_refund(struct request *request, long long id, struct refund_fact
     snprintf(facts->order, sizeof facts->order, "%s", (const char *)sqlite3_column_text(statement, 3));
     snprintf(facts->requested_by, sizeof facts->requested_by, "%s", (const char *)sqlite3_column_text(statement, 4));
     snprintf(facts->review_role, sizeof facts->review_role, "%s", (const char *)sqlite3_column_text(statement, 5));
+    snprintf(facts->currency, sizeof facts->currency, "%s", (const char *)sqlite3_column_text(statement, 6));
     sqlite3_reset(statement);
     return 0;
 }
 
-static long long paid_for_order(long long case_id) {
-    static const char sql[] = "SELECT amount FROM cases WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    long long paid = -1;
-    if (statement) {
-        sqlite3_bind_int64(statement, 1, case_id);
-        if (sqlite3_step(statement) == SQLITE_ROW) paid = sqlite3_column_int64(statement, 0);
-        sqlite3_reset(statement);
-    }
-    return paid;
-}
-
-/* The order has room for refund `id` (not counted itself): what was paid
- * minus what is committed.  0, or -1 after -CONFLICT (or a store error). */
+/* The order has room for refund `id` (not counted itself): what the order
+ * was paid (its one fact, asked again: the order source may have changed
+ * its word) minus what is committed.  0, or -1 after -CONFLICT (or a store
+ * or order source error). */
 static int check_room(struct request *request, long long id, const struct refund_facts *facts) {
-    long long paid = paid_for_order(facts->case_id), committed = committed_sum(facts->order, id);
-    if (paid < 0 || committed < 0) {
+    struct order_fact fact;
+    int known = orders_fact(request, facts->order, strlen(facts->order), ORDER_LOOKUP_STRICT, &fact);
+    if (known < 0) return -1;
+    if (!known) {
+        request_error(request, "CONFLICT", "refund %lld: nobody recorded what order %s was paid", id, facts->order);
+        return -1;
+    }
+    if (strcmp(fact.currency, facts->currency) != 0) {
+        request_error(request, "CONFLICT", "refund %lld is in %s but order %s was paid in %s", id, facts->currency,
+                      facts->order, fact.currency);
+        return -1;
+    }
+    long long paid = fact.paid, committed = committed_sum(facts->order, id);
+    if (committed < 0) {
         request_store_error(request);
         return -1;
     }
@@ -400,7 +417,7 @@ static int check_room(struct request *request, long long id, const struct refund
                       facts->order, paid - committed);
         return -1;
     }
-    return 0;
+    return orders_record(request, facts->order, strlen(facts->order), &fact);
 }
 
 void refund_approve_command(struct request *request) {

@@ -17,6 +17,7 @@
 #include "store.h"
 #include "clock.h"
 #include "log.h"
+#include "money.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -213,10 +214,86 @@ static const char *const migrations[] = {
     "  UPDATE order_refund_totals SET committed = committed - OLD.amount WHERE order_id = OLD.order_id;"
     " END;"
     "DROP INDEX refunds_committed;",
+    /* 11: what each order was paid, one fact per order (not per case): the
+     * ceiling of its refunds.  `source` is "case" (the first case that
+     * declared an amount for the order, `case_id`) or the name of the order
+     * source plugin whose word it is.  Existing cases give the first amount
+     * each order was declared with (lowest case id); cases that declared
+     * another are logged by report_order_disagreements(). */
+    "CREATE TABLE orders("
+    "  order_id TEXT PRIMARY KEY,"
+    "  paid_amount INTEGER NOT NULL CHECK (paid_amount >= 0),"   /* minor units of currency */
+    "  currency TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  case_id INTEGER REFERENCES cases(id),"
+    "  recorded_at INTEGER NOT NULL"
+    ");"
+    "INSERT INTO orders(order_id, paid_amount, currency, source, case_id, recorded_at)"
+    " SELECT c.order_id, c.amount, c.currency, 'case', c.id, c.created_at FROM cases c"
+    " JOIN (SELECT min(id) AS id FROM cases WHERE order_id IS NOT NULL AND amount IS NOT NULL"
+    "       AND currency IS NOT NULL GROUP BY order_id) f ON f.id = c.id;",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
 _Static_assert(MIGRATION_COUNT == STORE_SCHEMA_VERSION, "one migration per schema version");
+
+/* Migration 11 kept the first amount each order was declared with; the
+ * cases that said otherwise are named in the log, for a person to look at
+ * (their refunds are held to the order's amount from now on). */
+#define DISAGREEMENTS_LOGGED_MAX 100
+
+/* An amount of the store as a decimal of its currency ("" if there is none). */
+static const char *amount_text(sqlite3_stmt *statement, int amount_column, int currency_column, char *out,
+                               size_t size) {
+    const char *currency = (const char *)sqlite3_column_text(statement, currency_column);
+    int digits = currency ? money_currency_digits(currency, strlen(currency)) : 2;
+    out[0] = '\0';
+    if (sqlite3_column_type(statement, amount_column) != SQLITE_NULL &&
+        money_format(sqlite3_column_int64(statement, amount_column), digits < 0 ? 2 : digits, out, size) < 0)
+        out[0] = '\0';
+    return out;
+}
+
+static void report_order_disagreements(void) {
+    static const char sql[] =
+        "SELECT c.id, c.order_id, c.amount, coalesce(c.currency, ''), o.paid_amount, o.currency, o.case_id"
+        " FROM cases c JOIN orders o ON o.order_id = c.order_id"
+        " WHERE (c.amount IS NOT NULL AND c.amount != o.paid_amount)"
+        " OR (c.currency IS NOT NULL AND c.currency != o.currency) ORDER BY c.id";
+    sqlite3_stmt *statement = NULL;
+    if (sqlite3_prepare_v2(database, sql, -1, &statement, NULL) != SQLITE_OK) {
+        log_error("cannot list the cases that disagree on an order's amount", "error=\"%s\"",
+                  sqlite3_errmsg(database));
+        sqlite3_finalize(statement);
+        return;
+    }
+    long long count = 0;
+    int rc;
+    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
+        if (++count > DISAGREEMENTS_LOGGED_MAX) continue;
+        char order[300], declared[40], kept[40];
+        log_warn("case disagrees with its order's first amount, which stands",
+                 "case=%lld order=%s declared=%s declared_currency=%s paid=%s currency=%s first_case=%lld",
+                 (long long)sqlite3_column_int64(statement, 0),
+                 log_quote((const char *)sqlite3_column_text(statement, 1), order, sizeof order),
+                 amount_text(statement, 2, 3, declared, sizeof declared),
+                 (const char *)sqlite3_column_text(statement, 3), amount_text(statement, 4, 5, kept, sizeof kept),
+                 (const char *)sqlite3_column_text(statement, 5), (long long)sqlite3_column_int64(statement, 6));
+    }
+    if (rc != SQLITE_DONE)
+        log_error("cannot list the cases that disagree on an order's amount", "error=\"%s\"",
+                  sqlite3_errmsg(database));
+    sqlite3_finalize(statement);
+    if (count > DISAGREEMENTS_LOGGED_MAX)
+        log_warn("more cases disagree with their order's first amount", "cases=%lld logged=%d", count,
+                 DISAGREEMENTS_LOGGED_MAX);
+}
+
+/* What a migration found that a person should know, logged once it ran. */
+static const struct {
+    int version;
+    void (*report)(void);
+} migration_reports[] = {{11, report_order_disagreements}};
 
 /* ------------------------------------------------------------ fault VFS */
 
@@ -472,6 +549,8 @@ static int migrate(char *error, size_t error_size) {
             goto failed;
         }
         log_info("schema migrated", "version=%d", next);
+        for (size_t r = 0; r < sizeof migration_reports / sizeof migration_reports[0]; r++)
+            if (migration_reports[r].version == next) migration_reports[r].report();
     }
     if (execute("COMMIT") == 0) return 0;
     execute("ROLLBACK");

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 10
+#define STORE_SCHEMA_VERSION 11
 
 /* Opens (creating) DIR/redress.db in WAL mode and runs migrations.  sync is
  * "full" or "normal".  Returns 0, or -1 with a message in error. */

@@ -12,6 +12,9 @@
  *          -NOTFOUND for an unknown order.
  * Admins:  ORDERS.RELOAD -> reads the CSV file again (:n orders); a file
  *          with an error keeps the orders already loaded.
+ * Host:    the daemon's order source (API 1.1): what the file says an
+ *          order was paid is the ceiling of its refunds, and a case naming
+ *          the order takes its amount and currency from it.
  *
  * The CSV file has a header row naming its columns, in any order: order_id
  * and paid_amount are required; currency, paid_at, delivered_at, items
@@ -438,6 +441,22 @@ static int get_function(void *state, struct redress_lua_call *call, int argc, co
     return 0;
 }
 
+/* The host's order source: the paid amount and currency of an order. */
+static int order_source(void *state, const char *id, size_t length, struct redress_order *out) {
+    struct orders *orders = state;
+    if (length == 0 || length > ID_MAX_BYTES) return 0; /* no such id is in the book */
+    struct order order;
+    int owned;
+    char why[200];
+    int found = find(orders, id, length, &order, &owned, why, sizeof why);
+    if (found < 0) snprintf(out->error, sizeof out->error, "%s", why);
+    if (found != 1) return found;
+    out->paid_amount = order.paid_amount;
+    memcpy(out->currency, order.currency, sizeof out->currency);
+    order_release(&order, owned);
+    return 1;
+}
+
 /* ORDERS.GET order_id */
 static void get_command(void *state, struct redress_command_call *call, int argc, const char *const *argv,
                         const size_t *argvlen) {
@@ -543,7 +562,8 @@ static int orders_init(const struct redress_host_api *api, struct redress_plugin
         goto failed;
     if (api->register_lua_function(self, "get", get_function) != 0 ||
         api->register_command(self, "ORDERS.GET", 2, 2, REDRESS_ROLE_ANY, "order_id", get_command) != 0 ||
-        api->register_command(self, "ORDERS.RELOAD", 1, 1, REDRESS_ROLE_ADMIN, "", reload_command) != 0)
+        api->register_command(self, "ORDERS.RELOAD", 1, 1, REDRESS_ROLE_ADMIN, "", reload_command) != 0 ||
+        api->register_order_source(self, order_source) != 0)
         goto failed;
     api->log(self, REDRESS_LOG_INFO, "orders ready", "file=%s source=%s orders=%lld", path, sqlite ? "sqlite" : "csv",
              sqlite ? -1LL : (long long)orders->count);
@@ -554,4 +574,4 @@ failed:
     return -1;
 }
 
-REDRESS_PLUGIN("orders", "1.0.0", orders_init, orders_shutdown);
+REDRESS_PLUGIN("orders", "1.1.0", orders_init, orders_shutdown);

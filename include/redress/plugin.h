@@ -6,9 +6,9 @@
  * another major version or for a newer minor version than its own, then
  * calls the plugin's init with the host's function table.  Everything a
  * plugin does to the daemon goes through that table: registering commands,
- * Lua functions for rules, event subscribers and a refund executor (during
- * init only), replying, reading its config keys, logging, reporting refund
- * results.  The guide is include/README.md.
+ * Lua functions for rules, event subscribers, a refund executor and an
+ * order source (during init only), replying, reading its config keys,
+ * logging, reporting refund results.  The guide is include/README.md.
  *
  * Versioning.  REDRESS_PLUGIN_API_MAJOR changes when anything here is removed
  * or changes meaning or signature; then every plugin must be rebuilt.
@@ -44,7 +44,7 @@ extern "C" {
 #endif
 
 #define REDRESS_PLUGIN_API_MAJOR 1
-#define REDRESS_PLUGIN_API_MINOR 0
+#define REDRESS_PLUGIN_API_MINOR 1
 
 /* 1 if the host's table `api` holds the function `field` (it was added in
  * a minor version newer than the host the plugin runs in otherwise). */
@@ -126,6 +126,27 @@ struct redress_refund_executor {
      * the daemon stopped: the same idempotency key makes that safe. */
     void (*start)(void *state, const struct redress_refund *refund, struct redress_refund_job *job);
 };
+
+/* ------------------------------------------------------------ order facts */
+
+/* What an order was paid, as an order source tells the host (see
+ * register_order_source).  Before each lookup the host zeroes it and sets
+ * `size`; the source fills what it knows.  Fields are only ever added at
+ * the end: a source built for an older minor version leaves the newer ones
+ * zero.  (Since API 1.1.) */
+struct redress_order {
+    size_t size;              /* sizeof(struct redress_order) of the host */
+    int64_t paid_amount;      /* what the customer paid, minor units of currency, >= 0 */
+    char currency[4];         /* ISO 4217, three capital letters, NUL-terminated ("CNY") */
+    char error[256];          /* why, when the lookup returns -1 */
+};
+
+/* An order source's lookup of order_id (NUL-terminated, order_id_length
+ * bytes, borrowed).  Returns 1 with *order filled, 0 when the source does
+ * not know the order, -1 with order->error saying why it cannot answer now.
+ * Called on the loop, inside a command: answer at once, never block. */
+typedef int (*redress_order_fn)(void *state, const char *order_id, size_t order_id_length,
+                                struct redress_order *order);
 
 /* ------------------------------------------------------------ callbacks */
 
@@ -252,6 +273,13 @@ struct redress_host_api {
     /* The id of the newest committed event (0: none yet); never one of a
      * transaction still open. */
     int64_t (*last_event_id)(struct redress_plugin *self);
+
+    /* -- since 1.1 */
+    /* Makes the plugin the daemon's order source (only during init): what
+     * fn says an order was paid is the ceiling of that order's refunds, and
+     * a case naming the order takes its amount from it.  One source per
+     * daemon: a second registration is refused.  0, or -1 after logging why. */
+    int (*register_order_source)(struct redress_plugin *self, redress_order_fn fn);
     /* New functions are added here, at the end (minor version + 1). */
 };
 
