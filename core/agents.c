@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "log.h"
 #include "reply.h"
+#include "rules.h"
 #include "server.h"
 #include "store.h"
 
@@ -41,15 +42,33 @@ const char *agents_role_name(unsigned role) {
     return "?";
 }
 
-int agents_may_work_queue(const struct request *request, const char *queue, size_t len) {
-    if (request->client == NULL || server_client_role(request->client) != ROLE_AGENT) return 1;
-    for (const char *p = server_client_queues(request->client); *p;) {
+/* 1 if queue[0..len) is one of the comma-separated names of list. */
+static int in_queue_list(const char *list, const char *queue, size_t len) {
+    for (const char *p = list; *p;) {
         const char *end = strchr(p, ',');
         size_t item = end ? (size_t)(end - p) : strlen(p);
         if (item == len && memcmp(p, queue, len) == 0) return 1;
         p += item + (end ? 1 : 0);
     }
     return 0;
+}
+
+int agents_may_see(unsigned role, const char *agent, const char *agent_queues, const char *queue,
+                   const char *assignee) {
+    if (role != ROLE_AGENT) return 1;
+    if (assignee && assignee[0] && agent && agent[0] && strcmp(assignee, agent) == 0) return 1;
+    return in_queue_list(agent_queues ? agent_queues : "", queue, strlen(queue));
+}
+
+int agents_may_work_queue(const struct request *request, const char *queue, size_t len) {
+    if (request->client == NULL || server_client_role(request->client) != ROLE_AGENT) return 1;
+    return in_queue_list(server_client_queues(request->client), queue, len);
+}
+
+int agents_may_see_case(const struct request *request, const char *queue, const char *assignee) {
+    if (request->client == NULL) return 1; /* the daemon's own work: timers, rules */
+    return agents_may_see(server_client_role(request->client), server_client_agent(request->client),
+                          server_client_queues(request->client), queue, assignee);
 }
 
 static int sha256(const char *data, size_t len, unsigned char out[32]) {
@@ -147,11 +166,16 @@ void agent_add_command(struct request *request) {
             request_error(request, "INVALID", "QUEUES is too long (at most 1000 bytes)");
             return;
         }
-        for (size_t i = 0; i < queues_len; i++)
-            if (!(valid_name(queues + i, 1) || queues[i] == ',')) {
-                request_error(request, "INVALID", "QUEUES is a comma-separated list of queue names");
+        /* Each a queue the running rule set's vocabulary names: a typo
+         * would otherwise give an agent a queue no case is ever in. */
+        for (size_t start = 0, end; queues_len > 0 && start <= queues_len; start = end + 1) {
+            for (end = start; end < queues_len && queues[end] != ','; end++) continue;
+            char why[RULES_VOCABULARY_ERROR_MAX];
+            if (rules_check_name(RULES_QUEUE, queues + start, end - start, why, sizeof why) != 0) {
+                request_error(request, "INVALID", "QUEUES is a comma-separated list of queues: %s", why);
                 return;
             }
+        }
     } else if (request->argc != 3) {
         request_error(request, "INVALID", "usage: AGENT.ADD name role [QUEUES q,...]");
         return;

@@ -139,6 +139,15 @@ static int check_token(struct request *request, const char *name, const char *va
     return 0;
 }
 
+/* A category, queue, priority or channel: known to the running rule set's
+ * vocabulary (rules_check_name), else -INVALID listing the known names. */
+static int check_name(struct request *request, enum rules_vocabulary kind, const char *value, size_t len) {
+    char why[RULES_VOCABULARY_ERROR_MAX];
+    if (rules_check_name(kind, value, len, why, sizeof why) == 0) return 0;
+    request_error(request, "INVALID", "%s", why);
+    return -1;
+}
+
 /* Parses argument i as a case id (a positive integer). */
 static int parse_case_id(struct request *request, int i, int64_t *id) {
     return request_id(request, i, "case", id);
@@ -200,14 +209,11 @@ static int add_event_detail(struct request *request, int64_t case_id, const char
 /* -------------------------------------------------------------- loading */
 
 /* Reads a case's state; replies -NOTFOUND (or a store error) and returns -1
- * if it cannot. */
-static int refuse_queue(struct request *request, int64_t id, const char *queue) {
-    request_error(request, "NOPERM", "case %lld is in queue %s, which is not one of yours", (long long)id, queue);
-    return -1;
-}
-
+ * if it cannot.  Whether the caller may see the case was decided before the
+ * handler ran, for every argument the command table marks as a case id
+ * (commands_check_access): queue isolation is not a handler's to forget. */
 static int load_state(struct request *request, int64_t id, enum case_state *state) {
-    static const char sql[] = "SELECT state, queue FROM cases WHERE id = ?1";
+    static const char sql[] = "SELECT state FROM cases WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) {
         request_store_error(request);
@@ -227,10 +233,7 @@ static int load_state(struct request *request, int64_t id, enum case_state *stat
     }
     const char *name = (const char *)sqlite3_column_text(statement, 0);
     int parsed = lifecycle_state_parse(name, name ? strlen(name) : 0);
-    char queue[RULES_NAME_MAX + 1];
-    snprintf(queue, sizeof queue, "%s", (const char *)sqlite3_column_text(statement, 1));
     sqlite3_reset(statement);
-    if (!agents_may_work_queue(request, queue, strlen(queue))) return refuse_queue(request, id, queue);
     if (parsed < 0) {
         request_error(request, "ERR", "case %lld has an unknown state in the store", (long long)id);
         return -1;
@@ -321,8 +324,6 @@ static const struct open_field {
 enum { F_CHANNEL, F_CUSTOMER, F_SUBJECT, F_BODY, F_ORDER, F_AMOUNT, F_CURRENCY, F_PAID_AT,
        F_DELIVERED_AT, F_TIER, F_LANG, F_EXTERNAL_ID, FIELD_COUNT };
 
-static const char *const channels[] = {"phone", "email", "chat", "social", "web"};
-
 struct open_values {
     const char *text[FIELD_COUNT];
     size_t len[FIELD_COUNT];
@@ -376,17 +377,9 @@ static int parse_open_fields(struct request *request, struct open_values *values
         case FIELD_TOKEN:
             if (check_token(request, field->name, text, len, field->max)) return -1;
             break;
-        case FIELD_CHANNEL: {
-            int known = 0;
-            for (size_t c = 0; c < sizeof channels / sizeof channels[0]; c++)
-                if (len == strlen(channels[c]) && memcmp(text, channels[c], len) == 0) known = 1;
-            if (!known) {
-                request_error(request, "INVALID", "channel '%.*s' is not one of phone email chat social web",
-                              (int)(len > 32 ? 32 : len), text);
-                return -1;
-            }
+        case FIELD_CHANNEL:
+            if (check_name(request, RULES_CHANNEL, text, len) != 0) return -1;
             break;
-        }
         case FIELD_CURRENCY:
             if (money_currency_digits(text, len) < 0) {
                 request_error(request, "INVALID", "currency '%.*s' is not a 3-letter ISO 4217 code like CNY",
@@ -533,7 +526,8 @@ void case_open_command(struct request *request) {
     if (values.text[F_AMOUNT] == NULL && values.has_amount)
         fields[field_count++] = (struct rules_field){.name = "amount", .integer = values.amount, .is_integer = 1};
     if (values.text[F_CHANNEL] == NULL)
-        fields[field_count++] = (struct rules_field){.name = "channel", .text = "web", .len = 3};
+        fields[field_count++] = (struct rules_field){.name = "channel", .text = rules_default_channel(),
+                                                     .len = strlen(rules_default_channel())};
     if (values.text[F_CURRENCY] == NULL)
         fields[field_count++] = (struct rules_field){.name = "currency", .text = values.currency, .len = 3};
     struct rules_triage *triage = malloc(sizeof *triage);
@@ -617,7 +611,7 @@ static void open_insert(struct request *request, const struct open_values *value
     }
     bind_optional_text(statement, 1, &values, F_EXTERNAL_ID);
     if (values.text[F_CHANNEL]) bind_optional_text(statement, 2, &values, F_CHANNEL);
-    else sqlite3_bind_text(statement, 2, "web", -1, SQLITE_STATIC);
+    else sqlite3_bind_text(statement, 2, rules_default_channel(), -1, SQLITE_TRANSIENT);
     bind_optional_text(statement, 3, &values, F_CUSTOMER);
     bind_optional_text(statement, 4, &values, F_SUBJECT);
     if (values.text[F_BODY]) bind_optional_text(statement, 5, &values, F_BODY);
@@ -664,7 +658,7 @@ static void open_insert(struct request *request, const struct open_values *value
 
     struct detail opened = {.len = 0};
     detail_add_string(&opened, "state", "new");
-    detail_add_string(&opened, "channel", values.text[F_CHANNEL] ? values.text[F_CHANNEL] : "web");
+    detail_add_string(&opened, "channel", values.text[F_CHANNEL] ? values.text[F_CHANNEL] : rules_default_channel());
     detail_add(&opened, "customer", values.text[F_CUSTOMER], values.len[F_CUSTOMER]);
     if (values.text[F_EXTERNAL_ID])
         detail_add(&opened, "external_id", values.text[F_EXTERNAL_ID], values.len[F_EXTERNAL_ID]);
@@ -779,14 +773,6 @@ void case_get_command(struct request *request) {
         sqlite3_reset(statement);
         return;
     }
-    const char *case_queue = (const char *)sqlite3_column_text(statement, 16);
-    if (!agents_may_work_queue(request, case_queue ? case_queue : "", case_queue ? strlen(case_queue) : 0)) {
-        char queue[RULES_NAME_MAX + 1];
-        snprintf(queue, sizeof queue, "%s", case_queue ? case_queue : "");
-        sqlite3_reset(statement);
-        refuse_queue(request, id, queue);
-        return;
-    }
     struct evbuffer *deadline_pairs = evbuffer_new();
     int deadline_count = deadline_pairs ? deadlines_describe(id, deadline_pairs) : 0;
     reply_array(request->reply, (COLUMN_COUNT + deadline_count) * 2);
@@ -890,13 +876,9 @@ bad:
     return -1;
 }
 
-static int valid_priority(const char *text, size_t len) {
-    return len == 2 && text[0] == 'P' && text[1] >= '1' && text[1] <= '4';
-}
-
 void case_list_command(struct request *request) {
     const char *state = NULL, *queue = NULL, *assignee = NULL, *priority = NULL;
-    size_t queue_len = 0, assignee_len = 0;
+    size_t queue_len = 0, assignee_len = 0, priority_len = 0;
     int breached = 0;
     long long limit = LIST_DEFAULT_LIMIT;
     int64_t after = 0;
@@ -916,7 +898,7 @@ void case_list_command(struct request *request) {
             state = lifecycle_state_name((enum case_state)parsed);
         } else if (request_argument_is(request, i, "QUEUE") && has_value) {
             i++;
-            if (check_token(request, "QUEUE", request->argv[i], request->argvlen[i], MAX_TOKEN)) return;
+            if (check_name(request, RULES_QUEUE, request->argv[i], request->argvlen[i])) return;
             queue = request->argv[i];
             queue_len = request->argvlen[i];
         } else if (request_argument_is(request, i, "ASSIGNEE") && has_value) {
@@ -927,11 +909,9 @@ void case_list_command(struct request *request) {
             assignee_len = request->argvlen[i];
         } else if (request_argument_is(request, i, "PRIORITY") && has_value) {
             i++;
-            if (!valid_priority(request->argv[i], request->argvlen[i])) {
-                request_error(request, "INVALID", "PRIORITY must be P1, P2, P3 or P4");
-                return;
-            }
+            if (check_name(request, RULES_PRIORITY, request->argv[i], request->argvlen[i])) return;
             priority = request->argv[i];
+            priority_len = request->argvlen[i];
         } else if (request_argument_is(request, i, "LIMIT") && has_value) {
             if (parse_limit(request, ++i, &limit)) return;
         } else if (request_argument_is(request, i, "AFTER") && has_value) {
@@ -951,9 +931,13 @@ void case_list_command(struct request *request) {
     if (assignee) strcat(sql, " AND assignee = ?4");
     if (priority) strcat(sql, " AND priority = ?5");
     if (breached) strcat(sql, " AND breached > 0 AND state NOT IN ('resolved', 'closed')");
+    /* An agent lists what it may see (agents_may_see_case): the cases of its
+     * queues and those assigned to it.  A QUEUE filter narrows that, never
+     * widens it. */
     const char *mine = request->client && server_client_role(request->client) == ROLE_AGENT
                            ? server_client_queues(request->client) : NULL;
-    if (mine) strcat(sql, " AND instr(',' || ?7 || ',', ',' || queue || ',') > 0");
+    const char *me = mine ? server_client_agent(request->client) : NULL;
+    if (mine) strcat(sql, " AND (instr(',' || ?7 || ',', ',' || queue || ',') > 0 OR assignee = ?8)");
     strcat(sql, " ORDER BY id LIMIT ?6");
     sqlite3_stmt *statement = NULL;
     if (sqlite3_prepare_v2(store_database(), sql, -1, &statement, NULL) != SQLITE_OK) {
@@ -964,9 +948,10 @@ void case_list_command(struct request *request) {
     if (state) sqlite3_bind_text(statement, 2, state, -1, SQLITE_STATIC);
     if (queue) sqlite3_bind_text(statement, 3, queue, (int)queue_len, SQLITE_STATIC);
     if (assignee) sqlite3_bind_text(statement, 4, assignee, (int)assignee_len, SQLITE_STATIC);
-    if (priority) sqlite3_bind_text(statement, 5, priority, 2, SQLITE_STATIC);
+    if (priority) sqlite3_bind_text(statement, 5, priority, (int)priority_len, SQLITE_STATIC);
     sqlite3_bind_int64(statement, 6, limit);
     if (mine) sqlite3_bind_text(statement, 7, mine, -1, SQLITE_STATIC);
+    if (mine) sqlite3_bind_text(statement, 8, me ? me : "", -1, SQLITE_STATIC);
     static const char *const names[] = {"id", "state", "priority", "queue", "assignee", "category",
                                         "subject", "created_at"};
     struct evbuffer *rows = evbuffer_new();
@@ -1000,6 +985,24 @@ void case_assign_command(struct request *request) {
     if (load_case(request, &id, &state) != 0) return;
     if (check_token(request, "agent", request->argv[2], request->argvlen[2], MAX_SHORT_TEXT)) return;
     if (refuse_closed(request, id, state, "assign it")) return;
+    /* Only to someone who can work it: an enabled agent. */
+    static const char agent_sql[] = "SELECT 1 FROM agents WHERE name = ?1 AND disabled = 0";
+    sqlite3_stmt *agent = store_statement(agent_sql);
+    if (agent == NULL) {
+        request_store_error(request);
+        return;
+    }
+    sqlite3_bind_text(agent, 1, request->argv[2], (int)request->argvlen[2], SQLITE_STATIC);
+    int rc = sqlite3_step(agent);
+    sqlite3_reset(agent);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        request_store_error(request);
+        return;
+    }
+    if (rc == SQLITE_DONE) {
+        request_error(request, "NOTFOUND", "no enabled agent '%s'", request->argv[2]);
+        return;
+    }
     /* Read the previous assignee first: the event names both. */
     static const char previous_sql[] = "SELECT assignee FROM cases WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(previous_sql);
@@ -1234,13 +1237,10 @@ void case_set_command(struct request *request) {
     char tags[MAX_TAGS * (MAX_TOKEN + 1) + 1];
     const char *column;
     if (request_argument_is(request, 2, "PRIORITY")) {
-        if (!valid_priority(value, value_len)) {
-            request_error(request, "INVALID", "PRIORITY must be P1, P2, P3 or P4");
-            return;
-        }
+        if (check_name(request, RULES_PRIORITY, value, value_len)) return;
         column = "priority";
     } else if (request_argument_is(request, 2, "CATEGORY")) {
-        if (check_token(request, "CATEGORY", value, value_len, MAX_TOKEN)) return;
+        if (check_name(request, RULES_CATEGORY, value, value_len)) return;
         column = "category";
     } else if (request_argument_is(request, 2, "TAGS")) {
         if (parse_tags(request, value, value_len, tags, sizeof tags)) return;

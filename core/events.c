@@ -21,6 +21,7 @@
 
 struct publication {
     char queue[72];
+    char assignee[136];     /* the case's, at the event: who may see it besides its queue */
     char *payload;          /* owned; NULL when no client subscriber wants it */
     struct redress_event event; /* for plugins; kind, actor, detail owned (one allocation: text) */
     char *text;             /* owned */
@@ -59,7 +60,7 @@ static void after_batch(void *argument, int committed) {
     batch_high = 0;
     if (committed)
         for (size_t i = 0; i < pending_count; i++) {
-            if (pending[i].payload) server_publish(pending[i].queue, pending[i].payload);
+            if (pending[i].payload) server_publish(pending[i].queue, pending[i].assignee, pending[i].payload);
             if (pending[i].text) {
                 pending[i].event.queue = pending[i].queue;
                 plugins_deliver_event(&pending[i].event);
@@ -96,13 +97,17 @@ int64_t events_last_committed_id(void) {
  * command fails. */
 static int queue_publication(int64_t event_id, int64_t case_id, const char *actor, const char *kind,
                               const char *detail, size_t len, int to_clients, int to_plugins) {
-    static const char sql[] = "SELECT queue FROM cases WHERE id = ?1";
+    /* The queue and assignee after the change: a subscriber hears of a case
+     * while it may see it (a transfer's own event goes to the new queue). */
+    static const char sql[] = "SELECT queue, coalesce(assignee, '') FROM cases WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
-    char queue[72] = "";
+    char queue[72] = "", assignee[136] = "";
     if (statement) {
         sqlite3_bind_int64(statement, 1, case_id);
-        if (sqlite3_step(statement) == SQLITE_ROW)
+        if (sqlite3_step(statement) == SQLITE_ROW) {
             snprintf(queue, sizeof queue, "%s", (const char *)sqlite3_column_text(statement, 0));
+            snprintf(assignee, sizeof assignee, "%s", (const char *)sqlite3_column_text(statement, 1));
+        }
         sqlite3_reset(statement);
     }
     if (!registered) return to_plugins ? -1 : 0;
@@ -116,6 +121,7 @@ static int queue_publication(int64_t event_id, int64_t case_id, const char *acto
     struct publication *publication = &pending[pending_count];
     memset(publication, 0, sizeof *publication);
     snprintf(publication->queue, sizeof publication->queue, "%s", queue);
+    snprintf(publication->assignee, sizeof publication->assignee, "%s", assignee);
     if (to_clients) {
         char *payload = malloc(PAYLOAD_MAX);
         if (payload == NULL && !to_plugins) return 0;

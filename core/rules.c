@@ -64,7 +64,8 @@ struct rule_set {
     char categories[MAX_VOCABULARY][RULES_NAME_MAX + 1];
     char queues[MAX_VOCABULARY][RULES_NAME_MAX + 1];
     char priorities[MAX_VOCABULARY][RULES_NAME_MAX + 1];
-    int category_count, queue_count, priority_count;
+    char channels[MAX_VOCABULARY][RULES_NAME_MAX + 1];
+    int category_count, queue_count, priority_count, channel_count;
     char default_category[RULES_NAME_MAX + 1], default_queue[RULES_NAME_MAX + 1],
         default_priority[RULES_NAME_MAX + 1];
     struct rule_calendar calendars[MAX_CALENDARS];  /* [0] is the built-in "always" */
@@ -312,6 +313,59 @@ static int in_list(char list[][RULES_NAME_MAX + 1], int count, const char *name)
     for (int i = 0; i < count; i++)
         if (strcmp(list[i], name) == 0) return 1;
     return 0;
+}
+
+/* The lists a vocabulary may leave out: priorities (and with no rule set
+ * loaded, the priorities there are), and the intake channels of the
+ * protocol (DESIGN: CASE.OPEN). */
+#define STANDARD_PRIORITIES 4
+#define STANDARD_CHANNELS 5
+static const char *const standard_priorities[STANDARD_PRIORITIES] = {"P1", "P2", "P3", "P4"};
+static const char *const standard_channels[STANDARD_CHANNELS] = {"phone", "email", "chat", "social", "web"};
+
+static const char *const vocabulary_names[] = {"category", "queue", "priority", "channel"};
+static const char *const vocabulary_plurals[] = {"categories", "queues", "priorities", "channels"};
+
+int rules_check_name(enum rules_vocabulary kind, const char *name, size_t len, char *why, size_t why_size) {
+    const char *what = vocabulary_names[kind];
+    if (!is_name(name, len)) {
+        snprintf(why, why_size, "%s '%.*s' is not a name (1 to %d of letters, digits, _ - . :)", what,
+                 (int)(len > RULES_NAME_MAX ? RULES_NAME_MAX : len), name, RULES_NAME_MAX);
+        return -1;
+    }
+    /* The list that defines the kind: the running set's, else the standard
+     * one where there is one; with neither, the form is all there is. */
+    const char *names[MAX_VOCABULARY];
+    int count = 0;
+    if (current) {
+        char(*list)[RULES_NAME_MAX + 1] = kind == RULES_CATEGORY ? current->categories
+                                          : kind == RULES_QUEUE  ? current->queues
+                                          : kind == RULES_PRIORITY ? current->priorities
+                                                                   : current->channels;
+        count = kind == RULES_CATEGORY ? current->category_count
+                : kind == RULES_QUEUE  ? current->queue_count
+                : kind == RULES_PRIORITY ? current->priority_count
+                                         : current->channel_count;
+        for (int i = 0; i < count; i++) names[i] = list[i];
+    } else if (kind == RULES_PRIORITY || kind == RULES_CHANNEL) {
+        count = kind == RULES_PRIORITY ? STANDARD_PRIORITIES : STANDARD_CHANNELS;
+        for (int i = 0; i < count; i++) names[i] = kind == RULES_PRIORITY ? standard_priorities[i] : standard_channels[i];
+    } else {
+        return 0;
+    }
+    for (int i = 0; i < count; i++)
+        if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0) return 0;
+    size_t used = (size_t)snprintf(why, why_size, "unknown %s '%.*s' (%s: ", what, (int)len, name,
+                                   vocabulary_plurals[kind]);
+    for (int i = 0; i < count && used < why_size; i++)
+        used += (size_t)snprintf(why + used, why_size - used, "%s%s", i ? " " : "", names[i]);
+    if (used < why_size) snprintf(why + used, why_size - used, ")");
+    return -1;
+}
+
+const char *rules_default_channel(void) {
+    if (current == NULL || in_list(current->channels, current->channel_count, "web")) return "web";
+    return current->channels[0];
 }
 
 /* Reads a string field into out (size out_size).  Returns 1 if present and
@@ -1116,16 +1170,22 @@ static int read_vocabulary_and_defaults(struct rule_set *set, char *error, size_
     char why[256];
     if (read_vocabulary_list(state, "categories", set->categories, &set->category_count, 1, why, sizeof why) ||
         read_vocabulary_list(state, "queues", set->queues, &set->queue_count, 1, why, sizeof why) ||
-        read_vocabulary_list(state, "priorities", set->priorities, &set->priority_count, 0, why, sizeof why)) {
+        read_vocabulary_list(state, "priorities", set->priorities, &set->priority_count, 0, why, sizeof why) ||
+        read_vocabulary_list(state, "channels", set->channels, &set->channel_count, 0, why, sizeof why)) {
         snprintf(error, error_size, "%s: %s", set->directory, why);
         lua_pop(state, 1);
         return -1;
     }
     lua_pop(state, 1);
     if (set->priority_count == 0) {
-        static const char *const standard[] = {"P1", "P2", "P3", "P4"};
-        for (int i = 0; i < 4; i++) snprintf(set->priorities[i], RULES_NAME_MAX + 1, "%s", standard[i]);
-        set->priority_count = 4;
+        for (int i = 0; i < STANDARD_PRIORITIES; i++)
+            snprintf(set->priorities[i], RULES_NAME_MAX + 1, "%s", standard_priorities[i]);
+        set->priority_count = STANDARD_PRIORITIES;
+    }
+    if (set->channel_count == 0) {
+        for (int i = 0; i < STANDARD_CHANNELS; i++)
+            snprintf(set->channels[i], RULES_NAME_MAX + 1, "%s", standard_channels[i]);
+        set->channel_count = STANDARD_CHANNELS;
     }
     /* Defaults: the rule set's, else the built-in ones when the vocabulary has
      * them, else the first name of each list. */

@@ -5,7 +5,7 @@
  * priority, sla, refund, escalate and automations that the files define.
  * The rule set names its own vocabulary in a global table:
  *
- *   vocabulary = { categories = {...}, queues = {...}, priorities = {...} }
+ *   vocabulary = { categories = {...}, queues = {...}, priorities = {...}, channels = {...} }
  *   defaults   = { category = "...", queue = "...", priority = "..." }
  *
  * Every output field is checked in C against that vocabulary: a decision
@@ -77,6 +77,22 @@ void rules_unload(void);
 int rules_loaded(void);
 /* The full SHA-256 (hex) of the running set, or "". */
 const char *rules_version(void);
+
+/* The names a rule set's vocabulary defines: the one definition commands
+ * check names against (CASE.TRANSFER, CASE.SET, CASE.LIST, CASE.CLAIM,
+ * EVENTS.SUBSCRIBE, AGENT.ADD QUEUES, CASE.OPEN channel). */
+enum rules_vocabulary { RULES_CATEGORY, RULES_QUEUE, RULES_PRIORITY, RULES_CHANNEL };
+/* 0 if `name` is known: a name (1 to 64 of letters, digits, _ - . :) that
+ * the running set's vocabulary lists.  vocabulary.priorities defaults to
+ * P1..P4 and vocabulary.channels to the protocol's phone email chat social
+ * web; with no rule set loaded those defaults apply, and a category or
+ * queue is checked for its form only (there is no vocabulary to know it
+ * by).  Else -1 with why: "unknown queue 'x' (queues: support logistics ...)". */
+#define RULES_VOCABULARY_ERROR_MAX 4400 /* room for why: 64 names of 64 bytes */
+int rules_check_name(enum rules_vocabulary kind, const char *name, size_t len, char *why, size_t why_size);
+/* The channel of a case opened without one: web, or the vocabulary's first
+ * channel when it does not list web. */
+const char *rules_default_channel(void);
 
 /* Runs classify and priority on a new case; never fails (defaults apply). */
 void rules_triage(const struct rules_field *fields, int count, struct rules_triage *out);

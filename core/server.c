@@ -210,6 +210,8 @@ static void client_execute(struct client *client) {
     } else if ((flags & COMMAND_TEST_ONLY) && !clock_is_test()) {
         request_error(&request, "ERR", "%s is accepted only when redressd runs with --test-clock",
                       command->name);
+    } else if (commands_check_access(&request) != 0) {
+        /* a case, refund or queue the caller may not see: replied, nothing ran */
     } else if (flags & COMMAND_WRITE) {
         if (store_command_begin() != 0) {
             request_store_error(&request);
@@ -443,21 +445,26 @@ void server_client_unsubscribe(struct client *client) {
     client->queue_count = 0;
 }
 
-static int follows(const struct client *client, const char *queue) {
+/* 1 if the subscriber asked for queue's events and may see this case: the
+ * subscription names queues, isolation decides which of their cases (a
+ * connection whose agent was disabled sees nothing any more). */
+static int follows(const struct client *client, const char *queue, const char *assignee) {
+    if (server.config->auth && client->agent[0] == '\0') return 0;
+    if (!agents_may_see(client->role, client->agent, client->agent_queues, queue, assignee)) return 0;
     if (client->queue_count == 0) return 1;
     for (int q = 0; q < client->queue_count; q++)
         if (strcmp(client->queues[q], queue) == 0) return 1;
     return 0;
 }
 
-void server_publish(const char *queue, const char *payload) {
+void server_publish(const char *queue, const char *assignee, const char *payload) {
     if (server.subscribers == 0) return;
     server.published++;
     size_t queue_len = strlen(queue), payload_len = strlen(payload);
     struct client *client = server.all_clients;
     while (client) {
         struct client *next = client->next;
-        if (client->subscriber && !client->closing && follows(client, queue)) {
+        if (client->subscriber && !client->closing && follows(client, queue, assignee)) {
             evbuffer_add_printf(client->output, "*3\r\n$7\r\nmessage\r\n$%zu\r\n%s\r\n$%zu\r\n", queue_len,
                                 queue, payload_len);
             evbuffer_add(client->output, payload, payload_len);

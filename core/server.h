@@ -48,14 +48,17 @@ const char *server_client_queues(const struct client *client);
 void server_drop_agent(const char *name);
 
 /* Subscriptions (EVENTS.SUBSCRIBE): the client then receives every
- * published event of those queues (count 0 = every queue).  Returns how many
- * queues it now follows (0 for all), or -1 when over the limit of names. */
+ * published event of those queues (count 0 = every queue) that it may see
+ * (agents_may_see: an agent's own queues and the cases assigned to it; the
+ * server checked each named queue before).  Returns how many queues it now
+ * follows (0 for all), or -1 when over the limit of names. */
 int server_client_subscribe(struct client *client, char **queues, size_t *lengths, int count);
 void server_client_unsubscribe(struct client *client);
 int server_client_is_subscriber(const struct client *client);
-/* Pushes ["message", queue, payload] to the subscribers of queue; a
+/* Pushes ["message", queue, payload] to the subscribers of queue that may
+ * see a case of that queue assigned to `assignee` ("" for nobody); a
  * subscriber whose unsent output passes subscriber_output_limit is cut off. */
-void server_publish(const char *queue, const char *payload);
+void server_publish(const char *queue, const char *assignee, const char *payload);
 /* 1 if any client is subscribed (publications are prepared only then). */
 int server_has_subscribers(void);
 

@@ -9,6 +9,7 @@ vocabulary = {
                  "general_inquiry" },
   queues = { "support", "bookings", "finance", "supervisors" },
   priorities = { "P1", "P2", "P3", "P4" },
+  channels = { "phone", "email", "chat", "social", "web" },   -- optional, this is the default
 }
 defaults = { category = "general_inquiry", queue = "support", priority = "P3" }
 

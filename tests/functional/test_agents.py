@@ -17,6 +17,7 @@ MATRIX = {
     "EVENTS.SUBSCRIBE": "asfd", "SUBSCRIBE": "asfd", "EVENTS.UNSUBSCRIBE": "asfd", "UNSUBSCRIBE": "asfd",
     "STATS": "sfd", "AGENT.ADD": "d", "AGENT.LIST": "sd", "AGENT.DISABLE": "d",
     "RULES.RELOAD": "d", "RULES.INFO": "sd", "RULES.EVAL": "sd", "DEBUG.CLOCK": "d", "DEBUG.STORE": "d",
+    "DEBUG.COMMANDS": "d",
 }
 ROLES = {"a": "agent", "s": "supervisor", "f": "finance", "d": "admin"}
 
@@ -190,6 +191,7 @@ def test_transfer_keeps_history_and_queue_list():
         admin = d.client()
         admin.call("DEBUG.CLOCK", "SET", 1795143600)
         cid = open_case(admin)
+        admin.call("AGENT.ADD", "alice", "agent", "QUEUES", "support")
         admin.call("CASE.ASSIGN", cid, "alice")
         assert admin.call("CASE.TRANSFER", cid, "finance", "refund question") == "OK"
         case = as_map(admin.call("CASE.GET", cid))

@@ -109,6 +109,7 @@ def test_whole_lifecycle():
         c = d.client()
         c.call("DEBUG.CLOCK", "SET", T0)
         cid = open_case(c)
+        c.call("AGENT.ADD", "alice", "agent", "QUEUES", "support")
         assert c.call("CASE.ASSIGN", cid, "alice") == "OK"
         assert c.call("CASE.NOTE", cid, "checked the photos") == "OK"
         c.call("DEBUG.CLOCK", "ADVANCE", 600)
@@ -157,6 +158,7 @@ def test_unchanged_values_write_no_event():
     with Daemon() as d:
         c = d.client()
         cid = open_case(c)
+        c.call("AGENT.ADD", "alice", "agent", "QUEUES", "support")
         c.call("CASE.ASSIGN", cid, "alice")
         c.call("CASE.ASSIGN", cid, "alice")
         c.call("CASE.SET", cid, "PRIORITY", "P3")
@@ -233,6 +235,7 @@ def test_list_filters_and_paging():
     with Daemon() as d:
         c = d.client()
         ids = [open_case(c, subject="case %d" % i) for i in range(25)]
+        c.call("AGENT.ADD", "bob", "agent", "QUEUES", "support")
         for cid in ids[:5]:
             c.call("CASE.ASSIGN", cid, "bob")
         for cid in ids[5:8]:

@@ -70,6 +70,8 @@ def test_failed_commit_answers_errors_and_loses_nothing():
     with Daemon() as d:
         c = d.client()
         kept = open_case(c, subject="kept")
+        c.call("AGENT.ADD", "alice", "agent")
+        c.call("AGENT.ADD", "mallory", "agent")
         c.call("CASE.ASSIGN", kept, "alice")
         for mode in ("FULL", "IOERR"):
             assert c.call("DEBUG.STORE", "FAIL-COMMITS", 1, mode) == "OK"

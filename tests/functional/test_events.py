@@ -17,6 +17,7 @@ def test_subscribers_get_committed_events_of_their_queues():
         assert logistics.call("PING") == "PONG"
         agent = d.client()
         agent.call("DEBUG.CLOCK", "SET", T0)
+        agent.call("AGENT.ADD", "alice", "agent", "QUEUES", "logistics")
         parcel = open_case(agent, subject="parcel late")          # logistics
         broken = open_case(agent, subject="screen broken")        # support
         agent.call("CASE.ASSIGN", parcel, "alice")
