@@ -283,7 +283,7 @@ void auth_command(struct request *request) {
     int match = sha256(token, token_len, given) == 0 && CRYPTO_memcmp(given, stored, 32) == 0;
     if (!found || !match || request->client == NULL) {
         request_error(request, "NOAUTH", "invalid agent or token");
-        if (request->client) server_client_auth_failed(request->client);
+        if (request->client) server_client_auth_failed(request->client, name, name_len);
         return;
     }
     server_client_authenticate(request->client, name, name_len, role, queues);

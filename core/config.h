@@ -26,6 +26,9 @@ struct config {
     int test_clock;          /* accept DEBUG.CLOCK; time stands still */
     int auth;                /* every command but PING, HELLO, AUTH, QUIT needs AUTH */
     long long max_clients;
+    long long max_unauthenticated_clients; /* TCP connections before AUTH; 0 = max_clients / 4 */
+    long long unix_reserved_clients;       /* unix socket slots beyond max_clients */
+    long long auth_timeout;                /* seconds a connection has to AUTH */
     long long max_inline;    /* bytes */
     long long max_bulk;      /* bytes */
     long long max_args;

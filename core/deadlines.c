@@ -383,15 +383,16 @@ static int automation_move(struct request *request, int64_t case_id, enum case_s
                            const char *code, const char *reason);
 
 /* Notifies the escalation's recipients now, or -- outside the rule set's
- * notification_calendar -- at the start of its next working time. */
+ * notification_calendar -- at the start of its next working time.  What the
+ * rules mark urgent is never held back: quiet hours are for what can wait. */
 static int notify(struct request *request, int64_t case_id, const struct rules_escalation *actions,
                   const char *event) {
     char detail[RULES_LIST_MAX + 400];
-    snprintf(detail, sizeof detail, "notify=%.1000s event=%s reason=\"%.200s\"", actions->notify, event,
-             actions->reason);
+    snprintf(detail, sizeof detail, "notify=%.1000s event=%s%s reason=\"%.200s\"", actions->notify, event,
+             actions->urgent ? " urgent=yes" : "", actions->reason);
     const char *calendar = rules_notification_calendar();
     int64_t now = clock_now();
-    if (calendar == NULL || rules_is_business_time(calendar, now))
+    if (calendar == NULL || actions->urgent || rules_is_business_time(calendar, now))
         return add_event(request, case_id, "notification", detail);
     int64_t until = rules_business_add(calendar, now, 0);
     static const char sql[] =

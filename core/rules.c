@@ -476,6 +476,20 @@ static int read_integer(lua_State *state, int index, const char *name, long long
     return 1;
 }
 
+/* Reads a boolean field into *out (1 or 0); 1 if present, 0 if absent, -1
+ * (with why) if present but not a boolean. */
+static int read_boolean(lua_State *state, int index, const char *name, int *out, char *why, size_t why_size) {
+    int type = raw_field(state, index, name);
+    if (type == LUA_TBOOLEAN) *out = lua_toboolean(state, -1);
+    lua_pop(state, 1);
+    if (type == LUA_TNIL) return 0;
+    if (type != LUA_TBOOLEAN) {
+        snprintf(why, why_size, "field '%s' is a %s, not a boolean", name, lua_typename(state, type));
+        return -1;
+    }
+    return 1;
+}
+
 /* ---------------------------------------------------- calling hooks */
 
 struct hook_call {
@@ -710,7 +724,7 @@ static int check_output(struct rule_set *set, enum rules_hook hook, lua_State *s
     static const long long ten_years = 10LL * 366 * 86400;
     char text[RULES_REASON_MAX], name[RULES_NAME_MAX + 1], reason[RULES_REASON_MAX] = "";
     long long number = 0;
-    int got;
+    int got, flag = 0;
     why[0] = '\0';
     switch (hook) {
     case HOOK_CLASSIFY: {
@@ -790,6 +804,10 @@ static int check_output(struct rule_set *set, enum rules_hook hook, lua_State *s
             return -1;
         }
         add_pair(pairs, "outcome", got ? name : "");
+        /* urgent: the notification goes out at once, even in quiet hours. */
+        got = read_boolean(state, -1, "urgent", &flag, why, why_size);
+        if (got < 0) return -1;
+        if (got) add_pair(pairs, "urgent", flag ? "true" : "false");
         break;
     case HOOK_AUTOMATIONS:
         got = read_text(state, -1, "action", name, sizeof name, why, why_size);
@@ -937,6 +955,7 @@ int rules_escalate(const struct rules_field *fields, int count, struct rules_esc
     if ((value = pair_value(pairs, "transfer"))) snprintf(out->transfer, sizeof out->transfer, "%s", value);
     if ((value = pair_value(pairs, "notify"))) snprintf(out->notify, sizeof out->notify, "%s", value);
     if ((value = pair_value(pairs, "outcome"))) snprintf(out->outcome, sizeof out->outcome, "%s", value);
+    if ((value = pair_value(pairs, "urgent"))) out->urgent = strcmp(value, "true") == 0;
     if ((value = pair_value(pairs, "reason"))) snprintf(out->reason, sizeof out->reason, "%s", value);
     free(pairs);
     return 0;

@@ -114,6 +114,7 @@ struct rules_escalation {
     char transfer[RULES_NAME_MAX + 1];   /* "" = unchanged */
     char notify[RULES_LIST_MAX];
     char outcome[16];                    /* "", none, resolve, close: a missed deadline's default outcome */
+    int urgent;                          /* 1: notify at once, even in quiet hours */
     char reason[RULES_REASON_MAX];
 };
 /* Runs the escalate hook; 0 with the actions, -1 when none apply. */

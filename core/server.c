@@ -21,8 +21,23 @@
  * over output_limit disconnects the client (a client that never reads cannot
  * make us grow without bound); max_clients refuses new connections with an
  * error line; idle clients are closed after idle_timeout of clock time.
+ *
+ * Before AUTH (when auth is on) a connection is a stranger: TCP strangers
+ * have their own, smaller limit (max_unauthenticated_clients) and every
+ * stranger must authenticate within auth_timeout of clock time from its
+ * accept, whatever it sends meanwhile, so idle or slow connections cannot
+ * fill max_clients.  The unix socket has unix_reserved_clients slots beyond
+ * max_clients that TCP can never take: a local admin always gets in.
+ *
+ * A failed AUTH pauses the connection's input (authlimit.c decides how long,
+ * from the failures of the connection and of its source address): the rest
+ * of a pipeline waits in `stash`, unparsed, and no read happens until the
+ * pause is over.  An AUTH from an address that owes a delay waits, parsed,
+ * for the address's turn, whichever connection it comes on.  Pauses run on
+ * the daemon clock (DEBUG.CLOCK resumes them in tests).
  */
 #include "server.h"
+#include "authlimit.h"
 #include "clock.h"
 #include "commands.h"
 #include "log.h"
@@ -43,12 +58,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 enum { PRIORITY_IO = 0, PRIORITY_COMMIT = 1, PRIORITY_LEVELS = 2 };
+/* max_unauthenticated_clients = 0 means max_clients / this. */
+#define UNAUTHENTICATED_SHARE 4
+/* INFO names the sources with the most failed AUTHs, this many. */
+#define INFO_TOP_SOURCES 5
 #define SUBSCRIBE_MAX_QUEUES 32
 #define SUBSCRIBE_QUEUE_NAME 65
 
@@ -69,7 +89,15 @@ struct client {
     unsigned role;
     char agent_queues[1024];        /* the agent's queues, comma-separated */
     int auth_failures;
-    struct event *pause_event;      /* lazily made: reading paused after failed AUTHs */
+    struct event *pause_event;      /* lazily made: fires when a pause may be over */
+    int paused;                     /* input waits until resume_ms (failed AUTHs) */
+    int auth_waiting;               /* the parsed AUTH waits for its address's turn */
+    int64_t resume_ms;              /* clock_monotonic_ms() the pause lasts until */
+    struct evbuffer *stash;         /* input read before the pause, unparsed (<= READ_CHUNK bytes) */
+    int unix_peer;                  /* accepted on the unix socket */
+    int pre_auth;                   /* auth is on and no AUTH succeeded (yet, or any more) */
+    int64_t pre_auth_since_ms;      /* clock_monotonic_ms() the AUTH deadline counts from */
+    char peer[AUTHLIMIT_KEY_MAX];   /* source address AUTH failures count against */
     int queue_count;                /* 0 with subscriber set = every queue */
     char queues[SUBSCRIBE_MAX_QUEUES][SUBSCRIBE_QUEUE_NAME];
     char address[64];
@@ -97,12 +125,22 @@ static struct {
     long long total_connections, rejected_connections, total_commands;
     long long output_limit_disconnects, idle_disconnects, protocol_errors;
     long long subscribers, published, subscriber_disconnects;
+    long long unauthenticated_tcp;  /* TCP clients with pre_auth set */
+    long long max_unauthenticated;  /* the effective max_unauthenticated_clients */
+    long long rejected_unauthenticated, auth_timeouts, auth_failures, auth_delays;
+    long long refused_unlogged;     /* refusals not yet summed up in the log */
     int64_t started_ms;
 } server;
 
 static void client_free(struct client *client);
 static void watch_rules(void);
 static void commit_batch(void);
+static void client_pause(struct client *client, int64_t until_ms);
+static int client_auth_must_wait(struct client *client);
+
+/* A connection closes after this many failed AUTHs (its address's count
+ * goes on: authlimit.c). */
+#define AUTH_FAILURES_PER_CONNECTION 10
 
 /* ------------------------------------------------------------- clients */
 
@@ -123,6 +161,7 @@ static void held_list_remove(struct client *client) {
 static void client_free(struct client *client) {
     if (client->held_count) held_list_remove(client);
     if (client->subscriber) server.subscribers--;
+    if (client->pre_auth && !client->unix_peer) server.unauthenticated_tcp--;
     if (client->previous) client->previous->next = client->next;
     else server.all_clients = client->next;
     if (client->next) client->next->previous = client->previous;
@@ -130,6 +169,7 @@ static void client_free(struct client *client) {
     event_free(client->read_event);
     event_free(client->write_event);
     if (client->pause_event) event_free(client->pause_event);
+    if (client->stash) evbuffer_free(client->stash);
     evutil_closesocket(client->fd);
     evbuffer_free(client->held);
     evbuffer_free(client->output);
@@ -249,12 +289,24 @@ static void client_execute(struct client *client) {
  * completes.  Returns -1 if the client was freed. */
 static int client_consume(struct client *client, const char *data, size_t len) {
     while (len > 0 && !client->closing) {
+        if (client->paused) {
+            /* The rest of the pipeline waits, unparsed, for the pause to end;
+             * nothing more is read meanwhile, so this holds one read at most. */
+            if (client->stash == NULL) client->stash = evbuffer_new();
+            if (client->stash == NULL || evbuffer_add(client->stash, data, len) != 0) {
+                log_error("out of memory holding a paused client's input, closing", "client=%llu",
+                          (unsigned long long)client->id);
+                client->closing = 1;
+            }
+            return 0;
+        }
         size_t consumed = 0;
         enum proto_status status = proto_feed(&client->parser, data, len, &consumed);
         data += consumed;
         len -= consumed;
         if (status == PROTO_COMMAND) {
             if (client->parser.argc == 0) continue;
+            if (client_auth_must_wait(client)) continue; /* runs when its address's turn comes */
             client_execute(client);
             if (client_enforce_output_limit(client)) return -1;
         } else if (status == PROTO_ERROR) {
@@ -275,6 +327,21 @@ static int client_consume(struct client *client, const char *data, size_t len) {
         }
     }
     return 0;
+}
+
+/* After a client's input ran: send what is ready, commit a full or old
+ * batch, free a client that is done.  May free the client. */
+static void client_after_input(struct client *client) {
+    if (client_flush(client) != 0) {
+        client_free(client);
+        return;
+    }
+    if (store_batch_is_open() &&
+        (store_batch_writes() >= server.config->batch_max_writes ||
+         clock_real_monotonic_ms() - store_batch_opened_ms() >= server.config->batch_max_ms))
+        commit_batch(); /* may free this client */
+    else if (client_done(client))
+        client_free(client);
 }
 
 static void on_client_readable(evutil_socket_t fd, short what, void *argument) {
@@ -301,16 +368,7 @@ static void on_client_readable(evutil_socket_t fd, short what, void *argument) {
     if (client->closing || server.stopping) return; /* input after QUIT or an error is dropped */
     client->last_active_ms = clock_monotonic_ms();
     if (client_consume(client, buffer, (size_t)got) != 0) return;
-    if (client_flush(client) != 0) {
-        client_free(client);
-        return;
-    }
-    if (store_batch_is_open() &&
-        (store_batch_writes() >= server.config->batch_max_writes ||
-         clock_real_monotonic_ms() - store_batch_opened_ms() >= server.config->batch_max_ms))
-        commit_batch(); /* may free this client */
-    else if (client_done(client))
-        client_free(client);
+    client_after_input(client);
 }
 
 static void on_client_writable(evutil_socket_t fd, short what, void *argument) {
@@ -319,12 +377,29 @@ static void on_client_writable(evutil_socket_t fd, short what, void *argument) {
     if (client_flush(client) != 0 || client_done(client)) client_free(client);
 }
 
-static void client_accept(evutil_socket_t fd, const char *address) {
-    if (server.stopping || server.client_count >= server.config->max_clients) {
-        static const char refusal[] = "-LIMIT max number of clients reached\r\n";
+/* `address` names the peer in logs (ip:port, or unix); `peer` is the key
+ * failed AUTHs count against (authlimit.c). */
+static void client_accept(evutil_socket_t fd, const char *address, const char *peer, int unix_peer) {
+    static const char full[] = "-LIMIT max number of clients reached\r\n";
+    static const char strangers[] = "-LIMIT too many unauthenticated connections, try again later\r\n";
+    /* The unix socket may use unix_reserved_clients slots beyond max_clients,
+     * so however many TCP connections there are, a local admin gets in. */
+    long long room = server.config->max_clients + (unix_peer ? server.config->unix_reserved_clients : 0);
+    const char *refusal = NULL;
+    size_t refusal_len = 0;
+    if (server.stopping || server.client_count >= room) {
+        refusal = full;
+        refusal_len = sizeof full - 1;
+    } else if (server.config->auth && !unix_peer && server.unauthenticated_tcp >= server.max_unauthenticated) {
+        refusal = strangers;
+        refusal_len = sizeof strangers - 1;
+        server.rejected_unauthenticated++;
+        server.refused_unlogged++;
+    }
+    if (refusal) {
         server.rejected_connections++;
         /* Best effort: the socket is fresh, the line fits its buffer. */
-        if (write(fd, refusal, sizeof refusal - 1) < 0) { /* nothing more to do */ }
+        if (write(fd, refusal, refusal_len) < 0) { /* nothing more to do */ }
         evutil_closesocket(fd);
         return;
     }
@@ -352,7 +427,16 @@ static void client_accept(evutil_socket_t fd, const char *address) {
     }
     client->id = ++server.next_client_id;
     snprintf(client->address, sizeof client->address, "%s", address);
+    snprintf(client->peer, sizeof client->peer, "%s", peer);
     client->last_active_ms = clock_monotonic_ms();
+    client->unix_peer = unix_peer;
+    /* With auth off every connection is trusted from the start: no stranger
+     * limit, no AUTH deadline (max_clients and idle_timeout still apply). */
+    if (server.config->auth) {
+        client->pre_auth = 1;
+        client->pre_auth_since_ms = client->last_active_ms;
+        if (!unix_peer) server.unauthenticated_tcp++;
+    }
     client->next = server.all_clients;
     if (server.all_clients) server.all_clients->previous = client;
     server.all_clients = client;
@@ -372,30 +456,101 @@ void server_client_authenticate(struct client *client, const char *name, size_t 
     snprintf(client->agent_queues, sizeof client->agent_queues, "%s", queues);
     client->auth_failures = 0;
     client->parser.limits = server.limits;
+    if (client->pre_auth) {
+        client->pre_auth = 0;
+        if (!client->unix_peer) server.unauthenticated_tcp--;
+    }
+    authlimit_succeeded(client->peer, clock_monotonic_ms());
+}
+
+/* The pause may be over: run the waiting AUTH, then the held input, then
+ * read again.  Called by the pause timer (real time) and, under
+ * --test-clock, after DEBUG.CLOCK moved the clock. */
+static void client_resume(struct client *client) {
+    if (!client->paused || client->closing) return;
+    if (clock_monotonic_ms() < client->resume_ms) {
+        /* Early: the real-time timer outran the daemon clock.  Under
+         * --test-clock only DEBUG.CLOCK moves it, and wakes us then. */
+        if (!clock_is_test()) client_pause(client, client->resume_ms);
+        return;
+    }
+    client->paused = 0;
+    if (client->auth_waiting) {
+        client->auth_waiting = 0;
+        /* Another connection of the address may have taken this turn. */
+        if (client_auth_must_wait(client)) return;
+        client_execute(client);
+        if (client_enforce_output_limit(client)) return;
+    }
+    if (client->stash && evbuffer_get_length(client->stash)) {
+        char buffer[READ_CHUNK];
+        int got = evbuffer_remove(client->stash, buffer, sizeof buffer);
+        if (got > 0 && client_consume(client, buffer, (size_t)got) != 0) return;
+    }
+    if (!client->paused && !client->closing) event_add(client->read_event, NULL);
+    client_after_input(client);
 }
 
 static void on_pause_over(evutil_socket_t fd, short what, void *argument) {
     (void)fd; (void)what;
-    struct client *client = argument;
-    if (!client->closing) event_add(client->read_event, NULL);
+    client_resume(argument);
 }
 
-void server_client_auth_failed(struct client *client) {
+/* Stops reading the client's input until until_ms of the daemon clock. */
+static void client_pause(struct client *client, int64_t until_ms) {
+    if (client->pause_event == NULL) {
+        client->pause_event = evtimer_new(server.base, on_pause_over, client);
+        if (client->pause_event == NULL) {
+            /* Unable to wait: refuse to go on rather than skip the delay. */
+            log_error("out of memory pausing a client, closing", "client=%llu", (unsigned long long)client->id);
+            client->closing = 1;
+            return;
+        }
+        event_priority_set(client->pause_event, PRIORITY_IO);
+    }
+    client->paused = 1;
+    client->resume_ms = until_ms;
+    event_del(client->read_event);
+    int64_t wait = until_ms - clock_monotonic_ms();
+    if (wait < 1) wait = 1;
+    struct timeval pause = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000};
+    evtimer_add(client->pause_event, &pause);
+}
+
+/* The command just parsed is an AUTH whose source address owes a delay:
+ * the client pauses with it (it runs in client_resume); returns 1 then. */
+static int client_auth_must_wait(struct client *client) {
+    /* A byte comparison, not a table lookup: this runs for every command. */
+    if (client->parser.argvlen[0] != 4 || strncasecmp(client->parser.argv[0], "AUTH", 4) != 0) return 0;
+    int64_t now = clock_monotonic_ms();
+    int64_t turn = authlimit_admit(client->peer, now);
+    if (turn <= now) return 0;
+    server.auth_delays++;
+    client_pause(client, turn);
+    client->auth_waiting = !client->closing;
+    return 1;
+}
+
+void server_client_auth_failed(struct client *client, const char *agent, size_t agent_len) {
+    int64_t now = clock_monotonic_ms(), turn = now;
     client->auth_failures++;
-    log_warn("failed AUTH", "client=%llu address=%s failures=%d", (unsigned long long)client->id, client->address,
-             client->auth_failures);
-    if (client->auth_failures >= 10) {
+    server.auth_failures++;
+    long long source_failures = authlimit_failed(client->peer, now, &turn);
+    /* The connection's own count rules too: the address's table may have
+     * forgotten it under a flood of other addresses. */
+    int64_t own = now + authlimit_delay_ms(client->auth_failures);
+    if (own > turn) turn = own;
+    char name[72], quoted[160];
+    snprintf(name, sizeof name, "%.*s", (int)(agent_len < 64 ? agent_len : 64), agent);
+    log_warn("failed AUTH", "agent=%s address=%s source=%s client=%llu connection_failures=%d source_failures=%lld"
+             " delay_ms=%lld", log_quote(name, quoted, sizeof quoted), client->address, client->peer,
+             (unsigned long long)client->id, client->auth_failures, source_failures, (long long)(turn - now));
+    if (client->auth_failures >= AUTH_FAILURES_PER_CONNECTION) {
         client->closing = 1; /* the reply goes out, then the connection closes */
         return;
     }
-    if (client->auth_failures < 3) return;
-    if (client->pause_event == NULL) client->pause_event = evtimer_new(server.base, on_pause_over, client);
-    if (client->pause_event == NULL) return;
-    long long milliseconds = 100LL << (client->auth_failures - 3);
-    if (milliseconds > 2000) milliseconds = 2000;
-    struct timeval pause = {milliseconds / 1000, (milliseconds % 1000) * 1000};
-    event_del(client->read_event);
-    evtimer_add(client->pause_event, &pause);
+    /* Whatever follows on this connection, pipelined or not, waits. */
+    if (turn > now) client_pause(client, turn);
 }
 
 const char *server_client_agent(const struct client *client) { return client->agent[0] ? client->agent : NULL; }
@@ -408,6 +563,12 @@ void server_drop_agent(const char *name) {
         client->agent[0] = '\0';
         client->role = 0;
         client->parser.limits = server.before_auth_limits;
+        if (server.config->auth && !client->pre_auth) {
+            /* A stranger again: the AUTH deadline starts now. */
+            client->pre_auth = 1;
+            client->pre_auth_since_ms = clock_monotonic_ms();
+            if (!client->unix_peer) server.unauthenticated_tcp++;
+        }
         log_info("disabled agent's connection lost its rights", "client=%llu agent=%s",
                  (unsigned long long)client->id, name);
     }
@@ -519,25 +680,40 @@ static void on_commit_event(evutil_socket_t fd, short what, void *argument) {
 static void on_tcp_accept(struct evconnlistener *listener, evutil_socket_t fd,
                           struct sockaddr *address, int length, void *argument) {
     (void)listener; (void)length; (void)argument;
-    char text[64] = "?";
+    char text[64] = "?", peer[AUTHLIMIT_KEY_MAX] = "?";
     if (address->sa_family == AF_INET) {
         struct sockaddr_in *in = (struct sockaddr_in *)(void *)address;
         char ip[INET_ADDRSTRLEN];
         inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
         snprintf(text, sizeof text, "%s:%d", ip, ntohs(in->sin_port));
+        snprintf(peer, sizeof peer, "%s", ip);
     } else if (address->sa_family == AF_INET6) {
         struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)address;
         char ip[INET6_ADDRSTRLEN];
         inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
         snprintf(text, sizeof text, "[%s]:%d", ip, ntohs(in6->sin6_port));
+        /* Failed AUTHs count per IPv4 address, per IPv6 /64: one host
+         * usually holds a whole /64, and picking new addresses in it must
+         * not reset the count. */
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], ip, sizeof ip);
+            snprintf(peer, sizeof peer, "%s", ip);
+        } else {
+            struct in6_addr prefix = in6->sin6_addr;
+            memset(&prefix.s6_addr[8], 0, 8);
+            inet_ntop(AF_INET6, &prefix, ip, sizeof ip);
+            snprintf(peer, sizeof peer, "%s/64", ip);
+        }
     }
-    client_accept(fd, text);
+    client_accept(fd, text, peer, 0);
 }
 
 static void on_unix_accept(struct evconnlistener *listener, evutil_socket_t fd,
                            struct sockaddr *address, int length, void *argument) {
     (void)listener; (void)address; (void)length; (void)argument;
-    client_accept(fd, "unix");
+    /* Local peers (the socket is 0700: the daemon's user and root) count
+     * failed AUTHs as one source. */
+    client_accept(fd, "unix", "unix", 1);
 }
 
 static void on_resume_accept(evutil_socket_t fd, short what, void *argument) {
@@ -652,10 +828,50 @@ static void sweep_idle_clients(void) {
     }
 }
 
+/* A stranger has auth_timeout of clock time from its accept (or from losing
+ * its rights) to authenticate; what it sends meanwhile does not extend it,
+ * so a slowloris is closed as surely as a silent connection. */
+static void sweep_unauthenticated_clients(void) {
+    if (server.refused_unlogged) {
+        log_warn("connections refused: too many unauthenticated", "count=%lld limit=%lld",
+                 server.refused_unlogged, server.max_unauthenticated);
+        server.refused_unlogged = 0;
+    }
+    if (!server.config->auth) return;
+    static const char notice[] = "-NOAUTH no AUTH within auth_timeout, closing\r\n";
+    int64_t now = clock_monotonic_ms();
+    int64_t limit = server.config->auth_timeout * 1000;
+    struct client *client = server.all_clients;
+    while (client) {
+        struct client *next = client->next;
+        if (client->pre_auth && now - client->pre_auth_since_ms >= limit) {
+            log_info("unauthenticated client closed: no AUTH in time", "client=%llu address=%s",
+                     (unsigned long long)client->id, client->address);
+            server.auth_timeouts++;
+            /* Best effort, after whatever replies are still unsent. */
+            if (evbuffer_add(client->output, notice, sizeof notice - 1) == 0 &&
+                evbuffer_write(client->output, client->fd) < 0) { /* closing anyway */ }
+            client_free(client);
+        }
+        client = next;
+    }
+}
+
+/* Under --test-clock the pause timers cannot see DEBUG.CLOCK move: wake
+ * the clients whose pause is over (from the loop, not from inside the
+ * command that moved the clock). */
+static void wake_paused_clients(void) {
+    int64_t now = clock_monotonic_ms();
+    for (struct client *client = server.all_clients; client; client = client->next)
+        if (client->paused && client->resume_ms <= now && client->pause_event)
+            event_active(client->pause_event, EV_TIMEOUT, 0);
+}
+
 static void on_sweep(evutil_socket_t fd, short what, void *argument) {
     (void)fd; (void)what; (void)argument;
     static long long sweeps;
     sweep_idle_clients();
+    sweep_unauthenticated_clients();
     watch_rules();
     if (!server.stopping && deadlines_fire_due() > 0) server_request_commit();
     if (++sweeps % 3600 == 0) cases_prune_decisions(server.config->decision_retention_days);
@@ -678,6 +894,8 @@ static void watch_rules(void) {
 void server_clock_moved(struct client *mover) {
     if (mover) mover->last_active_ms = clock_monotonic_ms();
     sweep_idle_clients();
+    sweep_unauthenticated_clients();
+    wake_paused_clients();
     watch_rules();
     deadlines_fire_due();
     server_request_commit();
@@ -741,6 +959,11 @@ int server_start(struct event_base *base, const struct config *config) {
     server.before_auth_limits = (struct proto_limits){
         .max_inline = 16384, .max_bulk = 16384, .max_args = 10, .max_command = 65536,
     };
+    /* 0 = a quarter of max_clients: strangers can never take most slots. */
+    server.max_unauthenticated = config->max_unauthenticated_clients
+                                     ? config->max_unauthenticated_clients
+                                     : config->max_clients / UNAUTHENTICATED_SHARE;
+    if (server.max_unauthenticated < 1) server.max_unauthenticated = 1;
     signal(SIGPIPE, SIG_IGN);
     server.commit_event = event_new(base, -1, 0, on_commit_event, NULL);
     server.sweep_event = event_new(base, -1, EV_PERSIST, on_sweep, NULL);
@@ -780,20 +1003,29 @@ void server_free(void) {
 
 void server_info(struct evbuffer *out) {
     const struct store_stats *stats = store_stats();
+    int64_t now = clock_monotonic_ms();
+    char top[INFO_TOP_SOURCES * (AUTHLIMIT_KEY_MAX + 24)];
+    authlimit_top(now, INFO_TOP_SOURCES, top, sizeof top);
     evbuffer_add_printf(out,
                         "# Clients\r\nconnected_clients:%lld\r\nmax_clients:%lld\r\n"
+                        "unauthenticated_clients:%lld\r\nmax_unauthenticated_clients:%lld\r\n"
                         "\r\n# Stats\r\ntotal_connections_received:%lld\r\n"
                         "rejected_connections:%lld\r\ntotal_commands_processed:%lld\r\n"
                         "protocol_errors:%lld\r\noutput_limit_disconnects:%lld\r\n"
                         "idle_disconnects:%lld\r\nsubscribers:%lld\r\nevents_published:%lld\r\n"
                         "subscriber_disconnects:%lld\r\n"
+                        "rejected_unauthenticated:%lld\r\nauth_timeouts:%lld\r\nauth_failures:%lld\r\n"
+                        "auth_delays:%lld\r\nauth_failing_sources:%d\r\nauth_top_sources:%s\r\n"
                         "\r\n# Store\r\ncommits:%lld\r\ncommit_failures:%lld\r\n"
                         "writes_committed:%lld\r\nlargest_batch:%lld\r\n"
                         "average_batch:%.2f\r\naverage_commit_ms:%.3f\r\n",
-                        server.client_count, server.config->max_clients, server.total_connections,
+                        server.client_count, server.config->max_clients, server.unauthenticated_tcp,
+                        server.max_unauthenticated, server.total_connections,
                         server.rejected_connections, server.total_commands, server.protocol_errors,
                         server.output_limit_disconnects, server.idle_disconnects, server.subscribers,
-                        server.published, server.subscriber_disconnects, stats->commits,
+                        server.published, server.subscriber_disconnects, server.rejected_unauthenticated,
+                        server.auth_timeouts, server.auth_failures, server.auth_delays,
+                        authlimit_tracked(now), top, stats->commits,
                         stats->commit_failures, stats->batch_writes_total, stats->largest_batch,
                         stats->commits ? (double)stats->batch_writes_total / (double)stats->commits : 0.0,
                         stats->commits ? (double)stats->commit_ms_total / (double)stats->commits : 0.0);

@@ -34,12 +34,15 @@ void server_client_close_after_reply(struct client *client);
 /* Appends the clients and stats sections of INFO. */
 void server_info(struct evbuffer *out);
 /* Authentication (agents.c).  authenticate: the client now acts as that
- * agent, with the full protocol limits; auth_failed: counts a failure --
- * from the 3rd each further attempt waits (100 ms doubling, at most 2 s),
- * the 10th closes the connection. */
+ * agent, with the full protocol limits, and is no longer a stranger;
+ * auth_failed: counts a failure of `agent` on the connection and for its
+ * source address (authlimit.c) and logs both -- from the 3rd failure
+ * whatever the connection sends next waits (100 ms doubling, at most 2 s, on
+ * the daemon clock), so does any AUTH from that address, and the 10th
+ * failure on a connection closes it. */
 void server_client_authenticate(struct client *client, const char *name, size_t name_len, unsigned role,
                                 const char *queues);
-void server_client_auth_failed(struct client *client);
+void server_client_auth_failed(struct client *client, const char *agent, size_t agent_len);
 /* NULL when not authenticated. */
 const char *server_client_agent(const struct client *client);
 unsigned server_client_role(const struct client *client);

@@ -11,7 +11,14 @@ local function next_level(case)
   return level
 end
 
-function escalate(case)
+-- Urgent notices go out at once, even in quiet hours (notification_calendar):
+-- any notice about a P1 case (its clock runs around the clock) and every
+-- missed deadline.  The rest waits for working time.
+local function urgent(case, priority)
+  return case.event == "breach" or case.priority == "P1" or priority == "P1"
+end
+
+local function actions(case)
   local event = case.event
   if event == "legal_threat" then
     return { priority = "P1", level = math.max(2, next_level(case)), transfer = "supervisors",
@@ -37,4 +44,10 @@ function escalate(case)
     return { notify = { "assignee" }, reason = "deadline near: assignee reminded" }
   end
   return { reason = "nothing to do for " .. tostring(event) }
+end
+
+function escalate(case)
+  local decision = actions(case)
+  if decision.notify then decision.urgent = urgent(case, decision.priority) end
+  return decision
 end

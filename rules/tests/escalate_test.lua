@@ -25,6 +25,20 @@ function test_warning_only_notifies()
   local d = decide("escalate", { category = "logistics", event = "warning" })
   expect(d.notify, "assignee", "notify")
   expect(d.priority, nil, "no priority change")
+  expect(d.urgent, "false", "a warning on a P3 case waits for working time")
+end
+
+function test_p1_cases_and_breaches_are_urgent()
+  expect(decide("escalate", { category = "product_quality", event = "warning", priority = "P1" }).urgent,
+         "true", "warning on a P1 case")
+  expect(decide("escalate", { category = "logistics", event = "breach", priority = "P4", level = 0 }).urgent,
+         "true", "any breach")
+  expect(decide("escalate", { category = "product_quality", event = "legal_threat", priority = "P3" }).urgent,
+         "true", "raised to P1")
+  expect(decide("escalate", { category = "service_complaint", event = "complaint", priority = "P2" }).urgent,
+         "false", "a complaint on a P2 case")
+  expect(decide("escalate", { category = "logistics", event = "reopen", priority = "P1" }).urgent,
+         nil, "no notice, nothing to mark")
 end
 
 function test_follow_up_asks_for_a_survey()

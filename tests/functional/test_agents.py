@@ -33,12 +33,14 @@ def test_first_admin_and_its_token_file():
         path = os.path.join(d.data, "admin.token")
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
         assert len(d.token) == 48
+        clock = d.client()
         c = d.client(auth=False)
         assert c.call("PING") == "PONG"
         r = c.call("CASE.LIST")
         assert isinstance(r, RespError) and r.code == "NOAUTH"
         assert c.call("AUTH", "admin", "0" * 48).code == "NOAUTH"
         assert c.call("AUTH", "nobody", d.token) == c.call("AUTH", "admin", "x")  # the same answer either way
+        clock.call("DEBUG.CLOCK", "ADVANCE", 1)  # past the delay the 3rd failure costs
         assert c.call("AUTH", "admin", d.token) == "OK"
         assert as_map(c.call("WHOAMI")) == {"name": "admin", "role": "admin", "queues": ""}
         assert c.call("AUTH", d.token) == "OK"  # redis-cli -a sends the token alone: the admin
@@ -106,11 +108,17 @@ def test_permission_matrix_every_cell():
 
 
 def test_wrong_tokens_are_slowed_then_cut_off():
-    with Daemon() as d:
+    with Daemon(config="auth_timeout = 60\n") as d:
+        clock = d.client()
         c = d.client(auth=False)
-        replies = c.pipeline([["AUTH", "admin", "guess-%d" % i] for i in range(12)][:10])
+        c.send_raw(b"".join(Client.encode("AUTH", "admin", "guess-%d" % i) for i in range(10)))
+        replies = [c.read_reply() for _ in range(3)]
+        for _ in range(7):  # from the 3rd failure, one answer per delay of the daemon clock
+            clock.call("DEBUG.CLOCK", "ADVANCE", 2)
+            replies.append(c.read_reply())
         assert all(getattr(r, "code", None) == "NOAUTH" for r in replies)
         assert c.is_closed()
+        clock.call("DEBUG.CLOCK", "ADVANCE", 2)
         other = d.client()
         assert other.call("PING") == "PONG"
 
