@@ -15,13 +15,17 @@
  *  - xpcall never runs the rule's message handler for a spent budget: Lua
  *    calls the handler where the error is raised, here inside the count
  *    hook, where it runs no hook at all (an endless handler hung the
- *    daemon); and a call that spent its budget fails whatever it returns.
+ *    daemon); and a call that spent its budget fails whatever it returns;
+ *  - string.find/match/gmatch/gsub are pattern.c's, which count their steps
+ *    into the instruction budget and stop at the deadline: Lua's own matcher
+ *    backtracks in C, out of the hook's reach, for hours on crafted input.
  *
  * Invariant: every allocation of the state goes through capped_allocate, so
  * `used` is exact and never above `limits.memory_bytes`.
  */
 #include "sandbox.h"
 #include "clock.h"
+#include "pattern.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -112,6 +116,41 @@ void sandbox_charge_time(lua_State *state, const char *plugin, const char *funct
     raise_spent(state, sandbox, 2, where);
 }
 
+/* ------------------------------------------------------ pattern meter */
+
+/* Pattern steps count as instructions of the running call (one step is
+ * about as much work as one VM instruction), and the matcher asks the
+ * clock every PATTERN_CHECK_STEPS steps. */
+static long long pattern_allowance(lua_State *state) {
+    struct sandbox *sandbox = sandbox_of(state);
+    if (sandbox->deadline_ms == 0) return sandbox->limits.instructions; /* no call armed (not reached) */
+    return sandbox->exhausted || sandbox->budget_left < 0 ? 0 : sandbox->budget_left;
+}
+
+static int pattern_keep_going(lua_State *state) {
+    struct sandbox *sandbox = sandbox_of(state);
+    return sandbox->deadline_ms == 0 || clock_real_monotonic_ms() <= sandbox->deadline_ms;
+}
+
+static void pattern_charge_call(lua_State *state, long long steps, int stopped, const char *function) {
+    struct sandbox *sandbox = sandbox_of(state);
+    if (!sandbox->exhausted) {
+        if (sandbox->deadline_ms != 0) sandbox->budget_left -= steps;
+        if (!stopped && (sandbox->deadline_ms == 0 || sandbox->budget_left > 0)) return;
+    }
+    lua_Debug caller;
+    char where[300];
+    if (lua_getstack(state, 1, &caller) && lua_getinfo(state, "Sl", &caller) && caller.currentline > 0)
+        snprintf(where, sizeof where, "%s:%d: string.%s: ", caller.short_src, caller.currentline, function);
+    else
+        snprintf(where, sizeof where, "string.%s: ", function);
+    /* Stopped with budget left: the clock stopped it. */
+    raise_spent(state, sandbox, sandbox->budget_left <= 0 || sandbox->deadline_ms == 0 ? 1 : 2, where);
+}
+
+static const struct pattern_meter sandbox_pattern_meter = {pattern_allowance, pattern_keep_going,
+                                                           pattern_charge_call};
+
 static void arm_budgets(struct sandbox *sandbox) {
     /* Memory: the call may grow the state by call_memory_bytes, never past the cap. */
     size_t room = sandbox->limits.memory_bytes - sandbox->used;
@@ -172,54 +211,6 @@ static int host_os_date(lua_State *state) {
     lua_pushinteger(state, when);
     lua_call(state, 2, 1);
     return 1;
-}
-
-/* ------------------------------------------------------ pattern guard */
-
-#define PATTERN_MAX_BYTES 256
-#define PATTERN_MAX_REPETITIONS 4
-
-/* Repetition operators (* + - ?) of a Lua pattern, outside %-escapes and
- * [sets]: backtracking cost grows with the subject's length to their power. */
-static int repetitions(const char *pattern, size_t len) {
-    int count = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (pattern[i] == '%') {
-            i++;
-            continue;
-        }
-        if (pattern[i] == '[') {
-            i++;
-            if (i < len && pattern[i] == '^') i++;
-            if (i < len && pattern[i] == ']') i++;
-            while (i < len && pattern[i] != ']') {
-                if (pattern[i] == '%') i++;
-                i++;
-            }
-            continue;
-        }
-        if (pattern[i] == '*' || pattern[i] == '+' || pattern[i] == '-' || pattern[i] == '?') count++;
-    }
-    return count;
-}
-
-/* Lua patterns run in C, where the instruction budget cannot stop them: the
- * host refuses long patterns and patterns with many repetitions before the
- * real function runs.  A plain find (4th argument true) is not a pattern. */
-static int guarded_pattern_call(lua_State *state) {
-    int plain = lua_toboolean(state, lua_upvalueindex(2)) && lua_toboolean(state, 4);
-    if (!plain && lua_type(state, 2) == LUA_TSTRING) {
-        size_t len;
-        const char *pattern = lua_tolstring(state, 2, &len);
-        if (len > PATTERN_MAX_BYTES)
-            return luaL_error(state, "pattern too long (%d bytes at most in rules)", PATTERN_MAX_BYTES);
-        if (repetitions(pattern, len) > PATTERN_MAX_REPETITIONS)
-            return luaL_error(state, "pattern has more than %d repetitions (* + - ?)", PATTERN_MAX_REPETITIONS);
-    }
-    lua_pushvalue(state, lua_upvalueindex(1));
-    lua_insert(state, 1);
-    lua_call(state, lua_gettop(state) - 1, LUA_MULTRET);
-    return lua_gettop(state);
 }
 
 /* The message handler xpcall installs in place of the rule's (upvalue 1).
@@ -291,19 +282,13 @@ static int build_environment(lua_State *state) {
     lua_pushcclosure(state, safe_xpcall, 1);
     lua_setfield(state, base, "xpcall");
 
-    /* string without dump, pattern functions guarded (in the real table:
-     * the string metatable's __index is that table, so ("x"):find() is
-     * guarded too); the string metatable locked. */
+    /* string without dump, the pattern functions metered (in the real
+     * table: the string metatable's __index is that table, so ("x"):find()
+     * is metered too); the string metatable locked. */
     lua_getfield(state, globals, "string");
     lua_pushnil(state);
     lua_setfield(state, -2, "dump");
-    static const char *const pattern_functions[] = {"find", "match", "gmatch", "gsub"};
-    for (int i = 0; i < 4; i++) {
-        lua_getfield(state, -1, pattern_functions[i]);
-        lua_pushboolean(state, i == 0); /* only find has a plain flag */
-        lua_pushcclosure(state, guarded_pattern_call, 2);
-        lua_setfield(state, -2, pattern_functions[i]);
-    }
+    pattern_open(state, -1, &sandbox_pattern_meter);
     lua_pushliteral(state, "");
     if (lua_getmetatable(state, -1)) {
         lua_pushboolean(state, 0);

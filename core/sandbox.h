@@ -5,14 +5,14 @@
  * table, math, utf8; an `os` with only time, date and clock, on the host's
  * clock (so --test-clock drives rules too).  No io, debug, package,
  * coroutine.  Library tables are read-only, the string metatable is locked,
- * setmetatable refuses __gc; xpcall does not run its handler for a budget
- * error.
+ * setmetatable refuses __gc.  string.find/match/gmatch/gsub are pattern.c's
+ * budgeted matcher; xpcall does not run its handler for a budget error.
  *
  * Limits: an allocator with a byte cap for the whole state; a count hook that
- * charges an instruction budget and a wall-time budget per call.  Once a
- * budget is spent the hook raises on every following instruction, so a rule
- * that wraps its loop in pcall is still stopped, and sandbox_call fails
- * whatever the call returned.
+ * charges an instruction budget and a wall-time budget per call (pattern
+ * steps are charged to the same budget).  Once a budget is spent the hook
+ * raises on every following instruction, so a rule that wraps its loop in
+ * pcall is still stopped, and sandbox_call fails whatever the call returned.
  *
  * Ownership: sandbox_new() returns a state the caller frees with
  * sandbox_free().  Error messages are written into caller buffers.

@@ -1,13 +1,15 @@
 """Rule budgets hold everywhere rule code runs: inside error handlers, __close,
-metamethods and library callbacks.  A rule that outruns them fails with -RULE
-naming the budget, promptly, and the daemon keeps answering everyone else."""
+metamethods and library callbacks, and inside the pattern functions on
+customer text.  A rule that outruns them fails with -RULE naming the budget,
+promptly, and the daemon keeps answering everyone else."""
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import time
 
-from harness import REDRESSD, Daemon, RespError, as_map
+from harness import REDRESSD, Daemon, RespError, as_map, open_case
 
 BUDGETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rulesets", "budgets")
 PROMPT = 2.0  # seconds: a stopped call, however it was stopped, answers well within this
@@ -21,6 +23,27 @@ REENTRY_PROBES = [
     "error_after_spent", "swallow_tail_pcall", "swallow_tail_xpcall", "swallow_handler_decides",
     "swallow_close_on_return",
 ]
+
+# Patterns whose backtracking in Lua's own matcher grows with the square, the
+# cube or worse of the subject: on 64 KiB, minutes to hours each.
+PATHOLOGICAL = [
+    ("a.-b.-c", "ab"),
+    (".-.-b", "a"),
+    ("a*a*a*a*a*a*a*a*b", "a"),
+    ("a-a-a-a-a-a-b", "a"),
+    (".*.*.*c", "ab"),
+    ("(.-)(.-)(.-)%3c", "ab"),
+    ("%b()%b()x", "("),
+    ("[%w%s%p]*[%w%s%p]*[%w%s%p]*z", "ab "),
+    ("%f[%w]%w*.-.-.-z", "ab "),
+]
+FUNCTIONS = ["find", "match", "method", "gmatch", "gsub", "gsub_function"]
+KIB64 = 64 * 1024
+
+
+def text(unit, size=KIB64):
+    return (unit * (size // len(unit) + 1))[:size]
+
 
 def timed_call_beside_ping(d, *args, timeout=30):
     """Sends args on one connection and PING on another; returns the reply,
@@ -84,3 +107,73 @@ def test_a_spent_budget_fails_the_load_and_the_rule_tests():
             assert "zz_swallow.lua" in d.log() and "instruction budget exceeded" in d.log(), d.log()[-2000:]
     finally:
         shutil.rmtree(rules)
+
+
+def test_patterns_on_64_kib_answer_or_stop_within_the_budget():
+    with Daemon(rules=BUDGETS) as d:
+        c = d.client()
+        # Ordinary patterns on 64 KiB answer, and answer right.
+        body = text("refund 12 please, ")
+        expectations = [
+            ("gmatch", "%d+", len(re.findall(r"[0-9]+", body))),
+            ("gsub", "%s+", len(re.findall(r"\s+", body))),
+            ("gsub_function", "%a+", len(re.findall(r"[A-Za-z]+", body))),
+            ("find", "(%d+) please", 8),
+            ("match", "(%a+) (%d+)", "refund"),
+            ("method", "[Pp]lease", 11),
+        ]
+        for fn, pattern, expected in expectations:
+            r = c.call("RULES.EVAL", "classify", "subject", "pattern", "fn", fn, "pattern", pattern, "body", body)
+            assert isinstance(r, list), (fn, pattern, r)
+            assert as_map(r)["reason"] == str(expected), (fn, pattern, as_map(r), expected)
+        # Pathological ones stop at the budget, promptly.
+        runs = [(p, unit, FUNCTIONS[i % len(FUNCTIONS)]) for i, (p, unit) in enumerate(PATHOLOGICAL)]
+        runs += [(PATHOLOGICAL[0][0], PATHOLOGICAL[0][1], fn) for fn in FUNCTIONS[1:]]
+        for pattern, unit, fn in runs:
+            reply, ping_after, reply_after = timed_call_beside_ping(
+                d, "RULES.EVAL", "classify", "subject", "pattern", "fn", fn, "pattern", pattern, "body", text(unit))
+            assert_budget_error(reply, (pattern, fn))
+            assert "probes.lua:" in reply and "string." in reply, (pattern, fn, reply)
+            assert ping_after < PROMPT and reply_after < PROMPT, (pattern, fn, ping_after, reply_after)
+        assert c.call("PING") == "PONG"
+        # Patterns that only look like the issue's are bounded too, on the
+        # sizes it measured (4 KB: 21 s and 92 s before).
+        for pattern, unit in [("a.-b.-c", "ab"), (".-.-b", "a")]:
+            reply, _, reply_after = timed_call_beside_ping(
+                d, "RULES.EVAL", "classify", "subject", "pattern", "fn", "find", "pattern", pattern,
+                "body", text(unit, 4000))
+            assert_budget_error(reply, pattern)
+            assert reply_after < PROMPT, (pattern, reply_after)
+
+
+def test_the_time_budget_stops_a_pattern_whatever_the_instruction_budget():
+    # Instructions nearly unlimited: only the clock can stop the matcher.
+    with Daemon(rules=BUDGETS, config="rules_instructions = 1099511627776\nrules_time_ms = 100\n") as d:
+        reply, ping_after, reply_after = timed_call_beside_ping(
+            d, "RULES.EVAL", "classify", "subject", "pattern", "fn", "gsub", "pattern", "a.-b.-c", "body", text("ab"))
+        assert_budget_error(reply, "time")
+        assert "string.gsub: time budget exceeded (100 ms)" in reply, reply
+        assert ping_after < PROMPT and reply_after < PROMPT, (ping_after, reply_after)
+
+
+def test_customer_text_cannot_stall_case_open():
+    with Daemon(rules=BUDGETS) as d:
+        c = d.client()
+        reply, ping_after, reply_after = timed_call_beside_ping(
+            d, "CASE.OPEN", "customer", "C-1", "subject", "stall", "body", text("ab"))
+        assert isinstance(reply, int), reply
+        assert ping_after < PROMPT and reply_after < PROMPT, (ping_after, reply_after)
+        case = as_map(c.call("CASE.GET", reply))
+        assert case["category"] == "general_inquiry", case  # the default: the hook was stopped
+        triaged = [as_map(e) for e in c.call("CASE.HISTORY", reply) if as_map(e)["kind"] == "triaged"][0]
+        assert "string.find: instruction budget exceeded" in triaged["detail"], triaged
+    # The shipped rules, which scan the text for many keywords, triage 64 KiB
+    # within their budget.
+    body = text("the parcel arrived damaged and the screen is cracked. ")
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        cid = open_case(c, subject="parcel arrived damaged", body=body)
+        case = as_map(c.call("CASE.GET", cid))
+        assert case["category"] == "product_quality", case
+        history = [as_map(e) for e in c.call("CASE.HISTORY", cid)]
+        assert not any("budget" in e.get("detail", "") for e in history), history

@@ -1,5 +1,6 @@
 -- A rule set that tries to outrun its budgets: every way Lua re-enters rule
--- code (message handlers, __close, metamethods, callbacks).  Used by test_rule_budgets.py: each probe must end
+-- code (message handlers, __close, metamethods, callbacks) and the pattern
+-- functions on long text.  Used by test_rule_budgets.py: each probe must end
 -- in a -RULE budget error, quickly, while the daemon keeps serving.
 vocabulary = { categories = { "general_inquiry", "ok" }, queues = { "support" } }
 
@@ -60,6 +61,21 @@ local swallows = {
   end,
 }
 
+local function pattern_probe(case)
+  local text, pattern, fn = case.body or "", case.pattern, case.fn
+  local result
+  if fn == "find" then result = string.find(text, pattern)
+  elseif fn == "match" then result = string.match(text, pattern)
+  elseif fn == "method" then result = text:find(pattern)
+  elseif fn == "gmatch" then
+    result = 0
+    for _ in string.gmatch(text, pattern) do result = result + 1 end
+  elseif fn == "gsub" then result = select(2, string.gsub(text, pattern, "<%0>"))
+  elseif fn == "gsub_function" then result = select(2, string.gsub(text, pattern, function(w) return w end))
+  end
+  return { category = "ok", reason = tostring(result) }
+end
+
 function classify(case)
   local subject = case.subject or ""
   if probes[subject] then
@@ -72,6 +88,11 @@ function classify(case)
     return { category = "ok", reason = ran and "accepted" or why }
   end
   if subject == "error_object_tostring" then error(looping_mt("__tostring")) end
+  if subject == "pattern" then return pattern_probe(case) end
+  -- Customer text through CASE.OPEN: the pattern of the issue, on the body.
+  if subject == "stall" then
+    return { category = string.find(case.body or "", "a.-b.-c") and "ok" or "general_inquiry" }
+  end
   return { category = "general_inquiry", reason = "nothing matched" }
 end
 
