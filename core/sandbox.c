@@ -11,13 +11,21 @@
  *    at lua_close (CVE-2024-46981);
  *  - no rawset: it would write through the read-only proxies;
  *  - the count hook keeps raising once a budget is spent, so pcall inside a
- *    rule cannot swallow the stop.
+ *    rule cannot swallow the stop;
+ *  - xpcall never runs the rule's message handler for a spent budget: Lua
+ *    calls the handler where the error is raised, here inside the count
+ *    hook, where it runs no hook at all (an endless handler hung the
+ *    daemon); and a call that spent its budget fails whatever it returns;
+ *  - string.find/match/gmatch/gsub are pattern.c's, which count their steps
+ *    into the instruction budget and stop at the deadline: Lua's own matcher
+ *    backtracks in C, out of the hook's reach, for hours on crafted input.
  *
  * Invariant: every allocation of the state goes through capped_allocate, so
  * `used` is exact and never above `limits.memory_bytes`.
  */
 #include "sandbox.h"
 #include "clock.h"
+#include "pattern.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -35,6 +43,7 @@ struct sandbox {
     long long budget_left;       /* instructions left in this call */
     int64_t deadline_ms;         /* real monotonic deadline of this call */
     int exhausted;               /* 0, or which budget ran out: 1 instructions, 2 time */
+    char spent[400];             /* once exhausted: the first budget error, which the call reports */
     int environment_ref;         /* registry ref of the shared rule environment */
     int contents_ref;            /* after sealing: where the environment's globals live */
     int sealed;
@@ -63,39 +72,84 @@ static struct sandbox *sandbox_of(lua_State *state) {
     return user;
 }
 
+static void count_hook(lua_State *state, lua_Debug *debug);
+
+/* Marks the call's budget spent (`which`: 1 instructions, 2 time; a budget
+ * already spent stays as it was) and raises its error, prefixed by `where`.
+ * From then on the hook raises at every instruction: a pcall in the rule
+ * that catches this error cannot run one more loop. */
+static int raise_spent(lua_State *state, struct sandbox *sandbox, int which, const char *where) {
+    if (!sandbox->exhausted) {
+        sandbox->exhausted = which;
+        lua_sethook(state, count_hook, LUA_MASKCOUNT, 1);
+    }
+    /* lua_pushfstring knows no %lld: format here. */
+    char message[sizeof sandbox->spent];
+    if (sandbox->exhausted == 1)
+        snprintf(message, sizeof message, "%sinstruction budget exceeded (%lld instructions)", where,
+                 sandbox->limits.instructions);
+    else
+        snprintf(message, sizeof message, "%stime budget exceeded (%lld ms)", where,
+                 (long long)sandbox->limits.milliseconds);
+    if (!sandbox->spent[0]) snprintf(sandbox->spent, sizeof sandbox->spent, "%s", message);
+    return luaL_error(state, "%s", message);
+}
+
 static void count_hook(lua_State *state, lua_Debug *debug) {
     struct sandbox *sandbox = sandbox_of(state);
     if (!sandbox->exhausted) {
         sandbox->budget_left -= HOOK_EVERY;
         if (sandbox->budget_left > 0 && clock_real_monotonic_ms() <= sandbox->deadline_ms) return;
-        sandbox->exhausted = sandbox->budget_left <= 0 ? 1 : 2;
-        /* From now on raise at every instruction: a pcall in the rule that
-         * catches this error cannot run one more loop. */
-        lua_sethook(state, count_hook, LUA_MASKCOUNT, 1);
     }
     lua_getinfo(state, "Sl", debug);
-    /* lua_pushfstring knows no %lld: format here. */
-    char message[400];
-    if (sandbox->exhausted == 1)
-        snprintf(message, sizeof message, "%s:%d: instruction budget exceeded (%lld instructions)",
-                 debug->short_src, debug->currentline, sandbox->limits.instructions);
-    else
-        snprintf(message, sizeof message, "%s:%d: time budget exceeded (%lld ms)", debug->short_src,
-                 debug->currentline, (long long)sandbox->limits.milliseconds);
-    luaL_error(state, "%s", message);
+    char where[300];
+    snprintf(where, sizeof where, "%s:%d: ", debug->short_src, debug->currentline);
+    raise_spent(state, sandbox, sandbox->budget_left <= 0 ? 1 : 2, where);
 }
 
 void sandbox_charge_time(lua_State *state, const char *plugin, const char *function) {
     struct sandbox *sandbox = sandbox_of(state);
     if (sandbox == NULL || sandbox->deadline_ms == 0 || sandbox->exhausted) return;
     if (clock_real_monotonic_ms() <= sandbox->deadline_ms) return;
-    sandbox->exhausted = 2;
-    lua_sethook(state, count_hook, LUA_MASKCOUNT, 1);
-    char message[300];
-    snprintf(message, sizeof message, "plugins.%s.%s: time budget exceeded (%lld ms)", plugin, function,
-             (long long)sandbox->limits.milliseconds);
-    luaL_error(state, "%s", message);
+    char where[300];
+    snprintf(where, sizeof where, "plugins.%s.%s: ", plugin, function);
+    raise_spent(state, sandbox, 2, where);
 }
+
+/* ------------------------------------------------------ pattern meter */
+
+/* Pattern steps count as instructions of the running call (one step is
+ * about as much work as one VM instruction), and the matcher asks the
+ * clock every PATTERN_CHECK_STEPS steps. */
+static long long pattern_allowance(lua_State *state) {
+    struct sandbox *sandbox = sandbox_of(state);
+    if (sandbox->deadline_ms == 0) return sandbox->limits.instructions; /* no call armed (not reached) */
+    return sandbox->exhausted || sandbox->budget_left < 0 ? 0 : sandbox->budget_left;
+}
+
+static int pattern_keep_going(lua_State *state) {
+    struct sandbox *sandbox = sandbox_of(state);
+    return sandbox->deadline_ms == 0 || clock_real_monotonic_ms() <= sandbox->deadline_ms;
+}
+
+static void pattern_charge_call(lua_State *state, long long steps, int stopped, const char *function) {
+    struct sandbox *sandbox = sandbox_of(state);
+    if (!sandbox->exhausted) {
+        if (sandbox->deadline_ms != 0) sandbox->budget_left -= steps;
+        if (!stopped && (sandbox->deadline_ms == 0 || sandbox->budget_left > 0)) return;
+    }
+    lua_Debug caller;
+    char where[300];
+    if (lua_getstack(state, 1, &caller) && lua_getinfo(state, "Sl", &caller) && caller.currentline > 0)
+        snprintf(where, sizeof where, "%s:%d: string.%s: ", caller.short_src, caller.currentline, function);
+    else
+        snprintf(where, sizeof where, "string.%s: ", function);
+    /* Stopped with budget left: the clock stopped it. */
+    raise_spent(state, sandbox, sandbox->budget_left <= 0 || sandbox->deadline_ms == 0 ? 1 : 2, where);
+}
+
+static const struct pattern_meter sandbox_pattern_meter = {pattern_allowance, pattern_keep_going,
+                                                           pattern_charge_call};
 
 static void arm_budgets(struct sandbox *sandbox) {
     /* Memory: the call may grow the state by call_memory_bytes, never past the cap. */
@@ -106,6 +160,7 @@ static void arm_budgets(struct sandbox *sandbox) {
     sandbox->budget_left = sandbox->limits.instructions;
     sandbox->deadline_ms = clock_real_monotonic_ms() + sandbox->limits.milliseconds;
     sandbox->exhausted = 0;
+    sandbox->spent[0] = '\0';
     lua_sethook(sandbox->state, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
 }
 
@@ -158,51 +213,29 @@ static int host_os_date(lua_State *state) {
     return 1;
 }
 
-/* ------------------------------------------------------ pattern guard */
-
-#define PATTERN_MAX_BYTES 256
-#define PATTERN_MAX_REPETITIONS 4
-
-/* Repetition operators (* + - ?) of a Lua pattern, outside %-escapes and
- * [sets]: backtracking cost grows with the subject's length to their power. */
-static int repetitions(const char *pattern, size_t len) {
-    int count = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (pattern[i] == '%') {
-            i++;
-            continue;
-        }
-        if (pattern[i] == '[') {
-            i++;
-            if (i < len && pattern[i] == '^') i++;
-            if (i < len && pattern[i] == ']') i++;
-            while (i < len && pattern[i] != ']') {
-                if (pattern[i] == '%') i++;
-                i++;
-            }
-            continue;
-        }
-        if (pattern[i] == '*' || pattern[i] == '+' || pattern[i] == '-' || pattern[i] == '?') count++;
-    }
-    return count;
-}
-
-/* Lua patterns run in C, where the instruction budget cannot stop them: the
- * host refuses long patterns and patterns with many repetitions before the
- * real function runs.  A plain find (4th argument true) is not a pattern. */
-static int guarded_pattern_call(lua_State *state) {
-    int plain = lua_toboolean(state, lua_upvalueindex(2)) && lua_toboolean(state, 4);
-    if (!plain && lua_type(state, 2) == LUA_TSTRING) {
-        size_t len;
-        const char *pattern = lua_tolstring(state, 2, &len);
-        if (len > PATTERN_MAX_BYTES)
-            return luaL_error(state, "pattern too long (%d bytes at most in rules)", PATTERN_MAX_BYTES);
-        if (repetitions(pattern, len) > PATTERN_MAX_REPETITIONS)
-            return luaL_error(state, "pattern has more than %d repetitions (* + - ?)", PATTERN_MAX_REPETITIONS);
-    }
+/* The message handler xpcall installs in place of the rule's (upvalue 1).
+ * Lua calls a message handler at the point of the error, before unwinding;
+ * for a budget error that point is inside the count hook, where Lua runs no
+ * hook, so the rule's handler would run unbudgeted: once the budget is
+ * spent it is not run, and the error goes through unchanged. */
+static int budget_guarded_handler(lua_State *state) {
+    if (sandbox_of(state)->exhausted) return 1; /* the error object */
     lua_pushvalue(state, lua_upvalueindex(1));
     lua_insert(state, 1);
-    lua_call(state, lua_gettop(state) - 1, LUA_MULTRET);
+    lua_call(state, lua_gettop(state) - 1, 1);
+    return 1;
+}
+
+/* xpcall(f, handler, ...) with the handler behind budget_guarded_handler. */
+static int safe_xpcall(lua_State *state) {
+    int count = lua_gettop(state);
+    luaL_checktype(state, 2, LUA_TFUNCTION);
+    lua_pushvalue(state, 2);
+    lua_pushcclosure(state, budget_guarded_handler, 1);
+    lua_replace(state, 2);
+    lua_pushvalue(state, lua_upvalueindex(1));
+    lua_insert(state, 1);
+    lua_call(state, count, LUA_MULTRET);
     return lua_gettop(state);
 }
 
@@ -237,7 +270,7 @@ static int build_environment(lua_State *state) {
     int base = lua_gettop(state);
     static const char *const kept[] = {"assert", "error", "ipairs", "next", "pairs", "pcall",
                                        "rawequal", "rawget", "rawlen", "select", "tonumber",
-                                       "tostring", "type", "xpcall", "getmetatable", "_VERSION"};
+                                       "tostring", "type", "getmetatable", "_VERSION"};
     for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
         lua_getfield(state, globals, kept[i]);
         lua_setfield(state, base, kept[i]);
@@ -245,20 +278,17 @@ static int build_environment(lua_State *state) {
     lua_getfield(state, globals, "setmetatable");
     lua_pushcclosure(state, safe_setmetatable, 1);
     lua_setfield(state, base, "setmetatable");
+    lua_getfield(state, globals, "xpcall");
+    lua_pushcclosure(state, safe_xpcall, 1);
+    lua_setfield(state, base, "xpcall");
 
-    /* string without dump, pattern functions guarded (in the real table:
-     * the string metatable's __index is that table, so ("x"):find() is
-     * guarded too); the string metatable locked. */
+    /* string without dump, the pattern functions metered (in the real
+     * table: the string metatable's __index is that table, so ("x"):find()
+     * is metered too); the string metatable locked. */
     lua_getfield(state, globals, "string");
     lua_pushnil(state);
     lua_setfield(state, -2, "dump");
-    static const char *const pattern_functions[] = {"find", "match", "gmatch", "gsub"};
-    for (int i = 0; i < 4; i++) {
-        lua_getfield(state, -1, pattern_functions[i]);
-        lua_pushboolean(state, i == 0); /* only find has a plain flag */
-        lua_pushcclosure(state, guarded_pattern_call, 2);
-        lua_setfield(state, -2, pattern_functions[i]);
-    }
+    pattern_open(state, -1, &sandbox_pattern_meter);
     lua_pushliteral(state, "");
     if (lua_getmetatable(state, -1)) {
         lua_pushboolean(state, 0);
@@ -400,15 +430,22 @@ int sandbox_call(struct sandbox *sandbox, int nargs, int nresults, char *error, 
     arm_budgets(sandbox);
     int status = lua_pcall(state, nargs, nresults, 0);
     disarm_budgets(sandbox);
-    if (status == LUA_OK) {
+    if (status == LUA_OK && !sandbox->exhausted) {
         lua_remove(state, -1 - nresults); /* the copy (nresults is never LUA_MULTRET here) */
         return 0;
     }
-    char message[400];
-    take_error(state, status, message, sizeof message);
+    char message[sizeof sandbox->spent];
+    if (status == LUA_OK)
+        lua_pop(state, nresults); /* what a call that ran out of budget returned is no result */
+    else
+        take_error(state, status, message, sizeof message);
+    /* A spent budget is the error, whatever the rule made of it (a tail
+     * call `return pcall(loop)` runs no instruction after the stop, and a
+     * handler's "error in error handling" would hide it). */
+    if (sandbox->exhausted) snprintf(message, sizeof message, "%s", sandbox->spent);
     lua_Debug where;
     lua_getinfo(state, ">S", &where); /* pops the copy */
-    if (status == LUA_ERRMEM)
+    if (status == LUA_ERRMEM && !sandbox->exhausted)
         snprintf(error, error_size, "%s:%d: memory limit exceeded (%zu bytes for a call, %zu for the state)",
                  where.short_src, where.linedefined, sandbox->limits.call_memory_bytes, sandbox->limits.memory_bytes);
     else

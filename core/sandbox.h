@@ -5,12 +5,14 @@
  * table, math, utf8; an `os` with only time, date and clock, on the host's
  * clock (so --test-clock drives rules too).  No io, debug, package,
  * coroutine.  Library tables are read-only, the string metatable is locked,
- * setmetatable refuses __gc.
+ * setmetatable refuses __gc.  string.find/match/gmatch/gsub are pattern.c's
+ * budgeted matcher; xpcall does not run its handler for a budget error.
  *
  * Limits: an allocator with a byte cap for the whole state; a count hook that
- * charges an instruction budget and a wall-time budget per call.  Once a
- * budget is spent the hook raises on every following instruction, so a rule
- * that wraps its loop in pcall is still stopped.
+ * charges an instruction budget and a wall-time budget per call (pattern
+ * steps are charged to the same budget).  Once a budget is spent the hook
+ * raises on every following instruction, so a rule that wraps its loop in
+ * pcall is still stopped, and sandbox_call fails whatever the call returned.
  *
  * Ownership: sandbox_new() returns a state the caller frees with
  * sandbox_free().  Error messages are written into caller buffers.
@@ -60,7 +62,9 @@ int sandbox_get_global(struct sandbox *sandbox, const char *name);
 void sandbox_set_global(struct sandbox *sandbox, const char *name);
 
 /* lua_pcall under fresh budgets: the function and its nargs arguments are
- * on the stack.  Returns 0, or -1 with the error (file:line: why). */
+ * on the stack.  Returns 0, or -1 with the error (file:line: why); a call
+ * that spent a budget is -1 with that budget's first error, even if the rule
+ * caught it and returned. */
 int sandbox_call(struct sandbox *sandbox, int nargs, int nresults, char *error, size_t error_size);
 
 /* Replaces the table at the top of the stack with an empty proxy that reads

@@ -60,8 +60,8 @@ def test_runaway_rules_are_stopped_with_file_and_line():
             "memory": "memory limit exceeded",
             "recursion": "",
             "metamethod": "boom from a metamethod",
-            "pattern_bomb": "pattern has more than 4 repetitions",
-            "pattern_bomb_method": "pattern has more than 4 repetitions",
+            "pattern_bomb": "string.find: instruction budget exceeded",
+            "pattern_bomb_method": "string.match: instruction budget exceeded",
             "long_pattern": "pattern too long",
         }
         for subject, words in expectations.items():

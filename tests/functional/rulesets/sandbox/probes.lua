@@ -52,7 +52,7 @@ function classify(case)
     down(1)
   end
   if subject == "pattern_bomb" then
-    -- exponential backtracking in C, where no instruction budget reaches
+    -- exponential backtracking: the matcher's steps count as instructions
     return { category = string.find(string.rep("a", 30000), string.rep("a*", 12) .. "b") and "escaped" or "ok" }
   end
   if subject == "pattern_bomb_method" then

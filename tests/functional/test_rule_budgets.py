@@ -1,0 +1,179 @@
+"""Rule budgets hold everywhere rule code runs: inside error handlers, __close,
+metamethods and library callbacks, and inside the pattern functions on
+customer text.  A rule that outruns them fails with -RULE naming the budget,
+promptly, and the daemon keeps answering everyone else."""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+from harness import REDRESSD, Daemon, RespError, as_map, open_case
+
+BUDGETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rulesets", "budgets")
+PROMPT = 2.0  # seconds: a stopped call, however it was stopped, answers well within this
+
+REENTRY_PROBES = [
+    "xpcall_handler_loops", "xpcall_handler_loops_on_plain_error", "xpcall_handler_pcalls_loop", "xpcall_nested",
+    "xpcall_in_handler", "xpcall_under_pcall", "xpcall_handler_rethrows", "xpcall_handler_tostring_loops",
+    "xpcall_handler_builds_string", "close_loops", "close_loops_while_unwinding", "close_pcalls_loop",
+    "index_loops", "newindex_loops", "call_loops", "eq_loops", "lt_loops", "le_loops", "concat_loops", "len_loops",
+    "tostring_loops", "gsub_function_loops", "gsub_table_index_loops", "gmatch_body_loops", "sort_comparator_loops",
+    "error_after_spent", "swallow_tail_pcall", "swallow_tail_xpcall", "swallow_handler_decides",
+    "swallow_close_on_return",
+]
+
+# Patterns whose backtracking in Lua's own matcher grows with the square, the
+# cube or worse of the subject: on 64 KiB, minutes to hours each.
+PATHOLOGICAL = [
+    ("a.-b.-c", "ab"),
+    (".-.-b", "a"),
+    ("a*a*a*a*a*a*a*a*b", "a"),
+    ("a-a-a-a-a-a-b", "a"),
+    (".*.*.*c", "ab"),
+    ("(.-)(.-)(.-)%3c", "ab"),
+    ("%b()%b()x", "("),
+    ("[%w%s%p]*[%w%s%p]*[%w%s%p]*z", "ab "),
+    ("%f[%w]%w*.-.-.-z", "ab "),
+]
+FUNCTIONS = ["find", "match", "method", "gmatch", "gsub", "gsub_function"]
+KIB64 = 64 * 1024
+
+
+def text(unit, size=KIB64):
+    return (unit * (size // len(unit) + 1))[:size]
+
+
+def timed_call_beside_ping(d, *args, timeout=30):
+    """Sends args on one connection and PING on another; returns the reply,
+    the seconds until PING was answered and until the reply came."""
+    busy = d.client(timeout=timeout)
+    other = d.client(timeout=timeout)
+    started = time.monotonic()
+    busy.send(*args)
+    assert other.call("PING") == "PONG"
+    ping_after = time.monotonic() - started
+    reply = busy.read_reply()
+    reply_after = time.monotonic() - started
+    busy.close()
+    other.close()
+    return reply, ping_after, reply_after
+
+
+def assert_budget_error(reply, what):
+    assert isinstance(reply, RespError) and reply.code == "RULE", (what, reply)
+    assert "budget exceeded" in reply, (what, reply)
+
+
+def test_every_reentry_path_is_under_the_budget():
+    with Daemon(rules=BUDGETS) as d:
+        c = d.client()
+        for probe in REENTRY_PROBES:
+            reply, ping_after, reply_after = timed_call_beside_ping(d, "RULES.EVAL", "classify", "subject", probe)
+            assert_budget_error(reply, probe)
+            assert "probes.lua:" in reply, (probe, reply)
+            assert ping_after < PROMPT and reply_after < PROMPT, (probe, ping_after, reply_after)
+            # The rule set still decides.
+            assert as_map(c.call("RULES.EVAL", "classify", "subject", "x"))["category"] == "general_inquiry"
+        info = as_map(c.call("RULES.INFO"))
+        assert "errors=%d" % len(REENTRY_PROBES) in info["classify"], info
+        # The host reports an error object without calling its __tostring.
+        reply, _, reply_after = timed_call_beside_ping(d, "RULES.EVAL", "classify", "subject", "error_object_tostring")
+        assert isinstance(reply, RespError) and reply.code == "RULE", reply
+        assert "error object is a table value" in reply and reply_after < PROMPT, reply
+        # No finalizer can run outside a call: __gc is refused (even false,
+        # which would mark the table for finalization).
+        r = as_map(c.call("RULES.EVAL", "classify", "subject", "gc"))
+        assert "__gc metamethods are not allowed" in r["reason"], r
+
+
+def test_a_spent_budget_fails_the_load_and_the_rule_tests():
+    rules = tempfile.mkdtemp(prefix="redress-rules-")
+    try:
+        shutil.copy(os.path.join(BUDGETS, "probes.lua"), rules)
+        os.mkdir(os.path.join(rules, "tests"))
+        with open(os.path.join(rules, "tests", "swallow_test.lua"), "w") as f:
+            f.write("function test_swallows_its_loop() return pcall(function() while true do end end) end\n")
+        proc = subprocess.run([REDRESSD, "--test-rules", rules], capture_output=True, text=True, timeout=60)
+        assert "FAIL" in proc.stdout and "instruction budget exceeded" in proc.stdout, proc.stdout
+        assert "0 passed, 1 failed" in proc.stdout and proc.returncode != 0, proc.stdout
+        # A file whose top level swallows its stop does not load.
+        with open(os.path.join(rules, "zz_swallow.lua"), "w") as f:
+            f.write("return pcall(function() while true do end end)\n")
+        with Daemon(rules=rules) as d:
+            assert as_map(d.client().call("RULES.INFO"))["loaded"] == "no"
+            d.stop()
+            assert "zz_swallow.lua" in d.log() and "instruction budget exceeded" in d.log(), d.log()[-2000:]
+    finally:
+        shutil.rmtree(rules)
+
+
+def test_patterns_on_64_kib_answer_or_stop_within_the_budget():
+    with Daemon(rules=BUDGETS) as d:
+        c = d.client()
+        # Ordinary patterns on 64 KiB answer, and answer right.
+        body = text("refund 12 please, ")
+        expectations = [
+            ("gmatch", "%d+", len(re.findall(r"[0-9]+", body))),
+            ("gsub", "%s+", len(re.findall(r"\s+", body))),
+            ("gsub_function", "%a+", len(re.findall(r"[A-Za-z]+", body))),
+            ("find", "(%d+) please", 8),
+            ("match", "(%a+) (%d+)", "refund"),
+            ("method", "[Pp]lease", 11),
+        ]
+        for fn, pattern, expected in expectations:
+            r = c.call("RULES.EVAL", "classify", "subject", "pattern", "fn", fn, "pattern", pattern, "body", body)
+            assert isinstance(r, list), (fn, pattern, r)
+            assert as_map(r)["reason"] == str(expected), (fn, pattern, as_map(r), expected)
+        # Pathological ones stop at the budget, promptly.
+        runs = [(p, unit, FUNCTIONS[i % len(FUNCTIONS)]) for i, (p, unit) in enumerate(PATHOLOGICAL)]
+        runs += [(PATHOLOGICAL[0][0], PATHOLOGICAL[0][1], fn) for fn in FUNCTIONS[1:]]
+        for pattern, unit, fn in runs:
+            reply, ping_after, reply_after = timed_call_beside_ping(
+                d, "RULES.EVAL", "classify", "subject", "pattern", "fn", fn, "pattern", pattern, "body", text(unit))
+            assert_budget_error(reply, (pattern, fn))
+            assert "probes.lua:" in reply and "string." in reply, (pattern, fn, reply)
+            assert ping_after < PROMPT and reply_after < PROMPT, (pattern, fn, ping_after, reply_after)
+        assert c.call("PING") == "PONG"
+        # Patterns that only look like the issue's are bounded too, on the
+        # sizes it measured (4 KB: 21 s and 92 s before).
+        for pattern, unit in [("a.-b.-c", "ab"), (".-.-b", "a")]:
+            reply, _, reply_after = timed_call_beside_ping(
+                d, "RULES.EVAL", "classify", "subject", "pattern", "fn", "find", "pattern", pattern,
+                "body", text(unit, 4000))
+            assert_budget_error(reply, pattern)
+            assert reply_after < PROMPT, (pattern, reply_after)
+
+
+def test_the_time_budget_stops_a_pattern_whatever_the_instruction_budget():
+    # Instructions nearly unlimited: only the clock can stop the matcher.
+    with Daemon(rules=BUDGETS, config="rules_instructions = 1099511627776\nrules_time_ms = 100\n") as d:
+        reply, ping_after, reply_after = timed_call_beside_ping(
+            d, "RULES.EVAL", "classify", "subject", "pattern", "fn", "gsub", "pattern", "a.-b.-c", "body", text("ab"))
+        assert_budget_error(reply, "time")
+        assert "string.gsub: time budget exceeded (100 ms)" in reply, reply
+        assert ping_after < PROMPT and reply_after < PROMPT, (ping_after, reply_after)
+
+
+def test_customer_text_cannot_stall_case_open():
+    with Daemon(rules=BUDGETS) as d:
+        c = d.client()
+        reply, ping_after, reply_after = timed_call_beside_ping(
+            d, "CASE.OPEN", "customer", "C-1", "subject", "stall", "body", text("ab"))
+        assert isinstance(reply, int), reply
+        assert ping_after < PROMPT and reply_after < PROMPT, (ping_after, reply_after)
+        case = as_map(c.call("CASE.GET", reply))
+        assert case["category"] == "general_inquiry", case  # the default: the hook was stopped
+        triaged = [as_map(e) for e in c.call("CASE.HISTORY", reply) if as_map(e)["kind"] == "triaged"][0]
+        assert "string.find: instruction budget exceeded" in triaged["detail"], triaged
+    # The shipped rules, which scan the text for many keywords, triage 64 KiB
+    # within their budget.
+    body = text("the parcel arrived damaged and the screen is cracked. ")
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        cid = open_case(c, subject="parcel arrived damaged", body=body)
+        case = as_map(c.call("CASE.GET", cid))
+        assert case["category"] == "product_quality", case
+        history = [as_map(e) for e in c.call("CASE.HISTORY", cid)]
+        assert not any("budget" in e.get("detail", "") for e in history), history
