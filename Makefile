@@ -27,7 +27,7 @@ CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
              -DREDRESS_VERSION='"$(VERSION)"' -Iinclude -Icore $(SANITIZE_FLAGS) \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+LDLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 LDFLAGS ?=
 
 ifeq ($(SANITIZE),1)
@@ -116,8 +116,8 @@ $(BUILD)/unit_tests: $(UNIT_OBJ) $(PURE_OBJ)
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
+# The daemon creates data/ itself, mode 0700 (its files are 0600).
 run: all
-	@mkdir -p data
 	./$(BUILD)/redressd --rules rules --data data
 
 # The whole suite, plain and then under AddressSanitizer + UBSan.

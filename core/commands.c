@@ -143,6 +143,7 @@ static void info_command(struct request *request) {
                         REDRESS_VERSION, (long)getpid(), server_port(), clock_is_test() ? "yes" : "no",
                         (long long)clock_now(), STORE_SCHEMA_VERSION);
     server_info(text);
+    store_info(text); /* server_info ends with its "# Store" section: these lines join it */
     evbuffer_add_printf(text, "\r\n# Cases\r\ncases:%lld\r\nopen_cases:%lld\r\nevents:%lld\r\n",
                         count_rows(cases_sql), count_rows(open_sql), count_rows(events_sql));
     evbuffer_add_printf(text, "\r\n# Plugins\r\n");
@@ -223,24 +224,51 @@ static void debug_clock_command(struct request *request) {
     reply_integer(request->reply, clock_now());
 }
 
-/* DEBUG.STORE FAIL-COMMITS n [FULL|IOERR]: the next n commits fail inside
- * SQLite's file writes, as a full or failing disk makes them. */
+/* DEBUG.STORE: faults the way a full or failing disk makes them, inside
+ * SQLite's own file writes (store.c's VFS shim):
+ *   FAIL-COMMITS n [FULL|IOERR]  the next n commits fail
+ *   FAIL-WRITES n [FULL|IOERR]   the next n page writes inside a batch (cache spills) fail
+ *   FAIL-RELEASE n | FAIL-ROLLBACK-TO n   the next n savepoint releases / rollbacks fail
+ *   CACHE-PAGES n                SQLite's page cache in pages (0 = default): spills come soon
+ *   HEAP-HEADROOM bytes          SQLite may allocate only that much more (0 = no limit) */
 static void debug_store_command(struct request *request) {
+    static const char usage[] =
+        "usage: DEBUG.STORE FAIL-COMMITS n [FULL|IOERR] | FAIL-WRITES n [FULL|IOERR] | FAIL-RELEASE n | "
+        "FAIL-ROLLBACK-TO n | CACHE-PAGES n | HEAP-HEADROOM bytes";
     long long count;
-    if (!request_argument_is(request, 1, "FAIL-COMMITS") ||
-        parse_signed(request->argv[2], request->argvlen[2], &count) != 0 || count < 0 || count > 1000000) {
-        request_error(request, "INVALID", "usage: DEBUG.STORE FAIL-COMMITS n [FULL|IOERR]");
+    int takes_mode = request_argument_is(request, 1, "FAIL-COMMITS") || request_argument_is(request, 1, "FAIL-WRITES");
+    if (parse_signed(request->argv[2], request->argvlen[2], &count) != 0 || count < 0 || count > 1000000000LL ||
+        (request->argc == 4 && !takes_mode)) {
+        request_error(request, "INVALID", "%s", usage);
         return;
     }
     int disk_full = 1;
     if (request->argc == 4) {
         if (request_argument_is(request, 3, "IOERR")) disk_full = 0;
         else if (!request_argument_is(request, 3, "FULL")) {
-            request_error(request, "INVALID", "usage: DEBUG.STORE FAIL-COMMITS n [FULL|IOERR]");
+            request_error(request, "INVALID", "%s", usage);
             return;
         }
     }
-    store_fault_arm((int)count, disk_full);
+    if (request_argument_is(request, 1, "FAIL-COMMITS")) {
+        store_fault_arm((int)count, disk_full);
+    } else if (request_argument_is(request, 1, "FAIL-WRITES")) {
+        store_fault_arm_writes((int)count, disk_full);
+    } else if (request_argument_is(request, 1, "FAIL-RELEASE")) {
+        store_fault_arm_savepoints((int)count, 0);
+    } else if (request_argument_is(request, 1, "FAIL-ROLLBACK-TO")) {
+        store_fault_arm_savepoints((int)count, 1);
+    } else if (request_argument_is(request, 1, "CACHE-PAGES")) {
+        if (store_debug_cache_pages((int)count) != 0) {
+            request_store_error(request);
+            return;
+        }
+    } else if (request_argument_is(request, 1, "HEAP-HEADROOM")) {
+        store_debug_heap_headroom(count);
+    } else {
+        request_error(request, "INVALID", "%s", usage);
+        return;
+    }
     reply_ok(request->reply);
 }
 
@@ -511,7 +539,8 @@ static const struct command command_table[] = {
     {"RULES.EVAL",       2, 130, R, rules_eval_command, "hook [field value ...]", S | D, NONE},
     {"PLUGIN.LIST",      1, 1, 0, plugin_list_command, "", S | D, NONE},
     {"DEBUG.CLOCK",      2, 3, T, debug_clock_command, "SET unix-seconds | ADVANCE seconds | GET", D, NONE},
-    {"DEBUG.STORE",      3, 4, T, debug_store_command, "FAIL-COMMITS n [FULL|IOERR]", D, NONE},
+    {"DEBUG.STORE",      3, 4, T, debug_store_command,
+     "FAIL-COMMITS|FAIL-WRITES n [FULL|IOERR] | FAIL-RELEASE|FAIL-ROLLBACK-TO|CACHE-PAGES|HEAP-HEADROOM n", D, NONE},
     {"DEBUG.COMMANDS",   1, -1, T, debug_commands_command, "[command ...]", D, NONE},
 };
 #undef A

@@ -1,9 +1,15 @@
 /* main.c -- redressd: command line, start-up order, shutdown.
  *
- * Start-up order matters: the listeners are bound first so that the first
- * log line is "listening port=N" (tests and scripts read the port from it),
- * then the store is opened and migrated, then the loop runs.  No client is
- * served before the store is open: accepting happens only inside the loop.
+ * Start-up order matters: the data directory, the store (opened, migrated,
+ * its header and schema checked), plugins, rules, the admin agent and its
+ * token, overdue deadlines -- and only then are the listeners bound and
+ * "listening port=N" logged, the last line of the start: scripts read the
+ * port and the token right after it and may send a command at once.  The
+ * full integrity check of the database runs after that, off the loop.
+ *
+ * Files: the umask is 077 for the whole process, so everything the daemon
+ * and its plugins create (database, WAL, shared memory, token, cursors,
+ * socket) is for its own user only, whatever the data directory's mode.
  */
 #include "agents.h"
 #include "cases.h"
@@ -75,9 +81,19 @@ static int apply_flags(struct config *config, int argc, char **argv) {
     return 0;
 }
 
+/* The data directory holds customer data: say so when others may look in. */
+static void check_data_directory_mode(const char *path) {
+    struct stat status;
+    char quoted[1100];
+    if (stat(path, &status) == 0 && (status.st_mode & 077) != 0)
+        log_warn("data directory is open to other users: its files are 0600, but chmod 700 it",
+                 "path=%s mode=%04o", log_quote(path, quoted, sizeof quoted), (unsigned)(status.st_mode & 07777));
+}
+
 int main(int argc, char **argv) {
     struct config config;
-    char error[512];
+    char error[1600];
+    umask(077);
     config_defaults(&config);
     for (int i = 1; i + 1 < argc; i++) {
         if (!strcmp(argv[i], "--config")) {
@@ -136,6 +152,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "redressd: cannot create data directory %s: %s\n", config.data, strerror(errno));
         goto done;
     }
+    check_data_directory_mode(config.data);
     if (server_start(base, &config) != 0) goto done;
     if (store_open(config.data, config.sync, error, sizeof error) != 0) {
         fprintf(stderr, "redressd: %s\n", error);
@@ -173,6 +190,8 @@ int main(int argc, char **argv) {
     plugins_resume_refunds();
     log_info("ready", "version=%s data=%s sync=%s test_clock=%s", REDRESS_VERSION, config.data,
              config.sync, config.test_clock ? "yes" : "no");
+    if (server_listen() != 0) goto done;
+    store_integrity_start(base);
     server_run();
     status = 0;
     log_info("stopped", NULL);

@@ -978,6 +978,13 @@ int server_start(struct event_base *base, const struct config *config) {
     struct timeval second = {1, 0};
     event_add(server.sweep_event, &second);
     for (int i = 0; i < 3; i++) event_add(server.signal_events[i], NULL);
+    return 0;
+}
+
+/* Last of the start: scripts read the port from this line, then the admin
+ * token, and send their first command at once. */
+int server_listen(void) {
+    const struct config *config = server.config;
     if (listen_tcp() != 0 || listen_unix() != 0) return -1;
     log_write(LOG_ALWAYS, "listening", "port=%d bind=%s unix=%s", server.port,
              config->bind[0] ? config->bind : "off", server.unix_path[0] ? server.unix_path : "off");

@@ -17,8 +17,11 @@
 
 struct client;
 
-/* Binds the listeners and sets up the loop; returns 0 or -1 (logged). */
+/* Sets up the loop's events (signals, commit, sweep); returns 0 or -1. */
 int server_start(struct event_base *base, const struct config *config);
+/* Binds the listeners and logs "listening port=N": call it once everything
+ * else is ready.  Returns 0 or -1 (logged). */
+int server_listen(void);
 /* Runs the event loop until SIGTERM/SIGINT has been handled. */
 int server_run(void);
 /* Frees every client and listener (after server_run returned). */

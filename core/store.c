@@ -1,4 +1,4 @@
-/* store.c -- SQLite: open, migrate, statements, batches, fault injection.
+/* store.c -- SQLite: open, migrate, statements, batches, integrity, fault injection.
  *
  * Invariants:
  *  - One connection, one thread.  A batch is one BEGIN IMMEDIATE ... COMMIT;
@@ -7,8 +7,18 @@
  *  - A failed COMMIT leaves the database as the previous COMMIT left it
  *    (SQLite's atomic commit); the batch's after-commit callbacks are dropped,
  *    so memory never holds what the disk does not.
+ *  - While a batch is open nothing reaches the disk but its own COMMIT: a
+ *    commit hook refuses every other commit.  When SQLite rolls the batch's
+ *    transaction back by itself (an I/O error, or a cache spill on a full
+ *    disk, in the middle of a command), or a savepoint cannot be released or
+ *    rolled back to, the batch has failed: what is left of it is rolled back,
+ *    its remaining commands are refused without writing, and its commit fails
+ *    it whole -- so "nothing of this command was saved" is true of the disk.
  *  - The schema version is a row in schema_version; migrations run in one
  *    transaction at open; a database newer than this binary is refused.
+ *  - Every error text names the database file.  A corrupt database (found by
+ *    the start-up checks, by a statement, or by the background quick_check)
+ *    refuses writes from then on; reads continue.
  *
  * Fault injection: a VFS shim ("redress-fault") wraps the default VFS and,
  * while armed, fails file writes and syncs the way a full or broken disk does,
@@ -20,16 +30,33 @@
 #include "money.h"
 
 #include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static sqlite3 *database;
+static char database_path[PATH_MAX + 16]; /* absolute path of redress.db, for every error text */
 static int batch_open;
+static int batch_failed;          /* the open batch can only fail now (see batch_fail) */
+static char batch_failure[PATH_MAX + 1024];
+static int committing;            /* store_batch_commit's COMMIT is running */
+static int corrupt;               /* writes refused from then on */
+static char corrupt_detail[512];
+static char last_error[256];      /* the last SQLite error seen, for texts written later */
 static long long batch_writes;
 static int64_t batch_opened_ms;
 static struct store_stats stats;
+
+#define STORE_CACHE_KIB 16000     /* SQLite's page cache (cache_size=-N: N KiB) */
 
 struct cached_statement { const char *sql; sqlite3_stmt *statement; };
 #define STATEMENT_CACHE_SIZE 128
@@ -40,6 +67,7 @@ struct after_commit { void (*fn)(void *, int); void *argument; };
 static struct after_commit *after_commits;
 static size_t after_commit_count, after_commit_capacity;
 static void run_after_commits(int committed);
+static int commit_gate(void *argument);
 
 /* ---------------------------------------------------------------- schema */
 
@@ -302,10 +330,14 @@ static sqlite3_vfs *real_vfs;
 static int fault_commits_left;   /* commits still to fail */
 static int fault_disk_full;
 static int fault_active;         /* set only during a COMMIT that must fail */
+static int fault_writes_left;    /* page writes inside a batch (cache spills) still to fail */
+static int fault_writes_disk_full;
+static int fault_releases_left, fault_rollbacks_left; /* savepoint statements still to fail */
 
 struct fault_file {
     sqlite3_file base;           /* must be first: SQLite sees this */
     sqlite3_file *real;          /* the wrapped file, allocated after us */
+    int database_file;           /* the database or its WAL (not a temporary file) */
 };
 
 static int fault_error(void) { return fault_disk_full ? SQLITE_FULL : SQLITE_IOERR_WRITE; }
@@ -321,6 +353,13 @@ static int fault_read(sqlite3_file *file, void *buffer, int amount, sqlite3_int6
 static int fault_write(sqlite3_file *file, const void *buffer, int amount, sqlite3_int64 offset) {
     struct fault_file *f = (struct fault_file *)file;
     if (fault_active) return fault_error();
+    /* A write in the middle of a batch: SQLite spilling its page cache to the
+     * WAL.  Failing it makes SQLite roll the whole transaction back, as a
+     * full disk does. */
+    if (fault_writes_left > 0 && f->database_file && batch_open && !committing) {
+        fault_writes_left--;
+        return fault_writes_disk_full ? SQLITE_FULL : SQLITE_IOERR_WRITE;
+    }
     return f->real->pMethods->xWrite(f->real, buffer, amount, offset);
 }
 static int fault_truncate(sqlite3_file *file, sqlite3_int64 size) {
@@ -389,6 +428,7 @@ static int fault_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, in
     (void)vfs;
     struct fault_file *f = (struct fault_file *)file;
     f->real = (sqlite3_file *)(f + 1);
+    f->database_file = (flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL)) != 0;
     memset(f->real, 0, (size_t)real_vfs->szOsFile);
     int rc = real_vfs->xOpen(real_vfs, name, f->real, flags, out_flags);
     /* SQLite calls xClose only when pMethods is set: mirror the real file. */
@@ -468,17 +508,78 @@ void store_fault_arm(int commits, int disk_full) {
     fault_disk_full = disk_full;
 }
 
+void store_fault_arm_writes(int writes, int disk_full) {
+    fault_writes_left = writes;
+    fault_writes_disk_full = disk_full;
+}
+
+void store_fault_arm_savepoints(int count, int rollback) {
+    if (rollback) fault_rollbacks_left = count;
+    else fault_releases_left = count;
+}
+
+int store_debug_cache_pages(int pages) {
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA cache_size=%d", pages > 0 ? pages : -STORE_CACHE_KIB);
+    return sqlite3_exec(database, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+void store_debug_heap_headroom(long long bytes) {
+    sqlite3_hard_heap_limit64(bytes > 0 ? sqlite3_memory_used() + bytes : 0);
+}
+
 /* ---------------------------------------------------------------- basics */
 
 sqlite3 *store_database(void) { return database; }
-const char *store_error(void) { return database ? sqlite3_errmsg(database) : "store not open"; }
 const struct store_stats *store_stats(void) { return &stats; }
+
+static int is_corruption(int code) {
+    return (code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB;
+}
+
+/* From now on every write is refused (store_command_begin), the open batch
+ * included; reads go on.  Said once in the log, with the path. */
+static void mark_corrupt(const char *detail) {
+    if (corrupt) return;
+    corrupt = 1;
+    snprintf(corrupt_detail, sizeof corrupt_detail, "%s", detail);
+    char path[PATH_MAX + 32], quoted[600];
+    log_error("DATABASE CORRUPT: writes are refused, reads continue; restore a backup",
+              "path=%s detail=%s", log_quote(database_path, path, sizeof path),
+              log_quote(corrupt_detail, quoted, sizeof quoted));
+}
+
+/* Keeps the connection's current error, if it holds one, for texts written
+ * after later calls have reset it; a corruption error marks the database. */
+static void note_error(void) {
+    int code = sqlite3_extended_errcode(database);
+    if (code == SQLITE_OK || code == SQLITE_ROW || code == SQLITE_DONE) return;
+    snprintf(last_error, sizeof last_error, "%s", sqlite3_errmsg(database));
+    if (is_corruption(code)) mark_corrupt(last_error);
+}
+
+const char *store_error(void) {
+    static char text[PATH_MAX + 1024];
+    if (database == NULL) return "store not open";
+    note_error();
+    if (corrupt)
+        snprintf(text, sizeof text, "database %s is corrupt (%s): writes are refused, reads continue",
+                 database_path, corrupt_detail);
+    else if (batch_failed)
+        snprintf(text, sizeof text, "%s", batch_failure);
+    else
+        snprintf(text, sizeof text, "database %s: %s", database_path, sqlite3_errmsg(database));
+    return text;
+}
 
 static int execute(const char *sql) {
     char *message = NULL;
     int rc = sqlite3_exec(database, sql, NULL, NULL, &message);
     if (rc != SQLITE_OK) {
-        log_error("sql failed", "error=\"%s\"", message ? message : sqlite3_errstr(rc));
+        char path[PATH_MAX + 32];
+        note_error();
+        log_error("sql failed", "path=%s error=\"%s\"", log_quote(database_path, path, sizeof path),
+                  message ? message : sqlite3_errstr(rc));
         sqlite3_free(message);
         return -1;
     }
@@ -501,7 +602,10 @@ sqlite3_stmt *store_statement(const char *sql) {
     sqlite3_stmt *statement = NULL;
     if (sqlite3_prepare_v3(database, sql, -1, SQLITE_PREPARE_PERSISTENT, &statement, NULL) !=
         SQLITE_OK) {
-        log_error("sql prepare failed", "error=\"%s\"", sqlite3_errmsg(database));
+        char path[PATH_MAX + 32];
+        note_error();
+        log_error("sql prepare failed", "path=%s error=\"%s\"", log_quote(database_path, path, sizeof path),
+                  sqlite3_errmsg(database));
         return NULL;
     }
     statement_cache[statement_count].sql = sql;
@@ -559,8 +663,85 @@ failed:
     return -1;
 }
 
+/* The database's own files, created 0600 under the umask main() sets;
+ * files left by an older redressd or another tool are brought down to
+ * 0600 (customer data is nobody else's to read), and the log says so. */
+static void tighten_modes(void) {
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        char path[sizeof database_path + 8], quoted[PATH_MAX + 64];
+        struct stat status;
+        snprintf(path, sizeof path, "%s%s", database_path, suffixes[i]);
+        if (stat(path, &status) != 0 || !S_ISREG(status.st_mode) || (status.st_mode & 077) == 0) continue;
+        if (chmod(path, 0600) == 0)
+            log_warn("database file was open to other users: mode set to 0600", "path=%s mode_was=%04o",
+                     log_quote(path, quoted, sizeof quoted), (unsigned)(status.st_mode & 07777));
+        else
+            log_warn("database file is open to other users and its mode cannot be changed",
+                     "path=%s mode=%04o error=\"%s\"", log_quote(path, quoted, sizeof quoted),
+                     (unsigned)(status.st_mode & 07777), strerror(errno));
+    }
+}
+
+/* Start-up check of the schema, cheap whatever the database's size: the
+ * schema table's b-tree is sound (quick_check of that one table), and every
+ * table, index and trigger the migrations create exists -- compared with the
+ * migrations run on an empty in-memory database, so the list never drifts
+ * from them.  The rest of the file is checked after start
+ * (store_integrity_start). */
+static int check_schema(char *error, size_t error_size) {
+    sqlite3_stmt *statement = NULL;
+    int rc = sqlite3_prepare_v2(database, "PRAGMA quick_check(sqlite_schema)", -1, &statement, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_step(statement);
+    if (rc != SQLITE_ROW || strcmp((const char *)sqlite3_column_text(statement, 0), "ok") != 0) {
+        snprintf(error, error_size, "its schema is corrupt: %s",
+                 rc == SQLITE_ROW ? (const char *)sqlite3_column_text(statement, 0) : sqlite3_errmsg(database));
+        sqlite3_finalize(statement);
+        return -1;
+    }
+    sqlite3_finalize(statement);
+    sqlite3 *reference = NULL;
+    if (sqlite3_open_v2(":memory:", &reference, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        snprintf(error, error_size, "cannot open an in-memory database to check the schema");
+        sqlite3_close(reference);
+        return -1;
+    }
+    int failed = 0;
+    for (int i = 0; i < MIGRATION_COUNT && !failed; i++)
+        failed = sqlite3_exec(reference, migrations[i], NULL, NULL, NULL) != SQLITE_OK;
+    sqlite3_stmt *expected = NULL, *present = NULL;
+    if (failed ||
+        sqlite3_prepare_v2(reference, "SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+                           " ORDER BY rowid", -1, &expected, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(database, "SELECT 1 FROM sqlite_schema WHERE type = ?1 AND name = ?2", -1, &present,
+                           NULL) != SQLITE_OK) {
+        snprintf(error, error_size, "cannot check the schema: %s", sqlite3_errmsg(failed ? reference : database));
+        failed = 1;
+    }
+    while (!failed && sqlite3_step(expected) == SQLITE_ROW) {
+        const char *type = (const char *)sqlite3_column_text(expected, 0);
+        const char *name = (const char *)sqlite3_column_text(expected, 1);
+        sqlite3_bind_text(present, 1, type, -1, SQLITE_STATIC);
+        sqlite3_bind_text(present, 2, name, -1, SQLITE_STATIC);
+        rc = sqlite3_step(present);
+        if (rc != SQLITE_ROW) {
+            if (rc == SQLITE_DONE)
+                snprintf(error, error_size, "its schema is damaged: %s %s is missing (schema version %d)", type, name,
+                         STORE_SCHEMA_VERSION);
+            else
+                snprintf(error, error_size, "cannot read its schema: %s", sqlite3_errmsg(database));
+            failed = 1;
+        }
+        sqlite3_reset(present);
+    }
+    sqlite3_finalize(expected);
+    sqlite3_finalize(present);
+    sqlite3_close(reference);
+    return failed ? -1 : 0;
+}
+
 int store_open(const char *dir, const char *sync, char *error, size_t error_size) {
-    char path[1200];
+    char directory[PATH_MAX], reason[768] = "";
     if (strcmp(sync, "full") != 0 && strcmp(sync, "normal") != 0) {
         snprintf(error, error_size, "sync must be full or normal, not '%s'", sync);
         return -1;
@@ -569,40 +750,238 @@ int store_open(const char *dir, const char *sync, char *error, size_t error_size
         snprintf(error, error_size, "cannot create data directory %s: %s", dir, strerror(errno));
         return -1;
     }
-    snprintf(path, sizeof path, "%s/redress.db", dir);
+    if (realpath(dir, directory) == NULL) {
+        snprintf(error, error_size, "data directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    snprintf(database_path, sizeof database_path, "%s/redress.db", directory);
+    tighten_modes();
     if (fault_vfs_register() != SQLITE_OK) {
         snprintf(error, error_size, "cannot register the SQLite VFS shim");
         return -1;
     }
-    int rc = sqlite3_open_v2(path, &database,
+    int rc = sqlite3_open_v2(database_path, &database,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                              "redress-fault");
     if (rc != SQLITE_OK) {
-        snprintf(error, error_size, "cannot open %s: %s", path,
+        snprintf(error, error_size, "database %s: cannot open: %s", database_path,
                  database ? sqlite3_errmsg(database) : sqlite3_errstr(rc));
         sqlite3_close(database);
         database = NULL;
+        return -1;
+    }
+    /* SQLite falls back to read-only when it may not write the file; every
+     * write would then fail one by one.  Refuse to start instead. */
+    if (sqlite3_db_readonly(database, "main") == 1) {
+        snprintf(error, error_size,
+                 "database %s is read-only for this process (its mode or owner, or a read-only "
+                 "filesystem): redressd must be able to write it", database_path);
+        store_close();
         return -1;
     }
     sqlite3_extended_result_codes(database, 1);
     char pragmas[256];
     snprintf(pragmas, sizeof pragmas,
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;"
-             "PRAGMA busy_timeout=5000; PRAGMA cache_size=-16000;",
-             strcmp(sync, "full") == 0 ? "FULL" : "NORMAL");
-    if (execute(pragmas) || migrate(error, error_size)) {
-        if (error[0] == '\0') snprintf(error, error_size, "%s", sqlite3_errmsg(database));
+             "PRAGMA busy_timeout=5000; PRAGMA cache_size=-%d;",
+             strcmp(sync, "full") == 0 ? "FULL" : "NORMAL", STORE_CACHE_KIB);
+    /* The first statement reads the header: a damaged one is SQLITE_NOTADB. */
+    if (execute(pragmas) != 0) {
+        int code = sqlite3_errcode(database);
+        snprintf(reason, sizeof reason, "%s%s", sqlite3_errmsg(database),
+                 code == SQLITE_NOTADB ? ": its header is not a SQLite header (damaged, or not a database)"
+                 : code == SQLITE_READONLY ? ": it or its directory is read-only for this process" : "");
+    } else if (migrate(reason, sizeof reason) != 0 || check_schema(reason, sizeof reason) != 0) {
+        if (reason[0] == '\0') snprintf(reason, sizeof reason, "%s", sqlite3_errmsg(database));
+    }
+    if (reason[0]) {
+        snprintf(error, error_size, "database %s: %s", database_path, reason);
         store_close();
         return -1;
     }
+    sqlite3_commit_hook(database, commit_gate, NULL);
     return 0;
 }
 
+/* ------------------------------------------------------ integrity check */
+
+/* PRAGMA quick_check reads every page of the file: from milliseconds to
+ * minutes, with the size of the database.  It runs after start on a thread of
+ * its own, with its own read-only connection (the default VFS, never the fault
+ * shim) on the snapshot it opens, and posts its result to the loop through a
+ * pipe.  Why a thread and not slices on the loop: quick_check walks whole
+ * b-trees in one VDBE step that cannot be paused and resumed (even
+ * quick_check(TABLE) takes a table and its indexes at once), so a slice
+ * bounded by a progress handler either blocks the loop for as long as the
+ * largest table takes, or is interrupted and starts that table again from
+ * nothing, never finishing.  The thread shares with the loop only the fields
+ * below under their mutex, and the pipe; SQLite connections are independent
+ * (the library is built thread-safe and each connection has one thread).
+ * While it reads, its snapshot holds checkpoints back: the WAL grows by what
+ * is written meanwhile, and is reused after the next checkpoint. */
+#define INTEGRITY_NICE 10            /* the thread's niceness: below the loop */
+#define INTEGRITY_REPORT_BYTES 400   /* first problems kept for INFO and the log */
+
+enum integrity_state { INTEGRITY_OFF, INTEGRITY_RUNNING, INTEGRITY_OK, INTEGRITY_FAILED, INTEGRITY_ERROR };
+static const char *const integrity_names[] = {"off", "running", "ok", "failed", "error"};
+
+static struct {
+    pthread_mutex_t lock;            /* guards connection, stop, state, report, took_ms */
+    pthread_t thread;
+    int thread_running;              /* started, not joined yet (loop thread only) */
+    int pipe[2];
+    struct event *done_event;
+    sqlite3 *connection;             /* the thread's, while open: for sqlite3_interrupt */
+    int stop;
+    enum integrity_state state;
+    char path[sizeof database_path];
+    char report[INTEGRITY_REPORT_BYTES];
+    int64_t started_ms, took_ms;
+    /* What the loop knows (INFO): changes only on the loop, together with
+     * the effect of the result, so INFO never says "failed" while a write
+     * could still be accepted. */
+    enum integrity_state seen;
+    long long seen_ms;
+} integrity = {.lock = PTHREAD_MUTEX_INITIALIZER, .pipe = {-1, -1}};
+
+static void *integrity_main(void *argument) {
+    (void)argument;
+    /* Linux nices one thread by its id; elsewhere this is a no-op failure. */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), INTEGRITY_NICE) != 0) { /* best effort */ }
+    enum integrity_state state = INTEGRITY_OK;
+    char report[INTEGRITY_REPORT_BYTES] = "";
+    size_t used = 0;
+    sqlite3 *connection = NULL;
+    int rc = sqlite3_open_v2(integrity.path, &connection, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    pthread_mutex_lock(&integrity.lock);
+    integrity.connection = rc == SQLITE_OK ? connection : NULL;
+    int stop = integrity.stop;
+    pthread_mutex_unlock(&integrity.lock);
+    sqlite3_stmt *statement = NULL;
+    if (rc == SQLITE_OK && !stop) rc = sqlite3_prepare_v2(connection, "PRAGMA quick_check", -1, &statement, NULL);
+    if (rc == SQLITE_OK && !stop) {
+        while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
+            const char *line = (const char *)sqlite3_column_text(statement, 0);
+            if (line == NULL || strcmp(line, "ok") == 0) continue;
+            state = INTEGRITY_FAILED;
+            if (used < sizeof report - 1) {
+                int n = snprintf(report + used, sizeof report - used, "%s%s", used ? "; " : "", line);
+                used = n < 0 ? sizeof report - 1 : used + (size_t)n;
+            }
+        }
+        if (rc == SQLITE_DONE) rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_OK && !stop) {
+        int code = connection ? sqlite3_extended_errcode(connection) : rc;
+        state = is_corruption(code) ? INTEGRITY_FAILED : INTEGRITY_ERROR;
+        snprintf(report, sizeof report, "%s", connection ? sqlite3_errmsg(connection) : sqlite3_errstr(rc));
+    }
+    sqlite3_finalize(statement);
+    pthread_mutex_lock(&integrity.lock);
+    integrity.connection = NULL;
+    pthread_mutex_unlock(&integrity.lock);
+    sqlite3_close(connection);
+    pthread_mutex_lock(&integrity.lock);
+    integrity.state = stop || integrity.stop ? INTEGRITY_OFF : state;
+    snprintf(integrity.report, sizeof integrity.report, "%s", report);
+    integrity.took_ms = clock_real_monotonic_ms() - integrity.started_ms;
+    pthread_mutex_unlock(&integrity.lock);
+    char byte = 1;
+    if (write(integrity.pipe[1], &byte, 1) != 1) { /* the loop then learns at close */ }
+    return NULL;
+}
+
+static void integrity_close_pipe(void) {
+    if (integrity.done_event) event_free(integrity.done_event);
+    integrity.done_event = NULL;
+    for (int i = 0; i < 2; i++) {
+        if (integrity.pipe[i] >= 0) close(integrity.pipe[i]);
+        integrity.pipe[i] = -1;
+    }
+}
+
+/* On the loop: the thread is done; a corrupt file stops writes from now on. */
+static void integrity_done(evutil_socket_t fd, short what, void *argument) {
+    (void)fd; (void)what; (void)argument;
+    pthread_join(integrity.thread, NULL);
+    integrity.thread_running = 0;
+    integrity_close_pipe();
+    pthread_mutex_lock(&integrity.lock);
+    enum integrity_state state = integrity.state;
+    char report[INTEGRITY_REPORT_BYTES];
+    snprintf(report, sizeof report, "%s", integrity.report);
+    long long took = (long long)integrity.took_ms;
+    pthread_mutex_unlock(&integrity.lock);
+    integrity.seen = state;
+    integrity.seen_ms = took;
+    char path[PATH_MAX + 32], quoted[INTEGRITY_REPORT_BYTES + 64];
+    log_quote(database_path, path, sizeof path);
+    log_quote(report, quoted, sizeof quoted);
+    if (state == INTEGRITY_OK) {
+        log_info("integrity check passed", "path=%s ms=%lld", path, took);
+    } else if (state == INTEGRITY_FAILED) {
+        log_error("integrity check failed", "path=%s ms=%lld problems=%s", path, took, quoted);
+        char detail[INTEGRITY_REPORT_BYTES + 32];
+        snprintf(detail, sizeof detail, "quick_check: %s", report);
+        mark_corrupt(detail);
+    } else if (state == INTEGRITY_ERROR) {
+        log_warn("integrity check could not run", "path=%s error=%s", path, quoted);
+    }
+}
+
+int store_integrity_start(struct event_base *base) {
+    if (database == NULL || integrity.thread_running) return -1;
+    if (!sqlite3_threadsafe()) {
+        log_warn("integrity check skipped: this SQLite is built without threads", NULL);
+        return 0;
+    }
+    snprintf(integrity.path, sizeof integrity.path, "%s", database_path);
+    integrity.stop = 0;
+    integrity.state = integrity.seen = INTEGRITY_RUNNING;
+    integrity.seen_ms = 0;
+    integrity.report[0] = '\0';
+    integrity.took_ms = 0;
+    integrity.started_ms = clock_real_monotonic_ms();
+    if (pipe(integrity.pipe) != 0 || fcntl(integrity.pipe[0], F_SETFD, FD_CLOEXEC) != 0 ||
+        fcntl(integrity.pipe[1], F_SETFD, FD_CLOEXEC) != 0 ||
+        (integrity.done_event = event_new(base, integrity.pipe[0], EV_READ, integrity_done, NULL)) == NULL ||
+        event_priority_set(integrity.done_event, 0) != 0 || event_add(integrity.done_event, NULL) != 0 ||
+        pthread_create(&integrity.thread, NULL, integrity_main, NULL) != 0) {
+        log_warn("integrity check could not start", "error=\"%s\"", strerror(errno));
+        integrity_close_pipe();
+        integrity.state = integrity.seen = INTEGRITY_ERROR;
+        return -1;
+    }
+    integrity.thread_running = 1;
+    return 0;
+}
+
+/* Stops a running check (at close): interrupts its statement, joins it. */
+static void integrity_stop(void) {
+    if (integrity.thread_running) {
+        pthread_mutex_lock(&integrity.lock);
+        integrity.stop = 1;
+        if (integrity.connection) sqlite3_interrupt(integrity.connection);
+        pthread_mutex_unlock(&integrity.lock);
+        pthread_join(integrity.thread, NULL);
+        integrity.thread_running = 0;
+    }
+    integrity_close_pipe();
+}
+
+void store_info(struct evbuffer *out) {
+    evbuffer_add_printf(out, "database:%s\r\nintegrity_check:%s\r\nintegrity_check_ms:%lld\r\n"
+                             "database_corrupt:%d\r\n",
+                        database_path, integrity_names[integrity.seen], integrity.seen_ms, corrupt);
+}
+
 void store_close(void) {
+    integrity_stop();
     if (database == NULL) return;
     if (batch_open) {
-        execute("ROLLBACK");
+        if (!sqlite3_get_autocommit(database)) execute("ROLLBACK");
         batch_open = 0;
+        batch_failed = 0;
         run_after_commits(0);
     }
     for (int i = 0; i < statement_count; i++) sqlite3_finalize(statement_cache[i].statement);
@@ -628,7 +1007,10 @@ static int execute_cached(const char *sql) {
     int rc = sqlite3_step(statement);
     sqlite3_reset(statement);
     if (rc != SQLITE_DONE) {
-        log_error("sql failed", "sql=\"%s\" error=\"%s\"", sql, sqlite3_errmsg(database));
+        char path[PATH_MAX + 32];
+        note_error();
+        log_error("sql failed", "path=%s sql=\"%s\" error=\"%s\"", log_quote(database_path, path, sizeof path), sql,
+                  sqlite3_errmsg(database));
         return -1;
     }
     return 0;
@@ -638,24 +1020,90 @@ static const char begin_sql[] = "BEGIN IMMEDIATE";
 static const char savepoint_sql[] = "SAVEPOINT command";
 static const char release_sql[] = "RELEASE command";
 static const char rollback_to_sql[] = "ROLLBACK TO command";
+/* What an armed fault runs instead: a real failure of the statement, which
+ * leaves the savepoint open as a failed RELEASE or ROLLBACK TO would. */
+static const char release_fault_sql[] = "RELEASE no_such_savepoint";
+static const char rollback_to_fault_sql[] = "ROLLBACK TO no_such_savepoint";
+
+/* The one gate to the disk while a batch is open: SQLite may commit only
+ * through store_batch_commit().  After SQLite rolled the batch back on its
+ * own, the next SAVEPOINT would open a transaction of its own, and its
+ * RELEASE (or any statement, in autocommit) would commit it: writes the
+ * batch's failure would then report as not saved.  A corrupt database is
+ * written no more, by anything.  A non-zero return turns the commit into a
+ * rollback. */
+static int commit_gate(void *argument) {
+    (void)argument;
+    return corrupt || (batch_open && !committing);
+}
+
+/* The open batch can no longer commit what its replies say: SQLite rolled
+ * its transaction back by itself (then later statements would run outside
+ * it), or a savepoint could not be released or rolled back to (then the
+ * transaction holds writes of a failed command), or the database is corrupt.
+ * What is left of it is rolled back now, its remaining commands are refused
+ * without writing, and store_batch_commit() fails it whole: every reply of
+ * the batch says nothing was saved, which is then true of the disk. */
+static void batch_fail(const char *what) {
+    if (batch_failed) return;
+    note_error();
+    batch_failed = 1;
+    if (corrupt)
+        snprintf(batch_failure, sizeof batch_failure, "database %s is corrupt (%s): writes are refused",
+                 database_path, corrupt_detail);
+    else
+        snprintf(batch_failure, sizeof batch_failure, "database %s: %s (%s)", database_path, what,
+                 last_error[0] ? last_error : "no error reported");
+    if (!sqlite3_get_autocommit(database)) sqlite3_exec(database, "ROLLBACK", NULL, NULL, NULL);
+    char quoted[sizeof batch_failure + 64];
+    log_error("batch failed: rolled back, its other commands refused", "writes=%lld error=%s", batch_writes,
+              log_quote(batch_failure, quoted, sizeof quoted));
+}
+
+/* Fails the open batch if it was lost since the last look. */
+static void batch_check(void) {
+    if (!batch_open || batch_failed) return;
+    if (sqlite3_get_autocommit(database)) batch_fail("SQLite rolled the batch's transaction back after an error");
+    else if (corrupt) batch_fail("corrupt");
+}
 
 int store_command_begin(void) {
+    if (corrupt) return -1;
+    batch_check();
+    if (batch_failed) return -1;
     if (!batch_open) {
+        last_error[0] = '\0';
         if (execute_cached(begin_sql)) return -1;
         batch_open = 1;
         batch_writes = 0;
         batch_opened_ms = clock_real_monotonic_ms();
     }
-    return execute_cached(savepoint_sql);
+    if (execute_cached(savepoint_sql)) {
+        batch_fail("SAVEPOINT failed");
+        return -1;
+    }
+    return 0;
 }
 
 int store_command_end(int ok) {
+    batch_check();
+    if (!batch_open || batch_failed) return -1;
     if (ok) {
-        if (execute_cached(release_sql)) return -1;
+        int faulty = fault_releases_left > 0;
+        if (faulty) fault_releases_left--;
+        if (execute_cached(faulty ? release_fault_sql : release_sql)) {
+            batch_fail("the command's savepoint could not be released");
+            return -1;
+        }
         batch_writes++;
         return 0;
     }
-    if (execute_cached(rollback_to_sql) || execute_cached(release_sql)) return -1;
+    int faulty = fault_rollbacks_left > 0;
+    if (faulty) fault_rollbacks_left--;
+    if (execute_cached(faulty ? rollback_to_fault_sql : rollback_to_sql) || execute_cached(release_sql)) {
+        batch_fail("the failed command's savepoint could not be rolled back");
+        return -1;
+    }
     return 0;
 }
 
@@ -683,12 +1131,23 @@ static void run_after_commits(int committed) {
 
 int store_batch_commit(char *error, size_t error_size) {
     if (!batch_open) return 0;
+    batch_check();
+    if (batch_failed) {
+        snprintf(error, error_size, "%s", batch_failure);
+        batch_open = 0;
+        batch_failed = 0;
+        run_after_commits(0);
+        stats.commit_failures++;
+        return -1;
+    }
     int64_t started = clock_real_monotonic_ms();
     if (fault_commits_left > 0) {
         fault_commits_left--;
         fault_active = 1;
     }
+    committing = 1;
     int rc = sqlite3_exec(database, "COMMIT", NULL, NULL, NULL);
+    committing = 0;
     fault_active = 0;
     stats.commit_ms_total += clock_real_monotonic_ms() - started;
     if (rc == SQLITE_OK) {
@@ -699,14 +1158,15 @@ int store_batch_commit(char *error, size_t error_size) {
         run_after_commits(1);
         return 0;
     }
-    snprintf(error, error_size, "commit failed: %s", sqlite3_errmsg(database));
+    note_error();
+    snprintf(error, error_size, "database %s: commit failed: %s", database_path, sqlite3_errmsg(database));
     /* SQLite may already have rolled back (an I/O error during commit
      * does); if the transaction is still open, end it. */
     if (!sqlite3_get_autocommit(database)) sqlite3_exec(database, "ROLLBACK", NULL, NULL, NULL);
     batch_open = 0;
     run_after_commits(0);
     stats.commit_failures++;
-    log_error("batch commit failed", "writes=%lld error=\"%s\"", batch_writes,
-              sqlite3_errmsg(database));
+    char quoted[PATH_MAX + 600];
+    log_error("batch commit failed", "writes=%lld error=%s", batch_writes, log_quote(error, quoted, sizeof quoted));
     return -1;
 }

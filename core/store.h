@@ -7,7 +7,11 @@
  * (the server holds them).  With sync=full, 0 means the batch is on disk.
  *
  * The store is a process-wide singleton: redress is single-threaded and has
- * exactly one database connection.
+ * exactly one database connection for its work (the integrity check after
+ * start reads on a thread and connection of its own, see store.c).
+ *
+ * Every error text names the database file.  A corrupt database refuses
+ * writes (store_command_begin fails, store_error says so); reads continue.
  */
 #ifndef REDRESS_STORE_H
 #define REDRESS_STORE_H
@@ -16,10 +20,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct evbuffer;
+struct event_base;
+
 #define STORE_SCHEMA_VERSION 11
 
-/* Opens (creating) DIR/redress.db in WAL mode and runs migrations.  sync is
- * "full" or "normal".  Returns 0, or -1 with a message in error. */
+/* Opens (creating) DIR/redress.db in WAL mode, runs migrations, and checks
+ * what is cheap to check at start: the header, that it is writable, and the
+ * schema.  sync is "full" or "normal".  Returns 0, or -1 with a message
+ * naming the file in error. */
 int store_open(const char *dir, const char *sync, char *error, size_t error_size);
 /* Commits nothing: an open batch must be committed (or is rolled back). */
 void store_close(void);
@@ -29,12 +38,26 @@ void store_close(void);
  * NULL on a prepare error (logged).  The store owns it. */
 sqlite3_stmt *store_statement(const char *sql);
 sqlite3 *store_database(void);
-/* The last SQLite error message. */
+/* The last store error: "database PATH: why", or, once the database is
+ * known to be corrupt, "database PATH is corrupt (...): writes are refused,
+ * reads continue".  A corruption error seen here marks the database corrupt. */
 const char *store_error(void);
+
+/* Starts the full PRAGMA quick_check after start, off the loop; its result
+ * comes back to the loop, where "failed" marks the database corrupt.
+ * 0, or -1 (logged: the daemon runs on unchecked). */
+int store_integrity_start(struct event_base *base);
+/* Appends the store's INFO lines: database, integrity_check
+ * (off|running|ok|failed|error), integrity_check_ms, database_corrupt. */
+void store_info(struct evbuffer *out);
 
 /* Batches.  store_command_begin() opens the batch if needed (BEGIN IMMEDIATE)
  * and a savepoint; store_command_end(ok) releases it, or rolls it back when
- * ok is 0.  Both return 0 or -1 (store error). */
+ * ok is 0.  Both return 0 or -1 (store error).  When the batch's transaction
+ * is lost (SQLite rolled it back after an I/O error or a full disk) or a
+ * savepoint cannot be released or rolled back to, the batch has failed: both
+ * return -1 for the rest of it, nothing more is written, and its commit
+ * fails. */
 int store_command_begin(void);
 int store_command_end(int ok);
 int store_batch_is_open(void);
@@ -57,6 +80,17 @@ int store_after_commit(void (*fn)(void *argument, int committed), void *argument
  * inside SQLite's own file writes with SQLITE_FULL (disk_full 1) or
  * SQLITE_IOERR (disk_full 0). */
 void store_fault_arm(int commits, int disk_full);
+/* The next `writes` writes to the database or its WAL made inside a batch
+ * but not by its COMMIT (page cache spills) fail the same way. */
+void store_fault_arm_writes(int writes, int disk_full);
+/* The next `count` RELEASEs (rollback 0) or ROLLBACK TOs (rollback 1) of a
+ * command's savepoint fail. */
+void store_fault_arm_savepoints(int count, int rollback);
+/* SQLite's page cache in pages (small: spills come soon); 0 = the default. */
+int store_debug_cache_pages(int pages);
+/* SQLite may allocate only `bytes` more than it holds now (then SQLITE_NOMEM);
+ * 0 = no limit. */
+void store_debug_heap_headroom(long long bytes);
 
 struct store_stats {
     long long commits, commit_failures, batch_writes_total, largest_batch;

@@ -20,11 +20,10 @@ def start(data):
     proc = subprocess.Popen([REDRESSD, "--port", "0", "--data", data, "--rules", os.path.join(ROOT, "rules"),
                              "--unix-socket", "off"], stderr=subprocess.PIPE, text=True)
     port = None
-    for line in proc.stderr:
+    for line in proc.stderr:  # "listening" is the last line of the start
         m = re.search(r'msg="listening" port=(\d+)', line)
         if m:
             port = int(m.group(1))
-        if 'msg="ready"' in line:
             break
     while subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True, text=True).stdout.strip() != "PONG":  # PING needs no AUTH
         time.sleep(0.01)

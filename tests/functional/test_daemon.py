@@ -47,7 +47,10 @@ def test_logs_are_logfmt():
     with Daemon() as d:
         d.client().call("PING")
     lines = [l for l in d.log_lines if l.strip()]
-    assert lines[0].startswith("ts=") and 'msg="listening"' in lines[0] and "port=" in lines[0]
+    # The listening line is the last line of the start, once everything is ready.
+    listening = [i for i, l in enumerate(lines) if 'msg="listening"' in l]
+    ready = [i for i, l in enumerate(lines) if 'msg="ready"' in l]
+    assert len(listening) == 1 and "port=" in lines[listening[0]] and ready and ready[0] < listening[0]
     for line in lines:
         assert line.startswith("ts=") and " level=" in line and ' msg="' in line, line
 
