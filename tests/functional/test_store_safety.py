@@ -180,9 +180,9 @@ def test_failed_release_fails_the_batch_whole():
 
 
 def test_failed_rollback_to_fails_the_batch_whole():
-    # CASE.ASSIGN of a missing case fails, and rolling its savepoint back fails too: what it
+    # CASE.ASSIGN to a missing agent fails, and rolling its savepoint back fails too: what it
     # wrote would stay in the transaction, so nothing of the batch may commit.
-    savepoint_failure("FAIL-ROLLBACK-TO", ["CASE.ASSIGN", 999999, "bob"])
+    savepoint_failure("FAIL-ROLLBACK-TO", ["CASE.ASSIGN", 1, "nobody"])
 
 
 # ------------------------------------------------------------------------ file modes
