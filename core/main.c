@@ -11,18 +11,18 @@
  * and its plugins create (database, WAL, shared memory, token, cursors,
  * socket) is for its own user only, whatever the data directory's mode.
  */
-#include "agents.h"
-#include "cases.h"
-#include "refunds.h"
-#include "deadlines.h"
-#include "commands.h"
-#include "clock.h"
-#include "config.h"
-#include "plugins.h"
-#include "log.h"
-#include "rules.h"
-#include "server.h"
-#include "store.h"
+#include "domain/agents.h"
+#include "cmd/case_cmd.h"
+#include "domain/refunds.h"
+#include "domain/deadlines.h"
+#include "cmd/table.h"
+#include "lib/clock.h"
+#include "lib/config.h"
+#include "plugin/host.h"
+#include "lib/log.h"
+#include "rules/rules.h"
+#include "net/server.h"
+#include "store/store.h"
 
 #include <event2/event.h>
 #include <stdio.h>
