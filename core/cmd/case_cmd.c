@@ -665,8 +665,8 @@ static void open_insert(struct request *request, const struct open_values *value
     if (add_event_detail(request, id, "opened", &opened) != 0) return;
 
     /* Rule decisions are written by the actor "rules". */
-    const char *agent = request->actor;
-    request->actor = "rules";
+    const char *agent = request->call.actor;
+    request->call.actor = "rules";
     struct detail triaged = {.len = 0};
     detail_add_string(&triaged, "state", "new->open");
     detail_add_string(&triaged, "category", triage->category);
@@ -732,7 +732,7 @@ static void open_insert(struct request *request, const struct open_values *value
         if (legal || complaint)
             failed = deadlines_escalate(request, id, legal ? "legal_threat" : "complaint", "") != 0;
     }
-    request->actor = agent;
+    request->call.actor = agent;
     if (failed) return;
     if (count_case(request, triage, values.text[F_CUSTOMER], values.len[F_CUSTOMER], now) != 0) return;
     reply_integer(request->reply, id);
@@ -934,9 +934,9 @@ void case_list_command(struct request *request) {
     /* An agent lists what it may see (agents_may_see_case): the cases of its
      * queues and those assigned to it.  A QUEUE filter narrows that, never
      * widens it. */
-    const char *mine = request->client && server_client_role(request->client) == ROLE_AGENT
-                           ? server_client_queues(request->client) : NULL;
-    const char *me = mine ? server_client_agent(request->client) : NULL;
+    const char *mine = request->call.who.role == ROLE_AGENT
+                           ? (request->call.who.queues ? request->call.who.queues : "") : NULL;
+    const char *me = mine ? request->call.who.agent : NULL;
     if (mine) strcat(sql, " AND (instr(',' || ?7 || ',', ',' || queue || ',') > 0 OR assignee = ?8)");
     strcat(sql, " ORDER BY id LIMIT ?6");
     sqlite3_stmt *statement = NULL;

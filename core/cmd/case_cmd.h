@@ -7,7 +7,7 @@
 #ifndef REDRESS_CASES_H
 #define REDRESS_CASES_H
 
-#include "cmd/table.h"
+#include "cmd/request.h"
 
 void cases_set_default_currency(const char *code);
 /* Feeds the rules' spike counters with the cases of the last 31 days (start). */

@@ -22,8 +22,8 @@
  * queue named: every queue.  A queue named was checked before the handler
  * (the table marks it: a known queue the caller may work). */
 static int claim_scope(struct request *request, char *out, size_t out_size) {
-    int agent = request->client && server_client_role(request->client) == ROLE_AGENT;
-    const char *mine = request->client ? server_client_queues(request->client) : "";
+    int agent = request->call.who.role == ROLE_AGENT;
+    const char *mine = request->call.who.queues ? request->call.who.queues : "";
     out[0] = '\0';
     if (request->argc == 2) {
         snprintf(out, out_size, "%.*s", (int)request->argvlen[1], request->argv[1]);
@@ -43,8 +43,8 @@ static int claim_scope(struct request *request, char *out, size_t out_size) {
 void case_claim_command(struct request *request) {
     char scope[1100];
     if (claim_scope(request, scope, sizeof scope) != 0) return;
-    const char *agent = request->client ? server_client_agent(request->client) : NULL;
-    if (agent == NULL) agent = request->actor;
+    const char *agent = request->call.who.agent;
+    if (agent == NULL) agent = request->call.actor;
     /* Walks the cases_claimable index in claim order and stops at the first
      * case of the caller's queues. */
     static const char sql[] =
@@ -152,7 +152,7 @@ void queue_list_command(struct request *request) {
     long long count = 0, now = clock_now();
     while (sqlite3_step(statement) == SQLITE_ROW) {
         const char *queue = (const char *)sqlite3_column_text(statement, 0);
-        if (!agents_may_work_queue(request, queue, strlen(queue))) continue;
+        if (!caller_may_work_queue(&request->call.who, queue, strlen(queue))) continue;
         reply_array(rows, 10);
         reply_bulk_string(rows, "queue");
         reply_bulk_string(rows, (const char *)sqlite3_column_text(statement, 0));

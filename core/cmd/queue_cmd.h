@@ -2,7 +2,7 @@
 #ifndef REDRESS_QUEUES_H
 #define REDRESS_QUEUES_H
 
-#include "cmd/table.h"
+#include "cmd/request.h"
 
 void case_claim_command(struct request *request);
 void case_transfer_command(struct request *request);

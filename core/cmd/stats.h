@@ -2,7 +2,7 @@
 #ifndef REDRESS_STATS_H
 #define REDRESS_STATS_H
 
-#include "cmd/table.h"
+#include "cmd/request.h"
 
 /* STATS: a flat field/value array (see README). */
 void stats_command(struct request *request);

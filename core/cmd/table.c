@@ -1,4 +1,4 @@
-/* commands.c -- the command table, and the connection and debug commands.
+/* table.c -- the command table, and the connection and debug commands.
  *
  * The table is the one place that says which commands exist, their arity,
  * whether they write (and so run inside a batch savepoint), who may run
@@ -8,6 +8,7 @@
  * regard to ASCII case, as Redis does.
  */
 #include "cmd/table.h"
+#include "domain/access.h"
 #include "domain/agents.h"
 #include "cmd/case_cmd.h"
 #include "domain/deadlines.h"
@@ -29,59 +30,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-/* ------------------------------------------------------------ requests */
-
-/* Room for the longest message: an unknown name with the vocabulary listed. */
-#define REQUEST_ERROR_MAX (RULES_VOCABULARY_ERROR_MAX + 512)
-
-void request_error(struct request *request, const char *code, const char *fmt, ...) {
-    char message[REQUEST_ERROR_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(message, sizeof message, fmt, ap);
-    va_end(ap);
-    reply_error(request->reply, code, "%s", message);
-    request->failed = 1;
-}
-
-void request_store_error(struct request *request) {
-    request_error(request, "ERR", "store: %s", store_error());
-}
-
-int request_step(struct request *request, sqlite3_stmt *statement) {
-    if (statement == NULL || sqlite3_step(statement) != SQLITE_DONE) {
-        request_store_error(request);
-        if (statement) sqlite3_reset(statement);
-        return -1;
-    }
-    sqlite3_reset(statement);
-    return 0;
-}
-
-int request_id(struct request *request, int i, const char *what, int64_t *id) {
-    const char *text = request->argv[i];
-    size_t len = request->argvlen[i];
-    int64_t value = 0;
-    int good = len > 0 && len <= 18;
-    for (size_t k = 0; good && k < len; k++) {
-        if (text[k] < '0' || text[k] > '9') good = 0;
-        else value = value * 10 + (text[k] - '0');
-    }
-    if (!good || value <= 0) {
-        request_error(request, "INVALID", "%s id '%.*s' is not a positive integer", what, (int)(len > 32 ? 32 : len),
-                      text);
-        return -1;
-    }
-    *id = value;
-    return 0;
-}
-
-int request_argument_is(const struct request *request, int i, const char *text) {
-    size_t len = strlen(text);
-    return i < request->argc && request->argvlen[i] == len &&
-           strncasecmp(request->argv[i], text, len) == 0;
-}
-
 /* ------------------------------------------------- connection commands */
 
 static void ping_command(struct request *request) {
@@ -91,7 +39,7 @@ static void ping_command(struct request *request) {
 
 static void quit_command(struct request *request) {
     reply_ok(request->reply);
-    if (request->client) server_client_close_after_reply(request->client);
+    if (request->connection) server_client_close_after_reply(request->connection);
 }
 
 /* HELLO [protover]: redress speaks RESP2 only.  The reply is the server
@@ -110,7 +58,7 @@ static void hello_command(struct request *request) {
     reply_bulk_string(request->reply, "proto");
     reply_integer(request->reply, 2);
     reply_bulk_string(request->reply, "id");
-    reply_integer(request->reply, request->client ? (long long)server_client_id(request->client) : 0);
+    reply_integer(request->reply, request->connection ? (long long)server_client_id(request->connection) : 0);
     reply_bulk_string(request->reply, "mode");
     reply_bulk_string(request->reply, "standalone");
     reply_bulk_string(request->reply, "role");
@@ -220,7 +168,7 @@ static void debug_clock_command(struct request *request) {
         request_error(request, "INVALID", "usage: DEBUG.CLOCK SET unix-seconds | ADVANCE seconds | GET");
         return;
     }
-    server_clock_moved(request->client);
+    server_clock_moved(request->connection);
     reply_integer(request->reply, clock_now());
 }
 
@@ -328,12 +276,12 @@ static void rules_eval_command(struct request *request) {
  * subscriber mode): replies ["subscribe", queue, count] per queue, or once
  * with "*" for every queue; then events arrive as ["message", queue, payload]. */
 static void events_subscribe_command(struct request *request) {
-    if (request->client == NULL) {
+    if (request->connection == NULL) {
         request_error(request, "ERR", "no connection to subscribe");
         return;
     }
     int count = request->argc - 1;
-    if (server_client_subscribe(request->client, request->argv + 1, request->argvlen + 1, count) < 0) {
+    if (server_client_subscribe(request->connection, request->argv + 1, request->argvlen + 1, count) < 0) {
         request_error(request, "LIMIT", "at most 32 queues of at most 64 bytes per subscriber");
         return;
     }
@@ -353,7 +301,7 @@ static void events_subscribe_command(struct request *request) {
 }
 
 static void events_unsubscribe_command(struct request *request) {
-    if (request->client) server_client_unsubscribe(request->client);
+    if (request->connection) server_client_unsubscribe(request->connection);
     reply_array(request->reply, 3);
     reply_bulk_string(request->reply, "unsubscribe");
     reply_bulk_string(request->reply, "*");
@@ -362,63 +310,20 @@ static void events_unsubscribe_command(struct request *request) {
 
 /* -------------------------------------------------------- access check */
 
-/* Reads the queue and assignee ("" for none) of a case -- of the refund's
- * case when `refund` -- and the case's id.  1 found, 0 not, -1 store error. */
-static int read_scope(int refund, int64_t id, char *queue, size_t queue_size, char *assignee,
-                      size_t assignee_size, int64_t *case_id) {
-    static const char case_sql[] = "SELECT queue, coalesce(assignee, ''), id FROM cases WHERE id = ?1";
-    static const char refund_sql[] =
-        "SELECT c.queue, coalesce(c.assignee, ''), c.id FROM refunds r JOIN cases c ON c.id = r.case_id"
-        " WHERE r.id = ?1";
-    sqlite3_stmt *statement = store_statement(refund ? refund_sql : case_sql);
-    if (statement == NULL) return -1;
-    sqlite3_bind_int64(statement, 1, id);
-    int rc = sqlite3_step(statement);
-    if (rc == SQLITE_ROW) {
-        snprintf(queue, queue_size, "%s", (const char *)sqlite3_column_text(statement, 0));
-        snprintf(assignee, assignee_size, "%s", (const char *)sqlite3_column_text(statement, 1));
-        *case_id = sqlite3_column_int64(statement, 2);
-    }
-    sqlite3_reset(statement);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
-}
-
 /* Checks argument i as what `kind` says it names; 0, or -1 after the error. */
 static int check_named_argument(struct request *request, enum command_name_kind kind, int i) {
+    size_t before = evbuffer_get_length(request->reply);
+    int status;
     if (kind == NAMES_CASE || kind == NAMES_REFUND) {
         int refund = kind == NAMES_REFUND;
-        const char *what = refund ? "refund" : "case";
-        int64_t id, case_id = 0;
-        if (request_id(request, i, what, &id) != 0) return -1;
-        char queue[RULES_NAME_MAX + 1], assignee[RULES_NAME_MAX * 2 + 8];
-        int found = read_scope(refund, id, queue, sizeof queue, assignee, sizeof assignee, &case_id);
-        if (found < 0) {
-            request_store_error(request);
-            return -1;
-        }
-        if (found == 0) {
-            request_error(request, "NOTFOUND", "%s %lld does not exist", what, (long long)id);
-            return -1;
-        }
-        if (agents_may_see_case(request, queue, assignee)) return 0;
-        if (refund)
-            request_error(request, "NOPERM", "refund %lld is of case %lld in queue %s, which is not one of yours",
-                          (long long)id, (long long)case_id, queue);
-        else
-            request_error(request, "NOPERM", "case %lld is in queue %s, which is not one of yours", (long long)id,
-                          queue);
-        return -1;
+        int64_t id;
+        if (request_id(request, i, refund ? "refund" : "case", &id) != 0) return -1;
+        status = refund ? access_refund(&request->call, id) : access_case(&request->call, id);
+    } else {
+        status = access_queue(&request->call, request->argv[i], request->argvlen[i], kind == NAMES_QUEUE);
     }
-    char why[RULES_VOCABULARY_ERROR_MAX];
-    if (rules_check_name(RULES_QUEUE, request->argv[i], request->argvlen[i], why, sizeof why) != 0) {
-        request_error(request, "INVALID", "%s", why);
-        return -1;
-    }
-    if (kind == NAMES_QUEUE && !agents_may_work_queue(request, request->argv[i], request->argvlen[i])) {
-        request_error(request, "NOPERM", "queue %s is not one of yours", request->argv[i]);
-        return -1;
-    }
-    return 0;
+    if (status != 0) request_finish(request, before);
+    return status;
 }
 
 int commands_check_access(struct request *request) {

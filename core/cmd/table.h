@@ -1,11 +1,8 @@
-/* commands.h -- the command table and what a command sees of a request.
+/* table.h -- the command table: which commands exist, their arity, flags,
+ * roles and named arguments, and the access check run before a handler.
  *
- * A command handler gets a struct request: the arguments (borrowed for the
- * call), the buffer its one reply goes to, and the actor to write into
- * events.  It must write exactly one reply.  Error replies go through
- * request_error(), which also marks the request failed: for a write command
- * the server then rolls back the command's savepoint, so a failed command
- * leaves no row behind, whatever it wrote before failing.
+ * What a handler sees of a request is in cmd/request.h; handlers include
+ * that, not this file (only the server and the table's own users do).
  */
 #ifndef REDRESS_COMMANDS_H
 #define REDRESS_COMMANDS_H
@@ -14,18 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct client;
-
-struct request {
-    struct client *client;    /* the caller; NULL for internal requests */
-    const struct command *command; /* what runs (set by the server; NULL for internal requests) */
-    int argc;
-    char **argv;              /* borrowed; argv[i] NUL-terminated, argvlen[i] bytes */
-    size_t *argvlen;
-    struct evbuffer *reply;   /* the one reply goes here */
-    const char *actor;        /* who acts, for the event rows */
-    int failed;               /* set by request_error() */
-};
+#include "cmd/request.h"
 
 enum command_flags {
     COMMAND_WRITE = 1 << 0,       /* changes the store: runs in a savepoint of the batch */
@@ -81,22 +67,5 @@ int commands_arity_ok(const struct command *command, int argc);
  * and before the handler.  0, or -1 after the error reply (-INVALID,
  * -NOTFOUND, -NOPERM, or a store error). */
 int commands_check_access(struct request *request);
-
-/* Writes "-CODE message" as the reply and marks the request failed. */
-void request_error(struct request *request, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* Replies "-ERR store: <SQLite's message>" and marks the request failed. */
-void request_store_error(struct request *request);
-/* Runs a prepared write statement (NULL: its prepare failed) to the end and
- * resets it; 0, or -1 after request_store_error(). */
-struct sqlite3_stmt;
-int request_step(struct request *request, struct sqlite3_stmt *statement);
-/* Parses argument i as an id: 1 to 18 decimal digits, > 0, nothing else
- * (no sign, no space).  0, or -1 after "-INVALID <what> id '...' is not a
- * positive integer". */
-int request_id(struct request *request, int i, const char *what, int64_t *id);
-
-/* 1 if argument i equals text, ignoring ASCII case. */
-int request_argument_is(const struct request *request, int i, const char *text);
 
 #endif

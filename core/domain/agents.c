@@ -42,35 +42,6 @@ const char *agents_role_name(unsigned role) {
     return "?";
 }
 
-/* 1 if queue[0..len) is one of the comma-separated names of list. */
-static int in_queue_list(const char *list, const char *queue, size_t len) {
-    for (const char *p = list; *p;) {
-        const char *end = strchr(p, ',');
-        size_t item = end ? (size_t)(end - p) : strlen(p);
-        if (item == len && memcmp(p, queue, len) == 0) return 1;
-        p += item + (end ? 1 : 0);
-    }
-    return 0;
-}
-
-int agents_may_see(unsigned role, const char *agent, const char *agent_queues, const char *queue,
-                   const char *assignee) {
-    if (role != ROLE_AGENT) return 1;
-    if (assignee && assignee[0] && agent && agent[0] && strcmp(assignee, agent) == 0) return 1;
-    return in_queue_list(agent_queues ? agent_queues : "", queue, strlen(queue));
-}
-
-int agents_may_work_queue(const struct request *request, const char *queue, size_t len) {
-    if (request->client == NULL || server_client_role(request->client) != ROLE_AGENT) return 1;
-    return in_queue_list(server_client_queues(request->client), queue, len);
-}
-
-int agents_may_see_case(const struct request *request, const char *queue, const char *assignee) {
-    if (request->client == NULL) return 1; /* the daemon's own work: timers, rules */
-    return agents_may_see(server_client_role(request->client), server_client_agent(request->client),
-                          server_client_queues(request->client), queue, assignee);
-}
-
 static int sha256(const char *data, size_t len, unsigned char out[32]) {
     unsigned int out_len = 0;
     return EVP_Digest(data, len, out, &out_len, EVP_sha256(), NULL) == 1 && out_len == 32 ? 0 : -1;
@@ -281,17 +252,17 @@ void auth_command(struct request *request) {
     }
     /* Hash and compare even for an unknown agent: the same work either way. */
     int match = sha256(token, token_len, given) == 0 && CRYPTO_memcmp(given, stored, 32) == 0;
-    if (!found || !match || request->client == NULL) {
+    if (!found || !match || request->connection == NULL) {
         request_error(request, "NOAUTH", "invalid agent or token");
-        if (request->client) server_client_auth_failed(request->client, name, name_len);
+        if (request->connection) server_client_auth_failed(request->connection, name, name_len);
         return;
     }
-    server_client_authenticate(request->client, name, name_len, role, queues);
+    server_client_authenticate(request->connection, name, name_len, role, queues);
     reply_ok(request->reply);
 }
 
 void whoami_command(struct request *request) {
-    const char *name = request->client ? server_client_agent(request->client) : NULL;
+    const char *name = request->call.who.agent;
     if (name == NULL) {
         request_error(request, "NOAUTH", "not authenticated");
         return;
@@ -300,7 +271,7 @@ void whoami_command(struct request *request) {
     reply_bulk_string(request->reply, "name");
     reply_bulk_string(request->reply, name);
     reply_bulk_string(request->reply, "role");
-    reply_bulk_string(request->reply, agents_role_name(server_client_role(request->client)));
+    reply_bulk_string(request->reply, agents_role_name(request->call.who.role));
     reply_bulk_string(request->reply, "queues");
-    reply_bulk_string(request->reply, server_client_queues(request->client));
+    reply_bulk_string(request->reply, request->call.who.queues ? request->call.who.queues : "");
 }

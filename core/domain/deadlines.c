@@ -704,7 +704,7 @@ int deadlines_fire_due(void) {
     while ((top = timerheap_peek(&heap)) != NULL && top->due <= now) {
         struct timer_entry entry;
         timerheap_pop(&heap, &entry);
-        struct request request = {.actor = "timer", .reply = scratch};
+        struct request request = {.call = {.who = {.internal = 1}, .actor = "timer"}, .reply = scratch};
         if (store_command_begin() != 0) {
             timerheap_set(&heap, entry.id, entry.due);
             break;
@@ -883,7 +883,7 @@ int deadlines_recompute(void) {
             int field_count = 5;
             if (amounts[start] >= 0)
                 fields[field_count++] = (struct rules_field){.name = "amount", .integer = amounts[start], .is_integer = 1};
-            struct request request = {.actor = "rules", .reply = scratch};
+            struct request request = {.call = {.who = {.internal = 1}, .actor = "rules"}, .reply = scratch};
             if (store_command_begin() == 0) {
                 events_command_begin();
                 int status = recompute_case(&request, rows + start, end - start, fields, field_count);

@@ -21,7 +21,7 @@
 #include <event2/buffer.h>
 #include <stdint.h>
 
-#include "cmd/table.h"
+#include "cmd/request.h"
 #include "rules/rules.h"
 
 void deadlines_configure(int warning_percent);

@@ -164,7 +164,7 @@ int events_append(struct request *request, int64_t case_id, const char *kind, co
     if (statement == NULL) goto failed;
     sqlite3_bind_int64(statement, 1, case_id);
     sqlite3_bind_int64(statement, 2, clock_now());
-    sqlite3_bind_text(statement, 3, request->actor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 3, request->call.actor, -1, SQLITE_STATIC);
     sqlite3_bind_text(statement, 4, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(statement, 5, detail, (int)len, SQLITE_STATIC);
     if (sqlite3_step(statement) != SQLITE_DONE) goto failed;
@@ -176,7 +176,7 @@ int events_append(struct request *request, int64_t case_id, const char *kind, co
      * committed after it subscribed). */
     int to_clients = server_has_subscribers() && is_published(kind), to_plugins = plugins_want_event(kind);
     if ((to_clients || to_plugins) &&
-        queue_publication(id, case_id, request->actor, kind, detail, len, to_clients, to_plugins) != 0) {
+        queue_publication(id, case_id, request->call.actor, kind, detail, len, to_clients, to_plugins) != 0) {
         request_error(request, "ERR", "out of memory: event %s not queued for plugins; nothing was saved", kind);
         return -1;
     }

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cmd/table.h"
+#include "cmd/request.h"
 
 /* Appends an event row; 0, or -1 after the request got its error reply. */
 int events_append(struct request *request, int64_t case_id, const char *kind, const char *detail, size_t len);

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cmd/table.h"
+#include "cmd/request.h"
 
 #define ORDER_SOURCE_CASE "case"   /* source of a fact a case declared */
 

@@ -341,7 +341,7 @@ void refund_request_command(struct request *request) {
         if (reason) sqlite3_bind_text(statement, 6, reason, (int)reason_len, SQLITE_STATIC);
         if (key) sqlite3_bind_text(statement, 7, key, (int)key_len, SQLITE_STATIC);
         sqlite3_bind_text(statement, 8, state, -1, SQLITE_STATIC);
-        sqlite3_bind_text(statement, 9, request->actor, -1, SQLITE_STATIC);
+        sqlite3_bind_text(statement, 9, request->call.actor, -1, SQLITE_STATIC);
         if (strcmp(state, "review") == 0) sqlite3_bind_text(statement, 10, decision.role, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(statement, 11, why_text[0] ? why_text : decision.reason, -1, SQLITE_TRANSIENT);
         if (strcmp(state, "review") != 0) sqlite3_bind_text(statement, 12, why_text[0] ? "redress" : "rules", -1, SQLITE_STATIC);
@@ -428,7 +428,7 @@ void refund_approve_command(struct request *request) {
         request_error(request, "BADSTATE", "refund %lld is %s: only a refund in review is approved", id, facts.state);
         return;
     }
-    unsigned role = request->client ? server_client_role(request->client) : ROLE_ADMIN;
+    unsigned role = request->call.who.internal ? ROLE_ADMIN : request->call.who.role;
     unsigned needed = agents_role_parse(facts.review_role, strlen(facts.review_role));
     if (role != ROLE_ADMIN && role != needed) {
         request_error(request, "NOPERM", "refund %lld is for a %s to approve", id, facts.review_role);
@@ -439,15 +439,15 @@ void refund_approve_command(struct request *request) {
         request_error(request, "NOPERM", "refund %lld is over your role's approval limit (%lld)", id, limit);
         return;
     }
-    if (strcmp(facts.requested_by, request->actor) == 0) {
+    if (strcmp(facts.requested_by, request->call.actor) == 0) {
         request_error(request, "NOPERM", "nobody approves a refund they requested");
         return;
     }
     if (check_room(request, id, &facts) != 0) return;
     const char *note = request->argc == 3 ? request->argv[2] : "approved";
-    if (set_state(request, id, "approved", request->actor, note) != 0) return;
+    if (set_state(request, id, "approved", request->call.actor, note) != 0) return;
     char detail[200];
-    snprintf(detail, sizeof detail, "refund=%lld decision=approved by=%.64s", id, request->actor);
+    snprintf(detail, sizeof detail, "refund=%lld decision=approved by=%.64s", id, request->call.actor);
     if (events_append(request, facts.case_id, "refund_decided", detail, strlen(detail)) != 0) return;
     if (execute(request, id, facts.case_id) != 0) return;
     reply_refund(request, id);
@@ -467,9 +467,9 @@ void refund_reject_command(struct request *request) {
     }
     char reason[1100];
     snprintf(reason, sizeof reason, "%.*s", (int)request->argvlen[2], request->argv[2]);
-    if (set_state(request, id, "rejected", request->actor, reason) != 0) return;
+    if (set_state(request, id, "rejected", request->call.actor, reason) != 0) return;
     char detail[1300];
-    snprintf(detail, sizeof detail, "refund=%lld decision=rejected by=%.64s reason=\"%.1024s\"", id, request->actor, reason);
+    snprintf(detail, sizeof detail, "refund=%lld decision=rejected by=%.64s reason=\"%.1024s\"", id, request->call.actor, reason);
     if (events_append(request, facts.case_id, "refund_decided", detail, strlen(detail)) != 0) return;
     reply_refund(request, id);
 }

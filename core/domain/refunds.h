@@ -2,7 +2,7 @@
 #ifndef REDRESS_REFUNDS_H
 #define REDRESS_REFUNDS_H
 
-#include "cmd/table.h"
+#include "cmd/request.h"
 
 void refunds_configure(long long supervisor_limit, long long finance_limit);
 

@@ -215,10 +215,22 @@ static int client_enforce_output_limit(struct client *client) {
 /* Runs one parsed command; the reply goes to the output or to held. */
 static void client_execute(struct client *client) {
     struct proto_parser *parser = &client->parser;
-    struct request request = {
-        .client = client, .argc = parser->argc, .argv = parser->argv,
-        .argvlen = parser->argvlen, .actor = client->agent[0] ? client->agent : "anonymous",
-    };
+    /* Field by field: struct call holds a message buffer of some KiB that
+     * an initialiser would zero for every command. */
+    struct request request;
+    request.argc = parser->argc;
+    request.argv = parser->argv;
+    request.argvlen = parser->argvlen;
+    request.connection = client;
+    request.connection_ops = NULL;
+    request.failed = 0;
+    request.call.who.agent = client->agent[0] ? client->agent : NULL;
+    request.call.who.role = client->role;
+    request.call.who.queues = client->agent_queues;
+    request.call.who.internal = 0;
+    request.call.actor = client->agent[0] ? client->agent : "anonymous";
+    request.call.status = CALL_OK;
+    request.call.message[0] = '\0';
     server.total_commands++;
     const struct command *command = commands_lookup(parser->argv[0], parser->argvlen[0]);
     request.command = command;
@@ -256,8 +268,10 @@ static void client_execute(struct client *client) {
         if (store_command_begin() != 0) {
             request_store_error(&request);
         } else {
+            size_t before = evbuffer_get_length(request.reply);
             events_command_begin();
             command->handler(&request);
+            request_finish(&request, before);
             events_command_end(!request.failed);
             if (store_command_end(!request.failed) != 0 && !request.failed) {
                 /* Cannot happen short of a broken database; the reply we wrote is wrong
@@ -266,7 +280,9 @@ static void client_execute(struct client *client) {
             }
         }
     } else {
+        size_t before = evbuffer_get_length(request.reply);
         command->handler(&request);
+        request_finish(&request, before);
     }
 
     if (hold) {
@@ -611,7 +627,8 @@ void server_client_unsubscribe(struct client *client) {
  * connection whose agent was disabled sees nothing any more). */
 static int follows(const struct client *client, const char *queue, const char *assignee) {
     if (server.config->auth && client->agent[0] == '\0') return 0;
-    if (!agents_may_see(client->role, client->agent, client->agent_queues, queue, assignee)) return 0;
+    const struct caller who = {.agent = client->agent, .role = client->role, .queues = client->agent_queues};
+    if (!caller_may_see_case(&who, queue, assignee)) return 0;
     if (client->queue_count == 0) return 1;
     for (int q = 0; q < client->queue_count; q++)
         if (strcmp(client->queues[q], queue) == 0) return 1;

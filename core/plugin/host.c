@@ -22,6 +22,7 @@
  *    freeing their events after they shut down.
  */
 #include "plugin/host.h"
+#include "cmd/table.h"
 
 #include "lib/clock.h"
 #include "domain/events.h"
@@ -466,7 +467,7 @@ static void api_reply_array(struct redress_command_call *call, size_t count) {
 }
 
 static const char *api_call_agent(struct redress_command_call *call) {
-    return call && call->request ? call->request->actor : "";
+    return call && call->request ? call->request->call.actor : "";
 }
 
 /* One scratch buffer for every plugin command: commands never nest. */
@@ -1044,7 +1045,7 @@ static void write_reports(evutil_socket_t fd, short what, void *argument) {
         if (job->state != 2) continue;
         char actor[80];
         snprintf(actor, sizeof actor, "executor:%s", job->executor->executor->name);
-        struct request request = {.actor = actor, .reply = scratch};
+        struct request request = {.call = {.who = {.internal = 1}, .actor = actor}, .reply = scratch};
         if (store_command_begin() != 0) {
             retry_reports_later(); /* the store is failing: the outcome stays here */
             break;

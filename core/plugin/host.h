@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cmd/table.h"
+#include "cmd/request.h"
 #include "lib/config.h"
 
 struct event_base;
