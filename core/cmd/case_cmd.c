@@ -198,7 +198,7 @@ static void detail_add_integer(struct detail *detail, const char *key, long long
 /* Appends an event row; returns 0, or -1 after replying the store error. */
 static int add_event(struct request *request, int64_t case_id, const char *kind,
                      const char *detail, size_t detail_len) {
-    return events_append(request, case_id, kind, detail, detail_len);
+    return events_append(&request->call, case_id, kind, detail, detail_len);
 }
 
 static int add_event_detail(struct request *request, int64_t case_id, const char *kind,
@@ -424,7 +424,7 @@ static int intake_order(struct request *request, struct open_values *values) {
     memset(&fact, 0, sizeof fact);
     int known = 0;
     if (values->text[F_ORDER]) {
-        known = orders_fact(request, values->text[F_ORDER], values->len[F_ORDER], ORDER_LOOKUP_LENIENT, &fact);
+        known = orders_fact(&request->call, values->text[F_ORDER], values->len[F_ORDER], ORDER_LOOKUP_LENIENT, &fact);
         if (known < 0) return -1;
     }
     char described[200];
@@ -653,7 +653,7 @@ static void open_insert(struct request *request, const struct open_values *value
     if (values.order.unrecorded) {
         struct order_fact fact = values.order;
         if (strcmp(fact.source, ORDER_SOURCE_CASE) == 0) fact.case_id = id;
-        if (orders_record(request, values.text[F_ORDER], values.len[F_ORDER], &fact) != 0) return;
+        if (orders_record(&request->call, values.text[F_ORDER], values.len[F_ORDER], &fact) != 0) return;
     }
 
     struct detail opened = {.len = 0};
@@ -723,14 +723,14 @@ static void open_insert(struct request *request, const struct open_values *value
                                                        .len = strlen(triage->priority)};
         sla_fields[sla_count++] = (struct rules_field){.name = "queue", .text = triage->queue,
                                                        .len = strlen(triage->queue)};
-        if (rules_sla(sla_fields, sla_count, &sla) == 0) failed = deadlines_open_case(request, id, &sla) != 0;
+        if (rules_sla(sla_fields, sla_count, &sla) == 0) failed = deadlines_open_case(&request->call, id, &sla) != 0;
     }
     /* A legal threat or a complaint escalates at once. */
     if (!failed && !resolved && rules_loaded()) {
         int legal = strstr(triage->tags, "legal_threat") != NULL;
         int complaint = strcmp(triage->category, "service_complaint") == 0;
         if (legal || complaint)
-            failed = deadlines_escalate(request, id, legal ? "legal_threat" : "complaint", "") != 0;
+            failed = deadlines_escalate(&request->call, id, legal ? "legal_threat" : "complaint", "") != 0;
     }
     request->call.actor = agent;
     if (failed) return;
@@ -739,6 +739,12 @@ static void open_insert(struct request *request, const struct open_values *value
 }
 
 /* ------------------------------------------------------------- CASE.GET */
+
+/* A deadline's name and description, as two bulk strings. */
+static void reply_pair(void *out, const char *name, const char *value) {
+    reply_bulk_string(out, name);
+    reply_bulk_string(out, value);
+}
 
 void case_get_command(struct request *request) {
     int64_t id;
@@ -774,7 +780,7 @@ void case_get_command(struct request *request) {
         return;
     }
     struct evbuffer *deadline_pairs = evbuffer_new();
-    int deadline_count = deadline_pairs ? deadlines_describe(id, deadline_pairs) : 0;
+    int deadline_count = deadline_pairs ? deadlines_describe(id, reply_pair, deadline_pairs) : 0;
     reply_array(request->reply, (COLUMN_COUNT + deadline_count) * 2);
     for (int c = 0; c < COLUMN_COUNT; c++) {
         reply_bulk_string(request->reply, names[c]);
@@ -1058,7 +1064,7 @@ static void add_message(struct request *request, int public_reply) {
     }
     if (add_event(request, id, public_reply ? "reply" : "note", request->argv[2], request->argvlen[2]))
         return;
-    if (public_reply && deadlines_replied(request, id, sqlite3_last_insert_rowid(store_database())) != 0) return;
+    if (public_reply && deadlines_replied(&request->call, id, sqlite3_last_insert_rowid(store_database())) != 0) return;
     reply_ok(request->reply);
 }
 
@@ -1090,8 +1096,8 @@ void case_wait_command(struct request *request) {
     if (load_state(request, id, &state) != 0) return;
     if (move_case(request, id, state, target, "waiting", &detail) != 0) return;
     /* Clocks stop while the customer is to answer, and run while we are. */
-    if (target == CASE_PENDING_CUSTOMER && deadlines_pause(request, id) != 0) return;
-    if (target == CASE_PENDING_INTERNAL && state == CASE_PENDING_CUSTOMER && deadlines_resume(request, id, 1) != 0)
+    if (target == CASE_PENDING_CUSTOMER && deadlines_pause(&request->call, id) != 0) return;
+    if (target == CASE_PENDING_INTERNAL && state == CASE_PENDING_CUSTOMER && deadlines_resume(&request->call, id, 1) != 0)
         return;
     static const char sql[] = "UPDATE cases SET wait_reason = ?2 WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
@@ -1116,7 +1122,7 @@ void case_resume_command(struct request *request) {
         return;
     }
     if (move_case(request, id, state, CASE_OPEN, "resumed", NULL) != 0) return;
-    if (state == CASE_PENDING_CUSTOMER && deadlines_resume(request, id, 1) != 0) return;
+    if (state == CASE_PENDING_CUSTOMER && deadlines_resume(&request->call, id, 1) != 0) return;
     static const char sql[] = "UPDATE cases SET wait_reason = NULL WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) sqlite3_bind_int64(statement, 1, id);
@@ -1136,7 +1142,7 @@ void case_resolve_command(struct request *request) {
     struct detail detail = {.len = 0};
     detail_add(&detail, "code", request->argv[2], request->argvlen[2]);
     if (move_case(request, id, state, CASE_RESOLVED, "resolved", &detail) != 0) return;
-    if (deadlines_resolved(request, id) != 0) return;
+    if (deadlines_resolved(&request->call, id) != 0) return;
     static const char sql[] =
         "UPDATE cases SET resolved_at = ?2, resolution_code = ?3, resolution_text = ?4,"
         " wait_reason = NULL WHERE id = ?1";
@@ -1162,8 +1168,8 @@ void case_reopen_command(struct request *request) {
     if (optional_reason(request, 2, &detail)) return;
     if (load_state(request, id, &state) != 0) return;
     if (move_case(request, id, state, CASE_OPEN, "reopened", &detail) != 0) return;
-    if (deadlines_reopened(request, id) != 0) return;
-    if (rules_loaded() && deadlines_escalate(request, id, "reopen", "") != 0) return;
+    if (deadlines_reopened(&request->call, id) != 0) return;
+    if (rules_loaded() && deadlines_escalate(&request->call, id, "reopen", "") != 0) return;
     static const char sql[] =
         "UPDATE cases SET reopen_count = reopen_count + 1, resolved_at = NULL WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
@@ -1177,7 +1183,7 @@ void case_close_command(struct request *request) {
     enum case_state state;
     if (load_case(request, &id, &state) != 0) return;
     if (move_case(request, id, state, CASE_CLOSED, "closed", NULL) != 0) return;
-    if (deadlines_closed(request, id) != 0) return;
+    if (deadlines_closed(&request->call, id) != 0) return;
     static const char sql[] = "UPDATE cases SET closed_at = ?2 WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) {
@@ -1311,7 +1317,7 @@ void case_escalate_command(struct request *request) {
         return;
     }
     if (add_event_detail(request, id, "escalation_requested", &detail) != 0) return;
-    if (deadlines_escalate(request, id, "manual", "") != 0) return;
+    if (deadlines_escalate(&request->call, id, "manual", "") != 0) return;
     reply_ok(request->reply);
 }
 

@@ -79,7 +79,7 @@ void case_claim_command(struct request *request) {
     if (request_step(request, statement) != 0) return;
     char detail[160];
     snprintf(detail, sizeof detail, "from= to=%.64s claimed=yes", agent);
-    if (events_append(request, id, "assigned", detail, strlen(detail)) != 0) return;
+    if (events_append(&request->call, id, "assigned", detail, strlen(detail)) != 0) return;
     reply_integer(request->reply, id);
 }
 
@@ -131,7 +131,7 @@ void case_transfer_command(struct request *request) {
              request->argc == 4 ? (int)request->argvlen[3] : 0, request->argc == 4 ? request->argv[3] : "");
     for (char *p = detail; *p; p++)
         if (*p == '\n' || *p == '\r') *p = ' ';
-    if (events_append(request, id, "transferred", detail, strlen(detail)) != 0) return;
+    if (events_append(&request->call, id, "transferred", detail, strlen(detail)) != 0) return;
     reply_ok(request->reply);
 }
 

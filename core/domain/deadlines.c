@@ -57,29 +57,29 @@ static void after_batch(void *argument, int committed) {
     if (!committed) deadlines_load();
 }
 
-static int touch_batch(struct request *request) {
+static int touch_batch(struct call *call) {
     if (rebuild_registered) return 0;
     if (store_after_commit(after_batch, NULL) != 0) {
-        request_error(request, "ERR", "out of memory");
+        call_fail(call, CALL_ERR, "out of memory");
         return -1;
     }
     rebuild_registered = 1;
     return 0;
 }
 
-static int add_event(struct request *request, int64_t case_id, const char *kind, const char *detail) {
-    return events_append(request, case_id, kind, detail, strlen(detail));
+static int add_event(struct call *call, int64_t case_id, const char *kind, const char *detail) {
+    return events_append(call, case_id, kind, detail, strlen(detail));
 }
 
 /* Keeps cases.next_due (what CASE.CLAIM orders by) equal to the case's
  * earliest running SLA deadline; called after every change to its clocks. */
-static int refresh_next_due(struct request *request, int64_t case_id) {
+static int refresh_next_due(struct call *call, int64_t case_id) {
     static const char sql[] =
         "UPDATE cases SET next_due = (SELECT min(due_at) FROM deadlines WHERE case_id = ?1 AND state = 'running'"
         " AND kind NOT LIKE 'automation:%' AND kind <> 'notify') WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) sqlite3_bind_int64(statement, 1, case_id);
-    return request_step(request, statement);
+    return call_step(call, statement);
 }
 
 /* warn_at of a clock starting a segment at `now` with `used` of `target`. */
@@ -88,7 +88,7 @@ static int64_t warn_instant(const char *calendar, int64_t now, long long target,
     return rules_business_add(calendar, now, warn_after > 0 ? warn_after : 0);
 }
 
-static int insert_clock(struct request *request, int64_t case_id, const char *kind, const char *calendar,
+static int insert_clock(struct call *call, int64_t case_id, const char *kind, const char *calendar,
                         long long target) {
     if (target <= 0) return 0;
     int64_t now = clock_now();
@@ -107,42 +107,42 @@ static int insert_clock(struct request *request, int64_t case_id, const char *ki
         sqlite3_bind_int64(statement, 6, warn);
         sqlite3_bind_int64(statement, 7, due);
     }
-    if (request_step(request, statement) != 0) return -1;
+    if (call_step(call, statement) != 0) return -1;
     int64_t id = sqlite3_last_insert_rowid(store_database());
     char detail[256];
     snprintf(detail, sizeof detail, "deadline=%s target=%lld calendar=%s warn_at=%lld due_at=%lld", kind, target,
              calendar, (long long)warn, (long long)due);
-    if (add_event(request, case_id, "deadline_set", detail) != 0 || touch_batch(request) != 0) return -1;
+    if (add_event(call, case_id, "deadline_set", detail) != 0 || touch_batch(call) != 0) return -1;
     timerheap_set(&heap, id, warn);
     return 0;
 }
 
-int deadlines_open_case(struct request *request, int64_t case_id, const struct rules_sla *sla) {
-    if (insert_clock(request, case_id, "first_response", sla->calendar, sla->first_response) != 0 ||
-        insert_clock(request, case_id, "resolution", sla->calendar, sla->resolution) != 0)
+int deadlines_open_case(struct call *call, int64_t case_id, const struct rules_sla *sla) {
+    if (insert_clock(call, case_id, "first_response", sla->calendar, sla->first_response) != 0 ||
+        insert_clock(call, case_id, "resolution", sla->calendar, sla->resolution) != 0)
         return -1;
-    return refresh_next_due(request, case_id);
+    return refresh_next_due(call, case_id);
 }
 
 /* Ends the case's clocks of the given kinds ("" = all) that are still
  * pending, as `final` (met or cancelled); a breached clock gets ended_at. */
-static int end_clocks_by(struct request *request, int64_t case_id, const char *kind_a, const char *kind_b,
+static int end_clocks_by(struct call *call, int64_t case_id, const char *kind_a, const char *kind_b,
                          const char *final, const char *event_kind, int64_t met_by_event);
 
-static int end_clocks(struct request *request, int64_t case_id, const char *kind_a, const char *kind_b,
+static int end_clocks(struct call *call, int64_t case_id, const char *kind_a, const char *kind_b,
                       const char *final, const char *event_kind) {
-    return end_clocks_by(request, case_id, kind_a, kind_b, final, event_kind, 0);
+    return end_clocks_by(call, case_id, kind_a, kind_b, final, event_kind, 0);
 }
 
 /* met_by_event: the event (a reply) that met the clocks, named in their events. */
-static int end_clocks_by(struct request *request, int64_t case_id, const char *kind_a, const char *kind_b,
+static int end_clocks_by(struct call *call, int64_t case_id, const char *kind_a, const char *kind_b,
                          const char *final, const char *event_kind, int64_t met_by_event) {
     static const char select_sql[] =
         "SELECT id, kind, state FROM deadlines WHERE case_id = ?1 AND ended_at IS NULL"
         " AND state IN ('running', 'paused', 'breached')";
     sqlite3_stmt *statement = store_statement(select_sql);
     if (statement == NULL) {
-        request_store_error(request);
+        call_store_error(call);
         return -1;
     }
     sqlite3_bind_int64(statement, 1, case_id);
@@ -170,14 +170,14 @@ static int end_clocks_by(struct request *request, int64_t case_id, const char *k
             sqlite3_bind_text(update, 2, final, -1, SQLITE_STATIC);
             sqlite3_bind_int64(update, 3, clock_now());
         }
-        if (request_step(request, update) != 0) return -1;
+        if (call_step(call, update) != 0) return -1;
         char detail[160];
         int used = snprintf(detail, sizeof detail, "deadline=%s state=%s", kinds[i],
                             strcmp(states[i], "breached") == 0 ? "breached_then_met" : final);
         if (met_by_event > 0 && used > 0 && (size_t)used < sizeof detail)
             snprintf(detail + used, sizeof detail - (size_t)used, " met_by_event=%lld", (long long)met_by_event);
-        if (event_kind && add_event(request, case_id, event_kind, detail) != 0) return -1;
-        if (touch_batch(request) != 0) return -1;
+        if (event_kind && add_event(call, case_id, event_kind, detail) != 0) return -1;
+        if (touch_batch(call) != 0) return -1;
         timerheap_remove(&heap, ids[i]);
     }
     return 0;
@@ -186,10 +186,10 @@ static int end_clocks_by(struct request *request, int64_t case_id, const char *k
 /* ------------------------------------------------------ automations */
 
 /* Arms the rule set's `timer` for the case (replacing one already armed). */
-static int arm_automation(struct request *request, int64_t case_id, const char *timer) {
+static int arm_automation(struct call *call, int64_t case_id, const char *timer) {
     char kind[48];
     snprintf(kind, sizeof kind, "automation:%s", timer);
-    if (end_clocks(request, case_id, kind, NULL, "cancelled", NULL) != 0) return -1;
+    if (end_clocks(call, case_id, kind, NULL, "cancelled", NULL) != 0) return -1;
     long long delay = rules_automation_delay(timer);
     if (delay <= 0) return 0;
     int64_t now = clock_now(), due = now + delay;
@@ -204,47 +204,47 @@ static int arm_automation(struct request *request, int64_t case_id, const char *
         sqlite3_bind_int64(statement, 4, now);
         sqlite3_bind_int64(statement, 5, due);
     }
-    if (request_step(request, statement) != 0) return -1;
+    if (call_step(call, statement) != 0) return -1;
     int64_t id = sqlite3_last_insert_rowid(store_database());
     char detail[128];
     snprintf(detail, sizeof detail, "timer=%s due_at=%lld", timer, (long long)due);
-    if (add_event(request, case_id, "automation_set", detail) != 0 || touch_batch(request) != 0) return -1;
+    if (add_event(call, case_id, "automation_set", detail) != 0 || touch_batch(call) != 0) return -1;
     timerheap_set(&heap, id, due);
     return 0;
 }
 
-static int cancel_automation(struct request *request, int64_t case_id, const char *timer) {
+static int cancel_automation(struct call *call, int64_t case_id, const char *timer) {
     char kind[48];
     snprintf(kind, sizeof kind, "automation:%s", timer);
-    return end_clocks(request, case_id, kind, NULL, "cancelled", NULL);
+    return end_clocks(call, case_id, kind, NULL, "cancelled", NULL);
 }
 
-int deadlines_replied(struct request *request, int64_t case_id, int64_t reply_event) {
-    if (end_clocks_by(request, case_id, "first_response", "next_response", "met", "deadline_met", reply_event) != 0)
+int deadlines_replied(struct call *call, int64_t case_id, int64_t reply_event) {
+    if (end_clocks_by(call, case_id, "first_response", "next_response", "met", "deadline_met", reply_event) != 0)
         return -1;
-    return refresh_next_due(request, case_id);
+    return refresh_next_due(call, case_id);
 }
 
-int deadlines_resolved(struct request *request, int64_t case_id) {
-    if (end_clocks(request, case_id, "resolution", NULL, "met", "deadline_met") != 0 ||
-        end_clocks(request, case_id, "", NULL, "cancelled", "deadline_cancelled") != 0 ||
-        cancel_automation(request, case_id, "pending_too_long") != 0)
+int deadlines_resolved(struct call *call, int64_t case_id) {
+    if (end_clocks(call, case_id, "resolution", NULL, "met", "deadline_met") != 0 ||
+        end_clocks(call, case_id, "", NULL, "cancelled", "deadline_cancelled") != 0 ||
+        cancel_automation(call, case_id, "pending_too_long") != 0)
         return -1;
-    if (arm_automation(request, case_id, "follow_up_due") != 0) return -1;
-    if (arm_automation(request, case_id, "resolved_days") != 0) return -1;
-    return refresh_next_due(request, case_id);
+    if (arm_automation(call, case_id, "follow_up_due") != 0) return -1;
+    if (arm_automation(call, case_id, "resolved_days") != 0) return -1;
+    return refresh_next_due(call, case_id);
 }
 
-int deadlines_closed(struct request *request, int64_t case_id) {
-    if (cancel_automation(request, case_id, "resolved_days") != 0 ||
-        cancel_automation(request, case_id, "pending_too_long") != 0 ||
-        end_clocks(request, case_id, "", NULL, "cancelled", "deadline_cancelled") != 0)
+int deadlines_closed(struct call *call, int64_t case_id) {
+    if (cancel_automation(call, case_id, "resolved_days") != 0 ||
+        cancel_automation(call, case_id, "pending_too_long") != 0 ||
+        end_clocks(call, case_id, "", NULL, "cancelled", "deadline_cancelled") != 0)
         return -1;
-    return refresh_next_due(request, case_id);
+    return refresh_next_due(call, case_id);
 }
 
 /* Pauses every running clock: the segment's working time is added to used. */
-int deadlines_pause(struct request *request, int64_t case_id) {
+int deadlines_pause(struct call *call, int64_t case_id) {
     static const char select_sql[] =
         "SELECT id, kind, calendar, running_since, used, target FROM deadlines"
         " WHERE case_id = ?1 AND state = 'running' AND kind NOT LIKE 'automation:%' AND kind <> 'notify'";
@@ -253,7 +253,7 @@ int deadlines_pause(struct request *request, int64_t case_id) {
         " WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(select_sql);
     if (statement == NULL) {
-        request_store_error(request);
+        call_store_error(call);
         return -1;
     }
     sqlite3_bind_int64(statement, 1, case_id);
@@ -275,26 +275,26 @@ int deadlines_pause(struct request *request, int64_t case_id) {
             sqlite3_bind_int64(update, 1, clocks[i].id);
             sqlite3_bind_int64(update, 2, clocks[i].used);
         }
-        if (request_step(request, update) != 0) return -1;
+        if (call_step(call, update) != 0) return -1;
         char detail[128];
         snprintf(detail, sizeof detail, "deadline=%s used=%lld", clocks[i].kind, (long long)clocks[i].used);
-        if (add_event(request, case_id, "deadline_paused", detail) != 0 || touch_batch(request) != 0) return -1;
+        if (add_event(call, case_id, "deadline_paused", detail) != 0 || touch_batch(call) != 0) return -1;
         timerheap_remove(&heap, clocks[i].id);
     }
-    if (arm_automation(request, case_id, "pending_too_long") != 0) return -1;
-    return refresh_next_due(request, case_id);
+    if (arm_automation(call, case_id, "pending_too_long") != 0) return -1;
+    return refresh_next_due(call, case_id);
 }
 
 /* Resumes paused clocks from now; a customer's answer also starts a
  * next-response clock (the sla hook's next_response target). */
-int deadlines_resume(struct request *request, int64_t case_id, int customer_answered) {
+int deadlines_resume(struct call *call, int64_t case_id, int customer_answered) {
     static const char select_sql[] =
         "SELECT id, kind, calendar, used, target, warned FROM deadlines WHERE case_id = ?1 AND state = 'paused'";
     static const char update_sql[] =
         "UPDATE deadlines SET state = 'running', running_since = ?2, warn_at = ?3, due_at = ?4 WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(select_sql);
     if (statement == NULL) {
-        request_store_error(request);
+        call_store_error(call);
         return -1;
     }
     sqlite3_bind_int64(statement, 1, case_id);
@@ -315,7 +315,7 @@ int deadlines_resume(struct request *request, int64_t case_id, int customer_answ
         count++;
     }
     sqlite3_reset(statement);
-    if (cancel_automation(request, case_id, "pending_too_long") != 0) return -1;
+    if (cancel_automation(call, case_id, "pending_too_long") != 0) return -1;
     for (int i = 0; i < count; i++) {
         sqlite3_stmt *update = store_statement(update_sql);
         if (update) {
@@ -324,13 +324,13 @@ int deadlines_resume(struct request *request, int64_t case_id, int customer_answ
             sqlite3_bind_int64(update, 3, clocks[i].warn);
             sqlite3_bind_int64(update, 4, clocks[i].due);
         }
-        if (request_step(request, update) != 0) return -1;
+        if (call_step(call, update) != 0) return -1;
         char detail[160];
         snprintf(detail, sizeof detail, "deadline=%s due_at=%lld", clocks[i].kind, (long long)clocks[i].due);
-        if (add_event(request, case_id, "deadline_resumed", detail) != 0 || touch_batch(request) != 0) return -1;
+        if (add_event(call, case_id, "deadline_resumed", detail) != 0 || touch_batch(call) != 0) return -1;
         timerheap_set(&heap, clocks[i].id, clocks[i].warned ? clocks[i].due : clocks[i].warn);
     }
-    if (!customer_answered) return refresh_next_due(request, case_id);
+    if (!customer_answered) return refresh_next_due(call, case_id);
     /* The next-response promise: from the case's SLA (recorded on its
      * first clock), restarted after each customer answer. */
     static const char target_sql[] =
@@ -350,15 +350,15 @@ int deadlines_resume(struct request *request, int64_t case_id, int customer_answ
         if (sqlite3_step(statement) == SQLITE_ROW) next_target = sqlite3_column_int64(statement, 0);
         sqlite3_reset(statement);
     }
-    if (end_clocks(request, case_id, "next_response", NULL, "cancelled", NULL) != 0 ||
-        insert_clock(request, case_id, "next_response", calendar, next_target) != 0)
+    if (end_clocks(call, case_id, "next_response", NULL, "cancelled", NULL) != 0 ||
+        insert_clock(call, case_id, "next_response", calendar, next_target) != 0)
         return -1;
-    return refresh_next_due(request, case_id);
+    return refresh_next_due(call, case_id);
 }
 
-int deadlines_reopened(struct request *request, int64_t case_id) {
-    if (cancel_automation(request, case_id, "follow_up_due") != 0 ||
-        cancel_automation(request, case_id, "resolved_days") != 0)
+int deadlines_reopened(struct call *call, int64_t case_id) {
+    if (cancel_automation(call, case_id, "follow_up_due") != 0 ||
+        cancel_automation(call, case_id, "resolved_days") != 0)
         return -1;
     static const char sql[] =
         "SELECT calendar, target FROM deadlines WHERE case_id = ?1 AND kind = 'resolution' ORDER BY id DESC LIMIT 1";
@@ -373,19 +373,19 @@ int deadlines_reopened(struct request *request, int64_t case_id) {
         }
         sqlite3_reset(statement);
     }
-    if (target && insert_clock(request, case_id, "resolution", calendar, target) != 0) return -1;
-    return refresh_next_due(request, case_id);
+    if (target && insert_clock(call, case_id, "resolution", calendar, target) != 0) return -1;
+    return refresh_next_due(call, case_id);
 }
 
 /* ----------------------------------------------------------- firing */
 
-static int automation_move(struct request *request, int64_t case_id, enum case_state from, enum case_state to,
+static int automation_move(struct call *call, int64_t case_id, enum case_state from, enum case_state to,
                            const char *code, const char *reason);
 
 /* Notifies the escalation's recipients now, or -- outside the rule set's
  * notification_calendar -- at the start of its next working time.  What the
  * rules mark urgent is never held back: quiet hours are for what can wait. */
-static int notify(struct request *request, int64_t case_id, const struct rules_escalation *actions,
+static int notify(struct call *call, int64_t case_id, const struct rules_escalation *actions,
                   const char *event) {
     char detail[RULES_LIST_MAX + 400];
     snprintf(detail, sizeof detail, "notify=%.1000s event=%s%s reason=\"%.200s\"", actions->notify, event,
@@ -393,7 +393,7 @@ static int notify(struct request *request, int64_t case_id, const struct rules_e
     const char *calendar = rules_notification_calendar();
     int64_t now = clock_now();
     if (calendar == NULL || actions->urgent || rules_is_business_time(calendar, now))
-        return add_event(request, case_id, "notification", detail);
+        return add_event(call, case_id, "notification", detail);
     int64_t until = rules_business_add(calendar, now, 0);
     static const char sql[] =
         "INSERT INTO deadlines(case_id, kind, calendar, target, running_since, warn_at, due_at, warned, state,"
@@ -406,20 +406,20 @@ static int notify(struct request *request, int64_t case_id, const struct rules_e
         sqlite3_bind_int64(statement, 4, until);
         sqlite3_bind_text(statement, 5, detail, -1, SQLITE_TRANSIENT);
     }
-    if (request_step(request, statement) != 0) return -1;
+    if (call_step(call, statement) != 0) return -1;
     timerheap_set(&heap, sqlite3_last_insert_rowid(store_database()), until);
     char deferred[RULES_LIST_MAX + 500];
     snprintf(deferred, sizeof deferred, "until=%lld calendar=%s %s", (long long)until, calendar, detail);
-    return add_event(request, case_id, "notification_deferred", deferred) == 0 ? touch_batch(request) : -1;
+    return add_event(call, case_id, "notification_deferred", deferred) == 0 ? touch_batch(call) : -1;
 }
 
 /* Applies the escalate hook's actions to the case, each with its event. */
-int deadlines_escalate(struct request *request, int64_t case_id, const char *event, const char *kind) {
+int deadlines_escalate(struct call *call, int64_t case_id, const char *event, const char *kind) {
     static const char sql[] =
         "SELECT category, priority, queue, escalation, customer, subject, tier, amount FROM cases WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) {
-        request_store_error(request);
+        call_store_error(call);
         return -1;
     }
     sqlite3_bind_int64(statement, 1, case_id);
@@ -466,8 +466,8 @@ int deadlines_escalate(struct request *request, int64_t case_id, const char *eve
         sqlite3_bind_int64(update, 4, new_level);
         sqlite3_bind_int64(update, 5, clock_now());
     }
-    if (request_step(request, update) != 0) return -1;
-    if (actions.notify[0] && notify(request, case_id, &actions, event) != 0) return -1;
+    if (call_step(call, update) != 0) return -1;
+    if (actions.notify[0] && notify(call, case_id, &actions, event) != 0) return -1;
     /* The default outcome of a missed deadline, when the rules give one. */
     if (strcmp(event, "breach") == 0 && (strcmp(actions.outcome, "resolve") == 0 ||
                                          strcmp(actions.outcome, "close") == 0)) {
@@ -485,24 +485,24 @@ int deadlines_escalate(struct request *request, int64_t case_id, const char *eve
         char why[300];
         snprintf(why, sizeof why, "default outcome of a missed %s deadline: %.200s", kind, actions.reason);
         if (state >= 0 && lifecycle_can_move((enum case_state)state, CASE_RESOLVED)) {
-            if (automation_move(request, case_id, (enum case_state)state, CASE_RESOLVED, "default_outcome", why) != 0)
+            if (automation_move(call, case_id, (enum case_state)state, CASE_RESOLVED, "default_outcome", why) != 0)
                 return -1;
-            if (end_clocks(request, case_id, "", NULL, "cancelled", "deadline_cancelled") != 0) return -1;
+            if (end_clocks(call, case_id, "", NULL, "cancelled", "deadline_cancelled") != 0) return -1;
             state = CASE_RESOLVED;
         }
         if (strcmp(actions.outcome, "close") == 0 && state == CASE_RESOLVED &&
-            automation_move(request, case_id, CASE_RESOLVED, CASE_CLOSED, "default_outcome", why) != 0)
+            automation_move(call, case_id, CASE_RESOLVED, CASE_CLOSED, "default_outcome", why) != 0)
             return -1;
     }
     char detail[2048];
     snprintf(detail, sizeof detail, "event=%s deadline=%s priority=%s->%s level=%lld->%lld queue=%s->%s notify=%.300s"
              " reason=\"%.200s\"", event, kind, priority, new_priority, level, new_level, queue, new_queue,
              actions.notify[0] ? actions.notify : "-", actions.reason);
-    return add_event(request, case_id, "escalated", detail);
+    return add_event(call, case_id, "escalated", detail);
 }
 
 /* Moves the case from `from` to `to` for an automation, with its event. */
-static int automation_move(struct request *request, int64_t case_id, enum case_state from, enum case_state to,
+static int automation_move(struct call *call, int64_t case_id, enum case_state from, enum case_state to,
                            const char *code, const char *reason) {
     if (!lifecycle_can_move(from, to)) return 0;
     static const char sql[] =
@@ -517,15 +517,15 @@ static int automation_move(struct request *request, int64_t case_id, enum case_s
         sqlite3_bind_int64(statement, 3, clock_now());
         sqlite3_bind_text(statement, 4, code, -1, SQLITE_STATIC);
     }
-    if (request_step(request, statement) != 0) return -1;
+    if (call_step(call, statement) != 0) return -1;
     char detail[400];
     snprintf(detail, sizeof detail, "state=%s->%s reason=\"%.300s\"", lifecycle_state_name(from),
              lifecycle_state_name(to), reason);
-    return add_event(request, case_id, to == CASE_CLOSED ? "closed" : "resolved", detail);
+    return add_event(call, case_id, to == CASE_CLOSED ? "closed" : "resolved", detail);
 }
 
 /* Runs the automations hook for a due timer and applies its action. */
-static int fire_automation(struct request *request, int64_t id, int64_t case_id, const char *kind,
+static int fire_automation(struct call *call, int64_t id, int64_t case_id, const char *kind,
                            int64_t created_at, int64_t now) {
     const char *timer = kind + strlen("automation:");
     static const char done_sql[] = "UPDATE deadlines SET state = 'met', ended_at = ?2 WHERE id = ?1";
@@ -534,11 +534,11 @@ static int fire_automation(struct request *request, int64_t id, int64_t case_id,
         sqlite3_bind_int64(update, 1, id);
         sqlite3_bind_int64(update, 2, now);
     }
-    if (request_step(request, update) != 0) return -1;
+    if (call_step(call, update) != 0) return -1;
     static const char case_sql[] = "SELECT state, category, priority, queue, customer FROM cases WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(case_sql);
     if (statement == NULL) {
-        request_store_error(request);
+        call_store_error(call);
         return -1;
     }
     sqlite3_bind_int64(statement, 1, case_id);
@@ -567,26 +567,26 @@ static int fire_automation(struct request *request, int64_t id, int64_t case_id,
     char detail[400];
     if (rules_automation(fields, (int)(sizeof fields / sizeof fields[0]), &decision) != 0) {
         snprintf(detail, sizeof detail, "timer=%s action=none reason=\"no automation decided\"", timer);
-        return add_event(request, case_id, "automation", detail);
+        return add_event(call, case_id, "automation", detail);
     }
     snprintf(detail, sizeof detail, "timer=%s action=%s reason=\"%.300s\"", timer, decision.action, decision.reason);
-    if (add_event(request, case_id, "automation", detail) != 0) return -1;
+    if (add_event(call, case_id, "automation", detail) != 0) return -1;
     int parsed = lifecycle_state_parse(state, strlen(state));
     if (strcmp(decision.action, "close") == 0 && parsed >= 0) {
         enum case_state current = (enum case_state)parsed;
         if (current == CASE_PENDING_CUSTOMER || current == CASE_PENDING_INTERNAL || current == CASE_OPEN) {
-            if (automation_move(request, case_id, current, CASE_RESOLVED, "auto_closed", decision.reason) != 0)
+            if (automation_move(call, case_id, current, CASE_RESOLVED, "auto_closed", decision.reason) != 0)
                 return -1;
-            if (end_clocks(request, case_id, "", NULL, "cancelled", "deadline_cancelled") != 0) return -1;
+            if (end_clocks(call, case_id, "", NULL, "cancelled", "deadline_cancelled") != 0) return -1;
             current = CASE_RESOLVED;
         }
         if (current == CASE_RESOLVED) {
-            if (automation_move(request, case_id, current, CASE_CLOSED, "auto_closed", decision.reason) != 0)
+            if (automation_move(call, case_id, current, CASE_CLOSED, "auto_closed", decision.reason) != 0)
                 return -1;
-            if (cancel_automation(request, case_id, "resolved_days") != 0) return -1;
+            if (cancel_automation(call, case_id, "resolved_days") != 0) return -1;
         }
     } else if (strcmp(decision.action, "remind") == 0) {
-        if (add_event(request, case_id, "reminder", detail) != 0) return -1;
+        if (add_event(call, case_id, "reminder", detail) != 0) return -1;
         if (decision.after > 0 && strcmp(state, "pending_customer") == 0) {
             /* The next reminder: the same timer, `after` seconds on, counted from its first start. */
             static const char again_sql[] =
@@ -601,22 +601,22 @@ static int fire_automation(struct request *request, int64_t id, int64_t case_id,
                 sqlite3_bind_int64(again, 5, now + decision.after);
                 sqlite3_bind_int64(again, 6, created_at);
             }
-            if (request_step(request, again) != 0) return -1;
+            if (call_step(call, again) != 0) return -1;
             timerheap_set(&heap, sqlite3_last_insert_rowid(store_database()), now + decision.after);
         }
     } else if (strcmp(decision.action, "survey") == 0) {
-        if (add_event(request, case_id, "survey_requested", detail) != 0) return -1;
+        if (add_event(call, case_id, "survey_requested", detail) != 0) return -1;
     }
     return 1;
 }
 
 /* Fires one popped clock if its row says it is due; re-files it otherwise. */
-static int fire_clock(struct request *request, int64_t id, int64_t now) {
+static int fire_clock(struct call *call, int64_t id, int64_t now) {
     static const char sql[] =
         "SELECT case_id, kind, warned, warn_at, due_at, state, created_at FROM deadlines WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) {
-        request_store_error(request);
+        call_store_error(call);
         return -1;
     }
     sqlite3_bind_int64(statement, 1, id);
@@ -638,7 +638,7 @@ static int fire_clock(struct request *request, int64_t id, int64_t now) {
             timerheap_set(&heap, id, due_at);
             return 0;
         }
-        return fire_automation(request, id, case_id, kind, created_at, now);
+        return fire_automation(call, id, case_id, kind, created_at, now);
     }
     if (strcmp(kind, "notify") == 0) {
         if (due_at > now) {
@@ -661,17 +661,17 @@ static int fire_clock(struct request *request, int64_t id, int64_t now) {
             sqlite3_bind_int64(done, 1, id);
             sqlite3_bind_int64(done, 2, now);
         }
-        if (request_step(request, done) != 0) return -1;
-        return add_event(request, case_id, "notification", payload) == 0 ? 1 : -1;
+        if (call_step(call, done) != 0) return -1;
+        return add_event(call, case_id, "notification", payload) == 0 ? 1 : -1;
     }
     if (!warned && warn_at <= now && due_at > now) {
         static const char warn_sql[] = "UPDATE deadlines SET warned = 1 WHERE id = ?1";
         sqlite3_stmt *update = store_statement(warn_sql);
         if (update) sqlite3_bind_int64(update, 1, id);
-        if (request_step(request, update) != 0) return -1;
+        if (call_step(call, update) != 0) return -1;
         snprintf(detail, sizeof detail, "deadline=%s due_at=%lld", kind, (long long)due_at);
-        if (add_event(request, case_id, "deadline_warning", detail) != 0) return -1;
-        if (deadlines_escalate(request, case_id, "warning", kind) != 0) return -1;
+        if (add_event(call, case_id, "deadline_warning", detail) != 0) return -1;
+        if (deadlines_escalate(call, case_id, "warning", kind) != 0) return -1;
         timerheap_set(&heap, id, due_at);
         return 1;
     }
@@ -681,14 +681,14 @@ static int fire_clock(struct request *request, int64_t id, int64_t now) {
         static const char case_sql[] = "UPDATE cases SET breached = breached + 1 WHERE id = ?1";
         sqlite3_stmt *update = store_statement(breach_sql);
         if (update) sqlite3_bind_int64(update, 1, id);
-        if (request_step(request, update) != 0) return -1;
+        if (call_step(call, update) != 0) return -1;
         update = store_statement(case_sql);
         if (update) sqlite3_bind_int64(update, 1, case_id);
-        if (request_step(request, update) != 0) return -1;
+        if (call_step(call, update) != 0) return -1;
         snprintf(detail, sizeof detail, "deadline=%s due_at=%lld", kind, (long long)due_at);
-        if (add_event(request, case_id, "deadline_breached", detail) != 0) return -1;
-        if (refresh_next_due(request, case_id) != 0) return -1;
-        if (deadlines_escalate(request, case_id, "breach", kind) != 0) return -1;
+        if (add_event(call, case_id, "deadline_breached", detail) != 0) return -1;
+        if (refresh_next_due(call, case_id) != 0) return -1;
+        if (deadlines_escalate(call, case_id, "breach", kind) != 0) return -1;
         return 1;
     }
     timerheap_set(&heap, id, warned ? due_at : warn_at); /* not due yet: file it again */
@@ -698,26 +698,23 @@ static int fire_clock(struct request *request, int64_t id, int64_t now) {
 int deadlines_fire_due(void) {
     int64_t now = clock_now();
     int fired = 0;
-    struct evbuffer *scratch = evbuffer_new();
-    if (scratch == NULL) return 0;
     const struct timer_entry *top;
     while ((top = timerheap_peek(&heap)) != NULL && top->due <= now) {
         struct timer_entry entry;
         timerheap_pop(&heap, &entry);
-        struct request request = {.call = {.who = {.internal = 1}, .actor = "timer"}, .reply = scratch};
+        struct call call = {.who = {.internal = 1}, .actor = "timer"};
         if (store_command_begin() != 0) {
             timerheap_set(&heap, entry.id, entry.due);
             break;
         }
         events_command_begin();
-        int status = touch_batch(&request) == 0 ? fire_clock(&request, entry.id, now) : -1;
-        store_command_end(status >= 0 && !request.failed);
-        events_command_end(status >= 0 && !request.failed);
-        if (status < 0 || request.failed) {
-            size_t len = evbuffer_get_length(scratch);
-            log_error("deadline could not fire", "deadline=%lld error=\"%.*s\"", (long long)entry.id,
-                      (int)(len > 2 ? len - 2 : 0), (const char *)evbuffer_pullup(scratch, -1));
-            evbuffer_drain(scratch, len);
+        int status = touch_batch(&call) == 0 ? fire_clock(&call, entry.id, now) : -1;
+        int failed = status < 0 || call.status != CALL_OK;
+        store_command_end(!failed);
+        events_command_end(!failed);
+        if (failed) {
+            log_error("deadline could not fire", "deadline=%lld error=\"-%s %s\"", (long long)entry.id,
+                      call_status_code(call.status), call.message);
             /* Filed again: if the batch commits without this command, the
              * clock still fires (a failed commit rebuilds the heap anyway). */
             timerheap_set(&heap, entry.id, entry.due);
@@ -725,13 +722,13 @@ int deadlines_fire_due(void) {
         }
         fired += status;
     }
-    evbuffer_free(scratch);
     return fired;
 }
 
 /* ---------------------------------------------------------- reading */
 
-int deadlines_describe(int64_t case_id, struct evbuffer *out) {
+int deadlines_describe(int64_t case_id, void (*pair)(void *context, const char *name, const char *value),
+                       void *context) {
     static const char sql[] =
         "SELECT kind, state, calendar, target, used, running_since, warn_at, due_at, ended_at FROM deadlines"
         " WHERE case_id = ?1 ORDER BY id";
@@ -758,8 +755,7 @@ int deadlines_describe(int64_t case_id, struct evbuffer *out) {
         if (sqlite3_column_type(statement, 8) != SQLITE_NULL)
             snprintf(value + length, sizeof value - (size_t)length, " ended_at=%lld",
                      (long long)sqlite3_column_int64(statement, 8));
-        reply_bulk_string(out, name);
-        reply_bulk_string(out, value);
+        pair(context, name, value);
         pairs++;
     }
     sqlite3_reset(statement);
@@ -776,7 +772,7 @@ struct clock_row {
 
 /* Re-runs the sla hook for one case and re-times its clocks whose target or
  * calendar changed; each change is a `deadline_recomputed` event. */
-static int recompute_case(struct request *request, const struct clock_row *clocks, int count,
+static int recompute_case(struct call *call, const struct clock_row *clocks, int count,
                           const struct rules_field *fields, int field_count) {
     struct rules_sla sla;
     if (rules_sla(fields, field_count, &sla) != 0) return 0; /* no decision: keep the clocks as they are */
@@ -811,16 +807,16 @@ static int recompute_case(struct request *request, const struct clock_row *clock
             sqlite3_bind_int64(update, 7, due);
             sqlite3_bind_int(update, 8, warned);
         }
-        if (request_step(request, update) != 0) return -1;
+        if (call_step(call, update) != 0) return -1;
         char detail[300];
         snprintf(detail, sizeof detail, "deadline=%s target=%lld->%lld calendar=%s->%s version=%s%s%lld", row->kind,
                  (long long)row->target, target, row->calendar, sla.calendar, sla.version,
                  row->running ? " due_at=" : " paused_left=", row->running ? (long long)due : target - used);
-        if (add_event(request, row->case_id, "deadline_recomputed", detail) != 0 || touch_batch(request) != 0)
+        if (add_event(call, row->case_id, "deadline_recomputed", detail) != 0 || touch_batch(call) != 0)
             return -1;
         if (row->running) timerheap_set(&heap, row->id, warned ? due : warn);
     }
-    return count > 0 ? refresh_next_due(request, clocks[0].case_id) : 0;
+    return count > 0 ? refresh_next_due(call, clocks[0].case_id) : 0;
 }
 
 int deadlines_recompute(void) {
@@ -831,8 +827,6 @@ int deadlines_recompute(void) {
         " WHERE d.state IN ('running', 'paused') AND d.kind NOT LIKE 'automation:%' AND d.kind <> 'notify'"
         " AND d.case_id > ?1"
         " ORDER BY d.case_id, d.id LIMIT 64";
-    struct evbuffer *scratch = evbuffer_new();
-    if (scratch == NULL) return -1;
     int64_t after = 0;
     int cases = 0;
     for (;;) {
@@ -883,19 +877,17 @@ int deadlines_recompute(void) {
             int field_count = 5;
             if (amounts[start] >= 0)
                 fields[field_count++] = (struct rules_field){.name = "amount", .integer = amounts[start], .is_integer = 1};
-            struct request request = {.call = {.who = {.internal = 1}, .actor = "rules"}, .reply = scratch};
+            struct call call = {.who = {.internal = 1}, .actor = "rules"};
             if (store_command_begin() == 0) {
                 events_command_begin();
-                int status = recompute_case(&request, rows + start, end - start, fields, field_count);
-                store_command_end(status == 0 && !request.failed);
-                events_command_end(status == 0 && !request.failed);
+                int status = recompute_case(&call, rows + start, end - start, fields, field_count);
+                store_command_end(status == 0 && call.status == CALL_OK);
+                events_command_end(status == 0 && call.status == CALL_OK);
             }
-            evbuffer_drain(scratch, evbuffer_get_length(scratch));
             cases++;
             start = end;
         }
         after = rows[usable - 1].case_id;
     }
-    evbuffer_free(scratch);
     return cases;
 }

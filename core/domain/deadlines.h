@@ -21,7 +21,7 @@
 #include <event2/buffer.h>
 #include <stdint.h>
 
-#include "cmd/request.h"
+#include "domain/call.h"
 #include "rules/rules.h"
 
 void deadlines_configure(int warning_percent);
@@ -29,21 +29,21 @@ void deadlines_configure(int warning_percent);
 int deadlines_load(void);
 void deadlines_free(void);
 
-/* Inside a write command (its savepoint); each returns 0, or -1 after the
- * request got its error reply. */
-int deadlines_open_case(struct request *request, int64_t case_id, const struct rules_sla *sla);
+/* Inside a write command (its savepoint); each returns 0, or -1 with the
+ * failure in the call. */
+int deadlines_open_case(struct call *call, int64_t case_id, const struct rules_sla *sla);
 /* A public reply (its event row reply_event) meets the response clocks. */
-int deadlines_replied(struct request *request, int64_t case_id, int64_t reply_event);
-int deadlines_pause(struct request *request, int64_t case_id);
-int deadlines_resume(struct request *request, int64_t case_id, int customer_answered);
-int deadlines_resolved(struct request *request, int64_t case_id);
-int deadlines_reopened(struct request *request, int64_t case_id);
-int deadlines_closed(struct request *request, int64_t case_id);
+int deadlines_replied(struct call *call, int64_t case_id, int64_t reply_event);
+int deadlines_pause(struct call *call, int64_t case_id);
+int deadlines_resume(struct call *call, int64_t case_id, int customer_answered);
+int deadlines_resolved(struct call *call, int64_t case_id);
+int deadlines_reopened(struct call *call, int64_t case_id);
+int deadlines_closed(struct call *call, int64_t case_id);
 
 /* Runs the escalate hook for an event on a case -- warning, breach (kind =
  * the deadline), complaint, legal_threat, reopen, manual (kind = "") -- and
- * applies and records its actions.  0, or -1 after the error reply. */
-int deadlines_escalate(struct request *request, int64_t case_id, const char *event, const char *kind);
+ * applies and records its actions.  0, or -1 with the failure in the call. */
+int deadlines_escalate(struct call *call, int64_t case_id, const char *event, const char *kind);
 
 /* Fires every warning and breach due by now (the clock module's now), each
  * in its own savepoint of the open batch.  Returns how many fired. */
@@ -55,8 +55,10 @@ int deadlines_fire_due(void);
  * the cases looked at. */
 int deadlines_recompute(void);
 
-/* Appends CASE.GET's deadline pairs ("deadline:resolution" -> "state=running
- * due_at=... left=... ...") to out; returns how many pairs. */
-int deadlines_describe(int64_t case_id, struct evbuffer *out);
+/* Gives CASE.GET's deadline pairs ("deadline:resolution" -> "state=running
+ * due_at=... left=... ...") to pair(context, name, value), in order;
+ * returns how many pairs. */
+int deadlines_describe(int64_t case_id, void (*pair)(void *context, const char *name, const char *value),
+                       void *context);
 
 #endif

@@ -157,14 +157,14 @@ static int queue_publication(int64_t event_id, int64_t case_id, const char *acto
     return 0;
 }
 
-int events_append(struct request *request, int64_t case_id, const char *kind, const char *detail, size_t len) {
+int events_append(struct call *call, int64_t case_id, const char *kind, const char *detail, size_t len) {
     static const char sql[] =
         "INSERT INTO events(case_id, at, actor, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) goto failed;
     sqlite3_bind_int64(statement, 1, case_id);
     sqlite3_bind_int64(statement, 2, clock_now());
-    sqlite3_bind_text(statement, 3, request->call.actor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 3, call->actor, -1, SQLITE_STATIC);
     sqlite3_bind_text(statement, 4, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(statement, 5, detail, (int)len, SQLITE_STATIC);
     if (sqlite3_step(statement) != SQLITE_DONE) goto failed;
@@ -176,13 +176,13 @@ int events_append(struct request *request, int64_t case_id, const char *kind, co
      * committed after it subscribed). */
     int to_clients = server_has_subscribers() && is_published(kind), to_plugins = plugins_want_event(kind);
     if ((to_clients || to_plugins) &&
-        queue_publication(id, case_id, request->call.actor, kind, detail, len, to_clients, to_plugins) != 0) {
-        request_error(request, "ERR", "out of memory: event %s not queued for plugins; nothing was saved", kind);
+        queue_publication(id, case_id, call->actor, kind, detail, len, to_clients, to_plugins) != 0) {
+        call_fail(call, CALL_ERR, "out of memory: event %s not queued for plugins; nothing was saved", kind);
         return -1;
     }
     return 0;
 failed:
     if (statement) sqlite3_reset(statement);
-    request_store_error(request);
+    call_store_error(call);
     return -1;
 }

@@ -13,10 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cmd/request.h"
+#include "domain/call.h"
 
-/* Appends an event row; 0, or -1 after the request got its error reply. */
-int events_append(struct request *request, int64_t case_id, const char *kind, const char *detail, size_t len);
+/* Appends an event row; 0, or -1 with the failure in the call. */
+int events_append(struct call *call, int64_t case_id, const char *kind, const char *detail, size_t len);
 
 /* Bracket every write command (and timer firing): events of a command whose
  * savepoint is rolled back are never published. */

@@ -39,13 +39,13 @@ static int recorded(const char *order, size_t length, struct order_fact *fact) {
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-int orders_fact(struct request *request, const char *order, size_t length, enum order_lookup how,
+int orders_fact(struct call *call, const char *order, size_t length, enum order_lookup how,
                 struct order_fact *fact) {
     struct order_fact row;
     memset(&row, 0, sizeof row);
     int known = recorded(order, length, &row);
     if (known < 0) {
-        request_store_error(request);
+        call_store_error(call);
         return -1;
     }
     const char *source = plugins_order_source();
@@ -61,7 +61,7 @@ int orders_fact(struct request *request, const char *order, size_t length, enum 
                      how == ORDER_LOOKUP_STRICT ? "refused" : "recorded_amount_answers");
         }
         if (found < 0 && how == ORDER_LOOKUP_STRICT) {
-            request_error(request, "ERR", "%s", why);
+            call_fail(call, CALL_ERR, "%s", why);
             return -1;
         }
         if (found == 1) {
@@ -76,7 +76,7 @@ int orders_fact(struct request *request, const char *order, size_t length, enum 
     return known;
 }
 
-int orders_record(struct request *request, const char *order, size_t length, const struct order_fact *fact) {
+int orders_record(struct call *call, const char *order, size_t length, const struct order_fact *fact) {
     if (!fact->unrecorded) return 0;
     /* A case's word never replaces a row (intake refused it if it differs);
      * the order source's does. */
@@ -98,7 +98,7 @@ int orders_record(struct request *request, const char *order, size_t length, con
         if (declared) sqlite3_bind_int64(statement, 5, fact->case_id);
         sqlite3_bind_int64(statement, 6, clock_now());
     }
-    return request_step(request, statement);
+    return call_step(call, statement);
 }
 
 const char *orders_describe(const struct order_fact *fact, char *out, size_t size) {

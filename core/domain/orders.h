@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cmd/request.h"
+#include "domain/call.h"
 
 #define ORDER_SOURCE_CASE "case"   /* source of a fact a case declared */
 
@@ -32,17 +32,17 @@ enum order_lookup {
 };
 
 /* The fact of order[0..length): 1 with *fact, 0 when nobody knows what
- * the order was paid, or -1 after the request got its error (a store error,
+ * the order was paid, or -1 with the failure in the call (a store error,
  * or a failing order source when strict).  Writes nothing: a fact of the
  * order source that the table does not hold yet comes back `unrecorded`. */
-int orders_fact(struct request *request, const char *order, size_t length, enum order_lookup how,
+int orders_fact(struct call *call, const char *order, size_t length, enum order_lookup how,
                 struct order_fact *fact);
 
 /* Writes an unrecorded fact, in the write command's savepoint: the order
  * source's word replaces the row; a fact a case declared (source "case",
  * fact->case_id) is added for an order that has none.  Does nothing for a
- * recorded fact.  0, or -1 after a store error reply. */
-int orders_record(struct request *request, const char *order, size_t length, const struct order_fact *fact);
+ * recorded fact.  0, or -1 with a store error in the call. */
+int orders_record(struct call *call, const char *order, size_t length, const struct order_fact *fact);
 
 /* "100.00 CNY (recorded by case 3)" or "100.00 CNY (said by order source
  * orders)", for messages. */

@@ -111,7 +111,7 @@ static long long committed_sum(const char *order, long long except) {
     return sum;
 }
 
-static int set_state(struct request *request, long long id, const char *state, const char *decided_by,
+static int set_state(struct call *call, long long id, const char *state, const char *decided_by,
                      const char *reason) {
     static const char sql[] =
         "UPDATE refunds SET state = ?2, decided_by = coalesce(?3, decided_by),"
@@ -124,10 +124,10 @@ static int set_state(struct request *request, long long id, const char *state, c
         if (reason) sqlite3_bind_text(statement, 4, reason, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(statement, 5, clock_now());
     }
-    return request_step(request, statement);
+    return call_step(call, statement);
 }
 
-int refunds_mark_executing(struct request *request, long long id, long long case_id, const char *executor_name) {
+int refunds_mark_executing(struct call *call, long long id, long long case_id, const char *executor_name) {
     static const char sql[] =
         "UPDATE refunds SET attempts = attempts + 1, executor = ?2, state = 'executing', updated_at = ?3 WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
@@ -136,16 +136,16 @@ int refunds_mark_executing(struct request *request, long long id, long long case
         sqlite3_bind_text(statement, 2, executor_name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(statement, 3, clock_now());
     }
-    if (request_step(request, statement) != 0) return -1;
+    if (call_step(call, statement) != 0) return -1;
     char detail[160];
     snprintf(detail, sizeof detail, "refund=%lld state=executing executor=%s key=redress-refund-%lld", id,
              executor_name, id);
-    return events_append(request, case_id, "refund_executing", detail, strlen(detail));
+    return events_append(call, case_id, "refund_executing", detail, strlen(detail));
 }
 
 /* The built-in executor: an outbox row for the finance system, the refund
  * executing.  The key is the refund's own, so a retry cannot pay twice. */
-static int outbox_start(struct request *request, long long id, long long case_id) {
+static int outbox_start(struct call *call, long long id, long long case_id) {
     static const char sql[] =
         "INSERT INTO refund_outbox(refund_id, order_id, amount, currency, idempotency_key, attempt, created_at)"
         " SELECT id, order_id, amount, currency, 'redress-refund-' || id, attempts + 1, ?2 FROM refunds WHERE id = ?1";
@@ -154,8 +154,8 @@ static int outbox_start(struct request *request, long long id, long long case_id
         sqlite3_bind_int64(statement, 1, id);
         sqlite3_bind_int64(statement, 2, clock_now());
     }
-    if (request_step(request, statement) != 0) return -1;
-    return refunds_mark_executing(request, id, case_id, "outbox");
+    if (call_step(call, statement) != 0) return -1;
+    return refunds_mark_executing(call, id, case_id, "outbox");
 }
 
 static const struct refund_executor outbox_executor = {"outbox", outbox_start, NULL};
@@ -165,8 +165,8 @@ void refunds_set_executor(const struct refund_executor *replacement) {
     executor = replacement ? replacement : &outbox_executor;
 }
 
-static int execute(struct request *request, long long id, long long case_id) {
-    return executor->start(request, id, case_id);
+static int execute(struct call *call, long long id, long long case_id) {
+    return executor->start(call, id, case_id);
 }
 
 /* REFUND.REQUEST case amount kind [REASON text] [KEY key] */
@@ -231,7 +231,7 @@ void refund_request_command(struct request *request) {
     }
     /* What the order was paid, whatever this case says: the ceiling. */
     struct order_fact fact;
-    int known = orders_fact(request, order, strlen(order), ORDER_LOOKUP_STRICT, &fact);
+    int known = orders_fact(&request->call, order, strlen(order), ORDER_LOOKUP_STRICT, &fact);
     if (known < 0) return;
     if (!known) {
         request_error(request, "INVALID", "case %lld has no order and paid amount to refund: nobody recorded what "
@@ -326,7 +326,7 @@ void refund_request_command(struct request *request) {
         snprintf(decision.reason + used, sizeof decision.reason - used, " (review by %s given to a supervisor)",
                  original);
     }
-    if (orders_record(request, order, strlen(order), &fact) != 0) return;
+    if (orders_record(&request->call, order, strlen(order), &fact) != 0) return;
     static const char insert[] =
         "INSERT INTO refunds(case_id, order_id, amount, currency, kind, reason, idempotency_key, state, requested_by,"
         " review_role, decision_reason, decided_by, created_at, updated_at)"
@@ -353,8 +353,8 @@ void refund_request_command(struct request *request) {
     snprintf(detail, sizeof detail, "refund=%lld amount=%lld currency=%s kind=%s decision=%s%s%s reason=\"%.300s\"", id,
              (long long)amount, currency, kind, state, strcmp(state, "review") == 0 ? " role=" : "",
              strcmp(state, "review") == 0 ? decision.role : "", why_text[0] ? why_text : decision.reason);
-    if (events_append(request, case_id, "refund_decided", detail, strlen(detail)) != 0) return;
-    if (strcmp(state, "approved") == 0 && execute(request, id, case_id) != 0) return;
+    if (events_append(&request->call, case_id, "refund_decided", detail, strlen(detail)) != 0) return;
+    if (strcmp(state, "approved") == 0 && execute(&request->call, id, case_id) != 0) return;
     reply_refund(request, id);
 }
 
@@ -364,19 +364,19 @@ struct refund_facts {
     char state[16], order[160], requested_by[80], review_role[32], currency[8];
 };
 
-static int load_refund(struct request *request, long long id, struct refund_facts *facts) {
+static int load_refund(struct call *call, long long id, struct refund_facts *facts) {
     static const char sql[] =
         "SELECT case_id, amount, state, order_id, requested_by, coalesce(review_role, ''), currency FROM refunds"
         " WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) {
-        request_store_error(request);
+        call_store_error(call);
         return -1;
     }
     sqlite3_bind_int64(statement, 1, id);
     if (sqlite3_step(statement) != SQLITE_ROW) {
         sqlite3_reset(statement);
-        request_error(request, "NOTFOUND", "refund %lld does not exist", id);
+        call_fail(call, CALL_NOTFOUND, "refund %lld does not exist", id);
         return -1;
     }
     facts->case_id = sqlite3_column_int64(statement, 0);
@@ -396,7 +396,7 @@ static int load_refund(struct request *request, long long id, struct refund_fact
  * or order source error). */
 static int check_room(struct request *request, long long id, const struct refund_facts *facts) {
     struct order_fact fact;
-    int known = orders_fact(request, facts->order, strlen(facts->order), ORDER_LOOKUP_STRICT, &fact);
+    int known = orders_fact(&request->call, facts->order, strlen(facts->order), ORDER_LOOKUP_STRICT, &fact);
     if (known < 0) return -1;
     if (!known) {
         request_error(request, "CONFLICT", "refund %lld: nobody recorded what order %s was paid", id, facts->order);
@@ -417,13 +417,13 @@ static int check_room(struct request *request, long long id, const struct refund
                       facts->order, paid - committed);
         return -1;
     }
-    return orders_record(request, facts->order, strlen(facts->order), &fact);
+    return orders_record(&request->call, facts->order, strlen(facts->order), &fact);
 }
 
 void refund_approve_command(struct request *request) {
     long long id;
     struct refund_facts facts;
-    if (parse_id(request, 1, "refund", &id) != 0 || load_refund(request, id, &facts) != 0) return;
+    if (parse_id(request, 1, "refund", &id) != 0 || load_refund(&request->call, id, &facts) != 0) return;
     if (strcmp(facts.state, "review") != 0) {
         request_error(request, "BADSTATE", "refund %lld is %s: only a refund in review is approved", id, facts.state);
         return;
@@ -445,18 +445,18 @@ void refund_approve_command(struct request *request) {
     }
     if (check_room(request, id, &facts) != 0) return;
     const char *note = request->argc == 3 ? request->argv[2] : "approved";
-    if (set_state(request, id, "approved", request->call.actor, note) != 0) return;
+    if (set_state(&request->call, id, "approved", request->call.actor, note) != 0) return;
     char detail[200];
     snprintf(detail, sizeof detail, "refund=%lld decision=approved by=%.64s", id, request->call.actor);
-    if (events_append(request, facts.case_id, "refund_decided", detail, strlen(detail)) != 0) return;
-    if (execute(request, id, facts.case_id) != 0) return;
+    if (events_append(&request->call, facts.case_id, "refund_decided", detail, strlen(detail)) != 0) return;
+    if (execute(&request->call, id, facts.case_id) != 0) return;
     reply_refund(request, id);
 }
 
 void refund_reject_command(struct request *request) {
     long long id;
     struct refund_facts facts;
-    if (parse_id(request, 1, "refund", &id) != 0 || load_refund(request, id, &facts) != 0) return;
+    if (parse_id(request, 1, "refund", &id) != 0 || load_refund(&request->call, id, &facts) != 0) return;
     if (strcmp(facts.state, "review") != 0) {
         request_error(request, "BADSTATE", "refund %lld is %s: only a refund in review is rejected", id, facts.state);
         return;
@@ -467,19 +467,19 @@ void refund_reject_command(struct request *request) {
     }
     char reason[1100];
     snprintf(reason, sizeof reason, "%.*s", (int)request->argvlen[2], request->argv[2]);
-    if (set_state(request, id, "rejected", request->call.actor, reason) != 0) return;
+    if (set_state(&request->call, id, "rejected", request->call.actor, reason) != 0) return;
     char detail[1300];
     snprintf(detail, sizeof detail, "refund=%lld decision=rejected by=%.64s reason=\"%.1024s\"", id, request->call.actor, reason);
-    if (events_append(request, facts.case_id, "refund_decided", detail, strlen(detail)) != 0) return;
+    if (events_append(&request->call, facts.case_id, "refund_decided", detail, strlen(detail)) != 0) return;
     reply_refund(request, id);
 }
 
-int refunds_settle(struct request *request, long long id, int ok, const char *reference, size_t reference_length,
+int refunds_settle(struct call *call, long long id, int ok, const char *reference, size_t reference_length,
                    const char *message) {
     struct refund_facts facts;
-    if (load_refund(request, id, &facts) != 0) return -1;
+    if (load_refund(call, id, &facts) != 0) return -1;
     if (strcmp(facts.state, "executing") != 0) {
-        request_error(request, "BADSTATE", "refund %lld is %s: only an executing refund settles", id, facts.state);
+        call_fail(call, CALL_BADSTATE, "refund %lld is %s: only an executing refund settles", id, facts.state);
         return -1;
     }
     static const char sql[] = "UPDATE refunds SET reference = coalesce(?2, reference) WHERE id = ?1";
@@ -490,13 +490,13 @@ int refunds_settle(struct request *request, long long id, int ok, const char *re
             sqlite3_bind_text(statement, 2, reference, (int)(reference_length > 128 ? 128 : reference_length),
                               SQLITE_STATIC);
     }
-    if (request_step(request, statement) != 0 || set_state(request, id, ok ? "succeeded" : "failed", NULL, NULL) != 0)
+    if (call_step(call, statement) != 0 || set_state(call, id, ok ? "succeeded" : "failed", NULL, NULL) != 0)
         return -1;
     char detail[400], quoted[300];
     int len = snprintf(detail, sizeof detail, "refund=%lld state=%s", id, ok ? "succeeded" : "failed");
     if (message && *message)
         snprintf(detail + len, sizeof detail - (size_t)len, " why=%s", log_quote(message, quoted, sizeof quoted));
-    return events_append(request, facts.case_id, ok ? "refund_paid" : "refund_failed", detail, strlen(detail));
+    return events_append(call, facts.case_id, ok ? "refund_paid" : "refund_failed", detail, strlen(detail));
 }
 
 /* REFUND.SETTLE id ok|failed [reference]: the finance system's answer. */
@@ -518,7 +518,7 @@ void refund_settle_command(struct request *request) {
     }
     const char *reference = request->argc == 4 ? request->argv[3] : NULL;
     size_t reference_length = request->argc == 4 ? request->argvlen[3] : 0;
-    if (refunds_settle(request, id, ok, reference, reference_length, NULL) != 0) return;
+    if (refunds_settle(&request->call, id, ok, reference, reference_length, NULL) != 0) return;
     reply_refund(request, id);
 }
 
@@ -526,14 +526,14 @@ void refund_settle_command(struct request *request) {
 void refund_retry_command(struct request *request) {
     long long id;
     struct refund_facts facts;
-    if (parse_id(request, 1, "refund", &id) != 0 || load_refund(request, id, &facts) != 0) return;
+    if (parse_id(request, 1, "refund", &id) != 0 || load_refund(&request->call, id, &facts) != 0) return;
     if (strcmp(facts.state, "failed") != 0) {
         request_error(request, "BADSTATE", "refund %lld is %s: only a failed refund is retried", id, facts.state);
         return;
     }
     /* A failed refund gave its room back; another may have taken it since. */
     if (check_room(request, id, &facts) != 0) return;
-    if (execute(request, id, facts.case_id) != 0) return;
+    if (execute(&request->call, id, facts.case_id) != 0) return;
     reply_refund(request, id);
 }
 

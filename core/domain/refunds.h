@@ -16,7 +16,7 @@ void refunds_configure(long long supervisor_limit, long long finance_limit);
  * the default; refunds_set_executor() replaces it (for plugins). */
 struct refund_executor {
     const char *name;
-    int (*start)(struct request *request, long long refund_id, long long case_id);
+    int (*start)(struct call *call, long long refund_id, long long case_id);
     /* 1 while the executor itself will report refund_id's outcome (NULL: it
      * never does; the outbox's outcome comes from REFUND.SETTLE). */
     int (*in_flight)(long long refund_id);
@@ -27,12 +27,12 @@ void refunds_set_executor(const struct refund_executor *executor);
 /* For executors: in the command's savepoint, counts an attempt, records who
  * executes it and marks refund `id` executing, with its event.  0, or -1
  * after the request got its error. */
-int refunds_mark_executing(struct request *request, long long id, long long case_id, const char *executor_name);
+int refunds_mark_executing(struct call *call, long long id, long long case_id, const char *executor_name);
 
 /* The outcome of an executing refund: succeeded (reference kept, at most
  * 128 bytes; may be NULL) or failed (message, may be NULL, goes into the
  * event).  -BADSTATE unless it is executing.  0, or -1 after the error. */
-int refunds_settle(struct request *request, long long id, int ok, const char *reference, size_t reference_length,
+int refunds_settle(struct call *call, long long id, int ok, const char *reference, size_t reference_length,
                    const char *message);
 
 void refund_request_command(struct request *request);

@@ -967,15 +967,15 @@ static void job_after_commit(void *argument, int committed) {
 
 /* refunds.c's executor: marks the refund executing in the command's
  * savepoint; the plugin hears of it once that is committed. */
-static int plugin_executor_start(struct request *request, long long id, long long case_id) {
-    if (refunds_mark_executing(request, id, case_id, executor_slot.executor->name) != 0) return -1;
+static int plugin_executor_start(struct call *call, long long id, long long case_id) {
+    if (refunds_mark_executing(call, id, case_id, executor_slot.executor->name) != 0) return -1;
     struct redress_refund_job *job = job_new(id, case_id);
     if (job == NULL || store_after_commit(job_after_commit, job) != 0) {
         if (job) {
             job_unlink(job);
             free(job);
         }
-        request_error(request, "ERR", "out of memory");
+        call_fail(call, CALL_ERR, "out of memory");
         return -1;
     }
     return 0;
@@ -1038,36 +1038,33 @@ static void outcome_committed(void *argument, int committed) {
 /* Writes every reported outcome, each in its own savepoint. */
 static void write_reports(evutil_socket_t fd, short what, void *argument) {
     (void)fd, (void)what, (void)argument;
-    struct evbuffer *scratch = evbuffer_new();
-    if (scratch == NULL) return;
     for (struct redress_refund_job *job = jobs, *next; job; job = next) {
         next = job->next;
         if (job->state != 2) continue;
         char actor[80];
         snprintf(actor, sizeof actor, "executor:%s", job->executor->executor->name);
-        struct request request = {.call = {.who = {.internal = 1}, .actor = actor}, .reply = scratch};
+        struct call call = {.who = {.internal = 1}, .actor = actor};
         if (store_command_begin() != 0) {
             retry_reports_later(); /* the store is failing: the outcome stays here */
             break;
         }
         events_command_begin();
         int status = current_attempt(job->refund_id) != job->attempt
-                         ? (request_error(&request, "BADSTATE", "an outcome of attempt %d, the refund is at another",
-                                          job->attempt), -1)
-                         : refunds_settle(&request, job->refund_id, job->succeeded,
+                         ? call_fail(&call, CALL_BADSTATE, "an outcome of attempt %d, the refund is at another",
+                                     job->attempt)
+                         : refunds_settle(&call, job->refund_id, job->succeeded,
                                           job->reference[0] ? job->reference : NULL, strlen(job->reference),
                                           job->message);
-        store_command_end(status == 0 && !request.failed);
-        events_command_end(status == 0 && !request.failed);
+        if (status == 0 && call.status != CALL_OK) status = -1;
+        store_command_end(status == 0);
+        events_command_end(status == 0);
         if (status != 0) {
-            size_t len = evbuffer_get_length(scratch);
-            const char *text = (const char *)evbuffer_pullup(scratch, -1);
             /* Not executing any more, or at another attempt: nothing to
              * write.  Any other failure (the store, memory): try again. */
-            int moot = len > 9 && (strncmp(text, "-BADSTATE", 9) == 0 || strncmp(text, "-NOTFOUND", 9) == 0);
+            int moot = call.status == CALL_BADSTATE || call.status == CALL_NOTFOUND;
             log_warn(moot ? "refund outcome not recorded" : "refund outcome not written yet",
-                     "refund=%lld error=\"%.*s\"", (long long)job->refund_id, (int)(len > 2 ? len - 2 : 0), text);
-            evbuffer_drain(scratch, len);
+                     "refund=%lld error=\"-%s %s\"", (long long)job->refund_id, call_status_code(call.status),
+                     call.message);
             if (!moot) {
                 retry_reports_later();
                 break;
@@ -1085,7 +1082,6 @@ static void write_reports(evutil_socket_t fd, short what, void *argument) {
             retry_reports_later();
         }
     }
-    evbuffer_free(scratch);
     server_request_commit(); /* also when every settle failed: the batch they opened must end */
 }
 
