@@ -15,6 +15,7 @@
 #include "cmd/case_cmd.h"
 #include "domain/refunds.h"
 #include "domain/deadlines.h"
+#include "domain/events.h"
 #include "cmd/table.h"
 #include "lib/clock.h"
 #include "lib/config.h"
@@ -90,6 +91,31 @@ static void check_data_directory_mode(const char *path) {
                  "path=%s mode=%04o", log_quote(path, quoted, sizeof quoted), (unsigned)(status.st_mode & 07777));
 }
 
+/* Every registration between layers, in one place: a lower layer calls up
+ * only through what is registered here.  One section per concern, each
+ * followed by blank lines, so that changes to one do not touch another. */
+static int wire(void) {
+    /* rules */
+
+
+
+    /* cases */
+
+
+
+    /* money */
+
+
+
+    /* net */
+    if (events_listen(plugins_events_listener()) != 0) return -1;
+    rules_set_lua_namespace(plugins_push_lua_namespace);
+
+
+
+    return 0;
+}
+
 int main(int argc, char **argv) {
     struct config config;
     char error[1600];
@@ -154,6 +180,7 @@ int main(int argc, char **argv) {
     }
     check_data_directory_mode(config.data);
     if (server_start(base, &config) != 0) goto done;
+    if (wire() != 0) goto done;
     if (store_open(config.data, config.sync, error, sizeof error) != 0) {
         fprintf(stderr, "redressd: %s\n", error);
         log_error("cannot open store", "error=\"%s\"", error);

@@ -1,31 +1,32 @@
-/* events.c -- event rows and their delivery after commit (see events.h).
+/* events.c -- event rows and their delivery to listeners after commit (see events.h).
  *
- * Pending publications of the open batch live in one array; each write
- * command remembers where its own start, so a failed command drops exactly
- * its own.  At commit they go to server_publish() (subscribed clients) and to
- * plugins_deliver_event() (subscribed plugins); at rollback they are freed.
+ * Owns: the INSERT of event rows, the pending records of the open batch
+ * (one array; each write command remembers where its own start, so a failed
+ * command drops exactly its own), the registered listeners, and the newest
+ * committed event id.  At commit the records go to every listener that
+ * wanted them; at rollback they are freed.  Never: includes the server or
+ * the plugin host -- they listen (wire() in main.c).
  */
 #include "domain/events.h"
 #include "lib/clock.h"
 #include "lib/log.h"
-#include "plugin/host.h"
-#include "redress/plugin.h"
-#include "net/server.h"
 #include "store/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define PAYLOAD_MAX 1536
+#define EVENT_QUEUE_MAX 72
+#define EVENT_ASSIGNEE_MAX 136
 
 struct publication {
-    char queue[72];
-    char assignee[136];     /* the case's, at the event: who may see it besides its queue */
-    char *payload;          /* owned; NULL when no client subscriber wants it */
-    struct redress_event event; /* for plugins; kind, actor, detail owned (one allocation: text) */
-    char *text;             /* owned */
+    struct event_record record; /* queue, assignee, kind, actor, detail point into text */
+    char *text;                 /* owned: "queue\0assignee\0kind\0actor\0detail\0" */
+    unsigned listeners;         /* bit i: listeners[i] wants it */
 };
+
+static const struct events_listener *listeners[EVENTS_LISTENERS_MAX];
+static int listener_count;
 
 static struct publication *pending;
 static size_t pending_count, pending_capacity, command_mark;
@@ -39,16 +40,21 @@ static const char *const published_kinds[] = {"opened", "assigned", "deadline_wa
                                               "escalated", "transferred", "notification",
                                               "refund_decided"};
 
-static int is_published(const char *kind) {
+int events_is_public(const char *kind) {
     for (size_t i = 0; i < sizeof published_kinds / sizeof published_kinds[0]; i++)
         if (strcmp(kind, published_kinds[i]) == 0) return 1;
+    return 0;
+}
+
+int events_listen(const struct events_listener *listener) {
+    if (listener_count == EVENTS_LISTENERS_MAX) return -1;
+    listeners[listener_count++] = listener;
     return 0;
 }
 
 static void drop_from(size_t mark) {
     while (pending_count > mark) {
         pending_count--;
-        free(pending[pending_count].payload);
         free(pending[pending_count].text);
     }
 }
@@ -59,13 +65,9 @@ static void after_batch(void *argument, int committed) {
     if (committed && batch_high > committed_high) committed_high = batch_high;
     batch_high = 0;
     if (committed)
-        for (size_t i = 0; i < pending_count; i++) {
-            if (pending[i].payload) server_publish(pending[i].queue, pending[i].assignee, pending[i].payload);
-            if (pending[i].text) {
-                pending[i].event.queue = pending[i].queue;
-                plugins_deliver_event(&pending[i].event);
-            }
-        }
+        for (size_t i = 0; i < pending_count; i++)
+            for (int l = 0; l < listener_count; l++)
+                if (pending[i].listeners & (1u << l)) listeners[l]->deliver(listeners[l]->context, &pending[i].record);
     drop_from(0);
     command_mark = 0;
 }
@@ -91,79 +93,68 @@ int64_t events_last_committed_id(void) {
     return committed_high < 0 ? 0 : committed_high;
 }
 
-/* Queues a publication of the event.  For clients an error only costs the
- * push, never the change (the row is what counts); plugins are promised
- * every event, so when theirs cannot be queued this returns -1 and the
- * command fails. */
-static int queue_publication(int64_t event_id, int64_t case_id, const char *actor, const char *kind,
-                              const char *detail, size_t len, int to_clients, int to_plugins) {
-    /* The queue and assignee after the change: a subscriber hears of a case
-     * while it may see it (a transfer's own event goes to the new queue). */
+/* Reads the case's queue and assignee ("" for none) after the change: a
+ * subscriber hears of a case while it may see it (a transfer's own event
+ * goes to the new queue). */
+static void read_case_scope(int64_t case_id, char queue[EVENT_QUEUE_MAX], char assignee[EVENT_ASSIGNEE_MAX]) {
     static const char sql[] = "SELECT queue, coalesce(assignee, '') FROM cases WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
-    char queue[72] = "", assignee[136] = "";
     if (statement) {
         sqlite3_bind_int64(statement, 1, case_id);
         if (sqlite3_step(statement) == SQLITE_ROW) {
-            snprintf(queue, sizeof queue, "%s", (const char *)sqlite3_column_text(statement, 0));
-            snprintf(assignee, sizeof assignee, "%s", (const char *)sqlite3_column_text(statement, 1));
+            snprintf(queue, EVENT_QUEUE_MAX, "%s", (const char *)sqlite3_column_text(statement, 0));
+            snprintf(assignee, EVENT_ASSIGNEE_MAX, "%s", (const char *)sqlite3_column_text(statement, 1));
         }
         sqlite3_reset(statement);
     }
-    if (!registered) return to_plugins ? -1 : 0;
+}
+
+/* Queues the event for the listeners in `wanted`.  For listeners that are
+ * not required an error only costs the delivery, never the change (the row
+ * is what counts); required ones are promised every event they want, so
+ * when theirs cannot be queued this returns -1 and the command fails. */
+static int queue_publication(const struct event_record *record, unsigned wanted, int required) {
+    if (!registered) return required ? -1 : 0;
     if (pending_count == pending_capacity) {
         size_t capacity = pending_capacity ? pending_capacity * 2 : 64;
         struct publication *grown = realloc(pending, capacity * sizeof *grown);
-        if (grown == NULL) return to_plugins ? -1 : 0;
+        if (grown == NULL) return required ? -1 : 0;
         pending = grown;
         pending_capacity = capacity;
     }
+    size_t queue_len = strlen(record->queue), assignee_len = strlen(record->assignee);
+    size_t kind_len = strlen(record->kind), actor_len = strlen(record->actor);
+    char *text = malloc(queue_len + assignee_len + kind_len + actor_len + record->detail_length + 5);
+    if (text == NULL) return required ? -1 : 0;
     struct publication *publication = &pending[pending_count];
-    memset(publication, 0, sizeof *publication);
-    snprintf(publication->queue, sizeof publication->queue, "%s", queue);
-    snprintf(publication->assignee, sizeof publication->assignee, "%s", assignee);
-    if (to_clients) {
-        char *payload = malloc(PAYLOAD_MAX);
-        if (payload == NULL && !to_plugins) return 0;
-        if (payload)
-            snprintf(payload, PAYLOAD_MAX, "event=%s case=%lld queue=%s at=%lld actor=%s %.*s", kind,
-                     (long long)case_id, queue, (long long)clock_now(), actor, (int)(len > 1200 ? 1200 : len),
-                     detail);
-        for (char *p = payload; p && *p; p++)
-            if (*p == '\n' || *p == '\r') *p = ' ';
-        publication->payload = payload;
-    }
-    if (to_plugins) {
-        /* kind, actor and detail in one allocation: "kind\0actor\0detail\0" */
-        size_t kind_len = strlen(kind), actor_len = strlen(actor);
-        char *text = malloc(kind_len + actor_len + len + 3);
-        if (text == NULL) {
-            free(publication->payload);
-            publication->payload = NULL;
-            return -1;
-        }
-        memcpy(text, kind, kind_len + 1);
-        memcpy(text + kind_len + 1, actor, actor_len + 1);
-        memcpy(text + kind_len + actor_len + 2, detail, len);
-        text[kind_len + actor_len + 2 + len] = '\0';
-        publication->text = text;
-        publication->event = (struct redress_event){
-            .size = sizeof(struct redress_event), .id = event_id, .case_id = case_id, .at = clock_now(),
-            .kind = text, .actor = text + kind_len + 1, .detail = text + kind_len + actor_len + 2,
-            .detail_length = len,
-        };
-    }
+    publication->text = text;
+    publication->listeners = wanted;
+    publication->record = *record;
+    char *at = text;
+    publication->record.queue = memcpy(at, record->queue, queue_len + 1);
+    at += queue_len + 1;
+    publication->record.assignee = memcpy(at, record->assignee, assignee_len + 1);
+    at += assignee_len + 1;
+    publication->record.kind = memcpy(at, record->kind, kind_len + 1);
+    at += kind_len + 1;
+    publication->record.actor = memcpy(at, record->actor, actor_len + 1);
+    at += actor_len + 1;
+    memcpy(at, record->detail, record->detail_length);
+    at[record->detail_length] = '\0';
+    publication->record.detail = at;
     pending_count++;
     return 0;
 }
 
-int events_append(struct call *call, int64_t case_id, const char *kind, const char *detail, size_t len) {
+static int append(struct call *call, int64_t case_id, int lookup, const char *queue, const char *assignee,
+                  const char *kind, const char *detail, size_t len) {
     static const char sql[] =
         "INSERT INTO events(case_id, at, actor, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) goto failed;
+    int64_t now = clock_now();
     sqlite3_bind_int64(statement, 1, case_id);
-    sqlite3_bind_int64(statement, 2, clock_now());
+    sqlite3_bind_int64(statement, 2, now);
     sqlite3_bind_text(statement, 3, call->actor, -1, SQLITE_STATIC);
     sqlite3_bind_text(statement, 4, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(statement, 5, detail, (int)len, SQLITE_STATIC);
@@ -174,15 +165,38 @@ int events_append(struct call *call, int64_t case_id, const char *kind, const ch
     if (registered && id > batch_high) batch_high = id;
     /* Nobody listening: nothing to prepare (a subscriber hears of what is
      * committed after it subscribed). */
-    int to_clients = server_has_subscribers() && is_published(kind), to_plugins = plugins_want_event(kind);
-    if ((to_clients || to_plugins) &&
-        queue_publication(id, case_id, call->actor, kind, detail, len, to_clients, to_plugins) != 0) {
-        call_fail(call, CALL_ERR, "out of memory: event %s not queued for plugins; nothing was saved", kind);
-        return -1;
+    unsigned wanted = 0;
+    int required = 0;
+    for (int l = 0; l < listener_count; l++)
+        if (listeners[l]->wants(listeners[l]->context, kind)) {
+            wanted |= 1u << l;
+            required |= listeners[l]->required;
+        }
+    if (wanted == 0) return 0;
+    char queue_text[EVENT_QUEUE_MAX] = "", assignee_text[EVENT_ASSIGNEE_MAX] = "";
+    if (lookup) {
+        read_case_scope(case_id, queue_text, assignee_text);
+    } else {
+        snprintf(queue_text, sizeof queue_text, "%s", queue ? queue : "");
+        snprintf(assignee_text, sizeof assignee_text, "%s", assignee ? assignee : "");
     }
+    const struct event_record record = {
+        .id = id, .case_id = case_id, .at = now, .queue = queue_text, .assignee = assignee_text,
+        .kind = kind, .actor = call->actor, .detail = detail, .detail_length = len,
+    };
+    if (queue_publication(&record, wanted, required) != 0)
+        return call_fail(call, CALL_ERR, "out of memory: event %s not queued for plugins; nothing was saved", kind);
     return 0;
 failed:
     if (statement) sqlite3_reset(statement);
-    call_store_error(call);
-    return -1;
+    return call_store_error(call);
+}
+
+int events_append(struct call *call, int64_t case_id, const char *kind, const char *detail, size_t len) {
+    return append(call, case_id, 1, NULL, NULL, kind, detail, len);
+}
+
+int events_append_in(struct call *call, int64_t case_id, const char *queue, const char *assignee,
+                     const char *kind, const char *detail, size_t len) {
+    return append(call, case_id, 0, queue, assignee, kind, detail, len);
 }

@@ -635,6 +635,27 @@ static int follows(const struct client *client, const char *queue, const char *a
     return 0;
 }
 
+/* The subscribers as a listener of committed events (events.h): the
+ * public kinds, while anyone is subscribed. */
+#define PAYLOAD_MAX 1536
+static int subscribers_want(void *context, const char *kind) {
+    (void)context;
+    return server.subscribers > 0 && events_is_public(kind);
+}
+
+static void subscribers_deliver(void *context, const struct event_record *event) {
+    (void)context;
+    char payload[PAYLOAD_MAX];
+    snprintf(payload, sizeof payload, "event=%s case=%lld queue=%s at=%lld actor=%s %.*s", event->kind,
+             (long long)event->case_id, event->queue, (long long)event->at, event->actor,
+             (int)(event->detail_length > 1200 ? 1200 : event->detail_length), event->detail);
+    for (char *p = payload; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
+    server_publish(event->queue, event->assignee, payload);
+}
+
+static const struct events_listener subscriber_listener = {subscribers_want, subscribers_deliver, NULL, 0};
+
 void server_publish(const char *queue, const char *assignee, const char *payload) {
     if (server.subscribers == 0) return;
     server.published++;
@@ -991,6 +1012,7 @@ int server_start(struct event_base *base, const struct config *config) {
     if (!server.commit_event || !server.sweep_event || !server.resume_accept_event ||
         !server.signal_events[0] || !server.signal_events[1] || !server.signal_events[2])
         return -1;
+    if (events_listen(&subscriber_listener) != 0) return -1;
     event_priority_set(server.commit_event, PRIORITY_COMMIT);
     struct timeval second = {1, 0};
     event_add(server.sweep_event, &second);

@@ -759,6 +759,27 @@ void plugins_push_lua_namespace(lua_State *state) {
 
 /* ------------------------------------------------------------ events */
 
+static int events_wanted(void *context, const char *kind) {
+    (void)context;
+    return plugins_want_event(kind);
+}
+
+static void events_delivered(void *context, const struct event_record *record) {
+    (void)context;
+    const struct redress_event event = {
+        .size = sizeof event, .id = record->id, .case_id = record->case_id, .at = record->at,
+        .kind = record->kind, .queue = record->queue, .actor = record->actor, .detail = record->detail,
+        .detail_length = record->detail_length,
+    };
+    plugins_deliver_event(&event);
+}
+
+const struct events_listener *plugins_events_listener(void) {
+    /* Required: plugins are promised every event they subscribed to. */
+    static const struct events_listener listener = {events_wanted, events_delivered, NULL, 1};
+    return &listener;
+}
+
 int plugins_want_event(const char *kind) {
     for (int i = 0; i < subscriber_count; i++)
         if (kind_matches(subscribers[i].kinds, kind)) return 1;

@@ -46,6 +46,10 @@ const struct command *plugins_lookup_command(const char *name, size_t len);
 void plugins_push_lua_namespace(struct lua_State *state);
 
 /* 1 if a plugin subscribed to events of this kind. */
+/* The plugins as a listener of committed events (domain/events.h), for
+ * main.c to register. */
+struct events_listener;
+const struct events_listener *plugins_events_listener(void);
 int plugins_want_event(const char *kind);
 /* Delivers one committed event to the subscribed plugins. */
 struct redress_event;

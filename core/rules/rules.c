@@ -14,7 +14,6 @@
 #include "lib/clock.h"
 #include "lib/counters.h"
 #include "lib/timeparse.h"
-#include "plugin/host.h"
 #include "lib/log.h"
 #include "cmd/reply.h"
 #include "store/store.h"
@@ -264,10 +263,20 @@ static int plugins_index(lua_State *state) {
     return 1;
 }
 
+/* The plugins' functions as a table (plugin/host.c), registered by main.c. */
+static void (*push_namespace)(lua_State *state);
+
+void rules_set_lua_namespace(void (*push)(lua_State *state)) { push_namespace = push; }
+
 /* An empty table whose misses go to plugins_index, behind the sandbox's
  * read-only proxy like every other table rules see. */
 static void push_plugins(lua_State *state) {
-    plugins_push_lua_namespace(state);
+    if (push_namespace) {
+        push_namespace(state);
+    } else {
+        lua_newtable(state); /* no plugins: an empty namespace */
+        sandbox_make_read_only(state);
+    }
     lua_setfield(state, LUA_REGISTRYINDEX, "redress.plugins");
     lua_newtable(state);
     lua_createtable(state, 0, 1);

@@ -174,4 +174,9 @@ int rules_run_tests(const char *directory, int verbose);
  * case under its keys once the case is committed. */
 void rules_record_case(const char *category, const char *tags, const char *customer, int64_t at);
 
+/* The plugins' namespace (redress.plugins.NAME.fn): push(state) leaves one
+ * table on the stack.  Registered at start (main.c wire()); unset, rules see
+ * an empty namespace. */
+void rules_set_lua_namespace(void (*push)(lua_State *state));
+
 #endif
