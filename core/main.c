@@ -16,6 +16,7 @@
 #include "domain/refunds.h"
 #include "domain/deadlines.h"
 #include "domain/events.h"
+#include "domain/tick.h"
 #include "cmd/table.h"
 #include "lib/clock.h"
 #include "lib/config.h"
@@ -199,7 +200,7 @@ int main(int argc, char **argv) {
                   "dir=%s", config.rules);
     }
     if (agents_bootstrap(config.data) != 0) goto done;
-    commands_set_rules_directory(config.rules);
+    tick_configure(&config);
     cases_warm_counters();
     cases_prune_decisions(config.decision_retention_days);
     /* Re-arm every running clock; those that passed while we were down fire

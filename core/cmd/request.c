@@ -9,6 +9,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -51,6 +52,19 @@ int request_id(struct request *request, int i, const char *what, int64_t *id) {
         return -1;
     }
     *id = value;
+    return 0;
+}
+
+int request_signed(const struct request *request, int i, long long *value) {
+    char buffer[32];
+    size_t len = request->argvlen[i];
+    if (len == 0 || len >= sizeof buffer) return -1;
+    memcpy(buffer, request->argv[i], len);
+    buffer[len] = '\0';
+    char *end;
+    long long parsed = strtoll(buffer, &end, 10);
+    if (*end != '\0' || end == buffer) return -1;
+    *value = parsed;
     return 0;
 }
 

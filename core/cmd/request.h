@@ -59,6 +59,9 @@ int request_step(struct request *request, struct sqlite3_stmt *statement);
  * (no sign, no space).  0, or -1 after "-INVALID <what> id '...' is not a
  * positive integer". */
 int request_id(struct request *request, int i, const char *what, int64_t *id);
+/* Parses argument i as a signed decimal (strtoll, nothing after it, at
+ * most 31 bytes); 0, or -1 with no reply written. */
+int request_signed(const struct request *request, int i, long long *value);
 /* 1 if argument i equals text, ignoring ASCII case. */
 int request_argument_is(const struct request *request, int i, const char *text);
 

@@ -55,9 +55,6 @@ struct command {
 
 #define COMMAND_PUBLIC 0x100u
 
-/* Where RULES.RELOAD reads the rule set from (the config's rules). */
-void commands_set_rules_directory(const char *directory);
-
 /* Finds a command by name, any case; NULL if unknown. */
 const struct command *commands_lookup(const char *name, size_t len);
 /* 1 if argc is within the command's bounds. */

@@ -44,8 +44,7 @@
 #include "net/proto.h"
 #include "cmd/reply.h"
 #include "rules/rules.h"
-#include "cmd/case_cmd.h"
-#include "domain/deadlines.h"
+#include "domain/tick.h"
 #include "domain/events.h"
 #include "domain/agents.h"
 #include "store/store.h"
@@ -133,7 +132,6 @@ static struct {
 } server;
 
 static void client_free(struct client *client);
-static void watch_rules(void);
 static void commit_batch(void);
 static void client_pause(struct client *client, int64_t until_ms);
 static int client_auth_must_wait(struct client *client);
@@ -907,26 +905,17 @@ static void wake_paused_clients(void) {
 
 static void on_sweep(evutil_socket_t fd, short what, void *argument) {
     (void)fd; (void)what; (void)argument;
-    static long long sweeps;
     sweep_idle_clients();
     sweep_unauthenticated_clients();
-    watch_rules();
-    if (!server.stopping && deadlines_fire_due() > 0) server_request_commit();
-    if (++sweeps % 3600 == 0) cases_prune_decisions(server.config->decision_retention_days);
+    tick_run();
 }
 
-void server_request_commit(void) {
-    if (store_batch_is_open() && !server.commit_pending) {
+/* The store's commit scheduler: the open batch commits soon. */
+static void schedule_commit(void) {
+    if (!server.commit_pending) {
         server.commit_pending = 1;
         event_active(server.commit_event, EV_TIMEOUT, 0);
     }
-}
-
-/* rules_watch: a changed rule folder is reloaded, and open clocks re-timed. */
-static void watch_rules(void) {
-    if (server.config->rules_watch && server.config->rules[0] && rules_watch_check(server.config->rules) &&
-        deadlines_recompute() > 0)
-        server_request_commit();
 }
 
 void server_clock_moved(struct client *mover) {
@@ -934,9 +923,7 @@ void server_clock_moved(struct client *mover) {
     sweep_idle_clients();
     sweep_unauthenticated_clients();
     wake_paused_clients();
-    watch_rules();
-    deadlines_fire_due();
-    server_request_commit();
+    tick_clock_moved();
 }
 
 static void on_stop_timeout(evutil_socket_t fd, short what, void *argument) {
@@ -951,6 +938,7 @@ static void on_stop_signal(evutil_socket_t signal_number, short what, void *argu
     if (server.stopping) return;
     log_info("stopping", "signal=%s", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
     server.stopping = 1;
+    tick_stop();
     if (server.tcp_listener) evconnlistener_disable(server.tcp_listener);
     if (server.unix_listener) evconnlistener_disable(server.unix_listener);
     commit_batch();
@@ -972,11 +960,9 @@ static void on_stop_signal(evutil_socket_t signal_number, short what, void *argu
 /* SIGHUP: reload the rule set (the outcome is logged by rules_load). */
 static void on_reload_signal(evutil_socket_t signal_number, short what, void *argument) {
     (void)signal_number; (void)what; (void)argument;
-    char error[512];
+    char error[TICK_RELOAD_ERROR_MAX];
     log_info("SIGHUP: reloading rules", "dir=%s", server.config->rules);
-    if (server.config->rules[0] && rules_load(server.config->rules, error, sizeof error) == 0 &&
-        deadlines_recompute() > 0)
-        server_request_commit();
+    tick_reload_rules(error, sizeof error); /* the outcome is logged by rules_load */
 }
 
 /* ------------------------------------------------------------- lifetime */
@@ -1013,6 +999,7 @@ int server_start(struct event_base *base, const struct config *config) {
         !server.signal_events[0] || !server.signal_events[1] || !server.signal_events[2])
         return -1;
     if (events_listen(&subscriber_listener) != 0) return -1;
+    store_set_commit_scheduler(schedule_commit);
     event_priority_set(server.commit_event, PRIORITY_COMMIT);
     struct timeval second = {1, 0};
     event_add(server.sweep_event, &second);

@@ -68,9 +68,6 @@ void server_publish(const char *queue, const char *assignee, const char *payload
 /* 1 if any client is subscribed (publications are prepared only then). */
 int server_has_subscribers(void);
 
-/* Makes sure the open batch (timer writes) commits soon. */
-void server_request_commit(void);
-
 /* The test clock moved: run what time drives (idle timeouts, ...) now.
  * `mover` (may be NULL) is the client that moved it: it is active now. */
 void server_clock_moved(struct client *mover);

@@ -1103,7 +1103,7 @@ static void write_reports(evutil_socket_t fd, short what, void *argument) {
             retry_reports_later();
         }
     }
-    server_request_commit(); /* also when every settle failed: the batch they opened must end */
+    store_request_commit(); /* also when every settle failed: the batch they opened must end */
 }
 
 void plugins_resume_refunds(void) {

@@ -1060,6 +1060,15 @@ static void batch_fail(const char *what) {
               log_quote(batch_failure, quoted, sizeof quoted));
 }
 
+/* Who commits the open batch soon (store_set_commit_scheduler). */
+static void (*commit_scheduler)(void);
+
+void store_set_commit_scheduler(void (*schedule)(void)) { commit_scheduler = schedule; }
+
+void store_request_commit(void) {
+    if (store_batch_is_open() && commit_scheduler) commit_scheduler();
+}
+
 /* Fails the open batch if it was lost since the last look. */
 static void batch_check(void) {
     if (!batch_open || batch_failed) return;

@@ -70,11 +70,23 @@ int64_t store_batch_opened_ms(void);
  * nothing committed before is touched. */
 int store_batch_commit(char *error, size_t error_size);
 
+/* The commit scheduler (net/server.c: makes the commit event active), set
+ * at start.  store_request_commit() asks it to commit the open batch soon
+ * (timer writes, plugin reports, reloads); a no-op when no batch is open. */
+void store_set_commit_scheduler(void (*schedule)(void));
+void store_request_commit(void);
+
 /* fn(argument, committed) runs once the open batch ends, in registration
  * order: committed 1 after a commit (apply in-memory changes now), 0 after a
  * rollback (just free argument).  In-memory state follows the disk, never
  * leads it.  Returns -1 when out of memory (the caller fails its command). */
 int store_after_commit(void (*fn)(void *argument, int committed), void *argument);
+
+/* Like store_after_commit, but bound to the running command: run at
+ * commit; called with 0 and dropped at once when the command's savepoint is
+ * rolled back (store_command_end(0)).  Declared for the timer heap's
+ * deferred changes; its definition comes with them. */
+int store_after_command(void (*fn)(void *argument, int committed), void *argument);
 
 /* Fault injection (DEBUG.STORE, tests only): the next `commits` commits fail
  * inside SQLite's own file writes with SQLITE_FULL (disk_full 1) or
