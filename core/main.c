@@ -12,7 +12,7 @@
  * socket) is for its own user only, whatever the data directory's mode.
  */
 #include "domain/agents.h"
-#include "cmd/case_cmd.h"
+#include "domain/intake.h"
 #include "domain/refunds.h"
 #include "domain/deadlines.h"
 #include "domain/events.h"

@@ -9,6 +9,8 @@
  * no rule decided.
  */
 #include "cmd/case_cmd.h"
+#include "domain/intake.h"
+#include "lib/detail.h"
 #include "lib/clock.h"
 #include "domain/agents.h"
 #include "domain/deadlines.h"
@@ -17,7 +19,6 @@
 #include "lib/money.h"
 #include "domain/orders.h"
 #include "rules/rules.h"
-#include "net/server.h"
 #include "cmd/reply.h"
 #include "store/store.h"
 #include "lib/timeparse.h"
@@ -154,46 +155,6 @@ static int parse_case_id(struct request *request, int i, int64_t *id) {
 }
 
 /* --------------------------------------------------------------- events */
-
-/* A logfmt detail line for an event row: key=value pairs, values quoted when
- * they need it.  Bounded: a value that does not fit is cut, never overrun. */
-struct detail {
-    char text[4096];
-    size_t len;
-};
-
-static void detail_add(struct detail *detail, const char *key, const char *value, size_t value_len) {
-    size_t room = sizeof detail->text - detail->len;
-    if (room < strlen(key) + 8) return;
-    char *out = detail->text + detail->len;
-    size_t used = (size_t)snprintf(out, room, "%s%s=", detail->len ? " " : "", key);
-    int quote = value_len == 0;
-    for (size_t i = 0; i < value_len; i++)
-        if (value[i] == ' ' || value[i] == '"' || value[i] == '=' || value[i] == '\\' ||
-            (unsigned char)value[i] < 0x20)
-            quote = 1;
-    if (quote) out[used++] = '"';
-    for (size_t i = 0; i < value_len && used + 4 < room; i++) {
-        char c = value[i];
-        if (c == '"' || c == '\\') { out[used++] = '\\'; out[used++] = c; }
-        else if (c == '\n') { out[used++] = '\\'; out[used++] = 'n'; }
-        else if ((unsigned char)c < 0x20) out[used++] = ' ';
-        else out[used++] = c;
-    }
-    if (quote) out[used++] = '"';
-    out[used] = '\0';
-    detail->len += used;
-}
-
-static void detail_add_string(struct detail *detail, const char *key, const char *value) {
-    detail_add(detail, key, value, strlen(value));
-}
-
-static void detail_add_integer(struct detail *detail, const char *key, long long value) {
-    char text[32];
-    snprintf(text, sizeof text, "%lld", value);
-    detail_add_string(detail, key, text);
-}
 
 /* Appends an event row; returns 0, or -1 after replying the store error. */
 static int add_event(struct request *request, int64_t case_id, const char *kind,

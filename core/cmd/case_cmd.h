@@ -1,4 +1,4 @@
-/* cases.h -- the CASE.* commands: intake, reading, and working a case.
+/* case_cmd.h -- the CASE.* commands: intake, reading, and working a case.
  *
  * Every handler validates all of its arguments before it writes anything,
  * checks state changes against the lifecycle table (lifecycle.h), and writes
@@ -8,12 +8,6 @@
 #define REDRESS_CASES_H
 
 #include "cmd/request.h"
-
-void cases_set_default_currency(const char *code);
-/* Feeds the rules' spike counters with the cases of the last 31 days (start). */
-void cases_warm_counters(void);
-/* Deletes decision-log rows older than `days` (start, then hourly). */
-void cases_prune_decisions(long long days);
 
 void case_open_command(struct request *request);
 void case_get_command(struct request *request);

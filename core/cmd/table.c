@@ -9,13 +9,13 @@
  */
 #include "cmd/table.h"
 #include "domain/access.h"
-#include "domain/agents.h"
+#include "cmd/agent_cmd.h"
 #include "cmd/case_cmd.h"
 #include "cmd/conn.h"
 #include "cmd/rules_cmd.h"
 #include "plugin/host.h"
 #include "cmd/queue_cmd.h"
-#include "domain/refunds.h"
+#include "cmd/refund_cmd.h"
 #include "cmd/reply.h"
 #include "cmd/stats.h"
 

@@ -5,7 +5,7 @@
  * the store's commit scheduler).
  */
 #include "domain/tick.h"
-#include "cmd/case_cmd.h"
+#include "domain/intake.h"
 #include "domain/deadlines.h"
 #include "rules/rules.h"
 #include "store/store.h"

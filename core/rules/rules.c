@@ -590,8 +590,13 @@ static int check_classify(struct rule_set *set, lua_State *state, struct rules_t
         read_name_list(state, -1, "tags", MAX_TAGS, out->tags, sizeof out->tags, why, why_size) < 0 ||
         read_name_list(state, -1, "faq", MAX_FAQ, out->faq, sizeof out->faq, why, why_size) < 0 ||
         read_text(state, -1, "reason", out->classify_reason, sizeof out->classify_reason, why, why_size) < 0 ||
-        read_text(state, -1, "auto_reply", out->auto_reply, sizeof out->auto_reply, why, why_size) < 0)
+        read_text(state, -1, "auto_reply", out->auto_reply, sizeof out->auto_reply, why, why_size) < 0 ||
+        read_text(state, -1, "escalate", out->escalate, sizeof out->escalate, why, why_size) < 0)
         return -1;
+    if (out->escalate[0] && !is_name(out->escalate, strlen(out->escalate))) {
+        snprintf(why, why_size, "field 'escalate' = '%s' is not a name", out->escalate);
+        return -1;
+    }
     int type = raw_field(state, -1, "resolve");
     if (type == LUA_TBOOLEAN) resolve = lua_toboolean(state, -1);
     lua_pop(state, 1);
@@ -747,6 +752,7 @@ static int check_output(struct rule_set *set, enum rules_hook hook, lua_State *s
         add_pair(pairs, "reason", triage.classify_reason);
         add_pair(pairs, "auto_reply", triage.auto_reply);
         if (triage.auto_reply[0]) add_pair(pairs, "resolve", triage.auto_resolve ? "true" : "false");
+        add_pair(pairs, "escalate", triage.escalate);
         return 0;
     }
     case HOOK_PRIORITY: {
@@ -943,6 +949,9 @@ int rules_refund(const struct rules_field *fields, int count, struct rules_refun
     }
     const char *value;
     if ((value = pair_value(pairs, "decision"))) snprintf(out->decision, sizeof out->decision, "%s", value);
+    out->verdict = strcmp(out->decision, "approve") == 0  ? RULES_APPROVE
+                   : strcmp(out->decision, "reject") == 0 ? RULES_REJECT
+                                                          : RULES_REVIEW;
     if ((value = pair_value(pairs, "role"))) snprintf(out->role, sizeof out->role, "%s", value);
     if ((value = pair_value(pairs, "cap"))) out->cap = atoll(value);
     if ((value = pair_value(pairs, "reason"))) snprintf(out->reason, sizeof out->reason, "%s", value);
@@ -964,6 +973,10 @@ int rules_escalate(const struct rules_field *fields, int count, struct rules_esc
     if ((value = pair_value(pairs, "transfer"))) snprintf(out->transfer, sizeof out->transfer, "%s", value);
     if ((value = pair_value(pairs, "notify"))) snprintf(out->notify, sizeof out->notify, "%s", value);
     if ((value = pair_value(pairs, "outcome"))) snprintf(out->outcome, sizeof out->outcome, "%s", value);
+    out->outcome_kind = strcmp(out->outcome, "none") == 0      ? RULES_OUTCOME_NONE
+                        : strcmp(out->outcome, "resolve") == 0 ? RULES_OUTCOME_RESOLVE
+                        : strcmp(out->outcome, "close") == 0   ? RULES_OUTCOME_CLOSE
+                                                               : RULES_OUTCOME_UNSET;
     if ((value = pair_value(pairs, "urgent"))) out->urgent = strcmp(value, "true") == 0;
     if ((value = pair_value(pairs, "reason"))) snprintf(out->reason, sizeof out->reason, "%s", value);
     free(pairs);
@@ -988,6 +1001,10 @@ int rules_automation(const struct rules_field *fields, int count, struct rules_a
     }
     const char *value;
     if ((value = pair_value(pairs, "action"))) snprintf(out->action, sizeof out->action, "%s", value);
+    out->action_kind = strcmp(out->action, "close") == 0    ? RULES_ACTION_CLOSE
+                       : strcmp(out->action, "remind") == 0 ? RULES_ACTION_REMIND
+                       : strcmp(out->action, "survey") == 0 ? RULES_ACTION_SURVEY
+                                                            : RULES_ACTION_NONE;
     if ((value = pair_value(pairs, "after"))) out->after = atoll(value);
     if ((value = pair_value(pairs, "reason"))) snprintf(out->reason, sizeof out->reason, "%s", value);
     free(pairs);

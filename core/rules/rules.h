@@ -60,6 +60,7 @@ struct rules_triage {
     char priority_reason[RULES_REASON_MAX];
     char auto_reply[RULES_REPLY_MAX];   /* "" when none */
     int auto_resolve;               /* the auto-reply resolves the case */
+    char escalate[RULES_NAME_MAX + 1];  /* classify's event to escalate at open ("" = none) */
     char decided_by[16];            /* "rules", or "default" when no rule decided */
     char error[RULES_REASON_MAX];   /* why a decision was refused ("" if none) */
     char version[17];               /* rule set version (short hash), "" when none */
@@ -114,6 +115,8 @@ struct rules_escalation {
     char transfer[RULES_NAME_MAX + 1];   /* "" = unchanged */
     char notify[RULES_LIST_MAX];
     char outcome[16];                    /* "", none, resolve, close: a missed deadline's default outcome */
+    enum rules_outcome { RULES_OUTCOME_UNSET, RULES_OUTCOME_NONE, RULES_OUTCOME_RESOLVE,
+                         RULES_OUTCOME_CLOSE } outcome_kind;   /* the same, as an enum */
     int urgent;                          /* 1: notify at once, even in quiet hours */
     char reason[RULES_REASON_MAX];
 };
@@ -128,6 +131,7 @@ int rules_is_business_time(const char *calendar, int64_t instant);
 /* What the refund hook decided. */
 struct rules_refund {
     char decision[16];                   /* approve | review | reject */
+    enum rules_verdict { RULES_REVIEW, RULES_APPROVE, RULES_REJECT } verdict;   /* the same, as an enum */
     char role[RULES_NAME_MAX + 1];       /* who approves a review */
     long long cap;                       /* -1 = none given */
     char reason[RULES_REASON_MAX];
@@ -138,6 +142,8 @@ int rules_refund(const struct rules_field *fields, int count, struct rules_refun
 /* What the automations hook decided for a timer. */
 struct rules_automation {
     char action[16];                /* none | close | remind | survey */
+    enum rules_action { RULES_ACTION_NONE, RULES_ACTION_CLOSE, RULES_ACTION_REMIND,
+                        RULES_ACTION_SURVEY } action_kind;   /* the same, as an enum */
     long long after;                /* seconds until the next reminder, 0 = none */
     char reason[RULES_REASON_MAX];
 };
