@@ -11,7 +11,6 @@
 #include "lib/clock.h"
 #include "domain/events.h"
 #include "cmd/reply.h"
-#include "net/server.h"
 #include "store/store.h"
 
 #include <stdio.h>

@@ -14,7 +14,6 @@
 #include "domain/events.h"
 #include "lib/lifecycle.h"
 #include "lib/log.h"
-#include "cmd/reply.h"
 #include "store/store.h"
 #include "lib/timerheap.h"
 

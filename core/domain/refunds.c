@@ -26,7 +26,6 @@
 #include "domain/orders.h"
 #include "cmd/reply.h"
 #include "rules/rules.h"
-#include "net/server.h"
 #include "store/store.h"
 
 #include <stdio.h>

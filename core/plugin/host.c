@@ -32,7 +32,6 @@
 #include "domain/refunds.h"
 #include "rules/sandbox.h"
 #include "cmd/reply.h"
-#include "net/server.h"
 #include "store/store.h"
 #include "lib/timeparse.h"
 
