@@ -60,7 +60,7 @@ static void reset_call(void) {
 
 /* Opens a fresh store; 0, or -1 (the test then checks nothing more). */
 static int open_store(void) {
-    static const struct events_listener listener = {.wants = wants_all, .deliver = hear, .ctx = NULL,
+    static const struct events_listener listener = {.wants = wants_all, .deliver = hear, .context = NULL,
                                                     .required = 0};
     char error[512];
     log_set_level(LOG_ERROR);
@@ -99,10 +99,12 @@ static void begin(void) {
     reset_call();
     heard_count = 0;
     CHECK_INT(store_command_begin(), 0);
+    events_command_begin();
 }
 
 static void end(int ok) {
     char error[256];
+    events_command_end(ok);
     CHECK_INT(store_command_end(ok), 0);
     CHECK_INT(store_batch_commit(error, sizeof error), 0);
 }
