@@ -37,7 +37,7 @@ endif
 
 # Pure modules (no I/O): unit-tested directly.
 PURE_SRC   := core/proto.c core/money.c core/lifecycle.c core/timeparse.c core/timerheap.c core/calendar.c \
-              core/counters.c core/authlimit.c core/pattern.c
+              core/counters.c core/authlimit.c core/pattern.c core/libmeter.c
 CORE_SRC   := $(filter-out core/main.c $(PURE_SRC),$(wildcard core/*.c))
 PURE_OBJ   := $(PURE_SRC:%.c=$(BUILD)/%.o)
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
