@@ -4,10 +4,13 @@
 #   PING_INLINE           redressd vs redis-server
 #   CASE.OPEN (durable)   redressd (SQLite WAL, synchronous=FULL, group commit)
 #                         vs redis-server EVALSHA of the peer "case open" script
-#                         with appendonly yes + appendfsync always
-# at 50 clients, pipeline 1 and 16.  Prints requests/s, p50 and p99 of each
-# and the ratio redress/redis.  Not part of `make test`: figures vary ±30%
-# between runs; compare only within one run.
+#                         with appendonly yes + appendfsync always; three
+#                         redressd lines: no rule set, the peer's rules
+#                         (tests/bench/peer-rules), the shipped rule set (rules/)
+# at 50 clients, pipeline 1 and 16.  Prints requests/s, p50 and p99 of each,
+# the ratio redress/redis, the target of each line and whether it is met, and
+# the shipped rule set's cost per hook (RULES.INFO).  Not part of `make test`:
+# figures vary ±30% between runs; compare only within one run.
 #
 # Knobs: BENCH_REQUESTS (PING, default 100000), BENCH_CASES (default 20000),
 #        BENCH_CLIENTS (default 50).
@@ -20,6 +23,13 @@ CLIENTS=${BENCH_CLIENTS:-50}
 for tool in redis-server redis-benchmark redis-cli python3; do
     command -v $tool >/dev/null || { echo "$tool missing: apt-get install redis-server redis-tools python3" >&2; exit 1; }
 done
+
+# Targets (issue 16): ratio redress/redis per line, and p99 at pipeline 1.
+PING_TARGET=0.9
+NORULES_TARGET=1.5
+PEER_TARGET=1.5
+SHIPPED_TARGET=1.0
+SHIPPED_AIM=1.5
 
 . tests/bench/common.sh
 
@@ -35,6 +45,11 @@ start_redressd redress-rules --rules tests/bench/peer-rules
 rules_port=$port
 rules_auth=("${auth[@]}")
 
+# A third with the shipped rule set (rules/): what users run.
+start_redressd redress-shipped --rules rules
+shipped_port=$port
+shipped_auth=("${auth[@]}")
+
 start_redis --appendonly yes --appendfsync always
 
 cat tests/bench/classify.lua tests/bench/case_open_tail.lua > "$work/case_open.lua"
@@ -48,42 +63,77 @@ run() {
     local auth=()
     [ "$port" = "$redress_port" ] && auth=("${redress_auth[@]}")
     [ "$port" = "$rules_port" ] && auth=("${rules_auth[@]}")
+    [ "$port" = "$shipped_port" ] && auth=("${shipped_auth[@]}")
     redis-benchmark -p "$port" "${auth[@]}" -c "$CLIENTS" -n "$n" -P "$pipeline" --csv "$@" 2>/dev/null |
         csv_summary
 }
 
-printf '%-22s %3s | %10s %7s %7s | %10s %7s %7s | %6s\n' workload P "redress/s" p50 p99 "redis/s" p50 p99 ratio
-results=""
+ratio_of() { python3 -c "print('%.2f' % ($1 / $2))"; }
+at_least() { python3 -c "print('met' if $1 >= $2 else 'NOT met')"; }
+at_most() { python3 -c "print('met' if $1 <= $2 else 'NOT met')"; }
+
+# line NAME PIPELINE TARGET "rps p50 p99" "rps p50 p99": prints one row with
+# its target; adds "name|pipeline|what|value|target|met" to `verdicts`.
+verdicts=()
+line() {
+    local name=$1 pipeline=$2 target=$3 a=($4) b=($5)
+    local ratio what met
+    ratio=$(ratio_of "${a[0]}" "${b[0]}")
+    met=$(at_least "$ratio" "$target")
+    what="ratio >= $target"
+    [ "$name" = "  with shipped rules" ] && what="ratio >= $target (aim $SHIPPED_AIM)"
+    printf '%-22s %3s | %10s %7s %7s | %10s %7s %7s | %6s | %s: %s' "$name" "$pipeline" \
+        "${a[0]}" "${a[1]}" "${a[2]}" "${b[0]}" "${b[1]}" "${b[2]}" "$ratio" "$what" "$met"
+    verdicts+=("$name|$pipeline|ratio|$ratio|$what|$met")
+    if [ "$pipeline" = 1 ] && [ "$name" != PING_INLINE ]; then
+        met=$(at_most "${a[2]}" "${b[2]}")
+        printf '; p99 <= redis: %s' "$met"
+        verdicts+=("$name|$pipeline|p99|${a[2]}|p99 <= ${b[2]} (redis)|$met")
+    fi
+    printf '\n'
+}
+
+echo "load before: $(uptime | sed 's/.*load average/load average/')"
+printf '%-22s %3s | %10s %7s %7s | %10s %7s %7s | %6s | %s\n' workload P "redress/s" p50 p99 "redis/s" p50 p99 ratio target
+open_args=(CASE.OPEN customer C-1 subject "$subject" channel chat amount 199.00 tier gold order O-1)
 for pipeline in 1 16; do
-    read -r a_rps a_p50 a_p99 < <(run "$redress_port" "$REQUESTS" "$pipeline" -t ping_inline)
-    read -r b_rps b_p50 b_p99 < <(run "$redis_port" "$REQUESTS" "$pipeline" -t ping_inline)
-    ratio=$(python3 -c "print('%.2f' % ($a_rps / $b_rps))")
-    printf '%-22s %3s | %10s %7s %7s | %10s %7s %7s | %6s\n' PING_INLINE "$pipeline" \
-        "$a_rps" "$a_p50" "$a_p99" "$b_rps" "$b_p50" "$b_p99" "$ratio"
-    results="$results PING:$pipeline:$ratio"
-    read -r a_rps a_p50 a_p99 < <(run "$redress_port" "$CASES" "$pipeline" CASE.OPEN customer C-1 \
-        subject "$subject" channel chat amount 199.00 tier gold order O-1)
-    read -r b_rps b_p50 b_p99 < <(run "$redis_port" "$CASES" "$pipeline" EVALSHA "$sha" 0 \
-        "$subject" chat 19900 gold C-1 O-1)
-    ratio=$(python3 -c "print('%.2f' % ($a_rps / $b_rps))")
-    printf '%-22s %3s | %10s %7s %7s | %10s %7s %7s | %6s\n' "CASE.OPEN durable" "$pipeline" \
-        "$a_rps" "$a_p50" "$a_p99" "$b_rps" "$b_p50" "$b_p99" "$ratio"
-    results="$results OPEN:$pipeline:$ratio"
-    read -r a_rps a_p50 a_p99 < <(run "$rules_port" "$CASES" "$pipeline" CASE.OPEN customer C-1 \
-        subject "$subject" channel chat amount 199.00 tier gold order O-1)
-    ratio=$(python3 -c "print('%.2f' % ($a_rps / $b_rps))")
-    printf '%-22s %3s | %10s %7s %7s | %10s %7s %7s | %6s\n' "  with peer rules" "$pipeline" \
-        "$a_rps" "$a_p50" "$a_p99" "$b_rps" "$b_p50" "$b_p99" "$ratio"
+    ping_a=$(run "$redress_port" "$REQUESTS" "$pipeline" -t ping_inline)
+    ping_b=$(run "$redis_port" "$REQUESTS" "$pipeline" -t ping_inline)
+    line PING_INLINE "$pipeline" "$PING_TARGET" "$ping_a" "$ping_b"
+    open_b=$(run "$redis_port" "$CASES" "$pipeline" EVALSHA "$sha" 0 "$subject" chat 19900 gold C-1 O-1)
+    open_a=$(run "$redress_port" "$CASES" "$pipeline" "${open_args[@]}")
+    line "CASE.OPEN durable" "$pipeline" "$NORULES_TARGET" "$open_a" "$open_b"
+    open_a=$(run "$rules_port" "$CASES" "$pipeline" "${open_args[@]}")
+    line "  with peer rules" "$pipeline" "$PEER_TARGET" "$open_a" "$open_b"
+    open_a=$(run "$shipped_port" "$CASES" "$pipeline" "${open_args[@]}")
+    line "  with shipped rules" "$pipeline" "$SHIPPED_TARGET" "$open_a" "$open_b"
 done
+echo "load after:  $(uptime | sed 's/.*load average/load average/')"
 
 echo
-echo "redressd group commit:"
-redis-cli -p "$redress_port" "${redress_auth[@]}" --no-auth-warning INFO | tr -d '\r' | grep -E '^(commits|writes_committed|average_batch|average_commit_ms|largest_batch):'
+echo "redressd group commit (no rules | shipped rules):"
+for p in "$redress_port" "$shipped_port"; do
+    a=("${redress_auth[@]}"); [ "$p" = "$shipped_port" ] && a=("${shipped_auth[@]}")
+    redis-cli -p "$p" "${a[@]}" --no-auth-warning INFO | tr -d '\r' |
+        grep -E '^(commits|writes_committed|average_batch|average_commit_ms|largest_batch):' | paste -sd' '
+done
+echo
+echo "shipped rules, per hook (RULES.INFO):"
+redis-cli -p "$shipped_port" "${shipped_auth[@]}" --no-auth-warning RULES.INFO | tr -d '\r' | paste - - |
+    python3 -c '
+import re, sys
+for line in sys.stdin:
+    key, _, value = line.rstrip("\n").partition("\t")
+    m = re.match(r"calls=(\d+) errors=(\d+) refusals=(\d+) microseconds=(\d+)", value)
+    if m and int(m.group(1)):
+        calls, us = int(m.group(1)), int(m.group(4))
+        print("  %-12s %8d calls  %7.1f us per call  errors=%s refusals=%s" % (key, calls, us / calls, m.group(2), m.group(3)))'
 echo
 echo "targets (same machine, same run):"
-for r in $results; do
-    kind=${r%%:*}; rest=${r#*:}; pipeline=${rest%%:*}; ratio=${rest#*:}
-    if [ "$kind" = PING ]; then target=0.9; name="PING_INLINE"; else target=1.0; name="durable CASE.OPEN"; fi
-    met=$(python3 -c "print('met' if $ratio >= $target else 'NOT met')")
-    printf '  %-18s P=%-2s ratio %s (target >= %s): %s\n' "$name" "$pipeline" "$ratio" "$target" "$met"
+all=met
+for v in "${verdicts[@]}"; do
+    IFS='|' read -r name pipeline _ value what met <<< "$v"
+    printf '  %-20s P=%-2s %-7s %-36s %s\n' "$(echo "$name" | sed 's/^ *//')" "$pipeline" "$value" "($what)" "$met"
+    [ "$met" = met ] || all="NOT met"
 done
+echo "all targets: $all"
