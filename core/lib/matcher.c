@@ -83,6 +83,8 @@ struct matcher_result {
     size_t *group_position;
     unsigned *found;         /* keyword ids in the order found */
     size_t found_count;
+    uint32_t state;          /* where the text fed so far left the automaton */
+    size_t offset;           /* bytes fed so far */
 };
 
 /* ASCII A-Z -> a-z, every other byte as it is. */
@@ -536,11 +538,19 @@ static void report(const struct matcher *m, struct matcher_result *result, uint3
     }
 }
 
-long matcher_match(const struct matcher *m, struct matcher_result *result, const char *text, size_t length) {
+int matcher_begin(const struct matcher *m, struct matcher_result *result) {
     if (!m->compiled || result == NULL || result->matcher != m) return -1;
     next_generation(result);
-    const uint8_t *bytes = (const uint8_t *)text;
-    uint32_t state = 0;
+    result->state = 0;
+    result->offset = 0;
+    return 0;
+}
+
+long matcher_feed(const struct matcher *m, struct matcher_result *result, const char *piece, size_t length) {
+    if (!m->compiled || result == NULL || result->matcher != m || result->generation == 0) return -1;
+    const uint8_t *bytes = (const uint8_t *)piece;
+    uint32_t state = result->state;
+    size_t offset = result->offset;
     for (size_t i = 0; i < length; i++) {
         uint8_t byte = fold(bytes[i]);
         for (;;) {
@@ -557,9 +567,16 @@ long matcher_match(const struct matcher *m, struct matcher_result *result, const
         }
         if (state == 0) continue;
         uint32_t out = m->out_start[state + 1] > m->out_start[state] ? state : m->out_link[state];
-        if (out) report(m, result, out, i + 1);
+        if (out) report(m, result, out, offset + i + 1);
     }
+    result->state = state;
+    result->offset = offset + length;
     return (long)result->found_count;
+}
+
+long matcher_match(const struct matcher *m, struct matcher_result *result, const char *text, size_t length) {
+    if (matcher_begin(m, result) != 0) return -1;
+    return matcher_feed(m, result, text, length);
 }
 
 int matcher_found(const struct matcher_result *result, size_t keyword, size_t *position) {
@@ -579,6 +596,17 @@ size_t matcher_group_found(const struct matcher_result *result, size_t group, si
 }
 
 const unsigned *matcher_found_list(const struct matcher_result *result, size_t *count) {
+    *count = result->found_count;
+    return result->found;
+}
+
+static int compare_ids(const void *a, const void *b) {
+    unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+    return (x > y) - (x < y);
+}
+
+const unsigned *matcher_found_sorted(struct matcher_result *result, size_t *count) {
+    if (result->found_count > 1) qsort(result->found, result->found_count, sizeof *result->found, compare_ids);
     *count = result->found_count;
     return result->found;
 }

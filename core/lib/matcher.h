@@ -91,6 +91,13 @@ size_t matcher_result_memory(const struct matcher_result *result);
 long matcher_match(const struct matcher *matcher, struct matcher_result *result, const char *text,
                    size_t length);
 
+/* The same, for a text given in pieces: matcher_begin, then matcher_feed
+ * with each piece in order (a keyword may straddle two pieces); positions
+ * count from the start of the first piece.  matcher_feed returns the
+ * keywords found so far, or -1 (MATCHER_ENOTREADY) like matcher_match. */
+int matcher_begin(const struct matcher *matcher, struct matcher_result *result);
+long matcher_feed(const struct matcher *matcher, struct matcher_result *result, const char *piece, size_t length);
+
 /* After a match: whether keyword `keyword` occurs, and where first (byte
  * offset of its first occurrence's start). */
 int matcher_found(const struct matcher_result *result, size_t keyword, size_t *position);
@@ -100,5 +107,8 @@ size_t matcher_group_found(const struct matcher_result *result, size_t group, si
 /* The keywords that occur, in the order found: by the end of their first
  * occurrence (at one end, longer keywords first); `*count` of them. */
 const unsigned *matcher_found_list(const struct matcher_result *result, size_t *count);
+/* The same keywords in keyword order (so each group's in its order, groups
+ * in the order added); matcher_found_list returns this order from then on. */
+const unsigned *matcher_found_sorted(struct matcher_result *result, size_t *count);
 
 #endif

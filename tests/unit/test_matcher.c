@@ -249,6 +249,10 @@ TEST(matcher_empty_cases) {
     struct matcher *other = matcher_new(NULL, NULL);
     CHECK_INT(matcher_compile(other), 0);
     CHECK_INT(matcher_match(other, r, "x", 1), -1);
+    struct matcher_result *unstarted = matcher_result_new(m);
+    CHECK_INT(matcher_feed(m, unstarted, "x", 1), -1); /* fed before matcher_begin */
+    CHECK_INT(matcher_begin(other, unstarted), -1);
+    matcher_result_free(unstarted);
     struct matcher *fresh = matcher_new(NULL, NULL);
     CHECK_INT(matcher_match(fresh, r, "x", 1), -1); /* not compiled */
     matcher_free(fresh);
@@ -409,12 +413,32 @@ TEST(matcher_matches_brute_force_on_random_input) {
             size_t listed;
             const unsigned *list = matcher_found_list(r, &listed);
             CHECK_INT(listed, expected_found);
+            /* The same text in random pieces finds the same, at the same places. */
+            struct matcher_result *pieces_result = matcher_result_new(m);
+            CHECK_INT(matcher_begin(m, pieces_result), 0);
+            long fed = 0;
+            for (size_t at = 0; at < length;) {
+                size_t piece = 1 + (size_t)rand_r(&seed) % 7;
+                if (piece > length - at) piece = length - at;
+                fed = matcher_feed(m, pieces_result, text + at, piece);
+                at += piece;
+            }
+            CHECK_INT(fed, expected_found);
+            for (int k = 0; k < count; k++) {
+                size_t whole = 0, pieced = 0;
+                CHECK_INT(matcher_found(pieces_result, (size_t)k, &pieced), matcher_found(r, (size_t)k, &whole));
+                CHECK_INT(pieced, whole);
+            }
+            matcher_result_free(pieces_result);
             for (size_t i = 1; i < listed; i++) { /* by end of first occurrence */
                 size_t p0, p1;
                 matcher_found(r, list[i - 1], &p0);
                 matcher_found(r, list[i], &p1);
                 CHECK(p0 + lengths[list[i - 1]] <= p1 + lengths[list[i]]);
             }
+            const unsigned *sorted = matcher_found_sorted(r, &listed);
+            CHECK_INT(listed, expected_found);
+            for (size_t i = 1; i < listed; i++) CHECK(sorted[i - 1] < sorted[i]);
         }
         matcher_result_free(r);
         matcher_free(m);
