@@ -2,7 +2,7 @@
  *
  * Each case gets the clocks its rule set's `sla` hook names: first response,
  * next response (after the customer answers), resolution.  A clock is a row
- * in `deadlines` (store.c migration 3): target and used working seconds of its
+ * in `deadlines` (store/schema.c migration 3): target and used working seconds of its
  * calendar, the start of the running segment.  Waiting on the customer pauses
  * the running clocks (closing a segment); resuming recomputes the due instant
  * from the working time left.  A warning fires at sla_warning_percent of the

@@ -1,11 +1,17 @@
 /* test_refund_states.c -- unit tests of core/lib/refund_states.c: all 49
  * pairs of states against the legal moves written out here independently
  * of the table, values outside the enum, the names both ways, and the room
- * rule against the states of the schema-10 triggers (refunds_committed). */
+ * rule against the states of the schema-10 triggers (refunds_committed),
+ * as written here and as a freshly migrated store holds them. */
 #include "check.h"
+#include "lib/log.h"
 #include "lib/refund_states.h"
+#include "store/store.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The legal moves, one per line, as refund_states.h's diagram says. */
 static const struct { enum refund_state from, to; } legal_moves[] = {
@@ -93,4 +99,43 @@ TEST(refund_states_commits_room_is_the_triggers_three) {
         committing += in_trigger;
     }
     CHECK_INT(committing, 3);
+}
+
+/* The same, against the triggers a migrated store holds: every state the
+ * table says commits room is named in each trigger's WHEN, no other is. */
+TEST(refund_states_commits_room_matches_the_stored_triggers) {
+    char dir[] = "/tmp/redress-unit-XXXXXX", error[1024], path[256];
+    if (mkdtemp(dir) == NULL) {
+        CHECK(0);
+        return;
+    }
+    log_set_level(LOG_ALWAYS);
+    CHECK_INT(store_open(dir, "normal", error, sizeof error), 0);
+    sqlite3_stmt *statement = NULL;
+    CHECK_INT(sqlite3_prepare_v2(store_database(),
+                                 "SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'"
+                                 " AND name LIKE 'refunds_committed_%' ORDER BY name",
+                                 -1, &statement, NULL), SQLITE_OK);
+    int triggers = 0;
+    while (statement && sqlite3_step(statement) == SQLITE_ROW) {
+        const char *sql = (const char *)sqlite3_column_text(statement, 1);
+        for (int s = 0; s < REFUND_STATE_COUNT; s++) {
+            char quoted[REFUND_STATE_NAME_MAX + 3];
+            snprintf(quoted, sizeof quoted, "'%s'", refund_state_name((enum refund_state)s));
+            if ((strstr(sql, quoted) != NULL) != refund_commits_room((enum refund_state)s))
+                check_fail(__FILE__, __LINE__, "trigger %s and refund_commits_room disagree on %s",
+                           (const char *)sqlite3_column_text(statement, 0), quoted);
+        }
+        triggers++;
+    }
+    sqlite3_finalize(statement);
+    CHECK_INT(triggers, 3);
+    store_close();
+    static const char *const names[] = {"redress.db", "redress.db-wal", "redress.db-shm"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+    log_set_level(LOG_INFO);
 }
