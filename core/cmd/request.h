@@ -23,15 +23,22 @@
 
 struct command;
 
-/* What a command may ask of the connection it came on (net/; NULL for
- * internal requests). */
+/* What a command may ask of the connection it came on (net/client.c fills
+ * it in; NULL with connection for internal requests). */
 struct connection_ops {
-    uint64_t (*id)(void *connection);
-    void (*close_after_reply)(void *connection);
+    uint64_t (*id)(void *connection);                /* HELLO's id */
+    void (*close_after_reply)(void *connection);     /* QUIT */
+    /* AUTH succeeded: the connection acts as that agent from its next
+     * command, with the full protocol limits. */
     void (*authenticated)(void *connection, const char *agent, size_t len, unsigned role, const char *queues);
-    void (*auth_failed)(void *connection, const char *agent, size_t len);   /* per connection + source */
+    /* AUTH failed: counted per connection and per source address; later
+     * input waits, the 10th failure closes the connection. */
+    void (*auth_failed)(void *connection, const char *agent, size_t len);
+    /* EVENTS.SUBSCRIBE: how many queues it now follows (0: every queue), or
+     * -1 over the limit of names (32 of at most 64 bytes). */
     int (*subscribe)(void *connection, char **queues, size_t *lengths, int count);
     void (*unsubscribe)(void *connection);
+    int (*subscribed)(const void *connection);       /* 1 in subscriber mode */
 };
 
 struct request {
