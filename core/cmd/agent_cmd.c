@@ -7,33 +7,18 @@
  */
 #include "cmd/agent_cmd.h"
 #include "cmd/reply.h"
+#include "cmd/args.h"
 #include "domain/agents.h"
 
 #include <string.h>
 
-/* An agent's name: the limit and the alphabet AGENT.ADD accepts. */
-#define AGENT_NAME_MAX 64
 #define AGENT_QUEUES_MAX 1000   /* bytes of the QUEUES list */
-
-static int valid_name(const char *name, size_t len) {
-    if (len == 0 || len > AGENT_NAME_MAX) return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-              c == '-' || c == '.' || c == '@'))
-            return 0;
-    }
-    return 1;
-}
 
 /* AGENT.ADD name role [QUEUES q,...] -> the token, once. */
 void agent_add_command(struct request *request) {
     const char *name = request->argv[1], *queues = "";
     size_t name_len = request->argvlen[1], queues_len = 0;
-    if (!valid_name(name, name_len)) {
-        request_error(request, "INVALID", "agent name must be 1 to %d of letters, digits, _ - . @", AGENT_NAME_MAX);
-        return;
-    }
+    if (args_name(request, "agent name", name, name_len) != 0) return;
     unsigned role = agents_role_parse(request->argv[2], request->argvlen[2]);
     if (role == 0) {
         request_error(request, "INVALID", "role must be agent, supervisor, finance or admin");
