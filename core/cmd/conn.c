@@ -71,12 +71,15 @@ void hello_command(struct request *request) {
     else reply_array(request->reply, 0);
 }
 
-static long long count_rows(const char *sql) {
+/* One count(*); 0, or -1 with the store error in the call (never a count of -1). */
+static int count_rows(struct call *call, const char *sql, long long *count) {
     sqlite3_stmt *statement = store_statement(sql);
-    long long count = -1;
-    if (statement && sqlite3_step(statement) == SQLITE_ROW) count = sqlite3_column_int64(statement, 0);
-    if (statement) sqlite3_reset(statement);
-    return count;
+    int row = call_row(call, statement);
+    if (row == 0) return call_fail(call, CALL_ERR, "store: no row for a count");
+    if (row < 0) return -1;
+    *count = sqlite3_column_int64(statement, 0);
+    sqlite3_reset(statement);
+    return 0;
 }
 
 void info_command(struct request *request) {
@@ -84,6 +87,10 @@ void info_command(struct request *request) {
     static const char open_sql[] =
         "SELECT count(*) FROM cases WHERE state NOT IN ('resolved', 'closed')";
     static const char events_sql[] = "SELECT count(*) FROM events";
+    long long cases, open, events;
+    if (count_rows(&request->call, cases_sql, &cases) != 0 || count_rows(&request->call, open_sql, &open) != 0 ||
+        count_rows(&request->call, events_sql, &events) != 0)
+        return;
     struct evbuffer *text = evbuffer_new();
     if (text == NULL) {
         request_error(request, "ERR", "out of memory");
@@ -92,7 +99,7 @@ void info_command(struct request *request) {
     if (providers.server_info) providers.server_info(text);
     store_info(text); /* the server's sections end with "# Store": these lines join it */
     evbuffer_add_printf(text, "\r\n# Cases\r\ncases:%lld\r\nopen_cases:%lld\r\nevents:%lld\r\n",
-                        count_rows(cases_sql), count_rows(open_sql), count_rows(events_sql));
+                        cases, open, events);
     evbuffer_add_printf(text, "\r\n# Plugins\r\n");
     if (providers.plugins_info) providers.plugins_info(text);
     size_t len = evbuffer_get_length(text);
