@@ -4,11 +4,11 @@
  * reply goes to, the domain call with the caller and actor, the connection
  * it came on), the request helpers every handler uses, and request_finish.
  * Sits below every handler: a handler includes this, never the dispatch
- * table (cmd/table.h) nor the server.
+ * table (cmd/table.h) nor net/.
  *
  * A handler must write exactly one reply -- or leave it to request_finish
  * after a domain call failed.  Error replies go through request_error(),
- * which also marks the request failed: for a write command the server then
+ * which also marks the request failed: for a write command the connection then
  * rolls back the command's savepoint, so a failed command leaves no row
  * behind, whatever it wrote before failing.
  */
@@ -42,7 +42,7 @@ struct connection_ops {
 };
 
 struct request {
-    const struct command *command; /* what runs (set by the server; NULL for internal requests) */
+    const struct command *command; /* what runs (set by the connection; NULL for internal requests) */
     int argc;
     char **argv;                   /* borrowed; argv[i] NUL-terminated, argvlen[i] bytes */
     size_t *argvlen;

@@ -23,7 +23,7 @@ enum command_flags {
 
 /* What an argument names.  Every command that takes a case id, a refund id
  * or a queue says so in the table (struct command's `names`), and the
- * server runs commands_check_access() on it before the handler: queue
+ * table runs commands_check_access() on it before the handler: queue
  * isolation is decided there, once, for every such command -- a handler
  * cannot forget it, and a new command declares its arguments or the
  * isolation test (tests/functional/test_isolation.py, which reads the table
