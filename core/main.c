@@ -11,18 +11,20 @@
  * and its plugins create (database, WAL, shared memory, token, cursors,
  * socket) is for its own user only, whatever the data directory's mode.
  */
-#include "agents.h"
-#include "cases.h"
-#include "refunds.h"
-#include "deadlines.h"
-#include "commands.h"
-#include "clock.h"
-#include "config.h"
-#include "plugins.h"
-#include "log.h"
-#include "rules.h"
-#include "server.h"
-#include "store.h"
+#include "domain/agents.h"
+#include "domain/intake.h"
+#include "domain/refunds.h"
+#include "domain/deadlines.h"
+#include "domain/events.h"
+#include "domain/tick.h"
+#include "cmd/table.h"
+#include "lib/clock.h"
+#include "lib/config.h"
+#include "plugin/host.h"
+#include "lib/log.h"
+#include "rules/rules.h"
+#include "net/server.h"
+#include "store/store.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -90,6 +92,31 @@ static void check_data_directory_mode(const char *path) {
                  "path=%s mode=%04o", log_quote(path, quoted, sizeof quoted), (unsigned)(status.st_mode & 07777));
 }
 
+/* Every registration between layers, in one place: a lower layer calls up
+ * only through what is registered here.  One section per concern, each
+ * followed by blank lines, so that changes to one do not touch another. */
+static int wire(void) {
+    /* rules */
+
+
+
+    /* cases */
+
+
+
+    /* money */
+
+
+
+    /* net */
+    if (events_listen(plugins_events_listener()) != 0) return -1;
+    rules_set_lua_namespace(plugins_push_lua_namespace);
+
+
+
+    return 0;
+}
+
 int main(int argc, char **argv) {
     struct config config;
     char error[1600];
@@ -154,6 +181,7 @@ int main(int argc, char **argv) {
     }
     check_data_directory_mode(config.data);
     if (server_start(base, &config) != 0) goto done;
+    if (wire() != 0) goto done;
     if (store_open(config.data, config.sync, error, sizeof error) != 0) {
         fprintf(stderr, "redressd: %s\n", error);
         log_error("cannot open store", "error=\"%s\"", error);
@@ -172,7 +200,7 @@ int main(int argc, char **argv) {
                   "dir=%s", config.rules);
     }
     if (agents_bootstrap(config.data) != 0) goto done;
-    commands_set_rules_directory(config.rules);
+    tick_configure(&config);
     cases_warm_counters();
     cases_prune_decisions(config.decision_retention_days);
     /* Re-arm every running clock; those that passed while we were down fire

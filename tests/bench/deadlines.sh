@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -x build/redressd ] || { echo "build/redressd missing: run make first" >&2; exit 1; }
 mkdir -p build/bench
-cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -Icore tests/bench/timerheap_bench.c core/timerheap.c \
+cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -Icore tests/bench/timerheap_bench.c core/lib/timerheap.c \
     -o build/bench/timerheap_bench
 echo "== timer heap"
 build/bench/timerheap_bench

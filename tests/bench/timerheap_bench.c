@@ -1,6 +1,6 @@
 /* timerheap_bench.c -- 1,000,000 pending deadlines in the in-memory heap:
  * RSS per deadline, time to arm them all, cost per cancel and per fire. */
-#include "timerheap.h"
+#include "lib/timerheap.h"
 
 #include <stdint.h>
 #include <stdio.h>

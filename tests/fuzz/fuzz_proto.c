@@ -6,7 +6,7 @@
  * fuzzer also explores resumption across feeds.  Checks: no crash, no
  * sanitizer report, consumed never past the input, arguments NUL-terminated
  * and within the limits. */
-#include "proto.h"
+#include "net/proto.h"
 
 #include <stdint.h>
 #include <stdlib.h>

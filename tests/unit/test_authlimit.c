@@ -1,6 +1,6 @@
-/* Unit tests of the per-address AUTH failure table (core/authlimit.c). */
+/* Unit tests of the per-address AUTH failure table (core/lib/authlimit.c). */
 #include "check.h"
-#include "authlimit.h"
+#include "lib/authlimit.h"
 
 TEST(authlimit_delay_schedule) {
     CHECK_INT(authlimit_delay_ms(0), 0);

@@ -1,6 +1,6 @@
 /* Unit tests of time zones (TZif from /usr/share/zoneinfo) and business time.
  * Expected instants were computed independently with GNU date (TZ=... date). */
-#include "calendar.h"
+#include "lib/calendar.h"
 #include "check.h"
 
 #include <stdio.h>

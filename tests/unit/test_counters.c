@@ -1,6 +1,6 @@
 /* Unit tests of the recent-case counters (spike detection). */
 #include "check.h"
-#include "counters.h"
+#include "lib/counters.h"
 
 TEST(counters_count_within_windows) {
     counters_free();

@@ -1,8 +1,8 @@
-/* test_lifecycle.c -- unit tests of core/lifecycle.c: all 36 pairs of
+/* test_lifecycle.c -- unit tests of core/lib/lifecycle.c: all 36 pairs of
  * states against a list of legal moves written out here independently of
  * the table in lifecycle.c, values outside the enum, and the names. */
 #include "check.h"
-#include "lifecycle.h"
+#include "lib/lifecycle.h"
 
 /* The legal moves, spelled as the header's diagram says, one per line. */
 static const struct { enum case_state from, to; } legal_moves[] = {

@@ -1,8 +1,8 @@
-/* test_money.c -- unit tests of core/money.c: currency digits, parsing of
+/* test_money.c -- unit tests of core/lib/money.c: currency digits, parsing of
  * decimal text into minor units (every rejection by its message), and
  * formatting back, including the int64 extremes. */
 #include "check.h"
-#include "money.h"
+#include "lib/money.h"
 
 #include <stdint.h>
 

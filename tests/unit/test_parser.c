@@ -1,7 +1,7 @@
-/* Unit tests of the request parser (core/proto.c): framing, splits at every
+/* Unit tests of the request parser (core/net/proto.c): framing, splits at every
  * byte, pipelining, every malformed frame, every limit at and over its value. */
 #include "check.h"
-#include "proto.h"
+#include "net/proto.h"
 
 #include <stdint.h>
 #include <stdlib.h>

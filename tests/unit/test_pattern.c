@@ -1,8 +1,8 @@
-/* Unit tests of the budgeted Lua pattern matcher (core/pattern.c): the same
+/* Unit tests of the budgeted Lua pattern matcher (core/lib/pattern.c): the same
  * results and errors as Lua's own string library, and a bounded amount of
  * work on input that makes Lua's matcher backtrack for hours. */
 #include "check.h"
-#include "pattern.h"
+#include "lib/pattern.h"
 
 #include <lauxlib.h>
 #include <limits.h>

@@ -1,4 +1,4 @@
-/* test_timeparse.c -- unit tests of core/timeparse.c.
+/* test_timeparse.c -- unit tests of core/lib/timeparse.c.
  *
  * Expected instants were computed outside redress with GNU date, e.g.
  *   date -u -d @951782400 +%Y-%m-%dT%H:%M:%SZ   -> 2000-02-29T00:00:00Z
@@ -6,7 +6,7 @@
  * and are hard-coded here.  The sweep test also compares the formatter with
  * the C library's gmtime_r(), which shares no code with timeparse.c. */
 #include "check.h"
-#include "timeparse.h"
+#include "lib/timeparse.h"
 
 #include <stdint.h>
 #include <time.h>

@@ -1,6 +1,6 @@
 /* Unit tests of the deadline heap against a plain sorted model. */
 #include "check.h"
-#include "timerheap.h"
+#include "lib/timerheap.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,0 +1,234 @@
+/* conn.c -- the connection and test commands: PING HELLO QUIT INFO
+ * EVENTS.(UN)SUBSCRIBE DEBUG.CLOCK DEBUG.STORE.
+ *
+ * Owns: what these commands reply.  Never: decides who may run them (the
+ * table does) or touches a case.
+ */
+#include "cmd/conn.h"
+#include "cmd/reply.h"
+#include "lib/clock.h"
+#include "net/server.h"
+#include "plugin/host.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+/* ------------------------------------------------- connection commands */
+
+void ping_command(struct request *request) {
+    if (request->argc > 1) reply_bulk(request->reply, request->argv[1], request->argvlen[1]);
+    else reply_status(request->reply, "PONG");
+}
+
+void quit_command(struct request *request) {
+    reply_ok(request->reply);
+    if (request->connection) server_client_close_after_reply(request->connection);
+}
+
+/* HELLO [protover]: redress speaks RESP2 only.  The reply is the server
+ * description as a flat field/value array, as Redis's HELLO 2 gives. */
+void hello_command(struct request *request) {
+    if (request->argc > 1 && !(request->argvlen[1] == 1 && request->argv[1][0] == '2')) {
+        request_error(request, "NOPROTO", "unsupported protocol version '%.*s': redress speaks RESP2",
+                      (int)(request->argvlen[1] > 16 ? 16 : request->argvlen[1]), request->argv[1]);
+        return;
+    }
+    reply_array(request->reply, 14);
+    reply_bulk_string(request->reply, "server");
+    reply_bulk_string(request->reply, "redress");
+    reply_bulk_string(request->reply, "version");
+    reply_bulk_string(request->reply, REDRESS_VERSION);
+    reply_bulk_string(request->reply, "proto");
+    reply_integer(request->reply, 2);
+    reply_bulk_string(request->reply, "id");
+    reply_integer(request->reply, request->connection ? (long long)server_client_id(request->connection) : 0);
+    reply_bulk_string(request->reply, "mode");
+    reply_bulk_string(request->reply, "standalone");
+    reply_bulk_string(request->reply, "role");
+    reply_bulk_string(request->reply, "master");
+    reply_bulk_string(request->reply, "modules");
+    plugins_hello(request->reply);
+}
+
+static long long count_rows(const char *sql) {
+    sqlite3_stmt *statement = store_statement(sql);
+    long long count = -1;
+    if (statement && sqlite3_step(statement) == SQLITE_ROW) count = sqlite3_column_int64(statement, 0);
+    if (statement) sqlite3_reset(statement);
+    return count;
+}
+
+void info_command(struct request *request) {
+    static const char cases_sql[] = "SELECT count(*) FROM cases";
+    static const char open_sql[] =
+        "SELECT count(*) FROM cases WHERE state NOT IN ('resolved', 'closed')";
+    static const char events_sql[] = "SELECT count(*) FROM events";
+    struct evbuffer *text = evbuffer_new();
+    if (text == NULL) {
+        request_error(request, "ERR", "out of memory");
+        return;
+    }
+    evbuffer_add_printf(text,
+                        "# Server\r\nredress_version:%s\r\nprocess_id:%ld\r\ntcp_port:%d\r\n"
+                        "test_clock:%s\r\nclock:%lld\r\nschema_version:%d\r\n\r\n",
+                        REDRESS_VERSION, (long)getpid(), server_port(), clock_is_test() ? "yes" : "no",
+                        (long long)clock_now(), STORE_SCHEMA_VERSION);
+    server_info(text);
+    store_info(text); /* server_info ends with its "# Store" section: these lines join it */
+    evbuffer_add_printf(text, "\r\n# Cases\r\ncases:%lld\r\nopen_cases:%lld\r\nevents:%lld\r\n",
+                        count_rows(cases_sql), count_rows(open_sql), count_rows(events_sql));
+    evbuffer_add_printf(text, "\r\n# Plugins\r\n");
+    plugins_info(text);
+    size_t len = evbuffer_get_length(text);
+    char *flat = (char *)evbuffer_pullup(text, -1);
+    if (flat == NULL) len = 0;
+    if (request->argc == 2 && flat) {
+        /* INFO section: only that "# Section" block, as Redis does; an
+         * unknown section is an empty reply. */
+        const char *start = NULL, *end = flat + len;
+        for (const char *line = flat; line < flat + len;) {
+            const char *next = memchr(line, '\n', (size_t)(flat + len - line));
+            next = next ? next + 1 : flat + len;
+            if (line[0] == '#') {
+                if (start) {
+                    end = line;
+                    break;
+                }
+                size_t name_len = (size_t)(next - line);
+                while (name_len > 2 && (line[name_len - 1] == '\n' || line[name_len - 1] == '\r')) name_len--;
+                if (name_len - 2 == request->argvlen[1] && strncasecmp(line + 2, request->argv[1], name_len - 2) == 0)
+                    start = line;
+            }
+            line = next;
+        }
+        if (start == NULL) start = end = flat;
+        while (end > start && (end[-1] == '\n' || end[-1] == '\r')) end--;
+        reply_bulk(request->reply, start, (size_t)(end - start));
+    } else {
+        reply_bulk(request->reply, flat ? flat : "", len);
+    }
+    evbuffer_free(text);
+}
+
+/* ------------------------------------------------------- test commands */
+
+
+/* DEBUG.CLOCK SET unix-seconds | ADVANCE seconds | GET */
+void debug_clock_command(struct request *request) {
+    long long value = 0;
+    if (request_argument_is(request, 1, "GET") && request->argc == 2) {
+        reply_integer(request->reply, clock_now());
+        return;
+    }
+    if (request->argc != 3 || request_signed(request, 2, &value) != 0) {
+        request_error(request, "INVALID", "usage: DEBUG.CLOCK SET unix-seconds | ADVANCE seconds | GET");
+        return;
+    }
+    if (request_argument_is(request, 1, "SET")) {
+        if (value < 0 || value > 253402300799LL) {
+            request_error(request, "INVALID", "unix-seconds must be from 0 to 253402300799");
+            return;
+        }
+        clock_test_set_ms(value * 1000);
+    } else if (request_argument_is(request, 1, "ADVANCE")) {
+        if (value < 0 || value > 100LL * 366 * 86400) {
+            request_error(request, "INVALID", "ADVANCE takes 0 to 100 years of seconds");
+            return;
+        }
+        clock_test_advance_ms(value * 1000);
+    } else {
+        request_error(request, "INVALID", "usage: DEBUG.CLOCK SET unix-seconds | ADVANCE seconds | GET");
+        return;
+    }
+    server_clock_moved(request->connection);
+    reply_integer(request->reply, clock_now());
+}
+
+/* DEBUG.STORE: faults the way a full or failing disk makes them, inside
+ * SQLite's own file writes (store.c's VFS shim):
+ *   FAIL-COMMITS n [FULL|IOERR]  the next n commits fail
+ *   FAIL-WRITES n [FULL|IOERR]   the next n page writes inside a batch (cache spills) fail
+ *   FAIL-RELEASE n | FAIL-ROLLBACK-TO n   the next n savepoint releases / rollbacks fail
+ *   CACHE-PAGES n                SQLite's page cache in pages (0 = default): spills come soon
+ *   HEAP-HEADROOM bytes          SQLite may allocate only that much more (0 = no limit) */
+void debug_store_command(struct request *request) {
+    static const char usage[] =
+        "usage: DEBUG.STORE FAIL-COMMITS n [FULL|IOERR] | FAIL-WRITES n [FULL|IOERR] | FAIL-RELEASE n | "
+        "FAIL-ROLLBACK-TO n | CACHE-PAGES n | HEAP-HEADROOM bytes";
+    long long count;
+    int takes_mode = request_argument_is(request, 1, "FAIL-COMMITS") || request_argument_is(request, 1, "FAIL-WRITES");
+    if (request_signed(request, 2, &count) != 0 || count < 0 || count > 1000000000LL ||
+        (request->argc == 4 && !takes_mode)) {
+        request_error(request, "INVALID", "%s", usage);
+        return;
+    }
+    int disk_full = 1;
+    if (request->argc == 4) {
+        if (request_argument_is(request, 3, "IOERR")) disk_full = 0;
+        else if (!request_argument_is(request, 3, "FULL")) {
+            request_error(request, "INVALID", "%s", usage);
+            return;
+        }
+    }
+    if (request_argument_is(request, 1, "FAIL-COMMITS")) {
+        store_fault_arm((int)count, disk_full);
+    } else if (request_argument_is(request, 1, "FAIL-WRITES")) {
+        store_fault_arm_writes((int)count, disk_full);
+    } else if (request_argument_is(request, 1, "FAIL-RELEASE")) {
+        store_fault_arm_savepoints((int)count, 0);
+    } else if (request_argument_is(request, 1, "FAIL-ROLLBACK-TO")) {
+        store_fault_arm_savepoints((int)count, 1);
+    } else if (request_argument_is(request, 1, "CACHE-PAGES")) {
+        if (store_debug_cache_pages((int)count) != 0) {
+            request_store_error(request);
+            return;
+        }
+    } else if (request_argument_is(request, 1, "HEAP-HEADROOM")) {
+        store_debug_heap_headroom(count);
+    } else {
+        request_error(request, "INVALID", "%s", usage);
+        return;
+    }
+    reply_ok(request->reply);
+}
+
+/* ------------------------------------------------------------- events */
+
+/* EVENTS.SUBSCRIBE [queue ...] (also SUBSCRIBE, so redis-cli enters its
+ * subscriber mode): replies ["subscribe", queue, count] per queue, or once
+ * with "*" for every queue; then events arrive as ["message", queue, payload]. */
+void events_subscribe_command(struct request *request) {
+    if (request->connection == NULL) {
+        request_error(request, "ERR", "no connection to subscribe");
+        return;
+    }
+    int count = request->argc - 1;
+    if (server_client_subscribe(request->connection, request->argv + 1, request->argvlen + 1, count) < 0) {
+        request_error(request, "LIMIT", "at most 32 queues of at most 64 bytes per subscriber");
+        return;
+    }
+    if (count == 0) {
+        reply_array(request->reply, 3);
+        reply_bulk_string(request->reply, "subscribe");
+        reply_bulk_string(request->reply, "*");
+        reply_integer(request->reply, 1);
+        return;
+    }
+    for (int i = 1; i <= count; i++) {
+        reply_array(request->reply, 3);
+        reply_bulk_string(request->reply, "subscribe");
+        reply_bulk(request->reply, request->argv[i], request->argvlen[i]);
+        reply_integer(request->reply, i);
+    }
+}
+
+void events_unsubscribe_command(struct request *request) {
+    if (request->connection) server_client_unsubscribe(request->connection);
+    reply_array(request->reply, 3);
+    reply_bulk_string(request->reply, "unsubscribe");
+    reply_bulk_string(request->reply, "*");
+    reply_integer(request->reply, 0);
+}

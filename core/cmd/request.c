@@ -1,0 +1,82 @@
+/* request.c -- the request helpers and request_finish (see request.h).
+ *
+ * Owns: turning a failure into its error reply and marking the request
+ * failed.  Never: looks at the command table or the connection.
+ */
+#include "cmd/request.h"
+#include "cmd/reply.h"
+#include "store/store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void request_error(struct request *request, const char *code, const char *fmt, ...) {
+    char message[CALL_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    reply_error(request->reply, code, "%s", message);
+    request->failed = 1;
+}
+
+void request_store_error(struct request *request) {
+    request_error(request, "ERR", "store: %s", store_error());
+}
+
+int request_step(struct request *request, sqlite3_stmt *statement) {
+    if (statement == NULL || sqlite3_step(statement) != SQLITE_DONE) {
+        request_store_error(request);
+        if (statement) sqlite3_reset(statement);
+        return -1;
+    }
+    sqlite3_reset(statement);
+    return 0;
+}
+
+int request_id(struct request *request, int i, const char *what, int64_t *id) {
+    const char *text = request->argv[i];
+    size_t len = request->argvlen[i];
+    int64_t value = 0;
+    int good = len > 0 && len <= 18;
+    for (size_t k = 0; good && k < len; k++) {
+        if (text[k] < '0' || text[k] > '9') good = 0;
+        else value = value * 10 + (text[k] - '0');
+    }
+    if (!good || value <= 0) {
+        request_error(request, "INVALID", "%s id '%.*s' is not a positive integer", what, (int)(len > 32 ? 32 : len),
+                      text);
+        return -1;
+    }
+    *id = value;
+    return 0;
+}
+
+int request_signed(const struct request *request, int i, long long *value) {
+    char buffer[32];
+    size_t len = request->argvlen[i];
+    if (len == 0 || len >= sizeof buffer) return -1;
+    memcpy(buffer, request->argv[i], len);
+    buffer[len] = '\0';
+    char *end;
+    long long parsed = strtoll(buffer, &end, 10);
+    if (*end != '\0' || end == buffer) return -1;
+    *value = parsed;
+    return 0;
+}
+
+int request_argument_is(const struct request *request, int i, const char *text) {
+    size_t len = strlen(text);
+    return i < request->argc && request->argvlen[i] == len &&
+           strncasecmp(request->argv[i], text, len) == 0;
+}
+
+void request_finish(struct request *request, size_t reply_length_before) {
+    if (request->call.status == CALL_OK) return;
+    if (evbuffer_get_length(request->reply) == reply_length_before)
+        reply_error(request->reply, call_status_code(request->call.status), "%s", request->call.message);
+    request->failed = 1;
+}

@@ -1,0 +1,59 @@
+/* access.c -- the checks of a named argument (see access.h).
+ *
+ * Owns: the reads of a case's (or refund's case's) queue and assignee for
+ * isolation, and the NOTFOUND / NOPERM / INVALID messages of those checks.
+ * Never: writes anything, writes a reply, takes a store error for "no row".
+ */
+#include "domain/access.h"
+#include "rules/rules.h"
+#include "store/store.h"
+
+#include <stdio.h>
+
+/* Reads the queue and assignee ("" for none) of a case -- of the refund's
+ * case when `refund` -- and the case's id.  1 found, 0 not, -1 store error. */
+static int read_scope(int refund, int64_t id, char *queue, size_t queue_size, char *assignee,
+                      size_t assignee_size, int64_t *case_id) {
+    static const char case_sql[] = "SELECT queue, coalesce(assignee, ''), id FROM cases WHERE id = ?1";
+    static const char refund_sql[] =
+        "SELECT c.queue, coalesce(c.assignee, ''), c.id FROM refunds r JOIN cases c ON c.id = r.case_id"
+        " WHERE r.id = ?1";
+    sqlite3_stmt *statement = store_statement(refund ? refund_sql : case_sql);
+    if (statement == NULL) return -1;
+    sqlite3_bind_int64(statement, 1, id);
+    int rc = sqlite3_step(statement);
+    if (rc == SQLITE_ROW) {
+        snprintf(queue, queue_size, "%s", (const char *)sqlite3_column_text(statement, 0));
+        snprintf(assignee, assignee_size, "%s", (const char *)sqlite3_column_text(statement, 1));
+        *case_id = sqlite3_column_int64(statement, 2);
+    }
+    sqlite3_reset(statement);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int access_scope(struct call *call, int refund, int64_t id) {
+    const char *what = refund ? "refund" : "case";
+    int64_t case_id = 0;
+    char queue[RULES_NAME_MAX + 1], assignee[RULES_NAME_MAX * 2 + 8];
+    int found = read_scope(refund, id, queue, sizeof queue, assignee, sizeof assignee, &case_id);
+    if (found < 0) return call_store_error(call);
+    if (found == 0) return call_fail(call, CALL_NOTFOUND, "%s %lld does not exist", what, (long long)id);
+    if (caller_may_see_case(&call->who, queue, assignee)) return 0;
+    if (refund)
+        return call_fail(call, CALL_NOPERM, "refund %lld is of case %lld in queue %s, which is not one of yours",
+                         (long long)id, (long long)case_id, queue);
+    return call_fail(call, CALL_NOPERM, "case %lld is in queue %s, which is not one of yours", (long long)id, queue);
+}
+
+int access_case(struct call *call, int64_t id) { return access_scope(call, 0, id); }
+
+int access_refund(struct call *call, int64_t id) { return access_scope(call, 1, id); }
+
+int access_queue(struct call *call, const char *queue, size_t len, int worked) {
+    char why[RULES_VOCABULARY_ERROR_MAX];
+    if (rules_check_name(RULES_QUEUE, queue, len, why, sizeof why) != 0)
+        return call_fail(call, CALL_INVALID, "%s", why);
+    if (worked && !caller_may_work_queue(&call->who, queue, len))
+        return call_fail(call, CALL_NOPERM, "queue %.*s is not one of yours", (int)len, queue);
+    return 0;
+}

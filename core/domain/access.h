@@ -1,0 +1,28 @@
+/* access.h -- the checks of a named argument: a case, a refund, a queue.
+ *
+ * Owns: whether a case or refund exists and the caller may see it, and
+ * whether a queue is known to the vocabulary (and one the caller may work),
+ * with the messages of queue isolation.  cmd/table.c commands_check_access
+ * runs them before every handler whose command names such an argument.
+ * Never: parses arguments (ids come parsed) or writes a reply.
+ */
+#ifndef REDRESS_ACCESS_H
+#define REDRESS_ACCESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "domain/call.h"
+
+/* 0, or -1 with NOTFOUND "case N does not exist", NOPERM "case N is in
+ * queue Q, which is not one of yours", or a store error. */
+int access_case(struct call *call, int64_t id);
+/* The same for a refund's case: NOTFOUND "refund N does not exist", NOPERM
+ * "refund N is of case C in queue Q, which is not one of yours". */
+int access_refund(struct call *call, int64_t id);
+/* INVALID (not a queue of the running vocabulary: its message), then, when
+ * `worked` (the caller works or watches it), NOPERM "queue Q is not one of
+ * yours". */
+int access_queue(struct call *call, const char *queue, size_t len, int worked);
+
+#endif

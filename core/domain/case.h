@@ -1,0 +1,73 @@
+/* case.h -- the case module: the one place that reads and changes a case.
+ *
+ * Owns: loading a case (one read per command), creating it, the one
+ * transition function (state, timestamps, event), the field setters, and
+ * every case event (through events_append_in with the case's queue and
+ * assignee: no per-event lookup).  Details only through lib/detail.h.
+ * Never: parses arguments, writes a reply, or names a policy (categories,
+ * priorities, queues come from the rule set).  Every other file changes a
+ * case through it.
+ */
+#ifndef REDRESS_CASE_H
+#define REDRESS_CASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "domain/call.h"
+#include "lib/detail.h"
+#include "lib/lifecycle.h"
+#include "lib/names.h"
+
+#define CASE_TEXT_MAX 128                 /* customer, order, external_id, assignee as stored */
+#define CASE_TAGS_BYTES (32 * (NAMES_MAX + 1) + 1)
+struct case_row {                          /* everything a command or hook needs: one read */
+    int64_t id; enum case_state state;
+    char queue[NAMES_MAX + 1], category[NAMES_MAX + 1], priority[NAMES_MAX + 1];
+    char channel[NAMES_MAX + 1], tier[NAMES_MAX + 1], currency[4];
+    char assignee[CASE_TEXT_MAX + 1], customer[CASE_TEXT_MAX + 1], order_id[CASE_TEXT_MAX + 1];
+    char subject[1025], tags[CASE_TAGS_BYTES];
+    long long escalation, breached; int64_t amount, paid_at, delivered_at, created_at;
+    int has_amount, has_paid_at, has_delivered_at, has_order;
+};
+
+#define CASE_LOAD_CHECK_ACCESS 1u   /* NOPERM unless caller_may_see_case (after NOTFOUND) */
+int case_load(struct call *call, int64_t id, unsigned flags, struct case_row *out);
+    /* NOTFOUND "case N does not exist", a store error, or ERR "unknown state in the store" */
+int case_find_external(struct call *call, const char *external_id, size_t len, int64_t *id); /* 1, 0, -1 */
+
+struct case_new;   /* intake's values: texts+lengths, amount/currency/instants, triage names,
+                      tags, faq, rules_version, resolved, auto_replied (open_insert's 23 binds) */
+int case_create(struct call *call, const struct case_new *values, struct case_row *out);
+
+struct case_move {
+    enum case_state to; const char *kind;       /* event kind: waiting, resumed, resolved, ... */
+    const struct detail *detail;                /* after "state=from->to"; NULL: none */
+    const char *code;                           /* to resolved: resolution_code */
+    int set_text; const char *text; size_t text_len;                 /* resolution_text := text */
+    int set_wait_reason; const char *wait_reason; size_t wait_reason_len;
+};
+int case_transition(struct call *call, struct case_row *row, const struct case_move *move);
+    /* the one transition: lifecycle_can_move or BADSTATE "case N is S: cannot move to T";
+       one UPDATE: state, updated_at; resolved_at+code (to resolved); closed_at (to closed);
+       reopen_count+1 and resolved_at NULL (resolved -> open); text / wait_reason when set_*;
+       then the event; row->state follows */
+int case_event(struct call *call, const struct case_row *row, const char *kind, const struct detail *detail);
+int case_event_text(struct call *call, const struct case_row *row, const char *kind,
+                    const char *text, size_t len, int64_t *event_id);   /* reply, note, auto-reply */
+int case_assign(struct call *call, struct case_row *row, const char *agent, size_t len, int claimed); /* 1: unchanged */
+int case_message(struct call *call, struct case_row *row, int public_reply, const char *text, size_t len,
+                 int64_t *event_id);        /* first_reply_at / updated_at + reply|note event */
+enum case_field { CASE_FIELD_PRIORITY, CASE_FIELD_CATEGORY, CASE_FIELD_TAGS };
+int case_set_field(struct call *call, struct case_row *row, enum case_field field, const char *value,
+                   size_t len);             /* 1: unchanged, no event; else "changed" field/from/to */
+int case_transfer(struct call *call, struct case_row *row, const char *queue, size_t len,
+                  const char *reason, size_t reason_len);   /* queue, assignee NULL, "transferred" */
+int case_set_escalation(struct call *call, struct case_row *row, const char *priority,
+                        const char *queue, long long level); /* no event: escalation writes it */
+int case_count_breach(struct call *call, struct case_row *row);
+int case_refresh_next_due(struct call *call, int64_t case_id);
+int case_survey(struct call *call, struct case_row *row, int score, const char *comment, size_t len);
+int case_link(struct call *call, const struct case_row *a, const struct case_row *b);
+
+#endif

@@ -1,0 +1,64 @@
+/* deadlines.h -- service-level clocks of cases, their timers, and what fires.
+ *
+ * Each case gets the clocks its rule set's `sla` hook names: first response,
+ * next response (after the customer answers), resolution.  A clock is a row
+ * in `deadlines` (store.c migration 3): target and used working seconds of its
+ * calendar, the start of the running segment.  Waiting on the customer pauses
+ * the running clocks (closing a segment); resuming recomputes the due instant
+ * from the working time left.  A warning fires at sla_warning_percent of the
+ * target and a breach at the target: each is an event, passes through the
+ * `escalate` hook, and its actions (priority, level, transfer, notify) are
+ * applied and recorded -- in the same transaction as marking the clock, so a
+ * warning or breach fires exactly once, across crashes too.
+ *
+ * In memory there is only a heap of {next firing instant, clock id}
+ * (timerheap.h), rebuilt from the rows at start and after a failed commit:
+ * the rows are the truth, and every popped entry is checked against its row.
+ */
+#ifndef REDRESS_DEADLINES_H
+#define REDRESS_DEADLINES_H
+
+#include <event2/buffer.h>
+#include <stdint.h>
+
+#include "domain/call.h"
+#include "rules/rules.h"
+
+void deadlines_configure(int warning_percent);
+/* Loads every running clock into the heap.  0, or -1 (store error, logged). */
+int deadlines_load(void);
+void deadlines_free(void);
+
+/* Inside a write command (its savepoint); each returns 0, or -1 with the
+ * failure in the call. */
+int deadlines_open_case(struct call *call, int64_t case_id, const struct rules_sla *sla);
+/* A public reply (its event row reply_event) meets the response clocks. */
+int deadlines_replied(struct call *call, int64_t case_id, int64_t reply_event);
+int deadlines_pause(struct call *call, int64_t case_id);
+int deadlines_resume(struct call *call, int64_t case_id, int customer_answered);
+int deadlines_resolved(struct call *call, int64_t case_id);
+int deadlines_reopened(struct call *call, int64_t case_id);
+int deadlines_closed(struct call *call, int64_t case_id);
+
+/* Runs the escalate hook for an event on a case -- warning, breach (kind =
+ * the deadline), complaint, legal_threat, reopen, manual (kind = "") -- and
+ * applies and records its actions.  0, or -1 with the failure in the call. */
+int deadlines_escalate(struct call *call, int64_t case_id, const char *event, const char *kind);
+
+/* Fires every warning and breach due by now (the clock module's now), each
+ * in its own savepoint of the open batch.  Returns how many fired. */
+int deadlines_fire_due(void);
+
+/* After a rule-set reload: re-runs the sla hook for every case with a
+ * running or paused clock and re-times the clocks whose target or calendar
+ * changed (working time already used is kept), each as an event.  Returns
+ * the cases looked at. */
+int deadlines_recompute(void);
+
+/* Gives CASE.GET's deadline pairs ("deadline:resolution" -> "state=running
+ * due_at=... left=... ...") to pair(context, name, value), in order;
+ * returns how many pairs. */
+int deadlines_describe(int64_t case_id, void (*pair)(void *context, const char *name, const char *value),
+                       void *context);
+
+#endif

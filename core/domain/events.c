@@ -1,0 +1,202 @@
+/* events.c -- event rows and their delivery to listeners after commit (see events.h).
+ *
+ * Owns: the INSERT of event rows, the pending records of the open batch
+ * (one array; each write command remembers where its own start, so a failed
+ * command drops exactly its own), the registered listeners, and the newest
+ * committed event id.  At commit the records go to every listener that
+ * wanted them; at rollback they are freed.  Never: includes the server or
+ * the plugin host -- they listen (wire() in main.c).
+ */
+#include "domain/events.h"
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EVENT_QUEUE_MAX 72
+#define EVENT_ASSIGNEE_MAX 136
+
+struct publication {
+    struct event_record record; /* queue, assignee, kind, actor, detail point into text */
+    char *text;                 /* owned: "queue\0assignee\0kind\0actor\0detail\0" */
+    unsigned listeners;         /* bit i: listeners[i] wants it */
+};
+
+static const struct events_listener *listeners[EVENTS_LISTENERS_MAX];
+static int listener_count;
+
+static struct publication *pending;
+static size_t pending_count, pending_capacity, command_mark;
+static int registered;      /* the after-commit callback of this batch is in place */
+/* The newest event id known committed (-1: not read yet), the newest of the
+ * open batch, and that of the batch when the running command began.  Ids of
+ * rolled-back rows are used again by SQLite: only commits move the first. */
+static int64_t committed_high = -1, batch_high, command_high;
+
+static const char *const published_kinds[] = {"opened", "assigned", "deadline_warning", "deadline_breached",
+                                              "escalated", "transferred", "notification",
+                                              "refund_decided"};
+
+int events_is_public(const char *kind) {
+    for (size_t i = 0; i < sizeof published_kinds / sizeof published_kinds[0]; i++)
+        if (strcmp(kind, published_kinds[i]) == 0) return 1;
+    return 0;
+}
+
+int events_listen(const struct events_listener *listener) {
+    if (listener_count == EVENTS_LISTENERS_MAX) return -1;
+    listeners[listener_count++] = listener;
+    return 0;
+}
+
+static void drop_from(size_t mark) {
+    while (pending_count > mark) {
+        pending_count--;
+        free(pending[pending_count].text);
+    }
+}
+
+static void after_batch(void *argument, int committed) {
+    (void)argument;
+    registered = 0;
+    if (committed && batch_high > committed_high) committed_high = batch_high;
+    batch_high = 0;
+    if (committed)
+        for (size_t i = 0; i < pending_count; i++)
+            for (int l = 0; l < listener_count; l++)
+                if (pending[i].listeners & (1u << l)) listeners[l]->deliver(listeners[l]->context, &pending[i].record);
+    drop_from(0);
+    command_mark = 0;
+}
+
+void events_command_begin(void) {
+    command_mark = pending_count;
+    command_high = batch_high;
+}
+
+void events_command_end(int ok) {
+    if (ok) return;
+    drop_from(command_mark);
+    batch_high = command_high;
+}
+
+int64_t events_last_committed_id(void) {
+    if (committed_high < 0 && !store_batch_is_open()) {
+        static const char sql[] = "SELECT coalesce(max(id), 0) FROM events";
+        sqlite3_stmt *statement = store_statement(sql);
+        if (statement && sqlite3_step(statement) == SQLITE_ROW) committed_high = sqlite3_column_int64(statement, 0);
+        if (statement) sqlite3_reset(statement);
+    }
+    return committed_high < 0 ? 0 : committed_high;
+}
+
+/* Reads the case's queue and assignee ("" for none) after the change: a
+ * subscriber hears of a case while it may see it (a transfer's own event
+ * goes to the new queue). */
+static void read_case_scope(int64_t case_id, char queue[EVENT_QUEUE_MAX], char assignee[EVENT_ASSIGNEE_MAX]) {
+    static const char sql[] = "SELECT queue, coalesce(assignee, '') FROM cases WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, case_id);
+        if (sqlite3_step(statement) == SQLITE_ROW) {
+            snprintf(queue, EVENT_QUEUE_MAX, "%s", (const char *)sqlite3_column_text(statement, 0));
+            snprintf(assignee, EVENT_ASSIGNEE_MAX, "%s", (const char *)sqlite3_column_text(statement, 1));
+        }
+        sqlite3_reset(statement);
+    }
+}
+
+/* Queues the event for the listeners in `wanted`.  For listeners that are
+ * not required an error only costs the delivery, never the change (the row
+ * is what counts); required ones are promised every event they want, so
+ * when theirs cannot be queued this returns -1 and the command fails. */
+static int queue_publication(const struct event_record *record, unsigned wanted, int required) {
+    if (!registered) return required ? -1 : 0;
+    if (pending_count == pending_capacity) {
+        size_t capacity = pending_capacity ? pending_capacity * 2 : 64;
+        struct publication *grown = realloc(pending, capacity * sizeof *grown);
+        if (grown == NULL) return required ? -1 : 0;
+        pending = grown;
+        pending_capacity = capacity;
+    }
+    size_t queue_len = strlen(record->queue), assignee_len = strlen(record->assignee);
+    size_t kind_len = strlen(record->kind), actor_len = strlen(record->actor);
+    char *text = malloc(queue_len + assignee_len + kind_len + actor_len + record->detail_length + 5);
+    if (text == NULL) return required ? -1 : 0;
+    struct publication *publication = &pending[pending_count];
+    publication->text = text;
+    publication->listeners = wanted;
+    publication->record = *record;
+    char *at = text;
+    publication->record.queue = memcpy(at, record->queue, queue_len + 1);
+    at += queue_len + 1;
+    publication->record.assignee = memcpy(at, record->assignee, assignee_len + 1);
+    at += assignee_len + 1;
+    publication->record.kind = memcpy(at, record->kind, kind_len + 1);
+    at += kind_len + 1;
+    publication->record.actor = memcpy(at, record->actor, actor_len + 1);
+    at += actor_len + 1;
+    memcpy(at, record->detail, record->detail_length);
+    at[record->detail_length] = '\0';
+    publication->record.detail = at;
+    pending_count++;
+    return 0;
+}
+
+static int append(struct call *call, int64_t case_id, int lookup, const char *queue, const char *assignee,
+                  const char *kind, const char *detail, size_t len) {
+    static const char sql[] =
+        "INSERT INTO events(case_id, at, actor, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) goto failed;
+    int64_t now = clock_now();
+    sqlite3_bind_int64(statement, 1, case_id);
+    sqlite3_bind_int64(statement, 2, now);
+    sqlite3_bind_text(statement, 3, call->actor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 4, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 5, detail, (int)len, SQLITE_STATIC);
+    if (sqlite3_step(statement) != SQLITE_DONE) goto failed;
+    sqlite3_reset(statement);
+    int64_t id = sqlite3_last_insert_rowid(store_database());
+    if (!registered && store_after_commit(after_batch, NULL) == 0) registered = 1;
+    if (registered && id > batch_high) batch_high = id;
+    /* Nobody listening: nothing to prepare (a subscriber hears of what is
+     * committed after it subscribed). */
+    unsigned wanted = 0;
+    int required = 0;
+    for (int l = 0; l < listener_count; l++)
+        if (listeners[l]->wants(listeners[l]->context, kind)) {
+            wanted |= 1u << l;
+            required |= listeners[l]->required;
+        }
+    if (wanted == 0) return 0;
+    char queue_text[EVENT_QUEUE_MAX] = "", assignee_text[EVENT_ASSIGNEE_MAX] = "";
+    if (lookup) {
+        read_case_scope(case_id, queue_text, assignee_text);
+    } else {
+        snprintf(queue_text, sizeof queue_text, "%s", queue ? queue : "");
+        snprintf(assignee_text, sizeof assignee_text, "%s", assignee ? assignee : "");
+    }
+    const struct event_record record = {
+        .id = id, .case_id = case_id, .at = now, .queue = queue_text, .assignee = assignee_text,
+        .kind = kind, .actor = call->actor, .detail = detail, .detail_length = len,
+    };
+    if (queue_publication(&record, wanted, required) != 0)
+        return call_fail(call, CALL_ERR, "out of memory: event %s not queued for plugins; nothing was saved", kind);
+    return 0;
+failed:
+    if (statement) sqlite3_reset(statement);
+    return call_store_error(call);
+}
+
+int events_append(struct call *call, int64_t case_id, const char *kind, const char *detail, size_t len) {
+    return append(call, case_id, 1, NULL, NULL, kind, detail, len);
+}
+
+int events_append_in(struct call *call, int64_t case_id, const char *queue, const char *assignee,
+                     const char *kind, const char *detail, size_t len) {
+    return append(call, case_id, 0, queue, assignee, kind, detail, len);
+}

@@ -1,0 +1,60 @@
+/* events.h -- the event log of cases, and delivery to listeners after commit.
+ *
+ * Every change to a case appends one row to `events` (time, actor, kind,
+ * detail) in the savepoint of the command that made it.  Listeners
+ * registered at start (wire() in main.c: the server's subscribers, the
+ * plugins) get the events they want, but only once the batch holding them
+ * has committed: nobody hears of a change that a failed commit took back.
+ * Owns: the rows, the pending records of the open batch, the listeners.
+ * Never: calls up into the server or the plugin host by name.
+ */
+#ifndef REDRESS_EVENTS_H
+#define REDRESS_EVENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "domain/call.h"
+
+/* One event as listeners get it; every pointer valid during deliver only. */
+struct event_record {
+    int64_t id, case_id, at;            /* at: unix seconds of the append (daemon clock) */
+    const char *queue, *assignee;       /* the case's after the change ("" for no assignee) */
+    const char *kind, *actor, *detail;
+    size_t detail_length;
+};
+
+struct events_listener {
+    int (*wants)(void *context, const char *kind);                    /* asked at the append */
+    void (*deliver)(void *context, const struct event_record *event); /* after commit, in log order */
+    void *context;
+    int required;   /* 1: an event it wants that cannot be queued fails the command */
+};
+#define EVENTS_LISTENERS_MAX 4
+
+/* At start (wire()); the listener is borrowed for the process.  0, or -1
+ * when EVENTS_LISTENERS_MAX are registered. */
+int events_listen(const struct events_listener *listener);
+
+/* Appends an event row; 0, or -1 with the failure in the call.  Reads the
+ * case's queue and assignee for the listeners when any wants the event. */
+int events_append(struct call *call, int64_t case_id, const char *kind, const char *detail, size_t len);
+/* The same with the case's queue and assignee given (no lookup): the case
+ * module's. */
+int events_append_in(struct call *call, int64_t case_id, const char *queue, const char *assignee,
+                     const char *kind, const char *detail, size_t len);
+/* 1 for the kinds pushed to EVENTS.SUBSCRIBE clients: opened, assigned,
+ * deadline warnings and breaches, escalations, transfers, notifications,
+ * refund decisions. */
+int events_is_public(const char *kind);
+
+/* Bracket every write command (and timer firing): events of a command whose
+ * savepoint is rolled back are never published. */
+void events_command_begin(void);
+void events_command_end(int ok);
+
+/* The id of the newest committed event (0: none).  Never one of the open
+ * batch, which may still be rolled back (and its ids given out again). */
+int64_t events_last_committed_id(void);
+
+#endif

@@ -1,0 +1,113 @@
+/* orders.c -- what each order was paid: one fact per order (see orders.h).
+ *
+ * Owns the `orders` table (schema 11).  Invariants:
+ *  - a row is written only inside a write command's savepoint, once the
+ *    command's arguments are known good, so it stands or falls with the
+ *    command that needed it;
+ *  - a row of source "case" is never changed by a case: the first amount
+ *    declared for an order stands, and a different one is refused at intake;
+ *  - the order source plugin, when it knows the order, overrides the row
+ *    (it is the authority), and what it said is written down, so that the
+ *    daemon holds to it even if the plugin is later not loaded.
+ */
+#include "domain/orders.h"
+
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "lib/money.h"
+#include "plugin/host.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* The recorded row: 1 with *fact, 0 if none, -1 on a store error. */
+static int recorded(const char *order, size_t length, struct order_fact *fact) {
+    static const char sql[] =
+        "SELECT paid_amount, currency, source, coalesce(case_id, 0) FROM orders WHERE order_id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return -1;
+    sqlite3_bind_text(statement, 1, order, (int)length, SQLITE_STATIC);
+    int rc = sqlite3_step(statement);
+    if (rc == SQLITE_ROW) {
+        fact->paid = sqlite3_column_int64(statement, 0);
+        snprintf(fact->currency, sizeof fact->currency, "%s", (const char *)sqlite3_column_text(statement, 1));
+        snprintf(fact->source, sizeof fact->source, "%s", (const char *)sqlite3_column_text(statement, 2));
+        fact->case_id = sqlite3_column_int64(statement, 3);
+    }
+    sqlite3_reset(statement);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int orders_fact(struct call *call, const char *order, size_t length, enum order_lookup how,
+                struct order_fact *fact) {
+    struct order_fact row;
+    memset(&row, 0, sizeof row);
+    int known = recorded(order, length, &row);
+    if (known < 0) {
+        call_store_error(call);
+        return -1;
+    }
+    const char *source = plugins_order_source();
+    if (source) {
+        struct order_fact said;
+        memset(&said, 0, sizeof said);
+        char why[400];
+        int found = plugins_order_lookup(order, length, &said.paid, said.currency, why, sizeof why);
+        if (found < 0) {
+            char quoted[300], quoted_why[sizeof why + 40];
+            log_warn("order source failed", "order=%s why=%s then=%s", log_quote(order, quoted, sizeof quoted),
+                     log_quote(why, quoted_why, sizeof quoted_why),
+                     how == ORDER_LOOKUP_STRICT ? "refused" : "recorded_amount_answers");
+        }
+        if (found < 0 && how == ORDER_LOOKUP_STRICT) {
+            call_fail(call, CALL_ERR, "%s", why);
+            return -1;
+        }
+        if (found == 1) {
+            snprintf(said.source, sizeof said.source, "%s", source);
+            said.unrecorded = !known || row.paid != said.paid || strcmp(row.currency, said.currency) != 0 ||
+                              strcmp(row.source, said.source) != 0;
+            *fact = said;
+            return 1;
+        }
+    }
+    if (known) *fact = row;
+    return known;
+}
+
+int orders_record(struct call *call, const char *order, size_t length, const struct order_fact *fact) {
+    if (!fact->unrecorded) return 0;
+    /* A case's word never replaces a row (intake refused it if it differs);
+     * the order source's does. */
+    static const char declared_sql[] =
+        "INSERT INTO orders(order_id, paid_amount, currency, source, case_id, recorded_at)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    static const char source_sql[] =
+        "INSERT INTO orders(order_id, paid_amount, currency, source, case_id, recorded_at)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+        " ON CONFLICT(order_id) DO UPDATE SET paid_amount = excluded.paid_amount, currency = excluded.currency,"
+        " source = excluded.source, case_id = NULL, recorded_at = excluded.recorded_at";
+    int declared = strcmp(fact->source, ORDER_SOURCE_CASE) == 0;
+    sqlite3_stmt *statement = store_statement(declared ? declared_sql : source_sql);
+    if (statement) {
+        sqlite3_bind_text(statement, 1, order, (int)length, SQLITE_STATIC);
+        sqlite3_bind_int64(statement, 2, fact->paid);
+        sqlite3_bind_text(statement, 3, fact->currency, -1, SQLITE_STATIC);
+        sqlite3_bind_text(statement, 4, fact->source, -1, SQLITE_STATIC);
+        if (declared) sqlite3_bind_int64(statement, 5, fact->case_id);
+        sqlite3_bind_int64(statement, 6, clock_now());
+    }
+    return call_step(call, statement);
+}
+
+const char *orders_describe(const struct order_fact *fact, char *out, size_t size) {
+    char amount[40];
+    int digits = money_currency_digits(fact->currency, strlen(fact->currency));
+    if (money_format(fact->paid, digits < 0 ? 2 : digits, amount, sizeof amount) < 0) amount[0] = '\0';
+    if (strcmp(fact->source, ORDER_SOURCE_CASE) == 0)
+        snprintf(out, size, "%s %s (recorded by case %lld)", amount, fact->currency, (long long)fact->case_id);
+    else
+        snprintf(out, size, "%s %s (said by order source %s)", amount, fact->currency, fact->source);
+    return out;
+}

@@ -1,0 +1,36 @@
+/* tick.h -- what time drives, in one place.
+ *
+ * Owns: the work of the once-a-second tick (watching the rule folder,
+ * firing due deadlines, pruning old decisions) and the one "reload rules,
+ * then re-time the open clocks" (RULES.RELOAD, SIGHUP, the watch).
+ * Never: owns a connection or a reply; the timer that drives it is the
+ * server's for now (on_sweep; tick_start with its own timer comes later).
+ */
+#ifndef REDRESS_TICK_H
+#define REDRESS_TICK_H
+
+#include <stddef.h>
+
+#include "lib/config.h"
+
+/* Room for tick_reload_rules's error: the loader's 512 and the prefix. */
+#define TICK_RELOAD_ERROR_MAX 600
+
+/* The settings it reads (rules, rules_watch, decision_retention_days); the
+ * config is borrowed for the process. */
+void tick_configure(const struct config *config);
+/* Once a second: watch rules (reload + re-time), fire due deadlines unless
+ * stopping, prune decisions every 3600th run; store_request_commit(). */
+void tick_run(void);
+/* The test clock moved (DEBUG.CLOCK): watch rules, fire due deadlines,
+ * store_request_commit() -- tick_run without the prune count. */
+void tick_clock_moved(void);
+/* The one reload: rules_load, then deadlines_recompute (new targets and
+ * calendars apply to open cases at once), store_request_commit.  0, or -1
+ * with error = RULES.RELOAD's message ("no rule set directory is
+ * configured ...", "reload failed, the running rule set stays: ..."). */
+int tick_reload_rules(char *error, size_t error_size);
+/* Stopping: no more deadlines fire. */
+void tick_stop(void);
+
+#endif

@@ -1,0 +1,278 @@
+/* config.c -- settings table, config-file reader, flag setter (see config.h).
+ *
+ * Why key = value and not Lua: the config must be readable before the rule
+ * engine exists, by operators who are not rule authors, and a typo must be a
+ * precise error (file:line and key), not a Lua stack trace.
+ */
+#include "lib/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum setting_type { SETTING_STRING, SETTING_INTEGER, SETTING_BOOLEAN };
+
+struct setting {
+    const char *name;
+    enum setting_type type;
+    size_t offset;
+    size_t size;           /* strings: buffer size */
+    const char *initial;   /* default, as text */
+    long long minimum, maximum;
+    const char *help;
+};
+
+#define STRING_SETTING(field, initial, help) \
+    {#field, SETTING_STRING, offsetof(struct config, field), \
+     sizeof(((struct config *)0)->field), initial, 0, 0, help}
+#define INTEGER_SETTING(field, initial, minimum, maximum, help) \
+    {#field, SETTING_INTEGER, offsetof(struct config, field), 0, initial, minimum, maximum, help}
+
+static const struct setting settings[] = {
+    STRING_SETTING(bind, "127.0.0.1", "TCP address to listen on (\"\" = no TCP)"),
+    INTEGER_SETTING(port, "7878", 0, 65535, "TCP port; 0 picks a free one and logs it"),
+    STRING_SETTING(data, "./data", "data directory (created if missing)"),
+    STRING_SETTING(rules, "./rules", "rule set directory (\"\" = none: built-in defaults decide)"),
+    STRING_SETTING(plugins, "", "plugins to load: a directory (each .so in it) or names and paths, comma-separated"),
+    STRING_SETTING(plugin_directory, "", "where plugin names are looked up (\"\" = plugins/ beside redressd)"),
+    STRING_SETTING(plugin_failure, "refuse", "a plugin that cannot load: refuse (do not start) or skip it"),
+    STRING_SETTING(refund_executor, "outbox", "who executes approved refunds: outbox, or a plugin's executor"),
+    STRING_SETTING(unix_socket, "", "unix socket path (\"\" = DATA/redress.sock, off = none)"),
+    {"test_clock", SETTING_BOOLEAN, offsetof(struct config, test_clock), 0, "no", 0, 1,
+     "freeze time; DEBUG.CLOCK moves it (tests only)"},
+    {"auth", SETTING_BOOLEAN, offsetof(struct config, auth), 0, "yes", 0, 1,
+     "require AUTH agent token on every listener (the first admin's token is in DATA/admin.token)"},
+    INTEGER_SETTING(max_clients, "4096", 1, 1000000, "most connected clients"),
+    INTEGER_SETTING(max_unauthenticated_clients, "0", 0, 1000000,
+                    "most TCP connections not yet authenticated (0 = a quarter of max_clients)"),
+    INTEGER_SETTING(unix_reserved_clients, "16", 0, 100000,
+                    "unix socket connections allowed beyond max_clients (local admins always get in)"),
+    INTEGER_SETTING(auth_timeout, "10", 1, 86400, "seconds a connection has to AUTH before it is closed"),
+    INTEGER_SETTING(max_inline, "65536", 16, 1LL << 30, "longest inline command line, bytes"),
+    INTEGER_SETTING(max_bulk, "1048576", 1, 1LL << 30, "longest bulk argument, bytes"),
+    INTEGER_SETTING(max_args, "1024", 1, 1000000, "most arguments in one command"),
+    INTEGER_SETTING(max_command, "4194304", 16, 1LL << 31, "most argument bytes in one command"),
+    INTEGER_SETTING(output_limit, "16777216", 1024, 1LL << 40,
+                    "unsent reply bytes after which a client is disconnected"),
+    INTEGER_SETTING(subscriber_output_limit, "8388608", 1024, 1LL << 40,
+                    "unsent event bytes after which a subscriber is cut off"),
+    INTEGER_SETTING(idle_timeout, "300", 0, 1LL << 31, "seconds before an idle client is closed (0 = never)"),
+    STRING_SETTING(sync, "full", "SQLite synchronous: full (durable at reply) or normal"),
+    INTEGER_SETTING(batch_max_writes, "1000", 1, 1000000, "commit a batch at this many writes"),
+    INTEGER_SETTING(batch_max_ms, "20", 0, 10000, "commit a batch at this age, milliseconds"),
+    INTEGER_SETTING(rules_memory, "33554432", 1LL << 20, 1LL << 34, "memory cap of the rule set's Lua state, bytes"),
+    INTEGER_SETTING(rules_call_memory, "8388608", 65536, 1LL << 34, "memory one hook call may add, bytes"),
+    INTEGER_SETTING(rules_instructions, "10000000", 1000, 1LL << 40, "instruction budget of one hook call"),
+    INTEGER_SETTING(rules_time_ms, "200", 1, 600000, "time budget of one hook call, milliseconds"),
+    {"rules_require_tests", SETTING_BOOLEAN, offsetof(struct config, rules_require_tests), 0, "no", 0, 1,
+     "a rule set loads only if its own tests (RULES/tests) pass"},
+    INTEGER_SETTING(sla_warning_percent, "75", 1, 99, "a deadline warns at this percent of its target"),
+    {"rules_watch", SETTING_BOOLEAN, offsetof(struct config, rules_watch), 0, "no", 0, 1,
+     "reload the rule set when its files change (checked every second)"},
+    INTEGER_SETTING(approve_limit_supervisor, "200000", 0, 1LL << 62, "largest refund a supervisor approves, minor units"),
+    INTEGER_SETTING(approve_limit_finance, "1000000000000", 0, 1LL << 62, "largest refund finance approves, minor units"),
+    INTEGER_SETTING(decision_retention_days, "90", 1, 36500, "days the decision log keeps its rows"),
+    STRING_SETTING(log_level, "info", "debug, info, warn or error"),
+    STRING_SETTING(default_currency, "CNY", "currency of amounts sent without one"),
+};
+
+#define SETTING_COUNT (sizeof settings / sizeof settings[0])
+
+static const struct setting *find_setting(const char *key) {
+    char name[64];
+    size_t i;
+    for (i = 0; key[i] && i < sizeof name - 1; i++) name[i] = key[i] == '-' ? '_' : key[i];
+    name[i] = '\0';
+    if (key[i]) return NULL;
+    for (size_t s = 0; s < SETTING_COUNT; s++)
+        if (strcmp(settings[s].name, name) == 0) return &settings[s];
+    return NULL;
+}
+
+static const char *apply(struct config *config, const struct setting *setting, const char *value,
+                         char *error, size_t error_size) {
+    char *field = (char *)config + setting->offset;
+    switch (setting->type) {
+    case SETTING_STRING:
+        if (strlen(value) >= setting->size) {
+            snprintf(error, error_size, "%s: value too long (at most %zu bytes)", setting->name,
+                     setting->size - 1);
+            return error;
+        }
+        memcpy(field, value, strlen(value) + 1);
+        return NULL;
+    case SETTING_INTEGER: {
+        char *end;
+        errno = 0;
+        long long number = strtoll(value, &end, 10);
+        if (errno || end == value || *end || !isdigit((unsigned char)value[0]) ||
+            number < setting->minimum || number > setting->maximum) {
+            snprintf(error, error_size, "%s: '%s' is not an integer in %lld..%lld", setting->name,
+                     value, setting->minimum, setting->maximum);
+            return error;
+        }
+        *(long long *)(void *)field = number;
+        return NULL;
+    }
+    case SETTING_BOOLEAN:
+        if (!strcmp(value, "yes") || !strcmp(value, "true") || !strcmp(value, "1"))
+            *(int *)(void *)field = 1;
+        else if (!strcmp(value, "no") || !strcmp(value, "false") || !strcmp(value, "0"))
+            *(int *)(void *)field = 0;
+        else {
+            snprintf(error, error_size, "%s: '%s' is not yes or no", setting->name, value);
+            return error;
+        }
+        return NULL;
+    }
+    return NULL;
+}
+
+void config_defaults(struct config *config) {
+    char scratch[128];
+    memset(config, 0, sizeof *config);
+    for (size_t s = 0; s < SETTING_COUNT; s++)
+        apply(config, &settings[s], settings[s].initial, scratch, sizeof scratch);
+}
+
+/* "name.key": a plugin's setting, kept as text for the plugin to read. */
+static const char *set_plugin_setting(struct config *config, const char *key, const char *value, char *error,
+                                      size_t error_size) {
+    const char *dot = strchr(key, '.');
+    size_t len = strlen(key);
+    if (dot == key || dot[1] == '\0' || len >= sizeof config->plugin_settings[0].key) {
+        snprintf(error, error_size, "bad plugin setting '%.64s': expected plugin.key", key);
+        return error;
+    }
+    if (strlen(value) >= sizeof config->plugin_settings[0].value) {
+        snprintf(error, error_size, "%s: value longer than %zu bytes", key, sizeof config->plugin_settings[0].value - 1);
+        return error;
+    }
+    char normal[sizeof config->plugin_settings[0].key];
+    for (size_t i = 0; i <= len; i++) normal[i] = key[i] == '-' ? '_' : key[i];
+    int slot;
+    for (slot = 0; slot < config->plugin_setting_count; slot++)
+        if (strcmp(config->plugin_settings[slot].key, normal) == 0) break;
+    if (slot == config->plugin_setting_count) {
+        if (slot == CONFIG_PLUGIN_SETTINGS_MAX) {
+            snprintf(error, error_size, "%s: more than %d plugin settings", key, CONFIG_PLUGIN_SETTINGS_MAX);
+            return error;
+        }
+        config->plugin_setting_count++;
+    }
+    memcpy(config->plugin_settings[slot].key, normal, len + 1);
+    snprintf(config->plugin_settings[slot].value, sizeof config->plugin_settings[slot].value, "%s", value);
+    return NULL;
+}
+
+/* Keys compare with '-' and '_' alike: a setting is stored with '_'. */
+static int same_key(const char *stored, const char *asked) {
+    for (; *stored && *asked; stored++, asked++)
+        if (*stored != (*asked == '-' ? '_' : *asked)) return 0;
+    return *stored == *asked;
+}
+
+const char *config_plugin_setting(const struct config *config, const char *plugin, const char *key, int *index) {
+    size_t plugin_len = strlen(plugin);
+    for (int i = 0; i < config->plugin_setting_count; i++) {
+        const char *name = config->plugin_settings[i].key;
+        if (strncmp(name, plugin, plugin_len) == 0 && name[plugin_len] == '.' && same_key(name + plugin_len + 1, key)) {
+            if (index) *index = i;
+            return config->plugin_settings[i].value;
+        }
+    }
+    return NULL;
+}
+
+const char *config_set(struct config *config, const char *key, const char *value, char *error,
+                       size_t error_size) {
+    if (strchr(key, '.')) return set_plugin_setting(config, key, value, error, error_size);
+    const struct setting *setting = find_setting(key);
+    if (setting == NULL) {
+        snprintf(error, error_size, "unknown setting '%s'", key);
+        return error;
+    }
+    return apply(config, setting, value, error, error_size);
+}
+
+/* Strips spaces at both ends, in place. */
+static char *trim(char *text) {
+    while (isspace((unsigned char)*text)) text++;
+    size_t len = strlen(text);
+    while (len && isspace((unsigned char)text[len - 1])) text[--len] = '\0';
+    return text;
+}
+
+const char *config_load_file(struct config *config, const char *path, char *error,
+                             size_t error_size) {
+    FILE *file = fopen(path, "r");
+    if (file == NULL) {
+        snprintf(error, error_size, "%s: %s", path, strerror(errno));
+        return error;
+    }
+    char line[4096], why[256];
+    int number = 0;
+    const char *result = NULL;
+    while (result == NULL && fgets(line, sizeof line, file)) {
+        number++;
+        if (strchr(line, '\n') == NULL && !feof(file)) {
+            snprintf(error, error_size, "%s:%d: line too long", path, number);
+            result = error;
+            break;
+        }
+        char *text = trim(line);
+        if (*text == '#' || *text == '\0') continue;
+        char *equals = strchr(text, '=');
+        if (equals == NULL) {
+            snprintf(error, error_size, "%s:%d: expected key = value", path, number);
+            result = error;
+            break;
+        }
+        *equals = '\0';
+        char *key = trim(text), *value = trim(equals + 1);
+        size_t value_len = strlen(value);
+        if (value_len >= 2 && value[0] == '"' && value[value_len - 1] == '"') {
+            value[value_len - 1] = '\0';
+            value++;
+        }
+        if (config_set(config, key, value, why, sizeof why)) {
+            snprintf(error, error_size, "%s:%d: %s", path, number, why);
+            result = error;
+        }
+    }
+    fclose(file);
+    return result;
+}
+
+void config_print_help(void *output) {
+    FILE *file = output;
+    for (size_t s = 0; s < SETTING_COUNT; s++) {
+        char flag[64];
+        size_t i;
+        for (i = 0; settings[s].name[i] && i < sizeof flag - 1; i++)
+            flag[i] = settings[s].name[i] == '_' ? '-' : settings[s].name[i];
+        flag[i] = '\0';
+        fprintf(file, "  --%-18s %s (default: %s)\n", flag, settings[s].help,
+                settings[s].initial[0] ? settings[s].initial : "\"\"");
+    }
+}
+
+void config_each(const struct config *config,
+                 void (*fn)(void *context, const char *name, const char *value), void *context) {
+    for (size_t s = 0; s < SETTING_COUNT; s++) {
+        const char *field = (const char *)config + settings[s].offset;
+        char text[64];
+        switch (settings[s].type) {
+        case SETTING_STRING: fn(context, settings[s].name, field); break;
+        case SETTING_INTEGER:
+            snprintf(text, sizeof text, "%lld", *(const long long *)(const void *)field);
+            fn(context, settings[s].name, text);
+            break;
+        case SETTING_BOOLEAN:
+            fn(context, settings[s].name, *(const int *)(const void *)field ? "yes" : "no");
+            break;
+        }
+    }
+}

@@ -1,0 +1,29 @@
+/* detail.h -- the one builder of event details (logfmt).
+ *
+ * Owns: how an event's detail line is written: key=value pairs separated by
+ * one space, a value quoted when it is empty or holds a space, '"', '=',
+ * '\' or a control byte; inside quotes '"' and '\' are escaped, a newline
+ * is written \n, other control bytes become spaces.  Bounded: a value that
+ * does not fit is cut, never overrun.  Never: allocates or fails.
+ */
+#ifndef REDRESS_DETAIL_H
+#define REDRESS_DETAIL_H
+
+#include <stddef.h>
+
+#define DETAIL_MAX 4096
+struct detail {
+    char text[DETAIL_MAX];   /* NUL-terminated */
+    size_t len;
+};
+#define DETAIL_INIT {.text = "", .len = 0}
+
+void detail_add(struct detail *d, const char *key, const char *value, size_t len);
+void detail_add_string(struct detail *d, const char *key, const char *value);
+void detail_add_integer(struct detail *d, const char *key, long long value);
+/* key=from->to, as one value. */
+void detail_add_change(struct detail *d, const char *key, const char *from, const char *to);
+/* Appends more's pairs (after one space) when they fit whole; else nothing. */
+void detail_append(struct detail *d, const struct detail *more);
+
+#endif

@@ -1,0 +1,75 @@
+/* plugins.h -- the plugin host: loading, registries, and the API table.
+ *
+ * Plugins are shared objects built against include/redress/plugin.h.  This
+ * module loads them (dlopen RTLD_NOW|RTLD_LOCAL), checks their API version,
+ * runs their init with the host's function table, and keeps what they
+ * registered: commands (found by commands_lookup after the built-ins), Lua
+ * functions (the `plugins` table of the rule environment), event subscribers
+ * (fed after commit by events.c), refund executors (one of them plugged
+ * into refunds.c by refund_executor = NAME) and at most one order source
+ * (asked by orders.c what an order was paid).  Registration is accepted only
+ * during a plugin's init; a failed init unregisters all it did.
+ */
+#ifndef REDRESS_PLUGINS_H
+#define REDRESS_PLUGINS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmd/request.h"
+#include "lib/config.h"
+
+struct event_base;
+struct evbuffer;
+struct lua_State;
+
+/* Loads the plugins config->plugins names.  A plugin that cannot load is
+ * refused (returns -1, error says which and why) or, with plugin_failure =
+ * skip, logged and left out.  Then selects config->refund_executor.  Keeps
+ * config and base (both must outlive plugins_shutdown). */
+int plugins_load(const struct config *config, struct event_base *base, char *error, size_t error_size);
+
+/* Starts again, with the same idempotency key, every refund left executing
+ * by the selected plugin executor (after a restart).  Call once the store
+ * is open and the loop is about to run. */
+void plugins_resume_refunds(void);
+
+/* Calls each plugin's shutdown in reverse load order, unloads them, frees
+ * every registry.  Refund jobs not reported are abandoned. */
+void plugins_shutdown(void);
+
+/* A plugin command by name (any case), or NULL. */
+const struct command *plugins_lookup_command(const char *name, size_t len);
+
+/* Pushes the `plugins` table for a rule state: plugins.NAME.function,
+ * read-only (empty when no plugin registered a function). */
+void plugins_push_lua_namespace(struct lua_State *state);
+
+/* 1 if a plugin subscribed to events of this kind. */
+/* The plugins as a listener of committed events (domain/events.h), for
+ * main.c to register. */
+struct events_listener;
+const struct events_listener *plugins_events_listener(void);
+int plugins_want_event(const char *kind);
+/* Delivers one committed event to the subscribed plugins. */
+struct redress_event;
+void plugins_deliver_event(const struct redress_event *event);
+
+/* The order source: what order_id (length bytes) was paid, in minor units of
+ * currency (filled with three letters and a NUL).  1 when the source knows
+ * the order, 0 when it does not or no plugin is the order source, -1 with
+ * error when it cannot answer or answers nonsense. */
+int plugins_order_lookup(const char *order_id, size_t length, int64_t *paid, char currency[4], char *error,
+                         size_t error_size);
+/* The name of the plugin that is the order source, or NULL. */
+const char *plugins_order_source(void);
+
+/* PLUGIN.LIST */
+void plugin_list_command(struct request *request);
+/* HELLO's "modules": one [name, N, ver, V, api, A] entry per plugin, as
+ * Redis lists its modules. */
+void plugins_hello(struct evbuffer *out);
+/* INFO plugins section lines. */
+void plugins_info(struct evbuffer *out);
+
+#endif

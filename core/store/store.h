@@ -1,0 +1,113 @@
+/* store.h -- the SQLite store: schema, migrations, batches (group commit).
+ *
+ * SQLite is the source of truth.  All writes of one event-loop iteration run
+ * inside one transaction (a batch); each write command runs inside a SAVEPOINT
+ * of it, so a command that fails half-way leaves no row behind.  Replies to the
+ * commands of a batch are released only after store_batch_commit() returned 0
+ * (the server holds them).  With sync=full, 0 means the batch is on disk.
+ *
+ * The store is a process-wide singleton: redress is single-threaded and has
+ * exactly one database connection for its work (the integrity check after
+ * start reads on a thread and connection of its own, see store.c).
+ *
+ * Every error text names the database file.  A corrupt database refuses
+ * writes (store_command_begin fails, store_error says so); reads continue.
+ */
+#ifndef REDRESS_STORE_H
+#define REDRESS_STORE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct evbuffer;
+struct event_base;
+
+#define STORE_SCHEMA_VERSION 11
+
+/* Opens (creating) DIR/redress.db in WAL mode, runs migrations, and checks
+ * what is cheap to check at start: the header, that it is writable, and the
+ * schema.  sync is "full" or "normal".  Returns 0, or -1 with a message
+ * naming the file in error. */
+int store_open(const char *dir, const char *sync, char *error, size_t error_size);
+/* Commits nothing: an open batch must be committed (or is rolled back). */
+void store_close(void);
+
+/* A cached prepared statement for a static SQL string (keyed by the pointer:
+ * pass a string literal).  Reset and with bindings cleared, ready to bind.
+ * NULL on a prepare error (logged).  The store owns it. */
+sqlite3_stmt *store_statement(const char *sql);
+sqlite3 *store_database(void);
+/* The last store error: "database PATH: why", or, once the database is
+ * known to be corrupt, "database PATH is corrupt (...): writes are refused,
+ * reads continue".  A corruption error seen here marks the database corrupt. */
+const char *store_error(void);
+
+/* Starts the full PRAGMA quick_check after start, off the loop; its result
+ * comes back to the loop, where "failed" marks the database corrupt.
+ * 0, or -1 (logged: the daemon runs on unchecked). */
+int store_integrity_start(struct event_base *base);
+/* Appends the store's INFO lines: database, integrity_check
+ * (off|running|ok|failed|error), integrity_check_ms, database_corrupt. */
+void store_info(struct evbuffer *out);
+
+/* Batches.  store_command_begin() opens the batch if needed (BEGIN IMMEDIATE)
+ * and a savepoint; store_command_end(ok) releases it, or rolls it back when
+ * ok is 0.  Both return 0 or -1 (store error).  When the batch's transaction
+ * is lost (SQLite rolled it back after an I/O error or a full disk) or a
+ * savepoint cannot be released or rolled back to, the batch has failed: both
+ * return -1 for the rest of it, nothing more is written, and its commit
+ * fails. */
+int store_command_begin(void);
+int store_command_end(int ok);
+int store_batch_is_open(void);
+/* Write commands that succeeded in the open batch. */
+long long store_batch_writes(void);
+/* clock_real_monotonic_ms() when the batch was opened. */
+int64_t store_batch_opened_ms(void);
+/* Commits the open batch.  0 on success.  On failure the batch is rolled
+ * back, -1 is returned and error says why; nothing of the batch remains and
+ * nothing committed before is touched. */
+int store_batch_commit(char *error, size_t error_size);
+
+/* The commit scheduler (net/server.c: makes the commit event active), set
+ * at start.  store_request_commit() asks it to commit the open batch soon
+ * (timer writes, plugin reports, reloads); a no-op when no batch is open. */
+void store_set_commit_scheduler(void (*schedule)(void));
+void store_request_commit(void);
+
+/* fn(argument, committed) runs once the open batch ends, in registration
+ * order: committed 1 after a commit (apply in-memory changes now), 0 after a
+ * rollback (just free argument).  In-memory state follows the disk, never
+ * leads it.  Returns -1 when out of memory (the caller fails its command). */
+int store_after_commit(void (*fn)(void *argument, int committed), void *argument);
+
+/* Like store_after_commit, but bound to the running command: run at
+ * commit; called with 0 and dropped at once when the command's savepoint is
+ * rolled back (store_command_end(0)).  Declared for the timer heap's
+ * deferred changes; its definition comes with them. */
+int store_after_command(void (*fn)(void *argument, int committed), void *argument);
+
+/* Fault injection (DEBUG.STORE, tests only): the next `commits` commits fail
+ * inside SQLite's own file writes with SQLITE_FULL (disk_full 1) or
+ * SQLITE_IOERR (disk_full 0). */
+void store_fault_arm(int commits, int disk_full);
+/* The next `writes` writes to the database or its WAL made inside a batch
+ * but not by its COMMIT (page cache spills) fail the same way. */
+void store_fault_arm_writes(int writes, int disk_full);
+/* The next `count` RELEASEs (rollback 0) or ROLLBACK TOs (rollback 1) of a
+ * command's savepoint fail. */
+void store_fault_arm_savepoints(int count, int rollback);
+/* SQLite's page cache in pages (small: spills come soon); 0 = the default. */
+int store_debug_cache_pages(int pages);
+/* SQLite may allocate only `bytes` more than it holds now (then SQLITE_NOMEM);
+ * 0 = no limit. */
+void store_debug_heap_headroom(long long bytes);
+
+struct store_stats {
+    long long commits, commit_failures, batch_writes_total, largest_batch;
+    long long commit_ms_total;   /* real milliseconds spent in COMMIT */
+};
+const struct store_stats *store_stats(void);
+
+#endif

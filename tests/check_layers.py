@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""check_layers.py -- core/ keeps its layers: arrows point down (core/README.md).
+
+    python3 tests/check_layers.py [--objects BUILD] [--graph]
+
+Fails (exit 1) when
+  - a file includes a header of a higher layer, or a peer front's (net <-> plugin);
+  - a domain file includes a protocol header (net/, cmd/, plugin/, redress/plugin.h);
+  - an object of BUILD/core calls a function defined in a higher layer (nm);
+  - the include or call graph among core modules has a cycle;
+  - a C file declares a function `extern` (calls must go through headers);
+  - a policy name (P1..P4, general_inquiry, service_complaint, legal_threat)
+    appears in C outside the rules host's one table of built-in defaults.
+tests/layers-allow/*.txt may list edges still being moved ("domain/agents -> net/server")
+or "policy MODULE"; the directory is deleted when the redesign is complete.
+"""
+import argparse, collections, os, re, subprocess, sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CORE = os.path.join(ROOT, "core")
+RANK = {"lib": 0, "store": 1, "rules": 2, "domain": 3, "cmd": 4, "net": 5, "plugin": 5, "": 6}
+PEERS = {("net", "plugin"), ("plugin", "net")}
+PROTOCOL = ("net", "cmd", "plugin")
+POLICY = re.compile(r'"(P[1-4]|general_inquiry|service_complaint|legal_threat)"|legal_threat|service_complaint')
+POLICY_HOME = {"rules/load"}          # the built-in defaults of a daemon without a rule set
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+EXTERN = re.compile(r'^\s*extern\s+[^;(]*\(', re.M)
+
+def modules():
+    found = {}
+    for folder, _, files in os.walk(CORE):
+        for name in files:
+            if name.endswith((".c", ".h")):
+                path = os.path.join(folder, name)
+                found.setdefault(os.path.relpath(path, CORE)[:-2], []).append(path)
+    return found
+
+def layer(module):
+    return module.split("/")[0] if "/" in module else ""
+
+def allowed_entries():
+    folder = os.path.join(ROOT, "tests", "layers-allow")
+    entries = {}
+    if os.path.isdir(folder):
+        for name in sorted(os.listdir(folder)):
+            for line in open(os.path.join(folder, name), encoding="utf-8"):
+                line = line.split("#")[0].strip()
+                if line:
+                    entries[line] = name
+    return entries
+
+def sccs(graph):
+    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
+    def visit(v):
+        index[v] = low[v] = counter[0]; counter[0] += 1; stack.append(v); on.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w); low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop(); on.discard(w); component.append(w)
+                if w == v: break
+            if len(component) > 1: out.append(sorted(component))
+    sys.setrecursionlimit(10000)
+    for v in sorted(graph):
+        if v not in index: visit(v)
+    return out
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--objects", help="build directory whose core/**/*.o are read with nm")
+    parser.add_argument("--graph", action="store_true", help="print every cross-module edge")
+    parser.add_argument("--suggest", action="store_true", help="print allow lines for today's violations")
+    args = parser.parse_args()
+    mods = modules()
+    by_file = {os.path.basename(m): m for m in mods}   # flat includes ("store.h") of the old layout
+    allow = allowed_entries()
+    errors, used = [], set()
+    edges = collections.defaultdict(dict)               # from -> to -> why
+    def edge(a, b, why):
+        if a != b: edges[a].setdefault(b, why)
+    for module, paths in mods.items():
+        for path in paths:
+            text = open(path, encoding="utf-8").read()
+            rel = os.path.relpath(path, ROOT)
+            for inc in INCLUDE.findall(text):
+                if inc == "redress/plugin.h":
+                    if layer(module) != "plugin":
+                        key = "%s -> redress/plugin.h" % module
+                        if key in allow: used.add(key)
+                        else: errors.append("%s: includes the plugin ABI (only core/plugin/ may)" % rel)
+                        if args.suggest: print(key)
+                    continue
+                target = inc[:-2] if inc[:-2] in mods else by_file.get(os.path.basename(inc)[:-2])
+                if target is None: continue
+                if "/" in module and "/" not in inc:
+                    errors.append("%s: #include \"%s\" without its folder" % (rel, inc))
+                edge(module, target, "#include \"%s\" in %s" % (inc, os.path.basename(path)))
+            if path.endswith(".c") and EXTERN.search(text):
+                errors.append("%s: declares an extern function (include its header)" % rel)
+            if path.endswith(".c") and module not in POLICY_HOME and POLICY.search(text):
+                key = "policy %s" % module
+                if key in allow: used.add(key)
+                else: errors.append("%s: names policy (%s) in C" % (rel, POLICY.search(text).group(0)))
+                if args.suggest: print(key)
+    if args.objects:
+        base = os.path.join(ROOT, args.objects, "core")
+        defined, undefined = {}, collections.defaultdict(set)
+        for folder, _, files in os.walk(base):
+            for name in files:
+                if not name.endswith(".o"): continue
+                module = os.path.relpath(os.path.join(folder, name), base)[:-2]
+                out = subprocess.run(["nm", os.path.join(folder, name)], capture_output=True, text=True).stdout
+                for line in out.splitlines():
+                    parts = line.split()
+                    if len(parts) == 3 and parts[1] in "TDBR": defined[parts[2]] = module
+                    elif len(parts) == 2 and parts[0] == "U": undefined[module].add(parts[1])
+        for module, symbols in undefined.items():
+            for symbol in sorted(symbols):
+                if symbol in defined: edge(module, defined[symbol], "calls %s" % symbol)
+    graph = collections.defaultdict(set)
+    for a, targets in sorted(edges.items()):
+        for b, why in sorted(targets.items()):
+            key = "%s -> %s" % (a, b)
+            la, lb = layer(a), layer(b)
+            bad = RANK.get(lb, 6) > RANK.get(la, 6) or (la, lb) in PEERS
+            if args.graph: print("%-22s -> %-22s %s%s" % (a, b, why, "   UP" if bad else ""))
+            if bad and args.suggest: print(key)
+            if key in allow:
+                used.add(key); continue
+            graph[a].add(b); graph[b]
+            if bad:
+                what = "a domain file includes a protocol header" if la == "domain" and lb in PROTOCOL else "points up"
+                errors.append("%s -> %s: %s (%s)" % (a, b, what, why))
+    for component in sccs(graph):
+        errors.append("cycle: " + " <-> ".join(component) + "  [" + "; ".join(
+            "%s -> %s: %s" % (a, b, edges[a][b]) for a in component for b in sorted(graph[a]) if b in component) + "]")
+    for key in sorted(set(allow) - used):
+        errors.append("tests/layers-allow/%s: '%s' no longer happens: delete the line" % (allow[key], key))
+    for e in errors: print("LAYERS " + e)
+    print("layers: %d modules, %d problems, %d allowed while moving" % (len(mods), len(errors), len(used)))
+    return 1 if errors else 0
+
+if __name__ == "__main__":
+    sys.exit(main())
