@@ -16,10 +16,12 @@
 #include "domain/refunds.h"
 #include "domain/deadlines.h"
 #include "domain/events.h"
+#include "domain/facts.h"
 #include "domain/tick.h"
 #include "cmd/table.h"
 #include "lib/clock.h"
 #include "lib/config.h"
+#include "lib/shared.h"
 #include "plugin/host.h"
 #include "lib/log.h"
 #include "rules/rules.h"
@@ -97,6 +99,7 @@ static void check_data_directory_mode(const char *path) {
  * followed by blank lines, so that changes to one do not touch another. */
 static int wire(void) {
     /* rules */
+    rules_set_customer_provider(facts_customer);
 
 
 
@@ -228,6 +231,7 @@ done:
     plugins_shutdown();
     deadlines_free();
     rules_unload();
+    shared_free();
     store_close();
     event_base_free(base);
     return status;

@@ -196,20 +196,20 @@ int rules_check_classify(const struct rule_set *set, lua_State *state, struct ru
         read_name_list(state, -1, "tags", RULES_TAGS_MAX, out->tags, sizeof out->tags, why, why_size) < 0 ||
         read_name_list(state, -1, "faq", RULES_FAQ_MAX, out->faq, sizeof out->faq, why, why_size) < 0 ||
         rules_read_text(state, -1, "reason", out->reason, sizeof out->reason, why, why_size) < 0 ||
-        rules_read_text(state, -1, "auto_reply", out->auto_reply, sizeof out->auto_reply, why, why_size) < 0)
+        rules_read_text(state, -1, "auto_reply", out->auto_reply, sizeof out->auto_reply, why, why_size) < 0 ||
+        rules_read_text(state, -1, "escalate", out->escalate, sizeof out->escalate, why, why_size) < 0)
         return -1;
+    /* The event to escalate at open (the escalate hook decides what that
+     * does): a name, like every event kind rules see. */
+    if (out->escalate[0] && !names_valid(out->escalate, strlen(out->escalate))) {
+        snprintf(why, why_size, "field 'escalate' = '%s' is not a name", out->escalate);
+        return -1;
+    }
     int type = rules_raw_field(state, -1, "resolve");
     if (type == LUA_TBOOLEAN) resolve = lua_toboolean(state, -1);
     lua_pop(state, 1);
     if (type != LUA_TNIL && type != LUA_TBOOLEAN) {
         snprintf(why, why_size, "field 'resolve' is not a boolean");
-        return -1;
-    }
-    /* The event to escalate at open (the escalate hook decides what it
-     * does): a name, like every event kind rules see. */
-    int got = rules_read_text(state, -1, "escalate", out->escalate, sizeof out->escalate, why, why_size);
-    if (got < 0 || (got && !names_valid(out->escalate, strlen(out->escalate)))) {
-        if (!why[0]) snprintf(why, why_size, "field 'escalate' is not a name");
         return -1;
     }
     if (!out->queue[0]) snprintf(out->queue, sizeof out->queue, "%s", set->default_queue);
@@ -261,6 +261,7 @@ int rules_check_refund(const struct rule_set *set, lua_State *state, struct rule
         return -1;
     }
     out->verdict = (enum rules_verdict)verdict;
+    snprintf(out->decision, sizeof out->decision, "%s", verdict_names[verdict]);
     int got = rules_read_text(state, -1, "role", out->role, sizeof out->role, why, why_size);
     if (got < 0 || (got && !names_valid(out->role, strlen(out->role)))) {
         if (!why[0]) snprintf(why, why_size, "field 'role' is not a name");
@@ -295,7 +296,8 @@ int rules_check_escalation(const struct rule_set *set, lua_State *state, struct 
         if (!why[0]) snprintf(why, why_size, "field 'outcome' must be none, resolve or close");
         return -1;
     }
-    out->outcome = (enum rules_outcome)outcome;
+    out->outcome_kind = (enum rules_outcome)outcome;
+    snprintf(out->outcome, sizeof out->outcome, "%s", outcome_names[outcome]);
     /* urgent: the notification goes out at once, even in quiet hours. */
     int got = read_boolean(state, -1, "urgent", &out->urgent, why, why_size);
     if (got < 0) return -1;
@@ -313,7 +315,8 @@ int rules_check_automation(const struct rule_set *set, lua_State *state, struct 
         if (!why[0]) snprintf(why, why_size, "field 'action' must be none, close, remind or survey");
         return -1;
     }
-    out->action = (enum rules_action)action;
+    out->action_kind = (enum rules_action)action;
+    snprintf(out->action, sizeof out->action, "%s", action_names[action]);
     int got = rules_read_integer(state, -1, "after", 0, RULES_TEN_YEARS, &out->after, why, why_size);
     if (got < 0) return -1;
     out->has_after = got;
@@ -397,14 +400,14 @@ void rules_decision_pairs(enum rules_hook hook, const union rules_decision *deci
         integer(&out, "level", e->level >= 0, e->level);
         text(&out, "transfer", e->transfer);
         text(&out, "notify", e->notify);
-        text(&out, "outcome", outcome_names[e->outcome]);
+        text(&out, "outcome", outcome_names[e->outcome_kind]);
         if (e->urgent_given) text(&out, "urgent", e->urgent ? "true" : "false");
         text(&out, "reason", e->reason);
         return;
     }
     case HOOK_AUTOMATIONS: {
         const struct rules_automation *a = &decision->automation;
-        text(&out, "action", action_names[a->action]);
+        text(&out, "action", action_names[a->action_kind]);
         integer(&out, "after", a->has_after, a->after);
         text(&out, "reason", a->reason);
         return;
