@@ -76,9 +76,15 @@ function classify(case)
   local queue = queue_of[best]
   if legal then queue = "supervisors" end
 
+  -- What escalates the moment the case opens: the escalate hook gets this
+  -- event (a legal threat first, then a complaint about the service).
+  local escalate
+  if legal then escalate = "legal_threat"
+  elseif best == "service_complaint" then escalate = "complaint" end
+
   local faq_ids, top_article = suggest_faq(text)
   local decision = {
-    category = best, queue = queue, tags = tags, faq = faq_ids,
+    category = best, queue = queue, tags = tags, faq = faq_ids, escalate = escalate,
     reason = best_entry and ("matched: " .. table.concat(matches(text, best_entry.keywords), ", "))
              or "no keyword matched",
   }

@@ -1,11 +1,12 @@
-/* case_cmd.h -- the CASE.* commands: intake, reading, and working a case.
+/* case_cmd.h -- the CASE.* adapters: intake (case_open_cmd.c), reading
+ * (case_read_cmd.c) and working a case (case_cmd.c).
  *
- * Every handler validates all of its arguments before it writes anything,
- * checks state changes against the lifecycle table (lifecycle.h), and writes
- * one event row for every change it makes, in the same savepoint.
+ * Every handler checks all of its arguments before it calls the domain,
+ * which checks state changes against the lifecycle table and writes one
+ * event for every change it makes, in the command's savepoint.
  */
-#ifndef REDRESS_CASES_H
-#define REDRESS_CASES_H
+#ifndef REDRESS_CASE_CMD_H
+#define REDRESS_CASE_CMD_H
 
 #include "cmd/request.h"
 

@@ -1,6 +1,7 @@
-/* queues.h -- queues (departments) and taking work from them. */
-#ifndef REDRESS_QUEUES_H
-#define REDRESS_QUEUES_H
+/* queue_cmd.h -- CASE.CLAIM, CASE.TRANSFER, QUEUE.LIST (the adapters; the
+ * claim and the counts are domain/queues.c's). */
+#ifndef REDRESS_QUEUE_CMD_H
+#define REDRESS_QUEUE_CMD_H
 
 #include "cmd/request.h"
 

@@ -6,6 +6,8 @@
  * median and 90th percentile of the time to first response and to
  * resolution (wall seconds from opening).  Percentiles are the nearest-rank
  * value of the sorted times, read with one indexed OFFSET query each.
+ * Owns: the STATS figures and their reply.  Never: writes a row; a store
+ * error is replied as one (never a -1 or a figure cut short).
  */
 #include "cmd/stats.h"
 #include "cmd/reply.h"
@@ -14,35 +16,43 @@
 #include <stdio.h>
 #include <string.h>
 
-static long long scalar(const char *sql) {
+/* The one number of a count query; 0, or -1 with a store error in the call. */
+static int scalar(struct call *call, const char *sql, long long *value) {
     sqlite3_stmt *statement = store_statement(sql);
-    long long value = -1;
-    if (statement && sqlite3_step(statement) == SQLITE_ROW) value = sqlite3_column_int64(statement, 0);
-    if (statement) sqlite3_reset(statement);
-    return value;
+    int found = call_row(call, statement);
+    if (found < 0) return -1;
+    *value = found ? sqlite3_column_int64(statement, 0) : 0;
+    if (found) sqlite3_reset(statement);
+    return 0;
 }
 
 /* The nearest-rank percentile (0..100) of `column` over the rows of `sql_count`;
- * "" when there are none. */
-static void percentile(const char *count_sql, const char *offset_sql, int rank, char *out, size_t out_size) {
-    long long count = scalar(count_sql);
+ * "" when there are none.  0, or -1 with a store error in the call. */
+static int percentile(struct call *call, const char *count_sql, const char *offset_sql, int rank, char *out,
+                      size_t out_size) {
+    long long count;
     out[0] = '\0';
-    if (count <= 0) return;
+    if (scalar(call, count_sql, &count) != 0) return -1;
+    if (count <= 0) return 0;
     long long index = (count * rank + 99) / 100 - 1; /* nearest rank, 0-based */
     if (index < 0) index = 0;
     sqlite3_stmt *statement = store_statement(offset_sql);
-    if (statement == NULL) return;
-    sqlite3_bind_int64(statement, 1, index);
-    if (sqlite3_step(statement) == SQLITE_ROW) snprintf(out, out_size, "%lld", sqlite3_column_int64(statement, 0));
-    sqlite3_reset(statement);
+    if (statement) sqlite3_bind_int64(statement, 1, index);
+    int found = call_row(call, statement);
+    if (found < 0) return -1;
+    if (found) {
+        snprintf(out, out_size, "%lld", sqlite3_column_int64(statement, 0));
+        sqlite3_reset(statement);
+    }
+    return 0;
 }
 
-/* Appends "sla:<group>" -> "met=N breached=N compliance=P%" pairs; returns how many. */
-static int compliance(struct evbuffer *out, const char *sql, const char *prefix) {
+/* Appends "sla:<group>" -> "met=N breached=N compliance=P%" pairs; returns
+ * how many, or -1 with a store error in the call. */
+static int compliance(struct call *call, struct evbuffer *out, const char *sql, const char *prefix) {
     sqlite3_stmt *statement = store_statement(sql);
-    int pairs = 0;
-    if (statement == NULL) return 0;
-    while (sqlite3_step(statement) == SQLITE_ROW) {
+    int pairs = 0, found;
+    while ((found = call_row(call, statement)) > 0) {
         const char *group = (const char *)sqlite3_column_text(statement, 0);
         long long met = sqlite3_column_int64(statement, 1), breached = sqlite3_column_int64(statement, 2);
         char name[100], value[120];
@@ -53,8 +63,7 @@ static int compliance(struct evbuffer *out, const char *sql, const char *prefix)
         reply_bulk_string(out, value);
         pairs++;
     }
-    sqlite3_reset(statement);
-    return pairs;
+    return found < 0 ? -1 : pairs;
 }
 
 void stats_command(struct request *request) {
@@ -81,12 +90,15 @@ void stats_command(struct request *request) {
         request_error(request, "ERR", "out of memory");
         return;
     }
+    struct call *call = &request->call;
     int count = 0;
     char value[40];
     const struct { const char *name, *sql; } counts[] = {
         {"cases", cases_sql}, {"open", open_sql}, {"breached_open", breached_sql}};
     for (size_t i = 0; i < 3; i++) {
-        snprintf(value, sizeof value, "%lld", scalar(counts[i].sql));
+        long long number;
+        if (scalar(call, counts[i].sql, &number) != 0) goto failed;
+        snprintf(value, sizeof value, "%lld", number);
         reply_bulk_string(pairs, counts[i].name);
         reply_bulk_string(pairs, value);
         count++;
@@ -98,14 +110,19 @@ void stats_command(struct request *request) {
         {"resolution_p90", resolution_count, resolution_offset, 90},
     };
     for (size_t i = 0; i < 4; i++) {
-        percentile(times[i].count_sql, times[i].offset_sql, times[i].rank, value, sizeof value);
+        if (percentile(call, times[i].count_sql, times[i].offset_sql, times[i].rank, value, sizeof value) != 0)
+            goto failed;
         reply_bulk_string(pairs, times[i].name);
         reply_bulk_string(pairs, value);
         count++;
     }
-    count += compliance(pairs, by_priority, "sla:");
-    count += compliance(pairs, by_queue, "sla_queue:");
+    int by_priority_pairs = compliance(call, pairs, by_priority, "sla:");
+    if (by_priority_pairs < 0) goto failed;
+    int by_queue_pairs = compliance(call, pairs, by_queue, "sla_queue:");
+    if (by_queue_pairs < 0) goto failed;
+    count += by_priority_pairs + by_queue_pairs;
     reply_array(request->reply, count * 2);
     evbuffer_add_buffer(request->reply, pairs);
+failed: /* a store error: request_finish replies it */
     evbuffer_free(pairs);
 }

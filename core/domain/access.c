@@ -1,42 +1,46 @@
 /* access.c -- the checks of a named argument (see access.h).
  *
  * Owns: the reads of a case's (or refund's case's) queue and assignee for
- * isolation, and the NOTFOUND / NOPERM / INVALID messages of those checks.
+ * isolation (narrow: the handler loads the case itself through the case
+ * module), and the NOTFOUND / NOPERM / INVALID messages of those checks.
+ * Part of the case module (case.c applies the same rule with
+ * CASE_LOAD_CHECK_ACCESS).
  * Never: writes anything, writes a reply, takes a store error for "no row".
  */
 #include "domain/access.h"
+#include "domain/case.h"
 #include "rules/rules.h"
 #include "store/store.h"
 
 #include <stdio.h>
 
 /* Reads the queue and assignee ("" for none) of a case -- of the refund's
- * case when `refund` -- and the case's id.  1 found, 0 not, -1 store error. */
-static int read_scope(int refund, int64_t id, char *queue, size_t queue_size, char *assignee,
+ * case when `refund` -- and the case's id.  1 found, 0 not, -1 store error
+ * (in the call). */
+static int read_scope(struct call *call, int refund, int64_t id, char *queue, size_t queue_size, char *assignee,
                       size_t assignee_size, int64_t *case_id) {
     static const char case_sql[] = "SELECT queue, coalesce(assignee, ''), id FROM cases WHERE id = ?1";
     static const char refund_sql[] =
         "SELECT c.queue, coalesce(c.assignee, ''), c.id FROM refunds r JOIN cases c ON c.id = r.case_id"
         " WHERE r.id = ?1";
     sqlite3_stmt *statement = store_statement(refund ? refund_sql : case_sql);
-    if (statement == NULL) return -1;
-    sqlite3_bind_int64(statement, 1, id);
-    int rc = sqlite3_step(statement);
-    if (rc == SQLITE_ROW) {
+    if (statement) sqlite3_bind_int64(statement, 1, id);
+    int found = call_row(call, statement);
+    if (found > 0) {
         snprintf(queue, queue_size, "%s", (const char *)sqlite3_column_text(statement, 0));
         snprintf(assignee, assignee_size, "%s", (const char *)sqlite3_column_text(statement, 1));
         *case_id = sqlite3_column_int64(statement, 2);
+        sqlite3_reset(statement);
     }
-    sqlite3_reset(statement);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    return found;
 }
 
 static int access_scope(struct call *call, int refund, int64_t id) {
     const char *what = refund ? "refund" : "case";
     int64_t case_id = 0;
-    char queue[RULES_NAME_MAX + 1], assignee[RULES_NAME_MAX * 2 + 8];
-    int found = read_scope(refund, id, queue, sizeof queue, assignee, sizeof assignee, &case_id);
-    if (found < 0) return call_store_error(call);
+    char queue[NAMES_MAX + 1], assignee[CASE_TEXT_MAX + 1];
+    int found = read_scope(call, refund, id, queue, sizeof queue, assignee, sizeof assignee, &case_id);
+    if (found < 0) return -1;
     if (found == 0) return call_fail(call, CALL_NOTFOUND, "%s %lld does not exist", what, (long long)id);
     if (caller_may_see_case(&call->who, queue, assignee)) return 0;
     if (refund)

@@ -36,9 +36,21 @@ int case_load(struct call *call, int64_t id, unsigned flags, struct case_row *ou
     /* NOTFOUND "case N does not exist", a store error, or ERR "unknown state in the store" */
 int case_find_external(struct call *call, const char *external_id, size_t len, int64_t *id); /* 1, 0, -1 */
 
-struct case_new;   /* intake's values: texts+lengths, amount/currency/instants, triage names,
-                      tags, faq, rules_version, resolved, auto_replied (open_insert's 23 binds) */
+struct case_text { const char *text; size_t len; };   /* text NULL: absent */
+struct case_new {                          /* intake's values, checked; all borrowed */
+    struct case_text external_id, channel, customer, subject, body, order_id, tier, lang;
+    const char *currency;                  /* 3 letters, or NULL: none stored */
+    int has_amount, has_paid_at, has_delivered_at;
+    int64_t amount, paid_at, delivered_at;
+    const char *category, *queue, *priority, *tags, *faq, *rules_version;   /* triage's */
+    int resolved;                          /* the auto-reply resolved it: resolved_at, code auto_reply */
+    int auto_replied;                      /* first_reply_at := now */
+};
 int case_create(struct call *call, const struct case_new *values, struct case_row *out);
+    /* the INSERT and the "opened" event (state=new channel customer [external_id]);
+       out is the row as stored (state open, or resolved) */
+int case_refuse_closed(struct call *call, const struct case_row *row, const char *what);
+    /* BADSTATE "case N is closed: cannot <what>" (closed cases are read-only) */
 
 struct case_move {
     enum case_state to; const char *kind;       /* event kind: waiting, resumed, resolved, ... */

@@ -1,19 +1,50 @@
 /* intake.h -- CASE.OPEN's domain: what a new case needs before and after.
  *
- * Owns (as the case module grows): idempotency, the order fact, triage,
- * creating the case, the decision log, the auto-reply, clocks, escalation
- * at open, spike counts and their warm start, pruning the decision log.
- * Never: parses arguments or writes a reply.  For now the three functions
- * below are still defined in cmd/case_cmd.c.
+ * Owns: idempotency (external_id), the order fact, triage (classify and
+ * priority, or the defaults), creating the case through the case module,
+ * the decision log, the auto-reply, the clocks of the sla hook, escalation
+ * at open (the event classify names in `escalate`), the spike counts of the
+ * new case (after commit) and their warm start, pruning the decision log.
+ * Never: parses arguments, writes a reply, or names a policy (which events
+ * escalate, which names exist: the rule set says).
  */
 #ifndef REDRESS_INTAKE_H
 #define REDRESS_INTAKE_H
 
+#include <stddef.h>
+#include <stdint.h>
+
+#include "domain/call.h"
+
+/* CASE.OPEN's fields, in the order of its usage text. */
+enum intake_field {
+    INTAKE_CHANNEL, INTAKE_CUSTOMER, INTAKE_SUBJECT, INTAKE_BODY, INTAKE_ORDER, INTAKE_AMOUNT,
+    INTAKE_CURRENCY, INTAKE_PAID_AT, INTAKE_DELIVERED_AT, INTAKE_TIER, INTAKE_LANG, INTAKE_EXTERNAL_ID,
+    INTAKE_FIELD_COUNT
+};
+/* "channel", "customer", ... (the protocol's and the hooks' field names). */
+const char *intake_field_name(enum intake_field field);
+
+/* The fields as the adapter checked them (form, length, vocabulary, instants);
+ * borrowed for the call.  The amount is parsed here: its digits depend on
+ * the currency that applies, which may be the order's. */
+struct intake_values {
+    const char *text[INTAKE_FIELD_COUNT];   /* NULL: not given */
+    size_t len[INTAKE_FIELD_COUNT];
+    int64_t paid_at, delivered_at;          /* parsed, when given */
+};
+
+/* Opens a case (or finds the one of the same external_id): 0 with *id, or
+ * -1 with the failure in the call (INVALID amount, CONFLICT with the order's
+ * fact, a store error, ...). */
+int intake_open(struct call *call, const struct intake_values *values, int64_t *id);
+
 /* The currency of a case that names none (the config's default_currency). */
 void cases_set_default_currency(const char *code);
-/* Feeds the rules' spike counters with the cases of the last 31 days (start). */
+/* Feeds the spike counts with the cases of the last 31 days (start). */
 void cases_warm_counters(void);
-/* Deletes decision-log rows older than `days` (start, then hourly). */
+/* Deletes decision-log rows older than `days` (start, then hourly; never
+ * inside an open batch).  A store error is logged. */
 void cases_prune_decisions(long long days);
 
 #endif

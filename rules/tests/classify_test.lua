@@ -102,3 +102,16 @@ function test_no_automatic_answer_for_a_problem()
   expect(d.auto_reply, nil, "auto_reply")
   expect(d.resolve, nil, "resolve")
 end
+
+function test_legal_threat_escalates_at_open()
+  expect(decide("classify", { subject = "商品质量问题，不处理我就打12315" }).escalate, "legal_threat", "zh")
+  -- a legal threat comes first, even in a complaint about the service
+  expect(decide("classify", { subject = "rude staff, my lawyer will hear of this complaint" }).escalate,
+         "legal_threat", "complaint too")
+end
+
+function test_service_complaint_escalates_at_open_and_nothing_else_does()
+  expect(decide("classify", { subject = "我要投诉客服态度差" }).escalate, "complaint", "complaint")
+  expect(decide("classify", { subject = "The blender arrived broken" }).escalate, nil, "plain problem")
+  expect(decide("classify", { subject = "怎么开发票？" }).escalate, nil, "question")
+end

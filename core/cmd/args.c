@@ -1,0 +1,90 @@
+/* args.c -- argument checks shared by the adapters (see args.h).
+ *
+ * Owns: the INVALID messages of text, name and vocabulary checks.  Never:
+ * reads the store, calls the domain, or writes anything but an error reply.
+ */
+#include "cmd/args.h"
+#include "lib/names.h"
+
+#include <stdio.h>
+
+int args_valid_utf8(const unsigned char *data, size_t len) {
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = data[i];
+        size_t extra;
+        unsigned int code;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) {
+            extra = 1;
+            code = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            extra = 2;
+            code = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            extra = 3;
+            code = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (len - i <= extra) return 0;
+        for (size_t k = 1; k <= extra; k++) {
+            if ((data[i + k] & 0xC0) != 0x80) return 0;
+            code = (code << 6) | (data[i + k] & 0x3F);
+        }
+        if ((extra == 2 && (code < 0x800 || (code >= 0xD800 && code <= 0xDFFF))) ||
+            (extra == 3 && (code < 0x10000 || code > 0x10FFFF)))
+            return 0;
+        i += extra + 1;
+    }
+    return 1;
+}
+
+int args_text(struct request *request, const char *name, const char *value, size_t len, size_t max,
+              enum args_text_kind kind, int may_be_empty) {
+    if (len == 0 && !may_be_empty) {
+        request_error(request, "INVALID", "%s is empty", name);
+        return -1;
+    }
+    if (len > max) {
+        request_error(request, "INVALID", "%s is too long (%zu bytes, at most %zu)", name, len, max);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (c == 0x7F || (c < 0x20 && (kind == ARGS_LINE || (c != '\n' && c != '\r' && c != '\t')))) {
+            request_error(request, "INVALID", "%s contains a control character (byte %zu)", name, i);
+            return -1;
+        }
+    }
+    if (!args_valid_utf8((const unsigned char *)value, len)) {
+        request_error(request, "INVALID", "%s is not valid UTF-8", name);
+        return -1;
+    }
+    return 0;
+}
+
+int args_name(struct request *request, const char *what, const char *value, size_t len) {
+    char why[2 * NAMES_MAX + 128];
+    if (names_check(what, value, len, why, sizeof why) == 0) return 0;
+    request_error(request, "INVALID", "%s", why);
+    return -1;
+}
+
+int args_vocabulary(struct request *request, enum rules_vocabulary kind, const char *value, size_t len) {
+    char why[RULES_VOCABULARY_ERROR_MAX];
+    if (rules_check_name(kind, value, len, why, sizeof why) == 0) return 0;
+    request_error(request, "INVALID", "%s", why);
+    return -1;
+}
+
+int args_reason(struct request *request, int i, struct detail *detail) {
+    if (request->argc <= i) return 0;
+    if (args_text(request, "reason", request->argv[i], request->argvlen[i], ARGS_REASON_MAX, ARGS_LINE, 0))
+        return -1;
+    detail_add(detail, "reason", request->argv[i], request->argvlen[i]);
+    return 0;
+}

@@ -1,0 +1,269 @@
+/* case_read_cmd.c -- CASE.GET, CASE.HISTORY, CASE.LIST: the read adapters.
+ *
+ * Owns: the fields of a case as the protocol shows them (names, order, the
+ * amount in its currency's digits, the deadline pairs), the history rows,
+ * and CASE.LIST's options and their INVALID messages.  Reads the store
+ * directly (read-only statements; the case module owns every write).
+ * Never: writes a row.  Who may see a case was checked before the handler
+ * (the table marks its id); CASE.LIST narrows to what an agent may see.
+ */
+#include "cmd/args.h"
+#include "cmd/case_cmd.h"
+#include "cmd/reply.h"
+#include "domain/case.h"
+#include "domain/deadlines.h"
+#include "lib/lifecycle.h"
+#include "lib/money.h"
+#include "store/store.h"
+
+#include <string.h>
+
+#define LIST_DEFAULT_LIMIT 50
+#define LIST_MAX_LIMIT 1000
+#define LIST_LIMIT_DIGITS 7
+#define QUOTED_OPTION_MAX 32       /* how much of a bad option a message repeats */
+
+/* ------------------------------------------------------------- CASE.GET */
+
+/* A deadline's name and description, as two bulk strings. */
+static void reply_pair(void *out, const char *name, const char *value) {
+    reply_bulk_string(out, name);
+    reply_bulk_string(out, value);
+}
+
+void case_get_command(struct request *request) {
+    int64_t id;
+    if (request_id(request, 1, "case", &id) != 0) return;
+    static const char sql[] =
+        "SELECT id, external_id, state, channel, customer, subject, body, order_id, amount, currency,"
+        " paid_at, delivered_at, tier, lang, category, tags, queue, priority, assignee, escalation,"
+        " breached, reopen_count, wait_reason, created_at, updated_at, first_reply_at, resolved_at,"
+        " closed_at, resolution_code, resolution_text, survey_score, survey_comment, rules_version,"
+        " faq, (SELECT group_concat(other_id, ',') FROM"
+        "   (SELECT other_id FROM case_links WHERE case_id = ?1 ORDER BY other_id))"
+        " FROM cases WHERE id = ?1";
+    static const char *const names[] = {
+        "id", "external_id", "state", "channel", "customer", "subject", "body", "order", "amount",
+        "currency", "paid_at", "delivered_at", "tier", "lang", "category", "tags", "queue",
+        "priority", "assignee", "escalation", "breached", "reopen_count", "wait_reason",
+        "created_at", "updated_at", "first_reply_at", "resolved_at", "closed_at",
+        "resolution_code", "resolution_text", "survey_score", "survey_comment", "rules_version",
+        "faq", "links"};
+    enum { COLUMN_AMOUNT = 8, COLUMN_CURRENCY = 9, COLUMN_COUNT = 35 };
+    _Static_assert(sizeof names / sizeof names[0] == COLUMN_COUNT, "one name per column");
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) {
+        request_store_error(request);
+        return;
+    }
+    sqlite3_bind_int64(statement, 1, id);
+    int rc = sqlite3_step(statement);
+    if (rc != SQLITE_ROW) {
+        if (rc == SQLITE_DONE) request_error(request, "NOTFOUND", "case %lld does not exist", (long long)id);
+        else request_store_error(request);
+        sqlite3_reset(statement);
+        return;
+    }
+    struct evbuffer *deadline_pairs = evbuffer_new();
+    int deadline_count = deadline_pairs ? deadlines_describe(id, reply_pair, deadline_pairs) : 0;
+    reply_array(request->reply, (COLUMN_COUNT + deadline_count) * 2);
+    for (int c = 0; c < COLUMN_COUNT; c++) {
+        reply_bulk_string(request->reply, names[c]);
+        if (c == COLUMN_AMOUNT && sqlite3_column_type(statement, c) != SQLITE_NULL) {
+            const char *currency = (const char *)sqlite3_column_text(statement, COLUMN_CURRENCY);
+            int digits = currency ? money_currency_digits(currency, strlen(currency)) : 2;
+            char text[40];
+            if (money_format(sqlite3_column_int64(statement, c), digits < 0 ? 2 : digits, text,
+                             sizeof text) < 0)
+                text[0] = '\0';
+            reply_bulk_string(request->reply, text);
+        } else {
+            const char *value = (const char *)sqlite3_column_text(statement, c);
+            reply_bulk(request->reply, value ? value : "",
+                       value ? (size_t)sqlite3_column_bytes(statement, c) : 0);
+        }
+    }
+    sqlite3_reset(statement);
+    if (deadline_pairs) {
+        evbuffer_add_buffer(request->reply, deadline_pairs);
+        evbuffer_free(deadline_pairs);
+    }
+}
+
+/* --------------------------------------------------------- CASE.HISTORY */
+
+void case_history_command(struct request *request) {
+    int64_t id;
+    struct case_row row;
+    if (request_id(request, 1, "case", &id) != 0) return;
+    if (case_load(&request->call, id, 0, &row) != 0) return;
+    static const char sql[] =
+        "SELECT id, at, actor, kind, detail FROM events WHERE case_id = ?1 ORDER BY id";
+    static const char count_sql[] = "SELECT count(*) FROM events WHERE case_id = ?1";
+    sqlite3_stmt *counter = store_statement(count_sql);
+    if (counter == NULL) {
+        request_store_error(request);
+        return;
+    }
+    sqlite3_bind_int64(counter, 1, id);
+    if (sqlite3_step(counter) != SQLITE_ROW) {
+        request_store_error(request);
+        sqlite3_reset(counter);
+        return;
+    }
+    long long count = sqlite3_column_int64(counter, 0);
+    sqlite3_reset(counter);
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) {
+        request_store_error(request);
+        return;
+    }
+    sqlite3_bind_int64(statement, 1, id);
+    /* The count and the rows come from the same snapshot: one connection, and
+     * nothing else runs between the two statements. */
+    struct evbuffer *rows = evbuffer_new();
+    if (rows == NULL) {
+        request_error(request, "ERR", "out of memory");
+        return;
+    }
+    static const char *const names[] = {"id", "at", "actor", "kind", "detail"};
+    long long written = 0;
+    int rc;
+    while ((rc = sqlite3_step(statement)) == SQLITE_ROW && written < count) {
+        reply_array(rows, 10);
+        for (int c = 0; c < 5; c++) {
+            reply_bulk_string(rows, names[c]);
+            const char *value = (const char *)sqlite3_column_text(statement, c);
+            reply_bulk(rows, value ? value : "", value ? (size_t)sqlite3_column_bytes(statement, c) : 0);
+        }
+        written++;
+    }
+    sqlite3_reset(statement);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        evbuffer_free(rows);
+        request_store_error(request);
+        return;
+    }
+    reply_array(request->reply, written);
+    evbuffer_add_buffer(request->reply, rows);
+    evbuffer_free(rows);
+}
+
+/* ------------------------------------------------------------ CASE.LIST */
+
+static int parse_limit(struct request *request, int i, long long *limit) {
+    const char *text = request->argv[i];
+    long long value = 0;
+    size_t len = request->argvlen[i];
+    if (len == 0 || len > LIST_LIMIT_DIGITS) goto bad;
+    for (size_t k = 0; k < len; k++) {
+        if (text[k] < '0' || text[k] > '9') goto bad;
+        value = value * 10 + (text[k] - '0');
+    }
+    if (value < 1 || value > LIST_MAX_LIMIT) goto bad;
+    *limit = value;
+    return 0;
+bad:
+    request_error(request, "INVALID", "LIMIT must be an integer from 1 to %d", LIST_MAX_LIMIT);
+    return -1;
+}
+
+void case_list_command(struct request *request) {
+    const char *state = NULL, *queue = NULL, *assignee = NULL, *priority = NULL;
+    size_t queue_len = 0, assignee_len = 0, priority_len = 0;
+    int breached = 0;
+    long long limit = LIST_DEFAULT_LIMIT;
+    int64_t after = 0;
+    for (int i = 1; i < request->argc; i++) {
+        int has_value = i + 1 < request->argc;
+        if (request_argument_is(request, i, "BREACHED")) {
+            breached = 1;
+        } else if (request_argument_is(request, i, "STATE") && has_value) {
+            i++;
+            int parsed = lifecycle_state_parse(request->argv[i], request->argvlen[i]);
+            if (parsed < 0) {
+                request_error(request, "INVALID", "STATE '%.*s' is not one of new open pending_customer "
+                              "pending_internal resolved closed",
+                              (int)(request->argvlen[i] > QUOTED_OPTION_MAX ? QUOTED_OPTION_MAX : request->argvlen[i]), request->argv[i]);
+                return;
+            }
+            state = lifecycle_state_name((enum case_state)parsed);
+        } else if (request_argument_is(request, i, "QUEUE") && has_value) {
+            i++;
+            if (args_vocabulary(request, RULES_QUEUE, request->argv[i], request->argvlen[i])) return;
+            queue = request->argv[i];
+            queue_len = request->argvlen[i];
+        } else if (request_argument_is(request, i, "ASSIGNEE") && has_value) {
+            i++;
+            if (args_name(request, "ASSIGNEE", request->argv[i], request->argvlen[i])) return;
+            assignee = request->argv[i];
+            assignee_len = request->argvlen[i];
+        } else if (request_argument_is(request, i, "PRIORITY") && has_value) {
+            i++;
+            if (args_vocabulary(request, RULES_PRIORITY, request->argv[i], request->argvlen[i])) return;
+            priority = request->argv[i];
+            priority_len = request->argvlen[i];
+        } else if (request_argument_is(request, i, "LIMIT") && has_value) {
+            if (parse_limit(request, ++i, &limit)) return;
+        } else if (request_argument_is(request, i, "AFTER") && has_value) {
+            if (request_id(request, ++i, "case", &after)) return;
+        } else {
+            request_error(request, "INVALID", "unknown or incomplete CASE.LIST option '%.*s' (options: "
+                          "STATE s, QUEUE q, ASSIGNEE a, PRIORITY p, BREACHED, LIMIT n, AFTER id)",
+                          (int)(request->argvlen[i] > QUOTED_OPTION_MAX ? QUOTED_OPTION_MAX : request->argvlen[i]), request->argv[i]);
+            return;
+        }
+    }
+    /* Filters become bound parameters; only the shape of the SQL varies. */
+    char sql[512] = "SELECT id, state, priority, queue, assignee, category, subject, created_at"
+                    " FROM cases WHERE id > ?1";
+    if (state) strcat(sql, " AND state = ?2");
+    if (queue) strcat(sql, " AND queue = ?3");
+    if (assignee) strcat(sql, " AND assignee = ?4");
+    if (priority) strcat(sql, " AND priority = ?5");
+    if (breached) strcat(sql, " AND breached > 0 AND state NOT IN ('resolved', 'closed')");
+    /* An agent lists what it may see (agents_may_see_case): the cases of its
+     * queues and those assigned to it.  A QUEUE filter narrows that, never
+     * widens it. */
+    const char *mine = request->call.who.role == ROLE_AGENT
+                           ? (request->call.who.queues ? request->call.who.queues : "") : NULL;
+    const char *me = mine ? request->call.who.agent : NULL;
+    if (mine) strcat(sql, " AND (instr(',' || ?7 || ',', ',' || queue || ',') > 0 OR assignee = ?8)");
+    strcat(sql, " ORDER BY id LIMIT ?6");
+    sqlite3_stmt *statement = NULL;
+    if (sqlite3_prepare_v2(store_database(), sql, -1, &statement, NULL) != SQLITE_OK) {
+        request_store_error(request);
+        return;
+    }
+    sqlite3_bind_int64(statement, 1, after);
+    if (state) sqlite3_bind_text(statement, 2, state, -1, SQLITE_STATIC);
+    if (queue) sqlite3_bind_text(statement, 3, queue, (int)queue_len, SQLITE_STATIC);
+    if (assignee) sqlite3_bind_text(statement, 4, assignee, (int)assignee_len, SQLITE_STATIC);
+    if (priority) sqlite3_bind_text(statement, 5, priority, (int)priority_len, SQLITE_STATIC);
+    sqlite3_bind_int64(statement, 6, limit);
+    if (mine) sqlite3_bind_text(statement, 7, mine, -1, SQLITE_STATIC);
+    if (mine) sqlite3_bind_text(statement, 8, me ? me : "", -1, SQLITE_STATIC);
+    static const char *const names[] = {"id", "state", "priority", "queue", "assignee", "category",
+                                        "subject", "created_at"};
+    struct evbuffer *rows = evbuffer_new();
+    long long count = 0;
+    int rc = SQLITE_DONE;
+    while (rows && (rc = sqlite3_step(statement)) == SQLITE_ROW) {
+        reply_array(rows, 16);
+        for (int c = 0; c < 8; c++) {
+            reply_bulk_string(rows, names[c]);
+            const char *value = (const char *)sqlite3_column_text(statement, c);
+            reply_bulk(rows, value ? value : "", value ? (size_t)sqlite3_column_bytes(statement, c) : 0);
+        }
+        count++;
+    }
+    sqlite3_finalize(statement);
+    if (rows == NULL || rc != SQLITE_DONE) {
+        if (rows) evbuffer_free(rows);
+        request_store_error(request);
+        return;
+    }
+    reply_array(request->reply, count);
+    evbuffer_add_buffer(request->reply, rows);
+    evbuffer_free(rows);
+}

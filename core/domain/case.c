@@ -1,0 +1,479 @@
+/* case.c -- the case module: the one writer of a case row (see case.h).
+ *
+ * Owns: reading a case into a struct case_row (one SELECT per command),
+ * creating it, the one transition function (state, timestamps, its event),
+ * the field setters, assignment, transfer, messages, survey and links, the
+ * escalation/breach/next-due columns that the deadline engine changes, and
+ * the events of all of these (case_event*, which name the case's queue and
+ * assignee after the change: no per-event SELECT).
+ *
+ * Must never: include a protocol or command header, write a reply, run a
+ * rule hook or touch a deadline (callers do that around these calls), or
+ * change a case without its event (the deadline columns excepted: their
+ * events are written by the deadline engine).  Every function returns 0 (or
+ * 1 for "unchanged", no write, no event) or -1 with call->status and
+ * call->message set; a store error is reported as a store error.
+ */
+#include "domain/case.h"
+#include "domain/events.h"
+#include "lib/clock.h"
+#include "lib/detail.h"
+#include "lib/lifecycle.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define CASE_SCORE_MIN 1
+#define CASE_SCORE_MAX 5
+
+/* ------------------------------------------------------------- helpers */
+
+/* Copies a text column into out (cut at out_size - 1 bytes; "" for NULL). */
+static void copy_column(sqlite3_stmt *statement, int column, char *out, size_t out_size) {
+    const unsigned char *text = sqlite3_column_text(statement, column);
+    size_t len = text ? (size_t)sqlite3_column_bytes(statement, column) : 0;
+    if (len >= out_size) len = out_size - 1;
+    if (len) memcpy(out, text, len);
+    out[len] = '\0';
+}
+
+/* Copies text[0..len) into a row field; -1 (INVALID naming what) if it does
+ * not fit, before anything is written. */
+static int fits(struct call *call, const char *what, size_t len, size_t size) {
+    if (len < size) return 0;
+    return call_fail(call, CALL_INVALID, "%s is too long (%zu bytes, at most %zu)", what, len, size - 1);
+}
+
+static void set_field(char *out, const char *text, size_t len) {
+    if (len) memcpy(out, text, len);
+    out[len] = '\0';
+}
+
+static int same_text(const char *current, const char *text, size_t len) {
+    return strlen(current) == len && (len == 0 || memcmp(current, text, len) == 0);
+}
+
+/* Binds text[0..len), or NULL when text is NULL. */
+static void bind_text_or_null(sqlite3_stmt *statement, int column, const char *text, size_t len) {
+    if (text) sqlite3_bind_text(statement, column, text, (int)len, SQLITE_STATIC);
+    else sqlite3_bind_null(statement, column);
+}
+
+/* ------------------------------------------------------------- reading */
+
+int case_load(struct call *call, int64_t id, unsigned flags, struct case_row *out) {
+    static const char sql[] =
+        "SELECT state, queue, category, priority, channel, coalesce(tier, ''), coalesce(currency, ''),"
+        " coalesce(assignee, ''), customer, order_id, subject, tags, escalation, breached, amount, paid_at,"
+        " delivered_at, created_at FROM cases WHERE id = ?1";
+    enum { C_STATE, C_QUEUE, C_CATEGORY, C_PRIORITY, C_CHANNEL, C_TIER, C_CURRENCY, C_ASSIGNEE, C_CUSTOMER,
+           C_ORDER, C_SUBJECT, C_TAGS, C_ESCALATION, C_BREACHED, C_AMOUNT, C_PAID_AT, C_DELIVERED_AT,
+           C_CREATED_AT };
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    sqlite3_bind_int64(statement, 1, id);
+    int found = call_row(call, statement);
+    if (found <= 0) {
+        sqlite3_reset(statement);
+        if (found == 0) return call_fail(call, CALL_NOTFOUND, "case %lld does not exist", (long long)id);
+        return -1;
+    }
+    const char *state = (const char *)sqlite3_column_text(statement, C_STATE);
+    int parsed = lifecycle_state_parse(state, state ? (size_t)sqlite3_column_bytes(statement, C_STATE) : 0);
+    if (parsed < 0) {
+        sqlite3_reset(statement);
+        return call_fail(call, CALL_ERR, "case %lld has an unknown state in the store", (long long)id);
+    }
+    out->id = id;
+    out->state = (enum case_state)parsed;
+    copy_column(statement, C_QUEUE, out->queue, sizeof out->queue);
+    copy_column(statement, C_CATEGORY, out->category, sizeof out->category);
+    copy_column(statement, C_PRIORITY, out->priority, sizeof out->priority);
+    copy_column(statement, C_CHANNEL, out->channel, sizeof out->channel);
+    copy_column(statement, C_TIER, out->tier, sizeof out->tier);
+    copy_column(statement, C_CURRENCY, out->currency, sizeof out->currency);
+    copy_column(statement, C_ASSIGNEE, out->assignee, sizeof out->assignee);
+    copy_column(statement, C_CUSTOMER, out->customer, sizeof out->customer);
+    copy_column(statement, C_ORDER, out->order_id, sizeof out->order_id);
+    copy_column(statement, C_SUBJECT, out->subject, sizeof out->subject);
+    copy_column(statement, C_TAGS, out->tags, sizeof out->tags);
+    out->escalation = sqlite3_column_int64(statement, C_ESCALATION);
+    out->breached = sqlite3_column_int64(statement, C_BREACHED);
+    out->has_order = sqlite3_column_type(statement, C_ORDER) != SQLITE_NULL;
+    out->has_amount = sqlite3_column_type(statement, C_AMOUNT) != SQLITE_NULL;
+    out->amount = sqlite3_column_int64(statement, C_AMOUNT);
+    out->has_paid_at = sqlite3_column_type(statement, C_PAID_AT) != SQLITE_NULL;
+    out->paid_at = sqlite3_column_int64(statement, C_PAID_AT);
+    out->has_delivered_at = sqlite3_column_type(statement, C_DELIVERED_AT) != SQLITE_NULL;
+    out->delivered_at = sqlite3_column_int64(statement, C_DELIVERED_AT);
+    out->created_at = sqlite3_column_int64(statement, C_CREATED_AT);
+    sqlite3_reset(statement);
+    if ((flags & CASE_LOAD_CHECK_ACCESS) && !caller_may_see_case(&call->who, out->queue, out->assignee))
+        return call_fail(call, CALL_NOPERM, "case %lld is in queue %s, which is not one of yours", (long long)id,
+                         out->queue);
+    return 0;
+}
+
+int case_find_external(struct call *call, const char *external_id, size_t len, int64_t *id) {
+    static const char sql[] = "SELECT id FROM cases WHERE external_id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    sqlite3_bind_text(statement, 1, external_id, (int)len, SQLITE_STATIC);
+    int found = call_row(call, statement);
+    if (found > 0) *id = sqlite3_column_int64(statement, 0);
+    sqlite3_reset(statement);
+    return found;
+}
+
+/* -------------------------------------------------------------- events */
+
+int case_event(struct call *call, const struct case_row *row, const char *kind, const struct detail *detail) {
+    return events_append_in(call, row->id, row->queue, row->assignee, kind, detail ? detail->text : "",
+                            detail ? detail->len : 0);
+}
+
+int case_event_text(struct call *call, const struct case_row *row, const char *kind, const char *text, size_t len,
+                    int64_t *event_id) {
+    if (events_append_in(call, row->id, row->queue, row->assignee, kind, text, len) != 0) return -1;
+    if (event_id) *event_id = sqlite3_last_insert_rowid(store_database());
+    return 0;
+}
+
+/* ------------------------------------------------------------ creating */
+
+int case_create(struct call *call, const struct case_new *values, struct case_row *out) {
+    static const char insert[] =
+        "INSERT INTO cases(external_id, state, channel, customer, subject, body, order_id, amount,"
+        " currency, paid_at, delivered_at, tier, lang, category, queue, priority, created_at,"
+        " updated_at, tags, faq, rules_version, first_reply_at, resolved_at, resolution_code)"
+        " VALUES (?1, ?17, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+        " ?15, ?16, ?16, ?18, ?19, ?20, ?21, ?22, ?23)";
+    /* Everything that goes into the row must fit it: checked before the write. */
+    if (fits(call, "channel", values->channel.len, sizeof out->channel) ||
+        fits(call, "customer", values->customer.len, sizeof out->customer) ||
+        fits(call, "subject", values->subject.len, sizeof out->subject) ||
+        fits(call, "order", values->order_id.len, sizeof out->order_id) ||
+        fits(call, "tier", values->tier.len, sizeof out->tier) ||
+        fits(call, "category", strlen(values->category), sizeof out->category) ||
+        fits(call, "queue", strlen(values->queue), sizeof out->queue) ||
+        fits(call, "priority", strlen(values->priority), sizeof out->priority) ||
+        fits(call, "tags", strlen(values->tags), sizeof out->tags))
+        return -1;
+    int64_t now = clock_now();
+    sqlite3_stmt *statement = store_statement(insert);
+    if (statement == NULL) return call_store_error(call);
+    bind_text_or_null(statement, 1, values->external_id.text, values->external_id.len);
+    sqlite3_bind_text(statement, 2, values->channel.text, (int)values->channel.len, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 3, values->customer.text, (int)values->customer.len, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 4, values->subject.text, (int)values->subject.len, SQLITE_STATIC);
+    if (values->body.text) sqlite3_bind_text(statement, 5, values->body.text, (int)values->body.len, SQLITE_STATIC);
+    else sqlite3_bind_text(statement, 5, "", 0, SQLITE_STATIC);
+    bind_text_or_null(statement, 6, values->order_id.text, values->order_id.len);
+    if (values->has_amount) sqlite3_bind_int64(statement, 7, values->amount);
+    else sqlite3_bind_null(statement, 7);
+    bind_text_or_null(statement, 8, values->currency, 3);
+    if (values->has_paid_at) sqlite3_bind_int64(statement, 9, values->paid_at);
+    else sqlite3_bind_null(statement, 9);
+    if (values->has_delivered_at) sqlite3_bind_int64(statement, 10, values->delivered_at);
+    else sqlite3_bind_null(statement, 10);
+    bind_text_or_null(statement, 11, values->tier.text, values->tier.len);
+    bind_text_or_null(statement, 12, values->lang.text, values->lang.len);
+    sqlite3_bind_text(statement, 13, values->category, -1, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 14, values->queue, -1, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 15, values->priority, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(statement, 16, now);
+    sqlite3_bind_text(statement, 17, values->resolved ? "resolved" : "open", -1, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 18, values->tags, -1, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 19, values->faq, -1, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 20, values->rules_version, -1, SQLITE_STATIC);
+    if (values->auto_replied) sqlite3_bind_int64(statement, 21, now);
+    else sqlite3_bind_null(statement, 21);
+    if (values->resolved) {
+        sqlite3_bind_int64(statement, 22, now);
+        sqlite3_bind_text(statement, 23, "auto_reply", -1, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_null(statement, 22);
+        sqlite3_bind_null(statement, 23);
+    }
+    if (call_step(call, statement) != 0) return -1;
+
+    out->id = sqlite3_last_insert_rowid(store_database());
+    out->state = values->resolved ? CASE_RESOLVED : CASE_OPEN;
+    set_field(out->queue, values->queue, strlen(values->queue));
+    set_field(out->category, values->category, strlen(values->category));
+    set_field(out->priority, values->priority, strlen(values->priority));
+    set_field(out->channel, values->channel.text, values->channel.len);
+    set_field(out->tier, values->tier.text, values->tier.text ? values->tier.len : 0);
+    set_field(out->currency, values->currency, values->currency ? 3 : 0);
+    out->assignee[0] = '\0';
+    set_field(out->customer, values->customer.text, values->customer.len);
+    set_field(out->order_id, values->order_id.text, values->order_id.text ? values->order_id.len : 0);
+    set_field(out->subject, values->subject.text, values->subject.len);
+    set_field(out->tags, values->tags, strlen(values->tags));
+    out->escalation = 0;
+    out->breached = 0;
+    out->has_order = values->order_id.text != NULL;
+    out->has_amount = values->has_amount;
+    out->amount = values->has_amount ? values->amount : 0;
+    out->has_paid_at = values->has_paid_at;
+    out->paid_at = values->has_paid_at ? values->paid_at : 0;
+    out->has_delivered_at = values->has_delivered_at;
+    out->delivered_at = values->has_delivered_at ? values->delivered_at : 0;
+    out->created_at = now;
+
+    struct detail opened = DETAIL_INIT;
+    detail_add_string(&opened, "state", "new");
+    detail_add(&opened, "channel", values->channel.text, values->channel.len);
+    detail_add(&opened, "customer", values->customer.text, values->customer.len);
+    if (values->external_id.text) detail_add(&opened, "external_id", values->external_id.text, values->external_id.len);
+    return case_event(call, out, "opened", &opened);
+}
+
+/* ---------------------------------------------------------- lifecycle */
+
+int case_refuse_closed(struct call *call, const struct case_row *row, const char *what) {
+    if (row->state != CASE_CLOSED) return 0;
+    return call_fail(call, CALL_BADSTATE, "case %lld is closed: cannot %s", (long long)row->id, what);
+}
+
+int case_transition(struct call *call, struct case_row *row, const struct case_move *move) {
+    enum case_state from = row->state, to = move->to;
+    if (!lifecycle_can_move(from, to))
+        return call_fail(call, CALL_BADSTATE, "case %lld is %s: cannot move to %s", (long long)row->id,
+                         lifecycle_state_name(from), lifecycle_state_name(to));
+    /* One statement for every move: each column changes only on the moves
+     * that name it (?4 to resolved, ?6 reopened, ?7 to closed, ?8 and ?10
+     * the caller's set_*). */
+    static const char sql[] =
+        "UPDATE cases SET state = ?2, updated_at = ?3,"
+        " resolved_at = CASE WHEN ?4 THEN ?3 WHEN ?6 THEN NULL ELSE resolved_at END,"
+        " resolution_code = CASE WHEN ?4 THEN ?5 ELSE resolution_code END,"
+        " closed_at = CASE WHEN ?7 THEN ?3 ELSE closed_at END,"
+        " reopen_count = reopen_count + ?6,"
+        " resolution_text = CASE WHEN ?8 THEN ?9 ELSE resolution_text END,"
+        " wait_reason = CASE WHEN ?10 THEN ?11 ELSE wait_reason END"
+        " WHERE id = ?1";
+    int to_resolved = to == CASE_RESOLVED, reopened = from == CASE_RESOLVED && to == CASE_OPEN;
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    sqlite3_bind_int64(statement, 1, row->id);
+    sqlite3_bind_text(statement, 2, lifecycle_state_name(to), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(statement, 3, clock_now());
+    sqlite3_bind_int(statement, 4, to_resolved);
+    bind_text_or_null(statement, 5, move->code, move->code ? strlen(move->code) : 0);
+    sqlite3_bind_int(statement, 6, reopened);
+    sqlite3_bind_int(statement, 7, to == CASE_CLOSED);
+    sqlite3_bind_int(statement, 8, move->set_text != 0);
+    bind_text_or_null(statement, 9, move->text, move->text_len);
+    sqlite3_bind_int(statement, 10, move->set_wait_reason != 0);
+    bind_text_or_null(statement, 11, move->wait_reason, move->wait_reason_len);
+    if (call_step(call, statement) != 0) return -1;
+    row->state = to;
+    struct detail full = DETAIL_INIT;
+    detail_add_change(&full, "state", lifecycle_state_name(from), lifecycle_state_name(to));
+    if (move->detail) detail_append(&full, move->detail);
+    return case_event(call, row, move->kind, &full);
+}
+
+/* -------------------------------------------------------- assignment */
+
+int case_assign(struct call *call, struct case_row *row, const char *agent, size_t len, int claimed) {
+    if (case_refuse_closed(call, row, "assign it")) return -1;
+    if (fits(call, "agent", len, sizeof row->assignee)) return -1;
+    if (!claimed) {
+        /* Only to someone who can work it: an enabled agent.  (A claim is the
+         * caller's own: whoever may claim may hold the case.) */
+        static const char agent_sql[] = "SELECT 1 FROM agents WHERE name = ?1 AND disabled = 0";
+        sqlite3_stmt *statement = store_statement(agent_sql);
+        if (statement == NULL) return call_store_error(call);
+        sqlite3_bind_text(statement, 1, agent, (int)len, SQLITE_STATIC);
+        int found = call_row(call, statement);
+        sqlite3_reset(statement);
+        if (found < 0) return -1;
+        if (found == 0) return call_fail(call, CALL_NOTFOUND, "no enabled agent '%.*s'", (int)len, agent);
+    }
+    if (same_text(row->assignee, agent, len)) return 1; /* already theirs: no change, no event */
+    static const char sql[] = "UPDATE cases SET assignee = ?2, updated_at = ?3 WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    sqlite3_bind_int64(statement, 1, row->id);
+    sqlite3_bind_text(statement, 2, agent, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(statement, 3, clock_now());
+    if (call_step(call, statement) != 0) return -1;
+    struct detail detail = DETAIL_INIT;
+    detail_add_string(&detail, "from", row->assignee);
+    detail_add(&detail, "to", agent, len);
+    if (claimed) detail_add_string(&detail, "claimed", "yes");
+    set_field(row->assignee, agent, len);
+    return case_event(call, row, "assigned", &detail);
+}
+
+int case_transfer(struct call *call, struct case_row *row, const char *queue, size_t len, const char *reason,
+                  size_t reason_len) {
+    if (case_refuse_closed(call, row, "transfer it")) return -1;
+    if (fits(call, "queue", len, sizeof row->queue)) return -1;
+    /* A transfer hands the case to the new department: unassigned again. */
+    static const char sql[] = "UPDATE cases SET queue = ?2, assignee = NULL, updated_at = ?3 WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    sqlite3_bind_int64(statement, 1, row->id);
+    sqlite3_bind_text(statement, 2, queue, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(statement, 3, clock_now());
+    if (call_step(call, statement) != 0) return -1;
+    char to[NAMES_MAX + 1];
+    set_field(to, queue, len);
+    struct detail detail = DETAIL_INIT;
+    detail_add_change(&detail, "queue", row->queue, to);
+    detail_add(&detail, "reason", reason ? reason : "", reason ? reason_len : 0);
+    /* The event goes to the new queue: its subscribers hear of the case. */
+    set_field(row->queue, queue, len);
+    row->assignee[0] = '\0';
+    return case_event(call, row, "transferred", &detail);
+}
+
+/* ----------------------------------------------------------- messages */
+
+int case_message(struct call *call, struct case_row *row, int public_reply, const char *text, size_t len,
+                 int64_t *event_id) {
+    if (case_refuse_closed(call, row, public_reply ? "reply" : "add a note")) return -1;
+    /* The first public reply meets the first-response target; a note only
+     * marks the case as worked on. */
+    static const char reply_sql[] =
+        "UPDATE cases SET first_reply_at = coalesce(first_reply_at, ?2), updated_at = ?2 WHERE id = ?1";
+    static const char note_sql[] = "UPDATE cases SET updated_at = ?2 WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(public_reply ? reply_sql : note_sql);
+    if (statement == NULL) return call_store_error(call);
+    sqlite3_bind_int64(statement, 1, row->id);
+    sqlite3_bind_int64(statement, 2, clock_now());
+    if (call_step(call, statement) != 0) return -1;
+    return case_event_text(call, row, public_reply ? "reply" : "note", text, len, event_id);
+}
+
+/* -------------------------------------------------------------- fields */
+
+int case_set_field(struct call *call, struct case_row *row, enum case_field field, const char *value, size_t len) {
+    /* Column names come from this fixed list, never from the client. */
+    static const char priority_sql[] = "UPDATE cases SET priority = ?2, updated_at = ?3 WHERE id = ?1";
+    static const char category_sql[] = "UPDATE cases SET category = ?2, updated_at = ?3 WHERE id = ?1";
+    static const char tags_sql[] = "UPDATE cases SET tags = ?2, updated_at = ?3 WHERE id = ?1";
+    const char *sql, *name;
+    char *current;
+    size_t size;
+    switch (field) {
+    case CASE_FIELD_PRIORITY:
+        sql = priority_sql, name = "priority", current = row->priority, size = sizeof row->priority;
+        break;
+    case CASE_FIELD_CATEGORY:
+        sql = category_sql, name = "category", current = row->category, size = sizeof row->category;
+        break;
+    case CASE_FIELD_TAGS:
+        sql = tags_sql, name = "tags", current = row->tags, size = sizeof row->tags;
+        break;
+    default:
+        return call_fail(call, CALL_INVALID, "unknown case field");
+    }
+    if (case_refuse_closed(call, row, "change it")) return -1;
+    if (fits(call, name, len, size)) return -1;
+    if (same_text(current, value, len)) return 1; /* unchanged: no event */
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    sqlite3_bind_int64(statement, 1, row->id);
+    sqlite3_bind_text(statement, 2, value, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(statement, 3, clock_now());
+    if (call_step(call, statement) != 0) return -1;
+    struct detail detail = DETAIL_INIT;
+    detail_add_string(&detail, "field", name);
+    detail_add_string(&detail, "from", current);
+    detail_add(&detail, "to", value, len);
+    set_field(current, value, len);
+    return case_event(call, row, "changed", &detail);
+}
+
+int case_survey(struct call *call, struct case_row *row, int score, const char *comment, size_t len) {
+    if (score < CASE_SCORE_MIN || score > CASE_SCORE_MAX)
+        return call_fail(call, CALL_INVALID, "score must be an integer from %d to %d", CASE_SCORE_MIN,
+                         CASE_SCORE_MAX);
+    if (row->state != CASE_RESOLVED && row->state != CASE_CLOSED)
+        return call_fail(call, CALL_BADSTATE, "case %lld is %s: a survey follows resolution", (long long)row->id,
+                         lifecycle_state_name(row->state));
+    static const char sql[] =
+        "UPDATE cases SET survey_score = ?2, survey_comment = ?3, updated_at = ?4 WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    sqlite3_bind_int64(statement, 1, row->id);
+    sqlite3_bind_int(statement, 2, score);
+    bind_text_or_null(statement, 3, comment, len);
+    sqlite3_bind_int64(statement, 4, clock_now());
+    if (call_step(call, statement) != 0) return -1;
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "score", score);
+    if (comment) detail_add(&detail, "comment", comment, len);
+    return case_event(call, row, "survey", &detail);
+}
+
+int case_link(struct call *call, const struct case_row *a, const struct case_row *b) {
+    if (a->id == b->id) return call_fail(call, CALL_INVALID, "a case cannot be linked to itself");
+    /* Links are symmetric: one row each way, so either case lists the other. */
+    static const char sql[] =
+        "INSERT OR IGNORE INTO case_links(case_id, other_id, at) VALUES (?1, ?2, ?3), (?2, ?1, ?3)";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    sqlite3_bind_int64(statement, 1, a->id);
+    sqlite3_bind_int64(statement, 2, b->id);
+    sqlite3_bind_int64(statement, 3, clock_now());
+    if (call_step(call, statement) != 0) return -1;
+    if (sqlite3_changes(store_database()) == 0) return 1; /* linked before: no event */
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "other", b->id);
+    if (case_event(call, a, "linked", &detail) != 0) return -1;
+    detail.len = 0;
+    detail.text[0] = '\0';
+    detail_add_integer(&detail, "other", a->id);
+    return case_event(call, b, "linked", &detail);
+}
+
+/* ------------------------------------------ what the deadline engine sets */
+
+int case_set_escalation(struct call *call, struct case_row *row, const char *priority, const char *queue,
+                        long long level) {
+    size_t priority_len = strlen(priority), queue_len = strlen(queue);
+    if (fits(call, "priority", priority_len, sizeof row->priority) || fits(call, "queue", queue_len, sizeof row->queue))
+        return -1;
+    static const char sql[] =
+        "UPDATE cases SET priority = ?2, queue = ?3, escalation = ?4, updated_at = ?5 WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    sqlite3_bind_int64(statement, 1, row->id);
+    sqlite3_bind_text(statement, 2, priority, (int)priority_len, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 3, queue, (int)queue_len, SQLITE_STATIC);
+    sqlite3_bind_int64(statement, 4, level);
+    sqlite3_bind_int64(statement, 5, clock_now());
+    if (call_step(call, statement) != 0) return -1;
+    /* priority and queue may point into row itself: copied after the write */
+    memmove(row->priority, priority, priority_len + 1);
+    memmove(row->queue, queue, queue_len + 1);
+    row->escalation = level;
+    return 0;
+}
+
+int case_count_breach(struct call *call, struct case_row *row) {
+    static const char sql[] = "UPDATE cases SET breached = breached + 1 WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    sqlite3_bind_int64(statement, 1, row->id);
+    if (call_step(call, statement) != 0) return -1;
+    row->breached++;
+    return 0;
+}
+
+int case_refresh_next_due(struct call *call, int64_t case_id) {
+    /* The earliest running SLA deadline: what CASE.CLAIM orders by. */
+    static const char sql[] =
+        "UPDATE cases SET next_due = (SELECT min(due_at) FROM deadlines WHERE case_id = ?1 AND state = 'running'"
+        " AND kind NOT LIKE 'automation:%' AND kind <> 'notify') WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    sqlite3_bind_int64(statement, 1, case_id);
+    return call_step(call, statement);
+}

@@ -1,0 +1,78 @@
+/* case_work.c -- the lifecycle moves with their clocks (see case_work.h).
+ *
+ * Owns: what each move of a worked case sets beside its state (resolution
+ * code and text, the wait reason), the clocks each move stops or starts,
+ * and the escalations a reopen or a request sets off.
+ * Never: writes a case row itself (domain/case.c does), parses arguments,
+ * or writes a reply.
+ */
+#include "domain/case_work.h"
+#include "domain/deadlines.h"
+#include "lib/lifecycle.h"
+#include "rules/rules.h"
+
+#include <stdio.h>
+
+int case_work_message(struct call *call, struct case_row *row, int public_reply, const char *text, size_t len) {
+    int64_t event_id = 0;
+    if (case_message(call, row, public_reply, text, len, &event_id) != 0) return -1;
+    /* A public reply meets the response clocks. */
+    return public_reply ? deadlines_replied(call, row->id, event_id) : 0;
+}
+
+int case_work_wait(struct call *call, struct case_row *row, enum case_state target, const struct detail *detail,
+                   const char *wait_reason, size_t wait_reason_len) {
+    enum case_state from = row->state;
+    struct case_move move = {.to = target, .kind = "waiting", .detail = detail, .set_wait_reason = 1,
+                             .wait_reason = wait_reason, .wait_reason_len = wait_reason_len};
+    if (case_transition(call, row, &move) != 0) return -1;
+    /* Clocks stop while the customer is to answer, and run while we are. */
+    if (target == CASE_PENDING_CUSTOMER) return deadlines_pause(call, row->id);
+    if (target == CASE_PENDING_INTERNAL && from == CASE_PENDING_CUSTOMER) return deadlines_resume(call, row->id, 1);
+    return 0;
+}
+
+int case_work_resume(struct call *call, struct case_row *row) {
+    enum case_state from = row->state;
+    if (from != CASE_PENDING_CUSTOMER && from != CASE_PENDING_INTERNAL)
+        return call_fail(call, CALL_BADSTATE, "case %lld is %s: only a waiting case can resume", (long long)row->id,
+                         lifecycle_state_name(from));
+    struct case_move move = {.to = CASE_OPEN, .kind = "resumed", .set_wait_reason = 1};
+    if (case_transition(call, row, &move) != 0) return -1;
+    return from == CASE_PENDING_CUSTOMER ? deadlines_resume(call, row->id, 1) : 0;
+}
+
+int case_work_resolve(struct call *call, struct case_row *row, const char *code, size_t code_len, const char *text,
+                      size_t text_len) {
+    char name[NAMES_MAX + 1];
+    if (code_len > NAMES_MAX) return call_fail(call, CALL_INVALID, "resolution code is too long");
+    snprintf(name, sizeof name, "%.*s", (int)code_len, code);
+    struct detail detail = DETAIL_INIT;
+    detail_add(&detail, "code", code, code_len);
+    struct case_move move = {.to = CASE_RESOLVED, .kind = "resolved", .detail = &detail, .code = name,
+                             .set_text = 1, .text = text, .text_len = text_len, .set_wait_reason = 1};
+    if (case_transition(call, row, &move) != 0) return -1;
+    return deadlines_resolved(call, row->id);
+}
+
+int case_work_reopen(struct call *call, struct case_row *row, const struct detail *detail) {
+    struct case_move move = {.to = CASE_OPEN, .kind = "reopened", .detail = detail};
+    if (case_transition(call, row, &move) != 0) return -1;
+    if (deadlines_reopened(call, row->id) != 0) return -1;
+    return rules_loaded() ? deadlines_escalate(call, row->id, "reopen", "") : 0;
+}
+
+int case_work_close(struct call *call, struct case_row *row) {
+    struct case_move move = {.to = CASE_CLOSED, .kind = "closed"};
+    if (case_transition(call, row, &move) != 0) return -1;
+    return deadlines_closed(call, row->id);
+}
+
+int case_work_escalate(struct call *call, struct case_row *row, const struct detail *detail) {
+    if (!lifecycle_is_active(row->state))
+        return call_fail(call, CALL_BADSTATE, "case %lld is %s: only open work escalates", (long long)row->id,
+                         lifecycle_state_name(row->state));
+    if (!rules_loaded()) return call_fail(call, CALL_RULE, "no rule set is loaded to decide the escalation");
+    if (case_event(call, row, "escalation_requested", detail) != 0) return -1;
+    return deadlines_escalate(call, row->id, "manual", "");
+}

@@ -1,0 +1,357 @@
+/* intake.c -- CASE.OPEN's domain (see intake.h).
+ *
+ * Owns: the order of intake -- idempotency, the order fact, triage, the
+ * case (through the case module), the decision log, the auto-reply, the
+ * sla clocks, escalation at open, the spike counts after commit -- and the
+ * warm start and pruning that go with them.  Until a rule set is loaded,
+ * triage is the rules host's built-in default and the triage event says
+ * that no rule decided.
+ * Never: parses arguments, writes a reply, or decides policy itself: which
+ * names exist and which event escalates a new case come from the rule set
+ * (classify's `escalate`).
+ */
+#include "domain/intake.h"
+#include "domain/case.h"
+#include "domain/deadlines.h"
+#include "domain/orders.h"
+#include "lib/clock.h"
+#include "lib/detail.h"
+#include "lib/log.h"
+#include "lib/money.h"
+#include "lib/shared.h"
+#include "rules/rules.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WARM_DAYS 31                 /* the spike counts' longest window, and then some */
+#define SPIKE_KEY_MAX 300            /* "category:" / "customer:" / "tag:" + a name or customer */
+#define SPIKE_TAG_CUT 200            /* a tag longer than this is counted under its first bytes */
+#define DESCRIBED_MAX 200            /* orders_describe's text */
+
+static const char *const field_names[INTAKE_FIELD_COUNT] = {
+    "channel", "customer", "subject", "body", "order", "amount", "currency", "paid_at", "delivered_at",
+    "tier", "lang", "external_id",
+};
+
+static char default_currency[4] = "CNY";
+
+const char *intake_field_name(enum intake_field field) {
+    return (unsigned)field < INTAKE_FIELD_COUNT ? field_names[field] : "?";
+}
+
+void cases_set_default_currency(const char *code) {
+    snprintf(default_currency, sizeof default_currency, "%s", code);
+}
+
+/* --------------------------------------------------------- spike counts */
+
+/* Counts a case under the rule set's spike keys: its category, its
+ * customer, each of its tags (what redress.recent asks for). */
+static void count_case(const char *category, const char *tags, const char *customer, int64_t at) {
+    char key[SPIKE_KEY_MAX];
+    snprintf(key, sizeof key, "category:%s", category);
+    shared_add(SHARED_SPIKES, key, at);
+    snprintf(key, sizeof key, "customer:%s", customer);
+    shared_add(SHARED_SPIKES, key, at);
+    while (tags && *tags) {
+        const char *end = strchr(tags, ',');
+        size_t len = end ? (size_t)(end - tags) : strlen(tags);
+        snprintf(key, sizeof key, "tag:%.*s", (int)(len > SPIKE_TAG_CUT ? SPIKE_TAG_CUT : len), tags);
+        shared_add(SHARED_SPIKES, key, at);
+        tags += len + (end ? 1 : 0);
+    }
+}
+
+/* What the counts learn once the case is committed: one allocation,
+ * "category\0tags\0customer\0" after the header. */
+struct counted_case {
+    int64_t at;
+    size_t tags_at, customer_at;
+    char text[];
+};
+
+static void count_after_commit(void *argument, int committed) {
+    struct counted_case *counted = argument;
+    if (committed) count_case(counted->text, counted->text + counted->tags_at, counted->text + counted->customer_at,
+                              counted->at);
+    free(counted);
+}
+
+static int count_when_committed(struct call *call, const struct case_row *row, const char *customer, size_t len) {
+    size_t category_len = strlen(row->category), tags_len = strlen(row->tags);
+    struct counted_case *counted = malloc(sizeof *counted + category_len + tags_len + len + 3);
+    if (counted == NULL) return call_fail(call, CALL_ERR, "out of memory");
+    counted->at = row->created_at;
+    counted->tags_at = category_len + 1;
+    counted->customer_at = counted->tags_at + tags_len + 1;
+    memcpy(counted->text, row->category, category_len + 1);
+    memcpy(counted->text + counted->tags_at, row->tags, tags_len + 1);
+    memcpy(counted->text + counted->customer_at, customer, len);
+    counted->text[counted->customer_at + len] = '\0';
+    if (store_after_commit(count_after_commit, counted) != 0) {
+        free(counted);
+        return call_fail(call, CALL_ERR, "out of memory");
+    }
+    return 0;
+}
+
+void cases_warm_counters(void) {
+    static const char sql[] =
+        "SELECT category, tags, customer, created_at FROM cases WHERE created_at >= ?1 ORDER BY id";
+    struct call call = {.who = {.internal = 1}, .actor = "intake", .status = CALL_OK};
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, clock_now() - WARM_DAYS * 86400);
+    int rc;
+    while ((rc = call_row(&call, statement)) > 0)
+        count_case((const char *)sqlite3_column_text(statement, 0), (const char *)sqlite3_column_text(statement, 1),
+                   (const char *)sqlite3_column_text(statement, 2), sqlite3_column_int64(statement, 3));
+    if (rc < 0) log_error("spike counts not warmed", "error=\"%s\"", call.message);
+}
+
+void cases_prune_decisions(long long days) {
+    static const char sql[] = "DELETE FROM decisions WHERE at < ?1";
+    if (store_batch_is_open()) return;
+    struct call call = {.who = {.internal = 1}, .actor = "intake", .status = CALL_OK};
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, clock_now() - days * 86400);
+    if (call_step(&call, statement) != 0) log_error("decision log not pruned", "error=\"%s\"", call.message);
+}
+
+/* ---------------------------------------------------------------- intake */
+
+/* What intake learns before it writes: the currency that applies, the
+ * amount paid (declared or the order's), the order's fact. */
+struct intake_facts {
+    char currency[4];
+    int has_amount;           /* amount holds what the order was paid (declared or known) */
+    int64_t amount;
+    struct order_fact order;  /* the order's fact, to record if it is unrecorded */
+};
+
+/* What an order was paid is one fact per order (orders.c): a case naming a
+ * known order takes its amount and currency from it, and one that declares
+ * another amount or currency is refused, naming the fact; a case that
+ * declares an amount for an order nobody knew records it.  Parses the
+ * amount in the currency that applies. */
+static int intake_order(struct call *call, const struct intake_values *values, struct intake_facts *facts) {
+    const char *order = values->text[INTAKE_ORDER], *amount = values->text[INTAKE_AMOUNT];
+    struct order_fact fact;
+    memset(&fact, 0, sizeof fact);
+    int known = 0;
+    if (order) {
+        known = orders_fact(call, order, values->len[INTAKE_ORDER], ORDER_LOOKUP_LENIENT, &fact);
+        if (known < 0) return -1;
+    }
+    char described[DESCRIBED_MAX];
+    if (known && values->text[INTAKE_CURRENCY] && strcmp(facts->currency, fact.currency) != 0)
+        return call_fail(call, CALL_CONFLICT, "order %.128s was paid %s: this case says %s", order,
+                         orders_describe(&fact, described, sizeof described), facts->currency);
+    if (known) memcpy(facts->currency, fact.currency, 4); /* no currency given: the order's */
+    if (amount) {
+        size_t len = values->len[INTAKE_AMOUNT];
+        const char *why = money_parse(amount, len, money_currency_digits(facts->currency, 3), &facts->amount);
+        if (why) return call_fail(call, CALL_INVALID, "amount '%.*s' %s", (int)(len > 40 ? 40 : len), amount, why);
+        facts->has_amount = 1;
+        if (known && facts->amount != fact.paid)
+            return call_fail(call, CALL_CONFLICT,
+                             "order %.128s was paid %s: this case says %.40s %s; leave amount out or give the same",
+                             order, orders_describe(&fact, described, sizeof described), amount, facts->currency);
+        if (order && !known) { /* the first amount declared for the order stands */
+            facts->order.paid = facts->amount;
+            memcpy(facts->order.currency, facts->currency, 4);
+            snprintf(facts->order.source, sizeof facts->order.source, "%s", ORDER_SOURCE_CASE);
+            facts->order.unrecorded = 1;
+        }
+    } else if (known) {
+        facts->amount = fact.paid;
+        facts->has_amount = 1;
+    }
+    if (known) facts->order = fact;
+    return 0;
+}
+
+static struct case_text given(const struct intake_values *values, enum intake_field field) {
+    return (struct case_text){values->text[field], values->text[field] ? values->len[field] : 0};
+}
+
+/* Writes a decision-log row for one hook of triage. */
+static int log_decision(struct call *call, int64_t case_id, const char *hook, const char *version,
+                        const struct detail *output, long long microseconds, const char *error) {
+    static const char sql[] =
+        "INSERT INTO decisions(at, case_id, hook, version, output, microseconds, error)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, clock_now());
+        sqlite3_bind_int64(statement, 2, case_id);
+        sqlite3_bind_text(statement, 3, hook, -1, SQLITE_STATIC);
+        sqlite3_bind_text(statement, 4, version, -1, SQLITE_STATIC);
+        sqlite3_bind_text(statement, 5, output->text, (int)output->len, SQLITE_STATIC);
+        sqlite3_bind_int64(statement, 6, microseconds);
+        if (error && error[0]) sqlite3_bind_text(statement, 7, error, -1, SQLITE_STATIC);
+        else sqlite3_bind_null(statement, 7);
+    }
+    return call_step(call, statement);
+}
+
+/* The rules' part of a new case, written by the actor "rules": the triage
+ * event, the decision log, the auto-reply (and the resolution it makes),
+ * the sla clocks, escalation at open. */
+static int apply_triage(struct call *call, const struct intake_values *values, const struct intake_facts *facts,
+                        const struct rules_triage *triage, struct case_row *row) {
+    struct detail triaged = DETAIL_INIT;
+    detail_add_string(&triaged, "state", "new->open");
+    detail_add_string(&triaged, "category", triage->category);
+    detail_add_string(&triaged, "priority", triage->priority);
+    detail_add_string(&triaged, "queue", triage->queue);
+    if (triage->tags[0]) detail_add_string(&triaged, "tags", triage->tags);
+    if (triage->faq[0]) detail_add_string(&triaged, "faq", triage->faq);
+    detail_add_string(&triaged, "decided_by", triage->decided_by);
+    if (triage->version[0]) detail_add_string(&triaged, "version", triage->version);
+    if (triage->classify_reason[0]) detail_add_string(&triaged, "reason", triage->classify_reason);
+    if (triage->priority_reason[0]) detail_add_string(&triaged, "priority_reason", triage->priority_reason);
+    if (triage->error[0]) detail_add_string(&triaged, "refused", triage->error);
+    if (case_event(call, row, "triaged", &triaged) != 0) return -1;
+    if (triage->classify_called) {
+        struct detail output = DETAIL_INIT;
+        detail_add_string(&output, "category", triage->category);
+        detail_add_string(&output, "queue", triage->queue);
+        detail_add_string(&output, "tags", triage->tags);
+        detail_add_string(&output, "faq", triage->faq);
+        detail_add_string(&output, "reason", triage->classify_reason);
+        if (log_decision(call, row->id, "classify", triage->version, &output, triage->classify_microseconds,
+                         triage->classify_error) != 0)
+            return -1;
+    }
+    if (triage->priority_called) {
+        struct detail output = DETAIL_INIT;
+        detail_add_string(&output, "priority", triage->priority);
+        detail_add_string(&output, "reason", triage->priority_reason);
+        if (log_decision(call, row->id, "priority", triage->version, &output, triage->priority_microseconds,
+                         triage->priority_error) != 0)
+            return -1;
+    }
+    if (triage->auto_reply[0] &&
+        case_event_text(call, row, "reply", triage->auto_reply, strlen(triage->auto_reply), NULL) != 0)
+        return -1;
+    if (row->state == CASE_RESOLVED) {
+        struct detail resolved = DETAIL_INIT;
+        detail_add_change(&resolved, "state", "open", "resolved");
+        detail_add_string(&resolved, "code", "auto_reply");
+        return case_event(call, row, "resolved", &resolved); /* no clocks, no escalation */
+    }
+    if (!rules_loaded()) return 0;
+    /* Service-level clocks from the sla hook. */
+    struct rules_field fields[INTAKE_FIELD_COUNT + 4];
+    int count = 0;
+    for (int f = 0; f < INTAKE_FIELD_COUNT; f++) {
+        if (values->text[f] == NULL || f == INTAKE_AMOUNT || f == INTAKE_PAID_AT || f == INTAKE_DELIVERED_AT)
+            continue;
+        fields[count++] = (struct rules_field){.name = field_names[f], .text = values->text[f], .len = values->len[f]};
+    }
+    if (facts->has_amount)
+        fields[count++] = (struct rules_field){.name = "amount", .integer = facts->amount, .is_integer = 1};
+    fields[count++] = (struct rules_field){.name = "category", .text = triage->category, .len = strlen(triage->category)};
+    fields[count++] = (struct rules_field){.name = "priority", .text = triage->priority, .len = strlen(triage->priority)};
+    fields[count++] = (struct rules_field){.name = "queue", .text = triage->queue, .len = strlen(triage->queue)};
+    struct rules_sla sla;
+    if (rules_sla(fields, count, &sla) == 0 && deadlines_open_case(call, row->id, &sla) != 0) return -1;
+    /* The event classify named (a legal threat, a complaint, ...) escalates at once. */
+    if (triage->escalate[0] && deadlines_escalate(call, row->id, triage->escalate, "") != 0) return -1;
+    return 0;
+}
+
+/* Creates the case and everything triage decided for it. */
+static int open_case(struct call *call, const struct intake_values *values, struct intake_facts *facts,
+                     const struct rules_triage *triage, int64_t *id) {
+    const char *channel = values->text[INTAKE_CHANNEL] ? values->text[INTAKE_CHANNEL] : rules_default_channel();
+    struct case_new created = {
+        .external_id = given(values, INTAKE_EXTERNAL_ID),
+        .channel = {channel, values->text[INTAKE_CHANNEL] ? values->len[INTAKE_CHANNEL] : strlen(channel)},
+        .customer = given(values, INTAKE_CUSTOMER),
+        .subject = given(values, INTAKE_SUBJECT),
+        .body = given(values, INTAKE_BODY),
+        .order_id = given(values, INTAKE_ORDER),
+        .tier = given(values, INTAKE_TIER),
+        .lang = given(values, INTAKE_LANG),
+        /* stored with an amount, or when the case named it */
+        .currency = facts->has_amount || values->text[INTAKE_CURRENCY] ? facts->currency : NULL,
+        .has_amount = facts->has_amount,
+        .amount = facts->amount,
+        .has_paid_at = values->text[INTAKE_PAID_AT] != NULL,
+        .paid_at = values->paid_at,
+        .has_delivered_at = values->text[INTAKE_DELIVERED_AT] != NULL,
+        .delivered_at = values->delivered_at,
+        .category = triage->category,
+        .queue = triage->queue,
+        .priority = triage->priority,
+        .tags = triage->tags,
+        .faq = triage->faq,
+        .rules_version = triage->version,
+        .resolved = triage->auto_reply[0] && triage->auto_resolve,
+        .auto_replied = triage->auto_reply[0] != 0,
+    };
+    struct case_row row;
+    if (case_create(call, &created, &row) != 0) return -1;
+    if (facts->order.unrecorded) {
+        if (strcmp(facts->order.source, ORDER_SOURCE_CASE) == 0) facts->order.case_id = row.id;
+        if (orders_record(call, values->text[INTAKE_ORDER], values->len[INTAKE_ORDER], &facts->order) != 0) return -1;
+    }
+    /* Rule decisions are written by the actor "rules". */
+    const char *agent = call->actor;
+    call->actor = "rules";
+    int failed = apply_triage(call, values, facts, triage, &row) != 0;
+    call->actor = agent;
+    if (failed) return -1;
+    if (count_when_committed(call, &row, values->text[INTAKE_CUSTOMER], values->len[INTAKE_CUSTOMER]) != 0)
+        return -1;
+    *id = row.id;
+    return 0;
+}
+
+int intake_open(struct call *call, const struct intake_values *values, int64_t *id) {
+    if (values->text[INTAKE_EXTERNAL_ID]) {
+        /* Idempotent intake: the same external_id is the same case. */
+        int found = case_find_external(call, values->text[INTAKE_EXTERNAL_ID], values->len[INTAKE_EXTERNAL_ID], id);
+        if (found != 0) return found < 0 ? -1 : 0;
+    }
+    struct intake_facts facts;
+    memset(&facts, 0, sizeof facts);
+    memcpy(facts.currency, values->text[INTAKE_CURRENCY] ? values->text[INTAKE_CURRENCY] : default_currency, 3);
+    facts.currency[3] = '\0';
+    if (intake_order(call, values, &facts) != 0) return -1;
+
+    /* Triage: the rule set's classify and priority hooks, checked in C, or
+     * the built-in defaults. */
+    struct rules_field fields[INTAKE_FIELD_COUNT + 3];
+    int count = 0;
+    for (int f = 0; f < INTAKE_FIELD_COUNT; f++) {
+        if (values->text[f] == NULL) continue;
+        struct rules_field *field = &fields[count++];
+        memset(field, 0, sizeof *field);
+        field->name = field_names[f];
+        if (f == INTAKE_AMOUNT || f == INTAKE_PAID_AT || f == INTAKE_DELIVERED_AT) {
+            field->is_integer = 1;
+            field->integer = f == INTAKE_AMOUNT ? facts.amount : f == INTAKE_PAID_AT ? values->paid_at : values->delivered_at;
+        } else {
+            field->text = values->text[f];
+            field->len = values->len[f];
+        }
+    }
+    if (values->text[INTAKE_AMOUNT] == NULL && facts.has_amount)
+        fields[count++] = (struct rules_field){.name = "amount", .integer = facts.amount, .is_integer = 1};
+    if (values->text[INTAKE_CHANNEL] == NULL)
+        fields[count++] = (struct rules_field){.name = "channel", .text = rules_default_channel(),
+                                               .len = strlen(rules_default_channel())};
+    if (values->text[INTAKE_CURRENCY] == NULL)
+        fields[count++] = (struct rules_field){.name = "currency", .text = facts.currency, .len = 3};
+    struct rules_triage *triage = malloc(sizeof *triage);
+    if (triage == NULL) return call_fail(call, CALL_ERR, "out of memory");
+    rules_triage(fields, count, triage);
+    int rc = open_case(call, values, &facts, triage, id);
+    free(triage);
+    return rc;
+}

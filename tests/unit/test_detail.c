@@ -1,0 +1,98 @@
+/* test_detail.c -- the logfmt builder of event details (lib/detail.c):
+ * quoting, escaping, integers, changes, appending, and its bound. */
+#include "check.h"
+#include "lib/detail.h"
+
+#include <string.h>
+
+TEST(detail_plain_values_stay_bare) {
+    struct detail d = DETAIL_INIT;
+    detail_add_string(&d, "state", "new");
+    detail_add(&d, "customer", "c-1@x.y", 7);
+    CHECK_STR(d.text, "state=new customer=c-1@x.y");
+    CHECK_INT(d.len, strlen(d.text));
+}
+
+TEST(detail_quotes_what_needs_it) {
+    struct detail d = DETAIL_INIT;
+    detail_add_string(&d, "reason", "two words");
+    detail_add_string(&d, "empty", "");
+    detail_add_string(&d, "eq", "a=b");
+    CHECK_STR(d.text, "reason=\"two words\" empty=\"\" eq=\"a=b\"");
+    CHECK_INT(d.len, strlen(d.text));
+}
+
+TEST(detail_escapes_quotes_backslashes_and_newlines) {
+    struct detail d = DETAIL_INIT;
+    detail_add_string(&d, "q", "say \"hi\"");
+    detail_add_string(&d, "b", "a\\b");
+    detail_add_string(&d, "n", "line1\nline2");
+    detail_add_string(&d, "t", "a\tb\rc");
+    CHECK_STR(d.text, "q=\"say \\\"hi\\\"\" b=\"a\\\\b\" n=\"line1\\nline2\" t=\"a b c\"");
+    CHECK_INT(d.len, strlen(d.text));
+}
+
+TEST(detail_value_length_is_counted_not_terminated) {
+    struct detail d = DETAIL_INIT;
+    detail_add(&d, "code", "fixed and more", 5);
+    CHECK_STR(d.text, "code=fixed");
+}
+
+TEST(detail_integers) {
+    struct detail d = DETAIL_INIT;
+    detail_add_integer(&d, "score", 5);
+    detail_add_integer(&d, "other", -42);
+    detail_add_integer(&d, "big", 9223372036854775807LL);
+    CHECK_STR(d.text, "score=5 other=-42 big=9223372036854775807");
+}
+
+TEST(detail_change_is_from_arrow_to) {
+    struct detail d = DETAIL_INIT;
+    detail_add_change(&d, "state", "open", "resolved");
+    detail_add_change(&d, "queue", "support", "tier.1");
+    CHECK_STR(d.text, "state=open->resolved queue=support->tier.1");
+}
+
+TEST(detail_append_joins_with_one_space) {
+    struct detail d = DETAIL_INIT, more = DETAIL_INIT, none = DETAIL_INIT;
+    detail_add_change(&d, "state", "open", "pending_customer");
+    detail_add_string(&more, "reason", "waiting for photos");
+    detail_append(&d, &more);
+    CHECK_STR(d.text, "state=open->pending_customer reason=\"waiting for photos\"");
+    size_t before = d.len;
+    detail_append(&d, &none);
+    CHECK_INT(d.len, before);
+    struct detail empty = DETAIL_INIT;
+    detail_append(&empty, &more);
+    CHECK_STR(empty.text, "reason=\"waiting for photos\"");
+}
+
+TEST(detail_is_bounded) {
+    static char big[3 * DETAIL_MAX];
+    memset(big, 'x', sizeof big);
+    struct detail d = DETAIL_INIT;
+    detail_add(&d, "text", big, sizeof big);
+    CHECK(d.len < DETAIL_MAX);
+    CHECK_INT(d.len, strlen(d.text));
+    CHECK(strncmp(d.text, "text=xxx", 8) == 0);
+    /* full: more keys are dropped, never overrun */
+    for (int i = 0; i < 100; i++) detail_add_string(&d, "k", "quoted value \"here\"");
+    CHECK(d.len < DETAIL_MAX);
+    CHECK_INT(d.len, strlen(d.text));
+    /* escaped bytes near the end never split past the bound */
+    static char quotes[2 * DETAIL_MAX];
+    memset(quotes, '"', sizeof quotes);
+    struct detail e = DETAIL_INIT;
+    detail_add(&e, "q", quotes, sizeof quotes);
+    CHECK(e.len < DETAIL_MAX);
+    CHECK_INT(e.len, strlen(e.text));
+    CHECK(e.text[e.len - 1] == '"');
+    /* appending what does not fit leaves the detail as it was */
+    struct detail f = DETAIL_INIT;
+    detail_add_string(&f, "state", "a->b");
+    size_t before = f.len;
+    detail_append(&f, &d);
+    CHECK(f.len < DETAIL_MAX);
+    CHECK_INT(f.len, strlen(f.text));
+    CHECK(f.len == before || f.len == before + 1 + d.len);
+}
