@@ -20,12 +20,9 @@
 
 #include <lauxlib.h>
 #include <stdio.h>
-#include <string.h>
 
 #define LOG_PLACE_MAX 300
 #define LOG_MESSAGE_MAX 600
-#define SPIKE_KEY_MAX 300
-#define SPIKE_TAG_MAX 200
 
 /* ------------------------------------------------------------ the live environment */
 
@@ -38,23 +35,6 @@ void rules_set_customer_provider(int (*customer)(const char *id, size_t len, str
 }
 
 void rules_set_lua_namespace(void (*push)(lua_State *state)) { namespace_provider = push; }
-
-/* Records an opened case under the keys redress.recent counts (its
- * category, its customer, each tag), once the case is committed. */
-void rules_record_case(const char *category, const char *tags, const char *customer, int64_t at) {
-    char key[SPIKE_KEY_MAX];
-    snprintf(key, sizeof key, "category:%s", category);
-    shared_add(SHARED_SPIKES, key, at);
-    snprintf(key, sizeof key, "customer:%s", customer);
-    shared_add(SHARED_SPIKES, key, at);
-    while (tags && *tags) {
-        const char *end = strchr(tags, ',');
-        size_t len = end ? (size_t)(end - tags) : strlen(tags);
-        snprintf(key, sizeof key, "tag:%.*s", (int)(len > SPIKE_TAG_MAX ? SPIKE_TAG_MAX : len), tags);
-        shared_add(SHARED_SPIKES, key, at);
-        tags += len + (end ? 1 : 0);
-    }
-}
 
 static long long live_recent(const char *key, int64_t window, int64_t now) {
     return shared_count(SHARED_SPIKES, key, window, now);

@@ -256,10 +256,6 @@ int rules_run_tests(const char *directory, int verbose);
 
 /* ------------------------------------------------------------ what rules read, registered at start */
 
-/* Spike counters for rules (redress.recent): the host records each opened
- * case under its keys once the case is committed. */
-void rules_record_case(const char *category, const char *tags, const char *customer, int64_t at);
-
 /* The plugins' namespace (redress.plugins.NAME.fn): push(state) leaves one
  * table on the stack.  Registered at start (main.c wire()); unset, rules see
  * an empty namespace. */
