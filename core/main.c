@@ -13,6 +13,7 @@
  */
 #include "domain/agents.h"
 #include "domain/intake.h"
+#include "domain/orders.h"
 #include "domain/refunds.h"
 #include "domain/deadlines.h"
 #include "domain/events.h"
@@ -108,6 +109,8 @@ static int wire(void) {
 
 
     /* money */
+    static const struct order_source plugin_orders = {plugins_order_source, plugins_order_lookup};
+    orders_set_source(&plugin_orders);
 
 
 

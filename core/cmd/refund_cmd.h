@@ -1,9 +1,17 @@
-/* refund_cmd.h -- the REFUND.* commands.  For now a forwarding header: the
- * handlers are still declared beside the refund workflow (domain/refunds.h);
- * the command table includes this, so they move here without touching it. */
+/* refund_cmd.h -- the REFUND.* commands (cmd/refund_cmd.c): parse the
+ * arguments, call the refund workflow (domain/refunds.h), encode its rows.
+ * The command table includes this. */
 #ifndef REDRESS_REFUND_CMD_H
 #define REDRESS_REFUND_CMD_H
 
-#include "domain/refunds.h"
+#include "cmd/request.h"
+
+void refund_request_command(struct request *request);
+void refund_approve_command(struct request *request);
+void refund_reject_command(struct request *request);
+void refund_settle_command(struct request *request);
+void refund_retry_command(struct request *request);
+void refund_get_command(struct request *request);
+void refund_list_command(struct request *request);
 
 #endif

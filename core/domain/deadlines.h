@@ -2,7 +2,7 @@
  *
  * Each case gets the clocks its rule set's `sla` hook names: first response,
  * next response (after the customer answers), resolution.  A clock is a row
- * in `deadlines` (store.c migration 3): target and used working seconds of its
+ * in `deadlines` (store/schema.c migration 3): target and used working seconds of its
  * calendar, the start of the running segment.  Waiting on the customer pauses
  * the running clocks (closing a segment); resuming recomputes the due instant
  * from the working time left.  A warning fires at sla_warning_percent of the
@@ -12,8 +12,11 @@
  * warning or breach fires exactly once, across crashes too.
  *
  * In memory there is only a heap of {next firing instant, clock id}
- * (timerheap.h), rebuilt from the rows at start and after a failed commit:
- * the rows are the truth, and every popped entry is checked against its row.
+ * (timerheap.h, domain/clocks.c), rebuilt from the rows at start and after a
+ * failed commit, changed by a command only once its batch commits: the rows
+ * are the truth, and every popped entry is checked against its row.
+ * deadlines.c keeps the clocks, escalation.c fires them and applies the
+ * escalate hook.
  */
 #ifndef REDRESS_DEADLINES_H
 #define REDRESS_DEADLINES_H
@@ -40,13 +43,15 @@ int deadlines_resolved(struct call *call, int64_t case_id);
 int deadlines_reopened(struct call *call, int64_t case_id);
 int deadlines_closed(struct call *call, int64_t case_id);
 
-/* Runs the escalate hook for an event on a case -- warning, breach (kind =
- * the deadline), complaint, legal_threat, reopen, manual (kind = "") -- and
- * applies and records its actions.  0, or -1 with the failure in the call. */
+/* escalation.c: runs the escalate hook for an event on a case -- warning,
+ * breach (kind = the deadline), complaint, legal_threat, reopen, manual
+ * (kind = "") -- and applies and records its actions.  0, or -1 with the
+ * failure in the call (NOTFOUND if the case does not exist). */
 int deadlines_escalate(struct call *call, int64_t case_id, const char *event, const char *kind);
 
-/* Fires every warning and breach due by now (the clock module's now), each
- * in its own savepoint of the open batch.  Returns how many fired. */
+/* escalation.c: fires every warning, breach, automation timer and held
+ * notification due by now (the clock module's now), each in its own
+ * savepoint of the open batch.  Returns how many fired. */
 int deadlines_fire_due(void);
 
 /* After a rule-set reload: re-runs the sla hook for every case with a

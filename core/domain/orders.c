@@ -6,54 +6,58 @@
  *    command that needed it;
  *  - a row of source "case" is never changed by a case: the first amount
  *    declared for an order stands, and a different one is refused at intake;
- *  - the order source plugin, when it knows the order, overrides the row
- *    (it is the authority), and what it said is written down, so that the
- *    daemon holds to it even if the plugin is later not loaded.
+ *  - the order source, when it knows the order, overrides the row (it is
+ *    the authority), and what it said is written down, so that the daemon
+ *    holds to it even if the source is later not loaded.
+ * Never includes the plugin host: the source is what main.c registered
+ * (orders_set_source); never writes a reply.
  */
 #include "domain/orders.h"
 
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/money.h"
-#include "plugin/host.h"
 #include "store/store.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#define ORDER_SOURCE_WHY_MAX 400
+
+/* The order source main.c registered (NULL: none). */
+static const struct order_source *order_source;
+
+void orders_set_source(const struct order_source *source) { order_source = source; }
+
 /* The recorded row: 1 with *fact, 0 if none, -1 on a store error. */
-static int recorded(const char *order, size_t length, struct order_fact *fact) {
+static int recorded(struct call *call, const char *order, size_t length, struct order_fact *fact) {
     static const char sql[] =
         "SELECT paid_amount, currency, source, coalesce(case_id, 0) FROM orders WHERE order_id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
-    if (statement == NULL) return -1;
-    sqlite3_bind_text(statement, 1, order, (int)length, SQLITE_STATIC);
-    int rc = sqlite3_step(statement);
-    if (rc == SQLITE_ROW) {
+    if (statement) sqlite3_bind_text(statement, 1, order, (int)length, SQLITE_STATIC);
+    int found = call_row(call, statement);
+    if (found > 0) {
         fact->paid = sqlite3_column_int64(statement, 0);
         snprintf(fact->currency, sizeof fact->currency, "%s", (const char *)sqlite3_column_text(statement, 1));
         snprintf(fact->source, sizeof fact->source, "%s", (const char *)sqlite3_column_text(statement, 2));
         fact->case_id = sqlite3_column_int64(statement, 3);
+        sqlite3_reset(statement);
     }
-    sqlite3_reset(statement);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    return found;
 }
 
 int orders_fact(struct call *call, const char *order, size_t length, enum order_lookup how,
                 struct order_fact *fact) {
     struct order_fact row;
     memset(&row, 0, sizeof row);
-    int known = recorded(order, length, &row);
-    if (known < 0) {
-        call_store_error(call);
-        return -1;
-    }
-    const char *source = plugins_order_source();
+    int known = recorded(call, order, length, &row);
+    if (known < 0) return -1;
+    const char *source = order_source ? order_source->name() : NULL;
     if (source) {
         struct order_fact said;
         memset(&said, 0, sizeof said);
-        char why[400];
-        int found = plugins_order_lookup(order, length, &said.paid, said.currency, why, sizeof why);
+        char why[ORDER_SOURCE_WHY_MAX] = "";
+        int found = order_source->lookup(order, length, &said.paid, said.currency, why, sizeof why);
         if (found < 0) {
             char quoted[300], quoted_why[sizeof why + 40];
             log_warn("order source failed", "order=%s why=%s then=%s", log_quote(order, quoted, sizeof quoted),

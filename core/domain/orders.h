@@ -25,6 +25,18 @@ struct order_fact {
     int unrecorded;          /* not in the table as it is: orders_record() writes it */
 };
 
+/* Who knows what orders were paid (main.c registers the plugin host's
+ * order source).  name() is NULL while no source is loaded; lookup() gives
+ * what order[0..len) was paid, in minor units of currency (three letters
+ * and a NUL): 1 known, 0 unknown, -1 with why when it cannot answer. */
+struct order_source {
+    const char *(*name)(void);
+    int (*lookup)(const char *order, size_t len, int64_t *paid, char currency[4], char *why, size_t size);
+};
+/* At start, before any command; source is borrowed for the daemon's life
+ * (NULL: none). */
+void orders_set_source(const struct order_source *source);
+
 /* How a failing order source is taken. */
 enum order_lookup {
     ORDER_LOOKUP_LENIENT,    /* logged; the recorded fact answers (intake) */

@@ -1,4 +1,9 @@
-/* refunds.c -- refunds, decided by the rules inside limits no rule can move.
+/* refunds.c -- refunds, decided by the rules inside limits no rule can move
+ * (see refunds.h; cmd/refund_cmd.c parses the commands and encodes rows).
+ *
+ * Owns the refund rows, the outbox and the executor slot.  Never writes a
+ * reply, never reads a connection, never moves a refund the state table
+ * (lib/refund_states.h) does not allow.
  *
  * Invariants kept here, whatever the rule set says:
  *  - amounts are integer minor units, > 0, in the currency of the order;
@@ -14,23 +19,27 @@
  *    approval limit, and never by the agent who requested it;
  *  - execution goes through the outbox with one idempotency key per refund,
  *    the same on every retry: the finance system pays it once.
- * States: review -> approved | rejected; approved -> executing ->
- * succeeded | failed; failed -> executing (retry).
+ * States (refund_states.h): review -> approved | rejected; approved ->
+ * executing -> succeeded | failed; failed -> executing (retry).
  */
 #include "domain/refunds.h"
 #include "domain/agents.h"
-#include "lib/clock.h"
+#include "domain/case.h"
 #include "domain/events.h"
-#include "lib/log.h"
-#include "lib/money.h"
 #include "domain/orders.h"
-#include "cmd/reply.h"
+#include "lib/clock.h"
+#include "lib/detail.h"
+#include "lib/money.h"
 #include "rules/rules.h"
 #include "store/store.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
+
+#define ACTOR_SHOWN 64           /* of who decided, in a refund event */
+#define DECISION_REASON_SHOWN 300
+#define SETTLE_WHY_SHOWN 295     /* of an executor's message, in refund_failed */
+#define WHY_TEXT_MAX 300
 
 static long long supervisor_limit = 200000, finance_limit = 1000000000000LL;
 
@@ -43,84 +52,134 @@ static const char refund_columns[] =
     "SELECT r.id, r.case_id, r.order_id, r.amount, r.currency, r.kind, r.reason, r.idempotency_key, r.state,"
     " r.requested_by, r.review_role, r.decided_by, r.decision_reason, r.reference, r.attempts, r.created_at,"
     " r.updated_at FROM refunds r";
+#define REFUND_SQL_MAX 512
 
-/* Writes the refund row at the statement's current row as a flat array. */
-static void reply_refund_row(struct evbuffer *out, sqlite3_stmt *statement) {
-    static const char *const names[] = {"id", "case", "order", "amount", "currency", "kind", "reason", "key", "state",
-                                        "requested_by", "review_role", "decided_by", "decision_reason", "reference",
-                                        "attempts", "created_at", "updated_at"};
-    reply_array(out, 34);
-    const char *currency = (const char *)sqlite3_column_text(statement, 4);
-    for (int c = 0; c < 17; c++) {
-        reply_bulk_string(out, names[c]);
-        if (c == 3) {
-            char text[40];
-            int digits = currency ? money_currency_digits(currency, strlen(currency)) : 2;
-            if (money_format(sqlite3_column_int64(statement, 3), digits < 0 ? 2 : digits, text, sizeof text) < 0)
-                text[0] = '\0';
-            reply_bulk_string(out, text);
-        } else {
-            reply_bulk_string(out, (const char *)sqlite3_column_text(statement, c));
-        }
-    }
+static size_t shown(const char *text, size_t most) {
+    size_t len = strlen(text);
+    return len < most ? len : most;
 }
 
-static int reply_refund(struct request *request, long long id) {
-    static char sql[512];
-    if (sql[0] == '\0') snprintf(sql, sizeof sql, "%s WHERE r.id = ?1", refund_columns);
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement == NULL) {
-        request_store_error(request);
-        return -1;
-    }
-    sqlite3_bind_int64(statement, 1, id);
-    if (sqlite3_step(statement) != SQLITE_ROW) {
-        sqlite3_reset(statement);
-        request_error(request, "NOTFOUND", "refund %lld does not exist", id);
-        return -1;
-    }
-    reply_refund_row(request->reply, statement);
-    sqlite3_reset(statement);
+static int add_event(struct call *call, int64_t case_id, const char *kind, const struct detail *detail) {
+    return events_append(call, case_id, kind, detail->text, detail->len);
+}
+
+/* The row of refund_columns at the statement's current row; -1 (ERR) when
+ * its state is not one of the table's. */
+static int read_row(struct call *call, sqlite3_stmt *statement, struct refund_row *row) {
+    const char *text[17];
+    for (int c = 0; c < 17; c++) text[c] = (const char *)sqlite3_column_text(statement, c);
+    int state = text[8] ? refund_state_parse(text[8], strlen(text[8])) : -1;
+    row->id = sqlite3_column_int64(statement, 0);
+    if (state < 0) return call_fail(call, CALL_ERR, "refund %lld has an unknown state in the store", (long long)row->id);
+    row->case_id = sqlite3_column_int64(statement, 1);
+    row->order = text[2];
+    row->amount = sqlite3_column_int64(statement, 3);
+    row->currency = text[4];
+    row->kind = text[5];
+    row->reason = text[6];
+    row->key = text[7];
+    row->state = (enum refund_state)state;
+    row->state_name = text[8];
+    row->requested_by = text[9];
+    row->review_role = text[10];
+    row->decided_by = text[11];
+    row->decision_reason = text[12];
+    row->reference = text[13];
+    row->attempts = sqlite3_column_int64(statement, 14);
+    row->created_at = sqlite3_column_int64(statement, 15);
+    row->updated_at = sqlite3_column_int64(statement, 16);
     return 0;
 }
 
-static int parse_id(struct request *request, int i, const char *what, long long *id) {
-    int64_t value;
-    if (request_id(request, i, what, &value) != 0) return -1;
-    *id = (long long)value;
+int refunds_get(struct call *call, int64_t id, refund_visitor *visit, void *context) {
+    static char sql[REFUND_SQL_MAX];
+    if (sql[0] == '\0') snprintf(sql, sizeof sql, "%s WHERE r.id = ?1", refund_columns);
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, id);
+    int found = call_row(call, statement);
+    if (found <= 0) return found < 0 ? -1 : call_fail(call, CALL_NOTFOUND, "refund %lld does not exist", (long long)id);
+    struct refund_row row;
+    int status = read_row(call, statement, &row);
+    if (status == 0) visit(context, &row);
+    sqlite3_reset(statement);
+    return status;
+}
+
+long long refunds_list(struct call *call, int64_t case_id, refund_visitor *visit, void *context) {
+    static char sql[REFUND_SQL_MAX];
+    if (sql[0] == '\0') snprintf(sql, sizeof sql, "%s WHERE r.case_id = ?1 ORDER BY r.id", refund_columns);
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, case_id);
+    long long count = 0;
+    int found;
+    while ((found = call_row(call, statement)) > 0) {
+        struct refund_row row;
+        if (read_row(call, statement, &row) != 0) {
+            sqlite3_reset(statement);
+            return -1;
+        }
+        visit(context, &row);
+        count++;
+    }
+    return found < 0 ? -1 : count;
+}
+
+/* What a refund's approval, rejection, settling and retry need of it. */
+struct refund_facts {
+    long long case_id, amount;
+    enum refund_state state;
+    char order[CASE_TEXT_MAX + 1], requested_by[CASE_TEXT_MAX + 1], review_role[NAMES_MAX + 1], currency[4];
+};
+
+static int load_refund(struct call *call, long long id, struct refund_facts *facts) {
+    static const char sql[] =
+        "SELECT case_id, amount, state, order_id, requested_by, coalesce(review_role, ''), currency FROM refunds"
+        " WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, id);
+    int found = call_row(call, statement);
+    if (found <= 0) return found < 0 ? -1 : call_fail(call, CALL_NOTFOUND, "refund %lld does not exist", id);
+    const char *state = (const char *)sqlite3_column_text(statement, 2);
+    int parsed = state ? refund_state_parse(state, strlen(state)) : -1;
+    facts->case_id = sqlite3_column_int64(statement, 0);
+    facts->amount = sqlite3_column_int64(statement, 1);
+    snprintf(facts->order, sizeof facts->order, "%s", (const char *)sqlite3_column_text(statement, 3));
+    snprintf(facts->requested_by, sizeof facts->requested_by, "%s", (const char *)sqlite3_column_text(statement, 4));
+    snprintf(facts->review_role, sizeof facts->review_role, "%s", (const char *)sqlite3_column_text(statement, 5));
+    snprintf(facts->currency, sizeof facts->currency, "%s", (const char *)sqlite3_column_text(statement, 6));
+    sqlite3_reset(statement);
+    if (parsed < 0) return call_fail(call, CALL_ERR, "refund %lld has an unknown state in the store", id);
+    facts->state = (enum refund_state)parsed;
     return 0;
 }
 
 /* What is already committed to be paid back on the order (approved,
- * executing, succeeded), leaving out refund `except`: the running total the
- * store's triggers keep (schema 10), one row. */
-static long long committed_sum(const char *order, long long except) {
-    static const char sql[] =
-        "SELECT coalesce((SELECT committed FROM order_refund_totals WHERE order_id = ?1), 0)"
-        " - coalesce((SELECT amount FROM refunds WHERE id = ?2 AND order_id = ?1"
-        " AND state IN ('approved', 'executing', 'succeeded')), 0)";
+ * executing, succeeded): the running total the store's triggers keep
+ * (schema 10), one row; less `except`'s own amount when its state counts.
+ * 0 with *sum, or -1 on a store error. */
+static int committed_sum(struct call *call, const char *order, const struct refund_facts *except, long long *sum) {
+    static const char sql[] = "SELECT coalesce((SELECT committed FROM order_refund_totals WHERE order_id = ?1), 0)";
     sqlite3_stmt *statement = store_statement(sql);
-    long long sum = -1;
-    if (statement) {
-        sqlite3_bind_text(statement, 1, order, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(statement, 2, except);
-        if (sqlite3_step(statement) == SQLITE_ROW) sum = sqlite3_column_int64(statement, 0);
-        sqlite3_reset(statement);
-    }
-    return sum;
+    if (statement) sqlite3_bind_text(statement, 1, order, -1, SQLITE_TRANSIENT);
+    int found = call_row(call, statement);
+    if (found < 0) return -1;
+    *sum = found ? sqlite3_column_int64(statement, 0) : 0;
+    if (found) sqlite3_reset(statement);
+    if (except && refund_commits_room(except->state) && strcmp(except->order, order) == 0) *sum -= except->amount;
+    return 0;
 }
 
-static int set_state(struct call *call, long long id, const char *state, const char *decided_by,
-                     const char *reason) {
+static int set_state(struct call *call, long long id, enum refund_state state, const char *decided_by,
+                     const char *reason, size_t reason_len) {
     static const char sql[] =
         "UPDATE refunds SET state = ?2, decided_by = coalesce(?3, decided_by),"
         " decision_reason = coalesce(?4, decision_reason), updated_at = ?5 WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) {
         sqlite3_bind_int64(statement, 1, id);
-        sqlite3_bind_text(statement, 2, state, -1, SQLITE_STATIC);
+        sqlite3_bind_text(statement, 2, refund_state_name(state), -1, SQLITE_STATIC);
         if (decided_by) sqlite3_bind_text(statement, 3, decided_by, -1, SQLITE_TRANSIENT);
-        if (reason) sqlite3_bind_text(statement, 4, reason, -1, SQLITE_TRANSIENT);
+        if (reason) sqlite3_bind_text(statement, 4, reason, (int)reason_len, SQLITE_TRANSIENT);
         sqlite3_bind_int64(statement, 5, clock_now());
     }
     return call_step(call, statement);
@@ -136,10 +195,14 @@ int refunds_mark_executing(struct call *call, long long id, long long case_id, c
         sqlite3_bind_int64(statement, 3, clock_now());
     }
     if (call_step(call, statement) != 0) return -1;
-    char detail[160];
-    snprintf(detail, sizeof detail, "refund=%lld state=executing executor=%s key=redress-refund-%lld", id,
-             executor_name, id);
-    return events_append(call, case_id, "refund_executing", detail, strlen(detail));
+    char key[48];
+    snprintf(key, sizeof key, "redress-refund-%lld", id);
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "refund", id);
+    detail_add_string(&detail, "state", refund_state_name(REFUND_EXECUTING));
+    detail_add_string(&detail, "executor", executor_name);
+    detail_add_string(&detail, "key", key);
+    return add_event(call, case_id, "refund_executing", &detail);
 }
 
 /* The built-in executor: an outbox row for the finance system, the refund
@@ -164,159 +227,108 @@ void refunds_set_executor(const struct refund_executor *replacement) {
     executor = replacement ? replacement : &outbox_executor;
 }
 
-static int execute(struct call *call, long long id, long long case_id) {
-    return executor->start(call, id, case_id);
+int refunds_kind_valid(const char *kind, size_t len) {
+    static const char *const kinds[] = {"refund_only", "return_refund", "exchange"};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strlen(kinds[i]) == len && memcmp(kinds[i], kind, len) == 0) return 1;
+    return 0;
 }
 
-/* REFUND.REQUEST case amount kind [REASON text] [KEY key] */
-void refund_request_command(struct request *request) {
-    long long case_id;
-    if (parse_id(request, 1, "case", &case_id) != 0) return;
-    const char *kind = request->argv[3];
-    if (strcmp(kind, "refund_only") && strcmp(kind, "return_refund") && strcmp(kind, "exchange")) {
-        request_error(request, "INVALID", "kind must be refund_only, return_refund or exchange");
-        return;
-    }
-    const char *reason = NULL, *key = NULL;
-    size_t reason_len = 0, key_len = 0;
-    for (int i = 4; i < request->argc; i += 2) {
-        if (i + 1 >= request->argc) {
-            request_error(request, "INVALID", "'%.16s' needs a value", request->argv[i]);
-            return;
-        }
-        if (request_argument_is(request, i, "REASON") && request->argvlen[i + 1] <= 1024) {
-            reason = request->argv[i + 1];
-            reason_len = request->argvlen[i + 1];
-        } else if (request_argument_is(request, i, "KEY") && request->argvlen[i + 1] >= 1 &&
-                   request->argvlen[i + 1] <= 128) {
-            key = request->argv[i + 1];
-            key_len = request->argvlen[i + 1];
-        } else {
-            request_error(request, "INVALID", "options are REASON text (at most 1024 bytes) and KEY key (1 to 128)");
-            return;
-        }
-    }
-    static const char case_sql[] =
-        "SELECT order_id, amount, currency, customer, category, queue, priority, paid_at, delivered_at, tier, subject"
-        " FROM cases WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(case_sql);
-    if (statement == NULL) {
-        request_store_error(request);
-        return;
-    }
-    sqlite3_bind_int64(statement, 1, case_id);
-    if (sqlite3_step(statement) != SQLITE_ROW) {
-        sqlite3_reset(statement);
-        request_error(request, "NOTFOUND", "case %lld does not exist", case_id);
-        return;
-    }
-    char order[160] = "", currency[8] = "", customer[160] = "", category[72] = "", queue[72] = "", priority[72] = "";
-    char tier[72] = "", subject[1100] = "";
-    int has_order = sqlite3_column_type(statement, 0) != SQLITE_NULL;
-    long long paid_at = sqlite3_column_int64(statement, 7), delivered_at = sqlite3_column_int64(statement, 8);
-    int has_delivered = sqlite3_column_type(statement, 8) != SQLITE_NULL;
-    if (has_order) snprintf(order, sizeof order, "%s", (const char *)sqlite3_column_text(statement, 0));
-    if (sqlite3_column_text(statement, 2)) snprintf(currency, sizeof currency, "%s", (const char *)sqlite3_column_text(statement, 2));
-    snprintf(customer, sizeof customer, "%s", (const char *)sqlite3_column_text(statement, 3));
-    snprintf(category, sizeof category, "%s", (const char *)sqlite3_column_text(statement, 4));
-    snprintf(queue, sizeof queue, "%s", (const char *)sqlite3_column_text(statement, 5));
-    snprintf(priority, sizeof priority, "%s", (const char *)sqlite3_column_text(statement, 6));
-    if (sqlite3_column_text(statement, 9)) snprintf(tier, sizeof tier, "%s", (const char *)sqlite3_column_text(statement, 9));
-    snprintf(subject, sizeof subject, "%s", (const char *)sqlite3_column_text(statement, 10));
+/* The refund the key made: 1 with *id when it is the same refund, 0 when
+ * the key is new, -1 (CONFLICT, or a store error). */
+static int find_by_key(struct call *call, const struct refund_ask *ask, int64_t case_id, int64_t amount, int64_t *id) {
+    static const char sql[] = "SELECT id, case_id, amount, kind FROM refunds WHERE idempotency_key = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_text(statement, 1, ask->key, (int)ask->key_len, SQLITE_STATIC);
+    int found = call_row(call, statement);
+    if (found <= 0) return found;
+    int same = sqlite3_column_int64(statement, 1) == case_id && sqlite3_column_int64(statement, 2) == amount &&
+               strcmp((const char *)sqlite3_column_text(statement, 3), ask->kind) == 0;
+    *id = sqlite3_column_int64(statement, 0);
     sqlite3_reset(statement);
-    if (!has_order) {
-        request_error(request, "INVALID", "case %lld has no order and paid amount to refund", case_id);
-        return;
-    }
-    /* What the order was paid, whatever this case says: the ceiling. */
-    struct order_fact fact;
-    int known = orders_fact(&request->call, order, strlen(order), ORDER_LOOKUP_STRICT, &fact);
-    if (known < 0) return;
-    if (!known) {
-        request_error(request, "INVALID", "case %lld has no order and paid amount to refund: nobody recorded what "
-                      "order %s was paid", case_id, order);
-        return;
-    }
-    long long paid = fact.paid;
-    memcpy(currency, fact.currency, sizeof fact.currency);
-    int64_t amount;
-    const char *why = money_parse(request->argv[2], request->argvlen[2], money_currency_digits(currency, 3), &amount);
-    if (why) {
-        request_error(request, "INVALID", "amount '%.32s' %s", request->argv[2], why);
-        return;
-    }
-    if (amount <= 0) {
-        request_error(request, "INVALID", "amount must be more than 0");
-        return;
-    }
-    /* Idempotency: the same key is the same refund. */
-    if (key) {
-        static char find_sql[512];
-        if (find_sql[0] == '\0') snprintf(find_sql, sizeof find_sql, "%s WHERE r.idempotency_key = ?1", refund_columns);
-        statement = store_statement(find_sql);
-        if (statement == NULL) {
-            request_store_error(request);
-            return;
-        }
-        sqlite3_bind_text(statement, 1, key, (int)key_len, SQLITE_STATIC);
-        if (sqlite3_step(statement) == SQLITE_ROW) {
-            int same = sqlite3_column_int64(statement, 1) == case_id && sqlite3_column_int64(statement, 3) == amount &&
-                       strcmp((const char *)sqlite3_column_text(statement, 5), kind) == 0;
-            if (same) reply_refund_row(request->reply, statement);
-            sqlite3_reset(statement);
-            if (!same)
-                request_error(request, "CONFLICT", "key '%.*s' was used for another refund", (int)key_len, key);
-            return;
-        }
-        sqlite3_reset(statement);
-    }
-    /* The rules decide; the host's invariants bound them. */
+    if (!same)
+        return call_fail(call, CALL_CONFLICT, "key '%.*s' was used for another refund", (int)ask->key_len, ask->key);
+    return 1;
+}
+
+/* The decision a refund request starts with: the rules', or a supervisor's
+ * review when no rule set decides. */
+static void decide(const struct case_row *row, const struct refund_ask *ask, int64_t paid, const char *currency,
+                   int64_t amount, struct rules_refund *decision) {
     struct rules_field fields[] = {
-        {.name = "category", .text = category, .len = strlen(category)},
-        {.name = "customer", .text = customer, .len = strlen(customer)},
-        {.name = "order", .text = order, .len = strlen(order)},
-        {.name = "queue", .text = queue, .len = strlen(queue)},
-        {.name = "priority", .text = priority, .len = strlen(priority)},
+        {.name = "category", .text = row->category, .len = strlen(row->category)},
+        {.name = "customer", .text = row->customer, .len = strlen(row->customer)},
+        {.name = "order", .text = row->order_id, .len = strlen(row->order_id)},
+        {.name = "queue", .text = row->queue, .len = strlen(row->queue)},
+        {.name = "priority", .text = row->priority, .len = strlen(row->priority)},
         {.name = "currency", .text = currency, .len = strlen(currency)},
-        {.name = "tier", .text = tier, .len = strlen(tier)},
-        {.name = "subject", .text = subject, .len = strlen(subject)},
-        {.name = "refund_kind", .text = kind, .len = strlen(kind)},
-        {.name = "refund_reason", .text = reason ? reason : "", .len = reason_len},
+        {.name = "tier", .text = row->tier, .len = strlen(row->tier)},
+        {.name = "subject", .text = row->subject, .len = strlen(row->subject)},
+        {.name = "refund_kind", .text = ask->kind, .len = strlen(ask->kind)},
+        {.name = "refund_reason", .text = ask->reason ? ask->reason : "", .len = ask->reason_len},
         {.name = "amount", .integer = paid, .is_integer = 1},
         {.name = "refund_amount", .integer = amount, .is_integer = 1},
-        {.name = "paid_at", .integer = paid_at, .is_integer = 1},
-        {.name = "delivered_at", .integer = delivered_at, .is_integer = 1},
+        {.name = "paid_at", .integer = row->paid_at, .is_integer = 1},
+        {.name = "delivered_at", .integer = row->delivered_at, .is_integer = 1},
     };
-    int field_count = (int)(sizeof fields / sizeof fields[0]) - (has_delivered ? 0 : 1);
+    int field_count = (int)(sizeof fields / sizeof fields[0]) - (row->has_delivered_at ? 0 : 1);
+    if (rules_loaded() && rules_refund(fields, field_count, decision) == 0) return;
+    memset(decision, 0, sizeof *decision);
+    snprintf(decision->decision, sizeof decision->decision, "review");
+    decision->verdict = RULES_REVIEW;
+    snprintf(decision->role, sizeof decision->role, "supervisor");
+    decision->cap = -1;
+    snprintf(decision->reason, sizeof decision->reason, "no rule decided: a supervisor reviews");
+}
+
+int refunds_request(struct call *call, int64_t case_id, const struct refund_ask *ask, int64_t *id) {
+    struct case_row row;
+    if (case_load(call, case_id, 0, &row) != 0) return -1;
+    if (!row.has_order)
+        return call_fail(call, CALL_INVALID, "case %lld has no order and paid amount to refund", (long long)case_id);
+    /* What the order was paid, whatever this case says: the ceiling. */
+    const char *order = row.order_id;
+    struct order_fact fact;
+    int known = orders_fact(call, order, strlen(order), ORDER_LOOKUP_STRICT, &fact);
+    if (known < 0) return -1;
+    if (!known)
+        return call_fail(call, CALL_INVALID, "case %lld has no order and paid amount to refund: nobody recorded what "
+                         "order %s was paid", (long long)case_id, order);
+    long long paid = fact.paid;
+    const char *currency = fact.currency;
+    int64_t amount;
+    const char *why = money_parse(ask->amount, ask->amount_len, money_currency_digits(currency, 3), &amount);
+    if (why) return call_fail(call, CALL_INVALID, "amount '%.32s' %s", ask->amount, why);
+    if (amount <= 0) return call_fail(call, CALL_INVALID, "amount must be more than 0");
+    /* Idempotency: the same key is the same refund. */
+    if (ask->key) {
+        int made = find_by_key(call, ask, case_id, amount, id);
+        if (made != 0) return made < 0 ? -1 : 0;
+    }
+    /* The rules decide; the host's invariants bound them. */
     struct rules_refund decision;
-    if (!rules_loaded() || rules_refund(fields, field_count, &decision) != 0) {
-        memset(&decision, 0, sizeof decision);
-        snprintf(decision.decision, sizeof decision.decision, "review");
-        snprintf(decision.role, sizeof decision.role, "supervisor");
-        decision.cap = -1;
-        snprintf(decision.reason, sizeof decision.reason, "no rule decided: a supervisor reviews");
-    }
-    long long committed = committed_sum(order, 0);
-    if (committed < 0) {
-        request_store_error(request);
-        return;
-    }
-    char why_text[300] = "";
-    const char *state = decision.decision[0] == 'a' ? "approved" : decision.decision[0] == 'r' && decision.decision[2] == 'j'
-                        ? "rejected" : "review";
+    decide(&row, ask, paid, currency, amount, &decision);
+    long long committed;
+    if (committed_sum(call, order, NULL, &committed) != 0) return -1;
+    char why_text[WHY_TEXT_MAX] = "";
+    enum refund_state state = decision.verdict == RULES_APPROVE  ? REFUND_APPROVED
+                              : decision.verdict == RULES_REJECT ? REFUND_REJECTED
+                                                                 : REFUND_REVIEW;
     if (decision.cap >= 0 && amount > decision.cap) {
-        state = "rejected";
+        state = REFUND_REJECTED;
         snprintf(why_text, sizeof why_text, "over the rules' cap (%lld)", decision.cap);
     } else if (amount > paid - committed) {
-        state = "rejected";
+        state = REFUND_REJECTED;
         snprintf(why_text, sizeof why_text, "more than what remains refundable on order %s (%lld of %lld)", order,
                  paid - committed, paid);
     }
+    if (!refund_can_move(REFUND_REQUESTED, state))
+        return call_fail(call, CALL_ERR, "a request cannot become %s", refund_state_name(state));
     /* Only a role that may approve can be asked to: supervisor, finance or
      * admin.  Anything else (an agent, a name the host does not know) goes
      * to a supervisor, and the reason says so. */
     unsigned review_role = agents_role_parse(decision.role, strlen(decision.role));
-    if (strcmp(state, "review") == 0 && review_role != ROLE_SUPERVISOR && review_role != ROLE_FINANCE &&
+    if (state == REFUND_REVIEW && review_role != ROLE_SUPERVISOR && review_role != ROLE_FINANCE &&
         review_role != ROLE_ADMIN) {
         char original[RULES_NAME_MAX + 1];
         snprintf(original, sizeof original, "%s", decision.role);
@@ -325,242 +337,147 @@ void refund_request_command(struct request *request) {
         snprintf(decision.reason + used, sizeof decision.reason - used, " (review by %s given to a supervisor)",
                  original);
     }
-    if (orders_record(&request->call, order, strlen(order), &fact) != 0) return;
+    if (orders_record(call, order, strlen(order), &fact) != 0) return -1;
+    const char *reason = why_text[0] ? why_text : decision.reason;
     static const char insert[] =
         "INSERT INTO refunds(case_id, order_id, amount, currency, kind, reason, idempotency_key, state, requested_by,"
         " review_role, decision_reason, decided_by, created_at, updated_at)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)";
-    statement = store_statement(insert);
+    sqlite3_stmt *statement = store_statement(insert);
     if (statement) {
         sqlite3_bind_int64(statement, 1, case_id);
         sqlite3_bind_text(statement, 2, order, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(statement, 3, amount);
         sqlite3_bind_text(statement, 4, currency, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(statement, 5, kind, -1, SQLITE_STATIC);
-        if (reason) sqlite3_bind_text(statement, 6, reason, (int)reason_len, SQLITE_STATIC);
-        if (key) sqlite3_bind_text(statement, 7, key, (int)key_len, SQLITE_STATIC);
-        sqlite3_bind_text(statement, 8, state, -1, SQLITE_STATIC);
-        sqlite3_bind_text(statement, 9, request->call.actor, -1, SQLITE_STATIC);
-        if (strcmp(state, "review") == 0) sqlite3_bind_text(statement, 10, decision.role, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(statement, 11, why_text[0] ? why_text : decision.reason, -1, SQLITE_TRANSIENT);
-        if (strcmp(state, "review") != 0) sqlite3_bind_text(statement, 12, why_text[0] ? "redress" : "rules", -1, SQLITE_STATIC);
+        sqlite3_bind_text(statement, 5, ask->kind, -1, SQLITE_STATIC);
+        if (ask->reason) sqlite3_bind_text(statement, 6, ask->reason, (int)ask->reason_len, SQLITE_STATIC);
+        if (ask->key) sqlite3_bind_text(statement, 7, ask->key, (int)ask->key_len, SQLITE_STATIC);
+        sqlite3_bind_text(statement, 8, refund_state_name(state), -1, SQLITE_STATIC);
+        sqlite3_bind_text(statement, 9, call->actor, -1, SQLITE_STATIC);
+        if (state == REFUND_REVIEW) sqlite3_bind_text(statement, 10, decision.role, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(statement, 11, reason, -1, SQLITE_TRANSIENT);
+        if (state != REFUND_REVIEW) sqlite3_bind_text(statement, 12, why_text[0] ? "redress" : "rules", -1, SQLITE_STATIC);
         sqlite3_bind_int64(statement, 13, clock_now());
     }
-    if (request_step(request, statement) != 0) return;
-    long long id = sqlite3_last_insert_rowid(store_database());
-    char detail[600];
-    snprintf(detail, sizeof detail, "refund=%lld amount=%lld currency=%s kind=%s decision=%s%s%s reason=\"%.300s\"", id,
-             (long long)amount, currency, kind, state, strcmp(state, "review") == 0 ? " role=" : "",
-             strcmp(state, "review") == 0 ? decision.role : "", why_text[0] ? why_text : decision.reason);
-    if (events_append(&request->call, case_id, "refund_decided", detail, strlen(detail)) != 0) return;
-    if (strcmp(state, "approved") == 0 && execute(&request->call, id, case_id) != 0) return;
-    reply_refund(request, id);
-}
-
-/* Loads a refund's state and what approval needs. */
-struct refund_facts {
-    long long case_id, amount;
-    char state[16], order[160], requested_by[80], review_role[32], currency[8];
-};
-
-static int load_refund(struct call *call, long long id, struct refund_facts *facts) {
-    static const char sql[] =
-        "SELECT case_id, amount, state, order_id, requested_by, coalesce(review_role, ''), currency FROM refunds"
-        " WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement == NULL) {
-        call_store_error(call);
-        return -1;
-    }
-    sqlite3_bind_int64(statement, 1, id);
-    if (sqlite3_step(statement) != SQLITE_ROW) {
-        sqlite3_reset(statement);
-        call_fail(call, CALL_NOTFOUND, "refund %lld does not exist", id);
-        return -1;
-    }
-    facts->case_id = sqlite3_column_int64(statement, 0);
-    facts->amount = sqlite3_column_int64(statement, 1);
-    snprintf(facts->state, sizeof facts->state, "%s", (const char *)sqlite3_column_text(statement, 2));
-    snprintf(facts->order, sizeof facts->order, "%s", (const char *)sqlite3_column_text(statement, 3));
-    snprintf(facts->requested_by, sizeof facts->requested_by, "%s", (const char *)sqlite3_column_text(statement, 4));
-    snprintf(facts->review_role, sizeof facts->review_role, "%s", (const char *)sqlite3_column_text(statement, 5));
-    snprintf(facts->currency, sizeof facts->currency, "%s", (const char *)sqlite3_column_text(statement, 6));
-    sqlite3_reset(statement);
+    if (call_step(call, statement) != 0) return -1;
+    *id = sqlite3_last_insert_rowid(store_database());
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "refund", *id);
+    detail_add_integer(&detail, "amount", amount);
+    detail_add_string(&detail, "currency", currency);
+    detail_add_string(&detail, "kind", ask->kind);
+    detail_add_string(&detail, "decision", refund_state_name(state));
+    if (state == REFUND_REVIEW) detail_add_string(&detail, "role", decision.role);
+    detail_add(&detail, "reason", reason, shown(reason, DECISION_REASON_SHOWN));
+    if (case_event(call, &row, "refund_decided", &detail) != 0) return -1;
+    if (state == REFUND_APPROVED && executor->start(call, *id, case_id) != 0) return -1;
     return 0;
 }
 
 /* The order has room for refund `id` (not counted itself): what the order
  * was paid (its one fact, asked again: the order source may have changed
- * its word) minus what is committed.  0, or -1 after -CONFLICT (or a store
- * or order source error). */
-static int check_room(struct request *request, long long id, const struct refund_facts *facts) {
+ * its word) minus what is committed.  0, or -1 (CONFLICT, or a store or
+ * order source error). */
+static int check_room(struct call *call, long long id, const struct refund_facts *facts) {
     struct order_fact fact;
-    int known = orders_fact(&request->call, facts->order, strlen(facts->order), ORDER_LOOKUP_STRICT, &fact);
+    int known = orders_fact(call, facts->order, strlen(facts->order), ORDER_LOOKUP_STRICT, &fact);
     if (known < 0) return -1;
-    if (!known) {
-        request_error(request, "CONFLICT", "refund %lld: nobody recorded what order %s was paid", id, facts->order);
-        return -1;
-    }
-    if (strcmp(fact.currency, facts->currency) != 0) {
-        request_error(request, "CONFLICT", "refund %lld is in %s but order %s was paid in %s", id, facts->currency,
-                      facts->order, fact.currency);
-        return -1;
-    }
-    long long paid = fact.paid, committed = committed_sum(facts->order, id);
-    if (committed < 0) {
-        request_store_error(request);
-        return -1;
-    }
-    if (facts->amount > paid - committed) {
-        request_error(request, "CONFLICT", "refund %lld is more than what remains refundable on order %s (%lld)", id,
-                      facts->order, paid - committed);
-        return -1;
-    }
-    return orders_record(&request->call, facts->order, strlen(facts->order), &fact);
+    if (!known) return call_fail(call, CALL_CONFLICT, "refund %lld: nobody recorded what order %s was paid", id, facts->order);
+    if (strcmp(fact.currency, facts->currency) != 0)
+        return call_fail(call, CALL_CONFLICT, "refund %lld is in %s but order %s was paid in %s", id, facts->currency,
+                         facts->order, fact.currency);
+    long long paid = fact.paid, committed;
+    if (committed_sum(call, facts->order, facts, &committed) != 0) return -1;
+    if (facts->amount > paid - committed)
+        return call_fail(call, CALL_CONFLICT, "refund %lld is more than what remains refundable on order %s (%lld)", id,
+                         facts->order, paid - committed);
+    return orders_record(call, facts->order, strlen(facts->order), &fact);
 }
 
-void refund_approve_command(struct request *request) {
-    long long id;
+/* The facts of refund id, if it is `from` (and the table lets it move to
+ * `to`): else BADSTATE with what. */
+static int load_for(struct call *call, long long id, enum refund_state from, enum refund_state to, const char *what,
+                    struct refund_facts *facts) {
+    if (load_refund(call, id, facts) != 0) return -1;
+    if (facts->state != from || !refund_can_move(from, to))
+        return call_fail(call, CALL_BADSTATE, "refund %lld is %s: %s", id, refund_state_name(facts->state), what);
+    return 0;
+}
+
+int refunds_approve(struct call *call, int64_t id, const char *note) {
     struct refund_facts facts;
-    if (parse_id(request, 1, "refund", &id) != 0 || load_refund(&request->call, id, &facts) != 0) return;
-    if (strcmp(facts.state, "review") != 0) {
-        request_error(request, "BADSTATE", "refund %lld is %s: only a refund in review is approved", id, facts.state);
-        return;
-    }
-    unsigned role = request->call.who.internal ? ROLE_ADMIN : request->call.who.role;
+    if (load_for(call, id, REFUND_REVIEW, REFUND_APPROVED, "only a refund in review is approved", &facts) != 0) return -1;
+    unsigned role = call->who.internal ? ROLE_ADMIN : call->who.role;
     unsigned needed = agents_role_parse(facts.review_role, strlen(facts.review_role));
-    if (role != ROLE_ADMIN && role != needed) {
-        request_error(request, "NOPERM", "refund %lld is for a %s to approve", id, facts.review_role);
-        return;
-    }
+    if (role != ROLE_ADMIN && role != needed)
+        return call_fail(call, CALL_NOPERM, "refund %lld is for a %s to approve", (long long)id, facts.review_role);
     long long limit = role == ROLE_SUPERVISOR ? supervisor_limit : role == ROLE_FINANCE ? finance_limit : -1;
-    if (limit >= 0 && facts.amount > limit) {
-        request_error(request, "NOPERM", "refund %lld is over your role's approval limit (%lld)", id, limit);
-        return;
-    }
-    if (strcmp(facts.requested_by, request->call.actor) == 0) {
-        request_error(request, "NOPERM", "nobody approves a refund they requested");
-        return;
-    }
-    if (check_room(request, id, &facts) != 0) return;
-    const char *note = request->argc == 3 ? request->argv[2] : "approved";
-    if (set_state(&request->call, id, "approved", request->call.actor, note) != 0) return;
-    char detail[200];
-    snprintf(detail, sizeof detail, "refund=%lld decision=approved by=%.64s", id, request->call.actor);
-    if (events_append(&request->call, facts.case_id, "refund_decided", detail, strlen(detail)) != 0) return;
-    if (execute(&request->call, id, facts.case_id) != 0) return;
-    reply_refund(request, id);
+    if (limit >= 0 && facts.amount > limit)
+        return call_fail(call, CALL_NOPERM, "refund %lld is over your role's approval limit (%lld)", (long long)id, limit);
+    if (strcmp(facts.requested_by, call->actor) == 0)
+        return call_fail(call, CALL_NOPERM, "nobody approves a refund they requested");
+    if (check_room(call, id, &facts) != 0) return -1;
+    if (note == NULL) note = refund_state_name(REFUND_APPROVED);
+    if (set_state(call, id, REFUND_APPROVED, call->actor, note, strlen(note)) != 0) return -1;
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "refund", id);
+    detail_add_string(&detail, "decision", refund_state_name(REFUND_APPROVED));
+    detail_add(&detail, "by", call->actor, shown(call->actor, ACTOR_SHOWN));
+    if (add_event(call, facts.case_id, "refund_decided", &detail) != 0) return -1;
+    return executor->start(call, id, facts.case_id);
 }
 
-void refund_reject_command(struct request *request) {
-    long long id;
+int refunds_reject(struct call *call, int64_t id, const char *reason, size_t reason_len) {
     struct refund_facts facts;
-    if (parse_id(request, 1, "refund", &id) != 0 || load_refund(&request->call, id, &facts) != 0) return;
-    if (strcmp(facts.state, "review") != 0) {
-        request_error(request, "BADSTATE", "refund %lld is %s: only a refund in review is rejected", id, facts.state);
-        return;
-    }
-    if (request->argvlen[2] > 1024) {
-        request_error(request, "INVALID", "reason is too long (at most 1024 bytes)");
-        return;
-    }
-    char reason[1100];
-    snprintf(reason, sizeof reason, "%.*s", (int)request->argvlen[2], request->argv[2]);
-    if (set_state(&request->call, id, "rejected", request->call.actor, reason) != 0) return;
-    char detail[1300];
-    snprintf(detail, sizeof detail, "refund=%lld decision=rejected by=%.64s reason=\"%.1024s\"", id, request->call.actor, reason);
-    if (events_append(&request->call, facts.case_id, "refund_decided", detail, strlen(detail)) != 0) return;
-    reply_refund(request, id);
+    if (load_for(call, id, REFUND_REVIEW, REFUND_REJECTED, "only a refund in review is rejected", &facts) != 0) return -1;
+    if (reason_len > REFUND_REASON_MAX)
+        return call_fail(call, CALL_INVALID, "reason is too long (at most %d bytes)", REFUND_REASON_MAX);
+    reason_len = strnlen(reason, reason_len); /* the text up to a NUL, as it was always kept */
+    if (set_state(call, id, REFUND_REJECTED, call->actor, reason, reason_len) != 0) return -1;
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "refund", id);
+    detail_add_string(&detail, "decision", refund_state_name(REFUND_REJECTED));
+    detail_add(&detail, "by", call->actor, shown(call->actor, ACTOR_SHOWN));
+    detail_add(&detail, "reason", reason, reason_len);
+    return add_event(call, facts.case_id, "refund_decided", &detail);
 }
 
 int refunds_settle(struct call *call, long long id, int ok, const char *reference, size_t reference_length,
                    const char *message) {
     struct refund_facts facts;
-    if (load_refund(call, id, &facts) != 0) return -1;
-    if (strcmp(facts.state, "executing") != 0) {
-        call_fail(call, CALL_BADSTATE, "refund %lld is %s: only an executing refund settles", id, facts.state);
-        return -1;
-    }
+    enum refund_state outcome = ok ? REFUND_SUCCEEDED : REFUND_FAILED;
+    if (load_for(call, id, REFUND_EXECUTING, outcome, "only an executing refund settles", &facts) != 0) return -1;
     static const char sql[] = "UPDATE refunds SET reference = coalesce(?2, reference) WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) {
         sqlite3_bind_int64(statement, 1, id);
         if (reference)
-            sqlite3_bind_text(statement, 2, reference, (int)(reference_length > 128 ? 128 : reference_length),
+            sqlite3_bind_text(statement, 2, reference,
+                              (int)(reference_length > REFUND_REFERENCE_MAX ? REFUND_REFERENCE_MAX : reference_length),
                               SQLITE_STATIC);
     }
-    if (call_step(call, statement) != 0 || set_state(call, id, ok ? "succeeded" : "failed", NULL, NULL) != 0)
-        return -1;
-    char detail[400], quoted[300];
-    int len = snprintf(detail, sizeof detail, "refund=%lld state=%s", id, ok ? "succeeded" : "failed");
-    if (message && *message)
-        snprintf(detail + len, sizeof detail - (size_t)len, " why=%s", log_quote(message, quoted, sizeof quoted));
-    return events_append(call, facts.case_id, ok ? "refund_paid" : "refund_failed", detail, strlen(detail));
+    if (call_step(call, statement) != 0 || set_state(call, id, outcome, NULL, NULL, 0) != 0) return -1;
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "refund", id);
+    detail_add_string(&detail, "state", refund_state_name(outcome));
+    if (message && *message) detail_add(&detail, "why", message, shown(message, SETTLE_WHY_SHOWN));
+    return add_event(call, facts.case_id, ok ? "refund_paid" : "refund_failed", &detail);
 }
 
-/* REFUND.SETTLE id ok|failed [reference]: the finance system's answer. */
-void refund_settle_command(struct request *request) {
-    long long id;
-    if (parse_id(request, 1, "refund", &id) != 0) return;
-    int ok = request_argument_is(request, 2, "ok");
-    if (!ok && !request_argument_is(request, 2, "failed")) {
-        request_error(request, "INVALID", "the outcome is ok or failed");
-        return;
-    }
+int refunds_settle_reported(struct call *call, int64_t id, int ok, const char *reference, size_t reference_length) {
     /* A refund an executor is paying reports its own outcome: settling it by
      * hand meanwhile would give its room back while the payment may still
      * go through (and another refund could take that room). */
-    if (executor->in_flight && executor->in_flight(id)) {
-        request_error(request, "BADSTATE", "refund %lld is being executed by %s: its outcome comes from there", id,
-                      executor->name);
-        return;
-    }
-    const char *reference = request->argc == 4 ? request->argv[3] : NULL;
-    size_t reference_length = request->argc == 4 ? request->argvlen[3] : 0;
-    if (refunds_settle(&request->call, id, ok, reference, reference_length, NULL) != 0) return;
-    reply_refund(request, id);
+    if (executor->in_flight && executor->in_flight(id))
+        return call_fail(call, CALL_BADSTATE, "refund %lld is being executed by %s: its outcome comes from there",
+                         (long long)id, executor->name);
+    return refunds_settle(call, id, ok, reference, reference_length, NULL);
 }
 
-/* REFUND.RETRY id: a failed refund goes to the outbox again, same key. */
-void refund_retry_command(struct request *request) {
-    long long id;
+int refunds_retry(struct call *call, int64_t id) {
     struct refund_facts facts;
-    if (parse_id(request, 1, "refund", &id) != 0 || load_refund(&request->call, id, &facts) != 0) return;
-    if (strcmp(facts.state, "failed") != 0) {
-        request_error(request, "BADSTATE", "refund %lld is %s: only a failed refund is retried", id, facts.state);
-        return;
-    }
+    if (load_for(call, id, REFUND_FAILED, REFUND_EXECUTING, "only a failed refund is retried", &facts) != 0) return -1;
     /* A failed refund gave its room back; another may have taken it since. */
-    if (check_room(request, id, &facts) != 0) return;
-    if (execute(&request->call, id, facts.case_id) != 0) return;
-    reply_refund(request, id);
-}
-
-void refund_get_command(struct request *request) {
-    long long id;
-    if (parse_id(request, 1, "refund", &id) == 0) reply_refund(request, id);
-}
-
-void refund_list_command(struct request *request) {
-    long long case_id;
-    if (parse_id(request, 1, "case", &case_id) != 0) return;
-    static char sql[512];
-    if (sql[0] == '\0') snprintf(sql, sizeof sql, "%s WHERE r.case_id = ?1 ORDER BY r.id", refund_columns);
-    sqlite3_stmt *statement = store_statement(sql);
-    struct evbuffer *rows = evbuffer_new();
-    if (statement == NULL || rows == NULL) {
-        if (rows) evbuffer_free(rows);
-        request_store_error(request);
-        return;
-    }
-    sqlite3_bind_int64(statement, 1, case_id);
-    long long count = 0;
-    while (sqlite3_step(statement) == SQLITE_ROW) {
-        reply_refund_row(rows, statement);
-        count++;
-    }
-    sqlite3_reset(statement);
-    reply_array(request->reply, count);
-    evbuffer_add_buffer(request->reply, rows);
-    evbuffer_free(rows);
+    if (check_room(call, id, &facts) != 0) return -1;
+    return executor->start(call, id, facts.case_id);
 }

@@ -1,8 +1,26 @@
-/* refunds.h -- the refund workflow: request, decide, approve, execute, settle. */
+/* refunds.h -- the refund workflow: request, decide, approve, execute, settle.
+ *
+ * Owns the `refunds` rows and the refund_outbox, the limits no rule can
+ * move (refunds.c's top comment), and the executor slot.  Never parses a
+ * command's arguments or writes a reply: cmd/refund_cmd.c does, through
+ * these functions and struct refund_row.
+ *
+ * Every function that takes a struct call runs inside a write command's
+ * savepoint (reads: any command) and returns 0 (or a count), or -1 with the
+ * failure (status and message) in the call.
+ */
 #ifndef REDRESS_REFUNDS_H
 #define REDRESS_REFUNDS_H
 
-#include "cmd/request.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#include "domain/call.h"
+#include "lib/refund_states.h"
+
+#define REFUND_REASON_MAX 1024      /* REASON text of a request, reason of a rejection */
+#define REFUND_KEY_MAX 128          /* idempotency key */
+#define REFUND_REFERENCE_MAX 128    /* the payer's reference, as kept */
 
 void refunds_configure(long long supervisor_limit, long long finance_limit);
 
@@ -12,8 +30,8 @@ void refunds_configure(long long supervisor_limit, long long finance_limit);
  * and leaves the refund `executing`; the outcome comes back through
  * REFUND.SETTLE (or, for an executor that talks to a payment provider, the
  * same state change made by the host when it answers).  Returns 0, or -1
- * after the request got its error reply.  The built-in outbox executor is
- * the default; refunds_set_executor() replaces it (for plugins). */
+ * with the failure in the call.  The built-in outbox executor is the
+ * default; refunds_set_executor() replaces it (for plugins). */
 struct refund_executor {
     const char *name;
     int (*start)(struct call *call, long long refund_id, long long case_id);
@@ -25,22 +43,59 @@ struct refund_executor {
 void refunds_set_executor(const struct refund_executor *executor);
 
 /* For executors: in the command's savepoint, counts an attempt, records who
- * executes it and marks refund `id` executing, with its event.  0, or -1
- * after the request got its error. */
+ * executes it and marks refund `id` executing, with its event. */
 int refunds_mark_executing(struct call *call, long long id, long long case_id, const char *executor_name);
 
 /* The outcome of an executing refund: succeeded (reference kept, at most
- * 128 bytes; may be NULL) or failed (message, may be NULL, goes into the
- * event).  -BADSTATE unless it is executing.  0, or -1 after the error. */
+ * REFUND_REFERENCE_MAX bytes; may be NULL) or failed (message, may be NULL,
+ * goes into the event).  NOTFOUND, or BADSTATE unless it is executing. */
 int refunds_settle(struct call *call, long long id, int ok, const char *reference, size_t reference_length,
                    const char *message);
 
-void refund_request_command(struct request *request);
-void refund_approve_command(struct request *request);
-void refund_reject_command(struct request *request);
-void refund_settle_command(struct request *request);
-void refund_retry_command(struct request *request);
-void refund_get_command(struct request *request);
-void refund_list_command(struct request *request);
+/* A refund as stored, for the visit only: the texts are the store's
+ * (NULL when not set), valid until the visitor returns. */
+struct refund_row {
+    int64_t id, case_id, amount, attempts, created_at, updated_at;  /* amount: minor units of currency */
+    enum refund_state state;
+    const char *order, *currency, *kind, *reason, *key, *state_name, *requested_by, *review_role, *decided_by,
+        *decision_reason, *reference;
+};
+typedef void refund_visitor(void *context, const struct refund_row *row);
+
+/* 1 if kind is refund_only, return_refund or exchange. */
+int refunds_kind_valid(const char *kind, size_t len);
+
+/* What REFUND.REQUEST asks: amount as the client wrote it (a decimal of the
+ * order's currency); kind valid (refunds_kind_valid); reason and key
+ * optional (NULL), at most REFUND_REASON_MAX and REFUND_KEY_MAX bytes. */
+struct refund_ask {
+    const char *amount; size_t amount_len;
+    const char *kind;
+    const char *reason; size_t reason_len;
+    const char *key; size_t key_len;
+};
+/* Decides a refund of case_id (the rules, inside the host's limits) and
+ * records it; an approved one starts executing.  *id: the new refund, or
+ * the one the same key made before (nothing recorded then).  NOTFOUND,
+ * INVALID (no order, nobody knows what it was paid, a bad amount),
+ * CONFLICT (the key made another refund), ERR (store, order source). */
+int refunds_request(struct call *call, int64_t case_id, const struct refund_ask *ask, int64_t *id);
+/* A refund in review approved by the caller (its role, within the role's
+ * limit, not its requester; an admin or the daemon any), if the order still
+ * has room; then executing.  note (NUL-terminated) NULL: "approved". */
+int refunds_approve(struct call *call, int64_t id, const char *note);
+/* A refund in review rejected by the caller, with why (at most
+ * REFUND_REASON_MAX bytes, else INVALID after the state is checked). */
+int refunds_reject(struct call *call, int64_t id, const char *reason, size_t reason_len);
+/* REFUND.SETTLE: the finance system's answer for an executing refund; an
+ * executor that reports by itself is not overruled (BADSTATE). */
+int refunds_settle_reported(struct call *call, int64_t id, int ok, const char *reference, size_t reference_length);
+/* A failed refund executed again (same key), if the order still has room. */
+int refunds_retry(struct call *call, int64_t id);
+/* visit(context, row) with refund id; NOTFOUND. */
+int refunds_get(struct call *call, int64_t id, refund_visitor *visit, void *context);
+/* visit(context, row) with each refund of case_id, oldest first; how many,
+ * or -1 (rows already visited stand: the caller drops them). */
+long long refunds_list(struct call *call, int64_t case_id, refund_visitor *visit, void *context);
 
 #endif

@@ -18,22 +18,55 @@
  *    daemon); and a call that spent its budget fails whatever it returns;
  *  - string.find/match/gmatch/gsub are pattern.c's, which count their steps
  *    into the instruction budget and stop at the deadline: Lua's own matcher
- *    backtracks in C, out of the hook's reach, for hours on crafted input.
+ *    backtracks in C, out of the hook's reach, for hours on crafted input;
+ *  - the other library functions whose work grows with their input are
+ *    libmeter.c's, charged to the same budget (utf8.len over 3 MB in a loop
+ *    overran a 200 ms budget by 0.7 s; string.rep("", 1 << 60) never ended);
+ *  - the allocator charges every byte a call allocates (copies: `..`,
+ *    string.sub, format, ...) and looks at the clock as it goes: once a
+ *    budget is spent it marks the call and the next instruction raises
+ *    (an allocator may not raise);
+ *  - the hook runs more often while long strings are alive (or many values
+ *    sit on the stack): one instruction may compare or convert a whole
+ *    string, so the instructions between two looks at the clock shrink as
+ *    the longest string grows.
  *
- * Invariant: every allocation of the state goes through capped_allocate, so
- * `used` is exact and never above `limits.memory_bytes`.
+ * Invariants: every allocation of the state goes through capped_allocate, so
+ * `used` is exact and never above `limits.memory_bytes`; every live string
+ * of TRACKED_STRING_BYTES or more is in `strings` (Lua never reallocates a
+ * string, it frees it with its size).
  */
 #include "rules/sandbox.h"
 #include "lib/clock.h"
+#include "lib/libmeter.h"
 #include "lib/pattern.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define HOOK_EVERY 1000          /* instructions between two hook calls */
+#define HOOK_EVERY 1000          /* instructions between two hook calls, at most */
+#define HOOK_BYTES (4 << 20)     /* the hook runs every HOOK_BYTES / (longest string or value run) instructions */
+#define TRACKED_STRING_BYTES (HOOK_BYTES / HOOK_EVERY) /* shorter strings leave the pace at HOOK_EVERY */
+#define VALUE_BYTES 16           /* one value on the Lua stack */
+#define CHECK_UNITS 16384        /* work units charged outside the hook between two looks at the clock */
+#define ALLOC_BYTES_PER_UNIT LIBMETER_COPY_BYTES_PER_UNIT /* allocated bytes per unit: as a copy fills them */
+#define DATE_UNITS_PER_BYTE 16   /* os.date: a conversion per two format bytes, each a strftime */
+#define DATE_PIECE_BYTES 1024    /* longer os.date formats run a piece at a time */
+#define SIZE_CLASSES 64          /* string sizes by floor(log2) */
+
+/* The live strings of TRACKED_STRING_BYTES or more, by address (open
+ * addressing, linear probing), and how many there are per size class. */
+struct string_set {
+    void **slots;                /* NULL: empty */
+    size_t capacity;             /* a power of two, or 0 */
+    size_t count;
+    unsigned live[SIZE_CLASSES];
+    int stuck_class;             /* -1, or the largest class of a string the set had no room for: kept for good */
+};
 
 struct sandbox {
     lua_State *state;
@@ -41,8 +74,13 @@ struct sandbox {
     size_t used;                 /* bytes allocated by the state */
     size_t ceiling;              /* `used` may not pass this: the state cap, or less during a call */
     long long budget_left;       /* instructions left in this call */
-    int64_t deadline_ms;         /* real monotonic deadline of this call */
+    int64_t deadline_ms;         /* real monotonic deadline of this call; 0: no call running */
     int exhausted;               /* 0, or which budget ran out: 1 instructions, 2 time */
+    int hook_count;              /* instructions between two hook calls now */
+    int pace;                    /* what hook_count should be (see update_pace) */
+    long long unchecked;         /* units charged outside the hook since the clock was last read */
+    size_t values_bytes;         /* this call: the most values held on the stack at once, in bytes */
+    struct string_set strings;
     char spent[400];             /* once exhausted: the first budget error, which the call reports */
     int environment_ref;         /* registry ref of the shared rule environment */
     int contents_ref;            /* after sealing: where the environment's globals live */
@@ -50,19 +88,178 @@ struct sandbox {
     int64_t (*now)(void);        /* what os.time() reads */
 };
 
+/* ------------------------------------------------------ long strings */
+
+static int size_class(size_t size) {
+    int class = 0;
+    while (size >>= 1) class++;
+    return class;
+}
+
+static size_t string_slot(const struct string_set *set, const void *string) {
+    uint64_t h = (uint64_t)(uintptr_t)string;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return (size_t)h & (set->capacity - 1);
+}
+
+/* 0, or -1 when the set cannot grow (the caller keeps the class for good). */
+static int string_set_add(struct string_set *set, void *string) {
+    if (2 * (set->count + 1) > set->capacity) {
+        size_t capacity = set->capacity ? 2 * set->capacity : 64;
+        void **slots = calloc(capacity, sizeof *slots);
+        if (slots == NULL) return -1;
+        struct string_set grown = {.slots = slots, .capacity = capacity};
+        for (size_t i = 0; i < set->capacity; i++) {
+            if (set->slots[i] == NULL) continue;
+            size_t at = string_slot(&grown, set->slots[i]);
+            while (slots[at] != NULL) at = (at + 1) & (capacity - 1);
+            slots[at] = set->slots[i];
+        }
+        free(set->slots);
+        set->slots = slots;
+        set->capacity = capacity;
+    }
+    size_t at = string_slot(set, string);
+    while (set->slots[at] != NULL) at = (at + 1) & (set->capacity - 1);
+    set->slots[at] = string;
+    set->count++;
+    return 0;
+}
+
+/* 1 if string was in the set (and is no more). */
+static int string_set_remove(struct string_set *set, const void *string) {
+    if (set->capacity == 0) return 0;
+    size_t mask = set->capacity - 1, hole = string_slot(set, string);
+    while (set->slots[hole] != string) {
+        if (set->slots[hole] == NULL) return 0;
+        hole = (hole + 1) & mask;
+    }
+    /* Backward shift: an entry further on moves into the hole unless the
+     * hole is before its home slot (it would no longer be found). */
+    for (size_t next = (hole + 1) & mask; set->slots[next] != NULL; next = (next + 1) & mask) {
+        size_t home = string_slot(set, set->slots[next]);
+        if (((next - home) & mask) >= ((next - hole) & mask)) {
+            set->slots[hole] = set->slots[next];
+            hole = next;
+        }
+    }
+    set->slots[hole] = NULL;
+    set->count--;
+    return 1;
+}
+
+/* ------------------------------------------------------------- meter */
+
+static void count_hook(lua_State *state, lua_Debug *debug);
+
+/* Marks the call's budget spent (`which`: 1 instructions, 2 time; a budget
+ * already spent stays as it was).  From then on the hook raises at every
+ * instruction.  Safe anywhere, the allocator included: lua_sethook only
+ * sets fields. */
+static void mark_spent(struct sandbox *sandbox, int which) {
+    if (sandbox->exhausted) return;
+    sandbox->exhausted = which;
+    sandbox->hook_count = 1;
+    lua_sethook(sandbox->state, count_hook, LUA_MASKCOUNT, 1);
+}
+
+/* Charges `units` of work done outside the VM to the running call, and
+ * looks at the clock every CHECK_UNITS.  Never raises: returns 0 once a
+ * budget is spent (marked, so the next instruction raises). */
+static int charge_quietly(struct sandbox *sandbox, long long units) {
+    if (sandbox->deadline_ms == 0) return 1;
+    if (sandbox->exhausted) return 0;
+    sandbox->budget_left -= units;
+    if (sandbox->budget_left <= 0) {
+        mark_spent(sandbox, 1);
+        return 0;
+    }
+    sandbox->unchecked += units;
+    if (sandbox->unchecked >= CHECK_UNITS) {
+        sandbox->unchecked = 0;
+        if (clock_real_monotonic_ms() > sandbox->deadline_ms) {
+            mark_spent(sandbox, 2);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Sets `pace` from the longest live string and the most values the call
+ * has held: an instruction may read all of either (==, <, a string used
+ * as a number, f(...)), so the hook must come within HOOK_BYTES of such
+ * work.  Speeds the hook up at once during a call; the hook itself slows
+ * it down again when they are gone. */
+static void update_pace(struct sandbox *sandbox) {
+    size_t longest = sandbox->values_bytes;
+    int class = sandbox->strings.stuck_class;
+    for (int c = SIZE_CLASSES - 1; c > class; c--)
+        if (sandbox->strings.live[c]) {
+            class = c;
+            break;
+        }
+    if (class >= 0 && ((size_t)1 << class) > longest) longest = (size_t)1 << class;
+    if (longest <= TRACKED_STRING_BYTES) sandbox->pace = HOOK_EVERY;
+    else if (longest >= HOOK_BYTES) sandbox->pace = 1;
+    else sandbox->pace = (int)(HOOK_BYTES / longest);
+    if (sandbox->deadline_ms != 0 && !sandbox->exhausted && sandbox->pace < sandbox->hook_count) {
+        /* lua_sethook restarts the count: what ran since the last hook is
+         * charged as a whole interval. */
+        long long ran = sandbox->hook_count;
+        sandbox->hook_count = sandbox->pace;
+        lua_sethook(sandbox->state, count_hook, LUA_MASKCOUNT, sandbox->pace);
+        charge_quietly(sandbox, ran);
+    }
+}
+
+static void track_string(struct sandbox *sandbox, void *string, size_t size) {
+    int class = size_class(size);
+    if (string_set_add(&sandbox->strings, string) == 0) {
+        if (sandbox->strings.live[class]++ != 0) return; /* the pace already counts this class */
+    } else if (class > sandbox->strings.stuck_class) {
+        sandbox->strings.stuck_class = class;
+    } else {
+        return;
+    }
+    update_pace(sandbox);
+}
+
+static void forget_string(struct sandbox *sandbox, void *block, size_t size) {
+    if (!string_set_remove(&sandbox->strings, block)) return;
+    if (--sandbox->strings.live[size_class(size)] == 0) update_pace(sandbox);
+}
+
 static void *capped_allocate(void *user, void *block, size_t old_size, size_t new_size) {
     struct sandbox *sandbox = user;
+    /* For a new object Lua passes its type in old_size. */
+    int new_string = block == NULL && old_size == LUA_TSTRING;
     if (block == NULL) old_size = 0;
     if (new_size == 0) {
+        if (old_size >= TRACKED_STRING_BYTES) forget_string(sandbox, block, old_size);
         free(block);
         sandbox->used -= old_size;
         return NULL;
     }
-    if (new_size > old_size && sandbox->used + (new_size - old_size) > sandbox->ceiling)
-        return NULL; /* Lua raises "not enough memory" */
+    if (new_size > old_size) {
+        if (sandbox->used + (new_size - old_size) > sandbox->ceiling) {
+            /* Lua collects the whole heap before it gives up ("not enough
+             * memory"), and a rule may catch that and try again: each try
+             * looks at the clock (the instruction budget stays for the
+             * memory error to be the one reported). */
+            sandbox->unchecked = CHECK_UNITS;
+            charge_quietly(sandbox, 0);
+            return NULL;
+        }
+        /* Whatever fills the new bytes (a copy, a conversion) is paid
+         * here, before it runs. */
+        charge_quietly(sandbox, 1 + (long long)(new_size / ALLOC_BYTES_PER_UNIT));
+    }
     void *grown = realloc(block, new_size);
     if (grown == NULL) return NULL;
     sandbox->used = sandbox->used - old_size + new_size;
+    if (new_string && new_size >= TRACKED_STRING_BYTES) track_string(sandbox, grown, new_size);
     return grown;
 }
 
@@ -72,17 +269,11 @@ static struct sandbox *sandbox_of(lua_State *state) {
     return user;
 }
 
-static void count_hook(lua_State *state, lua_Debug *debug);
-
-/* Marks the call's budget spent (`which`: 1 instructions, 2 time; a budget
- * already spent stays as it was) and raises its error, prefixed by `where`.
- * From then on the hook raises at every instruction: a pcall in the rule
- * that catches this error cannot run one more loop. */
+/* Marks the call's budget spent (see mark_spent) and raises its error,
+ * prefixed by `where`.  A pcall in the rule that catches this error cannot
+ * run one more loop. */
 static int raise_spent(lua_State *state, struct sandbox *sandbox, int which, const char *where) {
-    if (!sandbox->exhausted) {
-        sandbox->exhausted = which;
-        lua_sethook(state, count_hook, LUA_MASKCOUNT, 1);
-    }
+    mark_spent(sandbox, which);
     /* lua_pushfstring knows no %lld: format here. */
     char message[sizeof sandbox->spent];
     if (sandbox->exhausted == 1)
@@ -98,8 +289,15 @@ static int raise_spent(lua_State *state, struct sandbox *sandbox, int which, con
 static void count_hook(lua_State *state, lua_Debug *debug) {
     struct sandbox *sandbox = sandbox_of(state);
     if (!sandbox->exhausted) {
-        sandbox->budget_left -= HOOK_EVERY;
-        if (sandbox->budget_left > 0 && clock_real_monotonic_ms() <= sandbox->deadline_ms) return;
+        sandbox->budget_left -= sandbox->hook_count;
+        sandbox->unchecked = 0;
+        if (sandbox->budget_left > 0 && clock_real_monotonic_ms() <= sandbox->deadline_ms) {
+            if (sandbox->pace != sandbox->hook_count) {
+                sandbox->hook_count = sandbox->pace;
+                lua_sethook(state, count_hook, LUA_MASKCOUNT, sandbox->pace);
+            }
+            return;
+        }
     }
     lua_getinfo(state, "Sl", debug);
     char where[300];
@@ -115,6 +313,38 @@ void sandbox_charge_time(lua_State *state, const char *plugin, const char *funct
     snprintf(where, sizeof where, "plugins.%s.%s: ", plugin, function);
     raise_spent(state, sandbox, 2, where);
 }
+
+/* ------------------------------------------------------ library meter */
+
+/* Charges the work of a library function (libmeter.c, os.date) and raises
+ * the budget error, placed at the nearest rule line, once it is spent. */
+static void library_charge(lua_State *state, long long units, const char *function) {
+    struct sandbox *sandbox = sandbox_of(state);
+    if (charge_quietly(sandbox, units)) return;
+    char where[300];
+    lua_Debug caller;
+    memset(&caller, 0, sizeof caller);
+    int level = 1;
+    /* A comparator or iterator runs under a library function: skip C frames. */
+    while (lua_getstack(state, level, &caller) && lua_getinfo(state, "Sl", &caller) && caller.currentline <= 0 &&
+           level < 8)
+        level++;
+    if (caller.currentline > 0)
+        snprintf(where, sizeof where, "%s:%d: %s: ", caller.short_src, caller.currentline, function);
+    else
+        snprintf(where, sizeof where, "%s: ", function);
+    raise_spent(state, sandbox, sandbox->budget_left <= 0 ? 1 : 2, where);
+}
+
+static void library_values(lua_State *state, long long count) {
+    struct sandbox *sandbox = sandbox_of(state);
+    size_t bytes = count > (long long)(SIZE_MAX / VALUE_BYTES) ? SIZE_MAX : (size_t)count * VALUE_BYTES;
+    if (bytes <= sandbox->values_bytes) return;
+    sandbox->values_bytes = bytes;
+    update_pace(sandbox);
+}
+
+static const struct lib_meter sandbox_library_meter = {library_charge, library_values};
 
 /* ------------------------------------------------------ pattern meter */
 
@@ -158,10 +388,14 @@ static void arm_budgets(struct sandbox *sandbox) {
         room = sandbox->limits.call_memory_bytes;
     sandbox->ceiling = sandbox->used + room;
     sandbox->budget_left = sandbox->limits.instructions;
-    sandbox->deadline_ms = clock_real_monotonic_ms() + sandbox->limits.milliseconds;
     sandbox->exhausted = 0;
     sandbox->spent[0] = '\0';
-    lua_sethook(sandbox->state, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
+    sandbox->unchecked = 0;
+    sandbox->values_bytes = 0;
+    update_pace(sandbox); /* no call running yet: only sets pace */
+    sandbox->hook_count = sandbox->pace;
+    sandbox->deadline_ms = clock_real_monotonic_ms() + sandbox->limits.milliseconds;
+    lua_sethook(sandbox->state, count_hook, LUA_MASKCOUNT, sandbox->hook_count);
 }
 
 static void disarm_budgets(struct sandbox *sandbox) {
@@ -201,15 +435,52 @@ static int host_os_time(lua_State *state) {
     return 1;
 }
 
-/* os.date([format [, time]]): time defaults to the host clock. */
+/* Where a piece of an os.date format that starts at `at` may end: about
+ * DATE_PIECE_BYTES on, never inside a conversion (%x, %Ex, %Ox), and not
+ * before a '!' or '*' (a piece starting with one would mean UTC or a
+ * table). */
+static size_t date_piece_end(const char *format, size_t len, size_t at) {
+    size_t end = at;
+    while (end < len && (end - at < DATE_PIECE_BYTES || format[end] == '!' || format[end] == '*')) {
+        if (format[end] != '%') end++;
+        else end += end + 1 < len && (format[end + 1] == 'E' || format[end + 1] == 'O') ? 3 : 2;
+    }
+    return end < len ? end : len;
+}
+
+/* os.date([format [, time]]): time defaults to the host clock.  Charged
+ * for its format (a strftime per conversion), and a long format runs a
+ * piece at a time so the deadline can stop it midway. */
 static int host_os_date(lua_State *state) {
-    const char *format = luaL_optstring(state, 1, "%c");
+    size_t len;
+    const char *format = luaL_optlstring(state, 1, "%c", &len);
     lua_Integer when = luaL_optinteger(state, 2, (lua_Integer)sandbox_of(state)->now());
-    lua_settop(state, 0);
-    lua_pushvalue(state, lua_upvalueindex(1));
-    lua_pushstring(state, format);
-    lua_pushinteger(state, when);
-    lua_call(state, 2, 1);
+    /* Short, or "*t" (a table; Lua reads no further than a NUL after it):
+     * the result as it is. */
+    if (len <= DATE_PIECE_BYTES || strcmp(format + (format[0] == '!'), "*t") == 0) {
+        library_charge(state, 1 + (long long)len * DATE_UNITS_PER_BYTE, "os.date");
+        lua_pushvalue(state, lua_upvalueindex(1));
+        lua_pushlstring(state, format, len);
+        lua_pushinteger(state, when);
+        lua_call(state, 2, 1);
+        return 1;
+    }
+    int utc = format[0] == '!';
+    luaL_Buffer buffer;
+    luaL_buffinit(state, &buffer);
+    for (size_t at = utc ? 1 : 0; at < len;) {
+        size_t end = date_piece_end(format, len, at);
+        library_charge(state, 1 + (long long)(end - at) * DATE_UNITS_PER_BYTE, "os.date");
+        lua_pushvalue(state, lua_upvalueindex(1));
+        lua_pushstring(state, utc ? "!" : "");
+        lua_pushlstring(state, format + at, end - at);
+        lua_concat(state, 2);
+        lua_pushinteger(state, when);
+        lua_call(state, 2, 1);
+        luaL_addvalue(&buffer);
+        at = end;
+    }
+    luaL_pushresult(&buffer);
     return 1;
 }
 
@@ -265,6 +536,13 @@ static int build_environment(lua_State *state) {
     }
     lua_pushglobaltable(state);
     int globals = lua_gettop(state);
+    /* The functions that work in proportion to their input, charged (in
+     * the real tables: the string metatable reaches string's). */
+    lua_getfield(state, globals, "string");
+    lua_getfield(state, globals, "table");
+    lua_getfield(state, globals, "utf8");
+    libmeter_open(state, -3, -2, -1, globals, &sandbox_library_meter);
+    lua_pop(state, 3);
 
     lua_newtable(state); /* base */
     int base = lua_gettop(state);
@@ -348,6 +626,8 @@ struct sandbox *sandbox_new(const struct sandbox_limits *limits, char *error, si
     }
     sandbox->limits = *limits;
     sandbox->ceiling = limits->memory_bytes;
+    sandbox->strings.stuck_class = -1;
+    sandbox->pace = sandbox->hook_count = HOOK_EVERY;
     sandbox->now = clock_now;
     sandbox->environment_ref = sandbox->contents_ref = LUA_NOREF;
     sandbox->state = lua_newstate(capped_allocate, sandbox);
@@ -370,6 +650,7 @@ struct sandbox *sandbox_new(const struct sandbox_limits *limits, char *error, si
 void sandbox_free(struct sandbox *sandbox) {
     if (sandbox == NULL) return;
     if (sandbox->state) lua_close(sandbox->state); /* no __gc can exist: nothing runs */
+    free(sandbox->strings.slots);
     free(sandbox);
 }
 
@@ -442,9 +723,16 @@ int sandbox_call(struct sandbox *sandbox, int nargs, int nresults, char *error, 
     /* A spent budget is the error, whatever the rule made of it (a tail
      * call `return pcall(loop)` runs no instruction after the stop, and a
      * handler's "error in error handling" would hide it). */
-    if (sandbox->exhausted) snprintf(message, sizeof message, "%s", sandbox->spent);
     lua_Debug where;
     lua_getinfo(state, ">S", &where); /* pops the copy */
+    if (sandbox->exhausted && sandbox->spent[0])
+        snprintf(message, sizeof message, "%s", sandbox->spent);
+    else if (sandbox->exhausted == 1) /* spent by the allocator, and no instruction ran after */
+        snprintf(message, sizeof message, "%s:%d: instruction budget exceeded (%lld instructions)", where.short_src,
+                 where.linedefined, sandbox->limits.instructions);
+    else if (sandbox->exhausted)
+        snprintf(message, sizeof message, "%s:%d: time budget exceeded (%lld ms)", where.short_src,
+                 where.linedefined, (long long)sandbox->limits.milliseconds);
     if (status == LUA_ERRMEM && !sandbox->exhausted)
         snprintf(error, error_size, "%s:%d: memory limit exceeded (%zu bytes for a call, %zu for the state)",
                  where.short_src, where.linedefined, sandbox->limits.call_memory_bytes, sandbox->limits.memory_bytes);

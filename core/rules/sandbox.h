@@ -9,8 +9,12 @@
  * budgeted matcher; xpcall does not run its handler for a budget error.
  *
  * Limits: an allocator with a byte cap for the whole state; a count hook that
- * charges an instruction budget and a wall-time budget per call (pattern
- * steps are charged to the same budget).  Once a budget is spent the hook
+ * charges an instruction budget and a wall-time budget per call.  Work done
+ * outside the VM is charged to the same budget, in units worth about one
+ * instruction: pattern steps, the library functions whose work grows with
+ * their input (libmeter.h), and every byte the call allocates; the clock is
+ * read as the charges add up, and the hook comes more often while long
+ * strings or long runs of values are alive.  Once a budget is spent the hook
  * raises on every following instruction, so a rule that wraps its loop in
  * pcall is still stopped, and sandbox_call fails whatever the call returned.
  *

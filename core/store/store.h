@@ -8,7 +8,7 @@
  *
  * The store is a process-wide singleton: redress is single-threaded and has
  * exactly one database connection for its work (the integrity check after
- * start reads on a thread and connection of its own, see store.c).
+ * start reads on a thread and connection of its own, see integrity.c).
  *
  * Every error text names the database file.  A corrupt database refuses
  * writes (store_command_begin fails, store_error says so); reads continue.
@@ -20,10 +20,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/fault.h"      /* fault injection, tests only */
+#include "store/integrity.h"  /* the quick_check after start, INFO lines */
+#include "store/schema.h"     /* STORE_SCHEMA_VERSION */
+
 struct evbuffer;
 struct event_base;
-
-#define STORE_SCHEMA_VERSION 11
 
 /* Opens (creating) DIR/redress.db in WAL mode, runs migrations, and checks
  * what is cheap to check at start: the header, that it is writable, and the
@@ -42,14 +44,6 @@ sqlite3 *store_database(void);
  * known to be corrupt, "database PATH is corrupt (...): writes are refused,
  * reads continue".  A corruption error seen here marks the database corrupt. */
 const char *store_error(void);
-
-/* Starts the full PRAGMA quick_check after start, off the loop; its result
- * comes back to the loop, where "failed" marks the database corrupt.
- * 0, or -1 (logged: the daemon runs on unchecked). */
-int store_integrity_start(struct event_base *base);
-/* Appends the store's INFO lines: database, integrity_check
- * (off|running|ok|failed|error), integrity_check_ms, database_corrupt. */
-void store_info(struct evbuffer *out);
 
 /* Batches.  store_command_begin() opens the batch if needed (BEGIN IMMEDIATE)
  * and a savepoint; store_command_end(ok) releases it, or rolls it back when
@@ -84,25 +78,10 @@ int store_after_commit(void (*fn)(void *argument, int committed), void *argument
 
 /* Like store_after_commit, but bound to the running command: run at
  * commit; called with 0 and dropped at once when the command's savepoint is
- * rolled back (store_command_end(0)).  Declared for the timer heap's
- * deferred changes; its definition comes with them. */
+ * rolled back (store_command_end(0)), so what a failed command asked for
+ * never reaches memory (the timer heap's changes).  Outside a command it
+ * is store_after_commit.  -1 when out of memory. */
 int store_after_command(void (*fn)(void *argument, int committed), void *argument);
-
-/* Fault injection (DEBUG.STORE, tests only): the next `commits` commits fail
- * inside SQLite's own file writes with SQLITE_FULL (disk_full 1) or
- * SQLITE_IOERR (disk_full 0). */
-void store_fault_arm(int commits, int disk_full);
-/* The next `writes` writes to the database or its WAL made inside a batch
- * but not by its COMMIT (page cache spills) fail the same way. */
-void store_fault_arm_writes(int writes, int disk_full);
-/* The next `count` RELEASEs (rollback 0) or ROLLBACK TOs (rollback 1) of a
- * command's savepoint fail. */
-void store_fault_arm_savepoints(int count, int rollback);
-/* SQLite's page cache in pages (small: spills come soon); 0 = the default. */
-int store_debug_cache_pages(int pages);
-/* SQLite may allocate only `bytes` more than it holds now (then SQLITE_NOMEM);
- * 0 = no limit. */
-void store_debug_heap_headroom(long long bytes);
 
 struct store_stats {
     long long commits, commit_failures, batch_writes_total, largest_batch;

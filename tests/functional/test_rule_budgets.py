@@ -177,3 +177,67 @@ def test_customer_text_cannot_stall_case_open():
         assert case["category"] == "product_quality", case
         history = [as_map(e) for e in c.call("CASE.HISTORY", cid)]
         assert not any("budget" in e.get("detail", "") for e in history), history
+
+
+# Library functions whose work grows with their input (probes.lua's
+# `library`), and instructions that read a whole long string or value run
+# (`instructions`): one call or one instruction did milliseconds of work out
+# of the count hook's sight, so a loop of them overran the time budget by up
+# to a second (utf8.len on 3 MB: 0.93 s for 200 ms), and some never ended
+# (string.rep("", 1 << 60), table.move over 2^50, table.insert under a lying
+# __len).
+LIBRARY_PROBES = [
+    "utf8_len", "upper", "lower", "reverse", "rep", "rep_empty", "concat_op", "table_concat", "format_q", "byte",
+    "sub", "char", "utf8_char", "codepoint", "offset", "codes", "unpack", "move", "insert", "remove", "sort",
+    "sort_strings", "tonumber", "date", "packsize",
+]
+INSTRUCTION_PROBES = ["equal", "less", "as_number", "varargs"]
+# Room for megabyte strings, so that only the budget under test stops them.
+BIG_MEMORY = "rules_memory = 134217728\nrules_call_memory = 67108864\n"
+LIVENESS = 0.5  # seconds: a 100 ms budget, plus what one stopped call may overrun, with room for a busy machine
+
+
+def test_library_calls_on_megabytes_stop_at_the_time_budget():
+    # Instructions nearly unlimited: only the clock can stop them.
+    config = BIG_MEMORY + "rules_instructions = 1099511627776\nrules_time_ms = 100\n"
+    with Daemon(rules=BUDGETS, config=config) as d:
+        c = d.client()
+        for probe in LIBRARY_PROBES + INSTRUCTION_PROBES:
+            started = time.monotonic()
+            reply, ping_after, reply_after = timed_call_beside_ping(d, "RULES.EVAL", "classify", "subject", probe)
+            assert_budget_error(reply, probe)
+            assert "time budget exceeded (100 ms)" in reply and "probes.lua:" in reply, (probe, reply)
+            assert time.monotonic() - started < LIVENESS, (probe, time.monotonic() - started)
+            assert ping_after < LIVENESS and reply_after < LIVENESS, (probe, ping_after, reply_after)
+        assert c.call("PING") == "PONG"
+        assert as_map(c.call("RULES.EVAL", "classify", "subject", "x"))["category"] == "general_inquiry"
+
+
+def test_library_calls_are_charged_to_the_instruction_budget():
+    # Time nearly unlimited: the work is charged as instructions, so the
+    # same call stops at the same point on any machine.
+    config = BIG_MEMORY + "rules_time_ms = 600000\n"
+    named = {"utf8_len": "utf8.len", "move": "table.move", "insert": "table.insert", "remove": "table.remove",
+             "sort": "table.sort", "tonumber": "tonumber", "packsize": "string.packsize"}
+    with Daemon(rules=BUDGETS, config=config) as d:
+        for probe in LIBRARY_PROBES:
+            reply, ping_after, reply_after = timed_call_beside_ping(d, "RULES.EVAL", "classify", "subject", probe)
+            assert_budget_error(reply, probe)
+            assert "instruction budget exceeded (10000000 instructions)" in reply, (probe, reply)
+            if probe in named:
+                assert "probes.lua:" in reply and named[probe] + ": instruction budget" in reply, (probe, reply)
+            assert ping_after < PROMPT and reply_after < PROMPT, (probe, ping_after, reply_after)
+
+
+def test_ordinary_library_work_on_a_long_body_fits_the_budgets():
+    body = text("Die Lieferung kam beschädigt an, the screen is cracked! ", 60000)
+    assert len(body.encode()) <= KIB64
+    with Daemon(rules=BUDGETS) as d:
+        c = d.client()
+        r = c.call("RULES.EVAL", "classify", "subject", "ordinary", "body", body)
+        assert isinstance(r, list), r
+        length, joined, shout, quoted, bytes_, date = as_map(r)["reason"].split()
+        assert int(length) == len(body) and int(joined) > 0 and shout == "100", r
+        assert int(quoted) > 4096 and bytes_ == "2000" and date == "16", r
+        # A long os.date format runs a piece at a time, with the same result.
+        assert as_map(c.call("RULES.EVAL", "classify", "subject", "date_pieces"))["reason"] == "same"

@@ -1,0 +1,144 @@
+/* refund_cmd.c -- REFUND.REQUEST/APPROVE/REJECT/SETTLE/RETRY/GET/LIST:
+ * arguments parsed, the refund workflow called, a refund encoded as the
+ * flat array of its 17 fields.
+ *
+ * Owns the commands' argument rules and the reply's shape.  Never decides
+ * anything about a refund (domain/refunds.c does), never touches the store:
+ * after a failed domain call it returns and request_finish replies.
+ */
+#include "cmd/refund_cmd.h"
+#include "cmd/reply.h"
+#include "domain/refunds.h"
+#include "lib/money.h"
+
+#include <event2/buffer.h>
+#include <string.h>
+
+#define REFUND_FIELDS 17
+#define OPTION_NAME_SHOWN 16     /* of an unknown option, in its error */
+
+/* The refund as a flat array of name, value pairs (amount as a decimal of
+ * its currency); visit() of the refund workflow. */
+static void encode_refund(void *context, const struct refund_row *row) {
+    struct evbuffer *out = context;
+    char amount[40];
+    int digits = row->currency ? money_currency_digits(row->currency, strlen(row->currency)) : 2;
+    if (money_format(row->amount, digits < 0 ? 2 : digits, amount, sizeof amount) < 0) amount[0] = '\0';
+    reply_array(out, 2 * REFUND_FIELDS);
+    reply_bulk_string(out, "id");
+    reply_bulk_integer(out, row->id);
+    reply_bulk_string(out, "case");
+    reply_bulk_integer(out, row->case_id);
+    const struct { const char *name, *value; } texts[] = {
+        {"order", row->order}, {"amount", amount}, {"currency", row->currency}, {"kind", row->kind},
+        {"reason", row->reason}, {"key", row->key}, {"state", row->state_name}, {"requested_by", row->requested_by},
+        {"review_role", row->review_role}, {"decided_by", row->decided_by}, {"decision_reason", row->decision_reason},
+        {"reference", row->reference},
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        reply_bulk_string(out, texts[i].name);
+        reply_bulk_string(out, texts[i].value);
+    }
+    reply_bulk_string(out, "attempts");
+    reply_bulk_integer(out, row->attempts);
+    reply_bulk_string(out, "created_at");
+    reply_bulk_integer(out, row->created_at);
+    reply_bulk_string(out, "updated_at");
+    reply_bulk_integer(out, row->updated_at);
+}
+
+static void reply_refund(struct request *request, int64_t id) {
+    refunds_get(&request->call, id, encode_refund, request->reply);
+}
+
+/* REFUND.REQUEST case amount kind [REASON text] [KEY key] */
+void refund_request_command(struct request *request) {
+    int64_t case_id, id;
+    if (request_id(request, 1, "case", &case_id) != 0) return;
+    struct refund_ask ask = {.amount = request->argv[2], .amount_len = request->argvlen[2],
+                             .kind = request->argv[3]};
+    if (!refunds_kind_valid(ask.kind, strlen(ask.kind))) {
+        request_error(request, "INVALID", "kind must be refund_only, return_refund or exchange");
+        return;
+    }
+    for (int i = 4; i < request->argc; i += 2) {
+        if (i + 1 >= request->argc) {
+            request_error(request, "INVALID", "'%.*s' needs a value", OPTION_NAME_SHOWN, request->argv[i]);
+            return;
+        }
+        if (request_argument_is(request, i, "REASON") && request->argvlen[i + 1] <= REFUND_REASON_MAX) {
+            ask.reason = request->argv[i + 1];
+            ask.reason_len = request->argvlen[i + 1];
+        } else if (request_argument_is(request, i, "KEY") && request->argvlen[i + 1] >= 1 &&
+                   request->argvlen[i + 1] <= REFUND_KEY_MAX) {
+            ask.key = request->argv[i + 1];
+            ask.key_len = request->argvlen[i + 1];
+        } else {
+            request_error(request, "INVALID", "options are REASON text (at most %d bytes) and KEY key (1 to %d)",
+                          REFUND_REASON_MAX, REFUND_KEY_MAX);
+            return;
+        }
+    }
+    if (refunds_request(&request->call, case_id, &ask, &id) != 0) return;
+    reply_refund(request, id);
+}
+
+/* REFUND.APPROVE id [note] */
+void refund_approve_command(struct request *request) {
+    int64_t id;
+    if (request_id(request, 1, "refund", &id) != 0) return;
+    if (refunds_approve(&request->call, id, request->argc == 3 ? request->argv[2] : NULL) != 0) return;
+    reply_refund(request, id);
+}
+
+/* REFUND.REJECT id reason */
+void refund_reject_command(struct request *request) {
+    int64_t id;
+    if (request_id(request, 1, "refund", &id) != 0) return;
+    if (refunds_reject(&request->call, id, request->argv[2], request->argvlen[2]) != 0) return;
+    reply_refund(request, id);
+}
+
+/* REFUND.SETTLE id ok|failed [reference]: the finance system's answer. */
+void refund_settle_command(struct request *request) {
+    int64_t id;
+    if (request_id(request, 1, "refund", &id) != 0) return;
+    int ok = request_argument_is(request, 2, "ok");
+    if (!ok && !request_argument_is(request, 2, "failed")) {
+        request_error(request, "INVALID", "the outcome is ok or failed");
+        return;
+    }
+    const char *reference = request->argc == 4 ? request->argv[3] : NULL;
+    size_t reference_length = request->argc == 4 ? request->argvlen[3] : 0;
+    if (refunds_settle_reported(&request->call, id, ok, reference, reference_length) != 0) return;
+    reply_refund(request, id);
+}
+
+/* REFUND.RETRY id: a failed refund goes to its executor again, same key. */
+void refund_retry_command(struct request *request) {
+    int64_t id;
+    if (request_id(request, 1, "refund", &id) != 0) return;
+    if (refunds_retry(&request->call, id) != 0) return;
+    reply_refund(request, id);
+}
+
+void refund_get_command(struct request *request) {
+    int64_t id;
+    if (request_id(request, 1, "refund", &id) == 0) reply_refund(request, id);
+}
+
+void refund_list_command(struct request *request) {
+    int64_t case_id;
+    if (request_id(request, 1, "case", &case_id) != 0) return;
+    struct evbuffer *rows = evbuffer_new();
+    if (rows == NULL) {
+        request_error(request, "ERR", "out of memory");
+        return;
+    }
+    long long count = refunds_list(&request->call, case_id, encode_refund, rows);
+    if (count >= 0) {
+        reply_array(request->reply, count);
+        evbuffer_add_buffer(request->reply, rows);
+    }
+    evbuffer_free(rows);
+}

@@ -1,0 +1,134 @@
+/* clocks.c -- the timer heap of a case's clocks (see clocks.h): loaded from
+ * the running rows, changed by commands only when their batch commits,
+ * rebuilt from the rows when a batch fails.
+ *
+ * Owns the heap and the changes waiting for the commit.  Never changes the
+ * heap inside a command (only through store_after_command callbacks), never
+ * reads anything but the running clocks' rows.
+ */
+#include "domain/clocks.h"
+#include "lib/log.h"
+#include "store/store.h"
+
+#include <stdlib.h>
+
+#define PENDING_FIRST_CAPACITY 32
+
+static struct timerheap heap;
+static int rebuild_registered;      /* one after-commit check per batch */
+
+/* Heap changes waiting for their command's commit, in order; one
+ * store_after_command callback each, its argument the index here.  taken:
+ * firing has it (clocks_next_due), so the commit does not file it again. */
+struct heap_change { int64_t id, due; int remove, taken; };
+static struct heap_change *pending;
+static size_t pending_count, pending_capacity;
+
+static void log_not_armed(int64_t id) {
+    log_error("deadline not armed: out of memory (armed again at the next start)", "deadline=%lld", (long long)id);
+}
+
+int clocks_heap_load(void) {
+    static const char sql[] = "SELECT id, warned, warn_at, due_at FROM deadlines WHERE state = 'running'";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return -1;
+    timerheap_free(&heap);
+    timerheap_init(&heap);
+    int rc;
+    long long count = 0;
+    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
+        int64_t fire = sqlite3_column_int(statement, 1) ? sqlite3_column_int64(statement, 3)
+                                                        : sqlite3_column_int64(statement, 2);
+        if (timerheap_set(&heap, sqlite3_column_int64(statement, 0), fire) != 0) break;
+        count++;
+    }
+    sqlite3_reset(statement);
+    log_info("deadlines armed", "running=%lld", count);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+void clocks_heap_free(void) {
+    timerheap_free(&heap);
+    free(pending);
+    pending = NULL;
+    pending_count = pending_capacity = 0;
+}
+
+/* A batch that took clocks and then failed to commit leaves the heap
+ * without them: rebuild it from the rows. */
+static void after_batch(void *argument, int committed) {
+    (void)argument;
+    rebuild_registered = 0;
+    if (!committed && clocks_heap_load() != 0) log_error("deadline heap could not be rebuilt", NULL);
+}
+
+int clocks_touch_batch(struct call *call) {
+    if (rebuild_registered) return 0;
+    if (store_after_commit(after_batch, NULL) != 0) return call_fail(call, CALL_ERR, "out of memory");
+    rebuild_registered = 1;
+    return 0;
+}
+
+/* At commit: applies change `index`; the last one empties the list.  When
+ * its command rolled back (or the batch failed): forgets it and every later
+ * one (they are that command's, or a later command's of a failed batch). */
+static void apply_change(void *argument, int committed) {
+    size_t index = (size_t)(uintptr_t)argument;
+    if (!committed) {
+        if (index < pending_count) pending_count = index;
+        return;
+    }
+    if (index >= pending_count) return;
+    const struct heap_change *change = &pending[index];
+    if (change->remove) timerheap_remove(&heap, change->id);
+    else if (!change->taken && timerheap_set(&heap, change->id, change->due) != 0) log_not_armed(change->id);
+    if (index + 1 == pending_count) pending_count = 0;
+}
+
+static int defer_change(struct call *call, int64_t id, int64_t due, int remove) {
+    if (pending_count == pending_capacity) {
+        size_t capacity = pending_capacity ? pending_capacity * 2 : PENDING_FIRST_CAPACITY;
+        struct heap_change *grown = realloc(pending, capacity * sizeof *grown);
+        if (grown == NULL) return call_fail(call, CALL_ERR, "out of memory");
+        pending = grown;
+        pending_capacity = capacity;
+    }
+    size_t index = pending_count;
+    if (store_after_command(apply_change, (void *)(uintptr_t)index) != 0)
+        return call_fail(call, CALL_ERR, "out of memory");
+    pending[index] = (struct heap_change){.id = id, .due = due, .remove = remove, .taken = 0};
+    pending_count++;
+    return 0;
+}
+
+int clocks_heap_set(struct call *call, int64_t id, int64_t due) { return defer_change(call, id, due, 0); }
+
+int clocks_heap_remove(struct call *call, int64_t id) { return defer_change(call, id, 0, 1); }
+
+int clocks_next_due(int64_t now, struct clock_due *due) {
+    const struct timer_entry *top = timerheap_peek(&heap);
+    size_t best = 0;  /* index + 1 of the earliest waiting change due by now */
+    for (size_t i = 0; i < pending_count; i++) {
+        const struct heap_change *change = &pending[i];
+        if (!change->remove && !change->taken && change->due <= now &&
+            (best == 0 || change->due < pending[best - 1].due))
+            best = i + 1;
+    }
+    if (best && (top == NULL || pending[best - 1].due < top->due)) {
+        pending[best - 1].taken = 1;
+        *due = (struct clock_due){.id = pending[best - 1].id, .due = pending[best - 1].due, .pending = best};
+        return 1;
+    }
+    struct timer_entry entry;
+    if (top == NULL || top->due > now || timerheap_pop(&heap, &entry) == 0) return 0;
+    *due = (struct clock_due){.id = entry.id, .due = entry.due, .pending = 0};
+    return 1;
+}
+
+void clocks_put_back(const struct clock_due *due) {
+    if (due->pending) {
+        if (due->pending <= pending_count) pending[due->pending - 1].taken = 0;
+        return;
+    }
+    if (timerheap_set(&heap, due->id, due->due) != 0) log_not_armed(due->id);
+}

@@ -1,0 +1,329 @@
+/* escalation.c -- what fires on a case's clocks, and the escalate hook
+ * applied (declared in deadlines.h): warnings and breaches of SLA clocks,
+ * automation timers, notifications held back by quiet hours, and the
+ * actions the rule set decides for an event (priority, level, transfer,
+ * notify, a missed deadline's default outcome).
+ *
+ * Owns firing: each due clock in its own savepoint, its row marked in the
+ * same savepoint as its effects, so it fires once, across crashes too.
+ * Never changes a case but through the case module, never writes a reply,
+ * and never changes the timer heap but through clocks.h (deferred to the
+ * commit).
+ */
+#include "domain/case.h"
+#include "domain/clocks.h"
+#include "domain/deadlines.h"
+#include "domain/events.h"
+#include "lib/clock.h"
+#include "lib/detail.h"
+#include "lib/log.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define NOTIFY_LIST_SHOWN 1000       /* of the recipients, in a notification's detail */
+#define NOTIFY_LIST_SHOWN_ESCALATED 300
+#define ESCALATION_REASON_SHOWN 200  /* of the rule's reason, in notification/escalated details */
+#define AUTOMATION_REASON_SHOWN 300  /* of the rule's reason, in automation and move details */
+#define DEFAULT_OUTCOME_WHY_MAX 300
+
+/* The automation hook's actions, as their events name them. */
+static const char *const action_names[] = {
+    [RULES_ACTION_NONE] = "none", [RULES_ACTION_CLOSE] = "close",
+    [RULES_ACTION_REMIND] = "remind", [RULES_ACTION_SURVEY] = "survey",
+};
+
+static size_t shown(const char *text, size_t most) {
+    size_t len = strlen(text);
+    return len < most ? len : most;
+}
+
+/* Moves the case to `to` for an automation or a default outcome, with its
+ * event; a move the lifecycle does not allow is skipped (0), as it always
+ * was: the timer or the outcome only does what still makes sense. */
+static int automation_move(struct call *call, struct case_row *row, enum case_state to, const char *code,
+                           const char *reason) {
+    if (!lifecycle_can_move(row->state, to)) return 0;
+    struct detail detail = DETAIL_INIT;
+    detail_add(&detail, "reason", reason, shown(reason, AUTOMATION_REASON_SHOWN));
+    struct case_move move = {.to = to, .kind = to == CASE_CLOSED ? "closed" : "resolved", .detail = &detail,
+                             .code = code};
+    return case_transition(call, row, &move);
+}
+
+/* Notifies the escalation's recipients now, or -- outside the rule set's
+ * notification_calendar -- at the start of its next working time.  What the
+ * rules mark urgent is never held back: quiet hours are for what can wait. */
+static int notify(struct call *call, const struct case_row *row, const struct rules_escalation *actions,
+                  const char *event) {
+    struct detail detail = DETAIL_INIT;
+    detail_add(&detail, "notify", actions->notify, shown(actions->notify, NOTIFY_LIST_SHOWN));
+    detail_add_string(&detail, "event", event);
+    if (actions->urgent) detail_add_string(&detail, "urgent", "yes");
+    detail_add(&detail, "reason", actions->reason, shown(actions->reason, ESCALATION_REASON_SHOWN));
+    const char *calendar = rules_notification_calendar();
+    int64_t now = clock_now();
+    if (calendar == NULL || actions->urgent || rules_is_business_time(calendar, now))
+        return case_event(call, row, "notification", &detail);
+    int64_t until = rules_business_add(calendar, now, 0);
+    static const char sql[] =
+        "INSERT INTO deadlines(case_id, kind, calendar, target, running_since, warn_at, due_at, warned, state,"
+        " created_at, payload) VALUES (?1, 'notify', ?2, 0, ?3, ?4, ?4, 1, 'running', ?3, ?5)";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, row->id);
+        sqlite3_bind_text(statement, 2, calendar, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(statement, 3, now);
+        sqlite3_bind_int64(statement, 4, until);
+        sqlite3_bind_text(statement, 5, detail.text, (int)detail.len, SQLITE_TRANSIENT);
+    }
+    if (call_step(call, statement) != 0) return -1;
+    int64_t id = sqlite3_last_insert_rowid(store_database());
+    struct detail deferred = DETAIL_INIT;
+    detail_add_integer(&deferred, "until", until);
+    detail_add_string(&deferred, "calendar", calendar);
+    detail_append(&deferred, &detail);
+    if (case_event(call, row, "notification_deferred", &deferred) != 0 || clocks_touch_batch(call) != 0) return -1;
+    return clocks_heap_set(call, id, until);
+}
+
+/* Applies the escalate hook's actions to the loaded case, each with its
+ * event; row follows the case. */
+static int escalate_row(struct call *call, struct case_row *row, const char *event, const char *kind) {
+    struct rules_field fields[] = {
+        {.name = "category", .text = row->category, .len = strlen(row->category)},
+        {.name = "priority", .text = row->priority, .len = strlen(row->priority)},
+        {.name = "queue", .text = row->queue, .len = strlen(row->queue)},
+        {.name = "customer", .text = row->customer, .len = strlen(row->customer)},
+        {.name = "subject", .text = row->subject, .len = strlen(row->subject)},
+        {.name = "event", .text = event, .len = strlen(event)},
+        {.name = "deadline", .text = kind, .len = strlen(kind)},
+        {.name = "level", .integer = row->escalation, .is_integer = 1},
+        {.name = "amount", .integer = row->amount, .is_integer = 1},
+        {.name = "tier", .text = row->tier, .len = strlen(row->tier)},
+    };
+    struct rules_escalation actions;
+    if (rules_escalate(fields, (int)(sizeof fields / sizeof fields[0]), &actions) != 0) return 0;
+    char priority[NAMES_MAX + 1], queue[NAMES_MAX + 1];
+    long long level = row->escalation;
+    memcpy(priority, row->priority, sizeof priority);
+    memcpy(queue, row->queue, sizeof queue);
+    long long new_level = actions.level >= 0 ? actions.level : level;
+    if (case_set_escalation(call, row, actions.priority[0] ? actions.priority : priority,
+                            actions.transfer[0] ? actions.transfer : queue, new_level) != 0)
+        return -1;
+    if (actions.notify[0] && notify(call, row, &actions, event) != 0) return -1;
+    /* The default outcome of a missed deadline, when the rules give one. */
+    if (strcmp(event, "breach") == 0 &&
+        (actions.outcome_kind == RULES_OUTCOME_RESOLVE || actions.outcome_kind == RULES_OUTCOME_CLOSE)) {
+        char why[DEFAULT_OUTCOME_WHY_MAX];
+        snprintf(why, sizeof why, "default outcome of a missed %s deadline: %.*s", kind,
+                 (int)shown(actions.reason, ESCALATION_REASON_SHOWN), actions.reason);
+        if (lifecycle_can_move(row->state, CASE_RESOLVED)) {
+            if (automation_move(call, row, CASE_RESOLVED, "default_outcome", why) != 0) return -1;
+            if (clocks_end(call, row->id, "", NULL, DEADLINE_CANCELLED, "deadline_cancelled", 0) != 0) return -1;
+        }
+        if (actions.outcome_kind == RULES_OUTCOME_CLOSE && row->state == CASE_RESOLVED &&
+            automation_move(call, row, CASE_CLOSED, "default_outcome", why) != 0)
+            return -1;
+    }
+    char from_level[32], to_level[32];
+    snprintf(from_level, sizeof from_level, "%lld", level);
+    snprintf(to_level, sizeof to_level, "%lld", new_level);
+    struct detail detail = DETAIL_INIT;
+    detail_add_string(&detail, "event", event);
+    detail_add_string(&detail, "deadline", kind);
+    detail_add_change(&detail, "priority", priority, row->priority);
+    detail_add_change(&detail, "level", from_level, to_level);
+    detail_add_change(&detail, "queue", queue, row->queue);
+    if (actions.notify[0]) detail_add(&detail, "notify", actions.notify, shown(actions.notify, NOTIFY_LIST_SHOWN_ESCALATED));
+    else detail_add_string(&detail, "notify", "-");
+    detail_add(&detail, "reason", actions.reason, shown(actions.reason, ESCALATION_REASON_SHOWN));
+    return case_event(call, row, "escalated", &detail);
+}
+
+int deadlines_escalate(struct call *call, int64_t case_id, const char *event, const char *kind) {
+    struct case_row row;
+    if (case_load(call, case_id, 0, &row) != 0) return -1;
+    return escalate_row(call, &row, event, kind);
+}
+
+/* Runs the automations hook for a due timer and applies its action. */
+static int fire_automation(struct call *call, int64_t id, int64_t case_id, const char *kind, int64_t created_at,
+                           int64_t now) {
+    const char *timer = kind + strlen(DEADLINE_AUTOMATION_PREFIX);
+    static const char done_sql[] = "UPDATE deadlines SET state = 'met', ended_at = ?2 WHERE id = ?1";
+    sqlite3_stmt *update = store_statement(done_sql);
+    if (update) {
+        sqlite3_bind_int64(update, 1, id);
+        sqlite3_bind_int64(update, 2, now);
+    }
+    if (call_step(call, update) != 0) return -1;
+    struct case_row row;
+    if (case_load(call, case_id, 0, &row) != 0) return -1;
+    const char *state = lifecycle_state_name(row.state);
+    struct rules_field fields[] = {
+        {.name = "timer", .text = timer, .len = strlen(timer)},
+        {.name = "days", .integer = (now - created_at) / 86400, .is_integer = 1},
+        {.name = "state", .text = state, .len = strlen(state)},
+        {.name = "category", .text = row.category, .len = strlen(row.category)},
+        {.name = "priority", .text = row.priority, .len = strlen(row.priority)},
+        {.name = "queue", .text = row.queue, .len = strlen(row.queue)},
+        {.name = "customer", .text = row.customer, .len = strlen(row.customer)},
+    };
+    struct rules_automation decision;
+    struct detail detail = DETAIL_INIT;
+    detail_add_string(&detail, "timer", timer);
+    if (rules_automation(fields, (int)(sizeof fields / sizeof fields[0]), &decision) != 0) {
+        detail_add_string(&detail, "action", "none");
+        detail_add_string(&detail, "reason", "no automation decided");
+        return case_event(call, &row, "automation", &detail);
+    }
+    detail_add_string(&detail, "action", action_names[decision.action_kind]);
+    detail_add(&detail, "reason", decision.reason, shown(decision.reason, AUTOMATION_REASON_SHOWN));
+    if (case_event(call, &row, "automation", &detail) != 0) return -1;
+    switch (decision.action_kind) {
+    case RULES_ACTION_CLOSE:
+        if (row.state == CASE_PENDING_CUSTOMER || row.state == CASE_PENDING_INTERNAL || row.state == CASE_OPEN) {
+            if (automation_move(call, &row, CASE_RESOLVED, "auto_closed", decision.reason) != 0) return -1;
+            if (clocks_end(call, case_id, "", NULL, DEADLINE_CANCELLED, "deadline_cancelled", 0) != 0) return -1;
+        }
+        if (row.state == CASE_RESOLVED) {
+            if (automation_move(call, &row, CASE_CLOSED, "auto_closed", decision.reason) != 0) return -1;
+            if (clocks_cancel_automation(call, case_id, "resolved_days") != 0) return -1;
+        }
+        break;
+    case RULES_ACTION_REMIND:
+        if (case_event(call, &row, "reminder", &detail) != 0) return -1;
+        if (decision.after > 0 && row.state == CASE_PENDING_CUSTOMER) {
+            /* The next reminder: the same timer, `after` seconds on, counted from its first start. */
+            static const char again_sql[] =
+                "INSERT INTO deadlines(case_id, kind, calendar, target, running_since, warn_at, due_at, warned,"
+                " state, created_at) VALUES (?1, ?2, 'always', ?3, ?4, ?5, ?5, 1, 'running', ?6)";
+            sqlite3_stmt *again = store_statement(again_sql);
+            if (again) {
+                sqlite3_bind_int64(again, 1, case_id);
+                sqlite3_bind_text(again, 2, kind, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_int64(again, 3, decision.after);
+                sqlite3_bind_int64(again, 4, now);
+                sqlite3_bind_int64(again, 5, now + decision.after);
+                sqlite3_bind_int64(again, 6, created_at);
+            }
+            if (call_step(call, again) != 0) return -1;
+            if (clocks_heap_set(call, sqlite3_last_insert_rowid(store_database()), now + decision.after) != 0)
+                return -1;
+        }
+        break;
+    case RULES_ACTION_SURVEY:
+        if (case_event(call, &row, "survey_requested", &detail) != 0) return -1;
+        break;
+    case RULES_ACTION_NONE:
+        break;
+    }
+    return 1;
+}
+
+/* A clock row as firing reads it. */
+struct due_clock {
+    int64_t case_id, warn_at, due_at, created_at;
+    int warned, running;
+    char kind[DEADLINE_KIND_MAX + 1];
+    char payload[DETAIL_MAX];
+};
+
+/* 1 with *clock, 0 when there is no such row (never committed), -1 on a
+ * store error. */
+static int read_clock(struct call *call, int64_t id, struct due_clock *clock) {
+    static const char sql[] =
+        "SELECT case_id, kind, warned, warn_at, due_at, state, created_at, coalesce(payload, '') FROM deadlines"
+        " WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, id);
+    int found = call_row(call, statement);
+    if (found <= 0) return found;
+    const char *state = (const char *)sqlite3_column_text(statement, 5);
+    clock->case_id = sqlite3_column_int64(statement, 0);
+    snprintf(clock->kind, sizeof clock->kind, "%s", (const char *)sqlite3_column_text(statement, 1));
+    clock->warned = sqlite3_column_int(statement, 2);
+    clock->warn_at = sqlite3_column_int64(statement, 3);
+    clock->due_at = sqlite3_column_int64(statement, 4);
+    clock->running = deadline_state_parse(state, strlen(state)) == DEADLINE_RUNNING;
+    clock->created_at = sqlite3_column_int64(statement, 6);
+    snprintf(clock->payload, sizeof clock->payload, "%s", (const char *)sqlite3_column_text(statement, 7));
+    sqlite3_reset(statement);
+    return 1;
+}
+
+/* Marks an SLA clock warned or breached and applies the escalation. */
+static int fire_sla(struct call *call, int64_t id, const struct due_clock *clock, int breach) {
+    static const char warn_sql[] = "UPDATE deadlines SET warned = 1 WHERE id = ?1";
+    static const char breach_sql[] = "UPDATE deadlines SET state = 'breached', warned = 1 WHERE id = ?1";
+    sqlite3_stmt *update = store_statement(breach ? breach_sql : warn_sql);
+    if (update) sqlite3_bind_int64(update, 1, id);
+    if (call_step(call, update) != 0) return -1;
+    struct case_row row;
+    if (case_load(call, clock->case_id, 0, &row) != 0) return -1;
+    if (breach && case_count_breach(call, &row) != 0) return -1;
+    struct detail detail = DETAIL_INIT;
+    detail_add_string(&detail, "deadline", clock->kind);
+    detail_add_integer(&detail, "due_at", clock->due_at);
+    if (case_event(call, &row, breach ? "deadline_breached" : "deadline_warning", &detail) != 0) return -1;
+    if (breach && case_refresh_next_due(call, row.id) != 0) return -1;
+    if (escalate_row(call, &row, breach ? "breach" : "warning", clock->kind) != 0) return -1;
+    return breach ? 1 : clocks_heap_set(call, id, clock->due_at) == 0 ? 1 : -1;
+}
+
+/* Fires one popped clock if its row says it is due; re-files it otherwise.
+ * 1 fired, 0 nothing to fire, -1 with the failure in the call. */
+static int fire_clock(struct call *call, int64_t id, int64_t now) {
+    struct due_clock clock;
+    int found = read_clock(call, id, &clock);
+    if (found <= 0 || !clock.running) return found < 0 ? -1 : 0; /* ended or never committed */
+    int kind = deadline_kind_parse(clock.kind, strlen(clock.kind));
+    if (kind == DEADLINE_AUTOMATION || kind == DEADLINE_NOTIFY) {
+        if (clock.due_at > now) return clocks_heap_set(call, id, clock.due_at);
+        if (kind == DEADLINE_AUTOMATION) return fire_automation(call, id, clock.case_id, clock.kind, clock.created_at, now);
+        /* A notification held back by quiet hours goes out now. */
+        static const char done_sql[] = "UPDATE deadlines SET state = 'met', ended_at = ?2 WHERE id = ?1";
+        sqlite3_stmt *done = store_statement(done_sql);
+        if (done) {
+            sqlite3_bind_int64(done, 1, id);
+            sqlite3_bind_int64(done, 2, now);
+        }
+        if (call_step(call, done) != 0) return -1;
+        return events_append(call, clock.case_id, "notification", clock.payload, strlen(clock.payload)) == 0 ? 1 : -1;
+    }
+    if (!clock.warned && clock.warn_at <= now && clock.due_at > now) return fire_sla(call, id, &clock, 0);
+    if (clock.due_at <= now) return fire_sla(call, id, &clock, 1);
+    /* not due yet: file it again */
+    return clocks_heap_set(call, id, clock.warned ? clock.due_at : clock.warn_at);
+}
+
+int deadlines_fire_due(void) {
+    int64_t now = clock_now();
+    int fired = 0;
+    struct clock_due entry;
+    while (clocks_next_due(now, &entry)) {
+        struct call call = {.who = {.internal = 1}, .actor = "timer"};
+        if (store_command_begin() != 0) {
+            clocks_put_back(&entry);
+            break;
+        }
+        events_command_begin();
+        int status = clocks_touch_batch(&call) == 0 ? fire_clock(&call, entry.id, now) : -1;
+        int failed = status < 0 || call.status != CALL_OK;
+        store_command_end(!failed);
+        events_command_end(!failed);
+        if (failed) {
+            log_error("deadline could not fire", "deadline=%lld error=\"-%s %s\"", (long long)entry.id,
+                      call_status_code(call.status), call.message);
+            /* Filed again: if the batch commits without this command, the
+             * clock still fires (a failed commit rebuilds the heap anyway). */
+            clocks_put_back(&entry);
+            break;
+        }
+        fired += status;
+    }
+    return fired;
+}

@@ -1,0 +1,54 @@
+/* store/internal.h -- what the store's own files share (never included
+ * outside core/store/; everything else goes through store/store.h).
+ *
+ * internal.c holds the state below and its helpers; store.c (open, close,
+ * statements, batches) calls schema.c (migrations), fault.c (the fault VFS)
+ * and integrity.c (schema check at open, quick_check after start) through
+ * the declarations here; those three call only internal.c.  So the files
+ * stay a chain that points down, like the layers.  The loop thread alone
+ * touches this state (the integrity thread works on a copy of the path).
+ */
+#ifndef REDRESS_STORE_INTERNAL_H
+#define REDRESS_STORE_INTERNAL_H
+
+#include <limits.h>
+#include <sqlite3.h>
+#include <stddef.h>
+
+#define STORE_CACHE_KIB 16000          /* SQLite's page cache (cache_size=-N: N KiB) */
+#define STORE_PATH_MAX (PATH_MAX + 16)
+#define STORE_CORRUPT_DETAIL_MAX 512
+#define STORE_LAST_ERROR_MAX 256
+
+/* internal.c: the state */
+extern sqlite3 *store_db;                  /* the one connection; NULL while closed */
+extern char store_path[STORE_PATH_MAX];    /* absolute path of redress.db, for every error text */
+extern int store_in_batch;                 /* a batch (BEGIN IMMEDIATE) is open */
+extern int store_committing;               /* the batch's COMMIT is running */
+extern int store_corrupt;                  /* writes refused from then on */
+extern char store_corrupt_detail[STORE_CORRUPT_DETAIL_MAX];
+extern char store_last_error[STORE_LAST_ERROR_MAX]; /* the last SQLite error seen, for texts written later */
+/* internal.c: helpers */
+int store_is_corruption(int code);          /* SQLITE_CORRUPT or SQLITE_NOTADB, any extended code */
+void store_mark_corrupt(const char *detail); /* from now on writes are refused; logged once */
+void store_note_error(void);                /* keeps the connection's error; corruption marks */
+int store_execute(const char *sql);         /* sqlite3_exec; 0, or -1 logged with the path */
+
+/* schema.c */
+extern const char *const store_migrations[]; /* STORE_SCHEMA_VERSION of them */
+/* Brings the schema to STORE_SCHEMA_VERSION in one transaction; 0, or -1
+ * with why in error (a newer database is refused). */
+int store_migrate(char *error, size_t error_size);
+
+/* fault.c */
+int store_fault_vfs_register(void);   /* the "redress-fault" VFS, once; SQLITE_OK or a code */
+int store_fault_take_release(void);   /* 1 (counted) when this RELEASE must fail */
+int store_fault_take_rollback(void);  /* 1 (counted) when this ROLLBACK TO must fail */
+void store_fault_commit_begin(void);  /* around the batch's COMMIT: its writes fail while armed */
+void store_fault_commit_end(void);
+
+/* integrity.c */
+int store_check_schema(char *error, size_t error_size);   /* at open: 0, or -1 with why */
+void store_integrity_stop(void);                           /* at close */
+
+#endif

@@ -1,0 +1,102 @@
+/* test_store_callbacks.c -- unit tests of the store's end-of-batch and
+ * end-of-command callbacks (core/store/store.c): store_after_commit runs at
+ * the batch's end whatever its commands did; store_after_command runs at
+ * commit, or with 0 at once when its command rolls back.  Opens a store in
+ * a temporary directory. */
+#include "check.h"
+#include "lib/log.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CALLS_MAX 16
+
+static struct { int tag, committed; } calls[CALLS_MAX];
+static int call_count;
+
+static void record(void *argument, int committed) {
+    if (call_count == CALLS_MAX) return;
+    calls[call_count].tag = (int)(long)argument;
+    calls[call_count].committed = committed;
+    call_count++;
+}
+
+static int open_store(char *dir, size_t size) {
+    snprintf(dir, size, "/tmp/redress-unit-XXXXXX");
+    if (mkdtemp(dir) == NULL) return -1;
+    log_set_level(LOG_ALWAYS); /* migrations and the armed failure log: not test output */
+    char error[1024];
+    if (store_open(dir, "normal", error, sizeof error) != 0) {
+        printf("store_open: %s\n", error);
+        return -1;
+    }
+    return 0;
+}
+
+static void remove_store(const char *dir) {
+    static const char *const names[] = {"redress.db", "redress.db-wal", "redress.db-shm"};
+    char path[512];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+    log_set_level(LOG_INFO);
+}
+
+TEST(store_after_command_dropped_with_its_command) {
+    char dir[64], error[512];
+    if (open_store(dir, sizeof dir) != 0) {
+        CHECK(0);
+        return;
+    }
+    call_count = 0;
+    /* A command that rolls back: its after-command callback runs with 0 at
+     * once; the batch callback it registered waits for the batch. */
+    CHECK_INT(store_command_begin(), 0);
+    CHECK_INT(store_after_command(record, (void *)1L), 0);
+    CHECK_INT(store_after_commit(record, (void *)2L), 0);
+    CHECK_INT(store_after_command(record, (void *)3L), 0);
+    CHECK_INT(store_command_end(0), 0);
+    CHECK_INT(call_count, 2);
+    CHECK_INT(calls[0].tag, 1);
+    CHECK_INT(calls[0].committed, 0);
+    CHECK_INT(calls[1].tag, 3);
+    CHECK_INT(calls[1].committed, 0);
+    /* A command that succeeds: its callback waits for the commit. */
+    CHECK_INT(store_command_begin(), 0);
+    CHECK_INT(store_after_command(record, (void *)4L), 0);
+    CHECK_INT(store_command_end(1), 0);
+    CHECK_INT(call_count, 2);
+    CHECK_INT(store_batch_commit(error, sizeof error), 0);
+    CHECK_INT(call_count, 4);
+    CHECK_INT(calls[2].tag, 2); /* registration order */
+    CHECK_INT(calls[2].committed, 1);
+    CHECK_INT(calls[3].tag, 4);
+    CHECK_INT(calls[3].committed, 1);
+    store_close();
+    remove_store(dir);
+}
+
+TEST(store_after_command_failed_commit_runs_with_zero) {
+    char dir[64], error[512];
+    if (open_store(dir, sizeof dir) != 0) {
+        CHECK(0);
+        return;
+    }
+    call_count = 0;
+    CHECK_INT(store_command_begin(), 0);
+    CHECK_INT(sqlite3_exec(store_database(), "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT(store_after_command(record, (void *)5L), 0);
+    CHECK_INT(store_command_end(1), 0);
+    store_fault_arm(1, 1);
+    CHECK_INT(store_batch_commit(error, sizeof error), -1);
+    CHECK_INT(call_count, 1);
+    CHECK_INT(calls[0].tag, 5);
+    CHECK_INT(calls[0].committed, 0);
+    store_close();
+    remove_store(dir);
+}
