@@ -1,7 +1,7 @@
 /* refund_exec.c -- the refund job engine (see refund_exec.h).
  *
  * A job's life: created in the approving command (state WAITING, started
- * by the after-commit callback, dropped with a rolled-back command) ->
+ * once the batch commits, dropped when the command is rolled back) ->
  * STARTED (the provider has it) -> REPORTED (the outcome waits for the
  * report event) -> WRITING (the settle is in the batch; a failed commit
  * puts it back to REPORTED) -> freed.  Reads the refund rows it hands over
@@ -134,7 +134,8 @@ static void job_after_commit(void *argument, int committed) {
 static int exec_start(struct call *call, long long id, long long case_id) {
     if (refunds_mark_executing(call, id, case_id, provider.name) != 0) return -1;
     struct refund_job *job = job_new(id, case_id);
-    if (job == NULL || store_after_commit(job_after_commit, job) != 0) {
+    /* Bound to this command: a rolled-back approval never starts a job. */
+    if (job == NULL || store_after_command(job_after_commit, job) != 0) {
         if (job) job_free(job);
         return call_fail(call, CALL_ERR, "out of memory");
     }

@@ -261,7 +261,6 @@ int rules_check_refund(const struct rule_set *set, lua_State *state, struct rule
         return -1;
     }
     out->verdict = (enum rules_verdict)verdict;
-    snprintf(out->decision, sizeof out->decision, "%s", verdict_names[verdict]);
     int got = rules_read_text(state, -1, "role", out->role, sizeof out->role, why, why_size);
     if (got < 0 || (got && !names_valid(out->role, strlen(out->role)))) {
         if (!why[0]) snprintf(why, why_size, "field 'role' is not a name");
@@ -297,7 +296,6 @@ int rules_check_escalation(const struct rule_set *set, lua_State *state, struct 
         return -1;
     }
     out->outcome_kind = (enum rules_outcome)outcome;
-    snprintf(out->outcome, sizeof out->outcome, "%s", outcome_names[outcome]);
     /* urgent: the notification goes out at once, even in quiet hours. */
     int got = read_boolean(state, -1, "urgent", &out->urgent, why, why_size);
     if (got < 0) return -1;
@@ -316,7 +314,6 @@ int rules_check_automation(const struct rule_set *set, lua_State *state, struct 
         return -1;
     }
     out->action_kind = (enum rules_action)action;
-    snprintf(out->action, sizeof out->action, "%s", action_names[action]);
     int got = rules_read_integer(state, -1, "after", 0, RULES_TEN_YEARS, &out->after, why, why_size);
     if (got < 0) return -1;
     out->has_after = got;

@@ -143,7 +143,6 @@ int rules_sla(const struct rules_field *fields, int count, struct rules_sla *out
 /* refund */
 enum rules_verdict { RULES_REVIEW, RULES_APPROVE, RULES_REJECT };
 struct rules_refund {
-    char decision[16];                   /* approve | review | reject: until every consumer reads verdict */
     enum rules_verdict verdict;
     char role[RULES_NAME_MAX + 1];       /* who approves a review */
     long long cap;                       /* -1 = none given */
@@ -159,7 +158,6 @@ struct rules_escalation {
     long long level;                     /* -1 = unchanged */
     char transfer[RULES_NAME_MAX + 1];   /* "" = unchanged */
     char notify[RULES_LIST_MAX];         /* comma-separated names */
-    char outcome[16];                    /* "", none, resolve, close: until every consumer reads outcome_kind */
     enum rules_outcome outcome_kind;     /* a missed deadline's default outcome */
     int urgent;                          /* 1: notify at once, even in quiet hours */
     int urgent_given;
@@ -171,7 +169,6 @@ int rules_escalate(const struct rules_field *fields, int count, struct rules_esc
 /* automations: what to do when a timer fires. */
 enum rules_action { RULES_ACTION_NONE, RULES_ACTION_CLOSE, RULES_ACTION_REMIND, RULES_ACTION_SURVEY };
 struct rules_automation {
-    char action[16];                     /* none | close | remind | survey: until every consumer reads action_kind */
     enum rules_action action_kind;
     long long after;                     /* seconds until the next reminder, 0 = none */
     int has_after;
