@@ -19,6 +19,7 @@
 #include "domain/events.h"
 #include "domain/facts.h"
 #include "domain/tick.h"
+#include "cmd/conn.h"
 #include "cmd/table.h"
 #include "lib/clock.h"
 #include "lib/config.h"
@@ -26,6 +27,7 @@
 #include "plugin/host.h"
 #include "lib/log.h"
 #include "rules/rules.h"
+#include "net/connections.h"
 #include "net/server.h"
 #include "store/store.h"
 
@@ -117,6 +119,10 @@ static int wire(void) {
     /* net */
     if (events_listen(plugins_events_listener()) != 0) return -1;
     rules_set_lua_namespace(plugins_push_lua_namespace);
+    agents_on_disabled(connections_drop_agent);
+    commands_set_info_sections(server_info, plugins_info);
+    commands_set_hello_modules(plugins_hello);
+    commands_set_plugin_list(plugin_list_command);
 
 
 
@@ -175,7 +181,7 @@ int main(int argc, char **argv) {
     struct event_config *event_config = event_config_new();
     struct event_base *base = event_config ? event_base_new_with_config(event_config) : NULL;
     if (event_config) event_config_free(event_config);
-    if (base == NULL || event_base_priority_init(base, 2) != 0) {
+    if (base == NULL || event_base_priority_init(base, NET_PRIORITY_LEVELS) != 0) {
         fprintf(stderr, "redressd: cannot set up the event loop\n");
         return 1;
     }
@@ -220,10 +226,18 @@ int main(int argc, char **argv) {
         log_error("cannot commit overdue deadlines", "error=\"%s\"", error);
         goto done;
     }
-    store_batch_commit(error, sizeof error);
+    /* Whatever the start wrote besides (pruned decisions). */
+    if (store_batch_commit(error, sizeof error) != 0) {
+        log_error("cannot commit the start's writes", "error=\"%s\"", error);
+        goto done;
+    }
     plugins_resume_refunds();
     log_info("ready", "version=%s data=%s sync=%s test_clock=%s", REDRESS_VERSION, config.data,
              config.sync, config.test_clock ? "yes" : "no");
+    if (tick_start(base) != 0) {
+        log_error("cannot start the tick", NULL);
+        goto done;
+    }
     if (server_listen() != 0) goto done;
     store_integrity_start(base);
     server_run();
@@ -231,6 +245,7 @@ int main(int argc, char **argv) {
     log_info("stopped", NULL);
 done:
     server_free();
+    tick_free();
     plugins_shutdown();
     deadlines_free();
     rules_unload();

@@ -1,10 +1,13 @@
-/* agent_cmd.h -- the AUTH, WHOAMI and AGENT.* commands.  For now a
- * forwarding header: the handlers are still declared beside the agents
- * (domain/agents.h); the command table includes this, so they move here
- * without touching it. */
+/* agent_cmd.h -- the AUTH, WHOAMI and AGENT.* commands (see agent_cmd.c). */
 #ifndef REDRESS_AGENT_CMD_H
 #define REDRESS_AGENT_CMD_H
 
-#include "domain/agents.h"
+#include "cmd/request.h"
+
+void agent_add_command(struct request *request);
+void agent_list_command(struct request *request);
+void agent_disable_command(struct request *request);
+void auth_command(struct request *request);
+void whoami_command(struct request *request);
 
 #endif

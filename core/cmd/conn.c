@@ -1,20 +1,36 @@
 /* conn.c -- the connection and test commands: PING HELLO QUIT INFO
- * EVENTS.(UN)SUBSCRIBE DEBUG.CLOCK DEBUG.STORE.
+ * EVENTS.(UN)SUBSCRIBE PLUGIN.LIST DEBUG.CLOCK DEBUG.STORE.
  *
- * Owns: what these commands reply.  Never: decides who may run them (the
- * table does) or touches a case.
+ * Owns: what these commands reply, and the providers of what the layers
+ * above add to INFO, HELLO and PLUGIN.LIST.  Never: decides who may run
+ * them (the table does), touches a case, or names the server or the plugin
+ * host (the connection is reached through request->connection_ops).
  */
 #include "cmd/conn.h"
 #include "cmd/reply.h"
 #include "lib/clock.h"
-#include "net/server.h"
-#include "plugin/host.h"
 #include "store/store.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
+
+/* Registered by wire() (main.c). */
+static struct {
+    void (*server_info)(struct evbuffer *out);
+    void (*plugins_info)(struct evbuffer *out);
+    void (*hello_modules)(struct evbuffer *out);
+    void (*plugin_list)(struct request *request);
+} providers;
+
+void commands_set_info_sections(void (*server)(struct evbuffer *out), void (*plugins)(struct evbuffer *out)) {
+    providers.server_info = server;
+    providers.plugins_info = plugins;
+}
+
+void commands_set_hello_modules(void (*modules)(struct evbuffer *out)) { providers.hello_modules = modules; }
+
+void commands_set_plugin_list(void (*list)(struct request *request)) { providers.plugin_list = list; }
 
 /* ------------------------------------------------- connection commands */
 
@@ -25,7 +41,7 @@ void ping_command(struct request *request) {
 
 void quit_command(struct request *request) {
     reply_ok(request->reply);
-    if (request->connection) server_client_close_after_reply(request->connection);
+    if (request->connection) request->connection_ops->close_after_reply(request->connection);
 }
 
 /* HELLO [protover]: redress speaks RESP2 only.  The reply is the server
@@ -44,21 +60,26 @@ void hello_command(struct request *request) {
     reply_bulk_string(request->reply, "proto");
     reply_integer(request->reply, 2);
     reply_bulk_string(request->reply, "id");
-    reply_integer(request->reply, request->connection ? (long long)server_client_id(request->connection) : 0);
+    reply_integer(request->reply,
+                  request->connection ? (long long)request->connection_ops->id(request->connection) : 0);
     reply_bulk_string(request->reply, "mode");
     reply_bulk_string(request->reply, "standalone");
     reply_bulk_string(request->reply, "role");
     reply_bulk_string(request->reply, "master");
     reply_bulk_string(request->reply, "modules");
-    plugins_hello(request->reply);
+    if (providers.hello_modules) providers.hello_modules(request->reply);
+    else reply_array(request->reply, 0);
 }
 
-static long long count_rows(const char *sql) {
+/* One count(*); 0, or -1 with the store error in the call (never a count of -1). */
+static int count_rows(struct call *call, const char *sql, long long *count) {
     sqlite3_stmt *statement = store_statement(sql);
-    long long count = -1;
-    if (statement && sqlite3_step(statement) == SQLITE_ROW) count = sqlite3_column_int64(statement, 0);
-    if (statement) sqlite3_reset(statement);
-    return count;
+    int row = call_row(call, statement);
+    if (row == 0) return call_fail(call, CALL_ERR, "store: no row for a count");
+    if (row < 0) return -1;
+    *count = sqlite3_column_int64(statement, 0);
+    sqlite3_reset(statement);
+    return 0;
 }
 
 void info_command(struct request *request) {
@@ -66,22 +87,21 @@ void info_command(struct request *request) {
     static const char open_sql[] =
         "SELECT count(*) FROM cases WHERE state NOT IN ('resolved', 'closed')";
     static const char events_sql[] = "SELECT count(*) FROM events";
+    long long cases, open, events;
+    if (count_rows(&request->call, cases_sql, &cases) != 0 || count_rows(&request->call, open_sql, &open) != 0 ||
+        count_rows(&request->call, events_sql, &events) != 0)
+        return;
     struct evbuffer *text = evbuffer_new();
     if (text == NULL) {
         request_error(request, "ERR", "out of memory");
         return;
     }
-    evbuffer_add_printf(text,
-                        "# Server\r\nredress_version:%s\r\nprocess_id:%ld\r\ntcp_port:%d\r\n"
-                        "test_clock:%s\r\nclock:%lld\r\nschema_version:%d\r\n\r\n",
-                        REDRESS_VERSION, (long)getpid(), server_port(), clock_is_test() ? "yes" : "no",
-                        (long long)clock_now(), STORE_SCHEMA_VERSION);
-    server_info(text);
-    store_info(text); /* server_info ends with its "# Store" section: these lines join it */
+    if (providers.server_info) providers.server_info(text);
+    store_info(text); /* the server's sections end with "# Store": these lines join it */
     evbuffer_add_printf(text, "\r\n# Cases\r\ncases:%lld\r\nopen_cases:%lld\r\nevents:%lld\r\n",
-                        count_rows(cases_sql), count_rows(open_sql), count_rows(events_sql));
+                        cases, open, events);
     evbuffer_add_printf(text, "\r\n# Plugins\r\n");
-    plugins_info(text);
+    if (providers.plugins_info) providers.plugins_info(text);
     size_t len = evbuffer_get_length(text);
     char *flat = (char *)evbuffer_pullup(text, -1);
     if (flat == NULL) len = 0;
@@ -143,7 +163,7 @@ void debug_clock_command(struct request *request) {
         request_error(request, "INVALID", "usage: DEBUG.CLOCK SET unix-seconds | ADVANCE seconds | GET");
         return;
     }
-    server_clock_moved(request->connection);
+    clock_moved(); /* the server's listener, then the tick's (due deadlines) */
     reply_integer(request->reply, clock_now());
 }
 
@@ -206,7 +226,7 @@ void events_subscribe_command(struct request *request) {
         return;
     }
     int count = request->argc - 1;
-    if (server_client_subscribe(request->connection, request->argv + 1, request->argvlen + 1, count) < 0) {
+    if (request->connection_ops->subscribe(request->connection, request->argv + 1, request->argvlen + 1, count) < 0) {
         request_error(request, "LIMIT", "at most 32 queues of at most 64 bytes per subscriber");
         return;
     }
@@ -226,9 +246,16 @@ void events_subscribe_command(struct request *request) {
 }
 
 void events_unsubscribe_command(struct request *request) {
-    if (request->connection) server_client_unsubscribe(request->connection);
+    if (request->connection) request->connection_ops->unsubscribe(request->connection);
     reply_array(request->reply, 3);
     reply_bulk_string(request->reply, "unsubscribe");
     reply_bulk_string(request->reply, "*");
     reply_integer(request->reply, 0);
+}
+
+/* ------------------------------------------------------------- plugins */
+
+void list_plugins_command(struct request *request) {
+    if (providers.plugin_list) providers.plugin_list(request);
+    else reply_array(request->reply, 0);
 }

@@ -4,11 +4,11 @@
  * reply goes to, the domain call with the caller and actor, the connection
  * it came on), the request helpers every handler uses, and request_finish.
  * Sits below every handler: a handler includes this, never the dispatch
- * table (cmd/table.h) nor the server.
+ * table (cmd/table.h) nor net/.
  *
  * A handler must write exactly one reply -- or leave it to request_finish
  * after a domain call failed.  Error replies go through request_error(),
- * which also marks the request failed: for a write command the server then
+ * which also marks the request failed: for a write command the connection then
  * rolls back the command's savepoint, so a failed command leaves no row
  * behind, whatever it wrote before failing.
  */
@@ -23,19 +23,26 @@
 
 struct command;
 
-/* What a command may ask of the connection it came on (net/; NULL for
- * internal requests). */
+/* What a command may ask of the connection it came on (net/client.c fills
+ * it in; NULL with connection for internal requests). */
 struct connection_ops {
-    uint64_t (*id)(void *connection);
-    void (*close_after_reply)(void *connection);
+    uint64_t (*id)(void *connection);                /* HELLO's id */
+    void (*close_after_reply)(void *connection);     /* QUIT */
+    /* AUTH succeeded: the connection acts as that agent from its next
+     * command, with the full protocol limits. */
     void (*authenticated)(void *connection, const char *agent, size_t len, unsigned role, const char *queues);
-    void (*auth_failed)(void *connection, const char *agent, size_t len);   /* per connection + source */
+    /* AUTH failed: counted per connection and per source address; later
+     * input waits, the 10th failure closes the connection. */
+    void (*auth_failed)(void *connection, const char *agent, size_t len);
+    /* EVENTS.SUBSCRIBE: how many queues it now follows (0: every queue), or
+     * -1 over the limit of names (32 of at most 64 bytes). */
     int (*subscribe)(void *connection, char **queues, size_t *lengths, int count);
     void (*unsubscribe)(void *connection);
+    int (*subscribed)(const void *connection);       /* 1 in subscriber mode */
 };
 
 struct request {
-    const struct command *command; /* what runs (set by the server; NULL for internal requests) */
+    const struct command *command; /* what runs (set by the connection; NULL for internal requests) */
     int argc;
     char **argv;                   /* borrowed; argv[i] NUL-terminated, argvlen[i] bytes */
     size_t *argvlen;

@@ -1,15 +1,18 @@
-/* table.c -- the command table, its lookup, the access check and DEBUG.COMMANDS.
+/* table.c -- the command table, its lookup, the checks before a handler,
+ * the registry of plugin commands and DEBUG.COMMANDS.
  *
  * The table is the one place that says which commands exist, their arity,
  * whether they write (and so run inside a batch savepoint), who may run
- * them, and which arguments name a case, a refund or a queue: those the
- * server checks here, before the handler runs (commands_check_access), so
- * queue isolation holds for every command alike.  Names are matched without
+ * them, and which arguments name a case, a refund or a queue: commands_check
+ * checks all of it before the handler runs, so authentication, roles and
+ * queue isolation hold for every command alike.  Names are matched without
  * regard to ASCII case, as Redis does.
+ * Never: runs a handler, or knows a connection beyond request->connection_ops.
  */
 #include "cmd/table.h"
 #include "domain/access.h"
 #include "cmd/agent_cmd.h"
+#include "domain/agents.h"
 #include "cmd/case_cmd.h"
 #include "cmd/conn.h"
 #include "cmd/rules_cmd.h"
@@ -18,11 +21,16 @@
 #include "cmd/refund_cmd.h"
 #include "cmd/reply.h"
 #include "cmd/stats.h"
+#include "lib/clock.h"
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+/* How much of an unknown command's name its error repeats. */
+#define UNKNOWN_NAME_SHOWN 40
 
 /* -------------------------------------------------------- access check */
 
@@ -52,6 +60,35 @@ int commands_check_access(struct request *request) {
             if (check_named_argument(request, (enum command_name_kind)names->kind, i) != 0) return -1;
     }
     return 0;
+}
+
+static int subscribed(const struct request *request) {
+    return request->connection_ops && request->connection_ops->subscribed &&
+           request->connection_ops->subscribed(request->connection);
+}
+
+int commands_check(struct request *request, const struct command *command, int auth_on) {
+    const struct caller *who = &request->call.who;
+    if (command && auth_on && who->agent == NULL && !(command->roles & COMMAND_PUBLIC)) {
+        request_error(request, "NOAUTH", "authentication required: AUTH agent token");
+    } else if (command && !(command->roles & COMMAND_PUBLIC) && auth_on && !(command->roles & who->role)) {
+        request_error(request, "NOPERM", "role %s may not run %s", agents_role_name(who->role), command->name);
+    } else if (command && !(command->flags & COMMAND_WHILE_SUBSCRIBED) && subscribed(request)) {
+        request_error(request, "ERR", "only EVENTS.SUBSCRIBE, EVENTS.UNSUBSCRIBE, PING and QUIT are allowed "
+                      "while subscribed");
+    } else if (command == NULL) {
+        size_t len = request->argvlen[0] > UNKNOWN_NAME_SHOWN ? UNKNOWN_NAME_SHOWN : request->argvlen[0];
+        request_error(request, "ERR", "unknown command '%.*s'", (int)len, request->argv[0]);
+    } else if (!commands_arity_ok(command, request->argc)) {
+        request_error(request, "ERR", "wrong number of arguments for '%s': usage %s %s",
+                      command->name, command->name, command->usage);
+    } else if ((command->flags & COMMAND_TEST_ONLY) && !clock_is_test()) {
+        request_error(request, "ERR", "%s is accepted only when redressd runs with --test-clock",
+                      command->name);
+    } else {
+        return commands_check_access(request);
+    }
+    return -1;
 }
 
 /* DEBUG.COMMANDS [name ...]: the command table as the server sees it (every
@@ -97,6 +134,7 @@ static void debug_commands_command(struct request *request);
 #define W COMMAND_WRITE
 #define R COMMAND_READS_STORE
 #define T COMMAND_TEST_ONLY
+#define U COMMAND_WHILE_SUBSCRIBED
 /* The permission matrix: which roles may run each command (README has it
  * as a table).  P: no AUTH needed; ALL: any authenticated role. */
 #define A ROLE_AGENT
@@ -114,10 +152,10 @@ static void debug_commands_command(struct request *request);
 #define TARGET_QUEUE_AT(i) {NAMES_TARGET_QUEUE, i, 0}
 static const struct command command_table[] = {
     /* name             min max flags handler                 usage                                  roles  named arguments */
-    {"PING",             1, 2, 0, ping_command, "[message]", P, NONE},
+    {"PING",             1, 2, U, ping_command, "[message]", P, NONE},
     {"HELLO",            1, 2, 0, hello_command, "[2]", P, NONE},
     {"AUTH",             2, 3, R, auth_command, "agent token", P, NONE},
-    {"QUIT",             1, 1, 0, quit_command, "", P, NONE},
+    {"QUIT",             1, 1, U, quit_command, "", P, NONE},
     {"WHOAMI",           1, 1, 0, whoami_command, "", ALL, NONE},
     {"INFO",             1, 2, R, info_command, "[section]", ALL, NONE},
     {"CASE.OPEN",        3, -1, W, case_open_command, "field value [field value ...]", A | S | D, NONE},
@@ -147,10 +185,10 @@ static const struct command command_table[] = {
     {"REFUND.GET",       2, 2, R, refund_get_command, "id", ALL, {REFUND_AT(1)}},
     {"REFUND.LIST",      2, 2, R, refund_list_command, "case", ALL, {CASE_AT(1)}},
     {"CASE.SURVEY",      3, 4, W, case_survey_command, "id score(1-5) [comment]", A | S | D, {CASE_AT(1)}},
-    {"EVENTS.SUBSCRIBE", 1, 33, 0, events_subscribe_command, "[queue ...]", ALL, {QUEUES_FROM(1)}},
-    {"SUBSCRIBE",        1, 33, 0, events_subscribe_command, "[queue ...]", ALL, {QUEUES_FROM(1)}},
-    {"EVENTS.UNSUBSCRIBE", 1, -1, 0, events_unsubscribe_command, "", ALL, NONE},
-    {"UNSUBSCRIBE",      1, -1, 0, events_unsubscribe_command, "", ALL, NONE},
+    {"EVENTS.SUBSCRIBE", 1, 33, U, events_subscribe_command, "[queue ...]", ALL, {QUEUES_FROM(1)}},
+    {"SUBSCRIBE",        1, 33, U, events_subscribe_command, "[queue ...]", ALL, {QUEUES_FROM(1)}},
+    {"EVENTS.UNSUBSCRIBE", 1, -1, U, events_unsubscribe_command, "", ALL, NONE},
+    {"UNSUBSCRIBE",      1, -1, U, events_unsubscribe_command, "", ALL, NONE},
     {"STATS",            1, 1, R, stats_command, "", S | F | D, NONE},
     {"AGENT.ADD",        3, 5, W, agent_add_command, "name role [QUEUES q,...]", D, NONE},
     {"AGENT.LIST",       1, 1, R, agent_list_command, "", S | D, NONE},
@@ -158,7 +196,7 @@ static const struct command command_table[] = {
     {"RULES.RELOAD",     1, 1, 0, rules_reload_command, "", D, NONE},
     {"RULES.INFO",       1, 1, 0, rules_info_command, "", S | D, NONE},
     {"RULES.EVAL",       2, 130, R, rules_eval_command, "hook [field value ...]", S | D, NONE},
-    {"PLUGIN.LIST",      1, 1, 0, plugin_list_command, "", S | D, NONE},
+    {"PLUGIN.LIST",      1, 1, 0, list_plugins_command, "", S | D, NONE},
     {"DEBUG.CLOCK",      2, 3, T, debug_clock_command, "SET unix-seconds | ADVANCE seconds | GET", D, NONE},
     {"DEBUG.STORE",      3, 4, T, debug_store_command,
      "FAIL-COMMITS|FAIL-WRITES n [FULL|IOERR] | FAIL-RELEASE|FAIL-ROLLBACK-TO|CACHE-PAGES|HEAP-HEADROOM n", D, NONE},
@@ -179,6 +217,7 @@ static const struct command command_table[] = {
 #undef W
 #undef R
 #undef T
+#undef U
 
 static void debug_commands_command(struct request *request) {
     size_t count = sizeof command_table / sizeof command_table[0];
@@ -204,6 +243,15 @@ _Static_assert(sizeof command_table / sizeof command_table[0] < LOOKUP_SLOTS / 2
 static const struct command *lookup_slots[LOOKUP_SLOTS];
 static int lookup_filled;
 
+/* Registered commands (plugins), looked up after the built-ins, in order. */
+#define REGISTERED_FIRST_ROOM 16
+struct registered_command {
+    const struct command *command;  /* borrowed until unregistered */
+    const void *owner;
+};
+static struct registered_command *registered;
+static size_t registered_count, registered_room;
+
 static unsigned name_hash(const char *name, size_t len) {
     unsigned hash = 2166136261u;
     for (size_t i = 0; i < len; i++) hash = (hash ^ (unsigned char)toupper((unsigned char)name[i])) * 16777619u;
@@ -224,7 +272,38 @@ const struct command *commands_lookup(const char *name, size_t len) {
         const struct command *command = lookup_slots[slot];
         if (strlen(command->name) == len && strncasecmp(command->name, name, len) == 0) return command;
     }
+    for (size_t i = 0; i < registered_count; i++)
+        if (strlen(registered[i].command->name) == len && strncasecmp(registered[i].command->name, name, len) == 0)
+            return registered[i].command;
+    /* Until the plugin host registers its commands here. */
     return plugins_lookup_command(name, len);
+}
+
+int commands_register(const struct command *command, const void *owner) {
+    if (commands_lookup(command->name, strlen(command->name)) != NULL) return -1;
+    if (registered_count == registered_room) {
+        size_t room = registered_room ? 2 * registered_room : REGISTERED_FIRST_ROOM;
+        struct registered_command *grown = realloc(registered, room * sizeof *grown);
+        if (grown == NULL) return -1;
+        registered = grown;
+        registered_room = room;
+    }
+    registered[registered_count].command = command;
+    registered[registered_count].owner = owner;
+    registered_count++;
+    return 0;
+}
+
+void commands_unregister(const void *owner) {
+    size_t kept = 0;
+    for (size_t i = 0; i < registered_count; i++)
+        if (registered[i].owner != owner) registered[kept++] = registered[i];
+    registered_count = kept;
+    if (registered_count == 0) {
+        free(registered);
+        registered = NULL;
+        registered_room = 0;
+    }
 }
 
 int commands_arity_ok(const struct command *command, int argc) {

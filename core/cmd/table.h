@@ -1,8 +1,9 @@
 /* table.h -- the command table: which commands exist, their arity, flags,
- * roles and named arguments, and the access check run before a handler.
+ * roles and named arguments; the checks run before a handler; the commands
+ * plugins register.
  *
  * What a handler sees of a request is in cmd/request.h; handlers include
- * that, not this file (only the server and the table's own users do).
+ * that, not this file (only the connection and the table's own users do).
  */
 #ifndef REDRESS_COMMANDS_H
 #define REDRESS_COMMANDS_H
@@ -17,11 +18,12 @@ enum command_flags {
     COMMAND_WRITE = 1 << 0,       /* changes the store: runs in a savepoint of the batch */
     COMMAND_READS_STORE = 1 << 1, /* reads the store: reply waits for an open batch */
     COMMAND_TEST_ONLY = 1 << 2,   /* refused unless started with --test-clock */
+    COMMAND_WHILE_SUBSCRIBED = 1 << 3, /* allowed in subscriber mode (PING, QUIT, (UN)SUBSCRIBE) */
 };
 
 /* What an argument names.  Every command that takes a case id, a refund id
  * or a queue says so in the table (struct command's `names`), and the
- * server runs commands_check_access() on it before the handler: queue
+ * table runs commands_check_access() on it before the handler: queue
  * isolation is decided there, once, for every such command -- a handler
  * cannot forget it, and a new command declares its arguments or the
  * isolation test (tests/functional/test_isolation.py, which reads the table
@@ -55,14 +57,30 @@ struct command {
 
 #define COMMAND_PUBLIC 0x100u
 
-/* Finds a command by name, any case; NULL if unknown. */
+/* Finds a command by name, any case: a built-in, else a registered one;
+ * NULL if unknown. */
 const struct command *commands_lookup(const char *name, size_t len);
 /* 1 if argc is within the command's bounds. */
 int commands_arity_ok(const struct command *command, int argc);
+/* Everything checked before a handler runs, in this order: NOAUTH (auth on,
+ * not authenticated, not a public command), NOPERM (the caller's role may
+ * not run it), subscriber mode (only PING, QUIT and (UN)SUBSCRIBE), unknown
+ * command (command NULL), arity, test-only without --test-clock, then
+ * commands_check_access.  request->command is command; the caller is
+ * request->call.who.  0: run the handler; -1 after the error reply (the
+ * request is failed). */
+int commands_check(struct request *request, const struct command *command, int auth_on);
 /* The access check of the command's named arguments (see enum
- * command_name_kind), run by the server after the role and arity checks
- * and before the handler.  0, or -1 after the error reply (-INVALID,
- * -NOTFOUND, -NOPERM, or a store error). */
+ * command_name_kind), the last of commands_check.  0, or -1 after the
+ * error reply (-INVALID, -NOTFOUND, -NOPERM, or a store error). */
 int commands_check_access(struct request *request);
+
+/* Commands added at start by plugins (or anything above the table):
+ * `command` is borrowed until commands_unregister(owner); its name must be
+ * upper case.  0, or -1 when the name is taken (built-in or registered) or
+ * out of memory. */
+int commands_register(const struct command *command, const void *owner);
+/* Forgets every command registered with that owner. */
+void commands_unregister(const void *owner);
 
 #endif

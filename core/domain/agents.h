@@ -6,13 +6,22 @@
  * RAND_bytes, EVP SHA-256 and CRYPTO_memcmp: well-kept code for what must not
  * be got wrong).  On first start with no agent at all an `admin` is created
  * and its token written to DATA/admin.token, readable by the owner only.
+ *
+ * Owns: the agents table, tokens, role names, and who hears of a disabled
+ * agent.  Never: writes a reply or knows a connection (the AUTH/AGENT.*
+ * adapters are cmd/agent_cmd.c; the connections drop a disabled agent
+ * through agents_on_disabled).
  */
 #ifndef REDRESS_AGENTS_H
 #define REDRESS_AGENTS_H
 
-#include "cmd/request.h"
+#include <stddef.h>
+
 #include "domain/call.h"
 
+#define AGENTS_TOKEN_BYTES 24                         /* 192 random bits */
+#define AGENTS_TOKEN_HEX (2 * AGENTS_TOKEN_BYTES)     /* written as 48 hex digits */
+#define AGENTS_QUEUES_BYTES 1024                      /* an agent's queue list, NUL included */
 
 /* Creates the admin agent when there is none; 0, or -1 (logged). */
 int agents_bootstrap(const char *data_directory);
@@ -20,10 +29,37 @@ int agents_bootstrap(const char *data_directory);
 unsigned agents_role_parse(const char *name, size_t len);
 const char *agents_role_name(unsigned role);
 
-void agent_add_command(struct request *request);
-void agent_list_command(struct request *request);
-void agent_disable_command(struct request *request);
-void auth_command(struct request *request);
-void whoami_command(struct request *request);
+/* What AUTH learns of an agent. */
+struct agent_identity {
+    unsigned role;
+    char queues[AGENTS_QUEUES_BYTES];   /* comma-separated */
+};
+/* Checks an enabled agent's token (the same work whether the agent exists
+ * or not).  0 with out filled; -1 with CALL_NOAUTH "invalid agent or token"
+ * (unknown, disabled or wrong token alike), or a store error. */
+int agents_authenticate(struct call *call, const char *name, size_t name_len, const char *token, size_t token_len,
+                        struct agent_identity *out);
+
+/* Adds an agent (name already checked) working `queues` (comma-separated,
+ * each a queue of the running vocabulary; "" for none); its fresh token goes
+ * to token (48 hex digits).  0, or -1: INVALID (a queue), CONFLICT (the name
+ * exists), ERR (no random bytes), or a store error. */
+int agents_add(struct call *call, const char *name, size_t name_len, unsigned role, const char *queues,
+               size_t queues_len, char token[AGENTS_TOKEN_HEX + 1]);
+
+/* One agent as AGENT.LIST shows it (texts of the row, valid during the visit). */
+struct agent_row {
+    const char *name, *role, *queues, *disabled, *created_at;
+};
+/* Visits every agent by name; the count, or -1 (a store error; rows may have
+ * been visited). */
+long long agents_list(struct call *call, void (*visit)(void *context, const struct agent_row *row), void *context);
+
+/* Disables an enabled agent; once the batch commits the listener hears of
+ * it.  0, or -1: NOTFOUND "no enabled agent 'name'", a store error, ERR
+ * out of memory. */
+int agents_disable(struct call *call, const char *name, size_t name_len);
+/* Who hears of a committed AGENT.DISABLE (the connections, from wire()). */
+void agents_on_disabled(void (*listener)(const char *name));
 
 #endif

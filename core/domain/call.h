@@ -46,7 +46,7 @@ struct call {
 };
 /* Never aggregate-initialise a struct call on the request path (a 5 KB
  * memset per PING): set who, actor, status = CALL_OK and message[0] = 0 one
- * by one (net/server.c client_execute does). */
+ * by one (net/client.c client_execute does). */
 
 /* Sets status and message; returns -1. */
 int call_fail(struct call *call, enum call_status status, const char *fmt, ...)

@@ -1,8 +1,8 @@
 /* tick.c -- what time drives (see tick.h).
  *
- * Owns: the tick's order of work and the one reload-then-re-time.  Never:
- * holds a timer, a connection or a reply; never commits by itself (it asks
- * the store's commit scheduler).
+ * Owns: the tick's timer (one second, on the loop), its order of work and
+ * the one reload-then-re-time.  Never: holds a connection or a reply; never
+ * commits by itself (it asks the store's commit scheduler).
  */
 #include "domain/tick.h"
 #include "domain/intake.h"
@@ -10,13 +10,18 @@
 #include "rules/rules.h"
 #include "store/store.h"
 
+#include "lib/clock.h"
+
+#include <event2/event.h>
 #include <stdio.h>
 
 #define PRUNE_EVERY_RUNS 3600
+#define TICK_SECONDS 1
 
 static const struct config *settings;
 static int stopping;
 static long long runs;
+static struct event *timer;
 
 void tick_configure(const struct config *config) { settings = config; }
 
@@ -53,4 +58,26 @@ int tick_reload_rules(char *error, size_t error_size) {
     }
     if (deadlines_recompute() > 0) store_request_commit();
     return 0;
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *argument) {
+    (void)fd; (void)what; (void)argument;
+    tick_run();
+}
+
+static void on_clock_moved(void *argument) {
+    (void)argument;
+    tick_clock_moved();
+}
+
+int tick_start(struct event_base *base) {
+    struct timeval period = {TICK_SECONDS, 0};
+    timer = event_new(base, -1, EV_PERSIST, on_timer, NULL);
+    if (timer == NULL || event_add(timer, &period) != 0 || clock_on_move(on_clock_moved, NULL) != 0) return -1;
+    return 0;
+}
+
+void tick_free(void) {
+    if (timer) event_free(timer);
+    timer = NULL;
 }

@@ -3,8 +3,8 @@
  * Owns: the work of the once-a-second tick (watching the rule folder,
  * firing due deadlines, pruning old decisions) and the one "reload rules,
  * then re-time the open clocks" (RULES.RELOAD, SIGHUP, the watch).
- * Never: owns a connection or a reply; the timer that drives it is the
- * server's for now (on_sweep; tick_start with its own timer comes later).
+ * tick_start gives it its own once-a-second timer and hears the test clock
+ * move (lib/clock.h).  Never: owns a connection or a reply.
  */
 #ifndef REDRESS_TICK_H
 #define REDRESS_TICK_H
@@ -12,6 +12,8 @@
 #include <stddef.h>
 
 #include "lib/config.h"
+
+struct event_base;
 
 /* Room for tick_reload_rules's error: the loader's 512 and the prefix. */
 #define TICK_RELOAD_ERROR_MAX 600
@@ -30,7 +32,12 @@ void tick_clock_moved(void);
  * with error = RULES.RELOAD's message ("no rule set directory is
  * configured ...", "reload failed, the running rule set stays: ..."). */
 int tick_reload_rules(char *error, size_t error_size);
+/* Starts the once-a-second timer (tick_run) on base and listens to the
+ * test clock (tick_clock_moved after the server's listener).  0, or -1. */
+int tick_start(struct event_base *base);
 /* Stopping: no more deadlines fire. */
 void tick_stop(void);
+/* Frees the timer (after the loop ended). */
+void tick_free(void);
 
 #endif

@@ -2,6 +2,8 @@
  *
  * Invariant: in test mode nothing reads the system clock for a business
  * decision; only clock_real_monotonic_ms() does, for measuring durations.
+ * Owns the test clock and who hears it move; never calls up by name (the
+ * listeners are registered).
  */
 #include "lib/clock.h"
 
@@ -9,6 +11,12 @@
 
 static int test_mode;
 static int64_t test_now_ms;
+
+static struct {
+    void (*fn)(void *argument);
+    void *argument;
+} listeners[CLOCK_LISTENERS_MAX];
+static int listener_count;
 
 void clock_init(int mode, int64_t start_unix_ms) {
     test_mode = mode;
@@ -51,4 +59,16 @@ int clock_test_advance_ms(int64_t delta_ms) {
     if (!test_mode || delta_ms < 0) return -1;
     test_now_ms += delta_ms;
     return 0;
+}
+
+int clock_on_move(void (*listener)(void *argument), void *argument) {
+    if (listener_count == CLOCK_LISTENERS_MAX) return -1;
+    listeners[listener_count].fn = listener;
+    listeners[listener_count].argument = argument;
+    listener_count++;
+    return 0;
+}
+
+void clock_moved(void) {
+    for (int i = 0; i < listener_count; i++) listeners[i].fn(listeners[i].argument);
 }

@@ -1,0 +1,370 @@
+/* client.c -- one connection: read, execute, AUTH gate, connection_ops
+ * (see client.h).
+ *
+ * Owns a connection's input and the execution of its commands.  Never:
+ * decides whether a command may run (the command table's commands_check
+ * does, in today's order: NOAUTH, NOPERM, subscriber mode, unknown, arity,
+ * test-only, named arguments), admits or commits.
+ *
+ * Flow of a request: a readable socket is read once (up to READ_CHUNK) into
+ * a stack buffer that the parser (proto.c) consumes directly; each command
+ * runs at once (single thread, nothing blocks) and its reply goes either to
+ * the client's `output` or, while a batch is open, to its `held` buffer
+ * (net/connections.c releases it at commit).
+ *
+ * A failed AUTH pauses the connection's input (lib/shared.h counts the
+ * failures of its source address; lib/authlimit.h says how long): the rest
+ * of a pipeline waits in `stash`, unparsed, and no read happens until the
+ * pause is over.  An AUTH from an address that owes a delay waits, parsed,
+ * for the address's turn, whichever connection it comes on.  Pauses run on
+ * the daemon clock (DEBUG.CLOCK resumes them in tests).
+ */
+#include "net/client.h"
+#include "cmd/table.h"
+#include "domain/events.h"
+#include "lib/authlimit.h"
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "lib/shared.h"
+#include "net/connections.h"
+#include "net/proto.h"
+#include "net/subscribers.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define READ_CHUNK (16 * 1024)
+/* A connection closes after this many failed AUTHs (its address's count
+ * goes on: lib/authlimit.c). */
+#define AUTH_FAILURES_PER_CONNECTION 10
+
+/* A read or write that may succeed later (the socket is non-blocking). */
+static int retriable(int error) { return error == EAGAIN || error == EWOULDBLOCK || error == EINTR; }
+
+static void client_pause(struct client *client, int64_t until_ms);
+static int client_auth_must_wait(struct client *client);
+static const struct connection_ops client_ops;
+
+/* ------------------------------------------------------------ execution */
+
+/* Runs one parsed command; the reply goes to the output or to held. */
+static void client_execute(struct client *client) {
+    struct proto_parser *parser = &client->parser;
+    /* Field by field: struct call holds a message buffer of some KiB that
+     * an initialiser would zero for every command. */
+    struct request request;
+    request.argc = parser->argc;
+    request.argv = parser->argv;
+    request.argvlen = parser->argvlen;
+    request.connection = client;
+    request.connection_ops = &client_ops;
+    request.failed = 0;
+    request.call.who.agent = client->agent[0] ? client->agent : NULL;
+    request.call.who.role = client->role;
+    request.call.who.queues = client->agent_queues;
+    request.call.who.internal = 0;
+    request.call.actor = client->agent[0] ? client->agent : "anonymous";
+    request.call.status = CALL_OK;
+    request.call.message[0] = '\0';
+    connections.stats.total_commands++;
+    const struct command *command = commands_lookup(parser->argv[0], parser->argvlen[0]);
+    request.command = command;
+    unsigned flags = command ? command->flags : 0;
+    int hold = client->held_count > 0 ||
+               ((flags & (COMMAND_WRITE | COMMAND_READS_STORE)) && store_batch_is_open()) ||
+               (flags & COMMAND_WRITE);
+    request.reply = hold ? client->held : client->output;
+    connections.executing = client;
+
+    if (commands_check(&request, command, (int)connections.config->auth) != 0) {
+        /* refused before the handler: replied, nothing ran */
+    } else if (flags & COMMAND_WRITE) {
+        if (store_command_begin() != 0) {
+            request_store_error(&request);
+        } else {
+            size_t before = evbuffer_get_length(request.reply);
+            events_command_begin();
+            command->handler(&request);
+            request_finish(&request, before);
+            events_command_end(!request.failed);
+            if (store_command_end(!request.failed) != 0 && !request.failed) {
+                /* Cannot happen short of a broken database; the reply we wrote is wrong
+                 * now, but the batch is still rolled back at commit as a whole. */
+                log_error("savepoint release failed", "error=\"%s\"", store_error());
+            }
+        }
+    } else {
+        size_t before = evbuffer_get_length(request.reply);
+        command->handler(&request);
+        request_finish(&request, before);
+    }
+    connections.executing = NULL;
+
+    if (hold) client_hold(client);
+}
+
+/* Feeds one chunk of input to the parser, running each command as it
+ * completes.  Returns -1 if the client was freed. */
+static int client_consume(struct client *client, const char *data, size_t len) {
+    while (len > 0 && !client->closing) {
+        if (client->paused) {
+            /* The rest of the pipeline waits, unparsed, for the pause to end;
+             * nothing more is read meanwhile, so this holds one read at most. */
+            if (client->stash == NULL) client->stash = evbuffer_new();
+            if (client->stash == NULL || evbuffer_add(client->stash, data, len) != 0) {
+                log_error("out of memory holding a paused client's input, closing", "client=%llu",
+                          (unsigned long long)client->id);
+                client->closing = 1;
+            }
+            return 0;
+        }
+        size_t consumed = 0;
+        enum proto_status status = proto_feed(&client->parser, data, len, &consumed);
+        data += consumed;
+        len -= consumed;
+        if (status == PROTO_COMMAND) {
+            if (client->parser.argc == 0) continue;
+            if (client_auth_must_wait(client)) continue; /* runs when its address's turn comes */
+            client_execute(client);
+            if (client_enforce_output_limit(client)) return -1;
+        } else if (status == PROTO_ERROR) {
+            connections.stats.protocol_errors++;
+            struct evbuffer *out = client->held_count ? client->held : client->output;
+            evbuffer_add_printf(out, "-%s\r\n", client->parser.error);
+            if (client->held_count) client->held_count++;
+            log_info("protocol error, closing", "client=%llu address=%s error=\"%s\"",
+                     (unsigned long long)client->id, client->address, client->parser.error);
+            client->closing = 1;
+        } else if (status == PROTO_DROP) {
+            log_warn("HTTP request on the command port, closing", "client=%llu address=%s",
+                     (unsigned long long)client->id, client->address);
+            client_free(client);
+            return -1;
+        } else {
+            break; /* PROTO_NEED_MORE: everything was consumed */
+        }
+    }
+    return 0;
+}
+
+/* After a client's input ran: send what is ready, commit a full or old
+ * batch, free a client that is done.  May free the client. */
+static void client_after_input(struct client *client) {
+    if (client_flush(client) != 0) {
+        client_free(client);
+        return;
+    }
+    if (connections.hooks->commit_if_due()) return; /* the commit may have freed this client */
+    if (client_done(client)) client_free(client);
+}
+
+static void on_client_readable(evutil_socket_t fd, short what, void *argument) {
+    (void)what;
+    struct client *client = argument;
+    char buffer[READ_CHUNK];
+    ssize_t got = read(fd, buffer, sizeof buffer);
+    if (got < 0) {
+        if (retriable(errno)) return;
+        client_free(client);
+        return;
+    }
+    if (got == 0) {
+        /* A client that sent its commands and then shut its side down (nc -N,
+         * a pipe into redis-cli) still gets its replies: close after they leave. */
+        if (client_pending_output(client)) {
+            client->closing = 1;
+            event_del(client->read_event);
+        } else {
+            client_free(client);
+        }
+        return;
+    }
+    if (client->closing || connections.stopping) return; /* input after QUIT or an error is dropped */
+    client->last_active_ms = clock_monotonic_ms();
+    if (client_consume(client, buffer, (size_t)got) != 0) return;
+    client_after_input(client);
+}
+
+static void on_client_writable(evutil_socket_t fd, short what, void *argument) {
+    (void)fd; (void)what;
+    struct client *client = argument;
+    if (client_flush(client) != 0 || client_done(client)) client_free(client);
+}
+
+int client_open(evutil_socket_t fd, const char *address, const char *peer, int unix_peer) {
+    struct client *client = calloc(1, sizeof *client);
+    if (client == NULL) {
+        evutil_closesocket(fd);
+        return -1;
+    }
+    client->fd = fd;
+    evutil_make_socket_nonblocking(fd);
+    client->read_event = event_new(connections.base, fd, EV_READ | EV_PERSIST, on_client_readable, client);
+    client->write_event = event_new(connections.base, fd, EV_WRITE | EV_PERSIST, on_client_writable, client);
+    client->held = evbuffer_new();
+    client->output = evbuffer_new();
+    if (client->read_event == NULL || client->write_event == NULL || client->held == NULL ||
+        client->output == NULL ||
+        proto_init(&client->parser, connections.config->auth ? &connections.before_auth_limits : &connections.limits) != 0) {
+        if (client->read_event) event_free(client->read_event);
+        if (client->write_event) event_free(client->write_event);
+        evutil_closesocket(fd);
+        if (client->held) evbuffer_free(client->held);
+        if (client->output) evbuffer_free(client->output);
+        free(client);
+        return -1;
+    }
+    client->id = ++connections.next_id;
+    snprintf(client->address, sizeof client->address, "%s", address);
+    snprintf(client->peer, sizeof client->peer, "%s", peer);
+    client->last_active_ms = clock_monotonic_ms();
+    client->unix_peer = unix_peer;
+    /* With auth off every connection is trusted from the start: no stranger
+     * limit, no AUTH deadline (max_clients and idle_timeout still apply). */
+    if (connections.config->auth) {
+        client->pre_auth = 1;
+        client->pre_auth_since_ms = client->last_active_ms;
+        if (!unix_peer) connections.stats.unauthenticated_tcp++;
+    }
+    connections_add(client);
+    event_priority_set(client->read_event, NET_PRIORITY_IO);
+    event_priority_set(client->write_event, NET_PRIORITY_IO);
+    event_add(client->read_event, NULL);
+    return 0;
+}
+
+/* ------------------------------------------------------- authentication */
+
+static void client_authenticated(void *connection, const char *name, size_t name_len, unsigned role,
+                                 const char *queues) {
+    struct client *client = connection;
+    snprintf(client->agent, sizeof client->agent, "%.*s",
+             (int)(name_len < CLIENT_AGENT_SHOWN ? name_len : CLIENT_AGENT_SHOWN), name);
+    client->role = role;
+    snprintf(client->agent_queues, sizeof client->agent_queues, "%s", queues);
+    client->auth_failures = 0;
+    client->parser.limits = connections.limits;
+    if (client->pre_auth) {
+        client->pre_auth = 0;
+        if (!client->unix_peer) connections.stats.unauthenticated_tcp--;
+    }
+    shared_auth_succeeded(client->peer, clock_monotonic_ms());
+}
+
+/* The pause may be over: run the waiting AUTH, then the held input, then
+ * read again.  Called by the pause timer (real time) and, under
+ * --test-clock, after DEBUG.CLOCK moved the clock. */
+static void client_resume(struct client *client) {
+    if (!client->paused || client->closing) return;
+    if (clock_monotonic_ms() < client->resume_ms) {
+        /* Early: the real-time timer outran the daemon clock.  Under
+         * --test-clock only DEBUG.CLOCK moves it, and wakes us then. */
+        if (!clock_is_test()) client_pause(client, client->resume_ms);
+        return;
+    }
+    client->paused = 0;
+    if (client->auth_waiting) {
+        client->auth_waiting = 0;
+        /* Another connection of the address may have taken this turn. */
+        if (client_auth_must_wait(client)) return;
+        client_execute(client);
+        if (client_enforce_output_limit(client)) return;
+    }
+    if (client->stash && evbuffer_get_length(client->stash)) {
+        char buffer[READ_CHUNK];
+        int got = evbuffer_remove(client->stash, buffer, sizeof buffer);
+        if (got > 0 && client_consume(client, buffer, (size_t)got) != 0) return;
+    }
+    if (!client->paused && !client->closing) event_add(client->read_event, NULL);
+    client_after_input(client);
+}
+
+static void on_pause_over(evutil_socket_t fd, short what, void *argument) {
+    (void)fd; (void)what;
+    client_resume(argument);
+}
+
+/* Stops reading the client's input until until_ms of the daemon clock. */
+static void client_pause(struct client *client, int64_t until_ms) {
+    if (client->pause_event == NULL) {
+        client->pause_event = evtimer_new(connections.base, on_pause_over, client);
+        if (client->pause_event == NULL) {
+            /* Unable to wait: refuse to go on rather than skip the delay. */
+            log_error("out of memory pausing a client, closing", "client=%llu", (unsigned long long)client->id);
+            client->closing = 1;
+            return;
+        }
+        event_priority_set(client->pause_event, NET_PRIORITY_IO);
+    }
+    client->paused = 1;
+    client->resume_ms = until_ms;
+    event_del(client->read_event);
+    int64_t wait = until_ms - clock_monotonic_ms();
+    if (wait < 1) wait = 1;
+    struct timeval pause = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000};
+    evtimer_add(client->pause_event, &pause);
+}
+
+/* The command just parsed is an AUTH whose source address owes a delay:
+ * the client pauses with it (it runs in client_resume); returns 1 then. */
+static int client_auth_must_wait(struct client *client) {
+    /* A byte comparison, not a table lookup: this runs for every command. */
+    if (client->parser.argvlen[0] != 4 || strncasecmp(client->parser.argv[0], "AUTH", 4) != 0) return 0;
+    int64_t now = clock_monotonic_ms();
+    int64_t turn = shared_auth_admit(client->peer, now);
+    if (turn <= now) return 0;
+    connections.stats.auth_delays++;
+    client_pause(client, turn);
+    client->auth_waiting = !client->closing;
+    return 1;
+}
+
+/* A failed AUTH of `agent`: counts it on the connection and for its source
+ * address and logs both -- from the 3rd failure whatever the connection
+ * sends next waits (lib/authlimit.h: 100 ms doubling, at most 2 s, on the
+ * daemon clock), so does any AUTH from that address, and the 10th failure
+ * on a connection closes it. */
+static void client_auth_failed(void *connection, const char *agent, size_t agent_len) {
+    struct client *client = connection;
+    int64_t now = clock_monotonic_ms(), turn = now;
+    client->auth_failures++;
+    connections.stats.auth_failures++;
+    long long source_failures = shared_auth_failed(client->peer, now, &turn);
+    /* The connection's own count rules too: the address's table may have
+     * forgotten it under a flood of other addresses. */
+    int64_t own = now + authlimit_delay_ms(client->auth_failures);
+    if (own > turn) turn = own;
+    char name[CLIENT_AGENT_BYTES], quoted[160];
+    snprintf(name, sizeof name, "%.*s", (int)(agent_len < CLIENT_AGENT_SHOWN ? agent_len : CLIENT_AGENT_SHOWN),
+             agent);
+    log_warn("failed AUTH", "agent=%s address=%s source=%s client=%llu connection_failures=%d source_failures=%lld"
+             " delay_ms=%lld", log_quote(name, quoted, sizeof quoted), client->address, client->peer,
+             (unsigned long long)client->id, client->auth_failures, source_failures, (long long)(turn - now));
+    if (client->auth_failures >= AUTH_FAILURES_PER_CONNECTION) {
+        client->closing = 1; /* the reply goes out, then the connection closes */
+        return;
+    }
+    /* Whatever follows on this connection, pipelined or not, waits. */
+    if (turn > now) client_pause(client, turn);
+}
+
+/* ------------------------------------------------------ connection_ops */
+
+static uint64_t client_id(void *connection) { return ((struct client *)connection)->id; }
+
+static void client_close_after_reply(void *connection) { ((struct client *)connection)->closing = 1; }
+
+static const struct connection_ops client_ops = {
+    .id = client_id,
+    .close_after_reply = client_close_after_reply,
+    .authenticated = client_authenticated,
+    .auth_failed = client_auth_failed,
+    .subscribe = subscribers_subscribe,
+    .unsubscribe = subscribers_unsubscribe,
+    .subscribed = subscribers_is_subscribed,
+};

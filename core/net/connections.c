@@ -1,0 +1,237 @@
+/* connections.c -- the set of open connections and their output (see
+ * connections.h).
+ *
+ * Owns the list of clients, their output and the ways a connection ends.
+ * Never: parses or runs a command, admits or commits.
+ *
+ * Output is written with one write(2) at the end of a read; only what the
+ * kernel does not take waits for a writable event (as Redis does: no event
+ * registration in the common request/reply case).  A reply produced while
+ * a batch is open waits in its client's `held` buffer until the batch
+ * commits (then it is sent) or fails (then every held reply of the batch
+ * becomes an error).  Replies to one client always leave in request order.
+ *
+ * Limits: unsent output over output_limit disconnects the client (a client
+ * that never reads cannot make us grow without bound); idle clients are
+ * closed after idle_timeout of clock time; a stranger (auth on, no AUTH)
+ * must authenticate within auth_timeout of clock time from its accept,
+ * whatever it sends meanwhile.
+ */
+#include "net/connections.h"
+#include "lib/clock.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct connections connections;
+
+/* A read or write that may succeed later (the socket is non-blocking). */
+static int retriable(int error) { return error == EAGAIN || error == EWOULDBLOCK || error == EINTR; }
+
+void connections_configure(struct event_base *base, const struct config *config, const struct client_hooks *hooks) {
+    connections.base = base;
+    connections.config = config;
+    connections.hooks = hooks;
+    connections.limits = (struct proto_limits){
+        .max_inline = (size_t)config->max_inline, .max_bulk = (size_t)config->max_bulk,
+        .max_args = (size_t)config->max_args, .max_command = (size_t)config->max_command,
+    };
+    /* Before AUTH a client may only say who it is: tight limits, so an
+     * unauthenticated peer cannot make us hold large buffers (Redis
+     * CVE-2021-32675). */
+    connections.before_auth_limits = (struct proto_limits){
+        .max_inline = 16384, .max_bulk = 16384, .max_args = 10, .max_command = 65536,
+    };
+}
+
+const struct client_stats *connections_stats(void) { return &connections.stats; }
+
+void connections_add(struct client *client) {
+    client->next = connections.all;
+    if (connections.all) connections.all->previous = client;
+    connections.all = client;
+    connections.stats.connected++;
+}
+
+static void held_list_remove(struct client *client) {
+    for (struct client **link = &connections.held; *link; link = &(*link)->held_next) {
+        if (*link == client) {
+            *link = client->held_next;
+            client->held_next = NULL;
+            return;
+        }
+    }
+}
+
+void client_free(struct client *client) {
+    if (client->held_count) held_list_remove(client);
+    if (client->subscriber) connections.stats.subscribers--;
+    if (client->pre_auth && !client->unix_peer) connections.stats.unauthenticated_tcp--;
+    if (client->previous) client->previous->next = client->next;
+    else connections.all = client->next;
+    if (client->next) client->next->previous = client->previous;
+    if (connections.executing == client) connections.executing = NULL;
+    connections.stats.connected--;
+    event_free(client->read_event);
+    event_free(client->write_event);
+    if (client->pause_event) event_free(client->pause_event);
+    if (client->stash) evbuffer_free(client->stash);
+    evutil_closesocket(client->fd);
+    evbuffer_free(client->held);
+    evbuffer_free(client->output);
+    proto_free(&client->parser);
+    free(client);
+    connections.hooks->freed();
+}
+
+void connections_free(void) {
+    while (connections.all) client_free(connections.all);
+}
+
+size_t client_pending_output(const struct client *client) {
+    return evbuffer_get_length(client->output) + evbuffer_get_length(client->held);
+}
+
+int client_flush(struct client *client) {
+    if (evbuffer_get_length(client->output) == 0) return 0;
+    int written = evbuffer_write(client->output, client->fd);
+    if (written < 0 && !retriable(errno)) return -1;
+    if (evbuffer_get_length(client->output)) {
+        if (!event_pending(client->write_event, EV_WRITE, NULL)) event_add(client->write_event, NULL);
+    } else if (event_pending(client->write_event, EV_WRITE, NULL)) {
+        event_del(client->write_event);
+    }
+    return 0;
+}
+
+int client_done(const struct client *client) {
+    return client->closing && client->held_count == 0 && evbuffer_get_length(client->output) == 0;
+}
+
+int client_enforce_output_limit(struct client *client) {
+    if (client_pending_output(client) <= (size_t)connections.config->output_limit) return 0;
+    log_warn("client output over limit, disconnected", "client=%llu address=%s bytes=%zu",
+             (unsigned long long)client->id, client->address, client_pending_output(client));
+    connections.stats.output_limit_disconnects++;
+    client_free(client);
+    return 1;
+}
+
+void client_hold(struct client *client) {
+    if (client->held_count++ == 0) {
+        client->held_next = connections.held;
+        connections.held = client;
+    }
+    /* Every held reply is released by the next commit: make sure one comes,
+     * even when no batch opened (a write that failed before BEGIN). */
+    connections.hooks->commit_soon();
+}
+
+void connections_release_held(const char *error) {
+    struct client *client = connections.held;
+    connections.held = NULL;
+    while (client) {
+        struct client *next = client->held_next;
+        client->held_next = NULL;
+        if (error == NULL) {
+            evbuffer_add_buffer(client->output, client->held);
+        } else {
+            evbuffer_drain(client->held, evbuffer_get_length(client->held));
+            for (long long i = 0; i < client->held_count; i++)
+                evbuffer_add_printf(client->output,
+                                    "-ERR store: %s; nothing of this command was saved\r\n", error);
+        }
+        client->held_count = 0;
+        if (client_flush(client) != 0) client_free(client);
+        else if (!client_enforce_output_limit(client) && client_done(client)) client_free(client);
+        client = next;
+    }
+}
+
+void connections_stop(void) {
+    connections.stopping = 1;
+    struct client *client = connections.all;
+    while (client) {
+        struct client *next = client->next;
+        client->closing = 1;
+        if (client_flush(client) != 0 || client_done(client)) client_free(client);
+        client = next;
+    }
+}
+
+/* ------------------------------------------------------------- time */
+
+void connections_sweep_idle(void) {
+    if (connections.config->idle_timeout <= 0) return;
+    int64_t now = clock_monotonic_ms();
+    int64_t limit = connections.config->idle_timeout * 1000;
+    struct client *client = connections.all;
+    while (client) {
+        struct client *next = client->next;
+        if (now - client->last_active_ms > limit && client->held_count == 0 && !client->subscriber) {
+            log_info("idle client closed", "client=%llu address=%s", (unsigned long long)client->id,
+                     client->address);
+            connections.stats.idle_disconnects++;
+            client_free(client);
+        }
+        client = next;
+    }
+}
+
+/* A stranger has auth_timeout of clock time from its accept (or from losing
+ * its rights) to authenticate; what it sends meanwhile does not extend it,
+ * so a slowloris is closed as surely as a silent connection. */
+void connections_sweep_unauthenticated(void) {
+    if (!connections.config->auth) return;
+    static const char notice[] = "-NOAUTH no AUTH within auth_timeout, closing\r\n";
+    int64_t now = clock_monotonic_ms();
+    int64_t limit = connections.config->auth_timeout * 1000;
+    struct client *client = connections.all;
+    while (client) {
+        struct client *next = client->next;
+        if (client->pre_auth && now - client->pre_auth_since_ms >= limit) {
+            log_info("unauthenticated client closed: no AUTH in time", "client=%llu address=%s",
+                     (unsigned long long)client->id, client->address);
+            connections.stats.auth_timeouts++;
+            /* Best effort, after whatever replies are still unsent. */
+            if (evbuffer_add(client->output, notice, sizeof notice - 1) == 0 &&
+                evbuffer_write(client->output, client->fd) < 0) { /* closing anyway */ }
+            client_free(client);
+        }
+        client = next;
+    }
+}
+
+void connections_touch_executing(void) {
+    if (connections.executing) connections.executing->last_active_ms = clock_monotonic_ms();
+}
+
+/* Under --test-clock the pause timers cannot see DEBUG.CLOCK move: wake
+ * the clients whose pause is over (from the loop, not from inside the
+ * command that moved the clock). */
+void connections_wake_paused(void) {
+    int64_t now = clock_monotonic_ms();
+    for (struct client *client = connections.all; client; client = client->next)
+        if (client->paused && client->resume_ms <= now && client->pause_event)
+            event_active(client->pause_event, EV_TIMEOUT, 0);
+}
+
+void connections_drop_agent(const char *name) {
+    for (struct client *client = connections.all; client; client = client->next) {
+        if (strcmp(client->agent, name) != 0) continue;
+        client->agent[0] = '\0';
+        client->role = 0;
+        client->parser.limits = connections.before_auth_limits;
+        if (connections.config->auth && !client->pre_auth) {
+            /* A stranger again: the AUTH deadline starts now. */
+            client->pre_auth = 1;
+            client->pre_auth_since_ms = clock_monotonic_ms();
+            if (!client->unix_peer) connections.stats.unauthenticated_tcp++;
+        }
+        log_info("disabled agent's connection lost its rights", "client=%llu agent=%s",
+                 (unsigned long long)client->id, name);
+    }
+}

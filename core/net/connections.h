@@ -1,0 +1,138 @@
+/* connections.h -- the set of open connections and their output.
+ *
+ * Owns: struct client (its fields are for net/ only), the list of clients,
+ * the clients whose replies are held for the batch, the per-connection
+ * limits, the INFO counters of connections, and what ends a connection:
+ * output over its limit, idleness, no AUTH in time, stopping, a disabled
+ * agent.  Never: parses or runs a command (net/client.c), binds, admits or
+ * commits (net/server.c: it tells connections what it needs through the
+ * hooks it registers).
+ */
+#ifndef REDRESS_CONNECTIONS_H
+#define REDRESS_CONNECTIONS_H
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdint.h>
+
+#include "lib/authlimit.h"
+#include "lib/config.h"
+#include "net/proto.h"
+
+#define SUBSCRIBE_MAX_QUEUES 32
+#define SUBSCRIBE_QUEUE_NAME 65       /* a queue name (64) and its NUL */
+#define CLIENT_AGENT_BYTES 72         /* an agent name (64) and its NUL */
+#define CLIENT_AGENT_SHOWN 64
+#define CLIENT_QUEUES_BYTES 1024      /* the agent's queues, comma-separated */
+#define CLIENT_ADDRESS_BYTES 64
+
+/* Event priorities on the loop (main.c initialises NET_PRIORITY_LEVELS):
+ * client I/O first, the group commit once no I/O is left. */
+enum { NET_PRIORITY_IO = 0, NET_PRIORITY_COMMIT = 1, NET_PRIORITY_LEVELS = 2 };
+
+struct client {
+    uint64_t id;
+    evutil_socket_t fd;
+    struct event *read_event, *write_event;
+    struct proto_parser parser;
+    struct evbuffer *output;        /* replies not yet taken by the kernel */
+    struct evbuffer *held;          /* replies waiting for the batch to commit */
+    long long held_count;           /* how many replies are in held */
+    struct client *held_next;       /* in the held list while held_count > 0 */
+    struct client *previous, *next; /* in the list of all clients */
+    int64_t last_active_ms;         /* clock_monotonic_ms() of the last input */
+    int closing;                    /* free once the output is flushed */
+    int subscriber;                 /* in EVENTS.SUBSCRIBE mode */
+    char agent[CLIENT_AGENT_BYTES]; /* "" until AUTH succeeds */
+    unsigned role;
+    char agent_queues[CLIENT_QUEUES_BYTES];
+    int auth_failures;
+    struct event *pause_event;      /* lazily made: fires when a pause may be over */
+    int paused;                     /* input waits until resume_ms (failed AUTHs) */
+    int auth_waiting;               /* the parsed AUTH waits for its address's turn */
+    int64_t resume_ms;              /* clock_monotonic_ms() the pause lasts until */
+    struct evbuffer *stash;         /* input read before the pause, unparsed (one read at most) */
+    int unix_peer;                  /* accepted on the unix socket */
+    int pre_auth;                   /* auth is on and no AUTH succeeded (yet, or any more) */
+    int64_t pre_auth_since_ms;      /* clock_monotonic_ms() the AUTH deadline counts from */
+    char peer[AUTHLIMIT_KEY_MAX];   /* source address AUTH failures count against */
+    int queue_count;                /* 0 with subscriber set = every queue */
+    char queues[SUBSCRIBE_MAX_QUEUES][SUBSCRIBE_QUEUE_NAME];
+    char address[CLIENT_ADDRESS_BYTES];
+};
+
+/* What connections ask of the server (registered by connections_configure). */
+struct client_hooks {
+    void (*commit_soon)(void);  /* replies are held: a commit must come, even with no batch open */
+    int (*commit_if_due)(void); /* after input: commit a full or old batch now; 1 if it did */
+    void (*freed)(void);        /* a client was freed (stopping: the loop may end with the last) */
+};
+
+/* The counters the server's INFO sections show. */
+struct client_stats {
+    long long connected;            /* clients open now */
+    long long unauthenticated_tcp;  /* TCP clients that have not authenticated (auth on) */
+    long long total_commands, protocol_errors, output_limit_disconnects, idle_disconnects;
+    long long subscribers, published, subscriber_disconnects;
+    long long auth_timeouts, auth_failures, auth_delays;
+};
+
+/* The state every net/ file shares; only net/ touches it. */
+struct connections {
+    struct event_base *base;
+    const struct config *config;
+    const struct client_hooks *hooks;
+    struct proto_limits limits, before_auth_limits;
+    struct client *all;
+    struct client *held;            /* clients with held replies */
+    struct client *executing;       /* the client whose command runs now, or NULL */
+    uint64_t next_id;
+    int stopping;
+    struct client_stats stats;
+};
+extern struct connections connections;
+
+/* Before any client: base, config and hooks are borrowed for the process. */
+void connections_configure(struct event_base *base, const struct config *config, const struct client_hooks *hooks);
+const struct client_stats *connections_stats(void);
+
+/* Links a new client into the list (and counts it). */
+void connections_add(struct client *client);
+/* Unlinks and frees a client, whatever it still holds. */
+void client_free(struct client *client);
+/* Writes what the kernel takes; arms the write event for the rest.  -1
+ * when the connection is broken (the caller frees the client). */
+int client_flush(struct client *client);
+/* Bytes of replies not yet written to the socket, held ones included. */
+size_t client_pending_output(const struct client *client);
+/* 1 when a closing client has nothing left to send and can go. */
+int client_done(const struct client *client);
+/* Frees the client if its unsent replies passed output_limit; 1 if freed. */
+int client_enforce_output_limit(struct client *client);
+/* A reply went to held: the client waits for the next commit. */
+void client_hold(struct client *client);
+
+/* The batch ended: every held reply leaves (error NULL), or becomes
+ * "-ERR store: <error>; nothing of this command was saved". */
+void connections_release_held(const char *error);
+/* Stopping: no more input is read; each client closes once its replies
+ * have left (at once when it has nothing to send). */
+void connections_stop(void);
+/* Frees every client (after the loop). */
+void connections_free(void);
+
+/* Closes the clients idle longer than idle_timeout (none holding replies,
+ * no subscriber). */
+void connections_sweep_idle(void);
+/* Closes, with a NOAUTH line, the strangers older than auth_timeout. */
+void connections_sweep_unauthenticated(void);
+/* The test clock moved: the client running the command that moved it is
+ * active now (not idle). */
+void connections_touch_executing(void);
+/* The test clock moved: pauses that are over end (from the loop). */
+void connections_wake_paused(void);
+/* AGENT.DISABLE committed (agents_on_disabled): every connection of that
+ * agent loses its rights now, a stranger again with a fresh AUTH deadline. */
+void connections_drop_agent(const char *name);
+
+#endif
