@@ -144,6 +144,11 @@ static int api_register_command(struct redress_plugin *self, const char *name, i
         .name = entry->name, .minimum_arguments = minimum_arguments, .maximum_arguments = maximum_arguments,
         .flags = 0, .handler = plugin_command_dispatch, .usage = entry->usage, .roles = roles,
     };
+    /* The command table finds it from now on (after the built-ins). */
+    if (commands_register(&entry->command, self) != 0) {
+        free(entry);
+        return -1;
+    }
     commands[command_count++] = entry;
     return 0;
 }
@@ -216,6 +221,7 @@ static int api_register_order_source(struct redress_plugin *self, redress_order_
 
 /* Removes every entry of plugin (its init failed, or it is unloaded). */
 static void unregister_all(struct redress_plugin *plugin) {
+    commands_unregister(plugin);
     int kept = 0;
     for (int i = 0; i < command_count; i++) {
         if (commands[i]->plugin == plugin) free(commands[i]);
@@ -257,13 +263,6 @@ static int check_settings_read(const struct redress_plugin *plugin, char *error,
 }
 
 /* ------------------------------------------------------------ commands and Lua functions */
-
-const struct command *plugins_lookup_command(const char *name, size_t len) {
-    for (int i = 0; i < command_count; i++)
-        if (strlen(commands[i]->name) == len && strncasecmp(commands[i]->name, name, len) == 0)
-            return &commands[i]->command;
-    return NULL;
-}
 
 void plugins_push_lua_namespace(lua_State *state) {
     lua_newtable(state);
