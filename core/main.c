@@ -17,11 +17,13 @@
 #include "domain/refunds.h"
 #include "domain/deadlines.h"
 #include "domain/events.h"
+#include "domain/facts.h"
 #include "domain/tick.h"
 #include "cmd/conn.h"
 #include "cmd/table.h"
 #include "lib/clock.h"
 #include "lib/config.h"
+#include "lib/shared.h"
 #include "plugin/host.h"
 #include "lib/log.h"
 #include "rules/rules.h"
@@ -100,6 +102,7 @@ static void check_data_directory_mode(const char *path) {
  * followed by blank lines, so that changes to one do not touch another. */
 static int wire(void) {
     /* rules */
+    rules_set_customer_provider(facts_customer);
 
 
 
@@ -246,6 +249,7 @@ done:
     plugins_shutdown();
     deadlines_free();
     rules_unload();
+    shared_free();
     store_close();
     event_base_free(base);
     return status;

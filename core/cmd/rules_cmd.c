@@ -1,14 +1,20 @@
 /* rules_cmd.c -- RULES.RELOAD, RULES.INFO and RULES.EVAL.
  *
- * Owns: parsing these commands' arguments and their replies.  Never: loads
- * rules itself (domain/tick.c has the one reload) or writes the store.
+ * Owns: parsing these commands' arguments and encoding their replies (the
+ * rules host hands over data: struct rules_info, typed decisions).  Never:
+ * loads rules itself (domain/tick.c has the one reload) or writes the store.
  */
 #include "cmd/rules_cmd.h"
 #include "cmd/reply.h"
 #include "domain/tick.h"
 #include "rules/rules.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#define FIELDS_MAX 64
+#define EVAL_ERROR_MAX 512
+#define COUNTERS_TEXT_MAX 160
 
 /* ------------------------------------------------------------- rules */
 
@@ -23,7 +29,58 @@ void rules_reload_command(struct request *request) {
     reply_bulk_string(request->reply, rules_version());
 }
 
-void rules_info_command(struct request *request) { rules_info(request->reply); }
+/* RULES.INFO: a flat field/value array. */
+void rules_info_command(struct request *request) {
+    struct rules_info info;
+    struct evbuffer *out = request->reply;
+    rules_info(&info);
+    if (!info.loaded) {
+        reply_array(out, 4);
+        reply_bulk_string(out, "loaded");
+        reply_bulk_string(out, "no");
+        reply_bulk_string(out, "reloads");
+        reply_bulk_integer(out, info.reloads);
+        return;
+    }
+    reply_array(out, 2 * (9 + HOOK_COUNT));
+    reply_bulk_string(out, "loaded");
+    reply_bulk_string(out, "yes");
+    reply_bulk_string(out, "version");
+    reply_bulk_string(out, info.version);
+    reply_bulk_string(out, "loaded_at");
+    reply_bulk_integer(out, info.loaded_at);
+    reply_bulk_string(out, "directory");
+    reply_bulk_string(out, info.directory);
+    reply_bulk_string(out, "files");
+    reply_bulk_string(out, info.files);
+    reply_bulk_string(out, "hooks");
+    reply_bulk_string(out, info.hooks);
+    reply_bulk_string(out, "memory_bytes");
+    reply_bulk_integer(out, info.memory_bytes);
+    reply_bulk_string(out, "reloads");
+    reply_bulk_integer(out, info.reloads);
+    reply_bulk_string(out, "reload_failures");
+    reply_bulk_integer(out, info.reload_failures);
+    for (int h = 0; h < HOOK_COUNT; h++) {
+        char text[COUNTERS_TEXT_MAX];
+        const struct rules_hook_counters *c = &info.counters[h];
+        snprintf(text, sizeof text, "calls=%lld errors=%lld refusals=%lld microseconds=%lld", c->calls, c->errors,
+                 c->refusals, c->microseconds);
+        reply_bulk_string(out, rules_hook_name((enum rules_hook)h));
+        reply_bulk_string(out, text);
+    }
+}
+
+/* Counts a decision's pairs, then writes them. */
+static void count_pair(void *context, const char *name, const char *value) {
+    (void)name, (void)value;
+    (*(long long *)context)++;
+}
+
+static void write_pair(void *context, const char *name, const char *value) {
+    reply_bulk_string(context, name);
+    reply_bulk_string(context, value);
+}
 
 /* RULES.EVAL hook field value ...: a dry run, nothing written. */
 void rules_eval_command(struct request *request) {
@@ -31,9 +88,16 @@ void rules_eval_command(struct request *request) {
         request_error(request, "INVALID", "fields come in pairs: RULES.EVAL hook field value ...");
         return;
     }
-    struct rules_field fields[64];
+    int hook = rules_hook_parse(request->argv[1]);
+    if (hook < 0) {
+        request_error(request, "INVALID",
+                      "unknown hook '%.32s' (hooks: classify priority sla refund escalate automations)",
+                      request->argv[1]);
+        return;
+    }
+    struct rules_field fields[FIELDS_MAX];
     int count = 0;
-    for (int i = 2; i + 1 < request->argc && count < 64; i += 2) {
+    for (int i = 2; i + 1 < request->argc && count < FIELDS_MAX; i += 2) {
         struct rules_field *field = &fields[count++];
         memset(field, 0, sizeof *field);
         field->name = request->argv[i];
@@ -47,5 +111,16 @@ void rules_eval_command(struct request *request) {
             field->len = request->argvlen[i + 1];
         }
     }
-    if (rules_eval(request->argv[1], fields, count, request->reply) != 0) request->failed = 1;
+    union rules_decision decision;
+    char why[EVAL_ERROR_MAX];
+    if (rules_eval((enum rules_hook)hook, fields, count, &decision, why, sizeof why) != 0) {
+        request_error(request, "RULE", "%s", why);
+        return;
+    }
+    long long pairs = 0;
+    rules_decision_pairs((enum rules_hook)hook, &decision, count_pair, &pairs);
+    reply_array(request->reply, pairs * 2 + 2);
+    reply_bulk_string(request->reply, "version");
+    reply_bulk_string(request->reply, rules_version());
+    rules_decision_pairs((enum rules_hook)hook, &decision, write_pair, request->reply);
 }

@@ -16,7 +16,6 @@
 #include "cmd/case_cmd.h"
 #include "cmd/conn.h"
 #include "cmd/rules_cmd.h"
-#include "plugin/host.h"
 #include "cmd/queue_cmd.h"
 #include "cmd/refund_cmd.h"
 #include "cmd/reply.h"
@@ -275,8 +274,7 @@ const struct command *commands_lookup(const char *name, size_t len) {
     for (size_t i = 0; i < registered_count; i++)
         if (strlen(registered[i].command->name) == len && strncasecmp(registered[i].command->name, name, len) == 0)
             return registered[i].command;
-    /* Until the plugin host registers its commands here. */
-    return plugins_lookup_command(name, len);
+    return NULL;
 }
 
 int commands_register(const struct command *command, const void *owner) {

@@ -274,7 +274,6 @@ static void decide(const struct case_row *row, const struct refund_ask *ask, int
     int field_count = (int)(sizeof fields / sizeof fields[0]) - (row->has_delivered_at ? 0 : 1);
     if (rules_loaded() && rules_refund(fields, field_count, decision) == 0) return;
     memset(decision, 0, sizeof *decision);
-    snprintf(decision->decision, sizeof decision->decision, "review");
     decision->verdict = RULES_REVIEW;
     snprintf(decision->role, sizeof decision->role, "supervisor");
     decision->cap = -1;

@@ -1,14 +1,15 @@
-/* plugins.h -- the plugin host: loading, registries, and the API table.
+/* host.h -- the plugin host: loading, registries, and what the daemon asks of plugins.
  *
- * Plugins are shared objects built against include/redress/plugin.h.  This
- * module loads them (dlopen RTLD_NOW|RTLD_LOCAL), checks their API version,
- * runs their init with the host's function table, and keeps what they
- * registered: commands (found by commands_lookup after the built-ins), Lua
- * functions (the `plugins` table of the rule environment), event subscribers
- * (fed after commit by events.c), refund executors (one of them plugged
- * into refunds.c by refund_executor = NAME) and at most one order source
- * (asked by orders.c what an order was paid).  Registration is accepted only
- * during a plugin's init; a failed init unregisters all it did.
+ * Plugins are shared objects built against include/redress/plugin.h.  The
+ * host loads them (plugin/loader.c opens and checks them), runs their init
+ * with the API table (plugin/api.c: facilities, replies, Lua results,
+ * refund reports), and keeps what they registered: commands (registered with
+ * the command table, found after the built-ins), Lua functions (the `plugins` table
+ * of the rule environment), event subscribers (an events listener, fed
+ * after commit), refund executors (one of them made the refund provider of
+ * domain/refund_exec.c by refund_executor = NAME) and at most one order
+ * source (asked by orders.c what an order was paid).  Registration is
+ * accepted only during a plugin's init; a failed init unregisters all it did.
  */
 #ifndef REDRESS_PLUGINS_H
 #define REDRESS_PLUGINS_H
@@ -37,9 +38,6 @@ void plugins_resume_refunds(void);
 /* Calls each plugin's shutdown in reverse load order, unloads them, frees
  * every registry.  Refund jobs not reported are abandoned. */
 void plugins_shutdown(void);
-
-/* A plugin command by name (any case), or NULL. */
-const struct command *plugins_lookup_command(const char *name, size_t len);
 
 /* Pushes the `plugins` table for a rule state: plugins.NAME.function,
  * read-only (empty when no plugin registered a function). */

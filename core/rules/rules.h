@@ -13,18 +13,26 @@
  * counted, and the safe default applies.  The rule set's version is the
  * SHA-256 of its file names and contents; every decision records it.
  *
- * Reload loads a complete new set into a fresh state, optionally runs its
- * tests, and swaps it in between two events; on any failure the running set
- * stays.  Single-threaded: nothing is ever half-swapped.
+ * Each hook's decision is checked once into a typed struct below; callers
+ * read its fields.  Reload loads a complete new set into a fresh state
+ * (with rules_require_tests, first a copy with the test environment that
+ * runs DIR/tests), and swaps it in between two events; on any failure the
+ * running set stays.  Single-threaded: nothing is ever half-swapped.
+ *
+ * The files of core/rules/: host.c (the running set, hooks, decisions),
+ * load.c (reading a folder; the built-in defaults), check.c (checking what
+ * a hook returned), helpers.c (redress.*, plugins), testing.c (rule tests);
+ * set.h is their inside.
  */
 #ifndef REDRESS_RULES_H
 #define REDRESS_RULES_H
 
-#include <event2/buffer.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "rules/sandbox.h"
+
+struct lua_State;
 
 enum rules_hook {
     HOOK_CLASSIFY, HOOK_PRIORITY, HOOK_SLA, HOOK_REFUND, HOOK_ESCALATE, HOOK_AUTOMATIONS, HOOK_COUNT
@@ -83,7 +91,7 @@ const char *rules_version(void);
  * check names against (CASE.TRANSFER, CASE.SET, CASE.LIST, CASE.CLAIM,
  * EVENTS.SUBSCRIBE, AGENT.ADD QUEUES, CASE.OPEN channel). */
 enum rules_vocabulary { RULES_CATEGORY, RULES_QUEUE, RULES_PRIORITY, RULES_CHANNEL };
-/* 0 if `name` is known: a name (1 to 64 of letters, digits, _ - . :) that
+/* 0 if `name` is known: a name (lib/names.h: 1 to 64 of letters, digits, _ - . : @) that
  * the running set's vocabulary lists.  vocabulary.priorities defaults to
  * P1..P4 and vocabulary.channels to the protocol's phone email chat social
  * web; with no rule set loaded those defaults apply, and a category or
@@ -98,40 +106,44 @@ const char *rules_default_channel(void);
 /* Runs classify and priority on a new case; never fails (defaults apply). */
 void rules_triage(const struct rules_field *fields, int count, struct rules_triage *out);
 
-/* What the sla hook decided: working seconds per target, and the calendar. */
+/* ------------------------------------------------------------ typed decisions
+ * What each hook decided, checked once (rules/check.c).  Strings are names
+ * checked against the vocabulary, "" when the hook gave none. */
+
+/* classify */
+struct rules_classification {
+    char category[RULES_NAME_MAX + 1];
+    char queue[RULES_NAME_MAX + 1];      /* the set's default queue when the hook named none */
+    char tags[RULES_LIST_MAX];           /* comma-separated names */
+    char faq[RULES_LIST_MAX];            /* comma-separated article ids */
+    char reason[RULES_REASON_MAX];
+    char auto_reply[RULES_REPLY_MAX];
+    int auto_resolve;                    /* only with an auto_reply */
+    char escalate[RULES_NAME_MAX + 1];   /* the event to escalate at open */
+};
+
+/* priority */
+struct rules_priority_decision {
+    char priority[RULES_NAME_MAX + 1];
+    char reason[RULES_REASON_MAX];
+};
+
+/* sla: working seconds per target, and the calendar they count in. */
 struct rules_sla {
     long long first_response, next_response, resolution;   /* 0 = no such target */
-    char calendar[RULES_NAME_MAX + 1];
+    char calendar[RULES_NAME_MAX + 1];   /* "always" when the hook named none */
+    int calendar_given;
+    char reason[RULES_REASON_MAX];
     char version[17];
 };
 /* Runs the sla hook; 0 with the targets, -1 when no rule set has one or its
  * decision was refused (logged, counted): the case then has no deadlines. */
 int rules_sla(const struct rules_field *fields, int count, struct rules_sla *out);
 
-/* What the escalate hook decided for an event on a case. */
-struct rules_escalation {
-    char priority[RULES_NAME_MAX + 1];   /* "" = unchanged */
-    long long level;                     /* -1 = unchanged */
-    char transfer[RULES_NAME_MAX + 1];   /* "" = unchanged */
-    char notify[RULES_LIST_MAX];
-    char outcome[16];                    /* "", none, resolve, close: a missed deadline's default outcome */
-    enum rules_outcome { RULES_OUTCOME_UNSET, RULES_OUTCOME_NONE, RULES_OUTCOME_RESOLVE,
-                         RULES_OUTCOME_CLOSE } outcome_kind;   /* the same, as an enum */
-    int urgent;                          /* 1: notify at once, even in quiet hours */
-    char reason[RULES_REASON_MAX];
-};
-/* Runs the escalate hook; 0 with the actions, -1 when none apply. */
-int rules_escalate(const struct rules_field *fields, int count, struct rules_escalation *out);
-
-/* The rule set's notification_calendar (quiet outside its working time), or NULL. */
-const char *rules_notification_calendar(void);
-/* 1 if the instant is working time of the running set's calendar (1 for an unknown one). */
-int rules_is_business_time(const char *calendar, int64_t instant);
-
-/* What the refund hook decided. */
+/* refund */
+enum rules_verdict { RULES_REVIEW, RULES_APPROVE, RULES_REJECT };
 struct rules_refund {
-    char decision[16];                   /* approve | review | reject */
-    enum rules_verdict { RULES_REVIEW, RULES_APPROVE, RULES_REJECT } verdict;   /* the same, as an enum */
+    enum rules_verdict verdict;
     char role[RULES_NAME_MAX + 1];       /* who approves a review */
     long long cap;                       /* -1 = none given */
     char reason[RULES_REASON_MAX];
@@ -139,15 +151,65 @@ struct rules_refund {
 /* Runs the refund hook; 0 with the decision, -1 when no rule decides. */
 int rules_refund(const struct rules_field *fields, int count, struct rules_refund *out);
 
-/* What the automations hook decided for a timer. */
+/* escalate: what to do on an event of a case. */
+enum rules_outcome { RULES_OUTCOME_UNSET, RULES_OUTCOME_NONE, RULES_OUTCOME_RESOLVE, RULES_OUTCOME_CLOSE };
+struct rules_escalation {
+    char priority[RULES_NAME_MAX + 1];   /* "" = unchanged */
+    long long level;                     /* -1 = unchanged */
+    char transfer[RULES_NAME_MAX + 1];   /* "" = unchanged */
+    char notify[RULES_LIST_MAX];         /* comma-separated names */
+    enum rules_outcome outcome_kind;     /* a missed deadline's default outcome */
+    int urgent;                          /* 1: notify at once, even in quiet hours */
+    int urgent_given;
+    char reason[RULES_REASON_MAX];
+};
+/* Runs the escalate hook; 0 with the actions, -1 when none apply. */
+int rules_escalate(const struct rules_field *fields, int count, struct rules_escalation *out);
+
+/* automations: what to do when a timer fires. */
+enum rules_action { RULES_ACTION_NONE, RULES_ACTION_CLOSE, RULES_ACTION_REMIND, RULES_ACTION_SURVEY };
 struct rules_automation {
-    char action[16];                /* none | close | remind | survey */
-    enum rules_action { RULES_ACTION_NONE, RULES_ACTION_CLOSE, RULES_ACTION_REMIND,
-                        RULES_ACTION_SURVEY } action_kind;   /* the same, as an enum */
-    long long after;                /* seconds until the next reminder, 0 = none */
+    enum rules_action action_kind;
+    long long after;                     /* seconds until the next reminder, 0 = none */
+    int has_after;
     char reason[RULES_REASON_MAX];
 };
 int rules_automation(const struct rules_field *fields, int count, struct rules_automation *out);
+
+union rules_decision {
+    struct rules_classification classification;
+    struct rules_priority_decision priority;
+    struct rules_sla sla;
+    struct rules_refund refund;
+    struct rules_escalation escalation;
+    struct rules_automation automation;
+};
+
+/* The names of hooks and of the decisions' enums, as rules write them. */
+const char *rules_hook_name(enum rules_hook hook);
+const char *rules_verdict_name(enum rules_verdict verdict);   /* review approve reject */
+const char *rules_outcome_name(enum rules_outcome outcome);   /* "" none resolve close */
+const char *rules_action_name(enum rules_action action);      /* none close remind survey */
+/* The hook named `name` (any case), or -1. */
+int rules_hook_parse(const char *name);
+
+/* A decision as name/value texts, in the order RULES.EVAL and the rule
+ * tests' decide() show them: empty texts left out, integers only when the
+ * hook gave them. */
+void rules_decision_pairs(enum rules_hook hook, const union rules_decision *decision,
+                          void (*pair)(void *context, const char *name, const char *value), void *context);
+
+/* RULES.EVAL: runs one hook of the running set on fields, no side effect.
+ * 0 with the decision, or -1 with why (the text of the RULE error). */
+int rules_eval(enum rules_hook hook, const struct rules_field *fields, int count, union rules_decision *out,
+               char *why, size_t why_size);
+
+/* ------------------------------------------------------------ the running set's time */
+
+/* The rule set's notification_calendar (quiet outside its working time), or NULL. */
+const char *rules_notification_calendar(void);
+/* 1 if the instant is working time of the running set's calendar (1 for an unknown one). */
+int rules_is_business_time(const char *calendar, int64_t instant);
 /* Seconds after which the rule set wants `timer` (follow_up_due,
  * pending_too_long, resolved_days) to fire; 0 when it sets none.  From the
  * rule set's `automation_timers = { follow_up_due = 86400, ... }`. */
@@ -158,31 +220,62 @@ long long rules_automation_delay(const char *timer);
 int64_t rules_business_add(const char *calendar, int64_t from, int64_t seconds);
 int64_t rules_business_between(const char *calendar, int64_t from, int64_t to);
 
-/* RULES.EVAL: runs one hook on fields, no side effect; appends the reply
- * (a flat field/value array, or an error) to out.  Returns 0, or -1 after
- * an error reply. */
-int rules_eval(const char *hook, const struct rules_field *fields, int count, struct evbuffer *out);
+/* ------------------------------------------------------------ watching, info, tests */
 
 /* Folder watching (rules_watch = yes): 1 if the rule files of directory
  * (names, sizes, modification times, tests included) changed since the
  * last load, in which case the set was reloaded (or the failure logged). */
 int rules_watch_check(const char *directory);
 
-/* RULES.INFO as a flat field/value array. */
-void rules_info(struct evbuffer *out);
+/* RULES.INFO: the running set and the per-hook counters. */
+#define RULES_FILES_MAX 64
+struct rules_hook_counters {
+    long long calls, errors, refusals, microseconds;
+};
+struct rules_info {
+    int loaded;
+    long long reloads, reload_failures;
+    /* the rest only when loaded */
+    char version[65];
+    int64_t loaded_at;
+    char directory[1024];
+    char files[RULES_FILES_MAX * 64];    /* comma-separated, cut at its size */
+    char hooks[128];                     /* comma-separated */
+    long long memory_bytes;
+    struct rules_hook_counters counters[HOOK_COUNT];
+};
+void rules_info(struct rules_info *out);
 
-/* redressd --test-rules DIR: loads the set, runs the DIR/tests files named NAME_test.lua,
- * prints failures and "N passed, N failed"; returns the number failed, or
- * -1 when the set does not load. */
+/* redressd --test-rules DIR: loads the set with the test environment, runs
+ * the DIR/tests files named NAME_test.lua, prints failures and "N passed,
+ * N failed"; returns the number failed, or -1 when the set does not load. */
 int rules_run_tests(const char *directory, int verbose);
 
-/* Spike counters for rules (redress.recent): the host records each opened
- * case under its keys once the case is committed. */
-void rules_record_case(const char *category, const char *tags, const char *customer, int64_t at);
+/* ------------------------------------------------------------ what rules read, registered at start */
 
 /* The plugins' namespace (redress.plugins.NAME.fn): push(state) leaves one
  * table on the stack.  Registered at start (main.c wire()); unset, rules see
  * an empty namespace. */
-void rules_set_lua_namespace(void (*push)(lua_State *state));
+void rules_set_lua_namespace(void (*push)(struct lua_State *state));
+
+/* What redress.customer(id) answers. */
+#define RULES_CURRENCIES_MAX 16
+struct rules_customer {
+    long long cases, open;
+    int64_t last_case_at;
+    int has_last_case_at;                /* the customer has cases */
+    int has_amount_total;                /* every amount in one currency (or none at all) */
+    long long amount_total;
+    int currency_count;                  /* the sum per currency, by code */
+    struct {
+        char currency[4];
+        long long total;
+    } totals[RULES_CURRENCIES_MAX];
+};
+/* The customer facts provider (domain/facts.c), registered by main.c: 0
+ * with out, or -1 with why -- redress.customer then raises (the hook fails,
+ * its default applies); unset, it always raises. */
+void rules_set_customer_provider(int (*customer)(const char *id, size_t len, struct rules_customer *out, char *why,
+                                                 size_t why_size));
 
 #endif

@@ -144,6 +144,40 @@ def test_spike_counts_see_committed_cases():
         assert as_map(c.call("CASE.GET", cid))["priority"] == "P2"
 
 
+CUSTOMER_FACTS = """
+vocabulary = { categories = { "general_inquiry" }, queues = { "support" } }
+function refund(case)
+  local h = redress.customer(case.customer)
+  local totals = {}
+  for code, sum in pairs(h.amount_totals) do totals[#totals + 1] = code .. "=" .. sum end
+  table.sort(totals)
+  return { decision = "reject", reason = "cases=" .. h.cases .. " open=" .. h.open .. " total=" ..
+           tostring(h.amount_total) .. " totals=" .. table.concat(totals, ",") .. " last=" .. tostring(h.last_case_at) }
+end
+"""
+
+
+def test_customer_facts_never_add_amounts_across_currencies():
+    rules = tempfile.mkdtemp(prefix="redress-rules-")
+    with open(os.path.join(rules, "facts.lua"), "w") as f:
+        f.write(CUSTOMER_FACTS)
+    with Daemon(rules=rules) as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", 1790000000)
+
+        def facts(customer):
+            return as_map(c.call("RULES.EVAL", "refund", "customer", customer))["reason"]
+
+        assert facts("C-9") == "cases=0 open=0 total=0 totals= last=nil"
+        open_case(c, customer="C-9", amount="10.00", currency="CNY")
+        open_case(c, customer="C-9", amount="5.00", currency="CNY")
+        open_case(c, customer="C-9")
+        assert facts("C-9") == "cases=3 open=3 total=1500 totals=CNY=1500 last=1790000000", facts("C-9")
+        open_case(c, customer="C-9", amount="1.00", currency="USD")
+        # Two currencies: no single total, each currency's sum.
+        assert facts("C-9") == "cases=4 open=4 total=nil totals=CNY=1500,USD=100 last=1790000000", facts("C-9")
+
+
 def test_reload_keeps_running_set_on_error_and_swaps_on_success():
     rules = copy_rules()
     try:

@@ -1,0 +1,53 @@
+/* facts.c -- customer facts for redress.customer (see facts.h).
+ *
+ * Owns one read-only query over cases (index cases_by_customer), grouped by
+ * currency so that amounts are never added across currencies.  Must never
+ * write, and never answer "no cases" when the store failed: a failed
+ * statement or step is a store error, and the rule's hook fails with it.
+ */
+#include "domain/facts.h"
+
+#include "store/store.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+static int store_failed(sqlite3_stmt *statement, char *why, size_t why_size) {
+    snprintf(why, why_size, "store: %s", store_error());
+    if (statement) sqlite3_reset(statement);
+    return -1;
+}
+
+int facts_customer(const char *id, size_t len, struct rules_customer *out, char *why, size_t why_size) {
+    static const char sql[] =
+        "SELECT coalesce(currency, ''), count(*), sum(state NOT IN ('resolved', 'closed')), max(created_at),"
+        " sum(amount) FROM cases WHERE customer = ?1 GROUP BY 1 ORDER BY 1";
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return store_failed(NULL, why, why_size);
+    if (sqlite3_bind_text(statement, 1, id, (int)len, SQLITE_STATIC) != SQLITE_OK)
+        return store_failed(statement, why, why_size);
+    int rc;
+    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
+        out->cases += sqlite3_column_int64(statement, 1);
+        out->open += sqlite3_column_int64(statement, 2);
+        int64_t last = sqlite3_column_int64(statement, 3);
+        if (!out->has_last_case_at || last > out->last_case_at) out->last_case_at = last;
+        out->has_last_case_at = 1;
+        /* A currency whose cases carry no amount has no total. */
+        if (sqlite3_column_type(statement, 4) == SQLITE_NULL || out->currency_count == RULES_CURRENCIES_MAX)
+            continue;
+        const char *currency = (const char *)sqlite3_column_text(statement, 0);
+        snprintf(out->totals[out->currency_count].currency, sizeof out->totals[0].currency, "%s",
+                 currency ? currency : "");
+        out->totals[out->currency_count++].total = sqlite3_column_int64(statement, 4);
+    }
+    if (rc != SQLITE_DONE) return store_failed(statement, why, why_size);
+    sqlite3_reset(statement);
+    /* One currency (or no amount at all, as a customer's first case has):
+     * a single total means something. */
+    out->has_amount_total = out->currency_count <= 1;
+    out->amount_total = out->currency_count == 1 ? out->totals[0].total : 0;
+    return 0;
+}

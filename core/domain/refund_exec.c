@@ -1,0 +1,326 @@
+/* refund_exec.c -- the refund job engine (see refund_exec.h).
+ *
+ * A job's life: created in the approving command (state WAITING, started
+ * once the batch commits, dropped when the command is rolled back) ->
+ * STARTED (the provider has it) -> REPORTED (the outcome waits for the
+ * report event) -> WRITING (the settle is in the batch; a failed commit
+ * puts it back to REPORTED) -> freed.  Reads the refund rows it hands over
+ * and the attempt it settles, beside refunds.c; every read goes through
+ * call_row, so a store error is logged as one and never taken for "not
+ * executing" (which would drop an outcome).
+ * Must never call a provider from inside a command, nor settle an outcome
+ * from inside the provider's call.
+ */
+#include "domain/refund_exec.h"
+
+#include "domain/call.h"
+#include "domain/events.h"
+#include "domain/refunds.h"
+#include "lib/log.h"
+#include "lib/money.h"
+#include "store/store.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REFERENCE_MAX 128
+#define REPORT_MESSAGE_MAX 300
+#define ORDER_ID_MAX 160
+#define ACTOR_MAX 80
+#define KEY_MAX 48
+
+enum job_state { JOB_WAITING, JOB_STARTED, JOB_REPORTED, JOB_WRITING };
+
+struct refund_job {
+    int64_t refund_id, case_id;
+    int attempt;
+    enum job_state state;
+    int succeeded;
+    char reference[REFERENCE_MAX + 1];
+    char message[REPORT_MESSAGE_MAX];
+    struct refund_job *next, *previous;   /* the list of jobs alive */
+};
+
+static struct refund_provider provider;   /* copy of the selected one; name NULL: none */
+static struct refund_job *jobs;            /* every job not yet written back */
+static int shutting_down;                  /* after refund_exec_shutdown: callbacks only free */
+static struct event *report_event;         /* writes reported outcomes */
+
+static void job_unlink(struct refund_job *job) {
+    if (job->previous) job->previous->next = job->next;
+    else jobs = job->next;
+    if (job->next) job->next->previous = job->previous;
+}
+
+static void job_free(struct refund_job *job) {
+    job_unlink(job);
+    free(job);
+}
+
+static struct refund_job *job_new(int64_t refund_id, int64_t case_id) {
+    struct refund_job *job = calloc(1, sizeof *job);
+    if (job == NULL) return NULL;
+    job->refund_id = refund_id;
+    job->case_id = case_id;
+    job->next = jobs;
+    if (jobs) jobs->previous = job;
+    jobs = job;
+    return job;
+}
+
+/* An internal call for the engine's own reads and writes. */
+static void internal_call(struct call *call, char *actor, size_t actor_size) {
+    snprintf(actor, actor_size, "executor:%s", refund_exec_name());
+    call->who = (struct caller){.agent = NULL, .role = 0, .queues = NULL, .internal = 1};
+    call->actor = actor;
+    call->status = CALL_OK;
+    call->message[0] = '\0';
+}
+
+/* Hands the job to the provider, if the refund is still executing this
+ * attempt under it. */
+static void job_start(struct refund_job *job) {
+    static const char sql[] =
+        "SELECT order_id, amount, currency, attempts, state, coalesce(executor, '') FROM refunds WHERE id = ?1";
+    struct call call;
+    char actor[ACTOR_MAX], order[ORDER_ID_MAX] = "", currency[8] = "";
+    internal_call(&call, actor, sizeof actor);
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, job->refund_id);
+    int64_t amount = 0;
+    int row = call_row(&call, statement), ok = 0;
+    if (row == 1) {
+        snprintf(order, sizeof order, "%s", (const char *)sqlite3_column_text(statement, 0));
+        amount = sqlite3_column_int64(statement, 1);
+        snprintf(currency, sizeof currency, "%s", (const char *)sqlite3_column_text(statement, 2));
+        job->attempt = sqlite3_column_int(statement, 3);
+        ok = strcmp((const char *)sqlite3_column_text(statement, 4), "executing") == 0 &&
+             strcmp((const char *)sqlite3_column_text(statement, 5), provider.name) == 0;
+        sqlite3_reset(statement);
+    }
+    if (row < 0)
+        log_error("refund not handed to executor: resumed at the next start", "refund=%lld error=\"%s\"",
+                  (long long)job->refund_id, call.message);
+    if (!ok) {
+        job_free(job);
+        return;
+    }
+    char key[KEY_MAX];
+    snprintf(key, sizeof key, "redress-refund-%lld", (long long)job->refund_id);
+    struct refund_handover refund = {
+        .refund_id = job->refund_id, .case_id = job->case_id, .order_id = order, .amount = amount,
+        .currency = currency, .amount_digits = money_currency_digits(currency, strlen(currency)), .key = key,
+        .attempt = job->attempt,
+    };
+    job->state = JOB_STARTED;
+    log_info("refund handed to executor", "refund=%lld executor=%s attempt=%d", (long long)job->refund_id,
+             provider.name, job->attempt);
+    provider.start(provider.context, &refund, job);
+}
+
+static void job_after_commit(void *argument, int committed) {
+    struct refund_job *job = argument;
+    if (!committed || shutting_down) {
+        job_free(job);
+        return;
+    }
+    job_start(job);
+}
+
+/* refunds.c's executor: marks the refund executing in the command's
+ * savepoint; the provider hears of it once that is committed. */
+static int exec_start(struct call *call, long long id, long long case_id) {
+    if (refunds_mark_executing(call, id, case_id, provider.name) != 0) return -1;
+    struct refund_job *job = job_new(id, case_id);
+    /* Bound to this command: a rolled-back approval never starts a job. */
+    if (job == NULL || store_after_command(job_after_commit, job) != 0) {
+        if (job) job_free(job);
+        return call_fail(call, CALL_ERR, "out of memory");
+    }
+    return 0;
+}
+
+/* A job for the refund is alive: waiting for its commit, at the provider,
+ * or its outcome not yet on disk. */
+static int exec_in_flight(long long refund_id) {
+    for (const struct refund_job *job = jobs; job; job = job->next)
+        if (job->refund_id == refund_id) return 1;
+    return 0;
+}
+
+static struct refund_executor refunds_hook = {NULL, exec_start, exec_in_flight};
+
+void refund_exec_report(struct refund_job *job, int succeeded, const char *reference, const char *message) {
+    if (job == NULL || job->state != JOB_STARTED) {
+        log_error("refund reported twice or never started", "refund=%lld", job ? (long long)job->refund_id : 0LL);
+        return;
+    }
+    job->state = JOB_REPORTED;
+    job->succeeded = succeeded != 0;
+    snprintf(job->reference, sizeof job->reference, "%s", reference ? reference : "");
+    snprintf(job->message, sizeof job->message, "%s", message ? message : "");
+    if (report_event) event_active(report_event, EV_TIMEOUT, 0);
+}
+
+static void retry_reports_later(void) {
+    struct timeval second = {1, 0};
+    if (report_event) event_add(report_event, &second);
+}
+
+/* The job lives until its outcome is on disk: a failed commit puts it back. */
+static void outcome_committed(void *argument, int committed) {
+    struct refund_job *job = argument;
+    if (committed || shutting_down) {
+        job_free(job);
+        return;
+    }
+    log_warn("refund outcome not committed: written again in a second", "refund=%lld", (long long)job->refund_id);
+    job->state = JOB_REPORTED;
+    retry_reports_later();
+}
+
+/* Settles job in the open command: BADSTATE when the refund moved to
+ * another attempt meanwhile (settled by hand and retried). */
+static int settle(struct call *call, const struct refund_job *job) {
+    static const char sql[] = "SELECT attempts FROM refunds WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, job->refund_id);
+    int row = call_row(call, statement);
+    if (row < 0) return -1;
+    int attempt = row ? sqlite3_column_int(statement, 0) : -1;
+    if (row) sqlite3_reset(statement);
+    if (attempt != job->attempt)
+        return call_fail(call, CALL_BADSTATE, "an outcome of attempt %d, the refund is at another", job->attempt);
+    return refunds_settle(call, job->refund_id, job->succeeded, job->reference[0] ? job->reference : NULL,
+                          strlen(job->reference), job->message);
+}
+
+/* Writes every reported outcome, each in its own savepoint. */
+static void write_reports(evutil_socket_t fd, short what, void *argument) {
+    (void)fd, (void)what, (void)argument;
+    struct call call;
+    char actor[ACTOR_MAX];
+    for (struct refund_job *job = jobs, *next; job; job = next) {
+        next = job->next;
+        if (job->state != JOB_REPORTED) continue;
+        internal_call(&call, actor, sizeof actor);
+        if (store_command_begin() != 0) {
+            retry_reports_later(); /* the store is failing: the outcome stays here */
+            break;
+        }
+        events_command_begin();
+        int status = settle(&call, job);
+        if (status == 0 && call.status != CALL_OK) status = -1;
+        store_command_end(status == 0);
+        events_command_end(status == 0);
+        if (status != 0) {
+            /* Not executing any more, or at another attempt: nothing to
+             * write.  Any other failure (the store, memory): try again. */
+            int moot = call.status == CALL_BADSTATE || call.status == CALL_NOTFOUND;
+            log_warn(moot ? "refund outcome not recorded" : "refund outcome not written yet",
+                     "refund=%lld error=\"-%s %s\"", (long long)job->refund_id, call_status_code(call.status),
+                     call.message);
+            if (!moot) {
+                retry_reports_later();
+                break;
+            }
+            job_free(job);
+            continue;
+        }
+        log_info("refund outcome", "refund=%lld outcome=%s reference=%s", (long long)job->refund_id,
+                 job->succeeded ? "succeeded" : "failed", job->reference[0] ? job->reference : "-");
+        job->state = JOB_WRITING;
+        if (store_after_commit(outcome_committed, job) != 0) {
+            /* Cannot follow this commit: write it again later (settling twice is refused). */
+            job->state = JOB_REPORTED;
+            retry_reports_later();
+        }
+    }
+    store_request_commit(); /* also when every settle failed: the batch they opened must end */
+}
+
+int refund_exec_select(const struct refund_provider *selected, struct event_base *base, char *error,
+                       size_t error_size) {
+    report_event = event_new(base, -1, 0, write_reports, NULL);
+    if (report_event == NULL) {
+        snprintf(error, error_size, "out of memory");
+        return -1;
+    }
+    provider = *selected;
+    shutting_down = 0;
+    refunds_hook.name = provider.name;
+    refunds_set_executor(&refunds_hook);
+    return 0;
+}
+
+/* Refunds executing under an executor that is not the configured one:
+ * nobody will finish them; say so once, at start. */
+static void warn_of_others(void) {
+    static const char sql[] =
+        "SELECT coalesce(executor, 'outbox'), count(*) FROM refunds WHERE state = 'executing'"
+        " AND coalesce(executor, 'outbox') != ?1 GROUP BY 1";
+    struct call call;
+    char actor[ACTOR_MAX];
+    internal_call(&call, actor, sizeof actor);
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_text(statement, 1, refund_exec_name(), -1, SQLITE_STATIC);
+    int row;
+    while ((row = call_row(&call, statement)) == 1)
+        log_warn("refunds executing under another executor",
+                 "executor=%s refunds=%lld why=\"configure refund_executor = %s again, or settle them with "
+                 "REFUND.SETTLE\"", (const char *)sqlite3_column_text(statement, 0),
+                 (long long)sqlite3_column_int64(statement, 1), (const char *)sqlite3_column_text(statement, 0));
+    if (row < 0) log_error("refunds under other executors not checked", "error=\"%s\"", call.message);
+}
+
+void refund_exec_resume(void) {
+    warn_of_others();
+    if (provider.name == NULL) return;
+    static const char sql[] =
+        "SELECT id, case_id FROM refunds WHERE state = 'executing' AND executor = ?1 ORDER BY id";
+    struct call call;
+    char actor[ACTOR_MAX];
+    internal_call(&call, actor, sizeof actor);
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_text(statement, 1, provider.name, -1, SQLITE_STATIC);
+    /* Collect first: starting a job reads the store too. */
+    int count = 0, row;
+    while ((row = call_row(&call, statement)) == 1) {
+        if (job_new(sqlite3_column_int64(statement, 0), sqlite3_column_int64(statement, 1)) == NULL) {
+            sqlite3_reset(statement);
+            log_error("refunds not resumed: out of memory", "executor=%s", provider.name);
+            break;
+        }
+        count++;
+    }
+    if (row < 0) log_error("executing refunds not all resumed", "executor=%s error=\"%s\"", provider.name, call.message);
+    if (count) log_info("resuming executing refunds", "executor=%s refunds=%d", provider.name, count);
+    for (struct refund_job *job = jobs, *next; job; job = next) {
+        next = job->next;
+        if (job->state == JOB_WAITING) job_start(job);
+    }
+}
+
+void refund_exec_shutdown(void) {
+    if (provider.name) refunds_set_executor(NULL);
+    /* Jobs waiting for a commit (WAITING, WRITING) are the store's until it
+     * calls them back; from now on that callback only frees them. */
+    shutting_down = 1;
+    for (struct refund_job *job = jobs, *next; job; job = next) {
+        next = job->next;
+        if (job->state == JOB_STARTED || job->state == JOB_REPORTED) job_free(job);
+    }
+    if (report_event) event_free(report_event);
+    report_event = NULL;
+    memset(&provider, 0, sizeof provider);
+}
+
+int refund_exec_pending(void) {
+    int pending = 0;
+    for (const struct refund_job *job = jobs; job; job = job->next) pending++;
+    return pending;
+}
+
+const char *refund_exec_name(void) { return provider.name ? provider.name : "outbox"; }

@@ -1,0 +1,615 @@
+/* api.c -- the host API table: what a plugin may call (include/redress/plugin.h).
+ *
+ * Owns the table's facilities (event base, settings, data directory, log,
+ * clock, amount and time parsing), a plugin command's reply (built in a
+ * buffer of its own, passed on only when it is exactly one complete reply),
+ * the recorder of a Lua function's result and its replay into Lua values,
+ * the replay of committed events, and the refund job handover and report
+ * (the one place the ABI's struct redress_refund_job is cast to the
+ * engine's struct refund_job).
+ *
+ * Invariants: what a plugin hands over is copied, what the host hands over
+ * is borrowed for the call; a Lua function's result is recorded first and
+ * turned into Lua values after the plugin returned, so no Lua error ever
+ * unwinds through plugin code.  Must never register, load or unload a
+ * plugin (plugin/host.c does, and hands this file what it reads).
+ */
+#include "plugin/api.h"
+
+#include "cmd/reply.h"
+#include "domain/events.h"
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "lib/money.h"
+#include "lib/timeparse.h"
+#include "rules/sandbox.h"
+#include "store/store.h"
+
+#include <ctype.h>
+#include <event2/buffer.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define LUA_ARGUMENTS_MAX 16
+#define RESULT_DEPTH_MAX 64
+#define RESULT_VALUES_MAX 100000
+#define RESULT_STRING_BYTES_MAX (1u << 20)
+#define REPLAY_BATCH 256
+
+static const struct config *host_config;
+static struct event_base *host_base;
+static unsigned char setting_read[CONFIG_PLUGIN_SETTINGS_MAX]; /* config_get asked for it */
+
+int plugin_api_setting_read(int index) { return index >= 0 && index < CONFIG_PLUGIN_SETTINGS_MAX && setting_read[index]; }
+
+/* ------------------------------------------------------------ kinds */
+
+/* 1 if kind is in the comma-separated list (empty list: every kind). */
+int plugin_kinds_match(const char *kinds, const char *kind) {
+    if (kinds == NULL || kinds[0] == '\0') return 1;
+    size_t len = strlen(kind);
+    for (const char *at = kinds; *at;) {
+        const char *end = strchr(at, ',');
+        size_t item = end ? (size_t)(end - at) : strlen(at);
+        if (item == len && memcmp(at, kind, len) == 0) return 1;
+        if (end == NULL) break;
+        at = end + 1;
+    }
+    return 0;
+}
+
+/* A kinds list as plugin_kinds_match reads it: "*" or NULL becomes "", spaces go
+ * ("a, b" is "a,b").  Allocated; NULL when out of memory. */
+char *plugin_kinds_copy(const char *kinds) {
+    char *copy = strdup(kinds == NULL || strcmp(kinds, "*") == 0 ? "" : kinds);
+    if (copy == NULL) return NULL;
+    char *out = copy;
+    for (const char *in = copy; *in; in++)
+        if (!isspace((unsigned char)*in)) *out++ = *in;
+    *out = '\0';
+    return copy;
+}
+
+/* ------------------------------------------------------------ facilities */
+
+static struct event_base *api_event_base(struct redress_plugin *self) {
+    (void)self;
+    return host_base;
+}
+
+static const char *api_config_get(struct redress_plugin *self, const char *key) {
+    if (self == NULL || key == NULL || host_config == NULL) return NULL;
+    int index;
+    const char *value = config_plugin_setting(host_config, self->name, key, &index);
+    if (value) setting_read[index] = 1;
+    return value;
+}
+
+static const char *api_data_directory(struct redress_plugin *self) { return self ? self->data_directory : NULL; }
+
+static void api_log(struct redress_plugin *self, enum redress_log_level level, const char *message,
+                    const char *fields_format, ...) {
+    char fields[1024] = "";
+    if (fields_format) {
+        va_list arguments;
+        va_start(arguments, fields_format);
+        vsnprintf(fields, sizeof fields, fields_format, arguments);
+        va_end(arguments);
+        for (char *p = fields; *p; p++)
+            if (*p == '\n' || *p == '\r') *p = ' ';
+    }
+    enum log_level host_level = level == REDRESS_LOG_DEBUG ? LOG_DEBUG
+                                : level == REDRESS_LOG_WARN ? LOG_WARN
+                                : level == REDRESS_LOG_ERROR ? LOG_ERROR
+                                                            : LOG_INFO;
+    char text[256];
+    snprintf(text, sizeof text, "%s", message ? message : "");
+    for (char *p = text; *p; p++)
+        if (*p == '\n' || *p == '\r' || *p == '"') *p = ' ';
+    log_write(host_level, text, "plugin=%s%s%s", self ? self->name : "?", fields[0] ? " " : "", fields);
+    if (self && self->initializing && level >= REDRESS_LOG_ERROR)
+        snprintf(self->init_error, sizeof self->init_error, "%s%s%s", text, fields[0] ? " " : "", fields);
+}
+
+static int64_t api_now(void) { return clock_now(); }
+
+static int api_parse_amount(const char *currency, const char *text, int64_t *minor_units) {
+    if (currency == NULL || text == NULL || minor_units == NULL) return -1;
+    int digits = money_currency_digits(currency, strlen(currency));
+    if (digits < 0) return -1;
+    return money_parse(text, strlen(text), digits, minor_units) == NULL ? 0 : -1;
+}
+
+static int api_parse_time(const char *text, int64_t *unix_seconds) {
+    if (text == NULL || unix_seconds == NULL) return -1;
+    return timeparse_instant(text, strlen(text), unix_seconds) == NULL ? 0 : -1;
+}
+
+/* ------------------------------------------------------------ commands */
+
+struct redress_command_call {
+    struct redress_plugin *plugin;
+    struct request *request;
+    struct evbuffer *buffer;            /* the reply, until it is known complete */
+    long long outstanding;              /* array elements still to come */
+    int replied;                        /* the top-level reply has begun */
+    int broken;                         /* a reply after the complete one */
+};
+
+/* Accounts for one more reply value; 0 if it is one too many. */
+static int reply_begins(struct redress_command_call *call) {
+    if (call == NULL) return 0;
+    if (call->outstanding > 0) {
+        call->outstanding--;
+        return 1;
+    }
+    if (call->replied) {
+        call->broken = 1;
+        return 0;
+    }
+    call->replied = 1;
+    return 1;
+}
+
+static void api_reply_simple(struct redress_command_call *call, const char *text) {
+    if (!reply_begins(call)) return;
+    char clean[512];
+    snprintf(clean, sizeof clean, "%s", text ? text : "");
+    for (char *p = clean; *p; p++)
+        if (*p == '\r' || *p == '\n') *p = ' ';
+    reply_status(call->buffer, clean);
+}
+
+static void api_reply_error(struct redress_command_call *call, const char *code, const char *format, ...) {
+    if (!reply_begins(call)) return;
+    char message[512], clean_code[24];
+    va_list arguments;
+    va_start(arguments, format);
+    vsnprintf(message, sizeof message, format ? format : "", arguments);
+    va_end(arguments);
+    size_t i = 0;
+    for (; code && code[i] && i < sizeof clean_code - 1; i++)
+        clean_code[i] = isupper((unsigned char)code[i]) ? code[i] : 'X';
+    clean_code[i] = '\0';
+    if (i == 0) snprintf(clean_code, sizeof clean_code, "ERR");
+    reply_error(call->buffer, clean_code, "%s", message);
+    if (call->request && call->outstanding == 0) call->request->failed = 1;
+}
+
+static void api_reply_integer(struct redress_command_call *call, int64_t value) {
+    if (reply_begins(call)) reply_integer(call->buffer, (long long)value);
+}
+
+static void api_reply_bulk(struct redress_command_call *call, const char *data, size_t length) {
+    if (reply_begins(call)) reply_bulk(call->buffer, data ? data : "", data ? length : 0);
+}
+
+static void api_reply_nil(struct redress_command_call *call) {
+    if (reply_begins(call)) reply_nil(call->buffer);
+}
+
+static void api_reply_array(struct redress_command_call *call, size_t count) {
+    if (!reply_begins(call)) return;
+    if (count > (size_t)1 << 30) {
+        call->broken = 1;
+        return;
+    }
+    reply_array(call->buffer, (long long)count);
+    call->outstanding += (long long)count;
+}
+
+static const char *api_call_agent(struct redress_command_call *call) {
+    return call && call->request ? call->request->call.actor : "";
+}
+
+/* One scratch buffer for every plugin command: commands never nest. */
+static struct evbuffer *command_scratch;
+
+void plugin_command_dispatch(struct request *request) {
+    const struct plugin_command *entry = (const struct plugin_command *)request->command;
+    if (command_scratch == NULL && (command_scratch = evbuffer_new()) == NULL) {
+        request_error(request, "ERR", "out of memory");
+        return;
+    }
+    struct redress_command_call call = {.plugin = entry->plugin, .request = request, .buffer = command_scratch};
+    entry->fn(entry->plugin->state, &call, request->argc, (const char *const *)request->argv, request->argvlen);
+    if (!call.replied || call.outstanding != 0 || call.broken) {
+        log_error("plugin command wrote a broken reply", "plugin=%s command=%s", entry->plugin->name, entry->name);
+        request_error(request, "ERR", "plugin %s: command %s wrote no complete reply", entry->plugin->name,
+                      entry->name);
+    } else {
+        evbuffer_add_buffer(request->reply, call.buffer);
+    }
+    evbuffer_drain(call.buffer, evbuffer_get_length(call.buffer));
+}
+
+/* ------------------------------------------------------------ Lua functions */
+
+enum result_op { OP_NIL, OP_BOOLEAN, OP_INTEGER, OP_NUMBER, OP_STRING, OP_TABLE, OP_SET_FIELD, OP_APPEND };
+
+struct result_step {
+    enum result_op op;
+    int64_t integer;        /* boolean, integer; OP_APPEND: the index */
+    double number;
+    size_t offset, length;  /* OP_STRING, OP_SET_FIELD: into the string arena */
+};
+
+/* One call's result, recorded.  A single static recorder: plugin functions
+ * cannot call back into Lua, so calls never nest. */
+struct redress_lua_call {
+    const struct plugin_function *function;
+    struct result_step *steps;
+    size_t step_count, step_capacity;
+    char *arena;
+    size_t arena_length, arena_capacity;
+    /* What is on the recorded stack: 1 for a table (with its next array
+     * index), 0 for another value. */
+    int depth;
+    int is_table[RESULT_DEPTH_MAX + 1];
+    int64_t next_index[RESULT_DEPTH_MAX + 1];
+    char error[300];
+};
+
+static struct redress_lua_call recorder;
+
+static void result_fail(struct redress_lua_call *call, const char *why) {
+    if (call->error[0] == '\0') snprintf(call->error, sizeof call->error, "%s", why);
+}
+
+static struct result_step *result_step(struct redress_lua_call *call, enum result_op op) {
+    if (call == NULL || call->error[0]) return NULL;
+    if (call->step_count >= RESULT_VALUES_MAX) {
+        result_fail(call, "result has more than 100000 values");
+        return NULL;
+    }
+    if (call->step_count == call->step_capacity) {
+        size_t capacity = call->step_capacity ? call->step_capacity * 2 : 64;
+        struct result_step *grown = realloc(call->steps, capacity * sizeof *grown);
+        if (grown == NULL) {
+            result_fail(call, "out of memory");
+            return NULL;
+        }
+        call->steps = grown;
+        call->step_capacity = capacity;
+    }
+    struct result_step *step = &call->steps[call->step_count++];
+    memset(step, 0, sizeof *step);
+    step->op = op;
+    return step;
+}
+
+/* Pushes onto the recorded stack; 0 if it is full. */
+static int result_push(struct redress_lua_call *call, int table) {
+    if (call->depth >= RESULT_DEPTH_MAX) {
+        result_fail(call, "result nested more than 64 levels");
+        return 0;
+    }
+    call->depth++;
+    call->is_table[call->depth] = table;
+    call->next_index[call->depth] = 1;
+    return 1;
+}
+
+static int result_copy(struct redress_lua_call *call, const char *data, size_t length, size_t *offset) {
+    if (length > RESULT_STRING_BYTES_MAX - call->arena_length) {
+        result_fail(call, "result strings exceed 1 MiB");
+        return -1;
+    }
+    if (call->arena_length + length > call->arena_capacity) {
+        size_t capacity = call->arena_capacity ? call->arena_capacity : 1024;
+        while (capacity < call->arena_length + length) capacity *= 2;
+        char *grown = realloc(call->arena, capacity);
+        if (grown == NULL) {
+            result_fail(call, "out of memory");
+            return -1;
+        }
+        call->arena = grown;
+        call->arena_capacity = capacity;
+    }
+    if (length) memcpy(call->arena + call->arena_length, data, length);
+    *offset = call->arena_length;
+    call->arena_length += length;
+    return 0;
+}
+
+static void result_scalar(struct redress_lua_call *call, enum result_op op, int64_t integer, double number) {
+    if (call == NULL || call->error[0] || !result_push(call, 0)) return;
+    struct result_step *step = result_step(call, op);
+    if (step) {
+        step->integer = integer;
+        step->number = number;
+    }
+}
+
+static void api_result_nil(struct redress_lua_call *call) { result_scalar(call, OP_NIL, 0, 0); }
+static void api_result_boolean(struct redress_lua_call *call, int value) {
+    result_scalar(call, OP_BOOLEAN, value != 0, 0);
+}
+static void api_result_integer(struct redress_lua_call *call, int64_t value) {
+    result_scalar(call, OP_INTEGER, value, 0);
+}
+static void api_result_number(struct redress_lua_call *call, double value) {
+    result_scalar(call, OP_NUMBER, 0, value);
+}
+
+static void api_result_string(struct redress_lua_call *call, const char *data, size_t length) {
+    if (call == NULL || call->error[0]) return;
+    size_t offset;
+    if (result_copy(call, data ? data : "", data ? length : 0, &offset) != 0 || !result_push(call, 0)) return;
+    struct result_step *step = result_step(call, OP_STRING);
+    if (step) {
+        step->offset = offset;
+        step->length = data ? length : 0;
+    }
+}
+
+static void api_result_table(struct redress_lua_call *call) {
+    if (call == NULL || call->error[0] || !result_push(call, 1)) return;
+    result_step(call, OP_TABLE);
+}
+
+static void api_result_set_field(struct redress_lua_call *call, const char *key) {
+    if (call == NULL || call->error[0]) return;
+    if (key == NULL || call->depth < 2 || !call->is_table[call->depth - 1]) {
+        result_fail(call, "result_set_field without a value on a table");
+        return;
+    }
+    size_t offset, length = strlen(key);
+    if (result_copy(call, key, length, &offset) != 0) return;
+    struct result_step *step = result_step(call, OP_SET_FIELD);
+    if (step == NULL) return;
+    step->offset = offset;
+    step->length = length;
+    call->depth--;
+}
+
+static void api_result_append(struct redress_lua_call *call) {
+    if (call == NULL || call->error[0]) return;
+    if (call->depth < 2 || !call->is_table[call->depth - 1]) {
+        result_fail(call, "result_append without a value on a table");
+        return;
+    }
+    struct result_step *step = result_step(call, OP_APPEND);
+    if (step == NULL) return;
+    step->integer = call->next_index[call->depth - 1]++;
+    call->depth--;
+}
+
+static void api_result_error(struct redress_lua_call *call, const char *format, ...) {
+    if (call == NULL || call->error[0]) return;
+    va_list arguments;
+    va_start(arguments, format);
+    vsnprintf(call->error, sizeof call->error, format ? format : "failed", arguments);
+    va_end(arguments);
+    if (call->error[0] == '\0') snprintf(call->error, sizeof call->error, "failed");
+}
+
+int plugin_api_lua_call(lua_State *state) {
+    const struct plugin_functions *functions = lua_touserdata(state, lua_upvalueindex(1));
+    lua_Integer index = lua_tointeger(state, lua_upvalueindex(2));
+    if (functions == NULL || index < 0 || index >= functions->count) return luaL_error(state, "plugin function is gone");
+    const struct plugin_function *function = &functions->items[index];
+    int argc = lua_gettop(state);
+    if (argc > LUA_ARGUMENTS_MAX)
+        return luaL_error(state, "plugins.%s.%s: more than %d arguments", function->plugin->name, function->name,
+                          LUA_ARGUMENTS_MAX);
+    struct redress_value argv[LUA_ARGUMENTS_MAX];
+    for (int i = 0; i < argc; i++) {
+        struct redress_value *value = &argv[i];
+        memset(value, 0, sizeof *value);
+        switch (lua_type(state, i + 1)) {
+        case LUA_TNIL: value->type = REDRESS_VALUE_NIL; break;
+        case LUA_TBOOLEAN:
+            value->type = REDRESS_VALUE_BOOLEAN;
+            value->boolean = lua_toboolean(state, i + 1);
+            break;
+        case LUA_TNUMBER:
+            if (lua_isinteger(state, i + 1)) {
+                value->type = REDRESS_VALUE_INTEGER;
+                value->integer = lua_tointeger(state, i + 1);
+            } else {
+                value->type = REDRESS_VALUE_NUMBER;
+                value->number = lua_tonumber(state, i + 1);
+            }
+            break;
+        case LUA_TSTRING:
+            value->type = REDRESS_VALUE_STRING;
+            value->string = lua_tolstring(state, i + 1, &value->length);
+            break;
+        default:
+            return luaL_error(state, "plugins.%s.%s: argument %d is a %s: only nil, boolean, number and string "
+                              "are passed to plugins", function->plugin->name, function->name, i + 1,
+                              luaL_typename(state, i + 1));
+        }
+    }
+    struct redress_lua_call *call = &recorder;
+    call->function = function;
+    call->step_count = 0;
+    call->arena_length = 0;
+    call->depth = 0;
+    call->error[0] = '\0';
+    int status = function->fn(function->plugin->state, call, argc, argv);
+    sandbox_charge_time(state, function->plugin->name, function->name);
+    if (status != 0 && call->error[0] == '\0') snprintf(call->error, sizeof call->error, "failed");
+    if (call->error[0] == '\0' && call->depth > 1) snprintf(call->error, sizeof call->error, "more than one result");
+    if (call->error[0])
+        return luaL_error(state, "plugins.%s.%s: %s", function->plugin->name, function->name, call->error);
+    if (call->step_count == 0) {
+        lua_pushnil(state);
+        return 1;
+    }
+    /* Replay: every step either pushes one value or moves the top one into
+     * the table under it, so the Lua stack mirrors the recorded one. */
+    if (!lua_checkstack(state, RESULT_DEPTH_MAX + 4)) return luaL_error(state, "plugin result: stack overflow");
+    int base = lua_gettop(state);
+    for (size_t i = 0; i < call->step_count; i++) {
+        const struct result_step *step = &call->steps[i];
+        switch (step->op) {
+        case OP_NIL: lua_pushnil(state); break;
+        case OP_BOOLEAN: lua_pushboolean(state, (int)step->integer); break;
+        case OP_INTEGER: lua_pushinteger(state, (lua_Integer)step->integer); break;
+        case OP_NUMBER: lua_pushnumber(state, step->number); break;
+        case OP_STRING: lua_pushlstring(state, call->arena + step->offset, step->length); break;
+        case OP_TABLE: lua_newtable(state); break;
+        case OP_SET_FIELD:
+            lua_pushlstring(state, call->arena + step->offset, step->length);
+            lua_insert(state, -2);
+            lua_rawset(state, -3);
+            break;
+        case OP_APPEND: lua_rawseti(state, -2, (lua_Integer)step->integer); break;
+        }
+    }
+    return lua_gettop(state) - base;
+}
+
+/* ------------------------------------------------------------ events and refunds */
+
+static int64_t api_replay_events(struct redress_plugin *self, int64_t after_id, const char *kinds, size_t limit,
+                                 redress_event_fn fn, void *state) {
+    (void)self;
+    /* Only committed events: while a batch is open, its rows are visible to
+     * this connection but may still be rolled back. */
+    if (fn == NULL || limit == 0 || store_batch_is_open()) return after_id;
+    static const char sql[] =
+        "SELECT e.id, e.case_id, e.at, e.actor, e.kind, e.detail, coalesce(c.queue, '')"
+        " FROM events e LEFT JOIN cases c ON c.id = e.case_id WHERE e.id > ?1 ORDER BY e.id LIMIT ?2";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return after_id;
+    char *filter = plugin_kinds_copy(kinds);
+    if (filter == NULL) return after_id;
+    int64_t last = after_id;
+    /* Rows are copied before the callback runs: a plugin may call back into
+     * the host (replay again, log) from it. */
+    size_t delivered = 0;
+    while (delivered < limit) {
+        sqlite3_bind_int64(statement, 1, last);
+        sqlite3_bind_int64(statement, 2, REPLAY_BATCH);
+        int rows = 0, rc = SQLITE_ROW;
+        struct copied {
+            struct redress_event event;
+            char *text;
+        } batch[REPLAY_BATCH];
+        while (rows < REPLAY_BATCH && (rc = sqlite3_step(statement)) == SQLITE_ROW) {
+            const char *actor = (const char *)sqlite3_column_text(statement, 3);
+            const char *kind = (const char *)sqlite3_column_text(statement, 4);
+            const char *detail = (const char *)sqlite3_column_text(statement, 5);
+            const char *queue = (const char *)sqlite3_column_text(statement, 6);
+            size_t actor_len = strlen(actor ? actor : ""), kind_len = strlen(kind ? kind : "");
+            size_t detail_len = (size_t)sqlite3_column_bytes(statement, 5), queue_len = strlen(queue ? queue : "");
+            char *text = malloc(actor_len + kind_len + detail_len + queue_len + 4);
+            if (text == NULL) {
+                log_error("event replay stopped: out of memory", "after=%lld", (long long)last);
+                break;
+            }
+            char *at = text;
+            struct redress_event *event = &batch[rows].event;
+            memset(event, 0, sizeof *event);
+            event->size = sizeof *event;
+            event->id = sqlite3_column_int64(statement, 0);
+            event->case_id = sqlite3_column_int64(statement, 1);
+            event->at = sqlite3_column_int64(statement, 2);
+            event->actor = memcpy(at, actor ? actor : "", actor_len + 1);
+            at += actor_len + 1;
+            event->kind = memcpy(at, kind ? kind : "", kind_len + 1);
+            at += kind_len + 1;
+            memcpy(at, detail ? detail : "", detail_len);
+            at[detail_len] = '\0';
+            event->detail = at;
+            event->detail_length = detail_len;
+            at += detail_len + 1;
+            event->queue = memcpy(at, queue ? queue : "", queue_len + 1);
+            batch[rows].text = text;
+            rows++;
+        }
+        /* A failed read ends the replay where it is: the plugin asks again
+         * from the last id it got. */
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            log_error("event replay stopped", "after=%lld error=\"store: %s\"", (long long)last, store_error());
+        sqlite3_reset(statement);
+        for (int i = 0; i < rows; i++) {
+            if (delivered < limit && plugin_kinds_match(filter, batch[i].event.kind)) {
+                fn(state, &batch[i].event);
+                delivered++;
+                last = batch[i].event.id;
+            } else if (delivered < limit) {
+                last = batch[i].event.id;
+            }
+            free(batch[i].text);
+        }
+        if (rows < REPLAY_BATCH) break;
+    }
+    free(filter);
+    return last;
+}
+
+static int64_t api_last_event_id(struct redress_plugin *self) {
+    (void)self;
+    return events_last_committed_id();
+}
+
+static void api_refund_report(struct redress_refund_job *job, int succeeded, const char *reference,
+                              const char *message) {
+    refund_exec_report((struct refund_job *)job, succeeded, reference, message);
+}
+
+void plugin_api_refund_start(void *context, const struct refund_handover *handover, struct refund_job *job) {
+    const struct plugin_executor *executor = context;
+    struct redress_refund refund = {
+        .size = sizeof refund, .id = handover->refund_id, .case_id = handover->case_id,
+        .order_id = handover->order_id, .amount = handover->amount, .currency = handover->currency,
+        .amount_digits = handover->amount_digits, .idempotency_key = handover->key, .attempt = handover->attempt,
+    };
+    executor->executor->start(executor->plugin->state, &refund, (struct redress_refund_job *)job);
+}
+
+/* ------------------------------------------------------------ the table */
+
+void plugin_api_fill(struct redress_host_api *table, const struct config *config, struct event_base *base) {
+    host_config = config;
+    host_base = base;
+    memset(setting_read, 0, sizeof setting_read);
+    *table = (struct redress_host_api){
+        .size = sizeof(struct redress_host_api),
+        .major = REDRESS_PLUGIN_API_MAJOR,
+        .minor = REDRESS_PLUGIN_API_MINOR,
+        .event_base = api_event_base,
+        .config_get = api_config_get,
+        .data_directory = api_data_directory,
+        .log = api_log,
+        .now = api_now,
+        .reply_simple = api_reply_simple,
+        .reply_error = api_reply_error,
+        .reply_integer = api_reply_integer,
+        .reply_bulk = api_reply_bulk,
+        .reply_nil = api_reply_nil,
+        .reply_array = api_reply_array,
+        .call_agent = api_call_agent,
+        .result_nil = api_result_nil,
+        .result_boolean = api_result_boolean,
+        .result_integer = api_result_integer,
+        .result_number = api_result_number,
+        .result_string = api_result_string,
+        .result_table = api_result_table,
+        .result_set_field = api_result_set_field,
+        .result_append = api_result_append,
+        .result_error = api_result_error,
+        .refund_report = api_refund_report,
+        .parse_amount = api_parse_amount,
+        .parse_time = api_parse_time,
+        .replay_events = api_replay_events,
+        .last_event_id = api_last_event_id,
+    };
+}
+
+void plugin_api_free(void) {
+    if (command_scratch) evbuffer_free(command_scratch);
+    command_scratch = NULL;
+    free(recorder.steps);
+    free(recorder.arena);
+    memset(&recorder, 0, sizeof recorder);
+}

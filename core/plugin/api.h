@@ -1,0 +1,92 @@
+/* api.h -- the host API table plugins call, and the plugin records it reads.
+ *
+ * Owns the declarations plugin/host.c and plugin/api.c share: a loaded
+ * plugin, its registered commands, Lua functions and refund executors.
+ * plugin/api.c fills the table's facilities (config, log, clock, parsing,
+ * replies, Lua results, event replay, refund reports); plugin/host.c owns
+ * the registries and fills the registration entries.  Calls point one way:
+ * host -> api, never back (api reads what host hands it).
+ * Only core/plugin/ includes this.
+ */
+#ifndef REDRESS_PLUGIN_API_H
+#define REDRESS_PLUGIN_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmd/table.h"
+#include "domain/refund_exec.h"
+#include "lib/config.h"
+#include "redress/plugin.h"
+
+struct event_base;
+struct lua_State;
+
+#define PLUGIN_NAME_MAX 32
+#define PLUGIN_INIT_ERROR_MAX 400
+
+struct redress_plugin {
+    char name[PLUGIN_NAME_MAX + 1];
+    char version[64];
+    char path[2300];
+    char data_directory[1200];
+    void *handle;                       /* dlopen's */
+    const struct redress_plugin_info *info;
+    void *state;                        /* the plugin's, from init */
+    int initializing;                   /* its init runs now: registration is open */
+    char init_error[PLUGIN_INIT_ERROR_MAX];   /* the last error it logged during init */
+};
+
+struct plugin_command {
+    struct command command;             /* first: the table hands out &command */
+    struct redress_plugin *plugin;
+    redress_command_fn fn;
+    char name[48];
+    char usage[160];
+};
+
+struct plugin_function {
+    struct redress_plugin *plugin;
+    char name[64];
+    redress_lua_fn fn;
+};
+
+/* The registered Lua functions (plugin/host.c grows and shrinks it). */
+struct plugin_functions {
+    struct plugin_function *items;
+    int count;
+};
+
+struct plugin_executor {
+    struct redress_plugin *plugin;
+    const struct redress_refund_executor *executor;   /* the plugin's static */
+};
+
+/* Keeps config and base (both outlive the plugins) and fills every entry
+ * of table but the register_* ones. */
+void plugin_api_fill(struct redress_host_api *table, const struct config *config, struct event_base *base);
+/* 1 if the plugin asked config_get for setting index (a setting it never
+ * read is a typo). */
+int plugin_api_setting_read(int index);
+/* Frees the buffers of command replies and Lua results. */
+void plugin_api_free(void);
+
+/* The handler of every plugin command: runs the plugin's function, passes
+ * its reply on only when it is exactly one complete reply. */
+void plugin_command_dispatch(struct request *request);
+
+/* The C closure behind plugins.NAME.fn: upvalue 1 is the light userdata of
+ * the host's struct plugin_functions, upvalue 2 the function's index. */
+int plugin_api_lua_call(struct lua_State *state);
+
+/* The provider start of refund_exec.c for a plugin's executor (context:
+ * its struct plugin_executor). */
+void plugin_api_refund_start(void *context, const struct refund_handover *refund, struct refund_job *job);
+
+/* 1 if kind is in the comma-separated list (empty list: every kind). */
+int plugin_kinds_match(const char *kinds, const char *kind);
+/* A kinds list as plugin_kinds_match reads it: "*" or NULL becomes "",
+ * spaces go ("a, b" is "a,b").  Allocated; NULL when out of memory. */
+char *plugin_kinds_copy(const char *kinds);
+
+#endif

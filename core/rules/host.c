@@ -1,0 +1,462 @@
+/* host.c -- the running rule set: swap, reload, hooks called, decisions returned.
+ *
+ * Owns `current` (NULL: the built-in defaults of load.c decide, or a fully
+ * loaded, sealed, checked set), the settings, reloading and folder
+ * watching, calling a hook under its budgets (and the per-hook counters),
+ * triage (classify then priority) and the sla, refund, escalate and
+ * automations decisions returned as the typed structs of rules.h, RULES.EVAL
+ * and RULES.INFO as data, the vocabulary checks and business time of the
+ * running set.
+ *
+ * Must never encode a reply (cmd/rules_cmd.c does), touch the store, or
+ * name a policy (load.c's built-in table does).  Single-threaded: a reload
+ * builds a complete new set first and swaps it in between two events.
+ */
+#include "rules/set.h"
+
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "lib/names.h"
+#include "rules/sandbox.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TESTS_ERROR_MAX 512
+#define QUOTED_MAX 600
+
+static struct rule_set *current;
+static struct rules_settings settings = {
+    .limits = {.memory_bytes = 32u << 20, .call_memory_bytes = 8u << 20, .instructions = 10000000,
+               .milliseconds = 200},
+    .require_tests = 0,
+};
+static long long reloads, reload_failures;
+static uint64_t loaded_signature;         /* of the folder at the last load, for rules_watch */
+static long long last_call_microseconds;  /* duration of the last call_hook */
+
+void rules_configure(const struct rules_settings *new_settings) { settings = *new_settings; }
+int rules_loaded(void) { return current != NULL; }
+const char *rules_version(void) { return current ? current->version : ""; }
+
+/* ------------------------------------------------------------ calling hooks */
+
+struct hook_call {
+    int function_ref;
+    const struct rules_field *fields;
+    int count;
+    const char *extra_name;     /* one more text field (priority gets category) */
+    const char *extra_value;
+};
+
+/* Runs inside the sandbox's pcall: builds the case table (so a memory error
+ * while building it is caught too), then calls the hook with it. */
+static int hook_trampoline(lua_State *state) {
+    const struct hook_call *call = lua_touserdata(state, 1);
+    lua_settop(state, 0);
+    lua_rawgeti(state, LUA_REGISTRYINDEX, call->function_ref);
+    lua_createtable(state, 0, call->count + 1);
+    for (int i = 0; i < call->count; i++) {
+        const struct rules_field *field = &call->fields[i];
+        if (field->is_integer) lua_pushinteger(state, field->integer);
+        else if (field->text)
+            lua_pushlstring(state, field->text,
+                            field->len > RULES_TEXT_TO_RULES_MAX ? RULES_TEXT_TO_RULES_MAX : field->len);
+        else continue;
+        lua_setfield(state, -2, field->name);
+    }
+    if (call->extra_name && call->extra_value) {
+        lua_pushstring(state, call->extra_value);
+        lua_setfield(state, -2, call->extra_name);
+    }
+    lua_call(state, 1, 1);
+    return 1;
+}
+
+/* Calls a hook of `set`; on success the output table is at the top of the
+ * stack and 0 is returned.  On failure -1 and why (nothing pushed). */
+static int call_hook(struct rule_set *set, enum rules_hook hook, const struct rules_field *fields, int count,
+                     const char *extra_name, const char *extra_value, char *why, size_t why_size) {
+    lua_State *state = sandbox_state(set->sandbox);
+    struct hook_call call = {set->hook_refs[hook], fields, count, extra_name, extra_value};
+    int64_t started = clock_real_monotonic_us();
+    set->counters[hook].calls++;
+    lua_pushcfunction(state, hook_trampoline);
+    lua_pushlightuserdata(state, &call);
+    int failed = sandbox_call(set->sandbox, 1, 1, why, why_size) != 0;
+    last_call_microseconds = clock_real_monotonic_us() - started;
+    set->counters[hook].microseconds += last_call_microseconds;
+    if (failed) {
+        set->counters[hook].errors++;
+        /* A memory error has no position and names the trampoline: name
+         * the hook function instead. */
+        if (strncmp(why, "[C]:-1: ", 8) == 0) {
+            lua_Debug where;
+            char rest[RULES_REASON_MAX];
+            snprintf(rest, sizeof rest, "%s", why + 8);
+            lua_rawgeti(state, LUA_REGISTRYINDEX, set->hook_refs[hook]);
+            lua_getinfo(state, ">S", &where);
+            int used = snprintf(why, why_size, "%s:%d: ", where.short_src, where.linedefined);
+            if (used > 0 && (size_t)used < why_size)
+                snprintf(why + used, why_size - (size_t)used, "%.*s", (int)(why_size - (size_t)used - 1), rest);
+        }
+        return -1;
+    }
+    if (lua_type(state, -1) != LUA_TTABLE) {
+        snprintf(why, why_size, "%s returned a %s, not a table", rules_hook_name(hook), luaL_typename(state, -1));
+        lua_pop(state, 1);
+        set->counters[hook].refusals++;
+        return -1;
+    }
+    return 0;
+}
+
+static void refused(struct rule_set *set, enum rules_hook hook, const char *why) {
+    set->counters[hook].refusals++;
+    char quoted[400];
+    log_warn("rule decision refused, default applied", "hook=%s version=%.16s why=%s", rules_hook_name(hook),
+             set->version, log_quote(why, quoted, sizeof quoted));
+}
+
+/* The category every hook but classify sees: the case's, else the set's default. */
+static const char *given_category(const struct rules_field *fields, int count) {
+    for (int i = 0; i < count; i++)
+        if (strcmp(fields[i].name, "category") == 0) return fields[i].text;
+    return NULL;
+}
+
+/* Calls `hook` of the running set: its output at the top of the stack, or
+ * NULL (no set, no such hook, or the hook failed: logged). */
+static lua_State *run_hook(enum rules_hook hook, const struct rules_field *fields, int count) {
+    char why[RULES_REASON_MAX] = "";
+    if (current == NULL || current->hook_refs[hook] == LUA_NOREF) return NULL;
+    const char *category = given_category(fields, count);
+    if (call_hook(current, hook, fields, count, category ? NULL : "category",
+                  category ? NULL : current->default_category, why, sizeof why) != 0) {
+        log_warn("rule hook failed, default applied", "hook=%s error=\"%s\"", rules_hook_name(hook), why);
+        return NULL;
+    }
+    return sandbox_state(current->sandbox);
+}
+
+/* After a checker: clears the stack, counts and logs a refusal. */
+static int settle(enum rules_hook hook, lua_State *state, int status, const char *why) {
+    lua_settop(state, 0);
+    if (status != 0) refused(current, hook, why);
+    return status;
+}
+
+/* ------------------------------------------------------------ triage */
+
+static void set_defaults(struct rules_triage *out) {
+    snprintf(out->category, sizeof out->category, "%s",
+             current ? current->default_category : rules_builtin_default(RULES_CATEGORY));
+    snprintf(out->queue, sizeof out->queue, "%s", current ? current->default_queue : rules_builtin_default(RULES_QUEUE));
+    snprintf(out->priority, sizeof out->priority, "%s",
+             current ? current->default_priority : rules_builtin_default(RULES_PRIORITY));
+}
+
+static void classify(struct rule_set *set, const struct rules_field *fields, int count, struct rules_triage *out,
+                     int *decided) {
+    lua_State *state = sandbox_state(set->sandbox);
+    char why[RULES_REASON_MAX] = "";
+    out->classify_called = 1;
+    int status = call_hook(set, HOOK_CLASSIFY, fields, count, NULL, NULL, why, sizeof why);
+    out->classify_microseconds = last_call_microseconds;
+    if (status == 0) {
+        struct rules_classification decision;
+        if (rules_check_classify(set, state, &decision, why, sizeof why) == 0) {
+            memcpy(out->category, decision.category, sizeof out->category);
+            memcpy(out->queue, decision.queue, sizeof out->queue);
+            memcpy(out->tags, decision.tags, sizeof out->tags);
+            memcpy(out->faq, decision.faq, sizeof out->faq);
+            memcpy(out->classify_reason, decision.reason, sizeof out->classify_reason);
+            memcpy(out->auto_reply, decision.auto_reply, sizeof out->auto_reply);
+            out->auto_resolve = decision.auto_resolve;
+            memcpy(out->escalate, decision.escalate, sizeof out->escalate);
+            *decided = 1;
+        } else {
+            refused(set, HOOK_CLASSIFY, why);
+        }
+        lua_pop(state, 1);
+    } else {
+        log_warn("rule hook failed, default applied", "hook=classify error=\"%s\"", why);
+    }
+    if (why[0]) {
+        snprintf(out->error, sizeof out->error, "classify: %s", why);
+        snprintf(out->classify_error, sizeof out->classify_error, "%s", why);
+    }
+}
+
+/* priority sees classify's decision: category (as the extra field), queue and tags. */
+static void prioritise(struct rule_set *set, const struct rules_field *fields, int count, struct rules_triage *out,
+                       int *decided) {
+    lua_State *state = sandbox_state(set->sandbox);
+    char why[RULES_REASON_MAX] = "";
+    out->priority_called = 1;
+    struct rules_field *seen = malloc((size_t)(count + 2) * sizeof *seen);
+    int seen_count = count;
+    if (seen) {
+        memcpy(seen, fields, (size_t)count * sizeof *seen);
+        seen[seen_count++] = (struct rules_field){.name = "queue", .text = out->queue, .len = strlen(out->queue)};
+        seen[seen_count++] = (struct rules_field){.name = "tags", .text = out->tags, .len = strlen(out->tags)};
+    }
+    int status = call_hook(set, HOOK_PRIORITY, seen ? seen : fields, seen ? seen_count : count, "category",
+                           out->category, why, sizeof why);
+    free(seen);
+    out->priority_microseconds = last_call_microseconds;
+    if (status == 0) {
+        struct rules_priority_decision decision;
+        if (rules_check_priority(set, state, &decision, why, sizeof why) == 0) {
+            memcpy(out->priority, decision.priority, sizeof out->priority);
+            memcpy(out->priority_reason, decision.reason, sizeof out->priority_reason);
+            *decided = 1;
+        } else {
+            refused(set, HOOK_PRIORITY, why);
+        }
+        lua_pop(state, 1);
+    } else {
+        log_warn("rule hook failed, default applied", "hook=priority error=\"%s\"", why);
+    }
+    if (why[0]) {
+        if (!out->error[0]) snprintf(out->error, sizeof out->error, "priority: %s", why);
+        snprintf(out->priority_error, sizeof out->priority_error, "%s", why);
+    }
+}
+
+void rules_triage(const struct rules_field *fields, int count, struct rules_triage *out) {
+    memset(out, 0, sizeof *out);
+    set_defaults(out);
+    snprintf(out->decided_by, sizeof out->decided_by, "default");
+    if (current == NULL) {
+        snprintf(out->classify_reason, sizeof out->classify_reason, "no rule set loaded");
+        return;
+    }
+    struct rule_set *set = current;
+    snprintf(out->version, sizeof out->version, "%.16s", set->version);
+    int decided = 0;
+    if (set->hook_refs[HOOK_CLASSIFY] != LUA_NOREF) classify(set, fields, count, out, &decided);
+    else snprintf(out->classify_reason, sizeof out->classify_reason, "the rule set has no classify hook");
+    if (set->hook_refs[HOOK_PRIORITY] != LUA_NOREF) prioritise(set, fields, count, out, &decided);
+    if (decided) snprintf(out->decided_by, sizeof out->decided_by, "rules");
+    lua_settop(sandbox_state(set->sandbox), 0);
+}
+
+/* ------------------------------------------------------------ the other hooks */
+
+int rules_sla(const struct rules_field *fields, int count, struct rules_sla *out) {
+    char why[RULES_REASON_MAX];
+    lua_State *state = run_hook(HOOK_SLA, fields, count);
+    if (state && settle(HOOK_SLA, state, rules_check_sla(current, state, out, why, sizeof why), why) == 0) return 0;
+    memset(out, 0, sizeof *out);
+    return -1;
+}
+
+int rules_refund(const struct rules_field *fields, int count, struct rules_refund *out) {
+    char why[RULES_REASON_MAX];
+    lua_State *state = run_hook(HOOK_REFUND, fields, count);
+    if (state && settle(HOOK_REFUND, state, rules_check_refund(current, state, out, why, sizeof why), why) == 0)
+        return 0;
+    memset(out, 0, sizeof *out);
+    out->cap = -1;
+    return -1;
+}
+
+int rules_escalate(const struct rules_field *fields, int count, struct rules_escalation *out) {
+    char why[RULES_REASON_MAX];
+    lua_State *state = run_hook(HOOK_ESCALATE, fields, count);
+    if (state && settle(HOOK_ESCALATE, state, rules_check_escalation(current, state, out, why, sizeof why), why) == 0)
+        return 0;
+    memset(out, 0, sizeof *out);
+    out->level = -1;
+    return -1;
+}
+
+int rules_automation(const struct rules_field *fields, int count, struct rules_automation *out) {
+    char why[RULES_REASON_MAX];
+    lua_State *state = run_hook(HOOK_AUTOMATIONS, fields, count);
+    if (state &&
+        settle(HOOK_AUTOMATIONS, state, rules_check_automation(current, state, out, why, sizeof why), why) == 0)
+        return 0;
+    memset(out, 0, sizeof *out);
+    return -1;
+}
+
+int rules_eval(enum rules_hook hook, const struct rules_field *fields, int count, union rules_decision *out,
+               char *why, size_t why_size) {
+    const char *name = rules_hook_name(hook);
+    if (current == NULL) {
+        snprintf(why, why_size, "no rule set is loaded");
+        return -1;
+    }
+    if (current->hook_refs[hook] == LUA_NOREF) {
+        snprintf(why, why_size, "the rule set has no %s hook", name);
+        return -1;
+    }
+    const char *category = given_category(fields, count);
+    char reason[RULES_REASON_MAX] = "";
+    lua_State *state = sandbox_state(current->sandbox);
+    if (call_hook(current, hook, fields, count, category ? NULL : "category",
+                  category ? NULL : current->default_category, reason, sizeof reason) != 0) {
+        snprintf(why, why_size, "%s failed: %s", name, reason);
+        return -1;
+    }
+    int status = rules_check_decision(current, hook, state, out, reason, sizeof reason);
+    lua_settop(state, 0);
+    if (status != 0) {
+        current->counters[hook].refusals++;
+        snprintf(why, why_size, "%s decision refused: %s", name, reason);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ vocabulary and time */
+
+static const char *const vocabulary_names[] = {"category", "queue", "priority", "channel"};
+static const char *const vocabulary_plurals[] = {"categories", "queues", "priorities", "channels"};
+
+int rules_check_name(enum rules_vocabulary kind, const char *name, size_t len, char *why, size_t why_size) {
+    if (names_check(vocabulary_names[kind], name, len, why, why_size) != 0) return -1;
+    /* The list that defines the kind: the running set's, else the built-in
+     * one where there is one; with neither, the form is all there is. */
+    const char *names[RULES_VOCABULARY_MAX];
+    int count = 0;
+    if (current) {
+        const char(*list)[RULES_NAME_MAX + 1] = kind == RULES_CATEGORY ? current->categories
+                                                : kind == RULES_QUEUE ? current->queues
+                                                : kind == RULES_PRIORITY ? current->priorities
+                                                                         : current->channels;
+        count = kind == RULES_CATEGORY ? current->category_count
+                : kind == RULES_QUEUE ? current->queue_count
+                : kind == RULES_PRIORITY ? current->priority_count
+                                         : current->channel_count;
+        for (int i = 0; i < count; i++) names[i] = list[i];
+    } else {
+        const char *const *builtin;
+        count = rules_builtin_names(kind, &builtin);
+        if (count == 0) return 0;
+        for (int i = 0; i < count; i++) names[i] = builtin[i];
+    }
+    for (int i = 0; i < count; i++)
+        if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0) return 0;
+    size_t used = (size_t)snprintf(why, why_size, "unknown %s '%.*s' (%s: ", vocabulary_names[kind], (int)len, name,
+                                   vocabulary_plurals[kind]);
+    for (int i = 0; i < count && used < why_size; i++)
+        used += (size_t)snprintf(why + used, why_size - used, "%s%s", i ? " " : "", names[i]);
+    if (used < why_size) snprintf(why + used, why_size - used, ")");
+    return -1;
+}
+
+const char *rules_default_channel(void) {
+    const char *builtin = rules_builtin_default(RULES_CHANNEL);
+    if (current == NULL || rule_list_has(current->channels, current->channel_count, builtin)) return builtin;
+    return current->channels[0];
+}
+
+const char *rules_notification_calendar(void) {
+    return current && current->notification_calendar[0] ? current->notification_calendar : NULL;
+}
+
+int rules_is_business_time(const char *calendar, int64_t instant) {
+    const struct calendar *found = rule_set_calendar(current, calendar);
+    return found ? calendar_is_working(found, instant) : 1;
+}
+
+long long rules_automation_delay(const char *timer) { return rules_set_automation_delay(current, timer); }
+
+int64_t rules_business_add(const char *calendar, int64_t from, int64_t seconds) {
+    const struct calendar *found = rule_set_calendar(current, calendar);
+    if (found == NULL) return from + seconds;
+    int64_t reached = calendar_add(found, from, seconds);
+    return reached < 0 ? from + seconds : reached;
+}
+
+int64_t rules_business_between(const char *calendar, int64_t from, int64_t to) {
+    const struct calendar *found = rule_set_calendar(current, calendar);
+    if (to <= from) return 0;
+    return found ? calendar_between(found, from, to) : to - from;
+}
+
+void rules_info(struct rules_info *out) {
+    memset(out, 0, sizeof *out);
+    out->reloads = reloads;
+    out->reload_failures = reload_failures;
+    if (current == NULL) return;
+    out->loaded = 1;
+    snprintf(out->version, sizeof out->version, "%s", current->version);
+    out->loaded_at = current->loaded_at;
+    snprintf(out->directory, sizeof out->directory, "%s", current->directory);
+    size_t used = 0;
+    for (int i = 0; i < current->file_count && used < sizeof out->files; i++)
+        used += (size_t)snprintf(out->files + used, sizeof out->files - used, "%s%s", i ? "," : "",
+                                 current->files[i]);
+    used = 0;
+    for (int h = 0; h < HOOK_COUNT && used < sizeof out->hooks; h++)
+        if (current->hook_refs[h] != LUA_NOREF)
+            used += (size_t)snprintf(out->hooks + used, sizeof out->hooks - used, "%s%s", used ? "," : "",
+                                     rules_hook_name((enum rules_hook)h));
+    out->memory_bytes = (long long)sandbox_memory(current->sandbox);
+    memcpy(out->counters, current->counters, sizeof out->counters);
+}
+
+/* ------------------------------------------------------------ loading and swapping */
+
+int rules_watch_check(const char *directory) {
+    uint64_t signature = rules_folder_signature(directory);
+    if (signature == loaded_signature) return 0;
+    char error[512];
+    log_info("rule files changed, reloading", "dir=%s", directory);
+    loaded_signature = signature; /* a broken set is reported once, not every second */
+    rules_load(directory, error, sizeof error);
+    return 1;
+}
+
+/* With rules_require_tests, a set is first loaded with the test
+ * environment and its tests run; then it is loaded again, live. */
+static int tests_pass(const char *directory, char *error, size_t error_size) {
+    int passed = 0, failed = 0;
+    if (rules_test_folder(directory, &settings.limits, 0, &passed, &failed, error, error_size) != 0) return -1;
+    if (failed == 0) return 0;
+    snprintf(error, error_size, "%s: the rule set's tests failed (%d passed, %d failed)", directory, passed, failed);
+    return -1;
+}
+
+int rules_load(const char *directory, char *error, size_t error_size) {
+    loaded_signature = rules_folder_signature(directory);
+    struct rule_set *set = NULL;
+    if (!settings.require_tests || tests_pass(directory, error, error_size) == 0)
+        set = rules_set_load(directory, &settings.limits, &rules_live_environment, error, error_size);
+    reloads++;
+    if (set == NULL) {
+        reload_failures++;
+        char quoted[QUOTED_MAX];
+        log_error("rule set not loaded, the running one stays", "dir=%s error=%s", directory,
+                  log_quote(error, quoted, sizeof quoted));
+        return -1;
+    }
+    struct rule_set *old = current;
+    current = set; /* the swap: between two events, nothing is in flight */
+    rules_set_free(old);
+    log_info("rule set loaded", "dir=%s version=%.16s files=%d", directory, set->version, set->file_count);
+    return 0;
+}
+
+void rules_unload(void) {
+    rules_set_free(current);
+    current = NULL;
+}
+
+int rules_run_tests(const char *directory, int verbose) {
+    char error[TESTS_ERROR_MAX];
+    int passed = 0, failed = 0;
+    if (rules_test_folder(directory, &settings.limits, verbose, &passed, &failed, error, sizeof error) != 0) {
+        printf("FAIL loading %s: %s\n", directory, error);
+        printf("0 passed, 1 failed\n");
+        return -1;
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed;
+}

@@ -1,0 +1,165 @@
+/* set.h -- the inside of the rules host: one loaded rule set, and what the
+ * files of core/rules/ call in one another.
+ *
+ * Owns the declarations of struct rule_set (a sealed Lua state with its
+ * vocabulary, defaults, calendars, hook references and counters) and of the
+ * environment the helpers read (the live daemon's, or the rule tests' mocks).
+ * Must never be included outside core/rules/: everything else goes through
+ * rules/rules.h.
+ *
+ * Calls among the files point one way (tests/check_layers.py finds a cycle):
+ *   host    -> testing, check, load, helpers
+ *   testing -> load, check
+ *   load    -> check, helpers
+ *   helpers, check -> none of them
+ * The lookups every file needs (a calendar, a name in a list) are inline here.
+ */
+#ifndef REDRESS_RULES_SET_H
+#define REDRESS_RULES_SET_H
+
+#include <lua.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "lib/calendar.h"
+#include "rules/rules.h"
+
+#define RULES_VOCABULARY_MAX 64     /* names per vocabulary list */
+#define RULES_CALENDARS_MAX 16      /* the built-in "always" and 15 of the set's */
+#define RULES_TAGS_MAX 32           /* classify's tags */
+#define RULES_FAQ_MAX 8             /* classify's faq ids */
+#define RULES_NOTIFY_MAX 16         /* escalate's notify names */
+#define RULES_TEXT_TO_RULES_MAX (64 * 1024)   /* strings handed to rules are cut here */
+#define RULES_TEN_YEARS (10LL * 366 * 86400)  /* the longest duration a decision may give */
+#define RULES_AUTOMATION_TIMERS 3   /* follow_up_due, pending_too_long, resolved_days */
+
+/* What the helpers (redress.*, plugins) read: clock, spike counts, customer
+ * facts, the plugins namespace.  The daemon's (helpers.c) or the rule
+ * tests' (testing.c); a set keeps the one it was loaded with. */
+struct rules_environment {
+    int64_t (*now)(void);                 /* also os.time() and os.date() */
+    long long (*recent)(const char *key, int64_t window, int64_t now);
+    int (*customer)(const char *id, size_t len, struct rules_customer *out, char *why, size_t why_size);
+    void (*push_plugins)(lua_State *state);   /* pushes the table behind `plugins` */
+};
+
+/* A calendar of the rule set: its zone (parsed from the system's TZif file
+ * at load), its working week and holidays.  The set owns the zone. */
+struct rule_calendar {
+    char name[RULES_NAME_MAX + 1];
+    struct calendar_zone *zone;
+    struct calendar calendar;
+};
+
+struct rule_set {
+    struct sandbox *sandbox;                       /* owned */
+    const struct rules_environment *environment;   /* borrowed: static */
+    char directory[1024];
+    char version[65];                              /* SHA-256 of file names and contents, hex */
+    int64_t loaded_at;
+    int file_count;
+    char files[RULES_FILES_MAX][256];
+    int hook_refs[HOOK_COUNT];                     /* LUA_NOREF when the set has no such hook */
+    struct rules_hook_counters counters[HOOK_COUNT];
+    char categories[RULES_VOCABULARY_MAX][RULES_NAME_MAX + 1];
+    char queues[RULES_VOCABULARY_MAX][RULES_NAME_MAX + 1];
+    char priorities[RULES_VOCABULARY_MAX][RULES_NAME_MAX + 1];
+    char channels[RULES_VOCABULARY_MAX][RULES_NAME_MAX + 1];
+    int category_count, queue_count, priority_count, channel_count;
+    char default_category[RULES_NAME_MAX + 1], default_queue[RULES_NAME_MAX + 1],
+        default_priority[RULES_NAME_MAX + 1];
+    struct rule_calendar calendars[RULES_CALENDARS_MAX];   /* [0] is the built-in "always" */
+    int calendar_count;
+    long long automation_delays[RULES_AUTOMATION_TIMERS];
+    char notification_calendar[RULES_NAME_MAX + 1];       /* "" = notify at any hour */
+};
+
+/* 1 if name is one of the count names of list. */
+static inline int rule_list_has(const char list[][RULES_NAME_MAX + 1], int count, const char *name) {
+    for (int i = 0; i < count; i++)
+        if (strcmp(list[i], name) == 0) return 1;
+    return 0;
+}
+
+/* The calendar `name` of set, or NULL (also for a NULL set). */
+static inline const struct calendar *rule_set_calendar(const struct rule_set *set, const char *name) {
+    for (int i = 0; set && i < set->calendar_count; i++)
+        if (strcmp(set->calendars[i].name, name) == 0) return &set->calendars[i].calendar;
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- check.c */
+
+/* Readers of a Lua table's fields (raw accesses only, so no rule code runs
+ * outside its budget).  index is the table's stack index.  Each returns 1
+ * when the field is present and good, 0 when absent, -1 with why when
+ * present but wrong; the stack is as it was. */
+int rules_raw_field(lua_State *state, int index, const char *name);   /* pushes it; returns its type */
+int rules_read_text(lua_State *state, int index, const char *name, char *out, size_t out_size, char *why,
+                    size_t why_size);
+int rules_read_vocabulary(lua_State *state, int index, const char *name, const char list[][RULES_NAME_MAX + 1],
+                          int count, char *out, char *why, size_t why_size);
+int rules_read_integer(lua_State *state, int index, const char *name, long long minimum, long long maximum,
+                       long long *out, char *why, size_t why_size);
+
+/* Checks the output table of `hook` at the top of the stack (left there)
+ * against set into out: 0, or -1 with why.  Each checker fills its whole
+ * struct, defaults included, and nothing else. */
+int rules_check_classify(const struct rule_set *set, lua_State *state, struct rules_classification *out, char *why,
+                         size_t why_size);
+int rules_check_priority(const struct rule_set *set, lua_State *state, struct rules_priority_decision *out,
+                         char *why, size_t why_size);
+int rules_check_sla(const struct rule_set *set, lua_State *state, struct rules_sla *out, char *why, size_t why_size);
+int rules_check_refund(const struct rule_set *set, lua_State *state, struct rules_refund *out, char *why,
+                       size_t why_size);
+int rules_check_escalation(const struct rule_set *set, lua_State *state, struct rules_escalation *out, char *why,
+                           size_t why_size);
+int rules_check_automation(const struct rule_set *set, lua_State *state, struct rules_automation *out, char *why,
+                           size_t why_size);
+/* The checker of hook, into the union's member of that hook. */
+int rules_check_decision(const struct rule_set *set, enum rules_hook hook, lua_State *state,
+                         union rules_decision *out, char *why, size_t why_size);
+
+/* ---------------------------------------------------------------- helpers.c */
+
+/* The daemon's environment: clock_now, the shared spike counts, the
+ * registered customer provider and plugins namespace. */
+extern const struct rules_environment rules_live_environment;
+/* The `redress` table of helpers (read-only) and the `plugins` proxy of the
+ * environment, for a state whose registry holds its set ("redress.set"). */
+void rules_push_helpers(lua_State *state);
+void rules_push_plugins(lua_State *state, const struct rules_environment *environment);
+
+/* ---------------------------------------------------------------- load.c */
+
+/* Reads DIRECTORY into a new sealed set that uses environment (see
+ * rules.h for what a set is).  NULL with error naming file, line and why. */
+struct rule_set *rules_set_load(const char *directory, const struct sandbox_limits *limits,
+                                const struct rules_environment *environment, char *error, size_t error_size);
+void rules_set_free(struct rule_set *set);
+/* Lists DIRECTORY's regular files named *suffix (not hidden), sorted, into
+ * names (max of them).  The count, or -1 with error. */
+int rules_list_files(const char *directory, const char *suffix, char names[][256], int max, char *error,
+                     size_t error_size);
+/* Reads a whole file of at most 1 MiB; the caller frees.  NULL with error. */
+char *rules_read_file(const char *path, size_t *len, char *error, size_t error_size);
+/* A cheap signature of the rule files (names, sizes, modification times of
+ * DIRECTORY's .lua files and of DIRECTORY/tests' _test.lua files). */
+uint64_t rules_folder_signature(const char *directory);
+/* The built-in vocabulary of a daemon without a rule set (the one place
+ * that names policy in C): its priorities, channels and defaults. */
+int rules_builtin_names(enum rules_vocabulary kind, const char *const **names);
+const char *rules_builtin_default(enum rules_vocabulary kind);   /* category, queue, priority, channel */
+/* Seconds after which set wants automation `timer` to fire; 0 for none (or a NULL set). */
+long long rules_set_automation_delay(const struct rule_set *set, const char *timer);
+
+/* ---------------------------------------------------------------- testing.c */
+
+/* Loads DIRECTORY with the test environment, runs DIRECTORY/tests, frees
+ * it.  Counts into passed and failed; prints failures (and passes when
+ * verbose).  0, or -1 when the set does not load (error says why). */
+int rules_test_folder(const char *directory, const struct sandbox_limits *limits, int verbose, int *passed,
+                      int *failed, char *error, size_t error_size);
+
+#endif
