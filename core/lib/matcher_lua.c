@@ -8,6 +8,12 @@
  * group names by index: the result reuses these strings instead of making
  * new ones), and what each step charges.  Tables given by rules are read
  * raw: no metamethod, hence no rule code, runs inside these functions.
+ *
+ * The collector does not see memory taken from the allocator directly, so
+ * a build tells it (a collection step worth the matcher's size, as if Lua
+ * had allocated it), and a step refused for memory collects the whole heap
+ * and tries once more, as Lua does for its own allocations: matchers built
+ * and dropped in a loop are freed in time.
  */
 #include "lib/matcher_lua.h"
 #include "lib/matcher.h"
@@ -64,11 +70,20 @@ static int describe(lua_State *state) {
     return 1;
 }
 
+/* After a matcher step failed: 1 if it failed for memory, after a full
+ * collection (which may free dropped matchers): try once more. */
+static int collected_for_memory(lua_State *state, const struct lua_matcher *lm) {
+    if (lm->matcher != NULL && matcher_error(lm->matcher) != MATCHER_ENOMEM) return 0;
+    lua_gc(state, LUA_GCCOLLECT, 0);
+    return 1;
+}
+
 /* Adds group `name` (its list is table[name]) and its keywords; each
  * keyword's string goes to the keywords table at `keywords`. */
 static void add_group(lua_State *state, struct lua_matcher *lm, const struct name *name, int keywords,
                       const struct lib_meter *meter) {
-    if (matcher_group(lm->matcher, name->text, name->length) < 0) {
+    if (matcher_group(lm->matcher, name->text, name->length) < 0 &&
+        (!collected_for_memory(state, lm) || matcher_group(lm->matcher, name->text, name->length) < 0)) {
         enum matcher_error error = matcher_error(lm->matcher);
         if (error == MATCHER_ELIMIT)
             luaL_error(state, "redress.matcher: group name '%s' is longer than %d bytes", name->text,
@@ -90,6 +105,7 @@ static void add_group(lua_State *state, struct lua_matcher *lm, const struct nam
         const char *keyword = lua_tolstring(state, -1, &length);
         meter->charge(state, 1 + (long long)length * MATCHER_LUA_BUILD_UNITS_PER_BYTE, "redress.matcher");
         int id = matcher_keyword(lm->matcher, keyword, length);
+        if (id < 0 && collected_for_memory(state, lm)) id = matcher_keyword(lm->matcher, keyword, length);
         if (id < 0) {
             enum matcher_error error = matcher_error(lm->matcher);
             if (error == MATCHER_ELIMIT)
@@ -153,16 +169,23 @@ static int build(lua_State *state) {
     void *allocator_data;
     lua_Alloc allocator = lua_getallocf(state, &allocator_data);
     lm->matcher = matcher_new(allocator, allocator_data);
+    if (lm->matcher == NULL && collected_for_memory(state, lm)) lm->matcher = matcher_new(allocator, allocator_data);
     if (lm->matcher == NULL) return luaL_error(state, "redress.matcher: out of memory");
     for (size_t g = 0; g < groups; g++) {
         add_group(state, lm, &names[g], 4, meter);
         lua_pushlstring(state, names[g].text, names[g].length);
         lua_rawseti(state, 5, (lua_Integer)g + 1);
     }
-    if (matcher_compile(lm->matcher) != 0)
+    if (matcher_compile(lm->matcher) != 0 && (!collected_for_memory(state, lm) || matcher_compile(lm->matcher) != 0))
         return luaL_error(state, "redress.matcher: %s", matcher_error_text(matcher_error(lm->matcher)));
     lm->result = matcher_result_new(lm->matcher);
+    if (lm->result == NULL) {
+        lua_gc(state, LUA_GCCOLLECT, 0);
+        lm->result = matcher_result_new(lm->matcher);
+    }
     if (lm->result == NULL) return luaL_error(state, "redress.matcher: out of memory");
+    size_t held = matcher_memory(lm->matcher) + matcher_result_memory(lm->result);
+    lua_gc(state, LUA_GCSTEP, (int)(held / 1024)); /* what Lua would have done, had it allocated this */
     lua_settop(state, 3);
     return 1;
 }
@@ -174,20 +197,20 @@ static int match(lua_State *state) {
     struct lua_matcher *lm = luaL_checkudata(state, 1, MATCHER_LUA_TYPE);
     size_t length;
     const char *text = luaL_checklstring(state, 2, &length);
-    if (lm->matcher == NULL || lm->result == NULL) return luaL_error(state, "match: the matcher was not built");
-    if (matcher_begin(lm->matcher, lm->result) != 0) return luaL_error(state, "match: the matcher was not built");
+    if (lm->matcher == NULL || lm->result == NULL) return luaL_error(state, "matcher:match: the matcher was not built");
+    if (matcher_begin(lm->matcher, lm->result) != 0) return luaL_error(state, "matcher:match: the matcher was not built");
     size_t at = 0;
     do { /* a piece at a time: a spent budget stops a long text midway */
         size_t piece = length - at > LIBMETER_CHUNK_BYTES ? LIBMETER_CHUNK_BYTES : length - at;
-        meter->charge(state, 1 + (long long)(piece / MATCHER_LUA_TEXT_BYTES_PER_UNIT), "match");
+        meter->charge(state, 1 + (long long)(piece / MATCHER_LUA_TEXT_BYTES_PER_UNIT), "matcher:match");
         if (matcher_feed(lm->matcher, lm->result, text + at, piece) < 0)
-            return luaL_error(state, "match: the matcher was not built");
+            return luaL_error(state, "matcher:match: the matcher was not built");
         at += piece;
     } while (at < length);
 
     size_t count;
     const unsigned *ids = matcher_found_sorted(lm->result, &count);
-    meter->charge(state, 1 + (long long)count * LIBMETER_ELEMENT_UNITS, "match");
+    meter->charge(state, 1 + (long long)count * LIBMETER_ELEMENT_UNITS, "matcher:match");
     int groups = 0;
     for (size_t i = 0; i < count; i++)
         if (i == 0 || matcher_keyword_group(lm->matcher, ids[i]) != matcher_keyword_group(lm->matcher, ids[i - 1]))

@@ -1,7 +1,8 @@
 /* helpers.c -- what rules may call: the `redress` table and the `plugins` proxy.
  *
  * Owns the helpers (redress.recent, customer, log, now, business_add,
- * business_between, is_business_time), the `plugins` proxy, and the live
+ * business_between, is_business_time; redress.matcher is lib/matcher_lua.c's,
+ * charged through the sandbox's meter), the `plugins` proxy, and the live
  * environment they read in the daemon: the clock, the shared spike counts,
  * the customer provider and the plugins namespace main.c registers.  A set
  * loaded for rule tests reads the test environment instead (testing.c);
@@ -15,6 +16,7 @@
 #include "lib/clock.h"
 #include "lib/counters.h"
 #include "lib/log.h"
+#include "lib/matcher_lua.h"
 #include "lib/shared.h"
 #include "rules/sandbox.h"
 
@@ -177,6 +179,8 @@ void rules_push_helpers(lua_State *state) {
         {NULL, NULL},
     };
     luaL_newlib(state, helpers);
+    matcher_lua_push(state, sandbox_meter());
+    lua_setfield(state, -2, "matcher");
     sandbox_make_read_only(state);
 }
 

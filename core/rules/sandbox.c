@@ -346,6 +346,8 @@ static void library_values(lua_State *state, long long count) {
 
 static const struct lib_meter sandbox_library_meter = {library_charge, library_values};
 
+const struct lib_meter *sandbox_meter(void) { return &sandbox_library_meter; }
+
 /* ------------------------------------------------------ pattern meter */
 
 /* Pattern steps count as instructions of the running call (one step is
@@ -649,7 +651,9 @@ struct sandbox *sandbox_new(const struct sandbox_limits *limits, char *error, si
 
 void sandbox_free(struct sandbox *sandbox) {
     if (sandbox == NULL) return;
-    if (sandbox->state) lua_close(sandbox->state); /* no __gc can exist: nothing runs */
+    /* Rules cannot set __gc: the only finalizers are the host's, which free
+     * memory through the allocator (still here) and run no rule code. */
+    if (sandbox->state) lua_close(sandbox->state);
     free(sandbox->strings.slots);
     free(sandbox);
 }

@@ -19,7 +19,9 @@
  * pcall is still stopped, and sandbox_call fails whatever the call returned.
  *
  * Ownership: sandbox_new() returns a state the caller frees with
- * sandbox_free().  Error messages are written into caller buffers.
+ * sandbox_free().  Error messages are written into caller buffers.  The
+ * only finalizers in a state are the host's own (redress.matcher's), which
+ * give memory back and run nothing else.
  */
 #ifndef REDRESS_SANDBOX_H
 #define REDRESS_SANDBOX_H
@@ -86,5 +88,11 @@ void sandbox_charge_time(lua_State *state, const char *plugin, const char *funct
 
 /* Bytes the state uses now. */
 size_t sandbox_memory(const struct sandbox *sandbox);
+
+/* The meter that charges a library function's work to the running call
+ * (libmeter.h), for the host's own functions whose work grows with their
+ * input (redress.matcher).  Static: outlives every state. */
+struct lib_meter;
+const struct lib_meter *sandbox_meter(void);
 
 #endif

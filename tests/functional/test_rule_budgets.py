@@ -241,3 +241,42 @@ def test_ordinary_library_work_on_a_long_body_fits_the_budgets():
         assert int(quoted) > 4096 and bytes_ == "2000" and date == "16", r
         # A long os.date format runs a piece at a time, with the same result.
         assert as_map(c.call("RULES.EVAL", "classify", "subject", "date_pieces"))["reason"] == "same"
+
+
+# redress.matcher's work grows with the text and the keywords: a match over
+# 3 MB in a loop, and builds of 6,000-keyword matchers in a loop, stop at
+# either budget like the libraries' calls; matchers kept until the memory
+# cap fail the call cleanly, and dropped ones are freed.
+MATCHER_PROBES = ["matcher_match", "matcher_build"]
+
+
+def test_matchers_stop_at_the_budgets_and_the_memory_cap():
+    config = BIG_MEMORY + "rules_time_ms = 600000\n"
+    with Daemon(rules=BUDGETS, config=config) as d:
+        for probe in MATCHER_PROBES:
+            reply, ping_after, reply_after = timed_call_beside_ping(d, "RULES.EVAL", "classify", "subject", probe)
+            assert_budget_error(reply, probe)
+            assert "instruction budget exceeded (10000000 instructions)" in reply and "probes.lua:" in reply, reply
+            assert ping_after < PROMPT and reply_after < PROMPT, (probe, ping_after, reply_after)
+        reply, _, _ = timed_call_beside_ping(d, "RULES.EVAL", "classify", "subject", "matcher_match")
+        assert "matcher:match: instruction budget" in reply, reply
+    config = BIG_MEMORY + "rules_instructions = 1099511627776\nrules_time_ms = 100\n"
+    with Daemon(rules=BUDGETS, config=config) as d:
+        c = d.client()
+        for probe in MATCHER_PROBES:
+            started = time.monotonic()
+            reply, ping_after, reply_after = timed_call_beside_ping(d, "RULES.EVAL", "classify", "subject", probe)
+            assert_budget_error(reply, probe)
+            assert "time budget exceeded (100 ms)" in reply, (probe, reply)
+            assert time.monotonic() - started < LIVENESS, (probe, time.monotonic() - started)
+        assert as_map(c.call("RULES.EVAL", "classify", "subject", "x"))["category"] == "general_inquiry"
+    with Daemon(rules=BUDGETS) as d:
+        c = d.client()
+        # Each failed call's matchers are given back (a finalized object's
+        # last bytes go one collection later): nothing piles up.
+        for _ in range(4):
+            reply = c.call("RULES.EVAL", "classify", "subject", "matcher_keep")
+            assert isinstance(reply, RespError) and reply.code == "RULE", reply
+            assert "redress.matcher: out of memory" in reply or "memory limit exceeded" in reply, reply
+            assert int(as_map(c.call("RULES.INFO"))["memory_bytes"]) < 4 * 1024 * 1024
+        assert as_map(c.call("RULES.EVAL", "classify", "subject", "x"))["category"] == "general_inquiry"

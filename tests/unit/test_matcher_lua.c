@@ -168,7 +168,7 @@ TEST(matcher_lua_charges_its_work) {
     /* Stopped midway by the budget, then usable again. */
     test_charged = 0;
     test_limit = 3 * LIBMETER_CHUNK_BYTES;
-    CHECK_STR(run(state, "return try(m.match, m, big)"), "error: match: test budget exceeded");
+    CHECK_STR(run(state, "return try(m.match, m, big)"), "error: matcher:match: test budget exceeded");
     CHECK(test_charged <= 4 * LIBMETER_CHUNK_BYTES + 16);
     test_limit = -1;
     CHECK_STR(run(state, "return show(m:match('a needle'))"), "g=needle");
@@ -214,6 +214,37 @@ TEST(matcher_lua_memory_is_the_states) {
     CHECK(allocated > before + 4000 * 16); /* states, edges, the result and the keywords' table */
     CHECK_STR(run(state, "m = nil collectgarbage() collectgarbage() return 'ok'"), "ok");
     CHECK(allocated <= before);
+    lua_close(state);
+    CHECK_INT(allocated, 0);
+}
+
+/* Matchers built and dropped in a loop under a memory cap: the collector
+ * frees them in time (a build steps it; a refused step collects and tries
+ * again), so the loop never runs out. */
+static size_t cap;
+static void *capped_alloc(void *data, void *block, size_t old_size, size_t new_size) {
+    if (block == NULL) old_size = 0;
+    if (new_size > old_size && allocated + (new_size - old_size) > cap) return NULL;
+    return counting_alloc(data, block, old_size, new_size);
+}
+
+TEST(matcher_lua_dropped_matchers_are_collected_in_time) {
+    allocated = 0;
+    cap = 4 << 20;
+    lua_State *state = lua_newstate(capped_alloc, NULL);
+    luaL_openlibs(state);
+    matcher_lua_push(state, &test_meter);
+    lua_setglobal(state, "matcher");
+    test_limit = -1;
+    /* Each matcher holds about 1 MiB: 200 of them are 50 times the cap. */
+    CHECK_STR(run(state, "local t = {} for i = 1, 6000 do t[i] = string.format('%010d', i) end\n"
+                         "for round = 1, 200 do matcher{ g = t } end return 'ok'"),
+              "ok");
+    /* Kept, they cannot all fit: a clean error, not a crash. */
+    CHECK_STR(run(state, "local t = {} for i = 1, 6000 do t[i] = string.format('%010d', i) end\n"
+                         "local kept = {} for round = 1, 200 do kept[round] = matcher{ g = t } end return 'ok'"),
+              "chunk failed: [string \"local t = {} for i = 1, 6000 do t[i] = string...\"]:2: "
+              "redress.matcher: out of memory");
     lua_close(state);
     CHECK_INT(allocated, 0);
 }
