@@ -56,14 +56,23 @@ function raise_priority(priority, steps)
   return priority_names[rank]
 end
 
--- The case's subject and body in lower case (English matching ignores case;
--- Chinese has no case).
-function case_text(case)
-  return string.lower((case.subject or "") .. " " .. (case.body or ""))
+-- The case's subject and body, as the keyword matchers read them: a
+-- matcher ignores the case of English letters (Chinese has none), so the
+-- text needs no lower-case copy.
+function case_words(case)
+  return (case.subject or "") .. " " .. (case.body or "")
 end
 
--- How many keywords of `list` appear in `text` (plain search, no patterns,
--- nothing allocated: the hot path of classification).
+-- The case's subject and body in lower case, for rules that search it with
+-- string.find (English matching ignores case; Chinese has no case).
+function case_text(case)
+  return string.lower(case_words(case))
+end
+
+-- How many keywords of `list` appear in `text` (plain search, no patterns).
+-- Keyword lists searched on every case belong in a matcher instead
+-- (redress.matcher, built once at load: one pass over the text for all of
+-- them); this is for a list used now and then.
 function count_matches(text, list)
   local n = 0
   for i = 1, #list do
@@ -79,6 +88,12 @@ function matches(text, list)
     if string.find(text, keyword, 1, true) then found[#found + 1] = keyword end
   end
   return found
+end
+
+-- How many keywords of group `group` a matcher's result holds (0 when none).
+function found_count(found, group)
+  local list = found[group]
+  return list and #list or 0
 end
 
 -- Keywords that signal a legal threat or a safety risk, whatever the category.

@@ -34,12 +34,32 @@ local policy = {
   max_faq = 3,   -- FAQ articles suggested at most
 }
 
+local damaged_keywords = { "破损", "碎了", "damaged", "cracked" }
+
+-- Every keyword list classify looks at, in one matcher built once at load:
+-- a case's text is read once for all of them.  Group names: the category's
+-- ("category:logistics"), the FAQ article's ("faq:faq-tracking"), and the
+-- lists' (legal, safety, damaged, question, problem).
+local groups = { legal = legal_keywords, safety = safety_keywords, damaged = damaged_keywords,
+                 question = question_words, problem = problem_words }
+local category_group, faq_group = {}, {}
+for i, category in ipairs(categories) do
+  category_group[i] = "category:" .. category.name
+  groups[category_group[i]] = category.keywords
+end
+for i, article in ipairs(faq) do
+  faq_group[i] = "faq:" .. article.id
+  assert(groups[faq_group[i]] == nil, "two FAQ articles with the id " .. article.id)
+  groups[faq_group[i]] = article.keywords
+end
+local keywords = redress.matcher(groups)
+
 -- FAQ articles whose keywords appear in the text, best first (ties: the
 -- earlier article), at most policy.max_faq.
-local function suggest_faq(text)
+local function suggest_faq(found)
   local best = {}          -- { {article, hits}, ... } kept sorted, short
-  for _, article in ipairs(faq) do
-    local hits = count_matches(text, article.keywords)
+  for i, article in ipairs(faq) do
+    local hits = found_count(found, faq_group[i])
     if hits > 0 then
       local position = #best + 1
       while position > 1 and best[position - 1].hits < hits do position = position - 1 end
@@ -55,20 +75,20 @@ local function suggest_faq(text)
 end
 
 function classify(case)
-  local text = case_text(case)
-  local best, best_hits, best_entry = "general_inquiry", 0, nil
-  for _, category in ipairs(categories) do
-    local hits = count_matches(text, category.keywords)
-    if hits > best_hits then best, best_hits, best_entry = category.name, hits, category end
+  local found = keywords:match(case_words(case))
+  local best, best_hits, best_group = "general_inquiry", 0, nil
+  for i, category in ipairs(categories) do
+    local hits = found_count(found, category_group[i])
+    if hits > best_hits then best, best_hits, best_group = category.name, hits, category_group[i] end
   end
 
   local tags = {}
-  local legal = count_matches(text, legal_keywords) > 0
-  local safety = count_matches(text, safety_keywords) > 0
+  local legal = found.legal ~= nil
+  local safety = found.safety ~= nil
   if legal then tags[#tags + 1] = "legal_threat" end
   if safety then tags[#tags + 1] = "safety" end
   if best == "account_security" then tags[#tags + 1] = "account_theft" end
-  if best == "product_quality" and count_matches(text, { "破损", "碎了", "damaged", "cracked" }) > 0 then
+  if best == "product_quality" and found.damaged then
     tags[#tags + 1] = "damaged"
   end
 
@@ -82,17 +102,16 @@ function classify(case)
   if legal then escalate = "legal_threat"
   elseif best == "service_complaint" then escalate = "complaint" end
 
-  local faq_ids, top_article = suggest_faq(text)
+  local faq_ids, top_article = suggest_faq(found)
   local decision = {
     category = best, queue = queue, tags = tags, faq = faq_ids, escalate = escalate,
-    reason = best_entry and ("matched: " .. table.concat(matches(text, best_entry.keywords), ", "))
-             or "no keyword matched",
+    reason = best_group and ("matched: " .. table.concat(found[best_group], ", ")) or "no keyword matched",
   }
 
   -- A plain question with a known answer is answered and resolved at once;
   -- never when the text describes a problem, a threat or a risk.
-  local question = count_matches(text, question_words) > 0
-  local problem = count_matches(text, problem_words) > 0 or legal or safety
+  local question = found.question ~= nil
+  local problem = found.problem ~= nil or legal or safety
   if question and not problem and top_article and top_article.answer then
     decision.auto_reply = top_article.answer
     decision.resolve = true

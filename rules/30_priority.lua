@@ -15,18 +15,22 @@ local policy = {
   spike_count = 10,             -- this many similar cases in the window is a spike: raise to P1
 }
 
+-- The urgent keywords, in one matcher built once at load.
+local urgent = redress.matcher{ safety = safety_keywords, legal = legal_keywords,
+                                account_theft = account_theft_keywords }
+
 function priority(case)
-  local text = case_text(case)
+  local found = urgent:match(case_words(case))
   local reasons = {}
 
   -- Urgency first: these are P1 whatever else is true.
-  if count_matches(text, safety_keywords) > 0 then
+  if found.safety then
     return { priority = "P1", reason = "safety risk reported" }
   end
-  if count_matches(text, legal_keywords) > 0 then
+  if found.legal then
     return { priority = "P1", reason = "legal threat (12315 / consumer association / lawsuit)" }
   end
-  if case.category == "account_security" and count_matches(text, account_theft_keywords) > 0 then
+  if case.category == "account_security" and found.account_theft then
     return { priority = "P1", reason = "account theft reported" }
   end
 
