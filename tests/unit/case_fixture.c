@@ -115,6 +115,12 @@ const char *fx_query(const char *fmt, long long id) {
 
 long long fx_query_int(const char *fmt, long long id) { return atoll(fx_query(fmt, id)); }
 
+const char *fx_text(const char *fmt, long long id) {
+    static char text[256];
+    snprintf(text, sizeof text, fmt, id);
+    return text;
+}
+
 long long fx_event_count(int64_t id) { return fx_query_int("SELECT count(*) FROM events WHERE case_id = %lld", id); }
 
 /* kind and detail of a case's newest event: "kind detail". */
