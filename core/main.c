@@ -98,34 +98,20 @@ static void check_data_directory_mode(const char *path) {
 }
 
 /* Every registration between layers, in one place: a lower layer calls up
- * only through what is registered here.  One section per concern, each
- * followed by blank lines, so that changes to one do not touch another. */
+ * only through what is registered here. */
 static int wire(void) {
-    /* rules */
+    /* rules: customer facts and the plugins' namespace */
     rules_set_customer_provider(facts_customer);
-
-
-
-    /* cases */
-
-
-
-    /* money */
+    rules_set_lua_namespace(plugins_push_lua_namespace);
+    /* orders: the plugin order source */
     static const struct order_source plugin_orders = {plugins_order_source, plugins_order_lookup};
     orders_set_source(&plugin_orders);
-
-
-
-    /* net */
+    /* events, agents, commands: the fronts above */
     if (events_listen(plugins_events_listener()) != 0) return -1;
-    rules_set_lua_namespace(plugins_push_lua_namespace);
     agents_on_disabled(connections_drop_agent);
     commands_set_info_sections(server_info, plugins_info);
     commands_set_hello_modules(plugins_hello);
     commands_set_plugin_list(plugin_list_command);
-
-
-
     return 0;
 }
 

@@ -101,16 +101,21 @@ void case_resolve_command(struct request *request) {
     reply_ok(request->reply);
 }
 
-void case_reopen_command(struct request *request) {
+/* `id [reason]` then one move of the case with the reason: CASE.REOPEN and
+ * CASE.ESCALATE read the same arguments in the same order. */
+static void reasoned_move(struct request *request,
+                          int (*move)(struct call *call, struct case_row *row, const struct detail *detail)) {
     int64_t id;
     if (request_id(request, 1, "case", &id) != 0) return;
     struct detail detail = DETAIL_INIT;
     if (args_reason(request, 2, &detail)) return;
     struct case_row row;
     if (load_parsed(request, id, &row) != 0) return;
-    if (case_work_reopen(&request->call, &row, &detail) != 0) return;
+    if (move(&request->call, &row, &detail) != 0) return;
     reply_ok(request->reply);
 }
+
+void case_reopen_command(struct request *request) { reasoned_move(request, case_work_reopen); }
 
 void case_close_command(struct request *request) {
     struct case_row row;
@@ -191,16 +196,7 @@ void case_set_command(struct request *request) {
 
 /* CASE.ESCALATE id [reason]: an agent asks for escalation; the escalate
  * hook (event "manual") decides what that means. */
-void case_escalate_command(struct request *request) {
-    int64_t id;
-    if (request_id(request, 1, "case", &id) != 0) return;
-    struct detail detail = DETAIL_INIT;
-    if (args_reason(request, 2, &detail)) return;
-    struct case_row row;
-    if (load_parsed(request, id, &row) != 0) return;
-    if (case_work_escalate(&request->call, &row, &detail) != 0) return;
-    reply_ok(request->reply);
-}
+void case_escalate_command(struct request *request) { reasoned_move(request, case_work_escalate); }
 
 void case_link_command(struct request *request) {
     int64_t id, other;

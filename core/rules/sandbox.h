@@ -26,6 +26,8 @@
 #ifndef REDRESS_SANDBOX_H
 #define REDRESS_SANDBOX_H
 
+#include "rules/sandbox_env.h"
+
 #include <lua.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -73,9 +75,7 @@ void sandbox_set_global(struct sandbox *sandbox, const char *name);
  * caught it and returned. */
 int sandbox_call(struct sandbox *sandbox, int nargs, int nresults, char *error, size_t error_size);
 
-/* Replaces the table at the top of the stack with an empty proxy that reads
- * through to it and raises on every write (libraries, helper tables). */
-void sandbox_make_read_only(lua_State *state);
+/* sandbox_make_read_only (rules/sandbox_env.h): the read-only proxy. */
 
 /* The clock os.time() and os.date() read (default clock_now); rule tests
  * give their own, so they never move the daemon's clock. */

@@ -2,6 +2,7 @@
  * (see case_fixture.h). */
 #include "case_fixture.h"
 #include "check.h"
+#include "temp_store.h"
 #include "domain/events.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -53,16 +54,10 @@ void fx_reset_call(void) {
 int fx_open_store(void) {
     static const struct events_listener listener = {.wants = wants_all, .deliver = hear, .context = NULL,
                                                     .required = 0};
-    char error[512];
     log_set_level(LOG_ERROR);
     clock_init(1, T0_MS);
-    snprintf(directory, sizeof directory, "/tmp/redress-unit-case-XXXXXX");
-    if (mkdtemp(directory) == NULL) {
-        CHECK(!"mkdtemp failed");
-        return -1;
-    }
-    if (store_open(directory, "normal", error, sizeof error) != 0) {
-        check_fail(__FILE__, __LINE__, "store_open: %s", error);
+    if (temp_store_open(directory, sizeof directory, "/tmp/redress-unit-case-XXXXXX") != 0) {
+        CHECK(!"temporary store");
         return -1;
     }
     if (!listening) {
@@ -74,16 +69,7 @@ int fx_open_store(void) {
     return 0;
 }
 
-void fx_close_store(void) {
-    static const char *const files[] = {"redress.db", "redress.db-wal", "redress.db-shm"};
-    char path[128];
-    store_close();
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", directory, files[i]);
-        unlink(path);
-    }
-    rmdir(directory);
-}
+void fx_close_store(void) { temp_store_remove(directory); }
 
 /* One command: a savepoint in a batch, committed when ok. */
 void fx_begin(void) {
@@ -128,6 +114,12 @@ const char *fx_query(const char *fmt, long long id) {
 }
 
 long long fx_query_int(const char *fmt, long long id) { return atoll(fx_query(fmt, id)); }
+
+const char *fx_text(const char *fmt, long long id) {
+    static char text[256];
+    snprintf(text, sizeof text, fmt, id);
+    return text;
+}
 
 long long fx_event_count(int64_t id) { return fx_query_int("SELECT count(*) FROM events WHERE case_id = %lld", id); }
 

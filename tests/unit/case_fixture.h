@@ -30,6 +30,8 @@ void fx_exec(const char *sql);
 const char *fx_query(const char *fmt, long long id);
 long long fx_query_int(const char *fmt, long long id);
 long long fx_event_count(int64_t id);
+/* `fmt` with its one %lld filled in (a message or detail naming a case). */
+const char *fx_text(const char *fmt, long long id);
 /* kind and detail of a case's newest event: "kind detail". */
 const char *fx_last_event(int64_t id);
 /* A case as intake would create it, in `queue`; its id, or 0. */

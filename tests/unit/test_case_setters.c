@@ -51,9 +51,7 @@ TEST(case_set_field_changes_with_event_and_unchanged_without) {
     CHECK_INT(case_set_field(&case_call, &row, CASE_FIELD_PRIORITY, "P3", 2), -1);
     fx_end(0);
     CHECK_INT(case_call.status, CALL_BADSTATE);
-    char expected[80];
-    snprintf(expected, sizeof expected, "case %lld is closed: cannot change it", (long long)id);
-    CHECK_STR(case_call.message, expected);
+    CHECK_STR(case_call.message, fx_text("case %lld is closed: cannot change it", id));
     fx_close_store();
 }
 
@@ -124,9 +122,7 @@ TEST(case_transfer_unassigns_and_tells_the_new_queue) {
     fx_begin();
     CHECK_INT(case_transfer(&case_call, &row, "tech", 4, NULL, 0), -1);
     fx_end(0);
-    char expected[80];
-    snprintf(expected, sizeof expected, "case %lld is closed: cannot transfer it", (long long)id);
-    CHECK_STR(case_call.message, expected);
+    CHECK_STR(case_call.message, fx_text("case %lld is closed: cannot transfer it", id));
     fx_close_store();
 }
 
@@ -161,14 +157,11 @@ TEST(case_message_reply_and_note) {
     fx_begin();
     CHECK_INT(case_message(&case_call, &row, 1, "late", 4, NULL), -1);
     fx_end(0);
-    char expected[80];
-    snprintf(expected, sizeof expected, "case %lld is closed: cannot reply", (long long)id);
-    CHECK_STR(case_call.message, expected);
+    CHECK_STR(case_call.message, fx_text("case %lld is closed: cannot reply", id));
     fx_begin();
     CHECK_INT(case_message(&case_call, &row, 0, "late", 4, NULL), -1);
     fx_end(0);
-    snprintf(expected, sizeof expected, "case %lld is closed: cannot add a note", (long long)id);
-    CHECK_STR(case_call.message, expected);
+    CHECK_STR(case_call.message, fx_text("case %lld is closed: cannot add a note", id));
     fx_close_store();
 }
 
@@ -181,9 +174,7 @@ TEST(case_survey_follows_resolution) {
     CHECK_INT(case_survey(&case_call, &row, 4, NULL, 0), -1);
     fx_end(0);
     CHECK_INT(case_call.status, CALL_BADSTATE);
-    char expected[80];
-    snprintf(expected, sizeof expected, "case %lld is open: a survey follows resolution", (long long)id);
-    CHECK_STR(case_call.message, expected);
+    CHECK_STR(case_call.message, fx_text("case %lld is open: a survey follows resolution", id));
     fx_exec("UPDATE cases SET state = 'resolved'");
     LOAD_OR_END(id, &row);
     fx_begin();
@@ -207,11 +198,8 @@ TEST(case_link_both_ways_once) {
     fx_begin();
     CHECK_INT(case_link(&case_call, &ra, &rb), 0);
     fx_end(1);
-    char expected[40];
-    snprintf(expected, sizeof expected, "linked other=%lld", (long long)b);
-    CHECK_STR(fx_last_event(a), expected);
-    snprintf(expected, sizeof expected, "linked other=%lld", (long long)a);
-    CHECK_STR(fx_last_event(b), expected);
+    CHECK_STR(fx_last_event(a), fx_text("linked other=%lld", b));
+    CHECK_STR(fx_last_event(b), fx_text("linked other=%lld", a));
     CHECK_INT(heard_count, 2);
     CHECK_STR(heard[0].queue, "support");
     CHECK_STR(heard[1].queue, "tech");

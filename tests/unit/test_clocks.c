@@ -5,6 +5,7 @@
  * finished commands and takes each once.  Opens a store in a temporary
  * directory. */
 #include "check.h"
+#include "temp_store.h"
 #include "domain/clocks.h"
 #include "lib/log.h"
 #include "store/store.h"
@@ -14,24 +15,13 @@
 #include <unistd.h>
 
 static int open_store(char *dir, size_t size) {
-    snprintf(dir, size, "/tmp/redress-unit-XXXXXX");
-    if (mkdtemp(dir) == NULL) return -1;
     log_set_level(LOG_ALWAYS);
-    char error[1024];
-    if (store_open(dir, "normal", error, sizeof error) != 0 || clocks_heap_load() != 0) return -1;
-    return 0;
+    return temp_store_open(dir, size, "/tmp/redress-unit-XXXXXX") != 0 || clocks_heap_load() != 0 ? -1 : 0;
 }
 
 static void close_store(const char *dir) {
     clocks_heap_free();
-    store_close();
-    static const char *const names[] = {"redress.db", "redress.db-wal", "redress.db-shm"};
-    char path[512];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        unlink(path);
-    }
-    rmdir(dir);
+    temp_store_remove(dir);
     log_set_level(LOG_INFO);
 }
 

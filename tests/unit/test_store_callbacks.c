@@ -4,6 +4,7 @@
  * commit, or with 0 at once when its command rolls back.  Opens a store in
  * a temporary directory. */
 #include "check.h"
+#include "temp_store.h"
 #include "lib/log.h"
 #include "store/store.h"
 
@@ -25,25 +26,13 @@ static void record(void *argument, int committed) {
 }
 
 static int open_store(char *dir, size_t size) {
-    snprintf(dir, size, "/tmp/redress-unit-XXXXXX");
-    if (mkdtemp(dir) == NULL) return -1;
     log_set_level(LOG_ALWAYS); /* migrations and the armed failure log: not test output */
-    char error[1024];
-    if (store_open(dir, "normal", error, sizeof error) != 0) {
-        printf("store_open: %s\n", error);
-        return -1;
-    }
-    return 0;
+    return temp_store_open(dir, size, "/tmp/redress-unit-XXXXXX");
 }
 
+/* Closes the store and removes it. */
 static void remove_store(const char *dir) {
-    static const char *const names[] = {"redress.db", "redress.db-wal", "redress.db-shm"};
-    char path[512];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        unlink(path);
-    }
-    rmdir(dir);
+    temp_store_remove(dir);
     log_set_level(LOG_INFO);
 }
 
@@ -77,7 +66,6 @@ TEST(store_after_command_dropped_with_its_command) {
     CHECK_INT(calls[2].committed, 1);
     CHECK_INT(calls[3].tag, 4);
     CHECK_INT(calls[3].committed, 1);
-    store_close();
     remove_store(dir);
 }
 
@@ -97,6 +85,5 @@ TEST(store_after_command_failed_commit_runs_with_zero) {
     CHECK_INT(call_count, 1);
     CHECK_INT(calls[0].tag, 5);
     CHECK_INT(calls[0].committed, 0);
-    store_close();
     remove_store(dir);
 }
