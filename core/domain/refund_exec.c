@@ -17,6 +17,7 @@
 #include "domain/events.h"
 #include "domain/refunds.h"
 #include "lib/log.h"
+#include "lib/refund_states.h"
 #include "lib/money.h"
 #include "store/store.h"
 
@@ -96,7 +97,8 @@ static void job_start(struct refund_job *job) {
         amount = sqlite3_column_int64(statement, 1);
         snprintf(currency, sizeof currency, "%s", (const char *)sqlite3_column_text(statement, 2));
         job->attempt = sqlite3_column_int(statement, 3);
-        ok = strcmp((const char *)sqlite3_column_text(statement, 4), "executing") == 0 &&
+        const char *state = (const char *)sqlite3_column_text(statement, 4);
+        ok = state && refund_state_parse(state, strlen(state)) == REFUND_EXECUTING &&
              strcmp((const char *)sqlite3_column_text(statement, 5), provider.name) == 0;
         sqlite3_reset(statement);
     }
