@@ -12,6 +12,7 @@
 #include "lib/money.h"
 #include "lib/timeparse.h"
 
+#include <ctype.h>
 #include <string.h>
 
 #define CHANNEL_MAX 16
@@ -53,6 +54,13 @@ static int check_field(struct request *request, enum intake_field f, struct inta
     switch (field->kind) {
     case FIELD_LINE:
     case FIELD_BLOCK:
+        /* An order id is the key of what the order was paid: " O-1" and
+         * "O-1 " would be other orders with ceilings of their own. */
+        if (f == INTAKE_ORDER && len > 0 && (isspace((unsigned char)text[0]) || isspace((unsigned char)text[len - 1]))) {
+            request_error(request, "INVALID", "order '%.*s' begins or ends with white space",
+                          (int)(len > QUOTED_FIELD_MAX ? QUOTED_FIELD_MAX : len), text);
+            return -1;
+        }
         return args_text(request, name, text, len, field->max, field->kind == FIELD_LINE ? ARGS_LINE : ARGS_BLOCK,
                          f == INTAKE_BODY);
     case FIELD_NAME:

@@ -98,7 +98,13 @@ int agents_bootstrap(const char *data_directory) {
         return -1;
     }
     snprintf(path, sizeof path, "%s/admin.token", data_directory);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* A new file, never one left there (whose mode it would keep) nor a
+     * link (that would write the token where the link points). */
+    if (unlink(path) != 0 && errno != ENOENT) {
+        log_error("cannot replace the admin token file", "path=%s error=\"%s\"", path, strerror(errno));
+        return -1;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0 || write(fd, token, strlen(token)) != (ssize_t)strlen(token) || write(fd, "\n", 1) != 1 ||
         fsync(fd) != 0) {
         log_error("cannot write the admin token", "path=%s error=\"%s\"", path, strerror(errno));

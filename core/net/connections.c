@@ -111,8 +111,15 @@ int client_done(const struct client *client) {
     return client->closing && client->held_count == 0 && evbuffer_get_length(client->output) == 0;
 }
 
+/* A stranger (auth on, no AUTH yet) gets only PONGs and errors: its output
+ * is held to the pre-AUTH buffer size, so a thousand strangers that never
+ * read cannot make the daemon hold a thousand full output buffers. */
+#define PRE_AUTH_OUTPUT_MAX (64 * 1024)
+
 int client_enforce_output_limit(struct client *client) {
-    if (client_pending_output(client) <= (size_t)connections.config->output_limit) return 0;
+    size_t limit = (size_t)connections.config->output_limit;
+    if (client->pre_auth && limit > PRE_AUTH_OUTPUT_MAX) limit = PRE_AUTH_OUTPUT_MAX;
+    if (client_pending_output(client) <= limit) return 0;
     log_warn("client output over limit, disconnected", "client=%llu address=%s bytes=%zu",
              (unsigned long long)client->id, client->address, client_pending_output(client));
     connections.stats.output_limit_disconnects++;

@@ -258,3 +258,33 @@ def test_local_peers_count_as_one_source():
         assert u.call("AUTH", "admin", "wrong").code == "NOAUTH"
         assert Client(path=d.unix_path).call("AUTH", "nobody", "wrong").code == "NOAUTH"
         assert info(d.unix_client())["auth_top_sources"] == "unix=2"
+
+
+def test_a_stranger_that_never_reads_is_cut_off_at_a_small_output_buffer():
+    # Before AUTH a connection gets PONGs and errors only; one that pipelines big PINGs and never
+    # reads is disconnected once 64 KiB wait for it, not at the 16 MiB an agent may hold.
+    with Daemon() as d:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", d.port))
+        s.setblocking(False)
+        payload = b"x" * 8000
+        frame = b"*2\r\n$4\r\nPING\r\n$%d\r\n%s\r\n" % (len(payload), payload)
+        sent, deadline = 0, time.monotonic() + 20
+        while sent < 4 * 1024 * 1024 and time.monotonic() < deadline:
+            try:
+                sent += s.send(frame)
+            except BlockingIOError:
+                if "client output over limit" in d.log():
+                    break
+                select.select([], [s], [], 0.05)
+            except (ConnectionResetError, BrokenPipeError):
+                break
+        while "client output over limit" not in d.log() and time.monotonic() < deadline:
+            select.select([], [], [], 0.05)
+        line = [l for l in d.log().splitlines() if "client output over limit" in l]
+        assert line, "the stranger was never cut off (sent %d bytes)" % sent
+        held = int(re.search(r"bytes=(\d+)", line[0]).group(1))
+        assert held <= 64 * 1024 + len(payload) + 64, line[0]
+        s.close()
+        assert d.client().call("PING") == "PONG"

@@ -312,3 +312,15 @@ def test_migration_keeps_each_orders_first_amount_and_names_the_cases_that_disag
         assert r["state"] == "rejected" and "remains refundable on order O-7 (10000 of 10000)" in r["decision_reason"]
         r = as_map(c.call("REFUND.REQUEST", dollars, "100.00", "refund_only"))
         assert r["currency"] == "CNY" and r["state"] == "review", r
+
+
+def test_an_order_id_with_white_space_around_it_is_refused():
+    # " O-1" and "O-1 " would be orders of their own, each with its own ceiling: the same order
+    # refunded three times over under three spellings.
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        open_case(c, customer="C-1", order="O-1", amount="100.00")
+        for spelling in (" O-1", "O-1 ", "O-1\t"):
+            r = open_case(c, customer="C-2", order=spelling, amount="100.00")
+            assert getattr(r, "code", None) == "INVALID" and "begins or ends with white space" in r, (spelling, r)
+        assert order_row(d, " O-1") is None and order_row(d, "O-1 ") is None

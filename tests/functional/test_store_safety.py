@@ -420,3 +420,36 @@ def test_store_errors_name_the_database_file():
         assert isinstance(reply, RespError)
         assert reply.startswith("ERR store: database %s: commit failed: " % db_path(d)), reply
         wait_log(d, r'msg="batch commit failed" .*%s' % re.escape(db_path(d)))
+
+
+def test_the_admin_token_is_a_new_file_never_a_link_or_an_old_mode():
+    # A token file left 0644 keeps no mode of its own, and a link planted in its place is replaced,
+    # never written through (the token would land wherever the link points).
+    parent = tempfile.mkdtemp(prefix="redress-token-")
+    try:
+        data = os.path.join(parent, "left")
+        os.mkdir(data, 0o700)
+        with open(os.path.join(data, "admin.token"), "w") as f:
+            f.write("old\n")
+        os.chmod(os.path.join(data, "admin.token"), 0o644)
+        proc, lines = start_raw(data, umask=0o022)
+        assert mode_of(os.path.join(data, "admin.token")) == 0o600
+        with open(os.path.join(data, "admin.token")) as f:
+            assert f.read().strip() != "old"
+        stop_raw(proc)
+
+        data = os.path.join(parent, "linked")
+        os.mkdir(data, 0o700)
+        victim = os.path.join(parent, "victim")
+        with open(victim, "w") as f:
+            f.write("untouched\n")
+        os.chmod(victim, 0o666)
+        os.symlink(victim, os.path.join(data, "admin.token"))
+        proc, lines = start_raw(data, umask=0o022)
+        with open(victim) as f:
+            assert f.read() == "untouched\n"
+        assert not os.path.islink(os.path.join(data, "admin.token"))
+        assert mode_of(os.path.join(data, "admin.token")) == 0o600
+        stop_raw(proc)
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
