@@ -467,6 +467,15 @@ int case_count_breach(struct call *call, struct case_row *row) {
     return 0;
 }
 
+int case_set_next_due(struct call *call, int64_t case_id, int64_t next_due) {
+    static const char sql[] = "UPDATE cases SET next_due = ?2 WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    sqlite3_bind_int64(statement, 1, case_id);
+    sqlite3_bind_int64(statement, 2, next_due);
+    return call_step(call, statement);
+}
+
 int case_refresh_next_due(struct call *call, int64_t case_id) {
     /* The earliest running SLA deadline: what CASE.CLAIM orders by. */
     static const char sql[] =

@@ -53,12 +53,9 @@ static int64_t warn_instant(const char *calendar, int64_t now, long long target,
     return rules_business_add(calendar, now, warn_after > 0 ? warn_after : 0);
 }
 
-static int insert_clock(struct call *call, int64_t case_id, enum deadline_kind kind, const char *calendar,
-                        long long target) {
-    if (target <= 0) return 0;
-    int64_t now = clock_now();
-    int64_t due = rules_business_add(calendar, now, target);
-    int64_t warn = warn_instant(calendar, now, target, 0);
+/* Inserts a running clock timed from `now` (due and warn computed from it). */
+static int insert_clock_at(struct call *call, int64_t case_id, enum deadline_kind kind, const char *calendar,
+                           long long target, int64_t now, int64_t due, int64_t warn) {
     static const char sql[] =
         "INSERT INTO deadlines(case_id, kind, calendar, target, running_since, warn_at, due_at, state, created_at)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?5)";
@@ -84,11 +81,34 @@ static int insert_clock(struct call *call, int64_t case_id, enum deadline_kind k
     return clocks_heap_set(call, id, warn);
 }
 
+static int insert_clock(struct call *call, int64_t case_id, enum deadline_kind kind, const char *calendar,
+                        long long target) {
+    if (target <= 0) return 0;
+    int64_t now = clock_now();
+    int64_t due = rules_business_add(calendar, now, target);
+    return insert_clock_at(call, case_id, kind, calendar, target, now, due, warn_instant(calendar, now, target, 0));
+}
+
+/* A new case's clocks: first_response and resolution timed from one `now`.
+ * The case has no clock yet, so its next_due is the earlier due of the two
+ * (what case_refresh_next_due's query would find), written as a value
+ * rather than queried, and not written when neither clock runs (the new row
+ * has none). */
 int deadlines_open_case(struct call *call, int64_t case_id, const struct rules_sla *sla) {
-    if (insert_clock(call, case_id, DEADLINE_FIRST_RESPONSE, sla->calendar, sla->first_response) != 0 ||
-        insert_clock(call, case_id, DEADLINE_RESOLUTION, sla->calendar, sla->resolution) != 0)
-        return -1;
-    return case_refresh_next_due(call, case_id);
+    static const enum deadline_kind kinds[2] = {DEADLINE_FIRST_RESPONSE, DEADLINE_RESOLUTION};
+    const long long targets[2] = {sla->first_response, sla->resolution};
+    int64_t now = clock_now(), next_due = 0;
+    int has_next_due = 0;
+    for (int i = 0; i < 2; i++) {
+        if (targets[i] <= 0) continue;
+        int64_t due = rules_business_add(sla->calendar, now, targets[i]);
+        if (insert_clock_at(call, case_id, kinds[i], sla->calendar, targets[i], now, due,
+                            warn_instant(sla->calendar, now, targets[i], 0)) != 0)
+            return -1;
+        if (!has_next_due || due < next_due) next_due = due;
+        has_next_due = 1;
+    }
+    return has_next_due ? case_set_next_due(call, case_id, next_due) : 0;
 }
 
 /* 1 if a clock of `kind` is one of those clocks_end was asked to end. */

@@ -34,6 +34,8 @@ void deadlines_free(void);
 
 /* Inside a write command (its savepoint); each returns 0, or -1 with the
  * failure in the call. */
+/* A new case's sla clocks (first_response, resolution) and its next_due;
+ * the case must have no clock yet (intake, right after the row). */
 int deadlines_open_case(struct call *call, int64_t case_id, const struct rules_sla *sla);
 /* A public reply (its event row reply_event) meets the response clocks. */
 int deadlines_replied(struct call *call, int64_t case_id, int64_t reply_event);
