@@ -12,8 +12,7 @@ Fails (exit 1) when
   - a C file declares a function `extern` (calls must go through headers);
   - a policy name (P1..P4, general_inquiry, service_complaint, legal_threat)
     appears in C outside the rules host's one table of built-in defaults.
-tests/layers-allow/*.txt may list edges still being moved ("domain/agents -> net/server")
-or "policy MODULE"; the directory is deleted when the redesign is complete.
+No edge is allowed by exception.
 """
 import argparse, collections, os, re, subprocess, sys
 
@@ -39,17 +38,6 @@ def modules():
 def layer(module):
     return module.split("/")[0] if "/" in module else ""
 
-def allowed_entries():
-    folder = os.path.join(ROOT, "tests", "layers-allow")
-    entries = {}
-    if os.path.isdir(folder):
-        for name in sorted(os.listdir(folder)):
-            for line in open(os.path.join(folder, name), encoding="utf-8"):
-                line = line.split("#")[0].strip()
-                if line:
-                    entries[line] = name
-    return entries
-
 def sccs(graph):
     index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
     def visit(v):
@@ -74,12 +62,10 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--objects", help="build directory whose core/**/*.o are read with nm")
     parser.add_argument("--graph", action="store_true", help="print every cross-module edge")
-    parser.add_argument("--suggest", action="store_true", help="print allow lines for today's violations")
     args = parser.parse_args()
     mods = modules()
     by_file = {os.path.basename(m): m for m in mods}   # flat includes ("store.h") of the old layout
-    allow = allowed_entries()
-    errors, used = [], set()
+    errors = []
     edges = collections.defaultdict(dict)               # from -> to -> why
     def edge(a, b, why):
         if a != b: edges[a].setdefault(b, why)
@@ -90,10 +76,7 @@ def main():
             for inc in INCLUDE.findall(text):
                 if inc == "redress/plugin.h":
                     if layer(module) != "plugin":
-                        key = "%s -> redress/plugin.h" % module
-                        if key in allow: used.add(key)
-                        else: errors.append("%s: includes the plugin ABI (only core/plugin/ may)" % rel)
-                        if args.suggest: print(key)
+                        errors.append("%s: includes the plugin ABI (only core/plugin/ may)" % rel)
                     continue
                 target = inc[:-2] if inc[:-2] in mods else by_file.get(os.path.basename(inc)[:-2])
                 if target is None: continue
@@ -103,10 +86,7 @@ def main():
             if path.endswith(".c") and EXTERN.search(text):
                 errors.append("%s: declares an extern function (include its header)" % rel)
             if path.endswith(".c") and module not in POLICY_HOME and POLICY.search(text):
-                key = "policy %s" % module
-                if key in allow: used.add(key)
-                else: errors.append("%s: names policy (%s) in C" % (rel, POLICY.search(text).group(0)))
-                if args.suggest: print(key)
+                errors.append("%s: names policy (%s) in C" % (rel, POLICY.search(text).group(0)))
     if args.objects:
         base = os.path.join(ROOT, args.objects, "core")
         defined, undefined = {}, collections.defaultdict(set)
@@ -128,13 +108,9 @@ def main():
     graph = collections.defaultdict(set)
     for a, targets in sorted(edges.items()):
         for b, why in sorted(targets.items()):
-            key = "%s -> %s" % (a, b)
             la, lb = layer(a), layer(b)
             bad = RANK.get(lb, 6) > RANK.get(la, 6) or (la, lb) in PEERS
             if args.graph: print("%-22s -> %-22s %s%s" % (a, b, why, "   UP" if bad else ""))
-            if bad and args.suggest: print(key)
-            if key in allow:
-                used.add(key); continue
             graph[a].add(b); graph[b]
             if bad:
                 what = "a domain file includes a protocol header" if la == "domain" and lb in PROTOCOL else "points up"
@@ -142,10 +118,8 @@ def main():
     for component in sccs(graph):
         errors.append("cycle: " + " <-> ".join(component) + "  [" + "; ".join(
             "%s -> %s: %s" % (a, b, edges[a][b]) for a in component for b in sorted(graph[a]) if b in component) + "]")
-    for key in sorted(set(allow) - used):
-        errors.append("tests/layers-allow/%s: '%s' no longer happens: delete the line" % (allow[key], key))
     for e in errors: print("LAYERS " + e)
-    print("layers: %d modules, %d problems, %d allowed while moving" % (len(mods), len(errors), len(used)))
+    print("layers: %d modules, %d problems" % (len(mods), len(errors)))
     return 1 if errors else 0
 
 if __name__ == "__main__":
