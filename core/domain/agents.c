@@ -205,7 +205,7 @@ int agents_disable(struct call *call, const char *name, size_t name_len) {
         return call_fail(call, CALL_NOTFOUND, "no enabled agent '%.*s'", (int)(name_len > NAME_SHOWN ? NAME_SHOWN : name_len),
                          name);
     char *copy = strndup(name, name_len);
-    if (copy == NULL || store_after_commit(disabled_after_commit, copy) != 0) {
+    if (copy == NULL || store_after_command(disabled_after_commit, copy) != 0) {
         free(copy);
         return call_fail(call, CALL_ERR, "out of memory");
     }

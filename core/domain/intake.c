@@ -65,8 +65,9 @@ static void count_case(const char *category, const char *tags, const char *custo
     }
 }
 
-/* What the counts learn once the case is committed: one allocation,
- * "category\0tags\0customer\0" after the header. */
+/* What the counts learn once the case is committed, dropped if this
+ * command rolls back even when the rest of its batch commits: one
+ * allocation, "category\0tags\0customer\0" after the header. */
 struct counted_case {
     int64_t at;
     size_t tags_at, customer_at;
@@ -91,7 +92,7 @@ static int count_when_committed(struct call *call, const struct case_row *row, c
     memcpy(counted->text + counted->tags_at, row->tags, tags_len + 1);
     memcpy(counted->text + counted->customer_at, customer, len);
     counted->text[counted->customer_at + len] = '\0';
-    if (store_after_commit(count_after_commit, counted) != 0) {
+    if (store_after_command(count_after_commit, counted) != 0) {
         free(counted);
         return call_fail(call, CALL_ERR, "out of memory");
     }
