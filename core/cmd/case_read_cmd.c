@@ -65,7 +65,14 @@ void case_get_command(struct request *request) {
         return;
     }
     struct evbuffer *deadline_pairs = evbuffer_new();
-    int deadline_count = deadline_pairs ? deadlines_describe(id, reply_pair, deadline_pairs) : 0;
+    int deadline_count = deadline_pairs ? deadlines_describe(id, reply_pair, deadline_pairs) : -1;
+    if (deadline_count < 0) {
+        if (deadline_pairs) request_store_error(request);
+        else request_error(request, "ERR", "out of memory");
+        if (deadline_pairs) evbuffer_free(deadline_pairs);
+        sqlite3_reset(statement);
+        return;
+    }
     reply_array(request->reply, (COLUMN_COUNT + deadline_count) * 2);
     for (int c = 0; c < COLUMN_COUNT; c++) {
         reply_bulk_string(request->reply, names[c]);

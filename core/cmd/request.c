@@ -27,16 +27,6 @@ void request_store_error(struct request *request) {
     request_error(request, "ERR", "store: %s", store_error());
 }
 
-int request_step(struct request *request, sqlite3_stmt *statement) {
-    if (statement == NULL || sqlite3_step(statement) != SQLITE_DONE) {
-        request_store_error(request);
-        if (statement) sqlite3_reset(statement);
-        return -1;
-    }
-    sqlite3_reset(statement);
-    return 0;
-}
-
 int request_id(struct request *request, int i, const char *what, int64_t *id) {
     const char *text = request->argv[i];
     size_t len = request->argvlen[i];

@@ -58,10 +58,6 @@ void request_error(struct request *request, const char *code, const char *fmt, .
     __attribute__((format(printf, 3, 4)));
 /* Replies "-ERR store: <SQLite's message>" and marks the request failed. */
 void request_store_error(struct request *request);
-/* Runs a prepared write statement (NULL: its prepare failed) to the end and
- * resets it; 0, or -1 after request_store_error(). */
-struct sqlite3_stmt;
-int request_step(struct request *request, struct sqlite3_stmt *statement);
 /* Parses argument i as an id: 1 to 18 decimal digits, > 0, nothing else
  * (no sign, no space).  0, or -1 after "-INVALID <what> id '...' is not a
  * positive integer". */

@@ -375,11 +375,7 @@ int deadlines_describe(int64_t case_id, void (*pair)(void *context, const char *
         "SELECT kind, state, calendar, target, used, running_since, warn_at, due_at, ended_at FROM deadlines"
         " WHERE case_id = ?1 ORDER BY id";
     sqlite3_stmt *statement = store_statement(sql);
-    if (statement == NULL) {
-        log_error("deadlines of a case could not be read", "case=%lld error=\"%s\"", (long long)case_id,
-                  store_error());
-        return 0;
-    }
+    if (statement == NULL) return -1;
     sqlite3_bind_int64(statement, 1, case_id);
     int pairs = 0, rc;
     int64_t now = clock_now();
@@ -406,12 +402,9 @@ int deadlines_describe(int64_t case_id, void (*pair)(void *context, const char *
         pairs++;
     }
     sqlite3_reset(statement);
-    /* The reply already counts the pairs given: a store error ends the list
-     * where it happened and is logged, never answered as fewer clocks. */
-    if (rc != SQLITE_DONE)
-        log_error("deadlines of a case could not be read whole", "case=%lld error=\"%s\"", (long long)case_id,
-                  store_error());
-    return pairs;
+    /* The pairs went to the caller's side buffer, not yet to a reply: a
+     * store error is answered as one, never as fewer clocks. */
+    return rc == SQLITE_DONE ? pairs : -1;
 }
 
 /* ------------------------------------------------------- recompute */

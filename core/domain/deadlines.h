@@ -64,7 +64,7 @@ int deadlines_recompute(void);
 
 /* Gives CASE.GET's deadline pairs ("deadline:resolution" -> "state=running
  * due_at=... left=... ...") to pair(context, name, value), in order;
- * returns how many pairs. */
+ * returns how many pairs, or -1 on a store error (store_error() says it). */
 int deadlines_describe(int64_t case_id, void (*pair)(void *context, const char *name, const char *value),
                        void *context);
 
