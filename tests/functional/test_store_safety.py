@@ -191,11 +191,24 @@ def mode_of(path):
     return stat.S_IMODE(os.lstat(path).st_mode)
 
 
+_raw_started = []
+
+
+def kill_raw_leftovers():
+    """Kills what start_raw started and a failed assertion left running (called from finally)."""
+    while _raw_started:
+        proc = _raw_started.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def start_raw(data, *extra, umask=None):
     """redressd started by hand; returns (process, lines up to and including the listening line)."""
     proc = subprocess.Popen([REDRESSD, "--port", "0", "--data", data, "--rules", "", "--test-clock"] + list(extra),
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                             preexec_fn=(lambda: os.umask(umask)) if umask is not None else None)
+    _raw_started.append(proc)
     lines = []
     for line in proc.stderr:
         lines.append(line)
@@ -278,6 +291,7 @@ def test_files_are_for_the_daemon_user_only():
         assert "redressd --rules rules --data data" in dry.stdout, dry.stdout + dry.stderr
         assert not re.search(r"mkdir[^\n]*\bdata\b", dry.stdout), dry.stdout
     finally:
+        kill_raw_leftovers()
         shutil.rmtree(parent, ignore_errors=True)
 
 
@@ -303,6 +317,7 @@ def test_listening_is_the_last_start_line_and_everything_is_ready_then():
         c.close()
         stop_raw(proc)
     finally:
+        kill_raw_leftovers()
         shutil.rmtree(data, ignore_errors=True)
 
 
@@ -452,4 +467,5 @@ def test_the_admin_token_is_a_new_file_never_a_link_or_an_old_mode():
         assert mode_of(os.path.join(data, "admin.token")) == 0o600
         stop_raw(proc)
     finally:
+        kill_raw_leftovers()
         shutil.rmtree(parent, ignore_errors=True)

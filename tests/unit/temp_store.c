@@ -15,6 +15,7 @@ int temp_store_open(char *dir, size_t size, const char *pattern) {
     char error[1024];
     if (store_open(dir, "normal", error, sizeof error) != 0) {
         printf("store_open: %s\n", error);
+        rmdir(dir);
         return -1;
     }
     return 0;
