@@ -5,16 +5,22 @@
  */
 #include "lib/detail.h"
 
-#include <stdio.h>
 #include <string.h>
 
+/* Every event of an intake builds a detail or two: this is on the hot path,
+ * so keys and values are copied, not formatted (snprintf cost a tenth of an
+ * intake's instructions). */
 void detail_add(struct detail *detail, const char *key, const char *value, size_t value_len) {
-    size_t room = sizeof detail->text - detail->len;
-    if (room < strlen(key) + 8) return;
+    size_t room = sizeof detail->text - detail->len, key_len = strlen(key);
+    if (room < key_len + 8) return;
     char *out = detail->text + detail->len;
-    size_t used = (size_t)snprintf(out, room, "%s%s=", detail->len ? " " : "", key);
+    size_t used = 0;
+    if (detail->len) out[used++] = ' ';
+    memcpy(out + used, key, key_len);
+    used += key_len;
+    out[used++] = '=';
     int quote = value_len == 0;
-    for (size_t i = 0; i < value_len; i++)
+    for (size_t i = 0; i < value_len && !quote; i++)
         if (value[i] == ' ' || value[i] == '"' || value[i] == '=' || value[i] == '\\' ||
             (unsigned char)value[i] < 0x20)
             quote = 1;
@@ -36,15 +42,26 @@ void detail_add_string(struct detail *detail, const char *key, const char *value
 }
 
 void detail_add_integer(struct detail *detail, const char *key, long long value) {
-    char text[32];
-    snprintf(text, sizeof text, "%lld", value);
-    detail_add_string(detail, key, text);
+    char text[24], *end = text + sizeof text, *at = end;
+    /* digits of the magnitude, as unsigned so that LLONG_MIN negates */
+    unsigned long long magnitude = value < 0 ? 0ULL - (unsigned long long)value : (unsigned long long)value;
+    do *--at = (char)('0' + magnitude % 10); while ((magnitude /= 10) != 0);
+    if (value < 0) *--at = '-';
+    detail_add(detail, key, at, (size_t)(end - at));
 }
 
 void detail_add_change(struct detail *detail, const char *key, const char *from, const char *to) {
     char change[DETAIL_MAX];
-    snprintf(change, sizeof change, "%s->%s", from, to);
-    detail_add_string(detail, key, change);
+    size_t from_len = strlen(from), to_len = strlen(to), len = 0;
+    /* "from->to", cut to the buffer as snprintf would */
+    if (from_len > sizeof change - 1) from_len = sizeof change - 1;
+    memcpy(change, from, from_len);
+    len = from_len;
+    for (const char *arrow = "->"; *arrow && len < sizeof change - 1; arrow++) change[len++] = *arrow;
+    if (to_len > sizeof change - 1 - len) to_len = sizeof change - 1 - len;
+    memcpy(change + len, to, to_len);
+    len += to_len;
+    detail_add(detail, key, change, len);
 }
 
 void detail_append(struct detail *detail, const struct detail *more) {

@@ -44,6 +44,24 @@ TEST(detail_integers) {
     detail_add_integer(&d, "other", -42);
     detail_add_integer(&d, "big", 9223372036854775807LL);
     CHECK_STR(d.text, "score=5 other=-42 big=9223372036854775807");
+    struct detail edges = DETAIL_INIT;
+    detail_add_integer(&edges, "zero", 0);
+    detail_add_integer(&edges, "least", -9223372036854775807LL - 1);
+    CHECK_STR(edges.text, "zero=0 least=-9223372036854775808");
+}
+
+TEST(detail_change_is_cut_to_the_bound) {
+    static char from[DETAIL_MAX + 10];
+    memset(from, 'f', sizeof from - 1);
+    from[sizeof from - 1] = '\0';
+    struct detail d = DETAIL_INIT;
+    detail_add_change(&d, "state", from, "to");
+    CHECK(d.len < DETAIL_MAX);
+    CHECK_INT(d.len, strlen(d.text));
+    CHECK(strstr(d.text, "->") == NULL); /* the arrow and after did not fit */
+    struct detail short_change = DETAIL_INIT;
+    detail_add_change(&short_change, "k", "", "");
+    CHECK_STR(short_change.text, "k=->");
 }
 
 TEST(detail_change_is_from_arrow_to) {
