@@ -33,7 +33,7 @@ int queues_claim(struct call *call, const char *queue, size_t len, int64_t *id) 
      * case of the scope. */
     static const char sql[] =
         "SELECT id FROM cases INDEXED BY cases_claimable"
-        " WHERE assignee IS NULL AND state IN ('new', 'open', 'pending_internal')"
+        " WHERE assignee IS NULL AND (state = 'new' OR state = 'open' OR state = 'pending_internal')"
         " AND (?1 = '' OR instr(',' || ?1 || ',', ',' || queue || ',') > 0)"
         " ORDER BY priority, coalesce(next_due, 9223372036854775807), id LIMIT 1";
     sqlite3_stmt *statement = store_statement(sql);
