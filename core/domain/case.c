@@ -146,9 +146,9 @@ int case_create(struct call *call, const struct case_new *values, struct case_ro
     static const char insert[] =
         "INSERT INTO cases(external_id, state, channel, customer, subject, body, order_id, amount,"
         " currency, paid_at, delivered_at, tier, lang, category, queue, priority, created_at,"
-        " updated_at, tags, faq, rules_version, first_reply_at, resolved_at, resolution_code)"
+        " updated_at, tags, faq, rules_version, first_reply_at, resolved_at, resolution_code, next_due)"
         " VALUES (?1, ?17, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-        " ?15, ?16, ?16, ?18, ?19, ?20, ?21, ?22, ?23)";
+        " ?15, ?16, ?16, ?18, ?19, ?20, ?21, ?22, ?23, ?24)";
     /* Everything that goes into the row must fit it: checked before the write. */
     if (fits(call, "channel", values->channel.len, sizeof out->channel) ||
         fits(call, "customer", values->customer.len, sizeof out->customer) ||
@@ -196,6 +196,8 @@ int case_create(struct call *call, const struct case_new *values, struct case_ro
         sqlite3_bind_null(statement, 22);
         sqlite3_bind_null(statement, 23);
     }
+    if (values->has_next_due) sqlite3_bind_int64(statement, 24, values->next_due);
+    else sqlite3_bind_null(statement, 24);
     if (call_step(call, statement) != 0) return -1;
 
     out->id = sqlite3_last_insert_rowid(store_database());
@@ -465,15 +467,6 @@ int case_count_breach(struct call *call, struct case_row *row) {
     if (call_step(call, statement) != 0) return -1;
     row->breached++;
     return 0;
-}
-
-int case_set_next_due(struct call *call, int64_t case_id, int64_t next_due) {
-    static const char sql[] = "UPDATE cases SET next_due = ?2 WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_int64(statement, 1, case_id);
-    sqlite3_bind_int64(statement, 2, next_due);
-    return call_step(call, statement);
 }
 
 int case_refresh_next_due(struct call *call, int64_t case_id) {

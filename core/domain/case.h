@@ -45,6 +45,8 @@ struct case_new {                          /* intake's values, checked; all borr
     const char *category, *queue, *priority, *tags, *faq, *rules_version;   /* triage's */
     int resolved;                          /* the auto-reply resolved it: resolved_at, code auto_reply */
     int auto_replied;                      /* first_reply_at := now */
+    int has_next_due;                      /* its clocks' earliest due, planned before the row */
+    int64_t next_due;
 };
 int case_create(struct call *call, const struct case_new *values, struct case_row *out);
     /* the INSERT and the "opened" event (state=new channel customer [external_id]);
@@ -79,8 +81,6 @@ int case_set_escalation(struct call *call, struct case_row *row, const char *pri
                         const char *queue, long long level); /* no event: escalation writes it */
 int case_count_breach(struct call *call, struct case_row *row);
 int case_refresh_next_due(struct call *call, int64_t case_id);
-int case_set_next_due(struct call *call, int64_t case_id, int64_t next_due);
-    /* next_due := the value, when the caller knows the earliest running SLA due (a new case's clocks) */
 int case_survey(struct call *call, struct case_row *row, int score, const char *comment, size_t len);
 int case_link(struct call *call, const struct case_row *a, const struct case_row *b);
 

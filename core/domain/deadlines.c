@@ -94,21 +94,31 @@ static int insert_clock(struct call *call, int64_t case_id, enum deadline_kind k
  * (what case_refresh_next_due's query would find), written as a value
  * rather than queried, and not written when neither clock runs (the new row
  * has none). */
-int deadlines_open_case(struct call *call, int64_t case_id, const struct rules_sla *sla) {
+void deadlines_plan_case(const struct rules_sla *sla, struct deadlines_plan *plan) {
     static const enum deadline_kind kinds[2] = {DEADLINE_FIRST_RESPONSE, DEADLINE_RESOLUTION};
     const long long targets[2] = {sla->first_response, sla->resolution};
-    int64_t now = clock_now(), next_due = 0;
-    int has_next_due = 0;
+    memset(plan, 0, sizeof *plan);
+    plan->sla = sla;
+    plan->now = clock_now();
     for (int i = 0; i < 2; i++) {
         if (targets[i] <= 0) continue;
-        int64_t due = rules_business_add(sla->calendar, now, targets[i]);
-        if (insert_clock_at(call, case_id, kinds[i], sla->calendar, targets[i], now, due,
-                            warn_instant(sla->calendar, now, targets[i], 0)) != 0)
-            return -1;
-        if (!has_next_due || due < next_due) next_due = due;
-        has_next_due = 1;
+        int64_t due = rules_business_add(sla->calendar, plan->now, targets[i]);
+        plan->clock[plan->count].kind = kinds[i];
+        plan->clock[plan->count].target = targets[i];
+        plan->clock[plan->count].due = due;
+        plan->clock[plan->count].warn = warn_instant(sla->calendar, plan->now, targets[i], 0);
+        plan->count++;
+        if (!plan->has_next_due || due < plan->next_due) plan->next_due = due;
+        plan->has_next_due = 1;
     }
-    return has_next_due ? case_set_next_due(call, case_id, next_due) : 0;
+}
+
+int deadlines_open_case(struct call *call, int64_t case_id, const struct deadlines_plan *plan) {
+    for (int i = 0; i < plan->count; i++)
+        if (insert_clock_at(call, case_id, plan->clock[i].kind, plan->sla->calendar, plan->clock[i].target, plan->now,
+                            plan->clock[i].due, plan->clock[i].warn) != 0)
+            return -1;
+    return 0;
 }
 
 /* 1 if a clock of `kind` is one of those clocks_end was asked to end. */

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "domain/call.h"
+#include "lib/deadline_states.h"
 #include "rules/rules.h"
 
 void deadlines_configure(int warning_percent);
@@ -34,9 +35,21 @@ void deadlines_free(void);
 
 /* Inside a write command (its savepoint); each returns 0, or -1 with the
  * failure in the call. */
-/* A new case's sla clocks (first_response, resolution) and its next_due;
- * the case must have no clock yet (intake, right after the row). */
-int deadlines_open_case(struct call *call, int64_t case_id, const struct rules_sla *sla);
+/* A new case's sla clocks (first_response, resolution), timed before the
+ * case row is written so that the row carries its next_due from the start
+ * (an UPDATE of the new row costs as much as its INSERT). */
+struct deadlines_plan {
+    int count;                                  /* clocks to start: 0..2 */
+    struct { enum deadline_kind kind; long long target; int64_t due, warn; } clock[2];
+    const struct rules_sla *sla;                /* borrowed: its calendar */
+    int64_t now;
+    int has_next_due;
+    int64_t next_due;                           /* the earliest due: the case's next_due */
+};
+void deadlines_plan_case(const struct rules_sla *sla, struct deadlines_plan *plan);
+/* Inserts the planned clocks of a new case that has no clock yet (intake,
+ * right after the row, which already has plan->next_due). */
+int deadlines_open_case(struct call *call, int64_t case_id, const struct deadlines_plan *plan);
 /* A public reply (its event row reply_event) meets the response clocks. */
 int deadlines_replied(struct call *call, int64_t case_id, int64_t reply_event);
 int deadlines_pause(struct call *call, int64_t case_id);

@@ -201,8 +201,8 @@ static int log_decision(struct call *call, int64_t case_id, const char *hook, co
 /* The rules' part of a new case, written by the actor "rules": the triage
  * event, the decision log, the auto-reply (and the resolution it makes),
  * the sla clocks, escalation at open. */
-static int apply_triage(struct call *call, const struct intake_values *values, const struct intake_facts *facts,
-                        const struct rules_triage *triage, struct case_row *row) {
+static int apply_triage(struct call *call, const struct rules_triage *triage, const struct deadlines_plan *plan,
+                        struct case_row *row) {
     struct detail triaged = DETAIL_INIT;
     detail_add_string(&triaged, "state", "new->open");
     detail_add_string(&triaged, "category", triage->category);
@@ -245,7 +245,16 @@ static int apply_triage(struct call *call, const struct intake_values *values, c
         return case_event(call, row, "resolved", &resolved); /* no clocks, no escalation */
     }
     if (!rules_loaded()) return 0;
-    /* Service-level clocks from the sla hook. */
+    if (plan->count && deadlines_open_case(call, row->id, plan) != 0) return -1;
+    /* The event classify named (a legal threat, a complaint, ...) escalates at once. */
+    if (triage->escalate[0] && deadlines_escalate(call, row->id, triage->escalate, "") != 0) return -1;
+    return 0;
+}
+
+/* Service-level clocks from the sla hook: 0 with the plan, -1 when the
+ * hook gave none (the case has no deadlines). */
+static int plan_clocks(const struct intake_values *values, const struct intake_facts *facts,
+                       const struct rules_triage *triage, struct rules_sla *sla, struct deadlines_plan *plan) {
     struct rules_field fields[INTAKE_FIELD_COUNT + 4];
     int count = 0;
     for (int f = 0; f < INTAKE_FIELD_COUNT; f++) {
@@ -258,10 +267,8 @@ static int apply_triage(struct call *call, const struct intake_values *values, c
     fields[count++] = (struct rules_field){.name = "category", .text = triage->category, .len = strlen(triage->category)};
     fields[count++] = (struct rules_field){.name = "priority", .text = triage->priority, .len = strlen(triage->priority)};
     fields[count++] = (struct rules_field){.name = "queue", .text = triage->queue, .len = strlen(triage->queue)};
-    struct rules_sla sla;
-    if (rules_sla(fields, count, &sla) == 0 && deadlines_open_case(call, row->id, &sla) != 0) return -1;
-    /* The event classify named (a legal threat, a complaint, ...) escalates at once. */
-    if (triage->escalate[0] && deadlines_escalate(call, row->id, triage->escalate, "") != 0) return -1;
+    if (rules_sla(fields, count, sla) != 0) return -1;
+    deadlines_plan_case(sla, plan);
     return 0;
 }
 
@@ -295,6 +302,14 @@ static int open_case(struct call *call, const struct intake_values *values, stru
         .resolved = triage->auto_reply[0] && triage->auto_resolve,
         .auto_replied = triage->auto_reply[0] != 0,
     };
+    /* The sla hook's clocks are timed before the row, which carries their
+     * earliest due as its next_due. */
+    struct rules_sla sla;
+    struct deadlines_plan plan = {.count = 0};
+    if (!created.resolved && rules_loaded() && plan_clocks(values, facts, triage, &sla, &plan) == 0) {
+        created.has_next_due = plan.has_next_due;
+        created.next_due = plan.next_due;
+    }
     struct case_row row;
     if (case_create(call, &created, &row) != 0) return -1;
     if (facts->order.unrecorded) {
@@ -304,7 +319,7 @@ static int open_case(struct call *call, const struct intake_values *values, stru
     /* Rule decisions are written by the actor "rules". */
     const char *agent = call->actor;
     call->actor = "rules";
-    int failed = apply_triage(call, values, facts, triage, &row) != 0;
+    int failed = apply_triage(call, triage, &plan, &row) != 0;
     call->actor = agent;
     if (failed) return -1;
     if (count_when_committed(call, &row, values->text[INTAKE_CUSTOMER], values->len[INTAKE_CUSTOMER]) != 0)
