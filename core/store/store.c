@@ -154,6 +154,12 @@ int store_open(const char *dir, const char *sync, char *error, size_t error_size
      * setting is refused after, and a second store_open finds it set. */
     static int journal_configured;
     if (!journal_configured) {
+        /* Memory statistics put a global mutex and a counter update
+         * around every allocation SQLite makes (5% of an intake's
+         * instructions); only DEBUG.STORE HEAP-HEADROOM, which exists with
+         * the test clock alone, needs them (the hard heap limit is
+         * enforced only with statistics on). */
+        sqlite3_config(SQLITE_CONFIG_MEMSTATUS, clock_is_test() ? 1 : 0);
         int configured = sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STORE_STATEMENT_JOURNAL_BYTES);
         if (configured != SQLITE_OK)
             log_warn("savepoint journals spill to temp files past 64 KiB", "error=\"%s\"", sqlite3_errstr(configured));
