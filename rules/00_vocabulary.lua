@@ -17,7 +17,7 @@ vocabulary = {
   },
   queues = { "support", "logistics", "finance", "tech", "risk", "supervisors" },
   priorities = { "P1", "P2", "P3", "P4" },   -- P1 most urgent
-  channels = { "phone", "email", "chat", "social", "web" },   -- optional, this is the default
+  channels = { "phone", "email", "chat", "social", "web", "app", "wechat" },   -- where customers reach us
 }
 
 -- What applies when no rule decides (or a decision is refused).

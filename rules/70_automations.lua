@@ -9,6 +9,10 @@ automation_timers = {
   resolved_days = 7 * day,      -- resolved and not reopened: close after 7 days
 }
 
+-- A customer's message within this long after resolution reopens the case;
+-- later (or once it is closed) it opens a new case linked to the old one.
+reopen_window = 3 * day
+
 local policy = {
   pending_close_days = 7,    -- waiting on the customer this long: close
   resolved_close_days = 7,   -- resolved this long without reopening: close

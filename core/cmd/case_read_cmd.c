@@ -104,8 +104,10 @@ void case_history_command(struct request *request) {
     struct case_row row;
     if (request_id(request, 1, "case", &id) != 0) return;
     if (case_load(&request->call, id, 0, &row) != 0) return;
+    /* A message or reply shows its direction and channel too. */
     static const char sql[] =
-        "SELECT id, at, actor, kind, detail FROM events WHERE case_id = ?1 ORDER BY id";
+        "SELECT e.id, e.at, e.actor, e.kind, e.detail, m.direction, m.channel FROM events e"
+        " LEFT JOIN messages m ON m.event_id = e.id WHERE e.case_id = ?1 ORDER BY e.id";
     static const char count_sql[] = "SELECT count(*) FROM events WHERE case_id = ?1";
     sqlite3_stmt *counter = store_statement(count_sql);
     if (counter == NULL) {
@@ -133,12 +135,13 @@ void case_history_command(struct request *request) {
         request_error(request, "ERR", "out of memory");
         return;
     }
-    static const char *const names[] = {"id", "at", "actor", "kind", "detail"};
+    static const char *const names[] = {"id", "at", "actor", "kind", "detail", "direction", "channel"};
     long long written = 0;
     int rc;
     while ((rc = sqlite3_step(statement)) == SQLITE_ROW && written < count) {
-        reply_array(rows, 10);
-        for (int c = 0; c < 5; c++) {
+        int columns = sqlite3_column_type(statement, 5) == SQLITE_NULL ? 5 : 7;
+        reply_array(rows, 2 * columns);
+        for (int c = 0; c < columns; c++) {
             reply_bulk_string(rows, names[c]);
             const char *value = (const char *)sqlite3_column_text(statement, c);
             reply_bulk(rows, value ? value : "", value ? (size_t)sqlite3_column_bytes(statement, c) : 0);

@@ -15,6 +15,8 @@
 #include "domain/agents.h"
 #include "cmd/case_cmd.h"
 #include "cmd/conn.h"
+#include "cmd/customer_cmd.h"
+#include "cmd/message_cmd.h"
 #include "cmd/rules_cmd.h"
 #include "cmd/queue_cmd.h"
 #include "cmd/refund_cmd.h"
@@ -165,6 +167,9 @@ static const struct command command_table[] = {
     {"CASE.ASSIGN",      3, 3, W, case_assign_command, "id agent", S | D, {CASE_AT(1)}},
     {"CASE.REPLY",       3, 3, W, case_reply_command, "id text", A | S | D, {CASE_AT(1)}},
     {"CASE.NOTE",        3, 3, W, case_note_command, "id text", A | S | F | D, {CASE_AT(1)}},
+    /* What the customer wrote, as a channel integration (an agent login) passes it on. */
+    {"CASE.MESSAGE",     3, 7, W, case_message_command, "id text [CHANNEL c] [EXTERNAL_ID x]", A | S | D, {CASE_AT(1)}},
+    {"CASE.MESSAGES",    2, 6, R, case_messages_command, "id [AFTER n] [LIMIT n]", ALL, {CASE_AT(1)}},
     {"CASE.WAIT",        3, 4, W, case_wait_command, "id CUSTOMER|INTERNAL [reason]", A | S | D, {CASE_AT(1)}},
     {"CASE.RESUME",      2, 2, W, case_resume_command, "id", A | S | D, {CASE_AT(1)}},
     {"CASE.RESOLVE",     3, 4, W, case_resolve_command, "id code [text]", A | S | D, {CASE_AT(1)}},
@@ -189,6 +194,10 @@ static const struct command command_table[] = {
     {"EVENTS.UNSUBSCRIBE", 1, -1, U, events_unsubscribe_command, "", ALL, NONE},
     {"UNSUBSCRIBE",      1, -1, U, events_unsubscribe_command, "", ALL, NONE},
     {"STATS",            1, 1, R, stats_command, "", S | F | D, NONE},
+    /* Customers are not in a queue: whoever serves them may look them up;
+     * linking an identity is the work of those who talk to them. */
+    {"CUSTOMER.GET",     2, 2, R, customer_get_command, "customer", ALL, NONE},
+    {"CUSTOMER.LINK",    4, 4, W, customer_link_command, "customer kind value", A | S | D, NONE},
     {"AGENT.ADD",        3, 5, W, agent_add_command, "name role [QUEUES q,...]", D, NONE},
     {"AGENT.LIST",       1, 1, R, agent_list_command, "", S | D, NONE},
     {"AGENT.DISABLE",    2, 2, W, agent_disable_command, "name", D, NONE},

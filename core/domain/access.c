@@ -9,6 +9,7 @@
  */
 #include "domain/access.h"
 #include "domain/case.h"
+#include "domain/customers.h"
 #include "rules/rules.h"
 #include "store/store.h"
 
@@ -60,4 +61,10 @@ int access_queue(struct call *call, const char *queue, size_t len, int worked) {
     if (worked && !caller_may_work_queue(&call->who, queue, len))
         return call_fail(call, CALL_NOPERM, "queue %.*s is not one of yours", (int)len, queue);
     return 0;
+}
+
+int access_customer(struct call *call, int64_t id) {
+    int found = customers_exists(call, id);
+    if (found < 0) return -1;
+    return found ? 0 : call_fail(call, CALL_NOTFOUND, "customer %lld does not exist", (long long)id);
 }

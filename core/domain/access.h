@@ -24,5 +24,10 @@ int access_refund(struct call *call, int64_t id);
  * `worked` (the caller works or watches it), NOPERM "queue Q is not one of
  * yours". */
 int access_queue(struct call *call, const char *queue, size_t len, int worked);
+/* A customer record (CUSTOMER.*): NOTFOUND "customer N does not exist", or
+ * a store error.  Every role that may run a CUSTOMER command may see every
+ * customer: a customer is not in a queue (what an agent sees of its cases
+ * stays isolated by CASE.LIST). */
+int access_customer(struct call *call, int64_t id);
 
 #endif

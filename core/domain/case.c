@@ -66,10 +66,10 @@ int case_load(struct call *call, int64_t id, unsigned flags, struct case_row *ou
     static const char sql[] =
         "SELECT state, queue, category, priority, channel, coalesce(tier, ''), coalesce(currency, ''),"
         " coalesce(assignee, ''), customer, order_id, subject, tags, escalation, breached, amount, paid_at,"
-        " delivered_at, created_at FROM cases WHERE id = ?1";
+        " delivered_at, created_at, customer_id FROM cases WHERE id = ?1";
     enum { C_STATE, C_QUEUE, C_CATEGORY, C_PRIORITY, C_CHANNEL, C_TIER, C_CURRENCY, C_ASSIGNEE, C_CUSTOMER,
            C_ORDER, C_SUBJECT, C_TAGS, C_ESCALATION, C_BREACHED, C_AMOUNT, C_PAID_AT, C_DELIVERED_AT,
-           C_CREATED_AT };
+           C_CREATED_AT, C_CUSTOMER_ID };
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
     sqlite3_bind_int64(statement, 1, id);
@@ -108,6 +108,7 @@ int case_load(struct call *call, int64_t id, unsigned flags, struct case_row *ou
     out->has_delivered_at = sqlite3_column_type(statement, C_DELIVERED_AT) != SQLITE_NULL;
     out->delivered_at = sqlite3_column_int64(statement, C_DELIVERED_AT);
     out->created_at = sqlite3_column_int64(statement, C_CREATED_AT);
+    out->customer_id = sqlite3_column_int64(statement, C_CUSTOMER_ID);
     sqlite3_reset(statement);
     if ((flags & CASE_LOAD_CHECK_ACCESS) && !caller_may_see_case(&call->who, out->queue, out->assignee))
         return call_fail(call, CALL_NOPERM, "case %lld is in queue %s, which is not one of yours", (long long)id,
@@ -146,9 +147,10 @@ int case_create(struct call *call, const struct case_new *values, struct case_ro
     static const char insert[] =
         "INSERT INTO cases(external_id, state, channel, customer, subject, body, order_id, amount,"
         " currency, paid_at, delivered_at, tier, lang, category, queue, priority, created_at,"
-        " updated_at, tags, faq, rules_version, first_reply_at, resolved_at, resolution_code, next_due)"
+        " updated_at, tags, faq, rules_version, first_reply_at, resolved_at, resolution_code, next_due,"
+        " customer_id)"
         " VALUES (?1, ?17, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-        " ?15, ?16, ?16, ?18, ?19, ?20, ?21, ?22, ?23, ?24)";
+        " ?15, ?16, ?16, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)";
     /* Everything that goes into the row must fit it: checked before the write. */
     if (fits(call, "channel", values->channel.len, sizeof out->channel) ||
         fits(call, "customer", values->customer.len, sizeof out->customer) ||
@@ -198,6 +200,8 @@ int case_create(struct call *call, const struct case_new *values, struct case_ro
     }
     if (values->has_next_due) sqlite3_bind_int64(statement, 24, values->next_due);
     else sqlite3_bind_null(statement, 24);
+    if (values->customer_id > 0) sqlite3_bind_int64(statement, 25, values->customer_id);
+    else sqlite3_bind_null(statement, 25);
     if (call_step(call, statement) != 0) return -1;
 
     out->id = sqlite3_last_insert_rowid(store_database());
@@ -223,6 +227,7 @@ int case_create(struct call *call, const struct case_new *values, struct case_ro
     out->has_delivered_at = values->has_delivered_at;
     out->delivered_at = values->has_delivered_at ? values->delivered_at : 0;
     out->created_at = now;
+    out->customer_id = values->customer_id;
 
     struct detail opened = DETAIL_INIT;
     detail_add_string(&opened, "state", "new");
@@ -349,7 +354,62 @@ int case_message(struct call *call, struct case_row *row, int public_reply, cons
     sqlite3_bind_int64(statement, 1, row->id);
     sqlite3_bind_int64(statement, 2, clock_now());
     if (call_step(call, statement) != 0) return -1;
-    return case_event_text(call, row, public_reply ? "reply" : "note", text, len, event_id);
+    int64_t written = 0;
+    if (case_event_text(call, row, public_reply ? "reply" : "note", text, len, &written) != 0) return -1;
+    if (event_id) *event_id = written;
+    return public_reply ? case_message_row(call, row, written, "out", row->channel, strlen(row->channel), NULL, 0) : 0;
+}
+
+int case_message_row(struct call *call, const struct case_row *row, int64_t event_id, const char *direction,
+                     const char *channel, size_t channel_len, const char *external_id, size_t external_len) {
+    static const char sql[] =
+        "INSERT INTO messages(event_id, case_id, direction, channel, external_id) VALUES (?1, ?2, ?3, ?4, ?5)";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    sqlite3_bind_int64(statement, 1, event_id);
+    sqlite3_bind_int64(statement, 2, row->id);
+    sqlite3_bind_text(statement, 3, direction, -1, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 4, channel, (int)channel_len, SQLITE_STATIC);
+    bind_text_or_null(statement, 5, external_id, external_len);
+    return call_step(call, statement);
+}
+
+int case_customer_message(struct call *call, struct case_row *row, const char *channel, size_t channel_len,
+                          const char *text, size_t len, const char *external_id, size_t external_len,
+                          int64_t *event_id) {
+    if (case_refuse_closed(call, row, "take a message")) return -1;
+    static const char sql[] = "UPDATE cases SET updated_at = ?2 WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    sqlite3_bind_int64(statement, 1, row->id);
+    sqlite3_bind_int64(statement, 2, clock_now());
+    if (call_step(call, statement) != 0) return -1;
+    int64_t written = 0;
+    if (case_event_text(call, row, "message", text, len, &written) != 0 ||
+        case_message_row(call, row, written, "in", channel, channel_len, external_id, external_len) != 0)
+        return -1;
+    if (event_id) *event_id = written;
+    return 0;
+}
+
+int case_find_message(struct call *call, const char *external_id, size_t len, const char *text, size_t text_len,
+                      int64_t *case_id, int *same) {
+    static const char sql[] =
+        "SELECT m.case_id, e.detail FROM messages m JOIN events e ON e.id = m.event_id WHERE m.external_id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    sqlite3_bind_text(statement, 1, external_id, (int)len, SQLITE_STATIC);
+    int found = call_row(call, statement);
+    if (found > 0) {
+        *case_id = sqlite3_column_int64(statement, 0);
+        if (same) {
+            const void *stored = sqlite3_column_blob(statement, 1);
+            size_t stored_len = (size_t)sqlite3_column_bytes(statement, 1);
+            *same = text && stored_len == text_len && (text_len == 0 || memcmp(stored, text, text_len) == 0);
+        }
+        sqlite3_reset(statement);
+    }
+    return found;
 }
 
 /* -------------------------------------------------------------- fields */

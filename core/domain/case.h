@@ -29,6 +29,7 @@ struct case_row {                          /* everything a command or hook needs
     char subject[1025], tags[CASE_TAGS_BYTES];
     long long escalation, breached; int64_t amount, paid_at, delivered_at, created_at;
     int has_amount, has_paid_at, has_delivered_at, has_order;
+    int64_t customer_id;                   /* 0: none (a case from before customers were records) */
 };
 
 #define CASE_LOAD_CHECK_ACCESS 1u   /* NOPERM unless caller_may_see_case (after NOTFOUND) */
@@ -47,6 +48,7 @@ struct case_new {                          /* intake's values, checked; all borr
     int auto_replied;                      /* first_reply_at := now */
     int has_next_due;                      /* its clocks' earliest due, planned before the row */
     int64_t next_due;
+    int64_t customer_id;                   /* the customer the intake resolved (customers.c) */
 };
 int case_create(struct call *call, const struct case_new *values, struct case_row *out);
     /* the INSERT and the "opened" event (state=new channel customer [external_id]);
@@ -71,7 +73,20 @@ int case_event_text(struct call *call, const struct case_row *row, const char *k
                     const char *text, size_t len, int64_t *event_id);   /* reply, note, auto-reply */
 int case_assign(struct call *call, struct case_row *row, const char *agent, size_t len, int claimed); /* 1: unchanged */
 int case_message(struct call *call, struct case_row *row, int public_reply, const char *text, size_t len,
-                 int64_t *event_id);        /* first_reply_at / updated_at + reply|note event */
+                 int64_t *event_id);        /* first_reply_at / updated_at + reply|note event;
+                                               a reply is an outbound message on the case's channel */
+/* The conversation (table messages): a message is an event whose detail is
+ * its text, with a direction ("in": the customer wrote, "out": an agent or
+ * the rules replied), a channel and the channel's id for it. */
+int case_customer_message(struct call *call, struct case_row *row, const char *channel, size_t channel_len,
+                          const char *text, size_t len, const char *external_id, size_t external_len,
+                          int64_t *event_id);   /* updated_at + "message" event + its row; BADSTATE closed */
+int case_message_row(struct call *call, const struct case_row *row, int64_t event_id, const char *direction,
+                     const char *channel, size_t channel_len, const char *external_id, size_t external_len);
+/* The message a channel sent as external_id: 1 with its case (and, when
+ * text is not NULL, whether its text was text[0..len): *same), 0 none, -1. */
+int case_find_message(struct call *call, const char *external_id, size_t len, const char *text, size_t text_len,
+                      int64_t *case_id, int *same);
 enum case_field { CASE_FIELD_PRIORITY, CASE_FIELD_CATEGORY, CASE_FIELD_TAGS };
 int case_set_field(struct call *call, struct case_row *row, enum case_field field, const char *value,
                    size_t len);             /* 1: unchanged, no event; else "changed" field/from/to */

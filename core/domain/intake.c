@@ -12,8 +12,10 @@
  */
 #include "domain/intake.h"
 #include "domain/case.h"
+#include "domain/customers.h"
 #include "domain/deadlines.h"
 #include "domain/orders.h"
+#include "domain/threading.h"
 #include "lib/clock.h"
 #include "lib/detail.h"
 #include "lib/log.h"
@@ -235,9 +237,12 @@ static int apply_triage(struct call *call, const struct rules_triage *triage, co
                          triage->priority_error) != 0)
             return -1;
     }
-    if (triage->auto_reply[0] &&
-        case_event_text(call, row, "reply", triage->auto_reply, strlen(triage->auto_reply), NULL) != 0)
-        return -1;
+    if (triage->auto_reply[0]) { /* an outbound message on the case's channel */
+        int64_t reply_event = 0;
+        if (case_event_text(call, row, "reply", triage->auto_reply, strlen(triage->auto_reply), &reply_event) != 0 ||
+            case_message_row(call, row, reply_event, "out", row->channel, strlen(row->channel), NULL, 0) != 0)
+            return -1;
+    }
     if (row->state == CASE_RESOLVED) {
         struct detail resolved = DETAIL_INIT;
         detail_add_change(&resolved, "state", "open", "resolved");
@@ -274,7 +279,7 @@ static int plan_clocks(const struct intake_values *values, const struct intake_f
 
 /* Creates the case and everything triage decided for it. */
 static int open_case(struct call *call, const struct intake_values *values, struct intake_facts *facts,
-                     const struct rules_triage *triage, int64_t *id) {
+                     const struct rules_triage *triage, int64_t customer_id, int64_t *id) {
     const char *channel = values->text[INTAKE_CHANNEL] ? values->text[INTAKE_CHANNEL] : rules_default_channel();
     struct case_new created = {
         .external_id = given(values, INTAKE_EXTERNAL_ID),
@@ -301,6 +306,7 @@ static int open_case(struct call *call, const struct intake_values *values, stru
         .rules_version = triage->version,
         .resolved = triage->auto_reply[0] && triage->auto_resolve,
         .auto_replied = triage->auto_reply[0] != 0,
+        .customer_id = customer_id,
     };
     /* The sla hook's clocks are timed before the row, which carries their
      * earliest due as its next_due. */
@@ -332,6 +338,10 @@ int intake_open(struct call *call, const struct intake_values *values, int64_t *
     if (values->text[INTAKE_EXTERNAL_ID]) {
         /* Idempotent intake: the same external_id is the same case. */
         int found = case_find_external(call, values->text[INTAKE_EXTERNAL_ID], values->len[INTAKE_EXTERNAL_ID], id);
+        /* A contact that joined an open case (threading) is that case's message. */
+        if (found == 0)
+            found = case_find_message(call, values->text[INTAKE_EXTERNAL_ID], values->len[INTAKE_EXTERNAL_ID], NULL,
+                                      0, id, NULL);
         if (found != 0) return found < 0 ? -1 : 0;
     }
     struct intake_facts facts;
@@ -339,6 +349,13 @@ int intake_open(struct call *call, const struct intake_values *values, int64_t *
     memcpy(facts.currency, values->text[INTAKE_CURRENCY] ? values->text[INTAKE_CURRENCY] : default_currency, 3);
     facts.currency[3] = '\0';
     if (intake_order(call, values, &facts) != 0) return -1;
+    /* The customer: one read of the identity (two writes for a customer
+     * never seen before). */
+    struct customer_identity identity;
+    int64_t customer_id = 0;
+    if (customers_parse_identity(values->text[INTAKE_CUSTOMER], values->len[INTAKE_CUSTOMER], &identity) != 0)
+        return call_fail(call, CALL_INVALID, "customer must be 1 to %d bytes", CUSTOMER_VALUE_MAX);
+    if (customers_resolve(call, &identity, &customer_id) != 0) return -1;
 
     /* Triage: the rule set's classify and priority hooks, checked in C, or
      * the built-in defaults. */
@@ -364,10 +381,22 @@ int intake_open(struct call *call, const struct intake_values *values, int64_t *
                                                .len = strlen(rules_default_channel())};
     if (values->text[INTAKE_CURRENCY] == NULL)
         fields[count++] = (struct rules_field){.name = "currency", .text = facts.currency, .len = 3};
+    /* Threading: the rule set's thread hook may join the contact to an open
+     * case of the customer instead (only when it defines the hook). */
+    const char *channel = values->text[INTAKE_CHANNEL] ? values->text[INTAKE_CHANNEL] : rules_default_channel();
+    const struct thread_contact contact = {
+        channel, values->text[INTAKE_CHANNEL] ? values->len[INTAKE_CHANNEL] : strlen(channel),
+        values->text[INTAKE_SUBJECT], values->len[INTAKE_SUBJECT],
+        values->text[INTAKE_BODY], values->len[INTAKE_BODY],
+        values->text[INTAKE_ORDER], values->len[INTAKE_ORDER],
+        values->text[INTAKE_EXTERNAL_ID], values->len[INTAKE_EXTERNAL_ID],
+    };
+    int joined = threading_join(call, &contact, fields, count, customer_id, id);
+    if (joined != 0) return joined < 0 ? -1 : 0;
     struct rules_triage *triage = malloc(sizeof *triage);
     if (triage == NULL) return call_fail(call, CALL_ERR, "out of memory");
     rules_triage(fields, count, triage);
-    int rc = open_case(call, values, &facts, triage, id);
+    int rc = open_case(call, values, &facts, triage, customer_id, id);
     free(triage);
     return rc;
 }

@@ -22,7 +22,7 @@
 #define INTEGER_TEXT_MAX 32
 
 static const char *const hook_names[HOOK_COUNT] = {"classify", "priority", "sla", "refund", "escalate",
-                                                   "automations"};
+                                                   "automations", "thread"};
 static const char *const verdict_names[] = {"review", "approve", "reject"};
 static const char *const outcome_names[] = {"", "none", "resolve", "close"};
 static const char *const action_names[] = {"none", "close", "remind", "survey"};
@@ -320,6 +320,15 @@ int rules_check_automation(const struct rule_set *set, lua_State *state, struct 
     return rules_read_text(state, -1, "reason", out->reason, sizeof out->reason, why, why_size) < 0 ? -1 : 0;
 }
 
+/* thread: `join` (a case id, optional) and `reason`.  Which ids may be
+ * joined is the host's to check (one of the open cases it offered). */
+int rules_check_thread(lua_State *state, struct rules_thread *out, char *why, size_t why_size) {
+    memset(out, 0, sizeof *out);
+    why[0] = '\0';
+    if (rules_read_integer(state, -1, "join", 1, INT64_MAX, &out->join, why, why_size) < 0) return -1;
+    return rules_read_text(state, -1, "reason", out->reason, sizeof out->reason, why, why_size) < 0 ? -1 : 0;
+}
+
 int rules_check_decision(const struct rule_set *set, enum rules_hook hook, lua_State *state,
                          union rules_decision *out, char *why, size_t why_size) {
     switch (hook) {
@@ -329,6 +338,7 @@ int rules_check_decision(const struct rule_set *set, enum rules_hook hook, lua_S
     case HOOK_REFUND: return rules_check_refund(set, state, &out->refund, why, why_size);
     case HOOK_ESCALATE: return rules_check_escalation(set, state, &out->escalation, why, why_size);
     case HOOK_AUTOMATIONS: return rules_check_automation(set, state, &out->automation, why, why_size);
+    case HOOK_THREAD: return rules_check_thread(state, &out->thread, why, why_size);
     case HOOK_COUNT: break;
     }
     snprintf(why, why_size, "no such hook");
@@ -409,6 +419,10 @@ void rules_decision_pairs(enum rules_hook hook, const union rules_decision *deci
         text(&out, "reason", a->reason);
         return;
     }
+    case HOOK_THREAD:
+        integer(&out, "join", decision->thread.join > 0, decision->thread.join);
+        text(&out, "reason", decision->thread.reason);
+        return;
     case HOOK_COUNT: return;
     }
 }

@@ -36,6 +36,11 @@ static struct rules_settings settings = {
 static long long reloads, reload_failures;
 static uint64_t loaded_signature;         /* of the folder at the last load, for rules_watch */
 static long long last_call_microseconds;  /* duration of the last call_hook */
+/* The list the next call_hook hands its hook (set by rules_thread around
+ * its one call; NULL for every other hook). */
+static const char *pending_list_name;
+static const struct rules_record *pending_list;
+static int pending_list_count;
 
 void rules_configure(const struct rules_settings *new_settings) { settings = *new_settings; }
 int rules_loaded(void) { return current != NULL; }
@@ -49,17 +54,15 @@ struct hook_call {
     int count;
     const char *extra_name;     /* one more text field (priority gets category) */
     const char *extra_value;
+    const char *list_name;      /* a list of records (thread's open_cases), or NULL */
+    const struct rules_record *list;
+    int list_count;
 };
 
-/* Runs inside the sandbox's pcall: builds the case table (so a memory error
- * while building it is caught too), then calls the hook with it. */
-static int hook_trampoline(lua_State *state) {
-    const struct hook_call *call = lua_touserdata(state, 1);
-    lua_settop(state, 0);
-    lua_rawgeti(state, LUA_REGISTRYINDEX, call->function_ref);
-    lua_createtable(state, 0, call->count + 1);
-    for (int i = 0; i < call->count; i++) {
-        const struct rules_field *field = &call->fields[i];
+/* Sets the fields as the table at the top of the stack. */
+static void push_fields(lua_State *state, const struct rules_field *fields, int count) {
+    for (int i = 0; i < count; i++) {
+        const struct rules_field *field = &fields[i];
         if (field->is_integer) lua_pushinteger(state, field->integer);
         else if (field->text)
             lua_pushlstring(state, field->text,
@@ -67,9 +70,28 @@ static int hook_trampoline(lua_State *state) {
         else continue;
         lua_setfield(state, -2, field->name);
     }
+}
+
+/* Runs inside the sandbox's pcall: builds the case table (so a memory error
+ * while building it is caught too), then calls the hook with it. */
+static int hook_trampoline(lua_State *state) {
+    const struct hook_call *call = lua_touserdata(state, 1);
+    lua_settop(state, 0);
+    lua_rawgeti(state, LUA_REGISTRYINDEX, call->function_ref);
+    lua_createtable(state, 0, call->count + 2);
+    push_fields(state, call->fields, call->count);
     if (call->extra_name && call->extra_value) {
         lua_pushstring(state, call->extra_value);
         lua_setfield(state, -2, call->extra_name);
+    }
+    if (call->list_name) {
+        lua_createtable(state, call->list_count, 0);
+        for (int i = 0; i < call->list_count; i++) {
+            lua_createtable(state, 0, call->list[i].count);
+            push_fields(state, call->list[i].fields, call->list[i].count);
+            lua_rawseti(state, -2, i + 1);
+        }
+        lua_setfield(state, -2, call->list_name);
     }
     lua_call(state, 1, 1);
     return 1;
@@ -80,7 +102,8 @@ static int hook_trampoline(lua_State *state) {
 static int call_hook(struct rule_set *set, enum rules_hook hook, const struct rules_field *fields, int count,
                      const char *extra_name, const char *extra_value, char *why, size_t why_size) {
     lua_State *state = sandbox_state(set->sandbox);
-    struct hook_call call = {set->hook_refs[hook], fields, count, extra_name, extra_value};
+    struct hook_call call = {set->hook_refs[hook], fields, count, extra_name, extra_value, pending_list_name,
+                             pending_list, pending_list_count};
     int64_t started = clock_real_monotonic_us();
     set->counters[hook].calls++;
     lua_pushcfunction(state, hook_trampoline);
@@ -284,6 +307,25 @@ int rules_automation(const struct rules_field *fields, int count, struct rules_a
     return -1;
 }
 
+int rules_has_hook(enum rules_hook hook) {
+    return current != NULL && (unsigned)hook < HOOK_COUNT && current->hook_refs[hook] != LUA_NOREF;
+}
+
+int rules_thread(const struct rules_field *fields, int count, const struct rules_record *open_cases, int open_count,
+                 struct rules_thread *out) {
+    char why[RULES_REASON_MAX];
+    pending_list_name = "open_cases";
+    pending_list = open_cases;
+    pending_list_count = open_count;
+    lua_State *state = run_hook(HOOK_THREAD, fields, count);
+    pending_list_name = NULL;
+    pending_list = NULL;
+    pending_list_count = 0;
+    if (state && settle(HOOK_THREAD, state, rules_check_thread(state, out, why, sizeof why), why) == 0) return 0;
+    memset(out, 0, sizeof *out);
+    return -1;
+}
+
 int rules_eval(enum rules_hook hook, const struct rules_field *fields, int count, union rules_decision *out,
                char *why, size_t why_size) {
     const char *name = rules_hook_name(hook);
@@ -355,6 +397,8 @@ const char *rules_default_channel(void) {
     if (current == NULL || rule_list_has(current->channels, current->channel_count, builtin)) return builtin;
     return current->channels[0];
 }
+
+long long rules_reopen_window(void) { return current ? current->reopen_window : -1; }
 
 const char *rules_notification_calendar(void) {
     return current && current->notification_calendar[0] ? current->notification_calendar : NULL;

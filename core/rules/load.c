@@ -452,6 +452,22 @@ static int read_automation_timers(struct rule_set *set, char *error, size_t erro
         return -1;
     }
     lua_pop(state, 1);
+    /* reopen_window = seconds (optional): how long after its resolution a
+     * customer's message reopens a case rather than opening a new one. */
+    set->reopen_window = -1;
+    int window_type = sandbox_get_global(set->sandbox, "reopen_window");
+    if (window_type != LUA_TNIL) {
+        lua_Integer seconds = 0;
+        int ok = lua_isinteger(state, -1) && (seconds = lua_tointeger(state, -1)) >= 0 && seconds <= RULES_TEN_YEARS;
+        lua_pop(state, 1);
+        if (!ok) {
+            snprintf(error, error_size, "%s: reopen_window must be whole seconds from 0 to ten years", set->directory);
+            return -1;
+        }
+        set->reopen_window = seconds;
+    } else {
+        lua_pop(state, 1);
+    }
     int type = sandbox_get_global(set->sandbox, "automation_timers");
     if (type == LUA_TNIL) {
         lua_pop(state, 1);

@@ -35,7 +35,7 @@
 struct lua_State;
 
 enum rules_hook {
-    HOOK_CLASSIFY, HOOK_PRIORITY, HOOK_SLA, HOOK_REFUND, HOOK_ESCALATE, HOOK_AUTOMATIONS, HOOK_COUNT
+    HOOK_CLASSIFY, HOOK_PRIORITY, HOOK_SLA, HOOK_REFUND, HOOK_ESCALATE, HOOK_AUTOMATIONS, HOOK_THREAD, HOOK_COUNT
 };
 
 struct rules_settings {
@@ -176,6 +176,26 @@ struct rules_automation {
 };
 int rules_automation(const struct rules_field *fields, int count, struct rules_automation *out);
 
+/* thread: whether a new contact joins an open case of its customer. */
+struct rules_thread {
+    long long join;                      /* the case it joins; 0 = none (a new case opens) */
+    char reason[RULES_REASON_MAX];
+};
+/* A list of records handed to a hook as one field of `case` (an array of
+ * tables): the thread hook's case.open_cases. */
+struct rules_record {
+    const struct rules_field *fields;
+    int count;
+};
+/* 1 if the running set defines `hook` (callers skip the facts it would need). */
+int rules_has_hook(enum rules_hook hook);
+/* Runs the thread hook on a new contact (fields) and the customer's open
+ * cases (case.open_cases, newest first); 0 with the decision (join is then
+ * 0 or the id of one of open_cases), -1 when no rule decides (no hook, it
+ * failed, or its decision was refused: logged, counted; a new case opens). */
+int rules_thread(const struct rules_field *fields, int count, const struct rules_record *open_cases, int open_count,
+                 struct rules_thread *out);
+
 union rules_decision {
     struct rules_classification classification;
     struct rules_priority_decision priority;
@@ -183,6 +203,7 @@ union rules_decision {
     struct rules_refund refund;
     struct rules_escalation escalation;
     struct rules_automation automation;
+    struct rules_thread thread;
 };
 
 /* The names of hooks and of the decisions' enums, as rules write them. */
@@ -214,6 +235,10 @@ int rules_is_business_time(const char *calendar, int64_t instant);
  * pending_too_long, resolved_days) to fire; 0 when it sets none.  From the
  * rule set's `automation_timers = { follow_up_due = 86400, ... }`. */
 long long rules_automation_delay(const char *timer);
+/* Seconds after its resolution within which a customer's message reopens a
+ * case (the rule set's `reopen_window`); -1 when it names none (a resolved
+ * case then always reopens). */
+long long rules_reopen_window(void);
 
 /* Business time in the running rule set's calendar `name`; a name the set
  * does not (or no longer) define counts around the clock. */

@@ -213,6 +213,60 @@ const char *const store_migrations[] = {
     "DROP INDEX cases_claimable;"
     "CREATE INDEX cases_claimable ON cases(priority, coalesce(next_due, 9223372036854775807), id)"
     " WHERE assignee IS NULL AND (state = 'new' OR state = 'open' OR state = 'pending_internal');",
+    /* 13: customers as records, and the conversation.  A customer is an id
+     * with identities (kind, value): an email address, a phone number, a
+     * WeChat or app user id, an order account.  A case names its customer
+     * (customer_id) beside the text it was opened with.  Existing cases
+     * give one customer per identity their text reads as (customers.c
+     * customers_parse_identity: "kind:value", else an address with '@' is
+     * an email (lower-cased), "+digits" a phone, anything else an account).
+     * A message is an event (its text is the event's detail) with its
+     * direction (in: the customer wrote; out: an agent replied), channel
+     * and the channel's id of it; existing replies become outbound
+     * messages. */
+    "CREATE TABLE customers(id INTEGER PRIMARY KEY, created_at INTEGER NOT NULL);"
+    "CREATE TABLE customer_identities("
+    "  kind TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  customer_id INTEGER NOT NULL REFERENCES customers(id),"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (kind, value)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX customer_identities_by_customer ON customer_identities(customer_id);"
+    "ALTER TABLE cases ADD COLUMN customer_id INTEGER REFERENCES customers(id);"
+    "CREATE TEMP TABLE migrate13(customer TEXT PRIMARY KEY, created_at INTEGER, kind TEXT, value TEXT);"
+    "INSERT INTO migrate13(customer, created_at) SELECT customer, min(created_at) FROM cases GROUP BY customer;"
+    "UPDATE migrate13 SET kind = CASE"
+    "  WHEN customer GLOB 'email:?*' THEN 'email' WHEN customer GLOB 'phone:?*' THEN 'phone'"
+    "  WHEN customer GLOB 'wechat:?*' THEN 'wechat' WHEN customer GLOB 'app:?*' THEN 'app'"
+    "  WHEN customer GLOB 'account:?*' THEN 'account'"
+    "  WHEN instr(customer, '@') > 0 THEN 'email'"
+    "  WHEN customer GLOB '+[0-9]*' AND NOT substr(customer, 2) GLOB '*[^0-9]*' THEN 'phone'"
+    "  ELSE 'account' END;"
+    "UPDATE migrate13 SET value = CASE WHEN substr(customer, 1, length(kind) + 1) = kind || ':'"
+    "  THEN substr(customer, length(kind) + 2) ELSE customer END;"
+    "UPDATE migrate13 SET value = lower(value) WHERE kind = 'email';"
+    "CREATE TEMP TABLE migrate13_customers(id INTEGER PRIMARY KEY, kind TEXT, value TEXT, created_at INTEGER);"
+    "INSERT INTO migrate13_customers(kind, value, created_at)"
+    " SELECT kind, value, min(created_at) FROM migrate13 GROUP BY kind, value ORDER BY min(created_at), kind, value;"
+    "INSERT INTO customers(id, created_at) SELECT id, created_at FROM migrate13_customers;"
+    "INSERT INTO customer_identities(kind, value, customer_id, created_at)"
+    " SELECT kind, value, id, created_at FROM migrate13_customers;"
+    "UPDATE cases SET customer_id = (SELECT i.customer_id FROM migrate13 m"
+    " JOIN customer_identities i ON i.kind = m.kind AND i.value = m.value WHERE m.customer = cases.customer);"
+    "DROP TABLE migrate13;"
+    "DROP TABLE migrate13_customers;"
+    "CREATE INDEX cases_by_customer_id ON cases(customer_id, id);"
+    "CREATE TABLE messages("
+    "  event_id INTEGER PRIMARY KEY REFERENCES events(id),"
+    "  case_id INTEGER NOT NULL REFERENCES cases(id),"
+    "  direction TEXT NOT NULL,"        /* in | out */
+    "  channel TEXT NOT NULL,"
+    "  external_id TEXT UNIQUE"
+    ");"
+    "CREATE INDEX messages_by_case ON messages(case_id, event_id);"
+    "INSERT INTO messages(event_id, case_id, direction, channel)"
+    " SELECT e.id, e.case_id, 'out', c.channel FROM events e JOIN cases c ON c.id = e.case_id WHERE e.kind = 'reply';",
 };
 #define MIGRATION_COUNT ((int)(sizeof store_migrations / sizeof store_migrations[0]))
 

@@ -286,7 +286,7 @@ def test_names_are_checked_against_the_vocabulary():
                 (["CASE.SET", cid, "PRIORITY", "P9"], "(priorities: P1 P2 P3 P4)"),
                 (["CASE.LIST", "PRIORITY", "P0"], "(priorities: P1 P2 P3 P4)"),
                 (["CASE.OPEN", "customer", "C", "subject", "s", "channel", "fax"],
-                 "(channels: phone email chat social web)")):
+                 "(channels: phone email chat social web app wechat)")):
             r = admin.call(*command)
             assert isinstance(r, RespError) and r.code == "INVALID" and listed in r, (command, r)
         r = admin.call("EVENTS.SUBSCRIBE", "support", "nowhere")

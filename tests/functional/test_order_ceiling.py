@@ -294,7 +294,9 @@ def test_migration_keeps_each_orders_first_amount_and_names_the_cases_that_disag
         d.stop()
         # Back to schema 10, with cases that disagree as the old intake let them
         db = sqlite3.connect(os.path.join(d.data, "redress.db"))
-        db.executescript("DROP TABLE orders; DELETE FROM schema_version WHERE version >= 11;"
+        db.executescript("DROP TABLE messages; DROP TABLE customer_identities; DROP TABLE customers;"
+                         "DROP INDEX cases_by_customer_id; ALTER TABLE cases DROP COLUMN customer_id;"
+                         "DROP TABLE orders; DELETE FROM schema_version WHERE version >= 11;"
                          "UPDATE cases SET order_id = 'O-7' WHERE id IN (%d, %d);" % (big, dollars))
         db.close()
         d.log_lines = []

@@ -206,6 +206,8 @@ def test_committed_totals_follow_every_transition_and_survive_migration():
                          "DROP TRIGGER refunds_committed_delete; DROP TABLE order_refund_totals;"
                          "CREATE INDEX refunds_committed ON refunds(order_id, amount)"
                          " WHERE state IN ('approved', 'executing', 'succeeded');"
+                         "DROP TABLE messages; DROP TABLE customer_identities; DROP TABLE customers;"
+                         "DROP INDEX cases_by_customer_id; ALTER TABLE cases DROP COLUMN customer_id;"
                          "DROP TABLE orders; DELETE FROM schema_version WHERE version >= 10;")
         db.close()
         d.log_lines = []

@@ -1,0 +1,113 @@
+/* customer_cmd.c -- CUSTOMER.GET and CUSTOMER.LINK: the adapters of
+ * customers as records (domain/customers.c).
+ *
+ * Owns: how a customer is named in a command (its id, or one of its
+ * identities: "kind:value", an email address, "+digits", an account), the
+ * INVALID messages of these arguments and the field/value reply of a
+ * customer.  Never: writes a row (the domain does) or decides who may see
+ * a customer (domain/access.c).
+ */
+#include "cmd/args.h"
+#include "cmd/customer_cmd.h"
+#include "cmd/reply.h"
+#include "domain/access.h"
+#include "domain/customers.h"
+
+#include <event2/buffer.h>
+#include <string.h>
+
+/* Argument i as a customer: an id (digits only), else an identity that
+ * some customer has.  0 with *id (which exists and the caller may see), or
+ * -1 (replied, or the failure left in the call). */
+static int named_customer(struct request *request, int i, int64_t *id) {
+    const char *text = request->argv[i];
+    size_t len = request->argvlen[i];
+    if (len && strspn(text, "0123456789") == len) {
+        if (request_id(request, i, "customer", id) != 0) return -1;
+        return access_customer(&request->call, *id);
+    }
+    if (args_text(request, "customer", text, len, ARGS_SHORT_TEXT_MAX + sizeof "account:", ARGS_LINE, 0)) return -1;
+    struct customer_identity identity;
+    if (customers_parse_identity(text, len, &identity) != 0) {
+        request_error(request, "INVALID", "customer must be an id or an identity of 1 to %d bytes",
+                      CUSTOMER_VALUE_MAX);
+        return -1;
+    }
+    int found = customers_find(&request->call, &identity, id);
+    if (found < 0) return -1;
+    if (found == 0) {
+        request_error(request, "NOTFOUND", "no customer has the identity %s:%s", identity.kind, identity.value);
+        return -1;
+    }
+    return access_customer(&request->call, *id);
+}
+
+struct identities {
+    struct evbuffer *out;
+    long long count;
+};
+
+static void add_identity(void *context, const char *kind, const char *value) {
+    struct identities *list = context;
+    size_t kind_len = strlen(kind), value_len = strlen(value);
+    char text[16 + CUSTOMER_VALUE_MAX + 2];
+    if (kind_len + 1 + value_len >= sizeof text) return; /* never: both are bounded when written */
+    memcpy(text, kind, kind_len);
+    text[kind_len] = ':';
+    memcpy(text + kind_len + 1, value, value_len);
+    reply_bulk(list->out, text, kind_len + 1 + value_len);
+    list->count++;
+}
+
+/* CUSTOMER.GET customer: id, created_at, cases, open, last_case_at,
+ * identities (an array of "kind:value", oldest first). */
+void customer_get_command(struct request *request) {
+    int64_t id;
+    if (named_customer(request, 1, &id) != 0) return;
+    struct customer_view view;
+    struct identities list = {evbuffer_new(), 0};
+    if (list.out == NULL) {
+        request_error(request, "ERR", "out of memory");
+        return;
+    }
+    if (customers_get(&request->call, id, &view, add_identity, &list) != 0) {
+        evbuffer_free(list.out);
+        return;
+    }
+    reply_array(request->reply, 12);
+    reply_bulk_string(request->reply, "id");
+    reply_bulk_integer(request->reply, view.id);
+    reply_bulk_string(request->reply, "created_at");
+    reply_bulk_integer(request->reply, view.created_at);
+    reply_bulk_string(request->reply, "cases");
+    reply_bulk_integer(request->reply, view.cases);
+    reply_bulk_string(request->reply, "open");
+    reply_bulk_integer(request->reply, view.open);
+    reply_bulk_string(request->reply, "last_case_at");
+    if (view.last_case_at) reply_bulk_integer(request->reply, view.last_case_at);
+    else reply_bulk_string(request->reply, "");
+    reply_bulk_string(request->reply, "identities");
+    reply_array(request->reply, list.count);
+    evbuffer_add_buffer(request->reply, list.out);
+    evbuffer_free(list.out);
+}
+
+/* CUSTOMER.LINK customer kind value: +OK (also when it had the identity). */
+void customer_link_command(struct request *request) {
+    int64_t id;
+    if (named_customer(request, 1, &id) != 0) return;
+    const char *kind = customers_kind(request->argv[2], request->argvlen[2]);
+    if (kind == NULL) {
+        request_error(request, "INVALID", "identity kind '%.*s' is not one of " CUSTOMER_KINDS,
+                      (int)(request->argvlen[2] > 32 ? 32 : request->argvlen[2]), request->argv[2]);
+        return;
+    }
+    if (args_text(request, "value", request->argv[3], request->argvlen[3], CUSTOMER_VALUE_MAX, ARGS_LINE, 0)) return;
+    struct customer_identity identity;
+    if (customers_make_identity(kind, request->argv[3], request->argvlen[3], &identity) != 0) {
+        request_error(request, "INVALID", "value must be 1 to %d bytes", CUSTOMER_VALUE_MAX);
+        return;
+    }
+    if (customers_link(&request->call, id, &identity) < 0) return;
+    reply_ok(request->reply);
+}

@@ -1,0 +1,132 @@
+/* message_cmd.c -- CASE.MESSAGE (what the customer wrote) and
+ * CASE.MESSAGES (the conversation of a case).
+ *
+ * Owns: their arguments and INVALID messages (the text as a reply's: UTF-8,
+ * at most 64 KiB, newlines and tabs but no other control byte; a channel
+ * of the rule set's vocabulary), and the rows of CASE.MESSAGES.  Reads the
+ * conversation directly (read-only); every write goes through
+ * domain/conversation.c.  Who may name the case was checked before the
+ * handler (the table marks its id).
+ */
+#include "cmd/args.h"
+#include "cmd/message_cmd.h"
+#include "cmd/reply.h"
+#include "domain/conversation.h"
+#include "store/store.h"
+
+#include <event2/buffer.h>
+#include <string.h>
+
+#define MESSAGES_DEFAULT_LIMIT 100
+#define MESSAGES_MAX_LIMIT 1000
+#define QUOTED_OPTION_MAX 32
+
+/* CASE.MESSAGE id text [CHANNEL c] [EXTERNAL_ID x]: the id of the case that
+ * holds the message (the case named, or the follow-up case it opened). */
+void case_message_command(struct request *request) {
+    int64_t id;
+    if (request_id(request, 1, "case", &id) != 0) return;
+    struct conversation_message message = {.text = request->argv[2], .len = request->argvlen[2]};
+    if (args_text(request, "text", message.text, message.len, ARGS_LONG_TEXT_MAX, ARGS_BLOCK, 0)) return;
+    for (int i = 3; i < request->argc; i += 2) {
+        if (i + 1 >= request->argc) goto bad_option;
+        const char *value = request->argv[i + 1];
+        size_t len = request->argvlen[i + 1];
+        if (request_argument_is(request, i, "CHANNEL") && !message.channel) {
+            if (args_vocabulary(request, RULES_CHANNEL, value, len)) return;
+            message.channel = value;
+            message.channel_len = len;
+        } else if (request_argument_is(request, i, "EXTERNAL_ID") && !message.external_id) {
+            if (args_text(request, "EXTERNAL_ID", value, len, ARGS_SHORT_TEXT_MAX, ARGS_LINE, 0)) return;
+            message.external_id = value;
+            message.external_len = len;
+        } else {
+            goto bad_option;
+        }
+        continue;
+    bad_option:
+        request_error(request, "INVALID", "unknown, repeated or incomplete CASE.MESSAGE option '%.*s' (options: "
+                      "CHANNEL c, EXTERNAL_ID x)",
+                      (int)(request->argvlen[i] > QUOTED_OPTION_MAX ? QUOTED_OPTION_MAX : request->argvlen[i]),
+                      request->argv[i]);
+        return;
+    }
+    int64_t landed;
+    if (conversation_inbound(&request->call, id, &message, &landed) != 0) return;
+    reply_integer(request->reply, landed);
+}
+
+static int parse_limit(struct request *request, int i, long long *limit) {
+    long long value;
+    if (request_signed(request, i, &value) != 0 || value < 1 || value > MESSAGES_MAX_LIMIT) {
+        request_error(request, "INVALID", "LIMIT must be an integer from 1 to %d", MESSAGES_MAX_LIMIT);
+        return -1;
+    }
+    *limit = value;
+    return 0;
+}
+
+/* CASE.MESSAGES id [AFTER n] [LIMIT n]: the conversation in order -- the
+ * opening contact (the case's subject and body), then every message and
+ * reply -- each id (its event), at, direction (in, out), channel, actor,
+ * text, external_id.  AFTER pages by id. */
+void case_messages_command(struct request *request) {
+    int64_t id, after = 0;
+    long long limit = MESSAGES_DEFAULT_LIMIT;
+    if (request_id(request, 1, "case", &id) != 0) return;
+    for (int i = 2; i < request->argc; i++) {
+        int has_value = i + 1 < request->argc;
+        if (request_argument_is(request, i, "AFTER") && has_value) {
+            if (request_id(request, ++i, "message", &after)) return;
+        } else if (request_argument_is(request, i, "LIMIT") && has_value) {
+            if (parse_limit(request, ++i, &limit)) return;
+        } else {
+            request_error(request, "INVALID", "unknown or incomplete CASE.MESSAGES option '%.*s' (options: "
+                          "AFTER id, LIMIT n)",
+                          (int)(request->argvlen[i] > QUOTED_OPTION_MAX ? QUOTED_OPTION_MAX : request->argvlen[i]),
+                          request->argv[i]);
+            return;
+        }
+    }
+    static const char sql[] =
+        "SELECT e.id, e.at, 'in', c.channel, e.actor,"
+        " CASE WHEN c.body <> '' THEN c.subject || char(10) || c.body ELSE c.subject END, coalesce(c.external_id, '')"
+        " FROM events e JOIN cases c ON c.id = e.case_id WHERE e.case_id = ?1 AND e.kind = 'opened' AND e.id > ?2"
+        " UNION ALL"
+        " SELECT e.id, e.at, m.direction, m.channel, e.actor, e.detail, coalesce(m.external_id, '')"
+        " FROM messages m JOIN events e ON e.id = m.event_id WHERE m.case_id = ?1 AND m.event_id > ?2"
+        " ORDER BY 1 LIMIT ?3";
+    static const char *const names[] = {"id", "at", "direction", "channel", "actor", "text", "external_id"};
+    enum { COLUMNS = 7 };
+    sqlite3_stmt *statement = store_statement(sql);
+    struct evbuffer *rows = evbuffer_new();
+    if (statement == NULL || rows == NULL) {
+        if (rows) evbuffer_free(rows);
+        if (statement) request_error(request, "ERR", "out of memory");
+        else request_store_error(request);
+        return;
+    }
+    sqlite3_bind_int64(statement, 1, id);
+    sqlite3_bind_int64(statement, 2, after);
+    sqlite3_bind_int64(statement, 3, limit);
+    long long count = 0;
+    int rc;
+    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
+        reply_array(rows, 2 * COLUMNS);
+        for (int c = 0; c < COLUMNS; c++) {
+            reply_bulk_string(rows, names[c]);
+            const char *value = (const char *)sqlite3_column_text(statement, c);
+            reply_bulk(rows, value ? value : "", value ? (size_t)sqlite3_column_bytes(statement, c) : 0);
+        }
+        count++;
+    }
+    sqlite3_reset(statement);
+    if (rc != SQLITE_DONE) {
+        evbuffer_free(rows);
+        request_store_error(request);
+        return;
+    }
+    reply_array(request->reply, count);
+    evbuffer_add_buffer(request->reply, rows);
+    evbuffer_free(rows);
+}

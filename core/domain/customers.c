@@ -1,0 +1,150 @@
+/* customers.c -- customers as records (see customers.h).
+ *
+ * Owns the tables customers and customer_identities (schema 13): an
+ * identity (kind, value) belongs to one customer; a customer has one or
+ * more.  Intake resolves the text it is given to a customer with one read
+ * on the identities' primary key, and writes only for a customer it has
+ * never seen (the customer and its identity).
+ * Never: writes a case or an event, parses protocol arguments, writes a
+ * reply.  Merging two customers is not done here: an identity that is
+ * another customer's is a CONFLICT.
+ */
+#include "domain/customers.h"
+
+#include "lib/clock.h"
+#include "store/store.h"
+
+#include <string.h>
+
+/* The identity kinds; a customer text "kind:value" names one of them. */
+static const char *const kinds[] = {"email", "phone", "wechat", "app", "account"};
+#define KIND_COUNT ((int)(sizeof kinds / sizeof kinds[0]))
+
+const char *customers_kind(const char *kind, size_t len) {
+    for (int k = 0; k < KIND_COUNT; k++)
+        if (strlen(kinds[k]) == len && memcmp(kinds[k], kind, len) == 0) return kinds[k];
+    return NULL;
+}
+
+int customers_make_identity(const char *kind, const char *value, size_t len, struct customer_identity *out) {
+    if (len == 0 || len > CUSTOMER_VALUE_MAX) return -1;
+    out->kind = kind;
+    memcpy(out->value, value, len);
+    out->value[len] = '\0';
+    out->len = len;
+    /* Addresses are compared without regard to ASCII case (as SQLite's
+     * lower() does in migration 13): Alice@x.com is alice@x.com. */
+    if (strcmp(kind, "email") == 0)
+        for (size_t i = 0; i < len; i++)
+            if (out->value[i] >= 'A' && out->value[i] <= 'Z') out->value[i] = (char)(out->value[i] - 'A' + 'a');
+    return 0;
+}
+
+static int phone_like(const char *text, size_t len) {
+    if (len < 2 || text[0] != '+') return 0;
+    for (size_t i = 1; i < len; i++)
+        if (text[i] < '0' || text[i] > '9') return 0;
+    return 1;
+}
+
+int customers_parse_identity(const char *text, size_t len, struct customer_identity *out) {
+    const char *colon = memchr(text, ':', len);
+    if (colon && colon + 1 < text + len) {
+        const char *kind = customers_kind(text, (size_t)(colon - text));
+        if (kind) return customers_make_identity(kind, colon + 1, len - (size_t)(colon - text) - 1, out);
+    }
+    const char *kind = memchr(text, '@', len) ? "email" : phone_like(text, len) ? "phone" : "account";
+    return customers_make_identity(kind, text, len, out);
+}
+
+int customers_find(struct call *call, const struct customer_identity *identity, int64_t *id) {
+    static const char sql[] = "SELECT customer_id FROM customer_identities WHERE kind = ?1 AND value = ?2";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_text(statement, 1, identity->kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(statement, 2, identity->value, (int)identity->len, SQLITE_STATIC);
+    }
+    int found = call_row(call, statement);
+    if (found > 0) {
+        *id = sqlite3_column_int64(statement, 0);
+        sqlite3_reset(statement);
+    }
+    return found;
+}
+
+static int insert_identity(struct call *call, int64_t id, const struct customer_identity *identity, int64_t now) {
+    static const char sql[] =
+        "INSERT INTO customer_identities(kind, value, customer_id, created_at) VALUES (?1, ?2, ?3, ?4)"
+        " ON CONFLICT(kind, value) DO NOTHING";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_text(statement, 1, identity->kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(statement, 2, identity->value, (int)identity->len, SQLITE_STATIC);
+        sqlite3_bind_int64(statement, 3, id);
+        sqlite3_bind_int64(statement, 4, now);
+    }
+    if (call_step(call, statement) != 0) return -1;
+    return sqlite3_changes(store_database()) ? 0 : 1;
+}
+
+int customers_resolve(struct call *call, const struct customer_identity *identity, int64_t *id) {
+    int found = customers_find(call, identity, id);
+    if (found != 0) return found < 0 ? -1 : 0;
+    static const char sql[] = "INSERT INTO customers(created_at) VALUES (?1)";
+    int64_t now = clock_now();
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, now);
+    if (call_step(call, statement) != 0) return -1;
+    *id = sqlite3_last_insert_rowid(store_database());
+    return insert_identity(call, *id, identity, now) < 0 ? -1 : 0;
+}
+
+int customers_exists(struct call *call, int64_t id) {
+    static const char sql[] = "SELECT 1 FROM customers WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, id);
+    int found = call_row(call, statement);
+    if (found > 0) sqlite3_reset(statement);
+    return found;
+}
+
+int customers_link(struct call *call, int64_t id, const struct customer_identity *identity) {
+    int exists = customers_exists(call, id);
+    if (exists < 0) return -1;
+    if (exists == 0) return call_fail(call, CALL_NOTFOUND, "customer %lld does not exist", (long long)id);
+    int64_t owner = 0;
+    int found = customers_find(call, identity, &owner);
+    if (found < 0) return -1;
+    if (found && owner == id) return 1;
+    if (found)
+        return call_fail(call, CALL_CONFLICT, "identity %s:%s is customer %lld's", identity->kind, identity->value,
+                         (long long)owner);
+    return insert_identity(call, id, identity, clock_now()) < 0 ? -1 : 0;
+}
+
+int customers_get(struct call *call, int64_t id, struct customer_view *view,
+                  void (*identity)(void *context, const char *kind, const char *value), void *context) {
+    static const char customer_sql[] =
+        "SELECT c.created_at, (SELECT count(*) FROM cases WHERE customer_id = c.id),"
+        " (SELECT count(*) FROM cases WHERE customer_id = c.id AND state NOT IN ('resolved', 'closed')),"
+        " (SELECT max(created_at) FROM cases WHERE customer_id = c.id) FROM customers c WHERE c.id = ?1";
+    static const char identities_sql[] =
+        "SELECT kind, value FROM customer_identities WHERE customer_id = ?1 ORDER BY created_at, kind, value";
+    sqlite3_stmt *statement = store_statement(customer_sql);
+    if (statement) sqlite3_bind_int64(statement, 1, id);
+    int found = call_row(call, statement);
+    if (found < 0) return -1;
+    if (found == 0) return call_fail(call, CALL_NOTFOUND, "customer %lld does not exist", (long long)id);
+    view->id = id;
+    view->created_at = sqlite3_column_int64(statement, 0);
+    view->cases = sqlite3_column_int64(statement, 1);
+    view->open = sqlite3_column_int64(statement, 2);
+    view->last_case_at = sqlite3_column_int64(statement, 3);
+    sqlite3_reset(statement);
+    statement = store_statement(identities_sql);
+    if (statement) sqlite3_bind_int64(statement, 1, id);
+    while ((found = call_row(call, statement)) > 0)
+        identity(context, (const char *)sqlite3_column_text(statement, 0),
+                 (const char *)sqlite3_column_text(statement, 1));
+    return found < 0 ? -1 : 0;
+}

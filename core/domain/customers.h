@@ -1,0 +1,61 @@
+/* customers.h -- customers as records: one id, linked identities.
+ *
+ * Owns: the identity kinds (email, phone, wechat, app, account), reading a
+ * customer's text as an identity, resolving an identity to its customer
+ * (intake: one indexed lookup, an insert only for a customer never seen),
+ * linking an identity to a customer, and what CUSTOMER.GET shows.
+ * Never: parses protocol arguments or writes a reply; never writes a case
+ * (the case module stores customer_id).
+ */
+#ifndef REDRESS_CUSTOMERS_H
+#define REDRESS_CUSTOMERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "domain/call.h"
+
+#define CUSTOMER_VALUE_MAX 128        /* an identity's value, bytes (the customer field's limit) */
+#define CUSTOMER_KINDS "email phone wechat app account"
+
+/* An identity as stored: its kind (one of CUSTOMER_KINDS) and its value
+ * (an email address lower-cased). */
+struct customer_identity {
+    const char *kind;
+    char value[CUSTOMER_VALUE_MAX + 1];
+    size_t len;
+};
+
+/* The kind named kind[0..len) as its one static spelling, or NULL. */
+const char *customers_kind(const char *kind, size_t len);
+/* Reads a customer text as an identity: "kind:value" with a known kind;
+ * else text with '@' is an email, "+" and digits a phone, anything else an
+ * account.  0, or -1 when the value is empty or too long. */
+int customers_parse_identity(const char *text, size_t len, struct customer_identity *out);
+/* The identity of a known kind with value[0..len): -1 when empty or too long. */
+int customers_make_identity(const char *kind, const char *value, size_t len, struct customer_identity *out);
+
+/* The customer of an identity, created (with the identity) when nobody
+ * has it yet; 0 with *id, or -1 with the failure in the call. */
+int customers_resolve(struct call *call, const struct customer_identity *identity, int64_t *id);
+/* The customer of an identity: 1 with *id, 0 when nobody has it, -1 a store error. */
+int customers_find(struct call *call, const struct customer_identity *identity, int64_t *id);
+/* 1 if customer id exists, 0 if not, -1 a store error. */
+int customers_exists(struct call *call, int64_t id);
+/* CUSTOMER.LINK: gives customer id the identity.  0 linked, 1 it had it
+ * already (nothing written), -1 NOTFOUND (no such customer), CONFLICT (the
+ * identity is another customer's), or a store error. */
+int customers_link(struct call *call, int64_t id, const struct customer_identity *identity);
+
+/* What CUSTOMER.GET shows: the customer, its identities, its cases. */
+struct customer_view {
+    int64_t id, created_at;
+    long long cases, open;
+    int64_t last_case_at;             /* 0: no case */
+};
+/* Fills view and calls identity(context, kind, value) for each identity,
+ * oldest first; 0, or -1 NOTFOUND / a store error. */
+int customers_get(struct call *call, int64_t id, struct customer_view *view,
+                  void (*identity)(void *context, const char *kind, const char *value), void *context);
+
+#endif

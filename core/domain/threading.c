@@ -1,0 +1,154 @@
+/* threading.c -- the thread hook at intake (see threading.h).
+ *
+ * Owns the candidates (the customer's open cases among its newest
+ * THREAD_SCAN_MAX, at most THREAD_CANDIDATES_MAX of them, on the index
+ * cases_by_customer_id), the check of the hook's `join` (one of the cases
+ * it was offered, else refused: logged, and the contact opens its own
+ * case), and the writes of a join through the case module.
+ * Never: decides policy (which contacts belong together is the rule set's),
+ * reads anything when the set has no thread hook, writes a reply.
+ */
+#include "domain/threading.h"
+#include "domain/case.h"
+#include "domain/case_work.h"
+#include "domain/deadlines.h"
+#include "lib/detail.h"
+#include "lib/log.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define THREAD_CANDIDATES_MAX 8   /* open cases offered to the hook */
+#define THREAD_SCAN_MAX 64        /* the customer's newest cases looked at for them */
+#define CANDIDATE_FIELDS 7
+
+struct candidate {
+    int64_t id, created_at;
+    char order[CASE_TEXT_MAX + 1], channel[NAMES_MAX + 1], category[NAMES_MAX + 1], state[24];
+    char subject[1025];
+};
+
+static void copy_text(sqlite3_stmt *statement, int column, char *out, size_t size) {
+    const char *text = (const char *)sqlite3_column_text(statement, column);
+    size_t len = text ? (size_t)sqlite3_column_bytes(statement, column) : 0;
+    if (len >= size) len = size - 1;
+    if (len) memcpy(out, text, len);
+    out[len] = '\0';
+}
+
+/* The customer's open cases, newest first: how many (0..MAX), or -1. */
+static int open_cases(struct call *call, int64_t customer_id, struct candidate *out) {
+    static const char sql[] =
+        "SELECT id, coalesce(order_id, ''), channel, category, state, created_at, subject FROM"
+        " (SELECT id, order_id, channel, category, state, created_at, subject FROM cases WHERE customer_id = ?1"
+        "  ORDER BY id DESC LIMIT ?2)"
+        " WHERE state = 'new' OR state = 'open' OR state = 'pending_customer' OR state = 'pending_internal'"
+        " ORDER BY id DESC LIMIT ?3";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, customer_id);
+        sqlite3_bind_int(statement, 2, THREAD_SCAN_MAX);
+        sqlite3_bind_int(statement, 3, THREAD_CANDIDATES_MAX);
+    }
+    int count = 0, found;
+    while ((found = call_row(call, statement)) > 0) {
+        struct candidate *c = &out[count++];
+        c->id = sqlite3_column_int64(statement, 0);
+        copy_text(statement, 1, c->order, sizeof c->order);
+        copy_text(statement, 2, c->channel, sizeof c->channel);
+        copy_text(statement, 3, c->category, sizeof c->category);
+        copy_text(statement, 4, c->state, sizeof c->state);
+        c->created_at = sqlite3_column_int64(statement, 5);
+        copy_text(statement, 6, c->subject, sizeof c->subject);
+        if (count == THREAD_CANDIDATES_MAX) {
+            sqlite3_reset(statement);
+            break;
+        }
+    }
+    return found < 0 ? -1 : count;
+}
+
+static struct rules_field text_field(const char *name, const char *text) {
+    return (struct rules_field){.name = name, .text = text, .len = strlen(text)};
+}
+
+/* The contact written on the case it joins. */
+static int join(struct call *call, int64_t id, const struct thread_contact *contact, const char *reason) {
+    struct case_row row;
+    if (case_load(call, id, 0, &row) != 0) return -1;
+    struct detail joined = DETAIL_INIT;
+    detail_add(&joined, "channel", contact->channel, contact->channel_len);
+    detail_add(&joined, "subject", contact->subject, contact->subject_len);
+    if (contact->order) detail_add(&joined, "order", contact->order, contact->order_len);
+    if (contact->external_id) detail_add(&joined, "external_id", contact->external_id, contact->external_len);
+    if (reason[0]) detail_add_string(&joined, "reason", reason);
+    if (case_event(call, &row, "joined", &joined) != 0) return -1;
+    /* What the customer said: the subject, and the body below it. */
+    size_t body_len = contact->body ? contact->body_len : 0;
+    char *text = malloc(contact->subject_len + 1 + body_len + 1);
+    if (text == NULL) return call_fail(call, CALL_ERR, "out of memory");
+    memcpy(text, contact->subject, contact->subject_len);
+    size_t len = contact->subject_len;
+    if (body_len) {
+        text[len++] = '\n';
+        memcpy(text + len, contact->body, body_len);
+        len += body_len;
+    }
+    int failed = case_customer_message(call, &row, contact->channel, contact->channel_len, text, len,
+                                       contact->external_id, contact->external_id ? contact->external_len : 0,
+                                       NULL) != 0;
+    free(text);
+    if (failed) return -1;
+    if (row.state == CASE_PENDING_CUSTOMER) return case_work_resume(call, &row);
+    return deadlines_resume(call, row.id, 1);
+}
+
+int threading_join(struct call *call, const struct thread_contact *contact, const struct rules_field *fields,
+                   int count, int64_t customer_id, int64_t *joined) {
+    if (!rules_has_hook(HOOK_THREAD) || customer_id <= 0) return 0;
+    struct candidate *candidates = malloc(THREAD_CANDIDATES_MAX * sizeof *candidates);
+    if (candidates == NULL) return call_fail(call, CALL_ERR, "out of memory");
+    int found = open_cases(call, customer_id, candidates);
+    if (found <= 0) {
+        free(candidates);
+        return found;
+    }
+    struct rules_field record_fields[THREAD_CANDIDATES_MAX][CANDIDATE_FIELDS];
+    struct rules_record records[THREAD_CANDIDATES_MAX];
+    for (int i = 0; i < found; i++) {
+        struct rules_field *f = record_fields[i];
+        int n = 0;
+        f[n++] = (struct rules_field){.name = "id", .integer = candidates[i].id, .is_integer = 1};
+        if (candidates[i].order[0]) f[n++] = text_field("order", candidates[i].order);
+        f[n++] = text_field("channel", candidates[i].channel);
+        f[n++] = text_field("category", candidates[i].category);
+        f[n++] = text_field("state", candidates[i].state);
+        f[n++] = (struct rules_field){.name = "created_at", .integer = candidates[i].created_at, .is_integer = 1};
+        f[n++] = text_field("subject", candidates[i].subject);
+        records[i] = (struct rules_record){f, n};
+    }
+    struct rules_field *input = malloc((size_t)(count + 1) * sizeof *input);
+    if (input == NULL) {
+        free(candidates);
+        return call_fail(call, CALL_ERR, "out of memory");
+    }
+    memcpy(input, fields, (size_t)count * sizeof *input);
+    input[count] = (struct rules_field){.name = "customer_id", .integer = customer_id, .is_integer = 1};
+    struct rules_thread decision;
+    int decided = rules_thread(input, count + 1, records, found, &decision) == 0;
+    free(input);
+    int offered = 0;
+    for (int i = 0; decided && i < found; i++) offered |= candidates[i].id == decision.join;
+    free(candidates);
+    if (!decided || decision.join == 0) return 0;
+    if (!offered) {
+        log_warn("rule decision refused, default applied", "hook=thread why=\"join %lld is not an open case of "
+                 "the customer\"", decision.join);
+        return 0;
+    }
+    if (join(call, decision.join, contact, decision.reason) != 0) return -1;
+    *joined = decision.join;
+    return 1;
+}

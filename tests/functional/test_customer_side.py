@@ -1,0 +1,277 @@
+"""The customer's side: customers as records, the conversation (CASE.MESSAGE, CASE.MESSAGES,
+direction and channel in CASE.HISTORY), reopening within the rule set's window, threading."""
+import os
+import sqlite3
+import tempfile
+
+from harness import Client, Daemon, RespError, as_map, open_case
+
+T0 = 1790000000  # 2026-09-21T14:13:20Z (a Monday, 22:13 in Shanghai)
+DAY = 86400
+
+
+def login(d, name, token):
+    c = Client(d.port)
+    assert c.call("AUTH", name, token) == "OK"
+    return c
+
+
+def history(c, cid):
+    return [as_map(e) for e in c.call("CASE.HISTORY", cid)]
+
+
+def messages(c, cid, *options):
+    return [as_map(m) for m in c.call("CASE.MESSAGES", cid, *options)]
+
+
+# ------------------------------------------------------------------ customers
+
+
+def test_a_customer_is_one_record_whatever_identity_it_writes_from():
+    with Daemon() as d:
+        c = d.client()
+        a = open_case(c, customer="Alice@Example.com", subject="where is my parcel")
+        b = open_case(c, customer="email:alice@example.com", subject="still waiting")
+        other = open_case(c, customer="C-9")
+        alice = as_map(c.call("CUSTOMER.GET", "alice@example.com"))
+        assert alice["identities"] == ["email:alice@example.com"]          # addresses ignore ASCII case
+        assert (alice["cases"], alice["open"]) == ("2", "2")
+        assert c.call("CUSTOMER.LINK", alice["id"], "wechat", "wx-alice") == "OK"
+        assert c.call("CUSTOMER.LINK", alice["id"], "wechat", "wx-alice") == "OK"   # had it: no change
+        # A new contact from the linked identity is the same customer.
+        open_case(c, customer="wechat:wx-alice", subject="hello?", channel="chat")
+        again = as_map(c.call("CUSTOMER.GET", "wechat:wx-alice"))
+        assert again["id"] == alice["id"] and again["cases"] == "3"
+        assert again["identities"] == ["email:alice@example.com", "wechat:wx-alice"]
+        assert as_map(c.call("CUSTOMER.GET", "C-9"))["cases"] == "1"
+        # Bad input: unknown customer, an identity that is another customer's, an unknown kind.
+        r = c.call("CUSTOMER.GET", "999")
+        assert isinstance(r, RespError) and r.code == "NOTFOUND" and "customer 999" in r
+        r = c.call("CUSTOMER.GET", "nobody@example.com")
+        assert isinstance(r, RespError) and r.code == "NOTFOUND"
+        r = c.call("CUSTOMER.LINK", alice["id"], "account", "C-9")
+        assert isinstance(r, RespError) and r.code == "CONFLICT" and "account:C-9" in r
+        r = c.call("CUSTOMER.LINK", alice["id"], "fax", "123")
+        assert isinstance(r, RespError) and r.code == "INVALID" and "email phone wechat app account" in r
+        r = c.call("CUSTOMER.LINK", alice["id"], "phone", "+86\x01")
+        assert isinstance(r, RespError) and r.code == "INVALID"
+        r = c.call("CUSTOMER.LINK", "999", "phone", "+8613800000000")
+        assert isinstance(r, RespError) and r.code == "NOTFOUND"
+        assert (a, b, other) == (1, 2, 3)
+
+
+def test_who_may_read_and_link_customers():
+    with Daemon() as d:
+        admin = d.client()
+        open_case(admin, customer="C-1")
+        ann = login(d, "ann", admin.call("AGENT.ADD", "ann", "agent", "QUEUES", "support"))
+        fay = login(d, "fay", admin.call("AGENT.ADD", "fay", "finance"))
+        assert as_map(ann.call("CUSTOMER.GET", "C-1"))["id"] == "1"
+        assert as_map(fay.call("CUSTOMER.GET", "C-1"))["id"] == "1"     # finance reads (refunds)
+        assert ann.call("CUSTOMER.LINK", "1", "phone", "+8613800000001") == "OK"
+        r = fay.call("CUSTOMER.LINK", "1", "phone", "+8613800000002")
+        assert isinstance(r, RespError) and r.code == "NOPERM"
+
+
+def test_a_database_of_schema_12_gets_one_customer_per_identity():
+    """Migration 13 on the rows an older redressd wrote: texts that read as one identity are one customer."""
+    with Daemon() as d:
+        c = d.client()
+        for customer in ("Bob@Example.com", "email:bob@example.com", "C-1", "+8613800000000", "C-1"):
+            open_case(c, customer=customer)
+        c.call("CASE.REPLY", 1, "on its way")
+        data = d.data
+        d.stop()
+        # Take the database back to schema 12: what a 12 database held.
+        db = sqlite3.connect(os.path.join(data, "redress.db"))
+        db.executescript("DROP TABLE messages; DROP TABLE customer_identities; DROP TABLE customers;"
+                         "DROP INDEX cases_by_customer_id; ALTER TABLE cases DROP COLUMN customer_id;"
+                         "DELETE FROM schema_version WHERE version = 13;")
+        db.commit()
+        db.close()
+        d.start()
+        c = d.client()
+        bob = as_map(c.call("CUSTOMER.GET", "bob@example.com"))
+        assert bob["cases"] == "2" and bob["identities"] == ["email:bob@example.com"]
+        assert as_map(c.call("CUSTOMER.GET", "C-1"))["cases"] == "2"
+        assert as_map(c.call("CUSTOMER.GET", "phone:+8613800000000"))["cases"] == "1"
+        # The reply became an outbound message.
+        assert [(m["direction"], m["text"]) for m in messages(c, 1)][1:] == [("out", "on its way")]
+
+
+# --------------------------------------------------------------- conversation
+
+
+def test_messages_in_and_out_in_order_with_direction_and_channel():
+    with Daemon() as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        cid = open_case(c, customer="C-1", subject="parcel late", body="ordered a week ago", channel="email")
+        assert c.call("CASE.REPLY", cid, "Checking with the courier.") == "OK"
+        c.call("DEBUG.CLOCK", "ADVANCE", 60)
+        assert c.call("CASE.MESSAGE", cid, "any news?\nthanks", "CHANNEL", "chat", "EXTERNAL_ID", "chat-1") == cid
+        assert c.call("CASE.MESSAGE", cid, "hello?") == cid                  # the case's channel
+        convo = messages(c, cid)
+        assert [(m["direction"], m["channel"], m["text"]) for m in convo] == [
+            ("in", "email", "parcel late\nordered a week ago"),
+            ("out", "email", "Checking with the courier."),
+            ("in", "chat", "any news?\nthanks"),
+            ("in", "email", "hello?"),
+        ]
+        assert convo[2]["external_id"] == "chat-1" and convo[2]["at"] == str(T0 + 60)
+        # Paging: AFTER the last id seen, LIMIT.
+        assert [m["text"] for m in messages(c, cid, "AFTER", convo[1]["id"], "LIMIT", 1)] == ["any news?\nthanks"]
+        # The history has the same conversation, each message with direction and channel.
+        talk = [(e["kind"], e.get("direction"), e.get("channel")) for e in history(c, cid)
+                if e["kind"] in ("reply", "message")]
+        assert talk == [("reply", "out", "email"), ("message", "in", "chat"), ("message", "in", "email")]
+        assert "direction" not in history(c, cid)[0]
+
+
+def test_a_resent_message_is_the_same_message():
+    with Daemon() as d:
+        c = d.client()
+        cid = open_case(c, customer="C-1")
+        assert c.call("CASE.MESSAGE", cid, "first", "EXTERNAL_ID", "m-1") == cid
+        assert c.call("CASE.MESSAGE", cid, "first", "EXTERNAL_ID", "m-1") == cid
+        assert [m["text"] for m in messages(c, cid)][1:] == ["first"]
+        r = c.call("CASE.MESSAGE", cid, "changed", "EXTERNAL_ID", "m-1")
+        assert isinstance(r, RespError) and r.code == "CONFLICT" and "m-1" in r
+        assert len(messages(c, cid)) == 2
+
+
+def test_bad_messages_are_refused_and_nothing_is_written():
+    with Daemon() as d:
+        c = d.client()
+        cid = open_case(c, customer="C-1")
+        before = len(history(c, cid))
+        for args, code in [((999, "hi"), "NOTFOUND"), ((cid, "bell\x07"), "INVALID"), ((cid, "x" * 65537), "INVALID"),
+                           ((cid, ""), "INVALID"), ((cid, "hi", "CHANNEL", "pigeon"), "INVALID"),
+                           ((cid, "hi", "CHANNEL"), "INVALID"), ((cid, "hi", "COLOUR", "red"), "INVALID")]:
+            r = c.call("CASE.MESSAGE", *args)
+            assert isinstance(r, RespError) and r.code == code, (args, r)
+        assert len(history(c, cid)) == before
+        r = c.call("CASE.MESSAGES", cid, "LIMIT", "0")
+        assert isinstance(r, RespError) and r.code == "INVALID"
+
+
+def test_the_customers_answer_resumes_a_waiting_case_and_starts_the_next_response_clock():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        cid = open_case(c, customer="C-1", subject="parcel late", channel="chat")
+        c.call("CASE.REPLY", cid, "Could you send the tracking number?")
+        c.call("CASE.WAIT", cid, "CUSTOMER", "tracking number")
+        assert as_map(c.call("CASE.GET", cid))["state"] == "pending_customer"
+        assert c.call("CASE.MESSAGE", cid, "it is SF123") == cid
+        case = as_map(c.call("CASE.GET", cid))
+        assert case["state"] == "open"
+        assert case["deadline:next_response"].startswith("state=running")
+        kinds = [e["kind"] for e in history(c, cid)]
+        assert kinds.index("message") < kinds.index("resumed")
+        # On an open case the customer's message starts the next-response clock again; a reply meets it.
+        c.call("CASE.REPLY", cid, "Found it.")
+        assert "state=met" in as_map(c.call("CASE.GET", cid))["deadline:next_response"]
+        c.call("CASE.MESSAGE", cid, "great, when will it come?")
+        assert as_map(c.call("CASE.GET", cid))["deadline:next_response"].startswith("state=running")
+
+
+def test_reopen_inside_the_window_and_a_new_linked_case_after_it():
+    with Daemon(rules="shipped") as d:                    # reopen_window = 3 days
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        cid = open_case(c, customer="C-1", subject="screen scratched", order="O-1", amount="199.00",
+                        channel="email", lang="en")
+        c.call("CASE.RESOLVE", cid, "replacement_sent")
+        c.call("DEBUG.CLOCK", "ADVANCE", 2 * DAY)
+        assert c.call("CASE.MESSAGE", cid, "the replacement is scratched too") == cid
+        case = as_map(c.call("CASE.GET", cid))
+        assert case["state"] == "open" and case["reopen_count"] == "1"
+        assert "reason=\"customer message\"" in [e for e in history(c, cid) if e["kind"] == "reopened"][0]["detail"]
+        c.call("CASE.RESOLVE", cid, "refunded")
+        c.call("DEBUG.CLOCK", "ADVANCE", 4 * DAY)          # past the window, not closed yet
+        new = c.call("CASE.MESSAGE", cid, "one more question", "CHANNEL", "chat", "EXTERNAL_ID", "x-9")
+        assert isinstance(new, int) and new != cid
+        old, follow = as_map(c.call("CASE.GET", cid)), as_map(c.call("CASE.GET", new))
+        assert old["state"] == "resolved" and old["links"] == str(new) and follow["links"] == str(cid)
+        assert (follow["customer"], follow["order"], follow["channel"], follow["lang"]) == ("C-1", "O-1", "chat", "en")
+        assert follow["body"] == "one more question" and follow["state"] == "open"
+        # Resent, the message is the follow-up case's, not another one.
+        assert c.call("CASE.MESSAGE", cid, "one more question", "CHANNEL", "chat", "EXTERNAL_ID", "x-9") == new
+        # A closed case never reopens: a message opens a new case.
+        c.call("CASE.RESOLVE", new, "answered")
+        c.call("CASE.CLOSE", new)
+        third = c.call("CASE.MESSAGE", new, "and another")
+        assert third not in (cid, new) and as_map(c.call("CASE.GET", third))["links"] == str(new)
+
+
+# ------------------------------------------------------------------ threading
+
+
+def test_a_conversation_over_two_channels_is_threaded_into_one_case():
+    with Daemon(rules="shipped") as d:                    # thread: same customer + order within 48 h
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        first = open_case(c, customer="alice@example.com", subject="快递一直没到 parcel not arrived", order="O-1",
+                          amount="199.00", channel="email", external_id="mail-1")
+        alice = as_map(c.call("CUSTOMER.GET", "alice@example.com"))["id"]
+        assert c.call("CUSTOMER.LINK", alice, "wechat", "wx-alice") == "OK"
+        c.call("CASE.REPLY", first, "We are checking with the courier.")
+        c.call("CASE.WAIT", first, "CUSTOMER", "tracking number")
+        c.call("DEBUG.CLOCK", "ADVANCE", 3600)
+        # The same customer, through WeChat, about the same order: it joins the open case.
+        joined = open_case(c, customer="wechat:wx-alice", subject="还没收到", body="tracking SF123", order="O-1",
+                           channel="wechat", external_id="wx-msg-1")
+        assert joined == first
+        case = as_map(c.call("CASE.GET", first))
+        assert case["state"] == "open"                   # the answer we waited for resumed it
+        assert case["deadline:next_response"].startswith("state=running")
+        event = [e for e in history(c, first) if e["kind"] == "joined"][0]
+        assert "channel=wechat" in event["detail"] and "order=O-1" in event["detail"]
+        assert "same order O-1" in event["detail"] and event["at"] == str(T0 + 3600)
+        assert [(m["direction"], m["channel"], m["text"]) for m in messages(c, first)] == [
+            ("in", "email", "快递一直没到 parcel not arrived"),
+            ("out", "email", "We are checking with the courier."),
+            ("in", "wechat", "还没收到\ntracking SF123"),
+        ]
+        # Sent again by the channel, the contact is the same one: nothing more is written.
+        size = len(history(c, first))
+        assert open_case(c, customer="wechat:wx-alice", subject="还没收到", body="tracking SF123", order="O-1",
+                         channel="wechat", external_id="wx-msg-1") == first
+        assert len(history(c, first)) == size
+        # Another order, or the same order after 48 hours, opens a case of its own.
+        other = open_case(c, customer="wechat:wx-alice", subject="wrong size", order="O-2", channel="wechat")
+        assert other != first
+        c.call("DEBUG.CLOCK", "ADVANCE", 48 * 3600)
+        later = open_case(c, customer="alice@example.com", subject="still nothing", order="O-1", channel="email")
+        assert later not in (first, other)
+        assert as_map(c.call("CUSTOMER.GET", alice))["cases"] == "3"
+        # The customer's message continues the conversation on the threaded case.
+        assert c.call("CASE.MESSAGE", first, "收到了，谢谢", "CHANNEL", "wechat") == first
+        assert messages(c, first)[-1]["text"] == "收到了，谢谢"
+
+
+def test_threading_runs_only_when_the_rule_set_says_and_joins_only_an_offered_case():
+    with Daemon() as d:                                   # no rule set: no thread hook, every contact a case
+        c = d.client()
+        assert open_case(c, customer="C-1", order="O-1") != open_case(c, customer="C-1", order="O-1")
+    rules = tempfile.mkdtemp(prefix="redress-thread-rules-")
+    with open(os.path.join(rules, "rules.lua"), "w") as f:
+        f.write('vocabulary = { categories = { "general" }, queues = { "support" } }\n'
+                'function thread(case)\n'
+                '  if case.subject == "bogus" then return { join = 999 } end\n'
+                '  if case.subject == "bad" then return { join = "x" } end\n'
+                '  local n = #case.open_cases\n'
+                '  return { join = case.open_cases[n].id, reason = "oldest of " .. n .. " for " .. case.customer_id }\n'
+                'end\n')
+    with Daemon(rules=rules) as d:
+        c = d.client()
+        first = open_case(c, customer="C-1")              # no open case yet: the hook is not called
+        assert open_case(c, customer="C-2") != first
+        assert open_case(c, customer="C-1", subject="again") == first
+        assert "oldest of 1 for 1" in [e for e in history(c, first) if e["kind"] == "joined"][0]["detail"]
+        # A join the host did not offer, or a wrong type, is refused: the contact opens its own case.
+        assert open_case(c, customer="C-1", subject="bogus") != first
+        assert open_case(c, customer="C-1", subject="bad") not in (first,)
+        info = as_map(c.call("RULES.INFO"))
+        assert "thread" in info["hooks"]
