@@ -9,7 +9,7 @@ local thread_policy = {
 }
 
 -- case.open_cases: the customer's open cases, newest first, each
--- { id, order, channel, category, state, created_at, subject }.
+-- { id, order, channel, state, created_at }.
 function thread(case)
   if not case.order or not case.open_cases then return {} end
   local now = redress.now()

@@ -11,9 +11,11 @@
 #include "cmd/case_cmd.h"
 #include "cmd/reply.h"
 #include "domain/case.h"
+#include "domain/customers.h"
 #include "domain/deadlines.h"
 #include "lib/lifecycle.h"
 #include "lib/money.h"
+#include "lib/timeparse.h"
 #include "store/store.h"
 
 #include <string.h>
@@ -178,9 +180,41 @@ bad:
     return -1;
 }
 
+/* CUSTOMER c: an id, or an identity some customer has; 0 with *id (0: no
+ * such customer, so nothing matches), -1 after the error. */
+static int list_customer(struct request *request, int i, int64_t *id) {
+    const char *text = request->argv[i];
+    size_t len = request->argvlen[i];
+    *id = 0;
+    if (len && strspn(text, "0123456789") == len) return request_id(request, i, "CUSTOMER", id);
+    if (args_text(request, "CUSTOMER", text, len, ARGS_SHORT_TEXT_MAX + sizeof "account:", ARGS_LINE, 0)) return -1;
+    struct customer_identity identity;
+    if (customers_parse_identity(text, len, &identity) != 0) {
+        request_error(request, "INVALID", "CUSTOMER must be an id or an identity of 1 to %d bytes", CUSTOMER_VALUE_MAX);
+        return -1;
+    }
+    if (customers_find(&request->call, &identity, id) < 0) {
+        request_finish(request, evbuffer_get_length(request->reply));
+        return -1;
+    }
+    return 0;
+}
+
+/* SINCE / UNTIL t: unix seconds or ISO 8601. */
+static int list_instant(struct request *request, int i, const char *what, int64_t *out) {
+    const char *why = timeparse_instant(request->argv[i], request->argvlen[i], out);
+    if (why == NULL) return 0;
+    request_error(request, "INVALID", "%s %s", what, why);
+    return -1;
+}
+
 void case_list_command(struct request *request) {
     const char *state = NULL, *queue = NULL, *assignee = NULL, *priority = NULL;
     size_t queue_len = 0, assignee_len = 0, priority_len = 0;
+    const char *order = NULL, *channel = NULL, *category = NULL;
+    size_t order_len = 0, channel_len = 0, category_len = 0;
+    int has_customer = 0, has_since = 0, has_until = 0;
+    int64_t customer_id = 0, since = 0, until = 0;
     int breached = 0;
     long long limit = LIST_DEFAULT_LIMIT;
     int64_t after = 0;
@@ -217,16 +251,50 @@ void case_list_command(struct request *request) {
             if (parse_limit(request, ++i, &limit)) return;
         } else if (request_argument_is(request, i, "AFTER") && has_value) {
             if (request_id(request, ++i, "case", &after)) return;
+        } else if (request_argument_is(request, i, "CUSTOMER") && has_value) {
+            if (list_customer(request, ++i, &customer_id)) return;
+            has_customer = 1;
+        } else if (request_argument_is(request, i, "ORDER") && has_value) {
+            i++;
+            if (args_text(request, "ORDER", request->argv[i], request->argvlen[i], ARGS_SHORT_TEXT_MAX, ARGS_LINE, 0))
+                return;
+            order = request->argv[i];
+            order_len = request->argvlen[i];
+        } else if (request_argument_is(request, i, "CHANNEL") && has_value) {
+            i++;
+            if (args_vocabulary(request, RULES_CHANNEL, request->argv[i], request->argvlen[i])) return;
+            channel = request->argv[i];
+            channel_len = request->argvlen[i];
+        } else if (request_argument_is(request, i, "CATEGORY") && has_value) {
+            i++;
+            if (args_vocabulary(request, RULES_CATEGORY, request->argv[i], request->argvlen[i])) return;
+            category = request->argv[i];
+            category_len = request->argvlen[i];
+        } else if (request_argument_is(request, i, "SINCE") && has_value) {
+            if (list_instant(request, ++i, "SINCE", &since)) return;
+            has_since = 1;
+        } else if (request_argument_is(request, i, "UNTIL") && has_value) {
+            if (list_instant(request, ++i, "UNTIL", &until)) return;
+            has_until = 1;
         } else {
             request_error(request, "INVALID", "unknown or incomplete CASE.LIST option '%.*s' (options: "
-                          "STATE s, QUEUE q, ASSIGNEE a, PRIORITY p, BREACHED, LIMIT n, AFTER id)",
+                          "STATE s, QUEUE q, ASSIGNEE a, PRIORITY p, BREACHED, LIMIT n, AFTER id, CUSTOMER c, "
+                          "ORDER o, CHANNEL c, CATEGORY c, SINCE t, UNTIL t)",
                           (int)(request->argvlen[i] > QUOTED_OPTION_MAX ? QUOTED_OPTION_MAX : request->argvlen[i]), request->argv[i]);
             return;
         }
     }
     /* Filters become bound parameters; only the shape of the SQL varies. */
-    char sql[512] = "SELECT id, state, priority, queue, assignee, category, subject, created_at"
+    char sql[1024] = "SELECT id, state, priority, queue, assignee, category, subject, created_at"
                     " FROM cases WHERE id > ?1";
+    /* CUSTOMER and ORDER walk their indexes (cases_by_customer_id,
+     * cases_by_order) in id order. */
+    if (has_customer) strcat(sql, " AND customer_id = ?9");
+    if (order) strcat(sql, " AND order_id = ?10");
+    if (channel) strcat(sql, " AND channel = ?11");
+    if (category) strcat(sql, " AND category = ?12");
+    if (has_since) strcat(sql, " AND created_at >= ?13");
+    if (has_until) strcat(sql, " AND created_at < ?14");
     if (state) strcat(sql, " AND state = ?2");
     if (queue) strcat(sql, " AND queue = ?3");
     if (assignee) strcat(sql, " AND assignee = ?4");
@@ -253,6 +321,12 @@ void case_list_command(struct request *request) {
     sqlite3_bind_int64(statement, 6, limit);
     if (mine) sqlite3_bind_text(statement, 7, mine, -1, SQLITE_STATIC);
     if (mine) sqlite3_bind_text(statement, 8, me ? me : "", -1, SQLITE_STATIC);
+    if (has_customer) sqlite3_bind_int64(statement, 9, customer_id);
+    if (order) sqlite3_bind_text(statement, 10, order, (int)order_len, SQLITE_STATIC);
+    if (channel) sqlite3_bind_text(statement, 11, channel, (int)channel_len, SQLITE_STATIC);
+    if (category) sqlite3_bind_text(statement, 12, category, (int)category_len, SQLITE_STATIC);
+    if (has_since) sqlite3_bind_int64(statement, 13, since);
+    if (has_until) sqlite3_bind_int64(statement, 14, until);
     static const char *const names[] = {"id", "state", "priority", "queue", "assignee", "category",
                                         "subject", "created_at"};
     struct evbuffer *rows = evbuffer_new();

@@ -17,6 +17,7 @@
 #include "cmd/conn.h"
 #include "cmd/customer_cmd.h"
 #include "cmd/message_cmd.h"
+#include "cmd/search_cmd.h"
 #include "cmd/rules_cmd.h"
 #include "cmd/queue_cmd.h"
 #include "cmd/refund_cmd.h"
@@ -163,7 +164,9 @@ static const struct command command_table[] = {
     {"CASE.GET",         2, 2, R, case_get_command, "id", ALL, {CASE_AT(1)}},
     {"CASE.HISTORY",     2, 2, R, case_history_command, "id", ALL, {CASE_AT(1)}},
     {"CASE.LIST",        1, -1, R, case_list_command,
-     "[STATE s] [QUEUE q] [ASSIGNEE a] [PRIORITY p] [BREACHED] [LIMIT n] [AFTER id]", ALL, NONE},
+     "[STATE s] [QUEUE q] [ASSIGNEE a] [PRIORITY p] [BREACHED] [LIMIT n] [AFTER id] [CUSTOMER c] [ORDER o]"
+     " [CHANNEL c] [CATEGORY c] [SINCE t] [UNTIL t]", ALL, NONE},
+    {"CASE.SEARCH",      2, 6, W, case_search_command, "text [QUEUE q] [LIMIT n]", ALL, NONE},
     {"CASE.ASSIGN",      3, 3, W, case_assign_command, "id agent", S | D, {CASE_AT(1)}},
     {"CASE.REPLY",       3, 3, W, case_reply_command, "id text", A | S | D, {CASE_AT(1)}},
     {"CASE.NOTE",        3, 3, W, case_note_command, "id text", A | S | F | D, {CASE_AT(1)}},

@@ -13,6 +13,7 @@
 #include "domain/case_work.h"
 #include "domain/deadlines.h"
 #include "lib/detail.h"
+#include "lib/lifecycle.h"
 #include "lib/log.h"
 #include "store/store.h"
 
@@ -20,14 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define THREAD_CANDIDATES_MAX 8   /* open cases offered to the hook */
+#define THREAD_CANDIDATES_MAX 5   /* open cases offered to the hook */
 #define THREAD_SCAN_MAX 64        /* the customer's newest cases looked at for them */
-#define CANDIDATE_FIELDS 7
+#define CANDIDATE_FIELDS 5
 
 struct candidate {
     int64_t id, created_at;
-    char order[CASE_TEXT_MAX + 1], channel[NAMES_MAX + 1], category[NAMES_MAX + 1], state[24];
-    char subject[1025];
+    char order[CASE_TEXT_MAX + 1], channel[NAMES_MAX + 1], state[24];
 };
 
 static void copy_text(sqlite3_stmt *statement, int column, char *out, size_t size) {
@@ -38,31 +38,28 @@ static void copy_text(sqlite3_stmt *statement, int column, char *out, size_t siz
     out[len] = '\0';
 }
 
-/* The customer's open cases, newest first: how many (0..MAX), or -1. */
+/* The customer's open cases, newest first: how many (0..MAX), or -1.  A
+ * walk down the index cases_by_customer_id that stops at the MAX-th open
+ * case or after THREAD_SCAN_MAX cases (no sort, no temporary table). */
 static int open_cases(struct call *call, int64_t customer_id, struct candidate *out) {
     static const char sql[] =
-        "SELECT id, coalesce(order_id, ''), channel, category, state, created_at, subject FROM"
-        " (SELECT id, order_id, channel, category, state, created_at, subject FROM cases WHERE customer_id = ?1"
-        "  ORDER BY id DESC LIMIT ?2)"
-        " WHERE state = 'new' OR state = 'open' OR state = 'pending_customer' OR state = 'pending_internal'"
-        " ORDER BY id DESC LIMIT ?3";
+        "SELECT id, state, coalesce(order_id, ''), channel, created_at FROM cases"
+        " WHERE customer_id = ?1 ORDER BY id DESC";
     sqlite3_stmt *statement = store_statement(sql);
-    if (statement) {
-        sqlite3_bind_int64(statement, 1, customer_id);
-        sqlite3_bind_int(statement, 2, THREAD_SCAN_MAX);
-        sqlite3_bind_int(statement, 3, THREAD_CANDIDATES_MAX);
-    }
-    int count = 0, found;
+    if (statement) sqlite3_bind_int64(statement, 1, customer_id);
+    int count = 0, scanned = 0, found;
     while ((found = call_row(call, statement)) > 0) {
-        struct candidate *c = &out[count++];
-        c->id = sqlite3_column_int64(statement, 0);
-        copy_text(statement, 1, c->order, sizeof c->order);
-        copy_text(statement, 2, c->channel, sizeof c->channel);
-        copy_text(statement, 3, c->category, sizeof c->category);
-        copy_text(statement, 4, c->state, sizeof c->state);
-        c->created_at = sqlite3_column_int64(statement, 5);
-        copy_text(statement, 6, c->subject, sizeof c->subject);
-        if (count == THREAD_CANDIDATES_MAX) {
+        const char *state = (const char *)sqlite3_column_text(statement, 1);
+        int parsed = lifecycle_state_parse(state, state ? (size_t)sqlite3_column_bytes(statement, 1) : 0);
+        if (parsed >= 0 && lifecycle_is_active((enum case_state)parsed)) {
+            struct candidate *c = &out[count++];
+            c->id = sqlite3_column_int64(statement, 0);
+            copy_text(statement, 1, c->state, sizeof c->state);
+            copy_text(statement, 2, c->order, sizeof c->order);
+            copy_text(statement, 3, c->channel, sizeof c->channel);
+            c->created_at = sqlite3_column_int64(statement, 4);
+        }
+        if (count == THREAD_CANDIDATES_MAX || ++scanned == THREAD_SCAN_MAX) {
             sqlite3_reset(statement);
             break;
         }
@@ -123,10 +120,8 @@ int threading_join(struct call *call, const struct thread_contact *contact, cons
         f[n++] = (struct rules_field){.name = "id", .integer = candidates[i].id, .is_integer = 1};
         if (candidates[i].order[0]) f[n++] = text_field("order", candidates[i].order);
         f[n++] = text_field("channel", candidates[i].channel);
-        f[n++] = text_field("category", candidates[i].category);
         f[n++] = text_field("state", candidates[i].state);
         f[n++] = (struct rules_field){.name = "created_at", .integer = candidates[i].created_at, .is_integer = 1};
-        f[n++] = text_field("subject", candidates[i].subject);
         records[i] = (struct rules_record){f, n};
     }
     struct rules_field *input = malloc((size_t)(count + 1) * sizeof *input);

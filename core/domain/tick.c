@@ -7,6 +7,7 @@
 #include "domain/tick.h"
 #include "domain/intake.h"
 #include "domain/deadlines.h"
+#include "domain/search.h"
 #include "rules/rules.h"
 #include "store/store.h"
 
@@ -37,6 +38,9 @@ static void watch_rules(void) {
 void tick_run(void) {
     watch_rules();
     if (!stopping && deadlines_fire_due() > 0) store_request_commit();
+    /* The search index catches up with what was written (CASE.SEARCH
+     * catches up too, before it reads). */
+    if (!stopping && search_tick() > 0) store_request_commit();
     if (++runs % PRUNE_EVERY_RUNS == 0 && settings) cases_prune_decisions(settings->decision_retention_days);
 }
 

@@ -11,6 +11,7 @@
 #include "store/integrity.h"
 #include "store/internal.h"
 #include "store/schema.h"
+#include "store/search.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -46,7 +47,7 @@ int store_check_schema(char *error, size_t error_size) {
         sqlite3_close(reference);
         return -1;
     }
-    int failed = 0;
+    int failed = store_search_register(reference) != SQLITE_OK;
     for (int i = 0; i < STORE_SCHEMA_VERSION && !failed; i++)
         failed = sqlite3_exec(reference, store_migrations[i], NULL, NULL, NULL) != SQLITE_OK;
     sqlite3_stmt *expected = NULL, *present = NULL;

@@ -267,6 +267,29 @@ const char *const store_migrations[] = {
     "CREATE INDEX messages_by_case ON messages(case_id, event_id);"
     "INSERT INTO messages(event_id, case_id, direction, channel)"
     " SELECT e.id, e.case_id, 'out', c.channel FROM events e JOIN cases c ON c.id = e.case_id WHERE e.kind = 'reply';",
+    /* 14: the search index (CASE.SEARCH): FTS5 with the tokenizer
+     * "redress" (store/search.c: CJK bigrams, lower-cased words), one row
+     * per text event -- a case's opening (subject and body), messages,
+     * replies, notes -- whose rowid is the event's id.  Contentless: the
+     * texts stay in cases and events only.  The rules' auto-replies are not
+     * indexed (the same canned text on many cases).  search_progress holds
+     * the last event looked at: later events are indexed by
+     * domain/search.c (the tick, and each CASE.SEARCH before it reads), so
+     * intake never pays for the index.  Built from what is there, and
+     * re-runnable (created if missing, emptied, filled). */
+    "CREATE VIRTUAL TABLE IF NOT EXISTS case_text USING fts5(text, tokenize = 'redress', content = '');"
+    /* and CASE.LIST ORDER o: the cases of an order, in id order */
+    "CREATE INDEX IF NOT EXISTS cases_by_order ON cases(order_id, id) WHERE order_id IS NOT NULL;"
+    "INSERT INTO case_text(case_text) VALUES ('delete-all');"
+    "INSERT INTO case_text(rowid, text)"
+    " SELECT e.id, CASE WHEN c.body <> '' THEN c.subject || char(10) || c.body ELSE c.subject END"
+    " FROM events e JOIN cases c ON c.id = e.case_id WHERE e.kind = 'opened';"
+    "INSERT INTO case_text(rowid, text)"
+    " SELECT id, detail FROM events WHERE kind = 'message' OR kind = 'note'"
+    " OR (kind = 'reply' AND actor <> 'rules');"
+    "CREATE TABLE IF NOT EXISTS search_progress(id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " indexed_through INTEGER NOT NULL);"
+    "INSERT OR REPLACE INTO search_progress(id, indexed_through) SELECT 1, coalesce(max(id), 0) FROM events;",
 };
 #define MIGRATION_COUNT ((int)(sizeof store_migrations / sizeof store_migrations[0]))
 

@@ -29,6 +29,7 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "store/internal.h"
+#include "store/search.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -189,6 +190,13 @@ int store_open(const char *dir, const char *sync, char *error, size_t error_size
         return -1;
     }
     sqlite3_extended_result_codes(store_db, 1);
+    /* The search index's tokenizer, before any statement may touch it. */
+    if (store_search_register(store_db) != SQLITE_OK) {
+        snprintf(error, error_size, "database %s: cannot register the search tokenizer (FTS5): %s", store_path,
+                 sqlite3_errmsg(store_db));
+        store_close();
+        return -1;
+    }
     char pragmas[256];
     snprintf(pragmas, sizeof pragmas,
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;"

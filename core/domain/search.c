@@ -1,0 +1,92 @@
+/* search.c -- the search index kept up with the event log (see search.h).
+ *
+ * The index (schema 14, contentless FTS5 case_text) has one row per text
+ * event, its rowid the event's id.  search_progress.indexed_through is the
+ * last event looked at; what comes after is read in id order, the texts
+ * among it inserted, and the mark moved, all in one savepoint: a rolled
+ * back batch takes the rows and the mark back together.
+ * Never: indexes the rules' auto-replies (the same canned text on many
+ * cases), writes a case or an event.
+ */
+#include "domain/search.h"
+#include "domain/events.h"
+#include "lib/log.h"
+#include "store/store.h"
+
+#include <string.h>
+
+static int indexable(const char *kind, const char *actor) {
+    if (strcmp(kind, "opened") == 0 || strcmp(kind, "message") == 0 || strcmp(kind, "note") == 0) return 1;
+    return strcmp(kind, "reply") == 0 && strcmp(actor, "rules") != 0;
+}
+
+int search_catch_up(struct call *call) {
+    static const char mark_sql[] = "SELECT indexed_through FROM search_progress WHERE id = 1";
+    static const char events_sql[] =
+        "SELECT e.id, e.kind, e.actor, CASE WHEN e.kind = 'opened' THEN c.subject ELSE e.detail END,"
+        " CASE WHEN e.kind = 'opened' THEN c.body ELSE '' END"
+        " FROM events e JOIN cases c ON c.id = e.case_id WHERE e.id > ?1 ORDER BY e.id LIMIT ?2";
+    static const char insert_sql[] =
+        "INSERT INTO case_text(rowid, text) VALUES (?1, CASE WHEN ?3 <> '' THEN ?2 || char(10) || ?3 ELSE ?2 END)";
+    static const char move_sql[] = "UPDATE search_progress SET indexed_through = ?1 WHERE id = 1";
+    sqlite3_stmt *mark = store_statement(mark_sql);
+    int found = call_row(call, mark);
+    if (found < 0) return -1;
+    if (found == 0) return call_fail(call, CALL_ERR, "store: search_progress has no row");
+    int64_t through = sqlite3_column_int64(mark, 0), last = through;
+    sqlite3_reset(mark);
+    sqlite3_stmt *events = store_statement(events_sql);
+    if (events) {
+        sqlite3_bind_int64(events, 1, through);
+        sqlite3_bind_int(events, 2, SEARCH_CATCH_UP_EVENTS);
+    }
+    int seen = 0;
+    while ((found = call_row(call, events)) > 0) {
+        last = sqlite3_column_int64(events, 0);
+        seen++;
+        if (!indexable((const char *)sqlite3_column_text(events, 1), (const char *)sqlite3_column_text(events, 2)))
+            continue;
+        sqlite3_stmt *insert = store_statement(insert_sql);
+        if (insert) {
+            sqlite3_bind_int64(insert, 1, last);
+            sqlite3_bind_value(insert, 2, sqlite3_column_value(events, 3));
+            sqlite3_bind_value(insert, 3, sqlite3_column_value(events, 4));
+        }
+        if (call_step(call, insert) != 0) {
+            sqlite3_reset(events);
+            return -1;
+        }
+    }
+    if (found < 0) return -1;
+    if (last == through) return 0;
+    sqlite3_stmt *move = store_statement(move_sql);
+    if (move) sqlite3_bind_int64(move, 1, last);
+    if (call_step(call, move) != 0) return -1;
+    return seen == SEARCH_CATCH_UP_EVENTS ? 1 : 0;
+}
+
+int search_tick(void) {
+    struct call call = {.who = {.internal = 1}, .actor = "search", .status = CALL_OK};
+    /* Nothing committed since the mark: no batch, no commit. */
+    if (!store_batch_is_open()) {
+        sqlite3_stmt *mark = store_statement("SELECT indexed_through FROM search_progress WHERE id = 1");
+        int found = call_row(&call, mark);
+        if (found < 0) {
+            log_error("search index not brought up to date", "error=\"%s\"", call.message);
+            return -1;
+        }
+        int64_t through = found ? sqlite3_column_int64(mark, 0) : 0;
+        if (found) sqlite3_reset(mark);
+        if (through >= events_last_committed_id()) return 0;
+    }
+    if (store_command_begin() != 0) return -1;
+    int status = search_catch_up(&call);
+    int failed = status < 0 || call.status != CALL_OK;
+    store_command_end(!failed);
+    if (failed) {
+        log_error("search index not brought up to date", "error=\"-%s %s\"", call_status_code(call.status),
+                  call.message);
+        return -1;
+    }
+    return 1;
+}

@@ -1,0 +1,25 @@
+/* search.h -- the search index kept up with the event log.
+ *
+ * Owns: indexing the texts of events (a case's opening, messages, agents'
+ * replies, notes) into case_text after they are written -- from the tick
+ * and before each CASE.SEARCH -- and the progress mark (search_progress).
+ * Intake and the other writers never touch the index: one flush of the
+ * index per batch of texts instead of one per command.
+ * Never: writes a case or an event, parses arguments, writes a reply.
+ */
+#ifndef REDRESS_SEARCH_H
+#define REDRESS_SEARCH_H
+
+#include "domain/call.h"
+
+#define SEARCH_CATCH_UP_EVENTS 5000   /* events looked at per step */
+
+/* Indexes the text events after the mark, at most SEARCH_CATCH_UP_EVENTS
+ * of them, in the caller's savepoint: 1 when more remain, 0 when the index
+ * is caught up, -1 with the failure in the call. */
+int search_catch_up(struct call *call);
+/* The tick's step, in a command of its own: 1 if it wrote (a commit is
+ * due), 0 if nothing was new, -1 logged. */
+int search_tick(void);
+
+#endif
