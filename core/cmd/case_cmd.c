@@ -226,7 +226,7 @@ void case_survey_command(struct request *request) {
     struct case_row row;
     if (load_parsed(request, id, &row) != 0) return;
     if (case_survey(&request->call, &row, score_text[0] - '0', comment ? request->argv[3] : NULL,
-                    comment ? request->argvlen[3] : 0) != 0)
+                    comment ? request->argvlen[3] : 0, -1) != 0)
         return;
     reply_ok(request->reply);
 }

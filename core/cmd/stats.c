@@ -6,19 +6,47 @@
  * median and 90th percentile of the time to first response and to
  * resolution (wall seconds from opening).  Percentiles are the nearest-rank
  * value of the sorted times, read with one indexed OFFSET query each.
+ * Satisfaction (CSAT) is read from the surveys (schema 15): responses,
+ * average score and the share of 4s and 5s, overall, per queue and per
+ * agent.  SINCE / UNTIL bound every figure by time: cases by when they
+ * were opened, SLA clocks by when they ended, surveys by when they were
+ * answered.  STATS AGENT name gives one agent's figures alone.
  * Owns: the STATS figures and their reply.  Never: writes a row; a store
  * error is replied as one (never a -1 or a figure cut short).
  */
+#include "cmd/args.h"
 #include "cmd/stats.h"
 #include "cmd/reply.h"
+#include "lib/timeparse.h"
 #include "store/store.h"
+
+#include <stdint.h>
 
 #include <stdio.h>
 #include <string.h>
 
-/* The one number of a count query; 0, or -1 with a store error in the call. */
-static int scalar(struct call *call, const char *sql, long long *value) {
+/* The time window and the agent every query binds: ?1 from (inclusive),
+ * ?2 until (exclusive), ?3 the agent (NULL: every agent). */
+struct window {
+    int64_t since, until;
+    const char *agent;
+    size_t agent_len;
+};
+
+static sqlite3_stmt *bound(const char *sql, const struct window *w) {
     sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, w->since);
+        sqlite3_bind_int64(statement, 2, w->until);
+        if (w->agent) sqlite3_bind_text(statement, 3, w->agent, (int)w->agent_len, SQLITE_STATIC);
+        else sqlite3_bind_null(statement, 3);
+    }
+    return statement;
+}
+
+/* The one number of a count query; 0, or -1 with a store error in the call. */
+static int scalar(struct call *call, const char *sql, const struct window *w, long long *value) {
+    sqlite3_stmt *statement = bound(sql, w);
     int found = call_row(call, statement);
     if (found < 0) return -1;
     *value = found ? sqlite3_column_int64(statement, 0) : 0;
@@ -28,16 +56,16 @@ static int scalar(struct call *call, const char *sql, long long *value) {
 
 /* The nearest-rank percentile (0..100) of `column` over the rows of `sql_count`;
  * "" when there are none.  0, or -1 with a store error in the call. */
-static int percentile(struct call *call, const char *count_sql, const char *offset_sql, int rank, char *out,
-                      size_t out_size) {
+static int percentile(struct call *call, const char *count_sql, const char *offset_sql, const struct window *w,
+                      int rank, char *out, size_t out_size) {
     long long count;
     out[0] = '\0';
-    if (scalar(call, count_sql, &count) != 0) return -1;
+    if (scalar(call, count_sql, w, &count) != 0) return -1;
     if (count <= 0) return 0;
     long long index = (count * rank + 99) / 100 - 1; /* nearest rank, 0-based */
     if (index < 0) index = 0;
-    sqlite3_stmt *statement = store_statement(offset_sql);
-    if (statement) sqlite3_bind_int64(statement, 1, index);
+    sqlite3_stmt *statement = bound(offset_sql, w);
+    if (statement) sqlite3_bind_int64(statement, 4, index);
     int found = call_row(call, statement);
     if (found < 0) return -1;
     if (found) {
@@ -49,8 +77,9 @@ static int percentile(struct call *call, const char *count_sql, const char *offs
 
 /* Appends "sla:<group>" -> "met=N breached=N compliance=P%" pairs; returns
  * how many, or -1 with a store error in the call. */
-static int compliance(struct call *call, struct evbuffer *out, const char *sql, const char *prefix) {
-    sqlite3_stmt *statement = store_statement(sql);
+static int compliance(struct call *call, struct evbuffer *out, const char *sql, const struct window *w,
+                      const char *prefix) {
+    sqlite3_stmt *statement = bound(sql, w);
     int pairs = 0, found;
     while ((found = call_row(call, statement)) > 0) {
         const char *group = (const char *)sqlite3_column_text(statement, 0);
@@ -66,25 +95,104 @@ static int compliance(struct call *call, struct evbuffer *out, const char *sql, 
     return found < 0 ? -1 : pairs;
 }
 
+/* Appends "csat<prefix><group>" -> "responses=N average=A satisfied=P%"
+ * pairs (satisfied: the share of 4s and 5s); how many, or -1. */
+static int csat(struct call *call, struct evbuffer *out, const char *sql, const struct window *w, const char *prefix) {
+    sqlite3_stmt *statement = bound(sql, w);
+    int pairs = 0, found;
+    while ((found = call_row(call, statement)) > 0) {
+        const char *group = (const char *)sqlite3_column_text(statement, 0);
+        long long responses = sqlite3_column_int64(statement, 1), sum = sqlite3_column_int64(statement, 2),
+                  satisfied = sqlite3_column_int64(statement, 3);
+        char name[200], value[120];
+        snprintf(name, sizeof name, "%s%s", prefix, group ? group : "");
+        if (responses > 0)
+            snprintf(value, sizeof value, "responses=%lld average=%.2f satisfied=%.1f%%", responses,
+                     (double)sum / (double)responses, 100.0 * (double)satisfied / (double)responses);
+        else
+            snprintf(value, sizeof value, "responses=0 average= satisfied=");
+        reply_bulk_string(out, name);
+        reply_bulk_string(out, value);
+        pairs++;
+    }
+    return found < 0 ? -1 : pairs;
+}
+
+/* [SINCE t] [UNTIL t] [AGENT name]: 0, or -1 after the error. */
+static int parse_options(struct request *request, struct window *w) {
+    w->since = INT64_MIN;
+    w->until = INT64_MAX;
+    w->agent = NULL;
+    w->agent_len = 0;
+    for (int i = 1; i < request->argc; i++) {
+        int has_value = i + 1 < request->argc;
+        const char *why = NULL;
+        if (request_argument_is(request, i, "SINCE") && has_value) {
+            i++;
+            why = timeparse_instant(request->argv[i], request->argvlen[i], &w->since);
+        } else if (request_argument_is(request, i, "UNTIL") && has_value) {
+            i++;
+            why = timeparse_instant(request->argv[i], request->argvlen[i], &w->until);
+        } else if (request_argument_is(request, i, "AGENT") && has_value) {
+            i++;
+            if (args_name(request, "AGENT", request->argv[i], request->argvlen[i])) return -1;
+            w->agent = request->argv[i];
+            w->agent_len = request->argvlen[i];
+        } else {
+            request_error(request, "INVALID", "unknown or incomplete STATS option '%.*s' (options: SINCE t, "
+                          "UNTIL t, AGENT name)",
+                          (int)(request->argvlen[i] > 32 ? 32 : request->argvlen[i]), request->argv[i]);
+            return -1;
+        }
+        if (why) {
+            request_error(request, "INVALID", "%s %s", request->argv[i - 1], why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 void stats_command(struct request *request) {
-    static const char cases_sql[] = "SELECT count(*) FROM cases";
-    static const char open_sql[] = "SELECT count(*) FROM cases WHERE state NOT IN ('resolved', 'closed')";
+    struct window w;
+    if (parse_options(request, &w) != 0) return;
+    /* ?1 ?2: the window; ?3: the agent (NULL: everyone's).  Cases count by
+     * when they opened, clocks by when they ended, surveys by when they
+     * were answered. */
+#define CASES_IN " created_at >= ?1 AND created_at < ?2 AND (?3 IS NULL OR assignee = ?3)"
+    static const char cases_sql[] = "SELECT count(*) FROM cases WHERE" CASES_IN;
+    static const char open_sql[] =
+        "SELECT count(*) FROM cases WHERE state NOT IN ('resolved', 'closed') AND" CASES_IN;
     static const char breached_sql[] =
-        "SELECT count(*) FROM cases WHERE breached > 0 AND state NOT IN ('resolved', 'closed')";
-    static const char first_count[] = "SELECT count(*) FROM cases WHERE first_reply_at IS NOT NULL";
+        "SELECT count(*) FROM cases WHERE breached > 0 AND state NOT IN ('resolved', 'closed') AND" CASES_IN;
+    static const char handled_sql[] =
+        "SELECT count(*) FROM cases WHERE resolved_at IS NOT NULL AND" CASES_IN;
+    static const char first_count[] = "SELECT count(*) FROM cases WHERE first_reply_at IS NOT NULL AND" CASES_IN;
     static const char first_offset[] =
-        "SELECT first_reply_at - created_at AS t FROM cases WHERE first_reply_at IS NOT NULL ORDER BY t LIMIT 1 OFFSET ?1";
-    static const char resolution_count[] = "SELECT count(*) FROM cases WHERE resolved_at IS NOT NULL";
+        "SELECT first_reply_at - created_at AS t FROM cases WHERE first_reply_at IS NOT NULL AND" CASES_IN
+        " ORDER BY t LIMIT 1 OFFSET ?4";
+    static const char resolution_count[] = "SELECT count(*) FROM cases WHERE resolved_at IS NOT NULL AND" CASES_IN;
     static const char resolution_offset[] =
-        "SELECT resolved_at - created_at AS t FROM cases WHERE resolved_at IS NOT NULL ORDER BY t LIMIT 1 OFFSET ?1";
+        "SELECT resolved_at - created_at AS t FROM cases WHERE resolved_at IS NOT NULL AND" CASES_IN
+        " ORDER BY t LIMIT 1 OFFSET ?4";
+#undef CASES_IN
+#define CLOCKS_IN                                                                                              \
+    " FROM deadlines d JOIN cases c ON c.id = d.case_id WHERE d.kind NOT LIKE 'automation:%' AND d.kind <> 'notify'" \
+    " AND d.state IN ('met', 'breached') AND coalesce(d.ended_at, d.due_at, d.created_at) >= ?1"               \
+    " AND coalesce(d.ended_at, d.due_at, d.created_at) < ?2 AND (?3 IS NULL OR c.assignee = ?3)"
     static const char by_priority[] =
-        "SELECT c.priority, sum(d.state = 'met'), sum(d.state = 'breached') FROM deadlines d"
-        " JOIN cases c ON c.id = d.case_id WHERE d.kind NOT LIKE 'automation:%' AND d.kind <> 'notify'"
-        " AND d.state IN ('met', 'breached') GROUP BY c.priority ORDER BY c.priority";
+        "SELECT c.priority, sum(d.state = 'met'), sum(d.state = 'breached')" CLOCKS_IN
+        " GROUP BY c.priority ORDER BY c.priority";
     static const char by_queue[] =
-        "SELECT c.queue, sum(d.state = 'met'), sum(d.state = 'breached') FROM deadlines d"
-        " JOIN cases c ON c.id = d.case_id WHERE d.kind NOT LIKE 'automation:%' AND d.kind <> 'notify'"
-        " AND d.state IN ('met', 'breached') GROUP BY c.queue ORDER BY c.queue";
+        "SELECT c.queue, sum(d.state = 'met'), sum(d.state = 'breached')" CLOCKS_IN " GROUP BY c.queue ORDER BY c.queue";
+#undef CLOCKS_IN
+#define SURVEYS_IN " FROM surveys WHERE at >= ?1 AND at < ?2 AND (?3 IS NULL OR agent = ?3)"
+    static const char csat_all[] = "SELECT '', count(*), coalesce(sum(score), 0), coalesce(sum(score >= 4), 0)" SURVEYS_IN;
+    static const char csat_queue[] =
+        "SELECT queue, count(*), sum(score), sum(score >= 4)" SURVEYS_IN " GROUP BY queue ORDER BY queue";
+    static const char csat_agent[] =
+        "SELECT agent, count(*), sum(score), sum(score >= 4)" SURVEYS_IN " AND agent IS NOT NULL"
+        " GROUP BY agent ORDER BY agent";
+#undef SURVEYS_IN
     struct evbuffer *pairs = evbuffer_new();
     if (pairs == NULL) {
         request_error(request, "ERR", "out of memory");
@@ -93,11 +201,16 @@ void stats_command(struct request *request) {
     struct call *call = &request->call;
     int count = 0;
     char value[40];
+    if (w.agent) {
+        reply_bulk_string(pairs, "agent");
+        reply_bulk(pairs, w.agent, w.agent_len);
+        count++;
+    }
     const struct { const char *name, *sql; } counts[] = {
-        {"cases", cases_sql}, {"open", open_sql}, {"breached_open", breached_sql}};
-    for (size_t i = 0; i < 3; i++) {
+        {"cases", cases_sql}, {"open", open_sql}, {"breached_open", breached_sql}, {"handled", handled_sql}};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
         long long number;
-        if (scalar(call, counts[i].sql, &number) != 0) goto failed;
+        if (scalar(call, counts[i].sql, &w, &number) != 0) goto failed;
         snprintf(value, sizeof value, "%lld", number);
         reply_bulk_string(pairs, counts[i].name);
         reply_bulk_string(pairs, value);
@@ -110,17 +223,25 @@ void stats_command(struct request *request) {
         {"resolution_p90", resolution_count, resolution_offset, 90},
     };
     for (size_t i = 0; i < 4; i++) {
-        if (percentile(call, times[i].count_sql, times[i].offset_sql, times[i].rank, value, sizeof value) != 0)
+        if (percentile(call, times[i].count_sql, times[i].offset_sql, &w, times[i].rank, value, sizeof value) != 0)
             goto failed;
         reply_bulk_string(pairs, times[i].name);
         reply_bulk_string(pairs, value);
         count++;
     }
-    int by_priority_pairs = compliance(call, pairs, by_priority, "sla:");
-    if (by_priority_pairs < 0) goto failed;
-    int by_queue_pairs = compliance(call, pairs, by_queue, "sla_queue:");
-    if (by_queue_pairs < 0) goto failed;
-    count += by_priority_pairs + by_queue_pairs;
+    int added;
+    if ((added = compliance(call, pairs, by_priority, &w, "sla:")) < 0) goto failed;
+    count += added;
+    if ((added = compliance(call, pairs, by_queue, &w, "sla_queue:")) < 0) goto failed;
+    count += added;
+    if ((added = csat(call, pairs, csat_all, &w, "csat")) < 0) goto failed;
+    count += added;
+    if ((added = csat(call, pairs, csat_queue, &w, "csat_queue:")) < 0) goto failed;
+    count += added;
+    if (!w.agent) {
+        if ((added = csat(call, pairs, csat_agent, &w, "csat_agent:")) < 0) goto failed;
+        count += added;
+    }
     reply_array(request->reply, count * 2);
     evbuffer_add_buffer(request->reply, pairs);
 failed: /* a store error: request_finish replies it */

@@ -18,6 +18,7 @@
 #include "cmd/customer_cmd.h"
 #include "cmd/message_cmd.h"
 #include "cmd/search_cmd.h"
+#include "cmd/survey_cmd.h"
 #include "cmd/rules_cmd.h"
 #include "cmd/queue_cmd.h"
 #include "cmd/refund_cmd.h"
@@ -192,11 +193,14 @@ static const struct command command_table[] = {
     {"REFUND.GET",       2, 2, R, refund_get_command, "id", ALL, {REFUND_AT(1)}},
     {"REFUND.LIST",      2, 2, R, refund_list_command, "case", ALL, {CASE_AT(1)}},
     {"CASE.SURVEY",      3, 4, W, case_survey_command, "id score(1-5) [comment]", A | S | D, {CASE_AT(1)}},
+    {"CASE.SURVEY.TOKEN", 2, 2, W, case_survey_token_command, "id", A | S | D, {CASE_AT(1)}},
+    /* The customer's own answer: no login; a bad token is throttled per address as a failed AUTH. */
+    {"SURVEY.ANSWER",    3, 4, W, survey_answer_command, "token score(1-5) [comment]", P, NONE},
     {"EVENTS.SUBSCRIBE", 1, 33, U, events_subscribe_command, "[queue ...]", ALL, {QUEUES_FROM(1)}},
     {"SUBSCRIBE",        1, 33, U, events_subscribe_command, "[queue ...]", ALL, {QUEUES_FROM(1)}},
     {"EVENTS.UNSUBSCRIBE", 1, -1, U, events_unsubscribe_command, "", ALL, NONE},
     {"UNSUBSCRIBE",      1, -1, U, events_unsubscribe_command, "", ALL, NONE},
-    {"STATS",            1, 1, R, stats_command, "", S | F | D, NONE},
+    {"STATS",            1, 7, R, stats_command, "[SINCE t] [UNTIL t] [AGENT name]", S | F | D, NONE},
     /* Customers are not in a queue: whoever serves them may look them up;
      * linking an identity is the work of those who talk to them. */
     {"CUSTOMER.GET",     2, 2, R, customer_get_command, "customer", ALL, NONE},

@@ -452,25 +452,55 @@ int case_set_field(struct call *call, struct case_row *row, enum case_field fiel
     return case_event(call, row, "changed", &detail);
 }
 
-int case_survey(struct call *call, struct case_row *row, int score, const char *comment, size_t len) {
+int case_survey(struct call *call, struct case_row *row, int score, const char *comment, size_t len,
+                long long round) {
     if (score < CASE_SCORE_MIN || score > CASE_SCORE_MAX)
         return call_fail(call, CALL_INVALID, "score must be an integer from %d to %d", CASE_SCORE_MIN,
                          CASE_SCORE_MAX);
     if (row->state != CASE_RESOLVED && row->state != CASE_CLOSED)
         return call_fail(call, CALL_BADSTATE, "case %lld is %s: a survey follows resolution", (long long)row->id,
                          lifecycle_state_name(row->state));
+    static const char round_sql[] = "SELECT reopen_count FROM cases WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(round_sql);
+    if (statement == NULL) return call_store_error(call);
+    sqlite3_bind_int64(statement, 1, row->id);
+    int found = call_row(call, statement);
+    if (found <= 0) return found < 0 ? -1 : call_fail(call, CALL_NOTFOUND, "case %lld does not exist", (long long)row->id);
+    long long current = sqlite3_column_int64(statement, 0);
+    sqlite3_reset(statement);
+    if (round >= 0 && round != current)
+        return call_fail(call, CALL_CONFLICT, "case %lld was reopened since this survey was asked for", (long long)row->id);
+    int64_t now = clock_now();
+    static const char insert_sql[] =
+        "INSERT INTO surveys(case_id, round, score, comment, agent, queue, source, at)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(case_id, round) DO NOTHING";
+    statement = store_statement(insert_sql);
+    if (statement == NULL) return call_store_error(call);
+    sqlite3_bind_int64(statement, 1, row->id);
+    sqlite3_bind_int64(statement, 2, current);
+    sqlite3_bind_int(statement, 3, score);
+    bind_text_or_null(statement, 4, comment, len);
+    bind_text_or_null(statement, 5, row->assignee[0] ? row->assignee : NULL, strlen(row->assignee));
+    sqlite3_bind_text(statement, 6, row->queue, -1, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 7, call->actor ? call->actor : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(statement, 8, now);
+    if (call_step(call, statement) != 0) return -1;
+    if (sqlite3_changes(store_database()) == 0)
+        return call_fail(call, CALL_CONFLICT, "case %lld has its survey for this resolution (one per resolution, "
+                         "again once it reopens)", (long long)row->id);
     static const char sql[] =
         "UPDATE cases SET survey_score = ?2, survey_comment = ?3, updated_at = ?4 WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
+    statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
     sqlite3_bind_int64(statement, 1, row->id);
     sqlite3_bind_int(statement, 2, score);
     bind_text_or_null(statement, 3, comment, len);
-    sqlite3_bind_int64(statement, 4, clock_now());
+    sqlite3_bind_int64(statement, 4, now);
     if (call_step(call, statement) != 0) return -1;
     struct detail detail = DETAIL_INIT;
     detail_add_integer(&detail, "score", score);
     if (comment) detail_add(&detail, "comment", comment, len);
+    detail_add_integer(&detail, "round", current);
     return case_event(call, row, "survey", &detail);
 }
 
@@ -532,7 +562,8 @@ int case_count_breach(struct call *call, struct case_row *row) {
 int case_refresh_next_due(struct call *call, int64_t case_id) {
     /* The earliest running SLA deadline: what CASE.CLAIM orders by. */
     static const char sql[] =
-        "UPDATE cases SET next_due = (SELECT min(due_at) FROM deadlines WHERE case_id = ?1 AND state = 'running'"
+        "UPDATE cases SET next_due = (SELECT min(due_at) FROM deadlines WHERE case_id = ?1 AND ended_at IS NULL"
+        " AND state = 'running'"
         " AND kind NOT LIKE 'automation:%' AND kind <> 'notify') WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);

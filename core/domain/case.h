@@ -96,7 +96,12 @@ int case_set_escalation(struct call *call, struct case_row *row, const char *pri
                         const char *queue, long long level); /* no event: escalation writes it */
 int case_count_breach(struct call *call, struct case_row *row);
 int case_refresh_next_due(struct call *call, int64_t case_id);
-int case_survey(struct call *call, struct case_row *row, int score, const char *comment, size_t len);
+/* One survey per resolution (round: the case's reopen_count; -1 = the
+ * current one): BADSTATE unless resolved or closed, CONFLICT when the round
+ * has its survey or (a token's round) the case was reopened since; the
+ * survey row, the case's survey_score/comment, the "survey" event. */
+int case_survey(struct call *call, struct case_row *row, int score, const char *comment, size_t len,
+                long long round);
 int case_link(struct call *call, const struct case_row *a, const struct case_row *b);
 
 #endif

@@ -251,7 +251,8 @@ int deadlines_closed(struct call *call, int64_t case_id) {
 int deadlines_pause(struct call *call, int64_t case_id) {
     static const char select_sql[] =
         "SELECT id, kind, calendar, running_since, used, target FROM deadlines"
-        " WHERE case_id = ?1 AND state = 'running' AND kind NOT LIKE 'automation:%' AND kind <> 'notify'";
+        " WHERE case_id = ?1 AND ended_at IS NULL AND state = 'running' AND kind NOT LIKE 'automation:%'"
+        " AND kind <> 'notify'";
     static const char update_sql[] =
         "UPDATE deadlines SET state = 'paused', used = ?2, running_since = NULL, warn_at = NULL, due_at = NULL"
         " WHERE id = ?1";
@@ -308,7 +309,8 @@ static int first_clock(struct call *call, const char *sql, int64_t case_id, char
  * next-response clock (the sla hook's next_response target). */
 int deadlines_resume(struct call *call, int64_t case_id, int customer_answered) {
     static const char select_sql[] =
-        "SELECT id, kind, calendar, used, target, warned FROM deadlines WHERE case_id = ?1 AND state = 'paused'";
+        "SELECT id, kind, calendar, used, target, warned FROM deadlines WHERE case_id = ?1 AND ended_at IS NULL"
+        " AND state = 'paused'";
     static const char update_sql[] =
         "UPDATE deadlines SET state = 'running', running_since = ?2, warn_at = ?3, due_at = ?4 WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(select_sql);

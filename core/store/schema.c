@@ -290,6 +290,44 @@ const char *const store_migrations[] = {
     "CREATE TABLE IF NOT EXISTS search_progress(id INTEGER PRIMARY KEY CHECK (id = 1),"
     " indexed_through INTEGER NOT NULL);"
     "INSERT OR REPLACE INTO search_progress(id, indexed_through) SELECT 1, coalesce(max(id), 0) FROM events;",
+    /* 15: satisfaction.  One survey per resolution of a case: `round` is
+     * the case's reopen_count when it was answered (a reopened case may be
+     * surveyed again), with the agent and queue it was answered for (CSAT
+     * per agent and queue), and who gave it (an agent's name, or
+     * "customer" through a survey token).  The key that signs survey
+     * tokens (HMAC-SHA256), from SQLite's randomness (ChaCha20 seeded by
+     * the OS); the nonces of tokens used, so each is used once.  Existing
+     * survey scores become surveys of their case's current round.  Re-runnable
+     * (what exists is kept). */
+    "CREATE TABLE IF NOT EXISTS surveys("
+    "  id INTEGER PRIMARY KEY,"
+    "  case_id INTEGER NOT NULL REFERENCES cases(id),"
+    "  round INTEGER NOT NULL,"
+    "  score INTEGER NOT NULL CHECK (score BETWEEN 1 AND 5),"
+    "  comment TEXT,"
+    "  agent TEXT,"
+    "  queue TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  at INTEGER NOT NULL,"
+    "  UNIQUE (case_id, round)"
+    ");"
+    "CREATE INDEX IF NOT EXISTS surveys_by_time ON surveys(at);"
+    "INSERT OR IGNORE INTO surveys(case_id, round, score, comment, agent, queue, source, at)"
+    " SELECT id, reopen_count, survey_score, survey_comment, assignee, queue, 'migrated', updated_at FROM cases"
+    " WHERE survey_score BETWEEN 1 AND 5;"
+    "CREATE TABLE IF NOT EXISTS secrets(name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO secrets(name, value) VALUES ('survey_token', randomblob(32));"
+    /* and a case's clocks that have not ended, which every message, reply,
+     * wait and resume reads: a case that talks long (a customer's hundredth
+     * message) reads its few live clocks, not every clock it ever had.
+     * Running and paused clocks never have ended_at; the queries on them
+     * say so, so that the planner takes this index. */
+    "CREATE INDEX IF NOT EXISTS deadlines_live_by_case ON deadlines(case_id) WHERE ended_at IS NULL;"
+    "CREATE TABLE IF NOT EXISTS survey_tokens_used("
+    "  nonce TEXT PRIMARY KEY,"
+    "  case_id INTEGER NOT NULL REFERENCES cases(id),"
+    "  used_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 };
 #define MIGRATION_COUNT ((int)(sizeof store_migrations / sizeof store_migrations[0]))
 

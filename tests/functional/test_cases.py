@@ -145,13 +145,14 @@ def test_whole_lifecycle():
         assert kinds == ["opened", "triaged", "assigned", "note", "reply", "reply", "waiting", "waiting",
                          "resumed", "changed", "changed", "changed", "resolved", "reopened", "resolved",
                          "survey", "closed"], kinds
-        # Closed is terminal and read-only (a late survey is still welcome).
+        # Closed is terminal and read-only (a late survey is still welcome, one per resolution).
         for cmd in (["CASE.REOPEN", cid], ["CASE.REPLY", cid, "x"], ["CASE.NOTE", cid, "x"],
                     ["CASE.ASSIGN", cid, "bob"], ["CASE.SET", cid, "PRIORITY", "P2"],
                     ["CASE.WAIT", cid, "CUSTOMER"], ["CASE.RESOLVE", cid, "x"], ["CASE.CLOSE", cid]):
             r = c.call(*cmd)
             assert isinstance(r, RespError) and r.code == "BADSTATE" and "closed" in r, (cmd, r)
-        assert c.call("CASE.SURVEY", cid, 5) == "OK"
+        r = c.call("CASE.SURVEY", cid, 5)
+        assert isinstance(r, RespError) and r.code == "CONFLICT", r
 
 
 def test_unchanged_values_write_no_event():

@@ -350,3 +350,114 @@ def test_case_search_finds_chinese_two_character_words_and_english_ranked_and_sc
         r = admin.call("CASE.SEARCH", "退")
         assert "one CJK character" in r
         assert ids(admin.call("CASE.SEARCH", '"退款" !!')) == ids(admin.call("CASE.SEARCH", "退款"))
+
+
+# --------------------------------------------------------------- satisfaction
+
+
+def test_one_survey_per_resolution_and_a_survey_the_customer_answers_with_a_token():
+    with Daemon() as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        cid = open_case(c, customer="C-1")
+        r = c.call("CASE.SURVEY.TOKEN", cid)
+        assert isinstance(r, RespError) and r.code == "BADSTATE"
+        c.call("CASE.RESOLVE", cid, "fixed")
+        assert c.call("CASE.SURVEY", cid, 5) == "OK"
+        r = c.call("CASE.SURVEY", cid, 4)
+        assert isinstance(r, RespError) and r.code == "CONFLICT" and "one per resolution" in r
+        old_token = c.call("CASE.SURVEY.TOKEN", cid)          # asks about the first resolution
+        c.call("CASE.REOPEN", cid, "not fixed after all")
+        c.call("CASE.RESOLVE", cid, "fixed")
+        token = c.call("CASE.SURVEY.TOKEN", cid)
+        assert isinstance(token, str) and token.startswith("%d.1." % cid)
+        # The customer answers without a login (a web form or channel plugin calls it).
+        stranger = Client(d.port)
+        assert stranger.call("SURVEY.ANSWER", token, 4, "好多了 much better") == cid
+        r = stranger.call("SURVEY.ANSWER", token, 5)
+        assert isinstance(r, RespError) and r.code == "CONFLICT" and "used" in r
+        r = stranger.call("SURVEY.ANSWER", old_token, 2)
+        assert isinstance(r, RespError) and r.code == "CONFLICT" and "reopened" in r
+        event = [e for e in history(c, cid) if e["kind"] == "survey"][-1]
+        assert event["actor"] == "customer" and "score=4" in event["detail"] and "round=1" in event["detail"]
+        case = as_map(c.call("CASE.GET", cid))
+        assert (case["survey_score"], case["survey_comment"]) == ("4", "好多了 much better")
+        # A forged or altered token is refused and counted like a failed AUTH for the address.
+        before = int(as_map_info(c.call("INFO", "stats"))["auth_failures"])
+        forged = token[:-1] + ("0" if token[-1] != "0" else "1")
+        for bad in (forged, "1.0.99999999999.abc.def", "nonsense"):
+            r = stranger.call("SURVEY.ANSWER", bad, 5)
+            assert isinstance(r, RespError) and r.code == "INVALID" and "not valid" in r, (bad, r)
+        assert int(as_map_info(c.call("INFO", "stats"))["auth_failures"]) == before + 3
+        # From the third failure on, what the address sends next waits (100 ms, doubling) -- on the
+        # daemon's clock, which the test moves.
+        stranger.send("SURVEY.ANSWER", token, 6)
+        c.call("DEBUG.CLOCK", "ADVANCE", 3)             # within the 10 s a stranger has to AUTH
+        r = stranger.read_reply()
+        assert isinstance(r, RespError) and r.code == "INVALID", r
+        # An expired token: 30 days.
+        c.call("CASE.REOPEN", cid)
+        c.call("CASE.RESOLVE", cid, "fixed")
+        late = c.call("CASE.SURVEY.TOKEN", cid)
+        c.call("DEBUG.CLOCK", "ADVANCE", 31 * DAY)
+        r = Client(d.port).call("SURVEY.ANSWER", late, 5)
+        assert isinstance(r, RespError) and r.code == "INVALID" and "expired" in r
+
+
+def as_map_info(text):
+    return dict(line.split(":", 1) for line in text.splitlines() if ":" in line and not line.startswith("#"))
+
+
+def test_stats_csat_per_queue_agent_and_overall_match_an_independent_count():
+    with Daemon() as d:
+        c = d.client()
+        for name in ("alice", "bob"):
+            c.call("AGENT.ADD", name, "agent", "QUEUES", "support,logistics")
+        c.call("DEBUG.CLOCK", "SET", T0)
+        plan = [("support", "alice", 5, 0), ("support", "alice", 4, 0), ("support", "bob", 2, 0),
+                ("logistics", "bob", 5, 1), ("logistics", "alice", 3, 1), ("logistics", None, 1, 2)]
+        answered = []
+        for day, (queue, agent, score, when) in enumerate(plan):
+            c.call("DEBUG.CLOCK", "SET", T0 + when * DAY + day * 60)
+            cid = open_case(c, customer="C-%d" % day)
+            if queue != "support":
+                c.call("CASE.TRANSFER", cid, queue)
+            if agent:
+                c.call("CASE.ASSIGN", cid, agent)
+            c.call("DEBUG.CLOCK", "ADVANCE", 100 * (day + 1))
+            c.call("CASE.REPLY", cid, "on it")
+            c.call("DEBUG.CLOCK", "ADVANCE", 1000)
+            c.call("CASE.RESOLVE", cid, "done")
+            assert c.call("CASE.SURVEY", cid, score) == "OK"
+            answered.append((queue, agent, score, when))
+
+        def figure(rows):
+            scores = [s for _, _, s, _ in rows]
+            if not scores:
+                return "responses=0 average= satisfied="
+            return "responses=%d average=%.2f satisfied=%.1f%%" % (
+                len(scores), sum(scores) / len(scores), 100.0 * sum(s >= 4 for s in scores) / len(scores))
+
+        stats = as_map(c.call("STATS"))
+        assert stats["csat"] == figure(answered)
+        for queue in ("support", "logistics"):
+            assert stats["csat_queue:" + queue] == figure([r for r in answered if r[0] == queue])
+        for agent in ("alice", "bob"):
+            assert stats["csat_agent:" + agent] == figure([r for r in answered if r[1] == agent])
+        assert stats["handled"] == "6"
+        # SINCE / UNTIL bound every figure: the first day only.
+        day1 = as_map(c.call("STATS", "SINCE", T0, "UNTIL", T0 + DAY))
+        first = [r for r in answered if r[3] == 0]
+        assert day1["csat"] == figure(first) and day1["cases"] == "3" and day1["handled"] == "3"
+        assert "csat_queue:logistics" not in day1
+        assert as_map(c.call("STATS", "SINCE", "2026-09-23T00:00:00Z"))["cases"] == "1"
+        # One agent's figures.
+        alice = as_map(c.call("STATS", "AGENT", "alice"))
+        mine = [r for r in answered if r[1] == "alice"]
+        assert alice["agent"] == "alice" and alice["handled"] == str(len(mine)) and alice["csat"] == figure(mine)
+        # alice's cases were the 1st, 2nd and 5th: first replies after 100, 200, 500 s; resolved 1100 s later.
+        assert alice["first_response_median"] == "200" and alice["resolution_median"] == "1200"
+        assert not any(k.startswith("csat_agent:") for k in alice)
+        for args in (("SINCE", "soon"), ("AGENT", "a b"), ("COLOUR",)):
+            r = c.call("STATS", *args)
+            assert isinstance(r, RespError) and r.code == "INVALID", (args, r)

@@ -171,21 +171,27 @@ TEST(case_survey_follows_resolution) {
     struct case_row row;
     LOAD_OR_END(id, &row);
     fx_begin();
-    CHECK_INT(case_survey(&case_call, &row, 4, NULL, 0), -1);
+    CHECK_INT(case_survey(&case_call, &row, 4, NULL, 0, -1), -1);
     fx_end(0);
     CHECK_INT(case_call.status, CALL_BADSTATE);
     CHECK_STR(case_call.message, fx_text("case %lld is open: a survey follows resolution", id));
     fx_exec("UPDATE cases SET state = 'resolved'");
     LOAD_OR_END(id, &row);
     fx_begin();
-    CHECK_INT(case_survey(&case_call, &row, 6, NULL, 0), -1);
+    CHECK_INT(case_survey(&case_call, &row, 6, NULL, 0, -1), -1);
     fx_end(0);
     CHECK_INT(case_call.status, CALL_INVALID);
     fx_begin();
-    CHECK_INT(case_survey(&case_call, &row, 5, "very good", 9), 0);
+    CHECK_INT(case_survey(&case_call, &row, 5, "very good", 9, -1), 0);
     fx_end(1);
     CHECK_STR(fx_query("SELECT survey_score || ' ' || survey_comment FROM cases WHERE id = %lld", id), "5 very good");
-    CHECK_STR(fx_last_event(id), "survey score=5 comment=\"very good\"");
+    CHECK_STR(fx_last_event(id), "survey score=5 comment=\"very good\" round=0");
+    /* One survey per resolution: a second is a CONFLICT until the case reopens. */
+    fx_begin();
+    CHECK_INT(case_survey(&case_call, &row, 3, NULL, 0, -1), -1);
+    fx_end(0);
+    CHECK_INT(case_call.status, CALL_CONFLICT);
+    CHECK_STR(fx_query("SELECT count(*) || ' ' || max(score) FROM surveys WHERE case_id = %lld", id), "1 5");
     fx_close_store();
 }
 
