@@ -18,7 +18,7 @@ CC      ?= cc
 VERSION := 0.1.0
 PKGS    := lua5.4 sqlite3 libevent libcrypto
 
-BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev tzdata
+BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev libjansson-dev tzdata
 TEST_PACKAGES  := python3 redis-tools redis-server openssl
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -59,7 +59,7 @@ TEST_PLUGINS  := $(patsubst tests/plugins/%.c,$(BUILD)/test-plugins/%.so,$(wildc
                  $(BUILD)/test-plugins/skeleton.so
 PLUGIN_CFLAGS  = -std=c11 $(WARNINGS) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC \
                  -fvisibility=hidden -Iinclude $(SANITIZE_FLAGS) \
-                 $(shell pkg-config --cflags libevent libevent_openssl openssl sqlite3 2>/dev/null)
+                 $(shell pkg-config --cflags libevent libevent_openssl openssl sqlite3 jansson 2>/dev/null)
 PLUGIN_LIBS    = $(shell pkg-config --libs libevent sqlite3 2>/dev/null)
 HTTP_PLUGINS  := $(BUILD)/plugins/webhook.so $(BUILD)/plugins/http_refund.so
 
@@ -102,6 +102,8 @@ $(BUILD)/plugins/%.so: plugins/%.c include/redress/plugin.h $(DEPS_STAMP)
 
 $(HTTP_PLUGINS): plugins/http_client.c plugins/http_client.h
 $(HTTP_PLUGINS): PLUGIN_LIBS = $(shell pkg-config --libs libevent libevent_openssl openssl 2>/dev/null)
+# The webhook builds its JSON with libjansson.
+$(BUILD)/plugins/webhook.so: PLUGIN_LIBS = $(shell pkg-config --libs libevent libevent_openssl openssl jansson 2>/dev/null)
 
 $(BUILD)/test-plugins/%.so: tests/plugins/%.c include/redress/plugin.h $(DEPS_STAMP)
 	@mkdir -p $(dir $@)

@@ -11,7 +11,12 @@
  * Each event is one POST of
  *   {"id":41,"kind":"opened","case":7,"queue":"billing","at":1764000000,
  *    "actor":"alice","detail":"channel=email priority=P2 ..."}
- * with the header X-Redress-Event: 41.  A 2xx answer delivers it; anything
+ * with the header X-Redress-Event: 41.  A customer_notice event (what the
+ * customer is told: see README.md) also carries, read from its detail,
+ *   "customer":"alice@example.com","customer_id":3,"channel":"wechat",
+ *   "lang":"zh-CN","text":"...","eta":1764003600,"notice_event":"received"
+ * for the channel plugin or gateway that delivers it.  The JSON is built
+ * with libjansson.  A 2xx answer delivers it; anything
  * else (no answer, timeout, any other status) is retried, with backoff,
  * until it is delivered: events reach each URL in log order, at least once
  * (a receiver dedupes on the id).
@@ -31,9 +36,11 @@
 #include "http_client.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <event2/buffer.h>
 #include <event2/dns.h>
 #include <event2/event.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,18 +113,125 @@ static int write_cursor(struct target *target) {
     return ok && rename(temporary, target->cursor_path) == 0 ? 0 : -1;
 }
 
+#define NOTICE_VALUE_MAX 4096   /* a notice's text: the rules' reply limit */
+
+/* Reads logfmt `key=value` / `key="quoted \"value\""` pairs of a detail and
+ * calls pair(key, value) for each (values unescaped, cut at NOTICE_VALUE_MAX). */
+static void logfmt_pairs(const char *text, size_t len, void (*pair)(void *context, const char *key, size_t key_len,
+                                                                      const char *value, size_t value_len),
+                         void *context) {
+    char value[NOTICE_VALUE_MAX + 1];
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && text[i] == ' ') i++;
+        size_t key = i;
+        while (i < len && text[i] != '=' && text[i] != ' ') i++;
+        if (i >= len || text[i] != '=') {
+            while (i < len && text[i] != ' ') i++;
+            continue;
+        }
+        size_t key_len = i - key, used = 0;
+        i++;
+        if (i < len && text[i] == '"') {
+            for (i++; i < len && text[i] != '"'; i++) {
+                char c = text[i];
+                if (c == '\\' && i + 1 < len) {
+                    c = text[++i];
+                    if (c == 'n') c = '\n';
+                    else if (c == 't') c = '\t';
+                    else if (c == 'r') c = '\r';
+                }
+                if (used < NOTICE_VALUE_MAX) value[used++] = c;
+            }
+            i++;
+        } else {
+            while (i < len && text[i] != ' ') {
+                if (used < NOTICE_VALUE_MAX) value[used++] = text[i];
+                i++;
+            }
+        }
+        value[used] = '\0';
+        pair(context, text + key, key_len, value, used);
+    }
+}
+
+/* A JSON string of text[0..len): as it is when it is UTF-8, else with each
+ * byte that is not part of a well-formed sequence replaced by U+FFFD (a
+ * reason cut inside a character must not stop the delivery of its event). */
+static json_t *json_text(const char *text, size_t len) {
+    json_t *value = json_stringn(text, len);
+    if (value || len > SIZE_MAX / 3) return value;
+    char *clean = malloc(3 * len + 1);
+    if (clean == NULL) return NULL;
+    size_t used = 0, i = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)text[i];
+        size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 && c >= 0xC2 ? 2 : (c & 0xF0) == 0xE0 ? 3
+                 : (c & 0xF8) == 0xF0 && c <= 0xF4 ? 4 : 0;
+        int ok = n > 0 && i + n <= len && c != 0;
+        for (size_t k = 1; ok && k < n; k++) ok = ((unsigned char)text[i + k] & 0xC0) == 0x80;
+        /* the checks jansson makes beyond the lead and continuation bytes */
+        if (ok && n == 3) {
+            unsigned char d = (unsigned char)text[i + 1];
+            ok = !(c == 0xE0 && d < 0xA0) && !(c == 0xED && d >= 0xA0);
+        }
+        if (ok && n == 4) {
+            unsigned char d = (unsigned char)text[i + 1];
+            ok = !(c == 0xF0 && d < 0x90) && !(c == 0xF4 && d >= 0x90);
+        }
+        if (ok) {
+            memcpy(clean + used, text + i, n);
+            used += n;
+            i += n;
+        } else {
+            memcpy(clean + used, "\xEF\xBF\xBD", 3);
+            used += 3;
+            i++;
+        }
+    }
+    value = json_stringn(clean, used);
+    free(clean);
+    return value;
+}
+
+/* A customer_notice's fields, as the notice's own JSON fields. */
+static void notice_field(void *context, const char *key, size_t key_len, const char *value, size_t value_len) {
+    json_t *object = context;
+    static const char *const texts[] = {"customer", "channel", "lang", "text"};
+    static const char *const numbers[] = {"customer_id", "eta"};
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++)
+        if (strlen(texts[k]) == key_len && memcmp(texts[k], key, key_len) == 0)
+            json_object_set_new(object, texts[k], json_text(value, value_len));
+    for (size_t k = 0; k < sizeof numbers / sizeof numbers[0]; k++)
+        if (strlen(numbers[k]) == key_len && memcmp(numbers[k], key, key_len) == 0)
+            json_object_set_new(object, numbers[k], json_integer(strtoll(value, NULL, 10)));
+    if (key_len == 5 && memcmp(key, "event", 5) == 0)
+        json_object_set_new(object, "notice_event", json_text(value, value_len));
+    if (key_len == 6 && memcmp(key, "urgent", 6) == 0) json_object_set_new(object, "urgent", json_true());
+}
+
 static struct evbuffer *event_json(const struct redress_event *event) {
+    json_t *object = json_object();
+    if (object == NULL) return NULL;
+    int failed = json_object_set_new(object, "id", json_integer(event->id)) != 0 ||
+                 json_object_set_new(object, "kind", json_text(event->kind, strlen(event->kind))) != 0 ||
+                 json_object_set_new(object, "case", json_integer(event->case_id)) != 0 ||
+                 json_object_set_new(object, "queue", json_text(event->queue, strlen(event->queue))) != 0 ||
+                 json_object_set_new(object, "at", json_integer(event->at)) != 0 ||
+                 json_object_set_new(object, "actor", json_text(event->actor, strlen(event->actor))) != 0 ||
+                 json_object_set_new(object, "detail", json_text(event->detail, event->detail_length)) != 0;
+    if (!failed && strcmp(event->kind, "customer_notice") == 0)
+        logfmt_pairs(event->detail, event->detail_length, notice_field, object);
+    /* Compact, keys in insertion order. */
+    char *text = failed ? NULL : json_dumps(object, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(object);
+    if (text == NULL) return NULL;
     struct evbuffer *body = evbuffer_new();
-    if (body == NULL) return NULL;
-    evbuffer_add_printf(body, "{\"id\":%lld,\"kind\":", (long long)event->id);
-    json_append_string(body, event->kind, strlen(event->kind));
-    evbuffer_add_printf(body, ",\"case\":%lld,\"queue\":", (long long)event->case_id);
-    json_append_string(body, event->queue, strlen(event->queue));
-    evbuffer_add_printf(body, ",\"at\":%lld,\"actor\":", (long long)event->at);
-    json_append_string(body, event->actor, strlen(event->actor));
-    evbuffer_add_printf(body, ",\"detail\":");
-    json_append_string(body, event->detail, event->detail_length);
-    evbuffer_add_printf(body, "}");
+    if (body && evbuffer_add(body, text, strlen(text)) != 0) {
+        evbuffer_free(body);
+        body = NULL;
+    }
+    free(text);
     return body;
 }
 

@@ -40,6 +40,16 @@ calendars = {
   },
 }
 
+-- Customers are not written to at night (22:00-08:00 China time): their
+-- quiet hours, every day (90_notices.lua names it customer_notice_calendar).
+calendars.customer_hours = {
+  zone = "Asia/Shanghai",
+  week = {
+    mon = { "08:00-22:00" }, tue = { "08:00-22:00" }, wed = { "08:00-22:00" }, thu = { "08:00-22:00" },
+    fri = { "08:00-22:00" }, sat = { "08:00-22:00" }, sun = { "08:00-22:00" },
+  },
+}
+
 -- Escalation notices go out in business hours only: one raised at night
 -- waits for the next opening (the case's escalation itself happens at once).
 notification_calendar = "business_hours"

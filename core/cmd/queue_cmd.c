@@ -8,6 +8,7 @@
  */
 #include "cmd/queue_cmd.h"
 #include "cmd/reply.h"
+#include "domain/notices.h"
 #include "domain/case.h"
 #include "domain/queues.h"
 
@@ -36,7 +37,8 @@ void case_transfer_command(struct request *request) {
     struct case_row row;
     if (case_load(&request->call, id, 0, &row) != 0) return;
     if (case_transfer(&request->call, &row, request->argv[2], request->argvlen[2], reason ? request->argv[3] : NULL,
-                      reason ? request->argvlen[3] : 0) != 0)
+                      reason ? request->argvlen[3] : 0) != 0 ||
+        notices_tell(&request->call, &row, "transferred", 0) != 0)
         return;
     reply_ok(request->reply);
 }

@@ -8,6 +8,7 @@
  */
 #include "domain/case_work.h"
 #include "domain/deadlines.h"
+#include "domain/notices.h"
 #include "lib/lifecycle.h"
 #include "rules/rules.h"
 
@@ -27,7 +28,8 @@ int case_work_wait(struct call *call, struct case_row *row, enum case_state targ
                              .wait_reason = wait_reason, .wait_reason_len = wait_reason_len};
     if (case_transition(call, row, &move) != 0) return -1;
     /* Clocks stop while the customer is to answer, and run while we are. */
-    if (target == CASE_PENDING_CUSTOMER) return deadlines_pause(call, row->id);
+    if (target == CASE_PENDING_CUSTOMER)
+        return deadlines_pause(call, row->id) != 0 ? -1 : notices_tell(call, row, "waiting", 0);
     if (target == CASE_PENDING_INTERNAL && from == CASE_PENDING_CUSTOMER) return deadlines_resume(call, row->id, 1);
     return 0;
 }
@@ -52,7 +54,7 @@ int case_work_resolve(struct call *call, struct case_row *row, const char *code,
     struct case_move move = {.to = CASE_RESOLVED, .kind = "resolved", .detail = &detail, .code = name,
                              .set_text = 1, .text = text, .text_len = text_len, .set_wait_reason = 1};
     if (case_transition(call, row, &move) != 0) return -1;
-    return deadlines_resolved(call, row->id);
+    return deadlines_resolved(call, row->id) != 0 ? -1 : notices_tell(call, row, "resolved", 0);
 }
 
 int case_work_reopen(struct call *call, struct case_row *row, const struct detail *detail) {

@@ -14,6 +14,7 @@
 #include "domain/clocks.h"
 #include "domain/deadlines.h"
 #include "domain/events.h"
+#include "domain/notices.h"
 #include "lib/clock.h"
 #include "lib/detail.h"
 #include "lib/log.h"
@@ -140,7 +141,10 @@ static int escalate_row(struct call *call, struct case_row *row, const char *eve
     if (actions.notify[0]) detail_add(&detail, "notify", actions.notify, shown(actions.notify, NOTIFY_LIST_SHOWN_ESCALATED));
     else detail_add_string(&detail, "notify", "-");
     detail_add(&detail, "reason", actions.reason, shown(actions.reason, ESCALATION_REASON_SHOWN));
-    return case_event(call, row, "escalated", &detail);
+    if (case_event(call, row, "escalated", &detail) != 0) return -1;
+    /* The customer hears of a higher level or another department. */
+    if (new_level > level) return notices_tell(call, row, "escalated", 0);
+    return strcmp(queue, row->queue) != 0 ? notices_tell(call, row, "transferred", 0) : 0;
 }
 
 int deadlines_escalate(struct call *call, int64_t case_id, const char *event, const char *kind) {
@@ -216,7 +220,8 @@ static int fire_automation(struct call *call, int64_t id, int64_t case_id, const
         }
         break;
     case RULES_ACTION_SURVEY:
-        if (case_event(call, &row, "survey_requested", &detail) != 0) return -1;
+        if (case_event(call, &row, "survey_requested", &detail) != 0 || notices_tell(call, &row, "survey", 0) != 0)
+            return -1;
         break;
     case RULES_ACTION_NONE:
         break;
@@ -292,6 +297,11 @@ static int fire_clock(struct call *call, int64_t id, int64_t now) {
             sqlite3_bind_int64(done, 2, now);
         }
         if (call_step(call, done) != 0) return -1;
+        /* A customer's notice held by their quiet hours is a customer_notice. */
+        size_t held = strlen(NOTICES_HELD_PREFIX);
+        if (strncmp(clock.payload, NOTICES_HELD_PREFIX, held) == 0)
+            return events_append(call, clock.case_id, "customer_notice", clock.payload + held,
+                                 strlen(clock.payload) - held) == 0 ? 1 : -1;
         return events_append(call, clock.case_id, "notification", clock.payload, strlen(clock.payload)) == 0 ? 1 : -1;
     }
     if (!clock.warned && clock.warn_at <= now && clock.due_at > now) return fire_sla(call, id, &clock, 0);

@@ -13,6 +13,7 @@
 #include "domain/intake.h"
 #include "domain/case.h"
 #include "domain/customers.h"
+#include "domain/notices.h"
 #include "domain/deadlines.h"
 #include "domain/orders.h"
 #include "domain/threading.h"
@@ -251,6 +252,13 @@ static int apply_triage(struct call *call, const struct rules_triage *triage, co
     }
     if (!rules_loaded()) return 0;
     if (plan->count && deadlines_open_case(call, row->id, plan) != 0) return -1;
+    /* The customer is told the case was received, and when to expect an
+     * answer: the first-response clock's due (only when the set has a
+     * customer_notice hook). */
+    int64_t eta = 0;
+    for (int i = 0; i < plan->count; i++)
+        if (plan->clock[i].kind == DEADLINE_FIRST_RESPONSE) eta = plan->clock[i].due;
+    if (notices_tell(call, row, "received", eta) != 0) return -1;
     /* The event classify named (a legal threat, a complaint, ...) escalates at once. */
     if (triage->escalate[0] && deadlines_escalate(call, row->id, triage->escalate, "") != 0) return -1;
     return 0;

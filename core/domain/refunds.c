@@ -23,6 +23,7 @@
  * executing -> succeeded | failed; failed -> executing (retry).
  */
 #include "domain/refunds.h"
+#include "domain/notices.h"
 #include "domain/agents.h"
 #include "domain/case.h"
 #include "domain/events.h"
@@ -368,7 +369,9 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
     detail_add_string(&detail, "decision", refund_state_name(state));
     if (state == REFUND_REVIEW) detail_add_string(&detail, "role", decision.role);
     detail_add(&detail, "reason", reason, shown(reason, DECISION_REASON_SHOWN));
-    if (case_event(call, &row, "refund_decided", &detail) != 0) return -1;
+    if (case_event(call, &row, "refund_decided", &detail) != 0 ||
+        notices_tell_with(call, &row, "refund_decided", 0, "decision", refund_state_name(state)) != 0)
+        return -1;
     if (state == REFUND_APPROVED && executor->start(call, *id, case_id) != 0) return -1;
     return 0;
 }

@@ -22,7 +22,7 @@
 #define INTEGER_TEXT_MAX 32
 
 static const char *const hook_names[HOOK_COUNT] = {"classify", "priority", "sla", "refund", "escalate",
-                                                   "automations", "thread"};
+                                                   "automations", "thread", "customer_notice"};
 static const char *const verdict_names[] = {"review", "approve", "reject"};
 static const char *const outcome_names[] = {"", "none", "resolve", "close"};
 static const char *const action_names[] = {"none", "close", "remind", "survey"};
@@ -329,6 +329,20 @@ int rules_check_thread(lua_State *state, struct rules_thread *out, char *why, si
     return rules_read_text(state, -1, "reason", out->reason, sizeof out->reason, why, why_size) < 0 ? -1 : 0;
 }
 
+/* customer_notice: `text` (optional: none, nothing is said), `channel` (of
+ * the vocabulary), `urgent`, `reason`. */
+int rules_check_customer_notice(const struct rule_set *set, lua_State *state, struct rules_customer_notice *out,
+                                char *why, size_t why_size) {
+    memset(out, 0, sizeof *out);
+    why[0] = '\0';
+    if (rules_read_text(state, -1, "text", out->text, sizeof out->text, why, why_size) < 0 ||
+        rules_read_vocabulary(state, -1, "channel", set->channels, set->channel_count, out->channel, why,
+                              why_size) < 0 ||
+        read_boolean(state, -1, "urgent", &out->urgent, why, why_size) < 0)
+        return -1;
+    return rules_read_text(state, -1, "reason", out->reason, sizeof out->reason, why, why_size) < 0 ? -1 : 0;
+}
+
 int rules_check_decision(const struct rule_set *set, enum rules_hook hook, lua_State *state,
                          union rules_decision *out, char *why, size_t why_size) {
     switch (hook) {
@@ -339,6 +353,7 @@ int rules_check_decision(const struct rule_set *set, enum rules_hook hook, lua_S
     case HOOK_ESCALATE: return rules_check_escalation(set, state, &out->escalation, why, why_size);
     case HOOK_AUTOMATIONS: return rules_check_automation(set, state, &out->automation, why, why_size);
     case HOOK_THREAD: return rules_check_thread(state, &out->thread, why, why_size);
+    case HOOK_CUSTOMER_NOTICE: return rules_check_customer_notice(set, state, &out->customer_notice, why, why_size);
     case HOOK_COUNT: break;
     }
     snprintf(why, why_size, "no such hook");
@@ -422,6 +437,12 @@ void rules_decision_pairs(enum rules_hook hook, const union rules_decision *deci
     case HOOK_THREAD:
         integer(&out, "join", decision->thread.join > 0, decision->thread.join);
         text(&out, "reason", decision->thread.reason);
+        return;
+    case HOOK_CUSTOMER_NOTICE:
+        text(&out, "text", decision->customer_notice.text);
+        text(&out, "channel", decision->customer_notice.channel);
+        if (decision->customer_notice.urgent) text(&out, "urgent", "true");
+        text(&out, "reason", decision->customer_notice.reason);
         return;
     case HOOK_COUNT: return;
     }

@@ -326,6 +326,27 @@ int rules_thread(const struct rules_field *fields, int count, const struct rules
     return -1;
 }
 
+int rules_customer_notice(const struct rules_field *fields, int count, struct rules_customer_notice *out) {
+    char why[RULES_REASON_MAX];
+    lua_State *state = run_hook(HOOK_CUSTOMER_NOTICE, fields, count);
+    if (state && settle(HOOK_CUSTOMER_NOTICE, state,
+                        rules_check_customer_notice(current, state, out, why, sizeof why), why) == 0)
+        return 0;
+    memset(out, 0, sizeof *out);
+    return -1;
+}
+
+const char *rules_customer_notice_calendar(void) {
+    return current && current->customer_notice_calendar[0] ? current->customer_notice_calendar : NULL;
+}
+
+int rules_customer_notice_limit(long long *count, long long *seconds) {
+    if (current == NULL || current->notice_limit_count <= 0) return -1;
+    *count = current->notice_limit_count;
+    *seconds = current->notice_limit_seconds;
+    return 0;
+}
+
 int rules_eval(enum rules_hook hook, const struct rules_field *fields, int count, union rules_decision *out,
                char *why, size_t why_size) {
     const char *name = rules_hook_name(hook);

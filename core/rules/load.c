@@ -468,6 +468,37 @@ static int read_automation_timers(struct rule_set *set, char *error, size_t erro
     } else {
         lua_pop(state, 1);
     }
+    /* customer_notice_calendar = "name" (optional): the customers' quiet
+     * hours; customer_notice_limit = { count = n, seconds = s } (optional):
+     * at most n notices to one customer within s seconds. */
+    int notice_type = sandbox_get_global(set->sandbox, "customer_notice_calendar");
+    if (notice_type == LUA_TSTRING) {
+        snprintf(set->customer_notice_calendar, sizeof set->customer_notice_calendar, "%s", lua_tostring(state, -1));
+        if (rule_set_calendar(set, set->customer_notice_calendar) == NULL) {
+            snprintf(error, error_size, "%s: customer_notice_calendar '%s' is not one of the rule set's calendars",
+                     set->directory, set->customer_notice_calendar);
+            lua_pop(state, 1);
+            return -1;
+        }
+    } else if (notice_type != LUA_TNIL) {
+        snprintf(error, error_size, "%s: customer_notice_calendar must be a calendar name", set->directory);
+        lua_pop(state, 1);
+        return -1;
+    }
+    lua_pop(state, 1);
+    int limit_type = sandbox_get_global(set->sandbox, "customer_notice_limit");
+    if (limit_type != LUA_TNIL) {
+        char why[200] = "";
+        if (limit_type != LUA_TTABLE ||
+            rules_read_integer(state, -1, "count", 1, 1000000, &set->notice_limit_count, why, sizeof why) <= 0 ||
+            rules_read_integer(state, -1, "seconds", 1, 31 * 86400, &set->notice_limit_seconds, why, sizeof why) <= 0) {
+            snprintf(error, error_size, "%s: customer_notice_limit: %s", set->directory,
+                     why[0] ? why : "must be { count = n, seconds = s } (s at most 31 days)");
+            lua_pop(state, 1);
+            return -1;
+        }
+    }
+    lua_pop(state, 1);
     int type = sandbox_get_global(set->sandbox, "automation_timers");
     if (type == LUA_TNIL) {
         lua_pop(state, 1);

@@ -35,7 +35,8 @@
 struct lua_State;
 
 enum rules_hook {
-    HOOK_CLASSIFY, HOOK_PRIORITY, HOOK_SLA, HOOK_REFUND, HOOK_ESCALATE, HOOK_AUTOMATIONS, HOOK_THREAD, HOOK_COUNT
+    HOOK_CLASSIFY, HOOK_PRIORITY, HOOK_SLA, HOOK_REFUND, HOOK_ESCALATE, HOOK_AUTOMATIONS, HOOK_THREAD, HOOK_CUSTOMER_NOTICE,
+    HOOK_COUNT
 };
 
 struct rules_settings {
@@ -187,6 +188,23 @@ struct rules_record {
     const struct rules_field *fields;
     int count;
 };
+/* customer_notice: what the customer is told about an event of the case. */
+struct rules_customer_notice {
+    char text[RULES_REPLY_MAX];          /* "" = nothing is said */
+    char channel[RULES_NAME_MAX + 1];    /* "" = the case's channel */
+    int urgent;                          /* 1: at once, whatever the quiet hours and the rate limit */
+    char reason[RULES_REASON_MAX];
+};
+/* Runs the customer_notice hook; 0 with the notice (text "" for none), -1
+ * when no rule decides (no hook, it failed or was refused: no notice). */
+int rules_customer_notice(const struct rules_field *fields, int count, struct rules_customer_notice *out);
+/* The rule set's customer quiet hours: the calendar outside whose working
+ * time notices wait (`customer_notice_calendar`), or NULL. */
+const char *rules_customer_notice_calendar(void);
+/* The per-customer limit (`customer_notice_limit = { count = n, seconds = s }`):
+ * 0 with both, -1 when the set names none. */
+int rules_customer_notice_limit(long long *count, long long *seconds);
+
 /* 1 if the running set defines `hook` (callers skip the facts it would need). */
 int rules_has_hook(enum rules_hook hook);
 /* Runs the thread hook on a new contact (fields) and the customer's open
@@ -204,6 +222,7 @@ union rules_decision {
     struct rules_escalation escalation;
     struct rules_automation automation;
     struct rules_thread thread;
+    struct rules_customer_notice customer_notice;
 };
 
 /* The names of hooks and of the decisions' enums, as rules write them. */

@@ -74,6 +74,8 @@ struct rule_set {
     long long automation_delays[RULES_AUTOMATION_TIMERS];
     char notification_calendar[RULES_NAME_MAX + 1];       /* "" = notify at any hour */
     long long reopen_window;                       /* seconds; -1 = the set names none */
+    char customer_notice_calendar[RULES_NAME_MAX + 1];    /* "" = notices at any hour */
+    long long notice_limit_count, notice_limit_seconds;   /* 0 = no per-customer limit */
 };
 
 /* 1 if name is one of the count names of list. */
@@ -119,6 +121,8 @@ int rules_check_escalation(const struct rule_set *set, lua_State *state, struct 
 int rules_check_automation(const struct rule_set *set, lua_State *state, struct rules_automation *out, char *why,
                            size_t why_size);
 int rules_check_thread(lua_State *state, struct rules_thread *out, char *why, size_t why_size);
+int rules_check_customer_notice(const struct rule_set *set, lua_State *state, struct rules_customer_notice *out,
+                                char *why, size_t why_size);
 /* The checker of hook, into the union's member of that hook. */
 int rules_check_decision(const struct rule_set *set, enum rules_hook hook, lua_State *state,
                          union rules_decision *out, char *why, size_t why_size);

@@ -3,6 +3,7 @@ direction and channel in CASE.HISTORY), reopening within the rule set's window, 
 import os
 import sqlite3
 import tempfile
+import time
 
 from harness import Client, Daemon, RespError, as_map, open_case
 
@@ -461,3 +462,86 @@ def test_stats_csat_per_queue_agent_and_overall_match_an_independent_count():
         for args in (("SINCE", "soon"), ("AGENT", "a b"), ("COLOUR",)):
             r = c.call("STATS", *args)
             assert isinstance(r, RespError) and r.code == "INVALID", (args, r)
+
+
+# ------------------------------------------------------------ telling the customer
+
+DAYTIME = T0 - 12 * 3600      # 2026-09-21 10:13 in Beijing (a Monday)
+
+
+def notices(c, cid, kind="customer_notice"):
+    return [e for e in history(c, cid) if e["kind"] == kind]
+
+
+def test_the_customer_is_told_with_the_expected_time_in_their_language():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", DAYTIME)
+        cid = open_case(c, customer="bob@example.com", subject="parcel not arrived", channel="email", lang="en")
+        told = notices(c, cid)
+        assert len(told) == 1
+        first_response = as_map(c.call("CASE.GET", cid))["deadline:first_response"]
+        due = int(first_response.split("due_at=")[1].split()[0])
+        detail = told[0]["detail"]
+        assert "event=received" in detail and "customer=bob@example.com" in detail and "channel=email" in detail
+        assert "lang=en" in detail and "eta=%d" % due in detail
+        assert "will reply by %s (Beijing time)" % time.strftime("%Y-%m-%d %H:%M", time.gmtime(due + 8 * 3600)) \
+            in detail
+        zh = open_case(c, customer="C-2", subject="快递一直没到", channel="wechat")
+        assert "您好，我们已收到您的问题（工单号 %d）" % zh in notices(c, zh)[0]["detail"]
+        assert "channel=wechat" in notices(c, zh)[0]["detail"]
+        # Waiting on them, and the resolution, are told too.
+        c.call("CASE.WAIT", cid, "CUSTOMER", "need the tracking number")
+        c.call("CASE.RESOLVE", cid, "delivered")
+        events = [e["detail"].split("event=")[1].split()[0] for e in notices(c, cid)]
+        assert events == ["received", "waiting", "resolved"]
+
+
+def test_quiet_hours_hold_notices_until_morning_except_urgent_ones_and_the_rate_limit_holds_the_rest():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)                    # 22:13 in Beijing: the customers' quiet hours
+        night = open_case(c, customer="C-1", subject="wrong colour sent", order="O-1")
+        assert notices(c, night) == []
+        held = notices(c, night, "customer_notice_deferred")
+        morning = T0 + 9 * 3600 + 46 * 60 + 40              # 08:00:00 in Beijing
+        assert len(held) == 1 and "until=%d" % morning in held[0]["detail"]
+        urgent = open_case(c, customer="C-2", subject="充电器冒烟起火了 charger caught fire", order="O-2")
+        assert as_map(c.call("CASE.GET", urgent))["priority"] == "P1"
+        assert len(notices(c, urgent)) == 1 and "urgent=yes" in notices(c, urgent)[0]["detail"]
+        c.call("DEBUG.CLOCK", "SET", morning + 1)
+        sent = notices(c, night)
+        assert len(sent) == 1 and "event=received" in sent[0]["detail"] and sent[0]["at"] == str(morning + 1)
+        # At most five notices to one customer in an hour: the sixth is held, and says why.
+        for i in range(6):
+            cid = open_case(c, customer="C-9", subject="question %d" % i, order="O-9%d" % i)
+        assert notices(c, cid) == []
+        held = notices(c, cid, "customer_notice_held")
+        assert len(held) == 1 and "reason=customer_notice_limit" in held[0]["detail"] and "sent=5" in held[0]["detail"]
+        c.call("DEBUG.CLOCK", "ADVANCE", 3601)
+        later = open_case(c, customer="C-9", subject="another question", order="O-99")
+        assert len(notices(c, later)) == 1
+
+
+def test_a_rule_set_without_the_hook_tells_nothing():
+    with Daemon() as d:
+        c = d.client()
+        cid = open_case(c, customer="C-1")
+        c.call("CASE.RESOLVE", cid, "done")
+        assert not any(e["kind"].startswith("customer_notice") for e in history(c, cid))
+
+
+def test_the_webhook_carries_notices_with_the_customer_and_channel_as_json():
+    from receiver import Receiver, wait_for
+    with Receiver() as hook, Daemon(rules="shipped", config=(
+            "plugins = webhook\nwebhook.url = %s\nwebhook.events = customer_notice\nwebhook.backoff_ms = 5\n"
+            "webhook.backoff_max_ms = 50\nwebhook.timeout_ms = 2000\n" % hook.url)) as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", DAYTIME)
+        cid = open_case(c, customer="wechat:wx-7", subject="屏幕有划痕 \"scratched\"", channel="wechat", lang="zh-CN")
+        wait_for(lambda: len(hook.accepted()) == 1, what="the notice")
+        body = hook.accepted()[0]["body"]
+        assert body["kind"] == "customer_notice" and body["case"] == cid and body["notice_event"] == "received"
+        assert body["customer"] == "wechat:wx-7" and body["channel"] == "wechat" and body["lang"] == "zh-CN"
+        assert body["text"].startswith("您好，我们已收到您的问题") and isinstance(body["eta"], int)
+        assert isinstance(body["customer_id"], int) and body["detail"].startswith("event=received")

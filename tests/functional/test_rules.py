@@ -278,7 +278,7 @@ def test_shipped_rule_set_triages_cases():
         c = d.client()
         info = as_map(c.call("RULES.INFO"))
         assert info["loaded"] == "yes"
-        assert info["hooks"] == "classify,priority,sla,refund,escalate,automations,thread"
+        assert info["hooks"] == "classify,priority,sla,refund,escalate,automations,thread,customer_notice"
         cid = open_case(c, subject="快递三天没到 parcel late", amount="199.00", tier="gold")
         case = as_map(c.call("CASE.GET", cid))
         assert (case["category"], case["queue"], case["priority"]) == ("logistics", "logistics", "P2"), case

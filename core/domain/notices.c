@@ -1,0 +1,159 @@
+/* notices.c -- the customer_notice hook (see notices.h).
+ *
+ * A notice is an event of the case: customer_notice with the customer, the
+ * customer id, the channel (the rule's or the case's), the language (the
+ * case's lang), the event it is about, the expected time (eta, unix
+ * seconds) and the text.  Held back by quiet hours, it is a "notify" clock
+ * whose payload is the notice (escalation.c fires it as a customer_notice
+ * event) and a customer_notice_deferred event says until when; over the
+ * per-customer limit, a customer_notice_held event records what was not
+ * sent.  The limit counts sent notices per customer in the shared windowed
+ * counts, after the commit (memory follows the disk).
+ */
+#include "domain/notices.h"
+#include "domain/clocks.h"
+#include "lib/clock.h"
+#include "lib/detail.h"
+#include "lib/shared.h"
+#include "rules/rules.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NOTICE_KEY_MAX 64
+#define LANG_MAX 64
+
+static void limit_key(int64_t customer_id, char key[NOTICE_KEY_MAX]) {
+    snprintf(key, NOTICE_KEY_MAX, "customer_notice:%lld", (long long)customer_id);
+}
+
+static void count_after_commit(void *argument, int committed) {
+    int64_t *customer_id = argument;
+    if (committed) {
+        char key[NOTICE_KEY_MAX];
+        limit_key(*customer_id, key);
+        shared_add(SHARED_RATE, key, clock_now());
+    }
+    free(customer_id);
+}
+
+static int count_when_committed(struct call *call, int64_t customer_id) {
+    int64_t *counted = malloc(sizeof *counted);
+    if (counted == NULL) return call_fail(call, CALL_ERR, "out of memory");
+    *counted = customer_id;
+    if (store_after_command(count_after_commit, counted) != 0) {
+        free(counted);
+        return call_fail(call, CALL_ERR, "out of memory");
+    }
+    return 0;
+}
+
+static int read_lang(struct call *call, int64_t id, char *lang, size_t size) {
+    static const char sql[] = "SELECT coalesce(lang, '') FROM cases WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, id);
+    int found = call_row(call, statement);
+    lang[0] = '\0';
+    if (found > 0) {
+        snprintf(lang, size, "%s", (const char *)sqlite3_column_text(statement, 0));
+        sqlite3_reset(statement);
+    }
+    return found < 0 ? -1 : 0;
+}
+
+/* Holds the notice until `until` (a "notify" clock carrying it). */
+static int hold(struct call *call, const struct case_row *row, const struct detail *notice, const char *calendar,
+                int64_t until) {
+    char payload[DETAIL_MAX + sizeof NOTICES_HELD_PREFIX];
+    snprintf(payload, sizeof payload, "%s%s", NOTICES_HELD_PREFIX, notice->text);
+    int64_t now = clock_now();
+    static const char sql[] =
+        "INSERT INTO deadlines(case_id, kind, calendar, target, running_since, warn_at, due_at, warned, state,"
+        " created_at, payload) VALUES (?1, 'notify', ?2, 0, ?3, ?4, ?4, 1, 'running', ?3, ?5)";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, row->id);
+        sqlite3_bind_text(statement, 2, calendar, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(statement, 3, now);
+        sqlite3_bind_int64(statement, 4, until);
+        sqlite3_bind_text(statement, 5, payload, -1, SQLITE_TRANSIENT);
+    }
+    if (call_step(call, statement) != 0) return -1;
+    int64_t id = sqlite3_last_insert_rowid(store_database());
+    struct detail deferred = DETAIL_INIT;
+    detail_add_integer(&deferred, "until", until);
+    detail_add_string(&deferred, "calendar", calendar);
+    detail_append(&deferred, notice);
+    if (case_event(call, row, "customer_notice_deferred", &deferred) != 0 || clocks_touch_batch(call) != 0) return -1;
+    return clocks_heap_set(call, id, until);
+}
+
+int notices_tell(struct call *call, const struct case_row *row, const char *event, int64_t eta) {
+    return notices_tell_with(call, row, event, eta, NULL, NULL);
+}
+
+int notices_tell_with(struct call *call, const struct case_row *row, const char *event, int64_t eta,
+                      const char *name, const char *value) {
+    if (!rules_has_hook(HOOK_CUSTOMER_NOTICE)) return 0;
+    char lang[LANG_MAX + 1];
+    if (read_lang(call, row->id, lang, sizeof lang) != 0) return -1;
+    struct rules_field fields[16];
+    int count = 0;
+#define TEXT(n, v) (fields[count++] = (struct rules_field){.name = (n), .text = (v), .len = strlen(v)})
+#define NUMBER(n, v) (fields[count++] = (struct rules_field){.name = (n), .integer = (v), .is_integer = 1})
+    TEXT("event", event);
+    TEXT("state", lifecycle_state_name(row->state));
+    TEXT("category", row->category);
+    TEXT("priority", row->priority);
+    TEXT("queue", row->queue);
+    TEXT("channel", row->channel);
+    TEXT("customer", row->customer);
+    TEXT("subject", row->subject);
+    if (row->has_order) TEXT("order", row->order_id);
+    if (lang[0]) TEXT("lang", lang);
+    if (row->customer_id > 0) NUMBER("customer_id", row->customer_id);
+    NUMBER("id", row->id);
+    if (eta > 0) NUMBER("eta", eta);
+    if (name && value) TEXT(name, value);
+#undef TEXT
+#undef NUMBER
+    struct rules_customer_notice *decision = malloc(sizeof *decision);
+    if (decision == NULL) return call_fail(call, CALL_ERR, "out of memory");
+    if (rules_customer_notice(fields, count, decision) != 0 || decision->text[0] == '\0') {
+        free(decision);
+        return 0;
+    }
+    struct detail notice = DETAIL_INIT;
+    detail_add_string(&notice, "event", event);
+    detail_add_string(&notice, "customer", row->customer);
+    if (row->customer_id > 0) detail_add_integer(&notice, "customer_id", row->customer_id);
+    detail_add_string(&notice, "channel", decision->channel[0] ? decision->channel : row->channel);
+    detail_add_string(&notice, "lang", lang);
+    if (eta > 0) detail_add_integer(&notice, "eta", eta);
+    if (decision->urgent) detail_add_string(&notice, "urgent", "yes");
+    detail_add_string(&notice, "text", decision->text);
+    int urgent = decision->urgent;
+    free(decision);
+    int64_t now = clock_now();
+    long long limit, seconds;
+    if (!urgent && row->customer_id > 0 && rules_customer_notice_limit(&limit, &seconds) == 0) {
+        char key[NOTICE_KEY_MAX];
+        limit_key(row->customer_id, key);
+        long long sent = shared_count(SHARED_RATE, key, seconds, now);
+        if (sent >= limit) {
+            struct detail held = DETAIL_INIT;
+            detail_add_string(&held, "reason", "customer_notice_limit");
+            detail_add_integer(&held, "sent", sent);
+            detail_add_integer(&held, "seconds", seconds);
+            detail_append(&held, &notice);
+            return case_event(call, row, "customer_notice_held", &held);
+        }
+    }
+    const char *calendar = rules_customer_notice_calendar();
+    if (!urgent && calendar && !rules_is_business_time(calendar, now))
+        return hold(call, row, &notice, calendar, rules_business_add(calendar, now, 0));
+    if (case_event(call, row, "customer_notice", &notice) != 0) return -1;
+    return row->customer_id > 0 ? count_when_committed(call, row->customer_id) : 0;
+}
