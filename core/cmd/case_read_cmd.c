@@ -16,8 +16,10 @@
 #include "lib/lifecycle.h"
 #include "lib/money.h"
 #include "lib/timeparse.h"
+#include "rules/rules.h"
 #include "store/store.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define LIST_DEFAULT_LIMIT 50
@@ -33,9 +35,50 @@ static void reply_pair(void *out, const char *name, const char *value) {
     reply_bulk_string(out, value);
 }
 
+/* HUMAN: each instant again as local ISO 8601 in the rule set's time zone
+ * (`created_at_iso`), and the amount with its currency (`amount_text`). */
+static int human_pairs(struct evbuffer *out, sqlite3_stmt *statement, const char *const *names, int count,
+                       int amount_column, int currency_column) {
+    static const char *const instants[] = {"paid_at", "delivered_at", "created_at", "updated_at", "first_reply_at",
+                                           "resolved_at", "closed_at"};
+    int pairs = 0;
+    for (int c = 0; c < count; c++) {
+        int instant = 0;
+        for (size_t k = 0; k < sizeof instants / sizeof instants[0]; k++) instant |= strcmp(names[c], instants[k]) == 0;
+        if (!instant || sqlite3_column_type(statement, c) == SQLITE_NULL) continue;
+        char name[64], iso[RULES_ISO_MAX];
+        if (rules_local_iso(sqlite3_column_int64(statement, c), iso, sizeof iso) != 0) continue;
+        snprintf(name, sizeof name, "%s_iso", names[c]);
+        reply_bulk_string(out, name);
+        reply_bulk_string(out, iso);
+        pairs++;
+    }
+    if (sqlite3_column_type(statement, amount_column) != SQLITE_NULL) {
+        const char *currency = (const char *)sqlite3_column_text(statement, currency_column);
+        int digits = currency ? money_currency_digits(currency, strlen(currency)) : 2;
+        char amount[40], text[48];
+        if (money_format(sqlite3_column_int64(statement, amount_column), digits < 0 ? 2 : digits, amount,
+                         sizeof amount) >= 0) {
+            snprintf(text, sizeof text, "%s %s", amount, currency ? currency : "");
+            reply_bulk_string(out, "amount_text");
+            reply_bulk_string(out, text);
+            pairs++;
+        }
+    }
+    return pairs;
+}
+
 void case_get_command(struct request *request) {
     int64_t id;
     if (request_id(request, 1, "case", &id) != 0) return;
+    int human = 0;
+    if (request->argc > 2) {
+        if (!request_argument_is(request, 2, "HUMAN")) {
+            request_error(request, "INVALID", "CASE.GET takes HUMAN or nothing after the id");
+            return;
+        }
+        human = 1;
+    }
     static const char sql[] =
         "SELECT id, external_id, state, channel, customer, subject, body, order_id, amount, currency,"
         " paid_at, delivered_at, tier, lang, category, tags, queue, priority, assignee, escalation,"
@@ -75,7 +118,16 @@ void case_get_command(struct request *request) {
         sqlite3_reset(statement);
         return;
     }
-    reply_array(request->reply, (COLUMN_COUNT + deadline_count) * 2);
+    struct evbuffer *human_out = human ? evbuffer_new() : NULL;
+    int human_count = human_out ? human_pairs(human_out, statement, names, COLUMN_COUNT, COLUMN_AMOUNT,
+                                              COLUMN_CURRENCY) : 0;
+    if (human && human_out == NULL) {
+        evbuffer_free(deadline_pairs);
+        sqlite3_reset(statement);
+        request_error(request, "ERR", "out of memory");
+        return;
+    }
+    reply_array(request->reply, (COLUMN_COUNT + deadline_count + human_count) * 2);
     for (int c = 0; c < COLUMN_COUNT; c++) {
         reply_bulk_string(request->reply, names[c]);
         if (c == COLUMN_AMOUNT && sqlite3_column_type(statement, c) != SQLITE_NULL) {
@@ -96,6 +148,10 @@ void case_get_command(struct request *request) {
     if (deadline_pairs) {
         evbuffer_add_buffer(request->reply, deadline_pairs);
         evbuffer_free(deadline_pairs);
+    }
+    if (human_out) {
+        evbuffer_add_buffer(request->reply, human_out);
+        evbuffer_free(human_out);
     }
 }
 

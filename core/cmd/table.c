@@ -162,7 +162,7 @@ static const struct command command_table[] = {
     {"WHOAMI",           1, 1, 0, whoami_command, "", ALL, NONE},
     {"INFO",             1, 2, R, info_command, "[section]", ALL, NONE},
     {"CASE.OPEN",        3, -1, W, case_open_command, "field value [field value ...]", A | S | D, NONE},
-    {"CASE.GET",         2, 2, R, case_get_command, "id", ALL, {CASE_AT(1)}},
+    {"CASE.GET",         2, 3, R, case_get_command, "id [HUMAN]", ALL, {CASE_AT(1)}},
     {"CASE.HISTORY",     2, 2, R, case_history_command, "id", ALL, {CASE_AT(1)}},
     {"CASE.LIST",        1, -1, R, case_list_command,
      "[STATE s] [QUEUE q] [ASSIGNEE a] [PRIORITY p] [BREACHED] [LIMIT n] [AFTER id] [CUSTOMER c] [ORDER o]"

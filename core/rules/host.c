@@ -14,9 +14,11 @@
  */
 #include "rules/set.h"
 
+#include "lib/calendar.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/names.h"
+#include "lib/timeparse.h"
 #include "rules/sandbox.h"
 
 #include <lauxlib.h>
@@ -420,6 +422,24 @@ const char *rules_default_channel(void) {
 }
 
 long long rules_reopen_window(void) { return current ? current->reopen_window : -1; }
+
+int rules_local_iso(int64_t instant, char *out, size_t size) {
+    const struct calendar_zone *zone = NULL;
+    for (int i = 1; current && i < current->calendar_count && zone == NULL; i++)
+        if (current->notification_calendar[0] == '\0' ||
+            strcmp(current->calendars[i].name, current->notification_calendar) == 0)
+            zone = current->calendars[i].zone;
+    int32_t offset = zone ? calendar_zone_offset(zone, instant) : 0;
+    char utc[RULES_ISO_MAX];
+    if (timeparse_format_utc(instant + offset, utc, sizeof utc) < 0) return -1;
+    size_t len = strlen(utc);
+    if (len == 0 || utc[len - 1] != 'Z') return -1;
+    if (zone == NULL) return snprintf(out, size, "%s", utc) < (int)size ? 0 : -1;
+    int32_t minutes = (offset < 0 ? -offset : offset) / 60;
+    int used = snprintf(out, size, "%.*s%c%02d:%02d", (int)(len - 1), utc, offset < 0 ? '-' : '+', minutes / 60,
+                        minutes % 60);
+    return used > 0 && (size_t)used < size ? 0 : -1;
+}
 
 const char *rules_notification_calendar(void) {
     return current && current->notification_calendar[0] ? current->notification_calendar : NULL;

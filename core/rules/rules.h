@@ -246,6 +246,11 @@ int rules_eval(enum rules_hook hook, const struct rules_field *fields, int count
 
 /* ------------------------------------------------------------ the running set's time */
 
+/* An instant as local ISO 8601 ("2026-09-21T22:13:20+08:00") in the rule
+ * set's time zone: the zone of its notification_calendar, else of its
+ * first calendar; UTC ("...Z") without one.  0, or -1 when out is short. */
+#define RULES_ISO_MAX 32
+int rules_local_iso(int64_t instant, char *out, size_t size);
 /* The rule set's notification_calendar (quiet outside its working time), or NULL. */
 const char *rules_notification_calendar(void);
 /* 1 if the instant is working time of the running set's calendar (1 for an unknown one). */

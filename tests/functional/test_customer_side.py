@@ -545,3 +545,28 @@ def test_the_webhook_carries_notices_with_the_customer_and_channel_as_json():
         assert body["customer"] == "wechat:wx-7" and body["channel"] == "wechat" and body["lang"] == "zh-CN"
         assert body["text"].startswith("您好，我们已收到您的问题") and isinstance(body["eta"], int)
         assert isinstance(body["customer_id"], int) and body["detail"].startswith("event=received")
+
+
+# --------------------------------------------------------------- readable for people
+
+
+def test_case_get_human_shows_local_iso_times_and_money_with_its_currency():
+    with Daemon(rules="shipped") as d:                  # the rule set's zone: Asia/Shanghai
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        cid = open_case(c, customer="C-1", order="O-1", amount="199.00", paid_at="2026-09-01T10:00:00+08:00")
+        plain = as_map(c.call("CASE.GET", cid))
+        assert "created_at_iso" not in plain and plain["created_at"] == str(T0)
+        human = as_map(c.call("CASE.GET", cid, "HUMAN"))
+        assert human["created_at"] == str(T0)               # instants stay unix seconds
+        assert human["created_at_iso"] == "2026-09-21T22:13:20+08:00"
+        assert human["paid_at_iso"] == "2026-09-01T10:00:00+08:00"
+        assert human["amount_text"] == "199.00 CNY" and "resolved_at_iso" not in human
+        r = c.call("CASE.GET", cid, "HUMANE")
+        assert isinstance(r, RespError) and r.code == "INVALID"
+    with Daemon() as d:                                  # no rule set: UTC
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        cid = open_case(c, amount="5", currency="JPY")
+        human = as_map(c.call("CASE.GET", cid, "HUMAN"))
+        assert human["created_at_iso"] == "2026-09-21T14:13:20Z" and human["amount_text"] == "5 JPY"
