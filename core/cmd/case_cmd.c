@@ -13,6 +13,7 @@
 #include "cmd/reply.h"
 #include "domain/case.h"
 #include "domain/case_work.h"
+#include "domain/macros.h"
 #include "lib/detail.h"
 #include "lib/lifecycle.h"
 #include "rules/rules.h"
@@ -53,7 +54,23 @@ static void add_message(struct request *request, int public_reply) {
     reply_ok(request->reply);
 }
 
-void case_reply_command(struct request *request) { add_message(request, 1); }
+/* CASE.REPLY id text, or CASE.REPLY id MACRO name: a rule set's canned
+ * reply filled in from the case. */
+void case_reply_command(struct request *request) {
+    if (request->argc == 4) {
+        if (!request_argument_is(request, 2, "MACRO")) {
+            request_error(request, "INVALID", "CASE.REPLY takes a text, or MACRO and a macro's name");
+            return;
+        }
+        struct case_row row;
+        if (load_case(request, 1, &row) != 0) return;
+        if (args_name(request, "macro", request->argv[3], request->argvlen[3])) return;
+        if (macros_reply(&request->call, &row, request->argv[3], request->argvlen[3]) != 0) return;
+        reply_ok(request->reply);
+        return;
+    }
+    add_message(request, 1);
+}
 void case_note_command(struct request *request) { add_message(request, 0); }
 
 void case_wait_command(struct request *request) {

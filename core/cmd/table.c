@@ -169,7 +169,7 @@ static const struct command command_table[] = {
      " [CHANNEL c] [CATEGORY c] [SINCE t] [UNTIL t]", ALL, NONE},
     {"CASE.SEARCH",      2, 6, W, case_search_command, "text [QUEUE q] [LIMIT n]", ALL, NONE},
     {"CASE.ASSIGN",      3, 3, W, case_assign_command, "id agent", S | D, {CASE_AT(1)}},
-    {"CASE.REPLY",       3, 3, W, case_reply_command, "id text", A | S | D, {CASE_AT(1)}},
+    {"CASE.REPLY",       3, 4, W, case_reply_command, "id text|MACRO name", A | S | D, {CASE_AT(1)}},
     {"CASE.NOTE",        3, 3, W, case_note_command, "id text", A | S | F | D, {CASE_AT(1)}},
     /* What the customer wrote, as a channel integration (an agent login) passes it on. */
     {"CASE.MESSAGE",     3, 7, W, case_message_command, "id text [CHANNEL c] [EXTERNAL_ID x]", A | S | D, {CASE_AT(1)}},

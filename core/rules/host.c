@@ -423,6 +423,53 @@ const char *rules_default_channel(void) {
 
 long long rules_reopen_window(void) { return current ? current->reopen_window : -1; }
 
+#define MACRO_NAMES_SHOWN 400
+
+int rules_macro(const char *name, size_t name_len, const char *lang, char *out, size_t size, char *why,
+                size_t why_size) {
+    if (current == NULL) {
+        snprintf(why, why_size, "no rule set is loaded: there are no macros");
+        return -1;
+    }
+    lua_State *state = sandbox_state(current->sandbox);
+    int top = lua_gettop(state);
+    if (sandbox_get_global(current->sandbox, "macros") != LUA_TTABLE) {
+        lua_settop(state, top);
+        snprintf(why, why_size, "the rule set has no macros");
+        return -1;
+    }
+    lua_pushlstring(state, name, name_len);
+    if (lua_rawget(state, -2) != LUA_TTABLE) {
+        char names[MACRO_NAMES_SHOWN] = "";
+        size_t used = 0;
+        lua_pop(state, 1);
+        lua_pushnil(state);
+        while (lua_next(state, -2) != 0) {   /* raw: the table has no metamethods of rule code */
+            if (lua_type(state, -2) == LUA_TSTRING && used + 70 < sizeof names)
+                used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", used ? " " : "",
+                                         lua_tostring(state, -2));
+            lua_pop(state, 1);
+        }
+        lua_settop(state, top);
+        snprintf(why, why_size, "unknown macro '%.*s' (macros: %s)", (int)(name_len > 64 ? 64 : name_len), name, names);
+        return -1;
+    }
+    char key[3] = {0};
+    for (int i = 0; i < 2 && lang && lang[i]; i++) key[i] = (char)(lang[i] >= 'A' && lang[i] <= 'Z' ? lang[i] - 'A' + 'a' : lang[i]);
+    int found = key[0] ? rules_read_text(state, -1, key, out, size, why, why_size) : 0;
+    if (found == 0 && sandbox_get_global(current->sandbox, "default_language") == LUA_TSTRING) {
+        snprintf(key, sizeof key, "%.2s", lua_tostring(state, -1));
+        lua_pop(state, 1);
+        found = rules_read_text(state, -1, key, out, size, why, why_size);
+    } else if (found == 0) {
+        lua_pop(state, 1);
+    }
+    lua_settop(state, top);
+    if (found > 0) return 0;
+    if (found == 0) snprintf(why, why_size, "macro '%.*s' has no text in language '%s'", (int)name_len, name, lang ? lang : "");
+    return -1;
+}
+
 int rules_local_iso(int64_t instant, char *out, size_t size) {
     const struct calendar_zone *zone = NULL;
     for (int i = 1; current && i < current->calendar_count && zone == NULL; i++)

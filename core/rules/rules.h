@@ -246,6 +246,12 @@ int rules_eval(enum rules_hook hook, const struct rules_field *fields, int count
 
 /* ------------------------------------------------------------ the running set's time */
 
+/* A canned reply of the rule set: macros[name][language], the language the
+ * first two letters of lang (lower case), else the set's
+ * `default_language`.  0 with the text (placeholders unfilled), or -1 with
+ * why (no such macro: the names it has; no text in that language). */
+int rules_macro(const char *name, size_t name_len, const char *lang, char *out, size_t size, char *why,
+                size_t why_size);
 /* An instant as local ISO 8601 ("2026-09-21T22:13:20+08:00") in the rule
  * set's time zone: the zone of its notification_calendar, else of its
  * first calendar; UTC ("...Z") without one.  0, or -1 when out is short. */

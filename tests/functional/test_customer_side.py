@@ -570,3 +570,32 @@ def test_case_get_human_shows_local_iso_times_and_money_with_its_currency():
         cid = open_case(c, amount="5", currency="JPY")
         human = as_map(c.call("CASE.GET", cid, "HUMAN"))
         assert human["created_at_iso"] == "2026-09-21T14:13:20Z" and human["amount_text"] == "5 JPY"
+
+
+# ----------------------------------------------------------------- macros
+
+
+def test_a_macro_reply_is_filled_in_from_the_case_in_its_language():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", DAYTIME)
+        zh = open_case(c, customer="张三", subject="快递一直没到", order="O-7")
+        assert c.call("CASE.REPLY", zh, "MACRO", "apology_delay") == "OK"
+        case = as_map(c.call("CASE.GET", zh, "HUMAN"))
+        reply = [m for m in messages(c, zh) if m["direction"] == "out"][-1]["text"]
+        assert reply.startswith("张三 您好，很抱歉您的订单 O-7 配送延误。") and "{" not in reply
+        assert "state=met" in case["deadline:first_response"]         # a macro reply is a reply
+        en = open_case(c, customer="bob@example.com", subject="need help", lang="en-US")
+        assert c.call("CASE.REPLY", en, "MACRO", "need_photos") == "OK"
+        assert messages(c, en)[-1]["text"] == "To handle your request (case %d) quickly, please send us photos " \
+                                              "of the damage." % en
+        r = c.call("CASE.REPLY", en, "MACRO", "nonsense")
+        assert isinstance(r, RespError) and r.code == "INVALID" and "unknown macro 'nonsense'" in r and "closing" in r
+        r = c.call("CASE.REPLY", en, "TEMPLATE", "closing")
+        assert isinstance(r, RespError) and r.code == "INVALID"
+        assert c.call("CASE.REPLY", en, "MACRO") == "OK"                # three words: "MACRO" is the text
+    with Daemon() as d:
+        c = d.client()
+        cid = open_case(c)
+        r = c.call("CASE.REPLY", cid, "MACRO", "closing")
+        assert isinstance(r, RespError) and r.code == "INVALID" and "no rule set" in r
