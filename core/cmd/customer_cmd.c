@@ -12,6 +12,7 @@
 #include "cmd/reply.h"
 #include "domain/access.h"
 #include "domain/customers.h"
+#include "store/store.h"
 
 #include <event2/buffer.h>
 #include <string.h>
@@ -110,4 +111,80 @@ void customer_link_command(struct request *request) {
     }
     if (customers_link(&request->call, id, &identity) < 0) return;
     reply_ok(request->reply);
+}
+
+/* Each row of sql (?1 the customer) as a field/value array of its columns;
+ * the count, or -1 after a store error. */
+static long long rows_as_maps(struct request *request, struct evbuffer *out, const char *sql, int64_t id) {
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return -1;
+    sqlite3_bind_int64(statement, 1, id);
+    long long count = 0;
+    int rc;
+    int columns = sqlite3_column_count(statement);
+    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
+        reply_array(out, 2 * columns);
+        for (int c = 0; c < columns; c++) {
+            reply_bulk_string(out, sqlite3_column_name(statement, c));
+            const char *value = (const char *)sqlite3_column_text(statement, c);
+            reply_bulk(out, value ? value : "", value ? (size_t)sqlite3_column_bytes(statement, c) : 0);
+        }
+        count++;
+    }
+    sqlite3_reset(statement);
+    (void)request;
+    return rc == SQLITE_DONE ? count : -1;
+}
+
+/* CUSTOMER.EXPORT customer: everything held about a customer, for a data
+ * request (PIPL, GDPR): customer (id, created_at), identities, cases (with
+ * their texts), events of those cases, messages, surveys -- each a list of
+ * field/value arrays. */
+void customer_export_command(struct request *request) {
+    int64_t id;
+    if (named_customer(request, 1, &id) != 0) return;
+    static const char *const names[] = {"customer", "identities", "cases", "events", "messages", "surveys"};
+    static const char *const sql[] = {
+        "SELECT id, created_at FROM customers WHERE id = ?1",
+        "SELECT kind, value, created_at FROM customer_identities WHERE customer_id = ?1 ORDER BY created_at, kind",
+        "SELECT id, created_at, state, channel, customer, subject, body, order_id AS \"order\", amount, currency,"
+        " tier, lang, category, queue, external_id, resolved_at, closed_at, resolution_code, resolution_text,"
+        " survey_score, survey_comment FROM cases WHERE customer_id = ?1 ORDER BY id",
+        "SELECT e.case_id AS \"case\", e.id, e.at, e.actor, e.kind, e.detail FROM events e"
+        " JOIN cases c ON c.id = e.case_id WHERE c.customer_id = ?1 ORDER BY e.id",
+        "SELECT m.case_id AS \"case\", m.event_id AS id, e.at, m.direction, m.channel, e.detail AS text,"
+        " m.external_id FROM messages m JOIN events e ON e.id = m.event_id JOIN cases c ON c.id = m.case_id"
+        " WHERE c.customer_id = ?1 ORDER BY m.event_id",
+        "SELECT s.case_id AS \"case\", s.round, s.score, s.comment, s.agent, s.at, s.source FROM surveys s"
+        " JOIN cases c ON c.id = s.case_id WHERE c.customer_id = ?1 ORDER BY s.id",
+    };
+    enum { SECTIONS = 6 };
+    struct evbuffer *sections[SECTIONS] = {NULL};
+    long long counts[SECTIONS];
+    int failed = 0;
+    for (int i = 0; i < SECTIONS && !failed; i++) {
+        sections[i] = evbuffer_new();
+        counts[i] = sections[i] ? rows_as_maps(request, sections[i], sql[i], id) : -1;
+        failed = counts[i] < 0;
+    }
+    if (!failed) {
+        reply_array(request->reply, 2 * SECTIONS);
+        for (int i = 0; i < SECTIONS; i++) {
+            reply_bulk_string(request->reply, names[i]);
+            reply_array(request->reply, counts[i]);
+            evbuffer_add_buffer(request->reply, sections[i]);
+        }
+    }
+    for (int i = 0; i < SECTIONS; i++)
+        if (sections[i]) evbuffer_free(sections[i]);
+    if (failed) request_store_error(request);
+}
+
+/* CUSTOMER.ERASE customer: the number of cases erased. */
+void customer_erase_command(struct request *request) {
+    int64_t id;
+    if (named_customer(request, 1, &id) != 0) return;
+    long long cases = 0;
+    if (customers_erase(&request->call, id, &cases) != 0) return;
+    reply_integer(request->reply, cases);
 }

@@ -6,5 +6,7 @@
 
 void customer_get_command(struct request *request);
 void customer_link_command(struct request *request);
+void customer_export_command(struct request *request);
+void customer_erase_command(struct request *request);
 
 #endif

@@ -205,6 +205,9 @@ static const struct command command_table[] = {
      * linking an identity is the work of those who talk to them. */
     {"CUSTOMER.GET",     2, 2, R, customer_get_command, "customer", ALL, NONE},
     {"CUSTOMER.LINK",    4, 4, W, customer_link_command, "customer kind value", A | S | D, NONE},
+    /* Data-protection requests (PIPL, GDPR): supervisors and admins export, only admins erase. */
+    {"CUSTOMER.EXPORT",  2, 2, R, customer_export_command, "customer", S | D, NONE},
+    {"CUSTOMER.ERASE",   2, 2, W, customer_erase_command, "customer", D, NONE},
     {"AGENT.ADD",        3, 5, W, agent_add_command, "name role [QUEUES q,...]", D, NONE},
     {"AGENT.LIST",       1, 1, R, agent_list_command, "", S | D, NONE},
     {"AGENT.DISABLE",    2, 2, W, agent_disable_command, "name", D, NONE},

@@ -570,3 +570,31 @@ int case_refresh_next_due(struct call *call, int64_t case_id) {
     sqlite3_bind_int64(statement, 1, case_id);
     return call_step(call, statement);
 }
+
+/* ---------------------------------------------------------- erasure */
+
+int case_erase_personal(struct call *call, int64_t case_id, int64_t customer_id) {
+    static const char *const sql[] = {
+        "UPDATE cases SET customer = 'erased:' || ?2, subject = '[erased]', body = '', external_id = NULL,"
+        " survey_comment = NULL, resolution_text = NULL, wait_reason = NULL, updated_at = ?3 WHERE id = ?1",
+        /* the texts and the details that quote the customer; the skeleton stays */
+        "UPDATE events SET detail = 'erased=yes' WHERE case_id = ?1 AND kind IN ('opened', 'message', 'reply',"
+        " 'note', 'joined', 'survey', 'customer_notice', 'customer_notice_deferred', 'customer_notice_held',"
+        " 'waiting', 'resolved') AND ?2 = ?2 AND ?3 = ?3",
+        "UPDATE messages SET external_id = NULL WHERE case_id = ?1 AND ?2 = ?2 AND ?3 = ?3",
+        "UPDATE surveys SET comment = NULL WHERE case_id = ?1 AND ?2 = ?2 AND ?3 = ?3",
+        "UPDATE deadlines SET payload = NULL WHERE case_id = ?1 AND payload IS NOT NULL AND ?2 = ?2 AND ?3 = ?3",
+    };
+    int64_t now = clock_now();
+    for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {
+        sqlite3_stmt *statement = store_statement(sql[i]);
+        if (statement == NULL) return call_store_error(call);
+        sqlite3_bind_int64(statement, 1, case_id);
+        sqlite3_bind_int64(statement, 2, customer_id);
+        sqlite3_bind_int64(statement, 3, now);
+        if (call_step(call, statement) != 0) return -1;
+    }
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "customer_id", customer_id);
+    return events_append(call, case_id, "customer_erased", detail.text, detail.len);
+}

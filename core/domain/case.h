@@ -103,5 +103,11 @@ int case_refresh_next_due(struct call *call, int64_t case_id);
 int case_survey(struct call *call, struct case_row *row, int score, const char *comment, size_t len,
                 long long round);
 int case_link(struct call *call, const struct case_row *a, const struct case_row *b);
+/* CUSTOMER.ERASE, for one case: what identifies or quotes the customer
+ * (customer text, subject, body, external ids, texts of messages, replies,
+ * notes, notices, comments, held notices) is replaced, the rest -- states,
+ * times, queues, amounts, who did what when -- is kept, and a
+ * customer_erased event says who erased it. */
+int case_erase_personal(struct call *call, int64_t case_id, int64_t customer_id);
 
 #endif

@@ -11,9 +11,13 @@
  */
 #include "domain/customers.h"
 
+#include "domain/case.h"
+#include "domain/search.h"
 #include "lib/clock.h"
+#include "lib/log.h"
 #include "store/store.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* The identity kinds; a customer text "kind:value" names one of them. */
@@ -147,4 +151,88 @@ int customers_get(struct call *call, int64_t id, struct customer_view *view,
         identity(context, (const char *)sqlite3_column_text(statement, 0),
                  (const char *)sqlite3_column_text(statement, 1));
     return found < 0 ? -1 : 0;
+}
+
+#define ERASE_CASES_MAX 100000   /* cases of one customer erased in one command */
+
+int customers_erase(struct call *call, int64_t id, long long *cases) {
+    int exists = customers_exists(call, id);
+    if (exists < 0) return -1;
+    if (exists == 0) return call_fail(call, CALL_NOTFOUND, "customer %lld does not exist", (long long)id);
+    /* A case erased before is left alone: its index rows are gone already,
+     * and a contentless index must never be told to delete text it does
+     * not hold. */
+    static const char cases_sql[] =
+        "SELECT id FROM cases WHERE customer_id = ?1 AND customer NOT LIKE 'erased:%' ORDER BY id";
+    sqlite3_stmt *statement = store_statement(cases_sql);
+    if (statement) sqlite3_bind_int64(statement, 1, id);
+    /* The ids first: erasing writes the rows the read walks. */
+    size_t count = 0, room = 16;
+    int64_t *ids = malloc(room * sizeof *ids);
+    if (ids == NULL) return call_fail(call, CALL_ERR, "out of memory");
+    int found;
+    while ((found = call_row(call, statement)) > 0) {
+        if (count == room) {
+            int64_t *grown = room < ERASE_CASES_MAX ? realloc(ids, 2 * room * sizeof *ids) : NULL;
+            if (grown == NULL) {
+                sqlite3_reset(statement);
+                free(ids);
+                return call_fail(call, CALL_LIMIT, "customer %lld has too many cases to erase at once",
+                                 (long long)id);
+            }
+            ids = grown;
+            room *= 2;
+        }
+        ids[count++] = sqlite3_column_int64(statement, 0);
+    }
+    int failed = found < 0;
+    for (size_t i = 0; i < count && !failed; i++)
+        failed = search_forget_case(call, ids[i]) != 0 || case_erase_personal(call, ids[i], id) != 0;
+    free(ids);
+    if (failed) return -1;
+    static const char identities_sql[] = "DELETE FROM customer_identities WHERE customer_id = ?1";
+    statement = store_statement(identities_sql);
+    if (statement) sqlite3_bind_int64(statement, 1, id);
+    if (call_step(call, statement) != 0) return -1;
+    *cases = (long long)count;
+    return 0;
+}
+
+#define RETENTION_BATCH_MAX 1000
+
+int customers_erase_closed(int64_t before, int most) {
+    static const char sql[] =
+        "SELECT id, coalesce(customer_id, 0) FROM cases WHERE state = 'closed' AND closed_at < ?1"
+        " AND customer NOT LIKE 'erased:%' ORDER BY closed_at LIMIT ?2";
+    struct call call = {.who = {.internal = 1}, .actor = "retention", .status = CALL_OK};
+    int64_t ids[RETENTION_BATCH_MAX][2];
+    if (most > RETENTION_BATCH_MAX) most = RETENTION_BATCH_MAX;
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, before);
+        sqlite3_bind_int(statement, 2, most);
+    }
+    int count = 0, found;
+    while ((found = call_row(&call, statement)) > 0 && count < most) {
+        ids[count][0] = sqlite3_column_int64(statement, 0);
+        ids[count][1] = sqlite3_column_int64(statement, 1);
+        count++;
+    }
+    if (found < 0) {
+        log_error("retention: closed cases not read", "error=\"%s\"", call.message);
+        return -1;
+    }
+    if (count == 0) return 0;
+    if (store_command_begin() != 0) return -1;
+    int failed = 0;
+    for (int i = 0; i < count && !failed; i++)
+        failed = search_forget_case(&call, ids[i][0]) != 0 || case_erase_personal(&call, ids[i][0], ids[i][1]) != 0;
+    store_command_end(!failed);
+    if (failed) {
+        log_error("retention: personal data not erased", "error=\"-%s %s\"", call_status_code(call.status),
+                  call.message);
+        return -1;
+    }
+    log_info("retention: personal data of closed cases erased", "cases=%d", count);
+    return count;
 }

@@ -47,6 +47,17 @@ int customers_exists(struct call *call, int64_t id);
  * identity is another customer's), or a store error. */
 int customers_link(struct call *call, int64_t id, const struct customer_identity *identity);
 
+/* CUSTOMER.ERASE: every case of the customer erased (case_erase_personal,
+ * its texts out of the search index first) and its identities removed; the
+ * customer id stays, with no identity.  0 with *cases (how many), or -1
+ * (NOTFOUND, a store error). */
+int customers_erase(struct call *call, int64_t id, long long *cases);
+
+/* Retention: erases the personal data of at most `most` cases closed
+ * before `before` (case by case, as CUSTOMER.ERASE does, the customer's
+ * identities kept for the cases still open).  How many, or -1 logged. */
+int customers_erase_closed(int64_t before, int most);
+
 /* What CUSTOMER.GET shows: the customer, its identities, its cases. */
 struct customer_view {
     int64_t id, created_at;

@@ -90,3 +90,17 @@ int search_tick(void) {
     }
     return 1;
 }
+
+int search_forget_case(struct call *call, int64_t case_id) {
+    /* A contentless FTS5 row is deleted by giving its text again. */
+    static const char sql[] =
+        "INSERT INTO case_text(case_text, rowid, text)"
+        " SELECT 'delete', e.id, CASE WHEN e.kind = 'opened' THEN"
+        "   CASE WHEN c.body <> '' THEN c.subject || char(10) || c.body ELSE c.subject END ELSE e.detail END"
+        " FROM events e JOIN cases c ON c.id = e.case_id"
+        " WHERE e.case_id = ?1 AND e.id <= (SELECT indexed_through FROM search_progress WHERE id = 1)"
+        " AND (e.kind IN ('opened', 'message', 'note') OR (e.kind = 'reply' AND e.actor <> 'rules'))";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, case_id);
+    return call_step(call, statement);
+}

@@ -18,6 +18,9 @@
  * of them, in the caller's savepoint: 1 when more remain, 0 when the index
  * is caught up, -1 with the failure in the call. */
 int search_catch_up(struct call *call);
+/* Takes a case's texts out of the index (before they are erased): the
+ * rows of its events the index holds.  0, or -1. */
+int search_forget_case(struct call *call, int64_t case_id);
 /* The tick's step, in a command of its own: 1 if it wrote (a commit is
  * due), 0 if nothing was new, -1 logged. */
 int search_tick(void);

@@ -5,6 +5,7 @@
  * commits by itself (it asks the store's commit scheduler).
  */
 #include "domain/tick.h"
+#include "domain/customers.h"
 #include "domain/intake.h"
 #include "domain/deadlines.h"
 #include "domain/search.h"
@@ -35,18 +36,30 @@ static void watch_rules(void) {
         store_request_commit();
 }
 
+/* customer_retention_days: closed cases' personal data erased, a batch a
+ * second (after the search index took their texts in, so that it forgets
+ * them). */
+#define RETENTION_PER_TICK 100
+static void retention(void) {
+    if (stopping || settings == NULL || settings->customer_retention_days <= 0) return;
+    if (customers_erase_closed(clock_now() - settings->customer_retention_days * 86400, RETENTION_PER_TICK) > 0)
+        store_request_commit();
+}
+
 void tick_run(void) {
     watch_rules();
     if (!stopping && deadlines_fire_due() > 0) store_request_commit();
     /* The search index catches up with what was written (CASE.SEARCH
      * catches up too, before it reads). */
     if (!stopping && search_tick() > 0) store_request_commit();
+    retention();
     if (++runs % PRUNE_EVERY_RUNS == 0 && settings) cases_prune_decisions(settings->decision_retention_days);
 }
 
 void tick_clock_moved(void) {
     watch_rules();
     deadlines_fire_due();
+    retention();
     store_request_commit();
 }
 

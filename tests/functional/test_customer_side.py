@@ -599,3 +599,81 @@ def test_a_macro_reply_is_filled_in_from_the_case_in_its_language():
         cid = open_case(c)
         r = c.call("CASE.REPLY", cid, "MACRO", "closing")
         assert isinstance(r, RespError) and r.code == "INVALID" and "no rule set" in r
+
+
+# ------------------------------------------------------------ data protection
+
+
+def test_customer_export_holds_everything_and_erase_keeps_only_the_audit_skeleton():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", DAYTIME)
+        cid = open_case(c, customer="carol@example.com", subject="我要退款 refund please", body="手机号 13800000000",
+                        order="O-5", amount="99.00", external_id="mail-carol-1")
+        carol = as_map(c.call("CUSTOMER.GET", "carol@example.com"))["id"]
+        c.call("CUSTOMER.LINK", carol, "phone", "+8613800000000")
+        c.call("CASE.MESSAGE", cid, "我的地址是北京市朝阳区", "EXTERNAL_ID", "wx-9")
+        c.call("CASE.NOTE", cid, "carol called twice")
+        c.call("CASE.RESOLVE", cid, "refunded")
+        c.call("CASE.SURVEY", cid, 5, "谢谢 carol")
+        other = open_case(c, customer="dave@example.com", subject="我要退款 too")
+        assert set(ids(c.call("CASE.SEARCH", "退款"))) == {cid, other}
+        export = as_map(c.call("CUSTOMER.EXPORT", carol))
+        assert [as_map(r)["value"] for r in export["identities"]] == ["carol@example.com", "+8613800000000"]
+        case = as_map(export["cases"][0])
+        assert case["subject"] == "我要退款 refund please" and case["body"] == "手机号 13800000000" and case["order"] == "O-5"
+        assert "我的地址是北京市朝阳区" in [as_map(m)["text"] for m in export["messages"]]
+        assert as_map(export["surveys"][0])["comment"] == "谢谢 carol"
+        kinds = [as_map(e)["kind"] for e in export["events"]]
+        assert "opened" in kinds and "note" in kinds and "survey" in kinds
+        # Who may: supervisors export, only admins erase.
+        sue = Client(d.port)
+        assert sue.call("AUTH", "sue", c.call("AGENT.ADD", "sue", "supervisor")) == "OK"
+        assert as_map(sue.call("CUSTOMER.EXPORT", carol))["customer"]
+        r = sue.call("CUSTOMER.ERASE", carol)
+        assert isinstance(r, RespError) and r.code == "NOPERM"
+        events_before = len(history(c, cid))
+        assert c.call("CUSTOMER.ERASE", carol) == 1
+        after = as_map(c.call("CASE.GET", cid))
+        assert after["customer"] == "erased:%s" % carol and after["subject"] == "[erased]" and after["body"] == ""
+        assert after["external_id"] == "" and after["survey_comment"] == ""
+        # The skeleton stays: states, times, amounts, who did what and when.
+        assert (after["state"], after["amount"], after["order"], after["survey_score"]) == ("resolved", "99.00", "O-5", "5")
+        trail = history(c, cid)
+        assert len(trail) == events_before + 1 and trail[-1]["kind"] == "customer_erased"
+        text = repr(trail) + repr(c.call("CASE.MESSAGES", cid))
+        # (The triage's reason keeps the rule set's keywords it matched -- "matched: 退款" -- as the
+        # audit of why the case went where it did: the rule set's words, not the customer's.)
+        for secret in ("carol", "13800000000", "朝阳区", "refund please", "mail-carol-1", "wx-9"):
+            assert secret not in text, secret
+        assert ids(c.call("CASE.SEARCH", "退款")) == [other]     # out of the index too
+        assert as_map(c.call("CUSTOMER.GET", carol))["identities"] == []
+        r = c.call("CUSTOMER.GET", "carol@example.com")
+        assert isinstance(r, RespError) and r.code == "NOTFOUND"
+        assert c.call("CUSTOMER.ERASE", carol) == 0                # erased already: nothing more to do
+        r = c.call("CUSTOMER.ERASE", 999)
+        assert isinstance(r, RespError) and r.code == "NOTFOUND"
+        # The index is still sound: a search after the erase finds what it should.
+        assert ids(c.call("CASE.SEARCH", "too")) == [other]
+
+
+def test_retention_erases_closed_cases_personal_data_after_n_days():
+    with Daemon(config="customer_retention_days = 30\n") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        old = open_case(c, customer="erin@example.com", subject="old problem 旧问题")
+        c.call("CASE.RESOLVE", old, "done")
+        c.call("CASE.CLOSE", old)
+        c.call("DEBUG.CLOCK", "ADVANCE", 20 * DAY)
+        recent = open_case(c, customer="erin@example.com", subject="new problem")
+        c.call("CASE.RESOLVE", recent, "done")
+        c.call("CASE.CLOSE", recent)
+        still_open = open_case(c, customer="erin@example.com", subject="open problem")
+        assert as_map(c.call("CASE.GET", old))["subject"] == "old problem 旧问题"
+        c.call("DEBUG.CLOCK", "ADVANCE", 11 * DAY)           # old: closed 31 days ago; recent: 11
+        got = as_map(c.call("CASE.GET", old))
+        assert got["subject"] == "[erased]" and got["customer"].startswith("erased:") and got["state"] == "closed"
+        assert history(c, old)[-1]["kind"] == "customer_erased" and history(c, old)[-1]["actor"] == "retention"
+        assert as_map(c.call("CASE.GET", recent))["subject"] == "new problem"
+        assert as_map(c.call("CASE.GET", still_open))["subject"] == "open problem"
+        assert as_map(c.call("CUSTOMER.GET", "erin@example.com"))["cases"] == "3"   # identities kept
