@@ -66,10 +66,10 @@ int case_load(struct call *call, int64_t id, unsigned flags, struct case_row *ou
     static const char sql[] =
         "SELECT state, queue, category, priority, channel, coalesce(tier, ''), coalesce(currency, ''),"
         " coalesce(assignee, ''), customer, order_id, subject, tags, escalation, breached, amount, paid_at,"
-        " delivered_at, created_at, customer_id FROM cases WHERE id = ?1";
+        " delivered_at, created_at, customer_id, coalesce(lang, '') FROM cases WHERE id = ?1";
     enum { C_STATE, C_QUEUE, C_CATEGORY, C_PRIORITY, C_CHANNEL, C_TIER, C_CURRENCY, C_ASSIGNEE, C_CUSTOMER,
            C_ORDER, C_SUBJECT, C_TAGS, C_ESCALATION, C_BREACHED, C_AMOUNT, C_PAID_AT, C_DELIVERED_AT,
-           C_CREATED_AT, C_CUSTOMER_ID };
+           C_CREATED_AT, C_CUSTOMER_ID, C_LANG };
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
     sqlite3_bind_int64(statement, 1, id);
@@ -109,6 +109,7 @@ int case_load(struct call *call, int64_t id, unsigned flags, struct case_row *ou
     out->delivered_at = sqlite3_column_int64(statement, C_DELIVERED_AT);
     out->created_at = sqlite3_column_int64(statement, C_CREATED_AT);
     out->customer_id = sqlite3_column_int64(statement, C_CUSTOMER_ID);
+    copy_column(statement, C_LANG, out->lang, sizeof out->lang);
     sqlite3_reset(statement);
     if ((flags & CASE_LOAD_CHECK_ACCESS) && !caller_may_see_case(&call->who, out->queue, out->assignee))
         return call_fail(call, CALL_NOPERM, "case %lld is in queue %s, which is not one of yours", (long long)id,
@@ -157,6 +158,7 @@ int case_create(struct call *call, const struct case_new *values, struct case_ro
         fits(call, "subject", values->subject.len, sizeof out->subject) ||
         fits(call, "order", values->order_id.len, sizeof out->order_id) ||
         fits(call, "tier", values->tier.len, sizeof out->tier) ||
+        fits(call, "lang", values->lang.len, sizeof out->lang) ||
         fits(call, "category", strlen(values->category), sizeof out->category) ||
         fits(call, "queue", strlen(values->queue), sizeof out->queue) ||
         fits(call, "priority", strlen(values->priority), sizeof out->priority) ||
@@ -228,6 +230,7 @@ int case_create(struct call *call, const struct case_new *values, struct case_ro
     out->delivered_at = values->has_delivered_at ? values->delivered_at : 0;
     out->created_at = now;
     out->customer_id = values->customer_id;
+    set_field(out->lang, values->lang.text, values->lang.text ? values->lang.len : 0);
 
     struct detail opened = DETAIL_INIT;
     detail_add_string(&opened, "state", "new");

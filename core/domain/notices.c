@@ -23,7 +23,6 @@
 #include <string.h>
 
 #define NOTICE_KEY_MAX 64
-#define LANG_MAX 64
 
 static void limit_key(int64_t customer_id, char key[NOTICE_KEY_MAX]) {
     snprintf(key, NOTICE_KEY_MAX, "customer_notice:%lld", (long long)customer_id);
@@ -48,19 +47,6 @@ static int count_when_committed(struct call *call, int64_t customer_id) {
         return call_fail(call, CALL_ERR, "out of memory");
     }
     return 0;
-}
-
-static int read_lang(struct call *call, int64_t id, char *lang, size_t size) {
-    static const char sql[] = "SELECT coalesce(lang, '') FROM cases WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, id);
-    int found = call_row(call, statement);
-    lang[0] = '\0';
-    if (found > 0) {
-        snprintf(lang, size, "%s", (const char *)sqlite3_column_text(statement, 0));
-        sqlite3_reset(statement);
-    }
-    return found < 0 ? -1 : 0;
 }
 
 /* Holds the notice until `until` (a "notify" clock carrying it). */
@@ -97,8 +83,7 @@ int notices_tell(struct call *call, const struct case_row *row, const char *even
 int notices_tell_with(struct call *call, const struct case_row *row, const char *event, int64_t eta,
                       const char *name, const char *value) {
     if (!rules_has_hook(HOOK_CUSTOMER_NOTICE)) return 0;
-    char lang[LANG_MAX + 1];
-    if (read_lang(call, row->id, lang, sizeof lang) != 0) return -1;
+    const char *lang = row->lang;
     struct rules_field fields[16];
     int count = 0;
 #define TEXT(n, v) (fields[count++] = (struct rules_field){.name = (n), .text = (v), .len = strlen(v)})
