@@ -11,6 +11,7 @@
  * and its plugins create (database, WAL, shared memory, token, cursors,
  * socket) is for its own user only, whatever the data directory's mode.
  */
+#include "domain/attachments.h"
 #include "domain/agents.h"
 #include "domain/intake.h"
 #include "domain/orders.h"
@@ -198,6 +199,7 @@ int main(int argc, char **argv) {
                   "dir=%s", config.rules);
     }
     if (agents_bootstrap(config.data) != 0) goto done;
+    attachments_configure(config.data, config.attachment_max_bytes);
     tick_configure(&config);
     cases_warm_counters();
     cases_prune_decisions(config.decision_retention_days);

@@ -10,6 +10,7 @@
  */
 #include "cmd/args.h"
 #include "cmd/case_cmd.h"
+#include "cmd/message_cmd.h"
 #include "cmd/reply.h"
 #include "domain/case.h"
 #include "domain/case_work.h"
@@ -45,23 +46,34 @@ void case_assign_command(struct request *request) {
     reply_ok(request->reply); /* 1: already theirs, no change, no event */
 }
 
-/* REPLY and NOTE: a message on the case; the event's detail is the text. */
+/* REPLY and NOTE: a message on the case; the event's detail is the text.
+ * A reply may carry attachments: ATTACH name type data, each. */
 static void add_message(struct request *request, int public_reply) {
     struct case_row row;
+    struct attachment attachments[ATTACHMENTS_PER_MESSAGE];
+    int count = 0;
     if (load_case(request, 1, &row) != 0) return;
     if (args_text(request, "text", request->argv[2], request->argvlen[2], ARGS_LONG_TEXT_MAX, ARGS_BLOCK, 0)) return;
-    if (case_work_message(&request->call, &row, public_reply, request->argv[2], request->argvlen[2]) != 0) return;
+    for (int i = 3; i < request->argc; i += 4) {
+        if (!request_argument_is(request, i, "ATTACH") || i + 3 >= request->argc || count == ATTACHMENTS_PER_MESSAGE) {
+            request_error(request, "INVALID", "after the text CASE.REPLY takes ATTACH name type data (at most %d)",
+                          ATTACHMENTS_PER_MESSAGE);
+            return;
+        }
+        if (message_attachment(request, i + 1, &attachments[count]) != 0) return;
+        count++;
+    }
+    int64_t event_id = 0;
+    if (case_work_message(&request->call, &row, public_reply, request->argv[2], request->argvlen[2], &event_id) != 0 ||
+        attachments_store(&request->call, row.id, event_id, attachments, count) != 0)
+        return;
     reply_ok(request->reply);
 }
 
 /* CASE.REPLY id text, or CASE.REPLY id MACRO name: a rule set's canned
  * reply filled in from the case. */
 void case_reply_command(struct request *request) {
-    if (request->argc == 4) {
-        if (!request_argument_is(request, 2, "MACRO")) {
-            request_error(request, "INVALID", "CASE.REPLY takes a text, or MACRO and a macro's name");
-            return;
-        }
+    if (request->argc == 4 && request_argument_is(request, 2, "MACRO")) {
         struct case_row row;
         if (load_case(request, 1, &row) != 0) return;
         if (args_name(request, "macro", request->argv[3], request->argvlen[3])) return;

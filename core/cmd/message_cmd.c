@@ -21,15 +21,52 @@
 #define MESSAGES_MAX_LIMIT 1000
 #define QUOTED_OPTION_MAX 32
 
-/* CASE.MESSAGE id text [CHANNEL c] [EXTERNAL_ID x]: the id of the case that
- * holds the message (the case named, or the follow-up case it opened). */
+int message_attachment(struct request *request, int i, struct attachment *out) {
+    const char *type = request->argv[i + 1];
+    size_t type_len = request->argvlen[i + 1];
+    if (args_text(request, "attachment name", request->argv[i], request->argvlen[i], ATTACHMENT_NAME_MAX, ARGS_LINE, 0))
+        return -1;
+    int slash = 0, good = type_len > 0 && type_len <= ATTACHMENT_TYPE_MAX;
+    for (size_t k = 0; good && k < type_len; k++) {
+        char c = type[k];
+        slash += c == '/';
+        good = c > ' ' && c < 0x7f && c != '"' && c != '\\';
+    }
+    if (!good || slash != 1) {
+        request_error(request, "INVALID", "attachment type '%.*s' is not a media type (like image/jpeg)",
+                      (int)(type_len > 64 ? 64 : type_len), type);
+        return -1;
+    }
+    if ((long long)request->argvlen[i + 2] > attachments_max_bytes()) {
+        request_error(request, "LIMIT", "attachment '%.*s' is %zu bytes, more than attachment_max_bytes (%lld)",
+                      (int)(request->argvlen[i] > 64 ? 64 : request->argvlen[i]), request->argv[i],
+                      request->argvlen[i + 2], attachments_max_bytes());
+        return -1;
+    }
+    *out = (struct attachment){request->argv[i], request->argvlen[i], type, type_len, request->argv[i + 2],
+                               request->argvlen[i + 2]};
+    return 0;
+}
+
+/* CASE.MESSAGE id text [CHANNEL c] [EXTERNAL_ID x] [ATTACH name type data]...:
+ * the id of the case that holds the message (the case named, or the
+ * follow-up case it opened). */
 void case_message_command(struct request *request) {
     int64_t id;
     if (request_id(request, 1, "case", &id) != 0) return;
-    struct conversation_message message = {.text = request->argv[2], .len = request->argvlen[2]};
+    struct attachment attachments[ATTACHMENTS_PER_MESSAGE];
+    struct conversation_message message = {.text = request->argv[2], .len = request->argvlen[2],
+                                           .attachments = attachments};
     if (args_text(request, "text", message.text, message.len, ARGS_LONG_TEXT_MAX, ARGS_BLOCK, 0)) return;
     for (int i = 3; i < request->argc; i += 2) {
         if (i + 1 >= request->argc) goto bad_option;
+        if (request_argument_is(request, i, "ATTACH")) {
+            if (i + 3 >= request->argc || message.attachment_count == ATTACHMENTS_PER_MESSAGE) goto bad_option;
+            if (message_attachment(request, i + 1, &attachments[message.attachment_count]) != 0) return;
+            message.attachment_count++;
+            i += 2; /* and 2 more below: ATTACH name type data */
+            continue;
+        }
         const char *value = request->argv[i + 1];
         size_t len = request->argvlen[i + 1];
         if (request_argument_is(request, i, "CHANNEL") && !message.channel) {
@@ -46,9 +83,9 @@ void case_message_command(struct request *request) {
         continue;
     bad_option:
         request_error(request, "INVALID", "unknown, repeated or incomplete CASE.MESSAGE option '%.*s' (options: "
-                      "CHANNEL c, EXTERNAL_ID x)",
+                      "CHANNEL c, EXTERNAL_ID x, ATTACH name type data: at most %d)",
                       (int)(request->argvlen[i] > QUOTED_OPTION_MAX ? QUOTED_OPTION_MAX : request->argvlen[i]),
-                      request->argv[i]);
+                      request->argv[i], ATTACHMENTS_PER_MESSAGE);
         return;
     }
     int64_t landed;
@@ -90,14 +127,19 @@ void case_messages_command(struct request *request) {
     }
     static const char sql[] =
         "SELECT e.id, e.at, 'in', c.channel, e.actor,"
-        " CASE WHEN c.body <> '' THEN c.subject || char(10) || c.body ELSE c.subject END, coalesce(c.external_id, '')"
+        " CASE WHEN c.body <> '' THEN c.subject || char(10) || c.body ELSE c.subject END, coalesce(c.external_id, ''),"
+        " coalesce((SELECT group_concat(a.name || ' (' || a.type || ', ' || a.size || ' bytes)', '; ')"
+        "  FROM attachments a WHERE a.event_id = e.id), '')"
         " FROM events e JOIN cases c ON c.id = e.case_id WHERE e.case_id = ?1 AND e.kind = 'opened' AND e.id > ?2"
         " UNION ALL"
-        " SELECT e.id, e.at, m.direction, m.channel, e.actor, e.detail, coalesce(m.external_id, '')"
+        " SELECT e.id, e.at, m.direction, m.channel, e.actor, e.detail, coalesce(m.external_id, ''),"
+        " coalesce((SELECT group_concat(a.name || ' (' || a.type || ', ' || a.size || ' bytes)', '; ')"
+        "  FROM attachments a WHERE a.event_id = e.id), '')"
         " FROM messages m JOIN events e ON e.id = m.event_id WHERE m.case_id = ?1 AND m.event_id > ?2"
         " ORDER BY 1 LIMIT ?3";
-    static const char *const names[] = {"id", "at", "direction", "channel", "actor", "text", "external_id"};
-    enum { COLUMNS = 7 };
+    static const char *const names[] = {"id", "at", "direction", "channel", "actor", "text", "external_id",
+                                        "attachments"};
+    enum { COLUMNS = 8 };
     sqlite3_stmt *statement = store_statement(sql);
     struct evbuffer *rows = evbuffer_new();
     if (statement == NULL || rows == NULL) {

@@ -14,9 +14,11 @@
 
 #include <stdio.h>
 
-int case_work_message(struct call *call, struct case_row *row, int public_reply, const char *text, size_t len) {
+int case_work_message(struct call *call, struct case_row *row, int public_reply, const char *text, size_t len,
+                      int64_t *written) {
     int64_t event_id = 0;
     if (case_message(call, row, public_reply, text, len, &event_id) != 0) return -1;
+    if (written) *written = event_id;
     /* A public reply meets the response clocks. */
     return public_reply ? deadlines_replied(call, row->id, event_id) : 0;
 }

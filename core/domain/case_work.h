@@ -19,7 +19,8 @@
 #include "lib/detail.h"
 
 /* REPLY (public_reply 1: meets the response clocks) and NOTE. */
-int case_work_message(struct call *call, struct case_row *row, int public_reply, const char *text, size_t len);
+int case_work_message(struct call *call, struct case_row *row, int public_reply, const char *text, size_t len,
+                      int64_t *event_id);   /* the message's event (NULL: not wanted) */
 /* WAIT: to pending_customer (clocks pause) or pending_internal (clocks
  * resume when the customer was waited on); wait_reason NULL clears it. */
 int case_work_wait(struct call *call, struct case_row *row, enum case_state target, const struct detail *detail,

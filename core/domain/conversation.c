@@ -72,6 +72,20 @@ static int open_follow_up(struct call *call, struct case_row *old, const char *l
     if (message->external_id) GIVE(INTAKE_EXTERNAL_ID, message->external_id, message->external_len);
 #undef GIVE
     if (intake_open(call, &values, landed) != 0) return -1;
+    if (message->attachment_count) {
+        /* The files go with the contact the message became: the new case's
+         * opening, or the message of the open case it joined. */
+        static const char sql[] =
+            "SELECT max(id) FROM events WHERE case_id = ?1 AND (kind = 'opened' OR kind = 'message')";
+        sqlite3_stmt *statement = store_statement(sql);
+        if (statement) sqlite3_bind_int64(statement, 1, *landed);
+        int found = call_row(call, statement);
+        if (found <= 0) return found < 0 ? -1 : call_fail(call, CALL_ERR, "the follow-up case has no opening");
+        int64_t event_id = sqlite3_column_int64(statement, 0);
+        sqlite3_reset(statement);
+        if (attachments_store(call, *landed, event_id, message->attachments, message->attachment_count) != 0)
+            return -1;
+    }
     if (*landed == old->id) return 0;
     struct case_row opened;
     if (case_load(call, *landed, 0, &opened) != 0) return -1;
@@ -108,8 +122,10 @@ int conversation_inbound(struct call *call, int64_t case_id, const struct conver
     const char *channel = message->channel ? message->channel : row.channel;
     size_t channel_len = message->channel ? message->channel_len : strlen(row.channel);
     /* The message first, then what it sets off: the history reads in that order. */
+    int64_t event_id = 0;
     if (case_customer_message(call, &row, channel, channel_len, message->text, message->len, message->external_id,
-                              message->external_len, NULL) != 0)
+                              message->external_len, &event_id) != 0 ||
+        attachments_store(call, row.id, event_id, message->attachments, message->attachment_count) != 0)
         return -1;
     *landed = row.id;
     struct detail why = DETAIL_INIT;

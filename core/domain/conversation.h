@@ -14,9 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "domain/attachments.h"
 #include "domain/call.h"
 
 struct conversation_message {
+    const struct attachment *attachments; int attachment_count;   /* stored with the message */
     const char *text; size_t len;               /* checked by the adapter */
     const char *channel; size_t channel_len;    /* NULL: the case's channel */
     const char *external_id; size_t external_len; /* NULL: none */

@@ -84,7 +84,7 @@ int macros_reply(struct call *call, struct case_row *row, const char *name, size
         free(out.text);
         return call_fail(call, CALL_INVALID, "macro '%.*s' filled in is longer than a reply may be", (int)len, name);
     }
-    int rc = case_work_message(call, row, 1, out.text, out.len);
+    int rc = case_work_message(call, row, 1, out.text, out.len, NULL);
     free(out.text);
     return rc;
 }

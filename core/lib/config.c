@@ -74,6 +74,8 @@ static const struct setting settings[] = {
     INTEGER_SETTING(approve_limit_supervisor, "200000", 0, 1LL << 62, "largest refund a supervisor approves, minor units"),
     INTEGER_SETTING(approve_limit_finance, "1000000000000", 0, 1LL << 62, "largest refund finance approves, minor units"),
     INTEGER_SETTING(decision_retention_days, "90", 1, 36500, "days the decision log keeps its rows"),
+    INTEGER_SETTING(attachment_max_bytes, "1048576", 1, 1073741824,
+                    "largest attachment of a message or reply, bytes (a bulk argument is at most max_bulk)"),
     INTEGER_SETTING(customer_retention_days, "0", 0, 36500,
                     "days after a case closed that its customer's personal data is erased (0: kept)"),
     STRING_SETTING(log_level, "info", "debug, info, warn or error"),

@@ -46,7 +46,8 @@ struct config {
     int rules_require_tests;        /* a reload must pass the set's own tests */
     int rules_watch;                /* reload when the rule files change */
     long long decision_retention_days;
-    long long customer_retention_days;    /* 0: personal data of closed cases is kept */
+    long long customer_retention_days;
+    long long attachment_max_bytes;    /* 0: personal data of closed cases is kept */
     long long sla_warning_percent;  /* a deadline warns at this share of its target */
     long long approve_limit_supervisor, approve_limit_finance; /* minor units */
     char log_level[16];

@@ -328,6 +328,19 @@ const char *const store_migrations[] = {
     "  case_id INTEGER NOT NULL REFERENCES cases(id),"
     "  used_at INTEGER NOT NULL"
     ") WITHOUT ROWID;",
+    /* 16: attachments of messages and replies: the file is
+     * DATA/attachments/CASE/EVENT-NUMBER; the row says what it is. */
+    "CREATE TABLE IF NOT EXISTS attachments("
+    "  event_id INTEGER NOT NULL REFERENCES events(id),"
+    "  number INTEGER NOT NULL,"
+    "  case_id INTEGER NOT NULL REFERENCES cases(id),"
+    "  name TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  sha256 TEXT NOT NULL,"
+    "  PRIMARY KEY (event_id, number)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS attachments_by_case ON attachments(case_id);",
 };
 #define MIGRATION_COUNT ((int)(sizeof store_migrations / sizeof store_migrations[0]))
 

@@ -677,3 +677,39 @@ def test_retention_erases_closed_cases_personal_data_after_n_days():
         assert as_map(c.call("CASE.GET", recent))["subject"] == "new problem"
         assert as_map(c.call("CASE.GET", still_open))["subject"] == "open problem"
         assert as_map(c.call("CUSTOMER.GET", "erin@example.com"))["cases"] == "3"   # identities kept
+
+
+# ----------------------------------------------------------------- attachments
+
+
+def test_messages_and_replies_carry_attachments_stored_under_the_data_directory():
+    with Daemon(config="attachment_max_bytes = 2048\n") as d:
+        c = d.client()
+        cid = open_case(c, customer="C-1")
+        photo = bytes(range(256)) * 4                       # any bytes: 1 KiB
+        assert c.call("CASE.MESSAGE", cid, "photos attached", "ATTACH", "划痕.jpg", "image/jpeg", photo,
+                      "ATTACH", "receipt.pdf", "application/pdf", b"%PDF-1.4") == cid
+        assert c.call("CASE.REPLY", cid, "label attached", "ATTACH", "label.png", "image/png", b"\x89PNG") == "OK"
+        convo = messages(c, cid)
+        assert convo[1]["attachments"] == "划痕.jpg (image/jpeg, 1024 bytes); receipt.pdf (application/pdf, 8 bytes)"
+        assert convo[2]["attachments"] == "label.png (image/png, 4 bytes)" and convo[0]["attachments"] == ""
+        folder = os.path.join(d.data, "attachments", str(cid))
+        with open(os.path.join(folder, "%s-1" % convo[1]["id"]), "rb") as f:
+            assert f.read() == photo
+        assert oct(os.stat(os.path.join(folder, "%s-2" % convo[1]["id"])).st_mode & 0o777) == "0o600"
+        # Over the limit, a type that is not a media type, an incomplete or fifth attachment.
+        for args, code in [(("ATTACH", "big.bin", "application/octet-stream", b"x" * 2049), "LIMIT"),
+                           (("ATTACH", "a.txt", "text", b"x"), "INVALID"),
+                           (("ATTACH", "a.txt", "text/plain"), "INVALID"),
+                           (("ATTACH", "", "text/plain", b"x"), "INVALID"),
+                           (("ATTACH", "a", "text/plain", b"x") * 5, "INVALID")]:
+            r = c.call("CASE.MESSAGE", cid, "more", *args)
+            assert isinstance(r, RespError) and r.code == code, (args[:3], r)
+        r = c.call("CASE.REPLY", cid, "x", "ATTACHED", "a", "text/plain", b"x")
+        assert isinstance(r, RespError) and r.code == "INVALID"
+        assert len(os.listdir(folder)) == 3
+        # A command whose batch fails leaves no file behind.
+        assert c.call("DEBUG.STORE", "FAIL-COMMITS", 1) == "OK"
+        r = c.call("CASE.REPLY", cid, "lost", "ATTACH", "lost.txt", "text/plain", b"lost")
+        assert isinstance(r, RespError)
+        assert len(os.listdir(folder)) == 3 and len(messages(c, cid)) == 3

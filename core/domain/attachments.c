@@ -1,0 +1,112 @@
+/* attachments.c -- files sent with a message or a reply (see attachments.h).
+ *
+ * A file is DATA/attachments/CASE/EVENT-N: named by the ids, never by what
+ * the sender called it (that name is a column), so no name can reach
+ * outside the folder.  It is written, flushed (file and folder) and then
+ * its row inserted in the command's savepoint; if the command rolls back,
+ * the file is removed (store_after_command with committed 0), so a file
+ * without a row is only ever left by a crash in between.
+ */
+#include "domain/attachments.h"
+#include "lib/log.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PATH_MAX_BYTES 1400
+
+static char directory[PATH_MAX_BYTES];
+static long long max_bytes = 1048576;
+
+void attachments_configure(const char *data_directory, long long largest) {
+    snprintf(directory, sizeof directory, "%s/attachments", data_directory);
+    max_bytes = largest;
+}
+
+long long attachments_max_bytes(void) { return max_bytes; }
+
+static void remove_unless_committed(void *argument, int committed) {
+    char *path = argument;
+    if (!committed && unlink(path) != 0 && errno != ENOENT)
+        log_warn("attachment of a rolled back command not removed", "path=%s error=\"%s\"", path, strerror(errno));
+    free(path);
+}
+
+static int sync_directory(const char *path) {
+    int fd = open(path, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static int write_file(const char *path, const char *data, size_t len) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return -1;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, data + done, len - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            close(fd);
+            return -1;
+        }
+        done += (size_t)n;
+    }
+    int rc = fsync(fd);
+    return close(fd) != 0 || rc != 0 ? -1 : 0;
+}
+
+int attachments_store(struct call *call, int64_t case_id, int64_t event_id, const struct attachment *list, int count) {
+    if (count == 0) return 0;
+    char folder[PATH_MAX_BYTES + 32];
+    snprintf(folder, sizeof folder, "%s/%lld", directory, (long long)case_id);
+    if ((mkdir(directory, 0700) != 0 && errno != EEXIST) || (mkdir(folder, 0700) != 0 && errno != EEXIST))
+        return call_fail(call, CALL_ERR, "attachments: cannot create %s: %s", folder, strerror(errno));
+    static const char sql[] =
+        "INSERT INTO attachments(event_id, number, case_id, name, type, size, sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    for (int i = 0; i < count; i++) {
+        const struct attachment *a = &list[i];
+        if ((long long)a->len > max_bytes)
+            return call_fail(call, CALL_LIMIT, "attachment '%.*s' is %zu bytes, more than attachment_max_bytes (%lld)",
+                             (int)(a->name_len > 64 ? 64 : a->name_len), a->name, a->len, max_bytes);
+        char *path = malloc(sizeof folder + 48);
+        if (path == NULL) return call_fail(call, CALL_ERR, "out of memory");
+        snprintf(path, sizeof folder + 48, "%s/%lld-%d", folder, (long long)event_id, i + 1);
+        if (write_file(path, a->data, a->len) != 0 || sync_directory(folder) != 0) {
+            int saved = errno;
+            unlink(path);
+            free(path);
+            return call_fail(call, CALL_ERR, "attachments: cannot write under %s: %s", folder, strerror(saved));
+        }
+        if (store_after_command(remove_unless_committed, path) != 0) {
+            unlink(path);
+            free(path);
+            return call_fail(call, CALL_ERR, "out of memory");
+        }
+        unsigned char hash[EVP_MAX_MD_SIZE];
+        unsigned int hash_len = 0;
+        char hex[2 * 32 + 1] = "";
+        if (EVP_Digest(a->data, a->len, hash, &hash_len, EVP_sha256(), NULL) == 1)
+            for (unsigned int k = 0; k < hash_len && k < 32; k++) snprintf(hex + 2 * k, 3, "%02x", hash[k]);
+        sqlite3_stmt *statement = store_statement(sql);
+        if (statement) {
+            sqlite3_bind_int64(statement, 1, event_id);
+            sqlite3_bind_int(statement, 2, i + 1);
+            sqlite3_bind_int64(statement, 3, case_id);
+            sqlite3_bind_text(statement, 4, a->name, (int)a->name_len, SQLITE_STATIC);
+            sqlite3_bind_text(statement, 5, a->type, (int)a->type_len, SQLITE_STATIC);
+            sqlite3_bind_int64(statement, 6, (sqlite3_int64)a->len);
+            sqlite3_bind_text(statement, 7, hex, -1, SQLITE_TRANSIENT);
+        }
+        if (call_step(call, statement) != 0) return -1;
+    }
+    return 0;
+}
