@@ -55,7 +55,7 @@ static int64_t warn_instant(const char *calendar, int64_t now, long long target,
 
 /* Inserts a running clock timed from `now` (due and warn computed from it). */
 static int insert_clock_at(struct call *call, int64_t case_id, enum deadline_kind kind, const char *calendar,
-                           long long target, int64_t now, int64_t due, int64_t warn) {
+                           long long target, int64_t now, int64_t due, int64_t warn, int announce) {
     static const char sql[] =
         "INSERT INTO deadlines(case_id, kind, calendar, target, running_since, warn_at, due_at, state, created_at)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?5)";
@@ -71,13 +71,16 @@ static int insert_clock_at(struct call *call, int64_t case_id, enum deadline_kin
     }
     if (call_step(call, statement) != 0) return -1;
     int64_t id = sqlite3_last_insert_rowid(store_database());
-    struct detail detail = DETAIL_INIT;
-    detail_add_string(&detail, "deadline", deadline_kind_name(kind));
-    detail_add_integer(&detail, "target", target);
-    detail_add_string(&detail, "calendar", calendar);
-    detail_add_integer(&detail, "warn_at", warn);
-    detail_add_integer(&detail, "due_at", due);
-    if (add_event(call, case_id, "deadline_set", &detail) != 0 || clocks_touch_batch(call) != 0) return -1;
+    if (announce) {
+        struct detail detail = DETAIL_INIT;
+        detail_add_string(&detail, "deadline", deadline_kind_name(kind));
+        detail_add_integer(&detail, "target", target);
+        detail_add_string(&detail, "calendar", calendar);
+        detail_add_integer(&detail, "warn_at", warn);
+        detail_add_integer(&detail, "due_at", due);
+        if (add_event(call, case_id, "deadline_set", &detail) != 0) return -1;
+    }
+    if (clocks_touch_batch(call) != 0) return -1;
     return clocks_heap_set(call, id, warn);
 }
 
@@ -86,7 +89,7 @@ static int insert_clock(struct call *call, int64_t case_id, enum deadline_kind k
     if (target <= 0) return 0;
     int64_t now = clock_now();
     int64_t due = rules_business_add(calendar, now, target);
-    return insert_clock_at(call, case_id, kind, calendar, target, now, due, warn_instant(calendar, now, target, 0));
+    return insert_clock_at(call, case_id, kind, calendar, target, now, due, warn_instant(calendar, now, target, 0), 1);
 }
 
 /* A new case's clocks: first_response and resolution timed from one `now`.
@@ -94,6 +97,19 @@ static int insert_clock(struct call *call, int64_t case_id, enum deadline_kind k
  * (what case_refresh_next_due's query would find), written as a value
  * rather than queried, and not written when neither clock runs (the new row
  * has none). */
+void deadlines_plan_describe(const struct deadlines_plan *plan, struct detail *detail) {
+    if (plan->count == 0) return;
+    char key[DEADLINE_KIND_MAX + 8];
+    for (int i = 0; i < plan->count; i++) {
+        const char *kind = deadline_kind_name(plan->clock[i].kind);
+        snprintf(key, sizeof key, "%s_target", kind);
+        detail_add_integer(detail, key, plan->clock[i].target);
+        snprintf(key, sizeof key, "%s_due", kind);
+        detail_add_integer(detail, key, plan->clock[i].due);
+    }
+    detail_add_string(detail, "calendar", plan->sla->calendar);
+}
+
 void deadlines_plan_case(const struct rules_sla *sla, struct deadlines_plan *plan) {
     static const enum deadline_kind kinds[2] = {DEADLINE_FIRST_RESPONSE, DEADLINE_RESOLUTION};
     const long long targets[2] = {sla->first_response, sla->resolution};
@@ -116,7 +132,7 @@ void deadlines_plan_case(const struct rules_sla *sla, struct deadlines_plan *pla
 int deadlines_open_case(struct call *call, int64_t case_id, const struct deadlines_plan *plan) {
     for (int i = 0; i < plan->count; i++)
         if (insert_clock_at(call, case_id, plan->clock[i].kind, plan->sla->calendar, plan->clock[i].target, plan->now,
-                            plan->clock[i].due, plan->clock[i].warn) != 0)
+                            plan->clock[i].due, plan->clock[i].warn, 0) != 0)
             return -1;
     return 0;
 }

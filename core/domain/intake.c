@@ -212,6 +212,9 @@ static int apply_triage(struct call *call, const struct rules_triage *triage, co
     if (triage->faq[0]) detail_add_string(&triaged, "faq", triage->faq);
     detail_add_string(&triaged, "decided_by", triage->decided_by);
     if (triage->version[0]) detail_add_string(&triaged, "version", triage->version);
+    /* The sla clocks, instead of a deadline_set event each; before the
+     * reasons, which are long and may not all fit. */
+    deadlines_plan_describe(plan, &triaged);
     if (triage->classify_reason[0]) detail_add_string(&triaged, "reason", triage->classify_reason);
     if (triage->priority_reason[0]) detail_add_string(&triaged, "priority_reason", triage->priority_reason);
     if (triage->error[0]) detail_add_string(&triaged, "refused", triage->error);
