@@ -97,15 +97,24 @@ static int insert_clock(struct call *call, int64_t case_id, enum deadline_kind k
  * (what case_refresh_next_due's query would find), written as a value
  * rather than queried, and not written when neither clock runs (the new row
  * has none). */
+/* "<kind><suffix>" into key (copied, not formatted: this is every intake). */
+static const char *clock_key(char key[DEADLINE_KIND_MAX + 8], const char *kind, const char *suffix) {
+    size_t kind_len = strlen(kind), suffix_len = strlen(suffix);
+    if (kind_len > DEADLINE_KIND_MAX) kind_len = DEADLINE_KIND_MAX;
+    if (suffix_len > 7) suffix_len = 7;
+    memcpy(key, kind, kind_len);
+    memcpy(key + kind_len, suffix, suffix_len);
+    key[kind_len + suffix_len] = '\0';
+    return key;
+}
+
 void deadlines_plan_describe(const struct deadlines_plan *plan, struct detail *detail) {
     if (plan->count == 0) return;
     char key[DEADLINE_KIND_MAX + 8];
     for (int i = 0; i < plan->count; i++) {
         const char *kind = deadline_kind_name(plan->clock[i].kind);
-        snprintf(key, sizeof key, "%s_target", kind);
-        detail_add_integer(detail, key, plan->clock[i].target);
-        snprintf(key, sizeof key, "%s_due", kind);
-        detail_add_integer(detail, key, plan->clock[i].due);
+        detail_add_integer(detail, clock_key(key, kind, "_target"), plan->clock[i].target);
+        detail_add_integer(detail, clock_key(key, kind, "_due"), plan->clock[i].due);
     }
     detail_add_string(detail, "calendar", plan->sla->calendar);
 }
