@@ -214,7 +214,7 @@ static const struct command command_table[] = {
     {"DEBUG.STORE",      3, 4, T, debug_store_command,
      "FAIL-COMMITS|FAIL-WRITES n [FULL|IOERR] | FAIL-RELEASE|FAIL-ROLLBACK-TO|CACHE-PAGES|HEAP-HEADROOM n", D, NONE},
     {"DEBUG.COMMANDS",   1, -1, T, debug_commands_command, "[command ...]", D, NONE},
-    {"PSUBSCRIBE",       2, 33, U | N, psubscribe_command, "pattern [pattern ...]", ALL, NONE},
+    {"PSUBSCRIBE",       2, -1, U | N, psubscribe_command, "pattern [pattern ...]", ALL, NONE},
     {"PUNSUBSCRIBE",     1, -1, U | N, punsubscribe_command, "[pattern ...]", ALL, NONE},
     {"MULTI",            1, 1, Q, multi_command, "", ALL, NONE},
     {"EXEC",             1, 1, W | Q, exec_command, "", ALL, NONE},
