@@ -83,17 +83,57 @@ static void client_kill(struct request *request) {
     reply_integer(request->reply, request->connection_ops->kill(request->connection, &filter));
 }
 
-static void client_list(struct request *request, int all) {
-    struct evbuffer *text = evbuffer_new();
-    if (text == NULL) {
+/* 1 if the CLIENT LIST line at `line` is of a connection whose id is one
+ * of arguments ids_from.. (none: every line). */
+static int listed(const struct request *request, int ids_from, const char *line) {
+    if (ids_from >= request->argc) return 1;
+    unsigned long long id = strtoull(line + 3, NULL, 10); /* "id=N " */
+    for (int i = ids_from; i < request->argc; i++)
+        if (strtoull(request->argv[i], NULL, 10) == id) return 1;
+    return 0;
+}
+
+/* CLIENT LIST / INFO text: every connection (all) or this one, the lines
+ * of the ids from argument ids_from on when there are any. */
+static void client_list(struct request *request, int all, int ids_from) {
+    struct evbuffer *text = evbuffer_new(), *kept = evbuffer_new();
+    if (text == NULL || kept == NULL) {
+        if (text) evbuffer_free(text);
+        if (kept) evbuffer_free(kept);
         request_error(request, "ERR", "out of memory");
         return;
     }
     request->connection_ops->list(request->connection, all, text);
     size_t len = evbuffer_get_length(text);
     const char *flat = len ? (const char *)evbuffer_pullup(text, -1) : "";
+    for (const char *line = flat; flat && line < flat + len;) {
+        const char *end = memchr(line, '\n', (size_t)(flat + len - line));
+        end = end ? end + 1 : flat + len;
+        if (listed(request, ids_from, line)) evbuffer_add(kept, line, (size_t)(end - line));
+        line = end;
+    }
+    len = evbuffer_get_length(kept);
+    flat = len ? (const char *)evbuffer_pullup(kept, -1) : "";
     reply_verbatim(request->reply, flat ? flat : "", flat ? len : 0);
     evbuffer_free(text);
+    evbuffer_free(kept);
+}
+
+/* CLIENT LIST [TYPE normal|pubsub|...] [ID id ...]: the position of the
+ * first id (argc when none), or -1 after the error. */
+static int list_arguments(struct request *request) {
+    int i = 2;
+    if (i + 1 < request->argc && request_argument_is(request, i, "TYPE")) i += 2;
+    if (i < request->argc && request_argument_is(request, i, "ID") && i + 1 < request->argc) {
+        for (int k = i + 1; k < request->argc; k++) {
+            int64_t id;
+            if (request_id(request, k, "client", &id) != 0) return -1;
+        }
+        return i + 1;
+    }
+    if (i == request->argc) return i;
+    request_error(request, "ERR", "syntax error: CLIENT LIST [TYPE type] [ID id ...]");
+    return -1;
 }
 
 /* CLIENT SETNAME GETNAME SETINFO ID INFO LIST KILL NO-EVICT NO-TOUCH. */
@@ -125,11 +165,11 @@ void client_command(struct request *request) {
     } else if (request_argument_is(request, 1, "ID") && argc == 2) {
         reply_integer(request->reply, (long long)ops->id(request->connection));
     } else if (request_argument_is(request, 1, "INFO") && argc == 2) {
-        client_list(request, 0);
-    } else if (request_argument_is(request, 1, "LIST") &&
-               (argc == 2 || (argc == 4 && request_argument_is(request, 2, "TYPE")))) {
+        client_list(request, 0, request->argc);
+    } else if (request_argument_is(request, 1, "LIST")) {
         /* Every connection for the admin; an agent sees its own only. */
-        client_list(request, caller_is_admin(request));
+        int ids_from = list_arguments(request);
+        if (ids_from >= 0) client_list(request, caller_is_admin(request), ids_from);
     } else if (request_argument_is(request, 1, "KILL") && argc >= 3) {
         client_kill(request);
     } else if ((request_argument_is(request, 1, "NO-EVICT") || request_argument_is(request, 1, "NO-TOUCH")) &&

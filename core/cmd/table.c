@@ -222,7 +222,7 @@ static const struct command command_table[] = {
     {"WATCH",            2, -1, Q, watch_command, "key [key ...]", ALL, NONE},
     {"UNWATCH",          1, 1, 0, unwatch_command, "", ALL, NONE},
     {"CLIENT",           2, -1, N, client_command,
-     "SETNAME name | GETNAME | SETINFO LIB-NAME|LIB-VER value | ID | INFO | LIST [ID id ...] | "
+     "SETNAME name | GETNAME | SETINFO LIB-NAME|LIB-VER value | ID | INFO | LIST [TYPE type] [ID id ...] | "
      "KILL ip:port | KILL [ID id] [ADDR ip:port] [USER agent] [SKIPME yes|no] | NO-EVICT on|off | NO-TOUCH on|off",
      ALL, NONE},
     {"SELECT",           2, 2, 0, select_command, "index", ALL, NONE},

@@ -49,6 +49,10 @@ def test_client_names_info_and_list():
         listed = admin.call("CLIENT", "LIST")
         assert client_line(listed, ann_id)["name"] == "ann-bot" and client_line(listed, admin_id)
         assert client_line(admin.call("CLIENT", "LIST", "TYPE", "normal"), ann_id)["user"] == "ann"
+        only = admin.call("CLIENT", "LIST", "ID", ann_id, 999)
+        assert len(only.splitlines()) == 1 and client_line(only, ann_id)["name"] == "ann-bot"
+        assert admin.call("CLIENT", "LIST", "ID", "x").code == "INVALID"
+        assert admin.call("CLIENT", "LIST", "BOGUS").code == "ERR"
         own = ann.call("CLIENT", "LIST")
         assert len(own.splitlines()) == 1 and client_line(own, ann_id)["user"] == "ann"
         anonymous = d.client(auth=False)
