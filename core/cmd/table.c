@@ -14,12 +14,14 @@
 #include "cmd/agent_cmd.h"
 #include "domain/agents.h"
 #include "cmd/case_cmd.h"
+#include "cmd/client_cmd.h"
 #include "cmd/conn.h"
 #include "cmd/rules_cmd.h"
 #include "cmd/queue_cmd.h"
 #include "cmd/refund_cmd.h"
 #include "cmd/reply.h"
 #include "cmd/stats.h"
+#include "cmd/transaction_cmd.h"
 #include "lib/clock.h"
 
 #include <ctype.h>
@@ -42,6 +44,11 @@ static int check_named_argument(struct request *request, enum command_name_kind 
         int64_t id;
         if (request_id(request, i, refund ? "refund" : "case", &id) != 0) return -1;
         status = refund ? access_refund(&request->call, id) : access_case(&request->call, id);
+    } else if (kind == NAMES_QUEUE && request->argvlen[i] == 1 && request->argv[i][0] == '*' &&
+               (request->command->flags & COMMAND_WHILE_SUBSCRIBED)) {
+        /* A subscription to "*" follows every queue the caller may see:
+         * delivery asks caller_may_see_case of each event. */
+        return 0;
     } else {
         status = access_queue(&request->call, request->argv[i], request->argvlen[i], kind == NAMES_QUEUE);
     }
@@ -67,14 +74,19 @@ static int subscribed(const struct request *request) {
 }
 
 int commands_check(struct request *request, const struct command *command, int auth_on) {
+    if (commands_check_queued(request, command, auth_on) != 0) return -1;
+    return commands_check_access(request);
+}
+
+int commands_check_queued(struct request *request, const struct command *command, int auth_on) {
     const struct caller *who = &request->call.who;
     if (command && auth_on && who->agent == NULL && !(command->roles & COMMAND_PUBLIC)) {
         request_error(request, "NOAUTH", "authentication required: AUTH agent token");
     } else if (command && !(command->roles & COMMAND_PUBLIC) && auth_on && !(command->roles & who->role)) {
         request_error(request, "NOPERM", "role %s may not run %s", agents_role_name(who->role), command->name);
     } else if (command && !(command->flags & COMMAND_WHILE_SUBSCRIBED) && subscribed(request)) {
-        request_error(request, "ERR", "only EVENTS.SUBSCRIBE, EVENTS.UNSUBSCRIBE, PING and QUIT are allowed "
-                      "while subscribed");
+        request_error(request, "ERR", "only (P)SUBSCRIBE, (P)UNSUBSCRIBE, EVENTS.(UN)SUBSCRIBE, PING, QUIT and "
+                      "RESET are allowed while subscribed (RESP2; HELLO 3 lifts this)");
     } else if (command == NULL) {
         size_t len = request->argvlen[0] > UNKNOWN_NAME_SHOWN ? UNKNOWN_NAME_SHOWN : request->argvlen[0];
         request_error(request, "ERR", "unknown command '%.*s'", (int)len, request->argv[0]);
@@ -85,7 +97,7 @@ int commands_check(struct request *request, const struct command *command, int a
         request_error(request, "ERR", "%s is accepted only when redressd runs with --test-clock",
                       command->name);
     } else {
-        return commands_check_access(request);
+        return 0;
     }
     return -1;
 }
@@ -109,7 +121,7 @@ static void describe_command(struct evbuffer *out, const struct command *command
         if (command->names[n].kind != NAMES_NOTHING)
             snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s@%d%s", names[0] ? " " : "",
                      kinds[command->names[n].kind], command->names[n].position, command->names[n].to_end ? "+" : "");
-    reply_array(out, 14);
+    reply_map(out, 7);
     reply_bulk_string(out, "name");
     reply_bulk_string(out, command->name);
     reply_bulk_string(out, "minimum");
@@ -134,6 +146,8 @@ static void debug_commands_command(struct request *request);
 #define R COMMAND_READS_STORE
 #define T COMMAND_TEST_ONLY
 #define U COMMAND_WHILE_SUBSCRIBED
+#define N COMMAND_NO_TRANSACTION
+#define Q COMMAND_NOT_QUEUED
 /* The permission matrix: which roles may run each command (README has it
  * as a table).  P: no AUTH needed; ALL: any authenticated role. */
 #define A ROLE_AGENT
@@ -152,9 +166,9 @@ static void debug_commands_command(struct request *request);
 static const struct command command_table[] = {
     /* name             min max flags handler                 usage                                  roles  named arguments */
     {"PING",             1, 2, U, ping_command, "[message]", P, NONE},
-    {"HELLO",            1, 2, 0, hello_command, "[2]", P, NONE},
-    {"AUTH",             2, 3, R, auth_command, "agent token", P, NONE},
-    {"QUIT",             1, 1, U, quit_command, "", P, NONE},
+    {"HELLO",            1, 7, R | N, hello_command, "[protover [AUTH agent token] [SETNAME name]]", P, NONE},
+    {"AUTH",             2, 3, R | N, auth_command, "agent token", P, NONE},
+    {"QUIT",             1, 1, U | Q, quit_command, "", P, NONE},
     {"WHOAMI",           1, 1, 0, whoami_command, "", ALL, NONE},
     {"INFO",             1, 2, R, info_command, "[section]", ALL, NONE},
     {"CASE.OPEN",        3, -1, W, case_open_command, "field value [field value ...]", A | S | D, NONE},
@@ -184,15 +198,15 @@ static const struct command command_table[] = {
     {"REFUND.GET",       2, 2, R, refund_get_command, "id", ALL, {REFUND_AT(1)}},
     {"REFUND.LIST",      2, 2, R, refund_list_command, "case", ALL, {CASE_AT(1)}},
     {"CASE.SURVEY",      3, 4, W, case_survey_command, "id score(1-5) [comment]", A | S | D, {CASE_AT(1)}},
-    {"EVENTS.SUBSCRIBE", 1, 33, U, events_subscribe_command, "[queue ...]", ALL, {QUEUES_FROM(1)}},
-    {"SUBSCRIBE",        1, 33, U, events_subscribe_command, "[queue ...]", ALL, {QUEUES_FROM(1)}},
-    {"EVENTS.UNSUBSCRIBE", 1, -1, U, events_unsubscribe_command, "", ALL, NONE},
-    {"UNSUBSCRIBE",      1, -1, U, events_unsubscribe_command, "", ALL, NONE},
+    {"EVENTS.SUBSCRIBE", 1, 33, U | N, events_subscribe_command, "[queue ...]", ALL, {QUEUES_FROM(1)}},
+    {"SUBSCRIBE",        1, 33, U | N, events_subscribe_command, "[queue ...]", ALL, {QUEUES_FROM(1)}},
+    {"EVENTS.UNSUBSCRIBE", 1, -1, U | N, events_unsubscribe_command, "[channel ...]", ALL, NONE},
+    {"UNSUBSCRIBE",      1, -1, U | N, unsubscribe_command, "[channel ...]", ALL, NONE},
     {"STATS",            1, 1, R, stats_command, "", S | F | D, NONE},
     {"AGENT.ADD",        3, 5, W, agent_add_command, "name role [QUEUES q,...]", D, NONE},
     {"AGENT.LIST",       1, 1, R, agent_list_command, "", S | D, NONE},
     {"AGENT.DISABLE",    2, 2, W, agent_disable_command, "name", D, NONE},
-    {"RULES.RELOAD",     1, 1, 0, rules_reload_command, "", D, NONE},
+    {"RULES.RELOAD",     1, 1, N, rules_reload_command, "", D, NONE},
     {"RULES.INFO",       1, 1, 0, rules_info_command, "", S | D, NONE},
     {"RULES.EVAL",       2, 130, R, rules_eval_command, "hook [field value ...]", S | D, NONE},
     {"PLUGIN.LIST",      1, 1, 0, list_plugins_command, "", S | D, NONE},
@@ -200,6 +214,23 @@ static const struct command command_table[] = {
     {"DEBUG.STORE",      3, 4, T, debug_store_command,
      "FAIL-COMMITS|FAIL-WRITES n [FULL|IOERR] | FAIL-RELEASE|FAIL-ROLLBACK-TO|CACHE-PAGES|HEAP-HEADROOM n", D, NONE},
     {"DEBUG.COMMANDS",   1, -1, T, debug_commands_command, "[command ...]", D, NONE},
+    {"PSUBSCRIBE",       2, -1, U | N, psubscribe_command, "pattern [pattern ...]", ALL, NONE},
+    {"PUNSUBSCRIBE",     1, -1, U | N, punsubscribe_command, "[pattern ...]", ALL, NONE},
+    {"MULTI",            1, 1, Q, multi_command, "", ALL, NONE},
+    {"EXEC",             1, 1, W | Q, exec_command, "", ALL, NONE},
+    {"DISCARD",          1, 1, Q, discard_command, "", ALL, NONE},
+    {"WATCH",            2, -1, Q, watch_command, "key [key ...]", ALL, NONE},
+    {"UNWATCH",          1, 1, 0, unwatch_command, "", ALL, NONE},
+    {"CLIENT",           2, -1, N, client_command,
+     "SETNAME name | GETNAME | SETINFO LIB-NAME|LIB-VER value | ID | INFO | LIST [TYPE type] [ID id ...] | "
+     "KILL ip:port | KILL [ID id] [ADDR ip:port] [USER agent] [SKIPME yes|no] | NO-EVICT on|off | NO-TOUCH on|off",
+     ALL, NONE},
+    {"SELECT",           2, 2, 0, select_command, "index", ALL, NONE},
+    {"ECHO",             2, 2, 0, echo_command, "message", ALL, NONE},
+    {"RESET",            1, 1, U | Q, reset_command, "", P, NONE},
+    {"DBSIZE",           1, 1, R, dbsize_command, "", ALL, NONE},
+    {"CONFIG",           2, 3, 0, config_command, "GET pattern", ALL, NONE},
+    {"MONITOR",          1, 1, N, monitor_command, "", D, NONE},
 };
 #undef A
 #undef S
@@ -217,6 +248,8 @@ static const struct command command_table[] = {
 #undef R
 #undef T
 #undef U
+#undef N
+#undef Q
 
 static void debug_commands_command(struct request *request) {
     size_t count = sizeof command_table / sizeof command_table[0];
