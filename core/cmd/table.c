@@ -1,12 +1,16 @@
 /* table.c -- the command table, its lookup, the checks before a handler,
- * the registry of plugin commands and DEBUG.COMMANDS.
+ * the registry of plugin commands, COMMAND (its COUNT, LIST, INFO and DOCS,
+ * generated from the table) and DEBUG.COMMANDS.
  *
  * The table is the one place that says which commands exist, their arity,
  * whether they write (and so run inside a batch savepoint), who may run
  * them, and which arguments name a case, a refund or a queue: commands_check
  * checks all of it before the handler runs, so authentication, roles and
  * queue isolation hold for every command alike.  Names are matched without
- * regard to ASCII case, as Redis does.
+ * regard to ASCII case, as Redis does.  Each entry also carries the
+ * command's documentation (summary, arguments, complexity, group, since):
+ * COMMAND DOCS and COMMAND INFO are generated from it, so clients' hints and
+ * HELP never drift from what the table accepts.
  * Never: runs a handler, or knows a connection beyond request->connection_ops.
  */
 #include "cmd/table.h"
