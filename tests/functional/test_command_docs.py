@@ -34,11 +34,13 @@ def render(argument):
 
 
 def normalize(usage):
-    """One spelling of a usage or a hint: redis-cli writes "[x [x ...]]" where usages say "[x ...]",
-    "a | b" is "a|b"."""
+    """One spelling of a usage or a hint: redis-cli writes "x [x ...]" where usages may say "x ...",
+    and "a|b" where they may say "a | b"."""
     usage = re.sub(r"\s*\|\s*", "|", usage.strip())
     while True:
-        shorter = re.sub(r"\[([^\[\]]+(?:\[[^\[\]]*\])*[^\[\]]*) \[\1 \.\.\.\]\]", r"[\1 ...]", usage)
+        # "x [x ...]" -> "x ...", "field value [field value ...]" -> "field value ...";
+        # "[x [x ...]]" then reads "[x ...]" and "ID id [id ...]" "ID id ...".
+        shorter = re.sub(r"((?:[^\s\[\]|]+ )*[^\s\[\]|]+) \[\1 \.\.\.\]", r"\1 ...", usage)
         if shorter == usage:
             return usage
         usage = shorter
