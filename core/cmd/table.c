@@ -173,6 +173,8 @@ static void command_command(struct request *request);
 #define WORD(token, flags) {token, ARGUMENT_PURE_TOKEN, flags, token, NULL}  /* the token alone */
 #define ONEOF(name, flags, ...) {name, ARGUMENT_ONEOF, flags, NULL, ARGS(__VA_ARGS__)}
 #define BLOCK(name, flags, ...) {name, ARGUMENT_BLOCK, flags, NULL, ARGS(__VA_ARGS__)}
+#define TOKEN_BLOCK(token, name, flags, ...) {name, ARGUMENT_BLOCK, flags, token, ARGS(__VA_ARGS__)}
+#define TOKEN_ONEOF(token, name, flags, ...) {name, ARGUMENT_ONEOF, flags, token, ARGS(__VA_ARGS__)}
 #define CASE_ID ARG("id", INTEGER, 0)
 #define REFUND_ID ARG("id", INTEGER, 0)
 static const struct command_subcommand command_subcommands[] = {
@@ -373,6 +375,8 @@ static const struct command command_table[] = {
 #undef WORD
 #undef ONEOF
 #undef BLOCK
+#undef TOKEN_BLOCK
+#undef TOKEN_ONEOF
 #undef CASE_ID
 #undef REFUND_ID
 
@@ -521,6 +525,10 @@ static void argument_bounds(const struct command_argument *argument, int *least,
             }
         }
         if (*least < 0) *least = 0;
+        if (argument->token) {   /* "AUTH username password": the token is one more */
+            *least += 1;
+            if (*most >= 0) *most += 1;
+        }
     } else {
         *least = *most = (argument->type == ARGUMENT_PURE_TOKEN || argument->token == NULL) ? 1 : 2;
     }

@@ -66,6 +66,8 @@ def bound(a):
         m = None if any(p[1] is None for p in pairs) else max(p[1] for p in pairs)
     else:
         l = m = 2 if a.get("token") and a["type"] != "pure-token" else 1
+    if a["type"] in ("block", "oneof") and a.get("token"):
+        l, m = l + 1, None if m is None else m + 1
     if "optional" in flags:
         l = 0
     if "multiple" in flags:
