@@ -19,6 +19,7 @@
 #include "domain/events.h"
 #include "domain/facts.h"
 #include "domain/tick.h"
+#include "cmd/client_cmd.h"
 #include "cmd/conn.h"
 #include "cmd/table.h"
 #include "lib/clock.h"
@@ -99,7 +100,7 @@ static void check_data_directory_mode(const char *path) {
 
 /* Every registration between layers, in one place: a lower layer calls up
  * only through what is registered here. */
-static int wire(void) {
+static int wire(const struct config *config) {
     /* rules: customer facts and the plugins' namespace */
     rules_set_customer_provider(facts_customer);
     rules_set_lua_namespace(plugins_push_lua_namespace);
@@ -112,6 +113,7 @@ static int wire(void) {
     commands_set_info_sections(server_info, plugins_info);
     commands_set_hello_modules(plugins_hello);
     commands_set_plugin_list(plugin_list_command);
+    commands_set_config(config);
     return 0;
 }
 
@@ -179,7 +181,7 @@ int main(int argc, char **argv) {
     }
     check_data_directory_mode(config.data);
     if (server_start(base, &config) != 0) goto done;
-    if (wire() != 0) goto done;
+    if (wire(&config) != 0) goto done;
     if (store_open(config.data, config.sync, error, sizeof error) != 0) {
         fprintf(stderr, "redressd: %s\n", error);
         log_error("cannot open store", "error=\"%s\"", error);

@@ -73,7 +73,7 @@ void case_get_command(struct request *request) {
         sqlite3_reset(statement);
         return;
     }
-    reply_array(request->reply, (COLUMN_COUNT + deadline_count) * 2);
+    reply_map(request->reply, COLUMN_COUNT + deadline_count);
     for (int c = 0; c < COLUMN_COUNT; c++) {
         reply_bulk_string(request->reply, names[c]);
         if (c == COLUMN_AMOUNT && sqlite3_column_type(statement, c) != SQLITE_NULL) {
@@ -137,7 +137,7 @@ void case_history_command(struct request *request) {
     long long written = 0;
     int rc;
     while ((rc = sqlite3_step(statement)) == SQLITE_ROW && written < count) {
-        reply_array(rows, 10);
+        reply_map(rows, 5);
         for (int c = 0; c < 5; c++) {
             reply_bulk_string(rows, names[c]);
             const char *value = (const char *)sqlite3_column_text(statement, c);
@@ -256,7 +256,7 @@ void case_list_command(struct request *request) {
     long long count = 0;
     int rc = SQLITE_DONE;
     while (rows && (rc = sqlite3_step(statement)) == SQLITE_ROW) {
-        reply_array(rows, 16);
+        reply_map(rows, 8);
         for (int c = 0; c < 8; c++) {
             reply_bulk_string(rows, names[c]);
             const char *value = (const char *)sqlite3_column_text(statement, c);

@@ -24,7 +24,7 @@ static void encode_refund(void *context, const struct refund_row *row) {
     char amount[40];
     int digits = row->currency ? money_currency_digits(row->currency, strlen(row->currency)) : 2;
     if (money_format(row->amount, digits < 0 ? 2 : digits, amount, sizeof amount) < 0) amount[0] = '\0';
-    reply_array(out, 2 * REFUND_FIELDS);
+    reply_map(out, REFUND_FIELDS);
     reply_bulk_string(out, "id");
     reply_bulk_integer(out, row->id);
     reply_bulk_string(out, "case");

@@ -21,7 +21,16 @@
 
 #include "domain/call.h"
 
+/* CLIENT SETNAME / HELLO SETNAME, and CLIENT SETINFO values: bytes. */
+#define CONNECTION_NAME_MAX 128
+#define CONNECTION_LIBRARY_MAX 64
+/* A channel (queue) or pattern followed: bytes. */
+#define SUBSCRIPTION_NAME_MAX 64
+
 struct command;
+struct transaction;
+struct request;
+struct client_filter;
 
 /* What a command may ask of the connection it came on (net/client.c fills
  * it in; NULL with connection for internal requests). */
@@ -34,11 +43,51 @@ struct connection_ops {
     /* AUTH failed: counted per connection and per source address; later
      * input waits, the 10th failure closes the connection. */
     void (*auth_failed)(void *connection, const char *agent, size_t len);
-    /* EVENTS.SUBSCRIBE: how many queues it now follows (0: every queue), or
-     * -1 over the limit of names (32 of at most 64 bytes). */
-    int (*subscribe)(void *connection, char **queues, size_t *lengths, int count);
-    void (*unsubscribe)(void *connection);
-    int (*subscribed)(const void *connection);       /* 1 in subscriber mode */
+    /* (P)SUBSCRIBE one channel (a queue, "*" for every queue) or pattern:
+     * the connection's count of channels and patterns after it, or -1 over
+     * the limit (32 names of at most 64 bytes). */
+    int (*subscribe)(void *connection, int pattern, const char *name, size_t len);
+    /* The subscription came by a Redis name (SUBSCRIBE, PSUBSCRIBE): PING
+     * in subscriber mode answers ["pong", message] as Redis does until the
+     * connection follows nothing (EVENTS.SUBSCRIBE keeps +PONG). */
+    void (*subscribed_as_redis)(void *connection);
+    /* (P)UNSUBSCRIBE one: the count after it (unchanged if it was not one). */
+    int (*unsubscribe)(void *connection, int pattern, const char *name, size_t len);
+    /* The first channel (pattern 0) or pattern (1) it follows, NULL if none. */
+    const char *(*first_subscription)(void *connection, int pattern);
+    int (*subscription_count)(void *connection);
+    /* In RESP2 subscriber mode: 2 after subscribed_as_redis, else 1; 0 when not. */
+    int (*subscribed)(const void *connection);
+    /* HELLO: the protocol of the connection's replies from its next one (2 or 3). */
+    void (*set_protocol)(void *connection, int protocol);
+    /* CLIENT SETNAME / SETINFO (the caller checked the bytes; "" clears) and GETNAME. */
+    void (*set_name)(void *connection, const char *name, size_t len);
+    void (*set_library)(void *connection, int version, const char *value, size_t len); /* 0 LIB-NAME, 1 LIB-VER */
+    const char *(*name)(void *connection);
+    /* CLIENT LIST / INFO: one line per connection (all, or only this one). */
+    void (*list)(void *connection, int all, struct evbuffer *text);
+    /* CLIENT KILL: closes the other connections the filter matches (this one
+     * too unless skip_me), after their pending replies; how many. */
+    long long (*kill)(void *connection, const struct client_filter *filter);
+    /* RESET: out of MULTI, MONITOR and every subscription, no name, RESP2,
+     * and (auth on) a stranger again. */
+    void (*reset)(void *connection);
+    /* MONITOR: every command the server runs from now on is fed to it. */
+    void (*monitor)(void *connection);
+    /* MULTI / EXEC / DISCARD: the connection's transaction (cmd/transaction_cmd.h). */
+    struct transaction *(*transaction)(void *connection);
+    /* EXEC: runs one queued command as the connection runs any (the check
+     * of its named arguments, the handler, request_finish), inside EXEC's
+     * savepoint; request->failed tells how it went. */
+    void (*run_queued)(void *connection, struct request *request);
+};
+
+/* CLIENT KILL's filter: every field set must match (id 0, NULL: any). */
+struct client_filter {
+    uint64_t id;
+    const char *address;   /* ip:port as CLIENT LIST shows it */
+    const char *user;      /* the agent name */
+    int skip_me;           /* never the connection that asks */
 };
 
 struct request {

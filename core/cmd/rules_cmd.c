@@ -35,14 +35,14 @@ void rules_info_command(struct request *request) {
     struct evbuffer *out = request->reply;
     rules_info(&info);
     if (!info.loaded) {
-        reply_array(out, 4);
+        reply_map(out, 2);
         reply_bulk_string(out, "loaded");
         reply_bulk_string(out, "no");
         reply_bulk_string(out, "reloads");
         reply_bulk_integer(out, info.reloads);
         return;
     }
-    reply_array(out, 2 * (9 + HOOK_COUNT));
+    reply_map(out, 9 + HOOK_COUNT);
     reply_bulk_string(out, "loaded");
     reply_bulk_string(out, "yes");
     reply_bulk_string(out, "version");
@@ -119,7 +119,7 @@ void rules_eval_command(struct request *request) {
     }
     long long pairs = 0;
     rules_decision_pairs((enum rules_hook)hook, &decision, count_pair, &pairs);
-    reply_array(request->reply, pairs * 2 + 2);
+    reply_map(request->reply, pairs + 1);
     reply_bulk_string(request->reply, "version");
     reply_bulk_string(request->reply, rules_version());
     rules_decision_pairs((enum rules_hook)hook, &decision, write_pair, request->reply);

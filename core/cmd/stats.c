@@ -121,7 +121,7 @@ void stats_command(struct request *request) {
     int by_queue_pairs = compliance(call, pairs, by_queue, "sla_queue:");
     if (by_queue_pairs < 0) goto failed;
     count += by_priority_pairs + by_queue_pairs;
-    reply_array(request->reply, count * 2);
+    reply_map(request->reply, count);
     evbuffer_add_buffer(request->reply, pairs);
 failed: /* a store error: request_finish replies it */
     evbuffer_free(pairs);

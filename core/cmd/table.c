@@ -18,12 +18,14 @@
 #include "cmd/agent_cmd.h"
 #include "domain/agents.h"
 #include "cmd/case_cmd.h"
+#include "cmd/client_cmd.h"
 #include "cmd/conn.h"
 #include "cmd/rules_cmd.h"
 #include "cmd/queue_cmd.h"
 #include "cmd/refund_cmd.h"
 #include "cmd/reply.h"
 #include "cmd/stats.h"
+#include "cmd/transaction_cmd.h"
 #include "lib/clock.h"
 
 #include <ctype.h>
@@ -50,6 +52,11 @@ static int check_named_argument(struct request *request, enum command_name_kind 
         int64_t id;
         if (request_id(request, i, refund ? "refund" : "case", &id) != 0) return -1;
         status = refund ? access_refund(&request->call, id) : access_case(&request->call, id);
+    } else if (kind == NAMES_QUEUE && request->argvlen[i] == 1 && request->argv[i][0] == '*' &&
+               (request->command->flags & COMMAND_WHILE_SUBSCRIBED)) {
+        /* A subscription to "*" follows every queue the caller may see:
+         * delivery asks caller_may_see_case of each event. */
+        return 0;
     } else {
         status = access_queue(&request->call, request->argv[i], request->argvlen[i], kind == NAMES_QUEUE);
     }
@@ -75,14 +82,19 @@ static int subscribed(const struct request *request) {
 }
 
 int commands_check(struct request *request, const struct command *command, int auth_on) {
+    if (commands_check_queued(request, command, auth_on) != 0) return -1;
+    return commands_check_access(request);
+}
+
+int commands_check_queued(struct request *request, const struct command *command, int auth_on) {
     const struct caller *who = &request->call.who;
     if (command && auth_on && who->agent == NULL && !(command->roles & COMMAND_PUBLIC)) {
         request_error(request, "NOAUTH", "authentication required: AUTH agent token");
     } else if (command && !(command->roles & COMMAND_PUBLIC) && auth_on && !(command->roles & who->role)) {
         request_error(request, "NOPERM", "role %s may not run %s", agents_role_name(who->role), command->name);
     } else if (command && !(command->flags & COMMAND_WHILE_SUBSCRIBED) && subscribed(request)) {
-        request_error(request, "ERR", "only EVENTS.SUBSCRIBE, EVENTS.UNSUBSCRIBE, PING and QUIT are allowed "
-                      "while subscribed");
+        request_error(request, "ERR", "only (P)SUBSCRIBE, (P)UNSUBSCRIBE, EVENTS.(UN)SUBSCRIBE, PING, QUIT and "
+                      "RESET are allowed while subscribed (RESP2; HELLO 3 lifts this)");
     } else if (command == NULL) {
         size_t len = request->argvlen[0] > UNKNOWN_NAME_SHOWN ? UNKNOWN_NAME_SHOWN : request->argvlen[0];
         request_error(request, "ERR", "unknown command '%.*s'", (int)len, request->argv[0]);
@@ -93,7 +105,7 @@ int commands_check(struct request *request, const struct command *command, int a
         request_error(request, "ERR", "%s is accepted only when redressd runs with --test-clock",
                       command->name);
     } else {
-        return commands_check_access(request);
+        return 0;
     }
     return -1;
 }
@@ -117,7 +129,7 @@ static void describe_command(struct evbuffer *out, const struct command *command
         if (command->names[n].kind != NAMES_NOTHING)
             snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s@%d%s", names[0] ? " " : "",
                      kinds[command->names[n].kind], command->names[n].position, command->names[n].to_end ? "+" : "");
-    reply_array(out, 14);
+    reply_map(out, 7);
     reply_bulk_string(out, "name");
     reply_bulk_string(out, command->name);
     reply_bulk_string(out, "minimum");
@@ -143,6 +155,8 @@ static void command_command(struct request *request);
 #define R COMMAND_READS_STORE
 #define T COMMAND_TEST_ONLY
 #define U COMMAND_WHILE_SUBSCRIBED
+#define N COMMAND_NO_TRANSACTION
+#define Q COMMAND_NOT_QUEUED
 /* The permission matrix: which roles may run each command (README has it
  * as a table).  P: no AUTH needed; ALL: any authenticated role. */
 #define A ROLE_AGENT
@@ -186,19 +200,42 @@ static const struct command_subcommand command_subcommands[] = {
      "O(N) where N is the number of commands asked for", ARGS(ARG("command-name", STRING, OPT | MANY))},
     {NULL, NULL, NULL, NULL},
 };
+static const struct command_subcommand client_subcommands[] = {
+    {"SETNAME", "Names the connection (CLIENT LIST shows it)", "O(1)", ARGS(ARG("name", STRING, 0))},
+    {"GETNAME", "Returns the connection's name, or nil", "O(1)", NO_ARGS},
+    {"SETINFO", "Records the client library's name or version", "O(1)",
+     ARGS(ONEOF("attribute", 0, WORD("LIB-NAME", 0), WORD("LIB-VER", 0)), ARG("value", STRING, 0))},
+    {"ID", "Returns the connection's id", "O(1)", NO_ARGS},
+    {"INFO", "Describes the connection as CLIENT LIST does", "O(1)", NO_ARGS},
+    {"LIST", "Lists the connections (an admin: all of them; others: their own)",
+     "O(N) where N is the number of connections", ARGS({"id", ARGUMENT_INTEGER, OPT | MANY, "ID", NULL})},
+    {"KILL", "Closes connections by address or by filter (admins)", "O(N) where N is the number of connections",
+     ARGS(ONEOF("filter", 0, ARG("ip:port", STRING, 0),
+                BLOCK("filters", 0, OPTION("ID", "id", INTEGER), OPTION("ADDR", "ip:port", STRING),
+                      OPTION("USER", "agent", STRING),
+                      TOKEN_ONEOF("SKIPME", "skipme", OPT, WORD("yes", 0), WORD("no", 0)))))},
+    {"NO-EVICT", "Accepted for Redis clients; changes nothing", "O(1)",
+     ARGS(ONEOF("enabled", 0, WORD("on", 0), WORD("off", 0)))},
+    {"NO-TOUCH", "Accepted for Redis clients; changes nothing", "O(1)",
+     ARGS(ONEOF("enabled", 0, WORD("on", 0), WORD("off", 0)))},
+    {NULL, NULL, NULL, NULL},
+};
 static const struct command command_table[] = {
     /* name             min max flags handler                 usage                                  roles  named arguments
      *                  documentation: summary, complexity, group, arguments */
     {"PING",             1, 2, U, ping_command, "[message]", P, NONE,
      DOC("Tests the connection: replies PONG, or the message", "O(1)", "connection",
          ARGS(ARG("message", STRING, OPT)))},
-    {"HELLO",            1, 2, 0, hello_command, "[protover]", P, NONE,
-     DOC("Tells the server, its version, the protocol, the connection id and the loaded plugins", "O(1)",
-         "connection", ARGS(ARG("protover", INTEGER, OPT)))},
-    {"AUTH",             2, 3, R, auth_command, "[agent] token", P, NONE,
+    {"HELLO",            1, 7, R | N, hello_command, "[protover [AUTH agent token] [SETNAME name]]", P, NONE,
+     DOC("Switches the protocol (2 or 3), and may authenticate and name the connection at once; tells the server, "
+         "its version, the protocol, the connection id and the loaded plugins", "O(1)", "connection",
+         ARGS(BLOCK("arguments", OPT, ARG("protover", INTEGER, 0),
+                    TOKEN_BLOCK("AUTH", "auth", OPT, ARG("agent", STRING, 0), ARG("token", STRING, 0)),
+                    OPTION("SETNAME", "name", STRING))))},
+    {"AUTH",             2, 3, R | N, auth_command, "[agent] token", P, NONE,
      DOC("Authenticates the connection as an agent (the token alone: the admin)", "O(1)", "connection",
          ARGS(ARG("agent", STRING, OPT), ARG("token", STRING, 0)))},
-    {"QUIT",             1, 1, U, quit_command, "", P, NONE,
+    {"QUIT",             1, 1, U | Q, quit_command, "", P, NONE,
      DOC("Closes the connection after replying OK", "O(1)", "connection", NO_ARGS)},
     {"WHOAMI",           1, 1, 0, whoami_command, "", ALL, NONE,
      DOC("Tells the connection's agent: name, role and queues", "O(1)", "connection", NO_ARGS)},
@@ -291,16 +328,16 @@ static const struct command command_table[] = {
     {"CASE.SURVEY",      3, 4, W, case_survey_command, "id score [comment]", A | S | D, {CASE_AT(1)},
      DOC("Records the customer's satisfaction score (1 to 5) of a resolved or closed case", "O(1)", "case",
          ARGS(CASE_ID, ARG("score", INTEGER, 0), ARG("comment", STRING, OPT)))},
-    {"EVENTS.SUBSCRIBE", 1, 33, U, events_subscribe_command, "[queue ...]", ALL, {QUEUES_FROM(1)},
+    {"EVENTS.SUBSCRIBE", 1, 33, U | N, events_subscribe_command, "[queue ...]", ALL, {QUEUES_FROM(1)},
      DOC("Follows the committed events of queues (none: every queue you may see)", "O(N) where N is the "
          "number of queues", "pubsub", ARGS(ARG("queue", STRING, OPT | MANY)))},
-    {"SUBSCRIBE",        1, 33, U, events_subscribe_command, "[queue ...]", ALL, {QUEUES_FROM(1)},
+    {"SUBSCRIBE",        1, 33, U | N, events_subscribe_command, "[queue ...]", ALL, {QUEUES_FROM(1)},
      DOC("EVENTS.SUBSCRIBE under its Redis name: follows the events of queues", "O(N) where N is the number "
          "of queues", "pubsub", ARGS(ARG("queue", STRING, OPT | MANY)))},
-    {"EVENTS.UNSUBSCRIBE", 1, -1, U, events_unsubscribe_command, "[channel ...]", ALL, NONE,
+    {"EVENTS.UNSUBSCRIBE", 1, -1, U | N, events_unsubscribe_command, "[channel ...]", ALL, NONE,
      DOC("Stops following events", "O(N) where N is the number of subscriptions", "pubsub",
          ARGS(ARG("channel", STRING, OPT | MANY)))},
-    {"UNSUBSCRIBE",      1, -1, U, events_unsubscribe_command, "[channel ...]", ALL, NONE,
+    {"UNSUBSCRIBE",      1, -1, U | N, unsubscribe_command, "[channel ...]", ALL, NONE,
      DOC("EVENTS.UNSUBSCRIBE under its Redis name: stops following events", "O(N) where N is the number of "
          "subscriptions", "pubsub", ARGS(ARG("channel", STRING, OPT | MANY)))},
     {"STATS",            1, 1, R, stats_command, "", S | F | D, NONE,
@@ -315,7 +352,7 @@ static const struct command command_table[] = {
     {"AGENT.DISABLE",    2, 2, W, agent_disable_command, "name", D, NONE,
      DOC("Disables an agent: its token stops working and its connections lose their rights", "O(1)", "agent",
          ARGS(ARG("name", STRING, 0)))},
-    {"RULES.RELOAD",     1, 1, 0, rules_reload_command, "", D, NONE,
+    {"RULES.RELOAD",     1, 1, N, rules_reload_command, "", D, NONE,
      DOC("Loads the rule folder into a fresh sandbox, checks it and swaps it in; replies the version",
          "O(N) where N is the size of the rule set", "rules", NO_ARGS)},
     {"RULES.INFO",       1, 1, 0, rules_info_command, "", S | D, NONE,
@@ -346,6 +383,63 @@ static const struct command command_table[] = {
     {"DEBUG.COMMANDS",   1, -1, T, debug_commands_command, "[command ...]", D, NONE,
      DOC("The command table as the access check sees it (--test-clock only)", "O(N) where N is the number of "
          "commands", "debug", ARGS(ARG("command", STRING, OPT | MANY)))},
+    {"PSUBSCRIBE",       2, 33, U | N, psubscribe_command, "pattern [pattern ...]", ALL, NONE,
+     DOC("Follows the committed events of every queue whose name matches a glob pattern ('*': every queue you may "
+         "see)", "O(N) where N is the number of patterns", "pubsub", ARGS(ARG("pattern", PATTERN, MANY)))},
+    {"PUNSUBSCRIBE",     1, -1, U | N, punsubscribe_command, "[pattern ...]", ALL, NONE,
+     DOC("Stops following patterns (none: every pattern)", "O(N) where N is the number of patterns", "pubsub",
+         ARGS(ARG("pattern", PATTERN, OPT | MANY)))},
+    {"MULTI",            1, 1, Q, multi_command, "", ALL, NONE,
+     DOC("Starts a transaction: the commands that follow are queued, then run all or nothing by EXEC",
+         "O(1)", "transactions", NO_ARGS)},
+    {"EXEC",             1, 1, W | Q, exec_command, "", ALL, NONE,
+     DOC("Runs the queued commands all or nothing, in one savepoint; a failing command rolls back every one",
+         "O(N) where N is the number of queued commands", "transactions", NO_ARGS)},
+    {"DISCARD",          1, 1, Q, discard_command, "", ALL, NONE,
+     DOC("Forgets the queued commands and ends the transaction", "O(N) where N is the number of queued commands",
+         "transactions", NO_ARGS)},
+    {"WATCH",            2, -1, Q, watch_command, "key [key ...]", ALL, NONE,
+     DOC("Watches keys for a transaction", "O(1)", "transactions", ARGS(ARG("key", STRING, MANY)))},
+    {"UNWATCH",          1, 1, 0, unwatch_command, "", ALL, NONE,
+     DOC("Forgets every watched key", "O(1)", "transactions", NO_ARGS)},
+    {"CLIENT",           2, -1, N, client_command,
+     "SETNAME name | GETNAME | SETINFO LIB-NAME|LIB-VER value | ID | INFO | LIST [ID id ...] | "
+     "KILL ip:port | KILL [ID id] [ADDR ip:port] [USER agent] [SKIPME yes|no] | NO-EVICT on|off | NO-TOUCH on|off",
+     ALL, NONE,
+     DOC_SUBCOMMANDS("Names and lists connections, tells their ids, closes them", "O(N) where N is the number "
+                     "of connections", "connection",
+                     ARGS(ONEOF("subcommand", 0,
+                                BLOCK("setname", 0, WORD("SETNAME", 0), ARG("name", STRING, 0)),
+                                WORD("GETNAME", 0),
+                                BLOCK("setinfo", 0, WORD("SETINFO", 0),
+                                      ONEOF("attribute", 0, WORD("LIB-NAME", 0), WORD("LIB-VER", 0)),
+                                      ARG("value", STRING, 0)),
+                                WORD("ID", 0), WORD("INFO", 0),
+                                BLOCK("list", 0, WORD("LIST", 0), {"id", ARGUMENT_INTEGER, OPT | MANY, "ID", NULL}),
+                                BLOCK("kill", 0, WORD("KILL", 0), ARG("ip:port", STRING, 0)),
+                                BLOCK("kill-filter", 0, WORD("KILL", 0), OPTION("ID", "id", INTEGER),
+                                      OPTION("ADDR", "ip:port", STRING), OPTION("USER", "agent", STRING),
+                                      TOKEN_ONEOF("SKIPME", "skipme", OPT, WORD("yes", 0), WORD("no", 0))),
+                                BLOCK("no-evict", 0, WORD("NO-EVICT", 0), ONEOF("enabled", 0, WORD("on", 0),
+                                                                               WORD("off", 0))),
+                                BLOCK("no-touch", 0, WORD("NO-TOUCH", 0), ONEOF("enabled", 0, WORD("on", 0),
+                                                                               WORD("off", 0))))),
+                     client_subcommands)},
+    {"SELECT",           2, 2, 0, select_command, "index", ALL, NONE,
+     DOC("Selects the database: 0 is the only one", "O(1)", "connection", ARGS(ARG("index", INTEGER, 0)))},
+    {"ECHO",             2, 2, 0, echo_command, "message", ALL, NONE,
+     DOC("Replies the message", "O(1)", "connection", ARGS(ARG("message", STRING, 0)))},
+    {"RESET",            1, 1, U | Q, reset_command, "", P, NONE,
+     DOC("Resets the connection: ends a transaction and subscriptions, forgets the agent, the name and RESP3",
+         "O(1)", "connection", NO_ARGS)},
+    {"DBSIZE",           1, 1, R, dbsize_command, "", ALL, NONE,
+     DOC("Returns the number of cases", "O(1)", "server", NO_ARGS)},
+    {"CONFIG",           3, 3, 0, config_command, "GET pattern", ALL, NONE,
+     DOC("Returns the read-only settings matching a pattern (save, appendonly, ...)", "O(N) where N is the "
+         "number of settings", "server", ARGS(WORD("GET", 0), ARG("pattern", PATTERN, 0)))},
+    {"MONITOR",          1, 1, N, monitor_command, "", D, NONE,
+     DOC("Streams every command the server runs, tokens and AUTH arguments masked (admins)", "O(N) where N is "
+         "the number of commands run", "server", NO_ARGS)},
 };
 #undef A
 #undef S
@@ -363,6 +457,8 @@ static const struct command command_table[] = {
 #undef R
 #undef T
 #undef U
+#undef N
+#undef Q
 #undef SINCE
 #undef DOC
 #undef DOC_SUBCOMMANDS
@@ -473,10 +569,6 @@ int commands_arity_ok(const struct command *command, int argc) {
 
 /* ------------------------------------------------------------- COMMAND */
 
-/* Until the reply API speaks RESP3, a map is a flat array of pairs and a
- * set an array, as RESP2 gives them. */
-static void map_header(struct evbuffer *out, long long pairs) { reply_array(out, 2 * pairs); }
-static void set_header(struct evbuffer *out, long long count) { reply_array(out, count); }
 
 /* Built-ins, then registered commands (commands_at: NULL past the end). */
 static size_t commands_count(void) { return sizeof command_table / sizeof command_table[0] + registered_count; }
@@ -552,7 +644,7 @@ static void reply_argument(struct evbuffer *out, const struct command_argument *
     size_t parts = 0;
     for (const struct command_argument *part = argument->arguments; part && part->name; part++) parts++;
     int flags = (argument->flags & ARGUMENT_OPTIONAL ? 1 : 0) + (argument->flags & ARGUMENT_MULTIPLE ? 1 : 0);
-    map_header(out, 2 + (argument->token != NULL) + (flags > 0) + (parts > 0));
+    reply_map(out, 2 + (argument->token != NULL) + (flags > 0) + (parts > 0));
     reply_bulk_string(out, "name");
     reply_bulk_string(out, argument->name);
     reply_bulk_string(out, "type");
@@ -563,7 +655,7 @@ static void reply_argument(struct evbuffer *out, const struct command_argument *
     }
     if (flags > 0) {
         reply_bulk_string(out, "flags");
-        set_header(out, flags);
+        reply_set(out, flags);
         if (argument->flags & ARGUMENT_OPTIONAL) reply_status(out, "optional");
         if (argument->flags & ARGUMENT_MULTIPLE) reply_status(out, "multiple");
     }
@@ -618,7 +710,7 @@ static void reply_doc(struct evbuffer *out, const struct command *command, const
     const struct command_doc *doc = &command->doc;
     int subcommands = 0;
     for (const struct command_subcommand *s = sub ? NULL : doc->subcommands; s && s->name; s++) subcommands++;
-    map_header(out, 5 + (subcommands > 0));
+    reply_map(out, 5 + (subcommands > 0));
     reply_bulk_string(out, "summary");
     reply_bulk_string(out, sub ? sub->summary : doc->summary ? doc->summary : "a command of a plugin (see PLUGIN.LIST)");
     reply_bulk_string(out, "since");
@@ -633,7 +725,7 @@ static void reply_doc(struct evbuffer *out, const struct command *command, const
     else reply_usage_arguments(out, command->usage);
     if (subcommands > 0) {
         reply_bulk_string(out, "subcommands");
-        map_header(out, subcommands);
+        reply_map(out, subcommands);
         for (int i = 0; i < subcommands; i++) {
             reply_lower(out, command->name, doc->subcommands[i].name);
             reply_doc(out, command, &doc->subcommands[i]);
@@ -672,12 +764,12 @@ static void reply_info(struct evbuffer *out, const struct command *command, cons
     reply_array(out, 10);
     reply_lower(out, command->name, sub ? sub->name : NULL);
     reply_integer(out, arity);
-    set_header(out, nflags);
+    reply_set(out, nflags);
     for (int i = 0; i < nflags; i++) reply_status(out, flags[i]);
     reply_integer(out, 0);
     reply_integer(out, 0);
     reply_integer(out, 0);
-    set_header(out, ncategories);
+    reply_set(out, ncategories);
     for (int i = 0; i < ncategories; i++) reply_status(out, categories[i]);
     reply_array(out, 0);
     reply_array(out, 0);
@@ -699,7 +791,7 @@ static void command_command(struct request *request) {
     } else if ((info || docs) && request->argc <= 2) {
         /* Every command: INFO an array of entries, DOCS a map by name. */
         if (info) reply_array(out, (long long)count);
-        else map_header(out, (long long)count);
+        else reply_map(out, (long long)count);
         for (size_t i = 0; i < count; i++) {
             if (docs) reply_lower(out, commands_at(i)->name, NULL);
             if (info) reply_info(out, commands_at(i), NULL);
@@ -710,7 +802,7 @@ static void command_command(struct request *request) {
         int known = 0;
         for (int i = 2; i < request->argc; i++) known += commands_lookup(request->argv[i], request->argvlen[i]) != NULL;
         if (info) reply_array(out, request->argc - 2);
-        else map_header(out, known);
+        else reply_map(out, known);
         for (int i = 2; i < request->argc; i++) {
             const struct command *command = commands_lookup(request->argv[i], request->argvlen[i]);
             if (command == NULL) {

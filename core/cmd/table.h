@@ -19,6 +19,8 @@ enum command_flags {
     COMMAND_READS_STORE = 1 << 1, /* reads the store: reply waits for an open batch */
     COMMAND_TEST_ONLY = 1 << 2,   /* refused unless started with --test-clock */
     COMMAND_WHILE_SUBSCRIBED = 1 << 3, /* allowed in subscriber mode (PING, QUIT, (UN)SUBSCRIBE) */
+    COMMAND_NO_TRANSACTION = 1 << 4, /* refused inside MULTI (changes the connection, or cannot roll back) */
+    COMMAND_NOT_QUEUED = 1 << 5,     /* runs at once inside MULTI (MULTI EXEC DISCARD WATCH QUIT RESET) */
 };
 
 /* What an argument names.  Every command that takes a case id, a refund id
@@ -112,6 +114,9 @@ int commands_arity_ok(const struct command *command, int argc);
  * request->call.who.  0: run the handler; -1 after the error reply (the
  * request is failed). */
 int commands_check(struct request *request, const struct command *command, int auth_on);
+/* commands_check without commands_check_access: what a command queued in
+ * MULTI is checked for (its named arguments are checked at EXEC). */
+int commands_check_queued(struct request *request, const struct command *command, int auth_on);
 /* The access check of the command's named arguments (see enum
  * command_name_kind), the last of commands_check.  0, or -1 after the
  * error reply (-INVALID, -NOTFOUND, -NOPERM, or a store error). */

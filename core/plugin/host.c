@@ -505,7 +505,7 @@ void plugin_list_command(struct request *request) {
     reply_array(out, plugin_count);
     for (int p = 0; p < plugin_count; p++) {
         const struct redress_plugin *plugin = plugins[p];
-        reply_array(out, 18);
+        reply_map(out, 9);
         reply_bulk_string(out, "name");
         reply_bulk_string(out, plugin->name);
         reply_bulk_string(out, "version");
@@ -554,7 +554,7 @@ void plugins_hello(struct evbuffer *out) {
     for (int p = 0; p < plugin_count; p++) {
         char api[32];
         snprintf(api, sizeof api, "%u.%u", (unsigned)plugins[p]->info->api_major, (unsigned)plugins[p]->info->api_minor);
-        reply_array(out, 6);
+        reply_map(out, 3);
         reply_bulk_string(out, "name");
         reply_bulk_string(out, plugins[p]->name);
         reply_bulk_string(out, "ver");
