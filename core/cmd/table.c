@@ -383,7 +383,7 @@ static const struct command command_table[] = {
     {"DEBUG.COMMANDS",   1, -1, T, debug_commands_command, "[command ...]", D, NONE,
      DOC("The command table as the access check sees it (--test-clock only)", "O(N) where N is the number of "
          "commands", "debug", ARGS(ARG("command", STRING, OPT | MANY)))},
-    {"PSUBSCRIBE",       2, 33, U | N, psubscribe_command, "pattern [pattern ...]", ALL, NONE,
+    {"PSUBSCRIBE",       2, -1, U | N, psubscribe_command, "pattern [pattern ...]", ALL, NONE,
      DOC("Follows the committed events of every queue whose name matches a glob pattern ('*': every queue you may "
          "see)", "O(N) where N is the number of patterns", "pubsub", ARGS(ARG("pattern", PATTERN, MANY)))},
     {"PUNSUBSCRIBE",     1, -1, U | N, punsubscribe_command, "[pattern ...]", ALL, NONE,
