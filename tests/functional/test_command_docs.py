@@ -5,6 +5,7 @@ must say what the usage text and the arity say."""
 import os
 import re
 import subprocess
+import time
 
 from harness import TEST_PLUGINS, Client, Daemon, RespError, as_map
 
@@ -140,3 +141,20 @@ def test_command_docs_need_no_auth_so_redis_cli_has_hints_before_auth():
         # redis-cli HELP reads COMMAND DOCS: the text of the table shows.
         out = subprocess.run(d.cli() + ["HELP", "CASE.WAIT"], capture_output=True, text=True, timeout=30).stdout
         assert "CASE.WAIT" in out and "id CUSTOMER|INTERNAL [reason]" in out and "waiting on the customer" in out
+
+
+def test_command_docs_over_resp3_are_maps_and_sets():
+    with Daemon() as d:
+        c = d.client()
+        c.send_raw(b"HELLO 3\r\nCOMMAND DOCS ping\r\n")
+        deadline = time.time() + 20
+        while b"+optional\r\n" not in c.buf and time.time() < deadline:
+            c._fill()
+        docs = c.buf[c.buf.index(b"%1\r\n$4\r\nping\r\n"):]
+        # {ping: {summary, since, group, complexity, arguments: [{name, type, flags: (optional)}]}}
+        assert docs.startswith(b"%1\r\n$4\r\nping\r\n%5\r\n$7\r\nsummary\r\n"), docs
+        assert b"$5\r\nflags\r\n~1\r\n+optional\r\n" in docs, docs
+        # redis-cli -3 reads them as well.
+        out = subprocess.run(d.cli() + ["-3", "HELP", "CLIENT", "KILL"], capture_output=True, text=True,
+                             timeout=30).stdout
+        assert "CLIENT KILL" in out and "[SKIPME yes|no]" in out and "Closes connections" in out, out
