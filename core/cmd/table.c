@@ -682,7 +682,7 @@ static void reply_usage_arguments(struct evbuffer *out, const char *usage) {
         while (*p == ' ') p++;
         size_t len = strcspn(p, " ");
         if (len == 0) break;
-        int opens = p[0] == '[', closes = p[len - 1] == ']';
+        int opens = p[0] == '[', closes = len > (size_t)opens && p[len - 1] == ']';   /* "[" alone: no word */
         const char *word = p + opens;
         size_t word_len = len - (size_t)opens - (size_t)closes;
         if (word_len == 3 && strncmp(word, "...", 3) == 0 && count > 0) {

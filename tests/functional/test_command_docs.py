@@ -11,7 +11,7 @@ from harness import TEST_PLUGINS, Client, Daemon, RespError, as_map
 
 # Commands whose [KEYWORD value] options may be given again (the last one counts): no maximum.
 REPEATABLE_OPTIONS = {"CASE.LIST"}
-PROBE = "plugins = %s\n" % os.path.join(TEST_PLUGINS, "probe.so")
+PLUGINS = "plugins = %s, %s\n" % tuple(os.path.join(TEST_PLUGINS, n) for n in ("probe.so", "skeleton.so"))
 
 
 def render(argument):
@@ -81,7 +81,7 @@ def docs_by_name(c, *names):
 
 
 def test_every_command_has_docs_that_agree_with_its_usage_and_arity():
-    with Daemon(config=PROBE) as d:
+    with Daemon(config=PLUGINS) as d:
         c = d.client()
         table = [as_map(x) for x in c.call("DEBUG.COMMANDS")]
         plugin_names = [n for p in c.call("PLUGIN.LIST") for n in as_map(p)["commands"]]
@@ -107,9 +107,12 @@ def test_every_command_has_docs_that_agree_with_its_usage_and_arity():
         # Plugin commands: a summary naming the plugin, and their usage as arguments.
         for command in (as_map(x) for x in c.call("DEBUG.COMMANDS", *plugin_names)):
             doc = docs[command["name"].lower()]
-            assert "plugin probe" in doc["summary"] and doc["group"] == "plugin", doc
+            plugin = command["name"].split(".")[0].lower()
+            assert "plugin " + plugin in doc["summary"] and doc["group"] == "plugin", doc
             hint = " ".join(render(a) for a in doc["arguments"])
             assert normalize(hint) == normalize(command["usage"]), (command["name"], hint, command["usage"])
+        assert docs["skeleton.greet"]["arguments"] and "[times]" in " ".join(
+            render(a) for a in docs["skeleton.greet"]["arguments"])
 
 
 def test_command_info_gives_redis_arity_and_flags_and_nil_for_an_unknown_name():
