@@ -2,7 +2,8 @@
 #
 #   make            build build/redressd and build/plugins/*.so
 #   make run        build, then run the daemon in the foreground with ./rules and ./data
-#   make test       unit + functional tests, then all of them again under ASan/UBSan
+#   make test       unit + functional tests, then all of them again under ASan/UBSan,
+#                   and the real-client suite (tests/clients/) once
 #   make bench      the benchmarks of tests/bench (not part of make test)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
@@ -19,7 +20,7 @@ VERSION := 0.1.0
 PKGS    := lua5.4 sqlite3 libevent libcrypto
 
 BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev tzdata
-TEST_PACKAGES  := python3 redis-tools redis-server openssl
+TEST_PACKAGES  := python3 redis-tools redis-server openssl python3-redis libhiredis-dev
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
@@ -125,13 +126,27 @@ unit: $(BUILD)/unit_tests
 run: all
 	./$(BUILD)/redressd --rules rules --data data
 
-# The whole suite, plain and then under AddressSanitizer + UBSan.
-test: test-packages all $(BUILD)/unit_tests $(TEST_PLUGINS)
+# The real-client suite (tests/clients/): a hiredis program, and the Node.js clients installed
+# from the lockfile with the machine's Node.js and npm (Debian's npm is not used: it conflicts
+# with the installed Node.js, whose version the clients need).
+CLIENT_TESTS := $(BUILD)/clients/hiredis_client tests/clients/node_modules/.package-lock.json
+
+$(BUILD)/clients/hiredis_client: tests/clients/hiredis_client.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARNINGS) $(CFLAGS) -D_POSIX_C_SOURCE=200809L $$(pkg-config --cflags hiredis) $< -o $@ \
+	    $$(pkg-config --libs hiredis)
+
+tests/clients/node_modules/.package-lock.json: tests/clients/package.json tests/clients/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm (with Node.js 20 or later) is needed for tests/clients"; exit 1; }
+	cd tests/clients && npm ci --no-audit --no-fund
+
+# The whole suite, plain and then under AddressSanitizer + UBSan; the client suite once, plain.
+test: test-packages all $(BUILD)/unit_tests $(TEST_PLUGINS) $(CLIENT_TESTS)
 	@$(MAKE) --no-print-directory BUILD=build/sanitize SANITIZE=1 build/sanitize/redressd build/sanitize/unit_tests \
 	    $(PLUGIN_NAMES:%=build/sanitize/plugins/%.so) \
 	    $(patsubst $(BUILD)/%,build/sanitize/%,$(TEST_PLUGINS))
 	python3 tests/check_layers.py --objects build
-	python3 tests/run.py --build build --build build/sanitize
+	python3 tests/run.py --build build --build build/sanitize --clients build
 
 bench: test-packages all $(TEST_PLUGINS)
 	bash tests/bench/run.sh
@@ -148,7 +163,7 @@ install: all
 	install -m 755 $(PLUGINS) $(DESTDIR)$(PREFIX)/lib/redress/plugins/
 
 clean:
-	rm -rf build
+	rm -rf build tests/clients/node_modules
 
 -include $(UNIT_OBJ:.o=.d) $(PURE_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """run.py -- the whole test suite: unit tests, then functional tests, per build.
 
-    python3 tests/run.py --build build --build build/sanitize [filter]
+    python3 tests/run.py --build build --build build/sanitize [--clients build] [filter]
 
 For each build directory: BUILD/unit_tests (pure C modules), then every
 test_* function of tests/functional/test_*.py against BUILD/redressd.  The
-last line is "N passed, N failed" counting every test of every build.
+last line is "N passed, N failed" counting every test of every build.  With --clients BUILD,
+the real-client suite (tests/clients/suite.py) runs once against BUILD/redressd and counts too.
 """
 import argparse
 import importlib.util
@@ -108,6 +109,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--build", action="append", default=[])
     parser.add_argument("--unit-only", action="store_true")
+    parser.add_argument("--clients", metavar="BUILD", help="also run the real-client suite (tests/clients/), once")
     parser.add_argument("pattern", nargs="?")
     args = parser.parse_args()
     os.chdir(ROOT)
@@ -124,6 +126,12 @@ def main():
             p, f = run_functional(build, args.pattern)
             total_passed += p
             total_failed += f
+    if args.clients and not args.unit_only:
+        sys.path.insert(0, os.path.join(HERE, "clients"))
+        import suite
+        p, f = suite.run(args.clients, args.pattern)
+        total_passed += p
+        total_failed += f
     print("%d passed, %d failed" % (total_passed, total_failed))
     sys.exit(1 if total_failed else 0)
 

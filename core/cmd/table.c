@@ -1,12 +1,16 @@
 /* table.c -- the command table, its lookup, the checks before a handler,
- * the registry of plugin commands and DEBUG.COMMANDS.
+ * the registry of plugin commands, COMMAND (its COUNT, LIST, INFO and DOCS,
+ * generated from the table) and DEBUG.COMMANDS.
  *
  * The table is the one place that says which commands exist, their arity,
  * whether they write (and so run inside a batch savepoint), who may run
  * them, and which arguments name a case, a refund or a queue: commands_check
  * checks all of it before the handler runs, so authentication, roles and
  * queue isolation hold for every command alike.  Names are matched without
- * regard to ASCII case, as Redis does.
+ * regard to ASCII case, as Redis does.  Each entry also carries the
+ * command's documentation (summary, arguments, complexity, group, since):
+ * COMMAND DOCS and COMMAND INFO are generated from it, so clients' hints and
+ * HELP never drift from what the table accepts.
  * Never: runs a handler, or knows a connection beyond request->connection_ops.
  */
 #include "cmd/table.h"
@@ -32,6 +36,10 @@
 
 /* How much of an unknown command's name its error repeats. */
 #define UNKNOWN_NAME_SHOWN 40
+/* COMMAND: the longest name it spells (plugin names are at most 40 bytes),
+ * and the most words of a registered command's usage it documents. */
+#define COMMAND_NAME_SHOWN 48
+#define USAGE_WORDS_MAX 16
 
 /* -------------------------------------------------------- access check */
 
@@ -139,6 +147,7 @@ static void describe_command(struct evbuffer *out, const struct command *command
 }
 
 static void debug_commands_command(struct request *request);
+static void command_command(struct request *request);
 
 /* --------------------------------------------------------------- table */
 
@@ -163,74 +172,274 @@ static void debug_commands_command(struct request *request);
 #define QUEUE_AT(i) {NAMES_QUEUE, i, 0}
 #define QUEUES_FROM(i) {NAMES_QUEUE, i, 1}
 #define TARGET_QUEUE_AT(i) {NAMES_TARGET_QUEUE, i, 0}
+/* The documentation (COMMAND DOCS): summary, complexity, group and the
+ * arguments, written as Redis's src/commands/ JSON files write them. */
+#define SINCE "0.1.0"
+#define DOC(summary, complexity, group, arguments) {summary, SINCE, group, complexity, arguments, NULL}
+#define DOC_SUBCOMMANDS(summary, complexity, group, arguments, subcommands) \
+    {summary, SINCE, group, complexity, arguments, subcommands}
+#define ARGS(...) ((const struct command_argument[]){__VA_ARGS__, {NULL, 0, 0, NULL, NULL}})
+#define NO_ARGS NULL
+#define OPT ARGUMENT_OPTIONAL
+#define MANY ARGUMENT_MULTIPLE
+#define ARG(name, type, flags) {name, ARGUMENT_##type, flags, NULL, NULL}
+#define OPTION(token, name, type) {name, ARGUMENT_##type, OPT, token, NULL}   /* [TOKEN value] */
+#define WORD(token, flags) {token, ARGUMENT_PURE_TOKEN, flags, token, NULL}  /* the token alone */
+#define ONEOF(name, flags, ...) {name, ARGUMENT_ONEOF, flags, NULL, ARGS(__VA_ARGS__)}
+#define BLOCK(name, flags, ...) {name, ARGUMENT_BLOCK, flags, NULL, ARGS(__VA_ARGS__)}
+#define TOKEN_BLOCK(token, name, flags, ...) {name, ARGUMENT_BLOCK, flags, token, ARGS(__VA_ARGS__)}
+#define TOKEN_ONEOF(token, name, flags, ...) {name, ARGUMENT_ONEOF, flags, token, ARGS(__VA_ARGS__)}
+#define CASE_ID ARG("id", INTEGER, 0)
+#define REFUND_ID ARG("id", INTEGER, 0)
+static const struct command_subcommand command_subcommands[] = {
+    {"COUNT", "Returns the number of commands", "O(1)", NO_ARGS},
+    {"LIST", "Returns the names of every command", "O(N) where N is the number of commands", NO_ARGS},
+    {"INFO", "Returns name, arity, flags and categories of the named commands, or of every command",
+     "O(N) where N is the number of commands asked for", ARGS(ARG("command-name", STRING, OPT | MANY))},
+    {"DOCS", "Returns the documentation of the named commands, or of every command",
+     "O(N) where N is the number of commands asked for", ARGS(ARG("command-name", STRING, OPT | MANY))},
+    {NULL, NULL, NULL, NULL},
+};
+static const struct command_subcommand client_subcommands[] = {
+    {"SETNAME", "Names the connection (CLIENT LIST shows it)", "O(1)", ARGS(ARG("name", STRING, 0))},
+    {"GETNAME", "Returns the connection's name, or nil", "O(1)", NO_ARGS},
+    {"SETINFO", "Records the client library's name or version", "O(1)",
+     ARGS(ONEOF("attribute", 0, WORD("LIB-NAME", 0), WORD("LIB-VER", 0)), ARG("value", STRING, 0))},
+    {"ID", "Returns the connection's id", "O(1)", NO_ARGS},
+    {"INFO", "Describes the connection as CLIENT LIST does", "O(1)", NO_ARGS},
+    {"LIST", "Lists the connections (an admin: all of them; others: their own)",
+     "O(N) where N is the number of connections", ARGS({"id", ARGUMENT_INTEGER, OPT | MANY, "ID", NULL})},
+    {"KILL", "Closes connections by address or by filter (admins)", "O(N) where N is the number of connections",
+     ARGS(ONEOF("filter", 0, ARG("ip:port", STRING, 0),
+                BLOCK("filters", 0, OPTION("ID", "id", INTEGER), OPTION("ADDR", "ip:port", STRING),
+                      OPTION("USER", "agent", STRING),
+                      TOKEN_ONEOF("SKIPME", "skipme", OPT, WORD("yes", 0), WORD("no", 0)))))},
+    {"NO-EVICT", "Accepted for Redis clients; changes nothing", "O(1)",
+     ARGS(ONEOF("enabled", 0, WORD("on", 0), WORD("off", 0)))},
+    {"NO-TOUCH", "Accepted for Redis clients; changes nothing", "O(1)",
+     ARGS(ONEOF("enabled", 0, WORD("on", 0), WORD("off", 0)))},
+    {NULL, NULL, NULL, NULL},
+};
 static const struct command command_table[] = {
-    /* name             min max flags handler                 usage                                  roles  named arguments */
-    {"PING",             1, 2, U, ping_command, "[message]", P, NONE},
-    {"HELLO",            1, 7, R | N, hello_command, "[protover [AUTH agent token] [SETNAME name]]", P, NONE},
-    {"AUTH",             2, 3, R | N, auth_command, "agent token", P, NONE},
-    {"QUIT",             1, 1, U | Q, quit_command, "", P, NONE},
-    {"WHOAMI",           1, 1, 0, whoami_command, "", ALL, NONE},
-    {"INFO",             1, 2, R, info_command, "[section]", ALL, NONE},
-    {"CASE.OPEN",        3, -1, W, case_open_command, "field value [field value ...]", A | S | D, NONE},
-    {"CASE.GET",         2, 2, R, case_get_command, "id", ALL, {CASE_AT(1)}},
-    {"CASE.HISTORY",     2, 2, R, case_history_command, "id", ALL, {CASE_AT(1)}},
+    /* name             min max flags handler                 usage                                  roles  named arguments
+     *                  documentation: summary, complexity, group, arguments */
+    {"PING",             1, 2, U, ping_command, "[message]", P, NONE,
+     DOC("Tests the connection: replies PONG, or the message", "O(1)", "connection",
+         ARGS(ARG("message", STRING, OPT)))},
+    {"HELLO",            1, 7, R | N, hello_command, "[protover [AUTH agent token] [SETNAME name]]", P, NONE,
+     DOC("Switches the protocol (2 or 3), and may authenticate and name the connection at once; tells the server, "
+         "its version, the protocol, the connection id and the loaded plugins", "O(1)", "connection",
+         ARGS(BLOCK("arguments", OPT, ARG("protover", INTEGER, 0),
+                    TOKEN_BLOCK("AUTH", "auth", OPT, ARG("agent", STRING, 0), ARG("token", STRING, 0)),
+                    OPTION("SETNAME", "name", STRING))))},
+    {"AUTH",             2, 3, R | N, auth_command, "[agent] token", P, NONE,
+     DOC("Authenticates the connection as an agent (the token alone: the admin)", "O(1)", "connection",
+         ARGS(ARG("agent", STRING, OPT), ARG("token", STRING, 0)))},
+    {"QUIT",             1, 1, U | Q, quit_command, "", P, NONE,
+     DOC("Closes the connection after replying OK", "O(1)", "connection", NO_ARGS)},
+    {"WHOAMI",           1, 1, 0, whoami_command, "", ALL, NONE,
+     DOC("Tells the connection's agent: name, role and queues", "O(1)", "connection", NO_ARGS)},
+    {"INFO",             1, 2, R, info_command, "[section]", ALL, NONE,
+     DOC("Returns the server's state as text: server, clients, stats, store, cases, plugins", "O(1)", "server",
+         ARGS(ARG("section", STRING, OPT)))},
+    {"COMMAND",          1, -1, 0, command_command, "[COUNT|LIST|INFO [command-name ...]|DOCS [command-name ...]]",
+     P, NONE,
+     DOC_SUBCOMMANDS("Describes the commands: names, arity, flags and their documentation",
+                     "O(N) where N is the number of commands", "server",
+                     ARGS(ONEOF("subcommand", OPT, WORD("COUNT", 0), WORD("LIST", 0),
+                                BLOCK("info", 0, WORD("INFO", 0), ARG("command-name", STRING, OPT | MANY)),
+                                BLOCK("docs", 0, WORD("DOCS", 0), ARG("command-name", STRING, OPT | MANY)))),
+                     command_subcommands)},
+    {"CASE.OPEN",        3, -1, W, case_open_command, "field value [field value ...]", A | S | D, NONE,
+     DOC("Opens a case from its fields (customer, subject, body, channel, order, amount, currency, paid_at, "
+         "delivered_at, tier, lang, external_id); replies its id", "O(1)", "case",
+         ARGS(BLOCK("data", MANY, ARG("field", STRING, 0), ARG("value", STRING, 0))))},
+    {"CASE.GET",         2, 2, R, case_get_command, "id", ALL, {CASE_AT(1)},
+     DOC("Returns a case as field/value pairs, with its clocks", "O(1)", "case", ARGS(CASE_ID))},
+    {"CASE.HISTORY",     2, 2, R, case_history_command, "id", ALL, {CASE_AT(1)},
+     DOC("Returns a case's events, oldest first", "O(N) where N is the number of the case's events", "case",
+         ARGS(CASE_ID))},
     {"CASE.LIST",        1, -1, R, case_list_command,
-     "[STATE s] [QUEUE q] [ASSIGNEE a] [PRIORITY p] [BREACHED] [LIMIT n] [AFTER id]", ALL, NONE},
-    {"CASE.ASSIGN",      3, 3, W, case_assign_command, "id agent", S | D, {CASE_AT(1)}},
-    {"CASE.REPLY",       3, 3, W, case_reply_command, "id text", A | S | D, {CASE_AT(1)}},
-    {"CASE.NOTE",        3, 3, W, case_note_command, "id text", A | S | F | D, {CASE_AT(1)}},
-    {"CASE.WAIT",        3, 4, W, case_wait_command, "id CUSTOMER|INTERNAL [reason]", A | S | D, {CASE_AT(1)}},
-    {"CASE.RESUME",      2, 2, W, case_resume_command, "id", A | S | D, {CASE_AT(1)}},
-    {"CASE.RESOLVE",     3, 4, W, case_resolve_command, "id code [text]", A | S | D, {CASE_AT(1)}},
-    {"CASE.REOPEN",      2, 3, W, case_reopen_command, "id [reason]", A | S | D, {CASE_AT(1)}},
-    {"CASE.CLOSE",       2, 2, W, case_close_command, "id", A | S | D, {CASE_AT(1)}},
-    {"CASE.SET",         4, 4, W, case_set_command, "id PRIORITY|CATEGORY|TAGS value", A | S | D, {CASE_AT(1)}},
-    {"CASE.LINK",        3, 3, W, case_link_command, "id other", A | S | D, {CASE_AT(1), CASE_AT(2)}},
-    {"CASE.ESCALATE",    2, 3, W, case_escalate_command, "id [reason]", A | S | D, {CASE_AT(1)}},
-    {"CASE.CLAIM",       1, 2, W, case_claim_command, "[queue]", A | S | D, {QUEUE_AT(1)}},
-    {"CASE.TRANSFER",    3, 4, W, case_transfer_command, "id queue [reason]", A | S | D, {CASE_AT(1), TARGET_QUEUE_AT(2)}},
-    {"QUEUE.LIST",       1, 1, R, queue_list_command, "", ALL, NONE},
-    {"REFUND.REQUEST",   4, 8, W, refund_request_command, "case amount kind [REASON text] [KEY key]", A | S | D, {CASE_AT(1)}},
-    {"REFUND.APPROVE",   2, 3, W, refund_approve_command, "id [note]", S | F | D, {REFUND_AT(1)}},
-    {"REFUND.REJECT",    3, 3, W, refund_reject_command, "id reason", S | F | D, {REFUND_AT(1)}},
-    {"REFUND.SETTLE",    3, 4, W, refund_settle_command, "id ok|failed [reference]", F | D, {REFUND_AT(1)}},
-    {"REFUND.RETRY",     2, 2, W, refund_retry_command, "id", F | D, {REFUND_AT(1)}},
-    {"REFUND.GET",       2, 2, R, refund_get_command, "id", ALL, {REFUND_AT(1)}},
-    {"REFUND.LIST",      2, 2, R, refund_list_command, "case", ALL, {CASE_AT(1)}},
-    {"CASE.SURVEY",      3, 4, W, case_survey_command, "id score(1-5) [comment]", A | S | D, {CASE_AT(1)}},
-    {"EVENTS.SUBSCRIBE", 1, 33, U | N, events_subscribe_command, "[queue ...]", ALL, {QUEUES_FROM(1)}},
-    {"SUBSCRIBE",        1, 33, U | N, events_subscribe_command, "[queue ...]", ALL, {QUEUES_FROM(1)}},
-    {"EVENTS.UNSUBSCRIBE", 1, -1, U | N, events_unsubscribe_command, "[channel ...]", ALL, NONE},
-    {"UNSUBSCRIBE",      1, -1, U | N, unsubscribe_command, "[channel ...]", ALL, NONE},
-    {"STATS",            1, 1, R, stats_command, "", S | F | D, NONE},
-    {"AGENT.ADD",        3, 5, W, agent_add_command, "name role [QUEUES q,...]", D, NONE},
-    {"AGENT.LIST",       1, 1, R, agent_list_command, "", S | D, NONE},
-    {"AGENT.DISABLE",    2, 2, W, agent_disable_command, "name", D, NONE},
-    {"RULES.RELOAD",     1, 1, N, rules_reload_command, "", D, NONE},
-    {"RULES.INFO",       1, 1, 0, rules_info_command, "", S | D, NONE},
-    {"RULES.EVAL",       2, 130, R, rules_eval_command, "hook [field value ...]", S | D, NONE},
-    {"PLUGIN.LIST",      1, 1, 0, list_plugins_command, "", S | D, NONE},
-    {"DEBUG.CLOCK",      2, 3, T, debug_clock_command, "SET unix-seconds | ADVANCE seconds | GET", D, NONE},
+     "[STATE s] [QUEUE q] [ASSIGNEE a] [PRIORITY p] [BREACHED] [LIMIT n] [AFTER id]", ALL, NONE,
+     DOC("Lists case summaries by state, queue, assignee or priority, ascending id, a page at a time",
+         "O(N) where N is the LIMIT", "case",
+         ARGS(OPTION("STATE", "s", STRING), OPTION("QUEUE", "q", STRING), OPTION("ASSIGNEE", "a", STRING),
+              OPTION("PRIORITY", "p", STRING), WORD("BREACHED", OPT), OPTION("LIMIT", "n", INTEGER),
+              OPTION("AFTER", "id", INTEGER)))},
+    {"CASE.ASSIGN",      3, 3, W, case_assign_command, "id agent", S | D, {CASE_AT(1)},
+     DOC("Assigns a case to an enabled agent", "O(1)", "case", ARGS(CASE_ID, ARG("agent", STRING, 0)))},
+    {"CASE.REPLY",       3, 3, W, case_reply_command, "id text", A | S | D, {CASE_AT(1)},
+     DOC("Records a public reply to the customer", "O(1)", "case", ARGS(CASE_ID, ARG("text", STRING, 0)))},
+    {"CASE.NOTE",        3, 3, W, case_note_command, "id text", A | S | F | D, {CASE_AT(1)},
+     DOC("Records an internal note", "O(1)", "case", ARGS(CASE_ID, ARG("text", STRING, 0)))},
+    {"CASE.WAIT",        3, 4, W, case_wait_command, "id CUSTOMER|INTERNAL [reason]", A | S | D, {CASE_AT(1)},
+     DOC("Puts a case on hold, waiting on the customer (its clock pauses) or on another team", "O(1)", "case",
+         ARGS(CASE_ID, ONEOF("waiting-on", 0, WORD("CUSTOMER", 0), WORD("INTERNAL", 0)),
+              ARG("reason", STRING, OPT)))},
+    {"CASE.RESUME",      2, 2, W, case_resume_command, "id", A | S | D, {CASE_AT(1)},
+     DOC("Brings a pending case back to open", "O(1)", "case", ARGS(CASE_ID))},
+    {"CASE.RESOLVE",     3, 4, W, case_resolve_command, "id code [text]", A | S | D, {CASE_AT(1)},
+     DOC("Resolves a case with a resolution code", "O(1)", "case",
+         ARGS(CASE_ID, ARG("code", STRING, 0), ARG("text", STRING, OPT)))},
+    {"CASE.REOPEN",      2, 3, W, case_reopen_command, "id [reason]", A | S | D, {CASE_AT(1)},
+     DOC("Reopens a resolved case", "O(1)", "case", ARGS(CASE_ID, ARG("reason", STRING, OPT)))},
+    {"CASE.CLOSE",       2, 2, W, case_close_command, "id", A | S | D, {CASE_AT(1)},
+     DOC("Closes a resolved case for good (read-only from then on)", "O(1)", "case", ARGS(CASE_ID))},
+    {"CASE.SET",         4, 4, W, case_set_command, "id PRIORITY|CATEGORY|TAGS value", A | S | D, {CASE_AT(1)},
+     DOC("Sets a case's priority, category or comma-separated tags", "O(1)", "case",
+         ARGS(CASE_ID, ONEOF("field", 0, WORD("PRIORITY", 0), WORD("CATEGORY", 0), WORD("TAGS", 0)),
+              ARG("value", STRING, 0)))},
+    {"CASE.LINK",        3, 3, W, case_link_command, "id other", A | S | D, {CASE_AT(1), CASE_AT(2)},
+     DOC("Links two cases both ways", "O(1)", "case", ARGS(CASE_ID, ARG("other", INTEGER, 0)))},
+    {"CASE.ESCALATE",    2, 3, W, case_escalate_command, "id [reason]", A | S | D, {CASE_AT(1)},
+     DOC("Asks the rules to escalate a case (level, transfer, priority, who is told)", "O(1)", "case",
+         ARGS(CASE_ID, ARG("reason", STRING, OPT)))},
+    {"CASE.CLAIM",       1, 2, W, case_claim_command, "[queue]", A | S | D, {QUEUE_AT(1)},
+     DOC("Takes the most urgent unassigned case of your queues, or of one queue; replies its id or nil",
+         "O(log N) where N is the number of waiting cases", "queue", ARGS(ARG("queue", STRING, OPT)))},
+    {"CASE.TRANSFER",    3, 4, W, case_transfer_command, "id queue [reason]", A | S | D,
+     {CASE_AT(1), TARGET_QUEUE_AT(2)},
+     DOC("Moves a case to another queue, unassigned", "O(1)", "queue",
+         ARGS(CASE_ID, ARG("queue", STRING, 0), ARG("reason", STRING, OPT)))},
+    {"QUEUE.LIST",       1, 1, R, queue_list_command, "", ALL, NONE,
+     DOC("Per queue with open cases: open, unassigned, breached, oldest waiting", "O(N) where N is the number "
+         "of open cases", "queue", NO_ARGS)},
+    {"REFUND.REQUEST",   4, 8, W, refund_request_command, "case amount kind [REASON text] [KEY key]", A | S | D,
+     {CASE_AT(1)},
+     DOC("Requests a refund on a case (refund_only, return_refund, exchange); the rules decide, the same KEY "
+         "returns the same refund", "O(1)", "refund",
+         ARGS(ARG("case", INTEGER, 0), ARG("amount", STRING, 0), ARG("kind", STRING, 0),
+              OPTION("REASON", "text", STRING), OPTION("KEY", "key", STRING)))},
+    {"REFUND.APPROVE",   2, 3, W, refund_approve_command, "id [note]", S | F | D, {REFUND_AT(1)},
+     DOC("Approves a refund in review, within the role's limit; it is then executed", "O(1)", "refund",
+         ARGS(REFUND_ID, ARG("note", STRING, OPT)))},
+    {"REFUND.REJECT",    3, 3, W, refund_reject_command, "id reason", S | F | D, {REFUND_AT(1)},
+     DOC("Rejects a refund in review", "O(1)", "refund", ARGS(REFUND_ID, ARG("reason", STRING, 0)))},
+    {"REFUND.SETTLE",    3, 4, W, refund_settle_command, "id ok|failed [reference]", F | D, {REFUND_AT(1)},
+     DOC("Records the finance system's answer for an executing refund", "O(1)", "refund",
+         ARGS(REFUND_ID, ONEOF("outcome", 0, WORD("ok", 0), WORD("failed", 0)), ARG("reference", STRING, OPT)))},
+    {"REFUND.RETRY",     2, 2, W, refund_retry_command, "id", F | D, {REFUND_AT(1)},
+     DOC("Executes a failed refund again, with the same idempotency key", "O(1)", "refund", ARGS(REFUND_ID))},
+    {"REFUND.GET",       2, 2, R, refund_get_command, "id", ALL, {REFUND_AT(1)},
+     DOC("Returns a refund as field/value pairs", "O(1)", "refund", ARGS(REFUND_ID))},
+    {"REFUND.LIST",      2, 2, R, refund_list_command, "case", ALL, {CASE_AT(1)},
+     DOC("Returns a case's refunds", "O(N) where N is the number of the case's refunds", "refund",
+         ARGS(ARG("case", INTEGER, 0)))},
+    {"CASE.SURVEY",      3, 4, W, case_survey_command, "id score [comment]", A | S | D, {CASE_AT(1)},
+     DOC("Records the customer's satisfaction score (1 to 5) of a resolved or closed case", "O(1)", "case",
+         ARGS(CASE_ID, ARG("score", INTEGER, 0), ARG("comment", STRING, OPT)))},
+    {"EVENTS.SUBSCRIBE", 1, 33, U | N, events_subscribe_command, "[queue ...]", ALL, {QUEUES_FROM(1)},
+     DOC("Follows the committed events of queues (none: every queue you may see)", "O(N) where N is the "
+         "number of queues", "pubsub", ARGS(ARG("queue", STRING, OPT | MANY)))},
+    {"SUBSCRIBE",        1, 33, U | N, events_subscribe_command, "[queue ...]", ALL, {QUEUES_FROM(1)},
+     DOC("EVENTS.SUBSCRIBE under its Redis name: follows the events of queues", "O(N) where N is the number "
+         "of queues", "pubsub", ARGS(ARG("queue", STRING, OPT | MANY)))},
+    {"EVENTS.UNSUBSCRIBE", 1, -1, U | N, events_unsubscribe_command, "[channel ...]", ALL, NONE,
+     DOC("Stops following events", "O(N) where N is the number of subscriptions", "pubsub",
+         ARGS(ARG("channel", STRING, OPT | MANY)))},
+    {"UNSUBSCRIBE",      1, -1, U | N, unsubscribe_command, "[channel ...]", ALL, NONE,
+     DOC("EVENTS.UNSUBSCRIBE under its Redis name: stops following events", "O(N) where N is the number of "
+         "subscriptions", "pubsub", ARGS(ARG("channel", STRING, OPT | MANY)))},
+    {"STATS",            1, 1, R, stats_command, "", S | F | D, NONE,
+     DOC("Returns case counts, response and resolution times, SLA compliance per priority and queue",
+         "O(N) where N is the number of cases", "server", NO_ARGS)},
+    {"AGENT.ADD",        3, 5, W, agent_add_command, "name role [QUEUES q,...]", D, NONE,
+     DOC("Adds an agent (agent, supervisor, finance, admin) and replies its token, shown this once", "O(1)",
+         "agent", ARGS(ARG("name", STRING, 0), ARG("role", STRING, 0), OPTION("QUEUES", "q,...", STRING)))},
+    {"AGENT.LIST",       1, 1, R, agent_list_command, "", S | D, NONE,
+     DOC("Lists the agents: name, role, queues, disabled, created_at", "O(N) where N is the number of agents",
+         "agent", NO_ARGS)},
+    {"AGENT.DISABLE",    2, 2, W, agent_disable_command, "name", D, NONE,
+     DOC("Disables an agent: its token stops working and its connections lose their rights", "O(1)", "agent",
+         ARGS(ARG("name", STRING, 0)))},
+    {"RULES.RELOAD",     1, 1, N, rules_reload_command, "", D, NONE,
+     DOC("Loads the rule folder into a fresh sandbox, checks it and swaps it in; replies the version",
+         "O(N) where N is the size of the rule set", "rules", NO_ARGS)},
+    {"RULES.INFO",       1, 1, 0, rules_info_command, "", S | D, NONE,
+     DOC("Tells the running rule set: version, files, hooks, and per hook calls, errors and time", "O(1)",
+         "rules", NO_ARGS)},
+    {"RULES.EVAL",       2, 130, R, rules_eval_command, "hook [field value ...]", S | D, NONE,
+     DOC("Runs one hook on the given case fields and replies its checked decision; writes nothing", "O(1)",
+         "rules", ARGS(ARG("hook", STRING, 0),
+                       BLOCK("data", OPT | MANY, ARG("field", STRING, 0), ARG("value", STRING, 0))))},
+    {"PLUGIN.LIST",      1, 1, 0, list_plugins_command, "", S | D, NONE,
+     DOC("Lists the loaded plugins with their commands, functions, events and roles", "O(N) where N is the "
+         "number of plugins", "plugin", NO_ARGS)},
+    {"DEBUG.CLOCK",      2, 3, T, debug_clock_command, "SET unix-seconds | ADVANCE seconds | GET", D, NONE,
+     DOC("Test clock (--test-clock only): sets, advances or reads the daemon's time", "O(N) where N is the "
+         "number of deadlines due", "debug",
+         ARGS(ONEOF("action", 0, BLOCK("set", 0, WORD("SET", 0), ARG("unix-seconds", UNIX_TIME, 0)),
+                    BLOCK("advance", 0, WORD("ADVANCE", 0), ARG("seconds", INTEGER, 0)), WORD("GET", 0))))},
     {"DEBUG.STORE",      3, 4, T, debug_store_command,
-     "FAIL-COMMITS|FAIL-WRITES n [FULL|IOERR] | FAIL-RELEASE|FAIL-ROLLBACK-TO|CACHE-PAGES|HEAP-HEADROOM n", D, NONE},
-    {"DEBUG.COMMANDS",   1, -1, T, debug_commands_command, "[command ...]", D, NONE},
-    {"PSUBSCRIBE",       2, -1, U | N, psubscribe_command, "pattern [pattern ...]", ALL, NONE},
-    {"PUNSUBSCRIBE",     1, -1, U | N, punsubscribe_command, "[pattern ...]", ALL, NONE},
-    {"MULTI",            1, 1, Q, multi_command, "", ALL, NONE},
-    {"EXEC",             1, 1, W | Q, exec_command, "", ALL, NONE},
-    {"DISCARD",          1, 1, Q, discard_command, "", ALL, NONE},
-    {"WATCH",            2, -1, Q, watch_command, "key [key ...]", ALL, NONE},
-    {"UNWATCH",          1, 1, 0, unwatch_command, "", ALL, NONE},
+     "FAIL-COMMITS|FAIL-WRITES n [FULL|IOERR] | FAIL-RELEASE|FAIL-ROLLBACK-TO|CACHE-PAGES|HEAP-HEADROOM n", D, NONE,
+     DOC("Store faults (--test-clock only): failing commits, writes, releases and rollbacks, cache and heap "
+         "limits", "O(1)", "debug",
+         ARGS(ONEOF("fault", 0,
+                    BLOCK("failure", 0, ONEOF("what", 0, WORD("FAIL-COMMITS", 0), WORD("FAIL-WRITES", 0)),
+                          ARG("n", INTEGER, 0), ONEOF("how", OPT, WORD("FULL", 0), WORD("IOERR", 0))),
+                    BLOCK("setting", 0, ONEOF("what", 0, WORD("FAIL-RELEASE", 0), WORD("FAIL-ROLLBACK-TO", 0),
+                                              WORD("CACHE-PAGES", 0), WORD("HEAP-HEADROOM", 0)),
+                          ARG("n", INTEGER, 0)))))},
+    {"DEBUG.COMMANDS",   1, -1, T, debug_commands_command, "[command ...]", D, NONE,
+     DOC("The command table as the access check sees it (--test-clock only)", "O(N) where N is the number of "
+         "commands", "debug", ARGS(ARG("command", STRING, OPT | MANY)))},
+    {"PSUBSCRIBE",       2, -1, U | N, psubscribe_command, "pattern [pattern ...]", ALL, NONE,
+     DOC("Follows the committed events of every queue whose name matches a glob pattern ('*': every queue you may "
+         "see)", "O(N) where N is the number of patterns", "pubsub", ARGS(ARG("pattern", PATTERN, MANY)))},
+    {"PUNSUBSCRIBE",     1, -1, U | N, punsubscribe_command, "[pattern ...]", ALL, NONE,
+     DOC("Stops following patterns (none: every pattern)", "O(N) where N is the number of patterns", "pubsub",
+         ARGS(ARG("pattern", PATTERN, OPT | MANY)))},
+    {"MULTI",            1, 1, Q, multi_command, "", ALL, NONE,
+     DOC("Starts a transaction: the commands that follow are queued, then run all or nothing by EXEC",
+         "O(1)", "transactions", NO_ARGS)},
+    {"EXEC",             1, 1, W | Q, exec_command, "", ALL, NONE,
+     DOC("Runs the queued commands all or nothing, in one savepoint; a failing command rolls back every one",
+         "O(N) where N is the number of queued commands", "transactions", NO_ARGS)},
+    {"DISCARD",          1, 1, Q, discard_command, "", ALL, NONE,
+     DOC("Forgets the queued commands and ends the transaction", "O(N) where N is the number of queued commands",
+         "transactions", NO_ARGS)},
+    {"WATCH",            2, -1, Q, watch_command, "key [key ...]", ALL, NONE,
+     DOC("Watches keys for a transaction", "O(1)", "transactions", ARGS(ARG("key", STRING, MANY)))},
+    {"UNWATCH",          1, 1, 0, unwatch_command, "", ALL, NONE,
+     DOC("Forgets every watched key", "O(1)", "transactions", NO_ARGS)},
     {"CLIENT",           2, -1, N, client_command,
      "SETNAME name | GETNAME | SETINFO LIB-NAME|LIB-VER value | ID | INFO | LIST [TYPE type] [ID id ...] | "
      "KILL ip:port | KILL [ID id] [ADDR ip:port] [USER agent] [SKIPME yes|no] | NO-EVICT on|off | NO-TOUCH on|off",
-     ALL, NONE},
-    {"SELECT",           2, 2, 0, select_command, "index", ALL, NONE},
-    {"ECHO",             2, 2, 0, echo_command, "message", ALL, NONE},
-    {"RESET",            1, 1, U | Q, reset_command, "", P, NONE},
-    {"DBSIZE",           1, 1, R, dbsize_command, "", ALL, NONE},
-    {"CONFIG",           2, 3, 0, config_command, "GET pattern", ALL, NONE},
-    {"MONITOR",          1, 1, N, monitor_command, "", D, NONE},
+     ALL, NONE,
+     DOC_SUBCOMMANDS("Names and lists connections, tells their ids, closes them", "O(N) where N is the number "
+                     "of connections", "connection",
+                     ARGS(ONEOF("subcommand", 0,
+                                BLOCK("setname", 0, WORD("SETNAME", 0), ARG("name", STRING, 0)),
+                                WORD("GETNAME", 0),
+                                BLOCK("setinfo", 0, WORD("SETINFO", 0),
+                                      ONEOF("attribute", 0, WORD("LIB-NAME", 0), WORD("LIB-VER", 0)),
+                                      ARG("value", STRING, 0)),
+                                WORD("ID", 0), WORD("INFO", 0),
+                                BLOCK("list", 0, WORD("LIST", 0), {"id", ARGUMENT_INTEGER, OPT | MANY, "ID", NULL}),
+                                BLOCK("kill", 0, WORD("KILL", 0), ARG("ip:port", STRING, 0)),
+                                BLOCK("kill-filter", 0, WORD("KILL", 0), OPTION("ID", "id", INTEGER),
+                                      OPTION("ADDR", "ip:port", STRING), OPTION("USER", "agent", STRING),
+                                      TOKEN_ONEOF("SKIPME", "skipme", OPT, WORD("yes", 0), WORD("no", 0))),
+                                BLOCK("no-evict", 0, WORD("NO-EVICT", 0), ONEOF("enabled", 0, WORD("on", 0),
+                                                                               WORD("off", 0))),
+                                BLOCK("no-touch", 0, WORD("NO-TOUCH", 0), ONEOF("enabled", 0, WORD("on", 0),
+                                                                               WORD("off", 0))))),
+                     client_subcommands)},
+    {"SELECT",           2, 2, 0, select_command, "index", ALL, NONE,
+     DOC("Selects the database: 0 is the only one", "O(1)", "connection", ARGS(ARG("index", INTEGER, 0)))},
+    {"ECHO",             2, 2, 0, echo_command, "message", ALL, NONE,
+     DOC("Replies the message", "O(1)", "connection", ARGS(ARG("message", STRING, 0)))},
+    {"RESET",            1, 1, U | Q, reset_command, "", P, NONE,
+     DOC("Resets the connection: ends a transaction and subscriptions, forgets the agent, the name and RESP3",
+         "O(1)", "connection", NO_ARGS)},
+    {"DBSIZE",           1, 1, R, dbsize_command, "", ALL, NONE,
+     DOC("Returns the number of cases", "O(1)", "server", NO_ARGS)},
+    {"CONFIG",           3, 3, 0, config_command, "GET pattern", ALL, NONE,
+     DOC("Returns the read-only settings matching a pattern (save, appendonly, ...)", "O(N) where N is the "
+         "number of settings", "server", ARGS(WORD("GET", 0), ARG("pattern", PATTERN, 0)))},
+    {"MONITOR",          1, 1, N, monitor_command, "", D, NONE,
+     DOC("Streams every command the server runs, tokens and AUTH arguments masked (admins)", "O(N) where N is "
+         "the number of commands run", "server", NO_ARGS)},
 };
 #undef A
 #undef S
@@ -250,6 +459,22 @@ static const struct command command_table[] = {
 #undef U
 #undef N
 #undef Q
+#undef SINCE
+#undef DOC
+#undef DOC_SUBCOMMANDS
+#undef ARGS
+#undef NO_ARGS
+#undef OPT
+#undef MANY
+#undef ARG
+#undef OPTION
+#undef WORD
+#undef ONEOF
+#undef BLOCK
+#undef TOKEN_BLOCK
+#undef TOKEN_ONEOF
+#undef CASE_ID
+#undef REFUND_ID
 
 static void debug_commands_command(struct request *request) {
     size_t count = sizeof command_table / sizeof command_table[0];
@@ -340,4 +565,257 @@ void commands_unregister(const void *owner) {
 int commands_arity_ok(const struct command *command, int argc) {
     return argc >= command->minimum_arguments &&
            (command->maximum_arguments < 0 || argc <= command->maximum_arguments);
+}
+
+/* ------------------------------------------------------------- COMMAND */
+
+
+/* Built-ins, then registered commands (commands_at: NULL past the end). */
+static size_t commands_count(void) { return sizeof command_table / sizeof command_table[0] + registered_count; }
+static const struct command *commands_at(size_t i) {
+    size_t builtins = sizeof command_table / sizeof command_table[0];
+    if (i < builtins) return &command_table[i];
+    return i - builtins < registered_count ? registered[i - builtins].command : NULL;
+}
+
+static int builtin(const struct command *command) {
+    return command >= command_table && command < command_table + sizeof command_table / sizeof command_table[0];
+}
+
+/* Redis's arity: the exact count, or minus the least count when more may follow. */
+static long long redis_arity(int minimum, int maximum) { return minimum == maximum ? minimum : -minimum; }
+
+/* Names as Redis gives them in COMMAND replies: lower case. */
+static void reply_lower(struct evbuffer *out, const char *name, const char *subcommand) {
+    char lower[COMMAND_NAME_SHOWN * 2 + 2];
+    size_t n = 0;
+    for (const char *c = name; *c && n < COMMAND_NAME_SHOWN; c++) lower[n++] = (char)tolower((unsigned char)*c);
+    if (subcommand) {
+        lower[n++] = '|';
+        for (const char *c = subcommand; *c && n < 2 * COMMAND_NAME_SHOWN + 1; c++)
+            lower[n++] = (char)tolower((unsigned char)*c);
+    }
+    reply_bulk(out, lower, n);
+}
+
+/* The least and most arguments a list of argument docs takes (-1: no most). */
+static void arguments_bounds(const struct command_argument *arguments, int *least, int *most);
+static void argument_bounds(const struct command_argument *argument, int *least, int *most) {
+    if (argument->type == ARGUMENT_ONEOF || argument->type == ARGUMENT_BLOCK) {
+        int oneof = argument->type == ARGUMENT_ONEOF;
+        *least = oneof ? -1 : 0;
+        *most = 0;
+        for (const struct command_argument *part = argument->arguments; part && part->name; part++) {
+            int l, m;
+            argument_bounds(part, &l, &m);
+            if (oneof) {
+                if (*least < 0 || l < *least) *least = l;
+                if (*most >= 0 && (m < 0 || m > *most)) *most = m;
+            } else {
+                *least += l;
+                *most = (*most < 0 || m < 0) ? -1 : *most + m;
+            }
+        }
+        if (*least < 0) *least = 0;
+        if (argument->token) {   /* "AUTH username password": the token is one more */
+            *least += 1;
+            if (*most >= 0) *most += 1;
+        }
+    } else {
+        *least = *most = (argument->type == ARGUMENT_PURE_TOKEN || argument->token == NULL) ? 1 : 2;
+    }
+    if (argument->flags & ARGUMENT_OPTIONAL) *least = 0;
+    if (argument->flags & ARGUMENT_MULTIPLE) *most = -1;
+}
+static void arguments_bounds(const struct command_argument *arguments, int *least, int *most) {
+    struct command_argument block = {"", ARGUMENT_BLOCK, 0, NULL, arguments};
+    argument_bounds(&block, least, most);
+}
+
+static const char *const argument_type_names[] = {
+    [ARGUMENT_STRING] = "string", [ARGUMENT_INTEGER] = "integer", [ARGUMENT_DOUBLE] = "double",
+    [ARGUMENT_UNIX_TIME] = "unix-time", [ARGUMENT_PATTERN] = "pattern", [ARGUMENT_PURE_TOKEN] = "pure-token",
+    [ARGUMENT_ONEOF] = "oneof", [ARGUMENT_BLOCK] = "block",
+};
+
+/* One argument as COMMAND DOCS gives it: name, type, then token, flags and
+ * parts when it has them (redis-cli builds its hints from these). */
+static void reply_argument(struct evbuffer *out, const struct command_argument *argument) {
+    size_t parts = 0;
+    for (const struct command_argument *part = argument->arguments; part && part->name; part++) parts++;
+    int flags = (argument->flags & ARGUMENT_OPTIONAL ? 1 : 0) + (argument->flags & ARGUMENT_MULTIPLE ? 1 : 0);
+    reply_map(out, 2 + (argument->token != NULL) + (flags > 0) + (parts > 0));
+    reply_bulk_string(out, "name");
+    reply_bulk_string(out, argument->name);
+    reply_bulk_string(out, "type");
+    reply_bulk_string(out, argument_type_names[argument->type]);
+    if (argument->token) {
+        reply_bulk_string(out, "token");
+        reply_bulk_string(out, argument->token);
+    }
+    if (flags > 0) {
+        reply_bulk_string(out, "flags");
+        reply_set(out, flags);
+        if (argument->flags & ARGUMENT_OPTIONAL) reply_status(out, "optional");
+        if (argument->flags & ARGUMENT_MULTIPLE) reply_status(out, "multiple");
+    }
+    if (parts > 0) {
+        reply_bulk_string(out, "arguments");
+        reply_array(out, (long long)parts);
+        for (size_t i = 0; i < parts; i++) reply_argument(out, &argument->arguments[i]);
+    }
+}
+
+static void reply_arguments(struct evbuffer *out, const struct command_argument *arguments) {
+    size_t count = 0;
+    for (const struct command_argument *a = arguments; a && a->name; a++) count++;
+    reply_array(out, (long long)count);
+    for (size_t i = 0; i < count; i++) reply_argument(out, &arguments[i]);
+}
+
+/* A registered command (a plugin's) documents only its usage text: each word
+ * is a string argument, "[word]" an optional one, "word ..." a repeated one. */
+static void reply_usage_arguments(struct evbuffer *out, const char *usage) {
+    char words[USAGE_WORDS_MAX][COMMAND_NAME_SHOWN + 1];
+    int optional[USAGE_WORDS_MAX], multiple[USAGE_WORDS_MAX], count = 0;
+    for (const char *p = usage; *p && count < USAGE_WORDS_MAX;) {
+        while (*p == ' ') p++;
+        size_t len = strcspn(p, " ");
+        if (len == 0) break;
+        int opens = p[0] == '[', closes = len > (size_t)opens && p[len - 1] == ']';   /* "[" alone: no word */
+        const char *word = p + opens;
+        size_t word_len = len - (size_t)opens - (size_t)closes;
+        if (word_len == 3 && strncmp(word, "...", 3) == 0 && count > 0) {
+            multiple[count - 1] = 1;
+        } else if (word_len > 0) {
+            snprintf(words[count], sizeof words[count], "%.*s", (int)word_len, word);
+            optional[count] = opens;
+            multiple[count] = 0;
+            count++;
+        }
+        p += len;
+    }
+    reply_array(out, count);
+    for (int i = 0; i < count; i++) {
+        struct command_argument argument = {words[i], ARGUMENT_STRING,
+                                            (unsigned char)((optional[i] ? ARGUMENT_OPTIONAL : 0) |
+                                                            (multiple[i] ? ARGUMENT_MULTIPLE : 0)), NULL, NULL};
+        reply_argument(out, &argument);
+    }
+}
+
+/* COMMAND DOCS's value for one command or subcommand: summary, since,
+ * group, complexity, arguments (and subcommands). */
+static void reply_doc(struct evbuffer *out, const struct command *command, const struct command_subcommand *sub) {
+    const struct command_doc *doc = &command->doc;
+    int subcommands = 0;
+    for (const struct command_subcommand *s = sub ? NULL : doc->subcommands; s && s->name; s++) subcommands++;
+    reply_map(out, 5 + (subcommands > 0));
+    reply_bulk_string(out, "summary");
+    reply_bulk_string(out, sub ? sub->summary : doc->summary ? doc->summary : "a command of a plugin (see PLUGIN.LIST)");
+    reply_bulk_string(out, "since");
+    reply_bulk_string(out, doc->since ? doc->since : REDRESS_VERSION);
+    reply_bulk_string(out, "group");
+    reply_bulk_string(out, doc->group ? doc->group : "plugin");
+    reply_bulk_string(out, "complexity");
+    reply_bulk_string(out, sub ? sub->complexity : doc->complexity ? doc->complexity : "");
+    reply_bulk_string(out, "arguments");
+    if (sub) reply_arguments(out, sub->arguments);
+    else if (builtin(command)) reply_arguments(out, doc->arguments);
+    else reply_usage_arguments(out, command->usage);
+    if (subcommands > 0) {
+        reply_bulk_string(out, "subcommands");
+        reply_map(out, subcommands);
+        for (int i = 0; i < subcommands; i++) {
+            reply_lower(out, command->name, doc->subcommands[i].name);
+            reply_doc(out, command, &doc->subcommands[i]);
+        }
+    }
+}
+
+/* COMMAND INFO's entry for one command or subcommand: name, arity, flags,
+ * first key, last key, key step (no keys: 0 0 0), ACL categories, tips,
+ * key specs, subcommands. */
+static void reply_info(struct evbuffer *out, const struct command *command, const struct command_subcommand *sub) {
+    long long arity;
+    if (sub) {
+        int least, most;
+        arguments_bounds(sub->arguments, &least, &most);
+        arity = redis_arity(2 + least, most < 0 ? -1 : 2 + most);
+    } else {
+        arity = redis_arity(command->minimum_arguments, command->maximum_arguments);
+    }
+    const char *flags[6], *categories[4];
+    int nflags = 0, ncategories = 0;
+    unsigned may = command->roles & ~COMMAND_PUBLIC;
+    flags[nflags++] = command->flags & COMMAND_WRITE ? "write" : "readonly";
+    if (!(command->flags & (COMMAND_WRITE | COMMAND_READS_STORE))) flags[nflags++] = "fast";
+    if (command->roles & COMMAND_PUBLIC) flags[nflags++] = "no_auth";
+    if (!(command->roles & COMMAND_PUBLIC) && may == ROLE_ADMIN) flags[nflags++] = "admin";
+    if (command->flags & COMMAND_WHILE_SUBSCRIBED) flags[nflags++] = "pubsub";
+    categories[ncategories++] = command->flags & COMMAND_WRITE ? "@write" : "@read";
+    if (!(command->flags & (COMMAND_WRITE | COMMAND_READS_STORE))) categories[ncategories++] = "@fast";
+    if (!(command->roles & COMMAND_PUBLIC) && may == ROLE_ADMIN) categories[ncategories++] = "@admin";
+    if (command->flags & COMMAND_WHILE_SUBSCRIBED) categories[ncategories++] = "@pubsub";
+
+    int subcommands = 0;
+    for (const struct command_subcommand *s = sub ? NULL : command->doc.subcommands; s && s->name; s++)
+        subcommands++;
+    reply_array(out, 10);
+    reply_lower(out, command->name, sub ? sub->name : NULL);
+    reply_integer(out, arity);
+    reply_set(out, nflags);
+    for (int i = 0; i < nflags; i++) reply_status(out, flags[i]);
+    reply_integer(out, 0);
+    reply_integer(out, 0);
+    reply_integer(out, 0);
+    reply_set(out, ncategories);
+    for (int i = 0; i < ncategories; i++) reply_status(out, categories[i]);
+    reply_array(out, 0);
+    reply_array(out, 0);
+    reply_array(out, subcommands);
+    for (int i = 0; i < subcommands; i++) reply_info(out, command, &command->doc.subcommands[i]);
+}
+
+/* COMMAND [COUNT | LIST | INFO [name ...] | DOCS [name ...]], as Redis. */
+static void command_command(struct request *request) {
+    struct evbuffer *out = request->reply;
+    size_t count = commands_count();
+    int info = request->argc == 1 || request_argument_is(request, 1, "INFO");
+    int docs = request->argc > 1 && request_argument_is(request, 1, "DOCS");
+    if (request->argc == 2 && request_argument_is(request, 1, "COUNT")) {
+        reply_integer(out, (long long)count);
+    } else if (request->argc == 2 && request_argument_is(request, 1, "LIST")) {
+        reply_array(out, (long long)count);
+        for (size_t i = 0; i < count; i++) reply_lower(out, commands_at(i)->name, NULL);
+    } else if ((info || docs) && request->argc <= 2) {
+        /* Every command: INFO an array of entries, DOCS a map by name. */
+        if (info) reply_array(out, (long long)count);
+        else reply_map(out, (long long)count);
+        for (size_t i = 0; i < count; i++) {
+            if (docs) reply_lower(out, commands_at(i)->name, NULL);
+            if (info) reply_info(out, commands_at(i), NULL);
+            else reply_doc(out, commands_at(i), NULL);
+        }
+    } else if (info || docs) {
+        /* The named ones: INFO answers nil for an unknown name, DOCS leaves it out. */
+        int known = 0;
+        for (int i = 2; i < request->argc; i++) known += commands_lookup(request->argv[i], request->argvlen[i]) != NULL;
+        if (info) reply_array(out, request->argc - 2);
+        else reply_map(out, known);
+        for (int i = 2; i < request->argc; i++) {
+            const struct command *command = commands_lookup(request->argv[i], request->argvlen[i]);
+            if (command == NULL) {
+                if (info) reply_nil(out);
+                continue;
+            }
+            if (docs) reply_lower(out, command->name, NULL);
+            if (info) reply_info(out, command, NULL);
+            else reply_doc(out, command, NULL);
+        }
+    } else {
+        size_t len = request->argvlen[1] > UNKNOWN_NAME_SHOWN ? UNKNOWN_NAME_SHOWN : request->argvlen[1];
+        request_error(request, "ERR", "unknown subcommand or wrong number of arguments for COMMAND '%.*s': usage "
+                      "COMMAND %s", (int)len, request->argv[1], request->command ? request->command->usage : "");
+    }
 }

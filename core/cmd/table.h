@@ -44,6 +44,47 @@ struct command_names {
     unsigned char to_end;     /* 1: every argument from position on */
 };
 
+/* The documentation of a command, as Redis's COMMAND DOCS gives it (after
+ * Redis's src/commands/ JSON files): what clients such as redis-cli show as
+ * hints and HELP.  It sits in the command table beside the arity and the
+ * usage, one place; tests/functional/test_command_docs.py checks that every
+ * command has it and that its arguments say what the usage and the arity say. */
+enum command_argument_type {
+    ARGUMENT_STRING,
+    ARGUMENT_INTEGER,
+    ARGUMENT_DOUBLE,
+    ARGUMENT_UNIX_TIME,
+    ARGUMENT_PATTERN,
+    ARGUMENT_PURE_TOKEN,  /* the token alone, no value */
+    ARGUMENT_ONEOF,       /* one of `arguments` */
+    ARGUMENT_BLOCK,       /* all of `arguments`, in order */
+};
+enum command_argument_flags {
+    ARGUMENT_OPTIONAL = 1 << 0,
+    ARGUMENT_MULTIPLE = 1 << 1,
+};
+struct command_argument {
+    const char *name;                          /* NULL ends a list */
+    unsigned char type;                        /* enum command_argument_type */
+    unsigned char flags;                       /* enum command_argument_flags */
+    const char *token;                         /* the keyword before the value ("REASON"), or NULL */
+    const struct command_argument *arguments;  /* ONEOF and BLOCK: their parts */
+};
+struct command_subcommand {
+    const char *name;                          /* upper case, the word after the command; NULL ends a list */
+    const char *summary;
+    const char *complexity;
+    const struct command_argument *arguments;  /* after the subcommand's name; NULL: none */
+};
+struct command_doc {
+    const char *summary;      /* one line; NULL only for a registered command (a plugin's) */
+    const char *since;        /* the redress version that brought it */
+    const char *group;        /* case, refund, queue, agent, rules, pubsub, connection, server, plugin, debug */
+    const char *complexity;
+    const struct command_argument *arguments;     /* after the name; NULL: none */
+    const struct command_subcommand *subcommands; /* NULL: none */
+};
+
 struct command {
     const char *name;         /* upper case, as documented */
     int minimum_arguments;    /* argc including the name */
@@ -55,6 +96,7 @@ struct command {
     /* The arguments that name a case, refund or queue (zeroed: none; plugin
      * commands name none: the plugin API gives them no case to read). */
     struct command_names names[COMMAND_NAMED_ARGUMENTS];
+    struct command_doc doc;   /* COMMAND DOCS */
 };
 
 #define COMMAND_PUBLIC 0x100u

@@ -136,6 +136,7 @@ static int api_register_command(struct redress_plugin *self, const char *name, i
     }
     for (size_t i = 0; name[i]; i++) entry->name[i] = (char)toupper((unsigned char)name[i]);
     snprintf(entry->usage, sizeof entry->usage, "%s", usage ? usage : "");
+    snprintf(entry->summary, sizeof entry->summary, "A command of plugin %s (see PLUGIN.LIST)", self->name);
     entry->plugin = self;
     entry->fn = fn;
     /* Agents, supervisors, finance and admins have the same bits in
@@ -143,6 +144,7 @@ static int api_register_command(struct redress_plugin *self, const char *name, i
     entry->command = (struct command){
         .name = entry->name, .minimum_arguments = minimum_arguments, .maximum_arguments = maximum_arguments,
         .flags = 0, .handler = plugin_command_dispatch, .usage = entry->usage, .roles = roles,
+        .doc = {.summary = entry->summary, .since = self->version, .group = "plugin"},
     };
     /* The command table finds it from now on (after the built-ins). */
     if (commands_register(&entry->command, self) != 0) {
