@@ -3,6 +3,8 @@
 #   make            build build/redressd and build/plugins/*.so
 #   make run        build, then run the daemon in the foreground with ./rules and ./data
 #   make test       unit + functional tests, then all of them again under ASan/UBSan
+#   make quick      the same tests on the plain build only (the edit-test loop)
+#                   (both: TEST_JOBS=N tests at a time, default the CPU count; TEST_ARGS=filter)
 #   make bench      the benchmarks of tests/bench (not part of make test)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
@@ -65,7 +67,11 @@ HTTP_PLUGINS  := $(BUILD)/plugins/webhook.so $(BUILD)/plugins/http_refund.so
 
 DEPS_STAMP := build/.packages-ok
 
-.PHONY: all run test unit check-packages test-packages bench fuzz install clean
+# tests/run.py: how many tests run at once (default: the CPU count).
+TEST_JOBS ?=
+TEST_RUN_FLAGS = $(if $(TEST_JOBS),--jobs $(TEST_JOBS))
+
+.PHONY: all run test quick unit check-packages test-packages bench fuzz install clean
 
 all: $(BUILD)/redressd $(PLUGINS)
 
@@ -131,7 +137,11 @@ test: test-packages all $(BUILD)/unit_tests $(TEST_PLUGINS)
 	    $(PLUGIN_NAMES:%=build/sanitize/plugins/%.so) \
 	    $(patsubst $(BUILD)/%,build/sanitize/%,$(TEST_PLUGINS))
 	python3 tests/check_layers.py --objects build
-	python3 tests/run.py --build build --build build/sanitize
+	python3 tests/run.py $(TEST_RUN_FLAGS) --build build --build build/sanitize $(TEST_ARGS)
+
+# The plain build's tests only: no sanitizer build, no layer check.
+quick: test-packages all $(BUILD)/unit_tests $(TEST_PLUGINS)
+	python3 tests/run.py $(TEST_RUN_FLAGS) --build $(BUILD) $(TEST_ARGS)
 
 bench: test-packages all $(TEST_PLUGINS)
 	bash tests/bench/run.sh
