@@ -121,6 +121,16 @@ $(BUILD)/test-plugins/skeleton.so: examples/plugin-skeleton/skeleton.c examples/
 	$(MAKE) --no-print-directory -C examples/plugin-skeleton REDRESS_INCLUDE=$(CURDIR)/include \
 	    OUT=$(CURDIR)/$@ EXTRA_CFLAGS="$(SANITIZE_FLAGS)"
 
+# A broken variant on purpose, for the power-loss test to catch: the store
+# without its syncs (store.c, REDRESS_TEST_OMIT_WAL_SYNC).  Never installed.
+$(BUILD)/core/store/store-nosync.o: core/store/store.c $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DREDRESS_TEST_OMIT_WAL_SYNC -c $< -o $@
+
+$(BUILD)/redressd-nosync: $(MAIN_OBJ) $(filter-out $(BUILD)/core/store/store.o,$(CORE_OBJ)) $(PURE_OBJ) \
+                          $(BUILD)/core/store/store-nosync.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(PURE_OBJ) $(UNIT_STORE_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -132,15 +142,16 @@ run: all
 	./$(BUILD)/redressd --rules rules --data data
 
 # The whole suite, plain and then under AddressSanitizer + UBSan.
-test: test-packages all $(BUILD)/unit_tests $(TEST_PLUGINS)
+test: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(TEST_PLUGINS)
 	@$(MAKE) --no-print-directory BUILD=build/sanitize SANITIZE=1 build/sanitize/redressd build/sanitize/unit_tests \
+	    build/sanitize/redressd-nosync \
 	    $(PLUGIN_NAMES:%=build/sanitize/plugins/%.so) \
 	    $(patsubst $(BUILD)/%,build/sanitize/%,$(TEST_PLUGINS))
 	python3 tests/check_layers.py --objects build
 	python3 tests/run.py $(TEST_RUN_FLAGS) --build build --build build/sanitize $(TEST_ARGS)
 
 # The plain build's tests only: no sanitizer build, no layer check.
-quick: test-packages all $(BUILD)/unit_tests $(TEST_PLUGINS)
+quick: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(TEST_PLUGINS)
 	python3 tests/run.py $(TEST_RUN_FLAGS) --build $(BUILD) $(TEST_ARGS)
 
 bench: test-packages all $(TEST_PLUGINS)

@@ -22,6 +22,7 @@ void hello_command(struct request *request);
 void info_command(struct request *request);
 void debug_clock_command(struct request *request);
 void debug_store_command(struct request *request);
+void debug_memory_command(struct request *request);
 void events_subscribe_command(struct request *request);
 void events_unsubscribe_command(struct request *request);
 void list_plugins_command(struct request *request);

@@ -198,7 +198,9 @@ static const struct command command_table[] = {
     {"PLUGIN.LIST",      1, 1, 0, list_plugins_command, "", S | D, NONE},
     {"DEBUG.CLOCK",      2, 3, T, debug_clock_command, "SET unix-seconds | ADVANCE seconds | GET", D, NONE},
     {"DEBUG.STORE",      3, 4, T, debug_store_command,
-     "FAIL-COMMITS|FAIL-WRITES n [FULL|IOERR] | FAIL-RELEASE|FAIL-ROLLBACK-TO|CACHE-PAGES|HEAP-HEADROOM n", D, NONE},
+     "FAIL-COMMITS|FAIL-WRITES|NTH-WRITE|NTH-SYNC n [FULL|IOERR] | "
+     "FAIL-RELEASE|FAIL-ROLLBACK-TO|NTH-READ|POWER-LOSS|CACHE-PAGES|HEAP-HEADROOM n", D, NONE},
+    {"DEBUG.MEMORY",     1, 1, T | R, debug_memory_command, "", D, NONE},
     {"DEBUG.COMMANDS",   1, -1, T, debug_commands_command, "[command ...]", D, NONE},
 };
 #undef A

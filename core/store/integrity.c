@@ -8,6 +8,7 @@
  */
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "store/fault.h"
 #include "store/integrity.h"
 #include "store/internal.h"
 #include "store/schema.h"
@@ -266,12 +267,13 @@ static void pragma_text(const char *sql, const char *const *names, int name_coun
 
 void store_info(struct evbuffer *out) {
     static const char *const sync_names[] = {"off", "normal", "full", "extra"};
-    char journal[32], sync[32];
+    char journal[32], sync[32], faults[160];
+    store_fault_info(faults, sizeof faults);
     pragma_text("PRAGMA journal_mode", NULL, 0, journal, sizeof journal);
     pragma_text("PRAGMA synchronous", sync_names, 4, sync, sizeof sync);
     evbuffer_add_printf(out, "database:%s\r\nintegrity_check:%s\r\nintegrity_check_ms:%lld\r\n"
-                             "database_corrupt:%d\r\njournal_mode:%s\r\nsynchronous:%s\r\n",
+                             "database_corrupt:%d\r\njournal_mode:%s\r\nsynchronous:%s\r\n%s",
                         store_path, integrity_names[integrity.seen], integrity.seen_ms, store_corrupt,
-                        journal, sync);
+                        journal, sync, faults);
 }
 
