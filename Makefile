@@ -21,7 +21,7 @@ VERSION := 0.1.0
 PKGS    := lua5.4 sqlite3 libevent libcrypto
 
 BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev tzdata
-TEST_PACKAGES  := python3 redis-tools redis-server openssl
+TEST_PACKAGES  := python3 redis-tools redis-server openssl clang
 
 # Warnings are errors for development and CI; a packager whose compiler
 # warns about more may build with WERROR=0.
@@ -84,9 +84,11 @@ DEPS_STAMP := build/.packages-ok
 
 # tests/run.py: how many tests run at once (default: the CPU count).
 TEST_JOBS ?=
+# make test runs each fuzz target this long.
+TEST_FUZZ_SECONDS ?= 10
 TEST_RUN_FLAGS = $(if $(TEST_JOBS),--jobs $(TEST_JOBS))
 
-.PHONY: all run test quick unit check-packages test-packages bench fuzz install clean
+.PHONY: all run test quick unit check-packages test-packages bench fuzz fuzz-build install clean
 
 all: $(BUILD)/redressd $(PLUGINS)
 
@@ -163,7 +165,8 @@ test: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(TEST_PLUG
 	    $(PLUGIN_NAMES:%=build/sanitize/plugins/%.so) \
 	    $(patsubst $(BUILD)/%,build/sanitize/%,$(TEST_PLUGINS))
 	python3 tests/check_layers.py --objects build
-	python3 tests/run.py $(TEST_RUN_FLAGS) --build build --build build/sanitize $(TEST_ARGS)
+	@$(MAKE) --no-print-directory fuzz-build
+	python3 tests/run.py $(TEST_RUN_FLAGS) --fuzz $(TEST_FUZZ_SECONDS) --build build --build build/sanitize $(TEST_ARGS)
 
 # The plain build's tests only: no sanitizer build, no layer check.
 quick: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(TEST_PLUGINS)
@@ -192,9 +195,42 @@ clean:
 check-layers: all
 	python3 tests/check_layers.py --objects $(BUILD)
 
-# libFuzzer on the request parser (needs clang): 60 s from the seeds.
-fuzz:
-	@mkdir -p build/fuzz/corpus
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -Icore -D_POSIX_C_SOURCE=200809L \
-	    tests/fuzz/fuzz_proto.c core/net/proto.c -o build/fuzz/fuzz_proto
-	build/fuzz/fuzz_proto -max_total_time=60 build/fuzz/corpus tests/fuzz/seeds
+# libFuzzer targets (tests/fuzz/fuzz_NAME.c; clang, installed with the test
+# packages), each linked with the sources it exercises.  `make fuzz` runs
+# each for FUZZ_SECONDS from its seeds (tests/fuzz/seeds/NAME) and what it
+# found before (build/fuzz/corpus/NAME); `make test` runs each for 10 s.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_NAMES   := proto config timeparse money tzif orders rules_check
+FUZZ_BINS    := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
+FUZZ_CFLAGS   = -std=c11 -Wall -Wextra -Werror -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+                -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Itests/fuzz -Icore -Iinclude
+fuzz_sources_proto       := core/net/proto.c
+fuzz_sources_config      := core/lib/config.c
+fuzz_sources_timeparse   := core/lib/timeparse.c
+fuzz_sources_money       := core/lib/money.c
+fuzz_sources_tzif        := core/lib/calendar.c core/lib/timeparse.c
+fuzz_sources_orders      := core/lib/money.c core/lib/timeparse.c
+fuzz_sources_rules_check := core/rules/check.c core/lib/names.c
+fuzz_libs_orders         = $(call pkg_config,--libs,sqlite3)
+fuzz_libs_rules_check    = $(call pkg_config,--libs,lua5.4)
+fuzz_cflags_rules_check  = $(call pkg_config,--cflags,lua5.4)
+
+.SECONDEXPANSION:
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(DEPS_STAMP) $$(fuzz_sources_$$*)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(fuzz_cflags_$*) $< $(fuzz_sources_$*) -o $@ $(fuzz_libs_$*) -lm
+
+build/fuzz/fuzz_orders: plugins/orders.c include/redress/plugin.h
+
+fuzz-build: test-packages $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@for name in $(FUZZ_NAMES); do \
+	  mkdir -p build/fuzz/corpus/$$name; \
+	  echo "fuzz_$$name: $(FUZZ_SECONDS) s"; \
+	  build/fuzz/fuzz_$$name -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus/$$name \
+	      tests/fuzz/seeds/$$name > build/fuzz/fuzz_$$name.log 2>&1 \
+	    || { tail -n 40 build/fuzz/fuzz_$$name.log; exit 1; }; \
+	  tail -n 1 build/fuzz/fuzz_$$name.log; \
+	done

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """run.py -- the whole test suite: unit tests, rule tests, functional tests, per build.
 
-    python3 tests/run.py --build build --build build/sanitize [--jobs N] [--timeout S] [filter]
+    python3 tests/run.py --build build --build build/sanitize [--jobs N] [--timeout S]
+                         [--fuzz SECONDS] [filter]
 
 For each build directory: BUILD/unit_tests (pure C modules), each rule set's
 own tests (redressd --test-rules), then every test_* function of
@@ -18,6 +19,9 @@ How it runs:
     started and counts as a failure, with what it printed so far.
   - A test module that cannot be imported counts as one failure per build
     (its traceback shown); the other modules still run.
+  - --fuzz SECONDS also runs each libFuzzer target of build/fuzz (make
+    fuzz-build) for that long from its seeds (tests/fuzz/seeds/NAME); a
+    crash, leak or sanitizer report fails it, the input kept in build/fuzz/.
   - Jobs start longest first, by the durations of the last run kept in
     BUILD/.test-times.json, so the slow ones do not end the run alone.
 
@@ -158,6 +162,32 @@ def functional_suite(build, pattern):
     return jobs
 
 
+def fuzz_suite(seconds, pattern):
+    """Each fuzz target for `seconds`, once (they do not depend on the build under test)."""
+    folder = os.path.join(ROOT, "build", "fuzz")
+    jobs = []
+    for name in sorted(os.listdir(os.path.join(HERE, "fuzz", "seeds"))):
+        binary = os.path.join(folder, "fuzz_" + name)
+        if pattern and pattern not in "fuzz_" + name:
+            continue
+        if not os.access(binary, os.X_OK):
+            jobs.append(Failed("fuzz", "fuzz_" + name, "%s is not built (make fuzz-build)" % binary))
+            continue
+        corpus = os.path.join(folder, "corpus", name)
+        os.makedirs(corpus, exist_ok=True)
+        argv = [binary, "-max_total_time=%d" % seconds, "-timeout=30", "-artifact_prefix=%s/" % folder,
+                corpus, os.path.join(HERE, "fuzz", "seeds", name)]
+        jobs.append(Job("fuzz", "fuzz_" + name, argv, fuzz_parse, timeout=seconds * 3 + 120))
+    return jobs
+
+
+def fuzz_parse(returncode, output):
+    if returncode == 0:
+        runs = re.search(r"Done (\d+) runs", output)
+        return 1, 0, ["fuzz: %s runs, no finding" % (runs.group(1) if runs else "?")]
+    return 0, 1, [output[-4000:]]
+
+
 SUITES = [unit_suite, rules_suite, functional_suite]
 UNIT_ONLY_SUITES = [unit_suite, rules_suite]
 
@@ -243,6 +273,7 @@ def main():
     parser.add_argument("--unit-only", action="store_true")
     parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--timeout", type=int, default=None, help="seconds per test (default: 300, or the module's)")
+    parser.add_argument("--fuzz", type=int, default=0, metavar="SECONDS", help="run each fuzz target this long")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("pattern", nargs="?")
     args = parser.parse_args()
@@ -254,6 +285,8 @@ def main():
     for build in builds:
         for suite in (UNIT_ONLY_SUITES if args.unit_only else SUITES):
             jobs.extend(suite(build, args.pattern))
+    if args.fuzz:
+        jobs.extend(fuzz_suite(args.fuzz, args.pattern))
     if args.timeout:
         for job in jobs:
             job.timeout = args.timeout
@@ -270,9 +303,9 @@ def main():
             totals[0] += passed
             totals[1] += failed
             measured[job.key] = round(seconds, 2)
-            if job.parse is single_parse and not failed:
+            if job.parse in (single_parse, fuzz_parse) and not failed:
                 print("ok   [%s] %s (%.1fs)" % (job.build, job.name, seconds))
-            elif job.parse is single_parse or isinstance(job, Failed):
+            elif job.parse in (single_parse, fuzz_parse) or isinstance(job, Failed):
                 print("FAIL [%s] %s (%.1fs)" % (job.build, job.name, seconds))
                 for line in lines:
                     print("     " + line.rstrip().replace("\n", "\n     "))
