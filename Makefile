@@ -148,6 +148,12 @@ $(BUILD)/redressd-nosync: $(MAIN_OBJ) $(filter-out $(BUILD)/core/store/store.o,$
                           $(BUILD)/core/store/store-nosync.o
 	$(CC) $(EXE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The daemon with the allocation shim (tests/oom/alloc_shim.c): its own
+# malloc, calloc, realloc, strdup and strndup fail on DEBUG.OOM's count.
+OOM_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
+$(BUILD)/redressd-oom: $(MAIN_OBJ) $(CORE_OBJ) $(PURE_OBJ) $(BUILD)/tests/oom/alloc_shim.o
+	$(CC) $(EXE_LDFLAGS) $(LDFLAGS) $(OOM_WRAP) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(PURE_OBJ) $(UNIT_STORE_OBJ)
 	$(CC) $(EXE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -159,9 +165,9 @@ run: all
 	./$(BUILD)/redressd --rules rules --data data
 
 # The whole suite, plain and then under AddressSanitizer + UBSan.
-test: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(TEST_PLUGINS)
+test: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/redressd-oom $(TEST_PLUGINS)
 	@$(MAKE) --no-print-directory BUILD=build/sanitize SANITIZE=1 build/sanitize/redressd build/sanitize/unit_tests \
-	    build/sanitize/redressd-nosync \
+	    build/sanitize/redressd-nosync build/sanitize/redressd-oom \
 	    $(PLUGIN_NAMES:%=build/sanitize/plugins/%.so) \
 	    $(patsubst $(BUILD)/%,build/sanitize/%,$(TEST_PLUGINS))
 	python3 tests/check_layers.py --objects build
@@ -169,7 +175,7 @@ test: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(TEST_PLUG
 	python3 tests/run.py $(TEST_RUN_FLAGS) --fuzz $(TEST_FUZZ_SECONDS) --build build --build build/sanitize $(TEST_ARGS)
 
 # The plain build's tests only: no sanitizer build, no layer check.
-quick: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(TEST_PLUGINS)
+quick: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/redressd-oom $(TEST_PLUGINS)
 	python3 tests/run.py $(TEST_RUN_FLAGS) --build $(BUILD) $(TEST_ARGS)
 
 bench: test-packages all $(TEST_PLUGINS)
@@ -189,7 +195,7 @@ install: all
 clean:
 	rm -rf build
 
--include $(UNIT_OBJ:.o=.d) $(PURE_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)
+-include $(UNIT_OBJ:.o=.d) $(PURE_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(BUILD)/tests/oom/alloc_shim.d
 
 .PHONY: check-layers
 check-layers: all

@@ -9,6 +9,7 @@
 #include "cmd/conn.h"
 #include "cmd/reply.h"
 #include "domain/clocks.h"
+#include "lib/allocfault.h"
 #include "lib/clock.h"
 #include "store/store.h"
 
@@ -235,6 +236,24 @@ void debug_store_command(struct request *request) {
         return;
     }
     reply_ok(request->reply);
+}
+
+/* DEBUG.OOM n: the nth allocation of the next command fails (0 disarms);
+ * replies how many allocations failed before.  Only a build linked with the
+ * allocation shim (BUILD/redressd-oom) counts allocations. */
+void debug_oom_command(struct request *request) {
+    long long n;
+    if (request_signed(request, 1, &n) != 0 || n < 0 || n > 1000000000LL) {
+        request_error(request, "INVALID", "usage: DEBUG.OOM n (0 disarms)");
+        return;
+    }
+    if (!allocfault_available()) {
+        request_error(request, "ERR", "this build has no allocation shim: run redressd-oom (make test builds it)");
+        return;
+    }
+    long long fired = allocfault_fired();
+    allocfault_arm(n);
+    reply_integer(request->reply, fired);
 }
 
 /* DEBUG.MEMORY: what memory holds against what the disk says, for the

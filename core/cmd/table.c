@@ -201,6 +201,7 @@ static const struct command command_table[] = {
      "FAIL-COMMITS|FAIL-WRITES|NTH-WRITE|NTH-SYNC n [FULL|IOERR] | "
      "FAIL-RELEASE|FAIL-ROLLBACK-TO|NTH-READ|POWER-LOSS|CACHE-PAGES|HEAP-HEADROOM n", D, NONE},
     {"DEBUG.MEMORY",     1, 1, T | R, debug_memory_command, "", D, NONE},
+    {"DEBUG.OOM",        2, 2, T, debug_oom_command, "n", D, NONE},
     {"DEBUG.COMMANDS",   1, -1, T, debug_commands_command, "[command ...]", D, NONE},
 };
 #undef A

@@ -22,6 +22,7 @@
 #include "net/client.h"
 #include "cmd/table.h"
 #include "domain/events.h"
+#include "lib/allocfault.h"
 #include "lib/authlimit.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -89,7 +90,9 @@ static void client_execute(struct client *client) {
         } else {
             size_t before = evbuffer_get_length(request.reply);
             events_command_begin();
+            allocfault_command_begin();
             command->handler(&request);
+            allocfault_command_end();
             request_finish(&request, before);
             events_command_end(!request.failed);
             if (store_command_end(!request.failed) != 0 && !request.failed) {
@@ -100,7 +103,9 @@ static void client_execute(struct client *client) {
         }
     } else {
         size_t before = evbuffer_get_length(request.reply);
+        allocfault_command_begin();
         command->handler(&request);
+        allocfault_command_end();
         request_finish(&request, before);
     }
     connections.executing = NULL;
