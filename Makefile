@@ -184,6 +184,7 @@ bench: test-packages all $(TEST_PLUGINS)
 	python3 tests/bench/webhook.py
 	bash tests/bench/deadlines.sh
 	python3 tests/bench/agents.py
+	python3 tests/bench/crashloop.py --rounds 100
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/redress
