@@ -9,12 +9,17 @@
 #include "cmd/conn.h"
 #include "cmd/agent_cmd.h"
 #include "cmd/reply.h"
+#include "domain/clocks.h"
+#include "lib/allocfault.h"
 #include "lib/clock.h"
 #include "store/store.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+
+/* DEBUG.MEMORY's report of differences, at most. */
+#define DEBUG_MEMORY_REPORT_MAX 2048
 
 /* Registered by wire() (main.c). */
 static struct {
@@ -244,14 +249,20 @@ void debug_clock_command(struct request *request) {
  *   FAIL-COMMITS n [FULL|IOERR]  the next n commits fail
  *   FAIL-WRITES n [FULL|IOERR]   the next n page writes inside a batch (cache spills) fail
  *   FAIL-RELEASE n | FAIL-ROLLBACK-TO n   the next n savepoint releases / rollbacks fail
+ *   NTH-WRITE n [FULL|IOERR] | NTH-SYNC n [FULL|IOERR] | NTH-READ n
+ *                                the nth write / sync / read of the database or WAL from now fails
+ *   POWER-LOSS n                 the power fails at the nth write or sync from now (0: now):
+ *                                the files go back to their last sync, the process exits
  *   CACHE-PAGES n                SQLite's page cache in pages (0 = default): spills come soon
  *   HEAP-HEADROOM bytes          SQLite may allocate only that much more (0 = no limit) */
 void debug_store_command(struct request *request) {
     static const char usage[] =
         "usage: DEBUG.STORE FAIL-COMMITS n [FULL|IOERR] | FAIL-WRITES n [FULL|IOERR] | FAIL-RELEASE n | "
-        "FAIL-ROLLBACK-TO n | CACHE-PAGES n | HEAP-HEADROOM bytes";
+        "FAIL-ROLLBACK-TO n | NTH-WRITE n [FULL|IOERR] | NTH-SYNC n [FULL|IOERR] | NTH-READ n | POWER-LOSS n | "
+        "CACHE-PAGES n | HEAP-HEADROOM bytes";
     long long count;
-    int takes_mode = request_argument_is(request, 1, "FAIL-COMMITS") || request_argument_is(request, 1, "FAIL-WRITES");
+    int takes_mode = request_argument_is(request, 1, "FAIL-COMMITS") || request_argument_is(request, 1, "FAIL-WRITES") ||
+                     request_argument_is(request, 1, "NTH-WRITE") || request_argument_is(request, 1, "NTH-SYNC");
     if (request_signed(request, 2, &count) != 0 || count < 0 || count > 1000000000LL ||
         (request->argc == 4 && !takes_mode)) {
         request_error(request, "INVALID", "%s", usage);
@@ -273,6 +284,18 @@ void debug_store_command(struct request *request) {
         store_fault_arm_savepoints((int)count, 0);
     } else if (request_argument_is(request, 1, "FAIL-ROLLBACK-TO")) {
         store_fault_arm_savepoints((int)count, 1);
+    } else if (request_argument_is(request, 1, "NTH-WRITE")) {
+        store_fault_arm_nth(STORE_FAULT_WRITE, count, disk_full);
+    } else if (request_argument_is(request, 1, "NTH-SYNC")) {
+        store_fault_arm_nth(STORE_FAULT_SYNC, count, disk_full);
+    } else if (request_argument_is(request, 1, "NTH-READ")) {
+        store_fault_arm_nth(STORE_FAULT_READ, count, 0);
+    } else if (request_argument_is(request, 1, "POWER-LOSS")) {
+        if (count == 0) store_fault_power_loss_now();
+        if (store_fault_arm_power_loss(count) != 0) {
+            request_error(request, "ERR", "store: cannot sync the database files before arming the power loss");
+            return;
+        }
     } else if (request_argument_is(request, 1, "CACHE-PAGES")) {
         if (store_debug_cache_pages((int)count) != 0) {
             request_store_error(request);
@@ -285,6 +308,39 @@ void debug_store_command(struct request *request) {
         return;
     }
     reply_ok(request->reply);
+}
+
+/* DEBUG.OOM n: the nth allocation of the next command fails (0 disarms);
+ * replies how many allocations failed before.  Only a build linked with the
+ * allocation shim (BUILD/redressd-oom) counts allocations. */
+void debug_oom_command(struct request *request) {
+    long long n;
+    if (request_signed(request, 1, &n) != 0 || n < 0 || n > 1000000000LL) {
+        request_error(request, "INVALID", "usage: DEBUG.OOM n (0 disarms)");
+        return;
+    }
+    if (!allocfault_available()) {
+        request_error(request, "ERR", "this build has no allocation shim: run redressd-oom (make test builds it)");
+        return;
+    }
+    long long fired = allocfault_fired();
+    allocfault_arm(n);
+    reply_integer(request->reply, fired);
+}
+
+/* DEBUG.MEMORY: what memory holds against what the disk says, for the
+ * fault tests: an array of the differences (empty when they agree).  Run
+ * alone, between batches: inside one, memory rightly lags the disk. */
+void debug_memory_command(struct request *request) {
+    char differences[DEBUG_MEMORY_REPORT_MAX];
+    if (store_batch_is_open()) {
+        request_error(request, "BADSTATE", "a batch is open: send DEBUG.MEMORY alone, after the writes' replies");
+        return;
+    }
+    int count = clocks_heap_check(&request->call, differences, sizeof differences);
+    if (count < 0) return;
+    reply_array(request->reply, count > 0 ? 1 : 0);
+    if (count > 0) reply_bulk_string(request->reply, differences);
 }
 
 /* ------------------------------------------------------------- events */

@@ -372,15 +372,25 @@ static const struct command command_table[] = {
          ARGS(ONEOF("action", 0, BLOCK("set", 0, WORD("SET", 0), ARG("unix-seconds", UNIX_TIME, 0)),
                     BLOCK("advance", 0, WORD("ADVANCE", 0), ARG("seconds", INTEGER, 0)), WORD("GET", 0))))},
     {"DEBUG.STORE",      3, 4, T, debug_store_command,
-     "FAIL-COMMITS|FAIL-WRITES n [FULL|IOERR] | FAIL-RELEASE|FAIL-ROLLBACK-TO|CACHE-PAGES|HEAP-HEADROOM n", D, NONE,
-     DOC("Store faults (--test-clock only): failing commits, writes, releases and rollbacks, cache and heap "
-         "limits", "O(1)", "debug",
+     "FAIL-COMMITS|FAIL-WRITES|NTH-WRITE|NTH-SYNC n [FULL|IOERR] | "
+     "FAIL-RELEASE|FAIL-ROLLBACK-TO|NTH-READ|POWER-LOSS|CACHE-PAGES|HEAP-HEADROOM n", D, NONE,
+     DOC("Store faults (--test-clock only): failing commits, writes, syncs, reads, releases and rollbacks, power "
+         "loss, cache and heap limits", "O(1)", "debug",
          ARGS(ONEOF("fault", 0,
-                    BLOCK("failure", 0, ONEOF("what", 0, WORD("FAIL-COMMITS", 0), WORD("FAIL-WRITES", 0)),
+                    BLOCK("failure", 0, ONEOF("what", 0, WORD("FAIL-COMMITS", 0), WORD("FAIL-WRITES", 0),
+                                              WORD("NTH-WRITE", 0), WORD("NTH-SYNC", 0)),
                           ARG("n", INTEGER, 0), ONEOF("how", OPT, WORD("FULL", 0), WORD("IOERR", 0))),
                     BLOCK("setting", 0, ONEOF("what", 0, WORD("FAIL-RELEASE", 0), WORD("FAIL-ROLLBACK-TO", 0),
+                                              WORD("NTH-READ", 0), WORD("POWER-LOSS", 0),
                                               WORD("CACHE-PAGES", 0), WORD("HEAP-HEADROOM", 0)),
                           ARG("n", INTEGER, 0)))))},
+    {"DEBUG.MEMORY",     1, 1, T | R, debug_memory_command, "", D, NONE,
+     DOC("Compares what memory holds (the timer heap) with the disk (--test-clock only): the differences, empty "
+         "when they agree", "O(N) where N is the number of running deadlines", "debug", NO_ARGS)},
+    {"DEBUG.OOM",        2, 2, T, debug_oom_command, "n", D, NONE,
+     DOC("Fails the Nth allocation of the next command (--test-clock only, a build with the allocation shim; 0 "
+         "disarms); replies how many failed before", "O(1)", "debug",
+         ARGS(ARG("n", INTEGER, 0)))},
     {"DEBUG.COMMANDS",   1, -1, T, debug_commands_command, "[command ...]", D, NONE,
      DOC("The command table as the access check sees it (--test-clock only)", "O(N) where N is the number of "
          "commands", "debug", ARGS(ARG("command", STRING, OPT | MANY)))},

@@ -23,6 +23,7 @@
 #include "cmd/reply.h"
 #include "cmd/table.h"
 #include "domain/events.h"
+#include "lib/allocfault.h"
 #include "lib/authlimit.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -105,7 +106,9 @@ static void client_execute(struct client *client) {
         } else {
             size_t before = evbuffer_get_length(request.reply);
             events_command_begin();
+            allocfault_command_begin();
             command->handler(&request);
+            allocfault_command_end();
             request_finish(&request, before);
             events_command_end(!request.failed);
             if (store_command_end(!request.failed) != 0 && !request.failed) {
@@ -116,7 +119,9 @@ static void client_execute(struct client *client) {
         }
     } else {
         size_t before = evbuffer_get_length(request.reply);
+        allocfault_command_begin();
         command->handler(&request);
+        allocfault_command_end();
         request_finish(&request, before);
     }
     /* EXEC (the write that runs at once) ends the transaction however it

@@ -38,6 +38,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* REDRESS_TEST_OMIT_WAL_SYNC makes a broken variant on purpose
+ * (BUILD/redressd-nosync): SQLite never syncs, so a reply can come before
+ * its batch is on the disk.  It exists only so that the power-loss test can
+ * show it catches a missing fsync; never ship it. */
+#ifdef REDRESS_TEST_OMIT_WAL_SYNC
+#define STORE_SYNC_PRAGMA(sync) ((void)(sync), "OFF")
+#else
+#define STORE_SYNC_PRAGMA(sync) (strcmp((sync), "full") == 0 ? "FULL" : "NORMAL")
+#endif
+
 static int batch_failed;          /* the open batch can only fail now (see batch_fail) */
 static char batch_failure[PATH_MAX + 1024];
 static long long batch_writes;
@@ -193,7 +203,7 @@ int store_open(const char *dir, const char *sync, char *error, size_t error_size
     snprintf(pragmas, sizeof pragmas,
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;"
              "PRAGMA busy_timeout=5000; PRAGMA cache_size=-%d;",
-             strcmp(sync, "full") == 0 ? "FULL" : "NORMAL", STORE_CACHE_KIB);
+             STORE_SYNC_PRAGMA(sync), STORE_CACHE_KIB);
     /* The first statement reads the header: a damaged one is SQLITE_NOTADB. */
     if (store_execute(pragmas) != 0) {
         int code = sqlite3_errcode(store_db);
