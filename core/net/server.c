@@ -414,6 +414,17 @@ void server_free(void) {
     for (int i = 0; i < 3; i++) server.signal_events[i] = NULL;
 }
 
+/* The process's resident memory, from /proc/self/statm (0 if unreadable). */
+static size_t resident_bytes(void) {
+    FILE *statm = fopen("/proc/self/statm", "r");
+    unsigned long long total = 0, resident = 0;
+    if (statm == NULL) return 0;
+    int read = fscanf(statm, "%llu %llu", &total, &resident);
+    fclose(statm);
+    long page = sysconf(_SC_PAGESIZE);
+    return read == 2 && page > 0 ? (size_t)(resident * (unsigned long long)page) : 0;
+}
+
 void server_info(struct evbuffer *out) {
     const struct store_stats *stats = store_stats();
     const struct client_stats *c = connections_stats();
@@ -432,6 +443,10 @@ void server_info(struct evbuffer *out) {
                         uptime / 86400, clock_is_test() ? "yes" : "no", (long long)clock_now(), STORE_SCHEMA_VERSION);
     struct mallinfo2 heap = mallinfo2();
     size_t used = heap.uordblks + heap.hblkhd;
+    /* An allocator that is not glibc's (AddressSanitizer's, or one
+     * preloaded) tells mallinfo2 nothing: the resident size is then the
+     * best figure there is. */
+    if (used == 0) used = resident_bytes();
     evbuffer_add_printf(out, "# Memory\r\nused_memory:%zu\r\nused_memory_human:%.2fM\r\n\r\n", used,
                         (double)used / (1024.0 * 1024.0));
     evbuffer_add_printf(out,
