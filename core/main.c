@@ -200,7 +200,6 @@ int main(int argc, char **argv) {
     if (agents_bootstrap(config.data) != 0) goto done;
     tick_configure(&config);
     cases_warm_counters();
-    cases_prune_decisions(config.decision_retention_days);
     /* Re-arm every running clock; those that passed while we were down fire
      * now, once, in deadline order, before any client is served. */
     deadlines_configure((int)config.sla_warning_percent);

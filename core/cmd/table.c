@@ -15,6 +15,7 @@
 #include "domain/agents.h"
 #include "cmd/case_cmd.h"
 #include "cmd/conn.h"
+#include "cmd/explain_cmd.h"
 #include "cmd/rules_cmd.h"
 #include "cmd/queue_cmd.h"
 #include "cmd/refund_cmd.h"
@@ -160,6 +161,7 @@ static const struct command command_table[] = {
     {"CASE.OPEN",        3, -1, W, case_open_command, "field value [field value ...]", A | S | D, NONE},
     {"CASE.GET",         2, 2, R, case_get_command, "id", ALL, {CASE_AT(1)}},
     {"CASE.HISTORY",     2, 2, R, case_history_command, "id", ALL, {CASE_AT(1)}},
+    {"CASE.EXPLAIN",     2, 2, R, case_explain_command, "id", ALL, {CASE_AT(1)}},
     {"CASE.LIST",        1, -1, R, case_list_command,
      "[STATE s] [QUEUE q] [ASSIGNEE a] [PRIORITY p] [BREACHED] [LIMIT n] [AFTER id]", ALL, NONE},
     {"CASE.ASSIGN",      3, 3, W, case_assign_command, "id agent", S | D, {CASE_AT(1)}},
@@ -182,6 +184,7 @@ static const struct command command_table[] = {
     {"REFUND.SETTLE",    3, 4, W, refund_settle_command, "id ok|failed [reference]", F | D, {REFUND_AT(1)}},
     {"REFUND.RETRY",     2, 2, W, refund_retry_command, "id", F | D, {REFUND_AT(1)}},
     {"REFUND.GET",       2, 2, R, refund_get_command, "id", ALL, {REFUND_AT(1)}},
+    {"REFUND.EXPLAIN",   2, 2, R, refund_explain_command, "id", ALL, {REFUND_AT(1)}},
     {"REFUND.LIST",      2, 2, R, refund_list_command, "case", ALL, {CASE_AT(1)}},
     {"CASE.SURVEY",      3, 4, W, case_survey_command, "id score(1-5) [comment]", A | S | D, {CASE_AT(1)}},
     {"EVENTS.SUBSCRIBE", 1, 33, U, events_subscribe_command, "[queue ...]", ALL, {QUEUES_FROM(1)}},

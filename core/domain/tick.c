@@ -7,10 +7,12 @@
 #include "domain/tick.h"
 #include "domain/intake.h"
 #include "domain/deadlines.h"
+#include "domain/decisions.h"
 #include "rules/rules.h"
 #include "store/store.h"
 
 #include "lib/clock.h"
+#include "lib/log.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -34,15 +36,32 @@ static void watch_rules(void) {
         store_request_commit();
 }
 
+/* Decision-log pruning: a run starts every PRUNE_EVERY_RUNS ticks (and at
+ * start) and deletes one slice per tick until a slice finds less than a
+ * slice's worth of old rows: each slice is a bounded command of the batch,
+ * so the loop is never held for long and the commit is the group's. */
+static int pruning = 1;
+
+static void prune_decisions(void) {
+    if (settings == NULL || !pruning) return;
+    int deleted = decisions_prune_slice(settings->decision_retention_days);
+    if (deleted < 0) log_error("decision log not pruned", "error=\"%s\"", store_error());
+    if (deleted != DECISIONS_PRUNE_SLICE) pruning = 0;
+    if (deleted > 0) store_request_commit();
+}
+
 void tick_run(void) {
     watch_rules();
     if (!stopping && deadlines_fire_due() > 0) store_request_commit();
-    if (++runs % PRUNE_EVERY_RUNS == 0 && settings) cases_prune_decisions(settings->decision_retention_days);
+    if (++runs % PRUNE_EVERY_RUNS == 0) pruning = 1;
+    prune_decisions();
 }
 
 void tick_clock_moved(void) {
     watch_rules();
     deadlines_fire_due();
+    pruning = 1; /* a jump of the clock may have aged rows */
+    prune_decisions();
     store_request_commit();
 }
 

@@ -22,10 +22,11 @@ struct event_base;
  * config is borrowed for the process. */
 void tick_configure(const struct config *config);
 /* Once a second: watch rules (reload + re-time), fire due deadlines unless
- * stopping, prune decisions every 3600th run; store_request_commit(). */
+ * stopping, one slice of a decision-log pruning run (a run starts at the
+ * first tick and every 3600th); store_request_commit(). */
 void tick_run(void);
 /* The test clock moved (DEBUG.CLOCK): watch rules, fire due deadlines,
- * store_request_commit() -- tick_run without the prune count. */
+ * start a pruning run and do its first slice, store_request_commit(). */
 void tick_clock_moved(void);
 /* The one reload: rules_load, then deadlines_recompute (new targets and
  * calendars apply to open cases at once), store_request_commit.  0, or -1

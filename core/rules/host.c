@@ -36,6 +36,9 @@ static struct rules_settings settings = {
 static long long reloads, reload_failures;
 static uint64_t loaded_signature;         /* of the folder at the last load, for rules_watch */
 static long long last_call_microseconds;  /* duration of the last call_hook */
+static struct rules_call_record last_record;  /* the last run_hook, for the decision log */
+
+const struct rules_call_record *rules_last_call(void) { return &last_record; }
 
 void rules_configure(const struct rules_settings *new_settings) { settings = *new_settings; }
 int rules_loaded(void) { return current != NULL; }
@@ -75,17 +78,59 @@ static int hook_trampoline(lua_State *state) {
     return 1;
 }
 
+/* A dry run (RULES.EVAL TRIAGE) learns which line returned each decision:
+ * while `returns` is set, the sandbox traces returns and the last return of
+ * the hook function itself is kept.  Off for the daemon's own decisions (a
+ * C call per return). */
+struct return_tracker {
+    char source[256];           /* the hook function's short_src and first line */
+    int linedefined;
+    char where[300];            /* "rules/40_sla.lua:17", "" until it returned */
+};
+static struct return_tracker *returns;
+
+static void track_return(void *context, lua_State *state, lua_Debug *debug) {
+    struct return_tracker *tracker = context;
+    if (debug->event != LUA_HOOKRET || !lua_getinfo(state, "Sl", debug)) return;
+    if (debug->linedefined == tracker->linedefined && strcmp(debug->short_src, tracker->source) == 0)
+        snprintf(tracker->where, sizeof tracker->where, "%s:%d", debug->short_src, debug->currentline);
+}
+
+/* Where the hook of set returned its decision (a dry run's tracked line),
+ * else where the hook function is defined. */
+static void hook_where(struct rule_set *set, enum rules_hook hook, char *out, size_t size) {
+    if (returns && returns->where[0]) {
+        snprintf(out, size, "returned at %s", returns->where);
+        return;
+    }
+    lua_State *state = sandbox_state(set->sandbox);
+    lua_Debug where;
+    lua_rawgeti(state, LUA_REGISTRYINDEX, set->hook_refs[hook]);
+    lua_getinfo(state, ">S", &where);
+    snprintf(out, size, "returned by %s, %s:%d", rules_hook_name(hook), where.short_src, where.linedefined);
+}
+
 /* Calls a hook of `set`; on success the output table is at the top of the
  * stack and 0 is returned.  On failure -1 and why (nothing pushed). */
 static int call_hook(struct rule_set *set, enum rules_hook hook, const struct rules_field *fields, int count,
                      const char *extra_name, const char *extra_value, char *why, size_t why_size) {
     lua_State *state = sandbox_state(set->sandbox);
     struct hook_call call = {set->hook_refs[hook], fields, count, extra_name, extra_value};
+    if (returns) {
+        lua_Debug where;
+        lua_rawgeti(state, LUA_REGISTRYINDEX, set->hook_refs[hook]);
+        lua_getinfo(state, ">S", &where);
+        snprintf(returns->source, sizeof returns->source, "%s", where.short_src);
+        returns->linedefined = where.linedefined;
+        returns->where[0] = '\0';
+        sandbox_set_trace(set->sandbox, LUA_MASKRET, track_return, returns);
+    }
     int64_t started = clock_real_monotonic_us();
     set->counters[hook].calls++;
     lua_pushcfunction(state, hook_trampoline);
     lua_pushlightuserdata(state, &call);
     int failed = sandbox_call(set->sandbox, 1, 1, why, why_size) != 0;
+    if (returns) sandbox_set_trace(set->sandbox, 0, NULL, NULL);
     last_call_microseconds = clock_real_monotonic_us() - started;
     set->counters[hook].microseconds += last_call_microseconds;
     if (failed) {
@@ -113,6 +158,19 @@ static int call_hook(struct rule_set *set, enum rules_hook hook, const struct ru
     return 0;
 }
 
+/* Adds to why, after a refusal, the rule line that returned the decision. */
+static void append_where(struct rule_set *set, enum rules_hook hook, char *why, size_t why_size) {
+    char where[RULES_REASON_MAX];
+    hook_where(set, hook, where, sizeof where);
+    size_t used = strlen(why), len = strlen(where);
+    if (used + len + 4 > why_size) return; /* no room: the reason stays whole */
+    why[used] = ' ';
+    why[used + 1] = '(';
+    memcpy(why + used + 2, where, len);
+    why[used + 2 + len] = ')';
+    why[used + 3 + len] = '\0';
+}
+
 static void refused(struct rule_set *set, enum rules_hook hook, const char *why) {
     set->counters[hook].refusals++;
     char quoted[400];
@@ -131,20 +189,33 @@ static const char *given_category(const struct rules_field *fields, int count) {
  * NULL (no set, no such hook, or the hook failed: logged). */
 static lua_State *run_hook(enum rules_hook hook, const struct rules_field *fields, int count) {
     char why[RULES_REASON_MAX] = "";
+    last_record.called = 0;
+    last_record.error[0] = '\0';
     if (current == NULL || current->hook_refs[hook] == LUA_NOREF) return NULL;
     const char *category = given_category(fields, count);
-    if (call_hook(current, hook, fields, count, category ? NULL : "category",
-                  category ? NULL : current->default_category, why, sizeof why) != 0) {
+    int failed = call_hook(current, hook, fields, count, category ? NULL : "category",
+                           category ? NULL : current->default_category, why, sizeof why) != 0;
+    last_record.called = 1;
+    last_record.microseconds = last_call_microseconds;
+    memcpy(last_record.version, current->version, sizeof last_record.version - 1);
+    last_record.version[sizeof last_record.version - 1] = '\0';
+    if (failed) {
         log_warn("rule hook failed, default applied", "hook=%s error=\"%s\"", rules_hook_name(hook), why);
+        snprintf(last_record.error, sizeof last_record.error, "%s", why);
         return NULL;
     }
     return sandbox_state(current->sandbox);
 }
 
-/* After a checker: clears the stack, counts and logs a refusal. */
+/* After a checker: clears the stack, counts and logs a refusal (naming
+ * where the hook is defined). */
 static int settle(enum rules_hook hook, lua_State *state, int status, const char *why) {
     lua_settop(state, 0);
-    if (status != 0) refused(current, hook, why);
+    if (status != 0) {
+        refused(current, hook, why);
+        snprintf(last_record.error, sizeof last_record.error, "%s", why);
+        append_where(current, hook, last_record.error, sizeof last_record.error);
+    }
     return status;
 }
 
@@ -179,6 +250,7 @@ static void classify(struct rule_set *set, const struct rules_field *fields, int
             *decided = 1;
         } else {
             refused(set, HOOK_CLASSIFY, why);
+            append_where(set, HOOK_CLASSIFY, why, sizeof why);
         }
         lua_pop(state, 1);
     } else {
@@ -215,6 +287,7 @@ static void prioritise(struct rule_set *set, const struct rules_field *fields, i
             *decided = 1;
         } else {
             refused(set, HOOK_PRIORITY, why);
+            append_where(set, HOOK_PRIORITY, why, sizeof why);
         }
         lua_pop(state, 1);
     } else {
@@ -307,6 +380,7 @@ int rules_eval(enum rules_hook hook, const struct rules_field *fields, int count
     lua_settop(state, 0);
     if (status != 0) {
         current->counters[hook].refusals++;
+        append_where(current, hook, reason, sizeof reason);
         snprintf(why, why_size, "%s decision refused: %s", name, reason);
         return -1;
     }

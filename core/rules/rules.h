@@ -103,6 +103,18 @@ int rules_check_name(enum rules_vocabulary kind, const char *name, size_t len, c
  * channel when it does not list web. */
 const char *rules_default_channel(void);
 
+/* The last call of a hook of the running set (rules_sla, rules_refund,
+ * rules_escalate, rules_automation), for the decision log: called is 0 when
+ * no rule ran (no set, or the set has no such hook).  error says why the
+ * hook failed or its decision was refused ("" when it decided). */
+struct rules_call_record {
+    int called;
+    long long microseconds;
+    char version[17];                   /* short hash of the set that ran */
+    char error[RULES_REASON_MAX];
+};
+const struct rules_call_record *rules_last_call(void);
+
 /* Runs classify and priority on a new case; never fails (defaults apply). */
 void rules_triage(const struct rules_field *fields, int count, struct rules_triage *out);
 

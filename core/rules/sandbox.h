@@ -75,6 +75,14 @@ void sandbox_set_global(struct sandbox *sandbox, const char *name);
  * caught it and returned. */
 int sandbox_call(struct sandbox *sandbox, int nargs, int nresults, char *error, size_t error_size);
 
+/* Tracing (rule tests' coverage, a dry run's return lines): during the
+ * calls that follow, trace(context, state, debug) is called for each
+ * LUA_MASKLINE / LUA_MASKRET event in mask, beside the budgets' count hook
+ * (never charged to the call).  A NULL trace stops it.  It costs a C call
+ * per line or return: never on for the daemon's own decisions. */
+typedef void (*sandbox_trace_fn)(void *context, lua_State *state, lua_Debug *debug);
+void sandbox_set_trace(struct sandbox *sandbox, int mask, sandbox_trace_fn trace, void *context);
+
 /* sandbox_make_read_only (rules/sandbox_env.h): the read-only proxy. */
 
 /* The clock os.time() and os.date() read (default clock_now); rule tests

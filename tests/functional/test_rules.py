@@ -123,10 +123,12 @@ def test_triage_on_open_stores_decisions_with_version():
         assert kinds == ["opened", "triaged", "reply", "resolved"]
         import sqlite3
         db = sqlite3.connect(os.path.join(d.data, "redress.db"))
+        # Intake's decisions are one row per case: each hook's output under its name.
         rows = db.execute("SELECT hook, version, output FROM decisions WHERE case_id = 1 ORDER BY id").fetchall()
         db.close()
-        assert [r[0] for r in rows] == ["classify", "priority"]
-        assert rows[0][1] == version[:16] and "category=product_quality" in rows[0][2]
+        assert [r[0] for r in rows] == ["triage"]
+        assert "classify.category=" in rows[0][2] and "priority.priority=" in rows[0][2]
+        assert rows[0][1] == version[:16] and "classify.category=product_quality" in rows[0][2]
 
 
 def test_spike_counts_see_committed_cases():

@@ -1,0 +1,82 @@
+"""Policy as code: the decision log (CASE.EXPLAIN, REFUND.EXPLAIN), the intake dry run
+(RULES.EVAL TRIAGE), tests gating a reload, staging and replay."""
+import os
+import shutil
+import sqlite3
+import tempfile
+
+from harness import ROOT, Daemon, RespError, as_map, open_case
+
+T0 = 1795167000          # a Thursday, 2026-11-19 03:30 UTC (11:30 in Shanghai)
+DAY = 86400
+SHIPPED = os.path.join(ROOT, "rules")
+
+
+def explain(c, *args):
+    reply = c.call(*args)
+    assert isinstance(reply, list), reply
+    return [as_map(d) for d in reply]
+
+
+def test_explain_shows_every_hook_of_a_case_life():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        version = as_map(c.call("RULES.INFO"))["version"][:16]
+        cid = open_case(c, subject="客服态度差 complaint about rude service", order="O-1", amount="30.00",
+                        customer="C-9")
+        refund = as_map(c.call("REFUND.REQUEST", cid, "30.00", "refund_only"))
+        # The first response is missed (warning, then breach), the case is resolved, the follow-up fires.
+        c.call("DEBUG.CLOCK", "ADVANCE", 2 * DAY)
+        c.call("CASE.RESOLVE", cid, "apologised")
+        c.call("DEBUG.CLOCK", "ADVANCE", 2 * DAY)
+        decisions = explain(c, "CASE.EXPLAIN", cid)
+        hooks = [e["hook"] for e in decisions]
+        assert hooks[:4] == ["classify", "priority", "sla", "escalate"], hooks
+        for hook in ("refund", "automations"):
+            assert hook in hooks, hooks
+        assert hooks.count("escalate") >= 2, hooks          # at open (complaint) and on the clocks
+        assert [int(e["id"]) for e in decisions] == sorted(int(e["id"]) for e in decisions)
+        for e in decisions:
+            assert e["version"] == version, e
+            assert e["reason"], e                              # every decision says why
+        first = decisions[0]
+        assert "category=service_complaint" in first["output"] and first["inputs"] == "intake"
+        sla = decisions[2]
+        assert "first_response=" in sla["output"] and sla["reason"].startswith("targets for")
+        opened = decisions[3]
+        assert "event=complaint" in opened["inputs"], opened
+        refund_rows = explain(c, "REFUND.EXPLAIN", refund["id"])
+        assert [e["hook"] for e in refund_rows] == ["refund"]
+        assert refund_rows[0]["refund"] == refund["id"] and "decision=" in refund_rows[0]["output"]
+        assert "refund_amount=3000" in refund_rows[0]["inputs"]
+        survey = [e for e in decisions if e["hook"] == "automations"][0]
+        assert "action=survey" in survey["output"] and "timer=follow_up_due" in survey["inputs"]
+        # Access is checked as for CASE.GET / REFUND.GET.
+        assert c.call("CASE.EXPLAIN", 999).code == "NOTFOUND"
+        assert c.call("REFUND.EXPLAIN", 999).code == "NOTFOUND"
+        token = c.call("AGENT.ADD", "ann", "agent", "QUEUES", "logistics")
+        ann = d.client(auth=False)
+        assert ann.call("AUTH", "ann", token) == "OK"
+        assert ann.call("CASE.EXPLAIN", cid).code == "NOPERM"
+        assert ann.call("REFUND.EXPLAIN", refund["id"]).code == "NOPERM"
+
+
+def test_intake_writes_its_decisions_in_one_statement_and_pruning_keeps_the_retention():
+    with Daemon(rules="shipped", config="decision_retention_days = 1\n") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        old = open_case(c, subject="parcel late")
+        c.call("DEBUG.CLOCK", "ADVANCE", DAY + 60)
+        new = open_case(c, subject="parcel late")
+        c.call("DEBUG.CLOCK", "ADVANCE", 1)     # a move of the clock starts a pruning run
+        left = explain(c, "CASE.EXPLAIN", old)      # what its clocks decided since stays
+        assert left and all(int(e["at"]) >= T0 + 60 for e in left), left
+        assert "classify" not in [e["hook"] for e in left]
+        assert [e["hook"] for e in explain(c, "CASE.EXPLAIN", new)] == ["classify", "priority", "sla"]
+        db = sqlite3.connect(os.path.join(d.data, "redress.db"))
+        # One statement: intake's three decisions are one row of the case.
+        rows = db.execute("SELECT hook, output FROM decisions WHERE case_id = ?", (new,)).fetchall()
+        db.close()
+        assert len(rows) == 1 and rows[0][0] == "triage", rows
+        assert "classify.category=logistics" in rows[0][1] and "sla.resolution=" in rows[0][1], rows
