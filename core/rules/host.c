@@ -85,7 +85,7 @@ static int hook_trampoline(lua_State *state) {
 struct return_tracker {
     char source[256];           /* the hook function's short_src and first line */
     int linedefined;
-    char where[300];            /* "rules/40_sla.lua:17", "" until it returned */
+    char where[220];            /* "rules/40_sla.lua:17", "" until it returned */
 };
 static struct return_tracker *returns;
 
@@ -93,21 +93,21 @@ static void track_return(void *context, lua_State *state, lua_Debug *debug) {
     struct return_tracker *tracker = context;
     if (debug->event != LUA_HOOKRET || !lua_getinfo(state, "Sl", debug)) return;
     if (debug->linedefined == tracker->linedefined && strcmp(debug->short_src, tracker->source) == 0)
-        snprintf(tracker->where, sizeof tracker->where, "%s:%d", debug->short_src, debug->currentline);
+        snprintf(tracker->where, sizeof tracker->where, "%.200s:%d", debug->short_src, debug->currentline);
 }
 
 /* Where the hook of set returned its decision (a dry run's tracked line),
  * else where the hook function is defined. */
 static void hook_where(struct rule_set *set, enum rules_hook hook, char *out, size_t size) {
     if (returns && returns->where[0]) {
-        snprintf(out, size, "returned at %s", returns->where);
+        snprintf(out, size, "returned at %.219s", returns->where);
         return;
     }
     lua_State *state = sandbox_state(set->sandbox);
     lua_Debug where;
     lua_rawgeti(state, LUA_REGISTRYINDEX, set->hook_refs[hook]);
     lua_getinfo(state, ">S", &where);
-    snprintf(out, size, "returned by %s, %s:%d", rules_hook_name(hook), where.short_src, where.linedefined);
+    snprintf(out, size, "returned by %s, %.200s:%d", rules_hook_name(hook), where.short_src, where.linedefined);
 }
 
 /* Calls a hook of `set`; on success the output table is at the top of the
@@ -384,6 +384,94 @@ int rules_eval(enum rules_hook hook, const struct rules_field *fields, int count
         snprintf(why, why_size, "%s decision refused: %s", name, reason);
         return -1;
     }
+    return 0;
+}
+
+/* ------------------------------------------------------------ the intake dry run */
+
+/* The case the later steps see: the given fields without the names a
+ * step sets, then those (category, queue, tags, priority, ...). */
+#define DRY_FIELDS_MAX 160
+static int dry_fields(const struct rules_field *fields, int count, const char *const *names,
+                      const char *const *values, int extra, struct rules_field *out) {
+    int n = 0;
+    for (int i = 0; i < count && n < DRY_FIELDS_MAX - extra; i++) {
+        int replaced = 0;
+        for (int e = 0; e < extra; e++)
+            if (strcmp(fields[i].name, names[e]) == 0) replaced = 1;
+        if (!replaced) out[n++] = fields[i];
+    }
+    for (int e = 0; e < extra; e++)
+        out[n++] = (struct rules_field){.name = names[e], .text = values[e], .len = strlen(values[e])};
+    return n;
+}
+
+int rules_eval_triage(const struct rules_field *fields, int count, struct rules_dry_run *out, char *why,
+                      size_t why_size) {
+    memset(out, 0, sizeof *out);
+    if (current == NULL) {
+        snprintf(why, why_size, "no rule set is loaded");
+        return -1;
+    }
+    snprintf(out->version, sizeof out->version, "%s", current->version);
+    struct return_tracker tracker;
+    returns = &tracker; /* refusals name the line that returned them */
+    struct rules_triage *triage = malloc(sizeof *triage);
+    struct rules_field *seen = malloc(DRY_FIELDS_MAX * sizeof *seen);
+    if (triage == NULL || seen == NULL) {
+        free(triage);
+        free(seen);
+        returns = NULL;
+        snprintf(why, why_size, "out of memory");
+        return -1;
+    }
+    rules_triage(fields, count, triage);
+    struct rules_dry_step *step = out->steps;
+    step[0].hook = HOOK_CLASSIFY;
+    step[0].ran = triage->classify_called;
+    struct rules_classification *c = &step[0].decision.classification;
+    memcpy(c->category, triage->category, sizeof c->category);
+    memcpy(c->queue, triage->queue, sizeof c->queue);
+    memcpy(c->tags, triage->tags, sizeof c->tags);
+    memcpy(c->faq, triage->faq, sizeof c->faq);
+    memcpy(c->reason, triage->classify_reason, sizeof c->reason);
+    memcpy(c->auto_reply, triage->auto_reply, sizeof c->auto_reply);
+    c->auto_resolve = triage->auto_resolve;
+    memcpy(c->escalate, triage->escalate, sizeof c->escalate);
+    snprintf(step[0].error, sizeof step[0].error, "%s", triage->classify_error);
+    step[0].microseconds = triage->classify_microseconds;
+    step[1].hook = HOOK_PRIORITY;
+    step[1].ran = triage->priority_called;
+    memcpy(step[1].decision.priority.priority, triage->priority, sizeof triage->priority);
+    memcpy(step[1].decision.priority.reason, triage->priority_reason, sizeof triage->priority_reason);
+    snprintf(step[1].error, sizeof step[1].error, "%s", triage->priority_error);
+    step[1].microseconds = triage->priority_microseconds;
+    /* sla, as intake asks it: unless the auto-reply resolved the case. */
+    step[2].hook = HOOK_SLA;
+    int resolved = triage->auto_reply[0] && triage->auto_resolve;
+    const char *names[] = {"category", "priority", "queue", "event", "level"};
+    const char *values[] = {triage->category, triage->priority, triage->queue, triage->escalate, "0"};
+    int n = dry_fields(fields, count, names, values, 3, seen);
+    if (!resolved) {
+        rules_sla(seen, n, &step[2].decision.sla);
+        step[2].ran = last_record.called;
+        snprintf(step[2].error, sizeof step[2].error, "%s", last_record.error);
+        step[2].microseconds = last_record.microseconds;
+    }
+    /* escalate at open: the event classify named. */
+    step[3].hook = HOOK_ESCALATE;
+    if (!resolved && triage->escalate[0]) {
+        n = dry_fields(fields, count, names, values, 4, seen);
+        seen[n++] = (struct rules_field){.name = "level", .integer = 0, .is_integer = 1};
+        seen[n++] = (struct rules_field){.name = "deadline", .text = "", .len = 0};
+        rules_escalate(seen, n, &step[3].decision.escalation);
+        step[3].ran = last_record.called;
+        snprintf(step[3].error, sizeof step[3].error, "%s", last_record.error);
+        step[3].microseconds = last_record.microseconds;
+    }
+    returns = NULL;
+    free(triage);
+    free(seen);
     return 0;
 }
 

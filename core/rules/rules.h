@@ -216,6 +216,29 @@ void rules_decision_pairs(enum rules_hook hook, const union rules_decision *deci
 int rules_eval(enum rules_hook hook, const struct rules_field *fields, int count, union rules_decision *out,
                char *why, size_t why_size);
 
+/* RULES.EVAL TRIAGE: the whole intake pipeline of the running set on a
+ * hypothetical case -- classify, priority, sla, and escalate when classify
+ * names an event to escalate at open -- with nothing written.  Each step
+ * holds the decision that applied (a default after a failure or a refusal)
+ * and, for a refusal, why with the rule file and line that returned it. */
+#define RULES_DRY_STEPS 4
+#define RULES_DRY_ERROR_MAX 512
+struct rules_dry_step {
+    enum rules_hook hook;
+    int ran;                             /* 0: the set has no such hook (or the step did not apply) */
+    union rules_decision decision;
+    char error[RULES_DRY_ERROR_MAX];     /* "" when the rule decided */
+    long long microseconds;
+};
+struct rules_dry_run {
+    char version[65];
+    struct rules_dry_step steps[RULES_DRY_STEPS];   /* classify, priority, sla, escalate */
+};
+/* 0 with out (the caller may allocate it: it is large), or -1 with why
+ * (no rule set loaded). */
+int rules_eval_triage(const struct rules_field *fields, int count, struct rules_dry_run *out, char *why,
+                      size_t why_size);
+
 /* ------------------------------------------------------------ the running set's time */
 
 /* The rule set's notification_calendar (quiet outside its working time), or NULL. */

@@ -80,3 +80,68 @@ def test_intake_writes_its_decisions_in_one_statement_and_pruning_keeps_the_rete
         db.close()
         assert len(rows) == 1 and rows[0][0] == "triage", rows
         assert "classify.category=logistics" in rows[0][1] and "sla.resolution=" in rows[0][1], rows
+
+
+WRONG_RULES = {
+    "00_vocabulary.lua": 'vocabulary = { categories = { "general", "billing" }, queues = { "support" } }\n',
+    "10_hooks.lua": "\n".join([
+        "function classify(case)",
+        "  if case.subject == 'bad category' then",
+        "    return { category = 'nope' }",                           # line 3
+        "  end",
+        "  return { category = 'billing', escalate = 'complaint', reason = 'billing words' }",
+        "end",
+        "function priority(case)",
+        "  if case.tier == 'gold' then return { priority = 'P9' } end",  # line 8
+        "  return { priority = 'P2', reason = 'billing is P2' }",
+        "end",
+        "function sla(case)",
+        "  return { first_response = -5 }",                          # line 12
+        "end",
+        "function escalate(case)",
+        "  return { level = 1, reason = 'event ' .. case.event }",
+        "end",
+        ""]),
+}
+
+
+def write_rules(files, target=None):
+    target = target or tempfile.mkdtemp(prefix="redress-policy-")
+    for name, text in files.items():
+        path = os.path.join(target, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+    return target
+
+
+def test_triage_dry_run_shows_every_step_and_names_the_line_of_a_refusal():
+    rules = write_rules(WRONG_RULES)
+    try:
+        with Daemon(rules=rules) as d:
+            c = d.client()
+            c.call("DEBUG.CLOCK", "SET", T0)
+            run = as_map(c.call("RULES.EVAL", "TRIAGE", "subject", "an invoice", "tier", "gold", "amount", 100))
+            assert list(run) == ["version", "classify", "priority", "sla", "escalate"], run
+            assert as_map(run["classify"])["category"] == "billing"
+            assert as_map(run["escalate"])["level"] == "1" and as_map(run["escalate"])["reason"] == "event complaint"
+            priority = as_map(run["priority"])
+            assert priority["priority"] == "P3"        # the default applied
+            assert "unknown priority 'P9'" in priority["error"] and "10_hooks.lua:8" in priority["error"], priority
+            sla = as_map(run["sla"])
+            assert "10_hooks.lua:12" in sla["error"], sla
+            run = as_map(c.call("RULES.EVAL", "TRIAGE", "subject", "bad category"))
+            classify = as_map(run["classify"])
+            assert classify["category"] == "general" and "10_hooks.lua:3" in classify["error"], classify
+            # Nothing was written.
+            assert c.call("CASE.LIST") == []
+            db = sqlite3.connect(os.path.join(d.data, "redress.db"))
+            assert db.execute("SELECT count(*) FROM decisions").fetchone()[0] == 0
+            assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+            db.close()
+            # A decision refused at intake names the rule's definition in the log.
+            cid = open_case(c, subject="an invoice", tier="gold")
+            priority = [e for e in explain(c, "CASE.EXPLAIN", cid) if e["hook"] == "priority"][0]
+            assert "unknown priority 'P9'" in priority["error"] and "10_hooks.lua" in priority["error"], priority
+    finally:
+        shutil.rmtree(rules)
