@@ -19,7 +19,7 @@ VERSION := 0.1.0
 PKGS    := lua5.4 sqlite3 libevent libcrypto
 
 BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev tzdata
-TEST_PACKAGES  := python3 redis-tools redis-server openssl
+TEST_PACKAGES  := python3 redis-tools redis-server openssl lua-check
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
@@ -131,6 +131,7 @@ test: test-packages all $(BUILD)/unit_tests $(TEST_PLUGINS)
 	    $(PLUGIN_NAMES:%=build/sanitize/plugins/%.so) \
 	    $(patsubst $(BUILD)/%,build/sanitize/%,$(TEST_PLUGINS))
 	python3 tests/check_layers.py --objects build
+	luacheck --quiet --config .luacheckrc rules examples
 	python3 tests/run.py --build build --build build/sanitize
 
 bench: test-packages all $(TEST_PLUGINS)

@@ -42,7 +42,7 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: redressd [--config FILE] [--bind ADDR] [--port N] [--data DIR] [--rules DIR]\n"
             "                [--plugins DIR] [--test-clock] [--version] [--help] [--SETTING VALUE ...]\n"
-            "       redressd --test-rules DIR   (run a rule set's tests, exit 1 on a failure)\n"
+            "       redressd --test-rules DIR [--coverage]   (run a rule set's tests and luacheck, exit 1 on a failure)\n"
             "\n"
             "redress: an after-sales case engine speaking RESP2 (redis-cli, telnet, client libraries).\n"
             "Every setting of the config file (key = value) is also a flag; flags win.\n\n"
@@ -69,6 +69,7 @@ static int apply_flags(struct config *config, int argc, char **argv) {
             i++; /* handled in main */
             continue;
         }
+        if (!strcmp(flag, "--coverage")) continue; /* with --test-rules, handled in main */
         if (!strcmp(flag, "--test-clock")) {
             config->test_clock = 1;
             continue;
@@ -144,7 +145,9 @@ int main(int argc, char **argv) {
             return 2;
         }
         log_set_level(LOG_WARN); /* rule tests keep their own clock (set_clock) */
-        int failed = rules_run_tests(argv[i + 1], 1);
+        int coverage = 0;
+        for (int k = 1; k < argc; k++) coverage |= strcmp(argv[k], "--coverage") == 0;
+        int failed = rules_run_tests(argv[i + 1], 1, coverage);
         rules_unload();
         return failed == 0 ? 0 : 1;
     }

@@ -66,7 +66,7 @@ void tick_clock_moved(void) {
 }
 
 int tick_reload_rules(char *error, size_t error_size) {
-    char why[512];
+    char why[TICK_RELOAD_ERROR_MAX - 64];
     if (settings == NULL || settings->rules[0] == '\0') {
         snprintf(error, error_size, "no rule set directory is configured (rules = \"\")");
         return -1;

@@ -15,8 +15,8 @@
 
 struct event_base;
 
-/* Room for tick_reload_rules's error: the loader's 512 and the prefix. */
-#define TICK_RELOAD_ERROR_MAX 600
+/* Room for tick_reload_rules's error: the loader's, with the failing rule tests' names and messages. */
+#define TICK_RELOAD_ERROR_MAX 4096
 
 /* The settings it reads (rules, rules_watch, decision_retention_days); the
  * config is borrowed for the process. */

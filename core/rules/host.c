@@ -31,7 +31,7 @@ static struct rule_set *current;
 static struct rules_settings settings = {
     .limits = {.memory_bytes = 32u << 20, .call_memory_bytes = 8u << 20, .instructions = 10000000,
                .milliseconds = 200},
-    .require_tests = 0,
+    .require_tests = 1,
 };
 static long long reloads, reload_failures;
 static uint64_t loaded_signature;         /* of the folder at the last load, for rules_watch */
@@ -577,13 +577,42 @@ int rules_watch_check(const char *directory) {
 }
 
 /* With rules_require_tests, a set is first loaded with the test
- * environment and its tests run; then it is loaded again, live. */
+ * environment and its tests run; then it is loaded again, live.  The
+ * failures go to the log (one logfmt line each) and into the error, so the
+ * reply of a refused reload names them. */
+struct gate_report {
+    char *error;
+    size_t size, used;
+};
+
+static void gate_line(void *context, const char *line) {
+    struct gate_report *report = context;
+    char quoted[QUOTED_MAX];
+    log_warn("rule test failed", "result=%s", log_quote(line, quoted, sizeof quoted));
+    if (report->used + 3 < report->size)
+        report->used += (size_t)snprintf(report->error + report->used, report->size - report->used, "; %s", line);
+    if (report->used >= report->size) report->used = report->size - 1;
+}
+
 static int tests_pass(const char *directory, char *error, size_t error_size) {
+    if (!rules_has_tests(directory)) {
+        log_warn("rule set has no tests: loaded without them", "dir=%s", directory);
+        return 0;
+    }
     int passed = 0, failed = 0;
-    if (rules_test_folder(directory, &settings.limits, 0, &passed, &failed, error, error_size) != 0) return -1;
-    if (failed == 0) return 0;
-    snprintf(error, error_size, "%s: the rule set's tests failed (%d passed, %d failed)", directory, passed, failed);
-    return -1;
+    char *failures = calloc(1, error_size);
+    if (failures == NULL) {
+        snprintf(error, error_size, "%s: out of memory for the rule set's tests", directory);
+        return -1;
+    }
+    struct gate_report report = {failures, error_size, 0};
+    struct rules_test_options options = {.say = gate_line, .context = &report};
+    int status = rules_test_folder(directory, &settings.limits, &options, &passed, &failed, error, error_size);
+    if (status == 0 && failed != 0)
+        snprintf(error, error_size, "%s: the rule set's tests failed (%d passed, %d failed)%s", directory, passed,
+                 failed, failures);
+    free(failures);
+    return status != 0 || failed != 0 ? -1 : 0;
 }
 
 int rules_load(const char *directory, char *error, size_t error_size) {
@@ -611,10 +640,16 @@ void rules_unload(void) {
     current = NULL;
 }
 
-int rules_run_tests(const char *directory, int verbose) {
+static void print_line(void *context, const char *line) {
+    (void)context;
+    printf("%s\n", line);
+}
+
+int rules_run_tests(const char *directory, int verbose, int coverage) {
     char error[TESTS_ERROR_MAX];
     int passed = 0, failed = 0;
-    if (rules_test_folder(directory, &settings.limits, verbose, &passed, &failed, error, sizeof error) != 0) {
+    struct rules_test_options options = {.verbose = verbose, .coverage = coverage, .lint = 1, .say = print_line};
+    if (rules_test_folder(directory, &settings.limits, &options, &passed, &failed, error, sizeof error) != 0) {
         printf("FAIL loading %s: %s\n", directory, error);
         printf("0 passed, 1 failed\n");
         return -1;

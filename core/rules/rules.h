@@ -281,10 +281,13 @@ struct rules_info {
 };
 void rules_info(struct rules_info *out);
 
-/* redressd --test-rules DIR: loads the set with the test environment, runs
- * the DIR/tests files named NAME_test.lua, prints failures and "N passed,
- * N failed"; returns the number failed, or -1 when the set does not load. */
-int rules_run_tests(const char *directory, int verbose);
+/* redressd --test-rules DIR [--coverage]: loads the set with the test
+ * environment, runs the DIR/tests files named NAME_test.lua, prints
+ * failures and "N passed, N failed" -- with coverage, first the lines of
+ * each file's functions the tests ran; and luacheck over the files when it
+ * is installed (its warnings shown, not counted).  Returns the number failed, or
+ * -1 when the set does not load. */
+int rules_run_tests(const char *directory, int verbose, int coverage);
 
 /* ------------------------------------------------------------ what rules read, registered at start */
 

@@ -613,6 +613,10 @@ int sandbox_get_global(struct sandbox *sandbox, const char *name) {
     return type;
 }
 
+void sandbox_push_globals(struct sandbox *sandbox) {
+    lua_rawgeti(sandbox->state, LUA_REGISTRYINDEX, sandbox->sealed ? sandbox->contents_ref : sandbox->environment_ref);
+}
+
 void sandbox_set_global(struct sandbox *sandbox, const char *name) {
     lua_State *state = sandbox->state;
     lua_rawgeti(state, LUA_REGISTRYINDEX, sandbox->environment_ref); /* value env */

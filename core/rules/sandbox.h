@@ -65,6 +65,9 @@ void sandbox_seal(struct sandbox *sandbox);
 
 /* Pushes the global `name` of the rule environment (nil if absent). */
 int sandbox_get_global(struct sandbox *sandbox, const char *name);
+/* Pushes the table that holds the rules' own globals (what the files
+ * defined), to be read, never written. */
+void sandbox_push_globals(struct sandbox *sandbox);
 /* Makes `name` a global of the rule environment (value popped from the
  * stack).  Only before sandbox_seal(). */
 void sandbox_set_global(struct sandbox *sandbox, const char *name);

@@ -145,3 +145,63 @@ def test_triage_dry_run_shows_every_step_and_names_the_line_of_a_refusal():
             assert "unknown priority 'P9'" in priority["error"] and "10_hooks.lua" in priority["error"], priority
     finally:
         shutil.rmtree(rules)
+
+
+def copy_shipped():
+    target = tempfile.mkdtemp(prefix="redress-rules-")
+    shutil.rmtree(target)
+    shutil.copytree(SHIPPED, target)
+    return target
+
+
+def test_failing_rule_test_blocks_reload_with_its_name_in_the_reply():
+    rules = copy_shipped()
+    try:
+        with Daemon(rules=rules) as d:          # rules_require_tests is on by default
+            c = d.client()
+            before = as_map(c.call("RULES.INFO"))["version"]
+            with open(os.path.join(rules, "tests", "zz_wrong_test.lua"), "w") as f:
+                f.write("function test_parcel_is_billing()\n"
+                        "  expect(decide('classify', { subject = 'parcel late' }).category, 'billing', 'category')\n"
+                        "end\n")
+            r = c.call("RULES.RELOAD")
+            assert isinstance(r, RespError) and r.code == "RULE", r
+            assert "FAIL zz_wrong_test.lua test_parcel_is_billing" in r, r
+            assert "zz_wrong_test.lua:2: category: expected billing, got logistics" in r, r
+            assert as_map(c.call("RULES.INFO"))["version"] == before
+            os.remove(os.path.join(rules, "tests", "zz_wrong_test.lua"))
+            assert c.call("RULES.RELOAD") == before
+            assert d.stop() == 0
+            assert 'msg="rule test failed" result="FAIL zz_wrong_test.lua test_parcel_is_billing' in d.log()
+    finally:
+        shutil.rmtree(rules)
+
+
+def test_shipped_rules_coverage_and_lint():
+    import subprocess
+    from harness import REDRESSD
+    p = subprocess.run([REDRESSD, "--test-rules", SHIPPED, "--coverage"], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    lines = p.stdout.splitlines()
+    files = sorted(f for f in os.listdir(SHIPPED) if f.endswith(".lua"))
+    covered = [l.split()[1] for l in lines if l.startswith("coverage ") and not l.startswith("coverage total")]
+    assert covered == files, covered
+    total = [l for l in lines if l.startswith("coverage total ")][0]
+    assert float(total.split()[2].rstrip("%")) >= 90.0, total
+    # luacheck ran (make test installs lua-check) and found nothing.
+    assert shutil.which("luacheck"), "lua-check is a test package"
+    assert not [l for l in lines if l.startswith("lint:")], p.stdout
+    assert lines[-1].endswith(" passed, 0 failed")
+    # A rule line no test runs is named.
+    rules = copy_shipped()
+    try:
+        with open(os.path.join(rules, "40_sla.lua"), "a") as f:
+            f.write("\nfunction never_called(case)\n  return case\nend\n")
+        p = subprocess.run([REDRESSD, "--test-rules", rules, "--coverage"], capture_output=True, text=True,
+                           timeout=120)
+        sla = [l for l in p.stdout.splitlines() if l.startswith("coverage 40_sla.lua")][0]
+        n = len(open(os.path.join(SHIPPED, "40_sla.lua")).read().splitlines())
+        assert "not run: %d" % (n + 3) in sla, (sla, n)
+    finally:
+        shutil.rmtree(rules)
