@@ -17,6 +17,7 @@
 #include "cmd/conn.h"
 #include "cmd/explain_cmd.h"
 #include "cmd/rules_cmd.h"
+#include "cmd/replay_cmd.h"
 #include "cmd/queue_cmd.h"
 #include "cmd/refund_cmd.h"
 #include "cmd/reply.h"
@@ -197,7 +198,11 @@ static const struct command command_table[] = {
     {"AGENT.DISABLE",    2, 2, W, agent_disable_command, "name", D, NONE},
     {"RULES.RELOAD",     1, 1, 0, rules_reload_command, "", D, NONE},
     {"RULES.INFO",       1, 1, 0, rules_info_command, "", S | D, NONE},
-    {"RULES.EVAL",       2, 130, R, rules_eval_command, "hook [field value ...]", S | D, NONE},
+    {"RULES.EVAL",       2, 130, R, rules_eval_command, "hook|TRIAGE [field value ...]", S | D, NONE},
+    {"RULES.STAGE",      2, 2, 0, rules_stage_command, "dir", D, NONE},
+    {"RULES.REPLAY",     1, 7, 0, rules_replay_command, "[SINCE t] [UNTIL t] [LIMIT n]", S | D, NONE},
+    {"RULES.PROMOTE",    1, 1, 0, rules_promote_command, "", D, NONE},
+    {"RULES.UNSTAGE",    1, 1, 0, rules_unstage_command, "", D, NONE},
     {"PLUGIN.LIST",      1, 1, 0, list_plugins_command, "", S | D, NONE},
     {"DEBUG.CLOCK",      2, 3, T, debug_clock_command, "SET unix-seconds | ADVANCE seconds | GET", D, NONE},
     {"DEBUG.STORE",      3, 4, T, debug_store_command,

@@ -24,14 +24,22 @@ static const struct config *settings;
 static int stopping;
 static long long runs;
 static struct event *timer;
+static struct event_base *loop_base;
+static char promoted_rules[1024];     /* RULES.PROMOTE's folder: what later reloads read */
 
 void tick_configure(const struct config *config) { settings = config; }
 
 void tick_stop(void) { stopping = 1; }
 
+/* The rule folder reloads read: the promoted one, else the configured one. */
+static const char *rules_folder(void) {
+    if (promoted_rules[0]) return promoted_rules;
+    return settings ? settings->rules : "";
+}
+
 /* rules_watch: a changed rule folder is reloaded, and open clocks re-timed. */
 static void watch_rules(void) {
-    if (settings && settings->rules_watch && settings->rules[0] && rules_watch_check(settings->rules) &&
+    if (settings && settings->rules_watch && rules_folder()[0] && rules_watch_check(rules_folder()) &&
         deadlines_recompute() > 0)
         store_request_commit();
 }
@@ -65,13 +73,24 @@ void tick_clock_moved(void) {
     store_request_commit();
 }
 
+int tick_promote_rules(const char *directory, char *error, size_t error_size) {
+    char why[TICK_RELOAD_ERROR_MAX - 64];
+    if (rules_load(directory, why, sizeof why) != 0) {
+        snprintf(error, error_size, "promote failed, the running rule set stays: %s", why);
+        return -1;
+    }
+    snprintf(promoted_rules, sizeof promoted_rules, "%s", directory);
+    if (deadlines_recompute() > 0) store_request_commit();
+    return 0;
+}
+
 int tick_reload_rules(char *error, size_t error_size) {
     char why[TICK_RELOAD_ERROR_MAX - 64];
-    if (settings == NULL || settings->rules[0] == '\0') {
+    if (rules_folder()[0] == '\0') {
         snprintf(error, error_size, "no rule set directory is configured (rules = \"\")");
         return -1;
     }
-    if (rules_load(settings->rules, why, sizeof why) != 0) {
+    if (rules_load(rules_folder(), why, sizeof why) != 0) {
         snprintf(error, error_size, "reload failed, the running rule set stays: %s", why);
         return -1;
     }
@@ -89,8 +108,11 @@ static void on_clock_moved(void *argument) {
     tick_clock_moved();
 }
 
+struct event_base *tick_base(void) { return loop_base; }
+
 int tick_start(struct event_base *base) {
     struct timeval period = {TICK_SECONDS, 0};
+    loop_base = base;
     timer = event_new(base, -1, EV_PERSIST, on_timer, NULL);
     if (timer == NULL || event_add(timer, &period) != 0 || clock_on_move(on_clock_moved, NULL) != 0) return -1;
     return 0;

@@ -33,6 +33,12 @@ void tick_clock_moved(void);
  * with error = RULES.RELOAD's message ("no rule set directory is
  * configured ...", "reload failed, the running rule set stays: ..."). */
 int tick_reload_rules(char *error, size_t error_size);
+/* RULES.PROMOTE: loads DIRECTORY live as a reload does (the gate, the
+ * swap, the re-timing), and later reloads (RULES.RELOAD, SIGHUP, the
+ * watch) read it instead of the configured folder.  0, or -1 with error. */
+int tick_promote_rules(const char *directory, char *error, size_t error_size);
+/* The loop's event base (set by tick_start): work that runs in slices. */
+struct event_base *tick_base(void);
 /* Starts the once-a-second timer (tick_run) on base and listens to the
  * test clock (tick_clock_moved after the server's listener).  0, or -1. */
 int tick_start(struct event_base *base);

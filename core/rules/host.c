@@ -28,6 +28,7 @@
 #define QUOTED_MAX 600
 
 static struct rule_set *current;
+static struct rule_set *staged;           /* RULES.STAGE's: decides only in replays, logs nothing */
 static struct rules_settings settings = {
     .limits = {.memory_bytes = 32u << 20, .call_memory_bytes = 8u << 20, .instructions = 10000000,
                .milliseconds = 200},
@@ -173,6 +174,7 @@ static void append_where(struct rule_set *set, enum rules_hook hook, char *why, 
 
 static void refused(struct rule_set *set, enum rules_hook hook, const char *why) {
     set->counters[hook].refusals++;
+    if (set == staged) return; /* a replay reports its errors per case */
     char quoted[400];
     log_warn("rule decision refused, default applied", "hook=%s version=%.16s why=%s", rules_hook_name(hook),
              set->version, log_quote(why, quoted, sizeof quoted));
@@ -187,46 +189,48 @@ static const char *given_category(const struct rules_field *fields, int count) {
 
 /* Calls `hook` of the running set: its output at the top of the stack, or
  * NULL (no set, no such hook, or the hook failed: logged). */
-static lua_State *run_hook(enum rules_hook hook, const struct rules_field *fields, int count) {
+static lua_State *run_hook(struct rule_set *set, enum rules_hook hook, const struct rules_field *fields,
+                           int count) {
     char why[RULES_REASON_MAX] = "";
     last_record.called = 0;
     last_record.error[0] = '\0';
-    if (current == NULL || current->hook_refs[hook] == LUA_NOREF) return NULL;
+    if (set == NULL || set->hook_refs[hook] == LUA_NOREF) return NULL;
     const char *category = given_category(fields, count);
-    int failed = call_hook(current, hook, fields, count, category ? NULL : "category",
-                           category ? NULL : current->default_category, why, sizeof why) != 0;
+    int failed = call_hook(set, hook, fields, count, category ? NULL : "category",
+                           category ? NULL : set->default_category, why, sizeof why) != 0;
     last_record.called = 1;
     last_record.microseconds = last_call_microseconds;
-    memcpy(last_record.version, current->version, sizeof last_record.version - 1);
+    memcpy(last_record.version, set->version, sizeof last_record.version - 1);
     last_record.version[sizeof last_record.version - 1] = '\0';
     if (failed) {
-        log_warn("rule hook failed, default applied", "hook=%s error=\"%s\"", rules_hook_name(hook), why);
+        if (set != staged)
+            log_warn("rule hook failed, default applied", "hook=%s error=\"%s\"", rules_hook_name(hook), why);
         snprintf(last_record.error, sizeof last_record.error, "%s", why);
         return NULL;
     }
-    return sandbox_state(current->sandbox);
+    return sandbox_state(set->sandbox);
 }
 
 /* After a checker: clears the stack, counts and logs a refusal (naming
  * where the hook is defined). */
-static int settle(enum rules_hook hook, lua_State *state, int status, const char *why) {
+static int settle(struct rule_set *set, enum rules_hook hook, lua_State *state, int status, const char *why) {
     lua_settop(state, 0);
     if (status != 0) {
-        refused(current, hook, why);
+        refused(set, hook, why);
         snprintf(last_record.error, sizeof last_record.error, "%s", why);
-        append_where(current, hook, last_record.error, sizeof last_record.error);
+        append_where(set, hook, last_record.error, sizeof last_record.error);
     }
     return status;
 }
 
 /* ------------------------------------------------------------ triage */
 
-static void set_defaults(struct rules_triage *out) {
+static void set_defaults(const struct rule_set *set, struct rules_triage *out) {
     snprintf(out->category, sizeof out->category, "%s",
-             current ? current->default_category : rules_builtin_default(RULES_CATEGORY));
-    snprintf(out->queue, sizeof out->queue, "%s", current ? current->default_queue : rules_builtin_default(RULES_QUEUE));
+             set ? set->default_category : rules_builtin_default(RULES_CATEGORY));
+    snprintf(out->queue, sizeof out->queue, "%s", set ? set->default_queue : rules_builtin_default(RULES_QUEUE));
     snprintf(out->priority, sizeof out->priority, "%s",
-             current ? current->default_priority : rules_builtin_default(RULES_PRIORITY));
+             set ? set->default_priority : rules_builtin_default(RULES_PRIORITY));
 }
 
 static void classify(struct rule_set *set, const struct rules_field *fields, int count, struct rules_triage *out,
@@ -254,7 +258,7 @@ static void classify(struct rule_set *set, const struct rules_field *fields, int
         }
         lua_pop(state, 1);
     } else {
-        log_warn("rule hook failed, default applied", "hook=classify error=\"%s\"", why);
+        if (set != staged) log_warn("rule hook failed, default applied", "hook=classify error=\"%s\"", why);
     }
     if (why[0]) {
         snprintf(out->error, sizeof out->error, "classify: %s", why);
@@ -291,7 +295,7 @@ static void prioritise(struct rule_set *set, const struct rules_field *fields, i
         }
         lua_pop(state, 1);
     } else {
-        log_warn("rule hook failed, default applied", "hook=priority error=\"%s\"", why);
+        if (set != staged) log_warn("rule hook failed, default applied", "hook=priority error=\"%s\"", why);
     }
     if (why[0]) {
         if (!out->error[0]) snprintf(out->error, sizeof out->error, "priority: %s", why);
@@ -299,15 +303,14 @@ static void prioritise(struct rule_set *set, const struct rules_field *fields, i
     }
 }
 
-void rules_triage(const struct rules_field *fields, int count, struct rules_triage *out) {
+static void triage_on(struct rule_set *set, const struct rules_field *fields, int count, struct rules_triage *out) {
     memset(out, 0, sizeof *out);
-    set_defaults(out);
+    set_defaults(set, out);
     snprintf(out->decided_by, sizeof out->decided_by, "default");
-    if (current == NULL) {
+    if (set == NULL) {
         snprintf(out->classify_reason, sizeof out->classify_reason, "no rule set loaded");
         return;
     }
-    struct rule_set *set = current;
     snprintf(out->version, sizeof out->version, "%.16s", set->version);
     int decided = 0;
     if (set->hook_refs[HOOK_CLASSIFY] != LUA_NOREF) classify(set, fields, count, out, &decided);
@@ -317,30 +320,43 @@ void rules_triage(const struct rules_field *fields, int count, struct rules_tria
     lua_settop(sandbox_state(set->sandbox), 0);
 }
 
+void rules_triage(const struct rules_field *fields, int count, struct rules_triage *out) {
+    triage_on(current, fields, count, out);
+}
+
 /* ------------------------------------------------------------ the other hooks */
 
-int rules_sla(const struct rules_field *fields, int count, struct rules_sla *out) {
+static int sla_on(struct rule_set *set, const struct rules_field *fields, int count, struct rules_sla *out) {
     char why[RULES_REASON_MAX];
-    lua_State *state = run_hook(HOOK_SLA, fields, count);
-    if (state && settle(HOOK_SLA, state, rules_check_sla(current, state, out, why, sizeof why), why) == 0) return 0;
+    lua_State *state = run_hook(set, HOOK_SLA, fields, count);
+    if (state && settle(set, HOOK_SLA, state, rules_check_sla(set, state, out, why, sizeof why), why) == 0) return 0;
     memset(out, 0, sizeof *out);
     return -1;
 }
 
-int rules_refund(const struct rules_field *fields, int count, struct rules_refund *out) {
+int rules_sla(const struct rules_field *fields, int count, struct rules_sla *out) {
+    return sla_on(current, fields, count, out);
+}
+
+static int refund_on(struct rule_set *set, const struct rules_field *fields, int count, struct rules_refund *out) {
     char why[RULES_REASON_MAX];
-    lua_State *state = run_hook(HOOK_REFUND, fields, count);
-    if (state && settle(HOOK_REFUND, state, rules_check_refund(current, state, out, why, sizeof why), why) == 0)
+    lua_State *state = run_hook(set, HOOK_REFUND, fields, count);
+    if (state && settle(set, HOOK_REFUND, state, rules_check_refund(set, state, out, why, sizeof why), why) == 0)
         return 0;
     memset(out, 0, sizeof *out);
     out->cap = -1;
     return -1;
 }
 
+int rules_refund(const struct rules_field *fields, int count, struct rules_refund *out) {
+    return refund_on(current, fields, count, out);
+}
+
 int rules_escalate(const struct rules_field *fields, int count, struct rules_escalation *out) {
     char why[RULES_REASON_MAX];
-    lua_State *state = run_hook(HOOK_ESCALATE, fields, count);
-    if (state && settle(HOOK_ESCALATE, state, rules_check_escalation(current, state, out, why, sizeof why), why) == 0)
+    lua_State *state = run_hook(current, HOOK_ESCALATE, fields, count);
+    if (state &&
+        settle(current, HOOK_ESCALATE, state, rules_check_escalation(current, state, out, why, sizeof why), why) == 0)
         return 0;
     memset(out, 0, sizeof *out);
     out->level = -1;
@@ -349,9 +365,9 @@ int rules_escalate(const struct rules_field *fields, int count, struct rules_esc
 
 int rules_automation(const struct rules_field *fields, int count, struct rules_automation *out) {
     char why[RULES_REASON_MAX];
-    lua_State *state = run_hook(HOOK_AUTOMATIONS, fields, count);
+    lua_State *state = run_hook(current, HOOK_AUTOMATIONS, fields, count);
     if (state &&
-        settle(HOOK_AUTOMATIONS, state, rules_check_automation(current, state, out, why, sizeof why), why) == 0)
+        settle(current, HOOK_AUTOMATIONS, state, rules_check_automation(current, state, out, why, sizeof why), why) == 0)
         return 0;
     memset(out, 0, sizeof *out);
     return -1;
@@ -638,6 +654,44 @@ int rules_load(const char *directory, char *error, size_t error_size) {
 void rules_unload(void) {
     rules_set_free(current);
     current = NULL;
+    rules_unstage();
+}
+
+/* ------------------------------------------------------------ the staged set */
+
+int rules_stage(const char *directory, char *error, size_t error_size) {
+    /* Staged to be promoted: the same gate as going live, whatever the setting. */
+    if (tests_pass(directory, error, error_size) != 0) return -1;
+    struct rule_set *set = rules_set_load(directory, &settings.limits, &rules_replay_environment, error, error_size);
+    if (set == NULL) return -1;
+    rules_set_free(staged);
+    staged = set;
+    log_info("rule set staged", "dir=%s version=%.16s files=%d", directory, set->version, set->file_count);
+    return 0;
+}
+
+void rules_unstage(void) {
+    rules_set_free(staged);
+    staged = NULL;
+}
+
+int rules_staged(char *version, size_t version_size, char *directory, size_t directory_size) {
+    if (staged == NULL) return 0;
+    if (version) snprintf(version, version_size, "%s", staged->version);
+    if (directory) snprintf(directory, directory_size, "%s", staged->directory);
+    return 1;
+}
+
+void rules_staged_triage(const struct rules_field *fields, int count, struct rules_triage *out) {
+    triage_on(staged, fields, count, out);
+}
+
+int rules_staged_sla(const struct rules_field *fields, int count, struct rules_sla *out) {
+    return sla_on(staged, fields, count, out);
+}
+
+int rules_staged_refund(const struct rules_field *fields, int count, struct rules_refund *out) {
+    return refund_on(staged, fields, count, out);
 }
 
 static void print_line(void *context, const char *line) {

@@ -316,4 +316,34 @@ struct rules_customer {
 void rules_set_customer_provider(int (*customer)(const char *id, size_t len, struct rules_customer *out, char *why,
                                                  size_t why_size));
 
+/* ------------------------------------------------------------ staging and replay
+ *
+ * A staged set is loaded beside the running one (RULES.STAGE): its tests
+ * must pass, and it decides nothing live.  RULES.REPLAY (domain/replay.c)
+ * asks it what it would have decided for past cases, as of each case's
+ * intake: its clock is the replayed instant (rules_replay_at), and
+ * redress.recent and redress.customer answer from the provider below;
+ * plugins.NAME is nil.  The same budgets stop a runaway rule (the call
+ * fails, reported per case). */
+struct rules_replay_provider {
+    long long (*recent)(const char *key, int64_t window, int64_t now);
+    int (*customer)(const char *id, size_t len, int64_t as_of, struct rules_customer *out, char *why,
+                    size_t why_size);
+};
+void rules_set_replay_provider(const struct rules_replay_provider *provider);
+void rules_replay_at(int64_t instant);
+
+/* Loads DIRECTORY as the staged set (replacing one staged before) once its
+ * tests pass.  0, or -1 with why (file:line, or the failing tests). */
+int rules_stage(const char *directory, char *error, size_t error_size);
+void rules_unstage(void);
+/* 1 with a staged set; its full version and directory. */
+int rules_staged(char *version, size_t version_size, char *directory, size_t directory_size);
+/* The staged set's triage, sla and refund on fields, as rules_triage,
+ * rules_sla and rules_refund do with the running one; the error of the
+ * last call (rules_last_call) says why one failed. */
+void rules_staged_triage(const struct rules_field *fields, int count, struct rules_triage *out);
+int rules_staged_sla(const struct rules_field *fields, int count, struct rules_sla *out);
+int rules_staged_refund(const struct rules_field *fields, int count, struct rules_refund *out);
+
 #endif

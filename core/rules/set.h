@@ -126,6 +126,8 @@ int rules_check_decision(const struct rule_set *set, enum rules_hook hook, lua_S
 /* The daemon's environment: clock_now, the shared spike counts, the
  * registered customer provider and plugins namespace. */
 extern const struct rules_environment rules_live_environment;
+/* A staged set's: as of the replayed instant, no plugins (rules.h). */
+extern const struct rules_environment rules_replay_environment;
 /* The `redress` table of helpers (read-only) and the `plugins` proxy of the
  * environment, for a state whose registry holds its set ("redress.set"). */
 void rules_push_helpers(lua_State *state);

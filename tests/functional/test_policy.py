@@ -205,3 +205,163 @@ def test_shipped_rules_coverage_and_lint():
         assert "not run: %d" % (n + 3) in sla, (sla, n)
     finally:
         shutil.rmtree(rules)
+
+
+def stage_copy(change_refund=True, change_sla=True):
+    """The shipped set with ¥100.00 auto-approved (was ¥50.00) and P3 resolved in 48 h (was 72 h), its tests
+    changed to match."""
+    rules = copy_shipped()
+    edits = []
+    if change_refund:
+        edits += [("50_refund.lua", "auto_approve_max = 5000,", "auto_approve_max = 10000,"),
+                  ("tests/refund_test.lua", "amount = 5001, refund_amount = 5001", "amount = 10001, refund_amount = 10001")]
+    if change_sla:
+        edits += [("40_sla.lua", "P3 = { first_response = 4 * hour, resolution = 72 * hour",
+                   "P3 = { first_response = 4 * hour, resolution = 48 * hour"),
+                  ("tests/sla_test.lua", '"259200"', '"172800"')]
+    for name, old, new in edits:
+        path = os.path.join(rules, name)
+        text = open(path).read()
+        assert old in text, (name, old)
+        with open(path, "w") as f:
+            f.write(text.replace(old, new))
+    return rules
+
+
+SUBJECTS = ["parcel late", "screen broken on arrival", "rude service complaint", "wrong size delivered",
+            "app keeps crashing"]
+AMOUNTS = ["30.00", "80.00", "150.00"]
+
+
+def generate_month(c, cases=90):
+    """A month of cases, every 8 hours, a refund on every third; returns (case ids, refund amounts in fen)."""
+    ids, refunds = [], []
+    for n in range(cases):
+        c.call("DEBUG.CLOCK", "SET", T0 + n * 8 * 3600)
+        now = T0 + n * 8 * 3600
+        cid = open_case(c, subject=SUBJECTS[n % len(SUBJECTS)], customer="C-%d" % n, order="O-%d" % n,
+                        amount="200.00", delivered_at=now - 2 * DAY)
+        ids.append(cid)
+        if n % 3 == 0:
+            amount = AMOUNTS[(n // 3) % len(AMOUNTS)]
+            r = c.call("REFUND.REQUEST", cid, amount, "return_refund")
+            assert isinstance(r, list), r
+            refunds.append(int(amount.replace(".", "")))
+    return ids, refunds
+
+
+def intake_priority(c, cid):
+    triaged = [as_map(e) for e in c.call("CASE.HISTORY", cid) if as_map(e)["kind"] == "triaged"][0]
+    return [p.split("=", 1)[1] for p in triaged["detail"].split() if p.startswith("priority=")][0]
+
+
+def test_replay_of_a_staged_sla_and_refund_change_matches_an_independent_count():
+    staged = stage_copy()
+    try:
+        with Daemon(rules="shipped") as d:
+            c = d.client()
+            ids, refunds = generate_month(c)
+            # Independent of the replay: what each change must do to these cases.
+            p3 = [cid for cid in ids if intake_priority(c, cid) == "P3"]
+            assert 0 < len(p3) < len(ids)
+            now_approved = refunds.count(8000)          # 80.00: a supervisor's review before, approved now
+            version = c.call("RULES.STAGE", staged)
+            assert isinstance(version, str) and len(version) == 64, version
+            live = as_map(c.call("RULES.INFO"))["version"]
+            report = c.call("RULES.REPLAY")
+            assert isinstance(report, list), report
+            text = "\n".join(report)
+            assert report[0].startswith("replayed %d cases and %d refunds with staged version %s"
+                                        % (len(ids), len(refunds), version[:16])), report[0]
+            assert "0 unlogged, 0 failed" in report[0], report[0]
+            assert "classify: %d decided, 0 changed" % len(ids) in report
+            assert "priority: %d decided, 0 changed" % len(ids) in report
+            assert "sla: %d decided, %d changed" % (len(ids), len(p3)) in report, text
+            row = [l for l in report if l.startswith("  targets ") and "/259200 business_hours -> " in l][0]
+            assert row.startswith("  targets 14400/14400/259200 business_hours -> 14400/14400/172800 business_hours: %d"
+                                  % len(p3)), row
+            assert "(e.g. %s)" % " ".join(str(i) for i in p3[:3]) in row, row
+            assert "refund: %d decided, %d changed" % (len(refunds), now_approved) in report, text
+            assert "  decision review:supervisor -> approve: %d" % now_approved in text, text
+            # A time range: only the first ten days' cases.
+            first = c.call("RULES.REPLAY", "SINCE", T0, "UNTIL", T0 + 10 * DAY, "LIMIT", 1000)
+            assert first[0].startswith("replayed 30 cases"), first[0]
+            assert c.call("RULES.REPLAY", "LIMIT", 7)[0].startswith("replayed 7 cases")
+            # Nothing was written, the running set is the same.
+            assert as_map(c.call("RULES.INFO"))["version"] == live
+            # Unstage, stage again: the same report.
+            assert c.call("RULES.UNSTAGE") == "OK"
+            assert c.call("RULES.REPLAY").code == "BADSTATE"
+            assert c.call("RULES.STAGE", staged) == version
+            assert c.call("RULES.REPLAY") == report
+            # Offline, from the database read-only: the same report.
+            assert d.stop() == 0
+            import subprocess
+            from harness import REDRESSD
+            before = open(os.path.join(d.data, "redress.db"), "rb").read()
+            p = subprocess.run([REDRESSD, "--replay", staged, "--data", d.data], capture_output=True, text=True,
+                               timeout=120)
+            assert p.returncode == 0, p.stderr
+            assert p.stdout.splitlines() == report, p.stdout
+            assert open(os.path.join(d.data, "redress.db"), "rb").read() == before
+            p = subprocess.run([REDRESSD, "--replay", staged, "--data", d.data, "--since", str(T0), "--until",
+                                str(T0 + 10 * DAY)], capture_output=True, text=True, timeout=120)
+            assert p.stdout.splitlines() == first, p.stdout
+            # Promote: the staged set goes live, as a reload does.
+            d.start()
+            c = d.client()
+            assert c.call("RULES.PROMOTE").code == "BADSTATE"          # a restart stages nothing
+            assert c.call("RULES.STAGE", staged) == version
+            assert c.call("RULES.PROMOTE") == version
+            assert as_map(c.call("RULES.INFO"))["version"] == version
+            assert as_map(c.call("RULES.EVAL", "sla", "priority", "P3"))["resolution"] == "172800"
+            assert c.call("RULES.REPLAY").code == "BADSTATE"          # promoted: nothing staged
+            assert c.call("RULES.RELOAD") == version                  # reloads read the promoted folder
+    finally:
+        shutil.rmtree(staged)
+
+
+def test_replay_refuses_bad_input_and_reports_runaway_rules_per_case():
+    staged = stage_copy()
+    broken = copy_shipped()
+    failing = stage_copy(change_refund=False)
+    try:
+        with open(os.path.join(broken, "40_sla.lua"), "a") as f:
+            f.write("\nfunction sla(case\n")
+        with open(os.path.join(failing, "tests", "sla_test.lua"), "a") as f:
+            f.write('\nfunction test_p3_resolution_is_three_days()\n'
+                    '  expect(decide("sla", { priority = "P3" }).resolution, "259200", "resolution")\nend\n')
+        # A classify that spins on one subject: stopped by the budgets, reported for that case.
+        path = os.path.join(staged, "20_classify.lua")
+        text = open(path).read()
+        assert "function classify(case)\n" in text
+        with open(path, "w") as f:
+            f.write(text.replace("function classify(case)\n",
+                                 "function classify(case)\n  if case.subject == 'spin' then while true do end end\n"))
+        with Daemon(rules="shipped", config="rules_time_ms = 50\n") as d:
+            c = d.client()
+            c.call("DEBUG.CLOCK", "SET", T0)
+            open_case(c, subject="parcel late")
+            spin = open_case(c, subject="spin")
+            open_case(c, subject="screen broken")
+            assert c.call("RULES.REPLAY").code == "BADSTATE"
+            assert c.call("RULES.UNSTAGE").code == "BADSTATE"
+            assert c.call("RULES.PROMOTE").code == "BADSTATE"
+            r = c.call("RULES.STAGE", broken)
+            assert r.code == "RULE" and "40_sla.lua:" in r, r
+            r = c.call("RULES.STAGE", failing)
+            assert r.code == "RULE" and "FAIL sla_test.lua test_p3_resolution_is_three_days" in r, r
+            assert isinstance(c.call("RULES.STAGE", staged), str)
+            r = c.call("RULES.REPLAY", "SINCE", T0 + 10, "UNTIL", T0)
+            assert r.code == "INVALID", r
+            assert c.call("RULES.REPLAY", "LIMIT", 0).code == "INVALID"
+            assert c.call("RULES.REPLAY", "SINCE", "yesterday-ish").code == "INVALID"
+            report = c.call("RULES.REPLAY")
+            assert report[0].startswith("replayed 3 cases") and "1 failed" in report[0], report
+            assert "failed: 1 decisions" in report, report
+            line = [l for l in report if l.startswith("  case %d classify: " % spin)][0]
+            assert "budget exceeded" in line and "20_classify.lua:" in line, line
+            assert c.call("PING") == "PONG"                     # the daemon lives on
+    finally:
+        for path in (staged, broken, failing):
+            shutil.rmtree(path)
