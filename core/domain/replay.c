@@ -623,12 +623,20 @@ static void finish(struct job *job, int status) {
     job_free(job);
 }
 
+/* The next slice, after a poll of the sockets: a timer of no delay
+ * becomes active only once the loop has looked at its I/O (an event made
+ * active from its own callback would run again before any I/O). */
+static void schedule(struct job *job) {
+    static const struct timeval now = {0, 0};
+    if (event_add(job->slice, &now) != 0) event_active(job->slice, EV_TIMEOUT, 0);
+}
+
 static void on_slice(evutil_socket_t fd, short what, void *argument) {
     (void)fd, (void)what;
     struct job *job = argument;
     int status = job_work(job, clock_real_monotonic_us() + REPLAY_SLICE_MS * 1000);
     if (status == 0) {
-        event_active(job->slice, EV_TIMEOUT, 0);  /* the next slice, after what is waiting */
+        schedule(job);
         return;
     }
     finish(job, status);
@@ -646,7 +654,7 @@ int replay_start(struct call *call, struct event_base *base, const struct replay
     /* The lowest priority: every client's input and the commit go first. */
     event_priority_set(job->slice, event_base_get_npriorities(base) - 1);
     running = job;
-    event_active(job->slice, EV_TIMEOUT, 0);
+    schedule(job);
     return 0;
 }
 
