@@ -44,7 +44,7 @@ void rules_info_command(struct request *request) {
         reply_bulk_integer(out, info.reloads);
         return;
     }
-    reply_array(out, 2 * (9 + HOOK_COUNT));
+    reply_array(out, 2 * (10 + HOOK_COUNT));
     reply_bulk_string(out, "loaded");
     reply_bulk_string(out, "yes");
     reply_bulk_string(out, "version");
@@ -63,6 +63,10 @@ void rules_info_command(struct request *request) {
     reply_bulk_integer(out, info.reloads);
     reply_bulk_string(out, "reload_failures");
     reply_bulk_integer(out, info.reload_failures);
+    char staged[65] = "none";
+    rules_staged(staged, sizeof staged, NULL, 0);
+    reply_bulk_string(out, "staged");   /* RULES.STAGE's version, or none */
+    reply_bulk_string(out, staged);
     for (int h = 0; h < HOOK_COUNT; h++) {
         char text[COUNTERS_TEXT_MAX];
         const struct rules_hook_counters *c = &info.counters[h];

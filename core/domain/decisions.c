@@ -225,11 +225,20 @@ int decisions_prune_slice(long long days) {
     static const char sql[] =
         "DELETE FROM decisions WHERE id IN"
         " (SELECT id FROM (SELECT id, at FROM decisions ORDER BY id LIMIT ?2) WHERE at < ?1)";
+    static const char oldest[] = "SELECT at FROM decisions ORDER BY id LIMIT 1";
     struct call call = {.who = {.internal = 1}, .actor = "decisions", .status = CALL_OK};
+    int64_t cutoff = clock_now() - days * 86400;
+    /* Nothing old: no batch is opened for nothing. */
+    sqlite3_stmt *first = store_statement(oldest);
+    int found = call_row(&call, first);
+    if (found < 0) return -1;
+    int64_t at = found ? sqlite3_column_int64(first, 0) : 0;
+    if (found) sqlite3_reset(first);
+    if (!found || at >= cutoff) return 0;
     if (store_command_begin() != 0) return -1;
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, clock_now() - days * 86400);
+        sqlite3_bind_int64(statement, 1, cutoff);
         sqlite3_bind_int(statement, 2, DECISIONS_PRUNE_SLICE);
     }
     int failed = call_step(&call, statement) != 0;

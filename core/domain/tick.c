@@ -55,7 +55,7 @@ static void prune_decisions(void) {
     int deleted = decisions_prune_slice(settings->decision_retention_days);
     if (deleted < 0) log_error("decision log not pruned", "error=\"%s\"", store_error());
     if (deleted != DECISIONS_PRUNE_SLICE) pruning = 0;
-    if (deleted > 0) store_request_commit();
+    store_request_commit(); /* the slice opened the batch, deleting or not */
 }
 
 void tick_run(void) {

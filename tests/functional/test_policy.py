@@ -265,8 +265,10 @@ def test_replay_of_a_staged_sla_and_refund_change_matches_an_independent_count()
             p3 = [cid for cid in ids if intake_priority(c, cid) == "P3"]
             assert 0 < len(p3) < len(ids)
             now_approved = refunds.count(8000)          # 80.00: a supervisor's review before, approved now
+            assert as_map(c.call("RULES.INFO"))["staged"] == "none"
             version = c.call("RULES.STAGE", staged)
             assert isinstance(version, str) and len(version) == 64, version
+            assert as_map(c.call("RULES.INFO"))["staged"] == version
             live = as_map(c.call("RULES.INFO"))["version"]
             report = c.call("RULES.REPLAY")
             assert isinstance(report, list), report
