@@ -289,6 +289,12 @@ def test_replay_of_a_staged_sla_and_refund_change_matches_an_independent_count()
             first = c.call("RULES.REPLAY", "SINCE", T0, "UNTIL", T0 + 10 * DAY, "LIMIT", 1000)
             assert first[0].startswith("replayed 30 cases"), first[0]
             assert c.call("RULES.REPLAY", "LIMIT", 7)[0].startswith("replayed 7 cases")
+            # The connection waits for its report: what it pipelined after is answered after, in order;
+            # a write pipelined before (its reply held for the commit) comes first.
+            replies = c.pipeline([("CASE.NOTE", ids[0], "before the replay"), ("RULES.REPLAY", "LIMIT", 5),
+                                  ("PING",), ("CASE.NOTE", ids[0], "after the replay")])
+            assert replies[0] == "OK" and replies[1][0].startswith("replayed 5 cases"), replies
+            assert replies[2:] == ["PONG", "OK"], replies
             # Nothing was written, the running set is the same.
             assert as_map(c.call("RULES.INFO"))["version"] == live
             # Unstage, stage again: the same report.
