@@ -5,8 +5,11 @@
  * watching, calling a hook under its budgets (and the per-hook counters),
  * triage (classify then priority) and the sla, refund, escalate and
  * automations decisions returned as the typed structs of rules.h, RULES.EVAL
- * and RULES.INFO as data, the vocabulary checks and business time of the
- * running set.
+ * (one hook, or the intake pipeline as a dry run that tracks the line each
+ * decision was returned at) and RULES.INFO as data, the record of the last
+ * hook call for the decision log, the vocabulary checks and business time
+ * of the running set; and `staged` (RULES.STAGE's set, which decides only
+ * in replays, in the replay environment, logging nothing).
  *
  * Must never encode a reply (cmd/rules_cmd.c does), touch the store, or
  * name a policy (load.c's built-in table does).  Single-threaded: a reload

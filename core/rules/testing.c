@@ -3,8 +3,10 @@
  * Owns the test environment (the helpers' clock, spike counts, customer
  * facts and plugins answer from mock tables the tests fill with
  * mock_recent, mock_customer, mock_plugin and set_clock), the functions a
- * test file sees (decide, expect, and those mocks), and running every
- * test_* function of every test file in name order.
+ * test file sees (decide, expect, and those mocks), running every test_*
+ * function of every test file in name order (each result a line to the
+ * run's sink: stdout for --test-rules, the reply and the log for the
+ * gate), the coverage of a run (line hooks) and luacheck over a set.
  *
  * A tested set is loaded here, with this environment, and freed after its
  * run: it is never the daemon's running set, and nothing here reads or
