@@ -22,7 +22,7 @@ VERSION := 0.1.0
 PKGS    := lua5.4 sqlite3 libevent libcrypto
 
 BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev tzdata
-TEST_PACKAGES  := python3 redis-tools redis-server openssl python3-redis libhiredis-dev clang
+TEST_PACKAGES  := python3 redis-tools redis-server openssl python3-redis libhiredis-dev clang lua-check
 
 # Warnings are errors for development and CI; a packager whose compiler
 # warns about more may build with WERROR=0.
@@ -187,6 +187,7 @@ test: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/re
 	    $(PLUGIN_NAMES:%=build/sanitize/plugins/%.so) \
 	    $(patsubst $(BUILD)/%,build/sanitize/%,$(TEST_PLUGINS))
 	python3 tests/check_layers.py --objects build
+	luacheck --quiet --config .luacheckrc rules examples
 	@$(MAKE) --no-print-directory fuzz-build
 	python3 tests/run.py $(TEST_RUN_FLAGS) --fuzz $(TEST_FUZZ_SECONDS) --build build --build build/sanitize \
 	    --clients build $(TEST_ARGS)
@@ -202,6 +203,7 @@ bench: test-packages all $(TEST_PLUGINS)
 	bash tests/bench/deadlines.sh
 	python3 tests/bench/agents.py
 	python3 tests/bench/crashloop.py --rounds 100
+	python3 tests/bench/replay.py
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/redress

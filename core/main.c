@@ -20,6 +20,10 @@
 #include "domain/facts.h"
 #include "domain/tick.h"
 #include "cmd/client_cmd.h"
+#include "domain/replay.h"
+#include "lib/timeparse.h"
+#include "net/client.h"
+#include "cmd/request.h"
 #include "cmd/conn.h"
 #include "cmd/table.h"
 #include "lib/clock.h"
@@ -43,7 +47,8 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: redressd [--config FILE] [--bind ADDR] [--port N] [--data DIR] [--rules DIR]\n"
             "                [--plugins DIR] [--test-clock] [--version] [--help] [--SETTING VALUE ...]\n"
-            "       redressd --test-rules DIR   (run a rule set's tests, exit 1 on a failure)\n"
+            "       redressd --test-rules DIR [--coverage]   (run a rule set's tests and luacheck, exit 1 on a failure)\n"
+            "       redressd --replay DIR --data DATA [--since t] [--until t] [--limit n]   (a staged set's replay report)\n"
             "\n"
             "redress: an after-sales case engine speaking RESP2 (redis-cli, telnet, client libraries).\n"
             "Every setting of the config file (key = value) is also a flag; flags win.\n\n"
@@ -68,6 +73,12 @@ static int apply_flags(struct config *config, int argc, char **argv) {
         }
         if (!strcmp(flag, "--test-rules")) {
             i++; /* handled in main */
+            continue;
+        }
+        if (!strcmp(flag, "--coverage")) continue; /* with --test-rules, handled in main */
+        if (!strcmp(flag, "--replay") || !strcmp(flag, "--since") || !strcmp(flag, "--until") ||
+            !strcmp(flag, "--limit")) {
+            i++; /* redressd --replay, handled in main */
             continue;
         }
         if (!strcmp(flag, "--test-clock")) {
@@ -114,7 +125,66 @@ static int wire(const struct config *config) {
     commands_set_hello_modules(plugins_hello);
     commands_set_plugin_list(plugin_list_command);
     commands_set_config(config);
+    /* RULES.REPLAY: its parked reply, the helpers of its staged set */
+    request_set_parked_answerer(client_answer_parked);
+    replay_init();
     return 0;
+}
+
+static void print_report(void *context, const char *const *lines, int count, const char *error) {
+    int *status = context;
+    if (error) {
+        fprintf(stderr, "redressd: replay: %s\n", error);
+        *status = 1;
+        return;
+    }
+    for (int i = 0; i < count; i++) printf("%s\n", lines[i]);
+    *status = 0;
+}
+
+/* redressd --replay DIR --data DATA [--since t] [--until t] [--limit n]:
+ * RULES.STAGE DIR and RULES.REPLAY's report, over the data directory's
+ * database opened read-only, without a daemon. */
+static int offline_replay(const struct config *config, const char *directory, int argc, char **argv) {
+    struct replay_options options = {0, 0, 0};
+    for (int i = 1; i + 1 < argc; i++) {
+        int64_t *instant = !strcmp(argv[i], "--since") ? &options.since : !strcmp(argv[i], "--until") ? &options.until
+                                                                                                       : NULL;
+        if (instant) {
+            const char *why = timeparse_instant(argv[i + 1], strlen(argv[i + 1]), instant);
+            char *end;
+            long long number = strtoll(argv[i + 1], &end, 10);
+            if (*end == '\0' && number >= 0) *instant = number;
+            else if (why) {
+                fprintf(stderr, "redressd: %s '%s': %s\n", argv[i], argv[i + 1], why);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--limit")) {
+            options.limit = strtoll(argv[i + 1], NULL, 10);
+        }
+    }
+    if (options.until && options.since >= options.until) {
+        fprintf(stderr, "redressd: --since must be before --until\n");
+        return 2;
+    }
+    char error[4096];
+    log_set_level(LOG_WARN);
+    if (store_open_read_only(config->data, error, sizeof error) != 0) {
+        fprintf(stderr, "redressd: %s\n", error);
+        return 2;
+    }
+    replay_init();
+    int status = 1;
+    if (rules_stage(directory, error, sizeof error) != 0) {
+        fprintf(stderr, "redressd: not staged: %s\n", error);
+    } else {
+        struct call call = {.who = {.internal = 1}, .actor = "replay", .status = CALL_OK};
+        if (replay_run(&call, &options, print_report, &status) != 0)
+            fprintf(stderr, "redressd: replay: %s\n", call.message);
+    }
+    rules_unload();
+    store_close();
+    return status;
 }
 
 int main(int argc, char **argv) {
@@ -146,10 +216,14 @@ int main(int argc, char **argv) {
             return 2;
         }
         log_set_level(LOG_WARN); /* rule tests keep their own clock (set_clock) */
-        int failed = rules_run_tests(argv[i + 1], 1);
+        int coverage = 0;
+        for (int k = 1; k < argc; k++) coverage |= strcmp(argv[k], "--coverage") == 0;
+        int failed = rules_run_tests(argv[i + 1], 1, coverage);
         rules_unload();
         return failed == 0 ? 0 : 1;
     }
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--replay") == 0) return offline_replay(&config, argv[i + 1], argc, argv);
     int level = log_level_parse(config.log_level);
     if (level < 0) {
         fprintf(stderr, "redressd: log_level must be debug, info, warn or error\n");
@@ -202,7 +276,6 @@ int main(int argc, char **argv) {
     if (agents_bootstrap(config.data) != 0) goto done;
     tick_configure(&config);
     cases_warm_counters();
-    cases_prune_decisions(config.decision_retention_days);
     /* Re-arm every running clock; those that passed while we were down fire
      * now, once, in deadline order, before any client is served. */
     deadlines_configure((int)config.sla_warning_percent);
@@ -232,6 +305,7 @@ int main(int argc, char **argv) {
     status = 0;
     log_info("stopped", NULL);
 done:
+    replay_cancel();
     server_free();
     tick_free();
     plugins_shutdown();

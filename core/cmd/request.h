@@ -80,6 +80,10 @@ struct connection_ops {
      * of its named arguments, the handler, request_finish), inside EXEC's
      * savepoint; request->failed tells how it went. */
     void (*run_queued)(void *connection, struct request *request);
+    /* The reply comes later (RULES.REPLAY): the connection reads and runs
+     * nothing more until request_answer_parked(ticket, reply) gives it.
+     * Returns the ticket (never 0). */
+    uint64_t (*park)(void *connection);
 };
 
 /* CLIENT KILL's filter: every field set must match (id 0, NULL: any). */
@@ -100,6 +104,7 @@ struct request {
     void *connection;              /* the connection it came on; NULL for internal requests */
     const struct connection_ops *connection_ops;
     int failed;                    /* set by request_error() and request_finish() */
+    int parked;                    /* the handler parked the connection: no reply now */
 };
 
 /* Writes "-CODE message" as the reply and marks the request failed. */
@@ -116,6 +121,15 @@ int request_id(struct request *request, int i, const char *what, int64_t *id);
 int request_signed(const struct request *request, int i, long long *value);
 /* 1 if argument i equals text, ignoring ASCII case. */
 int request_argument_is(const struct request *request, int i, const char *text);
+
+/* Parks the request's connection (connection_ops->park): its reply comes
+ * later, through request_answer_parked.  The ticket, or 0 with an error
+ * replied when the request has no connection to wait on. */
+uint64_t request_park(struct request *request);
+/* The reply of a parked request; a connection gone meanwhile drops it.
+ * The answerer (net/client.c) is registered at start (main.c wire()). */
+void request_answer_parked(uint64_t ticket, struct evbuffer *reply);
+void request_set_parked_answerer(void (*answer)(uint64_t ticket, struct evbuffer *reply));
 
 /* After the handler (server, plugin reports): a domain failure the handler
  * left unanswered (nothing written to the reply since reply_length_before)

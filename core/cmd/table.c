@@ -20,7 +20,9 @@
 #include "cmd/case_cmd.h"
 #include "cmd/client_cmd.h"
 #include "cmd/conn.h"
+#include "cmd/explain_cmd.h"
 #include "cmd/rules_cmd.h"
+#include "cmd/replay_cmd.h"
 #include "cmd/queue_cmd.h"
 #include "cmd/refund_cmd.h"
 #include "cmd/reply.h"
@@ -260,6 +262,9 @@ static const struct command command_table[] = {
     {"CASE.HISTORY",     2, 2, R, case_history_command, "id", ALL, {CASE_AT(1)},
      DOC("Returns a case's events, oldest first", "O(N) where N is the number of the case's events", "case",
          ARGS(CASE_ID))},
+    {"CASE.EXPLAIN",     2, 2, R, case_explain_command, "id", ALL, {CASE_AT(1)},
+     DOC("Lists the decisions of a case in order: hook, rule-set version, inputs, output, reason, duration",
+         "O(N) where N is the number of the case's decisions", "case", ARGS(CASE_ID))},
     {"CASE.LIST",        1, -1, R, case_list_command,
      "[STATE s] [QUEUE q] [ASSIGNEE a] [PRIORITY p] [BREACHED] [LIMIT n] [AFTER id]", ALL, NONE,
      DOC("Lists case summaries by state, queue, assignee or priority, ascending id, a page at a time",
@@ -323,6 +328,9 @@ static const struct command command_table[] = {
      DOC("Executes a failed refund again, with the same idempotency key", "O(1)", "refund", ARGS(REFUND_ID))},
     {"REFUND.GET",       2, 2, R, refund_get_command, "id", ALL, {REFUND_AT(1)},
      DOC("Returns a refund as field/value pairs", "O(1)", "refund", ARGS(REFUND_ID))},
+    {"REFUND.EXPLAIN",   2, 2, R, refund_explain_command, "id", ALL, {REFUND_AT(1)},
+     DOC("Lists the decisions about a refund in order, as CASE.EXPLAIN does for a case", "O(N) where N is the "
+         "number of the refund's decisions", "refund", ARGS(REFUND_ID))},
     {"REFUND.LIST",      2, 2, R, refund_list_command, "case", ALL, {CASE_AT(1)},
      DOC("Returns a case's refunds", "O(N) where N is the number of the case's refunds", "refund",
          ARGS(ARG("case", INTEGER, 0)))},
@@ -359,10 +367,22 @@ static const struct command command_table[] = {
     {"RULES.INFO",       1, 1, 0, rules_info_command, "", S | D, NONE,
      DOC("Tells the running rule set: version, files, hooks, and per hook calls, errors and time", "O(1)",
          "rules", NO_ARGS)},
-    {"RULES.EVAL",       2, 130, R, rules_eval_command, "hook [field value ...]", S | D, NONE,
-     DOC("Runs one hook on the given case fields and replies its checked decision; writes nothing", "O(1)",
+    {"RULES.EVAL",       2, 130, R, rules_eval_command, "hook|TRIAGE [field value ...]", S | D, NONE,
+     DOC("Runs one hook (or TRIAGE: classify, priority, sla and escalate at open) on the given case fields and "
+         "replies the checked decisions; writes nothing", "O(1)",
          "rules", ARGS(ARG("hook", STRING, 0),
                        BLOCK("data", OPT | MANY, ARG("field", STRING, 0), ARG("value", STRING, 0))))},
+    {"RULES.STAGE",      2, 2, N, rules_stage_command, "dir", D, NONE,
+     DOC("Loads a rule set beside the running one (its tests must pass), for RULES.REPLAY and RULES.PROMOTE",
+         "O(N) where N is the size of the rule set", "rules", ARGS(ARG("dir", STRING, 0)))},
+    {"RULES.REPLAY",     1, 7, N, rules_replay_command, "[SINCE t] [UNTIL t] [LIMIT n]", S | D, NONE,
+     DOC("Re-decides past cases with the staged rule set and replies what would change", "O(N) where N is the "
+         "number of cases replayed", "rules",
+         ARGS(OPTION("SINCE", "t", STRING), OPTION("UNTIL", "t", STRING), OPTION("LIMIT", "n", INTEGER)))},
+    {"RULES.PROMOTE",    1, 1, N, rules_promote_command, "", D, NONE,
+     DOC("Makes the staged rule set the running one (as a reload does)", "O(1)", "rules", NO_ARGS)},
+    {"RULES.UNSTAGE",    1, 1, N, rules_unstage_command, "", D, NONE,
+     DOC("Drops the staged rule set", "O(1)", "rules", NO_ARGS)},
     {"PLUGIN.LIST",      1, 1, 0, list_plugins_command, "", S | D, NONE,
      DOC("Lists the loaded plugins with their commands, functions, events and roles", "O(N) where N is the "
          "number of plugins", "plugin", NO_ARGS)},

@@ -19,6 +19,7 @@
 #include "domain/deadlines.h"
 #include "domain/case.h"
 #include "domain/clocks.h"
+#include "domain/decisions.h"
 #include "domain/events.h"
 #include "lib/clock.h"
 #include "lib/detail.h"
@@ -455,8 +456,12 @@ struct clock_row {
 static int recompute_case(struct call *call, const struct clock_row *clocks, int count,
                           const struct rules_field *fields, int field_count) {
     struct rules_sla sla;
-    if (rules_sla(fields, field_count, &sla) != 0) return 0; /* no decision: keep the clocks as they are */
+    int decided = rules_sla(fields, field_count, &sla) == 0;
+    /* The decision log keeps a reload's sla decision when it failed or
+     * re-timed a clock (not one row per open case per reload). */
+    if (!decided) return count > 0 ? decisions_record_hook(call, clocks[0].case_id, 0, HOOK_SLA, NULL, "reload") : 0;
     int64_t now = clock_now();
+    int retimed = 0;
     for (int i = 0; i < count; i++) {
         const struct clock_row *row = &clocks[i];
         int kind = deadline_kind_parse(row->kind, strlen(row->kind));
@@ -503,6 +508,15 @@ static int recompute_case(struct call *call, const struct clock_row *clocks, int
         if (add_event(call, row->case_id, "deadline_recomputed", &detail) != 0 || clocks_touch_batch(call) != 0)
             return -1;
         if (row->running && clocks_heap_set(call, row->id, warned ? due : warn) != 0) return -1;
+        retimed++;
+    }
+    if (retimed) {
+        union rules_decision *applied = malloc(sizeof *applied);
+        if (applied == NULL) return call_fail(call, CALL_ERR, "out of memory");
+        applied->sla = sla;
+        int logged = decisions_record_hook(call, clocks[0].case_id, 0, HOOK_SLA, applied, "reload");
+        free(applied);
+        if (logged != 0) return -1;
     }
     return count > 0 ? case_refresh_next_due(call, clocks[0].case_id) : 0;
 }

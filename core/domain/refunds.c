@@ -25,6 +25,7 @@
 #include "domain/refunds.h"
 #include "domain/agents.h"
 #include "domain/case.h"
+#include "domain/decisions.h"
 #include "domain/events.h"
 #include "domain/orders.h"
 #include "lib/clock.h"
@@ -34,6 +35,7 @@
 #include "store/store.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ACTOR_SHOWN 64           /* of who decided, in a refund event */
@@ -280,6 +282,24 @@ static void decide(const struct case_row *row, const struct refund_ask *ask, int
     snprintf(decision->reason, sizeof decision->reason, "no rule decided: a supervisor reviews");
 }
 
+/* The refund hook's decision in the decision log (when a rule ran), with
+ * the request's facts as its inputs. */
+static int log_decision(struct call *call, int64_t case_id, int64_t id, const struct refund_ask *ask, int64_t paid,
+                        const char *currency, int64_t amount, const struct rules_refund *decision) {
+    if (!rules_last_call()->called) return 0;
+    struct detail inputs = DETAIL_INIT;
+    detail_add_integer(&inputs, "refund_amount", amount);
+    detail_add_string(&inputs, "refund_kind", ask->kind);
+    detail_add_integer(&inputs, "amount", paid);
+    detail_add_string(&inputs, "currency", currency);
+    union rules_decision *applied = malloc(sizeof *applied);
+    if (applied == NULL) return call_fail(call, CALL_ERR, "out of memory");
+    applied->refund = *decision;
+    int status = decisions_record_hook(call, case_id, id, HOOK_REFUND, applied, inputs.text);
+    free(applied);
+    return status;
+}
+
 int refunds_request(struct call *call, int64_t case_id, const struct refund_ask *ask, int64_t *id) {
     struct case_row row;
     if (case_load(call, case_id, 0, &row) != 0) return -1;
@@ -360,6 +380,7 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
     }
     if (call_step(call, statement) != 0) return -1;
     *id = sqlite3_last_insert_rowid(store_database());
+    if (log_decision(call, case_id, *id, ask, paid, currency, amount, &decision) != 0) return -1;
     struct detail detail = DETAIL_INIT;
     detail_add_integer(&detail, "refund", *id);
     detail_add_integer(&detail, "amount", amount);

@@ -66,7 +66,7 @@ static const struct setting settings[] = {
     INTEGER_SETTING(rules_call_memory, "8388608", 65536, 1LL << 34, "memory one hook call may add, bytes"),
     INTEGER_SETTING(rules_instructions, "10000000", 1000, 1LL << 40, "instruction budget of one hook call"),
     INTEGER_SETTING(rules_time_ms, "200", 1, 600000, "time budget of one hook call, milliseconds"),
-    {"rules_require_tests", SETTING_BOOLEAN, offsetof(struct config, rules_require_tests), 0, "no", 0, 1,
+    {"rules_require_tests", SETTING_BOOLEAN, offsetof(struct config, rules_require_tests), 0, "yes", 0, 1,
      "a rule set loads only if its own tests (RULES/tests) pass"},
     INTEGER_SETTING(sla_warning_percent, "75", 1, 99, "a deadline warns at this percent of its target"),
     {"rules_watch", SETTING_BOOLEAN, offsetof(struct config, rules_watch), 0, "no", 0, 1,

@@ -66,6 +66,7 @@ static void client_execute(struct client *client) {
     request.connection = client;
     request.connection_ops = &client_ops;
     request.failed = 0;
+    request.parked = 0;
     request.call.who.agent = client->agent[0] ? client->agent : NULL;
     request.call.who.role = client->role;
     request.call.who.queues = client->agent_queues;
@@ -131,7 +132,7 @@ static void client_execute(struct client *client) {
     reply_set_protocol(2);
     connections.executing = NULL;
 
-    if (hold) client_hold(client);
+    if (hold && !request.parked) client_hold(client); /* a parked reply is held when it comes, if need be */
 }
 
 /* Feeds one chunk of input to the parser, running each command as it
@@ -387,6 +388,34 @@ static void client_auth_failed(void *connection, const char *agent, size_t agent
     if (turn > now) client_pause(client, turn);
 }
 
+/* ------------------------------------------------------ parked replies */
+
+/* RULES.REPLAY: nothing more is read or run until the reply comes. */
+static uint64_t client_park(void *connection) {
+    struct client *client = connection;
+    client->parked = 1;
+    client->paused = 1;
+    client->resume_ms = INT64_MAX;   /* no timer, no DEBUG.CLOCK ends it: only the reply */
+    event_del(client->read_event);
+    return client->id;
+}
+
+void client_answer_parked(uint64_t ticket, struct evbuffer *reply) {
+    struct client *client = connections.all;
+    while (client && client->id != ticket) client = client->next;
+    if (client == NULL || !client->parked || client->closing) return; /* gone: the reply is dropped */
+    client->parked = 0;
+    /* After the replies held for a commit, if any: in order. */
+    if (client->held_count > 0) {
+        evbuffer_add_buffer(client->held, reply);
+        client_hold(client);
+    } else {
+        evbuffer_add_buffer(client->output, reply);
+    }
+    client->resume_ms = 0;
+    client_resume(client); /* runs what waited, reads again, flushes (and may free the client) */
+}
+
 /* ------------------------------------------------------ connection_ops */
 
 static uint64_t client_id(void *connection) { return ((struct client *)connection)->id; }
@@ -469,4 +498,5 @@ static const struct connection_ops client_ops = {
     .monitor = client_monitor,
     .transaction = client_transaction,
     .run_queued = client_run_queued,
+    .park = client_park,
 };

@@ -65,7 +65,8 @@ struct client {
     char agent_queues[CLIENT_QUEUES_BYTES];
     int auth_failures;
     struct event *pause_event;      /* lazily made: fires when a pause may be over */
-    int paused;                     /* input waits until resume_ms (failed AUTHs) */
+    int paused;                     /* input waits until resume_ms (failed AUTHs, a parked request) */
+    int parked;                     /* a request waits for its reply (RULES.REPLAY) */
     int auth_waiting;               /* the parsed AUTH waits for its address's turn */
     int64_t resume_ms;              /* clock_monotonic_ms() the pause lasts until */
     struct evbuffer *stash;         /* input read before the pause, unparsed (one read at most) */

@@ -213,6 +213,18 @@ const char *const store_migrations[] = {
     "DROP INDEX cases_claimable;"
     "CREATE INDEX cases_claimable ON cases(priority, coalesce(next_due, 9223372036854775807), id)"
     " WHERE assignee IS NULL AND (state = 'new' OR state = 'open' OR state = 'pending_internal');",
+    /* 13: the complete decision log.  Every deciding hook call is a row:
+     * the refund it decided (refund_id), the inputs that mattered in a
+     * compact logfmt form ("intake" for the case's own intake fields, which
+     * its row keeps), the output and the reason apart.  CASE.EXPLAIN and
+     * RULES.REPLAY read a case's rows in order (decisions_by_case); pruning
+     * walks the oldest rows by id in slices, so the index by time goes: one
+     * index per row, as before, keeps intake's cost. */
+    "ALTER TABLE decisions ADD COLUMN refund_id INTEGER;"
+    "ALTER TABLE decisions ADD COLUMN inputs TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE decisions ADD COLUMN reason TEXT NOT NULL DEFAULT '';"
+    "DROP INDEX decisions_by_time;"
+    "CREATE INDEX decisions_by_case ON decisions(case_id, id);",
 };
 #define MIGRATION_COUNT ((int)(sizeof store_migrations / sizeof store_migrations[0]))
 

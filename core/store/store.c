@@ -144,6 +144,39 @@ static void tighten_modes(void) {
 }
 
 
+int store_open_read_only(const char *dir, char *error, size_t error_size) {
+    char directory[PATH_MAX];
+    if (realpath(dir, directory) == NULL) {
+        snprintf(error, error_size, "data directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    snprintf(store_path, sizeof store_path, "%s/redress.db", directory);
+    int rc = sqlite3_open_v2(store_path, &store_db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(error, error_size, "database %s: cannot open read-only: %s", store_path,
+                 store_db ? sqlite3_errmsg(store_db) : sqlite3_errstr(rc));
+        sqlite3_close(store_db);
+        store_db = NULL;
+        return -1;
+    }
+    sqlite3_extended_result_codes(store_db, 1);
+    sqlite3_busy_timeout(store_db, 5000);
+    /* Only a database this redressd wrote: the columns read are this schema's. */
+    sqlite3_stmt *statement = NULL;
+    int version = -1;
+    if (sqlite3_prepare_v2(store_db, "SELECT max(version) FROM schema_version", -1, &statement, NULL) == SQLITE_OK &&
+        sqlite3_step(statement) == SQLITE_ROW)
+        version = sqlite3_column_int(statement, 0);
+    sqlite3_finalize(statement);
+    if (version != STORE_SCHEMA_VERSION) {
+        snprintf(error, error_size, "database %s: schema version %d, this redressd reads %d (run the daemon once "
+                 "to migrate it)", store_path, version, STORE_SCHEMA_VERSION);
+        store_close();
+        return -1;
+    }
+    return 0;
+}
+
 int store_open(const char *dir, const char *sync, char *error, size_t error_size) {
     char directory[PATH_MAX], reason[768] = "";
     if (strcmp(sync, "full") != 0 && strcmp(sync, "normal") != 0) {

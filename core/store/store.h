@@ -32,6 +32,9 @@ struct event_base;
  * schema.  sync is "full" or "normal".  Returns 0, or -1 with a message
  * naming the file in error. */
 int store_open(const char *dir, const char *sync, char *error, size_t error_size);
+/* Opens DIR/redress.db read-only (redressd --replay): nothing is created,
+ * migrated or written; the schema must be this redressd's.  0, or -1. */
+int store_open_read_only(const char *dir, char *error, size_t error_size);
 /* Commits nothing: an open batch must be committed (or is rolled back). */
 void store_close(void);
 

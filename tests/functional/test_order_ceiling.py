@@ -295,6 +295,10 @@ def test_migration_keeps_each_orders_first_amount_and_names_the_cases_that_disag
         # Back to schema 10, with cases that disagree as the old intake let them
         db = sqlite3.connect(os.path.join(d.data, "redress.db"))
         db.executescript("DROP TABLE orders; DELETE FROM schema_version WHERE version >= 11;"
+                         # migration 13 (the decision log's columns) undone too
+                         "DROP INDEX decisions_by_case; CREATE INDEX decisions_by_time ON decisions(at);"
+                         "ALTER TABLE decisions DROP COLUMN refund_id; ALTER TABLE decisions DROP COLUMN inputs;"
+                         "ALTER TABLE decisions DROP COLUMN reason;"
                          "UPDATE cases SET order_id = 'O-7' WHERE id IN (%d, %d);" % (big, dollars))
         db.close()
         d.log_lines = []

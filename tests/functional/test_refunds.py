@@ -206,7 +206,11 @@ def test_committed_totals_follow_every_transition_and_survive_migration():
                          "DROP TRIGGER refunds_committed_delete; DROP TABLE order_refund_totals;"
                          "CREATE INDEX refunds_committed ON refunds(order_id, amount)"
                          " WHERE state IN ('approved', 'executing', 'succeeded');"
-                         "DROP TABLE orders; DELETE FROM schema_version WHERE version >= 10;")
+                         "DROP TABLE orders; DELETE FROM schema_version WHERE version >= 10;"
+                         # migration 13 (the decision log's columns) undone too
+                         "DROP INDEX decisions_by_case; CREATE INDEX decisions_by_time ON decisions(at);"
+                         "ALTER TABLE decisions DROP COLUMN refund_id; ALTER TABLE decisions DROP COLUMN inputs;"
+                         "ALTER TABLE decisions DROP COLUMN reason;")
         db.close()
         d.log_lines = []
         d.start()
