@@ -370,7 +370,7 @@ static const struct command command_table[] = {
     {"RULES.EVAL",       2, 130, R, rules_eval_command, "hook|TRIAGE [field value ...]", S | D, NONE,
      DOC("Runs one hook (or TRIAGE: classify, priority, sla and escalate at open) on the given case fields and "
          "replies the checked decisions; writes nothing", "O(1)",
-         "rules", ARGS(ARG("hook", STRING, 0),
+         "rules", ARGS(ONEOF("what", 0, ARG("hook", STRING, 0), WORD("TRIAGE", 0)),
                        BLOCK("data", OPT | MANY, ARG("field", STRING, 0), ARG("value", STRING, 0))))},
     {"RULES.STAGE",      2, 2, N, rules_stage_command, "dir", D, NONE,
      DOC("Loads a rule set beside the running one (its tests must pass), for RULES.REPLAY and RULES.PROMOTE",
