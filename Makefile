@@ -16,9 +16,9 @@ BUILD   ?= build
 CC      ?= cc
 
 VERSION := 0.1.0
-PKGS    := lua5.4 sqlite3 libevent libcrypto
+PKGS    := lua5.4 sqlite3 libevent libcrypto jansson
 
-BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev tzdata
+BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev libjansson-dev tzdata
 TEST_PACKAGES  := python3 redis-tools redis-server openssl
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

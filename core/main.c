@@ -29,6 +29,7 @@
 #include "rules/rules.h"
 #include "net/connections.h"
 #include "net/server.h"
+#include "http/http.h"
 #include "store/store.h"
 
 #include <event2/event.h>
@@ -224,12 +225,16 @@ int main(int argc, char **argv) {
         log_error("cannot start the tick", NULL);
         goto done;
     }
+    /* The HTTP port (when set) before the RESP one: "listening port=N"
+     * stays the last line of the start. */
+    if (http_listen(base, &config) != 0) goto done;
     if (server_listen() != 0) goto done;
     store_integrity_start(base);
     server_run();
     status = 0;
     log_info("stopped", NULL);
 done:
+    http_free();
     server_free();
     tick_free();
     plugins_shutdown();

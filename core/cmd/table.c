@@ -183,6 +183,7 @@ static const struct command command_table[] = {
     {"REFUND.RETRY",     2, 2, W, refund_retry_command, "id", F | D, {REFUND_AT(1)}},
     {"REFUND.GET",       2, 2, R, refund_get_command, "id", ALL, {REFUND_AT(1)}},
     {"REFUND.LIST",      2, 2, R, refund_list_command, "case", ALL, {CASE_AT(1)}},
+    {"REFUND.FIND",      1, 7, R, refund_find_command, "[STATE s] [LIMIT n] [AFTER id]", ALL, NONE},
     {"CASE.SURVEY",      3, 4, W, case_survey_command, "id score(1-5) [comment]", A | S | D, {CASE_AT(1)}},
     {"EVENTS.SUBSCRIBE", 1, 33, U, events_subscribe_command, "[queue ...]", ALL, {QUEUES_FROM(1)}},
     {"SUBSCRIBE",        1, 33, U, events_subscribe_command, "[queue ...]", ALL, {QUEUES_FROM(1)}},
