@@ -19,7 +19,7 @@ VERSION := 0.1.0
 PKGS    := lua5.4 sqlite3 libevent libcrypto jansson
 
 BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev libjansson-dev tzdata
-TEST_PACKAGES  := python3 redis-tools redis-server openssl
+TEST_PACKAGES  := python3 redis-tools redis-server openssl prometheus
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wno-format-nonliteral

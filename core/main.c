@@ -18,8 +18,10 @@
 #include "domain/deadlines.h"
 #include "domain/events.h"
 #include "domain/facts.h"
+#include "domain/figures.h"
 #include "domain/tick.h"
 #include "cmd/conn.h"
+#include "cmd/metrics_cmd.h"
 #include "cmd/table.h"
 #include "lib/clock.h"
 #include "lib/config.h"
@@ -109,6 +111,8 @@ static int wire(void) {
     orders_set_source(&plugin_orders);
     /* events, agents, commands: the fronts above */
     if (events_listen(plugins_events_listener()) != 0) return -1;
+    if (events_listen(figures_events_listener()) != 0) return -1;
+    metrics_set_command_counts(commands_each_count);
     agents_on_disabled(connections_drop_agent);
     commands_set_info_sections(server_info, plugins_info);
     commands_set_hello_modules(plugins_hello);

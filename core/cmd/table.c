@@ -15,6 +15,7 @@
 #include "domain/agents.h"
 #include "cmd/case_cmd.h"
 #include "cmd/conn.h"
+#include "cmd/metrics_cmd.h"
 #include "cmd/rules_cmd.h"
 #include "cmd/queue_cmd.h"
 #include "cmd/refund_cmd.h"
@@ -28,6 +29,8 @@
 #include <string.h>
 #include <strings.h>
 
+/* Built-in commands at most (their call counters). */
+#define COMMAND_TABLE_ROOM 128
 /* How much of an unknown command's name its error repeats. */
 #define UNKNOWN_NAME_SHOWN 40
 
@@ -66,8 +69,19 @@ static int subscribed(const struct request *request) {
            request->connection_ops->subscribed(request->connection);
 }
 
+/* Calls per built-in command (by its index in command_table), and of
+ * every registered command together: /metrics' commands by name. */
+static long long command_calls[COMMAND_TABLE_ROOM];
+static long long registered_calls;
+static size_t command_index(const struct command *command);
+
 int commands_check(struct request *request, const struct command *command, int auth_on) {
     const struct caller *who = &request->call.who;
+    if (command) {
+        size_t index = command_index(command);
+        if (index < COMMAND_TABLE_ROOM) command_calls[index]++;
+        else registered_calls++;
+    }
     if (command && auth_on && who->agent == NULL && !(command->roles & COMMAND_PUBLIC)) {
         request_error(request, "NOAUTH", "authentication required: AUTH agent token");
     } else if (command && !(command->roles & COMMAND_PUBLIC) && auth_on && !(command->roles & who->role)) {
@@ -190,6 +204,7 @@ static const struct command command_table[] = {
     {"EVENTS.UNSUBSCRIBE", 1, -1, U, events_unsubscribe_command, "", ALL, NONE},
     {"UNSUBSCRIBE",      1, -1, U, events_unsubscribe_command, "", ALL, NONE},
     {"STATS",            1, 1, R, stats_command, "", S | F | D, NONE},
+    {"METRICS",          1, 1, R, metrics_command, "", S | F | D, NONE},
     {"AGENT.ADD",        3, 5, W, agent_add_command, "name role [QUEUES q,...]", D, NONE},
     {"AGENT.LIST",       1, 1, R, agent_list_command, "", S | D, NONE},
     {"AGENT.DISABLE",    2, 2, W, agent_disable_command, "name", D, NONE},
@@ -234,6 +249,22 @@ static void debug_commands_command(struct request *request) {
     reply_array(request->reply, request->argc - 1);
     for (int i = 1; i < request->argc; i++)
         describe_command(request->reply, commands_lookup(request->argv[i], request->argvlen[i]));
+}
+
+_Static_assert(sizeof command_table / sizeof command_table[0] <= COMMAND_TABLE_ROOM, "room to count every command");
+
+/* Its index in command_table, or COMMAND_TABLE_ROOM for a registered one. */
+static size_t command_index(const struct command *command) {
+    uintptr_t at = (uintptr_t)command, first = (uintptr_t)&command_table[0];
+    size_t count = sizeof command_table / sizeof command_table[0];
+    if (at < first || at >= first + count * sizeof command_table[0]) return COMMAND_TABLE_ROOM;
+    return (at - first) / sizeof command_table[0];
+}
+
+void commands_each_count(void (*visit)(void *context, const char *name, long long calls), void *context) {
+    for (size_t i = 0; i < sizeof command_table / sizeof command_table[0]; i++)
+        visit(context, command_table[i].name, command_calls[i]);
+    visit(context, "(plugin)", registered_calls);
 }
 
 /* Built-in commands by name: an open-addressing table over the upper-cased

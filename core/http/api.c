@@ -371,6 +371,60 @@ static void act_on_case(struct http_exchange *exchange, const char *id, const ch
 
 /* ------------------------------------------------------------ routes */
 
+/* GET /metrics: METRICS (supervisors, finance, admins) and the HTTP
+ * front's own counters, as Prometheus text. */
+static void metrics(struct http_exchange *exchange) {
+    struct evbuffer *reply = evbuffer_new();
+    char *argv[] = {(char *)"METRICS"};
+    size_t argvlen[] = {7};
+    if (reply == NULL) {
+        http_answer_error(exchange, "ERR", "out of memory");
+        return;
+    }
+    http_command(exchange, reply, 1, argv, argvlen);
+    size_t len = evbuffer_get_length(reply);
+    const char *text = (const char *)evbuffer_pullup(reply, -1);
+    const char *body = text && len > 0 && text[0] == '$' ? memchr(text, '\n', len) : NULL;
+    if (body == NULL) {
+        int is_error = 0;
+        json_t *error = json_from_resp(text ? text : "", len, &is_error);
+        evbuffer_free(reply);
+        const char *code = is_error ? json_string_value(json_object_get(error, "error")) : NULL;
+        if (code) http_answer(exchange, http_status_of(code), error);
+        else {
+            json_decref(error);
+            http_answer_error(exchange, "ERR", "METRICS: unreadable reply");
+        }
+        return;
+    }
+    body++;
+    size_t body_len = len - (size_t)(body - text) - 2;   /* the bulk's CRLF */
+    struct evbuffer *page = evbuffer_new();
+    if (page == NULL || evbuffer_add(page, body, body_len) != 0) {
+        evbuffer_free(reply);
+        if (page) evbuffer_free(page);
+        http_answer_error(exchange, "ERR", "out of memory");
+        return;
+    }
+    evbuffer_free(reply);
+    const struct http_counters *c = &http_counters;
+    evbuffer_add_printf(page,
+                        "# HELP redress_http_requests_total HTTP requests received.\n"
+                        "# TYPE redress_http_requests_total counter\nredress_http_requests_total %lld\n"
+                        "# HELP redress_http_connections HTTP connections open now.\n"
+                        "# TYPE redress_http_connections gauge\nredress_http_connections %lld\n"
+                        "# HELP redress_http_connections_refused_total HTTP connections refused at http_max_connections.\n"
+                        "# TYPE redress_http_connections_refused_total counter\n"
+                        "redress_http_connections_refused_total %lld\n"
+                        "# HELP redress_http_auth_failures_total Wrong bearer tokens.\n"
+                        "# TYPE redress_http_auth_failures_total counter\nredress_http_auth_failures_total %lld\n"
+                        "# HELP redress_http_throttled_total Requests refused while their address owed a delay.\n"
+                        "# TYPE redress_http_throttled_total counter\nredress_http_throttled_total %lld\n",
+                        c->requests, c->connections, c->refused_connections, c->auth_failures, c->throttled);
+    http_send_text(exchange, 200, "text/plain; version=0.0.4; charset=utf-8", page);
+    evbuffer_free(page);
+}
+
 int api_is_public(const char *path) { return strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0; }
 
 static void ready(struct http_exchange *exchange) {
@@ -416,6 +470,9 @@ void api_route(struct http_exchange *exchange, const char *path) {
         else wrong_method(exchange, "GET");
     } else if (strcmp(path, "/api/stats") == 0) {
         if (get) get_list(exchange, "STATS", NULL);
+        else wrong_method(exchange, "GET");
+    } else if (strcmp(path, "/metrics") == 0) {
+        if (get) metrics(exchange);
         else wrong_method(exchange, "GET");
     } else if (strcmp(path, "/api/refunds") == 0) {
         if (get) list_refunds(exchange);

@@ -20,6 +20,9 @@
 #include <string.h>
 
 #define HTTP_MESSAGE_MAX 1024
+#define JSON_TYPE "application/json; charset=utf-8"
+
+struct http_counters http_counters;
 
 int http_status_of(const char *code) {
     static const struct { const char *code; int status; } map[] = {
@@ -56,12 +59,13 @@ static const char *reason_of(int status) {
 struct held_answer {
     struct evhttp_request *request;
     int status;
+    const char *content_type;
     struct evbuffer *body;
 };
 
-void http_send(struct evhttp_request *request, int status, struct evbuffer *body) {
+void http_send(struct evhttp_request *request, int status, const char *content_type, struct evbuffer *body) {
     struct evkeyvalq *headers = evhttp_request_get_output_headers(request);
-    evhttp_add_header(headers, "Content-Type", "application/json; charset=utf-8");
+    evhttp_add_header(headers, "Content-Type", content_type);
     evhttp_add_header(headers, "Cache-Control", "no-store");
     evhttp_add_header(headers, "X-Content-Type-Options", "nosniff");
     evhttp_send_reply(request, status, reason_of(status), body);
@@ -79,8 +83,9 @@ static void release_held(void *argument, int committed) {
         free(text);
         json_decref(error);
         held->status = 500;
+        held->content_type = JSON_TYPE;
     }
-    http_send(held->request, held->status, held->body);
+    http_send(held->request, held->status, held->content_type, held->body);
     evbuffer_free(held->body);
     free(held);
 }
@@ -96,25 +101,31 @@ void http_answer(struct http_exchange *exchange, int status, json_t *body) {
         return;
     }
     free(text);
+    http_send_text(exchange, status, JSON_TYPE, buffer);
+    evbuffer_free(buffer);
+}
+
+void http_send_text(struct http_exchange *exchange, int status, const char *content_type, struct evbuffer *body) {
     if (exchange->held && store_batch_is_open()) {
         struct held_answer *held = malloc(sizeof *held);
-        if (held != NULL) {
+        struct evbuffer *buffer = evbuffer_new();
+        if (held != NULL && buffer != NULL && evbuffer_add_buffer(buffer, body) == 0) {
             held->request = exchange->request;
             held->status = status;
+            held->content_type = content_type;
             held->body = buffer;
             if (store_after_commit(release_held, held) == 0) {
                 store_request_commit();
                 return;
             }
-            free(held);
         }
+        free(held);
+        if (buffer) evbuffer_free(buffer);
         /* Cannot wait for the batch: say so rather than answer early. */
-        evbuffer_free(buffer);
         evhttp_send_error(exchange->request, 500, "out of memory");
         return;
     }
-    http_send(exchange->request, status, buffer);
-    evbuffer_free(buffer);
+    http_send(exchange->request, status, content_type, body);
 }
 
 void http_answer_error(struct http_exchange *exchange, const char *code, const char *fmt, ...) {

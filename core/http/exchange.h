@@ -30,6 +30,12 @@ struct http_exchange {
     int held;                     /* a command wrote, or read while a batch was open */
 };
 
+/* The HTTP front's own counters (http.c counts, /metrics shows). */
+struct http_counters {
+    long long requests, connections, refused_connections, auth_failures, throttled;
+};
+extern struct http_counters http_counters;
+
 /* Runs one command (argv NUL-terminated, as the RESP parser gives them) as
  * the exchange's caller; its RESP reply is appended to reply.  0, or -1
  * when the reply is an error. */
@@ -41,8 +47,11 @@ void http_answer(struct http_exchange *exchange, int status, json_t *body);
 /* Answers {"error": CODE, "message": ...} with the HTTP status of CODE. */
 void http_answer_error(struct http_exchange *exchange, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Sends status and an encoded body now, with the API's headers. */
-void http_send(struct evhttp_request *request, int status, struct evbuffer *body);
+/* Answers with status and a body of content_type (a string that lives for
+ * the process), now or after the batch commits; body is emptied. */
+void http_send_text(struct http_exchange *exchange, int status, const char *content_type, struct evbuffer *body);
+/* Sends status and body now, with the front's headers. */
+void http_send(struct evhttp_request *request, int status, const char *content_type, struct evbuffer *body);
 /* The HTTP status of a reply code word: NOAUTH 401, NOPERM 403, NOTFOUND
  * 404, BADSTATE and CONFLICT 409, INVALID 400, LIMIT 429, RULE 422, else 500. */
 int http_status_of(const char *code);

@@ -43,7 +43,6 @@ static struct {
      * one that never completes a request is closed by http_timeout). */
     struct evhttp_connection **connections;
     long long connection_count;
-    long long requests, refused_connections, auth_failures, throttled;
 } http;
 
 int http_port(void) { return http.port; }
@@ -55,6 +54,7 @@ static void on_connection_closed(struct evhttp_connection *connection, void *arg
     for (long long i = 0; i < http.connection_count; i++) {
         if (http.connections[i] == connection) {
             http.connections[i] = http.connections[--http.connection_count];
+            http_counters.connections = http.connection_count;
             return;
         }
     }
@@ -66,6 +66,7 @@ static int admit_connection(struct evhttp_connection *connection) {
         if (http.connections[i] == connection) return 0;
     if (http.connection_count >= http.config->http_max_connections) return -1;
     http.connections[http.connection_count++] = connection;
+    http_counters.connections = http.connection_count;
     evhttp_connection_set_closecb(connection, on_connection_closed, NULL);
     return 0;
 }
@@ -104,7 +105,7 @@ static int authenticate(struct http_exchange *exchange, struct evhttp_connection
     int64_t now = clock_monotonic_ms();
     int64_t turn = shared_auth_admit(peer, now);
     if (turn > now) {
-        http.throttled++;
+        http_counters.throttled++;
         char seconds[24];
         snprintf(seconds, sizeof seconds, "%lld", (long long)((turn - now + 999) / 1000));
         evhttp_add_header(evhttp_request_get_output_headers(exchange->request), "Retry-After", seconds);
@@ -132,7 +133,7 @@ static int authenticate(struct http_exchange *exchange, struct evhttp_connection
                                   &identity) != 0) {
         if (call.status == CALL_NOAUTH) {
             int64_t next = now;
-            http.auth_failures++;
+            http_counters.auth_failures++;
             long long failures = shared_auth_failed(peer, now, &next);
             log_warn("failed bearer token", "source=%s source_failures=%lld delay_ms=%lld", peer, failures,
                      (long long)(next - now));
@@ -173,11 +174,11 @@ static void on_request(struct evhttp_request *request, void *argument) {
     exchange.who.role = 0;
     exchange.who.queues = NULL;
     exchange.who.internal = 0;
-    http.requests++;
+    http_counters.requests++;
     struct evhttp_connection *connection = evhttp_request_get_connection(request);
     if (connection == NULL) return;
     if (admit_connection(connection) != 0) {
-        http.refused_connections++;
+        http_counters.refused_connections++;
         evhttp_add_header(evhttp_request_get_output_headers(request), "Connection", "close");
         json_t *body = json_pack("{s:s,s:s}", "error", "LIMIT", "message", "too many HTTP connections");
         char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -186,7 +187,7 @@ static void on_request(struct evhttp_request *request, void *argument) {
         free(text);
         json_decref(body);
         if (buffer) {
-            http_send(request, 503, buffer);
+            http_send(request, 503, "application/json; charset=utf-8", buffer);
             evbuffer_free(buffer);
         } else {
             evhttp_send_error(request, 503, NULL);

@@ -88,6 +88,8 @@ static int call_hook(struct rule_set *set, enum rules_hook hook, const struct ru
     int failed = sandbox_call(set->sandbox, 1, 1, why, why_size) != 0;
     last_call_microseconds = clock_real_monotonic_us() - started;
     set->counters[hook].microseconds += last_call_microseconds;
+    histogram_observe(&set->counters[hook].seconds, histogram_seconds, HISTOGRAM_SECONDS_COUNT,
+                      (double)last_call_microseconds / 1e6);
     if (failed) {
         set->counters[hook].errors++;
         /* A memory error has no position and names the trampoline: name

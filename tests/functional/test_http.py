@@ -4,8 +4,12 @@ Every endpoint is driven over real HTTP (http.client) against a daemon started w
 each role sees through it exactly what it sees over RESP (an agent never another queue's case)."""
 import http.client
 import json
+import os
 import re
+import shutil
 import socket
+import subprocess
+import tempfile
 import time
 
 from harness import Client, Daemon, as_map, open_case
@@ -285,3 +289,113 @@ def test_http_connection_limit():
             status = d.get("/healthz")[0]
         assert status == 200
         held[0].close()
+
+
+# ------------------------------------------------------------------ /metrics
+
+def metric(text, name, **labels):
+    """The value of one sample of the exposition text (None if absent)."""
+    want = ",".join('%s="%s"' % (k, v) for k, v in labels.items())
+    key = "%s{%s}" % (name, want) if want else name
+    for line in text.splitlines():
+        if line.startswith(key + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def promtool_check(text):
+    result = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True, timeout=60)
+    assert result.returncode == 0, (result.stdout + result.stderr).decode()
+    assert (result.stdout + result.stderr).strip() == b"", (result.stdout + result.stderr).decode()
+
+
+def test_metrics_count_cases_refunds_breaches_and_pass_promtool():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        tokens = people(d, admin)
+        support, logistics = two_cases(admin)
+        assert admin.call("REFUND.REQUEST", support, "10.00", "refund_only")[0] == "id"
+        status, _, body = d.get("/metrics", token=tokens["ann"])
+        assert status == 403 and body["error"] == "NOPERM"        # per-queue figures are not for agents
+        assert d.get("/metrics")[0] == 401
+        # A breach: the clock runs past every deadline.
+        admin.call("DEBUG.CLOCK", "ADVANCE", str(30 * 86400))
+        status, headers, text = d.get("/metrics", token=tokens["sam"])
+        assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
+        promtool_check(text)
+        case = as_map(admin.call("CASE.GET", support))
+        assert metric(text, "redress_cases", state="open", queue="support", priority=case["priority"]) == 1
+        assert metric(text, "redress_cases_breached", state="open", queue="support", priority=case["priority"]) == 1
+        assert metric(text, "redress_cases_opened_total", category=case["category"]) >= 1
+        assert metric(text, "redress_events_total", kind="deadline_breached") >= 2
+        refund = as_map(admin.call("REFUND.LIST", support)[0])
+        assert metric(text, "redress_refunds", state=refund["state"], currency="CNY") == 1
+        assert metric(text, "redress_refunds_amount", state=refund["state"], currency="CNY") == 10.0
+        assert metric(text, "redress_commands_total", command="CASE.OPEN") == 2
+        assert metric(text, "redress_rule_hook_calls_total", hook="classify") == 2
+        assert metric(text, "redress_rule_hook_duration_seconds_count", hook="classify") == 2
+        assert metric(text, "redress_rule_hook_duration_seconds_bucket", hook="classify", le="+Inf") == 2
+        assert metric(text, "redress_store_commit_duration_seconds_count") >= 3
+        assert metric(text, "redress_store_commit_batch_writes_sum") >= 3
+        assert metric(text, "redress_connected_clients") >= 1
+        assert metric(text, "redress_http_requests_total") >= 3
+        assert metric(text, "process_resident_memory_bytes") > 1e6
+        # Over RESP too, for the same roles.
+        assert admin.call("METRICS").startswith("# HELP redress_cases ")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_a_real_prometheus_scrapes_the_daemon():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        open_case(admin, subject="the screen is cracked")
+        work = tempfile.mkdtemp(prefix="redress-prom-")
+        token_file = os.path.join(work, "token")
+        with open(token_file, "w") as f:
+            f.write(d.token)
+        with open(os.path.join(work, "prometheus.yml"), "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n"
+                    "scrape_configs:\n  - job_name: redress\n"
+                    "    authorization:\n      credentials_file: %s\n"
+                    "    static_configs:\n      - targets: ['127.0.0.1:%d']\n" % (token_file, d.http_port))
+        port = free_port()
+        prom = subprocess.Popen(["prometheus", "--config.file", os.path.join(work, "prometheus.yml"),
+                                 "--storage.tsdb.path", os.path.join(work, "data"),
+                                 "--web.listen-address", "127.0.0.1:%d" % port],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            found = None
+            deadline = time.monotonic() + 60                # real I/O: Prometheus starts and scrapes
+            while time.monotonic() < deadline and not found:
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                    conn.request("GET", "/api/v1/query?query=redress_cases")
+                    answer = json.loads(conn.getresponse().read())
+                    conn.close()
+                    found = answer.get("data", {}).get("result")
+                except (OSError, ValueError, http.client.HTTPException):
+                    pass
+                if not found:
+                    time.sleep(0.2)
+            assert found, "Prometheus never scraped redress_cases"
+            assert found[0]["metric"]["queue"] == "support" and found[0]["value"][1] == "1"
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/api/v1/targets")
+            targets = json.loads(conn.getresponse().read())["data"]["activeTargets"]
+            conn.close()
+            assert targets[0]["health"] == "up", targets
+        finally:
+            prom.terminate()
+            try:
+                prom.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                prom.kill()
+                prom.wait()
+            shutil.rmtree(work, ignore_errors=True)
