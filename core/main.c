@@ -100,6 +100,13 @@ static void check_data_directory_mode(const char *path) {
                  "path=%s mode=%04o", log_quote(path, quoted, sizeof quoted), (unsigned)(status.st_mode & 07777));
 }
 
+/* A committed AGENT.DISABLE: the agent's RESP connections lose their
+ * rights, its browser sessions and event streams end. */
+static void agent_disabled(const char *name) {
+    connections_drop_agent(name);
+    http_drop_agent(name);
+}
+
 /* Every registration between layers, in one place: a lower layer calls up
  * only through what is registered here. */
 static int wire(void) {
@@ -113,7 +120,7 @@ static int wire(void) {
     if (events_listen(plugins_events_listener()) != 0) return -1;
     if (events_listen(figures_events_listener()) != 0) return -1;
     metrics_set_command_counts(commands_each_count);
-    agents_on_disabled(connections_drop_agent);
+    agents_on_disabled(agent_disabled);
     commands_set_info_sections(server_info, plugins_info);
     commands_set_hello_modules(plugins_hello);
     commands_set_plugin_list(plugin_list_command);

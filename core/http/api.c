@@ -20,6 +20,7 @@
  */
 #include "http/api.h"
 #include "http/json.h"
+#include "http/sse.h"
 #include "rules/rules.h"
 #include "store/store.h"
 
@@ -470,6 +471,9 @@ void api_route(struct http_exchange *exchange, const char *path) {
         else wrong_method(exchange, "GET");
     } else if (strcmp(path, "/api/stats") == 0) {
         if (get) get_list(exchange, "STATS", NULL);
+        else wrong_method(exchange, "GET");
+    } else if (strcmp(path, "/api/events") == 0) {
+        if (get) sse_open(exchange);
         else wrong_method(exchange, "GET");
     } else if (strcmp(path, "/metrics") == 0) {
         if (get) metrics(exchange);

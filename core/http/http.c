@@ -17,6 +17,8 @@
 #include "http/api.h"
 #include "http/exchange.h"
 #include "http/json.h"
+#include "http/session.h"
+#include "http/sse.h"
 #include "domain/agents.h"
 #include "lib/authlimit.h"
 #include "lib/clock.h"
@@ -51,6 +53,7 @@ int http_port(void) { return http.port; }
 
 static void on_connection_closed(struct evhttp_connection *connection, void *argument) {
     (void)argument;
+    sse_connection_closed(connection);
     for (long long i = 0; i < http.connection_count; i++) {
         if (http.connections[i] == connection) {
             http.connections[i] = http.connections[--http.connection_count];
@@ -93,33 +96,22 @@ static void source_of(struct evhttp_connection *connection, char *peer, size_t s
     }
 }
 
-/* The caller from the Authorization header; 0, or -1 after answering. */
-static int authenticate(struct http_exchange *exchange, struct evhttp_connection *connection) {
-    exchange->who.agent = NULL;
-    exchange->who.role = 0;
-    exchange->who.queues = NULL;
-    exchange->who.internal = 0;
-    if (!http.config->auth) return 0;
-    char peer[AUTHLIMIT_KEY_MAX];
-    source_of(connection, peer, sizeof peer);
-    int64_t now = clock_monotonic_ms();
+/* The source address owes a delay after failed tokens: 429 with
+ * Retry-After; returns 1 then. */
+static int throttled(struct http_exchange *exchange, const char *peer, int64_t now) {
     int64_t turn = shared_auth_admit(peer, now);
-    if (turn > now) {
-        http_counters.throttled++;
-        char seconds[24];
-        snprintf(seconds, sizeof seconds, "%lld", (long long)((turn - now + 999) / 1000));
-        evhttp_add_header(evhttp_request_get_output_headers(exchange->request), "Retry-After", seconds);
-        http_answer_error(exchange, "LIMIT", "too many failed tokens from this address, retry in %s s", seconds);
-        return -1;
-    }
-    const char *header = evhttp_find_header(evhttp_request_get_input_headers(exchange->request), "Authorization");
-    if (header == NULL || strncasecmp(header, BEARER_PREFIX, strlen(BEARER_PREFIX)) != 0) {
-        evhttp_add_header(evhttp_request_get_output_headers(exchange->request), "WWW-Authenticate",
-                          "Bearer realm=\"redress\"");
-        http_answer_error(exchange, "NOAUTH", "authentication required: Authorization: Bearer TOKEN");
-        return -1;
-    }
-    const char *token = header + strlen(BEARER_PREFIX);
+    if (turn <= now) return 0;
+    http_counters.throttled++;
+    char seconds[24];
+    snprintf(seconds, sizeof seconds, "%lld", (long long)((turn - now + 999) / 1000));
+    evhttp_add_header(evhttp_request_get_output_headers(exchange->request), "Retry-After", seconds);
+    http_answer_error(exchange, "LIMIT", "too many failed tokens from this address, retry in %s s", seconds);
+    return 1;
+}
+
+/* Checks an agent token into the exchange's caller.  0, or -1 after
+ * answering (a wrong token counts against the address). */
+static int check_token(struct http_exchange *exchange, const char *token, const char *peer, int64_t now) {
     struct call call;
     call.who.agent = NULL;
     call.who.role = 0;
@@ -148,6 +140,144 @@ static int authenticate(struct http_exchange *exchange, struct evhttp_connection
     exchange->who.role = identity.role;
     exchange->who.queues = exchange->queues;
     return 0;
+}
+
+/* The session id of the request's cookie into id; 0, or -1 when none. */
+static int cookie_session(struct evhttp_request *request, char id[SESSION_ID_HEX + 1]) {
+    const char *cookie = evhttp_find_header(evhttp_request_get_input_headers(request), "Cookie");
+    const char *name = SESSION_COOKIE "=";
+    for (const char *at = cookie; at && *at;) {
+        while (*at == ' ' || *at == ';') at++;
+        if (strncmp(at, name, strlen(name)) == 0) {
+            at += strlen(name);
+            size_t len = strcspn(at, "; ");
+            if (len != SESSION_ID_HEX) return -1;
+            memcpy(id, at, len);
+            id[len] = '\0';
+            return 0;
+        }
+        at = strchr(at, ';');
+    }
+    return -1;
+}
+
+static int state_changing(struct evhttp_request *request) {
+    enum evhttp_cmd_type method = evhttp_request_get_command(request);
+    return method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD && method != EVHTTP_REQ_OPTIONS;
+}
+
+/* The caller: an Authorization: Bearer token, or a browser session's
+ * cookie (whose state-changing requests must carry its CSRF token).  0,
+ * or -1 after answering.  *session: the cookie's session, if that was it. */
+static int authenticate(struct http_exchange *exchange, struct evhttp_connection *connection,
+                        const struct session **session) {
+    *session = NULL;
+    if (!http.config->auth) return 0;
+    char peer[AUTHLIMIT_KEY_MAX];
+    source_of(connection, peer, sizeof peer);
+    int64_t now = clock_monotonic_ms();
+    if (throttled(exchange, peer, now)) return -1;
+    struct evkeyvalq *input = evhttp_request_get_input_headers(exchange->request);
+    const char *header = evhttp_find_header(input, "Authorization");
+    if (header && strncasecmp(header, BEARER_PREFIX, strlen(BEARER_PREFIX)) == 0)
+        return check_token(exchange, header + strlen(BEARER_PREFIX), peer, now);
+    char id[SESSION_ID_HEX + 1];
+    if (header == NULL && cookie_session(exchange->request, id) == 0) {
+        const struct session *found = session_find(id, clock_now());
+        if (found == NULL) {
+            http_answer_error(exchange, "NOAUTH", "the session is over: log in again");
+            return -1;
+        }
+        if (state_changing(exchange->request) &&
+            !session_csrf_ok(found, evhttp_find_header(input, "X-CSRF-Token"))) {
+            http_answer_error(exchange, "NOPERM", "a request that changes something needs the session's X-CSRF-Token");
+            return -1;
+        }
+        /* The agent's token again: disabled or re-keyed, the session ends. */
+        if (check_token(exchange, found->token, peer, now) != 0) {
+            session_drop(id);
+            return -1;
+        }
+        *session = found;
+        return 0;
+    }
+    evhttp_add_header(evhttp_request_get_output_headers(exchange->request), "WWW-Authenticate",
+                      "Bearer realm=\"redress\"");
+    http_answer_error(exchange, "NOAUTH", "authentication required: Authorization: Bearer TOKEN");
+    return -1;
+}
+
+/* ------------------------------------------------------------ sessions */
+
+static json_t *session_json(const struct http_exchange *exchange, const struct session *session) {
+    return json_pack("{s:s,s:s,s:s,s:s,s:I}", "agent", exchange->agent, "role", agents_role_name(exchange->who.role),
+                     "queues", exchange->queues, "csrf", session->csrf, "expires_at", (json_int_t)session->expires);
+}
+
+static void set_cookie(struct evhttp_request *request, const char *id, long long max_age) {
+    char cookie[SESSION_ID_HEX + 128];
+    snprintf(cookie, sizeof cookie, "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld", SESSION_COOKIE, id,
+             max_age);
+    evhttp_add_header(evhttp_request_get_output_headers(request), "Set-Cookie", cookie);
+}
+
+/* POST /api/session {"token": ...}: a browser logs in (no caller yet;
+ * failures count against the address like wrong bearer tokens). */
+static void login(struct http_exchange *exchange, struct evhttp_connection *connection) {
+    char peer[AUTHLIMIT_KEY_MAX];
+    source_of(connection, peer, sizeof peer);
+    int64_t now = clock_monotonic_ms();
+    if (throttled(exchange, peer, now)) return;
+    const char *type = evhttp_find_header(evhttp_request_get_input_headers(exchange->request), "Content-Type");
+    struct evbuffer *input = evhttp_request_get_input_buffer(exchange->request);
+    json_error_t error;
+    json_t *body = type && strncasecmp(type, "application/json", 16) == 0
+                       ? json_loadb((const char *)evbuffer_pullup(input, -1), evbuffer_get_length(input), 0, &error)
+                       : NULL;
+    const char *token = json_string_value(json_object_get(body, "token"));
+    if (token == NULL) {
+        json_decref(body);
+        http_answer_error(exchange, "INVALID", "log in with a JSON body {\"token\": \"...\"}");
+        return;
+    }
+    if (check_token(exchange, token, peer, now) != 0) {
+        json_decref(body);
+        return;
+    }
+    const struct session *session =
+        session_create(token, exchange->agent, clock_now(), http.config->http_session_seconds);
+    json_decref(body);
+    if (session == NULL) {
+        http_answer_error(exchange, "ERR", "no random bytes for a session");
+        return;
+    }
+    shared_auth_succeeded(peer, now);
+    log_info("dashboard login", "agent=%s source=%s", exchange->agent, peer);
+    set_cookie(exchange->request, session->id, http.config->http_session_seconds);
+    http_answer(exchange, 200, session_json(exchange, session));
+}
+
+/* GET /api/session: who the cookie is (and its CSRF token, for a page
+ * that was reloaded); DELETE: log out. */
+static void session_route(struct http_exchange *exchange, const struct session *session) {
+    enum evhttp_cmd_type method = evhttp_request_get_command(exchange->request);
+    if (session == NULL) {
+        http_answer_error(exchange, "INVALID", "no browser session (this endpoint is for the dashboard's cookie)");
+    } else if (method == EVHTTP_REQ_GET) {
+        http_answer(exchange, 200, session_json(exchange, session));
+    } else if (method == EVHTTP_REQ_DELETE) {
+        set_cookie(exchange->request, "", 0);
+        session_drop(session->id);
+        http_answer(exchange, 200, json_pack("{s:b}", "logged_out", 1));
+    } else {
+        evhttp_add_header(evhttp_request_get_output_headers(exchange->request), "Allow", "GET, POST, DELETE");
+        http_answer(exchange, 405, json_pack("{s:s,s:s}", "error", "INVALID", "message", "method not allowed here"));
+    }
+}
+
+void http_drop_agent(const char *name) {
+    session_drop_agent(name);
+    sse_drop_agent(name);
 }
 
 /* A token in the URL ends up in logs, proxies and browser history. */
@@ -204,8 +334,19 @@ static void on_request(struct evhttp_request *request, void *argument) {
         http_answer_error(&exchange, "INVALID", "a token in the URL is refused: send Authorization: Bearer TOKEN");
         return;
     }
-    if (!api_is_public(path) && authenticate(&exchange, connection) != 0) return;
-    api_route(&exchange, path);
+    if (strcmp(path, "/api/session") == 0 && evhttp_request_get_command(request) == EVHTTP_REQ_POST) {
+        if (http.config->auth) login(&exchange, connection);
+        else http_answer_error(&exchange, "INVALID", "auth = no: there is nothing to log in to");
+        return;
+    }
+    if (api_is_public(path)) {
+        api_route(&exchange, path);
+        return;
+    }
+    const struct session *session;
+    if (authenticate(&exchange, connection, &session) != 0) return;
+    if (strcmp(path, "/api/session") == 0) session_route(&exchange, session);
+    else api_route(&exchange, path);
 }
 
 /* ------------------------------------------------------------ lifetime */
@@ -220,6 +361,10 @@ int http_listen(struct event_base *base, const struct config *config) {
         return -1;
     }
     http.connections = calloc((size_t)config->http_max_connections, sizeof *http.connections);
+    if (http.connections && sse_start(base) != 0) {
+        log_error("cannot set up the event streams", NULL);
+        return -1;
+    }
     http.http = http.connections ? evhttp_new(base) : NULL;
     if (http.http == NULL) {
         log_error("cannot set up the HTTP front", NULL);
@@ -249,6 +394,7 @@ int http_listen(struct event_base *base, const struct config *config) {
 }
 
 void http_free(void) {
+    sse_stop();
     if (http.http) evhttp_free(http.http);
     http.http = NULL;
     http.socket = NULL;

@@ -20,5 +20,8 @@ int http_listen(struct event_base *base, const struct config *config);
 /* The bound port, 0 when off. */
 int http_port(void);
 void http_free(void);
+/* A disabled agent (agents_on_disabled, through wire()): its browser
+ * sessions and event streams end now. */
+void http_drop_agent(const char *name);
 
 #endif

@@ -82,6 +82,7 @@ static const struct setting settings[] = {
     INTEGER_SETTING(http_max_header, "8192", 256, 1LL << 20, "largest HTTP request headers, bytes"),
     INTEGER_SETTING(http_max_body, "65536", 256, 1LL << 30, "largest HTTP request body, bytes"),
     INTEGER_SETTING(http_timeout, "30", 1, 86400, "seconds to read an HTTP request, and of an idle keep-alive connection"),
+    INTEGER_SETTING(http_session_seconds, "28800", 60, 2592000, "life of a dashboard login (browser session), seconds"),
 };
 
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])

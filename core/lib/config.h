@@ -57,6 +57,7 @@ struct config {
     long long http_max_header;     /* bytes of a request's headers */
     long long http_max_body;       /* bytes of a request's body */
     long long http_timeout;        /* seconds to read a request (and idle keep-alive) */
+    long long http_session_seconds; /* a browser session's life */
     /* "plugin.key = value" settings, for plugins (config_plugin_setting). */
     int plugin_setting_count;
     struct {

@@ -399,3 +399,190 @@ def test_a_real_prometheus_scrapes_the_daemon():
                 prom.kill()
                 prom.wait()
             shutil.rmtree(work, ignore_errors=True)
+
+
+# ------------------------------------------------------------- /api/events
+
+class Stream:
+    """An open GET /api/events: read its messages as dicts {id, event, data}."""
+
+    def __init__(self, d, token=None, query="", last_event_id=None, cookie=None):
+        self.conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=10)
+        headers = {}
+        if token:
+            headers["Authorization"] = "Bearer " + token
+        if cookie:
+            headers["Cookie"] = cookie
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        self.conn.request("GET", "/api/events" + query, headers=headers)
+        self.response = self.conn.getresponse()
+        self.status = self.response.status
+
+    def next(self, timeout=10):
+        """The next message (comments and retry lines skipped); None at the end of the stream."""
+        self.conn.sock.settimeout(timeout)
+        message = {}
+        while True:
+            line = self.response.readline()
+            if not line:
+                return None
+            line = line.decode().rstrip("\n")
+            if line == "":
+                if "event" in message:
+                    if "data" in message:
+                        message["data"] = json.loads(message["data"])
+                    return message
+                message = {}
+                continue
+            if line.startswith(":"):
+                continue
+            key, _, value = line.partition(": ")
+            message[key] = value
+
+    def until(self, predicate, timeout=10):
+        """Messages read until one satisfies predicate (returned with the ones before it)."""
+        seen = []
+        while True:
+            message = self.next(timeout)
+            assert message is not None, "stream ended; saw %r" % seen
+            seen.append(message)
+            if predicate(message):
+                return seen
+
+    def close(self):
+        self.conn.close()
+
+
+def test_events_stream_only_what_the_caller_may_see_once_committed():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        tokens = people(d, admin)
+        ann = Stream(d, tokens["ann"])                       # every queue she may see: support
+        leo = Stream(d, tokens["leo"], "?queue=logistics")
+        sam = Stream(d, tokens["sam"], "?queue=support,logistics")
+        assert ann.status == leo.status == sam.status == 200
+        support, logistics = two_cases(admin)
+        got = ann.until(lambda m: m["event"] == "opened")
+        assert got[-1]["data"]["case"] == support and got[-1]["data"]["queue"] == "support"
+        assert int(got[-1]["id"]) == got[-1]["data"]["id"]
+        got = leo.until(lambda m: m["event"] == "opened")
+        assert got[-1]["data"]["case"] == logistics
+        seen = sam.until(lambda m: m["data"]["case"] == logistics)
+        assert {m["data"]["case"] for m in seen} == {support, logistics}
+        # A transfer into support: ann hears of it from then on, and of nothing of it before.
+        assert admin.call("CASE.TRANSFER", logistics, "support", "mixup") == "OK"
+        got = ann.until(lambda m: m["event"] == "transferred")
+        assert got[-1]["data"]["case"] == logistics
+        assert all(m["data"]["case"] != logistics for m in got[:-1]), got
+        # Only committed changes: a case whose commit fails is never told.
+        assert admin.call("DEBUG.STORE", "FAIL-COMMITS", "1") == "OK"
+        failed = open_case(admin, subject="the screen is cracked again")
+        assert isinstance(failed, str) and failed.startswith("ERR store")
+        third = open_case(admin, subject="a third cracked screen")
+        got = ann.until(lambda m: m["event"] == "opened")
+        assert got[-1]["data"]["case"] == third
+        assert all(m["data"].get("detail", "").find("again") < 0 for m in got)
+        # A queue that is not yours, or not a queue, is refused like EVENTS.SUBSCRIBE.
+        refused = Stream(d, tokens["ann"], "?queue=logistics")
+        assert refused.status == 403 and json.loads(refused.response.read())["error"] == "NOPERM"
+        refused = Stream(d, tokens["ann"], "?queue=nowhere")
+        assert refused.status == 400
+        # A disabled agent's stream ends.
+        assert admin.call("AGENT.DISABLE", "leo") == "OK"
+        while True:                                           # what was sent before, then the end
+            message = leo.next(10)
+            if message is None:
+                break
+            assert message["data"]["queue"] == "logistics"
+        for s in (ann, sam):
+            s.close()
+
+
+def test_events_resume_from_last_event_id():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        tokens = people(d, admin)
+        support, logistics = two_cases(admin)
+        history = admin.call("CASE.HISTORY", support)
+        first_id = int(as_map(history[0])["id"])
+        # From the start of the log: what she may see, in log order, from the log.
+        ann = Stream(d, tokens["ann"], last_event_id=0)
+        got = ann.until(lambda m: m["event"] == "opened")
+        assert got[-1]["data"]["case"] == support and int(got[-1]["id"]) == first_id
+        ann.close()
+        # Resuming after the newest id: nothing old again, then what comes.
+        newest = max(int(as_map(e)["id"]) for e in admin.call("CASE.HISTORY", logistics))
+        sam = Stream(d, tokens["sam"], last_event_id=newest)
+        third = open_case(admin, subject="my parcel is late")
+        got = sam.until(lambda m: m["event"] == "opened")
+        assert [m["data"]["case"] for m in got] == [third]
+        sam.close()
+
+
+# ----------------------------------------------------------- browser sessions
+
+def login(d, token):
+    status, headers, body = d.post("/api/session", {"token": token})
+    return status, headers, body
+
+
+def test_browser_session_cookie_csrf_expiry_and_revocation():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        tokens = people(d, admin)
+        status, headers, body = login(d, tokens["sam"])
+        assert status == 200 and body["agent"] == "sam" and body["role"] == "supervisor"
+        cookie_header = headers["set-cookie"]
+        for attribute in ("HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=28800"):
+            assert attribute in cookie_header, cookie_header
+        cookie = cookie_header.split(";")[0]
+        csrf = body["csrf"]
+        # The cookie is a caller; reads need nothing more.
+        status, _, body = d.get("/api/stats", headers={"Cookie": cookie})
+        assert status == 200
+        status, _, body = d.get("/api/session", headers={"Cookie": cookie})
+        assert status == 200 and body["csrf"] == csrf
+        # A state-changing request needs the CSRF token too.
+        case = {"customer": "C-1", "subject": "the screen is cracked"}
+        status, _, body = d.post("/api/cases", case, headers={"Cookie": cookie})
+        assert status == 403 and "CSRF" in body["message"]
+        status, _, body = d.post("/api/cases", case, headers={"Cookie": cookie, "X-CSRF-Token": "0" * 64})
+        assert status == 403
+        status, _, body = d.post("/api/cases", case, headers={"Cookie": cookie, "X-CSRF-Token": csrf})
+        assert status == 201
+        # The event stream takes the cookie (EventSource sends no Authorization).
+        stream = Stream(d, cookie=cookie, last_event_id=0)
+        assert stream.status == 200 and stream.until(lambda m: m["event"] == "opened")
+        stream.close()
+        # Expiry on the daemon clock.
+        admin.call("DEBUG.CLOCK", "ADVANCE", str(28800 + 1))
+        status, _, body = d.get("/api/stats", headers={"Cookie": cookie})
+        assert status == 401 and body["error"] == "NOAUTH"
+        # A disabled agent's session ends at once.
+        status, headers, body = login(d, tokens["ann"])
+        ann_cookie = headers["set-cookie"].split(";")[0]
+        assert d.get("/api/queues", headers={"Cookie": ann_cookie})[0] == 200
+        assert admin.call("AGENT.DISABLE", "ann") == "OK"
+        assert d.get("/api/queues", headers={"Cookie": ann_cookie})[0] == 401
+        # Logging out ends it too, and clears the cookie.
+        status, headers, body = login(d, tokens["leo"])
+        leo_cookie, leo_csrf = headers["set-cookie"].split(";")[0], body["csrf"]
+        status, headers, _ = d.request("DELETE", "/api/session", headers={"Cookie": leo_cookie})
+        assert status == 403                                  # logging out changes something: CSRF
+        status, headers, _ = d.request("DELETE", "/api/session", headers={"Cookie": leo_cookie,
+                                                                           "X-CSRF-Token": leo_csrf})
+        assert status == 200 and "Max-Age=0" in headers["set-cookie"]
+        assert d.get("/api/queues", headers={"Cookie": leo_cookie})[0] == 401
+
+
+def test_failed_logins_are_throttled_per_address():
+    with HttpDaemon(rules="shipped") as d:
+        for _ in range(3):
+            status, _, body = login(d, "f" * 48)
+            assert status == 401 and body["error"] == "NOAUTH"
+        status, headers, body = login(d, d.token)
+        assert status == 429 and "retry-after" in headers
+        assert d.post("/api/session", {"nothing": 1})[0] == 429
+        d.unix_client().call("DEBUG.CLOCK", "ADVANCE", "10")
+        assert login(d, d.token)[0] == 200
