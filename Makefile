@@ -19,7 +19,7 @@ VERSION := 0.1.0
 PKGS    := lua5.4 sqlite3 libevent libcrypto jansson
 
 BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev libjansson-dev tzdata
-TEST_PACKAGES  := python3 redis-tools redis-server openssl prometheus
+TEST_PACKAGES  := python3 redis-tools redis-server openssl prometheus chromium chromium-driver python3-selenium fonts-wqy-zenhei
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
@@ -68,6 +68,11 @@ DEPS_STAMP := build/.packages-ok
 .PHONY: all run test unit check-packages test-packages bench fuzz install clean
 
 all: $(BUILD)/redressd $(PLUGINS)
+
+
+# The dashboard's files are embedded in http/assets.o (.incbin): it is
+# rebuilt when they change.
+$(BUILD)/core/http/assets.o: $(wildcard core/http/assets/*)
 
 $(DEPS_STAMP):
 	@$(MAKE) --no-print-directory check-packages PACKAGES="$(BUILD_PACKAGES)"

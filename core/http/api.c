@@ -19,6 +19,7 @@
  * browser form on another site cannot send one without the site's leave).
  */
 #include "http/api.h"
+#include "http/assets.h"
 #include "http/json.h"
 #include "http/sse.h"
 #include "rules/rules.h"
@@ -426,7 +427,33 @@ static void metrics(struct http_exchange *exchange) {
     evbuffer_free(page);
 }
 
-int api_is_public(const char *path) { return strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0; }
+/* The dashboard's page and files: anyone may load them (they hold no data;
+ * the page logs in), under a policy that lets them load nothing from
+ * another site and be framed by none. */
+static void serve_asset(struct http_exchange *exchange, const struct asset *asset) {
+    struct evkeyvalq *headers = evhttp_request_get_output_headers(exchange->request);
+    evhttp_add_header(headers, "Content-Type", asset->content_type);
+    evhttp_add_header(headers, "Cache-Control", "no-cache");
+    evhttp_add_header(headers, "X-Content-Type-Options", "nosniff");
+    evhttp_add_header(headers, "X-Frame-Options", "DENY");
+    evhttp_add_header(headers, "Referrer-Policy", "no-referrer");
+    evhttp_add_header(headers, "Content-Security-Policy",
+                      "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+                      "form-action 'self'; base-uri 'none'; frame-ancestors 'none'");
+    struct evbuffer *body = evbuffer_new();
+    if (body == NULL || evbuffer_add_reference(body, asset->data, asset->size, NULL, NULL) != 0) {
+        if (body) evbuffer_free(body);
+        evhttp_send_error(exchange->request, 500, NULL);
+        return;
+    }
+    evhttp_send_reply(exchange->request, 200, "OK", body);
+    evbuffer_free(body);
+}
+
+int api_is_public(const char *path) {
+    return strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 || strcmp(path, "/favicon.ico") == 0 ||
+           assets_find(path) != NULL;
+}
 
 static void ready(struct http_exchange *exchange) {
     int store = store_database() != NULL;
@@ -440,7 +467,13 @@ void api_route(struct http_exchange *exchange, const char *path) {
     int get = method_is(exchange, EVHTTP_REQ_GET), post = method_is(exchange, EVHTTP_REQ_POST);
     long long id;
     const char *rest;
-    if (strcmp(path, "/healthz") == 0) {
+    const struct asset *asset = assets_find(path);
+    if (asset) {
+        if (get || method_is(exchange, EVHTTP_REQ_HEAD)) serve_asset(exchange, asset);
+        else wrong_method(exchange, "GET");
+    } else if (strcmp(path, "/favicon.ico") == 0) {
+        evhttp_send_reply(exchange->request, 204, "No Content", NULL);   /* browsers ask; there is none */
+    } else if (strcmp(path, "/healthz") == 0) {
         if (get) http_answer(exchange, 200, json_pack("{s:s}", "status", "alive"));
         else wrong_method(exchange, "GET");
     } else if (strcmp(path, "/readyz") == 0) {

@@ -586,3 +586,42 @@ def test_failed_logins_are_throttled_per_address():
         assert d.post("/api/session", {"nothing": 1})[0] == 429
         d.unix_client().call("DEBUG.CLOCK", "ADVANCE", "10")
         assert login(d, d.token)[0] == 200
+
+
+# -------------------------------------------------------------- the dashboard
+
+def test_dashboard_page_is_embedded_and_confined():
+    with HttpDaemon(rules="shipped") as d:
+        status, headers, text = d.get("/")
+        assert status == 200 and headers["content-type"].startswith("text/html")
+        assert "default-src 'none'" in headers["content-security-policy"]
+        assert headers["x-frame-options"] == "DENY"
+        assert "/app.js" in text and "http://" not in text and "https://" not in text   # nothing from a CDN
+        for asset in ("/app.js", "/app.css"):
+            status, headers, body = d.get(asset)
+            local = body.replace('"http://www.w3.org/2000/svg"', "")      # the SVG namespace is a name, not a fetch
+            assert status == 200 and "http://" not in local and "https://" not in local
+        # Only the exact asset paths exist: no path reaches a file.
+        for path in ("/app.js/../../etc/passwd", "/../etc/passwd", "/%2e%2e/app.js", "/assets/app.js", "/index.html"):
+            assert d.get(path, token=d.token)[0] in (400, 404), path
+        assert d.request("POST", "/", token=d.token)[0] == 405
+
+
+def test_dashboard_in_headless_chromium():
+    """Log in with a token, see a case opened over RESP appear live, open it, reassign it, see a breach."""
+    # The login outlives the days the clock jumps to reach a breach.
+    with HttpDaemon("--http-session-seconds", "2592000", rules="shipped") as d:
+        admin = d.client()
+        tokens = people(d, admin)
+        out = os.path.join(os.path.dirname(os.path.abspath(os.environ.get("REDRESSD", "build/redressd"))),
+                           "test-output", "test_dashboard_in_headless_chromium")
+        result = subprocess.run(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "dashboard_driver.py"),
+                                 str(d.http_port), str(d.port), d.token, tokens["sam"], out],
+                                capture_output=True, text=True, timeout=240)
+        assert result.returncode == 0, result.stdout + result.stderr
+        seen = json.loads(result.stdout.strip().splitlines()[-1])
+        assert seen["assignee"] == "ann" and seen["breached_shown"] and seen["zh"]
+        assert seen["cookie_http_only"] and not seen["token_in_storage"]
+        assert seen["console_errors"] == [], seen["console_errors"]
+        assert os.path.getsize(os.path.join(out, "dashboard.png")) > 10000
+        assert seen["load_seconds"] < 5
