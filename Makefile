@@ -144,6 +144,7 @@ bench: test-packages all $(TEST_PLUGINS)
 	python3 tests/bench/webhook.py
 	bash tests/bench/deadlines.sh
 	python3 tests/bench/agents.py
+	bash tests/bench/http.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/redress

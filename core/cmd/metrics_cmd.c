@@ -73,64 +73,97 @@ static void histogram_lines(struct evbuffer *out, const char *name, const char *
 
 /* ------------------------------------------------------- cases, refunds */
 
+/* Two metric families come from one read: the first's lines go to out,
+ * the second's to also (appended after it). */
 struct pass {
-    struct evbuffer *out;
-    int column;     /* which of a row's figures this pass writes */
+    struct evbuffer *out, *also;
 };
+
+static void state_line(void *context, const char *state, long long cases) {
+    struct pass *pass = context;
+    char s[LABEL_MAX];
+    evbuffer_add_printf(pass->out, "redress_cases{state=\"%s\"} %lld\n", label(state, s), cases);
+}
 
 static void case_line(void *context, const char *state, const char *queue, const char *priority, long long cases,
                       long long breached) {
     struct pass *pass = context;
     char s[LABEL_MAX], q[LABEL_MAX], p[LABEL_MAX];
-    evbuffer_add_printf(pass->out, "%s{state=\"%s\",queue=\"%s\",priority=\"%s\"} %lld\n",
-                        pass->column ? "redress_cases_breached" : "redress_cases", label(state, s), label(queue, q),
-                        label(priority, p), pass->column ? breached : cases);
+    label(state, s);
+    label(queue, q);
+    label(priority, p);
+    evbuffer_add_printf(pass->out, "redress_open_cases{state=\"%s\",queue=\"%s\",priority=\"%s\"} %lld\n", s, q, p,
+                        cases);
+    evbuffer_add_printf(pass->also, "redress_open_cases_breached{state=\"%s\",queue=\"%s\",priority=\"%s\"} %lld\n",
+                        s, q, p, breached);
 }
 
 static void category_line(void *context, const char *category, long long opened, long long resolved) {
     struct pass *pass = context;
     char c[LABEL_MAX];
-    evbuffer_add_printf(pass->out, "%s{category=\"%s\"} %lld\n",
-                        pass->column ? "redress_cases_resolved_total" : "redress_cases_opened_total",
-                        label(category, c), pass->column ? resolved : opened);
+    label(category, c);
+    evbuffer_add_printf(pass->out, "redress_cases_opened_total{category=\"%s\"} %lld\n", c, opened);
+    evbuffer_add_printf(pass->also, "redress_cases_resolved_total{category=\"%s\"} %lld\n", c, resolved);
 }
 
 static void refund_line(void *context, const char *state, const char *currency, long long refunds,
                         long long amount_minor) {
     struct pass *pass = context;
     char s[LABEL_MAX], c[LABEL_MAX];
-    if (pass->column == 0) {
-        evbuffer_add_printf(pass->out, "redress_refunds{state=\"%s\",currency=\"%s\"} %lld\n", label(state, s),
-                            label(currency, c), refunds);
-        return;
-    }
+    label(state, s);
+    label(currency, c);
+    evbuffer_add_printf(pass->out, "redress_refunds{state=\"%s\",currency=\"%s\"} %lld\n", s, c, refunds);
     /* In the currency's unit (CNY, not fen), as dashboards show money. */
     int digits = money_currency_digits(currency, strlen(currency));
+    if (digits < 0) digits = 2;
     double scale = 1;
-    for (int i = 0; i < (digits < 0 ? 2 : digits); i++) scale *= 10;
-    evbuffer_add_printf(pass->out, "redress_refunds_amount{state=\"%s\",currency=\"%s\"} %.*f\n", label(state, s),
-                        label(currency, c), digits < 0 ? 2 : digits, (double)amount_minor / scale);
+    for (int i = 0; i < digits; i++) scale *= 10;
+    evbuffer_add_printf(pass->also, "redress_refunds_amount{state=\"%s\",currency=\"%s\"} %.*f\n", s, c, digits,
+                        (double)amount_minor / scale);
+}
+
+/* One family pair: headers, the read, the lines; 0 or -1 (store error). */
+static int pair_of(struct request *request, struct evbuffer *out, struct evbuffer *also, const char *first,
+                   const char *first_type, const char *first_help, const char *second, const char *second_type,
+                   const char *second_help, int (*read)(struct request *, struct pass *)) {
+    struct pass pass = {out, also};
+    header(out, first, first_type, first_help);
+    header(also, second, second_type, second_help);
+    if (read(request, &pass) != 0) return -1;
+    evbuffer_add_buffer(out, also);
+    return 0;
+}
+
+static int read_cases(struct request *request, struct pass *pass) {
+    return figures_cases(&request->call, case_line, pass);
+}
+static int read_categories(struct request *request, struct pass *pass) {
+    return figures_categories(&request->call, category_line, pass);
+}
+static int read_refunds(struct request *request, struct pass *pass) {
+    return figures_refunds(&request->call, refund_line, pass);
 }
 
 static int store_figures(struct request *request, struct evbuffer *out) {
-    struct pass pass = {out, 0};
-    header(out, "redress_cases", "gauge", "Cases by state, queue and priority.");
-    if (figures_cases(&request->call, case_line, &pass) != 0) return -1;
-    pass.column = 1;
-    header(out, "redress_cases_breached", "gauge", "Cases with a breached deadline, by state, queue and priority.");
-    if (figures_cases(&request->call, case_line, &pass) != 0) return -1;
-    pass.column = 0;
-    header(out, "redress_cases_opened_total", "counter", "Cases opened, by their category now.");
-    if (figures_categories(&request->call, category_line, &pass) != 0) return -1;
-    pass.column = 1;
-    header(out, "redress_cases_resolved_total", "counter", "Cases resolved at least once, by category.");
-    if (figures_categories(&request->call, category_line, &pass) != 0) return -1;
-    pass.column = 0;
-    header(out, "redress_refunds", "gauge", "Refunds by state and currency.");
-    if (figures_refunds(&request->call, refund_line, &pass) != 0) return -1;
-    pass.column = 1;
-    header(out, "redress_refunds_amount", "gauge", "Sum of refund amounts by state, in units of the currency.");
-    return figures_refunds(&request->call, refund_line, &pass);
+    struct evbuffer *also = evbuffer_new();
+    if (also == NULL) return call_fail(&request->call, CALL_ERR, "out of memory");
+    struct pass pass = {out, also};
+    header(out, "redress_cases", "gauge", "Cases by state.");
+    int status = figures_states(&request->call, state_line, &pass);
+    if (status == 0)
+        status = pair_of(request, out, also, "redress_open_cases", "gauge",
+                         "Cases not resolved or closed, by state, queue and priority.", "redress_open_cases_breached",
+                         "gauge", "Of those, cases with a missed deadline.", read_cases);
+    if (status == 0)
+        status = pair_of(request, out, also, "redress_cases_opened_total", "counter",
+                         "Cases opened, by their category now.", "redress_cases_resolved_total", "counter",
+                         "Cases resolved at least once, by category.", read_categories);
+    if (status == 0)
+        status = pair_of(request, out, also, "redress_refunds", "gauge", "Refunds by state and currency.",
+                         "redress_refunds_amount", "gauge", "Sum of refund amounts by state, in units of the currency.",
+                         read_refunds);
+    evbuffer_free(also);
+    return status;
 }
 
 /* --------------------------------------------------------- the rest */

@@ -1,7 +1,8 @@
 /* figures.c -- the figures /metrics shows (see figures.h).
  *
  * The case and refund figures are grouped reads of the store at each scrape
- * (one pass over cases, one over refunds); the counts of a few event kinds
+ * (counts by state from the state index, the unresolved cases, one pass over
+ * the cases for categories, one over refunds); the counts of a few event kinds
  * are kept in memory from committed events, since start (a Prometheus
  * counter may restart).
  */
@@ -25,11 +26,21 @@ static const char *text(sqlite3_stmt *statement, int column) {
     return value ? value : "";
 }
 
+int figures_states(struct call *call, void (*visit)(void *context, const char *state, long long cases),
+                   void *context) {
+    static const char sql[] = "SELECT state, count(*) FROM cases GROUP BY state";
+    sqlite3_stmt *statement = store_statement(sql);
+    int row;
+    while ((row = call_row(call, statement)) == 1) visit(context, text(statement, 0), sqlite3_column_int64(statement, 1));
+    return row < 0 ? -1 : 0;
+}
+
 int figures_cases(struct call *call,
                   void (*visit)(void *context, const char *state, const char *queue, const char *priority,
                                 long long cases, long long breached),
                   void *context) {
     static const char sql[] = "SELECT state, queue, priority, count(*), sum(breached > 0) FROM cases"
+                              " WHERE state IN ('new', 'open', 'pending_customer', 'pending_internal')"
                               " GROUP BY state, queue, priority";
     sqlite3_stmt *statement = store_statement(sql);
     int row;

@@ -16,8 +16,13 @@
 /* Kinds of events counted apart; a later new kind counts as "other". */
 #define FIGURES_EVENT_KINDS 64
 
-/* visit(...) per (state, queue, priority): cases, and those with a breached
- * clock; 0, or -1 (a store error in the call). */
+/* visit(context, state, count) per state: every case (an index-only count). */
+int figures_states(struct call *call, void (*visit)(void *context, const char *state, long long cases),
+                   void *context);
+/* visit(...) per (state, queue, priority) of the cases not resolved or
+ * closed: cases, and those with a breached clock; 0, or -1 (a store error
+ * in the call).  Only the unresolved rows are read (cases_by_state): the
+ * closed ones grow without end. */
 int figures_cases(struct call *call,
                   void (*visit)(void *context, const char *state, const char *queue, const char *priority,
                                 long long cases, long long breached),

@@ -324,14 +324,23 @@ def test_metrics_count_cases_refunds_breaches_and_pass_promtool():
         assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
         promtool_check(text)
         case = as_map(admin.call("CASE.GET", support))
-        assert metric(text, "redress_cases", state="open", queue="support", priority=case["priority"]) == 1
-        assert metric(text, "redress_cases_breached", state="open", queue="support", priority=case["priority"]) == 1
+        assert metric(text, "redress_cases", state="open") == 2
+        assert metric(text, "redress_open_cases", state="open", queue="support", priority=case["priority"]) == 1
+        assert metric(text, "redress_open_cases_breached", state="open", queue="support",
+                      priority=case["priority"]) == 1
+        assert admin.call("CASE.RESOLVE", logistics, "fixed") == "OK"
+        text = d.get("/metrics", token=tokens["sam"])[2]
+        promtool_check(text)
+        assert metric(text, "redress_cases", state="resolved") == 1 and metric(text, "redress_cases", state="open") == 1
+        assert metric(text, "redress_cases_resolved_total",
+                      category=as_map(admin.call("CASE.GET", logistics))["category"]) == 1
         assert metric(text, "redress_cases_opened_total", category=case["category"]) >= 1
         assert metric(text, "redress_events_total", kind="deadline_breached") >= 2
         refund = as_map(admin.call("REFUND.LIST", support)[0])
         assert metric(text, "redress_refunds", state=refund["state"], currency="CNY") == 1
         assert metric(text, "redress_refunds_amount", state=refund["state"], currency="CNY") == 10.0
         assert metric(text, "redress_commands_total", command="CASE.OPEN") == 2
+        assert metric(text, "redress_commands_total", command="CASE.RESOLVE") == 1
         assert metric(text, "redress_rule_hook_calls_total", hook="classify") == 2
         assert metric(text, "redress_rule_hook_duration_seconds_count", hook="classify") == 2
         assert metric(text, "redress_rule_hook_duration_seconds_bucket", hook="classify", le="+Inf") == 2
@@ -376,7 +385,7 @@ def test_a_real_prometheus_scrapes_the_daemon():
             while time.monotonic() < deadline and not found:
                 try:
                     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                    conn.request("GET", "/api/v1/query?query=redress_cases")
+                    conn.request("GET", "/api/v1/query?query=redress_open_cases")
                     answer = json.loads(conn.getresponse().read())
                     conn.close()
                     found = answer.get("data", {}).get("result")
@@ -384,7 +393,7 @@ def test_a_real_prometheus_scrapes_the_daemon():
                     pass
                 if not found:
                     time.sleep(0.2)
-            assert found, "Prometheus never scraped redress_cases"
+            assert found, "Prometheus never scraped redress_open_cases"
             assert found[0]["metric"]["queue"] == "support" and found[0]["value"][1] == "1"
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             conn.request("GET", "/api/v1/targets")
