@@ -16,9 +16,9 @@ BUILD   ?= build
 CC      ?= cc
 
 VERSION := 0.1.0
-PKGS    := lua5.4 sqlite3 libevent libcrypto jansson
+PKGS    := lua5.4 sqlite3 libevent libcrypto jansson libsystemd
 
-BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev libjansson-dev tzdata
+BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev libjansson-dev libsystemd-dev tzdata
 TEST_PACKAGES  := python3 redis-tools redis-server openssl prometheus chromium chromium-driver python3-selenium fonts-wqy-zenhei
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -152,6 +152,21 @@ install: all
 	install -m 644 include/redress/plugin.h $(DESTDIR)$(PREFIX)/include/redress/plugin.h
 	install -d $(DESTDIR)$(PREFIX)/lib/redress/plugins
 	install -m 755 $(PLUGINS) $(DESTDIR)$(PREFIX)/lib/redress/plugins/
+	# The shipped rule set and its tests, found by the installed binary.
+	install -d $(DESTDIR)$(PREFIX)/share/redress/rules/tests
+	install -m 644 rules/*.lua rules/README.md $(DESTDIR)$(PREFIX)/share/redress/rules/
+	install -m 644 rules/tests/* $(DESTDIR)$(PREFIX)/share/redress/rules/tests/
+	# The man page, and the systemd unit as an example to copy.
+	install -d $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/redress/examples
+	install -m 644 examples/man/redressd.8 $(DESTDIR)$(PREFIX)/share/man/man8/redressd.8
+	install -m 644 examples/systemd/redressd.service $(DESTDIR)$(PREFIX)/share/redress/examples/redressd.service
+	# A config for the installed layout, read by default; an operator's
+	# edited one is never overwritten.
+	install -d $(DESTDIR)$(PREFIX)/etc/redress
+	sed -e 's|^rules = .*|rules = $(PREFIX)/share/redress/rules|' -e 's|^data = .*|data = /var/lib/redress|' \
+	    examples/config/redress.conf > $(BUILD)/redress.conf.installed
+	test -e $(DESTDIR)$(PREFIX)/etc/redress/redress.conf || \
+	    install -m 644 $(BUILD)/redress.conf.installed $(DESTDIR)$(PREFIX)/etc/redress/redress.conf
 
 clean:
 	rm -rf build

@@ -634,3 +634,91 @@ def test_dashboard_in_headless_chromium():
         assert seen["console_errors"] == [], seen["console_errors"]
         assert os.path.getsize(os.path.join(out, "dashboard.png")) > 10000
         assert seen["load_seconds"] < 5
+
+
+# ------------------------------------------------------- operating it: systemd, install
+
+def test_systemd_notify_ready_and_watchdog():
+    """Type=notify: READY=1 once listening, WATCHDOG=1 from the loop, STOPPING=1 at the end."""
+    work = tempfile.mkdtemp(prefix="redress-notify-")
+    path = os.path.join(work, "notify")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(path)
+    listener.settimeout(20)                                  # real I/O: datagrams from the daemon
+    saved = {k: os.environ.get(k) for k in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
+    os.environ["NOTIFY_SOCKET"] = path
+    os.environ["WATCHDOG_USEC"] = "200000"
+    os.environ.pop("WATCHDOG_PID", None)
+    try:
+        d = Daemon()
+        d.start()
+        for k, v in saved.items():                           # only the daemon inherits them
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        messages = []
+        while not any("WATCHDOG=1" in m for m in messages):
+            messages.append(listener.recv(4096).decode())
+        assert "READY=1" in messages[0] and "MAINPID=%d" % d.proc.pid in messages[0], messages
+        assert "systemd watchdog" in d.log()
+        assert d.stop() == 0
+        while not any("STOPPING=1" in m for m in messages):
+            messages.append(listener.recv(4096).decode())
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        listener.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_make_install_puts_rules_config_man_page_and_the_binary_finds_them():
+    build = os.path.dirname(os.path.abspath(os.environ.get("REDRESSD", "build/redressd")))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    prefix = tempfile.mkdtemp(prefix="redress-install-")
+    data = os.path.join(prefix, "data")
+    try:
+        make = subprocess.run(["make", "--no-print-directory", "install", "PREFIX=" + prefix,
+                               "BUILD=" + os.path.relpath(build, root),
+                               "SANITIZE=" + ("1" if "sanitize" in build else "")],
+                              cwd=root, capture_output=True, text=True, timeout=600)
+        assert make.returncode == 0, make.stdout + make.stderr
+        for path in ("bin/redressd", "etc/redress/redress.conf", "share/redress/rules/20_classify.lua",
+                     "share/redress/rules/tests/classify_test.lua", "share/man/man8/redressd.8",
+                     "share/redress/examples/redressd.service", "lib/redress/plugins/orders.so"):
+            assert os.path.exists(os.path.join(prefix, path)), path
+        with open(os.path.join(prefix, "etc/redress/redress.conf")) as f:
+            config = f.read()
+        assert "rules = %s/share/redress/rules" % prefix in config
+        # Started with neither --config nor --rules, from a directory without ./rules.
+        proc = subprocess.Popen([os.path.join(prefix, "bin/redressd"), "--port", "0", "--data", data,
+                                 "--test-clock"], cwd=prefix, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        try:
+            port, lines = None, []
+            for raw in proc.stderr:
+                lines.append(raw.decode(errors="replace"))
+                m = re.search(r'msg="listening" port=(\d+)', lines[-1])
+                if m:
+                    port = int(m.group(1))
+                    break
+            assert port, "".join(lines)
+            with open(os.path.join(data, "admin.token")) as f:
+                c = Client(port, token=f.read().strip())
+            info = as_map(c.call("RULES.INFO"))
+            assert info["loaded"] in ("1", "yes", 1) and os.path.realpath(info["directory"]) == \
+                os.path.realpath(os.path.join(prefix, "share/redress/rules")), info
+            # rules_require_tests = yes in the installed config: its tests were found and passed.
+            assert as_map(c.call("CASE.GET", open_case(c, subject="the screen is cracked")))["category"] == \
+                "product_quality"
+            c.close()
+        finally:
+            proc.terminate()
+            assert proc.wait(timeout=30) == 0
+        man = subprocess.run(["man", "--warnings", "-l", os.path.join(prefix, "share/man/man8/redressd.8")],
+                             capture_output=True, text=True, timeout=60, env=dict(os.environ, MANWIDTH="80"))
+        assert man.returncode == 0 and "redressd" in man.stdout and man.stderr.strip() == "", man.stderr
+    finally:
+        shutil.rmtree(prefix, ignore_errors=True)
