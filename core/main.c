@@ -12,6 +12,7 @@
  * socket) is for its own user only, whatever the data directory's mode.
  */
 #include "domain/agents.h"
+#include "domain/backups.h"
 #include "domain/intake.h"
 #include "domain/orders.h"
 #include "domain/refunds.h"
@@ -273,6 +274,7 @@ int main(int argc, char **argv) {
     }
     if (agents_bootstrap(config.data) != 0) goto done;
     tick_configure(&config);
+    backups_configure(base, config.data);
     cases_warm_counters();
     cases_prune_decisions(config.decision_retention_days);
     /* Re-arm every running clock; those that passed while we were down fire
@@ -313,6 +315,7 @@ int main(int argc, char **argv) {
     status = 0;
     log_info("stopped", NULL);
 done:
+    backups_stop();
     if (watchdog_event) event_free(watchdog_event);
     http_free();
     server_free();

@@ -11,6 +11,7 @@
  */
 #include "cmd/table.h"
 #include "domain/access.h"
+#include "cmd/admin_cmd.h"
 #include "cmd/agent_cmd.h"
 #include "domain/agents.h"
 #include "cmd/case_cmd.h"
@@ -208,6 +209,7 @@ static const struct command command_table[] = {
     {"AGENT.ADD",        3, 5, W, agent_add_command, "name role [QUEUES q,...]", D, NONE},
     {"AGENT.LIST",       1, 1, R, agent_list_command, "", S | D, NONE},
     {"AGENT.DISABLE",    2, 2, W, agent_disable_command, "name", D, NONE},
+    {"ADMIN.BACKUP",     1, 2, 0, admin_backup_command, "[name]", D, NONE},
     {"RULES.RELOAD",     1, 1, 0, rules_reload_command, "", D, NONE},
     {"RULES.INFO",       1, 1, 0, rules_info_command, "", S | D, NONE},
     {"RULES.EVAL",       2, 130, R, rules_eval_command, "hook [field value ...]", S | D, NONE},
