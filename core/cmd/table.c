@@ -176,7 +176,7 @@ static const struct command command_table[] = {
     {"CASE.GET",         2, 2, R, case_get_command, "id", ALL, {CASE_AT(1)}},
     {"CASE.HISTORY",     2, 2, R, case_history_command, "id", ALL, {CASE_AT(1)}},
     {"CASE.LIST",        1, -1, R, case_list_command,
-     "[STATE s] [QUEUE q] [ASSIGNEE a] [PRIORITY p] [BREACHED] [LIMIT n] [AFTER id]", ALL, NONE},
+     "[STATE s] [QUEUE q] [ASSIGNEE a] [PRIORITY p] [CUSTOMER c] [BREACHED] [LIMIT n] [AFTER id]", ALL, NONE},
     {"CASE.ASSIGN",      3, 3, W, case_assign_command, "id agent", S | D, {CASE_AT(1)}},
     {"CASE.REPLY",       3, 3, W, case_reply_command, "id text", A | S | D, {CASE_AT(1)}},
     {"CASE.NOTE",        3, 3, W, case_note_command, "id text", A | S | F | D, {CASE_AT(1)}},

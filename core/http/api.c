@@ -4,7 +4,7 @@
  * through http_command (so the command table checks roles and queue
  * isolation, once, for both fronts), their replies read back as JSON:
  *
- *   GET  /api/cases?state=&queue=&priority=&assignee=&breached=&limit=&after=   CASE.LIST
+ *   GET  /api/cases?state=&queue=&priority=&assignee=&customer=&breached=&limit=&after=   CASE.LIST
  *   GET  /api/cases/{id}               CASE.GET + CASE.HISTORY + REFUND.LIST
  *   POST /api/cases                    CASE.OPEN (external_id: the same case again)
  *   POST /api/cases/{id}/assign        CASE.ASSIGN   {"agent": ...}
@@ -147,8 +147,10 @@ many:
 /* ------------------------------------------------------------- reads */
 
 static void list_cases(struct http_exchange *exchange) {
-    static const char *const names[] = {"state", "queue", "priority", "assignee", "breached", "limit", "after", NULL};
-    static const char *const options[] = {"STATE", "QUEUE", "PRIORITY", "ASSIGNEE", "BREACHED", "LIMIT", "AFTER"};
+    static const char *const names[] = {"state",    "queue",    "priority", "assignee", "customer",
+                                        "breached", "limit",    "after",    NULL};
+    static const char *const options[] = {"STATE",    "QUEUE", "PRIORITY", "ASSIGNEE", "CUSTOMER",
+                                          "BREACHED", "LIMIT", "AFTER"};
     struct evkeyvalq pairs;
     struct args args = {0};
     json_t *rows;

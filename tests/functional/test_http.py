@@ -227,6 +227,12 @@ def test_http_open_case_with_external_id_is_idempotent():
         assert case["external_id"] == "form-42" and case["channel"] == "web" and case["customer"] == "C-7"
         status, _, body = d.get("/api/cases", token=ann)
         assert [c["id"] for c in body["cases"]] == [first]
+        other = open_case(admin, customer="C-8", subject="the screen is cracked")
+        assert isinstance(other, int)
+        status, _, body = d.get("/api/cases?customer=C-7", token=ann)
+        assert status == 200 and [c["id"] for c in body["cases"]] == [first]
+        assert [c["id"] for c in d.get("/api/cases?customer=C-8", token=ann)[2]["cases"]] == [other]
+        assert d.get("/api/cases?customer=C-404", token=ann)[2]["cases"] == []
         status, _, body = d.post("/api/cases", {"customer": "C-8", "bogus": "x"}, token=ann)
         assert status == 400 and body["error"] == "INVALID" and "bogus" in body["message"]
         status, _, body = d.post("/api/cases", {"customer": 1.5}, token=ann)
