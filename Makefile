@@ -16,7 +16,7 @@ BUILD   ?= build
 CC      ?= cc
 
 VERSION := 0.1.0
-PKGS    := lua5.4 sqlite3 libevent libcrypto jansson libsystemd
+PKGS    := lua5.4 sqlite3 libevent libevent_openssl openssl jansson libsystemd
 
 BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev libjansson-dev libsystemd-dev tzdata
 TEST_PACKAGES  := python3 redis-tools redis-server openssl prometheus chromium chromium-driver python3-selenium fonts-wqy-zenhei

@@ -26,6 +26,10 @@
 #include "lib/shared.h"
 
 #include <arpa/inet.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/queue.h>
 #include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
@@ -45,6 +49,7 @@ static struct {
      * one that never completes a request is closed by http_timeout). */
     struct evhttp_connection **connections;
     long long connection_count;
+    SSL_CTX *tls;   /* HTTPS when set */
 } http;
 
 int http_port(void) { return http.port; }
@@ -216,8 +221,8 @@ static json_t *session_json(const struct http_exchange *exchange, const struct s
 
 static void set_cookie(struct evhttp_request *request, const char *id, long long max_age) {
     char cookie[SESSION_ID_HEX + 128];
-    snprintf(cookie, sizeof cookie, "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld", SESSION_COOKIE, id,
-             max_age);
+    snprintf(cookie, sizeof cookie, "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld%s", SESSION_COOKIE, id,
+             max_age, http.tls ? "; Secure" : "");
     evhttp_add_header(evhttp_request_get_output_headers(request), "Set-Cookie", cookie);
 }
 
@@ -351,6 +356,40 @@ static void on_request(struct evhttp_request *request, void *argument) {
 
 /* ------------------------------------------------------------ lifetime */
 
+/* Each accepted connection's bufferevent: TLS (the server side of a
+ * handshake) when http_tls_cert is set. */
+static struct bufferevent *tls_bufferevent(struct event_base *base, void *argument) {
+    (void)argument;
+    SSL *ssl = SSL_new(http.tls);
+    if (ssl == NULL) return NULL;
+    struct bufferevent *bev =
+        bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL) SSL_free(ssl);
+    return bev;
+}
+
+/* The TLS context from the config's certificate and key; 0, or -1 (logged). */
+static int tls_setup(const struct config *config) {
+    if (config->http_tls_cert[0] == '\0' && config->http_tls_key[0] == '\0') return 0;
+    if (config->http_tls_cert[0] == '\0' || config->http_tls_key[0] == '\0') {
+        log_error("HTTPS needs both http_tls_cert and http_tls_key", NULL);
+        return -1;
+    }
+    http.tls = SSL_CTX_new(TLS_server_method());
+    if (http.tls == NULL || SSL_CTX_set_min_proto_version(http.tls, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_use_certificate_chain_file(http.tls, config->http_tls_cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(http.tls, config->http_tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(http.tls) != 1) {
+        char why[256];
+        ERR_error_string_n(ERR_get_error(), why, sizeof why);
+        log_error("cannot set up HTTPS", "cert=%s key=%s error=\"%s\"", config->http_tls_cert, config->http_tls_key,
+                  why);
+        return -1;
+    }
+    SSL_CTX_set_options(http.tls, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    return 0;
+}
+
 int http_listen(struct event_base *base, const struct config *config) {
     http.config = config;
     if (config->http_port[0] == '\0') return 0;
@@ -376,6 +415,8 @@ int http_listen(struct event_base *base, const struct config *config) {
     evhttp_set_allowed_methods(http.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
                                               EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(http.http, on_request, NULL);
+    if (tls_setup(config) != 0) return -1;
+    if (http.tls) evhttp_set_bevcb(http.http, tls_bufferevent, NULL);
     http.socket = evhttp_bind_socket_with_handle(http.http, config->http_bind, (ev_uint16_t)port);
     if (http.socket == NULL) {
         log_error("cannot listen for HTTP", "address=%s port=%ld", config->http_bind, port);
@@ -389,7 +430,8 @@ int http_listen(struct event_base *base, const struct config *config) {
     }
     http.port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)(void *)&bound)->sin6_port
                                                   : ((struct sockaddr_in *)(void *)&bound)->sin_port);
-    log_info("http listening", "http_port=%d http_bind=%s", http.port, config->http_bind);
+    log_info("http listening", "http_port=%d http_bind=%s tls=%s", http.port, config->http_bind,
+             http.tls ? "yes" : "no");
     return 0;
 }
 
@@ -400,5 +442,7 @@ void http_free(void) {
     http.socket = NULL;
     free(http.connections);
     http.connections = NULL;
+    if (http.tls) SSL_CTX_free(http.tls);
+    http.tls = NULL;
     http.connection_count = 0;
 }

@@ -58,6 +58,8 @@ struct config {
     long long http_max_body;       /* bytes of a request's body */
     long long http_timeout;        /* seconds to read a request (and idle keep-alive) */
     long long http_session_seconds; /* a browser session's life */
+    char http_tls_cert[1024];       /* PEM certificate chain: HTTPS when set (with the key) */
+    char http_tls_key[1024];        /* PEM private key */
     /* "plugin.key = value" settings, for plugins (config_plugin_setting). */
     int plugin_setting_count;
     struct {

@@ -775,3 +775,40 @@ def test_admin_backup_copies_the_database_in_steps_while_serving_and_restores():
             assert case["customer"] == "C-1499" and case["body"] == body
     finally:
         shutil.rmtree(restored, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------- HTTPS
+
+def test_https_with_curl():
+    work = tempfile.mkdtemp(prefix="redress-tls-")
+    try:
+        cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
+        made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out",
+                               cert, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                              capture_output=True, timeout=60)
+        assert made.returncode == 0, made.stderr
+        with HttpDaemon("--http-tls-cert", cert, "--http-tls-key", key, rules="shipped") as d:
+            assert "tls=yes" in d.log()
+            base = "https://127.0.0.1:%d" % d.http_port
+
+            def curl(*args):
+                return subprocess.run(["curl", "-s", "--max-time", "20", "--cacert", cert] + list(args),
+                                      capture_output=True, text=True, timeout=60)
+            ok = curl("-H", "Authorization: Bearer " + d.token, base + "/api/cases")
+            assert ok.returncode == 0 and json.loads(ok.stdout) == {"cases": []}, ok
+            # The certificate is checked (no --cacert: an unknown issuer), TLS 1.2 at least, no plain HTTP.
+            unknown = subprocess.run(["curl", "-s", "--max-time", "20", base + "/healthz"], capture_output=True,
+                                     timeout=60)
+            assert unknown.returncode == 60, unknown
+            assert curl("--tls-max", "1.1", base + "/healthz").returncode != 0
+            assert curl("--tlsv1.2", "--tls-max", "1.2", base + "/healthz").stdout.strip() == '{"status":"alive"}'
+            plain = subprocess.run(["curl", "-s", "--max-time", "20", "http://127.0.0.1:%d/healthz" % d.http_port],
+                                   capture_output=True, timeout=60)
+            assert plain.returncode != 0 or b"alive" not in plain.stdout
+            # The session cookie is Secure over HTTPS.
+            login = curl("-i", "-H", "Content-Type: application/json", "-d", json.dumps({"token": d.token}),
+                         base + "/api/session")
+            assert "Secure" in [l for l in login.stdout.splitlines() if l.lower().startswith("set-cookie")][0]
+            assert d.client().call("PING") == "PONG"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
