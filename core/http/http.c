@@ -24,6 +24,7 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/shared.h"
+#include "store/store.h"
 
 #include <arpa/inet.h>
 #include <event2/bufferevent.h>
@@ -436,6 +437,13 @@ int http_listen(struct event_base *base, const struct config *config) {
 }
 
 void http_free(void) {
+    /* A write that came over HTTP while stopping may have left a batch
+     * open: commit it now, while the requests whose answers wait for it
+     * still exist (evhttp_free frees them). */
+    if (http.http && store_batch_is_open()) {
+        char error[256];
+        if (store_batch_commit(error, sizeof error) != 0) log_error("batch commit failed at stop", "error=\"%s\"", error);
+    }
     sse_stop();
     if (http.http) evhttp_free(http.http);
     http.http = NULL;
