@@ -123,7 +123,7 @@ static int ends_with(const char *text, const char *tail) {
 static int numeric_field(const char *key) {
     static const char *const names[] = {"id", "case", "attempts", "escalation", "escalation_level", "reopen_count",
                                         "open", "unassigned", "breached", "breached_open", "cases", "score",
-                                        "target", "left", "used", "met", "at"};
+                                        "target", "left", "used", "met", "at", "csat_responses"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(key, names[i]) == 0) return 1;
     return ends_with(key, "_id") || ends_with(key, "_at") || ends_with(key, "_seconds") || ends_with(key, "_count") ||

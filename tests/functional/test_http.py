@@ -181,6 +181,7 @@ def test_http_cases_are_scoped_by_role_and_queue():
         assert [c["id"] for c in body["cases"]] == [support, logistics]
         status, _, body = d.get("/api/stats", token=tokens["sam"])
         assert status == 200 and body["cases"] == 2 and body["open"] == 2
+        assert body["csat_responses"] == 0 and body["csat_average"] == ""
         status, _, body = d.get("/api/refunds?state=review", token=tokens["sam"])
         assert status == 200 and all(r["state"] == "review" for r in body["refunds"])
         status, _, body = d.post("/api/cases/%d/assign" % support, {"agent": "ann"}, token=tokens["sam"])
@@ -206,6 +207,9 @@ def test_http_cases_are_scoped_by_role_and_queue():
         status, _, body = d.post("/api/cases/%d/assign" % support, {"agent": "nobody!"}, token=tokens["sam"])
         assert status == 400 and body["error"] == "INVALID"
         assert admin.call("CASE.RESOLVE", support, "fixed") == "OK"
+        assert admin.call("CASE.SURVEY", support, "4") == "OK"
+        status, _, body = d.get("/api/stats", token=tokens["sam"])
+        assert body["csat_responses"] == 1 and body["csat_average"] == "4.00"
         assert admin.call("CASE.CLOSE", support) == "OK"
         status, _, body = d.post("/api/cases/%d/escalate" % support, {}, token=tokens["sam"])
         assert status == 409 and body["error"] == "BADSTATE"

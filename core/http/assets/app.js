@@ -14,7 +14,7 @@ const TEXT = {
     escalate: "Escalate", history: "History", agent_name: "agent name", cases: "Cases", open_now: "Open now",
     breached_open: "Open and breached", first_response: "First response (median / p90)",
     resolution: "Resolution (median / p90)", done: "Done", none: "none", bad_token: "Wrong token",
-    no_stats: "Figures are for supervisors, finance and admins", connected: "live", disconnected: "reconnecting",
+    no_stats: "Figures are for supervisors, finance and admins", csat: "Satisfaction", connected: "live", disconnected: "reconnecting",
   },
   zh: {
     login_title: "使用坐席令牌登录", login: "登录", logout: "退出", token: "坐席令牌",
@@ -26,7 +26,7 @@ const TEXT = {
     escalate: "升级", history: "历史", agent_name: "坐席名", cases: "工单总数", open_now: "当前未结",
     breached_open: "未结且超时", first_response: "首次响应（中位数 / p90）",
     resolution: "解决时长（中位数 / p90）", done: "完成", none: "无", bad_token: "令牌错误",
-    no_stats: "统计数据仅对主管、财务和管理员开放", connected: "实时", disconnected: "重新连接中",
+    no_stats: "统计数据仅对主管、财务和管理员开放", csat: "满意度", connected: "实时", disconnected: "重新连接中",
   },
 };
 
@@ -144,7 +144,8 @@ async function refresh() {
   if (stats.status === 200 && stats.data) {
     const s = stats.data;
     cards.replaceChildren(card(t("cases"), s.cases), card(t("open_now"), s.open),
-      card(t("breached_open"), s.breached_open, s.breached_open ? "bad" : ""));
+      card(t("breached_open"), s.breached_open, s.breached_open ? "bad" : ""),
+      card(t("csat") + " (" + s.csat_responses + ")", s.csat_average === "" ? "—" : s.csat_average + " / 5"));
     const rows = [];
     for (const [group, label] of [["sla", "P"], ["sla_queue", ""]]) {
       for (const [scope, v] of Object.entries(s[group] || {})) {
