@@ -19,10 +19,11 @@ BUILD   ?= build
 CC      ?= cc
 
 VERSION := 0.1.0
-PKGS    := lua5.4 sqlite3 libevent libcrypto
+PKGS    := lua5.4 sqlite3 libevent libevent_openssl openssl jansson libsystemd
 
-BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev tzdata
-TEST_PACKAGES  := python3 redis-tools redis-server openssl python3-redis libhiredis-dev clang lua-check
+BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev libjansson-dev libsystemd-dev tzdata
+TEST_PACKAGES  := python3 redis-tools redis-server openssl python3-redis libhiredis-dev clang lua-check \
+                  prometheus chromium chromium-driver python3-selenium fonts-wqy-zenhei
 
 # Warnings are errors for development and CI; a packager whose compiler
 # warns about more may build with WERROR=0.
@@ -92,6 +93,11 @@ TEST_RUN_FLAGS = $(if $(TEST_JOBS),--jobs $(TEST_JOBS))
 .PHONY: all run test quick unit check-packages test-packages bench fuzz fuzz-build install clean
 
 all: $(BUILD)/redressd $(PLUGINS)
+
+
+# The dashboard's files are embedded in http/assets.o (.incbin): it is
+# rebuilt when they change.
+$(BUILD)/core/http/assets.o: $(wildcard core/http/assets/*)
 
 $(DEPS_STAMP):
 	@$(MAKE) --no-print-directory check-packages PACKAGES="$(BUILD_PACKAGES)"
@@ -204,6 +210,7 @@ bench: test-packages all $(TEST_PLUGINS)
 	python3 tests/bench/agents.py
 	python3 tests/bench/crashloop.py --rounds 100
 	python3 tests/bench/replay.py
+	bash tests/bench/http.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/redress
@@ -211,6 +218,21 @@ install: all
 	install -m 644 include/redress/plugin.h $(DESTDIR)$(PREFIX)/include/redress/plugin.h
 	install -d $(DESTDIR)$(PREFIX)/lib/redress/plugins
 	install -m 755 $(PLUGINS) $(DESTDIR)$(PREFIX)/lib/redress/plugins/
+	# The shipped rule set and its tests, found by the installed binary.
+	install -d $(DESTDIR)$(PREFIX)/share/redress/rules/tests
+	install -m 644 rules/*.lua rules/README.md $(DESTDIR)$(PREFIX)/share/redress/rules/
+	install -m 644 rules/tests/* $(DESTDIR)$(PREFIX)/share/redress/rules/tests/
+	# The man page, and the systemd unit as an example to copy.
+	install -d $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/redress/examples
+	install -m 644 examples/man/redressd.8 $(DESTDIR)$(PREFIX)/share/man/man8/redressd.8
+	install -m 644 examples/systemd/redressd.service $(DESTDIR)$(PREFIX)/share/redress/examples/redressd.service
+	# A config for the installed layout, read by default; an operator's
+	# edited one is never overwritten.
+	install -d $(DESTDIR)$(PREFIX)/etc/redress
+	sed -e 's|^rules = .*|rules = $(PREFIX)/share/redress/rules|' -e 's|^data = .*|data = /var/lib/redress|' \
+	    examples/config/redress.conf > $(BUILD)/redress.conf.installed
+	test -e $(DESTDIR)$(PREFIX)/etc/redress/redress.conf || \
+	    install -m 644 $(BUILD)/redress.conf.installed $(DESTDIR)$(PREFIX)/etc/redress/redress.conf
 
 clean:
 	rm -rf build tests/clients/node_modules

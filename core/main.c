@@ -12,12 +12,14 @@
  * socket) is for its own user only, whatever the data directory's mode.
  */
 #include "domain/agents.h"
+#include "domain/backups.h"
 #include "domain/intake.h"
 #include "domain/orders.h"
 #include "domain/refunds.h"
 #include "domain/deadlines.h"
 #include "domain/events.h"
 #include "domain/facts.h"
+#include "domain/figures.h"
 #include "domain/tick.h"
 #include "cmd/client_cmd.h"
 #include "domain/replay.h"
@@ -25,6 +27,7 @@
 #include "net/client.h"
 #include "cmd/request.h"
 #include "cmd/conn.h"
+#include "cmd/metrics_cmd.h"
 #include "cmd/table.h"
 #include "lib/clock.h"
 #include "lib/config.h"
@@ -34,10 +37,14 @@
 #include "rules/rules.h"
 #include "net/connections.h"
 #include "net/server.h"
+#include "http/http.h"
 #include "store/store.h"
 
 #include <event2/event.h>
+#include <limits.h>
 #include <stdio.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
@@ -109,6 +116,56 @@ static void check_data_directory_mode(const char *path) {
                  "path=%s mode=%04o", log_quote(path, quoted, sizeof quoted), (unsigned)(status.st_mode & 07777));
 }
 
+/* ------------------------------------------------- systemd, install paths */
+
+/* Under systemd (Type=notify, WatchdogSec=): the watchdog is fed from the
+ * event loop, so a loop that stops turning stops feeding it and systemd
+ * restarts the daemon.  Without NOTIFY_SOCKET these are no-ops. */
+static struct event *watchdog_event;
+
+static void on_watchdog(evutil_socket_t fd, short what, void *argument) {
+    (void)fd; (void)what; (void)argument;
+    sd_notify(0, "WATCHDOG=1");
+}
+
+static int start_watchdog(struct event_base *base) {
+    uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return 0;
+    watchdog_event = event_new(base, -1, EV_PERSIST, on_watchdog, NULL);
+    /* Twice per period, as systemd advises. */
+    struct timeval half = {(time_t)(usec / 2 / 1000000), (suseconds_t)(usec / 2 % 1000000)};
+    if (watchdog_event == NULL || event_add(watchdog_event, &half) != 0) return -1;
+    log_info("systemd watchdog", "period_ms=%llu", (unsigned long long)(usec / 1000));
+    return 0;
+}
+
+/* Where make install put the shipped rules and config: beside the binary's
+ * prefix (PREFIX/bin/redressd -> PREFIX/share/redress/rules,
+ * PREFIX/etc/redress/redress.conf).  0, or -1 when the binary's path is
+ * unknown. */
+static int installed_path(const char *tail, char *out, size_t size) {
+    char self[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0) return -1;
+    self[len] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash == NULL) return -1;
+    *slash = '\0';
+    return snprintf(out, size, "%s/../%s", self, tail) < (int)size ? 0 : -1;
+}
+
+static int is_directory(const char *path) {
+    struct stat status;
+    return stat(path, &status) == 0 && S_ISDIR(status.st_mode);
+}
+
+/* A committed AGENT.DISABLE: the agent's RESP connections lose their
+ * rights, its browser sessions and event streams end. */
+static void agent_disabled(const char *name) {
+    connections_drop_agent(name);
+    http_drop_agent(name);
+}
+
 /* Every registration between layers, in one place: a lower layer calls up
  * only through what is registered here. */
 static int wire(const struct config *config) {
@@ -120,7 +177,9 @@ static int wire(const struct config *config) {
     orders_set_source(&plugin_orders);
     /* events, agents, commands: the fronts above */
     if (events_listen(plugins_events_listener()) != 0) return -1;
-    agents_on_disabled(connections_drop_agent);
+    if (events_listen(figures_events_listener()) != 0) return -1;
+    metrics_set_command_counts(commands_each_count);
+    agents_on_disabled(agent_disabled);
     commands_set_info_sections(server_info, plugins_info);
     commands_set_hello_modules(plugins_hello);
     commands_set_plugin_list(plugin_list_command);
@@ -192,6 +251,16 @@ int main(int argc, char **argv) {
     char error[1600];
     umask(077);
     config_defaults(&config);
+    int config_given = 0;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--config") || !strcmp(argv[i], "--test-rules")) config_given = 1;
+    char installed[PATH_MAX];
+    /* An installed redressd reads its installed config when given none. */
+    if (!config_given && installed_path("etc/redress/redress.conf", installed, sizeof installed) == 0 &&
+        access(installed, R_OK) == 0 && config_load_file(&config, installed, error, sizeof error)) {
+        fprintf(stderr, "redressd: config: %s\n", error);
+        return 2;
+    }
     for (int i = 1; i + 1 < argc; i++) {
         if (!strcmp(argv[i], "--config")) {
             if (config_load_file(&config, argv[i + 1], error, sizeof error)) {
@@ -202,6 +271,12 @@ int main(int argc, char **argv) {
     }
     int flags = apply_flags(&config, argc, argv);
     if (flags != 0) return flags > 0 ? 0 : 2;
+    /* The default ./rules, absent here: the rule set make install put beside
+     * the binary, if there is one. */
+    if (!strcmp(config.rules, "./rules") && !is_directory(config.rules) &&
+        installed_path("share/redress/rules", installed, sizeof installed) == 0 && is_directory(installed) &&
+        strlen(installed) < sizeof config.rules)
+        memcpy(config.rules, installed, strlen(installed) + 1);
     struct rules_settings rules_settings = {
         .limits = {.memory_bytes = (size_t)config.rules_memory,
                    .call_memory_bytes = (size_t)config.rules_call_memory, .instructions = config.rules_instructions,
@@ -275,6 +350,7 @@ int main(int argc, char **argv) {
     }
     if (agents_bootstrap(config.data) != 0) goto done;
     tick_configure(&config);
+    backups_configure(base, config.data);
     cases_warm_counters();
     /* Re-arm every running clock; those that passed while we were down fire
      * now, once, in deadline order, before any client is served. */
@@ -299,13 +375,25 @@ int main(int argc, char **argv) {
         log_error("cannot start the tick", NULL);
         goto done;
     }
+    /* The HTTP port (when set) before the RESP one: "listening port=N"
+     * stays the last line of the start. */
+    if (http_listen(base, &config) != 0) goto done;
     if (server_listen() != 0) goto done;
     store_integrity_start(base);
+    if (start_watchdog(base) != 0) {
+        log_error("cannot start the systemd watchdog", NULL);
+        goto done;
+    }
+    sd_notifyf(0, "READY=1\nSTATUS=serving, data %s\nMAINPID=%lu", config.data, (unsigned long)getpid());
     server_run();
+    sd_notify(0, "STOPPING=1");
     status = 0;
     log_info("stopped", NULL);
 done:
     replay_cancel();
+    backups_stop();
+    if (watchdog_event) event_free(watchdog_event);
+    http_free();
     server_free();
     tick_free();
     plugins_shutdown();

@@ -176,8 +176,8 @@ bad:
 }
 
 void case_list_command(struct request *request) {
-    const char *state = NULL, *queue = NULL, *assignee = NULL, *priority = NULL;
-    size_t queue_len = 0, assignee_len = 0, priority_len = 0;
+    const char *state = NULL, *queue = NULL, *assignee = NULL, *priority = NULL, *customer = NULL;
+    size_t queue_len = 0, assignee_len = 0, priority_len = 0, customer_len = 0;
     int breached = 0;
     long long limit = LIST_DEFAULT_LIMIT;
     int64_t after = 0;
@@ -210,13 +210,17 @@ void case_list_command(struct request *request) {
             if (args_vocabulary(request, RULES_PRIORITY, request->argv[i], request->argvlen[i])) return;
             priority = request->argv[i];
             priority_len = request->argvlen[i];
+        } else if (request_argument_is(request, i, "CUSTOMER") && has_value) {
+            i++;
+            customer = request->argv[i];
+            customer_len = request->argvlen[i];
         } else if (request_argument_is(request, i, "LIMIT") && has_value) {
             if (parse_limit(request, ++i, &limit)) return;
         } else if (request_argument_is(request, i, "AFTER") && has_value) {
             if (request_id(request, ++i, "case", &after)) return;
         } else {
             request_error(request, "INVALID", "unknown or incomplete CASE.LIST option '%.*s' (options: "
-                          "STATE s, QUEUE q, ASSIGNEE a, PRIORITY p, BREACHED, LIMIT n, AFTER id)",
+                          "STATE s, QUEUE q, ASSIGNEE a, PRIORITY p, CUSTOMER c, BREACHED, LIMIT n, AFTER id)",
                           (int)(request->argvlen[i] > QUOTED_OPTION_MAX ? QUOTED_OPTION_MAX : request->argvlen[i]), request->argv[i]);
             return;
         }
@@ -228,6 +232,7 @@ void case_list_command(struct request *request) {
     if (queue) strcat(sql, " AND queue = ?3");
     if (assignee) strcat(sql, " AND assignee = ?4");
     if (priority) strcat(sql, " AND priority = ?5");
+    if (customer) strcat(sql, " AND customer = ?9");
     if (breached) strcat(sql, " AND breached > 0 AND state NOT IN ('resolved', 'closed')");
     /* An agent lists what it may see (agents_may_see_case): the cases of its
      * queues and those assigned to it.  A QUEUE filter narrows that, never
@@ -247,6 +252,7 @@ void case_list_command(struct request *request) {
     if (queue) sqlite3_bind_text(statement, 3, queue, (int)queue_len, SQLITE_STATIC);
     if (assignee) sqlite3_bind_text(statement, 4, assignee, (int)assignee_len, SQLITE_STATIC);
     if (priority) sqlite3_bind_text(statement, 5, priority, (int)priority_len, SQLITE_STATIC);
+    if (customer) sqlite3_bind_text(statement, 9, customer, (int)customer_len, SQLITE_STATIC);
     sqlite3_bind_int64(statement, 6, limit);
     if (mine) sqlite3_bind_text(statement, 7, mine, -1, SQLITE_STATIC);
     if (mine) sqlite3_bind_text(statement, 8, me ? me : "", -1, SQLITE_STATIC);

@@ -116,6 +116,21 @@ void stats_command(struct request *request) {
         reply_bulk_string(pairs, value);
         count++;
     }
+    /* Satisfaction: the surveys answered (CASE.SURVEY), their mean score. */
+    static const char csat_sql[] = "SELECT count(survey_score), avg(survey_score) FROM cases WHERE survey_score IS NOT NULL";
+    sqlite3_stmt *csat = store_statement(csat_sql);
+    if (call_row(call, csat) != 1) goto failed;
+    long long responses = sqlite3_column_int64(csat, 0);
+    double mean = sqlite3_column_double(csat, 1);
+    sqlite3_reset(csat);
+    snprintf(value, sizeof value, "%lld", responses);
+    reply_bulk_string(pairs, "csat_responses");
+    reply_bulk_string(pairs, value);
+    if (responses > 0) snprintf(value, sizeof value, "%.2f", mean);
+    else value[0] = '\0';
+    reply_bulk_string(pairs, "csat_average");
+    reply_bulk_string(pairs, value);
+    count += 2;
     int by_priority_pairs = compliance(call, pairs, by_priority, "sla:");
     if (by_priority_pairs < 0) goto failed;
     int by_queue_pairs = compliance(call, pairs, by_queue, "sla_queue:");

@@ -15,12 +15,14 @@
  */
 #include "cmd/table.h"
 #include "domain/access.h"
+#include "cmd/admin_cmd.h"
 #include "cmd/agent_cmd.h"
 #include "domain/agents.h"
 #include "cmd/case_cmd.h"
 #include "cmd/client_cmd.h"
 #include "cmd/conn.h"
 #include "cmd/explain_cmd.h"
+#include "cmd/metrics_cmd.h"
 #include "cmd/rules_cmd.h"
 #include "cmd/replay_cmd.h"
 #include "cmd/queue_cmd.h"
@@ -36,6 +38,8 @@
 #include <string.h>
 #include <strings.h>
 
+/* Built-in commands at most (their call counters). */
+#define COMMAND_TABLE_ROOM 128
 /* How much of an unknown command's name its error repeats. */
 #define UNKNOWN_NAME_SHOWN 40
 /* COMMAND: the longest name it spells (plugin names are at most 40 bytes),
@@ -83,6 +87,12 @@ static int subscribed(const struct request *request) {
            request->connection_ops->subscribed(request->connection);
 }
 
+/* Calls per built-in command (by its index in command_table), and of
+ * every registered command together: /metrics' commands by name. */
+static long long command_calls[COMMAND_TABLE_ROOM];
+static long long registered_calls;
+static size_t command_index(const struct command *command);
+
 int commands_check(struct request *request, const struct command *command, int auth_on) {
     if (commands_check_queued(request, command, auth_on) != 0) return -1;
     return commands_check_access(request);
@@ -90,6 +100,11 @@ int commands_check(struct request *request, const struct command *command, int a
 
 int commands_check_queued(struct request *request, const struct command *command, int auth_on) {
     const struct caller *who = &request->call.who;
+    if (command) {
+        size_t index = command_index(command);
+        if (index < COMMAND_TABLE_ROOM) command_calls[index]++;
+        else registered_calls++;
+    }
     if (command && auth_on && who->agent == NULL && !(command->roles & COMMAND_PUBLIC)) {
         request_error(request, "NOAUTH", "authentication required: AUTH agent token");
     } else if (command && !(command->roles & COMMAND_PUBLIC) && auth_on && !(command->roles & who->role)) {
@@ -266,12 +281,12 @@ static const struct command command_table[] = {
      DOC("Lists the decisions of a case in order: hook, rule-set version, inputs, output, reason, duration",
          "O(N) where N is the number of the case's decisions", "case", ARGS(CASE_ID))},
     {"CASE.LIST",        1, -1, R, case_list_command,
-     "[STATE s] [QUEUE q] [ASSIGNEE a] [PRIORITY p] [BREACHED] [LIMIT n] [AFTER id]", ALL, NONE,
-     DOC("Lists case summaries by state, queue, assignee or priority, ascending id, a page at a time",
+     "[STATE s] [QUEUE q] [ASSIGNEE a] [PRIORITY p] [CUSTOMER c] [BREACHED] [LIMIT n] [AFTER id]", ALL, NONE,
+     DOC("Lists case summaries by state, queue, assignee, priority or customer, ascending id, a page at a time",
          "O(N) where N is the LIMIT", "case",
          ARGS(OPTION("STATE", "s", STRING), OPTION("QUEUE", "q", STRING), OPTION("ASSIGNEE", "a", STRING),
-              OPTION("PRIORITY", "p", STRING), WORD("BREACHED", OPT), OPTION("LIMIT", "n", INTEGER),
-              OPTION("AFTER", "id", INTEGER)))},
+              OPTION("PRIORITY", "p", STRING), OPTION("CUSTOMER", "c", STRING), WORD("BREACHED", OPT),
+              OPTION("LIMIT", "n", INTEGER), OPTION("AFTER", "id", INTEGER)))},
     {"CASE.ASSIGN",      3, 3, W, case_assign_command, "id agent", S | D, {CASE_AT(1)},
      DOC("Assigns a case to an enabled agent", "O(1)", "case", ARGS(CASE_ID, ARG("agent", STRING, 0)))},
     {"CASE.REPLY",       3, 3, W, case_reply_command, "id text", A | S | D, {CASE_AT(1)},
@@ -334,6 +349,10 @@ static const struct command command_table[] = {
     {"REFUND.LIST",      2, 2, R, refund_list_command, "case", ALL, {CASE_AT(1)},
      DOC("Returns a case's refunds", "O(N) where N is the number of the case's refunds", "refund",
          ARGS(ARG("case", INTEGER, 0)))},
+    {"REFUND.FIND",      1, 7, R, refund_find_command, "[STATE s] [LIMIT n] [AFTER id]", ALL, NONE,
+     DOC("Lists the refunds you may see, by id, a page at a time (STATE review: what waits for a decision)",
+         "O(N) where N is the LIMIT", "refund",
+         ARGS(OPTION("STATE", "s", STRING), OPTION("LIMIT", "n", INTEGER), OPTION("AFTER", "id", INTEGER)))},
     {"CASE.SURVEY",      3, 4, W, case_survey_command, "id score [comment]", A | S | D, {CASE_AT(1)},
      DOC("Records the customer's satisfaction score (1 to 5) of a resolved or closed case", "O(1)", "case",
          ARGS(CASE_ID, ARG("score", INTEGER, 0), ARG("comment", STRING, OPT)))},
@@ -352,6 +371,12 @@ static const struct command command_table[] = {
     {"STATS",            1, 1, R, stats_command, "", S | F | D, NONE,
      DOC("Returns case counts, response and resolution times, SLA compliance per priority and queue",
          "O(N) where N is the number of cases", "server", NO_ARGS)},
+    {"METRICS",          1, 1, R, metrics_command, "", S | F | D, NONE,
+     DOC("The figures of /metrics as Prometheus text: cases, refunds, deadlines, hooks, commits, connections",
+         "O(N) where N is the number of open cases", "server", NO_ARGS)},
+    {"ADMIN.BACKUP",     1, 2, N, admin_backup_command, "[name]", D, NONE,
+     DOC("Writes a consistent copy of the database into DATA/backups/ while serving, in small steps",
+         "O(N) where N is the size of the database", "server", ARGS(ARG("name", STRING, OPT)))},
     {"AGENT.ADD",        3, 5, W, agent_add_command, "name role [QUEUES q,...]", D, NONE,
      DOC("Adds an agent (agent, supervisor, finance, admin) and replies its token, shown this once", "O(1)",
          "agent", ARGS(ARG("name", STRING, 0), ARG("role", STRING, 0), OPTION("QUEUES", "q,...", STRING)))},
@@ -523,6 +548,22 @@ static void debug_commands_command(struct request *request) {
     reply_array(request->reply, request->argc - 1);
     for (int i = 1; i < request->argc; i++)
         describe_command(request->reply, commands_lookup(request->argv[i], request->argvlen[i]));
+}
+
+_Static_assert(sizeof command_table / sizeof command_table[0] <= COMMAND_TABLE_ROOM, "room to count every command");
+
+/* Its index in command_table, or COMMAND_TABLE_ROOM for a registered one. */
+static size_t command_index(const struct command *command) {
+    uintptr_t at = (uintptr_t)command, first = (uintptr_t)&command_table[0];
+    size_t count = sizeof command_table / sizeof command_table[0];
+    if (at < first || at >= first + count * sizeof command_table[0]) return COMMAND_TABLE_ROOM;
+    return (at - first) / sizeof command_table[0];
+}
+
+void commands_each_count(void (*visit)(void *context, const char *name, long long calls), void *context) {
+    for (size_t i = 0; i < sizeof command_table / sizeof command_table[0]; i++)
+        visit(context, command_table[i].name, command_calls[i]);
+    visit(context, "(plugin)", registered_calls);
 }
 
 /* Built-in commands by name: an open-addressing table over the upper-cased

@@ -122,6 +122,10 @@ int commands_check_queued(struct request *request, const struct command *command
  * error reply (-INVALID, -NOTFOUND, -NOPERM, or a store error). */
 int commands_check_access(struct request *request);
 
+/* visit(context, name, calls) for every built-in command (calls checked
+ * since start, by either front), then "(plugin)" for the registered ones. */
+void commands_each_count(void (*visit)(void *context, const char *name, long long calls), void *context);
+
 /* Commands added at start by plugins (or anything above the table):
  * `command` is borrowed until commands_unregister(owner); its name must be
  * upper case.  0, or -1 when the name is taken (built-in or registered) or

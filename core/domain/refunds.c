@@ -126,6 +126,39 @@ long long refunds_list(struct call *call, int64_t case_id, refund_visitor *visit
     return found < 0 ? -1 : count;
 }
 
+long long refunds_find(struct call *call, const char *state, int64_t after, long long limit, refund_visitor *visit,
+                       void *context) {
+    /* Visibility in SQL, as CASE.LIST does it, so LIMIT counts only what
+     * the caller may see: an agent's queues or its own cases. */
+    static char sql[REFUND_SQL_MAX + 256];
+    if (sql[0] == '\0')
+        snprintf(sql, sizeof sql, "%s JOIN cases c ON c.id = r.case_id WHERE r.id > ?1 AND (?2 IS NULL OR r.state = ?2)"
+                 " AND (?3 IS NULL OR instr(',' || ?3 || ',', ',' || c.queue || ',') > 0 OR c.assignee = ?4)"
+                 " ORDER BY r.id LIMIT ?5", refund_columns);
+    const struct caller *who = &call->who;
+    const char *mine = !who->internal && who->role == ROLE_AGENT ? (who->queues ? who->queues : "") : NULL;
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, after);
+        if (state) sqlite3_bind_text(statement, 2, state, -1, SQLITE_STATIC);
+        if (mine) sqlite3_bind_text(statement, 3, mine, -1, SQLITE_STATIC);
+        if (mine) sqlite3_bind_text(statement, 4, who->agent ? who->agent : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(statement, 5, limit);
+    }
+    long long count = 0;
+    int found;
+    while ((found = call_row(call, statement)) > 0) {
+        struct refund_row row;
+        if (read_row(call, statement, &row) != 0) {
+            sqlite3_reset(statement);
+            return -1;
+        }
+        visit(context, &row);
+        count++;
+    }
+    return found < 0 ? -1 : count;
+}
+
 /* What a refund's approval, rejection, settling and retry need of it. */
 struct refund_facts {
     long long case_id, amount;

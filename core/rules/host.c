@@ -137,6 +137,8 @@ static int call_hook(struct rule_set *set, enum rules_hook hook, const struct ru
     if (returns) sandbox_set_trace(set->sandbox, 0, NULL, NULL);
     last_call_microseconds = clock_real_monotonic_us() - started;
     set->counters[hook].microseconds += last_call_microseconds;
+    histogram_observe(&set->counters[hook].seconds, histogram_seconds, HISTOGRAM_SECONDS_COUNT,
+                      (double)last_call_microseconds / 1e6);
     if (failed) {
         set->counters[hook].errors++;
         /* A memory error has no position and names the trampoline: name

@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/histogram.h"
 #include "rules/sandbox.h"
 
 struct lua_State;
@@ -266,6 +267,7 @@ int rules_watch_check(const char *directory);
 #define RULES_FILES_MAX 64
 struct rules_hook_counters {
     long long calls, errors, refusals, microseconds;
+    struct histogram seconds;   /* each call's duration, histogram_seconds */
 };
 struct rules_info {
     int loaded;

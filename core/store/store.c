@@ -453,14 +453,17 @@ int store_batch_commit(char *error, size_t error_size) {
         stats.commit_failures++;
         return -1;
     }
-    int64_t started = clock_real_monotonic_ms();
+    int64_t started = clock_real_monotonic_ms(), started_us = clock_real_monotonic_us();
     store_fault_commit_begin();
     store_committing = 1;
     int rc = sqlite3_exec(store_db, "COMMIT", NULL, NULL, NULL);
     store_committing = 0;
     store_fault_commit_end();
     stats.commit_ms_total += clock_real_monotonic_ms() - started;
+    histogram_observe(&stats.commit_seconds, histogram_seconds, HISTOGRAM_SECONDS_COUNT,
+                      (double)(clock_real_monotonic_us() - started_us) / 1e6);
     if (rc == SQLITE_OK) {
+        histogram_observe(&stats.batch_writes, histogram_sizes, HISTOGRAM_SIZES_COUNT, (double)batch_writes);
         store_in_batch = 0;
         stats.commits++;
         stats.batch_writes_total += batch_writes;

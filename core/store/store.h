@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/histogram.h"
 #include "store/fault.h"      /* fault injection, tests only */
 #include "store/integrity.h"  /* the quick_check after start, INFO lines */
 #include "store/schema.h"     /* STORE_SCHEMA_VERSION */
@@ -89,6 +90,8 @@ int store_after_command(void (*fn)(void *argument, int committed), void *argumen
 struct store_stats {
     long long commits, commit_failures, batch_writes_total, largest_batch;
     long long commit_ms_total;   /* real milliseconds spent in COMMIT */
+    struct histogram commit_seconds;  /* each COMMIT (its fsync included), histogram_seconds */
+    struct histogram batch_writes;    /* write commands per committed batch, histogram_sizes */
 };
 const struct store_stats *store_stats(void);
 
