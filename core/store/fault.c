@@ -120,7 +120,8 @@ static void power_fail(const char *during) {
                 SQLITE_OK)
                 fault_stop("cannot put back the bytes of the last sync");
         /* What was put back must itself outlive this process. */
-        f->real->pMethods->xSync(f->real, SQLITE_SYNC_FULL);
+        if (f->real->pMethods->xSync(f->real, SQLITE_SYNC_FULL) != SQLITE_OK)
+            fault_stop("cannot sync the bytes put back");
     }
     log_error("POWER LOSS simulated: files put back to their last sync, exiting", "during=%s exit=%d", during,
               STORE_FAULT_POWER_LOSS_EXIT);
