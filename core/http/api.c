@@ -76,26 +76,14 @@ static int run_keeping_errors(struct http_exchange *exchange, struct args *args,
 }
 
 static int run(struct http_exchange *exchange, struct args *args, json_t **out) {
-    struct evbuffer *reply = evbuffer_new();
-    if (reply == NULL) {
-        http_answer_error(exchange, "ERR", "out of memory");
-        return -1;
-    }
-    http_command(exchange, reply, args->argc, args->argv, args->argvlen);
-    size_t len = evbuffer_get_length(reply);
     int is_error = 0;
-    json_t *value = json_from_resp((const char *)evbuffer_pullup(reply, -1), len, &is_error);
-    evbuffer_free(reply);
-    if (value == NULL) {
-        http_answer_error(exchange, "ERR", "%s: unreadable reply", args->argv[0]);
-        return -1;
-    }
+    if (run_keeping_errors(exchange, args, out, &is_error) != 0) return -1;
     if (is_error) {
-        const char *code = json_string_value(json_object_get(value, "error"));
-        http_answer(exchange, http_status_of(code ? code : "ERR"), value);
+        const char *code = json_string_value(json_object_get(*out, "error"));
+        http_answer(exchange, http_status_of(code ? code : "ERR"), *out);
+        *out = NULL;
         return -1;
     }
-    *out = value;
     return 0;
 }
 
