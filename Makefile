@@ -2,7 +2,10 @@
 #
 #   make            build build/redressd and build/plugins/*.so
 #   make run        build, then run the daemon in the foreground with ./rules and ./data
-#   make test       unit + functional tests, then all of them again under ASan/UBSan
+#   make test       unit + functional tests, then all of them again under ASan/UBSan,
+#                   and the real-client suite (tests/clients/) once
+#   make quick      the same tests on the plain build only (the edit-test loop)
+#                   (both: TEST_JOBS=N tests at a time, default the CPU count; TEST_ARGS=filter)
 #   make bench      the benchmarks of tests/bench (not part of make test)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
@@ -16,19 +19,35 @@ BUILD   ?= build
 CC      ?= cc
 
 VERSION := 0.1.0
-PKGS    := lua5.4 sqlite3 libevent libcrypto
+PKGS    := lua5.4 sqlite3 libevent libevent_openssl openssl jansson libsystemd
 
-BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev libjansson-dev tzdata
-TEST_PACKAGES  := python3 redis-tools redis-server openssl
+BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev libjansson-dev libsystemd-dev tzdata
+TEST_PACKAGES  := python3 redis-tools redis-server openssl python3-redis libhiredis-dev clang lua-check \
+                  prometheus chromium chromium-driver python3-selenium fonts-wqy-zenhei
 
-WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-            -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
+# Warnings are errors for development and CI; a packager whose compiler
+# warns about more may build with WERROR=0.
+WERROR  ?= 1
+WARNINGS := -Wall -Wextra $(if $(filter 0,$(WERROR)),,-Werror) -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+# Hardening: stack protector, fortified libc calls (not under the
+# sanitizers, whose interceptors they bypass), a position-independent
+# daemon, read-only relocations bound at start.  Plugins are PIC already.
+HARDEN_CFLAGS := -fstack-protector-strong $(if $(filter 1,$(SANITIZE)),,-U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3)
+HARDEN_LDFLAGS := -Wl,-z,relro,-z,now
+# pkg-config, run when a recipe needs it (after the packages are in): when
+# it fails, the build stops with its message instead of going on without.
+pkg_config = $(eval pkg_out := $(shell pkg-config $(1) $(2) 2>&1 && echo PKG_CONFIG_OK))$(if \
+             $(filter PKG_CONFIG_OK,$(pkg_out)),$(filter-out PKG_CONFIG_OK,$(pkg_out)),$(error \
+             pkg-config $(1) $(2) failed: $(pkg_out)))
+ALL_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) $(HARDEN_CFLAGS) -fPIE -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
              -DREDRESS_VERSION='"$(VERSION)"' -Iinclude -Icore $(SANITIZE_FLAGS) \
-             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
+             $(call pkg_config,--cflags,$(PKGS))
+LDLIBS  = $(call pkg_config,--libs,$(PKGS)) -lm -pthread
 LDFLAGS ?=
+# The daemon and the unit tests link as position-independent executables.
+EXE_LDFLAGS = -pie $(HARDEN_LDFLAGS)
 
 ifeq ($(SANITIZE),1)
 SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
@@ -57,17 +76,28 @@ PLUGIN_NAMES  := webhook orders http_refund
 PLUGINS       := $(PLUGIN_NAMES:%=$(BUILD)/plugins/%.so)
 TEST_PLUGINS  := $(patsubst tests/plugins/%.c,$(BUILD)/test-plugins/%.so,$(wildcard tests/plugins/*.c)) \
                  $(BUILD)/test-plugins/skeleton.so
-PLUGIN_CFLAGS  = -std=c11 $(WARNINGS) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC \
+PLUGIN_CFLAGS  = -std=c11 $(WARNINGS) $(CFLAGS) $(HARDEN_CFLAGS) -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC \
                  -fvisibility=hidden -Iinclude $(SANITIZE_FLAGS) \
-                 $(shell pkg-config --cflags libevent libevent_openssl openssl sqlite3 jansson 2>/dev/null)
-PLUGIN_LIBS    = $(shell pkg-config --libs libevent sqlite3 2>/dev/null)
+                 $(call pkg_config,--cflags,libevent libevent_openssl openssl sqlite3 jansson)
+PLUGIN_LIBS    = $(call pkg_config,--libs,libevent sqlite3)
 HTTP_PLUGINS  := $(BUILD)/plugins/webhook.so $(BUILD)/plugins/http_refund.so
 
 DEPS_STAMP := build/.packages-ok
 
-.PHONY: all run test unit check-packages test-packages bench fuzz install clean
+# tests/run.py: how many tests run at once (default: the CPU count).
+TEST_JOBS ?=
+# make test runs each fuzz target this long.
+TEST_FUZZ_SECONDS ?= 10
+TEST_RUN_FLAGS = $(if $(TEST_JOBS),--jobs $(TEST_JOBS))
+
+.PHONY: all run test quick unit check-packages test-packages bench fuzz fuzz-build install clean
 
 all: $(BUILD)/redressd $(PLUGINS)
+
+
+# The dashboard's files are embedded in http/assets.o (.incbin): it is
+# rebuilt when they change.
+$(BUILD)/core/http/assets.o: $(wildcard core/http/assets/*)
 
 $(DEPS_STAMP):
 	@$(MAKE) --no-print-directory check-packages PACKAGES="$(BUILD_PACKAGES)"
@@ -94,20 +124,20 @@ $(BUILD)/%.o: %.c $(DEPS_STAMP)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/redressd: $(MAIN_OBJ) $(CORE_OBJ) $(PURE_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(EXE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/plugins/%.so: plugins/%.c include/redress/plugin.h $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(PLUGIN_CFLAGS) -shared -o $@ $(filter %.c,$^) $(LDFLAGS) $(PLUGIN_LIBS)
+	$(CC) $(PLUGIN_CFLAGS) -shared -o $@ $(filter %.c,$^) $(HARDEN_LDFLAGS) $(LDFLAGS) $(PLUGIN_LIBS)
 
 $(HTTP_PLUGINS): plugins/http_client.c plugins/http_client.h
-$(HTTP_PLUGINS): PLUGIN_LIBS = $(shell pkg-config --libs libevent libevent_openssl openssl 2>/dev/null)
+$(HTTP_PLUGINS): PLUGIN_LIBS = $(call pkg_config,--libs,libevent libevent_openssl openssl)
 # The webhook builds its JSON with libjansson.
-$(BUILD)/plugins/webhook.so: PLUGIN_LIBS = $(shell pkg-config --libs libevent libevent_openssl openssl jansson 2>/dev/null)
+$(BUILD)/plugins/webhook.so: PLUGIN_LIBS = $(call pkg_config,--libs,libevent libevent_openssl openssl jansson)
 
 $(BUILD)/test-plugins/%.so: tests/plugins/%.c include/redress/plugin.h $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(PLUGIN_CFLAGS) -shared -o $@ $< $(LDFLAGS)
+	$(CC) $(PLUGIN_CFLAGS) -shared -o $@ $< $(HARDEN_LDFLAGS) $(LDFLAGS)
 
 # The skeleton builds with its own Makefile, as a plugin author's would,
 # against this tree's header instead of the installed one.
@@ -117,8 +147,24 @@ $(BUILD)/test-plugins/skeleton.so: examples/plugin-skeleton/skeleton.c examples/
 	$(MAKE) --no-print-directory -C examples/plugin-skeleton REDRESS_INCLUDE=$(CURDIR)/include \
 	    OUT=$(CURDIR)/$@ EXTRA_CFLAGS="$(SANITIZE_FLAGS)"
 
+# A broken variant on purpose, for the power-loss test to catch: the store
+# without its syncs (store.c, REDRESS_TEST_OMIT_WAL_SYNC).  Never installed.
+$(BUILD)/core/store/store-nosync.o: core/store/store.c $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DREDRESS_TEST_OMIT_WAL_SYNC -c $< -o $@
+
+$(BUILD)/redressd-nosync: $(MAIN_OBJ) $(filter-out $(BUILD)/core/store/store.o,$(CORE_OBJ)) $(PURE_OBJ) \
+                          $(BUILD)/core/store/store-nosync.o
+	$(CC) $(EXE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The daemon with the allocation shim (tests/oom/alloc_shim.c): its own
+# malloc, calloc, realloc, strdup and strndup fail on DEBUG.OOM's count.
+OOM_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
+$(BUILD)/redressd-oom: $(MAIN_OBJ) $(CORE_OBJ) $(PURE_OBJ) $(BUILD)/tests/oom/alloc_shim.o
+	$(CC) $(EXE_LDFLAGS) $(LDFLAGS) $(OOM_WRAP) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(PURE_OBJ) $(UNIT_STORE_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(EXE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
@@ -127,13 +173,36 @@ unit: $(BUILD)/unit_tests
 run: all
 	./$(BUILD)/redressd --rules rules --data data
 
-# The whole suite, plain and then under AddressSanitizer + UBSan.
-test: test-packages all $(BUILD)/unit_tests $(TEST_PLUGINS)
+# The real-client suite (tests/clients/): a hiredis program, and the Node.js clients installed
+# from the lockfile with the machine's Node.js and npm (Debian's npm is not used: it conflicts
+# with the installed Node.js, whose version the clients need).
+CLIENT_TESTS := $(BUILD)/clients/hiredis_client tests/clients/node_modules/.package-lock.json
+
+$(BUILD)/clients/hiredis_client: tests/clients/hiredis_client.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARNINGS) $(CFLAGS) -D_POSIX_C_SOURCE=200809L $$(pkg-config --cflags hiredis) $< -o $@ \
+	    $$(pkg-config --libs hiredis)
+
+tests/clients/node_modules/.package-lock.json: tests/clients/package.json tests/clients/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm (with Node.js 20 or later) is needed for tests/clients"; exit 1; }
+	cd tests/clients && npm ci --no-audit --no-fund
+
+# The whole suite, plain and then under AddressSanitizer + UBSan; the client suite once, plain.
+test: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/redressd-oom $(TEST_PLUGINS) \
+      $(CLIENT_TESTS)
 	@$(MAKE) --no-print-directory BUILD=build/sanitize SANITIZE=1 build/sanitize/redressd build/sanitize/unit_tests \
+	    build/sanitize/redressd-nosync build/sanitize/redressd-oom \
 	    $(PLUGIN_NAMES:%=build/sanitize/plugins/%.so) \
 	    $(patsubst $(BUILD)/%,build/sanitize/%,$(TEST_PLUGINS))
 	python3 tests/check_layers.py --objects build
-	python3 tests/run.py --build build --build build/sanitize
+	luacheck --quiet --config .luacheckrc rules examples
+	@$(MAKE) --no-print-directory fuzz-build
+	python3 tests/run.py $(TEST_RUN_FLAGS) --fuzz $(TEST_FUZZ_SECONDS) --build build --build build/sanitize \
+	    --clients build $(TEST_ARGS)
+
+# The plain build's tests only: no sanitizer build, no layer check.
+quick: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/redressd-oom $(TEST_PLUGINS)
+	python3 tests/run.py $(TEST_RUN_FLAGS) --build $(BUILD) $(TEST_ARGS)
 
 bench: test-packages all $(TEST_PLUGINS)
 	bash tests/bench/run.sh
@@ -141,6 +210,9 @@ bench: test-packages all $(TEST_PLUGINS)
 	python3 tests/bench/webhook.py
 	bash tests/bench/deadlines.sh
 	python3 tests/bench/agents.py
+	python3 tests/bench/crashloop.py --rounds 100
+	python3 tests/bench/replay.py
+	bash tests/bench/http.sh
 	python3 tests/bench/search.py
 
 install: all
@@ -149,19 +221,67 @@ install: all
 	install -m 644 include/redress/plugin.h $(DESTDIR)$(PREFIX)/include/redress/plugin.h
 	install -d $(DESTDIR)$(PREFIX)/lib/redress/plugins
 	install -m 755 $(PLUGINS) $(DESTDIR)$(PREFIX)/lib/redress/plugins/
+	# The shipped rule set and its tests, found by the installed binary.
+	install -d $(DESTDIR)$(PREFIX)/share/redress/rules/tests
+	install -m 644 rules/*.lua rules/README.md $(DESTDIR)$(PREFIX)/share/redress/rules/
+	install -m 644 rules/tests/* $(DESTDIR)$(PREFIX)/share/redress/rules/tests/
+	# The man page, and the systemd unit as an example to copy.
+	install -d $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/redress/examples
+	install -m 644 examples/man/redressd.8 $(DESTDIR)$(PREFIX)/share/man/man8/redressd.8
+	install -m 644 examples/systemd/redressd.service $(DESTDIR)$(PREFIX)/share/redress/examples/redressd.service
+	# A config for the installed layout, read by default; an operator's
+	# edited one is never overwritten.
+	install -d $(DESTDIR)$(PREFIX)/etc/redress
+	sed -e 's|^rules = .*|rules = $(PREFIX)/share/redress/rules|' -e 's|^data = .*|data = /var/lib/redress|' \
+	    examples/config/redress.conf > $(BUILD)/redress.conf.installed
+	test -e $(DESTDIR)$(PREFIX)/etc/redress/redress.conf || \
+	    install -m 644 $(BUILD)/redress.conf.installed $(DESTDIR)$(PREFIX)/etc/redress/redress.conf
 
 clean:
-	rm -rf build
+	rm -rf build tests/clients/node_modules
 
--include $(UNIT_OBJ:.o=.d) $(PURE_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)
+-include $(UNIT_OBJ:.o=.d) $(PURE_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(BUILD)/tests/oom/alloc_shim.d
 
 .PHONY: check-layers
 check-layers: all
 	python3 tests/check_layers.py --objects $(BUILD)
 
-# libFuzzer on the request parser (needs clang): 60 s from the seeds.
-fuzz:
-	@mkdir -p build/fuzz/corpus
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -Icore -D_POSIX_C_SOURCE=200809L \
-	    tests/fuzz/fuzz_proto.c core/net/proto.c -o build/fuzz/fuzz_proto
-	build/fuzz/fuzz_proto -max_total_time=60 build/fuzz/corpus tests/fuzz/seeds
+# libFuzzer targets (tests/fuzz/fuzz_NAME.c; clang, installed with the test
+# packages), each linked with the sources it exercises.  `make fuzz` runs
+# each for FUZZ_SECONDS from its seeds (tests/fuzz/seeds/NAME) and what it
+# found before (build/fuzz/corpus/NAME); `make test` runs each for 10 s.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_NAMES   := proto config timeparse money tzif orders rules_check
+FUZZ_BINS    := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
+FUZZ_CFLAGS   = -std=c11 -Wall -Wextra -Werror -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+                -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Itests/fuzz -Icore -Iinclude
+fuzz_sources_proto       := core/net/proto.c
+fuzz_sources_config      := core/lib/config.c
+fuzz_sources_timeparse   := core/lib/timeparse.c
+fuzz_sources_money       := core/lib/money.c
+fuzz_sources_tzif        := core/lib/calendar.c core/lib/timeparse.c
+fuzz_sources_orders      := core/lib/money.c core/lib/timeparse.c
+fuzz_sources_rules_check := core/rules/check.c core/lib/names.c
+fuzz_libs_orders         = $(call pkg_config,--libs,sqlite3)
+fuzz_libs_rules_check    = $(call pkg_config,--libs,lua5.4)
+fuzz_cflags_rules_check  = $(call pkg_config,--cflags,lua5.4)
+
+.SECONDEXPANSION:
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(DEPS_STAMP) $$(fuzz_sources_$$*)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(fuzz_cflags_$*) $< $(fuzz_sources_$*) -o $@ $(fuzz_libs_$*) -lm
+
+build/fuzz/fuzz_orders: plugins/orders.c include/redress/plugin.h
+
+fuzz-build: test-packages $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@for name in $(FUZZ_NAMES); do \
+	  mkdir -p build/fuzz/corpus/$$name; \
+	  echo "fuzz_$$name: $(FUZZ_SECONDS) s"; \
+	  build/fuzz/fuzz_$$name -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus/$$name \
+	      tests/fuzz/seeds/$$name > build/fuzz/fuzz_$$name.log 2>&1 \
+	    || { tail -n 40 build/fuzz/fuzz_$$name.log; exit 1; }; \
+	  tail -n 1 build/fuzz/fuzz_$$name.log; \
+	done

@@ -13,14 +13,22 @@
  */
 #include "domain/attachments.h"
 #include "domain/agents.h"
+#include "domain/backups.h"
 #include "domain/intake.h"
 #include "domain/orders.h"
 #include "domain/refunds.h"
 #include "domain/deadlines.h"
 #include "domain/events.h"
 #include "domain/facts.h"
+#include "domain/figures.h"
 #include "domain/tick.h"
+#include "cmd/client_cmd.h"
+#include "domain/replay.h"
+#include "lib/timeparse.h"
+#include "net/client.h"
+#include "cmd/request.h"
 #include "cmd/conn.h"
+#include "cmd/metrics_cmd.h"
 #include "cmd/table.h"
 #include "lib/clock.h"
 #include "lib/config.h"
@@ -30,10 +38,14 @@
 #include "rules/rules.h"
 #include "net/connections.h"
 #include "net/server.h"
+#include "http/http.h"
 #include "store/store.h"
 
 #include <event2/event.h>
+#include <limits.h>
 #include <stdio.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
@@ -43,7 +55,8 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: redressd [--config FILE] [--bind ADDR] [--port N] [--data DIR] [--rules DIR]\n"
             "                [--plugins DIR] [--test-clock] [--version] [--help] [--SETTING VALUE ...]\n"
-            "       redressd --test-rules DIR   (run a rule set's tests, exit 1 on a failure)\n"
+            "       redressd --test-rules DIR [--coverage]   (run a rule set's tests and luacheck, exit 1 on a failure)\n"
+            "       redressd --replay DIR --data DATA [--since t] [--until t] [--limit n]   (a staged set's replay report)\n"
             "\n"
             "redress: an after-sales case engine speaking RESP2 (redis-cli, telnet, client libraries).\n"
             "Every setting of the config file (key = value) is also a flag; flags win.\n\n"
@@ -68,6 +81,12 @@ static int apply_flags(struct config *config, int argc, char **argv) {
         }
         if (!strcmp(flag, "--test-rules")) {
             i++; /* handled in main */
+            continue;
+        }
+        if (!strcmp(flag, "--coverage")) continue; /* with --test-rules, handled in main */
+        if (!strcmp(flag, "--replay") || !strcmp(flag, "--since") || !strcmp(flag, "--until") ||
+            !strcmp(flag, "--limit")) {
+            i++; /* redressd --replay, handled in main */
             continue;
         }
         if (!strcmp(flag, "--test-clock")) {
@@ -98,9 +117,59 @@ static void check_data_directory_mode(const char *path) {
                  "path=%s mode=%04o", log_quote(path, quoted, sizeof quoted), (unsigned)(status.st_mode & 07777));
 }
 
+/* ------------------------------------------------- systemd, install paths */
+
+/* Under systemd (Type=notify, WatchdogSec=): the watchdog is fed from the
+ * event loop, so a loop that stops turning stops feeding it and systemd
+ * restarts the daemon.  Without NOTIFY_SOCKET these are no-ops. */
+static struct event *watchdog_event;
+
+static void on_watchdog(evutil_socket_t fd, short what, void *argument) {
+    (void)fd; (void)what; (void)argument;
+    sd_notify(0, "WATCHDOG=1");
+}
+
+static int start_watchdog(struct event_base *base) {
+    uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return 0;
+    watchdog_event = event_new(base, -1, EV_PERSIST, on_watchdog, NULL);
+    /* Twice per period, as systemd advises. */
+    struct timeval half = {(time_t)(usec / 2 / 1000000), (suseconds_t)(usec / 2 % 1000000)};
+    if (watchdog_event == NULL || event_add(watchdog_event, &half) != 0) return -1;
+    log_info("systemd watchdog", "period_ms=%llu", (unsigned long long)(usec / 1000));
+    return 0;
+}
+
+/* Where make install put the shipped rules and config: beside the binary's
+ * prefix (PREFIX/bin/redressd -> PREFIX/share/redress/rules,
+ * PREFIX/etc/redress/redress.conf).  0, or -1 when the binary's path is
+ * unknown. */
+static int installed_path(const char *tail, char *out, size_t size) {
+    char self[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0) return -1;
+    self[len] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash == NULL) return -1;
+    *slash = '\0';
+    return snprintf(out, size, "%s/../%s", self, tail) < (int)size ? 0 : -1;
+}
+
+static int is_directory(const char *path) {
+    struct stat status;
+    return stat(path, &status) == 0 && S_ISDIR(status.st_mode);
+}
+
+/* A committed AGENT.DISABLE: the agent's RESP connections lose their
+ * rights, its browser sessions and event streams end. */
+static void agent_disabled(const char *name) {
+    connections_drop_agent(name);
+    http_drop_agent(name);
+}
+
 /* Every registration between layers, in one place: a lower layer calls up
  * only through what is registered here. */
-static int wire(void) {
+static int wire(const struct config *config) {
     /* rules: customer facts and the plugins' namespace */
     rules_set_customer_provider(facts_customer);
     rules_set_lua_namespace(plugins_push_lua_namespace);
@@ -109,11 +178,73 @@ static int wire(void) {
     orders_set_source(&plugin_orders);
     /* events, agents, commands: the fronts above */
     if (events_listen(plugins_events_listener()) != 0) return -1;
-    agents_on_disabled(connections_drop_agent);
+    if (events_listen(figures_events_listener()) != 0) return -1;
+    metrics_set_command_counts(commands_each_count);
+    agents_on_disabled(agent_disabled);
     commands_set_info_sections(server_info, plugins_info);
     commands_set_hello_modules(plugins_hello);
     commands_set_plugin_list(plugin_list_command);
+    commands_set_config(config);
+    /* RULES.REPLAY: its parked reply, the helpers of its staged set */
+    request_set_parked_answerer(client_answer_parked);
+    replay_init();
     return 0;
+}
+
+static void print_report(void *context, const char *const *lines, int count, const char *error) {
+    int *status = context;
+    if (error) {
+        fprintf(stderr, "redressd: replay: %s\n", error);
+        *status = 1;
+        return;
+    }
+    for (int i = 0; i < count; i++) printf("%s\n", lines[i]);
+    *status = 0;
+}
+
+/* redressd --replay DIR --data DATA [--since t] [--until t] [--limit n]:
+ * RULES.STAGE DIR and RULES.REPLAY's report, over the data directory's
+ * database opened read-only, without a daemon. */
+static int offline_replay(const struct config *config, const char *directory, int argc, char **argv) {
+    struct replay_options options = {0, 0, 0};
+    for (int i = 1; i + 1 < argc; i++) {
+        int64_t *instant = !strcmp(argv[i], "--since") ? &options.since : !strcmp(argv[i], "--until") ? &options.until
+                                                                                                       : NULL;
+        if (instant) {
+            const char *why = timeparse_instant(argv[i + 1], strlen(argv[i + 1]), instant);
+            char *end;
+            long long number = strtoll(argv[i + 1], &end, 10);
+            if (*end == '\0' && number >= 0) *instant = number;
+            else if (why) {
+                fprintf(stderr, "redressd: %s '%s': %s\n", argv[i], argv[i + 1], why);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--limit")) {
+            options.limit = strtoll(argv[i + 1], NULL, 10);
+        }
+    }
+    if (options.until && options.since >= options.until) {
+        fprintf(stderr, "redressd: --since must be before --until\n");
+        return 2;
+    }
+    char error[4096];
+    log_set_level(LOG_WARN);
+    if (store_open_read_only(config->data, error, sizeof error) != 0) {
+        fprintf(stderr, "redressd: %s\n", error);
+        return 2;
+    }
+    replay_init();
+    int status = 1;
+    if (rules_stage(directory, error, sizeof error) != 0) {
+        fprintf(stderr, "redressd: not staged: %s\n", error);
+    } else {
+        struct call call = {.who = {.internal = 1}, .actor = "replay", .status = CALL_OK};
+        if (replay_run(&call, &options, print_report, &status) != 0)
+            fprintf(stderr, "redressd: replay: %s\n", call.message);
+    }
+    rules_unload();
+    store_close();
+    return status;
 }
 
 int main(int argc, char **argv) {
@@ -121,6 +252,16 @@ int main(int argc, char **argv) {
     char error[1600];
     umask(077);
     config_defaults(&config);
+    int config_given = 0;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--config") || !strcmp(argv[i], "--test-rules")) config_given = 1;
+    char installed[PATH_MAX];
+    /* An installed redressd reads its installed config when given none. */
+    if (!config_given && installed_path("etc/redress/redress.conf", installed, sizeof installed) == 0 &&
+        access(installed, R_OK) == 0 && config_load_file(&config, installed, error, sizeof error)) {
+        fprintf(stderr, "redressd: config: %s\n", error);
+        return 2;
+    }
     for (int i = 1; i + 1 < argc; i++) {
         if (!strcmp(argv[i], "--config")) {
             if (config_load_file(&config, argv[i + 1], error, sizeof error)) {
@@ -131,6 +272,12 @@ int main(int argc, char **argv) {
     }
     int flags = apply_flags(&config, argc, argv);
     if (flags != 0) return flags > 0 ? 0 : 2;
+    /* The default ./rules, absent here: the rule set make install put beside
+     * the binary, if there is one. */
+    if (!strcmp(config.rules, "./rules") && !is_directory(config.rules) &&
+        installed_path("share/redress/rules", installed, sizeof installed) == 0 && is_directory(installed) &&
+        strlen(installed) < sizeof config.rules)
+        memcpy(config.rules, installed, strlen(installed) + 1);
     struct rules_settings rules_settings = {
         .limits = {.memory_bytes = (size_t)config.rules_memory,
                    .call_memory_bytes = (size_t)config.rules_call_memory, .instructions = config.rules_instructions,
@@ -145,10 +292,14 @@ int main(int argc, char **argv) {
             return 2;
         }
         log_set_level(LOG_WARN); /* rule tests keep their own clock (set_clock) */
-        int failed = rules_run_tests(argv[i + 1], 1);
+        int coverage = 0;
+        for (int k = 1; k < argc; k++) coverage |= strcmp(argv[k], "--coverage") == 0;
+        int failed = rules_run_tests(argv[i + 1], 1, coverage);
         rules_unload();
         return failed == 0 ? 0 : 1;
     }
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--replay") == 0) return offline_replay(&config, argv[i + 1], argc, argv);
     int level = log_level_parse(config.log_level);
     if (level < 0) {
         fprintf(stderr, "redressd: log_level must be debug, info, warn or error\n");
@@ -180,7 +331,7 @@ int main(int argc, char **argv) {
     }
     check_data_directory_mode(config.data);
     if (server_start(base, &config) != 0) goto done;
-    if (wire() != 0) goto done;
+    if (wire(&config) != 0) goto done;
     if (store_open(config.data, config.sync, error, sizeof error) != 0) {
         fprintf(stderr, "redressd: %s\n", error);
         log_error("cannot open store", "error=\"%s\"", error);
@@ -201,8 +352,8 @@ int main(int argc, char **argv) {
     if (agents_bootstrap(config.data) != 0) goto done;
     attachments_configure(config.data, config.attachment_max_bytes);
     tick_configure(&config);
+    backups_configure(base, config.data);
     cases_warm_counters();
-    cases_prune_decisions(config.decision_retention_days);
     /* Re-arm every running clock; those that passed while we were down fire
      * now, once, in deadline order, before any client is served. */
     deadlines_configure((int)config.sla_warning_percent);
@@ -226,12 +377,25 @@ int main(int argc, char **argv) {
         log_error("cannot start the tick", NULL);
         goto done;
     }
+    /* The HTTP port (when set) before the RESP one: "listening port=N"
+     * stays the last line of the start. */
+    if (http_listen(base, &config) != 0) goto done;
     if (server_listen() != 0) goto done;
     store_integrity_start(base);
+    if (start_watchdog(base) != 0) {
+        log_error("cannot start the systemd watchdog", NULL);
+        goto done;
+    }
+    sd_notifyf(0, "READY=1\nSTATUS=serving, data %s\nMAINPID=%lu", config.data, (unsigned long)getpid());
     server_run();
+    sd_notify(0, "STOPPING=1");
     status = 0;
     log_info("stopped", NULL);
 done:
+    replay_cancel();
+    backups_stop();
+    if (watchdog_event) event_free(watchdog_event);
+    http_free();
     server_free();
     tick_free();
     plugins_shutdown();

@@ -43,43 +43,48 @@ local damaged_keywords = { "破损", "碎了", "damaged", "cracked" }
 local groups = { legal = legal_keywords, safety = safety_keywords, damaged = damaged_keywords,
                  question = question_words, problem = problem_words }
 local category_group, faq_group = {}, {}
+-- From a group name back to its place: a case's text matches few groups,
+-- so classify walks the groups found, not every category and article.
+local category_at, faq_at = {}, {}
 for i, category in ipairs(categories) do
   category_group[i] = "category:" .. category.name
   groups[category_group[i]] = category.keywords
+  category_at[category_group[i]] = i
 end
 for i, article in ipairs(faq) do
   faq_group[i] = "faq:" .. article.id
   assert(groups[faq_group[i]] == nil, "two FAQ articles with the id " .. article.id)
   groups[faq_group[i]] = article.keywords
+  faq_at[faq_group[i]] = i
 end
 local keywords = redress.matcher(groups)
 
 -- FAQ articles whose keywords appear in the text, best first (ties: the
 -- earlier article), at most policy.max_faq.
 local function suggest_faq(found)
-  local best = {}          -- { {article, hits}, ... } kept sorted, short
-  for i, article in ipairs(faq) do
-    local hits = found_count(found, faq_group[i])
-    if hits > 0 then
-      local position = #best + 1
-      while position > 1 and best[position - 1].hits < hits do position = position - 1 end
-      if position <= policy.max_faq then
-        table.insert(best, position, { article = article, hits = hits })
-        best[policy.max_faq + 1] = nil
-      end
-    end
+  local hits_of = {}       -- { {at, hits}, ... } of the articles found
+  for group, list in pairs(found) do
+    local at = faq_at[group]
+    if at then hits_of[#hits_of + 1] = { at = at, hits = #list } end
   end
+  table.sort(hits_of, function(a, b)
+    if a.hits ~= b.hits then return a.hits > b.hits end
+    return a.at < b.at
+  end)
   local ids = {}
-  for i = 1, #best do ids[i] = best[i].article.id end
-  return ids, best[1] and best[1].article
+  for i = 1, math.min(#hits_of, policy.max_faq) do ids[i] = faq[hits_of[i].at].id end
+  return ids, hits_of[1] and faq[hits_of[1].at]
 end
 
 function classify(case)
   local found = keywords:match(case_words(case))
-  local best, best_hits, best_group = "general_inquiry", 0, nil
-  for i, category in ipairs(categories) do
-    local hits = found_count(found, category_group[i])
-    if hits > best_hits then best, best_hits, best_group = category.name, hits, category_group[i] end
+  -- The category with the most keywords found; ties go to the earlier one.
+  local best, best_hits, best_group, best_at = "general_inquiry", 0, nil, nil
+  for group, list in pairs(found) do
+    local at = category_at[group]
+    if at and (#list > best_hits or (#list == best_hits and at < best_at)) then
+      best, best_hits, best_group, best_at = categories[at].name, #list, group, at
+    end
   end
 
   local tags = {}

@@ -16,6 +16,22 @@ local policy = {
   repeat_window = 30 * day,
 }
 
+-- The reasons below are built from `policy`, never written beside it: change
+-- no_reason_days from 7 to 15 and the reason says 十五天无理由 / 15-day.
+local numerals = { "一", "二", "三", "四", "五", "六", "七", "八", "九" }
+
+-- A whole number 1..99 in Chinese numerals (7 -> 七, 15 -> 十五, 30 -> 三十).
+local function chinese_number(n)
+  if n < 10 then return numerals[n] or tostring(n) end
+  if n > 99 then return tostring(n) end
+  local tens, ones = n // 10, n % 10
+  return (tens > 1 and numerals[tens] or "") .. "十" .. (ones > 0 and numerals[ones] or "")
+end
+
+local no_reason_text = chinese_number(policy.no_reason_days) .. "天无理由 " .. policy.no_reason_days ..
+    "-day no-reason return"
+local repeat_window_text = "in " .. policy.repeat_window // day .. " days"
+
 -- The local (China) calendar day number of an instant.
 local function china_day(instant)
   return (instant + policy.china_offset) // day
@@ -65,7 +81,7 @@ function refund(case)
   if (history.cases or 0) >= policy.repeat_cases or recent >= policy.repeat_recent then
     return { decision = "review", role = "supervisor", cap = cap,
              reason = "risk review: repeat requester, " .. (history.cases or 0) .. " cases, " .. recent ..
-                      " in 30 days" }
+                      " " .. repeat_window_text }
   end
 
   -- Not delivered yet: cancelling before shipment is refunded.
@@ -84,7 +100,7 @@ function refund(case)
     local in_window = days_since >= 0 and days_since <= policy.no_reason_days
     local excluded = policy.excluded_goods[case.goods_type or ""]
     if in_window and not excluded then
-      local why = "七天无理由 seven-day no-reason return (day " .. days_since .. ")"
+      local why = no_reason_text .. " (day " .. days_since .. ")"
       if case.shipping_insurance == "yes" then why = why .. "; 运费险 shipping insurance pays the return freight" end
       if amount <= policy.auto_approve_max then
         return { decision = "approve", cap = cap, reason = why }
@@ -111,7 +127,7 @@ function refund(case)
   if amount <= policy.auto_approve_max then
     return { decision = "approve", cap = cap, reason = "small refund approved automatically" }
   end
-  local d = review_for(amount, "outside the no-reason window")
+  local d = review_for(amount, "outside the " .. policy.no_reason_days .. "-day no-reason window")
   d.cap = cap
   return d
 end

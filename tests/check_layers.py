@@ -18,9 +18,10 @@ import argparse, collections, os, re, subprocess, sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORE = os.path.join(ROOT, "core")
-RANK = {"lib": 0, "store": 1, "rules": 2, "domain": 3, "cmd": 4, "net": 5, "plugin": 5, "": 6}
-PEERS = {("net", "plugin"), ("plugin", "net")}
-PROTOCOL = ("net", "cmd", "plugin")
+RANK = {"lib": 0, "store": 1, "rules": 2, "domain": 3, "cmd": 4, "net": 5, "plugin": 5, "http": 5, "": 6}
+PEERS = {("net", "plugin"), ("plugin", "net"), ("net", "http"), ("http", "net"), ("http", "plugin"),
+         ("plugin", "http")}
+PROTOCOL = ("net", "cmd", "plugin", "http")
 POLICY = re.compile(r'"(P[1-4]|general_inquiry|service_complaint|legal_threat)"|legal_threat|service_complaint')
 POLICY_HOME = {"rules/load"}          # the built-in defaults of a daemon without a rule set
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

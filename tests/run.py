@@ -1,44 +1,104 @@
 #!/usr/bin/env python3
-"""run.py -- the whole test suite: unit tests, then functional tests, per build.
+"""run.py -- the whole test suite: unit tests, rule tests, functional tests, per build.
 
-    python3 tests/run.py --build build --build build/sanitize [filter]
+    python3 tests/run.py --build build --build build/sanitize [--jobs N] [--timeout S]
+                         [--fuzz SECONDS] [--clients build] [filter]
 
-For each build directory: BUILD/unit_tests (pure C modules), then every
-test_* function of tests/functional/test_*.py against BUILD/redressd.  The
-last line is "N passed, N failed" counting every test of every build.
+For each build directory: BUILD/unit_tests (pure C modules), each rule set's
+own tests (redressd --test-rules), then every test_* function of
+tests/functional/test_*.py against BUILD/redressd.  With --clients BUILD,
+the real-client suite (tests/clients/suite.py) runs once against
+BUILD/redressd, after the others, and counts too.  The last line is
+"N passed, N failed" counting every test of every build.
+
+How it runs:
+  - Every job (a unit-test binary, a rule set, one functional test) runs in
+    a process of its own, in a session of its own, --jobs at a time (default:
+    the number of CPUs).  Functional tests start their daemons on --port 0
+    with temporary data directories, so they never share a port or a folder.
+  - A job that runs longer than --timeout seconds (default 300; a module may
+    set TIMEOUT = seconds for its tests) is killed with everything it
+    started and counts as a failure, with what it printed so far.
+  - A test module that cannot be imported counts as one failure per build
+    (its traceback shown); the other modules still run.
+  - --fuzz SECONDS also runs each libFuzzer target of build/fuzz (make
+    fuzz-build) for that long from its seeds (tests/fuzz/seeds/NAME); a
+    crash, leak or sanitizer report fails it, the input kept in build/fuzz/.
+  - Jobs start longest first, by the durations of the last run kept in
+    BUILD/.test-times.json, so the slow ones do not end the run alone.
+
+A suite is a function (build, pattern) -> [Job]; SUITES lists them.  Add a
+new kind of test by adding a collector there.
 """
 import argparse
+import concurrent.futures
 import importlib.util
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+DEFAULT_TIMEOUT = 300
+RESULT_LINE = re.compile(r"^(\d+) passed, (\d+) failed$", re.M)
+PROBLEM_MARKS = ("Sanitizer", "runtime error")
 
 
-def run_unit(build, pattern):
-    binary = os.path.join(build, "unit_tests")
-    argv = [binary] + ([pattern] if pattern else [])
-    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
-    out = proc.stdout + proc.stderr
-    m = re.search(r"^(\d+) passed, (\d+) failed$", proc.stdout, re.M)
-    if not m:
-        print(out)
-        print("FAIL %s: no result line (exit %d)" % (binary, proc.returncode))
-        return 0, 1
-    passed, failed = int(m.group(1)), int(m.group(2))
-    for line in out.splitlines():
-        if line.startswith("FAIL") or "Sanitizer" in line or "runtime error" in line:
-            print("  [%s] %s" % (build, line))
-    if proc.returncode != 0 and failed == 0:
-        print(out[-3000:])
-        failed = 1
-    print("unit tests (%s): %d passed, %d failed" % (build, passed, failed))
-    return passed, failed
+class Job:
+    """One process to run.  parse(returncode, output) -> (passed, failed, lines to show)."""
+
+    def __init__(self, build, name, argv, parse, timeout=DEFAULT_TIMEOUT, env=None):
+        self.build, self.name, self.argv, self.parse = build, name, argv, parse
+        self.timeout, self.env = timeout, env
+
+    @property
+    def key(self):
+        return "%s %s" % (self.build, self.name)
+
+
+class Failed(Job):
+    """A failure found while collecting (a module that does not import)."""
+
+    def __init__(self, build, name, text):
+        super().__init__(build, name, None, None)
+        self.text = text
+
+
+def counted_parse(label):
+    """For binaries that print their own "N passed, N failed" line."""
+    def parse(returncode, output):
+        m = RESULT_LINE.search(output)
+        if not m:
+            return 0, 1, [output[-3000:], "FAIL %s: no result line (exit %s)" % (label, returncode)]
+        passed, failed = int(m.group(1)), int(m.group(2))
+        shown = [line for line in output.splitlines()
+                 if line.startswith("FAIL") or any(mark in line for mark in PROBLEM_MARKS)]
+        if returncode != 0 and failed == 0:
+            shown.append(output[-3000:])
+            failed = 1
+        shown.append("%s: %d passed, %d failed" % (label, passed, failed))
+        return passed, failed, shown
+    return parse
+
+
+def single_parse(returncode, output):
+    """For one functional test run by this file's --one mode."""
+    if returncode == 0:
+        return 1, 0, []
+    return 0, 1, [output[-4000:]]
+
+
+# ------------------------------------------------------------------ suites
+
+def unit_suite(build, pattern):
+    argv = [os.path.join(build, "unit_tests")] + ([pattern] if pattern else [])
+    return [Job(build, "unit_tests", argv, counted_parse("unit tests (%s)" % build))]
 
 
 def rule_sets():
@@ -51,81 +111,225 @@ def rule_sets():
     return found
 
 
-def run_rule_tests(build, pattern):
+def rules_suite(build, pattern):
     """redressd --test-rules on each rule set; its own tests count in the totals."""
-    passed = failed = 0
+    jobs = []
     for folder in rule_sets():
         name = os.path.relpath(folder, ROOT)
         if pattern and pattern not in name:
             continue
-        proc = subprocess.run([os.path.join(build, "redressd"), "--test-rules", folder], cwd=ROOT,
-                              capture_output=True, text=True, timeout=300)
-        m = re.search(r"^(\d+) passed, (\d+) failed$", proc.stdout, re.M)
-        p, f = (int(m.group(1)), int(m.group(2))) if m else (0, 1)
-        if proc.returncode != 0 and f == 0:
-            f = 1
-        for line in (proc.stdout + proc.stderr).splitlines():
-            if line.startswith("FAIL") or "Sanitizer" in line or "runtime error" in line:
-                print("  [%s] %s: %s" % (build, name, line))
-        print("rule tests %s (%s): %d passed, %d failed" % (name, build, p, f))
-        passed += p
-        failed += f
-    return passed, failed
+        jobs.append(Job(build, "rules " + name, [os.path.join(build, "redressd"), "--test-rules", folder],
+                        counted_parse("rule tests %s (%s)" % (name, build))))
+    return jobs
 
 
-def run_functional(build, pattern):
-    os.environ["REDRESSD"] = os.path.join(ROOT, build, "redressd")
-    sys.path.insert(0, os.path.join(HERE, "functional"))
-    passed = failed = 0
-    folder = os.path.join(HERE, "functional")
-    for name in sorted(os.listdir(folder)):
-        if not (name.startswith("test_") and name.endswith(".py")):
-            continue
-        spec = importlib.util.spec_from_file_location(name[:-3] + "_" + build.replace("/", "_"),
-                                                      os.path.join(folder, name))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        for attr in sorted(dir(module)):
-            if not attr.startswith("test_"):
+_modules = {}
+
+
+def functional_modules():
+    """name -> (module or None, import traceback); imported once, for the names of their tests."""
+    if not _modules:
+        folder = os.path.join(HERE, "functional")
+        sys.path.insert(0, folder)
+        for name in sorted(os.listdir(folder)):
+            if not (name.startswith("test_") and name.endswith(".py")):
                 continue
+            try:
+                spec = importlib.util.spec_from_file_location("collect_" + name[:-3], os.path.join(folder, name))
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                _modules[name] = (module, None)
+            except BaseException:  # a SyntaxError or a failing import is this module's failure only
+                _modules[name] = (None, traceback.format_exc())
+    return _modules
+
+
+def functional_suite(build, pattern):
+    env = dict(os.environ, REDRESSD=os.path.join(ROOT, build, "redressd"), PYTHONDONTWRITEBYTECODE="1")
+    jobs = []
+    for name, (module, error) in functional_modules().items():
+        if module is None:
+            if not pattern or pattern in name:
+                jobs.append(Failed(build, name, "import failed:\n" + error))
+            continue
+        timeout = getattr(module, "TIMEOUT", DEFAULT_TIMEOUT)
+        for attr in sorted(dir(module)):
             full = "%s:%s" % (name, attr)
+            if not attr.startswith("test_") or not callable(getattr(module, attr)):
+                continue
             if pattern and pattern not in full:
                 continue
-            started = time.time()
-            try:
-                getattr(module, attr)()
-                passed += 1
-                print("ok   [%s] %s (%.1fs)" % (build, full, time.time() - started))
-            except Exception:
-                failed += 1
-                print("FAIL [%s] %s" % (build, full))
-                print("     " + traceback.format_exc().replace("\n", "\n     ")[-4000:])
-            sys.stdout.flush()
-    return passed, failed
+            jobs.append(Job(build, full, [sys.executable, os.path.abspath(__file__), "--one", full],
+                            single_parse, timeout=timeout, env=env))
+    return jobs
+
+
+def fuzz_suite(seconds, pattern):
+    """Each fuzz target for `seconds`, once (they do not depend on the build under test)."""
+    folder = os.path.join(ROOT, "build", "fuzz")
+    jobs = []
+    for name in sorted(os.listdir(os.path.join(HERE, "fuzz", "seeds"))):
+        binary = os.path.join(folder, "fuzz_" + name)
+        if pattern and pattern not in "fuzz_" + name:
+            continue
+        if not os.access(binary, os.X_OK):
+            jobs.append(Failed("fuzz", "fuzz_" + name, "%s is not built (make fuzz-build)" % binary))
+            continue
+        corpus = os.path.join(folder, "corpus", name)
+        os.makedirs(corpus, exist_ok=True)
+        argv = [binary, "-max_total_time=%d" % seconds, "-timeout=30", "-artifact_prefix=%s/" % folder,
+                corpus, os.path.join(HERE, "fuzz", "seeds", name)]
+        jobs.append(Job("fuzz", "fuzz_" + name, argv, fuzz_parse, timeout=seconds * 3 + 120))
+    return jobs
+
+
+def fuzz_parse(returncode, output):
+    if returncode == 0:
+        runs = re.search(r"Done (\d+) runs", output)
+        return 1, 0, ["fuzz: %s runs, no finding" % (runs.group(1) if runs else "?")]
+    return 0, 1, [output[-4000:]]
+
+
+SUITES = [unit_suite, rules_suite, functional_suite]
+UNIT_ONLY_SUITES = [unit_suite, rules_suite]
+
+
+# ------------------------------------------------------------------ running
+
+def run_one(full):
+    """--one MODULE.py:test_name: runs that test in this process; exit 0 if it passed."""
+    name, attr = full.split(":", 1)
+    folder = os.path.join(HERE, "functional")
+    sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(name[:-3], os.path.join(folder, name))
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        getattr(module, attr)()
+    except BaseException:
+        traceback.print_exc(file=sys.stdout)
+        sys.stdout.flush()
+        os._exit(1)
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def execute(job):
+    """Runs a job to its end or its timeout; returns (passed, failed, lines, seconds)."""
+    started = time.time()
+    if isinstance(job, Failed):
+        return 0, 1, [job.text], 0.0
+    try:
+        proc = subprocess.Popen(job.argv, cwd=ROOT, env=job.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    except OSError as e:
+        return 0, 1, ["cannot run %s: %s" % (job.argv[0], e)], 0.0
+    try:
+        output, _ = proc.communicate(timeout=job.timeout)
+    except subprocess.TimeoutExpired:
+        # The job's session holds the daemons it started: they go with it.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        output, _ = proc.communicate()
+        text = output.decode(errors="replace")
+        return 0, 1, [text[-4000:], "timed out after %d s (killed)" % job.timeout], time.time() - started
+    finally:
+        # Whatever the test left running in its session (a daemon it forgot) ends with it.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    passed, failed, lines = job.parse(proc.returncode, output.decode(errors="replace"))
+    return passed, failed, lines, time.time() - started
+
+
+def load_times(builds):
+    times = {}
+    for build in builds:
+        try:
+            with open(os.path.join(ROOT, build, ".test-times.json")) as f:
+                times.update(json.load(f))
+        except (OSError, ValueError):
+            pass
+    return times
+
+
+def save_times(builds, measured):
+    for build in builds:
+        path = os.path.join(ROOT, build, ".test-times.json")
+        old = load_times([build])
+        old.update({k: v for k, v in measured.items() if k.startswith(build + " ")})
+        try:
+            with open(path + ".tmp", "w") as f:
+                json.dump(old, f, indent=0, sort_keys=True)
+            os.replace(path + ".tmp", path)
+        except OSError:
+            pass
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--build", action="append", default=[])
     parser.add_argument("--unit-only", action="store_true")
+    parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--timeout", type=int, default=None, help="seconds per test (default: 300, or the module's)")
+    parser.add_argument("--fuzz", type=int, default=0, metavar="SECONDS", help="run each fuzz target this long")
+    parser.add_argument("--clients", metavar="BUILD", help="also run the real-client suite (tests/clients/), once")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("pattern", nargs="?")
     args = parser.parse_args()
     os.chdir(ROOT)
+    if args.one:
+        run_one(args.one)
     builds = args.build or ["build"]
-    total_passed = total_failed = 0
+    jobs = []
     for build in builds:
-        p, f = run_unit(build, args.pattern)
-        total_passed += p
-        total_failed += f
-        p, f = run_rule_tests(build, args.pattern)
-        total_passed += p
-        total_failed += f
-        if not args.unit_only:
-            p, f = run_functional(build, args.pattern)
-            total_passed += p
-            total_failed += f
-    print("%d passed, %d failed" % (total_passed, total_failed))
-    sys.exit(1 if total_failed else 0)
+        for suite in (UNIT_ONLY_SUITES if args.unit_only else SUITES):
+            jobs.extend(suite(build, args.pattern))
+    if args.fuzz:
+        jobs.extend(fuzz_suite(args.fuzz, args.pattern))
+    if args.timeout:
+        for job in jobs:
+            job.timeout = args.timeout
+    times = load_times(builds)
+    # Longest first (unknown ones count as long): the last ones to start are short.
+    jobs.sort(key=lambda j: -times.get(j.key, 60.0))
+    lock = threading.Lock()
+    totals = [0, 0]
+    measured = {}
+
+    def report(job, result):
+        passed, failed, lines, seconds = result
+        with lock:
+            totals[0] += passed
+            totals[1] += failed
+            measured[job.key] = round(seconds, 2)
+            if job.parse in (single_parse, fuzz_parse) and not failed:
+                print("ok   [%s] %s (%.1fs)" % (job.build, job.name, seconds))
+            elif job.parse in (single_parse, fuzz_parse) or isinstance(job, Failed):
+                print("FAIL [%s] %s (%.1fs)" % (job.build, job.name, seconds))
+                for line in lines:
+                    print("     " + line.rstrip().replace("\n", "\n     "))
+            else:
+                for line in lines:
+                    print(("  [%s] " % job.build if line.startswith("FAIL") else "") + line.rstrip())
+            sys.stdout.flush()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = {pool.submit(execute, job): job for job in jobs}
+        for future in concurrent.futures.as_completed(futures):
+            report(futures[future], future.result())
+    save_times(builds, measured)
+    if args.clients and not args.unit_only:
+        sys.path.insert(0, os.path.join(HERE, "clients"))
+        import suite
+        passed, failed = suite.run(args.clients, args.pattern)
+        totals[0] += passed
+        totals[1] += failed
+    print("%d passed, %d failed" % (totals[0], totals[1]))
+    sys.exit(1 if totals[1] else 0)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ static void list_row(void *context, const struct agent_row *row) {
     static const char *const names[] = {"name", "role", "queues", "disabled", "created_at"};
     const char *values[] = {row->name, row->role, row->queues, row->disabled, row->created_at};
     struct evbuffer *rows = context;
-    reply_array(rows, 10);
+    reply_map(rows, 5);
     for (int c = 0; c < 5; c++) {
         reply_bulk_string(rows, names[c]);
         reply_bulk_string(rows, values[c]);
@@ -88,19 +88,24 @@ void auth_command(struct request *request) {
         token = request->argv[1];
         token_len = request->argvlen[1];
     }
+    if (agent_login(request, name, name_len, token, token_len) != 0) return;
+    reply_ok(request->reply);
+}
+
+int agent_login(struct request *request, const char *name, size_t name_len, const char *token, size_t token_len) {
     struct agent_identity identity;
     if (agents_authenticate(&request->call, name, name_len, token, token_len, &identity) != 0) {
-        if (request->call.status != CALL_NOAUTH) return; /* a store error: not a failed AUTH */
+        if (request->call.status != CALL_NOAUTH) return -1; /* a store error: not a failed AUTH */
         request_error(request, "NOAUTH", "%s", request->call.message);
         if (request->connection) request->connection_ops->auth_failed(request->connection, name, name_len);
-        return;
+        return -1;
     }
     if (request->connection == NULL) {
         request_error(request, "NOAUTH", "invalid agent or token");
-        return;
+        return -1;
     }
     request->connection_ops->authenticated(request->connection, name, name_len, identity.role, identity.queues);
-    reply_ok(request->reply);
+    return 0;
 }
 
 void whoami_command(struct request *request) {
@@ -109,7 +114,7 @@ void whoami_command(struct request *request) {
         request_error(request, "NOAUTH", "not authenticated");
         return;
     }
-    reply_array(request->reply, 6);
+    reply_map(request->reply, 3);
     reply_bulk_string(request->reply, "name");
     reply_bulk_string(request->reply, name);
     reply_bulk_string(request->reply, "role");

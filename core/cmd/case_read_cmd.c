@@ -127,7 +127,7 @@ void case_get_command(struct request *request) {
         request_error(request, "ERR", "out of memory");
         return;
     }
-    reply_array(request->reply, (COLUMN_COUNT + deadline_count + human_count) * 2);
+    reply_map(request->reply, COLUMN_COUNT + deadline_count + human_count);
     for (int c = 0; c < COLUMN_COUNT; c++) {
         reply_bulk_string(request->reply, names[c]);
         if (c == COLUMN_AMOUNT && sqlite3_column_type(statement, c) != SQLITE_NULL) {
@@ -198,7 +198,7 @@ void case_history_command(struct request *request) {
     int rc;
     while ((rc = sqlite3_step(statement)) == SQLITE_ROW && written < count) {
         int columns = sqlite3_column_type(statement, 5) == SQLITE_NULL ? 5 : 7;
-        reply_array(rows, 2 * columns);
+        reply_map(rows, columns);
         for (int c = 0; c < columns; c++) {
             reply_bulk_string(rows, names[c]);
             const char *value = (const char *)sqlite3_column_text(statement, c);
@@ -389,7 +389,7 @@ void case_list_command(struct request *request) {
     long long count = 0;
     int rc = SQLITE_DONE;
     while (rows && (rc = sqlite3_step(statement)) == SQLITE_ROW) {
-        reply_array(rows, 16);
+        reply_map(rows, 8);
         for (int c = 0; c < 8; c++) {
             reply_bulk_string(rows, names[c]);
             const char *value = (const char *)sqlite3_column_text(statement, c);

@@ -7,13 +7,19 @@
  * host (the connection is reached through request->connection_ops).
  */
 #include "cmd/conn.h"
+#include "cmd/agent_cmd.h"
 #include "cmd/reply.h"
+#include "domain/clocks.h"
+#include "lib/allocfault.h"
 #include "lib/clock.h"
 #include "store/store.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+
+/* DEBUG.MEMORY's report of differences, at most. */
+#define DEBUG_MEMORY_REPORT_MAX 2048
 
 /* Registered by wire() (main.c). */
 static struct {
@@ -34,7 +40,16 @@ void commands_set_plugin_list(void (*list)(struct request *request)) { providers
 
 /* ------------------------------------------------- connection commands */
 
+/* PING [message]; in RESP2 subscriber mode entered by SUBSCRIBE or
+ * PSUBSCRIBE ["pong", message or ""], as Redis. */
 void ping_command(struct request *request) {
+    if (request->connection && request->connection_ops->subscribed(request->connection) == 2) {
+        reply_array(request->reply, 2);
+        reply_bulk_string(request->reply, "pong");
+        if (request->argc > 1) reply_bulk(request->reply, request->argv[1], request->argvlen[1]);
+        else reply_bulk_string(request->reply, "");
+        return;
+    }
     if (request->argc > 1) reply_bulk(request->reply, request->argv[1], request->argvlen[1]);
     else reply_status(request->reply, "PONG");
 }
@@ -44,21 +59,79 @@ void quit_command(struct request *request) {
     if (request->connection) request->connection_ops->close_after_reply(request->connection);
 }
 
-/* HELLO [protover]: redress speaks RESP2 only.  The reply is the server
- * description as a flat field/value array, as Redis's HELLO 2 gives. */
+int commands_client_name_ok(struct request *request, const char *what, const char *name, size_t len,
+                            size_t max) {
+    if (len > max) {
+        request_error(request, "INVALID", "%s is longer than %zu bytes", what, max);
+        return 0;
+    }
+    /* As Redis: one word of printable ASCII, so CLIENT LIST stays one line. */
+    for (size_t i = 0; i < len; i++)
+        if (name[i] < '!' || name[i] > '~') {
+            request_error(request, "INVALID", "%s cannot contain spaces, newlines or special characters", what);
+            return 0;
+        }
+    return 1;
+}
+
+/* HELLO [protover [AUTH agent token] [SETNAME name]], as Redis documents
+ * it: every argument is checked first, then the AUTH, and only when it
+ * succeeded the protocol and the name change -- all of it, or nothing.
+ * The reply is the server description, a map (a flat array in RESP2),
+ * already in the protocol asked for. */
 void hello_command(struct request *request) {
-    if (request->argc > 1 && !(request->argvlen[1] == 1 && request->argv[1][0] == '2')) {
-        request_error(request, "NOPROTO", "unsupported protocol version '%.*s': redress speaks RESP2",
-                      (int)(request->argvlen[1] > 16 ? 16 : request->argvlen[1]), request->argv[1]);
+    int version = 0;
+    if (request->argc > 1) {
+        long long asked;
+        if (request_signed(request, 1, &asked) != 0) {
+            request_error(request, "ERR", "Protocol version is not an integer or out of range");
+            return;
+        }
+        if (asked != 2 && asked != 3) {
+            request_error(request, "NOPROTO", "unsupported protocol version %lld: redress speaks RESP2 and RESP3",
+                          asked);
+            return;
+        }
+        version = (int)asked;
+    }
+    int auth_at = 0, name_at = 0;
+    for (int i = 2; i < request->argc; i++) {
+        if (request_argument_is(request, i, "AUTH") && i + 2 < request->argc) {
+            auth_at = i;
+            i += 2;
+        } else if (request_argument_is(request, i, "SETNAME") && i + 1 < request->argc) {
+            name_at = i;
+            i += 1;
+        } else {
+            request_error(request, "ERR", "Syntax error in HELLO option '%.*s'",
+                          (int)(request->argvlen[i] > 32 ? 32 : request->argvlen[i]), request->argv[i]);
+            return;
+        }
+    }
+    if (name_at && !commands_client_name_ok(request, "client name", request->argv[name_at + 1],
+                                            request->argvlen[name_at + 1], CONNECTION_NAME_MAX))
+        return;
+    if ((version || name_at || auth_at) && request->connection == NULL) {
+        request_error(request, "ERR", "no connection to change");
         return;
     }
-    reply_array(request->reply, 14);
+    if (auth_at && agent_login(request, request->argv[auth_at + 1], request->argvlen[auth_at + 1],
+                               request->argv[auth_at + 2], request->argvlen[auth_at + 2]) != 0)
+        return;
+    if (name_at)
+        request->connection_ops->set_name(request->connection, request->argv[name_at + 1],
+                                          request->argvlen[name_at + 1]);
+    if (version) {
+        request->connection_ops->set_protocol(request->connection, version);
+        reply_set_protocol(version); /* this reply is the first in the new protocol */
+    }
+    reply_map(request->reply, 7);
     reply_bulk_string(request->reply, "server");
     reply_bulk_string(request->reply, "redress");
     reply_bulk_string(request->reply, "version");
     reply_bulk_string(request->reply, REDRESS_VERSION);
     reply_bulk_string(request->reply, "proto");
-    reply_integer(request->reply, 2);
+    reply_integer(request->reply, reply_protocol());
     reply_bulk_string(request->reply, "id");
     reply_integer(request->reply,
                   request->connection ? (long long)request->connection_ops->id(request->connection) : 0);
@@ -102,10 +175,14 @@ void info_command(struct request *request) {
                         cases, open, events);
     evbuffer_add_printf(text, "\r\n# Plugins\r\n");
     if (providers.plugins_info) providers.plugins_info(text);
+    /* As Redis: what tools sum as "keys" (redis-cli --stat); a case is a key. */
+    evbuffer_add_printf(text, "\r\n# Keyspace\r\ndb0:keys=%lld,expires=0,avg_ttl=0\r\n", cases);
     size_t len = evbuffer_get_length(text);
     char *flat = (char *)evbuffer_pullup(text, -1);
     if (flat == NULL) len = 0;
-    if (request->argc == 2 && flat) {
+    int whole = request->argc == 1 || request_argument_is(request, 1, "all") ||
+                request_argument_is(request, 1, "everything") || request_argument_is(request, 1, "default");
+    if (!whole && flat) {
         /* INFO section: only that "# Section" block, as Redis does; an
          * unknown section is an empty reply. */
         const char *start = NULL, *end = flat + len;
@@ -126,9 +203,9 @@ void info_command(struct request *request) {
         }
         if (start == NULL) start = end = flat;
         while (end > start && (end[-1] == '\n' || end[-1] == '\r')) end--;
-        reply_bulk(request->reply, start, (size_t)(end - start));
+        reply_verbatim(request->reply, start, (size_t)(end - start));
     } else {
-        reply_bulk(request->reply, flat ? flat : "", len);
+        reply_verbatim(request->reply, flat ? flat : "", len);
     }
     evbuffer_free(text);
 }
@@ -172,14 +249,20 @@ void debug_clock_command(struct request *request) {
  *   FAIL-COMMITS n [FULL|IOERR]  the next n commits fail
  *   FAIL-WRITES n [FULL|IOERR]   the next n page writes inside a batch (cache spills) fail
  *   FAIL-RELEASE n | FAIL-ROLLBACK-TO n   the next n savepoint releases / rollbacks fail
+ *   NTH-WRITE n [FULL|IOERR] | NTH-SYNC n [FULL|IOERR] | NTH-READ n
+ *                                the nth write / sync / read of the database or WAL from now fails
+ *   POWER-LOSS n                 the power fails at the nth write or sync from now (0: now):
+ *                                the files go back to their last sync, the process exits
  *   CACHE-PAGES n                SQLite's page cache in pages (0 = default): spills come soon
  *   HEAP-HEADROOM bytes          SQLite may allocate only that much more (0 = no limit) */
 void debug_store_command(struct request *request) {
     static const char usage[] =
         "usage: DEBUG.STORE FAIL-COMMITS n [FULL|IOERR] | FAIL-WRITES n [FULL|IOERR] | FAIL-RELEASE n | "
-        "FAIL-ROLLBACK-TO n | CACHE-PAGES n | HEAP-HEADROOM bytes";
+        "FAIL-ROLLBACK-TO n | NTH-WRITE n [FULL|IOERR] | NTH-SYNC n [FULL|IOERR] | NTH-READ n | POWER-LOSS n | "
+        "CACHE-PAGES n | HEAP-HEADROOM bytes";
     long long count;
-    int takes_mode = request_argument_is(request, 1, "FAIL-COMMITS") || request_argument_is(request, 1, "FAIL-WRITES");
+    int takes_mode = request_argument_is(request, 1, "FAIL-COMMITS") || request_argument_is(request, 1, "FAIL-WRITES") ||
+                     request_argument_is(request, 1, "NTH-WRITE") || request_argument_is(request, 1, "NTH-SYNC");
     if (request_signed(request, 2, &count) != 0 || count < 0 || count > 1000000000LL ||
         (request->argc == 4 && !takes_mode)) {
         request_error(request, "INVALID", "%s", usage);
@@ -201,6 +284,18 @@ void debug_store_command(struct request *request) {
         store_fault_arm_savepoints((int)count, 0);
     } else if (request_argument_is(request, 1, "FAIL-ROLLBACK-TO")) {
         store_fault_arm_savepoints((int)count, 1);
+    } else if (request_argument_is(request, 1, "NTH-WRITE")) {
+        store_fault_arm_nth(STORE_FAULT_WRITE, count, disk_full);
+    } else if (request_argument_is(request, 1, "NTH-SYNC")) {
+        store_fault_arm_nth(STORE_FAULT_SYNC, count, disk_full);
+    } else if (request_argument_is(request, 1, "NTH-READ")) {
+        store_fault_arm_nth(STORE_FAULT_READ, count, 0);
+    } else if (request_argument_is(request, 1, "POWER-LOSS")) {
+        if (count == 0) store_fault_power_loss_now();
+        if (store_fault_arm_power_loss(count) != 0) {
+            request_error(request, "ERR", "store: cannot sync the database files before arming the power loss");
+            return;
+        }
     } else if (request_argument_is(request, 1, "CACHE-PAGES")) {
         if (store_debug_cache_pages((int)count) != 0) {
             request_store_error(request);
@@ -215,42 +310,135 @@ void debug_store_command(struct request *request) {
     reply_ok(request->reply);
 }
 
+/* DEBUG.OOM n: the nth allocation of the next command fails (0 disarms);
+ * replies how many allocations failed before.  Only a build linked with the
+ * allocation shim (BUILD/redressd-oom) counts allocations. */
+void debug_oom_command(struct request *request) {
+    long long n;
+    if (request_signed(request, 1, &n) != 0 || n < 0 || n > 1000000000LL) {
+        request_error(request, "INVALID", "usage: DEBUG.OOM n (0 disarms)");
+        return;
+    }
+    if (!allocfault_available()) {
+        request_error(request, "ERR", "this build has no allocation shim: run redressd-oom (make test builds it)");
+        return;
+    }
+    long long fired = allocfault_fired();
+    allocfault_arm(n);
+    reply_integer(request->reply, fired);
+}
+
+/* DEBUG.MEMORY: what memory holds against what the disk says, for the
+ * fault tests: an array of the differences (empty when they agree).  Run
+ * alone, between batches: inside one, memory rightly lags the disk. */
+void debug_memory_command(struct request *request) {
+    char differences[DEBUG_MEMORY_REPORT_MAX];
+    if (store_batch_is_open()) {
+        request_error(request, "BADSTATE", "a batch is open: send DEBUG.MEMORY alone, after the writes' replies");
+        return;
+    }
+    int count = clocks_heap_check(&request->call, differences, sizeof differences);
+    if (count < 0) return;
+    reply_array(request->reply, count > 0 ? 1 : 0);
+    if (count > 0) reply_bulk_string(request->reply, differences);
+}
+
 /* ------------------------------------------------------------- events */
 
-/* EVENTS.SUBSCRIBE [queue ...] (also SUBSCRIBE, so redis-cli enters its
- * subscriber mode): replies ["subscribe", queue, count] per queue, or once
- * with "*" for every queue; then events arrive as ["message", queue, payload]. */
-void events_subscribe_command(struct request *request) {
+/* Pub/sub as Redis: a channel is a queue ("*": every queue the caller may
+ * see), a pattern a glob over queue names.  Each (un)subscription is
+ * confirmed with [kind, name, count], count being the channels and
+ * patterns the connection follows after it (a push in RESP3); events
+ * arrive as ["message", queue, payload] or ["pmessage", pattern, queue,
+ * payload].  Who may see which case is decided at delivery
+ * (net/subscribers.c asks caller_may_see_case). */
+static void confirm(struct request *request, const char *kind, const char *name, size_t len, int count) {
+    reply_push(request->reply, 3);
+    reply_bulk_string(request->reply, kind);
+    if (name) reply_bulk(request->reply, name, len);
+    else reply_nil(request->reply);
+    reply_integer(request->reply, count);
+}
+
+static void subscribe(struct request *request, int pattern) {
     if (request->connection == NULL) {
         request_error(request, "ERR", "no connection to subscribe");
         return;
     }
-    int count = request->argc - 1;
-    if (request->connection_ops->subscribe(request->connection, request->argv + 1, request->argvlen + 1, count) < 0) {
-        request_error(request, "LIMIT", "at most 32 queues of at most 64 bytes per subscriber");
+    const char *kind = pattern ? "psubscribe" : "subscribe";
+    if (!request_argument_is(request, 0, "EVENTS.SUBSCRIBE"))
+        request->connection_ops->subscribed_as_redis(request->connection);
+    if (request->argc == 1) { /* EVENTS.SUBSCRIBE, SUBSCRIBE alone: every queue */
+        int count = request->connection_ops->subscribe(request->connection, 0, "*", 1);
+        if (count < 0) request_error(request, "LIMIT", "at most 32 channels and patterns per connection");
+        else confirm(request, kind, "*", 1, count);
         return;
     }
-    if (count == 0) {
-        reply_array(request->reply, 3);
-        reply_bulk_string(request->reply, "subscribe");
-        reply_bulk_string(request->reply, "*");
-        reply_integer(request->reply, 1);
-        return;
-    }
-    for (int i = 1; i <= count; i++) {
-        reply_array(request->reply, 3);
-        reply_bulk_string(request->reply, "subscribe");
-        reply_bulk(request->reply, request->argv[i], request->argvlen[i]);
-        reply_integer(request->reply, i);
+    for (int i = 1; i < request->argc; i++) {
+        /* One reply per name, as many as the client waits for: a name over
+         * the limit gets its error in its place. */
+        int count = request->connection_ops->subscribe(request->connection, pattern, request->argv[i],
+                                                       request->argvlen[i]);
+        if (count < 0) reply_error(request->reply, "LIMIT", "at most 32 channels and patterns of at most 64 bytes "
+                                   "per connection");
+        else confirm(request, kind, request->argv[i], request->argvlen[i], count);
     }
 }
 
+/* (P)UNSUBSCRIBE [name ...]: each named one; none named: every one it
+ * follows, one reply each (one with a nil name when it followed none). */
+static void unsubscribe(struct request *request, int pattern) {
+    if (request->connection == NULL) {
+        request_error(request, "ERR", "no connection to unsubscribe");
+        return;
+    }
+    const struct connection_ops *ops = request->connection_ops;
+    const char *kind = pattern ? "punsubscribe" : "unsubscribe";
+    if (request->argc > 1) {
+        for (int i = 1; i < request->argc; i++)
+            confirm(request, kind, request->argv[i], request->argvlen[i],
+                    ops->unsubscribe(request->connection, pattern, request->argv[i], request->argvlen[i]));
+        return;
+    }
+    const char *first = ops->first_subscription(request->connection, pattern);
+    if (first == NULL) {
+        confirm(request, kind, NULL, 0, ops->subscription_count(request->connection));
+        return;
+    }
+    for (; first; first = ops->first_subscription(request->connection, pattern)) {
+        char name[SUBSCRIPTION_NAME_MAX + 1];
+        size_t len = strlen(first);
+        memcpy(name, first, len + 1);
+        confirm(request, kind, name, len, ops->unsubscribe(request->connection, pattern, name, len));
+    }
+}
+
+void events_subscribe_command(struct request *request) { subscribe(request, 0); }
+
+void psubscribe_command(struct request *request) { subscribe(request, 1); }
+
+void unsubscribe_command(struct request *request) { unsubscribe(request, 0); }
+
+void punsubscribe_command(struct request *request) { unsubscribe(request, 1); }
+
+/* EVENTS.UNSUBSCRIBE alone drops every channel and pattern with one reply
+ * ["unsubscribe", "*", 0], as it always has; with names it is UNSUBSCRIBE. */
 void events_unsubscribe_command(struct request *request) {
-    if (request->connection) request->connection_ops->unsubscribe(request->connection);
-    reply_array(request->reply, 3);
-    reply_bulk_string(request->reply, "unsubscribe");
-    reply_bulk_string(request->reply, "*");
-    reply_integer(request->reply, 0);
+    if (request->argc > 1 || request->connection == NULL) {
+        unsubscribe(request, 0);
+        return;
+    }
+    const struct connection_ops *ops = request->connection_ops;
+    for (int pattern = 0; pattern < 2; pattern++) {
+        const char *first;
+        while ((first = ops->first_subscription(request->connection, pattern)) != NULL) {
+            char name[SUBSCRIPTION_NAME_MAX + 1];
+            size_t len = strlen(first);
+            memcpy(name, first, len + 1);
+            ops->unsubscribe(request->connection, pattern, name, len);
+        }
+    }
+    confirm(request, "unsubscribe", "*", 1, 0);
 }
 
 /* ------------------------------------------------------------- plugins */

@@ -22,8 +22,16 @@ void hello_command(struct request *request);
 void info_command(struct request *request);
 void debug_clock_command(struct request *request);
 void debug_store_command(struct request *request);
+void debug_memory_command(struct request *request);
+void debug_oom_command(struct request *request);
 void events_subscribe_command(struct request *request);
 void events_unsubscribe_command(struct request *request);
+void unsubscribe_command(struct request *request);
+void psubscribe_command(struct request *request);
+void punsubscribe_command(struct request *request);
+/* 1 if name (of `what`) is at most max bytes of printable ASCII without
+ * spaces (CLIENT SETNAME, SETINFO, HELLO SETNAME), else 0 after -INVALID. */
+int commands_client_name_ok(struct request *request, const char *what, const char *name, size_t len, size_t max);
 void list_plugins_command(struct request *request);
 
 #endif

@@ -45,7 +45,7 @@ void case_transfer_command(struct request *request) {
 
 static void reply_queue(void *context, const struct queue_summary *summary) {
     struct evbuffer *rows = context;
-    reply_array(rows, 10);
+    reply_map(rows, 5);
     reply_bulk_string(rows, "queue");
     reply_bulk_string(rows, summary->queue);
     reply_bulk_string(rows, "open");

@@ -24,7 +24,7 @@ static void encode_refund(void *context, const struct refund_row *row) {
     char amount[40];
     int digits = row->currency ? money_currency_digits(row->currency, strlen(row->currency)) : 2;
     if (money_format(row->amount, digits < 0 ? 2 : digits, amount, sizeof amount) < 0) amount[0] = '\0';
-    reply_array(out, 2 * REFUND_FIELDS);
+    reply_map(out, REFUND_FIELDS);
     reply_bulk_string(out, "id");
     reply_bulk_integer(out, row->id);
     reply_bulk_string(out, "case");
@@ -136,6 +136,57 @@ void refund_list_command(struct request *request) {
         return;
     }
     long long count = refunds_list(&request->call, case_id, encode_refund, rows);
+    if (count >= 0) {
+        reply_array(request->reply, count);
+        evbuffer_add_buffer(request->reply, rows);
+    }
+    evbuffer_free(rows);
+}
+
+#define FIND_DEFAULT_LIMIT 50
+#define FIND_MAX_LIMIT 1000
+
+/* REFUND.FIND [STATE s] [LIMIT n] [AFTER id]: the refunds the caller may
+ * see, by id (the dashboard's reviews and GET /api/refunds). */
+void refund_find_command(struct request *request) {
+    const char *state = NULL;
+    long long limit = FIND_DEFAULT_LIMIT;
+    int64_t after = 0;
+    for (int i = 1; i < request->argc; i++) {
+        int has_value = i + 1 < request->argc;
+        if (request_argument_is(request, i, "STATE") && has_value) {
+            i++;
+            int parsed = refund_state_parse(request->argv[i], request->argvlen[i]);
+            if (parsed < 0) {
+                request_error(request, "INVALID", "STATE '%.*s' is not a refund state",
+                              (int)(request->argvlen[i] > OPTION_NAME_SHOWN ? OPTION_NAME_SHOWN : request->argvlen[i]),
+                              request->argv[i]);
+                return;
+            }
+            state = refund_state_name((enum refund_state)parsed);
+        } else if (request_argument_is(request, i, "LIMIT") && has_value) {
+            long long value;
+            if (request_signed(request, ++i, &value) != 0 || value < 1 || value > FIND_MAX_LIMIT) {
+                request_error(request, "INVALID", "LIMIT must be an integer from 1 to %d", FIND_MAX_LIMIT);
+                return;
+            }
+            limit = value;
+        } else if (request_argument_is(request, i, "AFTER") && has_value) {
+            if (request_id(request, ++i, "refund", &after) != 0) return;
+        } else {
+            request_error(request, "INVALID", "unknown or incomplete REFUND.FIND option '%.*s' (options: STATE s, "
+                          "LIMIT n, AFTER id)",
+                          (int)(request->argvlen[i] > OPTION_NAME_SHOWN ? OPTION_NAME_SHOWN : request->argvlen[i]),
+                          request->argv[i]);
+            return;
+        }
+    }
+    struct evbuffer *rows = evbuffer_new();
+    if (rows == NULL) {
+        request_error(request, "ERR", "out of memory");
+        return;
+    }
+    long long count = refunds_find(&request->call, state, after, limit, encode_refund, rows);
     if (count >= 0) {
         reply_array(request->reply, count);
         evbuffer_add_buffer(request->reply, rows);

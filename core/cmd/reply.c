@@ -1,9 +1,21 @@
-/* reply.c -- RESP2 reply encoding (see reply.h). */
+/* reply.c -- reply encoding, RESP2 or RESP3 (see reply.h).
+ *
+ * Owns the protocol of the replies being written (one number: the loop is
+ * single-threaded).  RESP2 output is exactly what it was before RESP3
+ * existed: the RESP2 branches are the old code paths, nothing more is done
+ * per reply for a RESP2 client than a comparison.
+ */
 #include "cmd/reply.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+static int protocol = 2;
+
+void reply_set_protocol(int version) { protocol = version == 3 ? 3 : 2; }
+
+int reply_protocol(void) { return protocol; }
 
 void reply_status(struct evbuffer *out, const char *status) {
     evbuffer_add_printf(out, "+%s\r\n", status);
@@ -48,8 +60,42 @@ void reply_bulk_integer(struct evbuffer *out, long long value) {
     reply_bulk(out, text, (size_t)len);
 }
 
-void reply_nil(struct evbuffer *out) { evbuffer_add(out, "$-1\r\n", 5); }
+void reply_nil(struct evbuffer *out) {
+    if (protocol == 3) evbuffer_add(out, "_\r\n", 3);
+    else evbuffer_add(out, "$-1\r\n", 5);
+}
 
 void reply_array(struct evbuffer *out, long long count) {
     evbuffer_add_printf(out, "*%lld\r\n", count);
+}
+
+void reply_map(struct evbuffer *out, long long pairs) {
+    if (protocol == 3) evbuffer_add_printf(out, "%%%lld\r\n", pairs);
+    else evbuffer_add_printf(out, "*%lld\r\n", 2 * pairs);
+}
+
+void reply_set(struct evbuffer *out, long long count) {
+    evbuffer_add_printf(out, "%c%lld\r\n", protocol == 3 ? '~' : '*', count);
+}
+
+void reply_double(struct evbuffer *out, double value) {
+    char text[48];
+    /* %.17g round-trips every double; RESP3 spells the infinities "inf". */
+    int len = snprintf(text, sizeof text, "%.17g", value);
+    if (protocol == 3) evbuffer_add_printf(out, ",%.*s\r\n", len, text);
+    else reply_bulk(out, text, (size_t)len);
+}
+
+void reply_verbatim(struct evbuffer *out, const char *data, size_t len) {
+    if (protocol != 3) {
+        reply_bulk(out, data, len);
+        return;
+    }
+    evbuffer_add_printf(out, "=%zu\r\ntxt:", len + 4);
+    evbuffer_add(out, data, len);
+    evbuffer_add(out, "\r\n", 2);
+}
+
+void reply_push(struct evbuffer *out, long long count) {
+    evbuffer_add_printf(out, "%c%lld\r\n", protocol == 3 ? '>' : '*', count);
 }

@@ -70,3 +70,23 @@ void request_finish(struct request *request, size_t reply_length_before) {
         reply_error(request->reply, call_status_code(request->call.status), "%s", request->call.message);
     request->failed = 1;
 }
+
+/* ------------------------------------------------------------ parked requests */
+
+static void (*parked_answerer)(uint64_t ticket, struct evbuffer *reply);
+
+void request_set_parked_answerer(void (*answer)(uint64_t ticket, struct evbuffer *reply)) { parked_answerer = answer; }
+
+uint64_t request_park(struct request *request) {
+    if (request->connection == NULL || request->connection_ops == NULL || request->connection_ops->park == NULL ||
+        parked_answerer == NULL) {
+        request_error(request, "ERR", "this command answers later: it needs a client connection");
+        return 0;
+    }
+    request->parked = 1;
+    return request->connection_ops->park(request->connection);
+}
+
+void request_answer_parked(uint64_t ticket, struct evbuffer *reply) {
+    if (parked_answerer && ticket) parked_answerer(ticket, reply);
+}

@@ -21,7 +21,16 @@
 
 #include "domain/call.h"
 
+/* CLIENT SETNAME / HELLO SETNAME, and CLIENT SETINFO values: bytes. */
+#define CONNECTION_NAME_MAX 128
+#define CONNECTION_LIBRARY_MAX 64
+/* A channel (queue) or pattern followed: bytes. */
+#define SUBSCRIPTION_NAME_MAX 64
+
 struct command;
+struct transaction;
+struct request;
+struct client_filter;
 
 /* What a command may ask of the connection it came on (net/client.c fills
  * it in; NULL with connection for internal requests). */
@@ -34,11 +43,55 @@ struct connection_ops {
     /* AUTH failed: counted per connection and per source address; later
      * input waits, the 10th failure closes the connection. */
     void (*auth_failed)(void *connection, const char *agent, size_t len);
-    /* EVENTS.SUBSCRIBE: how many queues it now follows (0: every queue), or
-     * -1 over the limit of names (32 of at most 64 bytes). */
-    int (*subscribe)(void *connection, char **queues, size_t *lengths, int count);
-    void (*unsubscribe)(void *connection);
-    int (*subscribed)(const void *connection);       /* 1 in subscriber mode */
+    /* (P)SUBSCRIBE one channel (a queue, "*" for every queue) or pattern:
+     * the connection's count of channels and patterns after it, or -1 over
+     * the limit (32 names of at most 64 bytes). */
+    int (*subscribe)(void *connection, int pattern, const char *name, size_t len);
+    /* The subscription came by a Redis name (SUBSCRIBE, PSUBSCRIBE): PING
+     * in subscriber mode answers ["pong", message] as Redis does until the
+     * connection follows nothing (EVENTS.SUBSCRIBE keeps +PONG). */
+    void (*subscribed_as_redis)(void *connection);
+    /* (P)UNSUBSCRIBE one: the count after it (unchanged if it was not one). */
+    int (*unsubscribe)(void *connection, int pattern, const char *name, size_t len);
+    /* The first channel (pattern 0) or pattern (1) it follows, NULL if none. */
+    const char *(*first_subscription)(void *connection, int pattern);
+    int (*subscription_count)(void *connection);
+    /* In RESP2 subscriber mode: 2 after subscribed_as_redis, else 1; 0 when not. */
+    int (*subscribed)(const void *connection);
+    /* HELLO: the protocol of the connection's replies from its next one (2 or 3). */
+    void (*set_protocol)(void *connection, int protocol);
+    /* CLIENT SETNAME / SETINFO (the caller checked the bytes; "" clears) and GETNAME. */
+    void (*set_name)(void *connection, const char *name, size_t len);
+    void (*set_library)(void *connection, int version, const char *value, size_t len); /* 0 LIB-NAME, 1 LIB-VER */
+    const char *(*name)(void *connection);
+    /* CLIENT LIST / INFO: one line per connection (all, or only this one). */
+    void (*list)(void *connection, int all, struct evbuffer *text);
+    /* CLIENT KILL: closes the other connections the filter matches (this one
+     * too unless skip_me), after their pending replies; how many. */
+    long long (*kill)(void *connection, const struct client_filter *filter);
+    /* RESET: out of MULTI, MONITOR and every subscription, no name, RESP2,
+     * and (auth on) a stranger again. */
+    void (*reset)(void *connection);
+    /* MONITOR: every command the server runs from now on is fed to it. */
+    void (*monitor)(void *connection);
+    /* MULTI / EXEC / DISCARD: the connection's transaction (cmd/transaction_cmd.h). */
+    struct transaction *(*transaction)(void *connection);
+    /* EXEC: runs one queued command as the connection runs any (the check
+     * of its named arguments, the handler, request_finish), inside EXEC's
+     * savepoint; request->failed tells how it went. */
+    void (*run_queued)(void *connection, struct request *request);
+    /* The reply comes later (RULES.REPLAY): the connection reads and runs
+     * nothing more until request_answer_parked(ticket, reply) gives it.
+     * Returns the ticket (never 0). */
+    uint64_t (*park)(void *connection);
+};
+
+/* CLIENT KILL's filter: every field set must match (id 0, NULL: any). */
+struct client_filter {
+    uint64_t id;
+    const char *address;   /* ip:port as CLIENT LIST shows it */
+    const char *user;      /* the agent name */
+    int skip_me;           /* never the connection that asks */
 };
 
 struct request {
@@ -51,6 +104,7 @@ struct request {
     void *connection;              /* the connection it came on; NULL for internal requests */
     const struct connection_ops *connection_ops;
     int failed;                    /* set by request_error() and request_finish() */
+    int parked;                    /* the handler parked the connection: no reply now */
 };
 
 /* Writes "-CODE message" as the reply and marks the request failed. */
@@ -67,6 +121,15 @@ int request_id(struct request *request, int i, const char *what, int64_t *id);
 int request_signed(const struct request *request, int i, long long *value);
 /* 1 if argument i equals text, ignoring ASCII case. */
 int request_argument_is(const struct request *request, int i, const char *text);
+
+/* Parks the request's connection (connection_ops->park): its reply comes
+ * later, through request_answer_parked.  The ticket, or 0 with an error
+ * replied when the request has no connection to wait on. */
+uint64_t request_park(struct request *request);
+/* The reply of a parked request; a connection gone meanwhile drops it.
+ * The answerer (net/client.c) is registered at start (main.c wire()). */
+void request_answer_parked(uint64_t ticket, struct evbuffer *reply);
+void request_set_parked_answerer(void (*answer)(uint64_t ticket, struct evbuffer *reply));
 
 /* After the handler (server, plugin reports): a domain failure the handler
  * left unanswered (nothing written to the reply since reply_length_before)

@@ -1,4 +1,4 @@
-/* rules_cmd.c -- RULES.RELOAD, RULES.INFO and RULES.EVAL.
+/* rules_cmd.c -- RULES.RELOAD, RULES.INFO and RULES.EVAL (one hook, or TRIAGE).
  *
  * Owns: parsing these commands' arguments and encoding their replies (the
  * rules host hands over data: struct rules_info, typed decisions).  Never:
@@ -10,7 +10,9 @@
 #include "rules/rules.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define FIELDS_MAX 64
 #define EVAL_ERROR_MAX 512
@@ -35,14 +37,14 @@ void rules_info_command(struct request *request) {
     struct evbuffer *out = request->reply;
     rules_info(&info);
     if (!info.loaded) {
-        reply_array(out, 4);
+        reply_map(out, 2);
         reply_bulk_string(out, "loaded");
         reply_bulk_string(out, "no");
         reply_bulk_string(out, "reloads");
         reply_bulk_integer(out, info.reloads);
         return;
     }
-    reply_array(out, 2 * (9 + HOOK_COUNT));
+    reply_map(out, 10 + HOOK_COUNT);
     reply_bulk_string(out, "loaded");
     reply_bulk_string(out, "yes");
     reply_bulk_string(out, "version");
@@ -61,6 +63,10 @@ void rules_info_command(struct request *request) {
     reply_bulk_integer(out, info.reloads);
     reply_bulk_string(out, "reload_failures");
     reply_bulk_integer(out, info.reload_failures);
+    char staged[65] = "none";
+    rules_staged(staged, sizeof staged, NULL, 0);
+    reply_bulk_string(out, "staged");   /* RULES.STAGE's version, or none */
+    reply_bulk_string(out, staged);
     for (int h = 0; h < HOOK_COUNT; h++) {
         char text[COUNTERS_TEXT_MAX];
         const struct rules_hook_counters *c = &info.counters[h];
@@ -82,16 +88,56 @@ static void write_pair(void *context, const char *name, const char *value) {
     reply_bulk_string(context, value);
 }
 
+/* RULES.EVAL TRIAGE field value ...: the intake pipeline, each step as
+ * hook, then its pairs (with microseconds, and error when refused). */
+static void eval_triage(struct request *request, const struct rules_field *fields, int count) {
+    struct rules_dry_run *run = malloc(sizeof *run);
+    if (run == NULL) {
+        request_error(request, "ERR", "out of memory");
+        return;
+    }
+    char why[EVAL_ERROR_MAX];
+    if (rules_eval_triage(fields, count, run, why, sizeof why) != 0) {
+        request_error(request, "RULE", "%s", why);
+        free(run);
+        return;
+    }
+    struct evbuffer *out = request->reply;
+    int steps = 0;
+    for (int i = 0; i < RULES_DRY_STEPS; i++) steps += run->steps[i].ran;
+    reply_map(out, 1 + steps);
+    reply_bulk_string(out, "version");
+    reply_bulk_string(out, run->version);
+    for (int i = 0; i < RULES_DRY_STEPS; i++) {
+        const struct rules_dry_step *step = &run->steps[i];
+        if (!step->ran) continue;
+        long long pairs = 0;
+        rules_decision_pairs(step->hook, &step->decision, count_pair, &pairs);
+        reply_bulk_string(out, rules_hook_name(step->hook));
+        reply_map(out, pairs + 1 + (step->error[0] != 0));
+        rules_decision_pairs(step->hook, &step->decision, write_pair, out);
+        reply_bulk_string(out, "microseconds");
+        reply_bulk_integer(out, step->microseconds);
+        if (step->error[0]) {
+            reply_bulk_string(out, "error");
+            reply_bulk_string(out, step->error);
+        }
+    }
+    free(run);
+}
+
 /* RULES.EVAL hook field value ...: a dry run, nothing written. */
 void rules_eval_command(struct request *request) {
     if (request->argc % 2 != 0) {
-        request_error(request, "INVALID", "fields come in pairs: RULES.EVAL hook field value ...");
+        request_error(request, "INVALID", "fields come in pairs: RULES.EVAL hook|TRIAGE field value ...");
         return;
     }
+    int triage = strcasecmp(request->argv[1], "triage") == 0;
     int hook = rules_hook_parse(request->argv[1]);
-    if (hook < 0) {
+    if (hook < 0 && !triage) {
         request_error(request, "INVALID",
-                      "unknown hook '%.32s' (hooks: classify priority sla refund escalate automations)",
+                      "unknown hook '%.32s' (hooks: classify priority sla refund escalate automations; "
+                      "TRIAGE for the intake pipeline)",
                       request->argv[1]);
         return;
     }
@@ -111,6 +157,10 @@ void rules_eval_command(struct request *request) {
             field->len = request->argvlen[i + 1];
         }
     }
+    if (triage) {
+        eval_triage(request, fields, count);
+        return;
+    }
     union rules_decision decision;
     char why[EVAL_ERROR_MAX];
     if (rules_eval((enum rules_hook)hook, fields, count, &decision, why, sizeof why) != 0) {
@@ -119,7 +169,7 @@ void rules_eval_command(struct request *request) {
     }
     long long pairs = 0;
     rules_decision_pairs((enum rules_hook)hook, &decision, count_pair, &pairs);
-    reply_array(request->reply, pairs * 2 + 2);
+    reply_map(request->reply, pairs + 1);
     reply_bulk_string(request->reply, "version");
     reply_bulk_string(request->reply, rules_version());
     rules_decision_pairs((enum rules_hook)hook, &decision, write_pair, request->reply);

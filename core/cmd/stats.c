@@ -6,7 +6,7 @@
  * median and 90th percentile of the time to first response and to
  * resolution (wall seconds from opening).  Percentiles are the nearest-rank
  * value of the sorted times, read with one indexed OFFSET query each.
- * Satisfaction (CSAT) is read from the surveys (schema 15): responses,
+ * Satisfaction (CSAT) is read from the surveys (schema 16): responses,
  * average score and the share of 4s and 5s, overall, per queue and per
  * agent.  SINCE / UNTIL bound every figure by time: cases by when they
  * were opened, SLA clocks by when they ended, surveys by when they were
@@ -95,22 +95,58 @@ static int compliance(struct call *call, struct evbuffer *out, const char *sql, 
     return found < 0 ? -1 : pairs;
 }
 
-/* Appends "csat<prefix><group>" -> "responses=N average=A satisfied=P%"
- * pairs (satisfied: the share of 4s and 5s); how many, or -1. */
+/* The CSAT figures of one group of surveys: responses, the average score
+ * ("%.2f") and the share of 4s and 5s ("%.1f"), both "" without responses.
+ * STATS overall and per group, and the HTTP API's csat_* (which is STATS),
+ * all format them here from one query shape (SURVEYS_IN). */
+struct csat_figures {
+    char responses[24], average[24], satisfied[24];
+};
+
+static void csat_format(sqlite3_stmt *statement, struct csat_figures *f) {
+    long long responses = sqlite3_column_int64(statement, 1), sum = sqlite3_column_int64(statement, 2),
+              satisfied = sqlite3_column_int64(statement, 3);
+    snprintf(f->responses, sizeof f->responses, "%lld", responses);
+    f->average[0] = f->satisfied[0] = '\0';
+    if (responses > 0) {
+        snprintf(f->average, sizeof f->average, "%.2f", (double)sum / (double)responses);
+        snprintf(f->satisfied, sizeof f->satisfied, "%.1f", 100.0 * (double)satisfied / (double)responses);
+    }
+}
+
+/* Appends csat_responses, csat_average and csat_satisfied (percent) over
+ * every survey in the window; 3, or -1 with a store error in the call. */
+static int csat_overall(struct call *call, struct evbuffer *out, const char *sql, const struct window *w) {
+    sqlite3_stmt *statement = bound(sql, w);
+    int found = call_row(call, statement);
+    if (found < 0) return -1;
+    struct csat_figures f = {"0", "", ""};
+    if (found) {
+        csat_format(statement, &f);
+        sqlite3_reset(statement);
+    }
+    reply_bulk_string(out, "csat_responses");
+    reply_bulk_string(out, f.responses);
+    reply_bulk_string(out, "csat_average");
+    reply_bulk_string(out, f.average);
+    reply_bulk_string(out, "csat_satisfied");
+    reply_bulk_string(out, f.satisfied);
+    return 3;
+}
+
+/* Appends "<prefix><group>" -> "responses=N average=A satisfied=P%" pairs
+ * (satisfied: the share of 4s and 5s); how many, or -1. */
 static int csat(struct call *call, struct evbuffer *out, const char *sql, const struct window *w, const char *prefix) {
     sqlite3_stmt *statement = bound(sql, w);
     int pairs = 0, found;
     while ((found = call_row(call, statement)) > 0) {
         const char *group = (const char *)sqlite3_column_text(statement, 0);
-        long long responses = sqlite3_column_int64(statement, 1), sum = sqlite3_column_int64(statement, 2),
-                  satisfied = sqlite3_column_int64(statement, 3);
+        struct csat_figures f;
+        csat_format(statement, &f);
         char name[200], value[120];
         snprintf(name, sizeof name, "%s%s", prefix, group ? group : "");
-        if (responses > 0)
-            snprintf(value, sizeof value, "responses=%lld average=%.2f satisfied=%.1f%%", responses,
-                     (double)sum / (double)responses, 100.0 * (double)satisfied / (double)responses);
-        else
-            snprintf(value, sizeof value, "responses=0 average= satisfied=");
+        snprintf(value, sizeof value, "responses=%s average=%s satisfied=%s%s", f.responses, f.average, f.satisfied,
+                 f.satisfied[0] ? "%" : "");
         reply_bulk_string(out, name);
         reply_bulk_string(out, value);
         pairs++;
@@ -230,11 +266,11 @@ void stats_command(struct request *request) {
         count++;
     }
     int added;
+    if ((added = csat_overall(call, pairs, csat_all, &w)) < 0) goto failed;
+    count += added;
     if ((added = compliance(call, pairs, by_priority, &w, "sla:")) < 0) goto failed;
     count += added;
     if ((added = compliance(call, pairs, by_queue, &w, "sla_queue:")) < 0) goto failed;
-    count += added;
-    if ((added = csat(call, pairs, csat_all, &w, "csat")) < 0) goto failed;
     count += added;
     if ((added = csat(call, pairs, csat_queue, &w, "csat_queue:")) < 0) goto failed;
     count += added;
@@ -242,7 +278,7 @@ void stats_command(struct request *request) {
         if ((added = csat(call, pairs, csat_agent, &w, "csat_agent:")) < 0) goto failed;
         count += added;
     }
-    reply_array(request->reply, count * 2);
+    reply_map(request->reply, count);
     evbuffer_add_buffer(request->reply, pairs);
 failed: /* a store error: request_finish replies it */
     evbuffer_free(pairs);

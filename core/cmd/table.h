@@ -14,48 +14,7 @@
 
 #include "cmd/request.h"
 
-enum command_flags {
-    COMMAND_WRITE = 1 << 0,       /* changes the store: runs in a savepoint of the batch */
-    COMMAND_READS_STORE = 1 << 1, /* reads the store: reply waits for an open batch */
-    COMMAND_TEST_ONLY = 1 << 2,   /* refused unless started with --test-clock */
-    COMMAND_WHILE_SUBSCRIBED = 1 << 3, /* allowed in subscriber mode (PING, QUIT, (UN)SUBSCRIBE) */
-};
-
-/* What an argument names.  Every command that takes a case id, a refund id
- * or a queue says so in the table (struct command's `names`), and the
- * table runs commands_check_access() on it before the handler: queue
- * isolation is decided there, once, for every such command -- a handler
- * cannot forget it, and a new command declares its arguments or the
- * isolation test (tests/functional/test_isolation.py, which reads the table
- * through DEBUG.COMMANDS and compares it with the usage) fails. */
-enum command_name_kind {
-    NAMES_NOTHING = 0,
-    NAMES_CASE,         /* a case id: -NOTFOUND unless it exists, -NOPERM unless the caller may see it */
-    NAMES_REFUND,       /* a refund id: the same, for the refund's case */
-    NAMES_QUEUE,        /* a queue worked or watched: known to the vocabulary, and one the caller may work */
-    NAMES_TARGET_QUEUE, /* a queue a case is sent to: known to the vocabulary (anyone may send there) */
-};
-#define COMMAND_NAMED_ARGUMENTS 2
-struct command_names {
-    unsigned char kind;       /* enum command_name_kind */
-    unsigned char position;   /* argv index; an optional argument that is absent is not checked */
-    unsigned char to_end;     /* 1: every argument from position on */
-};
-
-struct command {
-    const char *name;         /* upper case, as documented */
-    int minimum_arguments;    /* argc including the name */
-    int maximum_arguments;    /* -1: no maximum */
-    unsigned flags;
-    void (*handler)(struct request *request);
-    const char *usage;        /* arguments, for the error of a wrong arity */
-    unsigned roles;           /* agents.h roles that may run it; COMMAND_PUBLIC: no AUTH needed */
-    /* The arguments that name a case, refund or queue (zeroed: none; plugin
-     * commands name none: the plugin API gives them no case to read). */
-    struct command_names names[COMMAND_NAMED_ARGUMENTS];
-};
-
-#define COMMAND_PUBLIC 0x100u
+#include "cmd/command_types.h"   /* struct command and what it holds */
 
 /* Finds a command by name, any case: a built-in, else a registered one;
  * NULL if unknown. */
@@ -70,10 +29,17 @@ int commands_arity_ok(const struct command *command, int argc);
  * request->call.who.  0: run the handler; -1 after the error reply (the
  * request is failed). */
 int commands_check(struct request *request, const struct command *command, int auth_on);
+/* commands_check without commands_check_access: what a command queued in
+ * MULTI is checked for (its named arguments are checked at EXEC). */
+int commands_check_queued(struct request *request, const struct command *command, int auth_on);
 /* The access check of the command's named arguments (see enum
  * command_name_kind), the last of commands_check.  0, or -1 after the
  * error reply (-INVALID, -NOTFOUND, -NOPERM, or a store error). */
 int commands_check_access(struct request *request);
+
+/* visit(context, name, calls) for every built-in command (calls checked
+ * since start, by either front), then "(plugin)" for the registered ones. */
+void commands_each_count(void (*visit)(void *context, const char *name, long long calls), void *context);
 
 /* Commands added at start by plugins (or anything above the table):
  * `command` is borrowed until commands_unregister(owner); its name must be

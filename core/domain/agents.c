@@ -153,6 +153,31 @@ int agents_authenticate(struct call *call, const char *name, size_t name_len, co
     return 0;
 }
 
+int agents_authenticate_token(struct call *call, const char *token, size_t token_len, char *name, size_t name_size,
+                              struct agent_identity *out) {
+    unsigned char given[HASH_BYTES];
+    out->role = 0;
+    out->queues[0] = '\0';
+    name[0] = '\0';
+    if (token_len != AGENTS_TOKEN_HEX || sha256(token, token_len, given) != 0)
+        return call_fail(call, CALL_NOAUTH, "invalid token");
+    static const char sql[] = "SELECT name, role, queues FROM agents WHERE token_hash = ?1 AND disabled = 0";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_blob(statement, 1, given, HASH_BYTES, SQLITE_STATIC);
+    int row = call_row(call, statement);
+    if (row < 0) return -1;
+    if (row == 0) return call_fail(call, CALL_NOAUTH, "invalid token");
+    const char *found = (const char *)sqlite3_column_text(statement, 0);
+    const char *role_name = (const char *)sqlite3_column_text(statement, 1);
+    const char *queues = (const char *)sqlite3_column_text(statement, 2);
+    snprintf(name, name_size, "%s", found ? found : "");
+    out->role = role_name ? agents_role_parse(role_name, strlen(role_name)) : 0;
+    snprintf(out->queues, sizeof out->queues, "%s", queues ? queues : "");
+    sqlite3_reset(statement);
+    if (name[0] == '\0' || out->role == 0) return call_fail(call, CALL_NOAUTH, "invalid token");
+    return 0;
+}
+
 int agents_add(struct call *call, const char *name, size_t name_len, unsigned role, const char *queues,
                size_t queues_len, char token[AGENTS_TOKEN_HEX + 1]) {
     /* Each a queue the running rule set's vocabulary names: a typo would

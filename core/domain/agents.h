@@ -40,6 +40,14 @@ struct agent_identity {
 int agents_authenticate(struct call *call, const char *name, size_t name_len, const char *token, size_t token_len,
                         struct agent_identity *out);
 
+/* The same check for a token alone (HTTP's "Authorization: Bearer TOKEN"):
+ * the enabled agent whose token it is, its name into name (name_size bytes
+ * at least NAMES_MAX + 1).  A token is 192 random bits, so its SHA-256
+ * names one agent; only the hash is looked up.  0, or -1 with CALL_NOAUTH
+ * "invalid token", or a store error. */
+int agents_authenticate_token(struct call *call, const char *token, size_t token_len, char *name, size_t name_size,
+                              struct agent_identity *out);
+
 /* Adds an agent (name already checked) working `queues` (comma-separated,
  * each a queue of the running vocabulary; "" for none); its fresh token goes
  * to token (48 hex digits).  0, or -1: INVALID (a queue), CONFLICT (the name

@@ -10,6 +10,7 @@
 #include "lib/log.h"
 #include "store/store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #define PENDING_FIRST_CAPACITY 32
@@ -45,6 +46,36 @@ int clocks_heap_load(void) {
     sqlite3_reset(statement);
     log_info("deadlines armed", "running=%lld", count);
     return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int clocks_heap_check(struct call *call, char *out, size_t size) {
+    static const char sql[] = "SELECT id, warned, warn_at, due_at FROM deadlines WHERE state = 'running'";
+    sqlite3_stmt *statement = store_statement(sql);
+    int differences = 0, row;
+    size_t rows = 0, used = 0;
+    out[0] = '\0';
+    while ((row = call_row(call, statement)) == 1) {
+        int64_t id = sqlite3_column_int64(statement, 0);
+        int64_t fire = sqlite3_column_int(statement, 1) ? sqlite3_column_int64(statement, 3)
+                                                        : sqlite3_column_int64(statement, 2);
+        int64_t armed = 0;
+        rows++;
+        if (!timerheap_contains(&heap, id, &armed) || armed != fire) {
+            differences++;
+            if (used < size)
+                used += (size_t)snprintf(out + used, size - used, "deadline %lld: disk fires at %lld, heap %s%lld; ",
+                                         (long long)id, (long long)fire,
+                                         timerheap_contains(&heap, id, &armed) ? "at " : "has none ", (long long)armed);
+        }
+    }
+    if (row < 0) return -1;
+    sqlite3_reset(statement);
+    if (heap.count != rows) {
+        differences++;
+        if (used < size)
+            snprintf(out + used, size - used, "heap holds %zu deadlines, disk runs %zu", heap.count, rows);
+    }
+    return differences;
 }
 
 void clocks_heap_free(void) {

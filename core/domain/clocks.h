@@ -43,6 +43,9 @@ int clocks_cancel_automation(struct call *call, int64_t case_id, const char *tim
  * batch).  0, or -1 on a store error. */
 int clocks_heap_load(void);
 void clocks_heap_free(void);
+/* The heap against the running rows (between batches): the number of
+ * differences, described in out; or -1 with the store error in the call. */
+int clocks_heap_check(struct call *call, char *out, size_t size);
 /* Deferred heap changes, inside a command: applied at commit.  0, or -1
  * (out of memory) with the failure in the call. */
 int clocks_heap_set(struct call *call, int64_t id, int64_t due);

@@ -19,6 +19,7 @@
 #include "domain/deadlines.h"
 #include "domain/case.h"
 #include "domain/clocks.h"
+#include "domain/decisions.h"
 #include "domain/events.h"
 #include "lib/clock.h"
 #include "lib/detail.h"
@@ -55,7 +56,7 @@ static int64_t warn_instant(const char *calendar, int64_t now, long long target,
 
 /* Inserts a running clock timed from `now` (due and warn computed from it). */
 static int insert_clock_at(struct call *call, int64_t case_id, enum deadline_kind kind, const char *calendar,
-                           long long target, int64_t now, int64_t due, int64_t warn) {
+                           long long target, int64_t now, int64_t due, int64_t warn, int announce) {
     static const char sql[] =
         "INSERT INTO deadlines(case_id, kind, calendar, target, running_since, warn_at, due_at, state, created_at)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?5)";
@@ -71,13 +72,16 @@ static int insert_clock_at(struct call *call, int64_t case_id, enum deadline_kin
     }
     if (call_step(call, statement) != 0) return -1;
     int64_t id = sqlite3_last_insert_rowid(store_database());
-    struct detail detail = DETAIL_INIT;
-    detail_add_string(&detail, "deadline", deadline_kind_name(kind));
-    detail_add_integer(&detail, "target", target);
-    detail_add_string(&detail, "calendar", calendar);
-    detail_add_integer(&detail, "warn_at", warn);
-    detail_add_integer(&detail, "due_at", due);
-    if (add_event(call, case_id, "deadline_set", &detail) != 0 || clocks_touch_batch(call) != 0) return -1;
+    if (announce) {
+        struct detail detail = DETAIL_INIT;
+        detail_add_string(&detail, "deadline", deadline_kind_name(kind));
+        detail_add_integer(&detail, "target", target);
+        detail_add_string(&detail, "calendar", calendar);
+        detail_add_integer(&detail, "warn_at", warn);
+        detail_add_integer(&detail, "due_at", due);
+        if (add_event(call, case_id, "deadline_set", &detail) != 0) return -1;
+    }
+    if (clocks_touch_batch(call) != 0) return -1;
     return clocks_heap_set(call, id, warn);
 }
 
@@ -86,7 +90,7 @@ static int insert_clock(struct call *call, int64_t case_id, enum deadline_kind k
     if (target <= 0) return 0;
     int64_t now = clock_now();
     int64_t due = rules_business_add(calendar, now, target);
-    return insert_clock_at(call, case_id, kind, calendar, target, now, due, warn_instant(calendar, now, target, 0));
+    return insert_clock_at(call, case_id, kind, calendar, target, now, due, warn_instant(calendar, now, target, 0), 1);
 }
 
 /* A new case's clocks: first_response and resolution timed from one `now`.
@@ -94,6 +98,28 @@ static int insert_clock(struct call *call, int64_t case_id, enum deadline_kind k
  * (what case_refresh_next_due's query would find), written as a value
  * rather than queried, and not written when neither clock runs (the new row
  * has none). */
+/* "<kind><suffix>" into key (copied, not formatted: this is every intake). */
+static const char *clock_key(char key[DEADLINE_KIND_MAX + 8], const char *kind, const char *suffix) {
+    size_t kind_len = strlen(kind), suffix_len = strlen(suffix);
+    if (kind_len > DEADLINE_KIND_MAX) kind_len = DEADLINE_KIND_MAX;
+    if (suffix_len > 7) suffix_len = 7;
+    memcpy(key, kind, kind_len);
+    memcpy(key + kind_len, suffix, suffix_len);
+    key[kind_len + suffix_len] = '\0';
+    return key;
+}
+
+void deadlines_plan_describe(const struct deadlines_plan *plan, struct detail *detail) {
+    if (plan->count == 0) return;
+    char key[DEADLINE_KIND_MAX + 8];
+    for (int i = 0; i < plan->count; i++) {
+        const char *kind = deadline_kind_name(plan->clock[i].kind);
+        detail_add_integer(detail, clock_key(key, kind, "_target"), plan->clock[i].target);
+        detail_add_integer(detail, clock_key(key, kind, "_due"), plan->clock[i].due);
+    }
+    detail_add_string(detail, "calendar", plan->sla->calendar);
+}
+
 void deadlines_plan_case(const struct rules_sla *sla, struct deadlines_plan *plan) {
     static const enum deadline_kind kinds[2] = {DEADLINE_FIRST_RESPONSE, DEADLINE_RESOLUTION};
     const long long targets[2] = {sla->first_response, sla->resolution};
@@ -116,7 +142,7 @@ void deadlines_plan_case(const struct rules_sla *sla, struct deadlines_plan *pla
 int deadlines_open_case(struct call *call, int64_t case_id, const struct deadlines_plan *plan) {
     for (int i = 0; i < plan->count; i++)
         if (insert_clock_at(call, case_id, plan->clock[i].kind, plan->sla->calendar, plan->clock[i].target, plan->now,
-                            plan->clock[i].due, plan->clock[i].warn) != 0)
+                            plan->clock[i].due, plan->clock[i].warn, 0) != 0)
             return -1;
     return 0;
 }
@@ -432,8 +458,12 @@ struct clock_row {
 static int recompute_case(struct call *call, const struct clock_row *clocks, int count,
                           const struct rules_field *fields, int field_count) {
     struct rules_sla sla;
-    if (rules_sla(fields, field_count, &sla) != 0) return 0; /* no decision: keep the clocks as they are */
+    int decided = rules_sla(fields, field_count, &sla) == 0;
+    /* The decision log keeps a reload's sla decision when it failed or
+     * re-timed a clock (not one row per open case per reload). */
+    if (!decided) return count > 0 ? decisions_record_hook(call, clocks[0].case_id, 0, HOOK_SLA, NULL, "reload") : 0;
     int64_t now = clock_now();
+    int retimed = 0;
     for (int i = 0; i < count; i++) {
         const struct clock_row *row = &clocks[i];
         int kind = deadline_kind_parse(row->kind, strlen(row->kind));
@@ -480,6 +510,15 @@ static int recompute_case(struct call *call, const struct clock_row *clocks, int
         if (add_event(call, row->case_id, "deadline_recomputed", &detail) != 0 || clocks_touch_batch(call) != 0)
             return -1;
         if (row->running && clocks_heap_set(call, row->id, warned ? due : warn) != 0) return -1;
+        retimed++;
+    }
+    if (retimed) {
+        union rules_decision *applied = malloc(sizeof *applied);
+        if (applied == NULL) return call_fail(call, CALL_ERR, "out of memory");
+        applied->sla = sla;
+        int logged = decisions_record_hook(call, clocks[0].case_id, 0, HOOK_SLA, applied, "reload");
+        free(applied);
+        if (logged != 0) return -1;
     }
     return count > 0 ? case_refresh_next_due(call, clocks[0].case_id) : 0;
 }

@@ -26,6 +26,7 @@
 
 #include "domain/call.h"
 #include "lib/deadline_states.h"
+#include "lib/detail.h"
 #include "rules/rules.h"
 
 void deadlines_configure(int warning_percent);
@@ -47,8 +48,13 @@ struct deadlines_plan {
     int64_t next_due;                           /* the earliest due: the case's next_due */
 };
 void deadlines_plan_case(const struct rules_sla *sla, struct deadlines_plan *plan);
+/* The planned clocks as the triaged event tells them:
+ * "<kind>_target=S <kind>_due=T ... calendar=C" (nothing when none). */
+void deadlines_plan_describe(const struct deadlines_plan *plan, struct detail *detail);
 /* Inserts the planned clocks of a new case that has no clock yet (intake,
- * right after the row, which already has plan->next_due). */
+ * right after the row, which already has plan->next_due); the triaged
+ * event describes them (deadlines_plan_describe), so no deadline_set
+ * event is written for them. */
 int deadlines_open_case(struct call *call, int64_t case_id, const struct deadlines_plan *plan);
 /* A public reply (its event row reply_event) meets the response clocks. */
 int deadlines_replied(struct call *call, int64_t case_id, int64_t reply_event);

@@ -13,6 +13,7 @@
 #include "domain/case.h"
 #include "domain/clocks.h"
 #include "domain/deadlines.h"
+#include "domain/decisions.h"
 #include "domain/events.h"
 #include "domain/notices.h"
 #include "lib/clock.h"
@@ -21,6 +22,7 @@
 #include "store/store.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define NOTIFY_LIST_SHOWN 1000       /* of the recipients, in a notification's detail */
@@ -89,6 +91,22 @@ static int notify(struct call *call, const struct case_row *row, const struct ru
     return clocks_heap_set(call, id, until);
 }
 
+/* The hook's decision (size bytes of the union member, NULL when none
+ * applied) in the decision log, when a rule ran. */
+static int log_decision(struct call *call, int64_t case_id, enum rules_hook hook, const void *decision, size_t size,
+                        const char *inputs) {
+    if (!rules_last_call()->called) return 0;
+    union rules_decision *applied = NULL;
+    if (decision) {
+        applied = malloc(sizeof *applied);
+        if (applied == NULL) return call_fail(call, CALL_ERR, "out of memory");
+        memcpy(applied, decision, size);
+    }
+    int status = decisions_record_hook(call, case_id, 0, hook, applied, inputs);
+    free(applied);
+    return status;
+}
+
 /* Applies the escalate hook's actions to the loaded case, each with its
  * event; row follows the case. */
 static int escalate_row(struct call *call, struct case_row *row, const char *event, const char *kind) {
@@ -105,7 +123,16 @@ static int escalate_row(struct call *call, struct case_row *row, const char *eve
         {.name = "tier", .text = row->tier, .len = strlen(row->tier)},
     };
     struct rules_escalation actions;
-    if (rules_escalate(fields, (int)(sizeof fields / sizeof fields[0]), &actions) != 0) return 0;
+    int decided = rules_escalate(fields, (int)(sizeof fields / sizeof fields[0]), &actions) == 0;
+    struct detail inputs = DETAIL_INIT;
+    detail_add_string(&inputs, "event", event);
+    if (kind[0]) detail_add_string(&inputs, "deadline", kind);
+    detail_add_integer(&inputs, "level", row->escalation);
+    detail_add_string(&inputs, "priority", row->priority);
+    detail_add_string(&inputs, "queue", row->queue);
+    if (log_decision(call, row->id, HOOK_ESCALATE, decided ? &actions : NULL, sizeof actions, inputs.text) != 0)
+        return -1;
+    if (!decided) return 0;
     char priority[NAMES_MAX + 1], queue[NAMES_MAX + 1];
     long long level = row->escalation;
     memcpy(priority, row->priority, sizeof priority);
@@ -179,7 +206,14 @@ static int fire_automation(struct call *call, int64_t id, int64_t case_id, const
     struct rules_automation decision;
     struct detail detail = DETAIL_INIT;
     detail_add_string(&detail, "timer", timer);
-    if (rules_automation(fields, (int)(sizeof fields / sizeof fields[0]), &decision) != 0) {
+    int decided = rules_automation(fields, (int)(sizeof fields / sizeof fields[0]), &decision) == 0;
+    struct detail inputs = DETAIL_INIT;
+    detail_add_string(&inputs, "timer", timer);
+    detail_add_integer(&inputs, "days", (now - created_at) / 86400);
+    detail_add_string(&inputs, "state", state);
+    if (log_decision(call, case_id, HOOK_AUTOMATIONS, decided ? &decision : NULL, sizeof decision, inputs.text) != 0)
+        return -1;
+    if (!decided) {
         detail_add_string(&detail, "action", "none");
         detail_add_string(&detail, "reason", "no automation decided");
         return case_event(call, &row, "automation", &detail);

@@ -30,7 +30,7 @@ struct events_listener {
     void *context;
     int required;   /* 1: an event it wants that cannot be queued fails the command */
 };
-#define EVENTS_LISTENERS_MAX 4
+#define EVENTS_LISTENERS_MAX 6
 
 /* At start (wire()); the listener is borrowed for the process.  0, or -1
  * when EVENTS_LISTENERS_MAX are registered. */

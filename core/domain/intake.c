@@ -3,7 +3,7 @@
  * Owns: the order of intake -- idempotency, the order fact, triage, the
  * case (through the case module), the decision log, the auto-reply, the
  * sla clocks, escalation at open, the spike counts after commit -- and the
- * warm start and pruning that go with them.  Until a rule set is loaded,
+ * warm start that goes with them.  Until a rule set is loaded,
  * triage is the rules host's built-in default and the triage event says
  * that no rule decided.
  * Never: parses arguments, writes a reply, or decides policy itself: which
@@ -15,6 +15,7 @@
 #include "domain/customers.h"
 #include "domain/notices.h"
 #include "domain/deadlines.h"
+#include "domain/decisions.h"
 #include "domain/orders.h"
 #include "domain/threading.h"
 #include "lib/clock.h"
@@ -115,15 +116,6 @@ void cases_warm_counters(void) {
     if (rc < 0) log_error("spike counts not warmed", "error=\"%s\"", call.message);
 }
 
-void cases_prune_decisions(long long days) {
-    static const char sql[] = "DELETE FROM decisions WHERE at < ?1";
-    if (store_batch_is_open()) return;
-    struct call call = {.who = {.internal = 1}, .actor = "intake", .status = CALL_OK};
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, clock_now() - days * 86400);
-    if (call_step(&call, statement) != 0) log_error("decision log not pruned", "error=\"%s\"", call.message);
-}
-
 /* ---------------------------------------------------------------- intake */
 
 /* What intake learns before it writes: the currency that applies, the
@@ -181,31 +173,63 @@ static struct case_text given(const struct intake_values *values, enum intake_fi
     return (struct case_text){values->text[field], values->text[field] ? values->len[field] : 0};
 }
 
-/* Writes a decision-log row for one hook of triage. */
-static int log_decision(struct call *call, int64_t case_id, const char *hook, const char *version,
-                        const struct detail *output, long long microseconds, const char *error) {
-    static const char sql[] =
-        "INSERT INTO decisions(at, case_id, hook, version, output, microseconds, error)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) {
-        sqlite3_bind_int64(statement, 1, clock_now());
-        sqlite3_bind_int64(statement, 2, case_id);
-        sqlite3_bind_text(statement, 3, hook, -1, SQLITE_STATIC);
-        sqlite3_bind_text(statement, 4, version, -1, SQLITE_STATIC);
-        sqlite3_bind_text(statement, 5, output->text, (int)output->len, SQLITE_STATIC);
-        sqlite3_bind_int64(statement, 6, microseconds);
-        if (error && error[0]) sqlite3_bind_text(statement, 7, error, -1, SQLITE_STATIC);
-        else sqlite3_bind_null(statement, 7);
+/* The decision log of intake: classify, priority and sla packed in one
+ * row of the case (decisions.h: DECISIONS_HOOK_TRIAGE), one statement
+ * whatever ran; CASE.EXPLAIN and RULES.REPLAY read it back as three. */
+static int log_triage(struct call *call, int64_t case_id, const struct rules_triage *triage,
+                      const struct rules_sla *sla, const struct rules_call_record *sla_call) {
+    struct detail packed = DETAIL_INIT;
+    long long microseconds = 0;
+    const char *error = NULL;
+    if (triage->classify_called) {
+        detail_add_string(&packed, "classify.category", triage->category);
+        detail_add_string(&packed, "classify.queue", triage->queue);
+        if (triage->tags[0]) detail_add_string(&packed, "classify.tags", triage->tags);
+        if (triage->faq[0]) detail_add_string(&packed, "classify.faq", triage->faq);
+        if (triage->escalate[0]) detail_add_string(&packed, "classify.escalate", triage->escalate);
+        if (triage->auto_reply[0])
+            detail_add_string(&packed, "classify.auto_reply", triage->auto_resolve ? "resolve" : "yes");
+        detail_add_string(&packed, "classify.reason", triage->classify_reason);
+        detail_add_integer(&packed, "classify.us", triage->classify_microseconds);
+        if (triage->classify_error[0]) detail_add_string(&packed, "classify.error", error = triage->classify_error);
+        microseconds += triage->classify_microseconds;
     }
-    return call_step(call, statement);
+    if (triage->priority_called) {
+        detail_add_string(&packed, "priority.priority", triage->priority);
+        detail_add_string(&packed, "priority.reason", triage->priority_reason);
+        detail_add_integer(&packed, "priority.us", triage->priority_microseconds);
+        if (triage->priority_error[0]) {
+            detail_add_string(&packed, "priority.error", triage->priority_error);
+            if (error == NULL) error = triage->priority_error;
+        }
+        microseconds += triage->priority_microseconds;
+    }
+    if (sla_call && sla_call->called) {
+        if (!sla_call->error[0]) {
+            detail_add_integer(&packed, "sla.first_response", sla->first_response);
+            detail_add_integer(&packed, "sla.next_response", sla->next_response);
+            detail_add_integer(&packed, "sla.resolution", sla->resolution);
+            detail_add_string(&packed, "sla.calendar", sla->calendar);
+            detail_add_string(&packed, "sla.reason", sla->reason);
+        }
+        detail_add_integer(&packed, "sla.us", sla_call->microseconds);
+        if (sla_call->error[0]) {
+            detail_add_string(&packed, "sla.error", sla_call->error);
+            if (error == NULL) error = sla_call->error;
+        }
+        microseconds += sla_call->microseconds;
+    }
+    if (packed.len == 0) return 0;
+    struct decision row = {DECISIONS_HOOK_TRIAGE, triage->version[0] ? triage->version : sla_call->version,
+                           DECISIONS_INPUTS_INTAKE, packed.text, packed.len, "", microseconds, error};
+    return decisions_record(call, case_id, 0, &row);
 }
 
 /* The rules' part of a new case, written by the actor "rules": the triage
  * event, the decision log, the auto-reply (and the resolution it makes),
  * the sla clocks, escalation at open. */
 static int apply_triage(struct call *call, const struct rules_triage *triage, const struct deadlines_plan *plan,
-                        struct case_row *row) {
+                        const struct rules_sla *sla, const struct rules_call_record *sla_call, struct case_row *row) {
     struct detail triaged = DETAIL_INIT;
     detail_add_string(&triaged, "state", "new->open");
     detail_add_string(&triaged, "category", triage->category);
@@ -215,29 +239,14 @@ static int apply_triage(struct call *call, const struct rules_triage *triage, co
     if (triage->faq[0]) detail_add_string(&triaged, "faq", triage->faq);
     detail_add_string(&triaged, "decided_by", triage->decided_by);
     if (triage->version[0]) detail_add_string(&triaged, "version", triage->version);
+    /* The sla clocks, instead of a deadline_set event each; before the
+     * reasons, which are long and may not all fit. */
+    deadlines_plan_describe(plan, &triaged);
     if (triage->classify_reason[0]) detail_add_string(&triaged, "reason", triage->classify_reason);
     if (triage->priority_reason[0]) detail_add_string(&triaged, "priority_reason", triage->priority_reason);
     if (triage->error[0]) detail_add_string(&triaged, "refused", triage->error);
     if (case_event(call, row, "triaged", &triaged) != 0) return -1;
-    if (triage->classify_called) {
-        struct detail output = DETAIL_INIT;
-        detail_add_string(&output, "category", triage->category);
-        detail_add_string(&output, "queue", triage->queue);
-        detail_add_string(&output, "tags", triage->tags);
-        detail_add_string(&output, "faq", triage->faq);
-        detail_add_string(&output, "reason", triage->classify_reason);
-        if (log_decision(call, row->id, "classify", triage->version, &output, triage->classify_microseconds,
-                         triage->classify_error) != 0)
-            return -1;
-    }
-    if (triage->priority_called) {
-        struct detail output = DETAIL_INIT;
-        detail_add_string(&output, "priority", triage->priority);
-        detail_add_string(&output, "reason", triage->priority_reason);
-        if (log_decision(call, row->id, "priority", triage->version, &output, triage->priority_microseconds,
-                         triage->priority_error) != 0)
-            return -1;
-    }
+    if (log_triage(call, row->id, triage, sla, sla_call) != 0) return -1;
     if (triage->auto_reply[0]) { /* an outbound message on the case's channel */
         int64_t reply_event = 0;
         if (case_event_text(call, row, "reply", triage->auto_reply, strlen(triage->auto_reply), &reply_event) != 0 ||
@@ -320,9 +329,14 @@ static int open_case(struct call *call, const struct intake_values *values, stru
      * earliest due as its next_due. */
     struct rules_sla sla;
     struct deadlines_plan plan = {.count = 0};
-    if (!created.resolved && rules_loaded() && plan_clocks(values, facts, triage, &sla, &plan) == 0) {
-        created.has_next_due = plan.has_next_due;
-        created.next_due = plan.next_due;
+    struct rules_call_record sla_call = {.called = 0};
+    if (!created.resolved && rules_loaded()) {
+        int planned = plan_clocks(values, facts, triage, &sla, &plan) == 0;
+        sla_call = *rules_last_call(); /* for the decision log: the escalate hook may run before it is written */
+        if (planned) {
+            created.has_next_due = plan.has_next_due;
+            created.next_due = plan.next_due;
+        }
     }
     struct case_row row;
     if (case_create(call, &created, &row) != 0) return -1;
@@ -333,7 +347,7 @@ static int open_case(struct call *call, const struct intake_values *values, stru
     /* Rule decisions are written by the actor "rules". */
     const char *agent = call->actor;
     call->actor = "rules";
-    int failed = apply_triage(call, triage, &plan, &row) != 0;
+    int failed = apply_triage(call, triage, &plan, &sla, &sla_call, &row) != 0;
     call->actor = agent;
     if (failed) return -1;
     if (count_when_committed(call, &row, values->text[INTAKE_CUSTOMER], values->len[INTAKE_CUSTOMER]) != 0)

@@ -43,8 +43,5 @@ int intake_open(struct call *call, const struct intake_values *values, int64_t *
 void cases_set_default_currency(const char *code);
 /* Feeds the spike counts with the cases of the last 31 days (start). */
 void cases_warm_counters(void);
-/* Deletes decision-log rows older than `days` (start, then hourly; never
- * inside an open batch).  A store error is logged. */
-void cases_prune_decisions(long long days);
 
 #endif

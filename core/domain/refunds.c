@@ -26,6 +26,7 @@
 #include "domain/notices.h"
 #include "domain/agents.h"
 #include "domain/case.h"
+#include "domain/decisions.h"
 #include "domain/events.h"
 #include "domain/orders.h"
 #include "lib/clock.h"
@@ -35,6 +36,7 @@
 #include "store/store.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ACTOR_SHOWN 64           /* of who decided, in a refund event */
@@ -106,11 +108,8 @@ int refunds_get(struct call *call, int64_t id, refund_visitor *visit, void *cont
     return status;
 }
 
-long long refunds_list(struct call *call, int64_t case_id, refund_visitor *visit, void *context) {
-    static char sql[REFUND_SQL_MAX];
-    if (sql[0] == '\0') snprintf(sql, sizeof sql, "%s WHERE r.case_id = ?1 ORDER BY r.id", refund_columns);
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, case_id);
+/* Hands each refund row of a prepared statement to visit; how many, or -1. */
+static long long visit_rows(struct call *call, sqlite3_stmt *statement, refund_visitor *visit, void *context) {
     long long count = 0;
     int found;
     while ((found = call_row(call, statement)) > 0) {
@@ -123,6 +122,36 @@ long long refunds_list(struct call *call, int64_t case_id, refund_visitor *visit
         count++;
     }
     return found < 0 ? -1 : count;
+}
+
+long long refunds_list(struct call *call, int64_t case_id, refund_visitor *visit, void *context) {
+    static char sql[REFUND_SQL_MAX];
+    if (sql[0] == '\0') snprintf(sql, sizeof sql, "%s WHERE r.case_id = ?1 ORDER BY r.id", refund_columns);
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, case_id);
+    return visit_rows(call, statement, visit, context);
+}
+
+long long refunds_find(struct call *call, const char *state, int64_t after, long long limit, refund_visitor *visit,
+                       void *context) {
+    /* Visibility in SQL, as CASE.LIST does it, so LIMIT counts only what
+     * the caller may see: an agent's queues or its own cases. */
+    static char sql[REFUND_SQL_MAX + 256];
+    if (sql[0] == '\0')
+        snprintf(sql, sizeof sql, "%s JOIN cases c ON c.id = r.case_id WHERE r.id > ?1 AND (?2 IS NULL OR r.state = ?2)"
+                 " AND (?3 IS NULL OR instr(',' || ?3 || ',', ',' || c.queue || ',') > 0 OR c.assignee = ?4)"
+                 " ORDER BY r.id LIMIT ?5", refund_columns);
+    const struct caller *who = &call->who;
+    const char *mine = !who->internal && who->role == ROLE_AGENT ? (who->queues ? who->queues : "") : NULL;
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, after);
+        if (state) sqlite3_bind_text(statement, 2, state, -1, SQLITE_STATIC);
+        if (mine) sqlite3_bind_text(statement, 3, mine, -1, SQLITE_STATIC);
+        if (mine) sqlite3_bind_text(statement, 4, who->agent ? who->agent : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(statement, 5, limit);
+    }
+    return visit_rows(call, statement, visit, context);
 }
 
 /* What a refund's approval, rejection, settling and retry need of it. */
@@ -281,6 +310,24 @@ static void decide(const struct case_row *row, const struct refund_ask *ask, int
     snprintf(decision->reason, sizeof decision->reason, "no rule decided: a supervisor reviews");
 }
 
+/* The refund hook's decision in the decision log (when a rule ran), with
+ * the request's facts as its inputs. */
+static int log_decision(struct call *call, int64_t case_id, int64_t id, const struct refund_ask *ask, int64_t paid,
+                        const char *currency, int64_t amount, const struct rules_refund *decision) {
+    if (!rules_last_call()->called) return 0;
+    struct detail inputs = DETAIL_INIT;
+    detail_add_integer(&inputs, "refund_amount", amount);
+    detail_add_string(&inputs, "refund_kind", ask->kind);
+    detail_add_integer(&inputs, "amount", paid);
+    detail_add_string(&inputs, "currency", currency);
+    union rules_decision *applied = malloc(sizeof *applied);
+    if (applied == NULL) return call_fail(call, CALL_ERR, "out of memory");
+    applied->refund = *decision;
+    int status = decisions_record_hook(call, case_id, id, HOOK_REFUND, applied, inputs.text);
+    free(applied);
+    return status;
+}
+
 int refunds_request(struct call *call, int64_t case_id, const struct refund_ask *ask, int64_t *id) {
     struct case_row row;
     if (case_load(call, case_id, 0, &row) != 0) return -1;
@@ -361,6 +408,7 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
     }
     if (call_step(call, statement) != 0) return -1;
     *id = sqlite3_last_insert_rowid(store_database());
+    if (log_decision(call, case_id, *id, ask, paid, currency, amount, &decision) != 0) return -1;
     struct detail detail = DETAIL_INIT;
     detail_add_integer(&detail, "refund", *id);
     detail_add_integer(&detail, "amount", amount);

@@ -97,5 +97,11 @@ int refunds_get(struct call *call, int64_t id, refund_visitor *visit, void *cont
 /* visit(context, row) with each refund of case_id, oldest first; how many,
  * or -1 (rows already visited stand: the caller drops them). */
 long long refunds_list(struct call *call, int64_t case_id, refund_visitor *visit, void *context);
+/* visit(context, row) with each refund the caller may see (an agent: those
+ * of the cases of its queues and assigned to it, caller_may_see_case), in
+ * `state` (NULL: any), with an id above `after`, at most `limit`, by id;
+ * how many, or -1 (a store error). */
+long long refunds_find(struct call *call, const char *state, int64_t after, long long limit, refund_visitor *visit,
+                       void *context);
 
 #endif

@@ -15,23 +15,30 @@
 
 struct event_base;
 
-/* Room for tick_reload_rules's error: the loader's 512 and the prefix. */
-#define TICK_RELOAD_ERROR_MAX 600
+/* Room for tick_reload_rules's error: the loader's, with the failing rule tests' names and messages. */
+#define TICK_RELOAD_ERROR_MAX 4096
 
 /* The settings it reads (rules, rules_watch, decision_retention_days); the
  * config is borrowed for the process. */
 void tick_configure(const struct config *config);
 /* Once a second: watch rules (reload + re-time), fire due deadlines unless
- * stopping, prune decisions every 3600th run; store_request_commit(). */
+ * stopping, one slice of a decision-log pruning run (a run starts at the
+ * first tick and every 3600th); store_request_commit(). */
 void tick_run(void);
 /* The test clock moved (DEBUG.CLOCK): watch rules, fire due deadlines,
- * store_request_commit() -- tick_run without the prune count. */
+ * start a pruning run and do its first slice, store_request_commit(). */
 void tick_clock_moved(void);
 /* The one reload: rules_load, then deadlines_recompute (new targets and
  * calendars apply to open cases at once), store_request_commit.  0, or -1
  * with error = RULES.RELOAD's message ("no rule set directory is
  * configured ...", "reload failed, the running rule set stays: ..."). */
 int tick_reload_rules(char *error, size_t error_size);
+/* RULES.PROMOTE: loads DIRECTORY live as a reload does (the gate, the
+ * swap, the re-timing), and later reloads (RULES.RELOAD, SIGHUP, the
+ * watch) read it instead of the configured folder.  0, or -1 with error. */
+int tick_promote_rules(const char *directory, char *error, size_t error_size);
+/* The loop's event base (set by tick_start): work that runs in slices. */
+struct event_base *tick_base(void);
 /* Starts the once-a-second timer (tick_run) on base and listens to the
  * test clock (tick_clock_moved after the server's listener).  0, or -1. */
 int tick_start(struct event_base *base);

@@ -21,6 +21,10 @@
 
 #define SECONDS_PER_DAY 86400
 #define MAX_DAYS_WALKED (10 * 366)   /* calendar_add gives up beyond ten years */
+/* The UTC offsets a zone may have, west and east (RFC 8536 asks for less):
+ * for the types' offsets and the POSIX footer's alike. */
+#define OFFSET_WEST_MAX (-25 * 3600)
+#define OFFSET_EAST_MAX (26 * 3600)
 
 /* A POSIX TZ rule date: Mm.w.d, Jn or n, at `time` seconds local. */
 struct rule_date {
@@ -120,7 +124,10 @@ static int parse_posix_rule(struct calendar_zone *zone, const char *text) {
     int32_t offset;
     if (i == 0 || (used = parse_hms(text + i, &offset)) == 0) return -1;
     i += used;
-    zone->standard_offset = -offset; /* POSIX counts west as positive */
+    /* POSIX counts west as positive.  The footer's hours may reach 167 for
+     * transition times, not for offsets: those keep the types' bounds. */
+    if (-offset < OFFSET_WEST_MAX || -offset > OFFSET_EAST_MAX) return -1;
+    zone->standard_offset = -offset;
     zone->has_rule = 1;
     if (text[i] == '\0') return 0;
     used = skip_name(text + i);
@@ -133,6 +140,7 @@ static int parse_posix_rule(struct calendar_zone *zone, const char *text) {
         zone->daylight_offset = -offset;
         i += used;
     }
+    if (zone->daylight_offset < OFFSET_WEST_MAX || zone->daylight_offset > OFFSET_EAST_MAX) return -1;
     if (text[i] != ',') return -1; /* no default rules: a DST zone must say when */
     i++;
     if ((used = parse_rule_date(text + i, &zone->daylight_start)) == 0) return -1;
@@ -270,7 +278,7 @@ struct calendar_zone *calendar_zone_parse(const unsigned char *data, size_t len,
     }
     for (uint32_t i = 0; i < counts.type; i++, p += 6) {
         int32_t offset = (int32_t)read_u32(p);
-        if (offset < -25 * 3600 || offset > 26 * 3600) {
+        if (offset < OFFSET_WEST_MAX || offset > OFFSET_EAST_MAX) {
             snprintf(error, error_size, "TZif: offset out of range");
             calendar_zone_free(zone);
             return NULL;

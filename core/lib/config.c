@@ -66,7 +66,7 @@ static const struct setting settings[] = {
     INTEGER_SETTING(rules_call_memory, "8388608", 65536, 1LL << 34, "memory one hook call may add, bytes"),
     INTEGER_SETTING(rules_instructions, "10000000", 1000, 1LL << 40, "instruction budget of one hook call"),
     INTEGER_SETTING(rules_time_ms, "200", 1, 600000, "time budget of one hook call, milliseconds"),
-    {"rules_require_tests", SETTING_BOOLEAN, offsetof(struct config, rules_require_tests), 0, "no", 0, 1,
+    {"rules_require_tests", SETTING_BOOLEAN, offsetof(struct config, rules_require_tests), 0, "yes", 0, 1,
      "a rule set loads only if its own tests (RULES/tests) pass"},
     INTEGER_SETTING(sla_warning_percent, "75", 1, 99, "a deadline warns at this percent of its target"),
     {"rules_watch", SETTING_BOOLEAN, offsetof(struct config, rules_watch), 0, "no", 0, 1,
@@ -80,6 +80,15 @@ static const struct setting settings[] = {
                     "days after a case closed that its customer's personal data is erased (0: kept)"),
     STRING_SETTING(log_level, "info", "debug, info, warn or error"),
     STRING_SETTING(default_currency, "CNY", "currency of amounts sent without one"),
+    STRING_SETTING(http_port, "", "HTTP port of the JSON API, metrics and dashboard (\"\" = off; 0 picks a free one and logs it)"),
+    STRING_SETTING(http_bind, "127.0.0.1", "address the HTTP port listens on"),
+    INTEGER_SETTING(http_max_connections, "1024", 1, 1000000, "most open HTTP connections"),
+    INTEGER_SETTING(http_max_header, "8192", 256, 1LL << 20, "largest HTTP request headers, bytes"),
+    INTEGER_SETTING(http_max_body, "65536", 256, 1LL << 30, "largest HTTP request body, bytes"),
+    INTEGER_SETTING(http_timeout, "30", 1, 86400, "seconds to read an HTTP request, and of an idle keep-alive connection"),
+    INTEGER_SETTING(http_session_seconds, "28800", 60, 2592000, "life of a dashboard login (browser session), seconds"),
+    STRING_SETTING(http_tls_cert, "", "PEM certificate (chain) of the HTTP port: HTTPS, TLS 1.2 at least (with http_tls_key)"),
+    STRING_SETTING(http_tls_key, "", "PEM private key of http_tls_cert"),
 };
 
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])

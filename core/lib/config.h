@@ -52,6 +52,16 @@ struct config {
     long long approve_limit_supervisor, approve_limit_finance; /* minor units */
     char log_level[16];
     char default_currency[4];
+    /* The HTTP front (core/http/): off unless http_port is set. */
+    char http_port[8];             /* "" = off; "0" = pick a free port and log it */
+    char http_bind[256];
+    long long http_max_connections;
+    long long http_max_header;     /* bytes of a request's headers */
+    long long http_max_body;       /* bytes of a request's body */
+    long long http_timeout;        /* seconds to read a request (and idle keep-alive) */
+    long long http_session_seconds; /* a browser session's life */
+    char http_tls_cert[1024];       /* PEM certificate chain: HTTPS when set (with the key) */
+    char http_tls_key[1024];        /* PEM private key */
     /* "plugin.key = value" settings, for plugins (config_plugin_setting). */
     int plugin_setting_count;
     struct {

@@ -20,8 +20,10 @@
  * the daemon clock (DEBUG.CLOCK resumes them in tests).
  */
 #include "net/client.h"
+#include "cmd/reply.h"
 #include "cmd/table.h"
 #include "domain/events.h"
+#include "lib/allocfault.h"
 #include "lib/authlimit.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -64,6 +66,7 @@ static void client_execute(struct client *client) {
     request.connection = client;
     request.connection_ops = &client_ops;
     request.failed = 0;
+    request.parked = 0;
     request.call.who.agent = client->agent[0] ? client->agent : NULL;
     request.call.who.role = client->role;
     request.call.who.queues = client->agent_queues;
@@ -74,14 +77,29 @@ static void client_execute(struct client *client) {
     connections.stats.total_commands++;
     const struct command *command = commands_lookup(parser->argv[0], parser->argvlen[0]);
     request.command = command;
-    unsigned flags = command ? command->flags : 0;
+    if (command) client->last_command = command->name;
+    if (connections.stats.monitors) connections_feed_monitors(client, parser->argc, parser->argv, parser->argvlen);
+    /* Inside MULTI a command is checked and queued, not run (EXEC runs the
+     * queue); MULTI EXEC DISCARD WATCH QUIT RESET run at once. */
+    int queue = client->transaction.active && !(command && (command->flags & COMMAND_NOT_QUEUED));
+    unsigned flags = command && !queue ? command->flags : 0;
     int hold = client->held_count > 0 ||
                ((flags & (COMMAND_WRITE | COMMAND_READS_STORE)) && store_batch_is_open()) ||
                (flags & COMMAND_WRITE);
     request.reply = hold ? client->held : client->output;
     connections.executing = client;
+    reply_set_protocol(client->protocol);
 
-    if (commands_check(&request, command, (int)connections.config->auth) != 0) {
+    if (queue) {
+        if (commands_check_queued(&request, command, (int)connections.config->auth) != 0) {
+            client->transaction.aborted = 1; /* replied; EXEC answers EXECABORT */
+        } else if (command->flags & (COMMAND_NO_TRANSACTION | COMMAND_TEST_ONLY)) {
+            request_error(&request, "ERR", "%s is not allowed in a transaction", command->name);
+            client->transaction.aborted = 1;
+        } else {
+            transaction_add(&client->transaction, &request, command);
+        }
+    } else if (commands_check(&request, command, (int)connections.config->auth) != 0) {
         /* refused before the handler: replied, nothing ran */
     } else if (flags & COMMAND_WRITE) {
         if (store_command_begin() != 0) {
@@ -89,7 +107,9 @@ static void client_execute(struct client *client) {
         } else {
             size_t before = evbuffer_get_length(request.reply);
             events_command_begin();
+            allocfault_command_begin();
             command->handler(&request);
+            allocfault_command_end();
             request_finish(&request, before);
             events_command_end(!request.failed);
             if (store_command_end(!request.failed) != 0 && !request.failed) {
@@ -100,12 +120,19 @@ static void client_execute(struct client *client) {
         }
     } else {
         size_t before = evbuffer_get_length(request.reply);
+        allocfault_command_begin();
         command->handler(&request);
+        allocfault_command_end();
         request_finish(&request, before);
     }
+    /* EXEC (the write that runs at once) ends the transaction however it
+     * went: refused, a store error before it ran, or run. */
+    if ((flags & (COMMAND_WRITE | COMMAND_NOT_QUEUED)) == (COMMAND_WRITE | COMMAND_NOT_QUEUED))
+        transaction_clear(&client->transaction);
+    reply_set_protocol(2);
     connections.executing = NULL;
 
-    if (hold) client_hold(client);
+    if (hold && !request.parked) client_hold(client); /* a parked reply is held when it comes, if need be */
 }
 
 /* Feeds one chunk of input to the parser, running each command as it
@@ -220,9 +247,11 @@ int client_open(evutil_socket_t fd, const char *address, const char *peer, int u
         return -1;
     }
     client->id = ++connections.next_id;
+    client->protocol = 2;
     snprintf(client->address, sizeof client->address, "%s", address);
     snprintf(client->peer, sizeof client->peer, "%s", peer);
     client->last_active_ms = clock_monotonic_ms();
+    client->opened_ms = client->last_active_ms;
     client->unix_peer = unix_peer;
     /* With auth off every connection is trusted from the start: no stranger
      * limit, no AUTH deadline (max_clients and idle_timeout still apply). */
@@ -313,8 +342,14 @@ static void client_pause(struct client *client, int64_t until_ms) {
 /* The command just parsed is an AUTH whose source address owes a delay:
  * the client pauses with it (it runs in client_resume); returns 1 then. */
 static int client_auth_must_wait(struct client *client) {
-    /* A byte comparison, not a table lookup: this runs for every command. */
-    if (client->parser.argvlen[0] != 4 || strncasecmp(client->parser.argv[0], "AUTH", 4) != 0) return 0;
+    /* A byte comparison, not a table lookup: this runs for every command.
+     * HELLO with its AUTH option waits as AUTH does. */
+    const struct proto_parser *parser = &client->parser;
+    int auth = parser->argvlen[0] == 4 && strncasecmp(parser->argv[0], "AUTH", 4) == 0;
+    int hello = parser->argvlen[0] == 5 && parser->argc >= 5 && strncasecmp(parser->argv[0], "HELLO", 5) == 0;
+    for (int i = 2; hello && !auth && i < parser->argc; i++)
+        auth = parser->argvlen[i] == 4 && strncasecmp(parser->argv[i], "AUTH", 4) == 0;
+    if (!auth) return 0;
     int64_t now = clock_monotonic_ms();
     int64_t turn = shared_auth_admit(client->peer, now);
     if (turn <= now) return 0;
@@ -353,11 +388,94 @@ static void client_auth_failed(void *connection, const char *agent, size_t agent
     if (turn > now) client_pause(client, turn);
 }
 
+/* ------------------------------------------------------ parked replies */
+
+/* RULES.REPLAY: nothing more is read or run until the reply comes. */
+static uint64_t client_park(void *connection) {
+    struct client *client = connection;
+    client->parked = 1;
+    client->paused = 1;
+    client->resume_ms = INT64_MAX;   /* no timer, no DEBUG.CLOCK ends it: only the reply */
+    event_del(client->read_event);
+    return client->id;
+}
+
+void client_answer_parked(uint64_t ticket, struct evbuffer *reply) {
+    struct client *client = connections.all;
+    while (client && client->id != ticket) client = client->next;
+    if (client == NULL || !client->parked || client->closing) return; /* gone: the reply is dropped */
+    client->parked = 0;
+    /* After the replies held for a commit, if any: in order. */
+    if (client->held_count > 0) {
+        evbuffer_add_buffer(client->held, reply);
+        client_hold(client);
+    } else {
+        evbuffer_add_buffer(client->output, reply);
+    }
+    client->resume_ms = 0;
+    client_resume(client); /* runs what waited, reads again, flushes (and may free the client) */
+}
+
 /* ------------------------------------------------------ connection_ops */
 
 static uint64_t client_id(void *connection) { return ((struct client *)connection)->id; }
 
 static void client_close_after_reply(void *connection) { ((struct client *)connection)->closing = 1; }
+
+static void client_set_protocol(void *connection, int protocol) {
+    ((struct client *)connection)->protocol = protocol == 3 ? 3 : 2;
+}
+
+static void copy_text(char *to, size_t size, const char *text, size_t len) {
+    if (len > size - 1) len = size - 1;
+    memcpy(to, text, len);
+    to[len] = '\0';
+}
+
+static void client_set_name(void *connection, const char *name, size_t len) {
+    struct client *client = connection;
+    copy_text(client->name, sizeof client->name, name, len);
+}
+
+static void client_set_library(void *connection, int version, const char *value, size_t len) {
+    struct client *client = connection;
+    copy_text(client->library[version ? 1 : 0], sizeof client->library[0], value, len);
+}
+
+static const char *client_name(void *connection) { return ((struct client *)connection)->name; }
+
+static void client_list(void *connection, int all, struct evbuffer *text) { connections_list(connection, all, text); }
+
+static long long client_kill(void *connection, const struct client_filter *filter) {
+    return connections_kill(connection, filter);
+}
+
+static void client_reset(void *connection) {
+    struct client *client = connection;
+    transaction_clear(&client->transaction);
+    subscribers_drop_all(client);
+    if (client->monitor) connections.stats.monitors--;
+    client->monitor = 0;
+    client->name[0] = client->library[0][0] = client->library[1][0] = '\0';
+    client->protocol = 2;
+    client_forget_agent(client);
+}
+
+static void client_monitor(void *connection) {
+    struct client *client = connection;
+    if (!client->monitor) connections.stats.monitors++;
+    client->monitor = 1;
+}
+
+static struct transaction *client_transaction(void *connection) { return &((struct client *)connection)->transaction; }
+
+static void client_run_queued(void *connection, struct request *request) {
+    (void)connection;
+    size_t before = evbuffer_get_length(request->reply);
+    if (commands_check_access(request) != 0) return;
+    request->command->handler(request);
+    request_finish(request, before);
+}
 
 static const struct connection_ops client_ops = {
     .id = client_id,
@@ -366,5 +484,19 @@ static const struct connection_ops client_ops = {
     .auth_failed = client_auth_failed,
     .subscribe = subscribers_subscribe,
     .unsubscribe = subscribers_unsubscribe,
+    .first_subscription = subscribers_first,
+    .subscription_count = subscribers_count,
     .subscribed = subscribers_is_subscribed,
+    .subscribed_as_redis = subscribers_as_redis,
+    .set_protocol = client_set_protocol,
+    .set_name = client_set_name,
+    .set_library = client_set_library,
+    .name = client_name,
+    .list = client_list,
+    .kill = client_kill,
+    .reset = client_reset,
+    .monitor = client_monitor,
+    .transaction = client_transaction,
+    .run_queued = client_run_queued,
+    .park = client_park,
 };

@@ -21,10 +21,12 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct connections connections;
 
@@ -69,6 +71,8 @@ static void held_list_remove(struct client *client) {
 void client_free(struct client *client) {
     if (client->held_count) held_list_remove(client);
     if (client->subscriber) connections.stats.subscribers--;
+    if (client->monitor) connections.stats.monitors--;
+    transaction_clear(&client->transaction);
     if (client->pre_auth && !client->unix_peer) connections.stats.unauthenticated_tcp--;
     if (client->previous) client->previous->next = client->next;
     else connections.all = client->next;
@@ -178,7 +182,8 @@ void connections_sweep_idle(void) {
     struct client *client = connections.all;
     while (client) {
         struct client *next = client->next;
-        if (now - client->last_active_ms > limit && client->held_count == 0 && !client->subscriber) {
+        if (now - client->last_active_ms > limit && client->held_count == 0 && !client->subscriber &&
+            !client->monitor) {
             log_info("idle client closed", "client=%llu address=%s", (unsigned long long)client->id,
                      client->address);
             connections.stats.idle_disconnects++;
@@ -226,19 +231,158 @@ void connections_wake_paused(void) {
             event_active(client->pause_event, EV_TIMEOUT, 0);
 }
 
+void client_forget_agent(struct client *client) {
+    client->agent[0] = '\0';
+    client->role = 0;
+    client->parser.limits = connections.config->auth ? connections.before_auth_limits : connections.limits;
+    if (connections.config->auth && !client->pre_auth) {
+        /* A stranger again: the AUTH deadline starts now. */
+        client->pre_auth = 1;
+        client->pre_auth_since_ms = clock_monotonic_ms();
+        if (!client->unix_peer) connections.stats.unauthenticated_tcp++;
+    }
+}
+
 void connections_drop_agent(const char *name) {
     for (struct client *client = connections.all; client; client = client->next) {
         if (strcmp(client->agent, name) != 0) continue;
-        client->agent[0] = '\0';
-        client->role = 0;
-        client->parser.limits = connections.before_auth_limits;
-        if (connections.config->auth && !client->pre_auth) {
-            /* A stranger again: the AUTH deadline starts now. */
-            client->pre_auth = 1;
-            client->pre_auth_since_ms = clock_monotonic_ms();
-            if (!client->unix_peer) connections.stats.unauthenticated_tcp++;
-        }
+        client_forget_agent(client);
         log_info("disabled agent's connection lost its rights", "client=%llu agent=%s",
                  (unsigned long long)client->id, name);
     }
+}
+
+/* ------------------------------------------------------- CLIENT, MONITOR */
+
+static void list_one(const struct client *client, int64_t now, struct evbuffer *text) {
+    char command[40] = "NULL";
+    if (client->last_command) {
+        size_t i = 0;
+        for (; client->last_command[i] && i < sizeof command - 1; i++)
+            command[i] = (char)tolower((unsigned char)client->last_command[i]);
+        command[i] = '\0';
+    }
+    int sub = 0, psub = 0;
+    for (int i = 0; i < client->subscription_count; i++) {
+        if (client->subscriptions[i].pattern) psub++;
+        else sub++;
+    }
+    char flags[8];
+    int n = 0;
+    if (client->subscriber) flags[n++] = 'P';
+    if (client->transaction.active) flags[n++] = 'x';
+    if (client->monitor) flags[n++] = 'O';
+    if (client->closing) flags[n++] = 'A';
+    if (n == 0) flags[n++] = 'N';
+    flags[n] = '\0';
+    evbuffer_add_printf(text,
+                        "id=%llu addr=%s laddr= fd=%d name=%s age=%lld idle=%lld flags=%s db=0 sub=%d psub=%d ssub=0 "
+                        "multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=%zu obl=0 oll=0 omem=%zu tot-mem=0 "
+                        "events=r cmd=%s user=%s redir=-1 resp=%d lib-name=%s lib-ver=%s\n",
+                        (unsigned long long)client->id, client->address, (int)client->fd, client->name,
+                        (long long)((now - client->opened_ms) / 1000), (long long)((now - client->last_active_ms) / 1000),
+                        flags, sub, psub, client->transaction.active ? client->transaction.count : -1,
+                        client->transaction.bytes, client_pending_output(client), command,
+                        client->agent[0] ? client->agent : "default", client->protocol == 3 ? 3 : 2,
+                        client->library[0], client->library[1]);
+}
+
+void connections_list(const struct client *self, int all, struct evbuffer *text) {
+    int64_t now = clock_monotonic_ms();
+    if (!all) {
+        list_one(self, now, text);
+        return;
+    }
+    /* Oldest first, as Redis lists them: the list is newest first. */
+    const struct client *last = connections.all;
+    while (last && last->next) last = last->next;
+    for (const struct client *client = last; client; client = client->previous) list_one(client, now, text);
+}
+
+long long connections_kill(struct client *self, const struct client_filter *filter) {
+    long long killed = 0;
+    struct client *client = connections.all;
+    while (client) {
+        struct client *next = client->next;
+        int match = !(filter->skip_me && client == self) && !client->closing &&
+                    (filter->id == 0 || client->id == filter->id) &&
+                    (filter->address == NULL || strcmp(client->address, filter->address) == 0) &&
+                    (filter->user == NULL || strcmp(client->agent, filter->user) == 0);
+        if (match) {
+            killed++;
+            log_info("client killed", "client=%llu address=%s by=%llu", (unsigned long long)client->id,
+                     client->address, (unsigned long long)self->id);
+            client->closing = 1; /* its replies still leave; its input is dropped */
+            if (client != self && (client_flush(client) != 0 || client_done(client))) client_free(client);
+        }
+        client = next;
+    }
+    return killed;
+}
+
+/* An argument as Redis's MONITOR shows it: quoted, escapes for what is not
+ * printable ASCII. */
+static void add_quoted(struct evbuffer *line, const char *text, size_t len) {
+    evbuffer_add(line, " \"", 2);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        switch (c) {
+        case '\\': evbuffer_add(line, "\\\\", 2); break;
+        case '"': evbuffer_add(line, "\\\"", 2); break;
+        case '\n': evbuffer_add(line, "\\n", 2); break;
+        case '\r': evbuffer_add(line, "\\r", 2); break;
+        case '\t': evbuffer_add(line, "\\t", 2); break;
+        default:
+            if (c >= 32 && c < 127) evbuffer_add(line, &text[i], 1);
+            else evbuffer_add_printf(line, "\\x%02x", c);
+        }
+    }
+    evbuffer_add(line, "\"", 1);
+}
+
+static int is_word(const char *text, size_t len, const char *word) {
+    return len == strlen(word) && strncasecmp(text, word, len) == 0;
+}
+
+void connections_feed_monitors(const struct client *from, int argc, char **argv, const size_t *argvlen) {
+    struct evbuffer *line = evbuffer_new();
+    if (line == NULL) return; /* a monitor misses a line rather than the command failing */
+    int64_t now = clock_now_ms();
+    evbuffer_add_printf(line, "+%lld.%03lld000 [0 %s]", (long long)(now / 1000), (long long)(now % 1000),
+                        from->address);
+    /* Tokens never reach a monitor: AUTH's arguments, HELLO's after AUTH. */
+    int masked_from = argc, masked_to = argc;
+    if (argc > 0 && is_word(argv[0], argvlen[0], "AUTH")) masked_from = 1;
+    if (argc > 0 && is_word(argv[0], argvlen[0], "HELLO"))
+        for (int i = 2; i < argc; i++)
+            if (is_word(argv[i], argvlen[i], "AUTH")) {
+                masked_from = i + 1;
+                masked_to = i + 3;
+                break;
+            }
+    for (int i = 0; i < argc; i++) {
+        if (i >= masked_from && i < masked_to) add_quoted(line, "(redacted)", 10);
+        else add_quoted(line, argv[i], argvlen[i]);
+    }
+    evbuffer_add(line, "\r\n", 2);
+    size_t len = evbuffer_get_length(line);
+    const char *flat = (const char *)evbuffer_pullup(line, -1);
+    struct client *client = connections.all;
+    while (flat && client) {
+        struct client *next = client->next;
+        if (client->monitor && !client->closing) {
+            evbuffer_add(client->output, flat, len);
+            if (client != from) {
+                if (client_flush(client) != 0) {
+                    client_free(client);
+                } else if (evbuffer_get_length(client->output) > (size_t)connections.config->subscriber_output_limit) {
+                    log_warn("slow monitor cut off", "client=%llu address=%s", (unsigned long long)client->id,
+                             client->address);
+                    client_free(client);
+                }
+            }
+        }
+        client = next;
+    }
+    evbuffer_free(line);
 }

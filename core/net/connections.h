@@ -17,14 +17,23 @@
 
 #include "lib/authlimit.h"
 #include "lib/config.h"
+#include "cmd/transaction_cmd.h"
 #include "net/proto.h"
 
 #define SUBSCRIBE_MAX_QUEUES 32
-#define SUBSCRIBE_QUEUE_NAME 65       /* a queue name (64) and its NUL */
+#define SUBSCRIBE_QUEUE_NAME (SUBSCRIPTION_NAME_MAX + 1) /* a queue name or pattern and its NUL */
 #define CLIENT_AGENT_BYTES 72         /* an agent name (64) and its NUL */
 #define CLIENT_AGENT_SHOWN 64
 #define CLIENT_QUEUES_BYTES 1024      /* the agent's queues, comma-separated */
 #define CLIENT_ADDRESS_BYTES 64
+#define CLIENT_NAME_BYTES (CONNECTION_NAME_MAX + 1)       /* CLIENT SETNAME and its NUL */
+#define CLIENT_LIBRARY_BYTES (CONNECTION_LIBRARY_MAX + 1) /* CLIENT SETINFO LIB-NAME / LIB-VER and NUL */
+
+/* One channel (a queue, or "*" for every queue) or glob pattern followed. */
+struct subscription {
+    unsigned char pattern;          /* 1: PSUBSCRIBE pattern, 0: channel */
+    char name[SUBSCRIBE_QUEUE_NAME];
+};
 
 /* Event priorities on the loop (main.c initialises NET_PRIORITY_LEVELS):
  * client I/O first, the group commit once no I/O is left. */
@@ -42,13 +51,22 @@ struct client {
     struct client *previous, *next; /* in the list of all clients */
     int64_t last_active_ms;         /* clock_monotonic_ms() of the last input */
     int closing;                    /* free once the output is flushed */
-    int subscriber;                 /* in EVENTS.SUBSCRIBE mode */
+    int subscriber;                 /* follows at least one channel or pattern */
+    int subscriber_as_redis;        /* ... and subscribed by a Redis name (PING's reply) */
+    int protocol;                   /* 2, or 3 after HELLO 3 */
+    int monitor;                    /* MONITOR: fed every command */
+    int64_t opened_ms;              /* clock_monotonic_ms() of the accept (CLIENT LIST age) */
+    const char *last_command;       /* the table's name of the last command run (CLIENT LIST cmd) */
+    char name[CLIENT_NAME_BYTES];   /* CLIENT SETNAME, "" for none */
+    char library[2][CLIENT_LIBRARY_BYTES]; /* CLIENT SETINFO LIB-NAME, LIB-VER */
+    struct transaction transaction; /* MULTI .. EXEC */
     char agent[CLIENT_AGENT_BYTES]; /* "" until AUTH succeeds */
     unsigned role;
     char agent_queues[CLIENT_QUEUES_BYTES];
     int auth_failures;
     struct event *pause_event;      /* lazily made: fires when a pause may be over */
-    int paused;                     /* input waits until resume_ms (failed AUTHs) */
+    int paused;                     /* input waits until resume_ms (failed AUTHs, a parked request) */
+    int parked;                     /* a request waits for its reply (RULES.REPLAY) */
     int auth_waiting;               /* the parsed AUTH waits for its address's turn */
     int64_t resume_ms;              /* clock_monotonic_ms() the pause lasts until */
     struct evbuffer *stash;         /* input read before the pause, unparsed (one read at most) */
@@ -56,8 +74,8 @@ struct client {
     int pre_auth;                   /* auth is on and no AUTH succeeded (yet, or any more) */
     int64_t pre_auth_since_ms;      /* clock_monotonic_ms() the AUTH deadline counts from */
     char peer[AUTHLIMIT_KEY_MAX];   /* source address AUTH failures count against */
-    int queue_count;                /* 0 with subscriber set = every queue */
-    char queues[SUBSCRIBE_MAX_QUEUES][SUBSCRIBE_QUEUE_NAME];
+    int subscription_count;         /* channels and patterns, in subscriptions */
+    struct subscription subscriptions[SUBSCRIBE_MAX_QUEUES];
     char address[CLIENT_ADDRESS_BYTES];
 };
 
@@ -74,6 +92,7 @@ struct client_stats {
     long long unauthenticated_tcp;  /* TCP clients that have not authenticated (auth on) */
     long long total_commands, protocol_errors, output_limit_disconnects, idle_disconnects;
     long long subscribers, published, subscriber_disconnects;
+    long long monitors;             /* connections in MONITOR mode now */
     long long auth_timeouts, auth_failures, auth_delays;
 };
 
@@ -134,5 +153,16 @@ void connections_wake_paused(void);
 /* AGENT.DISABLE committed (agents_on_disabled): every connection of that
  * agent loses its rights now, a stranger again with a fresh AUTH deadline. */
 void connections_drop_agent(const char *name);
+/* The client loses its agent (RESET, a disabled agent): a stranger again
+ * when auth is on, with a fresh AUTH deadline. */
+void client_forget_agent(struct client *client);
+
+/* CLIENT LIST / INFO: one line per client (all, or only `self`). */
+void connections_list(const struct client *self, int all, struct evbuffer *text);
+/* CLIENT KILL: closes the clients the filter matches (after their replies); how many. */
+long long connections_kill(struct client *self, const struct client_filter *filter);
+/* MONITOR: feeds one command to every monitor, as Redis prints it, with
+ * AUTH's and HELLO AUTH's arguments masked. */
+void connections_feed_monitors(const struct client *from, int argc, char **argv, const size_t *argvlen);
 
 #endif

@@ -35,6 +35,7 @@
 
 #include <errno.h>
 #include <event2/listener.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <signal.h>
@@ -46,6 +47,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* INFO's redis_version: the Redis whose protocol and commands clients may
+ * expect (RESP3, HELLO, CLIENT SETINFO came with 6 and 7). */
+#define REDIS_COMPATIBLE_VERSION "7.2.0"
 /* max_unauthenticated_clients = 0 means max_clients / this. */
 #define UNAUTHENTICATED_SHARE 4
 /* INFO names the sources with the most failed AUTHs, this many. */
@@ -69,6 +73,9 @@ static struct {
     /* counters for INFO (the connections keep theirs: connections_stats) */
     long long total_connections, rejected_connections, rejected_unauthenticated;
     long long refused_unlogged;     /* refusals not yet summed up in the log */
+    int64_t started_ms;             /* clock_real_monotonic_ms() at start (uptime) */
+    long long commands_at_sample;   /* total commands at the last sweep */
+    long long ops_per_sec;          /* commands in the last sweep second */
 } server;
 
 /* --------------------------------------------------------------- commit */
@@ -290,6 +297,10 @@ static void log_refusals(void) {
 
 static void on_sweep(evutil_socket_t fd, short what, void *argument) {
     (void)fd; (void)what; (void)argument;
+    /* INFO's instantaneous_ops_per_sec: the commands of the last second. */
+    long long commands = connections_stats()->total_commands;
+    server.ops_per_sec = (commands - server.commands_at_sample) / SWEEP_SECONDS;
+    server.commands_at_sample = commands;
     connections_sweep_idle();
     log_refusals();
     connections_sweep_unauthenticated();
@@ -345,6 +356,7 @@ static void on_reload_signal(evutil_socket_t signal_number, short what, void *ar
 int server_start(struct event_base *base, const struct config *config) {
     server.base = base;
     server.config = config;
+    server.started_ms = clock_real_monotonic_ms();
     /* 0 = a quarter of max_clients: strangers can never take most slots. */
     server.max_unauthenticated = config->max_unauthenticated_clients
                                      ? config->max_unauthenticated_clients
@@ -402,22 +414,48 @@ void server_free(void) {
     for (int i = 0; i < 3; i++) server.signal_events[i] = NULL;
 }
 
+/* The process's resident memory, from /proc/self/statm (0 if unreadable). */
+static size_t resident_bytes(void) {
+    FILE *statm = fopen("/proc/self/statm", "r");
+    unsigned long long total = 0, resident = 0;
+    if (statm == NULL) return 0;
+    int read = fscanf(statm, "%llu %llu", &total, &resident);
+    fclose(statm);
+    long page = sysconf(_SC_PAGESIZE);
+    return read == 2 && page > 0 ? (size_t)(resident * (unsigned long long)page) : 0;
+}
+
 void server_info(struct evbuffer *out) {
     const struct store_stats *stats = store_stats();
     const struct client_stats *c = connections_stats();
     int64_t now = clock_monotonic_ms();
     char top[INFO_TOP_SOURCES * (AUTHLIMIT_KEY_MAX + 24)];
     shared_auth_top(now, INFO_TOP_SOURCES, top, sizeof top);
+    long long uptime = (clock_real_monotonic_ms() - server.started_ms) / 1000;
+    /* The Redis fields tools read (redis-cli --stat, exporters) beside
+     * redress's own: redis_version is the Redis protocol level redress
+     * answers to, not a Redis build. */
     evbuffer_add_printf(out,
-                        "# Server\r\nredress_version:%s\r\nprocess_id:%ld\r\ntcp_port:%d\r\n"
+                        "# Server\r\nredress_version:%s\r\nredis_version:%s\r\nredis_mode:standalone\r\n"
+                        "process_id:%ld\r\ntcp_port:%d\r\nuptime_in_seconds:%lld\r\nuptime_in_days:%lld\r\n"
                         "test_clock:%s\r\nclock:%lld\r\nschema_version:%d\r\n\r\n",
-                        REDRESS_VERSION, (long)getpid(), server.port, clock_is_test() ? "yes" : "no",
-                        (long long)clock_now(), STORE_SCHEMA_VERSION);
+                        REDRESS_VERSION, REDIS_COMPATIBLE_VERSION, (long)getpid(), server.port, uptime,
+                        uptime / 86400, clock_is_test() ? "yes" : "no", (long long)clock_now(), STORE_SCHEMA_VERSION);
+    struct mallinfo2 heap = mallinfo2();
+    size_t used = heap.uordblks + heap.hblkhd;
+    /* An allocator that is not glibc's (AddressSanitizer's, or one
+     * preloaded) tells mallinfo2 nothing: the resident size is then the
+     * best figure there is. */
+    if (used == 0) used = resident_bytes();
+    evbuffer_add_printf(out, "# Memory\r\nused_memory:%zu\r\nused_memory_human:%.2fM\r\n\r\n", used,
+                        (double)used / (1024.0 * 1024.0));
     evbuffer_add_printf(out,
-                        "# Clients\r\nconnected_clients:%lld\r\nmax_clients:%lld\r\n"
+                        "# Clients\r\nconnected_clients:%lld\r\nblocked_clients:0\r\nmonitors:%lld\r\n"
+                        "max_clients:%lld\r\n"
                         "unauthenticated_clients:%lld\r\nmax_unauthenticated_clients:%lld\r\n"
                         "\r\n# Stats\r\ntotal_connections_received:%lld\r\n"
                         "rejected_connections:%lld\r\ntotal_commands_processed:%lld\r\n"
+                        "instantaneous_ops_per_sec:%lld\r\n"
                         "protocol_errors:%lld\r\noutput_limit_disconnects:%lld\r\n"
                         "idle_disconnects:%lld\r\nsubscribers:%lld\r\nevents_published:%lld\r\n"
                         "subscriber_disconnects:%lld\r\n"
@@ -426,9 +464,9 @@ void server_info(struct evbuffer *out) {
                         "\r\n# Store\r\ncommits:%lld\r\ncommit_failures:%lld\r\n"
                         "writes_committed:%lld\r\nlargest_batch:%lld\r\n"
                         "average_batch:%.2f\r\naverage_commit_ms:%.3f\r\n",
-                        c->connected, server.config->max_clients, c->unauthenticated_tcp,
+                        c->connected, c->monitors, server.config->max_clients, c->unauthenticated_tcp,
                         server.max_unauthenticated, server.total_connections,
-                        server.rejected_connections, c->total_commands, c->protocol_errors,
+                        server.rejected_connections, c->total_commands, server.ops_per_sec, c->protocol_errors,
                         c->output_limit_disconnects, c->idle_disconnects, c->subscribers,
                         c->published, c->subscriber_disconnects, server.rejected_unauthenticated,
                         c->auth_timeouts, c->auth_failures, c->auth_delays,

@@ -3,10 +3,17 @@
  * Owns the subscription fields of struct client and the payload text.
  * Never: reads the store or appends events; delivers only what the event
  * log hands over after commit.
+ *
+ * As Redis: a connection follows channels and patterns, at most
+ * SUBSCRIBE_MAX_QUEUES of both together; the count in every confirmation
+ * is of both; a RESP2 connection is in subscriber mode (only the pub/sub
+ * commands, PING, QUIT and RESET) while it follows any; RESP3 has no such
+ * mode and gets the messages as pushes.
  */
 #include "net/subscribers.h"
 #include "domain/call.h"
 #include "domain/events.h"
+#include "lib/glob.h"
 #include "lib/log.h"
 #include "net/connections.h"
 
@@ -17,52 +24,113 @@
 #define PAYLOAD_MAX 1536
 #define PAYLOAD_DETAIL_MAX 1200
 
-int subscribers_subscribe(void *connection, char **queues, size_t *lengths, int count) {
-    struct client *client = connection;
-    if (!client->subscriber) connections.stats.subscribers++;
-    client->subscriber = 1;
-    if (count == 0) {
-        client->queue_count = 0; /* every queue */
-        return 0;
+static int find(const struct client *client, int pattern, const char *name, size_t len) {
+    for (int i = 0; i < client->subscription_count; i++) {
+        const struct subscription *s = &client->subscriptions[i];
+        if (s->pattern == pattern && strlen(s->name) == len && memcmp(s->name, name, len) == 0) return i;
     }
-    for (int i = 0; i < count; i++) {
-        int known = 0;
-        for (int q = 0; q < client->queue_count; q++)
-            if (strlen(client->queues[q]) == lengths[i] && memcmp(client->queues[q], queues[i], lengths[i]) == 0)
-                known = 1;
-        if (known) continue;
-        if (client->queue_count == SUBSCRIBE_MAX_QUEUES || lengths[i] >= SUBSCRIBE_QUEUE_NAME) return -1;
-        memcpy(client->queues[client->queue_count], queues[i], lengths[i]);
-        client->queues[client->queue_count][lengths[i]] = '\0';
-        client->queue_count++;
-    }
-    return client->queue_count;
+    return -1;
 }
 
-void subscribers_unsubscribe(void *connection) {
-    struct client *client = connection;
-    if (client->subscriber) connections.stats.subscribers--;
-    client->subscriber = 0;
-    client->queue_count = 0;
+static void set_subscriber(struct client *client) {
+    int now = client->subscription_count > 0;
+    if (now && !client->subscriber) connections.stats.subscribers++;
+    if (!now && client->subscriber) connections.stats.subscribers--;
+    if (!now) client->subscriber_as_redis = 0;
+    client->subscriber = now;
 }
 
-int subscribers_is_subscribed(const void *connection) { return ((const struct client *)connection)->subscriber; }
+int subscribers_subscribe(void *connection, int pattern, const char *name, size_t len) {
+    struct client *client = connection;
+    if (find(client, pattern, name, len) < 0) {
+        if (client->subscription_count == SUBSCRIBE_MAX_QUEUES || len >= SUBSCRIBE_QUEUE_NAME ||
+            memchr(name, '\0', len) != NULL)
+            return -1;
+        struct subscription *s = &client->subscriptions[client->subscription_count++];
+        s->pattern = (unsigned char)(pattern != 0);
+        memcpy(s->name, name, len);
+        s->name[len] = '\0';
+    }
+    set_subscriber(client);
+    return client->subscription_count;
+}
 
-/* 1 if the subscriber asked for queue's events and may see this case: the
- * subscription names queues, isolation decides which of their cases (a
- * connection whose agent was disabled sees nothing any more). */
-static int follows(const struct client *client, const char *queue, const char *assignee) {
+int subscribers_unsubscribe(void *connection, int pattern, const char *name, size_t len) {
+    struct client *client = connection;
+    int at = find(client, pattern, name, len);
+    if (at >= 0) {
+        /* Order kept: UNSUBSCRIBE alone answers in subscription order. */
+        memmove(&client->subscriptions[at], &client->subscriptions[at + 1],
+                (size_t)(client->subscription_count - at - 1) * sizeof client->subscriptions[0]);
+        client->subscription_count--;
+    }
+    set_subscriber(client);
+    return client->subscription_count;
+}
+
+const char *subscribers_first(void *connection, int pattern) {
+    struct client *client = connection;
+    for (int i = 0; i < client->subscription_count; i++)
+        if (client->subscriptions[i].pattern == (pattern != 0)) return client->subscriptions[i].name;
+    return NULL;
+}
+
+int subscribers_count(void *connection) { return ((struct client *)connection)->subscription_count; }
+
+int subscribers_is_subscribed(const void *connection) {
+    const struct client *client = connection;
+    if (!client->subscriber || client->protocol == 3) return 0;
+    return client->subscriber_as_redis ? 2 : 1;
+}
+
+void subscribers_as_redis(void *connection) { ((struct client *)connection)->subscriber_as_redis = 1; }
+
+void subscribers_drop_all(void *connection) {
+    struct client *client = connection;
+    client->subscription_count = 0;
+    set_subscriber(client);
+}
+
+/* 1 if the subscriber may hear of a case of queue assigned to assignee
+ * (a connection whose agent was disabled hears nothing any more). */
+static int may_see(const struct client *client, const char *queue, const char *assignee) {
     if (connections.config->auth && client->agent[0] == '\0') return 0;
     const struct caller who = {.agent = client->agent, .role = client->role, .queues = client->agent_queues};
-    if (!caller_may_see_case(&who, queue, assignee)) return 0;
-    if (client->queue_count == 0) return 1;
-    for (int q = 0; q < client->queue_count; q++)
-        if (strcmp(client->queues[q], queue) == 0) return 1;
-    return 0;
+    return caller_may_see_case(&who, queue, assignee);
 }
 
-/* Pushes ["message", queue, payload] to the subscribers of queue that may
- * see a case of that queue assigned to `assignee` ("" for nobody). */
+static void add_bulk(struct evbuffer *out, const char *text, size_t len) {
+    evbuffer_add_printf(out, "$%zu\r\n", len);
+    evbuffer_add(out, text, len);
+    evbuffer_add(out, "\r\n", 2);
+}
+
+/* Writes one subscriber's messages for the event; 1 if it got any. */
+static int deliver_to(struct client *client, const char *queue, size_t queue_len, const char *payload,
+                      size_t payload_len) {
+    const char *push = client->protocol == 3 ? ">" : "*";
+    int channel = 0, sent = 0;
+    for (int i = 0; i < client->subscription_count; i++) {
+        const struct subscription *s = &client->subscriptions[i];
+        if (!s->pattern && !channel && ((s->name[0] == '*' && s->name[1] == '\0') || strcmp(s->name, queue) == 0)) {
+            channel = 1; /* one message however many of its channels name the queue */
+            evbuffer_add_printf(client->output, "%s3\r\n$7\r\nmessage\r\n", push);
+            add_bulk(client->output, queue, queue_len);
+            add_bulk(client->output, payload, payload_len);
+            sent = 1;
+        } else if (s->pattern && glob_match(s->name, strlen(s->name), queue, queue_len, 0)) {
+            evbuffer_add_printf(client->output, "%s4\r\n$8\r\npmessage\r\n", push);
+            add_bulk(client->output, s->name, strlen(s->name));
+            add_bulk(client->output, queue, queue_len);
+            add_bulk(client->output, payload, payload_len);
+            sent = 1;
+        }
+    }
+    return sent;
+}
+
+/* Pushes the event to the subscribers that follow queue and may see a
+ * case of that queue assigned to `assignee` ("" for nobody). */
 static void publish(const char *queue, const char *assignee, const char *payload) {
     if (connections.stats.subscribers == 0) return;
     connections.stats.published++;
@@ -70,11 +138,8 @@ static void publish(const char *queue, const char *assignee, const char *payload
     struct client *client = connections.all;
     while (client) {
         struct client *next = client->next;
-        if (client->subscriber && !client->closing && follows(client, queue, assignee)) {
-            evbuffer_add_printf(client->output, "*3\r\n$7\r\nmessage\r\n$%zu\r\n%s\r\n$%zu\r\n", queue_len,
-                                queue, payload_len);
-            evbuffer_add(client->output, payload, payload_len);
-            evbuffer_add(client->output, "\r\n", 2);
+        if (client->subscriber && !client->closing && may_see(client, queue, assignee) &&
+            deliver_to(client, queue, queue_len, payload, payload_len)) {
             if (client_flush(client) != 0) {
                 client_free(client);
             } else if (evbuffer_get_length(client->output) > (size_t)connections.config->subscriber_output_limit) {

@@ -43,6 +43,7 @@ struct plugin_command {
     redress_command_fn fn;
     char name[48];
     char usage[160];
+    char summary[96];                   /* COMMAND DOCS: whose command it is */
 };
 
 struct plugin_function {

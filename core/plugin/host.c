@@ -136,6 +136,7 @@ static int api_register_command(struct redress_plugin *self, const char *name, i
     }
     for (size_t i = 0; name[i]; i++) entry->name[i] = (char)toupper((unsigned char)name[i]);
     snprintf(entry->usage, sizeof entry->usage, "%s", usage ? usage : "");
+    snprintf(entry->summary, sizeof entry->summary, "A command of plugin %s (see PLUGIN.LIST)", self->name);
     entry->plugin = self;
     entry->fn = fn;
     /* Agents, supervisors, finance and admins have the same bits in
@@ -143,6 +144,7 @@ static int api_register_command(struct redress_plugin *self, const char *name, i
     entry->command = (struct command){
         .name = entry->name, .minimum_arguments = minimum_arguments, .maximum_arguments = maximum_arguments,
         .flags = 0, .handler = plugin_command_dispatch, .usage = entry->usage, .roles = roles,
+        .doc = {.summary = entry->summary, .since = self->version, .group = "plugin"},
     };
     /* The command table finds it from now on (after the built-ins). */
     if (commands_register(&entry->command, self) != 0) {
@@ -503,7 +505,7 @@ void plugin_list_command(struct request *request) {
     reply_array(out, plugin_count);
     for (int p = 0; p < plugin_count; p++) {
         const struct redress_plugin *plugin = plugins[p];
-        reply_array(out, 18);
+        reply_map(out, 9);
         reply_bulk_string(out, "name");
         reply_bulk_string(out, plugin->name);
         reply_bulk_string(out, "version");
@@ -552,7 +554,7 @@ void plugins_hello(struct evbuffer *out) {
     for (int p = 0; p < plugin_count; p++) {
         char api[32];
         snprintf(api, sizeof api, "%u.%u", (unsigned)plugins[p]->info->api_major, (unsigned)plugins[p]->info->api_minor);
-        reply_array(out, 6);
+        reply_map(out, 3);
         reply_bulk_string(out, "name");
         reply_bulk_string(out, plugins[p]->name);
         reply_bulk_string(out, "ver");

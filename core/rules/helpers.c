@@ -50,6 +50,41 @@ static int live_customer(const char *id, size_t len, struct rules_customer *out,
     return customer_provider(id, len, out, why, why_size);
 }
 
+/* ------------------------------------------------------------ the replay environment */
+
+/* A staged set re-decides past cases as of their intake: its clock is the
+ * instant being replayed, redress.recent and redress.customer answer as of
+ * then (the replay's provider, registered by domain/replay.c), and no
+ * plugin function exists (plugins.NAME is nil). */
+static int64_t replay_instant;
+static const struct rules_replay_provider *replay_provider;
+
+void rules_set_replay_provider(const struct rules_replay_provider *provider) { replay_provider = provider; }
+void rules_replay_at(int64_t instant) { replay_instant = instant; }
+
+static int64_t replay_now(void) { return replay_instant; }
+
+static long long replay_recent(const char *key, int64_t window, int64_t now) {
+    return replay_provider ? replay_provider->recent(key, window, now) : 0;
+}
+
+static int replay_customer(const char *id, size_t len, struct rules_customer *out, char *why, size_t why_size) {
+    if (replay_provider == NULL) {
+        snprintf(why, why_size, "no customer history in this replay");
+        return -1;
+    }
+    return replay_provider->customer(id, len, replay_instant, out, why, why_size);
+}
+
+static void replay_plugins(lua_State *state) {
+    lua_newtable(state);
+    sandbox_make_read_only(state);
+}
+
+const struct rules_environment rules_replay_environment = {
+    .now = replay_now, .recent = replay_recent, .customer = replay_customer, .push_plugins = replay_plugins,
+};
+
 /* The plugins' namespace, or an empty read-only table without plugins. */
 static void live_plugins(lua_State *state) {
     if (namespace_provider) {

@@ -5,8 +5,11 @@
  * watching, calling a hook under its budgets (and the per-hook counters),
  * triage (classify then priority) and the sla, refund, escalate and
  * automations decisions returned as the typed structs of rules.h, RULES.EVAL
- * and RULES.INFO as data, the vocabulary checks and business time of the
- * running set.
+ * (one hook, or the intake pipeline as a dry run that tracks the line each
+ * decision was returned at) and RULES.INFO as data, the record of the last
+ * hook call for the decision log, the vocabulary checks and business time
+ * of the running set; and `staged` (RULES.STAGE's set, which decides only
+ * in replays, in the replay environment, logging nothing).
  *
  * Must never encode a reply (cmd/rules_cmd.c does), touch the store, or
  * name a policy (load.c's built-in table does).  Single-threaded: a reload
@@ -30,10 +33,11 @@
 #define QUOTED_MAX 600
 
 static struct rule_set *current;
+static struct rule_set *staged;           /* RULES.STAGE's: decides only in replays, logs nothing */
 static struct rules_settings settings = {
     .limits = {.memory_bytes = 32u << 20, .call_memory_bytes = 8u << 20, .instructions = 10000000,
                .milliseconds = 200},
-    .require_tests = 0,
+    .require_tests = 1,
 };
 static long long reloads, reload_failures;
 static uint64_t loaded_signature;         /* of the folder at the last load, for rules_watch */
@@ -43,6 +47,9 @@ static long long last_call_microseconds;  /* duration of the last call_hook */
 static const char *pending_list_name;
 static const struct rules_record *pending_list;
 static int pending_list_count;
+static struct rules_call_record last_record;  /* the last run_hook, for the decision log */
+
+const struct rules_call_record *rules_last_call(void) { return &last_record; }
 
 void rules_configure(const struct rules_settings *new_settings) { settings = *new_settings; }
 int rules_loaded(void) { return current != NULL; }
@@ -99,6 +106,38 @@ static int hook_trampoline(lua_State *state) {
     return 1;
 }
 
+/* A dry run (RULES.EVAL TRIAGE) learns which line returned each decision:
+ * while `returns` is set, the sandbox traces returns and the last return of
+ * the hook function itself is kept.  Off for the daemon's own decisions (a
+ * C call per return). */
+struct return_tracker {
+    char source[256];           /* the hook function's short_src and first line */
+    int linedefined;
+    char where[220];            /* "rules/40_sla.lua:17", "" until it returned */
+};
+static struct return_tracker *returns;
+
+static void track_return(void *context, lua_State *state, lua_Debug *debug) {
+    struct return_tracker *tracker = context;
+    if (debug->event != LUA_HOOKRET || !lua_getinfo(state, "Sl", debug)) return;
+    if (debug->linedefined == tracker->linedefined && strcmp(debug->short_src, tracker->source) == 0)
+        snprintf(tracker->where, sizeof tracker->where, "%.200s:%d", debug->short_src, debug->currentline);
+}
+
+/* Where the hook of set returned its decision (a dry run's tracked line),
+ * else where the hook function is defined. */
+static void hook_where(struct rule_set *set, enum rules_hook hook, char *out, size_t size) {
+    if (returns && returns->where[0]) {
+        snprintf(out, size, "returned at %.219s", returns->where);
+        return;
+    }
+    lua_State *state = sandbox_state(set->sandbox);
+    lua_Debug where;
+    lua_rawgeti(state, LUA_REGISTRYINDEX, set->hook_refs[hook]);
+    lua_getinfo(state, ">S", &where);
+    snprintf(out, size, "returned by %s, %.200s:%d", rules_hook_name(hook), where.short_src, where.linedefined);
+}
+
 /* Calls a hook of `set`; on success the output table is at the top of the
  * stack and 0 is returned.  On failure -1 and why (nothing pushed). */
 static int call_hook(struct rule_set *set, enum rules_hook hook, const struct rules_field *fields, int count,
@@ -106,13 +145,25 @@ static int call_hook(struct rule_set *set, enum rules_hook hook, const struct ru
     lua_State *state = sandbox_state(set->sandbox);
     struct hook_call call = {set->hook_refs[hook], fields, count, extra_name, extra_value, pending_list_name,
                              pending_list, pending_list_count};
+    if (returns) {
+        lua_Debug where;
+        lua_rawgeti(state, LUA_REGISTRYINDEX, set->hook_refs[hook]);
+        lua_getinfo(state, ">S", &where);
+        snprintf(returns->source, sizeof returns->source, "%s", where.short_src);
+        returns->linedefined = where.linedefined;
+        returns->where[0] = '\0';
+        sandbox_set_trace(set->sandbox, LUA_MASKRET, track_return, returns);
+    }
     int64_t started = clock_real_monotonic_us();
     set->counters[hook].calls++;
     lua_pushcfunction(state, hook_trampoline);
     lua_pushlightuserdata(state, &call);
     int failed = sandbox_call(set->sandbox, 1, 1, why, why_size) != 0;
+    if (returns) sandbox_set_trace(set->sandbox, 0, NULL, NULL);
     last_call_microseconds = clock_real_monotonic_us() - started;
     set->counters[hook].microseconds += last_call_microseconds;
+    histogram_observe(&set->counters[hook].seconds, histogram_seconds, HISTOGRAM_SECONDS_COUNT,
+                      (double)last_call_microseconds / 1e6);
     if (failed) {
         set->counters[hook].errors++;
         /* A memory error has no position and names the trampoline: name
@@ -138,8 +189,22 @@ static int call_hook(struct rule_set *set, enum rules_hook hook, const struct ru
     return 0;
 }
 
+/* Adds to why, after a refusal, the rule line that returned the decision. */
+static void append_where(struct rule_set *set, enum rules_hook hook, char *why, size_t why_size) {
+    char where[RULES_REASON_MAX];
+    hook_where(set, hook, where, sizeof where);
+    size_t used = strlen(why), len = strlen(where);
+    if (used + len + 4 > why_size) return; /* no room: the reason stays whole */
+    why[used] = ' ';
+    why[used + 1] = '(';
+    memcpy(why + used + 2, where, len);
+    why[used + 2 + len] = ')';
+    why[used + 3 + len] = '\0';
+}
+
 static void refused(struct rule_set *set, enum rules_hook hook, const char *why) {
     set->counters[hook].refusals++;
+    if (set == staged) return; /* a replay reports its errors per case */
     char quoted[400];
     log_warn("rule decision refused, default applied", "hook=%s version=%.16s why=%s", rules_hook_name(hook),
              set->version, log_quote(why, quoted, sizeof quoted));
@@ -154,33 +219,48 @@ static const char *given_category(const struct rules_field *fields, int count) {
 
 /* Calls `hook` of the running set: its output at the top of the stack, or
  * NULL (no set, no such hook, or the hook failed: logged). */
-static lua_State *run_hook(enum rules_hook hook, const struct rules_field *fields, int count) {
+static lua_State *run_hook(struct rule_set *set, enum rules_hook hook, const struct rules_field *fields,
+                           int count) {
     char why[RULES_REASON_MAX] = "";
-    if (current == NULL || current->hook_refs[hook] == LUA_NOREF) return NULL;
+    last_record.called = 0;
+    last_record.error[0] = '\0';
+    if (set == NULL || set->hook_refs[hook] == LUA_NOREF) return NULL;
     const char *category = given_category(fields, count);
-    if (call_hook(current, hook, fields, count, category ? NULL : "category",
-                  category ? NULL : current->default_category, why, sizeof why) != 0) {
-        log_warn("rule hook failed, default applied", "hook=%s error=\"%s\"", rules_hook_name(hook), why);
+    int failed = call_hook(set, hook, fields, count, category ? NULL : "category",
+                           category ? NULL : set->default_category, why, sizeof why) != 0;
+    last_record.called = 1;
+    last_record.microseconds = last_call_microseconds;
+    memcpy(last_record.version, set->version, sizeof last_record.version - 1);
+    last_record.version[sizeof last_record.version - 1] = '\0';
+    if (failed) {
+        if (set != staged)
+            log_warn("rule hook failed, default applied", "hook=%s error=\"%s\"", rules_hook_name(hook), why);
+        snprintf(last_record.error, sizeof last_record.error, "%s", why);
         return NULL;
     }
-    return sandbox_state(current->sandbox);
+    return sandbox_state(set->sandbox);
 }
 
-/* After a checker: clears the stack, counts and logs a refusal. */
-static int settle(enum rules_hook hook, lua_State *state, int status, const char *why) {
+/* After a checker: clears the stack, counts and logs a refusal (naming
+ * where the hook is defined). */
+static int settle(struct rule_set *set, enum rules_hook hook, lua_State *state, int status, const char *why) {
     lua_settop(state, 0);
-    if (status != 0) refused(current, hook, why);
+    if (status != 0) {
+        refused(set, hook, why);
+        snprintf(last_record.error, sizeof last_record.error, "%s", why);
+        append_where(set, hook, last_record.error, sizeof last_record.error);
+    }
     return status;
 }
 
 /* ------------------------------------------------------------ triage */
 
-static void set_defaults(struct rules_triage *out) {
+static void set_defaults(const struct rule_set *set, struct rules_triage *out) {
     snprintf(out->category, sizeof out->category, "%s",
-             current ? current->default_category : rules_builtin_default(RULES_CATEGORY));
-    snprintf(out->queue, sizeof out->queue, "%s", current ? current->default_queue : rules_builtin_default(RULES_QUEUE));
+             set ? set->default_category : rules_builtin_default(RULES_CATEGORY));
+    snprintf(out->queue, sizeof out->queue, "%s", set ? set->default_queue : rules_builtin_default(RULES_QUEUE));
     snprintf(out->priority, sizeof out->priority, "%s",
-             current ? current->default_priority : rules_builtin_default(RULES_PRIORITY));
+             set ? set->default_priority : rules_builtin_default(RULES_PRIORITY));
 }
 
 static void classify(struct rule_set *set, const struct rules_field *fields, int count, struct rules_triage *out,
@@ -204,10 +284,11 @@ static void classify(struct rule_set *set, const struct rules_field *fields, int
             *decided = 1;
         } else {
             refused(set, HOOK_CLASSIFY, why);
+            append_where(set, HOOK_CLASSIFY, why, sizeof why);
         }
         lua_pop(state, 1);
     } else {
-        log_warn("rule hook failed, default applied", "hook=classify error=\"%s\"", why);
+        if (set != staged) log_warn("rule hook failed, default applied", "hook=classify error=\"%s\"", why);
     }
     if (why[0]) {
         snprintf(out->error, sizeof out->error, "classify: %s", why);
@@ -240,10 +321,11 @@ static void prioritise(struct rule_set *set, const struct rules_field *fields, i
             *decided = 1;
         } else {
             refused(set, HOOK_PRIORITY, why);
+            append_where(set, HOOK_PRIORITY, why, sizeof why);
         }
         lua_pop(state, 1);
     } else {
-        log_warn("rule hook failed, default applied", "hook=priority error=\"%s\"", why);
+        if (set != staged) log_warn("rule hook failed, default applied", "hook=priority error=\"%s\"", why);
     }
     if (why[0]) {
         if (!out->error[0]) snprintf(out->error, sizeof out->error, "priority: %s", why);
@@ -251,15 +333,14 @@ static void prioritise(struct rule_set *set, const struct rules_field *fields, i
     }
 }
 
-void rules_triage(const struct rules_field *fields, int count, struct rules_triage *out) {
+static void triage_on(struct rule_set *set, const struct rules_field *fields, int count, struct rules_triage *out) {
     memset(out, 0, sizeof *out);
-    set_defaults(out);
+    set_defaults(set, out);
     snprintf(out->decided_by, sizeof out->decided_by, "default");
-    if (current == NULL) {
+    if (set == NULL) {
         snprintf(out->classify_reason, sizeof out->classify_reason, "no rule set loaded");
         return;
     }
-    struct rule_set *set = current;
     snprintf(out->version, sizeof out->version, "%.16s", set->version);
     int decided = 0;
     if (set->hook_refs[HOOK_CLASSIFY] != LUA_NOREF) classify(set, fields, count, out, &decided);
@@ -269,30 +350,43 @@ void rules_triage(const struct rules_field *fields, int count, struct rules_tria
     lua_settop(sandbox_state(set->sandbox), 0);
 }
 
+void rules_triage(const struct rules_field *fields, int count, struct rules_triage *out) {
+    triage_on(current, fields, count, out);
+}
+
 /* ------------------------------------------------------------ the other hooks */
 
-int rules_sla(const struct rules_field *fields, int count, struct rules_sla *out) {
+static int sla_on(struct rule_set *set, const struct rules_field *fields, int count, struct rules_sla *out) {
     char why[RULES_REASON_MAX];
-    lua_State *state = run_hook(HOOK_SLA, fields, count);
-    if (state && settle(HOOK_SLA, state, rules_check_sla(current, state, out, why, sizeof why), why) == 0) return 0;
+    lua_State *state = run_hook(set, HOOK_SLA, fields, count);
+    if (state && settle(set, HOOK_SLA, state, rules_check_sla(set, state, out, why, sizeof why), why) == 0) return 0;
     memset(out, 0, sizeof *out);
     return -1;
 }
 
-int rules_refund(const struct rules_field *fields, int count, struct rules_refund *out) {
+int rules_sla(const struct rules_field *fields, int count, struct rules_sla *out) {
+    return sla_on(current, fields, count, out);
+}
+
+static int refund_on(struct rule_set *set, const struct rules_field *fields, int count, struct rules_refund *out) {
     char why[RULES_REASON_MAX];
-    lua_State *state = run_hook(HOOK_REFUND, fields, count);
-    if (state && settle(HOOK_REFUND, state, rules_check_refund(current, state, out, why, sizeof why), why) == 0)
+    lua_State *state = run_hook(set, HOOK_REFUND, fields, count);
+    if (state && settle(set, HOOK_REFUND, state, rules_check_refund(set, state, out, why, sizeof why), why) == 0)
         return 0;
     memset(out, 0, sizeof *out);
     out->cap = -1;
     return -1;
 }
 
+int rules_refund(const struct rules_field *fields, int count, struct rules_refund *out) {
+    return refund_on(current, fields, count, out);
+}
+
 int rules_escalate(const struct rules_field *fields, int count, struct rules_escalation *out) {
     char why[RULES_REASON_MAX];
-    lua_State *state = run_hook(HOOK_ESCALATE, fields, count);
-    if (state && settle(HOOK_ESCALATE, state, rules_check_escalation(current, state, out, why, sizeof why), why) == 0)
+    lua_State *state = run_hook(current, HOOK_ESCALATE, fields, count);
+    if (state &&
+        settle(current, HOOK_ESCALATE, state, rules_check_escalation(current, state, out, why, sizeof why), why) == 0)
         return 0;
     memset(out, 0, sizeof *out);
     out->level = -1;
@@ -301,9 +395,9 @@ int rules_escalate(const struct rules_field *fields, int count, struct rules_esc
 
 int rules_automation(const struct rules_field *fields, int count, struct rules_automation *out) {
     char why[RULES_REASON_MAX];
-    lua_State *state = run_hook(HOOK_AUTOMATIONS, fields, count);
+    lua_State *state = run_hook(current, HOOK_AUTOMATIONS, fields, count);
     if (state &&
-        settle(HOOK_AUTOMATIONS, state, rules_check_automation(current, state, out, why, sizeof why), why) == 0)
+        settle(current, HOOK_AUTOMATIONS, state, rules_check_automation(current, state, out, why, sizeof why), why) == 0)
         return 0;
     memset(out, 0, sizeof *out);
     return -1;
@@ -319,19 +413,19 @@ int rules_thread(const struct rules_field *fields, int count, const struct rules
     pending_list_name = "open_cases";
     pending_list = open_cases;
     pending_list_count = open_count;
-    lua_State *state = run_hook(HOOK_THREAD, fields, count);
+    lua_State *state = run_hook(current, HOOK_THREAD, fields, count);
     pending_list_name = NULL;
     pending_list = NULL;
     pending_list_count = 0;
-    if (state && settle(HOOK_THREAD, state, rules_check_thread(state, out, why, sizeof why), why) == 0) return 0;
+    if (state && settle(current, HOOK_THREAD, state, rules_check_thread(state, out, why, sizeof why), why) == 0) return 0;
     memset(out, 0, sizeof *out);
     return -1;
 }
 
 int rules_customer_notice(const struct rules_field *fields, int count, struct rules_customer_notice *out) {
     char why[RULES_REASON_MAX];
-    lua_State *state = run_hook(HOOK_CUSTOMER_NOTICE, fields, count);
-    if (state && settle(HOOK_CUSTOMER_NOTICE, state,
+    lua_State *state = run_hook(current, HOOK_CUSTOMER_NOTICE, fields, count);
+    if (state && settle(current, HOOK_CUSTOMER_NOTICE, state,
                         rules_check_customer_notice(current, state, out, why, sizeof why), why) == 0)
         return 0;
     memset(out, 0, sizeof *out);
@@ -372,9 +466,98 @@ int rules_eval(enum rules_hook hook, const struct rules_field *fields, int count
     lua_settop(state, 0);
     if (status != 0) {
         current->counters[hook].refusals++;
+        append_where(current, hook, reason, sizeof reason);
         snprintf(why, why_size, "%s decision refused: %s", name, reason);
         return -1;
     }
+    return 0;
+}
+
+/* ------------------------------------------------------------ the intake dry run */
+
+/* The case the later steps see: the given fields without the names a
+ * step sets, then those (category, queue, tags, priority, ...). */
+#define DRY_FIELDS_MAX 160
+static int dry_fields(const struct rules_field *fields, int count, const char *const *names,
+                      const char *const *values, int extra, struct rules_field *out) {
+    int n = 0;
+    for (int i = 0; i < count && n < DRY_FIELDS_MAX - extra; i++) {
+        int replaced = 0;
+        for (int e = 0; e < extra; e++)
+            if (strcmp(fields[i].name, names[e]) == 0) replaced = 1;
+        if (!replaced) out[n++] = fields[i];
+    }
+    for (int e = 0; e < extra; e++)
+        out[n++] = (struct rules_field){.name = names[e], .text = values[e], .len = strlen(values[e])};
+    return n;
+}
+
+int rules_eval_triage(const struct rules_field *fields, int count, struct rules_dry_run *out, char *why,
+                      size_t why_size) {
+    memset(out, 0, sizeof *out);
+    if (current == NULL) {
+        snprintf(why, why_size, "no rule set is loaded");
+        return -1;
+    }
+    snprintf(out->version, sizeof out->version, "%s", current->version);
+    struct return_tracker tracker;
+    returns = &tracker; /* refusals name the line that returned them */
+    struct rules_triage *triage = malloc(sizeof *triage);
+    struct rules_field *seen = malloc(DRY_FIELDS_MAX * sizeof *seen);
+    if (triage == NULL || seen == NULL) {
+        free(triage);
+        free(seen);
+        returns = NULL;
+        snprintf(why, why_size, "out of memory");
+        return -1;
+    }
+    rules_triage(fields, count, triage);
+    struct rules_dry_step *step = out->steps;
+    step[0].hook = HOOK_CLASSIFY;
+    step[0].ran = triage->classify_called;
+    struct rules_classification *c = &step[0].decision.classification;
+    memcpy(c->category, triage->category, sizeof c->category);
+    memcpy(c->queue, triage->queue, sizeof c->queue);
+    memcpy(c->tags, triage->tags, sizeof c->tags);
+    memcpy(c->faq, triage->faq, sizeof c->faq);
+    memcpy(c->reason, triage->classify_reason, sizeof c->reason);
+    memcpy(c->auto_reply, triage->auto_reply, sizeof c->auto_reply);
+    c->auto_resolve = triage->auto_resolve;
+    memcpy(c->escalate, triage->escalate, sizeof c->escalate);
+    snprintf(step[0].error, sizeof step[0].error, "%s", triage->classify_error);
+    step[0].microseconds = triage->classify_microseconds;
+    step[1].hook = HOOK_PRIORITY;
+    step[1].ran = triage->priority_called;
+    memcpy(step[1].decision.priority.priority, triage->priority, sizeof triage->priority);
+    memcpy(step[1].decision.priority.reason, triage->priority_reason, sizeof triage->priority_reason);
+    snprintf(step[1].error, sizeof step[1].error, "%s", triage->priority_error);
+    step[1].microseconds = triage->priority_microseconds;
+    /* sla, as intake asks it: unless the auto-reply resolved the case. */
+    step[2].hook = HOOK_SLA;
+    int resolved = triage->auto_reply[0] && triage->auto_resolve;
+    const char *names[] = {"category", "priority", "queue", "event", "level"};
+    const char *values[] = {triage->category, triage->priority, triage->queue, triage->escalate, "0"};
+    int n = dry_fields(fields, count, names, values, 3, seen);
+    if (!resolved) {
+        rules_sla(seen, n, &step[2].decision.sla);
+        step[2].ran = last_record.called;
+        snprintf(step[2].error, sizeof step[2].error, "%s", last_record.error);
+        step[2].microseconds = last_record.microseconds;
+    }
+    /* escalate at open: the event classify named. */
+    step[3].hook = HOOK_ESCALATE;
+    if (!resolved && triage->escalate[0]) {
+        n = dry_fields(fields, count, names, values, 4, seen);
+        seen[n++] = (struct rules_field){.name = "level", .integer = 0, .is_integer = 1};
+        seen[n++] = (struct rules_field){.name = "deadline", .text = "", .len = 0};
+        rules_escalate(seen, n, &step[3].decision.escalation);
+        step[3].ran = last_record.called;
+        snprintf(step[3].error, sizeof step[3].error, "%s", last_record.error);
+        step[3].microseconds = last_record.microseconds;
+    }
+    returns = NULL;
+    free(triage);
+    free(seen);
     return 0;
 }
 
@@ -547,13 +730,42 @@ int rules_watch_check(const char *directory) {
 }
 
 /* With rules_require_tests, a set is first loaded with the test
- * environment and its tests run; then it is loaded again, live. */
+ * environment and its tests run; then it is loaded again, live.  The
+ * failures go to the log (one logfmt line each) and into the error, so the
+ * reply of a refused reload names them. */
+struct gate_report {
+    char *error;
+    size_t size, used;
+};
+
+static void gate_line(void *context, const char *line) {
+    struct gate_report *report = context;
+    char quoted[QUOTED_MAX];
+    log_warn("rule test failed", "result=%s", log_quote(line, quoted, sizeof quoted));
+    if (report->used + 3 < report->size)
+        report->used += (size_t)snprintf(report->error + report->used, report->size - report->used, "; %s", line);
+    if (report->used >= report->size) report->used = report->size - 1;
+}
+
 static int tests_pass(const char *directory, char *error, size_t error_size) {
+    if (!rules_has_tests(directory)) {
+        log_warn("rule set has no tests: loaded without them", "dir=%s", directory);
+        return 0;
+    }
     int passed = 0, failed = 0;
-    if (rules_test_folder(directory, &settings.limits, 0, &passed, &failed, error, error_size) != 0) return -1;
-    if (failed == 0) return 0;
-    snprintf(error, error_size, "%s: the rule set's tests failed (%d passed, %d failed)", directory, passed, failed);
-    return -1;
+    char *failures = calloc(1, error_size);
+    if (failures == NULL) {
+        snprintf(error, error_size, "%s: out of memory for the rule set's tests", directory);
+        return -1;
+    }
+    struct gate_report report = {failures, error_size, 0};
+    struct rules_test_options options = {.say = gate_line, .context = &report};
+    int status = rules_test_folder(directory, &settings.limits, &options, &passed, &failed, error, error_size);
+    if (status == 0 && failed != 0)
+        snprintf(error, error_size, "%s: the rule set's tests failed (%d passed, %d failed)%s", directory, passed,
+                 failed, failures);
+    free(failures);
+    return status != 0 || failed != 0 ? -1 : 0;
 }
 
 int rules_load(const char *directory, char *error, size_t error_size) {
@@ -579,12 +791,56 @@ int rules_load(const char *directory, char *error, size_t error_size) {
 void rules_unload(void) {
     rules_set_free(current);
     current = NULL;
+    rules_unstage();
 }
 
-int rules_run_tests(const char *directory, int verbose) {
+/* ------------------------------------------------------------ the staged set */
+
+int rules_stage(const char *directory, char *error, size_t error_size) {
+    /* Staged to be promoted: the same gate as going live, whatever the setting. */
+    if (tests_pass(directory, error, error_size) != 0) return -1;
+    struct rule_set *set = rules_set_load(directory, &settings.limits, &rules_replay_environment, error, error_size);
+    if (set == NULL) return -1;
+    rules_set_free(staged);
+    staged = set;
+    log_info("rule set staged", "dir=%s version=%.16s files=%d", directory, set->version, set->file_count);
+    return 0;
+}
+
+void rules_unstage(void) {
+    rules_set_free(staged);
+    staged = NULL;
+}
+
+int rules_staged(char *version, size_t version_size, char *directory, size_t directory_size) {
+    if (staged == NULL) return 0;
+    if (version) snprintf(version, version_size, "%s", staged->version);
+    if (directory) snprintf(directory, directory_size, "%s", staged->directory);
+    return 1;
+}
+
+void rules_staged_triage(const struct rules_field *fields, int count, struct rules_triage *out) {
+    triage_on(staged, fields, count, out);
+}
+
+int rules_staged_sla(const struct rules_field *fields, int count, struct rules_sla *out) {
+    return sla_on(staged, fields, count, out);
+}
+
+int rules_staged_refund(const struct rules_field *fields, int count, struct rules_refund *out) {
+    return refund_on(staged, fields, count, out);
+}
+
+static void print_line(void *context, const char *line) {
+    (void)context;
+    printf("%s\n", line);
+}
+
+int rules_run_tests(const char *directory, int verbose, int coverage) {
     char error[TESTS_ERROR_MAX];
     int passed = 0, failed = 0;
-    if (rules_test_folder(directory, &settings.limits, verbose, &passed, &failed, error, sizeof error) != 0) {
+    struct rules_test_options options = {.verbose = verbose, .coverage = coverage, .lint = 1, .say = print_line};
+    if (rules_test_folder(directory, &settings.limits, &options, &passed, &failed, error, sizeof error) != 0) {
         printf("FAIL loading %s: %s\n", directory, error);
         printf("0 passed, 1 failed\n");
         return -1;

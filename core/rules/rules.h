@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/histogram.h"
 #include "rules/sandbox.h"
 
 struct lua_State;
@@ -103,6 +104,18 @@ int rules_check_name(enum rules_vocabulary kind, const char *name, size_t len, c
 /* The channel of a case opened without one: web, or the vocabulary's first
  * channel when it does not list web. */
 const char *rules_default_channel(void);
+
+/* The last call of a hook of the running set (rules_sla, rules_refund,
+ * rules_escalate, rules_automation), for the decision log: called is 0 when
+ * no rule ran (no set, or the set has no such hook).  error says why the
+ * hook failed or its decision was refused ("" when it decided). */
+struct rules_call_record {
+    int called;
+    long long microseconds;
+    char version[17];                   /* short hash of the set that ran */
+    char error[RULES_REASON_MAX];
+};
+const struct rules_call_record *rules_last_call(void);
 
 /* Runs classify and priority on a new case; never fails (defaults apply). */
 void rules_triage(const struct rules_field *fields, int count, struct rules_triage *out);
@@ -244,6 +257,29 @@ void rules_decision_pairs(enum rules_hook hook, const union rules_decision *deci
 int rules_eval(enum rules_hook hook, const struct rules_field *fields, int count, union rules_decision *out,
                char *why, size_t why_size);
 
+/* RULES.EVAL TRIAGE: the whole intake pipeline of the running set on a
+ * hypothetical case -- classify, priority, sla, and escalate when classify
+ * names an event to escalate at open -- with nothing written.  Each step
+ * holds the decision that applied (a default after a failure or a refusal)
+ * and, for a refusal, why with the rule file and line that returned it. */
+#define RULES_DRY_STEPS 4
+#define RULES_DRY_ERROR_MAX 512
+struct rules_dry_step {
+    enum rules_hook hook;
+    int ran;                             /* 0: the set has no such hook (or the step did not apply) */
+    union rules_decision decision;
+    char error[RULES_DRY_ERROR_MAX];     /* "" when the rule decided */
+    long long microseconds;
+};
+struct rules_dry_run {
+    char version[65];
+    struct rules_dry_step steps[RULES_DRY_STEPS];   /* classify, priority, sla, escalate */
+};
+/* 0 with out (the caller may allocate it: it is large), or -1 with why
+ * (no rule set loaded). */
+int rules_eval_triage(const struct rules_field *fields, int count, struct rules_dry_run *out, char *why,
+                      size_t why_size);
+
 /* ------------------------------------------------------------ the running set's time */
 
 /* A canned reply of the rule set: macros[name][language], the language the
@@ -286,6 +322,7 @@ int rules_watch_check(const char *directory);
 #define RULES_FILES_MAX 64
 struct rules_hook_counters {
     long long calls, errors, refusals, microseconds;
+    struct histogram seconds;   /* each call's duration, histogram_seconds */
 };
 struct rules_info {
     int loaded;
@@ -301,10 +338,13 @@ struct rules_info {
 };
 void rules_info(struct rules_info *out);
 
-/* redressd --test-rules DIR: loads the set with the test environment, runs
- * the DIR/tests files named NAME_test.lua, prints failures and "N passed,
- * N failed"; returns the number failed, or -1 when the set does not load. */
-int rules_run_tests(const char *directory, int verbose);
+/* redressd --test-rules DIR [--coverage]: loads the set with the test
+ * environment, runs the DIR/tests files named NAME_test.lua, prints
+ * failures and "N passed, N failed" -- with coverage, first the lines of
+ * each file's functions the tests ran; and luacheck over the files when it
+ * is installed (its warnings shown, not counted).  Returns the number failed, or
+ * -1 when the set does not load. */
+int rules_run_tests(const char *directory, int verbose, int coverage);
 
 /* ------------------------------------------------------------ what rules read, registered at start */
 
@@ -332,5 +372,35 @@ struct rules_customer {
  * its default applies); unset, it always raises. */
 void rules_set_customer_provider(int (*customer)(const char *id, size_t len, struct rules_customer *out, char *why,
                                                  size_t why_size));
+
+/* ------------------------------------------------------------ staging and replay
+ *
+ * A staged set is loaded beside the running one (RULES.STAGE): its tests
+ * must pass, and it decides nothing live.  RULES.REPLAY (domain/replay.c)
+ * asks it what it would have decided for past cases, as of each case's
+ * intake: its clock is the replayed instant (rules_replay_at), and
+ * redress.recent and redress.customer answer from the provider below;
+ * plugins.NAME is nil.  The same budgets stop a runaway rule (the call
+ * fails, reported per case). */
+struct rules_replay_provider {
+    long long (*recent)(const char *key, int64_t window, int64_t now);
+    int (*customer)(const char *id, size_t len, int64_t as_of, struct rules_customer *out, char *why,
+                    size_t why_size);
+};
+void rules_set_replay_provider(const struct rules_replay_provider *provider);
+void rules_replay_at(int64_t instant);
+
+/* Loads DIRECTORY as the staged set (replacing one staged before) once its
+ * tests pass.  0, or -1 with why (file:line, or the failing tests). */
+int rules_stage(const char *directory, char *error, size_t error_size);
+void rules_unstage(void);
+/* 1 with a staged set; its full version and directory. */
+int rules_staged(char *version, size_t version_size, char *directory, size_t directory_size);
+/* The staged set's triage, sla and refund on fields, as rules_triage,
+ * rules_sla and rules_refund do with the running one; the error of the
+ * last call (rules_last_call) says why one failed. */
+void rules_staged_triage(const struct rules_field *fields, int count, struct rules_triage *out);
+int rules_staged_sla(const struct rules_field *fields, int count, struct rules_sla *out);
+int rules_staged_refund(const struct rules_field *fields, int count, struct rules_refund *out);
 
 #endif

@@ -90,6 +90,9 @@ struct sandbox {
     int contents_ref;            /* after sealing: where the environment's globals live */
     int sealed;
     int64_t (*now)(void);        /* what os.time() reads */
+    int trace_mask;              /* LUA_MASKLINE / LUA_MASKRET besides the count, or 0 */
+    sandbox_trace_fn trace;      /* called for those events (coverage, return lines) */
+    void *trace_context;
 };
 
 /* ------------------------------------------------------ long strings */
@@ -166,7 +169,7 @@ static void mark_spent(struct sandbox *sandbox, int which) {
     if (sandbox->exhausted) return;
     sandbox->exhausted = which;
     sandbox->hook_count = 1;
-    lua_sethook(sandbox->state, count_hook, LUA_MASKCOUNT, 1);
+    lua_sethook(sandbox->state, count_hook, LUA_MASKCOUNT | sandbox->trace_mask, 1);
 }
 
 /* Charges `units` of work done outside the VM to the running call, and
@@ -213,7 +216,7 @@ static void update_pace(struct sandbox *sandbox) {
          * charged as a whole interval. */
         long long ran = sandbox->hook_count;
         sandbox->hook_count = sandbox->pace;
-        lua_sethook(sandbox->state, count_hook, LUA_MASKCOUNT, sandbox->pace);
+        lua_sethook(sandbox->state, count_hook, LUA_MASKCOUNT | sandbox->trace_mask, sandbox->pace);
         charge_quietly(sandbox, ran);
     }
 }
@@ -292,13 +295,17 @@ static int raise_spent(lua_State *state, struct sandbox *sandbox, int which, con
 
 static void count_hook(lua_State *state, lua_Debug *debug) {
     struct sandbox *sandbox = sandbox_of(state);
+    if (debug->event != LUA_HOOKCOUNT) { /* a traced line or return: no charge */
+        if (sandbox->trace && !sandbox->exhausted) sandbox->trace(sandbox->trace_context, state, debug);
+        return;
+    }
     if (!sandbox->exhausted) {
         sandbox->budget_left -= sandbox->hook_count;
         sandbox->unchecked = 0;
         if (sandbox->budget_left > 0 && clock_real_monotonic_ms() <= sandbox->deadline_ms) {
             if (sandbox->pace != sandbox->hook_count) {
                 sandbox->hook_count = sandbox->pace;
-                lua_sethook(state, count_hook, LUA_MASKCOUNT, sandbox->pace);
+                lua_sethook(state, count_hook, LUA_MASKCOUNT | sandbox->trace_mask, sandbox->pace);
             }
             return;
         }
@@ -307,6 +314,12 @@ static void count_hook(lua_State *state, lua_Debug *debug) {
     char where[300];
     snprintf(where, sizeof where, "%s:%d: ", debug->short_src, debug->currentline);
     raise_spent(state, sandbox, sandbox->budget_left <= 0 ? 1 : 2, where);
+}
+
+void sandbox_set_trace(struct sandbox *sandbox, int mask, sandbox_trace_fn trace, void *context) {
+    sandbox->trace_mask = trace ? mask & (LUA_MASKLINE | LUA_MASKRET) : 0;
+    sandbox->trace = trace;
+    sandbox->trace_context = context;
 }
 
 void sandbox_charge_time(lua_State *state, const char *plugin, const char *function) {
@@ -401,7 +414,7 @@ static void arm_budgets(struct sandbox *sandbox) {
     update_pace(sandbox); /* no call running yet: only sets pace */
     sandbox->hook_count = sandbox->pace;
     sandbox->deadline_ms = clock_real_monotonic_ms() + sandbox->limits.milliseconds;
-    lua_sethook(sandbox->state, count_hook, LUA_MASKCOUNT, sandbox->hook_count);
+    lua_sethook(sandbox->state, count_hook, LUA_MASKCOUNT | sandbox->trace_mask, sandbox->hook_count);
 }
 
 static void disarm_budgets(struct sandbox *sandbox) {
@@ -598,6 +611,10 @@ int sandbox_get_global(struct sandbox *sandbox, const char *name) {
     int type = lua_getfield(state, -1, name); /* may reach base: plain tables, no code runs */
     lua_remove(state, -2);
     return type;
+}
+
+void sandbox_push_globals(struct sandbox *sandbox) {
+    lua_rawgeti(sandbox->state, LUA_REGISTRYINDEX, sandbox->sealed ? sandbox->contents_ref : sandbox->environment_ref);
 }
 
 void sandbox_set_global(struct sandbox *sandbox, const char *name) {

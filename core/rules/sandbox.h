@@ -65,6 +65,9 @@ void sandbox_seal(struct sandbox *sandbox);
 
 /* Pushes the global `name` of the rule environment (nil if absent). */
 int sandbox_get_global(struct sandbox *sandbox, const char *name);
+/* Pushes the table that holds the rules' own globals (what the files
+ * defined), to be read, never written. */
+void sandbox_push_globals(struct sandbox *sandbox);
 /* Makes `name` a global of the rule environment (value popped from the
  * stack).  Only before sandbox_seal(). */
 void sandbox_set_global(struct sandbox *sandbox, const char *name);
@@ -74,6 +77,14 @@ void sandbox_set_global(struct sandbox *sandbox, const char *name);
  * that spent a budget is -1 with that budget's first error, even if the rule
  * caught it and returned. */
 int sandbox_call(struct sandbox *sandbox, int nargs, int nresults, char *error, size_t error_size);
+
+/* Tracing (rule tests' coverage, a dry run's return lines): during the
+ * calls that follow, trace(context, state, debug) is called for each
+ * LUA_MASKLINE / LUA_MASKRET event in mask, beside the budgets' count hook
+ * (never charged to the call).  A NULL trace stops it.  It costs a C call
+ * per line or return: never on for the daemon's own decisions. */
+typedef void (*sandbox_trace_fn)(void *context, lua_State *state, lua_Debug *debug);
+void sandbox_set_trace(struct sandbox *sandbox, int mask, sandbox_trace_fn trace, void *context);
 
 /* sandbox_make_read_only (rules/sandbox_env.h): the read-only proxy. */
 

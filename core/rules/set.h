@@ -132,6 +132,8 @@ int rules_check_decision(const struct rule_set *set, enum rules_hook hook, lua_S
 /* The daemon's environment: clock_now, the shared spike counts, the
  * registered customer provider and plugins namespace. */
 extern const struct rules_environment rules_live_environment;
+/* A staged set's: as of the replayed instant, no plugins (rules.h). */
+extern const struct rules_environment rules_replay_environment;
 /* The `redress` table of helpers (read-only) and the `plugins` proxy of the
  * environment, for a state whose registry holds its set ("redress.set"). */
 void rules_push_helpers(lua_State *state);
@@ -163,9 +165,20 @@ long long rules_set_automation_delay(const struct rule_set *set, const char *tim
 /* ---------------------------------------------------------------- testing.c */
 
 /* Loads DIRECTORY with the test environment, runs DIRECTORY/tests, frees
- * it.  Counts into passed and failed; prints failures (and passes when
- * verbose).  0, or -1 when the set does not load (error says why). */
-int rules_test_folder(const char *directory, const struct sandbox_limits *limits, int verbose, int *passed,
-                      int *failed, char *error, size_t error_size);
+ * it.  Counts into passed and failed; each failure (and pass when
+ * verbose) is a line to `say` ("FAIL file test: why").  With coverage, the
+ * lines of the set's functions the tests ran are said per file, and with
+ * lint, luacheck (when installed) runs over the files (its warnings are
+ * shown, not counted as failures).  0, or -1 when the set does not load (error says why). */
+struct rules_test_options {
+    int verbose, coverage, lint;
+    void (*say)(void *context, const char *line);
+    void *context;
+};
+int rules_test_folder(const char *directory, const struct sandbox_limits *limits,
+                      const struct rules_test_options *options, int *passed, int *failed, char *error,
+                      size_t error_size);
+/* 1 when DIRECTORY/tests holds at least one NAME_test.lua. */
+int rules_has_tests(const char *directory);
 
 #endif

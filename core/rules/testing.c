@@ -3,8 +3,10 @@
  * Owns the test environment (the helpers' clock, spike counts, customer
  * facts and plugins answer from mock tables the tests fill with
  * mock_recent, mock_customer, mock_plugin and set_clock), the functions a
- * test file sees (decide, expect, and those mocks), and running every
- * test_* function of every test file in name order.
+ * test file sees (decide, expect, and those mocks), running every test_*
+ * function of every test file in name order (each result a line to the
+ * run's sink: stdout for --test-rules, the reply and the log for the
+ * gate), the coverage of a run (line hooks) and luacheck over a set.
  *
  * A tested set is loaded here, with this environment, and freed after its
  * run: it is never the daemon's running set, and nothing here reads or
@@ -17,8 +19,12 @@
 
 #include "rules/sandbox.h"
 
+#include <errno.h>
 #include <lauxlib.h>
+#include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +39,19 @@
  * start another run). */
 static struct rule_set *under_test;
 static int64_t test_now = RULE_TEST_EPOCH;
+static const struct rules_test_options *run_options;
+
+#define SAID_MAX 1800
+
+/* One line of the run's report, to the run's sink. */
+__attribute__((format(printf, 1, 2))) static void say(const char *format, ...) {
+    char line[SAID_MAX];
+    va_list arguments;
+    va_start(arguments, format);
+    vsnprintf(line, sizeof line, format, arguments);
+    va_end(arguments);
+    if (run_options && run_options->say) run_options->say(run_options->context, line);
+}
 
 /* ------------------------------------------------------------ the test environment */
 
@@ -227,7 +246,7 @@ static void run_file(struct rule_set *set, const char *tests_dir, const char *fi
     snprintf(path, sizeof path, "%s/%s", tests_dir, file);
     char *text = rules_read_file(path, &len, error, sizeof error);
     if (text == NULL) {
-        printf("FAIL %s: %s\n", path, error);
+        say("FAIL %s: %s", path, error);
         (*failed)++;
         return;
     }
@@ -242,7 +261,7 @@ static void run_file(struct rule_set *set, const char *tests_dir, const char *fi
     int status = sandbox_run_file_with(set->sandbox, path, text, len, environment, error, sizeof error);
     free(text);
     if (status != 0) {
-        printf("FAIL %s: %s\n", path, error);
+        say("FAIL %s: %s", path, error);
         (*failed)++;
         lua_settop(state, 0);
         return;
@@ -259,7 +278,7 @@ static void run_file(struct rule_set *set, const char *tests_dir, const char *fi
     }
     if (names) qsort(names, (size_t)tests, TEST_NAME_MAX, compare_names);
     if (tests == 0) {
-        printf("FAIL %s: no test_ functions\n", path);
+        say("FAIL %s: no test_ functions", path);
         (*failed)++;
     }
     for (int t = 0; t < tests; t++) {
@@ -267,10 +286,10 @@ static void run_file(struct rule_set *set, const char *tests_dir, const char *fi
         lua_getfield(state, environment, names[t]);
         if (sandbox_call(set->sandbox, 0, 0, error, sizeof error) == 0) {
             (*passed)++;
-            if (verbose) printf("ok   %s %s\n", file, names[t]);
+            if (verbose) say("ok   %s %s", file, names[t]);
         } else {
             (*failed)++;
-            printf("FAIL %s %s: %s\n", file, names[t], error);
+            say("FAIL %s %s: %s", file, names[t], error);
         }
     }
     free(names);
@@ -283,27 +302,324 @@ static void run_tests(struct rule_set *set, const char *directory, int verbose, 
     char tests_dir[1200], error[512];
     char (*files)[256] = calloc(RULES_FILES_MAX, 256);
     if (files == NULL) {
-        printf("FAIL %s: out of memory\n", directory);
+        say("FAIL %s: out of memory", directory);
         (*failed)++;
         return;
     }
     snprintf(tests_dir, sizeof tests_dir, "%s/tests", directory);
     int count = rules_list_files(tests_dir, "_test.lua", files, RULES_FILES_MAX, error, sizeof error);
     if (count <= 0) {
-        printf("no rule tests in %s%s%s\n", tests_dir, count < 0 ? ": " : "", count < 0 ? error : "");
+        say("FAIL no rule tests in %s%s%s", tests_dir, count < 0 ? ": " : "", count < 0 ? error : "");
         (*failed)++;
     }
     for (int f = 0; f < count; f++) run_file(set, tests_dir, files[f], verbose, passed, failed);
     free(files);
 }
 
-int rules_test_folder(const char *directory, const struct sandbox_limits *limits, int verbose, int *passed,
-                      int *failed, char *error, size_t error_size) {
+/* ------------------------------------------------------------ coverage */
+
+/* Which lines of the set's files are code (the lines of its functions
+ * reachable from its globals and hooks, and any line a test ran) and
+ * which the tests ran.  Top-level statements run at load, not in tests:
+ * they are not counted. */
+#define COVERAGE_LINES_MAX 65536
+#define COVERAGE_TEXT_MAX 1500
+struct coverage_file {
+    const char *name;                   /* the set's file name */
+    unsigned char *code, *hit;          /* per line, 1-based */
+    int lines;                          /* room in code and hit */
+};
+struct coverage {
+    int count;
+    struct coverage_file files[RULES_FILES_MAX];
+};
+
+static struct coverage_file *coverage_file_of(struct coverage *coverage, const char *source) {
+    size_t len = strlen(source);
+    for (int i = 0; i < coverage->count; i++) {
+        size_t name_len = strlen(coverage->files[i].name);
+        if (len > name_len && source[len - name_len - 1] == '/' &&
+            strcmp(source + len - name_len, coverage->files[i].name) == 0)
+            return &coverage->files[i];
+    }
+    return NULL;
+}
+
+static void coverage_mark(struct coverage_file *file, int line, int hit) {
+    if (line <= 0 || line >= COVERAGE_LINES_MAX) return;
+    if (line >= file->lines) {
+        int lines = line + 256 < COVERAGE_LINES_MAX ? line + 256 : COVERAGE_LINES_MAX;
+        unsigned char *code = realloc(file->code, (size_t)lines), *hits = code ? realloc(file->hit, (size_t)lines) : NULL;
+        if (code) file->code = code;
+        if (hits == NULL) return;
+        file->hit = hits;
+        memset(file->code + file->lines, 0, (size_t)(lines - file->lines));
+        memset(file->hit + file->lines, 0, (size_t)(lines - file->lines));
+        file->lines = lines;
+    }
+    file->code[line] = 1;
+    if (hit) file->hit[line] = 1;
+}
+
+static void coverage_trace(void *context, lua_State *state, lua_Debug *debug) {
+    if (debug->event != LUA_HOOKLINE || !lua_getinfo(state, "S", debug)) return;
+    struct coverage_file *file = coverage_file_of(context, debug->source);
+    if (file) coverage_mark(file, debug->currentline, 1);
+}
+
+/* Marks the code lines of the value at the top of the stack and of what
+ * it reaches (table contents, metatables, upvalues); visited is the index
+ * of a table of values already seen.  Pops the value. */
+static void coverage_walk(lua_State *state, struct coverage *coverage, int visited, int depth) {
+    int type = lua_type(state, -1);
+    if ((type != LUA_TTABLE && type != LUA_TFUNCTION) || depth > 64 || !lua_checkstack(state, 8)) {
+        lua_pop(state, 1);
+        return;
+    }
+    lua_pushvalue(state, -1);
+    if (lua_rawget(state, visited) != LUA_TNIL) {
+        lua_pop(state, 2);
+        return;
+    }
+    lua_pop(state, 1);
+    lua_pushvalue(state, -1);
+    lua_pushboolean(state, 1);
+    lua_rawset(state, visited);
+    if (type == LUA_TFUNCTION) {
+        if (!lua_iscfunction(state, -1)) {
+            lua_Debug debug;
+            lua_pushvalue(state, -1);
+            lua_getinfo(state, ">SL", &debug); /* pushes the active lines */
+            struct coverage_file *file = coverage_file_of(coverage, debug.source);
+            if (file && lua_istable(state, -1)) {
+                lua_pushnil(state);
+                while (lua_next(state, -2) != 0) {
+                    /* The `end` line holds only the implicit return of a
+                     * function that returns before it: code when run. */
+                    if (lua_isinteger(state, -2) && lua_tointeger(state, -2) != debug.lastlinedefined)
+                        coverage_mark(file, (int)lua_tointeger(state, -2), 0);
+                    lua_pop(state, 1);
+                }
+            }
+            lua_pop(state, 1);
+        }
+        for (int i = 1; lua_getupvalue(state, -1, i) != NULL; i++) coverage_walk(state, coverage, visited, depth + 1);
+    } else {
+        lua_pushnil(state);
+        while (lua_next(state, -2) != 0) coverage_walk(state, coverage, visited, depth + 1);
+        if (lua_getmetatable(state, -1)) coverage_walk(state, coverage, visited, depth + 1);
+    }
+    lua_pop(state, 1);
+}
+
+/* "45-46,80" into out: the runs of code lines not hit. */
+static void missed_lines(const struct coverage_file *file, char *out, size_t size) {
+    size_t used = 0;
+    out[0] = '\0';
+    for (int line = 1; line < file->lines && used + 24 < size; line++) {
+        if (!file->code[line] || file->hit[line]) continue;
+        int last = line;
+        while (last + 1 < file->lines && file->code[last + 1] && !file->hit[last + 1]) last++;
+        used += (size_t)(last > line ? snprintf(out + used, size - used, "%s%d-%d", used ? "," : "", line, last)
+                                     : snprintf(out + used, size - used, "%s%d", used ? "," : "", line));
+        line = last;
+    }
+}
+
+static void coverage_report(struct rule_set *set, struct coverage *coverage) {
+    lua_State *state = sandbox_state(set->sandbox);
+    lua_newtable(state);
+    int visited = lua_gettop(state);
+    sandbox_push_globals(set->sandbox);
+    coverage_walk(state, coverage, visited, 0);
+    for (int h = 0; h < HOOK_COUNT; h++) {
+        if (set->hook_refs[h] == LUA_NOREF) continue;
+        lua_rawgeti(state, LUA_REGISTRYINDEX, set->hook_refs[h]);
+        coverage_walk(state, coverage, visited, 0);
+    }
+    lua_settop(state, 0);
+    long long all_code = 0, all_hit = 0;
+    for (int i = 0; i < coverage->count; i++) {
+        const struct coverage_file *file = &coverage->files[i];
+        long long code = 0, hit = 0;
+        for (int line = 1; line < file->lines; line++) {
+            code += file->code[line];
+            hit += file->code[line] && file->hit[line];
+        }
+        all_code += code;
+        all_hit += hit;
+        char missed[COVERAGE_TEXT_MAX];
+        missed_lines(file, missed, sizeof missed);
+        say("coverage %s %.1f%% (%lld of %lld lines)%s%s", file->name, code ? 100.0 * (double)hit / (double)code : 100.0,
+            hit, code, missed[0] ? " not run: " : "", missed);
+    }
+    say("coverage total %.1f%% (%lld of %lld lines)", all_code ? 100.0 * (double)all_hit / (double)all_code : 100.0,
+        all_hit, all_code);
+}
+
+/* ------------------------------------------------------------ lint */
+
+/* What luacheck must know of a rule set (the same as .luacheckrc at the
+ * top of the repository): the sandbox's missing functions, the globals a
+ * set defines and the host reads, the host's helpers, the test runner's. */
+static const char *const lint_not_globals[] = {"print", "load", "loadstring", "dofile", "loadfile", "require",
+                                               "package", "io", "debug", "coroutine", "rawset", "collectgarbage"};
+static const char *const lint_set_globals[] = {"vocabulary", "defaults", "calendars", "automation_timers",
+                                               "notification_calendar", "classify", "priority", "sla", "refund",
+                                               "escalate", "automations"};
+static const char *const lint_test_globals[] = {"decide", "expect", "mock_recent", "mock_customer", "mock_plugin",
+                                                "set_clock", "redress", "plugins"};
+#define LINT_ARGUMENTS_MAX 512
+#define LINT_MAX_LINE_LENGTH "170"
+
+struct lint_arguments {
+    const char *argv[LINT_ARGUMENTS_MAX];
+    int argc;
+};
+
+static void lint_add(struct lint_arguments *a, const char *argument) {
+    if (a->argc < LINT_ARGUMENTS_MAX - 1) a->argv[a->argc++] = argument;
+}
+
+/* Runs luacheck with the arguments; its output goes to stdout.  The exit
+ * status, -2 when luacheck is not installed, -1 when it cannot run. */
+static int run_luacheck(struct lint_arguments *a) {
+    extern char **environ;
+    a->argv[a->argc] = NULL;
+    fflush(stdout);
+    pid_t pid;
+    int status = posix_spawnp(&pid, "luacheck", NULL, NULL, (char *const *)a->argv, environ);
+    if (status == ENOENT) return -2;
+    if (status != 0) return -1;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* luacheck over the set's files and its tests (when installed), with the
+ * globals the set itself defines known as such.  Its warnings are advice,
+ * not failed tests (`make test` holds the shipped and example sets to none).
+ * The number of passes that warned. */
+static int lint(struct rule_set *set, const char *directory) {
+    struct lint_arguments *a = calloc(1, sizeof *a);
+    char (*paths)[1300] = calloc(RULES_FILES_MAX, 1300);
+    char (*tests)[256] = calloc(RULES_FILES_MAX, 256);
+    char (*own)[RULES_NAME_MAX + 1] = calloc(LINT_ARGUMENTS_MAX / 2, RULES_NAME_MAX + 1);
+    int warned = 0;
+    if (a == NULL || paths == NULL || tests == NULL || own == NULL) {
+        say("lint: out of memory");
+        warned = 1;
+        goto done;
+    }
+    /* The set's own globals (a table of an early file read by a later one). */
+    lua_State *state = sandbox_state(set->sandbox);
+    int owned = 0;
+    sandbox_push_globals(set->sandbox);
+    lua_pushnil(state);
+    while (lua_next(state, -2) != 0) {
+        if (lua_type(state, -2) == LUA_TSTRING && owned < LINT_ARGUMENTS_MAX / 4 &&
+            strlen(lua_tostring(state, -2)) <= RULES_NAME_MAX)
+            snprintf(own[owned++], RULES_NAME_MAX + 1, "%s", lua_tostring(state, -2));
+        lua_pop(state, 1);
+    }
+    lua_settop(state, 0);
+    for (int pass = 0; pass < 2; pass++) {
+        a->argc = 0;
+        lint_add(a, "luacheck");
+        lint_add(a, "--no-color");
+        lint_add(a, "--quiet");
+        lint_add(a, "--codes");
+        lint_add(a, "--std");
+        lint_add(a, "lua54");
+        lint_add(a, "--max-line-length");
+        lint_add(a, LINT_MAX_LINE_LENGTH);
+        lint_add(a, "--not-globals");
+        for (size_t i = 0; i < sizeof lint_not_globals / sizeof lint_not_globals[0]; i++) lint_add(a, lint_not_globals[i]);
+        lint_add(a, pass == 0 ? "--globals" : "--read-globals");
+        for (size_t i = 0; i < sizeof lint_set_globals / sizeof lint_set_globals[0]; i++) lint_add(a, lint_set_globals[i]);
+        for (int i = 0; i < owned; i++) lint_add(a, own[i]);
+        lint_add(a, "--read-globals");
+        for (size_t i = 0; i < sizeof lint_test_globals / sizeof lint_test_globals[0]; i++)
+            lint_add(a, lint_test_globals[i]);
+        int files = 0;
+        if (pass == 0) {
+            lint_add(a, "--");
+            for (int f = 0; f < set->file_count; f++) {
+                snprintf(paths[f], 1300, "%s/%s", directory, set->files[f]);
+                lint_add(a, paths[f]);
+                files++;
+            }
+        } else {
+            char tests_dir[1200], error[256];
+            snprintf(tests_dir, sizeof tests_dir, "%s/tests", directory);
+            int count = rules_list_files(tests_dir, "_test.lua", tests, RULES_FILES_MAX, error, sizeof error);
+            lint_add(a, "--allow-defined-top");
+            lint_add(a, "--ignore");
+            lint_add(a, "131");   /* test_* functions are found by the runner, not called */
+            lint_add(a, "--");
+            for (int f = 0; f < count; f++) {
+                snprintf(paths[f], 1300, "%s/%s", tests_dir, tests[f]);
+                lint_add(a, paths[f]);
+                files++;
+            }
+        }
+        if (files == 0) continue;
+        int status = run_luacheck(a);
+        if (status == -2) {
+            say("luacheck is not installed (Debian: lua-check): lint skipped");
+            break;
+        }
+        if (status == 1) {
+            say("lint: luacheck warns about %s (above)", pass == 0 ? "the rule files" : "the tests");
+            warned++;
+        } else if (status != 0) {
+            say("lint: luacheck could not check %s (status %d)", pass == 0 ? "the rule files" : "the tests", status);
+            warned++;
+        }
+    }
+done:
+    free(a);
+    free(paths);
+    free(tests);
+    free(own);
+    return warned;
+}
+
+int rules_has_tests(const char *directory) {
+    char tests_dir[1200], error[256];
+    char (*files)[256] = calloc(RULES_FILES_MAX, 256);
+    if (files == NULL) return 1; /* the run will say it */
+    snprintf(tests_dir, sizeof tests_dir, "%s/tests", directory);
+    int count = rules_list_files(tests_dir, "_test.lua", files, RULES_FILES_MAX, error, sizeof error);
+    free(files);
+    return count > 0;
+}
+
+int rules_test_folder(const char *directory, const struct sandbox_limits *limits,
+                      const struct rules_test_options *options, int *passed, int *failed, char *error,
+                      size_t error_size) {
     test_now = RULE_TEST_EPOCH;   /* what the files see while they load */
     struct rule_set *set = rules_set_load(directory, limits, &test_environment, error, error_size);
     if (set == NULL) return -1;
     under_test = set;
-    run_tests(set, directory, verbose, passed, failed);
+    run_options = options;
+    struct coverage *coverage = options->coverage ? calloc(1, sizeof *coverage) : NULL;
+    if (coverage) {
+        for (int f = 0; f < set->file_count; f++) coverage->files[coverage->count++].name = set->files[f];
+        sandbox_set_trace(set->sandbox, LUA_MASKLINE, coverage_trace, coverage);
+    }
+    run_tests(set, directory, options->verbose, passed, failed);
+    if (coverage) {
+        sandbox_set_trace(set->sandbox, 0, NULL, NULL);
+        coverage_report(set, coverage);
+        for (int f = 0; f < coverage->count; f++) {
+            free(coverage->files[f].code);
+            free(coverage->files[f].hit);
+        }
+        free(coverage);
+    }
+    if (options->lint) lint(set, directory);
+    run_options = NULL;
     under_test = NULL;
     test_now = RULE_TEST_EPOCH;
     rules_set_free(set);

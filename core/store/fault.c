@@ -4,14 +4,36 @@
  * file writes and syncs the way a full or broken disk does, so the tests
  * exercise SQLite's real error paths, not a pretend one; it also fails
  * savepoint statements and squeezes SQLite's cache and heap on request.
- * Owns the armed counts.  Never fails anything unless armed, and never
- * touches the disk but through the wrapped VFS.
+ *
+ * Two more faults, counted over every write, sync or read of the database
+ * and its WAL (SQLite's own I/O, whatever statement causes it):
+ *  - the Nth write, sync or read from now fails once (IOERR or FULL);
+ *  - power loss at the Nth write or sync from now: that operation never
+ *    happens, every file is put back as it was at its last successful sync
+ *    (what a disk keeps when the power goes: nothing written after the
+ *    last fsync), and the process ends at once with POWER_LOSS_EXIT, like a
+ *    machine losing power: no reply, no commit, no clean-up.  The next start
+ *    reopens what the disk kept.  To put the files back, the shim keeps, from
+ *    arming on, the old bytes under every write below each file's synced
+ *    size (an undo log per file), dropped at each sync.
+ *
+ * Owns the armed counts, the open files' list and their undo logs.  Never
+ * fails anything unless armed, and never touches the disk but through the
+ * wrapped VFS.
  */
+#include "lib/log.h"
 #include "store/fault.h"
 #include "store/internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* What an undo log may hold in all (the power-loss tests write far less);
+ * past it the process stops: the simulation could not be faithful. */
+#define FAULT_UNDO_MAX_BYTES (512LL * 1024 * 1024)
 
 static sqlite3_vfs fault_vfs;
 static sqlite3_vfs *real_vfs;
@@ -21,25 +43,129 @@ static int fault_active;         /* set only during a COMMIT that must fail */
 static int fault_writes_left;    /* page writes inside a batch (cache spills) still to fail */
 static int fault_writes_disk_full;
 static int fault_releases_left, fault_rollbacks_left; /* savepoint statements still to fail */
+static long long nth_left[STORE_FAULT_OPS]; /* the operation that fails when this reaches 0; 0 = off */
+static int nth_disk_full[STORE_FAULT_OPS];
+static long long op_counts[STORE_FAULT_OPS]; /* since start: for INFO, so tests size their loops */
+static long long power_left;     /* writes and syncs until the power fails; 0 = off */
+static int power_tracking;       /* undo logs are kept (power loss armed) */
+static long long undo_bytes;
+
+/* The old bytes under one write (or truncation) made since the file's last sync. */
+struct undo_entry { sqlite3_int64 offset; int amount; unsigned char *data; };
 
 struct fault_file {
     sqlite3_file base;           /* must be first: SQLite sees this */
     sqlite3_file *real;          /* the wrapped file, allocated after us */
     int database_file;           /* the database or its WAL (not a temporary file) */
+    struct fault_file *next, *previous; /* the open database files */
+    sqlite3_int64 synced_size;   /* the file's size at its last sync (power loss) */
+    struct undo_entry *undo;     /* since that sync, oldest first */
+    size_t undo_count, undo_capacity;
 };
+
+static struct fault_file *open_files;
+
+static void undo_clear(struct fault_file *f) {
+    for (size_t i = 0; i < f->undo_count; i++) {
+        undo_bytes -= f->undo[i].amount;
+        free(f->undo[i].data);
+    }
+    f->undo_count = 0;
+}
+
+/* The file as it is now counts as synced: the base the power loss goes back to. */
+static void undo_reset(struct fault_file *f) {
+    undo_clear(f);
+    sqlite3_int64 size = 0;
+    if (f->real->pMethods && f->real->pMethods->xFileSize(f->real, &size) != SQLITE_OK) size = 0;
+    f->synced_size = size;
+}
+
+static void fault_stop(const char *why) {
+    log_error("fault injection cannot go on: stopping", "why=\"%s\"", why);
+    _exit(STORE_FAULT_POWER_LOSS_EXIT + 1);
+}
+
+/* Keeps the bytes [offset, offset + amount) as they are now, up to the
+ * synced size (beyond it the power loss truncates). */
+static void undo_keep(struct fault_file *f, sqlite3_int64 offset, sqlite3_int64 amount) {
+    if (offset >= f->synced_size) return;
+    if (offset + amount > f->synced_size) amount = f->synced_size - offset;
+    if (amount <= 0) return;
+    if (amount > INT32_MAX || undo_bytes + amount > FAULT_UNDO_MAX_BYTES) fault_stop("undo log too large");
+    if (f->undo_count == f->undo_capacity) {
+        size_t capacity = f->undo_capacity ? f->undo_capacity * 2 : 64;
+        struct undo_entry *grown = realloc(f->undo, capacity * sizeof *grown);
+        if (grown == NULL) fault_stop("out of memory for the undo log");
+        f->undo = grown;
+        f->undo_capacity = capacity;
+    }
+    unsigned char *data = malloc((size_t)amount);
+    if (data == NULL) fault_stop("out of memory for the undo log");
+    int rc = f->real->pMethods->xRead(f->real, data, (int)amount, offset);
+    if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) fault_stop("cannot read the bytes a write replaces");
+    f->undo[f->undo_count++] = (struct undo_entry){.offset = offset, .amount = (int)amount, .data = data};
+    undo_bytes += amount;
+}
+
+/* The power fails: every open database file goes back to its last synced
+ * state (newest undo first), then the process ends as a machine would. */
+static void power_fail(const char *during) {
+    for (struct fault_file *f = open_files; f; f = f->next) {
+        if (f->real->pMethods == NULL) continue;
+        if (f->real->pMethods->xTruncate(f->real, f->synced_size) != SQLITE_OK)
+            fault_stop("cannot truncate a file back to its synced size");
+        for (size_t i = f->undo_count; i-- > 0;)
+            if (f->real->pMethods->xWrite(f->real, f->undo[i].data, f->undo[i].amount, f->undo[i].offset) !=
+                SQLITE_OK)
+                fault_stop("cannot put back the bytes of the last sync");
+        /* What was put back must itself outlive this process. */
+        if (f->real->pMethods->xSync(f->real, SQLITE_SYNC_FULL) != SQLITE_OK)
+            fault_stop("cannot sync the bytes put back");
+    }
+    log_error("POWER LOSS simulated: files put back to their last sync, exiting", "during=%s exit=%d", during,
+              STORE_FAULT_POWER_LOSS_EXIT);
+    _exit(STORE_FAULT_POWER_LOSS_EXIT);
+}
+
+/* Counts a write or sync towards the power loss; fails the power at the armed one. */
+static void power_tick(const char *what) {
+    if (power_left > 0 && --power_left == 0) power_fail(what);
+}
+
+/* 1 when this operation is the armed Nth of its kind. */
+static int nth_take(enum store_fault_op op) {
+    op_counts[op]++;
+    return nth_left[op] > 0 && --nth_left[op] == 0;
+}
 
 static int fault_error(void) { return fault_disk_full ? SQLITE_FULL : SQLITE_IOERR_WRITE; }
 
 static int fault_close(sqlite3_file *file) {
     struct fault_file *f = (struct fault_file *)file;
+    if (f->database_file) {
+        undo_clear(f);
+        free(f->undo);
+        f->undo = NULL;
+        if (f->previous) f->previous->next = f->next;
+        else if (open_files == f) open_files = f->next;
+        if (f->next) f->next->previous = f->previous;
+        f->next = f->previous = NULL;
+    }
     return f->real->pMethods ? f->real->pMethods->xClose(f->real) : SQLITE_OK;
 }
 static int fault_read(sqlite3_file *file, void *buffer, int amount, sqlite3_int64 offset) {
     struct fault_file *f = (struct fault_file *)file;
+    if (f->database_file && nth_take(STORE_FAULT_READ)) return SQLITE_IOERR_READ;
     return f->real->pMethods->xRead(f->real, buffer, amount, offset);
 }
 static int fault_write(sqlite3_file *file, const void *buffer, int amount, sqlite3_int64 offset) {
     struct fault_file *f = (struct fault_file *)file;
+    if (f->database_file) {
+        power_tick("write");
+        if (nth_take(STORE_FAULT_WRITE)) return nth_disk_full[STORE_FAULT_WRITE] ? SQLITE_FULL : SQLITE_IOERR_WRITE;
+        if (power_tracking) undo_keep(f, offset, amount);
+    }
     if (fault_active) return fault_error();
     /* A write in the middle of a batch: SQLite spilling its page cache to the
      * WAL.  Failing it makes SQLite roll the whole transaction back, as a
@@ -52,12 +178,19 @@ static int fault_write(sqlite3_file *file, const void *buffer, int amount, sqlit
 }
 static int fault_truncate(sqlite3_file *file, sqlite3_int64 size) {
     struct fault_file *f = (struct fault_file *)file;
+    if (f->database_file && power_tracking) undo_keep(f, size, f->synced_size - size);
     return f->real->pMethods->xTruncate(f->real, size);
 }
 static int fault_sync(sqlite3_file *file, int flags) {
     struct fault_file *f = (struct fault_file *)file;
+    if (f->database_file) {
+        power_tick("sync");
+        if (nth_take(STORE_FAULT_SYNC)) return nth_disk_full[STORE_FAULT_SYNC] ? SQLITE_FULL : SQLITE_IOERR_FSYNC;
+    }
     if (fault_active) return SQLITE_IOERR_FSYNC;
-    return f->real->pMethods->xSync(f->real, flags);
+    int rc = f->real->pMethods->xSync(f->real, flags);
+    if (rc == SQLITE_OK && f->database_file && power_tracking) undo_reset(f);
+    return rc;
 }
 static int fault_file_size(sqlite3_file *file, sqlite3_int64 *size) {
     struct fault_file *f = (struct fault_file *)file;
@@ -118,9 +251,20 @@ static int fault_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, in
     f->real = (sqlite3_file *)(f + 1);
     f->database_file = (flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL)) != 0;
     memset(f->real, 0, (size_t)real_vfs->szOsFile);
+    f->next = f->previous = NULL;
+    f->undo = NULL;
+    f->undo_count = f->undo_capacity = 0;
+    f->synced_size = 0;
     int rc = real_vfs->xOpen(real_vfs, name, f->real, flags, out_flags);
     /* SQLite calls xClose only when pMethods is set: mirror the real file. */
     file->pMethods = f->real->pMethods ? &fault_io_methods : NULL;
+    if (rc == SQLITE_OK && f->database_file && file->pMethods) {
+        /* A file opened while power loss is armed counts as synced as it is. */
+        undo_reset(f);
+        f->next = open_files;
+        if (open_files) open_files->previous = f;
+        open_files = f;
+    }
     return rc;
 }
 static int fault_delete(sqlite3_vfs *vfs, const char *name, int sync_dir) {
@@ -200,6 +344,33 @@ void store_fault_arm_writes(int writes, int disk_full) {
     fault_writes_left = writes;
     fault_writes_disk_full = disk_full;
 }
+
+void store_fault_arm_nth(enum store_fault_op op, long long n, int disk_full) {
+    nth_left[op] = n;
+    nth_disk_full[op] = disk_full;
+}
+
+int store_fault_arm_power_loss(long long n) {
+    /* From here the undo logs start: what is on disk now must be synced,
+     * or the power loss would keep bytes no sync ever covered. */
+    for (struct fault_file *f = open_files; f; f = f->next) {
+        if (f->real->pMethods == NULL) continue;
+        if (f->real->pMethods->xSync(f->real, SQLITE_SYNC_FULL) != SQLITE_OK) return -1;
+        undo_reset(f);
+    }
+    power_tracking = n > 0;
+    power_left = n;
+    return 0;
+}
+
+void store_fault_info(char *out, size_t size) {
+    int armed = power_left > 0 || fault_commits_left > 0 || fault_writes_left > 0;
+    for (int op = 0; op < STORE_FAULT_OPS; op++) armed |= nth_left[op] > 0;
+    snprintf(out, size, "fault_armed:%d\r\nfault_io:writes=%lld,syncs=%lld,reads=%lld\r\n", armed,
+             op_counts[STORE_FAULT_WRITE], op_counts[STORE_FAULT_SYNC], op_counts[STORE_FAULT_READ]);
+}
+
+void store_fault_power_loss_now(void) { power_fail("DEBUG.STORE POWER-LOSS 0"); }
 
 void store_fault_arm_savepoints(int count, int rollback) {
     if (rollback) fault_rollbacks_left = count;

@@ -8,6 +8,7 @@
  */
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "store/fault.h"
 #include "store/integrity.h"
 #include "store/internal.h"
 #include "store/schema.h"
@@ -247,9 +248,33 @@ void store_integrity_stop(void) {
     integrity_close_pipe();
 }
 
+/* One text answer of a PRAGMA on the daemon's own connection ("?" when it
+ * cannot be read).  synchronous is a setting of the connection, so only the
+ * daemon can say what its writes use: another connection sees its own. */
+static void pragma_text(const char *sql, const char *const *names, int name_count, char *out, size_t size) {
+    sqlite3_stmt *statement = NULL;
+    snprintf(out, size, "?");
+    if (store_db == NULL || sqlite3_prepare_v2(store_db, sql, -1, &statement, NULL) != SQLITE_OK) return;
+    if (sqlite3_step(statement) == SQLITE_ROW) {
+        if (names) {
+            int value = sqlite3_column_int(statement, 0);
+            if (value >= 0 && value < name_count) snprintf(out, size, "%s", names[value]);
+        } else if (sqlite3_column_text(statement, 0)) {
+            snprintf(out, size, "%s", (const char *)sqlite3_column_text(statement, 0));
+        }
+    }
+    sqlite3_finalize(statement);
+}
+
 void store_info(struct evbuffer *out) {
+    static const char *const sync_names[] = {"off", "normal", "full", "extra"};
+    char journal[32], sync[32], faults[160];
+    store_fault_info(faults, sizeof faults);
+    pragma_text("PRAGMA journal_mode", NULL, 0, journal, sizeof journal);
+    pragma_text("PRAGMA synchronous", sync_names, 4, sync, sizeof sync);
     evbuffer_add_printf(out, "database:%s\r\nintegrity_check:%s\r\nintegrity_check_ms:%lld\r\n"
-                             "database_corrupt:%d\r\n",
-                        store_path, integrity_names[integrity.seen], integrity.seen_ms, store_corrupt);
+                             "database_corrupt:%d\r\njournal_mode:%s\r\nsynchronous:%s\r\n%s",
+                        store_path, integrity_names[integrity.seen], integrity.seen_ms, store_corrupt,
+                        journal, sync, faults);
 }
 

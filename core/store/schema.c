@@ -213,7 +213,19 @@ const char *const store_migrations[] = {
     "DROP INDEX cases_claimable;"
     "CREATE INDEX cases_claimable ON cases(priority, coalesce(next_due, 9223372036854775807), id)"
     " WHERE assignee IS NULL AND (state = 'new' OR state = 'open' OR state = 'pending_internal');",
-    /* 13: customers as records, and the conversation.  A customer is an id
+    /* 13: the complete decision log.  Every deciding hook call is a row:
+     * the refund it decided (refund_id), the inputs that mattered in a
+     * compact logfmt form ("intake" for the case's own intake fields, which
+     * its row keeps), the output and the reason apart.  CASE.EXPLAIN and
+     * RULES.REPLAY read a case's rows in order (decisions_by_case); pruning
+     * walks the oldest rows by id in slices, so the index by time goes: one
+     * index per row, as before, keeps intake's cost. */
+    "ALTER TABLE decisions ADD COLUMN refund_id INTEGER;"
+    "ALTER TABLE decisions ADD COLUMN inputs TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE decisions ADD COLUMN reason TEXT NOT NULL DEFAULT '';"
+    "DROP INDEX decisions_by_time;"
+    "CREATE INDEX decisions_by_case ON decisions(case_id, id);",
+    /* 14: customers as records, and the conversation.  A customer is an id
      * with identities (kind, value): an email address, a phone number, a
      * WeChat or app user id, an order account.  A case names its customer
      * (customer_id) beside the text it was opened with.  Existing cases
@@ -234,28 +246,28 @@ const char *const store_migrations[] = {
     ") WITHOUT ROWID;"
     "CREATE INDEX customer_identities_by_customer ON customer_identities(customer_id);"
     "ALTER TABLE cases ADD COLUMN customer_id INTEGER REFERENCES customers(id);"
-    "CREATE TEMP TABLE migrate13(customer TEXT PRIMARY KEY, created_at INTEGER, kind TEXT, value TEXT);"
-    "INSERT INTO migrate13(customer, created_at) SELECT customer, min(created_at) FROM cases GROUP BY customer;"
-    "UPDATE migrate13 SET kind = CASE"
+    "CREATE TEMP TABLE migrate14(customer TEXT PRIMARY KEY, created_at INTEGER, kind TEXT, value TEXT);"
+    "INSERT INTO migrate14(customer, created_at) SELECT customer, min(created_at) FROM cases GROUP BY customer;"
+    "UPDATE migrate14 SET kind = CASE"
     "  WHEN customer GLOB 'email:?*' THEN 'email' WHEN customer GLOB 'phone:?*' THEN 'phone'"
     "  WHEN customer GLOB 'wechat:?*' THEN 'wechat' WHEN customer GLOB 'app:?*' THEN 'app'"
     "  WHEN customer GLOB 'account:?*' THEN 'account'"
     "  WHEN instr(customer, '@') > 0 THEN 'email'"
     "  WHEN customer GLOB '+[0-9]*' AND NOT substr(customer, 2) GLOB '*[^0-9]*' THEN 'phone'"
     "  ELSE 'account' END;"
-    "UPDATE migrate13 SET value = CASE WHEN substr(customer, 1, length(kind) + 1) = kind || ':'"
+    "UPDATE migrate14 SET value = CASE WHEN substr(customer, 1, length(kind) + 1) = kind || ':'"
     "  THEN substr(customer, length(kind) + 2) ELSE customer END;"
-    "UPDATE migrate13 SET value = lower(value) WHERE kind = 'email';"
-    "CREATE TEMP TABLE migrate13_customers(id INTEGER PRIMARY KEY, kind TEXT, value TEXT, created_at INTEGER);"
-    "INSERT INTO migrate13_customers(kind, value, created_at)"
-    " SELECT kind, value, min(created_at) FROM migrate13 GROUP BY kind, value ORDER BY min(created_at), kind, value;"
-    "INSERT INTO customers(id, created_at) SELECT id, created_at FROM migrate13_customers;"
+    "UPDATE migrate14 SET value = lower(value) WHERE kind = 'email';"
+    "CREATE TEMP TABLE migrate14_customers(id INTEGER PRIMARY KEY, kind TEXT, value TEXT, created_at INTEGER);"
+    "INSERT INTO migrate14_customers(kind, value, created_at)"
+    " SELECT kind, value, min(created_at) FROM migrate14 GROUP BY kind, value ORDER BY min(created_at), kind, value;"
+    "INSERT INTO customers(id, created_at) SELECT id, created_at FROM migrate14_customers;"
     "INSERT INTO customer_identities(kind, value, customer_id, created_at)"
-    " SELECT kind, value, id, created_at FROM migrate13_customers;"
-    "UPDATE cases SET customer_id = (SELECT i.customer_id FROM migrate13 m"
+    " SELECT kind, value, id, created_at FROM migrate14_customers;"
+    "UPDATE cases SET customer_id = (SELECT i.customer_id FROM migrate14 m"
     " JOIN customer_identities i ON i.kind = m.kind AND i.value = m.value WHERE m.customer = cases.customer);"
-    "DROP TABLE migrate13;"
-    "DROP TABLE migrate13_customers;"
+    "DROP TABLE migrate14;"
+    "DROP TABLE migrate14_customers;"
     "CREATE INDEX cases_by_customer_id ON cases(customer_id, id);"
     "CREATE TABLE messages("
     "  event_id INTEGER PRIMARY KEY REFERENCES events(id),"
@@ -267,7 +279,7 @@ const char *const store_migrations[] = {
     "CREATE INDEX messages_by_case ON messages(case_id, event_id);"
     "INSERT INTO messages(event_id, case_id, direction, channel)"
     " SELECT e.id, e.case_id, 'out', c.channel FROM events e JOIN cases c ON c.id = e.case_id WHERE e.kind = 'reply';",
-    /* 14: the search index (CASE.SEARCH): FTS5 with the tokenizer
+    /* 15: the search index (CASE.SEARCH): FTS5 with the tokenizer
      * "redress" (store/search.c: CJK bigrams, lower-cased words), one row
      * per text event -- a case's opening (subject and body), messages,
      * replies, notes -- whose rowid is the event's id.  Contentless: the
@@ -290,7 +302,7 @@ const char *const store_migrations[] = {
     "CREATE TABLE IF NOT EXISTS search_progress(id INTEGER PRIMARY KEY CHECK (id = 1),"
     " indexed_through INTEGER NOT NULL);"
     "INSERT OR REPLACE INTO search_progress(id, indexed_through) SELECT 1, coalesce(max(id), 0) FROM events;",
-    /* 15: satisfaction.  One survey per resolution of a case: `round` is
+    /* 16: satisfaction.  One survey per resolution of a case: `round` is
      * the case's reopen_count when it was answered (a reopened case may be
      * surveyed again), with the agent and queue it was answered for (CSAT
      * per agent and queue), and who gave it (an agent's name, or
@@ -328,7 +340,7 @@ const char *const store_migrations[] = {
     "  case_id INTEGER NOT NULL REFERENCES cases(id),"
     "  used_at INTEGER NOT NULL"
     ") WITHOUT ROWID;",
-    /* 16: attachments of messages and replies: the file is
+    /* 17: attachments of messages and replies: the file is
      * DATA/attachments/CASE/EVENT-NUMBER; the row says what it is. */
     "CREATE TABLE IF NOT EXISTS attachments("
     "  event_id INTEGER NOT NULL REFERENCES events(id),"

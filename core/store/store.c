@@ -39,6 +39,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* REDRESS_TEST_OMIT_WAL_SYNC makes a broken variant on purpose
+ * (BUILD/redressd-nosync): SQLite never syncs, so a reply can come before
+ * its batch is on the disk.  It exists only so that the power-loss test can
+ * show it catches a missing fsync; never ship it. */
+#ifdef REDRESS_TEST_OMIT_WAL_SYNC
+#define STORE_SYNC_PRAGMA(sync) ((void)(sync), "OFF")
+#else
+#define STORE_SYNC_PRAGMA(sync) (strcmp((sync), "full") == 0 ? "FULL" : "NORMAL")
+#endif
+
 static int batch_failed;          /* the open batch can only fail now (see batch_fail) */
 static char batch_failure[PATH_MAX + 1024];
 static long long batch_writes;
@@ -135,6 +145,39 @@ static void tighten_modes(void) {
 }
 
 
+int store_open_read_only(const char *dir, char *error, size_t error_size) {
+    char directory[PATH_MAX];
+    if (realpath(dir, directory) == NULL) {
+        snprintf(error, error_size, "data directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    snprintf(store_path, sizeof store_path, "%s/redress.db", directory);
+    int rc = sqlite3_open_v2(store_path, &store_db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(error, error_size, "database %s: cannot open read-only: %s", store_path,
+                 store_db ? sqlite3_errmsg(store_db) : sqlite3_errstr(rc));
+        sqlite3_close(store_db);
+        store_db = NULL;
+        return -1;
+    }
+    sqlite3_extended_result_codes(store_db, 1);
+    sqlite3_busy_timeout(store_db, 5000);
+    /* Only a database this redressd wrote: the columns read are this schema's. */
+    sqlite3_stmt *statement = NULL;
+    int version = -1;
+    if (sqlite3_prepare_v2(store_db, "SELECT max(version) FROM schema_version", -1, &statement, NULL) == SQLITE_OK &&
+        sqlite3_step(statement) == SQLITE_ROW)
+        version = sqlite3_column_int(statement, 0);
+    sqlite3_finalize(statement);
+    if (version != STORE_SCHEMA_VERSION) {
+        snprintf(error, error_size, "database %s: schema version %d, this redressd reads %d (run the daemon once "
+                 "to migrate it)", store_path, version, STORE_SCHEMA_VERSION);
+        store_close();
+        return -1;
+    }
+    return 0;
+}
+
 int store_open(const char *dir, const char *sync, char *error, size_t error_size) {
     char directory[PATH_MAX], reason[768] = "";
     if (strcmp(sync, "full") != 0 && strcmp(sync, "normal") != 0) {
@@ -201,7 +244,7 @@ int store_open(const char *dir, const char *sync, char *error, size_t error_size
     snprintf(pragmas, sizeof pragmas,
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;"
              "PRAGMA busy_timeout=5000; PRAGMA cache_size=-%d;",
-             strcmp(sync, "full") == 0 ? "FULL" : "NORMAL", STORE_CACHE_KIB);
+             STORE_SYNC_PRAGMA(sync), STORE_CACHE_KIB);
     /* The first statement reads the header: a damaged one is SQLITE_NOTADB. */
     if (store_execute(pragmas) != 0) {
         int code = sqlite3_errcode(store_db);
@@ -418,14 +461,17 @@ int store_batch_commit(char *error, size_t error_size) {
         stats.commit_failures++;
         return -1;
     }
-    int64_t started = clock_real_monotonic_ms();
+    int64_t started = clock_real_monotonic_ms(), started_us = clock_real_monotonic_us();
     store_fault_commit_begin();
     store_committing = 1;
     int rc = sqlite3_exec(store_db, "COMMIT", NULL, NULL, NULL);
     store_committing = 0;
     store_fault_commit_end();
     stats.commit_ms_total += clock_real_monotonic_ms() - started;
+    histogram_observe(&stats.commit_seconds, histogram_seconds, HISTOGRAM_SECONDS_COUNT,
+                      (double)(clock_real_monotonic_us() - started_us) / 1e6);
     if (rc == SQLITE_OK) {
+        histogram_observe(&stats.batch_writes, histogram_sizes, HISTOGRAM_SIZES_COUNT, (double)batch_writes);
         store_in_batch = 0;
         stats.commits++;
         stats.batch_writes_total += batch_writes;

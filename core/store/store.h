@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/histogram.h"
 #include "store/fault.h"      /* fault injection, tests only */
 #include "store/integrity.h"  /* the quick_check after start, INFO lines */
 #include "store/schema.h"     /* STORE_SCHEMA_VERSION */
@@ -32,6 +33,9 @@ struct event_base;
  * schema.  sync is "full" or "normal".  Returns 0, or -1 with a message
  * naming the file in error. */
 int store_open(const char *dir, const char *sync, char *error, size_t error_size);
+/* Opens DIR/redress.db read-only (redressd --replay): nothing is created,
+ * migrated or written; the schema must be this redressd's.  0, or -1. */
+int store_open_read_only(const char *dir, char *error, size_t error_size);
 /* Commits nothing: an open batch must be committed (or is rolled back). */
 void store_close(void);
 
@@ -86,6 +90,8 @@ int store_after_command(void (*fn)(void *argument, int committed), void *argumen
 struct store_stats {
     long long commits, commit_failures, batch_writes_total, largest_batch;
     long long commit_ms_total;   /* real milliseconds spent in COMMIT */
+    struct histogram commit_seconds;  /* each COMMIT (its fsync included), histogram_seconds */
+    struct histogram batch_writes;    /* write commands per committed batch, histogram_sizes */
 };
 const struct store_stats *store_stats(void);
 

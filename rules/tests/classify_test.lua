@@ -115,3 +115,16 @@ function test_service_complaint_escalates_at_open_and_nothing_else_does()
   expect(decide("classify", { subject = "The blender arrived broken" }).escalate, nil, "plain problem")
   expect(decide("classify", { subject = "怎么开发票？" }).escalate, nil, "question")
 end
+
+-- Ties: the category listed first wins, and FAQ articles with as many
+-- keywords found keep the knowledge base's order (classify walks only the
+-- groups found, so the order is the rule's, not the matcher's).
+function test_ties_keep_the_listed_order()
+  -- one keyword each of wrong_order ("wrong item") and product_quality ("broken")
+  expect(category_of("wrong item, broken"), "wrong_order", "category tie")
+  expect(category_of("broken, wrong item"), "wrong_order", "category tie, other order")
+  -- one keyword each of faq-tracking ("tracking"), faq-lost-parcel ("lost parcel"),
+  -- faq-damaged-goods ("damaged") and faq-invoice ("invoice"): the first three by order
+  local d = decide("classify", { subject = "invoice damaged lost parcel tracking" })
+  expect(d.faq, "faq-tracking,faq-lost-parcel,faq-damaged-goods", "faq tie")
+end

@@ -133,3 +133,15 @@ function test_without_the_orders_plugin_the_case_decides()
   local d = refund({ order = "O-9", refund_amount = 1000, refund_kind = "refund_only" })
   expect(d.reason, "not delivered yet: order cancelled before delivery", "plugins.orders is nil")
 end
+
+function test_reasons_are_built_from_the_policy()
+  set_clock(jan1 + 3 * day)
+  local d = refund({ amount = 4000, refund_amount = 4000, refund_kind = "return_refund", delivered_at = jan1 })
+  expect(d.reason, "七天无理由 7-day no-reason return (day 3)", "in the window")
+  set_clock(jan1 + 20 * day)
+  d = refund({ amount = 90000, refund_amount = 90000, refund_kind = "return_refund", delivered_at = jan1 })
+  expect(d.reason, "outside the 7-day no-reason window; supervisor reviews", "outside it")
+  mock_recent("customer:C-1", 3)
+  d = refund({ amount = 4000, refund_amount = 4000, refund_kind = "return_refund", delivered_at = jan1 })
+  expect(d.reason, "risk review: repeat requester, 0 cases, 3 in 30 days", "repeat requester")
+end

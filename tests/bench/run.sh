@@ -7,7 +7,8 @@
 #                         with appendonly yes + appendfsync always; three
 #                         redressd lines: no rule set, the peer's rules
 #                         (tests/bench/peer-rules), the shipped rule set (rules/)
-# at 50 clients, pipeline 1 and 16.  Prints requests/s, p50 and p99 of each,
+# at 50 clients, pipeline 1 and 16; then PING_INLINE and CASE.OPEN (no rule
+# set) again over RESP3 (redis-benchmark -3) on both sides.  Prints requests/s, p50 and p99 of each,
 # the ratio redress/redis, the target of each line and whether it is met, and
 # the shipped rule set's cost per hook (RULES.INFO).  Not part of `make test`:
 # figures vary ±30% between runs; compare only within one run.
@@ -85,7 +86,7 @@ line() {
     printf '%-22s %3s | %10s %7s %7s | %10s %7s %7s | %6s | %s: %s' "$name" "$pipeline" \
         "${a[0]}" "${a[1]}" "${a[2]}" "${b[0]}" "${b[1]}" "${b[2]}" "$ratio" "$what" "$met"
     verdicts+=("$name|$pipeline|ratio|$ratio|$what|$met")
-    if [ "$pipeline" = 1 ] && [ "$name" != PING_INLINE ]; then
+    if [ "$pipeline" = 1 ] && [[ "$name" != PING_INLINE* ]]; then
         met=$(at_most "${a[2]}" "${b[2]}")
         printf '; p99 <= redis: %s' "$met"
         verdicts+=("$name|$pipeline|p99|${a[2]}|p99 <= ${b[2]} (redis)|$met")
@@ -107,6 +108,15 @@ for pipeline in 1 16; do
     line "  with peer rules" "$pipeline" "$PEER_TARGET" "$open_a" "$open_b"
     open_a=$(run "$shipped_port" "$CASES" "$pipeline" "${open_args[@]}")
     line "  with shipped rules" "$pipeline" "$SHIPPED_TARGET" "$open_a" "$open_b"
+done
+# The same over RESP3 (redis-benchmark -3: HELLO 3 on every connection), both sides.
+for pipeline in 1 16; do
+    ping_a=$(run "$redress_port" "$REQUESTS" "$pipeline" -3 -t ping_inline)
+    ping_b=$(run "$redis_port" "$REQUESTS" "$pipeline" -3 -t ping_inline)
+    line "PING_INLINE RESP3" "$pipeline" "$PING_TARGET" "$ping_a" "$ping_b"
+    open_b=$(run "$redis_port" "$CASES" "$pipeline" -3 EVALSHA "$sha" 0 "$subject" chat 19900 gold C-1 O-1)
+    open_a=$(run "$redress_port" "$CASES" "$pipeline" -3 "${open_args[@]}")
+    line "CASE.OPEN RESP3" "$pipeline" "$NORULES_TARGET" "$open_a" "$open_b"
 done
 echo "load after:  $(uptime | sed 's/.*load average/load average/')"
 

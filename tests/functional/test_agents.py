@@ -18,6 +18,8 @@ MATRIX = {
     "STATS": "sfd", "AGENT.ADD": "d", "AGENT.LIST": "sd", "AGENT.DISABLE": "d",
     "RULES.RELOAD": "d", "RULES.INFO": "sd", "RULES.EVAL": "sd", "DEBUG.CLOCK": "d", "DEBUG.STORE": "d",
     "DEBUG.COMMANDS": "d",
+    "CASE.EXPLAIN": "asfd", "REFUND.EXPLAIN": "asfd", "RULES.STAGE": "d", "RULES.REPLAY": "sd", "RULES.PROMOTE": "d",
+    "RULES.UNSTAGE": "d",
 }
 ROLES = {"a": "agent", "s": "supervisor", "f": "finance", "d": "admin"}
 

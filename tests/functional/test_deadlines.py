@@ -151,7 +151,8 @@ def test_reload_recomputes_open_deadlines():
     shutil.rmtree(rules)
     shutil.copytree(os.path.join(ROOT, "rules"), rules)
     try:
-        with Daemon(rules=rules) as d:
+        # The edited policy breaks the set's own sla tests: this test is about re-timing, not the gate.
+        with Daemon(rules=rules, config="rules_require_tests = no\n") as d:
             c = d.client()
             c.call("DEBUG.CLOCK", "SET", 1795143600)   # Friday 2026-11-20 11:00 China time
             cid = open_case(c, subject="parcel late")  # P3: 4 h first response, business hours

@@ -79,7 +79,11 @@ def test_failed_commit_answers_errors_and_loses_nothing():
                                  [["CASE.ASSIGN", kept, "mallory"], ["CASE.GET", kept]])
             for r in replies:
                 assert isinstance(r, RespError) and "commit failed" in r, r
-            assert ("disk" in replies[0].lower() or "full" in replies[0].lower()) if mode == "FULL" else True
+            # The reply names the failure the disk gave: full, or an I/O error.
+            if mode == "FULL":
+                assert "database or disk is full" in replies[0], replies[0]
+            else:
+                assert "disk I/O error" in replies[0] and "full" not in replies[0], replies[0]
         # The next batch commits normally, and nothing of the failed ones exists.
         after = open_case(c, subject="after")
         got = as_map(c.call("CASE.GET", kept))
@@ -140,10 +144,18 @@ def test_newer_schema_is_refused():
 
 
 def test_store_uses_wal_and_full_sync():
+    # synchronous is a setting of each connection: only the daemon's own one
+    # counts, so it is read from INFO, not from a connection of the test's.
     with Daemon() as d:
         c = d.client()
         open_case(c)
+        info = c.call("INFO")
+        assert "journal_mode:wal\r\n" in info, info
+        assert "synchronous:full\r\n" in info, info
         db = sqlite3.connect(os.path.join(d.data, "redress.db"))
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 16
+        assert db.execute("SELECT max(version) FROM schema_version").fetchone()[0] >= 17
         db.close()
+    # The setting reaches the connection: sync = normal is seen as normal.
+    with Daemon(config="sync = normal\n") as d:
+        assert "synchronous:normal\r\n" in d.client().call("INFO")

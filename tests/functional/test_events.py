@@ -72,7 +72,7 @@ def test_redis_cli_subscribe():
 
 def test_slow_subscriber_is_cut_off_without_slowing_others():
     with Daemon(config="subscriber_output_limit = 4096\n") as d:
-        slow = d.client(timeout=5)
+        slow = d.client(timeout=30)  # a deadline for real I/O: the close arrives after the data the kernel holds
         slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         slow.call("EVENTS.SUBSCRIBE")
         fast = d.client()
@@ -88,4 +88,8 @@ def test_slow_subscriber_is_cut_off_without_slowing_others():
                 break
         info = agent.call("INFO")
         assert "subscriber_disconnects:1" in info, info
-        assert slow.is_closed()
+        # The daemon closed it: only fast and agent are left.  (Reading slow
+        # to its end proves nothing more and can stall for seconds: with a
+        # 4 KiB window under the loopback MSS, the sender waits on its
+        # persist timer, which backs off.)
+        assert "connected_clients:2\r\n" in info, info

@@ -294,9 +294,13 @@ def test_migration_keeps_each_orders_first_amount_and_names_the_cases_that_disag
         d.stop()
         # Back to schema 10, with cases that disagree as the old intake let them
         db = sqlite3.connect(os.path.join(d.data, "redress.db"))
-        db.executescript("DROP TABLE messages; DROP TABLE customer_identities; DROP TABLE customers;"
+        db.executescript("DROP TABLE orders; DELETE FROM schema_version WHERE version >= 11;"
+                         "DROP TABLE messages; DROP TABLE customer_identities; DROP TABLE customers;"
                          "DROP INDEX cases_by_customer_id; ALTER TABLE cases DROP COLUMN customer_id;"
-                         "DROP TABLE orders; DELETE FROM schema_version WHERE version >= 11;"
+                         # migrations 13 (the decision log's columns) and 14 (customers, messages) undone too
+                         "DROP INDEX decisions_by_case; CREATE INDEX decisions_by_time ON decisions(at);"
+                         "ALTER TABLE decisions DROP COLUMN refund_id; ALTER TABLE decisions DROP COLUMN inputs;"
+                         "ALTER TABLE decisions DROP COLUMN reason;"
                          "UPDATE cases SET order_id = 'O-7' WHERE id IN (%d, %d);" % (big, dollars))
         db.close()
         d.log_lines = []

@@ -12,7 +12,7 @@ def test_ping_hello_info_quit():
         hello = as_map(c.call("HELLO"))
         assert hello["server"] == "redress" and hello["proto"] == 2
         assert c.call("HELLO", "2")[0] == "server"
-        assert c.call("HELLO", "3").code == "NOPROTO"
+        assert c.call("HELLO", "4").code == "NOPROTO"  # 3 is RESP3: tests/functional/test_resp3.py
         info = c.call("INFO")
         assert "redress_version:" in info and "connected_clients:" in info and "commits:" in info
         store = c.call("INFO", "store")

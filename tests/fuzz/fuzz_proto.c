@@ -1,18 +1,14 @@
 /* fuzz_proto.c -- libFuzzer target for the request parser.
  *
- *   make fuzz            (clang; runs 60 s from the seeds in tests/fuzz/seeds)
+ *   make fuzz            (clang; every target from its seeds in tests/fuzz/seeds/NAME)
  *
  * The input is split in two at a position taken from its first byte, so the
  * fuzzer also explores resumption across feeds.  Checks: no crash, no
  * sanitizer report, consumed never past the input, arguments NUL-terminated
  * and within the limits. */
+#include "fuzz_util.h"
 #include "net/proto.h"
 
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const struct proto_limits limits = {

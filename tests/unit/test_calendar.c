@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static unsigned char *read_zone_file(const char *name, size_t *len) {
     char path[256];
@@ -79,6 +80,35 @@ TEST(calendar_zone_refuses_damaged_data) {
     struct calendar_zone *zone = calendar_zone_parse(data, len, error, sizeof error);
     CHECK(zone == NULL);
     calendar_zone_free(zone);
+    free(data);
+}
+
+/* The POSIX footer's offset keeps the types' bounds (found by fuzz_tzif):
+ * Shanghai's "CST-8" as "CST-99" (99 hours east) is refused. */
+TEST(calendar_zone_refuses_footer_offset_out_of_range) {
+    size_t len;
+    char error[200];
+    unsigned char *data = read_zone_file("Asia/Shanghai", &len);
+    if (data == NULL) return;
+    static const char footer[] = "\nCST-8\n";
+    size_t footer_len = sizeof footer - 1;
+    CHECK(len > footer_len && memcmp(data + len - footer_len, footer, footer_len) == 0);
+    unsigned char *changed = malloc(len + 1);
+    if (changed == NULL) {
+        free(data);
+        return;
+    }
+    memcpy(changed, data, len - footer_len);
+    memcpy(changed + len - footer_len, "\nCST-99\n", footer_len + 1);
+    struct calendar_zone *zone = calendar_zone_parse(changed, len + 1, error, sizeof error);
+    CHECK(zone == NULL);
+    calendar_zone_free(zone);
+    memcpy(changed + len - footer_len, "\nCST-10\n", footer_len + 1);
+    zone = calendar_zone_parse(changed, len + 1, error, sizeof error);
+    CHECK(zone != NULL);
+    if (zone) CHECK_INT(calendar_zone_offset(zone, 3802550400), 36000);
+    calendar_zone_free(zone);
+    free(changed);
     free(data);
 }
 

@@ -1,0 +1,46 @@
+/* figures.h -- the daemon-wide figures /metrics shows: cases by state,
+ * queue and priority, opened and resolved by category, refunds by state
+ * and currency, committed events by kind.
+ *
+ * Owns: the grouped reads behind them and the counts of committed events
+ * (an events listener wired at start).  Never: formats them (cmd/metrics_cmd.c
+ * writes Prometheus text), or narrows them to a caller (the METRICS command
+ * is for supervisors, finance and admins: the command table says so).
+ */
+#ifndef REDRESS_FIGURES_H
+#define REDRESS_FIGURES_H
+
+#include "domain/call.h"
+#include "domain/events.h"
+
+/* Kinds of events counted apart; a later new kind counts as "other". */
+#define FIGURES_EVENT_KINDS 64
+
+/* visit(context, state, count) per state: every case (an index-only count). */
+int figures_states(struct call *call, void (*visit)(void *context, const char *state, long long cases),
+                   void *context);
+/* visit(...) per (state, queue, priority) of the cases not resolved or
+ * closed: cases, and those with a breached clock; 0, or -1 (a store error
+ * in the call).  Only the unresolved rows are read (cases_by_state): the
+ * closed ones grow without end. */
+int figures_cases(struct call *call,
+                  void (*visit)(void *context, const char *state, const char *queue, const char *priority,
+                                long long cases, long long breached),
+                  void *context);
+/* visit per category: cases ever opened, and resolved (now or before). */
+int figures_categories(struct call *call,
+                       void (*visit)(void *context, const char *category, long long opened, long long resolved),
+                       void *context);
+/* visit per (state, currency): refunds and their sum in minor units. */
+int figures_refunds(struct call *call,
+                    void (*visit)(void *context, const char *state, const char *currency, long long refunds,
+                                  long long amount_minor),
+                    void *context);
+
+/* The listener that counts committed events (wire() registers it). */
+const struct events_listener *figures_events_listener(void);
+/* visit per kind counted (deadline warnings, breaches, escalations, ...)
+ * seen since start: its committed events. */
+void figures_each_event(void (*visit)(void *context, const char *kind, long long count), void *context);
+
+#endif

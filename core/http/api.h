@@ -1,0 +1,19 @@
+/* api.h -- the JSON API's routes (core/http/api.c).
+ *
+ * Owns: which paths and methods exist (/api/cases, /api/cases/{id},
+ * /api/queues, /api/stats, /api/refunds, the supervisors' actions,
+ * /healthz, /readyz), the commands each one runs, and the JSON shapes of
+ * their answers.  Never: checks a role or a queue itself (the commands
+ * are checked by the command table), or touches the store.
+ */
+#ifndef REDRESS_HTTP_API_H
+#define REDRESS_HTTP_API_H
+
+#include "http/exchange.h"
+
+/* Paths answered without a caller (liveness and readiness). */
+int api_is_public(const char *path);
+/* Answers the request (the caller is known, or auth is off). */
+void api_route(struct http_exchange *exchange, const char *path);
+
+#endif

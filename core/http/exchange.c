@@ -1,0 +1,183 @@
+/* exchange.c -- one HTTP request answered (see exchange.h).
+ *
+ * http_command is what net/client.c does for a RESP command: the command
+ * table's checks (NOAUTH, role, arity, queue isolation), then the handler
+ * -- a write in a savepoint of the batch, with its events.  An answer
+ * that depends on the batch waits for its COMMIT through
+ * store_after_commit: an acknowledged write is on disk, and a failed
+ * COMMIT answers 500 with the store's error instead.
+ */
+#include "http/exchange.h"
+#include "http/json.h"
+#include "cmd/table.h"
+#include "domain/events.h"
+#include "lib/log.h"
+#include "store/store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HTTP_MESSAGE_MAX 1024
+#define JSON_TYPE "application/json; charset=utf-8"
+
+struct http_counters http_counters;
+
+int http_status_of(const char *code) {
+    static const struct { const char *code; int status; } map[] = {
+        {"NOAUTH", 401}, {"NOPERM", 403}, {"NOTFOUND", 404}, {"BADSTATE", 409}, {"CONFLICT", 409},
+        {"INVALID", 400}, {"LIMIT", 429}, {"RULE", 422},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(code, map[i].code) == 0) return map[i].status;
+    return 500;
+}
+
+static const char *reason_of(int status) {
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 503: return "Service Unavailable";
+    default: return status >= 500 ? "Internal Server Error" : "Error";
+    }
+}
+
+/* ------------------------------------------------------------ answers */
+
+/* What waits for the batch: the request and its encoded answer. */
+struct held_answer {
+    struct evhttp_request *request;
+    int status;
+    const char *content_type;
+    struct evbuffer *body;
+};
+
+void http_send(struct evhttp_request *request, int status, const char *content_type, struct evbuffer *body) {
+    struct evkeyvalq *headers = evhttp_request_get_output_headers(request);
+    evhttp_add_header(headers, "Content-Type", content_type);
+    evhttp_add_header(headers, "Cache-Control", "no-store");
+    evhttp_add_header(headers, "X-Content-Type-Options", "nosniff");
+    evhttp_send_reply(request, status, reason_of(status), body);
+}
+
+/* After the batch: the answer leaves, or (a failed COMMIT) an error does.
+ * A request whose connection closed meanwhile is freed by evhttp here. */
+static void release_held(void *argument, int committed) {
+    struct held_answer *held = argument;
+    if (!committed) {
+        evbuffer_drain(held->body, evbuffer_get_length(held->body));
+        json_t *error = json_pack("{s:s,s:s+}", "error", "ERR", "message", "store: ", store_error());
+        char *text = error ? json_dumps(error, JSON_COMPACT) : NULL;
+        if (text) evbuffer_add_printf(held->body, "%s\n", text);
+        free(text);
+        json_decref(error);
+        held->status = 500;
+        held->content_type = JSON_TYPE;
+    }
+    http_send(held->request, held->status, held->content_type, held->body);
+    evbuffer_free(held->body);
+    free(held);
+}
+
+void http_answer(struct http_exchange *exchange, int status, json_t *body) {
+    struct evbuffer *buffer = evbuffer_new();
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (buffer == NULL || text == NULL || evbuffer_add_printf(buffer, "%s\n", text) < 0) {
+        free(text);
+        if (buffer) evbuffer_free(buffer);
+        evhttp_send_error(exchange->request, 500, "out of memory");
+        return;
+    }
+    free(text);
+    http_send_text(exchange, status, JSON_TYPE, buffer);
+    evbuffer_free(buffer);
+}
+
+void http_send_text(struct http_exchange *exchange, int status, const char *content_type, struct evbuffer *body) {
+    if (exchange->held && store_batch_is_open()) {
+        struct held_answer *held = malloc(sizeof *held);
+        struct evbuffer *buffer = evbuffer_new();
+        if (held != NULL && buffer != NULL && evbuffer_add_buffer(buffer, body) == 0) {
+            held->request = exchange->request;
+            held->status = status;
+            held->content_type = content_type;
+            held->body = buffer;
+            if (store_after_commit(release_held, held) == 0) {
+                store_request_commit();
+                return;
+            }
+        }
+        free(held);
+        if (buffer) evbuffer_free(buffer);
+        /* Cannot wait for the batch: say so rather than answer early. */
+        evhttp_send_error(exchange->request, 500, "out of memory");
+        return;
+    }
+    http_send(exchange->request, status, content_type, body);
+}
+
+void http_answer_error(struct http_exchange *exchange, const char *code, const char *fmt, ...) {
+    char message[HTTP_MESSAGE_MAX];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(message, sizeof message, fmt, args);
+    va_end(args);
+    http_answer(exchange, http_status_of(code),
+                json_pack("{s:s,s:o}", "error", code, "message", json_text(message, strlen(message))));
+}
+
+/* ----------------------------------------------------------- commands */
+
+int http_command(struct http_exchange *exchange, struct evbuffer *reply, int argc, char **argv, size_t *argvlen) {
+    struct request request;
+    request.argc = argc;
+    request.argv = argv;
+    request.argvlen = argvlen;
+    request.connection = NULL;
+    request.connection_ops = NULL;
+    request.failed = 0;
+    request.call.who = exchange->who;
+    request.call.actor = exchange->who.agent ? exchange->who.agent : "anonymous";
+    request.call.status = CALL_OK;
+    request.call.message[0] = '\0';
+    request.reply = reply;
+    const struct command *command = commands_lookup(argv[0], argvlen[0]);
+    request.command = command;
+    unsigned flags = command ? command->flags : 0;
+    /* As a RESP reply is held: what a write did, or a read saw of an open
+     * batch, is not told before it is on disk. */
+    if ((flags & COMMAND_WRITE) || ((flags & COMMAND_READS_STORE) && store_batch_is_open())) exchange->held = 1;
+    if (commands_check(&request, command, exchange->auth_on) != 0) {
+        /* refused before the handler: replied, nothing ran */
+    } else if (flags & COMMAND_WRITE) {
+        if (store_command_begin() != 0) {
+            request_store_error(&request);
+        } else {
+            size_t before = evbuffer_get_length(reply);
+            events_command_begin();
+            command->handler(&request);
+            request_finish(&request, before);
+            events_command_end(!request.failed);
+            if (store_command_end(!request.failed) != 0 && !request.failed)
+                log_error("savepoint release failed", "error=\"%s\"", store_error());
+        }
+    } else {
+        size_t before = evbuffer_get_length(reply);
+        command->handler(&request);
+        request_finish(&request, before);
+    }
+    return request.failed ? -1 : 0;
+}
+

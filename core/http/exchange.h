@@ -1,0 +1,59 @@
+/* exchange.h -- one HTTP request being answered: its caller, the commands
+ * run for it, its answer (held for the batch when needed).
+ *
+ * Owns: running a command for a request through the command table
+ * (commands_check: the same roles and queue isolation as RESP; a write in a
+ * savepoint of the batch), and sending the JSON answer -- at once, or after
+ * the group commit when a command wrote or read while a batch was open, as
+ * RESP replies are held.  Never: routes (api.c) or listens (http.c).
+ */
+#ifndef REDRESS_HTTP_EXCHANGE_H
+#define REDRESS_HTTP_EXCHANGE_H
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "domain/call.h"
+
+#define HTTP_AGENT_BYTES 72     /* an agent name (64) and its NUL */
+#define HTTP_QUEUES_BYTES 1024  /* an agent's queues, comma-separated */
+#define HTTP_ARGS_MAX 72        /* arguments of one command built from a request */
+
+/* One request being answered. */
+struct http_exchange {
+    struct evhttp_request *request;
+    int auth_on;                  /* the daemon's auth setting */
+    struct caller who;            /* the agent (agent NULL with auth = no) */
+    char agent[HTTP_AGENT_BYTES];
+    char queues[HTTP_QUEUES_BYTES];
+    int held;                     /* a command wrote, or read while a batch was open */
+};
+
+/* The HTTP front's own counters (http.c counts, /metrics shows). */
+struct http_counters {
+    long long requests, connections, refused_connections, auth_failures, throttled;
+};
+extern struct http_counters http_counters;
+
+/* Runs one command (argv NUL-terminated, as the RESP parser gives them) as
+ * the exchange's caller; its RESP reply is appended to reply.  0, or -1
+ * when the reply is an error. */
+int http_command(struct http_exchange *exchange, struct evbuffer *reply, int argc, char **argv, size_t *argvlen);
+
+/* Answers with status and body (a new reference taken over), now or after
+ * the batch commits (a failed commit answers 500 instead). */
+void http_answer(struct http_exchange *exchange, int status, json_t *body);
+/* Answers {"error": CODE, "message": ...} with the HTTP status of CODE. */
+void http_answer_error(struct http_exchange *exchange, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Answers with status and a body of content_type (a string that lives for
+ * the process), now or after the batch commits; body is emptied. */
+void http_send_text(struct http_exchange *exchange, int status, const char *content_type, struct evbuffer *body);
+/* Sends status and body now, with the front's headers. */
+void http_send(struct evhttp_request *request, int status, const char *content_type, struct evbuffer *body);
+/* The HTTP status of a reply code word: NOAUTH 401, NOPERM 403, NOTFOUND
+ * 404, BADSTATE and CONFLICT 409, INVALID 400, LIMIT 429, RULE 422, else 500. */
+int http_status_of(const char *code);
+
+#endif

@@ -1,0 +1,456 @@
+/* http.c -- the HTTP front's listener, limits, callers and answers (see
+ * http.h).
+ *
+ * A request, top to bottom: evhttp reads it within the limits (headers,
+ * body, time: evhttp answers 400/413 itself past them); the connection is
+ * counted (at most http_max_connections; past it 503 and closed); the
+ * caller is the agent whose token the Authorization header carries
+ * (auth = yes), a token in the query string is refused; api.c routes it
+ * and runs its commands through exchange.c.
+ *
+ * Failed tokens count against the source address in the same table as
+ * failed AUTHs (lib/shared.h): an address that owes a delay is answered
+ * 429 with Retry-After and its token is not even looked at, so guessing
+ * over HTTP pays no better than over RESP.
+ */
+#include "http/http.h"
+#include "http/api.h"
+#include "http/exchange.h"
+#include "http/json.h"
+#include "http/session.h"
+#include "http/sse.h"
+#include "domain/agents.h"
+#include "lib/authlimit.h"
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "lib/shared.h"
+#include "store/store.h"
+
+#include <arpa/inet.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/queue.h>
+#include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define BEARER_PREFIX "Bearer "
+
+static struct {
+    struct evhttp *http;
+    struct evhttp_bound_socket *socket;
+    const struct config *config;
+    int port;
+    /* Open connections seen (a connection counts from its first request;
+     * one that never completes a request is closed by http_timeout). */
+    struct evhttp_connection **connections;
+    long long connection_count;
+    SSL_CTX *tls;   /* HTTPS when set */
+} http;
+
+int http_port(void) { return http.port; }
+
+/* --------------------------------------------------------- connections */
+
+static void on_connection_closed(struct evhttp_connection *connection, void *argument) {
+    (void)argument;
+    sse_connection_closed(connection);
+    for (long long i = 0; i < http.connection_count; i++) {
+        if (http.connections[i] == connection) {
+            http.connections[i] = http.connections[--http.connection_count];
+            http_counters.connections = http.connection_count;
+            return;
+        }
+    }
+}
+
+/* Counts the request's connection; 0, or -1 when there are too many. */
+static int admit_connection(struct evhttp_connection *connection) {
+    for (long long i = 0; i < http.connection_count; i++)
+        if (http.connections[i] == connection) return 0;
+    if (http.connection_count >= http.config->http_max_connections) return -1;
+    http.connections[http.connection_count++] = connection;
+    http_counters.connections = http.connection_count;
+    evhttp_connection_set_closecb(connection, on_connection_closed, NULL);
+    return 0;
+}
+
+/* The key failed tokens count against: an IPv4 address, an IPv6 /64 (as
+ * for AUTH: net/server.c). */
+static void source_of(struct evhttp_connection *connection, char *peer, size_t size) {
+    char *address = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(connection, &address, &port);
+    struct in6_addr in6;
+    if (address && inet_pton(AF_INET6, address, &in6) == 1) {
+        char text[INET6_ADDRSTRLEN];
+        if (IN6_IS_ADDR_V4MAPPED(&in6)) {
+            inet_ntop(AF_INET, &in6.s6_addr[12], text, sizeof text);
+            snprintf(peer, size, "%s", text);
+        } else {
+            memset(&in6.s6_addr[8], 0, 8);
+            inet_ntop(AF_INET6, &in6, text, sizeof text);
+            snprintf(peer, size, "%s/64", text);
+        }
+    } else {
+        snprintf(peer, size, "%s", address ? address : "?");
+    }
+}
+
+/* The source address owes a delay after failed tokens: 429 with
+ * Retry-After; returns 1 then. */
+static int throttled(struct http_exchange *exchange, const char *peer, int64_t now) {
+    int64_t turn = shared_auth_admit(peer, now);
+    if (turn <= now) return 0;
+    http_counters.throttled++;
+    char seconds[24];
+    snprintf(seconds, sizeof seconds, "%lld", (long long)((turn - now + 999) / 1000));
+    evhttp_add_header(evhttp_request_get_output_headers(exchange->request), "Retry-After", seconds);
+    http_answer_error(exchange, "LIMIT", "too many failed tokens from this address, retry in %s s", seconds);
+    return 1;
+}
+
+/* Checks an agent token into the exchange's caller.  0, or -1 after
+ * answering (a wrong token counts against the address). */
+static int check_token(struct http_exchange *exchange, const char *token, const char *peer, int64_t now) {
+    struct call call;
+    call.who.agent = NULL;
+    call.who.role = 0;
+    call.who.queues = NULL;
+    call.who.internal = 1;
+    call.actor = "http";
+    call.status = CALL_OK;
+    call.message[0] = '\0';
+    struct agent_identity identity;
+    if (agents_authenticate_token(&call, token, strlen(token), exchange->agent, sizeof exchange->agent,
+                                  &identity) != 0) {
+        if (call.status == CALL_NOAUTH) {
+            int64_t next = now;
+            http_counters.auth_failures++;
+            long long failures = shared_auth_failed(peer, now, &next);
+            log_warn("failed bearer token", "source=%s source_failures=%lld delay_ms=%lld", peer, failures,
+                     (long long)(next - now));
+            evhttp_add_header(evhttp_request_get_output_headers(exchange->request), "WWW-Authenticate",
+                              "Bearer realm=\"redress\", error=\"invalid_token\"");
+        }
+        http_answer_error(exchange, call_status_code(call.status), "%s", call.message);
+        return -1;
+    }
+    snprintf(exchange->queues, sizeof exchange->queues, "%s", identity.queues);
+    exchange->who.agent = exchange->agent;
+    exchange->who.role = identity.role;
+    exchange->who.queues = exchange->queues;
+    return 0;
+}
+
+/* The session id of the request's cookie into id; 0, or -1 when none. */
+static int cookie_session(struct evhttp_request *request, char id[SESSION_ID_HEX + 1]) {
+    const char *cookie = evhttp_find_header(evhttp_request_get_input_headers(request), "Cookie");
+    const char *name = SESSION_COOKIE "=";
+    for (const char *at = cookie; at && *at;) {
+        while (*at == ' ' || *at == ';') at++;
+        if (strncmp(at, name, strlen(name)) == 0) {
+            at += strlen(name);
+            size_t len = strcspn(at, "; ");
+            if (len != SESSION_ID_HEX) return -1;
+            memcpy(id, at, len);
+            id[len] = '\0';
+            return 0;
+        }
+        at = strchr(at, ';');
+    }
+    return -1;
+}
+
+static int state_changing(struct evhttp_request *request) {
+    enum evhttp_cmd_type method = evhttp_request_get_command(request);
+    return method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD && method != EVHTTP_REQ_OPTIONS;
+}
+
+/* The caller: an Authorization: Bearer token, or a browser session's
+ * cookie (whose state-changing requests must carry its CSRF token).  0,
+ * or -1 after answering.  *session: the cookie's session, if that was it. */
+static int authenticate(struct http_exchange *exchange, struct evhttp_connection *connection,
+                        const struct session **session) {
+    *session = NULL;
+    if (!http.config->auth) return 0;
+    char peer[AUTHLIMIT_KEY_MAX];
+    source_of(connection, peer, sizeof peer);
+    int64_t now = clock_monotonic_ms();
+    if (throttled(exchange, peer, now)) return -1;
+    struct evkeyvalq *input = evhttp_request_get_input_headers(exchange->request);
+    const char *header = evhttp_find_header(input, "Authorization");
+    if (header && strncasecmp(header, BEARER_PREFIX, strlen(BEARER_PREFIX)) == 0)
+        return check_token(exchange, header + strlen(BEARER_PREFIX), peer, now);
+    char id[SESSION_ID_HEX + 1];
+    if (header == NULL && cookie_session(exchange->request, id) == 0) {
+        const struct session *found = session_find(id, clock_now());
+        if (found == NULL) {
+            http_answer_error(exchange, "NOAUTH", "the session is over: log in again");
+            return -1;
+        }
+        if (state_changing(exchange->request) &&
+            !session_csrf_ok(found, evhttp_find_header(input, "X-CSRF-Token"))) {
+            http_answer_error(exchange, "NOPERM", "a request that changes something needs the session's X-CSRF-Token");
+            return -1;
+        }
+        /* The agent's token again: disabled or re-keyed, the session ends. */
+        if (check_token(exchange, found->token, peer, now) != 0) {
+            session_drop(id);
+            return -1;
+        }
+        *session = found;
+        return 0;
+    }
+    evhttp_add_header(evhttp_request_get_output_headers(exchange->request), "WWW-Authenticate",
+                      "Bearer realm=\"redress\"");
+    http_answer_error(exchange, "NOAUTH", "authentication required: Authorization: Bearer TOKEN");
+    return -1;
+}
+
+/* ------------------------------------------------------------ sessions */
+
+static json_t *session_json(const struct http_exchange *exchange, const struct session *session) {
+    return json_pack("{s:s,s:s,s:s,s:s,s:I}", "agent", exchange->agent, "role", agents_role_name(exchange->who.role),
+                     "queues", exchange->queues, "csrf", session->csrf, "expires_at", (json_int_t)session->expires);
+}
+
+static void set_cookie(struct evhttp_request *request, const char *id, long long max_age) {
+    char cookie[SESSION_ID_HEX + 128];
+    snprintf(cookie, sizeof cookie, "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld%s", SESSION_COOKIE, id,
+             max_age, http.tls ? "; Secure" : "");
+    evhttp_add_header(evhttp_request_get_output_headers(request), "Set-Cookie", cookie);
+}
+
+/* POST /api/session {"token": ...}: a browser logs in (no caller yet;
+ * failures count against the address like wrong bearer tokens). */
+static void login(struct http_exchange *exchange, struct evhttp_connection *connection) {
+    char peer[AUTHLIMIT_KEY_MAX];
+    source_of(connection, peer, sizeof peer);
+    int64_t now = clock_monotonic_ms();
+    if (throttled(exchange, peer, now)) return;
+    const char *type = evhttp_find_header(evhttp_request_get_input_headers(exchange->request), "Content-Type");
+    struct evbuffer *input = evhttp_request_get_input_buffer(exchange->request);
+    json_error_t error;
+    json_t *body = type && strncasecmp(type, "application/json", 16) == 0
+                       ? json_loadb((const char *)evbuffer_pullup(input, -1), evbuffer_get_length(input), 0, &error)
+                       : NULL;
+    const char *token = json_string_value(json_object_get(body, "token"));
+    if (token == NULL) {
+        json_decref(body);
+        http_answer_error(exchange, "INVALID", "log in with a JSON body {\"token\": \"...\"}");
+        return;
+    }
+    if (check_token(exchange, token, peer, now) != 0) {
+        json_decref(body);
+        return;
+    }
+    const struct session *session =
+        session_create(token, exchange->agent, clock_now(), http.config->http_session_seconds);
+    json_decref(body);
+    if (session == NULL) {
+        http_answer_error(exchange, "ERR", "no random bytes for a session");
+        return;
+    }
+    shared_auth_succeeded(peer, now);
+    log_info("dashboard login", "agent=%s source=%s", exchange->agent, peer);
+    set_cookie(exchange->request, session->id, http.config->http_session_seconds);
+    http_answer(exchange, 200, session_json(exchange, session));
+}
+
+/* GET /api/session: who the cookie is (and its CSRF token, for a page
+ * that was reloaded); DELETE: log out. */
+static void session_route(struct http_exchange *exchange, const struct session *session) {
+    enum evhttp_cmd_type method = evhttp_request_get_command(exchange->request);
+    if (session == NULL) {
+        http_answer_error(exchange, "INVALID", "no browser session (this endpoint is for the dashboard's cookie)");
+    } else if (method == EVHTTP_REQ_GET) {
+        http_answer(exchange, 200, session_json(exchange, session));
+    } else if (method == EVHTTP_REQ_DELETE) {
+        set_cookie(exchange->request, "", 0);
+        session_drop(session->id);
+        http_answer(exchange, 200, json_pack("{s:b}", "logged_out", 1));
+    } else {
+        evhttp_add_header(evhttp_request_get_output_headers(exchange->request), "Allow", "GET, POST, DELETE");
+        http_answer(exchange, 405, json_pack("{s:s,s:s}", "error", "INVALID", "message", "method not allowed here"));
+    }
+}
+
+void http_drop_agent(const char *name) {
+    session_drop_agent(name);
+    sse_drop_agent(name);
+}
+
+/* A token in the URL ends up in logs, proxies and browser history. */
+static int token_in_query(const char *query) {
+    if (query == NULL) return 0;
+    struct evkeyvalq pairs;
+    TAILQ_INIT(&pairs);
+    if (evhttp_parse_query_str(query, &pairs) != 0) return 0;
+    int found = evhttp_find_header(&pairs, "token") || evhttp_find_header(&pairs, "access_token") ||
+                evhttp_find_header(&pairs, "auth");
+    evhttp_clear_headers(&pairs);
+    return found;
+}
+
+static void on_request(struct evhttp_request *request, void *argument) {
+    (void)argument;
+    struct http_exchange exchange;
+    exchange.request = request;
+    exchange.held = 0;
+    exchange.auth_on = http.config->auth;
+    exchange.agent[0] = '\0';
+    exchange.queues[0] = '\0';
+    exchange.who.agent = NULL;
+    exchange.who.role = 0;
+    exchange.who.queues = NULL;
+    exchange.who.internal = 0;
+    http_counters.requests++;
+    struct evhttp_connection *connection = evhttp_request_get_connection(request);
+    if (connection == NULL) return;
+    if (admit_connection(connection) != 0) {
+        http_counters.refused_connections++;
+        evhttp_add_header(evhttp_request_get_output_headers(request), "Connection", "close");
+        json_t *body = json_pack("{s:s,s:s}", "error", "LIMIT", "message", "too many HTTP connections");
+        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        struct evbuffer *buffer = evbuffer_new();
+        if (buffer && text) evbuffer_add_printf(buffer, "%s\n", text);
+        free(text);
+        json_decref(body);
+        if (buffer) {
+            http_send(request, 503, "application/json; charset=utf-8", buffer);
+            evbuffer_free(buffer);
+        } else {
+            evhttp_send_error(request, 503, NULL);
+        }
+        return;
+    }
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(request);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (path == NULL || path[0] != '/') {
+        http_answer_error(&exchange, "INVALID", "bad request target");
+        return;
+    }
+    if (token_in_query(evhttp_uri_get_query(uri))) {
+        http_answer_error(&exchange, "INVALID", "a token in the URL is refused: send Authorization: Bearer TOKEN");
+        return;
+    }
+    if (strcmp(path, "/api/session") == 0 && evhttp_request_get_command(request) == EVHTTP_REQ_POST) {
+        if (http.config->auth) login(&exchange, connection);
+        else http_answer_error(&exchange, "INVALID", "auth = no: there is nothing to log in to");
+        return;
+    }
+    if (api_is_public(path)) {
+        api_route(&exchange, path);
+        return;
+    }
+    const struct session *session;
+    if (authenticate(&exchange, connection, &session) != 0) return;
+    if (strcmp(path, "/api/session") == 0) session_route(&exchange, session);
+    else api_route(&exchange, path);
+}
+
+/* ------------------------------------------------------------ lifetime */
+
+/* Each accepted connection's bufferevent: TLS (the server side of a
+ * handshake) when http_tls_cert is set. */
+static struct bufferevent *tls_bufferevent(struct event_base *base, void *argument) {
+    (void)argument;
+    SSL *ssl = SSL_new(http.tls);
+    if (ssl == NULL) return NULL;
+    struct bufferevent *bev =
+        bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL) SSL_free(ssl);
+    return bev;
+}
+
+/* The TLS context from the config's certificate and key; 0, or -1 (logged). */
+static int tls_setup(const struct config *config) {
+    if (config->http_tls_cert[0] == '\0' && config->http_tls_key[0] == '\0') return 0;
+    if (config->http_tls_cert[0] == '\0' || config->http_tls_key[0] == '\0') {
+        log_error("HTTPS needs both http_tls_cert and http_tls_key", NULL);
+        return -1;
+    }
+    http.tls = SSL_CTX_new(TLS_server_method());
+    if (http.tls == NULL || SSL_CTX_set_min_proto_version(http.tls, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_use_certificate_chain_file(http.tls, config->http_tls_cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(http.tls, config->http_tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(http.tls) != 1) {
+        char why[256];
+        ERR_error_string_n(ERR_get_error(), why, sizeof why);
+        log_error("cannot set up HTTPS", "cert=%s key=%s error=\"%s\"", config->http_tls_cert, config->http_tls_key,
+                  why);
+        return -1;
+    }
+    SSL_CTX_set_options(http.tls, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    return 0;
+}
+
+int http_listen(struct event_base *base, const struct config *config) {
+    http.config = config;
+    if (config->http_port[0] == '\0') return 0;
+    char *end;
+    long port = strtol(config->http_port, &end, 10);
+    if (*end != '\0' || port < 0 || port > 65535) {
+        log_error("http_port must be a port number (0 picks a free one)", "http_port=%s", config->http_port);
+        return -1;
+    }
+    http.connections = calloc((size_t)config->http_max_connections, sizeof *http.connections);
+    if (http.connections && sse_start(base) != 0) {
+        log_error("cannot set up the event streams", NULL);
+        return -1;
+    }
+    http.http = http.connections ? evhttp_new(base) : NULL;
+    if (http.http == NULL) {
+        log_error("cannot set up the HTTP front", NULL);
+        return -1;
+    }
+    evhttp_set_max_headers_size(http.http, config->http_max_header);
+    evhttp_set_max_body_size(http.http, config->http_max_body);
+    evhttp_set_timeout(http.http, (int)config->http_timeout);
+    evhttp_set_allowed_methods(http.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+                                              EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+    evhttp_set_gencb(http.http, on_request, NULL);
+    if (tls_setup(config) != 0) return -1;
+    if (http.tls) evhttp_set_bevcb(http.http, tls_bufferevent, NULL);
+    http.socket = evhttp_bind_socket_with_handle(http.http, config->http_bind, (ev_uint16_t)port);
+    if (http.socket == NULL) {
+        log_error("cannot listen for HTTP", "address=%s port=%ld", config->http_bind, port);
+        return -1;
+    }
+    struct sockaddr_storage bound;
+    socklen_t length = sizeof bound;
+    if (getsockname(evhttp_bound_socket_get_fd(http.socket), (struct sockaddr *)&bound, &length) != 0) {
+        log_error("cannot read the HTTP port", NULL);
+        return -1;
+    }
+    http.port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)(void *)&bound)->sin6_port
+                                                  : ((struct sockaddr_in *)(void *)&bound)->sin_port);
+    log_info("http listening", "http_port=%d http_bind=%s tls=%s", http.port, config->http_bind,
+             http.tls ? "yes" : "no");
+    return 0;
+}
+
+void http_free(void) {
+    /* A write that came over HTTP while stopping may have left a batch
+     * open: commit it now, while the requests whose answers wait for it
+     * still exist (evhttp_free frees them). */
+    if (http.http && store_batch_is_open()) {
+        char error[256];
+        if (store_batch_commit(error, sizeof error) != 0) log_error("batch commit failed at stop", "error=\"%s\"", error);
+    }
+    sse_stop();
+    if (http.http) evhttp_free(http.http);
+    http.http = NULL;
+    http.socket = NULL;
+    free(http.connections);
+    http.connections = NULL;
+    if (http.tls) SSL_CTX_free(http.tls);
+    http.tls = NULL;
+    http.connection_count = 0;
+}

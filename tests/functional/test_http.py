@@ -1,0 +1,836 @@
+"""The HTTP front: the JSON API over the same commands and checks as RESP, its limits, its callers.
+
+Every endpoint is driven over real HTTP (http.client) against a daemon started with --http-port 0;
+each role sees through it exactly what it sees over RESP (an agent never another queue's case)."""
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+from harness import Client, Daemon, as_map, open_case
+
+
+class HttpDaemon(Daemon):
+    """A Daemon with the HTTP front on a free port (http_port read from the start log)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__("--http-port", "0", *args, **kwargs)
+
+    def start(self):
+        super().start()
+        found = re.findall(r'msg="http listening" http_port=(\d+)', self.log())
+        assert found, "no http listening line:\n" + self.log()
+        self.http_port = int(found[-1])
+        return self
+
+    def request(self, method, path, token=None, body=None, headers=None, raw_body=None):
+        """(status, headers dict with lower-case names, JSON body or text)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=20)
+        all_headers = dict(headers or {})
+        if token:
+            all_headers["Authorization"] = "Bearer " + token
+        data = raw_body
+        if body is not None:
+            data = json.dumps(body).encode()
+            all_headers.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=data, headers=all_headers)
+        response = conn.getresponse()
+        text = response.read().decode()
+        got = {k.lower(): v for k, v in response.getheaders()}
+        conn.close()
+        try:
+            return response.status, got, json.loads(text)
+        except ValueError:
+            return response.status, got, text
+
+    def get(self, path, token=None, **kwargs):
+        return self.request("GET", path, token=token, **kwargs)
+
+    def post(self, path, body, token=None, **kwargs):
+        return self.request("POST", path, token=token, body=body, **kwargs)
+
+
+def people(d, admin):
+    """Tokens of: ann (agent, support), leo (agent, logistics), sam (supervisor), fay (finance)."""
+    return {
+        "ann": admin.call("AGENT.ADD", "ann", "agent", "QUEUES", "support"),
+        "leo": admin.call("AGENT.ADD", "leo", "agent", "QUEUES", "logistics"),
+        "sam": admin.call("AGENT.ADD", "sam", "supervisor"),
+        "fay": admin.call("AGENT.ADD", "fay", "finance"),
+    }
+
+
+def two_cases(admin):
+    """A support case and a logistics case (the shipped rules classify them)."""
+    support = open_case(admin, subject="the screen is cracked", order="O-1", amount="100.00")
+    logistics = open_case(admin, subject="my parcel never arrived", order="O-2", amount="50.00")
+    assert as_map(admin.call("CASE.GET", support))["queue"] == "support"
+    assert as_map(admin.call("CASE.GET", logistics))["queue"] == "logistics"
+    return support, logistics
+
+
+def test_http_is_off_unless_a_port_is_given():
+    with Daemon() as d:
+        assert "http listening" not in d.log()
+
+
+def test_http_health_and_readiness():
+    with HttpDaemon(rules="shipped") as d:
+        assert d.get("/healthz") == (200, d.get("/healthz")[1], {"status": "alive"})
+        status, _, body = d.get("/readyz")
+        assert status == 200 and body == {"store": "open", "rules": "loaded"}
+        status, headers, body = d.request("POST", "/healthz")
+        assert status == 405 and headers["allow"] == "GET"
+    with HttpDaemon() as d:                              # no rule set loaded: alive, not ready
+        assert d.get("/healthz")[0] == 200
+        status, _, body = d.get("/readyz")
+        assert status == 503 and body["rules"] == "not loaded"
+
+
+def test_http_needs_a_bearer_token_and_refuses_one_in_the_url():
+    with HttpDaemon(rules="shipped") as d:
+        status, headers, body = d.get("/api/cases")
+        assert status == 401 and body["error"] == "NOAUTH"
+        assert headers["www-authenticate"].startswith("Bearer")
+        status, _, body = d.get("/api/cases", headers={"Authorization": "Basic YWRtaW46eA=="})
+        assert status == 401 and body["error"] == "NOAUTH"
+        status, _, body = d.get("/api/cases?token=" + d.token)
+        assert status == 400 and body["error"] == "INVALID" and "URL" in body["message"]
+        status, _, body = d.get("/api/cases", token=d.token)
+        assert status == 200 and body["cases"] == []
+        # A disabled agent's token stops working at once.
+        admin = d.client()
+        ann = admin.call("AGENT.ADD", "ann", "agent", "QUEUES", "support")
+        assert d.get("/api/queues", token=ann)[0] == 200
+        assert admin.call("AGENT.DISABLE", "ann") == "OK"
+        assert d.get("/api/queues", token=ann)[0] == 401
+
+
+def test_http_failed_tokens_are_throttled_per_address_like_auth():
+    with HttpDaemon(rules="shipped") as d:
+        bad = "0" * 48
+        for _ in range(3):
+            status, _, body = d.get("/api/cases", token=bad)
+            assert status == 401 and body["message"] == "invalid token"
+        # The address now owes a delay: even the right token waits for it.
+        status, headers, body = d.get("/api/cases", token=d.token)
+        assert status == 429 and body["error"] == "LIMIT" and int(headers["retry-after"]) >= 1
+        # ... and RESP AUTH from the same address owes it too (one table).
+        c = Client(d.port)
+        c.send("AUTH", "admin", d.token)
+        c.sock.settimeout(0.5)
+        try:
+            c.read_reply()
+            assert False, "AUTH answered before the delay"
+        except socket.timeout:
+            pass
+        c.close()
+        # The delay runs on the daemon clock: once it passes, the token works again.
+        unix = d.unix_client()                            # unix peers are another source
+        unix.call("DEBUG.CLOCK", "ADVANCE", "10")
+        assert d.get("/api/cases", token=d.token)[0] == 200
+        assert "failed bearer token" in d.log()
+
+
+def test_http_cases_are_scoped_by_role_and_queue():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        tokens = people(d, admin)
+        support, logistics = two_cases(admin)
+        assert admin.call("REFUND.REQUEST", support, "10.00", "refund_only")[0] == "id"
+        assert admin.call("REFUND.REQUEST", logistics, "5.00", "refund_only")[0] == "id"
+
+        # ann (support agent) sees the support case only, through every endpoint.
+        status, _, body = d.get("/api/cases", token=tokens["ann"])
+        assert status == 200 and [c["id"] for c in body["cases"]] == [support]
+        status, _, body = d.get("/api/cases?queue=logistics", token=tokens["ann"])
+        assert status == 200 and body["cases"] == []      # a filter narrows, never widens
+        status, _, body = d.get("/api/cases/%d" % logistics, token=tokens["ann"])
+        assert status == 403 and body["error"] == "NOPERM" and "not one of yours" in body["message"]
+        status, _, body = d.get("/api/cases/%d" % support, token=tokens["ann"])
+        assert status == 200 and body["case"]["id"] == support and body["case"]["queue"] == "support"
+        # The SLA clocks (and, at this hour, the receipt notice held by the customers' quiet hours).
+        assert set(body["case"]["deadlines"]) - {"notify"} == {"first_response", "resolution"}
+        assert body["case"]["deadlines"]["resolution"]["state"] == "running"
+        assert isinstance(body["case"]["deadlines"]["resolution"]["due_at"], int)
+        assert [e["kind"] for e in body["history"]][:2] == ["opened", "triaged"]
+        assert [r["case"] for r in body["refunds"]] == [support]
+        status, _, body = d.get("/api/refunds", token=tokens["ann"])
+        assert status == 200 and [r["case"] for r in body["refunds"]] == [support]
+        status, _, body = d.get("/api/queues", token=tokens["ann"])
+        assert status == 200 and [q["queue"] for q in body["queues"]] == ["support"]
+        status, _, body = d.get("/api/stats", token=tokens["ann"])
+        assert status == 403 and body["error"] == "NOPERM"
+        status, _, body = d.post("/api/cases/%d/assign" % support, {"agent": "ann"}, token=tokens["ann"])
+        assert status == 403 and body["error"] == "NOPERM"
+        status, _, body = d.post("/api/cases/%d/transfer" % logistics, {"queue": "support"}, token=tokens["ann"])
+        assert status == 403 and body["error"] == "NOPERM"
+        assert as_map(admin.call("CASE.GET", logistics))["queue"] == "logistics"   # nothing ran
+
+        # leo (logistics agent): the mirror image.
+        status, _, body = d.get("/api/cases", token=tokens["leo"])
+        assert [c["id"] for c in body["cases"]] == [logistics]
+        assert d.get("/api/cases/%d" % support, token=tokens["leo"])[0] == 403
+
+        # sam (supervisor) sees both, the stats, and may assign and escalate.
+        status, _, body = d.get("/api/cases", token=tokens["sam"])
+        assert [c["id"] for c in body["cases"]] == [support, logistics]
+        status, _, body = d.get("/api/stats", token=tokens["sam"])
+        assert status == 200 and body["cases"] == 2 and body["open"] == 2
+        assert body["csat_responses"] == 0 and body["csat_average"] == ""
+        status, _, body = d.get("/api/refunds?state=review", token=tokens["sam"])
+        assert status == 200 and all(r["state"] == "review" for r in body["refunds"])
+        status, _, body = d.post("/api/cases/%d/assign" % support, {"agent": "ann"}, token=tokens["sam"])
+        assert status == 200 and body["case"]["assignee"] == "ann"
+        assert as_map(admin.call("CASE.GET", support))["assignee"] == "ann"
+        status, _, body = d.post("/api/cases/%d/escalate" % logistics, {"reason": "customer called twice"},
+                                 token=tokens["sam"])
+        assert status == 200 and body["case"]["escalation"] >= 1
+        status, _, body = d.post("/api/cases/%d/transfer" % logistics, {"queue": "support", "reason": "mixup"},
+                                 token=tokens["sam"])
+        assert status == 200 and body["case"]["queue"] == "support"
+        # Now ann sees the moved case; leo no longer does.
+        assert d.get("/api/cases/%d" % logistics, token=tokens["ann"])[0] == 200
+        assert d.get("/api/cases/%d" % logistics, token=tokens["leo"])[0] == 403
+
+        # fay (finance) reads but may not open cases or assign.
+        assert d.get("/api/cases/%d" % support, token=tokens["fay"])[0] == 200
+        status, _, body = d.post("/api/cases", {"customer": "C-9", "subject": "hi"}, token=tokens["fay"])
+        assert status == 403 and body["error"] == "NOPERM"
+
+        # Errors carry the RESP code and the right status.
+        assert d.get("/api/cases/999", token=tokens["sam"])[:1] == (404,)
+        status, _, body = d.post("/api/cases/%d/assign" % support, {"agent": "nobody!"}, token=tokens["sam"])
+        assert status == 400 and body["error"] == "INVALID"
+        assert admin.call("CASE.RESOLVE", support, "fixed") == "OK"
+        assert admin.call("CASE.SURVEY", support, "4") == "OK"
+        status, _, body = d.get("/api/stats", token=tokens["sam"])
+        assert body["csat_responses"] == 1 and body["csat_average"] == "4.00"
+        assert admin.call("CASE.CLOSE", support) == "OK"
+        status, _, body = d.post("/api/cases/%d/escalate" % support, {}, token=tokens["sam"])
+        assert status == 409 and body["error"] == "BADSTATE"
+
+
+def test_http_open_case_with_external_id_is_idempotent():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        ann = people(d, admin)["ann"]
+        form = {"channel": "web", "customer": "C-7", "subject": "the screen is cracked", "external_id": "form-42",
+                "amount": "99.00", "order": "O-7"}
+        status, _, body = d.post("/api/cases", form, token=ann)
+        assert status == 201 and isinstance(body["id"], int)
+        first = body["id"]
+        status, _, body = d.post("/api/cases", form, token=ann)
+        assert status == 201 and body["id"] == first
+        # Acknowledged means committed: RESP reads it back.
+        case = as_map(admin.call("CASE.GET", first))
+        assert case["external_id"] == "form-42" and case["channel"] == "web" and case["customer"] == "C-7"
+        status, _, body = d.get("/api/cases", token=ann)
+        assert [c["id"] for c in body["cases"]] == [first]
+        other = open_case(admin, customer="C-8", subject="the screen is cracked")
+        assert isinstance(other, int)
+        status, _, body = d.get("/api/cases?customer=C-7", token=ann)
+        assert status == 200 and [c["id"] for c in body["cases"]] == [first]
+        assert [c["id"] for c in d.get("/api/cases?customer=C-8", token=ann)[2]["cases"]] == [other]
+        assert d.get("/api/cases?customer=C-404", token=ann)[2]["cases"] == []
+        status, _, body = d.post("/api/cases", {"customer": "C-8", "bogus": "x"}, token=ann)
+        assert status == 400 and body["error"] == "INVALID" and "bogus" in body["message"]
+        status, _, body = d.post("/api/cases", {"customer": 1.5}, token=ann)
+        assert status == 400 and "customer" in body["message"]
+
+
+def test_http_refuses_bad_input():
+    with HttpDaemon("--http-max-body", "1024", "--http-max-header", "2048", rules="shipped") as d:
+        t = d.token
+        status, _, body = d.request("POST", "/api/cases", token=t, raw_body=b'{"customer": "C-1",',
+                                    headers={"Content-Type": "application/json"})
+        assert status == 400 and body["error"] == "INVALID" and "malformed JSON" in body["message"]
+        status, _, body = d.request("POST", "/api/cases", token=t, raw_body=b'["customer"]',
+                                    headers={"Content-Type": "application/json"})
+        assert status == 400 and "object" in body["message"]
+        status, _, body = d.request("POST", "/api/cases", token=t, raw_body=b'customer=C-1',
+                                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert status == 415
+        status, _, _ = d.post("/api/cases", {"customer": "C-1", "body": "x" * 4096}, token=t)
+        assert status == 413
+        status, _, _ = d.get("/api/cases", token=t, headers={"X-Padding": "y" * 4096})
+        assert status in (400, 431)
+        status, headers, _ = d.request("DELETE", "/api/cases", token=t)
+        assert status == 405 and headers["allow"] == "GET, POST"
+        assert d.get("/api/cases/1/../../etc/passwd", token=t)[0] in (400, 404)
+        assert d.get("/api/cases/abc", token=t)[0] == 400
+        assert d.get("/api/nothing", token=t)[0] == 404
+        status, _, body = d.get("/api/cases?stat=open", token=t)
+        assert status == 400 and "stat" in body["message"]
+        status, _, body = d.get("/api/cases?state=bogus", token=t)
+        assert status == 400 and body["error"] == "INVALID"
+        # No CORS: a page of another origin gets no leave to read answers.
+        status, headers, _ = d.get("/api/cases", token=t, headers={"Origin": "https://evil.example"})
+        assert status == 200 and not any(h.startswith("access-control-") for h in headers)
+        # The daemon is still well.
+        assert d.get("/healthz")[0] == 200
+        assert d.client().call("PING") == "PONG"
+
+
+def test_http_connection_limit():
+    with HttpDaemon("--http-max-connections", "2", rules="shipped") as d:
+        held = []
+        for _ in range(2):
+            conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=20)
+            conn.request("GET", "/healthz")
+            assert conn.getresponse().read() and True
+            held.append(conn)
+        conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=20)
+        conn.request("GET", "/healthz")
+        response = conn.getresponse()
+        assert response.status == 503 and json.loads(response.read())["error"] == "LIMIT"
+        conn.close()
+        # A held connection still works, and a slot freed is a slot again.
+        held[0].request("GET", "/healthz")
+        assert held[0].getresponse().status == 200
+        held[1].close()
+        deadline = time.monotonic() + 10                  # the daemon sees the close when it reads it
+        status = d.get("/healthz")[0]
+        while status != 200 and time.monotonic() < deadline:
+            status = d.get("/healthz")[0]
+        assert status == 200
+        held[0].close()
+
+
+# ------------------------------------------------------------------ /metrics
+
+def metric(text, name, **labels):
+    """The value of one sample of the exposition text (None if absent)."""
+    want = ",".join('%s="%s"' % (k, v) for k, v in labels.items())
+    key = "%s{%s}" % (name, want) if want else name
+    for line in text.splitlines():
+        if line.startswith(key + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def promtool_check(text):
+    result = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True, timeout=60)
+    assert result.returncode == 0, (result.stdout + result.stderr).decode()
+    assert (result.stdout + result.stderr).strip() == b"", (result.stdout + result.stderr).decode()
+
+
+def test_metrics_count_cases_refunds_breaches_and_pass_promtool():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        tokens = people(d, admin)
+        support, logistics = two_cases(admin)
+        assert admin.call("REFUND.REQUEST", support, "10.00", "refund_only")[0] == "id"
+        status, _, body = d.get("/metrics", token=tokens["ann"])
+        assert status == 403 and body["error"] == "NOPERM"        # per-queue figures are not for agents
+        assert d.get("/metrics")[0] == 401
+        # A breach: the clock runs past every deadline.
+        admin.call("DEBUG.CLOCK", "ADVANCE", str(30 * 86400))
+        status, headers, text = d.get("/metrics", token=tokens["sam"])
+        assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
+        promtool_check(text)
+        case = as_map(admin.call("CASE.GET", support))
+        assert metric(text, "redress_cases", state="open") == 2
+        assert metric(text, "redress_open_cases", state="open", queue="support", priority=case["priority"]) == 1
+        assert metric(text, "redress_open_cases_breached", state="open", queue="support",
+                      priority=case["priority"]) == 1
+        assert admin.call("CASE.RESOLVE", logistics, "fixed") == "OK"
+        text = d.get("/metrics", token=tokens["sam"])[2]
+        promtool_check(text)
+        assert metric(text, "redress_cases", state="resolved") == 1 and metric(text, "redress_cases", state="open") == 1
+        assert metric(text, "redress_cases_resolved_total",
+                      category=as_map(admin.call("CASE.GET", logistics))["category"]) == 1
+        assert metric(text, "redress_cases_opened_total", category=case["category"]) >= 1
+        assert metric(text, "redress_events_total", kind="deadline_breached") >= 2
+        refund = as_map(admin.call("REFUND.LIST", support)[0])
+        assert metric(text, "redress_refunds", state=refund["state"], currency="CNY") == 1
+        assert metric(text, "redress_refunds_amount", state=refund["state"], currency="CNY") == 10.0
+        assert metric(text, "redress_commands_total", command="CASE.OPEN") == 2
+        assert metric(text, "redress_commands_total", command="CASE.RESOLVE") == 1
+        assert metric(text, "redress_rule_hook_calls_total", hook="classify") == 2
+        assert metric(text, "redress_rule_hook_duration_seconds_count", hook="classify") == 2
+        assert metric(text, "redress_rule_hook_duration_seconds_bucket", hook="classify", le="+Inf") == 2
+        assert metric(text, "redress_store_commit_duration_seconds_count") >= 3
+        assert metric(text, "redress_store_commit_batch_writes_sum") >= 3
+        assert metric(text, "redress_connected_clients") >= 1
+        assert metric(text, "redress_http_requests_total") >= 3
+        assert metric(text, "process_resident_memory_bytes") > 1e6
+        # Over RESP too, for the same roles.
+        assert admin.call("METRICS").startswith("# HELP redress_cases ")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_a_real_prometheus_scrapes_the_daemon():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        open_case(admin, subject="the screen is cracked")
+        work = tempfile.mkdtemp(prefix="redress-prom-")
+        token_file = os.path.join(work, "token")
+        with open(token_file, "w") as f:
+            f.write(d.token)
+        with open(os.path.join(work, "prometheus.yml"), "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n"
+                    "scrape_configs:\n  - job_name: redress\n"
+                    "    authorization:\n      credentials_file: %s\n"
+                    "    static_configs:\n      - targets: ['127.0.0.1:%d']\n" % (token_file, d.http_port))
+        port = free_port()
+        prom = subprocess.Popen(["prometheus", "--config.file", os.path.join(work, "prometheus.yml"),
+                                 "--storage.tsdb.path", os.path.join(work, "data"),
+                                 "--web.listen-address", "127.0.0.1:%d" % port],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            found = None
+            deadline = time.monotonic() + 60                # real I/O: Prometheus starts and scrapes
+            while time.monotonic() < deadline and not found:
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                    conn.request("GET", "/api/v1/query?query=redress_open_cases")
+                    answer = json.loads(conn.getresponse().read())
+                    conn.close()
+                    found = answer.get("data", {}).get("result")
+                except (OSError, ValueError, http.client.HTTPException):
+                    pass
+                if not found:
+                    time.sleep(0.2)
+            assert found, "Prometheus never scraped redress_open_cases"
+            assert found[0]["metric"]["queue"] == "support" and found[0]["value"][1] == "1"
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/api/v1/targets")
+            targets = json.loads(conn.getresponse().read())["data"]["activeTargets"]
+            conn.close()
+            assert targets[0]["health"] == "up", targets
+        finally:
+            prom.terminate()
+            try:
+                prom.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                prom.kill()
+                prom.wait()
+            shutil.rmtree(work, ignore_errors=True)
+
+
+# ------------------------------------------------------------- /api/events
+
+class Stream:
+    """An open GET /api/events: read its messages as dicts {id, event, data}."""
+
+    def __init__(self, d, token=None, query="", last_event_id=None, cookie=None):
+        self.conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=10)
+        headers = {}
+        if token:
+            headers["Authorization"] = "Bearer " + token
+        if cookie:
+            headers["Cookie"] = cookie
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        self.conn.request("GET", "/api/events" + query, headers=headers)
+        self.response = self.conn.getresponse()
+        self.status = self.response.status
+
+    def next(self, timeout=10):
+        """The next message (comments and retry lines skipped); None at the end of the stream."""
+        self.conn.sock.settimeout(timeout)
+        message = {}
+        while True:
+            line = self.response.readline()
+            if not line:
+                return None
+            line = line.decode().rstrip("\n")
+            if line == "":
+                if "event" in message:
+                    if "data" in message:
+                        message["data"] = json.loads(message["data"])
+                    return message
+                message = {}
+                continue
+            if line.startswith(":"):
+                continue
+            key, _, value = line.partition(": ")
+            message[key] = value
+
+    def until(self, predicate, timeout=10):
+        """Messages read until one satisfies predicate (returned with the ones before it)."""
+        seen = []
+        while True:
+            message = self.next(timeout)
+            assert message is not None, "stream ended; saw %r" % seen
+            seen.append(message)
+            if predicate(message):
+                return seen
+
+    def close(self):
+        self.conn.close()
+
+
+def test_events_stream_only_what_the_caller_may_see_once_committed():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        tokens = people(d, admin)
+        ann = Stream(d, tokens["ann"])                       # every queue she may see: support
+        leo = Stream(d, tokens["leo"], "?queue=logistics")
+        sam = Stream(d, tokens["sam"], "?queue=support,logistics")
+        assert ann.status == leo.status == sam.status == 200
+        support, logistics = two_cases(admin)
+        got = ann.until(lambda m: m["event"] == "opened")
+        assert got[-1]["data"]["case"] == support and got[-1]["data"]["queue"] == "support"
+        assert int(got[-1]["id"]) == got[-1]["data"]["id"]
+        got = leo.until(lambda m: m["event"] == "opened")
+        assert got[-1]["data"]["case"] == logistics
+        seen = sam.until(lambda m: m["data"]["case"] == logistics)
+        assert {m["data"]["case"] for m in seen} == {support, logistics}
+        # A transfer into support: ann hears of it from then on, and of nothing of it before.
+        assert admin.call("CASE.TRANSFER", logistics, "support", "mixup") == "OK"
+        got = ann.until(lambda m: m["event"] == "transferred")
+        assert got[-1]["data"]["case"] == logistics
+        assert all(m["data"]["case"] != logistics for m in got[:-1]), got
+        # Only committed changes: a case whose commit fails is never told.
+        assert admin.call("DEBUG.STORE", "FAIL-COMMITS", "1") == "OK"
+        failed = open_case(admin, subject="the screen is cracked again")
+        assert isinstance(failed, str) and failed.startswith("ERR store")
+        third = open_case(admin, subject="a third cracked screen")
+        got = ann.until(lambda m: m["event"] == "opened")
+        assert got[-1]["data"]["case"] == third
+        assert all(m["data"].get("detail", "").find("again") < 0 for m in got)
+        # A queue that is not yours, or not a queue, is refused like EVENTS.SUBSCRIBE.
+        refused = Stream(d, tokens["ann"], "?queue=logistics")
+        assert refused.status == 403 and json.loads(refused.response.read())["error"] == "NOPERM"
+        refused = Stream(d, tokens["ann"], "?queue=nowhere")
+        assert refused.status == 400
+        # A disabled agent's stream ends.
+        assert admin.call("AGENT.DISABLE", "leo") == "OK"
+        while True:                                           # what was sent before, then the end
+            message = leo.next(10)
+            if message is None:
+                break
+            assert message["data"]["queue"] == "logistics"
+        for s in (ann, sam):
+            s.close()
+
+
+def test_events_resume_from_last_event_id():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        tokens = people(d, admin)
+        support, logistics = two_cases(admin)
+        history = admin.call("CASE.HISTORY", support)
+        first_id = int(as_map(history[0])["id"])
+        # From the start of the log: what she may see, in log order, from the log.
+        ann = Stream(d, tokens["ann"], last_event_id=0)
+        got = ann.until(lambda m: m["event"] == "opened")
+        assert got[-1]["data"]["case"] == support and int(got[-1]["id"]) == first_id
+        ann.close()
+        # Resuming after the newest id: nothing old again, then what comes.
+        newest = max(int(as_map(e)["id"]) for e in admin.call("CASE.HISTORY", logistics))
+        sam = Stream(d, tokens["sam"], last_event_id=newest)
+        third = open_case(admin, subject="my parcel is late")
+        got = sam.until(lambda m: m["event"] == "opened")
+        assert [m["data"]["case"] for m in got] == [third]
+        sam.close()
+
+
+# ----------------------------------------------------------- browser sessions
+
+def login(d, token):
+    status, headers, body = d.post("/api/session", {"token": token})
+    return status, headers, body
+
+
+def test_browser_session_cookie_csrf_expiry_and_revocation():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        tokens = people(d, admin)
+        status, headers, body = login(d, tokens["sam"])
+        assert status == 200 and body["agent"] == "sam" and body["role"] == "supervisor"
+        cookie_header = headers["set-cookie"]
+        for attribute in ("HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=28800"):
+            assert attribute in cookie_header, cookie_header
+        cookie = cookie_header.split(";")[0]
+        csrf = body["csrf"]
+        # The cookie is a caller; reads need nothing more.
+        status, _, body = d.get("/api/stats", headers={"Cookie": cookie})
+        assert status == 200
+        status, _, body = d.get("/api/session", headers={"Cookie": cookie})
+        assert status == 200 and body["csrf"] == csrf
+        # A state-changing request needs the CSRF token too.
+        case = {"customer": "C-1", "subject": "the screen is cracked"}
+        status, _, body = d.post("/api/cases", case, headers={"Cookie": cookie})
+        assert status == 403 and "CSRF" in body["message"]
+        status, _, body = d.post("/api/cases", case, headers={"Cookie": cookie, "X-CSRF-Token": "0" * 64})
+        assert status == 403
+        status, _, body = d.post("/api/cases", case, headers={"Cookie": cookie, "X-CSRF-Token": csrf})
+        assert status == 201
+        # The event stream takes the cookie (EventSource sends no Authorization).
+        stream = Stream(d, cookie=cookie, last_event_id=0)
+        assert stream.status == 200 and stream.until(lambda m: m["event"] == "opened")
+        stream.close()
+        # Expiry on the daemon clock.
+        admin.call("DEBUG.CLOCK", "ADVANCE", str(28800 + 1))
+        status, _, body = d.get("/api/stats", headers={"Cookie": cookie})
+        assert status == 401 and body["error"] == "NOAUTH"
+        # A disabled agent's session ends at once.
+        status, headers, body = login(d, tokens["ann"])
+        ann_cookie = headers["set-cookie"].split(";")[0]
+        assert d.get("/api/queues", headers={"Cookie": ann_cookie})[0] == 200
+        assert admin.call("AGENT.DISABLE", "ann") == "OK"
+        assert d.get("/api/queues", headers={"Cookie": ann_cookie})[0] == 401
+        # Logging out ends it too, and clears the cookie.
+        status, headers, body = login(d, tokens["leo"])
+        leo_cookie, leo_csrf = headers["set-cookie"].split(";")[0], body["csrf"]
+        status, headers, _ = d.request("DELETE", "/api/session", headers={"Cookie": leo_cookie})
+        assert status == 403                                  # logging out changes something: CSRF
+        status, headers, _ = d.request("DELETE", "/api/session", headers={"Cookie": leo_cookie,
+                                                                           "X-CSRF-Token": leo_csrf})
+        assert status == 200 and "Max-Age=0" in headers["set-cookie"]
+        assert d.get("/api/queues", headers={"Cookie": leo_cookie})[0] == 401
+
+
+def test_failed_logins_are_throttled_per_address():
+    with HttpDaemon(rules="shipped") as d:
+        for _ in range(3):
+            status, _, body = login(d, "f" * 48)
+            assert status == 401 and body["error"] == "NOAUTH"
+        status, headers, body = login(d, d.token)
+        assert status == 429 and "retry-after" in headers
+        assert d.post("/api/session", {"nothing": 1})[0] == 429
+        d.unix_client().call("DEBUG.CLOCK", "ADVANCE", "10")
+        assert login(d, d.token)[0] == 200
+
+
+# -------------------------------------------------------------- the dashboard
+
+def test_dashboard_page_is_embedded_and_confined():
+    with HttpDaemon(rules="shipped") as d:
+        status, headers, text = d.get("/")
+        assert status == 200 and headers["content-type"].startswith("text/html")
+        assert "default-src 'none'" in headers["content-security-policy"]
+        assert headers["x-frame-options"] == "DENY"
+        assert "/app.js" in text and "http://" not in text and "https://" not in text   # nothing from a CDN
+        for asset in ("/app.js", "/app.css"):
+            status, headers, body = d.get(asset)
+            local = body.replace('"http://www.w3.org/2000/svg"', "")      # the SVG namespace is a name, not a fetch
+            assert status == 200 and "http://" not in local and "https://" not in local
+        # Only the exact asset paths exist: no path reaches a file.
+        for path in ("/app.js/../../etc/passwd", "/../etc/passwd", "/%2e%2e/app.js", "/assets/app.js", "/index.html"):
+            assert d.get(path, token=d.token)[0] in (400, 404), path
+        assert d.request("POST", "/", token=d.token)[0] == 405
+
+
+def test_dashboard_in_headless_chromium():
+    """Log in with a token, see a case opened over RESP appear live, open it, reassign it, see a breach."""
+    # The login outlives the days the clock jumps to reach a breach.
+    with HttpDaemon("--http-session-seconds", "2592000", rules="shipped") as d:
+        admin = d.client()
+        tokens = people(d, admin)
+        out = os.path.join(os.path.dirname(os.path.abspath(os.environ.get("REDRESSD", "build/redressd"))),
+                           "test-output", "test_dashboard_in_headless_chromium")
+        result = subprocess.run(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "dashboard_driver.py"),
+                                 str(d.http_port), str(d.port), d.token, tokens["sam"], out],
+                                capture_output=True, text=True, timeout=240)
+        assert result.returncode == 0, result.stdout + result.stderr
+        seen = json.loads(result.stdout.strip().splitlines()[-1])
+        assert seen["assignee"] == "ann" and seen["breached_shown"] and seen["zh"]
+        assert seen["cookie_http_only"] and not seen["token_in_storage"]
+        assert seen["console_errors"] == [], seen["console_errors"]
+        assert os.path.getsize(os.path.join(out, "dashboard.png")) > 10000
+        assert seen["load_seconds"] < 5
+
+
+# ------------------------------------------------------- operating it: systemd, install
+
+def test_systemd_notify_ready_and_watchdog():
+    """Type=notify: READY=1 once listening, WATCHDOG=1 from the loop, STOPPING=1 at the end."""
+    work = tempfile.mkdtemp(prefix="redress-notify-")
+    path = os.path.join(work, "notify")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(path)
+    listener.settimeout(20)                                  # real I/O: datagrams from the daemon
+    saved = {k: os.environ.get(k) for k in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
+    os.environ["NOTIFY_SOCKET"] = path
+    os.environ["WATCHDOG_USEC"] = "200000"
+    os.environ.pop("WATCHDOG_PID", None)
+    try:
+        d = Daemon()
+        d.start()
+        for k, v in saved.items():                           # only the daemon inherits them
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        messages = []
+        while not any("WATCHDOG=1" in m for m in messages):
+            messages.append(listener.recv(4096).decode())
+        assert "READY=1" in messages[0] and "MAINPID=%d" % d.proc.pid in messages[0], messages
+        assert "systemd watchdog" in d.log()
+        assert d.stop() == 0
+        while not any("STOPPING=1" in m for m in messages):
+            messages.append(listener.recv(4096).decode())
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        listener.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_make_install_puts_rules_config_man_page_and_the_binary_finds_them():
+    build = os.path.dirname(os.path.abspath(os.environ.get("REDRESSD", "build/redressd")))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    prefix = tempfile.mkdtemp(prefix="redress-install-")
+    data = os.path.join(prefix, "data")
+    try:
+        make = subprocess.run(["make", "--no-print-directory", "install", "PREFIX=" + prefix,
+                               "BUILD=" + os.path.relpath(build, root),
+                               "SANITIZE=" + ("1" if "sanitize" in build else "")],
+                              cwd=root, capture_output=True, text=True, timeout=600)
+        assert make.returncode == 0, make.stdout + make.stderr
+        for path in ("bin/redressd", "etc/redress/redress.conf", "share/redress/rules/20_classify.lua",
+                     "share/redress/rules/tests/classify_test.lua", "share/man/man8/redressd.8",
+                     "share/redress/examples/redressd.service", "lib/redress/plugins/orders.so"):
+            assert os.path.exists(os.path.join(prefix, path)), path
+        with open(os.path.join(prefix, "etc/redress/redress.conf")) as f:
+            config = f.read()
+        assert "rules = %s/share/redress/rules" % prefix in config
+        # Started with neither --config nor --rules, from a directory without ./rules.
+        proc = subprocess.Popen([os.path.join(prefix, "bin/redressd"), "--port", "0", "--data", data,
+                                 "--test-clock"], cwd=prefix, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        try:
+            port, lines = None, []
+            for raw in proc.stderr:
+                lines.append(raw.decode(errors="replace"))
+                m = re.search(r'msg="listening" port=(\d+)', lines[-1])
+                if m:
+                    port = int(m.group(1))
+                    break
+            assert port, "".join(lines)
+            with open(os.path.join(data, "admin.token")) as f:
+                c = Client(port, token=f.read().strip())
+            info = as_map(c.call("RULES.INFO"))
+            assert info["loaded"] in ("1", "yes", 1) and os.path.realpath(info["directory"]) == \
+                os.path.realpath(os.path.join(prefix, "share/redress/rules")), info
+            # rules_require_tests = yes in the installed config: its tests were found and passed.
+            assert as_map(c.call("CASE.GET", open_case(c, subject="the screen is cracked")))["category"] == \
+                "product_quality"
+            c.close()
+        finally:
+            proc.terminate()
+            assert proc.wait(timeout=30) == 0
+        man = subprocess.run(["man", "--warnings", "-l", os.path.join(prefix, "share/man/man8/redressd.8")],
+                             capture_output=True, text=True, timeout=60, env=dict(os.environ, MANWIDTH="80"))
+        assert man.returncode == 0 and "redressd" in man.stdout and man.stderr.strip() == "", man.stderr
+    finally:
+        shutil.rmtree(prefix, ignore_errors=True)
+
+
+# ----------------------------------------------------------------- ADMIN.BACKUP
+
+def test_admin_backup_copies_the_database_in_steps_while_serving_and_restores():
+    import sqlite3
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        ann = people(d, admin)["ann"]
+        body = "x" * 2000                                   # a few MB: the copy takes many steps
+        replies = admin.pipeline([("CASE.OPEN", "customer", "C-%d" % i, "subject", "the screen is cracked",
+                                   "body", body) for i in range(3000)])
+        assert all(isinstance(r, int) for r in replies)
+        path = admin.call("ADMIN.BACKUP", "nightly")
+        assert path == os.path.join(d.data, "backups", "nightly.db"), path
+        # It serves meanwhile: writes go on, and a second backup waits its turn.
+        more = [open_case(admin, subject="my parcel is late") for _ in range(20)]
+        busy = admin.call("ADMIN.BACKUP", "second")
+        assert busy.code == "CONFLICT" and "running" in busy, busy
+        deadline = time.monotonic() + 60                    # real I/O: steps on a real-time timer
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.path.exists(path) and not os.path.exists(path + ".part")
+        steps = re.findall(r'msg="backup written" path=\S+ steps=(\d+)', d.log())
+        assert steps and int(steps[0]) > 5, d.log()[-2000:]
+        copy = sqlite3.connect(path)
+        assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        copied = copy.execute("SELECT count(*) FROM cases").fetchone()[0]
+        copy.close()
+        # A snapshot of what was committed when it began: all 3000, maybe not the later ones.
+        assert 3000 <= copied <= 3000 + len(more)
+        assert admin.call("ADMIN.BACKUP", "nightly").code == "CONFLICT"
+        assert admin.call("ADMIN.BACKUP", "../etc").code == "INVALID"
+        assert admin.call("ADMIN.BACKUP", ".hidden").code == "INVALID"
+        c = Client(d.port)
+        assert c.call("AUTH", "ann", ann) == "OK" and c.call("ADMIN.BACKUP").code == "NOPERM"
+        assert os.stat(path).st_mode & 0o077 == 0
+        # Restore (README): the copy as redress.db of a data directory, the token file beside it.
+        restored = tempfile.mkdtemp(prefix="redress-restore-")
+        shutil.copy(path, os.path.join(restored, "redress.db"))
+        shutil.copy(os.path.join(d.data, "admin.token"), os.path.join(restored, "admin.token"))
+    try:
+        with Daemon(data=restored, rules="shipped") as r:
+            case = as_map(r.client().call("CASE.GET", "1500"))
+            assert case["customer"] == "C-1499" and case["body"] == body
+    finally:
+        shutil.rmtree(restored, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------- HTTPS
+
+def test_https_with_curl():
+    work = tempfile.mkdtemp(prefix="redress-tls-")
+    try:
+        cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
+        made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out",
+                               cert, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                              capture_output=True, timeout=60)
+        assert made.returncode == 0, made.stderr
+        with HttpDaemon("--http-tls-cert", cert, "--http-tls-key", key, rules="shipped") as d:
+            assert "tls=yes" in d.log()
+            base = "https://127.0.0.1:%d" % d.http_port
+
+            def curl(*args):
+                return subprocess.run(["curl", "-s", "--max-time", "20", "--cacert", cert] + list(args),
+                                      capture_output=True, text=True, timeout=60)
+            ok = curl("-H", "Authorization: Bearer " + d.token, base + "/api/cases")
+            assert ok.returncode == 0 and json.loads(ok.stdout) == {"cases": []}, ok
+            # The certificate is checked (no --cacert: an unknown issuer), TLS 1.2 at least, no plain HTTP.
+            unknown = subprocess.run(["curl", "-s", "--max-time", "20", base + "/healthz"], capture_output=True,
+                                     timeout=60)
+            assert unknown.returncode == 60, unknown
+            assert curl("--tls-max", "1.1", base + "/healthz").returncode != 0
+            assert curl("--tlsv1.2", "--tls-max", "1.2", base + "/healthz").stdout.strip() == '{"status":"alive"}'
+            plain = subprocess.run(["curl", "-s", "--max-time", "20", "http://127.0.0.1:%d/healthz" % d.http_port],
+                                   capture_output=True, timeout=60)
+            assert plain.returncode != 0 or b"alive" not in plain.stdout
+            # The session cookie is Secure over HTTPS.
+            login = curl("-i", "-H", "Content-Type: application/json", "-d", json.dumps({"token": d.token}),
+                         base + "/api/session")
+            assert "Secure" in [l for l in login.stdout.splitlines() if l.lower().startswith("set-cookie")][0]
+            assert d.client().call("PING") == "PONG"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_an_action_that_moves_the_case_out_of_sight_still_answers_done():
+    """A transfer or an escalation by an agent may take the case out of its queues; the action
+    is committed, so the answer is 200 (visible: false), never a 403 the disk contradicts."""
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        tokens = people(d, admin)
+        support, _ = two_cases(admin)
+        status, _, body = d.post("/api/cases/%d/transfer" % support, {"queue": "logistics"}, token=tokens["ann"])
+        assert status == 200, body
+        assert body["visible"] is False and body["case"] == {"id": support}
+        assert as_map(admin.call("CASE.GET", support))["queue"] == "logistics"
+        # and one that stays in sight answers the case as before
+        other = open_case(admin, subject="the screen is cracked", order="O-3", amount="10.00")
+        status, _, body = d.post("/api/cases/%d/escalate" % other, {"reason": "x"}, token=tokens["sam"])
+        assert status == 200 and body["case"]["id"] == other and "visible" not in body
