@@ -15,7 +15,11 @@
  * customer is told: see README.md) also carries, read from its detail,
  *   "customer":"alice@example.com","customer_id":3,"channel":"wechat",
  *   "lang":"zh-CN","text":"...","eta":1764003600,"notice_event":"received"
- * for the channel plugin or gateway that delivers it.  The JSON is built
+ * for the channel plugin or gateway that delivers it.  The receipt of a new
+ * case rides in its triaged event (notice=received notice_text=...): that
+ * event's JSON carries the same fields, and webhook.events =
+ * customer_notice selects it too (a triaged event without a receipt is then
+ * not sent).  The JSON is built
  * with libjansson.  A 2xx answer delivers it; anything
  * else (no answer, timeout, any other status) is retried, with backoff,
  * until it is delivered: events reach each URL in log order, at least once
@@ -74,7 +78,8 @@ struct webhook {
     const struct redress_host_api *api;
     struct redress_plugin *self;
     struct evdns_base *dns;
-    char events[512];
+    char events[512 + sizeof ",triaged"];
+    int triaged_for_notices;  /* triaged subscribed only for receipts (events = ...customer_notice...) */
     char token[512];
     long long queue_max, backoff_initial_ms, backoff_max_ms;
     struct target targets[TARGETS_MAX];
@@ -194,6 +199,9 @@ static json_t *json_text(const char *text, size_t len) {
     return value;
 }
 
+/* A receipt's fields in a triaged event (notice_text, ...), as a notice's. */
+static void receipt_field(void *context, const char *key, size_t key_len, const char *value, size_t value_len);
+
 /* A customer_notice's fields, as the notice's own JSON fields. */
 static void notice_field(void *context, const char *key, size_t key_len, const char *value, size_t value_len) {
     json_t *object = context;
@@ -210,6 +218,29 @@ static void notice_field(void *context, const char *key, size_t key_len, const c
     if (key_len == 6 && memcmp(key, "urgent", 6) == 0) json_object_set_new(object, "urgent", json_true());
 }
 
+static void receipt_field(void *context, const char *key, size_t key_len, const char *value, size_t value_len) {
+    if (key_len == 6 && memcmp(key, "notice", 6) == 0) {
+        if (value_len == 8 && memcmp(value, "received", 8) == 0) notice_field(context, "event", 5, value, value_len);
+    } else if (key_len > 7 && memcmp(key, "notice_", 7) == 0) {
+        notice_field(context, key + 7, key_len - 7, value, value_len);
+    }
+}
+
+/* Whether a triaged event carries a receipt (notice=received). */
+static void find_receipt(void *context, const char *key, size_t key_len, const char *value, size_t value_len) {
+    if (key_len == 6 && memcmp(key, "notice", 6) == 0 && value_len == 8 && memcmp(value, "received", 8) == 0)
+        *(int *)context = 1;
+}
+
+/* An event the configured kinds want: all of them, but a triaged event
+ * subscribed only for its receipt needs one. */
+static int wanted(const struct webhook *webhook, const struct redress_event *event) {
+    if (!webhook->triaged_for_notices || strcmp(event->kind, "triaged") != 0) return 1;
+    int receipt = 0;
+    logfmt_pairs(event->detail, event->detail_length, find_receipt, &receipt);
+    return receipt;
+}
+
 static struct evbuffer *event_json(const struct redress_event *event) {
     json_t *object = json_object();
     if (object == NULL) return NULL;
@@ -222,6 +253,8 @@ static struct evbuffer *event_json(const struct redress_event *event) {
                  json_object_set_new(object, "detail", json_text(event->detail, event->detail_length)) != 0;
     if (!failed && strcmp(event->kind, "customer_notice") == 0)
         logfmt_pairs(event->detail, event->detail_length, notice_field, object);
+    if (!failed && strcmp(event->kind, "triaged") == 0)
+        logfmt_pairs(event->detail, event->detail_length, receipt_field, object);
     /* Compact, keys in insertion order. */
     char *text = failed ? NULL : json_dumps(object, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(object);
@@ -252,6 +285,10 @@ static int enqueue(struct target *target, const struct redress_event *event) {
 static void catch_up_one(void *state, const struct redress_event *event) {
     struct target *target = state;
     if (target->refill_failed || event->id <= target->last_queued) return;
+    if (!wanted(target->webhook, event)) {
+        target->last_queued = event->id;   /* seen */
+        return;
+    }
     if (enqueue(target, event) != 0) target->refill_failed = 1;
 }
 
@@ -343,6 +380,7 @@ static void pump(struct target *target) {
 
 static void on_event(void *state, const struct redress_event *event) {
     struct webhook *webhook = state;
+    if (!wanted(webhook, event)) return;
     for (int i = 0; i < webhook->target_count; i++) {
         struct target *target = &webhook->targets[i];
         if (target->behind || event->id <= target->last_queued) continue; /* the log has it */
@@ -397,6 +435,21 @@ static void webhook_shutdown(void *state) {
     free(webhook);
 }
 
+/* Whether a comma-separated list names `kind` (spaces around names allowed). */
+static int listed(const char *list, const char *kind) {
+    size_t len = strlen(kind);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',') p++;
+        const char *end = p;
+        while (*end && *end != ',') end++;
+        const char *last = end;
+        while (last > p && last[-1] == ' ') last--;
+        if ((size_t)(last - p) == len && memcmp(p, kind, len) == 0) return 1;
+        p = end;
+    }
+    return 0;
+}
+
 static int webhook_init(const struct redress_host_api *api, struct redress_plugin *self, void **state) {
     struct webhook *webhook = calloc(1, sizeof *webhook);
     if (webhook == NULL) return -1;
@@ -405,10 +458,15 @@ static int webhook_init(const struct redress_host_api *api, struct redress_plugi
     const char *urls = api->config_get(self, "url");
     const char *events = api->config_get(self, "events");
     const char *token = api->config_get(self, "token");
-    if (!setting_fits(api, self, "events", events, sizeof webhook->events) ||
+    if (!setting_fits(api, self, "events", events, sizeof webhook->events - sizeof ",triaged") ||
         !setting_fits(api, self, "token", token, sizeof webhook->token))
         goto failed;
     snprintf(webhook->events, sizeof webhook->events, "%s", events ? events : "*");
+    if (listed(webhook->events, "customer_notice") && !listed(webhook->events, "triaged") &&
+        !listed(webhook->events, "*")) {
+        strcat(webhook->events, ",triaged");   /* room: see the field */
+        webhook->triaged_for_notices = 1;
+    }
     snprintf(webhook->token, sizeof webhook->token, "%s", token ? token : "");
     long long timeout = setting_integer(api->config_get(self, "timeout_ms"), 5000, 1, 600000);
     webhook->queue_max = setting_integer(api->config_get(self, "queue_max"), 1000, 1, 10000000);

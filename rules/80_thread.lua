@@ -4,6 +4,10 @@
 -- an email about one parcel is one conversation).  A contact without an
 -- order always opens its own case.
 
+-- The host offers the hook only the customer's open cases of the contact's
+-- order (an indexed lookup; no hook call when there is none).
+thread_match = "order"
+
 local thread_policy = {
   window = 48 * 3600,   -- seconds since the open case was opened
 }

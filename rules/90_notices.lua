@@ -4,6 +4,11 @@
 -- five go to one customer in an hour -- except urgent ones (a P1 case).
 
 customer_notice_calendar = "customer_hours"
+-- The receipt at intake is the macro `receipt` (95_macros.lua) filled in by
+-- the host: no hook call per new case.  It goes at once (the customer has
+-- just written); the hook below still says it for a case without an
+-- expected time, and for RULES.EVAL.
+customer_notice_receipt = "receipt"
 customer_notice_limit = { count = 5, seconds = 3600 }
 
 local BEIJING = 8 * 3600
@@ -14,10 +19,6 @@ local function local_time(t)
 end
 
 notice_texts = {
-  received = {
-    zh = "您好，我们已收到您的问题（工单号 %d），客服将在 %s（北京时间）前回复您。",
-    en = "Hello, we have received your request (case %d) and will reply by %s (Beijing time).",
-  },
   received_no_eta = {
     zh = "您好，我们已收到您的问题（工单号 %d），会尽快回复您。",
     en = "Hello, we have received your request (case %d) and will reply as soon as we can.",
@@ -66,13 +67,13 @@ function customer_notice(case)
   local key = case.event
   if key == "received" and not case.eta then key = "received_no_eta" end
   if key == "refund_decided" then key = "refund_" .. (case.decision or "review") end
-  local texts = notice_texts[key]
-  if not texts then return {} end
   local lang = language(case)
   local text
-  if key == "received" then
-    text = string.format(texts[lang], case.id, local_time(case.eta))
+  if key == "received" then   -- the receipt macro's text, as the host fills it in
+    text = string.gsub(macros.receipt[lang], "{(%a+)}", { case = tostring(case.id), eta = local_time(case.eta) })
   else
+    local texts = notice_texts[key]
+    if not texts then return {} end
     text = string.format(texts[lang], case.id)
   end
   return { text = text, urgent = case.priority == "P1",

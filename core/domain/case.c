@@ -584,6 +584,9 @@ int case_erase_personal(struct call *call, int64_t case_id, int64_t customer_id)
         "UPDATE events SET detail = 'erased=yes' WHERE case_id = ?1 AND kind IN ('opened', 'message', 'reply',"
         " 'note', 'joined', 'survey', 'customer_notice', 'customer_notice_deferred', 'customer_notice_held',"
         " 'waiting', 'resolved') AND ?2 = ?2 AND ?3 = ?3",
+        /* the receipt at the end of the triaged event (notices_receipt) */
+        "UPDATE events SET detail = substr(detail, 1, instr(detail, ' notice=received') - 1) || ' notice=erased'"
+        " WHERE case_id = ?1 AND kind = 'triaged' AND instr(detail, ' notice=received') > 0 AND ?2 = ?2 AND ?3 = ?3",
         "UPDATE messages SET external_id = NULL WHERE case_id = ?1 AND ?2 = ?2 AND ?3 = ?3",
         "UPDATE surveys SET comment = NULL WHERE case_id = ?1 AND ?2 = ?2 AND ?3 = ?3",
         "UPDATE deadlines SET payload = NULL WHERE case_id = ?1 AND payload IS NOT NULL AND ?2 = ?2 AND ?3 = ?3",

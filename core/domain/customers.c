@@ -100,7 +100,7 @@ int customers_resolve(struct call *call, const struct customer_identity *identit
     if (statement) sqlite3_bind_int64(statement, 1, now);
     if (call_step(call, statement) != 0) return -1;
     *id = sqlite3_last_insert_rowid(store_database());
-    return insert_identity(call, *id, identity, now) < 0 ? -1 : 0;
+    return insert_identity(call, *id, identity, now) < 0 ? -1 : 1;
 }
 
 int customers_exists(struct call *call, int64_t id) {

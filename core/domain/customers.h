@@ -36,7 +36,8 @@ int customers_parse_identity(const char *text, size_t len, struct customer_ident
 int customers_make_identity(const char *kind, const char *value, size_t len, struct customer_identity *out);
 
 /* The customer of an identity, created (with the identity) when nobody
- * has it yet; 0 with *id, or -1 with the failure in the call. */
+ * has it yet: 0 with *id (a known customer), 1 with *id (a new one), or
+ * -1 with the failure in the call. */
 int customers_resolve(struct call *call, const struct customer_identity *identity, int64_t *id);
 /* The customer of an identity: 1 with *id, 0 when nobody has it, -1 a store error. */
 int customers_find(struct call *call, const struct customer_identity *identity, int64_t *id);

@@ -1,11 +1,14 @@
 /* facts.c -- customer facts for redress.customer (see facts.h).
  *
- * Owns one read-only query over cases (index cases_by_customer), grouped by
- * currency so that amounts are never added across currencies.  Must never
+ * Owns one read-only query over cases (index cases_by_customer_id: the
+ * customer the text names as an identity, so that linked identities are one
+ * customer), grouped by currency so that amounts are never added across
+ * currencies.  Must never
  * write, and never answer "no cases" when the store failed: a failed
  * statement or step is a store error, and the rule's hook fails with it.
  */
 #include "domain/facts.h"
+#include "domain/customers.h"
 
 #include "store/store.h"
 
@@ -22,11 +25,15 @@ static int store_failed(sqlite3_stmt *statement, char *why, size_t why_size) {
 int facts_customer(const char *id, size_t len, struct rules_customer *out, char *why, size_t why_size) {
     static const char sql[] =
         "SELECT coalesce(currency, ''), count(*), sum(state NOT IN ('resolved', 'closed')), max(created_at),"
-        " sum(amount) FROM cases WHERE customer = ?1 GROUP BY 1 ORDER BY 1";
+        " sum(amount) FROM cases WHERE customer_id ="
+        " (SELECT customer_id FROM customer_identities WHERE kind = ?1 AND value = ?2) GROUP BY 1 ORDER BY 1";
     memset(out, 0, sizeof *out);
+    struct customer_identity identity;
+    if (customers_parse_identity(id, len, &identity) != 0) return 0;   /* no such customer: no cases */
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) return store_failed(NULL, why, why_size);
-    if (sqlite3_bind_text(statement, 1, id, (int)len, SQLITE_STATIC) != SQLITE_OK)
+    if (sqlite3_bind_text(statement, 1, identity.kind, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(statement, 2, identity.value, (int)identity.len, SQLITE_STATIC) != SQLITE_OK)
         return store_failed(statement, why, why_size);
     int rc;
     while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {

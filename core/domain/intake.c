@@ -245,6 +245,17 @@ static int apply_triage(struct call *call, const struct rules_triage *triage, co
     if (triage->classify_reason[0]) detail_add_string(&triaged, "reason", triage->classify_reason);
     if (triage->priority_reason[0]) detail_add_string(&triaged, "priority_reason", triage->priority_reason);
     if (triage->error[0]) detail_add_string(&triaged, "refused", triage->error);
+    /* The customer is told the case was received, and when to expect an
+     * answer: the first-response clock's due.  From the rule set's receipt
+     * macro it rides at the end of this event (no hook call, no row of its
+     * own); else the customer_notice hook decides it below.  Not for a
+     * case its auto-reply resolves (that reply is what the customer gets). */
+    int64_t eta = 0;
+    for (int i = 0; i < plan->count; i++)
+        if (plan->clock[i].kind == DEADLINE_FIRST_RESPONSE) eta = plan->clock[i].due;
+    int receipt = 0;
+    if (row->state != CASE_RESOLVED && rules_loaded() && (receipt = notices_receipt(call, row, eta, &triaged)) < 0)
+        return -1;
     if (case_event(call, row, "triaged", &triaged) != 0) return -1;
     if (log_triage(call, row->id, triage, sla, sla_call) != 0) return -1;
     if (triage->auto_reply[0]) { /* an outbound message on the case's channel */
@@ -261,13 +272,7 @@ static int apply_triage(struct call *call, const struct rules_triage *triage, co
     }
     if (!rules_loaded()) return 0;
     if (plan->count && deadlines_open_case(call, row->id, plan) != 0) return -1;
-    /* The customer is told the case was received, and when to expect an
-     * answer: the first-response clock's due (only when the set has a
-     * customer_notice hook). */
-    int64_t eta = 0;
-    for (int i = 0; i < plan->count; i++)
-        if (plan->clock[i].kind == DEADLINE_FIRST_RESPONSE) eta = plan->clock[i].due;
-    if (notices_tell(call, row, "received", eta) != 0) return -1;
+    if (!receipt && notices_tell(call, row, "received", eta) != 0) return -1;
     /* The event classify named (a legal threat, a complaint, ...) escalates at once. */
     if (triage->escalate[0] && deadlines_escalate(call, row->id, triage->escalate, "") != 0) return -1;
     return 0;
@@ -377,7 +382,8 @@ int intake_open(struct call *call, const struct intake_values *values, int64_t *
     int64_t customer_id = 0;
     if (customers_parse_identity(values->text[INTAKE_CUSTOMER], values->len[INTAKE_CUSTOMER], &identity) != 0)
         return call_fail(call, CALL_INVALID, "customer must be 1 to %d bytes", CUSTOMER_VALUE_MAX);
-    if (customers_resolve(call, &identity, &customer_id) != 0) return -1;
+    int new_customer = customers_resolve(call, &identity, &customer_id);
+    if (new_customer < 0) return -1;
 
     /* Triage: the rule set's classify and priority hooks, checked in C, or
      * the built-in defaults. */
@@ -413,7 +419,8 @@ int intake_open(struct call *call, const struct intake_values *values, int64_t *
         values->text[INTAKE_ORDER], values->len[INTAKE_ORDER],
         values->text[INTAKE_EXTERNAL_ID], values->len[INTAKE_EXTERNAL_ID],
     };
-    int joined = threading_join(call, &contact, fields, count, customer_id, id);
+    /* A customer seen for the first time has no case to join. */
+    int joined = new_customer ? 0 : threading_join(call, &contact, fields, count, customer_id, id);
     if (joined != 0) return joined < 0 ? -1 : 0;
     struct rules_triage *triage = malloc(sizeof *triage);
     if (triage == NULL) return call_fail(call, CALL_ERR, "out of memory");

@@ -1,8 +1,7 @@
 /* macros.h -- canned replies (CASE.REPLY id MACRO name).
  *
- * Owns: filling a rule set macro's placeholders from the case -- {customer},
- * {order}, {case}, {subject}, {eta} (the earliest running SLA due, local
- * time in the rule set's zone) -- and sending it as the case's reply.
+ * Owns: sending a rule set macro, filled in from the case (macro_text.h;
+ * {eta} is the earliest running SLA due), as the case's reply.
  * Never: holds macro texts (the rule set does: rules_macro), parses
  * arguments, writes a reply.
  */

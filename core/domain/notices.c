@@ -9,11 +9,17 @@
  * per-customer limit, a customer_notice_held event records what was not
  * sent.  The limit counts sent notices per customer in the shared windowed
  * counts, after the commit (memory follows the disk).
+ * The receipt at intake, when the rule set names its macro
+ * (customer_notice_receipt), is that macro filled in and carried by the
+ * case's triaged event (notice=received ...): no hook call and no row of
+ * its own, so intake costs what it did (issue 16's invariant).
  */
 #include "domain/notices.h"
 #include "domain/clocks.h"
+#include "domain/macro_text.h"
 #include "lib/clock.h"
 #include "lib/detail.h"
+#include "lib/log.h"
 #include "lib/shared.h"
 #include "rules/rules.h"
 #include "store/store.h"
@@ -141,4 +147,53 @@ int notices_tell_with(struct call *call, const struct case_row *row, const char 
         return hold(call, row, &notice, calendar, rules_business_add(calendar, now, 0));
     if (case_event(call, row, "customer_notice", &notice) != 0) return -1;
     return row->customer_id > 0 ? count_when_committed(call, row->customer_id) : 0;
+}
+
+/* The receipt, appended to the triaged event as its last fields:
+ * notice=received, then what a customer_notice says (customer,
+ * customer_id, channel, lang, eta, text), prefixed notice_.  Last, so that
+ * erasing the customer cuts the event there (case_erase_personal). */
+int notices_receipt(struct call *call, const struct case_row *row, int64_t eta, struct detail *triaged) {
+    const char *macro = rules_customer_notice_receipt();
+    /* Without an expected time (no first-response clock) the hook decides,
+     * as it does without a receipt macro. */
+    if (macro == NULL || eta <= 0) return 0;
+    char text[NOTICES_RECEIPT_MAX + 1], why[RULES_REASON_MAX + 512];
+    size_t len = 0;
+    if (macros_fill(row, macro, strlen(macro), row->lang, eta, text, sizeof text, &len, why, sizeof why) != 0) {
+        log_warn("receipt macro not used, the hook decides", "macro=%s why=\"%s\"", macro, why);
+        return 0;
+    }
+    struct detail receipt = DETAIL_INIT;
+    int counted = 1;
+    if (row->customer_id > 0) {
+        long long limit, seconds;
+        if (rules_customer_notice_limit(&limit, &seconds) == 0) {
+            char key[NOTICE_KEY_MAX];
+            limit_key(row->customer_id, key);
+            long long sent = shared_count(SHARED_RATE, key, seconds, clock_now());
+            if (sent >= limit) {
+                detail_add_string(&receipt, "notice", "held");
+                detail_add_string(&receipt, "notice_reason", "customer_notice_limit");
+                detail_add_integer(&receipt, "notice_sent", sent);
+                counted = 0;
+            }
+        }
+    }
+    /* The receipt answers the contact the customer has just made: it goes
+     * at once, whatever the customers' quiet hours. */
+    if (counted) {
+        detail_add_string(&receipt, "notice", "received");
+        detail_add_string(&receipt, "notice_customer", row->customer);
+        if (row->customer_id > 0) detail_add_integer(&receipt, "notice_customer_id", row->customer_id);
+        detail_add_string(&receipt, "notice_channel", row->channel);
+        detail_add_string(&receipt, "notice_lang", row->lang);
+        detail_add_integer(&receipt, "notice_eta", eta);
+        detail_add(&receipt, "notice_text", text, len);
+    }
+    /* Long reasons took the room: the notice is an event of its own. */
+    if (triaged->len + 1 + receipt.len >= sizeof triaged->text) return 0;
+    detail_append(triaged, &receipt);
+    if (counted && row->customer_id > 0 && count_when_committed(call, row->customer_id) != 0) return -1;
+    return 1;
 }

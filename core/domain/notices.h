@@ -17,6 +17,7 @@
 
 #include "domain/call.h"
 #include "domain/case.h"
+#include "lib/detail.h"
 
 /* The payload of a held notice (a "notify" clock) starts with this: when
  * the clock fires it becomes a customer_notice event, not a staff one. */
@@ -29,5 +30,13 @@ int notices_tell(struct call *call, const struct case_row *row, const char *even
 /* The same with one more field for the hook (a refund's `decision`). */
 int notices_tell_with(struct call *call, const struct case_row *row, const char *event, int64_t eta,
                       const char *name, const char *value);
+
+/* The receipt at intake from the rule set's customer_notice_receipt macro,
+ * appended as the last fields of the triaged event's detail
+ * (notice=received notice_text=...; or notice=held past the per-customer
+ * limit): 1 when it did, 0 when the caller should ask the hook instead (no
+ * such macro, no eta, no room), -1 with the failure in the call. */
+#define NOTICES_RECEIPT_MAX 1024   /* a receipt's text in the triaged event */
+int notices_receipt(struct call *call, const struct case_row *row, int64_t eta, struct detail *triaged);
 
 #endif

@@ -7,6 +7,7 @@
  * running rule set.
  */
 #include "domain/replay.h"
+#include "domain/customers.h"
 #include "domain/decisions.h"
 #include "domain/intake.h"
 #include "lib/clock.h"
@@ -169,15 +170,19 @@ static int job_customer(const char *id, size_t len, int64_t as_of, struct rules_
                         size_t why_size) {
     static const char sql[] =
         "SELECT currency, count(*), sum(resolved_at IS NULL OR resolved_at >= ?2), max(created_at),"
-        " sum(amount), count(amount) FROM cases WHERE customer = ?1"
+        " sum(amount), count(amount) FROM cases WHERE customer_id ="
+        " (SELECT customer_id FROM customer_identities WHERE kind = ?1 AND value = ?4)"
         " AND (id <= ?3 OR created_at < ?2) GROUP BY currency";
     memset(out, 0, sizeof *out);
+    struct customer_identity identity;
+    if (customers_parse_identity(id, len, &identity) != 0) return 0;   /* no such customer: no cases */
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) {
         snprintf(why, why_size, "%s", store_error());
         return -1;
     }
-    sqlite3_bind_text(statement, 1, id, (int)len, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 1, identity.kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 4, identity.value, (int)identity.len, SQLITE_STATIC);
     sqlite3_bind_int64(statement, 2, as_of);
     sqlite3_bind_int64(statement, 3, visible_id);
     int rc, currencies = 0;

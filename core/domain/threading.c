@@ -41,12 +41,23 @@ static void copy_text(sqlite3_stmt *statement, int column, char *out, size_t siz
 /* The customer's open cases, newest first: how many (0..MAX), or -1.  A
  * walk down the index cases_by_customer_id that stops at the MAX-th open
  * case or after THREAD_SCAN_MAX cases (no sort, no temporary table). */
-static int open_cases(struct call *call, int64_t customer_id, struct candidate *out) {
+static int open_cases(struct call *call, int64_t customer_id, const struct thread_contact *contact,
+                      struct candidate *out) {
     static const char sql[] =
         "SELECT id, state, coalesce(order_id, ''), channel, created_at FROM cases"
         " WHERE customer_id = ?1 ORDER BY id DESC";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, customer_id);
+    /* thread_match = "order": only the customer's cases of the contact's
+     * order, down the index cases_by_order (and none without an order). */
+    static const char by_order_sql[] =
+        "SELECT id, state, coalesce(order_id, ''), channel, created_at FROM cases"
+        " WHERE order_id = ?2 AND customer_id = ?1 ORDER BY id DESC";
+    int by_order = rules_thread_match_order();
+    if (by_order && contact->order == NULL) return 0;
+    sqlite3_stmt *statement = store_statement(by_order ? by_order_sql : sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, customer_id);
+        if (by_order) sqlite3_bind_text(statement, 2, contact->order, (int)contact->order_len, SQLITE_STATIC);
+    }
     int count = 0, scanned = 0, found;
     while ((found = call_row(call, statement)) > 0) {
         const char *state = (const char *)sqlite3_column_text(statement, 1);
@@ -107,7 +118,7 @@ int threading_join(struct call *call, const struct thread_contact *contact, cons
     if (!rules_has_hook(HOOK_THREAD) || customer_id <= 0) return 0;
     struct candidate *candidates = malloc(THREAD_CANDIDATES_MAX * sizeof *candidates);
     if (candidates == NULL) return call_fail(call, CALL_ERR, "out of memory");
-    int found = open_cases(call, customer_id, candidates);
+    int found = open_cases(call, customer_id, contact, candidates);
     if (found <= 0) {
         free(candidates);
         return found;

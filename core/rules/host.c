@@ -436,6 +436,12 @@ const char *rules_customer_notice_calendar(void) {
     return current && current->customer_notice_calendar[0] ? current->customer_notice_calendar : NULL;
 }
 
+int rules_thread_match_order(void) { return current && current->thread_match_order; }
+
+const char *rules_customer_notice_receipt(void) {
+    return current && current->customer_notice_receipt[0] ? current->customer_notice_receipt : NULL;
+}
+
 int rules_customer_notice_limit(long long *count, long long *seconds) {
     if (current == NULL || current->notice_limit_count <= 0) return -1;
     *count = current->notice_limit_count;

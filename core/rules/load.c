@@ -499,6 +499,39 @@ static int read_automation_timers(struct rule_set *set, char *error, size_t erro
         }
     }
     lua_pop(state, 1);
+    /* customer_notice_receipt = "macro" (optional): the receipt at intake
+     * is that macro filled in, not a customer_notice hook call -- intake
+     * stays as cheap as it was (see notices_receipt). */
+    int receipt_type = sandbox_get_global(set->sandbox, "customer_notice_receipt");
+    if (receipt_type == LUA_TSTRING) {
+        int top = lua_gettop(state) - 1;
+        size_t len = 0;
+        const char *name = lua_tolstring(state, -1, &len);
+        int known = len <= RULES_NAME_MAX && sandbox_get_global(set->sandbox, "macros") == LUA_TTABLE &&
+                    lua_getfield(state, -1, name) == LUA_TTABLE;
+        if (known) snprintf(set->customer_notice_receipt, sizeof set->customer_notice_receipt, "%s", name);
+        else snprintf(error, error_size, "%s: customer_notice_receipt '%.64s' is not one of the rule set's macros",
+                      set->directory, name);
+        lua_settop(state, top);
+        if (!known) return -1;
+    } else {
+        lua_pop(state, 1);
+        if (receipt_type != LUA_TNIL) {
+            snprintf(error, error_size, "%s: customer_notice_receipt must be a macro name", set->directory);
+            return -1;
+        }
+    }
+    /* thread_match = "order" (optional): which open cases the thread hook
+     * is offered -- the host looks them up on that field's index. */
+    int match_type = sandbox_get_global(set->sandbox, "thread_match");
+    int match_ok = match_type == LUA_TNIL || (match_type == LUA_TSTRING && strcmp(lua_tostring(state, -1), "order") == 0);
+    set->thread_match_order = match_type == LUA_TSTRING && match_ok;
+    lua_pop(state, 1);
+    if (!match_ok) {
+        snprintf(error, error_size, "%s: thread_match must be \"order\" (the one field offered cases are looked up by)",
+                 set->directory);
+        return -1;
+    }
     int type = sandbox_get_global(set->sandbox, "automation_timers");
     if (type == LUA_TNIL) {
         lua_pop(state, 1);

@@ -217,6 +217,13 @@ const char *rules_customer_notice_calendar(void);
 /* The per-customer limit (`customer_notice_limit = { count = n, seconds = s }`):
  * 0 with both, -1 when the set names none. */
 int rules_customer_notice_limit(long long *count, long long *seconds);
+/* The macro the receipt notice at intake is filled from
+ * (customer_notice_receipt), or NULL: the customer_notice hook decides it. */
+const char *rules_customer_notice_receipt(void);
+/* 1 when the rule set says thread_match = "order": the thread hook is
+ * offered only the customer's open cases of the contact's order (and is
+ * not called when there is none). */
+int rules_thread_match_order(void);
 
 /* 1 if the running set defines `hook` (callers skip the facts it would need). */
 int rules_has_hook(enum rules_hook hook);

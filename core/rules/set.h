@@ -76,6 +76,8 @@ struct rule_set {
     long long reopen_window;                       /* seconds; -1 = the set names none */
     char customer_notice_calendar[RULES_NAME_MAX + 1];    /* "" = notices at any hour */
     long long notice_limit_count, notice_limit_seconds;   /* 0 = no per-customer limit */
+    char customer_notice_receipt[RULES_NAME_MAX + 1];     /* the receipt's macro; "" = the hook says */
+    int thread_match_order;   /* thread_match = "order": the thread hook is offered the order's cases only */
 };
 
 /* 1 if name is one of the count names of list. */

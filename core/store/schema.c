@@ -269,6 +269,10 @@ const char *const store_migrations[] = {
     "DROP TABLE migrate14;"
     "DROP TABLE migrate14_customers;"
     "CREATE INDEX cases_by_customer_id ON cases(customer_id, id);"
+    /* The customer's cases are found by customer_id from now on (CASE.LIST
+     * CUSTOMER, redress.customer, threading): the index on the text goes,
+     * so that a new case still writes as many index entries as before. */
+    "DROP INDEX IF EXISTS cases_by_customer;"
     "CREATE TABLE messages("
     "  event_id INTEGER PRIMARY KEY REFERENCES events(id),"
     "  case_id INTEGER NOT NULL REFERENCES cases(id),"
@@ -333,8 +337,11 @@ const char *const store_migrations[] = {
      * wait and resume reads: a case that talks long (a customer's hundredth
      * message) reads its few live clocks, not every clock it ever had.
      * Running and paused clocks never have ended_at; the queries on them
-     * say so, so that the planner takes this index. */
-    "CREATE INDEX IF NOT EXISTS deadlines_live_by_case ON deadlines(case_id) WHERE ended_at IS NULL;"
+     * say so (ended_at IS NULL, the index's second column).  It replaces
+     * deadlines_by_case (case_id alone): one index per clock row, as
+     * before, so that a new case's clocks cost intake what they did. */
+    "CREATE INDEX IF NOT EXISTS deadlines_by_case_live ON deadlines(case_id, ended_at);"
+    "DROP INDEX IF EXISTS deadlines_by_case;"
     "CREATE TABLE IF NOT EXISTS survey_tokens_used("
     "  nonce TEXT PRIMARY KEY,"
     "  case_id INTEGER NOT NULL REFERENCES cases(id),"

@@ -471,6 +471,30 @@ def test_stats_csat_per_queue_agent_and_overall_match_an_independent_count():
             assert isinstance(r, RespError) and r.code == "INVALID", (args, r)
 
 
+def hook_calls(c, hook):
+    return int(as_map(c.call("RULES.INFO"))[hook].split()[0].split("=")[1])
+
+
+def test_intake_calls_no_thread_or_notice_hook_unless_a_case_could_be_joined():
+    """Intake's cost (issue 16): a new customer, or a contact whose order no open case of the
+    customer has, opens its case without a thread hook call (thread_match = "order": an indexed
+    lookup first); the receipt is the rule set's macro filled in, not a customer_notice call."""
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", DAYTIME)
+        first = open_case(c, customer="C-1", subject="parcel late", order="O-1")
+        assert hook_calls(c, "thread") == 0 and hook_calls(c, "customer_notice") == 0
+        assert len(told(c, first)) == 1
+        other = open_case(c, customer="C-1", subject="another parcel", order="O-2")
+        assert other != first and hook_calls(c, "thread") == 0
+        no_order = open_case(c, customer="C-1", subject="a question")
+        assert no_order not in (first, other) and hook_calls(c, "thread") == 0
+        # The same order: offered, and joined.
+        again = open_case(c, customer="C-1", subject="still late", order="O-1", channel="wechat")
+        assert again == first and hook_calls(c, "thread") == 1
+        assert hook_calls(c, "customer_notice") == 0
+
+
 # ------------------------------------------------------------ telling the customer
 
 DAYTIME = T0 - 12 * 3600      # 2026-09-21 10:13 in Beijing (a Monday)
@@ -480,27 +504,43 @@ def notices(c, cid, kind="customer_notice"):
     return [e for e in history(c, cid) if e["kind"] == kind]
 
 
+def told(c, cid):
+    """What the customer was told, in order, each as a customer_notice's detail: the receipt at the
+    end of the triaged event (notice=received notice_customer=... : the same fields, prefixed), then
+    the customer_notice events."""
+    out = []
+    for e in history(c, cid):
+        if e["kind"] == "triaged" and " notice=received" in e["detail"]:
+            receipt = e["detail"][e["detail"].index(" notice=received") + 1:]
+            out.append(receipt.replace("notice=received", "event=received", 1).replace(" notice_", " "))
+        elif e["kind"] == "customer_notice":
+            out.append(e["detail"])
+    return out
+
+
 def test_the_customer_is_told_with_the_expected_time_in_their_language():
     with Daemon(rules="shipped") as d:
         c = d.client()
         c.call("DEBUG.CLOCK", "SET", DAYTIME)
         cid = open_case(c, customer="bob@example.com", subject="parcel not arrived", channel="email", lang="en")
-        told = notices(c, cid)
-        assert len(told) == 1
+        # The receipt rides in the triaged event: intake writes no row for it.
+        assert [e["kind"] for e in history(c, cid)] == ["opened", "triaged"]
+        receipts = told(c, cid)
+        assert len(receipts) == 1
         first_response = as_map(c.call("CASE.GET", cid))["deadline:first_response"]
         due = int(first_response.split("due_at=")[1].split()[0])
-        detail = told[0]["detail"]
+        detail = receipts[0]
         assert "event=received" in detail and "customer=bob@example.com" in detail and "channel=email" in detail
         assert "lang=en" in detail and "eta=%d" % due in detail
         assert "will reply by %s (Beijing time)" % time.strftime("%Y-%m-%d %H:%M", time.gmtime(due + 8 * 3600)) \
             in detail
         zh = open_case(c, customer="C-2", subject="快递一直没到", channel="wechat")
-        assert "您好，我们已收到您的问题（工单号 %d）" % zh in notices(c, zh)[0]["detail"]
-        assert "channel=wechat" in notices(c, zh)[0]["detail"]
+        assert "您好，我们已收到您的问题（工单号 %d）" % zh in told(c, zh)[0]
+        assert "channel=wechat" in told(c, zh)[0]
         # Waiting on them, and the resolution, are told too.
         c.call("CASE.WAIT", cid, "CUSTOMER", "need the tracking number")
         c.call("CASE.RESOLVE", cid, "delivered")
-        events = [e["detail"].split("event=")[1].split()[0] for e in notices(c, cid)]
+        events = [t.split("event=")[1].split()[0] for t in told(c, cid)]
         assert events == ["received", "waiting", "resolved"]
 
 
@@ -509,25 +549,30 @@ def test_quiet_hours_hold_notices_until_morning_except_urgent_ones_and_the_rate_
         c = d.client()
         c.call("DEBUG.CLOCK", "SET", T0)                    # 22:13 in Beijing: the customers' quiet hours
         night = open_case(c, customer="C-1", subject="wrong colour sent", order="O-1")
+        # The receipt answers what the customer has just written: it goes at once, even at night.
+        assert len(told(c, night)) == 1 and "event=received" in told(c, night)[0]
+        # Anything else waits for the morning.
+        c.call("CASE.WAIT", night, "CUSTOMER", "which colour did you order?")
         assert notices(c, night) == []
         held = notices(c, night, "customer_notice_deferred")
         morning = T0 + 9 * 3600 + 46 * 60 + 40              # 08:00:00 in Beijing
-        assert len(held) == 1 and "until=%d" % morning in held[0]["detail"]
+        assert len(held) == 1 and "until=%d" % morning in held[0]["detail"] and "event=waiting" in held[0]["detail"]
         urgent = open_case(c, customer="C-2", subject="充电器冒烟起火了 charger caught fire", order="O-2")
         assert as_map(c.call("CASE.GET", urgent))["priority"] == "P1"
+        c.call("CASE.WAIT", urgent, "CUSTOMER", "is anyone hurt?")
         assert len(notices(c, urgent)) == 1 and "urgent=yes" in notices(c, urgent)[0]["detail"]
         c.call("DEBUG.CLOCK", "SET", morning + 1)
         sent = notices(c, night)
-        assert len(sent) == 1 and "event=received" in sent[0]["detail"] and sent[0]["at"] == str(morning + 1)
-        # At most five notices to one customer in an hour: the sixth is held, and says why.
+        assert len(sent) == 1 and "event=waiting" in sent[0]["detail"] and sent[0]["at"] == str(morning + 1)
+        # At most five notices to one customer in an hour: the sixth receipt is held, and says why.
         for i in range(6):
             cid = open_case(c, customer="C-9", subject="question %d" % i, order="O-9%d" % i)
-        assert notices(c, cid) == []
-        held = notices(c, cid, "customer_notice_held")
-        assert len(held) == 1 and "reason=customer_notice_limit" in held[0]["detail"] and "sent=5" in held[0]["detail"]
+        assert told(c, cid) == []
+        triaged = [e for e in history(c, cid) if e["kind"] == "triaged"][0]["detail"]
+        assert "notice=held notice_reason=customer_notice_limit notice_sent=5" in triaged
         c.call("DEBUG.CLOCK", "ADVANCE", 3601)
         later = open_case(c, customer="C-9", subject="another question", order="O-99")
-        assert len(notices(c, later)) == 1
+        assert len(told(c, later)) == 1
 
 
 def test_a_rule_set_without_the_hook_tells_nothing():
@@ -548,10 +593,17 @@ def test_the_webhook_carries_notices_with_the_customer_and_channel_as_json():
         cid = open_case(c, customer="wechat:wx-7", subject="屏幕有划痕 \"scratched\"", channel="wechat", lang="zh-CN")
         wait_for(lambda: len(hook.accepted()) == 1, what="the notice")
         body = hook.accepted()[0]["body"]
-        assert body["kind"] == "customer_notice" and body["case"] == cid and body["notice_event"] == "received"
+        # The receipt is the triaged event's, with the notice's fields; a triaged event without
+        # one is not sent (only customer_notice is asked for).
+        assert body["kind"] == "triaged" and body["case"] == cid and body["notice_event"] == "received"
         assert body["customer"] == "wechat:wx-7" and body["channel"] == "wechat" and body["lang"] == "zh-CN"
         assert body["text"].startswith("您好，我们已收到您的问题") and isinstance(body["eta"], int)
-        assert isinstance(body["customer_id"], int) and body["detail"].startswith("event=received")
+        assert isinstance(body["customer_id"], int) and " notice=received " in body["detail"]
+        c.call("CASE.WAIT", cid, "CUSTOMER", "photo please")
+        wait_for(lambda: len(hook.accepted()) == 2, what="the waiting notice")
+        body = hook.accepted()[1]["body"]
+        assert body["kind"] == "customer_notice" and body["notice_event"] == "waiting"
+        assert body["detail"].startswith("event=waiting")
 
 
 # --------------------------------------------------------------- readable for people
