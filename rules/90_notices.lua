@@ -39,6 +39,10 @@ notice_texts = {
     zh = "您的退款（工单号 %d）已批准，将原路退回。",
     en = "Your refund (case %d) has been approved and will be paid back the way you paid.",
   },
+  refund_paid = {   -- %s: the amount as the host writes it ("199.00 CNY")
+    zh = "您的退款 %s（工单号 %d）已退回原支付账户，请注意查收。",
+    en = "Your refund of %s (case %d) has been paid back the way you paid.",
+  },
   refund_review = {
     zh = "您的退款申请（工单号 %d）正在审核中，我们会尽快告诉您结果。",
     en = "Your refund request (case %d) is being reviewed; we will tell you the outcome soon.",
@@ -74,7 +78,11 @@ function customer_notice(case)
   else
     local texts = notice_texts[key]
     if not texts then return {} end
-    text = string.format(texts[lang], case.id)
+    if key == "refund_paid" then
+      text = string.format(texts[lang], case.amount or "", case.id)
+    else
+      text = string.format(texts[lang], case.id)
+    end
   end
   return { text = text, urgent = case.priority == "P1",
            reason = case.event .. " (" .. lang .. ")" }

@@ -66,6 +66,28 @@ static int add_event(struct call *call, int64_t case_id, const char *kind, const
     return events_append(call, case_id, kind, detail->text, detail->len);
 }
 
+/* An amount as people read it in reasons and errors: "199.00 CNY" (the
+ * currency's digits), the same way CASE.GET shows money. */
+#define MONEY_TEXT_MAX 48
+static const char *money_text(long long minor_units, const char *currency, char out[MONEY_TEXT_MAX]) {
+    int digits = money_currency_digits(currency, strlen(currency));
+    char number[32];
+    if (money_format(minor_units, digits < 0 ? 2 : digits, number, sizeof number) < 0)
+        snprintf(number, sizeof number, "%lld", minor_units);
+    snprintf(out, MONEY_TEXT_MAX, "%s %s", number, currency);
+    return out;
+}
+
+/* The customer is told what became of their refund (the customer_notice
+ * hook, `event` with `name` = `value`): only when the rule set has the hook,
+ * so that nothing is read otherwise. */
+static int tell_customer(struct call *call, int64_t case_id, const char *event, const char *name, const char *value) {
+    if (!rules_has_hook(HOOK_CUSTOMER_NOTICE)) return 0;
+    struct case_row row;
+    if (case_load(call, case_id, 0, &row) != 0) return -1;
+    return notices_tell_with(call, &row, event, 0, name, value);
+}
+
 /* The row of refund_columns at the statement's current row; -1 (ERR) when
  * its state is not one of the table's. */
 static int read_row(struct call *call, sqlite3_stmt *statement, struct refund_row *row) {
@@ -363,11 +385,13 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
                                                                  : REFUND_REVIEW;
     if (decision.cap >= 0 && amount > decision.cap) {
         state = REFUND_REJECTED;
-        snprintf(why_text, sizeof why_text, "over the rules' cap (%lld)", decision.cap);
+        char cap_text[MONEY_TEXT_MAX];
+        snprintf(why_text, sizeof why_text, "over the rules' cap (%s)", money_text(decision.cap, currency, cap_text));
     } else if (amount > paid - committed) {
         state = REFUND_REJECTED;
-        snprintf(why_text, sizeof why_text, "more than what remains refundable on order %s (%lld of %lld)", order,
-                 paid - committed, paid);
+        char left_text[MONEY_TEXT_MAX], paid_text[MONEY_TEXT_MAX];
+        snprintf(why_text, sizeof why_text, "more than what remains refundable on order %s (%s of %s)", order,
+                 money_text(paid - committed, currency, left_text), money_text(paid, currency, paid_text));
     }
     if (!refund_can_move(REFUND_REQUESTED, state))
         return call_fail(call, CALL_ERR, "a request cannot become %s", refund_state_name(state));
@@ -438,9 +462,10 @@ static int check_room(struct call *call, long long id, const struct refund_facts
                          facts->order, fact.currency);
     long long paid = fact.paid, committed;
     if (committed_sum(call, facts->order, facts, &committed) != 0) return -1;
+    char left_text[MONEY_TEXT_MAX];
     if (facts->amount > paid - committed)
-        return call_fail(call, CALL_CONFLICT, "refund %lld is more than what remains refundable on order %s (%lld)", id,
-                         facts->order, paid - committed);
+        return call_fail(call, CALL_CONFLICT, "refund %lld is more than what remains refundable on order %s (%s)", id,
+                         facts->order, money_text(paid - committed, facts->currency, left_text));
     return orders_record(call, facts->order, strlen(facts->order), &fact);
 }
 
@@ -462,8 +487,11 @@ int refunds_approve(struct call *call, int64_t id, const char *note) {
     if (role != ROLE_ADMIN && role != needed)
         return call_fail(call, CALL_NOPERM, "refund %lld is for a %s to approve", (long long)id, facts.review_role);
     long long limit = role == ROLE_SUPERVISOR ? supervisor_limit : role == ROLE_FINANCE ? finance_limit : -1;
-    if (limit >= 0 && facts.amount > limit)
-        return call_fail(call, CALL_NOPERM, "refund %lld is over your role's approval limit (%lld)", (long long)id, limit);
+    if (limit >= 0 && facts.amount > limit) {
+        char limit_text[MONEY_TEXT_MAX];
+        return call_fail(call, CALL_NOPERM, "refund %lld is over your role's approval limit (%s)", (long long)id,
+                         money_text(limit, facts.currency, limit_text));
+    }
     if (strcmp(facts.requested_by, call->actor) == 0)
         return call_fail(call, CALL_NOPERM, "nobody approves a refund they requested");
     if (check_room(call, id, &facts) != 0) return -1;
@@ -473,7 +501,9 @@ int refunds_approve(struct call *call, int64_t id, const char *note) {
     detail_add_integer(&detail, "refund", id);
     detail_add_string(&detail, "decision", refund_state_name(REFUND_APPROVED));
     detail_add(&detail, "by", call->actor, shown(call->actor, ACTOR_SHOWN));
-    if (add_event(call, facts.case_id, "refund_decided", &detail) != 0) return -1;
+    if (add_event(call, facts.case_id, "refund_decided", &detail) != 0 ||
+        tell_customer(call, facts.case_id, "refund_decided", "decision", refund_state_name(REFUND_APPROVED)) != 0)
+        return -1;
     return executor->start(call, id, facts.case_id);
 }
 
@@ -489,7 +519,8 @@ int refunds_reject(struct call *call, int64_t id, const char *reason, size_t rea
     detail_add_string(&detail, "decision", refund_state_name(REFUND_REJECTED));
     detail_add(&detail, "by", call->actor, shown(call->actor, ACTOR_SHOWN));
     detail_add(&detail, "reason", reason, reason_len);
-    return add_event(call, facts.case_id, "refund_decided", &detail);
+    if (add_event(call, facts.case_id, "refund_decided", &detail) != 0) return -1;
+    return tell_customer(call, facts.case_id, "refund_decided", "decision", refund_state_name(REFUND_REJECTED));
 }
 
 int refunds_settle(struct call *call, long long id, int ok, const char *reference, size_t reference_length,
@@ -511,7 +542,12 @@ int refunds_settle(struct call *call, long long id, int ok, const char *referenc
     detail_add_integer(&detail, "refund", id);
     detail_add_string(&detail, "state", refund_state_name(outcome));
     if (message && *message) detail_add(&detail, "why", message, shown(message, SETTLE_WHY_SHOWN));
-    return add_event(call, facts.case_id, ok ? "refund_paid" : "refund_failed", &detail);
+    if (add_event(call, facts.case_id, ok ? "refund_paid" : "refund_failed", &detail) != 0) return -1;
+    /* Paid: the customer is told, with the amount as they read it. */
+    char amount_text[MONEY_TEXT_MAX];
+    return ok ? tell_customer(call, facts.case_id, "refund_paid", "amount", money_text(facts.amount, facts.currency,
+                                                                                          amount_text))
+              : 0;
 }
 
 int refunds_settle_reported(struct call *call, int64_t id, int ok, const char *reference, size_t reference_length) {

@@ -23,6 +23,13 @@ function test_refund_decisions_and_the_survey()
   expect(decide("customer_notice", { event = "survey", id = 3 }).text, "请为本次服务（工单号 3）打分，1 到 5 分，感谢您的反馈！", "survey")
 end
 
+function test_a_paid_refund_says_the_amount_as_the_host_wrote_it()
+  expect(decide("customer_notice", { event = "refund_paid", amount = "199.00 CNY", id = 3 }).text,
+         "您的退款 199.00 CNY（工单号 3）已退回原支付账户，请注意查收。", "zh")
+  expect(decide("customer_notice", { event = "refund_paid", amount = "12.50 CNY", id = 3, lang = "en" }).text,
+         "Your refund of 12.50 CNY (case 3) has been paid back the way you paid.", "en")
+end
+
 function test_a_p1_case_is_told_at_once_and_other_events_say_nothing()
   expect(decide("customer_notice", { event = "escalated", id = 9, priority = "P1" }).urgent, "true", "urgent")
   expect(decide("customer_notice", { event = "assigned", id = 9 }).text, nil, "no notice")

@@ -575,6 +575,30 @@ def test_quiet_hours_hold_notices_until_morning_except_urgent_ones_and_the_rate_
         assert len(told(c, later)) == 1
 
 
+def test_refunds_decided_by_people_and_paid_are_told_with_decimal_amounts():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", DAYTIME)
+        cid = open_case(c, customer="C-5", subject="想退货", order="O-5", amount="199.00",
+                        delivered_at=str(DAYTIME - 2 * DAY))
+        small = as_map(c.call("REFUND.REQUEST", cid, "40.00", "return_refund", "REASON", "不喜欢"))
+        assert small["state"] == "executing"
+        assert as_map(c.call("REFUND.SETTLE", small["id"], "ok", "PAY-1"))["state"] == "succeeded"
+        paid = [t for t in told(c, cid) if "event=refund_paid" in t]
+        assert len(paid) == 1 and "40.00 CNY" in paid[0] and "4000" not in paid[0], paid
+        big = as_map(c.call("REFUND.REQUEST", cid, "150.00", "refund_only", "REASON", "坏了"))
+        assert big["state"] == "review"
+        # What remains refundable is said in money, not in minor units (the one in review is not
+        # committed yet).
+        over = as_map(c.call("REFUND.REQUEST", cid, "159.01", "refund_only"))
+        assert over["state"] == "rejected" and "(159.00 CNY of 199.00 CNY)" in over["decision_reason"], over
+        before = len(told(c, cid))
+        c.call("DEBUG.CLOCK", "ADVANCE", 3601)       # five notices this hour: the limit's
+        c.call("REFUND.REJECT", big["id"], "photos do not show damage")
+        after = told(c, cid)
+        assert len(after) == before + 1 and "decision=rejected" not in after[-1] and "未通过" in after[-1], after
+
+
 def test_a_rule_set_without_the_hook_tells_nothing():
     with Daemon() as d:
         c = d.client()

@@ -72,7 +72,7 @@ def test_a_case_on_an_order_another_case_recorded_shares_its_ceiling():
         assert r1["state"] == r2["state"] == "review" and r2["order"] == "O-2" and r2["currency"] == "CNY"
         assert as_map(sup.call("REFUND.APPROVE", r2["id"]))["state"] == "executing"
         r = sup.call("REFUND.APPROVE", r1["id"])
-        assert r.code == "CONFLICT" and "remains refundable on order O-2 (2000)" in r, r
+        assert r.code == "CONFLICT" and "remains refundable on order O-2 (20.00 CNY)" in r, r
         # an exchange counts as much as a refund
         x = as_map(admin.call("REFUND.REQUEST", a, "20.01", "exchange"))
         assert x["state"] == "rejected" and "remains refundable" in x["decision_reason"], x
@@ -114,7 +114,7 @@ def test_retry_and_settle_across_cases_never_exceed_the_order():
         rb = as_map(admin.call("REFUND.REQUEST", b, "30.00", "refund_only"))
         assert as_map(sup.call("REFUND.APPROVE", rb["id"]))["state"] == "executing"           # b takes it
         r = admin.call("REFUND.RETRY", ra["id"])
-        assert r.code == "CONFLICT" and "remains refundable on order O-4 (0)" in r, r
+        assert r.code == "CONFLICT" and "remains refundable on order O-4 (0.00 CNY)" in r, r
         assert as_map(admin.call("REFUND.SETTLE", rb["id"], "ok"))["state"] == "succeeded"
         assert admin.call("REFUND.RETRY", ra["id"]).code == "CONFLICT"                        # paid: still none
         over = as_map(admin.call("REFUND.REQUEST", a, "0.01", "refund_only"))
@@ -197,7 +197,7 @@ def test_the_orders_plugin_is_the_authority_on_what_an_order_was_paid():
                 f.write("order_id,paid_amount,currency\nO-1,120.00,CNY\n")
             assert admin.call("ORDERS.RELOAD") == 1
             r = as_map(admin.call("REFUND.REQUEST", a, "0.01", "refund_only"))
-            assert r["state"] == "rejected" and "remains refundable on order O-1 (-3000 of 12000)" in r["decision_reason"], r
+            assert r["state"] == "rejected" and "remains refundable on order O-1 (-30.00 CNY of 120.00 CNY)" in r["decision_reason"], r
             assert order_row(d, "O-1") == (12000, "CNY", "orders", None)
             assert committed(d, "O-1") == 15000                         # paid before the correction
             # without the plugin, what it last said stands
@@ -240,7 +240,7 @@ def test_an_order_source_that_fails_or_talks_nonsense_is_not_believed():
         # once it answers, its word overrides the case's
         admin.call("ORDER_BOOK.SET", "B-1", "10000", "CNY")
         r = as_map(admin.call("REFUND.REQUEST", case, "100.01", "refund_only"))
-        assert r["state"] == "rejected" and "(10000 of 10000)" in r["decision_reason"], r
+        assert r["state"] == "rejected" and "(100.00 CNY of 100.00 CNY)" in r["decision_reason"], r
         assert order_row(d, "B-1") == (10000, "CNY", "order_book", None)
         # it may change its word between request and approval: the approval asks again
         r = as_map(admin.call("REFUND.REQUEST", case, "80.00", "refund_only"))
@@ -255,7 +255,7 @@ def test_an_order_source_that_fails_or_talks_nonsense_is_not_believed():
         # an order the source does not know is the recorded one's, or nobody's
         admin.call("ORDER_BOOK.FORGET", "B-1")
         r = as_map(admin.call("REFUND.REQUEST", case, "20.01", "refund_only"))
-        assert r["state"] == "rejected" and "(2000 of 10000)" in r["decision_reason"], r
+        assert r["state"] == "rejected" and "(20.00 CNY of 100.00 CNY)" in r["decision_reason"], r
         bare = open_case(admin, order="B-2")
         r = admin.call("REFUND.REQUEST", bare, "1.00", "refund_only")
         assert r.code == "INVALID" and "nobody recorded what order B-2 was paid" in r, r
@@ -315,7 +315,7 @@ def test_migration_keeps_each_orders_first_amount_and_names_the_cases_that_disag
         assert log.count("disagrees with its order's first amount") == 2, log
         c = d.client()
         r = as_map(c.call("REFUND.REQUEST", big, "150.00", "refund_only"))
-        assert r["state"] == "rejected" and "remains refundable on order O-7 (10000 of 10000)" in r["decision_reason"]
+        assert r["state"] == "rejected" and "remains refundable on order O-7 (100.00 CNY of 100.00 CNY)" in r["decision_reason"]
         r = as_map(c.call("REFUND.REQUEST", dollars, "100.00", "refund_only"))
         assert r["currency"] == "CNY" and r["state"] == "review", r
 
