@@ -75,7 +75,7 @@ void customer_get_command(struct request *request) {
         evbuffer_free(list.out);
         return;
     }
-    reply_array(request->reply, 12);
+    reply_map(request->reply, 6);
     reply_bulk_string(request->reply, "id");
     reply_bulk_integer(request->reply, view.id);
     reply_bulk_string(request->reply, "created_at");
@@ -123,7 +123,7 @@ static long long rows_as_maps(struct request *request, struct evbuffer *out, con
     int rc;
     int columns = sqlite3_column_count(statement);
     while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
-        reply_array(out, 2 * columns);
+        reply_map(out, columns);
         for (int c = 0; c < columns; c++) {
             reply_bulk_string(out, sqlite3_column_name(statement, c));
             const char *value = (const char *)sqlite3_column_text(statement, c);
@@ -168,7 +168,7 @@ void customer_export_command(struct request *request) {
         failed = counts[i] < 0;
     }
     if (!failed) {
-        reply_array(request->reply, 2 * SECTIONS);
+        reply_map(request->reply, SECTIONS);
         for (int i = 0; i < SECTIONS; i++) {
             reply_bulk_string(request->reply, names[i]);
             reply_array(request->reply, counts[i]);

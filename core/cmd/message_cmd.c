@@ -154,7 +154,7 @@ void case_messages_command(struct request *request) {
     long long count = 0;
     int rc;
     while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
-        reply_array(rows, 2 * COLUMNS);
+        reply_map(rows, COLUMNS);
         for (int c = 0; c < COLUMNS; c++) {
             reply_bulk_string(rows, names[c]);
             const char *value = (const char *)sqlite3_column_text(statement, c);

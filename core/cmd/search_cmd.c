@@ -97,9 +97,9 @@ void case_search_command(struct request *request) {
         }
     }
     /* What was written since the index last caught up is indexed first. */
-    int more;
-    while ((more = search_catch_up(&request->call)) > 0) {}
-    if (more < 0) return;
+    int more, steps = 0;
+    while ((more = search_catch_up(&request->call)) > 0) steps++;
+    if (more < 0 || search_optimize_if_bulk(&request->call, steps) != 0) return;
     char *query = fts_query(text, len);
     if (query == NULL) {
         request_error(request, "ERR", "out of memory");
@@ -140,7 +140,7 @@ void case_search_command(struct request *request) {
     long long count = 0;
     int rc = SQLITE_DONE;
     while (rows && (rc = sqlite3_step(statement)) == SQLITE_ROW) {
-        reply_array(rows, 2 * COLUMNS);
+        reply_map(rows, COLUMNS);
         for (int c = 0; c < COLUMNS; c++) {
             reply_bulk_string(rows, names[c]);
             if (c == COLUMNS - 1) {

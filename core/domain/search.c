@@ -20,6 +20,30 @@ static int indexable(const char *kind, const char *actor) {
     return strcmp(kind, "reply") == 0 && strcmp(actor, "rules") != 0;
 }
 
+/* Texts indexed since the last merge (memory only: a restart merely merges
+ * a little late). */
+static long long unmerged;
+
+int search_optimize_if_bulk(struct call *call, int steps) {
+    if (steps < SEARCH_BULK_STEPS) return 0;
+    sqlite3_stmt *statement = store_statement("INSERT INTO case_text(case_text) VALUES ('optimize')");
+    if (call_step(call, statement) != 0) return -1;
+    unmerged = 0;
+    return 0;
+}
+
+/* One bounded step of merging the index's segments (FTS5 'merge' with a
+ * negative count: down to one segment, SEARCH_MERGE_PAGES pages at a
+ * time): 1 if it wrote, 0 if there was nothing left to merge, -1. */
+static int merge_step(struct call *call) {
+    sqlite3_stmt *statement = store_statement("INSERT INTO case_text(case_text, rank) VALUES ('merge', ?1)");
+    if (statement) sqlite3_bind_int(statement, 1, -SEARCH_MERGE_PAGES);
+    int before = sqlite3_total_changes(store_database());
+    if (call_step(call, statement) != 0) return -1;
+    /* FTS5 counts a merge that did nothing as one change at most. */
+    return sqlite3_total_changes(store_database()) - before > 1;
+}
+
 int search_catch_up(struct call *call) {
     static const char mark_sql[] = "SELECT indexed_through FROM search_progress WHERE id = 1";
     static const char events_sql[] =
@@ -56,6 +80,7 @@ int search_catch_up(struct call *call) {
             sqlite3_reset(events);
             return -1;
         }
+        unmerged++;
     }
     if (found < 0) return -1;
     if (last == through) return 0;
@@ -68,6 +93,7 @@ int search_catch_up(struct call *call) {
 int search_tick(void) {
     struct call call = {.who = {.internal = 1}, .actor = "search", .status = CALL_OK};
     /* Nothing committed since the mark: no batch, no commit. */
+    int behind = 1;
     if (!store_batch_is_open()) {
         sqlite3_stmt *mark = store_statement("SELECT indexed_through FROM search_progress WHERE id = 1");
         int found = call_row(&call, mark);
@@ -77,10 +103,12 @@ int search_tick(void) {
         }
         int64_t through = found ? sqlite3_column_int64(mark, 0) : 0;
         if (found) sqlite3_reset(mark);
-        if (through >= events_last_committed_id()) return 0;
+        behind = through < events_last_committed_id();
     }
+    /* Caught up, with many texts indexed since: a step of merging instead. */
+    if (!behind && unmerged < SEARCH_MERGE_AFTER) return 0;
     if (store_command_begin() != 0) return -1;
-    int status = search_catch_up(&call);
+    int status = behind ? search_catch_up(&call) : merge_step(&call);
     int failed = status < 0 || call.status != CALL_OK;
     store_command_end(!failed);
     if (failed) {
@@ -88,6 +116,7 @@ int search_tick(void) {
                   call.message);
         return -1;
     }
+    if (!behind && status == 0) unmerged = 0;   /* one segment again */
     return 1;
 }
 

@@ -16,6 +16,11 @@
 #include <stddef.h>
 
 #define STORE_CACHE_KIB 16000          /* SQLite's page cache (cache_size=-N: N KiB) */
+/* Reads of the database file through a memory map (mmap_size): a search
+ * walks long doclists of the index, page after page, that the page cache
+ * cannot hold; mapped, a page is a memory read, not a pread and a copy.
+ * Writes still go through the WAL. */
+#define STORE_MMAP_BYTES (1LL << 30)
 #define STORE_PATH_MAX (PATH_MAX + 16)
 #define STORE_CORRUPT_DETAIL_MAX 512
 #define STORE_LAST_ERROR_MAX 256

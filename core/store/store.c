@@ -243,8 +243,8 @@ int store_open(const char *dir, const char *sync, char *error, size_t error_size
     char pragmas[256];
     snprintf(pragmas, sizeof pragmas,
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;"
-             "PRAGMA busy_timeout=5000; PRAGMA cache_size=-%d;",
-             STORE_SYNC_PRAGMA(sync), STORE_CACHE_KIB);
+             "PRAGMA busy_timeout=5000; PRAGMA cache_size=-%d; PRAGMA mmap_size=%lld;",
+             STORE_SYNC_PRAGMA(sync), STORE_CACHE_KIB, (long long)STORE_MMAP_BYTES);
     /* The first statement reads the header: a damaged one is SQLITE_NOTADB. */
     if (store_execute(pragmas) != 0) {
         int code = sqlite3_errcode(store_db);
