@@ -9,7 +9,10 @@ not_globals = { "print", "load", "loadstring", "dofile", "loadfile", "require", 
                 "coroutine", "rawset", "collectgarbage" }
 -- What a rule set defines, and what the host reads from it.
 globals = { "vocabulary", "defaults", "calendars", "automation_timers", "notification_calendar",
-            "classify", "priority", "sla", "refund", "escalate", "automations" }
+            "classify", "priority", "sla", "refund", "escalate", "automations",
+            -- the customer's side: threading, notices, macros, reopening
+            "thread", "thread_match", "customer_notice", "customer_notice_calendar", "customer_notice_limit",
+            "customer_notice_receipt", "macros", "default_language", "reopen_window" }
 -- What the host gives the rules.
 read_globals = { "redress", "plugins" }
 -- Rule tests define test_* functions and call the runner's helpers.
@@ -23,6 +26,6 @@ max_line_length = 170
 files["rules/*.lua"] = {
   globals = { "faq", "question_words", "problem_words", "legal_keywords", "safety_keywords",
               "account_theft_keywords", "found_count", "case_words", "raise_priority", "priority_rank",
-              "priority_names", "case_text", "count_matches", "matches" },
+              "priority_names", "case_text", "count_matches", "matches", "notice_texts" },
 }
 files["rules/tests/*_test.lua"] = { read_globals = { "raise_priority", "case_text", "count_matches", "matches" } }

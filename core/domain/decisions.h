@@ -1,7 +1,8 @@
 /* decisions.h -- the decision log: one row per deciding hook call.
  *
  * Every hook call that decides something (classify, priority, sla, refund,
- * escalate, automations, and any hook added later) is one row of
+ * escalate, automations, thread, customer_notice, and any hook added
+ * later) is one row of
  * `decisions`: the case (and refund), the hook, the rule set's version, the
  * inputs that mattered in a compact logfmt form, the output (logfmt, the
  * reason apart), the reason, the duration and why it failed or was refused.

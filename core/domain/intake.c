@@ -420,12 +420,24 @@ int intake_open(struct call *call, const struct intake_values *values, int64_t *
         values->text[INTAKE_EXTERNAL_ID], values->len[INTAKE_EXTERNAL_ID],
     };
     /* A customer seen for the first time has no case to join. */
-    int joined = new_customer ? 0 : threading_join(call, &contact, fields, count, customer_id, id);
-    if (joined != 0) return joined < 0 ? -1 : 0;
+    struct thread_outcome *thread = malloc(sizeof *thread);
+    if (thread == NULL) return call_fail(call, CALL_ERR, "out of memory");
+    thread->called = 0;
+    int joined = new_customer ? 0 : threading_join(call, &contact, fields, count, customer_id, id, thread);
+    if (joined != 0) {
+        free(thread);
+        return joined < 0 ? -1 : 0;
+    }
     struct rules_triage *triage = malloc(sizeof *triage);
-    if (triage == NULL) return call_fail(call, CALL_ERR, "out of memory");
+    if (triage == NULL) {
+        free(thread);
+        return call_fail(call, CALL_ERR, "out of memory");
+    }
     rules_triage(fields, count, triage);
     int rc = open_case(call, values, &facts, triage, customer_id, id);
     free(triage);
+    /* The thread hook's row, on the case the contact opened. */
+    if (rc == 0) rc = threading_record(call, *id, thread);
+    free(thread);
     return rc;
 }

@@ -16,6 +16,7 @@
  */
 #include "domain/notices.h"
 #include "domain/clocks.h"
+#include "domain/decisions.h"
 #include "domain/macro_text.h"
 #include "lib/clock.h"
 #include "lib/detail.h"
@@ -110,10 +111,20 @@ int notices_tell_with(struct call *call, const struct case_row *row, const char 
     if (name && value) TEXT(name, value);
 #undef TEXT
 #undef NUMBER
-    struct rules_customer_notice *decision = malloc(sizeof *decision);
-    if (decision == NULL) return call_fail(call, CALL_ERR, "out of memory");
-    if (rules_customer_notice(fields, count, decision) != 0 || decision->text[0] == '\0') {
-        free(decision);
+    union rules_decision *decided = malloc(sizeof *decided);
+    if (decided == NULL) return call_fail(call, CALL_ERR, "out of memory");
+    struct rules_customer_notice *decision = &decided->customer_notice;
+    int ok = rules_customer_notice(fields, count, decision) == 0;
+    /* The decision log: every deciding hook call is a row (issue 15). */
+    struct detail inputs = DETAIL_INIT;
+    detail_add_string(&inputs, "event", event);
+    if (name && value) detail_add_string(&inputs, name, value);
+    if (decisions_record_hook(call, row->id, 0, HOOK_CUSTOMER_NOTICE, ok ? decided : NULL, inputs.text) != 0) {
+        free(decided);
+        return -1;
+    }
+    if (!ok || decision->text[0] == '\0') {
+        free(decided);
         return 0;
     }
     struct detail notice = DETAIL_INIT;
@@ -126,7 +137,7 @@ int notices_tell_with(struct call *call, const struct case_row *row, const char 
     if (decision->urgent) detail_add_string(&notice, "urgent", "yes");
     detail_add_string(&notice, "text", decision->text);
     int urgent = decision->urgent;
-    free(decision);
+    free(decided);
     int64_t now = clock_now();
     long long limit, seconds;
     if (!urgent && row->customer_id > 0 && rules_customer_notice_limit(&limit, &seconds) == 0) {

@@ -12,6 +12,7 @@
 #include "domain/case.h"
 #include "domain/case_work.h"
 #include "domain/deadlines.h"
+#include "domain/decisions.h"
 #include "lib/detail.h"
 #include "lib/lifecycle.h"
 #include "lib/log.h"
@@ -113,8 +114,32 @@ static int join(struct call *call, int64_t id, const struct thread_contact *cont
     return deadlines_resume(call, row.id, 1);
 }
 
+int threading_record(struct call *call, int64_t case_id, const struct thread_outcome *outcome) {
+    if (!outcome->called) return 0;
+    struct decision decision = {
+        .hook = rules_hook_name(HOOK_THREAD), .version = outcome->version, .inputs = "intake",
+        .output = outcome->output.text, .output_len = outcome->output.len, .reason = outcome->reason,
+        .microseconds = outcome->microseconds, .error = outcome->error,
+    };
+    return decisions_record(call, case_id, 0, &decision);
+}
+
+/* The hook's call as the log keeps it (rules_last_call, the decision). */
+static void keep_outcome(struct thread_outcome *outcome, const union rules_decision *decided) {
+    const struct rules_call_record *last = rules_last_call();
+    outcome->called = last->called;
+    snprintf(outcome->version, sizeof outcome->version, "%s", last->version);
+    outcome->microseconds = last->microseconds;
+    snprintf(outcome->error, sizeof outcome->error, "%s", last->error);
+    outcome->output = (struct detail)DETAIL_INIT;
+    const char *reason = "";
+    if (decided) decisions_describe(HOOK_THREAD, decided, &outcome->output, &reason);
+    snprintf(outcome->reason, sizeof outcome->reason, "%s", reason);
+}
+
 int threading_join(struct call *call, const struct thread_contact *contact, const struct rules_field *fields,
-                   int count, int64_t customer_id, int64_t *joined) {
+                   int count, int64_t customer_id, int64_t *joined, struct thread_outcome *outcome) {
+    outcome->called = 0;
     if (!rules_has_hook(HOOK_THREAD) || customer_id <= 0) return 0;
     struct candidate *candidates = malloc(THREAD_CANDIDATES_MAX * sizeof *candidates);
     if (candidates == NULL) return call_fail(call, CALL_ERR, "out of memory");
@@ -142,19 +167,25 @@ int threading_join(struct call *call, const struct thread_contact *contact, cons
     }
     memcpy(input, fields, (size_t)count * sizeof *input);
     input[count] = (struct rules_field){.name = "customer_id", .integer = customer_id, .is_integer = 1};
-    struct rules_thread decision;
-    int decided = rules_thread(input, count + 1, records, found, &decision) == 0;
+    union rules_decision decided;
+    struct rules_thread *decision = &decided.thread;
+    int ok = rules_thread(input, count + 1, records, found, decision) == 0;
     free(input);
+    keep_outcome(outcome, ok ? &decided : NULL);
     int offered = 0;
-    for (int i = 0; decided && i < found; i++) offered |= candidates[i].id == decision.join;
+    for (int i = 0; ok && i < found; i++) offered |= candidates[i].id == decision->join;
     free(candidates);
-    if (!decided || decision.join == 0) return 0;
+    if (!ok || decision->join == 0) return 0;
     if (!offered) {
-        log_warn("rule decision refused, default applied", "hook=thread why=\"join %lld is not an open case of "
-                 "the customer\"", decision.join);
+        snprintf(outcome->error, sizeof outcome->error, "join %lld is not an open case of the customer",
+                 decision->join);
+        log_warn("rule decision refused, default applied", "hook=thread why=\"%s\"", outcome->error);
         return 0;
     }
-    if (join(call, decision.join, contact, decision.reason) != 0) return -1;
-    *joined = decision.join;
+    /* The log's row on the case joined, before the join's own writes. */
+    if (threading_record(call, decision->join, outcome) != 0) return -1;
+    outcome->called = 0;
+    if (join(call, decision->join, contact, decision->reason) != 0) return -1;
+    *joined = decision->join;
     return 1;
 }

@@ -466,7 +466,10 @@ static const char *const lint_not_globals[] = {"print", "load", "loadstring", "d
                                                "package", "io", "debug", "coroutine", "rawset", "collectgarbage"};
 static const char *const lint_set_globals[] = {"vocabulary", "defaults", "calendars", "automation_timers",
                                                "notification_calendar", "classify", "priority", "sla", "refund",
-                                               "escalate", "automations"};
+                                               "escalate", "automations", "thread", "thread_match",
+                                               "customer_notice", "customer_notice_calendar",
+                                               "customer_notice_limit", "customer_notice_receipt", "macros",
+                                               "default_language", "reopen_window"};
 static const char *const lint_test_globals[] = {"decide", "expect", "mock_recent", "mock_customer", "mock_plugin",
                                                 "set_clock", "redress", "plugins"};
 #define LINT_ARGUMENTS_MAX 512

@@ -495,6 +495,26 @@ def test_intake_calls_no_thread_or_notice_hook_unless_a_case_could_be_joined():
         assert hook_calls(c, "customer_notice") == 0
 
 
+def test_thread_and_customer_notice_calls_are_in_the_decision_log():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", DAYTIME)
+        first = open_case(c, customer="C-1", subject="parcel late", order="O-1")
+        other = open_case(c, customer="C-1", subject="parcel late again", order="O-2")
+        assert open_case(c, customer="C-1", subject="still late", order="O-1") == first
+        c.call("CASE.WAIT", first, "CUSTOMER", "tracking number?")
+
+        def entries(cid):
+            return [as_map(e) for e in c.call("CASE.EXPLAIN", cid)]
+        joined = [e for e in entries(first) if e["hook"] == "thread"]
+        assert len(joined) == 1 and "join=%d" % first in joined[0]["output"], joined
+        assert "same order O-1" in joined[0]["reason"]
+        told_ = [e for e in entries(first) if e["hook"] == "customer_notice"]
+        assert told_ and "event=waiting" in told_[-1]["inputs"] and told_[-1]["output"], told_
+        # No open case of that order: no thread call, no row.
+        assert not any(e["hook"] == "thread" for e in entries(other))
+
+
 # ------------------------------------------------------------ telling the customer
 
 DAYTIME = T0 - 12 * 3600      # 2026-09-21 10:13 in Beijing (a Monday)
