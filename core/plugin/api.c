@@ -82,12 +82,16 @@ static struct event_base *api_event_base(struct redress_plugin *self) {
     return host_base;
 }
 
-static const char *api_config_get(struct redress_plugin *self, const char *key) {
+const char *plugin_api_setting(struct redress_plugin *self, const char *key) {
     if (self == NULL || key == NULL || host_config == NULL) return NULL;
     int index;
     const char *value = config_plugin_setting(host_config, self->name, key, &index);
     if (value) setting_read[index] = 1;
     return value;
+}
+
+static const char *api_config_get(struct redress_plugin *self, const char *key) {
+    return plugin_api_setting(self, key);
 }
 
 static const char *api_data_directory(struct redress_plugin *self) { return self ? self->data_directory : NULL; }
@@ -604,6 +608,7 @@ void plugin_api_fill(struct redress_host_api *table, const struct config *config
         .replay_events = api_replay_events,
         .last_event_id = api_last_event_id,
     };
+    plugin_case_api_fill(table);
 }
 
 void plugin_api_free(void) {
@@ -612,4 +617,5 @@ void plugin_api_free(void) {
     free(recorder.steps);
     free(recorder.arena);
     memset(&recorder, 0, sizeof recorder);
+    plugin_case_api_free();
 }

@@ -390,6 +390,10 @@ static int load_one(const char *path, char *error, size_t error_size) {
         free(plugin);
         goto refused;
     }
+    if (plugin_case_api_identity(plugin, error, error_size) != 0) {
+        free(plugin);
+        goto refused;
+    }
     plugin->initializing = 1;
     int status = info->init(&host_api, plugin, &plugin->state);
     plugin->initializing = 0;
