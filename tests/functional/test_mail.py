@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import tempfile
 
-from harness import REDRESSD, TEST_PLUGINS, Daemon, RespError, as_map
+from harness import PLUGINS, REDRESSD, TEST_PLUGINS, Daemon, RespError, as_map
 
 
 def plugin_path(name):
@@ -104,3 +104,213 @@ def test_plugins_built_for_older_minor_versions_load_beside_a_1_2_one():
         assert listed["case_actor"]["api"] == "1.2"
         assert c.call("OLD_API.HOST") == "1.2" and c.call("OLD11.HOST") == "1.2"
         assert isinstance(c.call("ACTOR.OPEN", "li@example.com", "Hello"), int)
+
+
+# ------------------------------------------------------------ the mail plugin: LMTP in
+
+import email.message
+import smtplib
+
+
+class MailDaemon(Daemon):
+    """A daemon with the mail plugin listening for LMTP on a unix socket in its data directory."""
+
+    def __init__(self, extra="", **kwargs):
+        data = tempfile.mkdtemp(prefix="redress-test-")
+        self.lmtp_path = os.path.join(data, "lmtp.sock")
+        config = "plugins = %s\nmail.lmtp_listen = %s\nmail.from = help@shop.example\n%s" % (
+            os.path.join(PLUGINS, "mail.so"), self.lmtp_path, extra)
+        super().__init__(data=data, config=config, **kwargs)
+
+    def lmtp(self):
+        return smtplib.LMTP(self.lmtp_path, timeout=20)
+
+    def deliver(self, message, sender="li@example.com", recipients=("help@shop.example",)):
+        """Delivers; returns (code, text) of the one recipient's status."""
+        raw = message if isinstance(message, bytes) else message.as_bytes()
+        with self.lmtp() as lmtp:
+            try:
+                refused = lmtp.sendmail(sender, list(recipients), raw)
+            except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as e:
+                return e.smtp_code, e.smtp_error.decode(errors="replace")
+            except smtplib.SMTPRecipientsRefused as e:
+                code, text = list(e.recipients.values())[0]
+                return code, text.decode(errors="replace")
+            assert refused == {}, refused
+        return 250, ""
+
+
+def mail(subject="Broken kettle", body="The lid does not close.", sender="Li Lei <li@example.com>",
+         message_id="<a1@example.com>", **headers):
+    m = email.message.EmailMessage()
+    m["From"] = sender
+    m["To"] = "help@shop.example"
+    m["Subject"] = subject
+    if message_id:
+        m["Message-ID"] = message_id
+    for name, value in headers.items():
+        m[name.replace("_", "-")] = value
+    m.set_content(body)
+    return m
+
+
+def cases(c):
+    return [as_map(c.call("CASE.GET", row if isinstance(row, int) else as_map(row)["id"]))
+            for row in c.call("CASE.LIST")]
+
+
+def messages(c, case):
+    return [as_map(m) for m in c.call("CASE.MESSAGES", case)]
+
+
+def test_a_plain_mail_opens_an_email_case_once_however_often_it_is_delivered():
+    with MailDaemon() as d:
+        c = d.client()
+        assert d.deliver(mail()) == (250, "")
+        [case] = cases(c)
+        assert case["channel"] == "email" and case["customer"] == "li@example.com"
+        assert case["subject"] == "Broken kettle" and case["body"] == "The lid does not close."
+        assert case["external_id"] == "<a1@example.com>"
+        # acting as the plugin's identity
+        assert "plugin:mail" in repr(c.call("CASE.HISTORY", case["id"]))
+        # redelivery (the MTA did not hear our 250): the same case, nothing new
+        assert d.deliver(mail()) == (250, "")
+        assert len(cases(c)) == 1 and len(messages(c, case["id"])) == 1
+        assert 'msg="message delivered"' in d.log()
+
+
+def test_rfc2047_subjects_and_gbk_big5_bodies_arrive_as_utf8():
+    with MailDaemon() as d:
+        c = d.client()
+        m = email.message.Message()
+        m["From"] = "=?GBK?B?%s?= <wang@example.cn>" % __import__("base64").b64encode("王伟".encode("gbk")).decode()
+        m["Subject"] = "=?GB2312?B?%s?=" % __import__("base64").b64encode("水壶坏了".encode("gb2312")).decode()
+        m["Message-ID"] = "<gbk1@example.cn>"
+        m["MIME-Version"] = "1.0"
+        m["Content-Type"] = 'text/plain; charset="GBK"'
+        m["Content-Transfer-Encoding"] = "8bit"
+        raw = m.as_bytes() + "盖子关不上，请退款。\r\n".encode("gbk")
+        raw = raw.replace(b"\n\n", b"\r\n\r\n", 1) if b"\r\n\r\n" not in raw else raw
+        assert d.deliver(raw) == (250, "")
+        big5 = email.message.Message()
+        big5["From"] = "chen@example.tw"
+        big5["Subject"] = "=?Big5?Q?%s?=" % "".join("=%02X" % b for b in "退貨".encode("big5"))
+        big5["Message-ID"] = "<big5@example.tw>"
+        big5["MIME-Version"] = "1.0"
+        big5["Content-Type"] = 'text/plain; charset="big5"'
+        big5["Content-Transfer-Encoding"] = "base64"
+        big5.set_payload(__import__("base64").encodebytes("請幫我退貨".encode("big5")).decode())
+        assert d.deliver(big5.as_bytes()) == (250, "")
+        by_customer = {x["customer"]: x for x in cases(c)}
+        assert by_customer["wang@example.cn"]["subject"] == "水壶坏了"
+        assert by_customer["wang@example.cn"]["body"] == "盖子关不上，请退款。"
+        assert by_customer["chen@example.tw"]["subject"] == "退貨"
+        assert by_customer["chen@example.tw"]["body"] == "請幫我退貨"
+
+
+def test_html_only_mail_is_reduced_to_text_and_plain_is_preferred():
+    with MailDaemon() as d:
+        c = d.client()
+        m = mail(message_id="<h1@example.com>", body="plain words")
+        m.add_alternative("<html><body><p>html words</p></body></html>", subtype="html")
+        assert d.deliver(m) == (250, "")
+        h = email.message.EmailMessage()
+        h["From"] = "zhao@example.com"
+        h["Subject"] = "html only"
+        h["Message-ID"] = "<h2@example.com>"
+        h.set_content("<html><style>p{color:red}</style><body><p>Hello &amp; thanks</p><p>line two</p>"
+                      "<script>alert(1)</script></body></html>", subtype="html")
+        assert d.deliver(h) == (250, "")
+        by_customer = {x["customer"]: x for x in cases(c)}
+        assert by_customer["li@example.com"]["body"] == "plain words"
+        assert by_customer["zhao@example.com"]["body"] == "Hello & thanks\nline two"
+
+
+def test_attachments_are_recorded_with_name_type_and_size():
+    with MailDaemon() as d:
+        c = d.client()
+        m = mail(message_id="<att@example.com>")
+        m.add_attachment(b"\x89PNG\r\n\x1a\nfake image bytes", maintype="image", subtype="png", filename="lid.png")
+        m.add_attachment(b"%PDF-1.4 receipt", maintype="application", subtype="pdf", filename="收据.pdf")
+        assert d.deliver(m) == (250, "")
+        [case] = cases(c)
+        listed = " ".join(x["attachments"] for x in messages(c, case["id"]))
+        assert "lid.png (image/png, 24 bytes)" in listed, listed
+        assert "收据.pdf (application/pdf, 16 bytes)" in listed, listed
+        # redelivered: no second copy of the files
+        assert d.deliver(m) == (250, "")
+        assert len(messages(c, case["id"])) == 2
+
+
+def test_replies_thread_by_references_or_by_the_case_tag():
+    with MailDaemon() as d:
+        c = d.client()
+        assert d.deliver(mail()) == (250, "")
+        [case] = cases(c)
+        n = int(case["id"])
+        # a reply naming a message redress sent on that case
+        reply = mail(subject="Re: Broken kettle", body="Here is the order number.", message_id="<r1@example.com>",
+                     In_Reply_To="<redress.%d.7@shop.example>" % n,
+                     References="<a1@example.com> <redress.%d.7@shop.example>" % n)
+        assert d.deliver(reply) == (250, "")
+        # the tag in the subject, from another address and client
+        tagged = mail(subject="Fwd: [#%d] Broken kettle" % n, body="Forwarding the receipt.", sender="wife@example.com",
+                      message_id="<t1@example.com>")
+        assert d.deliver(tagged) == (250, "")
+        assert len(cases(c)) == 1
+        texts = [m["text"] for m in messages(c, n)]
+        assert "Here is the order number." in texts and "Forwarding the receipt." in texts
+        # redelivered reply: no second message
+        assert d.deliver(reply) == (250, "")
+        assert len(messages(c, n)) == 3
+        # a tag naming no case opens a new one; a reference of another domain is not ours
+        assert d.deliver(mail(subject="[#999] hello", message_id="<t2@example.com>")) == (250, "")
+        assert d.deliver(mail(subject="other", message_id="<t3@example.com>",
+                              In_Reply_To="<redress.%d.7@elsewhere.example>" % n)) == (250, "")
+        assert len(cases(c)) == 3
+
+
+def test_automatic_mail_is_taken_but_marked_so_nothing_answers_it():
+    with MailDaemon() as d:
+        c = d.client()
+        kinds = [({"Auto_Submitted": "auto-replied"}, "li@example.com"), ({"Precedence": "bulk"}, "li@example.com"),
+                 ({}, "Help <HELP@shop.example>"), ({"Auto_Submitted": "no"}, "li@example.com")]
+        for i, (headers, sender) in enumerate(kinds):
+            assert d.deliver(mail(message_id="<auto%d@example.com>" % i, sender=sender, **headers)) == (250, "")
+        assert len(cases(c)) == 4
+        marked = [line for line in d.log_lines if 'msg="message delivered"' in line]
+        assert [("automated=1" in line) for line in marked] == [True, True, True, False], marked
+
+
+def test_malformed_oversized_and_too_frequent_mail_is_refused_with_a_status_and_a_log_line():
+    with MailDaemon("mail.max_message_bytes = 4096\nmail.rate_per_hour = 3\n") as d:
+        c = d.client()
+        # no sender address at all
+        code, text = d.deliver(b"Subject: hi\r\nMessage-ID: <bad@example.com>\r\n\r\nno from\r\n")
+        assert code == 550 and "malformed" in text, (code, text)
+        # a multipart whose boundary never comes
+        code, text = d.deliver(b"From: li@example.com\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+                               b"Content-Type: multipart/mixed\r\n\r\ngarbage without parts\r\n")
+        assert code == 550 and "malformed" in text, (code, text)
+        # declared too big (SIZE=) at MAIL, or found too big in DATA
+        code, text = d.deliver(mail(body="x" * 8000, message_id="<big@example.com>"))
+        assert code == 552 and "max_message_bytes" in text, (code, text)
+        with d.lmtp() as lmtp:
+            lmtp.ehlo_or_helo_if_needed()
+            assert lmtp.docmd("MAIL FROM:<li@example.com>")[0] == 250
+            assert lmtp.docmd("RCPT TO:<help@shop.example>")[0] == 250
+            code, text = lmtp.data(mail(body="y" * 8000, message_id="<big2@example.com>").as_bytes())
+            assert code == 552 and b"max_message_bytes" in text, (code, text)
+            # the connection goes on
+            assert lmtp.noop()[0] == 250
+        assert cases(c) == []
+        assert d.log().count('msg="message refused"') >= 3
+        for i in range(3):
+            assert d.deliver(mail(message_id="<rate%d@example.com>" % i)) == (250, "")
+        code, text = d.deliver(mail(message_id="<rate9@example.com>"))
+        assert code == 450 and "this hour" in text, (code, text)
+        # the daemon's clock moves on: the sender may write again
+        c.call("DEBUG.CLOCK", "ADVANCE", "3601")
+        assert d.deliver(mail(message_id="<rate10@example.com>")) == (250, "")
+        # and the daemon is still well
+        assert c.call("PING") == "PONG"
