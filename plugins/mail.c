@@ -27,6 +27,8 @@
  */
 #include <redress/plugin.h>
 
+#include "mail_out.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <event2/buffer.h>
@@ -93,6 +95,7 @@ struct mail {
     char domain[ADDRESS_MAX];    /* of mail.from: redress's Message-IDs end @domain */
     long long max_message_bytes, max_header_bytes, rate_per_hour;
     struct rate_slot rates[RATE_SLOTS];
+    struct mail_out *out;        /* the outbox (mail_out.c) */
     long long delivered, refused;
 };
 
@@ -511,6 +514,7 @@ static void deliver(struct connection *c, const char *raw, size_t length) {
              "case=%lld sender=\"%s\" message_id=\"%s\" threaded=%d automated=%d attachments=%d", (long long)landed,
              p.from, p.message_id, target != 0, p.automated, p.attachment_count);
     mail->delivered++;
+    mail_out_inbound(mail->out, landed, p.message_id, p.automated);
     free(body);
     free(external);
     parsed_free(&p);
@@ -828,7 +832,14 @@ static void mail_shutdown(void *state) {
     }
     if (mail->listener) evconnlistener_free(mail->listener);
     if (mail->unix_path[0]) unlink(mail->unix_path);
+    mail_out_stop(mail->out);
     free(mail);
+}
+
+/* Replies and notices, once committed, go to the outbox. */
+static void on_committed_event(void *state, const struct redress_event *event) {
+    struct mail *mail = state;
+    mail_out_event(mail->out, event);
 }
 
 static int mail_init(const struct redress_host_api *api, struct redress_plugin *self, void **state) {
@@ -870,9 +881,17 @@ static int mail_init(const struct redress_host_api *api, struct redress_plugin *
         return -1;
     }
     g_mime_init();
+    mail->out = mail_out_start(api, self, from ? mail->from : NULL, mail->case_tag);
+    if (mail->out == NULL ||
+        (mail_out_sending(mail->out) && api->subscribe_events(self, MAIL_OUT_KINDS, on_committed_event))) {
+        mail_out_stop(mail->out);
+        free(mail);
+        return -1;
+    }
     if (listen_on(mail, listen) != 0) {
         api->log(self, REDRESS_LOG_ERROR, "cannot listen for LMTP", "listen=\"%s\" error=\"%s\"", listen,
                  strerror(errno));
+        mail_out_stop(mail->out);
         free(mail);
         return -1;
     }

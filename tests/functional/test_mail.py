@@ -115,8 +115,8 @@ import smtplib
 class MailDaemon(Daemon):
     """A daemon with the mail plugin listening for LMTP on a unix socket in its data directory."""
 
-    def __init__(self, extra="", **kwargs):
-        data = tempfile.mkdtemp(prefix="redress-test-")
+    def __init__(self, extra="", data=None, **kwargs):
+        data = data or tempfile.mkdtemp(prefix="redress-test-")
         self.lmtp_path = os.path.join(data, "lmtp.sock")
         config = "plugins = %s\nmail.lmtp_listen = %s\nmail.from = help@shop.example\n%s" % (
             os.path.join(PLUGINS, "mail.so"), self.lmtp_path, extra)
@@ -314,3 +314,169 @@ def test_malformed_oversized_and_too_frequent_mail_is_refused_with_a_status_and_
         assert d.deliver(mail(message_id="<rate10@example.com>")) == (250, "")
         # and the daemon is still well
         assert c.call("PING") == "PONG"
+
+
+# ------------------------------------------------------------ the mail plugin: SMTP out
+
+import email
+import email.policy
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class Relay:
+    """The local SMTP server of smtp_recorder.py (system python3 with Debian's aiosmtpd)."""
+
+    def __enter__(self):
+        self.directory = tempfile.mkdtemp(prefix="redress-smtp-")
+        self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "smtp_recorder.py"), self.directory],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.port = int(self.proc.stdout.readline())
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=20)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def refuse(self, *lines):
+        with open(os.path.join(self.directory, "refuse"), "a") as f:
+            f.write("".join(line + "\n" for line in lines))
+
+    def received(self):
+        names = sorted((n for n in os.listdir(self.directory) if n.endswith(".eml")), key=lambda n: int(n[:-4]))
+        out = []
+        for name in names:
+            with open(os.path.join(self.directory, name), "rb") as f:
+                out.append(email.message_from_bytes(f.read(), policy=email.policy.default))
+        return out
+
+    def wait(self, count, deadline=20):
+        """Polls (real I/O: the daemon sends on its loop) until count messages came; returns them."""
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            got = self.received()
+            if len(got) >= count:
+                return got
+            time.sleep(0.05)
+        raise AssertionError("expected %d mails, got %d" % (count, len(self.received())))
+
+
+def outbound(relay, extra=""):
+    return "mail.smtp_relay = 127.0.0.1:%d\n%s" % (relay.port, extra)
+
+
+def wait_for_log(d, text, deadline=20):
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if text in d.log():
+            return
+        time.sleep(0.05)
+    raise AssertionError("no %r in the log" % text)
+
+
+def test_an_agent_reply_goes_out_threaded_tagged_and_the_answer_threads_back():
+    with Relay() as relay, MailDaemon(outbound(relay)) as d:
+        c = d.client()
+        assert d.deliver(mail(subject="Broken kettle", message_id="<a1@example.com>")) == (250, "")
+        n = int(cases(c)[0]["id"])
+        assert c.call("CASE.REPLY", n, "Sorry! A new lid is on its way.") is not None
+        [sent] = relay.wait(1)
+        assert sent["To"] == "li@example.com" and sent["From"] == "help@shop.example"
+        assert sent["Subject"] == "Re: [#%d] Broken kettle" % n
+        assert sent["In-Reply-To"] == "<a1@example.com>" and "<a1@example.com>" in sent["References"]
+        assert sent["Message-ID"].startswith("<redress.%d." % n) and sent["Message-ID"].endswith("@shop.example>")
+        assert sent["Auto-Submitted"] is None
+        assert sent.get_content().strip() == "Sorry! A new lid is on its way."
+        # the customer answers the reply: it threads by In-Reply-To, without a tag
+        answer = mail(subject="Re: thanks", body="Got it, thanks.", message_id="<a2@example.com>",
+                      In_Reply_To=sent["Message-ID"], References="<a1@example.com> " + sent["Message-ID"])
+        assert d.deliver(answer) == (250, "")
+        assert len(cases(c)) == 1 and "Got it, thanks." in [m["text"] for m in messages(c, n)]
+        # the next reply carries the whole thread
+        c.call("CASE.REPLY", n, "You're welcome.")
+        second = relay.wait(2)[1]
+        assert second["In-Reply-To"] == "<a2@example.com>"
+        assert second["References"].split() == ["<a1@example.com>", "<a2@example.com>"]
+
+
+def test_language_comes_from_the_case_and_only_email_cases_are_mailed():
+    with Relay() as relay, MailDaemon(outbound(relay)) as d:
+        c = d.client()
+        chat = c.call("CASE.OPEN", "channel", "chat", "customer", "wang@example.cn", "subject", "hi")
+        c.call("CASE.REPLY", chat, "not by mail")
+        case = c.call("CASE.OPEN", "channel", "email", "customer", "wang@example.cn", "subject", "水壶坏了",
+                      "lang", "zh-CN")
+        c.call("CASE.REPLY", case, "您好，我们会尽快处理。")
+        [sent] = relay.wait(1)
+        assert sent["Content-Language"] == "zh-CN"
+        assert sent["Subject"] == "Re: [#%d] 水壶坏了" % case
+        assert sent.get_content().strip() == "您好，我们会尽快处理。"
+        assert len(relay.received()) == 1
+
+
+def test_automatic_notices_are_marked_and_never_answer_automatic_mail():
+    with Relay() as relay, MailDaemon(outbound(relay), rules="shipped") as d:
+        c = d.client()
+        # the receipt at intake (the shipped rules' customer_notice_receipt) is automatic
+        assert d.deliver(mail(message_id="<n1@example.com>")) == (250, "")
+        [receipt] = relay.wait(1)
+        assert receipt["Auto-Submitted"] == "auto-replied" and receipt["To"] == "li@example.com"
+        assert receipt["In-Reply-To"] == "<n1@example.com>"
+        # an out-of-office reply opens a case, but nothing automatic answers it
+        assert d.deliver(mail(message_id="<n2@example.com>", sender="bot@example.com",
+                              Auto_Submitted="auto-replied")) == (250, "")
+        wait_for_log(d, 'msg="no automatic answer to automatic mail"')
+        # a person's reply still goes
+        bot_case = [x for x in cases(c) if x["customer"] == "bot@example.com"][0]["id"]
+        c.call("CASE.REPLY", bot_case, "Written by a person.")
+        got = relay.wait(2)
+        assert [m["To"] for m in got] == ["li@example.com", "bot@example.com"]
+        assert got[1]["Auto-Submitted"] is None
+
+
+def test_a_refused_mail_is_retried_with_backoff_and_a_permanent_failure_is_noted_on_the_case():
+    with Relay() as relay, MailDaemon(outbound(relay)) as d:
+        c = d.client()
+        case = c.call("CASE.OPEN", "channel", "email", "customer", "li@example.com", "subject", "kettle")
+        relay.refuse("451 4.3.0 try again later")
+        c.call("CASE.REPLY", case, "first reply")
+        wait_for_log(d, 'msg="mail deferred"')
+        assert relay.received() == []
+        # the daemon's clock passes the first backoff (60 s): it goes
+        c.call("DEBUG.CLOCK", "ADVANCE", "61")
+        [sent] = relay.wait(1)
+        assert sent.get_content().strip() == "first reply"
+        # a permanent refusal is not retried: a note on the case says so
+        relay.refuse("550 5.1.1 no such user")
+        c.call("CASE.REPLY", case, "second reply")
+        wait_for_log(d, 'msg="mail failed"')
+        history = repr(c.call("CASE.HISTORY", case))
+        assert "mail to li@example.com not delivered after 1 attempt: 550 5.1.1 no such user" in history, history
+        c.call("DEBUG.CLOCK", "ADVANCE", "7200")
+        c.call("CASE.REPLY", case, "third reply")
+        got = relay.wait(2)
+        assert [m.get_content().strip() for m in got] == ["first reply", "third reply"]
+
+
+def test_nothing_is_sent_for_a_change_that_did_not_commit_and_the_outbox_survives_a_restart():
+    with Relay() as relay:
+        d = MailDaemon(outbound(relay))
+        with d:
+            c = d.client()
+            case = c.call("CASE.OPEN", "channel", "email", "customer", "li@example.com", "subject", "kettle")
+            assert c.call("DEBUG.STORE", "FAIL-COMMITS", "1") == "OK"
+            err = c.call("CASE.REPLY", case, "rolled back")
+            assert isinstance(err, RespError), err
+            # the relay is down for now: the reply waits in the outbox
+            relay.refuse("421 4.3.2 shutting down")
+            c.call("CASE.REPLY", case, "kept")
+            wait_for_log(d, 'msg="mail deferred"')
+        # restarted: the outbox is on disk, the retry comes when due
+        with MailDaemon(outbound(relay), data=d.data) as d2:
+            c = d2.client()
+            c.call("DEBUG.CLOCK", "ADVANCE", "61")
+            got = relay.wait(1)
+            assert [m.get_content().strip() for m in got] == ["kept"]
+        assert all("rolled back" not in m.get_content() for m in relay.received())
