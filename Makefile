@@ -213,6 +213,7 @@ bench: test-packages all $(TEST_PLUGINS)
 	bash tests/bench/run.sh
 	bash tests/bench/plugins.sh
 	python3 tests/bench/webhook.py
+	python3 tests/bench/mail.py
 	bash tests/bench/deadlines.sh
 	python3 tests/bench/agents.py
 	python3 tests/bench/crashloop.py --rounds 100
