@@ -352,6 +352,7 @@ int main(int argc, char **argv) {
     tick_configure(&config);
     backups_configure(base, config.data);
     cases_warm_counters();
+    if (figures_load() != 0) goto done;
     /* Re-arm every running clock; those that passed while we were down fire
      * now, once, in deadline order, before any client is served. */
     deadlines_configure((int)config.sla_warning_percent);
