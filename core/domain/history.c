@@ -81,6 +81,8 @@ static int catch_up(struct call *call, int64_t oldest_hour) {
             history.committed_id = sqlite3_column_int64(statement, 0);
             sqlite3_reset(statement);
         }
+    } else if (!history.started) {
+        return 0; /* the committed end of the log is not known yet: nothing counted, not complete */
     }
     if (!history.started) {
         if (start_before(call, oldest_hour * HOUR_SECONDS, &history.counted_id) != 0) return -1;
@@ -110,7 +112,7 @@ int history_hours(struct call *call, int hours, int *complete,
         return call_fail(call, CALL_INVALID, "hours must be 1 to %d", HISTORY_HOURS_MAX);
     int64_t now_hour = clock_now() / HOUR_SECONDS;
     if (catch_up(call, now_hour - HISTORY_HOURS_MAX + 1) != 0) return -1;
-    *complete = history.counted_id >= history.committed_id;
+    *complete = history.started && history.counted_id >= history.committed_id;
     for (int64_t hour = now_hour - hours + 1; hour <= now_hour; hour++) {
         const struct history_hour *bucket = &history.ring[hour % HISTORY_HOURS_MAX];
         struct history_hour shown = {hour * HOUR_SECONDS, 0, 0, 0};
