@@ -24,6 +24,7 @@
 #include "cmd/conn.h"
 #include "cmd/customer_cmd.h"
 #include "cmd/explain_cmd.h"
+#include "cmd/history_cmd.h"
 #include "cmd/message_cmd.h"
 #include "cmd/metrics_cmd.h"
 #include "cmd/search_cmd.h"
@@ -407,9 +408,14 @@ static const struct command command_table[] = {
          "satisfaction (CSAT) overall, per queue and per agent; within a time window, or for one agent",
          "O(N) where N is the number of cases", "server",
          ARGS(OPTION("SINCE", "t", STRING), OPTION("UNTIL", "t", STRING), OPTION("AGENT", "name", STRING)))},
+    {"STATS.HISTORY",    1, 3, R, stats_history_command, "[HOURS n]", S | F | D, NONE,
+     DOC("Cases opened, resolved and deadlines breached per hour, from the event log (the dashboard's charts)",
+         "O(E) where E is the number of events committed since the last call, at most 50,000", "server",
+         ARGS(OPTION("HOURS", "n", INTEGER)))},
     {"METRICS",          1, 1, R, metrics_command, "", S | F | D, NONE,
      DOC("The figures of /metrics as Prometheus text: cases, refunds, deadlines, hooks, commits, connections",
-         "O(N) where N is the number of open cases", "server", NO_ARGS)},
+         "O(G) where G is the number of (state, queue, priority) and category groups: counts kept in memory",
+         "server", NO_ARGS)},
     {"ADMIN.BACKUP",     1, 2, N, admin_backup_command, "[name]", D, NONE,
      DOC("Writes a consistent copy of the database into DATA/backups/ while serving, in small steps",
          "O(N) where N is the size of the database", "server", ARGS(ARG("name", STRING, OPT)))},

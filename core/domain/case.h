@@ -31,6 +31,7 @@ struct case_row {                          /* everything a command or hook needs
     int has_amount, has_paid_at, has_delivered_at, has_order;
     int64_t customer_id;                   /* 0: none (a case from before customers were records) */
     char lang[CASE_TEXT_MAX + 1];          /* "" when none */
+    int has_resolved_at;                   /* resolved, and not reopened since (what /metrics counts) */
 };
 
 #define CASE_LOAD_CHECK_ACCESS 1u   /* NOPERM unless caller_may_see_case (after NOTFOUND) */
