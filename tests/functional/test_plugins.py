@@ -175,10 +175,10 @@ def test_names_are_looked_up_in_the_plugin_directory():
 
 def test_a_directory_loads_every_plugin_in_name_order():
     config = ("http_refund.url = http://127.0.0.1:9/refunds\nwebhook.url = http://127.0.0.1:9/events\n"
-              "orders.file = %s\n" % ORDERS_CSV)
+              "orders.file = %s\nmail.lmtp_listen = %s\n" % (ORDERS_CSV, os.path.join(tempfile.mkdtemp(), "lmtp")))
     with Daemon("--plugins", PLUGINS, config=config) as d:
         names = [as_map(p)["name"] for p in d.client().call("PLUGIN.LIST")]
-        assert names == ["http_refund", "orders", "webhook"], names
+        assert names == ["http_refund", "mail", "orders", "webhook"], names
 
 
 def test_skeleton_builds_with_its_own_makefile_against_the_installed_header():
@@ -190,7 +190,7 @@ def test_skeleton_builds_with_its_own_makefile_against_the_installed_header():
         assert os.path.isfile(os.path.join(prefix, "include", "redress", "plugin.h"))
         assert os.path.isfile(os.path.join(prefix, "bin", "redressd"))
         assert sorted(os.listdir(os.path.join(prefix, "lib", "redress", "plugins"))) == \
-            ["http_refund.so", "orders.so", "webhook.so"]
+            ["http_refund.so", "mail.so", "orders.so", "webhook.so"]
         built = os.path.join(dest, "skeleton.so")
         subprocess.run(["make", "-s", "-C", os.path.join(ROOT, "examples", "plugin-skeleton"), "PREFIX=" + prefix,
                         "OUT=" + built], check=True, capture_output=True)
