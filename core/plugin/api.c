@@ -608,7 +608,6 @@ void plugin_api_fill(struct redress_host_api *table, const struct config *config
         .replay_events = api_replay_events,
         .last_event_id = api_last_event_id,
     };
-    plugin_case_api_fill(table);
 }
 
 void plugin_api_free(void) {
@@ -617,5 +616,4 @@ void plugin_api_free(void) {
     free(recorder.steps);
     free(recorder.arena);
     memset(&recorder, 0, sizeof recorder);
-    plugin_case_api_free();
 }

@@ -76,12 +76,6 @@ void plugin_api_fill(struct redress_host_api *table, const struct config *config
 int plugin_api_setting_read(int index);
 /* The value of setting NAME.key for the plugin, marked read (or NULL). */
 const char *plugin_api_setting(struct redress_plugin *self, const char *key);
-/* Reads the identity the plugin acts on cases as (NAME.role, NAME.queues)
- * into it, before its init; 0, or -1 with error (an unknown role). */
-int plugin_case_api_identity(struct redress_plugin *plugin, char *error, size_t error_size);
-/* Fills the case entries of the table (API 1.2); frees their reply buffer. */
-void plugin_case_api_fill(struct redress_host_api *table);
-void plugin_case_api_free(void);
 /* Frees the buffers of command replies and Lua results. */
 void plugin_api_free(void);
 

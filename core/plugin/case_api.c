@@ -15,7 +15,7 @@
  * nesting: the call is refused).  The role is always enforced, whether the
  * daemon's auth is on or off.
  */
-#include "plugin/api.h"
+#include "plugin/case_api.h"
 
 #include "cmd/reply.h"
 #include "cmd/request.h"
