@@ -69,3 +69,38 @@ def test_the_check_finds_a_reference_to_a_missing_case():
         db.commit()
         db.close()
         assert [row[0] for row in foreign_key_problems(path)] == ["events"]
+
+
+def test_orders_of_an_older_database_are_kept_when_orders_become_keyed_by_order_id():
+    # Migration 14 rebuilds orders WITHOUT ROWID (one b-tree per order instead of two).
+    with Daemon() as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        first = open_case(c, order="O-7", amount="100.00")
+        second = open_case(c, order="O-8", amount="5.00", currency="USD")
+        d.stop()
+        path = os.path.join(d.data, "redress.db")
+        db = sqlite3.connect(path)
+        rows = db.execute("SELECT * FROM orders ORDER BY order_id").fetchall()
+        # Back to schema 13: the orders table as migration 11 made it.
+        db.executescript(
+            "DELETE FROM schema_version WHERE version >= 14; ALTER TABLE orders RENAME TO orders_new;"
+            "CREATE TABLE orders(order_id TEXT PRIMARY KEY, paid_amount INTEGER NOT NULL CHECK (paid_amount >= 0),"
+            " currency TEXT NOT NULL, source TEXT NOT NULL, case_id INTEGER REFERENCES cases(id),"
+            " recorded_at INTEGER NOT NULL);"
+            "INSERT INTO orders SELECT * FROM orders_new; DROP TABLE orders_new;")
+        assert "WITHOUT ROWID" not in db.execute("SELECT sql FROM sqlite_schema WHERE name = 'orders'").fetchone()[0]
+        db.close()
+        d.log_lines = []
+        d.start()
+        c = d.client()
+        assert as_map(c.call("CASE.GET", second))["order"] == "O-8"
+        # The order's amount still holds: a case that says otherwise is refused.
+        assert getattr(open_case(c, order="O-7", amount="99.00"), "code", None) == "CONFLICT"
+        d.stop()
+        db = sqlite3.connect(path)
+        assert db.execute("SELECT * FROM orders ORDER BY order_id").fetchall() == rows
+        assert rows[0][0] == "O-7" and rows[0][4] == first
+        assert "WITHOUT ROWID" in db.execute("SELECT sql FROM sqlite_schema WHERE name = 'orders'").fetchone()[0]
+        assert db.execute("SELECT max(version) FROM schema_version").fetchone()[0] >= 14
+        db.close()
