@@ -29,6 +29,7 @@ struct case_row {                          /* everything a command or hook needs
     char subject[1025], tags[CASE_TAGS_BYTES];
     long long escalation, breached; int64_t amount, paid_at, delivered_at, created_at;
     int has_amount, has_paid_at, has_delivered_at, has_order;
+    int has_resolved_at;                   /* resolved, and not reopened since (what /metrics counts) */
 };
 
 #define CASE_LOAD_CHECK_ACCESS 1u   /* NOPERM unless caller_may_see_case (after NOTFOUND) */
