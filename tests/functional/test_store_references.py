@@ -85,6 +85,9 @@ def test_orders_of_an_older_database_are_kept_when_orders_become_keyed_by_order_
         # Back to schema 13: the orders table as migration 11 made it.
         db.executescript(
             "DELETE FROM schema_version WHERE version >= 14; ALTER TABLE orders RENAME TO orders_new;"
+            # migration 15 (customers, messages) undone too
+            "DROP TABLE messages; DROP TABLE customer_identities; DROP TABLE customers;"
+            "DROP INDEX cases_by_customer_id; ALTER TABLE cases DROP COLUMN customer_id;"
             "CREATE TABLE orders(order_id TEXT PRIMARY KEY, paid_amount INTEGER NOT NULL CHECK (paid_amount >= 0),"
             " currency TEXT NOT NULL, source TEXT NOT NULL, case_id INTEGER REFERENCES cases(id),"
             " recorded_at INTEGER NOT NULL);"
