@@ -6,7 +6,7 @@
  * the phrase of its bigrams), the INVALID reasons (a query with nothing of
  * two characters to find), ranking (bm25: the best-matching text of each
  * case), and the scope: an agent finds only the cases it may see, as
- * CASE.LIST shows them.  Reads the index (schema 15) directly; writes
+ * CASE.LIST shows them.  Reads the index (schema 16) directly; writes
  * nothing.
  */
 #include "cmd/args.h"

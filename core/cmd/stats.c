@@ -6,7 +6,7 @@
  * median and 90th percentile of the time to first response and to
  * resolution (wall seconds from opening).  Percentiles are the nearest-rank
  * value of the sorted times, read with one indexed OFFSET query each.
- * Satisfaction (CSAT) is read from the surveys (schema 16): responses,
+ * Satisfaction (CSAT) is read from the surveys (schema 17): responses,
  * average score and the share of 4s and 5s, overall, per queue and per
  * agent.  SINCE / UNTIL bound every figure by time: cases by when they
  * were opened, SLA clocks by when they ended, surveys by when they were

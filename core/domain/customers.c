@@ -1,6 +1,6 @@
 /* customers.c -- customers as records (see customers.h).
  *
- * Owns the tables customers and customer_identities (schema 14): an
+ * Owns the tables customers and customer_identities (schema 15): an
  * identity (kind, value) belongs to one customer; a customer has one or
  * more.  Intake resolves the text it is given to a customer with one read
  * on the identities' primary key, and writes only for a customer it has
@@ -37,7 +37,7 @@ int customers_make_identity(const char *kind, const char *value, size_t len, str
     out->value[len] = '\0';
     out->len = len;
     /* Addresses are compared without regard to ASCII case (as SQLite's
-     * lower() does in migration 14): Alice@x.com is alice@x.com. */
+     * lower() does in migration 15): Alice@x.com is alice@x.com. */
     if (strcmp(kind, "email") == 0)
         for (size_t i = 0; i < len; i++)
             if (out->value[i] >= 'A' && out->value[i] <= 'Z') out->value[i] = (char)(out->value[i] - 'A' + 'a');

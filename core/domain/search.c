@@ -1,6 +1,6 @@
 /* search.c -- the search index kept up with the event log (see search.h).
  *
- * The index (schema 15, contentless FTS5 case_text) has one row per text
+ * The index (schema 16, contentless FTS5 case_text) has one row per text
  * event, its rowid the event's id.  search_progress.indexed_through is the
  * last event looked at; what comes after is read in id order, the texts
  * among it inserted, and the mark moved, all in one savepoint: a rolled

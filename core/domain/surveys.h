@@ -1,7 +1,7 @@
 /* surveys.h -- satisfaction surveys a customer answers with a token.
  *
  * Owns: the survey token -- "<case>.<round>.<expires>.<nonce>.<mac>", the
- * mac an HMAC-SHA256 under the store's survey key (schema 16) -- its
+ * mac an HMAC-SHA256 under the store's survey key (schema 17) -- its
  * issue (CASE.SURVEY.TOKEN) and its one use (SURVEY.ANSWER): checked, its
  * nonce recorded, the survey written through the case module.
  * Never: parses protocol arguments, writes a reply, or throttles (the

@@ -225,7 +225,22 @@ const char *const store_migrations[] = {
     "ALTER TABLE decisions ADD COLUMN reason TEXT NOT NULL DEFAULT '';"
     "DROP INDEX decisions_by_time;"
     "CREATE INDEX decisions_by_case ON decisions(case_id, id);",
-    /* 14: customers as records, and the conversation.  A customer is an id
+    /* 14: orders keyed by order_id alone (WITHOUT ROWID): every read and
+     * write of an order names its order_id, and a rowid table kept a second
+     * b-tree (the primary key's index) that each new order wrote too. */
+    "CREATE TABLE orders_keyed("
+    "  order_id TEXT PRIMARY KEY,"
+    "  paid_amount INTEGER NOT NULL CHECK (paid_amount >= 0),"
+    "  currency TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  case_id INTEGER REFERENCES cases(id),"
+    "  recorded_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "INSERT INTO orders_keyed(order_id, paid_amount, currency, source, case_id, recorded_at)"
+    " SELECT order_id, paid_amount, currency, source, case_id, recorded_at FROM orders;"
+    "DROP TABLE orders;"
+    "ALTER TABLE orders_keyed RENAME TO orders;",
+    /* 15: customers as records, and the conversation.  A customer is an id
      * with identities (kind, value): an email address, a phone number, a
      * WeChat or app user id, an order account.  A case names its customer
      * (customer_id) beside the text it was opened with.  Existing cases
@@ -246,28 +261,28 @@ const char *const store_migrations[] = {
     ") WITHOUT ROWID;"
     "CREATE INDEX customer_identities_by_customer ON customer_identities(customer_id);"
     "ALTER TABLE cases ADD COLUMN customer_id INTEGER REFERENCES customers(id);"
-    "CREATE TEMP TABLE migrate14(customer TEXT PRIMARY KEY, created_at INTEGER, kind TEXT, value TEXT);"
-    "INSERT INTO migrate14(customer, created_at) SELECT customer, min(created_at) FROM cases GROUP BY customer;"
-    "UPDATE migrate14 SET kind = CASE"
+    "CREATE TEMP TABLE migrate15(customer TEXT PRIMARY KEY, created_at INTEGER, kind TEXT, value TEXT);"
+    "INSERT INTO migrate15(customer, created_at) SELECT customer, min(created_at) FROM cases GROUP BY customer;"
+    "UPDATE migrate15 SET kind = CASE"
     "  WHEN customer GLOB 'email:?*' THEN 'email' WHEN customer GLOB 'phone:?*' THEN 'phone'"
     "  WHEN customer GLOB 'wechat:?*' THEN 'wechat' WHEN customer GLOB 'app:?*' THEN 'app'"
     "  WHEN customer GLOB 'account:?*' THEN 'account'"
     "  WHEN instr(customer, '@') > 0 THEN 'email'"
     "  WHEN customer GLOB '+[0-9]*' AND NOT substr(customer, 2) GLOB '*[^0-9]*' THEN 'phone'"
     "  ELSE 'account' END;"
-    "UPDATE migrate14 SET value = CASE WHEN substr(customer, 1, length(kind) + 1) = kind || ':'"
+    "UPDATE migrate15 SET value = CASE WHEN substr(customer, 1, length(kind) + 1) = kind || ':'"
     "  THEN substr(customer, length(kind) + 2) ELSE customer END;"
-    "UPDATE migrate14 SET value = lower(value) WHERE kind = 'email';"
-    "CREATE TEMP TABLE migrate14_customers(id INTEGER PRIMARY KEY, kind TEXT, value TEXT, created_at INTEGER);"
-    "INSERT INTO migrate14_customers(kind, value, created_at)"
-    " SELECT kind, value, min(created_at) FROM migrate14 GROUP BY kind, value ORDER BY min(created_at), kind, value;"
-    "INSERT INTO customers(id, created_at) SELECT id, created_at FROM migrate14_customers;"
+    "UPDATE migrate15 SET value = lower(value) WHERE kind = 'email';"
+    "CREATE TEMP TABLE migrate15_customers(id INTEGER PRIMARY KEY, kind TEXT, value TEXT, created_at INTEGER);"
+    "INSERT INTO migrate15_customers(kind, value, created_at)"
+    " SELECT kind, value, min(created_at) FROM migrate15 GROUP BY kind, value ORDER BY min(created_at), kind, value;"
+    "INSERT INTO customers(id, created_at) SELECT id, created_at FROM migrate15_customers;"
     "INSERT INTO customer_identities(kind, value, customer_id, created_at)"
-    " SELECT kind, value, id, created_at FROM migrate14_customers;"
-    "UPDATE cases SET customer_id = (SELECT i.customer_id FROM migrate14 m"
+    " SELECT kind, value, id, created_at FROM migrate15_customers;"
+    "UPDATE cases SET customer_id = (SELECT i.customer_id FROM migrate15 m"
     " JOIN customer_identities i ON i.kind = m.kind AND i.value = m.value WHERE m.customer = cases.customer);"
-    "DROP TABLE migrate14;"
-    "DROP TABLE migrate14_customers;"
+    "DROP TABLE migrate15;"
+    "DROP TABLE migrate15_customers;"
     "CREATE INDEX cases_by_customer_id ON cases(customer_id, id);"
     /* The customer's cases are found by customer_id from now on (CASE.LIST
      * CUSTOMER, redress.customer, threading): the index on the text goes,
@@ -283,7 +298,7 @@ const char *const store_migrations[] = {
     "CREATE INDEX messages_by_case ON messages(case_id, event_id);"
     "INSERT INTO messages(event_id, case_id, direction, channel)"
     " SELECT e.id, e.case_id, 'out', c.channel FROM events e JOIN cases c ON c.id = e.case_id WHERE e.kind = 'reply';",
-    /* 15: the search index (CASE.SEARCH): FTS5 with the tokenizer
+    /* 16: the search index (CASE.SEARCH): FTS5 with the tokenizer
      * "redress" (store/search.c: CJK bigrams, lower-cased words), one row
      * per text event -- a case's opening (subject and body), messages,
      * replies, notes -- whose rowid is the event's id.  Contentless: the
@@ -306,7 +321,7 @@ const char *const store_migrations[] = {
     "CREATE TABLE IF NOT EXISTS search_progress(id INTEGER PRIMARY KEY CHECK (id = 1),"
     " indexed_through INTEGER NOT NULL);"
     "INSERT OR REPLACE INTO search_progress(id, indexed_through) SELECT 1, coalesce(max(id), 0) FROM events;",
-    /* 16: satisfaction.  One survey per resolution of a case: `round` is
+    /* 17: satisfaction.  One survey per resolution of a case: `round` is
      * the case's reopen_count when it was answered (a reopened case may be
      * surveyed again), with the agent and queue it was answered for (CSAT
      * per agent and queue), and who gave it (an agent's name, or
@@ -347,7 +362,7 @@ const char *const store_migrations[] = {
     "  case_id INTEGER NOT NULL REFERENCES cases(id),"
     "  used_at INTEGER NOT NULL"
     ") WITHOUT ROWID;",
-    /* 17: attachments of messages and replies: the file is
+    /* 18: attachments of messages and replies: the file is
      * DATA/attachments/CASE/EVENT-NUMBER; the row says what it is. */
     "CREATE TABLE IF NOT EXISTS attachments("
     "  event_id INTEGER NOT NULL REFERENCES events(id),"

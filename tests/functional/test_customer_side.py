@@ -74,8 +74,8 @@ def test_who_may_read_and_link_customers():
         assert isinstance(r, RespError) and r.code == "NOPERM"
 
 
-def test_a_database_of_schema_13_gets_one_customer_per_identity():
-    """Migration 14 on the rows an older redressd wrote: texts that read as one identity are one customer."""
+def test_a_database_of_schema_14_gets_one_customer_per_identity():
+    """Migration 15 on the rows an older redressd wrote: texts that read as one identity are one customer."""
     with Daemon() as d:
         c = d.client()
         for customer in ("Bob@Example.com", "email:bob@example.com", "C-1", "+8613800000000", "C-1"):
@@ -83,11 +83,11 @@ def test_a_database_of_schema_13_gets_one_customer_per_identity():
         c.call("CASE.REPLY", 1, "on its way")
         data = d.data
         d.stop()
-        # Take the database back to schema 13: what a 13 database held.
+        # Take the database back to schema 14: what a 14 database held.
         db = sqlite3.connect(os.path.join(data, "redress.db"))
         db.executescript("DROP TABLE messages; DROP TABLE customer_identities; DROP TABLE customers;"
                          "DROP INDEX cases_by_customer_id; ALTER TABLE cases DROP COLUMN customer_id;"
-                         "DELETE FROM schema_version WHERE version >= 14;")
+                         "DELETE FROM schema_version WHERE version >= 15;")
         db.commit()
         db.close()
         d.start()

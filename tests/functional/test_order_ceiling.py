@@ -297,7 +297,7 @@ def test_migration_keeps_each_orders_first_amount_and_names_the_cases_that_disag
         db.executescript("DROP TABLE orders; DELETE FROM schema_version WHERE version >= 11;"
                          "DROP TABLE messages; DROP TABLE customer_identities; DROP TABLE customers;"
                          "DROP INDEX cases_by_customer_id; ALTER TABLE cases DROP COLUMN customer_id;"
-                         # migrations 13 (the decision log's columns) and 14 (customers, messages) undone too
+                         # migrations 13 (the decision log's columns) and 15 (customers, messages) undone too
                          "DROP INDEX decisions_by_case; CREATE INDEX decisions_by_time ON decisions(at);"
                          "ALTER TABLE decisions DROP COLUMN refund_id; ALTER TABLE decisions DROP COLUMN inputs;"
                          "ALTER TABLE decisions DROP COLUMN reason;"

@@ -207,7 +207,7 @@ def test_committed_totals_follow_every_transition_and_survive_migration():
                          "CREATE INDEX refunds_committed ON refunds(order_id, amount)"
                          " WHERE state IN ('approved', 'executing', 'succeeded');"
                          "DROP TABLE orders; DELETE FROM schema_version WHERE version >= 10;"
-                         # migrations 13 (the decision log's columns) and 14 (customers, messages) undone too
+                         # migrations 13 (the decision log's columns) and 15 (customers, messages) undone too
                          "DROP TABLE messages; DROP TABLE customer_identities; DROP TABLE customers;"
                          "DROP INDEX cases_by_customer_id; ALTER TABLE cases DROP COLUMN customer_id;"
                          "DROP INDEX decisions_by_case; CREATE INDEX decisions_by_time ON decisions(at);"
