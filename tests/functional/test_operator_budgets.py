@@ -1,0 +1,88 @@
+"""Operators' reads must not stall agents, and the daemon must end promptly:
+INFO's figures are counts kept at commit (never a count(*) of a table that
+grows with the log), METRICS reads the same whatever the caller's protocol,
+and SIGTERM ends a daemon with many open cases without work after its last
+log line."""
+import os
+import sqlite3
+
+from harness import Daemon, RespError, open_case
+
+
+def info_fields(c, section=None):
+    text = c.call("INFO", section) if section else c.call("INFO")
+    assert isinstance(text, str), text
+    return dict(line.split(":", 1) for line in text.split("\r\n") if ":" in line and not line.startswith("#"))
+
+
+def disk_counts(d):
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(d.data, "redress.db"), uri=True)
+    try:
+        cases = db.execute("SELECT count(*) FROM cases").fetchone()[0]
+        open_ = db.execute("SELECT count(*) FROM cases WHERE state NOT IN ('resolved', 'closed')").fetchone()[0]
+        events = db.execute("SELECT count(*) FROM events").fetchone()[0]
+    finally:
+        db.close()
+    return {"cases": cases, "open_cases": open_, "events": events}
+
+
+def info_counts(c):
+    fields = info_fields(c)
+    counts = {k: int(fields[k]) for k in ("cases", "open_cases", "events")}
+    assert fields["db0"].startswith("keys=%d," % counts["cases"]), fields["db0"]
+    assert c.call("DBSIZE") == counts["cases"]
+    return counts
+
+
+def store_reads(c):
+    fields = info_fields(c, "Store")
+    return int(dict(kv.split("=") for kv in fields["fault_io"].split(","))["reads"])
+
+
+def test_info_counts_follow_the_disk_through_commands_a_failed_batch_and_a_restart():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        ids = [open_case(c, customer="C-%d" % i, subject="parcel late %d" % i) for i in range(12)]
+        assert all(isinstance(i, int) for i in ids), ids
+        assert c.call("CASE.RESOLVE", ids[0], "fixed") == "OK"
+        assert c.call("CASE.RESOLVE", ids[1], "fixed") == "OK"
+        assert c.call("CASE.CLOSE", ids[1]) == "OK"
+        assert c.call("CASE.NOTE", ids[2], "called the carrier") == "OK"
+        counts = info_counts(c)
+        assert counts == disk_counts(d)
+        assert counts["cases"] == 12 and counts["open_cases"] == 10 and counts["events"] > 12, counts
+
+        # A failed batch moves nothing: neither cases nor events.
+        assert c.call("DEBUG.STORE", "FAIL-COMMITS", 1) == "OK"
+        replies = c.pipeline([["CASE.OPEN", "customer", "C-x", "subject", "lost %d" % i] for i in range(3)] +
+                             [["CASE.RESOLVE", ids[3], "fixed"], ["CASE.NOTE", ids[4], "lost"]])
+        assert all(isinstance(r, RespError) for r in replies), replies
+        assert info_counts(c) == counts == disk_counts(d)
+        # A failed command inside a good batch moves nothing either.
+        assert isinstance(c.call("CASE.RESOLVE", ids[1], "again"), RespError)
+        assert c.call("CASE.NOTE", ids[5], "after the failure") == "OK"
+        counts = info_counts(c)
+        assert counts == disk_counts(d)
+
+        d.restart()
+        c = d.client()
+        assert info_counts(c) == counts == disk_counts(d)
+        assert isinstance(open_case(c, customer="C-new", subject="broken screen"), int)
+        assert info_counts(c) == disk_counts(d)
+
+
+def test_info_reads_nothing_from_the_database():
+    # With a page cache of a few pages, a count(*) of the cases or events
+    # would reach the file: INFO's figures must come from memory.
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.pipeline([["CASE.OPEN", "customer", "C-%d" % i, "subject", "parcel late"] for i in range(400)])
+        assert c.call("CASE.NOTE", 1, "settle") == "OK"
+        assert c.call("DEBUG.STORE", "CACHE-PAGES", 4) == "OK"
+        assert isinstance(c.call("CASE.GET", 1), list)
+        before = store_reads(c)
+        fields = info_fields(c)
+        assert fields["cases"] == "400", fields
+        assert c.call("DBSIZE") == 400
+        assert store_reads(c) == before
+        assert c.call("DEBUG.STORE", "CACHE-PAGES", 0) == "OK"
