@@ -35,6 +35,10 @@ void commands_set_info_sections(void (*server)(struct evbuffer *out), void (*plu
     providers.plugins_info = plugins;
 }
 
+void commands_server_info(struct evbuffer *out) {
+    if (providers.server_info) providers.server_info(out);
+}
+
 void commands_set_hello_modules(void (*modules)(struct evbuffer *out)) { providers.hello_modules = modules; }
 
 void commands_set_plugin_list(void (*list)(struct request *request)) { providers.plugin_list = list; }

@@ -86,3 +86,23 @@ def test_info_reads_nothing_from_the_database():
         assert c.call("DBSIZE") == 400
         assert store_reads(c) == before
         assert c.call("DEBUG.STORE", "CACHE-PAGES", 0) == "OK"
+
+
+def metric_families(text):
+    assert isinstance(text, str) and text.startswith("# HELP"), text
+    return {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+
+
+def test_metrics_over_resp3_has_the_same_families_as_over_resp2():
+    from test_resp3 import resp3
+    with Daemon() as d:
+        c2 = d.client()
+        c3 = resp3(d)
+        over3 = c3.call("METRICS")
+        over2 = c2.call("METRICS")
+        # INFO's server lines (connections, commands, AUTH) are there whatever the caller speaks.
+        for name in ("redress_connected_clients", "redress_resp_commands_total", "redress_auth_failures_total"):
+            assert name in metric_families(over3), over3[:3000]
+        assert metric_families(over3) == metric_families(over2)
+        line = [l for l in over3.splitlines() if l.startswith("redress_connected_clients ")]
+        assert line and int(line[0].split()[1]) >= 2, line
