@@ -5,6 +5,7 @@ and SIGTERM ends a daemon with many open cases without work after its last
 log line."""
 import os
 import sqlite3
+import time
 
 from harness import Daemon, RespError, open_case
 
@@ -106,3 +107,62 @@ def test_metrics_over_resp3_has_the_same_families_as_over_resp2():
         assert metric_families(over3) == metric_families(over2)
         line = [l for l in over3.splitlines() if l.startswith("redress_connected_clients ")]
         assert line and int(line[0].split()[1]) >= 2, line
+
+
+def disk(d, sql):
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(d.data, "redress.db"), uri=True)
+    try:
+        return db.execute(sql).fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_sigterm_ends_a_mass_firing_of_due_clocks_between_slices():
+    # Thousands of clocks due at once (a clock jump here; a burst of cases
+    # reaching their deadlines together in production) fire in slices, each
+    # its own turn of the loop: SIGTERM ends the daemon between two slices
+    # instead of after all of them, and the clocks left fire at the next start.
+    cases = 3000
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        for start in range(0, cases, 1000):
+            replies = c.pipeline([["CASE.OPEN", "customer", "C-%d" % i, "subject", "parcel late"]
+                                  for i in range(start, start + 1000)])
+            assert all(isinstance(r, int) for r in replies), replies[:3]
+        assert c.call("CASE.NOTE", 1, "settle") == "OK"
+        due = disk(d, "SELECT count(*) FROM deadlines WHERE state = 'running'")
+        assert due >= cases, due
+        watcher = d.client()
+        events_before = int(info_fields(watcher, "cases")["events"])
+        c.send("DEBUG.CLOCK", "ADVANCE", 30 * 86400)
+        # Another client is served while the clocks fire: once a first
+        # slice has committed, stop the daemon.
+        deadline = time.monotonic() + 120
+        while int(info_fields(watcher, "cases")["events"]) == events_before:
+            assert time.monotonic() < deadline, "no slice of due clocks committed"
+        assert d.stop() == 0
+        log = d.log().splitlines()
+        stopping = [i for i, line in enumerate(log) if 'msg="stopping"' in line]
+        assert len(stopping) == 1, d.log()[-3000:]
+        after = log[stopping[0] + 1:]
+        assert len(after) == 1 and 'msg="stopped"' in after[0], after[:10]
+        # Stopped part-way: some clocks fired and committed, the others wait.
+        fired = disk(d, "SELECT count(*) FROM deadlines WHERE state = 'breached'")
+        assert 0 < fired < due, (fired, due)
+        assert disk(d, "PRAGMA quick_check") == "ok"
+        assert disk(d, "SELECT count(*) FROM events WHERE kind = 'deadline_breached'") == fired
+
+        # The test clock starts again from the real time: the same jump
+        # makes the clocks left due, and they fire, slice after slice.
+        d.log_lines = []
+        d.start()
+        c = d.client()
+        assert not isinstance(c.call("DEBUG.CLOCK", "ADVANCE", 30 * 86400), RespError)
+        deadline = time.monotonic() + 120
+        while disk(d, "SELECT count(*) FROM deadlines WHERE state = 'running'") > 0:
+            assert time.monotonic() < deadline, "the clocks left never fired"
+            assert c.call("PING") == "PONG"
+        assert c.call("CASE.NOTE", 1, "settle") == "OK"
+        assert disk(d, "SELECT count(*) FROM deadlines WHERE state = 'breached'") == due
+        assert disk(d, "SELECT count(*) FROM deadlines WHERE state = 'running'") == 0
+        assert info_counts(c) == disk_counts(d)
