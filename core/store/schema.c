@@ -225,6 +225,21 @@ const char *const store_migrations[] = {
     "ALTER TABLE decisions ADD COLUMN reason TEXT NOT NULL DEFAULT '';"
     "DROP INDEX decisions_by_time;"
     "CREATE INDEX decisions_by_case ON decisions(case_id, id);",
+    /* 14: orders keyed by order_id alone (WITHOUT ROWID): every read and
+     * write of an order names its order_id, and a rowid table kept a second
+     * b-tree (the primary key's index) that each new order wrote too. */
+    "CREATE TABLE orders_keyed("
+    "  order_id TEXT PRIMARY KEY,"
+    "  paid_amount INTEGER NOT NULL CHECK (paid_amount >= 0),"
+    "  currency TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  case_id INTEGER REFERENCES cases(id),"
+    "  recorded_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "INSERT INTO orders_keyed(order_id, paid_amount, currency, source, case_id, recorded_at)"
+    " SELECT order_id, paid_amount, currency, source, case_id, recorded_at FROM orders;"
+    "DROP TABLE orders;"
+    "ALTER TABLE orders_keyed RENAME TO orders;",
 };
 #define MIGRATION_COUNT ((int)(sizeof store_migrations / sizeof store_migrations[0]))
 
