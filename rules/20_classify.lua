@@ -59,6 +59,12 @@ for i, article in ipairs(faq) do
 end
 local keywords = redress.matcher(groups)
 
+-- More hits first; ties: the earlier article.  Defined once, not per case.
+local function better_article(a, b)
+  if a.hits ~= b.hits then return a.hits > b.hits end
+  return a.at < b.at
+end
+
 -- FAQ articles whose keywords appear in the text, best first (ties: the
 -- earlier article), at most policy.max_faq.
 local function suggest_faq(found)
@@ -67,10 +73,7 @@ local function suggest_faq(found)
     local at = faq_at[group]
     if at then hits_of[#hits_of + 1] = { at = at, hits = #list } end
   end
-  table.sort(hits_of, function(a, b)
-    if a.hits ~= b.hits then return a.hits > b.hits end
-    return a.at < b.at
-  end)
+  if #hits_of > 1 then table.sort(hits_of, better_article) end
   local ids = {}
   for i = 1, math.min(#hits_of, policy.max_faq) do ids[i] = faq[hits_of[i].at].id end
   return ids, hits_of[1] and faq[hits_of[1].at]

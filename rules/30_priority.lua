@@ -19,9 +19,12 @@ local policy = {
 local urgent = redress.matcher{ safety = safety_keywords, legal = legal_keywords,
                                 account_theft = account_theft_keywords }
 
+-- The spike counter's key per category ("category:logistics"), made once.
+local spike_key = {}
+for _, category in ipairs(vocabulary.categories) do spike_key[category] = "category:" .. category end
+
 function priority(case)
   local found = urgent:match(case_words(case))
-  local reasons = {}
 
   -- Urgency first: these are P1 whatever else is true.
   if found.safety then
@@ -35,9 +38,10 @@ function priority(case)
   end
 
   local result = policy.base[case.category] or defaults.priority
-  reasons[#reasons + 1] = "category " .. tostring(case.category) .. " starts at " .. result
+  local reasons = { "category " .. tostring(case.category) .. " starts at " .. result }
 
-  local similar = redress.recent("category:" .. tostring(case.category), policy.spike_window)
+  local similar = redress.recent(spike_key[case.category] or ("category:" .. tostring(case.category)),
+                                 policy.spike_window)
   if similar >= policy.spike_count then
     return { priority = "P1", reason = "spike: " .. similar .. " similar cases in the last hour" }
   end
