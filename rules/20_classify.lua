@@ -59,6 +59,16 @@ for i, article in ipairs(faq) do
 end
 local keywords = redress.matcher(groups)
 
+-- Globals read on every case, looked up once here: the globals are sealed
+-- after load, so these stay what the names hold.
+local pairs, sort, concat, min, case_words, faq = pairs, table.sort, table.concat, math.min, case_words, faq
+
+-- More hits first; ties: the earlier article.  Defined once, not per case.
+local function better_article(a, b)
+  if a.hits ~= b.hits then return a.hits > b.hits end
+  return a.at < b.at
+end
+
 -- FAQ articles whose keywords appear in the text, best first (ties: the
 -- earlier article), at most policy.max_faq.
 local function suggest_faq(found)
@@ -67,12 +77,9 @@ local function suggest_faq(found)
     local at = faq_at[group]
     if at then hits_of[#hits_of + 1] = { at = at, hits = #list } end
   end
-  table.sort(hits_of, function(a, b)
-    if a.hits ~= b.hits then return a.hits > b.hits end
-    return a.at < b.at
-  end)
+  if #hits_of > 1 then sort(hits_of, better_article) end
   local ids = {}
-  for i = 1, math.min(#hits_of, policy.max_faq) do ids[i] = faq[hits_of[i].at].id end
+  for i = 1, min(#hits_of, policy.max_faq) do ids[i] = faq[hits_of[i].at].id end
   return ids, hits_of[1] and faq[hits_of[1].at]
 end
 
@@ -110,7 +117,7 @@ function classify(case)
   local faq_ids, top_article = suggest_faq(found)
   local decision = {
     category = best, queue = queue, tags = tags, faq = faq_ids, escalate = escalate,
-    reason = best_group and ("matched: " .. table.concat(found[best_group], ", ")) or "no keyword matched",
+    reason = best_group and ("matched: " .. concat(found[best_group], ", ")) or "no keyword matched",
   }
 
   -- A plain question with a known answer is answered and resolved at once;

@@ -19,9 +19,16 @@ local policy = {
 local urgent = redress.matcher{ safety = safety_keywords, legal = legal_keywords,
                                 account_theft = account_theft_keywords }
 
+-- The spike counter's key per category ("category:logistics"), made once.
+local spike_key = {}
+for _, category in ipairs(vocabulary.categories) do spike_key[category] = "category:" .. category end
+
+-- Globals read on every case, looked up once here (sealed after load).
+local tostring, concat, case_words, recent = tostring, table.concat, case_words, redress.recent
+local defaults, raise_priority, priority_rank = defaults, raise_priority, priority_rank
+
 function priority(case)
   local found = urgent:match(case_words(case))
-  local reasons = {}
 
   -- Urgency first: these are P1 whatever else is true.
   if found.safety then
@@ -35,9 +42,9 @@ function priority(case)
   end
 
   local result = policy.base[case.category] or defaults.priority
-  reasons[#reasons + 1] = "category " .. tostring(case.category) .. " starts at " .. result
+  local reasons = { "category " .. tostring(case.category) .. " starts at " .. result }
 
-  local similar = redress.recent("category:" .. tostring(case.category), policy.spike_window)
+  local similar = recent(spike_key[case.category] or ("category:" .. tostring(case.category)), policy.spike_window)
   if similar >= policy.spike_count then
     return { priority = "P1", reason = "spike: " .. similar .. " similar cases in the last hour" }
   end
@@ -53,5 +60,5 @@ function priority(case)
     result = "P2"
     reasons[#reasons + 1] = "complaints are at least P2"
   end
-  return { priority = result, reason = table.concat(reasons, "; ") }
+  return { priority = result, reason = concat(reasons, "; ") }
 end

@@ -11,13 +11,23 @@ local policy = {
   P4 = { first_response = 24 * hour, resolution = 7 * day, calendar = "business_hours" },
 }
 
+-- The decision for each priority of the policy, made the first time that
+-- priority is seen and kept: the host only reads what a hook returns, so
+-- every case of one priority can be given the same table.
+local decision_of = {}
+
 function sla(case)
-  local target = policy[case.priority or defaults.priority] or policy[defaults.priority]
-  return {
+  local priority = case.priority or defaults.priority
+  local made = decision_of[priority]
+  if made then return made end
+  local target = policy[priority] or policy[defaults.priority]
+  made = {
     first_response = target.first_response,
     next_response = target.first_response,   -- the same promise after each customer message
     resolution = target.resolution,
     calendar = target.calendar,
-    reason = "targets for " .. tostring(case.priority or defaults.priority),
+    reason = "targets for " .. tostring(priority),
   }
+  if policy[priority] then decision_of[priority] = made end
+  return made
 end

@@ -8,6 +8,7 @@
 #include "lib/counters.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #define SHARED_KEY_MAX 512
 
@@ -15,8 +16,13 @@
  * other spaces behind their letter ("r|key"). */
 static int local_key(enum shared_space space, const char *key, char *out, size_t size) {
     static const char letters[SHARED_SPACES] = {'s', 'r'};
-    int n = space == SHARED_SPIKES ? snprintf(out, size, "%s", key)
-                                   : snprintf(out, size, "%c|%s", letters[space], key);
+    if (space == SHARED_SPIKES) { /* every intake: copied, not formatted */
+        size_t len = strlen(key);
+        if (len >= size) return -1;
+        memcpy(out, key, len + 1);
+        return 0;
+    }
+    int n = snprintf(out, size, "%c|%s", letters[space], key);
     return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 

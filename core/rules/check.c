@@ -243,9 +243,12 @@ int rules_check_sla(const struct rule_set *set, lua_State *state, struct rules_s
         return -1;
     }
     out->calendar_given = got;
-    if (!got) snprintf(out->calendar, sizeof out->calendar, "always");
+    if (!got) memcpy(out->calendar, "always", sizeof "always");
     if (rules_read_text(state, -1, "reason", out->reason, sizeof out->reason, why, why_size) < 0) return -1;
-    snprintf(out->version, sizeof out->version, "%.16s", set->version);
+    /* "%.16s" of the version, copied (every intake runs this) */
+    size_t version_len = strnlen(set->version, sizeof out->version - 1 < 16 ? sizeof out->version - 1 : 16);
+    memcpy(out->version, set->version, version_len);
+    out->version[version_len] = '\0';
     return 0;
 }
 

@@ -25,6 +25,7 @@
 #include "rules/sandbox.h"
 
 #include <lauxlib.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,12 +257,22 @@ static int settle(struct rule_set *set, enum rules_hook hook, lua_State *state, 
 
 /* ------------------------------------------------------------ triage */
 
+/* Copies at most `max` bytes of text into out (size bytes, terminated):
+ * what snprintf("%.*s") would write, without the format parsing (triage
+ * runs on every intake). */
+static void copy_text(char *out, size_t size, const char *text, size_t max) {
+    size_t len = strnlen(text, max < size - 1 ? max : size - 1);
+    memcpy(out, text, len);
+    out[len] = '\0';
+}
+
 static void set_defaults(const struct rule_set *set, struct rules_triage *out) {
-    snprintf(out->category, sizeof out->category, "%s",
-             set ? set->default_category : rules_builtin_default(RULES_CATEGORY));
-    snprintf(out->queue, sizeof out->queue, "%s", set ? set->default_queue : rules_builtin_default(RULES_QUEUE));
-    snprintf(out->priority, sizeof out->priority, "%s",
-             set ? set->default_priority : rules_builtin_default(RULES_PRIORITY));
+    copy_text(out->category, sizeof out->category,
+              set ? set->default_category : rules_builtin_default(RULES_CATEGORY), SIZE_MAX);
+    copy_text(out->queue, sizeof out->queue, set ? set->default_queue : rules_builtin_default(RULES_QUEUE),
+              SIZE_MAX);
+    copy_text(out->priority, sizeof out->priority,
+              set ? set->default_priority : rules_builtin_default(RULES_PRIORITY), SIZE_MAX);
 }
 
 static void classify(struct rule_set *set, const struct rules_field *fields, int count, struct rules_triage *out,
@@ -341,17 +352,17 @@ static void prioritise(struct rule_set *set, const struct rules_field *fields, i
 static void triage_on(struct rule_set *set, const struct rules_field *fields, int count, struct rules_triage *out) {
     memset(out, 0, sizeof *out);
     set_defaults(set, out);
-    snprintf(out->decided_by, sizeof out->decided_by, "default");
+    copy_text(out->decided_by, sizeof out->decided_by, "default", SIZE_MAX);
     if (set == NULL) {
         snprintf(out->classify_reason, sizeof out->classify_reason, "no rule set loaded");
         return;
     }
-    snprintf(out->version, sizeof out->version, "%.16s", set->version);
+    copy_text(out->version, sizeof out->version, set->version, 16);
     int decided = 0;
     if (set->hook_refs[HOOK_CLASSIFY] != LUA_NOREF) classify(set, fields, count, out, &decided);
     else snprintf(out->classify_reason, sizeof out->classify_reason, "the rule set has no classify hook");
     if (set->hook_refs[HOOK_PRIORITY] != LUA_NOREF) prioritise(set, fields, count, out, &decided);
-    if (decided) snprintf(out->decided_by, sizeof out->decided_by, "rules");
+    if (decided) copy_text(out->decided_by, sizeof out->decided_by, "rules", SIZE_MAX);
     lua_settop(sandbox_state(set->sandbox), 0);
 }
 
