@@ -140,10 +140,6 @@ static int start_watchdog(struct event_base *base) {
     return 0;
 }
 
-/* Where make install put the shipped rules and config: beside the binary's
- * prefix (PREFIX/bin/redressd -> PREFIX/share/redress/rules,
- * PREFIX/etc/redress/redress.conf).  0, or -1 when the binary's path is
- * unknown. */
 /* Rounds of the loop run at shutdown to drain deferred callbacks (each round
  * runs one priority's queue; a callback may queue one more behind it). */
 #define SHUTDOWN_DRAIN_ROUNDS 16
@@ -165,6 +161,10 @@ static void drain_deferred_callbacks(struct event_base *base) {
         if (event_base_loop(base, EVLOOP_NONBLOCK) < 0) break;
 }
 
+/* Where make install put the shipped rules and config: beside the binary's
+ * prefix (PREFIX/bin/redressd -> PREFIX/share/redress/rules,
+ * PREFIX/etc/redress/redress.conf).  0, or -1 when the binary's path is
+ * unknown. */
 static int installed_path(const char *tail, char *out, size_t size) {
     char self[PATH_MAX];
     ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
