@@ -21,9 +21,10 @@ CC      ?= cc
 VERSION := 0.1.0
 PKGS    := lua5.4 sqlite3 libevent libevent_openssl openssl jansson libsystemd
 
-BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev libjansson-dev libsystemd-dev tzdata
+BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev libjansson-dev libsystemd-dev libgmime-3.0-dev tzdata
 TEST_PACKAGES  := python3 redis-tools redis-server openssl python3-redis libhiredis-dev clang lua-check \
-                  prometheus chromium chromium-driver python3-selenium fonts-wqy-zenhei
+                  prometheus chromium chromium-driver python3-selenium fonts-wqy-zenhei \
+                  python3-aiosmtpd
 
 # Warnings are errors for development and CI; a packager whose compiler
 # warns about more may build with WERROR=0.
@@ -73,7 +74,7 @@ UNIT_STORE_OBJ := $(UNIT_STORE_SRC:%.c=$(BUILD)/%.o)
 # Plugins: plugins/NAME.c -> BUILD/plugins/NAME.so; the HTTP ones (webhook,
 # http_refund) also hold the HTTP client they share and link OpenSSL.
 # Test plugins (tests/plugins/*.c) and the skeleton of examples/ go to BUILD/test-plugins.
-PLUGIN_NAMES  := webhook orders http_refund
+PLUGIN_NAMES  := webhook orders http_refund mail
 PLUGINS       := $(PLUGIN_NAMES:%=$(BUILD)/plugins/%.so)
 TEST_PLUGINS  := $(patsubst tests/plugins/%.c,$(BUILD)/test-plugins/%.so,$(wildcard tests/plugins/*.c)) \
                  $(BUILD)/test-plugins/skeleton.so
@@ -135,6 +136,10 @@ $(HTTP_PLUGINS): plugins/http_client.c plugins/http_client.h
 $(HTTP_PLUGINS): PLUGIN_LIBS = $(call pkg_config,--libs,libevent libevent_openssl openssl)
 # The webhook builds its JSON with libjansson.
 $(BUILD)/plugins/webhook.so: PLUGIN_LIBS = $(call pkg_config,--libs,libevent libevent_openssl openssl jansson)
+# The mail channel reads MIME with GMime 3 (GLib's headers as system headers: our warnings are not theirs).
+$(BUILD)/plugins/mail.so: PLUGIN_CFLAGS += $(patsubst -I%,-isystem %,$(call pkg_config,--cflags,gmime-3.0))
+$(BUILD)/plugins/mail.so: plugins/mail_out.c plugins/mail_out.h
+$(BUILD)/plugins/mail.so: PLUGIN_LIBS = $(call pkg_config,--libs,libevent libevent_openssl openssl sqlite3 gmime-3.0)
 
 $(BUILD)/test-plugins/%.so: tests/plugins/%.c include/redress/plugin.h $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -209,6 +214,7 @@ bench: test-packages all $(TEST_PLUGINS)
 	bash tests/bench/run.sh
 	bash tests/bench/plugins.sh
 	python3 tests/bench/webhook.py
+	python3 tests/bench/mail.py
 	bash tests/bench/deadlines.sh
 	python3 tests/bench/agents.py
 	python3 tests/bench/crashloop.py --rounds 100

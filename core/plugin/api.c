@@ -82,12 +82,16 @@ static struct event_base *api_event_base(struct redress_plugin *self) {
     return host_base;
 }
 
-static const char *api_config_get(struct redress_plugin *self, const char *key) {
+const char *plugin_api_setting(struct redress_plugin *self, const char *key) {
     if (self == NULL || key == NULL || host_config == NULL) return NULL;
     int index;
     const char *value = config_plugin_setting(host_config, self->name, key, &index);
     if (value) setting_read[index] = 1;
     return value;
+}
+
+static const char *api_config_get(struct redress_plugin *self, const char *key) {
+    return plugin_api_setting(self, key);
 }
 
 static const char *api_data_directory(struct redress_plugin *self) { return self ? self->data_directory : NULL; }

@@ -24,6 +24,7 @@ struct lua_State;
 
 #define PLUGIN_NAME_MAX 32
 #define PLUGIN_INIT_ERROR_MAX 400
+#define PLUGIN_QUEUES_MAX 1024
 
 struct redress_plugin {
     char name[PLUGIN_NAME_MAX + 1];
@@ -35,6 +36,10 @@ struct redress_plugin {
     void *state;                        /* the plugin's, from init */
     int initializing;                   /* its init runs now: registration is open */
     char init_error[PLUGIN_INIT_ERROR_MAX];   /* the last error it logged during init */
+    /* Who the plugin is when it acts on cases (API 1.2, plugin/case_api.c). */
+    char agent[PLUGIN_NAME_MAX + 8];    /* "plugin:NAME" */
+    unsigned role;                      /* NAME.role; supervisor by default */
+    char queues[PLUGIN_QUEUES_MAX + 1]; /* NAME.queues, for role agent */
 };
 
 struct plugin_command {
@@ -69,6 +74,8 @@ void plugin_api_fill(struct redress_host_api *table, const struct config *config
 /* 1 if the plugin asked config_get for setting index (a setting it never
  * read is a typo). */
 int plugin_api_setting_read(int index);
+/* The value of setting NAME.key for the plugin, marked read (or NULL). */
+const char *plugin_api_setting(struct redress_plugin *self, const char *key);
 /* Frees the buffers of command replies and Lua results. */
 void plugin_api_free(void);
 

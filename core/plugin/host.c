@@ -28,6 +28,7 @@
 #include "lib/log.h"
 #include "lib/money.h"
 #include "plugin/api.h"
+#include "plugin/case_api.h"
 #include "plugin/loader.h"
 #include "rules/sandbox.h"
 
@@ -390,6 +391,10 @@ static int load_one(const char *path, char *error, size_t error_size) {
         free(plugin);
         goto refused;
     }
+    if (plugin_case_api_identity(plugin, error, error_size) != 0) {
+        free(plugin);
+        goto refused;
+    }
     plugin->initializing = 1;
     int status = info->init(&host_api, plugin, &plugin->state);
     plugin->initializing = 0;
@@ -420,6 +425,7 @@ void plugins_resume_refunds(void) { refund_exec_resume(); }
 int plugins_load(const struct config *config, struct event_base *base, char *error, size_t error_size) {
     host_config = config;
     plugin_api_fill(&host_api, config, base);
+    plugin_case_api_fill(&host_api);
     host_api.register_command = api_register_command;
     host_api.register_lua_function = api_register_lua_function;
     host_api.subscribe_events = api_subscribe_events;
@@ -493,6 +499,7 @@ void plugins_shutdown(void) {
     memset(&functions, 0, sizeof functions);
     subscribers = NULL;
     plugin_api_free();
+    plugin_case_api_free();
     memset(&executor_slot, 0, sizeof executor_slot);
 }
 

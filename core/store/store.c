@@ -292,6 +292,7 @@ void store_close(void) {
 /* --------------------------------------------------------------- batches */
 
 int store_batch_is_open(void) { return store_in_batch; }
+int store_command_is_open(void) { return command_open; }
 long long store_batch_writes(void) { return batch_writes; }
 int64_t store_batch_opened_ms(void) { return batch_opened_ms; }
 

@@ -59,6 +59,9 @@ const char *store_error(void);
 int store_command_begin(void);
 int store_command_end(int ok);
 int store_batch_is_open(void);
+/* 1 between store_command_begin and store_command_end: a command's
+ * savepoint is open (another write must not start inside it). */
+int store_command_is_open(void);
 /* Write commands that succeeded in the open batch. */
 long long store_batch_writes(void);
 /* clock_real_monotonic_ms() when the batch was opened. */

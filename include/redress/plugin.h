@@ -8,7 +8,8 @@
  * plugin does to the daemon goes through that table: registering commands,
  * Lua functions for rules, event subscribers, a refund executor and an
  * order source (during init only), replying, reading its config keys,
- * logging, reporting refund results.  The guide is include/README.md.
+ * logging, reporting refund results, and (since 1.2) acting on cases as
+ * the plugin's own identity.  The guide is include/README.md.
  *
  * Versioning.  REDRESS_PLUGIN_API_MAJOR changes when anything here is removed
  * or changes meaning or signature; then every plugin must be rebuilt.
@@ -44,7 +45,7 @@ extern "C" {
 #endif
 
 #define REDRESS_PLUGIN_API_MAJOR 1
-#define REDRESS_PLUGIN_API_MINOR 1
+#define REDRESS_PLUGIN_API_MINOR 2
 
 /* 1 if the host's table `api` holds the function `field` (it was added in
  * a minor version newer than the host the plugin runs in otherwise). */
@@ -147,6 +148,45 @@ struct redress_order {
  * Called on the loop, inside a command: answer at once, never block. */
 typedef int (*redress_order_fn)(void *state, const char *order_id, size_t order_id_length,
                                 struct redress_order *order);
+
+/* ------------------------------------------------------------ cases (since 1.2) */
+
+/* One field of a case to open: a CASE.OPEN field name ("customer",
+ * "subject", "body", "channel", "lang", "external_id", "order", ...) and
+ * its value (NUL-terminated, `length` bytes). */
+struct redress_case_field {
+    const char *name;
+    const char *value;
+    size_t length;
+};
+
+/* A file that came with a customer's message (all borrowed for the call). */
+struct redress_attachment {
+    const char *name;         /* file name, one line */
+    const char *type;         /* media type, "image/jpeg" */
+    const char *data;         /* the content, `length` bytes */
+    size_t length;
+};
+
+/* What the customer wrote, for case_message.  Zero it, set `size`, fill
+ * what applies. */
+struct redress_message {
+    size_t size;              /* sizeof(struct redress_message) of the plugin */
+    const char *text;         /* UTF-8, `text_length` bytes */
+    size_t text_length;
+    const char *channel;      /* NULL: the case's channel */
+    const char *external_id;  /* NULL: none; the same id again is the same message */
+    const struct redress_attachment *attachments;
+    size_t attachment_count;
+};
+
+/* One field of a case as case_get reads it: CASE.GET's name and its value
+ * as text (an integer in decimal), or value NULL for nil. */
+typedef void (*redress_case_field_fn)(void *state, const char *name, const char *value, size_t length);
+
+/* Runs after the store's batch holding the plugin's writes ended: committed
+ * 1 (on disk: acknowledge now), or 0 (rolled back: nothing of it remains). */
+typedef void (*redress_commit_fn)(void *state, int committed);
 
 /* ------------------------------------------------------------ callbacks */
 
@@ -280,6 +320,40 @@ struct redress_host_api {
      * a case naming the order takes its amount from it.  One source per
      * daemon: a second registration is refused.  0, or -1 after logging why. */
     int (*register_order_source)(struct redress_plugin *self, redress_order_fn fn);
+
+    /* -- since 1.2: acting on cases.  The plugin acts as its own identity:
+     *    the agent "plugin:NAME" with the role of setting NAME.role (agent,
+     *    supervisor, finance, admin; default supervisor) and, for role agent,
+     *    the queues of NAME.queues.  Each call runs the command an agent would
+     *    send (CASE.OPEN, CASE.MESSAGE, CASE.NOTE, CASE.GET) through the same
+     *    checks -- role, arguments, queue isolation -- and domain calls, with
+     *    the rules' hooks; events name the identity as actor.  A write lands
+     *    in the store's current batch and is committed soon after (see
+     *    when_committed); the committed events reach subscribers as any do.
+     *    Each returns 0, or -1 with `error` (error_size bytes, may be NULL)
+     *    holding the reply's error, code word first ("NOTFOUND case 9 does
+     *    not exist", "INVALID ...", "NOPERM ...", "ERR store: ...").  Not
+     *    callable inside a host command's write (from a Lua function of a
+     *    rule, say): -1 "BADSTATE ...". */
+    /* Opens a case from CASE.OPEN's fields (count of them); *case_id its id
+     * (the existing case when external_id names one). */
+    int (*case_open)(struct redress_plugin *self, const struct redress_case_field *fields, size_t count,
+                     int64_t *case_id, char *error, size_t error_size);
+    /* CASE.MESSAGE: records what the customer wrote on case_id; *landed is
+     * the case that holds it (a follow-up case when the rules open one). */
+    int (*case_message)(struct redress_plugin *self, int64_t case_id, const struct redress_message *message,
+                        int64_t *landed, char *error, size_t error_size);
+    /* CASE.NOTE: appends an event (kind "note") with text to case_id. */
+    int (*case_note)(struct redress_plugin *self, int64_t case_id, const char *text, char *error,
+                     size_t error_size);
+    /* CASE.GET: fn(state, name, value, length) for each field of case_id,
+     * synchronously, in CASE.GET's order. */
+    int (*case_get)(struct redress_plugin *self, int64_t case_id, redress_case_field_fn fn, void *state,
+                    char *error, size_t error_size);
+    /* fn(state, committed) once what the plugin wrote so far is committed
+     * (or rolled back), from the loop; at once with 1 when nothing is
+     * pending.  0, or -1 when out of memory. */
+    int (*when_committed)(struct redress_plugin *self, redress_commit_fn fn, void *state);
     /* New functions are added here, at the end (minor version + 1). */
 };
 

@@ -1,0 +1,716 @@
+/* mail_out.c -- the mail channel's outbox: replies and notices out by SMTP.
+ *
+ * Owns: the outbox (an SQLite file of the plugin's own, DATA/plugins/mail/
+ * outbox.db: one row per committed event to mail, with the composed message,
+ * attempts and the next attempt's instant), the threads of email cases
+ * (the customer's Message-IDs, for In-Reply-To/References, and whether the
+ * last inbound mail was automatic), the cursor in the event log, composing
+ * a mail with GMime (Message-ID <redress.CASE.EVENT@domain>, the case tag
+ * in the subject, Auto-Submitted on automatic mail, Content-Language from
+ * the case), and the SMTP client to mail.smtp_relay (STARTTLS when the relay
+ * offers it, AUTH PLAIN when mail.smtp_user is set), non-blocking in the
+ * host's loop.
+ *
+ * Invariants: only committed events are mailed (the host's subscribers
+ * and replay deliver nothing else), so a change that rolled back sends
+ * nothing; an event is in the outbox before the cursor passes it, so a
+ * crash between the two mails it at most twice, never zero times (at least
+ * once); the event id is the row's key, so it is queued once.  A 4xx or a
+ * broken connection is tried again with a doubling backoff on the daemon's
+ * clock; a 5xx (or too many attempts) is permanent and becomes a note on
+ * the case.  One mail is in flight at a time.
+ */
+#include "mail_out.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <gmime/gmime.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define TICK_SECONDS 1                  /* how often due mail is looked for (real time) */
+#define BACKOFF_FIRST_SECONDS 60        /* then 120, 240, ... (daemon clock) */
+#define BACKOFF_MAX_SECONDS 3600
+#define ATTEMPTS_MAX 12                 /* then the failure is permanent */
+#define REFERENCES_MAX 10               /* Message-IDs kept per case for References */
+#define REFERENCES_BYTES 2000
+#define SMTP_LINE_MAX 2048
+#define REPLAY_LIMIT 1000
+#define HOST_MAX 256
+#define TEXT_SNIPPET 300
+
+enum smtp_step { STEP_GREETING, STEP_EHLO, STEP_STARTTLS, STEP_EHLO_TLS, STEP_AUTH, STEP_MAIL, STEP_RCPT, STEP_DATA,
+                 STEP_BODY, STEP_QUIT };
+
+struct mail_out {
+    const struct redress_host_api *api;
+    struct redress_plugin *self;
+    sqlite3 *db;
+    char from[256], domain[256], case_tag[32];
+    char relay_host[HOST_MAX];
+    int relay_port;
+    const char *user, *password;
+    SSL_CTX *tls;
+    struct event *tick;
+    int64_t cursor;
+    /* the mail in flight */
+    struct bufferevent *bev;
+    enum smtp_step step;
+    int64_t event_id, case_id;
+    int attempts;
+    char recipient[256];
+    char *raw;
+    size_t raw_length;
+    int offers_tls, offers_auth, tls_on;
+    char reply[SMTP_LINE_MAX];
+    long long sent, failed;
+};
+
+static void log_db_error(struct mail_out *out, const char *what) {
+    out->api->log(out->self, REDRESS_LOG_ERROR, "outbox store error", "what=%s error=\"%s\"", what,
+                  sqlite3_errmsg(out->db));
+}
+
+static int exec(struct mail_out *out, const char *sql) {
+    char *error = NULL;
+    if (sqlite3_exec(out->db, sql, NULL, NULL, &error) != SQLITE_OK) {
+        out->api->log(out->self, REDRESS_LOG_ERROR, "outbox store error", "error=\"%s\"", error ? error : "?");
+        sqlite3_free(error);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ threads */
+
+void mail_out_inbound(struct mail_out *out, int64_t case_id, const char *message_id, int automated) {
+    if (out == NULL) return;
+    sqlite3_stmt *read = NULL, *write = NULL;
+    char refs[REFERENCES_BYTES + 1] = "";
+    if (sqlite3_prepare_v2(out->db, "SELECT refs FROM threads WHERE case_id = ?1", -1, &read, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(read, 1, case_id);
+        if (sqlite3_step(read) == SQLITE_ROW)
+            snprintf(refs, sizeof refs, "%s", (const char *)sqlite3_column_text(read, 0));
+    }
+    sqlite3_finalize(read);
+    /* The newest last; the oldest dropped beyond REFERENCES_MAX or the bytes. */
+    char id[300];
+    snprintf(id, sizeof id, "<%s>", message_id);
+    if (strstr(refs, id) == NULL) {
+        int count = 0;
+        for (const char *p = refs; (p = strchr(p, '<')); p++) count++;
+        while ((count >= REFERENCES_MAX || strlen(refs) + strlen(id) + 1 > REFERENCES_BYTES) && refs[0]) {
+            char *next = strchr(refs + 1, '<');
+            if (next == NULL) refs[0] = '\0';
+            else memmove(refs, next, strlen(next) + 1);
+            count--;
+        }
+        if (refs[0]) strncat(refs, " ", sizeof refs - strlen(refs) - 1);
+        strncat(refs, id, sizeof refs - strlen(refs) - 1);
+    }
+    if (sqlite3_prepare_v2(out->db,
+                           "INSERT INTO threads(case_id, refs, automated) VALUES (?1, ?2, ?3) ON CONFLICT(case_id)"
+                           " DO UPDATE SET refs = excluded.refs, automated = excluded.automated",
+                           -1, &write, NULL) != SQLITE_OK) {
+        log_db_error(out, "thread");
+        return;
+    }
+    sqlite3_bind_int64(write, 1, case_id);
+    sqlite3_bind_text(write, 2, refs, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(write, 3, automated != 0);
+    if (sqlite3_step(write) != SQLITE_DONE) log_db_error(out, "thread");
+    sqlite3_finalize(write);
+}
+
+/* ------------------------------------------------------------ composing */
+
+struct case_facts {
+    char channel[64], customer[256], subject[1100], lang[32];
+};
+
+static void on_case_field(void *state, const char *name, const char *value, size_t length) {
+    struct case_facts *facts = state;
+    if (value == NULL) return;
+    if (strcmp(name, "channel") == 0) snprintf(facts->channel, sizeof facts->channel, "%.*s", (int)length, value);
+    else if (strcmp(name, "customer") == 0)
+        snprintf(facts->customer, sizeof facts->customer, "%.*s", (int)length, value);
+    else if (strcmp(name, "subject") == 0)
+        snprintf(facts->subject, sizeof facts->subject, "%.*s", (int)length, value);
+    else if (strcmp(name, "lang") == 0) snprintf(facts->lang, sizeof facts->lang, "%.*s", (int)length, value);
+}
+
+/* A logfmt value of the event detail (see the host's lib/detail.h), unquoted
+ * and unescaped into out; 1 found, 0 not. */
+static int detail_value(const char *detail, const char *key, char *out, size_t size) {
+    size_t key_length = strlen(key);
+    const char *p = detail;
+    while (*p) {
+        while (*p == ' ') p++;
+        const char *equals = strchr(p, '=');
+        if (equals == NULL) return 0;
+        int match = (size_t)(equals - p) == key_length && strncmp(p, key, key_length) == 0;
+        const char *v = equals + 1;
+        size_t o = 0;
+        if (*v == '"') {
+            v++;
+            while (*v && *v != '"') {
+                char c = *v++;
+                if (c == '\\' && *v) {
+                    c = *v++;
+                    if (c == 'n') c = '\n';
+                }
+                if (match && o + 1 < size) out[o++] = c;
+            }
+            if (*v == '"') v++;
+        } else {
+            while (*v && *v != ' ') {
+                if (match && o + 1 < size) out[o++] = *v;
+                v++;
+            }
+        }
+        if (match) {
+            out[o] = '\0';
+            return 1;
+        }
+        p = v;
+    }
+    return 0;
+}
+
+/* Composes the mail of an event; 1 with *raw (g_free), 0 nothing to mail, -1 retry later. */
+static int compose(struct mail_out *out, const struct redress_event *event, char *recipient, size_t recipient_size,
+                   char **raw) {
+    struct case_facts facts = {0};
+    char error[600];
+    if (out->api->case_get(out->self, event->case_id, on_case_field, &facts, error, sizeof error) != 0) {
+        out->api->log(out->self, REDRESS_LOG_WARN, "no mail for the event: case not readable",
+                      "event=%lld case=%lld error=\"%s\"", (long long)event->id, (long long)event->case_id, error);
+        return strncmp(error, "ERR", 3) == 0 ? -1 : 0;
+    }
+    /* A notice: the customer_notice event's fields, or the receipt at intake
+     * in the triaged event's (notice=received, its fields prefixed notice_). */
+    int receipt = strcmp(event->kind, "triaged") == 0, notice = strcmp(event->kind, "customer_notice") == 0;
+    if (receipt) {
+        char said[16];
+        if (!detail_value(event->detail, "notice", said, sizeof said) || strcmp(said, "received") != 0) return 0;
+    }
+    int automatic = notice || receipt || strcmp(event->actor, "rules") == 0;
+    const char *prefix = receipt ? "notice_" : "";
+    char key[32];
+    char *text = malloc(event->detail_length + 1);
+    if (text == NULL) return -1;
+    const char *channel = facts.channel;
+    char notice_channel[64] = "";
+    if (notice || receipt) {
+        snprintf(key, sizeof key, "%stext", prefix);
+        if (!detail_value(event->detail, key, text, event->detail_length + 1) || text[0] == '\0') {
+            free(text);
+            return 0;
+        }
+        snprintf(key, sizeof key, "%schannel", prefix);
+        if (detail_value(event->detail, key, notice_channel, sizeof notice_channel)) channel = notice_channel;
+        char lang[32];
+        snprintf(key, sizeof key, "%slang", prefix);
+        if (detail_value(event->detail, key, lang, sizeof lang) && lang[0])
+            snprintf(facts.lang, sizeof facts.lang, "%s", lang);
+    } else {
+        memcpy(text, event->detail, event->detail_length);
+        text[event->detail_length] = '\0';
+    }
+    if (strcmp(channel, "email") != 0 || strchr(facts.customer, '@') == NULL) {
+        free(text);
+        return 0;
+    }
+    /* RFC 3834: nothing automatic answers automatic mail. */
+    char refs[REFERENCES_BYTES + 1] = "";
+    int automated = 0;
+    sqlite3_stmt *read = NULL;
+    if (sqlite3_prepare_v2(out->db, "SELECT refs, automated FROM threads WHERE case_id = ?1", -1, &read, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_int64(read, 1, event->case_id);
+        if (sqlite3_step(read) == SQLITE_ROW) {
+            snprintf(refs, sizeof refs, "%s", (const char *)sqlite3_column_text(read, 0));
+            automated = sqlite3_column_int(read, 1);
+        }
+    }
+    sqlite3_finalize(read);
+    if (automatic && automated) {
+        out->api->log(out->self, REDRESS_LOG_INFO, "no automatic answer to automatic mail",
+                      "event=%lld case=%lld", (long long)event->id, (long long)event->case_id);
+        free(text);
+        return 0;
+    }
+    snprintf(recipient, recipient_size, "%s", facts.customer);
+    GMimeMessage *message = g_mime_message_new(TRUE);
+    g_mime_message_add_mailbox(message, GMIME_ADDRESS_TYPE_FROM, NULL, out->from);
+    g_mime_message_add_mailbox(message, GMIME_ADDRESS_TYPE_TO, NULL, facts.customer);
+    char tag[64], subject[1300];
+    snprintf(tag, sizeof tag, "[%s%lld]", out->case_tag, (long long)event->case_id);
+    const char *base = facts.subject;
+    if (strncasecmp(base, "Re: ", 4) == 0) base += 4;
+    if (strstr(base, tag)) snprintf(subject, sizeof subject, "Re: %s", base);
+    else snprintf(subject, sizeof subject, "Re: %s %s", tag, base);
+    g_mime_message_set_subject(message, subject, "utf-8");
+    char id[400];
+    snprintf(id, sizeof id, "redress.%lld.%lld@%s", (long long)event->case_id, (long long)event->id, out->domain);
+    g_mime_message_set_message_id(message, id);
+    GDateTime *date = g_date_time_new_from_unix_utc(out->api->now());
+    g_mime_message_set_date(message, date);
+    g_date_time_unref(date);
+    GMimeObject *object = GMIME_OBJECT(message);
+    if (refs[0]) {
+        const char *last = strrchr(refs, '<');
+        g_mime_object_set_header(object, "In-Reply-To", last, NULL);
+        g_mime_object_set_header(object, "References", refs, NULL);
+    }
+    if (automatic) g_mime_object_set_header(object, "Auto-Submitted", "auto-replied", NULL);
+    if (facts.lang[0]) g_mime_object_set_header(object, "Content-Language", facts.lang, NULL);
+    GMimeTextPart *body = g_mime_text_part_new_with_subtype("plain");
+    g_mime_text_part_set_text(body, text);
+    g_mime_part_set_content_encoding(GMIME_PART(body), GMIME_CONTENT_ENCODING_BASE64);
+    g_mime_message_set_mime_part(message, GMIME_OBJECT(body));
+    g_object_unref(body);
+    *raw = g_mime_object_to_string(object, NULL);
+    g_object_unref(message);
+    free(text);
+    return *raw ? 1 : -1;
+}
+
+/* ------------------------------------------------------------ the outbox */
+
+static int save_cursor(struct mail_out *out, int64_t id) {
+    sqlite3_stmt *statement = NULL;
+    if (sqlite3_prepare_v2(out->db, "INSERT OR REPLACE INTO meta(key, value) VALUES ('cursor', ?1)", -1, &statement,
+                           NULL) != SQLITE_OK) {
+        log_db_error(out, "cursor");
+        return -1;
+    }
+    sqlite3_bind_int64(statement, 1, id);
+    int rc = sqlite3_step(statement);
+    sqlite3_finalize(statement);
+    if (rc != SQLITE_DONE) {
+        log_db_error(out, "cursor");
+        return -1;
+    }
+    out->cursor = id;
+    return 0;
+}
+
+static void send_next(struct mail_out *out);
+
+/* Queues the mail of one committed event (before the cursor passes it). */
+static void on_event(void *state, const struct redress_event *event) {
+    struct mail_out *out = state;
+    if (out == NULL || event->id <= out->cursor) return;
+    char recipient[256], *raw = NULL;
+    int composed = compose(out, event, recipient, sizeof recipient, &raw);
+    if (composed < 0) return;   /* the cursor stays: the next tick's replay tries again */
+    if (composed > 0) {
+        sqlite3_stmt *statement = NULL;
+        int rc = sqlite3_prepare_v2(out->db,
+                                    "INSERT OR IGNORE INTO outbox(event_id, case_id, recipient, raw, next_at)"
+                                    " VALUES (?1, ?2, ?3, ?4, 0)", -1, &statement, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_int64(statement, 1, event->id);
+            sqlite3_bind_int64(statement, 2, event->case_id);
+            sqlite3_bind_text(statement, 3, recipient, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_blob(statement, 4, raw, (int)strlen(raw), SQLITE_TRANSIENT);
+            rc = sqlite3_step(statement);
+        }
+        sqlite3_finalize(statement);
+        g_free(raw);
+        if (rc != SQLITE_DONE) {
+            log_db_error(out, "queue");
+            return;
+        }
+        out->api->log(out->self, REDRESS_LOG_INFO, "mail queued", "event=%lld case=%lld kind=%s",
+                      (long long)event->id, (long long)event->case_id, event->kind);
+    }
+    save_cursor(out, event->id);
+    send_next(out);
+}
+
+/* ------------------------------------------------------------ SMTP */
+
+static void finish(struct mail_out *out, int delivered, int permanent, const char *why) {
+    if (out->bev) {
+        bufferevent_free(out->bev);
+        out->bev = NULL;
+    }
+    sqlite3_stmt *statement = NULL;
+    int64_t now = out->api->now();
+    int attempts = out->attempts + 1;
+    if (!delivered && !permanent && attempts >= ATTEMPTS_MAX) permanent = 1;
+    const char *sql = delivered ? "UPDATE outbox SET state = 'sent', attempts = ?2, last_error = NULL WHERE event_id = ?1"
+                      : permanent ? "UPDATE outbox SET state = 'failed', attempts = ?2, last_error = ?4 WHERE event_id = ?1"
+                                  : "UPDATE outbox SET attempts = ?2, next_at = ?3, last_error = ?4 WHERE event_id = ?1";
+    long long backoff = BACKOFF_FIRST_SECONDS;
+    for (int i = 1; i < attempts && backoff < BACKOFF_MAX_SECONDS; i++) backoff *= 2;
+    if (backoff > BACKOFF_MAX_SECONDS) backoff = BACKOFF_MAX_SECONDS;
+    if (sqlite3_prepare_v2(out->db, sql, -1, &statement, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(statement, 1, out->event_id);
+        sqlite3_bind_int(statement, 2, attempts);
+        if (!delivered && !permanent) sqlite3_bind_int64(statement, 3, now + backoff);
+        if (!delivered) sqlite3_bind_text(statement, 4, why, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(statement) != SQLITE_DONE) log_db_error(out, "outcome");
+    } else {
+        log_db_error(out, "outcome");
+    }
+    sqlite3_finalize(statement);
+    if (delivered) {
+        out->sent++;
+        out->api->log(out->self, REDRESS_LOG_INFO, "mail sent", "event=%lld case=%lld to=\"%s\" attempt=%d",
+                      (long long)out->event_id, (long long)out->case_id, out->recipient, attempts);
+    } else if (permanent) {
+        out->failed++;
+        out->api->log(out->self, REDRESS_LOG_WARN, "mail failed", "event=%lld case=%lld to=\"%s\" error=\"%s\"",
+                      (long long)out->event_id, (long long)out->case_id, out->recipient, why);
+        char note[TEXT_SNIPPET + 600], error[600];
+        snprintf(note, sizeof note, "mail to %s not delivered after %d attempt%s: %.*s", out->recipient, attempts,
+                 attempts == 1 ? "" : "s", TEXT_SNIPPET, why);
+        if (out->api->case_note(out->self, out->case_id, note, error, sizeof error) != 0)
+            out->api->log(out->self, REDRESS_LOG_ERROR, "cannot note a failed mail on its case",
+                          "case=%lld error=\"%s\"", (long long)out->case_id, error);
+    } else {
+        out->api->log(out->self, REDRESS_LOG_INFO, "mail deferred",
+                      "event=%lld case=%lld attempt=%d retry_in=%lld error=\"%s\"", (long long)out->event_id,
+                      (long long)out->case_id, attempts, backoff, why);
+    }
+    free(out->raw);
+    out->raw = NULL;
+}
+
+static void smtp_send(struct mail_out *out, const char *format, ...) __attribute__((format(printf, 2, 3)));
+static void smtp_send(struct mail_out *out, const char *format, ...) {
+    va_list arguments;
+    va_start(arguments, format);
+    evbuffer_add_vprintf(bufferevent_get_output(out->bev), format, arguments);
+    va_end(arguments);
+}
+
+static void smtp_event(struct bufferevent *bev, short what, void *argument);
+static void smtp_read(struct bufferevent *bev, void *argument);
+
+static void send_body(struct mail_out *out) {
+    struct evbuffer *output = bufferevent_get_output(out->bev);
+    /* Lines end CRLF; a line starting with '.' gets one more (dot-stuffing). */
+    const char *p = out->raw, *end = out->raw + out->raw_length;
+    while (p < end) {
+        const char *newline = memchr(p, '\n', (size_t)(end - p));
+        size_t length = newline ? (size_t)(newline - p) : (size_t)(end - p);
+        if (length && p[length - 1] == '\r') length--;
+        if (length && p[0] == '.') evbuffer_add(output, ".", 1);
+        evbuffer_add(output, p, length);
+        evbuffer_add(output, "\r\n", 2);
+        p = newline ? newline + 1 : end;
+    }
+    evbuffer_add(output, ".\r\n", 3);
+}
+
+static int start_tls(struct mail_out *out) {
+    SSL *ssl = SSL_new(out->tls);
+    if (ssl == NULL) return -1;
+    SSL_set_tlsext_host_name(ssl, out->relay_host);
+    SSL_set1_host(ssl, out->relay_host);
+    struct bufferevent *tls = bufferevent_openssl_filter_new(out->api->event_base(out->self), out->bev, ssl,
+                                                             BUFFEREVENT_SSL_CONNECTING,
+                                                             BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (tls == NULL) {
+        SSL_free(ssl);
+        return -1;
+    }
+    out->bev = tls;
+    out->tls_on = 1;
+    bufferevent_setcb(tls, smtp_read, NULL, smtp_event, out);
+    bufferevent_enable(tls, EV_READ | EV_WRITE);
+    smtp_send(out, "EHLO %s\r\n", out->domain[0] ? out->domain : "redress");
+    return 0;
+}
+
+/* One complete reply: code and the last line's text in out->reply. */
+static void smtp_reply(struct mail_out *out, int code) {
+    int ok = code >= 200 && code < 400;
+    if (!ok) {
+        char why[SMTP_LINE_MAX + 32];
+        snprintf(why, sizeof why, "%s", out->reply);
+        finish(out, 0, code >= 500, why);
+        send_next(out);
+        return;
+    }
+    switch (out->step) {
+    case STEP_GREETING:
+        out->step = STEP_EHLO;
+        smtp_send(out, "EHLO %s\r\n", out->domain[0] ? out->domain : "redress");
+        break;
+    case STEP_EHLO:
+    case STEP_EHLO_TLS:
+        if (out->step == STEP_EHLO && out->offers_tls && out->tls) {
+            out->step = STEP_STARTTLS;
+            smtp_send(out, "STARTTLS\r\n");
+            break;
+        }
+        if (out->user) {
+            if (!out->offers_auth) {
+                finish(out, 0, 0, "the relay offers no AUTH, and mail.smtp_user is set");
+                send_next(out);
+                return;
+            }
+            size_t user_length = strlen(out->user), password_length = strlen(out->password ? out->password : "");
+            size_t length = user_length + password_length + 2;
+            char *plain = malloc(length);
+            if (plain == NULL) {
+                finish(out, 0, 0, "out of memory");
+                return;
+            }
+            plain[0] = '\0';
+            memcpy(plain + 1, out->user, user_length);
+            plain[1 + user_length] = '\0';
+            memcpy(plain + 2 + user_length, out->password ? out->password : "", password_length);
+            gchar *encoded = g_base64_encode((const guchar *)plain, length);
+            free(plain);
+            out->step = STEP_AUTH;
+            smtp_send(out, "AUTH PLAIN %s\r\n", encoded);
+            g_free(encoded);
+            break;
+        }
+        /* no AUTH */
+        __attribute__((fallthrough));
+    case STEP_AUTH:
+        out->step = STEP_MAIL;
+        smtp_send(out, "MAIL FROM:<%s>\r\n", out->from);
+        break;
+    case STEP_STARTTLS:
+        out->step = STEP_EHLO_TLS;
+        out->offers_auth = 0;
+        if (start_tls(out) != 0) {
+            finish(out, 0, 0, "TLS: cannot start");
+            send_next(out);
+        }
+        return;
+    case STEP_MAIL:
+        out->step = STEP_RCPT;
+        smtp_send(out, "RCPT TO:<%s>\r\n", out->recipient);
+        break;
+    case STEP_RCPT:
+        out->step = STEP_DATA;
+        smtp_send(out, "DATA\r\n");
+        break;
+    case STEP_DATA:
+        out->step = STEP_BODY;
+        send_body(out);
+        break;
+    case STEP_BODY:
+        out->step = STEP_QUIT;
+        smtp_send(out, "QUIT\r\n");
+        finish(out, 1, 0, NULL);
+        send_next(out);
+        return;
+    case STEP_QUIT:
+        break;
+    }
+}
+
+static void smtp_read(struct bufferevent *bev, void *argument) {
+    struct mail_out *out = argument;
+    struct evbuffer *input = bufferevent_get_input(bev);
+    char *line;
+    size_t length;
+    while (out->bev == bev && (line = evbuffer_readln(input, &length, EVBUFFER_EOL_CRLF)) != NULL) {
+        int code = length >= 3 && isdigit((unsigned char)line[0]) ? atoi(line) : 0;
+        int more = length > 3 && line[3] == '-';
+        if (out->step == STEP_EHLO || out->step == STEP_EHLO_TLS) {
+            if (length > 4 && strncasecmp(line + 4, "STARTTLS", 8) == 0) out->offers_tls = 1;
+            if (length > 4 && strncasecmp(line + 4, "AUTH", 4) == 0 && strcasestr(line + 4, "PLAIN")) out->offers_auth = 1;
+        }
+        snprintf(out->reply, sizeof out->reply, "%s", line);
+        free(line);
+        if (code == 0) {
+            finish(out, 0, 0, "the relay's reply is not SMTP");
+            send_next(out);
+            return;
+        }
+        if (!more) smtp_reply(out, code);
+    }
+}
+
+static void smtp_event(struct bufferevent *bev, short what, void *argument) {
+    struct mail_out *out = argument;
+    if (out->bev != bev) return;
+    if (what & BEV_EVENT_CONNECTED) return;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+        char why[300];
+        snprintf(why, sizeof why, "connection to %s:%d %s%s%s", out->relay_host, out->relay_port,
+                 what & BEV_EVENT_TIMEOUT ? "timed out" : what & BEV_EVENT_EOF ? "closed" : "failed",
+                 what & BEV_EVENT_ERROR && EVUTIL_SOCKET_ERROR() ? ": " : "",
+                 what & BEV_EVENT_ERROR && EVUTIL_SOCKET_ERROR()
+                     ? evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()) : "");
+        finish(out, 0, 0, why);
+    }
+}
+
+/* Starts the oldest due mail, unless one is in flight. */
+static void send_next(struct mail_out *out) {
+    if (out->bev || out->relay_host[0] == '\0') return;
+    sqlite3_stmt *statement = NULL;
+    if (sqlite3_prepare_v2(out->db,
+                           "SELECT event_id, case_id, recipient, raw, attempts FROM outbox"
+                           " WHERE state = 'pending' AND next_at <= ?1 ORDER BY next_at, event_id LIMIT 1",
+                           -1, &statement, NULL) != SQLITE_OK) {
+        log_db_error(out, "next");
+        return;
+    }
+    sqlite3_bind_int64(statement, 1, out->api->now());
+    if (sqlite3_step(statement) != SQLITE_ROW) {
+        sqlite3_finalize(statement);
+        return;
+    }
+    out->event_id = sqlite3_column_int64(statement, 0);
+    out->case_id = sqlite3_column_int64(statement, 1);
+    snprintf(out->recipient, sizeof out->recipient, "%s", (const char *)sqlite3_column_text(statement, 2));
+    out->raw_length = (size_t)sqlite3_column_bytes(statement, 3);
+    out->raw = malloc(out->raw_length + 1);
+    if (out->raw) {
+        memcpy(out->raw, sqlite3_column_blob(statement, 3), out->raw_length);
+        out->raw[out->raw_length] = '\0';
+    }
+    out->attempts = sqlite3_column_int(statement, 4);
+    sqlite3_finalize(statement);
+    if (out->raw == NULL) return;
+    out->step = STEP_GREETING;
+    out->offers_tls = out->offers_auth = out->tls_on = 0;
+    out->bev = bufferevent_socket_new(out->api->event_base(out->self), -1, BEV_OPT_CLOSE_ON_FREE);
+    if (out->bev == NULL) {
+        finish(out, 0, 0, "out of memory");
+        return;
+    }
+    struct timeval timeout = {30, 0};
+    bufferevent_set_timeouts(out->bev, &timeout, &timeout);
+    bufferevent_setcb(out->bev, smtp_read, NULL, smtp_event, out);
+    bufferevent_enable(out->bev, EV_READ | EV_WRITE);
+    if (bufferevent_socket_connect_hostname(out->bev, NULL, AF_UNSPEC, out->relay_host, out->relay_port) != 0)
+        finish(out, 0, 0, "cannot connect");
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *argument) {
+    (void)fd, (void)what;
+    struct mail_out *out = argument;
+    /* Catch up with what was committed while a compose failed (or before start). */
+    out->api->replay_events(out->self, out->cursor, MAIL_OUT_KINDS, REPLAY_LIMIT, on_event, out);
+    send_next(out);
+}
+
+/* ------------------------------------------------------------ start and stop */
+
+struct mail_out *mail_out_start(const struct redress_host_api *api, struct redress_plugin *self, const char *from,
+                                const char *case_tag) {
+    struct mail_out *out = calloc(1, sizeof *out);
+    if (out == NULL) return NULL;
+    out->api = api;
+    out->self = self;
+    snprintf(out->from, sizeof out->from, "%s", from ? from : "");
+    const char *at = strrchr(out->from, '@');
+    snprintf(out->domain, sizeof out->domain, "%s", at ? at + 1 : "redress.invalid");
+    snprintf(out->case_tag, sizeof out->case_tag, "%s", case_tag);
+    const char *relay = api->config_get(self, "smtp_relay");
+    out->user = api->config_get(self, "smtp_user");
+    out->password = api->config_get(self, "smtp_password");
+    const char *ca_file = api->config_get(self, "smtp_ca_file");
+    if (relay) {
+        if (from == NULL) {
+            api->log(self, REDRESS_LOG_ERROR, "mail.smtp_relay needs mail.from (the sender of redress's mail)", NULL);
+            free(out);
+            return NULL;
+        }
+        const char *colon = strrchr(relay, ':');
+        int port = colon ? atoi(colon + 1) : 25;
+        size_t host_length = colon ? (size_t)(colon - relay) : strlen(relay);
+        if (host_length == 0 || host_length >= sizeof out->relay_host || port <= 0 || port > 65535) {
+            api->log(self, REDRESS_LOG_ERROR, "bad mail.smtp_relay (host:port)", "smtp_relay=\"%s\"", relay);
+            free(out);
+            return NULL;
+        }
+        snprintf(out->relay_host, sizeof out->relay_host, "%.*s", (int)host_length, relay);
+        if (out->relay_host[0] == '[' && out->relay_host[host_length - 1] == ']') {
+            memmove(out->relay_host, out->relay_host + 1, host_length - 2);
+            out->relay_host[host_length - 2] = '\0';
+        }
+        out->relay_port = port;
+        out->tls = SSL_CTX_new(TLS_client_method());
+        if (out->tls) {
+            SSL_CTX_set_min_proto_version(out->tls, TLS1_2_VERSION);
+            SSL_CTX_set_verify(out->tls, SSL_VERIFY_PEER, NULL);
+            int loaded = ca_file ? SSL_CTX_load_verify_locations(out->tls, ca_file, NULL)
+                                 : SSL_CTX_set_default_verify_paths(out->tls);
+            if (loaded != 1) {
+                api->log(self, REDRESS_LOG_ERROR, "cannot load the CA certificates", "ca_file=\"%s\"",
+                         ca_file ? ca_file : "(system)");
+                SSL_CTX_free(out->tls);
+                free(out);
+                return NULL;
+            }
+        }
+    }
+    char path[1400];
+    snprintf(path, sizeof path, "%s/outbox.db", api->data_directory(self));
+    if (sqlite3_open(path, &out->db) != SQLITE_OK ||
+        exec(out, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                  "CREATE TABLE IF NOT EXISTS outbox(event_id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL,"
+                  " recipient TEXT NOT NULL, raw BLOB NOT NULL, state TEXT NOT NULL DEFAULT 'pending',"
+                  " attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0, last_error TEXT);"
+                  "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_at);"
+                  "CREATE TABLE IF NOT EXISTS threads(case_id INTEGER PRIMARY KEY, refs TEXT NOT NULL,"
+                  " automated INTEGER NOT NULL DEFAULT 0);"
+                  "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER);") != 0) {
+        api->log(self, REDRESS_LOG_ERROR, "cannot open the outbox", "path=\"%s\" error=\"%s\"", path,
+                 out->db ? sqlite3_errmsg(out->db) : "out of memory");
+        mail_out_stop(out);
+        return NULL;
+    }
+    sqlite3_stmt *statement = NULL;
+    int have_cursor = 0;
+    if (sqlite3_prepare_v2(out->db, "SELECT value FROM meta WHERE key = 'cursor'", -1, &statement, NULL) == SQLITE_OK &&
+        sqlite3_step(statement) == SQLITE_ROW) {
+        out->cursor = sqlite3_column_int64(statement, 0);
+        have_cursor = 1;
+    }
+    sqlite3_finalize(statement);
+    /* A first start mails nothing of the past. */
+    if (!have_cursor && save_cursor(out, api->last_event_id(self)) != 0) {
+        mail_out_stop(out);
+        return NULL;
+    }
+    if (out->relay_host[0]) {
+        struct timeval every = {TICK_SECONDS, 0};
+        out->tick = event_new(api->event_base(self), -1, EV_PERSIST, on_tick, out);
+        if (out->tick == NULL || event_add(out->tick, &every) != 0) {
+            mail_out_stop(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+int mail_out_sending(const struct mail_out *out) { return out && out->relay_host[0]; }
+
+void mail_out_event(struct mail_out *out, const struct redress_event *event) { on_event(out, event); }
+
+void mail_out_stop(struct mail_out *out) {
+    if (out == NULL) return;
+    if (out->bev) bufferevent_free(out->bev);
+    if (out->tick) event_free(out->tick);
+    if (out->db) sqlite3_close(out->db);
+    if (out->tls) SSL_CTX_free(out->tls);
+    free(out->raw);
+    free(out);
+}

@@ -1,0 +1,26 @@
+/* mail_out.h -- the mail channel's outbox (plugins/mail_out.c), as plugins/mail.c uses it. */
+#ifndef REDRESS_MAIL_OUT_H
+#define REDRESS_MAIL_OUT_H
+
+#include <redress/plugin.h>
+
+struct mail_out;
+
+/* The events that may become mail: replies, notices, the receipt at intake. */
+#define MAIL_OUT_KINDS "reply,customer_notice,triaged"
+
+/* Reads mail.smtp_relay, mail.smtp_user, mail.smtp_password, mail.smtp_ca_file
+ * and opens the outbox (DATA/plugins/mail/outbox.db); from: mail.from (may be
+ * NULL when nothing is sent).  NULL after logging why. */
+struct mail_out *mail_out_start(const struct redress_host_api *api, struct redress_plugin *self, const char *from,
+                                const char *case_tag);
+/* 1 when mail.smtp_relay is set: the plugin subscribes to replies and notices. */
+int mail_out_sending(const struct mail_out *out);
+/* A committed reply or customer_notice event (the plugin's subscriber). */
+void mail_out_event(struct mail_out *out, const struct redress_event *event);
+/* An inbound mail landed on case_id: its Message-ID (without <>) joins the
+ * thread, and whether it was automatic decides automatic answers. */
+void mail_out_inbound(struct mail_out *out, int64_t case_id, const char *message_id, int automated);
+void mail_out_stop(struct mail_out *out);
+
+#endif
