@@ -140,6 +140,27 @@ static int start_watchdog(struct event_base *base) {
     return 0;
 }
 
+/* Rounds of the loop run at shutdown to drain deferred callbacks (each round
+ * runs one priority's queue; a callback may queue one more behind it). */
+#define SHUTDOWN_DRAIN_ROUNDS 16
+
+/* Runs the callbacks still queued on the loop once everything that owns an
+ * event is freed.  A bufferevent freed while one of its deferred callbacks
+ * is queued (a TLS connection of a plugin whose answer arrived in the last
+ * turn of the loop) holds a reference for that callback; event_base_free
+ * cancels queued callbacks without running them, so the reference is never
+ * dropped and the connection (SSL, certificates, buffers) leaks.  Run here,
+ * those callbacks find their owners' callbacks cleared and only drop their
+ * references; the finalizers they queue run in event_base_free.  Nothing
+ * else can run: the listeners, clients, tick, watchdog, backups, replay,
+ * plugins (timers, DNS, connections) and deadlines are freed, and the
+ * store's integrity event goes with store_close, which comes first. */
+static void drain_deferred_callbacks(struct event_base *base) {
+    for (int round = 0; round < SHUTDOWN_DRAIN_ROUNDS && event_base_get_num_events(base, EVENT_BASE_COUNT_ACTIVE) > 0;
+         round++)
+        if (event_base_loop(base, EVLOOP_NONBLOCK) < 0) break;
+}
+
 /* Where make install put the shipped rules and config: beside the binary's
  * prefix (PREFIX/bin/redressd -> PREFIX/share/redress/rules,
  * PREFIX/etc/redress/redress.conf).  0, or -1 when the binary's path is
@@ -406,6 +427,7 @@ done:
     rules_unload();
     shared_free();
     store_close();
+    drain_deferred_callbacks(base);
     event_base_free(base);
     return status;
 }
