@@ -327,12 +327,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class Relay:
-    """The local SMTP server of smtp_recorder.py (system python3 with Debian's aiosmtpd)."""
+    """The local SMTP server of smtp_recorder.py (system python3 with Debian's aiosmtpd); options as its own
+    (--tls CERT KEY, --auth USER PASSWORD, --auth-in-plain)."""
+
+    def __init__(self, *options):
+        self.options = list(options)
 
     def __enter__(self):
         self.directory = tempfile.mkdtemp(prefix="redress-smtp-")
-        self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "smtp_recorder.py"), self.directory],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "smtp_recorder.py"), self.directory]
+                                     + self.options, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.port = int(self.proc.stdout.readline())
         return self
 

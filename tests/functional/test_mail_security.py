@@ -73,3 +73,120 @@ def test_a_plugin_looks_a_customer_up_by_any_identity_with_customer_get():
             assert c.call("ACTOR.CUSTOMER", who, "id") == str(customer["id"]), who
         assert c.call("ACTOR.CUSTOMER", "li@example.com", "cases") == "1"
         assert c.call("ACTOR.CUSTOMER", "li@example.com", "identities") is None
+
+
+# ------------------------------------------------------------ the outbox's STARTTLS and AUTH
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+from test_mail import Relay, outbound, wait_for_log
+
+
+class Certificates:
+    """Self-signed certificates (each its own CA): `good` for 127.0.0.1, `other` for other.example."""
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="redress-smtp-tls-")
+        for name, subject, san in (("good", "127.0.0.1", "IP:127.0.0.1"),
+                                   ("other", "other.example", "DNS:other.example")):
+            made = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                                   "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", self.key(name), "-out",
+                                   self.cert(name), "-days", "2", "-subj", "/CN=" + subject, "-addext",
+                                   "subjectAltName=" + san], capture_output=True)
+            assert made.returncode == 0, made.stderr
+        return self
+
+    def cert(self, name):
+        return os.path.join(self.dir, name + ".pem")
+
+    def key(self, name):
+        return os.path.join(self.dir, name + ".key")
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return False
+
+
+def sessions(relay):
+    names = sorted((n for n in os.listdir(relay.directory) if n.endswith(".session")), key=lambda n: int(n[:-8]))
+    out = []
+    for name in names:
+        with open(os.path.join(relay.directory, name)) as f:
+            out.append(dict(line.split("=", 1) for line in f.read().splitlines()))
+    return out
+
+
+def auth_log(relay):
+    path = os.path.join(relay.directory, "auth.log")
+    return open(path).read().splitlines() if os.path.exists(path) else []
+
+
+def email_case(c):
+    return c.call("CASE.OPEN", "channel", "email", "customer", "li@example.com", "subject", "kettle")
+
+
+def test_mail_goes_out_over_starttls_with_the_relays_certificate_checked():
+    with Certificates() as certs, Relay("--tls", certs.cert("good"), certs.key("good")) as relay, \
+            MailDaemon(outbound(relay, "mail.smtp_ca_file = %s\n" % certs.cert("good"))) as d:
+        c = d.client()
+        c.call("CASE.REPLY", email_case(c), "over TLS")
+        [sent] = relay.wait(1)
+        assert sent.get_content().strip() == "over TLS"
+        assert sessions(relay) == [{"tls": "1", "auth": ""}]
+
+
+def test_a_relay_certificate_for_another_name_or_from_an_untrusted_ca_is_refused_and_retried():
+    # the relay's certificate names other.example, not 127.0.0.1 (trusted: it is its own CA)
+    with Certificates() as certs, Relay("--tls", certs.cert("other"), certs.key("other")) as relay, \
+            MailDaemon(outbound(relay, "mail.smtp_ca_file = %s\n" % certs.cert("other"))) as d:
+        c = d.client()
+        c.call("CASE.REPLY", email_case(c), "not to an impostor")
+        wait_for_log(d, 'msg="mail deferred"')
+        assert re.search(r'msg="mail deferred" .*attempt=1 .*TLS: certificate refused', d.log()), d.log()
+        assert relay.received() == []
+        # tried again on the backoff, refused again: nothing ever goes to that relay
+        c.call("DEBUG.CLOCK", "ADVANCE", "61")
+        wait_for_log(d, "attempt=2")
+        assert relay.received() == []
+    # the right name, but a CA the daemon does not trust
+    with Certificates() as certs, Relay("--tls", certs.cert("good"), certs.key("good")) as relay, \
+            MailDaemon(outbound(relay, "mail.smtp_ca_file = %s\n" % certs.cert("other"))) as d:
+        c = d.client()
+        c.call("CASE.REPLY", email_case(c), "not to an impostor")
+        wait_for_log(d, 'msg="mail deferred"')
+        assert re.search(r'msg="mail deferred" .*TLS: certificate refused', d.log()), d.log()
+        assert relay.received() == []
+
+
+def test_auth_plain_with_the_configured_user_after_starttls_and_never_over_a_plain_connection():
+    login = "mail.smtp_user = redress\nmail.smtp_password = s3cret pass\n"
+    with Certificates() as certs, \
+            Relay("--tls", certs.cert("good"), certs.key("good"), "--auth", "redress", "s3cret pass") as relay, \
+            MailDaemon(outbound(relay, "mail.smtp_ca_file = %s\n%s" % (certs.cert("good"), login))) as d:
+        c = d.client()
+        c.call("CASE.REPLY", email_case(c), "authenticated")
+        [sent] = relay.wait(1)
+        assert sent.get_content().strip() == "authenticated"
+        assert sessions(relay) == [{"tls": "1", "auth": "redress"}]
+        assert auth_log(relay) == ["PLAIN redress ok tls=1"]
+    # a wrong password: the relay's 535 is a permanent refusal, noted on the case as any 5xx
+    with Certificates() as certs, \
+            Relay("--tls", certs.cert("good"), certs.key("good"), "--auth", "redress", "other") as relay, \
+            MailDaemon(outbound(relay, "mail.smtp_ca_file = %s\n%s" % (certs.cert("good"), login))) as d:
+        c = d.client()
+        case = email_case(c)
+        c.call("CASE.REPLY", case, "authenticated")
+        wait_for_log(d, 'msg="mail failed"')
+        assert relay.received() == [] and auth_log(relay) == ["PLAIN redress bad tls=1"], auth_log(relay)
+        assert "not delivered after 1 attempt: 535" in repr(c.call("CASE.HISTORY", case))
+    # a relay without STARTTLS that offers AUTH in plain: the password is never sent, the mail waits
+    with Relay("--auth", "redress", "s3cret pass", "--auth-in-plain") as relay, MailDaemon(outbound(relay, login)) as d:
+        c = d.client()
+        c.call("CASE.REPLY", email_case(c), "not in plain")
+        wait_for_log(d, 'msg="mail deferred"')
+        assert "no AUTH over a plain connection" in d.log(), d.log()
+        assert relay.received() == [] and auth_log(relay) == []
