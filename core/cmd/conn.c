@@ -10,6 +10,7 @@
 #include "cmd/agent_cmd.h"
 #include "cmd/reply.h"
 #include "domain/clocks.h"
+#include "domain/figures.h"
 #include "lib/allocfault.h"
 #include "lib/clock.h"
 #include "store/store.h"
@@ -32,6 +33,10 @@ static struct {
 void commands_set_info_sections(void (*server)(struct evbuffer *out), void (*plugins)(struct evbuffer *out)) {
     providers.server_info = server;
     providers.plugins_info = plugins;
+}
+
+void commands_server_info(struct evbuffer *out) {
+    if (providers.server_info) providers.server_info(out);
 }
 
 void commands_set_hello_modules(void (*modules)(struct evbuffer *out)) { providers.hello_modules = modules; }
@@ -144,32 +149,13 @@ void hello_command(struct request *request) {
     else reply_array(request->reply, 0);
 }
 
-/* One count(*); 0, or -1 with the store error in the call (never a count of -1). */
-static int count_rows(struct call *call, const char *sql, long long *count) {
-    sqlite3_stmt *statement = store_statement(sql);
-    int row = call_row(call, statement);
-    if (row == 0) return call_fail(call, CALL_ERR, "store: no row for a count");
-    if (row < 0) return -1;
-    *count = sqlite3_column_int64(statement, 0);
-    sqlite3_reset(statement);
-    return 0;
-}
-
 void info_command(struct request *request) {
-    static const char cases_sql[] = "SELECT count(*) FROM cases";
-    static const char open_sql[] =
-        "SELECT count(*) FROM cases WHERE state NOT IN ('resolved', 'closed')";
-    static const char events_sql[] = "SELECT count(*) FROM events";
-    long long cases = 0, open = 0, events = 0;
+    /* Counts kept at commit (domain/figures.c), never a count(*) of a
+     * table: INFO's cost must not grow with the cases or the log. */
+    struct figures_totals totals;
+    figures_totals(&totals);
     int whole = request->argc == 1 || request_argument_is(request, 1, "all") ||
                 request_argument_is(request, 1, "everything") || request_argument_is(request, 1, "default");
-    /* The counts read the tables: only for the sections that show them
-     * (METRICS asks for Clients and Stats at every scrape). */
-    int counted = whole || request_argument_is(request, 1, "cases") || request_argument_is(request, 1, "keyspace");
-    if (counted && (count_rows(&request->call, cases_sql, &cases) != 0 ||
-                    count_rows(&request->call, open_sql, &open) != 0 ||
-                    count_rows(&request->call, events_sql, &events) != 0))
-        return;
     struct evbuffer *text = evbuffer_new();
     if (text == NULL) {
         request_error(request, "ERR", "out of memory");
@@ -179,11 +165,11 @@ void info_command(struct request *request) {
     /* the server's sections end with "# Store": these lines join it */
     if (whole || request_argument_is(request, 1, "store")) store_info(text);
     evbuffer_add_printf(text, "\r\n# Cases\r\ncases:%lld\r\nopen_cases:%lld\r\nevents:%lld\r\n",
-                        cases, open, events);
+                        totals.cases, totals.open, totals.events);
     evbuffer_add_printf(text, "\r\n# Plugins\r\n");
     if (providers.plugins_info) providers.plugins_info(text);
     /* As Redis: what tools sum as "keys" (redis-cli --stat); a case is a key. */
-    evbuffer_add_printf(text, "\r\n# Keyspace\r\ndb0:keys=%lld,expires=0,avg_ttl=0\r\n", cases);
+    evbuffer_add_printf(text, "\r\n# Keyspace\r\ndb0:keys=%lld,expires=0,avg_ttl=0\r\n", totals.cases);
     size_t len = evbuffer_get_length(text);
     char *flat = (char *)evbuffer_pullup(text, -1);
     if (flat == NULL) len = 0;

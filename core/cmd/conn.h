@@ -11,6 +11,9 @@
 /* INFO: `server` writes "# Server" through the batch lines of "# Store",
  * `plugins` the lines of "# Plugins".  Either may be NULL (nothing written). */
 void commands_set_info_sections(void (*server)(struct evbuffer *out), void (*plugins)(struct evbuffer *out));
+/* The server's INFO lines ("# Server" through "# Store") as plain text,
+ * whatever the caller's protocol (METRICS reads its figures from them). */
+void commands_server_info(struct evbuffer *out);
 /* HELLO's "modules": writes the array (NULL: an empty array). */
 void commands_set_hello_modules(void (*modules)(struct evbuffer *out));
 /* PLUGIN.LIST: the handler of whoever keeps the plugins (NULL: an empty array). */

@@ -8,8 +8,8 @@
  * refunds grouped from the store (domain/figures.c), committed event kinds,
  * rule hooks' counters and durations (rules_info), the store's commits, the
  * command table's counts, and INFO's server lines (connections, AUTH
- * failures), read from INFO's own text (its Clients and Stats sections,
- * which read no table) so both say the same.  A scrape reads nothing from
+ * failures), read from the text INFO shows (plain, not INFO's reply, whose
+ * framing follows the caller's protocol) so both say the same.  A scrape reads nothing from
  * the database: the loop is never held by it, however many cases there are.
  * Never: narrows figures to a caller (METRICS is for supervisors, finance
  * and admins: the command table), or names a case.
@@ -241,34 +241,25 @@ static const struct {
     {"auth_delays", "redress_auth_delays_total", "counter", "AUTHs made to wait after failures of their address."},
 };
 
-/* INFO's section (Clients or Stats: the ones that read no table) into reply. */
-static void info_section(struct request *request, const char *section, struct evbuffer *reply) {
-    char *argv[] = {(char *)"INFO", (char *)section};
-    size_t argvlen[] = {4, strlen(section)};
-    struct request info = *request;     /* the caller's call, by copy */
-    info.argc = 2;
-    info.argv = argv;
-    info.argvlen = argvlen;
-    info.reply = reply;
-    info_command(&info);
-}
-
-static void info_figures(struct request *request, struct evbuffer *out) {
-    struct evbuffer *reply = evbuffer_new();
-    if (reply == NULL) return;
-    info_section(request, "Clients", reply);
-    info_section(request, "Stats", reply);
-    evbuffer_add(reply, "", 1); /* a C string for strstr */
-    const char *text = (const char *)evbuffer_pullup(reply, -1);
-    for (size_t m = 0; text && text[0] == '$' && m < sizeof info_metrics / sizeof info_metrics[0]; m++) {
+/* INFO's server lines as plain text (not an INFO reply, whose framing
+ * follows the caller's protocol: a RESP3 caller's is verbatim text), so
+ * the figures are the same whoever asks. */
+static void info_figures(struct evbuffer *out) {
+    struct evbuffer *text = evbuffer_new();
+    if (text == NULL) return;
+    evbuffer_add(text, "\n", 1);  /* every key then follows a newline */
+    commands_server_info(text);
+    evbuffer_add(text, "", 1);     /* a C string for strstr */
+    const char *flat = (const char *)evbuffer_pullup(text, -1);
+    for (size_t m = 0; flat && m < sizeof info_metrics / sizeof info_metrics[0]; m++) {
         char key[INFO_LINE_MAX];
         snprintf(key, sizeof key, "\n%s:", info_metrics[m].info);
-        const char *at = strstr(text, key);
+        const char *at = strstr(flat, key);
         if (at == NULL) continue;
         header(out, info_metrics[m].name, info_metrics[m].type, info_metrics[m].help);
         evbuffer_add_printf(out, "%s %lld\n", info_metrics[m].name, strtoll(at + strlen(key), NULL, 10));
     }
-    evbuffer_free(reply);
+    evbuffer_free(text);
 }
 
 /* process_* as Prometheus' client libraries name them (Linux /proc). */
@@ -304,7 +295,7 @@ void metrics_command(struct request *request) {
     }
     rule_figures(out);
     store_lines(out);
-    info_figures(request, out);
+    info_figures(out);
     process_figures(out);
     header(out, "redress_build_info", "gauge", "The running version.");
     evbuffer_add_printf(out, "redress_build_info{version=\"%s\"} 1\n", REDRESS_VERSION);

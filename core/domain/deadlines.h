@@ -74,6 +74,9 @@ int deadlines_escalate(struct call *call, int64_t case_id, const char *event, co
  * notification due by now (the clock module's now), each in its own
  * savepoint of the open batch.  Returns how many fired. */
 int deadlines_fire_due(void);
+/* The same, for at most `limit` due clocks: *more is 1 when others are
+ * still due (the caller lets the loop serve, then fires the next slice). */
+int deadlines_fire_due_at_most(int limit, int *more);
 
 /* After a rule-set reload: re-runs the sla hook for every case with a
  * running or paused clock and re-times the clocks whose target or calendar

@@ -21,6 +21,7 @@
 #include "lib/log.h"
 #include "store/store.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,11 +345,19 @@ static int fire_clock(struct call *call, int64_t id, int64_t now) {
     return clocks_heap_set(call, id, clock.warned ? clock.due_at : clock.warn_at);
 }
 
-int deadlines_fire_due(void) {
+int deadlines_fire_due_at_most(int limit, int *more) {
     int64_t now = clock_now();
-    int fired = 0;
+    int fired = 0, looked = 0;
     struct clock_due entry;
+    *more = 0;
     while (clocks_next_due(now, &entry)) {
+        if (looked == limit) {
+            /* One more is due: put back, for the next slice. */
+            clocks_put_back(&entry);
+            *more = 1;
+            break;
+        }
+        looked++;
         struct call call = {.who = {.internal = 1}, .actor = "timer"};
         if (store_command_begin() != 0) {
             clocks_put_back(&entry);
@@ -370,4 +379,9 @@ int deadlines_fire_due(void) {
         fired += status;
     }
     return fired;
+}
+
+int deadlines_fire_due(void) {
+    int more;
+    return deadlines_fire_due_at_most(INT_MAX, &more);
 }

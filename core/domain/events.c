@@ -35,6 +35,9 @@ static int registered;      /* the after-commit callback of this batch is in pla
  * open batch, and that of the batch when the running command began.  Ids of
  * rolled-back rows are used again by SQLite: only commits move the first. */
 static int64_t committed_high = -1, batch_high, command_high;
+/* The number of committed events (INFO's "events"), moved the same way:
+ * counted from the disk once at start, then by each batch that commits. */
+static long long committed_count, batch_count, command_count;
 
 static const char *const published_kinds[] = {"opened", "assigned", "deadline_warning", "deadline_breached",
                                               "escalated", "transferred", "notification",
@@ -63,7 +66,9 @@ static void after_batch(void *argument, int committed) {
     (void)argument;
     registered = 0;
     if (committed && batch_high > committed_high) committed_high = batch_high;
+    if (committed) committed_count += batch_count;
     batch_high = 0;
+    batch_count = 0;
     if (committed)
         for (size_t i = 0; i < pending_count; i++)
             for (int l = 0; l < listener_count; l++)
@@ -75,13 +80,19 @@ static void after_batch(void *argument, int committed) {
 void events_command_begin(void) {
     command_mark = pending_count;
     command_high = batch_high;
+    command_count = batch_count;
 }
 
 void events_command_end(int ok) {
     if (ok) return;
     drop_from(command_mark);
     batch_high = command_high;
+    batch_count = command_count;
 }
+
+void events_set_committed_count(long long count) { committed_count = count; }
+
+long long events_committed_count(void) { return committed_count; }
 
 int64_t events_last_committed_id(void) {
     if (committed_high < 0 && !store_batch_is_open()) {
@@ -163,6 +174,7 @@ static int append(struct call *call, int64_t case_id, int lookup, const char *qu
     int64_t id = sqlite3_last_insert_rowid(store_database());
     if (!registered && store_after_commit(after_batch, NULL) == 0) registered = 1;
     if (registered && id > batch_high) batch_high = id;
+    if (registered) batch_count++;
     /* Nobody listening: nothing to prepare (a subscriber hears of what is
      * committed after it subscribed). */
     unsigned wanted = 0;

@@ -1,4 +1,4 @@
-/* figures.h -- the daemon-wide figures /metrics shows: cases by state,
+/* figures.h -- the daemon-wide figures /metrics and INFO show: cases by state,
  * queue and priority, opened and resolved by category, refunds by state
  * and currency, committed events by kind.
  *
@@ -62,6 +62,13 @@ int figures_refunds(struct call *call,
                     void (*visit)(void *context, const char *state, const char *currency, long long refunds,
                                   long long amount_minor),
                     void *context);
+
+/* INFO's totals: every case, those not resolved or closed, every
+ * committed event -- from the counts, never a read of the tables. */
+struct figures_totals {
+    long long cases, open, events;
+};
+void figures_totals(struct figures_totals *totals);
 
 /* The listener that counts committed events (wire() registers it). */
 const struct events_listener *figures_events_listener(void);

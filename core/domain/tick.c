@@ -21,11 +21,18 @@
 
 #define PRUNE_EVERY_RUNS 3600
 #define TICK_SECONDS 1
+/* Due clocks fired in one go at most: 100,000 cases whose deadlines fall
+ * due together (a clock jump, a flash sale's first-response warnings) took
+ * seconds of rule calls in one callback, during which the loop served no
+ * agent and not even SIGTERM.  The rest fire in the next slices, each its
+ * own turn of the loop (see fire_slice). */
+#define TICK_FIRE_SLICE 256
 
 static const struct config *settings;
 static int stopping;
 static long long runs;
 static struct event *timer;
+static struct event *next_slice;      /* more clocks are due: fire them at the next turn */
 static struct event_base *loop_base;
 static char promoted_rules[1024];     /* RULES.PROMOTE's folder: what later reloads read */
 
@@ -70,9 +77,31 @@ static void prune_decisions(void) {
     store_request_commit(); /* the slice opened the batch, deleting or not */
 }
 
+/* A slice of the due clocks; when more are due the next slice is a timer
+ * of zero seconds, not an event made active at once: libevent runs the
+ * active events of one priority until none is left, so a slice that made
+ * the next one active would run them all in one turn, never polling the
+ * sockets (nor the signal pipe).  As a timer it waits for the next poll:
+ * the connections' reads and writes are served first, a SIGTERM caught
+ * meanwhile runs before it, and the clocks left fire at the next start.  Each slice is commands of the
+ * open batch, committed by the store's scheduler as any. */
+static void fire_slice(void) {
+    if (stopping) return;
+    int more = 0;
+    if (deadlines_fire_due_at_most(TICK_FIRE_SLICE, &more) > 0) store_request_commit();
+    static const struct timeval at_once = {0, 0};
+    if (more && next_slice && event_add(next_slice, &at_once) != 0)
+        log_error("cannot schedule the next due clocks; they fire at the next tick", NULL);
+}
+
+static void on_next_slice(evutil_socket_t fd, short what, void *argument) {
+    (void)fd; (void)what; (void)argument;
+    fire_slice();
+}
+
 void tick_run(void) {
     watch_rules();
-    if (!stopping && deadlines_fire_due() > 0) store_request_commit();
+    fire_slice();
     /* The search index catches up with what was written (CASE.SEARCH
      * catches up too, before it reads). */
     if (!stopping && search_tick() > 0) store_request_commit();
@@ -83,7 +112,7 @@ void tick_run(void) {
 
 void tick_clock_moved(void) {
     watch_rules();
-    deadlines_fire_due();
+    fire_slice();
     retention();
     pruning = 1; /* a jump of the clock may have aged rows */
     prune_decisions();
@@ -131,11 +160,15 @@ int tick_start(struct event_base *base) {
     struct timeval period = {TICK_SECONDS, 0};
     loop_base = base;
     timer = event_new(base, -1, EV_PERSIST, on_timer, NULL);
-    if (timer == NULL || event_add(timer, &period) != 0 || clock_on_move(on_clock_moved, NULL) != 0) return -1;
+    next_slice = evtimer_new(base, on_next_slice, NULL);
+    if (timer == NULL || next_slice == NULL || event_add(timer, &period) != 0 ||
+        clock_on_move(on_clock_moved, NULL) != 0)
+        return -1;
     return 0;
 }
 
 void tick_free(void) {
     if (timer) event_free(timer);
-    timer = NULL;
+    if (next_slice) event_free(next_slice);
+    timer = next_slice = NULL;
 }

@@ -39,7 +39,9 @@
 #include <openssl/ssl.h>
 #include <sys/queue.h>
 #include <event2/keyvalq_struct.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,11 +78,25 @@ static void on_connection_closed(struct evhttp_connection *connection, void *arg
     }
 }
 
+/* Answers leave at once: evhttp writes an answer as several pieces (the
+ * headers, a body of many chains), and with Nagle's algorithm the last
+ * piece waited for the client's delayed ACK -- 40 ms per /metrics scrape
+ * on Linux, against 0.1 ms for METRICS over RESP.  Best effort: a socket
+ * that refuses is only slower. */
+static void send_at_once(struct evhttp_connection *connection) {
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(connection);
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    int on = 1;
+    if (fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) != 0)
+        log_warn("cannot set TCP_NODELAY on an HTTP connection", "error=\"%s\"", strerror(errno));
+}
+
 /* Counts the request's connection; 0, or -1 when there are too many. */
 static int admit_connection(struct evhttp_connection *connection) {
     for (long long i = 0; i < http.connection_count; i++)
         if (http.connections[i] == connection) return 0;
     if (http.connection_count >= http.config->http_max_connections) return -1;
+    send_at_once(connection);
     http.connections[http.connection_count++] = connection;
     http_counters.connections = http.connection_count;
     evhttp_connection_set_closecb(connection, on_connection_closed, NULL);
