@@ -11,8 +11,10 @@
  * Threading: a message whose In-Reply-To or References names a message
  * redress sent (Message-IDs <redress.CASE.N@domain>), or whose subject
  * carries the case tag ("[#123]", mail.case_tag "#"), becomes CASE.MESSAGE on
- * that case; otherwise CASE.OPEN (channel email, customer the sender's
- * address, subject, body) through the same intake as any case.  The
+ * that case -- only when the sender is one of that case's customer's
+ * identities (customer_get); otherwise, as for any other message, CASE.OPEN
+ * (channel email, customer the sender's address, subject, body) through the
+ * same intake as any case.  The
  * Message-ID is the idempotency key (CASE.OPEN's external_id, CASE.MESSAGE's
  * EXTERNAL_ID): a redelivered message lands on the same case and changes
  * nothing.
@@ -59,6 +61,7 @@
 #define ATTACHMENTS_MAX 4                /* the host's ATTACHMENTS_PER_MESSAGE */
 #define TAG_MAX 16
 #define ERROR_MAX 600
+#define CUSTOMER_TEXT_MAX 128            /* the host's limit of a customer identity */
 
 struct mail;
 
@@ -390,6 +393,58 @@ static int64_t case_of_subject(const struct mail *mail, const char *subject) {
     return 0;
 }
 
+/* ------------------------------------------------------------ the sender's case */
+
+/* A field read back from case_get / customer_get: the value of `want`. */
+struct field_pick {
+    const char *want;
+    char value[CUSTOMER_TEXT_MAX + 1];
+    int found;
+};
+
+static void pick_field(void *state, const char *name, const char *value, size_t length) {
+    struct field_pick *pick = state;
+    if (value == NULL || strcmp(name, pick->want) != 0 || length > CUSTOMER_TEXT_MAX) return;
+    memcpy(pick->value, value, length);
+    pick->value[length] = '\0';
+    pick->found = 1;
+}
+
+/* The customer id of an identity (an address, "kind:value" or an id): 1
+ * with *id, 0 for one never seen, -1 with `error` otherwise. */
+static int customer_id(struct mail *mail, const char *customer, int64_t *id, char *error, size_t error_size) {
+    struct field_pick pick = {.want = "id"};
+    if (mail->api->customer_get(mail->self, customer, pick_field, &pick, error, error_size) != 0)
+        return strncmp(error, "NOTFOUND", 8) == 0 ? 0 : -1;
+    if (!pick.found) {
+        snprintf(error, error_size, "ERR customer_get gave no id for %s", customer);
+        return -1;
+    }
+    *id = strtoll(pick.value, NULL, 10);
+    return 1;
+}
+
+/* Whether a mail from `sender` may be threaded onto case_id: only when the
+ * sender is one of the identities of the case's customer (the customer the
+ * case's `customer` resolves to, with its CUSTOMER.LINK'ed identities).  A
+ * tag or a reference is something anyone can type: without this check,
+ * guessing a case number would write into another customer's case.  1 yes,
+ * 0 no (also for a case that does not exist), -1 with `error`. */
+static int sender_owns_case(struct mail *mail, int64_t case_id, const char *sender, char *error,
+                            size_t error_size) {
+    struct field_pick owner = {.want = "customer"};
+    if (mail->api->case_get(mail->self, case_id, pick_field, &owner, error, error_size) != 0)
+        return strncmp(error, "NOTFOUND", 8) == 0 ? 0 : -1;
+    if (!owner.found) return 0;
+    if (strcasecmp(owner.value, sender) == 0) return 1;
+    int64_t owner_id = 0, sender_id = 0;
+    int known = customer_id(mail, owner.value, &owner_id, error, error_size);
+    if (known <= 0) return known;
+    known = customer_id(mail, sender, &sender_id, error, error_size);
+    if (known <= 0) return known;
+    return owner_id == sender_id;
+}
+
 /* ------------------------------------------------------------ rate */
 
 /* 1 if the sender may deliver one more message now (and counts it). */
@@ -476,6 +531,19 @@ static void deliver(struct connection *c, const char *raw, size_t length) {
     char error[ERROR_MAX] = "";
     int64_t target = p.thread_case ? p.thread_case : case_of_subject(mail, p.subject), landed = 0;
     int status = -1;
+    if (target) {
+        int owns = sender_owns_case(mail, target, p.from, error, sizeof error);
+        if (owns < 0) {
+            status_of_error(error, c->reply, sizeof c->reply);
+            goto refused;
+        }
+        if (!owns) {
+            /* Not the case's customer (or no such case): a new contact, through intake. */
+            api->log(mail->self, REDRESS_LOG_WARN, "message not threaded: sender is not the case's customer",
+                     "case=%lld sender=\"%s\" message_id=\"%s\"", (long long)target, p.from, p.message_id);
+            target = 0;
+        }
+    }
     if (target) {
         struct redress_message message = {.size = sizeof message, .text = body[0] ? body : p.subject,
                                           .text_length = strlen(body[0] ? body : p.subject), .channel = "email",
@@ -843,8 +911,8 @@ static void on_committed_event(void *state, const struct redress_event *event) {
 }
 
 static int mail_init(const struct redress_host_api *api, struct redress_plugin *self, void **state) {
-    if (!REDRESS_API_HAS(api, when_committed)) {
-        api->log(self, REDRESS_LOG_ERROR, "the host is too old: mail needs plugin API 1.2", NULL);
+    if (!REDRESS_API_HAS(api, customer_get)) {
+        api->log(self, REDRESS_LOG_ERROR, "the host is too old: mail needs plugin API 1.3", NULL);
         return -1;
     }
     struct mail *mail = calloc(1, sizeof *mail);

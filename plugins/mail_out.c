@@ -8,7 +8,8 @@
  * a mail with GMime (Message-ID <redress.CASE.EVENT@domain>, the case tag
  * in the subject, Auto-Submitted on automatic mail, Content-Language from
  * the case), and the SMTP client to mail.smtp_relay (STARTTLS when the relay
- * offers it, AUTH PLAIN when mail.smtp_user is set), non-blocking in the
+ * offers it, the certificate checked; AUTH PLAIN when mail.smtp_user is set,
+ * only over TLS), non-blocking in the
  * host's loop.
  *
  * Invariants: only committed events are mailed (the host's subscribers
@@ -31,6 +32,7 @@
 #include <event2/event.h>
 #include <event2/util.h>
 #include <gmime/gmime.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <sqlite3.h>
@@ -461,6 +463,13 @@ static void smtp_reply(struct mail_out *out, int code) {
             break;
         }
         if (out->user) {
+            /* The password never crosses a connection an eavesdropper could read. */
+            if (!out->tls_on) {
+                finish(out, 0, 0, "mail.smtp_user is set and the relay offers no STARTTLS: no AUTH over a plain "
+                                  "connection");
+                send_next(out);
+                return;
+            }
             if (!out->offers_auth) {
                 finish(out, 0, 0, "the relay offers no AUTH, and mail.smtp_user is set");
                 send_next(out);
@@ -549,12 +558,26 @@ static void smtp_event(struct bufferevent *bev, short what, void *argument) {
     if (out->bev != bev) return;
     if (what & BEV_EVENT_CONNECTED) return;
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-        char why[300];
-        snprintf(why, sizeof why, "connection to %s:%d %s%s%s", out->relay_host, out->relay_port,
+        char why[600], tls_why[256] = "";
+        if (out->tls_on) {
+            /* Why TLS failed: the certificate check's verdict, else OpenSSL's first error. */
+            SSL *ssl = bufferevent_openssl_get_ssl(bev);
+            long verdict = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+            unsigned long code = bufferevent_get_openssl_error(bev);
+            if (verdict != X509_V_OK)
+                snprintf(tls_why, sizeof tls_why, ": TLS: certificate refused: %s",
+                         X509_verify_cert_error_string(verdict));
+            else if (code) {
+                char text[200];
+                ERR_error_string_n(code, text, sizeof text);
+                snprintf(tls_why, sizeof tls_why, ": TLS: %s", text);
+            }
+        }
+        snprintf(why, sizeof why, "connection to %s:%d %s%s%s%s", out->relay_host, out->relay_port,
                  what & BEV_EVENT_TIMEOUT ? "timed out" : what & BEV_EVENT_EOF ? "closed" : "failed",
                  what & BEV_EVENT_ERROR && EVUTIL_SOCKET_ERROR() ? ": " : "",
                  what & BEV_EVENT_ERROR && EVUTIL_SOCKET_ERROR()
-                     ? evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()) : "");
+                     ? evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()) : "", tls_why);
         finish(out, 0, 0, why);
     }
 }

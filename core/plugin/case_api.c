@@ -1,12 +1,13 @@
-/* case_api.c -- API 1.2: a plugin acting on cases as its own identity.
+/* case_api.c -- API 1.2/1.3: a plugin acting on cases as its own identity.
  *
  * Owns the identity a plugin acts as (the agent "plugin:NAME", the role of
  * NAME.role, the queues of NAME.queues), the table entries case_open,
- * case_message, case_note, case_get and when_committed, and the reading
+ * case_message, case_note, case_get, when_committed and (1.3) customer_get,
+ * and the reading
  * back of a command's RESP2 reply into what those entries hand out.
  *
  * Invariants: a plugin's case call is the command an agent would send --
- * CASE.OPEN, CASE.MESSAGE, CASE.NOTE, CASE.GET -- run through the command
+ * CASE.OPEN, CASE.MESSAGE, CASE.NOTE, CASE.GET, CUSTOMER.GET -- run through the command
  * table's checks (role, arity, the named case's access check of
  * domain/access.c) and the command's handler, exactly as http/exchange.c
  * runs the JSON API's: there is no second path into the store.  A write
@@ -309,12 +310,11 @@ static int read_value(const char *text, size_t length, size_t *at, const char **
     }
 }
 
-static int api_case_get(struct redress_plugin *self, int64_t case_id, redress_case_field_fn fn, void *state,
-                        char *error, size_t error_size) {
-    char id[ID_TEXT_BYTES];
-    id_text(id, case_id);
-    char *argv[] = {"CASE.GET", id};
-    size_t argvlen[] = {strlen(argv[0]), strlen(id)};
+/* Runs a read command whose reply is a map (CASE.GET, CUSTOMER.GET) and
+ * hands out its fields: fn(state, name, value, length) per pair, an array
+ * value as NULL. */
+static int run_map(struct redress_plugin *self, char **argv, size_t *argvlen, redress_case_field_fn fn, void *state,
+                   char *error, size_t error_size) {
     if (run(self, 2, argv, argvlen, error, error_size) != 0) return -1;
     size_t length = evbuffer_get_length(reply_buffer);
     /* Copied: fn may call back into the host, which reuses reply_buffer. */
@@ -355,8 +355,28 @@ static int api_case_get(struct redress_plugin *self, int64_t case_id, redress_ca
         }
     }
     free(text);
-    if (status != 0) say(error, error_size, "ERR unexpected CASE.GET reply");
+    if (status != 0) say(error, error_size, "ERR unexpected %s reply", argv[0]);
     return status;
+}
+
+static int api_case_get(struct redress_plugin *self, int64_t case_id, redress_case_field_fn fn, void *state,
+                        char *error, size_t error_size) {
+    char id[ID_TEXT_BYTES];
+    id_text(id, case_id);
+    char *argv[] = {"CASE.GET", id};
+    size_t argvlen[] = {strlen(argv[0]), strlen(id)};
+    return run_map(self, argv, argvlen, fn, state, error, error_size);
+}
+
+static int api_customer_get(struct redress_plugin *self, const char *customer, redress_case_field_fn fn,
+                            void *state, char *error, size_t error_size) {
+    if (customer == NULL) {
+        say(error, error_size, "INVALID customer_get without a customer");
+        return -1;
+    }
+    char *argv[] = {"CUSTOMER.GET", (char *)customer};
+    size_t argvlen[] = {strlen(argv[0]), strlen(customer)};
+    return run_map(self, argv, argvlen, fn, state, error, error_size);
 }
 
 /* ------------------------------------------------------------ commits */
@@ -397,6 +417,7 @@ void plugin_case_api_fill(struct redress_host_api *table) {
     table->case_note = api_case_note;
     table->case_get = api_case_get;
     table->when_committed = api_when_committed;
+    table->customer_get = api_customer_get;
 }
 
 void plugin_case_api_free(void) {

@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 #define REDRESS_PLUGIN_API_MAJOR 1
-#define REDRESS_PLUGIN_API_MINOR 2
+#define REDRESS_PLUGIN_API_MINOR 3
 
 /* 1 if the host's table `api` holds the function `field` (it was added in
  * a minor version newer than the host the plugin runs in otherwise). */
@@ -354,6 +354,13 @@ struct redress_host_api {
      * (or rolled back), from the loop; at once with 1 when nothing is
      * pending.  0, or -1 when out of memory. */
     int (*when_committed)(struct redress_plugin *self, redress_commit_fn fn, void *state);
+    /* -- since 1.3 */
+    /* CUSTOMER.GET customer (its id or any of its identities, "kind:value"
+     * or an address): fn(state, name, value, length) for each field -- id,
+     * created_at, cases, open, last_case_at, identities (an array: NULL) --
+     * as case_get does.  -1 "NOTFOUND ..." for a customer never seen. */
+    int (*customer_get)(struct redress_plugin *self, const char *customer, redress_case_field_fn fn, void *state,
+                        char *error, size_t error_size);
     /* New functions are added here, at the end (minor version + 1). */
 };
 

@@ -1,4 +1,4 @@
-"""The mail channel and what it stands on: the plugin API's case functions (API 1.2) -- a plugin opening a
+"""The mail channel and what it stands on: the plugin API's case functions (API 1.2, customer_get 1.3) -- a plugin opening a
 case, adding a customer message, appending a note and looking a case up as its own identity, through the
 same commands, checks and domain calls as an agent -- and older plugins still loading beside them."""
 import os
@@ -101,8 +101,8 @@ def test_plugins_built_for_older_minor_versions_load_beside_a_1_2_one():
         c = d.client()
         listed = {as_map(p)["name"]: as_map(p) for p in c.call("PLUGIN.LIST")}
         assert listed["old_api"]["api"] == "1.0" and listed["old11"]["api"] == "1.1"
-        assert listed["case_actor"]["api"] == "1.2"
-        assert c.call("OLD_API.HOST") == "1.2" and c.call("OLD11.HOST") == "1.2"
+        assert listed["case_actor"]["api"] == "1.3"
+        assert c.call("OLD_API.HOST") == "1.3" and c.call("OLD11.HOST") == "1.3"
         assert isinstance(c.call("ACTOR.OPEN", "li@example.com", "Hello"), int)
 
 
@@ -253,7 +253,8 @@ def test_replies_thread_by_references_or_by_the_case_tag():
                      In_Reply_To="<redress.%d.7@shop.example>" % n,
                      References="<a1@example.com> <redress.%d.7@shop.example>" % n)
         assert d.deliver(reply) == (250, "")
-        # the tag in the subject, from another address and client
+        # the tag in the subject, from another address of the same customer (linked: CUSTOMER.LINK)
+        assert c.call("CUSTOMER.LINK", "li@example.com", "email", "wife@example.com") == "OK"
         tagged = mail(subject="Fwd: [#%d] Broken kettle" % n, body="Forwarding the receipt.", sender="wife@example.com",
                       message_id="<t1@example.com>")
         assert d.deliver(tagged) == (250, "")
@@ -326,12 +327,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class Relay:
-    """The local SMTP server of smtp_recorder.py (system python3 with Debian's aiosmtpd)."""
+    """The local SMTP server of smtp_recorder.py (system python3 with Debian's aiosmtpd); options as its own
+    (--tls CERT KEY, --auth USER PASSWORD, --auth-in-plain)."""
+
+    def __init__(self, *options):
+        self.options = list(options)
 
     def __enter__(self):
         self.directory = tempfile.mkdtemp(prefix="redress-smtp-")
-        self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "smtp_recorder.py"), self.directory],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "smtp_recorder.py"), self.directory]
+                                     + self.options, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.port = int(self.proc.stdout.readline())
         return self
 

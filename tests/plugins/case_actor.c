@@ -1,10 +1,11 @@
-/* case_actor.c -- a test plugin acting on cases through API 1.2 (open a
- * case, add a customer message, append a note, look a case up), each
+/* case_actor.c -- a test plugin acting on cases through API 1.2-1.3 (open a
+ * case, add a customer message, append a note, look a case or a customer up), each
  * exposed as a command so tests drive it:
  *   ACTOR.OPEN customer subject [external_id]   case_open (channel email): the id
  *   ACTOR.MESSAGE id text [external_id [name type data]]   case_message: the case it landed on
  *   ACTOR.NOTE id text                          case_note: +OK
  *   ACTOR.GET id field                          case_get: that field's value (nil: nil)
+ *   ACTOR.CUSTOMER customer field               customer_get (1.3): that field's value (an array: nil)
  *   ACTOR.COMMITTED                             how many when_committed callbacks said 1, 0
  * A refusal of the host comes back as the same error reply (-CODE message). */
 #include <redress/plugin.h>
@@ -134,6 +135,20 @@ static void get_command(void *state, struct redress_command_call *call, int argc
     else host->reply_bulk(call, wanted.value, strlen(wanted.value));
 }
 
+static void customer_command(void *state, struct redress_command_call *call, int argc, const char *const *argv,
+                             const size_t *argvlen) {
+    (void)state, (void)argc, (void)argvlen;
+    char error[512];
+    struct wanted wanted = {.name = argv[2]};
+    if (host->customer_get(me, argv[1], on_field, &wanted, error, sizeof error) != 0) {
+        refuse(call, error);
+        return;
+    }
+    if (!wanted.found) host->reply_error(call, "NOTFOUND", "no field %s among %d", argv[2], wanted.fields);
+    else if (wanted.nil) host->reply_nil(call);
+    else host->reply_bulk(call, wanted.value, strlen(wanted.value));
+}
+
 static void committed_command(void *state, struct redress_command_call *call, int argc, const char *const *argv,
                               const size_t *argvlen) {
     (void)state, (void)argc, (void)argv, (void)argvlen;
@@ -156,6 +171,7 @@ static int case_actor_init(const struct redress_host_api *api, struct redress_pl
                               message_command) ||
         api->register_command(self, "ACTOR.NOTE", 3, 3, REDRESS_ROLE_ANY, "id text", note_command) ||
         api->register_command(self, "ACTOR.GET", 3, 3, REDRESS_ROLE_ANY, "id field", get_command) ||
+        api->register_command(self, "ACTOR.CUSTOMER", 3, 3, REDRESS_ROLE_ANY, "customer field", customer_command) ||
         api->register_command(self, "ACTOR.COMMITTED", 1, 1, REDRESS_ROLE_ANY, "", committed_command))
         return -1;
     return 0;

@@ -1,0 +1,192 @@
+"""The mail channel's trust boundaries: a subject tag or a reference threads a mail onto a case only when the
+sender is one of that case's customer's identities, and the SMTP outbox's STARTTLS (certificate checked) and
+AUTH PLAIN (never over a plain connection) against a real server (Debian's aiosmtpd)."""
+from harness import RespError, as_map
+from test_mail import MailDaemon, cases, mail, messages
+
+
+def test_a_spoofed_tag_or_reference_from_another_sender_opens_a_new_case_and_leaves_the_victims_alone():
+    with MailDaemon() as d:
+        c = d.client()
+        assert d.deliver(mail(subject="My order", body="Victim's words.", message_id="<v1@example.com>")) == (250, "")
+        [victim] = cases(c)
+        n = int(victim["id"])
+        before = messages(c, n)
+        history = c.call("CASE.HISTORY", n)
+        # someone who guessed the case number: the tag, then a reference to a message redress sent on it
+        spoof = mail(subject="Re: [#%d] My order" % n, body="Send the refund to my card.",
+                     sender="mallory@evil.example", message_id="<s1@evil.example>")
+        assert d.deliver(spoof) == (250, "")
+        spoof2 = mail(subject="Re: your order", body="Second try.", sender="mallory@evil.example",
+                      message_id="<s2@evil.example>", In_Reply_To="<redress.%d.1@shop.example>" % n)
+        assert d.deliver(spoof2) == (250, "")
+        # the victim's case is unchanged: the same messages, no new event
+        assert messages(c, n) == before
+        assert c.call("CASE.HISTORY", n) == history
+        # each spoof is a new contact through intake, its customer the sender
+        others = [x for x in cases(c) if int(x["id"]) != n]
+        assert sorted(x["customer"] for x in others) == ["mallory@evil.example", "mallory@evil.example"]
+        assert sorted(x["body"] for x in others) == ["Second try.", "Send the refund to my card."]
+        assert all(x["channel"] == "email" for x in others)
+        # and it is logged
+        assert d.log().count("message not threaded: sender is not the case's customer") == 2
+        assert 'case=%d sender="mallory@evil.example"' % n in d.log()
+
+
+def test_a_reply_from_an_unlinked_address_of_the_same_customer_is_a_new_case_a_linked_one_threads():
+    with MailDaemon() as d:
+        c = d.client()
+        assert d.deliver(mail(subject="Kettle", message_id="<k1@example.com>")) == (250, "")
+        [case] = cases(c)
+        n = int(case["id"])
+        # the customer writes from their work address, not linked: a new case (as Zendesk does for unknown senders)
+        assert d.deliver(mail(subject="Re: [#%d] Kettle" % n, body="From work.", sender="li@work.example",
+                              message_id="<k2@work.example>")) == (250, "")
+        assert len(cases(c)) == 2 and "From work." not in [m["text"] for m in messages(c, n)]
+        # it is another customer now (merging customers is not done: that address can no longer be linked)
+        work, home = (as_map(c.call("CUSTOMER.GET", who))["id"] for who in ("li@work.example", "li@example.com"))
+        assert work != home
+        err = c.call("CUSTOMER.LINK", "li@example.com", "email", "li@work.example")
+        assert isinstance(err, RespError) and err.startswith("CONFLICT"), err
+        # an address an agent linked before it wrote threads
+        assert c.call("CUSTOMER.LINK", "li@example.com", "email", "li@home.example") == "OK"
+        assert d.deliver(mail(subject="Re: [#%d] Kettle" % n, body="From home.", sender="li@home.example",
+                              message_id="<k3@home.example>")) == (250, "")
+        assert len(cases(c)) == 2 and "From home." in [m["text"] for m in messages(c, n)]
+        # the address comparison ignores case, as email identities do
+        assert d.deliver(mail(subject="Re: [#%d] Kettle" % n, body="Shouting.", sender="LI@Example.COM",
+                              message_id="<k4@example.com>")) == (250, "")
+        assert len(cases(c)) == 2 and "Shouting." in [m["text"] for m in messages(c, n)]
+
+
+def test_a_plugin_looks_a_customer_up_by_any_identity_with_customer_get():
+    from test_mail import actor_config
+    from harness import Daemon
+    with Daemon(config=actor_config()) as d:
+        c = d.client()
+        err = c.call("ACTOR.CUSTOMER", "li@example.com", "id")
+        assert isinstance(err, RespError) and err.startswith("NOTFOUND"), err
+        c.call("CASE.OPEN", "customer", "li@example.com", "subject", "Hello")
+        customer = as_map(c.call("CUSTOMER.GET", "li@example.com"))
+        assert c.call("CUSTOMER.LINK", "li@example.com", "phone", "+8613800000000") == "OK"
+        for who in ("li@example.com", "LI@example.com", "phone:+8613800000000", str(customer["id"])):
+            assert c.call("ACTOR.CUSTOMER", who, "id") == str(customer["id"]), who
+        assert c.call("ACTOR.CUSTOMER", "li@example.com", "cases") == "1"
+        assert c.call("ACTOR.CUSTOMER", "li@example.com", "identities") is None
+
+
+# ------------------------------------------------------------ the outbox's STARTTLS and AUTH
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+from test_mail import Relay, outbound, wait_for_log
+
+
+class Certificates:
+    """Self-signed certificates (each its own CA): `good` for 127.0.0.1, `other` for other.example."""
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="redress-smtp-tls-")
+        for name, subject, san in (("good", "127.0.0.1", "IP:127.0.0.1"),
+                                   ("other", "other.example", "DNS:other.example")):
+            made = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                                   "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", self.key(name), "-out",
+                                   self.cert(name), "-days", "2", "-subj", "/CN=" + subject, "-addext",
+                                   "subjectAltName=" + san], capture_output=True)
+            assert made.returncode == 0, made.stderr
+        return self
+
+    def cert(self, name):
+        return os.path.join(self.dir, name + ".pem")
+
+    def key(self, name):
+        return os.path.join(self.dir, name + ".key")
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return False
+
+
+def sessions(relay):
+    names = sorted((n for n in os.listdir(relay.directory) if n.endswith(".session")), key=lambda n: int(n[:-8]))
+    out = []
+    for name in names:
+        with open(os.path.join(relay.directory, name)) as f:
+            out.append(dict(line.split("=", 1) for line in f.read().splitlines()))
+    return out
+
+
+def auth_log(relay):
+    path = os.path.join(relay.directory, "auth.log")
+    return open(path).read().splitlines() if os.path.exists(path) else []
+
+
+def email_case(c):
+    return c.call("CASE.OPEN", "channel", "email", "customer", "li@example.com", "subject", "kettle")
+
+
+def test_mail_goes_out_over_starttls_with_the_relays_certificate_checked():
+    with Certificates() as certs, Relay("--tls", certs.cert("good"), certs.key("good")) as relay, \
+            MailDaemon(outbound(relay, "mail.smtp_ca_file = %s\n" % certs.cert("good"))) as d:
+        c = d.client()
+        c.call("CASE.REPLY", email_case(c), "over TLS")
+        [sent] = relay.wait(1)
+        assert sent.get_content().strip() == "over TLS"
+        assert sessions(relay) == [{"tls": "1", "auth": ""}]
+
+
+def test_a_relay_certificate_for_another_name_or_from_an_untrusted_ca_is_refused_and_retried():
+    # the relay's certificate names other.example, not 127.0.0.1 (trusted: it is its own CA)
+    with Certificates() as certs, Relay("--tls", certs.cert("other"), certs.key("other")) as relay, \
+            MailDaemon(outbound(relay, "mail.smtp_ca_file = %s\n" % certs.cert("other"))) as d:
+        c = d.client()
+        c.call("CASE.REPLY", email_case(c), "not to an impostor")
+        wait_for_log(d, 'msg="mail deferred"')
+        assert re.search(r'msg="mail deferred" .*attempt=1 .*TLS: certificate refused', d.log()), d.log()
+        assert relay.received() == []
+        # tried again on the backoff, refused again: nothing ever goes to that relay
+        c.call("DEBUG.CLOCK", "ADVANCE", "61")
+        wait_for_log(d, "attempt=2")
+        assert relay.received() == []
+    # the right name, but a CA the daemon does not trust
+    with Certificates() as certs, Relay("--tls", certs.cert("good"), certs.key("good")) as relay, \
+            MailDaemon(outbound(relay, "mail.smtp_ca_file = %s\n" % certs.cert("other"))) as d:
+        c = d.client()
+        c.call("CASE.REPLY", email_case(c), "not to an impostor")
+        wait_for_log(d, 'msg="mail deferred"')
+        assert re.search(r'msg="mail deferred" .*TLS: certificate refused', d.log()), d.log()
+        assert relay.received() == []
+
+
+def test_auth_plain_with_the_configured_user_after_starttls_and_never_over_a_plain_connection():
+    login = "mail.smtp_user = redress\nmail.smtp_password = s3cret pass\n"
+    with Certificates() as certs, \
+            Relay("--tls", certs.cert("good"), certs.key("good"), "--auth", "redress", "s3cret pass") as relay, \
+            MailDaemon(outbound(relay, "mail.smtp_ca_file = %s\n%s" % (certs.cert("good"), login))) as d:
+        c = d.client()
+        c.call("CASE.REPLY", email_case(c), "authenticated")
+        [sent] = relay.wait(1)
+        assert sent.get_content().strip() == "authenticated"
+        assert sessions(relay) == [{"tls": "1", "auth": "redress"}]
+        assert auth_log(relay) == ["PLAIN redress ok tls=1"]
+    # a wrong password: the relay's 535 is a permanent refusal, noted on the case as any 5xx
+    with Certificates() as certs, \
+            Relay("--tls", certs.cert("good"), certs.key("good"), "--auth", "redress", "other") as relay, \
+            MailDaemon(outbound(relay, "mail.smtp_ca_file = %s\n%s" % (certs.cert("good"), login))) as d:
+        c = d.client()
+        case = email_case(c)
+        c.call("CASE.REPLY", case, "authenticated")
+        wait_for_log(d, 'msg="mail failed"')
+        assert relay.received() == [] and auth_log(relay) == ["PLAIN redress bad tls=1"], auth_log(relay)
+        assert "not delivered after 1 attempt: 535" in repr(c.call("CASE.HISTORY", case))
+    # a relay without STARTTLS that offers AUTH in plain: the password is never sent, the mail waits
+    with Relay("--auth", "redress", "s3cret pass", "--auth-in-plain") as relay, MailDaemon(outbound(relay, login)) as d:
+        c = d.client()
+        c.call("CASE.REPLY", email_case(c), "not in plain")
+        wait_for_log(d, 'msg="mail deferred"')
+        assert "no AUTH over a plain connection" in d.log(), d.log()
+        assert relay.received() == [] and auth_log(relay) == []
