@@ -109,6 +109,7 @@ static int wire(void) {
     /* events, agents, commands: the fronts above */
     if (events_listen(plugins_events_listener()) != 0) return -1;
     agents_on_disabled(connections_drop_agent);
+    agents_on_changed(connections_update_agent);
     commands_set_info_sections(server_info, plugins_info);
     commands_set_hello_modules(plugins_hello);
     commands_set_plugin_list(plugin_list_command);

@@ -1,4 +1,6 @@
-/* agent_cmd.c -- AUTH, WHOAMI, AGENT.ADD, AGENT.LIST, AGENT.DISABLE.
+/* agent_cmd.c -- AUTH, WHOAMI, AGENT.ADD, AGENT.LIST, AGENT.DISABLE,
+ * AGENT.ENABLE, AGENT.ROTATE, AGENT.SET (each admin action logged once
+ * committed: agents_audit).
  *
  * Owns: parsing their arguments (in today's order of checks) and encoding
  * their replies; telling the connection the outcome of an AUTH
@@ -10,6 +12,7 @@
 #include "cmd/args.h"
 #include "domain/agents.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define AGENT_QUEUES_MAX 1000   /* bytes of the QUEUES list */
@@ -39,8 +42,10 @@ void agent_add_command(struct request *request) {
         request_error(request, "INVALID", "usage: AGENT.ADD name role [QUEUES q,...]");
         return;
     }
-    char token[AGENTS_TOKEN_HEX + 1];
+    char token[AGENTS_TOKEN_HEX + 1], detail[AGENT_QUEUES_MAX + 64];
     if (agents_add(&request->call, name, name_len, role, queues, queues_len, token) != 0) return;
+    snprintf(detail, sizeof detail, "role=%s queues=\"%.*s\"", agents_role_name(role), (int)queues_len, queues);
+    if (agents_audit(&request->call, "AGENT.ADD", name, name_len, detail) != 0) return;
     reply_bulk_string(request->reply, token);
 }
 
@@ -72,6 +77,52 @@ void agent_list_command(struct request *request) {
 
 void agent_disable_command(struct request *request) {
     if (agents_disable(&request->call, request->argv[1], request->argvlen[1]) != 0) return;
+    if (agents_audit(&request->call, "AGENT.DISABLE", request->argv[1], request->argvlen[1], NULL) != 0) return;
+    reply_ok(request->reply);
+}
+
+void agent_enable_command(struct request *request) {
+    if (agents_enable(&request->call, request->argv[1], request->argvlen[1]) != 0) return;
+    if (agents_audit(&request->call, "AGENT.ENABLE", request->argv[1], request->argvlen[1], NULL) != 0) return;
+    reply_ok(request->reply);
+}
+
+/* AGENT.ROTATE name -> the new token, once; the old one stops at once. */
+void agent_rotate_command(struct request *request) {
+    char token[AGENTS_TOKEN_HEX + 1];
+    if (agents_rotate(&request->call, request->argv[1], request->argvlen[1], token) != 0) return;
+    if (agents_audit(&request->call, "AGENT.ROTATE", request->argv[1], request->argvlen[1], NULL) != 0) return;
+    reply_bulk_string(request->reply, token);
+}
+
+/* AGENT.SET name ROLE r | QUEUES q,... */
+void agent_set_command(struct request *request) {
+    const char *name = request->argv[1], *value = request->argv[3];
+    size_t name_len = request->argvlen[1], value_len = request->argvlen[3];
+    unsigned role = 0;
+    const char *queues = NULL;
+    char detail[AGENT_QUEUES_MAX + 64];
+    if (request_argument_is(request, 2, "ROLE")) {
+        role = agents_role_parse(value, value_len);
+        if (role == 0) {
+            request_error(request, "INVALID", "role must be agent, supervisor, finance or admin");
+            return;
+        }
+        snprintf(detail, sizeof detail, "role=%s", agents_role_name(role));
+    } else if (request_argument_is(request, 2, "QUEUES")) {
+        if (value_len > AGENT_QUEUES_MAX) {
+            request_error(request, "INVALID", "QUEUES is too long (at most %d bytes)", AGENT_QUEUES_MAX);
+            return;
+        }
+        queues = value;
+        snprintf(detail, sizeof detail, "queues=\"%.*s\"", (int)value_len, value);
+    } else {
+        request_error(request, "INVALID", "usage: AGENT.SET name ROLE r | QUEUES q,...");
+        return;
+    }
+    int changed = agents_set(&request->call, name, name_len, role, queues, queues ? value_len : 0);
+    if (changed < 0) return;
+    if (changed == 0 && agents_audit(&request->call, "AGENT.SET", name, name_len, detail) != 0) return;
     reply_ok(request->reply);
 }
 

@@ -134,5 +134,7 @@ void connections_wake_paused(void);
 /* AGENT.DISABLE committed (agents_on_disabled): every connection of that
  * agent loses its rights now, a stranger again with a fresh AUTH deadline. */
 void connections_drop_agent(const char *name);
+/* AGENT.SET committed: the agent's connections take the new role and queues. */
+void connections_update_agent(const char *name, unsigned role, const char *queues);
 
 #endif
