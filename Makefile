@@ -135,6 +135,7 @@ test: test-packages all $(BUILD)/unit_tests $(TEST_PLUGINS)
 
 bench: test-packages all $(TEST_PLUGINS)
 	bash tests/bench/run.sh
+	bash tests/bench/assignment.sh
 	bash tests/bench/plugins.sh
 	python3 tests/bench/webhook.py
 	bash tests/bench/deadlines.sh

@@ -11,6 +11,7 @@
 #include "cmd/reply.h"
 #include "cmd/args.h"
 #include "domain/agents.h"
+#include "domain/assignment.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -51,11 +52,13 @@ void agent_add_command(struct request *request) {
 
 /* The rows go to a buffer first: the count heads the array. */
 static void list_row(void *context, const struct agent_row *row) {
-    static const char *const names[] = {"name", "role", "queues", "disabled", "created_at"};
-    const char *values[] = {row->name, row->role, row->queues, row->disabled, row->created_at};
+    static const char *const names[] = {"name", "role", "queues", "disabled", "created_at", "presence", "capacity",
+                                        "load"};
+    const char *values[] = {row->name, row->role, row->queues, row->disabled, row->created_at, row->presence,
+                            row->capacity, row->load};
     struct evbuffer *rows = context;
-    reply_array(rows, 10);
-    for (int c = 0; c < 5; c++) {
+    reply_array(rows, 16);
+    for (int c = 0; c < 8; c++) {
         reply_bulk_string(rows, names[c]);
         reply_bulk_string(rows, values[c]);
     }
@@ -167,4 +170,34 @@ void whoami_command(struct request *request) {
     reply_bulk_string(request->reply, agents_role_name(request->call.who.role));
     reply_bulk_string(request->reply, "queues");
     reply_bulk_string(request->reply, request->call.who.queues ? request->call.who.queues : "");
+}
+
+/* AGENT.STATUS name online|away|offline [CAPACITY n] */
+void agent_status_command(struct request *request) {
+    const char *name = request->argv[1];
+    size_t name_len = request->argvlen[1];
+    if (args_name(request, "agent name", name, name_len) != 0) return;
+    int presence = assignment_presence_parse(request->argv[2], request->argvlen[2]);
+    if (presence < 0) {
+        request_error(request, "INVALID", "status must be online, away or offline");
+        return;
+    }
+    long long capacity = -1;
+    if (request->argc == 5) {
+        if (!request_argument_is(request, 3, "CAPACITY")) {
+            request_error(request, "INVALID", "usage: AGENT.STATUS name online|away|offline [CAPACITY n]");
+            return;
+        }
+        if (request_signed(request, 4, &capacity) != 0 || capacity < ASSIGNMENT_CAPACITY_MIN ||
+            capacity > ASSIGNMENT_CAPACITY_MAX) {
+            request_error(request, "INVALID", "CAPACITY must be an integer from %d to %d", ASSIGNMENT_CAPACITY_MIN,
+                          ASSIGNMENT_CAPACITY_MAX);
+            return;
+        }
+    } else if (request->argc != 3) {
+        request_error(request, "INVALID", "usage: AGENT.STATUS name online|away|offline [CAPACITY n]");
+        return;
+    }
+    if (assignment_set_status(&request->call, name, name_len, (enum presence)presence, capacity) != 0) return;
+    reply_ok(request->reply);
 }

@@ -10,6 +10,7 @@ void agent_disable_command(struct request *request);
 void agent_enable_command(struct request *request);
 void agent_rotate_command(struct request *request);
 void agent_set_command(struct request *request);
+void agent_status_command(struct request *request);
 void auth_command(struct request *request);
 void whoami_command(struct request *request);
 

@@ -195,6 +195,7 @@ static const struct command command_table[] = {
     {"AGENT.ENABLE",     2, 2, W, agent_enable_command, "name", D, NONE},
     {"AGENT.ROTATE",     2, 2, W, agent_rotate_command, "name", D, NONE},
     {"AGENT.SET",        4, 4, W, agent_set_command, "name ROLE r | QUEUES q,...", D, NONE},
+    {"AGENT.STATUS",     3, 5, W, agent_status_command, "name online|away|offline [CAPACITY n]", ALL, NONE},
     {"RULES.RELOAD",     1, 1, 0, rules_reload_command, "", D, NONE},
     {"RULES.INFO",       1, 1, 0, rules_info_command, "", S | D, NONE},
     {"RULES.EVAL",       2, 130, R, rules_eval_command, "hook [field value ...]", S | D, NONE},

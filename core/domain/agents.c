@@ -178,7 +178,11 @@ int agents_add(struct call *call, const char *name, size_t name_len, unsigned ro
 }
 
 long long agents_list(struct call *call, void (*visit)(void *context, const struct agent_row *row), void *context) {
-    static const char sql[] = "SELECT name, role, queues, disabled, created_at FROM agents ORDER BY name";
+    static const char sql[] =
+        "SELECT name, role, queues, disabled, created_at, presence, coalesce(capacity, ''),"
+        " (SELECT count(*) FROM cases INDEXED BY cases_load WHERE assignee = agents.name AND (state = 'new'"
+        " OR state = 'open' OR state = 'pending_customer' OR state = 'pending_internal'))"
+        " FROM agents ORDER BY name";
     sqlite3_stmt *statement = store_statement(sql);
     long long count = 0;
     int row;
@@ -186,7 +190,8 @@ long long agents_list(struct call *call, void (*visit)(void *context, const stru
         const struct agent_row agent = {
             (const char *)sqlite3_column_text(statement, 0), (const char *)sqlite3_column_text(statement, 1),
             (const char *)sqlite3_column_text(statement, 2), (const char *)sqlite3_column_text(statement, 3),
-            (const char *)sqlite3_column_text(statement, 4),
+            (const char *)sqlite3_column_text(statement, 4), (const char *)sqlite3_column_text(statement, 5),
+            (const char *)sqlite3_column_text(statement, 6), (const char *)sqlite3_column_text(statement, 7),
         };
         visit(context, &agent);
         count++;

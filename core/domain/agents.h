@@ -50,6 +50,7 @@ int agents_add(struct call *call, const char *name, size_t name_len, unsigned ro
 /* One agent as AGENT.LIST shows it (texts of the row, valid during the visit). */
 struct agent_row {
     const char *name, *role, *queues, *disabled, *created_at;
+    const char *presence, *capacity, *load;   /* AGENT.STATUS; capacity "" = the rule set's; open cases held */
 };
 /* Visits every agent by name; the count, or -1 (a store error; rows may have
  * been visited). */

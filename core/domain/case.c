@@ -280,6 +280,9 @@ int case_transition(struct call *call, struct case_row *row, const struct case_m
 
 /* -------------------------------------------------------- assignment */
 
+static int assign_write(struct call *call, struct case_row *row, const char *agent, size_t len, const char *key,
+                        const char *value);
+
 int case_assign(struct call *call, struct case_row *row, const char *agent, size_t len, int claimed) {
     if (case_refuse_closed(call, row, "assign it")) return -1;
     if (fits(call, "agent", len, sizeof row->assignee)) return -1;
@@ -295,6 +298,19 @@ int case_assign(struct call *call, struct case_row *row, const char *agent, size
         if (found < 0) return -1;
         if (found == 0) return call_fail(call, CALL_NOTFOUND, "no enabled agent '%.*s'", (int)len, agent);
     }
+    return assign_write(call, row, agent, len, claimed ? "claimed" : NULL, "yes");
+}
+
+int case_assign_auto(struct call *call, struct case_row *row, const char *agent, size_t len, const char *mode) {
+    if (case_refuse_closed(call, row, "assign it")) return -1;
+    if (fits(call, "agent", len, sizeof row->assignee)) return -1;
+    return assign_write(call, row, agent, len, "auto", mode);
+}
+
+/* The assignment itself: the row, then the "assigned" event (with
+ * key=value when key is given). */
+static int assign_write(struct call *call, struct case_row *row, const char *agent, size_t len, const char *key,
+                        const char *value) {
     if (same_text(row->assignee, agent, len)) return 1; /* already theirs: no change, no event */
     static const char sql[] = "UPDATE cases SET assignee = ?2, updated_at = ?3 WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
@@ -306,7 +322,7 @@ int case_assign(struct call *call, struct case_row *row, const char *agent, size
     struct detail detail = DETAIL_INIT;
     detail_add_string(&detail, "from", row->assignee);
     detail_add(&detail, "to", agent, len);
-    if (claimed) detail_add_string(&detail, "claimed", "yes");
+    if (key) detail_add_string(&detail, key, value);
     set_field(row->assignee, agent, len);
     return case_event(call, row, "assigned", &detail);
 }

@@ -70,6 +70,8 @@ int case_event(struct call *call, const struct case_row *row, const char *kind, 
 int case_event_text(struct call *call, const struct case_row *row, const char *kind,
                     const char *text, size_t len, int64_t *event_id);   /* reply, note, auto-reply */
 int case_assign(struct call *call, struct case_row *row, const char *agent, size_t len, int claimed); /* 1: unchanged */
+int case_assign_auto(struct call *call, struct case_row *row, const char *agent, size_t len,
+                     const char *mode);     /* automatic assignment (agent checked by the caller): auto=mode */
 int case_message(struct call *call, struct case_row *row, int public_reply, const char *text, size_t len,
                  int64_t *event_id);        /* first_reply_at / updated_at + reply|note event */
 enum case_field { CASE_FIELD_PRIORITY, CASE_FIELD_CATEGORY, CASE_FIELD_TAGS };

@@ -7,6 +7,7 @@
  * or writes a reply.
  */
 #include "domain/case_work.h"
+#include "domain/assignment.h"
 #include "domain/deadlines.h"
 #include "lib/lifecycle.h"
 #include "rules/rules.h"
@@ -52,7 +53,8 @@ int case_work_resolve(struct call *call, struct case_row *row, const char *code,
     struct case_move move = {.to = CASE_RESOLVED, .kind = "resolved", .detail = &detail, .code = name,
                              .set_text = 1, .text = text, .text_len = text_len, .set_wait_reason = 1};
     if (case_transition(call, row, &move) != 0) return -1;
-    return deadlines_resolved(call, row->id);
+    if (deadlines_resolved(call, row->id) != 0) return -1;
+    return assignment_slot_freed(call, row->assignee); /* the assignee has room for a waiting case */
 }
 
 int case_work_reopen(struct call *call, struct case_row *row, const struct detail *detail) {

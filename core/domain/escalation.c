@@ -10,6 +10,7 @@
  * and never changes the timer heap but through clocks.h (deferred to the
  * commit).
  */
+#include "domain/assignment.h"
 #include "domain/case.h"
 #include "domain/clocks.h"
 #include "domain/deadlines.h"
@@ -49,7 +50,9 @@ static int automation_move(struct call *call, struct case_row *row, enum case_st
     detail_add(&detail, "reason", reason, shown(reason, AUTOMATION_REASON_SHOWN));
     struct case_move move = {.to = to, .kind = to == CASE_CLOSED ? "closed" : "resolved", .detail = &detail,
                              .code = code};
-    return case_transition(call, row, &move);
+    int active = lifecycle_is_active(row->state);
+    if (case_transition(call, row, &move) != 0) return -1;
+    return active ? assignment_slot_freed(call, row->assignee) : 0; /* room for a waiting case */
 }
 
 /* Notifies the escalation's recipients now, or -- outside the rule set's

@@ -11,6 +11,7 @@
  * (classify's `escalate`).
  */
 #include "domain/intake.h"
+#include "domain/assignment.h"
 #include "domain/case.h"
 #include "domain/deadlines.h"
 #include "domain/orders.h"
@@ -248,7 +249,11 @@ static int apply_triage(struct call *call, const struct rules_triage *triage, co
     if (plan->count && deadlines_open_case(call, row->id, plan) != 0) return -1;
     /* The event classify named (a legal threat, a complaint, ...) escalates at once. */
     if (triage->escalate[0] && deadlines_escalate(call, row->id, triage->escalate, "") != 0) return -1;
-    return 0;
+    /* Handed out at once when its queue does it (nothing is read when every
+     * queue is manual); an escalation at open may have moved it. */
+    if (!rules_assignment_configured()) return 0;
+    if (triage->escalate[0] && case_load(call, row->id, 0, row) != 0) return -1;
+    return assignment_place(call, row);
 }
 
 /* Service-level clocks from the sla hook: 0 with the plan, -1 when the

@@ -22,15 +22,20 @@
 #define INTEGER_TEXT_MAX 32
 
 static const char *const hook_names[HOOK_COUNT] = {"classify", "priority", "sla", "refund", "escalate",
-                                                   "automations"};
+                                                   "automations", "assign"};
 static const char *const verdict_names[] = {"review", "approve", "reject"};
 static const char *const outcome_names[] = {"", "none", "resolve", "close"};
 static const char *const action_names[] = {"none", "close", "remind", "survey"};
+static const char *const assign_mode_names[] = {"manual", "round_robin", "least_loaded"};
 
 const char *rules_hook_name(enum rules_hook hook) { return (unsigned)hook < HOOK_COUNT ? hook_names[hook] : ""; }
 const char *rules_verdict_name(enum rules_verdict verdict) { return (unsigned)verdict < 3 ? verdict_names[verdict] : ""; }
 const char *rules_outcome_name(enum rules_outcome outcome) { return (unsigned)outcome < 4 ? outcome_names[outcome] : ""; }
 const char *rules_action_name(enum rules_action action) { return (unsigned)action < 4 ? action_names[action] : ""; }
+
+const char *rules_assign_mode_name(enum rules_assign_mode mode) {
+    return (unsigned)mode < 3 ? assign_mode_names[mode] : "";
+}
 
 int rules_hook_parse(const char *name) {
     for (int h = 0; h < HOOK_COUNT; h++)
@@ -320,6 +325,23 @@ int rules_check_automation(const struct rule_set *set, lua_State *state, struct 
     return rules_read_text(state, -1, "reason", out->reason, sizeof out->reason, why, why_size) < 0 ? -1 : 0;
 }
 
+int rules_check_assign(const struct rule_set *set, lua_State *state, struct rules_assignment *out, char *why,
+                       size_t why_size) {
+    (void)set;
+    memset(out, 0, sizeof *out);
+    why[0] = '\0';
+    /* agent: a name (whether it may take the case is the domain's to say:
+     * one of the candidates it offered); none = true leaves it unassigned. */
+    int got = rules_read_text(state, -1, "agent", out->agent, sizeof out->agent, why, why_size);
+    if (got < 0) return -1;
+    if (got > 0 && !names_valid(out->agent, strlen(out->agent))) {
+        snprintf(why, why_size, "field 'agent' is not an agent name");
+        return -1;
+    }
+    if (read_boolean(state, -1, "none", &out->none, why, why_size) < 0) return -1;
+    return rules_read_text(state, -1, "reason", out->reason, sizeof out->reason, why, why_size) < 0 ? -1 : 0;
+}
+
 int rules_check_decision(const struct rule_set *set, enum rules_hook hook, lua_State *state,
                          union rules_decision *out, char *why, size_t why_size) {
     switch (hook) {
@@ -329,6 +351,7 @@ int rules_check_decision(const struct rule_set *set, enum rules_hook hook, lua_S
     case HOOK_REFUND: return rules_check_refund(set, state, &out->refund, why, why_size);
     case HOOK_ESCALATE: return rules_check_escalation(set, state, &out->escalation, why, why_size);
     case HOOK_AUTOMATIONS: return rules_check_automation(set, state, &out->automation, why, why_size);
+    case HOOK_ASSIGN: return rules_check_assign(set, state, &out->assignment, why, why_size);
     case HOOK_COUNT: break;
     }
     snprintf(why, why_size, "no such hook");
@@ -406,6 +429,13 @@ void rules_decision_pairs(enum rules_hook hook, const union rules_decision *deci
         const struct rules_automation *a = &decision->automation;
         text(&out, "action", action_names[a->action_kind]);
         integer(&out, "after", a->has_after, a->after);
+        text(&out, "reason", a->reason);
+        return;
+    }
+    case HOOK_ASSIGN: {
+        const struct rules_assignment *a = &decision->assignment;
+        text(&out, "agent", a->agent);
+        if (a->none) text(&out, "none", "true");
         text(&out, "reason", a->reason);
         return;
     }

@@ -284,6 +284,32 @@ int rules_automation(const struct rules_field *fields, int count, struct rules_a
     return -1;
 }
 
+int rules_assign(const struct rules_field *fields, int count, struct rules_assignment *out) {
+    char why[RULES_REASON_MAX];
+    lua_State *state = run_hook(HOOK_ASSIGN, fields, count);
+    if (state && settle(HOOK_ASSIGN, state, rules_check_assign(current, state, out, why, sizeof why), why) == 0)
+        return 0;
+    memset(out, 0, sizeof *out);
+    return -1;
+}
+
+int rules_has_hook(enum rules_hook hook) {
+    return current != NULL && (unsigned)hook < HOOK_COUNT && current->hook_refs[hook] != LUA_NOREF;
+}
+
+/* ------------------------------------------------------------ assignment modes */
+
+enum rules_assign_mode rules_assignment_mode(const char *queue, size_t len) {
+    if (current == NULL || !current->assign_configured) return RULES_ASSIGN_MANUAL;
+    for (int i = 0; i < current->queue_count; i++)
+        if (strlen(current->queues[i]) == len && memcmp(current->queues[i], queue, len) == 0)
+            return (enum rules_assign_mode)current->assign_modes[i];
+    return RULES_ASSIGN_MANUAL;
+}
+
+int rules_assignment_configured(void) { return current != NULL && current->assign_configured; }
+long long rules_assignment_capacity(void) { return current ? current->assign_capacity : 0; }
+
 int rules_eval(enum rules_hook hook, const struct rules_field *fields, int count, union rules_decision *out,
                char *why, size_t why_size) {
     const char *name = rules_hook_name(hook);

@@ -35,7 +35,7 @@
 struct lua_State;
 
 enum rules_hook {
-    HOOK_CLASSIFY, HOOK_PRIORITY, HOOK_SLA, HOOK_REFUND, HOOK_ESCALATE, HOOK_AUTOMATIONS, HOOK_COUNT
+    HOOK_CLASSIFY, HOOK_PRIORITY, HOOK_SLA, HOOK_REFUND, HOOK_ESCALATE, HOOK_AUTOMATIONS, HOOK_ASSIGN, HOOK_COUNT
 };
 
 struct rules_settings {
@@ -176,7 +176,36 @@ struct rules_automation {
 };
 int rules_automation(const struct rules_field *fields, int count, struct rules_automation *out);
 
+/* assign: who takes a case a queue hands out by itself (see rules_assign). */
+struct rules_assignment {
+    char agent[RULES_NAME_MAX + 1];      /* "" = the mode's choice */
+    int none;                            /* 1: leave the case unassigned */
+    char reason[RULES_REASON_MAX];
+};
+/* Runs the assign hook (only when the set defines it); 0 with the decision,
+ * -1 when there is no hook or its decision was refused (logged, counted):
+ * the mode's choice then stands. */
+int rules_assign(const struct rules_field *fields, int count, struct rules_assignment *out);
+/* 1 if the running set defines `hook`. */
+int rules_has_hook(enum rules_hook hook);
+
+/* How a queue hands out its cases, from the rule set's `assignment` table:
+ * manual (agents claim or are assigned), round_robin (in turn among its
+ * online agents below capacity), least_loaded (to the one with the fewest
+ * open cases).  Queues the table does not name, and every queue without a
+ * rule set, are manual. */
+enum rules_assign_mode { RULES_ASSIGN_MANUAL, RULES_ASSIGN_ROUND_ROBIN, RULES_ASSIGN_LEAST_LOADED };
+enum rules_assign_mode rules_assignment_mode(const char *queue, size_t len);
+const char *rules_assign_mode_name(enum rules_assign_mode mode);   /* manual round_robin least_loaded */
+/* 1 if some queue of the running set is not manual: the only case in which
+ * assignment work (reads of presence and load) is done at all. */
+int rules_assignment_configured(void);
+/* The capacity of an agent that was never given one (AGENT.STATUS ...
+ * CAPACITY n): the set's `assignment.capacity`; 0 when it gives none. */
+long long rules_assignment_capacity(void);
+
 union rules_decision {
+    struct rules_assignment assignment;
     struct rules_classification classification;
     struct rules_priority_decision priority;
     struct rules_sla sla;

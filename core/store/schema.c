@@ -213,6 +213,17 @@ const char *const store_migrations[] = {
     "DROP INDEX cases_claimable;"
     "CREATE INDEX cases_claimable ON cases(priority, coalesce(next_due, 9223372036854775807), id)"
     " WHERE assignee IS NULL AND (state = 'new' OR state = 'open' OR state = 'pending_internal');",
+    /* 13: agents' presence (AGENT.STATUS) and what automatic assignment
+     * reads: an agent's capacity (NULL: the rule set's), the turn of round
+     * robin (assigned_seq: the order of each agent's last automatic
+     * assignment), and an index of the open cases each agent holds (its
+     * load), partial so that intake -- which writes no assignee -- pays one
+     * comparison for it. */
+    "ALTER TABLE agents ADD COLUMN presence TEXT NOT NULL DEFAULT 'offline';"
+    "ALTER TABLE agents ADD COLUMN capacity INTEGER;"
+    "ALTER TABLE agents ADD COLUMN assigned_seq INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX cases_load ON cases(assignee) WHERE assignee IS NOT NULL"
+    " AND (state = 'new' OR state = 'open' OR state = 'pending_customer' OR state = 'pending_internal');",
 };
 #define MIGRATION_COUNT ((int)(sizeof store_migrations / sizeof store_migrations[0]))
 

@@ -295,6 +295,8 @@ def test_migration_keeps_each_orders_first_amount_and_names_the_cases_that_disag
         # Back to schema 10, with cases that disagree as the old intake let them
         db = sqlite3.connect(os.path.join(d.data, "redress.db"))
         db.executescript("DROP TABLE orders; DELETE FROM schema_version WHERE version >= 11;"
+                         "DROP INDEX cases_load; ALTER TABLE agents DROP COLUMN presence; ALTER TABLE agents DROP COLUMN capacity;"
+                         "ALTER TABLE agents DROP COLUMN assigned_seq;"
                          "UPDATE cases SET order_id = 'O-7' WHERE id IN (%d, %d);" % (big, dollars))
         db.close()
         d.log_lines = []

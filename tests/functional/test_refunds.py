@@ -206,7 +206,9 @@ def test_committed_totals_follow_every_transition_and_survive_migration():
                          "DROP TRIGGER refunds_committed_delete; DROP TABLE order_refund_totals;"
                          "CREATE INDEX refunds_committed ON refunds(order_id, amount)"
                          " WHERE state IN ('approved', 'executing', 'succeeded');"
-                         "DROP TABLE orders; DELETE FROM schema_version WHERE version >= 10;")
+                         "DROP TABLE orders; DELETE FROM schema_version WHERE version >= 10;"
+                         "DROP INDEX cases_load; ALTER TABLE agents DROP COLUMN presence; ALTER TABLE agents DROP COLUMN capacity;"
+                         "ALTER TABLE agents DROP COLUMN assigned_seq;")
         db.close()
         d.log_lines = []
         d.start()
