@@ -11,11 +11,14 @@
 #include "cmd/case_cmd.h"
 #include "cmd/reply.h"
 #include "domain/case.h"
+#include "domain/access.h"
 #include "domain/deadlines.h"
+#include "domain/tasks.h"
 #include "lib/lifecycle.h"
 #include "lib/money.h"
 #include "store/store.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define LIST_DEFAULT_LIMIT 50
@@ -31,9 +34,29 @@ static void reply_pair(void *out, const char *name, const char *value) {
     reply_bulk_string(out, value);
 }
 
+/* What a task's department sees of the task's case: its summary. */
+static void case_summary_reply(struct request *request, int64_t id) {
+    struct case_row row;
+    if (case_load(&request->call, id, 0, &row) != 0) return;
+    char number[24];
+    snprintf(number, sizeof number, "%lld", (long long)id);
+    const char *pairs[][2] = {
+        {"id", number}, {"kind", row.kind}, {"state", lifecycle_state_name(row.state)}, {"subject", row.subject},
+        {"customer", row.customer}, {"order", row.order_id}, {"view", "summary"},
+    };
+    reply_array(request->reply, 2 * (long long)(sizeof pairs / sizeof pairs[0]));
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) reply_pair(request->reply, pairs[i][0], pairs[i][1]);
+}
+
 void case_get_command(struct request *request) {
     int64_t id;
     if (request_id(request, 1, "case", &id) != 0) return;
+    int full = access_case_full(&request->call, id);
+    if (full < 0) return;
+    if (full == 0) {
+        case_summary_reply(request, id);
+        return;
+    }
     static const char sql[] =
         "SELECT id, external_id, state, channel, customer, subject, body, order_id, amount, currency,"
         " paid_at, delivered_at, tier, lang, category, tags, queue, priority, assignee, escalation,"
@@ -73,7 +96,17 @@ void case_get_command(struct request *request) {
         sqlite3_reset(statement);
         return;
     }
-    reply_array(request->reply, (COLUMN_COUNT + deadline_count) * 2);
+    /* kind, parent and open tasks (domain/tasks.c) */
+    struct evbuffer *task_pairs = evbuffer_new();
+    int task_count = task_pairs ? tasks_describe(&request->call, id, reply_pair, task_pairs) : -1;
+    if (task_count < 0) {
+        if (task_pairs == NULL) request_error(request, "ERR", "out of memory");
+        else evbuffer_free(task_pairs);
+        evbuffer_free(deadline_pairs);
+        sqlite3_reset(statement);
+        return;
+    }
+    reply_array(request->reply, (COLUMN_COUNT + deadline_count + task_count) * 2);
     for (int c = 0; c < COLUMN_COUNT; c++) {
         reply_bulk_string(request->reply, names[c]);
         if (c == COLUMN_AMOUNT && sqlite3_column_type(statement, c) != SQLITE_NULL) {
@@ -95,6 +128,8 @@ void case_get_command(struct request *request) {
         evbuffer_add_buffer(request->reply, deadline_pairs);
         evbuffer_free(deadline_pairs);
     }
+    evbuffer_add_buffer(request->reply, task_pairs);
+    evbuffer_free(task_pairs);
 }
 
 /* --------------------------------------------------------- CASE.HISTORY */

@@ -20,6 +20,7 @@
 #include "cmd/refund_cmd.h"
 #include "cmd/reply.h"
 #include "cmd/stats.h"
+#include "cmd/task_cmd.h"
 #include "lib/clock.h"
 
 #include <ctype.h>
@@ -37,11 +38,16 @@
 static int check_named_argument(struct request *request, enum command_name_kind kind, int i) {
     size_t before = evbuffer_get_length(request->reply);
     int status;
-    if (kind == NAMES_CASE || kind == NAMES_REFUND) {
+    if (kind == NAMES_CASE || kind == NAMES_REFUND || kind == NAMES_CASE_SUMMARY) {
         int refund = kind == NAMES_REFUND;
         int64_t id;
         if (request_id(request, i, refund ? "refund" : "case", &id) != 0) return -1;
-        status = refund ? access_refund(&request->call, id) : access_case(&request->call, id);
+        /* A read also reaches a task through its case, and CASE.GET a case's
+         * summary through one of its tasks. */
+        if (refund) status = access_refund(&request->call, id);
+        else if (kind == NAMES_CASE_SUMMARY) status = access_case_summary(&request->call, id);
+        else if (!(request->command->flags & COMMAND_WRITE)) status = access_case_read(&request->call, id);
+        else status = access_case(&request->call, id);
     } else {
         status = access_queue(&request->call, request->argv[i], request->argvlen[i], kind == NAMES_QUEUE);
     }
@@ -95,7 +101,7 @@ int commands_check(struct request *request, const struct command *command, int a
  * command: name, minimum, maximum, usage, roles, flags, names ("case@1",
  * "queue@1+": what the access check takes each argument for). */
 static void describe_command(struct evbuffer *out, const struct command *command) {
-    static const char *const kinds[] = {"", "case", "refund", "queue", "target_queue"};
+    static const char *const kinds[] = {"", "case", "refund", "queue", "target_queue", "case_summary"};
     char roles[64] = "", flags[32] = "", names[64] = "";
     if (command->roles & COMMAND_PUBLIC) snprintf(roles, sizeof roles, "public");
     for (unsigned role = ROLE_AGENT; role <= ROLE_ADMIN; role <<= 1)
@@ -149,6 +155,7 @@ static void debug_commands_command(struct request *request);
 #define QUEUE_AT(i) {NAMES_QUEUE, i, 0}
 #define QUEUES_FROM(i) {NAMES_QUEUE, i, 1}
 #define TARGET_QUEUE_AT(i) {NAMES_TARGET_QUEUE, i, 0}
+#define CASE_SUMMARY_AT(i) {NAMES_CASE_SUMMARY, i, 0}
 static const struct command command_table[] = {
     /* name             min max flags handler                 usage                                  roles  named arguments */
     {"PING",             1, 2, U, ping_command, "[message]", P, NONE},
@@ -158,7 +165,7 @@ static const struct command command_table[] = {
     {"WHOAMI",           1, 1, 0, whoami_command, "", ALL, NONE},
     {"INFO",             1, 2, R, info_command, "[section]", ALL, NONE},
     {"CASE.OPEN",        3, -1, W, case_open_command, "field value [field value ...]", A | S | D, NONE},
-    {"CASE.GET",         2, 2, R, case_get_command, "id", ALL, {CASE_AT(1)}},
+    {"CASE.GET",         2, 2, R, case_get_command, "id", ALL, {CASE_SUMMARY_AT(1)}},
     {"CASE.HISTORY",     2, 2, R, case_history_command, "id", ALL, {CASE_AT(1)}},
     {"CASE.LIST",        1, -1, R, case_list_command,
      "[STATE s] [QUEUE q] [ASSIGNEE a] [PRIORITY p] [BREACHED] [LIMIT n] [AFTER id]", ALL, NONE},
@@ -175,6 +182,8 @@ static const struct command command_table[] = {
     {"CASE.ESCALATE",    2, 3, W, case_escalate_command, "id [reason]", A | S | D, {CASE_AT(1)}},
     {"CASE.CLAIM",       1, 2, W, case_claim_command, "[queue]", A | S | D, {QUEUE_AT(1)}},
     {"CASE.TRANSFER",    3, 4, W, case_transfer_command, "id queue [reason]", A | S | D, {CASE_AT(1), TARGET_QUEUE_AT(2)}},
+    {"CASE.TASK",        4, 6, W, case_task_command, "id queue text [DUE seconds]", A | S | D, {CASE_AT(1), TARGET_QUEUE_AT(2)}},
+    {"CASE.TASKS",       2, 2, R, case_tasks_command, "id", ALL, {CASE_AT(1)}},
     {"QUEUE.LIST",       1, 1, R, queue_list_command, "", ALL, NONE},
     {"REFUND.REQUEST",   4, 8, W, refund_request_command, "case amount kind [REASON text] [KEY key]", A | S | D, {CASE_AT(1)}},
     {"REFUND.APPROVE",   2, 3, W, refund_approve_command, "id [note]", S | F | D, {REFUND_AT(1)}},

@@ -66,10 +66,10 @@ int case_load(struct call *call, int64_t id, unsigned flags, struct case_row *ou
     static const char sql[] =
         "SELECT state, queue, category, priority, channel, coalesce(tier, ''), coalesce(currency, ''),"
         " coalesce(assignee, ''), customer, order_id, subject, tags, escalation, breached, amount, paid_at,"
-        " delivered_at, created_at FROM cases WHERE id = ?1";
+        " delivered_at, created_at, kind, coalesce(parent_id, 0) FROM cases WHERE id = ?1";
     enum { C_STATE, C_QUEUE, C_CATEGORY, C_PRIORITY, C_CHANNEL, C_TIER, C_CURRENCY, C_ASSIGNEE, C_CUSTOMER,
            C_ORDER, C_SUBJECT, C_TAGS, C_ESCALATION, C_BREACHED, C_AMOUNT, C_PAID_AT, C_DELIVERED_AT,
-           C_CREATED_AT };
+           C_CREATED_AT, C_KIND, C_PARENT };
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
     sqlite3_bind_int64(statement, 1, id);
@@ -108,6 +108,8 @@ int case_load(struct call *call, int64_t id, unsigned flags, struct case_row *ou
     out->has_delivered_at = sqlite3_column_type(statement, C_DELIVERED_AT) != SQLITE_NULL;
     out->delivered_at = sqlite3_column_int64(statement, C_DELIVERED_AT);
     out->created_at = sqlite3_column_int64(statement, C_CREATED_AT);
+    copy_column(statement, C_KIND, out->kind, sizeof out->kind);
+    out->parent_id = sqlite3_column_int64(statement, C_PARENT);
     sqlite3_reset(statement);
     if ((flags & CASE_LOAD_CHECK_ACCESS) && !caller_may_see_case(&call->who, out->queue, out->assignee))
         return call_fail(call, CALL_NOPERM, "case %lld is in queue %s, which is not one of yours", (long long)id,
@@ -223,6 +225,8 @@ int case_create(struct call *call, const struct case_new *values, struct case_ro
     out->has_delivered_at = values->has_delivered_at;
     out->delivered_at = values->has_delivered_at ? values->delivered_at : 0;
     out->created_at = now;
+    memcpy(out->kind, CASE_KIND_CASE, sizeof CASE_KIND_CASE);
+    out->parent_id = 0;
 
     struct detail opened = DETAIL_INIT;
     detail_add_string(&opened, "state", "new");
@@ -412,6 +416,9 @@ int case_survey(struct call *call, struct case_row *row, int score, const char *
     if (score < CASE_SCORE_MIN || score > CASE_SCORE_MAX)
         return call_fail(call, CALL_INVALID, "score must be an integer from %d to %d", CASE_SCORE_MIN,
                          CASE_SCORE_MAX);
+    if (case_is_internal(row))
+        return call_fail(call, CALL_BADSTATE, "case %lld is a %s: internal cases take no survey", (long long)row->id,
+                         row->kind);
     if (row->state != CASE_RESOLVED && row->state != CASE_CLOSED)
         return call_fail(call, CALL_BADSTATE, "case %lld is %s: a survey follows resolution", (long long)row->id,
                          lifecycle_state_name(row->state));
@@ -449,6 +456,26 @@ int case_link(struct call *call, const struct case_row *a, const struct case_row
     detail.text[0] = '\0';
     detail_add_integer(&detail, "other", a->id);
     return case_event(call, b, "linked", &detail);
+}
+
+int case_is_internal(const struct case_row *row) { return strcmp(row->kind, CASE_KIND_CASE) != 0; }
+
+int case_make_internal(struct call *call, struct case_row *row, const char *kind, int64_t parent_id) {
+    if (fits(call, "kind", strlen(kind), sizeof row->kind)) return -1;
+    static const char sql[] = "UPDATE cases SET kind = ?2, parent_id = ?3 WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    sqlite3_bind_int64(statement, 1, row->id);
+    sqlite3_bind_text(statement, 2, kind, -1, SQLITE_STATIC);
+    if (parent_id > 0) sqlite3_bind_int64(statement, 3, parent_id);
+    else sqlite3_bind_null(statement, 3);
+    if (call_step(call, statement) != 0) return -1;
+    snprintf(row->kind, sizeof row->kind, "%s", kind);
+    row->parent_id = parent_id;
+    struct detail detail = DETAIL_INIT;
+    detail_add_string(&detail, "kind", kind);
+    if (parent_id > 0) detail_add_integer(&detail, "parent", parent_id);
+    return case_event(call, row, "internal", &detail);
 }
 
 /* ------------------------------------------ what the deadline engine sets */

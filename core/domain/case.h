@@ -21,6 +21,10 @@
 
 #define CASE_TEXT_MAX 128                 /* customer, order, external_id, assignee as stored */
 #define CASE_TAGS_BYTES (32 * (NAMES_MAX + 1) + 1)
+#define CASE_KIND_MAX 15                  /* case, task, incident */
+#define CASE_KIND_CASE "case"
+#define CASE_KIND_TASK "task"
+#define CASE_KIND_INCIDENT "incident"
 struct case_row {                          /* everything a command or hook needs: one read */
     int64_t id; enum case_state state;
     char queue[NAMES_MAX + 1], category[NAMES_MAX + 1], priority[NAMES_MAX + 1];
@@ -29,7 +33,13 @@ struct case_row {                          /* everything a command or hook needs
     char subject[1025], tags[CASE_TAGS_BYTES];
     long long escalation, breached; int64_t amount, paid_at, delivered_at, created_at;
     int has_amount, has_paid_at, has_delivered_at, has_order;
+    char kind[CASE_KIND_MAX + 1];          /* "case", or an internal kind: "task", "incident" */
+    int64_t parent_id;                     /* a task's case; 0 for none */
 };
+/* Internal cases (tasks, incidents) are the company's own work: no customer
+ * notice, survey, CSAT or threading.  Whoever sends something to a case's
+ * customer asks this first. */
+int case_is_internal(const struct case_row *row);
 
 #define CASE_LOAD_CHECK_ACCESS 1u   /* NOPERM unless caller_may_see_case (after NOTFOUND) */
 int case_load(struct call *call, int64_t id, unsigned flags, struct case_row *out);
@@ -85,5 +95,7 @@ int case_count_breach(struct call *call, struct case_row *row);
 int case_refresh_next_due(struct call *call, int64_t case_id);
 int case_survey(struct call *call, struct case_row *row, int score, const char *comment, size_t len);
 int case_link(struct call *call, const struct case_row *a, const struct case_row *b);
+int case_make_internal(struct call *call, struct case_row *row, const char *kind, int64_t parent_id);
+    /* a new case becomes a task (of parent_id) or an incident: kind, parent_id, "internal" event */
 
 #endif

@@ -9,6 +9,7 @@
 #include "domain/case_work.h"
 #include "domain/assignment.h"
 #include "domain/deadlines.h"
+#include "domain/tasks.h"
 #include "lib/lifecycle.h"
 #include "rules/rules.h"
 
@@ -52,8 +53,11 @@ int case_work_resolve(struct call *call, struct case_row *row, const char *code,
     detail_add(&detail, "code", code, code_len);
     struct case_move move = {.to = CASE_RESOLVED, .kind = "resolved", .detail = &detail, .code = name,
                              .set_text = 1, .text = text, .text_len = text_len, .set_wait_reason = 1};
+    /* Not while its tasks are open (unless the rule set allows it). */
+    if (lifecycle_can_move(row->state, CASE_RESOLVED) && tasks_check_resolve(call, row) != 0) return -1;
     if (case_transition(call, row, &move) != 0) return -1;
     if (deadlines_resolved(call, row->id) != 0) return -1;
+    if (tasks_finished(call, row, code, code_len) != 0) return -1;
     return assignment_slot_freed(call, row->assignee); /* the assignee has room for a waiting case */
 }
 

@@ -183,6 +183,12 @@ static int fire_automation(struct call *call, int64_t id, int64_t case_id, const
         detail_add_string(&detail, "reason", "no automation decided");
         return case_event(call, &row, "automation", &detail);
     }
+    /* An internal case (task, incident) has no customer to survey or remind. */
+    if (case_is_internal(&row) && (decision.action_kind == RULES_ACTION_SURVEY ||
+                                   decision.action_kind == RULES_ACTION_REMIND)) {
+        decision.action_kind = RULES_ACTION_NONE;
+        snprintf(decision.reason, sizeof decision.reason, "internal case: no customer to survey or remind");
+    }
     detail_add_string(&detail, "action", action_names[decision.action_kind]);
     detail_add(&detail, "reason", decision.reason, shown(decision.reason, AUTOMATION_REASON_SHOWN));
     if (case_event(call, &row, "automation", &detail) != 0) return -1;

@@ -307,6 +307,8 @@ enum rules_assign_mode rules_assignment_mode(const char *queue, size_t len) {
     return RULES_ASSIGN_MANUAL;
 }
 
+int rules_tasks_block_parent(void) { return current == NULL || !current->tasks_allow_parent; }
+
 int rules_assignment_configured(void) { return current != NULL && current->assign_configured; }
 long long rules_assignment_capacity(void) { return current ? current->assign_capacity : 0; }
 

@@ -528,6 +528,26 @@ static int read_assignment(struct rule_set *set, char *error, size_t error_size)
     return -1;
 }
 
+/* Reads `tasks = { block_parent = true|false }` (optional): whether a case
+ * with open tasks may be resolved. */
+static int read_tasks(struct rule_set *set, char *error, size_t error_size) {
+    lua_State *state = sandbox_state(set->sandbox);
+    int type = sandbox_get_global(set->sandbox, "tasks");
+    const char *why = NULL;
+    if (type == LUA_TTABLE) {
+        int field = rules_raw_field(state, -1, "block_parent");
+        if (field == LUA_TBOOLEAN) set->tasks_allow_parent = !lua_toboolean(state, -1);
+        else if (field != LUA_TNIL) why = "block_parent must be true or false";
+        lua_pop(state, 1);
+    } else if (type != LUA_TNIL) {
+        why = "must be a table { block_parent = true|false }";
+    }
+    lua_pop(state, 1);
+    if (why == NULL) return 0;
+    snprintf(error, error_size, "%s: tasks: %s", set->directory, why);
+    return -1;
+}
+
 /* ------------------------------------------------------------ a whole set */
 
 void rules_set_free(struct rule_set *set) {
@@ -618,6 +638,7 @@ struct rule_set *rules_set_load(const char *directory, const struct sandbox_limi
     digest = NULL;
     if (read_vocabulary_and_defaults(set, error, error_size) != 0 || read_calendars(set, error, error_size) != 0 ||
         read_automation_timers(set, error, error_size) != 0 || read_assignment(set, error, error_size) != 0 ||
+        read_tasks(set, error, error_size) != 0 ||
         find_hooks(set, error, error_size) != 0)
         goto failed;
     sandbox_seal(set->sandbox);

@@ -204,6 +204,11 @@ int rules_assignment_configured(void);
  * CAPACITY n): the set's `assignment.capacity`; 0 when it gives none. */
 long long rules_assignment_capacity(void);
 
+/* Whether a case with open tasks may be resolved: the set's
+ * `tasks = { block_parent = false }` allows it; blocked by default (and
+ * without a rule set). */
+int rules_tasks_block_parent(void);
+
 union rules_decision {
     struct rules_assignment assignment;
     struct rules_classification classification;

@@ -76,6 +76,7 @@ struct rule_set {
     unsigned char assign_modes[RULES_VOCABULARY_MAX];      /* enum rules_assign_mode, per queues[] */
     int assign_configured;                                 /* some queue is not manual */
     long long assign_capacity;                             /* assignment.capacity, 0 = none */
+    int tasks_allow_parent;                                /* tasks.block_parent = false */
 };
 
 /* 1 if name is one of the count names of list. */

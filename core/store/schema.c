@@ -224,6 +224,14 @@ const char *const store_migrations[] = {
     "ALTER TABLE agents ADD COLUMN assigned_seq INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX cases_load ON cases(assignee) WHERE assignee IS NOT NULL"
     " AND (state = 'new' OR state = 'open' OR state = 'pending_customer' OR state = 'pending_internal');",
+    /* 14: internal cases.  kind is 'case' (a customer's), 'task' (work a
+     * case asks of another department: CASE.TASK) or 'incident' (a fault
+     * many customers report); internal ones get no customer notice, survey
+     * or threading.  parent_id is a task's case; the partial index lists a
+     * case's tasks and costs intake (which writes no parent) one comparison. */
+    "ALTER TABLE cases ADD COLUMN kind TEXT NOT NULL DEFAULT 'case';"
+    "ALTER TABLE cases ADD COLUMN parent_id INTEGER;"
+    "CREATE INDEX cases_by_parent ON cases(parent_id) WHERE parent_id IS NOT NULL;",
 };
 #define MIGRATION_COUNT ((int)(sizeof store_migrations / sizeof store_migrations[0]))
 

@@ -297,6 +297,8 @@ def test_migration_keeps_each_orders_first_amount_and_names_the_cases_that_disag
         db.executescript("DROP TABLE orders; DELETE FROM schema_version WHERE version >= 11;"
                          "DROP INDEX cases_load; ALTER TABLE agents DROP COLUMN presence; ALTER TABLE agents DROP COLUMN capacity;"
                          "ALTER TABLE agents DROP COLUMN assigned_seq;"
+                         "DROP INDEX cases_by_parent; ALTER TABLE cases DROP COLUMN kind;"
+                         "ALTER TABLE cases DROP COLUMN parent_id;"
                          "UPDATE cases SET order_id = 'O-7' WHERE id IN (%d, %d);" % (big, dollars))
         db.close()
         d.log_lines = []

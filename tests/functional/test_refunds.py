@@ -208,7 +208,9 @@ def test_committed_totals_follow_every_transition_and_survive_migration():
                          " WHERE state IN ('approved', 'executing', 'succeeded');"
                          "DROP TABLE orders; DELETE FROM schema_version WHERE version >= 10;"
                          "DROP INDEX cases_load; ALTER TABLE agents DROP COLUMN presence; ALTER TABLE agents DROP COLUMN capacity;"
-                         "ALTER TABLE agents DROP COLUMN assigned_seq;")
+                         "ALTER TABLE agents DROP COLUMN assigned_seq;"
+                         "DROP INDEX cases_by_parent; ALTER TABLE cases DROP COLUMN kind;"
+                         "ALTER TABLE cases DROP COLUMN parent_id;")
         db.close()
         d.log_lines = []
         d.start()
