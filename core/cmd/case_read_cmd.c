@@ -140,7 +140,7 @@ void case_history_command(struct request *request) {
     if (request_id(request, 1, "case", &id) != 0) return;
     if (case_load(&request->call, id, 0, &row) != 0) return;
     static const char sql[] =
-        "SELECT id, at, actor, kind, detail FROM events WHERE case_id = ?1 ORDER BY id";
+        "SELECT id, at, actor, kind, detail, merged_from FROM events WHERE case_id = ?1 ORDER BY id";
     static const char count_sql[] = "SELECT count(*) FROM events WHERE case_id = ?1";
     sqlite3_stmt *counter = store_statement(count_sql);
     if (counter == NULL) {
@@ -172,11 +172,17 @@ void case_history_command(struct request *request) {
     long long written = 0;
     int rc;
     while ((rc = sqlite3_step(statement)) == SQLITE_ROW && written < count) {
-        reply_array(rows, 10);
+        /* A message or note a merge brought here says where from. */
+        int merged = sqlite3_column_type(statement, 5) != SQLITE_NULL;
+        reply_array(rows, merged ? 12 : 10);
         for (int c = 0; c < 5; c++) {
             reply_bulk_string(rows, names[c]);
             const char *value = (const char *)sqlite3_column_text(statement, c);
             reply_bulk(rows, value ? value : "", value ? (size_t)sqlite3_column_bytes(statement, c) : 0);
+        }
+        if (merged) {
+            reply_bulk_string(rows, "merged_from");
+            reply_bulk_integer(rows, sqlite3_column_int64(statement, 5));
         }
         written++;
     }

@@ -19,6 +19,7 @@
 #include "cmd/queue_cmd.h"
 #include "cmd/refund_cmd.h"
 #include "cmd/reply.h"
+#include "cmd/merge_cmd.h"
 #include "cmd/stats.h"
 #include "cmd/task_cmd.h"
 #include "lib/clock.h"
@@ -184,6 +185,7 @@ static const struct command command_table[] = {
     {"CASE.TRANSFER",    3, 4, W, case_transfer_command, "id queue [reason]", A | S | D, {CASE_AT(1), TARGET_QUEUE_AT(2)}},
     {"CASE.TASK",        4, 6, W, case_task_command, "id queue text [DUE seconds]", A | S | D, {CASE_AT(1), TARGET_QUEUE_AT(2)}},
     {"CASE.TASKS",       2, 2, R, case_tasks_command, "id", ALL, {CASE_AT(1)}},
+    {"CASE.MERGE",       3, 4, W, case_merge_command, "from into [reason]", A | S | D, {CASE_AT(1), CASE_AT(2)}},
     {"QUEUE.LIST",       1, 1, R, queue_list_command, "", ALL, NONE},
     {"REFUND.REQUEST",   4, 8, W, refund_request_command, "case amount kind [REASON text] [KEY key]", A | S | D, {CASE_AT(1)}},
     {"REFUND.APPROVE",   2, 3, W, refund_approve_command, "id [note]", S | F | D, {REFUND_AT(1)}},

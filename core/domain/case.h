@@ -96,6 +96,14 @@ int case_refresh_next_due(struct call *call, int64_t case_id);
 int case_survey(struct call *call, struct case_row *row, int score, const char *comment, size_t len);
 int case_link(struct call *call, const struct case_row *a, const struct case_row *b);
 int case_make_internal(struct call *call, struct case_row *row, const char *kind, int64_t parent_id);
+int case_merge(struct call *call, struct case_row *from, struct case_row *into, const char *reason,
+               size_t reason_len);          /* from's messages and notes copied (merged_from), links moved,
+                                               from resolved "merged" and closed with merged_into; events on both */
+/* Where messages for case `id` go: the case a merge closed it into (followed
+ * to the last survivor), else id itself.  0 with *survivor, or -1 (a store
+ * error; NOTFOUND for an unknown id).  Intake and CASE.MESSAGE route a
+ * merged case's messages through it. */
+int case_merged_into(struct call *call, int64_t id, int64_t *survivor);
     /* a new case becomes a task (of parent_id) or an incident: kind, parent_id, "internal" event */
 
 #endif

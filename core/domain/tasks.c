@@ -153,19 +153,22 @@ int tasks_finished(struct call *call, const struct case_row *task, const char *c
 
 int tasks_describe(struct call *call, int64_t case_id, void (*pair)(void *context, const char *name, const char *value),
                    void *context) {
-    static const char sql[] = "SELECT kind, coalesce(parent_id, '') FROM cases WHERE id = ?1";
+    static const char sql[] =
+        "SELECT kind, coalesce(parent_id, ''), coalesce(merged_into, '') FROM cases WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) sqlite3_bind_int64(statement, 1, case_id);
     int found = call_row(call, statement);
     if (found <= 0) return found;
-    char kind[CASE_KIND_MAX + 1], parent[24];
+    char kind[CASE_KIND_MAX + 1], parent[24], merged_into[24];
     snprintf(kind, sizeof kind, "%s", (const char *)sqlite3_column_text(statement, 0));
     snprintf(parent, sizeof parent, "%s", (const char *)sqlite3_column_text(statement, 1));
+    snprintf(merged_into, sizeof merged_into, "%s", (const char *)sqlite3_column_text(statement, 2));
     sqlite3_reset(statement);
     char ids[OPEN_TASKS_SHOWN];
     if (open_tasks(call, case_id, ids, sizeof ids) < 0) return -1;
     pair(context, "kind", kind);
     pair(context, "parent", parent);
     pair(context, "open_tasks", ids);
-    return 3;
+    pair(context, "merged_into", merged_into);   /* where CASE.MERGE sent it */
+    return 4;
 }

@@ -48,7 +48,7 @@ int tasks_check_resolve(struct call *call, const struct case_row *row);
  * task), or -1. */
 int tasks_finished(struct call *call, const struct case_row *task, const char *code, size_t code_len);
 
-/* CASE.GET's pairs: kind, parent, open_tasks.  The count, or -1 (a store error). */
+/* CASE.GET's pairs: kind, parent, open_tasks, merged_into (CASE.MERGE's).  The count, or -1 (a store error). */
 int tasks_describe(struct call *call, int64_t case_id, void (*pair)(void *context, const char *name, const char *value),
                    void *context);
 

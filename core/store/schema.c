@@ -232,6 +232,12 @@ const char *const store_migrations[] = {
     "ALTER TABLE cases ADD COLUMN kind TEXT NOT NULL DEFAULT 'case';"
     "ALTER TABLE cases ADD COLUMN parent_id INTEGER;"
     "CREATE INDEX cases_by_parent ON cases(parent_id) WHERE parent_id IS NOT NULL;",
+    /* 15: merged duplicates.  cases.merged_into is where a merged case went
+     * (CASE.MERGE); events.merged_from marks the messages and notes a merge
+     * copied into the survivor's history (the originals stay where they
+     * were: events are never rewritten). */
+    "ALTER TABLE cases ADD COLUMN merged_into INTEGER;"
+    "ALTER TABLE events ADD COLUMN merged_from INTEGER;",
 };
 #define MIGRATION_COUNT ((int)(sizeof store_migrations / sizeof store_migrations[0]))
 

@@ -32,7 +32,7 @@ def expected_names(command):
         bare = word.strip("[]")
         if word.startswith("[") and bare.isupper():
             break
-        if bare in ("case", "other") or (bare == "id" and not command["name"].startswith("REFUND.")):
+        if bare in ("case", "other", "from", "into") or (bare == "id" and not command["name"].startswith("REFUND.")):
             expected["%d" % position] = {"case", "case_summary"}
         elif bare == "id":
             expected["%d" % position] = {"refund"}

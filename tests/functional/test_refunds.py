@@ -210,7 +210,8 @@ def test_committed_totals_follow_every_transition_and_survive_migration():
                          "DROP INDEX cases_load; ALTER TABLE agents DROP COLUMN presence; ALTER TABLE agents DROP COLUMN capacity;"
                          "ALTER TABLE agents DROP COLUMN assigned_seq;"
                          "DROP INDEX cases_by_parent; ALTER TABLE cases DROP COLUMN kind;"
-                         "ALTER TABLE cases DROP COLUMN parent_id;")
+                         "ALTER TABLE cases DROP COLUMN parent_id;"
+                         "ALTER TABLE cases DROP COLUMN merged_into; ALTER TABLE events DROP COLUMN merged_from;")
         db.close()
         d.log_lines = []
         d.start()
