@@ -191,7 +191,7 @@ void case_set_command(struct request *request) {
     }
     struct case_row row;
     if (load_parsed(request, id, &row) != 0) return;
-    if (case_set_field(&request->call, &row, field, value, value_len) < 0) return;
+    if (case_work_set_field(&request->call, &row, field, value, value_len) < 0) return;
     reply_ok(request->reply); /* 1: unchanged, no event */
 }
 

@@ -82,3 +82,12 @@ int case_work_escalate(struct call *call, struct case_row *row, const struct det
     if (case_event(call, row, "escalation_requested", detail) != 0) return -1;
     return deadlines_escalate(call, row->id, "manual", "");
 }
+
+int case_work_set_field(struct call *call, struct case_row *row, enum case_field field, const char *value,
+                        size_t len) {
+    int status = case_set_field(call, row, field, value, len);
+    /* A new priority has its own targets: the running clocks follow, keeping
+     * the working time already used. */
+    if (status == 0 && field == CASE_FIELD_PRIORITY) return deadlines_retime(call, row);
+    return status;
+}

@@ -116,6 +116,8 @@ static int escalate_row(struct call *call, struct case_row *row, const char *eve
     if (case_set_escalation(call, row, actions.priority[0] ? actions.priority : priority,
                             actions.transfer[0] ? actions.transfer : queue, new_level) != 0)
         return -1;
+    /* A new priority re-times the running clocks to its targets (the time used is kept). */
+    if (strcmp(priority, row->priority) != 0 && deadlines_retime(call, row) != 0) return -1;
     if (actions.notify[0] && notify(call, row, &actions, event) != 0) return -1;
     /* The default outcome of a missed deadline, when the rules give one. */
     if (strcmp(event, "breach") == 0 &&

@@ -243,7 +243,9 @@ static int apply_triage(struct call *call, const struct rules_triage *triage, co
         struct detail resolved = DETAIL_INIT;
         detail_add_change(&resolved, "state", "open", "resolved");
         detail_add_string(&resolved, "code", "auto_reply");
-        return case_event(call, row, "resolved", &resolved); /* no clocks, no escalation */
+        if (case_event(call, row, "resolved", &resolved) != 0) return -1; /* no clocks, no escalation */
+        /* Resolved like any case: the same follow-up, survey and auto-close timers. */
+        return rules_loaded() ? deadlines_resolved(call, row->id) : 0;
     }
     if (!rules_loaded()) return 0;
     if (plan->count && deadlines_open_case(call, row->id, plan) != 0) return -1;

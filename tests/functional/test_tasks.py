@@ -6,7 +6,7 @@ import tempfile
 
 from harness import Client, Daemon, RespError, as_map
 
-T0 = 1795167000   # a Thursday, 09:30 in Shanghai
+T0 = 1795167000   # Thursday 2026-11-19, 17:30 in Shanghai
 DAY = 86400
 
 RULES = """
