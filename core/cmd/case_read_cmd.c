@@ -13,6 +13,7 @@
 #include "domain/case.h"
 #include "domain/access.h"
 #include "domain/deadlines.h"
+#include "domain/incidents.h"
 #include "domain/tasks.h"
 #include "lib/lifecycle.h"
 #include "lib/money.h"
@@ -99,6 +100,8 @@ void case_get_command(struct request *request) {
     /* kind, parent and open tasks (domain/tasks.c) */
     struct evbuffer *task_pairs = evbuffer_new();
     int task_count = task_pairs ? tasks_describe(&request->call, id, reply_pair, task_pairs) : -1;
+    int incident_count = task_count < 0 ? -1 : incidents_describe(&request->call, id, reply_pair, task_pairs);
+    task_count = incident_count < 0 ? -1 : task_count + incident_count;
     if (task_count < 0) {
         if (task_pairs == NULL) request_error(request, "ERR", "out of memory");
         else evbuffer_free(task_pairs);

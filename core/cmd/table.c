@@ -185,6 +185,7 @@ static const struct command command_table[] = {
     {"CASE.TRANSFER",    3, 4, W, case_transfer_command, "id queue [reason]", A | S | D, {CASE_AT(1), TARGET_QUEUE_AT(2)}},
     {"CASE.TASK",        4, 6, W, case_task_command, "id queue text [DUE seconds]", A | S | D, {CASE_AT(1), TARGET_QUEUE_AT(2)}},
     {"CASE.TASKS",       2, 2, R, case_tasks_command, "id", ALL, {CASE_AT(1)}},
+    {"INCIDENT.LIST",    1, 3, R, incident_list_command, "[LIMIT n]", ALL, NONE},
     {"CASE.MERGE",       3, 4, W, case_merge_command, "from into [reason]", A | S | D, {CASE_AT(1), CASE_AT(2)}},
     {"QUEUE.LIST",       1, 1, R, queue_list_command, "", ALL, NONE},
     {"REFUND.REQUEST",   4, 8, W, refund_request_command, "case amount kind [REASON text] [KEY key]", A | S | D, {CASE_AT(1)}},

@@ -1,4 +1,4 @@
-/* task_cmd.c -- CASE.TASK, CASE.TASKS: the adapters.
+/* task_cmd.c -- CASE.TASK, CASE.TASKS, INCIDENT.LIST: the adapters.
  *
  * Owns: their arguments and INVALID messages, and the shape of a task in
  * CASE.TASKS (field/value pairs).  Never: reads or writes a case itself
@@ -9,6 +9,7 @@
 #include "cmd/args.h"
 #include "cmd/reply.h"
 #include "domain/case.h"
+#include "domain/incidents.h"
 #include "domain/tasks.h"
 
 #include <stdio.h>
@@ -71,6 +72,54 @@ void case_tasks_command(struct request *request) {
         return;
     }
     long long count = tasks_list(&request->call, id, reply_task, rows);
+    if (count >= 0) {
+        reply_array(request->reply, count);
+        evbuffer_add_buffer(request->reply, rows);
+    }
+    evbuffer_free(rows);
+}
+
+#define INCIDENT_LIST_DEFAULT 100
+#define INCIDENT_LIST_MAX 1000
+
+static void reply_incident(void *context, const struct incident_summary *incident) {
+    struct evbuffer *rows = context;
+    reply_array(rows, 14);
+    reply_bulk_string(rows, "id");
+    reply_bulk_integer(rows, incident->id);
+    reply_bulk_string(rows, "key");
+    reply_bulk_string(rows, incident->key ? incident->key : "");
+    reply_bulk_string(rows, "state");
+    reply_bulk_string(rows, incident->state ? incident->state : "");
+    reply_bulk_string(rows, "queue");
+    reply_bulk_string(rows, incident->queue);
+    reply_bulk_string(rows, "priority");
+    reply_bulk_string(rows, incident->priority ? incident->priority : "");
+    reply_bulk_string(rows, "cases");
+    reply_bulk_integer(rows, incident->cases);
+    reply_bulk_string(rows, "opened_at");
+    reply_bulk_integer(rows, incident->opened_at);
+}
+
+/* INCIDENT.LIST [LIMIT n] -> the incidents of your queues, newest first. */
+void incident_list_command(struct request *request) {
+    long long limit = INCIDENT_LIST_DEFAULT;
+    if (request->argc == 3) {
+        if (!request_argument_is(request, 1, "LIMIT") || request_signed(request, 2, &limit) != 0 || limit < 1 ||
+            limit > INCIDENT_LIST_MAX) {
+            request_error(request, "INVALID", "usage: INCIDENT.LIST [LIMIT n] (n from 1 to %d)", INCIDENT_LIST_MAX);
+            return;
+        }
+    } else if (request->argc != 1) {
+        request_error(request, "INVALID", "usage: INCIDENT.LIST [LIMIT n]");
+        return;
+    }
+    struct evbuffer *rows = evbuffer_new();
+    if (rows == NULL) {
+        request_error(request, "ERR", "out of memory");
+        return;
+    }
+    long long count = incidents_list(&request->call, limit, reply_incident, rows);
     if (count >= 0) {
         reply_array(request->reply, count);
         evbuffer_add_buffer(request->reply, rows);

@@ -9,6 +9,7 @@
 #include "domain/case_work.h"
 #include "domain/assignment.h"
 #include "domain/deadlines.h"
+#include "domain/incidents.h"
 #include "domain/tasks.h"
 #include "lib/lifecycle.h"
 #include "rules/rules.h"
@@ -58,6 +59,7 @@ int case_work_resolve(struct call *call, struct case_row *row, const char *code,
     if (case_transition(call, row, &move) != 0) return -1;
     if (deadlines_resolved(call, row->id) != 0) return -1;
     if (tasks_finished(call, row, code, code_len) != 0) return -1;
+    if (incidents_resolved(call, row, code, code_len, text, text_len) != 0) return -1;
     return assignment_slot_freed(call, row->assignee); /* the assignee has room for a waiting case */
 }
 

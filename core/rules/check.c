@@ -231,7 +231,24 @@ int rules_check_priority(const struct rule_set *set, lua_State *state, struct ru
         if (!why[0]) snprintf(why, why_size, "priority returned no priority");
         return -1;
     }
-    return rules_read_text(state, -1, "reason", out->reason, sizeof out->reason, why, why_size) < 0 ? -1 : 0;
+    if (rules_read_text(state, -1, "reason", out->reason, sizeof out->reason, why, why_size) < 0) return -1;
+    /* incident: the spike key this case belongs to, as redress.recent
+     * counts keys (no white space or control byte); with its window. */
+    int got = rules_read_text(state, -1, "incident", out->incident, sizeof out->incident, why, why_size);
+    if (got < 0) return -1;
+    for (const char *p = out->incident; got > 0 && *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+            snprintf(why, why_size, "field 'incident' must be a key without spaces (category:x, tag:x, customer:x)");
+            return -1;
+        }
+    if (rules_read_integer(state, -1, "incident_window", 1, RULES_INCIDENT_WINDOW_MAX, &out->incident_window, why,
+                           why_size) < 0)
+        return -1;
+    if (out->incident[0] && out->incident_window == 0) {
+        snprintf(why, why_size, "field 'incident' needs incident_window (seconds)");
+        return -1;
+    }
+    return 0;
 }
 
 int rules_check_sla(const struct rule_set *set, lua_State *state, struct rules_sla *out, char *why, size_t why_size) {
@@ -396,6 +413,8 @@ void rules_decision_pairs(enum rules_hook hook, const union rules_decision *deci
     case HOOK_PRIORITY:
         text(&out, "priority", decision->priority.priority);
         text(&out, "reason", decision->priority.reason);
+        text(&out, "incident", decision->priority.incident);
+        integer(&out, "incident_window", decision->priority.incident[0] != 0, decision->priority.incident_window);
         return;
     case HOOK_SLA: {
         const struct rules_sla *s = &decision->sla;

@@ -212,6 +212,8 @@ static void prioritise(struct rule_set *set, const struct rules_field *fields, i
         if (rules_check_priority(set, state, &decision, why, sizeof why) == 0) {
             memcpy(out->priority, decision.priority, sizeof out->priority);
             memcpy(out->priority_reason, decision.reason, sizeof out->priority_reason);
+            memcpy(out->incident, decision.incident, sizeof out->incident);
+            out->incident_window = decision.incident_window;
             *decided = 1;
         } else {
             refused(set, HOOK_PRIORITY, why);
@@ -306,6 +308,8 @@ enum rules_assign_mode rules_assignment_mode(const char *queue, size_t len) {
             return (enum rules_assign_mode)current->assign_modes[i];
     return RULES_ASSIGN_MANUAL;
 }
+
+int rules_incidents_resolve_linked(void) { return current != NULL && current->incidents_resolve; }
 
 int rules_tasks_block_parent(void) { return current == NULL || !current->tasks_allow_parent; }
 

@@ -548,6 +548,28 @@ static int read_tasks(struct rule_set *set, char *error, size_t error_size) {
     return -1;
 }
 
+/* Reads `incidents = { on_resolve = "resolve" | "notify" }` (optional):
+ * what resolving an incident does to its linked cases. */
+static int read_incidents(struct rule_set *set, char *error, size_t error_size) {
+    lua_State *state = sandbox_state(set->sandbox);
+    int type = sandbox_get_global(set->sandbox, "incidents");
+    const char *why = NULL;
+    if (type == LUA_TTABLE) {
+        int field = rules_raw_field(state, -1, "on_resolve");
+        const char *value = field == LUA_TSTRING ? lua_tostring(state, -1) : NULL;
+        if (value && strcmp(value, "resolve") == 0) set->incidents_resolve = 1;
+        else if (field != LUA_TNIL && !(value && strcmp(value, "notify") == 0))
+            why = "on_resolve must be \"resolve\" or \"notify\"";
+        lua_pop(state, 1);
+    } else if (type != LUA_TNIL) {
+        why = "must be a table { on_resolve = \"resolve\" | \"notify\" }";
+    }
+    lua_pop(state, 1);
+    if (why == NULL) return 0;
+    snprintf(error, error_size, "%s: incidents: %s", set->directory, why);
+    return -1;
+}
+
 /* ------------------------------------------------------------ a whole set */
 
 void rules_set_free(struct rule_set *set) {
@@ -638,7 +660,7 @@ struct rule_set *rules_set_load(const char *directory, const struct sandbox_limi
     digest = NULL;
     if (read_vocabulary_and_defaults(set, error, error_size) != 0 || read_calendars(set, error, error_size) != 0 ||
         read_automation_timers(set, error, error_size) != 0 || read_assignment(set, error, error_size) != 0 ||
-        read_tasks(set, error, error_size) != 0 ||
+        read_tasks(set, error, error_size) != 0 || read_incidents(set, error, error_size) != 0 ||
         find_hooks(set, error, error_size) != 0)
         goto failed;
     sandbox_seal(set->sandbox);

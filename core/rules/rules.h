@@ -56,6 +56,8 @@ struct rules_field {
 #define RULES_REASON_MAX 256
 #define RULES_LIST_MAX 1024
 #define RULES_REPLY_MAX 4096
+#define RULES_INCIDENT_KEY_MAX 200       /* "category:x", "tag:x", "customer:x" (as redress.recent counts) */
+#define RULES_INCIDENT_WINDOW_MAX (31LL * 86400)
 
 /* What triage (classify, then priority) decided for a new case. */
 struct rules_triage {
@@ -69,6 +71,8 @@ struct rules_triage {
     char auto_reply[RULES_REPLY_MAX];   /* "" when none */
     int auto_resolve;               /* the auto-reply resolves the case */
     char escalate[RULES_NAME_MAX + 1];  /* classify's event to escalate at open ("" = none) */
+    char incident[RULES_INCIDENT_KEY_MAX + 1];  /* priority's spike key ("" = none) */
+    long long incident_window;
     char decided_by[16];            /* "rules", or "default" when no rule decided */
     char error[RULES_REASON_MAX];   /* why a decision was refused ("" if none) */
     char version[17];               /* rule set version (short hash), "" when none */
@@ -126,6 +130,8 @@ struct rules_classification {
 struct rules_priority_decision {
     char priority[RULES_NAME_MAX + 1];
     char reason[RULES_REASON_MAX];
+    char incident[RULES_INCIDENT_KEY_MAX + 1];   /* the spike this case is part of ("" = none) */
+    long long incident_window;                   /* seconds: its open cases opened within are linked */
 };
 
 /* sla: working seconds per target, and the calendar they count in. */
@@ -203,6 +209,11 @@ int rules_assignment_configured(void);
 /* The capacity of an agent that was never given one (AGENT.STATUS ...
  * CAPACITY n): the set's `assignment.capacity`; 0 when it gives none. */
 long long rules_assignment_capacity(void);
+
+/* What resolving an incident does to its linked cases: the set's
+ * `incidents = { on_resolve = "resolve" }` resolves them with the
+ * incident's message; "notify" (the default) sends them the message. */
+int rules_incidents_resolve_linked(void);
 
 /* Whether a case with open tasks may be resolved: the set's
  * `tasks = { block_parent = false }` allows it; blocked by default (and

@@ -77,6 +77,7 @@ struct rule_set {
     int assign_configured;                                 /* some queue is not manual */
     long long assign_capacity;                             /* assignment.capacity, 0 = none */
     int tasks_allow_parent;                                /* tasks.block_parent = false */
+    int incidents_resolve;                                 /* incidents.on_resolve = "resolve" */
 };
 
 /* 1 if name is one of the count names of list. */

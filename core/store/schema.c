@@ -238,6 +238,16 @@ const char *const store_migrations[] = {
      * were: events are never rewritten). */
     "ALTER TABLE cases ADD COLUMN merged_into INTEGER;"
     "ALTER TABLE events ADD COLUMN merged_from INTEGER;",
+    /* 16: incidents.  An incident is a case of kind 'incident'; this row
+     * says which spike key it gathers (as redress.recent counts keys) and
+     * how many cases it linked. */
+    "CREATE TABLE incidents("
+    "  case_id INTEGER PRIMARY KEY REFERENCES cases(id),"
+    "  key TEXT NOT NULL,"
+    "  opened_at INTEGER NOT NULL,"
+    "  linked INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX incidents_by_key ON incidents(key);",
 };
 #define MIGRATION_COUNT ((int)(sizeof store_migrations / sizeof store_migrations[0]))
 

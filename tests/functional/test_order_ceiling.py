@@ -300,6 +300,7 @@ def test_migration_keeps_each_orders_first_amount_and_names_the_cases_that_disag
                          "DROP INDEX cases_by_parent; ALTER TABLE cases DROP COLUMN kind;"
                          "ALTER TABLE cases DROP COLUMN parent_id;"
                          "ALTER TABLE cases DROP COLUMN merged_into; ALTER TABLE events DROP COLUMN merged_from;"
+                         "DROP TABLE incidents;"
                          "UPDATE cases SET order_id = 'O-7' WHERE id IN (%d, %d);" % (big, dollars))
         db.close()
         d.log_lines = []

@@ -211,7 +211,8 @@ def test_committed_totals_follow_every_transition_and_survive_migration():
                          "ALTER TABLE agents DROP COLUMN assigned_seq;"
                          "DROP INDEX cases_by_parent; ALTER TABLE cases DROP COLUMN kind;"
                          "ALTER TABLE cases DROP COLUMN parent_id;"
-                         "ALTER TABLE cases DROP COLUMN merged_into; ALTER TABLE events DROP COLUMN merged_from;")
+                         "ALTER TABLE cases DROP COLUMN merged_into; ALTER TABLE events DROP COLUMN merged_from;"
+                         "DROP TABLE incidents;")
         db.close()
         d.log_lines = []
         d.start()
