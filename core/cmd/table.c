@@ -193,6 +193,8 @@ static const struct command command_table[] = {
     {"REFUND.REJECT",    3, 3, W, refund_reject_command, "id reason", S | F | D, {REFUND_AT(1)}},
     {"REFUND.SETTLE",    3, 4, W, refund_settle_command, "id ok|failed [reference]", F | D, {REFUND_AT(1)}},
     {"REFUND.RETRY",     2, 2, W, refund_retry_command, "id", F | D, {REFUND_AT(1)}},
+    {"REFUND.RETURN",    4, 4, W, refund_return_command, "id carrier tracking", A | S | D, {REFUND_AT(1)}},
+    {"REFUND.RECEIVED",  2, 3, W, refund_received_command, "id [condition]", A | S | D, {REFUND_AT(1)}},
     {"REFUND.GET",       2, 2, R, refund_get_command, "id", ALL, {REFUND_AT(1)}},
     {"REFUND.LIST",      2, 2, R, refund_list_command, "case", ALL, {CASE_AT(1)}},
     {"CASE.SURVEY",      3, 4, W, case_survey_command, "id score(1-5) [comment]", A | S | D, {CASE_AT(1)}},

@@ -7,6 +7,7 @@
 #include "domain/tick.h"
 #include "domain/intake.h"
 #include "domain/deadlines.h"
+#include "domain/refunds.h"
 #include "rules/rules.h"
 #include "store/store.h"
 
@@ -37,12 +38,14 @@ static void watch_rules(void) {
 void tick_run(void) {
     watch_rules();
     if (!stopping && deadlines_fire_due() > 0) store_request_commit();
+    if (!stopping && refunds_fire_due() > 0) store_request_commit();
     if (++runs % PRUNE_EVERY_RUNS == 0 && settings) cases_prune_decisions(settings->decision_retention_days);
 }
 
 void tick_clock_moved(void) {
     watch_rules();
     deadlines_fire_due();
+    refunds_fire_due();
     store_request_commit();
 }
 

@@ -295,6 +295,20 @@ int rules_check_refund(const struct rule_set *set, lua_State *state, struct rule
     if (rules_read_integer(state, -1, "cap", 0, INT64_MAX, &out->cap, why, why_size) < 0 ||
         rules_read_text(state, -1, "reason", out->reason, sizeof out->reason, why, why_size) < 0)
         return -1;
+    /* Deadlines: a return's shipment and receipt, a review; and what a
+     * review comes to when its deadline passes. */
+    if (rules_read_integer(state, -1, "ship_within", 1, RULES_TEN_YEARS, &out->ship_within, why, why_size) < 0 ||
+        rules_read_integer(state, -1, "receive_within", 1, RULES_TEN_YEARS, &out->receive_within, why, why_size) < 0 ||
+        rules_read_integer(state, -1, "review_within", 1, RULES_TEN_YEARS, &out->review_within, why, why_size) < 0)
+        return -1;
+    int outcome = -1;
+    int given = read_choice(state, "review_outcome", verdict_names, 3, &outcome, why, why_size);
+    if (given < 0 || (given > 0 && outcome == RULES_REVIEW)) {
+        if (!why[0] || given > 0) snprintf(why, why_size, "field 'review_outcome' must be approve or reject");
+        return -1;
+    }
+    out->has_review_outcome = given > 0;
+    if (given > 0) out->review_outcome = (enum rules_verdict)outcome;
     return 0;
 }
 
@@ -431,6 +445,10 @@ void rules_decision_pairs(enum rules_hook hook, const union rules_decision *deci
         text(&out, "role", r->role);
         integer(&out, "cap", r->cap >= 0, r->cap);
         text(&out, "reason", r->reason);
+        integer(&out, "ship_within", r->ship_within > 0, r->ship_within);
+        integer(&out, "receive_within", r->receive_within > 0, r->receive_within);
+        integer(&out, "review_within", r->review_within > 0, r->review_within);
+        if (r->has_review_outcome) text(&out, "review_outcome", verdict_names[r->review_outcome]);
         return;
     }
     case HOOK_ESCALATE: {

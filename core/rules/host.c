@@ -309,6 +309,11 @@ enum rules_assign_mode rules_assignment_mode(const char *queue, size_t len) {
     return RULES_ASSIGN_MANUAL;
 }
 
+const char *rules_refund_system_actor(void) {
+    return current != NULL && current->refund_actor[0] ? current->refund_actor : NULL;
+}
+long long rules_refund_system_limit(void) { return rules_refund_system_actor() ? current->refund_limit : -1; }
+
 int rules_incidents_resolve_linked(void) { return current != NULL && current->incidents_resolve; }
 
 int rules_tasks_block_parent(void) { return current == NULL || !current->tasks_allow_parent; }

@@ -570,6 +570,30 @@ static int read_incidents(struct rule_set *set, char *error, size_t error_size) 
     return -1;
 }
 
+/* Reads `refund_automation = { actor = "name", approve_limit = minor units }`
+ * (optional): who approves a refund when a deadline does, and up to how much. */
+static int read_refund_automation(struct rule_set *set, char *error, size_t error_size) {
+    lua_State *state = sandbox_state(set->sandbox);
+    int type = sandbox_get_global(set->sandbox, "refund_automation");
+    char why[RULES_REASON_MAX] = "";
+    if (type == LUA_TTABLE) {
+        int got = rules_read_text(state, -1, "actor", set->refund_actor, sizeof set->refund_actor, why, sizeof why);
+        if (got == 0 && !why[0]) snprintf(why, sizeof why, "actor (the approver's name) is required");
+        else if (got > 0 && !names_valid(set->refund_actor, strlen(set->refund_actor)))
+            snprintf(why, sizeof why, "actor '%.64s' is not a name", set->refund_actor);
+        else if (got > 0 && rules_read_integer(state, -1, "approve_limit", 0, INT64_MAX, &set->refund_limit, why,
+                                               sizeof why) == 0 && !why[0])
+            snprintf(why, sizeof why, "approve_limit (minor units) is required");
+    } else if (type != LUA_TNIL) {
+        snprintf(why, sizeof why, "must be a table { actor = \"name\", approve_limit = minor units }");
+    }
+    lua_pop(state, 1);
+    if (!why[0]) return 0;
+    set->refund_actor[0] = '\0';
+    snprintf(error, error_size, "%s: refund_automation: %s", set->directory, why);
+    return -1;
+}
+
 /* ------------------------------------------------------------ a whole set */
 
 void rules_set_free(struct rule_set *set) {
@@ -661,6 +685,7 @@ struct rule_set *rules_set_load(const char *directory, const struct sandbox_limi
     if (read_vocabulary_and_defaults(set, error, error_size) != 0 || read_calendars(set, error, error_size) != 0 ||
         read_automation_timers(set, error, error_size) != 0 || read_assignment(set, error, error_size) != 0 ||
         read_tasks(set, error, error_size) != 0 || read_incidents(set, error, error_size) != 0 ||
+        read_refund_automation(set, error, error_size) != 0 ||
         find_hooks(set, error, error_size) != 0)
         goto failed;
     sandbox_seal(set->sandbox);

@@ -153,6 +153,10 @@ struct rules_refund {
     char role[RULES_NAME_MAX + 1];       /* who approves a review */
     long long cap;                       /* -1 = none given */
     char reason[RULES_REASON_MAX];
+    /* Deadlines, seconds (0 = none): a return's shipment and receipt, a review. */
+    long long ship_within, receive_within, review_within;
+    enum rules_verdict review_outcome;   /* at the review deadline: approve or reject */
+    int has_review_outcome;
 };
 /* Runs the refund hook; 0 with the decision, -1 when no rule decides. */
 int rules_refund(const struct rules_field *fields, int count, struct rules_refund *out);
@@ -209,6 +213,13 @@ int rules_assignment_configured(void);
 /* The capacity of an agent that was never given one (AGENT.STATUS ...
  * CAPACITY n): the set's `assignment.capacity`; 0 when it gives none. */
 long long rules_assignment_capacity(void);
+
+/* Who approves a refund when a deadline does (the set's
+ * `refund_automation = { actor = "name", approve_limit = minor units }`):
+ * the actor's name, or NULL when the set names none (then no deadline
+ * approves anything); its limit, or -1. */
+const char *rules_refund_system_actor(void);
+long long rules_refund_system_limit(void);
 
 /* What resolving an incident does to its linked cases: the set's
  * `incidents = { on_resolve = "resolve" }` resolves them with the

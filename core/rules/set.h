@@ -78,6 +78,8 @@ struct rule_set {
     long long assign_capacity;                             /* assignment.capacity, 0 = none */
     int tasks_allow_parent;                                /* tasks.block_parent = false */
     int incidents_resolve;                                 /* incidents.on_resolve = "resolve" */
+    char refund_actor[RULES_NAME_MAX + 1];                 /* refund_automation.actor ("" = none) */
+    long long refund_limit;                                /* refund_automation.approve_limit */
 };
 
 /* 1 if name is one of the count names of list. */

@@ -248,6 +248,23 @@ const char *const store_migrations[] = {
     "  linked INTEGER NOT NULL DEFAULT 0"
     ");"
     "CREATE INDEX incidents_by_key ON incidents(key);",
+    /* 17: returns and review deadlines.  A return_refund's physical return
+     * (return_state awaiting_shipment -> shipped -> received, the carrier,
+     * tracking and condition), what the refund hook set for it (receive and
+     * review windows, the review's default outcome, what receipt leads to),
+     * and the one pending deadline of a refund (due_at, due_kind ship |
+     * receive | review), found by the tick through a partial index. */
+    "ALTER TABLE refunds ADD COLUMN return_state TEXT;"
+    "ALTER TABLE refunds ADD COLUMN carrier TEXT;"
+    "ALTER TABLE refunds ADD COLUMN tracking TEXT;"
+    "ALTER TABLE refunds ADD COLUMN return_condition TEXT;"
+    "ALTER TABLE refunds ADD COLUMN receive_within INTEGER;"
+    "ALTER TABLE refunds ADD COLUMN review_within INTEGER;"
+    "ALTER TABLE refunds ADD COLUMN review_outcome TEXT;"
+    "ALTER TABLE refunds ADD COLUMN after_return TEXT;"
+    "ALTER TABLE refunds ADD COLUMN due_at INTEGER;"
+    "ALTER TABLE refunds ADD COLUMN due_kind TEXT;"
+    "CREATE INDEX refunds_due ON refunds(due_at) WHERE due_at IS NOT NULL;",
 };
 #define MIGRATION_COUNT ((int)(sizeof store_migrations / sizeof store_migrations[0]))
 

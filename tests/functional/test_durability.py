@@ -145,5 +145,5 @@ def test_store_uses_wal_and_full_sync():
         open_case(c)
         db = sqlite3.connect(os.path.join(d.data, "redress.db"))
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 16
+        assert db.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 17
         db.close()

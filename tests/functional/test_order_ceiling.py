@@ -300,7 +300,16 @@ def test_migration_keeps_each_orders_first_amount_and_names_the_cases_that_disag
                          "DROP INDEX cases_by_parent; ALTER TABLE cases DROP COLUMN kind;"
                          "ALTER TABLE cases DROP COLUMN parent_id;"
                          "ALTER TABLE cases DROP COLUMN merged_into; ALTER TABLE events DROP COLUMN merged_from;"
-                         "DROP TABLE incidents;"
+                         "DROP TABLE incidents; DROP INDEX refunds_due;"
+                         "ALTER TABLE refunds DROP COLUMN return_state;"
+                         "ALTER TABLE refunds DROP COLUMN carrier;"
+                         "ALTER TABLE refunds DROP COLUMN tracking;"
+                         "ALTER TABLE refunds DROP COLUMN return_condition;"
+                         "ALTER TABLE refunds DROP COLUMN receive_within;"
+                         "ALTER TABLE refunds DROP COLUMN review_within;"
+                         "ALTER TABLE refunds DROP COLUMN review_outcome;"
+                         "ALTER TABLE refunds DROP COLUMN after_return;"
+                         "ALTER TABLE refunds DROP COLUMN due_at;ALTER TABLE refunds DROP COLUMN due_kind;"
                          "UPDATE cases SET order_id = 'O-7' WHERE id IN (%d, %d);" % (big, dollars))
         db.close()
         d.log_lines = []
