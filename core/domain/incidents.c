@@ -59,32 +59,43 @@ static int push_id(int64_t **ids, size_t *count, size_t *room, int64_t id) {
     return 0;
 }
 
-/* Links `id` to the incident and raises it to the incident's priority. */
-static int link_case(struct call *call, const struct case_row *incident, int64_t id) {
-    struct case_row row;
-    if (case_load(call, id, 0, &row) != 0) return -1;
-    int linked = case_link(call, incident, &row);
+/* Links the case (`loaded`, or case `id` read here when it is NULL) to the
+ * incident and raises it to the incident's priority. */
+static int link_case(struct call *call, const struct case_row *incident, int64_t id, struct case_row *loaded) {
+    struct case_row read;
+    struct case_row *row = loaded;
+    if (row == NULL) {
+        if (case_load(call, id, 0, &read) != 0) return -1;
+        row = &read;
+    }
+    int linked = case_link(call, incident, row);
     if (linked < 0) return -1;
     if (linked == 1) return 0; /* linked before */
     static const char count_sql[] = "UPDATE incidents SET linked = linked + 1 WHERE case_id = ?1";
     sqlite3_stmt *statement = store_statement(count_sql);
     if (statement) sqlite3_bind_int64(statement, 1, incident->id);
     if (call_step(call, statement) != 0) return -1;
-    if (!lifecycle_is_active(row.state) || strcmp(incident->priority, row.priority) >= 0) return 0;
-    if (case_set_field(call, &row, CASE_FIELD_PRIORITY, incident->priority, strlen(incident->priority)) < 0) return -1;
-    return deadlines_retime(call, &row);
+    if (!lifecycle_is_active(row->state) || strcmp(incident->priority, row->priority) >= 0) return 0;
+    if (case_set_field(call, row, CASE_FIELD_PRIORITY, incident->priority, strlen(incident->priority)) < 0) return -1;
+    return deadlines_retime(call, row);
 }
 
-/* The open incident of key, or 0; -1 a store error. */
-static int open_incident(struct call *call, const char *key, int64_t *id) {
+/* The open incident of key, with what linking reads of it (id, queue,
+ * assignee, priority: one read per case of a spike); 1, 0 none, -1. */
+static int open_incident(struct call *call, const char *key, struct case_row *incident) {
     static const char sql[] =
-        "SELECT i.case_id FROM incidents i JOIN cases c ON c.id = i.case_id"
+        "SELECT i.case_id, c.queue, coalesce(c.assignee, ''), c.priority FROM incidents i"
+        " JOIN cases c ON c.id = i.case_id"
         " WHERE i.key = ?1 AND c.state <> 'resolved' AND c.state <> 'closed' ORDER BY i.case_id DESC LIMIT 1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) sqlite3_bind_text(statement, 1, key, -1, SQLITE_STATIC);
     int found = call_row(call, statement);
     if (found > 0) {
-        *id = sqlite3_column_int64(statement, 0);
+        memset(incident, 0, sizeof *incident);
+        incident->id = sqlite3_column_int64(statement, 0);
+        snprintf(incident->queue, sizeof incident->queue, "%s", (const char *)sqlite3_column_text(statement, 1));
+        snprintf(incident->assignee, sizeof incident->assignee, "%s", (const char *)sqlite3_column_text(statement, 2));
+        snprintf(incident->priority, sizeof incident->priority, "%s", (const char *)sqlite3_column_text(statement, 3));
         sqlite3_reset(statement);
     }
     return found;
@@ -160,22 +171,18 @@ static int open_new(struct call *call, const struct case_row *row, const char *k
 }
 
 int incidents_join(struct call *call, struct case_row *row, const char *key, long long window) {
-    int64_t id = 0;
-    int found = open_incident(call, key, &id);
-    if (found < 0) return -1;
     struct case_row incident;
-    if (found) {
-        if (case_load(call, id, 0, &incident) != 0) return -1;
-        return link_case(call, &incident, row->id);
-    }
+    int found = open_incident(call, key, &incident);
+    if (found < 0) return -1;
+    if (found) return link_case(call, &incident, row->id, row);
     /* A new spike: the window's open cases of the key, read whole first. */
     int64_t *ids = NULL;
     size_t count = 0, room = 0;
     int status = spike_cases(call, row, key, window, &ids, &count, &room);
     if (status == 0) status = open_new(call, row, key, window, &incident);
-    for (size_t i = count; status == 0 && i > 0; i--) status = link_case(call, &incident, ids[i - 1]);
+    for (size_t i = count; status == 0 && i > 0; i--) status = link_case(call, &incident, ids[i - 1], NULL);
     free(ids);
-    return status == 0 ? link_case(call, &incident, row->id) : -1;
+    return status == 0 ? link_case(call, &incident, row->id, row) : -1;
 }
 
 /* ------------------------------------------------------------ resolution */
