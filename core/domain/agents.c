@@ -179,9 +179,7 @@ int agents_add(struct call *call, const char *name, size_t name_len, unsigned ro
 
 long long agents_list(struct call *call, void (*visit)(void *context, const struct agent_row *row), void *context) {
     static const char sql[] =
-        "SELECT name, role, queues, disabled, created_at, presence, coalesce(capacity, ''),"
-        " (SELECT count(*) FROM cases INDEXED BY cases_load WHERE assignee = agents.name AND (state = 'new'"
-        " OR state = 'open' OR state = 'pending_customer' OR state = 'pending_internal'))"
+        "SELECT name, role, queues, disabled, created_at, presence, coalesce(capacity, ''), load"
         " FROM agents ORDER BY name";
     sqlite3_stmt *statement = store_statement(sql);
     long long count = 0;

@@ -2,8 +2,9 @@
  *
  * Invariants: an agent is handed a case only while it is online, enabled,
  * works the case's queue and holds fewer open cases than its capacity
- * (load and capacity are read in the command's own transaction, so the
- * cases handed out earlier in the same batch count); round robin's turn is
+ * (agents.load, which triggers keep as cases are assigned and change state,
+ * is read in the command's own transaction, so the cases handed out earlier
+ * in the same batch count); round robin's turn is
  * agents.assigned_seq, a row like any other (it survives restarts and
  * rolls back with its command); every assignment is a case event
  * ("assigned" auto=MODE, actor rules).  With every queue manual no entry
@@ -59,11 +60,8 @@ struct candidate {
  * load.  The count, or -1 with a store error in the call. */
 static int load_candidates(struct call *call, const char *queue, size_t len, struct candidate *out, int max) {
     static const char agents_sql[] =
-        "SELECT name, queues, coalesce(capacity, ?1), assigned_seq FROM agents"
+        "SELECT name, queues, coalesce(capacity, ?1), assigned_seq, load FROM agents"
         " WHERE presence = 'online' AND disabled = 0 ORDER BY name";
-    static const char load_sql[] =
-        "SELECT count(*) FROM cases INDEXED BY cases_load WHERE assignee = ?1"
-        " AND (state = 'new' OR state = 'open' OR state = 'pending_customer' OR state = 'pending_internal')";
     sqlite3_stmt *statement = store_statement(agents_sql);
     if (statement) sqlite3_bind_int64(statement, 1, rules_assignment_capacity());
     int count = 0, row;
@@ -79,16 +77,9 @@ static int load_candidates(struct call *call, const char *queue, size_t len, str
         snprintf(c->name, sizeof c->name, "%s", name);
         c->capacity = sqlite3_column_int64(statement, 2);
         c->seq = sqlite3_column_int64(statement, 3);
+        c->load = sqlite3_column_int64(statement, 4); /* kept by the schema's triggers (migration 13) */
     }
-    if (row < 0) return -1;
-    for (int i = 0; i < count; i++) {
-        statement = store_statement(load_sql);
-        if (statement) sqlite3_bind_text(statement, 1, out[i].name, -1, SQLITE_STATIC);
-        if (call_row(call, statement) != 1) return call->status == CALL_OK ? call_fail(call, CALL_ERR, "store: no load") : -1;
-        out[i].load = sqlite3_column_int64(statement, 0);
-        sqlite3_reset(statement);
-    }
-    return count;
+    return row < 0 ? -1 : count;
 }
 
 /* 1 if a is to be preferred to b under mode. */

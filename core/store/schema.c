@@ -216,14 +216,26 @@ const char *const store_migrations[] = {
     /* 13: agents' presence (AGENT.STATUS) and what automatic assignment
      * reads: an agent's capacity (NULL: the rule set's), the turn of round
      * robin (assigned_seq: the order of each agent's last automatic
-     * assignment), and an index of the open cases each agent holds (its
-     * load), partial so that intake -- which writes no assignee -- pays one
-     * comparison for it. */
+     * assignment), and its load -- the open cases (new, open, pending) it
+     * holds -- kept by triggers, so that choosing an agent reads one row
+     * per candidate instead of counting its cases.  Intake inserts no
+     * assignee: the insert trigger's condition is one comparison; the update
+     * trigger runs only for UPDATEs that set assignee or state. */
     "ALTER TABLE agents ADD COLUMN presence TEXT NOT NULL DEFAULT 'offline';"
     "ALTER TABLE agents ADD COLUMN capacity INTEGER;"
     "ALTER TABLE agents ADD COLUMN assigned_seq INTEGER NOT NULL DEFAULT 0;"
-    "CREATE INDEX cases_load ON cases(assignee) WHERE assignee IS NOT NULL"
-    " AND (state = 'new' OR state = 'open' OR state = 'pending_customer' OR state = 'pending_internal');",
+    "ALTER TABLE agents ADD COLUMN load INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE agents SET load = (SELECT count(*) FROM cases WHERE assignee = agents.name AND (state = 'new'"
+    " OR state = 'open' OR state = 'pending_customer' OR state = 'pending_internal'));"
+    "CREATE TRIGGER cases_load_insert AFTER INSERT ON cases WHEN new.assignee IS NOT NULL BEGIN"
+    " UPDATE agents SET load = load + 1 WHERE name = new.assignee AND (new.state = 'new' OR new.state = 'open'"
+    " OR new.state = 'pending_customer' OR new.state = 'pending_internal'); END;"
+    "CREATE TRIGGER cases_load_update AFTER UPDATE OF assignee, state ON cases"
+    " WHEN old.assignee IS NOT NULL OR new.assignee IS NOT NULL BEGIN"
+    " UPDATE agents SET load = load - 1 WHERE name = old.assignee AND (old.state = 'new' OR old.state = 'open'"
+    " OR old.state = 'pending_customer' OR old.state = 'pending_internal');"
+    " UPDATE agents SET load = load + 1 WHERE name = new.assignee AND (new.state = 'new' OR new.state = 'open'"
+    " OR new.state = 'pending_customer' OR new.state = 'pending_internal'); END;",
     /* 14: internal cases.  kind is 'case' (a customer's), 'task' (work a
      * case asks of another department: CASE.TASK) or 'incident' (a fault
      * many customers report); internal ones get no customer notice, survey
