@@ -218,18 +218,16 @@ const char *const store_migrations[] = {
      * robin (assigned_seq: the order of each agent's last automatic
      * assignment), and its load -- the open cases (new, open, pending) it
      * holds -- kept by triggers, so that choosing an agent reads one row
-     * per candidate instead of counting its cases.  Intake inserts no
-     * assignee: the insert trigger's condition is one comparison; the update
-     * trigger runs only for UPDATEs that set assignee or state. */
+     * per candidate instead of counting its cases.  A case is always
+     * created unassigned (case_create is the one INSERT into cases), so
+     * only UPDATEs that set assignee or state move a load: intake runs no
+     * trigger. */
     "ALTER TABLE agents ADD COLUMN presence TEXT NOT NULL DEFAULT 'offline';"
     "ALTER TABLE agents ADD COLUMN capacity INTEGER;"
     "ALTER TABLE agents ADD COLUMN assigned_seq INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE agents ADD COLUMN load INTEGER NOT NULL DEFAULT 0;"
     "UPDATE agents SET load = (SELECT count(*) FROM cases WHERE assignee = agents.name AND (state = 'new'"
     " OR state = 'open' OR state = 'pending_customer' OR state = 'pending_internal'));"
-    "CREATE TRIGGER cases_load_insert AFTER INSERT ON cases WHEN new.assignee IS NOT NULL BEGIN"
-    " UPDATE agents SET load = load + 1 WHERE name = new.assignee AND (new.state = 'new' OR new.state = 'open'"
-    " OR new.state = 'pending_customer' OR new.state = 'pending_internal'); END;"
     "CREATE TRIGGER cases_load_update AFTER UPDATE OF assignee, state ON cases"
     " WHEN old.assignee IS NOT NULL OR new.assignee IS NOT NULL BEGIN"
     " UPDATE agents SET load = load - 1 WHERE name = old.assignee AND (old.state = 'new' OR old.state = 'open'"

@@ -295,7 +295,7 @@ def test_migration_keeps_each_orders_first_amount_and_names_the_cases_that_disag
         # Back to schema 10, with cases that disagree as the old intake let them
         db = sqlite3.connect(os.path.join(d.data, "redress.db"))
         db.executescript("DROP TABLE orders; DELETE FROM schema_version WHERE version >= 11;"
-                         "DROP TRIGGER cases_load_insert; DROP TRIGGER cases_load_update; ALTER TABLE agents DROP COLUMN load;"
+                         "DROP TRIGGER cases_load_update; ALTER TABLE agents DROP COLUMN load;"
                          "ALTER TABLE agents DROP COLUMN presence; ALTER TABLE agents DROP COLUMN capacity;"
                          "ALTER TABLE agents DROP COLUMN assigned_seq;"
                          "DROP INDEX cases_by_parent; ALTER TABLE cases DROP COLUMN kind;"

@@ -207,7 +207,7 @@ def test_committed_totals_follow_every_transition_and_survive_migration():
                          "CREATE INDEX refunds_committed ON refunds(order_id, amount)"
                          " WHERE state IN ('approved', 'executing', 'succeeded');"
                          "DROP TABLE orders; DELETE FROM schema_version WHERE version >= 10;"
-                         "DROP TRIGGER cases_load_insert; DROP TRIGGER cases_load_update; ALTER TABLE agents DROP COLUMN load;"
+                         "DROP TRIGGER cases_load_update; ALTER TABLE agents DROP COLUMN load;"
                          "ALTER TABLE agents DROP COLUMN presence; ALTER TABLE agents DROP COLUMN capacity;"
                          "ALTER TABLE agents DROP COLUMN assigned_seq;"
                          "DROP INDEX cases_by_parent; ALTER TABLE cases DROP COLUMN kind;"
