@@ -180,6 +180,7 @@ static int wire(const struct config *config) {
     if (events_listen(figures_events_listener()) != 0) return -1;
     metrics_set_command_counts(commands_each_count);
     agents_on_disabled(agent_disabled);
+    agents_on_changed(connections_update_agent);
     commands_set_info_sections(server_info, plugins_info);
     commands_set_hello_modules(plugins_hello);
     commands_set_plugin_list(plugin_list_command);

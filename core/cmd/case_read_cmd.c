@@ -11,11 +11,15 @@
 #include "cmd/case_cmd.h"
 #include "cmd/reply.h"
 #include "domain/case.h"
+#include "domain/access.h"
 #include "domain/deadlines.h"
+#include "domain/incidents.h"
+#include "domain/tasks.h"
 #include "lib/lifecycle.h"
 #include "lib/money.h"
 #include "store/store.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define LIST_DEFAULT_LIMIT 50
@@ -31,9 +35,29 @@ static void reply_pair(void *out, const char *name, const char *value) {
     reply_bulk_string(out, value);
 }
 
+/* What a task's department sees of the task's case: its summary. */
+static void case_summary_reply(struct request *request, int64_t id) {
+    struct case_row row;
+    if (case_load(&request->call, id, 0, &row) != 0) return;
+    char number[24];
+    snprintf(number, sizeof number, "%lld", (long long)id);
+    const char *pairs[][2] = {
+        {"id", number}, {"kind", row.kind}, {"state", lifecycle_state_name(row.state)}, {"subject", row.subject},
+        {"customer", row.customer}, {"order", row.order_id}, {"view", "summary"},
+    };
+    reply_map(request->reply, (long long)(sizeof pairs / sizeof pairs[0]));
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) reply_pair(request->reply, pairs[i][0], pairs[i][1]);
+}
+
 void case_get_command(struct request *request) {
     int64_t id;
     if (request_id(request, 1, "case", &id) != 0) return;
+    int full = access_case_full(&request->call, id);
+    if (full < 0) return;
+    if (full == 0) {
+        case_summary_reply(request, id);
+        return;
+    }
     static const char sql[] =
         "SELECT id, external_id, state, channel, customer, subject, body, order_id, amount, currency,"
         " paid_at, delivered_at, tier, lang, category, tags, queue, priority, assignee, escalation,"
@@ -73,7 +97,19 @@ void case_get_command(struct request *request) {
         sqlite3_reset(statement);
         return;
     }
-    reply_map(request->reply, COLUMN_COUNT + deadline_count);
+    /* kind, parent and open tasks (domain/tasks.c) */
+    struct evbuffer *task_pairs = evbuffer_new();
+    int task_count = task_pairs ? tasks_describe(&request->call, id, reply_pair, task_pairs) : -1;
+    int incident_count = task_count < 0 ? -1 : incidents_describe(&request->call, id, reply_pair, task_pairs);
+    task_count = incident_count < 0 ? -1 : task_count + incident_count;
+    if (task_count < 0) {
+        if (task_pairs == NULL) request_error(request, "ERR", "out of memory");
+        else evbuffer_free(task_pairs);
+        evbuffer_free(deadline_pairs);
+        sqlite3_reset(statement);
+        return;
+    }
+    reply_map(request->reply, COLUMN_COUNT + deadline_count + task_count);
     for (int c = 0; c < COLUMN_COUNT; c++) {
         reply_bulk_string(request->reply, names[c]);
         if (c == COLUMN_AMOUNT && sqlite3_column_type(statement, c) != SQLITE_NULL) {
@@ -95,6 +131,8 @@ void case_get_command(struct request *request) {
         evbuffer_add_buffer(request->reply, deadline_pairs);
         evbuffer_free(deadline_pairs);
     }
+    evbuffer_add_buffer(request->reply, task_pairs);
+    evbuffer_free(task_pairs);
 }
 
 /* --------------------------------------------------------- CASE.HISTORY */
@@ -105,7 +143,7 @@ void case_history_command(struct request *request) {
     if (request_id(request, 1, "case", &id) != 0) return;
     if (case_load(&request->call, id, 0, &row) != 0) return;
     static const char sql[] =
-        "SELECT id, at, actor, kind, detail FROM events WHERE case_id = ?1 ORDER BY id";
+        "SELECT id, at, actor, kind, detail, merged_from FROM events WHERE case_id = ?1 ORDER BY id";
     static const char count_sql[] = "SELECT count(*) FROM events WHERE case_id = ?1";
     sqlite3_stmt *counter = store_statement(count_sql);
     if (counter == NULL) {
@@ -137,11 +175,17 @@ void case_history_command(struct request *request) {
     long long written = 0;
     int rc;
     while ((rc = sqlite3_step(statement)) == SQLITE_ROW && written < count) {
-        reply_map(rows, 5);
+        /* A message or note a merge brought here says where from. */
+        int merged = sqlite3_column_type(statement, 5) != SQLITE_NULL;
+        reply_map(rows, merged ? 6 : 5);
         for (int c = 0; c < 5; c++) {
             reply_bulk_string(rows, names[c]);
             const char *value = (const char *)sqlite3_column_text(statement, c);
             reply_bulk(rows, value ? value : "", value ? (size_t)sqlite3_column_bytes(statement, c) : 0);
+        }
+        if (merged) {
+            reply_bulk_string(rows, "merged_from");
+            reply_bulk_integer(rows, sqlite3_column_int64(statement, 5));
         }
         written++;
     }

@@ -58,6 +58,7 @@ int agents_add(struct call *call, const char *name, size_t name_len, unsigned ro
 /* One agent as AGENT.LIST shows it (texts of the row, valid during the visit). */
 struct agent_row {
     const char *name, *role, *queues, *disabled, *created_at;
+    const char *presence, *capacity, *load;   /* AGENT.STATUS; capacity "" = the rule set's; open cases held */
 };
 /* Visits every agent by name; the count, or -1 (a store error; rows may have
  * been visited). */
@@ -67,7 +68,30 @@ long long agents_list(struct call *call, void (*visit)(void *context, const stru
  * it.  0, or -1: NOTFOUND "no enabled agent 'name'", a store error, ERR
  * out of memory. */
 int agents_disable(struct call *call, const char *name, size_t name_len);
-/* Who hears of a committed AGENT.DISABLE (the connections, from wire()). */
+/* Who hears of a committed AGENT.DISABLE (the connections, from wire()).
+ * AGENT.ROTATE tells it too: the connections that authenticated with the
+ * old token lose their rights at once. */
 void agents_on_disabled(void (*listener)(const char *name));
+
+/* Enables a disabled agent (its token works again).  0, or -1: NOTFOUND
+ * "no disabled agent 'name'" (unknown or enabled), a store error. */
+int agents_enable(struct call *call, const char *name, size_t name_len);
+/* A new token for an agent (enabled or not); the old one stops at once
+ * (after commit its connections lose their rights).  0, or -1: NOTFOUND,
+ * ERR (no random bytes), a store error. */
+int agents_rotate(struct call *call, const char *name, size_t name_len, char token[AGENTS_TOKEN_HEX + 1]);
+/* AGENT.SET name ROLE r | QUEUES q,...: role (0 = unchanged) or queues
+ * (NULL = unchanged; each a queue of the vocabulary).  After commit the
+ * agent's connections act with the new role and queues.  0, 1 unchanged,
+ * or -1: NOTFOUND, INVALID (a queue), a store error. */
+int agents_set(struct call *call, const char *name, size_t name_len, unsigned role, const char *queues,
+               size_t queues_len);
+/* Who hears of a committed AGENT.SET (the connections, from wire()). */
+void agents_on_changed(void (*listener)(const char *name, unsigned role, const char *queues));
+
+/* The admin log: one logfmt line `msg="admin action" who=... what=...
+ * target=...` (plus detail) once the command committed; nothing when it
+ * rolled back.  -1 (ERR out of memory) when it cannot be registered. */
+int agents_audit(struct call *call, const char *what, const char *target, size_t target_len, const char *detail);
 
 #endif

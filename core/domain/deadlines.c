@@ -521,6 +521,53 @@ static int recompute_case(struct call *call, const struct clock_row *clocks, int
     return count > 0 ? case_refresh_next_due(call, clocks[0].case_id) : 0;
 }
 
+#define RETIME_CLOCKS_MAX 8   /* SLA clocks of one case (first, next response, resolution) and then some */
+
+int deadlines_retime(struct call *call, const struct case_row *row) {
+    if (!rules_loaded()) return 0;
+    static const char sql[] =
+        "SELECT id, kind, calendar, target, used, running_since, state = 'running', warned FROM deadlines"
+        " WHERE case_id = ?1 AND state IN ('running', 'paused') AND kind NOT LIKE 'automation:%'"
+        " AND kind <> 'notify' ORDER BY id";
+    struct clock_row clocks[RETIME_CLOCKS_MAX];
+    int count = 0, found;
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, row->id);
+    while ((found = call_row(call, statement)) > 0) {
+        if (count == RETIME_CLOCKS_MAX) {
+            sqlite3_reset(statement);
+            break;
+        }
+        struct clock_row *clock = &clocks[count++];
+        clock->id = sqlite3_column_int64(statement, 0);
+        clock->case_id = row->id;
+        snprintf(clock->kind, sizeof clock->kind, "%s", (const char *)sqlite3_column_text(statement, 1));
+        snprintf(clock->calendar, sizeof clock->calendar, "%s", (const char *)sqlite3_column_text(statement, 2));
+        clock->target = sqlite3_column_int64(statement, 3);
+        clock->used = sqlite3_column_int64(statement, 4);
+        clock->running_since = sqlite3_column_int64(statement, 5);
+        clock->running = sqlite3_column_int(statement, 6);
+        clock->warned = sqlite3_column_int(statement, 7);
+    }
+    if (found < 0) return -1;
+    if (count == 0) return 0;
+    struct rules_field fields[] = {
+        {.name = "category", .text = row->category, .len = strlen(row->category)},
+        {.name = "priority", .text = row->priority, .len = strlen(row->priority)},
+        {.name = "queue", .text = row->queue, .len = strlen(row->queue)},
+        {.name = "customer", .text = row->customer, .len = strlen(row->customer)},
+        {.name = "channel", .text = row->channel, .len = strlen(row->channel)},
+        {.name = "tier", .text = row->tier, .len = strlen(row->tier)},
+        {.name = "kind", .text = row->kind, .len = strlen(row->kind)},
+        {.name = "amount", .integer = row->amount, .is_integer = 1},
+    };
+    /* kind only for an internal case, amount only when known: as intake gave them. */
+    int field_count = 6;
+    if (case_is_internal(row)) fields[field_count++] = fields[6];
+    if (row->has_amount) fields[field_count++] = fields[7];
+    return recompute_case(call, clocks, count, fields, field_count);
+}
+
 int deadlines_recompute(void) {
     static const char sql[] =
         "SELECT d.id, d.case_id, d.kind, d.calendar, d.target, d.used, d.running_since, d.state = 'running',"

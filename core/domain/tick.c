@@ -8,6 +8,7 @@
 #include "domain/intake.h"
 #include "domain/deadlines.h"
 #include "domain/decisions.h"
+#include "domain/refunds.h"
 #include "rules/rules.h"
 #include "store/store.h"
 
@@ -61,6 +62,7 @@ static void prune_decisions(void) {
 void tick_run(void) {
     watch_rules();
     if (!stopping && deadlines_fire_due() > 0) store_request_commit();
+    if (!stopping && refunds_fire_due() > 0) store_request_commit();
     if (++runs % PRUNE_EVERY_RUNS == 0) pruning = 1;
     prune_decisions();
 }
@@ -70,6 +72,7 @@ void tick_clock_moved(void) {
     deadlines_fire_due();
     pruning = 1; /* a jump of the clock may have aged rows */
     prune_decisions();
+    refunds_fire_due();
     store_request_commit();
 }
 

@@ -293,6 +293,8 @@ static void prioritise(struct rule_set *set, const struct rules_field *fields, i
         if (rules_check_priority(set, state, &decision, why, sizeof why) == 0) {
             memcpy(out->priority, decision.priority, sizeof out->priority);
             memcpy(out->priority_reason, decision.reason, sizeof out->priority_reason);
+            memcpy(out->incident, decision.incident, sizeof out->incident);
+            out->incident_window = decision.incident_window;
             *decided = 1;
         } else {
             refused(set, HOOK_PRIORITY, why);
@@ -377,6 +379,41 @@ int rules_automation(const struct rules_field *fields, int count, struct rules_a
     memset(out, 0, sizeof *out);
     return -1;
 }
+
+int rules_assign(const struct rules_field *fields, int count, struct rules_assignment *out) {
+    char why[RULES_REASON_MAX];
+    lua_State *state = run_hook(current, HOOK_ASSIGN, fields, count);
+    if (state && settle(current, HOOK_ASSIGN, state, rules_check_assign(current, state, out, why, sizeof why), why) == 0)
+        return 0;
+    memset(out, 0, sizeof *out);
+    return -1;
+}
+
+int rules_has_hook(enum rules_hook hook) {
+    return current != NULL && (unsigned)hook < HOOK_COUNT && current->hook_refs[hook] != LUA_NOREF;
+}
+
+/* ------------------------------------------------------------ assignment modes */
+
+enum rules_assign_mode rules_assignment_mode(const char *queue, size_t len) {
+    if (current == NULL || !current->assign_configured) return RULES_ASSIGN_MANUAL;
+    for (int i = 0; i < current->queue_count; i++)
+        if (strlen(current->queues[i]) == len && memcmp(current->queues[i], queue, len) == 0)
+            return (enum rules_assign_mode)current->assign_modes[i];
+    return RULES_ASSIGN_MANUAL;
+}
+
+const char *rules_refund_system_actor(void) {
+    return current != NULL && current->refund_actor[0] ? current->refund_actor : NULL;
+}
+long long rules_refund_system_limit(void) { return rules_refund_system_actor() ? current->refund_limit : -1; }
+
+int rules_incidents_resolve_linked(void) { return current != NULL && current->incidents_resolve; }
+
+int rules_tasks_block_parent(void) { return current == NULL || !current->tasks_allow_parent; }
+
+int rules_assignment_configured(void) { return current != NULL && current->assign_configured; }
+long long rules_assignment_capacity(void) { return current ? current->assign_capacity : 0; }
 
 int rules_eval(enum rules_hook hook, const struct rules_field *fields, int count, union rules_decision *out,
                char *why, size_t why_size) {

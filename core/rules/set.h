@@ -73,6 +73,13 @@ struct rule_set {
     int calendar_count;
     long long automation_delays[RULES_AUTOMATION_TIMERS];
     char notification_calendar[RULES_NAME_MAX + 1];       /* "" = notify at any hour */
+    unsigned char assign_modes[RULES_VOCABULARY_MAX];      /* enum rules_assign_mode, per queues[] */
+    int assign_configured;                                 /* some queue is not manual */
+    long long assign_capacity;                             /* assignment.capacity, 0 = none */
+    int tasks_allow_parent;                                /* tasks.block_parent = false */
+    int incidents_resolve;                                 /* incidents.on_resolve = "resolve" */
+    char refund_actor[RULES_NAME_MAX + 1];                 /* refund_automation.actor ("" = none) */
+    long long refund_limit;                                /* refund_automation.approve_limit */
 };
 
 /* 1 if name is one of the count names of list. */
@@ -117,6 +124,8 @@ int rules_check_escalation(const struct rule_set *set, lua_State *state, struct 
                            size_t why_size);
 int rules_check_automation(const struct rule_set *set, lua_State *state, struct rules_automation *out, char *why,
                            size_t why_size);
+int rules_check_assign(const struct rule_set *set, lua_State *state, struct rules_assignment *out, char *why,
+                       size_t why_size);
 /* The checker of hook, into the union's member of that hook. */
 int rules_check_decision(const struct rule_set *set, enum rules_hook hook, lua_State *state,
                          union rules_decision *out, char *why, size_t why_size);

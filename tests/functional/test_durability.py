@@ -154,7 +154,7 @@ def test_store_uses_wal_and_full_sync():
         assert "synchronous:full\r\n" in info, info
         db = sqlite3.connect(os.path.join(d.data, "redress.db"))
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("SELECT max(version) FROM schema_version").fetchone()[0] >= 13
+        assert db.execute("SELECT max(version) FROM schema_version").fetchone()[0] >= 18
         db.close()
     # The setting reaches the connection: sync = normal is seen as normal.
     with Daemon(config="sync = normal\n") as d:
