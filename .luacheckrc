@@ -9,7 +9,8 @@ not_globals = { "print", "load", "loadstring", "dofile", "loadfile", "require", 
                 "coroutine", "rawset", "collectgarbage" }
 -- What a rule set defines, and what the host reads from it.
 globals = { "vocabulary", "defaults", "calendars", "automation_timers", "notification_calendar",
-            "classify", "priority", "sla", "refund", "escalate", "automations" }
+            "classify", "priority", "sla", "refund", "escalate", "automations", "assign",
+            "incidents", "assignment", "refund_automation" }
 -- What the host gives the rules.
 read_globals = { "redress", "plugins" }
 -- Rule tests define test_* functions and call the runner's helpers.

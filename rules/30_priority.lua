@@ -22,7 +22,7 @@ local policy = {
 
 -- How many cases of key the window holds, and how many it usually holds;
 -- a spike when the count is both above the minimum and factor times usual.
-function spike_of(key)
+local function spike_of(key)
   local count = redress.recent(key, policy.spike_window)
   local week = redress.recent(key, policy.spike_baseline)
   local usual = math.max(week - count, 0) * policy.spike_window / (policy.spike_baseline - policy.spike_window)

@@ -480,7 +480,8 @@ static const char *const lint_not_globals[] = {"print", "load", "loadstring", "d
                                                "package", "io", "debug", "coroutine", "rawset", "collectgarbage"};
 static const char *const lint_set_globals[] = {"vocabulary", "defaults", "calendars", "automation_timers",
                                                "notification_calendar", "classify", "priority", "sla", "refund",
-                                               "escalate", "automations"};
+                                               "escalate", "automations", "assign", "incidents",
+                                               "assignment", "refund_automation"};
 static const char *const lint_test_globals[] = {"decide", "expect", "mock_recent", "mock_customer", "mock_plugin",
                                                 "set_clock", "redress", "plugins"};
 #define LINT_ARGUMENTS_MAX 512

@@ -147,7 +147,6 @@ function test_reasons_are_built_from_the_policy()
 end
 
 function test_returns_and_reviews_carry_their_deadlines()
-  local day = 86400
   local d = refund({ amount = 4000, refund_amount = 4000, refund_kind = "return_refund", delivered_at = jan1 })
   expect(d.decision, "approve", "decision")
   expect(d.ship_within, tostring(7 * day), "ship within 7 days")
