@@ -115,11 +115,8 @@ int refunds_get(struct call *call, int64_t id, refund_visitor *visit, void *cont
     return status;
 }
 
-long long refunds_list(struct call *call, int64_t case_id, refund_visitor *visit, void *context) {
-    static char sql[REFUND_SQL_MAX];
-    if (sql[0] == '\0') snprintf(sql, sizeof sql, "%s WHERE r.case_id = ?1 ORDER BY r.id", refund_columns);
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, case_id);
+/* Hands each refund row of a prepared statement to visit; how many, or -1. */
+static long long visit_rows(struct call *call, sqlite3_stmt *statement, refund_visitor *visit, void *context) {
     long long count = 0;
     int found;
     while ((found = call_row(call, statement)) > 0) {
@@ -132,6 +129,14 @@ long long refunds_list(struct call *call, int64_t case_id, refund_visitor *visit
         count++;
     }
     return found < 0 ? -1 : count;
+}
+
+long long refunds_list(struct call *call, int64_t case_id, refund_visitor *visit, void *context) {
+    static char sql[REFUND_SQL_MAX];
+    if (sql[0] == '\0') snprintf(sql, sizeof sql, "%s WHERE r.case_id = ?1 ORDER BY r.id", refund_columns);
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, case_id);
+    return visit_rows(call, statement, visit, context);
 }
 
 long long refunds_find(struct call *call, const char *state, int64_t after, long long limit, refund_visitor *visit,
@@ -153,18 +158,7 @@ long long refunds_find(struct call *call, const char *state, int64_t after, long
         if (mine) sqlite3_bind_text(statement, 4, who->agent ? who->agent : "", -1, SQLITE_STATIC);
         sqlite3_bind_int64(statement, 5, limit);
     }
-    long long count = 0;
-    int found;
-    while ((found = call_row(call, statement)) > 0) {
-        struct refund_row row;
-        if (read_row(call, statement, &row) != 0) {
-            sqlite3_reset(statement);
-            return -1;
-        }
-        visit(context, &row);
-        count++;
-    }
-    return found < 0 ? -1 : count;
+    return visit_rows(call, statement, visit, context);
 }
 
 /* What a refund's approval, rejection, settling and retry need of it. */

@@ -54,7 +54,10 @@ static int add(struct args *args, const char *text) {
 /* Runs the command; *out its reply as JSON (a new reference).  0, or -1
  * after answering the command's error (or 500 for a reply that cannot be
  * read, which would be a bug). */
-static int run(struct http_exchange *exchange, struct args *args, json_t **out) {
+/* As run, but an error reply is handed back (*out, is_error set) instead of
+ * being answered: for a read that follows a write, whose refusal must not
+ * be the request's answer. */
+static int run_keeping_errors(struct http_exchange *exchange, struct args *args, json_t **out, int *is_error) {
     struct evbuffer *reply = evbuffer_new();
     if (reply == NULL) {
         http_answer_error(exchange, "ERR", "out of memory");
@@ -62,19 +65,25 @@ static int run(struct http_exchange *exchange, struct args *args, json_t **out) 
     }
     http_command(exchange, reply, args->argc, args->argv, args->argvlen);
     size_t len = evbuffer_get_length(reply);
-    int is_error = 0;
-    json_t *value = json_from_resp((const char *)evbuffer_pullup(reply, -1), len, &is_error);
+    *is_error = 0;
+    *out = json_from_resp((const char *)evbuffer_pullup(reply, -1), len, is_error);
     evbuffer_free(reply);
-    if (value == NULL) {
+    if (*out == NULL) {
         http_answer_error(exchange, "ERR", "%s: unreadable reply", args->argv[0]);
         return -1;
     }
+    return 0;
+}
+
+static int run(struct http_exchange *exchange, struct args *args, json_t **out) {
+    int is_error = 0;
+    if (run_keeping_errors(exchange, args, out, &is_error) != 0) return -1;
     if (is_error) {
-        const char *code = json_string_value(json_object_get(value, "error"));
-        http_answer(exchange, http_status_of(code ? code : "ERR"), value);
+        const char *code = json_string_value(json_object_get(*out, "error"));
+        http_answer(exchange, http_status_of(code ? code : "ERR"), *out);
+        *out = NULL;
         return -1;
     }
-    *out = value;
     return 0;
 }
 
@@ -364,9 +373,21 @@ static void act_on_case(struct http_exchange *exchange, const char *id, const ch
         add(&get, "CASE.GET");
         add(&get, id);
         /* The case as it now is (read in the same batch: the answer waits
-         * for its commit). */
-        if (run(exchange, &get, &fields) == 0) {
-            http_answer(exchange, 200, json_pack("{s:o}", "case", json_pairs_object(fields)));
+         * for its commit).  The action may have taken the case out of the
+         * caller's sight (a transfer, an escalation to another queue): it
+         * is done all the same, and the answer says so rather than a 403
+         * that the disk contradicts. */
+        int is_error = 0;
+        if (run_keeping_errors(exchange, &get, &fields, &is_error) == 0) {
+            const char *code = is_error ? json_string_value(json_object_get(fields, "error")) : NULL;
+            if (!is_error)
+                http_answer(exchange, 200, json_pack("{s:o}", "case", json_pairs_object(fields)));
+            else if (code && strcmp(code, "NOPERM") == 0)
+                http_answer(exchange, 200, json_pack("{s:{s:I},s:b,s:s}", "case", "id", (json_int_t)strtoll(id, NULL, 10),
+                                                     "visible", 0, "message",
+                                                     "done; the case is no longer in your queues"));
+            else
+                http_answer(exchange, http_status_of(code ? code : "ERR"), json_incref(fields));
             json_decref(fields);
         }
     }

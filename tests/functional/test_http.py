@@ -816,3 +816,20 @@ def test_https_with_curl():
             assert d.client().call("PING") == "PONG"
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_an_action_that_moves_the_case_out_of_sight_still_answers_done():
+    """A transfer or an escalation by an agent may take the case out of its queues; the action
+    is committed, so the answer is 200 (visible: false), never a 403 the disk contradicts."""
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        tokens = people(d, admin)
+        support, _ = two_cases(admin)
+        status, _, body = d.post("/api/cases/%d/transfer" % support, {"queue": "logistics"}, token=tokens["ann"])
+        assert status == 200, body
+        assert body["visible"] is False and body["case"] == {"id": support}
+        assert as_map(admin.call("CASE.GET", support))["queue"] == "logistics"
+        # and one that stays in sight answers the case as before
+        other = open_case(admin, subject="the screen is cracked", order="O-3", amount="10.00")
+        status, _, body = d.post("/api/cases/%d/escalate" % other, {"reason": "x"}, token=tokens["sam"])
+        assert status == 200 and body["case"]["id"] == other and "visible" not in body
