@@ -316,7 +316,13 @@ static int fire_sla(struct call *call, int64_t id, const struct due_clock *clock
     if (case_event(call, &row, breach ? "deadline_breached" : "deadline_warning", &detail) != 0) return -1;
     if (breach && case_refresh_next_due(call, row.id) != 0) return -1;
     if (escalate_row(call, &row, breach ? "breach" : "warning", clock->kind) != 0) return -1;
-    return breach ? 1 : clocks_heap_set(call, id, clock->due_at) == 0 ? 1 : -1;
+    if (breach) return 1;
+    /* Filed again at its due instant as its row now says: the escalation
+     * may have re-timed it to a new priority (clock->due_at is the old). */
+    struct due_clock after;
+    int found = read_clock(call, id, &after);
+    if (found <= 0 || !after.running) return found < 0 ? -1 : 1;
+    return clocks_heap_set(call, id, after.warned ? after.due_at : after.warn_at) == 0 ? 1 : -1;
 }
 
 /* Fires one popped clock if its row says it is due; re-files it otherwise.

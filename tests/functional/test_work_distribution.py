@@ -1,0 +1,86 @@
+"""Work distribution after the merge of its parts: the timer heap when a
+priority change (by hand, escalation, spike) re-times clocks, and the gaps
+closed on landing (refunds on internal cases, the kind at a reload's
+re-timing, assignment by skill)."""
+import os
+import shutil
+import tempfile
+
+from harness import ROOT, Daemon, RespError, as_map
+
+SHIPPED = os.path.join(ROOT, "rules")
+
+T0 = 1795138200   # Thursday 2026-11-19 09:30 in Shanghai (01:30 UTC): business hours
+HOUR, DAY = 3600, 86400
+
+
+def events(c, cid, kind):
+    return [as_map(e) for e in c.call("CASE.HISTORY", cid) if as_map(e)["kind"] == kind]
+
+
+def memory_agrees(c):
+    """DEBUG.MEMORY once the batch is committed (a lone PING waits for it)."""
+    assert c.call("PING") == "PONG"
+    return c.call("DEBUG.MEMORY")
+
+
+def test_a_re_timed_clock_fired_in_the_same_batch_leaves_no_heap_entry_behind():
+    # The priority change re-times the running clocks (a change waiting for
+    # the commit) while the heap still holds them at their old instants; the
+    # clock move in the same batch fires the first response from the waiting
+    # change and breaches it.  The heap must not keep the old entry of a clock
+    # the disk no longer runs.
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        cid = c.call("CASE.OPEN", "customer", "C-1", "subject", "parcel late")
+        assert as_map(c.call("CASE.GET", cid))["priority"] == "P3"
+        c.call("DEBUG.CLOCK", "ADVANCE", HOUR)
+        assert memory_agrees(c) == []
+        replies = c.pipeline([("CASE.SET", cid, "PRIORITY", "P1"), ("DEBUG.CLOCK", "ADVANCE", 1)])
+        assert replies[0] == "OK", replies
+        breached = events(c, cid, "deadline_breached")
+        assert [e["detail"].split()[0] for e in breached] == ["deadline=first_response"], breached
+        assert memory_agrees(c) == []
+        # And the resolution clock, re-timed in that batch, still fires once, at its new due.
+        c.call("DEBUG.CLOCK", "ADVANCE", 3 * HOUR)
+        breached = events(c, cid, "deadline_breached")
+        assert [e["detail"].split()[0] for e in breached] == ["deadline=first_response", "deadline=resolution"]
+        assert memory_agrees(c) == []
+
+
+RAISE_AT_WARNING = """
+local shipped_escalate = escalate
+function escalate(case)
+  if case.event == "warning" then
+    return { priority = raise_priority(case.priority or defaults.priority, 1), reason = "deadline near: raised" }
+  end
+  return shipped_escalate(case)
+end
+"""
+
+
+def test_a_warning_that_raises_the_priority_files_the_clock_at_its_new_due():
+    # An escalate hook that raises the priority at a warning: the clock is
+    # re-timed to the new priority's target, and the warning must file it
+    # at that due, not at the one it read before the escalation.
+    rules = tempfile.mkdtemp(prefix="redress-rules-")
+    try:
+        for name in os.listdir(SHIPPED):
+            if name.endswith(".lua"):
+                shutil.copy(os.path.join(SHIPPED, name), rules)
+        with open(os.path.join(rules, "99_raise_at_warning.lua"), "w") as f:
+            f.write(RAISE_AT_WARNING)
+        with Daemon(rules=rules) as d:
+            c = d.client()
+            c.call("DEBUG.CLOCK", "SET", T0)
+            cid = c.call("CASE.OPEN", "customer", "C-2", "subject", "parcel late")
+            assert as_map(c.call("CASE.GET", cid))["priority"] == "P3"
+            while not events(c, cid, "deadline_warning"):
+                c.call("DEBUG.CLOCK", "ADVANCE", HOUR)
+                assert int(c.call("DEBUG.CLOCK", "GET")) < T0 + 7 * DAY
+            assert memory_agrees(c) == []
+            case = as_map(c.call("CASE.GET", cid))
+            assert case["priority"] != "P3" and events(c, cid, "deadline_recomputed"), case
+    finally:
+        shutil.rmtree(rules, ignore_errors=True)
