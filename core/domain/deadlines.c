@@ -572,7 +572,7 @@ int deadlines_recompute(void) {
     static const char sql[] =
         "SELECT d.id, d.case_id, d.kind, d.calendar, d.target, d.used, d.running_since, d.state = 'running',"
         " d.warned, c.category, c.priority, c.queue, c.customer, c.subject, coalesce(c.tier, ''), c.channel,"
-        " coalesce(c.amount, -1) FROM deadlines d JOIN cases c ON c.id = d.case_id"
+        " coalesce(c.amount, -1), c.kind, coalesce(c.parent_id, 0) FROM deadlines d JOIN cases c ON c.id = d.case_id"
         " WHERE d.state IN ('running', 'paused') AND d.kind NOT LIKE 'automation:%' AND d.kind <> 'notify'"
         " AND d.case_id > ?1"
         " ORDER BY d.case_id, d.id LIMIT 64";
@@ -582,7 +582,8 @@ int deadlines_recompute(void) {
         /* A page of clocks, read whole before anything is written. */
         struct clock_row rows[RECOMPUTE_PAGE];
         char text[RECOMPUTE_PAGE][5][RECOMPUTE_TEXT_MAX];
-        long long amounts[RECOMPUTE_PAGE];
+        char kinds[RECOMPUTE_PAGE][CASE_KIND_MAX + 1];
+        long long amounts[RECOMPUTE_PAGE], parents[RECOMPUTE_PAGE];
         int count = 0, rc = SQLITE_DONE;
         sqlite3_stmt *statement = store_statement(sql);
         if (statement == NULL) {
@@ -605,6 +606,8 @@ int deadlines_recompute(void) {
                 snprintf(text[count][t], sizeof text[count][t], "%s",
                          (const char *)sqlite3_column_text(statement, t == 4 ? 15 : 9 + t));
             amounts[count] = sqlite3_column_int64(statement, 16);
+            snprintf(kinds[count], sizeof kinds[count], "%s", (const char *)sqlite3_column_text(statement, 17));
+            parents[count] = sqlite3_column_int64(statement, 18);
             count++;
         }
         sqlite3_reset(statement);
@@ -623,7 +626,7 @@ int deadlines_recompute(void) {
         for (int start = 0; start < usable;) {
             int end = start;
             while (end < usable && rows[end].case_id == rows[start].case_id) end++;
-            struct rules_field fields[8] = {
+            struct rules_field fields[9] = {
                 {.name = "category", .text = text[start][0], .len = strlen(text[start][0])},
                 {.name = "priority", .text = text[start][1], .len = strlen(text[start][1])},
                 {.name = "queue", .text = text[start][2], .len = strlen(text[start][2])},
@@ -633,6 +636,15 @@ int deadlines_recompute(void) {
             int field_count = 5;
             if (amounts[start] >= 0)
                 fields[field_count++] = (struct rules_field){.name = "amount", .integer = amounts[start], .is_integer = 1};
+            /* An internal case's kind (and a task's parent), as its opening gave them
+             * to the sla hook: a task keeps its own targets after a reload. */
+            if (strcmp(kinds[start], CASE_KIND_CASE) != 0) {
+                fields[field_count++] = (struct rules_field){.name = "kind", .text = kinds[start],
+                                                             .len = strlen(kinds[start])};
+                if (parents[start] > 0)
+                    fields[field_count++] = (struct rules_field){.name = "parent", .integer = parents[start],
+                                                                 .is_integer = 1};
+            }
             struct call call = {.who = {.internal = 1}, .actor = "rules"};
             if (store_command_begin() == 0) {
                 events_command_begin();

@@ -368,6 +368,16 @@ static int plan_deadlines(struct call *call, int64_t id, const struct rules_refu
 int refunds_request(struct call *call, int64_t case_id, const struct refund_ask *ask, int64_t *id) {
     struct case_row row;
     if (case_load(call, case_id, 0, &row) != 0) return -1;
+    /* A task or an incident is the company's own work, not a customer's
+     * claim: a task carries its parent's order for reference only, and a
+     * refund requested there would be paid outside the customer's case. */
+    if (case_is_internal(&row)) {
+        if (row.parent_id > 0)
+            return call_fail(call, CALL_BADSTATE, "case %lld is a %s, an internal case: request the refund on its "
+                             "case %lld", (long long)case_id, row.kind, (long long)row.parent_id);
+        return call_fail(call, CALL_BADSTATE, "case %lld is an %s, an internal case: request refunds on the "
+                         "customers' cases", (long long)case_id, row.kind);
+    }
     if (!row.has_order)
         return call_fail(call, CALL_INVALID, "case %lld has no order and paid amount to refund", (long long)case_id);
     /* What the order was paid, whatever this case says: the ceiling. */

@@ -84,3 +84,62 @@ def test_a_warning_that_raises_the_priority_files_the_clock_at_its_new_due():
             assert case["priority"] != "P3" and events(c, cid, "deadline_recomputed"), case
     finally:
         shutil.rmtree(rules, ignore_errors=True)
+
+
+def test_a_refund_is_never_requested_on_a_task_or_an_incident():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        case = c.call("CASE.OPEN", "customer", "C-1", "subject", "charged twice", "order", "O-1",
+                      "amount", "99.00", "paid_at", str(T0 - DAY))
+        task = c.call("CASE.TASK", case, "finance", "check the double charge with the bank")
+        assert isinstance(task, int) and as_map(c.call("CASE.GET", task))["order"] == "O-1"
+        refused = c.call("REFUND.REQUEST", task, "10.00", "refund_only")
+        assert isinstance(refused, RespError) and refused.code == "BADSTATE", refused
+        assert "task" in refused and "case %d" % case in refused, refused
+        # A spike of one fault opens an incident (a case of its own, with no order).
+        # (One at a time: the counts the priority hook reads are those committed.)
+        for i in range(15):
+            assert isinstance(c.call("CASE.OPEN", "customer", "S-%d" % i, "subject", "the screen is cracked"), int)
+        incidents = [as_map(i) for i in c.call("INCIDENT.LIST")]
+        assert incidents, "the shipped rules see 15 cases of one fault at once as a spike"
+        refused = c.call("REFUND.REQUEST", incidents[0]["id"], "10.00", "refund_only")
+        assert isinstance(refused, RespError) and refused.code == "BADSTATE" and "incident" in refused, refused
+        # Nothing was written; the customer's own case still takes its refund.
+        assert c.call("REFUND.LIST", case) == []
+        assert as_map(c.call("REFUND.REQUEST", case, "10.00", "refund_only"))["case"] == str(case)
+
+
+RELOAD_V1 = """
+vocabulary = { categories = { "general" }, queues = { "support", "finance" } }
+defaults = { category = "general", queue = "support", priority = "P3" }
+function classify(case) return { category = "general", queue = "support" } end
+function sla(case)
+  if case.kind == "task" then return { resolution = 3600, calendar = "always", reason = "task" } end
+  return { first_response = 600, resolution = %d, calendar = "always" }
+end
+"""
+
+
+def test_a_reload_re_times_a_task_with_its_kind_as_its_opening_did():
+    rules = tempfile.mkdtemp(prefix="redress-rules-")
+    path = os.path.join(rules, "00_rules.lua")
+    try:
+        with open(path, "w") as f:
+            f.write(RELOAD_V1 % 86400)
+        with Daemon(rules=rules) as d:
+            c = d.client()
+            c.call("DEBUG.CLOCK", "SET", T0)
+            case = c.call("CASE.OPEN", "customer", "C-1", "subject", "charged twice")
+            task = c.call("CASE.TASK", case, "finance", "check with the bank")
+            assert "target=3600" in as_map(c.call("CASE.GET", task))["deadline:resolution"]
+            with open(path, "w") as f:
+                f.write(RELOAD_V1 % 90000)          # the cases' resolution target changes
+            assert isinstance(c.call("RULES.RELOAD"), str)
+            assert c.call("PING") == "PONG"
+            assert "target=90000" in as_map(c.call("CASE.GET", case))["deadline:resolution"]
+            # The task is still a task to the sla hook: its own target, no re-timing.
+            assert "target=3600" in as_map(c.call("CASE.GET", task))["deadline:resolution"]
+            assert events(c, task, "deadline_recomputed") == []
+    finally:
+        shutil.rmtree(rules, ignore_errors=True)
