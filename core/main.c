@@ -350,6 +350,7 @@ int main(int argc, char **argv) {
                   "dir=%s", config.rules);
     }
     if (agents_bootstrap(config.data) != 0) goto done;
+    agents_roster_load();   /* a failure is logged; assignment then asks the store */
     tick_configure(&config);
     backups_configure(base, config.data);
     cases_warm_counters();
@@ -399,6 +400,7 @@ done:
     tick_free();
     plugins_shutdown();
     deadlines_free();
+    agents_roster_free();
     rules_unload();
     shared_free();
     store_close();

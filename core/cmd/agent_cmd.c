@@ -53,12 +53,12 @@ void agent_add_command(struct request *request) {
 /* The rows go to a buffer first: the count heads the array. */
 static void list_row(void *context, const struct agent_row *row) {
     static const char *const names[] = {"name", "role", "queues", "disabled", "created_at", "presence", "capacity",
-                                        "load"};
+                                        "load", "skills"};
     const char *values[] = {row->name, row->role, row->queues, row->disabled, row->created_at, row->presence,
-                            row->capacity, row->load};
+                            row->capacity, row->load, row->skills ? row->skills : ""};
     struct evbuffer *rows = context;
-    reply_map(rows, 8);
-    for (int c = 0; c < 8; c++) {
+    reply_map(rows, 9);
+    for (int c = 0; c < 9; c++) {
         reply_bulk_string(rows, names[c]);
         reply_bulk_string(rows, values[c]);
     }
@@ -98,12 +98,12 @@ void agent_rotate_command(struct request *request) {
     reply_bulk_string(request->reply, token);
 }
 
-/* AGENT.SET name ROLE r | QUEUES q,... */
+/* AGENT.SET name ROLE r | QUEUES q,... | SKILLS s,... */
 void agent_set_command(struct request *request) {
     const char *name = request->argv[1], *value = request->argv[3];
     size_t name_len = request->argvlen[1], value_len = request->argvlen[3];
     unsigned role = 0;
-    const char *queues = NULL;
+    const char *queues = NULL, *skills = NULL;
     char detail[AGENT_QUEUES_MAX + 64];
     if (request_argument_is(request, 2, "ROLE")) {
         role = agents_role_parse(value, value_len);
@@ -119,11 +119,19 @@ void agent_set_command(struct request *request) {
         }
         queues = value;
         snprintf(detail, sizeof detail, "queues=\"%.*s\"", (int)value_len, value);
+    } else if (request_argument_is(request, 2, "SKILLS")) {
+        if (value_len >= AGENTS_SKILLS_BYTES) {
+            request_error(request, "INVALID", "SKILLS is too long (at most %d bytes)", AGENTS_SKILLS_BYTES - 1);
+            return;
+        }
+        skills = value;
+        snprintf(detail, sizeof detail, "skills=\"%.*s\"", (int)value_len, value);
     } else {
-        request_error(request, "INVALID", "usage: AGENT.SET name ROLE r | QUEUES q,...");
+        request_error(request, "INVALID", "usage: AGENT.SET name ROLE r | QUEUES q,... | SKILLS s,...");
         return;
     }
-    int changed = agents_set(&request->call, name, name_len, role, queues, queues ? value_len : 0);
+    int changed = agents_set(&request->call, name, name_len, role, queues, queues ? value_len : 0, skills,
+                             skills ? value_len : 0);
     if (changed < 0) return;
     if (changed == 0 && agents_audit(&request->call, "AGENT.SET", name, name_len, detail) != 0) return;
     reply_ok(request->reply);

@@ -10,6 +10,7 @@
 #include "domain/agents.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/names.h"
 #include "rules/rules.h"
 #include "store/store.h"
 
@@ -204,7 +205,7 @@ int agents_add(struct call *call, const char *name, size_t name_len, unsigned ro
 
 long long agents_list(struct call *call, void (*visit)(void *context, const struct agent_row *row), void *context) {
     static const char sql[] =
-        "SELECT name, role, queues, disabled, created_at, presence, coalesce(capacity, ''), load"
+        "SELECT name, role, queues, disabled, created_at, presence, coalesce(capacity, ''), load, skills"
         " FROM agents ORDER BY name";
     sqlite3_stmt *statement = store_statement(sql);
     long long count = 0;
@@ -215,6 +216,7 @@ long long agents_list(struct call *call, void (*visit)(void *context, const stru
             (const char *)sqlite3_column_text(statement, 2), (const char *)sqlite3_column_text(statement, 3),
             (const char *)sqlite3_column_text(statement, 4), (const char *)sqlite3_column_text(statement, 5),
             (const char *)sqlite3_column_text(statement, 6), (const char *)sqlite3_column_text(statement, 7),
+            (const char *)sqlite3_column_text(statement, 8),
         };
         visit(context, &agent);
         count++;
@@ -244,7 +246,7 @@ int agents_disable(struct call *call, const char *name, size_t name_len) {
         free(copy);
         return call_fail(call, CALL_ERR, "out of memory");
     }
-    return 0;
+    return agents_roster_changed(call);
 }
 
 /* ------------------------------------------------ enable, rotate, set */
@@ -260,7 +262,7 @@ int agents_enable(struct call *call, const char *name, size_t name_len) {
     if (statement) sqlite3_bind_text(statement, 1, name, (int)name_len, SQLITE_STATIC);
     if (call_step(call, statement) != 0) return -1;
     if (sqlite3_changes(store_database()) == 0) return not_found(call, "disabled ", name, name_len);
-    return 0;
+    return agents_roster_changed(call);
 }
 
 int agents_rotate(struct call *call, const char *name, size_t name_len, char token[AGENTS_TOKEN_HEX + 1]) {
@@ -303,10 +305,25 @@ static void changed_after_commit(void *argument, int committed) {
     free(change);
 }
 
+/* Each a name (lib/names), at most AGENTS_SKILLS_BYTES in all. */
+static int check_skills(struct call *call, const char *skills, size_t skills_len) {
+    if (skills_len >= AGENTS_SKILLS_BYTES)
+        return call_fail(call, CALL_INVALID, "SKILLS is too long (at most %d bytes)", AGENTS_SKILLS_BYTES - 1);
+    for (size_t start = 0, end; skills_len > 0 && start <= skills_len; start = end + 1) {
+        for (end = start; end < skills_len && skills[end] != ','; end++) continue;
+        if (!names_valid(skills + start, end - start))
+            return call_fail(call, CALL_INVALID, "SKILLS is a comma-separated list of names (1 to %d of A-Z a-z 0-9 "
+                             "_ - . : @): '%.*s' is not one", NAMES_MAX, (int)(end - start > 64 ? 64 : end - start),
+                             skills + start);
+    }
+    return 0;
+}
+
 int agents_set(struct call *call, const char *name, size_t name_len, unsigned role, const char *queues,
-               size_t queues_len) {
+               size_t queues_len, const char *skills, size_t skills_len) {
     if (queues && check_queues(call, queues, queues_len) != 0) return -1;
-    static const char read_sql[] = "SELECT role, queues FROM agents WHERE name = ?1";
+    if (skills && check_skills(call, skills, skills_len) != 0) return -1;
+    static const char read_sql[] = "SELECT role, queues, skills FROM agents WHERE name = ?1";
     sqlite3_stmt *statement = store_statement(read_sql);
     if (statement) sqlite3_bind_text(statement, 1, name, (int)name_len, SQLITE_STATIC);
     int found = call_row(call, statement);
@@ -315,24 +332,32 @@ int agents_set(struct call *call, const char *name, size_t name_len, unsigned ro
     const char *role_name = (const char *)sqlite3_column_text(statement, 0);
     const char *current = (const char *)sqlite3_column_text(statement, 1);
     unsigned old_role = role_name ? agents_role_parse(role_name, strlen(role_name)) : 0;
-    char old_queues[AGENTS_QUEUES_BYTES];
+    const char *current_skills = (const char *)sqlite3_column_text(statement, 2);
+    char old_queues[AGENTS_QUEUES_BYTES], old_skills[AGENTS_SKILLS_BYTES];
     snprintf(old_queues, sizeof old_queues, "%s", current ? current : "");
+    snprintf(old_skills, sizeof old_skills, "%s", current_skills ? current_skills : "");
     sqlite3_reset(statement);
     unsigned new_role = role ? role : old_role;
     if (queues == NULL) {
         queues = old_queues;
         queues_len = strlen(old_queues);
     }
-    if (new_role == old_role && strlen(old_queues) == queues_len && memcmp(old_queues, queues, queues_len) == 0)
+    if (skills == NULL) {
+        skills = old_skills;
+        skills_len = strlen(old_skills);
+    }
+    if (new_role == old_role && strlen(old_queues) == queues_len && memcmp(old_queues, queues, queues_len) == 0 &&
+        strlen(old_skills) == skills_len && memcmp(old_skills, skills, skills_len) == 0)
         return 1; /* unchanged: nothing written */
-    static const char sql[] = "UPDATE agents SET role = ?2, queues = ?3 WHERE name = ?1";
+    static const char sql[] = "UPDATE agents SET role = ?2, queues = ?3, skills = ?4 WHERE name = ?1";
     statement = store_statement(sql);
     if (statement) {
         sqlite3_bind_text(statement, 1, name, (int)name_len, SQLITE_STATIC);
         sqlite3_bind_text(statement, 2, agents_role_name(new_role), -1, SQLITE_STATIC);
         sqlite3_bind_text(statement, 3, queues, (int)queues_len, SQLITE_TRANSIENT);
+        sqlite3_bind_text(statement, 4, skills, (int)skills_len, SQLITE_TRANSIENT);
     }
-    if (call_step(call, statement) != 0) return -1;
+    if (call_step(call, statement) != 0 || agents_roster_changed(call) != 0) return -1;
     struct agent_change *change = malloc(sizeof *change + name_len + queues_len + 2);
     if (change == NULL) return call_fail(call, CALL_ERR, "out of memory");
     change->role = new_role;
@@ -345,6 +370,109 @@ int agents_set(struct call *call, const char *name, size_t name_len, unsigned ro
         free(change);
         return call_fail(call, CALL_ERR, "out of memory");
     }
+    return 0;
+}
+
+/* ------------------------------------------------------- the roster */
+
+struct roster_entry {
+    char name[NAMES_MAX + 1];
+    char queues[AGENTS_QUEUES_BYTES];
+    char skills[AGENTS_SKILLS_BYTES];
+};
+static struct roster_entry *roster;
+static size_t roster_count;
+static int roster_known;    /* 0: the last load failed -- every question answers "maybe" */
+/* 1 from a command that changes the roster until its batch ends: the
+ * batch's later commands read the store's (uncommitted) presence, so the
+ * roster answers "maybe" meanwhile. */
+static int roster_changing;
+
+/* 1 if item[0..len) is one of the comma-separated names of list. */
+static int in_list(const char *list, const char *item, size_t len) {
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        size_t length = end ? (size_t)(end - p) : strlen(p);
+        if (length == len && memcmp(p, item, len) == 0) return 1;
+        p += length + (end ? 1 : 0);
+    }
+    return 0;
+}
+
+int agents_has_skills(const char *have, const char *need) {
+    for (const char *p = need; *p;) {
+        const char *end = strchr(p, ',');
+        size_t length = end ? (size_t)(end - p) : strlen(p);
+        if (length && !in_list(have, p, length)) return 0;
+        p += length + (end ? 1 : 0);
+    }
+    return 1;
+}
+
+int agents_roster_load(void) {
+    static const char sql[] =
+        "SELECT name, queues, skills FROM agents WHERE presence = 'online' AND disabled = 0 ORDER BY name";
+    roster_known = 0;
+    roster_count = 0;
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return -1;
+    size_t room = 0;
+    int rc;
+    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
+        if (roster_count == room) {
+            size_t grown_room = room ? 2 * room : 8;
+            struct roster_entry *grown = realloc(roster, grown_room * sizeof *grown);
+            if (grown == NULL) break;
+            roster = grown;
+            room = grown_room;
+        }
+        struct roster_entry *entry = &roster[roster_count++];
+        const char *text[3];
+        for (int i = 0; i < 3; i++) {
+            text[i] = (const char *)sqlite3_column_text(statement, i);
+            if (text[i] == NULL) text[i] = "";
+        }
+        snprintf(entry->name, sizeof entry->name, "%s", text[0]);
+        snprintf(entry->queues, sizeof entry->queues, "%s", text[1]);
+        snprintf(entry->skills, sizeof entry->skills, "%s", text[2]);
+    }
+    sqlite3_reset(statement);
+    if (rc != SQLITE_DONE) {
+        log_error("online agents could not be read: assignment asks the store for every case", "error=\"%s\"",
+                  store_error());
+        return -1;
+    }
+    roster_known = 1;
+    return 0;
+}
+
+void agents_roster_free(void) {
+    roster_changing = 0;
+    free(roster);
+    roster = NULL;
+    roster_count = 0;
+    roster_known = 0;
+}
+
+/* When the batch ends: the roster follows the disk, committed or not. */
+static void roster_after_batch(void *argument, int committed) {
+    (void)argument;
+    (void)committed;
+    roster_changing = 0;
+    agents_roster_load();
+}
+
+int agents_roster_changed(struct call *call) {
+    if (roster_changing) return 0;
+    if (store_after_commit(roster_after_batch, NULL) != 0) return call_fail(call, CALL_ERR, "out of memory");
+    roster_changing = 1;
+    return 0;
+}
+
+int agents_roster_serves(const char *queue, size_t len, const char *skills) {
+    if (!roster_known || roster_changing) return 1;
+    for (size_t i = 0; i < roster_count; i++)
+        if (in_list(roster[i].queues, queue, len) && agents_has_skills(roster[i].skills, skills)) return 1;
     return 0;
 }
 

@@ -56,11 +56,13 @@ struct candidate {
     long long capacity, load, seq;
 };
 
-/* The online, enabled agents of `queue`, by name, with their capacity and
- * load.  The count, or -1 with a store error in the call. */
-static int load_candidates(struct call *call, const char *queue, size_t len, struct candidate *out, int max) {
+/* The online, enabled agents of `queue` having every skill of `skills`
+ * ("" none), by name, with their capacity and load.  The count, or -1 with
+ * a store error in the call. */
+static int load_candidates(struct call *call, const char *queue, size_t len, const char *skills,
+                           struct candidate *out, int max) {
     static const char agents_sql[] =
-        "SELECT name, queues, coalesce(capacity, ?1), assigned_seq, load FROM agents"
+        "SELECT name, queues, coalesce(capacity, ?1), assigned_seq, load, skills FROM agents"
         " WHERE presence = 'online' AND disabled = 0 ORDER BY name";
     sqlite3_stmt *statement = store_statement(agents_sql);
     if (statement) sqlite3_bind_int64(statement, 1, rules_assignment_capacity());
@@ -68,7 +70,10 @@ static int load_candidates(struct call *call, const char *queue, size_t len, str
     while ((row = call_row(call, statement)) > 0) {
         const char *name = (const char *)sqlite3_column_text(statement, 0);
         const char *queues = (const char *)sqlite3_column_text(statement, 1);
-        if (name == NULL || strlen(name) > NAMES_MAX || !listed(queues, queue, len)) continue;
+        const char *has = (const char *)sqlite3_column_text(statement, 5);
+        if (name == NULL || strlen(name) > NAMES_MAX || !listed(queues, queue, len) ||
+            !agents_has_skills(has ? has : "", skills))
+            continue;
         if (count == max) {
             sqlite3_reset(statement);
             break;
@@ -98,8 +103,8 @@ static int choose(enum rules_assign_mode mode, const struct candidate *c, int co
 
 /* The assign hook, when the set has one: may name another candidate or
  * leave the case.  Returns the index to use, -2 to leave it unassigned. */
-static int ask_hook(const struct case_row *row, enum rules_assign_mode mode, const struct candidate *c, int count,
-                    int chosen) {
+static int ask_hook(const struct case_row *row, enum rules_assign_mode mode, const char *skills,
+                    const struct candidate *c, int count, int chosen) {
     char candidates[CANDIDATES_TEXT];
     size_t used = 0;
     candidates[0] = '\0';
@@ -123,9 +128,12 @@ static int ask_hook(const struct case_row *row, enum rules_assign_mode mode, con
         {.name = "channel", .text = row->channel, .len = strlen(row->channel)},
         {.name = "mode", .text = mode_name, .len = strlen(mode_name)},
         {.name = "candidates", .text = candidates, .len = used},
+        {.name = "skills", .text = skills, .len = strlen(skills)},
     };
+    /* skills only when the case needs some */
+    int field_count = (int)(sizeof fields / sizeof fields[0]) - (skills[0] ? 0 : 1);
     struct rules_assignment decision;
-    if (rules_assign(fields, (int)(sizeof fields / sizeof fields[0]), &decision) != 0) return chosen;
+    if (rules_assign(fields, field_count, &decision) != 0) return chosen;
     if (decision.none) return -2;
     if (!decision.agent[0]) return chosen;
     for (int i = 0; i < count; i++)
@@ -136,14 +144,15 @@ static int ask_hook(const struct case_row *row, enum rules_assign_mode mode, con
     return chosen;
 }
 
-/* Hands row out under mode: 1 assigned, 0 nobody may take it, 2 the hook
- * left it unassigned, -1 a failure in the call. */
-static int hand_out(struct call *call, struct case_row *row, enum rules_assign_mode mode) {
+/* Hands row out under mode to an agent having `skills` (what the case
+ * needs): 1 assigned, 0 nobody may take it, 2 the hook left it unassigned,
+ * -1 a failure in the call. */
+static int hand_out(struct call *call, struct case_row *row, enum rules_assign_mode mode, const char *skills) {
     struct candidate *c = malloc(CANDIDATES_MAX * sizeof *c);
     if (c == NULL) return call_fail(call, CALL_ERR, "out of memory");
-    int count = load_candidates(call, row->queue, strlen(row->queue), c, CANDIDATES_MAX);
+    int count = load_candidates(call, row->queue, strlen(row->queue), skills, c, CANDIDATES_MAX);
     int pick = count < 0 ? -1 : choose(mode, c, count);
-    if (pick >= 0 && rules_has_hook(HOOK_ASSIGN)) pick = ask_hook(row, mode, c, count, pick);
+    if (pick >= 0 && rules_has_hook(HOOK_ASSIGN)) pick = ask_hook(row, mode, skills, c, count, pick);
     int status = count < 0 ? -1 : pick == -2 ? 2 : pick < 0 ? 0 : 1;
     if (status == 1) {
         static const char turn_sql[] =
@@ -164,14 +173,18 @@ int assignment_place(struct call *call, struct case_row *row) {
     if (!rules_assignment_configured() || row->assignee[0] || !lifecycle_is_active(row->state)) return 0;
     enum rules_assign_mode mode = rules_assignment_mode(row->queue, strlen(row->queue));
     if (mode == RULES_ASSIGN_MANUAL) return 0;
-    return hand_out(call, row, mode) < 0 ? -1 : 0;
+    char skills[RULES_SKILLS_TEXT_MAX + 1];
+    rules_assignment_skills(row->category, row->tags, skills);
+    /* Nobody online could take it: no read of the store (intake's cost). */
+    if (!agents_roster_serves(row->queue, strlen(row->queue), skills)) return 0;
+    return hand_out(call, row, mode, skills) < 0 ? -1 : 0;
 }
 
 /* Hands out up to `max` waiting cases of queue, most urgent first (the
  * claim order), until nobody may take one.  0, or -1. */
 static int fill_queue(struct call *call, const char *queue, size_t len, long long max) {
     enum rules_assign_mode mode = rules_assignment_mode(queue, len);
-    if (mode == RULES_ASSIGN_MANUAL) return 0;
+    if (mode == RULES_ASSIGN_MANUAL || !agents_roster_serves(queue, len, "")) return 0;
     static const char sql[] =
         "SELECT id FROM cases INDEXED BY cases_claimable"
         " WHERE assignee IS NULL AND (state = 'new' OR state = 'open' OR state = 'pending_internal') AND queue = ?1"
@@ -189,9 +202,13 @@ static int fill_queue(struct call *call, const char *queue, size_t len, long lon
         sqlite3_reset(statement);
         struct case_row row;
         if (case_load(call, id, 0, &row) != 0) return -1;
-        int status = hand_out(call, &row, mode);
-        if (status <= 0) return status;
-        if (status == 2) skipped++;
+        char skills[RULES_SKILLS_TEXT_MAX + 1];
+        rules_assignment_skills(row.category, row.tags, skills);
+        int status = agents_roster_serves(queue, len, skills) ? hand_out(call, &row, mode, skills) : 0;
+        if (status < 0 || (status == 0 && !skills[0])) return status;
+        /* Left by the hook, or nobody with its skills may take it: the next
+         * waiting case may still find an agent. */
+        if (status == 2 || status == 0) skipped++;
         else handed++;
     }
     return 0;
@@ -276,7 +293,7 @@ int assignment_set_status(struct call *call, const char *agent, size_t len, enum
         sqlite3_bind_text(statement, 2, assignment_presence_name(presence), -1, SQLITE_STATIC);
         sqlite3_bind_int64(statement, 3, capacity);
     }
-    if (call_step(call, statement) != 0) return -1;
+    if (call_step(call, statement) != 0 || agents_roster_changed(call) != 0) return -1;
     char detail[96];
     if (capacity >= 0) snprintf(detail, sizeof detail, "presence=%s capacity=%lld", assignment_presence_name(presence), capacity);
     else snprintf(detail, sizeof detail, "presence=%s", assignment_presence_name(presence));
@@ -297,7 +314,7 @@ int assignment_queue_agents(struct call *call, const char *queue, size_t len, st
     out->agents[0] = '\0';
     struct candidate *c = malloc(CANDIDATES_MAX * sizeof *c);
     if (c == NULL) return call_fail(call, CALL_ERR, "out of memory");
-    int count = load_candidates(call, queue, len, c, CANDIDATES_MAX);
+    int count = load_candidates(call, queue, len, "", c, CANDIDATES_MAX);
     size_t used = 0;
     for (int i = 0; i < count; i++) {
         char capacity[32] = "";

@@ -415,6 +415,47 @@ int rules_tasks_block_parent(void) { return current == NULL || !current->tasks_a
 int rules_assignment_configured(void) { return current != NULL && current->assign_configured; }
 long long rules_assignment_capacity(void) { return current ? current->assign_capacity : 0; }
 
+/* Adds each skill of the comma-separated `skills` not yet in out. */
+static void merge_skills(char out[RULES_SKILLS_TEXT_MAX + 1], const char *skills) {
+    for (const char *p = skills; *p;) {
+        const char *end = strchr(p, ',');
+        size_t item = end ? (size_t)(end - p) : strlen(p);
+        int have = 0;
+        for (const char *q = out; *q && !have;) {
+            const char *stop = strchr(q, ',');
+            size_t length = stop ? (size_t)(stop - q) : strlen(q);
+            have = length == item && memcmp(q, p, item) == 0;
+            q += length + (stop ? 1 : 0);
+        }
+        size_t used = strlen(out);
+        if (!have && item && used + item + 1 <= RULES_SKILLS_TEXT_MAX)
+            snprintf(out + used, RULES_SKILLS_TEXT_MAX + 1 - used, "%s%.*s", used ? "," : "", (int)item, p);
+        p += item + (end ? 1 : 0);
+    }
+}
+
+void rules_assignment_skills(const char *category, const char *tags, char out[RULES_SKILLS_TEXT_MAX + 1]) {
+    out[0] = '\0';
+    if (current == NULL) return;
+    for (int i = 0; i < current->assign_skill_count; i++) {
+        const struct rule_skills *entry = &current->assign_skills[i];
+        const char *value = strchr(entry->key, ':') + 1;
+        int applies = 0;
+        if (entry->key[0] == 'c') {
+            applies = strcmp(value, category) == 0;
+        } else {
+            size_t len = strlen(value);
+            for (const char *p = tags; *p && !applies;) {
+                const char *end = strchr(p, ',');
+                size_t item = end ? (size_t)(end - p) : strlen(p);
+                applies = item == len && memcmp(p, value, len) == 0;
+                p += item + (end ? 1 : 0);
+            }
+        }
+        if (applies) merge_skills(out, entry->skills);
+    }
+}
+
 int rules_eval(enum rules_hook hook, const struct rules_field *fields, int count, union rules_decision *out,
                char *why, size_t why_size) {
     const char *name = rules_hook_name(hook);

@@ -473,6 +473,70 @@ static int read_automation_timers(struct rule_set *set, char *error, size_t erro
     return 0;
 }
 
+/* Appends skill name (checked) to the comma-separated list; "" or why. */
+static void add_skill(char list[RULES_SKILLS_TEXT_MAX + 1], lua_State *state, int index, const char *key, char *why,
+                      size_t why_size) {
+    const char *skill = lua_type(state, index) == LUA_TSTRING ? lua_tostring(state, index) : NULL;
+    if (skill == NULL || !names_valid(skill, strlen(skill))) {
+        snprintf(why, why_size, "skills['%.64s']: a skill is a name (letters, digits, _ - . : @)", key);
+        return;
+    }
+    size_t used = strlen(list);
+    if (used + strlen(skill) + 1 > RULES_SKILLS_TEXT_MAX) {
+        snprintf(why, why_size, "skills['%.64s']: at most %d bytes of skills", key, RULES_SKILLS_TEXT_MAX);
+        return;
+    }
+    snprintf(list + used, RULES_SKILLS_TEXT_MAX + 1 - used, "%s%s", used ? "," : "", skill);
+}
+
+/* Reads assignment.skills (the table at -1 is `assignment`): `{ ["category:NAME"]
+ * = { "skill", ... }, ["tag:NAME"] = { ... } }` -- what a case of that
+ * category or with that tag needs of the agent it is handed to.  A category
+ * must be in the vocabulary; a tag is any name. */
+static void read_assign_skills(struct rule_set *set, lua_State *state, char *why, size_t why_size) {
+    int type = rules_raw_field(state, -1, "skills");
+    if (type != LUA_TNIL && type != LUA_TTABLE)
+        snprintf(why, why_size, "skills must be a table of [\"category:NAME\" or \"tag:NAME\"] = { skill, ... }");
+    if (type == LUA_TTABLE) {
+        lua_pushnil(state);
+        while (!why[0] && lua_next(state, -2) != 0) {
+            const char *key = lua_type(state, -2) == LUA_TSTRING ? lua_tostring(state, -2) : NULL;
+            const char *value = key ? strchr(key, ':') : NULL;
+            int category = value && (size_t)(value - key) == 8 && memcmp(key, "category", 8) == 0;
+            int tag = value && (size_t)(value - key) == 3 && memcmp(key, "tag", 3) == 0;
+            int known = tag && names_valid(value + 1, strlen(value + 1));
+            for (int i = 0; category && i < set->category_count; i++)
+                if (strcmp(set->categories[i], value + 1) == 0) known = 1;
+            if (!known) {
+                snprintf(why, why_size, "skills: '%.64s' is not \"category:NAME\" (of the vocabulary) or \"tag:NAME\"",
+                         key ? key : "?");
+            } else if (set->assign_skill_count == RULES_SKILL_RULES_MAX) {
+                snprintf(why, why_size, "skills: at most %d entries", RULES_SKILL_RULES_MAX);
+            } else {
+                struct rule_skills *entry = &set->assign_skills[set->assign_skill_count];
+                snprintf(entry->key, sizeof entry->key, "%s", key);
+                entry->skills[0] = '\0';
+                if (lua_type(state, -1) == LUA_TSTRING) {
+                    add_skill(entry->skills, state, -1, key, why, why_size);
+                } else if (lua_type(state, -1) == LUA_TTABLE) {
+                    lua_Integer n = (lua_Integer)lua_rawlen(state, -1);
+                    for (lua_Integer i = 1; !why[0] && i <= n; i++) {
+                        lua_rawgeti(state, -1, i);
+                        add_skill(entry->skills, state, -1, key, why, why_size);
+                        lua_pop(state, 1);
+                    }
+                } else {
+                    snprintf(why, why_size, "skills['%.64s'] must be a list of skill names", key);
+                }
+                if (!why[0] && entry->skills[0]) set->assign_skill_count++;
+            }
+            lua_pop(state, 1);
+        }
+        if (why[0]) lua_pop(state, 1); /* the key lua_next left */
+    }
+    lua_pop(state, 1);
+}
+
 /* Reads `assignment = { capacity = n, queues = { support = "round_robin",
  * logistics = "least_loaded", ... } }` (optional): how each queue hands
  * out its cases, and the capacity of an agent never given one.  A queue
@@ -518,6 +582,7 @@ static int read_assignment(struct rule_set *set, char *error, size_t error_size)
             if (why[0]) lua_pop(state, 1); /* the key lua_next left */
         }
         lua_pop(state, 1);
+        if (!why[0]) read_assign_skills(set, state, why, sizeof why);
         if (!why[0] && set->assign_configured && set->assign_capacity == 0)
             snprintf(why, sizeof why, "capacity (an agent's, until AGENT.STATUS gives one) is required when a queue "
                      "hands out its cases");

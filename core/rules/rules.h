@@ -226,6 +226,12 @@ int rules_assignment_configured(void);
 /* The capacity of an agent that was never given one (AGENT.STATUS ...
  * CAPACITY n): the set's `assignment.capacity`; 0 when it gives none. */
 long long rules_assignment_capacity(void);
+/* The skills a case needs of the agent it is handed to (assignment by
+ * skill): the union of the set's `assignment.skills` entries for
+ * "category:CATEGORY" and for "tag:T" of each of its comma-separated tags,
+ * comma-separated into out ("" when the set names none). */
+#define RULES_SKILLS_TEXT_MAX 256
+void rules_assignment_skills(const char *category, const char *tags, char out[RULES_SKILLS_TEXT_MAX + 1]);
 
 /* Who approves a refund when a deadline does (the set's
  * `refund_automation = { actor = "name", approve_limit = minor units }`):

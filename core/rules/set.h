@@ -52,6 +52,14 @@ struct rule_calendar {
     struct calendar calendar;
 };
 
+/* One entry of `assignment.skills`: what a case of key ("category:NAME" or
+ * "tag:NAME") needs of the agent it is handed to. */
+#define RULES_SKILL_RULES_MAX 64
+struct rule_skills {
+    char key[RULES_NAME_MAX + 10];
+    char skills[RULES_SKILLS_TEXT_MAX + 1];   /* comma-separated */
+};
+
 struct rule_set {
     struct sandbox *sandbox;                       /* owned */
     const struct rules_environment *environment;   /* borrowed: static */
@@ -76,6 +84,8 @@ struct rule_set {
     unsigned char assign_modes[RULES_VOCABULARY_MAX];      /* enum rules_assign_mode, per queues[] */
     int assign_configured;                                 /* some queue is not manual */
     long long assign_capacity;                             /* assignment.capacity, 0 = none */
+    struct rule_skills assign_skills[RULES_SKILL_RULES_MAX]; /* assignment.skills */
+    int assign_skill_count;
     int tasks_allow_parent;                                /* tasks.block_parent = false */
     int incidents_resolve;                                 /* incidents.on_resolve = "resolve" */
     char refund_actor[RULES_NAME_MAX + 1];                 /* refund_automation.actor ("" = none) */

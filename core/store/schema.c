@@ -287,6 +287,10 @@ const char *const store_migrations[] = {
     "ALTER TABLE refunds ADD COLUMN due_at INTEGER;"
     "ALTER TABLE refunds ADD COLUMN due_kind TEXT;"
     "CREATE INDEX refunds_due ON refunds(due_at) WHERE due_at IS NOT NULL;",
+    /* 19: agents' skills (AGENT.SET name SKILLS a,b), comma-separated: a
+     * queue that hands out its cases gives a case whose category or tags
+     * the rule set says need skills only to an agent having them all. */
+    "ALTER TABLE agents ADD COLUMN skills TEXT NOT NULL DEFAULT '';",
 };
 #define MIGRATION_COUNT ((int)(sizeof store_migrations / sizeof store_migrations[0]))
 

@@ -297,7 +297,7 @@ def test_migration_keeps_each_orders_first_amount_and_names_the_cases_that_disag
         db.executescript("DROP TABLE orders; DELETE FROM schema_version WHERE version >= 11;"
                          "DROP TRIGGER cases_load_update; ALTER TABLE agents DROP COLUMN load;"
                          "ALTER TABLE agents DROP COLUMN presence; ALTER TABLE agents DROP COLUMN capacity;"
-                         "ALTER TABLE agents DROP COLUMN assigned_seq;"
+                         "ALTER TABLE agents DROP COLUMN assigned_seq; ALTER TABLE agents DROP COLUMN skills;"
                          "DROP INDEX cases_by_parent; ALTER TABLE cases DROP COLUMN kind;"
                          "ALTER TABLE cases DROP COLUMN parent_id;"
                          "ALTER TABLE cases DROP COLUMN merged_into; ALTER TABLE events DROP COLUMN merged_from;"

@@ -143,3 +143,69 @@ def test_a_reload_re_times_a_task_with_its_kind_as_its_opening_did():
             assert events(c, task, "deadline_recomputed") == []
     finally:
         shutil.rmtree(rules, ignore_errors=True)
+
+
+SKILLS = """
+vocabulary = { categories = { "general", "payment" }, queues = { "support" } }
+defaults = { category = "general", queue = "support", priority = "P3" }
+assignment = {
+  capacity = 5,
+  queues = { support = "round_robin" },
+  skills = { ["category:payment"] = { "refunds" }, ["tag:english"] = { "english" } },
+}
+function classify(case)
+  local s = case.subject or ""
+  local tags = {}
+  if s:find("english", 1, true) then tags[1] = "english" end
+  return { category = s:find("charged", 1, true) and "payment" or "general", queue = "support", tags = tags }
+end
+"""
+
+
+def test_assignment_by_skill_hands_a_case_only_to_an_agent_having_its_skills():
+    rules = tempfile.mkdtemp(prefix="redress-rules-")
+    try:
+        with open(os.path.join(rules, "00_rules.lua"), "w") as f:
+            f.write(SKILLS)
+        with Daemon(rules=rules) as d:
+            admin = d.client()
+            admin.call("DEBUG.CLOCK", "SET", T0)
+            for name in ("ann", "bob"):
+                assert isinstance(admin.call("AGENT.ADD", name, "agent", "QUEUES", "support"), str)
+            assert admin.call("AGENT.SET", "bob", "SKILLS", "refunds,english") == "OK"
+            bad = admin.call("AGENT.SET", "ann", "SKILLS", "refunds,no way")
+            assert isinstance(bad, RespError) and bad.code == "INVALID", bad
+            agents = {a["name"]: a for a in map(as_map, admin.call("AGENT.LIST"))}
+            assert agents["bob"]["skills"] == "refunds,english" and agents["ann"]["skills"] == ""
+            # Only ann online: a case needing "refunds" waits; a plain one is hers.
+            assert admin.call("AGENT.STATUS", "ann", "online") == "OK"
+            payment = admin.call("CASE.OPEN", "customer", "C-1", "subject", "charged twice")
+            plain = admin.call("CASE.OPEN", "customer", "C-2", "subject", "where is my parcel")
+            assert as_map(admin.call("CASE.GET", payment))["assignee"] == ""
+            assert as_map(admin.call("CASE.GET", plain))["assignee"] == "ann"
+            # bob comes online: the waiting payment case is his; so are the next ones needing skills.
+            assert admin.call("AGENT.STATUS", "bob", "online") == "OK"
+            assert as_map(admin.call("CASE.GET", payment))["assignee"] == "bob"
+            for i in range(4):
+                cid = admin.call("CASE.OPEN", "customer", "C-%d" % (10 + i), "subject", "charged twice, english")
+                assert as_map(admin.call("CASE.GET", cid))["assignee"] == "bob", i
+            # Round robin among those having the skills only; ann never gets one.
+            counts = {a["name"]: int(a["load"]) for a in map(as_map, admin.call("AGENT.LIST"))}
+            assert counts["bob"] == 5 and counts["ann"] == 1, counts
+            # bob at capacity: the next case needing skills waits, a plain one still goes out.
+            waiting = admin.call("CASE.OPEN", "customer", "C-20", "subject", "charged twice")
+            later = admin.call("CASE.OPEN", "customer", "C-21", "subject", "hello")
+            assert as_map(admin.call("CASE.GET", waiting))["assignee"] == ""
+            assert as_map(admin.call("CASE.GET", later))["assignee"] == "ann"
+            # ann learns the skill: the next slot freed or skill given hands out the waiting one.
+            assert admin.call("AGENT.SET", "ann", "SKILLS", "refunds") == "OK"
+            assert admin.call("AGENT.STATUS", "ann", "online") == "OK"
+            assert as_map(admin.call("CASE.GET", waiting))["assignee"] == "ann"
+            assert 'what=AGENT.SET target=ann skills="refunds"' in d.log()
+        with open(os.path.join(rules, "00_rules.lua"), "w") as f:
+            f.write(SKILLS.replace('["tag:english"]', '["language:english"]'))
+        with Daemon(rules=rules) as d:
+            log = d.log()
+            assert "RULE SET NOT LOADED" in log and "skills: 'language:english' is not" in log, log[-800:]
+    finally:
+        shutil.rmtree(rules, ignore_errors=True)
