@@ -64,7 +64,9 @@ void case_get_command(struct request *request) {
         " breached, reopen_count, wait_reason, created_at, updated_at, first_reply_at, resolved_at,"
         " closed_at, resolution_code, resolution_text, survey_score, survey_comment, rules_version,"
         " faq, (SELECT group_concat(other_id, ',') FROM"
-        "   (SELECT other_id FROM case_links WHERE case_id = ?1 ORDER BY other_id))"
+        "   (SELECT other_id FROM case_links WHERE case_id = ?1"
+        "    UNION SELECT case_id FROM incident_cases WHERE incident_id = ?1"
+        "    UNION SELECT incident_id FROM incident_cases WHERE case_id = ?1 ORDER BY 1))"
         " FROM cases WHERE id = ?1";
     static const char *const names[] = {
         "id", "external_id", "state", "channel", "customer", "subject", "body", "order", "amount",

@@ -1,8 +1,10 @@
 /* incidents.c -- incidents (see incidents.h).
  *
  * Invariants: an incident is a case (kind incident) and a row of
- * `incidents`; linking is case_link (both ways, each with its event) and
- * counted in incidents.linked once per case; a linked case is only ever
+ * `incidents`; linking a case is one row of incident_cases and one
+ * `linked` event, on the case (a case of a spike costs that: the
+ * incident's count is its rows, read when asked; CASE.GET shows them as
+ * links both ways); a linked case is only ever
  * raised (to a priority whose name sorts first, as CASE.CLAIM orders them),
  * never lowered, and its clocks follow its new priority; what a spike
  * reads (the window's cases) is read whole before anything is written.
@@ -68,21 +70,86 @@ static int link_case(struct call *call, const struct case_row *incident, int64_t
         if (case_load(call, id, 0, &read) != 0) return -1;
         row = &read;
     }
-    int linked = case_link(call, incident, row);
-    if (linked < 0) return -1;
-    if (linked == 1) return 0; /* linked before */
-    static const char count_sql[] = "UPDATE incidents SET linked = linked + 1 WHERE case_id = ?1";
-    sqlite3_stmt *statement = store_statement(count_sql);
-    if (statement) sqlite3_bind_int64(statement, 1, incident->id);
+    static const char link_sql[] = "INSERT OR IGNORE INTO incident_cases(incident_id, case_id) VALUES (?1, ?2)";
+    sqlite3_stmt *statement = store_statement(link_sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, incident->id);
+        sqlite3_bind_int64(statement, 2, row->id);
+    }
     if (call_step(call, statement) != 0) return -1;
+    if (sqlite3_changes(store_database()) == 0) return 0; /* linked before */
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "other", incident->id);
+    if (case_event(call, row, "linked", &detail) != 0) return -1;
     if (!lifecycle_is_active(row->state) || strcmp(incident->priority, row->priority) >= 0) return 0;
     if (case_set_field(call, row, CASE_FIELD_PRIORITY, incident->priority, strlen(incident->priority)) < 0) return -1;
     return deadlines_retime(call, row);
 }
 
+/* The open incident of each key seen, as committed: a hint that spares
+ * each case of a spike the search by key; the incident's row, read by id,
+ * says whether it still holds (open), else the search runs.  Set only
+ * after the command that found or opened the incident commits. */
+#define INCIDENT_HINTS_MAX 32
+struct incident_hint {
+    char key[RULES_INCIDENT_KEY_MAX + 1];
+    int64_t id;
+};
+static struct incident_hint hints[INCIDENT_HINTS_MAX];
+static unsigned next_hint;       /* the slot a new key takes when all are used */
+
+static struct incident_hint *hint_of(const char *key) {
+    for (int i = 0; i < INCIDENT_HINTS_MAX; i++)
+        if (hints[i].id > 0 && strcmp(hints[i].key, key) == 0) return &hints[i];
+    return NULL;
+}
+
+static void hint_after_commit(void *argument, int committed) {
+    struct incident_hint *found = argument;
+    if (committed) {
+        struct incident_hint *slot = hint_of(found->key);
+        if (slot == NULL) slot = &hints[next_hint++ % INCIDENT_HINTS_MAX];
+        *slot = *found;
+    }
+    free(found);
+}
+
+/* Remembers incident id for key once the command commits (out of memory:
+ * no hint, the search runs next time). */
+static void remember(const char *key, int64_t id) {
+    struct incident_hint *hint = malloc(sizeof *hint);
+    if (hint == NULL) return;
+    snprintf(hint->key, sizeof hint->key, "%s", key);
+    hint->id = id;
+    if (store_after_command(hint_after_commit, hint) != 0) free(hint);
+}
+
+/* The hinted incident of key if it is still open: 1 with *incident, 0, -1. */
+static int hinted_incident(struct call *call, const char *key, struct case_row *incident) {
+    const struct incident_hint *hint = hint_of(key);
+    if (hint == NULL) return 0;
+    static const char sql[] =
+        "SELECT queue, coalesce(assignee, ''), priority FROM cases"
+        " WHERE id = ?1 AND state <> 'resolved' AND state <> 'closed'";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, hint->id);
+    int found = call_row(call, statement);
+    if (found > 0) {
+        memset(incident, 0, sizeof *incident);
+        incident->id = hint->id;
+        snprintf(incident->queue, sizeof incident->queue, "%s", (const char *)sqlite3_column_text(statement, 0));
+        snprintf(incident->assignee, sizeof incident->assignee, "%s", (const char *)sqlite3_column_text(statement, 1));
+        snprintf(incident->priority, sizeof incident->priority, "%s", (const char *)sqlite3_column_text(statement, 2));
+        sqlite3_reset(statement);
+    }
+    return found;
+}
+
 /* The open incident of key, with what linking reads of it (id, queue,
  * assignee, priority: one read per case of a spike); 1, 0 none, -1. */
 static int open_incident(struct call *call, const char *key, struct case_row *incident) {
+    int hinted = hinted_incident(call, key, incident);
+    if (hinted != 0) return hinted;
     static const char sql[] =
         "SELECT i.case_id, c.queue, coalesce(c.assignee, ''), c.priority FROM incidents i"
         " JOIN cases c ON c.id = i.case_id"
@@ -97,6 +164,7 @@ static int open_incident(struct call *call, const char *key, struct case_row *in
         snprintf(incident->assignee, sizeof incident->assignee, "%s", (const char *)sqlite3_column_text(statement, 2));
         snprintf(incident->priority, sizeof incident->priority, "%s", (const char *)sqlite3_column_text(statement, 3));
         sqlite3_reset(statement);
+        remember(key, incident->id);
     }
     return found;
 }
@@ -162,6 +230,7 @@ static int open_new(struct call *call, const struct case_row *row, const char *k
         sqlite3_bind_int64(statement, 3, clock_now());
     }
     if (call_step(call, statement) != 0) return -1;
+    remember(key, incident->id);
     struct detail detail = DETAIL_INIT;
     detail_add_string(&detail, "key", key);
     detail_add_integer(&detail, "window", window);
@@ -215,7 +284,7 @@ static int resolve_linked(struct call *call, struct case_row *row, const char *c
 int incidents_resolved(struct call *call, const struct case_row *row, const char *code, size_t code_len,
                        const char *text, size_t text_len) {
     if (strcmp(row->kind, CASE_KIND_INCIDENT) != 0) return 0;
-    static const char sql[] = "SELECT other_id FROM case_links WHERE case_id = ?1 ORDER BY other_id";
+    static const char sql[] = "SELECT case_id FROM incident_cases WHERE incident_id = ?1 ORDER BY case_id";
     int64_t *ids = NULL;
     size_t count = 0, room = 0;
     sqlite3_stmt *statement = store_statement(sql);
@@ -276,7 +345,8 @@ int incidents_resolved(struct call *call, const struct case_row *row, const char
 long long incidents_list(struct call *call, long long limit,
                          void (*visit)(void *context, const struct incident_summary *incident), void *context) {
     static const char sql[] =
-        "SELECT c.id, i.key, c.state, c.queue, c.priority, i.linked, i.opened_at FROM incidents i"
+        "SELECT c.id, i.key, c.state, c.queue, c.priority,"
+        " (SELECT count(*) FROM incident_cases l WHERE l.incident_id = i.case_id), i.opened_at FROM incidents i"
         " JOIN cases c ON c.id = i.case_id ORDER BY c.id DESC";
     sqlite3_stmt *statement = store_statement(sql);
     long long count = 0;
@@ -305,7 +375,8 @@ long long incidents_list(struct call *call, long long limit,
 
 int incidents_describe(struct call *call, int64_t case_id,
                        void (*pair)(void *context, const char *name, const char *value), void *context) {
-    static const char sql[] = "SELECT key, linked FROM incidents WHERE case_id = ?1";
+    static const char sql[] =
+        "SELECT key, (SELECT count(*) FROM incident_cases WHERE incident_id = ?1) FROM incidents WHERE case_id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) sqlite3_bind_int64(statement, 1, case_id);
     int found = call_row(call, statement);

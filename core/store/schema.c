@@ -261,15 +261,24 @@ const char *const store_migrations[] = {
     "ALTER TABLE cases ADD COLUMN merged_into INTEGER;"
     "ALTER TABLE events ADD COLUMN merged_from INTEGER;",
     /* 17: incidents.  An incident is a case of kind 'incident'; this row
-     * says which spike key it gathers (as redress.recent counts keys) and
-     * how many cases it linked. */
+     * says which spike key it gathers (as redress.recent counts keys).
+     * incident_cases are the cases it gathered, one row each (CASE.GET
+     * shows them as links both ways): no foreign keys, as both cases are
+     * read in the command that writes the row and cases are never
+     * deleted -- a spike's case costs one row, not two links with four
+     * key checks. */
     "CREATE TABLE incidents("
     "  case_id INTEGER PRIMARY KEY REFERENCES cases(id),"
     "  key TEXT NOT NULL,"
-    "  opened_at INTEGER NOT NULL,"
-    "  linked INTEGER NOT NULL DEFAULT 0"
+    "  opened_at INTEGER NOT NULL"
     ");"
-    "CREATE INDEX incidents_by_key ON incidents(key);",
+    "CREATE INDEX incidents_by_key ON incidents(key);"
+    "CREATE TABLE incident_cases("
+    "  incident_id INTEGER NOT NULL,"
+    "  case_id INTEGER NOT NULL,"
+    "  PRIMARY KEY (incident_id, case_id)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX incident_cases_by_case ON incident_cases(case_id);",
     /* 18: returns and review deadlines.  A return_refund's physical return
      * (return_state awaiting_shipment -> shipped -> received, the carrier,
      * tracking and condition), what the refund hook set for it (receive and

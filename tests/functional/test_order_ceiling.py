@@ -301,7 +301,7 @@ def test_migration_keeps_each_orders_first_amount_and_names_the_cases_that_disag
                          "DROP INDEX cases_by_parent; ALTER TABLE cases DROP COLUMN kind;"
                          "ALTER TABLE cases DROP COLUMN parent_id;"
                          "ALTER TABLE cases DROP COLUMN merged_into; ALTER TABLE events DROP COLUMN merged_from;"
-                         "DROP TABLE incidents; DROP INDEX refunds_due;"
+                         "DROP TABLE incidents; DROP TABLE incident_cases; DROP INDEX refunds_due;"
                          "ALTER TABLE refunds DROP COLUMN return_state;"
                          "ALTER TABLE refunds DROP COLUMN carrier;"
                          "ALTER TABLE refunds DROP COLUMN tracking;"

@@ -213,7 +213,7 @@ def test_committed_totals_follow_every_transition_and_survive_migration():
                          "DROP INDEX cases_by_parent; ALTER TABLE cases DROP COLUMN kind;"
                          "ALTER TABLE cases DROP COLUMN parent_id;"
                          "ALTER TABLE cases DROP COLUMN merged_into; ALTER TABLE events DROP COLUMN merged_from;"
-                         "DROP TABLE incidents; DROP INDEX refunds_due;"
+                         "DROP TABLE incidents; DROP TABLE incident_cases; DROP INDEX refunds_due;"
                          "ALTER TABLE refunds DROP COLUMN return_state;"
                          "ALTER TABLE refunds DROP COLUMN carrier;"
                          "ALTER TABLE refunds DROP COLUMN tracking;"

@@ -209,3 +209,24 @@ def test_assignment_by_skill_hands_a_case_only_to_an_agent_having_its_skills():
             assert "RULE SET NOT LOADED" in log and "skills: 'language:english' is not" in log, log[-800:]
     finally:
         shutil.rmtree(rules, ignore_errors=True)
+
+
+def test_a_case_joining_an_open_incident_costs_one_link_and_one_event():
+    # Intake's cost of a spike: each later case of it is one row linking it to
+    # the incident and one `linked` event, on the case -- the incident's own
+    # history does not grow by a row per case, and its count is read.
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        ids = [c.call("CASE.OPEN", "customer", "S-%d" % i, "subject", "the screen is cracked") for i in range(40)]
+        incidents = [as_map(i) for i in c.call("INCIDENT.LIST")]
+        assert len(incidents) == 1, incidents
+        incident = incidents[0]["id"]
+        joined = [i for i in ids if str(i) in as_map(c.call("CASE.GET", incident))["links"].split(",")]
+        assert len(joined) >= 30 and int(incidents[0]["cases"]) == len(joined), (joined, incidents)
+        history = [as_map(e)["kind"] for e in c.call("CASE.HISTORY", incident)]
+        assert "linked" not in history, history
+        for cid in joined[-5:]:
+            linked = [as_map(e) for e in c.call("CASE.HISTORY", cid) if as_map(e)["kind"] == "linked"]
+            assert [e["detail"] for e in linked] == ["other=%s" % incident], linked
+            assert as_map(c.call("CASE.GET", cid))["links"] == incident
