@@ -7,8 +7,8 @@
  * be got wrong).  On first start with no agent at all an `admin` is created
  * and its token written to DATA/admin.token, readable by the owner only.
  *
- * Owns: the agents table, tokens, role names, and who hears of a disabled
- * agent.  Never: writes a reply or knows a connection (the AUTH/AGENT.*
+ * Owns: the agents table, tokens, role names, skills, who hears of a
+ * disabled agent, and the roster (the online agents, in memory).  Never: writes a reply or knows a connection (the AUTH/AGENT.*
  * adapters are cmd/agent_cmd.c; the connections drop a disabled agent
  * through agents_on_disabled).
  */

@@ -755,6 +755,9 @@ def test_admin_backup_copies_the_database_in_steps_while_serving_and_restores():
         while not os.path.exists(path) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert os.path.exists(path) and not os.path.exists(path + ".part")
+        # Its log line follows the file: the harness reads the log as it comes.
+        while 'msg="backup written"' not in d.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
         steps = re.findall(r'msg="backup written" path=\S+ steps=(\d+)', d.log())
         assert steps and int(steps[0]) > 5, d.log()[-2000:]
         copy = sqlite3.connect(path)
