@@ -337,6 +337,9 @@ int main(int argc, char **argv) {
         log_error("cannot open store", "error=\"%s\"", error);
         goto done;
     }
+    /* /metrics' counts, from the disk, before anything (a plugin's start,
+     * the deadlines due) can write: every later change moves them. */
+    if (figures_load() != 0) goto done;
     /* Plugins before the rule set: rules see their functions at load. */
     if (plugins_load(&config, base, error, sizeof error) != 0) {
         fprintf(stderr, "redressd: plugins: %s\n", error);

@@ -160,9 +160,15 @@ void info_command(struct request *request) {
     static const char open_sql[] =
         "SELECT count(*) FROM cases WHERE state NOT IN ('resolved', 'closed')";
     static const char events_sql[] = "SELECT count(*) FROM events";
-    long long cases, open, events;
-    if (count_rows(&request->call, cases_sql, &cases) != 0 || count_rows(&request->call, open_sql, &open) != 0 ||
-        count_rows(&request->call, events_sql, &events) != 0)
+    long long cases = 0, open = 0, events = 0;
+    int whole = request->argc == 1 || request_argument_is(request, 1, "all") ||
+                request_argument_is(request, 1, "everything") || request_argument_is(request, 1, "default");
+    /* The counts read the tables: only for the sections that show them
+     * (METRICS asks for Clients and Stats at every scrape). */
+    int counted = whole || request_argument_is(request, 1, "cases") || request_argument_is(request, 1, "keyspace");
+    if (counted && (count_rows(&request->call, cases_sql, &cases) != 0 ||
+                    count_rows(&request->call, open_sql, &open) != 0 ||
+                    count_rows(&request->call, events_sql, &events) != 0))
         return;
     struct evbuffer *text = evbuffer_new();
     if (text == NULL) {
@@ -170,7 +176,8 @@ void info_command(struct request *request) {
         return;
     }
     if (providers.server_info) providers.server_info(text);
-    store_info(text); /* the server's sections end with "# Store": these lines join it */
+    /* the server's sections end with "# Store": these lines join it */
+    if (whole || request_argument_is(request, 1, "store")) store_info(text);
     evbuffer_add_printf(text, "\r\n# Cases\r\ncases:%lld\r\nopen_cases:%lld\r\nevents:%lld\r\n",
                         cases, open, events);
     evbuffer_add_printf(text, "\r\n# Plugins\r\n");
@@ -180,8 +187,6 @@ void info_command(struct request *request) {
     size_t len = evbuffer_get_length(text);
     char *flat = (char *)evbuffer_pullup(text, -1);
     if (flat == NULL) len = 0;
-    int whole = request->argc == 1 || request_argument_is(request, 1, "all") ||
-                request_argument_is(request, 1, "everything") || request_argument_is(request, 1, "default");
     if (!whole && flat) {
         /* INFO section: only that "# Section" block, as Redis does; an
          * unknown section is an empty reply. */

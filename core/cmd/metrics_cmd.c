@@ -8,7 +8,9 @@
  * refunds grouped from the store (domain/figures.c), committed event kinds,
  * rule hooks' counters and durations (rules_info), the store's commits, the
  * command table's counts, and INFO's server lines (connections, AUTH
- * failures), read from INFO's own text so both say the same.
+ * failures), read from INFO's own text (its Clients and Stats sections,
+ * which read no table) so both say the same.  A scrape reads nothing from
+ * the database: the loop is never held by it, however many cases there are.
  * Never: narrows figures to a caller (METRICS is for supervisors, finance
  * and admins: the command table), or names a case.
  */
@@ -239,18 +241,25 @@ static const struct {
     {"auth_delays", "redress_auth_delays_total", "counter", "AUTHs made to wait after failures of their address."},
 };
 
-static void info_figures(struct request *request, struct evbuffer *out) {
-    char *argv[] = {(char *)"INFO"};
-    size_t argvlen[] = {4};
+/* INFO's section (Clients or Stats: the ones that read no table) into reply. */
+static void info_section(struct request *request, const char *section, struct evbuffer *reply) {
+    char *argv[] = {(char *)"INFO", (char *)section};
+    size_t argvlen[] = {4, strlen(section)};
     struct request info = *request;     /* the caller's call, by copy */
-    info.argc = 1;
+    info.argc = 2;
     info.argv = argv;
     info.argvlen = argvlen;
-    info.reply = evbuffer_new();
-    if (info.reply == NULL) return;
+    info.reply = reply;
     info_command(&info);
-    evbuffer_add(info.reply, "", 1); /* a C string for strstr */
-    const char *text = (const char *)evbuffer_pullup(info.reply, -1);
+}
+
+static void info_figures(struct request *request, struct evbuffer *out) {
+    struct evbuffer *reply = evbuffer_new();
+    if (reply == NULL) return;
+    info_section(request, "Clients", reply);
+    info_section(request, "Stats", reply);
+    evbuffer_add(reply, "", 1); /* a C string for strstr */
+    const char *text = (const char *)evbuffer_pullup(reply, -1);
     for (size_t m = 0; text && text[0] == '$' && m < sizeof info_metrics / sizeof info_metrics[0]; m++) {
         char key[INFO_LINE_MAX];
         snprintf(key, sizeof key, "\n%s:", info_metrics[m].info);
@@ -259,7 +268,7 @@ static void info_figures(struct request *request, struct evbuffer *out) {
         header(out, info_metrics[m].name, info_metrics[m].type, info_metrics[m].help);
         evbuffer_add_printf(out, "%s %lld\n", info_metrics[m].name, strtoll(at + strlen(key), NULL, 10));
     }
-    evbuffer_free(info.reply);
+    evbuffer_free(reply);
 }
 
 /* process_* as Prometheus' client libraries name them (Linux /proc). */

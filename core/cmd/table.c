@@ -23,6 +23,7 @@
 #include "cmd/command_docs.h"
 #include "cmd/conn.h"
 #include "cmd/explain_cmd.h"
+#include "cmd/history_cmd.h"
 #include "cmd/metrics_cmd.h"
 #include "cmd/rules_cmd.h"
 #include "cmd/replay_cmd.h"
@@ -396,9 +397,14 @@ static const struct command command_table[] = {
     {"STATS",            1, 1, R, stats_command, "", S | F | D, NONE,
      DOC("Returns case counts, response and resolution times, SLA compliance per priority and queue",
          "O(N) where N is the number of cases", "server", NO_ARGS)},
+    {"STATS.HISTORY",    1, 3, R, stats_history_command, "[HOURS n]", S | F | D, NONE,
+     DOC("Cases opened, resolved and deadlines breached per hour, from the event log (the dashboard's charts)",
+         "O(E) where E is the number of events committed since the last call, at most 50,000", "server",
+         ARGS(OPTION("HOURS", "n", INTEGER)))},
     {"METRICS",          1, 1, R, metrics_command, "", S | F | D, NONE,
      DOC("The figures of /metrics as Prometheus text: cases, refunds, deadlines, hooks, commits, connections",
-         "O(N) where N is the number of open cases", "server", NO_ARGS)},
+         "O(G) where G is the number of (state, queue, priority) and category groups: counts kept in memory",
+         "server", NO_ARGS)},
     {"ADMIN.BACKUP",     1, 2, N, admin_backup_command, "[name]", D, NONE,
      DOC("Writes a consistent copy of the database into DATA/backups/ while serving, in small steps",
          "O(N) where N is the size of the database", "server", ARGS(ARG("name", STRING, OPT)))},

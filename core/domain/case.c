@@ -16,6 +16,7 @@
  */
 #include "domain/case.h"
 #include "domain/events.h"
+#include "domain/figures.h"
 #include "lib/clock.h"
 #include "lib/detail.h"
 #include "lib/lifecycle.h"
@@ -66,10 +67,10 @@ int case_load(struct call *call, int64_t id, unsigned flags, struct case_row *ou
     static const char sql[] =
         "SELECT state, queue, category, priority, channel, coalesce(tier, ''), coalesce(currency, ''),"
         " coalesce(assignee, ''), customer, order_id, subject, tags, escalation, breached, amount, paid_at,"
-        " delivered_at, created_at, kind, coalesce(parent_id, 0) FROM cases WHERE id = ?1";
+        " delivered_at, created_at, resolved_at IS NOT NULL, kind, coalesce(parent_id, 0) FROM cases WHERE id = ?1";
     enum { C_STATE, C_QUEUE, C_CATEGORY, C_PRIORITY, C_CHANNEL, C_TIER, C_CURRENCY, C_ASSIGNEE, C_CUSTOMER,
            C_ORDER, C_SUBJECT, C_TAGS, C_ESCALATION, C_BREACHED, C_AMOUNT, C_PAID_AT, C_DELIVERED_AT,
-           C_CREATED_AT, C_KIND, C_PARENT };
+           C_CREATED_AT, C_RESOLVED, C_KIND, C_PARENT };
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
     sqlite3_bind_int64(statement, 1, id);
@@ -108,6 +109,7 @@ int case_load(struct call *call, int64_t id, unsigned flags, struct case_row *ou
     out->has_delivered_at = sqlite3_column_type(statement, C_DELIVERED_AT) != SQLITE_NULL;
     out->delivered_at = sqlite3_column_int64(statement, C_DELIVERED_AT);
     out->created_at = sqlite3_column_int64(statement, C_CREATED_AT);
+    out->has_resolved_at = sqlite3_column_int(statement, C_RESOLVED);
     copy_column(statement, C_KIND, out->kind, sizeof out->kind);
     out->parent_id = sqlite3_column_int64(statement, C_PARENT);
     sqlite3_reset(statement);
@@ -126,6 +128,14 @@ int case_find_external(struct call *call, const char *external_id, size_t len, i
     if (found > 0) *id = sqlite3_column_int64(statement, 0);
     sqlite3_reset(statement);
     return found;
+}
+
+/* /metrics' counts (domain/figures.c): the row leaves its group (sign -1,
+ * before a change) or enters one (+1, after it); moved at commit. */
+static int figures_move(struct call *call, const struct case_row *row, int sign) {
+    struct figures_case figure = {(int)row->state, row->queue, row->priority, row->category, row->breached > 0,
+                                  row->has_resolved_at};
+    return figures_case_moved(call, &figure, sign);
 }
 
 /* -------------------------------------------------------------- events */
@@ -229,6 +239,8 @@ int case_create(struct call *call, const struct case_new *values, struct case_ro
     out->created_at = now;
     memcpy(out->kind, CASE_KIND_CASE, sizeof CASE_KIND_CASE);
     out->parent_id = 0;
+    out->has_resolved_at = values->resolved;
+    if (figures_move(call, out, 1) != 0) return -1;
 
     struct detail opened = DETAIL_INIT;
     detail_add_string(&opened, "state", "new");
@@ -277,7 +289,11 @@ int case_transition(struct call *call, struct case_row *row, const struct case_m
     sqlite3_bind_int(statement, 10, move->set_wait_reason != 0);
     bind_text_or_null(statement, 11, move->wait_reason, move->wait_reason_len);
     if (call_step(call, statement) != 0) return -1;
+    if (figures_move(call, row, -1) != 0) return -1;
     row->state = to;
+    if (to_resolved) row->has_resolved_at = 1;
+    if (reopened) row->has_resolved_at = 0;
+    if (figures_move(call, row, 1) != 0) return -1;
     struct detail full = DETAIL_INIT;
     detail_add_change(&full, "state", lifecycle_state_name(from), lifecycle_state_name(to));
     if (move->detail) detail_append(&full, move->detail);
@@ -351,8 +367,10 @@ int case_transfer(struct call *call, struct case_row *row, const char *queue, si
     detail_add_change(&detail, "queue", row->queue, to);
     detail_add(&detail, "reason", reason ? reason : "", reason ? reason_len : 0);
     /* The event goes to the new queue: its subscribers hear of the case. */
+    if (figures_move(call, row, -1) != 0) return -1;
     set_field(row->queue, queue, len);
     row->assignee[0] = '\0';
+    if (figures_move(call, row, 1) != 0) return -1;
     return case_event(call, row, "transferred", &detail);
 }
 
@@ -410,7 +428,10 @@ int case_set_field(struct call *call, struct case_row *row, enum case_field fiel
     detail_add_string(&detail, "field", name);
     detail_add_string(&detail, "from", current);
     detail_add(&detail, "to", value, len);
+    int grouped = field != CASE_FIELD_TAGS; /* priority and category group the figures */
+    if (grouped && figures_move(call, row, -1) != 0) return -1;
     set_field(current, value, len);
+    if (grouped && figures_move(call, row, 1) != 0) return -1;
     return case_event(call, row, "changed", &detail);
 }
 
@@ -578,10 +599,13 @@ int case_set_escalation(struct call *call, struct case_row *row, const char *pri
     sqlite3_bind_int64(statement, 4, level);
     sqlite3_bind_int64(statement, 5, clock_now());
     if (call_step(call, statement) != 0) return -1;
+    int regrouped = strcmp(row->priority, priority) != 0 || strcmp(row->queue, queue) != 0;
+    if (regrouped && figures_move(call, row, -1) != 0) return -1;
     /* priority and queue may point into row itself: copied after the write */
     memmove(row->priority, priority, priority_len + 1);
     memmove(row->queue, queue, queue_len + 1);
     row->escalation = level;
+    if (regrouped && figures_move(call, row, 1) != 0) return -1;
     return 0;
 }
 
@@ -591,7 +615,10 @@ int case_count_breach(struct call *call, struct case_row *row) {
     if (statement == NULL) return call_store_error(call);
     sqlite3_bind_int64(statement, 1, row->id);
     if (call_step(call, statement) != 0) return -1;
+    int first = row->breached == 0; /* the figures count breached cases, not breaches */
+    if (first && figures_move(call, row, -1) != 0) return -1;
     row->breached++;
+    if (first && figures_move(call, row, 1) != 0) return -1;
     return 0;
 }
 

@@ -35,6 +35,7 @@ struct case_row {                          /* everything a command or hook needs
     int has_amount, has_paid_at, has_delivered_at, has_order;
     char kind[CASE_KIND_MAX + 1];          /* "case", or an internal kind: "task", "incident" */
     int64_t parent_id;                     /* a task's case; 0 for none */
+    int has_resolved_at;                   /* resolved, and not reopened since (what /metrics counts) */
 };
 /* Internal cases (tasks, incidents) are the company's own work: no customer
  * notice, survey, CSAT or threading.  Whoever sends something to a case's

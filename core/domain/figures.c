@@ -1,18 +1,29 @@
 /* figures.c -- the figures /metrics shows (see figures.h).
  *
- * The case and refund figures are grouped reads of the store at each scrape
- * (counts by state from the state index, the unresolved cases, one pass over
- * the cases for categories, one over refunds); the counts of a few event kinds
- * are kept in memory from committed events, since start (a Prometheus
- * counter may restart).
+ * Why in memory and not grouped reads at each scrape: at 100,000 open cases
+ * the reads took a quarter of a second of the loop per scrape.  The counts
+ * follow the disk: figures_load groups the tables once at start, and each
+ * change a command makes to a case's or refund's group is recorded as a
+ * pending move (the strings copied) with a store_after_command callback of
+ * its own: at commit the callback applies its move; when the command's
+ * savepoint or the batch rolls back it drops its move and every later one
+ * (the failed command's moves are the newest pending ones).  The counts of
+ * a few event kinds are kept from committed events, since start (a
+ * Prometheus counter may restart).
  */
 #include "domain/figures.h"
+#include "lib/lifecycle.h"
+#include "lib/log.h"
+#include "lib/refund_states.h"
 #include "store/store.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define EVENT_KIND_BYTES 48
+#define FIGURES_FIRST_CAPACITY 16
 
 static struct {
     int used;
@@ -21,57 +32,301 @@ static struct {
     long long other;
 } events_seen;
 
+/* ------------------------------------------------------------ the counts */
+
+struct open_group {             /* cases not resolved or closed */
+    int state;
+    char queue[FIGURES_NAME_BYTES], priority[FIGURES_NAME_BYTES];
+    long long cases, breached;
+};
+struct category_group {
+    char category[FIGURES_NAME_BYTES];
+    long long opened, resolved;
+};
+struct refund_group {
+    int state;
+    char currency[4];
+    long long refunds, amount;
+};
+
+/* A grow-only array of groups: there are as many as the rule set has
+ * queue x priority x state and category, or state x currency, not cases. */
+struct groups {
+    void *items;
+    size_t used, capacity, size;
+};
+
+static struct {
+    long long states[CASE_STATE_COUNT];
+    struct groups open, categories, refunds;
+} counts = {.open = {.size = sizeof(struct open_group)},
+            .categories = {.size = sizeof(struct category_group)},
+            .refunds = {.size = sizeof(struct refund_group)}};
+
+static void *group_at(struct groups *groups, size_t i) { return (char *)groups->items + i * groups->size; }
+
+/* A new zeroed group at the end, or NULL (out of memory). */
+static void *group_add(struct groups *groups) {
+    if (groups->used == groups->capacity) {
+        size_t capacity = groups->capacity ? groups->capacity * 2 : FIGURES_FIRST_CAPACITY;
+        void *grown = realloc(groups->items, capacity * groups->size);
+        if (grown == NULL) return NULL;
+        groups->items = grown;
+        groups->capacity = capacity;
+    }
+    void *item = group_at(groups, groups->used++);
+    memset(item, 0, groups->size);
+    return item;
+}
+
+/* Not snprintf: this runs for every case intake writes. */
+static void copy_name(char *to, const char *name) {
+    size_t len = name ? strnlen(name, FIGURES_NAME_BYTES - 1) : 0;
+    memcpy(to, name ? name : "", len);
+    to[len] = '\0';
+}
+
+static struct open_group *open_group(int state, const char *queue, const char *priority) {
+    /* Intake fills the same few groups over and over: the last one first. */
+    static size_t last;
+    if (last < counts.open.used) {
+        struct open_group *group = group_at(&counts.open, last);
+        if (group->state == state && strcmp(group->queue, queue) == 0 && strcmp(group->priority, priority) == 0)
+            return group;
+    }
+    for (size_t i = 0; i < counts.open.used; i++) {
+        struct open_group *group = group_at(&counts.open, i);
+        if (group->state == state && strcmp(group->queue, queue) == 0 && strcmp(group->priority, priority) == 0) {
+            last = i;
+            return group;
+        }
+    }
+    last = counts.open.used;
+    struct open_group *group = group_add(&counts.open);
+    if (group) {
+        group->state = state;
+        copy_name(group->queue, queue);
+        copy_name(group->priority, priority);
+    }
+    return group;
+}
+
+static struct category_group *category_group(const char *category) {
+    for (size_t i = 0; i < counts.categories.used; i++) {
+        struct category_group *group = group_at(&counts.categories, i);
+        if (strcmp(group->category, category) == 0) return group;
+    }
+    struct category_group *group = group_add(&counts.categories);
+    if (group) copy_name(group->category, category);
+    return group;
+}
+
+static struct refund_group *refund_group(int state, const char *currency) {
+    for (size_t i = 0; i < counts.refunds.used; i++) {
+        struct refund_group *group = group_at(&counts.refunds, i);
+        if (group->state == state && strcmp(group->currency, currency) == 0) return group;
+    }
+    struct refund_group *group = group_add(&counts.refunds);
+    if (group) {
+        group->state = state;
+        snprintf(group->currency, sizeof group->currency, "%s", currency);
+    }
+    return group;
+}
+
+/* A group that cannot be made (out of memory) loses the move: logged, the
+ * next start counts right again. */
+static void count_case(int state, const char *queue, const char *priority, const char *category, long long cases,
+                       long long breached, long long resolved) {
+    if (state >= 0 && state < CASE_STATE_COUNT) counts.states[state] += cases;
+    struct open_group *open = lifecycle_is_active((enum case_state)state) ? open_group(state, queue, priority) : NULL;
+    struct category_group *group = category_group(category);
+    if ((lifecycle_is_active((enum case_state)state) && open == NULL) || group == NULL)
+        log_error("out of memory counting cases for /metrics", NULL);
+    if (open) {
+        open->cases += cases;
+        open->breached += breached;
+    }
+    if (group) {
+        group->opened += cases;
+        group->resolved += resolved;
+    }
+}
+
+static void count_refund(int state, const char *currency, long long refunds, long long amount) {
+    struct refund_group *group = refund_group(state, currency);
+    if (group == NULL) {
+        log_error("out of memory counting refunds for /metrics", NULL);
+        return;
+    }
+    group->refunds += refunds;
+    group->amount += amount;
+}
+
 static const char *text(sqlite3_stmt *statement, int column) {
     const char *value = (const char *)sqlite3_column_text(statement, column);
     return value ? value : "";
 }
 
+int figures_load(void) {
+    static const char cases_sql[] =
+        "SELECT state, queue, priority, category, count(*), sum(breached > 0), count(resolved_at) FROM cases"
+        " GROUP BY state, queue, priority, category";
+    static const char refunds_sql[] =
+        "SELECT state, currency, count(*), sum(amount) FROM refunds GROUP BY state, currency";
+    struct call call = {.who = {.internal = 1}, .actor = "figures", .status = CALL_OK};
+    memset(counts.states, 0, sizeof counts.states);
+    counts.open.used = counts.categories.used = counts.refunds.used = 0;
+    sqlite3_stmt *statement = store_statement(cases_sql);
+    int row;
+    while ((row = call_row(&call, statement)) == 1) {
+        const char *state = text(statement, 0);
+        int parsed = lifecycle_state_parse(state, strlen(state));
+        count_case(parsed, text(statement, 1), text(statement, 2), text(statement, 3),
+                   sqlite3_column_int64(statement, 4), sqlite3_column_int64(statement, 5),
+                   sqlite3_column_int64(statement, 6));
+    }
+    if (row == 0) {
+        statement = store_statement(refunds_sql);
+        while ((row = call_row(&call, statement)) == 1) {
+            const char *state = text(statement, 0);
+            count_refund(refund_state_parse(state, strlen(state)), text(statement, 1),
+                         sqlite3_column_int64(statement, 2), sqlite3_column_int64(statement, 3));
+        }
+    }
+    if (row < 0) {
+        log_error("cannot count cases and refunds for /metrics", "error=\"%s\"", call.message);
+        return -1;
+    }
+    return 0;
+}
+
+/* --------------------------------------------------- moves at commit */
+
+struct move {
+    int refund;                 /* 0: a case's group, 1: a refund's */
+    int sign;
+    int state, breached, resolved;
+    long long amount;
+    char queue[FIGURES_NAME_BYTES], priority[FIGURES_NAME_BYTES], category[FIGURES_NAME_BYTES];
+};
+
+static struct {
+    struct move *items;
+    size_t used, capacity;
+} pending;
+
+static void apply_move(const struct move *move) {
+    if (move->refund) count_refund(move->state, move->queue, move->sign, move->sign * move->amount);
+    else
+        count_case(move->state, move->queue, move->priority, move->category, move->sign, move->sign * move->breached,
+                   move->sign * move->resolved);
+}
+
+/* One callback per move, its argument the move's index: at commit each
+ * applies its own, in order, and the last empties the list; a rollback
+ * (the command's or the batch's) drops its move and the later ones. */
+static void after_commit(void *argument, int committed) {
+    size_t index = (size_t)(uintptr_t)argument;
+    if (!committed) {
+        if (index < pending.used) pending.used = index;
+        return;
+    }
+    if (index < pending.used) apply_move(&pending.items[index]);
+    if (index + 1 >= pending.used) pending.used = 0;
+}
+
+static struct move *move_add(struct call *call) {
+    if (pending.used == pending.capacity) {
+        size_t capacity = pending.capacity ? pending.capacity * 2 : FIGURES_FIRST_CAPACITY;
+        struct move *grown = realloc(pending.items, capacity * sizeof *grown);
+        if (grown == NULL) {
+            call_fail(call, CALL_ERR, "out of memory");
+            return NULL;
+        }
+        pending.items = grown;
+        pending.capacity = capacity;
+    }
+    if (store_after_command(after_commit, (void *)(uintptr_t)pending.used) != 0) {
+        call_fail(call, CALL_ERR, "out of memory");
+        return NULL;
+    }
+    return &pending.items[pending.used++];
+}
+
+int figures_case_moved(struct call *call, const struct figures_case *figure, int sign) {
+    struct move *move = move_add(call);
+    if (move == NULL) return -1;
+    move->refund = 0;
+    move->sign = sign;
+    move->state = figure->state;
+    move->breached = figure->breached != 0;
+    move->resolved = figure->resolved != 0;
+    copy_name(move->queue, figure->queue);
+    copy_name(move->priority, figure->priority);
+    copy_name(move->category, figure->category);
+    return 0;
+}
+
+int figures_refund_moved(struct call *call, int state, const char *currency, long long amount, int sign) {
+    struct move *move = move_add(call);
+    if (move == NULL) return -1;
+    move->refund = 1;
+    move->sign = sign;
+    move->state = state;
+    move->amount = amount;
+    snprintf(move->queue, sizeof move->queue, "%.3s", currency ? currency : "");
+    return 0;
+}
+
+/* ------------------------------------------------------------- reading */
+
+/* Groups at zero are left out, as a grouped read of the tables would. */
 int figures_states(struct call *call, void (*visit)(void *context, const char *state, long long cases),
                    void *context) {
-    static const char sql[] = "SELECT state, count(*) FROM cases GROUP BY state";
-    sqlite3_stmt *statement = store_statement(sql);
-    int row;
-    while ((row = call_row(call, statement)) == 1) visit(context, text(statement, 0), sqlite3_column_int64(statement, 1));
-    return row < 0 ? -1 : 0;
+    (void)call;
+    for (int state = 0; state < CASE_STATE_COUNT; state++)
+        if (counts.states[state]) visit(context, lifecycle_state_name((enum case_state)state), counts.states[state]);
+    return 0;
 }
 
 int figures_cases(struct call *call,
                   void (*visit)(void *context, const char *state, const char *queue, const char *priority,
                                 long long cases, long long breached),
                   void *context) {
-    static const char sql[] = "SELECT state, queue, priority, count(*), sum(breached > 0) FROM cases"
-                              " WHERE state IN ('new', 'open', 'pending_customer', 'pending_internal')"
-                              " GROUP BY state, queue, priority";
-    sqlite3_stmt *statement = store_statement(sql);
-    int row;
-    while ((row = call_row(call, statement)) == 1)
-        visit(context, text(statement, 0), text(statement, 1), text(statement, 2), sqlite3_column_int64(statement, 3),
-              sqlite3_column_int64(statement, 4));
-    return row < 0 ? -1 : 0;
+    (void)call;
+    for (size_t i = 0; i < counts.open.used; i++) {
+        const struct open_group *group = group_at(&counts.open, i);
+        if (group->cases)
+            visit(context, lifecycle_state_name((enum case_state)group->state), group->queue, group->priority,
+                  group->cases, group->breached);
+    }
+    return 0;
 }
 
 int figures_categories(struct call *call,
                        void (*visit)(void *context, const char *category, long long opened, long long resolved),
                        void *context) {
-    static const char sql[] = "SELECT category, count(*), count(resolved_at) FROM cases GROUP BY category";
-    sqlite3_stmt *statement = store_statement(sql);
-    int row;
-    while ((row = call_row(call, statement)) == 1)
-        visit(context, text(statement, 0), sqlite3_column_int64(statement, 1), sqlite3_column_int64(statement, 2));
-    return row < 0 ? -1 : 0;
+    (void)call;
+    for (size_t i = 0; i < counts.categories.used; i++) {
+        const struct category_group *group = group_at(&counts.categories, i);
+        if (group->opened) visit(context, group->category, group->opened, group->resolved);
+    }
+    return 0;
 }
 
 int figures_refunds(struct call *call,
                     void (*visit)(void *context, const char *state, const char *currency, long long refunds,
                                   long long amount_minor),
                     void *context) {
-    static const char sql[] = "SELECT state, currency, count(*), sum(amount) FROM refunds GROUP BY state, currency";
-    sqlite3_stmt *statement = store_statement(sql);
-    int row;
-    while ((row = call_row(call, statement)) == 1)
-        visit(context, text(statement, 0), text(statement, 1), sqlite3_column_int64(statement, 2),
-              sqlite3_column_int64(statement, 3));
-    return row < 0 ? -1 : 0;
+    (void)call;
+    for (size_t i = 0; i < counts.refunds.used; i++) {
+        const struct refund_group *group = group_at(&counts.refunds, i);
+        if (group->refunds)
+            visit(context, refund_state_name((enum refund_state)group->state), group->currency, group->refunds,
+                  group->amount);
+    }
+    return 0;
 }
 
 /* Only the rare kinds operators alert on: a listener that wants an event

@@ -2,7 +2,12 @@
  * queue and priority, opened and resolved by category, refunds by state
  * and currency, committed events by kind.
  *
- * Owns: the grouped reads behind them and the counts of committed events
+ * Owns: those counts, kept in memory so a scrape never reads the case
+ * table on the loop: read from the disk in one pass at start
+ * (figures_load), then moved by each change that commits (case.c and
+ * refunds.c report a row leaving and entering its group; the change
+ * reaches the counts in a store_after_command callback, so a failed
+ * command or batch never moves them), and the counts of committed events
  * (an events listener wired at start).  Never: formats them (cmd/metrics_cmd.c
  * writes Prometheus text), or narrows them to a caller (the METRICS command
  * is for supervisors, finance and admins: the command table says so).
@@ -15,8 +20,29 @@
 
 /* Kinds of events counted apart; a later new kind counts as "other". */
 #define FIGURES_EVENT_KINDS 64
+#define FIGURES_NAME_BYTES 65   /* a queue, priority or category (NAMES_MAX) and its NUL */
 
-/* visit(context, state, count) per state: every case (an index-only count). */
+/* What the case figures group a case by (the strings are copied). */
+struct figures_case {
+    int state;                  /* enum case_state */
+    const char *queue, *priority, *category;
+    int breached;               /* a deadline was missed (breached > 0) */
+    int resolved;               /* resolved_at is set (resolved, and not reopened since) */
+};
+
+/* Reads the counts from the disk in one pass (at start, after the
+ * migrations); 0, or -1 (logged). */
+int figures_load(void);
+/* A written case leaves its group (before the change: sign -1) or enters
+ * one (after it, or created: +1); applied when the command commits.  0, or
+ * -1 (out of memory, in the call: the command fails). */
+int figures_case_moved(struct call *call, const struct figures_case *figure, int sign);
+/* The same for a refund's (state, currency, amount). */
+int figures_refund_moved(struct call *call, int state, const char *currency, long long amount, int sign);
+
+/* The functions below visit the counts in memory; they return 0 (call is
+ * kept for the callers that read the store in the same pass). */
+/* visit(context, state, count) per state: every case. */
 int figures_states(struct call *call, void (*visit)(void *context, const char *state, long long cases),
                    void *context);
 /* visit(...) per (state, queue, priority) of the cases not resolved or

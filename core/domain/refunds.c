@@ -28,6 +28,7 @@
 #include "domain/decisions.h"
 #include "domain/deadlines.h"
 #include "domain/events.h"
+#include "domain/figures.h"
 #include "domain/orders.h"
 #include "lib/clock.h"
 #include "lib/detail.h"
@@ -206,8 +207,29 @@ static int committed_sum(struct call *call, const char *order, const struct refu
     return 0;
 }
 
+/* /metrics' counts (domain/figures.c): the refund leaves its (state,
+ * currency) group for `to`'s, at commit.  Read before its UPDATE: refund
+ * moves are rare (a decision, a payment), never on intake's path. */
+static int figures_refund_moves(struct call *call, long long id, enum refund_state to) {
+    static const char sql[] = "SELECT state, currency, amount FROM refunds WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, id);
+    int found = call_row(call, statement);
+    if (found <= 0) return found; /* none: the UPDATE changes nothing either */
+    const char *state = (const char *)sqlite3_column_text(statement, 0);
+    const char *currency = (const char *)sqlite3_column_text(statement, 1);
+    char currency_copy[4];
+    snprintf(currency_copy, sizeof currency_copy, "%s", currency ? currency : "");
+    long long amount = sqlite3_column_int64(statement, 2);
+    int from = refund_state_parse(state ? state : "", state ? strlen(state) : 0);
+    sqlite3_reset(statement);
+    if (figures_refund_moved(call, from, currency_copy, amount, -1) != 0) return -1;
+    return figures_refund_moved(call, (int)to, currency_copy, amount, 1);
+}
+
 static int set_state(struct call *call, long long id, enum refund_state state, const char *decided_by,
                      const char *reason, size_t reason_len) {
+    if (figures_refund_moves(call, id, state) != 0) return -1;
     static const char sql[] =
         "UPDATE refunds SET state = ?2, decided_by = coalesce(?3, decided_by),"
         " decision_reason = coalesce(?4, decision_reason), updated_at = ?5, due_at = NULL, due_kind = NULL"
@@ -226,6 +248,7 @@ static int set_state(struct call *call, long long id, enum refund_state state, c
 int refunds_mark_executing(struct call *call, long long id, long long case_id, const char *executor_name) {
     static const char sql[] =
         "UPDATE refunds SET attempts = attempts + 1, executor = ?2, state = 'executing', updated_at = ?3 WHERE id = ?1";
+    if (figures_refund_moves(call, id, REFUND_EXECUTING) != 0) return -1;
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) {
         sqlite3_bind_int64(statement, 1, id);
@@ -467,6 +490,7 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
     }
     if (call_step(call, statement) != 0) return -1;
     *id = sqlite3_last_insert_rowid(store_database());
+    if (figures_refund_moved(call, (int)state, currency, amount, 1) != 0) return -1;
     if (log_decision(call, case_id, *id, ask, paid, currency, amount, &decision) != 0) return -1;
     struct detail detail = DETAIL_INIT;
     detail_add_integer(&detail, "refund", *id);

@@ -12,6 +12,8 @@
  *   POST /api/cases/{id}/escalate      CASE.ESCALATE {"reason": ...}
  *   GET  /api/queues                   QUEUE.LIST
  *   GET  /api/stats                    STATS
+ *   GET  /api/history?hours=           STATS.HISTORY (opened, resolved, breached per hour)
+ *   GET  /api/cases/{id}/explain       CASE.EXPLAIN (the case's decisions)
  *   GET  /api/refunds?state=&limit=&after=   REFUND.FIND
  *   GET  /healthz, /readyz             no caller needed
  *
@@ -218,6 +220,36 @@ static void get_list(struct http_exchange *exchange, const char *command, const 
     add(&args, command);
     if (run(exchange, &args, &reply) != 0) return;
     json_t *body = key ? json_pack("{s:o}", key, json_rows(reply)) : json_pairs_object(reply);
+    json_decref(reply);
+    http_answer(exchange, 200, body);
+}
+
+static void get_history(struct http_exchange *exchange) {
+    static const char *const names[] = {"hours", NULL};
+    static const char *const options[] = {"HOURS"};
+    struct evkeyvalq pairs;
+    struct args args = {0};
+    json_t *reply;
+    if (parse_query(exchange, &pairs) != 0) return;
+    add(&args, "STATS.HISTORY");
+    if (query_options(exchange, &pairs, &args, names, options) == 0 && run(exchange, &args, &reply) == 0) {
+        json_t *fields = json_pairs_object(reply);
+        json_t *body = json_pack("{s:O,s:o}", "complete", json_object_get(fields, "complete"), "hours",
+                                 json_rows(json_object_get(fields, "hours")));
+        json_decref(fields);
+        json_decref(reply);
+        http_answer(exchange, 200, body);
+    }
+    evhttp_clear_headers(&pairs);
+}
+
+static void explain_case(struct http_exchange *exchange, const char *id) {
+    struct args args = {0};
+    json_t *reply;
+    add(&args, "CASE.EXPLAIN");
+    add(&args, id);
+    if (run(exchange, &args, &reply) != 0) return;
+    json_t *body = json_pack("{s:o}", "decisions", json_rows(reply));
     json_decref(reply);
     http_answer(exchange, 200, body);
 }
@@ -516,6 +548,9 @@ void api_route(struct http_exchange *exchange, const char *path) {
         if (rest[0] == '\0') {
             if (get) get_case(exchange, text);
             else wrong_method(exchange, "GET");
+        } else if (strcmp(rest, "/explain") == 0) {
+            if (get) explain_case(exchange, text);
+            else wrong_method(exchange, "GET");
         } else if (rest[0] == '/' && strchr(rest + 1, '/') == NULL) {
             if (post) act_on_case(exchange, text, rest + 1);
             else wrong_method(exchange, "POST");
@@ -527,6 +562,9 @@ void api_route(struct http_exchange *exchange, const char *path) {
         else wrong_method(exchange, "GET");
     } else if (strcmp(path, "/api/stats") == 0) {
         if (get) get_list(exchange, "STATS", NULL);
+        else wrong_method(exchange, "GET");
+    } else if (strcmp(path, "/api/history") == 0) {
+        if (get) get_history(exchange);
         else wrong_method(exchange, "GET");
     } else if (strcmp(path, "/api/events") == 0) {
         if (get) sse_open(exchange);

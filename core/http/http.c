@@ -12,6 +12,12 @@
  * failed AUTHs (lib/shared.h): an address that owes a delay is answered
  * 429 with Retry-After and its token is not even looked at, so guessing
  * over HTTP pays no better than over RESP.
+ *
+ * CORS is off unless http_cors_origins lists origins: a page of a listed
+ * origin may read the answers and is granted its preflights (bearer
+ * tokens only: credentials are never allowed, so a browser sends no
+ * session cookie cross-origin, and the dashboard's session stays
+ * same-origin).  Any other origin gets no CORS header at all.
  */
 #include "http/http.h"
 #include "http/api.h"
@@ -40,6 +46,7 @@
 #include <strings.h>
 
 #define BEARER_PREFIX "Bearer "
+#define CORS_MAX_AGE_SECONDS "600"   /* how long a browser may keep a granted preflight */
 
 static struct {
     struct evhttp *http;
@@ -165,6 +172,45 @@ static int cookie_session(struct evhttp_request *request, char id[SESSION_ID_HEX
         at = strchr(at, ';');
     }
     return -1;
+}
+
+/* 1 when origin is one of http_cors_origins (exact, comma-separated,
+ * spaces around the commas allowed). */
+static int origin_allowed(const char *origin) {
+    size_t len = strlen(origin);
+    const char *at = http.config->http_cors_origins;
+    while (*at) {
+        while (*at == ' ' || *at == ',') at++;
+        const char *end = at;
+        while (*end && *end != ',') end++;
+        const char *last = end;
+        while (last > at && last[-1] == ' ') last--;
+        if ((size_t)(last - at) == len && len > 0 && memcmp(at, origin, len) == 0) return 1;
+        at = end;
+    }
+    return 0;
+}
+
+/* CORS for a listed Origin: the answer says the origin may read it, and a
+ * preflight (OPTIONS with Access-Control-Request-Method) is answered here,
+ * 204, before any caller is asked for.  1 when answered. */
+static int cors(struct evhttp_request *request) {
+    if (http.config->http_cors_origins[0] == '\0') return 0;
+    struct evkeyvalq *output = evhttp_request_get_output_headers(request);
+    struct evkeyvalq *input = evhttp_request_get_input_headers(request);
+    /* The answer depends on the Origin: caches must keep them apart. */
+    evhttp_add_header(output, "Vary", "Origin");
+    const char *origin = evhttp_find_header(input, "Origin");
+    if (origin == NULL || !origin_allowed(origin)) return 0;
+    evhttp_add_header(output, "Access-Control-Allow-Origin", origin);
+    if (evhttp_request_get_command(request) != EVHTTP_REQ_OPTIONS ||
+        evhttp_find_header(input, "Access-Control-Request-Method") == NULL)
+        return 0;
+    evhttp_add_header(output, "Access-Control-Allow-Methods", "GET, POST, DELETE");
+    evhttp_add_header(output, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+    evhttp_add_header(output, "Access-Control-Max-Age", CORS_MAX_AGE_SECONDS);
+    evhttp_send_reply(request, 204, "No Content", NULL);
+    return 1;
 }
 
 static int state_changing(struct evhttp_request *request) {
@@ -340,6 +386,7 @@ static void on_request(struct evhttp_request *request, void *argument) {
         http_answer_error(&exchange, "INVALID", "a token in the URL is refused: send Authorization: Bearer TOKEN");
         return;
     }
+    if (cors(request)) return;
     if (strcmp(path, "/api/session") == 0 && evhttp_request_get_command(request) == EVHTTP_REQ_POST) {
         if (http.config->auth) login(&exchange, connection);
         else http_answer_error(&exchange, "INVALID", "auth = no: there is nothing to log in to");

@@ -85,6 +85,10 @@ static const struct setting settings[] = {
     INTEGER_SETTING(http_session_seconds, "28800", 60, 2592000, "life of a dashboard login (browser session), seconds"),
     STRING_SETTING(http_tls_cert, "", "PEM certificate (chain) of the HTTP port: HTTPS, TLS 1.2 at least (with http_tls_key)"),
     STRING_SETTING(http_tls_key, "", "PEM private key of http_tls_cert"),
+    STRING_SETTING(http_cors_origins, "", "origins (https://host[:port]) whose pages may call the API with a bearer token, comma-separated (\"\" = none)"),
+    STRING_SETTING(tls_port, "", "RESP over TLS port on bind (\"\" = off; 0 picks a free one and logs it), with tls_cert and tls_key"),
+    STRING_SETTING(tls_cert, "", "PEM certificate (chain) of tls_port, TLS 1.2 at least"),
+    STRING_SETTING(tls_key, "", "PEM private key of tls_cert"),
 };
 
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])

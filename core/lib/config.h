@@ -60,6 +60,11 @@ struct config {
     long long http_session_seconds; /* a browser session's life */
     char http_tls_cert[1024];       /* PEM certificate chain: HTTPS when set (with the key) */
     char http_tls_key[1024];        /* PEM private key */
+    char http_cors_origins[1024];   /* CORS allow-list, exact origins, comma-separated; "" = no CORS */
+    /* RESP over TLS (net/tls.c): a second port on `bind`, off unless tls_port is set. */
+    char tls_port[8];               /* "" = off; "0" = pick a free port and log it */
+    char tls_cert[1024];            /* PEM certificate chain */
+    char tls_key[1024];             /* PEM private key */
     /* "plugin.key = value" settings, for plugins (config_plugin_setting). */
     int plugin_setting_count;
     struct {

@@ -31,6 +31,7 @@
 #include "net/connections.h"
 #include "net/proto.h"
 #include "net/subscribers.h"
+#include "net/tls.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -217,13 +218,86 @@ static void on_client_readable(evutil_socket_t fd, short what, void *argument) {
     client_after_input(client);
 }
 
+/* The peer ended its side: a client that sent its commands and then shut
+ * its side down (nc -N, a pipe into redis-cli) still gets its replies. */
+static void client_input_ended(struct client *client) {
+    if (client_pending_output(client)) {
+        client->closing = 1;
+        event_del(client->read_event);
+    } else {
+        client_free(client);
+    }
+}
+
+/* A TLS connection's input: the raw bytes go through its session
+ * (net/tls.c) and the plaintext to the parser, as a plain read's would.
+ * Also run with nothing to read (a pause ended): what the session had
+ * decrypted but the parser had not taken yet is consumed then. */
+static void on_tls_readable(evutil_socket_t fd, short what, void *argument) {
+    (void)what;
+    struct client *client = argument;
+    char buffer[READ_CHUNK];
+    ssize_t got = read(fd, buffer, sizeof buffer);
+    if (got < 0 && !retriable(errno)) {
+        client_free(client);
+        return;
+    }
+    if (got == 0) {
+        client_input_ended(client);
+        return;
+    }
+    if (client->closing || connections.stopping) return;
+    if (got > 0) {
+        client->last_active_ms = clock_monotonic_ms();
+        /* The handshake's bytes count: a peer cannot keep one going forever. */
+        if (!client->tls_ready && (client->tls_handshake_bytes += got) > TLS_HANDSHAKE_MAX_BYTES) {
+            log_warn("TLS handshake too long, closing", "client=%llu address=%s bytes=%lld limit=%d",
+                     (unsigned long long)client->id, client->address, client->tls_handshake_bytes,
+                     TLS_HANDSHAKE_MAX_BYTES);
+            client->tls_failed = 1;
+            client_free(client);
+            return;
+        }
+        if (tls_input(client->tls, buffer, (size_t)got) != 0) {
+            log_error("out of memory reading a TLS connection, closing", "client=%llu", (unsigned long long)client->id);
+            client->tls_failed = 1;
+            client_free(client);
+            return;
+        }
+    }
+    /* A pause stops the parser: the rest stays in the session until
+     * client_resume runs this again. */
+    while (!client->paused && !client->closing) {
+        char error[TLS_ERROR_BYTES];
+        ssize_t plain = tls_read(client->tls, buffer, sizeof buffer, client->wire, error);
+        if (!client->tls_ready && tls_session_ready(client->tls)) client->tls_ready = 1;
+        if (plain == 0) break;
+        if (plain == TLS_CLOSED) {
+            client_input_ended(client);
+            return;
+        }
+        if (plain < 0) {
+            /* A plain client on the TLS port ends here: nothing it could
+             * read is sent, the connection just closes. */
+            log_info("TLS failed, closing", "client=%llu address=%s handshake=%s error=\"%s\"",
+                     (unsigned long long)client->id, client->address, client->tls_ready ? "done" : "unfinished",
+                     error);
+            client->tls_failed = 1;
+            client_free(client);
+            return;
+        }
+        if (client_consume(client, buffer, (size_t)plain) != 0) return;
+    }
+    client_after_input(client);
+}
+
 static void on_client_writable(evutil_socket_t fd, short what, void *argument) {
     (void)fd; (void)what;
     struct client *client = argument;
     if (client_flush(client) != 0 || client_done(client)) client_free(client);
 }
 
-int client_open(evutil_socket_t fd, const char *address, const char *peer, int unix_peer) {
+int client_open(evutil_socket_t fd, const char *address, const char *peer, int unix_peer, int tls) {
     struct client *client = calloc(1, sizeof *client);
     if (client == NULL) {
         evutil_closesocket(fd);
@@ -231,18 +305,22 @@ int client_open(evutil_socket_t fd, const char *address, const char *peer, int u
     }
     client->fd = fd;
     evutil_make_socket_nonblocking(fd);
-    client->read_event = event_new(connections.base, fd, EV_READ | EV_PERSIST, on_client_readable, client);
+    client->read_event =
+        event_new(connections.base, fd, EV_READ | EV_PERSIST, tls ? on_tls_readable : on_client_readable, client);
     client->write_event = event_new(connections.base, fd, EV_WRITE | EV_PERSIST, on_client_writable, client);
     client->held = evbuffer_new();
     client->output = evbuffer_new();
     if (client->read_event == NULL || client->write_event == NULL || client->held == NULL ||
         client->output == NULL ||
-        proto_init(&client->parser, connections.config->auth ? &connections.before_auth_limits : &connections.limits) != 0) {
+        proto_init(&client->parser, connections.config->auth ? &connections.before_auth_limits : &connections.limits) != 0 ||
+        (tls && ((client->tls = tls_session_new()) == NULL || (client->wire = evbuffer_new()) == NULL))) {
+        if (client->tls) tls_session_free(client->tls, 0, NULL);
         if (client->read_event) event_free(client->read_event);
         if (client->write_event) event_free(client->write_event);
         evutil_closesocket(fd);
         if (client->held) evbuffer_free(client->held);
         if (client->output) evbuffer_free(client->output);
+        proto_free(&client->parser);
         free(client);
         return -1;
     }
@@ -309,7 +387,12 @@ static void client_resume(struct client *client) {
         int got = evbuffer_remove(client->stash, buffer, sizeof buffer);
         if (got > 0 && client_consume(client, buffer, (size_t)got) != 0) return;
     }
-    if (!client->paused && !client->closing) event_add(client->read_event, NULL);
+    if (!client->paused && !client->closing) {
+        event_add(client->read_event, NULL);
+        /* TLS: input already decrypted waits in the session, not in the
+         * socket; no readable event would come for it. */
+        if (client->tls) event_active(client->read_event, EV_READ, 0);
+    }
     client_after_input(client);
 }
 

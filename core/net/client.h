@@ -17,9 +17,10 @@
 struct evbuffer;
 
 /* A connection the server admitted: address names it in logs (ip:port or
- * "unix"), peer is what failed AUTHs count against.  0, or -1 (out of
- * memory: the socket is closed). */
-int client_open(evutil_socket_t fd, const char *address, const char *peer, int unix_peer);
+ * "unix"), peer is what failed AUTHs count against, tls says it came on
+ * tls_port (its bytes go through net/tls.c).  0, or -1 (out of memory: the
+ * socket is closed). */
+int client_open(evutil_socket_t fd, const char *address, const char *peer, int unix_peer, int tls);
 /* The reply of a request that parked its connection (RULES.REPLAY): written
  * in order, then the connection reads again.  A connection gone is skipped. */
 void client_answer_parked(uint64_t ticket, struct evbuffer *reply);

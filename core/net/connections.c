@@ -20,6 +20,7 @@
 #include "net/connections.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "net/tls.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -32,6 +33,8 @@ struct connections connections;
 
 /* A read or write that may succeed later (the socket is non-blocking). */
 static int retriable(int error) { return error == EAGAIN || error == EWOULDBLOCK || error == EINTR; }
+
+static int client_write(struct client *client, struct evbuffer *pending);
 
 void connections_configure(struct event_base *base, const struct config *config, const struct client_hooks *hooks) {
     connections.base = base;
@@ -83,6 +86,12 @@ void client_free(struct client *client) {
     event_free(client->write_event);
     if (client->pause_event) event_free(client->pause_event);
     if (client->stash) evbuffer_free(client->stash);
+    if (client->tls) {
+        /* A close_notify, best effort, unless the session failed. */
+        tls_session_free(client->tls, client->tls_ready && !client->tls_failed, client->wire);
+        if (evbuffer_get_length(client->wire) && evbuffer_write(client->wire, client->fd) < 0) { /* closing anyway */ }
+        evbuffer_free(client->wire);
+    }
     evutil_closesocket(client->fd);
     evbuffer_free(client->held);
     evbuffer_free(client->output);
@@ -96,14 +105,39 @@ void connections_free(void) {
 }
 
 size_t client_pending_output(const struct client *client) {
-    return evbuffer_get_length(client->output) + evbuffer_get_length(client->held);
+    return evbuffer_get_length(client->output) + evbuffer_get_length(client->held) +
+           (client->wire ? evbuffer_get_length(client->wire) : 0);
+}
+
+size_t client_unsent_output(const struct client *client) {
+    return evbuffer_get_length(client->output) + (client->wire ? evbuffer_get_length(client->wire) : 0);
+}
+
+/* A TLS connection's flush: once the handshake is done, the replies are
+ * encrypted into `wire` (records the handshake needs are already there),
+ * which is written as `output` is for a plain connection. */
+static int client_flush_tls(struct client *client) {
+    char error[TLS_ERROR_BYTES];
+    if (client->tls_ready && !client->tls_failed && evbuffer_get_length(client->output) &&
+        tls_write(client->tls, client->output, client->wire, error) != 0) {
+        client->tls_failed = 1;
+        log_error("TLS write failed, closing", "client=%llu error=\"%s\"", (unsigned long long)client->id, error);
+        return -1;
+    }
+    return client_write(client, client->wire);
 }
 
 int client_flush(struct client *client) {
-    if (evbuffer_get_length(client->output) == 0) return 0;
-    int written = evbuffer_write(client->output, client->fd);
+    if (client->tls) return client_flush_tls(client);
+    return client_write(client, client->output);
+}
+
+/* Writes what the kernel takes of `pending`; arms the write event for the rest. */
+static int client_write(struct client *client, struct evbuffer *pending) {
+    if (evbuffer_get_length(pending) == 0) return 0;
+    int written = evbuffer_write(pending, client->fd);
     if (written < 0 && !retriable(errno)) return -1;
-    if (evbuffer_get_length(client->output)) {
+    if (evbuffer_get_length(pending)) {
         if (!event_pending(client->write_event, EV_WRITE, NULL)) event_add(client->write_event, NULL);
     } else if (event_pending(client->write_event, EV_WRITE, NULL)) {
         event_del(client->write_event);
@@ -112,7 +146,8 @@ int client_flush(struct client *client) {
 }
 
 int client_done(const struct client *client) {
-    return client->closing && client->held_count == 0 && evbuffer_get_length(client->output) == 0;
+    return client->closing && client->held_count == 0 && evbuffer_get_length(client->output) == 0 &&
+           (client->wire == NULL || evbuffer_get_length(client->wire) == 0);
 }
 
 /* A stranger (auth on, no AUTH yet) gets only PONGs and errors: its output
@@ -208,9 +243,26 @@ void connections_sweep_unauthenticated(void) {
             log_info("unauthenticated client closed: no AUTH in time", "client=%llu address=%s",
                      (unsigned long long)client->id, client->address);
             connections.stats.auth_timeouts++;
-            /* Best effort, after whatever replies are still unsent. */
+            /* Best effort, after whatever replies are still unsent (a TLS
+             * connection whose handshake is not done gets nothing). */
             if (evbuffer_add(client->output, notice, sizeof notice - 1) == 0 &&
-                evbuffer_write(client->output, client->fd) < 0) { /* closing anyway */ }
+                client_flush(client) < 0) { /* closing anyway */ }
+            client_free(client);
+        }
+        client = next;
+    }
+}
+
+void connections_sweep_handshakes(void) {
+    int64_t now = clock_monotonic_ms();
+    int64_t limit = connections.config->auth_timeout * 1000;
+    struct client *client = connections.all;
+    while (client) {
+        struct client *next = client->next;
+        if (client->tls && !client->tls_ready && now - client->opened_ms >= limit) {
+            log_info("TLS client closed: no handshake in time", "client=%llu address=%s bytes=%lld",
+                     (unsigned long long)client->id, client->address, client->tls_handshake_bytes);
+            connections.stats.tls_handshake_timeouts++;
             client_free(client);
         }
         client = next;
@@ -375,7 +427,7 @@ void connections_feed_monitors(const struct client *from, int argc, char **argv,
             if (client != from) {
                 if (client_flush(client) != 0) {
                     client_free(client);
-                } else if (evbuffer_get_length(client->output) > (size_t)connections.config->subscriber_output_limit) {
+                } else if (client_unsent_output(client) > (size_t)connections.config->subscriber_output_limit) {
                     log_warn("slow monitor cut off", "client=%llu address=%s", (unsigned long long)client->id,
                              client->address);
                     client_free(client);

@@ -77,6 +77,12 @@ struct client {
     int subscription_count;         /* channels and patterns, in subscriptions */
     struct subscription subscriptions[SUBSCRIBE_MAX_QUEUES];
     char address[CLIENT_ADDRESS_BYTES];
+    /* Accepted on tls_port (net/tls.c); NULL on a plain connection. */
+    struct ssl_st *tls;
+    struct evbuffer *wire;          /* TLS: encrypted bytes not yet taken by the kernel */
+    int tls_ready;                  /* TLS: the handshake completed */
+    int tls_failed;                 /* TLS: the session failed; nothing more is sent */
+    long long tls_handshake_bytes;  /* TLS: raw bytes received before the handshake completed */
 };
 
 /* What connections ask of the server (registered by connections_configure). */
@@ -94,6 +100,7 @@ struct client_stats {
     long long subscribers, published, subscriber_disconnects;
     long long monitors;             /* connections in MONITOR mode now */
     long long auth_timeouts, auth_failures, auth_delays;
+    long long tls_handshake_timeouts; /* TLS connections closed with no handshake in time */
 };
 
 /* The state every net/ file shares; only net/ touches it. */
@@ -124,6 +131,9 @@ void client_free(struct client *client);
 int client_flush(struct client *client);
 /* Bytes of replies not yet written to the socket, held ones included. */
 size_t client_pending_output(const struct client *client);
+/* Bytes written by the client's commands or events but not yet taken by
+ * the kernel (held replies excluded; TLS: plaintext and ciphertext). */
+size_t client_unsent_output(const struct client *client);
 /* 1 when a closing client has nothing left to send and can go. */
 int client_done(const struct client *client);
 /* Frees the client if its unsent replies passed output_limit; 1 if freed. */
@@ -145,6 +155,9 @@ void connections_free(void);
 void connections_sweep_idle(void);
 /* Closes, with a NOAUTH line, the strangers older than auth_timeout. */
 void connections_sweep_unauthenticated(void);
+/* Closes the TLS connections whose handshake is not done auth_timeout of
+ * clock time after their accept (a peer that never finishes one). */
+void connections_sweep_handshakes(void);
 /* The test clock moved: the client running the command that moved it is
  * active now (not idle). */
 void connections_touch_executing(void);

@@ -20,11 +20,17 @@
  * (max_unauthenticated_clients), so idle or slow connections cannot fill
  * max_clients.  The unix socket has unix_reserved_clients slots beyond
  * max_clients that TCP can never take: a local admin always gets in.
+ *
+ * tls_port (off by default) is a second TCP listener on `bind` whose
+ * connections speak RESP over TLS (net/tls.c); the same admission, limits
+ * and commands apply, and a refusal there is a plain close (a line of
+ * plaintext would be garbage to a TLS client).
  */
 #include "net/server.h"
 #include "net/client.h"
 #include "net/connections.h"
 #include "net/subscribers.h"
+#include "net/tls.h"
 #include "domain/events.h"
 #include "domain/tick.h"
 #include "lib/authlimit.h"
@@ -62,9 +68,9 @@
 static struct {
     struct event_base *base;
     const struct config *config;
-    struct evconnlistener *tcp_listener, *unix_listener;
+    struct evconnlistener *tcp_listener, *unix_listener, *tls_listener;
     char unix_path[UNIX_PATH_BYTES];
-    int port;
+    int port, tls_port;
     struct event *commit_event, *sweep_event, *resume_accept_event;
     struct event *signal_events[3];
     int commit_pending;
@@ -121,7 +127,7 @@ static const struct client_hooks hooks = {schedule_commit, commit_if_due, client
 
 /* `address` names the peer in logs (ip:port, or unix); `peer` is the key
  * failed AUTHs count against (lib/shared.h). */
-static void client_accept(evutil_socket_t fd, const char *address, const char *peer, int unix_peer) {
+static void client_accept(evutil_socket_t fd, const char *address, const char *peer, int unix_peer, int tls) {
     static const char full[] = "-LIMIT max number of clients reached\r\n";
     static const char strangers[] = "-LIMIT too many unauthenticated connections, try again later\r\n";
     const struct client_stats *stats = connections_stats();
@@ -142,18 +148,19 @@ static void client_accept(evutil_socket_t fd, const char *address, const char *p
     if (refusal) {
         server.rejected_connections++;
         /* Best effort: the socket is fresh, the line fits its buffer. */
-        if (write(fd, refusal, refusal_len) < 0) { /* nothing more to do */ }
+        if (!tls && write(fd, refusal, refusal_len) < 0) { /* nothing more to do */ }
         evutil_closesocket(fd);
         return;
     }
-    if (client_open(fd, address, peer, unix_peer) == 0) server.total_connections++;
+    if (client_open(fd, address, peer, unix_peer, tls) == 0) server.total_connections++;
 }
 
 /* ------------------------------------------------------------ listeners */
 
+/* Either TCP listener: argument is non-NULL on tls_port's. */
 static void on_tcp_accept(struct evconnlistener *listener, evutil_socket_t fd,
                           struct sockaddr *address, int length, void *argument) {
-    (void)listener; (void)length; (void)argument;
+    (void)listener; (void)length;
     char text[64] = "?", peer[AUTHLIMIT_KEY_MAX] = "?";
     if (address->sa_family == AF_INET) {
         struct sockaddr_in *in = (struct sockaddr_in *)(void *)address;
@@ -179,7 +186,7 @@ static void on_tcp_accept(struct evconnlistener *listener, evutil_socket_t fd,
             snprintf(peer, sizeof peer, "%s/64", ip);
         }
     }
-    client_accept(fd, text, peer, 0);
+    client_accept(fd, text, peer, 0, argument != NULL);
 }
 
 static void on_unix_accept(struct evconnlistener *listener, evutil_socket_t fd,
@@ -187,7 +194,7 @@ static void on_unix_accept(struct evconnlistener *listener, evutil_socket_t fd,
     (void)listener; (void)address; (void)length; (void)argument;
     /* Local peers (the socket is 0700: the daemon's user and root) count
      * failed AUTHs as one source. */
-    client_accept(fd, "unix", "unix", 1);
+    client_accept(fd, "unix", "unix", 1, 0);
 }
 
 static void on_resume_accept(evutil_socket_t fd, short what, void *argument) {
@@ -195,6 +202,7 @@ static void on_resume_accept(evutil_socket_t fd, short what, void *argument) {
     if (server.stopping) return;
     if (server.tcp_listener) evconnlistener_enable(server.tcp_listener);
     if (server.unix_listener) evconnlistener_enable(server.unix_listener);
+    if (server.tls_listener) evconnlistener_enable(server.tls_listener);
 }
 
 /* accept() failed: out of descriptors most likely.  The listening socket
@@ -206,13 +214,15 @@ static void on_accept_error(struct evconnlistener *listener, void *argument) {
     log_warn("accept failed, pausing listeners", "error=\"%s\"", evutil_socket_error_to_string(error));
     if (server.tcp_listener) evconnlistener_disable(server.tcp_listener);
     if (server.unix_listener) evconnlistener_disable(server.unix_listener);
+    if (server.tls_listener) evconnlistener_disable(server.tls_listener);
     struct timeval pause = {0, ACCEPT_PAUSE_US};
     evtimer_add(server.resume_accept_event, &pause);
 }
 
-static int listen_tcp(void) {
+/* A TCP listener on `bind`: the RESP port, or tls_port (tls = 1). */
+static struct evconnlistener *listen_tcp_port(long long port, int tls, int *bound_port) {
     const struct config *config = server.config;
-    if (config->bind[0] == '\0') return 0;
+    struct evconnlistener *listener;
     struct sockaddr_storage storage;
     int length;
     char address[300];
@@ -222,35 +232,62 @@ static int listen_tcp(void) {
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)&storage;
     if (inet_pton(AF_INET, config->bind, &in->sin_addr) == 1) {
         in->sin_family = AF_INET;
-        in->sin_port = htons((uint16_t)config->port);
+        in->sin_port = htons((uint16_t)port);
         length = (int)sizeof *in;
-        snprintf(address, sizeof address, "%s:%lld", config->bind, config->port);
+        snprintf(address, sizeof address, "%s:%lld", config->bind, port);
     } else if (inet_pton(AF_INET6, config->bind, &in6->sin6_addr) == 1) {
         in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons((uint16_t)config->port);
+        in6->sin6_port = htons((uint16_t)port);
         length = (int)sizeof *in6;
-        snprintf(address, sizeof address, "[%s]:%lld", config->bind, config->port);
+        snprintf(address, sizeof address, "[%s]:%lld", config->bind, port);
     } else {
         log_error("bad bind address: expected an IPv4 or IPv6 address", "bind=%s", config->bind);
-        return -1;
+        return NULL;
     }
-    server.tcp_listener = evconnlistener_new_bind(
-        server.base, on_tcp_accept, NULL,
+    listener = evconnlistener_new_bind(
+        server.base, on_tcp_accept, tls ? &server.tls_port : NULL,
         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 511,
         (struct sockaddr *)&storage, length);
-    if (server.tcp_listener == NULL) {
+    if (listener == NULL) {
         log_error("cannot listen", "address=%s error=\"%s\"", address, strerror(errno));
-        return -1;
+        return NULL;
     }
-    evconnlistener_set_error_cb(server.tcp_listener, on_accept_error);
+    evconnlistener_set_error_cb(listener, on_accept_error);
     struct sockaddr_storage bound;
     socklen_t bound_length = sizeof bound;
-    getsockname(evconnlistener_get_fd(server.tcp_listener), (struct sockaddr *)&bound, &bound_length);
-    server.port = ntohs(bound.ss_family == AF_INET6
+    getsockname(evconnlistener_get_fd(listener), (struct sockaddr *)&bound, &bound_length);
+    *bound_port = ntohs(bound.ss_family == AF_INET6
                             ? ((struct sockaddr_in6 *)(void *)&bound)->sin6_port
                             : ((struct sockaddr_in *)(void *)&bound)->sin_port);
-    return 0;
+    return listener;
 }
+
+static int listen_tcp(void) {
+    if (server.config->bind[0] == '\0') return 0;
+    server.tcp_listener = listen_tcp_port(server.config->port, 0, &server.port);
+    return server.tcp_listener ? 0 : -1;
+}
+
+/* tls_port: "" = off, else a port number (0 picks a free one). */
+static int listen_tls(void) {
+    const struct config *config = server.config;
+    if (config->tls_port[0] == '\0') return 0;
+    char *end;
+    long port = strtol(config->tls_port, &end, 10);
+    if (*end != '\0' || end == config->tls_port || port < 0 || port > 65535) {
+        log_error("tls_port must be a port number (0 picks a free one)", "tls_port=%s", config->tls_port);
+        return -1;
+    }
+    if (config->bind[0] == '\0') {
+        log_error("tls_port needs a TCP bind address", "tls_port=%s", config->tls_port);
+        return -1;
+    }
+    if (tls_setup(config) != 0) return -1;
+    server.tls_listener = listen_tcp_port(port, 1, &server.tls_port);
+    return server.tls_listener ? 0 : -1;
+}
+
+
 
 static int listen_unix(void) {
     const struct config *config = server.config;
@@ -304,6 +341,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *argument) {
     connections_sweep_idle();
     log_refusals();
     connections_sweep_unauthenticated();
+    if (server.tls_listener) connections_sweep_handshakes();
 }
 
 /* The test clock moved (DEBUG.CLOCK): the client that moved it is active
@@ -315,6 +353,7 @@ static void on_clock_moved(void *argument) {
     connections_sweep_idle();
     log_refusals();
     connections_sweep_unauthenticated();
+    if (server.tls_listener) connections_sweep_handshakes();
     connections_wake_paused();
 }
 
@@ -333,6 +372,7 @@ static void on_stop_signal(evutil_socket_t signal_number, short what, void *argu
     tick_stop();
     if (server.tcp_listener) evconnlistener_disable(server.tcp_listener);
     if (server.unix_listener) evconnlistener_disable(server.unix_listener);
+    if (server.tls_listener) evconnlistener_disable(server.tls_listener);
     commit_batch();
     connections_stop();
     if (connections_stats()->connected == 0) {
@@ -389,9 +429,11 @@ int server_start(struct event_base *base, const struct config *config) {
  * token, and send their first command at once. */
 int server_listen(void) {
     const struct config *config = server.config;
-    if (listen_tcp() != 0 || listen_unix() != 0) return -1;
-    log_write(LOG_ALWAYS, "listening", "port=%d bind=%s unix=%s", server.port,
-             config->bind[0] ? config->bind : "off", server.unix_path[0] ? server.unix_path : "off");
+    if (listen_tcp() != 0 || listen_tls() != 0 || listen_unix() != 0) return -1;
+    char tls_port[16] = "off";
+    if (server.tls_listener) snprintf(tls_port, sizeof tls_port, "%d", server.tls_port);
+    log_write(LOG_ALWAYS, "listening", "port=%d bind=%s unix=%s tls_port=%s", server.port,
+             config->bind[0] ? config->bind : "off", server.unix_path[0] ? server.unix_path : "off", tls_port);
     return 0;
 }
 
@@ -404,7 +446,9 @@ void server_free(void) {
         evconnlistener_free(server.unix_listener);
         unlink(server.unix_path);
     }
-    server.tcp_listener = server.unix_listener = NULL;
+    if (server.tls_listener) evconnlistener_free(server.tls_listener);
+    server.tcp_listener = server.unix_listener = server.tls_listener = NULL;
+    tls_free();
     if (server.commit_event) event_free(server.commit_event);
     if (server.sweep_event) event_free(server.sweep_event);
     if (server.resume_accept_event) event_free(server.resume_accept_event);

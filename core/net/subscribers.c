@@ -142,10 +142,10 @@ static void publish(const char *queue, const char *assignee, const char *payload
             deliver_to(client, queue, queue_len, payload, payload_len)) {
             if (client_flush(client) != 0) {
                 client_free(client);
-            } else if (evbuffer_get_length(client->output) > (size_t)connections.config->subscriber_output_limit) {
+            } else if (client_unsent_output(client) > (size_t)connections.config->subscriber_output_limit) {
                 /* A slow subscriber is cut off; nobody waits for it. */
                 log_warn("slow subscriber cut off", "client=%llu address=%s bytes=%zu",
-                         (unsigned long long)client->id, client->address, evbuffer_get_length(client->output));
+                         (unsigned long long)client->id, client->address, client_unsent_output(client));
                 connections.stats.subscriber_disconnects++;
                 client_free(client);
             }

@@ -330,6 +330,8 @@ def test_metrics_count_cases_refunds_breaches_and_pass_promtool():
         assert d.get("/metrics")[0] == 401
         # A breach: the clock runs past every deadline.
         admin.call("DEBUG.CLOCK", "ADVANCE", str(30 * 86400))
+        # A write's reply waits for its batch: the breaches are committed, and counted, after it.
+        assert admin.call("CASE.NOTE", support, "after the clock") == "OK"
         status, headers, text = d.get("/metrics", token=tokens["sam"])
         assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
         promtool_check(text)

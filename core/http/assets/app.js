@@ -15,6 +15,9 @@ const TEXT = {
     breached_open: "Open and breached", first_response: "First response (median / p90)",
     resolution: "Resolution (median / p90)", done: "Done", none: "none", bad_token: "Wrong token",
     no_stats: "Figures are for supervisors, finance and admins", csat: "Satisfaction", connected: "live", disconnected: "reconnecting",
+    history_chart: "Opened, resolved and breached", last_48h: "48 hours", last_14d: "14 days", opened: "opened",
+    resolved: "resolved", breaches: "breaches", explain: "Explain", decisions: "Decisions", hook: "Hook",
+    output: "Output", version: "Rules", per_hour: "per hour", per_day: "per day", catching_up: "counting…",
   },
   zh: {
     login_title: "使用坐席令牌登录", login: "登录", logout: "退出", token: "坐席令牌",
@@ -27,6 +30,9 @@ const TEXT = {
     breached_open: "未结且超时", first_response: "首次响应（中位数 / p90）",
     resolution: "解决时长（中位数 / p90）", done: "完成", none: "无", bad_token: "令牌错误",
     no_stats: "统计数据仅对主管、财务和管理员开放", csat: "满意度", connected: "实时", disconnected: "重新连接中",
+    history_chart: "新建、解决与超时", last_48h: "48 小时", last_14d: "14 天", opened: "新建", resolved: "解决",
+    breaches: "超时", explain: "决策说明", decisions: "规则决策", hook: "环节", output: "结果", version: "规则版本",
+    per_hour: "每小时", per_day: "每天", catching_up: "统计中…",
   },
 };
 
@@ -35,6 +41,8 @@ let csrf = null;
 let events = null;
 let openCase = null;
 let refreshTimer = null;
+let historyHours = 48;
+let historyAt = 0;
 
 const $ = (id) => document.getElementById(id);
 const t = (key) => TEXT[lang][key] || key;
@@ -117,7 +125,68 @@ function chart(queues) {
   });
 }
 
+// Opened, resolved and breaches per hour (48 hours) or per day (14 days,
+// UTC days summed from the hours), from STATS.HISTORY over the event log.
+async function history() {
+  historyAt = Date.now();
+  const answer = await api("GET", "/api/history?hours=" + historyHours);
+  const section = $("history");
+  if (answer.status !== 200 || !answer.data) { section.hidden = true; return; }
+  section.hidden = false;
+  let buckets = answer.data.hours;
+  if (historyHours > 48) {
+    const days = new Map();
+    for (const h of buckets) {
+      const day = h.at - (h.at % 86400);
+      const d = days.get(day) || { at: day, opened: 0, resolved: 0, breached: 0 };
+      d.opened += h.opened; d.resolved += h.resolved; d.breached += h.breached;
+      days.set(day, d);
+    }
+    buckets = [...days.values()];
+  }
+  const svg = $("history-chart");
+  const ns = "http://www.w3.org/2000/svg";
+  svg.replaceChildren();
+  const max = Math.max(1, ...buckets.map((b) => Math.max(b.opened, b.resolved, b.breached)));
+  const slot = 780 / Math.max(1, buckets.length), bar = Math.max(1, slot / 3 - 1);
+  const base = 150, height = 140;
+  const axis = document.createElementNS(ns, "line");
+  axis.setAttribute("x1", 10); axis.setAttribute("x2", 790); axis.setAttribute("y1", base); axis.setAttribute("y2", base);
+  svg.append(axis);
+  const totals = { opened: 0, resolved: 0, breached: 0 };
+  buckets.forEach((b, i) => {
+    [["opened", b.opened], ["resolved", b.resolved], ["breaches", b.breached]].forEach(([cls, v], k) => {
+      const h = Math.round((v / max) * height);
+      const r = document.createElementNS(ns, "rect");
+      r.setAttribute("class", cls);
+      r.setAttribute("x", 10 + i * slot + k * (bar + 1)); r.setAttribute("y", base - h);
+      r.setAttribute("width", bar); r.setAttribute("height", h);
+      r.dataset.at = b.at; r.dataset.value = v;
+      const tip = document.createElementNS(ns, "title");
+      tip.textContent = new Date(b.at * 1000).toLocaleString() + " " + t(cls) + " " + v;
+      r.append(tip);
+      svg.append(r);
+    });
+    totals.opened += b.opened; totals.resolved += b.resolved; totals.breached += b.breached;
+    if (i % Math.ceil(buckets.length / 8) === 0) {
+      const label = document.createElementNS(ns, "text");
+      label.setAttribute("x", 10 + i * slot); label.setAttribute("y", 166);
+      const when = new Date(b.at * 1000);
+      label.textContent = historyHours > 48 ? when.toLocaleDateString() : when.getHours() + ":00";
+      svg.append(label);
+    }
+  });
+  $("history-totals").textContent = "· " + (historyHours > 48 ? t("per_day") : t("per_hour")) + " · " +
+    t("opened") + " " + totals.opened + " · " + t("resolved") + " " + totals.resolved + " · " + t("breaches") + " " +
+    totals.breached + (answer.data.complete ? "" : " · " + t("catching_up"));
+  section.dataset.opened = totals.opened;
+  section.dataset.resolved = totals.resolved;
+  section.dataset.breached = totals.breached;
+}
+
 async function refresh() {
+  // The charts move slowly: at most every 10 s (and on the range buttons).
+  if (Date.now() - historyAt > 10000) history();
   const [queues, breached, open, refunds, stats] = await Promise.all([
     api("GET", "/api/queues"), api("GET", "/api/cases?breached=true&limit=50"),
     api("GET", "/api/cases?state=open&limit=50"), api("GET", "/api/refunds?state=review&limit=50"),
@@ -199,9 +268,22 @@ function listen() {
   events.onerror = () => { $("who").dataset.live = "0"; };
 }
 
+async function explain() {
+  const answer = await api("GET", "/api/cases/" + openCase + "/explain");
+  if (answer.status !== 200 || !answer.data) return;
+  $("case-decisions").tBodies[0].replaceChildren(...answer.data.decisions.map((d) => {
+    const tr = el("tr");
+    tr.dataset.hook = d.hook;
+    tr.append(el("td", d.hook), el("td", d.output || d.error || ""), el("td", d.reason || ""), el("td", d.version || ""));
+    return tr;
+  }));
+  $("explain-view").hidden = false;
+}
+
 async function showCase(id) {
   const answer = await api("GET", "/api/cases/" + id);
   if (answer.status !== 200) return;
+  if (openCase !== id) $("explain-view").hidden = true;
   openCase = id;
   const c = answer.data.case;
   $("case-id").textContent = c.id;
@@ -267,6 +349,12 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("case-close").addEventListener("click", () => { $("case-view").hidden = true; openCase = null; });
   $("assign-form").addEventListener("submit", (e) => { e.preventDefault(); act("/assign", { agent: $("assign-agent").value.trim() }); });
   $("escalate").addEventListener("click", () => act("/escalate", { reason: "from the dashboard" }));
+  $("explain").addEventListener("click", explain);
+  document.querySelectorAll("#history .range button").forEach((b) => b.addEventListener("click", () => {
+    historyHours = Number(b.dataset.range);
+    document.querySelectorAll("#history .range button").forEach((o) => o.classList.toggle("active", o === b));
+    history();
+  }));
   const session = await api("GET", "/api/session");
   if (session.status === 200) showApp(session.data);
   else showLogin();
