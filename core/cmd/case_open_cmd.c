@@ -106,7 +106,7 @@ static int parse_open_fields(struct request *request, struct intake_values *valu
     }
     for (int i = 1; i < request->argc; i += 2) {
         int found = -1;
-        for (int f = 0; f < INTAKE_FIELD_COUNT; f++)
+        for (int f = 0; f < INTAKE_FIELD_COUNT && found < 0; f++)
             if (request_argument_is(request, i, intake_field_name((enum intake_field)f))) found = f;
         if (found < 0) {
             request_error(request, "INVALID", "unknown field '%.*s' (fields: channel customer subject "

@@ -82,7 +82,7 @@ static int load_candidates(struct call *call, const char *queue, size_t len, con
         snprintf(c->name, sizeof c->name, "%s", name);
         c->capacity = sqlite3_column_int64(statement, 2);
         c->seq = sqlite3_column_int64(statement, 3);
-        c->load = sqlite3_column_int64(statement, 4); /* kept by the schema's triggers (migration 13) */
+        c->load = sqlite3_column_int64(statement, 4); /* kept by the schema's triggers (migration 15) */
     }
     return row < 0 ? -1 : count;
 }

@@ -155,7 +155,7 @@ int case_event_text(struct call *call, const struct case_row *row, const char *k
 /* ------------------------------------------------------------ creating */
 
 /* A case is created unassigned: the triggers that keep agents.load (schema
- * 13) watch UPDATEs only. */
+ * 15) watch UPDATEs only. */
 int case_create(struct call *call, const struct case_new *values, struct case_row *out) {
     static const char insert[] =
         "INSERT INTO cases(external_id, state, channel, customer, subject, body, order_id, amount,"

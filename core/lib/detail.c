@@ -19,12 +19,23 @@ void detail_add(struct detail *detail, const char *key, const char *value, size_
     memcpy(out + used, key, key_len);
     used += key_len;
     out[used++] = '=';
-    int quote = value_len == 0;
-    for (size_t i = 0; i < value_len && !quote; i++)
-        if (value[i] == ' ' || value[i] == '"' || value[i] == '=' || value[i] == '\\' ||
-            (unsigned char)value[i] < 0x20)
-            quote = 1;
+    /* One pass classifies the value: quoted if any byte is special, and
+     * copied whole (memcpy) unless a byte must be escaped. */
+    int quote = value_len == 0, escape = 0;
+    for (size_t i = 0; i < value_len && !escape; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (c > '=' && c != '\\') continue;
+        if (c == '"' || c == '\\' || c < 0x20) quote = escape = 1;
+        else if (c == ' ' || c == '=') quote = 1;
+    }
     if (quote) out[used++] = '"';
+    if (!escape) { /* as the loop below, one byte per byte, while used + 4 < room */
+        size_t take = used + 4 < room ? room - 4 - used : 0;
+        if (take > value_len) take = value_len;
+        memcpy(out + used, value, take);
+        used += take;
+        value_len = 0;
+    }
     for (size_t i = 0; i < value_len && used + 4 < room; i++) {
         char c = value[i];
         if (c == '"' || c == '\\') { out[used++] = '\\'; out[used++] = c; }

@@ -29,6 +29,7 @@
 
 #define TESTS_ERROR_MAX 512
 #define QUOTED_MAX 600
+#define PRIORITY_FIELDS_ON_STACK 32   /* the fields priority sees, without an allocation */
 
 static struct rule_set *current;
 static struct rule_set *staged;           /* RULES.STAGE's: decides only in replays, logs nothing */
@@ -277,7 +278,11 @@ static void prioritise(struct rule_set *set, const struct rules_field *fields, i
     lua_State *state = sandbox_state(set->sandbox);
     char why[RULES_REASON_MAX] = "";
     out->priority_called = 1;
-    struct rules_field *seen = malloc((size_t)(count + 2) * sizeof *seen);
+    /* On the stack up to PRIORITY_FIELDS_ON_STACK fields (intake gives
+     * fewer): no allocation per intake. */
+    struct rules_field on_stack[PRIORITY_FIELDS_ON_STACK];
+    struct rules_field *seen = count + 2 <= PRIORITY_FIELDS_ON_STACK ? on_stack
+                               : malloc((size_t)(count + 2) * sizeof *seen);
     int seen_count = count;
     if (seen) {
         memcpy(seen, fields, (size_t)count * sizeof *seen);
@@ -286,7 +291,7 @@ static void prioritise(struct rule_set *set, const struct rules_field *fields, i
     }
     int status = call_hook(set, HOOK_PRIORITY, seen ? seen : fields, seen ? seen_count : count, "category",
                            out->category, why, sizeof why);
-    free(seen);
+    if (seen != on_stack) free(seen);
     out->priority_microseconds = last_call_microseconds;
     if (status == 0) {
         struct rules_priority_decision decision;

@@ -33,8 +33,9 @@
  *
  * The environment rules see (the kept base functions, the read-only
  * library proxies, os.time/date, the guarded xpcall and setmetatable) is
- * built by rules/sandbox_env.c; this file owns the state, its allocator and
- * the budgets that meter it.
+ * built by rules/sandbox_env.c; this file owns the state, its allocator
+ * (with a free list per class of small blocks, reused from call to call)
+ * and the budgets that meter it.
  *
  * Invariants: every allocation of the state goes through capped_allocate, so
  * `used` is exact and never above `limits.memory_bytes`; every live string
@@ -43,6 +44,7 @@
  */
 #include "rules/sandbox.h"
 #include "rules/sandbox_env.h"
+#include "lib/allocfault.h"
 #include "lib/clock.h"
 #include "lib/libmeter.h"
 #include "lib/pattern.h"
@@ -61,6 +63,10 @@
 #define CHECK_UNITS 16384        /* work units charged outside the hook between two looks at the clock */
 #define ALLOC_BYTES_PER_UNIT LIBMETER_COPY_BYTES_PER_UNIT /* allocated bytes per unit: as a copy fills them */
 #define SIZE_CLASSES 64          /* string sizes by floor(log2) */
+#define POOL_GRAIN 16            /* small blocks are kept in classes of this many bytes */
+#define POOL_BLOCK_MAX 256       /* blocks up to this size are reused, not given back to malloc */
+#define POOL_CLASSES (POOL_BLOCK_MAX / POOL_GRAIN)
+#define POOL_BYTES_MAX (1u << 20) /* free small blocks kept at most, per sandbox */
 
 /* The live strings of TRACKED_STRING_BYTES or more, by address (open
  * addressing, linear probing), and how many there are per size class. */
@@ -70,6 +76,17 @@ struct string_set {
     size_t count;
     unsigned live[SIZE_CLASSES];
     int stuck_class;             /* -1, or the largest class of a string the set had no room for: kept for good */
+};
+
+/* Free small blocks of the state, by class: a hook call makes and drops a
+ * hundred small objects (tables, strings, closures), and a free list is a
+ * fraction of malloc's work.  The first bytes of a free block link to the
+ * next.  Off while allocation faults are injected, so that every
+ * allocation of the state still reaches malloc there. */
+struct block_pool {
+    void *free[POOL_CLASSES];
+    size_t bytes;                /* held in the lists */
+    int off;
 };
 
 struct sandbox {
@@ -93,6 +110,7 @@ struct sandbox {
     int trace_mask;              /* LUA_MASKLINE / LUA_MASKRET besides the count, or 0 */
     sandbox_trace_fn trace;      /* called for those events (coverage, return lines) */
     void *trace_context;
+    struct block_pool pool;
 };
 
 /* ------------------------------------------------------ long strings */
@@ -238,6 +256,57 @@ static void forget_string(struct sandbox *sandbox, void *block, size_t size) {
     if (--sandbox->strings.live[size_class(size)] == 0) update_pace(sandbox);
 }
 
+/* ------------------------------------------------------ small blocks */
+
+static size_t pool_class(size_t size) { return (size - 1) / POOL_GRAIN; }
+
+static void *pool_take(struct block_pool *pool, size_t size) {
+    size_t class = pool_class(size);
+    void *block = pool->free[class];
+    if (block == NULL) return malloc((class + 1) * POOL_GRAIN);
+    memcpy(&pool->free[class], block, sizeof block);
+    pool->bytes -= (class + 1) * POOL_GRAIN;
+    return block;
+}
+
+/* Gives back a block of `size` bytes (its class's size allocated). */
+static void pool_release(struct block_pool *pool, void *block, size_t size) {
+    if (block == NULL) return;
+    if (pool->off || size > POOL_BLOCK_MAX || pool->bytes + (pool_class(size) + 1) * POOL_GRAIN > POOL_BYTES_MAX) {
+        free(block);
+        return;
+    }
+    size_t class = pool_class(size);
+    memcpy(block, &pool->free[class], sizeof block);
+    pool->free[class] = block;
+    pool->bytes += (class + 1) * POOL_GRAIN;
+}
+
+static void pool_drain(struct block_pool *pool) {
+    for (size_t class = 0; class < POOL_CLASSES; class++) {
+        while (pool->free[class]) {
+            void *block = pool->free[class];
+            memcpy(&pool->free[class], block, sizeof block);
+            free(block);
+        }
+    }
+    pool->bytes = 0;
+}
+
+/* realloc for the state: blocks of POOL_BLOCK_MAX bytes or less come from
+ * the pool (a block's class is known from the size Lua gives back), larger
+ * ones from malloc.  NULL when out of memory, `block` untouched. */
+static void *pool_resize(struct block_pool *pool, void *block, size_t old_size, size_t new_size) {
+    int old_small = block != NULL && old_size <= POOL_BLOCK_MAX, new_small = new_size <= POOL_BLOCK_MAX;
+    if (pool->off || (block != NULL && !old_small && !new_small)) return realloc(block, new_size);
+    if (old_small && new_small && pool_class(old_size) == pool_class(new_size)) return block;
+    void *fresh = new_small ? pool_take(pool, new_size) : malloc(new_size);
+    if (fresh == NULL || block == NULL) return fresh;
+    memcpy(fresh, block, old_size < new_size ? old_size : new_size);
+    pool_release(pool, block, old_size);
+    return fresh;
+}
+
 static void *capped_allocate(void *user, void *block, size_t old_size, size_t new_size) {
     struct sandbox *sandbox = user;
     /* For a new object Lua passes its type in old_size. */
@@ -245,7 +314,7 @@ static void *capped_allocate(void *user, void *block, size_t old_size, size_t ne
     if (block == NULL) old_size = 0;
     if (new_size == 0) {
         if (old_size >= TRACKED_STRING_BYTES) forget_string(sandbox, block, old_size);
-        free(block);
+        pool_release(&sandbox->pool, block, old_size);
         sandbox->used -= old_size;
         return NULL;
     }
@@ -263,7 +332,7 @@ static void *capped_allocate(void *user, void *block, size_t old_size, size_t ne
          * here, before it runs. */
         charge_quietly(sandbox, 1 + (long long)(new_size / ALLOC_BYTES_PER_UNIT));
     }
-    void *grown = realloc(block, new_size);
+    void *grown = pool_resize(&sandbox->pool, block, old_size, new_size);
     if (grown == NULL) return NULL;
     sandbox->used = sandbox->used - old_size + new_size;
     if (new_string && new_size >= TRACKED_STRING_BYTES) track_string(sandbox, grown, new_size);
@@ -454,8 +523,10 @@ struct sandbox *sandbox_new(const struct sandbox_limits *limits, char *error, si
     sandbox->pace = sandbox->hook_count = HOOK_EVERY;
     sandbox->now = clock_now;
     sandbox->environment_ref = sandbox->contents_ref = LUA_NOREF;
+    sandbox->pool.off = allocfault_available();
     sandbox->state = lua_newstate(capped_allocate, sandbox);
     if (sandbox->state == NULL) {
+        pool_drain(&sandbox->pool);
         free(sandbox);
         snprintf(error, error_size, "cannot create a Lua state within %zu bytes", limits->memory_bytes);
         return NULL;
@@ -476,6 +547,7 @@ void sandbox_free(struct sandbox *sandbox) {
     /* Rules cannot set __gc: the only finalizers are the host's, which free
      * memory through the allocator (still here) and run no rule code. */
     if (sandbox->state) lua_close(sandbox->state);
+    pool_drain(&sandbox->pool);
     free(sandbox->strings.slots);
     free(sandbox);
 }

@@ -225,7 +225,22 @@ const char *const store_migrations[] = {
     "ALTER TABLE decisions ADD COLUMN reason TEXT NOT NULL DEFAULT '';"
     "DROP INDEX decisions_by_time;"
     "CREATE INDEX decisions_by_case ON decisions(case_id, id);",
-    /* 14: agents' presence (AGENT.STATUS) and what automatic assignment
+    /* 14: orders keyed by order_id alone (WITHOUT ROWID): every read and
+     * write of an order names its order_id, and a rowid table kept a second
+     * b-tree (the primary key's index) that each new order wrote too. */
+    "CREATE TABLE orders_keyed("
+    "  order_id TEXT PRIMARY KEY,"
+    "  paid_amount INTEGER NOT NULL CHECK (paid_amount >= 0),"
+    "  currency TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  case_id INTEGER REFERENCES cases(id),"
+    "  recorded_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "INSERT INTO orders_keyed(order_id, paid_amount, currency, source, case_id, recorded_at)"
+    " SELECT order_id, paid_amount, currency, source, case_id, recorded_at FROM orders;"
+    "DROP TABLE orders;"
+    "ALTER TABLE orders_keyed RENAME TO orders;",
+    /* 15: agents' presence (AGENT.STATUS) and what automatic assignment
      * reads: an agent's capacity (NULL: the rule set's), the turn of round
      * robin (assigned_seq: the order of each agent's last automatic
      * assignment), and its load -- the open cases (new, open, pending) it
@@ -246,7 +261,7 @@ const char *const store_migrations[] = {
     " OR old.state = 'pending_customer' OR old.state = 'pending_internal');"
     " UPDATE agents SET load = load + 1 WHERE name = new.assignee AND (new.state = 'new' OR new.state = 'open'"
     " OR new.state = 'pending_customer' OR new.state = 'pending_internal'); END;",
-    /* 15: internal cases.  kind is 'case' (a customer's), 'task' (work a
+    /* 16: internal cases.  kind is 'case' (a customer's), 'task' (work a
      * case asks of another department: CASE.TASK) or 'incident' (a fault
      * many customers report); internal ones get no customer notice, survey
      * or threading.  parent_id is a task's case; the partial index lists a
@@ -254,13 +269,13 @@ const char *const store_migrations[] = {
     "ALTER TABLE cases ADD COLUMN kind TEXT NOT NULL DEFAULT 'case';"
     "ALTER TABLE cases ADD COLUMN parent_id INTEGER;"
     "CREATE INDEX cases_by_parent ON cases(parent_id) WHERE parent_id IS NOT NULL;",
-    /* 16: merged duplicates.  cases.merged_into is where a merged case went
+    /* 17: merged duplicates.  cases.merged_into is where a merged case went
      * (CASE.MERGE); events.merged_from marks the messages and notes a merge
      * copied into the survivor's history (the originals stay where they
      * were: events are never rewritten). */
     "ALTER TABLE cases ADD COLUMN merged_into INTEGER;"
     "ALTER TABLE events ADD COLUMN merged_from INTEGER;",
-    /* 17: incidents.  An incident is a case of kind 'incident'; this row
+    /* 18: incidents.  An incident is a case of kind 'incident'; this row
      * says which spike key it gathers (as redress.recent counts keys).
      * incident_cases are the cases it gathered, one row each (CASE.GET
      * shows them as links both ways): no foreign keys, as both cases are
@@ -279,7 +294,7 @@ const char *const store_migrations[] = {
     "  PRIMARY KEY (incident_id, case_id)"
     ") WITHOUT ROWID;"
     "CREATE INDEX incident_cases_by_case ON incident_cases(case_id);",
-    /* 18: returns and review deadlines.  A return_refund's physical return
+    /* 19: returns and review deadlines.  A return_refund's physical return
      * (return_state awaiting_shipment -> shipped -> received, the carrier,
      * tracking and condition), what the refund hook set for it (receive and
      * review windows, the review's default outcome, what receipt leads to),
@@ -296,7 +311,7 @@ const char *const store_migrations[] = {
     "ALTER TABLE refunds ADD COLUMN due_at INTEGER;"
     "ALTER TABLE refunds ADD COLUMN due_kind TEXT;"
     "CREATE INDEX refunds_due ON refunds(due_at) WHERE due_at IS NOT NULL;",
-    /* 19: agents' skills (AGENT.SET name SKILLS a,b), comma-separated: a
+    /* 20: agents' skills (AGENT.SET name SKILLS a,b), comma-separated: a
      * queue that hands out its cases gives a case whose category or tags
      * the rule set says need skills only to an agent having them all. */
     "ALTER TABLE agents ADD COLUMN skills TEXT NOT NULL DEFAULT '';",

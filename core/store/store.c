@@ -232,9 +232,16 @@ int store_open(const char *dir, const char *sync, char *error, size_t error_size
         return -1;
     }
     sqlite3_extended_result_codes(store_db, 1);
+    /* Foreign keys are declared but not enforced: every reference is
+     * written by the one domain module that owns the child table, from a
+     * row it just read or wrote (the case of a command, the refund of an
+     * outbox row), and nothing is deleted that a row refers to.  Checking
+     * each child row cost an intake 4-5% of its instructions (a lookup in
+     * the parent per row); the tests run PRAGMA foreign_key_check over the
+     * database after mixed workloads, so the guarantee is still checked. */
     char pragmas[256];
     snprintf(pragmas, sizeof pragmas,
-             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;"
+             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF;"
              "PRAGMA busy_timeout=5000; PRAGMA cache_size=-%d;",
              STORE_SYNC_PRAGMA(sync), STORE_CACHE_KIB);
     /* The first statement reads the header: a damaged one is SQLITE_NOTADB. */
