@@ -11,7 +11,21 @@ local policy = {
   P4 = { first_response = 24 * hour, resolution = 7 * day, calendar = "business_hours" },
 }
 
+-- A task another department does for a case (CASE.TASK, case.kind == "task")
+-- has no customer to answer: only a resolution target, its case's priority's.
+local task_policy = {
+  P1 = { resolution = 2 * hour, calendar = "always" },
+  P2 = { resolution = 8 * hour, calendar = "business_hours" },
+  P3 = { resolution = 24 * hour, calendar = "business_hours" },
+  P4 = { resolution = 3 * day, calendar = "business_hours" },
+}
+
 function sla(case)
+  if case.kind == "task" then
+    local target = task_policy[case.priority or defaults.priority] or task_policy[defaults.priority]
+    return { resolution = target.resolution, calendar = target.calendar,
+             reason = "task targets for " .. tostring(case.priority or defaults.priority) }
+  end
   local target = policy[case.priority or defaults.priority] or policy[defaults.priority]
   return {
     first_response = target.first_response,
