@@ -9,7 +9,8 @@ not_globals = { "print", "load", "loadstring", "dofile", "loadfile", "require", 
                 "coroutine", "rawset", "collectgarbage" }
 -- What a rule set defines, and what the host reads from it.
 globals = { "vocabulary", "defaults", "calendars", "automation_timers", "notification_calendar",
-            "classify", "priority", "sla", "refund", "escalate", "automations",
+            "classify", "priority", "sla", "refund", "escalate", "automations", "assign",
+            "incidents", "assignment", "refund_automation",
             -- the customer's side: threading, notices, macros, reopening
             "thread", "thread_match", "customer_notice", "customer_notice_calendar", "customer_notice_limit",
             "customer_notice_receipt", "macros", "default_language", "reopen_window" }

@@ -212,6 +212,7 @@ quick: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/r
 
 bench: test-packages all $(TEST_PLUGINS)
 	bash tests/bench/run.sh
+	bash tests/bench/assignment.sh
 	bash tests/bench/plugins.sh
 	python3 tests/bench/webhook.py
 	python3 tests/bench/mail.py

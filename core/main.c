@@ -202,6 +202,7 @@ static int wire(const struct config *config) {
     if (events_listen(figures_events_listener()) != 0) return -1;
     metrics_set_command_counts(commands_each_count);
     agents_on_disabled(agent_disabled);
+    agents_on_changed(connections_update_agent);
     commands_set_info_sections(server_info, plugins_info);
     commands_set_hello_modules(plugins_hello);
     commands_set_plugin_list(plugin_list_command);
@@ -375,6 +376,7 @@ int main(int argc, char **argv) {
     }
     if (agents_bootstrap(config.data) != 0) goto done;
     attachments_configure(config.data, config.attachment_max_bytes);
+    agents_roster_load();   /* a failure is logged; assignment then asks the store */
     tick_configure(&config);
     backups_configure(base, config.data);
     cases_warm_counters();
@@ -424,6 +426,7 @@ done:
     tick_free();
     plugins_shutdown();
     deadlines_free();
+    agents_roster_free();
     rules_unload();
     shared_free();
     store_close();

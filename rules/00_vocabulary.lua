@@ -23,6 +23,21 @@ vocabulary = {
 -- What applies when no rule decides (or a decision is refused).
 defaults = { category = "general_inquiry", queue = "support", priority = "P3" }
 
+-- How queues hand out their cases (see README.md, Assignment): every queue
+-- is manual here -- agents CASE.CLAIM their work -- so intake reads nothing
+-- about agents.  Name a queue "round_robin" or "least_loaded" to have it
+-- handed to its online agents, at most `capacity` open cases each.
+-- What resolving an incident (a spike's case, see 30_priority.lua) does to
+-- the cases linked to it: each gets the incident's message as a reply and
+-- is resolved with it.
+incidents = { on_resolve = "resolve" }
+
+assignment = {
+  capacity = 8,
+  queues = { support = "manual", logistics = "manual", finance = "manual", tech = "manual", risk = "manual",
+             supervisors = "manual" },
+}
+
 -- Business calendars for deadlines (China time).  "always" (24x7) is built in.
 calendars = {
   business_hours = {

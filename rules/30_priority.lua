@@ -11,9 +11,24 @@ local policy = {
   },
   large_amount = 100000,        -- minor units: ¥1000.00 and more raises one step
   vip_tiers = { vip = true, gold = true },  -- these tiers raise one step
-  spike_window = 3600,          -- seconds: "the last hour"
-  spike_count = 10,             -- this many similar cases in the window is a spike: raise to P1
+  -- A spike: many cases of the same fault in a short window compared with
+  -- the usual rate of that fault.  The cases of a spike are gathered in one
+  -- incident (the key below) and raised to P1.
+  spike_window = 600,           -- seconds: the last 10 minutes...
+  spike_baseline = 7 * 86400,   -- ...against the usual rate over the week before
+  spike_factor = 5,             -- at least five times the usual count for such a window
+  spike_minimum = 10,           -- and never fewer than this many
 }
+
+-- How many cases of key the window holds, and how many it usually holds;
+-- a spike when the count is both above the minimum and factor times usual.
+local function spike_of(key)
+  local count = redress.recent(key, policy.spike_window)
+  local week = redress.recent(key, policy.spike_baseline)
+  local usual = math.max(week - count, 0) * policy.spike_window / (policy.spike_baseline - policy.spike_window)
+  local spike = count >= policy.spike_minimum and count >= policy.spike_factor * usual
+  return spike, count, usual
+end
 
 -- The urgent keywords, in one matcher built once at load.
 local urgent = redress.matcher{ safety = safety_keywords, legal = legal_keywords,
@@ -24,7 +39,7 @@ local spike_key = {}
 for _, category in ipairs(vocabulary.categories) do spike_key[category] = "category:" .. category end
 
 -- Globals read on every case, looked up once here (sealed after load).
-local tostring, concat, case_words, recent = tostring, table.concat, case_words, redress.recent
+local tostring, concat, case_words = tostring, table.concat, case_words
 local defaults, raise_priority, priority_rank = defaults, raise_priority, priority_rank
 
 function priority(case)
@@ -44,9 +59,13 @@ function priority(case)
   local result = policy.base[case.category] or defaults.priority
   local reasons = { "category " .. tostring(case.category) .. " starts at " .. result }
 
-  local similar = recent(spike_key[case.category] or ("category:" .. tostring(case.category)), policy.spike_window)
-  if similar >= policy.spike_count then
-    return { priority = "P1", reason = "spike: " .. similar .. " similar cases in the last hour" }
+  -- The fault's key: its category (a rule set may use a tag classify sets,
+  -- e.g. a product or a text signature: "tag:sku-123").
+  local key = spike_key[case.category] or ("category:" .. tostring(case.category))
+  local spike, similar, usual = spike_of(key)
+  if spike then
+    return { priority = "P1", incident = key, incident_window = policy.spike_window,
+             reason = string.format("spike: %d similar cases in the last 10 minutes (usually %.1f)", similar, usual) }
   end
   if (case.amount or 0) >= policy.large_amount then
     result = raise_priority(result, 1)

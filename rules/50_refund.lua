@@ -64,7 +64,7 @@ local function with_order_facts(case)
   return facts
 end
 
-function refund(case)
+local function decide_refund(case)
   case = with_order_facts(case)
   local amount, paid = case.refund_amount, case.amount
   if amount == nil or amount <= 0 then
@@ -129,5 +129,25 @@ function refund(case)
   end
   local d = review_for(amount, "outside the " .. policy.no_reason_days .. "-day no-reason window")
   d.cap = cap
+  return d
+end
+
+-- Deadlines (platform practice), in days of clock time:
+--   a return's goods must be shipped back within 7 days, or the refund closes;
+--   the merchant confirms receipt within 10 days, or the refund is approved automatically;
+--   a refund waiting for review is decided after 2 days: approved automatically.
+-- An automatic approval is made by refund_automation.actor, and only up to its
+-- approve_limit (¥200.00): above it the refund stays in review, overdue, and
+-- the case is escalated (event refund_overdue).
+local deadlines = { ship = 7 * day, receive = 10 * day, review = 2 * day }
+refund_automation = { actor = "auto-approval", approve_limit = 20000 }
+
+function refund(case)
+  local d = decide_refund(case)
+  if d.decision == "reject" then return d end
+  if case.refund_kind == "return_refund" then
+    d.ship_within, d.receive_within = deadlines.ship, deadlines.receive
+  end
+  d.review_within, d.review_outcome = deadlines.review, "approve"
   return d
 end

@@ -43,6 +43,10 @@ local function actions(case)
   if event == "warning" then
     return { notify = { "assignee" }, reason = "deadline near: assignee reminded" }
   end
+  if event == "refund_overdue" then
+    return { level = next_level(case), notify = { "supervisors", "finance" },
+             reason = "a refund waits for review past its deadline" }
+  end
   return { reason = "nothing to do for " .. tostring(event) }
 end
 

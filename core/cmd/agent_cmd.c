@@ -1,4 +1,6 @@
-/* agent_cmd.c -- AUTH, WHOAMI, AGENT.ADD, AGENT.LIST, AGENT.DISABLE.
+/* agent_cmd.c -- AUTH, WHOAMI, AGENT.ADD, AGENT.LIST, AGENT.DISABLE,
+ * AGENT.ENABLE, AGENT.ROTATE, AGENT.SET (each admin action logged once
+ * committed: agents_audit).
  *
  * Owns: parsing their arguments (in today's order of checks) and encoding
  * their replies; telling the connection the outcome of an AUTH
@@ -9,7 +11,9 @@
 #include "cmd/reply.h"
 #include "cmd/args.h"
 #include "domain/agents.h"
+#include "domain/assignment.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define AGENT_QUEUES_MAX 1000   /* bytes of the QUEUES list */
@@ -39,18 +43,22 @@ void agent_add_command(struct request *request) {
         request_error(request, "INVALID", "usage: AGENT.ADD name role [QUEUES q,...]");
         return;
     }
-    char token[AGENTS_TOKEN_HEX + 1];
+    char token[AGENTS_TOKEN_HEX + 1], detail[AGENT_QUEUES_MAX + 64];
     if (agents_add(&request->call, name, name_len, role, queues, queues_len, token) != 0) return;
+    snprintf(detail, sizeof detail, "role=%s queues=\"%.*s\"", agents_role_name(role), (int)queues_len, queues);
+    if (agents_audit(&request->call, "AGENT.ADD", name, name_len, detail) != 0) return;
     reply_bulk_string(request->reply, token);
 }
 
 /* The rows go to a buffer first: the count heads the array. */
 static void list_row(void *context, const struct agent_row *row) {
-    static const char *const names[] = {"name", "role", "queues", "disabled", "created_at"};
-    const char *values[] = {row->name, row->role, row->queues, row->disabled, row->created_at};
+    static const char *const names[] = {"name", "role", "queues", "disabled", "created_at", "presence", "capacity",
+                                        "load", "skills"};
+    const char *values[] = {row->name, row->role, row->queues, row->disabled, row->created_at, row->presence,
+                            row->capacity, row->load, row->skills ? row->skills : ""};
     struct evbuffer *rows = context;
-    reply_map(rows, 5);
-    for (int c = 0; c < 5; c++) {
+    reply_map(rows, 9);
+    for (int c = 0; c < 9; c++) {
         reply_bulk_string(rows, names[c]);
         reply_bulk_string(rows, values[c]);
     }
@@ -72,6 +80,60 @@ void agent_list_command(struct request *request) {
 
 void agent_disable_command(struct request *request) {
     if (agents_disable(&request->call, request->argv[1], request->argvlen[1]) != 0) return;
+    if (agents_audit(&request->call, "AGENT.DISABLE", request->argv[1], request->argvlen[1], NULL) != 0) return;
+    reply_ok(request->reply);
+}
+
+void agent_enable_command(struct request *request) {
+    if (agents_enable(&request->call, request->argv[1], request->argvlen[1]) != 0) return;
+    if (agents_audit(&request->call, "AGENT.ENABLE", request->argv[1], request->argvlen[1], NULL) != 0) return;
+    reply_ok(request->reply);
+}
+
+/* AGENT.ROTATE name -> the new token, once; the old one stops at once. */
+void agent_rotate_command(struct request *request) {
+    char token[AGENTS_TOKEN_HEX + 1];
+    if (agents_rotate(&request->call, request->argv[1], request->argvlen[1], token) != 0) return;
+    if (agents_audit(&request->call, "AGENT.ROTATE", request->argv[1], request->argvlen[1], NULL) != 0) return;
+    reply_bulk_string(request->reply, token);
+}
+
+/* AGENT.SET name ROLE r | QUEUES q,... | SKILLS s,... */
+void agent_set_command(struct request *request) {
+    const char *name = request->argv[1], *value = request->argv[3];
+    size_t name_len = request->argvlen[1], value_len = request->argvlen[3];
+    unsigned role = 0;
+    const char *queues = NULL, *skills = NULL;
+    char detail[AGENT_QUEUES_MAX + 64];
+    if (request_argument_is(request, 2, "ROLE")) {
+        role = agents_role_parse(value, value_len);
+        if (role == 0) {
+            request_error(request, "INVALID", "role must be agent, supervisor, finance or admin");
+            return;
+        }
+        snprintf(detail, sizeof detail, "role=%s", agents_role_name(role));
+    } else if (request_argument_is(request, 2, "QUEUES")) {
+        if (value_len > AGENT_QUEUES_MAX) {
+            request_error(request, "INVALID", "QUEUES is too long (at most %d bytes)", AGENT_QUEUES_MAX);
+            return;
+        }
+        queues = value;
+        snprintf(detail, sizeof detail, "queues=\"%.*s\"", (int)value_len, value);
+    } else if (request_argument_is(request, 2, "SKILLS")) {
+        if (value_len >= AGENTS_SKILLS_BYTES) {
+            request_error(request, "INVALID", "SKILLS is too long (at most %d bytes)", AGENTS_SKILLS_BYTES - 1);
+            return;
+        }
+        skills = value;
+        snprintf(detail, sizeof detail, "skills=\"%.*s\"", (int)value_len, value);
+    } else {
+        request_error(request, "INVALID", "usage: AGENT.SET name ROLE r | QUEUES q,... | SKILLS s,...");
+        return;
+    }
+    int changed = agents_set(&request->call, name, name_len, role, queues, queues ? value_len : 0, skills,
+                             skills ? value_len : 0);
+    if (changed < 0) return;
+    if (changed == 0 && agents_audit(&request->call, "AGENT.SET", name, name_len, detail) != 0) return;
     reply_ok(request->reply);
 }
 
@@ -121,4 +183,34 @@ void whoami_command(struct request *request) {
     reply_bulk_string(request->reply, agents_role_name(request->call.who.role));
     reply_bulk_string(request->reply, "queues");
     reply_bulk_string(request->reply, request->call.who.queues ? request->call.who.queues : "");
+}
+
+/* AGENT.STATUS name online|away|offline [CAPACITY n] */
+void agent_status_command(struct request *request) {
+    const char *name = request->argv[1];
+    size_t name_len = request->argvlen[1];
+    if (args_name(request, "agent name", name, name_len) != 0) return;
+    int presence = assignment_presence_parse(request->argv[2], request->argvlen[2]);
+    if (presence < 0) {
+        request_error(request, "INVALID", "status must be online, away or offline");
+        return;
+    }
+    long long capacity = -1;
+    if (request->argc == 5) {
+        if (!request_argument_is(request, 3, "CAPACITY")) {
+            request_error(request, "INVALID", "usage: AGENT.STATUS name online|away|offline [CAPACITY n]");
+            return;
+        }
+        if (request_signed(request, 4, &capacity) != 0 || capacity < ASSIGNMENT_CAPACITY_MIN ||
+            capacity > ASSIGNMENT_CAPACITY_MAX) {
+            request_error(request, "INVALID", "CAPACITY must be an integer from %d to %d", ASSIGNMENT_CAPACITY_MIN,
+                          ASSIGNMENT_CAPACITY_MAX);
+            return;
+        }
+    } else if (request->argc != 3) {
+        request_error(request, "INVALID", "usage: AGENT.STATUS name online|away|offline [CAPACITY n]");
+        return;
+    }
+    if (assignment_set_status(&request->call, name, name_len, (enum presence)presence, capacity) != 0) return;
+    reply_ok(request->reply);
 }

@@ -7,6 +7,10 @@
 void agent_add_command(struct request *request);
 void agent_list_command(struct request *request);
 void agent_disable_command(struct request *request);
+void agent_enable_command(struct request *request);
+void agent_rotate_command(struct request *request);
+void agent_set_command(struct request *request);
+void agent_status_command(struct request *request);
 void auth_command(struct request *request);
 void whoami_command(struct request *request);
 /* What AUTH does, for AUTH and HELLO's AUTH: the connection acts as that

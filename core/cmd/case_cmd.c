@@ -13,6 +13,7 @@
 #include "cmd/message_cmd.h"
 #include "cmd/reply.h"
 #include "domain/case.h"
+#include "domain/assignment.h"
 #include "domain/case_work.h"
 #include "domain/macros.h"
 #include "lib/detail.h"
@@ -42,7 +43,7 @@ void case_assign_command(struct request *request) {
     struct case_row row;
     if (load_case(request, 1, &row) != 0) return;
     if (args_name(request, "agent", request->argv[2], request->argvlen[2])) return;
-    if (case_assign(&request->call, &row, request->argv[2], request->argvlen[2], 0) < 0) return;
+    if (assignment_assign(&request->call, &row, request->argv[2], request->argvlen[2]) < 0) return;
     reply_ok(request->reply); /* 1: already theirs, no change, no event */
 }
 
@@ -219,7 +220,7 @@ void case_set_command(struct request *request) {
     }
     struct case_row row;
     if (load_parsed(request, id, &row) != 0) return;
-    if (case_set_field(&request->call, &row, field, value, value_len) < 0) return;
+    if (case_work_set_field(&request->call, &row, field, value, value_len) < 0) return;
     reply_ok(request->reply); /* 1: unchanged, no event */
 }
 

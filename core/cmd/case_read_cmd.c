@@ -12,7 +12,10 @@
 #include "cmd/reply.h"
 #include "domain/case.h"
 #include "domain/customers.h"
+#include "domain/access.h"
 #include "domain/deadlines.h"
+#include "domain/incidents.h"
+#include "domain/tasks.h"
 #include "lib/lifecycle.h"
 #include "lib/money.h"
 #include "lib/timeparse.h"
@@ -68,6 +71,20 @@ static int human_pairs(struct evbuffer *out, sqlite3_stmt *statement, const char
     return pairs;
 }
 
+/* What a task's department sees of the task's case: its summary. */
+static void case_summary_reply(struct request *request, int64_t id) {
+    struct case_row row;
+    if (case_load(&request->call, id, 0, &row) != 0) return;
+    char number[24];
+    snprintf(number, sizeof number, "%lld", (long long)id);
+    const char *pairs[][2] = {
+        {"id", number}, {"kind", row.kind}, {"state", lifecycle_state_name(row.state)}, {"subject", row.subject},
+        {"customer", row.customer}, {"order", row.order_id}, {"view", "summary"},
+    };
+    reply_map(request->reply, (long long)(sizeof pairs / sizeof pairs[0]));
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) reply_pair(request->reply, pairs[i][0], pairs[i][1]);
+}
+
 void case_get_command(struct request *request) {
     int64_t id;
     if (request_id(request, 1, "case", &id) != 0) return;
@@ -79,13 +96,21 @@ void case_get_command(struct request *request) {
         }
         human = 1;
     }
+    int full = access_case_full(&request->call, id);
+    if (full < 0) return;
+    if (full == 0) {
+        case_summary_reply(request, id);
+        return;
+    }
     static const char sql[] =
         "SELECT id, external_id, state, channel, customer, subject, body, order_id, amount, currency,"
         " paid_at, delivered_at, tier, lang, category, tags, queue, priority, assignee, escalation,"
         " breached, reopen_count, wait_reason, created_at, updated_at, first_reply_at, resolved_at,"
         " closed_at, resolution_code, resolution_text, survey_score, survey_comment, rules_version,"
         " faq, (SELECT group_concat(other_id, ',') FROM"
-        "   (SELECT other_id FROM case_links WHERE case_id = ?1 ORDER BY other_id))"
+        "   (SELECT other_id FROM case_links WHERE case_id = ?1"
+        "    UNION SELECT case_id FROM incident_cases WHERE incident_id = ?1"
+        "    UNION SELECT incident_id FROM incident_cases WHERE case_id = ?1 ORDER BY 1))"
         " FROM cases WHERE id = ?1";
     static const char *const names[] = {
         "id", "external_id", "state", "channel", "customer", "subject", "body", "order", "amount",
@@ -118,16 +143,29 @@ void case_get_command(struct request *request) {
         sqlite3_reset(statement);
         return;
     }
+    /* kind, parent and open tasks (domain/tasks.c) */
+    struct evbuffer *task_pairs = evbuffer_new();
+    int task_count = task_pairs ? tasks_describe(&request->call, id, reply_pair, task_pairs) : -1;
+    int incident_count = task_count < 0 ? -1 : incidents_describe(&request->call, id, reply_pair, task_pairs);
+    task_count = incident_count < 0 ? -1 : task_count + incident_count;
+    if (task_count < 0) {
+        if (task_pairs == NULL) request_error(request, "ERR", "out of memory");
+        else evbuffer_free(task_pairs);
+        evbuffer_free(deadline_pairs);
+        sqlite3_reset(statement);
+        return;
+    }
     struct evbuffer *human_out = human ? evbuffer_new() : NULL;
     int human_count = human_out ? human_pairs(human_out, statement, names, COLUMN_COUNT, COLUMN_AMOUNT,
                                               COLUMN_CURRENCY) : 0;
     if (human && human_out == NULL) {
+        evbuffer_free(task_pairs);
         evbuffer_free(deadline_pairs);
         sqlite3_reset(statement);
         request_error(request, "ERR", "out of memory");
         return;
     }
-    reply_map(request->reply, COLUMN_COUNT + deadline_count + human_count);
+    reply_map(request->reply, COLUMN_COUNT + deadline_count + task_count + human_count);
     for (int c = 0; c < COLUMN_COUNT; c++) {
         reply_bulk_string(request->reply, names[c]);
         if (c == COLUMN_AMOUNT && sqlite3_column_type(statement, c) != SQLITE_NULL) {
@@ -149,6 +187,8 @@ void case_get_command(struct request *request) {
         evbuffer_add_buffer(request->reply, deadline_pairs);
         evbuffer_free(deadline_pairs);
     }
+    evbuffer_add_buffer(request->reply, task_pairs);
+    evbuffer_free(task_pairs);
     if (human_out) {
         evbuffer_add_buffer(request->reply, human_out);
         evbuffer_free(human_out);
@@ -164,7 +204,7 @@ void case_history_command(struct request *request) {
     if (case_load(&request->call, id, 0, &row) != 0) return;
     /* A message or reply shows its direction and channel too. */
     static const char sql[] =
-        "SELECT e.id, e.at, e.actor, e.kind, e.detail, m.direction, m.channel FROM events e"
+        "SELECT e.id, e.at, e.actor, e.kind, e.detail, m.direction, m.channel, e.merged_from FROM events e"
         " LEFT JOIN messages m ON m.event_id = e.id WHERE e.case_id = ?1 ORDER BY e.id";
     static const char count_sql[] = "SELECT count(*) FROM events WHERE case_id = ?1";
     sqlite3_stmt *counter = store_statement(count_sql);
@@ -198,11 +238,17 @@ void case_history_command(struct request *request) {
     int rc;
     while ((rc = sqlite3_step(statement)) == SQLITE_ROW && written < count) {
         int columns = sqlite3_column_type(statement, 5) == SQLITE_NULL ? 5 : 7;
-        reply_map(rows, columns);
+        /* A message or note a merge brought here says where from. */
+        int merged = sqlite3_column_type(statement, 7) != SQLITE_NULL;
+        reply_map(rows, columns + merged);
         for (int c = 0; c < columns; c++) {
             reply_bulk_string(rows, names[c]);
             const char *value = (const char *)sqlite3_column_text(statement, c);
             reply_bulk(rows, value ? value : "", value ? (size_t)sqlite3_column_bytes(statement, c) : 0);
+        }
+        if (merged) {
+            reply_bulk_string(rows, "merged_from");
+            reply_bulk_integer(rows, sqlite3_column_int64(statement, 7));
         }
         written++;
     }

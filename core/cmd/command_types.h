@@ -29,6 +29,7 @@ enum command_name_kind {
     NAMES_REFUND,       /* a refund id: the same, for the refund's case */
     NAMES_QUEUE,        /* a queue worked or watched: known to the vocabulary, and one the caller may work */
     NAMES_TARGET_QUEUE, /* a queue a case is sent to: known to the vocabulary (anyone may send there) */
+    NAMES_CASE_SUMMARY, /* as NAMES_CASE, and also a case one of whose tasks the caller may see (CASE.GET) */
 };
 #define COMMAND_NAMED_ARGUMENTS 2
 struct command_names {

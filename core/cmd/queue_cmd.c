@@ -8,6 +8,7 @@
  */
 #include "cmd/queue_cmd.h"
 #include "cmd/reply.h"
+#include "domain/assignment.h"
 #include "domain/notices.h"
 #include "domain/case.h"
 #include "domain/queues.h"
@@ -36,8 +37,8 @@ void case_transfer_command(struct request *request) {
     }
     struct case_row row;
     if (case_load(&request->call, id, 0, &row) != 0) return;
-    if (case_transfer(&request->call, &row, request->argv[2], request->argvlen[2], reason ? request->argv[3] : NULL,
-                      reason ? request->argvlen[3] : 0) != 0 ||
+    if (assignment_transfer(&request->call, &row, request->argv[2], request->argvlen[2],
+                            reason ? request->argv[3] : NULL, reason ? request->argvlen[3] : 0) != 0 ||
         notices_tell(&request->call, &row, "transferred", 0) != 0)
         return;
     reply_ok(request->reply);
@@ -45,7 +46,7 @@ void case_transfer_command(struct request *request) {
 
 static void reply_queue(void *context, const struct queue_summary *summary) {
     struct evbuffer *rows = context;
-    reply_map(rows, 5);
+    reply_map(rows, 8);
     reply_bulk_string(rows, "queue");
     reply_bulk_string(rows, summary->queue);
     reply_bulk_string(rows, "open");
@@ -57,6 +58,12 @@ static void reply_queue(void *context, const struct queue_summary *summary) {
     reply_bulk_string(rows, "oldest_waiting_seconds");
     if (summary->has_oldest) reply_bulk_integer(rows, summary->oldest_waiting_seconds);
     else reply_bulk_string(rows, "");
+    reply_bulk_string(rows, "assignment");
+    reply_bulk_string(rows, summary->mode);
+    reply_bulk_string(rows, "agents_online");
+    reply_bulk_integer(rows, summary->agents_online);
+    reply_bulk_string(rows, "agents");
+    reply_bulk_string(rows, summary->agents);
 }
 
 /* QUEUE.LIST: per queue: open, unassigned, breached, oldest unassigned case's

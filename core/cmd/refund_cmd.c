@@ -1,6 +1,6 @@
-/* refund_cmd.c -- REFUND.REQUEST/APPROVE/REJECT/SETTLE/RETRY/GET/LIST:
- * arguments parsed, the refund workflow called, a refund encoded as the
- * flat array of its 17 fields.
+/* refund_cmd.c -- REFUND.REQUEST/APPROVE/REJECT/SETTLE/RETRY/GET/LIST,
+ * REFUND.RETURN/RECEIVED: arguments parsed, the refund workflow called, a
+ * refund encoded as the flat array of its 23 fields.
  *
  * Owns the commands' argument rules and the reply's shape.  Never decides
  * anything about a refund (domain/refunds.c does), never touches the store:
@@ -14,7 +14,7 @@
 #include <event2/buffer.h>
 #include <string.h>
 
-#define REFUND_FIELDS 17
+#define REFUND_FIELDS 23
 #define OPTION_NAME_SHOWN 16     /* of an unknown option, in its error */
 
 /* The refund as a flat array of name, value pairs (amount as a decimal of
@@ -45,6 +45,18 @@ static void encode_refund(void *context, const struct refund_row *row) {
     reply_bulk_integer(out, row->created_at);
     reply_bulk_string(out, "updated_at");
     reply_bulk_integer(out, row->updated_at);
+    /* A return's steps and the pending deadline ("" when none). */
+    const struct { const char *name, *value; } returns[] = {
+        {"return_state", row->return_state}, {"carrier", row->carrier}, {"tracking", row->tracking},
+        {"return_condition", row->return_condition}, {"due_kind", row->due_kind},
+    };
+    for (size_t i = 0; i < sizeof returns / sizeof returns[0]; i++) {
+        reply_bulk_string(out, returns[i].name);
+        reply_bulk_string(out, returns[i].value);
+    }
+    reply_bulk_string(out, "due_at");
+    if (row->due_at) reply_bulk_integer(out, row->due_at);
+    else reply_bulk_string(out, "");
 }
 
 static void reply_refund(struct request *request, int64_t id) {
@@ -119,6 +131,26 @@ void refund_retry_command(struct request *request) {
     int64_t id;
     if (request_id(request, 1, "refund", &id) != 0) return;
     if (refunds_retry(&request->call, id) != 0) return;
+    reply_refund(request, id);
+}
+
+/* REFUND.RETURN id carrier tracking: the customer shipped the goods back. */
+void refund_return_command(struct request *request) {
+    int64_t id;
+    if (request_id(request, 1, "refund", &id) != 0) return;
+    if (refunds_return_shipped(&request->call, id, request->argv[2], request->argvlen[2], request->argv[3],
+                               request->argvlen[3]) != 0)
+        return;
+    reply_refund(request, id);
+}
+
+/* REFUND.RECEIVED id [condition]: the merchant got them. */
+void refund_received_command(struct request *request) {
+    int64_t id;
+    if (request_id(request, 1, "refund", &id) != 0) return;
+    int given = request->argc == 3;
+    if (refunds_return_received(&request->call, id, given ? request->argv[2] : NULL, given ? request->argvlen[2] : 0) != 0)
+        return;
     reply_refund(request, id);
 }
 

@@ -12,6 +12,8 @@ void refund_reject_command(struct request *request);
 void refund_settle_command(struct request *request);
 void refund_retry_command(struct request *request);
 void refund_get_command(struct request *request);
+void refund_return_command(struct request *request);
+void refund_received_command(struct request *request);
 void refund_list_command(struct request *request);
 /* REFUND.FIND [STATE s] [LIMIT n] [AFTER id]: the refunds the caller may see. */
 void refund_find_command(struct request *request);

@@ -34,8 +34,10 @@
 #include "cmd/queue_cmd.h"
 #include "cmd/refund_cmd.h"
 #include "cmd/reply.h"
+#include "cmd/merge_cmd.h"
 #include "cmd/stats.h"
 #include "cmd/transaction_cmd.h"
+#include "cmd/task_cmd.h"
 #include "lib/clock.h"
 
 #include <ctype.h>
@@ -55,11 +57,16 @@
 static int check_named_argument(struct request *request, enum command_name_kind kind, int i) {
     size_t before = evbuffer_get_length(request->reply);
     int status;
-    if (kind == NAMES_CASE || kind == NAMES_REFUND) {
+    if (kind == NAMES_CASE || kind == NAMES_REFUND || kind == NAMES_CASE_SUMMARY) {
         int refund = kind == NAMES_REFUND;
         int64_t id;
         if (request_id(request, i, refund ? "refund" : "case", &id) != 0) return -1;
-        status = refund ? access_refund(&request->call, id) : access_case(&request->call, id);
+        /* A read also reaches a task through its case, and CASE.GET a case's
+         * summary through one of its tasks. */
+        if (refund) status = access_refund(&request->call, id);
+        else if (kind == NAMES_CASE_SUMMARY) status = access_case_summary(&request->call, id);
+        else if (!(request->command->flags & COMMAND_WRITE)) status = access_case_read(&request->call, id);
+        else status = access_case(&request->call, id);
     } else if (kind == NAMES_QUEUE && request->argvlen[i] == 1 && request->argv[i][0] == '*' &&
                (request->command->flags & COMMAND_WHILE_SUBSCRIBED)) {
         /* A subscription to "*" follows every queue the caller may see:
@@ -134,7 +141,7 @@ int commands_check_queued(struct request *request, const struct command *command
  * command: name, minimum, maximum, usage, roles, flags, names ("case@1",
  * "queue@1+": what the access check takes each argument for). */
 static void describe_command(struct evbuffer *out, const struct command *command) {
-    static const char *const kinds[] = {"", "case", "refund", "queue", "target_queue"};
+    static const char *const kinds[] = {"", "case", "refund", "queue", "target_queue", "case_summary"};
     char roles[64] = "", flags[32] = "", names[64] = "";
     if (command->roles & COMMAND_PUBLIC) snprintf(roles, sizeof roles, "public");
     for (unsigned role = ROLE_AGENT; role <= ROLE_ADMIN; role <<= 1)
@@ -191,6 +198,7 @@ static void command_command(struct request *request);
 #define QUEUE_AT(i) {NAMES_QUEUE, i, 0}
 #define QUEUES_FROM(i) {NAMES_QUEUE, i, 1}
 #define TARGET_QUEUE_AT(i) {NAMES_TARGET_QUEUE, i, 0}
+#define CASE_SUMMARY_AT(i) {NAMES_CASE_SUMMARY, i, 0}
 /* The documentation (COMMAND DOCS): summary, complexity, group and the
  * arguments, written as Redis's src/commands/ JSON files write them. */
 #define SINCE "0.1.0"
@@ -274,7 +282,7 @@ static const struct command command_table[] = {
      DOC("Opens a case from its fields (customer, subject, body, channel, order, amount, currency, paid_at, "
          "delivered_at, tier, lang, external_id); replies its id", "O(1)", "case",
          ARGS(BLOCK("data", MANY, ARG("field", STRING, 0), ARG("value", STRING, 0))))},
-    {"CASE.GET",         2, 3, R, case_get_command, "id [HUMAN]", ALL, {CASE_AT(1)},
+    {"CASE.GET",         2, 3, R, case_get_command, "id [HUMAN]", ALL, {CASE_SUMMARY_AT(1)},
      DOC("Returns a case as field/value pairs, with its clocks (HUMAN: and its instants as local ISO times, "
          "its amount with the currency)", "O(1)", "case", ARGS(CASE_ID, WORD("HUMAN", OPT)))},
     {"CASE.HISTORY",     2, 2, R, case_history_command, "id", ALL, {CASE_AT(1)},
@@ -350,6 +358,20 @@ static const struct command command_table[] = {
      {CASE_AT(1), TARGET_QUEUE_AT(2)},
      DOC("Moves a case to another queue, unassigned", "O(1)", "queue",
          ARGS(CASE_ID, ARG("queue", STRING, 0), ARG("reason", STRING, OPT)))},
+    {"CASE.TASK",        4, 6, W, case_task_command, "id queue text [DUE seconds]", A | S | D,
+     {CASE_AT(1), TARGET_QUEUE_AT(2)},
+     DOC("Opens a task for another department's queue, a child of the case, with its own SLA from the rule set",
+         "O(1)", "case", ARGS(CASE_ID, ARG("queue", STRING, 0), ARG("text", STRING, 0),
+                              OPTION("DUE", "seconds", INTEGER)))},
+    {"CASE.TASKS",       2, 2, R, case_tasks_command, "id", ALL, {CASE_AT(1)},
+     DOC("Lists a case's tasks", "O(N) where N is the number of the case's tasks", "case", ARGS(CASE_ID))},
+    {"CASE.MERGE",       3, 4, W, case_merge_command, "from into [reason]", A | S | D, {CASE_AT(1), CASE_AT(2)},
+     DOC("Folds a duplicate case into the one that survives: its messages, notes and links move, it is closed "
+         "as merged", "O(N) where N is the number of the duplicate's events", "case",
+         ARGS(ARG("from", INTEGER, 0), ARG("into", INTEGER, 0), ARG("reason", STRING, OPT)))},
+    {"INCIDENT.LIST",    1, 3, R, incident_list_command, "[LIMIT n]", ALL, NONE,
+     DOC("Lists the incidents (spikes gathered into one case) with their case counts", "O(N) where N is the LIMIT",
+         "case", ARGS(OPTION("LIMIT", "n", INTEGER)))},
     {"QUEUE.LIST",       1, 1, R, queue_list_command, "", ALL, NONE,
      DOC("Per queue with open cases: open, unassigned, breached, oldest waiting", "O(N) where N is the number "
          "of open cases", "queue", NO_ARGS)},
@@ -369,6 +391,12 @@ static const struct command command_table[] = {
          ARGS(REFUND_ID, ONEOF("outcome", 0, WORD("ok", 0), WORD("failed", 0)), ARG("reference", STRING, OPT)))},
     {"REFUND.RETRY",     2, 2, W, refund_retry_command, "id", F | D, {REFUND_AT(1)},
      DOC("Executes a failed refund again, with the same idempotency key", "O(1)", "refund", ARGS(REFUND_ID))},
+    {"REFUND.RETURN",    4, 4, W, refund_return_command, "id carrier tracking", A | S | D, {REFUND_AT(1)},
+     DOC("Records that the customer shipped a return_refund's goods back", "O(1)", "refund",
+         ARGS(REFUND_ID, ARG("carrier", STRING, 0), ARG("tracking", STRING, 0)))},
+    {"REFUND.RECEIVED",  2, 3, W, refund_received_command, "id [condition]", A | S | D, {REFUND_AT(1)},
+     DOC("Records that the merchant received a return_refund's goods", "O(1)", "refund",
+         ARGS(REFUND_ID, ARG("condition", STRING, OPT)))},
     {"REFUND.GET",       2, 2, R, refund_get_command, "id", ALL, {REFUND_AT(1)},
      DOC("Returns a refund as field/value pairs", "O(1)", "refund", ARGS(REFUND_ID))},
     {"REFUND.EXPLAIN",   2, 2, R, refund_explain_command, "id", ALL, {REFUND_AT(1)},
@@ -438,11 +466,26 @@ static const struct command command_table[] = {
      DOC("Adds an agent (agent, supervisor, finance, admin) and replies its token, shown this once", "O(1)",
          "agent", ARGS(ARG("name", STRING, 0), ARG("role", STRING, 0), OPTION("QUEUES", "q,...", STRING)))},
     {"AGENT.LIST",       1, 1, R, agent_list_command, "", S | D, NONE,
-     DOC("Lists the agents: name, role, queues, disabled, created_at", "O(N) where N is the number of agents",
+     DOC("Lists the agents: name, role, queues, disabled, created_at, presence, capacity, load, skills",
+         "O(N) where N is the number of agents",
          "agent", NO_ARGS)},
     {"AGENT.DISABLE",    2, 2, W, agent_disable_command, "name", D, NONE,
      DOC("Disables an agent: its token stops working and its connections lose their rights", "O(1)", "agent",
          ARGS(ARG("name", STRING, 0)))},
+    {"AGENT.ENABLE",     2, 2, W, agent_enable_command, "name", D, NONE,
+     DOC("Enables a disabled agent again", "O(1)", "agent", ARGS(ARG("name", STRING, 0)))},
+    {"AGENT.ROTATE",     2, 2, W, agent_rotate_command, "name", D, NONE,
+     DOC("Gives an agent a new token; the old one stops at once", "O(1)", "agent", ARGS(ARG("name", STRING, 0)))},
+    {"AGENT.SET",        4, 4, W, agent_set_command, "name ROLE r | QUEUES q,... | SKILLS s,...", D, NONE,
+     DOC("Changes an agent's role, queues or skills (what assignment by skill asks of it)", "O(1)", "agent",
+         ARGS(ARG("name", STRING, 0), ONEOF("what", 0, BLOCK("role", 0, WORD("ROLE", 0), ARG("r", STRING, 0)),
+                                            BLOCK("queues", 0, WORD("QUEUES", 0), ARG("q,...", STRING, 0)),
+                                            BLOCK("skills", 0, WORD("SKILLS", 0), ARG("s,...", STRING, 0)))))},
+    {"AGENT.STATUS",     3, 5, W, agent_status_command, "name online|away|offline [CAPACITY n]", ALL, NONE,
+     DOC("Sets an agent's presence (an agent: itself only) and its capacity for automatic assignment", "O(1)",
+         "agent", ARGS(ARG("name", STRING, 0),
+                       ONEOF("presence", 0, WORD("online", 0), WORD("away", 0), WORD("offline", 0)),
+                       OPTION("CAPACITY", "n", INTEGER)))},
     {"RULES.RELOAD",     1, 1, N, rules_reload_command, "", D, NONE,
      DOC("Loads the rule folder into a fresh sandbox, checks it and swaps it in; replies the version",
          "O(N) where N is the size of the rule set", "rules", NO_ARGS)},

@@ -17,6 +17,15 @@
 /* 0, or -1 with NOTFOUND "case N does not exist", NOPERM "case N is in
  * queue Q, which is not one of yours", or a store error. */
 int access_case(struct call *call, int64_t id);
+/* For a command that only reads: also a task whose case the caller may see
+ * (a case's queue sees its tasks). */
+int access_case_read(struct call *call, int64_t id);
+/* For CASE.GET: also a case one of whose tasks the caller may see (a
+ * task's department reads its case's summary). */
+int access_case_summary(struct call *call, int64_t id);
+/* After access_case_summary passed: 1 the caller reads the whole case, 0
+ * only its summary (subject, customer, order, state), -1 a store error. */
+int access_case_full(struct call *call, int64_t id);
 /* The same for a refund's case: NOTFOUND "refund N does not exist", NOPERM
  * "refund N is of case C in queue Q, which is not one of yours". */
 int access_refund(struct call *call, int64_t id);

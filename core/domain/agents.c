@@ -10,6 +10,7 @@
 #include "domain/agents.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/names.h"
 #include "rules/rules.h"
 #include "store/store.h"
 
@@ -26,12 +27,14 @@
 #define HASH_BYTES 32                   /* SHA-256 */
 #define NAME_SHOWN 64                   /* of a name repeated in an error */
 #define TOKEN_PATH_BYTES 1200
+#define CASE_NAME_SHOWN_MAX (NAME_SHOWN + 1)
 
 static const struct { const char *name; unsigned role; } roles[] = {
     {"agent", ROLE_AGENT}, {"supervisor", ROLE_SUPERVISOR}, {"finance", ROLE_FINANCE}, {"admin", ROLE_ADMIN},
 };
 
 static void (*disabled_listener)(const char *name);
+static void (*changed_listener)(const char *name, unsigned role, const char *queues);
 
 unsigned agents_role_parse(const char *name, size_t len) {
     for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
@@ -178,16 +181,21 @@ int agents_authenticate_token(struct call *call, const char *token, size_t token
     return 0;
 }
 
-int agents_add(struct call *call, const char *name, size_t name_len, unsigned role, const char *queues,
-               size_t queues_len, char token[AGENTS_TOKEN_HEX + 1]) {
-    /* Each a queue the running rule set's vocabulary names: a typo would
-     * otherwise give an agent a queue no case is ever in. */
+/* Each a queue the running rule set's vocabulary names: a typo would
+ * otherwise give an agent a queue no case is ever in. */
+static int check_queues(struct call *call, const char *queues, size_t queues_len) {
     for (size_t start = 0, end; queues_len > 0 && start <= queues_len; start = end + 1) {
         for (end = start; end < queues_len && queues[end] != ','; end++) continue;
         char why[RULES_VOCABULARY_ERROR_MAX];
         if (rules_check_name(RULES_QUEUE, queues + start, end - start, why, sizeof why) != 0)
             return call_fail(call, CALL_INVALID, "QUEUES is a comma-separated list of queues: %s", why);
     }
+    return 0;
+}
+
+int agents_add(struct call *call, const char *name, size_t name_len, unsigned role, const char *queues,
+               size_t queues_len, char token[AGENTS_TOKEN_HEX + 1]) {
+    if (check_queues(call, queues, queues_len) != 0) return -1;
     if (new_token(token) != 0) return call_fail(call, CALL_ERR, "no random bytes for a token");
     int status = insert_agent(name, name_len, role, queues, queues_len, token);
     if (status < 0) return call_store_error(call);
@@ -196,7 +204,9 @@ int agents_add(struct call *call, const char *name, size_t name_len, unsigned ro
 }
 
 long long agents_list(struct call *call, void (*visit)(void *context, const struct agent_row *row), void *context) {
-    static const char sql[] = "SELECT name, role, queues, disabled, created_at FROM agents ORDER BY name";
+    static const char sql[] =
+        "SELECT name, role, queues, disabled, created_at, presence, coalesce(capacity, ''), load, skills"
+        " FROM agents ORDER BY name";
     sqlite3_stmt *statement = store_statement(sql);
     long long count = 0;
     int row;
@@ -204,7 +214,9 @@ long long agents_list(struct call *call, void (*visit)(void *context, const stru
         const struct agent_row agent = {
             (const char *)sqlite3_column_text(statement, 0), (const char *)sqlite3_column_text(statement, 1),
             (const char *)sqlite3_column_text(statement, 2), (const char *)sqlite3_column_text(statement, 3),
-            (const char *)sqlite3_column_text(statement, 4),
+            (const char *)sqlite3_column_text(statement, 4), (const char *)sqlite3_column_text(statement, 5),
+            (const char *)sqlite3_column_text(statement, 6), (const char *)sqlite3_column_text(statement, 7),
+            (const char *)sqlite3_column_text(statement, 8),
         };
         visit(context, &agent);
         count++;
@@ -231,6 +243,260 @@ int agents_disable(struct call *call, const char *name, size_t name_len) {
                          name);
     char *copy = strndup(name, name_len);
     if (copy == NULL || store_after_command(disabled_after_commit, copy) != 0) {
+        free(copy);
+        return call_fail(call, CALL_ERR, "out of memory");
+    }
+    return agents_roster_changed(call);
+}
+
+/* ------------------------------------------------ enable, rotate, set */
+
+static int not_found(struct call *call, const char *adjective, const char *name, size_t name_len) {
+    return call_fail(call, CALL_NOTFOUND, "no %sagent '%.*s'", adjective,
+                     (int)(name_len > NAME_SHOWN ? NAME_SHOWN : name_len), name);
+}
+
+int agents_enable(struct call *call, const char *name, size_t name_len) {
+    static const char sql[] = "UPDATE agents SET disabled = 0 WHERE name = ?1 AND disabled = 1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_text(statement, 1, name, (int)name_len, SQLITE_STATIC);
+    if (call_step(call, statement) != 0) return -1;
+    if (sqlite3_changes(store_database()) == 0) return not_found(call, "disabled ", name, name_len);
+    return agents_roster_changed(call);
+}
+
+int agents_rotate(struct call *call, const char *name, size_t name_len, char token[AGENTS_TOKEN_HEX + 1]) {
+    unsigned char hash[HASH_BYTES];
+    if (new_token(token) != 0 || sha256(token, strlen(token), hash) != 0)
+        return call_fail(call, CALL_ERR, "no random bytes for a token");
+    static const char sql[] = "UPDATE agents SET token_hash = ?2 WHERE name = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_text(statement, 1, name, (int)name_len, SQLITE_STATIC);
+        sqlite3_bind_blob(statement, 2, hash, sizeof hash, SQLITE_TRANSIENT);
+    }
+    if (call_step(call, statement) != 0) return -1;
+    if (sqlite3_changes(store_database()) == 0) return not_found(call, "", name, name_len);
+    /* The old token stops at once: whoever authenticated with it is a
+     * stranger again once the new hash is on disk. */
+    char *copy = strndup(name, name_len);
+    if (copy == NULL || store_after_command(disabled_after_commit, copy) != 0) {
+        free(copy);
+        return call_fail(call, CALL_ERR, "out of memory");
+    }
+    return 0;
+}
+
+void agents_on_changed(void (*listener)(const char *name, unsigned role, const char *queues)) {
+    changed_listener = listener;
+}
+
+/* After commit: the agent's connections act with the new role and queues.
+ * "name\0role\0queues\0" after the role number. */
+struct agent_change {
+    unsigned role;
+    size_t queues_at;
+    char text[];
+};
+
+static void changed_after_commit(void *argument, int committed) {
+    struct agent_change *change = argument;
+    if (committed && changed_listener) changed_listener(change->text, change->role, change->text + change->queues_at);
+    free(change);
+}
+
+/* Each a name (lib/names), at most AGENTS_SKILLS_BYTES in all. */
+static int check_skills(struct call *call, const char *skills, size_t skills_len) {
+    if (skills_len >= AGENTS_SKILLS_BYTES)
+        return call_fail(call, CALL_INVALID, "SKILLS is too long (at most %d bytes)", AGENTS_SKILLS_BYTES - 1);
+    for (size_t start = 0, end; skills_len > 0 && start <= skills_len; start = end + 1) {
+        for (end = start; end < skills_len && skills[end] != ','; end++) continue;
+        if (!names_valid(skills + start, end - start))
+            return call_fail(call, CALL_INVALID, "SKILLS is a comma-separated list of names (1 to %d of A-Z a-z 0-9 "
+                             "_ - . : @): '%.*s' is not one", NAMES_MAX, (int)(end - start > 64 ? 64 : end - start),
+                             skills + start);
+    }
+    return 0;
+}
+
+int agents_set(struct call *call, const char *name, size_t name_len, unsigned role, const char *queues,
+               size_t queues_len, const char *skills, size_t skills_len) {
+    if (queues && check_queues(call, queues, queues_len) != 0) return -1;
+    if (skills && check_skills(call, skills, skills_len) != 0) return -1;
+    static const char read_sql[] = "SELECT role, queues, skills FROM agents WHERE name = ?1";
+    sqlite3_stmt *statement = store_statement(read_sql);
+    if (statement) sqlite3_bind_text(statement, 1, name, (int)name_len, SQLITE_STATIC);
+    int found = call_row(call, statement);
+    if (found < 0) return -1;
+    if (found == 0) return not_found(call, "", name, name_len);
+    const char *role_name = (const char *)sqlite3_column_text(statement, 0);
+    const char *current = (const char *)sqlite3_column_text(statement, 1);
+    unsigned old_role = role_name ? agents_role_parse(role_name, strlen(role_name)) : 0;
+    const char *current_skills = (const char *)sqlite3_column_text(statement, 2);
+    char old_queues[AGENTS_QUEUES_BYTES], old_skills[AGENTS_SKILLS_BYTES];
+    snprintf(old_queues, sizeof old_queues, "%s", current ? current : "");
+    snprintf(old_skills, sizeof old_skills, "%s", current_skills ? current_skills : "");
+    sqlite3_reset(statement);
+    unsigned new_role = role ? role : old_role;
+    if (queues == NULL) {
+        queues = old_queues;
+        queues_len = strlen(old_queues);
+    }
+    if (skills == NULL) {
+        skills = old_skills;
+        skills_len = strlen(old_skills);
+    }
+    if (new_role == old_role && strlen(old_queues) == queues_len && memcmp(old_queues, queues, queues_len) == 0 &&
+        strlen(old_skills) == skills_len && memcmp(old_skills, skills, skills_len) == 0)
+        return 1; /* unchanged: nothing written */
+    static const char sql[] = "UPDATE agents SET role = ?2, queues = ?3, skills = ?4 WHERE name = ?1";
+    statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_text(statement, 1, name, (int)name_len, SQLITE_STATIC);
+        sqlite3_bind_text(statement, 2, agents_role_name(new_role), -1, SQLITE_STATIC);
+        sqlite3_bind_text(statement, 3, queues, (int)queues_len, SQLITE_TRANSIENT);
+        sqlite3_bind_text(statement, 4, skills, (int)skills_len, SQLITE_TRANSIENT);
+    }
+    if (call_step(call, statement) != 0 || agents_roster_changed(call) != 0) return -1;
+    struct agent_change *change = malloc(sizeof *change + name_len + queues_len + 2);
+    if (change == NULL) return call_fail(call, CALL_ERR, "out of memory");
+    change->role = new_role;
+    change->queues_at = name_len + 1;
+    memcpy(change->text, name, name_len);
+    change->text[name_len] = '\0';
+    memcpy(change->text + change->queues_at, queues, queues_len);
+    change->text[change->queues_at + queues_len] = '\0';
+    if (store_after_command(changed_after_commit, change) != 0) {
+        free(change);
+        return call_fail(call, CALL_ERR, "out of memory");
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------- the roster */
+
+struct roster_entry {
+    char name[NAMES_MAX + 1];
+    char queues[AGENTS_QUEUES_BYTES];
+    char skills[AGENTS_SKILLS_BYTES];
+};
+static struct roster_entry *roster;
+static size_t roster_count;
+static int roster_known;    /* 0: the last load failed -- every question answers "maybe" */
+/* 1 from a command that changes the roster until its batch ends: the
+ * batch's later commands read the store's (uncommitted) presence, so the
+ * roster answers "maybe" meanwhile. */
+static int roster_changing;
+
+/* 1 if item[0..len) is one of the comma-separated names of list. */
+static int in_list(const char *list, const char *item, size_t len) {
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        size_t length = end ? (size_t)(end - p) : strlen(p);
+        if (length == len && memcmp(p, item, len) == 0) return 1;
+        p += length + (end ? 1 : 0);
+    }
+    return 0;
+}
+
+int agents_has_skills(const char *have, const char *need) {
+    for (const char *p = need; *p;) {
+        const char *end = strchr(p, ',');
+        size_t length = end ? (size_t)(end - p) : strlen(p);
+        if (length && !in_list(have, p, length)) return 0;
+        p += length + (end ? 1 : 0);
+    }
+    return 1;
+}
+
+int agents_roster_load(void) {
+    static const char sql[] =
+        "SELECT name, queues, skills FROM agents WHERE presence = 'online' AND disabled = 0 ORDER BY name";
+    roster_known = 0;
+    roster_count = 0;
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return -1;
+    size_t room = 0;
+    int rc;
+    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
+        if (roster_count == room) {
+            size_t grown_room = room ? 2 * room : 8;
+            struct roster_entry *grown = realloc(roster, grown_room * sizeof *grown);
+            if (grown == NULL) break;
+            roster = grown;
+            room = grown_room;
+        }
+        struct roster_entry *entry = &roster[roster_count++];
+        const char *text[3];
+        for (int i = 0; i < 3; i++) {
+            text[i] = (const char *)sqlite3_column_text(statement, i);
+            if (text[i] == NULL) text[i] = "";
+        }
+        snprintf(entry->name, sizeof entry->name, "%s", text[0]);
+        snprintf(entry->queues, sizeof entry->queues, "%s", text[1]);
+        snprintf(entry->skills, sizeof entry->skills, "%s", text[2]);
+    }
+    sqlite3_reset(statement);
+    if (rc != SQLITE_DONE) {
+        log_error("online agents could not be read: assignment asks the store for every case", "error=\"%s\"",
+                  store_error());
+        return -1;
+    }
+    roster_known = 1;
+    return 0;
+}
+
+void agents_roster_free(void) {
+    roster_changing = 0;
+    free(roster);
+    roster = NULL;
+    roster_count = 0;
+    roster_known = 0;
+}
+
+/* When the batch ends: the roster follows the disk, committed or not. */
+static void roster_after_batch(void *argument, int committed) {
+    (void)argument;
+    (void)committed;
+    roster_changing = 0;
+    agents_roster_load();
+}
+
+int agents_roster_changed(struct call *call) {
+    if (roster_changing) return 0;
+    if (store_after_commit(roster_after_batch, NULL) != 0) return call_fail(call, CALL_ERR, "out of memory");
+    roster_changing = 1;
+    return 0;
+}
+
+int agents_roster_serves(const char *queue, size_t len, const char *skills) {
+    if (!roster_known || roster_changing) return 1;
+    for (size_t i = 0; i < roster_count; i++)
+        if (in_list(roster[i].queues, queue, len) && agents_has_skills(roster[i].skills, skills)) return 1;
+    return 0;
+}
+
+/* ------------------------------------------------------- the admin log */
+
+#define AUDIT_TEXT_MAX 1400   /* who, what, target and detail, quoted */
+
+static void audit_after_commit(void *argument, int committed) {
+    char *line = argument;
+    if (committed) log_info("admin action", "%s", line);
+    free(line);
+}
+
+int agents_audit(struct call *call, const char *what, const char *target, size_t target_len, const char *detail) {
+    char who[160], shown[300], line[AUDIT_TEXT_MAX];
+    char target_text[CASE_NAME_SHOWN_MAX];
+    snprintf(target_text, sizeof target_text, "%.*s", (int)(target_len > NAME_SHOWN ? NAME_SHOWN : target_len),
+             target);
+    log_quote(call->who.agent ? call->who.agent : call->actor ? call->actor : "redress", who, sizeof who);
+    log_quote(target_text, shown, sizeof shown);
+    snprintf(line, sizeof line, "who=%s what=%s target=%s%s%s", who, what, shown, detail && detail[0] ? " " : "",
+             detail ? detail : "");
+    char *copy = strdup(line);
+    if (copy == NULL || store_after_command(audit_after_commit, copy) != 0) {
         free(copy);
         return call_fail(call, CALL_ERR, "out of memory");
     }

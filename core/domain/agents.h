@@ -7,8 +7,8 @@
  * be got wrong).  On first start with no agent at all an `admin` is created
  * and its token written to DATA/admin.token, readable by the owner only.
  *
- * Owns: the agents table, tokens, role names, and who hears of a disabled
- * agent.  Never: writes a reply or knows a connection (the AUTH/AGENT.*
+ * Owns: the agents table, tokens, role names, skills, who hears of a
+ * disabled agent, and the roster (the online agents, in memory).  Never: writes a reply or knows a connection (the AUTH/AGENT.*
  * adapters are cmd/agent_cmd.c; the connections drop a disabled agent
  * through agents_on_disabled).
  */
@@ -22,6 +22,7 @@
 #define AGENTS_TOKEN_BYTES 24                         /* 192 random bits */
 #define AGENTS_TOKEN_HEX (2 * AGENTS_TOKEN_BYTES)     /* written as 48 hex digits */
 #define AGENTS_QUEUES_BYTES 1024                      /* an agent's queue list, NUL included */
+#define AGENTS_SKILLS_BYTES 512                       /* an agent's skill list, NUL included */
 
 /* Creates the admin agent when there is none; 0, or -1 (logged). */
 int agents_bootstrap(const char *data_directory);
@@ -58,6 +59,8 @@ int agents_add(struct call *call, const char *name, size_t name_len, unsigned ro
 /* One agent as AGENT.LIST shows it (texts of the row, valid during the visit). */
 struct agent_row {
     const char *name, *role, *queues, *disabled, *created_at;
+    const char *presence, *capacity, *load;   /* AGENT.STATUS; capacity "" = the rule set's; open cases held */
+    const char *skills;                       /* AGENT.SET ... SKILLS, comma-separated */
 };
 /* Visits every agent by name; the count, or -1 (a store error; rows may have
  * been visited). */
@@ -67,7 +70,46 @@ long long agents_list(struct call *call, void (*visit)(void *context, const stru
  * it.  0, or -1: NOTFOUND "no enabled agent 'name'", a store error, ERR
  * out of memory. */
 int agents_disable(struct call *call, const char *name, size_t name_len);
-/* Who hears of a committed AGENT.DISABLE (the connections, from wire()). */
+/* Who hears of a committed AGENT.DISABLE (the connections, from wire()).
+ * AGENT.ROTATE tells it too: the connections that authenticated with the
+ * old token lose their rights at once. */
 void agents_on_disabled(void (*listener)(const char *name));
+
+/* Enables a disabled agent (its token works again).  0, or -1: NOTFOUND
+ * "no disabled agent 'name'" (unknown or enabled), a store error. */
+int agents_enable(struct call *call, const char *name, size_t name_len);
+/* A new token for an agent (enabled or not); the old one stops at once
+ * (after commit its connections lose their rights).  0, or -1: NOTFOUND,
+ * ERR (no random bytes), a store error. */
+int agents_rotate(struct call *call, const char *name, size_t name_len, char token[AGENTS_TOKEN_HEX + 1]);
+/* AGENT.SET name ROLE r | QUEUES q,... | SKILLS s,...: role (0 =
+ * unchanged), queues (NULL = unchanged; each a queue of the vocabulary) or
+ * skills (NULL = unchanged; each a name, "" none).  After commit the
+ * agent's connections act with the new role and queues.  0, 1 unchanged,
+ * or -1: NOTFOUND, INVALID (a queue, a skill), a store error. */
+int agents_set(struct call *call, const char *name, size_t name_len, unsigned role, const char *queues,
+               size_t queues_len, const char *skills, size_t skills_len);
+
+/* The roster: the online, enabled agents with their queues and skills, as
+ * committed -- loaded at start (agents_roster_load) and again when the
+ * batch of a command that changes one of them (presence, enablement,
+ * queues, skills) ends (agents_roster_changed registers that; until then
+ * it answers "maybe").  Intake asks it, without SQL, whether anyone could
+ * be handed a case of a queue at all. */
+int agents_roster_load(void);   /* 0, or -1 (a store error; the roster then answers "maybe": 1) */
+void agents_roster_free(void);
+int agents_roster_changed(struct call *call);   /* 0, or -1 (ERR out of memory) */
+/* 1 if an online, enabled agent works queue[0..len) and has every skill of
+ * the comma-separated `skills` ("" none); 0 if none does. */
+int agents_roster_serves(const char *queue, size_t len, const char *skills);
+/* 1 if the comma-separated list `have` holds every skill of `need`. */
+int agents_has_skills(const char *have, const char *need);
+/* Who hears of a committed AGENT.SET (the connections, from wire()). */
+void agents_on_changed(void (*listener)(const char *name, unsigned role, const char *queues));
+
+/* The admin log: one logfmt line `msg="admin action" who=... what=...
+ * target=...` (plus detail) once the command committed; nothing when it
+ * rolled back.  -1 (ERR out of memory) when it cannot be registered. */
+int agents_audit(struct call *call, const char *what, const char *target, size_t target_len, const char *detail);
 
 #endif

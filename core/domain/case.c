@@ -67,10 +67,11 @@ int case_load(struct call *call, int64_t id, unsigned flags, struct case_row *ou
     static const char sql[] =
         "SELECT state, queue, category, priority, channel, coalesce(tier, ''), coalesce(currency, ''),"
         " coalesce(assignee, ''), customer, order_id, subject, tags, escalation, breached, amount, paid_at,"
-        " delivered_at, created_at, customer_id, coalesce(lang, ''), resolved_at IS NOT NULL FROM cases WHERE id = ?1";
+        " delivered_at, created_at, customer_id, coalesce(lang, ''), resolved_at IS NOT NULL, kind,"
+        " coalesce(parent_id, 0) FROM cases WHERE id = ?1";
     enum { C_STATE, C_QUEUE, C_CATEGORY, C_PRIORITY, C_CHANNEL, C_TIER, C_CURRENCY, C_ASSIGNEE, C_CUSTOMER,
            C_ORDER, C_SUBJECT, C_TAGS, C_ESCALATION, C_BREACHED, C_AMOUNT, C_PAID_AT, C_DELIVERED_AT,
-           C_CREATED_AT, C_CUSTOMER_ID, C_LANG, C_RESOLVED };
+           C_CREATED_AT, C_CUSTOMER_ID, C_LANG, C_RESOLVED, C_KIND, C_PARENT };
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
     sqlite3_bind_int64(statement, 1, id);
@@ -112,6 +113,8 @@ int case_load(struct call *call, int64_t id, unsigned flags, struct case_row *ou
     out->customer_id = sqlite3_column_int64(statement, C_CUSTOMER_ID);
     copy_column(statement, C_LANG, out->lang, sizeof out->lang);
     out->has_resolved_at = sqlite3_column_int(statement, C_RESOLVED);
+    copy_column(statement, C_KIND, out->kind, sizeof out->kind);
+    out->parent_id = sqlite3_column_int64(statement, C_PARENT);
     sqlite3_reset(statement);
     if ((flags & CASE_LOAD_CHECK_ACCESS) && !caller_may_see_case(&call->who, out->queue, out->assignee))
         return call_fail(call, CALL_NOPERM, "case %lld is in queue %s, which is not one of yours", (long long)id,
@@ -154,6 +157,8 @@ int case_event_text(struct call *call, const struct case_row *row, const char *k
 
 /* ------------------------------------------------------------ creating */
 
+/* A case is created unassigned: the triggers that keep agents.load (schema
+ * 15) watch UPDATEs only. */
 int case_create(struct call *call, const struct case_new *values, struct case_row *out) {
     static const char insert[] =
         "INSERT INTO cases(external_id, state, channel, customer, subject, body, order_id, amount,"
@@ -241,6 +246,8 @@ int case_create(struct call *call, const struct case_new *values, struct case_ro
     out->created_at = now;
     out->customer_id = values->customer_id;
     set_field(out->lang, values->lang.text, values->lang.text ? values->lang.len : 0);
+    memcpy(out->kind, CASE_KIND_CASE, sizeof CASE_KIND_CASE);
+    out->parent_id = 0;
     out->has_resolved_at = values->resolved;
     if (figures_move(call, out, 1) != 0) return -1;
 
@@ -304,6 +311,9 @@ int case_transition(struct call *call, struct case_row *row, const struct case_m
 
 /* -------------------------------------------------------- assignment */
 
+static int assign_write(struct call *call, struct case_row *row, const char *agent, size_t len, const char *key,
+                        const char *value);
+
 int case_assign(struct call *call, struct case_row *row, const char *agent, size_t len, int claimed) {
     if (case_refuse_closed(call, row, "assign it")) return -1;
     if (fits(call, "agent", len, sizeof row->assignee)) return -1;
@@ -319,6 +329,19 @@ int case_assign(struct call *call, struct case_row *row, const char *agent, size
         if (found < 0) return -1;
         if (found == 0) return call_fail(call, CALL_NOTFOUND, "no enabled agent '%.*s'", (int)len, agent);
     }
+    return assign_write(call, row, agent, len, claimed ? "claimed" : NULL, "yes");
+}
+
+int case_assign_auto(struct call *call, struct case_row *row, const char *agent, size_t len, const char *mode) {
+    if (case_refuse_closed(call, row, "assign it")) return -1;
+    if (fits(call, "agent", len, sizeof row->assignee)) return -1;
+    return assign_write(call, row, agent, len, "auto", mode);
+}
+
+/* The assignment itself: the row, then the "assigned" event (with
+ * key=value when key is given). */
+static int assign_write(struct call *call, struct case_row *row, const char *agent, size_t len, const char *key,
+                        const char *value) {
     if (same_text(row->assignee, agent, len)) return 1; /* already theirs: no change, no event */
     static const char sql[] = "UPDATE cases SET assignee = ?2, updated_at = ?3 WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
@@ -330,7 +353,7 @@ int case_assign(struct call *call, struct case_row *row, const char *agent, size
     struct detail detail = DETAIL_INIT;
     detail_add_string(&detail, "from", row->assignee);
     detail_add(&detail, "to", agent, len);
-    if (claimed) detail_add_string(&detail, "claimed", "yes");
+    if (key) detail_add_string(&detail, key, value);
     set_field(row->assignee, agent, len);
     return case_event(call, row, "assigned", &detail);
 }
@@ -481,6 +504,9 @@ int case_survey(struct call *call, struct case_row *row, int score, const char *
     if (score < CASE_SCORE_MIN || score > CASE_SCORE_MAX)
         return call_fail(call, CALL_INVALID, "score must be an integer from %d to %d", CASE_SCORE_MIN,
                          CASE_SCORE_MAX);
+    if (case_is_internal(row))
+        return call_fail(call, CALL_BADSTATE, "case %lld is a %s: internal cases take no survey", (long long)row->id,
+                         row->kind);
     if (row->state != CASE_RESOLVED && row->state != CASE_CLOSED)
         return call_fail(call, CALL_BADSTATE, "case %lld is %s: a survey follows resolution", (long long)row->id,
                          lifecycle_state_name(row->state));
@@ -547,6 +573,107 @@ int case_link(struct call *call, const struct case_row *a, const struct case_row
     detail.text[0] = '\0';
     detail_add_integer(&detail, "other", a->id);
     return case_event(call, b, "linked", &detail);
+}
+
+int case_is_internal(const struct case_row *row) { return strcmp(row->kind, CASE_KIND_CASE) != 0; }
+
+int case_make_internal(struct call *call, struct case_row *row, const char *kind, int64_t parent_id) {
+    if (fits(call, "kind", strlen(kind), sizeof row->kind)) return -1;
+    static const char sql[] = "UPDATE cases SET kind = ?2, parent_id = ?3 WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    sqlite3_bind_int64(statement, 1, row->id);
+    sqlite3_bind_text(statement, 2, kind, -1, SQLITE_STATIC);
+    if (parent_id > 0) sqlite3_bind_int64(statement, 3, parent_id);
+    else sqlite3_bind_null(statement, 3);
+    if (call_step(call, statement) != 0) return -1;
+    snprintf(row->kind, sizeof row->kind, "%s", kind);
+    row->parent_id = parent_id;
+    struct detail detail = DETAIL_INIT;
+    detail_add_string(&detail, "kind", kind);
+    if (parent_id > 0) detail_add_integer(&detail, "parent", parent_id);
+    return case_event(call, row, "internal", &detail);
+}
+
+/* --------------------------------------------------------------- merge */
+
+#define MERGE_CHAIN_MAX 64   /* survivors followed from a merged case (a chain, never a cycle) */
+
+int case_merge(struct call *call, struct case_row *from, struct case_row *into, const char *reason,
+               size_t reason_len) {
+    /* Messages and notes: copied into the survivor's history, marked. */
+    static const char copy_sql[] =
+        "INSERT INTO events(case_id, at, actor, kind, detail, merged_from)"
+        " SELECT ?2, at, actor, kind, detail, ?1 FROM events WHERE case_id = ?1"
+        " AND (kind = 'reply' OR kind = 'note' OR kind = 'message') ORDER BY id";
+    /* Links: the duplicate's become the survivor's (not a link to itself). */
+    static const char link_sql[] =
+        "INSERT OR IGNORE INTO case_links(case_id, other_id, at)"
+        " SELECT ?2, other_id, ?3 FROM case_links WHERE case_id = ?1 AND other_id <> ?2"
+        " UNION ALL SELECT other_id, ?2, ?3 FROM case_links WHERE case_id = ?1 AND other_id <> ?2";
+    static const char unlink_sql[] = "DELETE FROM case_links WHERE (case_id = ?1 OR other_id = ?1)";
+    static const char merged_sql[] = "UPDATE cases SET merged_into = ?2, updated_at = ?3 WHERE id = ?1";
+    int64_t now = clock_now();
+    long long copied = 0, links = 0;
+    for (int step = 0; step < 4; step++) {
+        const char *sql = step == 0 ? copy_sql : step == 1 ? link_sql : step == 2 ? unlink_sql : merged_sql;
+        sqlite3_stmt *statement = store_statement(sql);
+        if (statement == NULL) return call_store_error(call);
+        sqlite3_bind_int64(statement, 1, from->id);
+        if (step != 2) sqlite3_bind_int64(statement, 2, into->id);
+        if (step == 1 || step == 3) sqlite3_bind_int64(statement, 3, now);
+        if (call_step(call, statement) != 0) return -1;
+        if (step == 0) copied = sqlite3_changes(store_database());
+        if (step == 1) links = sqlite3_changes(store_database()) / 2;
+    }
+    /* The merge link itself, both ways. */
+    static const char pair_sql[] =
+        "INSERT OR IGNORE INTO case_links(case_id, other_id, at) VALUES (?1, ?2, ?3), (?2, ?1, ?3)";
+    sqlite3_stmt *statement = store_statement(pair_sql);
+    if (statement == NULL) return call_store_error(call);
+    sqlite3_bind_int64(statement, 1, from->id);
+    sqlite3_bind_int64(statement, 2, into->id);
+    sqlite3_bind_int64(statement, 3, now);
+    if (call_step(call, statement) != 0) return -1;
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "from", from->id);
+    detail_add_integer(&detail, "events", copied);
+    detail_add_integer(&detail, "links", links);
+    if (reason) detail_add(&detail, "reason", reason, reason_len);
+    if (case_event(call, into, "merged", &detail) != 0) return -1;
+    /* The duplicate ends: resolved "merged", then closed. */
+    struct detail gone = DETAIL_INIT;
+    detail_add_integer(&gone, "into", into->id);
+    if (reason) detail_add(&gone, "reason", reason, reason_len);
+    if (from->state != CASE_RESOLVED) {
+        struct case_move resolve = {.to = CASE_RESOLVED, .kind = "resolved", .detail = &gone, .code = "merged",
+                                    .set_wait_reason = 1};
+        if (case_transition(call, from, &resolve) != 0) return -1;
+    }
+    struct case_move close = {.to = CASE_CLOSED, .kind = "closed", .detail = &gone};
+    return case_transition(call, from, &close);
+}
+
+int case_merged_into(struct call *call, int64_t id, int64_t *survivor) {
+    static const char sql[] = "SELECT merged_into FROM cases WHERE id = ?1";
+    int64_t at = id;
+    for (int hops = 0; hops <= MERGE_CHAIN_MAX; hops++) {
+        sqlite3_stmt *statement = store_statement(sql);
+        if (statement == NULL) return call_store_error(call);
+        sqlite3_bind_int64(statement, 1, at);
+        int found = call_row(call, statement);
+        if (found < 0) return -1;
+        if (found == 0) return call_fail(call, CALL_NOTFOUND, "case %lld does not exist", (long long)at);
+        int merged = sqlite3_column_type(statement, 0) != SQLITE_NULL;
+        int64_t next = sqlite3_column_int64(statement, 0);
+        sqlite3_reset(statement);
+        if (!merged) {
+            *survivor = at;
+            return 0;
+        }
+        at = next;
+    }
+    return call_fail(call, CALL_ERR, "case %lld: merges chained more than %d deep", (long long)id, MERGE_CHAIN_MAX);
 }
 
 /* ------------------------------------------ what the deadline engine sets */

@@ -21,6 +21,10 @@
 
 #define CASE_TEXT_MAX 128                 /* customer, order, external_id, assignee as stored */
 #define CASE_TAGS_BYTES (32 * (NAMES_MAX + 1) + 1)
+#define CASE_KIND_MAX 15                  /* case, task, incident */
+#define CASE_KIND_CASE "case"
+#define CASE_KIND_TASK "task"
+#define CASE_KIND_INCIDENT "incident"
 struct case_row {                          /* everything a command or hook needs: one read */
     int64_t id; enum case_state state;
     char queue[NAMES_MAX + 1], category[NAMES_MAX + 1], priority[NAMES_MAX + 1];
@@ -31,8 +35,14 @@ struct case_row {                          /* everything a command or hook needs
     int has_amount, has_paid_at, has_delivered_at, has_order;
     int64_t customer_id;                   /* 0: none (a case from before customers were records) */
     char lang[CASE_TEXT_MAX + 1];          /* "" when none */
+    char kind[CASE_KIND_MAX + 1];          /* "case", or an internal kind: "task", "incident" */
+    int64_t parent_id;                     /* a task's case; 0 for none */
     int has_resolved_at;                   /* resolved, and not reopened since (what /metrics counts) */
 };
+/* Internal cases (tasks, incidents) are the company's own work: no customer
+ * notice, survey, CSAT or threading.  Whoever sends something to a case's
+ * customer asks this first. */
+int case_is_internal(const struct case_row *row);
 
 #define CASE_LOAD_CHECK_ACCESS 1u   /* NOPERM unless caller_may_see_case (after NOTFOUND) */
 int case_load(struct call *call, int64_t id, unsigned flags, struct case_row *out);
@@ -74,6 +84,8 @@ int case_event(struct call *call, const struct case_row *row, const char *kind, 
 int case_event_text(struct call *call, const struct case_row *row, const char *kind,
                     const char *text, size_t len, int64_t *event_id);   /* reply, note, auto-reply */
 int case_assign(struct call *call, struct case_row *row, const char *agent, size_t len, int claimed); /* 1: unchanged */
+int case_assign_auto(struct call *call, struct case_row *row, const char *agent, size_t len,
+                     const char *mode);     /* automatic assignment (agent checked by the caller): auto=mode */
 int case_message(struct call *call, struct case_row *row, int public_reply, const char *text, size_t len,
                  int64_t *event_id);        /* first_reply_at / updated_at + reply|note event;
                                                a reply is an outbound message on the case's channel */
@@ -111,5 +123,15 @@ int case_link(struct call *call, const struct case_row *a, const struct case_row
  * times, queues, amounts, who did what when -- is kept, and a
  * customer_erased event says who erased it. */
 int case_erase_personal(struct call *call, int64_t case_id, int64_t customer_id);
+int case_make_internal(struct call *call, struct case_row *row, const char *kind, int64_t parent_id);
+int case_merge(struct call *call, struct case_row *from, struct case_row *into, const char *reason,
+               size_t reason_len);          /* from's messages and notes copied (merged_from), links moved,
+                                               from resolved "merged" and closed with merged_into; events on both */
+/* Where messages for case `id` go: the case a merge closed it into (followed
+ * to the last survivor), else id itself.  0 with *survivor, or -1 (a store
+ * error; NOTFOUND for an unknown id).  Intake and CASE.MESSAGE route a
+ * merged case's messages through it. */
+int case_merged_into(struct call *call, int64_t id, int64_t *survivor);
+    /* a new case becomes a task (of parent_id) or an incident: kind, parent_id, "internal" event */
 
 #endif

@@ -7,8 +7,11 @@
  * or writes a reply.
  */
 #include "domain/case_work.h"
+#include "domain/assignment.h"
 #include "domain/deadlines.h"
+#include "domain/incidents.h"
 #include "domain/notices.h"
+#include "domain/tasks.h"
 #include "lib/lifecycle.h"
 #include "rules/rules.h"
 
@@ -55,8 +58,14 @@ int case_work_resolve(struct call *call, struct case_row *row, const char *code,
     detail_add(&detail, "code", code, code_len);
     struct case_move move = {.to = CASE_RESOLVED, .kind = "resolved", .detail = &detail, .code = name,
                              .set_text = 1, .text = text, .text_len = text_len, .set_wait_reason = 1};
+    /* Not while its tasks are open (unless the rule set allows it). */
+    if (lifecycle_can_move(row->state, CASE_RESOLVED) && tasks_check_resolve(call, row) != 0) return -1;
     if (case_transition(call, row, &move) != 0) return -1;
-    return deadlines_resolved(call, row->id) != 0 ? -1 : notices_tell(call, row, "resolved", 0);
+    if (deadlines_resolved(call, row->id) != 0) return -1;
+    if (tasks_finished(call, row, code, code_len) != 0) return -1;
+    if (incidents_resolved(call, row, code, code_len, text, text_len) != 0) return -1;
+    if (notices_tell(call, row, "resolved", 0) != 0) return -1;
+    return assignment_slot_freed(call, row->assignee); /* the assignee has room for a waiting case */
 }
 
 int case_work_reopen(struct call *call, struct case_row *row, const struct detail *detail) {
@@ -79,4 +88,13 @@ int case_work_escalate(struct call *call, struct case_row *row, const struct det
     if (!rules_loaded()) return call_fail(call, CALL_RULE, "no rule set is loaded to decide the escalation");
     if (case_event(call, row, "escalation_requested", detail) != 0) return -1;
     return deadlines_escalate(call, row->id, "manual", "");
+}
+
+int case_work_set_field(struct call *call, struct case_row *row, enum case_field field, const char *value,
+                        size_t len) {
+    int status = case_set_field(call, row, field, value, len);
+    /* A new priority has its own targets: the running clocks follow, keeping
+     * the working time already used. */
+    if (status == 0 && field == CASE_FIELD_PRIORITY) return deadlines_retime(call, row);
+    return status;
 }

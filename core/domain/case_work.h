@@ -37,4 +37,9 @@ int case_work_close(struct call *call, struct case_row *row);
 /* ESCALATE: an agent asks; the escalate hook (event "manual") decides. */
 int case_work_escalate(struct call *call, struct case_row *row, const struct detail *detail);
 
+/* CASE.SET: the field (case_set_field's 0, 1 unchanged, -1); a new
+ * priority re-times the running clocks (deadlines_retime). */
+int case_work_set_field(struct call *call, struct case_row *row, enum case_field field, const char *value,
+                        size_t len);
+
 #endif

@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define PENDING_FIRST_CAPACITY 32
 
@@ -20,10 +21,12 @@ static int rebuild_registered;      /* one after-commit check per batch */
 
 /* Heap changes waiting for their command's commit, in order; one
  * store_after_command callback each, its argument the index here.  taken:
- * firing has it (clocks_next_due), so the commit does not file it again. */
-struct heap_change { int64_t id, due; int remove, taken; };
+ * the serial of the firing (clocks_next_due) that superseded it, so the
+ * commit does not file it again; 0 while it stands. */
+struct heap_change { int64_t id, due; int remove; unsigned taken; };
 static struct heap_change *pending;
 static size_t pending_count, pending_capacity;
+static unsigned take_serial;        /* the last firing's serial (never 0) */
 
 static void log_not_armed(int64_t id) {
     log_error("deadline not armed: out of memory (armed again at the next start)", "deadline=%lld", (long long)id);
@@ -73,7 +76,21 @@ int clocks_heap_check(struct call *call, char *out, size_t size) {
     if (heap.count != rows) {
         differences++;
         if (used < size)
-            snprintf(out + used, size - used, "heap holds %zu deadlines, disk runs %zu", heap.count, rows);
+            used += (size_t)snprintf(out + used, size - used, "heap holds %zu deadlines, disk runs %zu",
+                                     heap.count, rows);
+        /* Name the entries the disk does not run (what a leak points at). */
+        static const char state_sql[] = "SELECT state || ' ' || kind || ' case ' || case_id FROM deadlines WHERE id = ?1";
+        for (size_t i = 0; i < heap.count && used < size; i++) {
+            sqlite3_stmt *probe = store_statement(state_sql);
+            if (probe) sqlite3_bind_int64(probe, 1, heap.entries[i].id);
+            int got = call_row(call, probe);
+            if (got < 0) return -1;
+            const char *what = got ? (const char *)sqlite3_column_text(probe, 0) : "no row";
+            if (got == 0 || strncmp(what, "running ", 8) != 0)
+                used += (size_t)snprintf(out + used, size - used, "; heap has deadline %lld (%s)",
+                                         (long long)heap.entries[i].id, what);
+            if (got) sqlite3_reset(probe);
+        }
     }
     return differences;
 }
@@ -136,6 +153,20 @@ int clocks_heap_set(struct call *call, int64_t id, int64_t due) { return defer_c
 
 int clocks_heap_remove(struct call *call, int64_t id) { return defer_change(call, id, 0, 1); }
 
+/* Firing clock `id` supersedes what the batch's finished commands asked of
+ * it: the firing reads the row they wrote and files the clock again itself
+ * if it still runs.  So its waiting "set" changes are marked taken by this
+ * firing and its heap entry goes (a re-timed clock -- priority change,
+ * spike, reload -- is both in the heap at its old instant and waiting at
+ * its new one): neither may file a clock the firing ended.  The serial of
+ * the take, for clocks_put_back. */
+static unsigned take_clock(int64_t id) {
+    if (++take_serial == 0) take_serial = 1;
+    for (size_t i = 0; i < pending_count; i++)
+        if (pending[i].id == id && !pending[i].remove && !pending[i].taken) pending[i].taken = take_serial;
+    return take_serial;
+}
+
 int clocks_next_due(int64_t now, struct clock_due *due) {
     const struct timer_entry *top = timerheap_peek(&heap);
     size_t best = 0;  /* index + 1 of the earliest waiting change due by now */
@@ -146,20 +177,23 @@ int clocks_next_due(int64_t now, struct clock_due *due) {
             best = i + 1;
     }
     if (best && (top == NULL || pending[best - 1].due < top->due)) {
-        pending[best - 1].taken = 1;
-        *due = (struct clock_due){.id = pending[best - 1].id, .due = pending[best - 1].due, .pending = best};
+        int64_t id = pending[best - 1].id, at = pending[best - 1].due;
+        int64_t filed = 0;
+        int in_heap = timerheap_contains(&heap, id, &filed);
+        if (in_heap) timerheap_remove(&heap, id);
+        *due = (struct clock_due){.id = id, .due = at, .pending = best, .serial = take_clock(id),
+                                  .heap_due = in_heap ? filed : 0};
         return 1;
     }
     struct timer_entry entry;
     if (top == NULL || top->due > now || timerheap_pop(&heap, &entry) == 0) return 0;
-    *due = (struct clock_due){.id = entry.id, .due = entry.due, .pending = 0};
+    *due = (struct clock_due){.id = entry.id, .due = entry.due, .pending = 0, .serial = take_clock(entry.id),
+                              .heap_due = entry.due};
     return 1;
 }
 
 void clocks_put_back(const struct clock_due *due) {
-    if (due->pending) {
-        if (due->pending <= pending_count) pending[due->pending - 1].taken = 0;
-        return;
-    }
-    if (timerheap_set(&heap, due->id, due->due) != 0) log_not_armed(due->id);
+    for (size_t i = 0; i < pending_count; i++)
+        if (pending[i].taken == due->serial) pending[i].taken = 0;
+    if (due->heap_due && timerheap_set(&heap, due->id, due->heap_due) != 0) log_not_armed(due->id);
 }

@@ -56,10 +56,13 @@ int clocks_touch_batch(struct call *call);
 /* What is due next: a heap entry, or a change still waiting for the
  * commit of the open batch (a clock armed in it, due already when the test
  * clock jumps before the commit).  `pending` is that change's index + 1, 0
- * for a heap entry. */
-struct clock_due { int64_t id, due; size_t pending; };
+ * for a heap entry; `serial` marks the waiting changes of the clock this
+ * take superseded; `heap_due` is where the heap held it (0: not there),
+ * for clocks_put_back. */
+struct clock_due { int64_t id, due; size_t pending; unsigned serial; int64_t heap_due; };
 /* Takes the earliest entry due by `now` (out of the heap, or marks the
- * waiting change taken): 1 with *due, else 0. */
+ * waiting change taken), and with it every other filing of that clock
+ * (its heap entry, its waiting changes): 1 with *due, else 0. */
 int clocks_next_due(int64_t now, struct clock_due *due);
 /* Gives a taken entry back at once (its firing did not run). */
 void clocks_put_back(const struct clock_due *due);

@@ -27,11 +27,9 @@
 #define LANG_MAX 64
 
 int conversation_follow_merge(struct call *call, int64_t case_id, int64_t *target) {
-    (void)call;
-    /* No merges yet: every case is its own survivor.  CASE.MERGE (issue 14)
-     * answers here with the case a merged one was merged into. */
-    *target = case_id;
-    return 0;
+    /* A merged case's conversation goes on in the case CASE.MERGE closed it
+     * into (the last survivor of a chain of merges). */
+    return case_merged_into(call, case_id, target);
 }
 
 /* What the row does not hold: when the case was resolved (0: never) and its
@@ -111,6 +109,11 @@ int conversation_inbound(struct call *call, int64_t case_id, const struct conver
     if (conversation_follow_merge(call, case_id, &target) != 0) return -1;
     struct case_row row;
     if (case_load(call, target, 0, &row) != 0) return -1;
+    /* A customer never joins a task or an incident: they are the company's
+     * own work, the customer writes to the customer's case. */
+    if (case_is_internal(&row))
+        return call_fail(call, CALL_BADSTATE, "case %lld is a %s: a customer's message goes to a customer's case",
+                         (long long)row.id, row.kind);
     int64_t resolved_at = 0;
     char lang[LANG_MAX + 1];
     if (read_resolution(call, row.id, &resolved_at, lang, sizeof lang) != 0) return -1;

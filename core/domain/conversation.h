@@ -30,9 +30,9 @@ struct conversation_message {
 int conversation_inbound(struct call *call, int64_t case_id, const struct conversation_message *message,
                          int64_t *landed);
 
-/* Merges (issue 14's CASE.MERGE) hook in here: the case a message for
- * case_id goes to -- the survivor when case_id was merged into another,
- * else case_id itself.  0 with *target, or -1 with a store error. */
+/* The case a message for case_id goes to: the survivor when CASE.MERGE
+ * merged case_id into another (case_merged_into), else case_id itself.
+ * 0 with *target, or -1 (a store error; NOTFOUND for an unknown case). */
 int conversation_follow_merge(struct call *call, int64_t case_id, int64_t *target);
 
 #endif

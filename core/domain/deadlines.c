@@ -523,11 +523,58 @@ static int recompute_case(struct call *call, const struct clock_row *clocks, int
     return count > 0 ? case_refresh_next_due(call, clocks[0].case_id) : 0;
 }
 
+#define RETIME_CLOCKS_MAX 8   /* SLA clocks of one case (first, next response, resolution) and then some */
+
+int deadlines_retime(struct call *call, const struct case_row *row) {
+    if (!rules_loaded()) return 0;
+    static const char sql[] =
+        "SELECT id, kind, calendar, target, used, running_since, state = 'running', warned FROM deadlines"
+        " WHERE case_id = ?1 AND state IN ('running', 'paused') AND kind NOT LIKE 'automation:%'"
+        " AND kind <> 'notify' ORDER BY id";
+    struct clock_row clocks[RETIME_CLOCKS_MAX];
+    int count = 0, found;
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, row->id);
+    while ((found = call_row(call, statement)) > 0) {
+        if (count == RETIME_CLOCKS_MAX) {
+            sqlite3_reset(statement);
+            break;
+        }
+        struct clock_row *clock = &clocks[count++];
+        clock->id = sqlite3_column_int64(statement, 0);
+        clock->case_id = row->id;
+        snprintf(clock->kind, sizeof clock->kind, "%s", (const char *)sqlite3_column_text(statement, 1));
+        snprintf(clock->calendar, sizeof clock->calendar, "%s", (const char *)sqlite3_column_text(statement, 2));
+        clock->target = sqlite3_column_int64(statement, 3);
+        clock->used = sqlite3_column_int64(statement, 4);
+        clock->running_since = sqlite3_column_int64(statement, 5);
+        clock->running = sqlite3_column_int(statement, 6);
+        clock->warned = sqlite3_column_int(statement, 7);
+    }
+    if (found < 0) return -1;
+    if (count == 0) return 0;
+    struct rules_field fields[] = {
+        {.name = "category", .text = row->category, .len = strlen(row->category)},
+        {.name = "priority", .text = row->priority, .len = strlen(row->priority)},
+        {.name = "queue", .text = row->queue, .len = strlen(row->queue)},
+        {.name = "customer", .text = row->customer, .len = strlen(row->customer)},
+        {.name = "channel", .text = row->channel, .len = strlen(row->channel)},
+        {.name = "tier", .text = row->tier, .len = strlen(row->tier)},
+        {.name = "kind", .text = row->kind, .len = strlen(row->kind)},
+        {.name = "amount", .integer = row->amount, .is_integer = 1},
+    };
+    /* kind only for an internal case, amount only when known: as intake gave them. */
+    int field_count = 6;
+    if (case_is_internal(row)) fields[field_count++] = fields[6];
+    if (row->has_amount) fields[field_count++] = fields[7];
+    return recompute_case(call, clocks, count, fields, field_count);
+}
+
 int deadlines_recompute(void) {
     static const char sql[] =
         "SELECT d.id, d.case_id, d.kind, d.calendar, d.target, d.used, d.running_since, d.state = 'running',"
         " d.warned, c.category, c.priority, c.queue, c.customer, c.subject, coalesce(c.tier, ''), c.channel,"
-        " coalesce(c.amount, -1) FROM deadlines d JOIN cases c ON c.id = d.case_id"
+        " coalesce(c.amount, -1), c.kind, coalesce(c.parent_id, 0) FROM deadlines d JOIN cases c ON c.id = d.case_id"
         " WHERE d.state IN ('running', 'paused') AND d.kind NOT LIKE 'automation:%' AND d.kind <> 'notify'"
         " AND d.case_id > ?1"
         " ORDER BY d.case_id, d.id LIMIT 64";
@@ -537,7 +584,8 @@ int deadlines_recompute(void) {
         /* A page of clocks, read whole before anything is written. */
         struct clock_row rows[RECOMPUTE_PAGE];
         char text[RECOMPUTE_PAGE][5][RECOMPUTE_TEXT_MAX];
-        long long amounts[RECOMPUTE_PAGE];
+        char kinds[RECOMPUTE_PAGE][CASE_KIND_MAX + 1];
+        long long amounts[RECOMPUTE_PAGE], parents[RECOMPUTE_PAGE];
         int count = 0, rc = SQLITE_DONE;
         sqlite3_stmt *statement = store_statement(sql);
         if (statement == NULL) {
@@ -560,6 +608,8 @@ int deadlines_recompute(void) {
                 snprintf(text[count][t], sizeof text[count][t], "%s",
                          (const char *)sqlite3_column_text(statement, t == 4 ? 15 : 9 + t));
             amounts[count] = sqlite3_column_int64(statement, 16);
+            snprintf(kinds[count], sizeof kinds[count], "%s", (const char *)sqlite3_column_text(statement, 17));
+            parents[count] = sqlite3_column_int64(statement, 18);
             count++;
         }
         sqlite3_reset(statement);
@@ -578,7 +628,7 @@ int deadlines_recompute(void) {
         for (int start = 0; start < usable;) {
             int end = start;
             while (end < usable && rows[end].case_id == rows[start].case_id) end++;
-            struct rules_field fields[8] = {
+            struct rules_field fields[9] = {
                 {.name = "category", .text = text[start][0], .len = strlen(text[start][0])},
                 {.name = "priority", .text = text[start][1], .len = strlen(text[start][1])},
                 {.name = "queue", .text = text[start][2], .len = strlen(text[start][2])},
@@ -588,6 +638,15 @@ int deadlines_recompute(void) {
             int field_count = 5;
             if (amounts[start] >= 0)
                 fields[field_count++] = (struct rules_field){.name = "amount", .integer = amounts[start], .is_integer = 1};
+            /* An internal case's kind (and a task's parent), as its opening gave them
+             * to the sla hook: a task keeps its own targets after a reload. */
+            if (strcmp(kinds[start], CASE_KIND_CASE) != 0) {
+                fields[field_count++] = (struct rules_field){.name = "kind", .text = kinds[start],
+                                                             .len = strlen(kinds[start])};
+                if (parents[start] > 0)
+                    fields[field_count++] = (struct rules_field){.name = "parent", .integer = parents[start],
+                                                                 .is_integer = 1};
+            }
             struct call call = {.who = {.internal = 1}, .actor = "rules"};
             if (store_command_begin() == 0) {
                 events_command_begin();

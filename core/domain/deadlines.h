@@ -84,6 +84,14 @@ int deadlines_fire_due_at_most(int limit, int *more);
  * the cases looked at. */
 int deadlines_recompute(void);
 
+/* After a case's priority changed (by hand, escalation or spike): re-runs
+ * the sla hook for the case as it now is and re-times its running and
+ * paused clocks whose target or calendar changed, keeping the working time
+ * already used (a `deadline_recomputed` event each; a clock now past its
+ * warning or target fires at once).  0, or -1 with the failure in the call. */
+struct case_row;
+int deadlines_retime(struct call *call, const struct case_row *row);
+
 /* Gives CASE.GET's deadline pairs ("deadline:resolution" -> "state=running
  * due_at=... left=... ...") to pair(context, name, value), in order;
  * returns how many pairs, or -1 on a store error (store_error() says it). */

@@ -10,6 +10,7 @@
  * and never changes the timer heap but through clocks.h (deferred to the
  * commit).
  */
+#include "domain/assignment.h"
 #include "domain/case.h"
 #include "domain/clocks.h"
 #include "domain/deadlines.h"
@@ -53,7 +54,9 @@ static int automation_move(struct call *call, struct case_row *row, enum case_st
     detail_add(&detail, "reason", reason, shown(reason, AUTOMATION_REASON_SHOWN));
     struct case_move move = {.to = to, .kind = to == CASE_CLOSED ? "closed" : "resolved", .detail = &detail,
                              .code = code};
-    return case_transition(call, row, &move);
+    int active = lifecycle_is_active(row->state);
+    if (case_transition(call, row, &move) != 0) return -1;
+    return active ? assignment_slot_freed(call, row->assignee) : 0; /* room for a waiting case */
 }
 
 /* Notifies the escalation's recipients now, or -- outside the rule set's
@@ -142,6 +145,8 @@ static int escalate_row(struct call *call, struct case_row *row, const char *eve
     if (case_set_escalation(call, row, actions.priority[0] ? actions.priority : priority,
                             actions.transfer[0] ? actions.transfer : queue, new_level) != 0)
         return -1;
+    /* A new priority re-times the running clocks to its targets (the time used is kept). */
+    if (strcmp(priority, row->priority) != 0 && deadlines_retime(call, row) != 0) return -1;
     if (actions.notify[0] && notify(call, row, &actions, event) != 0) return -1;
     /* The default outcome of a missed deadline, when the rules give one. */
     if (strcmp(event, "breach") == 0 &&
@@ -218,6 +223,12 @@ static int fire_automation(struct call *call, int64_t id, int64_t case_id, const
         detail_add_string(&detail, "action", "none");
         detail_add_string(&detail, "reason", "no automation decided");
         return case_event(call, &row, "automation", &detail);
+    }
+    /* An internal case (task, incident) has no customer to survey or remind. */
+    if (case_is_internal(&row) && (decision.action_kind == RULES_ACTION_SURVEY ||
+                                   decision.action_kind == RULES_ACTION_REMIND)) {
+        decision.action_kind = RULES_ACTION_NONE;
+        snprintf(decision.reason, sizeof decision.reason, "internal case: no customer to survey or remind");
     }
     detail_add_string(&detail, "action", action_names[decision.action_kind]);
     detail_add(&detail, "reason", decision.reason, shown(decision.reason, AUTOMATION_REASON_SHOWN));
@@ -311,7 +322,13 @@ static int fire_sla(struct call *call, int64_t id, const struct due_clock *clock
     if (case_event(call, &row, breach ? "deadline_breached" : "deadline_warning", &detail) != 0) return -1;
     if (breach && case_refresh_next_due(call, row.id) != 0) return -1;
     if (escalate_row(call, &row, breach ? "breach" : "warning", clock->kind) != 0) return -1;
-    return breach ? 1 : clocks_heap_set(call, id, clock->due_at) == 0 ? 1 : -1;
+    if (breach) return 1;
+    /* Filed again at its due instant as its row now says: the escalation
+     * may have re-timed it to a new priority (clock->due_at is the old). */
+    struct due_clock after;
+    int found = read_clock(call, id, &after);
+    if (found <= 0 || !after.running) return found < 0 ? -1 : 1;
+    return clocks_heap_set(call, id, after.warned ? after.due_at : after.warn_at) == 0 ? 1 : -1;
 }
 
 /* Fires one popped clock if its row says it is due; re-files it otherwise.

@@ -11,11 +11,13 @@
  * (classify's `escalate`).
  */
 #include "domain/intake.h"
+#include "domain/assignment.h"
 #include "domain/case.h"
 #include "domain/customers.h"
 #include "domain/notices.h"
 #include "domain/deadlines.h"
 #include "domain/decisions.h"
+#include "domain/incidents.h"
 #include "domain/orders.h"
 #include "domain/threading.h"
 #include "lib/clock.h"
@@ -268,14 +270,23 @@ static int apply_triage(struct call *call, const struct rules_triage *triage, co
         struct detail resolved = DETAIL_INIT;
         detail_add_change(&resolved, "state", "open", "resolved");
         detail_add_string(&resolved, "code", "auto_reply");
-        return case_event(call, row, "resolved", &resolved); /* no clocks, no escalation */
+        if (case_event(call, row, "resolved", &resolved) != 0) return -1; /* no clocks, no escalation */
+        /* Resolved like any case: the same follow-up, survey and auto-close timers. */
+        return rules_loaded() ? deadlines_resolved(call, row->id) : 0;
     }
     if (!rules_loaded()) return 0;
     if (plan->count && deadlines_open_case(call, row->id, plan) != 0) return -1;
     if (!receipt && notices_tell(call, row, "received", eta) != 0) return -1;
     /* The event classify named (a legal threat, a complaint, ...) escalates at once. */
     if (triage->escalate[0] && deadlines_escalate(call, row->id, triage->escalate, "") != 0) return -1;
-    return 0;
+    /* A spike the priority hook saw: the case joins its incident.  Then it
+     * is handed out at once when its queue does it (nothing is read when
+     * every queue is manual).  An escalation at open may have moved it. */
+    int assigning = rules_assignment_configured();
+    if (!triage->incident[0] && !assigning) return 0;
+    if (triage->escalate[0] && case_load(call, row->id, 0, row) != 0) return -1;
+    if (triage->incident[0] && incidents_join(call, row, triage->incident, triage->incident_window) != 0) return -1;
+    return assigning ? assignment_place(call, row) : 0;
 }
 
 /* Service-level clocks from the sla hook: 0 with the plan, -1 when the

@@ -89,7 +89,9 @@ int notices_tell(struct call *call, const struct case_row *row, const char *even
 
 int notices_tell_with(struct call *call, const struct case_row *row, const char *event, int64_t eta,
                       const char *name, const char *value) {
-    if (!rules_has_hook(HOOK_CUSTOMER_NOTICE)) return 0;
+    /* A task or an incident is the company's own work: its customer (a
+     * task's is its case's) hears of the case, not of it. */
+    if (case_is_internal(row) || !rules_has_hook(HOOK_CUSTOMER_NOTICE)) return 0;
     const char *lang = row->lang;
     struct rules_field fields[16];
     int count = 0;
@@ -166,6 +168,7 @@ int notices_tell_with(struct call *call, const struct case_row *row, const char 
  * erasing the customer cuts the event there (case_erase_personal). */
 int notices_receipt(struct call *call, const struct case_row *row, int64_t eta, struct detail *triaged) {
     const char *macro = rules_customer_notice_receipt();
+    if (case_is_internal(row)) return 0;
     /* Without an expected time (no first-response clock) the hook decides,
      * as it does without a receipt macro. */
     if (macro == NULL || eta <= 0) return 0;

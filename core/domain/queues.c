@@ -9,11 +9,16 @@
  * writes a reply.
  */
 #include "domain/queues.h"
+#include "domain/assignment.h"
 #include "domain/case.h"
 #include "lib/clock.h"
 #include "store/store.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#define QUEUES_ONLINE_MAX 256   /* as assignment_online_queues lists at most */
 
 int queues_claim(struct call *call, const char *queue, size_t len, int64_t *id) {
     /* The scope: the queue asked for, else an agent's own; "" for the other
@@ -49,29 +54,93 @@ int queues_claim(struct call *call, const char *queue, size_t len, int64_t *id) 
     return 1;
 }
 
+/* The queues of online agents, gathered before the counts are read: QUEUE.LIST
+ * lists a queue with an agent online even when no case is open in it. */
+struct online_queues {
+    int count, next;
+    char (*names)[NAMES_MAX + 1];
+};
+
+static void gather_queue(void *context, const char *queue, size_t len) {
+    struct online_queues *online = context;
+    snprintf(online->names[online->count++], NAMES_MAX + 1, "%.*s", (int)len, queue);
+}
+
+/* Visits one queue's summary with its agents; 0, or -1 (a store error). */
+static int visit_queue(struct call *call, struct queue_summary *summary,
+                       void (*visit)(void *context, const struct queue_summary *summary), void *context) {
+    struct assignment_queue_agents agents;
+    if (assignment_queue_agents(call, summary->queue, strlen(summary->queue), &agents) != 0) return -1;
+    summary->mode = agents.mode;
+    summary->agents_online = agents.online;
+    summary->agents = agents.agents;
+    visit(context, summary);
+    return 0;
+}
+
 int queues_list(struct call *call, void (*visit)(void *context, const struct queue_summary *summary), void *context) {
     static const char sql[] =
         "SELECT queue, count(*), sum(assignee IS NULL), sum(breached > 0),"
         " min(CASE WHEN assignee IS NULL THEN created_at END)"
         " FROM cases WHERE state NOT IN ('resolved', 'closed') GROUP BY queue ORDER BY queue";
+    struct online_queues online = {0, 0, malloc(QUEUES_ONLINE_MAX * sizeof *online.names)};
+    if (online.names == NULL) return call_fail(call, CALL_ERR, "out of memory");
+    if (assignment_online_queues(call, gather_queue, &online) < 0) {
+        free(online.names);
+        return -1;
+    }
+    /* The counts are read whole first: the agents' figures read the store too. */
+    struct queue_row { char queue[NAMES_MAX + 1]; struct queue_summary summary; };
+    struct queue_row *rows = NULL;
+    int row_count = 0, row_room = 0, found;
     sqlite3_stmt *statement = store_statement(sql);
     int64_t now = clock_now();
-    int count = 0, found;
     while ((found = call_row(call, statement)) > 0) {
         const char *queue = (const char *)sqlite3_column_text(statement, 0);
         size_t len = (size_t)sqlite3_column_bytes(statement, 0);
-        if (queue == NULL || !caller_may_work_queue(&call->who, queue, len)) continue;
+        if (queue == NULL || len > NAMES_MAX || !caller_may_work_queue(&call->who, queue, len)) continue;
+        if (row_count == row_room) {
+            int room = row_room ? 2 * row_room : 16;
+            struct queue_row *grown = realloc(rows, (size_t)room * sizeof *rows);
+            if (grown == NULL) {
+                sqlite3_reset(statement);
+                found = call_fail(call, CALL_ERR, "out of memory");
+                break;
+            }
+            rows = grown;
+            row_room = room;
+        }
+        struct queue_row *row = &rows[row_count++];
+        memcpy(row->queue, queue, len + 1);
         int has_oldest = sqlite3_column_type(statement, 4) != SQLITE_NULL;
-        struct queue_summary summary = {
-            .queue = queue,
+        row->summary = (struct queue_summary){
             .open = sqlite3_column_int64(statement, 1),
             .unassigned = sqlite3_column_int64(statement, 2),
             .breached = sqlite3_column_int64(statement, 3),
             .has_oldest = has_oldest,
             .oldest_waiting_seconds = has_oldest ? now - sqlite3_column_int64(statement, 4) : 0,
         };
-        visit(context, &summary);
-        count++;
     }
+    int count = 0;
+    for (int r = 0; found >= 0 && (r < row_count || online.next < online.count);) {
+        /* Merged by name: the queues with cases, and those with only agents. */
+        int take_online = online.next < online.count &&
+                          (r == row_count || strcmp(online.names[online.next], rows[r].queue) <= 0);
+        struct queue_summary summary;
+        if (take_online) {
+            const char *name = online.names[online.next++];
+            if (r < row_count && strcmp(name, rows[r].queue) == 0) continue; /* the case row will show it */
+            if (!caller_may_work_queue(&call->who, name, strlen(name))) continue;
+            summary = (struct queue_summary){.queue = name};
+        } else {
+            summary = rows[r].summary;
+            summary.queue = rows[r].queue;
+            r++;
+        }
+        if (visit_queue(call, &summary, visit, context) != 0) found = -1;
+        else count++;
+    }
+    free(rows);
+    free(online.names);
     return found < 0 ? -1 : count;
 }

@@ -26,8 +26,11 @@ struct queue_summary {
     long long open, unassigned, breached;
     int has_oldest;                      /* an unassigned case waits */
     long long oldest_waiting_seconds;
+    const char *mode;                    /* how it hands out cases: manual, round_robin, least_loaded */
+    long long agents_online;             /* its online agents */
+    const char *agents;                  /* "name:load/capacity,..." of those */
 };
-/* Visits each queue with open work that the caller may work, by name.
+/* Visits each queue with open work or an online agent that the caller may work, by name.
  * The number visited, or -1 with a store error in the call. */
 int queues_list(struct call *call, void (*visit)(void *context, const struct queue_summary *summary), void *context);
 

@@ -27,11 +27,13 @@
 #include "domain/agents.h"
 #include "domain/case.h"
 #include "domain/decisions.h"
+#include "domain/deadlines.h"
 #include "domain/events.h"
 #include "domain/figures.h"
 #include "domain/orders.h"
 #include "lib/clock.h"
 #include "lib/detail.h"
+#include "lib/log.h"
 #include "lib/money.h"
 #include "rules/rules.h"
 #include "store/store.h"
@@ -55,7 +57,7 @@ void refunds_configure(long long supervisor, long long finance) {
 static const char refund_columns[] =
     "SELECT r.id, r.case_id, r.order_id, r.amount, r.currency, r.kind, r.reason, r.idempotency_key, r.state,"
     " r.requested_by, r.review_role, r.decided_by, r.decision_reason, r.reference, r.attempts, r.created_at,"
-    " r.updated_at FROM refunds r";
+    " r.updated_at, r.return_state, r.carrier, r.tracking, r.return_condition, r.due_kind, r.due_at FROM refunds r";
 #define REFUND_SQL_MAX 512
 
 static size_t shown(const char *text, size_t most) {
@@ -114,6 +116,12 @@ static int read_row(struct call *call, sqlite3_stmt *statement, struct refund_ro
     row->attempts = sqlite3_column_int64(statement, 14);
     row->created_at = sqlite3_column_int64(statement, 15);
     row->updated_at = sqlite3_column_int64(statement, 16);
+    row->return_state = (const char *)sqlite3_column_text(statement, 17);
+    row->carrier = (const char *)sqlite3_column_text(statement, 18);
+    row->tracking = (const char *)sqlite3_column_text(statement, 19);
+    row->return_condition = (const char *)sqlite3_column_text(statement, 20);
+    row->due_kind = (const char *)sqlite3_column_text(statement, 21);
+    row->due_at = sqlite3_column_int64(statement, 22);
     return 0;
 }
 
@@ -247,7 +255,8 @@ static int set_state(struct call *call, long long id, enum refund_state state, c
     if (figures_refund_moves(call, id, state) != 0) return -1;
     static const char sql[] =
         "UPDATE refunds SET state = ?2, decided_by = coalesce(?3, decided_by),"
-        " decision_reason = coalesce(?4, decision_reason), updated_at = ?5 WHERE id = ?1";
+        " decision_reason = coalesce(?4, decision_reason), updated_at = ?5, due_at = NULL, due_kind = NULL"
+        " WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) {
         sqlite3_bind_int64(statement, 1, id);
@@ -373,9 +382,48 @@ static int log_decision(struct call *call, int64_t case_id, int64_t id, const st
     return status;
 }
 
+/* A refund in review: its return (when after_return is given) and its
+ * deadlines as the rules set them; the pending one in due_at. */
+static int plan_deadlines(struct call *call, int64_t id, const struct rules_refund *decision, const char *after_return) {
+    int64_t now = clock_now();
+    const char *due_kind = NULL;
+    long long within = 0;
+    if (after_return && decision->ship_within > 0) due_kind = "ship", within = decision->ship_within;
+    else if (!after_return && decision->review_within > 0) due_kind = "review", within = decision->review_within;
+    if (!after_return && !due_kind) return 0;
+    static const char sql[] =
+        "UPDATE refunds SET return_state = ?2, receive_within = ?3, review_within = ?4, review_outcome = ?5,"
+        " after_return = ?6, due_at = ?7, due_kind = ?8 WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, id);
+        if (after_return) sqlite3_bind_text(statement, 2, "awaiting_shipment", -1, SQLITE_STATIC);
+        if (decision->receive_within > 0) sqlite3_bind_int64(statement, 3, decision->receive_within);
+        if (decision->review_within > 0) sqlite3_bind_int64(statement, 4, decision->review_within);
+        if (decision->has_review_outcome)
+            sqlite3_bind_text(statement, 5, rules_verdict_name(decision->review_outcome), -1, SQLITE_STATIC);
+        if (after_return) sqlite3_bind_text(statement, 6, after_return, -1, SQLITE_STATIC);
+        if (due_kind) {
+            sqlite3_bind_int64(statement, 7, now + within);
+            sqlite3_bind_text(statement, 8, due_kind, -1, SQLITE_STATIC);
+        }
+    }
+    return call_step(call, statement);
+}
+
 int refunds_request(struct call *call, int64_t case_id, const struct refund_ask *ask, int64_t *id) {
     struct case_row row;
     if (case_load(call, case_id, 0, &row) != 0) return -1;
+    /* A task or an incident is the company's own work, not a customer's
+     * claim: a task carries its parent's order for reference only, and a
+     * refund requested there would be paid outside the customer's case. */
+    if (case_is_internal(&row)) {
+        if (row.parent_id > 0)
+            return call_fail(call, CALL_BADSTATE, "case %lld is a %s, an internal case: request the refund on its "
+                             "case %lld", (long long)case_id, row.kind, (long long)row.parent_id);
+        return call_fail(call, CALL_BADSTATE, "case %lld is an %s, an internal case: request refunds on the "
+                         "customers' cases", (long long)case_id, row.kind);
+    }
     if (!row.has_order)
         return call_fail(call, CALL_INVALID, "case %lld has no order and paid amount to refund", (long long)case_id);
     /* What the order was paid, whatever this case says: the ceiling. */
@@ -415,6 +463,18 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
         char left_text[MONEY_TEXT_MAX], paid_text[MONEY_TEXT_MAX];
         snprintf(why_text, sizeof why_text, "more than what remains refundable on order %s (%s of %s)", order,
                  money_text(paid - committed, currency, left_text), money_text(paid, currency, paid_text));
+    }
+    /* A return_refund whose rules give it return deadlines waits for its
+     * goods in review: what the rules approved is approved at receipt (by
+     * the rule set's system actor, within its limit), the rest reviewed. */
+    const char *after_return = NULL;
+    if (state != REFUND_REJECTED && strcmp(ask->kind, "return_refund") == 0 &&
+        (decision.ship_within > 0 || decision.receive_within > 0)) {
+        after_return = state == REFUND_APPROVED ? "approve" : "review";
+        if (state == REFUND_APPROVED) {
+            state = REFUND_REVIEW;
+            snprintf(decision.role, sizeof decision.role, "supervisor");
+        }
     }
     if (!refund_can_move(REFUND_REQUESTED, state))
         return call_fail(call, CALL_ERR, "a request cannot become %s", refund_state_name(state));
@@ -464,10 +524,12 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
     detail_add_string(&detail, "kind", ask->kind);
     detail_add_string(&detail, "decision", refund_state_name(state));
     if (state == REFUND_REVIEW) detail_add_string(&detail, "role", decision.role);
+    if (after_return) detail_add_string(&detail, "return", "awaiting_shipment");
     detail_add(&detail, "reason", reason, shown(reason, DECISION_REASON_SHOWN));
     if (case_event(call, &row, "refund_decided", &detail) != 0 ||
         notices_tell_with(call, &row, "refund_decided", 0, "decision", refund_state_name(state)) != 0)
         return -1;
+    if (state == REFUND_REVIEW && plan_deadlines(call, *id, &decision, after_return) != 0) return -1;
     if (state == REFUND_APPROVED && executor->start(call, *id, case_id) != 0) return -1;
     return 0;
 }
@@ -590,4 +652,265 @@ int refunds_retry(struct call *call, int64_t id) {
     /* A failed refund gave its room back; another may have taken it since. */
     if (check_room(call, id, &facts) != 0) return -1;
     return executor->start(call, id, facts.case_id);
+}
+
+/* ------------------------------------------------------------ returns and deadlines */
+
+/* What the return steps and the deadlines need of a refund beside its facts. */
+struct return_facts {
+    char kind[RULES_NAME_MAX + 1], return_state[24], after_return[16], review_outcome[16], due_kind[16];
+    long long receive_within, review_within;
+};
+
+static int load_return(struct call *call, long long id, struct refund_facts *facts, struct return_facts *more) {
+    if (load_refund(call, id, facts) != 0) return -1;
+    static const char sql[] =
+        "SELECT kind, coalesce(return_state, ''), coalesce(after_return, ''), coalesce(review_outcome, ''),"
+        " coalesce(due_kind, ''), coalesce(receive_within, 0), coalesce(review_within, 0) FROM refunds WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, id);
+    int found = call_row(call, statement);
+    if (found <= 0) return found < 0 ? -1 : call_fail(call, CALL_NOTFOUND, "refund %lld does not exist", id);
+    snprintf(more->kind, sizeof more->kind, "%s", (const char *)sqlite3_column_text(statement, 0));
+    snprintf(more->return_state, sizeof more->return_state, "%s", (const char *)sqlite3_column_text(statement, 1));
+    snprintf(more->after_return, sizeof more->after_return, "%s", (const char *)sqlite3_column_text(statement, 2));
+    snprintf(more->review_outcome, sizeof more->review_outcome, "%s", (const char *)sqlite3_column_text(statement, 3));
+    snprintf(more->due_kind, sizeof more->due_kind, "%s", (const char *)sqlite3_column_text(statement, 4));
+    more->receive_within = sqlite3_column_int64(statement, 5);
+    more->review_within = sqlite3_column_int64(statement, 6);
+    sqlite3_reset(statement);
+    return 0;
+}
+
+/* The return's new step and the refund's next deadline (kind NULL: none). */
+static int set_return(struct call *call, long long id, const char *return_state, const char *due_kind, long long within) {
+    static const char sql[] =
+        "UPDATE refunds SET return_state = ?2, due_kind = ?3, due_at = ?4, updated_at = ?5 WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    int64_t now = clock_now();
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, id);
+        sqlite3_bind_text(statement, 2, return_state, -1, SQLITE_STATIC);
+        if (due_kind && within > 0) {
+            sqlite3_bind_text(statement, 3, due_kind, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(statement, 4, now + within);
+        }
+        sqlite3_bind_int64(statement, 5, now);
+    }
+    return call_step(call, statement);
+}
+
+/* A refund still in review whose deadline passed, or which a rule could
+ * not approve: it stays in review, its case gets a refund_overdue event and
+ * goes through the escalate hook (event refund_overdue). */
+static int overdue(struct call *call, long long id, const struct refund_facts *facts, const char *why) {
+    static const char sql[] = "UPDATE refunds SET due_at = NULL, due_kind = NULL WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, id);
+    if (call_step(call, statement) != 0) return -1;
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "refund", id);
+    detail_add_string(&detail, "role", facts->review_role);
+    detail_add(&detail, "reason", why, shown(why, DECISION_REASON_SHOWN));
+    if (add_event(call, facts->case_id, "refund_overdue", &detail) != 0) return -1;
+    return rules_loaded() ? deadlines_escalate(call, facts->case_id, "refund_overdue", "") : 0;
+}
+
+/* Approval by the rule set's system actor: bound like any approver -- its
+ * limit, the order's room, never its own request.  Short of that the
+ * refund stays in review, overdue.  0 (either way), or -1. */
+static int approve_as_system(struct call *call, long long id, const struct refund_facts *facts, const char *why) {
+    const char *actor = rules_refund_system_actor();
+    long long limit = rules_refund_system_limit();
+    char reason[WHY_TEXT_MAX];
+    if (actor == NULL) {
+        snprintf(reason, sizeof reason, "%s; the rule set names no refund_automation actor to approve it", why);
+        return overdue(call, id, facts, reason);
+    }
+    if (facts->amount > limit) {
+        snprintf(reason, sizeof reason, "%s; over %s's approval limit (%lld)", why, actor, limit);
+        return overdue(call, id, facts, reason);
+    }
+    if (strcmp(facts->requested_by, actor) == 0) {
+        snprintf(reason, sizeof reason, "%s; %s requested it and may not approve it", why, actor);
+        return overdue(call, id, facts, reason);
+    }
+    struct call probe;
+    probe.who = call->who;
+    probe.actor = actor;
+    probe.status = CALL_OK;
+    probe.message[0] = '\0';
+    if (check_room(&probe, id, facts) != 0) {
+        if (probe.status != CALL_CONFLICT) {
+            call->status = probe.status;
+            memcpy(call->message, probe.message, sizeof call->message);
+            return -1;
+        }
+        snprintf(reason, sizeof reason, "%s; %.200s", why, probe.message);
+        return overdue(call, id, facts, reason);
+    }
+    if (set_state(call, id, REFUND_APPROVED, actor, why, strlen(why)) != 0) return -1;
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "refund", id);
+    detail_add_string(&detail, "decision", refund_state_name(REFUND_APPROVED));
+    detail_add(&detail, "by", actor, shown(actor, ACTOR_SHOWN));
+    detail_add_string(&detail, "automatic", "yes");
+    detail_add(&detail, "reason", why, shown(why, DECISION_REASON_SHOWN));
+    if (add_event(call, facts->case_id, "refund_decided", &detail) != 0) return -1;
+    return executor->start(call, id, facts->case_id);
+}
+
+/* A refund closed by a deadline: rejected, with why. */
+static int close_refund(struct call *call, long long id, const struct refund_facts *facts, const char *why) {
+    if (set_state(call, id, REFUND_REJECTED, call->actor, why, strlen(why)) != 0) return -1;
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "refund", id);
+    detail_add_string(&detail, "decision", refund_state_name(REFUND_REJECTED));
+    detail_add(&detail, "by", call->actor, shown(call->actor, ACTOR_SHOWN));
+    detail_add(&detail, "reason", why, shown(why, DECISION_REASON_SHOWN));
+    return add_event(call, facts->case_id, "refund_decided", &detail);
+}
+
+/* A return in the step `expected`, still in review; else BADSTATE. */
+static int load_return_at(struct call *call, long long id, const char *expected, const char *what,
+                          struct refund_facts *facts, struct return_facts *more) {
+    if (load_return(call, id, facts, more) != 0) return -1;
+    if (strcmp(more->kind, "return_refund") != 0 || !more->return_state[0])
+        return call_fail(call, CALL_BADSTATE, "refund %lld is a %s, not a return: %s", id,
+                         strcmp(more->kind, "return_refund") == 0 ? "return_refund without a return" : more->kind, what);
+    if (facts->state != REFUND_REVIEW || strcmp(more->return_state, expected) != 0)
+        return call_fail(call, CALL_BADSTATE, "refund %lld is %s, its return %s: %s", id, refund_state_name(facts->state),
+                         more->return_state, what);
+    return 0;
+}
+
+int refunds_return_shipped(struct call *call, int64_t id, const char *carrier, size_t carrier_len,
+                           const char *tracking, size_t tracking_len) {
+    struct refund_facts facts;
+    struct return_facts more;
+    if (load_return_at(call, id, "awaiting_shipment", "only a return waiting for the customer's shipment ships",
+                       &facts, &more) != 0)
+        return -1;
+    if (carrier_len > REFUND_REFERENCE_MAX || tracking_len > REFUND_REFERENCE_MAX)
+        return call_fail(call, CALL_INVALID, "carrier and tracking are at most %d bytes", REFUND_REFERENCE_MAX);
+    static const char sql[] = "UPDATE refunds SET carrier = ?2, tracking = ?3 WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, id);
+        sqlite3_bind_text(statement, 2, carrier, (int)carrier_len, SQLITE_STATIC);
+        sqlite3_bind_text(statement, 3, tracking, (int)tracking_len, SQLITE_STATIC);
+    }
+    if (call_step(call, statement) != 0 || set_return(call, id, "shipped", "receive", more.receive_within) != 0)
+        return -1;
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "refund", id);
+    detail_add(&detail, "carrier", carrier, carrier_len);
+    detail_add(&detail, "tracking", tracking, tracking_len);
+    if (more.receive_within > 0) detail_add_integer(&detail, "receive_by", clock_now() + more.receive_within);
+    return add_event(call, facts.case_id, "refund_return_shipped", &detail);
+}
+
+int refunds_return_received(struct call *call, int64_t id, const char *condition, size_t condition_len) {
+    struct refund_facts facts;
+    struct return_facts more;
+    if (load_return_at(call, id, "shipped", "only a shipped return is received", &facts, &more) != 0) return -1;
+    if (condition_len > REFUND_REASON_MAX)
+        return call_fail(call, CALL_INVALID, "condition is at most %d bytes", REFUND_REASON_MAX);
+    static const char sql[] = "UPDATE refunds SET return_condition = ?2 WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, id);
+        if (condition) sqlite3_bind_text(statement, 2, condition, (int)condition_len, SQLITE_STATIC);
+    }
+    int approve = strcmp(more.after_return, "approve") == 0;
+    /* What the rules approved is approved now; a review waits, with its deadline. */
+    if (call_step(call, statement) != 0 ||
+        set_return(call, id, "received", approve ? NULL : "review", more.review_within) != 0)
+        return -1;
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "refund", id);
+    if (condition) detail_add(&detail, "condition", condition, condition_len);
+    if (add_event(call, facts.case_id, "refund_return_received", &detail) != 0) return -1;
+    return approve ? approve_as_system(call, id, &facts, "the return was received; the rules approved it") : 0;
+}
+
+/* Fires refund id's deadline if it is due (its row says so). 1 fired, 0 not, -1. */
+static int fire_refund(struct call *call, long long id, int64_t now) {
+    struct refund_facts facts;
+    struct return_facts more;
+    if (load_return(call, id, &facts, &more) != 0) return -1;
+    static const char due_sql[] = "SELECT coalesce(due_at, 0) FROM refunds WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(due_sql);
+    if (statement) sqlite3_bind_int64(statement, 1, id);
+    if (call_row(call, statement) != 1) return -1;
+    int64_t due = sqlite3_column_int64(statement, 0);
+    sqlite3_reset(statement);
+    if (due == 0 || due > now) return 0;
+    if (facts.state != REFUND_REVIEW) { /* decided meanwhile: nothing is pending */
+        static const char clear_sql[] = "UPDATE refunds SET due_at = NULL, due_kind = NULL WHERE id = ?1";
+        statement = store_statement(clear_sql);
+        if (statement) sqlite3_bind_int64(statement, 1, id);
+        return call_step(call, statement) == 0 ? 0 : -1;
+    }
+    char why[WHY_TEXT_MAX];
+    if (strcmp(more.due_kind, "ship") == 0) {
+        snprintf(why, sizeof why, "the return was not shipped in time: the refund closes");
+        return close_refund(call, id, &facts, why) == 0 ? 1 : -1;
+    }
+    if (strcmp(more.due_kind, "receive") == 0) {
+        if (set_return(call, id, "shipped", NULL, 0) != 0) return -1;
+        snprintf(why, sizeof why, "the merchant did not confirm receipt in time: approved automatically");
+        return approve_as_system(call, id, &facts, why) == 0 ? 1 : -1;
+    }
+    if (strcmp(more.review_outcome, "reject") == 0) {
+        snprintf(why, sizeof why, "not reviewed in time: the rules' default outcome rejects it");
+        return close_refund(call, id, &facts, why) == 0 ? 1 : -1;
+    }
+    if (strcmp(more.review_outcome, "approve") == 0) {
+        snprintf(why, sizeof why, "not reviewed in time: the rules' default outcome approves it");
+        return approve_as_system(call, id, &facts, why) == 0 ? 1 : -1;
+    }
+    return overdue(call, id, &facts, "not reviewed in time") == 0 ? 1 : -1;
+}
+
+#define FIRE_PAGE 64   /* refund deadlines read per query */
+
+int refunds_fire_due(void) {
+    static const char sql[] =
+        "SELECT id FROM refunds INDEXED BY refunds_due WHERE due_at <= ?1 ORDER BY due_at, id LIMIT ?2";
+    int64_t now = clock_now();
+    int fired = 0;
+    for (;;) {
+        long long ids[FIRE_PAGE];
+        int count = 0, found;
+        struct call reader = {.who = {.internal = 1}, .actor = "timer"};
+        sqlite3_stmt *statement = store_statement(sql);
+        if (statement) {
+            sqlite3_bind_int64(statement, 1, now);
+            sqlite3_bind_int(statement, 2, FIRE_PAGE);
+        }
+        while ((found = call_row(&reader, statement)) > 0) ids[count++] = sqlite3_column_int64(statement, 0);
+        if (found < 0) {
+            log_error("refund deadlines not read", "error=\"%s\"", reader.message);
+            return fired;
+        }
+        int progressed = 0;
+        for (int i = 0; i < count; i++) {
+            struct call call = {.who = {.internal = 1}, .actor = "timer"};
+            if (store_command_begin() != 0) return fired;
+            events_command_begin();
+            int status = fire_refund(&call, ids[i], now);
+            int failed = status < 0 || call.status != CALL_OK;
+            store_command_end(!failed);
+            events_command_end(!failed);
+            if (failed) {
+                log_error("refund deadline could not fire", "refund=%lld error=\"-%s %s\"", ids[i],
+                          call_status_code(call.status), call.message);
+                return fired;
+            }
+            fired += status;
+            progressed += status;
+        }
+        if (count < FIRE_PAGE || progressed == 0) return fired;
+    }
 }

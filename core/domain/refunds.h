@@ -59,6 +59,8 @@ struct refund_row {
     enum refund_state state;
     const char *order, *currency, *kind, *reason, *key, *state_name, *requested_by, *review_role, *decided_by,
         *decision_reason, *reference;
+    const char *return_state, *carrier, *tracking, *return_condition, *due_kind;  /* a return's; NULL: none */
+    int64_t due_at;                                                               /* 0: no pending deadline */
 };
 typedef void refund_visitor(void *context, const struct refund_row *row);
 
@@ -90,6 +92,22 @@ int refunds_reject(struct call *call, int64_t id, const char *reason, size_t rea
 /* REFUND.SETTLE: the finance system's answer for an executing refund; an
  * executor that reports by itself is not overruled (BADSTATE). */
 int refunds_settle_reported(struct call *call, int64_t id, int ok, const char *reference, size_t reference_length);
+/* A return_refund's return: REFUND.RETURN (the customer shipped it: carrier,
+ * tracking, each at most REFUND_REFERENCE_MAX bytes) and REFUND.RECEIVED
+ * (the merchant got it, in `condition`, may be NULL).  BADSTATE for a
+ * refund that is not a return waiting for that step. */
+int refunds_return_shipped(struct call *call, int64_t id, const char *carrier, size_t carrier_len,
+                           const char *tracking, size_t tracking_len);
+int refunds_return_received(struct call *call, int64_t id, const char *condition, size_t condition_len);
+/* Fires every refund deadline due by now, each in its own savepoint of the
+ * open batch: a return not shipped in time closes (rejected); one not
+ * confirmed received in time, and a review past its deadline whose rules
+ * say approve, are approved by the rule set's system actor -- within its
+ * approval limit and the order's room, else the refund stays in review and
+ * a refund_overdue event escalates its case; a review whose rules say
+ * reject is rejected.  Returns how many fired. */
+int refunds_fire_due(void);
+
 /* A failed refund executed again (same key), if the order still has room. */
 int refunds_retry(struct call *call, int64_t id);
 /* visit(context, row) with refund id; NOTFOUND. */

@@ -55,6 +55,9 @@ static int mac_of(struct call *call, const char *text, size_t len, char *out) {
 int surveys_token(struct call *call, int64_t case_id, char out[SURVEY_TOKEN_MAX + 1]) {
     struct case_row row;
     if (case_load(call, case_id, 0, &row) != 0) return -1;
+    if (case_is_internal(&row))
+        return call_fail(call, CALL_BADSTATE, "case %lld is a %s: internal cases take no survey", (long long)case_id,
+                         row.kind);
     if (row.state != CASE_RESOLVED && row.state != CASE_CLOSED)
         return call_fail(call, CALL_BADSTATE, "case %lld is %s: a survey follows resolution", (long long)case_id,
                          lifecycle_state_name(row.state));

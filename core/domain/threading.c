@@ -45,12 +45,12 @@ static void copy_text(sqlite3_stmt *statement, int column, char *out, size_t siz
 static int open_cases(struct call *call, int64_t customer_id, const struct thread_contact *contact,
                       struct candidate *out) {
     static const char sql[] =
-        "SELECT id, state, coalesce(order_id, ''), channel, created_at FROM cases"
+        "SELECT id, state, coalesce(order_id, ''), channel, created_at, kind FROM cases"
         " WHERE customer_id = ?1 ORDER BY id DESC";
     /* thread_match = "order": only the customer's cases of the contact's
      * order, down the index cases_by_order (and none without an order). */
     static const char by_order_sql[] =
-        "SELECT id, state, coalesce(order_id, ''), channel, created_at FROM cases"
+        "SELECT id, state, coalesce(order_id, ''), channel, created_at, kind FROM cases"
         " WHERE order_id = ?2 AND customer_id = ?1 ORDER BY id DESC";
     int by_order = rules_thread_match_order();
     if (by_order && contact->order == NULL) return 0;
@@ -63,7 +63,10 @@ static int open_cases(struct call *call, int64_t customer_id, const struct threa
     while ((found = call_row(call, statement)) > 0) {
         const char *state = (const char *)sqlite3_column_text(statement, 1);
         int parsed = lifecycle_state_parse(state, state ? (size_t)sqlite3_column_bytes(statement, 1) : 0);
-        if (parsed >= 0 && lifecycle_is_active((enum case_state)parsed)) {
+        /* Only a customer's case is offered: a contact never joins a task or an incident. */
+        const char *kind = (const char *)sqlite3_column_text(statement, 5);
+        int customers = kind != NULL && strcmp(kind, CASE_KIND_CASE) == 0;
+        if (customers && parsed >= 0 && lifecycle_is_active((enum case_state)parsed)) {
             struct candidate *c = &out[count++];
             c->id = sqlite3_column_int64(statement, 0);
             copy_text(statement, 1, c->state, sizeof c->state);

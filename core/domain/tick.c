@@ -9,6 +9,7 @@
 #include "domain/intake.h"
 #include "domain/deadlines.h"
 #include "domain/decisions.h"
+#include "domain/refunds.h"
 #include "domain/search.h"
 #include "rules/rules.h"
 #include "store/store.h"
@@ -102,6 +103,7 @@ static void on_next_slice(evutil_socket_t fd, short what, void *argument) {
 void tick_run(void) {
     watch_rules();
     fire_slice();
+    if (!stopping && refunds_fire_due() > 0) store_request_commit();
     /* The search index catches up with what was written (CASE.SEARCH
      * catches up too, before it reads). */
     if (!stopping && search_tick() > 0) store_request_commit();
@@ -116,6 +118,7 @@ void tick_clock_moved(void) {
     retention();
     pruning = 1; /* a jump of the clock may have aged rows */
     prune_decisions();
+    refunds_fire_due();
     store_request_commit();
 }
 

@@ -438,3 +438,15 @@ void connections_feed_monitors(const struct client *from, int argc, char **argv,
     }
     evbuffer_free(line);
 }
+
+/* AGENT.SET committed: the agent's connections act with its new role and
+ * queues from their next command (a subscriber is judged at each event). */
+void connections_update_agent(const char *name, unsigned role, const char *queues) {
+    for (struct client *client = connections.all; client; client = client->next) {
+        if (strcmp(client->agent, name) != 0) continue;
+        client->role = role;
+        snprintf(client->agent_queues, sizeof client->agent_queues, "%s", queues);
+        log_info("agent's connection takes its new role and queues", "client=%llu agent=%s",
+                 (unsigned long long)client->id, name);
+    }
+}

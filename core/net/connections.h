@@ -177,5 +177,7 @@ long long connections_kill(struct client *self, const struct client_filter *filt
 /* MONITOR: feeds one command to every monitor, as Redis prints it, with
  * AUTH's and HELLO AUTH's arguments masked. */
 void connections_feed_monitors(const struct client *from, int argc, char **argv, const size_t *argvlen);
+/* AGENT.SET committed: the agent's connections take the new role and queues. */
+void connections_update_agent(const char *name, unsigned role, const char *queues);
 
 #endif

@@ -22,15 +22,20 @@
 #define INTEGER_TEXT_MAX 32
 
 static const char *const hook_names[HOOK_COUNT] = {"classify", "priority", "sla", "refund", "escalate",
-                                                   "automations", "thread", "customer_notice"};
+                                                   "automations", "thread", "customer_notice", "assign"};
 static const char *const verdict_names[] = {"review", "approve", "reject"};
 static const char *const outcome_names[] = {"", "none", "resolve", "close"};
 static const char *const action_names[] = {"none", "close", "remind", "survey"};
+static const char *const assign_mode_names[] = {"manual", "round_robin", "least_loaded"};
 
 const char *rules_hook_name(enum rules_hook hook) { return (unsigned)hook < HOOK_COUNT ? hook_names[hook] : ""; }
 const char *rules_verdict_name(enum rules_verdict verdict) { return (unsigned)verdict < 3 ? verdict_names[verdict] : ""; }
 const char *rules_outcome_name(enum rules_outcome outcome) { return (unsigned)outcome < 4 ? outcome_names[outcome] : ""; }
 const char *rules_action_name(enum rules_action action) { return (unsigned)action < 4 ? action_names[action] : ""; }
+
+const char *rules_assign_mode_name(enum rules_assign_mode mode) {
+    return (unsigned)mode < 3 ? assign_mode_names[mode] : "";
+}
 
 int rules_hook_parse(const char *name) {
     for (int h = 0; h < HOOK_COUNT; h++)
@@ -226,7 +231,24 @@ int rules_check_priority(const struct rule_set *set, lua_State *state, struct ru
         if (!why[0]) snprintf(why, why_size, "priority returned no priority");
         return -1;
     }
-    return rules_read_text(state, -1, "reason", out->reason, sizeof out->reason, why, why_size) < 0 ? -1 : 0;
+    if (rules_read_text(state, -1, "reason", out->reason, sizeof out->reason, why, why_size) < 0) return -1;
+    /* incident: the spike key this case belongs to, as redress.recent
+     * counts keys (no white space or control byte); with its window. */
+    int got = rules_read_text(state, -1, "incident", out->incident, sizeof out->incident, why, why_size);
+    if (got < 0) return -1;
+    for (const char *p = out->incident; got > 0 && *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+            snprintf(why, why_size, "field 'incident' must be a key without spaces (category:x, tag:x, customer:x)");
+            return -1;
+        }
+    if (rules_read_integer(state, -1, "incident_window", 1, RULES_INCIDENT_WINDOW_MAX, &out->incident_window, why,
+                           why_size) < 0)
+        return -1;
+    if (out->incident[0] && out->incident_window == 0) {
+        snprintf(why, why_size, "field 'incident' needs incident_window (seconds)");
+        return -1;
+    }
+    return 0;
 }
 
 int rules_check_sla(const struct rule_set *set, lua_State *state, struct rules_sla *out, char *why, size_t why_size) {
@@ -276,6 +298,20 @@ int rules_check_refund(const struct rule_set *set, lua_State *state, struct rule
     if (rules_read_integer(state, -1, "cap", 0, INT64_MAX, &out->cap, why, why_size) < 0 ||
         rules_read_text(state, -1, "reason", out->reason, sizeof out->reason, why, why_size) < 0)
         return -1;
+    /* Deadlines: a return's shipment and receipt, a review; and what a
+     * review comes to when its deadline passes. */
+    if (rules_read_integer(state, -1, "ship_within", 1, RULES_TEN_YEARS, &out->ship_within, why, why_size) < 0 ||
+        rules_read_integer(state, -1, "receive_within", 1, RULES_TEN_YEARS, &out->receive_within, why, why_size) < 0 ||
+        rules_read_integer(state, -1, "review_within", 1, RULES_TEN_YEARS, &out->review_within, why, why_size) < 0)
+        return -1;
+    int outcome = -1;
+    int given = read_choice(state, "review_outcome", verdict_names, 3, &outcome, why, why_size);
+    if (given < 0 || (given > 0 && outcome == RULES_REVIEW)) {
+        if (!why[0] || given > 0) snprintf(why, why_size, "field 'review_outcome' must be approve or reject");
+        return -1;
+    }
+    out->has_review_outcome = given > 0;
+    if (given > 0) out->review_outcome = (enum rules_verdict)outcome;
     return 0;
 }
 
@@ -346,6 +382,23 @@ int rules_check_customer_notice(const struct rule_set *set, lua_State *state, st
     return rules_read_text(state, -1, "reason", out->reason, sizeof out->reason, why, why_size) < 0 ? -1 : 0;
 }
 
+int rules_check_assign(const struct rule_set *set, lua_State *state, struct rules_assignment *out, char *why,
+                       size_t why_size) {
+    (void)set;
+    memset(out, 0, sizeof *out);
+    why[0] = '\0';
+    /* agent: a name (whether it may take the case is the domain's to say:
+     * one of the candidates it offered); none = true leaves it unassigned. */
+    int got = rules_read_text(state, -1, "agent", out->agent, sizeof out->agent, why, why_size);
+    if (got < 0) return -1;
+    if (got > 0 && !names_valid(out->agent, strlen(out->agent))) {
+        snprintf(why, why_size, "field 'agent' is not an agent name");
+        return -1;
+    }
+    if (read_boolean(state, -1, "none", &out->none, why, why_size) < 0) return -1;
+    return rules_read_text(state, -1, "reason", out->reason, sizeof out->reason, why, why_size) < 0 ? -1 : 0;
+}
+
 int rules_check_decision(const struct rule_set *set, enum rules_hook hook, lua_State *state,
                          union rules_decision *out, char *why, size_t why_size) {
     switch (hook) {
@@ -357,6 +410,7 @@ int rules_check_decision(const struct rule_set *set, enum rules_hook hook, lua_S
     case HOOK_AUTOMATIONS: return rules_check_automation(set, state, &out->automation, why, why_size);
     case HOOK_THREAD: return rules_check_thread(state, &out->thread, why, why_size);
     case HOOK_CUSTOMER_NOTICE: return rules_check_customer_notice(set, state, &out->customer_notice, why, why_size);
+    case HOOK_ASSIGN: return rules_check_assign(set, state, &out->assignment, why, why_size);
     case HOOK_COUNT: break;
     }
     snprintf(why, why_size, "no such hook");
@@ -401,6 +455,8 @@ void rules_decision_pairs(enum rules_hook hook, const union rules_decision *deci
     case HOOK_PRIORITY:
         text(&out, "priority", decision->priority.priority);
         text(&out, "reason", decision->priority.reason);
+        text(&out, "incident", decision->priority.incident);
+        integer(&out, "incident_window", decision->priority.incident[0] != 0, decision->priority.incident_window);
         return;
     case HOOK_SLA: {
         const struct rules_sla *s = &decision->sla;
@@ -417,6 +473,10 @@ void rules_decision_pairs(enum rules_hook hook, const union rules_decision *deci
         text(&out, "role", r->role);
         integer(&out, "cap", r->cap >= 0, r->cap);
         text(&out, "reason", r->reason);
+        integer(&out, "ship_within", r->ship_within > 0, r->ship_within);
+        integer(&out, "receive_within", r->receive_within > 0, r->receive_within);
+        integer(&out, "review_within", r->review_within > 0, r->review_within);
+        if (r->has_review_outcome) text(&out, "review_outcome", verdict_names[r->review_outcome]);
         return;
     }
     case HOOK_ESCALATE: {
@@ -447,6 +507,13 @@ void rules_decision_pairs(enum rules_hook hook, const union rules_decision *deci
         if (decision->customer_notice.urgent) text(&out, "urgent", "true");
         text(&out, "reason", decision->customer_notice.reason);
         return;
+    case HOOK_ASSIGN: {
+        const struct rules_assignment *a = &decision->assignment;
+        text(&out, "agent", a->agent);
+        if (a->none) text(&out, "none", "true");
+        text(&out, "reason", a->reason);
+        return;
+    }
     case HOOK_COUNT: return;
     }
 }

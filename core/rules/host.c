@@ -334,6 +334,8 @@ static void prioritise(struct rule_set *set, const struct rules_field *fields, i
         if (rules_check_priority(set, state, &decision, why, sizeof why) == 0) {
             memcpy(out->priority, decision.priority, sizeof out->priority);
             memcpy(out->priority_reason, decision.reason, sizeof out->priority_reason);
+            memcpy(out->incident, decision.incident, sizeof out->incident);
+            out->incident_window = decision.incident_window;
             *decided = 1;
         } else {
             refused(set, HOOK_PRIORITY, why);
@@ -448,6 +450,15 @@ int rules_customer_notice(const struct rules_field *fields, int count, struct ru
     return -1;
 }
 
+int rules_assign(const struct rules_field *fields, int count, struct rules_assignment *out) {
+    char why[RULES_REASON_MAX];
+    lua_State *state = run_hook(current, HOOK_ASSIGN, fields, count);
+    if (state && settle(current, HOOK_ASSIGN, state, rules_check_assign(current, state, out, why, sizeof why), why) == 0)
+        return 0;
+    memset(out, 0, sizeof *out);
+    return -1;
+}
+
 const char *rules_customer_notice_calendar(void) {
     return current && current->customer_notice_calendar[0] ? current->customer_notice_calendar : NULL;
 }
@@ -463,6 +474,69 @@ int rules_customer_notice_limit(long long *count, long long *seconds) {
     *count = current->notice_limit_count;
     *seconds = current->notice_limit_seconds;
     return 0;
+}
+
+/* ------------------------------------------------------------ assignment modes */
+
+enum rules_assign_mode rules_assignment_mode(const char *queue, size_t len) {
+    if (current == NULL || !current->assign_configured) return RULES_ASSIGN_MANUAL;
+    for (int i = 0; i < current->queue_count; i++)
+        if (strlen(current->queues[i]) == len && memcmp(current->queues[i], queue, len) == 0)
+            return (enum rules_assign_mode)current->assign_modes[i];
+    return RULES_ASSIGN_MANUAL;
+}
+
+const char *rules_refund_system_actor(void) {
+    return current != NULL && current->refund_actor[0] ? current->refund_actor : NULL;
+}
+long long rules_refund_system_limit(void) { return rules_refund_system_actor() ? current->refund_limit : -1; }
+
+int rules_incidents_resolve_linked(void) { return current != NULL && current->incidents_resolve; }
+
+int rules_tasks_block_parent(void) { return current == NULL || !current->tasks_allow_parent; }
+
+int rules_assignment_configured(void) { return current != NULL && current->assign_configured; }
+long long rules_assignment_capacity(void) { return current ? current->assign_capacity : 0; }
+
+/* Adds each skill of the comma-separated `skills` not yet in out. */
+static void merge_skills(char out[RULES_SKILLS_TEXT_MAX + 1], const char *skills) {
+    for (const char *p = skills; *p;) {
+        const char *end = strchr(p, ',');
+        size_t item = end ? (size_t)(end - p) : strlen(p);
+        int have = 0;
+        for (const char *q = out; *q && !have;) {
+            const char *stop = strchr(q, ',');
+            size_t length = stop ? (size_t)(stop - q) : strlen(q);
+            have = length == item && memcmp(q, p, item) == 0;
+            q += length + (stop ? 1 : 0);
+        }
+        size_t used = strlen(out);
+        if (!have && item && used + item + 1 <= RULES_SKILLS_TEXT_MAX)
+            snprintf(out + used, RULES_SKILLS_TEXT_MAX + 1 - used, "%s%.*s", used ? "," : "", (int)item, p);
+        p += item + (end ? 1 : 0);
+    }
+}
+
+void rules_assignment_skills(const char *category, const char *tags, char out[RULES_SKILLS_TEXT_MAX + 1]) {
+    out[0] = '\0';
+    if (current == NULL) return;
+    for (int i = 0; i < current->assign_skill_count; i++) {
+        const struct rule_skills *entry = &current->assign_skills[i];
+        const char *value = strchr(entry->key, ':') + 1;
+        int applies = 0;
+        if (entry->key[0] == 'c') {
+            applies = strcmp(value, category) == 0;
+        } else {
+            size_t len = strlen(value);
+            for (const char *p = tags; *p && !applies;) {
+                const char *end = strchr(p, ',');
+                size_t item = end ? (size_t)(end - p) : strlen(p);
+                applies = item == len && memcmp(p, value, len) == 0;
+                p += item + (end ? 1 : 0);
+            }
+        }
+        if (applies) merge_skills(out, entry->skills);
+    }
 }
 
 int rules_eval(enum rules_hook hook, const struct rules_field *fields, int count, union rules_decision *out,

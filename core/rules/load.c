@@ -553,6 +553,192 @@ static int read_automation_timers(struct rule_set *set, char *error, size_t erro
     return 0;
 }
 
+/* Appends skill name (checked) to the comma-separated list; "" or why. */
+static void add_skill(char list[RULES_SKILLS_TEXT_MAX + 1], lua_State *state, int index, const char *key, char *why,
+                      size_t why_size) {
+    const char *skill = lua_type(state, index) == LUA_TSTRING ? lua_tostring(state, index) : NULL;
+    if (skill == NULL || !names_valid(skill, strlen(skill))) {
+        snprintf(why, why_size, "skills['%.64s']: a skill is a name (letters, digits, _ - . : @)", key);
+        return;
+    }
+    size_t used = strlen(list);
+    if (used + strlen(skill) + 1 > RULES_SKILLS_TEXT_MAX) {
+        snprintf(why, why_size, "skills['%.64s']: at most %d bytes of skills", key, RULES_SKILLS_TEXT_MAX);
+        return;
+    }
+    snprintf(list + used, RULES_SKILLS_TEXT_MAX + 1 - used, "%s%s", used ? "," : "", skill);
+}
+
+/* Reads assignment.skills (the table at -1 is `assignment`): `{ ["category:NAME"]
+ * = { "skill", ... }, ["tag:NAME"] = { ... } }` -- what a case of that
+ * category or with that tag needs of the agent it is handed to.  A category
+ * must be in the vocabulary; a tag is any name. */
+static void read_assign_skills(struct rule_set *set, lua_State *state, char *why, size_t why_size) {
+    int type = rules_raw_field(state, -1, "skills");
+    if (type != LUA_TNIL && type != LUA_TTABLE)
+        snprintf(why, why_size, "skills must be a table of [\"category:NAME\" or \"tag:NAME\"] = { skill, ... }");
+    if (type == LUA_TTABLE) {
+        lua_pushnil(state);
+        while (!why[0] && lua_next(state, -2) != 0) {
+            const char *key = lua_type(state, -2) == LUA_TSTRING ? lua_tostring(state, -2) : NULL;
+            const char *value = key ? strchr(key, ':') : NULL;
+            int category = value && (size_t)(value - key) == 8 && memcmp(key, "category", 8) == 0;
+            int tag = value && (size_t)(value - key) == 3 && memcmp(key, "tag", 3) == 0;
+            int known = tag && names_valid(value + 1, strlen(value + 1));
+            for (int i = 0; category && i < set->category_count; i++)
+                if (strcmp(set->categories[i], value + 1) == 0) known = 1;
+            if (!known) {
+                snprintf(why, why_size, "skills: '%.64s' is not \"category:NAME\" (of the vocabulary) or \"tag:NAME\"",
+                         key ? key : "?");
+            } else if (set->assign_skill_count == RULES_SKILL_RULES_MAX) {
+                snprintf(why, why_size, "skills: at most %d entries", RULES_SKILL_RULES_MAX);
+            } else {
+                struct rule_skills *entry = &set->assign_skills[set->assign_skill_count];
+                snprintf(entry->key, sizeof entry->key, "%s", key);
+                entry->skills[0] = '\0';
+                if (lua_type(state, -1) == LUA_TSTRING) {
+                    add_skill(entry->skills, state, -1, key, why, why_size);
+                } else if (lua_type(state, -1) == LUA_TTABLE) {
+                    lua_Integer n = (lua_Integer)lua_rawlen(state, -1);
+                    for (lua_Integer i = 1; !why[0] && i <= n; i++) {
+                        lua_rawgeti(state, -1, i);
+                        add_skill(entry->skills, state, -1, key, why, why_size);
+                        lua_pop(state, 1);
+                    }
+                } else {
+                    snprintf(why, why_size, "skills['%.64s'] must be a list of skill names", key);
+                }
+                if (!why[0] && entry->skills[0]) set->assign_skill_count++;
+            }
+            lua_pop(state, 1);
+        }
+        if (why[0]) lua_pop(state, 1); /* the key lua_next left */
+    }
+    lua_pop(state, 1);
+}
+
+/* Reads `assignment = { capacity = n, queues = { support = "round_robin",
+ * logistics = "least_loaded", ... } }` (optional): how each queue hands
+ * out its cases, and the capacity of an agent never given one.  A queue
+ * not named is manual; a named queue must be in the vocabulary; a set
+ * that hands out any queue by itself must give a capacity. */
+#define ASSIGN_CAPACITY_MAX 1000   /* the most open cases an agent may hold (AGENT.STATUS ... CAPACITY) */
+static int read_assignment(struct rule_set *set, char *error, size_t error_size) {
+    lua_State *state = sandbox_state(set->sandbox);
+    int type = sandbox_get_global(set->sandbox, "assignment");
+    char why[RULES_REASON_MAX] = "";
+    if (type == LUA_TNIL) {
+        lua_pop(state, 1);
+        return 0;
+    }
+    if (type != LUA_TTABLE) {
+        snprintf(why, sizeof why, "must be a table { capacity = n, queues = { queue = mode, ... } }");
+    } else if (rules_read_integer(state, -1, "capacity", 1, ASSIGN_CAPACITY_MAX, &set->assign_capacity, why,
+                                  sizeof why) >= 0) {
+        int queues_type = rules_raw_field(state, -1, "queues");
+        if (queues_type != LUA_TNIL && queues_type != LUA_TTABLE) {
+            snprintf(why, sizeof why, "queues must be a table of queue = mode");
+        } else if (queues_type == LUA_TTABLE) {
+            lua_pushnil(state);
+            while (!why[0] && lua_next(state, -2) != 0) {
+                const char *queue = lua_type(state, -2) == LUA_TSTRING ? lua_tostring(state, -2) : NULL;
+                const char *mode = lua_type(state, -1) == LUA_TSTRING ? lua_tostring(state, -1) : NULL;
+                int index = -1, parsed = -1;
+                for (int i = 0; queue && i < set->queue_count; i++)
+                    if (strcmp(set->queues[i], queue) == 0) index = i;
+                for (int m = 0; mode && m < 3; m++)
+                    if (strcmp(mode, rules_assign_mode_name((enum rules_assign_mode)m)) == 0) parsed = m;
+                if (index < 0)
+                    snprintf(why, sizeof why, "queues: '%.64s' is not a queue of the vocabulary",
+                             queue ? queue : "?");
+                else if (parsed < 0)
+                    snprintf(why, sizeof why, "queues.%s must be manual, round_robin or least_loaded", queue);
+                else {
+                    set->assign_modes[index] = (unsigned char)parsed;
+                    if (parsed != RULES_ASSIGN_MANUAL) set->assign_configured = 1;
+                }
+                lua_pop(state, 1);
+            }
+            if (why[0]) lua_pop(state, 1); /* the key lua_next left */
+        }
+        lua_pop(state, 1);
+        if (!why[0]) read_assign_skills(set, state, why, sizeof why);
+        if (!why[0] && set->assign_configured && set->assign_capacity == 0)
+            snprintf(why, sizeof why, "capacity (an agent's, until AGENT.STATUS gives one) is required when a queue "
+                     "hands out its cases");
+    }
+    lua_pop(state, 1);
+    if (!why[0]) return 0;
+    snprintf(error, error_size, "%s: assignment: %s", set->directory, why);
+    return -1;
+}
+
+/* Reads `tasks = { block_parent = true|false }` (optional): whether a case
+ * with open tasks may be resolved. */
+static int read_tasks(struct rule_set *set, char *error, size_t error_size) {
+    lua_State *state = sandbox_state(set->sandbox);
+    int type = sandbox_get_global(set->sandbox, "tasks");
+    const char *why = NULL;
+    if (type == LUA_TTABLE) {
+        int field = rules_raw_field(state, -1, "block_parent");
+        if (field == LUA_TBOOLEAN) set->tasks_allow_parent = !lua_toboolean(state, -1);
+        else if (field != LUA_TNIL) why = "block_parent must be true or false";
+        lua_pop(state, 1);
+    } else if (type != LUA_TNIL) {
+        why = "must be a table { block_parent = true|false }";
+    }
+    lua_pop(state, 1);
+    if (why == NULL) return 0;
+    snprintf(error, error_size, "%s: tasks: %s", set->directory, why);
+    return -1;
+}
+
+/* Reads `incidents = { on_resolve = "resolve" | "notify" }` (optional):
+ * what resolving an incident does to its linked cases. */
+static int read_incidents(struct rule_set *set, char *error, size_t error_size) {
+    lua_State *state = sandbox_state(set->sandbox);
+    int type = sandbox_get_global(set->sandbox, "incidents");
+    const char *why = NULL;
+    if (type == LUA_TTABLE) {
+        int field = rules_raw_field(state, -1, "on_resolve");
+        const char *value = field == LUA_TSTRING ? lua_tostring(state, -1) : NULL;
+        if (value && strcmp(value, "resolve") == 0) set->incidents_resolve = 1;
+        else if (field != LUA_TNIL && !(value && strcmp(value, "notify") == 0))
+            why = "on_resolve must be \"resolve\" or \"notify\"";
+        lua_pop(state, 1);
+    } else if (type != LUA_TNIL) {
+        why = "must be a table { on_resolve = \"resolve\" | \"notify\" }";
+    }
+    lua_pop(state, 1);
+    if (why == NULL) return 0;
+    snprintf(error, error_size, "%s: incidents: %s", set->directory, why);
+    return -1;
+}
+
+/* Reads `refund_automation = { actor = "name", approve_limit = minor units }`
+ * (optional): who approves a refund when a deadline does, and up to how much. */
+static int read_refund_automation(struct rule_set *set, char *error, size_t error_size) {
+    lua_State *state = sandbox_state(set->sandbox);
+    int type = sandbox_get_global(set->sandbox, "refund_automation");
+    char why[RULES_REASON_MAX] = "";
+    if (type == LUA_TTABLE) {
+        int got = rules_read_text(state, -1, "actor", set->refund_actor, sizeof set->refund_actor, why, sizeof why);
+        if (got == 0 && !why[0]) snprintf(why, sizeof why, "actor (the approver's name) is required");
+        else if (got > 0 && !names_valid(set->refund_actor, strlen(set->refund_actor)))
+            snprintf(why, sizeof why, "actor '%.64s' is not a name", set->refund_actor);
+        else if (got > 0 && rules_read_integer(state, -1, "approve_limit", 0, INT64_MAX, &set->refund_limit, why,
+                                               sizeof why) == 0 && !why[0])
+            snprintf(why, sizeof why, "approve_limit (minor units) is required");
+    } else if (type != LUA_TNIL) {
+        snprintf(why, sizeof why, "must be a table { actor = \"name\", approve_limit = minor units }");
+    }
+    lua_pop(state, 1);
+    if (!why[0]) return 0;
+    set->refund_actor[0] = '\0';
+    snprintf(error, error_size, "%s: refund_automation: %s", set->directory, why);
+    return -1;
+}
+
 /* ------------------------------------------------------------ a whole set */
 
 void rules_set_free(struct rule_set *set) {
@@ -642,7 +828,10 @@ struct rule_set *rules_set_load(const char *directory, const struct sandbox_limi
     EVP_MD_CTX_free(digest);
     digest = NULL;
     if (read_vocabulary_and_defaults(set, error, error_size) != 0 || read_calendars(set, error, error_size) != 0 ||
-        read_automation_timers(set, error, error_size) != 0 || find_hooks(set, error, error_size) != 0)
+        read_automation_timers(set, error, error_size) != 0 || read_assignment(set, error, error_size) != 0 ||
+        read_tasks(set, error, error_size) != 0 || read_incidents(set, error, error_size) != 0 ||
+        read_refund_automation(set, error, error_size) != 0 ||
+        find_hooks(set, error, error_size) != 0)
         goto failed;
     sandbox_seal(set->sandbox);
     set->loaded_at = clock_now();

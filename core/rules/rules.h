@@ -37,7 +37,7 @@ struct lua_State;
 
 enum rules_hook {
     HOOK_CLASSIFY, HOOK_PRIORITY, HOOK_SLA, HOOK_REFUND, HOOK_ESCALATE, HOOK_AUTOMATIONS, HOOK_THREAD, HOOK_CUSTOMER_NOTICE,
-    HOOK_COUNT
+    HOOK_ASSIGN, HOOK_COUNT
 };
 
 struct rules_settings {
@@ -58,6 +58,8 @@ struct rules_field {
 #define RULES_REASON_MAX 256
 #define RULES_LIST_MAX 1024
 #define RULES_REPLY_MAX 4096
+#define RULES_INCIDENT_KEY_MAX 200       /* "category:x", "tag:x", "customer:x" (as redress.recent counts) */
+#define RULES_INCIDENT_WINDOW_MAX (31LL * 86400)
 
 /* What triage (classify, then priority) decided for a new case. */
 struct rules_triage {
@@ -71,6 +73,8 @@ struct rules_triage {
     char auto_reply[RULES_REPLY_MAX];   /* "" when none */
     int auto_resolve;               /* the auto-reply resolves the case */
     char escalate[RULES_NAME_MAX + 1];  /* classify's event to escalate at open ("" = none) */
+    char incident[RULES_INCIDENT_KEY_MAX + 1];  /* priority's spike key ("" = none) */
+    long long incident_window;
     char decided_by[16];            /* "rules", or "default" when no rule decided */
     char error[RULES_REASON_MAX];   /* why a decision was refused ("" if none) */
     char version[17];               /* rule set version (short hash), "" when none */
@@ -140,6 +144,8 @@ struct rules_classification {
 struct rules_priority_decision {
     char priority[RULES_NAME_MAX + 1];
     char reason[RULES_REASON_MAX];
+    char incident[RULES_INCIDENT_KEY_MAX + 1];   /* the spike this case is part of ("" = none) */
+    long long incident_window;                   /* seconds: its open cases opened within are linked */
 };
 
 /* sla: working seconds per target, and the calendar they count in. */
@@ -161,6 +167,10 @@ struct rules_refund {
     char role[RULES_NAME_MAX + 1];       /* who approves a review */
     long long cap;                       /* -1 = none given */
     char reason[RULES_REASON_MAX];
+    /* Deadlines, seconds (0 = none): a return's shipment and receipt, a review. */
+    long long ship_within, receive_within, review_within;
+    enum rules_verdict review_outcome;   /* at the review deadline: approve or reject */
+    int has_review_outcome;
 };
 /* Runs the refund hook; 0 with the decision, -1 when no rule decides. */
 int rules_refund(const struct rules_field *fields, int count, struct rules_refund *out);
@@ -233,8 +243,57 @@ int rules_has_hook(enum rules_hook hook);
  * failed, or its decision was refused: logged, counted; a new case opens). */
 int rules_thread(const struct rules_field *fields, int count, const struct rules_record *open_cases, int open_count,
                  struct rules_thread *out);
+/* assign: who takes a case a queue hands out by itself (see rules_assign). */
+struct rules_assignment {
+    char agent[RULES_NAME_MAX + 1];      /* "" = the mode's choice */
+    int none;                            /* 1: leave the case unassigned */
+    char reason[RULES_REASON_MAX];
+};
+/* Runs the assign hook (only when the set defines it); 0 with the decision,
+ * -1 when there is no hook or its decision was refused (logged, counted):
+ * the mode's choice then stands. */
+int rules_assign(const struct rules_field *fields, int count, struct rules_assignment *out);
+
+/* How a queue hands out its cases, from the rule set's `assignment` table:
+ * manual (agents claim or are assigned), round_robin (in turn among its
+ * online agents below capacity), least_loaded (to the one with the fewest
+ * open cases).  Queues the table does not name, and every queue without a
+ * rule set, are manual. */
+enum rules_assign_mode { RULES_ASSIGN_MANUAL, RULES_ASSIGN_ROUND_ROBIN, RULES_ASSIGN_LEAST_LOADED };
+enum rules_assign_mode rules_assignment_mode(const char *queue, size_t len);
+const char *rules_assign_mode_name(enum rules_assign_mode mode);   /* manual round_robin least_loaded */
+/* 1 if some queue of the running set is not manual: the only case in which
+ * assignment work (reads of presence and load) is done at all. */
+int rules_assignment_configured(void);
+/* The capacity of an agent that was never given one (AGENT.STATUS ...
+ * CAPACITY n): the set's `assignment.capacity`; 0 when it gives none. */
+long long rules_assignment_capacity(void);
+/* The skills a case needs of the agent it is handed to (assignment by
+ * skill): the union of the set's `assignment.skills` entries for
+ * "category:CATEGORY" and for "tag:T" of each of its comma-separated tags,
+ * comma-separated into out ("" when the set names none). */
+#define RULES_SKILLS_TEXT_MAX 256
+void rules_assignment_skills(const char *category, const char *tags, char out[RULES_SKILLS_TEXT_MAX + 1]);
+
+/* Who approves a refund when a deadline does (the set's
+ * `refund_automation = { actor = "name", approve_limit = minor units }`):
+ * the actor's name, or NULL when the set names none (then no deadline
+ * approves anything); its limit, or -1. */
+const char *rules_refund_system_actor(void);
+long long rules_refund_system_limit(void);
+
+/* What resolving an incident does to its linked cases: the set's
+ * `incidents = { on_resolve = "resolve" }` resolves them with the
+ * incident's message; "notify" (the default) sends them the message. */
+int rules_incidents_resolve_linked(void);
+
+/* Whether a case with open tasks may be resolved: the set's
+ * `tasks = { block_parent = false }` allows it; blocked by default (and
+ * without a rule set). */
+int rules_tasks_block_parent(void);
 
 union rules_decision {
+    struct rules_assignment assignment;
     struct rules_classification classification;
     struct rules_priority_decision priority;
     struct rules_sla sla;

@@ -52,6 +52,14 @@ struct rule_calendar {
     struct calendar calendar;
 };
 
+/* One entry of `assignment.skills`: what a case of key ("category:NAME" or
+ * "tag:NAME") needs of the agent it is handed to. */
+#define RULES_SKILL_RULES_MAX 64
+struct rule_skills {
+    char key[RULES_NAME_MAX + 10];
+    char skills[RULES_SKILLS_TEXT_MAX + 1];   /* comma-separated */
+};
+
 struct rule_set {
     struct sandbox *sandbox;                       /* owned */
     const struct rules_environment *environment;   /* borrowed: static */
@@ -78,6 +86,15 @@ struct rule_set {
     long long notice_limit_count, notice_limit_seconds;   /* 0 = no per-customer limit */
     char customer_notice_receipt[RULES_NAME_MAX + 1];     /* the receipt's macro; "" = the hook says */
     int thread_match_order;   /* thread_match = "order": the thread hook is offered the order's cases only */
+    unsigned char assign_modes[RULES_VOCABULARY_MAX];      /* enum rules_assign_mode, per queues[] */
+    int assign_configured;                                 /* some queue is not manual */
+    long long assign_capacity;                             /* assignment.capacity, 0 = none */
+    struct rule_skills assign_skills[RULES_SKILL_RULES_MAX]; /* assignment.skills */
+    int assign_skill_count;
+    int tasks_allow_parent;                                /* tasks.block_parent = false */
+    int incidents_resolve;                                 /* incidents.on_resolve = "resolve" */
+    char refund_actor[RULES_NAME_MAX + 1];                 /* refund_automation.actor ("" = none) */
+    long long refund_limit;                                /* refund_automation.approve_limit */
 };
 
 /* 1 if name is one of the count names of list. */
@@ -125,6 +142,8 @@ int rules_check_automation(const struct rule_set *set, lua_State *state, struct 
 int rules_check_thread(lua_State *state, struct rules_thread *out, char *why, size_t why_size);
 int rules_check_customer_notice(const struct rule_set *set, lua_State *state, struct rules_customer_notice *out,
                                 char *why, size_t why_size);
+int rules_check_assign(const struct rule_set *set, lua_State *state, struct rules_assignment *out, char *why,
+                       size_t why_size);
 /* The checker of hook, into the union's member of that hook. */
 int rules_check_decision(const struct rule_set *set, enum rules_hook hook, lua_State *state,
                          union rules_decision *out, char *why, size_t why_size);

@@ -66,12 +66,20 @@ static int mock_field(lua_State *state, const char *key, const char *name, size_
     return type;
 }
 
-/* redress.recent: what mock_recent(key, n) said, else 0. */
+/* redress.recent: what mock_recent(key, n, window) said for that window,
+ * else what mock_recent(key, n) said, else 0. */
 static long long test_recent(const char *key, int64_t window, int64_t now) {
-    (void)window, (void)now;
+    (void)now;
     lua_State *state = sandbox_state(under_test->sandbox);
-    long long count = mock_field(state, MOCK_RECENT, key, strlen(key)) == LUA_TNUMBER && lua_isinteger(state, -1)
-                          ? (long long)lua_tointeger(state, -1) : 0;
+    char windowed[RULES_INCIDENT_KEY_MAX + 32];
+    int len = snprintf(windowed, sizeof windowed, "%s@%lld", key, (long long)window);
+    int found = 0;
+    if (len > 0 && (size_t)len < sizeof windowed) {
+        found = mock_field(state, MOCK_RECENT, windowed, (size_t)len) == LUA_TNUMBER && lua_isinteger(state, -1);
+        if (!found) lua_pop(state, 1);
+    }
+    if (!found) found = mock_field(state, MOCK_RECENT, key, strlen(key)) == LUA_TNUMBER && lua_isinteger(state, -1);
+    long long count = found ? (long long)lua_tointeger(state, -1) : 0;
     lua_pop(state, 1);
     return count;
 }
@@ -202,6 +210,12 @@ static int test_mock(lua_State *state, const char *registry_key) {
 }
 static int test_mock_recent(lua_State *state) {
     luaL_checkinteger(state, 2);
+    if (lua_isnoneornil(state, 3)) return test_mock(state, MOCK_RECENT);
+    /* mock_recent(key, n, window): the answer for that window only. */
+    lua_Integer window = luaL_checkinteger(state, 3);
+    lua_pushfstring(state, "%s@%I", luaL_checkstring(state, 1), window);
+    lua_replace(state, 1);
+    lua_settop(state, 2);
     return test_mock(state, MOCK_RECENT);
 }
 static int test_mock_customer(lua_State *state) {
@@ -466,7 +480,8 @@ static const char *const lint_not_globals[] = {"print", "load", "loadstring", "d
                                                "package", "io", "debug", "coroutine", "rawset", "collectgarbage"};
 static const char *const lint_set_globals[] = {"vocabulary", "defaults", "calendars", "automation_timers",
                                                "notification_calendar", "classify", "priority", "sla", "refund",
-                                               "escalate", "automations", "thread", "thread_match",
+                                               "escalate", "automations", "assign", "incidents",
+                                               "assignment", "refund_automation", "thread", "thread_match",
                                                "customer_notice", "customer_notice_calendar",
                                                "customer_notice_limit", "customer_notice_receipt", "macros",
                                                "default_language", "reopen_window"};

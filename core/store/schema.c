@@ -375,6 +375,81 @@ const char *const store_migrations[] = {
     "  PRIMARY KEY (event_id, number)"
     ") WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS attachments_by_case ON attachments(case_id);",
+    /* 19: agents' presence (AGENT.STATUS) and what automatic assignment
+     * reads: an agent's capacity (NULL: the rule set's), the turn of round
+     * robin (assigned_seq: the order of each agent's last automatic
+     * assignment), and its load -- the open cases (new, open, pending) it
+     * holds -- kept by triggers, so that choosing an agent reads one row
+     * per candidate instead of counting its cases.  A case is always
+     * created unassigned (case_create is the one INSERT into cases), so
+     * only UPDATEs that set assignee or state move a load: intake runs no
+     * trigger. */
+    "ALTER TABLE agents ADD COLUMN presence TEXT NOT NULL DEFAULT 'offline';"
+    "ALTER TABLE agents ADD COLUMN capacity INTEGER;"
+    "ALTER TABLE agents ADD COLUMN assigned_seq INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN load INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE agents SET load = (SELECT count(*) FROM cases WHERE assignee = agents.name AND (state = 'new'"
+    " OR state = 'open' OR state = 'pending_customer' OR state = 'pending_internal'));"
+    "CREATE TRIGGER cases_load_update AFTER UPDATE OF assignee, state ON cases"
+    " WHEN old.assignee IS NOT NULL OR new.assignee IS NOT NULL BEGIN"
+    " UPDATE agents SET load = load - 1 WHERE name = old.assignee AND (old.state = 'new' OR old.state = 'open'"
+    " OR old.state = 'pending_customer' OR old.state = 'pending_internal');"
+    " UPDATE agents SET load = load + 1 WHERE name = new.assignee AND (new.state = 'new' OR new.state = 'open'"
+    " OR new.state = 'pending_customer' OR new.state = 'pending_internal'); END;",
+    /* 20: internal cases.  kind is 'case' (a customer's), 'task' (work a
+     * case asks of another department: CASE.TASK) or 'incident' (a fault
+     * many customers report); internal ones get no customer notice, survey
+     * or threading.  parent_id is a task's case; the partial index lists a
+     * case's tasks and costs intake (which writes no parent) one comparison. */
+    "ALTER TABLE cases ADD COLUMN kind TEXT NOT NULL DEFAULT 'case';"
+    "ALTER TABLE cases ADD COLUMN parent_id INTEGER;"
+    "CREATE INDEX cases_by_parent ON cases(parent_id) WHERE parent_id IS NOT NULL;",
+    /* 21: merged duplicates.  cases.merged_into is where a merged case went
+     * (CASE.MERGE); events.merged_from marks the messages and notes a merge
+     * copied into the survivor's history (the originals stay where they
+     * were: events are never rewritten). */
+    "ALTER TABLE cases ADD COLUMN merged_into INTEGER;"
+    "ALTER TABLE events ADD COLUMN merged_from INTEGER;",
+    /* 22: incidents.  An incident is a case of kind 'incident'; this row
+     * says which spike key it gathers (as redress.recent counts keys).
+     * incident_cases are the cases it gathered, one row each (CASE.GET
+     * shows them as links both ways): no foreign keys, as both cases are
+     * read in the command that writes the row and cases are never
+     * deleted -- a spike's case costs one row, not two links with four
+     * key checks. */
+    "CREATE TABLE incidents("
+    "  case_id INTEGER PRIMARY KEY REFERENCES cases(id),"
+    "  key TEXT NOT NULL,"
+    "  opened_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX incidents_by_key ON incidents(key);"
+    "CREATE TABLE incident_cases("
+    "  incident_id INTEGER NOT NULL,"
+    "  case_id INTEGER NOT NULL,"
+    "  PRIMARY KEY (incident_id, case_id)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX incident_cases_by_case ON incident_cases(case_id);",
+    /* 23: returns and review deadlines.  A return_refund's physical return
+     * (return_state awaiting_shipment -> shipped -> received, the carrier,
+     * tracking and condition), what the refund hook set for it (receive and
+     * review windows, the review's default outcome, what receipt leads to),
+     * and the one pending deadline of a refund (due_at, due_kind ship |
+     * receive | review), found by the tick through a partial index. */
+    "ALTER TABLE refunds ADD COLUMN return_state TEXT;"
+    "ALTER TABLE refunds ADD COLUMN carrier TEXT;"
+    "ALTER TABLE refunds ADD COLUMN tracking TEXT;"
+    "ALTER TABLE refunds ADD COLUMN return_condition TEXT;"
+    "ALTER TABLE refunds ADD COLUMN receive_within INTEGER;"
+    "ALTER TABLE refunds ADD COLUMN review_within INTEGER;"
+    "ALTER TABLE refunds ADD COLUMN review_outcome TEXT;"
+    "ALTER TABLE refunds ADD COLUMN after_return TEXT;"
+    "ALTER TABLE refunds ADD COLUMN due_at INTEGER;"
+    "ALTER TABLE refunds ADD COLUMN due_kind TEXT;"
+    "CREATE INDEX refunds_due ON refunds(due_at) WHERE due_at IS NOT NULL;",
+    /* 24: agents' skills (AGENT.SET name SKILLS a,b), comma-separated: a
+     * queue that hands out its cases gives a case whose category or tags
+     * the rule set says need skills only to an agent having them all. */
+    "ALTER TABLE agents ADD COLUMN skills TEXT NOT NULL DEFAULT '';",
 };
 #define MIGRATION_COUNT ((int)(sizeof store_migrations / sizeof store_migrations[0]))
 

@@ -38,11 +38,25 @@ function test_gold_and_vip_raise_one_step()
          "P1", "vip and large")
 end
 
-function test_spike_raises_to_p1()
+function test_spike_raises_to_p1_and_names_its_incident()
   mock_recent("category:product_quality", 10)
   local d = decide("priority", { category = "product_quality", subject = "the same fault again" })
   expect(d.priority, "P1", "priority")
-  expect(d.reason, "spike: 10 similar cases in the last hour", "reason")
+  expect(d.incident, "category:product_quality", "incident key")
+  expect(d.incident_window, "600", "incident window")
+  expect(d.reason, "spike: 10 similar cases in the last 10 minutes (usually 0.0)", "reason")
+end
+
+function test_a_spike_is_measured_against_the_usual_rate()
+  -- 30 in 10 minutes where a week holds about 10 per 10 minutes (10000 + the 30): not five times usual.
+  mock_recent("category:logistics", 30, 600)
+  mock_recent("category:logistics", 10030, 7 * 86400)
+  expect(priority_of({ category = "logistics", subject = "parcel late" }), "P3", "busy but usual")
+  -- The same 30 where a week holds 2 an hour (336): a spike.
+  mock_recent("category:logistics", 366, 7 * 86400)
+  local d = decide("priority", { category = "logistics", subject = "parcel late" })
+  expect(d.priority, "P1", "spike over a quiet baseline")
+  expect(d.incident, "category:logistics", "incident")
 end
 
 function test_nine_similar_cases_are_not_a_spike()

@@ -145,3 +145,17 @@ function test_reasons_are_built_from_the_policy()
   d = refund({ amount = 4000, refund_amount = 4000, refund_kind = "return_refund", delivered_at = jan1 })
   expect(d.reason, "risk review: repeat requester, 0 cases, 3 in 30 days", "repeat requester")
 end
+
+function test_returns_and_reviews_carry_their_deadlines()
+  local d = refund({ amount = 4000, refund_amount = 4000, refund_kind = "return_refund", delivered_at = jan1 })
+  expect(d.decision, "approve", "decision")
+  expect(d.ship_within, tostring(7 * day), "ship within 7 days")
+  expect(d.receive_within, tostring(10 * day), "receive within 10 days")
+  expect(d.review_within, tostring(2 * day), "review within 2 days")
+  expect(d.review_outcome, "approve", "review outcome")
+  local only = refund({ amount = 4000, refund_amount = 4000, refund_kind = "refund_only" })
+  expect(only.ship_within, nil, "no return for a refund_only")
+  local rejected = refund({ amount = 100, refund_amount = 4000, refund_kind = "return_refund" })
+  expect(rejected.decision, "reject", "over what was paid")
+  expect(rejected.ship_within, nil, "no deadline for a rejection")
+end

@@ -38,3 +38,11 @@ function test_unknown_calendar_is_an_error()
   expect(ok, false, "unknown calendar")
   expect(string.find(message, "unknown calendar 'lunar'", 1, true) ~= nil, true, message)
 end
+
+function test_a_task_has_only_a_resolution_target_of_its_priority()
+  local d = decide("sla", { kind = "task", priority = "P1", queue = "finance" })
+  expect(d.resolution, "7200", "P1 task resolution")
+  expect(d.first_response, nil, "no first response for a task")
+  expect(d.calendar, "always", "P1 task calendar")
+  expect(decide("sla", { kind = "task", priority = "P3" }).resolution, "86400", "P3 task resolution")
+end

@@ -214,5 +214,6 @@ def test_transfer_keeps_history_and_queue_list():
         admin.call("DEBUG.CLOCK", "ADVANCE", 600)
         queues = {as_map(q)["queue"]: as_map(q) for q in admin.call("QUEUE.LIST")}
         assert queues["finance"] == {"queue": "finance", "open": "1", "unassigned": "1", "breached": "0",
-                                     "oldest_waiting_seconds": "600"}
+                                     "oldest_waiting_seconds": "600", "assignment": "manual", "agents_online": "0",
+                                     "agents": ""}
         assert queues["support"]["open"] == "1"

@@ -51,7 +51,10 @@ def test_a_case_resolved_by_its_auto_reply_has_no_clocks_in_its_triage():
         history = [as_map(e) for e in c.call("CASE.HISTORY", cid)]
         triaged = detail_pairs(history[1]["detail"])
         assert "first_response_due" not in triaged and "calendar" not in triaged
-        assert not any(k.startswith("deadline:") for k in case)
+        # No service-level clock; the follow-up and auto-close timers of any
+        # resolved case are armed (issue 14: an auto-replied case is no exception).
+        clocks = sorted(k for k in case if k.startswith("deadline:"))
+        assert clocks == ["deadline:automation:follow_up_due", "deadline:automation:resolved_days"], clocks
 
 
 def test_clocks_started_later_are_still_announced():

@@ -32,8 +32,8 @@ def expected_names(command):
         bare = word.strip("[]")
         if word.startswith("[") and bare.isupper():
             break
-        if bare in ("case", "other") or (bare == "id" and not command["name"].startswith("REFUND.")):
-            expected["%d" % position] = {"case"}
+        if bare in ("case", "other", "from", "into") or (bare == "id" and not command["name"].startswith("REFUND.")):
+            expected["%d" % position] = {"case", "case_summary"}
         elif bare == "id":
             expected["%d" % position] = {"refund"}
         elif bare == "queue" and command["usage"].split()[position:position + 1] == ["...]"]:
@@ -83,7 +83,7 @@ def test_every_command_naming_a_case_or_refund_checks_the_callers_queues():
         walked = []
         for command in table:
             names = declared_names(command)
-            ids = [p for p, kind in names.items() if kind in ("case", "refund")]
+            ids = [p for p, kind in names.items() if kind in ("case", "refund", "case_summary")]
             if not ids:
                 continue
             agents_may_run = "agent" in command["roles"].split()
@@ -95,9 +95,9 @@ def test_every_command_naming_a_case_or_refund_checks_the_callers_queues():
             for position in ids:
                 args = [command["name"]] + [filler.get(i, "x") for i in range(1, int(command["minimum"]))]
                 for p, kind in names.items():
-                    if kind in ("case", "refund"):
-                        args[int(p)] = str(mine if kind == "case" else my_refund)
-                args[int(position)] = str(theirs if names[position] == "case" else their_refund)
+                    if kind in ("case", "refund", "case_summary"):
+                        args[int(p)] = str(my_refund if kind == "refund" else mine)
+                args[int(position)] = str(their_refund if names[position] == "refund" else theirs)
                 r = ann.call(*args)
                 assert isinstance(r, RespError) and r.code == "NOPERM", (args, r)
                 if agents_may_run:
@@ -109,7 +109,7 @@ def test_every_command_naming_a_case_or_refund_checks_the_callers_queues():
                 refund = as_map(admin.call("REFUND.REQUEST", own, "1.00", "refund_only"))["id"]
                 args = [command["name"]] + [filler.get(i, "x") for i in range(1, int(command["minimum"]))]
                 for p, kind in names.items():
-                    args[int(p)] = str(own if kind == "case" else refund)
+                    args[int(p)] = str(refund if kind == "refund" else own)
                 r = ann.call(*args)
                 assert not (isinstance(r, RespError) and r.code == "NOPERM"), (args, r)
         for name in ("CASE.GET", "CASE.HISTORY", "CASE.NOTE", "CASE.LINK", "CASE.TRANSFER", "CASE.SURVEY",

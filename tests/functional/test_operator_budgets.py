@@ -51,7 +51,8 @@ def test_info_counts_follow_the_disk_through_commands_a_failed_batch_and_a_resta
         assert c.call("CASE.NOTE", ids[2], "called the carrier") == "OK"
         counts = info_counts(c)
         assert counts == disk_counts(d)
-        assert counts["cases"] == 12 and counts["open_cases"] == 10 and counts["events"] > 12, counts
+        # Twelve parcel-late cases at once are a spike: the shipped rules open an incident case among them.
+        assert counts["cases"] == 13 and counts["open_cases"] == 11 and counts["events"] > 12, counts
 
         # A failed batch moves nothing: neither cases nor events.
         assert c.call("DEBUG.STORE", "FAIL-COMMITS", 1) == "OK"

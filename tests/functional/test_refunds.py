@@ -26,7 +26,7 @@ def test_small_refund_within_seven_days_is_paid_through_the_outbox():
         c = d.client()
         c.call("DEBUG.CLOCK", "SET", JAN1 + 2 * 86400)
         cid = open_case(c, subject="想退货", order="O-1", amount="199.00", delivered_at=str(JAN1))
-        refund = as_map(c.call("REFUND.REQUEST", cid, "40.00", "return_refund", "REASON", "不喜欢"))
+        refund = as_map(c.call("REFUND.REQUEST", cid, "40.00", "exchange", "REASON", "不喜欢"))
         assert refund["state"] == "executing" and refund["amount"] == "40.00" and refund["decided_by"] == "rules"
         assert "七天无理由" in refund["decision_reason"]
         assert outbox(d) == [(int(refund["id"]), 4000, "CNY", "redress-refund-" + refund["id"], 1)]
@@ -207,9 +207,25 @@ def test_committed_totals_follow_every_transition_and_survive_migration():
                          "CREATE INDEX refunds_committed ON refunds(order_id, amount)"
                          " WHERE state IN ('approved', 'executing', 'succeeded');"
                          "DROP TABLE orders; DELETE FROM schema_version WHERE version >= 10;"
-                         # migrations 13 (the decision log's columns) and 15 (customers, messages) undone too
+                         "DROP TRIGGER cases_load_update; ALTER TABLE agents DROP COLUMN load;"
+                         "ALTER TABLE agents DROP COLUMN presence; ALTER TABLE agents DROP COLUMN capacity;"
+                         "ALTER TABLE agents DROP COLUMN assigned_seq; ALTER TABLE agents DROP COLUMN skills;"
+                         "DROP INDEX cases_by_parent; ALTER TABLE cases DROP COLUMN kind;"
+                         "ALTER TABLE cases DROP COLUMN parent_id;"
+                         "ALTER TABLE cases DROP COLUMN merged_into; ALTER TABLE events DROP COLUMN merged_from;"
+                         "DROP TABLE incidents; DROP TABLE incident_cases; DROP INDEX refunds_due;"
+                         "ALTER TABLE refunds DROP COLUMN return_state;"
+                         "ALTER TABLE refunds DROP COLUMN carrier;"
+                         "ALTER TABLE refunds DROP COLUMN tracking;"
+                         "ALTER TABLE refunds DROP COLUMN return_condition;"
+                         "ALTER TABLE refunds DROP COLUMN receive_within;"
+                         "ALTER TABLE refunds DROP COLUMN review_within;"
+                         "ALTER TABLE refunds DROP COLUMN review_outcome;"
+                         "ALTER TABLE refunds DROP COLUMN after_return;"
+                         "ALTER TABLE refunds DROP COLUMN due_at;ALTER TABLE refunds DROP COLUMN due_kind;"
                          "DROP TABLE messages; DROP TABLE customer_identities; DROP TABLE customers;"
                          "DROP INDEX cases_by_customer_id; ALTER TABLE cases DROP COLUMN customer_id;"
+                         # migrations 13 (the decision log's columns), 15 (customers, messages) and 19-24 (work distribution) undone too
                          "DROP INDEX decisions_by_case; CREATE INDEX decisions_by_time ON decisions(at);"
                          "ALTER TABLE decisions DROP COLUMN refund_id; ALTER TABLE decisions DROP COLUMN inputs;"
                          "ALTER TABLE decisions DROP COLUMN reason;")

@@ -413,7 +413,7 @@ def test_shipped_refund_rules_use_order_facts_from_the_orders_plugin():
         c = d.client()
         c.call("DEBUG.CLOCK", "SET", 1767423600 + 2 * 86400)      # O-1 was delivered two days ago
         cid = open_case(c, subject="想退货", order="O-1", amount="199.00")   # no delivery time, no insurance
-        r = as_map(c.call("REFUND.REQUEST", cid, "40.00", "return_refund"))
+        r = as_map(c.call("REFUND.REQUEST", cid, "40.00", "exchange"))
         assert r["state"] == "executing" and "七天无理由" in r["decision_reason"], r
         assert "运费险" in r["decision_reason"], r
         # without the plugin the same case is no seven-day return: the rules do not know it was delivered
@@ -421,7 +421,7 @@ def test_shipped_refund_rules_use_order_facts_from_the_orders_plugin():
         c = d.client()
         c.call("DEBUG.CLOCK", "SET", 1767423600 + 2 * 86400)
         cid = open_case(c, subject="想退货", order="O-1", amount="199.00")
-        r = as_map(c.call("REFUND.REQUEST", cid, "40.00", "return_refund"))
+        r = as_map(c.call("REFUND.REQUEST", cid, "40.00", "exchange"))
         assert r["decision_reason"] == "small refund approved automatically", r
 
 

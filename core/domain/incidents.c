@@ -1,0 +1,391 @@
+/* incidents.c -- incidents (see incidents.h).
+ *
+ * Invariants: an incident is a case (kind incident) and a row of
+ * `incidents`; linking a case is one row of incident_cases and one
+ * `linked` event, on the case (a case of a spike costs that: the
+ * incident's count is its rows, read when asked; CASE.GET shows them as
+ * links both ways); a linked case is only ever
+ * raised (to a priority whose name sorts first, as CASE.CLAIM orders them),
+ * never lowered, and its clocks follow its new priority; what a spike
+ * reads (the window's cases) is read whole before anything is written.
+ * Nothing here is a threshold: the rule set says what a spike is.
+ */
+#include "domain/incidents.h"
+#include "domain/assignment.h"
+#include "domain/deadlines.h"
+#include "domain/tasks.h"
+#include "lib/clock.h"
+#include "lib/detail.h"
+#include "lib/lifecycle.h"
+#include "rules/rules.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SPIKE_SCAN_MAX 100000     /* cases read back from a spike's first case to find the window's */
+#define LINKED_MAX 100000         /* linked cases an incident's resolution reaches */
+#define INCIDENT_SUBJECT_MAX 1024
+
+/* 1 if the case is counted under key (as intake counts: category, customer, each tag). */
+static int key_matches(const char *key, const char *category, const char *tags, const char *customer) {
+    const char *colon = strchr(key, ':');
+    if (colon == NULL) return 0;
+    size_t prefix = (size_t)(colon - key);
+    const char *value = colon + 1;
+    size_t len = strlen(value);
+    if (prefix == 8 && memcmp(key, "category", 8) == 0) return strcmp(category, value) == 0;
+    if (prefix == 8 && memcmp(key, "customer", 8) == 0) return strcmp(customer, value) == 0;
+    if (prefix == 3 && memcmp(key, "tag", 3) == 0) {
+        for (const char *p = tags; *p;) {
+            const char *end = strchr(p, ',');
+            size_t item = end ? (size_t)(end - p) : strlen(p);
+            if (item == len && memcmp(p, value, len) == 0) return 1;
+            p += item + (end ? 1 : 0);
+        }
+    }
+    return 0;
+}
+
+/* Grows an id list; -1 out of memory. */
+static int push_id(int64_t **ids, size_t *count, size_t *room, int64_t id) {
+    if (*count == *room) {
+        size_t grown_room = *room ? 2 * *room : 64;
+        int64_t *grown = realloc(*ids, grown_room * sizeof *grown);
+        if (grown == NULL) return -1;
+        *ids = grown;
+        *room = grown_room;
+    }
+    (*ids)[(*count)++] = id;
+    return 0;
+}
+
+/* Links the case (`loaded`, or case `id` read here when it is NULL) to the
+ * incident and raises it to the incident's priority. */
+static int link_case(struct call *call, const struct case_row *incident, int64_t id, struct case_row *loaded) {
+    struct case_row read;
+    struct case_row *row = loaded;
+    if (row == NULL) {
+        if (case_load(call, id, 0, &read) != 0) return -1;
+        row = &read;
+    }
+    static const char link_sql[] = "INSERT OR IGNORE INTO incident_cases(incident_id, case_id) VALUES (?1, ?2)";
+    sqlite3_stmt *statement = store_statement(link_sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, incident->id);
+        sqlite3_bind_int64(statement, 2, row->id);
+    }
+    if (call_step(call, statement) != 0) return -1;
+    if (sqlite3_changes(store_database()) == 0) return 0; /* linked before */
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "other", incident->id);
+    if (case_event(call, row, "linked", &detail) != 0) return -1;
+    if (!lifecycle_is_active(row->state) || strcmp(incident->priority, row->priority) >= 0) return 0;
+    if (case_set_field(call, row, CASE_FIELD_PRIORITY, incident->priority, strlen(incident->priority)) < 0) return -1;
+    return deadlines_retime(call, row);
+}
+
+/* The open incident of each key seen, as committed: a hint that spares
+ * each case of a spike the search by key; the incident's row, read by id,
+ * says whether it still holds (open), else the search runs.  Set only
+ * after the command that found or opened the incident commits. */
+#define INCIDENT_HINTS_MAX 32
+struct incident_hint {
+    char key[RULES_INCIDENT_KEY_MAX + 1];
+    int64_t id;
+};
+static struct incident_hint hints[INCIDENT_HINTS_MAX];
+static unsigned next_hint;       /* the slot a new key takes when all are used */
+
+static struct incident_hint *hint_of(const char *key) {
+    for (int i = 0; i < INCIDENT_HINTS_MAX; i++)
+        if (hints[i].id > 0 && strcmp(hints[i].key, key) == 0) return &hints[i];
+    return NULL;
+}
+
+static void hint_after_commit(void *argument, int committed) {
+    struct incident_hint *found = argument;
+    if (committed) {
+        struct incident_hint *slot = hint_of(found->key);
+        if (slot == NULL) slot = &hints[next_hint++ % INCIDENT_HINTS_MAX];
+        *slot = *found;
+    }
+    free(found);
+}
+
+/* Remembers incident id for key once the command commits (out of memory:
+ * no hint, the search runs next time). */
+static void remember(const char *key, int64_t id) {
+    struct incident_hint *hint = malloc(sizeof *hint);
+    if (hint == NULL) return;
+    snprintf(hint->key, sizeof hint->key, "%s", key);
+    hint->id = id;
+    if (store_after_command(hint_after_commit, hint) != 0) free(hint);
+}
+
+/* The hinted incident of key if it is still open: 1 with *incident, 0, -1. */
+static int hinted_incident(struct call *call, const char *key, struct case_row *incident) {
+    const struct incident_hint *hint = hint_of(key);
+    if (hint == NULL) return 0;
+    static const char sql[] =
+        "SELECT queue, coalesce(assignee, ''), priority FROM cases"
+        " WHERE id = ?1 AND state <> 'resolved' AND state <> 'closed'";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, hint->id);
+    int found = call_row(call, statement);
+    if (found > 0) {
+        memset(incident, 0, sizeof *incident);
+        incident->id = hint->id;
+        snprintf(incident->queue, sizeof incident->queue, "%s", (const char *)sqlite3_column_text(statement, 0));
+        snprintf(incident->assignee, sizeof incident->assignee, "%s", (const char *)sqlite3_column_text(statement, 1));
+        snprintf(incident->priority, sizeof incident->priority, "%s", (const char *)sqlite3_column_text(statement, 2));
+        sqlite3_reset(statement);
+    }
+    return found;
+}
+
+/* The open incident of key, with what linking reads of it (id, queue,
+ * assignee, priority: one read per case of a spike); 1, 0 none, -1. */
+static int open_incident(struct call *call, const char *key, struct case_row *incident) {
+    int hinted = hinted_incident(call, key, incident);
+    if (hinted != 0) return hinted;
+    static const char sql[] =
+        "SELECT i.case_id, c.queue, coalesce(c.assignee, ''), c.priority FROM incidents i"
+        " JOIN cases c ON c.id = i.case_id"
+        " WHERE i.key = ?1 AND c.state <> 'resolved' AND c.state <> 'closed' ORDER BY i.case_id DESC LIMIT 1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_text(statement, 1, key, -1, SQLITE_STATIC);
+    int found = call_row(call, statement);
+    if (found > 0) {
+        memset(incident, 0, sizeof *incident);
+        incident->id = sqlite3_column_int64(statement, 0);
+        snprintf(incident->queue, sizeof incident->queue, "%s", (const char *)sqlite3_column_text(statement, 1));
+        snprintf(incident->assignee, sizeof incident->assignee, "%s", (const char *)sqlite3_column_text(statement, 2));
+        snprintf(incident->priority, sizeof incident->priority, "%s", (const char *)sqlite3_column_text(statement, 3));
+        sqlite3_reset(statement);
+        remember(key, incident->id);
+    }
+    return found;
+}
+
+/* The open cases of key opened within window before row (newest first),
+ * read back by id until one is older than the window. */
+static int spike_cases(struct call *call, const struct case_row *row, const char *key, long long window,
+                       int64_t **ids, size_t *count, size_t *room) {
+    static const char sql[] =
+        "SELECT id, state, kind, category, tags, customer, created_at FROM cases WHERE id < ?1 ORDER BY id DESC";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, row->id);
+    int64_t since = clock_now() - window;
+    long long scanned = 0;
+    int found;
+    while ((found = call_row(call, statement)) > 0) {
+        if (sqlite3_column_int64(statement, 6) < since || ++scanned > SPIKE_SCAN_MAX) {
+            sqlite3_reset(statement);
+            break;
+        }
+        const char *state = (const char *)sqlite3_column_text(statement, 1);
+        const char *kind = (const char *)sqlite3_column_text(statement, 2);
+        int parsed = state ? lifecycle_state_parse(state, strlen(state)) : -1;
+        if (parsed < 0 || !lifecycle_is_active((enum case_state)parsed) || kind == NULL ||
+            strcmp(kind, CASE_KIND_CASE) != 0)
+            continue;
+        const char *category = (const char *)sqlite3_column_text(statement, 3);
+        const char *tags = (const char *)sqlite3_column_text(statement, 4);
+        const char *customer = (const char *)sqlite3_column_text(statement, 5);
+        if (!key_matches(key, category ? category : "", tags ? tags : "", customer ? customer : "")) continue;
+        if (push_id(ids, count, room, sqlite3_column_int64(statement, 0)) != 0) {
+            sqlite3_reset(statement);
+            return call_fail(call, CALL_ERR, "out of memory");
+        }
+    }
+    return found < 0 ? -1 : 0;
+}
+
+/* Opens the incident of key for row's spike; its row in *incident. */
+static int open_new(struct call *call, const struct case_row *row, const char *key, long long window,
+                    struct case_row *incident) {
+    char subject[INCIDENT_SUBJECT_MAX + 1];
+    int len = snprintf(subject, sizeof subject, "incident: %s", key);
+    const char *channel = rules_default_channel();
+    struct case_new created = {
+        .channel = {channel, strlen(channel)},
+        .customer = {"", 0},
+        .subject = {subject, len < 0 ? 0 : (size_t)len > INCIDENT_SUBJECT_MAX ? INCIDENT_SUBJECT_MAX : (size_t)len},
+        .category = row->category,
+        .queue = row->queue,
+        .priority = row->priority,
+        .tags = "",
+        .faq = "",
+        .rules_version = "",
+    };
+    if (case_create(call, &created, incident) != 0) return -1;
+    if (case_make_internal(call, incident, CASE_KIND_INCIDENT, 0) != 0) return -1;
+    static const char sql[] = "INSERT INTO incidents(case_id, key, opened_at) VALUES (?1, ?2, ?3)";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, incident->id);
+        sqlite3_bind_text(statement, 2, key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(statement, 3, clock_now());
+    }
+    if (call_step(call, statement) != 0) return -1;
+    remember(key, incident->id);
+    struct detail detail = DETAIL_INIT;
+    detail_add_string(&detail, "key", key);
+    detail_add_integer(&detail, "window", window);
+    detail_add_integer(&detail, "by", row->id);
+    if (case_event(call, incident, "incident_opened", &detail) != 0) return -1;
+    return assignment_place(call, incident);
+}
+
+int incidents_join(struct call *call, struct case_row *row, const char *key, long long window) {
+    struct case_row incident;
+    int found = open_incident(call, key, &incident);
+    if (found < 0) return -1;
+    if (found) return link_case(call, &incident, row->id, row);
+    /* A new spike: the window's open cases of the key, read whole first. */
+    int64_t *ids = NULL;
+    size_t count = 0, room = 0;
+    int status = spike_cases(call, row, key, window, &ids, &count, &room);
+    if (status == 0) status = open_new(call, row, key, window, &incident);
+    for (size_t i = count; status == 0 && i > 0; i--) status = link_case(call, &incident, ids[i - 1], NULL);
+    free(ids);
+    return status == 0 ? link_case(call, &incident, row->id, row) : -1;
+}
+
+/* ------------------------------------------------------------ resolution */
+
+/* Resolves a linked case with the incident's code and message, unless its
+ * own tasks hold it (then it was told only).  1 resolved, 0 not, -1. */
+static int resolve_linked(struct call *call, struct case_row *row, const char *code, size_t code_len,
+                          const char *text, size_t text_len) {
+    struct call probe;
+    probe.who = call->who;
+    probe.actor = call->actor;
+    probe.status = CALL_OK;
+    probe.message[0] = '\0';
+    if (tasks_check_resolve(&probe, row) != 0) {
+        if (probe.status == CALL_BADSTATE) return 0;
+        call->status = probe.status;
+        memcpy(call->message, probe.message, sizeof call->message);
+        return -1;
+    }
+    char name[NAMES_MAX + 1];
+    snprintf(name, sizeof name, "%.*s", (int)(code_len > NAMES_MAX ? NAMES_MAX : code_len), code);
+    struct detail detail = DETAIL_INIT;
+    detail_add(&detail, "code", code, code_len);
+    struct case_move move = {.to = CASE_RESOLVED, .kind = "resolved", .detail = &detail, .code = name,
+                             .set_text = 1, .text = text, .text_len = text_len, .set_wait_reason = 1};
+    if (case_transition(call, row, &move) != 0 || deadlines_resolved(call, row->id) != 0) return -1;
+    return assignment_slot_freed(call, row->assignee) == 0 ? 1 : -1;
+}
+
+int incidents_resolved(struct call *call, const struct case_row *row, const char *code, size_t code_len,
+                       const char *text, size_t text_len) {
+    if (strcmp(row->kind, CASE_KIND_INCIDENT) != 0) return 0;
+    static const char sql[] = "SELECT case_id FROM incident_cases WHERE incident_id = ?1 ORDER BY case_id";
+    int64_t *ids = NULL;
+    size_t count = 0, room = 0;
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, row->id);
+    int found;
+    while ((found = call_row(call, statement)) > 0) {
+        if (count == LINKED_MAX || push_id(&ids, &count, &room, sqlite3_column_int64(statement, 0)) != 0) {
+            sqlite3_reset(statement);
+            free(ids);
+            return call_fail(call, CALL_ERR, count == LINKED_MAX ? "too many linked cases" : "out of memory");
+        }
+    }
+    if (found < 0) {
+        free(ids);
+        return -1;
+    }
+    /* The incident's message: its resolution text, else its code. */
+    const char *message = text && text_len ? text : code;
+    size_t message_len = text && text_len ? text_len : code_len;
+    int resolve = rules_incidents_resolve_linked();
+    long long told = 0, resolved = 0;
+    int status = 0;
+    for (size_t i = 0; status == 0 && i < count; i++) {
+        struct case_row linked;
+        if (case_load(call, ids[i], 0, &linked) != 0) {
+            status = -1;
+            break;
+        }
+        if (!lifecycle_is_active(linked.state) || case_is_internal(&linked)) continue;
+        int64_t reply = 0;
+        if (case_message(call, &linked, 1, message, message_len, &reply) != 0 ||
+            deadlines_replied(call, linked.id, reply) != 0) {
+            status = -1;
+            break;
+        }
+        told++;
+        int done = resolve ? resolve_linked(call, &linked, code, code_len, text, text_len) : 0;
+        if (done < 0) status = -1;
+        resolved += done > 0;
+        if (done == 0 && linked.assignee[0]) {
+            struct detail notice = DETAIL_INIT;
+            detail_add_string(&notice, "notify", linked.assignee);
+            detail_add_string(&notice, "event", "incident_resolved");
+            detail_add_integer(&notice, "incident", row->id);
+            if (case_event(call, &linked, "notification", &notice) != 0) status = -1;
+        }
+    }
+    free(ids);
+    if (status != 0) return -1;
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "told", told);
+    detail_add_integer(&detail, "resolved", resolved);
+    return case_event(call, row, "incident_resolved", &detail);
+}
+
+/* ------------------------------------------------------------ reading */
+
+long long incidents_list(struct call *call, long long limit,
+                         void (*visit)(void *context, const struct incident_summary *incident), void *context) {
+    static const char sql[] =
+        "SELECT c.id, i.key, c.state, c.queue, c.priority,"
+        " (SELECT count(*) FROM incident_cases l WHERE l.incident_id = i.case_id), i.opened_at FROM incidents i"
+        " JOIN cases c ON c.id = i.case_id ORDER BY c.id DESC";
+    sqlite3_stmt *statement = store_statement(sql);
+    long long count = 0;
+    int found;
+    while ((found = call_row(call, statement)) > 0) {
+        const char *queue = (const char *)sqlite3_column_text(statement, 3);
+        if (queue == NULL || !caller_may_work_queue(&call->who, queue, strlen(queue))) continue;
+        if (count == limit) {
+            sqlite3_reset(statement);
+            break;
+        }
+        const struct incident_summary incident = {
+            .id = sqlite3_column_int64(statement, 0),
+            .key = (const char *)sqlite3_column_text(statement, 1),
+            .state = (const char *)sqlite3_column_text(statement, 2),
+            .queue = queue,
+            .priority = (const char *)sqlite3_column_text(statement, 4),
+            .cases = sqlite3_column_int64(statement, 5),
+            .opened_at = sqlite3_column_int64(statement, 6),
+        };
+        visit(context, &incident);
+        count++;
+    }
+    return found < 0 ? -1 : count;
+}
+
+int incidents_describe(struct call *call, int64_t case_id,
+                       void (*pair)(void *context, const char *name, const char *value), void *context) {
+    static const char sql[] =
+        "SELECT key, (SELECT count(*) FROM incident_cases WHERE incident_id = ?1) FROM incidents WHERE case_id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, case_id);
+    int found = call_row(call, statement);
+    if (found <= 0) return found;
+    char key[RULES_INCIDENT_KEY_MAX + 1], cases[24];
+    snprintf(key, sizeof key, "%s", (const char *)sqlite3_column_text(statement, 0));
+    snprintf(cases, sizeof cases, "%lld", (long long)sqlite3_column_int64(statement, 1));
+    sqlite3_reset(statement);
+    pair(context, "incident_key", key);
+    pair(context, "incident_cases", cases);
+    return 2;
+}

@@ -1,0 +1,34 @@
+/* merge.c -- CASE.MERGE (see merge.h).
+ *
+ * Invariants: nothing is rewritten -- the duplicate's events stay on it and
+ * copies go to the survivor; every step is in the command's savepoint, so a
+ * refused or failed merge leaves both cases as they were.
+ */
+#include "domain/merge.h"
+#include "domain/assignment.h"
+#include "domain/case.h"
+#include "domain/deadlines.h"
+#include "domain/tasks.h"
+#include "lib/lifecycle.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int merge_cases(struct call *call, int64_t from_id, int64_t into_id, const char *reason, size_t reason_len) {
+    if (from_id == into_id) return call_fail(call, CALL_INVALID, "a case cannot be merged into itself");
+    struct case_row from, into;
+    if (case_load(call, from_id, 0, &from) != 0 || case_load(call, into_id, 0, &into) != 0) return -1;
+    if (into.state == CASE_CLOSED)
+        return call_fail(call, CALL_INVALID, "case %lld is closed: merge into a case that is not", (long long)into_id);
+    if (case_refuse_closed(call, &from, "merge it")) return -1;
+    if (strcmp(from.kind, into.kind) != 0)
+        return call_fail(call, CALL_INVALID, "case %lld is a %s and case %lld a %s: only cases of one kind merge",
+                         (long long)from_id, from.kind, (long long)into_id, into.kind);
+    if (tasks_check_resolve(call, &from) != 0) return -1;
+    int held = lifecycle_is_active(from.state);
+    char assignee[CASE_TEXT_MAX + 1];
+    snprintf(assignee, sizeof assignee, "%s", from.assignee);
+    if (case_merge(call, &from, &into, reason, reason_len) != 0) return -1;
+    if (deadlines_closed(call, from.id) != 0) return -1;
+    return held ? assignment_slot_freed(call, assignee) : 0;
+}

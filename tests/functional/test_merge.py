@@ -1,0 +1,95 @@
+"""CASE.MERGE from into [reason]: the duplicate's messages, notes and links go to the survivor's
+history, the duplicate is closed as merged and says where it went, refunds stay with their order."""
+from harness import Client, Daemon, RespError, as_map
+
+
+def login(d, name, token):
+    c = Client(d.port)
+    assert c.call("AUTH", name, token) == "OK"
+    return c
+
+
+def history(c, cid):
+    return [as_map(e) for e in c.call("CASE.HISTORY", cid)]
+
+
+def test_merge_moves_messages_notes_and_links_and_closes_the_duplicate():
+    with Daemon() as d:
+        admin = d.client()
+        into = admin.call("CASE.OPEN", "customer", "C-1", "subject", "parcel late", "order", "O-1", "amount", "50.00")
+        dup = admin.call("CASE.OPEN", "customer", "C-1", "subject", "where is my parcel??", "order", "O-1")
+        other = admin.call("CASE.OPEN", "customer", "C-2", "subject", "something else")
+        assert admin.call("CASE.REPLY", dup, "We are looking into it.") == "OK"
+        assert admin.call("CASE.NOTE", dup, "customer called twice\nsecond line") == "OK"
+        assert admin.call("CASE.LINK", dup, other) == "OK"
+        refund = as_map(admin.call("REFUND.REQUEST", dup, "10.00", "refund_only"))
+        assert admin.call("CASE.MERGE", dup, into, "same parcel") == "OK"
+        # The survivor's history holds the messages and notes, marked as merged.
+        moved = [e for e in history(admin, into) if "merged_from" in e]
+        assert [e["kind"] for e in moved] == ["reply", "note"], moved
+        assert moved[0]["detail"] == "We are looking into it." and moved[0]["merged_from"] == str(dup)
+        assert moved[1]["detail"] == "customer called twice\nsecond line" and moved[1]["actor"] == "admin"
+        merged = [e for e in history(admin, into) if e["kind"] == "merged"]
+        assert len(merged) == 1 and "from=%d" % dup in merged[0]["detail"] and "same parcel" in merged[0]["detail"]
+        # Links moved: the survivor is linked to the other case and to the duplicate.
+        assert set(as_map(admin.call("CASE.GET", into))["links"].split(",")) == {str(dup), str(other)}
+        assert as_map(admin.call("CASE.GET", dup))["links"] == str(into)
+        # The duplicate is closed as merged and says where it went.
+        gone = as_map(admin.call("CASE.GET", dup))
+        assert gone["state"] == "closed" and gone["resolution_code"] == "merged" and gone["merged_into"] == str(into)
+        assert as_map(admin.call("CASE.GET", into))["merged_into"] == ""
+        # Its own history is kept whole.
+        assert [e["kind"] for e in history(admin, dup)][-2:] == ["resolved", "closed"]
+        # Refunds stay with their order (and their case).
+        assert as_map(admin.call("REFUND.GET", refund["id"]))["case"] == str(dup)
+        assert admin.call("CASE.REPLY", dup, "late").code == "BADSTATE"
+
+
+def test_merge_refuses_what_it_must_and_writes_nothing():
+    with Daemon() as d:
+        admin = d.client()
+        a = admin.call("CASE.OPEN", "customer", "C-1", "subject", "a")
+        b = admin.call("CASE.OPEN", "customer", "C-1", "subject", "b")
+        c = admin.call("CASE.OPEN", "customer", "C-1", "subject", "c")
+        r = admin.call("CASE.MERGE", a, a)
+        assert r.code == "INVALID" and "itself" in r
+        admin.call("CASE.RESOLVE", c, "done")
+        admin.call("CASE.CLOSE", c)
+        r = admin.call("CASE.MERGE", a, c)
+        assert r.code == "INVALID" and "closed" in r
+        r = admin.call("CASE.MERGE", c, a)
+        assert r.code == "BADSTATE" and "closed" in r
+        assert admin.call("CASE.MERGE", a, 999).code == "NOTFOUND"
+        assert admin.call("CASE.MERGE", 999, a).code == "NOTFOUND"
+        task = admin.call("CASE.TASK", a, "finance", "check")
+        r = admin.call("CASE.MERGE", task, b)
+        assert r.code == "INVALID" and "kind" in r
+        r = admin.call("CASE.MERGE", a, b)
+        assert r.code == "BADSTATE" and "open tasks: %d" % task in r
+        assert as_map(admin.call("CASE.GET", a))["state"] == "open"
+        assert [e for e in history(admin, b) if e["kind"] == "merged"] == []
+        # Across queues the caller may not work: NOPERM, for either side.
+        ann = login(d, "ann", admin.call("AGENT.ADD", "ann", "agent", "QUEUES", "support"))
+        admin.call("CASE.TRANSFER", b, "logistics")
+        for args in ((a, b), (b, a)):
+            r = ann.call("CASE.MERGE", *args)
+            assert isinstance(r, RespError) and r.code == "NOPERM", (args, r)
+        assert as_map(admin.call("CASE.GET", b))["state"] == "open"
+
+
+def test_a_merged_case_routes_to_its_last_survivor_and_frees_its_assignee():
+    with Daemon() as d:
+        admin = d.client()
+        a, b, c = (admin.call("CASE.OPEN", "customer", "C-1", "subject", s) for s in "abc")
+        admin.call("AGENT.ADD", "ann", "agent", "QUEUES", "support")
+        admin.call("CASE.ASSIGN", a, "ann")
+        assert admin.call("CASE.REPLY", a, "first answer") == "OK"
+        assert admin.call("CASE.MERGE", a, b) == "OK"
+        assert admin.call("CASE.MERGE", b, c) == "OK"
+        assert as_map(admin.call("CASE.GET", a))["merged_into"] == str(b)
+        assert as_map(admin.call("CASE.GET", b))["merged_into"] == str(c)
+        agents = {x["name"]: x for x in map(as_map, admin.call("AGENT.LIST"))}
+        assert agents["ann"]["load"] == "0"
+        # a's reply went to b, then with b's messages to c: the last survivor holds it.
+        carried = [e for e in history(admin, c) if e.get("merged_from")]
+        assert [(e["detail"], e["merged_from"]) for e in carried] == [("first answer", str(b))], carried

@@ -1,0 +1,142 @@
+"""Returns and review deadlines with the shipped rules (7 days to ship, 10 to confirm receipt, 2 to
+review): REFUND.RETURN / REFUND.RECEIVED, each deadline firing on the test clock across a restart,
+automatic approval bound by the system actor's limit and the order's room."""
+import os
+import sqlite3
+
+from harness import Client, Daemon, as_map, open_case
+
+JAN1 = 1767225600          # 2026-01-01T00:00:00Z
+DAY = 86400
+NOW = JAN1 + 2 * DAY       # two days after delivery: inside the seven-day window
+
+
+def login(d, name, token):
+    c = Client(d.port)
+    assert c.call("AUTH", name, token) == "OK"
+    return c
+
+
+def refund(c, rid):
+    return as_map(c.call("REFUND.GET", rid))
+
+
+def kinds(c, cid):
+    return [as_map(e)["kind"] for e in c.call("CASE.HISTORY", cid)]
+
+
+def outbox_ids(d):
+    db = sqlite3.connect(os.path.join(d.data, "redress.db"))
+    rows = [r[0] for r in db.execute("SELECT refund_id FROM refund_outbox ORDER BY id")]
+    db.close()
+    return rows
+
+
+def start(d):
+    c = d.client()
+    c.call("DEBUG.CLOCK", "SET", NOW)
+    cid = open_case(c, subject="想退货", order="O-1", amount="199.00", delivered_at=str(JAN1))
+    r = as_map(c.call("REFUND.REQUEST", cid, "40.00", "return_refund", "REASON", "不喜欢"))
+    return c, cid, r
+
+
+def test_a_return_waits_for_its_goods_and_closes_when_not_shipped_in_time_across_a_restart():
+    with Daemon(rules="shipped") as d:
+        c, cid, r = start(d)
+        assert r["state"] == "review" and r["return_state"] == "awaiting_shipment", r
+        assert r["due_kind"] == "ship" and r["due_at"] == str(NOW + 7 * DAY), r
+        assert outbox_ids(d) == []                                   # nothing is paid before the goods come back
+        d.restart()
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", NOW + 7 * DAY - 1)
+        assert refund(c, r["id"])["state"] == "review"
+        c.call("DEBUG.CLOCK", "ADVANCE", 1)
+        got = refund(c, r["id"])
+        assert got["state"] == "rejected" and "not shipped in time" in got["decision_reason"], got
+        assert got["decided_by"] == "timer" and got["due_at"] == ""
+        r2 = c.call("REFUND.RETURN", r["id"], "SF", "SF123")
+        assert r2.code == "BADSTATE", r2
+
+
+def test_receipt_not_confirmed_in_time_is_approved_automatically_across_a_restart():
+    with Daemon(rules="shipped") as d:
+        c, cid, r = start(d)
+        c.call("DEBUG.CLOCK", "ADVANCE", 3 * DAY)
+        shipped = as_map(c.call("REFUND.RETURN", r["id"], "SF Express", "SF1234567890"))
+        assert shipped["return_state"] == "shipped" and shipped["carrier"] == "SF Express"
+        assert shipped["tracking"] == "SF1234567890" and shipped["due_kind"] == "receive"
+        assert shipped["due_at"] == str(NOW + 13 * DAY), shipped
+        d.restart()
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", NOW + 13 * DAY)
+        got = refund(c, r["id"])
+        assert got["state"] == "executing" and got["decided_by"] == "auto-approval", got
+        assert "did not confirm receipt in time" in got["decision_reason"]
+        assert outbox_ids(d) == [int(r["id"])]
+        assert "refund_return_shipped" in kinds(c, cid)
+
+
+def test_received_goods_release_what_the_rules_approved():
+    with Daemon(rules="shipped") as d:
+        c, cid, r = start(d)
+        assert c.call("REFUND.RECEIVED", r["id"]).code == "BADSTATE"       # not shipped yet
+        c.call("REFUND.RETURN", r["id"], "SF", "SF1")
+        got = as_map(c.call("REFUND.RECEIVED", r["id"], "unopened, as new"))
+        assert got["state"] == "executing" and got["return_state"] == "received", got
+        assert got["return_condition"] == "unopened, as new" and got["decided_by"] == "auto-approval"
+        assert got["due_at"] == ""
+        assert "refund_return_received" in kinds(c, cid)
+        # Only a return has a return.
+        other = as_map(c.call("REFUND.REQUEST", cid, "10.00", "refund_only"))
+        r2 = c.call("REFUND.RETURN", other["id"], "SF", "SF2")
+        assert r2.code == "BADSTATE" and "not a return" in r2, r2
+        assert c.call("REFUND.RETURN", 999, "SF", "SF2").code == "NOTFOUND"
+
+
+def test_a_review_past_its_deadline_is_approved_within_the_system_limit_else_escalated():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", NOW)
+        small_case = open_case(c, subject="想退款", order="O-2", amount="199.00")
+        big_case = open_case(c, subject="想退款", order="O-3", amount="1999.00")
+        small = as_map(c.call("REFUND.REQUEST", small_case, "100.00", "refund_only"))     # not delivered, over ¥50
+        big = as_map(c.call("REFUND.REQUEST", big_case, "1500.00", "refund_only"))
+        for r in (small, big):
+            assert r["state"] == "review" and r["due_kind"] == "review" and r["due_at"] == str(NOW + 2 * DAY), r
+        d.restart()
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", NOW + 2 * DAY)
+        got = refund(c, small["id"])
+        assert got["state"] == "executing" and got["decided_by"] == "auto-approval", got
+        assert "default outcome approves" in got["decision_reason"]
+        # Over the system actor's limit (¥200.00): still in review, and the case is escalated.
+        got = refund(c, big["id"])
+        assert got["state"] == "review" and got["due_at"] == "", got
+        events = [as_map(e) for e in c.call("CASE.HISTORY", big_case)]
+        overdue = [e for e in events if e["kind"] == "refund_overdue"]
+        assert len(overdue) == 1 and "approval limit (20000)" in overdue[0]["detail"], overdue
+        assert any(e["kind"] == "escalated" and "refund_overdue" in e["detail"] for e in events)
+        # A person may still approve it.
+        sup = login(d, "sam", c.call("AGENT.ADD", "sam", "supervisor"))
+        fin = login(d, "fay", c.call("AGENT.ADD", "fay", "finance"))
+        approver = fin if got["review_role"] == "finance" else sup
+        assert as_map(approver.call("REFUND.APPROVE", big["id"]))["state"] == "executing"
+
+
+def test_an_automatic_approval_never_pays_more_than_the_order():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", NOW)
+        sup = login(d, "sam", c.call("AGENT.ADD", "sam", "supervisor"))
+        cid = open_case(c, subject="想退款", order="O-4", amount="100.00")
+        first = as_map(c.call("REFUND.REQUEST", cid, "80.00", "refund_only"))
+        second = as_map(c.call("REFUND.REQUEST", cid, "80.00", "refund_only"))
+        assert first["state"] == second["state"] == "review"
+        assert as_map(sup.call("REFUND.APPROVE", first["id"]))["state"] == "executing"
+        assert refund(c, second["id"])["due_kind"] == "review"
+        c.call("DEBUG.CLOCK", "ADVANCE", 2 * DAY)
+        got = refund(c, second["id"])
+        assert got["state"] == "review" and got["due_at"] == "", got
+        overdue = [as_map(e) for e in c.call("CASE.HISTORY", cid) if as_map(e)["kind"] == "refund_overdue"]
+        assert len(overdue) == 1 and "remains refundable" in overdue[0]["detail"], overdue
+        assert outbox_ids(d) == [int(first["id"])]

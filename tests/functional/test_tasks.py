@@ -1,0 +1,185 @@
+"""Tasks across departments: CASE.TASK / CASE.TASKS, a case blocked while its tasks are open, the
+finish event on the case, the task's own clocks, access of the two departments, internal cases."""
+import os
+import shutil
+import tempfile
+
+from harness import Client, Daemon, RespError, as_map
+
+T0 = 1795167000   # Thursday 2026-11-19, 17:30 in Shanghai
+DAY = 86400
+
+RULES = """
+vocabulary = { categories = { "general" }, queues = { "support", "finance", "logistics" } }
+defaults = { category = "general", queue = "support", priority = "P3" }
+assignment = { capacity = 5, queues = { logistics = "round_robin" } }
+function classify(case) return { category = "general", queue = "support" } end
+function sla(case)
+  if case.kind == "task" then return { resolution = 3600, reason = "task in " .. case.queue } end
+  return { first_response = 600, resolution = 86400 }
+end
+"""
+
+
+class Rules:
+    def __init__(self, *texts):
+        self.path = tempfile.mkdtemp(prefix="redress-rules-")
+        for i, text in enumerate(texts):
+            with open(os.path.join(self.path, "%02d_rules.lua" % (i * 10)), "w") as f:
+                f.write(text)
+
+    def __enter__(self):
+        return self.path
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def login(d, name, token):
+    c = Client(d.port)
+    assert c.call("AUTH", name, token) == "OK"
+    return c
+
+
+def history(c, cid, kind=None):
+    events = [as_map(e) for e in c.call("CASE.HISTORY", cid)]
+    return [e for e in events if kind is None or e["kind"] == kind]
+
+
+def test_open_tasks_block_their_case_until_finished():
+    with Rules(RULES) as rules, Daemon(rules=rules) as d:
+        admin = d.client()
+        admin.call("DEBUG.CLOCK", "SET", T0)
+        ann = login(d, "ann", admin.call("AGENT.ADD", "ann", "agent", "QUEUES", "support"))
+        fay = login(d, "fay", admin.call("AGENT.ADD", "fay", "agent", "QUEUES", "finance"))
+        case = ann.call("CASE.OPEN", "customer", "C-1", "subject", "charged twice", "order", "O-1", "amount", "99.00")
+        assert ann.call("CASE.CLAIM") == case
+        first = ann.call("CASE.TASK", case, "finance", "check the double charge with the bank")
+        second = ann.call("CASE.TASK", case, "finance", "prepare the refund")
+        assert isinstance(first, int) and isinstance(second, int) and second == first + 1
+        task = as_map(admin.call("CASE.GET", first))
+        assert task["kind"] == "task" and task["parent"] == str(case) and task["queue"] == "finance"
+        assert task["customer"] == "C-1" and task["order"] == "O-1" and task["subject"].startswith("check the")
+        parent = as_map(admin.call("CASE.GET", case))
+        assert parent["kind"] == "case" and parent["open_tasks"] == "%d %d" % (first, second)
+        listed = [as_map(t) for t in ann.call("CASE.TASKS", case)]
+        assert [int(t["id"]) for t in listed] == [first, second] and listed[0]["state"] == "open"
+        opened = history(admin, case, "task_opened")
+        assert len(opened) == 2 and "task=%d queue=finance" % first in opened[0]["detail"]
+        # The case may not be resolved while a task is open: the message names them.
+        r = ann.call("CASE.RESOLVE", case, "refunded")
+        assert isinstance(r, RespError) and r.code == "BADSTATE", r
+        assert "open tasks: %d %d" % (first, second) in r
+        assert as_map(admin.call("CASE.GET", case))["state"] == "open"
+        # Finishing a task is an event on the case, and its assignee is told.
+        assert fay.call("CASE.RESOLVE", first, "bank_confirmed", "the bank charged twice") == "OK"
+        finished = history(admin, case, "task_finished")
+        assert len(finished) == 1 and "task=%d" % first in finished[0]["detail"]
+        assert "code=bank_confirmed" in finished[0]["detail"] and finished[0]["actor"] == "fay"
+        notices = history(admin, case, "notification")
+        assert any("notify=ann" in n["detail"] and "event=task_finished" in n["detail"] for n in notices), notices
+        r = ann.call("CASE.RESOLVE", case, "refunded")
+        assert r.code == "BADSTATE" and "open tasks: %d" % second in r and str(first) + " " not in r
+        assert fay.call("CASE.RESOLVE", second, "done") == "OK"
+        assert as_map(admin.call("CASE.GET", case))["open_tasks"] == ""
+        assert ann.call("CASE.RESOLVE", case, "refunded") == "OK"
+
+
+def test_the_rule_set_may_let_a_case_resolve_with_open_tasks():
+    with Rules(RULES, "tasks = { block_parent = false }") as rules, Daemon(rules=rules) as d:
+        admin = d.client()
+        case = admin.call("CASE.OPEN", "customer", "C-1", "subject", "x")
+        admin.call("CASE.TASK", case, "finance", "look")
+        assert admin.call("CASE.RESOLVE", case, "done") == "OK"
+
+
+def test_a_task_has_its_own_clocks_from_the_rules_or_due():
+    with Rules(RULES) as rules, Daemon(rules=rules) as d:
+        admin = d.client()
+        admin.call("DEBUG.CLOCK", "SET", T0)
+        case = admin.call("CASE.OPEN", "customer", "C-1", "subject", "x")
+        task = admin.call("CASE.TASK", case, "finance", "look")
+        clocks = {k: v for k, v in as_map(admin.call("CASE.GET", task)).items() if k.startswith("deadline:")}
+        assert list(clocks) == ["deadline:resolution"] and "target=3600" in clocks["deadline:resolution"], clocks
+        quick = admin.call("CASE.TASK", case, "finance", "call the bank", "DUE", 600)
+        clocks = as_map(admin.call("CASE.GET", quick))
+        assert "target=600" in clocks["deadline:resolution"] and "calendar=always" in clocks["deadline:resolution"]
+        admin.call("DEBUG.CLOCK", "ADVANCE", 601)
+        assert len(history(admin, quick, "deadline_breached")) == 1
+        assert history(admin, task, "deadline_breached") == []
+        admin.call("DEBUG.CLOCK", "ADVANCE", 3000)
+        assert len(history(admin, task, "deadline_breached")) == 1
+
+
+def test_each_department_sees_what_it_should():
+    with Rules(RULES) as rules, Daemon(rules=rules) as d:
+        admin = d.client()
+        ann = login(d, "ann", admin.call("AGENT.ADD", "ann", "agent", "QUEUES", "support"))
+        fay = login(d, "fay", admin.call("AGENT.ADD", "fay", "agent", "QUEUES", "finance"))
+        lou = login(d, "lou", admin.call("AGENT.ADD", "lou", "agent", "QUEUES", "logistics"))
+        case = ann.call("CASE.OPEN", "customer", "C-7", "subject", "refund my order", "order", "O-7",
+                        "body", "private details")
+        task = ann.call("CASE.TASK", case, "finance", "check the payment")
+        # The task's department reads the case's summary, nothing more.
+        summary = as_map(fay.call("CASE.GET", case))
+        assert summary == {"id": str(case), "kind": "case", "state": "open", "subject": "refund my order",
+                           "customer": "C-7", "order": "O-7", "view": "summary"}, summary
+        for args in (("CASE.HISTORY", case), ("CASE.TASKS", case), ("REFUND.LIST", case),
+                     ("CASE.REPLY", case, "hi"), ("CASE.NOTE", case, "x"), ("CASE.RESOLVE", case, "x")):
+            r = fay.call(*args)
+            assert isinstance(r, RespError) and r.code == "NOPERM", (args, r)
+        assert as_map(fay.call("CASE.GET", task))["kind"] == "task"
+        # The case's queue sees its tasks (reading), but works them only through their department.
+        assert as_map(ann.call("CASE.GET", task))["subject"] == "check the payment"
+        assert ann.call("CASE.HISTORY", task)[0]
+        r = ann.call("CASE.RESOLVE", task, "done")
+        assert isinstance(r, RespError) and r.code == "NOPERM"
+        # A third department sees neither.
+        for args in (("CASE.GET", case), ("CASE.GET", task), ("CASE.TASKS", case)):
+            r = lou.call(*args)
+            assert isinstance(r, RespError) and r.code == "NOPERM", (args, r)
+        assert admin.call("CASE.GET", 999).code == "NOTFOUND"
+
+
+def test_bad_input_writes_nothing():
+    with Rules(RULES) as rules, Daemon(rules=rules) as d:
+        admin = d.client()
+        case = admin.call("CASE.OPEN", "customer", "C-1", "subject", "x")
+        r = admin.call("CASE.TASK", case, "nowhere", "look")
+        assert r.code == "INVALID" and "unknown queue 'nowhere'" in r and "finance" in r
+        assert admin.call("CASE.TASK", 999, "finance", "look").code == "NOTFOUND"
+        for due in ("0", "-5", "x", str(367 * DAY)):
+            assert admin.call("CASE.TASK", case, "finance", "look", "DUE", due).code == "INVALID", due
+        assert admin.call("CASE.TASK", case, "finance", "look", "SOON", "5").code == "INVALID"
+        assert admin.call("CASE.TASK", case, "finance", "two\nlines").code == "INVALID"
+        admin.call("CASE.RESOLVE", case, "done")
+        admin.call("CASE.CLOSE", case)
+        r = admin.call("CASE.TASK", case, "finance", "look")
+        assert r.code == "BADSTATE" and "closed" in r
+        assert admin.call("CASE.TASKS", case) == []
+        assert admin.call("CASE.LIST", "QUEUE", "finance") == []
+
+
+def test_a_task_is_handed_out_in_its_queue_and_is_internal():
+    with Daemon(rules="shipped") as d:
+        admin = d.client()
+        admin.call("DEBUG.CLOCK", "SET", T0)
+        case = admin.call("CASE.OPEN", "customer", "C-1", "subject", "parcel never arrived")
+        task = admin.call("CASE.TASK", case, "logistics", "trace the parcel")
+        clocks = as_map(admin.call("CASE.GET", task))
+        assert "target=86400" in clocks["deadline:resolution"] and "deadline:first_response" not in clocks
+        assert admin.call("CASE.RESOLVE", task, "found") == "OK"
+        # No survey for an internal case: the follow-up timer decides nothing.
+        admin.call("DEBUG.CLOCK", "ADVANCE", 2 * DAY)
+        assert history(admin, task, "survey_requested") == []
+        automation = history(admin, task, "automation")
+        assert automation and "action=none" in automation[0]["detail"] and "internal case" in automation[0]["detail"]
+        r = admin.call("CASE.SURVEY", task, 5)
+        assert r.code == "BADSTATE" and "internal" in r
+    with Rules(RULES) as rules, Daemon(rules=rules) as d:
+        admin = d.client()
+        admin.call("AGENT.ADD", "lou", "agent", "QUEUES", "logistics")
+        admin.call("AGENT.STATUS", "lou", "online")
+        case = admin.call("CASE.OPEN", "customer", "C-1", "subject", "x")
+        task = admin.call("CASE.TASK", case, "logistics", "trace it")
+        assert as_map(admin.call("CASE.GET", task))["assignee"] == "lou"
