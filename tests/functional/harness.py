@@ -21,6 +21,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 
 REDRESSD = os.environ.get("REDRESSD", "build/redressd")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -202,6 +203,20 @@ class Daemon:
 
     def log(self):
         return "".join(self.log_lines)
+
+    def wait_log(self, test, timeout=20.0):
+        """The log once `test` holds (a substring, or a function of the log's
+        text): stderr is read on a thread, so a line the daemon wrote before
+        its reply may not have reached log_lines yet.  Polls real I/O only."""
+        check = test if callable(test) else (lambda text: test in text)
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log()
+            if check(text):
+                return text
+            if time.monotonic() > deadline:
+                raise AssertionError("the log never showed %r: %s" % (test, text[-2000:]))
+            time.sleep(0.005)
 
     def client(self, timeout=20, auth=True):
         """A connection, authenticated as admin unless auth is False."""

@@ -134,7 +134,7 @@ def test_http_failed_tokens_are_throttled_per_address_like_auth():
         unix = d.unix_client()                            # unix peers are another source
         unix.call("DEBUG.CLOCK", "ADVANCE", "10")
         assert d.get("/api/cases", token=d.token)[0] == 200
-        assert "failed bearer token" in d.log()
+        d.wait_log("failed bearer token")
 
 
 def test_http_cases_are_scoped_by_role_and_queue():
@@ -674,7 +674,7 @@ def test_systemd_notify_ready_and_watchdog():
         while not any("WATCHDOG=1" in m for m in messages):
             messages.append(listener.recv(4096).decode())
         assert "READY=1" in messages[0] and "MAINPID=%d" % d.proc.pid in messages[0], messages
-        assert "systemd watchdog" in d.log()
+        d.wait_log("systemd watchdog")
         assert d.stop() == 0
         while not any("STOPPING=1" in m for m in messages):
             messages.append(listener.recv(4096).decode())
@@ -799,7 +799,7 @@ def test_https_with_curl():
                               capture_output=True, timeout=60)
         assert made.returncode == 0, made.stderr
         with HttpDaemon("--http-tls-cert", cert, "--http-tls-key", key, rules="shipped") as d:
-            assert "tls=yes" in d.log()
+            d.wait_log("tls=yes")
             base = "https://127.0.0.1:%d" % d.http_port
 
             def curl(*args):

@@ -305,7 +305,7 @@ def test_malformed_oversized_and_too_frequent_mail_is_refused_with_a_status_and_
             # the connection goes on
             assert lmtp.noop()[0] == 250
         assert cases(c) == []
-        assert d.log().count('msg="message refused"') >= 3
+        d.wait_log(lambda log: log.count('msg="message refused"') >= 3)
         for i in range(3):
             assert d.deliver(mail(message_id="<rate%d@example.com>" % i)) == (250, "")
         code, text = d.deliver(mail(message_id="<rate9@example.com>"))
