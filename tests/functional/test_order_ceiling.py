@@ -6,6 +6,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import time
 
 from harness import TEST_PLUGINS, Client, Daemon, as_map, open_case
 
@@ -223,6 +224,10 @@ def test_an_order_source_that_fails_or_talks_nonsense_is_not_believed():
         assert admin.call("ORDER_BOOK.FAIL", "B-1", "book offline") == "OK"
         case = open_case(admin, order="B-1", amount="500.00")
         assert isinstance(case, int) and order_row(d, "B-1") == (50000, "CNY", "case", case)
+        # the harness reads the log as it comes: wait for the line (real I/O)
+        deadline = time.monotonic() + 10
+        while "order source failed" not in d.log() and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert "order source failed" in d.log() and "book offline" in d.log()
         # money does: a refund is refused while the source cannot answer
         r = admin.call("REFUND.REQUEST", case, "1.00", "refund_only")
