@@ -82,10 +82,14 @@ def test_info_reads_nothing_from_the_database():
         assert c.call("CASE.NOTE", 1, "settle") == "OK"
         assert c.call("DEBUG.STORE", "CACHE-PAGES", 4) == "OK"
         assert isinstance(c.call("CASE.GET", 1), list)
+        # 400 cases, and an incident case when the shipped rules saw them as a spike
+        # (whether they do depends on how the pipeline fell into batches).
+        on_disk = disk_counts(d)["cases"]
+        assert on_disk in (400, 401), on_disk
         before = store_reads(c)
         fields = info_fields(c)
-        assert fields["cases"] == "400", fields
-        assert c.call("DBSIZE") == 400
+        assert fields["cases"] == str(on_disk), fields
+        assert c.call("DBSIZE") == on_disk
         assert store_reads(c) == before
         assert c.call("DEBUG.STORE", "CACHE-PAGES", 0) == "OK"
 
