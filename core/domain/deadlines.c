@@ -377,13 +377,23 @@ int deadlines_resume(struct call *call, int64_t case_id, int customer_answered) 
             return -1;
     }
     if (!customer_answered) return case_refresh_next_due(call, case_id);
-    /* The next-response promise: from the case's SLA (recorded on its
-     * first clock), restarted after each customer answer. */
+    /* The next-response promise: from the case's SLA, restarted after each
+     * customer answer.  Its calendar and target are the running
+     * next-response clock's when there is one (a customer writing again
+     * before an answer, a contact joining the case), else the case's first
+     * clock's.  The running one first: a case keeps an ended clock per
+     * answer, and reading them all on every message made a customer who
+     * writes N times cost N^2 (3,000 contacts joining one case: 5.5M
+     * instructions each). */
+    static const char live_sql[] = "SELECT calendar, target FROM deadlines WHERE case_id = ?1 AND ended_at IS NULL"
+                                   " AND kind = 'next_response' LIMIT 1";
     static const char calendar_sql[] = "SELECT calendar FROM deadlines WHERE case_id = ?1 ORDER BY id LIMIT 1";
     static const char next_sql[] =
         "SELECT NULL, target FROM deadlines WHERE case_id = ?1 AND kind = 'first_response' ORDER BY id LIMIT 1";
-    if (first_clock(call, calendar_sql, case_id, calendar, sizeof calendar, NULL) < 0 ||
-        first_clock(call, next_sql, case_id, NULL, 0, &next_target) < 0)
+    int live = first_clock(call, live_sql, case_id, calendar, sizeof calendar, &next_target);
+    if (live < 0) return -1;
+    if (live == 0 && (first_clock(call, calendar_sql, case_id, calendar, sizeof calendar, NULL) < 0 ||
+                      first_clock(call, next_sql, case_id, NULL, 0, &next_target) < 0))
         return -1;
     if (clocks_end(call, case_id, deadline_kind_name(DEADLINE_NEXT_RESPONSE), NULL, DEADLINE_CANCELLED, NULL, 0) !=
             0 ||
