@@ -12,7 +12,7 @@
 
 #include "domain/call.h"
 
-#define SEARCH_CATCH_UP_EVENTS 5000   /* events looked at per step */
+#define SEARCH_CATCH_UP_EVENTS 500    /* events looked at per step (one turn of the loop) */
 
 /* Indexes the text events after the mark, at most SEARCH_CATCH_UP_EVENTS
  * of them, in the caller's savepoint: 1 when more remain, 0 when the index
