@@ -7,7 +7,7 @@ import shutil
 import sqlite3
 import tempfile
 
-from harness import TEST_PLUGINS, Client, Daemon, as_map, open_case
+from harness import TEST_PLUGINS, UNDO_LATER_MIGRATIONS, Client, Daemon, as_map, open_case
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ORDERS_CSV = os.path.join(HERE, "fixtures", "orders.csv")
@@ -296,28 +296,7 @@ def test_migration_keeps_each_orders_first_amount_and_names_the_cases_that_disag
         # Back to schema 10, with cases that disagree as the old intake let them
         db = sqlite3.connect(os.path.join(d.data, "redress.db"))
         db.executescript("DROP TABLE orders; DELETE FROM schema_version WHERE version >= 11;"
-                         "DROP TRIGGER cases_load_update; ALTER TABLE agents DROP COLUMN load;"
-                         "ALTER TABLE agents DROP COLUMN presence; ALTER TABLE agents DROP COLUMN capacity;"
-                         "ALTER TABLE agents DROP COLUMN assigned_seq; ALTER TABLE agents DROP COLUMN skills;"
-                         "DROP INDEX cases_by_parent; ALTER TABLE cases DROP COLUMN kind;"
-                         "ALTER TABLE cases DROP COLUMN parent_id;"
-                         "ALTER TABLE cases DROP COLUMN merged_into; ALTER TABLE events DROP COLUMN merged_from;"
-                         "DROP TABLE incidents; DROP TABLE incident_cases; DROP INDEX refunds_due;"
-                         "ALTER TABLE refunds DROP COLUMN return_state;"
-                         "ALTER TABLE refunds DROP COLUMN carrier;"
-                         "ALTER TABLE refunds DROP COLUMN tracking;"
-                         "ALTER TABLE refunds DROP COLUMN return_condition;"
-                         "ALTER TABLE refunds DROP COLUMN receive_within;"
-                         "ALTER TABLE refunds DROP COLUMN review_within;"
-                         "ALTER TABLE refunds DROP COLUMN review_outcome;"
-                         "ALTER TABLE refunds DROP COLUMN after_return;"
-                         "ALTER TABLE refunds DROP COLUMN due_at;ALTER TABLE refunds DROP COLUMN due_kind;"
-                         "DROP TABLE messages; DROP TABLE customer_identities; DROP TABLE customers;"
-                         "DROP INDEX cases_by_customer_id; ALTER TABLE cases DROP COLUMN customer_id;"
-                         # migrations 13 (the decision log's columns), 15 (customers, messages) and 19-24 (work distribution) undone too
-                         "DROP INDEX decisions_by_case; CREATE INDEX decisions_by_time ON decisions(at);"
-                         "ALTER TABLE decisions DROP COLUMN refund_id; ALTER TABLE decisions DROP COLUMN inputs;"
-                         "ALTER TABLE decisions DROP COLUMN reason;"
+                         + UNDO_LATER_MIGRATIONS +
                          "UPDATE cases SET order_id = 'O-7' WHERE id IN (%d, %d);" % (big, dollars))
         db.close()
         d.log_lines = []

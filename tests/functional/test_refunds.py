@@ -3,7 +3,7 @@ limit, never one's own; idempotency keys; the outbox executor; settle and retry 
 import os
 import sqlite3
 
-from harness import Client, Daemon, RespError, as_map, open_case
+from harness import UNDO_LATER_MIGRATIONS, Client, Daemon, RespError, as_map, open_case
 
 JAN1 = 1767225600
 
@@ -207,28 +207,7 @@ def test_committed_totals_follow_every_transition_and_survive_migration():
                          "CREATE INDEX refunds_committed ON refunds(order_id, amount)"
                          " WHERE state IN ('approved', 'executing', 'succeeded');"
                          "DROP TABLE orders; DELETE FROM schema_version WHERE version >= 10;"
-                         "DROP TRIGGER cases_load_update; ALTER TABLE agents DROP COLUMN load;"
-                         "ALTER TABLE agents DROP COLUMN presence; ALTER TABLE agents DROP COLUMN capacity;"
-                         "ALTER TABLE agents DROP COLUMN assigned_seq; ALTER TABLE agents DROP COLUMN skills;"
-                         "DROP INDEX cases_by_parent; ALTER TABLE cases DROP COLUMN kind;"
-                         "ALTER TABLE cases DROP COLUMN parent_id;"
-                         "ALTER TABLE cases DROP COLUMN merged_into; ALTER TABLE events DROP COLUMN merged_from;"
-                         "DROP TABLE incidents; DROP TABLE incident_cases; DROP INDEX refunds_due;"
-                         "ALTER TABLE refunds DROP COLUMN return_state;"
-                         "ALTER TABLE refunds DROP COLUMN carrier;"
-                         "ALTER TABLE refunds DROP COLUMN tracking;"
-                         "ALTER TABLE refunds DROP COLUMN return_condition;"
-                         "ALTER TABLE refunds DROP COLUMN receive_within;"
-                         "ALTER TABLE refunds DROP COLUMN review_within;"
-                         "ALTER TABLE refunds DROP COLUMN review_outcome;"
-                         "ALTER TABLE refunds DROP COLUMN after_return;"
-                         "ALTER TABLE refunds DROP COLUMN due_at;ALTER TABLE refunds DROP COLUMN due_kind;"
-                         "DROP TABLE messages; DROP TABLE customer_identities; DROP TABLE customers;"
-                         "DROP INDEX cases_by_customer_id; ALTER TABLE cases DROP COLUMN customer_id;"
-                         # migrations 13 (the decision log's columns), 15 (customers, messages) and 19-24 (work distribution) undone too
-                         "DROP INDEX decisions_by_case; CREATE INDEX decisions_by_time ON decisions(at);"
-                         "ALTER TABLE decisions DROP COLUMN refund_id; ALTER TABLE decisions DROP COLUMN inputs;"
-                         "ALTER TABLE decisions DROP COLUMN reason;")
+                         + UNDO_LATER_MIGRATIONS)
         db.close()
         d.log_lines = []
         d.start()
