@@ -221,6 +221,7 @@ bench: test-packages all $(TEST_PLUGINS)
 	python3 tests/bench/crashloop.py --rounds 100
 	python3 tests/bench/replay.py
 	bash tests/bench/http.sh
+	python3 tests/bench/stats.py
 	python3 tests/bench/search.py
 
 install: all

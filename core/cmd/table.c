@@ -434,7 +434,8 @@ static const struct command command_table[] = {
     {"STATS",            1, 7, R, stats_command, "[SINCE t] [UNTIL t] [AGENT name]", S | F | D, NONE,
      DOC("Returns case counts, response and resolution times, SLA compliance per priority and queue, "
          "satisfaction (CSAT) overall, per queue and per agent; within a time window, or for one agent",
-         "O(N) where N is the number of cases", "server",
+         "O(G) where G is the number of priorities, queues and agents; with a window or agent O(N) where N is "
+         "the number of cases, read in slices", "server",
          ARGS(OPTION("SINCE", "t", STRING), OPTION("UNTIL", "t", STRING), OPTION("AGENT", "name", STRING)))},
     {"STATS.HISTORY",    1, 3, R, stats_history_command, "[HOURS n]", S | F | D, NONE,
      DOC("Cases opened, resolved and deadlines breached per hour, from the event log (the dashboard's charts)",

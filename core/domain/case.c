@@ -68,10 +68,10 @@ int case_load(struct call *call, int64_t id, unsigned flags, struct case_row *ou
         "SELECT state, queue, category, priority, channel, coalesce(tier, ''), coalesce(currency, ''),"
         " coalesce(assignee, ''), customer, order_id, subject, tags, escalation, breached, amount, paid_at,"
         " delivered_at, created_at, customer_id, coalesce(lang, ''), resolved_at IS NOT NULL, kind,"
-        " coalesce(parent_id, 0) FROM cases WHERE id = ?1";
+        " coalesce(parent_id, 0), resolved_at, first_reply_at IS NOT NULL FROM cases WHERE id = ?1";
     enum { C_STATE, C_QUEUE, C_CATEGORY, C_PRIORITY, C_CHANNEL, C_TIER, C_CURRENCY, C_ASSIGNEE, C_CUSTOMER,
            C_ORDER, C_SUBJECT, C_TAGS, C_ESCALATION, C_BREACHED, C_AMOUNT, C_PAID_AT, C_DELIVERED_AT,
-           C_CREATED_AT, C_CUSTOMER_ID, C_LANG, C_RESOLVED, C_KIND, C_PARENT };
+           C_CREATED_AT, C_CUSTOMER_ID, C_LANG, C_RESOLVED, C_KIND, C_PARENT, C_RESOLVED_AT, C_FIRST_REPLIED };
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
     sqlite3_bind_int64(statement, 1, id);
@@ -113,6 +113,8 @@ int case_load(struct call *call, int64_t id, unsigned flags, struct case_row *ou
     out->customer_id = sqlite3_column_int64(statement, C_CUSTOMER_ID);
     copy_column(statement, C_LANG, out->lang, sizeof out->lang);
     out->has_resolved_at = sqlite3_column_int(statement, C_RESOLVED);
+    out->resolved_at = sqlite3_column_int64(statement, C_RESOLVED_AT);
+    out->has_first_reply_at = sqlite3_column_int(statement, C_FIRST_REPLIED);
     copy_column(statement, C_KIND, out->kind, sizeof out->kind);
     out->parent_id = sqlite3_column_int64(statement, C_PARENT);
     sqlite3_reset(statement);
@@ -249,7 +251,12 @@ int case_create(struct call *call, const struct case_new *values, struct case_ro
     memcpy(out->kind, CASE_KIND_CASE, sizeof CASE_KIND_CASE);
     out->parent_id = 0;
     out->has_resolved_at = values->resolved;
+    out->resolved_at = now;
+    out->has_first_reply_at = values->auto_replied;
     if (figures_move(call, out, 1) != 0) return -1;
+    /* STATS' times: an auto-reply answers, an auto-resolution resolves, at once. */
+    if (values->auto_replied && figures_time_moved(call, FIGURES_FIRST_RESPONSE, 0, 1) != 0) return -1;
+    if (values->resolved && figures_time_moved(call, FIGURES_RESOLUTION, 0, 1) != 0) return -1;
 
     struct detail opened = DETAIL_INIT;
     detail_add_string(&opened, "state", "new");
@@ -288,7 +295,8 @@ int case_transition(struct call *call, struct case_row *row, const struct case_m
     if (statement == NULL) return call_store_error(call);
     sqlite3_bind_int64(statement, 1, row->id);
     sqlite3_bind_text(statement, 2, lifecycle_state_name(to), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(statement, 3, clock_now());
+    int64_t now = clock_now();
+    sqlite3_bind_int64(statement, 3, now);
     sqlite3_bind_int(statement, 4, to_resolved);
     bind_text_or_null(statement, 5, move->code, move->code ? strlen(move->code) : 0);
     sqlite3_bind_int(statement, 6, reopened);
@@ -299,8 +307,16 @@ int case_transition(struct call *call, struct case_row *row, const struct case_m
     bind_text_or_null(statement, 11, move->wait_reason, move->wait_reason_len);
     if (call_step(call, statement) != 0) return -1;
     if (figures_move(call, row, -1) != 0) return -1;
+    /* STATS' resolution time: set on resolving, cleared on reopening. */
+    if ((to_resolved || reopened) && row->has_resolved_at &&
+        figures_time_moved(call, FIGURES_RESOLUTION, row->resolved_at - row->created_at, -1) != 0)
+        return -1;
     row->state = to;
-    if (to_resolved) row->has_resolved_at = 1;
+    if (to_resolved) {
+        row->has_resolved_at = 1;
+        row->resolved_at = now;
+        if (figures_time_moved(call, FIGURES_RESOLUTION, now - row->created_at, 1) != 0) return -1;
+    }
     if (reopened) row->has_resolved_at = 0;
     if (figures_move(call, row, 1) != 0) return -1;
     struct detail full = DETAIL_INIT;
@@ -395,9 +411,14 @@ int case_message(struct call *call, struct case_row *row, int public_reply, cons
     static const char note_sql[] = "UPDATE cases SET updated_at = ?2 WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(public_reply ? reply_sql : note_sql);
     if (statement == NULL) return call_store_error(call);
+    int64_t now = clock_now();
     sqlite3_bind_int64(statement, 1, row->id);
-    sqlite3_bind_int64(statement, 2, clock_now());
+    sqlite3_bind_int64(statement, 2, now);
     if (call_step(call, statement) != 0) return -1;
+    if (public_reply && !row->has_first_reply_at) { /* the first: STATS' first-response time */
+        if (figures_time_moved(call, FIGURES_FIRST_RESPONSE, now - row->created_at, 1) != 0) return -1;
+        row->has_first_reply_at = 1;
+    }
     int64_t written = 0;
     if (case_event_text(call, row, public_reply ? "reply" : "note", text, len, &written) != 0) return -1;
     if (event_id) *event_id = written;

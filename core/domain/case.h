@@ -38,6 +38,8 @@ struct case_row {                          /* everything a command or hook needs
     char kind[CASE_KIND_MAX + 1];          /* "case", or an internal kind: "task", "incident" */
     int64_t parent_id;                     /* a task's case; 0 for none */
     int has_resolved_at;                   /* resolved, and not reopened since (what /metrics counts) */
+    int64_t resolved_at;                   /* when, if has_resolved_at */
+    int has_first_reply_at;                /* a public reply was sent (STATS' first-response time) */
 };
 /* Internal cases (tasks, incidents) are the company's own work: no customer
  * notice, survey, CSAT or threading.  Whoever sends something to a case's

@@ -13,6 +13,7 @@
  */
 #include "domain/figures.h"
 #include "lib/lifecycle.h"
+#include "lib/rankset.h"
 #include "lib/log.h"
 #include "lib/refund_states.h"
 #include "store/store.h"
@@ -59,6 +60,7 @@ struct groups {
 static struct {
     long long states[CASE_STATE_COUNT];
     struct groups open, categories, refunds;
+    struct rankset times[FIGURES_TIMES];   /* every case's time of each kind, sorted */
 } counts = {.open = {.size = sizeof(struct open_group)},
             .categories = {.size = sizeof(struct category_group)},
             .refunds = {.size = sizeof(struct refund_group)}};
@@ -168,6 +170,35 @@ static const char *text(sqlite3_stmt *statement, int column) {
     return value ? value : "";
 }
 
+/* Every case's time of one kind, read in one pass; 0, or -1 (in the call). */
+static int load_times(struct call *call, int which) {
+    static const char *const sql[FIGURES_TIMES] = {
+        "SELECT first_reply_at - created_at FROM cases WHERE first_reply_at IS NOT NULL",
+        "SELECT resolved_at - created_at FROM cases WHERE resolved_at IS NOT NULL"};
+    int64_t *values = NULL;
+    size_t used = 0, capacity = 0;
+    sqlite3_stmt *statement = store_statement(sql[which]);
+    int row;
+    while ((row = call_row(call, statement)) == 1) {
+        if (used == capacity) {
+            size_t grown_capacity = capacity ? capacity * 2 : FIGURES_FIRST_CAPACITY;
+            int64_t *grown = realloc(values, grown_capacity * sizeof *grown);
+            if (grown == NULL) {
+                sqlite3_reset(statement);
+                row = call_fail(call, CALL_ERR, "out of memory");
+                break;
+            }
+            values = grown;
+            capacity = grown_capacity;
+        }
+        values[used++] = sqlite3_column_int64(statement, 0);
+    }
+    if (row == 0 && rankset_load(&counts.times[which], values, used) != 0)
+        row = call_fail(call, CALL_ERR, "out of memory");
+    free(values);
+    return row;
+}
+
 int figures_load(void) {
     static const char cases_sql[] =
         "SELECT state, queue, priority, category, count(*), sum(breached > 0), count(resolved_at) FROM cases"
@@ -206,6 +237,7 @@ int figures_load(void) {
             row = call_fail(&call, CALL_ERR, "store: no row for a count");
         }
     }
+    for (int which = 0; row == 0 && which < FIGURES_TIMES; which++) row = load_times(&call, which);
     if (row < 0) {
         log_error("cannot count cases, refunds and events for /metrics and INFO", "error=\"%s\"", call.message);
         return -1;
@@ -216,7 +248,7 @@ int figures_load(void) {
 /* --------------------------------------------------- moves at commit */
 
 struct move {
-    int refund;                 /* 0: a case's group, 1: a refund's */
+    int refund;                 /* 0: a case's group, 1: a refund's, 2: a case's time (state: which) */
     int sign;
     int state, breached, resolved;
     long long amount;
@@ -228,11 +260,21 @@ static struct {
     size_t used, capacity;
 } pending;
 
-static void apply_move(const struct move *move) {
-    if (move->refund) count_refund(move->state, move->queue, move->sign, move->sign * move->amount);
-    else
-        count_case(move->state, move->queue, move->priority, move->category, move->sign, move->sign * move->breached,
-                   move->sign * move->resolved);
+/* Applies a move (way 1) or undoes it (way -1, figures_view_end); 0, or -1
+ * when a time cannot be kept (out of memory: the set unchanged). */
+static int apply_move(const struct move *move, int way) {
+    int sign = move->sign * way;
+    if (move->refund == 2) {
+        struct rankset *times = &counts.times[move->state];
+        if (sign < 0) rankset_remove(times, move->amount);
+        else if (rankset_add(times, move->amount) != 0) return -1;
+    } else if (move->refund) {
+        count_refund(move->state, move->queue, sign, sign * move->amount);
+    } else {
+        count_case(move->state, move->queue, move->priority, move->category, sign, sign * move->breached,
+                   sign * move->resolved);
+    }
+    return 0;
 }
 
 /* One callback per move, its argument the move's index: at commit each
@@ -244,7 +286,8 @@ static void after_commit(void *argument, int committed) {
         if (index < pending.used) pending.used = index;
         return;
     }
-    if (index < pending.used) apply_move(&pending.items[index]);
+    if (index < pending.used && apply_move(&pending.items[index], 1) != 0)
+        log_error("out of memory keeping a case's time for STATS", NULL); /* the next start counts right */
     if (index + 1 >= pending.used) pending.used = 0;
 }
 
@@ -291,7 +334,44 @@ int figures_refund_moved(struct call *call, int state, const char *currency, lon
     return 0;
 }
 
+/* The moves pending are those of the batch open now (a failed command's
+ * were dropped with its savepoint): what its reads of the tables see. */
+static size_t viewed;
+
+int figures_view_begin(void) {
+    for (viewed = 0; viewed < pending.used; viewed++)
+        if (apply_move(&pending.items[viewed], 1) != 0) {
+            figures_view_end();
+            return -1;
+        }
+    return 0;
+}
+
+void figures_view_end(void) {
+    while (viewed > 0) apply_move(&pending.items[--viewed], -1);
+}
+
+int figures_time_moved(struct call *call, enum figures_time which, int64_t seconds, int sign) {
+    struct move *move = move_add(call);
+    if (move == NULL) return -1;
+    move->refund = 2;
+    move->sign = sign;
+    move->state = (int)which;
+    move->amount = seconds;
+    return 0;
+}
+
 /* ------------------------------------------------------------- reading */
+
+long long figures_time_count(enum figures_time which) { return (long long)counts.times[which].count; }
+
+int figures_time_percentile(enum figures_time which, int rank, int64_t *seconds) {
+    long long count = (long long)counts.times[which].count;
+    if (count <= 0) return 0;
+    long long index = (count * rank + 99) / 100 - 1; /* nearest rank, 0-based, as STATS always read it */
+    if (index < 0) index = 0;
+    return rankset_at(&counts.times[which], (size_t)index, seconds);
+}
 
 /* Groups at zero are left out, as a grouped read of the tables would. */
 int figures_states(struct call *call, void (*visit)(void *context, const char *state, long long cases),

@@ -5,7 +5,8 @@
 #   HTTP GET /api/cases/{id}    ab -k, 50 clients (keep-alive): CASE.GET + CASE.HISTORY
 #                               + REFUND.LIST for one answer, as JSON
 #   HTTP GET /metrics           ab -k, 4 clients (counts kept in memory: reads no table)
-#   HTTP GET /api/stats         ab -k, 4 clients (STATS: SLA and response-time reads)
+#   HTTP GET /api/stats         ab -k, 4 clients (STATS: figures kept at commit)
+#   RESP STATS                  redis-benchmark, 4 clients, pipeline 1
 #   dashboard first load        headless Chromium: navigation to the first data painted,
 #                               with BENCH_OPEN_CASES open cases (default 100000)
 #
@@ -57,6 +58,7 @@ metrics=$(ab -k -q -c 4 -n "$SCRAPES" -H "Authorization: Bearer $token" \
           "http://127.0.0.1:$http_port/metrics" 2>&1 | ab_summary)
 stats=$(ab -k -q -c 4 -n "$SCRAPES" -H "Authorization: Bearer $token" \
         "http://127.0.0.1:$http_port/api/stats" 2>&1 | ab_summary)
+resp_stats=$(redis-benchmark -p "$port" "${auth[@]}" -c 4 -n "$SCRAPES" -P 1 --csv STATS 2>/dev/null | csv_summary)
 
 printf '\n%-34s %12s %9s %9s\n' "line ($open_now open cases)" "requests/s" "p50 ms" "p99 ms"
 row() { local a=($2); printf '%-34s %12s %9s %9s\n' "$1" "${a[0]}" "${a[1]}" "${a[2]}"; }
@@ -64,6 +66,7 @@ row "RESP CASE.GET id" "$resp"
 row "HTTP GET /api/cases/{id}" "$http"
 row "HTTP GET /metrics" "$metrics"
 row "HTTP GET /api/stats" "$stats"
+row "RESP STATS" "$resp_stats"
 
 if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && /usr/bin/python3 -c 'import selenium' 2>/dev/null; then
     /usr/bin/python3 tests/bench/dashboard_load.py "$http_port" "$token"
