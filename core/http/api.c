@@ -10,11 +10,14 @@
  *   POST /api/cases/{id}/assign        CASE.ASSIGN   {"agent": ...}
  *   POST /api/cases/{id}/transfer      CASE.TRANSFER {"queue": ..., "reason": ...}
  *   POST /api/cases/{id}/escalate      CASE.ESCALATE {"reason": ...}
+ *   POST /api/cases/{id}/messages      CASE.MESSAGE  {"text": ..., "channel": ..., "external_id": ...,
+ *                                      "attachments": [{"name", "type", "data_base64"}]}
  *   GET  /api/queues                   QUEUE.LIST
  *   GET  /api/stats                    STATS
  *   GET  /api/history?hours=           STATS.HISTORY (opened, resolved, breached per hour)
  *   GET  /api/cases/{id}/explain       CASE.EXPLAIN (the case's decisions)
  *   GET  /api/refunds?state=&limit=&after=   REFUND.FIND
+ *   GET  /api/incidents?limit=         INCIDENT.LIST (those of the caller's queues)
  *   GET  /healthz, /readyz             no caller needed
  *
  * A request body is a JSON object (Content-Type: application/json: a
@@ -29,6 +32,7 @@
 
 #include <sys/queue.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +41,7 @@
 #define ID_DIGITS_MAX 18
 #define OPEN_FIELDS_MAX 32   /* fields of a POST /api/cases */
 #define TEXT_NUMBER_BYTES 32
+#define MESSAGE_ATTACHMENTS_MAX 4   /* CASE.MESSAGE's (ATTACHMENTS_PER_MESSAGE): more is refused by it */
 
 /* The arguments of one command: pointers to NUL-terminated texts that
  * live during the call. */
@@ -270,6 +275,22 @@ static void list_refunds(struct http_exchange *exchange) {
     evhttp_clear_headers(&pairs);
 }
 
+static void list_incidents(struct http_exchange *exchange) {
+    static const char *const names[] = {"limit", NULL};
+    static const char *const options[] = {"LIMIT"};
+    struct evkeyvalq pairs;
+    struct args args = {0};
+    json_t *rows;
+    if (parse_query(exchange, &pairs) != 0) return;
+    add(&args, "INCIDENT.LIST");
+    if (query_options(exchange, &pairs, &args, names, options) == 0 && run(exchange, &args, &rows) == 0) {
+        json_t *body = json_pack("{s:o}", "incidents", json_rows(rows));
+        json_decref(rows);
+        http_answer(exchange, 200, body);
+    }
+    evhttp_clear_headers(&pairs);
+}
+
 /* ------------------------------------------------------------ writes */
 
 /* The request's body as a JSON object (a new reference); NULL after
@@ -426,6 +447,129 @@ static void act_on_case(struct http_exchange *exchange, const char *id, const ch
     json_decref(body);
 }
 
+/* Base64 text -> its bytes in a new NUL-terminated buffer (*len bytes);
+ * NULL when the text is not base64 (or out of memory: *len is then 1). */
+static unsigned char *base64_bytes(const char *text, size_t text_len, size_t *len) {
+    *len = 0;
+    if (text_len % 4 != 0 || text_len > (size_t)INT32_MAX) return NULL;
+    unsigned char *bytes = malloc(text_len / 4 * 3 + 1);
+    if (bytes == NULL) {
+        *len = 1;
+        return NULL;
+    }
+    int decoded = text_len ? EVP_DecodeBlock(bytes, (const unsigned char *)text, (int)text_len) : 0;
+    if (decoded < 0) {
+        free(bytes);
+        return NULL;
+    }
+    /* EVP_DecodeBlock counts the padding as zero bytes: take them off. */
+    size_t padding = text_len && text[text_len - 1] == '=' ? (text_len > 1 && text[text_len - 2] == '=' ? 2 : 1) : 0;
+    *len = (size_t)decoded - padding;
+    bytes[*len] = '\0';
+    return bytes;
+}
+
+/* POST /api/cases/{id}/messages: CASE.MESSAGE.  201 {"case_id": where it
+ * landed, "same_case": ..., "routed": "same" | "merged" (the case was
+ * merged: the survivor took it) | "follow_up" (the case was closed, or the
+ * rules opened a follow-up case for it)}. */
+static void post_message(struct http_exchange *exchange, const char *id) {
+    json_t *body = read_body(exchange);
+    if (body == NULL) return;
+    struct args args = {0};
+    unsigned char *data[MESSAGE_ATTACHMENTS_MAX] = {0};
+    int decoded = 0;
+    const char *key;
+    json_t *value, *reply = NULL;
+    add(&args, "CASE.MESSAGE");
+    add(&args, id);
+    json_object_foreach(body, key, value) {
+        if (strcmp(key, "text") != 0 && strcmp(key, "channel") != 0 && strcmp(key, "external_id") != 0 &&
+            strcmp(key, "attachments") != 0) {
+            http_answer_error(exchange, "INVALID", "unknown field '%.40s' for a message (text, channel, external_id, "
+                              "attachments)", key);
+            goto done;
+        }
+    }
+    static const char *const fields[] = {"text", "channel", "external_id"};
+    static const char *const options[] = {NULL, "CHANNEL", "EXTERNAL_ID"};
+    for (int i = 0; i < 3; i++) {
+        json_t *field = json_object_get(body, fields[i]);
+        if (field == NULL) {
+            if (i == 0) {
+                http_answer_error(exchange, "INVALID", "a message needs the field 'text'");
+                goto done;
+            }
+            continue;
+        }
+        if (!json_is_string(field) || strlen(json_string_value(field)) != json_string_length(field)) {
+            http_answer_error(exchange, "INVALID", "%s must be a string without NUL characters", fields[i]);
+            goto done;
+        }
+        if (options[i]) add(&args, options[i]);
+        add(&args, json_string_value(field));
+    }
+    json_t *attachments = json_object_get(body, "attachments");
+    if (attachments && (!json_is_array(attachments) || json_array_size(attachments) > MESSAGE_ATTACHMENTS_MAX)) {
+        http_answer_error(exchange, "INVALID", "attachments must be an array of at most %d objects "
+                          "{\"name\", \"type\", \"data_base64\"}", MESSAGE_ATTACHMENTS_MAX);
+        goto done;
+    }
+    size_t index;
+    json_t *attachment;
+    json_array_foreach(attachments, index, attachment) {
+        json_t *name = json_object_get(attachment, "name"), *type = json_object_get(attachment, "type"),
+               *encoded = json_object_get(attachment, "data_base64");
+        if (!json_is_object(attachment) || json_object_size(attachment) != 3 || !json_is_string(name) ||
+            !json_is_string(type) || !json_is_string(encoded) ||
+            strlen(json_string_value(name)) != json_string_length(name) ||
+            strlen(json_string_value(type)) != json_string_length(type)) {
+            http_answer_error(exchange, "INVALID", "attachment %zu must be {\"name\": text, \"type\": text, "
+                              "\"data_base64\": text}", index + 1);
+            goto done;
+        }
+        size_t len;
+        data[decoded] = base64_bytes(json_string_value(encoded), json_string_length(encoded), &len);
+        if (data[decoded] == NULL) {
+            if (len) http_answer_error(exchange, "ERR", "out of memory");
+            else http_answer_error(exchange, "INVALID", "attachment %zu: data_base64 is not base64", index + 1);
+            goto done;
+        }
+        add(&args, "ATTACH");
+        add(&args, json_string_value(name));
+        add(&args, json_string_value(type));
+        args.argv[args.argc] = (char *)data[decoded];   /* bytes: their length, not strlen */
+        args.argvlen[args.argc++] = len;
+        decoded++;
+    }
+    if (run(exchange, &args, &reply) != 0) goto done;
+    long long landed = json_integer_value(reply), named = strtoll(id, NULL, 10);
+    const char *routed = "same";
+    if (landed != named) {
+        /* Where it went and why: the case named was merged (its survivor
+         * took it), else closed or followed up (a new case). */
+        struct args get = {0};
+        json_t *fields_now;
+        int is_error = 0;
+        routed = "follow_up";
+        add(&get, "CASE.GET");
+        add(&get, id);
+        if (run_keeping_errors(exchange, &get, &fields_now, &is_error) != 0) goto done;
+        json_t *object = is_error ? NULL : json_pairs_object(fields_now);
+        json_t *merged = object ? json_object_get(object, "merged_into") : NULL;
+        if (merged && !json_is_null(merged) && !(json_is_string(merged) && json_string_length(merged) == 0))
+            routed = "merged";
+        json_decref(object);
+        json_decref(fields_now);
+    }
+    http_answer(exchange, 201, json_pack("{s:I,s:b,s:s}", "case_id", (json_int_t)landed, "same_case",
+                                         landed == named, "routed", routed));
+done:
+    json_decref(reply);
+    for (int i = 0; i < decoded; i++) free(data[i]);
+    json_decref(body);
+}
+
 /* ------------------------------------------------------------ routes */
 
 /* GET /metrics: METRICS (supervisors, finance, admins) and the HTTP
@@ -551,6 +695,9 @@ void api_route(struct http_exchange *exchange, const char *path) {
         } else if (strcmp(rest, "/explain") == 0) {
             if (get) explain_case(exchange, text);
             else wrong_method(exchange, "GET");
+        } else if (strcmp(rest, "/messages") == 0) {
+            if (post) post_message(exchange, text);
+            else wrong_method(exchange, "POST");
         } else if (rest[0] == '/' && strchr(rest + 1, '/') == NULL) {
             if (post) act_on_case(exchange, text, rest + 1);
             else wrong_method(exchange, "POST");
@@ -574,6 +721,9 @@ void api_route(struct http_exchange *exchange, const char *path) {
         else wrong_method(exchange, "GET");
     } else if (strcmp(path, "/api/refunds") == 0) {
         if (get) list_refunds(exchange);
+        else wrong_method(exchange, "GET");
+    } else if (strcmp(path, "/api/incidents") == 0) {
+        if (get) list_incidents(exchange);
         else wrong_method(exchange, "GET");
     } else {
         http_answer_error(exchange, "NOTFOUND", "no such path");

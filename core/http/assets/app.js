@@ -18,6 +18,7 @@ const TEXT = {
     history_chart: "Opened, resolved and breached", last_48h: "48 hours", last_14d: "14 days", opened: "opened",
     resolved: "resolved", breaches: "breaches", explain: "Explain", decisions: "Decisions", hook: "Hook",
     output: "Output", version: "Rules", per_hour: "per hour", per_day: "per day", catching_up: "counting…",
+    incidents: "Incidents (spikes)", key: "Spike", state: "State", linked: "Cases", since: "Since",
   },
   zh: {
     login_title: "使用坐席令牌登录", login: "登录", logout: "退出", token: "坐席令牌",
@@ -33,6 +34,7 @@ const TEXT = {
     history_chart: "新建、解决与超时", last_48h: "48 小时", last_14d: "14 天", opened: "新建", resolved: "解决",
     breaches: "超时", explain: "决策说明", decisions: "规则决策", hook: "环节", output: "结果", version: "规则版本",
     per_hour: "每小时", per_day: "每天", catching_up: "统计中…",
+    incidents: "突发事件（激增）", key: "激增特征", state: "状态", linked: "工单数", since: "开始于",
   },
 };
 
@@ -187,10 +189,10 @@ async function history() {
 async function refresh() {
   // The charts move slowly: at most every 10 s (and on the range buttons).
   if (Date.now() - historyAt > 10000) history();
-  const [queues, breached, open, refunds, stats] = await Promise.all([
+  const [queues, breached, open, refunds, stats, incidents] = await Promise.all([
     api("GET", "/api/queues"), api("GET", "/api/cases?breached=true&limit=50"),
     api("GET", "/api/cases?state=open&limit=50"), api("GET", "/api/refunds?state=review&limit=50"),
-    api("GET", "/api/stats"),
+    api("GET", "/api/stats"), api("GET", "/api/incidents?limit=20"),
   ]);
   if (queues.status === 401) return showLogin();
   const qs = (queues.data && queues.data.queues) || [];
@@ -207,6 +209,16 @@ async function refresh() {
     const tr = el("tr", null, "clickable");
     tr.append(el("td", r.id), el("td", r.case), el("td", r.amount + " " + r.currency, "num"), el("td", r.reason || ""));
     tr.addEventListener("click", () => showCase(r.case));
+    return tr;
+  }));
+  // Spikes gathered into incidents, newest first: each case of a spike is an
+  // "opened" event on the stream, which refreshes this list as it grows.
+  fill($("incidents").tBodies[0], ((incidents.data && incidents.data.incidents) || []).map((i) => {
+    const tr = el("tr", null, "clickable");
+    tr.dataset.key = i.key;
+    tr.append(el("td", i.id), el("td", i.key), el("td", i.state, i.state === "resolved" || i.state === "closed" ? "" : "bad"),
+      el("td", i.cases, "num"), el("td", i.queue), el("td", new Date(i.opened_at * 1000).toLocaleString()));
+    tr.addEventListener("click", () => showCase(i.id));
     return tr;
   }));
   const cards = $("cards");
