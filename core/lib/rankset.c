@@ -53,7 +53,13 @@ static int chunk_insert(struct rankset *set, size_t at) {
 }
 
 int rankset_add(struct rankset *set, int64_t value) {
-    if (set->chunk_count == 0 && chunk_insert(set, 0) != 0) return -1;
+    if (set->chunk_count == 0) { /* the first value: its own chunk (no empty chunk is searched) */
+        if (chunk_insert(set, 0) != 0) return -1;
+        set->chunks[0].values[0] = value;
+        set->chunks[0].count = 1;
+        set->count = 1;
+        return 0;
+    }
     size_t at = chunk_for(set, value);
     if (at == set->chunk_count) at--; /* above every value: the last chunk */
     struct rankset_chunk *chunk = &set->chunks[at];
