@@ -9,7 +9,10 @@
  * savepoint or the batch rolls back it drops its move and every later one
  * (the failed command's moves are the newest pending ones).  The counts of
  * a few event kinds are kept from committed events, since start (a
- * Prometheus counter may restart).
+ * Prometheus counter may restart).  STATS' response and resolution times
+ * are kept the same way, every value in a rank set (lib/rankset.h), and
+ * STATS reads them all with the open batch's pending moves applied for the
+ * read (figures_view_begin/end), as its reads of the tables see that batch.
  */
 #include "domain/figures.h"
 #include "lib/lifecycle.h"

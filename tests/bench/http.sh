@@ -31,8 +31,9 @@ token=$(cat "$work/redress-http/admin.token")
 
 echo "loading $OPEN_CASES open cases ..."
 started=$(date +%s.%N)
-redis-benchmark -p "$port" "${auth[@]}" -c 50 -n "$OPEN_CASES" -P 16 -q \
-    CASE.OPEN customer C-1 subject "商品破损 damaged on arrival" order O-1 amount 199.00 >/dev/null 2>&1
+redis-benchmark -p "$port" "${auth[@]}" -c 50 -n "$OPEN_CASES" -P 16 -q -r 100000000 \
+    CASE.OPEN customer C-__rand_int__ subject "商品破损 damaged on arrival" order O-__rand_int__ amount 199.00 \
+    >/dev/null 2>&1
 python3 -c "print('  %.1f s' % ($(date +%s.%N) - $started))"
 open_now=$(redis-cli -p "$port" "${auth[@]}" --no-auth-warning INFO | sed -n 's/^open_cases:\([0-9]*\).*/\1/p' | tr -d '\r')
 id=$((OPEN_CASES / 2))
