@@ -691,7 +691,7 @@ static int stats_scan_start(struct request *request, const struct window *w) {
         scan->w.agent = scan->agent;
         scan->w.agent_len = strlen(scan->agent);
     }
-    scan->call.who = request->call.who;
+    scan->call.who.internal = 1;   /* reads only; the caller was checked, its connection may go */
     scan->call.actor = "stats";
     scan->call.status = CALL_OK;
     scan->protocol = reply_protocol();
