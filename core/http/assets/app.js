@@ -90,7 +90,8 @@ function fill(tbody, rows) {
   if (rows.length === 0) {
     const tr = el("tr");
     const td = el("td", t("none"));
-    td.colSpan = 5;
+    const head = tbody.parentElement.tHead;
+    td.colSpan = (head && head.rows[0].cells.length) || 5;
     tr.append(td);
     tbody.append(tr);
   }
