@@ -61,9 +61,25 @@ static int push_id(int64_t **ids, size_t *count, size_t *room, int64_t id) {
     return 0;
 }
 
+/* What linking a case reads of its incident: its id and priority (one
+ * read per case of a spike, so no more than that, and no case_row). */
+struct incident_ref {
+    int64_t id;
+    char priority[NAMES_MAX + 1];
+};
+
+/* Copies a priority column (a name: at most NAMES_MAX bytes) into ref. */
+static void ref_priority(struct incident_ref *ref, sqlite3_stmt *statement, int column) {
+    const char *priority = (const char *)sqlite3_column_text(statement, column);
+    size_t len = priority ? (size_t)sqlite3_column_bytes(statement, column) : 0;
+    if (len > NAMES_MAX) len = NAMES_MAX;
+    if (len) memcpy(ref->priority, priority, len);
+    ref->priority[len] = '\0';
+}
+
 /* Links the case (`loaded`, or case `id` read here when it is NULL) to the
  * incident and raises it to the incident's priority. */
-static int link_case(struct call *call, const struct case_row *incident, int64_t id, struct case_row *loaded) {
+static int link_case(struct call *call, const struct incident_ref *incident, int64_t id, struct case_row *loaded) {
     struct case_row read;
     struct case_row *row = loaded;
     if (row == NULL) {
@@ -125,44 +141,35 @@ static void remember(const char *key, int64_t id) {
 }
 
 /* The hinted incident of key if it is still open: 1 with *incident, 0, -1. */
-static int hinted_incident(struct call *call, const char *key, struct case_row *incident) {
+static int hinted_incident(struct call *call, const char *key, struct incident_ref *incident) {
     const struct incident_hint *hint = hint_of(key);
     if (hint == NULL) return 0;
-    static const char sql[] =
-        "SELECT queue, coalesce(assignee, ''), priority FROM cases"
-        " WHERE id = ?1 AND state <> 'resolved' AND state <> 'closed'";
+    static const char sql[] = "SELECT priority FROM cases WHERE id = ?1 AND state <> 'resolved' AND state <> 'closed'";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) sqlite3_bind_int64(statement, 1, hint->id);
     int found = call_row(call, statement);
     if (found > 0) {
-        memset(incident, 0, sizeof *incident);
         incident->id = hint->id;
-        snprintf(incident->queue, sizeof incident->queue, "%s", (const char *)sqlite3_column_text(statement, 0));
-        snprintf(incident->assignee, sizeof incident->assignee, "%s", (const char *)sqlite3_column_text(statement, 1));
-        snprintf(incident->priority, sizeof incident->priority, "%s", (const char *)sqlite3_column_text(statement, 2));
+        ref_priority(incident, statement, 0);
         sqlite3_reset(statement);
     }
     return found;
 }
 
-/* The open incident of key, with what linking reads of it (id, queue,
- * assignee, priority: one read per case of a spike); 1, 0 none, -1. */
-static int open_incident(struct call *call, const char *key, struct case_row *incident) {
+/* The open incident of key, with what linking reads of it (id and
+ * priority: one read per case of a spike); 1, 0 none, -1. */
+static int open_incident(struct call *call, const char *key, struct incident_ref *incident) {
     int hinted = hinted_incident(call, key, incident);
     if (hinted != 0) return hinted;
     static const char sql[] =
-        "SELECT i.case_id, c.queue, coalesce(c.assignee, ''), c.priority FROM incidents i"
-        " JOIN cases c ON c.id = i.case_id"
+        "SELECT i.case_id, c.priority FROM incidents i JOIN cases c ON c.id = i.case_id"
         " WHERE i.key = ?1 AND c.state <> 'resolved' AND c.state <> 'closed' ORDER BY i.case_id DESC LIMIT 1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) sqlite3_bind_text(statement, 1, key, -1, SQLITE_STATIC);
     int found = call_row(call, statement);
     if (found > 0) {
-        memset(incident, 0, sizeof *incident);
         incident->id = sqlite3_column_int64(statement, 0);
-        snprintf(incident->queue, sizeof incident->queue, "%s", (const char *)sqlite3_column_text(statement, 1));
-        snprintf(incident->assignee, sizeof incident->assignee, "%s", (const char *)sqlite3_column_text(statement, 2));
-        snprintf(incident->priority, sizeof incident->priority, "%s", (const char *)sqlite3_column_text(statement, 3));
+        ref_priority(incident, statement, 1);
         sqlite3_reset(statement);
         remember(key, incident->id);
     }
@@ -240,7 +247,7 @@ static int open_new(struct call *call, const struct case_row *row, const char *k
 }
 
 int incidents_join(struct call *call, struct case_row *row, const char *key, long long window) {
-    struct case_row incident;
+    struct incident_ref incident;
     int found = open_incident(call, key, &incident);
     if (found < 0) return -1;
     if (found) return link_case(call, &incident, row->id, row);
@@ -248,7 +255,12 @@ int incidents_join(struct call *call, struct case_row *row, const char *key, lon
     int64_t *ids = NULL;
     size_t count = 0, room = 0;
     int status = spike_cases(call, row, key, window, &ids, &count, &room);
-    if (status == 0) status = open_new(call, row, key, window, &incident);
+    struct case_row opened;
+    if (status == 0) status = open_new(call, row, key, window, &opened);
+    if (status == 0) {
+        incident.id = opened.id;
+        snprintf(incident.priority, sizeof incident.priority, "%s", opened.priority);
+    }
     for (size_t i = count; status == 0 && i > 0; i--) status = link_case(call, &incident, ids[i - 1], NULL);
     free(ids);
     return status == 0 ? link_case(call, &incident, row->id, row) : -1;
