@@ -40,16 +40,17 @@ static int merge_step(struct call *call) {
 int search_catch_up(struct call *call) {
     static const char mark_sql[] = "SELECT indexed_through FROM search_progress WHERE id = 1";
     static const char last_sql[] = "SELECT coalesce(max(id), 0) FROM events";
-    /* The kinds the index takes are chosen in the statement, which inserts
-     * them too: most events (triaged, linked, deadlines, notices) are no
-     * text, and each text is one step of one statement, no row handed out. */
-    static const char index_sql[] =
-        "INSERT INTO case_text(rowid, text)"
-        " SELECT e.id, CASE WHEN e.kind <> 'opened' THEN e.detail"
-        "   WHEN c.body <> '' THEN c.subject || char(10) || c.body ELSE c.subject END"
+    /* The kinds the index takes are chosen here, not after the row is
+     * read: most events (triaged, linked, deadlines, notices) are no text,
+     * and reading one with its case cost a seek into cases each. */
+    static const char events_sql[] =
+        "SELECT e.id, CASE WHEN e.kind = 'opened' THEN c.subject ELSE e.detail END,"
+        " CASE WHEN e.kind = 'opened' THEN c.body ELSE '' END"
         " FROM events e JOIN cases c ON c.id = e.case_id WHERE e.id > ?1 AND e.id <= ?2"
         " AND (e.kind = 'opened' OR e.kind = 'message' OR e.kind = 'note' OR (e.kind = 'reply' AND e.actor <> 'rules'))"
         " ORDER BY e.id";
+    static const char insert_sql[] =
+        "INSERT INTO case_text(rowid, text) VALUES (?1, CASE WHEN ?3 <> '' THEN ?2 || char(10) || ?3 ELSE ?2 END)";
     static const char move_sql[] = "UPDATE search_progress SET indexed_through = ?1 WHERE id = 1";
     sqlite3_stmt *mark = store_statement(mark_sql);
     int found = call_row(call, mark);
@@ -65,13 +66,25 @@ int search_catch_up(struct call *call) {
     /* The step: the next SEARCH_CATCH_UP_EVENTS event ids (ids are given in
      * order; one that never committed is a gap, looked at all the same). */
     int64_t last = last_event - through > SEARCH_CATCH_UP_EVENTS ? through + SEARCH_CATCH_UP_EVENTS : last_event;
-    sqlite3_stmt *index = store_statement(index_sql);
-    if (index) {
-        sqlite3_bind_int64(index, 1, through);
-        sqlite3_bind_int64(index, 2, last);
+    sqlite3_stmt *events = store_statement(events_sql);
+    if (events) {
+        sqlite3_bind_int64(events, 1, through);
+        sqlite3_bind_int64(events, 2, last);
     }
-    if (call_step(call, index) != 0) return -1;
-    unmerged += sqlite3_changes(store_database());
+    while ((found = call_row(call, events)) > 0) {
+        sqlite3_stmt *insert = store_statement(insert_sql);
+        if (insert) {
+            sqlite3_bind_int64(insert, 1, sqlite3_column_int64(events, 0));
+            sqlite3_bind_value(insert, 2, sqlite3_column_value(events, 1));
+            sqlite3_bind_value(insert, 3, sqlite3_column_value(events, 2));
+        }
+        if (call_step(call, insert) != 0) {
+            sqlite3_reset(events);
+            return -1;
+        }
+        unmerged++;
+    }
+    if (found < 0) return -1;
     sqlite3_stmt *move = store_statement(move_sql);
     if (move) sqlite3_bind_int64(move, 1, last);
     if (call_step(call, move) != 0) return -1;
