@@ -1,5 +1,6 @@
 /* conn.c -- the connection and test commands: PING HELLO QUIT INFO
- * EVENTS.(UN)SUBSCRIBE PLUGIN.LIST DEBUG.CLOCK DEBUG.STORE.
+ * EVENTS.(UN)SUBSCRIBE PLUGIN.LIST DEBUG.CLOCK DEBUG.STORE DEBUG.SEARCH
+ * DEBUG.MEMORY.
  *
  * Owns: what these commands reply, and the providers of what the layers
  * above add to INFO, HELLO and PLUGIN.LIST.  Never: decides who may run
@@ -11,6 +12,7 @@
 #include "cmd/reply.h"
 #include "domain/clocks.h"
 #include "domain/figures.h"
+#include "domain/search.h"
 #include "lib/allocfault.h"
 #include "lib/clock.h"
 #include "store/store.h"
@@ -166,6 +168,15 @@ void info_command(struct request *request) {
     if (whole || request_argument_is(request, 1, "store")) store_info(text);
     evbuffer_add_printf(text, "\r\n# Cases\r\ncases:%lld\r\nopen_cases:%lld\r\nevents:%lld\r\n",
                         totals.cases, totals.open, totals.events);
+    /* Two reads by key (the newest event's id, the index's mark), whatever
+     * the size: how many events the search index has still to take in. */
+    int64_t behind = search_lag(&request->call);
+    if (behind < 0) {
+        evbuffer_free(text);
+        return; /* the store error is the reply */
+    }
+    evbuffer_add_printf(text, "search_index_behind:%lld\r\nsearch_index_merging:%d\r\n", (long long)behind,
+                        search_merging());
     evbuffer_add_printf(text, "\r\n# Plugins\r\n");
     if (providers.plugins_info) providers.plugins_info(text);
     /* As Redis: what tools sum as "keys" (redis-cli --stat); a case is a key. */
@@ -317,6 +328,29 @@ void debug_oom_command(struct request *request) {
     long long fired = allocfault_fired();
     allocfault_arm(n);
     reply_integer(request->reply, fired);
+}
+
+/* DEBUG.SEARCH PAUSE | RESUME | STEP: the search index's tick steps held
+ * (a test builds a lag without racing the tick), let go, or one run by
+ * hand; replies how many events the index is behind after it. */
+void debug_search_command(struct request *request) {
+    if (request_argument_is(request, 1, "PAUSE")) {
+        search_pause(1);
+    } else if (request_argument_is(request, 1, "RESUME")) {
+        search_pause(0);
+    } else if (request_argument_is(request, 1, "STEP")) {
+        int wrote = search_step();
+        if (wrote < 0) {
+            request_error(request, "ERR", "the search index's step failed (the log says why)");
+            return;
+        }
+        if (wrote > 0) store_request_commit();
+    } else {
+        request_error(request, "INVALID", "usage: DEBUG.SEARCH PAUSE | RESUME | STEP");
+        return;
+    }
+    int64_t behind = search_lag(&request->call);
+    if (behind >= 0) reply_integer(request->reply, behind);
 }
 
 /* DEBUG.MEMORY: what memory holds against what the disk says, for the

@@ -24,14 +24,6 @@ static int indexable(const char *kind, const char *actor) {
  * a little late). */
 static long long unmerged;
 
-int search_optimize_if_bulk(struct call *call, int steps) {
-    if (steps < SEARCH_BULK_STEPS) return 0;
-    sqlite3_stmt *statement = store_statement("INSERT INTO case_text(case_text) VALUES ('optimize')");
-    if (call_step(call, statement) != 0) return -1;
-    unmerged = 0;
-    return 0;
-}
-
 /* One bounded step of merging the index's segments (FTS5 'merge' with a
  * negative count: down to one segment, SEARCH_MERGE_PAGES pages at a
  * time): 1 if it wrote, 0 if there was nothing left to merge, -1. */
@@ -90,7 +82,42 @@ int search_catch_up(struct call *call) {
     return seen == SEARCH_CATCH_UP_EVENTS ? 1 : 0;
 }
 
-int search_tick(void) {
+int64_t search_lag(struct call *call) {
+    /* Read in the caller's transaction: the open batch's events count (a
+     * case opened earlier in the same batch is within reach). */
+    static const char sql[] =
+        "SELECT (SELECT coalesce(max(id), 0) FROM events) - indexed_through FROM search_progress WHERE id = 1";
+    sqlite3_stmt *statement = store_statement(sql);
+    int found = call_row(call, statement);
+    if (found < 0) return -1;
+    if (found == 0) return call_fail(call, CALL_ERR, "store: search_progress has no row");
+    int64_t behind = sqlite3_column_int64(statement, 0);
+    sqlite3_reset(statement);
+    return behind > 0 ? behind : 0;
+}
+
+int search_read_ready(struct call *call, int64_t *behind) {
+    *behind = search_lag(call);
+    if (*behind < 0) return -1;
+    if (*behind == 0) return 0;
+    if (*behind > SEARCH_CATCH_UP_EVENTS) return 1;   /* the tick's to catch up, a step a turn */
+    int more = search_catch_up(call);
+    if (more < 0) return -1;
+    *behind = 0;
+    /* Within one step by ids is within one step by events (ids only skip). */
+    return 0;
+}
+
+int search_merging(void) { return unmerged >= SEARCH_MERGE_AFTER; }
+
+/* DEBUG.SEARCH PAUSE: the tick takes no step (a test builds a lag). */
+static int paused;
+
+void search_pause(int on) { paused = on; }
+
+int search_tick(void) { return paused ? 0 : search_step(); }
+
+int search_step(void) {
     struct call call = {.who = {.internal = 1}, .actor = "search", .status = CALL_OK};
     /* Nothing committed since the mark: no batch, no commit. */
     int behind = 1;
