@@ -104,3 +104,114 @@ def test_new_queues_a_role_and_enabling_again_hand_out_waiting_cases():
         assert admin.call("AGENT.SET", "cy", "QUEUES", "logistics") == "OK"
         assert assignee(admin, more) == ""
         assert memory(admin) == []
+
+
+# ------------------------------------------------------------ merge and incidents
+
+SPIKES = """
+vocabulary = { categories = { "general", "outage" }, queues = { "support", "tech" } }
+defaults = { category = "general", queue = "support", priority = "P3" }
+incidents = { on_resolve = "resolve" }
+function classify(case)
+  local s = case.subject or ""
+  if s:find("outage", 1, true) then return { category = "outage", queue = "support", tags = { "app" } } end
+  if s:find("payments down", 1, true) then return { category = "outage", queue = "support", tags = { "pay" } } end
+  return { category = "general" }
+end
+function priority(case)
+  local s = case.subject or ""
+  if s:find("outage", 1, true) and redress.recent("tag:app", 3600) >= 2 then
+    return { priority = "P1", incident = "tag:app", incident_window = 3600, reason = "app spike" }
+  end
+  if s:find("payments down", 1, true) and redress.recent("tag:pay", 3600) >= 2 then
+    return { priority = "P2", incident = "tag:pay", incident_window = 3600, reason = "pay spike" }
+  end
+  return { priority = "P3" }
+end
+function sla(case) return { first_response = 3600, resolution = 86400 } end
+"""
+
+
+def opens(c, n, subject):
+    """n cases a minute apart (one at a time: the spike counts learn of a case once its batch
+    commits); their ids."""
+    ids = []
+    for i in range(n):
+        c.call("DEBUG.CLOCK", "ADVANCE", 60)
+        ids.append(c.call("CASE.OPEN", "customer", "C-%s-%d" % (subject.split()[0], i), "subject", subject))
+        assert isinstance(ids[-1], int), ids[-1]
+    return ids
+
+
+def incidents(c):
+    return {i["key"]: i for i in map(as_map, c.call("INCIDENT.LIST"))}
+
+
+def links(c, cid):
+    text = as_map(c.call("CASE.GET", cid))["links"]
+    return {int(x) for x in text.split(",") if x}
+
+
+def history(c, cid, kind):
+    return [as_map(e) for e in c.call("CASE.HISTORY", cid) if as_map(e)["kind"] == kind]
+
+
+def test_a_merged_away_case_leaves_its_incident_and_the_survivor_takes_its_place():
+    with Rules(SPIKES) as rules, Daemon(rules=rules) as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        cases = opens(c, 4, "app outage: cannot log in")
+        incident = int(incidents(c)["tag:app"]["id"])
+        assert incidents(c)["tag:app"]["cases"] == "4"
+        # Both in the incident: the duplicate leaves it, the count is the distinct cases left.
+        assert c.call("CASE.MERGE", cases[1], cases[0], "same customer") == "OK"
+        assert incidents(c)["tag:app"]["cases"] == "3"
+        assert as_map(c.call("CASE.GET", incident))["incident_cases"] == "3"
+        assert incident not in links(c, cases[1]) and incident in links(c, cases[0])
+        gone = history(c, cases[1], "unlinked")
+        assert len(gone) == 1 and "other=%d" % incident in gone[0]["detail"], gone
+        assert "merged_into=%d" % cases[0] in gone[0]["detail"]
+        # The survivor outside the incident: it joins it in the duplicate's place, raised as any case of it.
+        plain = c.call("CASE.OPEN", "customer", "C-99", "subject", "hello, my login")
+        assert as_map(c.call("CASE.GET", plain))["priority"] == "P3"
+        assert c.call("CASE.MERGE", cases[2], plain) == "OK"
+        assert incidents(c)["tag:app"]["cases"] == "3"
+        assert incident in links(c, plain) and incident not in links(c, cases[2])
+        assert as_map(c.call("CASE.GET", plain))["priority"] == "P1"
+        assert len(history(c, plain, "linked")) == 1
+        assert memory(c) == []
+        # Resolving the incident reaches the survivor, not the merged-away case.
+        assert c.call("CASE.RESOLVE", incident, "fixed", "Login works again.") == "OK"
+        assert as_map(c.call("CASE.GET", plain))["state"] == "resolved"
+        assert history(c, plain, "reply")[-1]["detail"] == "Login works again."
+        assert history(c, cases[2], "reply") == []
+        last = history(c, incident, "incident_resolved")[-1]
+        assert "told=3" in last["detail"], last
+
+
+def test_merging_across_two_incidents_keeps_the_survivor_in_both():
+    with Rules(SPIKES) as rules, Daemon(rules=rules) as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        app = opens(c, 3, "app outage again")
+        pay = opens(c, 3, "payments down since noon")
+        by_key = incidents(c)
+        app_incident, pay_incident = int(by_key["tag:app"]["id"]), int(by_key["tag:pay"]["id"])
+        assert by_key["tag:app"]["cases"] == "3" and by_key["tag:pay"]["cases"] == "3"
+        assert as_map(c.call("CASE.GET", pay[0]))["priority"] == "P2"
+        # The app case folded into a payment case: the survivor stands for it in the app incident.
+        assert c.call("CASE.MERGE", app[0], pay[0]) == "OK"
+        by_key = incidents(c)
+        assert by_key["tag:app"]["cases"] == "3" and by_key["tag:pay"]["cases"] == "3"
+        assert {app_incident, pay_incident} <= links(c, pay[0])
+        assert app_incident not in links(c, app[0])
+        assert as_map(c.call("CASE.GET", pay[0]))["priority"] == "P1"     # raised to the higher one
+        # An incident merged into another: its cases are the survivor's.
+        assert c.call("CASE.MERGE", pay_incident, app_incident, "one outage") == "OK"
+        by_key = incidents(c)
+        assert by_key["tag:pay"]["cases"] == "0" and by_key["tag:pay"]["state"] == "closed"
+        # app: app[1], app[2], pay[0] (already in), pay[1], pay[2]
+        assert by_key["tag:app"]["cases"] == "5", by_key
+        for cid in pay:
+            assert app_incident in links(c, cid) and pay_incident not in links(c, cid)
+        assert memory(c) == []
