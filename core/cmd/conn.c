@@ -10,8 +10,10 @@
 #include "cmd/conn.h"
 #include "cmd/agent_cmd.h"
 #include "cmd/reply.h"
+#include "domain/agents.h"
 #include "domain/clocks.h"
 #include "domain/figures.h"
+#include "domain/incidents.h"
 #include "domain/search.h"
 #include "lib/allocfault.h"
 #include "lib/clock.h"
@@ -354,8 +356,11 @@ void debug_search_command(struct request *request) {
 }
 
 /* DEBUG.MEMORY: what memory holds against what the disk says, for the
- * fault tests: an array of the differences (empty when they agree).  Run
- * alone, between batches: inside one, memory rightly lags the disk. */
+ * fault tests: the timer heap against the running clocks, the roster of
+ * online agents (and each agent's load) against the agents and their
+ * cases, the remembered incidents against the incidents table.  An array
+ * of one text naming every difference (empty when they agree).  Run alone,
+ * between batches: inside one, memory rightly lags the disk. */
 void debug_memory_command(struct request *request) {
     char differences[DEBUG_MEMORY_REPORT_MAX];
     if (store_batch_is_open()) {
@@ -364,6 +369,15 @@ void debug_memory_command(struct request *request) {
     }
     int count = clocks_heap_check(&request->call, differences, sizeof differences);
     if (count < 0) return;
+    size_t used = strlen(differences);
+    if (count > 0 && used < sizeof differences - 2) used += (size_t)snprintf(differences + used, 3, "; ");
+    int agents = agents_roster_check(&request->call, differences, sizeof differences, &used);
+    if (agents < 0) return;
+    int incidents = incidents_memory_check(&request->call, differences, sizeof differences, &used);
+    if (incidents < 0) return;
+    count += agents + incidents;
+    /* the trailing "; " of the last difference */
+    while (used > 0 && (differences[used - 1] == ' ' || differences[used - 1] == ';')) differences[--used] = '\0';
     reply_array(request->reply, count > 0 ? 1 : 0);
     if (count > 0) reply_bulk_string(request->reply, differences);
 }

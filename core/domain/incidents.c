@@ -405,6 +405,33 @@ int incidents_case_merged(struct call *call, const struct case_row *from, const 
     return status;
 }
 
+/* ------------------------------------------------------------ DEBUG.MEMORY */
+
+int incidents_memory_check(struct call *call, char *out, size_t size, size_t *used) {
+    static const char sql[] = "SELECT key FROM incidents WHERE case_id = ?1";
+    int differences = 0;
+    for (int i = 0; i < INCIDENT_HINTS_MAX; i++) {
+        if (hints[i].id <= 0) continue;
+        sqlite3_stmt *statement = store_statement(sql);
+        if (statement) sqlite3_bind_int64(statement, 1, hints[i].id);
+        int found = call_row(call, statement);
+        if (found < 0) return -1;
+        const char *key = found ? (const char *)sqlite3_column_text(statement, 0) : NULL;
+        if (key == NULL || strcmp(key, hints[i].key) != 0) {
+            differences++;
+            if (*used < size) {
+                int n = key ? snprintf(out + *used, size - *used, "incident of key %s: memory says case %lld, whose "
+                                       "key on disk is %s; ", hints[i].key, (long long)hints[i].id, key)
+                            : snprintf(out + *used, size - *used, "incident of key %s: memory says case %lld, which "
+                                       "is no incident on disk; ", hints[i].key, (long long)hints[i].id);
+                if (n > 0) *used += (size_t)n < size - *used ? (size_t)n : size - *used;
+            }
+        }
+        if (found) sqlite3_reset(statement);
+    }
+    return differences;
+}
+
 /* ------------------------------------------------------------ reading */
 
 long long incidents_list(struct call *call, long long limit,

@@ -46,6 +46,12 @@ int incidents_resolved(struct call *call, const struct case_row *row, const char
  * (an incident, merges being of one kind).  0, or -1. */
 int incidents_case_merged(struct call *call, const struct case_row *from, const struct case_row *into);
 
+/* DEBUG.MEMORY: each remembered incident (the key -> incident hints)
+ * against the incidents table: the incident exists and has that key.  An
+ * incident resolved since is no difference (a hint is checked before use).
+ * Each difference appended to out[*used..size); the count, or -1. */
+int incidents_memory_check(struct call *call, char *out, size_t size, size_t *used);
+
 struct incident_summary {
     int64_t id, opened_at;
     const char *key, *state, *queue, *priority;   /* valid during the visit */

@@ -215,3 +215,40 @@ def test_merging_across_two_incidents_keeps_the_survivor_in_both():
         for cid in pay:
             assert app_incident in links(c, cid) and pay_incident not in links(c, cid)
         assert memory(c) == []
+
+
+# ------------------------------------------------------------ DEBUG.MEMORY
+
+def test_debug_memory_compares_the_online_agents_their_load_and_the_remembered_incidents():
+    rules = SPIKES + 'assignment = { capacity = 5, queues = { support = "round_robin" } }\n'
+    with Rules(rules) as path, Daemon(rules=path) as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        for name in ("ann", "zed"):
+            c.call("AGENT.ADD", name, "agent", "QUEUES", "support")
+        assert c.call("AGENT.STATUS", "ann", "online") == "OK"
+        cases = opens(c, 3, "app outage: cannot log in")                 # ann holds them; an incident
+        incident = int(incidents(c)["tag:app"]["id"])
+        assert {as_map(c.call("CASE.GET", cid))["assignee"] for cid in cases} == {"ann"}
+        assert memory(c) == []                                            # in sync: nothing to say
+        # Written behind the daemon's back: each difference is named.
+        db = sqlite3.connect(os.path.join(d.data, "redress.db"), timeout=30)
+        db.execute("UPDATE agents SET presence = 'online' WHERE name = 'zed'")
+        db.execute("UPDATE agents SET load = load + 2 WHERE name = 'ann'")
+        db.execute("UPDATE incidents SET key = 'tag:elsewhere' WHERE case_id = ?", (incident,))
+        db.commit()
+        report = memory(c)
+        assert isinstance(report, list) and len(report) == 1, report
+        text = report[0]
+        assert "agent zed: online on disk, not in the roster" in text, text
+        assert "roster holds 1 online agents, disk 2" in text, text
+        held = sum(1 for cid in cases + [incident] if as_map(c.call("CASE.GET", cid))["assignee"] == "ann")
+        assert "agent ann: load %d, holds %d open cases" % (held + 2, held) in text, text
+        assert "incident of key tag:app: memory says case %d, whose key on disk is tag:elsewhere" % incident in text
+        # Put back: in sync again.
+        db.execute("UPDATE agents SET presence = 'offline' WHERE name = 'zed'")
+        db.execute("UPDATE agents SET load = load - 2 WHERE name = 'ann'")
+        db.execute("UPDATE incidents SET key = 'tag:app' WHERE case_id = ?", (incident,))
+        db.commit()
+        db.close()
+        assert memory(c) == []
