@@ -101,10 +101,10 @@ int search_read_ready(struct call *call, int64_t *behind) {
     if (*behind < 0) return -1;
     if (*behind == 0) return 0;
     if (*behind > SEARCH_CATCH_UP_EVENTS) return 1;   /* the tick's to catch up, a step a turn */
-    int more = search_catch_up(call);
-    if (more < 0) return -1;
+    /* Within one step by ids is within one step by events (ids only skip):
+     * this step takes the index to the log's end. */
+    if (search_catch_up(call) < 0) return -1;
     *behind = 0;
-    /* Within one step by ids is within one step by events (ids only skip). */
     return 0;
 }
 
