@@ -170,15 +170,10 @@ void info_command(struct request *request) {
     if (whole || request_argument_is(request, 1, "store")) store_info(text);
     evbuffer_add_printf(text, "\r\n# Cases\r\ncases:%lld\r\nopen_cases:%lld\r\nevents:%lld\r\n",
                         totals.cases, totals.open, totals.events);
-    /* Two reads by key (the newest event's id, the index's mark), whatever
-     * the size: how many events the search index has still to take in. */
-    int64_t behind = search_lag(&request->call);
-    if (behind < 0) {
-        evbuffer_free(text);
-        return; /* the store error is the reply */
-    }
-    evbuffer_add_printf(text, "search_index_behind:%lld\r\nsearch_index_merging:%d\r\n", (long long)behind,
-                        search_merging());
+    /* From memory too: the committed events the search index has still to
+     * take in. */
+    evbuffer_add_printf(text, "search_index_behind:%lld\r\nsearch_index_merging:%d\r\n",
+                        (long long)search_committed_lag(), search_merging());
     evbuffer_add_printf(text, "\r\n# Plugins\r\n");
     if (providers.plugins_info) providers.plugins_info(text);
     /* As Redis: what tools sum as "keys" (redis-cli --stat); a case is a key. */
@@ -334,19 +329,17 @@ void debug_oom_command(struct request *request) {
 
 /* DEBUG.SEARCH PAUSE | RESUME | STEP: the search index's tick steps held
  * (a test builds a lag without racing the tick), let go, or one run by
- * hand; replies how many events the index is behind after it. */
+ * hand; replies how many events the index is behind after it (the open
+ * batch's view). */
 void debug_search_command(struct request *request) {
     if (request_argument_is(request, 1, "PAUSE")) {
         search_pause(1);
     } else if (request_argument_is(request, 1, "RESUME")) {
         search_pause(0);
     } else if (request_argument_is(request, 1, "STEP")) {
-        int wrote = search_step();
-        if (wrote < 0) {
-            request_error(request, "ERR", "the search index's step failed (the log says why)");
-            return;
-        }
-        if (wrote > 0) store_request_commit();
+        /* A write command: its reply waits for the commit, so INFO asked
+         * next shows the step. */
+        if (search_step_within(&request->call) < 0) return;
     } else {
         request_error(request, "INVALID", "usage: DEBUG.SEARCH PAUSE | RESUME | STEP");
         return;

@@ -534,7 +534,7 @@ static const struct command command_table[] = {
          "the online agents (queues, skills) and each agent's load with the agents and their open cases, the "
          "remembered incidents with the incidents; the differences, empty when they agree",
          "O(N) where N is the number of running deadlines, agents and open cases", "debug", NO_ARGS)},
-    {"DEBUG.SEARCH",     2, 2, T | R, debug_search_command, "PAUSE|RESUME|STEP", D, NONE,
+    {"DEBUG.SEARCH",     2, 2, T | W, debug_search_command, "PAUSE|RESUME|STEP", D, NONE,
      DOC("The search index's catch-up (--test-clock only): holds the tick's steps, lets them run, or runs one; "
          "replies how many events the index is behind", "O(N) where N is the events of one step", "debug",
          ARGS(ONEOF("action", 0, WORD("PAUSE", 0), WORD("RESUME", 0), WORD("STEP", 0))))},

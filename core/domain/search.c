@@ -13,6 +13,7 @@
 #include "lib/log.h"
 #include "store/store.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static int indexable(const char *kind, const char *actor) {
@@ -23,6 +24,17 @@ static int indexable(const char *kind, const char *actor) {
 /* Texts indexed since the last merge (memory only: a restart merely merges
  * a little late). */
 static long long unmerged;
+
+/* The mark as committed, for INFO (which reads no table): set at start,
+ * by each tick that reads it, and by each step once its batch commits
+ * (a step rolled back never moves it).  -1 until known. */
+static int64_t committed_mark = -1;
+
+static void mark_after_commit(void *argument, int committed) {
+    int64_t *mark = argument;
+    if (committed && *mark > committed_mark) committed_mark = *mark;
+    free(mark);
+}
 
 /* One bounded step of merging the index's segments (FTS5 'merge' with a
  * negative count: down to one segment, SEARCH_MERGE_PAGES pages at a
@@ -79,6 +91,12 @@ int search_catch_up(struct call *call) {
     sqlite3_stmt *move = store_statement(move_sql);
     if (move) sqlite3_bind_int64(move, 1, last);
     if (call_step(call, move) != 0) return -1;
+    int64_t *moved = malloc(sizeof *moved);
+    if (moved) *moved = last;
+    if (moved == NULL || store_after_command(mark_after_commit, moved) != 0) {
+        free(moved);
+        return call_fail(call, CALL_ERR, "out of memory");
+    }
     return seen == SEARCH_CATCH_UP_EVENTS ? 1 : 0;
 }
 
@@ -110,12 +128,43 @@ int search_read_ready(struct call *call, int64_t *behind) {
 
 int search_merging(void) { return unmerged >= SEARCH_MERGE_AFTER; }
 
+int search_load(void) {
+    struct call call = {.who = {.internal = 1}, .actor = "search", .status = CALL_OK};
+    sqlite3_stmt *mark = store_statement("SELECT indexed_through FROM search_progress WHERE id = 1");
+    int found = call_row(&call, mark);
+    if (found <= 0) {
+        log_error("search index's mark not read: INFO shows search_index_behind:-1 until the tick reads it",
+                  "error=\"%s\"", found < 0 ? call.message : "no row");
+        return -1;
+    }
+    committed_mark = sqlite3_column_int64(mark, 0);
+    sqlite3_reset(mark);
+    events_last_committed_id();   /* known from here on: INFO reads no table */
+    return 0;
+}
+
+int64_t search_committed_lag(void) {
+    if (committed_mark < 0) return -1;
+    int64_t behind = events_last_committed_id() - committed_mark;
+    return behind > 0 ? behind : 0;
+}
+
 /* DEBUG.SEARCH PAUSE: the tick takes no step (a test builds a lag). */
 static int paused;
 
 void search_pause(int on) { paused = on; }
 
 int search_tick(void) { return paused ? 0 : search_step(); }
+
+int search_step_within(struct call *call) {
+    int64_t behind = search_lag(call);
+    if (behind < 0) return -1;
+    if (behind > 0) return search_catch_up(call) < 0 ? -1 : 1;
+    if (unmerged < SEARCH_MERGE_AFTER) return 0;
+    int status = merge_step(call);
+    if (status == 0) unmerged = 0;   /* one segment again */
+    return status < 0 ? -1 : 1;
+}
 
 int search_step(void) {
     struct call call = {.who = {.internal = 1}, .actor = "search", .status = CALL_OK};
@@ -130,6 +179,7 @@ int search_step(void) {
         }
         int64_t through = found ? sqlite3_column_int64(mark, 0) : 0;
         if (found) sqlite3_reset(mark);
+        if (found) committed_mark = through;   /* no batch open: this is the committed mark */
         behind = through < events_last_committed_id();
     }
     /* Caught up, with many texts indexed since: a step of merging instead. */

@@ -38,17 +38,27 @@ int64_t search_lag(struct call *call);
 int search_read_ready(struct call *call, int64_t *behind);
 /* 1 while the tick is merging the index after many texts (INFO). */
 int search_merging(void);
+/* Reads the index's committed mark at start (INFO's lag is kept in
+ * memory from then on).  0, or -1 logged. */
+int search_load(void);
+/* INFO's lag: the committed events after the committed mark, from memory
+ * (never a read of the store); -1 when the mark could not be read. */
+int64_t search_committed_lag(void);
 /* Takes a case's texts out of the index (before they are erased): the
  * rows of its events the index holds.  0, or -1. */
 int search_forget_case(struct call *call, int64_t case_id);
 /* The tick's step, in a command of its own: 1 if it wrote (a commit is
  * due), 0 if nothing was new (or the steps are paused), -1 logged. */
 int search_tick(void);
+/* The tick's step, in a command of its own (search_tick without the
+ * pause): 1 if it wrote, 0, -1 logged. */
+int search_step(void);
 /* Test hooks (DEBUG.SEARCH, --test-clock only): pause stops the tick's
  * steps (1) or lets them run again (0), so that a test builds a lag
- * without racing the tick; search_step is the tick's step run by hand,
- * paused or not (as search_tick returns). */
+ * without racing the tick; search_step_within is the tick's step run by
+ * hand in the caller's savepoint, paused or not: 1 if it wrote, 0 if
+ * there was nothing to do, -1 with the failure in the call. */
 void search_pause(int on);
-int search_step(void);
+int search_step_within(struct call *call);
 
 #endif
