@@ -168,9 +168,12 @@ int search_step_within(struct call *call) {
 
 int search_step(void) {
     struct call call = {.who = {.internal = 1}, .actor = "search", .status = CALL_OK};
-    /* Nothing committed since the mark: no batch, no commit. */
+    /* Nothing committed since the mark: no batch, no commit -- and, the
+     * mark known, no read either (the index asks nothing of an idle store). */
     int behind = 1;
-    if (!store_batch_is_open()) {
+    if (!store_batch_is_open() && committed_mark >= 0) {
+        behind = committed_mark < events_last_committed_id();
+    } else if (!store_batch_is_open()) {
         sqlite3_stmt *mark = store_statement("SELECT indexed_through FROM search_progress WHERE id = 1");
         int found = call_row(&call, mark);
         if (found < 0) {
