@@ -29,7 +29,8 @@ def test_a_spoofed_tag_or_reference_from_another_sender_opens_a_new_case_and_lea
         assert sorted(x["body"] for x in others) == ["Second try.", "Send the refund to my card."]
         assert all(x["channel"] == "email" for x in others)
         # and it is logged
-        assert d.log().count("message not threaded: sender is not the case's customer") == 2
+        # (stderr is read on a thread: the lines may reach the log a moment after the replies)
+        d.wait_log(lambda text: text.count("message not threaded: sender is not the case's customer") == 2)
         assert 'case=%d sender="mallory@evil.example"' % n in d.log()
 
 
