@@ -12,12 +12,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dashboard_browser  # noqa: E402
 from harness import Client, as_map  # noqa: E402
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 WAIT = 30  # seconds: real I/O (the browser, the event stream)
@@ -27,22 +25,12 @@ def main():
     http_port, resp_port, admin_token, supervisor_token, out = sys.argv[1:6]
     os.makedirs(out, exist_ok=True)
     admin = Client(int(resp_port), token=admin_token)
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1400,1900", "--lang=en-US", "--no-first-run", "--disable-extensions"):
-        options.add_argument(flag)
-    options.binary_location = "/usr/bin/chromium"
-    browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    browser = dashboard_browser.start()
     seen = {}
     try:
         wait = WebDriverWait(browser, WAIT)
         base = "http://127.0.0.1:%s" % http_port
-        browser.get(base + "/")
-        wait.until(ec.visibility_of_element_located((By.ID, "login-view")))
-        # Log in with a token, once.
-        browser.find_element(By.ID, "token").send_keys(supervisor_token)
-        browser.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
-        wait.until(ec.visibility_of_element_located((By.ID, "app")))
+        dashboard_browser.log_in(browser, wait, base, supervisor_token)
         wait.until(lambda b: "sam" in b.find_element(By.ID, "who").text)
         cookies = browser.get_cookies()
         seen["cookie_http_only"] = all(c["httpOnly"] for c in cookies if c["name"] == "redress_session")
@@ -84,16 +72,9 @@ def main():
         wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#open-cases tr[data-case]")
                    or b.find_elements(By.CSS_SELECTOR, "#breached-cases tr[data-case]"))
         seen["load_seconds"] = time.monotonic() - started
-        # The page asks who it is before logging in: that one 401 is expected.
-        errors = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"
-                  and not ("/api/session" in e["message"] and "401" in e["message"])]
-        seen["console_errors"] = [e["message"] for e in errors]
+        seen["console_errors"] = dashboard_browser.console_errors(browser)
     except Exception:
-        browser.save_screenshot(os.path.join(out, "failure.png"))
-        with open(os.path.join(out, "failure.html"), "w") as f:
-            f.write(browser.page_source)
-        with open(os.path.join(out, "failure-console.txt"), "w") as f:
-            f.write(json.dumps(browser.get_log("browser"), indent=1))
+        dashboard_browser.keep_failure(browser, out)
         raise
     finally:
         browser.quit()

@@ -11,12 +11,10 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dashboard_browser  # noqa: E402
 from harness import Client  # noqa: E402
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 WAIT = 30  # seconds: real I/O (the browser)
@@ -31,20 +29,11 @@ def main():
     http_port, resp_port, admin_token, supervisor_token, out = sys.argv[1:6]
     os.makedirs(out, exist_ok=True)
     admin = Client(int(resp_port), token=admin_token)
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1400,1900", "--lang=en-US", "--no-first-run", "--disable-extensions"):
-        options.add_argument(flag)
-    options.binary_location = "/usr/bin/chromium"
-    browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    browser = dashboard_browser.start()
     seen = {}
     try:
         wait = WebDriverWait(browser, WAIT)
-        browser.get("http://127.0.0.1:%s/" % http_port)
-        wait.until(ec.visibility_of_element_located((By.ID, "login-view")))
-        browser.find_element(By.ID, "token").send_keys(supervisor_token)
-        browser.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
-        wait.until(ec.visibility_of_element_located((By.ID, "app")))
+        dashboard_browser.log_in(browser, wait, "http://127.0.0.1:%s" % http_port, supervisor_token)
         wait.until(lambda b: totals(b)["opened"] >= 0)
         seen["before"] = totals(browser)
         # Cases opened and one resolved over RESP show in the chart of the last 48 hours.
@@ -80,13 +69,9 @@ def main():
         browser.find_element(By.ID, "lang").click()
         wait.until(lambda b: "新建、解决与超时" in b.page_source and "决策说明" in b.page_source)
         seen["zh"] = True
-        errors = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"
-                  and not ("/api/session" in e["message"] and "401" in e["message"])]
-        seen["console_errors"] = [e["message"] for e in errors]
+        seen["console_errors"] = dashboard_browser.console_errors(browser)
     except Exception:
-        browser.save_screenshot(os.path.join(out, "failure.png"))
-        with open(os.path.join(out, "failure.html"), "w") as f:
-            f.write(browser.page_source)
+        dashboard_browser.keep_failure(browser, out)
         raise
     finally:
         browser.quit()
