@@ -61,9 +61,25 @@ static int push_id(int64_t **ids, size_t *count, size_t *room, int64_t id) {
     return 0;
 }
 
+/* What linking a case reads of its incident: its id and priority (one
+ * read per case of a spike, so no more than that, and no case_row). */
+struct incident_ref {
+    int64_t id;
+    char priority[NAMES_MAX + 1];
+};
+
+/* Copies a priority column (a name: at most NAMES_MAX bytes) into ref. */
+static void ref_priority(struct incident_ref *ref, sqlite3_stmt *statement, int column) {
+    const char *priority = (const char *)sqlite3_column_text(statement, column);
+    size_t len = priority ? (size_t)sqlite3_column_bytes(statement, column) : 0;
+    if (len > NAMES_MAX) len = NAMES_MAX;
+    if (len) memcpy(ref->priority, priority, len);
+    ref->priority[len] = '\0';
+}
+
 /* Links the case (`loaded`, or case `id` read here when it is NULL) to the
  * incident and raises it to the incident's priority. */
-static int link_case(struct call *call, const struct case_row *incident, int64_t id, struct case_row *loaded) {
+static int link_case(struct call *call, const struct incident_ref *incident, int64_t id, struct case_row *loaded) {
     struct case_row read;
     struct case_row *row = loaded;
     if (row == NULL) {
@@ -87,16 +103,45 @@ static int link_case(struct call *call, const struct case_row *incident, int64_t
 }
 
 /* The open incident of each key seen, as committed: a hint that spares
- * each case of a spike the search by key; the incident's row, read by id,
- * says whether it still holds (open), else the search runs.  Set only
- * after the command that found or opened the incident commits. */
+ * each case of a spike the search by key.  With it, the incident's
+ * priority as committed, while no row of `cases` has been updated since:
+ * then a case joining the spike reads nothing of the incident.  Else the
+ * incident's row, read by id, says whether it still holds (open), and
+ * when it does not the search runs.  Set only after the command that read
+ * or opened the incident commits (memory follows the disk). */
 #define INCIDENT_HINTS_MAX 32
 struct incident_hint {
     char key[RULES_INCIDENT_KEY_MAX + 1];
     int64_t id;
+    int known;                       /* 1: priority is the row's as of `seen` */
+    unsigned long long seen;         /* case_updates when the row was read */
+    char priority[NAMES_MAX + 1];
 };
 static struct incident_hint hints[INCIDENT_HINTS_MAX];
 static unsigned next_hint;       /* the slot a new key takes when all are used */
+
+/* Rows of `cases` updated or deleted so far (SQLite's update hook on the
+ * store's connection: every change of a case's state, priority, queue or
+ * assignee is an UPDATE, whoever makes it, rolled back or not).  Nothing
+ * else in the daemon sets an update hook; an INSERT (a new case) changes
+ * no incident. */
+static unsigned long long case_updates;
+static sqlite3 *watched;         /* the connection the hook is set on */
+
+static void on_row_change(void *context, int op, const char *database, const char *table, sqlite3_int64 rowid) {
+    (void)context;
+    (void)database;
+    (void)rowid;
+    if (op != SQLITE_INSERT && strcmp(table, "cases") == 0) case_updates++;
+}
+
+static void watch_case_updates(void) {
+    sqlite3 *db = store_database();
+    if (db == watched) return;
+    sqlite3_update_hook(db, on_row_change, NULL);
+    watched = db;
+    case_updates++;   /* nothing seen on another connection holds */
+}
 
 static struct incident_hint *hint_of(const char *key) {
     for (int i = 0; i < INCIDENT_HINTS_MAX; i++)
@@ -109,62 +154,67 @@ static void hint_after_commit(void *argument, int committed) {
     if (committed) {
         struct incident_hint *slot = hint_of(found->key);
         if (slot == NULL) slot = &hints[next_hint++ % INCIDENT_HINTS_MAX];
+        /* The priority read holds only if no case row changed until the commit. */
+        found->known = found->known && found->seen == case_updates;
         *slot = *found;
     }
     free(found);
 }
 
-/* Remembers incident id for key once the command commits (out of memory:
- * no hint, the search runs next time). */
-static void remember(const char *key, int64_t id) {
+/* Remembers incident id for key, with its priority as read now (NULL: not
+ * known), once the command commits (out of memory: no hint, the search
+ * runs next time). */
+static void remember(const char *key, int64_t id, const char *priority) {
     struct incident_hint *hint = malloc(sizeof *hint);
     if (hint == NULL) return;
     snprintf(hint->key, sizeof hint->key, "%s", key);
     hint->id = id;
+    hint->known = priority != NULL;
+    hint->seen = case_updates;
+    snprintf(hint->priority, sizeof hint->priority, "%s", priority ? priority : "");
     if (store_after_command(hint_after_commit, hint) != 0) free(hint);
 }
 
 /* The hinted incident of key if it is still open: 1 with *incident, 0, -1. */
-static int hinted_incident(struct call *call, const char *key, struct case_row *incident) {
+static int hinted_incident(struct call *call, const char *key, struct incident_ref *incident) {
     const struct incident_hint *hint = hint_of(key);
     if (hint == NULL) return 0;
-    static const char sql[] =
-        "SELECT queue, coalesce(assignee, ''), priority FROM cases"
-        " WHERE id = ?1 AND state <> 'resolved' AND state <> 'closed'";
+    watch_case_updates();
+    if (hint->known && hint->seen == case_updates) {
+        incident->id = hint->id;
+        memcpy(incident->priority, hint->priority, sizeof incident->priority);
+        return 1;
+    }
+    static const char sql[] = "SELECT priority FROM cases WHERE id = ?1 AND state <> 'resolved' AND state <> 'closed'";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) sqlite3_bind_int64(statement, 1, hint->id);
     int found = call_row(call, statement);
     if (found > 0) {
-        memset(incident, 0, sizeof *incident);
         incident->id = hint->id;
-        snprintf(incident->queue, sizeof incident->queue, "%s", (const char *)sqlite3_column_text(statement, 0));
-        snprintf(incident->assignee, sizeof incident->assignee, "%s", (const char *)sqlite3_column_text(statement, 1));
-        snprintf(incident->priority, sizeof incident->priority, "%s", (const char *)sqlite3_column_text(statement, 2));
+        ref_priority(incident, statement, 0);
         sqlite3_reset(statement);
+        remember(key, incident->id, incident->priority);
     }
     return found;
 }
 
-/* The open incident of key, with what linking reads of it (id, queue,
- * assignee, priority: one read per case of a spike); 1, 0 none, -1. */
-static int open_incident(struct call *call, const char *key, struct case_row *incident) {
+/* The open incident of key, with what linking reads of it (id and
+ * priority: one read per case of a spike); 1, 0 none, -1. */
+static int open_incident(struct call *call, const char *key, struct incident_ref *incident) {
     int hinted = hinted_incident(call, key, incident);
     if (hinted != 0) return hinted;
     static const char sql[] =
-        "SELECT i.case_id, c.queue, coalesce(c.assignee, ''), c.priority FROM incidents i"
-        " JOIN cases c ON c.id = i.case_id"
+        "SELECT i.case_id, c.priority FROM incidents i JOIN cases c ON c.id = i.case_id"
         " WHERE i.key = ?1 AND c.state <> 'resolved' AND c.state <> 'closed' ORDER BY i.case_id DESC LIMIT 1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) sqlite3_bind_text(statement, 1, key, -1, SQLITE_STATIC);
     int found = call_row(call, statement);
     if (found > 0) {
-        memset(incident, 0, sizeof *incident);
         incident->id = sqlite3_column_int64(statement, 0);
-        snprintf(incident->queue, sizeof incident->queue, "%s", (const char *)sqlite3_column_text(statement, 1));
-        snprintf(incident->assignee, sizeof incident->assignee, "%s", (const char *)sqlite3_column_text(statement, 2));
-        snprintf(incident->priority, sizeof incident->priority, "%s", (const char *)sqlite3_column_text(statement, 3));
+        ref_priority(incident, statement, 1);
         sqlite3_reset(statement);
-        remember(key, incident->id);
+        watch_case_updates();
+        remember(key, incident->id, incident->priority);
     }
     return found;
 }
@@ -230,7 +280,8 @@ static int open_new(struct call *call, const struct case_row *row, const char *k
         sqlite3_bind_int64(statement, 3, clock_now());
     }
     if (call_step(call, statement) != 0) return -1;
-    remember(key, incident->id);
+    watch_case_updates();
+    remember(key, incident->id, incident->priority);
     struct detail detail = DETAIL_INIT;
     detail_add_string(&detail, "key", key);
     detail_add_integer(&detail, "window", window);
@@ -240,7 +291,7 @@ static int open_new(struct call *call, const struct case_row *row, const char *k
 }
 
 int incidents_join(struct call *call, struct case_row *row, const char *key, long long window) {
-    struct case_row incident;
+    struct incident_ref incident;
     int found = open_incident(call, key, &incident);
     if (found < 0) return -1;
     if (found) return link_case(call, &incident, row->id, row);
@@ -248,7 +299,12 @@ int incidents_join(struct call *call, struct case_row *row, const char *key, lon
     int64_t *ids = NULL;
     size_t count = 0, room = 0;
     int status = spike_cases(call, row, key, window, &ids, &count, &room);
-    if (status == 0) status = open_new(call, row, key, window, &incident);
+    struct case_row opened;
+    if (status == 0) status = open_new(call, row, key, window, &opened);
+    if (status == 0) {
+        incident.id = opened.id;
+        snprintf(incident.priority, sizeof incident.priority, "%s", opened.priority);
+    }
     for (size_t i = count; status == 0 && i > 0; i--) status = link_case(call, &incident, ids[i - 1], NULL);
     free(ids);
     return status == 0 ? link_case(call, &incident, row->id, row) : -1;

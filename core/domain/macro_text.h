@@ -2,8 +2,9 @@
  *
  * Owns: filling a rule set macro's placeholders from the case -- {customer},
  * {order}, {case}, {subject}, {eta} (an instant, local time in the rule
- * set's zone) -- into a buffer.  Never: holds macro texts (the rule set
- * does: rules_macro), touches the store, sends anything.
+ * set's zone) -- into a buffer.  The macro texts are the rule set's
+ * (rules_macro); this keeps a copy of the few it fills, per rule set
+ * version.  Never: touches the store, sends anything.
  */
 #ifndef REDRESS_MACRO_TEXT_H
 #define REDRESS_MACRO_TEXT_H

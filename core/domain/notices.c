@@ -31,8 +31,22 @@
 
 #define NOTICE_KEY_MAX 64
 
+/* "customer_notice:<id>", written without snprintf: twice per intake (the
+ * receipt's count, then its addition after the commit). */
 static void limit_key(int64_t customer_id, char key[NOTICE_KEY_MAX]) {
-    snprintf(key, NOTICE_KEY_MAX, "customer_notice:%lld", (long long)customer_id);
+    static const char prefix[] = "customer_notice:";
+    char digits[24];
+    int n = 0;
+    unsigned long long value = customer_id < 0 ? 0ULL - (unsigned long long)customer_id : (unsigned long long)customer_id;
+    do {
+        digits[n++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value);
+    size_t at = sizeof prefix - 1;
+    memcpy(key, prefix, at);
+    if (customer_id < 0) key[at++] = '-';
+    while (n) key[at++] = digits[--n];
+    key[at] = '\0';
 }
 
 static void count_after_commit(void *argument, int committed) {

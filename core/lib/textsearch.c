@@ -55,12 +55,23 @@ static int is_word(uint32_t cp) {
     return 1;
 }
 
+/* An ASCII letter or digit (what is_word says of a code point below 0x80). */
+static int ascii_word(unsigned char c) {
+    return (unsigned char)(c - '0') < 10 || (unsigned char)((c | 0x20) - 'a') < 26;
+}
+
 int textsearch_tokens(const char *text, size_t len, int (*emit)(void *context, const struct textsearch_token *token),
                       void *context) {
     const unsigned char *bytes = (const unsigned char *)text;
     char word[TEXTSEARCH_TOKEN_MAX];
     size_t i = 0;
     while (i < len) {
+        /* ASCII (most bytes of most texts) is told apart without decoding:
+         * a separator is skipped, a letter or digit starts a word. */
+        if (bytes[i] < 0x80 && !ascii_word(bytes[i])) {
+            i++;
+            continue;
+        }
         size_t size;
         uint32_t cp = decode(bytes, len, i, &size);
         if (is_cjk(cp)) {
@@ -88,6 +99,16 @@ int textsearch_tokens(const char *text, size_t len, int (*emit)(void *context, c
             size_t start = i, used = 0;
             int characters = 0;
             while (i < len) {
+                if (bytes[i] < 0x80) {
+                    if (!ascii_word(bytes[i])) break;
+                    if (used < sizeof word) {
+                        char c = text[i];
+                        word[used++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+                        characters++;
+                    }
+                    i++;
+                    continue;
+                }
                 cp = decode(bytes, len, i, &size);
                 if (!is_word(cp) || is_cjk(cp)) break;
                 if (used + size <= sizeof word) { /* a word longer than a token is cut at a character */
