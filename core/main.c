@@ -21,6 +21,7 @@
 #include "domain/events.h"
 #include "domain/facts.h"
 #include "domain/figures.h"
+#include "domain/search.h"
 #include "domain/tick.h"
 #include "cmd/client_cmd.h"
 #include "domain/replay.h"
@@ -377,6 +378,7 @@ int main(int argc, char **argv) {
     if (agents_bootstrap(config.data) != 0) goto done;
     attachments_configure(config.data, config.attachment_max_bytes);
     agents_roster_load();   /* a failure is logged; assignment then asks the store */
+    search_load();          /* INFO's lag of the search index; a failure is logged */
     tick_configure(&config);
     backups_configure(base, config.data);
     cases_warm_counters();

@@ -19,7 +19,13 @@
  * once); the event id is the row's key, so it is queued once.  A 4xx or a
  * broken connection is tried again with a doubling backoff on the daemon's
  * clock; a 5xx (or too many attempts) is permanent and becomes a note on
- * the case.  One mail is in flight at a time.
+ * the case.  A relay that refuses our credentials (any failure answer to
+ * AUTH: a wrong mail.smtp_password is 535) says nothing about the message:
+ * the whole outbox is held -- nothing is sent, no attempt is counted, no
+ * note is written -- and tried again on the same doubling backoff, with an
+ * error in the log naming the relay, the user and the reply, until the
+ * relay takes us (a restart with the right password tries at once).  One
+ * mail is in flight at a time.
  */
 #include "mail_out.h"
 
@@ -77,6 +83,11 @@ struct mail_out {
     int offers_tls, offers_auth, tls_on;
     char reply[SMTP_LINE_MAX];
     long long sent, failed;
+    /* The relay refused our credentials: nothing is sent before held_until
+     * (daemon clock); refusals in a row set the wait.  Memory only: a
+     * restart, which is how a fixed password is read, tries at once. */
+    int64_t held_until;
+    int refusals;
 };
 
 static void log_db_error(struct mail_out *out, const char *what) {
@@ -345,6 +356,44 @@ static void on_event(void *state, const struct redress_event *event) {
 
 /* ------------------------------------------------------------ SMTP */
 
+/* The wait after the nth failure in a row: 1, 2, 4 ... minutes, at most an hour. */
+static long long backoff_seconds(int failures) {
+    long long backoff = BACKOFF_FIRST_SECONDS;
+    for (int i = 1; i < failures && backoff < BACKOFF_MAX_SECONDS; i++) backoff *= 2;
+    return backoff > BACKOFF_MAX_SECONDS ? BACKOFF_MAX_SECONDS : backoff;
+}
+
+/* The relay refused our credentials (reply: its answer to AUTH): the mail
+ * in flight stays as it was in the outbox (its last_error says why), and
+ * the whole outbox waits for the backoff.  Never a failure of the message:
+ * no attempt counted, no note on the case. */
+static void hold(struct mail_out *out, const char *reply) {
+    if (out->bev) {
+        bufferevent_free(out->bev);
+        out->bev = NULL;
+    }
+    out->refusals++;
+    long long wait = backoff_seconds(out->refusals);
+    out->held_until = out->api->now() + wait;
+    sqlite3_stmt *statement = NULL;
+    if (sqlite3_prepare_v2(out->db, "UPDATE outbox SET last_error = ?2 WHERE event_id = ?1", -1, &statement, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_int64(statement, 1, out->event_id);
+        sqlite3_bind_text(statement, 2, reply, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(statement) != SQLITE_DONE) log_db_error(out, "held");
+    } else {
+        log_db_error(out, "held");
+    }
+    sqlite3_finalize(statement);
+    out->api->log(out->self, REDRESS_LOG_ERROR, "mail held",
+                  "event=%lld case=%lld relay=\"%s:%d\" user=\"%s\" reply=\"%s\" retry_in=%lld why=\"the relay "
+                  "refused our credentials (mail.smtp_user, mail.smtp_password): no mail goes out until it takes "
+                  "them\"", (long long)out->event_id, (long long)out->case_id, out->relay_host, out->relay_port,
+                  out->user, reply, wait);
+    free(out->raw);
+    out->raw = NULL;
+}
+
 static void finish(struct mail_out *out, int delivered, int permanent, const char *why) {
     if (out->bev) {
         bufferevent_free(out->bev);
@@ -357,9 +406,7 @@ static void finish(struct mail_out *out, int delivered, int permanent, const cha
     const char *sql = delivered ? "UPDATE outbox SET state = 'sent', attempts = ?2, last_error = NULL WHERE event_id = ?1"
                       : permanent ? "UPDATE outbox SET state = 'failed', attempts = ?2, last_error = ?4 WHERE event_id = ?1"
                                   : "UPDATE outbox SET attempts = ?2, next_at = ?3, last_error = ?4 WHERE event_id = ?1";
-    long long backoff = BACKOFF_FIRST_SECONDS;
-    for (int i = 1; i < attempts && backoff < BACKOFF_MAX_SECONDS; i++) backoff *= 2;
-    if (backoff > BACKOFF_MAX_SECONDS) backoff = BACKOFF_MAX_SECONDS;
+    long long backoff = backoff_seconds(attempts);
     if (sqlite3_prepare_v2(out->db, sql, -1, &statement, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(statement, 1, out->event_id);
         sqlite3_bind_int(statement, 2, attempts);
@@ -443,6 +490,10 @@ static int start_tls(struct mail_out *out) {
 /* One complete reply: code and the last line's text in out->reply. */
 static void smtp_reply(struct mail_out *out, int code) {
     int ok = code >= 200 && code < 400;
+    if (!ok && out->step == STEP_AUTH) {
+        hold(out, out->reply);
+        return;
+    }
     if (!ok) {
         char why[SMTP_LINE_MAX + 32];
         snprintf(why, sizeof why, "%s", out->reply);
@@ -496,6 +547,7 @@ static void smtp_reply(struct mail_out *out, int code) {
         /* no AUTH */
         __attribute__((fallthrough));
     case STEP_AUTH:
+        if (out->step == STEP_AUTH) out->refusals = 0;   /* taken: the next refusal waits a minute again */
         out->step = STEP_MAIL;
         smtp_send(out, "MAIL FROM:<%s>\r\n", out->from);
         break;
@@ -582,9 +634,9 @@ static void smtp_event(struct bufferevent *bev, short what, void *argument) {
     }
 }
 
-/* Starts the oldest due mail, unless one is in flight. */
+/* Starts the oldest due mail, unless one is in flight or the relay holds us. */
 static void send_next(struct mail_out *out) {
-    if (out->bev || out->relay_host[0] == '\0') return;
+    if (out->bev || out->relay_host[0] == '\0' || out->api->now() < out->held_until) return;
     sqlite3_stmt *statement = NULL;
     if (sqlite3_prepare_v2(out->db,
                            "SELECT event_id, case_id, recipient, raw, attempts FROM outbox"

@@ -87,6 +87,8 @@ void agent_disable_command(struct request *request) {
 void agent_enable_command(struct request *request) {
     if (agents_enable(&request->call, request->argv[1], request->argvlen[1]) != 0) return;
     if (agents_audit(&request->call, "AGENT.ENABLE", request->argv[1], request->argvlen[1], NULL) != 0) return;
+    /* Still online from before it was disabled: it takes waiting cases again. */
+    if (assignment_agent_changed(&request->call, request->argv[1], request->argvlen[1]) != 0) return;
     reply_ok(request->reply);
 }
 
@@ -134,6 +136,8 @@ void agent_set_command(struct request *request) {
                              skills ? value_len : 0);
     if (changed < 0) return;
     if (changed == 0 && agents_audit(&request->call, "AGENT.SET", name, name_len, detail) != 0) return;
+    /* New skills or queues may let it take cases that were waiting. */
+    if (changed == 0 && assignment_agent_changed(&request->call, name, name_len) != 0) return;
     reply_ok(request->reply);
 }
 

@@ -1,5 +1,6 @@
 /* conn.c -- the connection and test commands: PING HELLO QUIT INFO
- * EVENTS.(UN)SUBSCRIBE PLUGIN.LIST DEBUG.CLOCK DEBUG.STORE.
+ * EVENTS.(UN)SUBSCRIBE PLUGIN.LIST DEBUG.CLOCK DEBUG.STORE DEBUG.SEARCH
+ * DEBUG.MEMORY.
  *
  * Owns: what these commands reply, and the providers of what the layers
  * above add to INFO, HELLO and PLUGIN.LIST.  Never: decides who may run
@@ -9,8 +10,11 @@
 #include "cmd/conn.h"
 #include "cmd/agent_cmd.h"
 #include "cmd/reply.h"
+#include "domain/agents.h"
 #include "domain/clocks.h"
 #include "domain/figures.h"
+#include "domain/incidents.h"
+#include "domain/search.h"
 #include "lib/allocfault.h"
 #include "lib/clock.h"
 #include "store/store.h"
@@ -166,6 +170,10 @@ void info_command(struct request *request) {
     if (whole || request_argument_is(request, 1, "store")) store_info(text);
     evbuffer_add_printf(text, "\r\n# Cases\r\ncases:%lld\r\nopen_cases:%lld\r\nevents:%lld\r\n",
                         totals.cases, totals.open, totals.events);
+    /* From memory too: the committed events the search index has still to
+     * take in. */
+    evbuffer_add_printf(text, "search_index_behind:%lld\r\nsearch_index_merging:%d\r\n",
+                        (long long)search_committed_lag(), search_merging());
     evbuffer_add_printf(text, "\r\n# Plugins\r\n");
     if (providers.plugins_info) providers.plugins_info(text);
     /* As Redis: what tools sum as "keys" (redis-cli --stat); a case is a key. */
@@ -319,9 +327,33 @@ void debug_oom_command(struct request *request) {
     reply_integer(request->reply, fired);
 }
 
+/* DEBUG.SEARCH PAUSE | RESUME | STEP: the search index's tick steps held
+ * (a test builds a lag without racing the tick), let go, or one run by
+ * hand; replies how many events the index is behind after it (the open
+ * batch's view). */
+void debug_search_command(struct request *request) {
+    if (request_argument_is(request, 1, "PAUSE")) {
+        search_pause(1);
+    } else if (request_argument_is(request, 1, "RESUME")) {
+        search_pause(0);
+    } else if (request_argument_is(request, 1, "STEP")) {
+        /* A write command: its reply waits for the commit, so INFO asked
+         * next shows the step. */
+        if (search_step_within(&request->call) < 0) return;
+    } else {
+        request_error(request, "INVALID", "usage: DEBUG.SEARCH PAUSE | RESUME | STEP");
+        return;
+    }
+    int64_t behind = search_lag(&request->call);
+    if (behind >= 0) reply_integer(request->reply, behind);
+}
+
 /* DEBUG.MEMORY: what memory holds against what the disk says, for the
- * fault tests: an array of the differences (empty when they agree).  Run
- * alone, between batches: inside one, memory rightly lags the disk. */
+ * fault tests: the timer heap against the running clocks, the roster of
+ * online agents (and each agent's load) against the agents and their
+ * cases, the remembered incidents against the incidents table.  An array
+ * of one text naming every difference (empty when they agree).  Run alone,
+ * between batches: inside one, memory rightly lags the disk. */
 void debug_memory_command(struct request *request) {
     char differences[DEBUG_MEMORY_REPORT_MAX];
     if (store_batch_is_open()) {
@@ -330,6 +362,15 @@ void debug_memory_command(struct request *request) {
     }
     int count = clocks_heap_check(&request->call, differences, sizeof differences);
     if (count < 0) return;
+    size_t used = strlen(differences);
+    if (count > 0 && used < sizeof differences - 2) used += (size_t)snprintf(differences + used, 3, "; ");
+    int agents = agents_roster_check(&request->call, differences, sizeof differences, &used);
+    if (agents < 0) return;
+    int incidents = incidents_memory_check(&request->call, differences, sizeof differences, &used);
+    if (incidents < 0) return;
+    count += agents + incidents;
+    /* the trailing "; " of the last difference */
+    while (used > 0 && (differences[used - 1] == ' ' || differences[used - 1] == ';')) differences[--used] = '\0';
     reply_array(request->reply, count > 0 ? 1 : 0);
     if (count > 0) reply_bulk_string(request->reply, differences);
 }

@@ -26,6 +26,7 @@ void info_command(struct request *request);
 void debug_clock_command(struct request *request);
 void debug_store_command(struct request *request);
 void debug_memory_command(struct request *request);
+void debug_search_command(struct request *request);
 void debug_oom_command(struct request *request);
 void events_subscribe_command(struct request *request);
 void events_unsubscribe_command(struct request *request);

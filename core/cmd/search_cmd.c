@@ -7,7 +7,7 @@
  * two characters to find), ranking (bm25: the best-matching text of each
  * case), and the scope: an agent finds only the cases it may see, as
  * CASE.LIST shows them.  Reads the index (schema 16) directly; writes
- * nothing.
+ * nothing but the index's last step of catching up (search_read_ready).
  */
 #include "cmd/args.h"
 #include "cmd/reply.h"
@@ -96,10 +96,20 @@ void case_search_command(struct request *request) {
             return;
         }
     }
-    /* What was written since the index last caught up is indexed first. */
-    int more, steps = 0;
-    while ((more = search_catch_up(&request->call)) > 0) steps++;
-    if (more < 0 || search_optimize_if_bulk(&request->call, steps) != 0) return;
+    /* What was written since the index last caught up is indexed first,
+     * when that is one step; further behind the tick catches up (a step per
+     * turn of the loop) and the caller is told to come back.  -LOADING, as
+     * Redis answers while it loads its data set: clients know it means
+     * "not yet, retry" (redis-py's BusyLoadingError, Jedis's, ioredis's),
+     * where -BADSTATE would say the case's state forbids it. */
+    int64_t behind = 0;
+    int ready = search_read_ready(&request->call, &behind);
+    if (ready < 0) return;
+    if (ready > 0) {
+        request_error(request, "LOADING", "search index is catching up: %lld events behind (INFO "
+                      "search_index_behind; the tick indexes %d a turn)", (long long)behind, SEARCH_CATCH_UP_EVENTS);
+        return;
+    }
     char *query = fts_query(text, len);
     if (query == NULL) {
         request_error(request, "ERR", "out of memory");

@@ -531,8 +531,14 @@ static const struct command command_table[] = {
                                               WORD("CACHE-PAGES", 0), WORD("HEAP-HEADROOM", 0)),
                           ARG("n", INTEGER, 0)))))},
     {"DEBUG.MEMORY",     1, 1, T | R, debug_memory_command, "", D, NONE,
-     DOC("Compares what memory holds (the timer heap) with the disk (--test-clock only): the differences, empty "
-         "when they agree", "O(N) where N is the number of running deadlines", "debug", NO_ARGS)},
+     DOC("Compares what memory holds with the disk (--test-clock only): the timer heap with the running clocks, "
+         "the online agents (queues, skills) and each agent's load with the agents and their open cases, the "
+         "remembered incidents with the incidents; the differences, empty when they agree",
+         "O(N) where N is the number of running deadlines, agents and open cases", "debug", NO_ARGS)},
+    {"DEBUG.SEARCH",     2, 2, T | W, debug_search_command, "PAUSE|RESUME|STEP", D, NONE,
+     DOC("The search index's catch-up (--test-clock only): holds the tick's steps, lets them run, or runs one; "
+         "replies how many events the index is behind", "O(N) where N is the events of one step", "debug",
+         ARGS(ONEOF("action", 0, WORD("PAUSE", 0), WORD("RESUME", 0), WORD("STEP", 0))))},
     {"DEBUG.OOM",        2, 2, T, debug_oom_command, "n", D, NONE,
      DOC("Fails the Nth allocation of the next command (--test-clock only, a build with the allocation shim; 0 "
          "disarms); replies how many failed before", "O(1)", "debug",

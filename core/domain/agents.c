@@ -19,6 +19,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -474,6 +475,71 @@ int agents_roster_serves(const char *queue, size_t len, const char *skills) {
     for (size_t i = 0; i < roster_count; i++)
         if (in_list(roster[i].queues, queue, len) && agents_has_skills(roster[i].skills, skills)) return 1;
     return 0;
+}
+
+/* Appends a difference to out (cut at size). */
+static void note_difference(char *out, size_t size, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void note_difference(char *out, size_t size, size_t *used, const char *fmt, ...) {
+    if (*used >= size) return;
+    va_list arguments;
+    va_start(arguments, fmt);
+    int n = vsnprintf(out + *used, size - *used, fmt, arguments);
+    va_end(arguments);
+    if (n > 0) *used += (size_t)n < size - *used ? (size_t)n : size - *used;
+}
+
+int agents_roster_check(struct call *call, char *out, size_t size, size_t *used) {
+    int differences = 0;
+    if (!roster_known) {
+        note_difference(out, size, used, "roster: not loaded (its last read failed), the disk has the agents; ");
+        differences++;
+    }
+    /* Each online, enabled agent of the disk, as the roster holds it. */
+    static const char sql[] =
+        "SELECT name, queues, skills FROM agents WHERE presence = 'online' AND disabled = 0 ORDER BY name";
+    sqlite3_stmt *statement = store_statement(sql);
+    size_t rows = 0;
+    int row;
+    while ((row = call_row(call, statement)) > 0) {
+        const char *text[3];
+        for (int i = 0; i < 3; i++) {
+            text[i] = (const char *)sqlite3_column_text(statement, i);
+            if (text[i] == NULL) text[i] = "";
+        }
+        rows++;
+        const struct roster_entry *entry = NULL;
+        for (size_t i = 0; roster_known && i < roster_count && entry == NULL; i++)
+            if (strcmp(roster[i].name, text[0]) == 0) entry = &roster[i];
+        if (!roster_known) continue;
+        if (entry == NULL) {
+            note_difference(out, size, used, "agent %s: online on disk, not in the roster; ", text[0]);
+            differences++;
+        } else if (strcmp(entry->queues, text[1]) != 0 || strcmp(entry->skills, text[2]) != 0) {
+            note_difference(out, size, used, "agent %s: roster queues '%s' skills '%s', disk '%s' '%s'; ", text[0],
+                            entry->queues, entry->skills, text[1], text[2]);
+            differences++;
+        }
+    }
+    if (row < 0) return -1;
+    if (roster_known && roster_count != rows) {
+        note_difference(out, size, used, "roster holds %zu online agents, disk %zu; ", roster_count, rows);
+        differences++;
+    }
+    /* Each agent's load (kept by the triggers of migration 19) against the
+     * open cases it holds. */
+    static const char load_sql[] =
+        "SELECT a.name, a.load, (SELECT count(*) FROM cases c WHERE c.assignee = a.name AND (c.state = 'new'"
+        " OR c.state = 'open' OR c.state = 'pending_customer' OR c.state = 'pending_internal')) AS held"
+        " FROM agents a WHERE a.load <> held";
+    statement = store_statement(load_sql);
+    while ((row = call_row(call, statement)) > 0) {
+        note_difference(out, size, used, "agent %s: load %lld, holds %lld open cases; ",
+                        (const char *)sqlite3_column_text(statement, 0), (long long)sqlite3_column_int64(statement, 1),
+                        (long long)sqlite3_column_int64(statement, 2));
+        differences++;
+    }
+    return row < 0 ? -1 : differences;
 }
 
 /* ------------------------------------------------------- the admin log */

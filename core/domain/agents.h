@@ -102,6 +102,11 @@ int agents_roster_changed(struct call *call);   /* 0, or -1 (ERR out of memory) 
 /* 1 if an online, enabled agent works queue[0..len) and has every skill of
  * the comma-separated `skills` ("" none); 0 if none does. */
 int agents_roster_serves(const char *queue, size_t len, const char *skills);
+/* DEBUG.MEMORY: the roster against the disk's online, enabled agents
+ * (names, queues, skills), and each agent's load against the open cases
+ * it holds; each difference appended to out[*used..size).  The count, or
+ * -1 (a store error in the call).  Between batches only. */
+int agents_roster_check(struct call *call, char *out, size_t size, size_t *used);
 /* 1 if the comma-separated list `have` holds every skill of `need`. */
 int agents_has_skills(const char *have, const char *need);
 /* Who hears of a committed AGENT.SET (the connections, from wire()). */

@@ -247,6 +247,14 @@ int assignment_slot_freed(struct call *call, const char *agent) {
     return fill_queues(call, queues, ASSIGNMENT_CAPACITY_MAX);
 }
 
+int assignment_agent_changed(struct call *call, const char *agent, size_t len) {
+    if (!rules_assignment_configured()) return 0;
+    char queues[AGENTS_QUEUES_BYTES];
+    int online = online_queues_of(call, agent, len, queues, sizeof queues);
+    if (online <= 0) return online;
+    return fill_queues(call, queues, ASSIGNMENT_CAPACITY_MAX);
+}
+
 int assignment_assign(struct call *call, struct case_row *row, const char *agent, size_t len) {
     char before[CASE_TEXT_MAX + 1];
     snprintf(before, sizeof before, "%s", row->assignee);

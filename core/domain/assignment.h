@@ -8,8 +8,9 @@
  * least_loaded (to the one holding the fewest; ties in turn).  An agent of
  * a queue is one whose QUEUES name it.  A case is handed out when it opens
  * or is transferred into such a queue, and the queue's waiting cases when
- * an agent comes online, is given more capacity, or frees a slot (a case
- * of its resolved, closed, transferred or reassigned).  Never above
+ * an agent comes online, is given more capacity, skills or queues, is
+ * enabled again, or frees a slot (a case of its resolved, closed,
+ * transferred or reassigned).  Never above
  * capacity, never to an agent that is away, offline or disabled.  The rule
  * set's `assign` hook, when it defines one, may choose among the
  * candidates or leave the case unassigned.
@@ -51,6 +52,12 @@ int assignment_place(struct call *call, struct case_row *row);
 /* `agent` ("" or NULL: nobody) holds one case fewer: the waiting cases of
  * its queues may be handed out.  0, or -1. */
 int assignment_slot_freed(struct call *call, const char *agent);
+
+/* What may let `agent` take waiting cases changed -- its skills, queues,
+ * role or enablement (AGENT.SET, AGENT.ENABLE) -- as a presence change
+ * does: when it is online and enabled, the waiting cases of its queues
+ * are handed out at once (up to its capacity).  0, or -1. */
+int assignment_agent_changed(struct call *call, const char *agent, size_t len);
 
 /* CASE.ASSIGN and CASE.TRANSFER with what they mean for assignment: the
  * previous assignee frees a slot; a transferred case is handed out in its

@@ -396,6 +396,118 @@ int incidents_resolved(struct call *call, const struct case_row *row, const char
     return case_event(call, row, "incident_resolved", &detail);
 }
 
+/* ------------------------------------------------------------ merging */
+
+/* The ids `sql` reads for `id` (one column), whole, before anything is
+ * written.  0, or -1. */
+static int read_ids(struct call *call, const char *sql, int64_t id, int64_t **ids, size_t *count) {
+    size_t room = 0;
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, id);
+    int found;
+    while ((found = call_row(call, statement)) > 0) {
+        if (*count == LINKED_MAX || push_id(ids, count, &room, sqlite3_column_int64(statement, 0)) != 0) {
+            sqlite3_reset(statement);
+            return call_fail(call, CALL_ERR, *count == LINKED_MAX ? "too many linked cases" : "out of memory");
+        }
+    }
+    return found < 0 ? -1 : 0;
+}
+
+/* What linking reads of incident case `id` (its id and priority).  0, or -1. */
+static int incident_of(struct call *call, int64_t id, struct incident_ref *incident) {
+    struct case_row row;
+    if (case_load(call, id, 0, &row) != 0) return -1;
+    incident->id = row.id;
+    snprintf(incident->priority, sizeof incident->priority, "%s", row.priority);
+    return 0;
+}
+
+/* Takes case_id out of incident_id: the row, and an `unlinked` event on
+ * the case naming the incident and the survivor of the merge. */
+static int unlink_case(struct call *call, int64_t incident_id, int64_t case_id, int64_t successor) {
+    static const char sql[] = "DELETE FROM incident_cases WHERE incident_id = ?1 AND case_id = ?2";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, incident_id);
+        sqlite3_bind_int64(statement, 2, case_id);
+    }
+    if (call_step(call, statement) != 0) return -1;
+    struct case_row read;
+    if (case_load(call, case_id, 0, &read) != 0) return -1;
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "other", incident_id);
+    detail_add_integer(&detail, "merged_into", successor);
+    return case_event(call, &read, "unlinked", &detail);
+}
+
+int incidents_case_merged(struct call *call, const struct case_row *from, const struct case_row *into) {
+    int64_t *ids = NULL;
+    size_t count = 0;
+    int status = read_ids(call, "SELECT incident_id FROM incident_cases WHERE case_id = ?1 ORDER BY incident_id",
+                          from->id, &ids, &count);
+    for (size_t i = 0; status == 0 && i < count; i++) {
+        struct incident_ref incident;
+        status = incident_of(call, ids[i], &incident) != 0 || unlink_case(call, ids[i], from->id, into->id) != 0 ||
+                         (ids[i] != into->id && link_case(call, &incident, into->id, NULL) != 0)
+                     ? -1 : 0;
+    }
+    free(ids);
+    if (status != 0 || strcmp(from->kind, CASE_KIND_INCIDENT) != 0) return status;
+    /* An incident merged into an incident: its cases are the survivor's. */
+    ids = NULL;
+    count = 0;
+    status = read_ids(call, "SELECT case_id FROM incident_cases WHERE incident_id = ?1 ORDER BY case_id", from->id,
+                      &ids, &count);
+    struct incident_ref survivor;
+    if (status == 0) status = incident_of(call, into->id, &survivor);
+    for (size_t i = 0; status == 0 && i < count; i++) {
+        status = unlink_case(call, from->id, ids[i], into->id) != 0 ||
+                         (ids[i] != into->id && link_case(call, &survivor, ids[i], NULL) != 0)
+                     ? -1 : 0;
+    }
+    free(ids);
+    return status;
+}
+
+/* ------------------------------------------------------------ DEBUG.MEMORY */
+
+int incidents_memory_check(struct call *call, char *out, size_t size, size_t *used) {
+    static const char sql[] =
+        "SELECT i.key, c.priority FROM incidents i JOIN cases c ON c.id = i.case_id WHERE i.case_id = ?1";
+    int differences = 0;
+    for (int i = 0; i < INCIDENT_HINTS_MAX; i++) {
+        if (hints[i].id <= 0) continue;
+        sqlite3_stmt *statement = store_statement(sql);
+        if (statement) sqlite3_bind_int64(statement, 1, hints[i].id);
+        int found = call_row(call, statement);
+        if (found < 0) return -1;
+        const char *key = found ? (const char *)sqlite3_column_text(statement, 0) : NULL;
+        const char *priority = found ? (const char *)sqlite3_column_text(statement, 1) : NULL;
+        /* The priority remembered holds while no case row changed since. */
+        if (key && strcmp(key, hints[i].key) == 0 && hints[i].known && hints[i].seen == case_updates && priority &&
+            strcmp(priority, hints[i].priority) != 0) {
+            differences++;
+            if (*used < size) {
+                int n = snprintf(out + *used, size - *used, "incident %lld: memory says priority %s, disk %s; ",
+                                 (long long)hints[i].id, hints[i].priority, priority);
+                if (n > 0) *used += (size_t)n < size - *used ? (size_t)n : size - *used;
+            }
+        } else if (key == NULL || strcmp(key, hints[i].key) != 0) {
+            differences++;
+            if (*used < size) {
+                int n = key ? snprintf(out + *used, size - *used, "incident of key %s: memory says case %lld, whose "
+                                       "key on disk is %s; ", hints[i].key, (long long)hints[i].id, key)
+                            : snprintf(out + *used, size - *used, "incident of key %s: memory says case %lld, which "
+                                       "is no incident on disk; ", hints[i].key, (long long)hints[i].id);
+                if (n > 0) *used += (size_t)n < size - *used ? (size_t)n : size - *used;
+            }
+        }
+        if (found) sqlite3_reset(statement);
+    }
+    return differences;
+}
+
 /* ------------------------------------------------------------ reading */
 
 long long incidents_list(struct call *call, long long limit,

@@ -37,6 +37,21 @@ int incidents_join(struct call *call, struct case_row *row, const char *key, lon
 int incidents_resolved(struct call *call, const struct case_row *row, const char *code, size_t code_len,
                        const char *text, size_t text_len);
 
+/* CASE.MERGE folded `from` into `into`: the duplicate leaves each incident
+ * it was in (an `unlinked` event on it), and the survivor joins each of
+ * them it is not in yet (linked and raised as any case of the incident),
+ * so an incident's count stays its distinct cases and its resolution
+ * still reaches the customer.  Both in different incidents: the survivor
+ * is then in both.  When `from` is an incident, its cases move to `into`
+ * (an incident, merges being of one kind).  0, or -1. */
+int incidents_case_merged(struct call *call, const struct case_row *from, const struct case_row *into);
+
+/* DEBUG.MEMORY: each remembered incident (the key -> incident hints)
+ * against the incidents table: the incident exists and has that key.  An
+ * incident resolved since is no difference (a hint is checked before use).
+ * Each difference appended to out[*used..size); the count, or -1. */
+int incidents_memory_check(struct call *call, char *out, size_t size, size_t *used);
+
 struct incident_summary {
     int64_t id, opened_at;
     const char *key, *state, *queue, *priority;   /* valid during the visit */

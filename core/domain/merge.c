@@ -8,6 +8,7 @@
 #include "domain/assignment.h"
 #include "domain/case.h"
 #include "domain/deadlines.h"
+#include "domain/incidents.h"
 #include "domain/tasks.h"
 #include "lib/lifecycle.h"
 
@@ -30,5 +31,6 @@ int merge_cases(struct call *call, int64_t from_id, int64_t into_id, const char 
     snprintf(assignee, sizeof assignee, "%s", from.assignee);
     if (case_merge(call, &from, &into, reason, reason_len) != 0) return -1;
     if (deadlines_closed(call, from.id) != 0) return -1;
+    if (incidents_case_merged(call, &from, &into) != 0) return -1;
     return held ? assignment_slot_freed(call, assignee) : 0;
 }

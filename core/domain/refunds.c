@@ -3,7 +3,10 @@
  *
  * Owns the refund rows, the outbox and the executor slot.  Never writes a
  * reply, never reads a connection, never moves a refund the state table
- * (lib/refund_states.h) does not allow.
+ * (lib/refund_states.h) does not allow.  A return's steps and the refund
+ * deadlines are returns.c's, on top of this file: refunds_internal.h says
+ * which of the two writes which columns of `refunds` (this file alone
+ * writes refund_outbox).
  *
  * Invariants kept here, whatever the rule set says:
  *  - amounts are integer minor units, > 0, in the currency of the order;
@@ -23,17 +26,16 @@
  * executing -> succeeded | failed; failed -> executing (retry).
  */
 #include "domain/refunds.h"
+#include "domain/refunds_internal.h"
 #include "domain/notices.h"
 #include "domain/agents.h"
 #include "domain/case.h"
 #include "domain/decisions.h"
-#include "domain/deadlines.h"
 #include "domain/events.h"
 #include "domain/figures.h"
 #include "domain/orders.h"
 #include "lib/clock.h"
 #include "lib/detail.h"
-#include "lib/log.h"
 #include "lib/money.h"
 #include "rules/rules.h"
 #include "store/store.h"
@@ -42,10 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ACTOR_SHOWN 64           /* of who decided, in a refund event */
-#define DECISION_REASON_SHOWN 300
 #define SETTLE_WHY_SHOWN 295     /* of an executor's message, in refund_failed */
-#define WHY_TEXT_MAX 300
 
 static long long supervisor_limit = 200000, finance_limit = 1000000000000LL;
 
@@ -59,15 +58,6 @@ static const char refund_columns[] =
     " r.requested_by, r.review_role, r.decided_by, r.decision_reason, r.reference, r.attempts, r.created_at,"
     " r.updated_at, r.return_state, r.carrier, r.tracking, r.return_condition, r.due_kind, r.due_at FROM refunds r";
 #define REFUND_SQL_MAX 512
-
-static size_t shown(const char *text, size_t most) {
-    size_t len = strlen(text);
-    return len < most ? len : most;
-}
-
-static int add_event(struct call *call, int64_t case_id, const char *kind, const struct detail *detail) {
-    return events_append(call, case_id, kind, detail->text, detail->len);
-}
 
 /* An amount as people read it in reasons and errors: "199.00 CNY" (the
  * currency's digits), the same way CASE.GET shows money. */
@@ -185,29 +175,20 @@ long long refunds_find(struct call *call, const char *state, int64_t after, long
     return visit_rows(call, statement, visit, context);
 }
 
-/* What a refund's approval, rejection, settling and retry need of it. */
-struct refund_facts {
-    long long case_id, amount;
-    enum refund_state state;
-    char order[CASE_TEXT_MAX + 1], requested_by[CASE_TEXT_MAX + 1], review_role[NAMES_MAX + 1], currency[4];
-};
-
-static int load_refund(struct call *call, long long id, struct refund_facts *facts) {
+int refunds_load_facts(struct call *call, long long id, struct refund_facts *facts) {
     static const char sql[] =
         "SELECT case_id, amount, state, order_id, requested_by, coalesce(review_role, ''), currency FROM refunds"
         " WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, id);
-    int found = call_row(call, statement);
-    if (found <= 0) return found < 0 ? -1 : call_fail(call, CALL_NOTFOUND, "refund %lld does not exist", id);
+    sqlite3_stmt *statement;
+    if (refund_row_at(call, sql, id, &statement) != 0) return -1;
     const char *state = (const char *)sqlite3_column_text(statement, 2);
     int parsed = state ? refund_state_parse(state, strlen(state)) : -1;
     facts->case_id = sqlite3_column_int64(statement, 0);
     facts->amount = sqlite3_column_int64(statement, 1);
-    snprintf(facts->order, sizeof facts->order, "%s", (const char *)sqlite3_column_text(statement, 3));
-    snprintf(facts->requested_by, sizeof facts->requested_by, "%s", (const char *)sqlite3_column_text(statement, 4));
-    snprintf(facts->review_role, sizeof facts->review_role, "%s", (const char *)sqlite3_column_text(statement, 5));
-    snprintf(facts->currency, sizeof facts->currency, "%s", (const char *)sqlite3_column_text(statement, 6));
+    column_copy(statement, 3, facts->order, sizeof facts->order);
+    column_copy(statement, 4, facts->requested_by, sizeof facts->requested_by);
+    column_copy(statement, 5, facts->review_role, sizeof facts->review_role);
+    column_copy(statement, 6, facts->currency, sizeof facts->currency);
     sqlite3_reset(statement);
     if (parsed < 0) return call_fail(call, CALL_ERR, "refund %lld has an unknown state in the store", id);
     facts->state = (enum refund_state)parsed;
@@ -250,8 +231,8 @@ static int figures_refund_moves(struct call *call, long long id, enum refund_sta
     return figures_refund_moved(call, (int)to, currency_copy, amount, 1);
 }
 
-static int set_state(struct call *call, long long id, enum refund_state state, const char *decided_by,
-                     const char *reason, size_t reason_len) {
+int refunds_set_state(struct call *call, long long id, enum refund_state state, const char *decided_by,
+                      const char *reason, size_t reason_len) {
     if (figures_refund_moves(call, id, state) != 0) return -1;
     static const char sql[] =
         "UPDATE refunds SET state = ?2, decided_by = coalesce(?3, decided_by),"
@@ -309,6 +290,10 @@ static const struct refund_executor *executor = &outbox_executor;
 
 void refunds_set_executor(const struct refund_executor *replacement) {
     executor = replacement ? replacement : &outbox_executor;
+}
+
+int refunds_start(struct call *call, long long id, long long case_id) {
+    return executor->start(call, id, case_id);
 }
 
 int refunds_kind_valid(const char *kind, size_t len) {
@@ -538,7 +523,7 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
  * was paid (its one fact, asked again: the order source may have changed
  * its word) minus what is committed.  0, or -1 (CONFLICT, or a store or
  * order source error). */
-static int check_room(struct call *call, long long id, const struct refund_facts *facts) {
+int refunds_check_room(struct call *call, long long id, const struct refund_facts *facts) {
     struct order_fact fact;
     int known = orders_fact(call, facts->order, strlen(facts->order), ORDER_LOOKUP_STRICT, &fact);
     if (known < 0) return -1;
@@ -559,7 +544,7 @@ static int check_room(struct call *call, long long id, const struct refund_facts
  * `to`): else BADSTATE with what. */
 static int load_for(struct call *call, long long id, enum refund_state from, enum refund_state to, const char *what,
                     struct refund_facts *facts) {
-    if (load_refund(call, id, facts) != 0) return -1;
+    if (refunds_load_facts(call, id, facts) != 0) return -1;
     if (facts->state != from || !refund_can_move(from, to))
         return call_fail(call, CALL_BADSTATE, "refund %lld is %s: %s", id, refund_state_name(facts->state), what);
     return 0;
@@ -580,9 +565,9 @@ int refunds_approve(struct call *call, int64_t id, const char *note) {
     }
     if (strcmp(facts.requested_by, call->actor) == 0)
         return call_fail(call, CALL_NOPERM, "nobody approves a refund they requested");
-    if (check_room(call, id, &facts) != 0) return -1;
+    if (refunds_check_room(call, id, &facts) != 0) return -1;
     if (note == NULL) note = refund_state_name(REFUND_APPROVED);
-    if (set_state(call, id, REFUND_APPROVED, call->actor, note, strlen(note)) != 0) return -1;
+    if (refunds_set_state(call, id, REFUND_APPROVED, call->actor, note, strlen(note)) != 0) return -1;
     struct detail detail = DETAIL_INIT;
     detail_add_integer(&detail, "refund", id);
     detail_add_string(&detail, "decision", refund_state_name(REFUND_APPROVED));
@@ -599,7 +584,7 @@ int refunds_reject(struct call *call, int64_t id, const char *reason, size_t rea
     if (reason_len > REFUND_REASON_MAX)
         return call_fail(call, CALL_INVALID, "reason is too long (at most %d bytes)", REFUND_REASON_MAX);
     reason_len = strnlen(reason, reason_len); /* the text up to a NUL, as it was always kept */
-    if (set_state(call, id, REFUND_REJECTED, call->actor, reason, reason_len) != 0) return -1;
+    if (refunds_set_state(call, id, REFUND_REJECTED, call->actor, reason, reason_len) != 0) return -1;
     struct detail detail = DETAIL_INIT;
     detail_add_integer(&detail, "refund", id);
     detail_add_string(&detail, "decision", refund_state_name(REFUND_REJECTED));
@@ -623,7 +608,7 @@ int refunds_settle(struct call *call, long long id, int ok, const char *referenc
                               (int)(reference_length > REFUND_REFERENCE_MAX ? REFUND_REFERENCE_MAX : reference_length),
                               SQLITE_STATIC);
     }
-    if (call_step(call, statement) != 0 || set_state(call, id, outcome, NULL, NULL, 0) != 0) return -1;
+    if (call_step(call, statement) != 0 || refunds_set_state(call, id, outcome, NULL, NULL, 0) != 0) return -1;
     struct detail detail = DETAIL_INIT;
     detail_add_integer(&detail, "refund", id);
     detail_add_string(&detail, "state", refund_state_name(outcome));
@@ -650,267 +635,6 @@ int refunds_retry(struct call *call, int64_t id) {
     struct refund_facts facts;
     if (load_for(call, id, REFUND_FAILED, REFUND_EXECUTING, "only a failed refund is retried", &facts) != 0) return -1;
     /* A failed refund gave its room back; another may have taken it since. */
-    if (check_room(call, id, &facts) != 0) return -1;
+    if (refunds_check_room(call, id, &facts) != 0) return -1;
     return executor->start(call, id, facts.case_id);
-}
-
-/* ------------------------------------------------------------ returns and deadlines */
-
-/* What the return steps and the deadlines need of a refund beside its facts. */
-struct return_facts {
-    char kind[RULES_NAME_MAX + 1], return_state[24], after_return[16], review_outcome[16], due_kind[16];
-    long long receive_within, review_within;
-};
-
-static int load_return(struct call *call, long long id, struct refund_facts *facts, struct return_facts *more) {
-    if (load_refund(call, id, facts) != 0) return -1;
-    static const char sql[] =
-        "SELECT kind, coalesce(return_state, ''), coalesce(after_return, ''), coalesce(review_outcome, ''),"
-        " coalesce(due_kind, ''), coalesce(receive_within, 0), coalesce(review_within, 0) FROM refunds WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, id);
-    int found = call_row(call, statement);
-    if (found <= 0) return found < 0 ? -1 : call_fail(call, CALL_NOTFOUND, "refund %lld does not exist", id);
-    snprintf(more->kind, sizeof more->kind, "%s", (const char *)sqlite3_column_text(statement, 0));
-    snprintf(more->return_state, sizeof more->return_state, "%s", (const char *)sqlite3_column_text(statement, 1));
-    snprintf(more->after_return, sizeof more->after_return, "%s", (const char *)sqlite3_column_text(statement, 2));
-    snprintf(more->review_outcome, sizeof more->review_outcome, "%s", (const char *)sqlite3_column_text(statement, 3));
-    snprintf(more->due_kind, sizeof more->due_kind, "%s", (const char *)sqlite3_column_text(statement, 4));
-    more->receive_within = sqlite3_column_int64(statement, 5);
-    more->review_within = sqlite3_column_int64(statement, 6);
-    sqlite3_reset(statement);
-    return 0;
-}
-
-/* The return's new step and the refund's next deadline (kind NULL: none). */
-static int set_return(struct call *call, long long id, const char *return_state, const char *due_kind, long long within) {
-    static const char sql[] =
-        "UPDATE refunds SET return_state = ?2, due_kind = ?3, due_at = ?4, updated_at = ?5 WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    int64_t now = clock_now();
-    if (statement) {
-        sqlite3_bind_int64(statement, 1, id);
-        sqlite3_bind_text(statement, 2, return_state, -1, SQLITE_STATIC);
-        if (due_kind && within > 0) {
-            sqlite3_bind_text(statement, 3, due_kind, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(statement, 4, now + within);
-        }
-        sqlite3_bind_int64(statement, 5, now);
-    }
-    return call_step(call, statement);
-}
-
-/* A refund still in review whose deadline passed, or which a rule could
- * not approve: it stays in review, its case gets a refund_overdue event and
- * goes through the escalate hook (event refund_overdue). */
-static int overdue(struct call *call, long long id, const struct refund_facts *facts, const char *why) {
-    static const char sql[] = "UPDATE refunds SET due_at = NULL, due_kind = NULL WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, id);
-    if (call_step(call, statement) != 0) return -1;
-    struct detail detail = DETAIL_INIT;
-    detail_add_integer(&detail, "refund", id);
-    detail_add_string(&detail, "role", facts->review_role);
-    detail_add(&detail, "reason", why, shown(why, DECISION_REASON_SHOWN));
-    if (add_event(call, facts->case_id, "refund_overdue", &detail) != 0) return -1;
-    return rules_loaded() ? deadlines_escalate(call, facts->case_id, "refund_overdue", "") : 0;
-}
-
-/* Approval by the rule set's system actor: bound like any approver -- its
- * limit, the order's room, never its own request.  Short of that the
- * refund stays in review, overdue.  0 (either way), or -1. */
-static int approve_as_system(struct call *call, long long id, const struct refund_facts *facts, const char *why) {
-    const char *actor = rules_refund_system_actor();
-    long long limit = rules_refund_system_limit();
-    char reason[WHY_TEXT_MAX];
-    if (actor == NULL) {
-        snprintf(reason, sizeof reason, "%s; the rule set names no refund_automation actor to approve it", why);
-        return overdue(call, id, facts, reason);
-    }
-    if (facts->amount > limit) {
-        snprintf(reason, sizeof reason, "%s; over %s's approval limit (%lld)", why, actor, limit);
-        return overdue(call, id, facts, reason);
-    }
-    if (strcmp(facts->requested_by, actor) == 0) {
-        snprintf(reason, sizeof reason, "%s; %s requested it and may not approve it", why, actor);
-        return overdue(call, id, facts, reason);
-    }
-    struct call probe;
-    probe.who = call->who;
-    probe.actor = actor;
-    probe.status = CALL_OK;
-    probe.message[0] = '\0';
-    if (check_room(&probe, id, facts) != 0) {
-        if (probe.status != CALL_CONFLICT) {
-            call->status = probe.status;
-            memcpy(call->message, probe.message, sizeof call->message);
-            return -1;
-        }
-        snprintf(reason, sizeof reason, "%s; %.200s", why, probe.message);
-        return overdue(call, id, facts, reason);
-    }
-    if (set_state(call, id, REFUND_APPROVED, actor, why, strlen(why)) != 0) return -1;
-    struct detail detail = DETAIL_INIT;
-    detail_add_integer(&detail, "refund", id);
-    detail_add_string(&detail, "decision", refund_state_name(REFUND_APPROVED));
-    detail_add(&detail, "by", actor, shown(actor, ACTOR_SHOWN));
-    detail_add_string(&detail, "automatic", "yes");
-    detail_add(&detail, "reason", why, shown(why, DECISION_REASON_SHOWN));
-    if (add_event(call, facts->case_id, "refund_decided", &detail) != 0) return -1;
-    return executor->start(call, id, facts->case_id);
-}
-
-/* A refund closed by a deadline: rejected, with why. */
-static int close_refund(struct call *call, long long id, const struct refund_facts *facts, const char *why) {
-    if (set_state(call, id, REFUND_REJECTED, call->actor, why, strlen(why)) != 0) return -1;
-    struct detail detail = DETAIL_INIT;
-    detail_add_integer(&detail, "refund", id);
-    detail_add_string(&detail, "decision", refund_state_name(REFUND_REJECTED));
-    detail_add(&detail, "by", call->actor, shown(call->actor, ACTOR_SHOWN));
-    detail_add(&detail, "reason", why, shown(why, DECISION_REASON_SHOWN));
-    return add_event(call, facts->case_id, "refund_decided", &detail);
-}
-
-/* A return in the step `expected`, still in review; else BADSTATE. */
-static int load_return_at(struct call *call, long long id, const char *expected, const char *what,
-                          struct refund_facts *facts, struct return_facts *more) {
-    if (load_return(call, id, facts, more) != 0) return -1;
-    if (strcmp(more->kind, "return_refund") != 0 || !more->return_state[0])
-        return call_fail(call, CALL_BADSTATE, "refund %lld is a %s, not a return: %s", id,
-                         strcmp(more->kind, "return_refund") == 0 ? "return_refund without a return" : more->kind, what);
-    if (facts->state != REFUND_REVIEW || strcmp(more->return_state, expected) != 0)
-        return call_fail(call, CALL_BADSTATE, "refund %lld is %s, its return %s: %s", id, refund_state_name(facts->state),
-                         more->return_state, what);
-    return 0;
-}
-
-int refunds_return_shipped(struct call *call, int64_t id, const char *carrier, size_t carrier_len,
-                           const char *tracking, size_t tracking_len) {
-    struct refund_facts facts;
-    struct return_facts more;
-    if (load_return_at(call, id, "awaiting_shipment", "only a return waiting for the customer's shipment ships",
-                       &facts, &more) != 0)
-        return -1;
-    if (carrier_len > REFUND_REFERENCE_MAX || tracking_len > REFUND_REFERENCE_MAX)
-        return call_fail(call, CALL_INVALID, "carrier and tracking are at most %d bytes", REFUND_REFERENCE_MAX);
-    static const char sql[] = "UPDATE refunds SET carrier = ?2, tracking = ?3 WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) {
-        sqlite3_bind_int64(statement, 1, id);
-        sqlite3_bind_text(statement, 2, carrier, (int)carrier_len, SQLITE_STATIC);
-        sqlite3_bind_text(statement, 3, tracking, (int)tracking_len, SQLITE_STATIC);
-    }
-    if (call_step(call, statement) != 0 || set_return(call, id, "shipped", "receive", more.receive_within) != 0)
-        return -1;
-    struct detail detail = DETAIL_INIT;
-    detail_add_integer(&detail, "refund", id);
-    detail_add(&detail, "carrier", carrier, carrier_len);
-    detail_add(&detail, "tracking", tracking, tracking_len);
-    if (more.receive_within > 0) detail_add_integer(&detail, "receive_by", clock_now() + more.receive_within);
-    return add_event(call, facts.case_id, "refund_return_shipped", &detail);
-}
-
-int refunds_return_received(struct call *call, int64_t id, const char *condition, size_t condition_len) {
-    struct refund_facts facts;
-    struct return_facts more;
-    if (load_return_at(call, id, "shipped", "only a shipped return is received", &facts, &more) != 0) return -1;
-    if (condition_len > REFUND_REASON_MAX)
-        return call_fail(call, CALL_INVALID, "condition is at most %d bytes", REFUND_REASON_MAX);
-    static const char sql[] = "UPDATE refunds SET return_condition = ?2 WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) {
-        sqlite3_bind_int64(statement, 1, id);
-        if (condition) sqlite3_bind_text(statement, 2, condition, (int)condition_len, SQLITE_STATIC);
-    }
-    int approve = strcmp(more.after_return, "approve") == 0;
-    /* What the rules approved is approved now; a review waits, with its deadline. */
-    if (call_step(call, statement) != 0 ||
-        set_return(call, id, "received", approve ? NULL : "review", more.review_within) != 0)
-        return -1;
-    struct detail detail = DETAIL_INIT;
-    detail_add_integer(&detail, "refund", id);
-    if (condition) detail_add(&detail, "condition", condition, condition_len);
-    if (add_event(call, facts.case_id, "refund_return_received", &detail) != 0) return -1;
-    return approve ? approve_as_system(call, id, &facts, "the return was received; the rules approved it") : 0;
-}
-
-/* Fires refund id's deadline if it is due (its row says so). 1 fired, 0 not, -1. */
-static int fire_refund(struct call *call, long long id, int64_t now) {
-    struct refund_facts facts;
-    struct return_facts more;
-    if (load_return(call, id, &facts, &more) != 0) return -1;
-    static const char due_sql[] = "SELECT coalesce(due_at, 0) FROM refunds WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(due_sql);
-    if (statement) sqlite3_bind_int64(statement, 1, id);
-    if (call_row(call, statement) != 1) return -1;
-    int64_t due = sqlite3_column_int64(statement, 0);
-    sqlite3_reset(statement);
-    if (due == 0 || due > now) return 0;
-    if (facts.state != REFUND_REVIEW) { /* decided meanwhile: nothing is pending */
-        static const char clear_sql[] = "UPDATE refunds SET due_at = NULL, due_kind = NULL WHERE id = ?1";
-        statement = store_statement(clear_sql);
-        if (statement) sqlite3_bind_int64(statement, 1, id);
-        return call_step(call, statement) == 0 ? 0 : -1;
-    }
-    char why[WHY_TEXT_MAX];
-    if (strcmp(more.due_kind, "ship") == 0) {
-        snprintf(why, sizeof why, "the return was not shipped in time: the refund closes");
-        return close_refund(call, id, &facts, why) == 0 ? 1 : -1;
-    }
-    if (strcmp(more.due_kind, "receive") == 0) {
-        if (set_return(call, id, "shipped", NULL, 0) != 0) return -1;
-        snprintf(why, sizeof why, "the merchant did not confirm receipt in time: approved automatically");
-        return approve_as_system(call, id, &facts, why) == 0 ? 1 : -1;
-    }
-    if (strcmp(more.review_outcome, "reject") == 0) {
-        snprintf(why, sizeof why, "not reviewed in time: the rules' default outcome rejects it");
-        return close_refund(call, id, &facts, why) == 0 ? 1 : -1;
-    }
-    if (strcmp(more.review_outcome, "approve") == 0) {
-        snprintf(why, sizeof why, "not reviewed in time: the rules' default outcome approves it");
-        return approve_as_system(call, id, &facts, why) == 0 ? 1 : -1;
-    }
-    return overdue(call, id, &facts, "not reviewed in time") == 0 ? 1 : -1;
-}
-
-#define FIRE_PAGE 64   /* refund deadlines read per query */
-
-int refunds_fire_due(void) {
-    static const char sql[] =
-        "SELECT id FROM refunds INDEXED BY refunds_due WHERE due_at <= ?1 ORDER BY due_at, id LIMIT ?2";
-    int64_t now = clock_now();
-    int fired = 0;
-    for (;;) {
-        long long ids[FIRE_PAGE];
-        int count = 0, found;
-        struct call reader = {.who = {.internal = 1}, .actor = "timer"};
-        sqlite3_stmt *statement = store_statement(sql);
-        if (statement) {
-            sqlite3_bind_int64(statement, 1, now);
-            sqlite3_bind_int(statement, 2, FIRE_PAGE);
-        }
-        while ((found = call_row(&reader, statement)) > 0) ids[count++] = sqlite3_column_int64(statement, 0);
-        if (found < 0) {
-            log_error("refund deadlines not read", "error=\"%s\"", reader.message);
-            return fired;
-        }
-        int progressed = 0;
-        for (int i = 0; i < count; i++) {
-            struct call call = {.who = {.internal = 1}, .actor = "timer"};
-            if (store_command_begin() != 0) return fired;
-            events_command_begin();
-            int status = fire_refund(&call, ids[i], now);
-            int failed = status < 0 || call.status != CALL_OK;
-            store_command_end(!failed);
-            events_command_end(!failed);
-            if (failed) {
-                log_error("refund deadline could not fire", "refund=%lld error=\"-%s %s\"", ids[i],
-                          call_status_code(call.status), call.message);
-                return fired;
-            }
-            fired += status;
-            progressed += status;
-        }
-        if (count < FIRE_PAGE || progressed == 0) return fired;
-    }
 }

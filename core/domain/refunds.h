@@ -3,7 +3,10 @@
  * Owns the `refunds` rows and the refund_outbox, the limits no rule can
  * move (refunds.c's top comment), and the executor slot.  Never parses a
  * command's arguments or writes a reply: cmd/refund_cmd.c does, through
- * these functions and struct refund_row.
+ * these functions and struct refund_row.  Defined in refunds.c, but for
+ * the return steps and refund deadlines (refunds_return_*,
+ * refunds_fire_due), which are returns.c's; what the two share is in
+ * refunds_internal.h, never included elsewhere.
  *
  * Every function that takes a struct call runs inside a write command's
  * savepoint (reads: any command) and returns 0 (or a count), or -1 with the

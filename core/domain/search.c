@@ -13,16 +13,21 @@
 #include "lib/log.h"
 #include "store/store.h"
 
+#include <stdlib.h>
+
 /* Texts indexed since the last merge (memory only: a restart merely merges
  * a little late). */
 static long long unmerged;
 
-int search_optimize_if_bulk(struct call *call, int steps) {
-    if (steps < SEARCH_BULK_STEPS) return 0;
-    sqlite3_stmt *statement = store_statement("INSERT INTO case_text(case_text) VALUES ('optimize')");
-    if (call_step(call, statement) != 0) return -1;
-    unmerged = 0;
-    return 0;
+/* The mark as committed, for INFO (which reads no table): set at start,
+ * by each tick that reads it, and by each step once its batch commits
+ * (a step rolled back never moves it).  -1 until known. */
+static int64_t committed_mark = -1;
+
+static void mark_after_commit(void *argument, int committed) {
+    int64_t *mark = argument;
+    if (committed && *mark > committed_mark) committed_mark = *mark;
+    free(mark);
 }
 
 /* One bounded step of merging the index's segments (FTS5 'merge' with a
@@ -88,14 +93,89 @@ int search_catch_up(struct call *call) {
     sqlite3_stmt *move = store_statement(move_sql);
     if (move) sqlite3_bind_int64(move, 1, last);
     if (call_step(call, move) != 0) return -1;
+    int64_t *moved = malloc(sizeof *moved);
+    if (moved) *moved = last;
+    if (moved == NULL || store_after_command(mark_after_commit, moved) != 0) {
+        free(moved);
+        return call_fail(call, CALL_ERR, "out of memory");
+    }
     return last < last_event ? 1 : 0;
 }
 
-int search_tick(void) {
+int64_t search_lag(struct call *call) {
+    /* Read in the caller's transaction: the open batch's events count (a
+     * case opened earlier in the same batch is within reach). */
+    static const char sql[] =
+        "SELECT (SELECT coalesce(max(id), 0) FROM events) - indexed_through FROM search_progress WHERE id = 1";
+    sqlite3_stmt *statement = store_statement(sql);
+    int found = call_row(call, statement);
+    if (found < 0) return -1;
+    if (found == 0) return call_fail(call, CALL_ERR, "store: search_progress has no row");
+    int64_t behind = sqlite3_column_int64(statement, 0);
+    sqlite3_reset(statement);
+    return behind > 0 ? behind : 0;
+}
+
+int search_read_ready(struct call *call, int64_t *behind) {
+    *behind = search_lag(call);
+    if (*behind < 0) return -1;
+    if (*behind == 0) return 0;
+    if (*behind > SEARCH_CATCH_UP_EVENTS) return 1;   /* the tick's to catch up, a step a turn */
+    /* Within one step by ids is within one step by events (ids only skip):
+     * this step takes the index to the log's end. */
+    if (search_catch_up(call) < 0) return -1;
+    *behind = 0;
+    return 0;
+}
+
+int search_merging(void) { return unmerged >= SEARCH_MERGE_AFTER; }
+
+int search_load(void) {
     struct call call = {.who = {.internal = 1}, .actor = "search", .status = CALL_OK};
-    /* Nothing committed since the mark: no batch, no commit. */
+    sqlite3_stmt *mark = store_statement("SELECT indexed_through FROM search_progress WHERE id = 1");
+    int found = call_row(&call, mark);
+    if (found <= 0) {
+        log_error("search index's mark not read: INFO shows search_index_behind:-1 until the tick reads it",
+                  "error=\"%s\"", found < 0 ? call.message : "no row");
+        return -1;
+    }
+    committed_mark = sqlite3_column_int64(mark, 0);
+    sqlite3_reset(mark);
+    events_last_committed_id();   /* known from here on: INFO reads no table */
+    return 0;
+}
+
+int64_t search_committed_lag(void) {
+    if (committed_mark < 0) return -1;
+    int64_t behind = events_last_committed_id() - committed_mark;
+    return behind > 0 ? behind : 0;
+}
+
+/* DEBUG.SEARCH PAUSE: the tick takes no step (a test builds a lag). */
+static int paused;
+
+void search_pause(int on) { paused = on; }
+
+int search_tick(void) { return paused ? 0 : search_step(); }
+
+int search_step_within(struct call *call) {
+    int64_t behind = search_lag(call);
+    if (behind < 0) return -1;
+    if (behind > 0) return search_catch_up(call) < 0 ? -1 : 1;
+    if (unmerged < SEARCH_MERGE_AFTER) return 0;
+    int status = merge_step(call);
+    if (status == 0) unmerged = 0;   /* one segment again */
+    return status < 0 ? -1 : 1;
+}
+
+int search_step(void) {
+    struct call call = {.who = {.internal = 1}, .actor = "search", .status = CALL_OK};
+    /* Nothing committed since the mark: no batch, no commit -- and, the
+     * mark known, no read either (the index asks nothing of an idle store). */
     int behind = 1;
-    if (!store_batch_is_open()) {
+    if (!store_batch_is_open() && committed_mark >= 0) {
+        behind = committed_mark < events_last_committed_id();
+    } else if (!store_batch_is_open()) {
         sqlite3_stmt *mark = store_statement("SELECT indexed_through FROM search_progress WHERE id = 1");
         int found = call_row(&call, mark);
         if (found < 0) {
@@ -104,6 +184,7 @@ int search_tick(void) {
         }
         int64_t through = found ? sqlite3_column_int64(mark, 0) : 0;
         if (found) sqlite3_reset(mark);
+        if (found) committed_mark = through;   /* no batch open: this is the committed mark */
         behind = through < events_last_committed_id();
     }
     /* Caught up, with many texts indexed since: a step of merging instead. */

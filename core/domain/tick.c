@@ -125,7 +125,7 @@ void tick_run(void) {
     fire_slice();
     if (!stopping && refunds_fire_due() > 0) store_request_commit();
     /* The search index catches up with what was written (CASE.SEARCH
-     * catches up too, before it reads). */
+     * takes only a last step itself, when one is all that is left). */
     search_slice();
     retention();
     if (++runs % PRUNE_EVERY_RUNS == 0) pruning = 1;

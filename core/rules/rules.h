@@ -20,7 +20,8 @@
  * running set stays.  Single-threaded: nothing is ever half-swapped.
  *
  * The files of core/rules/: host.c (the running set, hooks, decisions),
- * load.c (reading a folder; the built-in defaults), check.c (checking what
+ * load.c (a folder into a set; the built-in defaults), settings.c (a set's
+ * settings into C), files.c (the folder's files), check.c (checking what
  * a hook returned), helpers.c (redress.*, plugins), testing.c (rule tests);
  * set.h is their inside.
  */

@@ -8,10 +8,11 @@
  * rules/rules.h.
  *
  * Calls among the files point one way (tests/check_layers.py finds a cycle):
- *   host    -> testing, check, load, helpers
- *   testing -> load, check
- *   load    -> check, helpers
- *   helpers, check -> none of them
+ *   host     -> testing, check, load, settings, files, helpers
+ *   testing  -> load, files, check
+ *   load     -> settings, files, check, helpers
+ *   settings -> files, check
+ *   helpers, check, files -> none of them
  * The lookups every file needs (a calendar, a name in a list) are inline here.
  */
 #ifndef REDRESS_RULES_SET_H
@@ -167,6 +168,23 @@ void rules_push_plugins(lua_State *state, const struct rules_environment *enviro
 struct rule_set *rules_set_load(const char *directory, const struct sandbox_limits *limits,
                                 const struct rules_environment *environment, char *error, size_t error_size);
 void rules_set_free(struct rule_set *set);
+/* The built-in vocabulary of a daemon without a rule set (the one place
+ * that names policy in C): its priorities, channels and defaults. */
+int rules_builtin_names(enum rules_vocabulary kind, const char *const **names);
+const char *rules_builtin_default(enum rules_vocabulary kind);   /* category, queue, priority, channel */
+
+/* ---------------------------------------------------------------- settings.c */
+
+/* Reads the settings of a set whose files ran and whose vocabulary is read
+ * (calendars, notification and notice settings, reopen_window,
+ * thread_match, automation_timers, assignment, tasks, incidents,
+ * refund_automation) into it: 0, or -1 with error naming the setting. */
+int rules_set_read_settings(struct rule_set *set, char *error, size_t error_size);
+/* Seconds after which set wants automation `timer` to fire; 0 for none (or a NULL set). */
+long long rules_set_automation_delay(const struct rule_set *set, const char *timer);
+
+/* ---------------------------------------------------------------- files.c */
+
 /* Lists DIRECTORY's regular files named *suffix (not hidden), sorted, into
  * names (max of them).  The count, or -1 with error. */
 int rules_list_files(const char *directory, const char *suffix, char names[][256], int max, char *error,
@@ -176,12 +194,6 @@ char *rules_read_file(const char *path, size_t *len, char *error, size_t error_s
 /* A cheap signature of the rule files (names, sizes, modification times of
  * DIRECTORY's .lua files and of DIRECTORY/tests' _test.lua files). */
 uint64_t rules_folder_signature(const char *directory);
-/* The built-in vocabulary of a daemon without a rule set (the one place
- * that names policy in C): its priorities, channels and defaults. */
-int rules_builtin_names(enum rules_vocabulary kind, const char *const **names);
-const char *rules_builtin_default(enum rules_vocabulary kind);   /* category, queue, priority, channel */
-/* Seconds after which set wants automation `timer` to fire; 0 for none (or a NULL set). */
-long long rules_set_automation_delay(const struct rule_set *set, const char *timer);
 
 /* ---------------------------------------------------------------- testing.c */
 

@@ -299,3 +299,27 @@ def open_case(client, **fields):
     for k, v in fields.items():
         args += [k, v]
     return client.call(*args)
+
+
+def login(daemon, name, token):
+    """A new connection to daemon, authenticated as agent name (AUTH must say OK)."""
+    c = Client(daemon.port)
+    assert c.call("AUTH", name, token) == "OK"
+    return c
+
+
+class RuleFolder:
+    """A rule set in a temporary folder: each text is a file (00_rules.lua, 10_rules.lua, ... in
+    order); `with RuleFolder(text) as path` gives the folder and removes it at the end."""
+
+    def __init__(self, *texts):
+        self.path = tempfile.mkdtemp(prefix="redress-rules-")
+        for i, text in enumerate(texts):
+            with open(os.path.join(self.path, "%02d_rules.lua" % (i * 10)), "w") as f:
+                f.write(text)
+
+    def __enter__(self):
+        return self.path
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.path, ignore_errors=True)

@@ -1,11 +1,8 @@
 """Presence and automatic assignment: AGENT.STATUS, round robin and least loaded over 1,000 cases
 and 5 agents with capacities, waiting cases handed out as agents come online or free a slot, the
 assign hook, QUEUE.LIST's agent figures -- all on the test clock."""
-import os
-import shutil
-import tempfile
 
-from harness import Client, Daemon, RespError, as_map
+from harness import Daemon, RespError, RuleFolder, as_map, login
 
 RULES = """
 vocabulary = {
@@ -41,28 +38,6 @@ function assign(case)
   return {}
 end
 """
-
-
-class Rules:
-    """A rule set in a temporary folder."""
-
-    def __init__(self, *texts):
-        self.path = tempfile.mkdtemp(prefix="redress-rules-")
-        for i, text in enumerate(texts):
-            with open(os.path.join(self.path, "%02d_rules.lua" % (i * 10)), "w") as f:
-                f.write(text)
-
-    def __enter__(self):
-        return self.path
-
-    def __exit__(self, *exc):
-        shutil.rmtree(self.path, ignore_errors=True)
-
-
-def login(d, name, token):
-    c = Client(d.port)
-    assert c.call("AUTH", name, token) == "OK"
-    return c
 
 
 def add_agents(admin, names, queues, capacities=None):
@@ -103,7 +78,7 @@ def assigned_counts(admin, names):
 
 def test_round_robin_is_even_over_1000_cases_and_5_agents():
     names = ["ann", "bob", "cat", "dan", "eve"]
-    with Rules(RULES) as rules, Daemon(rules=rules) as d:
+    with RuleFolder(RULES) as rules, Daemon(rules=rules) as d:
         admin = d.client()
         add_agents(admin, names, "support", [1000] * 5)
         ids = open_many(admin, 1000, "where is my refund")
@@ -120,7 +95,7 @@ def test_round_robin_is_even_over_1000_cases_and_5_agents():
 def test_round_robin_never_exceeds_capacity_and_shares_the_rest_evenly():
     names = ["ann", "bob", "cat", "dan", "eve"]
     capacities = [100, 150, 1000, 1000, 1000]
-    with Rules(RULES) as rules, Daemon(rules=rules) as d:
+    with RuleFolder(RULES) as rules, Daemon(rules=rules) as d:
         admin = d.client()
         add_agents(admin, names, "support", capacities)
         open_many(admin, 1000, "where is my refund")
@@ -138,7 +113,7 @@ def test_round_robin_never_exceeds_capacity_and_shares_the_rest_evenly():
 
 def test_least_loaded_keeps_loads_even_over_1000_cases_and_5_agents():
     names = ["ann", "bob", "cat", "dan", "eve"]
-    with Rules(RULES) as rules, Daemon(rules=rules) as d:
+    with RuleFolder(RULES) as rules, Daemon(rules=rules) as d:
         admin = d.client()
         add_agents(admin, names, "logistics", [1000] * 5)
         open_many(admin, 100, "parcel lost")
@@ -166,7 +141,7 @@ def test_least_loaded_keeps_loads_even_over_1000_cases_and_5_agents():
 def test_least_loaded_fills_to_each_capacity_then_waits():
     names = ["ann", "bob", "cat", "dan", "eve"]
     capacities = [1, 2, 3, 4, 10]
-    with Rules(RULES) as rules, Daemon(rules=rules) as d:
+    with RuleFolder(RULES) as rules, Daemon(rules=rules) as d:
         admin = d.client()
         add_agents(admin, names, "logistics", capacities)
         open_many(admin, 1000, "parcel lost")
@@ -191,7 +166,7 @@ def test_least_loaded_fills_to_each_capacity_then_waits():
 
 
 def test_waiting_cases_go_to_an_agent_coming_online_most_urgent_first():
-    with Rules(RULES) as rules, Daemon(rules=rules) as d:
+    with RuleFolder(RULES) as rules, Daemon(rules=rules) as d:
         admin = d.client()
         token = admin.call("AGENT.ADD", "ann", "agent", "QUEUES", "support,tech")
         ann = login(d, "ann", token)
@@ -222,7 +197,7 @@ def test_waiting_cases_go_to_an_agent_coming_online_most_urgent_first():
 
 
 def test_transfer_and_reassignment_hand_out_cases():
-    with Rules(RULES) as rules, Daemon(rules=rules) as d:
+    with RuleFolder(RULES) as rules, Daemon(rules=rules) as d:
         admin = d.client()
         add_agents(admin, ["ann"], "support", [1])
         add_agents(admin, ["lou"], "logistics", [1])
@@ -241,7 +216,7 @@ def test_transfer_and_reassignment_hand_out_cases():
 
 
 def test_status_checks_who_may_set_it_and_its_arguments():
-    with Rules(RULES) as rules, Daemon(rules=rules) as d:
+    with RuleFolder(RULES) as rules, Daemon(rules=rules) as d:
         admin = d.client()
         ann = login(d, "ann", admin.call("AGENT.ADD", "ann", "agent", "QUEUES", "support"))
         admin.call("AGENT.ADD", "bob", "agent", "QUEUES", "support")
@@ -263,7 +238,7 @@ def test_status_checks_who_may_set_it_and_its_arguments():
 
 
 def test_assign_hook_may_choose_a_candidate_or_leave_the_case():
-    with Rules(RULES, HOOK) as rules, Daemon(rules=rules) as d:
+    with RuleFolder(RULES, HOOK) as rules, Daemon(rules=rules) as d:
         admin = d.client()
         add_agents(admin, ["ann", "zoe"], "support", [10, 10])
         vip = admin.call("CASE.OPEN", "customer", "C-1", "subject", "vip question")
@@ -280,7 +255,7 @@ def test_assign_hook_may_choose_a_candidate_or_leave_the_case():
 
 def test_manual_queues_read_nothing_and_a_bad_assignment_table_is_refused():
     bad = RULES.replace('logistics = "least_loaded"', 'logistics = "lottery"')
-    with Rules(bad) as rules:
+    with RuleFolder(bad) as rules:
         d = Daemon(rules=rules)
         d.start()
         try:
@@ -288,7 +263,7 @@ def test_manual_queues_read_nothing_and_a_bad_assignment_table_is_refused():
         finally:
             d.__exit__(None, None, None)
     nocap = RULES.replace("capacity = 5,", "")
-    with Rules(nocap) as rules:
+    with RuleFolder(nocap) as rules:
         d = Daemon(rules=rules)
         d.start()
         try:
@@ -299,7 +274,7 @@ def test_manual_queues_read_nothing_and_a_bad_assignment_table_is_refused():
 
 def test_presence_and_round_robin_turn_survive_a_restart():
     names = ["ann", "bob", "cat"]
-    with Rules(RULES) as rules, Daemon(rules=rules) as d:
+    with RuleFolder(RULES) as rules, Daemon(rules=rules) as d:
         admin = d.client()
         add_agents(admin, names, "support", [100] * 3)
         first = open_many(admin, 4, "refund?")

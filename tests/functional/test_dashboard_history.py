@@ -1,13 +1,11 @@
 """The dashboard's history charts (STATS.HISTORY, GET /api/history: opened, resolved and breaches per
 hour from the event log) and a case's decisions (GET /api/cases/{id}/explain), over RESP, HTTP and in
 headless Chromium."""
-import json
 import os
 import sqlite3
-import subprocess
 
 from harness import as_map, open_case
-from test_http import HttpDaemon, people
+from test_http import HttpDaemon, people, run_dashboard_driver
 
 
 def disk_hours(d, hours, now):
@@ -83,14 +81,8 @@ def test_dashboard_history_chart_and_explain_in_headless_chromium():
     with HttpDaemon("--http-session-seconds", "2592000", rules="shipped") as d:
         admin = d.client()
         tokens = people(d, admin)
-        out = os.path.join(os.path.dirname(os.path.abspath(os.environ.get("REDRESSD", "build/redressd"))),
-                           "test-output", "test_dashboard_history_chart_and_explain_in_headless_chromium")
-        result = subprocess.run(["/usr/bin/python3", os.path.join(os.path.dirname(__file__),
-                                                                  "dashboard_history_driver.py"),
-                                 str(d.http_port), str(d.port), d.token, tokens["sam"], out],
-                                capture_output=True, text=True, timeout=240)
-        assert result.returncode == 0, result.stdout + result.stderr
-        seen = json.loads(result.stdout.strip().splitlines()[-1])
+        seen, out = run_dashboard_driver(d, "dashboard_history_driver.py",
+                                         "test_dashboard_history_chart_and_explain_in_headless_chromium", tokens["sam"])
         assert seen["after_open"]["opened"] == seen["before"]["opened"] + 3
         assert seen["after_open"]["resolved"] == seen["before"]["resolved"] + 1
         assert seen["bars_48h"] == 48 and seen["bars_14d"] in (14, 15)

@@ -65,6 +65,17 @@ def people(d, admin):
     }
 
 
+def run_dashboard_driver(d, driver, test_name, supervisor_token):
+    """Runs tests/functional/DRIVER (dashboard_browser.run) with the system python3, where Debian's selenium is,
+    against d as the supervisor; returns what it saw and the folder of its pictures."""
+    out = os.path.join(os.path.dirname(os.path.abspath(os.environ.get("REDRESSD", "build/redressd"))),
+                       "test-output", test_name)
+    result = subprocess.run(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), driver), str(d.http_port),
+                             str(d.port), d.token, supervisor_token, out], capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1]), out
+
+
 def two_cases(admin):
     """A support case and a logistics case (the shipped rules classify them)."""
     support = open_case(admin, subject="the screen is cracked", order="O-1", amount="100.00")
@@ -635,13 +646,8 @@ def test_dashboard_in_headless_chromium():
     with HttpDaemon("--http-session-seconds", "2592000", rules="shipped") as d:
         admin = d.client()
         tokens = people(d, admin)
-        out = os.path.join(os.path.dirname(os.path.abspath(os.environ.get("REDRESSD", "build/redressd"))),
-                           "test-output", "test_dashboard_in_headless_chromium")
-        result = subprocess.run(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "dashboard_driver.py"),
-                                 str(d.http_port), str(d.port), d.token, tokens["sam"], out],
-                                capture_output=True, text=True, timeout=240)
-        assert result.returncode == 0, result.stdout + result.stderr
-        seen = json.loads(result.stdout.strip().splitlines()[-1])
+        seen, out = run_dashboard_driver(d, "dashboard_driver.py", "test_dashboard_in_headless_chromium",
+                                         tokens["sam"])
         assert seen["assignee"] == "ann" and seen["breached_shown"] and seen["zh"]
         assert seen["cookie_http_only"] and not seen["token_in_storage"]
         assert seen["console_errors"] == [], seen["console_errors"]

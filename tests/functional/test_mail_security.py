@@ -29,7 +29,8 @@ def test_a_spoofed_tag_or_reference_from_another_sender_opens_a_new_case_and_lea
         assert sorted(x["body"] for x in others) == ["Second try.", "Send the refund to my card."]
         assert all(x["channel"] == "email" for x in others)
         # and it is logged
-        assert d.log().count("message not threaded: sender is not the case's customer") == 2
+        # (stderr is read on a thread: the lines may reach the log a moment after the replies)
+        d.wait_log(lambda text: text.count("message not threaded: sender is not the case's customer") == 2)
         assert 'case=%d sender="mallory@evil.example"' % n in d.log()
 
 
@@ -173,16 +174,7 @@ def test_auth_plain_with_the_configured_user_after_starttls_and_never_over_a_pla
         assert sent.get_content().strip() == "authenticated"
         assert sessions(relay) == [{"tls": "1", "auth": "redress"}]
         assert auth_log(relay) == ["PLAIN redress ok tls=1"]
-    # a wrong password: the relay's 535 is a permanent refusal, noted on the case as any 5xx
-    with Certificates() as certs, \
-            Relay("--tls", certs.cert("good"), certs.key("good"), "--auth", "redress", "other") as relay, \
-            MailDaemon(outbound(relay, "mail.smtp_ca_file = %s\n%s" % (certs.cert("good"), login))) as d:
-        c = d.client()
-        case = email_case(c)
-        c.call("CASE.REPLY", case, "authenticated")
-        wait_for_log(d, 'msg="mail failed"')
-        assert relay.received() == [] and auth_log(relay) == ["PLAIN redress bad tls=1"], auth_log(relay)
-        assert "not delivered after 1 attempt: 535" in repr(c.call("CASE.HISTORY", case))
+    # a wrong password (the relay's 535) holds the outbox: test_mail_auth.py
     # a relay without STARTTLS that offers AUTH in plain: the password is never sent, the mail waits
     with Relay("--auth", "redress", "s3cret pass", "--auth-in-plain") as relay, MailDaemon(outbound(relay, login)) as d:
         c = d.client()

@@ -1,10 +1,7 @@
 """Tasks across departments: CASE.TASK / CASE.TASKS, a case blocked while its tasks are open, the
 finish event on the case, the task's own clocks, access of the two departments, internal cases."""
-import os
-import shutil
-import tempfile
 
-from harness import Client, Daemon, RespError, as_map
+from harness import Daemon, RespError, RuleFolder, as_map, login
 
 T0 = 1795167000   # Thursday 2026-11-19, 17:30 in Shanghai
 DAY = 86400
@@ -21,33 +18,13 @@ end
 """
 
 
-class Rules:
-    def __init__(self, *texts):
-        self.path = tempfile.mkdtemp(prefix="redress-rules-")
-        for i, text in enumerate(texts):
-            with open(os.path.join(self.path, "%02d_rules.lua" % (i * 10)), "w") as f:
-                f.write(text)
-
-    def __enter__(self):
-        return self.path
-
-    def __exit__(self, *exc):
-        shutil.rmtree(self.path, ignore_errors=True)
-
-
-def login(d, name, token):
-    c = Client(d.port)
-    assert c.call("AUTH", name, token) == "OK"
-    return c
-
-
 def history(c, cid, kind=None):
     events = [as_map(e) for e in c.call("CASE.HISTORY", cid)]
     return [e for e in events if kind is None or e["kind"] == kind]
 
 
 def test_open_tasks_block_their_case_until_finished():
-    with Rules(RULES) as rules, Daemon(rules=rules) as d:
+    with RuleFolder(RULES) as rules, Daemon(rules=rules) as d:
         admin = d.client()
         admin.call("DEBUG.CLOCK", "SET", T0)
         ann = login(d, "ann", admin.call("AGENT.ADD", "ann", "agent", "QUEUES", "support"))
@@ -86,7 +63,7 @@ def test_open_tasks_block_their_case_until_finished():
 
 
 def test_the_rule_set_may_let_a_case_resolve_with_open_tasks():
-    with Rules(RULES, "tasks = { block_parent = false }") as rules, Daemon(rules=rules) as d:
+    with RuleFolder(RULES, "tasks = { block_parent = false }") as rules, Daemon(rules=rules) as d:
         admin = d.client()
         case = admin.call("CASE.OPEN", "customer", "C-1", "subject", "x")
         admin.call("CASE.TASK", case, "finance", "look")
@@ -94,7 +71,7 @@ def test_the_rule_set_may_let_a_case_resolve_with_open_tasks():
 
 
 def test_a_task_has_its_own_clocks_from_the_rules_or_due():
-    with Rules(RULES) as rules, Daemon(rules=rules) as d:
+    with RuleFolder(RULES) as rules, Daemon(rules=rules) as d:
         admin = d.client()
         admin.call("DEBUG.CLOCK", "SET", T0)
         case = admin.call("CASE.OPEN", "customer", "C-1", "subject", "x")
@@ -112,7 +89,7 @@ def test_a_task_has_its_own_clocks_from_the_rules_or_due():
 
 
 def test_each_department_sees_what_it_should():
-    with Rules(RULES) as rules, Daemon(rules=rules) as d:
+    with RuleFolder(RULES) as rules, Daemon(rules=rules) as d:
         admin = d.client()
         ann = login(d, "ann", admin.call("AGENT.ADD", "ann", "agent", "QUEUES", "support"))
         fay = login(d, "fay", admin.call("AGENT.ADD", "fay", "agent", "QUEUES", "finance"))
@@ -142,7 +119,7 @@ def test_each_department_sees_what_it_should():
 
 
 def test_bad_input_writes_nothing():
-    with Rules(RULES) as rules, Daemon(rules=rules) as d:
+    with RuleFolder(RULES) as rules, Daemon(rules=rules) as d:
         admin = d.client()
         case = admin.call("CASE.OPEN", "customer", "C-1", "subject", "x")
         r = admin.call("CASE.TASK", case, "nowhere", "look")
@@ -176,7 +153,7 @@ def test_a_task_is_handed_out_in_its_queue_and_is_internal():
         assert automation and "action=none" in automation[0]["detail"] and "internal case" in automation[0]["detail"]
         r = admin.call("CASE.SURVEY", task, 5)
         assert r.code == "BADSTATE" and "internal" in r
-    with Rules(RULES) as rules, Daemon(rules=rules) as d:
+    with RuleFolder(RULES) as rules, Daemon(rules=rules) as d:
         admin = d.client()
         admin.call("AGENT.ADD", "lou", "agent", "QUEUES", "logistics")
         admin.call("AGENT.STATUS", "lou", "online")

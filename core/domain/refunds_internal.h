@@ -1,0 +1,86 @@
+/* refunds_internal.h -- what the refund module's two files share.
+ *
+ * Included only by domain/refunds.c (the workflow: request, decide,
+ * approve, execute, settle) and domain/returns.c (a return's steps and the
+ * refund deadlines); everything else goes through domain/refunds.h, which
+ * declares the functions of both.
+ *
+ * refunds.c defines what is declared here and returns.c calls it, never
+ * the other way round (tests/check_layers.py fails on a call cycle): the
+ * return steps and deadlines sit on top of the workflow they move.
+ *
+ * The `refunds` table has one writer, this module, split by columns:
+ * refunds.c inserts a refund (with the return and deadline plan its rules
+ * gave), writes its state, decision, executor and reference (a state move
+ * clears the pending deadline) and the refund_outbox rows; returns.c
+ * writes a return's steps (return_state, carrier, tracking,
+ * return_condition) and the pending deadline (due_kind, due_at), and moves
+ * a refund's state only through refunds_set_state.
+ */
+#ifndef REDRESS_REFUNDS_INTERNAL_H
+#define REDRESS_REFUNDS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "domain/call.h"
+#include "domain/case.h"
+#include "domain/events.h"
+#include "lib/detail.h"
+#include "lib/names.h"
+#include "lib/refund_states.h"
+#include "store/store.h"
+
+#define ACTOR_SHOWN 64           /* of who decided, in a refund event */
+#define DECISION_REASON_SHOWN 300
+#define WHY_TEXT_MAX 300         /* a decision's reason made up by the host */
+
+/* What a refund's approval, rejection, settling and retry need of it. */
+struct refund_facts {
+    long long case_id, amount;
+    enum refund_state state;
+    char order[CASE_TEXT_MAX + 1], requested_by[CASE_TEXT_MAX + 1], review_role[NAMES_MAX + 1], currency[4];
+};
+
+/* How many bytes of text an event shows: all of it, up to most. */
+static inline size_t shown(const char *text, size_t most) {
+    size_t len = strlen(text);
+    return len < most ? len : most;
+}
+
+static inline int add_event(struct call *call, int64_t case_id, const char *kind, const struct detail *detail) {
+    return events_append(call, case_id, kind, detail->text, detail->len);
+}
+
+/* Statement sql (its ?1 a refund id) on refund id's row: 0 with the row
+ * to read (the caller resets the statement), or -1 (NOTFOUND, or a store
+ * error). */
+static inline int refund_row_at(struct call *call, const char *sql, long long id, sqlite3_stmt **statement) {
+    *statement = store_statement(sql);
+    if (*statement) sqlite3_bind_int64(*statement, 1, id);
+    int found = call_row(call, *statement);
+    if (found <= 0) return found < 0 ? -1 : call_fail(call, CALL_NOTFOUND, "refund %lld does not exist", id);
+    return 0;
+}
+
+/* Text column `column` of statement's row into out (size bytes, cut
+ * there; "" for NULL). */
+static inline void column_copy(sqlite3_stmt *statement, int column, char *out, size_t size) {
+    const char *text = (const char *)sqlite3_column_text(statement, column);
+    snprintf(out, size, "%s", text ? text : "");
+}
+
+/* The facts of refund id; NOTFOUND, or ERR for a state the table does not know. */
+int refunds_load_facts(struct call *call, long long id, struct refund_facts *facts);
+/* Refund id moves to state (decided_by, reason: NULL keeps the stored
+ * ones), its pending deadline cleared, /metrics' counts moved at commit. */
+int refunds_set_state(struct call *call, long long id, enum refund_state state, const char *decided_by,
+                      const char *reason, size_t reason_len);
+/* The order has room for refund id (not counted itself): 0, or -1
+ * (CONFLICT, or a store or order source error). */
+int refunds_check_room(struct call *call, long long id, const struct refund_facts *facts);
+/* The executor in the slot starts paying approved refund id. */
+int refunds_start(struct call *call, long long id, long long case_id);
+
+#endif

@@ -1,0 +1,284 @@
+/* returns.c -- a return_refund's return and the refund deadlines (see
+ * refunds.h: REFUND.RETURN, REFUND.RECEIVED, refunds_fire_due).
+ *
+ * Owns a return's steps (awaiting_shipment -> shipped -> received), the
+ * pending deadline of a refund in review (ship, receive, review), what a
+ * deadline does when it passes (close, approve as the rule set's system
+ * actor, or leave the refund in review, overdue, and escalate its case),
+ * and the timer's pass over due deadlines.  Writes only the return and
+ * deadline columns of `refunds` (refunds_internal.h); a refund's state
+ * moves only through refunds.c (refunds_set_state, refunds_start), so the
+ * workflow's invariants -- the order's room, the approver's limit, never
+ * one's own request -- hold for the system actor as for anyone.  Never
+ * writes a reply.
+ */
+#include "domain/refunds.h"
+#include "domain/refunds_internal.h"
+#include "domain/case.h"
+#include "domain/deadlines.h"
+#include "domain/events.h"
+#include "lib/clock.h"
+#include "lib/detail.h"
+#include "lib/log.h"
+#include "rules/rules.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* What the return steps and the deadlines need of a refund beside its facts. */
+struct return_facts {
+    char kind[RULES_NAME_MAX + 1], return_state[24], after_return[16], review_outcome[16], due_kind[16];
+    long long receive_within, review_within;
+};
+
+static int load_return(struct call *call, long long id, struct refund_facts *facts, struct return_facts *more) {
+    if (refunds_load_facts(call, id, facts) != 0) return -1;
+    static const char sql[] =
+        "SELECT kind, coalesce(return_state, ''), coalesce(after_return, ''), coalesce(review_outcome, ''),"
+        " coalesce(due_kind, ''), coalesce(receive_within, 0), coalesce(review_within, 0) FROM refunds WHERE id = ?1";
+    sqlite3_stmt *statement;
+    if (refund_row_at(call, sql, id, &statement) != 0) return -1;
+    column_copy(statement, 0, more->kind, sizeof more->kind);
+    column_copy(statement, 1, more->return_state, sizeof more->return_state);
+    column_copy(statement, 2, more->after_return, sizeof more->after_return);
+    column_copy(statement, 3, more->review_outcome, sizeof more->review_outcome);
+    column_copy(statement, 4, more->due_kind, sizeof more->due_kind);
+    more->receive_within = sqlite3_column_int64(statement, 5);
+    more->review_within = sqlite3_column_int64(statement, 6);
+    sqlite3_reset(statement);
+    return 0;
+}
+
+/* The return's new step and the refund's next deadline (kind NULL: none). */
+static int set_return(struct call *call, long long id, const char *return_state, const char *due_kind, long long within) {
+    static const char sql[] =
+        "UPDATE refunds SET return_state = ?2, due_kind = ?3, due_at = ?4, updated_at = ?5 WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    int64_t now = clock_now();
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, id);
+        sqlite3_bind_text(statement, 2, return_state, -1, SQLITE_STATIC);
+        if (due_kind && within > 0) {
+            sqlite3_bind_text(statement, 3, due_kind, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(statement, 4, now + within);
+        }
+        sqlite3_bind_int64(statement, 5, now);
+    }
+    return call_step(call, statement);
+}
+
+/* A refund still in review whose deadline passed, or which a rule could
+ * not approve: it stays in review, its case gets a refund_overdue event and
+ * goes through the escalate hook (event refund_overdue). */
+static int overdue(struct call *call, long long id, const struct refund_facts *facts, const char *why) {
+    static const char sql[] = "UPDATE refunds SET due_at = NULL, due_kind = NULL WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) sqlite3_bind_int64(statement, 1, id);
+    if (call_step(call, statement) != 0) return -1;
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "refund", id);
+    detail_add_string(&detail, "role", facts->review_role);
+    detail_add(&detail, "reason", why, shown(why, DECISION_REASON_SHOWN));
+    if (add_event(call, facts->case_id, "refund_overdue", &detail) != 0) return -1;
+    return rules_loaded() ? deadlines_escalate(call, facts->case_id, "refund_overdue", "") : 0;
+}
+
+/* Approval by the rule set's system actor: bound like any approver -- its
+ * limit, the order's room, never its own request.  Short of that the
+ * refund stays in review, overdue.  0 (either way), or -1. */
+static int approve_as_system(struct call *call, long long id, const struct refund_facts *facts, const char *why) {
+    const char *actor = rules_refund_system_actor();
+    long long limit = rules_refund_system_limit();
+    char reason[WHY_TEXT_MAX];
+    if (actor == NULL) {
+        snprintf(reason, sizeof reason, "%s; the rule set names no refund_automation actor to approve it", why);
+        return overdue(call, id, facts, reason);
+    }
+    if (facts->amount > limit) {
+        snprintf(reason, sizeof reason, "%s; over %s's approval limit (%lld)", why, actor, limit);
+        return overdue(call, id, facts, reason);
+    }
+    if (strcmp(facts->requested_by, actor) == 0) {
+        snprintf(reason, sizeof reason, "%s; %s requested it and may not approve it", why, actor);
+        return overdue(call, id, facts, reason);
+    }
+    struct call probe;
+    probe.who = call->who;
+    probe.actor = actor;
+    probe.status = CALL_OK;
+    probe.message[0] = '\0';
+    if (refunds_check_room(&probe, id, facts) != 0) {
+        if (probe.status != CALL_CONFLICT) {
+            call->status = probe.status;
+            memcpy(call->message, probe.message, sizeof call->message);
+            return -1;
+        }
+        snprintf(reason, sizeof reason, "%s; %.200s", why, probe.message);
+        return overdue(call, id, facts, reason);
+    }
+    if (refunds_set_state(call, id, REFUND_APPROVED, actor, why, strlen(why)) != 0) return -1;
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "refund", id);
+    detail_add_string(&detail, "decision", refund_state_name(REFUND_APPROVED));
+    detail_add(&detail, "by", actor, shown(actor, ACTOR_SHOWN));
+    detail_add_string(&detail, "automatic", "yes");
+    detail_add(&detail, "reason", why, shown(why, DECISION_REASON_SHOWN));
+    if (add_event(call, facts->case_id, "refund_decided", &detail) != 0) return -1;
+    return refunds_start(call, id, facts->case_id);
+}
+
+/* A refund closed by a deadline: rejected, with why. */
+static int close_refund(struct call *call, long long id, const struct refund_facts *facts, const char *why) {
+    if (refunds_set_state(call, id, REFUND_REJECTED, call->actor, why, strlen(why)) != 0) return -1;
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "refund", id);
+    detail_add_string(&detail, "decision", refund_state_name(REFUND_REJECTED));
+    detail_add(&detail, "by", call->actor, shown(call->actor, ACTOR_SHOWN));
+    detail_add(&detail, "reason", why, shown(why, DECISION_REASON_SHOWN));
+    return add_event(call, facts->case_id, "refund_decided", &detail);
+}
+
+/* A return in the step `expected`, still in review; else BADSTATE. */
+static int load_return_at(struct call *call, long long id, const char *expected, const char *what,
+                          struct refund_facts *facts, struct return_facts *more) {
+    if (load_return(call, id, facts, more) != 0) return -1;
+    if (strcmp(more->kind, "return_refund") != 0 || !more->return_state[0])
+        return call_fail(call, CALL_BADSTATE, "refund %lld is a %s, not a return: %s", id,
+                         strcmp(more->kind, "return_refund") == 0 ? "return_refund without a return" : more->kind, what);
+    if (facts->state != REFUND_REVIEW || strcmp(more->return_state, expected) != 0)
+        return call_fail(call, CALL_BADSTATE, "refund %lld is %s, its return %s: %s", id, refund_state_name(facts->state),
+                         more->return_state, what);
+    return 0;
+}
+
+int refunds_return_shipped(struct call *call, int64_t id, const char *carrier, size_t carrier_len,
+                           const char *tracking, size_t tracking_len) {
+    struct refund_facts facts;
+    struct return_facts more;
+    if (load_return_at(call, id, "awaiting_shipment", "only a return waiting for the customer's shipment ships",
+                       &facts, &more) != 0)
+        return -1;
+    if (carrier_len > REFUND_REFERENCE_MAX || tracking_len > REFUND_REFERENCE_MAX)
+        return call_fail(call, CALL_INVALID, "carrier and tracking are at most %d bytes", REFUND_REFERENCE_MAX);
+    static const char sql[] = "UPDATE refunds SET carrier = ?2, tracking = ?3 WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, id);
+        sqlite3_bind_text(statement, 2, carrier, (int)carrier_len, SQLITE_STATIC);
+        sqlite3_bind_text(statement, 3, tracking, (int)tracking_len, SQLITE_STATIC);
+    }
+    if (call_step(call, statement) != 0 || set_return(call, id, "shipped", "receive", more.receive_within) != 0)
+        return -1;
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "refund", id);
+    detail_add(&detail, "carrier", carrier, carrier_len);
+    detail_add(&detail, "tracking", tracking, tracking_len);
+    if (more.receive_within > 0) detail_add_integer(&detail, "receive_by", clock_now() + more.receive_within);
+    return add_event(call, facts.case_id, "refund_return_shipped", &detail);
+}
+
+int refunds_return_received(struct call *call, int64_t id, const char *condition, size_t condition_len) {
+    struct refund_facts facts;
+    struct return_facts more;
+    if (load_return_at(call, id, "shipped", "only a shipped return is received", &facts, &more) != 0) return -1;
+    if (condition_len > REFUND_REASON_MAX)
+        return call_fail(call, CALL_INVALID, "condition is at most %d bytes", REFUND_REASON_MAX);
+    static const char sql[] = "UPDATE refunds SET return_condition = ?2 WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement) {
+        sqlite3_bind_int64(statement, 1, id);
+        if (condition) sqlite3_bind_text(statement, 2, condition, (int)condition_len, SQLITE_STATIC);
+    }
+    int approve = strcmp(more.after_return, "approve") == 0;
+    /* What the rules approved is approved now; a review waits, with its deadline. */
+    if (call_step(call, statement) != 0 ||
+        set_return(call, id, "received", approve ? NULL : "review", more.review_within) != 0)
+        return -1;
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "refund", id);
+    if (condition) detail_add(&detail, "condition", condition, condition_len);
+    if (add_event(call, facts.case_id, "refund_return_received", &detail) != 0) return -1;
+    return approve ? approve_as_system(call, id, &facts, "the return was received; the rules approved it") : 0;
+}
+
+/* Fires refund id's deadline if it is due (its row says so). 1 fired, 0 not, -1. */
+static int fire_refund(struct call *call, long long id, int64_t now) {
+    struct refund_facts facts;
+    struct return_facts more;
+    if (load_return(call, id, &facts, &more) != 0) return -1;
+    static const char due_sql[] = "SELECT coalesce(due_at, 0) FROM refunds WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(due_sql);
+    if (statement) sqlite3_bind_int64(statement, 1, id);
+    if (call_row(call, statement) != 1) return -1;
+    int64_t due = sqlite3_column_int64(statement, 0);
+    sqlite3_reset(statement);
+    if (due == 0 || due > now) return 0;
+    if (facts.state != REFUND_REVIEW) { /* decided meanwhile: nothing is pending */
+        static const char clear_sql[] = "UPDATE refunds SET due_at = NULL, due_kind = NULL WHERE id = ?1";
+        statement = store_statement(clear_sql);
+        if (statement) sqlite3_bind_int64(statement, 1, id);
+        return call_step(call, statement) == 0 ? 0 : -1;
+    }
+    char why[WHY_TEXT_MAX];
+    if (strcmp(more.due_kind, "ship") == 0) {
+        snprintf(why, sizeof why, "the return was not shipped in time: the refund closes");
+        return close_refund(call, id, &facts, why) == 0 ? 1 : -1;
+    }
+    if (strcmp(more.due_kind, "receive") == 0) {
+        if (set_return(call, id, "shipped", NULL, 0) != 0) return -1;
+        snprintf(why, sizeof why, "the merchant did not confirm receipt in time: approved automatically");
+        return approve_as_system(call, id, &facts, why) == 0 ? 1 : -1;
+    }
+    if (strcmp(more.review_outcome, "reject") == 0) {
+        snprintf(why, sizeof why, "not reviewed in time: the rules' default outcome rejects it");
+        return close_refund(call, id, &facts, why) == 0 ? 1 : -1;
+    }
+    if (strcmp(more.review_outcome, "approve") == 0) {
+        snprintf(why, sizeof why, "not reviewed in time: the rules' default outcome approves it");
+        return approve_as_system(call, id, &facts, why) == 0 ? 1 : -1;
+    }
+    return overdue(call, id, &facts, "not reviewed in time") == 0 ? 1 : -1;
+}
+
+#define FIRE_PAGE 64   /* refund deadlines read per query */
+
+int refunds_fire_due(void) {
+    static const char sql[] =
+        "SELECT id FROM refunds INDEXED BY refunds_due WHERE due_at <= ?1 ORDER BY due_at, id LIMIT ?2";
+    int64_t now = clock_now();
+    int fired = 0;
+    for (;;) {
+        long long ids[FIRE_PAGE];
+        int count = 0, found;
+        struct call reader = {.who = {.internal = 1}, .actor = "timer"};
+        sqlite3_stmt *statement = store_statement(sql);
+        if (statement) {
+            sqlite3_bind_int64(statement, 1, now);
+            sqlite3_bind_int(statement, 2, FIRE_PAGE);
+        }
+        while ((found = call_row(&reader, statement)) > 0) ids[count++] = sqlite3_column_int64(statement, 0);
+        if (found < 0) {
+            log_error("refund deadlines not read", "error=\"%s\"", reader.message);
+            return fired;
+        }
+        int progressed = 0;
+        for (int i = 0; i < count; i++) {
+            struct call call = {.who = {.internal = 1}, .actor = "timer"};
+            if (store_command_begin() != 0) return fired;
+            events_command_begin();
+            int status = fire_refund(&call, ids[i], now);
+            int failed = status < 0 || call.status != CALL_OK;
+            store_command_end(!failed);
+            events_command_end(!failed);
+            if (failed) {
+                log_error("refund deadline could not fire", "refund=%lld error=\"-%s %s\"", ids[i],
+                          call_status_code(call.status), call.message);
+                return fired;
+            }
+            fired += status;
+            progressed += status;
+        }
+        if (count < FIRE_PAGE || progressed == 0) return fired;
+    }
+}
