@@ -57,9 +57,6 @@ function priority(case)
     return { priority = "P1", reason = "account theft reported" }
   end
 
-  local result = policy.base[case.category] or defaults.priority
-  local reasons = { "category " .. tostring(case.category) .. " starts at " .. result }
-
   -- The fault's key: its category (a rule set may use a tag classify sets,
   -- e.g. a product or a text signature: "tag:sku-123").
   local key = spike_key[case.category] or ("category:" .. tostring(case.category))
@@ -68,6 +65,10 @@ function priority(case)
     return { priority = "P1", incident = key, incident_window = policy.spike_window,
              reason = format("spike: %d similar cases in the last 10 minutes (usually %.1f)", similar, usual) }
   end
+
+  -- (The reasons are made after the spike's early return, which needs none.)
+  local result = policy.base[case.category] or defaults.priority
+  local reasons = { "category " .. tostring(case.category) .. " starts at " .. result }
   if (case.amount or 0) >= policy.large_amount then
     result = raise_priority(result, 1)
     reasons[#reasons + 1] = "large amount"
