@@ -79,6 +79,15 @@ local function suggest_faq(hits_of)
   return ids, hits_of[1] and faq[hits_of[1].at]
 end
 
+-- "matched: k1, k2, ...": one or two keywords (most cases) joined in one
+-- concatenation, more through table.concat.
+local function matched(list)
+  local n = #list
+  if n == 1 then return "matched: " .. list[1] end
+  if n == 2 then return "matched: " .. list[1] .. ", " .. list[2] end
+  return "matched: " .. concat(list, ", ")
+end
+
 function classify(case)
   local found = keywords:match(case_words(case))
   -- The category with the most keywords found; ties go to the earlier one.
@@ -120,7 +129,7 @@ function classify(case)
   local faq_ids, top_article = suggest_faq(hits_of)
   local decision = {
     category = best, queue = queue, tags = tags, faq = faq_ids, escalate = escalate,
-    reason = best_group and ("matched: " .. concat(found[best_group], ", ")) or "no keyword matched",
+    reason = best_group and matched(found[best_group]) or "no keyword matched",
   }
 
   -- A plain question with a known answer is answered and resolved at once;
