@@ -54,8 +54,6 @@ void cases_set_default_currency(const char *code) {
 
 /* --------------------------------------------------------- spike counts */
 
-/* Counts a case under the rule set's spike keys: its category, its
- * customer, each of its tags (what redress.recent asks for). */
 /* key = prefix + the first `len` bytes of name, cut to the key as snprintf
  * would (copied: every committed case makes three keys or more). */
 static void spike_key(char *key, const char *prefix, size_t prefix_len, const char *name, size_t len) {
@@ -65,6 +63,8 @@ static void spike_key(char *key, const char *prefix, size_t prefix_len, const ch
     key[prefix_len + len] = '\0';
 }
 
+/* Counts a case under the rule set's spike keys: its category, its
+ * customer, each of its tags (what redress.recent asks for). */
 static void count_case(const char *category, const char *tags, const char *customer, int64_t at) {
     char key[SPIKE_KEY_MAX];
     spike_key(key, "category:", 9, category, strlen(category));
