@@ -69,28 +69,40 @@ local function better_article(a, b)
   return a.at < b.at
 end
 
--- FAQ articles whose keywords appear in the text, best first (ties: the
--- earlier article), at most policy.max_faq.
-local function suggest_faq(found)
-  local hits_of = {}       -- { {at, hits}, ... } of the articles found
-  for group, list in pairs(found) do
-    local at = faq_at[group]
-    if at then hits_of[#hits_of + 1] = { at = at, hits = #list } end
-  end
+-- The FAQ articles found (hits_of: { {at, hits}, ... }, gathered by
+-- classify's walk of the groups found), best first (ties: the earlier
+-- article), at most policy.max_faq.
+local function suggest_faq(hits_of)
   if #hits_of > 1 then sort(hits_of, better_article) end
   local ids = {}
   for i = 1, min(#hits_of, policy.max_faq) do ids[i] = faq[hits_of[i].at].id end
   return ids, hits_of[1] and faq[hits_of[1].at]
 end
 
+-- "matched: k1, k2, ...": one or two keywords (most cases) joined in one
+-- concatenation, more through table.concat.
+local function matched(list)
+  local n = #list
+  if n == 1 then return "matched: " .. list[1] end
+  if n == 2 then return "matched: " .. list[1] .. ", " .. list[2] end
+  return "matched: " .. concat(list, ", ")
+end
+
 function classify(case)
   local found = keywords:match(case_words(case))
   -- The category with the most keywords found; ties go to the earlier one.
+  -- The same walk gathers the FAQ articles found.
   local best, best_hits, best_group, best_at = "general_inquiry", 0, nil, nil
+  local hits_of = {}
   for group, list in pairs(found) do
     local at = category_at[group]
-    if at and (#list > best_hits or (#list == best_hits and at < best_at)) then
-      best, best_hits, best_group, best_at = categories[at].name, #list, group, at
+    if at then
+      if #list > best_hits or (#list == best_hits and at < best_at) then
+        best, best_hits, best_group, best_at = categories[at].name, #list, group, at
+      end
+    else
+      at = faq_at[group]
+      if at then hits_of[#hits_of + 1] = { at = at, hits = #list } end
     end
   end
 
@@ -114,10 +126,10 @@ function classify(case)
   if legal then escalate = "legal_threat"
   elseif best == "service_complaint" then escalate = "complaint" end
 
-  local faq_ids, top_article = suggest_faq(found)
+  local faq_ids, top_article = suggest_faq(hits_of)
   local decision = {
     category = best, queue = queue, tags = tags, faq = faq_ids, escalate = escalate,
-    reason = best_group and ("matched: " .. concat(found[best_group], ", ")) or "no keyword matched",
+    reason = best_group and matched(found[best_group]) or "no keyword matched",
   }
 
   -- A plain question with a known answer is answered and resolved at once;

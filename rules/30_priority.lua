@@ -22,10 +22,11 @@ local policy = {
 
 -- How many cases of key the window holds, and how many it usually holds;
 -- a spike when the count is both above the minimum and factor times usual.
+local recent, max = redress.recent, math.max   -- read per case: locals, not lookups through the sealed globals
 local function spike_of(key)
-  local count = redress.recent(key, policy.spike_window)
-  local week = redress.recent(key, policy.spike_baseline)
-  local usual = math.max(week - count, 0) * policy.spike_window / (policy.spike_baseline - policy.spike_window)
+  local count = recent(key, policy.spike_window)
+  local week = recent(key, policy.spike_baseline)
+  local usual = max(week - count, 0) * policy.spike_window / (policy.spike_baseline - policy.spike_window)
   local spike = count >= policy.spike_minimum and count >= policy.spike_factor * usual
   return spike, count, usual
 end
@@ -39,7 +40,7 @@ local spike_key = {}
 for _, category in ipairs(vocabulary.categories) do spike_key[category] = "category:" .. category end
 
 -- Globals read on every case, looked up once here (sealed after load).
-local tostring, concat, case_words = tostring, table.concat, case_words
+local tostring, concat, format, case_words = tostring, table.concat, string.format, case_words
 local defaults, raise_priority, priority_rank = defaults, raise_priority, priority_rank
 
 function priority(case)
@@ -56,17 +57,18 @@ function priority(case)
     return { priority = "P1", reason = "account theft reported" }
   end
 
-  local result = policy.base[case.category] or defaults.priority
-  local reasons = { "category " .. tostring(case.category) .. " starts at " .. result }
-
   -- The fault's key: its category (a rule set may use a tag classify sets,
   -- e.g. a product or a text signature: "tag:sku-123").
   local key = spike_key[case.category] or ("category:" .. tostring(case.category))
   local spike, similar, usual = spike_of(key)
   if spike then
     return { priority = "P1", incident = key, incident_window = policy.spike_window,
-             reason = string.format("spike: %d similar cases in the last 10 minutes (usually %.1f)", similar, usual) }
+             reason = format("spike: %d similar cases in the last 10 minutes (usually %.1f)", similar, usual) }
   end
+
+  -- (The reasons are made after the spike's early return, which needs none.)
+  local result = policy.base[case.category] or defaults.priority
+  local reasons = { "category " .. tostring(case.category) .. " starts at " .. result }
   if (case.amount or 0) >= policy.large_amount then
     result = raise_priority(result, 1)
     reasons[#reasons + 1] = "large amount"

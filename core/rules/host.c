@@ -760,11 +760,24 @@ int rules_local_iso(int64_t instant, char *out, size_t size) {
     if (timeparse_format_utc(instant + offset, utc, sizeof utc) < 0) return -1;
     size_t len = strlen(utc);
     if (len == 0 || utc[len - 1] != 'Z') return -1;
-    if (zone == NULL) return snprintf(out, size, "%s", utc) < (int)size ? 0 : -1;
+    /* Copied, not formatted: every intake's receipt names a local time. */
+    if (zone == NULL) {
+        if (len >= size) return -1;
+        memcpy(out, utc, len + 1);
+        return 0;
+    }
     int32_t minutes = (offset < 0 ? -offset : offset) / 60;
-    int used = snprintf(out, size, "%.*s%c%02d:%02d", (int)(len - 1), utc, offset < 0 ? '-' : '+', minutes / 60,
-                        minutes % 60);
-    return used > 0 && (size_t)used < size ? 0 : -1;
+    if (minutes / 60 > 99 || len - 1 + 6 >= size) return -1;
+    memcpy(out, utc, len - 1);
+    char *zone_at = out + len - 1;
+    zone_at[0] = offset < 0 ? '-' : '+';
+    zone_at[1] = (char)('0' + minutes / 600);
+    zone_at[2] = (char)('0' + minutes / 60 % 10);
+    zone_at[3] = ':';
+    zone_at[4] = (char)('0' + minutes % 60 / 10);
+    zone_at[5] = (char)('0' + minutes % 10);
+    zone_at[6] = '\0';
+    return 0;
 }
 
 const char *rules_notification_calendar(void) {
