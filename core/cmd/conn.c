@@ -172,12 +172,8 @@ void info_command(struct request *request) {
                         totals.cases, totals.open, totals.events);
     /* From memory too: the committed events the search index has still to
      * take in. */
-    struct search_step_figures steps;
-    search_step_figures(&steps);
     evbuffer_add_printf(text, "search_index_behind:%lld\r\nsearch_index_merging:%d\r\n",
                         (long long)search_committed_lag(), search_merging());
-    evbuffer_add_printf(text, "search_step_max_ms:%lld\r\nsearch_merge_step_max_ms:%lld\r\nsearch_merge_steps:%lld\r\n",
-                        (long long)steps.step_max_ms, (long long)steps.merge_step_max_ms, steps.merge_steps);
     evbuffer_add_printf(text, "\r\n# Plugins\r\n");
     if (providers.plugins_info) providers.plugins_info(text);
     /* As Redis: what tools sum as "keys" (redis-cli --stat); a case is a key. */

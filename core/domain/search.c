@@ -10,7 +10,6 @@
  */
 #include "domain/search.h"
 #include "domain/events.h"
-#include "lib/clock.h"
 #include "lib/log.h"
 #include "store/store.h"
 
@@ -31,17 +30,12 @@ static void mark_after_commit(void *argument, int committed) {
     free(mark);
 }
 
-/* One bounded step of merging the index's segments: FTS5 'merge' with a
- * positive count writes about SEARCH_MERGE_PAGES pages of the merge of one
- * level that holds `usermerge` (2, migration 25) segments, or of a merge
- * under way.  Never a negative count: that gathers every segment of the
- * index into one level first and merges them all at once, each step
- * reading from all of them (0.5-1.2 s a step after a bulk build of
- * 400,000 cases, whatever the page count).  1 if it wrote, 0 if there was
- * nothing left to merge, -1. */
+/* One bounded step of merging the index's segments (FTS5 'merge' with a
+ * negative count: down to one segment, SEARCH_MERGE_PAGES pages at a
+ * time): 1 if it wrote, 0 if there was nothing left to merge, -1. */
 static int merge_step(struct call *call) {
     sqlite3_stmt *statement = store_statement("INSERT INTO case_text(case_text, rank) VALUES ('merge', ?1)");
-    if (statement) sqlite3_bind_int(statement, 1, SEARCH_MERGE_PAGES);
+    if (statement) sqlite3_bind_int(statement, 1, -SEARCH_MERGE_PAGES);
     int before = sqlite3_total_changes(store_database());
     if (call_step(call, statement) != 0) return -1;
     /* FTS5 counts a merge that did nothing as one change at most. */
@@ -136,18 +130,6 @@ int search_read_ready(struct call *call, int64_t *behind) {
 
 int search_merging(void) { return unmerged >= SEARCH_MERGE_AFTER; }
 
-/* The longest tick step since start, in microseconds, of either kind and
- * of merging alone, and the merge steps taken (INFO): what the loop's
- * other clients waited for the index at worst. */
-static int64_t step_max_us, merge_step_max_us;
-static long long merge_steps;
-
-void search_step_figures(struct search_step_figures *figures) {
-    figures->step_max_ms = step_max_us / 1000;
-    figures->merge_step_max_ms = merge_step_max_us / 1000;
-    figures->merge_steps = merge_steps;
-}
-
 int search_load(void) {
     struct call call = {.who = {.internal = 1}, .actor = "search", .status = CALL_OK};
     sqlite3_stmt *mark = store_statement("SELECT indexed_through FROM search_progress WHERE id = 1");
@@ -208,18 +190,9 @@ int search_step(void) {
     /* Caught up, with many texts indexed since: a step of merging instead. */
     if (!behind && unmerged < SEARCH_MERGE_AFTER) return 0;
     if (store_command_begin() != 0) return -1;
-    int64_t started = clock_real_monotonic_us();
     int status = behind ? search_catch_up(&call) : merge_step(&call);
     int failed = status < 0 || call.status != CALL_OK;
     store_command_end(!failed);
-    int64_t took = clock_real_monotonic_us() - started;
-    if (!behind) merge_steps++;
-    if (!behind && took > merge_step_max_us) merge_step_max_us = took;
-    if (took > step_max_us) {
-        step_max_us = took;
-        log_debug("search index step took longest so far", "kind=%s us=%lld", behind ? "catch-up" : "merge",
-                  (long long)took);
-    }
     if (failed) {
         log_error("search index not brought up to date", "error=\"-%s %s\"", call_status_code(call.status),
                   call.message);

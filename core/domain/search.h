@@ -24,12 +24,7 @@ int search_catch_up(struct call *call);
  * words never meet walks every segment of both words' lists -- on a
  * million cases indexed step by step, 60 ms at p99 instead of a few. */
 #define SEARCH_MERGE_AFTER 20000      /* texts: then the tick merges the index, a step a second */
-/* Pages one tick's merge step writes, about: FTS5 ends a step only
- * between terms, so a step moves at least one term's whole list (a CJK
- * bigram found in most texts is a long one).  16 kept the worst step after
- * a bulk build of 400,000 cases at 296 ms where 400 took 1,218 ms, with
- * search p99 unchanged (tests/bench/README.md). */
-#define SEARCH_MERGE_PAGES 16
+#define SEARCH_MERGE_PAGES 400        /* pages one tick's merge step writes at most */
 /* How far the index is behind the event log: the events written after its
  * mark, the open batch's too (by id: ids are given out in order).  0.., or
  * -1 with the failure in the call. */
@@ -43,14 +38,6 @@ int64_t search_lag(struct call *call);
 int search_read_ready(struct call *call, int64_t *behind);
 /* 1 while the tick is merging the index after many texts (INFO). */
 int search_merging(void);
-/* The tick's steps since start (INFO), each timed without its commit:
- * the longest in milliseconds, the longest merge step, the merge steps. */
-struct search_step_figures {
-    int64_t step_max_ms;
-    int64_t merge_step_max_ms;
-    long long merge_steps;
-};
-void search_step_figures(struct search_step_figures *figures);
 /* Reads the index's committed mark at start (INFO's lag is kept in
  * memory from then on).  0, or -1 logged. */
 int search_load(void);

@@ -554,13 +554,6 @@ const char *const store_migrations[] = {
     "  ON CONFLICT(dim, name) DO UPDATE SET responses = responses + 1, score_sum = score_sum + excluded.score_sum,"
     "  satisfied = satisfied + excluded.satisfied;"
     " END;",
-    /* 26: the search index's merge steps (domain/search.c) ask FTS5 for a
-     * positive number of pages, which merges a level once it holds
-     * `usermerge` segments: 2 merges the index down to one segment a
-     * level, a bounded step at a time (the default, 4, would leave up to
-     * three per level for a two-word search to walk).  Kept in the index's
-     * own config table. */
-    "INSERT INTO case_text(case_text, rank) VALUES ('usermerge', 2);",
 };
 #define MIGRATION_COUNT ((int)(sizeof store_migrations / sizeof store_migrations[0]))
 
