@@ -253,12 +253,34 @@ void debug_clock_command(struct request *request) {
  *   POWER-LOSS n                 the power fails at the nth write or sync from now (0: now):
  *                                the files go back to their last sync, the process exits
  *   CACHE-PAGES n                SQLite's page cache in pages (0 = default): spills come soon
- *   HEAP-HEADROOM bytes          SQLite may allocate only that much more (0 = no limit) */
+ *   HEAP-HEADROOM bytes          SQLite may allocate only that much more (0 = no limit)
+ *   SYNC HOLD | RELEASE | FAIL   the store's sync thread holds its next fsync until released, or
+ *                                its next fsync fails (the daemon then exits before replying)
+ *   SYNC PENDING                 how many commits wait for their fsync */
 void debug_store_command(struct request *request) {
     static const char usage[] =
         "usage: DEBUG.STORE FAIL-COMMITS n [FULL|IOERR] | FAIL-WRITES n [FULL|IOERR] | FAIL-RELEASE n | "
         "FAIL-ROLLBACK-TO n | NTH-WRITE n [FULL|IOERR] | NTH-SYNC n [FULL|IOERR] | NTH-READ n | POWER-LOSS n | "
-        "CACHE-PAGES n | HEAP-HEADROOM bytes";
+        "CACHE-PAGES n | HEAP-HEADROOM bytes | SYNC HOLD|RELEASE|FAIL|PENDING";
+    if (request_argument_is(request, 1, "SYNC")) {
+        int hold = request_argument_is(request, 2, "HOLD"), release = request_argument_is(request, 2, "RELEASE");
+        int fail = request_argument_is(request, 2, "FAIL"), pending = request_argument_is(request, 2, "PENDING");
+        if (request->argc != 3 || !(hold || release || fail || pending)) {
+            request_error(request, "INVALID", "%s", usage);
+            return;
+        }
+        if (!store_sync_thread_running()) {
+            request_error(request, "BADSTATE", "the store has no sync thread (sync normal, or sync_thread no)");
+            return;
+        }
+        if (pending) { /* commits whose fsync is still to come (reads no table: never held) */
+            reply_integer(request->reply, (long long)store_debug_sync_pending());
+            return;
+        }
+        store_debug_sync(hold ? 1 : release ? 0 : -1, fail);
+        reply_ok(request->reply);
+        return;
+    }
     long long count;
     int takes_mode = request_argument_is(request, 1, "FAIL-COMMITS") || request_argument_is(request, 1, "FAIL-WRITES") ||
                      request_argument_is(request, 1, "NTH-WRITE") || request_argument_is(request, 1, "NTH-SYNC");

@@ -3,8 +3,8 @@
  * Owns: the INSERT of event rows, the pending records of the open batch
  * (one array; each write command remembers where its own start, so a failed
  * command drops exactly its own), the registered listeners, and the newest
- * committed event id.  At commit the records go to every listener that
- * wanted them; at rollback they are freed.  Never: includes the server or
+ * committed event id.  Once the batch is on disk (store_after_durable) the
+ * records go to every listener that wanted them; at rollback they are freed.  Never: includes the server or
  * the plugin host -- they listen (wire() in main.c).
  */
 #include "domain/events.h"
@@ -62,19 +62,70 @@ static void drop_from(size_t mark) {
     }
 }
 
+/* A committed batch's records, kept until the batch is on disk: listeners
+ * (subscribers, plugins, webhooks) hear only of what a crash cannot take
+ * back.  Allocated with the batch's first event, so that nothing at commit
+ * can fail for want of memory. */
+struct delivery {
+    struct publication *items;  /* owned, the batch's `pending` array */
+    size_t count;
+    int64_t high;               /* the batch's newest event id */
+    int now;                    /* its durable callback could not be registered: deliver at commit */
+};
+
+/* The newest event id on disk (events_last_durable_id); -1: as committed. */
+static int64_t durable_high = -1;
+
+static void deliver(void *argument, int committed) {
+    struct delivery *delivery = argument;
+    if (committed && delivery->high > durable_high) durable_high = delivery->high;
+    for (size_t i = 0; i < delivery->count; i++) {
+        struct publication *item = &delivery->items[i];
+        if (committed)
+            for (int l = 0; l < listener_count; l++)
+                if (item->listeners & (1u << l)) listeners[l]->deliver(listeners[l]->context, &item->record);
+        free(item->text);
+    }
+    free(delivery->items);
+    free(delivery);
+}
+
+/* At commit: the counts move now (memory follows the commit), the records
+ * go to `delivery`, which store_after_durable runs once the batch is on
+ * disk (at once without the sync thread). */
 static void after_batch(void *argument, int committed) {
-    (void)argument;
+    struct delivery *delivery = argument;
     registered = 0;
     if (committed && batch_high > committed_high) committed_high = batch_high;
     if (committed) committed_count += batch_count;
+    delivery->high = batch_high;
     batch_high = 0;
     batch_count = 0;
-    if (committed)
-        for (size_t i = 0; i < pending_count; i++)
-            for (int l = 0; l < listener_count; l++)
-                if (pending[i].listeners & (1u << l)) listeners[l]->deliver(listeners[l]->context, &pending[i].record);
-    drop_from(0);
+    if (committed) {
+        delivery->items = pending;
+        delivery->count = pending_count;
+        pending = NULL;
+        pending_count = pending_capacity = 0;
+    } else {
+        drop_from(0);
+    }
     command_mark = 0;
+    if (delivery->now) deliver(delivery, committed);
+}
+
+/* The batch's two callbacks, with its first event. */
+static void register_batch(void) {
+    struct delivery *delivery = calloc(1, sizeof *delivery);
+    if (delivery == NULL) return;
+    if (store_after_commit(after_batch, delivery) != 0) {
+        free(delivery);
+        return;
+    }
+    registered = 1;
+    if (store_after_durable(deliver, delivery) != 0) {
+        log_error("out of memory: this batch's events go to listeners at its commit, before its fsync", NULL);
+        delivery->now = 1;
+    }
 }
 
 void events_command_begin(void) {
@@ -93,6 +144,11 @@ void events_command_end(int ok) {
 void events_set_committed_count(long long count) { committed_count = count; }
 
 long long events_committed_count(void) { return committed_count; }
+
+int64_t events_last_durable_id(void) {
+    int64_t committed = events_last_committed_id();
+    return durable_high < 0 || durable_high > committed ? committed : durable_high;
+}
 
 int64_t events_last_committed_id(void) {
     if (committed_high < 0 && !store_batch_is_open()) {
@@ -172,7 +228,7 @@ static int append(struct call *call, int64_t case_id, int lookup, const char *qu
     if (sqlite3_step(statement) != SQLITE_DONE) goto failed;
     sqlite3_reset(statement);
     int64_t id = sqlite3_last_insert_rowid(store_database());
-    if (!registered && store_after_commit(after_batch, NULL) == 0) registered = 1;
+    if (!registered) register_batch();
     if (registered && id > batch_high) batch_high = id;
     if (registered) batch_count++;
     /* Nobody listening: nothing to prepare (a subscriber hears of what is

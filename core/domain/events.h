@@ -56,6 +56,9 @@ void events_command_end(int ok);
 /* The id of the newest committed event (0: none).  Never one of the open
  * batch, which may still be rolled back (and its ids given out again). */
 int64_t events_last_committed_id(void);
+/* The newest event id on disk: behind the committed one while the store's
+ * sync thread has a batch's fsync still to do (what may be shown outside). */
+int64_t events_last_durable_id(void);
 /* The number of committed events: set once at start from the disk
  * (figures_load), then moved only by batches that commit. */
 void events_set_committed_count(long long count);

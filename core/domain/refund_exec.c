@@ -137,7 +137,8 @@ static int exec_start(struct call *call, long long id, long long case_id) {
     if (refunds_mark_executing(call, id, case_id, provider.name) != 0) return -1;
     struct refund_job *job = job_new(id, case_id);
     /* Bound to this command: a rolled-back approval never starts a job. */
-    if (job == NULL || store_after_command(job_after_commit, job) != 0) {
+    /* The provider hears of it once the approval is on disk, not before. */
+    if (job == NULL || store_after_command_durable(job_after_commit, job) != 0) {
         if (job) job_free(job);
         return call_fail(call, CALL_ERR, "out of memory");
     }

@@ -3,8 +3,8 @@
  * http_command is what net/client.c does for a RESP command: the command
  * table's checks (NOAUTH, role, arity, queue isolation), then the handler
  * -- a write in a savepoint of the batch, with its events.  An answer
- * that depends on the batch waits for its COMMIT through
- * store_after_commit: an acknowledged write is on disk, and a failed
+ * that depends on the batch waits for its COMMIT and its fsync through
+ * store_after_durable: an acknowledged write is on disk, and a failed
  * COMMIT answers 500 with the store's error instead.
  */
 #include "http/exchange.h"
@@ -106,7 +106,7 @@ void http_answer(struct http_exchange *exchange, int status, json_t *body) {
 }
 
 void http_send_text(struct http_exchange *exchange, int status, const char *content_type, struct evbuffer *body) {
-    if (exchange->held && store_batch_is_open()) {
+    if (exchange->held && (store_batch_is_open() || store_commit_waits())) {
         struct held_answer *held = malloc(sizeof *held);
         struct evbuffer *buffer = evbuffer_new();
         if (held != NULL && buffer != NULL && evbuffer_add_buffer(buffer, body) == 0) {
@@ -114,7 +114,7 @@ void http_send_text(struct http_exchange *exchange, int status, const char *cont
             held->status = status;
             held->content_type = content_type;
             held->body = buffer;
-            if (store_after_commit(release_held, held) == 0) {
+            if (store_after_durable(release_held, held) == 0) {
                 store_request_commit();
                 return;
             }
@@ -158,7 +158,9 @@ int http_command(struct http_exchange *exchange, struct evbuffer *reply, int arg
     unsigned flags = command ? command->flags : 0;
     /* As a RESP reply is held: what a write did, or a read saw of an open
      * batch, is not told before it is on disk. */
-    if ((flags & COMMAND_WRITE) || ((flags & COMMAND_READS_STORE) && store_batch_is_open())) exchange->held = 1;
+    if ((flags & COMMAND_WRITE) ||
+        ((flags & COMMAND_READS_STORE) && (store_batch_is_open() || store_commit_waits())))
+        exchange->held = 1;
     if (commands_check(&request, command, exchange->auth_on) != 0) {
         /* refused before the handler: replied, nothing ran */
     } else if (flags & COMMAND_WRITE) {

@@ -507,6 +507,7 @@ void http_free(void) {
         char error[256];
         if (store_batch_commit(error, sizeof error) != 0) log_error("batch commit failed at stop", "error=\"%s\"", error);
     }
+    store_wait_durable();
     sse_stop();
     if (http.http) evhttp_free(http.http);
     http.http = NULL;

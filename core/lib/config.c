@@ -60,6 +60,9 @@ static const struct setting settings[] = {
                     "unsent event bytes after which a subscriber is cut off"),
     INTEGER_SETTING(idle_timeout, "300", 0, 1LL << 31, "seconds before an idle client is closed (0 = never)"),
     STRING_SETTING(sync, "full", "SQLite synchronous: full (durable at reply) or normal"),
+    {"sync_thread", SETTING_BOOLEAN, offsetof(struct config, sync_thread), 0, "yes", 0, 1,
+     "with sync full, fsync each batch's WAL on a thread of its own while the loop runs the next batch "
+     "(replies still wait for it)"},
     INTEGER_SETTING(batch_max_writes, "1000", 1, 1000000, "commit a batch at this many writes"),
     INTEGER_SETTING(batch_max_ms, "20", 0, 10000, "commit a batch at this age, milliseconds"),
     INTEGER_SETTING(rules_memory, "33554432", 1LL << 20, 1LL << 34, "memory cap of the rule set's Lua state, bytes"),

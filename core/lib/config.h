@@ -37,6 +37,7 @@ struct config {
     long long subscriber_output_limit; /* bytes of unsent events per subscriber */
     long long idle_timeout;  /* seconds; 0 = never */
     char sync[16];           /* "full" (default) or "normal": SQLite synchronous */
+    int sync_thread;         /* 1: the WAL's fsync on the store's sync thread */
     long long batch_max_writes; /* commit once a batch holds this many writes */
     long long batch_max_ms;     /* ... or is this old */
     long long rules_memory;         /* bytes for the rule set's Lua state */

@@ -84,8 +84,11 @@ static void client_execute(struct client *client) {
      * queue); MULTI EXEC DISCARD WATCH QUIT RESET run at once. */
     int queue = client->transaction.active && !(command && (command->flags & COMMAND_NOT_QUEUED));
     unsigned flags = command && !queue ? command->flags : 0;
-    int hold = client->held_count > 0 ||
-               ((flags & (COMMAND_WRITE | COMMAND_READS_STORE)) && store_batch_is_open()) ||
+    /* A read of the store waits with the writes it may see: for the open
+     * batch's commit, or for a committed batch's fsync (a reply never shows
+     * what a crash could still take back). */
+    int hold = client_holding(client) ||
+               ((flags & (COMMAND_WRITE | COMMAND_READS_STORE)) && (store_batch_is_open() || store_commit_waits())) ||
                (flags & COMMAND_WRITE);
     request.reply = hold ? client->held : client->output;
     connections.executing = client;
@@ -162,9 +165,9 @@ static int client_consume(struct client *client, const char *data, size_t len) {
             if (client_enforce_output_limit(client)) return -1;
         } else if (status == PROTO_ERROR) {
             connections.stats.protocol_errors++;
-            struct evbuffer *out = client->held_count ? client->held : client->output;
-            evbuffer_add_printf(out, "-%s\r\n", client->parser.error);
-            if (client->held_count) client->held_count++;
+            int hold = client_holding(client);
+            evbuffer_add_printf(hold ? client->held : client->output, "-%s\r\n", client->parser.error);
+            if (hold) client_hold(client);
             log_info("protocol error, closing", "client=%llu address=%s error=\"%s\"",
                      (unsigned long long)client->id, client->address, client->parser.error);
             client->closing = 1;
@@ -309,8 +312,9 @@ int client_open(evutil_socket_t fd, const char *address, const char *peer, int u
         event_new(connections.base, fd, EV_READ | EV_PERSIST, tls ? on_tls_readable : on_client_readable, client);
     client->write_event = event_new(connections.base, fd, EV_WRITE | EV_PERSIST, on_client_writable, client);
     client->held = evbuffer_new();
+    client->waiting = evbuffer_new();
     client->output = evbuffer_new();
-    if (client->read_event == NULL || client->write_event == NULL || client->held == NULL ||
+    if (client->read_event == NULL || client->write_event == NULL || client->held == NULL || client->waiting == NULL ||
         client->output == NULL ||
         proto_init(&client->parser, connections.config->auth ? &connections.before_auth_limits : &connections.limits) != 0 ||
         (tls && ((client->tls = tls_session_new()) == NULL || (client->wire = evbuffer_new()) == NULL))) {
@@ -319,6 +323,7 @@ int client_open(evutil_socket_t fd, const char *address, const char *peer, int u
         if (client->write_event) event_free(client->write_event);
         evutil_closesocket(fd);
         if (client->held) evbuffer_free(client->held);
+        if (client->waiting) evbuffer_free(client->waiting);
         if (client->output) evbuffer_free(client->output);
         proto_free(&client->parser);
         free(client);
@@ -488,8 +493,8 @@ void client_answer_parked(uint64_t ticket, struct evbuffer *reply) {
     while (client && client->id != ticket) client = client->next;
     if (client == NULL || !client->parked || client->closing) return; /* gone: the reply is dropped */
     client->parked = 0;
-    /* After the replies held for a commit, if any: in order. */
-    if (client->held_count > 0) {
+    /* After the replies held for a commit or an fsync, if any: in order. */
+    if (client_holding(client)) {
         evbuffer_add_buffer(client->held, reply);
         client_hold(client);
     } else {

@@ -71,8 +71,19 @@ static void held_list_remove(struct client *client) {
     }
 }
 
+static void waiting_list_remove(struct client *client) {
+    for (struct client **link = &connections.waiting; *link; link = &(*link)->waiting_next) {
+        if (*link == client) {
+            *link = client->waiting_next;
+            client->waiting_next = NULL;
+            return;
+        }
+    }
+}
+
 void client_free(struct client *client) {
     if (client->held_count) held_list_remove(client);
+    if (client->segment_count) waiting_list_remove(client);
     if (client->subscriber) connections.stats.subscribers--;
     if (client->monitor) connections.stats.monitors--;
     transaction_clear(&client->transaction);
@@ -94,6 +105,8 @@ void client_free(struct client *client) {
     }
     evutil_closesocket(client->fd);
     evbuffer_free(client->held);
+    evbuffer_free(client->waiting);
+    free(client->segments);
     evbuffer_free(client->output);
     proto_free(&client->parser);
     free(client);
@@ -106,6 +119,7 @@ void connections_free(void) {
 
 size_t client_pending_output(const struct client *client) {
     return evbuffer_get_length(client->output) + evbuffer_get_length(client->held) +
+           evbuffer_get_length(client->waiting) +
            (client->wire ? evbuffer_get_length(client->wire) : 0);
 }
 
@@ -146,7 +160,8 @@ static int client_write(struct client *client, struct evbuffer *pending) {
 }
 
 int client_done(const struct client *client) {
-    return client->closing && client->held_count == 0 && evbuffer_get_length(client->output) == 0 &&
+    return client->closing && client->held_count == 0 && client->segment_count == 0 &&
+           evbuffer_get_length(client->output) == 0 &&
            (client->wire == NULL || evbuffer_get_length(client->wire) == 0);
 }
 
@@ -176,24 +191,92 @@ void client_hold(struct client *client) {
     connections.hooks->commit_soon();
 }
 
-void connections_release_held(const char *error) {
+int client_holding(const struct client *client) { return client->held_count > 0 || client->segment_count > 0; }
+
+/* Moves `replies` behind the client's waiting ones, in the segment of
+ * `sequence` (never an earlier one than its last: order is kept).  -1 when
+ * out of memory: then they cannot be kept in order, and the caller closes
+ * the connection rather than send them early. */
+static int wait_for_sync(struct client *client, struct evbuffer *replies, uint64_t sequence) {
+    size_t bytes = evbuffer_get_length(replies);
+    struct wait_segment *last = client->segment_count ? &client->segments[client->segment_count - 1] : NULL;
+    if (last && last->sequence >= sequence) {
+        last->bytes += bytes;
+    } else {
+        if (client->segment_count == client->segment_capacity) {
+            size_t capacity = client->segment_capacity ? client->segment_capacity * 2 : 4;
+            struct wait_segment *grown = realloc(client->segments, capacity * sizeof *grown);
+            if (grown == NULL) return -1;
+            client->segments = grown;
+            client->segment_capacity = capacity;
+        }
+        client->segments[client->segment_count++] = (struct wait_segment){sequence, bytes};
+        if (client->segment_count == 1) {
+            client->waiting_next = connections.waiting;
+            connections.waiting = client;
+        }
+    }
+    return evbuffer_add_buffer(client->waiting, replies) == 0 ? 0 : -1;
+}
+
+void connections_release_held(const char *error, uint64_t waits) {
     struct client *client = connections.held;
     connections.held = NULL;
     while (client) {
         struct client *next = client->held_next;
         client->held_next = NULL;
-        if (error == NULL) {
-            evbuffer_add_buffer(client->output, client->held);
-        } else {
+        if (error != NULL) {
             evbuffer_drain(client->held, evbuffer_get_length(client->held));
             for (long long i = 0; i < client->held_count; i++)
-                evbuffer_add_printf(client->output,
-                                    "-ERR store: %s; nothing of this command was saved\r\n", error);
+                evbuffer_add_printf(client->held, "-ERR store: %s; nothing of this command was saved\r\n", error);
         }
         client->held_count = 0;
+        if (waits == 0 && client->segment_count == 0) {
+            evbuffer_add_buffer(client->output, client->held);
+        } else if (wait_for_sync(client, client->held, waits) != 0) {
+            log_error("out of memory keeping replies until their fsync, closing", "client=%llu",
+                      (unsigned long long)client->id);
+            client_free(client);
+            client = next;
+            continue;
+        }
         if (client_flush(client) != 0) client_free(client);
         else if (!client_enforce_output_limit(client) && client_done(client)) client_free(client);
         client = next;
+    }
+}
+
+void connections_release_durable(uint64_t durable) {
+    /* First every client's segments, then the flushes: a flush may free a
+     * client, which unlinks it from the waiting list under the walk. */
+    struct client *released = NULL;
+    struct client **link = &connections.waiting;
+    while (*link) {
+        struct client *client = *link;
+        size_t done = 0;
+        while (done < client->segment_count && client->segments[done].sequence <= durable) {
+            evbuffer_remove_buffer(client->waiting, client->output, client->segments[done].bytes);
+            done++;
+        }
+        if (done) {
+            client->segment_count -= done;
+            memmove(client->segments, client->segments + done, client->segment_count * sizeof *client->segments);
+            client->released_next = released;
+            released = client;
+        }
+        if (client->segment_count == 0) {
+            *link = client->waiting_next;
+            client->waiting_next = NULL;
+        } else {
+            link = &client->waiting_next;
+        }
+    }
+    while (released) {
+        struct client *client = released;
+        released = client->released_next;
+        client->released_next = NULL;
+        if (client_flush(client) != 0) client_free(client);
+        else if (!client_enforce_output_limit(client) && client_done(client)) client_free(client);
     }
 }
 
@@ -217,7 +300,7 @@ void connections_sweep_idle(void) {
     struct client *client = connections.all;
     while (client) {
         struct client *next = client->next;
-        if (now - client->last_active_ms > limit && client->held_count == 0 && !client->subscriber &&
+        if (now - client->last_active_ms > limit && !client_holding(client) && !client->subscriber &&
             !client->monitor) {
             log_info("idle client closed", "client=%llu address=%s", (unsigned long long)client->id,
                      client->address);

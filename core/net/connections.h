@@ -48,6 +48,14 @@ struct client {
     struct evbuffer *held;          /* replies waiting for the batch to commit */
     long long held_count;           /* how many replies are in held */
     struct client *held_next;       /* in the held list while held_count > 0 */
+    /* Replies of committed batches whose WAL fsync is still to come (the
+     * store's sync thread): `waiting`, in segments of one sync sequence
+     * each, oldest first; sent when store says that sequence is durable. */
+    struct evbuffer *waiting;
+    struct wait_segment { uint64_t sequence; size_t bytes; } *segments;
+    size_t segment_count, segment_capacity;
+    struct client *waiting_next;    /* in the waiting list while segment_count > 0 */
+    struct client *released_next;   /* connections_release_durable's own list */
     struct client *previous, *next; /* in the list of all clients */
     int64_t last_active_ms;         /* clock_monotonic_ms() of the last input */
     int closing;                    /* free once the output is flushed */
@@ -111,6 +119,7 @@ struct connections {
     struct proto_limits limits, before_auth_limits;
     struct client *all;
     struct client *held;            /* clients with held replies */
+    struct client *waiting;         /* clients with replies waiting for an fsync */
     struct client *executing;       /* the client whose command runs now, or NULL */
     uint64_t next_id;
     int stopping;
@@ -141,9 +150,18 @@ int client_enforce_output_limit(struct client *client);
 /* A reply went to held: the client waits for the next commit. */
 void client_hold(struct client *client);
 
+/* 1 while the client has replies held for a commit or waiting for an
+ * fsync: a later reply must queue behind them. */
+int client_holding(const struct client *client);
+
 /* The batch ended: every held reply leaves (error NULL), or becomes
- * "-ERR store: <error>; nothing of this command was saved". */
-void connections_release_held(const char *error);
+ * "-ERR store: <error>; nothing of this command was saved".  With `waits`
+ * (store_commit_waits: the batch's fsync is the sync thread's) they wait
+ * in `waiting` until connections_release_durable says that sequence is on
+ * disk; a client's replies never overtake its earlier ones. */
+void connections_release_held(const char *error, uint64_t waits);
+/* The store's sync thread: everything up to `durable` is on disk. */
+void connections_release_durable(uint64_t durable);
 /* Stopping: no more input is read; each client closes once its replies
  * have left (at once when it has nothing to send). */
 void connections_stop(void);

@@ -479,20 +479,23 @@ static int64_t api_replay_events(struct redress_plugin *self, int64_t after_id, 
     /* Only committed events: while a batch is open, its rows are visible to
      * this connection but may still be rolled back. */
     if (fn == NULL || limit == 0 || store_batch_is_open()) return after_id;
+    /* ... and only those on disk: a batch whose fsync is still to come
+     * could yet be lost. */
     static const char sql[] =
         "SELECT e.id, e.case_id, e.at, e.actor, e.kind, e.detail, coalesce(c.queue, '')"
-        " FROM events e LEFT JOIN cases c ON c.id = e.case_id WHERE e.id > ?1 ORDER BY e.id LIMIT ?2";
+        " FROM events e LEFT JOIN cases c ON c.id = e.case_id WHERE e.id > ?1 AND e.id <= ?3 ORDER BY e.id LIMIT ?2";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) return after_id;
     char *filter = plugin_kinds_copy(kinds);
     if (filter == NULL) return after_id;
-    int64_t last = after_id;
+    int64_t last = after_id, durable = events_last_durable_id();
     /* Rows are copied before the callback runs: a plugin may call back into
      * the host (replay again, log) from it. */
     size_t delivered = 0;
     while (delivered < limit) {
         sqlite3_bind_int64(statement, 1, last);
         sqlite3_bind_int64(statement, 2, REPLAY_BATCH);
+        sqlite3_bind_int64(statement, 3, durable);
         int rows = 0, rc = SQLITE_ROW;
         struct copied {
             struct redress_event event;

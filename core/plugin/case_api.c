@@ -395,7 +395,7 @@ static void commit_done(void *argument, int committed) {
 static int api_when_committed(struct redress_plugin *self, redress_commit_fn fn, void *state) {
     (void)self;
     if (fn == NULL) return -1;
-    if (!store_batch_is_open()) {
+    if (!store_batch_is_open() && !store_commit_waits()) { /* everything committed is on disk */
         fn(state, 1);
         return 0;
     }
@@ -403,7 +403,7 @@ static int api_when_committed(struct redress_plugin *self, redress_commit_fn fn,
     if (wait == NULL) return -1;
     *wait = (struct commit_wait){fn, state};
     /* The batch's own callback (not the command's): plugin calls run between commands. */
-    if (store_after_commit(commit_done, wait) != 0) {
+    if (store_after_durable(commit_done, wait) != 0) {
         free(wait);
         return -1;
     }

@@ -1,4 +1,5 @@
-/* fault.c -- fault injection for the store (DEBUG.STORE, tests only).
+/* fault.c -- the store's VFS shim: fault injection (DEBUG.STORE, tests
+ * only), and the WAL's sync left to the sync thread (sync.c).
  *
  * A VFS shim ("redress-fault") wraps the default VFS and, while armed, fails
  * file writes and syncs the way a full or broken disk does, so the tests
@@ -25,6 +26,7 @@
 #include "store/fault.h"
 #include "store/internal.h"
 
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +59,7 @@ struct fault_file {
     sqlite3_file base;           /* must be first: SQLite sees this */
     sqlite3_file *real;          /* the wrapped file, allocated after us */
     int database_file;           /* the database or its WAL (not a temporary file) */
+    int sync_fd;                 /* the WAL: a descriptor of our own for the sync thread; else -1 */
     struct fault_file *next, *previous; /* the open database files */
     sqlite3_int64 synced_size;   /* the file's size at its last sync (power loss) */
     struct undo_entry *undo;     /* since that sync, oldest first */
@@ -152,6 +155,8 @@ static int fault_close(sqlite3_file *file) {
         if (f->next) f->next->previous = f->previous;
         f->next = f->previous = NULL;
     }
+    if (f->sync_fd >= 0) close(f->sync_fd);
+    f->sync_fd = -1;
     return f->real->pMethods ? f->real->pMethods->xClose(f->real) : SQLITE_OK;
 }
 static int fault_read(sqlite3_file *file, void *buffer, int amount, sqlite3_int64 offset) {
@@ -183,6 +188,17 @@ static int fault_truncate(sqlite3_file *file, sqlite3_int64 size) {
 }
 static int fault_sync(sqlite3_file *file, int flags) {
     struct fault_file *f = (struct fault_file *)file;
+    /* A batch's COMMIT: the WAL's sync is the sync thread's (store.c waits
+     * for it before any reply leaves).  Never while a fault is armed: the
+     * fault tests and the power-loss simulation see every sync inline. */
+    if (store_sync_deferring && f->sync_fd >= 0 && !store_fault_armed()) {
+        /* The power may fail here too: the frames are then not on disk, and
+         * no reply of the batch has left. */
+        power_tick("sync");
+        op_counts[STORE_FAULT_SYNC]++;
+        store_sync_deferred_fd = f->sync_fd;
+        return SQLITE_OK;
+    }
     if (f->database_file) {
         power_tick("sync");
         if (nth_take(STORE_FAULT_SYNC)) return nth_disk_full[STORE_FAULT_SYNC] ? SQLITE_FULL : SQLITE_IOERR_FSYNC;
@@ -255,7 +271,12 @@ static int fault_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, in
     f->undo = NULL;
     f->undo_count = f->undo_capacity = 0;
     f->synced_size = 0;
+    f->sync_fd = -1;
     int rc = real_vfs->xOpen(real_vfs, name, f->real, flags, out_flags);
+    /* The sync thread fsyncs the WAL through its own descriptor (fsync
+     * covers the file's data whichever descriptor wrote it): it never
+     * touches SQLite's file object, which the loop goes on using. */
+    if (rc == SQLITE_OK && (flags & SQLITE_OPEN_WAL) && name) f->sync_fd = open(name, O_RDONLY | O_CLOEXEC);
     /* SQLite calls xClose only when pMethods is set: mirror the real file. */
     file->pMethods = f->real->pMethods ? &fault_io_methods : NULL;
     if (rc == SQLITE_OK && f->database_file && file->pMethods) {
@@ -361,6 +382,24 @@ int store_fault_arm_power_loss(long long n) {
     power_tracking = n > 0;
     power_left = n;
     return 0;
+}
+
+/* The power loss is not in it: with the sync thread the simulation counts
+ * the sync left to the thread as a sync, and store_fault_wal_synced moves
+ * the WAL's "last synced" state when the thread's fsync came back. */
+int store_fault_armed(void) {
+    int armed = fault_commits_left > 0 || fault_writes_left > 0 || fault_releases_left > 0 || fault_rollbacks_left > 0;
+    for (int op = 0; op < STORE_FAULT_OPS; op++) armed |= nth_left[op] > 0;
+    return armed;
+}
+
+void store_fault_wal_synced(void) {
+    if (!power_tracking) return;
+    /* What the loop wrote to the WAL after asking for the fsync may count
+     * as synced too: the simulation keeps more than the disk might, never
+     * less, so a reply that left before its fsync is still caught. */
+    for (struct fault_file *f = open_files; f; f = f->next)
+        if (f->sync_fd >= 0) undo_reset(f);
 }
 
 void store_fault_info(char *out, size_t size) {

@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <sqlite3.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define STORE_CACHE_KIB 16000          /* SQLite's page cache (cache_size=-N: N KiB) */
 /* Reads of the database file through a memory map (mmap_size): a search
@@ -51,6 +52,23 @@ int store_fault_take_release(void);   /* 1 (counted) when this RELEASE must fail
 int store_fault_take_rollback(void);  /* 1 (counted) when this ROLLBACK TO must fail */
 void store_fault_commit_begin(void);  /* around the batch's COMMIT: its writes fail while armed */
 void store_fault_commit_end(void);
+
+/* sync.c: the WAL's fsync off the loop.  store.c sets store_sync_deferring
+ * around a batch's COMMIT; the VFS shim (fault.c) then leaves the WAL's sync
+ * to the sync thread and says so in store_sync_deferred_fd (its own
+ * descriptor of the WAL), which store.c hands to store_sync_request. */
+extern int store_sync_deferring;
+extern int store_sync_deferred_fd;      /* -1: no sync was left this COMMIT */
+int store_sync_start(char *error, size_t error_size);
+void store_sync_stop(void);             /* syncs what was asked, then ends the thread */
+void store_sync_request(uint64_t sequence, int fd);
+int store_sync_notify_fd(void);         /* readable when a sync ended; -1 without the thread */
+uint64_t store_sync_done(int *failed_errno);   /* drains the pipe: durable up to the result */
+uint64_t store_sync_wait(uint64_t sequence, int *failed_errno); /* blocks (shutdown only) */
+void store_sync_debug(int hold, int fail_next);
+void store_sync_stats(long long *syncs, long long *sync_us_total);
+int store_fault_armed(void);            /* fault.c: a fault armed (the power loss aside): syncs stay inline */
+void store_fault_wal_synced(void);      /* fault.c: the sync thread's fsync came back (power-loss undo logs) */
 
 /* integrity.c */
 int store_check_schema(char *error, size_t error_size);   /* at open: 0, or -1 with why */

@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* REDRESS_TEST_OMIT_WAL_SYNC makes a broken variant on purpose
  * (BUILD/redressd-nosync): SQLite never syncs, so a reply can come before
@@ -78,15 +79,35 @@ static struct cached_statement statement_cache[STATEMENT_CACHE_SIZE];
 static int statement_count;
 
 /* The callbacks of the open batch, in registration order; `command` marks
- * the ones bound to the command that registered them (store_after_command). */
-struct after_commit { void (*fn)(void *, int); void *argument; int command; };
+ * the ones bound to the command that registered them (store_after_command),
+ * `durable` the ones that wait for the batch's fsync (store_after_durable). */
+struct after_commit { void (*fn)(void *, int); void *argument; int command; int durable; };
 #define AFTER_COMMIT_FIRST_CAPACITY 64
 static struct after_commit *after_commits;
 static size_t after_commit_count, after_commit_capacity;
+
+/* The WAL's fsync off the loop (store_start_sync_thread, sync.c).  Each
+ * COMMIT whose sync went to the thread gets the next sequence; the thread
+ * says up to which one the WAL is durable.  The durable callbacks of a
+ * committed batch wait here, in sequence order, with room reserved when
+ * they were registered (a commit cannot fail for want of memory). */
+static int sync_thread_on;
+static uint64_t commit_sequence;     /* the last commit left to the thread */
+static uint64_t durable_sequence;    /* durable up to this one */
+static void (*durable_listener)(uint64_t durable);
+struct durable_wait { void (*fn)(void *, int); void *argument; uint64_t sequence; };
+static struct durable_wait *durable_waits;
+static size_t durable_count, durable_capacity, durable_reserved;
+/* WAL frames since the last checkpoint reached the threshold: checkpoint
+ * between batches (autocheckpoint would run inside a COMMIT whose WAL sync
+ * is still to come, copying frames not yet durable into the database). */
+#define STORE_CHECKPOINT_FRAMES 1000
+static int checkpoint_due;
 static int command_open;          /* between store_command_begin and _end */
 static size_t command_mark;       /* after_commit_count when the command began */
-static void run_after_commits(int committed);
+static void run_after_commits(int committed, uint64_t sequence);
 static int commit_gate(void *argument);
+static void checkpoint_now(void);
 
 /* ---------------------------------------------------------------- basics */
 
@@ -289,7 +310,22 @@ void store_close(void) {
         store_in_batch = 0;
         batch_failed = 0;
         command_open = 0;
-        run_after_commits(0);
+        run_after_commits(0, 0);
+    }
+    if (sync_thread_on) {
+        /* What was committed is synced before the thread ends; its
+         * callbacks then run as they would have in the loop. */
+        store_sync_stop();
+        sync_thread_on = 0;
+        if (commit_sequence > durable_sequence) {
+            store_note_error();
+            log_error("the WAL's last fsync did not complete at stop", "path=%s", store_path);
+        } else {
+            store_durable_collect();
+        }
+        free(durable_waits);
+        durable_waits = NULL;
+        durable_count = durable_capacity = durable_reserved = 0;
     }
     for (int i = 0; i < statement_count; i++) sqlite3_finalize(statement_cache[i].statement);
     statement_count = 0;
@@ -390,6 +426,7 @@ int store_command_begin(void) {
     if (batch_failed) return -1;
     if (!store_in_batch) {
         store_last_error[0] = '\0';
+        if (checkpoint_due) checkpoint_now();
         if (execute_cached(begin_sql)) return -1;
         store_in_batch = 1;
         batch_writes = 0;
@@ -409,8 +446,12 @@ int store_command_begin(void) {
 static void drop_command_callbacks(void) {
     size_t kept = command_mark;
     for (size_t i = command_mark; i < after_commit_count; i++) {
-        if (after_commits[i].command) after_commits[i].fn(after_commits[i].argument, 0);
-        else after_commits[kept++] = after_commits[i];
+        if (after_commits[i].command) {
+            if (after_commits[i].durable) durable_reserved--;
+            after_commits[i].fn(after_commits[i].argument, 0);
+        } else {
+            after_commits[kept++] = after_commits[i];
+        }
     }
     after_commit_count = kept;
 }
@@ -438,7 +479,22 @@ int store_command_end(int ok) {
     return 0;
 }
 
-static int add_callback(void (*fn)(void *argument, int committed), void *argument, int command) {
+/* Room for every durable callback registered and not yet run, so that
+ * the commit moves them without allocating. */
+static int reserve_durable(size_t more) {
+    size_t needed = durable_count + durable_reserved + more;
+    if (needed <= durable_capacity) return 0;
+    size_t capacity = durable_capacity ? durable_capacity : AFTER_COMMIT_FIRST_CAPACITY;
+    while (capacity < needed) capacity *= 2;
+    struct durable_wait *grown = realloc(durable_waits, capacity * sizeof *grown);
+    if (grown == NULL) return -1;
+    durable_waits = grown;
+    durable_capacity = capacity;
+    return 0;
+}
+
+static int add_callback(void (*fn)(void *argument, int committed), void *argument, int command, int durable) {
+    if (durable && reserve_durable(1) != 0) return -1;
     if (after_commit_count == after_commit_capacity) {
         size_t capacity = after_commit_capacity ? after_commit_capacity * 2 : AFTER_COMMIT_FIRST_CAPACITY;
         struct after_commit *grown = realloc(after_commits, capacity * sizeof *grown);
@@ -449,25 +505,134 @@ static int add_callback(void (*fn)(void *argument, int committed), void *argumen
     after_commits[after_commit_count].fn = fn;
     after_commits[after_commit_count].argument = argument;
     after_commits[after_commit_count].command = command;
+    after_commits[after_commit_count].durable = durable;
     after_commit_count++;
+    if (durable) durable_reserved++;
     return 0;
 }
 
 int store_after_commit(void (*fn)(void *argument, int committed), void *argument) {
-    return add_callback(fn, argument, 0);
+    return add_callback(fn, argument, 0, 0);
 }
 
 int store_after_command(void (*fn)(void *argument, int committed), void *argument) {
-    return add_callback(fn, argument, command_open);
+    return add_callback(fn, argument, command_open, 0);
+}
+
+int store_after_command_durable(void (*fn)(void *argument, int committed), void *argument) {
+    return add_callback(fn, argument, command_open, 1);
+}
+
+int store_after_durable(void (*fn)(void *argument, int committed), void *argument) {
+    if (store_in_batch) return add_callback(fn, argument, 0, 1);
+    if (commit_sequence <= durable_sequence) return 1;   /* everything committed is on disk */
+    if (reserve_durable(1) != 0) return -1;
+    durable_waits[durable_count++] = (struct durable_wait){fn, argument, commit_sequence};
+    return 0;
 }
 
 /* Runs and forgets the batch's callbacks.  A callback must not open a new
- * batch (it runs between batches by design: nothing is in flight). */
-static void run_after_commits(int committed) {
+ * batch (it runs between batches by design: nothing is in flight).  With
+ * `sequence` (the batch committed, its WAL sync still to come) the durable
+ * ones wait for store_durable_collect instead; they keep their order. */
+static void run_after_commits(int committed, uint64_t sequence) {
     size_t count = after_commit_count;
     after_commit_count = 0;
-    for (size_t i = 0; i < count; i++) after_commits[i].fn(after_commits[i].argument, committed);
+    for (size_t i = 0; i < count; i++) {
+        struct after_commit *entry = &after_commits[i];
+        if (entry->durable) durable_reserved--;
+        if (committed && entry->durable && sequence)
+            durable_waits[durable_count++] = (struct durable_wait){entry->fn, entry->argument, sequence};
+        else
+            entry->fn(entry->argument, committed);
+    }
 }
+
+/* ------------------------------------------------------ the sync thread */
+
+static int wal_frames(void *argument, sqlite3 *db, const char *name, int frames) {
+    (void)argument;
+    (void)db;
+    (void)name;
+    if (frames >= STORE_CHECKPOINT_FRAMES) checkpoint_due = 1;
+    return SQLITE_OK;
+}
+
+/* Between batches (no transaction open): copies the WAL into the database.
+ * With synchronous=FULL SQLite syncs the WAL before it copies and the
+ * database after, on this thread; a checkpoint that cannot finish (a
+ * reader) is tried again after a later commit. */
+static void checkpoint_now(void) {
+    checkpoint_due = 0;
+    int rc = sqlite3_wal_checkpoint_v2(store_db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        char path[PATH_MAX + 32];
+        store_note_error();
+        log_error("WAL checkpoint failed", "path=%s error=\"%s\"", log_quote(store_path, path, sizeof path),
+                  sqlite3_errmsg(store_db));
+    }
+}
+
+int store_start_sync_thread(char *error, size_t error_size) {
+    if (sync_thread_on || store_db == NULL) return 0;
+    if (store_sync_start(error, error_size) != 0) return -1;
+    /* Replaces SQLite's autocheckpoint (the same hook slot). */
+    sqlite3_wal_hook(store_db, wal_frames, NULL);
+    sync_thread_on = 1;
+    return 0;
+}
+
+int store_durable_fd(void) { return sync_thread_on ? store_sync_notify_fd() : -1; }
+
+void store_set_durable_listener(void (*listener)(uint64_t durable)) { durable_listener = listener; }
+
+uint64_t store_commit_waits(void) { return commit_sequence > durable_sequence ? commit_sequence : 0; }
+
+void store_durable_collect(void) {
+    int failed = 0;
+    uint64_t done = store_sync_done(&failed);
+    if (failed) {
+        /* The batch is committed in the WAL but may not be on the disk, and
+         * a second fsync could succeed with the pages already dropped: no
+         * reply of it may leave.  The next start recovers what the disk
+         * holds (SQLite's WAL recovery), as after a power loss. */
+        char path[PATH_MAX + 32];
+        log_error("fsync of the WAL failed after its batch committed: stopping before any of its replies leaves",
+                  "path=%s error=\"%s\" exit=%d", log_quote(store_path, path, sizeof path), strerror(failed),
+                  STORE_SYNC_FAILED_EXIT);
+        _exit(STORE_SYNC_FAILED_EXIT);
+    }
+    if (done > durable_sequence) {
+        durable_sequence = done;
+        store_fault_wal_synced();
+    }
+    size_t ran = 0;
+    while (ran < durable_count && durable_waits[ran].sequence <= durable_sequence) {
+        struct durable_wait wait = durable_waits[ran++];
+        wait.fn(wait.argument, 1);
+    }
+    if (ran) {
+        memmove(durable_waits, durable_waits + ran, (durable_count - ran) * sizeof *durable_waits);
+        durable_count -= ran;
+    }
+    if (durable_listener) durable_listener(durable_sequence);
+    if (checkpoint_due && !store_in_batch && store_db) checkpoint_now();
+}
+
+void store_debug_sync(int hold, int fail_next) { store_sync_debug(hold, fail_next); }
+
+uint64_t store_debug_sync_pending(void) { return commit_sequence - durable_sequence; }
+
+void store_sync_info(long long *syncs, long long *sync_us_total) { store_sync_stats(syncs, sync_us_total); }
+
+void store_wait_durable(void) {
+    if (!sync_thread_on || commit_sequence <= durable_sequence) return;
+    int failed = 0;
+    store_sync_wait(commit_sequence, &failed);
+    store_durable_collect();   /* exits on a failed sync, as in the loop */
+}
+
+int store_sync_thread_running(void) { return sync_thread_on; }
 
 int store_batch_commit(char *error, size_t error_size) {
     if (!store_in_batch) return 0;
@@ -476,14 +641,17 @@ int store_batch_commit(char *error, size_t error_size) {
         snprintf(error, error_size, "%s", batch_failure);
         store_in_batch = 0;
         batch_failed = 0;
-        run_after_commits(0);
+        run_after_commits(0, 0);
         stats.commit_failures++;
         return -1;
     }
     int64_t started = clock_real_monotonic_ms(), started_us = clock_real_monotonic_us();
     store_fault_commit_begin();
     store_committing = 1;
+    store_sync_deferring = sync_thread_on;
+    store_sync_deferred_fd = -1;
     int rc = sqlite3_exec(store_db, "COMMIT", NULL, NULL, NULL);
+    store_sync_deferring = 0;
     store_committing = 0;
     store_fault_commit_end();
     stats.commit_ms_total += clock_real_monotonic_ms() - started;
@@ -495,7 +663,18 @@ int store_batch_commit(char *error, size_t error_size) {
         stats.commits++;
         stats.batch_writes_total += batch_writes;
         if (batch_writes > stats.largest_batch) stats.largest_batch = batch_writes;
-        run_after_commits(1);
+        /* Its WAL sync left to the thread: what waits for it waits for this
+         * sequence.  Synced here (a fault armed): still behind any earlier
+         * commit whose sync has not come back, so replies keep their order. */
+        uint64_t waits = 0;
+        if (store_sync_deferred_fd >= 0) {
+            waits = ++commit_sequence;
+            store_sync_request(waits, store_sync_deferred_fd);
+            stats.syncs_off_loop++;
+        } else if (commit_sequence > durable_sequence) {
+            waits = commit_sequence;
+        }
+        run_after_commits(1, waits);
         return 0;
     }
     store_note_error();
@@ -504,7 +683,7 @@ int store_batch_commit(char *error, size_t error_size) {
      * does); if the transaction is still open, end it. */
     if (!sqlite3_get_autocommit(store_db)) sqlite3_exec(store_db, "ROLLBACK", NULL, NULL, NULL);
     store_in_batch = 0;
-    run_after_commits(0);
+    run_after_commits(0, 0);
     stats.commit_failures++;
     char quoted[PATH_MAX + 600];
     log_error("batch commit failed", "writes=%lld error=%s", batch_writes, log_quote(error, quoted, sizeof quoted));

@@ -90,7 +90,45 @@ int store_after_commit(void (*fn)(void *argument, int committed), void *argument
  * is store_after_commit.  -1 when out of memory. */
 int store_after_command(void (*fn)(void *argument, int committed), void *argument);
 
+/* Like store_after_command, but run only once the batch is on disk: with
+ * the sync thread, after its fsync (store_durable_collect); without it, at
+ * commit.  For what the world hears of (replies, events to subscribers and
+ * plugins, a refund sent to its executor).  -1 when out of memory. */
+int store_after_command_durable(void (*fn)(void *argument, int committed), void *argument);
+/* The same for the batch (not bound to a command).  Outside a batch: waits
+ * for the last commit's fsync if it is still to come (0), or returns 1 when
+ * everything committed is on disk already (the caller goes on at once). */
+int store_after_durable(void (*fn)(void *argument, int committed), void *argument);
+
+/* The WAL's fsync off the loop (sync=full; sync.c).  Once started, a
+ * batch's COMMIT writes its WAL frames and a thread of the store fsyncs
+ * them while the loop executes the next batch; everything registered with
+ * store_after_*durable, and the replies (the listener), waits for it.
+ * store_durable_fd() is readable when a sync ended: the loop then calls
+ * store_durable_collect(), which runs what became durable and calls the
+ * listener with the sequence durable now.  A failed fsync ends the process
+ * (STORE_SYNC_FAILED_EXIT) before any reply of its batches leaves.
+ * store_commit_waits(): the sequence the last commit's replies wait for, 0
+ * when nothing committed is waiting. */
+#define STORE_SYNC_FAILED_EXIT 75
+int store_start_sync_thread(char *error, size_t error_size);
+int store_sync_thread_running(void);
+int store_durable_fd(void);
+void store_durable_collect(void);
+void store_set_durable_listener(void (*listener)(uint64_t durable));
+uint64_t store_commit_waits(void);
+/* Stopping: blocks until every committed batch is on disk, then runs what
+ * waited for it (never in the loop's normal course). */
+void store_wait_durable(void);
+/* INFO: the sync thread's fsyncs and their total time. */
+void store_sync_info(long long *syncs, long long *sync_us_total);
+/* DEBUG.STORE SYNC: hold (1) or release (0) the thread's next fsync, -1
+ * leaves it; fail_next 1 makes the next fsync fail (EIO). */
+void store_debug_sync(int hold, int fail_next);
+uint64_t store_debug_sync_pending(void);   /* commits whose fsync is still to come */
+
 struct store_stats {
+    long long syncs_off_loop;    /* commits whose WAL fsync the sync thread did */
     long long commits, commit_failures, batch_writes_total, largest_batch;
     long long commit_ms_total;   /* real milliseconds spent in COMMIT */
     struct histogram commit_seconds;  /* each COMMIT (its fsync included), histogram_seconds */

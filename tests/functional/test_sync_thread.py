@@ -1,0 +1,145 @@
+"""The WAL's fsync on the store's sync thread (sync = full, sync_thread = yes).
+
+A batch's COMMIT writes its WAL frames on the loop; a thread of the store
+fsyncs them while the loop goes on with the next batch.  Nothing the world
+hears of may run ahead of that fsync: the writer's reply, a read on another
+connection that would show the write, the event pushed to a subscriber.  A
+failed fsync stops the daemon before any reply of its batch leaves.
+DEBUG.STORE SYNC HOLD keeps the thread's next fsync back, so each test sees
+the moment between the commit and the fsync without timing anything.
+"""
+import select
+import signal
+
+from harness import ConnectionClosed, Daemon, RespError, as_map
+
+SYNC_FAILED_EXIT = 75   # STORE_SYNC_FAILED_EXIT
+
+
+def store_info(client):
+    info = client.call("INFO", "Store")
+    return dict(line.split(":", 1) for line in info.split("\r\n") if ":" in line)
+
+
+def wait_for_commit(client):
+    """Polls DEBUG.STORE SYNC PENDING (real I/O, no sleep; it reads no table,
+    so it is never held) until a commit waits for its fsync: the batch's
+    replies, if any were to leave early, left in that same turn of the loop."""
+    for _ in range(100000):
+        if client.call("DEBUG.STORE", "SYNC", "PENDING") > 0:
+            return
+    raise AssertionError("the batch never committed")
+
+
+def readable(client):
+    return bool(select.select([client.sock], [], [], 0)[0])
+
+
+def test_a_write_is_answered_only_after_its_fsync():
+    with Daemon() as d:
+        watcher, writer = d.client(), d.client()
+        assert store_info(watcher)["sync_thread"] == "yes"
+        assert watcher.call("DEBUG.STORE", "SYNC", "HOLD") == "OK"
+        writer.send("CASE.OPEN", "customer", "C-1", "subject", "held by the fsync")
+        wait_for_commit(watcher)
+        assert watcher.call("PING") == "PONG"          # the loop is free meanwhile
+        assert not readable(writer), "the reply left before its fsync"
+        assert watcher.call("DEBUG.STORE", "SYNC", "RELEASE") == "OK"
+        case_id = writer.read_reply()
+        assert isinstance(case_id, int), case_id
+        assert as_map(watcher.call("CASE.GET", case_id))["subject"] == "held by the fsync"
+        info = store_info(watcher)
+        assert int(info["syncs_off_loop"]) >= 1 and float(info["average_sync_ms"]) > 0
+
+
+def test_a_read_that_would_show_the_write_waits_for_the_fsync_too():
+    with Daemon() as d:
+        watcher, writer, reader = d.client(), d.client(), d.client()
+        assert isinstance(writer.call("CASE.OPEN", "customer", "C-0", "subject", "before"), int)
+        watcher.call("DEBUG.STORE", "SYNC", "HOLD")
+        writer.send("CASE.OPEN", "customer", "C-1", "subject", "not yet on disk")
+        wait_for_commit(watcher)
+        reader.send("CASE.GET", "2")
+        assert watcher.call("PING") == "PONG"
+        assert not readable(reader), "a read showed a write whose fsync had not come"
+        watcher.call("DEBUG.STORE", "SYNC", "RELEASE")
+        assert writer.read_reply() == 2
+        assert as_map(reader.read_reply())["subject"] == "not yet on disk"
+
+
+def test_subscribers_hear_of_an_event_only_after_its_fsync():
+    with Daemon() as d:
+        watcher, writer, subscriber = d.client(), d.client(), d.client()
+        assert subscriber.call("EVENTS.SUBSCRIBE") == ["subscribe", "*", 1]
+        watcher.call("DEBUG.STORE", "SYNC", "HOLD")
+        writer.send("CASE.OPEN", "customer", "C-1", "subject", "pushed after the fsync")
+        wait_for_commit(watcher)
+        assert watcher.call("PING") == "PONG"
+        assert not readable(subscriber), "an event was pushed before its fsync"
+        watcher.call("DEBUG.STORE", "SYNC", "RELEASE")
+        assert writer.read_reply() == 1
+        pushed = subscriber.read_reply()
+        assert pushed[0] == "message" and "opened" in pushed[2], pushed
+
+
+def test_replies_keep_their_order_across_batches_waiting_for_fsyncs():
+    with Daemon() as d:
+        watcher, writer = d.client(), d.client()
+        watcher.call("DEBUG.STORE", "SYNC", "HOLD")
+        # A write, a read of it, another write: three replies behind one held fsync, in order.
+        writer.send("CASE.OPEN", "customer", "C-1", "subject", "first")
+        writer.send("CASE.GET", "1")
+        writer.send("CASE.OPEN", "customer", "C-2", "subject", "second")
+        writer.send("PING")
+        assert watcher.call("PING") == "PONG"
+        assert watcher.call("DEBUG.STORE", "SYNC", "RELEASE") == "OK"
+        assert writer.read_reply() == 1
+        assert as_map(writer.read_reply())["subject"] == "first"
+        assert writer.read_reply() == 2
+        assert writer.read_reply() == "PONG"
+
+
+def test_a_failed_fsync_stops_the_daemon_before_any_reply_of_its_batch():
+    with Daemon() as d:
+        watcher, writer = d.client(), d.client()
+        assert isinstance(writer.call("CASE.OPEN", "customer", "C-0", "subject", "on disk"), int)
+        assert watcher.call("DEBUG.STORE", "SYNC", "FAIL") == "OK"
+        writer.send("CASE.OPEN", "customer", "C-1", "subject", "its fsync fails")
+        try:
+            reply = writer.read_reply()
+        except (ConnectionClosed, OSError):
+            reply = None
+        assert reply is None, "a reply left although its fsync failed: %r" % (reply,)
+        assert d.proc.wait(timeout=60) == SYNC_FAILED_EXIT
+        d.wait_log("fsync of the WAL failed after its batch committed")
+        # The next start serves, with everything acknowledged before.
+        d.proc = None
+        d.start()
+        client = d.client()
+        assert as_map(client.call("CASE.GET", "1"))["subject"] == "on disk"
+        assert client.call("PING") == "PONG"
+
+
+def test_without_the_sync_thread_the_commit_syncs_on_the_loop():
+    with Daemon(config="sync_thread = no\n") as d:
+        client = d.client()
+        info = store_info(client)
+        assert info["sync_thread"] == "no"
+        reply = client.call("DEBUG.STORE", "SYNC", "HOLD")
+        assert isinstance(reply, RespError) and reply.code == "BADSTATE", reply
+        assert isinstance(client.call("CASE.OPEN", "customer", "C-1", "subject", "synced inline"), int)
+        assert store_info(client)["syncs_off_loop"] == "0"
+
+
+def test_a_stop_while_an_fsync_is_held_lets_it_finish_and_answers():
+    with Daemon() as d:
+        watcher, writer = d.client(), d.client()
+        watcher.call("DEBUG.STORE", "SYNC", "HOLD")
+        writer.send("CASE.OPEN", "customer", "C-1", "subject", "in flight at stop")
+        wait_for_commit(watcher)
+        watcher.close()
+        d.proc.send_signal(signal.SIGTERM)
+        assert writer.read_reply() == 1
+        assert d.stop() == 0
+        d.start()
+        assert as_map(d.client().call("CASE.GET", "1"))["subject"] == "in flight at stop"
