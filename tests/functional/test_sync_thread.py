@@ -140,6 +140,7 @@ def test_a_stop_while_an_fsync_is_held_lets_it_finish_and_answers():
         watcher.close()
         d.proc.send_signal(signal.SIGTERM)
         assert writer.read_reply() == 1
-        assert d.stop() == 0
+        status = d.stop()
+        assert status == 0, "exit %s: %s" % (status, d.log()[-3000:])
         d.start()
         assert as_map(d.client().call("CASE.GET", "1"))["subject"] == "in flight at stop"
