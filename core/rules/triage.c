@@ -10,8 +10,8 @@
  * the case, escalate at open) on the running set, tracking the line each
  * decision was returned at.
  *
- * Must never write anything but its out structs: the dry run decides
- * nothing for a case (intake does, in domain/intake.c).
+ * Must never touch the store or encode a reply: what triage decides is
+ * applied by intake (domain/intake.c), and the dry run only describes it.
  */
 #include "rules/set.h"
 
