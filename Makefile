@@ -138,7 +138,7 @@ $(HTTP_PLUGINS): PLUGIN_LIBS = $(call pkg_config,--libs,libevent libevent_openss
 $(BUILD)/plugins/webhook.so: PLUGIN_LIBS = $(call pkg_config,--libs,libevent libevent_openssl openssl jansson)
 # The mail channel reads MIME with GMime 3 (GLib's headers as system headers: our warnings are not theirs).
 $(BUILD)/plugins/mail.so: PLUGIN_CFLAGS += $(patsubst -I%,-isystem %,$(call pkg_config,--cflags,gmime-3.0))
-$(BUILD)/plugins/mail.so: plugins/mail_out.c plugins/mail_out.h
+$(BUILD)/plugins/mail.so: plugins/mail_out.c plugins/mail_smtp.c plugins/mail_out.h plugins/mail_out_internal.h
 $(BUILD)/plugins/mail.so: PLUGIN_LIBS = $(call pkg_config,--libs,libevent libevent_openssl openssl sqlite3 gmime-3.0)
 
 $(BUILD)/test-plugins/%.so: tests/plugins/%.c include/redress/plugin.h $(DEPS_STAMP)

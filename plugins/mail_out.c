@@ -7,10 +7,9 @@
  * last inbound mail was automatic), the cursor in the event log, composing
  * a mail with GMime (Message-ID <redress.CASE.EVENT@domain>, the case tag
  * in the subject, Auto-Submitted on automatic mail, Content-Language from
- * the case), and the SMTP client to mail.smtp_relay (STARTTLS when the relay
- * offers it, the certificate checked; AUTH PLAIN when mail.smtp_user is set,
- * only over TLS), non-blocking in the
- * host's loop.
+ * the case), and when each mail is sent: one at a time, the oldest due
+ * first, handed to the SMTP client (mail_smtp.c: the conversation with
+ * mail.smtp_relay), its outcome recorded, retried with a backoff or held.
  *
  * Invariants: only committed events are mailed (the host's subscribers
  * and replay deliver nothing else), so a change that rolled back sends
@@ -27,20 +26,16 @@
  * relay takes us (a restart with the right password tries at once).  One
  * mail is in flight at a time.
  */
-#include "mail_out.h"
+#include "mail_out_internal.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/util.h>
 #include <gmime/gmime.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,42 +48,8 @@
 #define ATTEMPTS_MAX 12                 /* then the failure is permanent */
 #define REFERENCES_MAX 10               /* Message-IDs kept per case for References */
 #define REFERENCES_BYTES 2000
-#define SMTP_LINE_MAX 2048
 #define REPLAY_LIMIT 1000
-#define HOST_MAX 256
 #define TEXT_SNIPPET 300
-
-enum smtp_step { STEP_GREETING, STEP_EHLO, STEP_STARTTLS, STEP_EHLO_TLS, STEP_AUTH, STEP_MAIL, STEP_RCPT, STEP_DATA,
-                 STEP_BODY, STEP_QUIT };
-
-struct mail_out {
-    const struct redress_host_api *api;
-    struct redress_plugin *self;
-    sqlite3 *db;
-    char from[256], domain[256], case_tag[32];
-    char relay_host[HOST_MAX];
-    int relay_port;
-    const char *user, *password;
-    SSL_CTX *tls;
-    struct event *tick;
-    int64_t cursor;
-    /* the mail in flight */
-    struct bufferevent *bev;
-    enum smtp_step step;
-    int64_t event_id, case_id;
-    int attempts;
-    char recipient[256];
-    char *raw;
-    size_t raw_length;
-    int offers_tls, offers_auth, tls_on;
-    char reply[SMTP_LINE_MAX];
-    long long sent, failed;
-    /* The relay refused our credentials: nothing is sent before held_until
-     * (daemon clock); refusals in a row set the wait.  Memory only: a
-     * restart, which is how a fixed password is read, tries at once. */
-    int64_t held_until;
-    int refusals;
-};
 
 static void log_db_error(struct mail_out *out, const char *what) {
     out->api->log(out->self, REDRESS_LOG_ERROR, "outbox store error", "what=%s error=\"%s\"", what,
@@ -320,8 +281,6 @@ static int save_cursor(struct mail_out *out, int64_t id) {
     return 0;
 }
 
-static void send_next(struct mail_out *out);
-
 /* Queues the mail of one committed event (before the cursor passes it). */
 static void on_event(void *state, const struct redress_event *event) {
     struct mail_out *out = state;
@@ -351,10 +310,10 @@ static void on_event(void *state, const struct redress_event *event) {
                       (long long)event->id, (long long)event->case_id, event->kind);
     }
     save_cursor(out, event->id);
-    send_next(out);
+    mail_out_send_next(out);
 }
 
-/* ------------------------------------------------------------ SMTP */
+/* ------------------------------------------------------------ retries and backoff */
 
 /* The wait after the nth failure in a row: 1, 2, 4 ... minutes, at most an hour. */
 static long long backoff_seconds(int failures) {
@@ -367,7 +326,7 @@ static long long backoff_seconds(int failures) {
  * in flight stays as it was in the outbox (its last_error says why), and
  * the whole outbox waits for the backoff.  Never a failure of the message:
  * no attempt counted, no note on the case. */
-static void hold(struct mail_out *out, const char *reply) {
+void mail_out_hold(struct mail_out *out, const char *reply) {
     if (out->bev) {
         bufferevent_free(out->bev);
         out->bev = NULL;
@@ -394,7 +353,7 @@ static void hold(struct mail_out *out, const char *reply) {
     out->raw = NULL;
 }
 
-static void finish(struct mail_out *out, int delivered, int permanent, const char *why) {
+void mail_out_finish(struct mail_out *out, int delivered, int permanent, const char *why) {
     if (out->bev) {
         bufferevent_free(out->bev);
         out->bev = NULL;
@@ -440,202 +399,8 @@ static void finish(struct mail_out *out, int delivered, int permanent, const cha
     out->raw = NULL;
 }
 
-static void smtp_send(struct mail_out *out, const char *format, ...) __attribute__((format(printf, 2, 3)));
-static void smtp_send(struct mail_out *out, const char *format, ...) {
-    va_list arguments;
-    va_start(arguments, format);
-    evbuffer_add_vprintf(bufferevent_get_output(out->bev), format, arguments);
-    va_end(arguments);
-}
-
-static void smtp_event(struct bufferevent *bev, short what, void *argument);
-static void smtp_read(struct bufferevent *bev, void *argument);
-
-static void send_body(struct mail_out *out) {
-    struct evbuffer *output = bufferevent_get_output(out->bev);
-    /* Lines end CRLF; a line starting with '.' gets one more (dot-stuffing). */
-    const char *p = out->raw, *end = out->raw + out->raw_length;
-    while (p < end) {
-        const char *newline = memchr(p, '\n', (size_t)(end - p));
-        size_t length = newline ? (size_t)(newline - p) : (size_t)(end - p);
-        if (length && p[length - 1] == '\r') length--;
-        if (length && p[0] == '.') evbuffer_add(output, ".", 1);
-        evbuffer_add(output, p, length);
-        evbuffer_add(output, "\r\n", 2);
-        p = newline ? newline + 1 : end;
-    }
-    evbuffer_add(output, ".\r\n", 3);
-}
-
-static int start_tls(struct mail_out *out) {
-    SSL *ssl = SSL_new(out->tls);
-    if (ssl == NULL) return -1;
-    SSL_set_tlsext_host_name(ssl, out->relay_host);
-    SSL_set1_host(ssl, out->relay_host);
-    struct bufferevent *tls = bufferevent_openssl_filter_new(out->api->event_base(out->self), out->bev, ssl,
-                                                             BUFFEREVENT_SSL_CONNECTING,
-                                                             BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    if (tls == NULL) {
-        SSL_free(ssl);
-        return -1;
-    }
-    out->bev = tls;
-    out->tls_on = 1;
-    bufferevent_setcb(tls, smtp_read, NULL, smtp_event, out);
-    bufferevent_enable(tls, EV_READ | EV_WRITE);
-    smtp_send(out, "EHLO %s\r\n", out->domain[0] ? out->domain : "redress");
-    return 0;
-}
-
-/* One complete reply: code and the last line's text in out->reply. */
-static void smtp_reply(struct mail_out *out, int code) {
-    int ok = code >= 200 && code < 400;
-    if (!ok && out->step == STEP_AUTH) {
-        hold(out, out->reply);
-        return;
-    }
-    if (!ok) {
-        char why[SMTP_LINE_MAX + 32];
-        snprintf(why, sizeof why, "%s", out->reply);
-        finish(out, 0, code >= 500, why);
-        send_next(out);
-        return;
-    }
-    switch (out->step) {
-    case STEP_GREETING:
-        out->step = STEP_EHLO;
-        smtp_send(out, "EHLO %s\r\n", out->domain[0] ? out->domain : "redress");
-        break;
-    case STEP_EHLO:
-    case STEP_EHLO_TLS:
-        if (out->step == STEP_EHLO && out->offers_tls && out->tls) {
-            out->step = STEP_STARTTLS;
-            smtp_send(out, "STARTTLS\r\n");
-            break;
-        }
-        if (out->user) {
-            /* The password never crosses a connection an eavesdropper could read. */
-            if (!out->tls_on) {
-                finish(out, 0, 0, "mail.smtp_user is set and the relay offers no STARTTLS: no AUTH over a plain "
-                                  "connection");
-                send_next(out);
-                return;
-            }
-            if (!out->offers_auth) {
-                finish(out, 0, 0, "the relay offers no AUTH, and mail.smtp_user is set");
-                send_next(out);
-                return;
-            }
-            size_t user_length = strlen(out->user), password_length = strlen(out->password ? out->password : "");
-            size_t length = user_length + password_length + 2;
-            char *plain = malloc(length);
-            if (plain == NULL) {
-                finish(out, 0, 0, "out of memory");
-                return;
-            }
-            plain[0] = '\0';
-            memcpy(plain + 1, out->user, user_length);
-            plain[1 + user_length] = '\0';
-            memcpy(plain + 2 + user_length, out->password ? out->password : "", password_length);
-            gchar *encoded = g_base64_encode((const guchar *)plain, length);
-            free(plain);
-            out->step = STEP_AUTH;
-            smtp_send(out, "AUTH PLAIN %s\r\n", encoded);
-            g_free(encoded);
-            break;
-        }
-        /* no AUTH */
-        __attribute__((fallthrough));
-    case STEP_AUTH:
-        if (out->step == STEP_AUTH) out->refusals = 0;   /* taken: the next refusal waits a minute again */
-        out->step = STEP_MAIL;
-        smtp_send(out, "MAIL FROM:<%s>\r\n", out->from);
-        break;
-    case STEP_STARTTLS:
-        out->step = STEP_EHLO_TLS;
-        out->offers_auth = 0;
-        if (start_tls(out) != 0) {
-            finish(out, 0, 0, "TLS: cannot start");
-            send_next(out);
-        }
-        return;
-    case STEP_MAIL:
-        out->step = STEP_RCPT;
-        smtp_send(out, "RCPT TO:<%s>\r\n", out->recipient);
-        break;
-    case STEP_RCPT:
-        out->step = STEP_DATA;
-        smtp_send(out, "DATA\r\n");
-        break;
-    case STEP_DATA:
-        out->step = STEP_BODY;
-        send_body(out);
-        break;
-    case STEP_BODY:
-        out->step = STEP_QUIT;
-        smtp_send(out, "QUIT\r\n");
-        finish(out, 1, 0, NULL);
-        send_next(out);
-        return;
-    case STEP_QUIT:
-        break;
-    }
-}
-
-static void smtp_read(struct bufferevent *bev, void *argument) {
-    struct mail_out *out = argument;
-    struct evbuffer *input = bufferevent_get_input(bev);
-    char *line;
-    size_t length;
-    while (out->bev == bev && (line = evbuffer_readln(input, &length, EVBUFFER_EOL_CRLF)) != NULL) {
-        int code = length >= 3 && isdigit((unsigned char)line[0]) ? atoi(line) : 0;
-        int more = length > 3 && line[3] == '-';
-        if (out->step == STEP_EHLO || out->step == STEP_EHLO_TLS) {
-            if (length > 4 && strncasecmp(line + 4, "STARTTLS", 8) == 0) out->offers_tls = 1;
-            if (length > 4 && strncasecmp(line + 4, "AUTH", 4) == 0 && strcasestr(line + 4, "PLAIN")) out->offers_auth = 1;
-        }
-        snprintf(out->reply, sizeof out->reply, "%s", line);
-        free(line);
-        if (code == 0) {
-            finish(out, 0, 0, "the relay's reply is not SMTP");
-            send_next(out);
-            return;
-        }
-        if (!more) smtp_reply(out, code);
-    }
-}
-
-static void smtp_event(struct bufferevent *bev, short what, void *argument) {
-    struct mail_out *out = argument;
-    if (out->bev != bev) return;
-    if (what & BEV_EVENT_CONNECTED) return;
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-        char why[600], tls_why[256] = "";
-        if (out->tls_on) {
-            /* Why TLS failed: the certificate check's verdict, else OpenSSL's first error. */
-            SSL *ssl = bufferevent_openssl_get_ssl(bev);
-            long verdict = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
-            unsigned long code = bufferevent_get_openssl_error(bev);
-            if (verdict != X509_V_OK)
-                snprintf(tls_why, sizeof tls_why, ": TLS: certificate refused: %s",
-                         X509_verify_cert_error_string(verdict));
-            else if (code) {
-                char text[200];
-                ERR_error_string_n(code, text, sizeof text);
-                snprintf(tls_why, sizeof tls_why, ": TLS: %s", text);
-            }
-        }
-        snprintf(why, sizeof why, "connection to %s:%d %s%s%s%s", out->relay_host, out->relay_port,
-                 what & BEV_EVENT_TIMEOUT ? "timed out" : what & BEV_EVENT_EOF ? "closed" : "failed",
-                 what & BEV_EVENT_ERROR && EVUTIL_SOCKET_ERROR() ? ": " : "",
-                 what & BEV_EVENT_ERROR && EVUTIL_SOCKET_ERROR()
-                     ? evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()) : "", tls_why);
-        finish(out, 0, 0, why);
-    }
-}
-
 /* Starts the oldest due mail, unless one is in flight or the relay holds us. */
-static void send_next(struct mail_out *out) {
+void mail_out_send_next(struct mail_out *out) {
     if (out->bev || out->relay_host[0] == '\0' || out->api->now() < out->held_until) return;
     sqlite3_stmt *statement = NULL;
     if (sqlite3_prepare_v2(out->db,
@@ -662,19 +427,7 @@ static void send_next(struct mail_out *out) {
     out->attempts = sqlite3_column_int(statement, 4);
     sqlite3_finalize(statement);
     if (out->raw == NULL) return;
-    out->step = STEP_GREETING;
-    out->offers_tls = out->offers_auth = out->tls_on = 0;
-    out->bev = bufferevent_socket_new(out->api->event_base(out->self), -1, BEV_OPT_CLOSE_ON_FREE);
-    if (out->bev == NULL) {
-        finish(out, 0, 0, "out of memory");
-        return;
-    }
-    struct timeval timeout = {30, 0};
-    bufferevent_set_timeouts(out->bev, &timeout, &timeout);
-    bufferevent_setcb(out->bev, smtp_read, NULL, smtp_event, out);
-    bufferevent_enable(out->bev, EV_READ | EV_WRITE);
-    if (bufferevent_socket_connect_hostname(out->bev, NULL, AF_UNSPEC, out->relay_host, out->relay_port) != 0)
-        finish(out, 0, 0, "cannot connect");
+    mail_smtp_connect(out);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *argument) {
@@ -682,7 +435,7 @@ static void on_tick(evutil_socket_t fd, short what, void *argument) {
     struct mail_out *out = argument;
     /* Catch up with what was committed while a compose failed (or before start). */
     out->api->replay_events(out->self, out->cursor, MAIL_OUT_KINDS, REPLAY_LIMIT, on_event, out);
-    send_next(out);
+    mail_out_send_next(out);
 }
 
 /* ------------------------------------------------------------ start and stop */
@@ -721,19 +474,9 @@ struct mail_out *mail_out_start(const struct redress_host_api *api, struct redre
             out->relay_host[host_length - 2] = '\0';
         }
         out->relay_port = port;
-        out->tls = SSL_CTX_new(TLS_client_method());
-        if (out->tls) {
-            SSL_CTX_set_min_proto_version(out->tls, TLS1_2_VERSION);
-            SSL_CTX_set_verify(out->tls, SSL_VERIFY_PEER, NULL);
-            int loaded = ca_file ? SSL_CTX_load_verify_locations(out->tls, ca_file, NULL)
-                                 : SSL_CTX_set_default_verify_paths(out->tls);
-            if (loaded != 1) {
-                api->log(self, REDRESS_LOG_ERROR, "cannot load the CA certificates", "ca_file=\"%s\"",
-                         ca_file ? ca_file : "(system)");
-                SSL_CTX_free(out->tls);
-                free(out);
-                return NULL;
-            }
+        if (mail_smtp_tls_context(out, ca_file) != 0) {
+            free(out);
+            return NULL;
         }
     }
     char path[1400];
@@ -789,3 +532,4 @@ void mail_out_stop(struct mail_out *out) {
     free(out->raw);
     free(out);
 }
+

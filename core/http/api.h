@@ -1,4 +1,5 @@
-/* api.h -- the JSON API's routes (core/http/api.c).
+/* api.h -- the JSON API's routes (core/http/api.c; its read endpoints in
+ * api_read.c, its write endpoints in api_write.c).
  *
  * Owns: which paths and methods exist (/api/cases, /api/cases/{id},
  * /api/queues, /api/stats, /api/refunds, the supervisors' actions,

@@ -19,11 +19,15 @@
  * runs DIR/tests), and swaps it in between two events; on any failure the
  * running set stays.  Single-threaded: nothing is ever half-swapped.
  *
- * The files of core/rules/: host.c (the running set, hooks, decisions),
- * load.c (a folder into a set; the built-in defaults), settings.c (a set's
- * settings into C), files.c (the folder's files), check.c (checking what
- * a hook returned), helpers.c (redress.*, plugins), testing.c (rule tests);
- * set.h is their inside.
+ * The files of core/rules/: host.c (the running and staged sets: load,
+ * swap, stage, RULES.INFO), hook_call.c (one hook called under its
+ * budgets), triage.c (classify then priority; the intake dry run),
+ * hook_decisions.c (the other hooks' decisions, RULES.EVAL), running.c (the
+ * running set's vocabulary, macros, time and settings), load.c (a folder
+ * into a set; the built-in defaults), settings.c (a set's settings into C),
+ * files.c (the folder's files), check.c (checking what a hook returned),
+ * helpers.c (redress.*, plugins), testing.c (rule tests); set.h is their
+ * inside.
  */
 #ifndef REDRESS_RULES_H
 #define REDRESS_RULES_H

@@ -8,7 +8,11 @@
  * rules/rules.h.
  *
  * Calls among the files point one way (tests/check_layers.py finds a cycle):
- *   host     -> testing, check, load, settings, files, helpers
+ *   triage         -> hook_decisions, hook_call, host, check, load
+ *   hook_decisions -> hook_call, host, check
+ *   running        -> host, check, load, settings
+ *   hook_call      -> host, check
+ *   host           -> testing, check, load, files, helpers
  *   testing  -> load, files, check
  *   load     -> settings, files, check, helpers
  *   settings -> files, check
@@ -111,6 +115,45 @@ static inline const struct calendar *rule_set_calendar(const struct rule_set *se
         if (strcmp(set->calendars[i].name, name) == 0) return &set->calendars[i].calendar;
     return NULL;
 }
+
+/* ---------------------------------------------------------------- host.c */
+
+/* The running set (NULL: the built-in defaults decide) and the staged one
+ * (NULL: none); swapped only by host.c, between two events. */
+extern struct rule_set *rules_current;
+extern struct rule_set *rules_staged_set;
+
+/* ---------------------------------------------------------------- hook_call.c */
+
+/* Calls `hook` of set with the case table of fields (and one more text
+ * field, extra_name = extra_value, when both are given); on success the
+ * output table is at the top of the stack and 0 is returned.  On failure
+ * -1 and why (nothing pushed).  Counted in the set's counters. */
+int rules_call_hook(struct rule_set *set, enum rules_hook hook, const struct rules_field *fields, int count,
+                    const char *extra_name, const char *extra_value, char *why, size_t why_size);
+/* rules_call_hook for a deciding hook, recorded for the decision log
+ * (rules_last_call) and given the category the case has, else the set's
+ * default: its output at the top of the stack, or NULL (no set, no such
+ * hook, or the hook failed: logged but for the staged set). */
+lua_State *rules_run_hook(struct rule_set *set, enum rules_hook hook, const struct rules_field *fields, int count);
+/* After a checker's status on rules_run_hook's output: clears the stack;
+ * a refusal is counted, logged and recorded with where it was returned.
+ * Returns status. */
+int rules_settle(struct rule_set *set, enum rules_hook hook, lua_State *state, int status, const char *why);
+/* A refused decision counted and logged (not for the staged set). */
+void rules_refused(struct rule_set *set, enum rules_hook hook, const char *why);
+/* Appends " (where the decision was returned)" to why when it fits. */
+void rules_append_where(struct rule_set *set, enum rules_hook hook, char *why, size_t why_size);
+/* The text of the field named "category", or NULL. */
+const char *rules_given_category(const struct rules_field *fields, int count);
+/* Microseconds the last rules_call_hook took. */
+long long rules_hook_microseconds(void);
+/* The list of records the next calls hand their hook as the field `name`
+ * (the thread hook's open_cases); NULL, NULL, 0 after. */
+void rules_hook_offer_list(const char *name, const struct rules_record *list, int count);
+/* On (RULES.EVAL TRIAGE's dry run): every call traces its hook's returns,
+ * and a refusal names the line that returned it.  Off again after. */
+void rules_track_returns(int on);
 
 /* ---------------------------------------------------------------- check.c */
 

@@ -126,7 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct reader r = {data, size, 1};
     enum rules_hook hook = (enum rules_hook)(data[0] % HOOK_COUNT);
     lua_settop(state, 0);
-    push_table(state, &r, 0);   /* the host checks it is a table before (rules/host.c, testing.c) */
+    push_table(state, &r, 0);   /* the host checks it is a table before (rules/hook_call.c, testing.c) */
     union rules_decision decision;
     memset(&decision, 0, sizeof decision);
     char why[256] = "";
