@@ -5,7 +5,8 @@
  * the field setters, assignment, transfer, messages, survey and links, the
  * escalation/breach/next-due columns that the deadline engine changes, and
  * the events of all of these (case_event*, which name the case's queue and
- * assignee after the change: no per-event SELECT).
+ * assignee after the change: no per-event SELECT), and the cases'
+ * generation, which tells a reader's cache that a case row changed.
  *
  * Must never: include a protocol or command header, write a reply, run a
  * rule hook or touch a deadline (callers do that around these calls), or
@@ -60,6 +61,27 @@ static void bind_text_or_null(sqlite3_stmt *statement, int column, const char *t
     if (text) sqlite3_bind_text(statement, column, text, (int)len, SQLITE_STATIC);
     else sqlite3_bind_null(statement, column);
 }
+
+/* ---------------------------------------------------------- generation */
+
+/* The cases' generation (case_generation in case.h).  It moves at the write,
+ * not at the commit, because this connection's reads see the open batch:
+ * a command that changed an incident's priority and a later command of the
+ * same batch that links a case to it read the new priority, so a number
+ * that waited for the commit would let a cache answer the old one in
+ * between.  A write rolled back (its command's savepoint, or the whole
+ * batch) leaves the number moved: the readers re-read once what had not
+ * changed after all, which costs a read and is never stale, while moving it
+ * back could vouch for what a reader saw inside the rolled-back command.
+ * The caches themselves are set only after their command commits (memory
+ * follows the disk); the generation only tells them when to stop
+ * believing. */
+static unsigned long long generation;
+
+unsigned long long case_generation(void) { return generation; }
+
+/* A write changed what case_load reads of a case. */
+static void case_changed(void) { generation++; }
 
 /* ------------------------------------------------------------- reading */
 
@@ -306,6 +328,7 @@ int case_transition(struct call *call, struct case_row *row, const struct case_m
     sqlite3_bind_int(statement, 10, move->set_wait_reason != 0);
     bind_text_or_null(statement, 11, move->wait_reason, move->wait_reason_len);
     if (call_step(call, statement) != 0) return -1;
+    case_changed();
     if (figures_move(call, row, -1) != 0) return -1;
     /* STATS' resolution time: set on resolving, cleared on reopening. */
     if ((to_resolved || reopened) && row->has_resolved_at &&
@@ -366,6 +389,7 @@ static int assign_write(struct call *call, struct case_row *row, const char *age
     sqlite3_bind_text(statement, 2, agent, (int)len, SQLITE_STATIC);
     sqlite3_bind_int64(statement, 3, clock_now());
     if (call_step(call, statement) != 0) return -1;
+    case_changed();
     struct detail detail = DETAIL_INIT;
     detail_add_string(&detail, "from", row->assignee);
     detail_add(&detail, "to", agent, len);
@@ -386,6 +410,7 @@ int case_transfer(struct call *call, struct case_row *row, const char *queue, si
     sqlite3_bind_text(statement, 2, queue, (int)len, SQLITE_STATIC);
     sqlite3_bind_int64(statement, 3, clock_now());
     if (call_step(call, statement) != 0) return -1;
+    case_changed();
     char to[NAMES_MAX + 1];
     set_field(to, queue, len);
     struct detail detail = DETAIL_INIT;
@@ -416,6 +441,7 @@ int case_message(struct call *call, struct case_row *row, int public_reply, cons
     sqlite3_bind_int64(statement, 2, now);
     if (call_step(call, statement) != 0) return -1;
     if (public_reply && !row->has_first_reply_at) { /* the first: STATS' first-response time */
+        case_changed();
         if (figures_time_moved(call, FIGURES_FIRST_RESPONSE, now - row->created_at, 1) != 0) return -1;
         row->has_first_reply_at = 1;
     }
@@ -509,6 +535,7 @@ int case_set_field(struct call *call, struct case_row *row, enum case_field fiel
     sqlite3_bind_text(statement, 2, value, (int)len, SQLITE_STATIC);
     sqlite3_bind_int64(statement, 3, clock_now());
     if (call_step(call, statement) != 0) return -1;
+    case_changed();
     struct detail detail = DETAIL_INIT;
     detail_add_string(&detail, "field", name);
     detail_add_string(&detail, "from", current);
@@ -608,6 +635,7 @@ int case_make_internal(struct call *call, struct case_row *row, const char *kind
     if (parent_id > 0) sqlite3_bind_int64(statement, 3, parent_id);
     else sqlite3_bind_null(statement, 3);
     if (call_step(call, statement) != 0) return -1;
+    case_changed();
     snprintf(row->kind, sizeof row->kind, "%s", kind);
     row->parent_id = parent_id;
     struct detail detail = DETAIL_INIT;
@@ -647,6 +675,7 @@ int case_merge(struct call *call, struct case_row *from, struct case_row *into, 
         if (step == 0) copied = sqlite3_changes(store_database());
         if (step == 1) links = sqlite3_changes(store_database()) / 2;
     }
+    case_changed(); /* merged_into */
     /* The merge link itself, both ways. */
     static const char pair_sql[] =
         "INSERT OR IGNORE INTO case_links(case_id, other_id, at) VALUES (?1, ?2, ?3), (?2, ?1, ?3)";
@@ -714,6 +743,7 @@ int case_set_escalation(struct call *call, struct case_row *row, const char *pri
     sqlite3_bind_int64(statement, 4, level);
     sqlite3_bind_int64(statement, 5, clock_now());
     if (call_step(call, statement) != 0) return -1;
+    case_changed();
     int regrouped = strcmp(row->priority, priority) != 0 || strcmp(row->queue, queue) != 0;
     if (regrouped && figures_move(call, row, -1) != 0) return -1;
     /* priority and queue may point into row itself: copied after the write */
@@ -730,6 +760,7 @@ int case_count_breach(struct call *call, struct case_row *row) {
     if (statement == NULL) return call_store_error(call);
     sqlite3_bind_int64(statement, 1, row->id);
     if (call_step(call, statement) != 0) return -1;
+    case_changed();
     int first = row->breached == 0; /* the figures count breached cases, not breaches */
     if (first && figures_move(call, row, -1) != 0) return -1;
     row->breached++;
@@ -775,6 +806,7 @@ int case_erase_personal(struct call *call, int64_t case_id, int64_t customer_id)
         sqlite3_bind_int64(statement, 3, now);
         if (call_step(call, statement) != 0) return -1;
     }
+    case_changed(); /* the customer and subject */
     struct detail detail = DETAIL_INIT;
     detail_add_integer(&detail, "customer_id", customer_id);
     return events_append(call, case_id, "customer_erased", detail.text, detail.len);
