@@ -2,37 +2,13 @@
 row is kept in memory between cases of a spike, and whatever changes it (a new priority, its
 resolution) is seen by the next case."""
 from harness import Daemon, RespError, RuleFolder, as_map
+from spikes import T0, opens, spike_rules
 
-T0 = 1795138200            # Thursday 2026-11-19 09:30 in Shanghai
-
-RULES = """
-vocabulary = { categories = { "general", "outage" }, queues = { "support" } }
-defaults = { category = "general", queue = "support", priority = "P3" }
-function classify(case)
-  if (case.subject or ""):find("outage", 1, true) then return { category = "outage", queue = "support", tags = { "app" } } end
-  return { category = "general" }
-end
-function priority(case)
-  if case.category == "outage" and redress.recent("tag:app", 3600) >= 2 then
-    return { priority = "P2", incident = "tag:app", incident_window = 3600, reason = "outage spike" }
-  end
-  return { priority = "P3" }
-end
-function sla(case) return { first_response = 3600, resolution = 86400 } end
-"""
-
-
-def opens(c, n):
-    ids = []
-    for i in range(n):
-        c.call("DEBUG.CLOCK", "ADVANCE", 60)
-        ids.append(c.call("CASE.OPEN", "customer", "C-%d" % len(ids), "subject", "app outage", "channel", "web"))
-        assert isinstance(ids[-1], int), ids[-1]
-    return ids
+RULES = spike_rules(priority="P2")
 
 
 def test_a_case_joining_an_incident_sees_the_priority_the_incident_was_given_since():
-    with RuleFolder(RULES) as rules, Daemon(rules=rules) as d:
+    with RuleFolder(*RULES) as rules, Daemon(rules=rules) as d:
         c = d.client()
         c.call("DEBUG.CLOCK", "SET", T0)
         first = opens(c, 5)
@@ -54,7 +30,7 @@ def test_a_case_joining_an_incident_sees_the_priority_the_incident_was_given_sin
 
 
 def test_a_joining_case_sees_a_change_of_its_own_transaction_and_none_of_a_rolled_back_one():
-    with RuleFolder(RULES) as rules, Daemon(rules=rules) as d:
+    with RuleFolder(*RULES) as rules, Daemon(rules=rules) as d:
         c = d.client()
         c.call("DEBUG.CLOCK", "SET", T0)
         opens(c, 5)
