@@ -2,10 +2,13 @@
  *
  * Owns: reading a case into a struct case_row (one SELECT per command),
  * creating it, the one transition function (state, timestamps, its event),
- * the field setters, assignment, transfer, messages, survey and links, the
- * escalation/breach/next-due columns that the deadline engine changes, and
- * the events of all of these (case_event*, which name the case's queue and
- * assignee after the change: no per-event SELECT).
+ * the field setters, assignment, transfer, survey, the internal kinds, the
+ * escalation/breach/next-due columns that the deadline engine changes, the
+ * columns a message or a merge sets (for case_messages.c and case_links.c,
+ * through case_internal.h), erasure, and the events of all of these
+ * (case_event*, which name the case's queue and assignee after the change:
+ * no per-event SELECT), and the cases' generation, which tells a reader's
+ * cache that a case row changed.  Every write of `cases` is here.
  *
  * Must never: include a protocol or command header, write a reply, run a
  * rule hook or touch a deadline (callers do that around these calls), or
@@ -15,6 +18,7 @@
  * call->message set; a store error is reported as a store error.
  */
 #include "domain/case.h"
+#include "domain/case_internal.h"
 #include "domain/events.h"
 #include "domain/figures.h"
 #include "lib/clock.h"
@@ -55,11 +59,31 @@ static int same_text(const char *current, const char *text, size_t len) {
     return strlen(current) == len && (len == 0 || memcmp(current, text, len) == 0);
 }
 
-/* Binds text[0..len), or NULL when text is NULL. */
-static void bind_text_or_null(sqlite3_stmt *statement, int column, const char *text, size_t len) {
+void case_bind_text_or_null(sqlite3_stmt *statement, int column, const char *text, size_t len) {
     if (text) sqlite3_bind_text(statement, column, text, (int)len, SQLITE_STATIC);
     else sqlite3_bind_null(statement, column);
 }
+
+/* ---------------------------------------------------------- generation */
+
+/* The cases' generation (case_generation in case.h).  It moves at the write,
+ * not at the commit, because this connection's reads see the open batch:
+ * a command that changed an incident's priority and a later command of the
+ * same batch that links a case to it read the new priority, so a number
+ * that waited for the commit would let a cache answer the old one in
+ * between.  A write rolled back (its command's savepoint, or the whole
+ * batch) leaves the number moved: the readers re-read once what had not
+ * changed after all, which costs a read and is never stale, while moving it
+ * back could vouch for what a reader saw inside the rolled-back command.
+ * The caches themselves are set only after their command commits (memory
+ * follows the disk); the generation only tells them when to stop
+ * believing. */
+static unsigned long long generation;
+
+unsigned long long case_generation(void) { return generation; }
+
+/* A write changed what case_load reads of a case. */
+static void case_changed(void) { generation++; }
 
 /* ------------------------------------------------------------- reading */
 
@@ -184,22 +208,22 @@ int case_create(struct call *call, const struct case_new *values, struct case_ro
     int64_t now = clock_now();
     sqlite3_stmt *statement = store_statement(insert);
     if (statement == NULL) return call_store_error(call);
-    bind_text_or_null(statement, 1, values->external_id.text, values->external_id.len);
+    case_bind_text_or_null(statement, 1, values->external_id.text, values->external_id.len);
     sqlite3_bind_text(statement, 2, values->channel.text, (int)values->channel.len, SQLITE_STATIC);
     sqlite3_bind_text(statement, 3, values->customer.text, (int)values->customer.len, SQLITE_STATIC);
     sqlite3_bind_text(statement, 4, values->subject.text, (int)values->subject.len, SQLITE_STATIC);
     if (values->body.text) sqlite3_bind_text(statement, 5, values->body.text, (int)values->body.len, SQLITE_STATIC);
     else sqlite3_bind_text(statement, 5, "", 0, SQLITE_STATIC);
-    bind_text_or_null(statement, 6, values->order_id.text, values->order_id.len);
+    case_bind_text_or_null(statement, 6, values->order_id.text, values->order_id.len);
     if (values->has_amount) sqlite3_bind_int64(statement, 7, values->amount);
     else sqlite3_bind_null(statement, 7);
-    bind_text_or_null(statement, 8, values->currency, 3);
+    case_bind_text_or_null(statement, 8, values->currency, 3);
     if (values->has_paid_at) sqlite3_bind_int64(statement, 9, values->paid_at);
     else sqlite3_bind_null(statement, 9);
     if (values->has_delivered_at) sqlite3_bind_int64(statement, 10, values->delivered_at);
     else sqlite3_bind_null(statement, 10);
-    bind_text_or_null(statement, 11, values->tier.text, values->tier.len);
-    bind_text_or_null(statement, 12, values->lang.text, values->lang.len);
+    case_bind_text_or_null(statement, 11, values->tier.text, values->tier.len);
+    case_bind_text_or_null(statement, 12, values->lang.text, values->lang.len);
     sqlite3_bind_text(statement, 13, values->category, -1, SQLITE_STATIC);
     sqlite3_bind_text(statement, 14, values->queue, -1, SQLITE_STATIC);
     sqlite3_bind_text(statement, 15, values->priority, -1, SQLITE_STATIC);
@@ -298,14 +322,15 @@ int case_transition(struct call *call, struct case_row *row, const struct case_m
     int64_t now = clock_now();
     sqlite3_bind_int64(statement, 3, now);
     sqlite3_bind_int(statement, 4, to_resolved);
-    bind_text_or_null(statement, 5, move->code, move->code ? strlen(move->code) : 0);
+    case_bind_text_or_null(statement, 5, move->code, move->code ? strlen(move->code) : 0);
     sqlite3_bind_int(statement, 6, reopened);
     sqlite3_bind_int(statement, 7, to == CASE_CLOSED);
     sqlite3_bind_int(statement, 8, move->set_text != 0);
-    bind_text_or_null(statement, 9, move->text, move->text_len);
+    case_bind_text_or_null(statement, 9, move->text, move->text_len);
     sqlite3_bind_int(statement, 10, move->set_wait_reason != 0);
-    bind_text_or_null(statement, 11, move->wait_reason, move->wait_reason_len);
+    case_bind_text_or_null(statement, 11, move->wait_reason, move->wait_reason_len);
     if (call_step(call, statement) != 0) return -1;
+    case_changed();
     if (figures_move(call, row, -1) != 0) return -1;
     /* STATS' resolution time: set on resolving, cleared on reopening. */
     if ((to_resolved || reopened) && row->has_resolved_at &&
@@ -366,6 +391,7 @@ static int assign_write(struct call *call, struct case_row *row, const char *age
     sqlite3_bind_text(statement, 2, agent, (int)len, SQLITE_STATIC);
     sqlite3_bind_int64(statement, 3, clock_now());
     if (call_step(call, statement) != 0) return -1;
+    case_changed();
     struct detail detail = DETAIL_INIT;
     detail_add_string(&detail, "from", row->assignee);
     detail_add(&detail, "to", agent, len);
@@ -386,6 +412,7 @@ int case_transfer(struct call *call, struct case_row *row, const char *queue, si
     sqlite3_bind_text(statement, 2, queue, (int)len, SQLITE_STATIC);
     sqlite3_bind_int64(statement, 3, clock_now());
     if (call_step(call, statement) != 0) return -1;
+    case_changed();
     char to[NAMES_MAX + 1];
     set_field(to, queue, len);
     struct detail detail = DETAIL_INIT;
@@ -399,82 +426,38 @@ int case_transfer(struct call *call, struct case_row *row, const char *queue, si
     return case_event(call, row, "transferred", &detail);
 }
 
-/* ----------------------------------------------------------- messages */
+/* ------------------------------------- what a message and a merge set */
 
-int case_message(struct call *call, struct case_row *row, int public_reply, const char *text, size_t len,
-                 int64_t *event_id) {
-    if (case_refuse_closed(call, row, public_reply ? "reply" : "add a note")) return -1;
-    /* The first public reply meets the first-response target; a note only
-     * marks the case as worked on. */
+int case_write_message_mark(struct call *call, struct case_row *row, int public_reply) {
+    /* The first public reply meets the first-response target; a note or a
+     * customer's message only marks the case as worked on. */
     static const char reply_sql[] =
         "UPDATE cases SET first_reply_at = coalesce(first_reply_at, ?2), updated_at = ?2 WHERE id = ?1";
-    static const char note_sql[] = "UPDATE cases SET updated_at = ?2 WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(public_reply ? reply_sql : note_sql);
+    static const char touch_sql[] = "UPDATE cases SET updated_at = ?2 WHERE id = ?1";
+    sqlite3_stmt *statement = store_statement(public_reply ? reply_sql : touch_sql);
     if (statement == NULL) return call_store_error(call);
     int64_t now = clock_now();
     sqlite3_bind_int64(statement, 1, row->id);
     sqlite3_bind_int64(statement, 2, now);
     if (call_step(call, statement) != 0) return -1;
     if (public_reply && !row->has_first_reply_at) { /* the first: STATS' first-response time */
+        case_changed();
         if (figures_time_moved(call, FIGURES_FIRST_RESPONSE, now - row->created_at, 1) != 0) return -1;
         row->has_first_reply_at = 1;
     }
-    int64_t written = 0;
-    if (case_event_text(call, row, public_reply ? "reply" : "note", text, len, &written) != 0) return -1;
-    if (event_id) *event_id = written;
-    return public_reply ? case_message_row(call, row, written, "out", row->channel, strlen(row->channel), NULL, 0) : 0;
-}
-
-int case_message_row(struct call *call, const struct case_row *row, int64_t event_id, const char *direction,
-                     const char *channel, size_t channel_len, const char *external_id, size_t external_len) {
-    static const char sql[] =
-        "INSERT INTO messages(event_id, case_id, direction, channel, external_id) VALUES (?1, ?2, ?3, ?4, ?5)";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_int64(statement, 1, event_id);
-    sqlite3_bind_int64(statement, 2, row->id);
-    sqlite3_bind_text(statement, 3, direction, -1, SQLITE_STATIC);
-    sqlite3_bind_text(statement, 4, channel, (int)channel_len, SQLITE_STATIC);
-    bind_text_or_null(statement, 5, external_id, external_len);
-    return call_step(call, statement);
-}
-
-int case_customer_message(struct call *call, struct case_row *row, const char *channel, size_t channel_len,
-                          const char *text, size_t len, const char *external_id, size_t external_len,
-                          int64_t *event_id) {
-    if (case_refuse_closed(call, row, "take a message")) return -1;
-    static const char sql[] = "UPDATE cases SET updated_at = ?2 WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_int64(statement, 1, row->id);
-    sqlite3_bind_int64(statement, 2, clock_now());
-    if (call_step(call, statement) != 0) return -1;
-    int64_t written = 0;
-    if (case_event_text(call, row, "message", text, len, &written) != 0 ||
-        case_message_row(call, row, written, "in", channel, channel_len, external_id, external_len) != 0)
-        return -1;
-    if (event_id) *event_id = written;
     return 0;
 }
 
-int case_find_message(struct call *call, const char *external_id, size_t len, const char *text, size_t text_len,
-                      int64_t *case_id, int *same) {
-    static const char sql[] =
-        "SELECT m.case_id, e.detail FROM messages m JOIN events e ON e.id = m.event_id WHERE m.external_id = ?1";
+int case_write_merged_into(struct call *call, int64_t from_id, int64_t into_id, int64_t now) {
+    static const char sql[] = "UPDATE cases SET merged_into = ?2, updated_at = ?3 WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_text(statement, 1, external_id, (int)len, SQLITE_STATIC);
-    int found = call_row(call, statement);
-    if (found > 0) {
-        *case_id = sqlite3_column_int64(statement, 0);
-        if (same) {
-            const void *stored = sqlite3_column_blob(statement, 1);
-            size_t stored_len = (size_t)sqlite3_column_bytes(statement, 1);
-            *same = text && stored_len == text_len && (text_len == 0 || memcmp(stored, text, text_len) == 0);
-        }
-        sqlite3_reset(statement);
-    }
-    return found;
+    sqlite3_bind_int64(statement, 1, from_id);
+    sqlite3_bind_int64(statement, 2, into_id);
+    sqlite3_bind_int64(statement, 3, now);
+    if (call_step(call, statement) != 0) return -1;
+    case_changed(); /* where the case's messages go */
+    return 0;
 }
 
 /* -------------------------------------------------------------- fields */
@@ -509,6 +492,7 @@ int case_set_field(struct call *call, struct case_row *row, enum case_field fiel
     sqlite3_bind_text(statement, 2, value, (int)len, SQLITE_STATIC);
     sqlite3_bind_int64(statement, 3, clock_now());
     if (call_step(call, statement) != 0) return -1;
+    case_changed();
     struct detail detail = DETAIL_INIT;
     detail_add_string(&detail, "field", name);
     detail_add_string(&detail, "from", current);
@@ -550,8 +534,8 @@ int case_survey(struct call *call, struct case_row *row, int score, const char *
     sqlite3_bind_int64(statement, 1, row->id);
     sqlite3_bind_int64(statement, 2, current);
     sqlite3_bind_int(statement, 3, score);
-    bind_text_or_null(statement, 4, comment, len);
-    bind_text_or_null(statement, 5, row->assignee[0] ? row->assignee : NULL, strlen(row->assignee));
+    case_bind_text_or_null(statement, 4, comment, len);
+    case_bind_text_or_null(statement, 5, row->assignee[0] ? row->assignee : NULL, strlen(row->assignee));
     sqlite3_bind_text(statement, 6, row->queue, -1, SQLITE_STATIC);
     sqlite3_bind_text(statement, 7, call->actor ? call->actor : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(statement, 8, now);
@@ -565,7 +549,7 @@ int case_survey(struct call *call, struct case_row *row, int score, const char *
     if (statement == NULL) return call_store_error(call);
     sqlite3_bind_int64(statement, 1, row->id);
     sqlite3_bind_int(statement, 2, score);
-    bind_text_or_null(statement, 3, comment, len);
+    case_bind_text_or_null(statement, 3, comment, len);
     sqlite3_bind_int64(statement, 4, now);
     if (call_step(call, statement) != 0) return -1;
     struct detail detail = DETAIL_INIT;
@@ -573,27 +557,6 @@ int case_survey(struct call *call, struct case_row *row, int score, const char *
     if (comment) detail_add(&detail, "comment", comment, len);
     detail_add_integer(&detail, "round", current);
     return case_event(call, row, "survey", &detail);
-}
-
-int case_link(struct call *call, const struct case_row *a, const struct case_row *b) {
-    if (a->id == b->id) return call_fail(call, CALL_INVALID, "a case cannot be linked to itself");
-    /* Links are symmetric: one row each way, so either case lists the other. */
-    static const char sql[] =
-        "INSERT OR IGNORE INTO case_links(case_id, other_id, at) VALUES (?1, ?2, ?3), (?2, ?1, ?3)";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_int64(statement, 1, a->id);
-    sqlite3_bind_int64(statement, 2, b->id);
-    sqlite3_bind_int64(statement, 3, clock_now());
-    if (call_step(call, statement) != 0) return -1;
-    if (sqlite3_changes(store_database()) == 0) return 1; /* linked before: no event */
-    struct detail detail = DETAIL_INIT;
-    detail_add_integer(&detail, "other", b->id);
-    if (case_event(call, a, "linked", &detail) != 0) return -1;
-    detail.len = 0;
-    detail.text[0] = '\0';
-    detail_add_integer(&detail, "other", a->id);
-    return case_event(call, b, "linked", &detail);
 }
 
 int case_is_internal(const struct case_row *row) { return strcmp(row->kind, CASE_KIND_CASE) != 0; }
@@ -608,93 +571,13 @@ int case_make_internal(struct call *call, struct case_row *row, const char *kind
     if (parent_id > 0) sqlite3_bind_int64(statement, 3, parent_id);
     else sqlite3_bind_null(statement, 3);
     if (call_step(call, statement) != 0) return -1;
+    case_changed();
     snprintf(row->kind, sizeof row->kind, "%s", kind);
     row->parent_id = parent_id;
     struct detail detail = DETAIL_INIT;
     detail_add_string(&detail, "kind", kind);
     if (parent_id > 0) detail_add_integer(&detail, "parent", parent_id);
     return case_event(call, row, "internal", &detail);
-}
-
-/* --------------------------------------------------------------- merge */
-
-#define MERGE_CHAIN_MAX 64   /* survivors followed from a merged case (a chain, never a cycle) */
-
-int case_merge(struct call *call, struct case_row *from, struct case_row *into, const char *reason,
-               size_t reason_len) {
-    /* Messages and notes: copied into the survivor's history, marked. */
-    static const char copy_sql[] =
-        "INSERT INTO events(case_id, at, actor, kind, detail, merged_from)"
-        " SELECT ?2, at, actor, kind, detail, ?1 FROM events WHERE case_id = ?1"
-        " AND (kind = 'reply' OR kind = 'note' OR kind = 'message') ORDER BY id";
-    /* Links: the duplicate's become the survivor's (not a link to itself). */
-    static const char link_sql[] =
-        "INSERT OR IGNORE INTO case_links(case_id, other_id, at)"
-        " SELECT ?2, other_id, ?3 FROM case_links WHERE case_id = ?1 AND other_id <> ?2"
-        " UNION ALL SELECT other_id, ?2, ?3 FROM case_links WHERE case_id = ?1 AND other_id <> ?2";
-    static const char unlink_sql[] = "DELETE FROM case_links WHERE (case_id = ?1 OR other_id = ?1)";
-    static const char merged_sql[] = "UPDATE cases SET merged_into = ?2, updated_at = ?3 WHERE id = ?1";
-    int64_t now = clock_now();
-    long long copied = 0, links = 0;
-    for (int step = 0; step < 4; step++) {
-        const char *sql = step == 0 ? copy_sql : step == 1 ? link_sql : step == 2 ? unlink_sql : merged_sql;
-        sqlite3_stmt *statement = store_statement(sql);
-        if (statement == NULL) return call_store_error(call);
-        sqlite3_bind_int64(statement, 1, from->id);
-        if (step != 2) sqlite3_bind_int64(statement, 2, into->id);
-        if (step == 1 || step == 3) sqlite3_bind_int64(statement, 3, now);
-        if (call_step(call, statement) != 0) return -1;
-        if (step == 0) copied = sqlite3_changes(store_database());
-        if (step == 1) links = sqlite3_changes(store_database()) / 2;
-    }
-    /* The merge link itself, both ways. */
-    static const char pair_sql[] =
-        "INSERT OR IGNORE INTO case_links(case_id, other_id, at) VALUES (?1, ?2, ?3), (?2, ?1, ?3)";
-    sqlite3_stmt *statement = store_statement(pair_sql);
-    if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_int64(statement, 1, from->id);
-    sqlite3_bind_int64(statement, 2, into->id);
-    sqlite3_bind_int64(statement, 3, now);
-    if (call_step(call, statement) != 0) return -1;
-    struct detail detail = DETAIL_INIT;
-    detail_add_integer(&detail, "from", from->id);
-    detail_add_integer(&detail, "events", copied);
-    detail_add_integer(&detail, "links", links);
-    if (reason) detail_add(&detail, "reason", reason, reason_len);
-    if (case_event(call, into, "merged", &detail) != 0) return -1;
-    /* The duplicate ends: resolved "merged", then closed. */
-    struct detail gone = DETAIL_INIT;
-    detail_add_integer(&gone, "into", into->id);
-    if (reason) detail_add(&gone, "reason", reason, reason_len);
-    if (from->state != CASE_RESOLVED) {
-        struct case_move resolve = {.to = CASE_RESOLVED, .kind = "resolved", .detail = &gone, .code = "merged",
-                                    .set_wait_reason = 1};
-        if (case_transition(call, from, &resolve) != 0) return -1;
-    }
-    struct case_move close = {.to = CASE_CLOSED, .kind = "closed", .detail = &gone};
-    return case_transition(call, from, &close);
-}
-
-int case_merged_into(struct call *call, int64_t id, int64_t *survivor) {
-    static const char sql[] = "SELECT merged_into FROM cases WHERE id = ?1";
-    int64_t at = id;
-    for (int hops = 0; hops <= MERGE_CHAIN_MAX; hops++) {
-        sqlite3_stmt *statement = store_statement(sql);
-        if (statement == NULL) return call_store_error(call);
-        sqlite3_bind_int64(statement, 1, at);
-        int found = call_row(call, statement);
-        if (found < 0) return -1;
-        if (found == 0) return call_fail(call, CALL_NOTFOUND, "case %lld does not exist", (long long)at);
-        int merged = sqlite3_column_type(statement, 0) != SQLITE_NULL;
-        int64_t next = sqlite3_column_int64(statement, 0);
-        sqlite3_reset(statement);
-        if (!merged) {
-            *survivor = at;
-            return 0;
-        }
-        at = next;
-    }
-    return call_fail(call, CALL_ERR, "case %lld: merges chained more than %d deep", (long long)id, MERGE_CHAIN_MAX);
 }
 
 /* ------------------------------------------ what the deadline engine sets */
@@ -714,6 +597,7 @@ int case_set_escalation(struct call *call, struct case_row *row, const char *pri
     sqlite3_bind_int64(statement, 4, level);
     sqlite3_bind_int64(statement, 5, clock_now());
     if (call_step(call, statement) != 0) return -1;
+    case_changed();
     int regrouped = strcmp(row->priority, priority) != 0 || strcmp(row->queue, queue) != 0;
     if (regrouped && figures_move(call, row, -1) != 0) return -1;
     /* priority and queue may point into row itself: copied after the write */
@@ -730,6 +614,7 @@ int case_count_breach(struct call *call, struct case_row *row) {
     if (statement == NULL) return call_store_error(call);
     sqlite3_bind_int64(statement, 1, row->id);
     if (call_step(call, statement) != 0) return -1;
+    case_changed();
     int first = row->breached == 0; /* the figures count breached cases, not breaches */
     if (first && figures_move(call, row, -1) != 0) return -1;
     row->breached++;
@@ -775,6 +660,7 @@ int case_erase_personal(struct call *call, int64_t case_id, int64_t customer_id)
         sqlite3_bind_int64(statement, 3, now);
         if (call_step(call, statement) != 0) return -1;
     }
+    case_changed(); /* the customer and subject */
     struct detail detail = DETAIL_INIT;
     detail_add_integer(&detail, "customer_id", customer_id);
     return events_append(call, case_id, "customer_erased", detail.text, detail.len);

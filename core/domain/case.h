@@ -46,6 +46,17 @@ struct case_row {                          /* everything a command or hook needs
  * customer asks this first. */
 int case_is_internal(const struct case_row *row);
 
+/* The cases' generation: a number that moves whenever a write changes what
+ * case_load reads of a case (state, priority, category, tags, queue,
+ * assignee, escalation, breaches, kind, first reply, the erased customer
+ * texts; and a merge), and never moves back.  A reader that keeps something
+ * of a case in memory notes the generation when it reads the row; while
+ * case_generation() still returns that number, no case row it could have
+ * read has changed, on disk or in the open batch.  It moves at the write,
+ * not at the commit, and a rolled-back write leaves it moved (see case.c). A
+ * new case moves it not: it changes no row read before. */
+unsigned long long case_generation(void);
+
 #define CASE_LOAD_CHECK_ACCESS 1u   /* NOPERM unless caller_may_see_case (after NOTFOUND) */
 int case_load(struct call *call, int64_t id, unsigned flags, struct case_row *out);
     /* NOTFOUND "case N does not exist", a store error, or ERR "unknown state in the store" */

@@ -173,32 +173,53 @@ static const char *text(sqlite3_stmt *statement, int column) {
     return value ? value : "";
 }
 
-/* Every case's time of one kind, read in one pass; 0, or -1 (in the call). */
-static int load_times(struct call *call, int which) {
-    static const char *const sql[FIGURES_TIMES] = {
-        "SELECT first_reply_at - created_at FROM cases WHERE first_reply_at IS NOT NULL",
-        "SELECT resolved_at - created_at FROM cases WHERE resolved_at IS NOT NULL"};
-    int64_t *values = NULL;
-    size_t used = 0, capacity = 0;
-    sqlite3_stmt *statement = store_statement(sql[which]);
+/* A growing list of times (one kind's, while the cases are read). */
+struct time_list {
+    int64_t *values;
+    size_t used, capacity;
+};
+
+/* Appends value; 0, or -1 out of memory. */
+static int time_list_push(struct time_list *list, int64_t value) {
+    if (list->used == list->capacity) {
+        size_t grown_capacity = list->capacity ? list->capacity * 2 : FIGURES_FIRST_CAPACITY;
+        int64_t *grown = realloc(list->values, grown_capacity * sizeof *grown);
+        if (grown == NULL) return -1;
+        list->values = grown;
+        list->capacity = grown_capacity;
+    }
+    list->values[list->used++] = value;
+    return 0;
+}
+
+/* Every case's first-response and resolution times, read in one pass over
+ * the cases (there is no index on either column: a pass per kind read the
+ * table twice); 0, or -1 (in the call). */
+static int load_times(struct call *call) {
+    static const char sql[] =
+        "SELECT first_reply_at - created_at, resolved_at - created_at FROM cases"
+        " WHERE first_reply_at IS NOT NULL OR resolved_at IS NOT NULL";
+    _Static_assert(FIGURES_FIRST_RESPONSE == 0 && FIGURES_RESOLUTION == 1 && FIGURES_TIMES == 2,
+                   "column i of the SELECT is time kind i");
+    struct time_list lists[FIGURES_TIMES] = {{0}};
+    sqlite3_stmt *statement = store_statement(sql);
     int row;
     while ((row = call_row(call, statement)) == 1) {
-        if (used == capacity) {
-            size_t grown_capacity = capacity ? capacity * 2 : FIGURES_FIRST_CAPACITY;
-            int64_t *grown = realloc(values, grown_capacity * sizeof *grown);
-            if (grown == NULL) {
+        for (int which = 0; which < FIGURES_TIMES; which++) {
+            if (sqlite3_column_type(statement, which) == SQLITE_NULL) continue;
+            if (time_list_push(&lists[which], sqlite3_column_int64(statement, which)) != 0) {
                 sqlite3_reset(statement);
                 row = call_fail(call, CALL_ERR, "out of memory");
                 break;
             }
-            values = grown;
-            capacity = grown_capacity;
         }
-        values[used++] = sqlite3_column_int64(statement, 0);
+        if (row < 0) break;
     }
-    if (row == 0 && rankset_load(&counts.times[which], values, used) != 0)
-        row = call_fail(call, CALL_ERR, "out of memory");
-    free(values);
+    for (int which = 0; which < FIGURES_TIMES; which++) {
+        if (row == 0 && rankset_load(&counts.times[which], lists[which].values, lists[which].used) != 0)
+            row = call_fail(call, CALL_ERR, "out of memory");
+        free(lists[which].values);
+    }
     return row;
 }
 
@@ -240,7 +261,7 @@ int figures_load(void) {
             row = call_fail(&call, CALL_ERR, "store: no row for a count");
         }
     }
-    for (int which = 0; row == 0 && which < FIGURES_TIMES; which++) row = load_times(&call, which);
+    if (row == 0) row = load_times(&call);
     if (row < 0) {
         log_error("cannot count cases, refunds and events for /metrics and INFO", "error=\"%s\"", call.message);
         return -1;

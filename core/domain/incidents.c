@@ -104,7 +104,9 @@ static int link_case(struct call *call, const struct incident_ref *incident, int
 
 /* The open incident of each key seen, as committed: a hint that spares
  * each case of a spike the search by key.  With it, the incident's
- * priority as committed, while no row of `cases` has been updated since:
+ * priority as committed, while the cases' generation (case_generation:
+ * the case module moves it at every write of what case_load reads, in the
+ * open batch too, rolled back or not) has not moved since it was read:
  * then a case joining the spike reads nothing of the incident.  Else the
  * incident's row, read by id, says whether it still holds (open), and
  * when it does not the search runs.  Set only after the command that read
@@ -114,34 +116,11 @@ struct incident_hint {
     char key[RULES_INCIDENT_KEY_MAX + 1];
     int64_t id;
     int known;                       /* 1: priority is the row's as of `seen` */
-    unsigned long long seen;         /* case_updates when the row was read */
+    unsigned long long seen;         /* case_generation() when the row was read */
     char priority[NAMES_MAX + 1];
 };
 static struct incident_hint hints[INCIDENT_HINTS_MAX];
 static unsigned next_hint;       /* the slot a new key takes when all are used */
-
-/* Rows of `cases` updated or deleted so far (SQLite's update hook on the
- * store's connection: every change of a case's state, priority, queue or
- * assignee is an UPDATE, whoever makes it, rolled back or not).  Nothing
- * else in the daemon sets an update hook; an INSERT (a new case) changes
- * no incident. */
-static unsigned long long case_updates;
-static sqlite3 *watched;         /* the connection the hook is set on */
-
-static void on_row_change(void *context, int op, const char *database, const char *table, sqlite3_int64 rowid) {
-    (void)context;
-    (void)database;
-    (void)rowid;
-    if (op != SQLITE_INSERT && strcmp(table, "cases") == 0) case_updates++;
-}
-
-static void watch_case_updates(void) {
-    sqlite3 *db = store_database();
-    if (db == watched) return;
-    sqlite3_update_hook(db, on_row_change, NULL);
-    watched = db;
-    case_updates++;   /* nothing seen on another connection holds */
-}
 
 static struct incident_hint *hint_of(const char *key) {
     for (int i = 0; i < INCIDENT_HINTS_MAX; i++)
@@ -155,7 +134,7 @@ static void hint_after_commit(void *argument, int committed) {
         struct incident_hint *slot = hint_of(found->key);
         if (slot == NULL) slot = &hints[next_hint++ % INCIDENT_HINTS_MAX];
         /* The priority read holds only if no case row changed until the commit. */
-        found->known = found->known && found->seen == case_updates;
+        found->known = found->known && found->seen == case_generation();
         *slot = *found;
     }
     free(found);
@@ -170,7 +149,7 @@ static void remember(const char *key, int64_t id, const char *priority) {
     snprintf(hint->key, sizeof hint->key, "%s", key);
     hint->id = id;
     hint->known = priority != NULL;
-    hint->seen = case_updates;
+    hint->seen = case_generation();
     snprintf(hint->priority, sizeof hint->priority, "%s", priority ? priority : "");
     if (store_after_command(hint_after_commit, hint) != 0) free(hint);
 }
@@ -179,8 +158,7 @@ static void remember(const char *key, int64_t id, const char *priority) {
 static int hinted_incident(struct call *call, const char *key, struct incident_ref *incident) {
     const struct incident_hint *hint = hint_of(key);
     if (hint == NULL) return 0;
-    watch_case_updates();
-    if (hint->known && hint->seen == case_updates) {
+    if (hint->known && hint->seen == case_generation()) {
         incident->id = hint->id;
         memcpy(incident->priority, hint->priority, sizeof incident->priority);
         return 1;
@@ -213,7 +191,6 @@ static int open_incident(struct call *call, const char *key, struct incident_ref
         incident->id = sqlite3_column_int64(statement, 0);
         ref_priority(incident, statement, 1);
         sqlite3_reset(statement);
-        watch_case_updates();
         remember(key, incident->id, incident->priority);
     }
     return found;
@@ -280,7 +257,6 @@ static int open_new(struct call *call, const struct case_row *row, const char *k
         sqlite3_bind_int64(statement, 3, clock_now());
     }
     if (call_step(call, statement) != 0) return -1;
-    watch_case_updates();
     remember(key, incident->id, incident->priority);
     struct detail detail = DETAIL_INIT;
     detail_add_string(&detail, "key", key);
@@ -485,7 +461,7 @@ int incidents_memory_check(struct call *call, char *out, size_t size, size_t *us
         const char *key = found ? (const char *)sqlite3_column_text(statement, 0) : NULL;
         const char *priority = found ? (const char *)sqlite3_column_text(statement, 1) : NULL;
         /* The priority remembered holds while no case row changed since. */
-        if (key && strcmp(key, hints[i].key) == 0 && hints[i].known && hints[i].seen == case_updates && priority &&
+        if (key && strcmp(key, hints[i].key) == 0 && hints[i].known && hints[i].seen == case_generation() && priority &&
             strcmp(priority, hints[i].priority) != 0) {
             differences++;
             if (*used < size) {

@@ -13,6 +13,7 @@
 #include "lib/clock.h"
 #include "lib/counters.h"
 #include "lib/detail.h"
+#include "lib/sorted.h"
 #include "rules/rules.h"
 #include "store/store.h"
 
@@ -108,17 +109,6 @@ static void recent_add(struct recent_map *map, const char *key, int64_t at) {
     m->at[i] = at;
 }
 
-/* The first index whose instant is >= at. */
-static size_t lower_bound(const struct moments *m, int64_t at) {
-    size_t low = 0, high = m->count;
-    while (low < high) {
-        size_t middle = low + (high - low) / 2;
-        if (m->at[middle] < at) low = middle + 1;
-        else high = middle;
-    }
-    return low;
-}
-
 static void recent_free(struct recent_map *map) {
     for (size_t i = 0; i < map->capacity; i++) {
         free(map->slots[i].key);
@@ -161,7 +151,8 @@ static long long job_recent(const char *key, int64_t window, int64_t now) {
     if (running == NULL) return 0;
     struct moments *m = recent_find(&running->recent, key, 0);
     if (m == NULL) return 0;
-    size_t from = lower_bound(m, now - window), to = lower_bound(m, now + 1);
+    size_t from = sorted_lower_bound(m->at, m->count, now - window);
+    size_t to = sorted_lower_bound(m->at, m->count, now + 1);
     return (long long)(to - from);
 }
 

@@ -5,6 +5,7 @@
  * one's first); set->count is the sum of the chunks' counts.
  */
 #include "lib/rankset.h"
+#include "lib/sorted.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -25,13 +26,7 @@ static size_t chunk_for(const struct rankset *set, int64_t value) {
 
 /* The first position in chunk whose value is >= value. */
 static size_t position_in(const struct rankset_chunk *chunk, int64_t value) {
-    size_t low = 0, high = chunk->count;
-    while (low < high) {
-        size_t middle = low + (high - low) / 2;
-        if (chunk->values[middle] < value) low = middle + 1;
-        else high = middle;
-    }
-    return low;
+    return sorted_lower_bound(chunk->values, chunk->count, value);
 }
 
 /* A new empty chunk at directory position at; 0, or -1 out of memory. */

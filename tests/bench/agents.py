@@ -7,89 +7,40 @@ Prints requests/s and p99.  The agent loop is driven from Python threads,
 so its figure is bounded by the client as much as by redressd: compare runs
 of this script, not with the redis-benchmark figures."""
 import os
-import re
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("REDRESSD", os.path.join(ROOT, "build", "redressd"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "functional"))
+from harness import Client, Daemon  # noqa: E402
+
 CONNECTIONS = int(os.environ.get("BENCH_AGENTS", "50"))
 CASES = int(os.environ.get("BENCH_AGENT_CASES", "20000"))
 
 
-def encode(*args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
-
-
-class Conn:
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port))
-        self.file = self.sock.makefile("rb")
-
-    def call(self, *args):
-        self.sock.sendall(encode(*args))
-        return self.read()
-
-    def read(self):
-        line = self.file.readline()[:-2]
-        kind, rest = line[:1], line[1:]
-        if kind in (b"+", b"-"):
-            return rest.decode()
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            data = self.file.read(n + 2)[:-2]
-            return data.decode()
-        if kind == b"*":
-            return [self.read() for _ in range(int(rest))]
-        raise ValueError(line)
-
-
 def main():
-    data = tempfile.mkdtemp(prefix="redress-agents-")
-    proc = subprocess.Popen([os.path.join(ROOT, "build", "redressd"), "--port", "0", "--data", data, "--rules",
-                             os.path.join(ROOT, "rules"), "--unix-socket", "off", "--log-level", "warn"],
-                            stderr=subprocess.PIPE, text=True)
-    port = None
-    for line in proc.stderr:
-        m = re.search(r'msg="listening" port=(\d+)', line)
-        if m:
-            port = int(m.group(1))
-            break
-    while True:
-        try:
-            if Conn(port).call("PING") == "PONG":
-                break
-        except OSError:
-            time.sleep(0.01)
-    token = open(os.path.join(data, "admin.token")).read().strip()
-    admin = Conn(port)
-    assert admin.call("AUTH", "admin", token) == "OK"
+    with Daemon("--log-level", "warn", rules="shipped", test_clock=False) as d:
+        run(d)
+
+
+def run(d):
+    port, token = d.port, d.token
+    admin = d.client(timeout=None)
     tokens = [admin.call("AGENT.ADD", "agent%d" % i, "agent", "QUEUES", "logistics,support,finance,tech,risk,supervisors")
               for i in range(CONNECTIONS)]
     batch = 500
     for start in range(0, CASES, batch):
-        admin.sock.sendall(b"".join(encode("CASE.OPEN", "customer", "C-%d" % (i % 997), "subject",
-                                           ["parcel late", "wrong item", "price drop", "app crash"][i % 4],
-                                           "order", "O-%d" % i, "amount", "199.00")
-                                    for i in range(start, min(CASES, start + batch))))
-        for _ in range(start, min(CASES, start + batch)):
-            admin.read()
+        admin.pipeline([("CASE.OPEN", "customer", "C-%d" % (i % 997), "subject",
+                         ["parcel late", "wrong item", "price drop", "app crash"][i % 4], "order", "O-%d" % i,
+                         "amount", "199.00") for i in range(start, min(CASES, start + batch))])
     latencies = []
     lock = threading.Lock()
 
     def agent(i):
-        c = Conn(port)
+        c = Client(port, timeout=None)
         assert c.call("AUTH", "agent%d" % i, tokens[i]) == "OK"
         mine = []
         while True:
@@ -124,9 +75,6 @@ def main():
     fields = out.replace('"', "").split(",")
     print("REFUND.REQUEST (shipped rules, durable, 50 clients): %s req/s, p50 %s ms, p99 %s ms"
           % (fields[1], fields[4], fields[6]))
-    proc.terminate()
-    proc.wait()
-    subprocess.run(["rm", "-rf", data])
 
 
 if __name__ == "__main__":

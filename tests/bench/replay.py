@@ -10,7 +10,6 @@ at least 20,000 cases/s, PING p99 under 5 ms (a replay runs in slices of at
 most 2 ms, clients served between them)."""
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,51 +17,17 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("REDRESSD", os.path.join(ROOT, "build", "redressd"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "functional"))
+from harness import Daemon  # noqa: E402
+
 CASES = int(os.environ.get("BENCH_REPLAY_CASES", "100000"))
 RATE_TARGET = 20000
 PING_P99_TARGET_MS = 5.0
 
 
-def encode(*args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
-
-
-class Conn:
-    def __init__(self, port, token):
-        self.sock = socket.create_connection(("127.0.0.1", port))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.file = self.sock.makefile("rb")
-        assert self.call("AUTH", "admin", token) == "OK"
-
-    def call(self, *args):
-        self.sock.sendall(encode(*args))
-        return self.read()
-
-    def read(self):
-        line = self.file.readline().rstrip(b"\r\n")
-        kind, rest = line[:1], line[1:]
-        if kind in (b"+", b"-"):
-            return rest.decode()
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            data = self.file.read(n + 2)[:-2]
-            return data.decode()
-        if kind == b"*":
-            return [self.read() for _ in range(int(rest))]
-        raise ValueError(line)
-
-
 def main():
     work = tempfile.mkdtemp(prefix="redress-bench-replay-")
-    data = os.path.join(work, "data")
     staged = os.path.join(work, "staged")
     shutil.copytree(os.path.join(ROOT, "rules"), staged)
     for name, old, new in [("50_refund.lua", "auto_approve_max = 5000,", "auto_approve_max = 10000,"),
@@ -74,62 +39,52 @@ def main():
         text = open(path).read()
         with open(path, "w") as f:
             f.write(text.replace(old, new))
-    daemon = subprocess.Popen([os.path.join(ROOT, "build/redressd"), "--port", "0", "--data", data, "--rules",
-                               os.path.join(ROOT, "rules"), "--unix-socket", "off", "--log-level", "info"],
-                              stderr=subprocess.PIPE, text=True)
     try:
-        port = None
-        for line in daemon.stderr:
-            if 'msg="listening"' in line:
-                port = int(line.split("port=")[1].split()[0])
-                break
-        threading.Thread(target=lambda: [None for _ in daemon.stderr], daemon=True).start()
-        token = open(os.path.join(data, "admin.token")).read().strip()
-        subjects = ["商品破损 damaged on arrival", "parcel late", "rude service complaint", "app keeps crashing"]
-        started = time.time()
-        per = CASES // len(subjects)
-        for n, subject in enumerate(subjects):
-            count = per if n < len(subjects) - 1 else CASES - per * (len(subjects) - 1)
-            subprocess.run(["redis-benchmark", "-p", str(port), "--user", "admin", "-a", token, "-c", "50", "-n",
-                            str(count), "-P", "16", "-q", "CASE.OPEN", "customer", "C-__rand_int__", "subject",
-                            subject, "channel", "chat", "amount", "199.00", "tier", "gold"],
-                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        print("opened %d cases in %.1f s" % (CASES, time.time() - started))
-        admin, pinger = Conn(port, token), Conn(port, token)
-        version = admin.call("RULES.STAGE", staged)
-        assert len(version) == 64, version
-        result = {}
+        with Daemon("--log-level", "info", rules="shipped", test_clock=False) as d:
+            port, token = d.port, d.token
+            subjects = ["商品破损 damaged on arrival", "parcel late", "rude service complaint", "app keeps crashing"]
+            started = time.time()
+            per = CASES // len(subjects)
+            for n, subject in enumerate(subjects):
+                count = per if n < len(subjects) - 1 else CASES - per * (len(subjects) - 1)
+                subprocess.run(["redis-benchmark", "-p", str(port), "--user", "admin", "-a", token, "-c", "50", "-n",
+                                str(count), "-P", "16", "-q", "CASE.OPEN", "customer", "C-__rand_int__", "subject",
+                                subject, "channel", "chat", "amount", "199.00", "tier", "gold"],
+                               check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            print("opened %d cases in %.1f s" % (CASES, time.time() - started))
+            admin, pinger = d.client(timeout=None), d.client(timeout=None)
+            version = admin.call("RULES.STAGE", staged)
+            assert len(version) == 64, version
+            result = {}
 
-        def replay():
-            t = time.time()
-            result["report"] = admin.call("RULES.REPLAY")
-            result["seconds"] = time.time() - t
+            def replay():
+                t = time.time()
+                result["report"] = admin.call("RULES.REPLAY")
+                result["seconds"] = time.time() - t
 
-        thread = threading.Thread(target=replay)
-        thread.start()
-        latencies = []
-        while thread.is_alive():
-            t = time.perf_counter()
-            assert pinger.call("PING") == "PONG"
-            latencies.append((time.perf_counter() - t) * 1000)
-        thread.join()
-        report = result["report"]
-        assert isinstance(report, list), report
-        replayed = int(report[0].split()[1])
-        rate = replayed / result["seconds"]
-        latencies.sort()
-        p50 = latencies[len(latencies) // 2] if latencies else 0
-        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else 0
-        print("\n".join("  " + l for l in report[:8]))
-        print("replay: %d cases in %.2f s = %.0f cases/s (target >= %d: %s)" %
-              (replayed, result["seconds"], rate, RATE_TARGET, "met" if rate >= RATE_TARGET else "NOT met"))
-        print("PING during the replay: %d pings, p50 %.2f ms, p99 %.2f ms, max %.2f ms (target p99 < %.0f ms: %s)" %
-              (len(latencies), p50, p99, latencies[-1] if latencies else 0, PING_P99_TARGET_MS,
-               "met" if p99 < PING_P99_TARGET_MS else "NOT met"))
-        print("load: %s" % open("/proc/loadavg").read().strip())
+            thread = threading.Thread(target=replay)
+            thread.start()
+            latencies = []
+            while thread.is_alive():
+                t = time.perf_counter()
+                assert pinger.call("PING") == "PONG"
+                latencies.append((time.perf_counter() - t) * 1000)
+            thread.join()
+            report = result["report"]
+            assert isinstance(report, list), report
+            replayed = int(report[0].split()[1])
+            rate = replayed / result["seconds"]
+            latencies.sort()
+            p50 = latencies[len(latencies) // 2] if latencies else 0
+            p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else 0
+            print("\n".join("  " + l for l in report[:8]))
+            print("replay: %d cases in %.2f s = %.0f cases/s (target >= %d: %s)" %
+                  (replayed, result["seconds"], rate, RATE_TARGET, "met" if rate >= RATE_TARGET else "NOT met"))
+            print("PING during the replay: %d pings, p50 %.2f ms, p99 %.2f ms, max %.2f ms (target p99 < %.0f ms: %s)" %
+                  (len(latencies), p50, p99, latencies[-1] if latencies else 0, PING_P99_TARGET_MS,
+                   "met" if p99 < PING_P99_TARGET_MS else "NOT met"))
+            print("load: %s" % open("/proc/loadavg").read().strip())
     finally:
-        daemon.terminate()
-        daemon.wait()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -17,57 +17,22 @@ response and resolution times have that many values), then measures:
 
 Not part of `make test`; figures vary on a shared machine."""
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("REDRESSD", os.path.join(ROOT, "build", "redressd"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "functional"))
+from harness import Daemon  # noqa: E402
+
 OPEN = int(os.environ.get("BENCH_OPEN_CASES", "100000"))
 RESOLVED = int(os.environ.get("BENCH_RESOLVED_CASES", "100000"))
 PIPELINE = 500
 PING_SECONDS = 3.0
-
-
-def encode(*args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
-
-
-class Conn:
-    def __init__(self, port, token):
-        self.sock = socket.create_connection(("127.0.0.1", port))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.file = self.sock.makefile("rb")
-        assert self.call("AUTH", "admin", token) == "OK"
-
-    def call(self, *args):
-        self.sock.sendall(encode(*args))
-        return self.read()
-
-    def read(self):
-        line = self.file.readline().rstrip(b"\r\n")
-        kind, rest = line[:1], line[1:]
-        if kind in (b"+", b"-"):
-            return rest.decode() if kind == b"+" else "-" + rest.decode()
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            return self.file.read(n + 2)[:-2].decode()
-        if kind in (b"*", b"%"):
-            n = int(rest) * (2 if kind == b"%" else 1)
-            return [self.read() for _ in range(n)]
-        raise ValueError(line)
 
 
 def timed(fn, times):
@@ -94,35 +59,21 @@ def pings(conn, seconds, stop=None):
 
 
 def main():
-    work = tempfile.mkdtemp(prefix="redress-bench-stats-")
-    data = os.path.join(work, "data")
     http_port = socket.socket()
     http_port.bind(("127.0.0.1", 0))
     hport = http_port.getsockname()[1]
     http_port.close()
-    daemon = subprocess.Popen([os.path.join(ROOT, "build/redressd"), "--port", "0", "--data", data, "--rules",
-                               os.path.join(ROOT, "rules"), "--unix-socket", "off", "--log-level", "warn",
-                               "--http-port", str(hport)], stderr=subprocess.PIPE, text=True)
-    try:
-        port = None
-        for line in daemon.stderr:
-            if 'msg="listening"' in line and "port=" in line:
-                port = int(line.split("port=")[1].split()[0])
-                break
-        threading.Thread(target=lambda: [None for _ in daemon.stderr], daemon=True).start()
-        token = open(os.path.join(data, "admin.token")).read().strip()
+    with Daemon("--log-level", "warn", "--http-port", str(hport), rules="shipped", test_clock=False) as d:
+        token = d.token
         started = time.time()
-        subprocess.run(["redis-benchmark", "-p", str(port), "--user", "admin", "-a", token, "-c", "50", "-n",
+        subprocess.run(["redis-benchmark", "-p", str(d.port), "--user", "admin", "-a", token, "-c", "50", "-n",
                         str(OPEN + RESOLVED), "-P", "16", "-q", "-r", "1000000", "CASE.OPEN", "customer",
                         "C-__rand_int__", "subject", "商品破损 damaged on arrival", "channel", "chat", "amount",
                         "199.00", "tier", "gold"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        admin = Conn(port, token)
+        admin = d.client(timeout=None)
         for first in range(1, RESOLVED + 1, PIPELINE):
-            ids = range(first, min(first + PIPELINE, RESOLVED + 1))
-            admin.sock.sendall(b"".join(encode("CASE.REPLY", i, "on its way") + encode("CASE.RESOLVE", i, "fixed")
-                                        for i in ids))
-            for _ in range(2 * len(ids)):
-                admin.read()
+            admin.pipeline([c for i in range(first, min(first + PIPELINE, RESOLVED + 1))
+                            for c in (("CASE.REPLY", i, "on its way"), ("CASE.RESOLVE", i, "fixed"))])
         print("opened %d cases, answered and resolved %d of them, in %.1f s" % (OPEN + RESOLVED, RESOLVED,
                                                                                time.time() - started))
         figures = admin.call("STATS")
@@ -136,7 +87,7 @@ def main():
                 answer.read()
         print("GET /api/stats             " + timed(api_stats, 10))
         print("STATS SINCE 0 (windowed)   " + timed(lambda: admin.call("STATS", "SINCE", "0"), 3))
-        pinger = Conn(port, token)
+        pinger = d.client(timeout=None)
         print("PING alone                 " + pings(pinger, PING_SECONDS))
         for label, args in (("STATS", ("STATS",)), ("STATS SINCE 0", ("STATS", "SINCE", "0"))):
             stop = threading.Event()
@@ -151,10 +102,6 @@ def main():
             thread.join()
             print(("PING during %s" % label).ljust(27) + line)
         print("load: %s" % open("/proc/loadavg").read().strip())
-    finally:
-        daemon.terminate()
-        daemon.wait()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import sqlite3
 import tempfile
 import time
 
-from harness import Client, Daemon, RespError, as_map, open_case
+from harness import UNDO_MIGRATIONS_SINCE_15, Client, Daemon, RespError, as_map, open_case
 
 T0 = 1790000000  # 2026-09-21T14:13:20Z (a Monday, 22:13 in Shanghai)
 DAY = 86400
@@ -85,22 +85,7 @@ def test_a_database_of_schema_14_gets_one_customer_per_identity():
         d.stop()
         # Take the database back to schema 14: what a 14 database held.
         db = sqlite3.connect(os.path.join(data, "redress.db"))
-        db.executescript("DROP TABLE messages; DROP TABLE customer_identities; DROP TABLE customers;"
-                         "DROP INDEX cases_by_customer_id; ALTER TABLE cases DROP COLUMN customer_id;"
-                         # and migrations 19 to 24 (work distribution)
-                         "DROP TRIGGER cases_load_update; ALTER TABLE agents DROP COLUMN load;"
-                         "ALTER TABLE agents DROP COLUMN presence; ALTER TABLE agents DROP COLUMN capacity;"
-                         "ALTER TABLE agents DROP COLUMN assigned_seq; ALTER TABLE agents DROP COLUMN skills;"
-                         "DROP INDEX cases_by_parent; ALTER TABLE cases DROP COLUMN kind;"
-                         "ALTER TABLE cases DROP COLUMN parent_id;"
-                         "ALTER TABLE cases DROP COLUMN merged_into; ALTER TABLE events DROP COLUMN merged_from;"
-                         "DROP TABLE incidents; DROP TABLE incident_cases; DROP INDEX refunds_due;"
-                         "ALTER TABLE refunds DROP COLUMN return_state; ALTER TABLE refunds DROP COLUMN carrier;"
-                         "ALTER TABLE refunds DROP COLUMN tracking; ALTER TABLE refunds DROP COLUMN return_condition;"
-                         "ALTER TABLE refunds DROP COLUMN receive_within; ALTER TABLE refunds DROP COLUMN review_within;"
-                         "ALTER TABLE refunds DROP COLUMN review_outcome; ALTER TABLE refunds DROP COLUMN after_return;"
-                         "ALTER TABLE refunds DROP COLUMN due_at; ALTER TABLE refunds DROP COLUMN due_kind;"
-                         "DELETE FROM schema_version WHERE version >= 15;")
+        db.executescript(UNDO_MIGRATIONS_SINCE_15 + "DELETE FROM schema_version WHERE version >= 15;")
         db.commit()
         db.close()
         d.start()

@@ -4,58 +4,18 @@ in headless Chromium."""
 import base64
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 
-from harness import Client, as_map, open_case
+from harness import Client, RuleFolder, as_map, open_case
+from spikes import T0, opens, spike_rules
 from test_http import HttpDaemon
 
-T0 = 1795138200            # Thursday 2026-11-19 09:30 in Shanghai
-
-# Two kinds of spike in two queues: an app outage (support) and a crashing scanner (tech).
-RULES = """
-vocabulary = { categories = { "general", "outage", "scanner" }, queues = { "support", "tech" },
-               channels = { "web", "email", "chat" } }
-defaults = { category = "general", queue = "support", priority = "P3" }
-function classify(case)
-  local s = case.subject or ""
-  if s:find("outage", 1, true) then return { category = "outage", queue = "support", tags = { "app" } } end
-  if s:find("scanner", 1, true) then return { category = "scanner", queue = "tech", tags = { "scanner" } } end
-  return { category = "general" }
-end
-function priority(case)
-  if case.category == "outage" and redress.recent("tag:app", 3600) >= 2 then
-    return { priority = "P1", incident = "tag:app", incident_window = 3600, reason = "outage spike" }
-  end
-  if case.category == "scanner" and redress.recent("tag:scanner", 3600) >= 2 then
-    return { priority = "P2", incident = "tag:scanner", incident_window = 3600, reason = "scanner spike" }
-  end
-  return { priority = "P3" }
-end
-function sla(case) return { first_response = 3600, resolution = 86400 } end
-"""
-
-
-class Rules:
-    def __enter__(self):
-        self.path = tempfile.mkdtemp(prefix="redress-rules-")
-        with open(os.path.join(self.path, "rules.lua"), "w") as f:
-            f.write(RULES)
-        return self.path
-
-    def __exit__(self, *exc):
-        shutil.rmtree(self.path, ignore_errors=True)
+RULES = spike_rules(scanner=True)   # two kinds of spike in two queues: app outage (support), scanner (tech)
 
 
 def spike(c, subject, n=3):
-    """n cases a minute apart (one at a time: the spike counts learn of a case once it commits)."""
-    ids = []
-    for i in range(n):
-        c.call("DEBUG.CLOCK", "ADVANCE", 60)
-        ids.append(c.call("CASE.OPEN", "customer", "%s-%d" % (subject[:3], i), "subject", subject, "channel", "web"))
-        assert isinstance(ids[-1], int), ids[-1]
-    return ids
+    """n cases of subject a minute apart, each of its own customer."""
+    return opens(c, n, 60, subject, customer=subject[:3])
 
 
 def staff(admin):
@@ -68,7 +28,7 @@ def staff(admin):
 
 
 def test_incidents_over_http_are_incident_list_scoped_by_queue():
-    with Rules() as rules, HttpDaemon(rules=rules) as d:
+    with RuleFolder(*RULES) as rules, HttpDaemon(rules=rules) as d:
         admin = d.client()
         admin.call("DEBUG.CLOCK", "SET", T0)
         tokens = staff(admin)
@@ -193,7 +153,7 @@ def test_messages_over_http_are_case_message():
 def test_dashboard_shows_incidents_as_they_happen_in_headless_chromium():
     """A spike opened over RESP after login appears in the incidents panel, live, in English and
     Chinese; a support agent's page shows the support incident and not the tech one."""
-    with Rules() as rules, HttpDaemon(rules=rules) as d:
+    with RuleFolder(*RULES) as rules, HttpDaemon(rules=rules) as d:
         admin = d.client()
         admin.call("DEBUG.CLOCK", "SET", T0)
         tokens = staff(admin)

@@ -1,25 +1,10 @@
 """Incidents: a spike against the usual rate (the rule set's call, on the test clock) opens one
 incident that gathers and raises every case of it; resolving the incident tells or resolves them."""
-import os
-import shutil
-import tempfile
+from harness import Daemon, RespError, RuleFolder, as_map
+from spikes import T0, opens, spike_rules
 
-from harness import Daemon, RespError, as_map
-
-T0 = 1795138200            # Thursday 2026-11-19 09:30 in Shanghai
 HOUR, DAY, WEEK = 3600, 86400, 7 * 86400
 SUBJECT = "商品破损 damaged on arrival"
-
-
-def opens(c, n, step, subject=SUBJECT):
-    """n cases, the clock moved `step` seconds before each; their ids.  One at a time, not
-    pipelined: the spike counts learn of a case once its batch commits, as in real traffic."""
-    ids = []
-    for i in range(n):
-        c.call("DEBUG.CLOCK", "ADVANCE", step)
-        ids.append(c.call("CASE.OPEN", "customer", "C-%d" % i, "subject", subject, "channel", "web"))
-        assert isinstance(ids[-1], int), ids[-1]
-    return ids
 
 
 def test_500_cases_in_10_minutes_over_a_quiet_week_make_one_incident_with_500_links():
@@ -27,12 +12,12 @@ def test_500_cases_in_10_minutes_over_a_quiet_week_make_one_incident_with_500_li
         c = d.client()
         c.call("DEBUG.CLOCK", "SET", T0)
         # The usual rate: 2 an hour for a week, each resolved the same day.
-        baseline = opens(c, 336, HOUR // 2)
+        baseline = opens(c, 336, HOUR // 2, SUBJECT)
         c.pipeline([("CASE.RESOLVE", i, "done") for i in baseline])
         c.call("DEBUG.CLOCK", "ADVANCE", HOUR)
         assert c.call("INCIDENT.LIST") == []
         # 500 in 10 minutes (one a second): one incident, every case of the spike linked and raised.
-        spike = opens(c, 500, 1)
+        spike = opens(c, 500, 1, SUBJECT)
         incidents = [as_map(i) for i in c.call("INCIDENT.LIST")]
         assert len(incidents) == 1, incidents
         incident = incidents[0]
@@ -52,93 +37,60 @@ def test_the_same_500_over_a_week_make_no_incident():
     with Daemon(rules="shipped") as d:
         c = d.client()
         c.call("DEBUG.CLOCK", "SET", T0)
-        ids = opens(c, 500, WEEK // 500)
+        ids = opens(c, 500, WEEK // 500, SUBJECT)
         assert c.call("INCIDENT.LIST") == []
         assert {as_map(c.call("CASE.GET", i))["priority"] for i in ids[-5:]} == {"P3"}
 
 
-RULES = """
-vocabulary = { categories = { "general", "outage" }, queues = { "support", "tech" } }
-defaults = { category = "general", queue = "support", priority = "P3" }
-incidents = { on_resolve = "%s" }
-function classify(case)
-  if (case.subject or ""):find("outage", 1, true) then return { category = "outage", queue = "support", tags = { "app" } } end
-  return { category = "general" }
-end
-function priority(case)
-  if case.category == "outage" and redress.recent("tag:app", 3600) >= 2 then
-    return { priority = "P1", incident = "tag:app", incident_window = 3600, reason = "outage spike" }
-  end
-  return { priority = "P3" }
-end
-function sla(case) return { first_response = 3600, resolution = 86400 } end
-"""
-
-
-def ruleset(mode):
-    path = tempfile.mkdtemp(prefix="redress-rules-")
-    with open(os.path.join(path, "rules.lua"), "w") as f:
-        f.write(RULES % mode)
-    return path
-
-
 def test_resolving_an_incident_resolves_its_cases_with_its_message():
-    path = ruleset("resolve")
-    try:
-        with Daemon(rules=path) as d:
-            c = d.client()
-            c.call("DEBUG.CLOCK", "SET", T0)
-            c.call("AGENT.ADD", "ann", "agent", "QUEUES", "support")
-            cases = opens(c, 4, 60, "app outage: cannot log in")
-            other = c.call("CASE.OPEN", "customer", "C-9", "subject", "hello")
-            c.call("CASE.ASSIGN", cases[0], "ann")
-            incident = int(as_map(c.call("INCIDENT.LIST")[0])["id"])
-            assert as_map(c.call("CASE.GET", incident))["incident_cases"] == "4"
-            # A linked case with an open task is told, not resolved.
-            task = c.call("CASE.TASK", cases[1], "tech", "check the login service")
-            assert c.call("CASE.RESOLVE", incident, "fixed", "The login service is back; sorry.") == "OK"
-            for cid in cases:
-                got = as_map(c.call("CASE.GET", cid))
-                replies = [as_map(e) for e in c.call("CASE.HISTORY", cid) if as_map(e)["kind"] == "reply"]
-                assert replies and replies[-1]["detail"] == "The login service is back; sorry.", cid
-                if cid == cases[1]:
-                    assert got["state"] == "open"
-                else:
-                    assert got["state"] == "resolved" and got["resolution_code"] == "fixed", got
-            assert as_map(c.call("CASE.GET", other))["state"] == "open"
-            assert as_map(c.call("CASE.GET", task))["state"] == "open"
-            last = [as_map(e) for e in c.call("CASE.HISTORY", incident)][-1]
-            assert last["kind"] == "incident_resolved" and "told=4" in last["detail"] and "resolved=3" in last["detail"]
-            # A new outage after the incident was resolved opens a new one.
-            opens(c, 1, 60, "app outage again")
-            listed = [as_map(i) for i in c.call("INCIDENT.LIST")]
-            assert len(listed) == 2 and listed[0]["state"] == "open" and listed[1]["state"] == "resolved"
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+    with RuleFolder(*spike_rules(on_resolve="resolve")) as rules, Daemon(rules=rules) as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        c.call("AGENT.ADD", "ann", "agent", "QUEUES", "support")
+        cases = opens(c, 4, 60, "app outage: cannot log in")
+        other = c.call("CASE.OPEN", "customer", "C-9", "subject", "hello")
+        c.call("CASE.ASSIGN", cases[0], "ann")
+        incident = int(as_map(c.call("INCIDENT.LIST")[0])["id"])
+        assert as_map(c.call("CASE.GET", incident))["incident_cases"] == "4"
+        # A linked case with an open task is told, not resolved.
+        task = c.call("CASE.TASK", cases[1], "tech", "check the login service")
+        assert c.call("CASE.RESOLVE", incident, "fixed", "The login service is back; sorry.") == "OK"
+        for cid in cases:
+            got = as_map(c.call("CASE.GET", cid))
+            replies = [as_map(e) for e in c.call("CASE.HISTORY", cid) if as_map(e)["kind"] == "reply"]
+            assert replies and replies[-1]["detail"] == "The login service is back; sorry.", cid
+            if cid == cases[1]:
+                assert got["state"] == "open"
+            else:
+                assert got["state"] == "resolved" and got["resolution_code"] == "fixed", got
+        assert as_map(c.call("CASE.GET", other))["state"] == "open"
+        assert as_map(c.call("CASE.GET", task))["state"] == "open"
+        last = [as_map(e) for e in c.call("CASE.HISTORY", incident)][-1]
+        assert last["kind"] == "incident_resolved" and "told=4" in last["detail"] and "resolved=3" in last["detail"]
+        # A new outage after the incident was resolved opens a new one.
+        opens(c, 1, 60, "app outage again")
+        listed = [as_map(i) for i in c.call("INCIDENT.LIST")]
+        assert len(listed) == 2 and listed[0]["state"] == "open" and listed[1]["state"] == "resolved"
 
 
 def test_resolving_an_incident_in_notify_mode_only_tells_its_cases():
-    path = ruleset("notify")
-    try:
-        with Daemon(rules=path) as d:
-            c = d.client()
-            c.call("DEBUG.CLOCK", "SET", T0)
-            c.call("AGENT.ADD", "ann", "agent", "QUEUES", "support")
-            cases = opens(c, 3, 60, "app outage")
-            c.call("CASE.ASSIGN", cases[2], "ann")
-            incident = int(as_map(c.call("INCIDENT.LIST")[0])["id"])
-            assert c.call("CASE.RESOLVE", incident, "fixed") == "OK"
-            assert {as_map(c.call("CASE.GET", i))["state"] for i in cases} == {"open"}
-            replies = [as_map(e) for e in c.call("CASE.HISTORY", cases[0]) if as_map(e)["kind"] == "reply"]
-            assert replies[-1]["detail"] == "fixed"
-            notices = [as_map(e) for e in c.call("CASE.HISTORY", cases[2]) if as_map(e)["kind"] == "notification"]
-            assert any("event=incident_resolved" in n["detail"] and "notify=ann" in n["detail"] for n in notices)
-            # Only the incident's queue sees it.
-            tok = c.call("AGENT.ADD", "tom", "agent", "QUEUES", "tech")
-            from harness import Client
-            tom = Client(d.port)
-            tom.call("AUTH", "tom", tok)
-            assert tom.call("INCIDENT.LIST") == []
-            assert c.call("INCIDENT.LIST", "LIMIT", 0).code == "INVALID"
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+    with RuleFolder(*spike_rules(on_resolve="notify")) as rules, Daemon(rules=rules) as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        c.call("AGENT.ADD", "ann", "agent", "QUEUES", "support")
+        cases = opens(c, 3, 60, "app outage")
+        c.call("CASE.ASSIGN", cases[2], "ann")
+        incident = int(as_map(c.call("INCIDENT.LIST")[0])["id"])
+        assert c.call("CASE.RESOLVE", incident, "fixed") == "OK"
+        assert {as_map(c.call("CASE.GET", i))["state"] for i in cases} == {"open"}
+        replies = [as_map(e) for e in c.call("CASE.HISTORY", cases[0]) if as_map(e)["kind"] == "reply"]
+        assert replies[-1]["detail"] == "fixed"
+        notices = [as_map(e) for e in c.call("CASE.HISTORY", cases[2]) if as_map(e)["kind"] == "notification"]
+        assert any("event=incident_resolved" in n["detail"] and "notify=ann" in n["detail"] for n in notices)
+        # Only the incident's queue sees it.
+        tok = c.call("AGENT.ADD", "tom", "agent", "QUEUES", "tech")
+        from harness import Client
+        tom = Client(d.port)
+        tom.call("AUTH", "tom", tok)
+        assert tom.call("INCIDENT.LIST") == []
+        assert c.call("INCIDENT.LIST", "LIMIT", 0).code == "INVALID"

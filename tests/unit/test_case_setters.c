@@ -55,6 +55,34 @@ TEST(case_set_field_changes_with_event_and_unchanged_without) {
     fx_close_store();
 }
 
+/* The cases' generation moves at each write of what case_load reads, at
+ * the write (a later command of the batch must not trust what it saw
+ * before), stays moved when the write is rolled back, and moves not for a
+ * new case, a note or an unchanged field. */
+TEST(case_generation_moves_at_each_change_and_stays_moved_after_a_rollback) {
+    if (fx_open_store()) return;
+    unsigned long long start = case_generation();
+    int64_t id = fx_create("support", NULL);
+    CHECK(case_generation() == start);
+    struct case_row row;
+    LOAD_OR_END(id, &row);
+    fx_begin();
+    CHECK_INT(case_message(&case_call, &row, 0, "a note", 6, NULL), 0);
+    CHECK(case_generation() == start);
+    CHECK_INT(case_set_field(&case_call, &row, CASE_FIELD_PRIORITY, "P1", 2), 0);
+    CHECK(case_generation() == start + 1); /* before the commit */
+    fx_end(1);
+    CHECK(case_generation() == start + 1);
+    fx_begin();
+    CHECK_INT(case_set_field(&case_call, &row, CASE_FIELD_PRIORITY, "P1", 2), 1);
+    CHECK(case_generation() == start + 1);
+    CHECK_INT(case_set_field(&case_call, &row, CASE_FIELD_PRIORITY, "P4", 2), 0);
+    fx_end(0);
+    CHECK_STR(fx_query("SELECT priority FROM cases WHERE id = %lld", id), "P1");
+    CHECK(case_generation() == start + 2);
+    fx_close_store();
+}
+
 TEST(case_assign_and_claim) {
     if (fx_open_store()) return;
     int64_t id = fx_create("support", NULL);

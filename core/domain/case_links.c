@@ -1,0 +1,116 @@
+/* case_links.c -- the case module's links and merges (see case.h): two
+ * cases linked both ways, a duplicate merged into its survivor (its
+ * messages and notes copied, its links moved, then resolved "merged" and
+ * closed), and the survivor a merged case's messages go to.
+ *
+ * Must never: write the `cases` table itself (merged_into is case.c's
+ * case_write_merged_into; the duplicate's end is case_transition), include
+ * a protocol or command header, write a reply or run a rule hook.  Every
+ * function returns 0 (case_link: 1 when linked before, no event) or -1
+ * with call->status and call->message set.
+ */
+#include "domain/case.h"
+#include "domain/case_internal.h"
+#include "lib/clock.h"
+#include "lib/detail.h"
+#include "store/store.h"
+
+/* Links are symmetric: one row each way, so either case lists the other.
+ * The rows written (0: linked before), or -1. */
+static int link_both_ways(struct call *call, int64_t a, int64_t b, int64_t now) {
+    static const char sql[] =
+        "INSERT OR IGNORE INTO case_links(case_id, other_id, at) VALUES (?1, ?2, ?3), (?2, ?1, ?3)";
+    sqlite3_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    sqlite3_bind_int64(statement, 1, a);
+    sqlite3_bind_int64(statement, 2, b);
+    sqlite3_bind_int64(statement, 3, now);
+    if (call_step(call, statement) != 0) return -1;
+    return sqlite3_changes(store_database());
+}
+
+int case_link(struct call *call, const struct case_row *a, const struct case_row *b) {
+    if (a->id == b->id) return call_fail(call, CALL_INVALID, "a case cannot be linked to itself");
+    int written = link_both_ways(call, a->id, b->id, clock_now());
+    if (written < 0) return -1;
+    if (written == 0) return 1; /* linked before: no event */
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "other", b->id);
+    if (case_event(call, a, "linked", &detail) != 0) return -1;
+    detail.len = 0;
+    detail.text[0] = '\0';
+    detail_add_integer(&detail, "other", a->id);
+    return case_event(call, b, "linked", &detail);
+}
+
+#define MERGE_CHAIN_MAX 64   /* survivors followed from a merged case (a chain, never a cycle) */
+
+int case_merge(struct call *call, struct case_row *from, struct case_row *into, const char *reason,
+               size_t reason_len) {
+    /* Messages and notes: copied into the survivor's history, marked. */
+    static const char copy_sql[] =
+        "INSERT INTO events(case_id, at, actor, kind, detail, merged_from)"
+        " SELECT ?2, at, actor, kind, detail, ?1 FROM events WHERE case_id = ?1"
+        " AND (kind = 'reply' OR kind = 'note' OR kind = 'message') ORDER BY id";
+    /* Links: the duplicate's become the survivor's (not a link to itself). */
+    static const char link_sql[] =
+        "INSERT OR IGNORE INTO case_links(case_id, other_id, at)"
+        " SELECT ?2, other_id, ?3 FROM case_links WHERE case_id = ?1 AND other_id <> ?2"
+        " UNION ALL SELECT other_id, ?2, ?3 FROM case_links WHERE case_id = ?1 AND other_id <> ?2";
+    static const char unlink_sql[] = "DELETE FROM case_links WHERE (case_id = ?1 OR other_id = ?1)";
+    int64_t now = clock_now();
+    long long copied = 0, links = 0;
+    for (int step = 0; step < 3; step++) {
+        const char *sql = step == 0 ? copy_sql : step == 1 ? link_sql : unlink_sql;
+        sqlite3_stmt *statement = store_statement(sql);
+        if (statement == NULL) return call_store_error(call);
+        sqlite3_bind_int64(statement, 1, from->id);
+        if (step != 2) sqlite3_bind_int64(statement, 2, into->id);
+        if (step == 1) sqlite3_bind_int64(statement, 3, now);
+        if (call_step(call, statement) != 0) return -1;
+        if (step == 0) copied = sqlite3_changes(store_database());
+        if (step == 1) links = sqlite3_changes(store_database()) / 2;
+    }
+    if (case_write_merged_into(call, from->id, into->id, now) != 0) return -1;
+    /* The merge link itself, both ways. */
+    if (link_both_ways(call, from->id, into->id, now) < 0) return -1;
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "from", from->id);
+    detail_add_integer(&detail, "events", copied);
+    detail_add_integer(&detail, "links", links);
+    if (reason) detail_add(&detail, "reason", reason, reason_len);
+    if (case_event(call, into, "merged", &detail) != 0) return -1;
+    /* The duplicate ends: resolved "merged", then closed. */
+    struct detail gone = DETAIL_INIT;
+    detail_add_integer(&gone, "into", into->id);
+    if (reason) detail_add(&gone, "reason", reason, reason_len);
+    if (from->state != CASE_RESOLVED) {
+        struct case_move resolve = {.to = CASE_RESOLVED, .kind = "resolved", .detail = &gone, .code = "merged",
+                                    .set_wait_reason = 1};
+        if (case_transition(call, from, &resolve) != 0) return -1;
+    }
+    struct case_move close = {.to = CASE_CLOSED, .kind = "closed", .detail = &gone};
+    return case_transition(call, from, &close);
+}
+
+int case_merged_into(struct call *call, int64_t id, int64_t *survivor) {
+    static const char sql[] = "SELECT merged_into FROM cases WHERE id = ?1";
+    int64_t at = id;
+    for (int hops = 0; hops <= MERGE_CHAIN_MAX; hops++) {
+        sqlite3_stmt *statement = store_statement(sql);
+        if (statement == NULL) return call_store_error(call);
+        sqlite3_bind_int64(statement, 1, at);
+        int found = call_row(call, statement);
+        if (found < 0) return -1;
+        if (found == 0) return call_fail(call, CALL_NOTFOUND, "case %lld does not exist", (long long)at);
+        int merged = sqlite3_column_type(statement, 0) != SQLITE_NULL;
+        int64_t next = sqlite3_column_int64(statement, 0);
+        sqlite3_reset(statement);
+        if (!merged) {
+            *survivor = at;
+            return 0;
+        }
+        at = next;
+    }
+    return call_fail(call, CALL_ERR, "case %lld: merges chained more than %d deep", (long long)id, MERGE_CHAIN_MAX);
+}
