@@ -378,7 +378,9 @@ int main(int argc, char **argv) {
     if (agents_bootstrap(config.data) != 0) goto done;
     attachments_configure(config.data, config.attachment_max_bytes);
     agents_roster_load();   /* a failure is logged; assignment then asks the store */
-    search_load();          /* INFO's lag of the search index; a failure is logged */
+    /* The search index's worker (DATA/search.db); a failure is logged and
+     * searches answer an error. */
+    search_start(config.data, base);
     tick_configure(&config);
     backups_configure(base, config.data);
     cases_warm_counters();
@@ -421,6 +423,7 @@ int main(int argc, char **argv) {
     log_info("stopped", NULL);
 done:
     replay_cancel();
+    search_stop();
     backups_stop();
     if (watchdog_event) event_free(watchdog_event);
     http_free();

@@ -62,6 +62,10 @@ static void drop_from(size_t mark) {
     }
 }
 
+static void (*batch_watcher)(int64_t committed);
+
+void events_set_batch_watcher(void (*fn)(int64_t committed)) { batch_watcher = fn; }
+
 static void after_batch(void *argument, int committed) {
     (void)argument;
     registered = 0;
@@ -75,6 +79,7 @@ static void after_batch(void *argument, int committed) {
                 if (pending[i].listeners & (1u << l)) listeners[l]->deliver(listeners[l]->context, &pending[i].record);
     drop_from(0);
     command_mark = 0;
+    if (batch_watcher) batch_watcher(committed_high < 0 ? 0 : committed_high);
 }
 
 void events_command_begin(void) {
@@ -102,6 +107,11 @@ int64_t events_last_committed_id(void) {
         if (statement) sqlite3_reset(statement);
     }
     return committed_high < 0 ? 0 : committed_high;
+}
+
+int64_t events_newest_id(void) {
+    int64_t committed = events_last_committed_id();
+    return batch_high > committed ? batch_high : committed;
 }
 
 /* Reads the case's queue and assignee ("" for none) after the change: a

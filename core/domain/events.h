@@ -56,6 +56,12 @@ void events_command_end(int ok);
 /* The id of the newest committed event (0: none).  Never one of the open
  * batch, which may still be rolled back (and its ids given out again). */
 int64_t events_last_committed_id(void);
+/* The id of the newest event written, the open batch's included (0: none). */
+int64_t events_newest_id(void);
+/* fn(newest committed id) runs after each batch that wrote events ends,
+ * committed or rolled back (the search index's worker is told; searches
+ * that waited for ids rolled back stop waiting).  One watcher. */
+void events_set_batch_watcher(void (*fn)(int64_t committed));
 /* The number of committed events: set once at start from the disk
  * (figures_load), then moved only by batches that commit. */
 void events_set_committed_count(long long count);

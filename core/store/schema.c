@@ -554,6 +554,22 @@ const char *const store_migrations[] = {
     "  ON CONFLICT(dim, name) DO UPDATE SET responses = responses + 1, score_sum = score_sum + excluded.score_sum,"
     "  satisfied = satisfied + excluded.satisfied;"
     " END;",
+    /* 26: the search index leaves redress.db for DATA/search.db, kept by a
+     * worker thread off the loop (domain/search_worker.c; derived data,
+     * rebuilt from the event log when missing): case_text and
+     * search_progress go.  search_forget is what an erase asks the worker
+     * to take out of the contentless index -- the texts as they were
+     * indexed, written in the erase's own transaction before redaction;
+     * the worker applies them (only to events it had indexed) and the
+     * tick deletes the rows it applied.  Re-runnable (IF EXISTS, IF NOT
+     * EXISTS). */
+    "DROP TABLE IF EXISTS case_text;"
+    "DROP TABLE IF EXISTS search_progress;"
+    "CREATE TABLE IF NOT EXISTS search_forget("
+    "  id INTEGER PRIMARY KEY,"
+    "  event_id INTEGER NOT NULL,"
+    "  text TEXT NOT NULL"
+    ");",
 };
 #define MIGRATION_COUNT ((int)(sizeof store_migrations / sizeof store_migrations[0]))
 
