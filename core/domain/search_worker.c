@@ -442,6 +442,10 @@ static int open_index(int64_t committed, char *why, size_t size) {
     }
     w.mark = w.forgotten = 0;
     char path[PATH_MAX + 64], quoted[MESSAGE_MAX + 64];
+    if (!existed && committed == 0) {
+        log_info("search index created", "path=%s", log_quote(w.path, path, sizeof path));
+        return 0;
+    }
     log_warn("search index rebuilt from the event log: searches answer -LOADING until it has caught up",
              "path=%s reason=%s", log_quote(w.path, path, sizeof path),
              log_quote(existed ? reason : "the file was missing", quoted, sizeof quoted));
