@@ -50,6 +50,14 @@
 #define FORGET_ROWS_PER_STEP 1000     /* queued texts to forget applied in one step at most */
 #define RETRY_SECONDS 1               /* after a failed step, before the next try */
 #define MESSAGE_MAX 512
+/* The loop's search connection reads both files as the store's connection
+ * reads redress.db: through a memory map (a search's doclist pages as
+ * memory) and a page cache of its own. */
+#define QUERY_PRAGMAS "PRAGMA main.mmap_size=1073741824; PRAGMA search.mmap_size=1073741824;" \
+                      "PRAGMA main.cache_size=-16000; PRAGMA search.cache_size=-16000;"
+/* The writer's page cache: a merge step reads and writes lists of many pages. */
+#define WRITER_PRAGMAS "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;" \
+                       "PRAGMA cache_size=-16000;"
 
 /* search.db's schema: the index (contentless FTS5, rowid = the event's
  * id), and one row of marks.  usermerge 2: a positive merge step merges a
@@ -389,7 +397,7 @@ static int open_connection(const char *path, int create, sqlite3 **db, char *why
  * 1 (marks read), or 0 with why it is to be rebuilt. */
 static int index_usable(int64_t committed, char *why, size_t size) {
     sqlite3_stmt *meta = NULL;
-    if (sqlite3_exec(w.writer, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;", NULL,
+    if (sqlite3_exec(w.writer, WRITER_PRAGMAS, NULL,
                      NULL, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(w.writer, "SELECT version, indexed_through, forgotten_through FROM search_meta WHERE id = 1",
                            -1, &meta, NULL) != SQLITE_OK) {
@@ -434,7 +442,7 @@ static int open_index(int64_t committed, char *why, size_t size) {
         }
     }
     if (open_connection(w.path, 1, &w.writer, why, size) != 0) return -1;
-    if (sqlite3_exec(w.writer, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;", NULL,
+    if (sqlite3_exec(w.writer, WRITER_PRAGMAS, NULL,
                      NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(w.writer, schema_sql, NULL, NULL, NULL) != SQLITE_OK) {
         snprintf(why, size, "%s: cannot create the index: %s", w.path, sqlite3_errmsg(w.writer));
@@ -492,7 +500,8 @@ int search_worker_start(const char *directory, struct event_base *base, void (*p
         snprintf(why, sizeof why, "this SQLite is built without threads");
     } else if (open_connection(store, 0, &w.reader, why, sizeof why) != 0) {
         /* why says it */
-    } else if (sqlite3_exec(w.reader, "PRAGMA busy_timeout=5000; PRAGMA query_only=1;", NULL, NULL, NULL) != SQLITE_OK ||
+    } else if (sqlite3_exec(w.reader, "PRAGMA busy_timeout=5000; PRAGMA query_only=1; PRAGMA mmap_size=1073741824;",
+                            NULL, NULL, NULL) != SQLITE_OK ||
                (committed = log_end()) < 0) {
         snprintf(why, sizeof why, "%s: %s", store, sqlite3_errmsg(w.reader));
     } else if (open_index(committed, why, sizeof why) != 0 ||
@@ -503,7 +512,7 @@ int search_worker_start(const char *directory, struct event_base *base, void (*p
         if (sqlite3_prepare_v2(w.query, "ATTACH DATABASE ?1 AS search", -1, &attach, NULL) != SQLITE_OK ||
             sqlite3_bind_text(attach, 1, w.path, -1, SQLITE_STATIC) != SQLITE_OK ||
             sqlite3_step(attach) != SQLITE_DONE ||
-            sqlite3_exec(w.query, "PRAGMA query_only=1;", NULL, NULL, NULL) != SQLITE_OK)
+            sqlite3_exec(w.query, QUERY_PRAGMAS "PRAGMA query_only=1;", NULL, NULL, NULL) != SQLITE_OK)
             snprintf(why, sizeof why, "%s: cannot attach it for searches: %s", w.path, sqlite3_errmsg(w.query));
         sqlite3_finalize(attach);
     }
