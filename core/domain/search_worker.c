@@ -49,6 +49,11 @@
 #define WORKER_NICE 5                 /* below the loop: the index may lag, clients may not */
 #define FORGET_ROWS_PER_STEP 1000     /* queued texts to forget applied in one step at most */
 #define RETRY_SECONDS 1               /* after a failed step, before the next try */
+/* A lag of less than a step that nobody waits for gathers this long
+ * first: under steady intake a step per commit would write a segment of
+ * a few texts (and sync search.db) a few milliseconds apart, and the
+ * merges would redo them. */
+#define GATHER_MS 100
 #define MESSAGE_MAX 512
 /* The loop's search connection reads both files as the store's connection
  * reads redress.db: through a memory map (a search's doclist pages as
@@ -325,15 +330,47 @@ static int work_waiting(int *by_hand) {
     return behind || (w.mark >= w.committed && w.unmerged >= SEARCH_MERGE_AFTER);
 }
 
+/* Under the lock: 1 when the work waiting is a small lag nobody waits for
+ * and it has not gathered GATHER_MS yet (then *until is when it has). */
+static int gathering(int by_hand, struct timespec *until, int *since_set) {
+    if (by_hand || w.paused || w.wanted > w.mark || w.mark >= w.committed ||
+        w.committed - w.mark >= SEARCH_CATCH_UP_EVENTS) {
+        *since_set = 0;
+        return 0;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (!*since_set) {
+        *since_set = 1;
+        *until = now;
+        until->tv_nsec += GATHER_MS * 1000000L;
+        if (until->tv_nsec >= 1000000000L) {
+            until->tv_sec++;
+            until->tv_nsec -= 1000000000L;
+        }
+    }
+    if (now.tv_sec > until->tv_sec || (now.tv_sec == until->tv_sec && now.tv_nsec >= until->tv_nsec)) {
+        *since_set = 0;
+        return 0;
+    }
+    return 1;
+}
+
 static void *worker_main(void *argument) {
     (void)argument;
     /* Linux nices one thread by its id; elsewhere this is a no-op failure. */
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORKER_NICE) != 0) { /* best effort */ }
+    struct timespec gather_until = {0, 0};
+    int gathering_since = 0;
     pthread_mutex_lock(&w.lock);
     while (!w.stop) {
         int by_hand;
         if (!work_waiting(&by_hand)) {
             pthread_cond_wait(&w.wake, &w.lock);
+            continue;
+        }
+        if (gathering(by_hand, &gather_until, &gathering_since)) {
+            pthread_cond_timedwait(&w.wake, &w.lock, &gather_until);   /* or woken: a want, a step, the stop */
             continue;
         }
         int paused = w.paused;
