@@ -54,12 +54,13 @@ def instructions(binary, rules, n, customer, order):
     proc.communicate()
     loop = total = 0
     for name in sorted(f for f in os.listdir(data) if f.startswith("callgrind.out")):
+        count = 0
         for line in open(os.path.join(data, name)):
-            if line.startswith(("summary:", "totals:")):
+            if line.startswith(("summary:", "totals:")):   # the same count, in the header and at the end
                 count = int(line.split()[1])
-                total += count
-                if name.endswith("-01"):
-                    loop = count
+        total += count
+        if name.endswith("-01"):
+            loop = count
     subprocess.run(["rm", "-rf", data])
     return loop, total
 
