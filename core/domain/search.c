@@ -156,6 +156,11 @@ int search_when_indexed(int64_t need, search_ready_fn ready, void *context) {
 static void step_after_batch(void *argument, int committed) {
     (void)committed;
     struct waiter *w = argument;
+    if (!running) {   /* the batch rolled back at shutdown, the worker gone */
+        w->ready(w->context, SEARCH_DROPPED);
+        free(w);
+        return;
+    }
     uint64_t step = search_worker_request_step();
     search_ready_fn ready = w->ready;
     void *context = w->context;
