@@ -59,13 +59,18 @@ static struct store_stats stats;
  * kept in memory up to this size; SQLite's default, 64 KiB, is less than
  * one case intake with rules touches, so every batch wrote it to a temp
  * file (about a sixth of the CPU at intake). Released with the savepoint.
- * 64 MiB, not 4: under load the loop reads more pipelined commands per
- * batch, and a batch of large cases (3,000 with 2,000-byte bodies) passed
- * 4 MiB; its spill to a temp file then failed every later command of the
- * batch with SQLITE_FULL ("database or disk is full") with the disk far
- * from full.  Why the spilled journal fails is not yet known: this keeps
- * batches of that size in memory, it does not mend the spill. */
-#define STORE_STATEMENT_JOURNAL_BYTES (64 * 1024 * 1024)
+ * SQLite allocates the in-memory journal as one chunk of this size, freed
+ * at every RELEASE: the size must stay under glibc's largest dynamic mmap
+ * threshold (32 MiB on 64-bit), so that after the first command the chunk
+ * comes from the heap and is reused.  Past it (64 MiB was tried) every
+ * command mapped fresh memory and faulted its pages in: 24 page faults and
+ * twice the system time per CASE.OPEN (81 -> 36 us, tests/bench/README.md).
+ * 16 MiB, not 4: under load the loop reads more pipelined commands per
+ * batch, and with the search index's catch-up step inside a batch a
+ * command's journal passed 4 MiB; its spill to a temp file then failed the
+ * rest of the batch with SQLITE_FULL, the disk far from full (not
+ * reproduced since; the step has the largest journal of any command). */
+#define STORE_STATEMENT_JOURNAL_BYTES (16 * 1024 * 1024)
 
 struct cached_statement { const char *sql; sqlite3_stmt *statement; };
 #define STATEMENT_CACHE_SIZE 128
