@@ -15,6 +15,7 @@
 #include "lib/log.h"
 #include "store/store.h"
 
+#include <limits.h>
 #include <stdlib.h>
 
 struct waiter {
@@ -43,12 +44,12 @@ static void update_want(void) {
  * an answer runs the connection's next commands, which may add waiters
  * or end a batch (and come back here). */
 static void settle(void) {
-    char message[512];
+    char message[PATH_MAX + 512];
     long long failures = search_worker_failures(message, sizeof message);
     const char *error = NULL;
     if (failures != failures_seen) {
         failures_seen = failures;
-        char quoted[600];
+        char quoted[sizeof message + 64];
         log_error("search index step failed; the worker tries again", "error=%s",
                   log_quote(message, quoted, sizeof quoted));
         error = message;

@@ -54,7 +54,7 @@
  * a few texts (and sync search.db) a few milliseconds apart, and the
  * merges would redo them. */
 #define GATHER_MS 100
-#define MESSAGE_MAX 512
+#define MESSAGE_MAX (PATH_MAX + 512)
 /* The loop's search connection reads both files as the store's connection
  * reads redress.db: through a memory map (a search's doclist pages as
  * memory) and a page cache of its own. */
@@ -109,6 +109,7 @@ static struct {
     struct event *progress_event;
     void (*progress)(void);
     char path[PATH_MAX + 16];         /* search.db */
+    char store[PATH_MAX + 16];        /* redress.db */
     sqlite3 *reader, *writer;         /* the worker's (handed over at start, closed after the join) */
     sqlite3 *query;                   /* the loop's */
     sqlite3_stmt *statements[STATEMENTS];
@@ -170,8 +171,8 @@ static void roll_back(void);
  * the loop to log (under the lock).  -1. */
 static int failed(const char *what, sqlite3 *db) {
     char message[MESSAGE_MAX];
-    snprintf(message, sizeof message, "%s: %s (%s)", what, sqlite3_errmsg(db),
-             db == w.writer ? "search.db" : "redress.db");
+    snprintf(message, sizeof message, "%s: %s (database %s)", what, sqlite3_errmsg(db),
+             db == w.writer ? w.path : w.store);
     pthread_mutex_lock(&w.lock);
     snprintf(w.message, sizeof w.message, "%s", message);
     w.failures++;
@@ -528,9 +529,10 @@ static int64_t log_end(void) {
 }
 
 int search_worker_start(const char *directory, struct event_base *base, void (*progress)(void)) {
-    char why[PATH_MAX + MESSAGE_MAX] = "", store[PATH_MAX + 16];
+    char why[PATH_MAX + MESSAGE_MAX] = "";
+    const char *store = w.store;
     snprintf(w.path, sizeof w.path, "%s/search.db", directory);
-    snprintf(store, sizeof store, "%s/redress.db", directory);
+    snprintf(w.store, sizeof w.store, "%s/redress.db", directory);
     w.progress = progress;
     int64_t committed = -1;
     if (!sqlite3_threadsafe()) {

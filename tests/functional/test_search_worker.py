@@ -164,3 +164,19 @@ def test_kill_during_a_step_then_restart_keeps_rows_and_mark_together():
         assert len(ids(r)) == 100
         for i in (0, 199, 200, 555, 899):
             assert ids(c.call("CASE.SEARCH", "unique%d" % i)) == [everything[i]]
+
+
+def test_a_search_db_that_cannot_be_opened_is_logged_with_its_path_and_the_daemon_runs_on():
+    d = Daemon()
+    os.makedirs(os.path.join(d.data, "search.db"))       # a directory where the file should be
+    with d:
+        text = d.wait_log("search index not running")
+        assert os.path.join(d.data, "search.db") in text.split("search index not running")[1].split("\n")[0]
+        c = d.client()
+        case = open_case(c, subject="kettle")
+        r = c.call("CASE.SEARCH", "kettle")
+        assert isinstance(r, RespError) and r.code == "ERR" and "not running" in r, r
+        assert isinstance(c.call("DEBUG.SEARCH", "STEP"), RespError)
+        assert as_map(c.call("CASE.GET", case))["subject"] == "kettle"
+        info = c.call("INFO", "cases")
+        assert "search_index_behind:-1" in info, info
