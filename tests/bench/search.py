@@ -153,10 +153,13 @@ def main():
         started = time.perf_counter()
         customers = fill(os.path.join(data, "redress.db"), rng)
         print("cases: %d  customers: %d  rows written in %.1f s" % (CASES, customers, time.perf_counter() - started))
-        proc, client = start(binary, data)
+        # Timed from the start: the index's worker begins at once, before the port listens.
         started = time.perf_counter()
+        proc, client = start(binary, data)
+        print("started in %.1f s" % (time.perf_counter() - started))
+        asked = time.perf_counter()
         first = client.call("CASE.SEARCH", "退款", "LIMIT", "1")
-        print("first search, %.1f ms: %s" % ((time.perf_counter() - started) * 1000, first))
+        print("first search, %.1f ms: %s" % ((time.perf_counter() - asked) * 1000, first))
         # The worker builds the index (search.db, from mark 0), then merges it: wait for both (INFO).
         worst = 0.0
         while True:
@@ -167,7 +170,7 @@ def main():
             if figures["search_index_behind"] == "0" and figures["search_index_merging"] == "0":
                 break
             time.sleep(0.05)
-        print("index built and merged in %.1f s (INFO answered meanwhile in %.0f ms at worst)" %
+        print("index built and merged %.1f s after the start (INFO answered meanwhile in %.0f ms at worst)" %
               (time.perf_counter() - started, worst * 1000))
         print("longest step %s ms, longest merge step %s ms, %s merge steps (INFO)" %
               (figures.get("search_step_max_ms", "?"), figures.get("search_merge_step_max_ms", "?"),
