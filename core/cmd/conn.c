@@ -19,6 +19,7 @@
 #include "lib/clock.h"
 #include "store/store.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -172,8 +173,14 @@ void info_command(struct request *request) {
                         totals.cases, totals.open, totals.events);
     /* From memory too: the committed events the search index has still to
      * take in. */
+    struct search_step_figures steps;
+    search_step_figures(&steps);
     evbuffer_add_printf(text, "search_index_behind:%lld\r\nsearch_index_merging:%d\r\n",
                         (long long)search_committed_lag(), search_merging());
+    /* The worker's steps (off the loop): the longest, the longest merge
+     * step, the merge steps. */
+    evbuffer_add_printf(text, "search_step_max_ms:%lld\r\nsearch_merge_step_max_ms:%lld\r\nsearch_merge_steps:%lld\r\n",
+                        (long long)steps.step_max_ms, (long long)steps.merge_step_max_ms, steps.merge_steps);
     evbuffer_add_printf(text, "\r\n# Plugins\r\n");
     if (providers.plugins_info) providers.plugins_info(text);
     /* As Redis: what tools sum as "keys" (redis-cli --stat); a case is a key. */
@@ -349,25 +356,66 @@ void debug_oom_command(struct request *request) {
     reply_integer(request->reply, fired);
 }
 
-/* DEBUG.SEARCH PAUSE | RESUME | STEP: the search index's tick steps held
- * (a test builds a lag without racing the tick), let go, or one run by
- * hand; replies how many events the index is behind after it (the open
- * batch's view). */
+/* A DEBUG.SEARCH that waited for the worker: its answer, the lag then
+ * (STEP) or 1 (HOLDING). */
+static void debug_search_answer(uint64_t ticket, int holding, const char *error) {
+    if (error && strcmp(error, SEARCH_DROPPED) == 0) return;
+    struct evbuffer *reply = evbuffer_new();
+    if (reply == NULL) return;
+    int64_t behind = search_lag();
+    if (error) reply_error(reply, "ERR", "search index: %s", error);
+    else if (holding) reply_integer(reply, 1);
+    else if (behind < 0) reply_error(reply, "ERR", "the search index is not running (see the log)");
+    else reply_integer(reply, behind);
+    request_answer_parked(ticket, reply);
+    evbuffer_free(reply);
+}
+
+static void debug_search_stepped(void *context, const char *error) {
+    debug_search_answer((uint64_t)(uintptr_t)context, 0, error);
+}
+
+static void debug_search_holding(void *context, const char *error) {
+    debug_search_answer((uint64_t)(uintptr_t)context, 1, error);
+}
+
+/* DEBUG.SEARCH PAUSE | RESUME | STEP | HOLD | RELEASE | HOLDING: the
+ * search index's worker takes no step of its own (a test builds a lag
+ * without racing it; a waiting search still gets its steps), takes them
+ * again, or takes one by hand (the reply waits for it); HOLD keeps each
+ * step's search.db transaction open until RELEASE, and HOLDING answers
+ * once the worker holds one (a test shows the loop serving meanwhile).
+ * Replies how many events the index is behind (the open batch's view). */
 void debug_search_command(struct request *request) {
+    int64_t behind = search_lag();
+    if (behind < 0) {
+        request_error(request, "ERR", "the search index is not running (see the log)");
+        return;
+    }
+    int step = request_argument_is(request, 1, "STEP"), holding = request_argument_is(request, 1, "HOLDING");
     if (request_argument_is(request, 1, "PAUSE")) {
         search_pause(1);
     } else if (request_argument_is(request, 1, "RESUME")) {
         search_pause(0);
-    } else if (request_argument_is(request, 1, "STEP")) {
-        /* A write command: its reply waits for the commit, so INFO asked
-         * next shows the step. */
-        if (search_step_within(&request->call) < 0) return;
+    } else if (request_argument_is(request, 1, "HOLD")) {
+        search_hold(1);
+    } else if (request_argument_is(request, 1, "RELEASE")) {
+        search_hold(0);
+    } else if (step || holding) {
+        /* After the open batch ends, so that the step sees what came
+         * before it in the pipeline. */
+        uint64_t ticket = request_park(request);
+        if (ticket == 0) return;
+        void *context = (void *)(uintptr_t)ticket;
+        if ((step ? search_after_step(debug_search_stepped, context)
+                  : search_when_holding(debug_search_holding, context)) != 0)
+            debug_search_answer(ticket, 0, "out of memory");
+        return;
     } else {
-        request_error(request, "INVALID", "usage: DEBUG.SEARCH PAUSE | RESUME | STEP");
+        request_error(request, "INVALID", "usage: DEBUG.SEARCH PAUSE | RESUME | STEP | HOLD | RELEASE | HOLDING");
         return;
     }
-    int64_t behind = search_lag(&request->call);
-    if (behind >= 0) reply_integer(request->reply, behind);
+    reply_integer(request->reply, behind);
 }
 
 /* DEBUG.MEMORY: what memory holds against what the disk says, for the

@@ -6,15 +6,19 @@
  * the phrase of its bigrams), the INVALID reasons (a query with nothing of
  * two characters to find), ranking (bm25: the best-matching text of each
  * case), and the scope: an agent finds only the cases it may see, as
- * CASE.LIST shows them.  Reads the index (schema 16) directly; writes
- * nothing but the index's last step of catching up (search_read_ready).
+ * CASE.LIST shows them.  Reads the index (DATA/search.db, kept by the
+ * worker thread of domain/search_worker.c) through the loop's read
+ * connection, never the store's writing one.  A search of what was just
+ * written parks its connection until the worker took it in (the
+ * connection's replies stay in order: nothing after it runs meanwhile);
+ * the query runs then, with the arguments copied at park time.
  */
 #include "cmd/args.h"
 #include "cmd/reply.h"
 #include "cmd/search_cmd.h"
+#include "cmd/transaction_cmd.h"
 #include "domain/search.h"
 #include "lib/textsearch.h"
-#include "store/store.h"
 
 #include <event2/buffer.h>
 #include <stdio.h>
@@ -64,6 +68,136 @@ static char *fts_query(const char *text, size_t len) {
     return query;
 }
 
+/* What a search needs once its arguments are gone (a parked one). */
+struct search_args {
+    char *query;          /* the FTS5 query */
+    char *queue;          /* NULL: every queue */
+    char *mine;           /* an agent's queues ("" for none); NULL: not an agent */
+    char *agent;
+    long long limit;
+    int protocol;         /* the connection's, for the reply */
+    uint64_t ticket;      /* parked: the connection's ticket */
+};
+
+static void search_args_free(struct search_args *args) {
+    if (args == NULL) return;
+    free(args->query);
+    free(args->queue);
+    free(args->mine);
+    free(args->agent);
+    free(args);
+}
+
+static char *copy_text(const char *text, size_t len) {
+    char *copy = malloc(len + 1);
+    if (copy) {
+        memcpy(copy, text, len);
+        copy[len] = '\0';
+    }
+    return copy;
+}
+
+/* 1 when the request cannot be parked: inside EXEC (the transaction
+ * answers as one), or without a connection. */
+static int cannot_wait(const struct request *request) {
+    if (request->connection == NULL || request->connection_ops == NULL) return 1;
+    struct transaction *transaction =
+        request->connection_ops->transaction ? request->connection_ops->transaction(request->connection) : NULL;
+    return transaction && transaction->active;
+}
+
+/* Runs the search into out: 0, or -1 with an error reply written. */
+static int run_search(const struct search_args *args, struct evbuffer *out) {
+    sqlite3 *db = search_reader();
+    if (db == NULL) {
+        reply_error(out, "ERR", "the search index is not running (see the log)");
+        return -1;
+    }
+    /* The newest SEARCH_RANKED_TEXTS matching texts (FTS5 walks its
+     * doclists by rowid, newest first, and stops), each case ranked by its
+     * best one (bm25: lower is better).  An agent sees its queues' cases
+     * and those assigned to it; QUEUE narrows. */
+    static const char base[] =
+        "SELECT c.id, c.state, c.priority, c.queue, c.assignee, c.category, c.subject, c.created_at, m.score"
+        " FROM (SELECT e.case_id AS case_id, min(t.score) AS score FROM"
+        "   (SELECT rowid AS id, redress_rank(case_text) AS score FROM search.case_text WHERE case_text MATCH ?1"
+        "    ORDER BY rowid DESC LIMIT " RANKED_TEXT ") t"
+        "  JOIN main.events e ON e.id = t.id GROUP BY e.case_id) m JOIN main.cases c ON c.id = m.case_id WHERE 1";
+    char sql[sizeof base + 256];
+    snprintf(sql, sizeof sql, "%s%s%s ORDER BY m.score, c.id DESC LIMIT ?2", base,
+             args->queue ? " AND c.queue = ?3" : "",
+             args->mine ? " AND (instr(',' || ?4 || ',', ',' || c.queue || ',') > 0 OR c.assignee = ?5)" : "");
+    sqlite3_stmt *statement = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &statement, NULL) != SQLITE_OK) {
+        reply_error(out, "ERR", "search index: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    sqlite3_bind_text(statement, 1, args->query, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(statement, 2, args->limit);
+    if (args->queue) sqlite3_bind_text(statement, 3, args->queue, -1, SQLITE_STATIC);
+    if (args->mine) {
+        sqlite3_bind_text(statement, 4, args->mine, -1, SQLITE_STATIC);
+        sqlite3_bind_text(statement, 5, args->agent ? args->agent : "", -1, SQLITE_STATIC);
+    }
+    static const char *const names[] = {"id", "state", "priority", "queue", "assignee", "category", "subject",
+                                        "created_at", "score"};
+    enum { COLUMNS = 9 };
+    struct evbuffer *rows = evbuffer_new();
+    long long count = 0;
+    int rc = SQLITE_DONE;
+    while (rows && (rc = sqlite3_step(statement)) == SQLITE_ROW) {
+        reply_map(rows, COLUMNS);
+        for (int c = 0; c < COLUMNS; c++) {
+            reply_bulk_string(rows, names[c]);
+            if (c == COLUMNS - 1) {
+                char score[32];
+                snprintf(score, sizeof score, "%.3f", -sqlite3_column_double(statement, c));
+                reply_bulk_string(rows, score);
+                continue;
+            }
+            const char *value = (const char *)sqlite3_column_text(statement, c);
+            reply_bulk(rows, value ? value : "", value ? (size_t)sqlite3_column_bytes(statement, c) : 0);
+        }
+        count++;
+    }
+    if (rows == NULL || rc != SQLITE_DONE) {
+        if (rows) reply_error(out, "ERR", "search index: %s", sqlite3_errmsg(db));
+        else reply_error(out, "ERR", "out of memory");
+        sqlite3_finalize(statement);
+        if (rows) evbuffer_free(rows);
+        return -1;
+    }
+    sqlite3_finalize(statement);
+    reply_array(out, count);
+    evbuffer_add_buffer(out, rows);
+    evbuffer_free(rows);
+    return 0;
+}
+
+/* The index took in what the parked search waited for (or failed): the
+ * search runs now and its reply goes to the parked connection. */
+static void search_ready(void *context, const char *error) {
+    struct search_args *args = context;
+    if (error && strcmp(error, SEARCH_DROPPED) == 0) {
+        search_args_free(args);
+        return;
+    }
+    struct evbuffer *reply = evbuffer_new();
+    if (reply) {
+        int protocol = reply_protocol();
+        reply_set_protocol(args->protocol);
+        if (error) reply_error(reply, "ERR", "search index: %s", error);
+        else run_search(args, reply);
+        reply_set_protocol(protocol);
+    }
+    uint64_t ticket = args->ticket;
+    search_args_free(args);
+    if (reply) {
+        request_answer_parked(ticket, reply);
+        evbuffer_free(reply);
+    }
+}
+
 void case_search_command(struct request *request) {
     const char *text = request->argv[1], *queue = NULL;
     size_t len = request->argvlen[1], queue_len = 0;
@@ -96,83 +230,55 @@ void case_search_command(struct request *request) {
             return;
         }
     }
-    /* What was written since the index last caught up is indexed first,
-     * when that is one step; further behind the tick catches up (a step per
-     * turn of the loop) and the caller is told to come back.  -LOADING, as
-     * Redis answers while it loads its data set: clients know it means
-     * "not yet, retry" (redis-py's BusyLoadingError, Jedis's, ioredis's),
-     * where -BADSTATE would say the case's state forbids it. */
-    int64_t behind = 0;
-    int ready = search_read_ready(&request->call, &behind);
+    /* What was written since the index last caught up: within a step of
+     * the newest event (one just opened, even in this batch), the search
+     * waits for the worker to take it in; further behind the caller is
+     * told to come back.  -LOADING, as Redis answers while it loads its
+     * data set: clients know it means "not yet, retry" (redis-py's
+     * BusyLoadingError, Jedis's, ioredis's), where -BADSTATE would say the
+     * case's state forbids it. */
+    int64_t behind = 0, need = 0;
+    int ready = search_read_ready(&request->call, &behind, &need);
     if (ready < 0) return;
-    if (ready > 0) {
+    if (ready == 2) {
         request_error(request, "LOADING", "search index is catching up: %lld events behind (INFO "
-                      "search_index_behind; the tick indexes %d a turn)", (long long)behind, SEARCH_CATCH_UP_EVENTS);
+                      "search_index_behind; its worker indexes %d a step)", (long long)behind, SEARCH_CATCH_UP_EVENTS);
         return;
     }
-    char *query = fts_query(text, len);
-    if (query == NULL) {
+    struct search_args *args = calloc(1, sizeof *args);
+    const char *mine = request->call.who.role == ROLE_AGENT
+                           ? (request->call.who.queues ? request->call.who.queues : "") : NULL;
+    const char *agent = request->call.who.agent;
+    if (args == NULL || (args->query = fts_query(text, len)) == NULL ||
+        (queue && (args->queue = copy_text(queue, queue_len)) == NULL) ||
+        (mine && (args->mine = copy_text(mine, strlen(mine))) == NULL) ||
+        (agent && (args->agent = copy_text(agent, strlen(agent))) == NULL)) {
+        search_args_free(args);
         request_error(request, "ERR", "out of memory");
         return;
     }
-    /* The newest SEARCH_RANKED_TEXTS matching texts (FTS5 walks its
-     * doclists by rowid, newest first, and stops), each case ranked by its
-     * best one (bm25: lower is better).  An agent sees its queues' cases
-     * and those assigned to it; QUEUE narrows. */
-    static const char base[] =
-        "SELECT c.id, c.state, c.priority, c.queue, c.assignee, c.category, c.subject, c.created_at, m.score"
-        " FROM (SELECT e.case_id AS case_id, min(t.score) AS score FROM"
-        "   (SELECT rowid AS id, redress_rank(case_text) AS score FROM case_text WHERE case_text MATCH ?1"
-        "    ORDER BY rowid DESC LIMIT " RANKED_TEXT ") t"
-        "  JOIN events e ON e.id = t.id GROUP BY e.case_id) m JOIN cases c ON c.id = m.case_id WHERE 1";
-    char sql[sizeof base + 256];
-    const char *mine = request->call.who.role == ROLE_AGENT
-                           ? (request->call.who.queues ? request->call.who.queues : "") : NULL;
-    snprintf(sql, sizeof sql, "%s%s%s ORDER BY m.score, c.id DESC LIMIT ?2", base, queue ? " AND c.queue = ?3" : "",
-             mine ? " AND (instr(',' || ?4 || ',', ',' || c.queue || ',') > 0 OR c.assignee = ?5)" : "");
-    sqlite3_stmt *statement = NULL;
-    if (sqlite3_prepare_v2(store_database(), sql, -1, &statement, NULL) != SQLITE_OK) {
-        free(query);
-        request_store_error(request);
+    args->limit = limit;
+    args->protocol = reply_protocol();
+    /* Inside EXEC nothing may wait (the transaction answers as one), nor
+     * without a connection to park: the index as it stands. */
+    if (ready == 0 || cannot_wait(request)) {
+        if (run_search(args, request->reply) != 0) request->failed = 1;
+        search_args_free(args);
         return;
     }
-    sqlite3_bind_text(statement, 1, query, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(statement, 2, limit);
-    if (queue) sqlite3_bind_text(statement, 3, queue, (int)queue_len, SQLITE_STATIC);
-    if (mine) {
-        sqlite3_bind_text(statement, 4, mine, -1, SQLITE_STATIC);
-        sqlite3_bind_text(statement, 5, request->call.who.agent ? request->call.who.agent : "", -1, SQLITE_STATIC);
-    }
-    static const char *const names[] = {"id", "state", "priority", "queue", "assignee", "category", "subject",
-                                        "created_at", "score"};
-    enum { COLUMNS = 9 };
-    struct evbuffer *rows = evbuffer_new();
-    long long count = 0;
-    int rc = SQLITE_DONE;
-    while (rows && (rc = sqlite3_step(statement)) == SQLITE_ROW) {
-        reply_map(rows, COLUMNS);
-        for (int c = 0; c < COLUMNS; c++) {
-            reply_bulk_string(rows, names[c]);
-            if (c == COLUMNS - 1) {
-                char score[32];
-                snprintf(score, sizeof score, "%.3f", -sqlite3_column_double(statement, c));
-                reply_bulk_string(rows, score);
-                continue;
-            }
-            const char *value = (const char *)sqlite3_column_text(statement, c);
-            reply_bulk(rows, value ? value : "", value ? (size_t)sqlite3_column_bytes(statement, c) : 0);
-        }
-        count++;
-    }
-    sqlite3_finalize(statement);
-    free(query);
-    if (rows == NULL || rc != SQLITE_DONE) {
-        if (rows) evbuffer_free(rows);
-        if (rows) request_store_error(request);
-        else request_error(request, "ERR", "out of memory");
+    uint64_t ticket = request_park(request);
+    if (ticket == 0) {
+        search_args_free(args);
         return;
     }
-    reply_array(request->reply, count);
-    evbuffer_add_buffer(request->reply, rows);
-    evbuffer_free(rows);
+    args->ticket = ticket;
+    if (search_when_indexed(need, search_ready, args) != 0) {
+        /* Answered at once through the parked path, as RULES.REPLAY does. */
+        search_args_free(args);
+        struct evbuffer *reply = evbuffer_new();
+        if (reply == NULL) return;
+        reply_error(reply, "ERR", "out of memory");
+        request_answer_parked(ticket, reply);
+        evbuffer_free(reply);
+    }
 }

@@ -62,6 +62,10 @@ static void drop_from(size_t mark) {
     }
 }
 
+static void (*batch_watcher)(int64_t committed);
+
+void events_set_batch_watcher(void (*fn)(int64_t committed)) { batch_watcher = fn; }
+
 /* A committed batch's records, kept until the batch is on disk: listeners
  * (subscribers, plugins, webhooks) hear only of what a crash cannot take
  * back.  Allocated with the batch's first event, so that nothing at commit
@@ -110,6 +114,7 @@ static void after_batch(void *argument, int committed) {
         drop_from(0);
     }
     command_mark = 0;
+    if (batch_watcher) batch_watcher(committed_high < 0 ? 0 : committed_high);
     if (delivery->now) deliver(delivery, committed);
 }
 
@@ -158,6 +163,11 @@ int64_t events_last_committed_id(void) {
         if (statement) sqlite3_reset(statement);
     }
     return committed_high < 0 ? 0 : committed_high;
+}
+
+int64_t events_newest_id(void) {
+    int64_t committed = events_last_committed_id();
+    return batch_high > committed ? batch_high : committed;
 }
 
 /* Reads the case's queue and assignee ("" for none) after the change: a

@@ -59,6 +59,12 @@ int64_t events_last_committed_id(void);
 /* The newest event id on disk: behind the committed one while the store's
  * sync thread has a batch's fsync still to do (what may be shown outside). */
 int64_t events_last_durable_id(void);
+/* The id of the newest event written, the open batch's included (0: none). */
+int64_t events_newest_id(void);
+/* fn(newest committed id) runs after each batch that wrote events ends,
+ * committed or rolled back (the search index's worker is told; searches
+ * that waited for ids rolled back stop waiting).  One watcher. */
+void events_set_batch_watcher(void (*fn)(int64_t committed));
 /* The number of committed events: set once at start from the disk
  * (figures_load), then moved only by batches that commit. */
 void events_set_committed_count(long long count);

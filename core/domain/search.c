@@ -1,217 +1,259 @@
-/* search.c -- the search index kept up with the event log (see search.h).
+/* search.c -- the search index as the loop sees it (see search.h).
  *
- * The index (schema 16, contentless FTS5 case_text) has one row per text
- * event, its rowid the event's id.  search_progress.indexed_through is the
- * last event looked at; what comes after is read in id order, the texts
- * among it inserted, and the mark moved, all in one savepoint: a rolled
- * back batch takes the rows and the mark back together.
- * Never: indexes the rules' auto-replies (the same canned text on many
- * cases), writes a case or an event.
+ * The index lives in DATA/search.db, kept by the worker thread
+ * (search_worker.c).  Here, on the loop: the worker is told of each batch
+ * that wrote events; requests that must wait for it (a search of what was
+ * just written, DEBUG.SEARCH STEP) wait in a list, answered when the
+ * worker reports through its pipe -- nothing here ever waits.  An erase
+ * cannot take texts out of search.db itself (the loop never writes it):
+ * it queues them in redress.db's search_forget, in its own transaction,
+ * and the worker deletes them from the index in the step that reads the
+ * queue; the tick then prunes the rows it applied.
  */
 #include "domain/search.h"
 #include "domain/events.h"
 #include "lib/log.h"
 #include "store/store.h"
 
+#include <limits.h>
 #include <stdlib.h>
 
-/* Texts indexed since the last merge (memory only: a restart merely merges
- * a little late). */
-static long long unmerged;
+struct waiter {
+    int64_t need;          /* a search: the event the index must hold */
+    uint64_t step;         /* DEBUG.SEARCH STEP: the worker's step number (0: not a step) */
+    int holding;           /* DEBUG.SEARCH HOLDING */
+    search_ready_fn ready;
+    void *context;
+    struct waiter *next;
+};
 
-/* The mark as committed, for INFO (which reads no table): set at start,
- * by each tick that reads it, and by each step once its batch commits
- * (a step rolled back never moves it).  -1 until known. */
-static int64_t committed_mark = -1;
+static struct waiter *waiters;
+static int running;
+static long long failures_seen;
+static int64_t pruned_through;   /* search_forget rows deleted through here */
 
-static void mark_after_commit(void *argument, int committed) {
-    int64_t *mark = argument;
-    if (committed && *mark > committed_mark) committed_mark = *mark;
-    free(mark);
+/* The worker steps, paused or not, while a search waits. */
+static void update_want(void) {
+    int64_t want = 0;
+    for (struct waiter *w = waiters; w; w = w->next)
+        if (!w->step && !w->holding && w->need > want) want = w->need;
+    search_worker_want(want);
 }
 
-/* One bounded step of merging the index's segments (FTS5 'merge' with a
- * negative count: down to one segment, SEARCH_MERGE_PAGES pages at a
- * time): 1 if it wrote, 0 if there was nothing left to merge, -1. */
-static int merge_step(struct call *call) {
-    sqlite3_stmt *statement = store_statement("INSERT INTO case_text(case_text, rank) VALUES ('merge', ?1)");
-    if (statement) sqlite3_bind_int(statement, 1, -SEARCH_MERGE_PAGES);
-    int before = sqlite3_total_changes(store_database());
-    if (call_step(call, statement) != 0) return -1;
-    /* FTS5 counts a merge that did nothing as one change at most. */
-    return sqlite3_total_changes(store_database()) - before > 1;
-}
-
-int search_catch_up(struct call *call) {
-    static const char mark_sql[] = "SELECT indexed_through FROM search_progress WHERE id = 1";
-    static const char last_sql[] = "SELECT coalesce(max(id), 0) FROM events";
-    /* The kinds the index takes are chosen here, not after the row is
-     * read: most events (triaged, linked, deadlines, notices) are no text,
-     * and reading one with its case cost a seek into cases each. */
-    static const char events_sql[] =
-        "SELECT e.id, CASE WHEN e.kind = 'opened' THEN c.subject ELSE e.detail END,"
-        " CASE WHEN e.kind = 'opened' THEN c.body ELSE '' END"
-        " FROM events e JOIN cases c ON c.id = e.case_id WHERE e.id > ?1 AND e.id <= ?2"
-        " AND (e.kind = 'opened' OR e.kind = 'message' OR e.kind = 'note' OR (e.kind = 'reply' AND e.actor <> 'rules'))"
-        " ORDER BY e.id";
-    static const char insert_sql[] =
-        "INSERT INTO case_text(rowid, text) VALUES (?1, CASE WHEN ?3 <> '' THEN ?2 || char(10) || ?3 ELSE ?2 END)";
-    static const char move_sql[] = "UPDATE search_progress SET indexed_through = ?1 WHERE id = 1";
-    sqlite3_stmt *mark = store_statement(mark_sql);
-    int found = call_row(call, mark);
-    if (found < 0) return -1;
-    if (found == 0) return call_fail(call, CALL_ERR, "store: search_progress has no row");
-    int64_t through = sqlite3_column_int64(mark, 0);
-    sqlite3_reset(mark);
-    sqlite3_stmt *newest = store_statement(last_sql);
-    if ((found = call_row(call, newest)) <= 0) return found < 0 ? -1 : call_fail(call, CALL_ERR, "store: no max(id)");
-    int64_t last_event = sqlite3_column_int64(newest, 0);
-    sqlite3_reset(newest);
-    if (last_event <= through) return 0;
-    /* The step: the next SEARCH_CATCH_UP_EVENTS event ids (ids are given in
-     * order; one that never committed is a gap, looked at all the same). */
-    int64_t last = last_event - through > SEARCH_CATCH_UP_EVENTS ? through + SEARCH_CATCH_UP_EVENTS : last_event;
-    sqlite3_stmt *events = store_statement(events_sql);
-    if (events) {
-        sqlite3_bind_int64(events, 1, through);
-        sqlite3_bind_int64(events, 2, last);
+/* Answers every waiter whose moment came, one at a time from the head:
+ * an answer runs the connection's next commands, which may add waiters
+ * or end a batch (and come back here). */
+static void settle(void) {
+    char message[PATH_MAX + 512];
+    long long failures = search_worker_failures(message, sizeof message);
+    const char *error = NULL;
+    if (failures != failures_seen) {
+        failures_seen = failures;
+        char quoted[sizeof message + 64];
+        log_error("search index step failed; the worker tries again", "error=%s",
+                  log_quote(message, quoted, sizeof quoted));
+        error = message;
     }
-    while ((found = call_row(call, events)) > 0) {
-        sqlite3_stmt *insert = store_statement(insert_sql);
-        if (insert) {
-            sqlite3_bind_int64(insert, 1, sqlite3_column_int64(events, 0));
-            sqlite3_bind_value(insert, 2, sqlite3_column_value(events, 1));
-            sqlite3_bind_value(insert, 3, sqlite3_column_value(events, 2));
+    for (;;) {
+        int64_t mark = search_worker_mark();
+        uint64_t done = search_worker_steps_done();
+        int holding = search_worker_holding();
+        struct waiter **link = &waiters;
+        const char *why = NULL;
+        for (; *link; link = &(*link)->next) {
+            struct waiter *w = *link;
+            if (w->step) {
+                if (done < w->step) continue;
+                why = error;
+                break;
+            }
+            if (w->holding ? holding : mark >= w->need) break;
+            if (error && !w->holding) {
+                why = error;
+                break;
+            }
         }
-        if (call_step(call, insert) != 0) {
-            sqlite3_reset(events);
-            return -1;
-        }
-        unmerged++;
+        if (*link == NULL) break;
+        struct waiter *w = *link;
+        *link = w->next;
+        w->ready(w->context, why);
+        free(w);
     }
-    if (found < 0) return -1;
-    sqlite3_stmt *move = store_statement(move_sql);
-    if (move) sqlite3_bind_int64(move, 1, last);
-    if (call_step(call, move) != 0) return -1;
-    int64_t *moved = malloc(sizeof *moved);
-    if (moved) *moved = last;
-    if (moved == NULL || store_after_command(mark_after_commit, moved) != 0) {
-        free(moved);
-        return call_fail(call, CALL_ERR, "out of memory");
-    }
-    return last < last_event ? 1 : 0;
+    update_want();
 }
 
-int64_t search_lag(struct call *call) {
-    /* Read in the caller's transaction: the open batch's events count (a
-     * case opened earlier in the same batch is within reach). */
-    static const char sql[] =
-        "SELECT (SELECT coalesce(max(id), 0) FROM events) - indexed_through FROM search_progress WHERE id = 1";
-    sqlite3_stmt *statement = store_statement(sql);
-    int found = call_row(call, statement);
-    if (found < 0) return -1;
-    if (found == 0) return call_fail(call, CALL_ERR, "store: search_progress has no row");
-    int64_t behind = sqlite3_column_int64(statement, 0);
-    sqlite3_reset(statement);
-    return behind > 0 ? behind : 0;
+static void on_progress(void) { settle(); }
+
+/* After each batch that wrote events: the worker learns the committed
+ * end of the log; ids of a batch rolled back are not waited for (SQLite
+ * gives them out again, to later events).  Answers wait for the next turn
+ * of the loop (search_worker_poke): this runs inside the store's commit,
+ * where an answer running a connection's next commands must not. */
+static void on_batch_end(int64_t committed) {
+    if (!running) return;
+    search_worker_committed(committed);
+    for (struct waiter *w = waiters; w; w = w->next)
+        if (!w->step && !w->holding && w->need > committed) w->need = committed;
+    update_want();
+    search_worker_poke();
 }
 
-int search_read_ready(struct call *call, int64_t *behind) {
-    *behind = search_lag(call);
-    if (*behind < 0) return -1;
-    if (*behind == 0) return 0;
-    if (*behind > SEARCH_CATCH_UP_EVENTS) return 1;   /* the tick's to catch up, a step a turn */
-    /* Within one step by ids is within one step by events (ids only skip):
-     * this step takes the index to the log's end. */
-    if (search_catch_up(call) < 0) return -1;
-    *behind = 0;
+int search_start(const char *directory, struct event_base *base) {
+    if (search_worker_start(directory, base, on_progress) != 0) return -1;
+    running = 1;
+    events_set_batch_watcher(on_batch_end);
     return 0;
 }
 
-int search_merging(void) { return unmerged >= SEARCH_MERGE_AFTER; }
+void search_stop(void) {
+    events_set_batch_watcher(NULL);
+    search_worker_stop();
+    running = 0;
+    /* The connections that waited are closing: nothing is answered. */
+    while (waiters) {
+        struct waiter *w = waiters;
+        waiters = w->next;
+        w->ready(w->context, SEARCH_DROPPED);
+        free(w);
+    }
+}
 
-int search_load(void) {
-    struct call call = {.who = {.internal = 1}, .actor = "search", .status = CALL_OK};
-    sqlite3_stmt *mark = store_statement("SELECT indexed_through FROM search_progress WHERE id = 1");
-    int found = call_row(&call, mark);
-    if (found <= 0) {
-        log_error("search index's mark not read: INFO shows search_index_behind:-1 until the tick reads it",
-                  "error=\"%s\"", found < 0 ? call.message : "no row");
+sqlite3 *search_reader(void) { return running ? search_worker_reader() : NULL; }
+
+static int add_waiter(int64_t need, uint64_t step, int holding, search_ready_fn ready, void *context) {
+    struct waiter *w = malloc(sizeof *w);
+    if (w == NULL) return -1;
+    *w = (struct waiter){need, step, holding, ready, context, NULL};
+    struct waiter **end = &waiters;
+    while (*end) end = &(*end)->next;
+    *end = w;   /* in order: answers come in the order asked */
+    /* Answered at the next turn of the loop at the soonest, never inside
+     * the handler that asked (the answer runs the connection's next
+     * commands). */
+    update_want();
+    search_worker_poke();
+    return 0;
+}
+
+int search_read_ready(struct call *call, int64_t *behind, int64_t *need) {
+    *behind = search_lag();
+    if (*behind < 0) return call_fail(call, CALL_ERR, "the search index is not running (see the log)");
+    *need = events_newest_id();
+    if (*behind == 0) return 0;
+    return *behind > SEARCH_CATCH_UP_EVENTS ? 2 : 1;
+}
+
+int search_when_indexed(int64_t need, search_ready_fn ready, void *context) {
+    if (add_waiter(need, 0, 0, ready, context) != 0) return -1;
+    /* What it waits for may be in the open batch: its commit is due now
+     * (a parked request holds no reply, and nothing else might ask). */
+    store_request_commit();
+    return 0;
+}
+
+/* Runs inside the store's commit (or its rollback: the step is taken all
+ * the same, so that the caller is answered): the answer comes through
+ * the pipe, at a later turn of the loop. */
+static void step_after_batch(void *argument, int committed) {
+    (void)committed;
+    struct waiter *w = argument;
+    if (!running) {   /* the batch rolled back at shutdown, the worker gone */
+        w->ready(w->context, SEARCH_DROPPED);
+        free(w);
+        return;
+    }
+    uint64_t step = search_worker_request_step();
+    search_ready_fn ready = w->ready;
+    void *context = w->context;
+    free(w);
+    if (add_waiter(0, step, 0, ready, context) != 0) ready(context, "out of memory");
+}
+
+int search_after_step(search_ready_fn ready, void *context) {
+    struct waiter *w = malloc(sizeof *w);
+    if (w == NULL) return -1;
+    *w = (struct waiter){0, 0, 0, ready, context, NULL};
+    if (!store_batch_is_open()) {
+        step_after_batch(w, 1);
+        return 0;
+    }
+    if (store_after_command(step_after_batch, w) != 0) {
+        free(w);
         return -1;
     }
-    committed_mark = sqlite3_column_int64(mark, 0);
-    sqlite3_reset(mark);
-    events_last_committed_id();   /* known from here on: INFO reads no table */
+    store_request_commit();   /* a parked request holds no reply: nothing else would ask */
     return 0;
+}
+
+int search_when_holding(search_ready_fn ready, void *context) { return add_waiter(0, 0, 1, ready, context); }
+
+int64_t search_lag(void) {
+    int64_t mark = running ? search_worker_mark() : -1;
+    if (mark < 0) return -1;
+    int64_t behind = events_newest_id() - mark;
+    return behind > 0 ? behind : 0;
 }
 
 int64_t search_committed_lag(void) {
-    if (committed_mark < 0) return -1;
-    int64_t behind = events_last_committed_id() - committed_mark;
+    int64_t mark = running ? search_worker_mark() : -1;
+    if (mark < 0) return -1;
+    int64_t behind = events_last_committed_id() - mark;
     return behind > 0 ? behind : 0;
 }
 
-/* DEBUG.SEARCH PAUSE: the tick takes no step (a test builds a lag). */
-static int paused;
+int search_merging(void) { return running && search_worker_merging(); }
 
-void search_pause(int on) { paused = on; }
-
-int search_tick(void) { return paused ? 0 : search_step(); }
-
-int search_step_within(struct call *call) {
-    int64_t behind = search_lag(call);
-    if (behind < 0) return -1;
-    if (behind > 0) return search_catch_up(call) < 0 ? -1 : 1;
-    if (unmerged < SEARCH_MERGE_AFTER) return 0;
-    int status = merge_step(call);
-    if (status == 0) unmerged = 0;   /* one segment again */
-    return status < 0 ? -1 : 1;
-}
-
-int search_step(void) {
-    struct call call = {.who = {.internal = 1}, .actor = "search", .status = CALL_OK};
-    /* Nothing committed since the mark: no batch, no commit -- and, the
-     * mark known, no read either (the index asks nothing of an idle store). */
-    int behind = 1;
-    if (!store_batch_is_open() && committed_mark >= 0) {
-        behind = committed_mark < events_last_committed_id();
-    } else if (!store_batch_is_open()) {
-        sqlite3_stmt *mark = store_statement("SELECT indexed_through FROM search_progress WHERE id = 1");
-        int found = call_row(&call, mark);
-        if (found < 0) {
-            log_error("search index not brought up to date", "error=\"%s\"", call.message);
-            return -1;
-        }
-        int64_t through = found ? sqlite3_column_int64(mark, 0) : 0;
-        if (found) sqlite3_reset(mark);
-        if (found) committed_mark = through;   /* no batch open: this is the committed mark */
-        behind = through < events_last_committed_id();
-    }
-    /* Caught up, with many texts indexed since: a step of merging instead. */
-    if (!behind && unmerged < SEARCH_MERGE_AFTER) return 0;
-    if (store_command_begin() != 0) return -1;
-    int status = behind ? search_catch_up(&call) : merge_step(&call);
-    int failed = status < 0 || call.status != CALL_OK;
-    store_command_end(!failed);
-    if (failed) {
-        log_error("search index not brought up to date", "error=\"-%s %s\"", call_status_code(call.status),
-                  call.message);
-        return -1;
-    }
-    if (!behind && status == 0) unmerged = 0;   /* one segment again */
-    return 1;
+void search_step_figures(struct search_step_figures *figures) {
+    search_worker_figures(&figures->step_max_ms, &figures->merge_step_max_ms, &figures->merge_steps);
 }
 
 int search_forget_case(struct call *call, int64_t case_id) {
-    /* A contentless FTS5 row is deleted by giving its text again. */
+    /* The texts as the index took them in (search_worker.c), before the
+     * erase redacts them; the worker applies only those of events it
+     * indexed. */
     static const char sql[] =
-        "INSERT INTO case_text(case_text, rowid, text)"
-        " SELECT 'delete', e.id, CASE WHEN e.kind = 'opened' THEN"
-        "   CASE WHEN c.body <> '' THEN c.subject || char(10) || c.body ELSE c.subject END ELSE e.detail END"
+        "INSERT INTO search_forget(event_id, text)"
+        " SELECT e.id, coalesce(CASE WHEN e.kind = 'opened' THEN"
+        "   CASE WHEN c.body <> '' THEN c.subject || char(10) || c.body ELSE c.subject END ELSE e.detail END, '')"
         " FROM events e JOIN cases c ON c.id = e.case_id"
-        " WHERE e.case_id = ?1 AND e.id <= (SELECT indexed_through FROM search_progress WHERE id = 1)"
+        " WHERE e.case_id = ?1"
         " AND (e.kind IN ('opened', 'message', 'note') OR (e.kind = 'reply' AND e.actor <> 'rules'))";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) sqlite3_bind_int64(statement, 1, case_id);
     return call_step(call, statement);
 }
+
+static void pruned_after_commit(void *argument, int committed) {
+    int64_t *through = argument;
+    if (committed && *through > pruned_through) pruned_through = *through;
+    free(through);
+}
+
+int search_tick(void) {
+    int64_t forgotten = running ? search_worker_forgotten() : 0;
+    if (forgotten <= pruned_through) return 0;
+    struct call call = {.who = {.internal = 1}, .actor = "search", .status = CALL_OK};
+    int64_t *through = malloc(sizeof *through);
+    if (through == NULL || store_command_begin() != 0) {
+        free(through);
+        return -1;
+    }
+    *through = forgotten;
+    sqlite3_stmt *statement = store_statement("DELETE FROM search_forget WHERE id <= ?1");
+    if (statement) sqlite3_bind_int64(statement, 1, forgotten);
+    int failed = call_step(&call, statement) != 0;
+    if (!failed && store_after_command(pruned_after_commit, through) != 0) failed = 1;
+    if (failed) free(through);
+    store_command_end(!failed);
+    if (failed) {
+        log_error("search index's forget queue not pruned", "error=\"%s\"", call.message[0] ? call.message : "out of memory");
+        return -1;
+    }
+    return 1;
+}
+
+void search_pause(int on) { search_worker_pause(on); }
+
+void search_hold(int on) { search_worker_hold(on); }
+
+int search_holding(void) { return search_worker_holding(); }

@@ -1,64 +1,90 @@
-/* search.h -- the search index kept up with the event log.
+/* search.h -- the search index as the loop sees it.
  *
- * Owns: indexing the texts of events (a case's opening, messages, agents'
- * replies, notes) into case_text after they are written -- from the tick,
- * and one step at most before a CASE.SEARCH -- the progress mark
- * (search_progress) and how far behind it is.
- * Intake and the other writers never touch the index: one flush of the
- * index per batch of texts instead of one per command.
- * Never: writes a case or an event, parses arguments, writes a reply.
+ * Owns: starting and stopping the index's worker (domain/search_worker.c,
+ * which keeps DATA/search.db up with the event log off the loop), telling
+ * it of commits, the requests that wait for it (a search that must see
+ * what was just written, DEBUG.SEARCH STEP and HOLDING) and answering
+ * them when it reports, how far behind it is, the queue of texts an
+ * erase asks it to forget (search_forget, schema 26) and pruning that
+ * queue once the worker applied it.
+ * Never: waits for the worker, reads or writes search.db, parses
+ * arguments, writes a reply.
  */
 #ifndef REDRESS_SEARCH_H
 #define REDRESS_SEARCH_H
 
 #include "domain/call.h"
+#include "domain/search_worker.h"
 
-#define SEARCH_CATCH_UP_EVENTS 500    /* events looked at per step (one turn of the loop) */
+#include <sqlite3.h>
 
-/* Indexes the text events after the mark, at most SEARCH_CATCH_UP_EVENTS
- * of them, in the caller's savepoint: 1 when more remain, 0 when the index
- * is caught up, -1 with the failure in the call. */
-int search_catch_up(struct call *call);
-/* Texts indexed since the index was last merged into few segments: each
- * catch-up step writes a segment of its own, and a two-word search whose
- * words never meet walks every segment of both words' lists -- on a
- * million cases indexed step by step, 60 ms at p99 instead of a few. */
-#define SEARCH_MERGE_AFTER 20000      /* texts: then the tick merges the index, a step a second */
-#define SEARCH_MERGE_PAGES 400        /* pages one tick's merge step writes at most */
-/* How far the index is behind the event log: the events written after its
- * mark, the open batch's too (by id: ids are given out in order).  0.., or
- * -1 with the failure in the call. */
-int64_t search_lag(struct call *call);
-/* Before a search reads the index: when it is within one step of the log
- * (SEARCH_CATCH_UP_EVENTS), that step, in the caller's savepoint, and 0 --
- * a case opened just before is found; further behind, 1 with *behind set
- * and nothing done: catching up a long way (an import, a first search on a
- * big store: 33 s for a million cases) is the tick's, a step per turn of
- * the loop, never one request's.  -1 with the failure in the call. */
-int search_read_ready(struct call *call, int64_t *behind);
-/* 1 while the tick is merging the index after many texts (INFO). */
-int search_merging(void);
-/* Reads the index's committed mark at start (INFO's lag is kept in
- * memory from then on).  0, or -1 logged. */
-int search_load(void);
-/* INFO's lag: the committed events after the committed mark, from memory
- * (never a read of the store); -1 when the mark could not be read. */
+struct event_base;
+
+/* At start, after the store is open: the worker starts (search.db
+ * created or rebuilt as need be).  0, or -1 logged: searches then answer
+ * an error, the daemon runs on. */
+int search_start(const char *directory, struct event_base *base);
+/* At shutdown: the worker is joined, the waiting requests dropped. */
+void search_stop(void);
+/* The loop's connection for searches (redress.db, search.db attached as
+ * "search"); NULL when the index is not running. */
+sqlite3 *search_reader(void);
+
+/* Called when a waited-for state is reached (error NULL), or the worker
+ * failed (error says why); on the loop. */
+typedef void (*search_ready_fn)(void *context, const char *error);
+/* The error given at shutdown: free the context, answer nothing. */
+#define SEARCH_DROPPED "the daemon is stopping"
+
+/* Before a search reads the index.  0: the index holds every event the
+ * caller's view holds (the open batch's too), read now.  1: it is behind
+ * by at most SEARCH_CATCH_UP_EVENTS: *need is the event to wait for
+ * (search_when_indexed).  2: further behind, *behind set: answer -LOADING
+ * at once (catching up a long way -- an import, a rebuild -- is the
+ * worker's, never one request's).  -1 with the failure in the call (the
+ * index is not running). */
+int search_read_ready(struct call *call, int64_t *behind, int64_t *need);
+/* ready(context, NULL) once the index took in every committed event
+ * through `need` (an event rolled back meanwhile is not waited for); the
+ * worker steps for it even when paused.  0, or -1 out of memory. */
+int search_when_indexed(int64_t need, search_ready_fn ready, void *context);
+/* DEBUG.SEARCH STEP: once the open batch ends, one step by hand;
+ * ready(context, NULL) after the worker took it.  0, or -1. */
+int search_after_step(search_ready_fn ready, void *context);
+/* DEBUG.SEARCH HOLDING: ready(context, NULL) once the worker keeps a
+ * step's transaction open under HOLD.  0, or -1. */
+int search_when_holding(search_ready_fn ready, void *context);
+
+/* How far the index is behind the newest event id, the open batch's
+ * included; -1 when the index is not running. */
+int64_t search_lag(void);
+/* INFO's lag: committed events after the committed mark, from memory
+ * (never a read of the store); -1 when the index is not running. */
 int64_t search_committed_lag(void);
-/* Takes a case's texts out of the index (before they are erased): the
- * rows of its events the index holds.  0, or -1. */
+/* 1 while many texts wait for a merge (INFO). */
+int search_merging(void);
+/* The worker's figures since start (INFO). */
+struct search_step_figures {
+    int64_t step_max_ms;
+    int64_t merge_step_max_ms;
+    long long merge_steps;
+};
+void search_step_figures(struct search_step_figures *figures);
+
+/* Inside an erase's command, before the texts are redacted: queues the
+ * texts of the case's events for the worker to take out of the index
+ * (those it indexed).  0, or -1 with the failure in the call. */
 int search_forget_case(struct call *call, int64_t case_id);
-/* The tick's step, in a command of its own: 1 if it wrote (a commit is
- * due), 0 if nothing was new (or the steps are paused), -1 logged. */
+/* The tick: the forget queue's rows the worker applied are deleted, in a
+ * command of its own.  1 if it wrote (a commit is due), 0, -1 logged. */
 int search_tick(void);
-/* The tick's step, in a command of its own (search_tick without the
- * pause): 1 if it wrote, 0, -1 logged. */
-int search_step(void);
-/* Test hooks (DEBUG.SEARCH, --test-clock only): pause stops the tick's
- * steps (1) or lets them run again (0), so that a test builds a lag
- * without racing the tick; search_step_within is the tick's step run by
- * hand in the caller's savepoint, paused or not: 1 if it wrote, 0 if
- * there was nothing to do, -1 with the failure in the call. */
+
+/* Test hooks (DEBUG.SEARCH, --test-clock only): PAUSE stops the worker's
+ * own steps (a parked search or STEP still gets its steps), HOLD keeps
+ * each step's search.db transaction open until let go (the loop is never
+ * held by it). */
 void search_pause(int on);
-int search_step_within(struct call *call);
+void search_hold(int on);
+int search_holding(void);
 
 #endif

@@ -34,7 +34,6 @@ static int stopping;
 static long long runs;
 static struct event *timer;
 static struct event *next_slice;      /* more clocks are due: fire them at the next turn */
-static struct event *next_search;     /* the search index is behind: its next step at the next turn */
 static struct event_base *loop_base;
 static char promoted_rules[1024];     /* RULES.PROMOTE's folder: what later reloads read */
 
@@ -56,8 +55,7 @@ static void watch_rules(void) {
 }
 
 /* customer_retention_days: closed cases' personal data erased, a batch a
- * second (after the search index took their texts in, so that it forgets
- * them). */
+ * second (their texts queued for the search index to forget). */
 #define RETENTION_PER_TICK 100
 static void retention(void) {
     if (stopping || settings == NULL || settings->customer_retention_days <= 0) return;
@@ -96,23 +94,11 @@ static void fire_slice(void) {
         log_error("cannot schedule the next due clocks; they fire at the next tick", NULL);
 }
 
-/* A step of the search index (SEARCH_CATCH_UP_EVENTS events, or a merge
- * step), and while it is behind the next step at the next turn of the loop,
- * as fire_slice does: one large catch-up a second (5,000 events of CJK
- * tokenizing) held the loop for a good part of a second under steady
- * intake, which agents saw as a p99 above one second. */
-static void search_slice(void) {
-    if (stopping) return;
-    if (search_tick() <= 0) return;
-    store_request_commit();
-    static const struct timeval at_once = {0, 0};
-    if (next_search && event_add(next_search, &at_once) != 0)
-        log_error("cannot schedule the search index's next step; it runs at the next tick", NULL);
-}
-
-static void on_next_search(evutil_socket_t fd, short what, void *argument) {
-    (void)fd; (void)what; (void)argument;
-    search_slice();
+/* The search index is kept by its worker thread (domain/search_worker.c),
+ * off the loop; the tick only prunes the texts an erase queued for it to
+ * forget, once it has. */
+static void search_prune(void) {
+    if (!stopping && search_tick() > 0) store_request_commit();
 }
 
 static void on_next_slice(evutil_socket_t fd, short what, void *argument) {
@@ -124,9 +110,7 @@ void tick_run(void) {
     watch_rules();
     fire_slice();
     if (!stopping && refunds_fire_due() > 0) store_request_commit();
-    /* The search index catches up with what was written (CASE.SEARCH
-     * takes only a last step itself, when one is all that is left). */
-    search_slice();
+    search_prune();
     retention();
     if (++runs % PRUNE_EVERY_RUNS == 0) pruning = 1;
     prune_decisions();
@@ -184,8 +168,7 @@ int tick_start(struct event_base *base) {
     loop_base = base;
     timer = event_new(base, -1, EV_PERSIST, on_timer, NULL);
     next_slice = evtimer_new(base, on_next_slice, NULL);
-    next_search = evtimer_new(base, on_next_search, NULL);
-    if (timer == NULL || next_slice == NULL || next_search == NULL || event_add(timer, &period) != 0 ||
+    if (timer == NULL || next_slice == NULL || event_add(timer, &period) != 0 ||
         clock_on_move(on_clock_moved, NULL) != 0)
         return -1;
     return 0;
@@ -194,6 +177,5 @@ int tick_start(struct event_base *base) {
 void tick_free(void) {
     if (timer) event_free(timer);
     if (next_slice) event_free(next_slice);
-    if (next_search) event_free(next_search);
-    timer = next_slice = next_search = NULL;
+    timer = next_slice = NULL;
 }

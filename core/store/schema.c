@@ -549,6 +549,22 @@ const char *const store_migrations[] = {
     "CREATE TRIGGER surveys_csat_delete AFTER DELETE ON surveys BEGIN" CSAT_OLD_LEAVES " END;"
     "CREATE TRIGGER surveys_csat_update AFTER UPDATE OF score, queue, agent ON surveys BEGIN"
     CSAT_OLD_LEAVES CSAT_NEW_ENTERS " END;",
+    /* 26: the search index leaves redress.db for DATA/search.db, kept by a
+     * worker thread off the loop (domain/search_worker.c; derived data,
+     * rebuilt from the event log when missing): case_text and
+     * search_progress go.  search_forget is what an erase asks the worker
+     * to take out of the contentless index -- the texts as they were
+     * indexed, written in the erase's own transaction before redaction;
+     * the worker applies them (only to events it had indexed) and the
+     * tick deletes the rows it applied.  Re-runnable (IF EXISTS, IF NOT
+     * EXISTS). */
+    "DROP TABLE IF EXISTS case_text;"
+    "DROP TABLE IF EXISTS search_progress;"
+    "CREATE TABLE IF NOT EXISTS search_forget("
+    "  id INTEGER PRIMARY KEY,"
+    "  event_id INTEGER NOT NULL,"
+    "  text TEXT NOT NULL"
+    ");",
 };
 #define MIGRATION_COUNT ((int)(sizeof store_migrations / sizeof store_migrations[0]))
 
