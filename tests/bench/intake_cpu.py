@@ -11,16 +11,13 @@ orders; the daemon's utime, stime and minor faults (from /proc/PID/stat) are rea
 """
 import os
 import random
-import re
-import signal
-import subprocess
+import shutil
 import sys
-import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "functional"))
-from harness import Client  # noqa: E402
+from harness import Daemon  # noqa: E402
 
 SUBJECTS = ["商品破损 damaged on arrival", "退款 refund not received for my order",
             "快递 delivery late, where is my parcel", "wrong size, want to return", "charged twice 重复扣款"]
@@ -37,18 +34,11 @@ def main():
     pipeline = int(sys.argv[2]) if len(sys.argv) > 2 else 16
     binary = sys.argv[3] if len(sys.argv) > 3 else os.path.join(ROOT, "build", "redressd")
     rules = sys.argv[4] if len(sys.argv) > 4 else os.path.join(ROOT, "rules")
-    data = tempfile.mkdtemp(prefix="redress-cpu-")
-    proc = subprocess.Popen([binary, "--port", "0", "--data", data, "--rules", rules, "--unix-socket", "off",
-                             "--log-level", "info"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    port = None
-    for raw in proc.stderr:
-        found = re.search(rb'msg="listening" port=(\d+)', raw)
-        if found:
-            port = int(found.group(1))
-            break
-    client = Client(port, timeout=600, token=open(os.path.join(data, "admin.token")).read().strip())
+    daemon = Daemon(binary=binary, rules=rules, test_clock=False).start()
+    client = daemon.client(timeout=600)
+    pid = daemon.proc.pid
     pick = random.Random(7)
-    user0, system0, faults0 = usage(proc.pid)
+    user0, system0, faults0 = usage(pid)
     started = time.monotonic()
     sent = 0
     while sent < cases:
@@ -61,14 +51,13 @@ def main():
         for reply in client.pipeline(batch):
             assert isinstance(reply, int), reply
     elapsed = time.monotonic() - started
-    user1, system1, faults1 = usage(proc.pid)
+    user1, system1, faults1 = usage(pid)
     print("per CASE.OPEN (%d cases, pipeline %d, load %.1f): user %.1f us, system %.1f us, minor faults %.1f, "
           "wall %.1f us" % (cases, pipeline, os.getloadavg()[0], (user1 - user0) / cases * 1e6,
                             (system1 - system0) / cases * 1e6, (faults1 - faults0) / cases, elapsed / cases * 1e6))
     client.close()
-    proc.send_signal(signal.SIGTERM)
-    proc.communicate()
-    subprocess.run(["rm", "-rf", data])
+    daemon.stop()
+    shutil.rmtree(daemon.data, ignore_errors=True)
 
 
 if __name__ == "__main__":
