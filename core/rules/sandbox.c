@@ -63,6 +63,7 @@
 #define CHECK_UNITS 16384        /* work units charged outside the hook between two looks at the clock */
 #define ALLOC_BYTES_PER_UNIT LIBMETER_COPY_BYTES_PER_UNIT /* allocated bytes per unit: as a copy fills them */
 #define SIZE_CLASSES 64          /* string sizes by floor(log2) */
+_Static_assert(SIZE_CLASSES <= 64, "live_classes has a bit per size class");
 #define POOL_GRAIN 16            /* small blocks are kept in classes of this many bytes */
 #define POOL_BLOCK_MAX 256       /* blocks up to this size are reused, not given back to malloc */
 #define POOL_CLASSES (POOL_BLOCK_MAX / POOL_GRAIN)
@@ -75,6 +76,7 @@ struct string_set {
     size_t capacity;             /* a power of two, or 0 */
     size_t count;
     unsigned live[SIZE_CLASSES];
+    uint64_t live_classes;       /* bit c set while live[c] != 0: the longest class without a walk of live[] */
     int stuck_class;             /* -1, or the largest class of a string the set had no room for: kept for good */
 };
 
@@ -220,11 +222,13 @@ static int charge_quietly(struct sandbox *sandbox, long long units) {
 static void update_pace(struct sandbox *sandbox) {
     size_t longest = sandbox->values_bytes;
     int class = sandbox->strings.stuck_class;
-    for (int c = SIZE_CLASSES - 1; c > class; c--)
-        if (sandbox->strings.live[c]) {
-            class = c;
-            break;
-        }
+    /* Every call arms its budgets through here: the longest live class
+     * from a bit mask, not a walk of the 64 classes. */
+    uint64_t live = sandbox->strings.live_classes;
+    if (live) {
+        int highest = 63 - __builtin_clzll(live);
+        if (highest > class) class = highest;
+    }
     if (class >= 0 && ((size_t)1 << class) > longest) longest = (size_t)1 << class;
     if (longest <= TRACKED_STRING_BYTES) sandbox->pace = HOOK_EVERY;
     else if (longest >= HOOK_BYTES) sandbox->pace = 1;
@@ -243,6 +247,7 @@ static void track_string(struct sandbox *sandbox, void *string, size_t size) {
     int class = size_class(size);
     if (string_set_add(&sandbox->strings, string) == 0) {
         if (sandbox->strings.live[class]++ != 0) return; /* the pace already counts this class */
+        sandbox->strings.live_classes |= (uint64_t)1 << class;
     } else if (class > sandbox->strings.stuck_class) {
         sandbox->strings.stuck_class = class;
     } else {
@@ -253,7 +258,10 @@ static void track_string(struct sandbox *sandbox, void *string, size_t size) {
 
 static void forget_string(struct sandbox *sandbox, void *block, size_t size) {
     if (!string_set_remove(&sandbox->strings, block)) return;
-    if (--sandbox->strings.live[size_class(size)] == 0) update_pace(sandbox);
+    int class = size_class(size);
+    if (--sandbox->strings.live[class] != 0) return;
+    sandbox->strings.live_classes &= ~((uint64_t)1 << class);
+    update_pace(sandbox);
 }
 
 /* ------------------------------------------------------ small blocks */
