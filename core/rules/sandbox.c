@@ -65,7 +65,10 @@
 #define SIZE_CLASSES 64          /* string sizes by floor(log2) */
 _Static_assert(SIZE_CLASSES <= 64, "live_classes has a bit per size class");
 #define POOL_GRAIN 16            /* small blocks are kept in classes of this many bytes */
-#define POOL_BLOCK_MAX 256       /* blocks up to this size are reused, not given back to malloc */
+/* Blocks up to this size are reused, not given back to malloc: a case
+ * table's hash part (9 to 12 fields: 16 nodes, 512 bytes) is made and
+ * dropped by every hook call. */
+#define POOL_BLOCK_MAX 1024
 #define POOL_CLASSES (POOL_BLOCK_MAX / POOL_GRAIN)
 #define POOL_BYTES_MAX (1u << 20) /* free small blocks kept at most, per sandbox */
 
