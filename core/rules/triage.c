@@ -54,14 +54,16 @@ static void classify(struct rule_set *set, const struct rules_field *fields, int
     if (status == 0) {
         struct rules_classification decision;
         if (rules_check_classify(set, state, &decision, why, sizeof why) == 0) {
-            memcpy(out->category, decision.category, sizeof out->category);
-            memcpy(out->queue, decision.queue, sizeof out->queue);
-            memcpy(out->tags, decision.tags, sizeof out->tags);
-            memcpy(out->faq, decision.faq, sizeof out->faq);
-            memcpy(out->classify_reason, decision.reason, sizeof out->classify_reason);
-            memcpy(out->auto_reply, decision.auto_reply, sizeof out->auto_reply);
+            /* The texts up to their ends, not the whole arrays (tags, faq
+             * and auto_reply are 6 KiB, mostly zeros already in out). */
+            copy_text(out->category, sizeof out->category, decision.category, SIZE_MAX);
+            copy_text(out->queue, sizeof out->queue, decision.queue, SIZE_MAX);
+            copy_text(out->tags, sizeof out->tags, decision.tags, SIZE_MAX);
+            copy_text(out->faq, sizeof out->faq, decision.faq, SIZE_MAX);
+            copy_text(out->classify_reason, sizeof out->classify_reason, decision.reason, SIZE_MAX);
+            copy_text(out->auto_reply, sizeof out->auto_reply, decision.auto_reply, SIZE_MAX);
             out->auto_resolve = decision.auto_resolve;
-            memcpy(out->escalate, decision.escalate, sizeof out->escalate);
+            copy_text(out->escalate, sizeof out->escalate, decision.escalate, SIZE_MAX);
             *decided = 1;
         } else {
             rules_refused(set, HOOK_CLASSIFY, why);
