@@ -169,6 +169,14 @@ OOM_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=
 $(BUILD)/redressd-oom: $(MAIN_OBJ) $(CORE_OBJ) $(PURE_OBJ) $(BUILD)/tests/oom/alloc_shim.o
 	$(CC) $(EXE_LDFLAGS) $(LDFLAGS) $(OOM_WRAP) -o $@ $^ $(LDLIBS)
 
+# The daemon linked with the static liblua, for profiles: the shared
+# library has no symbols for Lua's own functions (luaV_execute, luaC_step,
+# luaH_newkey), so callgrind and perf cannot name them.  Never installed;
+# tests/bench/hook_cost.py profiles it.
+LUA_STATIC = $(call pkg_config,--variable=libdir,lua5.4)/liblua5.4.a
+$(BUILD)/redressd-prof: $(MAIN_OBJ) $(CORE_OBJ) $(PURE_OBJ)
+	$(CC) $(EXE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LUA_STATIC) $(filter-out -llua5.4,$(LDLIBS)) -ldl
+
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(PURE_OBJ) $(UNIT_STORE_OBJ)
 	$(CC) $(EXE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
