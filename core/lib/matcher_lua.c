@@ -1,6 +1,7 @@
 /* matcher_lua.c -- `redress.matcher` for rules (see matcher_lua.h): builds a
- * matcher from a table of keyword lists, and `:match(text)` returns which
- * keywords of which groups occur.
+ * matcher from a table of keyword lists, and `:match(text, ...)` (one text,
+ * or several read as their concatenation) returns which keywords of which
+ * groups occur.
  *
  * Owns the Lua side only: the userdata (a matcher and its reused result,
  * both in memory from the state's allocator), its hidden metatable and
@@ -195,18 +196,24 @@ static int build(lua_State *state) {
 static int match(lua_State *state) {
     const struct lib_meter *meter = meter_of(state);
     struct lua_matcher *lm = luaL_checkudata(state, 1, MATCHER_LUA_TYPE);
-    size_t length;
-    const char *text = luaL_checklstring(state, 2, &length);
+    /* The text: one string, or several read as their concatenation (a
+     * case's subject, " " and body, without making the joined copy). */
+    int last = lua_gettop(state) < 2 ? 2 : lua_gettop(state);
+    for (int arg = 2; arg <= last; arg++) luaL_checkstring(state, arg);
     if (lm->matcher == NULL || lm->result == NULL) return luaL_error(state, "matcher:match: the matcher was not built");
     if (matcher_begin(lm->matcher, lm->result) != 0) return luaL_error(state, "matcher:match: the matcher was not built");
-    size_t at = 0;
-    do { /* a piece at a time: a spent budget stops a long text midway */
-        size_t piece = length - at > LIBMETER_CHUNK_BYTES ? LIBMETER_CHUNK_BYTES : length - at;
-        meter->charge(state, 1 + (long long)(piece / MATCHER_LUA_TEXT_BYTES_PER_UNIT), "matcher:match");
-        if (matcher_feed(lm->matcher, lm->result, text + at, piece) < 0)
-            return luaL_error(state, "matcher:match: the matcher was not built");
-        at += piece;
-    } while (at < length);
+    for (int arg = 2; arg <= last; arg++) {
+        size_t length;
+        const char *text = lua_tolstring(state, arg, &length);
+        size_t at = 0;
+        do { /* a chunk at a time: a spent budget stops a long text midway */
+            size_t piece = length - at > LIBMETER_CHUNK_BYTES ? LIBMETER_CHUNK_BYTES : length - at;
+            meter->charge(state, 1 + (long long)(piece / MATCHER_LUA_TEXT_BYTES_PER_UNIT), "matcher:match");
+            if (matcher_feed(lm->matcher, lm->result, text + at, piece) < 0)
+                return luaL_error(state, "matcher:match: the matcher was not built");
+            at += piece;
+        } while (at < length);
+    }
 
     size_t count;
     const unsigned *ids = matcher_found_sorted(lm->result, &count);
@@ -215,6 +222,7 @@ static int match(lua_State *state) {
     for (size_t i = 0; i < count; i++)
         if (i == 0 || matcher_keyword_group(lm->matcher, ids[i]) != matcher_keyword_group(lm->matcher, ids[i - 1]))
             groups++;
+    lua_settop(state, 1);
     lua_getiuservalue(state, 1, MATCHER_LUA_KEYWORDS);
     int keywords = lua_gettop(state);
     lua_getiuservalue(state, 1, MATCHER_LUA_NAMES);

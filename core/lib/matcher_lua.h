@@ -5,6 +5,9 @@
  *   local found = words:match(text)
  *   -- found.legal == { "lawyer" } when only "lawyer" occurs; groups with no
  *   -- keyword in the text are absent (nil)
+ *   found = words:match(subject, " ", body)
+ *   -- several strings: the same answer as for their concatenation (a
+ *   -- keyword may straddle two), without the joined copy
  *
  * Building compiles every keyword once; a match reads the text once, folding
  * ASCII letters to lower case (the answer of `string.find(string.lower(text),

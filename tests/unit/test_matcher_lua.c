@@ -90,6 +90,11 @@ TEST(matcher_lua_groups_in_their_order) {
     CHECK_STR(run(state, "return try(m.match, m)"),
               "error: bad argument #2 to '?' (string expected, got no value)");
     CHECK_STR(run(state, "return show(m:match(12315))"), ""); /* a number is its text */
+    /* Several strings read as their concatenation: a keyword may straddle them. */
+    CHECK_STR(run(state, "return show(m:match('my law', 'YER said', ' fi', 're'))"), "legal=lawyer;safety=fire");
+    CHECK_STR(run(state, "return show(m:match('', '', 'smoke'))"), "safety=smoke");
+    CHECK_STR(run(state, "return try(m.match, m, 'x', {})"),
+              "error: bad argument #3 to '?' (string expected, got table)");
     /* Each result is a new table: changing one changes no other. */
     CHECK_STR(run(state, "local a = m:match('fire') a.safety[1] = 'x' return show(m:match('fire'))"), "safety=fire");
     lua_close(state);
