@@ -86,7 +86,9 @@ end
 
 -- The case's subject and body, as the keyword matchers read them: a
 -- matcher ignores the case of English letters (Chinese has none), so the
--- text needs no lower-case copy.
+-- text needs no lower-case copy.  (classify and priority give their
+-- matchers the three pieces instead, m:match(case.subject or "", " ",
+-- case.body or ""): the same text, without this joined copy per case.)
 function case_words(case)
   return (case.subject or "") .. " " .. (case.body or "")
 end

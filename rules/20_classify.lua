@@ -61,7 +61,7 @@ local keywords = redress.matcher(groups)
 
 -- Globals read on every case, looked up once here: the globals are sealed
 -- after load, so these stay what the names hold.
-local pairs, sort, concat, min, case_words, faq = pairs, table.sort, table.concat, math.min, case_words, faq
+local pairs, sort, concat, min, faq = pairs, table.sort, table.concat, math.min, faq
 
 -- More hits first; ties: the earlier article.  Defined once, not per case.
 local function better_article(a, b)
@@ -89,7 +89,9 @@ local function matched(list)
 end
 
 function classify(case)
-  local found = keywords:match(case_words(case))
+  -- The text case_words(case) joins, given in its three pieces: the
+  -- matcher reads them as one, without the joined copy.
+  local found = keywords:match(case.subject or "", " ", case.body or "")
   -- The category with the most keywords found; ties go to the earlier one.
   -- The same walk gathers the FAQ articles found.
   local best, best_hits, best_group, best_at = "general_inquiry", 0, nil, nil

@@ -40,11 +40,11 @@ local spike_key = {}
 for _, category in ipairs(vocabulary.categories) do spike_key[category] = "category:" .. category end
 
 -- Globals read on every case, looked up once here (sealed after load).
-local tostring, concat, format, case_words = tostring, table.concat, string.format, case_words
+local tostring, concat, format = tostring, table.concat, string.format
 local defaults, raise_priority, priority_rank = defaults, raise_priority, priority_rank
 
 function priority(case)
-  local found = urgent:match(case_words(case))
+  local found = urgent:match(case.subject or "", " ", case.body or "")   -- case_words(case), in pieces
 
   -- Urgency first: these are P1 whatever else is true.
   if found.safety then
