@@ -11,7 +11,8 @@ Not part of make bench (valgrind is slow: about 15 s for 2,000 cases).
 One client sends CASES CASE.OPENs, 16 at a time, with a random customer and order each and five subjects
 in turn (tests/bench/intake_cpu.py's); callgrind collects inside client_execute only.  The split is
 approximate where Lua's collector and allocator run: their steps are counted where they happen (in a
-case table, in the rule code), and also on their own lines.
+case table, in the rule code, in a hook or the next), and also on their own lines; runs of one build
+differ by a few hundred instructions per case, and more in a single hook's line than in the total.
 """
 import os
 import random
@@ -65,10 +66,12 @@ def function_name(text):
 def read_tree(path):
     """Inclusive count per function, and per caller the inclusive count of each callee.  A function listed
     twice (a recursion level, a file named two ways) counts once, its largest: the outer includes the inner."""
-    # Run away from the source tree: there, callgrind_annotate splits a function between the file names
-    # it finds relative to the working directory and those it does not.
+    # Run in an empty directory: where the working directory is a prefix of the sources' paths,
+    # callgrind_annotate splits a function between the file names it shortens and those it does not.
+    empty = tempfile.mkdtemp(prefix="redress-hookcost-")
     text = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--tree=calling", "--threshold=100", path],
-                          capture_output=True, text=True, check=True, cwd=tempfile.gettempdir()).stdout
+                          capture_output=True, text=True, check=True, cwd=empty).stdout
+    os.rmdir(empty)
     inclusive, calls, current = {}, {}, None
     for line in text.splitlines():
         m = re.match(r"^\s*([\d,]+) \([^)]*\)\s+\*\s+(\S+)( \[)?", line)
