@@ -197,14 +197,15 @@ static int match(lua_State *state) {
     const struct lib_meter *meter = meter_of(state);
     struct lua_matcher *lm = luaL_checkudata(state, 1, MATCHER_LUA_TYPE);
     /* The text: one string, or several read as their concatenation (a
-     * case's subject, " " and body, without making the joined copy). */
-    int last = lua_gettop(state) < 2 ? 2 : lua_gettop(state);
-    for (int arg = 2; arg <= last; arg++) luaL_checkstring(state, arg);
+     * case's subject, " " and body, without making the joined copy).  Each
+     * is checked when its turn comes, after the ones before were charged. */
+    size_t length;
+    const char *text = luaL_checklstring(state, 2, &length);
     if (lm->matcher == NULL || lm->result == NULL) return luaL_error(state, "matcher:match: the matcher was not built");
     if (matcher_begin(lm->matcher, lm->result) != 0) return luaL_error(state, "matcher:match: the matcher was not built");
+    int last = lua_gettop(state);
     for (int arg = 2; arg <= last; arg++) {
-        size_t length;
-        const char *text = lua_tolstring(state, arg, &length);
+        if (arg > 2) text = luaL_checklstring(state, arg, &length);
         size_t at = 0;
         do { /* a chunk at a time: a spent budget stops a long text midway */
             size_t piece = length - at > LIBMETER_CHUNK_BYTES ? LIBMETER_CHUNK_BYTES : length - at;
