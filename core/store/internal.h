@@ -58,6 +58,10 @@ void store_fault_commit_end(void);
  * to the sync thread and says so in store_sync_deferred_fd (its own
  * descriptor of the WAL), which store.c hands to store_sync_request. */
 extern int store_sync_deferring;
+/* fault.c gathers the WAL's writes into one per sync: only with
+ * synchronous=FULL, where every commit syncs the WAL before the wal-index
+ * names its frames (store.c sets it at open). */
+extern int store_wal_gathering;
 extern int store_sync_deferred_fd;      /* -1: no sync was left this COMMIT */
 int store_sync_start(char *error, size_t error_size);
 void store_sync_stop(void);             /* syncs what was asked, then ends the thread */

@@ -46,8 +46,10 @@
  * show it catches a missing fsync; never ship it. */
 #ifdef REDRESS_TEST_OMIT_WAL_SYNC
 #define STORE_SYNC_PRAGMA(sync) ((void)(sync), "OFF")
+#define STORE_SYNC_IS_FULL(sync) ((void)(sync), 0)
 #else
 #define STORE_SYNC_PRAGMA(sync) (strcmp((sync), "full") == 0 ? "FULL" : "NORMAL")
+#define STORE_SYNC_IS_FULL(sync) (strcmp((sync), "full") == 0)
 #endif
 
 static int batch_failed;          /* the open batch can only fail now (see batch_fail) */
@@ -241,6 +243,7 @@ int store_open(const char *dir, const char *sync, char *error, size_t error_size
             log_warn("savepoint journals spill to temp files past 64 KiB", "error=\"%s\"", sqlite3_errstr(configured));
         journal_configured = 1;
     }
+    store_wal_gathering = STORE_SYNC_IS_FULL(sync);
     if (store_fault_vfs_register() != SQLITE_OK) {
         snprintf(error, error_size, "cannot register the SQLite VFS shim");
         return -1;
