@@ -71,6 +71,13 @@ uint64_t store_sync_done(int *failed_errno);   /* drains the pipe: durable up to
 uint64_t store_sync_wait(uint64_t sequence, int *failed_errno); /* blocks (shutdown only) */
 void store_sync_debug(int hold, int fail_next);
 void store_sync_stats(long long *syncs, long long *sync_us_total);
+/* checkpoint.c: the WAL's checkpoints on a thread with its own connection
+ * (started with the sync thread; stopped for good once a fault is armed). */
+int store_checkpointer_start(char *error, size_t error_size);
+void store_checkpointer_stop(void);
+int store_checkpointer_running(void);
+void store_checkpointer_request(void);
+void store_checkpointer_stats(long long *checkpoints, long long *failures);
 int store_fault_armed(void);            /* fault.c: a fault armed (the power loss aside): syncs stay inline */
 void store_fault_wal_synced(void);      /* fault.c: the sync thread's fsync came back (power-loss undo logs) */
 
