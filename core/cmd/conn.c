@@ -304,6 +304,9 @@ void debug_store_command(struct request *request) {
             return;
         }
     }
+    /* The shim counts and fails only the loop's own I/O: from the first
+     * fault on, checkpoints run there again (their thread is stopped). */
+    store_checkpoints_on_loop();
     if (request_argument_is(request, 1, "FAIL-COMMITS")) {
         store_fault_arm((int)count, disk_full);
     } else if (request_argument_is(request, 1, "FAIL-WRITES")) {

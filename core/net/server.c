@@ -559,4 +559,9 @@ void server_info(struct evbuffer *out) {
                         store_sync_thread_running() ? "yes" : "no", syncs,
                         syncs ? (double)stats->syncs_off_loop / (double)syncs : 0.0,
                         syncs ? (double)sync_us / 1000.0 / (double)syncs : 0.0);
+    int checkpoints_off_loop = 0;
+    long long checkpoints = 0, checkpoint_failures = 0;
+    store_checkpoint_info(&checkpoints_off_loop, &checkpoints, &checkpoint_failures);
+    evbuffer_add_printf(out, "checkpoint_thread:%s\r\ncheckpoints_off_loop:%lld\r\ncheckpoint_failures:%lld\r\n",
+                        checkpoints_off_loop ? "yes" : "no", checkpoints, checkpoint_failures);
 }

@@ -18,9 +18,19 @@
  *    arming on, the old bytes under every write below each file's synced
  *    size (an undo log per file), dropped at each sync.
  *
- * Owns the armed counts, the open files' list and their undo logs.  Never
- * fails anything unless armed, and never touches the disk but through the
- * wrapped VFS.
+ * It also gathers the WAL's writes: SQLite writes each frame as two
+ * writes (its 24-byte header, then the page), so a batch of cases costs
+ * hundreds of pwrite calls, each a trip through the kernel's write path.
+ * With synchronous=FULL every commit ends in a sync of the WAL, and that
+ * sync comes before the wal-index header that makes the frames visible to
+ * any reader; so contiguous writes are kept in one buffer and written in
+ * one call at that sync (or sooner: before any other operation on the
+ * file, a write elsewhere, or a full buffer).  What the disk sees at each
+ * sync, and what any reader can see, is what it was.
+ *
+ * Owns the armed counts, the open files' list, their undo logs and the
+ * WAL's pending writes.  Never fails anything unless armed, and never
+ * touches the disk but through the wrapped VFS.
  */
 #include "lib/log.h"
 #include "store/fault.h"
@@ -36,6 +46,10 @@
 /* What an undo log may hold in all (the power-loss tests write far less);
  * past it the process stops: the simulation could not be faithful. */
 #define FAULT_UNDO_MAX_BYTES (512LL * 1024 * 1024)
+/* The WAL's pending writes are written at once past this: the unix VFS
+ * writes at most 128 KiB per call (it masks larger amounts), and 29
+ * frames per call already make the call's own cost small. */
+#define WAL_PENDING_BYTES (120 * 1024)
 
 static sqlite3_vfs fault_vfs;
 static sqlite3_vfs *real_vfs;
@@ -64,6 +78,12 @@ struct fault_file {
     sqlite3_int64 synced_size;   /* the file's size at its last sync (power loss) */
     struct undo_entry *undo;     /* since that sync, oldest first */
     size_t undo_count, undo_capacity;
+    /* The WAL (with store_wal_gathering): contiguous writes not yet handed
+     * to the wrapped file, bytes [pending_offset, pending_offset +
+     * pending_length).  Owned; WAL_PENDING_BYTES once allocated. */
+    unsigned char *pending;
+    size_t pending_length;
+    sqlite3_int64 pending_offset;
 };
 
 static struct fault_file *open_files;
@@ -144,8 +164,45 @@ static int nth_take(enum store_fault_op op) {
 
 static int fault_error(void) { return fault_disk_full ? SQLITE_FULL : SQLITE_IOERR_WRITE; }
 
+/* Hands the WAL's pending writes to the wrapped file in one call.  On an
+ * error they are dropped: SQLite sees the error on the operation that
+ * needed them (the commit's sync, a read) and rolls the transaction back,
+ * and no reader can see frames the wal-index does not name yet. */
+static int pending_flush(struct fault_file *f) {
+    if (f->pending_length == 0) return SQLITE_OK;
+    size_t length = f->pending_length;
+    f->pending_length = 0;
+    if (power_tracking) undo_keep(f, f->pending_offset, (sqlite3_int64)length);
+    return f->real->pMethods->xWrite(f->real, f->pending, (int)length, f->pending_offset);
+}
+
+/* Keeps a WAL write in the pending buffer when it continues it, or lands
+ * wholly inside it (SQLite rewrites a frame of the open transaction in
+ * place); 1 when kept, 0 when the caller writes it itself. */
+static int pending_keep(struct fault_file *f, const void *buffer, int amount, sqlite3_int64 offset,
+                        int *rc) {
+    *rc = SQLITE_OK;
+    if (!store_wal_gathering || f->sync_fd < 0 || amount <= 0 || amount > WAL_PENDING_BYTES) return 0;
+    sqlite3_int64 end = f->pending_offset + (sqlite3_int64)f->pending_length;
+    if (f->pending_length > 0 && offset >= f->pending_offset && offset + amount <= end) {
+        memcpy(f->pending + (offset - f->pending_offset), buffer, (size_t)amount);
+        return 1;
+    }
+    if (f->pending_length > 0 && (offset != end || f->pending_length + (size_t)amount > WAL_PENDING_BYTES)) {
+        if ((*rc = pending_flush(f)) != SQLITE_OK) return 1;
+    }
+    if (f->pending == NULL && (f->pending = malloc(WAL_PENDING_BYTES)) == NULL) return 0;
+    if (f->pending_length == 0) f->pending_offset = offset;
+    memcpy(f->pending + f->pending_length, buffer, (size_t)amount);
+    f->pending_length += (size_t)amount;
+    return 1;
+}
+
 static int fault_close(sqlite3_file *file) {
     struct fault_file *f = (struct fault_file *)file;
+    int flushed = pending_flush(f);
+    free(f->pending);
+    f->pending = NULL;
     if (f->database_file) {
         undo_clear(f);
         free(f->undo);
@@ -157,11 +214,14 @@ static int fault_close(sqlite3_file *file) {
     }
     if (f->sync_fd >= 0) close(f->sync_fd);
     f->sync_fd = -1;
-    return f->real->pMethods ? f->real->pMethods->xClose(f->real) : SQLITE_OK;
+    int rc = f->real->pMethods ? f->real->pMethods->xClose(f->real) : SQLITE_OK;
+    return flushed != SQLITE_OK ? flushed : rc;
 }
 static int fault_read(sqlite3_file *file, void *buffer, int amount, sqlite3_int64 offset) {
     struct fault_file *f = (struct fault_file *)file;
     if (f->database_file && nth_take(STORE_FAULT_READ)) return SQLITE_IOERR_READ;
+    int rc = pending_flush(f);
+    if (rc != SQLITE_OK) return rc;
     return f->real->pMethods->xRead(f->real, buffer, amount, offset);
 }
 static int fault_write(sqlite3_file *file, const void *buffer, int amount, sqlite3_int64 offset) {
@@ -169,7 +229,6 @@ static int fault_write(sqlite3_file *file, const void *buffer, int amount, sqlit
     if (f->database_file) {
         power_tick("write");
         if (nth_take(STORE_FAULT_WRITE)) return nth_disk_full[STORE_FAULT_WRITE] ? SQLITE_FULL : SQLITE_IOERR_WRITE;
-        if (power_tracking) undo_keep(f, offset, amount);
     }
     if (fault_active) return fault_error();
     /* A write in the middle of a batch: SQLite spilling its page cache to the
@@ -179,15 +238,23 @@ static int fault_write(sqlite3_file *file, const void *buffer, int amount, sqlit
         fault_writes_left--;
         return fault_writes_disk_full ? SQLITE_FULL : SQLITE_IOERR_WRITE;
     }
+    int rc;
+    if (pending_keep(f, buffer, amount, offset, &rc)) return rc;
+    if ((rc = pending_flush(f)) != SQLITE_OK) return rc;
+    if (f->database_file && power_tracking) undo_keep(f, offset, amount);
     return f->real->pMethods->xWrite(f->real, buffer, amount, offset);
 }
 static int fault_truncate(sqlite3_file *file, sqlite3_int64 size) {
     struct fault_file *f = (struct fault_file *)file;
+    int rc = pending_flush(f);
+    if (rc != SQLITE_OK) return rc;
     if (f->database_file && power_tracking) undo_keep(f, size, f->synced_size - size);
     return f->real->pMethods->xTruncate(f->real, size);
 }
 static int fault_sync(sqlite3_file *file, int flags) {
     struct fault_file *f = (struct fault_file *)file;
+    int flushed = pending_flush(f);
+    if (flushed != SQLITE_OK) return flushed;
     /* A batch's COMMIT: the WAL's sync is the sync thread's (store.c waits
      * for it before any reply leaves).  Never while a fault is armed: the
      * fault tests and the power-loss simulation see every sync inline. */
@@ -210,6 +277,8 @@ static int fault_sync(sqlite3_file *file, int flags) {
 }
 static int fault_file_size(sqlite3_file *file, sqlite3_int64 *size) {
     struct fault_file *f = (struct fault_file *)file;
+    int rc = pending_flush(f);
+    if (rc != SQLITE_OK) return rc;
     return f->real->pMethods->xFileSize(f->real, size);
 }
 static int fault_lock(sqlite3_file *file, int level) {
@@ -226,6 +295,8 @@ static int fault_check_reserved_lock(sqlite3_file *file, int *result) {
 }
 static int fault_file_control(sqlite3_file *file, int op, void *argument) {
     struct fault_file *f = (struct fault_file *)file;
+    int rc = pending_flush(f);
+    if (rc != SQLITE_OK) return rc;
     return f->real->pMethods->xFileControl(f->real, op, argument);
 }
 static int fault_sector_size(sqlite3_file *file) {
@@ -271,6 +342,9 @@ static int fault_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, in
     f->undo = NULL;
     f->undo_count = f->undo_capacity = 0;
     f->synced_size = 0;
+    f->pending = NULL;
+    f->pending_length = 0;
+    f->pending_offset = 0;
     f->sync_fd = -1;
     int rc = real_vfs->xOpen(real_vfs, name, f->real, flags, out_flags);
     /* The sync thread fsyncs the WAL through its own descriptor (fsync

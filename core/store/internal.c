@@ -20,6 +20,7 @@ int store_corrupt;
 char store_corrupt_detail[STORE_CORRUPT_DETAIL_MAX];
 char store_last_error[STORE_LAST_ERROR_MAX];
 int store_sync_deferring;
+int store_wal_gathering;
 int store_sync_deferred_fd = -1;
 
 int store_is_corruption(int code) {

@@ -58,6 +58,10 @@ void store_fault_commit_end(void);
  * to the sync thread and says so in store_sync_deferred_fd (its own
  * descriptor of the WAL), which store.c hands to store_sync_request. */
 extern int store_sync_deferring;
+/* fault.c gathers the WAL's writes into one per sync: only with
+ * synchronous=FULL, where every commit syncs the WAL before the wal-index
+ * names its frames (store.c sets it at open). */
+extern int store_wal_gathering;
 extern int store_sync_deferred_fd;      /* -1: no sync was left this COMMIT */
 int store_sync_start(char *error, size_t error_size);
 void store_sync_stop(void);             /* syncs what was asked, then ends the thread */
@@ -67,6 +71,13 @@ uint64_t store_sync_done(int *failed_errno);   /* drains the pipe: durable up to
 uint64_t store_sync_wait(uint64_t sequence, int *failed_errno); /* blocks (shutdown only) */
 void store_sync_debug(int hold, int fail_next);
 void store_sync_stats(long long *syncs, long long *sync_us_total);
+/* checkpoint.c: the WAL's checkpoints on a thread with its own connection
+ * (started with the sync thread; stopped for good once a fault is armed). */
+int store_checkpointer_start(char *error, size_t error_size);
+void store_checkpointer_stop(void);
+int store_checkpointer_running(void);
+void store_checkpointer_request(void);
+void store_checkpointer_stats(long long *checkpoints, long long *failures);
 int store_fault_armed(void);            /* fault.c: a fault armed (the power loss aside): syncs stay inline */
 void store_fault_wal_synced(void);      /* fault.c: the sync thread's fsync came back (power-loss undo logs) */
 

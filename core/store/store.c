@@ -46,8 +46,10 @@
  * show it catches a missing fsync; never ship it. */
 #ifdef REDRESS_TEST_OMIT_WAL_SYNC
 #define STORE_SYNC_PRAGMA(sync) ((void)(sync), "OFF")
+#define STORE_SYNC_IS_FULL(sync) ((void)(sync), 0)
 #else
 #define STORE_SYNC_PRAGMA(sync) (strcmp((sync), "full") == 0 ? "FULL" : "NORMAL")
+#define STORE_SYNC_IS_FULL(sync) (strcmp((sync), "full") == 0)
 #endif
 
 static int batch_failed;          /* the open batch can only fail now (see batch_fail) */
@@ -241,6 +243,7 @@ int store_open(const char *dir, const char *sync, char *error, size_t error_size
             log_warn("savepoint journals spill to temp files past 64 KiB", "error=\"%s\"", sqlite3_errstr(configured));
         journal_configured = 1;
     }
+    store_wal_gathering = STORE_SYNC_IS_FULL(sync);
     if (store_fault_vfs_register() != SQLITE_OK) {
         snprintf(error, error_size, "cannot register the SQLite VFS shim");
         return -1;
@@ -312,6 +315,7 @@ void store_close(void) {
         command_open = 0;
         run_after_commits(0, 0);
     }
+    store_checkpointer_stop();
     if (sync_thread_on) {
         /* What was committed is synced before the thread ends; its
          * callbacks then run as they would have in the loop. */
@@ -554,7 +558,11 @@ static int wal_frames(void *argument, sqlite3 *db, const char *name, int frames)
     (void)argument;
     (void)db;
     (void)name;
-    if (frames >= STORE_CHECKPOINT_FRAMES) checkpoint_due = 1;
+    if (frames < STORE_CHECKPOINT_FRAMES) return SQLITE_OK;
+    /* The commit is over (this hook runs after it): the checkpoint thread
+     * may copy at once; it syncs the WAL itself before it copies. */
+    if (store_checkpointer_running()) store_checkpointer_request();
+    else checkpoint_due = 1;
     return SQLITE_OK;
 }
 
@@ -579,7 +587,23 @@ int store_start_sync_thread(char *error, size_t error_size) {
     /* Replaces SQLite's autocheckpoint (the same hook slot). */
     sqlite3_wal_hook(store_db, wal_frames, NULL);
     sync_thread_on = 1;
+    /* Checkpoints leave the loop too; without their thread they stay on
+     * it, between batches, as before. */
+    char reason[256];
+    if (store_checkpointer_start(reason, sizeof reason) != 0)
+        log_warn("WAL checkpoints stay on the loop", "error=\"%s\"", reason);
     return 0;
+}
+
+void store_checkpoints_on_loop(void) {
+    if (!store_checkpointer_running()) return;
+    store_checkpointer_stop();
+    checkpoint_due = 1;
+}
+
+void store_checkpoint_info(int *off_loop, long long *checkpoints, long long *failures) {
+    *off_loop = store_checkpointer_running();
+    store_checkpointer_stats(checkpoints, failures);
 }
 
 int store_durable_fd(void) { return sync_thread_on ? store_sync_notify_fd() : -1; }

@@ -120,6 +120,12 @@ uint64_t store_commit_waits(void);
 /* Stopping: blocks until every committed batch is on disk, then runs what
  * waited for it (never in the loop's normal course). */
 void store_wait_durable(void);
+/* Checkpoints run on a thread of their own while the sync thread runs.
+ * store_checkpoints_on_loop: they come back to the loop for good (DEBUG.STORE
+ * does this before arming a fault, so the shim sees every write of the
+ * database).  INFO: where they run, how many ran there, and failed. */
+void store_checkpoints_on_loop(void);
+void store_checkpoint_info(int *off_loop, long long *checkpoints, long long *failures);
 /* INFO: the sync thread's fsyncs and their total time. */
 void store_sync_info(long long *syncs, long long *sync_us_total);
 /* DEBUG.STORE SYNC: hold (1) or release (0) the thread's next fsync, -1

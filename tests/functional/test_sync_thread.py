@@ -8,7 +8,9 @@ failed fsync stops the daemon before any reply of its batch leaves.
 DEBUG.STORE SYNC HOLD keeps the thread's next fsync back, so each test sees
 the moment between the commit and the fsync without timing anything.
 """
+import os
 import select
+import sqlite3
 import signal
 
 from harness import ConnectionClosed, Daemon, RespError, as_map
@@ -144,3 +146,65 @@ def test_a_stop_while_an_fsync_is_held_lets_it_finish_and_answers():
         assert status == 0, "exit %s: %s" % (status, d.log()[-3000:])
         d.start()
         assert as_map(d.client().call("CASE.GET", "1"))["subject"] == "in flight at stop"
+
+
+def open_cases(client, count, subject):
+    replies = client.pipeline([("CASE.OPEN", "customer", "C-%d" % (i * 7919 % 100003), "subject", subject,
+                                "order", "O-%d" % (i * 104729 % 1000003)) for i in range(count)])
+    assert all(isinstance(reply, int) for reply in replies), replies[:3]
+    return replies
+
+
+def wait_for_checkpoints(client, at_least):
+    """Polls INFO (real I/O, no sleep) until the checkpoint thread has run
+    `at_least` checkpoints."""
+    for _ in range(100000):
+        if int(store_info(client)["checkpoints_off_loop"]) >= at_least:
+            return
+    raise AssertionError("the checkpoint thread never ran")
+
+
+def test_checkpoints_run_on_their_own_thread_and_come_back_to_the_loop_with_a_fault():
+    with Daemon() as d:
+        client = d.client(timeout=120)
+        database = os.path.join(d.data, "redress.db")
+        info = store_info(client)
+        assert info["checkpoint_thread"] == "yes" and info["checkpoints_off_loop"] == "0"
+        before = os.path.getsize(database)
+        # A checkpoint is asked for past 1,000 WAL frames (about 8 batches
+        # of 600 cases here).
+        for _ in range(8):
+            open_cases(client, 600, "copied into the database by the checkpoint thread")
+        wait_for_checkpoints(client, 1)
+        # The thread copied WAL pages into the database file: it grew.
+        grown = os.path.getsize(database)
+        assert grown > before, (before, grown)
+        assert store_info(client)["checkpoint_failures"] == "0"
+        # Arming any fault (here: disarming one) brings checkpoints back to
+        # the loop, where the shim counts and fails their I/O.
+        assert client.call("DEBUG.STORE", "NTH-READ", 0) == "OK"
+        info = store_info(client)
+        assert info["checkpoint_thread"] == "no", info
+        for _ in range(8):
+            open_cases(client, 600, "copied into the database by the loop")
+        client.call("PING")  # the checkpoint runs between batches
+        assert os.path.getsize(database) > grown
+
+
+def test_another_process_reads_at_once_what_was_answered():
+    """The WAL's writes are gathered and written at the commit's sync: a reader
+    of the files (another process, its own connection) must find every answered
+    case as the reply said, at once."""
+    with Daemon() as d:
+        client = d.client(timeout=120)
+        reader = sqlite3.connect("file:%s?mode=ro" % os.path.join(d.data, "redress.db"), uri=True)
+        try:
+            for round_number in range(20):
+                subject = "round %d" % round_number
+                ids = open_cases(client, 40 + round_number * 7, subject)
+                rows = reader.execute("SELECT id, subject FROM cases WHERE id >= ? ORDER BY id", (ids[0],)).fetchall()
+                assert [row[0] for row in rows] == ids, (round_number, len(rows), len(ids))
+                assert all(row[1] == subject for row in rows)
+            assert reader.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        finally:
+            reader.close()
