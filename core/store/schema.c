@@ -651,6 +651,28 @@ const char *const store_migrations[] = {
     "CREATE INDEX cases_by_parent ON cases(parent_id) WHERE parent_id IS NOT NULL;"
     CASES_LOAD_TRIGGER ";"
     CASES_SLA_TRIGGER ";",
+    /* 28: an order's cases without an index entry for the case that
+     * recorded the order.  cases_by_order (order_id, id) took an entry per
+     * case with an order: a random key, so at intake its own leaf page --
+     * journaled, checksummed and written to the WAL -- for nearly every
+     * case.  The case whose intake recorded a new order is already named by
+     * that order's row (orders.case_id, source 'case'): order_first marks
+     * it, and the index lists only the others.  The cases of an order are
+     * the index's entries plus the order row's case (domain readers spell
+     * both).  When an order source's word replaces the row (case_id NULL),
+     * the trigger hands its case back to the index.  Existing cases: the
+     * ones their order's row names.  The triggers are made afresh (a
+     * database taken back to an older schema by hand may still hold them). */
+    "ALTER TABLE cases ADD COLUMN order_first INTEGER;"
+    "UPDATE cases SET order_first = 1 FROM orders o WHERE o.case_id = cases.id AND o.order_id = cases.order_id;"
+    "DROP INDEX IF EXISTS cases_by_order;"
+    "CREATE INDEX cases_by_order ON cases(order_id, id) WHERE order_id IS NOT NULL AND order_first IS NULL;"
+    "DROP TRIGGER IF EXISTS orders_case_released; DROP TRIGGER IF EXISTS orders_case_deleted;"
+    "CREATE TRIGGER orders_case_released AFTER UPDATE OF case_id ON orders"
+    " WHEN old.case_id IS NOT NULL AND new.case_id IS NOT old.case_id BEGIN"
+    " UPDATE cases SET order_first = NULL WHERE id = old.case_id AND order_first IS NOT NULL; END;"
+    "CREATE TRIGGER orders_case_deleted AFTER DELETE ON orders WHEN old.case_id IS NOT NULL BEGIN"
+    " UPDATE cases SET order_first = NULL WHERE id = old.case_id AND order_first IS NOT NULL; END;",
 };
 #define MIGRATION_COUNT ((int)(sizeof store_migrations / sizeof store_migrations[0]))
 

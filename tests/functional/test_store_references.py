@@ -178,6 +178,6 @@ def test_a_database_of_schema_26_gets_the_partial_external_id_index_and_keeps_it
         assert schema_of(path) == expected
         db = sqlite3.connect(path)
         assert db.execute(typed).fetchall()[:3] == rows
-        assert db.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 27
+        assert db.execute("SELECT max(version) FROM schema_version").fetchone()[0] >= 27
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         db.close()
