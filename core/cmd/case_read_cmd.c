@@ -415,7 +415,7 @@ void case_list_command(struct request *request) {
         snprintf(sql, sizeof sql,
                  "%s WHERE id > ?1 AND order_id = ?10 AND order_first IS NULL%s"
                  " UNION ALL %s WHERE id = (SELECT case_id FROM orders WHERE order_id = ?10) AND id > ?1"
-                 " AND order_id = ?10%s ORDER BY 1 LIMIT ?6",
+                 " AND order_id = ?10 AND order_first IS NOT NULL%s ORDER BY 1 LIMIT ?6",
                  columns, filters, columns, filters);
     else
         snprintf(sql, sizeof sql, "%s WHERE id > ?1%s ORDER BY id LIMIT ?6", columns, filters);

@@ -55,7 +55,8 @@ static int open_cases(struct call *call, int64_t customer_id, const struct threa
         "SELECT id, state, coalesce(order_id, ''), channel, created_at, kind FROM cases"
         " WHERE order_id = ?2 AND order_first IS NULL AND customer_id = ?1"
         " UNION ALL SELECT id, state, coalesce(order_id, ''), channel, created_at, kind FROM cases"
-        " WHERE id = (SELECT case_id FROM orders WHERE order_id = ?2) AND order_id = ?2 AND customer_id = ?1"
+        " WHERE id = (SELECT case_id FROM orders WHERE order_id = ?2) AND order_id = ?2 AND order_first IS NOT NULL"
+        " AND customer_id = ?1"
         " ORDER BY 1 DESC";
     int by_order = rules_thread_match_order();
     if (by_order && contact->order == NULL) return 0;
