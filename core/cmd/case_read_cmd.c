@@ -411,14 +411,19 @@ void case_list_command(struct request *request) {
      * schema 28) -- both in id order, so LIMIT stops the merge early. */
     static const char columns[] = "SELECT id, state, priority, queue, assignee, category, subject, created_at FROM cases";
     char sql[2048];
+    int length;
     if (order)
-        snprintf(sql, sizeof sql,
+        length = snprintf(sql, sizeof sql,
                  "%s WHERE id > ?1 AND order_id = ?10 AND order_first IS NULL%s"
                  " UNION ALL %s WHERE id = (SELECT case_id FROM orders WHERE order_id = ?10) AND id > ?1"
                  " AND order_id = ?10 AND order_first IS NOT NULL%s ORDER BY 1 LIMIT ?6",
                  columns, filters, columns, filters);
     else
-        snprintf(sql, sizeof sql, "%s WHERE id > ?1%s ORDER BY id LIMIT ?6", columns, filters);
+        length = snprintf(sql, sizeof sql, "%s WHERE id > ?1%s ORDER BY id LIMIT ?6", columns, filters);
+    if (length < 0 || (size_t)length >= sizeof sql) { /* every filter fits twice: never, but never cut SQL */
+        request_error(request, "ERR", "CASE.LIST: too many filters");
+        return;
+    }
     sqlite3_stmt *statement = NULL;
     if (sqlite3_prepare_v2(store_database(), sql, -1, &statement, NULL) != SQLITE_OK) {
         request_store_error(request);
