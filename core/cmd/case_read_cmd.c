@@ -386,30 +386,44 @@ void case_list_command(struct request *request) {
             return;
         }
     }
-    /* Filters become bound parameters; only the shape of the SQL varies. */
-    char sql[1024] = "SELECT id, state, priority, queue, assignee, category, subject, created_at"
-                    " FROM cases WHERE id > ?1";
-    /* CUSTOMER and ORDER walk their indexes (cases_by_customer_id,
-     * cases_by_order) in id order. */
-    if (has_customer) strcat(sql, " AND customer_id = ?9");
-    if (order) strcat(sql, " AND order_id = ?10");
-    if (channel) strcat(sql, " AND channel = ?11");
-    if (category) strcat(sql, " AND category = ?12");
-    if (has_since) strcat(sql, " AND created_at >= ?13");
-    if (has_until) strcat(sql, " AND created_at < ?14");
-    if (state) strcat(sql, " AND state = ?2");
-    if (queue) strcat(sql, " AND queue = ?3");
-    if (assignee) strcat(sql, " AND assignee = ?4");
-    if (priority) strcat(sql, " AND priority = ?5");
-    if (breached) strcat(sql, " AND breached > 0 AND state NOT IN ('resolved', 'closed')");
+    /* Filters become bound parameters; only the shape of the SQL varies.
+     * CUSTOMER walks its index (cases_by_customer_id) in id order. */
+    char filters[768] = "";
+    if (has_customer) strcat(filters, " AND customer_id = ?9");
+    if (channel) strcat(filters, " AND channel = ?11");
+    if (category) strcat(filters, " AND category = ?12");
+    if (has_since) strcat(filters, " AND created_at >= ?13");
+    if (has_until) strcat(filters, " AND created_at < ?14");
+    if (state) strcat(filters, " AND state = ?2");
+    if (queue) strcat(filters, " AND queue = ?3");
+    if (assignee) strcat(filters, " AND assignee = ?4");
+    if (priority) strcat(filters, " AND priority = ?5");
+    if (breached) strcat(filters, " AND breached > 0 AND state NOT IN ('resolved', 'closed')");
     /* An agent lists what it may see (agents_may_see_case): the cases of its
      * queues and those assigned to it.  A QUEUE filter narrows that, never
      * widens it. */
     const char *mine = request->call.who.role == ROLE_AGENT
                            ? (request->call.who.queues ? request->call.who.queues : "") : NULL;
     const char *me = mine ? request->call.who.agent : NULL;
-    if (mine) strcat(sql, " AND (instr(',' || ?7 || ',', ',' || queue || ',') > 0 OR assignee = ?8)");
-    strcat(sql, " ORDER BY id LIMIT ?6");
+    if (mine) strcat(filters, " AND (instr(',' || ?7 || ',', ',' || queue || ',') > 0 OR assignee = ?8)");
+    /* ORDER: the order's cases are cases_by_order's entries, walked in id
+     * order, merged with the case the order's row names (it has no entry:
+     * schema 28) -- both in id order, so LIMIT stops the merge early. */
+    static const char columns[] = "SELECT id, state, priority, queue, assignee, category, subject, created_at FROM cases";
+    char sql[2048];
+    int length;
+    if (order)
+        length = snprintf(sql, sizeof sql,
+                 "%s WHERE id > ?1 AND order_id = ?10 AND order_first IS NULL%s"
+                 " UNION ALL %s WHERE id = (SELECT case_id FROM orders WHERE order_id = ?10) AND id > ?1"
+                 " AND order_id = ?10 AND order_first IS NOT NULL%s ORDER BY 1 LIMIT ?6",
+                 columns, filters, columns, filters);
+    else
+        length = snprintf(sql, sizeof sql, "%s WHERE id > ?1%s ORDER BY id LIMIT ?6", columns, filters);
+    if (length < 0 || (size_t)length >= sizeof sql) { /* every filter fits twice: never, but never cut SQL */
+        request_error(request, "ERR", "CASE.LIST: too many filters");
+        return;
+    }
     sqlite3_stmt *statement = NULL;
     if (sqlite3_prepare_v2(store_database(), sql, -1, &statement, NULL) != SQLITE_OK) {
         request_store_error(request);

@@ -190,9 +190,9 @@ int case_create(struct call *call, const struct case_new *values, struct case_ro
         "INSERT INTO cases(external_id, state, channel, customer, subject, body, order_id, amount,"
         " currency, paid_at, delivered_at, tier, lang, category, queue, priority, created_at,"
         " updated_at, tags, faq, rules_version, first_reply_at, resolved_at, resolution_code, next_due,"
-        " customer_id)"
+        " customer_id, order_first)"
         " VALUES (?1, ?17, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-        " ?15, ?16, ?16, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)";
+        " ?15, ?16, ?16, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)";
     /* Everything that goes into the row must fit it: checked before the write. */
     if (fits(call, "channel", values->channel.len, sizeof out->channel) ||
         fits(call, "customer", values->customer.len, sizeof out->customer) ||
@@ -245,6 +245,9 @@ int case_create(struct call *call, const struct case_new *values, struct case_ro
     else sqlite3_bind_null(statement, 24);
     if (values->customer_id > 0) sqlite3_bind_int64(statement, 25, values->customer_id);
     else sqlite3_bind_null(statement, 25);
+    /* Only with its order: the partial index's condition reads order_id first. */
+    if (values->order_first && values->order_id.text) sqlite3_bind_int(statement, 26, 1);
+    else sqlite3_bind_null(statement, 26);
     if (call_step(call, statement) != 0) return -1;
 
     out->id = sqlite3_last_insert_rowid(store_database());

@@ -74,6 +74,8 @@ struct case_new {                          /* intake's values, checked; all borr
     int has_next_due;                      /* its clocks' earliest due, planned before the row */
     int64_t next_due;
     int64_t customer_id;                   /* the customer the intake resolved (customers.c) */
+    int order_first;                       /* the order's row, written with it, names this case:
+                                              no cases_by_order entry (schema 28) */
 };
 int case_create(struct call *call, const struct case_new *values, struct case_row *out);
     /* the INSERT and the "opened" event (state=new channel customer [external_id]);

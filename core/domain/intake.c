@@ -349,6 +349,9 @@ static int open_case(struct call *call, const struct intake_values *values, stru
         .resolved = triage->auto_reply[0] && triage->auto_resolve,
         .auto_replied = triage->auto_reply[0] != 0,
         .customer_id = customer_id,
+        /* The order row this intake records names the case (orders.case_id):
+         * the order's cases are found through it, not cases_by_order. */
+        .order_first = facts->order.unrecorded && strcmp(facts->order.source, ORDER_SOURCE_CASE) == 0,
     };
     /* The sla hook's clocks are timed before the row, which carries their
      * earliest due as its next_due. */

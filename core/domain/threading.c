@@ -48,10 +48,16 @@ static int open_cases(struct call *call, int64_t customer_id, const struct threa
         "SELECT id, state, coalesce(order_id, ''), channel, created_at, kind FROM cases"
         " WHERE customer_id = ?1 ORDER BY id DESC";
     /* thread_match = "order": only the customer's cases of the contact's
-     * order, down the index cases_by_order (and none without an order). */
+     * order (none without an order): cases_by_order's entries, newest
+     * first, merged with the case the order's row names (it has no entry:
+     * schema 28) -- no sort, the walk stops where the loop does. */
     static const char by_order_sql[] =
         "SELECT id, state, coalesce(order_id, ''), channel, created_at, kind FROM cases"
-        " WHERE order_id = ?2 AND customer_id = ?1 ORDER BY id DESC";
+        " WHERE order_id = ?2 AND order_first IS NULL AND customer_id = ?1"
+        " UNION ALL SELECT id, state, coalesce(order_id, ''), channel, created_at, kind FROM cases"
+        " WHERE id = (SELECT case_id FROM orders WHERE order_id = ?2) AND order_id = ?2 AND order_first IS NOT NULL"
+        " AND customer_id = ?1"
+        " ORDER BY 1 DESC";
     int by_order = rules_thread_match_order();
     if (by_order && contact->order == NULL) return 0;
     sqlite3_stmt *statement = store_statement(by_order ? by_order_sql : sql);

@@ -68,12 +68,15 @@ static struct store_stats stats;
  * comes from the heap and is reused.  Past it (64 MiB was tried) every
  * command mapped fresh memory and faulted its pages in: 24 page faults and
  * twice the system time per CASE.OPEN (81 -> 36 us, tests/bench/README.md).
- * 16 MiB, not 4: under load the loop reads more pipelined commands per
- * batch, and with the search index's catch-up step inside a batch a
- * command's journal passed 4 MiB; its spill to a temp file then failed the
- * rest of the batch with SQLITE_FULL, the disk far from full (not
- * reproduced since; the step has the largest journal of any command). */
-#define STORE_STATEMENT_JOURNAL_BYTES (16 * 1024 * 1024)
+ * 128 KiB, not more: with this SQLite (3.40) a journal kept in memory past
+ * about 128 KiB cannot spill -- the first statement whose journal outgrows
+ * a larger threshold fails with SQLITE_FULL, the disk far from full
+ * (reproduced at 135,000 bytes and above, 16 MiB included: an UPDATE or a
+ * DROP TABLE over 1,000,000 cases; at 131,072 and below both pass, their
+ * journals of ~200 MB spilled to a temp file).  That failed batches under
+ * load at 4 MiB, and migrations of large databases at 16 MiB.  An intake
+ * command journals ~20 pages (~82 KB): it stays in memory. */
+#define STORE_STATEMENT_JOURNAL_BYTES (128 * 1024)
 
 struct cached_statement { const char *sql; sqlite3_stmt *statement; };
 #define STATEMENT_CACHE_SIZE 128

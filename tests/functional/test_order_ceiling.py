@@ -40,6 +40,49 @@ def committed(d, order):
         db.close()
 
 
+def order_first(d, case):
+    db = sqlite3.connect(os.path.join(d.data, "redress.db"))
+    try:
+        return db.execute("SELECT order_first FROM cases WHERE id = ?", (case,)).fetchone()[0]
+    finally:
+        db.close()
+
+
+def listed(reply):
+    return [int(as_map(row)["id"]) for row in reply]
+
+
+def test_the_cases_of_an_order_are_listed_whoever_recorded_the_order():
+    # Schema 28: the case that recorded a new order has no cases_by_order entry (its order's row
+    # names it); CASE.LIST ORDER still lists it, and again once the order source's word replaces
+    # the row.
+    data = tempfile.mkdtemp(prefix="redress-orders-")
+    path = os.path.join(data, "orders.csv")
+    shutil.copy(ORDERS_CSV, path)
+    try:
+        with Daemon(config=orders_config(path)) as d:
+            admin = d.client()
+            first = open_case(admin, order="O-9", amount="10.00")      # the book does not know it
+            second = open_case(admin, order="O-9", customer="C-2")
+            on_book = open_case(admin, order="O-1")                    # the book's: no case recorded it
+            assert order_row(d, "O-9") == (1000, "CNY", "case", first)
+            assert (order_first(d, first), order_first(d, second), order_first(d, on_book)) == (1, None, None)
+            assert listed(admin.call("CASE.LIST", "ORDER", "O-9")) == [first, second]
+            assert listed(admin.call("CASE.LIST", "ORDER", "O-9", "CUSTOMER", "C-1")) == [first]
+            assert listed(admin.call("CASE.LIST", "ORDER", "O-9", "AFTER", first)) == [second]
+            assert listed(admin.call("CASE.LIST", "ORDER", "O-1")) == [on_book]
+            # the book learns O-9: its word replaces the row, which no longer names the first case
+            with open(path, "a") as f:
+                f.write("O-9,10.00,CNY,,,,\n")
+            assert admin.call("ORDERS.RELOAD") == 4                       # O-1, O-2, O-3, O-9
+            third = open_case(admin, order="O-9")
+            assert order_row(d, "O-9") == (1000, "CNY", "orders", None)
+            assert order_first(d, first) is None
+            assert listed(admin.call("CASE.LIST", "ORDER", "O-9")) == [first, second, third]
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def test_a_second_case_cannot_raise_what_an_order_was_paid():
     # The reported hole: a second case naming the order with a huge amount let the shipped rules
     # auto-approve 150.00 of refunds on an order paid 100.00.

@@ -120,3 +120,64 @@ def test_orders_of_an_older_database_are_kept_when_orders_become_keyed_by_order_
         assert "WITHOUT ROWID" in db.execute("SELECT sql FROM sqlite_schema WHERE name = 'orders'").fetchone()[0]
         assert db.execute("SELECT max(version) FROM schema_version").fetchone()[0] >= 14
         db.close()
+
+
+def schema_of(path):
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name").fetchall()
+    finally:
+        db.close()
+
+
+def test_a_database_of_schema_26_gets_the_partial_external_id_index_and_keeps_its_cases():
+    # Migration 27 rebuilds cases so that only cases with an external id enter its unique index.
+    with Daemon() as fresh:
+        fresh.stop()
+        expected = schema_of(os.path.join(fresh.data, "redress.db"))
+    assert ("index", "cases_by_external_id", "cases",
+            "CREATE UNIQUE INDEX cases_by_external_id ON cases(external_id) WHERE external_id IS NOT NULL") in expected
+    assert not [row for row in expected if row[1].startswith("sqlite_autoindex_cases")]
+    with Daemon() as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        first = ok(open_case(c, external_id="mail-1", order="O-1", amount="10.00"))
+        second = ok(open_case(c, customer="C-2"))
+        third = ok(open_case(c, external_id="mail-2"))
+        ok(c.call("CASE.ASSIGN", second, "admin"))
+        d.stop()
+        path = os.path.join(d.data, "redress.db")
+        db = sqlite3.connect(path)
+        columns = [row[1] for row in db.execute("PRAGMA table_info(cases)")]
+        typed = "SELECT %s FROM cases ORDER BY id" % ", ".join("quote(%s)" % name for name in columns)
+        rows = db.execute(typed).fetchall()
+        # Back to schema 26: the same table with `external_id TEXT UNIQUE`, its indexes and triggers.
+        table_sql = db.execute("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'cases'").fetchone()[0]
+        assert "external_id TEXT," in table_sql
+        others = [sql for (sql,) in db.execute(
+            "SELECT sql FROM sqlite_schema WHERE tbl_name = 'cases' AND type IN ('index', 'trigger')"
+            " AND name <> 'cases_by_external_id' ORDER BY rowid")]
+        db.executescript(
+            "DELETE FROM schema_version WHERE version >= 27;"
+            "CREATE TEMP TABLE back AS SELECT * FROM cases; DROP TABLE cases;"
+            + table_sql.replace("external_id TEXT,", "external_id TEXT UNIQUE,") + ";"
+            "INSERT INTO cases SELECT * FROM temp.back; DROP TABLE temp.back;"
+            + ";".join(others) + ";")
+        assert [row for row in schema_of(path) if row[1] == "sqlite_autoindex_cases_1"]
+        db.close()
+        d.log_lines = []
+        d.start()
+        c = d.client()
+        # Idempotent intake still finds a case by its external id; cases without one stay many.
+        assert open_case(c, external_id="mail-1") == first
+        assert open_case(c, external_id="mail-2") == third
+        fourth = ok(open_case(c, customer="C-4"))
+        assert fourth > third
+        assert as_map(c.call("CASE.GET", second))["assignee"] == "admin"
+        d.stop()
+        assert schema_of(path) == expected
+        db = sqlite3.connect(path)
+        assert db.execute(typed).fetchall()[:3] == rows
+        assert db.execute("SELECT max(version) FROM schema_version").fetchone()[0] >= 27
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        db.close()

@@ -87,3 +87,47 @@ TEST(store_after_command_failed_commit_runs_with_zero) {
     CHECK_INT(calls[0].committed, 0);
     remove_store(dir);
 }
+
+static long long scalar(const char *sql) {
+    sqlite3_stmt *statement = NULL;
+    long long value = -1;
+    if (sqlite3_prepare_v2(store_database(), sql, -1, &statement, NULL) == SQLITE_OK &&
+        sqlite3_step(statement) == SQLITE_ROW)
+        value = sqlite3_column_int64(statement, 0);
+    sqlite3_finalize(statement);
+    return value;
+}
+
+/* A command whose savepoint journal outgrows what is kept in memory (every
+ * page of a 24 MB table rewritten: ~24 MB of journal, past any in-memory
+ * size the store may choose) spills it to a temp file and succeeds, and a
+ * rollback reads it back.  With the journal kept in memory up to 16 MiB,
+ * this SQLite failed the UPDATE with SQLITE_FULL at the spill. */
+TEST(store_command_journal_spills_past_memory) {
+    char dir[64], error[512];
+    if (open_store(dir, sizeof dir) != 0) {
+        CHECK(0);
+        return;
+    }
+    CHECK_INT(store_command_begin(), 0);
+    CHECK_INT(sqlite3_exec(store_database(),
+                           "CREATE TABLE t(id INTEGER PRIMARY KEY, x BLOB);"
+                           "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000)"
+                           " INSERT INTO t(id, x) SELECT i, zeroblob(4000) FROM n",
+                           NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT(store_command_end(1), 0);
+    CHECK_INT(store_batch_commit(error, sizeof error), 0);
+    /* Rewritten and kept. */
+    CHECK_INT(store_command_begin(), 0);
+    CHECK_INT(sqlite3_exec(store_database(), "UPDATE t SET x = zeroblob(4001)", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT(store_command_end(1), 0);
+    CHECK_INT(store_batch_commit(error, sizeof error), 0);
+    CHECK_INT(scalar("SELECT sum(length(x)) FROM t"), 6000LL * 4001);
+    /* Rewritten and rolled back: the spilled journal puts every page back. */
+    CHECK_INT(store_command_begin(), 0);
+    CHECK_INT(sqlite3_exec(store_database(), "UPDATE t SET x = zeroblob(3000)", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT(store_command_end(0), 0);
+    CHECK_INT(store_batch_commit(error, sizeof error), 0);
+    CHECK_INT(scalar("SELECT sum(length(x)) FROM t"), 6000LL * 4001);
+    remove_store(dir);
+}
