@@ -4,6 +4,7 @@
  * writes past DETAIL_MAX, or knows what an event means.
  */
 #include "lib/detail.h"
+#include "lib/decimal.h"
 
 #include <string.h>
 
@@ -53,12 +54,8 @@ void detail_add_string(struct detail *detail, const char *key, const char *value
 }
 
 void detail_add_integer(struct detail *detail, const char *key, long long value) {
-    char text[24], *end = text + sizeof text, *at = end;
-    /* digits of the magnitude, as unsigned so that LLONG_MIN negates */
-    unsigned long long magnitude = value < 0 ? 0ULL - (unsigned long long)value : (unsigned long long)value;
-    do *--at = (char)('0' + magnitude % 10); while ((magnitude /= 10) != 0);
-    if (value < 0) *--at = '-';
-    detail_add(detail, key, at, (size_t)(end - at));
+    char text[DECIMAL_MAX];
+    detail_add(detail, key, text, decimal_format(value, text));
 }
 
 void detail_add_change(struct detail *detail, const char *key, const char *from, const char *to) {
