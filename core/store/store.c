@@ -236,6 +236,9 @@ int store_open(const char *dir, const char *sync, char *error, size_t error_size
          * the test clock alone, needs them (the hard heap limit is
          * enforced only with statistics on). */
         sqlite3_config(SQLITE_CONFIG_MEMSTATUS, clock_is_test() ? 1 : 0);
+        int allocator = store_memory_configure();
+        if (allocator != SQLITE_OK)
+            log_warn("SQLite allocates with its own allocator", "error=\"%s\"", sqlite3_errstr(allocator));
         int configured = sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STORE_STATEMENT_JOURNAL_BYTES);
         if (configured != SQLITE_OK)
             log_warn("savepoint journals spill to temp files past 64 KiB", "error=\"%s\"", sqlite3_errstr(configured));
