@@ -20,7 +20,6 @@
 #include "lib/allocfault.h"
 #include "store/internal.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,9 +35,11 @@ static struct {
     struct free_block *head;
     unsigned count;
 } pool[MEMORY_CLASSES];
-static pthread_t loop_thread;
+/* 1 on the loop's thread only: a thread-local read, where pthread_self()
+ * and pthread_equal() were two calls per allocation. */
+static _Thread_local int on_the_loop;
 
-static int on_loop(void) { return pthread_equal(pthread_self(), loop_thread); }
+static int on_loop(void) { return on_the_loop; }
 
 /* What a request of n bytes is given: classes of 16 up to the pool's
  * largest, 8-byte steps past it (what SQLite's own allocator does). */
@@ -124,6 +125,6 @@ int store_memory_configure(void) {
     static sqlite3_mem_methods methods = {
         memory_malloc, memory_free, memory_realloc, memory_size, memory_roundup, memory_init, memory_shutdown, NULL,
     };
-    loop_thread = pthread_self();
+    on_the_loop = 1;
     return sqlite3_config(SQLITE_CONFIG_MALLOC, &methods);
 }
