@@ -184,7 +184,8 @@ int notices_receipt(struct call *call, const struct case_row *row, int64_t eta, 
         log_warn("receipt macro not used, the hook decides", "macro=%s why=\"%s\"", macro, why);
         return 0;
     }
-    struct detail receipt = DETAIL_INIT;
+    struct detail receipt;
+    detail_clear(&receipt);
     int counted = 1;
     if (row->customer_id > 0) {
         long long limit, seconds;
