@@ -6,6 +6,7 @@
  * per reply for a RESP2 client than a comparison.
  */
 #include "cmd/reply.h"
+#include "lib/decimal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,8 +38,12 @@ void reply_error(struct evbuffer *out, const char *code, const char *fmt, ...) {
     evbuffer_add_printf(out, "-%s %.*s\r\n", code, len, message);
 }
 
+/* Every CASE.OPEN answers one: written, not formatted. */
 void reply_integer(struct evbuffer *out, long long value) {
-    evbuffer_add_printf(out, ":%lld\r\n", value);
+    char line[DECIMAL_MAX + 3] = ":";
+    size_t len = 1 + decimal_format(value, line + 1);
+    memcpy(line + len, "\r\n", 2);
+    evbuffer_add(out, line, len + 2);
 }
 
 void reply_bulk(struct evbuffer *out, const char *data, size_t len) {

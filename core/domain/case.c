@@ -285,7 +285,8 @@ int case_create(struct call *call, const struct case_new *values, struct case_ro
     if (values->auto_replied && figures_time_moved(call, FIGURES_FIRST_RESPONSE, 0, 1) != 0) return -1;
     if (values->resolved && figures_time_moved(call, FIGURES_RESOLUTION, 0, 1) != 0) return -1;
 
-    struct detail opened = DETAIL_INIT;
+    struct detail opened;
+    detail_clear(&opened);
     detail_add_string(&opened, "state", "new");
     detail_add(&opened, "channel", values->channel.text, values->channel.len);
     detail_add(&opened, "customer", values->customer.text, values->customer.len);

@@ -94,7 +94,8 @@ static int link_case(struct call *call, const struct incident_ref *incident, int
     }
     if (call_step(call, statement) != 0) return -1;
     if (sqlite3_changes(store_database()) == 0) return 0; /* linked before */
-    struct detail detail = DETAIL_INIT;
+    struct detail detail;
+    detail_clear(&detail);
     detail_add_integer(&detail, "other", incident->id);
     if (case_event(call, row, "linked", &detail) != 0) return -1;
     if (!lifecycle_is_active(row->state) || strcmp(incident->priority, row->priority) >= 0) return 0;

@@ -189,7 +189,8 @@ static struct case_text given(const struct intake_values *values, enum intake_fi
  * whatever ran; CASE.EXPLAIN and RULES.REPLAY read it back as three. */
 static int log_triage(struct call *call, int64_t case_id, const struct rules_triage *triage,
                       const struct rules_sla *sla, const struct rules_call_record *sla_call) {
-    struct detail packed = DETAIL_INIT;
+    struct detail packed;
+    detail_clear(&packed);
     long long microseconds = 0;
     const char *error = NULL;
     if (triage->classify_called) {
@@ -241,7 +242,8 @@ static int log_triage(struct call *call, int64_t case_id, const struct rules_tri
  * the sla clocks, escalation at open. */
 static int apply_triage(struct call *call, const struct rules_triage *triage, const struct deadlines_plan *plan,
                         const struct rules_sla *sla, const struct rules_call_record *sla_call, struct case_row *row) {
-    struct detail triaged = DETAIL_INIT;
+    struct detail triaged;
+    detail_clear(&triaged);
     detail_add_string(&triaged, "state", "new->open");
     detail_add_string(&triaged, "category", triage->category);
     detail_add_string(&triaged, "priority", triage->priority);

@@ -11,6 +11,7 @@
  * hash of its files: a reload of other rules reads the templates again.
  */
 #include "domain/macro_text.h"
+#include "lib/decimal.h"
 #include "rules/rules.h"
 
 #include <stdio.h>
@@ -64,8 +65,10 @@ static void eta_text(int64_t due, char eta[ETA_TEXT_MAX + 1]) {
     char iso[RULES_ISO_MAX];
     eta[0] = '\0';
     if (due > 0 && rules_local_iso(due, iso, sizeof iso) == 0) {
-        snprintf(eta, ETA_TEXT_MAX + 1, "%.16s", iso);   /* YYYY-MM-DDTHH:MM */
-        eta[10] = ' ';
+        size_t len = strnlen(iso, 16);   /* YYYY-MM-DDTHH:MM */
+        memcpy(eta, iso, len);
+        eta[len] = '\0';
+        if (len > 10) eta[10] = ' ';
         if (strlen(version) < sizeof last_eta.version) {
             memcpy(last_eta.version, version, strlen(version) + 1);
             last_eta.due = due;
@@ -118,8 +121,8 @@ int macros_fill(const struct case_row *row, const char *name, size_t len, const 
     eta_text(due, eta);
     const char *template;
     if (template_of(name, len, lang, &template, why, why_size) != 0) return 1;
-    char number[24];
-    snprintf(number, sizeof number, "%lld", (long long)row->id);
+    char number[DECIMAL_MAX];
+    decimal_format(row->id, number);
     const char *values[PLACEHOLDER_COUNT] = {row->customer, row->order_id, number, row->subject, eta};
     struct filled filled = {out, 0, size};
     out[0] = '\0';

@@ -22,6 +22,7 @@
 #include "lib/detail.h"
 #include "lib/log.h"
 #include "lib/shared.h"
+#include "lib/decimal.h"
 #include "rules/rules.h"
 #include "store/store.h"
 
@@ -35,18 +36,9 @@
  * receipt's count, then its addition after the commit). */
 static void limit_key(int64_t customer_id, char key[NOTICE_KEY_MAX]) {
     static const char prefix[] = "customer_notice:";
-    char digits[24];
-    int n = 0;
-    unsigned long long value = customer_id < 0 ? 0ULL - (unsigned long long)customer_id : (unsigned long long)customer_id;
-    do {
-        digits[n++] = (char)('0' + value % 10);
-        value /= 10;
-    } while (value);
-    size_t at = sizeof prefix - 1;
-    memcpy(key, prefix, at);
-    if (customer_id < 0) key[at++] = '-';
-    while (n) key[at++] = digits[--n];
-    key[at] = '\0';
+    _Static_assert(sizeof prefix - 1 + DECIMAL_MAX <= NOTICE_KEY_MAX, "a notice key fits");
+    memcpy(key, prefix, sizeof prefix - 1);
+    decimal_format(customer_id, key + sizeof prefix - 1);
 }
 
 static void count_after_commit(void *argument, int committed) {
@@ -192,7 +184,8 @@ int notices_receipt(struct call *call, const struct case_row *row, int64_t eta, 
         log_warn("receipt macro not used, the hook decides", "macro=%s why=\"%s\"", macro, why);
         return 0;
     }
-    struct detail receipt = DETAIL_INIT;
+    struct detail receipt;
+    detail_clear(&receipt);
     int counted = 1;
     if (row->customer_id > 0) {
         long long limit, seconds;

@@ -7,7 +7,6 @@
 #include "lib/authlimit.h"
 #include "lib/counters.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #define SHARED_KEY_MAX 512
@@ -16,14 +15,15 @@
  * other spaces behind their letter ("r|key"). */
 static int local_key(enum shared_space space, const char *key, char *out, size_t size) {
     static const char letters[SHARED_SPACES] = {'s', 'r'};
-    if (space == SHARED_SPIKES) { /* every intake: copied, not formatted */
-        size_t len = strlen(key);
-        if (len >= size) return -1;
-        memcpy(out, key, len + 1);
-        return 0;
+    /* every intake counts and adds in both spaces: copied, not formatted */
+    size_t len = strlen(key), prefix = space == SHARED_SPIKES ? 0 : 2;
+    if (prefix + len >= size) return -1;
+    if (prefix) {
+        out[0] = letters[space];
+        out[1] = '|';
     }
-    int n = snprintf(out, size, "%c|%s", letters[space], key);
-    return n < 0 || (size_t)n >= size ? -1 : 0;
+    memcpy(out + prefix, key, len + 1);
+    return 0;
 }
 
 static int local_add(enum shared_space space, const char *key, int64_t at) {

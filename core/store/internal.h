@@ -4,7 +4,8 @@
  * internal.c holds the state below and its helpers; store.c (open, close,
  * statements, batches) calls schema.c (migrations), fault.c (the fault VFS)
  * and integrity.c (schema check at open, quick_check after start) through
- * the declarations here; those three call only internal.c.  So the files
+ * the declarations here; those three call only internal.c.  memory.c is
+ * SQLite's allocator, installed by store.c before SQLite initialises.  So the files
  * stay a chain that points down, like the layers.  The loop thread alone
  * touches this state (the integrity thread works on a copy of the path).
  */
@@ -45,6 +46,10 @@ extern const char *const store_migrations[]; /* STORE_SCHEMA_VERSION of them */
 /* Brings the schema to STORE_SCHEMA_VERSION in one transaction; 0, or -1
  * with why in error (a newer database is refused). */
 int store_migrate(char *error, size_t error_size);
+
+/* memory.c: SQLite's allocator (small blocks reused on the loop's thread);
+ * before SQLite initialises, on the loop's thread.  SQLITE_OK or a code. */
+int store_memory_configure(void);
 
 /* fault.c */
 int store_fault_vfs_register(void);   /* the "redress-fault" VFS, once; SQLITE_OK or a code */

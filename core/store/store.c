@@ -82,6 +82,20 @@ struct cached_statement { const char *sql; sqlite3_stmt *statement; };
 #define STATEMENT_CACHE_SIZE 128
 static struct cached_statement statement_cache[STATEMENT_CACHE_SIZE];
 static int statement_count;
+/* The cache found by its text's address: an intake asks for about fifteen
+ * statements, and a walk of the whole cache for each cost 2k instructions a
+ * case.  Open addressing, at most half full: each slot holds a cache index
+ * + 1, or 0 when free. */
+#define STATEMENT_SLOTS 256
+_Static_assert(STATEMENT_SLOTS >= 2 * STATEMENT_CACHE_SIZE && STATEMENT_CACHE_SIZE < 256, "slots hold an index");
+static unsigned char statement_slots[STATEMENT_SLOTS];
+
+/* The first slot to look at for sql: the top bits of its address after a
+ * Fibonacci multiply (the low bits of a string constant's address are
+ * alike). */
+static size_t statement_slot(const char *sql) {
+    return (size_t)(((uint64_t)(uintptr_t)sql * 0x9E3779B97F4A7C15ULL) >> 56) % STATEMENT_SLOTS;
+}
 
 /* The callbacks of the open batch, in registration order; `command` marks
  * the ones bound to the command that registered them (store_after_command),
@@ -134,12 +148,13 @@ const char *store_error(void) {
 }
 
 sqlite3_stmt *store_statement(const char *sql) {
-    for (int i = 0; i < statement_count; i++) {
-        if (statement_cache[i].sql == sql) {
-            sqlite3_stmt *statement = statement_cache[i].statement;
-            sqlite3_reset(statement);
-            sqlite3_clear_bindings(statement);
-            return statement;
+    size_t slot = statement_slot(sql);
+    for (; statement_slots[slot]; slot = (slot + 1) % STATEMENT_SLOTS) {
+        const struct cached_statement *cached = &statement_cache[statement_slots[slot] - 1];
+        if (cached->sql == sql) {
+            sqlite3_reset(cached->statement);
+            sqlite3_clear_bindings(cached->statement);
+            return cached->statement;
         }
     }
     if (statement_count == STATEMENT_CACHE_SIZE) {
@@ -158,6 +173,7 @@ sqlite3_stmt *store_statement(const char *sql) {
     statement_cache[statement_count].sql = sql;
     statement_cache[statement_count].statement = statement;
     statement_count++;
+    statement_slots[slot] = (unsigned char)statement_count;
     return statement;
 }
 
@@ -241,6 +257,9 @@ int store_open(const char *dir, const char *sync, char *error, size_t error_size
          * the test clock alone, needs them (the hard heap limit is
          * enforced only with statistics on). */
         sqlite3_config(SQLITE_CONFIG_MEMSTATUS, clock_is_test() ? 1 : 0);
+        int allocator = store_memory_configure();
+        if (allocator != SQLITE_OK)
+            log_warn("SQLite allocates with its own allocator", "error=\"%s\"", sqlite3_errstr(allocator));
         int configured = sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STORE_STATEMENT_JOURNAL_BYTES);
         if (configured != SQLITE_OK)
             log_warn("savepoint journals spill to temp files past 64 KiB", "error=\"%s\"", sqlite3_errstr(configured));
@@ -336,6 +355,7 @@ void store_close(void) {
     }
     for (int i = 0; i < statement_count; i++) sqlite3_finalize(statement_cache[i].statement);
     statement_count = 0;
+    memset(statement_slots, 0, sizeof statement_slots);
     sqlite3_close(store_db);
     store_db = NULL;
     free(after_commits);

@@ -114,3 +114,52 @@ TEST(detail_is_bounded) {
     CHECK_INT(f.len, strlen(f.text));
     CHECK(f.len == before || f.len == before + 1 + d.len);
 }
+
+/* The value as detail_add must write it, a byte at a time (the rules of
+ * detail.h), for checking the word-at-a-time scan. */
+static void reference_value(const char *value, size_t len, char *out) {
+    int quote = len == 0, escape = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (c == '"' || c == '\\' || c < 0x20) quote = escape = 1;
+        else if (c == ' ' || c == '=') quote = 1;
+    }
+    size_t used = 0;
+    if (quote) out[used++] = '"';
+    for (size_t i = 0; i < len; i++) {
+        char c = value[i];
+        if (escape && (c == '"' || c == '\\')) { out[used++] = '\\'; out[used++] = c; }
+        else if (escape && c == '\n') { out[used++] = '\\'; out[used++] = 'n'; }
+        else if (escape && (unsigned char)c < 0x20) out[used++] = ' ';
+        else out[used++] = c;
+    }
+    if (quote) out[used++] = '"';
+    out[used] = '\0';
+}
+
+/* One special byte at every position of values of every length up to 40
+ * (so before, inside and after each 8-byte word), and two at once: quoted
+ * and escaped exactly as byte by byte. */
+TEST(detail_finds_special_bytes_at_every_position) {
+    static const unsigned char specials[] = {0x00, 0x01, '\n', 0x1f, '"', '\\', ' ', '=', '!', '<', '>',
+                                             0x7f, 0x80, 0xa0, 0xbd, 0xe5, 0xff, 'a'};
+    int wrong = 0;
+    for (size_t len = 1; len <= 40; len++) {
+        for (size_t at = 0; at < len; at++) {
+            for (size_t s = 0; s < sizeof specials; s++) {
+                for (size_t t = 0; t < sizeof specials; t += 5) {
+                    char value[48], expected[200];
+                    memset(value, 'x', len);
+                    value[at] = (char)specials[s];
+                    value[(at * 7 + 3) % len] = (char)specials[t];
+                    struct detail d = DETAIL_INIT;
+                    detail_add(&d, "k", value, len);
+                    memcpy(expected, "k=", 2);
+                    reference_value(value, len, expected + 2);
+                    if (strcmp(d.text, expected) != 0) wrong++;
+                }
+            }
+        }
+    }
+    CHECK_INT(wrong, 0);
+}
