@@ -7,7 +7,7 @@
  * blocks a size is full.  Here a block of up to MEMORY_POOL_MAX bytes freed
  * by the loop's thread goes on a free list of its 16-byte class (at most
  * MEMORY_POOL_KEEP a class) and the next allocation of that class on the
- * loop takes it back; the other threads (the sync thread, the search
+ * loop takes it back; the other threads (the sync and checkpoint threads, the search
  * worker, the integrity check) and larger blocks use malloc and free.  A
  * block carries its size in 8 bytes before it, as SQLite's own allocator
  * does, so any thread may free any block.
