@@ -261,6 +261,8 @@ void debug_clock_command(struct request *request) {
  *                                the files go back to their last sync, the process exits
  *   CACHE-PAGES n                SQLite's page cache in pages (0 = default): spills come soon
  *   HEAP-HEADROOM bytes          SQLite may allocate only that much more (0 = no limit)
+ *   CHECKPOINT-FRAMES n          the WAL frames that ask for a checkpoint (0 = default 1,000);
+ *                                not a fault: the checkpoint thread stays
  *   SYNC HOLD | RELEASE | FAIL   the store's sync thread holds its next fsync until released, or
  *                                its next fsync fails (the daemon then exits before replying)
  *   SYNC PENDING                 how many commits wait for their fsync */
@@ -268,7 +270,7 @@ void debug_store_command(struct request *request) {
     static const char usage[] =
         "usage: DEBUG.STORE FAIL-COMMITS n [FULL|IOERR] | FAIL-WRITES n [FULL|IOERR] | FAIL-RELEASE n | "
         "FAIL-ROLLBACK-TO n | NTH-WRITE n [FULL|IOERR] | NTH-SYNC n [FULL|IOERR] | NTH-READ n | POWER-LOSS n | "
-        "CACHE-PAGES n | HEAP-HEADROOM bytes | SYNC HOLD|RELEASE|FAIL|PENDING";
+        "CACHE-PAGES n | HEAP-HEADROOM bytes | CHECKPOINT-FRAMES n | SYNC HOLD|RELEASE|FAIL|PENDING";
     if (request_argument_is(request, 1, "SYNC")) {
         int hold = request_argument_is(request, 2, "HOLD"), release = request_argument_is(request, 2, "RELEASE");
         int fail = request_argument_is(request, 2, "FAIL"), pending = request_argument_is(request, 2, "PENDING");
@@ -303,6 +305,15 @@ void debug_store_command(struct request *request) {
             request_error(request, "INVALID", "%s", usage);
             return;
         }
+    }
+    if (request_argument_is(request, 1, "CHECKPOINT-FRAMES")) {
+        if (request->argc != 3 || count > 1000000) {
+            request_error(request, "INVALID", "%s", usage);
+            return;
+        }
+        store_debug_checkpoint_frames((int)count);
+        reply_ok(request->reply);
+        return;
     }
     /* The shim counts and fails only the loop's own I/O: from the first
      * fault on, checkpoints run there again (their thread is stopped). */

@@ -35,7 +35,7 @@ static struct {
     sqlite3 *db;                  /* the thread's own connection */
     /* under lock */
     int requested, stop;
-    long long checkpoints;        /* checkpoints run */
+    long long checkpoints;        /* checkpoints that ran (not turned away busy) */
     long long failures;           /* of them, failed (logged) */
 } checkpointer;
 
@@ -57,7 +57,7 @@ static void *checkpointer_main(void *argument) {
                       sqlite3_errmsg(checkpointer.db));
         }
         pthread_mutex_lock(&checkpointer.lock);
-        checkpointer.checkpoints++;
+        checkpointer.checkpoints += rc == SQLITE_OK;
         checkpointer.failures += failed;
     }
     pthread_mutex_unlock(&checkpointer.lock);

@@ -81,6 +81,7 @@ struct fault_file {
     /* The WAL (with store_wal_gathering): contiguous writes not yet handed
      * to the wrapped file, bytes [pending_offset, pending_offset +
      * pending_length).  Owned; WAL_PENDING_BYTES once allocated. */
+    int gathering;               /* the WAL, with store_wal_gathering and powersafe overwrite */
     unsigned char *pending;
     size_t pending_length;
     sqlite3_int64 pending_offset;
@@ -165,9 +166,13 @@ static int nth_take(enum store_fault_op op) {
 static int fault_error(void) { return fault_disk_full ? SQLITE_FULL : SQLITE_IOERR_WRITE; }
 
 /* Hands the WAL's pending writes to the wrapped file in one call.  On an
- * error they are dropped: SQLite sees the error on the operation that
- * needed them (the commit's sync, a read) and rolls the transaction back,
- * and no reader can see frames the wal-index does not name yet. */
+ * error they are dropped and the operation that needed them fails: a
+ * write or sync with the write's own code (SQLite's pager then rolls the
+ * whole transaction back, as for any failed WAL write), anything else
+ * with SQLITE_IOERR_WRITE (pending_flush_for): SQLite would answer a
+ * SQLITE_FULL on a read by rolling back only the statement, leaving frames
+ * of earlier commands named in the wal-index but never written.  No
+ * reader can see frames the wal-index header does not name yet. */
 static int pending_flush(struct fault_file *f) {
     if (f->pending_length == 0) return SQLITE_OK;
     size_t length = f->pending_length;
@@ -179,10 +184,15 @@ static int pending_flush(struct fault_file *f) {
 /* Keeps a WAL write in the pending buffer when it continues it, or lands
  * wholly inside it (SQLite rewrites a frame of the open transaction in
  * place); 1 when kept, 0 when the caller writes it itself. */
+/* The flush before a read, size, truncation, file control or close. */
+static int pending_flush_for(struct fault_file *f) {
+    return pending_flush(f) == SQLITE_OK ? SQLITE_OK : SQLITE_IOERR_WRITE;
+}
+
 static int pending_keep(struct fault_file *f, const void *buffer, int amount, sqlite3_int64 offset,
                         int *rc) {
     *rc = SQLITE_OK;
-    if (!store_wal_gathering || f->sync_fd < 0 || amount <= 0 || amount > WAL_PENDING_BYTES) return 0;
+    if (!f->gathering || amount <= 0 || amount > WAL_PENDING_BYTES) return 0;
     sqlite3_int64 end = f->pending_offset + (sqlite3_int64)f->pending_length;
     if (f->pending_length > 0 && offset >= f->pending_offset && offset + amount <= end) {
         memcpy(f->pending + (offset - f->pending_offset), buffer, (size_t)amount);
@@ -200,7 +210,7 @@ static int pending_keep(struct fault_file *f, const void *buffer, int amount, sq
 
 static int fault_close(sqlite3_file *file) {
     struct fault_file *f = (struct fault_file *)file;
-    int flushed = pending_flush(f);
+    int flushed = pending_flush_for(f);
     free(f->pending);
     f->pending = NULL;
     if (f->database_file) {
@@ -220,7 +230,7 @@ static int fault_close(sqlite3_file *file) {
 static int fault_read(sqlite3_file *file, void *buffer, int amount, sqlite3_int64 offset) {
     struct fault_file *f = (struct fault_file *)file;
     if (f->database_file && nth_take(STORE_FAULT_READ)) return SQLITE_IOERR_READ;
-    int rc = pending_flush(f);
+    int rc = pending_flush_for(f);
     if (rc != SQLITE_OK) return rc;
     return f->real->pMethods->xRead(f->real, buffer, amount, offset);
 }
@@ -246,7 +256,7 @@ static int fault_write(sqlite3_file *file, const void *buffer, int amount, sqlit
 }
 static int fault_truncate(sqlite3_file *file, sqlite3_int64 size) {
     struct fault_file *f = (struct fault_file *)file;
-    int rc = pending_flush(f);
+    int rc = pending_flush_for(f);
     if (rc != SQLITE_OK) return rc;
     if (f->database_file && power_tracking) undo_keep(f, size, f->synced_size - size);
     return f->real->pMethods->xTruncate(f->real, size);
@@ -277,7 +287,7 @@ static int fault_sync(sqlite3_file *file, int flags) {
 }
 static int fault_file_size(sqlite3_file *file, sqlite3_int64 *size) {
     struct fault_file *f = (struct fault_file *)file;
-    int rc = pending_flush(f);
+    int rc = pending_flush_for(f);
     if (rc != SQLITE_OK) return rc;
     return f->real->pMethods->xFileSize(f->real, size);
 }
@@ -295,7 +305,7 @@ static int fault_check_reserved_lock(sqlite3_file *file, int *result) {
 }
 static int fault_file_control(sqlite3_file *file, int op, void *argument) {
     struct fault_file *f = (struct fault_file *)file;
-    int rc = pending_flush(f);
+    int rc = pending_flush_for(f);
     if (rc != SQLITE_OK) return rc;
     return f->real->pMethods->xFileControl(f->real, op, argument);
 }
@@ -342,6 +352,7 @@ static int fault_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, in
     f->undo = NULL;
     f->undo_count = f->undo_capacity = 0;
     f->synced_size = 0;
+    f->gathering = 0;
     f->pending = NULL;
     f->pending_length = 0;
     f->pending_offset = 0;
@@ -351,6 +362,11 @@ static int fault_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, in
      * covers the file's data whichever descriptor wrote it): it never
      * touches SQLite's file object, which the loop goes on using. */
     if (rc == SQLITE_OK && (flags & SQLITE_OPEN_WAL) && name) f->sync_fd = open(name, O_RDONLY | O_CLOEXEC);
+    /* Without powersafe overwrite SQLite pads the commit to a sector and
+     * syncs inside the last frame's write, the rest after: that rest would
+     * wait here while the wal-index named the frame.  Gather only with it. */
+    f->gathering = rc == SQLITE_OK && (flags & SQLITE_OPEN_WAL) && store_wal_gathering && f->real->pMethods &&
+                   (f->real->pMethods->xDeviceCharacteristics(f->real) & SQLITE_IOCAP_POWERSAFE_OVERWRITE);
     /* SQLite calls xClose only when pMethods is set: mirror the real file. */
     file->pMethods = f->real->pMethods ? &fault_io_methods : NULL;
     if (rc == SQLITE_OK && f->database_file && file->pMethods) {
@@ -450,7 +466,8 @@ int store_fault_arm_power_loss(long long n) {
      * or the power loss would keep bytes no sync ever covered. */
     for (struct fault_file *f = open_files; f; f = f->next) {
         if (f->real->pMethods == NULL) continue;
-        if (f->real->pMethods->xSync(f->real, SQLITE_SYNC_FULL) != SQLITE_OK) return -1;
+        if (pending_flush(f) != SQLITE_OK || f->real->pMethods->xSync(f->real, SQLITE_SYNC_FULL) != SQLITE_OK)
+            return -1;
         undo_reset(f);
     }
     power_tracking = n > 0;

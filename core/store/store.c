@@ -121,6 +121,15 @@ static size_t durable_count, durable_capacity, durable_reserved;
  * between batches (autocheckpoint would run inside a COMMIT whose WAL sync
  * is still to come, copying frames not yet durable into the database). */
 #define STORE_CHECKPOINT_FRAMES 1000
+/* SQLite rewinds the WAL to its start only when the writer begins a
+ * transaction with every frame already copied (it then reads through slot
+ * 0).  The checkpoint thread's copy ends while the loop is already in its
+ * next batch, so under steady intake that moment never comes and the WAL
+ * would grow without end: past this many frames the loop checkpoints
+ * itself between batches (the little the thread left), and the next batch
+ * rewinds the WAL. */
+#define STORE_WAL_REWIND_FACTOR 4   /* x the checkpoint's frames */
+static int checkpoint_frames = STORE_CHECKPOINT_FRAMES; /* DEBUG.STORE CHECKPOINT-FRAMES */
 static int checkpoint_due;
 static int command_open;          /* between store_command_begin and _end */
 static size_t command_mark;       /* after_commit_count when the command began */
@@ -581,11 +590,11 @@ static int wal_frames(void *argument, sqlite3 *db, const char *name, int frames)
     (void)argument;
     (void)db;
     (void)name;
-    if (frames < STORE_CHECKPOINT_FRAMES) return SQLITE_OK;
+    if (frames < checkpoint_frames) return SQLITE_OK;
     /* The commit is over (this hook runs after it): the checkpoint thread
      * may copy at once; it syncs the WAL itself before it copies. */
-    if (store_checkpointer_running()) store_checkpointer_request();
-    else checkpoint_due = 1;
+    if (!store_checkpointer_running() || frames >= checkpoint_frames * STORE_WAL_REWIND_FACTOR) checkpoint_due = 1;
+    else store_checkpointer_request();
     return SQLITE_OK;
 }
 
@@ -617,6 +626,8 @@ int store_start_sync_thread(char *error, size_t error_size) {
         log_warn("WAL checkpoints stay on the loop", "error=\"%s\"", reason);
     return 0;
 }
+
+void store_debug_checkpoint_frames(int frames) { checkpoint_frames = frames > 0 ? frames : STORE_CHECKPOINT_FRAMES; }
 
 void store_checkpoints_on_loop(void) {
     if (!store_checkpointer_running()) return;

@@ -125,6 +125,9 @@ void store_wait_durable(void);
  * does this before arming a fault, so the shim sees every write of the
  * database).  INFO: where they run, how many ran there, and failed. */
 void store_checkpoints_on_loop(void);
+/* DEBUG.STORE CHECKPOINT-FRAMES: the WAL frames that ask for a checkpoint
+ * (the loop's own past four times that); 0 = the default 1,000. */
+void store_debug_checkpoint_frames(int frames);
 void store_checkpoint_info(int *off_loop, long long *checkpoints, long long *failures);
 /* INFO: the sync thread's fsyncs and their total time. */
 void store_sync_info(long long *syncs, long long *sync_us_total);

@@ -210,3 +210,32 @@ def test_another_process_reads_at_once_what_was_answered():
             assert reader.execute("PRAGMA quick_check").fetchone()[0] == "ok"
         finally:
             reader.close()
+
+
+def test_the_wal_rewinds_under_steady_intake_with_the_checkpoint_thread():
+    """SQLite rewinds the WAL only when a batch begins with every frame
+    copied; the thread's copy ends while the next batch runs, so past four
+    times the checkpoint's frames the loop copies the rest itself and the WAL
+    starts again from its beginning instead of growing without end."""
+    with Daemon() as d:
+        client = d.client(timeout=120)
+        wal = os.path.join(d.data, "redress.db-wal")
+        assert client.call("DEBUG.STORE", "CHECKPOINT-FRAMES", 20) == "OK"
+        assert store_info(client)["checkpoint_thread"] == "yes"   # not a fault
+        frame = 4096 + 24
+        before = os.path.getsize(wal)
+        open_cases(client, 100, "the first batch")
+        batch_frames = (os.path.getsize(wal) - before) // frame
+        assert batch_frames > 0
+        for round_number in range(30):
+            open_cases(client, 100, "batch %d" % round_number)
+        settled = os.path.getsize(wal)
+        for round_number in range(60):
+            open_cases(client, 100, "batch %d" % round_number)
+        client.call("PING")
+        # Rewinding, the file stops growing (it is reused from its start);
+        # without it, it would hold sixty more batches of frames.
+        grown = (os.path.getsize(wal) - settled) // frame
+        assert grown <= 3 * batch_frames, (grown, batch_frames)
+        assert int(store_info(client)["checkpoints_off_loop"]) >= 1
+        assert store_info(client)["checkpoint_failures"] == "0"
