@@ -107,13 +107,12 @@ void store_checkpointer_request(void) {
     pthread_mutex_unlock(&checkpointer.lock);
 }
 
+/* Kept after the thread stopped (a fault armed): what it did still shows. */
 void store_checkpointer_stats(long long *checkpoints, long long *failures) {
-    *checkpoints = *failures = 0;
-    if (!checkpointer.running) return;
-    pthread_mutex_lock(&checkpointer.lock);
+    if (checkpointer.running) pthread_mutex_lock(&checkpointer.lock);
     *checkpoints = checkpointer.checkpoints;
     *failures = checkpointer.failures;
-    pthread_mutex_unlock(&checkpointer.lock);
+    if (checkpointer.running) pthread_mutex_unlock(&checkpointer.lock);
 }
 
 void store_checkpointer_stop(void) {

@@ -185,6 +185,7 @@ def test_checkpoints_run_on_their_own_thread_and_come_back_to_the_loop_with_a_fa
         assert client.call("DEBUG.STORE", "NTH-READ", 0) == "OK"
         info = store_info(client)
         assert info["checkpoint_thread"] == "no", info
+        assert int(info["checkpoints_off_loop"]) >= 1, info   # what the thread did still shows
         for _ in range(60):
             open_cases(client, 600, "copied into the database by the loop")
             client.call("PING")  # a checkpoint on the loop runs between batches
