@@ -257,6 +257,7 @@ void debug_clock_command(struct request *request) {
  *   FAIL-RELEASE n | FAIL-ROLLBACK-TO n   the next n savepoint releases / rollbacks fail
  *   NTH-WRITE n [FULL|IOERR] | NTH-SYNC n [FULL|IOERR] | NTH-READ n
  *                                the nth write / sync / read of the database or WAL from now fails
+ *   NTH-FLUSH n [FULL|IOERR]     the nth hand-over of the WAL's gathered writes from now fails
  *   POWER-LOSS n                 the power fails at the nth write or sync from now (0: now):
  *                                the files go back to their last sync, the process exits
  *   CACHE-PAGES n                SQLite's page cache in pages (0 = default): spills come soon
@@ -269,7 +270,8 @@ void debug_clock_command(struct request *request) {
 void debug_store_command(struct request *request) {
     static const char usage[] =
         "usage: DEBUG.STORE FAIL-COMMITS n [FULL|IOERR] | FAIL-WRITES n [FULL|IOERR] | FAIL-RELEASE n | "
-        "FAIL-ROLLBACK-TO n | NTH-WRITE n [FULL|IOERR] | NTH-SYNC n [FULL|IOERR] | NTH-READ n | POWER-LOSS n | "
+        "FAIL-ROLLBACK-TO n | NTH-WRITE n [FULL|IOERR] | NTH-SYNC n [FULL|IOERR] | NTH-READ n | "
+        "NTH-FLUSH n [FULL|IOERR] | POWER-LOSS n | "
         "CACHE-PAGES n | HEAP-HEADROOM bytes | CHECKPOINT-FRAMES n | SYNC HOLD|RELEASE|FAIL|PENDING";
     if (request_argument_is(request, 1, "SYNC")) {
         int hold = request_argument_is(request, 2, "HOLD"), release = request_argument_is(request, 2, "RELEASE");
@@ -292,7 +294,8 @@ void debug_store_command(struct request *request) {
     }
     long long count;
     int takes_mode = request_argument_is(request, 1, "FAIL-COMMITS") || request_argument_is(request, 1, "FAIL-WRITES") ||
-                     request_argument_is(request, 1, "NTH-WRITE") || request_argument_is(request, 1, "NTH-SYNC");
+                     request_argument_is(request, 1, "NTH-WRITE") || request_argument_is(request, 1, "NTH-SYNC") ||
+                     request_argument_is(request, 1, "NTH-FLUSH");
     if (request_signed(request, 2, &count) != 0 || count < 0 || count > 1000000000LL ||
         (request->argc == 4 && !takes_mode)) {
         request_error(request, "INVALID", "%s", usage);
@@ -330,6 +333,8 @@ void debug_store_command(struct request *request) {
         store_fault_arm_nth(STORE_FAULT_WRITE, count, disk_full);
     } else if (request_argument_is(request, 1, "NTH-SYNC")) {
         store_fault_arm_nth(STORE_FAULT_SYNC, count, disk_full);
+    } else if (request_argument_is(request, 1, "NTH-FLUSH")) {
+        store_fault_arm_nth(STORE_FAULT_FLUSH, count, disk_full);
     } else if (request_argument_is(request, 1, "NTH-READ")) {
         store_fault_arm_nth(STORE_FAULT_READ, count, 0);
     } else if (request_argument_is(request, 1, "POWER-LOSS")) {

@@ -177,6 +177,7 @@ static int pending_flush(struct fault_file *f) {
     if (f->pending_length == 0) return SQLITE_OK;
     size_t length = f->pending_length;
     f->pending_length = 0;
+    if (nth_take(STORE_FAULT_FLUSH)) return nth_disk_full[STORE_FAULT_FLUSH] ? SQLITE_FULL : SQLITE_IOERR_WRITE;
     if (power_tracking) undo_keep(f, f->pending_offset, (sqlite3_int64)length);
     return f->real->pMethods->xWrite(f->real, f->pending, (int)length, f->pending_offset);
 }
@@ -496,8 +497,9 @@ void store_fault_wal_synced(void) {
 void store_fault_info(char *out, size_t size) {
     int armed = power_left > 0 || fault_commits_left > 0 || fault_writes_left > 0;
     for (int op = 0; op < STORE_FAULT_OPS; op++) armed |= nth_left[op] > 0;
-    snprintf(out, size, "fault_armed:%d\r\nfault_io:writes=%lld,syncs=%lld,reads=%lld\r\n", armed,
-             op_counts[STORE_FAULT_WRITE], op_counts[STORE_FAULT_SYNC], op_counts[STORE_FAULT_READ]);
+    snprintf(out, size, "fault_armed:%d\r\nfault_io:writes=%lld,syncs=%lld,reads=%lld,flushes=%lld\r\n", armed,
+             op_counts[STORE_FAULT_WRITE], op_counts[STORE_FAULT_SYNC], op_counts[STORE_FAULT_READ],
+             op_counts[STORE_FAULT_FLUSH]);
 }
 
 void store_fault_power_loss_now(void) { power_fail("DEBUG.STORE POWER-LOSS 0"); }

@@ -19,8 +19,11 @@ void store_fault_arm_writes(int writes, int disk_full);
 void store_fault_arm_savepoints(int count, int rollback);
 /* The Nth write, sync or read of the database or its WAL from now fails,
  * once (SQLITE_FULL with disk_full 1, else SQLITE_IOERR_*; reads always
- * IOERR); n 0 disarms. */
-enum store_fault_op { STORE_FAULT_WRITE, STORE_FAULT_SYNC, STORE_FAULT_READ, STORE_FAULT_OPS };
+ * IOERR); n 0 disarms.  STORE_FAULT_FLUSH: the Nth hand-over of the WAL's
+ * gathered writes to the file (at a sync, a read, a write elsewhere...)
+ * fails and its bytes are dropped, the way a write the kernel refused
+ * loses them. */
+enum store_fault_op { STORE_FAULT_WRITE, STORE_FAULT_SYNC, STORE_FAULT_READ, STORE_FAULT_FLUSH, STORE_FAULT_OPS };
 void store_fault_arm_nth(enum store_fault_op op, long long n, int disk_full);
 /* Power loss at the Nth write or sync of the database or its WAL from now:
  * that operation does not happen, each file goes back to its last synced

@@ -180,7 +180,10 @@ def drain_pushes(subscriber):
     return pushed
 
 
-def nth_fault_loop(op, mode):
+ARM = {"writes": "NTH-WRITE", "syncs": "NTH-SYNC", "reads": "NTH-READ", "flushes": "NTH-FLUSH"}
+
+
+def nth_fault_loop(op, mode, cache_pages=None):
     with Daemon(rules="shipped") as d:
         c = d.client()
         subscriber = d.client()
@@ -188,8 +191,11 @@ def nth_fault_loop(op, mode):
         c.call("DEBUG.CLOCK", "SET", START)
         approver = supervisor(d)
         if op == "reads":
-            # A page cache of a few pages: statements read the file.
-            assert c.call("DEBUG.STORE", "CACHE-PAGES", 4) == "OK"
+            cache_pages = 4
+        if cache_pages:
+            # A page cache of a few pages: statements read the file, and
+            # spill pages to the WAL in the middle of a batch.
+            assert c.call("DEBUG.STORE", "CACHE-PAGES", cache_pages) == "OK"
         # A dry round sizes the loop: the operations one round makes.
         before = fault_info(c)[1][op]
         Workload("dry", approver).run(c)
@@ -197,7 +203,7 @@ def nth_fault_loop(op, mode):
         assert per_round > 0
         fired = 0
         for n in range(1, per_round + 1):
-            arm = ["DEBUG.STORE", "NTH-" + op[:-1].upper(), n] + ([mode] if mode else [])
+            arm = ["DEBUG.STORE", ARM[op], n] + ([mode] if mode else [])
             assert c.call(*arm) == "OK"
             w = Workload("%s%d" % (op, n), approver)
             w.run(c)
@@ -243,6 +249,19 @@ def test_nth_sync_fails():
 
 def test_nth_read_fails():
     nth_fault_loop("reads", None)
+
+
+def test_nth_flush_of_gathered_wal_writes_fails():
+    """The WAL's writes are handed to the file in one call at the commit's
+    sync: when that call fails, the batch fails whole."""
+    assert nth_fault_loop("flushes", "IOERR") > 0
+
+
+def test_nth_flush_fails_disk_full_mid_batch():
+    """With a small page cache, pages spill to the WAL inside a batch and a
+    later read, size or write elsewhere hands the gathered writes over
+    first: when that fails, SQLite must roll the whole transaction back."""
+    assert nth_fault_loop("flushes", "FULL", cache_pages=4) > 0
 
 
 def power_loss_round(binary, n, tag):
