@@ -239,7 +239,7 @@ void stats_reply_tables(struct request *request, const struct stats_window *wind
     /* ?1 ?2: the window; ?3: the agent (NULL: everyone's).  Cases count by
      * when they opened, clocks by when they ended, surveys by when they
      * were answered. */
-#define CASES_IN " created_at >= ?1 AND created_at < ?2 AND (?3 IS NULL OR assignee = ?3)"
+#define CASES_IN " created_at >= ?1 AND created_at < ?2 AND (CAST(?3 AS TEXT) IS NULL OR assignee = ?3)"
     static const char cases_sql[] = "SELECT count(*) FROM cases WHERE" CASES_IN;
     static const char open_sql[] =
         "SELECT count(*) FROM cases WHERE state NOT IN ('resolved', 'closed') AND" CASES_IN;
@@ -259,19 +259,23 @@ void stats_reply_tables(struct request *request, const struct stats_window *wind
 #define CLOCKS_IN                                                                                              \
     " FROM deadlines d JOIN cases c ON c.id = d.case_id WHERE d.kind NOT LIKE 'automation:%' AND d.kind <> 'notify'" \
     " AND d.state IN ('met', 'breached') AND coalesce(d.ended_at, d.due_at, d.created_at) >= ?1"               \
-    " AND coalesce(d.ended_at, d.due_at, d.created_at) < ?2 AND (?3 IS NULL OR c.assignee = ?3)"
+    " AND coalesce(d.ended_at, d.due_at, d.created_at) < ?2 AND (CAST(?3 AS TEXT) IS NULL OR c.assignee = ?3)"
     static const char by_priority[] =
-        "SELECT c.priority, sum(d.state = 'met'), sum(d.state = 'breached')" CLOCKS_IN
+        "SELECT c.priority, count(*) FILTER (WHERE d.state = 'met'),"
+        " count(*) FILTER (WHERE d.state = 'breached')" CLOCKS_IN
         " GROUP BY c.priority ORDER BY c.priority";
     static const char by_queue[] =
-        "SELECT c.queue, sum(d.state = 'met'), sum(d.state = 'breached')" CLOCKS_IN " GROUP BY c.queue ORDER BY c.queue";
+        "SELECT c.queue, count(*) FILTER (WHERE d.state = 'met'), count(*) FILTER (WHERE d.state = 'breached')"
+        CLOCKS_IN " GROUP BY c.queue ORDER BY c.queue";
 #undef CLOCKS_IN
-#define SURVEYS_IN " FROM surveys WHERE at >= ?1 AND at < ?2 AND (?3 IS NULL OR agent = ?3)"
-    static const char csat_all[] = "SELECT '', count(*), coalesce(sum(score), 0), coalesce(sum(score >= 4), 0)" SURVEYS_IN;
+#define SURVEYS_IN " FROM surveys WHERE at >= ?1 AND at < ?2 AND (CAST(?3 AS TEXT) IS NULL OR agent = ?3)"
+    static const char csat_all[] =
+        "SELECT '', count(*), coalesce(sum(score), 0), count(*) FILTER (WHERE score >= 4)" SURVEYS_IN;
     static const char csat_queue[] =
-        "SELECT queue, count(*), sum(score), sum(score >= 4)" SURVEYS_IN " GROUP BY queue ORDER BY queue";
+        "SELECT queue, count(*), sum(score), count(*) FILTER (WHERE score >= 4)" SURVEYS_IN
+        " GROUP BY queue ORDER BY queue";
     static const char csat_agent[] =
-        "SELECT agent, count(*), sum(score), sum(score >= 4)" SURVEYS_IN " AND agent IS NOT NULL"
+        "SELECT agent, count(*), sum(score), count(*) FILTER (WHERE score >= 4)" SURVEYS_IN " AND agent IS NOT NULL"
         " GROUP BY agent ORDER BY agent";
 #undef SURVEYS_IN
     struct evbuffer *pairs = evbuffer_new();

@@ -101,14 +101,17 @@ static int scan_step(struct scan *scan) {
     static const char *const sql[] = {
         "SELECT state NOT IN ('resolved', 'closed'), breached > 0, first_reply_at - created_at,"
         " resolved_at - created_at FROM cases WHERE id > ?4 AND id <= ?5 AND created_at >= ?1 AND created_at < ?2"
-        " AND (?3 IS NULL OR assignee = ?3)",
-        "SELECT c.priority, c.queue, sum(d.state = 'met'), sum(d.state = 'breached') FROM deadlines d"
+        " AND (CAST(?3 AS TEXT) IS NULL OR assignee = ?3)",
+        "SELECT c.priority, c.queue, count(*) FILTER (WHERE d.state = 'met'),"
+        " count(*) FILTER (WHERE d.state = 'breached')"
+        " FROM deadlines d"
         " JOIN cases c ON c.id = d.case_id WHERE d.id > ?4 AND d.id <= ?5 AND d.kind NOT LIKE 'automation:%'"
         " AND d.kind <> 'notify' AND d.state IN ('met', 'breached')"
         " AND coalesce(d.ended_at, d.due_at, d.created_at) >= ?1 AND coalesce(d.ended_at, d.due_at, d.created_at) < ?2"
-        " AND (?3 IS NULL OR c.assignee = ?3) GROUP BY c.priority, c.queue",
-        "SELECT queue, agent, count(*), sum(score), sum(score >= 4) FROM surveys WHERE id > ?4 AND id <= ?5"
-        " AND at >= ?1 AND at < ?2 AND (?3 IS NULL OR agent = ?3) GROUP BY queue, agent"};
+        " AND (CAST(?3 AS TEXT) IS NULL OR c.assignee = ?3) GROUP BY c.priority, c.queue",
+        "SELECT queue, agent, count(*), sum(score), count(*) FILTER (WHERE score >= 4) FROM surveys"
+        " WHERE id > ?4 AND id <= ?5"
+        " AND at >= ?1 AND at < ?2 AND (CAST(?3 AS TEXT) IS NULL OR agent = ?3) GROUP BY queue, agent"};
     if (scan->table == SCAN_DONE) return 1;
     if (scan->after >= scan->last) {
         if (++scan->table == SCAN_DONE) return 1;

@@ -206,7 +206,7 @@ int agents_add(struct call *call, const char *name, size_t name_len, unsigned ro
 
 long long agents_list(struct call *call, void (*visit)(void *context, const struct agent_row *row), void *context) {
     static const char sql[] =
-        "SELECT name, role, queues, disabled, created_at, presence, coalesce(capacity, ''), load, skills"
+        "SELECT name, role, queues, disabled, created_at, presence, coalesce(CAST(capacity AS TEXT), ''), load, skills"
         " FROM agents ORDER BY name";
     sqlite3_stmt *statement = store_statement(sql);
     long long count = 0;
@@ -529,9 +529,9 @@ int agents_roster_check(struct call *call, char *out, size_t size, size_t *used)
     /* Each agent's load (kept by the triggers of migration 19) against the
      * open cases it holds. */
     static const char load_sql[] =
-        "SELECT a.name, a.load, (SELECT count(*) FROM cases c WHERE c.assignee = a.name AND (c.state = 'new'"
-        " OR c.state = 'open' OR c.state = 'pending_customer' OR c.state = 'pending_internal')) AS held"
-        " FROM agents a WHERE a.load <> held";
+        "SELECT name, load, held FROM (SELECT a.name, a.load, (SELECT count(*) FROM cases c WHERE c.assignee = a.name"
+        " AND (c.state = 'new' OR c.state = 'open' OR c.state = 'pending_customer' OR c.state = 'pending_internal'))"
+        " AS held FROM agents a) AS loads WHERE load <> held";
     statement = store_statement(load_sql);
     while ((row = call_row(call, statement)) > 0) {
         note_difference(out, size, used, "agent %s: load %lld, holds %lld open cases; ",

@@ -24,7 +24,8 @@ static int store_failed(sqlite3_stmt *statement, char *why, size_t why_size) {
 
 int facts_customer(const char *id, size_t len, struct rules_customer *out, char *why, size_t why_size) {
     static const char sql[] =
-        "SELECT coalesce(currency, ''), count(*), sum(state NOT IN ('resolved', 'closed')), max(created_at),"
+        "SELECT coalesce(currency, ''), count(*), count(*) FILTER (WHERE state NOT IN ('resolved', 'closed')),"
+        " max(created_at),"
         " sum(amount) FROM cases WHERE customer_id ="
         " (SELECT customer_id FROM customer_identities WHERE kind = ?1 AND value = ?2) GROUP BY 1 ORDER BY 1";
     memset(out, 0, sizeof *out);

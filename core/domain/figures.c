@@ -225,7 +225,8 @@ static int load_times(struct call *call) {
 
 int figures_load(void) {
     static const char cases_sql[] =
-        "SELECT state, queue, priority, category, count(*), sum(breached > 0), count(resolved_at) FROM cases"
+        "SELECT state, queue, priority, category, count(*), count(*) FILTER (WHERE breached > 0), count(resolved_at)"
+        " FROM cases"
         " GROUP BY state, queue, priority, category";
     static const char refunds_sql[] =
         "SELECT state, currency, count(*), sum(amount) FROM refunds GROUP BY state, currency";

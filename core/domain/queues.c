@@ -80,7 +80,7 @@ static int visit_queue(struct call *call, struct queue_summary *summary,
 
 int queues_list(struct call *call, void (*visit)(void *context, const struct queue_summary *summary), void *context) {
     static const char sql[] =
-        "SELECT queue, count(*), sum(assignee IS NULL), sum(breached > 0),"
+        "SELECT queue, count(*), count(*) FILTER (WHERE assignee IS NULL), count(*) FILTER (WHERE breached > 0),"
         " min(CASE WHEN assignee IS NULL THEN created_at END)"
         " FROM cases WHERE state NOT IN ('resolved', 'closed') GROUP BY queue ORDER BY queue";
     struct online_queues online = {0, 0, malloc(QUEUES_ONLINE_MAX * sizeof *online.names)};

@@ -160,7 +160,7 @@ static long long job_recent(const char *key, int64_t window, int64_t now) {
 static int job_customer(const char *id, size_t len, int64_t as_of, struct rules_customer *out, char *why,
                         size_t why_size) {
     static const char sql[] =
-        "SELECT currency, count(*), sum(resolved_at IS NULL OR resolved_at >= ?2), max(created_at),"
+        "SELECT currency, count(*), count(*) FILTER (WHERE resolved_at IS NULL OR resolved_at >= ?2), max(created_at),"
         " sum(amount), count(amount) FROM cases WHERE customer_id ="
         " (SELECT customer_id FROM customer_identities WHERE kind = ?1 AND value = ?4)"
         " AND (id <= ?3 OR created_at < ?2) GROUP BY currency";

@@ -154,7 +154,8 @@ int tasks_finished(struct call *call, const struct case_row *task, const char *c
 int tasks_describe(struct call *call, int64_t case_id, void (*pair)(void *context, const char *name, const char *value),
                    void *context) {
     static const char sql[] =
-        "SELECT kind, coalesce(parent_id, ''), coalesce(merged_into, '') FROM cases WHERE id = ?1";
+        "SELECT kind, coalesce(CAST(parent_id AS TEXT), ''), coalesce(CAST(merged_into AS TEXT), '')"
+        " FROM cases WHERE id = ?1";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement) sqlite3_bind_int64(statement, 1, case_id);
     int found = call_row(call, statement);
