@@ -110,7 +110,7 @@ void case_get_command(struct request *request) {
         " faq, (SELECT group_concat(other_id, ',') FROM"
         "   (SELECT other_id FROM case_links WHERE case_id = ?1"
         "    UNION SELECT case_id FROM incident_cases WHERE incident_id = ?1"
-        "    UNION SELECT incident_id FROM incident_cases WHERE case_id = ?1 ORDER BY 1))"
+        "    UNION SELECT incident_id FROM incident_cases WHERE case_id = ?1 ORDER BY 1) AS linked)"
         " FROM cases WHERE id = ?1";
     static const char *const names[] = {
         "id", "external_id", "state", "channel", "customer", "subject", "body", "order", "amount",

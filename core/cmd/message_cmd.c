@@ -127,7 +127,7 @@ void case_messages_command(struct request *request) {
     }
     static const char sql[] =
         "SELECT e.id, e.at, 'in', c.channel, e.actor,"
-        " CASE WHEN c.body <> '' THEN c.subject || char(10) || c.body ELSE c.subject END, coalesce(c.external_id, ''),"
+        " CASE WHEN c.body <> '' THEN c.subject || '\n' || c.body ELSE c.subject END, coalesce(c.external_id, ''),"
         " coalesce((SELECT group_concat(a.name || ' (' || a.type || ', ' || a.size || ' bytes)', '; ')"
         "  FROM attachments a WHERE a.event_id = e.id), '')"
         " FROM events e JOIN cases c ON c.id = e.case_id WHERE e.case_id = ?1 AND e.kind = 'opened' AND e.id > ?2"

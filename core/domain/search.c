@@ -214,7 +214,7 @@ int search_forget_case(struct call *call, int64_t case_id) {
     static const char sql[] =
         "INSERT INTO search_forget(event_id, text)"
         " SELECT e.id, coalesce(CASE WHEN e.kind = 'opened' THEN"
-        "   CASE WHEN c.body <> '' THEN c.subject || char(10) || c.body ELSE c.subject END ELSE e.detail END, '')"
+        "   CASE WHEN c.body <> '' THEN c.subject || '\n' || c.body ELSE c.subject END ELSE e.detail END, '')"
         " FROM events e JOIN cases c ON c.id = e.case_id"
         " WHERE e.case_id = ?1"
         " AND (e.kind IN ('opened', 'message', 'note') OR (e.kind = 'reply' AND e.actor <> 'rules'))";
