@@ -543,10 +543,6 @@ struct sandbox *sandbox_new(const struct sandbox_limits *limits, char *error, si
         return NULL;
     }
     lua_State *state = sandbox->state;
-    /* Generational: a hook's garbage (its case table, its strings) dies
-     * young, and minor collections free it without walking the rule
-     * set's own tables each cycle (the incremental collector did). */
-    lua_gc(state, LUA_GCGEN, 0, 0);
     lua_pushcfunction(state, build_environment);
     lua_pushlightuserdata(state, sandbox);
     if (lua_pcall(state, 1, 0, 0) != LUA_OK) {
