@@ -35,7 +35,7 @@ CFLAGS  ?= -O2 -g
 # Hardening: stack protector, fortified libc calls (not under the
 # sanitizers, whose interceptors they bypass), a position-independent
 # daemon, read-only relocations bound at start.  Plugins are PIC already.
-HARDEN_CFLAGS := -fstack-protector-strong $(if $(filter 1,$(SANITIZE)),,-U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3)
+HARDEN_CFLAGS := -fstack-protector-strong -fstack-clash-protection $(if $(filter 1,$(SANITIZE)),,-U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3)
 HARDEN_LDFLAGS := -Wl,-z,relro,-z,now
 # pkg-config, run when a recipe needs it (after the packages are in): when
 # it fails, the build stops with its message instead of going on without.

@@ -20,10 +20,25 @@
 
 #include <stdlib.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/common_interface_defs.h>
+/* gcc says __SANITIZE_ADDRESS__, clang __has_feature(address_sanitizer). */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
 #define FIBER_ASAN 1
 #endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define FIBER_ASAN 1
+#endif
+#ifdef FIBER_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+/* Below each stack, pages that fault: a frame larger than one page (a
+ * struct detail is 4 KiB) could jump a single guard page and write into
+ * whatever lies below, another fiber's stack.  The build also probes
+ * large frames page by page (-fstack-clash-protection). */
+#define FIBER_GUARD_BYTES (64 * 1024)
 
 enum fiber_state {
     FIBER_IDLE,       /* new or done: fiber_start may set its function */
@@ -57,21 +72,22 @@ struct fiber *fiber_new(size_t stack_bytes) {
     if (stack_bytes < FIBER_STACK_MIN) stack_bytes = FIBER_STACK_MIN;
     if (stack_bytes > SIZE_MAX / 2) return NULL;
     stack_bytes = (stack_bytes + page - 1) / page * page;
+    size_t guard = (FIBER_GUARD_BYTES + page - 1) / page * page;
     struct fiber *fiber = calloc(1, sizeof *fiber);
     if (fiber == NULL) return NULL;
-    fiber->mapping_bytes = stack_bytes + page;
+    fiber->mapping_bytes = stack_bytes + guard;
     fiber->mapping = mmap(NULL, fiber->mapping_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (fiber->mapping == MAP_FAILED) {
         free(fiber);
         return NULL;
     }
-    /* Stacks grow down: the page below the stack faults on overflow. */
-    if (mprotect(fiber->mapping, page, PROT_NONE) != 0) {
+    /* Stacks grow down: the pages below the stack fault on overflow. */
+    if (mprotect(fiber->mapping, guard, PROT_NONE) != 0) {
         munmap(fiber->mapping, fiber->mapping_bytes);
         free(fiber);
         return NULL;
     }
-    fiber->stack = (char *)fiber->mapping + page;
+    fiber->stack = (char *)fiber->mapping + guard;
     fiber->stack_bytes = stack_bytes;
     fiber->state = FIBER_IDLE;
     return fiber;
@@ -130,6 +146,14 @@ int fiber_resume(struct fiber *fiber) {
         fiber->context.uc_stack.ss_size = fiber->stack_bytes;
         fiber->context.uc_link = NULL;
         makecontext(&fiber->context, trampoline, 0);
+        /* glibc keeps uc_stack as set, and AddressSanitizer's swapcontext
+         * would then clear the shadow of the whole stack at every resume,
+         * frames live across a yield included (their overflows unseen).
+         * The stack's shadow is cleared here, once per start, instead. */
+        fiber->context.uc_stack.ss_size = 0;
+#ifdef FIBER_ASAN
+        ASAN_UNPOISON_MEMORY_REGION(fiber->stack, fiber->stack_bytes);
+#endif
     }
     fiber->state = FIBER_RUNNING;
     running = fiber;

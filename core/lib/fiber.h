@@ -10,8 +10,9 @@
  * fiber runs at a time, on the loop's thread: no locks, and nothing runs
  * between two statements of a fiber unless it yields.
  *
- * Owns: each fiber's stack (mmap'd, with a guard page below it so an
- * overflow faults instead of writing over the heap) and its saved context.
+ * Owns: each fiber's stack (mmap'd, with 64 KiB of guard pages below it so
+ * an overflow faults instead of writing over the heap or another fiber's
+ * stack) and its saved context.
  * Never: schedules anything -- whoever resumes a fiber (the loop's store
  * client) decides when.  With AddressSanitizer it tells the sanitizer of
  * every switch, so stack checks follow the fiber.
@@ -28,14 +29,15 @@ typedef void (*fiber_fn)(void *argument);
  * or its function returned (it may be started again). */
 enum fiber_outcome { FIBER_YIELDED = 1, FIBER_DONE = 2 };
 
-#define FIBER_STACK_MIN (64 * 1024)
+#define FIBER_STACK_MIN (256 * 1024)
 
 /* A fiber with a stack of stack_bytes (rounded up to pages; at least
  * FIBER_STACK_MIN), not started.  NULL when out of memory.  The caller owns
  * it (fiber_free). */
 struct fiber *fiber_new(size_t stack_bytes);
-/* Frees a fiber that is not running and not suspended inside its function
- * (its stack's frames would never be unwound: whatever they hold leaks). */
+/* Frees a fiber that is not running.  One suspended inside its function
+ * is freed too, but its frames are never unwound: whatever they hold
+ * leaks (and, under AddressSanitizer, their fake stack). */
 void fiber_free(struct fiber *fiber);
 
 /* Sets what the fiber runs next: fn(argument) from the top of its stack.

@@ -254,6 +254,14 @@ int store_open(const char *dir, const char *sync, char *error, size_t error_size
         snprintf(error, error_size, "data directory %s: %s", dir, strerror(errno));
         return -1;
     }
+    /* The statements need 3.30 (upsert 3.24, FILTER on aggregates 3.30):
+     * an older library would fail them one by one at run time, so it is
+     * refused here, by name. */
+    if (sqlite3_libversion_number() < STORE_SQLITE_MIN_VERSION) {
+        snprintf(error, error_size, "SQLite %s is too old: redressd needs %d.%d or later", sqlite3_libversion(),
+                 STORE_SQLITE_MIN_VERSION / 1000000, STORE_SQLITE_MIN_VERSION / 1000 % 1000);
+        return -1;
+    }
     snprintf(store_path, sizeof store_path, "%s/redress.db", directory);
     tighten_modes();
     /* Before anything initialises SQLite (registering the VFS does): the

@@ -28,6 +28,9 @@
 struct evbuffer;
 struct event_base;
 
+/* The oldest SQLite whose SQL the statements use (store_open refuses older). */
+#define STORE_SQLITE_MIN_VERSION 3030000
+
 /* Opens (creating) DIR/redress.db in WAL mode, runs migrations, and checks
  * what is cheap to check at start: the header, that it is writable, and the
  * schema.  sync is "full" or "normal".  Returns 0, or -1 with a message
