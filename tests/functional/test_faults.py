@@ -184,6 +184,8 @@ ARM = {"writes": "NTH-WRITE", "syncs": "NTH-SYNC", "reads": "NTH-READ", "flushes
 
 
 def nth_fault_loop(op, mode, cache_pages=None):
+    """Returns (the operations of kind op one round makes, the syncs one
+    round makes, the store-error replies over all rounds)."""
     with Daemon(rules="shipped") as d:
         c = d.client()
         subscriber = d.client()
@@ -197,11 +199,12 @@ def nth_fault_loop(op, mode, cache_pages=None):
             # spill pages to the WAL in the middle of a batch.
             assert c.call("DEBUG.STORE", "CACHE-PAGES", cache_pages) == "OK"
         # A dry round sizes the loop: the operations one round makes.
-        before = fault_info(c)[1][op]
+        before = fault_info(c)[1]
         Workload("dry", approver).run(c)
-        per_round = fault_info(c)[1][op] - before
+        after = fault_info(c)[1]
+        per_round, syncs_per_round = after[op] - before[op], after["syncs"] - before["syncs"]
         assert per_round > 0
-        fired = 0
+        fired = store_errors = 0
         for n in range(1, per_round + 1):
             arm = ["DEBUG.STORE", ARM[op], n] + ([mode] if mode else [])
             assert c.call(*arm) == "OK"
@@ -216,6 +219,7 @@ def nth_fault_loop(op, mode, cache_pages=None):
             for what, reply, _ in w.results:
                 assert not isinstance(reply, RespError) or is_store_error(reply) or reply.code in (
                     "NOTFOUND", "BADSTATE"), (what, reply)
+                store_errors += is_store_error(reply)
             db = connect(d.data)
             try:
                 w.check_replies(db)
@@ -232,7 +236,7 @@ def nth_fault_loop(op, mode, cache_pages=None):
         finally:
             db.close()
         assert sorted(pushed) == sorted(committed), (set(pushed) ^ set(committed))
-        return per_round
+        return per_round, syncs_per_round, store_errors
 
 
 def test_nth_write_fails_io_error():
@@ -254,14 +258,17 @@ def test_nth_read_fails():
 def test_nth_flush_of_gathered_wal_writes_fails():
     """The WAL's writes are handed to the file in one call at the commit's
     sync: when that call fails, the batch fails whole."""
-    assert nth_fault_loop("flushes", "IOERR") > 0
+    flushes, _, store_errors = nth_fault_loop("flushes", "IOERR")
+    assert store_errors >= flushes // 2, (store_errors, flushes)
 
 
 def test_nth_flush_fails_disk_full_mid_batch():
     """With a small page cache, pages spill to the WAL inside a batch and a
     later read, size or write elsewhere hands the gathered writes over
     first: when that fails, SQLite must roll the whole transaction back."""
-    assert nth_fault_loop("flushes", "FULL", cache_pages=4) > 0
+    flushes, syncs, store_errors = nth_fault_loop("flushes", "FULL", cache_pages=4)
+    assert flushes > 2 * syncs, (flushes, syncs)    # most flushes come before a sync: at reads, writes elsewhere
+    assert store_errors >= flushes // 2, (store_errors, flushes)
 
 
 def power_loss_round(binary, n, tag):
