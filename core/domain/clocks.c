@@ -32,6 +32,9 @@ static void log_not_armed(int64_t id) {
     log_error("deadline not armed: out of memory (armed again at the next start)", "deadline=%lld", (long long)id);
 }
 
+/* The running clocks are read through the table, not an index (schema 29
+ * dropped the one by state: two entries per CASE.OPEN for this reader
+ * alone); ended clocks are passed over, about 0.13 s a million. */
 int clocks_heap_load(void) {
     static const char sql[] = "SELECT id, warned, warn_at, due_at FROM deadlines WHERE state = 'running'";
     sqlite3_stmt *statement = store_statement(sql);
