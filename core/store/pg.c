@@ -117,15 +117,21 @@ static void format(char *out, size_t size, const char *fmt, ...)
     va_end(ap);
 }
 
-/* libpq's messages end with a newline (sometimes several lines): one line. */
+/* libpq's messages span lines ("...failed: Connection refused\n\tIs the
+ * server running..."): one line, each run of white space one space. */
 static void one_line(char *text)
 {
-    size_t n = strlen(text);
-    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
-        text[--n] = '\0';
-    for (char *p = text; *p; p++)
-        if (*p == '\n' || *p == '\t')
-            *p = ' ';
+    char *out = text;
+    for (const char *p = text; *p; p++) {
+        int space = *p == '\n' || *p == '\t' || *p == '\r' || *p == ' ';
+        if (!space)
+            *out++ = *p;
+        else if (out > text && out[-1] != ' ')
+            *out++ = ' ';
+    }
+    if (out > text && out[-1] == ' ')
+        out--;
+    *out = '\0';
 }
 
 static void list_push(struct pg_list *list, struct pg_entry *entry)

@@ -150,6 +150,33 @@ static void run_bulk(const char *tag, int n)
         bulk_finish(bulk);
 }
 
+/* The tags of the open group's queries: their callbacks free them, but a
+ * group pg_sync refuses has no callbacks, so they are freed here then. */
+static char **open_tags;
+static size_t open_count, open_size;
+
+static void remember_tag(char *tag)
+{
+    if (open_count == open_size) {
+        size_t size = open_size ? open_size * 2 : 16;
+        char **grown = realloc(open_tags, size * sizeof *grown);
+        if (!grown) {
+            fprintf(stderr, "pg_check: out of memory\n");
+            exit(2);
+        }
+        open_tags = grown;
+        open_size = size;
+    }
+    open_tags[open_count++] = tag;
+}
+
+static void close_group(int refused)
+{
+    for (size_t i = 0; refused && i < open_count; i++)
+        free(open_tags[i]);
+    open_count = 0;
+}
+
 static void command(const char *line)
 {
     json_error_t jerr;
@@ -174,6 +201,8 @@ static void command(const char *line)
                      sizeof error) != 0) {
             free(copy);
             emit(json_pack("{s:s, s:s}", "tag", tag, "refused", error));
+        } else {
+            remember_tag(copy);
         }
         free(params);
     } else if (strcmp(name, "sync") == 0 && tag) {
@@ -184,7 +213,10 @@ static void command(const char *line)
         }
         if (pg_sync(client, on_done, copy, error, sizeof error) != 0) {
             free(copy);
+            close_group(1);
             emit(json_pack("{s:s, s:s}", "done", tag, "refused", error));
+        } else {
+            close_group(0);
         }
     } else if (strcmp(name, "bulk") == 0 && tag && json_is_integer(json_array_get(cmd, 2))) {
         run_bulk(tag, (int)json_integer_value(json_array_get(cmd, 2)));
@@ -308,6 +340,8 @@ int main(int argc, char **argv)
         return 2;
     }
     pg_client_free(client);
+    close_group(1);  /* an open group never synced: pg_client_free dropped it */
+    free(open_tags);
     event_free(in);
     event_base_free(base);
     return 0;
