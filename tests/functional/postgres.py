@@ -120,7 +120,11 @@ class Postgres:
     def create(self):
         self.dir = tempfile.mkdtemp(prefix="redress-pg-")
         if os.geteuid() == 0:
-            server = pwd.getpwnam("postgres")
+            try:
+                server = pwd.getpwnam("postgres")
+            except KeyError:
+                raise RuntimeError("running as root, the server needs the `postgres` system user "
+                                   "(Debian's postgresql package creates it)") from None
             os.chown(self.dir, server.pw_uid, server.pw_gid)
         # -N: initdb's own fsyncs of a throwaway cluster; the server still runs with fsync=on.
         self._run([os.path.join(self.bindir, "initdb"), "-D", self.data, "-U", self.user, "--auth=trust",

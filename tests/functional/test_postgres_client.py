@@ -207,6 +207,39 @@ def test_server_stopped_fails_in_flight_queries_then_reconnects():
         assert pg.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'") == "0"
 
 
+def test_backend_terminated_busy_or_idle_is_a_loss_then_reconnects():
+    """pg_terminate_backend: the server's FATAL during a query, or its socket closed while idle."""
+    with Postgres() as pg, PgCheck(pg.url, "--backoff-min-ms", "1", "--backoff-max-ms", "16") as c:
+        c.state("ready")
+        pid = c.run("pid", "SELECT pg_backend_pid()")["rows"][0][0]
+        c.send("query", "sleep", "SELECT pg_sleep(600)")
+        c.send("sync", "S")
+        c.send("query", "next", "SELECT 2")
+        c.send("sync", "N")
+        active = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND state = 'active'" % pid
+        for _ in range(200):
+            if pg.psql(active) == "1":
+                break
+        else:
+            raise AssertionError("the sleep never ran")
+        assert pg.psql("SELECT pg_terminate_backend(%s)" % pid) == "t"
+        for tag, group in (("sleep", "S"), ("next", "N")):
+            answer, done = c.answer(tag), c.done(group)
+            assert answer["sqlstate"] == "08006" and done["sqlstate"] == "08006", (answer, done)
+            assert "terminating connection due to administrator command" in answer["message"], answer
+        c.state("down")
+        c.state("ready")
+        pid = c.run("pid2", "SELECT pg_backend_pid()")["rows"][0][0]
+        # Idle now: nothing in flight, the loss is seen on the socket alone.
+        assert pg.psql("SELECT pg_terminate_backend(%s)" % pid) == "t"
+        down = c.state("down")
+        assert down["message"].startswith("connection to PostgreSQL lost"), down
+        c.state("ready")
+        assert c.run("after", "SELECT 1")["rows"] == [["1"]]
+        stats = c.stats()
+        assert stats["losses"] == 2 and stats["connects"] == 3 and stats["queries_failed"] == 2, stats
+
+
 def test_closed_port_fails_clearly_and_retries_until_a_server_comes():
     require_bindir()
     port = free_port()
