@@ -441,6 +441,8 @@ static int flush(struct pg_client *c, char *why, size_t why_size)
         conn_error(c, why, why_size);
         return -1;
     }
+    if (r == 1)
+        c->stats.flush_waits++;
     return watch(c, 0, 1, r == 1, why, why_size);
 }
 

@@ -102,6 +102,7 @@ struct pg_stats {
     unsigned long long groups_ok, groups_failed;
     unsigned long long notifications;
     unsigned queued;                     /* queries handed over, not yet answered */
+    unsigned long long flush_waits;      /* times the socket was full and a write event awaited */
     unsigned max_in_flight;              /* most queries sent to the server and unanswered at once */
 };
 

@@ -8,9 +8,11 @@ server installed these tests are skipped (failed under CI=true).
 ONCE: they run for the plain build only -- the PostgreSQL run is once,
 without sanitizers; the sanitizer pass stays on SQLite (issue 19).
 """
+import hashlib
 import json
 import os
 import queue
+import socket
 import subprocess
 import threading
 
@@ -132,6 +134,52 @@ def test_two_thousand_pipelined_queries_answer_in_order():
         # All 2,000 were sent before the first answer was read: one pipeline, not 2,000 round trips.
         assert stats["max_in_flight"] == 2000, stats
         assert stats["queries_ok"] == 2000 and stats["groups_ok"] == 2000 and stats["queued"] == 0, stats
+
+
+def test_a_parameter_larger_than_the_socket_goes_out_on_write_events():
+    with Postgres() as pg, PgCheck(pg.url) as c, PgCheck(pg.url) as holder:
+        c.state("ready")
+        holder.state("ready")
+        # Another connection holds a lock the first group waits for: meanwhile the server reads
+        # nothing, so 16 MiB cannot all go (socket buffers hold a few MiB): PQflush says "more"
+        # and the loop waits to write, whatever the speed of either side.
+        assert holder.run("lock", "SELECT pg_advisory_lock(7)")["rows"] == [[""]]
+        c.send("query", "wait", "SELECT pg_advisory_lock(7)")
+        c.send("sync", "W")
+        size = 16 << 20
+        c.send("large", "big", size)
+        blocked = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND state = 'active'"
+        for _ in range(200):
+            if pg.psql(blocked) == "1":
+                break
+        else:
+            raise AssertionError("the first group never waited for the lock")
+        assert c.stats()["flush_waits"] > 0
+        assert holder.run("unlock", "SELECT pg_advisory_unlock(7)")["rows"] == [["t"]]
+        assert c.answer("wait")["rows"] == [[""]] and "sqlstate" not in c.done("W")
+        answer, done = c.answer("big"), c.done("big")
+        assert "sqlstate" not in done, done
+        assert answer["rows"] == [[str(size), hashlib.md5(b"x" * size).hexdigest()]], answer
+        stats = c.stats()
+        assert stats["flush_waits"] > 0, stats
+        assert c.run("after", "SELECT 1")["rows"] == [["1"]]
+
+
+def test_an_attempt_with_no_answer_times_out_and_is_retried():
+    """A port that accepts TCP but never speaks: the connect timeout ends each attempt."""
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(16)  # the kernel completes the handshakes; nobody reads or answers
+    try:
+        url = "postgresql://redress@127.0.0.1:%d/redress" % mute.getsockname()[1]
+        with PgCheck(url, "--connect-timeout-ms", "20", "--backoff-min-ms", "1", "--backoff-max-ms", "2") as c:
+            for _ in range(2):
+                down = c.expect(lambda l: l.get("state") == "down", "a timed-out attempt")
+                assert down["message"].startswith("cannot connect to PostgreSQL: no connection within 20 ms"), down
+            stats = c.stats()
+            assert stats["connect_failures"] >= 2 and stats["connects"] == 0, stats
+    finally:
+        mute.close()
 
 
 def test_a_failed_query_fails_its_group_only():

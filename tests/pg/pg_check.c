@@ -19,6 +19,9 @@
  *       -> {"bulk": TAG, "values": [answers in callback order], "errors": E,
  *           "refused": R, "refused_message": M, "answered": A}
  *          once every accepted group is done
+ *   ["large", TAG, N]  one group: SELECT length($1::text), md5($1::text) with
+ *       N bytes of 'x' (more than a command line holds)
+ *       -> as "query" (the answer), then as "sync" with the same TAG
  *   ["stats"]          -> {"stats": {...}, "state": STATE}
  *   ["quit"]           ends the loop (so does the end of stdin)
  *
@@ -220,16 +223,42 @@ static void command(const char *line)
         }
     } else if (strcmp(name, "bulk") == 0 && tag && json_is_integer(json_array_get(cmd, 2))) {
         run_bulk(tag, (int)json_integer_value(json_array_get(cmd, 2)));
+    } else if (strcmp(name, "large") == 0 && tag && json_is_integer(json_array_get(cmd, 2))) {
+        json_int_t size = json_integer_value(json_array_get(cmd, 2));
+        char *value = size >= 0 && size < (1 << 30) ? malloc((size_t)size + 1) : NULL;
+        char *copy = strdup(tag), *done_copy = strdup(tag);
+        if (!value || !copy || !done_copy) {
+            fprintf(stderr, "pg_check: out of memory (or a bad size)\n");
+            exit(2);
+        }
+        memset(value, 'x', (size_t)size);
+        value[size] = '\0';
+        const char *params[] = {value};
+        if (pg_query(client, "SELECT length($1::text), md5($1::text)", 1, params, on_result, copy, error,
+                     sizeof error) != 0) {
+            free(copy);
+            emit(json_pack("{s:s, s:s}", "tag", tag, "refused", error));
+        } else {
+            remember_tag(copy);
+        }
+        free(value);
+        if (pg_sync(client, on_done, done_copy, error, sizeof error) != 0) {
+            free(done_copy);
+            close_group(1);
+            emit(json_pack("{s:s, s:s}", "done", tag, "refused", error));
+        } else {
+            close_group(0);
+        }
     } else if (strcmp(name, "stats") == 0) {
         struct pg_stats s;
         pg_client_stats(client, &s);
-        emit(json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:s}", "stats",
+        emit(json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:s}", "stats",
                        "attempts", (json_int_t)s.attempts, "connects", (json_int_t)s.connects,
                        "connect_failures", (json_int_t)s.connect_failures, "losses", (json_int_t)s.losses,
                        "queries_ok", (json_int_t)s.queries_ok, "queries_failed", (json_int_t)s.queries_failed,
                        "groups_ok", (json_int_t)s.groups_ok, "groups_failed", (json_int_t)s.groups_failed,
                        "notifications", (json_int_t)s.notifications, "queued", (json_int_t)s.queued,
-                       "max_in_flight", (json_int_t)s.max_in_flight,
+                       "max_in_flight", (json_int_t)s.max_in_flight, "flush_waits", (json_int_t)s.flush_waits,
                        "state", pg_state_name(pg_client_state(client))));
     } else if (strcmp(name, "quit") == 0) {
         event_base_loopbreak(base);
