@@ -84,6 +84,21 @@ class Postgres:
     def data(self):
         return os.path.join(self.dir, "data")
 
+    @staticmethod
+    def _temp_parent():
+        """Where the temporary directory goes: the usual place, unless the server's user (root
+        runs it as `postgres`) could not reach it -- a TMPDIR under /root -- then /tmp."""
+        parent = tempfile.gettempdir()
+        if os.geteuid() != 0:
+            return parent
+        folder = os.path.abspath(parent)
+        while True:
+            if not os.stat(folder).st_mode & 0o001:  # others may not traverse it
+                return "/tmp"
+            if folder == "/":
+                return parent
+            folder = os.path.dirname(folder)
+
     def _as_server(self, argv):
         """argv as the server's user: `postgres` when we are root (initdb refuses root)."""
         if os.geteuid() == 0:
@@ -118,7 +133,7 @@ class Postgres:
         self.close()
 
     def create(self):
-        self.dir = tempfile.mkdtemp(prefix="redress-pg-")
+        self.dir = tempfile.mkdtemp(prefix="redress-pg-", dir=self._temp_parent())
         if os.geteuid() == 0:
             try:
                 server = pwd.getpwnam("postgres")
