@@ -6,6 +6,9 @@
         pg.stop("immediate")                # pg_ctl stop -m immediate (a crash, as clients see it)
         pg.start()                          # the same data directory and port again
 
+The server (`postgres`, started directly, not by pg_ctl) is a child of the
+test in its session, so a test the runner kills on timeout takes it along.
+
 The server lives in a temporary directory (data, log, Unix socket) and goes
 with it at the end; it listens on 127.0.0.1 on a free port, with fsync=on
 and synchronous_commit=on (what a durable store needs) and password-less
@@ -26,6 +29,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import unittest
 
 SERVER_TOOLS = ("initdb", "pg_ctl", "postgres", "psql")
@@ -74,6 +78,7 @@ class Postgres:
         self.port = port or free_port()
         self.user, self.database = user, database
         self.dir = None
+        self.proc = None  # the postgres process while it runs
         self.running = False
 
     @property
@@ -151,14 +156,41 @@ class Postgres:
                     % (self.port, self.dir))
 
     def start(self):
-        self._run([os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-l", os.path.join(self.dir, "server.log"),
-                   "-w", "-t", "60", "start"], "pg_ctl start")
+        """Runs `postgres` as a child of this process (not through pg_ctl start, whose server leaves
+        the session): a test the runner kills takes its server with it.  Returns once the server
+        says it accepts connections; its log goes to DIR/server.log."""
+        log = open(os.path.join(self.dir, "server.log"), "a")
+        try:
+            self.proc = subprocess.Popen(self._as_server([os.path.join(self.bindir, "postgres"), "-D", self.data]),
+                                         cwd=self.dir, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.PIPE, text=True, errors="replace")
+            for line in self.proc.stderr:
+                log.write(line)
+                log.flush()
+                if "database system is ready to accept connections" in line:
+                    break
+            else:
+                self.proc.wait()
+                raise RuntimeError("postgres ended before it was ready (exit %s):\n%s"
+                                   % (self.proc.returncode, self.log_tail()))
+        except BaseException:
+            log.close()
+            raise
         self.running = True
+        threading.Thread(target=self._copy_log, args=(self.proc, log), daemon=True).start()
+
+    @staticmethod
+    def _copy_log(proc, log):
+        with log:
+            for line in proc.stderr:
+                log.write(line)
+                log.flush()
 
     def stop(self, mode="fast"):
         """pg_ctl stop -m MODE (smart, fast, immediate: immediate is a crash to clients)."""
         self._run([os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-m", mode, "-w", "-t", "60", "stop"],
                   "pg_ctl stop")
+        self.proc.wait(timeout=60)
         self.running = False
 
     def psql(self, sql, database=None):
@@ -177,6 +209,7 @@ class Postgres:
             try:
                 self.stop("immediate")
             except (RuntimeError, OSError, subprocess.TimeoutExpired):
-                pass
+                self.proc.kill()  # runuser's, when root: the server goes with the test's session
+                self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
