@@ -24,7 +24,11 @@ PKGS    := lua5.4 sqlite3 libevent libevent_openssl openssl jansson libsystemd
 BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev libjansson-dev libsystemd-dev libgmime-3.0-dev tzdata
 TEST_PACKAGES  := python3 redis-tools redis-server openssl python3-redis libhiredis-dev clang lua-check \
                   prometheus chromium chromium-driver python3-selenium fonts-wqy-zenhei \
-                  python3-aiosmtpd
+                  python3-aiosmtpd postgresql libpq-dev
+# The PostgreSQL client (core/store/pg.c) is built only into BUILD/pg_check
+# for now; it joins PKGS and the daemon (libpq-dev a build package) with the
+# store interface that will use it.
+PG_PKGS := libpq
 
 # Warnings are errors for development and CI; a packager whose compiler
 # warns about more may build with WERROR=0.
@@ -63,7 +67,10 @@ PURE_SRC   := $(wildcard core/lib/*.c) core/net/proto.c
 # (each package adds its module here once it links without net/ and cmd/).
 UNIT_STORE_SRC := $(wildcard core/store/*.c) core/domain/call.c core/domain/events.c $(wildcard core/domain/case.c core/domain/case_links.c core/domain/case_messages.c) core/domain/clocks.c \
                   core/domain/figures.c
-CORE_SRC   := $(filter-out $(PURE_SRC),$(wildcard core/*/*.c))
+# core/store/pg.c is not in the daemon yet (see PG_PKGS).
+PG_SRC     := core/store/pg.c
+UNIT_STORE_SRC := $(filter-out $(PG_SRC),$(UNIT_STORE_SRC))
+CORE_SRC   := $(filter-out $(PURE_SRC) $(PG_SRC),$(wildcard core/*/*.c))
 PURE_OBJ   := $(PURE_SRC:%.c=$(BUILD)/%.o)
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
 MAIN_OBJ   := $(BUILD)/core/main.o
@@ -177,6 +184,13 @@ LUA_STATIC = $(call pkg_config,--variable=libdir,lua5.4)/liblua5.4.a
 $(BUILD)/redressd-prof: $(MAIN_OBJ) $(CORE_OBJ) $(PURE_OBJ)
 	$(CC) $(EXE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LUA_STATIC) $(filter-out -llua5.4,$(LDLIBS)) -ldl
 
+# The PostgreSQL client and the program that drives it against a real server
+# (tests/functional/test_postgres_client.py; the plain build only).
+$(BUILD)/core/store/pg.o: ALL_CFLAGS += $(call pkg_config,--cflags,$(PG_PKGS))
+$(BUILD)/pg_check: tests/pg/pg_check.c $(BUILD)/core/store/pg.o
+	$(CC) $(ALL_CFLAGS) $(call pkg_config,--cflags,$(PG_PKGS)) $(EXE_LDFLAGS) $(LDFLAGS) -o $@ $^ \
+	    $(call pkg_config,--libs,libevent jansson $(PG_PKGS))
+
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(PURE_OBJ) $(UNIT_STORE_OBJ)
 	$(CC) $(EXE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -203,7 +217,7 @@ tests/clients/node_modules/.package-lock.json: tests/clients/package.json tests/
 
 # The whole suite, plain and then under AddressSanitizer + UBSan; the client suite once, plain.
 test: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/redressd-oom $(TEST_PLUGINS) \
-      $(CLIENT_TESTS)
+      $(BUILD)/pg_check $(CLIENT_TESTS)
 	@$(MAKE) --no-print-directory BUILD=build/sanitize SANITIZE=1 build/sanitize/redressd build/sanitize/unit_tests \
 	    build/sanitize/redressd-nosync build/sanitize/redressd-oom \
 	    $(PLUGIN_NAMES:%=build/sanitize/plugins/%.so) \
@@ -215,7 +229,8 @@ test: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/re
 	    --clients build $(TEST_ARGS)
 
 # The plain build's tests only: no sanitizer build, no layer check.
-quick: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/redressd-oom $(TEST_PLUGINS)
+quick: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/redressd-oom $(TEST_PLUGINS) \
+       $(BUILD)/pg_check
 	python3 tests/run.py $(TEST_RUN_FLAGS) --build $(BUILD) $(TEST_ARGS)
 
 bench: test-packages all $(TEST_PLUGINS)
@@ -257,7 +272,8 @@ install: all
 clean:
 	rm -rf build tests/clients/node_modules
 
--include $(UNIT_OBJ:.o=.d) $(PURE_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(BUILD)/tests/oom/alloc_shim.d
+-include $(UNIT_OBJ:.o=.d) $(PURE_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(BUILD)/tests/oom/alloc_shim.d \
+         $(BUILD)/core/store/pg.d
 
 .PHONY: check-layers
 check-layers: all

@@ -24,6 +24,12 @@ How it runs:
   - --fuzz SECONDS also runs each libFuzzer target of build/fuzz (make
     fuzz-build) for that long from its seeds (tests/fuzz/seeds/NAME); a
     crash, leak or sanitizer report fails it, the input kept in build/fuzz/.
+  - A test that raises unittest.SkipTest (a tool it needs is missing, e.g.
+    PostgreSQL outside CI) is reported as "skip" with its reason and counted
+    apart ("N skipped"), neither passed nor failed.
+  - A module that sets ONCE = True runs for the first --build only (the
+    plain one in `make test`): the PostgreSQL client tests, whose program
+    is not part of the sanitizer pass.
   - Jobs start longest first, by the durations of the last run kept in
     BUILD/.test-times.json, so the slow ones do not end the run alone.
 
@@ -42,6 +48,7 @@ import sys
 import threading
 import time
 import traceback
+import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -87,10 +94,15 @@ def counted_parse(label):
     return parse
 
 
+SKIP_EXIT = 77  # --one: the test raised unittest.SkipTest
+
+
 def single_parse(returncode, output):
     """For one functional test run by this file's --one mode."""
     if returncode == 0:
         return 1, 0, []
+    if returncode == SKIP_EXIT:
+        return 0, 0, [output.strip().splitlines()[-1] if output.strip() else "skipped"]
     return 0, 1, [output[-4000:]]
 
 
@@ -144,13 +156,15 @@ def functional_modules():
     return _modules
 
 
-def functional_suite(build, pattern):
+def functional_suite(build, pattern, first_build=True):
     env = dict(os.environ, REDRESSD=os.path.join(ROOT, build, "redressd"), PYTHONDONTWRITEBYTECODE="1")
     jobs = []
     for name, (module, error) in functional_modules().items():
         if module is None:
             if not pattern or pattern in name:
                 jobs.append(Failed(build, name, "import failed:\n" + error))
+            continue
+        if getattr(module, "ONCE", False) and not first_build:
             continue
         timeout = getattr(module, "TIMEOUT", DEFAULT_TIMEOUT)
         for attr in sorted(dir(module)):
@@ -206,6 +220,10 @@ def run_one(full):
     try:
         spec.loader.exec_module(module)
         getattr(module, attr)()
+    except unittest.SkipTest as skip:
+        print("skipped: %s" % skip)
+        sys.stdout.flush()
+        os._exit(SKIP_EXIT)
     except BaseException:
         traceback.print_exc(file=sys.stdout)
         sys.stdout.flush()
@@ -287,7 +305,10 @@ def main():
     jobs = []
     for build in builds:
         for suite in (UNIT_ONLY_SUITES if args.unit_only else SUITES):
-            jobs.extend(suite(build, args.pattern))
+            if suite is functional_suite:
+                jobs.extend(suite(build, args.pattern, first_build=build == builds[0]))
+            else:
+                jobs.extend(suite(build, args.pattern))
     if args.fuzz:
         jobs.extend(fuzz_suite(args.fuzz, args.pattern))
     if args.timeout:
@@ -298,6 +319,7 @@ def main():
     jobs.sort(key=lambda j: -times.get(j.key, 60.0))
     lock = threading.Lock()
     totals = [0, 0]
+    skipped = []
     measured = {}
 
     def report(job, result):
@@ -306,7 +328,10 @@ def main():
             totals[0] += passed
             totals[1] += failed
             measured[job.key] = round(seconds, 2)
-            if job.parse in (single_parse, fuzz_parse) and not failed:
+            if job.parse is single_parse and not passed and not failed:
+                skipped.append(job.key)
+                print("skip [%s] %s: %s" % (job.build, job.name, lines[0]))
+            elif job.parse in (single_parse, fuzz_parse) and not failed:
                 print("ok   [%s] %s (%.1fs)" % (job.build, job.name, seconds))
             elif job.parse in (single_parse, fuzz_parse) or isinstance(job, Failed):
                 print("FAIL [%s] %s (%.1fs)" % (job.build, job.name, seconds))
@@ -328,6 +353,8 @@ def main():
         passed, failed = suite.run(args.clients, args.pattern)
         totals[0] += passed
         totals[1] += failed
+    if skipped:
+        print("%d skipped (see the skip lines above)" % len(skipped))
     print("%d passed, %d failed" % (totals[0], totals[1]))
     sys.exit(1 if totals[1] else 0)
 

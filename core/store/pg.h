@@ -1,0 +1,135 @@
+/* pg.h -- one non-blocking PostgreSQL connection inside the libevent loop.
+ *
+ * What it owns: one libpq connection (PGconn), the socket events that drive
+ * it, its reconnect timer, and the queries handed to it until each has had
+ * its answer.  It never blocks the loop: the connection is made with
+ * PQconnectStartParams/PQconnectPoll, queries are sent with
+ * PQsendQueryParams in pipeline mode and flushed with PQflush when the
+ * socket takes them, answers are read with PQconsumeInput/PQgetResult when
+ * the socket is readable.  We use libpq because the wire protocol (auth,
+ * TLS, multi-host URLs, target_session_attrs) is not something to write
+ * ourselves; pipeline mode because many groups in flight on one connection
+ * is what group commit needs.
+ *
+ * Groups.  Queries are sent in groups: pg_query() adds a query to the open
+ * group, pg_sync() closes it and hands the whole group over (a Sync message
+ * follows it on the wire).  The server runs a group as one transaction,
+ * committed at its Sync (with synchronous_commit = on: durable when the
+ * group's done callback says so).  A failed query aborts its own group
+ * only: it rolls back the group's earlier queries too (their result
+ * callbacks may already have had rows -- wait for the group's done callback
+ * before acting on a write), the group's later queries are not run (they
+ * get SQLSTATE 25P02), and the next group -- another caller's -- runs as
+ * if nothing happened.  Answers arrive in the order the queries were sent.
+ *
+ * Connection.  The conninfo is libpq's (a postgresql:// URL or key=value
+ * string), passed through untouched, so multi-host URLs with
+ * target_session_attrs=read-write work as libpq documents.  States:
+ * CONNECTING -> READY; a failed attempt or a lost connection -> DOWN, and
+ * a new attempt after the backoff (backoff_min_ms, doubling per failure up
+ * to backoff_max_ms; reset by a successful connect).  Groups handed over
+ * while CONNECTING wait for that attempt; while DOWN, pg_sync refuses them
+ * (nothing waits for a later attempt).  When an attempt fails or the
+ * connection is lost, every query and group handed over and not answered
+ * fails at once with SQLSTATE class 08 ("08001" for a failed connect,
+ * "08006" with "connection to PostgreSQL lost: ..." for a loss); nothing is
+ * retried: a write whose group did not report done may or may not have
+ * committed, and only its caller can tell what to do.
+ *
+ * Memory is bounded: at most max_queued queries are handed over and not
+ * yet answered; pg_sync refuses a group that would pass it.  Every
+ * allocation and every libpq call is checked.
+ *
+ * Callbacks run from the loop (never from inside pg_query/pg_sync); they may
+ * call pg_query/pg_sync, but not pg_client_free.
+ */
+#ifndef REDRESS_STORE_PG_H
+#define REDRESS_STORE_PG_H
+
+#include <stddef.h>
+
+struct event_base;
+struct pg_client;
+
+enum pg_state {
+    PG_DOWN,        /* no connection; the next attempt is timed (backoff) */
+    PG_CONNECTING,  /* an attempt is under way */
+    PG_READY,       /* connected, in pipeline mode */
+};
+
+/* One answer, borrowed for the callback only. */
+struct pg_reply {
+    const char *sqlstate;  /* NULL on success; else five characters ("42P01", "08006") */
+    const char *message;   /* NULL on success; else the error's text */
+    int rows, cols;        /* 0 on error or for a command without rows */
+    const void *result;    /* the PGresult (NULL on error without one); use the accessors */
+};
+
+/* The text of one value (a borrowed pointer), NULL for SQL NULL or out of range. */
+const char *pg_value(const struct pg_reply *reply, int row, int col);
+/* The column's name (borrowed), NULL out of range. */
+const char *pg_column(const struct pg_reply *reply, int col);
+
+/* Called once per query, in order. */
+typedef void (*pg_result_fn)(void *arg, const struct pg_reply *reply);
+/* Called once per group, after its queries' callbacks: reply->sqlstate NULL
+ * when the group committed, else why it did not (the first failure). */
+typedef void (*pg_done_fn)(void *arg, const struct pg_reply *reply);
+/* A NOTIFY heard on this connection (LISTEN was sent as a query).  The
+ * strings are borrowed for the call. */
+typedef void (*pg_notify_fn)(void *arg, const char *channel, const char *payload, int sender_pid);
+/* The state changed; message is why (borrowed; NULL for READY). */
+typedef void (*pg_state_fn)(void *arg, enum pg_state state, const char *message);
+
+struct pg_settings {
+    const char *conninfo;      /* libpq URL or key=value string (copied) */
+    unsigned backoff_min_ms;   /* first delay before a reconnect (0: 50) */
+    unsigned backoff_max_ms;   /* the delay doubles up to this (0: 5000) */
+    unsigned connect_timeout_ms; /* an attempt longer than this fails (0: 10000) */
+    unsigned max_queued;       /* queries handed over, not yet answered (0: 100000) */
+    pg_notify_fn on_notify;    /* may be NULL */
+    pg_state_fn on_state;      /* may be NULL */
+    void *arg;                 /* for on_notify and on_state */
+};
+
+/* Counts since pg_client_new, for INFO and tests. */
+struct pg_stats {
+    unsigned long long attempts;         /* connection attempts started */
+    unsigned long long connects;         /* attempts that reached READY */
+    unsigned long long connect_failures; /* attempts that failed */
+    unsigned long long losses;           /* READY connections lost */
+    unsigned long long queries_ok, queries_failed;
+    unsigned long long groups_ok, groups_failed;
+    unsigned long long notifications;
+    unsigned queued;                     /* queries handed over, not yet answered */
+    unsigned long long flush_waits;      /* times the socket was full and a write event awaited */
+    unsigned max_in_flight;              /* most queries sent to the server and unanswered at once */
+};
+
+/* Starts the first attempt at once.  Returns the client (the caller owns it:
+ * pg_client_free), or NULL with a message in error (out of memory, no
+ * conninfo). */
+struct pg_client *pg_client_new(struct event_base *base, const struct pg_settings *settings,
+                                char *error, size_t error_size);
+/* Closes the connection; every unanswered query and group fails (08006,
+ * "client closed") before it returns.  NULL is a no-op. */
+void pg_client_free(struct pg_client *client);
+
+/* Adds a query to the open group.  params[0..nparams-1] are text values
+ * (NULL for SQL NULL) copied before it returns; $1.. in sql.  on_result
+ * may be NULL.  Returns 0, or -1 with a message (out of memory, nparams
+ * out of range): the open group is then spoiled, and its pg_sync refuses
+ * it whole without calling any of its callbacks. */
+int pg_query(struct pg_client *client, const char *sql, int nparams, const char *const *params,
+             pg_result_fn on_result, void *arg, char *error, size_t error_size);
+/* Closes the open group and hands it over.  on_done may be NULL.  Returns 0:
+ * every callback of the group will be called once.  Returns -1 with a
+ * message (DOWN, the queue cap, a spoiled group, out of memory): the group is
+ * dropped and none of its callbacks will be called. */
+int pg_sync(struct pg_client *client, pg_done_fn on_done, void *arg, char *error, size_t error_size);
+
+enum pg_state pg_client_state(const struct pg_client *client);
+void pg_client_stats(const struct pg_client *client, struct pg_stats *out);
+const char *pg_state_name(enum pg_state state);
+
+#endif
