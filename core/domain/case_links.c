@@ -19,7 +19,7 @@
  * The rows written (0: linked before), or -1. */
 static int link_both_ways(struct call *call, int64_t a, int64_t b, int64_t now) {
     static const char sql[] =
-        "INSERT OR IGNORE INTO case_links(case_id, other_id, at) VALUES (?1, ?2, ?3), (?2, ?1, ?3)";
+        "INSERT INTO case_links(case_id, other_id, at) VALUES (?1, ?2, ?3), (?2, ?1, ?3) ON CONFLICT DO NOTHING";
     sqlite3_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
     sqlite3_bind_int64(statement, 1, a);
@@ -54,9 +54,10 @@ int case_merge(struct call *call, struct case_row *from, struct case_row *into, 
         " AND (kind = 'reply' OR kind = 'note' OR kind = 'message') ORDER BY id";
     /* Links: the duplicate's become the survivor's (not a link to itself). */
     static const char link_sql[] =
-        "INSERT OR IGNORE INTO case_links(case_id, other_id, at)"
+        "INSERT INTO case_links(case_id, other_id, at)"
         " SELECT ?2, other_id, ?3 FROM case_links WHERE case_id = ?1 AND other_id <> ?2"
-        " UNION ALL SELECT other_id, ?2, ?3 FROM case_links WHERE case_id = ?1 AND other_id <> ?2";
+        " UNION ALL SELECT other_id, ?2, ?3 FROM case_links WHERE case_id = ?1 AND other_id <> ?2"
+        " ON CONFLICT DO NOTHING";
     static const char unlink_sql[] = "DELETE FROM case_links WHERE (case_id = ?1 OR other_id = ?1)";
     int64_t now = clock_now();
     long long copied = 0, links = 0;

@@ -86,7 +86,7 @@ static int link_case(struct call *call, const struct incident_ref *incident, int
         if (case_load(call, id, 0, &read) != 0) return -1;
         row = &read;
     }
-    static const char link_sql[] = "INSERT OR IGNORE INTO incident_cases(incident_id, case_id) VALUES (?1, ?2)";
+    static const char link_sql[] = "INSERT INTO incident_cases(incident_id, case_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING";
     sqlite3_stmt *statement = store_statement(link_sql);
     if (statement) {
         sqlite3_bind_int64(statement, 1, incident->id);
