@@ -55,7 +55,8 @@ int case_merge(struct call *call, struct case_row *from, struct case_row *into, 
     /* Links: the duplicate's become the survivor's (not a link to itself). */
     static const char link_sql[] =
         "INSERT INTO case_links(case_id, other_id, at)"
-        " SELECT ?2, other_id, ?3 FROM case_links WHERE case_id = ?1 AND other_id <> ?2"
+        " SELECT CAST(?2 AS BIGINT), other_id, CAST(?3 AS BIGINT) FROM case_links"
+        " WHERE case_id = ?1 AND other_id <> ?2"
         " UNION ALL SELECT other_id, ?2, ?3 FROM case_links WHERE case_id = ?1 AND other_id <> ?2"
         " ON CONFLICT DO NOTHING";
     static const char unlink_sql[] = "DELETE FROM case_links WHERE (case_id = ?1 OR other_id = ?1)";
