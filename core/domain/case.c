@@ -314,7 +314,7 @@ int case_transition(struct call *call, struct case_row *row, const struct case_m
         " resolved_at = CASE WHEN ?4 THEN ?3 WHEN ?6 THEN NULL ELSE resolved_at END,"
         " resolution_code = CASE WHEN ?4 THEN ?5 ELSE resolution_code END,"
         " closed_at = CASE WHEN ?7 THEN ?3 ELSE closed_at END,"
-        " reopen_count = reopen_count + ?6,"
+        " reopen_count = reopen_count + CASE WHEN ?6 THEN 1 ELSE 0 END,"
         " resolution_text = CASE WHEN ?8 THEN ?9 ELSE resolution_text END,"
         " wait_reason = CASE WHEN ?10 THEN ?11 ELSE wait_reason END"
         " WHERE id = ?1";

@@ -523,8 +523,9 @@ static int recompute_case(struct call *call, const struct clock_row *clocks, int
         }
         static const char sql[] =
             "UPDATE deadlines SET target = ?2, calendar = ?3, used = ?4,"
-            " running_since = CASE WHEN state = 'running' THEN ?5 END,"
-            " warn_at = CASE WHEN state = 'running' THEN ?6 END, due_at = CASE WHEN state = 'running' THEN ?7 END,"
+            " running_since = CASE WHEN state = 'running' THEN CAST(?5 AS BIGINT) END,"
+            " warn_at = CASE WHEN state = 'running' THEN CAST(?6 AS BIGINT) END,"
+            " due_at = CASE WHEN state = 'running' THEN CAST(?7 AS BIGINT) END,"
             " warned = ?8 WHERE id = ?1";
         sqlite3_stmt *update = store_statement(sql);
         if (update) {

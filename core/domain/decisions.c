@@ -224,7 +224,7 @@ int decisions_prune_slice(long long days) {
      * time).  A slice with nothing old ends the run. */
     static const char sql[] =
         "DELETE FROM decisions WHERE id IN"
-        " (SELECT id FROM (SELECT id, at FROM decisions ORDER BY id LIMIT ?2) WHERE at < ?1)";
+        " (SELECT id FROM (SELECT id, at FROM decisions ORDER BY id LIMIT ?2) AS oldest WHERE at < ?1)";
     static const char oldest[] = "SELECT at FROM decisions ORDER BY id LIMIT 1";
     struct call call = {.who = {.internal = 1}, .actor = "decisions", .status = CALL_OK};
     int64_t cutoff = clock_now() - days * 86400;

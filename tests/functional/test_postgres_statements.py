@@ -32,11 +32,7 @@ NOT_THE_STORE = ("core/store/", "core/domain/search", "core/cmd/search_cmd.c")
 SQL_START = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH|REPLACE)\b")
 LITERAL = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 
-STILL_SQLITE_ONLY = {
-    ("core/domain/case.c", "reopen_count = reopen_count + ?6"),      # ?6 both a boolean and an integer
-    ("core/domain/deadlines.c", "running_since = CASE WHEN state = 'running' THEN ?5 END"),  # untyped CASE
-    ("core/domain/decisions.c", "SELECT id FROM (SELECT id, at FROM decisions"),  # a subquery without alias
-}
+STILL_SQLITE_ONLY = set()
 
 
 def compiler_flags():
