@@ -11,7 +11,11 @@ Fails (exit 1) when
   - the include or call graph among core modules has a cycle;
   - a C file declares a function `extern` (calls must go through headers);
   - a policy name (P1..P4, general_inquiry, service_complaint, legal_threat)
-    appears in C outside the rules host's one table of built-in defaults.
+    appears in C outside the rules host's one table of built-in defaults;
+  - a file outside core/store names SQLite (sqlite3_*, SQLITE_*): the store's
+    statement interface (store/statement.h) is the one way to the database,
+    so a second backend can stand behind it.  The search index is each
+    node's own SQLite file (SQLITE_HOMES) and is not the store.
 No edge is allowed by exception.
 """
 import argparse, collections, os, re, subprocess, sys
@@ -26,6 +30,8 @@ POLICY = re.compile(r'"(P[1-4]|general_inquiry|service_complaint|legal_threat)"|
 POLICY_HOME = {"rules/load"}          # the built-in defaults of a daemon without a rule set
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 EXTERN = re.compile(r'^\s*extern\s+[^;(]*\(', re.M)
+SQLITE = re.compile(r'\b(sqlite3_\w+|SQLITE_\w+)')
+SQLITE_HOMES = {"domain/search", "domain/search_worker", "cmd/search_cmd"}  # the search index's own file
 
 def modules():
     found = {}
@@ -86,6 +92,8 @@ def main():
                 edge(module, target, "#include \"%s\" in %s" % (inc, os.path.basename(path)))
             if path.endswith(".c") and EXTERN.search(text):
                 errors.append("%s: declares an extern function (include its header)" % rel)
+            if layer(module) not in ("store", "") and module not in SQLITE_HOMES and SQLITE.search(text):
+                errors.append("%s: names SQLite (%s): use store/statement.h" % (rel, SQLITE.search(text).group(0)))
             if path.endswith(".c") and module not in POLICY_HOME and POLICY.search(text):
                 errors.append("%s: names policy (%s) in C" % (rel, POLICY.search(text).group(0)))
     if args.objects:

@@ -40,7 +40,7 @@ static void reply_pair(void *out, const char *name, const char *value) {
 
 /* HUMAN: each instant again as local ISO 8601 in the rule set's time zone
  * (`created_at_iso`), and the amount with its currency (`amount_text`). */
-static int human_pairs(struct evbuffer *out, sqlite3_stmt *statement, const char *const *names, int count,
+static int human_pairs(struct evbuffer *out, struct store_stmt *statement, const char *const *names, int count,
                        int amount_column, int currency_column) {
     static const char *const instants[] = {"paid_at", "delivered_at", "created_at", "updated_at", "first_reply_at",
                                            "resolved_at", "closed_at"};
@@ -48,19 +48,19 @@ static int human_pairs(struct evbuffer *out, sqlite3_stmt *statement, const char
     for (int c = 0; c < count; c++) {
         int instant = 0;
         for (size_t k = 0; k < sizeof instants / sizeof instants[0]; k++) instant |= strcmp(names[c], instants[k]) == 0;
-        if (!instant || sqlite3_column_type(statement, c) == SQLITE_NULL) continue;
+        if (!instant || store_column_type(statement, c) == STORE_NULL) continue;
         char name[64], iso[RULES_ISO_MAX];
-        if (rules_local_iso(sqlite3_column_int64(statement, c), iso, sizeof iso) != 0) continue;
+        if (rules_local_iso(store_column_int64(statement, c), iso, sizeof iso) != 0) continue;
         snprintf(name, sizeof name, "%s_iso", names[c]);
         reply_bulk_string(out, name);
         reply_bulk_string(out, iso);
         pairs++;
     }
-    if (sqlite3_column_type(statement, amount_column) != SQLITE_NULL) {
-        const char *currency = (const char *)sqlite3_column_text(statement, currency_column);
+    if (store_column_type(statement, amount_column) != STORE_NULL) {
+        const char *currency = (const char *)store_column_text(statement, currency_column);
         int digits = currency ? money_currency_digits(currency, strlen(currency)) : 2;
         char amount[40], text[48];
-        if (money_format(sqlite3_column_int64(statement, amount_column), digits < 0 ? 2 : digits, amount,
+        if (money_format(store_column_int64(statement, amount_column), digits < 0 ? 2 : digits, amount,
                          sizeof amount) >= 0) {
             snprintf(text, sizeof text, "%s %s", amount, currency ? currency : "");
             reply_bulk_string(out, "amount_text");
@@ -121,17 +121,17 @@ void case_get_command(struct request *request) {
         "faq", "links"};
     enum { COLUMN_AMOUNT = 8, COLUMN_CURRENCY = 9, COLUMN_COUNT = 35 };
     _Static_assert(sizeof names / sizeof names[0] == COLUMN_COUNT, "one name per column");
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) {
         request_store_error(request);
         return;
     }
-    sqlite3_bind_int64(statement, 1, id);
-    int rc = sqlite3_step(statement);
-    if (rc != SQLITE_ROW) {
-        if (rc == SQLITE_DONE) request_error(request, "NOTFOUND", "case %lld does not exist", (long long)id);
+    store_bind_int64(statement, 1, id);
+    int rc = store_step(statement);
+    if (rc != STORE_ROW) {
+        if (rc == STORE_DONE) request_error(request, "NOTFOUND", "case %lld does not exist", (long long)id);
         else request_store_error(request);
-        sqlite3_reset(statement);
+        store_reset(statement);
         return;
     }
     struct evbuffer *deadline_pairs = evbuffer_new();
@@ -140,7 +140,7 @@ void case_get_command(struct request *request) {
         if (deadline_pairs) request_store_error(request);
         else request_error(request, "ERR", "out of memory");
         if (deadline_pairs) evbuffer_free(deadline_pairs);
-        sqlite3_reset(statement);
+        store_reset(statement);
         return;
     }
     /* kind, parent and open tasks (domain/tasks.c) */
@@ -152,7 +152,7 @@ void case_get_command(struct request *request) {
         if (task_pairs == NULL) request_error(request, "ERR", "out of memory");
         else evbuffer_free(task_pairs);
         evbuffer_free(deadline_pairs);
-        sqlite3_reset(statement);
+        store_reset(statement);
         return;
     }
     struct evbuffer *human_out = human ? evbuffer_new() : NULL;
@@ -161,28 +161,28 @@ void case_get_command(struct request *request) {
     if (human && human_out == NULL) {
         evbuffer_free(task_pairs);
         evbuffer_free(deadline_pairs);
-        sqlite3_reset(statement);
+        store_reset(statement);
         request_error(request, "ERR", "out of memory");
         return;
     }
     reply_map(request->reply, COLUMN_COUNT + deadline_count + task_count + human_count);
     for (int c = 0; c < COLUMN_COUNT; c++) {
         reply_bulk_string(request->reply, names[c]);
-        if (c == COLUMN_AMOUNT && sqlite3_column_type(statement, c) != SQLITE_NULL) {
-            const char *currency = (const char *)sqlite3_column_text(statement, COLUMN_CURRENCY);
+        if (c == COLUMN_AMOUNT && store_column_type(statement, c) != STORE_NULL) {
+            const char *currency = (const char *)store_column_text(statement, COLUMN_CURRENCY);
             int digits = currency ? money_currency_digits(currency, strlen(currency)) : 2;
             char text[40];
-            if (money_format(sqlite3_column_int64(statement, c), digits < 0 ? 2 : digits, text,
+            if (money_format(store_column_int64(statement, c), digits < 0 ? 2 : digits, text,
                              sizeof text) < 0)
                 text[0] = '\0';
             reply_bulk_string(request->reply, text);
         } else {
-            const char *value = (const char *)sqlite3_column_text(statement, c);
+            const char *value = (const char *)store_column_text(statement, c);
             reply_bulk(request->reply, value ? value : "",
-                       value ? (size_t)sqlite3_column_bytes(statement, c) : 0);
+                       value ? (size_t)store_column_bytes(statement, c) : 0);
         }
     }
-    sqlite3_reset(statement);
+    store_reset(statement);
     if (deadline_pairs) {
         evbuffer_add_buffer(request->reply, deadline_pairs);
         evbuffer_free(deadline_pairs);
@@ -207,25 +207,25 @@ void case_history_command(struct request *request) {
         "SELECT e.id, e.at, e.actor, e.kind, e.detail, m.direction, m.channel, e.merged_from FROM events e"
         " LEFT JOIN messages m ON m.event_id = e.id WHERE e.case_id = ?1 ORDER BY e.id";
     static const char count_sql[] = "SELECT count(*) FROM events WHERE case_id = ?1";
-    sqlite3_stmt *counter = store_statement(count_sql);
+    struct store_stmt *counter = store_statement(count_sql);
     if (counter == NULL) {
         request_store_error(request);
         return;
     }
-    sqlite3_bind_int64(counter, 1, id);
-    if (sqlite3_step(counter) != SQLITE_ROW) {
+    store_bind_int64(counter, 1, id);
+    if (store_step(counter) != STORE_ROW) {
         request_store_error(request);
-        sqlite3_reset(counter);
+        store_reset(counter);
         return;
     }
-    long long count = sqlite3_column_int64(counter, 0);
-    sqlite3_reset(counter);
-    sqlite3_stmt *statement = store_statement(sql);
+    long long count = store_column_int64(counter, 0);
+    store_reset(counter);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) {
         request_store_error(request);
         return;
     }
-    sqlite3_bind_int64(statement, 1, id);
+    store_bind_int64(statement, 1, id);
     /* The count and the rows come from the same snapshot: one connection, and
      * nothing else runs between the two statements. */
     struct evbuffer *rows = evbuffer_new();
@@ -236,24 +236,24 @@ void case_history_command(struct request *request) {
     static const char *const names[] = {"id", "at", "actor", "kind", "detail", "direction", "channel"};
     long long written = 0;
     int rc;
-    while ((rc = sqlite3_step(statement)) == SQLITE_ROW && written < count) {
-        int columns = sqlite3_column_type(statement, 5) == SQLITE_NULL ? 5 : 7;
+    while ((rc = store_step(statement)) == STORE_ROW && written < count) {
+        int columns = store_column_type(statement, 5) == STORE_NULL ? 5 : 7;
         /* A message or note a merge brought here says where from. */
-        int merged = sqlite3_column_type(statement, 7) != SQLITE_NULL;
+        int merged = store_column_type(statement, 7) != STORE_NULL;
         reply_map(rows, columns + merged);
         for (int c = 0; c < columns; c++) {
             reply_bulk_string(rows, names[c]);
-            const char *value = (const char *)sqlite3_column_text(statement, c);
-            reply_bulk(rows, value ? value : "", value ? (size_t)sqlite3_column_bytes(statement, c) : 0);
+            const char *value = (const char *)store_column_text(statement, c);
+            reply_bulk(rows, value ? value : "", value ? (size_t)store_column_bytes(statement, c) : 0);
         }
         if (merged) {
             reply_bulk_string(rows, "merged_from");
-            reply_bulk_integer(rows, sqlite3_column_int64(statement, 7));
+            reply_bulk_integer(rows, store_column_int64(statement, 7));
         }
         written++;
     }
-    sqlite3_reset(statement);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+    store_reset(statement);
+    if (rc != STORE_DONE && rc != STORE_ROW) {
         evbuffer_free(rows);
         request_store_error(request);
         return;
@@ -424,41 +424,41 @@ void case_list_command(struct request *request) {
         request_error(request, "ERR", "CASE.LIST: too many filters");
         return;
     }
-    sqlite3_stmt *statement = NULL;
-    if (sqlite3_prepare_v2(store_database(), sql, -1, &statement, NULL) != SQLITE_OK) {
+    struct store_stmt *statement = NULL;
+    if (store_prepare(sql, &statement) != STORE_OK) {
         request_store_error(request);
         return;
     }
-    sqlite3_bind_int64(statement, 1, after);
-    if (state) sqlite3_bind_text(statement, 2, state, -1, SQLITE_STATIC);
-    if (queue) sqlite3_bind_text(statement, 3, queue, (int)queue_len, SQLITE_STATIC);
-    if (assignee) sqlite3_bind_text(statement, 4, assignee, (int)assignee_len, SQLITE_STATIC);
-    if (priority) sqlite3_bind_text(statement, 5, priority, (int)priority_len, SQLITE_STATIC);
-    sqlite3_bind_int64(statement, 6, limit);
-    if (mine) sqlite3_bind_text(statement, 7, mine, -1, SQLITE_STATIC);
-    if (mine) sqlite3_bind_text(statement, 8, me ? me : "", -1, SQLITE_STATIC);
-    if (has_customer) sqlite3_bind_int64(statement, 9, customer_id);
-    if (order) sqlite3_bind_text(statement, 10, order, (int)order_len, SQLITE_STATIC);
-    if (channel) sqlite3_bind_text(statement, 11, channel, (int)channel_len, SQLITE_STATIC);
-    if (category) sqlite3_bind_text(statement, 12, category, (int)category_len, SQLITE_STATIC);
-    if (has_since) sqlite3_bind_int64(statement, 13, since);
-    if (has_until) sqlite3_bind_int64(statement, 14, until);
+    store_bind_int64(statement, 1, after);
+    if (state) store_bind_text(statement, 2, state, -1, STORE_STATIC);
+    if (queue) store_bind_text(statement, 3, queue, (int)queue_len, STORE_STATIC);
+    if (assignee) store_bind_text(statement, 4, assignee, (int)assignee_len, STORE_STATIC);
+    if (priority) store_bind_text(statement, 5, priority, (int)priority_len, STORE_STATIC);
+    store_bind_int64(statement, 6, limit);
+    if (mine) store_bind_text(statement, 7, mine, -1, STORE_STATIC);
+    if (mine) store_bind_text(statement, 8, me ? me : "", -1, STORE_STATIC);
+    if (has_customer) store_bind_int64(statement, 9, customer_id);
+    if (order) store_bind_text(statement, 10, order, (int)order_len, STORE_STATIC);
+    if (channel) store_bind_text(statement, 11, channel, (int)channel_len, STORE_STATIC);
+    if (category) store_bind_text(statement, 12, category, (int)category_len, STORE_STATIC);
+    if (has_since) store_bind_int64(statement, 13, since);
+    if (has_until) store_bind_int64(statement, 14, until);
     static const char *const names[] = {"id", "state", "priority", "queue", "assignee", "category",
                                         "subject", "created_at"};
     struct evbuffer *rows = evbuffer_new();
     long long count = 0;
-    int rc = SQLITE_DONE;
-    while (rows && (rc = sqlite3_step(statement)) == SQLITE_ROW) {
+    int rc = STORE_DONE;
+    while (rows && (rc = store_step(statement)) == STORE_ROW) {
         reply_map(rows, 8);
         for (int c = 0; c < 8; c++) {
             reply_bulk_string(rows, names[c]);
-            const char *value = (const char *)sqlite3_column_text(statement, c);
-            reply_bulk(rows, value ? value : "", value ? (size_t)sqlite3_column_bytes(statement, c) : 0);
+            const char *value = (const char *)store_column_text(statement, c);
+            reply_bulk(rows, value ? value : "", value ? (size_t)store_column_bytes(statement, c) : 0);
         }
         count++;
     }
-    sqlite3_finalize(statement);
-    if (rows == NULL || rc != SQLITE_DONE) {
+    store_finalize(statement);
+    if (rows == NULL || rc != STORE_DONE) {
         if (rows) evbuffer_free(rows);
         request_store_error(request);
         return;

@@ -116,24 +116,24 @@ void customer_link_command(struct request *request) {
 /* Each row of sql (?1 the customer) as a field/value array of its columns;
  * the count, or -1 after a store error. */
 static long long rows_as_maps(struct request *request, struct evbuffer *out, const char *sql, int64_t id) {
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return -1;
-    sqlite3_bind_int64(statement, 1, id);
+    store_bind_int64(statement, 1, id);
     long long count = 0;
     int rc;
-    int columns = sqlite3_column_count(statement);
-    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
+    int columns = store_column_count(statement);
+    while ((rc = store_step(statement)) == STORE_ROW) {
         reply_map(out, columns);
         for (int c = 0; c < columns; c++) {
-            reply_bulk_string(out, sqlite3_column_name(statement, c));
-            const char *value = (const char *)sqlite3_column_text(statement, c);
-            reply_bulk(out, value ? value : "", value ? (size_t)sqlite3_column_bytes(statement, c) : 0);
+            reply_bulk_string(out, store_column_name(statement, c));
+            const char *value = (const char *)store_column_text(statement, c);
+            reply_bulk(out, value ? value : "", value ? (size_t)store_column_bytes(statement, c) : 0);
         }
         count++;
     }
-    sqlite3_reset(statement);
+    store_reset(statement);
     (void)request;
-    return rc == SQLITE_DONE ? count : -1;
+    return rc == STORE_DONE ? count : -1;
 }
 
 /* CUSTOMER.EXPORT customer: everything held about a customer, for a data

@@ -140,7 +140,7 @@ void case_messages_command(struct request *request) {
     static const char *const names[] = {"id", "at", "direction", "channel", "actor", "text", "external_id",
                                         "attachments"};
     enum { COLUMNS = 8 };
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     struct evbuffer *rows = evbuffer_new();
     if (statement == NULL || rows == NULL) {
         if (rows) evbuffer_free(rows);
@@ -148,22 +148,22 @@ void case_messages_command(struct request *request) {
         else request_store_error(request);
         return;
     }
-    sqlite3_bind_int64(statement, 1, id);
-    sqlite3_bind_int64(statement, 2, after);
-    sqlite3_bind_int64(statement, 3, limit);
+    store_bind_int64(statement, 1, id);
+    store_bind_int64(statement, 2, after);
+    store_bind_int64(statement, 3, limit);
     long long count = 0;
     int rc;
-    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
+    while ((rc = store_step(statement)) == STORE_ROW) {
         reply_map(rows, COLUMNS);
         for (int c = 0; c < COLUMNS; c++) {
             reply_bulk_string(rows, names[c]);
-            const char *value = (const char *)sqlite3_column_text(statement, c);
-            reply_bulk(rows, value ? value : "", value ? (size_t)sqlite3_column_bytes(statement, c) : 0);
+            const char *value = (const char *)store_column_text(statement, c);
+            reply_bulk(rows, value ? value : "", value ? (size_t)store_column_bytes(statement, c) : 0);
         }
         count++;
     }
-    sqlite3_reset(statement);
-    if (rc != SQLITE_DONE) {
+    store_reset(statement);
+    if (rc != STORE_DONE) {
         evbuffer_free(rows);
         request_store_error(request);
         return;

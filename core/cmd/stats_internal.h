@@ -32,13 +32,13 @@ struct stats_window {
 
 
 /* A statement of sql with the window bound (?1 ?2 ?3), when it takes it. */
-static inline sqlite3_stmt *stats_bound(const char *sql, const struct stats_window *w) {
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement && sqlite3_bind_parameter_count(statement) >= 3) { /* the kept figures' reads take none */
-        sqlite3_bind_int64(statement, 1, w->since);
-        sqlite3_bind_int64(statement, 2, w->until);
-        if (w->agent) sqlite3_bind_text(statement, 3, w->agent, (int)w->agent_len, SQLITE_STATIC);
-        else sqlite3_bind_null(statement, 3);
+static inline struct store_stmt *stats_bound(const char *sql, const struct stats_window *w) {
+    struct store_stmt *statement = store_statement(sql);
+    if (statement && store_bind_parameter_count(statement) >= 3) { /* the kept figures' reads take none */
+        store_bind_int64(statement, 1, w->since);
+        store_bind_int64(statement, 2, w->until);
+        if (w->agent) store_bind_text(statement, 3, w->agent, (int)w->agent_len, STORE_STATIC);
+        else store_bind_null(statement, 3);
     }
     return statement;
 }

@@ -23,11 +23,11 @@
 
 /* The one number of a count query; 0, or -1 with a store error in the call. */
 static int scalar(struct call *call, const char *sql, const struct stats_window *w, long long *value) {
-    sqlite3_stmt *statement = stats_bound(sql, w);
+    struct store_stmt *statement = stats_bound(sql, w);
     int found = call_row(call, statement);
     if (found < 0) return -1;
-    *value = found ? sqlite3_column_int64(statement, 0) : 0;
-    if (found) sqlite3_reset(statement);
+    *value = found ? store_column_int64(statement, 0) : 0;
+    if (found) store_reset(statement);
     return 0;
 }
 
@@ -41,13 +41,13 @@ static int percentile(struct call *call, const char *count_sql, const char *offs
     if (count <= 0) return 0;
     long long index = (count * rank + 99) / 100 - 1; /* nearest rank, 0-based */
     if (index < 0) index = 0;
-    sqlite3_stmt *statement = stats_bound(offset_sql, w);
-    if (statement) sqlite3_bind_int64(statement, 4, index);
+    struct store_stmt *statement = stats_bound(offset_sql, w);
+    if (statement) store_bind_int64(statement, 4, index);
     int found = call_row(call, statement);
     if (found < 0) return -1;
     if (found) {
-        snprintf(out, out_size, "%lld", sqlite3_column_int64(statement, 0));
-        sqlite3_reset(statement);
+        snprintf(out, out_size, "%lld", store_column_int64(statement, 0));
+        store_reset(statement);
     }
     return 0;
 }
@@ -67,11 +67,11 @@ static void compliance_pair(struct evbuffer *out, const char *prefix, const char
  * how many, or -1 with a store error in the call. */
 static int compliance(struct call *call, struct evbuffer *out, const char *sql, const struct stats_window *w,
                       const char *prefix) {
-    sqlite3_stmt *statement = stats_bound(sql, w);
+    struct store_stmt *statement = stats_bound(sql, w);
     int pairs = 0, found;
     while ((found = call_row(call, statement)) > 0) {
-        compliance_pair(out, prefix, (const char *)sqlite3_column_text(statement, 0),
-                        sqlite3_column_int64(statement, 1), sqlite3_column_int64(statement, 2));
+        compliance_pair(out, prefix, (const char *)store_column_text(statement, 0),
+                        store_column_int64(statement, 1), store_column_int64(statement, 2));
         pairs++;
     }
     return found < 0 ? -1 : pairs;
@@ -94,9 +94,9 @@ static void csat_numbers(long long responses, long long sum, long long satisfied
     }
 }
 
-static void csat_format(sqlite3_stmt *statement, struct csat_figures *f) {
-    csat_numbers(sqlite3_column_int64(statement, 1), sqlite3_column_int64(statement, 2),
-                 sqlite3_column_int64(statement, 3), f);
+static void csat_format(struct store_stmt *statement, struct csat_figures *f) {
+    csat_numbers(store_column_int64(statement, 1), store_column_int64(statement, 2),
+                 store_column_int64(statement, 3), f);
 }
 
 /* Appends "<prefix><group>" -> "responses=N average=A satisfied=P%". */
@@ -122,13 +122,13 @@ static void csat_overall_pairs(struct evbuffer *out, const struct csat_figures *
 /* Appends csat_responses, csat_average and csat_satisfied (percent) over
  * every survey in the window; 3, or -1 with a store error in the call. */
 static int csat_overall(struct call *call, struct evbuffer *out, const char *sql, const struct stats_window *w) {
-    sqlite3_stmt *statement = stats_bound(sql, w);
+    struct store_stmt *statement = stats_bound(sql, w);
     int found = call_row(call, statement);
     if (found < 0) return -1;
     struct csat_figures f = {"0", "", ""};
     if (found) {
         csat_format(statement, &f);
-        sqlite3_reset(statement);
+        store_reset(statement);
     }
     csat_overall_pairs(out, &f);
     return 3;
@@ -138,12 +138,12 @@ static int csat_overall(struct call *call, struct evbuffer *out, const char *sql
  * (satisfied: the share of 4s and 5s); how many, or -1. */
 static int csat(struct call *call, struct evbuffer *out, const char *sql, const struct stats_window *w,
                 const char *prefix) {
-    sqlite3_stmt *statement = stats_bound(sql, w);
+    struct store_stmt *statement = stats_bound(sql, w);
     int pairs = 0, found;
     while ((found = call_row(call, statement)) > 0) {
         struct csat_figures f;
         csat_format(statement, &f);
-        csat_pair(out, prefix, (const char *)sqlite3_column_text(statement, 0), &f);
+        csat_pair(out, prefix, (const char *)store_column_text(statement, 0), &f);
         pairs++;
     }
     return found < 0 ? -1 : pairs;

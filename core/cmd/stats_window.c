@@ -85,11 +85,11 @@ static int scan_begin(struct scan *scan) {
     static const char *const last_sql[] = {"SELECT coalesce(max(id), 0) FROM cases",
                                            "SELECT coalesce(max(id), 0) FROM deadlines",
                                            "SELECT coalesce(max(id), 0) FROM surveys"};
-    sqlite3_stmt *statement = store_statement(last_sql[scan->table]);
+    struct store_stmt *statement = store_statement(last_sql[scan->table]);
     int found = call_row(&scan->call, statement);
     if (found < 0) return -1;
-    scan->last = found ? sqlite3_column_int64(statement, 0) : 0;
-    if (found) sqlite3_reset(statement);
+    scan->last = found ? store_column_int64(statement, 0) : 0;
+    if (found) store_reset(statement);
     scan->after = 0;
     return 0;
 }
@@ -118,37 +118,37 @@ static int scan_step(struct scan *scan) {
         return scan_begin(scan);
     }
     int64_t upto = scan->last - scan->after > STATS_SLICE_IDS ? scan->after + STATS_SLICE_IDS : scan->last;
-    sqlite3_stmt *statement = stats_bound(sql[scan->table], &scan->w);
+    struct store_stmt *statement = stats_bound(sql[scan->table], &scan->w);
     if (statement) {
-        sqlite3_bind_int64(statement, 4, scan->after);
-        sqlite3_bind_int64(statement, 5, upto);
+        store_bind_int64(statement, 4, scan->after);
+        store_bind_int64(statement, 5, upto);
     }
     int found;
     while ((found = call_row(&scan->call, statement)) > 0) {
         if (scan->table == SCAN_CASES) {
-            int open = sqlite3_column_int(statement, 0);
+            int open = store_column_int(statement, 0);
             scan->sums.cases++;
             scan->sums.open += open;
-            scan->sums.breached_open += open && sqlite3_column_int(statement, 1);
+            scan->sums.breached_open += open && store_column_int(statement, 1);
             for (int which = 0; which < 2; which++) {
-                if (sqlite3_column_type(statement, 2 + which) == SQLITE_NULL) continue;
+                if (store_column_type(statement, 2 + which) == STORE_NULL) continue;
                 if (which == 1) scan->sums.handled++;
-                if (rankset_add(&scan->sums.times[which], sqlite3_column_int64(statement, 2 + which)) != 0) {
-                    sqlite3_reset(statement);
+                if (rankset_add(&scan->sums.times[which], store_column_int64(statement, 2 + which)) != 0) {
+                    store_reset(statement);
                     return call_fail(&scan->call, CALL_ERR, "out of memory");
                 }
             }
             continue;
         }
-        const char *first = (const char *)sqlite3_column_text(statement, 0);
-        const char *second = (const char *)sqlite3_column_text(statement, 1);
-        long long a = sqlite3_column_int64(statement, 2), b = sqlite3_column_int64(statement, 3);
+        const char *first = (const char *)store_column_text(statement, 0);
+        const char *second = (const char *)store_column_text(statement, 1);
+        long long a = store_column_int64(statement, 2), b = store_column_int64(statement, 3);
         struct stats_tally *x, *y = NULL;
         if (scan->table == SCAN_CLOCKS) {
             x = tally(&scan->sums.sla_priority, first);
             y = tally(&scan->sums.sla_queue, second);
         } else {
-            long long c = sqlite3_column_int64(statement, 4);
+            long long c = store_column_int64(statement, 4);
             scan->sums.csat_responses += a;
             scan->sums.csat_sum += b;
             scan->sums.csat_satisfied += c;
@@ -161,7 +161,7 @@ static int scan_step(struct scan *scan) {
             }
         }
         if (x == NULL || (scan->table == SCAN_CLOCKS && y == NULL)) {
-            sqlite3_reset(statement);
+            store_reset(statement);
             return call_fail(&scan->call, CALL_ERR, "out of memory");
         }
         x->a += a, x->b += b;

@@ -25,14 +25,14 @@ static int read_scope(struct call *call, int refund, int64_t id, char *queue, si
     static const char refund_sql[] =
         "SELECT c.queue, coalesce(c.assignee, ''), c.id FROM refunds r JOIN cases c ON c.id = r.case_id"
         " WHERE r.id = ?1";
-    sqlite3_stmt *statement = store_statement(refund ? refund_sql : case_sql);
-    if (statement) sqlite3_bind_int64(statement, 1, id);
+    struct store_stmt *statement = store_statement(refund ? refund_sql : case_sql);
+    if (statement) store_bind_int64(statement, 1, id);
     int found = call_row(call, statement);
     if (found > 0) {
-        snprintf(queue, queue_size, "%s", (const char *)sqlite3_column_text(statement, 0));
-        snprintf(assignee, assignee_size, "%s", (const char *)sqlite3_column_text(statement, 1));
-        *case_id = sqlite3_column_int64(statement, 2);
-        sqlite3_reset(statement);
+        snprintf(queue, queue_size, "%s", (const char *)store_column_text(statement, 0));
+        snprintf(assignee, assignee_size, "%s", (const char *)store_column_text(statement, 1));
+        *case_id = store_column_int64(statement, 2);
+        store_reset(statement);
     }
     return found;
 }
@@ -57,13 +57,13 @@ int access_case(struct call *call, int64_t id) { return access_scope(call, 0, id
 static int parent_visible(struct call *call, int64_t id) {
     static const char sql[] =
         "SELECT p.queue, coalesce(p.assignee, '') FROM cases t JOIN cases p ON p.id = t.parent_id WHERE t.id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, id);
     int found = call_row(call, statement);
     if (found <= 0) return found;
-    int visible = caller_may_see_case(&call->who, (const char *)sqlite3_column_text(statement, 0),
-                                      (const char *)sqlite3_column_text(statement, 1));
-    sqlite3_reset(statement);
+    int visible = caller_may_see_case(&call->who, (const char *)store_column_text(statement, 0),
+                                      (const char *)store_column_text(statement, 1));
+    store_reset(statement);
     return visible;
 }
 
@@ -71,13 +71,13 @@ static int parent_visible(struct call *call, int64_t id) {
 static int task_visible(struct call *call, int64_t id) {
     static const char sql[] =
         "SELECT queue, coalesce(assignee, '') FROM cases INDEXED BY cases_by_parent WHERE parent_id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, id);
     int found;
     while ((found = call_row(call, statement)) > 0) {
-        if (caller_may_see_case(&call->who, (const char *)sqlite3_column_text(statement, 0),
-                                (const char *)sqlite3_column_text(statement, 1))) {
-            sqlite3_reset(statement);
+        if (caller_may_see_case(&call->who, (const char *)store_column_text(statement, 0),
+                                (const char *)store_column_text(statement, 1))) {
+            store_reset(statement);
             return 1;
         }
     }

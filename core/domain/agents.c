@@ -70,31 +70,31 @@ static int insert_agent(const char *name, size_t name_len, unsigned role, const 
     static const char sql[] =
         "INSERT INTO agents(name, role, queues, token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"
         " ON CONFLICT(name) DO NOTHING";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return -1;
-    sqlite3_bind_text(statement, 1, name, (int)name_len, SQLITE_STATIC);
-    sqlite3_bind_text(statement, 2, agents_role_name(role), -1, SQLITE_STATIC);
-    sqlite3_bind_text(statement, 3, queues, (int)queues_len, SQLITE_STATIC);
-    sqlite3_bind_blob(statement, 4, hash, sizeof hash, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(statement, 5, clock_now());
-    int rc = sqlite3_step(statement);
-    sqlite3_reset(statement);
-    if (rc != SQLITE_DONE) return -1;
-    return sqlite3_changes(store_database()) == 0 ? 1 : 0;
+    store_bind_text(statement, 1, name, (int)name_len, STORE_STATIC);
+    store_bind_text(statement, 2, agents_role_name(role), -1, STORE_STATIC);
+    store_bind_text(statement, 3, queues, (int)queues_len, STORE_STATIC);
+    store_bind_blob(statement, 4, hash, sizeof hash, STORE_TRANSIENT);
+    store_bind_int64(statement, 5, clock_now());
+    int rc = store_step(statement);
+    store_reset(statement);
+    if (rc != STORE_DONE) return -1;
+    return store_changes() == 0 ? 1 : 0;
 }
 
 int agents_bootstrap(const char *data_directory) {
     static const char count_sql[] = "SELECT count(*) FROM agents";
     struct call call = {.who = {.internal = 1}, .actor = "redress"};
-    sqlite3_stmt *statement = store_statement(count_sql);
+    struct store_stmt *statement = store_statement(count_sql);
     int found = call_row(&call, statement);
     if (found != 1) {
         if (found == 0) call_fail(&call, CALL_ERR, "store: no count of agents");
         log_error("cannot count the agents", "error=\"%s\"", call.message);
         return -1;
     }
-    long long count = sqlite3_column_int64(statement, 0);
-    sqlite3_reset(statement);
+    long long count = store_column_int64(statement, 0);
+    store_reset(statement);
     if (count != 0) return 0;
     char token[AGENTS_TOKEN_HEX + 1], path[TOKEN_PATH_BYTES], error[256];
     if (new_token(token) != 0) {
@@ -136,20 +136,20 @@ int agents_authenticate(struct call *call, const char *name, size_t name_len, co
     out->role = 0;
     out->queues[0] = '\0';
     static const char sql[] = "SELECT token_hash, role, queues FROM agents WHERE name = ?1 AND disabled = 0";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_text(statement, 1, name, (int)name_len, SQLITE_STATIC);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_text(statement, 1, name, (int)name_len, STORE_STATIC);
     int row = call_row(call, statement);
     if (row < 0) return -1;
     if (row == 1) {
-        if (sqlite3_column_bytes(statement, 0) == HASH_BYTES) {
-            memcpy(stored, sqlite3_column_blob(statement, 0), HASH_BYTES);
-            const char *role_name = (const char *)sqlite3_column_text(statement, 1);
-            const char *queues = (const char *)sqlite3_column_text(statement, 2);
+        if (store_column_bytes(statement, 0) == HASH_BYTES) {
+            memcpy(stored, store_column_blob(statement, 0), HASH_BYTES);
+            const char *role_name = (const char *)store_column_text(statement, 1);
+            const char *queues = (const char *)store_column_text(statement, 2);
             out->role = role_name ? agents_role_parse(role_name, strlen(role_name)) : 0;
             snprintf(out->queues, sizeof out->queues, "%s", queues ? queues : "");
             found = 1;
         }
-        sqlite3_reset(statement);
+        store_reset(statement);
     }
     /* Hash and compare even for an unknown agent: the same work either way. */
     int match = sha256(token, token_len, given) == 0 && CRYPTO_memcmp(given, stored, HASH_BYTES) == 0;
@@ -166,18 +166,18 @@ int agents_authenticate_token(struct call *call, const char *token, size_t token
     if (token_len != AGENTS_TOKEN_HEX || sha256(token, token_len, given) != 0)
         return call_fail(call, CALL_NOAUTH, "invalid token");
     static const char sql[] = "SELECT name, role, queues FROM agents WHERE token_hash = ?1 AND disabled = 0";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_blob(statement, 1, given, HASH_BYTES, SQLITE_STATIC);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_blob(statement, 1, given, HASH_BYTES, STORE_STATIC);
     int row = call_row(call, statement);
     if (row < 0) return -1;
     if (row == 0) return call_fail(call, CALL_NOAUTH, "invalid token");
-    const char *found = (const char *)sqlite3_column_text(statement, 0);
-    const char *role_name = (const char *)sqlite3_column_text(statement, 1);
-    const char *queues = (const char *)sqlite3_column_text(statement, 2);
+    const char *found = (const char *)store_column_text(statement, 0);
+    const char *role_name = (const char *)store_column_text(statement, 1);
+    const char *queues = (const char *)store_column_text(statement, 2);
     snprintf(name, name_size, "%s", found ? found : "");
     out->role = role_name ? agents_role_parse(role_name, strlen(role_name)) : 0;
     snprintf(out->queues, sizeof out->queues, "%s", queues ? queues : "");
-    sqlite3_reset(statement);
+    store_reset(statement);
     if (name[0] == '\0' || out->role == 0) return call_fail(call, CALL_NOAUTH, "invalid token");
     return 0;
 }
@@ -208,16 +208,16 @@ long long agents_list(struct call *call, void (*visit)(void *context, const stru
     static const char sql[] =
         "SELECT name, role, queues, disabled, created_at, presence, coalesce(CAST(capacity AS TEXT), ''), load, skills"
         " FROM agents ORDER BY name";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     long long count = 0;
     int row;
     while ((row = call_row(call, statement)) == 1) {
         const struct agent_row agent = {
-            (const char *)sqlite3_column_text(statement, 0), (const char *)sqlite3_column_text(statement, 1),
-            (const char *)sqlite3_column_text(statement, 2), (const char *)sqlite3_column_text(statement, 3),
-            (const char *)sqlite3_column_text(statement, 4), (const char *)sqlite3_column_text(statement, 5),
-            (const char *)sqlite3_column_text(statement, 6), (const char *)sqlite3_column_text(statement, 7),
-            (const char *)sqlite3_column_text(statement, 8),
+            (const char *)store_column_text(statement, 0), (const char *)store_column_text(statement, 1),
+            (const char *)store_column_text(statement, 2), (const char *)store_column_text(statement, 3),
+            (const char *)store_column_text(statement, 4), (const char *)store_column_text(statement, 5),
+            (const char *)store_column_text(statement, 6), (const char *)store_column_text(statement, 7),
+            (const char *)store_column_text(statement, 8),
         };
         visit(context, &agent);
         count++;
@@ -236,10 +236,10 @@ static void disabled_after_commit(void *argument, int committed) {
 
 int agents_disable(struct call *call, const char *name, size_t name_len) {
     static const char sql[] = "UPDATE agents SET disabled = 1 WHERE name = ?1 AND disabled = 0";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_text(statement, 1, name, (int)name_len, SQLITE_STATIC);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_text(statement, 1, name, (int)name_len, STORE_STATIC);
     if (call_step(call, statement) != 0) return -1;
-    if (sqlite3_changes(store_database()) == 0)
+    if (store_changes() == 0)
         return call_fail(call, CALL_NOTFOUND, "no enabled agent '%.*s'", (int)(name_len > NAME_SHOWN ? NAME_SHOWN : name_len),
                          name);
     char *copy = strndup(name, name_len);
@@ -259,10 +259,10 @@ static int not_found(struct call *call, const char *adjective, const char *name,
 
 int agents_enable(struct call *call, const char *name, size_t name_len) {
     static const char sql[] = "UPDATE agents SET disabled = 0 WHERE name = ?1 AND disabled = 1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_text(statement, 1, name, (int)name_len, SQLITE_STATIC);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_text(statement, 1, name, (int)name_len, STORE_STATIC);
     if (call_step(call, statement) != 0) return -1;
-    if (sqlite3_changes(store_database()) == 0) return not_found(call, "disabled ", name, name_len);
+    if (store_changes() == 0) return not_found(call, "disabled ", name, name_len);
     return agents_roster_changed(call);
 }
 
@@ -271,13 +271,13 @@ int agents_rotate(struct call *call, const char *name, size_t name_len, char tok
     if (new_token(token) != 0 || sha256(token, strlen(token), hash) != 0)
         return call_fail(call, CALL_ERR, "no random bytes for a token");
     static const char sql[] = "UPDATE agents SET token_hash = ?2 WHERE name = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_text(statement, 1, name, (int)name_len, SQLITE_STATIC);
-        sqlite3_bind_blob(statement, 2, hash, sizeof hash, SQLITE_TRANSIENT);
+        store_bind_text(statement, 1, name, (int)name_len, STORE_STATIC);
+        store_bind_blob(statement, 2, hash, sizeof hash, STORE_TRANSIENT);
     }
     if (call_step(call, statement) != 0) return -1;
-    if (sqlite3_changes(store_database()) == 0) return not_found(call, "", name, name_len);
+    if (store_changes() == 0) return not_found(call, "", name, name_len);
     /* The old token stops at once: whoever authenticated with it is a
      * stranger again once the new hash is on disk. */
     char *copy = strndup(name, name_len);
@@ -325,19 +325,19 @@ int agents_set(struct call *call, const char *name, size_t name_len, unsigned ro
     if (queues && check_queues(call, queues, queues_len) != 0) return -1;
     if (skills && check_skills(call, skills, skills_len) != 0) return -1;
     static const char read_sql[] = "SELECT role, queues, skills FROM agents WHERE name = ?1";
-    sqlite3_stmt *statement = store_statement(read_sql);
-    if (statement) sqlite3_bind_text(statement, 1, name, (int)name_len, SQLITE_STATIC);
+    struct store_stmt *statement = store_statement(read_sql);
+    if (statement) store_bind_text(statement, 1, name, (int)name_len, STORE_STATIC);
     int found = call_row(call, statement);
     if (found < 0) return -1;
     if (found == 0) return not_found(call, "", name, name_len);
-    const char *role_name = (const char *)sqlite3_column_text(statement, 0);
-    const char *current = (const char *)sqlite3_column_text(statement, 1);
+    const char *role_name = (const char *)store_column_text(statement, 0);
+    const char *current = (const char *)store_column_text(statement, 1);
     unsigned old_role = role_name ? agents_role_parse(role_name, strlen(role_name)) : 0;
-    const char *current_skills = (const char *)sqlite3_column_text(statement, 2);
+    const char *current_skills = (const char *)store_column_text(statement, 2);
     char old_queues[AGENTS_QUEUES_BYTES], old_skills[AGENTS_SKILLS_BYTES];
     snprintf(old_queues, sizeof old_queues, "%s", current ? current : "");
     snprintf(old_skills, sizeof old_skills, "%s", current_skills ? current_skills : "");
-    sqlite3_reset(statement);
+    store_reset(statement);
     unsigned new_role = role ? role : old_role;
     if (queues == NULL) {
         queues = old_queues;
@@ -353,10 +353,10 @@ int agents_set(struct call *call, const char *name, size_t name_len, unsigned ro
     static const char sql[] = "UPDATE agents SET role = ?2, queues = ?3, skills = ?4 WHERE name = ?1";
     statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_text(statement, 1, name, (int)name_len, SQLITE_STATIC);
-        sqlite3_bind_text(statement, 2, agents_role_name(new_role), -1, SQLITE_STATIC);
-        sqlite3_bind_text(statement, 3, queues, (int)queues_len, SQLITE_TRANSIENT);
-        sqlite3_bind_text(statement, 4, skills, (int)skills_len, SQLITE_TRANSIENT);
+        store_bind_text(statement, 1, name, (int)name_len, STORE_STATIC);
+        store_bind_text(statement, 2, agents_role_name(new_role), -1, STORE_STATIC);
+        store_bind_text(statement, 3, queues, (int)queues_len, STORE_TRANSIENT);
+        store_bind_text(statement, 4, skills, (int)skills_len, STORE_TRANSIENT);
     }
     if (call_step(call, statement) != 0 || agents_roster_changed(call) != 0) return -1;
     struct agent_change *change = malloc(sizeof *change + name_len + queues_len + 2);
@@ -415,11 +415,11 @@ int agents_roster_load(void) {
         "SELECT name, queues, skills FROM agents WHERE presence = 'online' AND disabled = 0 ORDER BY name";
     roster_known = 0;
     roster_count = 0;
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return -1;
     size_t room = 0;
     int rc;
-    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
+    while ((rc = store_step(statement)) == STORE_ROW) {
         if (roster_count == room) {
             size_t grown_room = room ? 2 * room : 8;
             struct roster_entry *grown = realloc(roster, grown_room * sizeof *grown);
@@ -430,15 +430,15 @@ int agents_roster_load(void) {
         struct roster_entry *entry = &roster[roster_count++];
         const char *text[3];
         for (int i = 0; i < 3; i++) {
-            text[i] = (const char *)sqlite3_column_text(statement, i);
+            text[i] = (const char *)store_column_text(statement, i);
             if (text[i] == NULL) text[i] = "";
         }
         snprintf(entry->name, sizeof entry->name, "%s", text[0]);
         snprintf(entry->queues, sizeof entry->queues, "%s", text[1]);
         snprintf(entry->skills, sizeof entry->skills, "%s", text[2]);
     }
-    sqlite3_reset(statement);
-    if (rc != SQLITE_DONE) {
+    store_reset(statement);
+    if (rc != STORE_DONE) {
         log_error("online agents could not be read: assignment asks the store for every case", "error=\"%s\"",
                   store_error());
         return -1;
@@ -498,13 +498,13 @@ int agents_roster_check(struct call *call, char *out, size_t size, size_t *used)
     /* Each online, enabled agent of the disk, as the roster holds it. */
     static const char sql[] =
         "SELECT name, queues, skills FROM agents WHERE presence = 'online' AND disabled = 0 ORDER BY name";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     size_t rows = 0;
     int row;
     while ((row = call_row(call, statement)) > 0) {
         const char *text[3];
         for (int i = 0; i < 3; i++) {
-            text[i] = (const char *)sqlite3_column_text(statement, i);
+            text[i] = (const char *)store_column_text(statement, i);
             if (text[i] == NULL) text[i] = "";
         }
         rows++;
@@ -535,8 +535,8 @@ int agents_roster_check(struct call *call, char *out, size_t size, size_t *used)
     statement = store_statement(load_sql);
     while ((row = call_row(call, statement)) > 0) {
         note_difference(out, size, used, "agent %s: load %lld, holds %lld open cases; ",
-                        (const char *)sqlite3_column_text(statement, 0), (long long)sqlite3_column_int64(statement, 1),
-                        (long long)sqlite3_column_int64(statement, 2));
+                        (const char *)store_column_text(statement, 0), (long long)store_column_int64(statement, 1),
+                        (long long)store_column_int64(statement, 2));
         differences++;
     }
     return row < 0 ? -1 : differences;

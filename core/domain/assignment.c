@@ -64,25 +64,25 @@ static int load_candidates(struct call *call, const char *queue, size_t len, con
     static const char agents_sql[] =
         "SELECT name, queues, coalesce(capacity, ?1), assigned_seq, load, skills FROM agents"
         " WHERE presence = 'online' AND disabled = 0 ORDER BY name";
-    sqlite3_stmt *statement = store_statement(agents_sql);
-    if (statement) sqlite3_bind_int64(statement, 1, rules_assignment_capacity());
+    struct store_stmt *statement = store_statement(agents_sql);
+    if (statement) store_bind_int64(statement, 1, rules_assignment_capacity());
     int count = 0, row;
     while ((row = call_row(call, statement)) > 0) {
-        const char *name = (const char *)sqlite3_column_text(statement, 0);
-        const char *queues = (const char *)sqlite3_column_text(statement, 1);
-        const char *has = (const char *)sqlite3_column_text(statement, 5);
+        const char *name = (const char *)store_column_text(statement, 0);
+        const char *queues = (const char *)store_column_text(statement, 1);
+        const char *has = (const char *)store_column_text(statement, 5);
         if (name == NULL || strlen(name) > NAMES_MAX || !listed(queues, queue, len) ||
             !agents_has_skills(has ? has : "", skills))
             continue;
         if (count == max) {
-            sqlite3_reset(statement);
+            store_reset(statement);
             break;
         }
         struct candidate *c = &out[count++];
         snprintf(c->name, sizeof c->name, "%s", name);
-        c->capacity = sqlite3_column_int64(statement, 2);
-        c->seq = sqlite3_column_int64(statement, 3);
-        c->load = sqlite3_column_int64(statement, 4); /* kept by the schema's triggers (migration 19) */
+        c->capacity = store_column_int64(statement, 2);
+        c->seq = store_column_int64(statement, 3);
+        c->load = store_column_int64(statement, 4); /* kept by the schema's triggers (migration 19) */
     }
     return row < 0 ? -1 : count;
 }
@@ -161,8 +161,8 @@ static int hand_out(struct call *call, struct case_row *row, enum rules_assign_m
         call->actor = "rules";
         int failed = case_assign_auto(call, row, c[pick].name, strlen(c[pick].name), rules_assign_mode_name(mode)) < 0;
         call->actor = actor;
-        sqlite3_stmt *statement = failed ? NULL : store_statement(turn_sql);
-        if (statement) sqlite3_bind_text(statement, 1, c[pick].name, -1, SQLITE_STATIC);
+        struct store_stmt *statement = failed ? NULL : store_statement(turn_sql);
+        if (statement) store_bind_text(statement, 1, c[pick].name, -1, STORE_STATIC);
         if (failed || call_step(call, statement) != 0) status = -1;
     }
     free(c);
@@ -191,15 +191,15 @@ static int fill_queue(struct call *call, const char *queue, size_t len, long lon
         " ORDER BY priority, coalesce(next_due, 9223372036854775807), id LIMIT 1 OFFSET ?2";
     long long skipped = 0; /* cases the assign hook left unassigned in this pass */
     for (long long handed = 0; handed < max;) {
-        sqlite3_stmt *statement = store_statement(sql);
+        struct store_stmt *statement = store_statement(sql);
         if (statement) {
-            sqlite3_bind_text(statement, 1, queue, (int)len, SQLITE_STATIC);
-            sqlite3_bind_int64(statement, 2, skipped);
+            store_bind_text(statement, 1, queue, (int)len, STORE_STATIC);
+            store_bind_int64(statement, 2, skipped);
         }
         int found = call_row(call, statement);
         if (found <= 0) return found;
-        int64_t id = sqlite3_column_int64(statement, 0);
-        sqlite3_reset(statement);
+        int64_t id = store_column_int64(statement, 0);
+        store_reset(statement);
         struct case_row row;
         if (case_load(call, id, 0, &row) != 0) return -1;
         char skills[RULES_SKILLS_TEXT_MAX + 1];
@@ -228,13 +228,13 @@ static int fill_queues(struct call *call, const char *queues, long long max) {
 /* The queues of an online, enabled agent into out; 1, 0 (not online), -1. */
 static int online_queues_of(struct call *call, const char *agent, size_t len, char *out, size_t size) {
     static const char sql[] = "SELECT queues FROM agents WHERE name = ?1 AND presence = 'online' AND disabled = 0";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_text(statement, 1, agent, (int)len, SQLITE_STATIC);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_text(statement, 1, agent, (int)len, STORE_STATIC);
     int found = call_row(call, statement);
     if (found > 0) {
-        const char *queues = (const char *)sqlite3_column_text(statement, 0);
+        const char *queues = (const char *)store_column_text(statement, 0);
         snprintf(out, size, "%s", queues ? queues : "");
-        sqlite3_reset(statement);
+        store_reset(statement);
     }
     return found;
 }
@@ -284,22 +284,22 @@ int assignment_set_status(struct call *call, const char *agent, size_t len, enum
         return call_fail(call, CALL_INVALID, "CAPACITY must be an integer from %d to %d", ASSIGNMENT_CAPACITY_MIN,
                          ASSIGNMENT_CAPACITY_MAX);
     static const char read_sql[] = "SELECT disabled FROM agents WHERE name = ?1";
-    sqlite3_stmt *statement = store_statement(read_sql);
-    if (statement) sqlite3_bind_text(statement, 1, agent, (int)len, SQLITE_STATIC);
+    struct store_stmt *statement = store_statement(read_sql);
+    if (statement) store_bind_text(statement, 1, agent, (int)len, STORE_STATIC);
     int found = call_row(call, statement);
     if (found < 0) return -1;
     if (found == 0) return call_fail(call, CALL_NOTFOUND, "no agent '%.*s'", (int)(len > 64 ? 64 : len), agent);
-    int disabled = sqlite3_column_int(statement, 0) != 0;
-    sqlite3_reset(statement);
+    int disabled = store_column_int(statement, 0) != 0;
+    store_reset(statement);
     if (disabled && presence == PRESENCE_ONLINE)
         return call_fail(call, CALL_BADSTATE, "agent '%.*s' is disabled: it cannot come online", (int)len, agent);
     static const char sql[] =
         "UPDATE agents SET presence = ?2, capacity = CASE WHEN ?3 >= 0 THEN ?3 ELSE capacity END WHERE name = ?1";
     statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_text(statement, 1, agent, (int)len, SQLITE_STATIC);
-        sqlite3_bind_text(statement, 2, assignment_presence_name(presence), -1, SQLITE_STATIC);
-        sqlite3_bind_int64(statement, 3, capacity);
+        store_bind_text(statement, 1, agent, (int)len, STORE_STATIC);
+        store_bind_text(statement, 2, assignment_presence_name(presence), -1, STORE_STATIC);
+        store_bind_int64(statement, 3, capacity);
     }
     if (call_step(call, statement) != 0 || agents_roster_changed(call) != 0) return -1;
     char detail[96];
@@ -349,9 +349,9 @@ int assignment_online_queues(struct call *call, void (*visit)(void *context, con
     char (*names)[NAMES_MAX + 1] = malloc(ONLINE_QUEUES_MAX * sizeof *names);
     if (names == NULL) return call_fail(call, CALL_ERR, "out of memory");
     int count = 0, row;
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     while ((row = call_row(call, statement)) > 0) {
-        const char *queues = (const char *)sqlite3_column_text(statement, 0);
+        const char *queues = (const char *)store_column_text(statement, 0);
         for (const char *p = queues ? queues : ""; *p;) {
             const char *end = strchr(p, ',');
             size_t item = end ? (size_t)(end - p) : strlen(p);

@@ -96,15 +96,15 @@ int attachments_store(struct call *call, int64_t case_id, int64_t event_id, cons
         char hex[2 * 32 + 1] = "";
         if (EVP_Digest(a->data, a->len, hash, &hash_len, EVP_sha256(), NULL) == 1)
             for (unsigned int k = 0; k < hash_len && k < 32; k++) snprintf(hex + 2 * k, 3, "%02x", hash[k]);
-        sqlite3_stmt *statement = store_statement(sql);
+        struct store_stmt *statement = store_statement(sql);
         if (statement) {
-            sqlite3_bind_int64(statement, 1, event_id);
-            sqlite3_bind_int(statement, 2, i + 1);
-            sqlite3_bind_int64(statement, 3, case_id);
-            sqlite3_bind_text(statement, 4, a->name, (int)a->name_len, SQLITE_STATIC);
-            sqlite3_bind_text(statement, 5, a->type, (int)a->type_len, SQLITE_STATIC);
-            sqlite3_bind_int64(statement, 6, (sqlite3_int64)a->len);
-            sqlite3_bind_text(statement, 7, hex, -1, SQLITE_TRANSIENT);
+            store_bind_int64(statement, 1, event_id);
+            store_bind_int(statement, 2, i + 1);
+            store_bind_int64(statement, 3, case_id);
+            store_bind_text(statement, 4, a->name, (int)a->name_len, STORE_STATIC);
+            store_bind_text(statement, 5, a->type, (int)a->type_len, STORE_STATIC);
+            store_bind_int64(statement, 6, (int64_t)a->len);
+            store_bind_text(statement, 7, hex, -1, STORE_TRANSIENT);
         }
         if (call_step(call, statement) != 0) return -1;
     }

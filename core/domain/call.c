@@ -23,23 +23,23 @@ int call_fail(struct call *call, enum call_status status, const char *fmt, ...) 
 
 int call_store_error(struct call *call) { return call_fail(call, CALL_ERR, "store: %s", store_error()); }
 
-int call_step(struct call *call, sqlite3_stmt *statement) {
-    if (statement == NULL || sqlite3_step(statement) != SQLITE_DONE) {
+int call_step(struct call *call, struct store_stmt *statement) {
+    if (statement == NULL || store_step(statement) != STORE_DONE) {
         call_store_error(call);
-        if (statement) sqlite3_reset(statement);
+        if (statement) store_reset(statement);
         return -1;
     }
-    sqlite3_reset(statement);
+    store_reset(statement);
     return 0;
 }
 
-int call_row(struct call *call, sqlite3_stmt *statement) {
+int call_row(struct call *call, struct store_stmt *statement) {
     if (statement == NULL) return call_store_error(call);
-    int rc = sqlite3_step(statement);
-    if (rc == SQLITE_ROW) return 1;
-    if (rc != SQLITE_DONE) call_store_error(call);
-    sqlite3_reset(statement);
-    return rc == SQLITE_DONE ? 0 : -1;
+    int rc = store_step(statement);
+    if (rc == STORE_ROW) return 1;
+    if (rc != STORE_DONE) call_store_error(call);
+    store_reset(statement);
+    return rc == STORE_DONE ? 0 : -1;
 }
 
 const char *call_status_code(enum call_status status) {

@@ -16,7 +16,7 @@
 #ifndef REDRESS_CALL_H
 #define REDRESS_CALL_H
 
-#include <sqlite3.h>
+#include "store/statement.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,14 +53,14 @@ int call_fail(struct call *call, enum call_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* CALL_ERR "store: <store_error()>"; returns -1. */
 int call_store_error(struct call *call);
-/* Runs a prepared write statement (NULL: its prepare failed) to SQLITE_DONE
+/* Runs a prepared write statement (NULL: its prepare failed) to STORE_DONE
  * and resets it; 0, or -1 after call_store_error(). */
-int call_step(struct call *call, sqlite3_stmt *statement);
+int call_step(struct call *call, struct store_stmt *statement);
 /* Steps a read statement (NULL: its prepare failed): 1 a row (read its
  * columns, step again or reset it yourself), 0 done (reset), -1 after
  * call_store_error() (reset).  Every read goes through it: a store error is
  * never "no row". */
-int call_row(struct call *call, sqlite3_stmt *statement);
+int call_row(struct call *call, struct store_stmt *statement);
 /* "OK", "NOAUTH", "NOPERM", ... "ERR": the reply code of a status. */
 const char *call_status_code(enum call_status status);
 

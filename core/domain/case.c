@@ -35,9 +35,9 @@
 /* ------------------------------------------------------------- helpers */
 
 /* Copies a text column into out (cut at out_size - 1 bytes; "" for NULL). */
-static void copy_column(sqlite3_stmt *statement, int column, char *out, size_t out_size) {
-    const unsigned char *text = sqlite3_column_text(statement, column);
-    size_t len = text ? (size_t)sqlite3_column_bytes(statement, column) : 0;
+static void copy_column(struct store_stmt *statement, int column, char *out, size_t out_size) {
+    const unsigned char *text = store_column_text(statement, column);
+    size_t len = text ? (size_t)store_column_bytes(statement, column) : 0;
     if (len >= out_size) len = out_size - 1;
     if (len) memcpy(out, text, len);
     out[len] = '\0';
@@ -59,9 +59,9 @@ static int same_text(const char *current, const char *text, size_t len) {
     return strlen(current) == len && (len == 0 || memcmp(current, text, len) == 0);
 }
 
-void case_bind_text_or_null(sqlite3_stmt *statement, int column, const char *text, size_t len) {
-    if (text) sqlite3_bind_text(statement, column, text, (int)len, SQLITE_STATIC);
-    else sqlite3_bind_null(statement, column);
+void case_bind_text_or_null(struct store_stmt *statement, int column, const char *text, size_t len) {
+    if (text) store_bind_text(statement, column, text, (int)len, STORE_STATIC);
+    else store_bind_null(statement, column);
 }
 
 /* ---------------------------------------------------------- generation */
@@ -96,19 +96,19 @@ int case_load(struct call *call, int64_t id, unsigned flags, struct case_row *ou
     enum { C_STATE, C_QUEUE, C_CATEGORY, C_PRIORITY, C_CHANNEL, C_TIER, C_CURRENCY, C_ASSIGNEE, C_CUSTOMER,
            C_ORDER, C_SUBJECT, C_TAGS, C_ESCALATION, C_BREACHED, C_AMOUNT, C_PAID_AT, C_DELIVERED_AT,
            C_CREATED_AT, C_CUSTOMER_ID, C_LANG, C_RESOLVED, C_KIND, C_PARENT, C_RESOLVED_AT, C_FIRST_REPLIED };
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_int64(statement, 1, id);
+    store_bind_int64(statement, 1, id);
     int found = call_row(call, statement);
     if (found <= 0) {
-        sqlite3_reset(statement);
+        store_reset(statement);
         if (found == 0) return call_fail(call, CALL_NOTFOUND, "case %lld does not exist", (long long)id);
         return -1;
     }
-    const char *state = (const char *)sqlite3_column_text(statement, C_STATE);
-    int parsed = lifecycle_state_parse(state, state ? (size_t)sqlite3_column_bytes(statement, C_STATE) : 0);
+    const char *state = (const char *)store_column_text(statement, C_STATE);
+    int parsed = lifecycle_state_parse(state, state ? (size_t)store_column_bytes(statement, C_STATE) : 0);
     if (parsed < 0) {
-        sqlite3_reset(statement);
+        store_reset(statement);
         return call_fail(call, CALL_ERR, "case %lld has an unknown state in the store", (long long)id);
     }
     out->id = id;
@@ -124,24 +124,24 @@ int case_load(struct call *call, int64_t id, unsigned flags, struct case_row *ou
     copy_column(statement, C_ORDER, out->order_id, sizeof out->order_id);
     copy_column(statement, C_SUBJECT, out->subject, sizeof out->subject);
     copy_column(statement, C_TAGS, out->tags, sizeof out->tags);
-    out->escalation = sqlite3_column_int64(statement, C_ESCALATION);
-    out->breached = sqlite3_column_int64(statement, C_BREACHED);
-    out->has_order = sqlite3_column_type(statement, C_ORDER) != SQLITE_NULL;
-    out->has_amount = sqlite3_column_type(statement, C_AMOUNT) != SQLITE_NULL;
-    out->amount = sqlite3_column_int64(statement, C_AMOUNT);
-    out->has_paid_at = sqlite3_column_type(statement, C_PAID_AT) != SQLITE_NULL;
-    out->paid_at = sqlite3_column_int64(statement, C_PAID_AT);
-    out->has_delivered_at = sqlite3_column_type(statement, C_DELIVERED_AT) != SQLITE_NULL;
-    out->delivered_at = sqlite3_column_int64(statement, C_DELIVERED_AT);
-    out->created_at = sqlite3_column_int64(statement, C_CREATED_AT);
-    out->customer_id = sqlite3_column_int64(statement, C_CUSTOMER_ID);
+    out->escalation = store_column_int64(statement, C_ESCALATION);
+    out->breached = store_column_int64(statement, C_BREACHED);
+    out->has_order = store_column_type(statement, C_ORDER) != STORE_NULL;
+    out->has_amount = store_column_type(statement, C_AMOUNT) != STORE_NULL;
+    out->amount = store_column_int64(statement, C_AMOUNT);
+    out->has_paid_at = store_column_type(statement, C_PAID_AT) != STORE_NULL;
+    out->paid_at = store_column_int64(statement, C_PAID_AT);
+    out->has_delivered_at = store_column_type(statement, C_DELIVERED_AT) != STORE_NULL;
+    out->delivered_at = store_column_int64(statement, C_DELIVERED_AT);
+    out->created_at = store_column_int64(statement, C_CREATED_AT);
+    out->customer_id = store_column_int64(statement, C_CUSTOMER_ID);
     copy_column(statement, C_LANG, out->lang, sizeof out->lang);
-    out->has_resolved_at = sqlite3_column_int(statement, C_RESOLVED);
-    out->resolved_at = sqlite3_column_int64(statement, C_RESOLVED_AT);
-    out->has_first_reply_at = sqlite3_column_int(statement, C_FIRST_REPLIED);
+    out->has_resolved_at = store_column_int(statement, C_RESOLVED);
+    out->resolved_at = store_column_int64(statement, C_RESOLVED_AT);
+    out->has_first_reply_at = store_column_int(statement, C_FIRST_REPLIED);
     copy_column(statement, C_KIND, out->kind, sizeof out->kind);
-    out->parent_id = sqlite3_column_int64(statement, C_PARENT);
-    sqlite3_reset(statement);
+    out->parent_id = store_column_int64(statement, C_PARENT);
+    store_reset(statement);
     if ((flags & CASE_LOAD_CHECK_ACCESS) && !caller_may_see_case(&call->who, out->queue, out->assignee))
         return call_fail(call, CALL_NOPERM, "case %lld is in queue %s, which is not one of yours", (long long)id,
                          out->queue);
@@ -150,12 +150,12 @@ int case_load(struct call *call, int64_t id, unsigned flags, struct case_row *ou
 
 int case_find_external(struct call *call, const char *external_id, size_t len, int64_t *id) {
     static const char sql[] = "SELECT id FROM cases WHERE external_id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_text(statement, 1, external_id, (int)len, SQLITE_STATIC);
+    store_bind_text(statement, 1, external_id, (int)len, STORE_STATIC);
     int found = call_row(call, statement);
-    if (found > 0) *id = sqlite3_column_int64(statement, 0);
-    sqlite3_reset(statement);
+    if (found > 0) *id = store_column_int64(statement, 0);
+    store_reset(statement);
     return found;
 }
 
@@ -177,7 +177,7 @@ int case_event(struct call *call, const struct case_row *row, const char *kind, 
 int case_event_text(struct call *call, const struct case_row *row, const char *kind, const char *text, size_t len,
                     int64_t *event_id) {
     if (events_append_in(call, row->id, row->queue, row->assignee, kind, text, len) != 0) return -1;
-    if (event_id) *event_id = sqlite3_last_insert_rowid(store_database());
+    if (event_id) *event_id = store_last_insert_id();
     return 0;
 }
 
@@ -206,51 +206,51 @@ int case_create(struct call *call, const struct case_new *values, struct case_ro
         fits(call, "tags", strlen(values->tags), sizeof out->tags))
         return -1;
     int64_t now = clock_now();
-    sqlite3_stmt *statement = store_statement(insert);
+    struct store_stmt *statement = store_statement(insert);
     if (statement == NULL) return call_store_error(call);
     case_bind_text_or_null(statement, 1, values->external_id.text, values->external_id.len);
-    sqlite3_bind_text(statement, 2, values->channel.text, (int)values->channel.len, SQLITE_STATIC);
-    sqlite3_bind_text(statement, 3, values->customer.text, (int)values->customer.len, SQLITE_STATIC);
-    sqlite3_bind_text(statement, 4, values->subject.text, (int)values->subject.len, SQLITE_STATIC);
-    if (values->body.text) sqlite3_bind_text(statement, 5, values->body.text, (int)values->body.len, SQLITE_STATIC);
-    else sqlite3_bind_text(statement, 5, "", 0, SQLITE_STATIC);
+    store_bind_text(statement, 2, values->channel.text, (int)values->channel.len, STORE_STATIC);
+    store_bind_text(statement, 3, values->customer.text, (int)values->customer.len, STORE_STATIC);
+    store_bind_text(statement, 4, values->subject.text, (int)values->subject.len, STORE_STATIC);
+    if (values->body.text) store_bind_text(statement, 5, values->body.text, (int)values->body.len, STORE_STATIC);
+    else store_bind_text(statement, 5, "", 0, STORE_STATIC);
     case_bind_text_or_null(statement, 6, values->order_id.text, values->order_id.len);
-    if (values->has_amount) sqlite3_bind_int64(statement, 7, values->amount);
-    else sqlite3_bind_null(statement, 7);
+    if (values->has_amount) store_bind_int64(statement, 7, values->amount);
+    else store_bind_null(statement, 7);
     case_bind_text_or_null(statement, 8, values->currency, 3);
-    if (values->has_paid_at) sqlite3_bind_int64(statement, 9, values->paid_at);
-    else sqlite3_bind_null(statement, 9);
-    if (values->has_delivered_at) sqlite3_bind_int64(statement, 10, values->delivered_at);
-    else sqlite3_bind_null(statement, 10);
+    if (values->has_paid_at) store_bind_int64(statement, 9, values->paid_at);
+    else store_bind_null(statement, 9);
+    if (values->has_delivered_at) store_bind_int64(statement, 10, values->delivered_at);
+    else store_bind_null(statement, 10);
     case_bind_text_or_null(statement, 11, values->tier.text, values->tier.len);
     case_bind_text_or_null(statement, 12, values->lang.text, values->lang.len);
-    sqlite3_bind_text(statement, 13, values->category, -1, SQLITE_STATIC);
-    sqlite3_bind_text(statement, 14, values->queue, -1, SQLITE_STATIC);
-    sqlite3_bind_text(statement, 15, values->priority, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(statement, 16, now);
-    sqlite3_bind_text(statement, 17, values->resolved ? "resolved" : "open", -1, SQLITE_STATIC);
-    sqlite3_bind_text(statement, 18, values->tags, -1, SQLITE_STATIC);
-    sqlite3_bind_text(statement, 19, values->faq, -1, SQLITE_STATIC);
-    sqlite3_bind_text(statement, 20, values->rules_version, -1, SQLITE_STATIC);
-    if (values->auto_replied) sqlite3_bind_int64(statement, 21, now);
-    else sqlite3_bind_null(statement, 21);
+    store_bind_text(statement, 13, values->category, -1, STORE_STATIC);
+    store_bind_text(statement, 14, values->queue, -1, STORE_STATIC);
+    store_bind_text(statement, 15, values->priority, -1, STORE_STATIC);
+    store_bind_int64(statement, 16, now);
+    store_bind_text(statement, 17, values->resolved ? "resolved" : "open", -1, STORE_STATIC);
+    store_bind_text(statement, 18, values->tags, -1, STORE_STATIC);
+    store_bind_text(statement, 19, values->faq, -1, STORE_STATIC);
+    store_bind_text(statement, 20, values->rules_version, -1, STORE_STATIC);
+    if (values->auto_replied) store_bind_int64(statement, 21, now);
+    else store_bind_null(statement, 21);
     if (values->resolved) {
-        sqlite3_bind_int64(statement, 22, now);
-        sqlite3_bind_text(statement, 23, "auto_reply", -1, SQLITE_STATIC);
+        store_bind_int64(statement, 22, now);
+        store_bind_text(statement, 23, "auto_reply", -1, STORE_STATIC);
     } else {
-        sqlite3_bind_null(statement, 22);
-        sqlite3_bind_null(statement, 23);
+        store_bind_null(statement, 22);
+        store_bind_null(statement, 23);
     }
-    if (values->has_next_due) sqlite3_bind_int64(statement, 24, values->next_due);
-    else sqlite3_bind_null(statement, 24);
-    if (values->customer_id > 0) sqlite3_bind_int64(statement, 25, values->customer_id);
-    else sqlite3_bind_null(statement, 25);
+    if (values->has_next_due) store_bind_int64(statement, 24, values->next_due);
+    else store_bind_null(statement, 24);
+    if (values->customer_id > 0) store_bind_int64(statement, 25, values->customer_id);
+    else store_bind_null(statement, 25);
     /* Only with its order: the partial index's condition reads order_id first. */
-    if (values->order_first && values->order_id.text) sqlite3_bind_int(statement, 26, 1);
-    else sqlite3_bind_null(statement, 26);
+    if (values->order_first && values->order_id.text) store_bind_int(statement, 26, 1);
+    else store_bind_null(statement, 26);
     if (call_step(call, statement) != 0) return -1;
 
-    out->id = sqlite3_last_insert_rowid(store_database());
+    out->id = store_last_insert_id();
     out->state = values->resolved ? CASE_RESOLVED : CASE_OPEN;
     set_field(out->queue, values->queue, strlen(values->queue));
     set_field(out->category, values->category, strlen(values->category));
@@ -319,19 +319,19 @@ int case_transition(struct call *call, struct case_row *row, const struct case_m
         " wait_reason = CASE WHEN ?10 THEN ?11 ELSE wait_reason END"
         " WHERE id = ?1";
     int to_resolved = to == CASE_RESOLVED, reopened = from == CASE_RESOLVED && to == CASE_OPEN;
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_int64(statement, 1, row->id);
-    sqlite3_bind_text(statement, 2, lifecycle_state_name(to), -1, SQLITE_STATIC);
+    store_bind_int64(statement, 1, row->id);
+    store_bind_text(statement, 2, lifecycle_state_name(to), -1, STORE_STATIC);
     int64_t now = clock_now();
-    sqlite3_bind_int64(statement, 3, now);
-    sqlite3_bind_int(statement, 4, to_resolved);
+    store_bind_int64(statement, 3, now);
+    store_bind_int(statement, 4, to_resolved);
     case_bind_text_or_null(statement, 5, move->code, move->code ? strlen(move->code) : 0);
-    sqlite3_bind_int(statement, 6, reopened);
-    sqlite3_bind_int(statement, 7, to == CASE_CLOSED);
-    sqlite3_bind_int(statement, 8, move->set_text != 0);
+    store_bind_int(statement, 6, reopened);
+    store_bind_int(statement, 7, to == CASE_CLOSED);
+    store_bind_int(statement, 8, move->set_text != 0);
     case_bind_text_or_null(statement, 9, move->text, move->text_len);
-    sqlite3_bind_int(statement, 10, move->set_wait_reason != 0);
+    store_bind_int(statement, 10, move->set_wait_reason != 0);
     case_bind_text_or_null(statement, 11, move->wait_reason, move->wait_reason_len);
     if (call_step(call, statement) != 0) return -1;
     case_changed();
@@ -366,11 +366,11 @@ int case_assign(struct call *call, struct case_row *row, const char *agent, size
         /* Only to someone who can work it: an enabled agent.  (A claim is the
          * caller's own: whoever may claim may hold the case.) */
         static const char agent_sql[] = "SELECT 1 FROM agents WHERE name = ?1 AND disabled = 0";
-        sqlite3_stmt *statement = store_statement(agent_sql);
+        struct store_stmt *statement = store_statement(agent_sql);
         if (statement == NULL) return call_store_error(call);
-        sqlite3_bind_text(statement, 1, agent, (int)len, SQLITE_STATIC);
+        store_bind_text(statement, 1, agent, (int)len, STORE_STATIC);
         int found = call_row(call, statement);
-        sqlite3_reset(statement);
+        store_reset(statement);
         if (found < 0) return -1;
         if (found == 0) return call_fail(call, CALL_NOTFOUND, "no enabled agent '%.*s'", (int)len, agent);
     }
@@ -389,11 +389,11 @@ static int assign_write(struct call *call, struct case_row *row, const char *age
                         const char *value) {
     if (same_text(row->assignee, agent, len)) return 1; /* already theirs: no change, no event */
     static const char sql[] = "UPDATE cases SET assignee = ?2, updated_at = ?3 WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_int64(statement, 1, row->id);
-    sqlite3_bind_text(statement, 2, agent, (int)len, SQLITE_STATIC);
-    sqlite3_bind_int64(statement, 3, clock_now());
+    store_bind_int64(statement, 1, row->id);
+    store_bind_text(statement, 2, agent, (int)len, STORE_STATIC);
+    store_bind_int64(statement, 3, clock_now());
     if (call_step(call, statement) != 0) return -1;
     case_changed();
     struct detail detail = DETAIL_INIT;
@@ -410,11 +410,11 @@ int case_transfer(struct call *call, struct case_row *row, const char *queue, si
     if (fits(call, "queue", len, sizeof row->queue)) return -1;
     /* A transfer hands the case to the new department: unassigned again. */
     static const char sql[] = "UPDATE cases SET queue = ?2, assignee = NULL, updated_at = ?3 WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_int64(statement, 1, row->id);
-    sqlite3_bind_text(statement, 2, queue, (int)len, SQLITE_STATIC);
-    sqlite3_bind_int64(statement, 3, clock_now());
+    store_bind_int64(statement, 1, row->id);
+    store_bind_text(statement, 2, queue, (int)len, STORE_STATIC);
+    store_bind_int64(statement, 3, clock_now());
     if (call_step(call, statement) != 0) return -1;
     case_changed();
     char to[NAMES_MAX + 1];
@@ -438,11 +438,11 @@ int case_write_message_mark(struct call *call, struct case_row *row, int public_
     static const char reply_sql[] =
         "UPDATE cases SET first_reply_at = coalesce(first_reply_at, ?2), updated_at = ?2 WHERE id = ?1";
     static const char touch_sql[] = "UPDATE cases SET updated_at = ?2 WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(public_reply ? reply_sql : touch_sql);
+    struct store_stmt *statement = store_statement(public_reply ? reply_sql : touch_sql);
     if (statement == NULL) return call_store_error(call);
     int64_t now = clock_now();
-    sqlite3_bind_int64(statement, 1, row->id);
-    sqlite3_bind_int64(statement, 2, now);
+    store_bind_int64(statement, 1, row->id);
+    store_bind_int64(statement, 2, now);
     if (call_step(call, statement) != 0) return -1;
     if (public_reply && !row->has_first_reply_at) { /* the first: STATS' first-response time */
         case_changed();
@@ -454,11 +454,11 @@ int case_write_message_mark(struct call *call, struct case_row *row, int public_
 
 int case_write_merged_into(struct call *call, int64_t from_id, int64_t into_id, int64_t now) {
     static const char sql[] = "UPDATE cases SET merged_into = ?2, updated_at = ?3 WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_int64(statement, 1, from_id);
-    sqlite3_bind_int64(statement, 2, into_id);
-    sqlite3_bind_int64(statement, 3, now);
+    store_bind_int64(statement, 1, from_id);
+    store_bind_int64(statement, 2, into_id);
+    store_bind_int64(statement, 3, now);
     if (call_step(call, statement) != 0) return -1;
     case_changed(); /* where the case's messages go */
     return 0;
@@ -490,11 +490,11 @@ int case_set_field(struct call *call, struct case_row *row, enum case_field fiel
     if (case_refuse_closed(call, row, "change it")) return -1;
     if (fits(call, name, len, size)) return -1;
     if (same_text(current, value, len)) return 1; /* unchanged: no event */
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_int64(statement, 1, row->id);
-    sqlite3_bind_text(statement, 2, value, (int)len, SQLITE_STATIC);
-    sqlite3_bind_int64(statement, 3, clock_now());
+    store_bind_int64(statement, 1, row->id);
+    store_bind_text(statement, 2, value, (int)len, STORE_STATIC);
+    store_bind_int64(statement, 3, clock_now());
     if (call_step(call, statement) != 0) return -1;
     case_changed();
     struct detail detail = DETAIL_INIT;
@@ -520,13 +520,13 @@ int case_survey(struct call *call, struct case_row *row, int score, const char *
         return call_fail(call, CALL_BADSTATE, "case %lld is %s: a survey follows resolution", (long long)row->id,
                          lifecycle_state_name(row->state));
     static const char round_sql[] = "SELECT reopen_count FROM cases WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(round_sql);
+    struct store_stmt *statement = store_statement(round_sql);
     if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_int64(statement, 1, row->id);
+    store_bind_int64(statement, 1, row->id);
     int found = call_row(call, statement);
     if (found <= 0) return found < 0 ? -1 : call_fail(call, CALL_NOTFOUND, "case %lld does not exist", (long long)row->id);
-    long long current = sqlite3_column_int64(statement, 0);
-    sqlite3_reset(statement);
+    long long current = store_column_int64(statement, 0);
+    store_reset(statement);
     if (round >= 0 && round != current)
         return call_fail(call, CALL_CONFLICT, "case %lld was reopened since this survey was asked for", (long long)row->id);
     int64_t now = clock_now();
@@ -535,26 +535,26 @@ int case_survey(struct call *call, struct case_row *row, int score, const char *
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(case_id, round) DO NOTHING";
     statement = store_statement(insert_sql);
     if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_int64(statement, 1, row->id);
-    sqlite3_bind_int64(statement, 2, current);
-    sqlite3_bind_int(statement, 3, score);
+    store_bind_int64(statement, 1, row->id);
+    store_bind_int64(statement, 2, current);
+    store_bind_int(statement, 3, score);
     case_bind_text_or_null(statement, 4, comment, len);
     case_bind_text_or_null(statement, 5, row->assignee[0] ? row->assignee : NULL, strlen(row->assignee));
-    sqlite3_bind_text(statement, 6, row->queue, -1, SQLITE_STATIC);
-    sqlite3_bind_text(statement, 7, call->actor ? call->actor : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(statement, 8, now);
+    store_bind_text(statement, 6, row->queue, -1, STORE_STATIC);
+    store_bind_text(statement, 7, call->actor ? call->actor : "", -1, STORE_STATIC);
+    store_bind_int64(statement, 8, now);
     if (call_step(call, statement) != 0) return -1;
-    if (sqlite3_changes(store_database()) == 0)
+    if (store_changes() == 0)
         return call_fail(call, CALL_CONFLICT, "case %lld has its survey for this resolution (one per resolution, "
                          "again once it reopens)", (long long)row->id);
     static const char sql[] =
         "UPDATE cases SET survey_score = ?2, survey_comment = ?3, updated_at = ?4 WHERE id = ?1";
     statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_int64(statement, 1, row->id);
-    sqlite3_bind_int(statement, 2, score);
+    store_bind_int64(statement, 1, row->id);
+    store_bind_int(statement, 2, score);
     case_bind_text_or_null(statement, 3, comment, len);
-    sqlite3_bind_int64(statement, 4, now);
+    store_bind_int64(statement, 4, now);
     if (call_step(call, statement) != 0) return -1;
     struct detail detail = DETAIL_INIT;
     detail_add_integer(&detail, "score", score);
@@ -568,12 +568,12 @@ int case_is_internal(const struct case_row *row) { return strcmp(row->kind, CASE
 int case_make_internal(struct call *call, struct case_row *row, const char *kind, int64_t parent_id) {
     if (fits(call, "kind", strlen(kind), sizeof row->kind)) return -1;
     static const char sql[] = "UPDATE cases SET kind = ?2, parent_id = ?3 WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_int64(statement, 1, row->id);
-    sqlite3_bind_text(statement, 2, kind, -1, SQLITE_STATIC);
-    if (parent_id > 0) sqlite3_bind_int64(statement, 3, parent_id);
-    else sqlite3_bind_null(statement, 3);
+    store_bind_int64(statement, 1, row->id);
+    store_bind_text(statement, 2, kind, -1, STORE_STATIC);
+    if (parent_id > 0) store_bind_int64(statement, 3, parent_id);
+    else store_bind_null(statement, 3);
     if (call_step(call, statement) != 0) return -1;
     case_changed();
     snprintf(row->kind, sizeof row->kind, "%s", kind);
@@ -593,13 +593,13 @@ int case_set_escalation(struct call *call, struct case_row *row, const char *pri
         return -1;
     static const char sql[] =
         "UPDATE cases SET priority = ?2, queue = ?3, escalation = ?4, updated_at = ?5 WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_int64(statement, 1, row->id);
-    sqlite3_bind_text(statement, 2, priority, (int)priority_len, SQLITE_STATIC);
-    sqlite3_bind_text(statement, 3, queue, (int)queue_len, SQLITE_STATIC);
-    sqlite3_bind_int64(statement, 4, level);
-    sqlite3_bind_int64(statement, 5, clock_now());
+    store_bind_int64(statement, 1, row->id);
+    store_bind_text(statement, 2, priority, (int)priority_len, STORE_STATIC);
+    store_bind_text(statement, 3, queue, (int)queue_len, STORE_STATIC);
+    store_bind_int64(statement, 4, level);
+    store_bind_int64(statement, 5, clock_now());
     if (call_step(call, statement) != 0) return -1;
     case_changed();
     int regrouped = strcmp(row->priority, priority) != 0 || strcmp(row->queue, queue) != 0;
@@ -614,9 +614,9 @@ int case_set_escalation(struct call *call, struct case_row *row, const char *pri
 
 int case_count_breach(struct call *call, struct case_row *row) {
     static const char sql[] = "UPDATE cases SET breached = breached + 1 WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_int64(statement, 1, row->id);
+    store_bind_int64(statement, 1, row->id);
     if (call_step(call, statement) != 0) return -1;
     case_changed();
     int first = row->breached == 0; /* the figures count breached cases, not breaches */
@@ -632,9 +632,9 @@ int case_refresh_next_due(struct call *call, int64_t case_id) {
         "UPDATE cases SET next_due = (SELECT min(due_at) FROM deadlines WHERE case_id = ?1 AND ended_at IS NULL"
         " AND state = 'running'"
         " AND kind NOT LIKE 'automation:%' AND kind <> 'notify') WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_int64(statement, 1, case_id);
+    store_bind_int64(statement, 1, case_id);
     return call_step(call, statement);
 }
 
@@ -657,11 +657,11 @@ int case_erase_personal(struct call *call, int64_t case_id, int64_t customer_id)
     };
     int64_t now = clock_now();
     for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {
-        sqlite3_stmt *statement = store_statement(sql[i]);
+        struct store_stmt *statement = store_statement(sql[i]);
         if (statement == NULL) return call_store_error(call);
-        sqlite3_bind_int64(statement, 1, case_id);
-        sqlite3_bind_int64(statement, 2, customer_id);
-        sqlite3_bind_int64(statement, 3, now);
+        store_bind_int64(statement, 1, case_id);
+        store_bind_int64(statement, 2, customer_id);
+        store_bind_int64(statement, 3, now);
         if (call_step(call, statement) != 0) return -1;
     }
     case_changed(); /* the customer and subject */

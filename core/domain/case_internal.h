@@ -26,7 +26,7 @@
 struct case_row;   /* domain/case.h (not included: case.c includes this header) */
 
 /* Binds text[0..len), or NULL when text is NULL. */
-void case_bind_text_or_null(sqlite3_stmt *statement, int column, const char *text, size_t len);
+void case_bind_text_or_null(struct store_stmt *statement, int column, const char *text, size_t len);
 
 /* A message on the case: updated_at, and for a public reply
  * first_reply_at when it is the first (then STATS' first-response time and

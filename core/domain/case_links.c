@@ -20,13 +20,13 @@
 static int link_both_ways(struct call *call, int64_t a, int64_t b, int64_t now) {
     static const char sql[] =
         "INSERT INTO case_links(case_id, other_id, at) VALUES (?1, ?2, ?3), (?2, ?1, ?3) ON CONFLICT DO NOTHING";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_int64(statement, 1, a);
-    sqlite3_bind_int64(statement, 2, b);
-    sqlite3_bind_int64(statement, 3, now);
+    store_bind_int64(statement, 1, a);
+    store_bind_int64(statement, 2, b);
+    store_bind_int64(statement, 3, now);
     if (call_step(call, statement) != 0) return -1;
-    return sqlite3_changes(store_database());
+    return store_changes();
 }
 
 int case_link(struct call *call, const struct case_row *a, const struct case_row *b) {
@@ -64,14 +64,14 @@ int case_merge(struct call *call, struct case_row *from, struct case_row *into, 
     long long copied = 0, links = 0;
     for (int step = 0; step < 3; step++) {
         const char *sql = step == 0 ? copy_sql : step == 1 ? link_sql : unlink_sql;
-        sqlite3_stmt *statement = store_statement(sql);
+        struct store_stmt *statement = store_statement(sql);
         if (statement == NULL) return call_store_error(call);
-        sqlite3_bind_int64(statement, 1, from->id);
-        if (step != 2) sqlite3_bind_int64(statement, 2, into->id);
-        if (step == 1) sqlite3_bind_int64(statement, 3, now);
+        store_bind_int64(statement, 1, from->id);
+        if (step != 2) store_bind_int64(statement, 2, into->id);
+        if (step == 1) store_bind_int64(statement, 3, now);
         if (call_step(call, statement) != 0) return -1;
-        if (step == 0) copied = sqlite3_changes(store_database());
-        if (step == 1) links = sqlite3_changes(store_database()) / 2;
+        if (step == 0) copied = store_changes();
+        if (step == 1) links = store_changes() / 2;
     }
     if (case_write_merged_into(call, from->id, into->id, now) != 0) return -1;
     /* The merge link itself, both ways. */
@@ -99,15 +99,15 @@ int case_merged_into(struct call *call, int64_t id, int64_t *survivor) {
     static const char sql[] = "SELECT merged_into FROM cases WHERE id = ?1";
     int64_t at = id;
     for (int hops = 0; hops <= MERGE_CHAIN_MAX; hops++) {
-        sqlite3_stmt *statement = store_statement(sql);
+        struct store_stmt *statement = store_statement(sql);
         if (statement == NULL) return call_store_error(call);
-        sqlite3_bind_int64(statement, 1, at);
+        store_bind_int64(statement, 1, at);
         int found = call_row(call, statement);
         if (found < 0) return -1;
         if (found == 0) return call_fail(call, CALL_NOTFOUND, "case %lld does not exist", (long long)at);
-        int merged = sqlite3_column_type(statement, 0) != SQLITE_NULL;
-        int64_t next = sqlite3_column_int64(statement, 0);
-        sqlite3_reset(statement);
+        int merged = store_column_type(statement, 0) != STORE_NULL;
+        int64_t next = store_column_int64(statement, 0);
+        store_reset(statement);
         if (!merged) {
             *survivor = at;
             return 0;

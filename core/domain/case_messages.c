@@ -29,12 +29,12 @@ int case_message_row(struct call *call, const struct case_row *row, int64_t even
                      const char *channel, size_t channel_len, const char *external_id, size_t external_len) {
     static const char sql[] =
         "INSERT INTO messages(event_id, case_id, direction, channel, external_id) VALUES (?1, ?2, ?3, ?4, ?5)";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_int64(statement, 1, event_id);
-    sqlite3_bind_int64(statement, 2, row->id);
-    sqlite3_bind_text(statement, 3, direction, -1, SQLITE_STATIC);
-    sqlite3_bind_text(statement, 4, channel, (int)channel_len, SQLITE_STATIC);
+    store_bind_int64(statement, 1, event_id);
+    store_bind_int64(statement, 2, row->id);
+    store_bind_text(statement, 3, direction, -1, STORE_STATIC);
+    store_bind_text(statement, 4, channel, (int)channel_len, STORE_STATIC);
     case_bind_text_or_null(statement, 5, external_id, external_len);
     return call_step(call, statement);
 }
@@ -56,18 +56,18 @@ int case_find_message(struct call *call, const char *external_id, size_t len, co
                       int64_t *case_id, int *same) {
     static const char sql[] =
         "SELECT m.case_id, e.detail FROM messages m JOIN events e ON e.id = m.event_id WHERE m.external_id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return call_store_error(call);
-    sqlite3_bind_text(statement, 1, external_id, (int)len, SQLITE_STATIC);
+    store_bind_text(statement, 1, external_id, (int)len, STORE_STATIC);
     int found = call_row(call, statement);
     if (found > 0) {
-        *case_id = sqlite3_column_int64(statement, 0);
+        *case_id = store_column_int64(statement, 0);
         if (same) {
-            const void *stored = sqlite3_column_blob(statement, 1);
-            size_t stored_len = (size_t)sqlite3_column_bytes(statement, 1);
+            const void *stored = store_column_blob(statement, 1);
+            size_t stored_len = (size_t)store_column_bytes(statement, 1);
             *same = text && stored_len == text_len && (text_len == 0 || memcmp(stored, text, text_len) == 0);
         }
-        sqlite3_reset(statement);
+        store_reset(statement);
     }
     return found;
 }

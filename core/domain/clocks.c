@@ -37,33 +37,33 @@ static void log_not_armed(int64_t id) {
  * alone); ended clocks are passed over, about 0.13 s a million. */
 int clocks_heap_load(void) {
     static const char sql[] = "SELECT id, warned, warn_at, due_at FROM deadlines WHERE state = 'running'";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return -1;
     timerheap_free(&heap);
     timerheap_init(&heap);
     int rc;
     long long count = 0;
-    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
-        int64_t fire = sqlite3_column_int(statement, 1) ? sqlite3_column_int64(statement, 3)
-                                                        : sqlite3_column_int64(statement, 2);
-        if (timerheap_set(&heap, sqlite3_column_int64(statement, 0), fire) != 0) break;
+    while ((rc = store_step(statement)) == STORE_ROW) {
+        int64_t fire = store_column_int(statement, 1) ? store_column_int64(statement, 3)
+                                                        : store_column_int64(statement, 2);
+        if (timerheap_set(&heap, store_column_int64(statement, 0), fire) != 0) break;
         count++;
     }
-    sqlite3_reset(statement);
+    store_reset(statement);
     log_info("deadlines armed", "running=%lld", count);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return rc == STORE_DONE ? 0 : -1;
 }
 
 int clocks_heap_check(struct call *call, char *out, size_t size) {
     static const char sql[] = "SELECT id, warned, warn_at, due_at FROM deadlines WHERE state = 'running'";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     int differences = 0, row;
     size_t rows = 0, used = 0;
     out[0] = '\0';
     while ((row = call_row(call, statement)) == 1) {
-        int64_t id = sqlite3_column_int64(statement, 0);
-        int64_t fire = sqlite3_column_int(statement, 1) ? sqlite3_column_int64(statement, 3)
-                                                        : sqlite3_column_int64(statement, 2);
+        int64_t id = store_column_int64(statement, 0);
+        int64_t fire = store_column_int(statement, 1) ? store_column_int64(statement, 3)
+                                                        : store_column_int64(statement, 2);
         int64_t armed = 0;
         rows++;
         if (!timerheap_contains(&heap, id, &armed) || armed != fire) {
@@ -75,7 +75,7 @@ int clocks_heap_check(struct call *call, char *out, size_t size) {
         }
     }
     if (row < 0) return -1;
-    sqlite3_reset(statement);
+    store_reset(statement);
     if (heap.count != rows) {
         differences++;
         if (used < size)
@@ -84,15 +84,15 @@ int clocks_heap_check(struct call *call, char *out, size_t size) {
         /* Name the entries the disk does not run (what a leak points at). */
         static const char state_sql[] = "SELECT state || ' ' || kind || ' case ' || case_id FROM deadlines WHERE id = ?1";
         for (size_t i = 0; i < heap.count && used < size; i++) {
-            sqlite3_stmt *probe = store_statement(state_sql);
-            if (probe) sqlite3_bind_int64(probe, 1, heap.entries[i].id);
+            struct store_stmt *probe = store_statement(state_sql);
+            if (probe) store_bind_int64(probe, 1, heap.entries[i].id);
             int got = call_row(call, probe);
             if (got < 0) return -1;
-            const char *what = got ? (const char *)sqlite3_column_text(probe, 0) : "no row";
+            const char *what = got ? (const char *)store_column_text(probe, 0) : "no row";
             if (got == 0 || strncmp(what, "running ", 8) != 0)
                 used += (size_t)snprintf(out + used, size - used, "; heap has deadline %lld (%s)",
                                          (long long)heap.entries[i].id, what);
-            if (got) sqlite3_reset(probe);
+            if (got) store_reset(probe);
         }
     }
     return differences;

@@ -36,17 +36,17 @@ int conversation_follow_merge(struct call *call, int64_t case_id, int64_t *targe
  * language. */
 static int read_resolution(struct call *call, int64_t id, int64_t *resolved_at, char *lang, size_t lang_size) {
     static const char sql[] = "SELECT coalesce(resolved_at, 0), coalesce(lang, '') FROM cases WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, id);
     int found = call_row(call, statement);
     if (found <= 0) return found < 0 ? -1 : call_fail(call, CALL_NOTFOUND, "case %lld does not exist", (long long)id);
-    *resolved_at = sqlite3_column_int64(statement, 0);
-    const char *text = (const char *)sqlite3_column_text(statement, 1);
-    size_t len = (size_t)sqlite3_column_bytes(statement, 1);
+    *resolved_at = store_column_int64(statement, 0);
+    const char *text = (const char *)store_column_text(statement, 1);
+    size_t len = (size_t)store_column_bytes(statement, 1);
     if (len >= lang_size) len = lang_size - 1;
     memcpy(lang, text, len);
     lang[len] = '\0';
-    sqlite3_reset(statement);
+    store_reset(statement);
     return 0;
 }
 
@@ -75,12 +75,12 @@ static int open_follow_up(struct call *call, struct case_row *old, const char *l
          * opening, or the message of the open case it joined. */
         static const char sql[] =
             "SELECT max(id) FROM events WHERE case_id = ?1 AND (kind = 'opened' OR kind = 'message')";
-        sqlite3_stmt *statement = store_statement(sql);
-        if (statement) sqlite3_bind_int64(statement, 1, *landed);
+        struct store_stmt *statement = store_statement(sql);
+        if (statement) store_bind_int64(statement, 1, *landed);
         int found = call_row(call, statement);
         if (found <= 0) return found < 0 ? -1 : call_fail(call, CALL_ERR, "the follow-up case has no opening");
-        int64_t event_id = sqlite3_column_int64(statement, 0);
-        sqlite3_reset(statement);
+        int64_t event_id = store_column_int64(statement, 0);
+        store_reset(statement);
         if (attachments_store(call, *landed, event_id, message->attachments, message->attachment_count) != 0)
             return -1;
     }

@@ -63,15 +63,15 @@ int customers_parse_identity(const char *text, size_t len, struct customer_ident
 
 int customers_find(struct call *call, const struct customer_identity *identity, int64_t *id) {
     static const char sql[] = "SELECT customer_id FROM customer_identities WHERE kind = ?1 AND value = ?2";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_text(statement, 1, identity->kind, -1, SQLITE_STATIC);
-        sqlite3_bind_text(statement, 2, identity->value, (int)identity->len, SQLITE_STATIC);
+        store_bind_text(statement, 1, identity->kind, -1, STORE_STATIC);
+        store_bind_text(statement, 2, identity->value, (int)identity->len, STORE_STATIC);
     }
     int found = call_row(call, statement);
     if (found > 0) {
-        *id = sqlite3_column_int64(statement, 0);
-        sqlite3_reset(statement);
+        *id = store_column_int64(statement, 0);
+        store_reset(statement);
     }
     return found;
 }
@@ -80,15 +80,15 @@ static int insert_identity(struct call *call, int64_t id, const struct customer_
     static const char sql[] =
         "INSERT INTO customer_identities(kind, value, customer_id, created_at) VALUES (?1, ?2, ?3, ?4)"
         " ON CONFLICT(kind, value) DO NOTHING";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_text(statement, 1, identity->kind, -1, SQLITE_STATIC);
-        sqlite3_bind_text(statement, 2, identity->value, (int)identity->len, SQLITE_STATIC);
-        sqlite3_bind_int64(statement, 3, id);
-        sqlite3_bind_int64(statement, 4, now);
+        store_bind_text(statement, 1, identity->kind, -1, STORE_STATIC);
+        store_bind_text(statement, 2, identity->value, (int)identity->len, STORE_STATIC);
+        store_bind_int64(statement, 3, id);
+        store_bind_int64(statement, 4, now);
     }
     if (call_step(call, statement) != 0) return -1;
-    return sqlite3_changes(store_database()) ? 0 : 1;
+    return store_changes() ? 0 : 1;
 }
 
 int customers_resolve(struct call *call, const struct customer_identity *identity, int64_t *id) {
@@ -96,19 +96,19 @@ int customers_resolve(struct call *call, const struct customer_identity *identit
     if (found != 0) return found < 0 ? -1 : 0;
     static const char sql[] = "INSERT INTO customers(created_at) VALUES (?1)";
     int64_t now = clock_now();
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, now);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, now);
     if (call_step(call, statement) != 0) return -1;
-    *id = sqlite3_last_insert_rowid(store_database());
+    *id = store_last_insert_id();
     return insert_identity(call, *id, identity, now) < 0 ? -1 : 1;
 }
 
 int customers_exists(struct call *call, int64_t id) {
     static const char sql[] = "SELECT 1 FROM customers WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, id);
     int found = call_row(call, statement);
-    if (found > 0) sqlite3_reset(statement);
+    if (found > 0) store_reset(statement);
     return found;
 }
 
@@ -134,22 +134,22 @@ int customers_get(struct call *call, int64_t id, struct customer_view *view,
         " (SELECT max(created_at) FROM cases WHERE customer_id = c.id) FROM customers c WHERE c.id = ?1";
     static const char identities_sql[] =
         "SELECT kind, value FROM customer_identities WHERE customer_id = ?1 ORDER BY created_at, kind, value";
-    sqlite3_stmt *statement = store_statement(customer_sql);
-    if (statement) sqlite3_bind_int64(statement, 1, id);
+    struct store_stmt *statement = store_statement(customer_sql);
+    if (statement) store_bind_int64(statement, 1, id);
     int found = call_row(call, statement);
     if (found < 0) return -1;
     if (found == 0) return call_fail(call, CALL_NOTFOUND, "customer %lld does not exist", (long long)id);
     view->id = id;
-    view->created_at = sqlite3_column_int64(statement, 0);
-    view->cases = sqlite3_column_int64(statement, 1);
-    view->open = sqlite3_column_int64(statement, 2);
-    view->last_case_at = sqlite3_column_int64(statement, 3);
-    sqlite3_reset(statement);
+    view->created_at = store_column_int64(statement, 0);
+    view->cases = store_column_int64(statement, 1);
+    view->open = store_column_int64(statement, 2);
+    view->last_case_at = store_column_int64(statement, 3);
+    store_reset(statement);
     statement = store_statement(identities_sql);
-    if (statement) sqlite3_bind_int64(statement, 1, id);
+    if (statement) store_bind_int64(statement, 1, id);
     while ((found = call_row(call, statement)) > 0)
-        identity(context, (const char *)sqlite3_column_text(statement, 0),
-                 (const char *)sqlite3_column_text(statement, 1));
+        identity(context, (const char *)store_column_text(statement, 0),
+                 (const char *)store_column_text(statement, 1));
     return found < 0 ? -1 : 0;
 }
 
@@ -164,8 +164,8 @@ int customers_erase(struct call *call, int64_t id, long long *cases) {
      * not hold. */
     static const char cases_sql[] =
         "SELECT id FROM cases WHERE customer_id = ?1 AND customer NOT LIKE 'erased:%' ORDER BY id";
-    sqlite3_stmt *statement = store_statement(cases_sql);
-    if (statement) sqlite3_bind_int64(statement, 1, id);
+    struct store_stmt *statement = store_statement(cases_sql);
+    if (statement) store_bind_int64(statement, 1, id);
     /* The ids first: erasing writes the rows the read walks. */
     size_t count = 0, room = 16;
     int64_t *ids = malloc(room * sizeof *ids);
@@ -175,7 +175,7 @@ int customers_erase(struct call *call, int64_t id, long long *cases) {
         if (count == room) {
             int64_t *grown = room < ERASE_CASES_MAX ? realloc(ids, 2 * room * sizeof *ids) : NULL;
             if (grown == NULL) {
-                sqlite3_reset(statement);
+                store_reset(statement);
                 free(ids);
                 return call_fail(call, CALL_LIMIT, "customer %lld has too many cases to erase at once",
                                  (long long)id);
@@ -183,7 +183,7 @@ int customers_erase(struct call *call, int64_t id, long long *cases) {
             ids = grown;
             room *= 2;
         }
-        ids[count++] = sqlite3_column_int64(statement, 0);
+        ids[count++] = store_column_int64(statement, 0);
     }
     int failed = found < 0;
     for (size_t i = 0; i < count && !failed; i++)
@@ -192,7 +192,7 @@ int customers_erase(struct call *call, int64_t id, long long *cases) {
     if (failed) return -1;
     static const char identities_sql[] = "DELETE FROM customer_identities WHERE customer_id = ?1";
     statement = store_statement(identities_sql);
-    if (statement) sqlite3_bind_int64(statement, 1, id);
+    if (statement) store_bind_int64(statement, 1, id);
     if (call_step(call, statement) != 0) return -1;
     *cases = (long long)count;
     return 0;
@@ -207,15 +207,15 @@ int customers_erase_closed(int64_t before, int most) {
     struct call call = {.who = {.internal = 1}, .actor = "retention", .status = CALL_OK};
     int64_t ids[RETENTION_BATCH_MAX][2];
     if (most > RETENTION_BATCH_MAX) most = RETENTION_BATCH_MAX;
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, before);
-        sqlite3_bind_int(statement, 2, most);
+        store_bind_int64(statement, 1, before);
+        store_bind_int(statement, 2, most);
     }
     int count = 0, found;
     while ((found = call_row(&call, statement)) > 0 && count < most) {
-        ids[count][0] = sqlite3_column_int64(statement, 0);
-        ids[count][1] = sqlite3_column_int64(statement, 1);
+        ids[count][0] = store_column_int64(statement, 0);
+        ids[count][1] = store_column_int64(statement, 1);
         count++;
     }
     if (found < 0) {

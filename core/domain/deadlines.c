@@ -60,18 +60,18 @@ static int insert_clock_at(struct call *call, int64_t case_id, enum deadline_kin
     static const char sql[] =
         "INSERT INTO deadlines(case_id, kind, calendar, target, running_since, warn_at, due_at, state, created_at)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?5)";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, case_id);
-        sqlite3_bind_text(statement, 2, deadline_kind_name(kind), -1, SQLITE_STATIC);
-        sqlite3_bind_text(statement, 3, calendar, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(statement, 4, target);
-        sqlite3_bind_int64(statement, 5, now);
-        sqlite3_bind_int64(statement, 6, warn);
-        sqlite3_bind_int64(statement, 7, due);
+        store_bind_int64(statement, 1, case_id);
+        store_bind_text(statement, 2, deadline_kind_name(kind), -1, STORE_STATIC);
+        store_bind_text(statement, 3, calendar, -1, STORE_TRANSIENT);
+        store_bind_int64(statement, 4, target);
+        store_bind_int64(statement, 5, now);
+        store_bind_int64(statement, 6, warn);
+        store_bind_int64(statement, 7, due);
     }
     if (call_step(call, statement) != 0) return -1;
-    int64_t id = sqlite3_last_insert_rowid(store_database());
+    int64_t id = store_last_insert_id();
     if (announce) {
         struct detail detail = DETAIL_INIT;
         detail_add_string(&detail, "deadline", deadline_kind_name(kind));
@@ -148,23 +148,23 @@ static int insert_two_clocks(struct call *call, int64_t case_id, const struct de
     static const char sql[] =
         "INSERT INTO deadlines(case_id, kind, calendar, target, running_since, warn_at, due_at, state, created_at)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?5), (?1, ?8, ?3, ?9, ?5, ?10, ?11, 'running', ?5)";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, case_id);
-        sqlite3_bind_text(statement, 2, deadline_kind_name(plan->clock[0].kind), -1, SQLITE_STATIC);
+        store_bind_int64(statement, 1, case_id);
+        store_bind_text(statement, 2, deadline_kind_name(plan->clock[0].kind), -1, STORE_STATIC);
         /* the plan's rules outlive the step (call_step resets the statement) */
-        sqlite3_bind_text(statement, 3, plan->sla->calendar, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(statement, 4, plan->clock[0].target);
-        sqlite3_bind_int64(statement, 5, plan->now);
-        sqlite3_bind_int64(statement, 6, plan->clock[0].warn);
-        sqlite3_bind_int64(statement, 7, plan->clock[0].due);
-        sqlite3_bind_text(statement, 8, deadline_kind_name(plan->clock[1].kind), -1, SQLITE_STATIC);
-        sqlite3_bind_int64(statement, 9, plan->clock[1].target);
-        sqlite3_bind_int64(statement, 10, plan->clock[1].warn);
-        sqlite3_bind_int64(statement, 11, plan->clock[1].due);
+        store_bind_text(statement, 3, plan->sla->calendar, -1, STORE_STATIC);
+        store_bind_int64(statement, 4, plan->clock[0].target);
+        store_bind_int64(statement, 5, plan->now);
+        store_bind_int64(statement, 6, plan->clock[0].warn);
+        store_bind_int64(statement, 7, plan->clock[0].due);
+        store_bind_text(statement, 8, deadline_kind_name(plan->clock[1].kind), -1, STORE_STATIC);
+        store_bind_int64(statement, 9, plan->clock[1].target);
+        store_bind_int64(statement, 10, plan->clock[1].warn);
+        store_bind_int64(statement, 11, plan->clock[1].due);
     }
     if (call_step(call, statement) != 0) return -1;
-    int64_t last = sqlite3_last_insert_rowid(store_database());
+    int64_t last = store_last_insert_id();
     if (clocks_touch_batch(call) != 0 || clocks_heap_set(call, last - 1, plan->clock[0].warn) != 0) return -1;
     return clocks_heap_set(call, last, plan->clock[1].warn);
 }
@@ -192,32 +192,32 @@ int clocks_end(struct call *call, int64_t case_id, const char *kind_a, const cha
     static const char select_sql[] =
         "SELECT id, kind, state FROM deadlines WHERE case_id = ?1 AND ended_at IS NULL"
         " AND state IN ('running', 'paused', 'breached')";
-    sqlite3_stmt *statement = store_statement(select_sql);
-    if (statement) sqlite3_bind_int64(statement, 1, case_id);
+    struct store_stmt *statement = store_statement(select_sql);
+    if (statement) store_bind_int64(statement, 1, case_id);
     struct { int64_t id; enum deadline_state state; char kind[DEADLINE_KIND_MAX + 1]; } clocks[CLOCKS_PER_CASE_MAX];
     int count = 0, found = 0;
     while (count < CLOCKS_PER_CASE_MAX && (found = call_row(call, statement)) > 0) {
-        const char *kind = (const char *)sqlite3_column_text(statement, 1);
-        const char *state = (const char *)sqlite3_column_text(statement, 2);
+        const char *kind = (const char *)store_column_text(statement, 1);
+        const char *state = (const char *)store_column_text(statement, 2);
         if (!end_selects(kind, kind_a, kind_b)) continue;
         int parsed = deadline_state_parse(state, strlen(state));
-        clocks[count].id = sqlite3_column_int64(statement, 0);
+        clocks[count].id = store_column_int64(statement, 0);
         clocks[count].state = parsed < 0 ? DEADLINE_RUNNING : (enum deadline_state)parsed;
         snprintf(clocks[count].kind, sizeof clocks[count].kind, "%s", kind);
         count++;
     }
     if (found < 0) return -1;
-    if (statement) sqlite3_reset(statement);
+    if (statement) store_reset(statement);
     static const char update_sql[] =
         "UPDATE deadlines SET state = ?2, ended_at = ?3, running_since = NULL, warn_at = NULL, due_at = NULL"
         " WHERE id = ?1";
     for (int i = 0; i < count; i++) {
         enum deadline_state after = deadline_state_after_end(clocks[i].state, final);
-        sqlite3_stmt *update = store_statement(update_sql);
+        struct store_stmt *update = store_statement(update_sql);
         if (update) {
-            sqlite3_bind_int64(update, 1, clocks[i].id);
-            sqlite3_bind_text(update, 2, deadline_state_name(after), -1, SQLITE_STATIC);
-            sqlite3_bind_int64(update, 3, clock_now());
+            store_bind_int64(update, 1, clocks[i].id);
+            store_bind_text(update, 2, deadline_state_name(after), -1, STORE_STATIC);
+            store_bind_int64(update, 3, clock_now());
         }
         if (call_step(call, update) != 0) return -1;
         struct detail detail = DETAIL_INIT;
@@ -253,16 +253,16 @@ static int arm_automation(struct call *call, int64_t case_id, const char *timer)
     static const char sql[] =
         "INSERT INTO deadlines(case_id, kind, calendar, target, running_since, warn_at, due_at, warned, state,"
         " created_at) VALUES (?1, ?2, 'always', ?3, ?4, ?5, ?5, 1, 'running', ?4)";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, case_id);
-        sqlite3_bind_text(statement, 2, kind, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(statement, 3, delay);
-        sqlite3_bind_int64(statement, 4, now);
-        sqlite3_bind_int64(statement, 5, due);
+        store_bind_int64(statement, 1, case_id);
+        store_bind_text(statement, 2, kind, -1, STORE_TRANSIENT);
+        store_bind_int64(statement, 3, delay);
+        store_bind_int64(statement, 4, now);
+        store_bind_int64(statement, 5, due);
     }
     if (call_step(call, statement) != 0) return -1;
-    int64_t id = sqlite3_last_insert_rowid(store_database());
+    int64_t id = store_last_insert_id();
     struct detail detail = DETAIL_INIT;
     detail_add_string(&detail, "timer", timer);
     detail_add_integer(&detail, "due_at", due);
@@ -313,26 +313,26 @@ int deadlines_pause(struct call *call, int64_t case_id) {
     static const char update_sql[] =
         "UPDATE deadlines SET state = 'paused', used = ?2, running_since = NULL, warn_at = NULL, due_at = NULL"
         " WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(select_sql);
-    if (statement) sqlite3_bind_int64(statement, 1, case_id);
+    struct store_stmt *statement = store_statement(select_sql);
+    if (statement) store_bind_int64(statement, 1, case_id);
     struct { int64_t id, used; char kind[DEADLINE_KIND_MAX + 1]; } clocks[CLOCKS_PER_CASE_MAX];
     int count = 0, found = 0;
     int64_t now = clock_now();
     while (count < CLOCKS_PER_CASE_MAX && (found = call_row(call, statement)) > 0) {
-        clocks[count].id = sqlite3_column_int64(statement, 0);
-        snprintf(clocks[count].kind, sizeof clocks[count].kind, "%s", (const char *)sqlite3_column_text(statement, 1));
-        clocks[count].used = sqlite3_column_int64(statement, 4) +
-                             rules_business_between((const char *)sqlite3_column_text(statement, 2),
-                                                    sqlite3_column_int64(statement, 3), now);
+        clocks[count].id = store_column_int64(statement, 0);
+        snprintf(clocks[count].kind, sizeof clocks[count].kind, "%s", (const char *)store_column_text(statement, 1));
+        clocks[count].used = store_column_int64(statement, 4) +
+                             rules_business_between((const char *)store_column_text(statement, 2),
+                                                    store_column_int64(statement, 3), now);
         count++;
     }
     if (found < 0) return -1;
-    if (statement) sqlite3_reset(statement);
+    if (statement) store_reset(statement);
     for (int i = 0; i < count; i++) {
-        sqlite3_stmt *update = store_statement(update_sql);
+        struct store_stmt *update = store_statement(update_sql);
         if (update) {
-            sqlite3_bind_int64(update, 1, clocks[i].id);
-            sqlite3_bind_int64(update, 2, clocks[i].used);
+            store_bind_int64(update, 1, clocks[i].id);
+            store_bind_int64(update, 2, clocks[i].used);
         }
         if (call_step(call, update) != 0) return -1;
         struct detail detail = DETAIL_INIT;
@@ -351,13 +351,13 @@ int deadlines_pause(struct call *call, int64_t case_id) {
  * error.  *target gets column 1 when target is not NULL. */
 static int first_clock(struct call *call, const char *sql, int64_t case_id, char *out, size_t size,
                        long long *target) {
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, case_id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, case_id);
     int found = call_row(call, statement);
     if (found > 0) {
-        if (out) snprintf(out, size, "%s", (const char *)sqlite3_column_text(statement, 0));
-        if (target) *target = sqlite3_column_int64(statement, 1);
-        sqlite3_reset(statement);
+        if (out) snprintf(out, size, "%s", (const char *)store_column_text(statement, 0));
+        if (target) *target = store_column_int64(statement, 1);
+        store_reset(statement);
     }
     return found;
 }
@@ -370,34 +370,34 @@ int deadlines_resume(struct call *call, int64_t case_id, int customer_answered) 
         " AND state = 'paused'";
     static const char update_sql[] =
         "UPDATE deadlines SET state = 'running', running_since = ?2, warn_at = ?3, due_at = ?4 WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(select_sql);
-    if (statement) sqlite3_bind_int64(statement, 1, case_id);
+    struct store_stmt *statement = store_statement(select_sql);
+    if (statement) store_bind_int64(statement, 1, case_id);
     struct { int64_t id, warn, due; int warned; char kind[DEADLINE_KIND_MAX + 1]; } clocks[CLOCKS_PER_CASE_MAX];
     int count = 0, found = 0;
     int64_t now = clock_now();
     char calendar[RULES_NAME_MAX + 1] = "always";
     long long next_target = 0;
     while (count < CLOCKS_PER_CASE_MAX && (found = call_row(call, statement)) > 0) {
-        const char *name = (const char *)sqlite3_column_text(statement, 2);
-        long long used = sqlite3_column_int64(statement, 3), target = sqlite3_column_int64(statement, 4);
-        clocks[count].id = sqlite3_column_int64(statement, 0);
-        snprintf(clocks[count].kind, sizeof clocks[count].kind, "%s", (const char *)sqlite3_column_text(statement, 1));
-        clocks[count].warned = sqlite3_column_int(statement, 5);
+        const char *name = (const char *)store_column_text(statement, 2);
+        long long used = store_column_int64(statement, 3), target = store_column_int64(statement, 4);
+        clocks[count].id = store_column_int64(statement, 0);
+        snprintf(clocks[count].kind, sizeof clocks[count].kind, "%s", (const char *)store_column_text(statement, 1));
+        clocks[count].warned = store_column_int(statement, 5);
         clocks[count].due = rules_business_add(name, now, target > used ? target - used : 0);
         clocks[count].warn = warn_instant(name, now, target, used);
         snprintf(calendar, sizeof calendar, "%s", name);
         count++;
     }
     if (found < 0) return -1;
-    if (statement) sqlite3_reset(statement);
+    if (statement) store_reset(statement);
     if (clocks_cancel_automation(call, case_id, "pending_too_long") != 0) return -1;
     for (int i = 0; i < count; i++) {
-        sqlite3_stmt *update = store_statement(update_sql);
+        struct store_stmt *update = store_statement(update_sql);
         if (update) {
-            sqlite3_bind_int64(update, 1, clocks[i].id);
-            sqlite3_bind_int64(update, 2, now);
-            sqlite3_bind_int64(update, 3, clocks[i].warn);
-            sqlite3_bind_int64(update, 4, clocks[i].due);
+            store_bind_int64(update, 1, clocks[i].id);
+            store_bind_int64(update, 2, now);
+            store_bind_int64(update, 3, clocks[i].warn);
+            store_bind_int64(update, 4, clocks[i].due);
         }
         if (call_step(call, update) != 0) return -1;
         struct detail detail = DETAIL_INIT;
@@ -453,37 +453,37 @@ int deadlines_describe(int64_t case_id, void (*pair)(void *context, const char *
     static const char sql[] =
         "SELECT kind, state, calendar, target, used, running_since, warn_at, due_at, ended_at FROM deadlines"
         " WHERE case_id = ?1 ORDER BY id";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return -1;
-    sqlite3_bind_int64(statement, 1, case_id);
+    store_bind_int64(statement, 1, case_id);
     int pairs = 0, rc;
     int64_t now = clock_now();
-    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
-        const char *kind = (const char *)sqlite3_column_text(statement, 0);
-        const char *state = (const char *)sqlite3_column_text(statement, 1);
-        const char *calendar = (const char *)sqlite3_column_text(statement, 2);
-        long long target = sqlite3_column_int64(statement, 3), used = sqlite3_column_int64(statement, 4);
+    while ((rc = store_step(statement)) == STORE_ROW) {
+        const char *kind = (const char *)store_column_text(statement, 0);
+        const char *state = (const char *)store_column_text(statement, 1);
+        const char *calendar = (const char *)store_column_text(statement, 2);
+        long long target = store_column_int64(statement, 3), used = store_column_int64(statement, 4);
         int parsed = deadline_state_parse(state, strlen(state));
         char name[DEADLINE_KIND_MAX + 16], value[DESCRIBE_VALUE_MAX];
         snprintf(name, sizeof name, "deadline:%s", kind);
         int length = snprintf(value, sizeof value, "state=%s calendar=%s target=%lld", state, calendar, target);
         if (parsed == DEADLINE_RUNNING) {
-            long long spent = used + rules_business_between(calendar, sqlite3_column_int64(statement, 5), now);
+            long long spent = used + rules_business_between(calendar, store_column_int64(statement, 5), now);
             length += snprintf(value + length, sizeof value - (size_t)length, " due_at=%lld left=%lld",
-                               (long long)sqlite3_column_int64(statement, 7), target > spent ? target - spent : 0);
+                               (long long)store_column_int64(statement, 7), target > spent ? target - spent : 0);
         } else if (parsed == DEADLINE_PAUSED) {
             length += snprintf(value + length, sizeof value - (size_t)length, " left=%lld", target - used);
         }
-        if (sqlite3_column_type(statement, 8) != SQLITE_NULL)
+        if (store_column_type(statement, 8) != STORE_NULL)
             snprintf(value + length, sizeof value - (size_t)length, " ended_at=%lld",
-                     (long long)sqlite3_column_int64(statement, 8));
+                     (long long)store_column_int64(statement, 8));
         pair(context, name, value);
         pairs++;
     }
-    sqlite3_reset(statement);
+    store_reset(statement);
     /* The pairs went to the caller's side buffer, not yet to a reply: a
      * store error is answered as one, never as fewer clocks. */
-    return rc == SQLITE_DONE ? pairs : -1;
+    return rc == STORE_DONE ? pairs : -1;
 }
 
 /* ------------------------------------------------------- recompute */
@@ -527,16 +527,16 @@ static int recompute_case(struct call *call, const struct clock_row *clocks, int
             " warn_at = CASE WHEN state = 'running' THEN CAST(?6 AS BIGINT) END,"
             " due_at = CASE WHEN state = 'running' THEN CAST(?7 AS BIGINT) END,"
             " warned = ?8 WHERE id = ?1";
-        sqlite3_stmt *update = store_statement(sql);
+        struct store_stmt *update = store_statement(sql);
         if (update) {
-            sqlite3_bind_int64(update, 1, row->id);
-            sqlite3_bind_int64(update, 2, target);
-            sqlite3_bind_text(update, 3, sla.calendar, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_int64(update, 4, used);
-            sqlite3_bind_int64(update, 5, now);
-            sqlite3_bind_int64(update, 6, warn);
-            sqlite3_bind_int64(update, 7, due);
-            sqlite3_bind_int(update, 8, warned);
+            store_bind_int64(update, 1, row->id);
+            store_bind_int64(update, 2, target);
+            store_bind_text(update, 3, sla.calendar, -1, STORE_TRANSIENT);
+            store_bind_int64(update, 4, used);
+            store_bind_int64(update, 5, now);
+            store_bind_int64(update, 6, warn);
+            store_bind_int64(update, 7, due);
+            store_bind_int(update, 8, warned);
         }
         if (call_step(call, update) != 0) return -1;
         char from[32], to[32];
@@ -575,23 +575,23 @@ int deadlines_retime(struct call *call, const struct case_row *row) {
         " AND kind <> 'notify' ORDER BY id";
     struct clock_row clocks[RETIME_CLOCKS_MAX];
     int count = 0, found;
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, row->id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, row->id);
     while ((found = call_row(call, statement)) > 0) {
         if (count == RETIME_CLOCKS_MAX) {
-            sqlite3_reset(statement);
+            store_reset(statement);
             break;
         }
         struct clock_row *clock = &clocks[count++];
-        clock->id = sqlite3_column_int64(statement, 0);
+        clock->id = store_column_int64(statement, 0);
         clock->case_id = row->id;
-        snprintf(clock->kind, sizeof clock->kind, "%s", (const char *)sqlite3_column_text(statement, 1));
-        snprintf(clock->calendar, sizeof clock->calendar, "%s", (const char *)sqlite3_column_text(statement, 2));
-        clock->target = sqlite3_column_int64(statement, 3);
-        clock->used = sqlite3_column_int64(statement, 4);
-        clock->running_since = sqlite3_column_int64(statement, 5);
-        clock->running = sqlite3_column_int(statement, 6);
-        clock->warned = sqlite3_column_int(statement, 7);
+        snprintf(clock->kind, sizeof clock->kind, "%s", (const char *)store_column_text(statement, 1));
+        snprintf(clock->calendar, sizeof clock->calendar, "%s", (const char *)store_column_text(statement, 2));
+        clock->target = store_column_int64(statement, 3);
+        clock->used = store_column_int64(statement, 4);
+        clock->running_since = store_column_int64(statement, 5);
+        clock->running = store_column_int(statement, 6);
+        clock->warned = store_column_int(statement, 7);
     }
     if (found < 0) return -1;
     if (count == 0) return 0;
@@ -628,34 +628,34 @@ int deadlines_recompute(void) {
         char text[RECOMPUTE_PAGE][5][RECOMPUTE_TEXT_MAX];
         char kinds[RECOMPUTE_PAGE][CASE_KIND_MAX + 1];
         long long amounts[RECOMPUTE_PAGE], parents[RECOMPUTE_PAGE];
-        int count = 0, rc = SQLITE_DONE;
-        sqlite3_stmt *statement = store_statement(sql);
+        int count = 0, rc = STORE_DONE;
+        struct store_stmt *statement = store_statement(sql);
         if (statement == NULL) {
             log_error("deadlines could not be re-timed", "error=\"%s\"", store_error());
             break;
         }
-        sqlite3_bind_int64(statement, 1, after);
-        while (count < RECOMPUTE_PAGE && (rc = sqlite3_step(statement)) == SQLITE_ROW) {
+        store_bind_int64(statement, 1, after);
+        while (count < RECOMPUTE_PAGE && (rc = store_step(statement)) == STORE_ROW) {
             struct clock_row *row = &rows[count];
-            row->id = sqlite3_column_int64(statement, 0);
-            row->case_id = sqlite3_column_int64(statement, 1);
-            snprintf(row->kind, sizeof row->kind, "%s", (const char *)sqlite3_column_text(statement, 2));
-            snprintf(row->calendar, sizeof row->calendar, "%s", (const char *)sqlite3_column_text(statement, 3));
-            row->target = sqlite3_column_int64(statement, 4);
-            row->used = sqlite3_column_int64(statement, 5);
-            row->running_since = sqlite3_column_int64(statement, 6);
-            row->running = sqlite3_column_int(statement, 7);
-            row->warned = sqlite3_column_int(statement, 8);
+            row->id = store_column_int64(statement, 0);
+            row->case_id = store_column_int64(statement, 1);
+            snprintf(row->kind, sizeof row->kind, "%s", (const char *)store_column_text(statement, 2));
+            snprintf(row->calendar, sizeof row->calendar, "%s", (const char *)store_column_text(statement, 3));
+            row->target = store_column_int64(statement, 4);
+            row->used = store_column_int64(statement, 5);
+            row->running_since = store_column_int64(statement, 6);
+            row->running = store_column_int(statement, 7);
+            row->warned = store_column_int(statement, 8);
             for (int t = 0; t < 5; t++)
                 snprintf(text[count][t], sizeof text[count][t], "%s",
-                         (const char *)sqlite3_column_text(statement, t == 4 ? 15 : 9 + t));
-            amounts[count] = sqlite3_column_int64(statement, 16);
-            snprintf(kinds[count], sizeof kinds[count], "%s", (const char *)sqlite3_column_text(statement, 17));
-            parents[count] = sqlite3_column_int64(statement, 18);
+                         (const char *)store_column_text(statement, t == 4 ? 15 : 9 + t));
+            amounts[count] = store_column_int64(statement, 16);
+            snprintf(kinds[count], sizeof kinds[count], "%s", (const char *)store_column_text(statement, 17));
+            parents[count] = store_column_int64(statement, 18);
             count++;
         }
-        sqlite3_reset(statement);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        store_reset(statement);
+        if (rc != STORE_ROW && rc != STORE_DONE) {
             log_error("deadlines could not be re-timed", "error=\"%s\"", store_error());
             break;
         }

@@ -16,27 +16,27 @@
 
 #define COLUMNS "(at, case_id, refund_id, hook, version, inputs, output, reason, microseconds, error)"
 
-static void bind_text(sqlite3_stmt *statement, int index, const char *text) {
-    sqlite3_bind_text(statement, index, text ? text : "", -1, SQLITE_STATIC);
+static void bind_text(struct store_stmt *statement, int index, const char *text) {
+    store_bind_text(statement, index, text ? text : "", -1, STORE_STATIC);
 }
 
 int decisions_record(struct call *call, int64_t case_id, int64_t refund_id, const struct decision *decision) {
     static const char sql[] = "INSERT INTO decisions" COLUMNS " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, clock_now());
-        sqlite3_bind_int64(statement, 2, case_id);
-        if (refund_id > 0) sqlite3_bind_int64(statement, 3, refund_id);
-        else sqlite3_bind_null(statement, 3);
+        store_bind_int64(statement, 1, clock_now());
+        store_bind_int64(statement, 2, case_id);
+        if (refund_id > 0) store_bind_int64(statement, 3, refund_id);
+        else store_bind_null(statement, 3);
         bind_text(statement, 4, decision->hook);
         bind_text(statement, 5, decision->version);
         bind_text(statement, 6, decision->inputs);
-        sqlite3_bind_text(statement, 7, decision->output ? decision->output : "",
-                          decision->output ? (int)decision->output_len : 0, SQLITE_STATIC);
+        store_bind_text(statement, 7, decision->output ? decision->output : "",
+                          decision->output ? (int)decision->output_len : 0, STORE_STATIC);
         bind_text(statement, 8, decision->reason);
-        sqlite3_bind_int64(statement, 9, decision->microseconds);
+        store_bind_int64(statement, 9, decision->microseconds);
         if (decision->error && decision->error[0]) bind_text(statement, 10, decision->error);
-        else sqlite3_bind_null(statement, 10);
+        else store_bind_null(statement, 10);
     }
     return call_step(call, statement);
 }
@@ -186,25 +186,25 @@ int decisions_list(struct call *call, int64_t case_id, int64_t refund_id,
         "SELECT d.id, d.at, d.case_id, d.refund_id, d.hook, d.version, d.inputs, d.output, d.reason,"
         " d.microseconds, coalesce(d.error, '') FROM refunds r JOIN decisions d ON d.case_id = r.case_id"
         " AND d.refund_id = r.id WHERE r.id = ?1 ORDER BY d.id LIMIT ?2";
-    sqlite3_stmt *statement = store_statement(refund_id > 0 ? by_refund : by_case);
+    struct store_stmt *statement = store_statement(refund_id > 0 ? by_refund : by_case);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, refund_id > 0 ? refund_id : case_id);
-        sqlite3_bind_int(statement, 2, DECISIONS_LIST_MAX);
+        store_bind_int64(statement, 1, refund_id > 0 ? refund_id : case_id);
+        store_bind_int(statement, 2, DECISIONS_LIST_MAX);
     }
     int rc, count = 0;
     while ((rc = call_row(call, statement)) > 0) {
         struct decision_row row = {
-            .id = sqlite3_column_int64(statement, 0),
-            .at = sqlite3_column_int64(statement, 1),
-            .case_id = sqlite3_column_int64(statement, 2),
-            .refund_id = sqlite3_column_int64(statement, 3),
-            .hook = (const char *)sqlite3_column_text(statement, 4),
-            .version = (const char *)sqlite3_column_text(statement, 5),
-            .inputs = (const char *)sqlite3_column_text(statement, 6),
-            .output = (const char *)sqlite3_column_text(statement, 7),
-            .reason = (const char *)sqlite3_column_text(statement, 8),
-            .microseconds = sqlite3_column_int64(statement, 9),
-            .error = (const char *)sqlite3_column_text(statement, 10),
+            .id = store_column_int64(statement, 0),
+            .at = store_column_int64(statement, 1),
+            .case_id = store_column_int64(statement, 2),
+            .refund_id = store_column_int64(statement, 3),
+            .hook = (const char *)store_column_text(statement, 4),
+            .version = (const char *)store_column_text(statement, 5),
+            .inputs = (const char *)store_column_text(statement, 6),
+            .output = (const char *)store_column_text(statement, 7),
+            .reason = (const char *)store_column_text(statement, 8),
+            .microseconds = store_column_int64(statement, 9),
+            .error = (const char *)store_column_text(statement, 10),
         };
         if (strcmp(row.hook, DECISIONS_HOOK_TRIAGE) == 0) {
             count += decisions_unpack(&row, fn, context);
@@ -229,20 +229,20 @@ int decisions_prune_slice(long long days) {
     struct call call = {.who = {.internal = 1}, .actor = "decisions", .status = CALL_OK};
     int64_t cutoff = clock_now() - days * 86400;
     /* Nothing old: no batch is opened for nothing. */
-    sqlite3_stmt *first = store_statement(oldest);
+    struct store_stmt *first = store_statement(oldest);
     int found = call_row(&call, first);
     if (found < 0) return -1;
-    int64_t at = found ? sqlite3_column_int64(first, 0) : 0;
-    if (found) sqlite3_reset(first);
+    int64_t at = found ? store_column_int64(first, 0) : 0;
+    if (found) store_reset(first);
     if (!found || at >= cutoff) return 0;
     if (store_command_begin() != 0) return -1;
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, cutoff);
-        sqlite3_bind_int(statement, 2, DECISIONS_PRUNE_SLICE);
+        store_bind_int64(statement, 1, cutoff);
+        store_bind_int(statement, 2, DECISIONS_PRUNE_SLICE);
     }
     int failed = call_step(&call, statement) != 0;
-    int deleted = failed ? -1 : sqlite3_changes(store_database());
+    int deleted = failed ? -1 : store_changes();
     if (store_command_end(!failed) != 0) return -1;
     return deleted;
 }

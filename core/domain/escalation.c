@@ -77,16 +77,16 @@ static int notify(struct call *call, const struct case_row *row, const struct ru
     static const char sql[] =
         "INSERT INTO deadlines(case_id, kind, calendar, target, running_since, warn_at, due_at, warned, state,"
         " created_at, payload) VALUES (?1, 'notify', ?2, 0, ?3, ?4, ?4, 1, 'running', ?3, ?5)";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, row->id);
-        sqlite3_bind_text(statement, 2, calendar, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(statement, 3, now);
-        sqlite3_bind_int64(statement, 4, until);
-        sqlite3_bind_text(statement, 5, detail.text, (int)detail.len, SQLITE_TRANSIENT);
+        store_bind_int64(statement, 1, row->id);
+        store_bind_text(statement, 2, calendar, -1, STORE_TRANSIENT);
+        store_bind_int64(statement, 3, now);
+        store_bind_int64(statement, 4, until);
+        store_bind_text(statement, 5, detail.text, (int)detail.len, STORE_TRANSIENT);
     }
     if (call_step(call, statement) != 0) return -1;
-    int64_t id = sqlite3_last_insert_rowid(store_database());
+    int64_t id = store_last_insert_id();
     struct detail deferred = DETAIL_INIT;
     detail_add_integer(&deferred, "until", until);
     detail_add_string(&deferred, "calendar", calendar);
@@ -191,10 +191,10 @@ static int fire_automation(struct call *call, int64_t id, int64_t case_id, const
                            int64_t now) {
     const char *timer = kind + strlen(DEADLINE_AUTOMATION_PREFIX);
     static const char done_sql[] = "UPDATE deadlines SET state = 'met', ended_at = ?2 WHERE id = ?1";
-    sqlite3_stmt *update = store_statement(done_sql);
+    struct store_stmt *update = store_statement(done_sql);
     if (update) {
-        sqlite3_bind_int64(update, 1, id);
-        sqlite3_bind_int64(update, 2, now);
+        store_bind_int64(update, 1, id);
+        store_bind_int64(update, 2, now);
     }
     if (call_step(call, update) != 0) return -1;
     struct case_row row;
@@ -251,17 +251,17 @@ static int fire_automation(struct call *call, int64_t id, int64_t case_id, const
             static const char again_sql[] =
                 "INSERT INTO deadlines(case_id, kind, calendar, target, running_since, warn_at, due_at, warned,"
                 " state, created_at) VALUES (?1, ?2, 'always', ?3, ?4, ?5, ?5, 1, 'running', ?6)";
-            sqlite3_stmt *again = store_statement(again_sql);
+            struct store_stmt *again = store_statement(again_sql);
             if (again) {
-                sqlite3_bind_int64(again, 1, case_id);
-                sqlite3_bind_text(again, 2, kind, -1, SQLITE_TRANSIENT);
-                sqlite3_bind_int64(again, 3, decision.after);
-                sqlite3_bind_int64(again, 4, now);
-                sqlite3_bind_int64(again, 5, now + decision.after);
-                sqlite3_bind_int64(again, 6, created_at);
+                store_bind_int64(again, 1, case_id);
+                store_bind_text(again, 2, kind, -1, STORE_TRANSIENT);
+                store_bind_int64(again, 3, decision.after);
+                store_bind_int64(again, 4, now);
+                store_bind_int64(again, 5, now + decision.after);
+                store_bind_int64(again, 6, created_at);
             }
             if (call_step(call, again) != 0) return -1;
-            if (clocks_heap_set(call, sqlite3_last_insert_rowid(store_database()), now + decision.after) != 0)
+            if (clocks_heap_set(call, store_last_insert_id(), now + decision.after) != 0)
                 return -1;
         }
         break;
@@ -289,20 +289,20 @@ static int read_clock(struct call *call, int64_t id, struct due_clock *clock) {
     static const char sql[] =
         "SELECT case_id, kind, warned, warn_at, due_at, state, created_at, coalesce(payload, '') FROM deadlines"
         " WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, id);
     int found = call_row(call, statement);
     if (found <= 0) return found;
-    const char *state = (const char *)sqlite3_column_text(statement, 5);
-    clock->case_id = sqlite3_column_int64(statement, 0);
-    snprintf(clock->kind, sizeof clock->kind, "%s", (const char *)sqlite3_column_text(statement, 1));
-    clock->warned = sqlite3_column_int(statement, 2);
-    clock->warn_at = sqlite3_column_int64(statement, 3);
-    clock->due_at = sqlite3_column_int64(statement, 4);
+    const char *state = (const char *)store_column_text(statement, 5);
+    clock->case_id = store_column_int64(statement, 0);
+    snprintf(clock->kind, sizeof clock->kind, "%s", (const char *)store_column_text(statement, 1));
+    clock->warned = store_column_int(statement, 2);
+    clock->warn_at = store_column_int64(statement, 3);
+    clock->due_at = store_column_int64(statement, 4);
     clock->running = deadline_state_parse(state, strlen(state)) == DEADLINE_RUNNING;
-    clock->created_at = sqlite3_column_int64(statement, 6);
-    snprintf(clock->payload, sizeof clock->payload, "%s", (const char *)sqlite3_column_text(statement, 7));
-    sqlite3_reset(statement);
+    clock->created_at = store_column_int64(statement, 6);
+    snprintf(clock->payload, sizeof clock->payload, "%s", (const char *)store_column_text(statement, 7));
+    store_reset(statement);
     return 1;
 }
 
@@ -310,8 +310,8 @@ static int read_clock(struct call *call, int64_t id, struct due_clock *clock) {
 static int fire_sla(struct call *call, int64_t id, const struct due_clock *clock, int breach) {
     static const char warn_sql[] = "UPDATE deadlines SET warned = 1 WHERE id = ?1";
     static const char breach_sql[] = "UPDATE deadlines SET state = 'breached', warned = 1 WHERE id = ?1";
-    sqlite3_stmt *update = store_statement(breach ? breach_sql : warn_sql);
-    if (update) sqlite3_bind_int64(update, 1, id);
+    struct store_stmt *update = store_statement(breach ? breach_sql : warn_sql);
+    if (update) store_bind_int64(update, 1, id);
     if (call_step(call, update) != 0) return -1;
     struct case_row row;
     if (case_load(call, clock->case_id, 0, &row) != 0) return -1;
@@ -343,10 +343,10 @@ static int fire_clock(struct call *call, int64_t id, int64_t now) {
         if (kind == DEADLINE_AUTOMATION) return fire_automation(call, id, clock.case_id, clock.kind, clock.created_at, now);
         /* A notification held back by quiet hours goes out now. */
         static const char done_sql[] = "UPDATE deadlines SET state = 'met', ended_at = ?2 WHERE id = ?1";
-        sqlite3_stmt *done = store_statement(done_sql);
+        struct store_stmt *done = store_statement(done_sql);
         if (done) {
-            sqlite3_bind_int64(done, 1, id);
-            sqlite3_bind_int64(done, 2, now);
+            store_bind_int64(done, 1, id);
+            store_bind_int64(done, 2, now);
         }
         if (call_step(call, done) != 0) return -1;
         /* A customer's notice held by their quiet hours is a customer_notice. */

@@ -12,25 +12,25 @@ long long event_log_after(struct call *call, int64_t after, long long limit,
     static const char sql[] =
         "SELECT e.id, e.case_id, e.at, e.actor, e.kind, e.detail, coalesce(c.queue, ''), coalesce(c.assignee, '')"
         " FROM events e LEFT JOIN cases c ON c.id = e.case_id WHERE e.id > ?1 AND e.id <= ?2 ORDER BY e.id LIMIT ?3";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, after);
-        sqlite3_bind_int64(statement, 2, events_last_committed_id());
-        sqlite3_bind_int64(statement, 3, limit);
+        store_bind_int64(statement, 1, after);
+        store_bind_int64(statement, 2, events_last_committed_id());
+        store_bind_int64(statement, 3, limit);
     }
     long long count = 0;
     int row;
     while ((row = call_row(call, statement)) == 1) {
         const struct event_record event = {
-            .id = sqlite3_column_int64(statement, 0),
-            .case_id = sqlite3_column_int64(statement, 1),
-            .at = sqlite3_column_int64(statement, 2),
-            .actor = (const char *)sqlite3_column_text(statement, 3),
-            .kind = (const char *)sqlite3_column_text(statement, 4),
-            .detail = (const char *)sqlite3_column_text(statement, 5),
-            .detail_length = (size_t)sqlite3_column_bytes(statement, 5),
-            .queue = (const char *)sqlite3_column_text(statement, 6),
-            .assignee = (const char *)sqlite3_column_text(statement, 7),
+            .id = store_column_int64(statement, 0),
+            .case_id = store_column_int64(statement, 1),
+            .at = store_column_int64(statement, 2),
+            .actor = (const char *)store_column_text(statement, 3),
+            .kind = (const char *)store_column_text(statement, 4),
+            .detail = (const char *)store_column_text(statement, 5),
+            .detail_length = (size_t)store_column_bytes(statement, 5),
+            .queue = (const char *)store_column_text(statement, 6),
+            .assignee = (const char *)store_column_text(statement, 7),
         };
         if (event.kind == NULL || event.actor == NULL || event.queue == NULL || event.assignee == NULL) continue;
         visit(context, &event);

@@ -158,9 +158,9 @@ int64_t events_last_durable_id(void) {
 int64_t events_last_committed_id(void) {
     if (committed_high < 0 && !store_batch_is_open()) {
         static const char sql[] = "SELECT coalesce(max(id), 0) FROM events";
-        sqlite3_stmt *statement = store_statement(sql);
-        if (statement && sqlite3_step(statement) == SQLITE_ROW) committed_high = sqlite3_column_int64(statement, 0);
-        if (statement) sqlite3_reset(statement);
+        struct store_stmt *statement = store_statement(sql);
+        if (statement && store_step(statement) == STORE_ROW) committed_high = store_column_int64(statement, 0);
+        if (statement) store_reset(statement);
     }
     return committed_high < 0 ? 0 : committed_high;
 }
@@ -175,14 +175,14 @@ int64_t events_newest_id(void) {
  * goes to the new queue). */
 static void read_case_scope(int64_t case_id, char queue[EVENT_QUEUE_MAX], char assignee[EVENT_ASSIGNEE_MAX]) {
     static const char sql[] = "SELECT queue, coalesce(assignee, '') FROM cases WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, case_id);
-        if (sqlite3_step(statement) == SQLITE_ROW) {
-            snprintf(queue, EVENT_QUEUE_MAX, "%s", (const char *)sqlite3_column_text(statement, 0));
-            snprintf(assignee, EVENT_ASSIGNEE_MAX, "%s", (const char *)sqlite3_column_text(statement, 1));
+        store_bind_int64(statement, 1, case_id);
+        if (store_step(statement) == STORE_ROW) {
+            snprintf(queue, EVENT_QUEUE_MAX, "%s", (const char *)store_column_text(statement, 0));
+            snprintf(assignee, EVENT_ASSIGNEE_MAX, "%s", (const char *)store_column_text(statement, 1));
         }
-        sqlite3_reset(statement);
+        store_reset(statement);
     }
 }
 
@@ -227,17 +227,17 @@ static int append(struct call *call, int64_t case_id, int lookup, const char *qu
                   const char *kind, const char *detail, size_t len) {
     static const char sql[] =
         "INSERT INTO events(case_id, at, actor, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) goto failed;
     int64_t now = clock_now();
-    sqlite3_bind_int64(statement, 1, case_id);
-    sqlite3_bind_int64(statement, 2, now);
-    sqlite3_bind_text(statement, 3, call->actor, -1, SQLITE_STATIC);
-    sqlite3_bind_text(statement, 4, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(statement, 5, detail, (int)len, SQLITE_STATIC);
-    if (sqlite3_step(statement) != SQLITE_DONE) goto failed;
-    sqlite3_reset(statement);
-    int64_t id = sqlite3_last_insert_rowid(store_database());
+    store_bind_int64(statement, 1, case_id);
+    store_bind_int64(statement, 2, now);
+    store_bind_text(statement, 3, call->actor, -1, STORE_STATIC);
+    store_bind_text(statement, 4, kind, -1, STORE_STATIC);
+    store_bind_text(statement, 5, detail, (int)len, STORE_STATIC);
+    if (store_step(statement) != STORE_DONE) goto failed;
+    store_reset(statement);
+    int64_t id = store_last_insert_id();
     if (!registered) register_batch();
     if (registered && id > batch_high) batch_high = id;
     if (registered) batch_count++;
@@ -266,7 +266,7 @@ static int append(struct call *call, int64_t case_id, int lookup, const char *qu
         return call_fail(call, CALL_ERR, "out of memory: event %s not queued for plugins; nothing was saved", kind);
     return 0;
 failed:
-    if (statement) sqlite3_reset(statement);
+    if (statement) store_reset(statement);
     return call_store_error(call);
 }
 

@@ -12,13 +12,13 @@
 
 #include "store/store.h"
 
-#include <sqlite3.h>
+#include "store/statement.h"
 #include <stdio.h>
 #include <string.h>
 
-static int store_failed(sqlite3_stmt *statement, char *why, size_t why_size) {
+static int store_failed(struct store_stmt *statement, char *why, size_t why_size) {
     snprintf(why, why_size, "store: %s", store_error());
-    if (statement) sqlite3_reset(statement);
+    if (statement) store_reset(statement);
     return -1;
 }
 
@@ -31,28 +31,28 @@ int facts_customer(const char *id, size_t len, struct rules_customer *out, char 
     memset(out, 0, sizeof *out);
     struct customer_identity identity;
     if (customers_parse_identity(id, len, &identity) != 0) return 0;   /* no such customer: no cases */
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return store_failed(NULL, why, why_size);
-    if (sqlite3_bind_text(statement, 1, identity.kind, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(statement, 2, identity.value, (int)identity.len, SQLITE_STATIC) != SQLITE_OK)
+    if (store_bind_text(statement, 1, identity.kind, -1, STORE_STATIC) != STORE_OK ||
+        store_bind_text(statement, 2, identity.value, (int)identity.len, STORE_STATIC) != STORE_OK)
         return store_failed(statement, why, why_size);
     int rc;
-    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
-        out->cases += sqlite3_column_int64(statement, 1);
-        out->open += sqlite3_column_int64(statement, 2);
-        int64_t last = sqlite3_column_int64(statement, 3);
+    while ((rc = store_step(statement)) == STORE_ROW) {
+        out->cases += store_column_int64(statement, 1);
+        out->open += store_column_int64(statement, 2);
+        int64_t last = store_column_int64(statement, 3);
         if (!out->has_last_case_at || last > out->last_case_at) out->last_case_at = last;
         out->has_last_case_at = 1;
         /* A currency whose cases carry no amount has no total. */
-        if (sqlite3_column_type(statement, 4) == SQLITE_NULL || out->currency_count == RULES_CURRENCIES_MAX)
+        if (store_column_type(statement, 4) == STORE_NULL || out->currency_count == RULES_CURRENCIES_MAX)
             continue;
-        const char *currency = (const char *)sqlite3_column_text(statement, 0);
+        const char *currency = (const char *)store_column_text(statement, 0);
         snprintf(out->totals[out->currency_count].currency, sizeof out->totals[0].currency, "%s",
                  currency ? currency : "");
-        out->totals[out->currency_count++].total = sqlite3_column_int64(statement, 4);
+        out->totals[out->currency_count++].total = store_column_int64(statement, 4);
     }
-    if (rc != SQLITE_DONE) return store_failed(statement, why, why_size);
-    sqlite3_reset(statement);
+    if (rc != STORE_DONE) return store_failed(statement, why, why_size);
+    store_reset(statement);
     /* One currency (or no amount at all, as a customer's first case has):
      * a single total means something. */
     out->has_amount_total = out->currency_count <= 1;

@@ -168,8 +168,8 @@ static void count_refund(int state, const char *currency, long long refunds, lon
     group->amount += amount;
 }
 
-static const char *text(sqlite3_stmt *statement, int column) {
-    const char *value = (const char *)sqlite3_column_text(statement, column);
+static const char *text(struct store_stmt *statement, int column) {
+    const char *value = (const char *)store_column_text(statement, column);
     return value ? value : "";
 }
 
@@ -202,13 +202,13 @@ static int load_times(struct call *call) {
     _Static_assert(FIGURES_FIRST_RESPONSE == 0 && FIGURES_RESOLUTION == 1 && FIGURES_TIMES == 2,
                    "column i of the SELECT is time kind i");
     struct time_list lists[FIGURES_TIMES] = {{0}};
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     int row;
     while ((row = call_row(call, statement)) == 1) {
         for (int which = 0; which < FIGURES_TIMES; which++) {
-            if (sqlite3_column_type(statement, which) == SQLITE_NULL) continue;
-            if (time_list_push(&lists[which], sqlite3_column_int64(statement, which)) != 0) {
-                sqlite3_reset(statement);
+            if (store_column_type(statement, which) == STORE_NULL) continue;
+            if (time_list_push(&lists[which], store_column_int64(statement, which)) != 0) {
+                store_reset(statement);
                 row = call_fail(call, CALL_ERR, "out of memory");
                 break;
             }
@@ -234,29 +234,29 @@ int figures_load(void) {
     struct call call = {.who = {.internal = 1}, .actor = "figures", .status = CALL_OK};
     memset(counts.states, 0, sizeof counts.states);
     counts.open.used = counts.categories.used = counts.refunds.used = 0;
-    sqlite3_stmt *statement = store_statement(cases_sql);
+    struct store_stmt *statement = store_statement(cases_sql);
     int row;
     while ((row = call_row(&call, statement)) == 1) {
         const char *state = text(statement, 0);
         int parsed = lifecycle_state_parse(state, strlen(state));
         count_case(parsed, text(statement, 1), text(statement, 2), text(statement, 3),
-                   sqlite3_column_int64(statement, 4), sqlite3_column_int64(statement, 5),
-                   sqlite3_column_int64(statement, 6));
+                   store_column_int64(statement, 4), store_column_int64(statement, 5),
+                   store_column_int64(statement, 6));
     }
     if (row == 0) {
         statement = store_statement(refunds_sql);
         while ((row = call_row(&call, statement)) == 1) {
             const char *state = text(statement, 0);
             count_refund(refund_state_parse(state, strlen(state)), text(statement, 1),
-                         sqlite3_column_int64(statement, 2), sqlite3_column_int64(statement, 3));
+                         store_column_int64(statement, 2), store_column_int64(statement, 3));
         }
     }
     if (row == 0) {
         /* Once here, so INFO never counts the log (it grows without end). */
         statement = store_statement(events_sql);
         if ((row = call_row(&call, statement)) == 1) {
-            events_set_committed_count(sqlite3_column_int64(statement, 0));
-            sqlite3_reset(statement);
+            events_set_committed_count(store_column_int64(statement, 0));
+            store_reset(statement);
             row = 0;
         } else if (row == 0) {
             row = call_fail(&call, CALL_ERR, "store: no row for a count");

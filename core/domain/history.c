@@ -28,13 +28,13 @@ static struct {
 /* The id and time of the first event at or after id; 1, 0 (none), -1. */
 static int event_at(struct call *call, int64_t id, int64_t *found_id, int64_t *at) {
     static const char sql[] = "SELECT id, at FROM events WHERE id >= ?1 ORDER BY id LIMIT 1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, id);
     int found = call_row(call, statement);
     if (found > 0) {
-        *found_id = sqlite3_column_int64(statement, 0);
-        *at = sqlite3_column_int64(statement, 1);
-        sqlite3_reset(statement);
+        *found_id = store_column_int64(statement, 0);
+        *at = store_column_int64(statement, 1);
+        store_reset(statement);
     }
     return found;
 }
@@ -74,12 +74,12 @@ static int catch_up(struct call *call, int64_t oldest_hour) {
         "SELECT at, kind FROM events WHERE id > ?1 AND id <= ?2"
         " AND kind IN ('opened', 'resolved', 'deadline_breached')";
     if (!store_batch_is_open()) {
-        sqlite3_stmt *statement = store_statement(max_sql);
+        struct store_stmt *statement = store_statement(max_sql);
         int found = call_row(call, statement);
         if (found < 0) return -1;
         if (found) {
-            history.committed_id = sqlite3_column_int64(statement, 0);
-            sqlite3_reset(statement);
+            history.committed_id = store_column_int64(statement, 0);
+            store_reset(statement);
         }
     } else if (!history.started) {
         return 0; /* the committed end of the log is not known yet: nothing counted, not complete */
@@ -91,15 +91,15 @@ static int catch_up(struct call *call, int64_t oldest_hour) {
     int64_t last = history.committed_id;
     if (last - history.counted_id > HISTORY_SCAN_MAX) last = history.counted_id + HISTORY_SCAN_MAX;
     if (last <= history.counted_id) return 0;
-    sqlite3_stmt *statement = store_statement(scan_sql);
+    struct store_stmt *statement = store_statement(scan_sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, history.counted_id);
-        sqlite3_bind_int64(statement, 2, last);
+        store_bind_int64(statement, 1, history.counted_id);
+        store_bind_int64(statement, 2, last);
     }
     int found;
     while ((found = call_row(call, statement)) > 0) {
-        const char *kind = (const char *)sqlite3_column_text(statement, 1);
-        count(sqlite3_column_int64(statement, 0), kind ? kind : "", oldest_hour);
+        const char *kind = (const char *)store_column_text(statement, 1);
+        count(store_column_int64(statement, 0), kind ? kind : "", oldest_hour);
     }
     if (found < 0) return -1;
     history.counted_id = last;

@@ -69,9 +69,9 @@ struct incident_ref {
 };
 
 /* Copies a priority column (a name: at most NAMES_MAX bytes) into ref. */
-static void ref_priority(struct incident_ref *ref, sqlite3_stmt *statement, int column) {
-    const char *priority = (const char *)sqlite3_column_text(statement, column);
-    size_t len = priority ? (size_t)sqlite3_column_bytes(statement, column) : 0;
+static void ref_priority(struct incident_ref *ref, struct store_stmt *statement, int column) {
+    const char *priority = (const char *)store_column_text(statement, column);
+    size_t len = priority ? (size_t)store_column_bytes(statement, column) : 0;
     if (len > NAMES_MAX) len = NAMES_MAX;
     if (len) memcpy(ref->priority, priority, len);
     ref->priority[len] = '\0';
@@ -87,13 +87,13 @@ static int link_case(struct call *call, const struct incident_ref *incident, int
         row = &read;
     }
     static const char link_sql[] = "INSERT INTO incident_cases(incident_id, case_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING";
-    sqlite3_stmt *statement = store_statement(link_sql);
+    struct store_stmt *statement = store_statement(link_sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, incident->id);
-        sqlite3_bind_int64(statement, 2, row->id);
+        store_bind_int64(statement, 1, incident->id);
+        store_bind_int64(statement, 2, row->id);
     }
     if (call_step(call, statement) != 0) return -1;
-    if (sqlite3_changes(store_database()) == 0) return 0; /* linked before */
+    if (store_changes() == 0) return 0; /* linked before */
     struct detail detail;
     detail_clear(&detail);
     detail_add_integer(&detail, "other", incident->id);
@@ -165,13 +165,13 @@ static int hinted_incident(struct call *call, const char *key, struct incident_r
         return 1;
     }
     static const char sql[] = "SELECT priority FROM cases WHERE id = ?1 AND state <> 'resolved' AND state <> 'closed'";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, hint->id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, hint->id);
     int found = call_row(call, statement);
     if (found > 0) {
         incident->id = hint->id;
         ref_priority(incident, statement, 0);
-        sqlite3_reset(statement);
+        store_reset(statement);
         remember(key, incident->id, incident->priority);
     }
     return found;
@@ -185,13 +185,13 @@ static int open_incident(struct call *call, const char *key, struct incident_ref
     static const char sql[] =
         "SELECT i.case_id, c.priority FROM incidents i JOIN cases c ON c.id = i.case_id"
         " WHERE i.key = ?1 AND c.state <> 'resolved' AND c.state <> 'closed' ORDER BY i.case_id DESC LIMIT 1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_text(statement, 1, key, -1, SQLITE_STATIC);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_text(statement, 1, key, -1, STORE_STATIC);
     int found = call_row(call, statement);
     if (found > 0) {
-        incident->id = sqlite3_column_int64(statement, 0);
+        incident->id = store_column_int64(statement, 0);
         ref_priority(incident, statement, 1);
-        sqlite3_reset(statement);
+        store_reset(statement);
         remember(key, incident->id, incident->priority);
     }
     return found;
@@ -203,28 +203,28 @@ static int spike_cases(struct call *call, const struct case_row *row, const char
                        int64_t **ids, size_t *count, size_t *room) {
     static const char sql[] =
         "SELECT id, state, kind, category, tags, customer, created_at FROM cases WHERE id < ?1 ORDER BY id DESC";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, row->id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, row->id);
     int64_t since = clock_now() - window;
     long long scanned = 0;
     int found;
     while ((found = call_row(call, statement)) > 0) {
-        if (sqlite3_column_int64(statement, 6) < since || ++scanned > SPIKE_SCAN_MAX) {
-            sqlite3_reset(statement);
+        if (store_column_int64(statement, 6) < since || ++scanned > SPIKE_SCAN_MAX) {
+            store_reset(statement);
             break;
         }
-        const char *state = (const char *)sqlite3_column_text(statement, 1);
-        const char *kind = (const char *)sqlite3_column_text(statement, 2);
+        const char *state = (const char *)store_column_text(statement, 1);
+        const char *kind = (const char *)store_column_text(statement, 2);
         int parsed = state ? lifecycle_state_parse(state, strlen(state)) : -1;
         if (parsed < 0 || !lifecycle_is_active((enum case_state)parsed) || kind == NULL ||
             strcmp(kind, CASE_KIND_CASE) != 0)
             continue;
-        const char *category = (const char *)sqlite3_column_text(statement, 3);
-        const char *tags = (const char *)sqlite3_column_text(statement, 4);
-        const char *customer = (const char *)sqlite3_column_text(statement, 5);
+        const char *category = (const char *)store_column_text(statement, 3);
+        const char *tags = (const char *)store_column_text(statement, 4);
+        const char *customer = (const char *)store_column_text(statement, 5);
         if (!key_matches(key, category ? category : "", tags ? tags : "", customer ? customer : "")) continue;
-        if (push_id(ids, count, room, sqlite3_column_int64(statement, 0)) != 0) {
-            sqlite3_reset(statement);
+        if (push_id(ids, count, room, store_column_int64(statement, 0)) != 0) {
+            store_reset(statement);
             return call_fail(call, CALL_ERR, "out of memory");
         }
     }
@@ -251,11 +251,11 @@ static int open_new(struct call *call, const struct case_row *row, const char *k
     if (case_create(call, &created, incident) != 0) return -1;
     if (case_make_internal(call, incident, CASE_KIND_INCIDENT, 0) != 0) return -1;
     static const char sql[] = "INSERT INTO incidents(case_id, key, opened_at) VALUES (?1, ?2, ?3)";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, incident->id);
-        sqlite3_bind_text(statement, 2, key, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(statement, 3, clock_now());
+        store_bind_int64(statement, 1, incident->id);
+        store_bind_text(statement, 2, key, -1, STORE_STATIC);
+        store_bind_int64(statement, 3, clock_now());
     }
     if (call_step(call, statement) != 0) return -1;
     remember(key, incident->id, incident->priority);
@@ -320,12 +320,12 @@ int incidents_resolved(struct call *call, const struct case_row *row, const char
     static const char sql[] = "SELECT case_id FROM incident_cases WHERE incident_id = ?1 ORDER BY case_id";
     int64_t *ids = NULL;
     size_t count = 0, room = 0;
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, row->id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, row->id);
     int found;
     while ((found = call_row(call, statement)) > 0) {
-        if (count == LINKED_MAX || push_id(&ids, &count, &room, sqlite3_column_int64(statement, 0)) != 0) {
-            sqlite3_reset(statement);
+        if (count == LINKED_MAX || push_id(&ids, &count, &room, store_column_int64(statement, 0)) != 0) {
+            store_reset(statement);
             free(ids);
             return call_fail(call, CALL_ERR, count == LINKED_MAX ? "too many linked cases" : "out of memory");
         }
@@ -379,12 +379,12 @@ int incidents_resolved(struct call *call, const struct case_row *row, const char
  * written.  0, or -1. */
 static int read_ids(struct call *call, const char *sql, int64_t id, int64_t **ids, size_t *count) {
     size_t room = 0;
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, id);
     int found;
     while ((found = call_row(call, statement)) > 0) {
-        if (*count == LINKED_MAX || push_id(ids, count, &room, sqlite3_column_int64(statement, 0)) != 0) {
-            sqlite3_reset(statement);
+        if (*count == LINKED_MAX || push_id(ids, count, &room, store_column_int64(statement, 0)) != 0) {
+            store_reset(statement);
             return call_fail(call, CALL_ERR, *count == LINKED_MAX ? "too many linked cases" : "out of memory");
         }
     }
@@ -404,10 +404,10 @@ static int incident_of(struct call *call, int64_t id, struct incident_ref *incid
  * the case naming the incident and the survivor of the merge. */
 static int unlink_case(struct call *call, int64_t incident_id, int64_t case_id, int64_t successor) {
     static const char sql[] = "DELETE FROM incident_cases WHERE incident_id = ?1 AND case_id = ?2";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, incident_id);
-        sqlite3_bind_int64(statement, 2, case_id);
+        store_bind_int64(statement, 1, incident_id);
+        store_bind_int64(statement, 2, case_id);
     }
     if (call_step(call, statement) != 0) return -1;
     struct case_row read;
@@ -455,12 +455,12 @@ int incidents_memory_check(struct call *call, char *out, size_t size, size_t *us
     int differences = 0;
     for (int i = 0; i < INCIDENT_HINTS_MAX; i++) {
         if (hints[i].id <= 0) continue;
-        sqlite3_stmt *statement = store_statement(sql);
-        if (statement) sqlite3_bind_int64(statement, 1, hints[i].id);
+        struct store_stmt *statement = store_statement(sql);
+        if (statement) store_bind_int64(statement, 1, hints[i].id);
         int found = call_row(call, statement);
         if (found < 0) return -1;
-        const char *key = found ? (const char *)sqlite3_column_text(statement, 0) : NULL;
-        const char *priority = found ? (const char *)sqlite3_column_text(statement, 1) : NULL;
+        const char *key = found ? (const char *)store_column_text(statement, 0) : NULL;
+        const char *priority = found ? (const char *)store_column_text(statement, 1) : NULL;
         /* The priority remembered holds while no case row changed since. */
         if (key && strcmp(key, hints[i].key) == 0 && hints[i].known && hints[i].seen == case_generation() && priority &&
             strcmp(priority, hints[i].priority) != 0) {
@@ -480,7 +480,7 @@ int incidents_memory_check(struct call *call, char *out, size_t size, size_t *us
                 if (n > 0) *used += (size_t)n < size - *used ? (size_t)n : size - *used;
             }
         }
-        if (found) sqlite3_reset(statement);
+        if (found) store_reset(statement);
     }
     return differences;
 }
@@ -493,24 +493,24 @@ long long incidents_list(struct call *call, long long limit,
         "SELECT c.id, i.key, c.state, c.queue, c.priority,"
         " (SELECT count(*) FROM incident_cases l WHERE l.incident_id = i.case_id), i.opened_at FROM incidents i"
         " JOIN cases c ON c.id = i.case_id ORDER BY c.id DESC";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     long long count = 0;
     int found;
     while ((found = call_row(call, statement)) > 0) {
-        const char *queue = (const char *)sqlite3_column_text(statement, 3);
+        const char *queue = (const char *)store_column_text(statement, 3);
         if (queue == NULL || !caller_may_work_queue(&call->who, queue, strlen(queue))) continue;
         if (count == limit) {
-            sqlite3_reset(statement);
+            store_reset(statement);
             break;
         }
         const struct incident_summary incident = {
-            .id = sqlite3_column_int64(statement, 0),
-            .key = (const char *)sqlite3_column_text(statement, 1),
-            .state = (const char *)sqlite3_column_text(statement, 2),
+            .id = store_column_int64(statement, 0),
+            .key = (const char *)store_column_text(statement, 1),
+            .state = (const char *)store_column_text(statement, 2),
             .queue = queue,
-            .priority = (const char *)sqlite3_column_text(statement, 4),
-            .cases = sqlite3_column_int64(statement, 5),
-            .opened_at = sqlite3_column_int64(statement, 6),
+            .priority = (const char *)store_column_text(statement, 4),
+            .cases = store_column_int64(statement, 5),
+            .opened_at = store_column_int64(statement, 6),
         };
         visit(context, &incident);
         count++;
@@ -522,14 +522,14 @@ int incidents_describe(struct call *call, int64_t case_id,
                        void (*pair)(void *context, const char *name, const char *value), void *context) {
     static const char sql[] =
         "SELECT key, (SELECT count(*) FROM incident_cases WHERE incident_id = ?1) FROM incidents WHERE case_id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, case_id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, case_id);
     int found = call_row(call, statement);
     if (found <= 0) return found;
     char key[RULES_INCIDENT_KEY_MAX + 1], cases[24];
-    snprintf(key, sizeof key, "%s", (const char *)sqlite3_column_text(statement, 0));
-    snprintf(cases, sizeof cases, "%lld", (long long)sqlite3_column_int64(statement, 1));
-    sqlite3_reset(statement);
+    snprintf(key, sizeof key, "%s", (const char *)store_column_text(statement, 0));
+    snprintf(cases, sizeof cases, "%lld", (long long)store_column_int64(statement, 1));
+    store_reset(statement);
     pair(context, "incident_key", key);
     pair(context, "incident_cases", cases);
     return 2;

@@ -118,12 +118,12 @@ void cases_warm_counters(void) {
     static const char sql[] =
         "SELECT category, tags, customer, created_at FROM cases WHERE created_at >= ?1 ORDER BY id";
     struct call call = {.who = {.internal = 1}, .actor = "intake", .status = CALL_OK};
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, clock_now() - WARM_DAYS * 86400);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, clock_now() - WARM_DAYS * 86400);
     int rc;
     while ((rc = call_row(&call, statement)) > 0)
-        count_case((const char *)sqlite3_column_text(statement, 0), (const char *)sqlite3_column_text(statement, 1),
-                   (const char *)sqlite3_column_text(statement, 2), sqlite3_column_int64(statement, 3));
+        count_case((const char *)store_column_text(statement, 0), (const char *)store_column_text(statement, 1),
+                   (const char *)store_column_text(statement, 2), store_column_int64(statement, 3));
     if (rc < 0) log_error("spike counts not warmed", "error=\"%s\"", call.message);
 }
 

@@ -18,14 +18,14 @@
 
 int macros_reply(struct call *call, struct case_row *row, const char *name, size_t len) {
     static const char sql[] = "SELECT coalesce(lang, ''), next_due FROM cases WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, row->id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, row->id);
     int found = call_row(call, statement);
     if (found <= 0) return found < 0 ? -1 : call_fail(call, CALL_NOTFOUND, "case %lld does not exist", (long long)row->id);
     char lang[LANG_MAX + 1];
-    snprintf(lang, sizeof lang, "%s", (const char *)sqlite3_column_text(statement, 0));
-    int64_t due = sqlite3_column_type(statement, 1) != SQLITE_NULL ? sqlite3_column_int64(statement, 1) : 0;
-    sqlite3_reset(statement);
+    snprintf(lang, sizeof lang, "%s", (const char *)store_column_text(statement, 0));
+    int64_t due = store_column_type(statement, 1) != STORE_NULL ? store_column_int64(statement, 1) : 0;
+    store_reset(statement);
     char *text = malloc(MACRO_TEXT_MAX + 1);
     if (text == NULL) return call_fail(call, CALL_ERR, "out of memory");
     char why[RULES_REASON_MAX + 512];

@@ -71,16 +71,16 @@ static int hold(struct call *call, const struct case_row *row, const struct deta
     static const char sql[] =
         "INSERT INTO deadlines(case_id, kind, calendar, target, running_since, warn_at, due_at, warned, state,"
         " created_at, payload) VALUES (?1, 'notify', ?2, 0, ?3, ?4, ?4, 1, 'running', ?3, ?5)";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, row->id);
-        sqlite3_bind_text(statement, 2, calendar, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(statement, 3, now);
-        sqlite3_bind_int64(statement, 4, until);
-        sqlite3_bind_text(statement, 5, payload, -1, SQLITE_TRANSIENT);
+        store_bind_int64(statement, 1, row->id);
+        store_bind_text(statement, 2, calendar, -1, STORE_TRANSIENT);
+        store_bind_int64(statement, 3, now);
+        store_bind_int64(statement, 4, until);
+        store_bind_text(statement, 5, payload, -1, STORE_TRANSIENT);
     }
     if (call_step(call, statement) != 0) return -1;
-    int64_t id = sqlite3_last_insert_rowid(store_database());
+    int64_t id = store_last_insert_id();
     struct detail deferred = DETAIL_INIT;
     detail_add_integer(&deferred, "until", until);
     detail_add_string(&deferred, "calendar", calendar);

@@ -33,15 +33,15 @@ void orders_set_source(const struct order_source *source) { order_source = sourc
 static int recorded(struct call *call, const char *order, size_t length, struct order_fact *fact) {
     static const char sql[] =
         "SELECT paid_amount, currency, source, coalesce(case_id, 0) FROM orders WHERE order_id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_text(statement, 1, order, (int)length, SQLITE_STATIC);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_text(statement, 1, order, (int)length, STORE_STATIC);
     int found = call_row(call, statement);
     if (found > 0) {
-        fact->paid = sqlite3_column_int64(statement, 0);
-        snprintf(fact->currency, sizeof fact->currency, "%s", (const char *)sqlite3_column_text(statement, 1));
-        snprintf(fact->source, sizeof fact->source, "%s", (const char *)sqlite3_column_text(statement, 2));
-        fact->case_id = sqlite3_column_int64(statement, 3);
-        sqlite3_reset(statement);
+        fact->paid = store_column_int64(statement, 0);
+        snprintf(fact->currency, sizeof fact->currency, "%s", (const char *)store_column_text(statement, 1));
+        snprintf(fact->source, sizeof fact->source, "%s", (const char *)store_column_text(statement, 2));
+        fact->case_id = store_column_int64(statement, 3);
+        store_reset(statement);
     }
     return found;
 }
@@ -93,14 +93,14 @@ int orders_record(struct call *call, const char *order, size_t length, const str
         " ON CONFLICT(order_id) DO UPDATE SET paid_amount = excluded.paid_amount, currency = excluded.currency,"
         " source = excluded.source, case_id = NULL, recorded_at = excluded.recorded_at";
     int declared = strcmp(fact->source, ORDER_SOURCE_CASE) == 0;
-    sqlite3_stmt *statement = store_statement(declared ? declared_sql : source_sql);
+    struct store_stmt *statement = store_statement(declared ? declared_sql : source_sql);
     if (statement) {
-        sqlite3_bind_text(statement, 1, order, (int)length, SQLITE_STATIC);
-        sqlite3_bind_int64(statement, 2, fact->paid);
-        sqlite3_bind_text(statement, 3, fact->currency, -1, SQLITE_STATIC);
-        sqlite3_bind_text(statement, 4, fact->source, -1, SQLITE_STATIC);
-        if (declared) sqlite3_bind_int64(statement, 5, fact->case_id);
-        sqlite3_bind_int64(statement, 6, clock_now());
+        store_bind_text(statement, 1, order, (int)length, STORE_STATIC);
+        store_bind_int64(statement, 2, fact->paid);
+        store_bind_text(statement, 3, fact->currency, -1, STORE_STATIC);
+        store_bind_text(statement, 4, fact->source, -1, STORE_STATIC);
+        if (declared) store_bind_int64(statement, 5, fact->case_id);
+        store_bind_int64(statement, 6, clock_now());
     }
     return call_step(call, statement);
 }

@@ -41,12 +41,12 @@ int queues_claim(struct call *call, const char *queue, size_t len, int64_t *id) 
         " WHERE assignee IS NULL AND (state = 'new' OR state = 'open' OR state = 'pending_internal')"
         " AND (?1 = '' OR instr(',' || ?1 || ',', ',' || queue || ',') > 0)"
         " ORDER BY priority, coalesce(next_due, 9223372036854775807), id LIMIT 1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_text(statement, 1, scope, (int)scope_len, SQLITE_STATIC);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_text(statement, 1, scope, (int)scope_len, STORE_STATIC);
     int found = call_row(call, statement);
     if (found <= 0) return found;
-    int64_t picked = sqlite3_column_int64(statement, 0);
-    sqlite3_reset(statement);
+    int64_t picked = store_column_int64(statement, 0);
+    store_reset(statement);
     struct case_row row;
     if (case_load(call, picked, 0, &row) != 0) return -1;
     if (case_assign(call, &row, agent, strlen(agent), 1) < 0) return -1;
@@ -93,17 +93,17 @@ int queues_list(struct call *call, void (*visit)(void *context, const struct que
     struct queue_row { char queue[NAMES_MAX + 1]; struct queue_summary summary; };
     struct queue_row *rows = NULL;
     int row_count = 0, row_room = 0, found;
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     int64_t now = clock_now();
     while ((found = call_row(call, statement)) > 0) {
-        const char *queue = (const char *)sqlite3_column_text(statement, 0);
-        size_t len = (size_t)sqlite3_column_bytes(statement, 0);
+        const char *queue = (const char *)store_column_text(statement, 0);
+        size_t len = (size_t)store_column_bytes(statement, 0);
         if (queue == NULL || len > NAMES_MAX || !caller_may_work_queue(&call->who, queue, len)) continue;
         if (row_count == row_room) {
             int room = row_room ? 2 * row_room : 16;
             struct queue_row *grown = realloc(rows, (size_t)room * sizeof *rows);
             if (grown == NULL) {
-                sqlite3_reset(statement);
+                store_reset(statement);
                 found = call_fail(call, CALL_ERR, "out of memory");
                 break;
             }
@@ -112,13 +112,13 @@ int queues_list(struct call *call, void (*visit)(void *context, const struct que
         }
         struct queue_row *row = &rows[row_count++];
         memcpy(row->queue, queue, len + 1);
-        int has_oldest = sqlite3_column_type(statement, 4) != SQLITE_NULL;
+        int has_oldest = store_column_type(statement, 4) != STORE_NULL;
         row->summary = (struct queue_summary){
-            .open = sqlite3_column_int64(statement, 1),
-            .unassigned = sqlite3_column_int64(statement, 2),
-            .breached = sqlite3_column_int64(statement, 3),
+            .open = store_column_int64(statement, 1),
+            .unassigned = store_column_int64(statement, 2),
+            .breached = store_column_int64(statement, 3),
             .has_oldest = has_oldest,
-            .oldest_waiting_seconds = has_oldest ? now - sqlite3_column_int64(statement, 4) : 0,
+            .oldest_waiting_seconds = has_oldest ? now - store_column_int64(statement, 4) : 0,
         };
     }
     int count = 0;

@@ -88,19 +88,19 @@ static void job_start(struct refund_job *job) {
     struct call call;
     char actor[ACTOR_MAX], order[ORDER_ID_MAX] = "", currency[8] = "";
     internal_call(&call, actor, sizeof actor);
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, job->refund_id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, job->refund_id);
     int64_t amount = 0;
     int row = call_row(&call, statement), ok = 0;
     if (row == 1) {
-        snprintf(order, sizeof order, "%s", (const char *)sqlite3_column_text(statement, 0));
-        amount = sqlite3_column_int64(statement, 1);
-        snprintf(currency, sizeof currency, "%s", (const char *)sqlite3_column_text(statement, 2));
-        job->attempt = sqlite3_column_int(statement, 3);
-        const char *state = (const char *)sqlite3_column_text(statement, 4);
+        snprintf(order, sizeof order, "%s", (const char *)store_column_text(statement, 0));
+        amount = store_column_int64(statement, 1);
+        snprintf(currency, sizeof currency, "%s", (const char *)store_column_text(statement, 2));
+        job->attempt = store_column_int(statement, 3);
+        const char *state = (const char *)store_column_text(statement, 4);
         ok = state && refund_state_parse(state, strlen(state)) == REFUND_EXECUTING &&
-             strcmp((const char *)sqlite3_column_text(statement, 5), provider.name) == 0;
-        sqlite3_reset(statement);
+             strcmp((const char *)store_column_text(statement, 5), provider.name) == 0;
+        store_reset(statement);
     }
     if (row < 0)
         log_error("refund not handed to executor: resumed at the next start", "refund=%lld error=\"%s\"",
@@ -188,12 +188,12 @@ static void outcome_committed(void *argument, int committed) {
  * another attempt meanwhile (settled by hand and retried). */
 static int settle(struct call *call, const struct refund_job *job) {
     static const char sql[] = "SELECT attempts FROM refunds WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, job->refund_id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, job->refund_id);
     int row = call_row(call, statement);
     if (row < 0) return -1;
-    int attempt = row ? sqlite3_column_int(statement, 0) : -1;
-    if (row) sqlite3_reset(statement);
+    int attempt = row ? store_column_int(statement, 0) : -1;
+    if (row) store_reset(statement);
     if (attempt != job->attempt)
         return call_fail(call, CALL_BADSTATE, "an outcome of attempt %d, the refund is at another", job->attempt);
     return refunds_settle(call, job->refund_id, job->succeeded, job->reference[0] ? job->reference : NULL,
@@ -267,14 +267,14 @@ static void warn_of_others(void) {
     struct call call;
     char actor[ACTOR_MAX];
     internal_call(&call, actor, sizeof actor);
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_text(statement, 1, refund_exec_name(), -1, SQLITE_STATIC);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_text(statement, 1, refund_exec_name(), -1, STORE_STATIC);
     int row;
     while ((row = call_row(&call, statement)) == 1)
         log_warn("refunds executing under another executor",
                  "executor=%s refunds=%lld why=\"configure refund_executor = %s again, or settle them with "
-                 "REFUND.SETTLE\"", (const char *)sqlite3_column_text(statement, 0),
-                 (long long)sqlite3_column_int64(statement, 1), (const char *)sqlite3_column_text(statement, 0));
+                 "REFUND.SETTLE\"", (const char *)store_column_text(statement, 0),
+                 (long long)store_column_int64(statement, 1), (const char *)store_column_text(statement, 0));
     if (row < 0) log_error("refunds under other executors not checked", "error=\"%s\"", call.message);
 }
 
@@ -286,13 +286,13 @@ void refund_exec_resume(void) {
     struct call call;
     char actor[ACTOR_MAX];
     internal_call(&call, actor, sizeof actor);
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_text(statement, 1, provider.name, -1, SQLITE_STATIC);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_text(statement, 1, provider.name, -1, STORE_STATIC);
     /* Collect first: starting a job reads the store too. */
     int count = 0, row;
     while ((row = call_row(&call, statement)) == 1) {
-        if (job_new(sqlite3_column_int64(statement, 0), sqlite3_column_int64(statement, 1)) == NULL) {
-            sqlite3_reset(statement);
+        if (job_new(store_column_int64(statement, 0), store_column_int64(statement, 1)) == NULL) {
+            store_reset(statement);
             log_error("refunds not resumed: out of memory", "executor=%s", provider.name);
             break;
         }

@@ -83,15 +83,15 @@ static int tell_customer(struct call *call, int64_t case_id, const char *event, 
 
 /* The row of refund_columns at the statement's current row; -1 (ERR) when
  * its state is not one of the table's. */
-static int read_row(struct call *call, sqlite3_stmt *statement, struct refund_row *row) {
+static int read_row(struct call *call, struct store_stmt *statement, struct refund_row *row) {
     const char *text[17];
-    for (int c = 0; c < 17; c++) text[c] = (const char *)sqlite3_column_text(statement, c);
+    for (int c = 0; c < 17; c++) text[c] = (const char *)store_column_text(statement, c);
     int state = text[8] ? refund_state_parse(text[8], strlen(text[8])) : -1;
-    row->id = sqlite3_column_int64(statement, 0);
+    row->id = store_column_int64(statement, 0);
     if (state < 0) return call_fail(call, CALL_ERR, "refund %lld has an unknown state in the store", (long long)row->id);
-    row->case_id = sqlite3_column_int64(statement, 1);
+    row->case_id = store_column_int64(statement, 1);
     row->order = text[2];
-    row->amount = sqlite3_column_int64(statement, 3);
+    row->amount = store_column_int64(statement, 3);
     row->currency = text[4];
     row->kind = text[5];
     row->reason = text[6];
@@ -103,40 +103,40 @@ static int read_row(struct call *call, sqlite3_stmt *statement, struct refund_ro
     row->decided_by = text[11];
     row->decision_reason = text[12];
     row->reference = text[13];
-    row->attempts = sqlite3_column_int64(statement, 14);
-    row->created_at = sqlite3_column_int64(statement, 15);
-    row->updated_at = sqlite3_column_int64(statement, 16);
-    row->return_state = (const char *)sqlite3_column_text(statement, 17);
-    row->carrier = (const char *)sqlite3_column_text(statement, 18);
-    row->tracking = (const char *)sqlite3_column_text(statement, 19);
-    row->return_condition = (const char *)sqlite3_column_text(statement, 20);
-    row->due_kind = (const char *)sqlite3_column_text(statement, 21);
-    row->due_at = sqlite3_column_int64(statement, 22);
+    row->attempts = store_column_int64(statement, 14);
+    row->created_at = store_column_int64(statement, 15);
+    row->updated_at = store_column_int64(statement, 16);
+    row->return_state = (const char *)store_column_text(statement, 17);
+    row->carrier = (const char *)store_column_text(statement, 18);
+    row->tracking = (const char *)store_column_text(statement, 19);
+    row->return_condition = (const char *)store_column_text(statement, 20);
+    row->due_kind = (const char *)store_column_text(statement, 21);
+    row->due_at = store_column_int64(statement, 22);
     return 0;
 }
 
 int refunds_get(struct call *call, int64_t id, refund_visitor *visit, void *context) {
     static char sql[REFUND_SQL_MAX];
     if (sql[0] == '\0') snprintf(sql, sizeof sql, "%s WHERE r.id = ?1", refund_columns);
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, id);
     int found = call_row(call, statement);
     if (found <= 0) return found < 0 ? -1 : call_fail(call, CALL_NOTFOUND, "refund %lld does not exist", (long long)id);
     struct refund_row row;
     int status = read_row(call, statement, &row);
     if (status == 0) visit(context, &row);
-    sqlite3_reset(statement);
+    store_reset(statement);
     return status;
 }
 
 /* Hands each refund row of a prepared statement to visit; how many, or -1. */
-static long long visit_rows(struct call *call, sqlite3_stmt *statement, refund_visitor *visit, void *context) {
+static long long visit_rows(struct call *call, struct store_stmt *statement, refund_visitor *visit, void *context) {
     long long count = 0;
     int found;
     while ((found = call_row(call, statement)) > 0) {
         struct refund_row row;
         if (read_row(call, statement, &row) != 0) {
-            sqlite3_reset(statement);
+            store_reset(statement);
             return -1;
         }
         visit(context, &row);
@@ -148,8 +148,8 @@ static long long visit_rows(struct call *call, sqlite3_stmt *statement, refund_v
 long long refunds_list(struct call *call, int64_t case_id, refund_visitor *visit, void *context) {
     static char sql[REFUND_SQL_MAX];
     if (sql[0] == '\0') snprintf(sql, sizeof sql, "%s WHERE r.case_id = ?1 ORDER BY r.id", refund_columns);
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, case_id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, case_id);
     return visit_rows(call, statement, visit, context);
 }
 
@@ -164,13 +164,13 @@ long long refunds_find(struct call *call, const char *state, int64_t after, long
                  " ORDER BY r.id LIMIT ?5", refund_columns);
     const struct caller *who = &call->who;
     const char *mine = !who->internal && who->role == ROLE_AGENT ? (who->queues ? who->queues : "") : NULL;
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, after);
-        if (state) sqlite3_bind_text(statement, 2, state, -1, SQLITE_STATIC);
-        if (mine) sqlite3_bind_text(statement, 3, mine, -1, SQLITE_STATIC);
-        if (mine) sqlite3_bind_text(statement, 4, who->agent ? who->agent : "", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(statement, 5, limit);
+        store_bind_int64(statement, 1, after);
+        if (state) store_bind_text(statement, 2, state, -1, STORE_STATIC);
+        if (mine) store_bind_text(statement, 3, mine, -1, STORE_STATIC);
+        if (mine) store_bind_text(statement, 4, who->agent ? who->agent : "", -1, STORE_STATIC);
+        store_bind_int64(statement, 5, limit);
     }
     return visit_rows(call, statement, visit, context);
 }
@@ -179,17 +179,17 @@ int refunds_load_facts(struct call *call, long long id, struct refund_facts *fac
     static const char sql[] =
         "SELECT case_id, amount, state, order_id, requested_by, coalesce(review_role, ''), currency FROM refunds"
         " WHERE id = ?1";
-    sqlite3_stmt *statement;
+    struct store_stmt *statement;
     if (refund_row_at(call, sql, id, &statement) != 0) return -1;
-    const char *state = (const char *)sqlite3_column_text(statement, 2);
+    const char *state = (const char *)store_column_text(statement, 2);
     int parsed = state ? refund_state_parse(state, strlen(state)) : -1;
-    facts->case_id = sqlite3_column_int64(statement, 0);
-    facts->amount = sqlite3_column_int64(statement, 1);
+    facts->case_id = store_column_int64(statement, 0);
+    facts->amount = store_column_int64(statement, 1);
     column_copy(statement, 3, facts->order, sizeof facts->order);
     column_copy(statement, 4, facts->requested_by, sizeof facts->requested_by);
     column_copy(statement, 5, facts->review_role, sizeof facts->review_role);
     column_copy(statement, 6, facts->currency, sizeof facts->currency);
-    sqlite3_reset(statement);
+    store_reset(statement);
     if (parsed < 0) return call_fail(call, CALL_ERR, "refund %lld has an unknown state in the store", id);
     facts->state = (enum refund_state)parsed;
     return 0;
@@ -201,12 +201,12 @@ int refunds_load_facts(struct call *call, long long id, struct refund_facts *fac
  * 0 with *sum, or -1 on a store error. */
 static int committed_sum(struct call *call, const char *order, const struct refund_facts *except, long long *sum) {
     static const char sql[] = "SELECT coalesce((SELECT committed FROM order_refund_totals WHERE order_id = ?1), 0)";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_text(statement, 1, order, -1, SQLITE_TRANSIENT);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_text(statement, 1, order, -1, STORE_TRANSIENT);
     int found = call_row(call, statement);
     if (found < 0) return -1;
-    *sum = found ? sqlite3_column_int64(statement, 0) : 0;
-    if (found) sqlite3_reset(statement);
+    *sum = found ? store_column_int64(statement, 0) : 0;
+    if (found) store_reset(statement);
     if (except && refund_commits_room(except->state) && strcmp(except->order, order) == 0) *sum -= except->amount;
     return 0;
 }
@@ -216,17 +216,17 @@ static int committed_sum(struct call *call, const char *order, const struct refu
  * moves are rare (a decision, a payment), never on intake's path. */
 static int figures_refund_moves(struct call *call, long long id, enum refund_state to) {
     static const char sql[] = "SELECT state, currency, amount FROM refunds WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, id);
     int found = call_row(call, statement);
     if (found <= 0) return found; /* none: the UPDATE changes nothing either */
-    const char *state = (const char *)sqlite3_column_text(statement, 0);
-    const char *currency = (const char *)sqlite3_column_text(statement, 1);
+    const char *state = (const char *)store_column_text(statement, 0);
+    const char *currency = (const char *)store_column_text(statement, 1);
     char currency_copy[4];
     snprintf(currency_copy, sizeof currency_copy, "%s", currency ? currency : "");
-    long long amount = sqlite3_column_int64(statement, 2);
+    long long amount = store_column_int64(statement, 2);
     int from = refund_state_parse(state ? state : "", state ? strlen(state) : 0);
-    sqlite3_reset(statement);
+    store_reset(statement);
     if (figures_refund_moved(call, from, currency_copy, amount, -1) != 0) return -1;
     return figures_refund_moved(call, (int)to, currency_copy, amount, 1);
 }
@@ -238,13 +238,13 @@ int refunds_set_state(struct call *call, long long id, enum refund_state state, 
         "UPDATE refunds SET state = ?2, decided_by = coalesce(?3, decided_by),"
         " decision_reason = coalesce(?4, decision_reason), updated_at = ?5, due_at = NULL, due_kind = NULL"
         " WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, id);
-        sqlite3_bind_text(statement, 2, refund_state_name(state), -1, SQLITE_STATIC);
-        if (decided_by) sqlite3_bind_text(statement, 3, decided_by, -1, SQLITE_TRANSIENT);
-        if (reason) sqlite3_bind_text(statement, 4, reason, (int)reason_len, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(statement, 5, clock_now());
+        store_bind_int64(statement, 1, id);
+        store_bind_text(statement, 2, refund_state_name(state), -1, STORE_STATIC);
+        if (decided_by) store_bind_text(statement, 3, decided_by, -1, STORE_TRANSIENT);
+        if (reason) store_bind_text(statement, 4, reason, (int)reason_len, STORE_TRANSIENT);
+        store_bind_int64(statement, 5, clock_now());
     }
     return call_step(call, statement);
 }
@@ -253,11 +253,11 @@ int refunds_mark_executing(struct call *call, long long id, long long case_id, c
     static const char sql[] =
         "UPDATE refunds SET attempts = attempts + 1, executor = ?2, state = 'executing', updated_at = ?3 WHERE id = ?1";
     if (figures_refund_moves(call, id, REFUND_EXECUTING) != 0) return -1;
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, id);
-        sqlite3_bind_text(statement, 2, executor_name, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(statement, 3, clock_now());
+        store_bind_int64(statement, 1, id);
+        store_bind_text(statement, 2, executor_name, -1, STORE_STATIC);
+        store_bind_int64(statement, 3, clock_now());
     }
     if (call_step(call, statement) != 0) return -1;
     char key[48];
@@ -276,10 +276,10 @@ static int outbox_start(struct call *call, long long id, long long case_id) {
     static const char sql[] =
         "INSERT INTO refund_outbox(refund_id, order_id, amount, currency, idempotency_key, attempt, created_at)"
         " SELECT id, order_id, amount, currency, 'redress-refund-' || id, attempts + 1, ?2 FROM refunds WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, id);
-        sqlite3_bind_int64(statement, 2, clock_now());
+        store_bind_int64(statement, 1, id);
+        store_bind_int64(statement, 2, clock_now());
     }
     if (call_step(call, statement) != 0) return -1;
     return refunds_mark_executing(call, id, case_id, "outbox");
@@ -307,14 +307,14 @@ int refunds_kind_valid(const char *kind, size_t len) {
  * the key is new, -1 (CONFLICT, or a store error). */
 static int find_by_key(struct call *call, const struct refund_ask *ask, int64_t case_id, int64_t amount, int64_t *id) {
     static const char sql[] = "SELECT id, case_id, amount, kind FROM refunds WHERE idempotency_key = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_text(statement, 1, ask->key, (int)ask->key_len, SQLITE_STATIC);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_text(statement, 1, ask->key, (int)ask->key_len, STORE_STATIC);
     int found = call_row(call, statement);
     if (found <= 0) return found;
-    int same = sqlite3_column_int64(statement, 1) == case_id && sqlite3_column_int64(statement, 2) == amount &&
-               strcmp((const char *)sqlite3_column_text(statement, 3), ask->kind) == 0;
-    *id = sqlite3_column_int64(statement, 0);
-    sqlite3_reset(statement);
+    int same = store_column_int64(statement, 1) == case_id && store_column_int64(statement, 2) == amount &&
+               strcmp((const char *)store_column_text(statement, 3), ask->kind) == 0;
+    *id = store_column_int64(statement, 0);
+    store_reset(statement);
     if (!same)
         return call_fail(call, CALL_CONFLICT, "key '%.*s' was used for another refund", (int)ask->key_len, ask->key);
     return 1;
@@ -379,18 +379,18 @@ static int plan_deadlines(struct call *call, int64_t id, const struct rules_refu
     static const char sql[] =
         "UPDATE refunds SET return_state = ?2, receive_within = ?3, review_within = ?4, review_outcome = ?5,"
         " after_return = ?6, due_at = ?7, due_kind = ?8 WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, id);
-        if (after_return) sqlite3_bind_text(statement, 2, "awaiting_shipment", -1, SQLITE_STATIC);
-        if (decision->receive_within > 0) sqlite3_bind_int64(statement, 3, decision->receive_within);
-        if (decision->review_within > 0) sqlite3_bind_int64(statement, 4, decision->review_within);
+        store_bind_int64(statement, 1, id);
+        if (after_return) store_bind_text(statement, 2, "awaiting_shipment", -1, STORE_STATIC);
+        if (decision->receive_within > 0) store_bind_int64(statement, 3, decision->receive_within);
+        if (decision->review_within > 0) store_bind_int64(statement, 4, decision->review_within);
         if (decision->has_review_outcome)
-            sqlite3_bind_text(statement, 5, rules_verdict_name(decision->review_outcome), -1, SQLITE_STATIC);
-        if (after_return) sqlite3_bind_text(statement, 6, after_return, -1, SQLITE_STATIC);
+            store_bind_text(statement, 5, rules_verdict_name(decision->review_outcome), -1, STORE_STATIC);
+        if (after_return) store_bind_text(statement, 6, after_return, -1, STORE_STATIC);
         if (due_kind) {
-            sqlite3_bind_int64(statement, 7, now + within);
-            sqlite3_bind_text(statement, 8, due_kind, -1, SQLITE_STATIC);
+            store_bind_int64(statement, 7, now + within);
+            store_bind_text(statement, 8, due_kind, -1, STORE_STATIC);
         }
     }
     return call_step(call, statement);
@@ -482,24 +482,24 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
         "INSERT INTO refunds(case_id, order_id, amount, currency, kind, reason, idempotency_key, state, requested_by,"
         " review_role, decision_reason, decided_by, created_at, updated_at)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)";
-    sqlite3_stmt *statement = store_statement(insert);
+    struct store_stmt *statement = store_statement(insert);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, case_id);
-        sqlite3_bind_text(statement, 2, order, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(statement, 3, amount);
-        sqlite3_bind_text(statement, 4, currency, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(statement, 5, ask->kind, -1, SQLITE_STATIC);
-        if (ask->reason) sqlite3_bind_text(statement, 6, ask->reason, (int)ask->reason_len, SQLITE_STATIC);
-        if (ask->key) sqlite3_bind_text(statement, 7, ask->key, (int)ask->key_len, SQLITE_STATIC);
-        sqlite3_bind_text(statement, 8, refund_state_name(state), -1, SQLITE_STATIC);
-        sqlite3_bind_text(statement, 9, call->actor, -1, SQLITE_STATIC);
-        if (state == REFUND_REVIEW) sqlite3_bind_text(statement, 10, decision.role, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(statement, 11, reason, -1, SQLITE_TRANSIENT);
-        if (state != REFUND_REVIEW) sqlite3_bind_text(statement, 12, why_text[0] ? "redress" : "rules", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(statement, 13, clock_now());
+        store_bind_int64(statement, 1, case_id);
+        store_bind_text(statement, 2, order, -1, STORE_TRANSIENT);
+        store_bind_int64(statement, 3, amount);
+        store_bind_text(statement, 4, currency, -1, STORE_TRANSIENT);
+        store_bind_text(statement, 5, ask->kind, -1, STORE_STATIC);
+        if (ask->reason) store_bind_text(statement, 6, ask->reason, (int)ask->reason_len, STORE_STATIC);
+        if (ask->key) store_bind_text(statement, 7, ask->key, (int)ask->key_len, STORE_STATIC);
+        store_bind_text(statement, 8, refund_state_name(state), -1, STORE_STATIC);
+        store_bind_text(statement, 9, call->actor, -1, STORE_STATIC);
+        if (state == REFUND_REVIEW) store_bind_text(statement, 10, decision.role, -1, STORE_TRANSIENT);
+        store_bind_text(statement, 11, reason, -1, STORE_TRANSIENT);
+        if (state != REFUND_REVIEW) store_bind_text(statement, 12, why_text[0] ? "redress" : "rules", -1, STORE_STATIC);
+        store_bind_int64(statement, 13, clock_now());
     }
     if (call_step(call, statement) != 0) return -1;
-    *id = sqlite3_last_insert_rowid(store_database());
+    *id = store_last_insert_id();
     if (figures_refund_moved(call, (int)state, currency, amount, 1) != 0) return -1;
     if (log_decision(call, case_id, *id, ask, paid, currency, amount, &decision) != 0) return -1;
     struct detail detail = DETAIL_INIT;
@@ -600,13 +600,13 @@ int refunds_settle(struct call *call, long long id, int ok, const char *referenc
     enum refund_state outcome = ok ? REFUND_SUCCEEDED : REFUND_FAILED;
     if (load_for(call, id, REFUND_EXECUTING, outcome, "only an executing refund settles", &facts) != 0) return -1;
     static const char sql[] = "UPDATE refunds SET reference = coalesce(?2, reference) WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, id);
+        store_bind_int64(statement, 1, id);
         if (reference)
-            sqlite3_bind_text(statement, 2, reference,
+            store_bind_text(statement, 2, reference,
                               (int)(reference_length > REFUND_REFERENCE_MAX ? REFUND_REFERENCE_MAX : reference_length),
-                              SQLITE_STATIC);
+                              STORE_STATIC);
     }
     if (call_step(call, statement) != 0 || refunds_set_state(call, id, outcome, NULL, NULL, 0) != 0) return -1;
     struct detail detail = DETAIL_INIT;

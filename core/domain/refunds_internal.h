@@ -56,9 +56,9 @@ static inline int add_event(struct call *call, int64_t case_id, const char *kind
 /* Statement sql (its ?1 a refund id) on refund id's row: 0 with the row
  * to read (the caller resets the statement), or -1 (NOTFOUND, or a store
  * error). */
-static inline int refund_row_at(struct call *call, const char *sql, long long id, sqlite3_stmt **statement) {
+static inline int refund_row_at(struct call *call, const char *sql, long long id, struct store_stmt **statement) {
     *statement = store_statement(sql);
-    if (*statement) sqlite3_bind_int64(*statement, 1, id);
+    if (*statement) store_bind_int64(*statement, 1, id);
     int found = call_row(call, *statement);
     if (found <= 0) return found < 0 ? -1 : call_fail(call, CALL_NOTFOUND, "refund %lld does not exist", id);
     return 0;
@@ -66,8 +66,8 @@ static inline int refund_row_at(struct call *call, const char *sql, long long id
 
 /* Text column `column` of statement's row into out (size bytes, cut
  * there; "" for NULL). */
-static inline void column_copy(sqlite3_stmt *statement, int column, char *out, size_t size) {
-    const char *text = (const char *)sqlite3_column_text(statement, column);
+static inline void column_copy(struct store_stmt *statement, int column, char *out, size_t size) {
+    const char *text = (const char *)store_column_text(statement, column);
     snprintf(out, size, "%s", text ? text : "");
 }
 

@@ -167,34 +167,34 @@ static int job_customer(const char *id, size_t len, int64_t as_of, struct rules_
     memset(out, 0, sizeof *out);
     struct customer_identity identity;
     if (customers_parse_identity(id, len, &identity) != 0) return 0;   /* no such customer: no cases */
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) {
         snprintf(why, why_size, "%s", store_error());
         return -1;
     }
-    sqlite3_bind_text(statement, 1, identity.kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(statement, 4, identity.value, (int)identity.len, SQLITE_STATIC);
-    sqlite3_bind_int64(statement, 2, as_of);
-    sqlite3_bind_int64(statement, 3, visible_id);
+    store_bind_text(statement, 1, identity.kind, -1, STORE_STATIC);
+    store_bind_text(statement, 4, identity.value, (int)identity.len, STORE_STATIC);
+    store_bind_int64(statement, 2, as_of);
+    store_bind_int64(statement, 3, visible_id);
     int rc, currencies = 0;
     long long total = 0;
     out->has_amount_total = 1;
-    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
-        out->cases += sqlite3_column_int64(statement, 1);
-        out->open += sqlite3_column_int64(statement, 2);
-        int64_t last = sqlite3_column_int64(statement, 3);
+    while ((rc = store_step(statement)) == STORE_ROW) {
+        out->cases += store_column_int64(statement, 1);
+        out->open += store_column_int64(statement, 2);
+        int64_t last = store_column_int64(statement, 3);
         if (!out->has_last_case_at || last > out->last_case_at) out->last_case_at = last;
         out->has_last_case_at = 1;
-        const char *currency = (const char *)sqlite3_column_text(statement, 0);
-        if (currency && sqlite3_column_int64(statement, 5) > 0 && out->currency_count < RULES_CURRENCIES_MAX) {
+        const char *currency = (const char *)store_column_text(statement, 0);
+        if (currency && store_column_int64(statement, 5) > 0 && out->currency_count < RULES_CURRENCIES_MAX) {
             snprintf(out->totals[out->currency_count].currency, 4, "%s", currency);
-            out->totals[out->currency_count++].total = sqlite3_column_int64(statement, 4);
-            total = sqlite3_column_int64(statement, 4);
+            out->totals[out->currency_count++].total = store_column_int64(statement, 4);
+            total = store_column_int64(statement, 4);
             currencies++;
         }
     }
-    sqlite3_reset(statement);
-    if (rc != SQLITE_DONE) {
+    store_reset(statement);
+    if (rc != STORE_DONE) {
         snprintf(why, why_size, "%s", store_error());
         return -1;
     }
@@ -299,15 +299,15 @@ static void count_case(struct job *job, const char *category, const char *tags, 
     }
 }
 
-static void text_field(struct rules_field *fields, int *count, const char *name, sqlite3_stmt *row, int column) {
-    if (sqlite3_column_type(row, column) == SQLITE_NULL) return;
-    fields[(*count)++] = (struct rules_field){.name = name, .text = (const char *)sqlite3_column_text(row, column),
-                                              .len = (size_t)sqlite3_column_bytes(row, column)};
+static void text_field(struct rules_field *fields, int *count, const char *name, struct store_stmt *row, int column) {
+    if (store_column_type(row, column) == STORE_NULL) return;
+    fields[(*count)++] = (struct rules_field){.name = name, .text = (const char *)store_column_text(row, column),
+                                              .len = (size_t)store_column_bytes(row, column)};
 }
 
-static void integer_field(struct rules_field *fields, int *count, const char *name, sqlite3_stmt *row, int column) {
-    if (sqlite3_column_type(row, column) == SQLITE_NULL) return;
-    fields[(*count)++] = (struct rules_field){.name = name, .integer = sqlite3_column_int64(row, column),
+static void integer_field(struct rules_field *fields, int *count, const char *name, struct store_stmt *row, int column) {
+    if (store_column_type(row, column) == STORE_NULL) return;
+    fields[(*count)++] = (struct rules_field){.name = name, .integer = store_column_int64(row, column),
                                               .is_integer = 1};
 }
 
@@ -317,11 +317,11 @@ static int replay_refunds(struct job *job, int64_t case_id, const struct rules_f
     static const char sql[] =
         "SELECT d.at, d.inputs, d.output, coalesce(r.kind, ''), coalesce(r.reason, '') FROM decisions d"
         " LEFT JOIN refunds r ON r.id = d.refund_id WHERE d.case_id = ?1 AND d.hook = 'refund' ORDER BY d.id";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return -1;
-    sqlite3_bind_int64(statement, 1, case_id);
+    store_bind_int64(statement, 1, case_id);
     int rc;
-    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
+    while ((rc = store_step(statement)) == STORE_ROW) {
         struct rules_field fields[REPLAY_FIELDS_MAX];
         int count = 0;
         for (int i = 0; i < base_count; i++)
@@ -333,7 +333,7 @@ static int replay_refunds(struct job *job, int64_t case_id, const struct rules_f
         char kind[RULES_NAME_MAX + 1] = "", currency[8] = "";
         long long refund_amount = 0, paid = 0;
         struct detail inputs = DETAIL_INIT;
-        const char *text = (const char *)sqlite3_column_text(statement, 1);
+        const char *text = (const char *)store_column_text(statement, 1);
         inputs.len = text ? strlen(text) : 0;
         if (inputs.len >= sizeof inputs.text) inputs.len = sizeof inputs.text - 1;
         memcpy(inputs.text, text ? text : "", inputs.len);
@@ -344,20 +344,20 @@ static int replay_refunds(struct job *job, int64_t case_id, const struct rules_f
         if ((p = strstr(inputs.text, "refund_kind="))) sscanf(p + 12, "%64[^ ]", kind);
         if ((p = strstr(inputs.text, "currency="))) sscanf(p + 9, "%7[^ ]", currency);
         fields[count++] = (struct rules_field){.name = "refund_kind", .text = kind, .len = strlen(kind)};
-        fields[count++] = (struct rules_field){.name = "refund_reason", .text = (const char *)sqlite3_column_text(statement, 4),
-                                               .len = (size_t)sqlite3_column_bytes(statement, 4)};
+        fields[count++] = (struct rules_field){.name = "refund_reason", .text = (const char *)store_column_text(statement, 4),
+                                               .len = (size_t)store_column_bytes(statement, 4)};
         fields[count++] = (struct rules_field){.name = "amount", .integer = paid, .is_integer = 1};
         fields[count++] = (struct rules_field){.name = "refund_amount", .integer = refund_amount, .is_integer = 1};
         fields[count++] = (struct rules_field){.name = "currency", .text = currency, .len = strlen(currency)};
         /* What was decided: decision=... [role=...] */
         char old[DIFF_TEXT_MAX] = "", new[DIFF_TEXT_MAX];
-        const char *output = (const char *)sqlite3_column_text(statement, 2);
+        const char *output = (const char *)store_column_text(statement, 2);
         char verdict[32] = "", role[RULES_NAME_MAX + 1] = "";
         if (output && (p = strstr(output, "decision="))) sscanf(p + 9, "%31[^ ]", verdict);
         if (output && (p = strstr(output, "role="))) sscanf(p + 5, "%64[^ ]", role);
         snprintf(old, sizeof old, "%s%s%s", verdict, strcmp(verdict, "review") == 0 ? ":" : "",
                  strcmp(verdict, "review") == 0 ? role : "");
-        rules_replay_at(sqlite3_column_int64(statement, 0));
+        rules_replay_at(store_column_int64(statement, 0));
         struct rules_refund decision;
         job->refunds++;
         if (rules_staged_refund(fields, count, &decision) != 0) {
@@ -370,13 +370,13 @@ static int replay_refunds(struct job *job, int64_t case_id, const struct rules_f
         const char *names[] = {"decision"}, *olds[] = {old}, *news[] = {new};
         compare(job, H_REFUND, case_id, names, olds, news, 1);
     }
-    sqlite3_reset(statement);
-    return rc == SQLITE_DONE ? 0 : -1;
+    store_reset(statement);
+    return rc == STORE_DONE ? 0 : -1;
 }
 
 /* Re-decides one case (the statement's current row).  -1 on a store error. */
-static int replay_case(struct job *job, sqlite3_stmt *row, struct rules_triage *triage) {
-    int64_t id = sqlite3_column_int64(row, 0), at = sqlite3_column_int64(row, 1);
+static int replay_case(struct job *job, struct store_stmt *row, struct rules_triage *triage) {
+    int64_t id = store_column_int64(row, 0), at = store_column_int64(row, 1);
     struct rules_field fields[REPLAY_FIELDS_MAX];
     int count = 0;
     text_field(fields, &count, "channel", row, 2);
@@ -393,19 +393,19 @@ static int replay_case(struct job *job, sqlite3_stmt *row, struct rules_triage *
     text_field(fields, &count, "external_id", row, 13);
     /* What the log says was decided then. */
     static const char sql[] = "SELECT output FROM decisions WHERE case_id = ?1 AND hook = 'triage' LIMIT 1";
-    sqlite3_stmt *logged = store_statement(sql);
+    struct store_stmt *logged = store_statement(sql);
     if (logged == NULL) return -1;
-    sqlite3_bind_int64(logged, 1, id);
+    store_bind_int64(logged, 1, id);
     struct old_triage old;
     memset(&old, 0, sizeof old);
-    int rc = sqlite3_step(logged);
-    if (rc == SQLITE_ROW) {
+    int rc = store_step(logged);
+    if (rc == STORE_ROW) {
         old.found = 1;
-        const char *text = (const char *)sqlite3_column_text(logged, 0);
+        const char *text = (const char *)store_column_text(logged, 0);
         decisions_logfmt(text ? text : "", text ? strlen(text) : 0, read_old, &old);
     }
-    sqlite3_reset(logged);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return -1;
+    store_reset(logged);
+    if (rc != STORE_ROW && rc != STORE_DONE) return -1;
     job->cases++;
     visible_id = id - 1;
     rules_replay_at(at);
@@ -446,9 +446,9 @@ static int replay_case(struct job *job, sqlite3_stmt *row, struct rules_triage *
     }
     /* Counted, for its refunds and the cases after it, as intake counted
      * it once committed: its decision then. */
-    const char *customer = (const char *)sqlite3_column_text(row, 3);
-    count_case(job, old.found ? old.category : (const char *)sqlite3_column_text(row, 14),
-               old.found ? old.tags : (const char *)sqlite3_column_text(row, 15), customer ? customer : "", at);
+    const char *customer = (const char *)store_column_text(row, 3);
+    count_case(job, old.found ? old.category : (const char *)store_column_text(row, 14),
+               old.found ? old.tags : (const char *)store_column_text(row, 15), customer ? customer : "", at);
     visible_id = id;
     return replay_refunds(job, id, fields, count, triage);
 }
@@ -458,23 +458,23 @@ static int warm_page(struct job *job, int64_t deadline_us) {
     static const char sql[] =
         "SELECT id, created_at, category, tags, customer FROM cases WHERE id > ?1 AND created_at >= ?2"
         " AND created_at < ?3 ORDER BY id LIMIT ?4";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return -1;
-    sqlite3_bind_int64(statement, 1, job->cursor);
-    sqlite3_bind_int64(statement, 2, job->options.since - COUNTER_WINDOW_MAX);
-    sqlite3_bind_int64(statement, 3, job->options.since);
-    sqlite3_bind_int(statement, 4, PAGE_ROWS);
+    store_bind_int64(statement, 1, job->cursor);
+    store_bind_int64(statement, 2, job->options.since - COUNTER_WINDOW_MAX);
+    store_bind_int64(statement, 3, job->options.since);
+    store_bind_int(statement, 4, PAGE_ROWS);
     int rc, rows = 0;
-    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
+    while ((rc = store_step(statement)) == STORE_ROW) {
         rows++;
-        job->cursor = sqlite3_column_int64(statement, 0);
-        count_case(job, (const char *)sqlite3_column_text(statement, 2), (const char *)sqlite3_column_text(statement, 3),
-                   (const char *)sqlite3_column_text(statement, 4), sqlite3_column_int64(statement, 1));
+        job->cursor = store_column_int64(statement, 0);
+        count_case(job, (const char *)store_column_text(statement, 2), (const char *)store_column_text(statement, 3),
+                   (const char *)store_column_text(statement, 4), store_column_int64(statement, 1));
         if (deadline_us && clock_real_monotonic_us() > deadline_us) break;
     }
-    int more = rc == SQLITE_ROW || rows == PAGE_ROWS;
-    sqlite3_reset(statement);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return -1;
+    int more = rc == STORE_ROW || rows == PAGE_ROWS;
+    store_reset(statement);
+    if (rc != STORE_ROW && rc != STORE_DONE) return -1;
     return more ? 0 : 1;
 }
 
@@ -484,27 +484,27 @@ static int replay_page(struct job *job, int64_t deadline_us, struct rules_triage
         "SELECT id, created_at, channel, customer, subject, body, order_id, amount, currency, paid_at, delivered_at,"
         " tier, lang, external_id, category, tags FROM cases WHERE id > ?1 AND created_at >= ?2 AND created_at < ?3"
         " ORDER BY id LIMIT ?4";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return -1;
     long long left = job->options.limit ? job->options.limit - job->cases : PAGE_ROWS;
     if (left <= 0) return 1;
-    sqlite3_bind_int64(statement, 1, job->cursor);
-    sqlite3_bind_int64(statement, 2, job->options.since);
-    sqlite3_bind_int64(statement, 3, job->options.until ? job->options.until : INT64_MAX);
-    sqlite3_bind_int64(statement, 4, left < PAGE_ROWS ? left : PAGE_ROWS);
+    store_bind_int64(statement, 1, job->cursor);
+    store_bind_int64(statement, 2, job->options.since);
+    store_bind_int64(statement, 3, job->options.until ? job->options.until : INT64_MAX);
+    store_bind_int64(statement, 4, left < PAGE_ROWS ? left : PAGE_ROWS);
     int rc, rows = 0, status = 0;
-    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
+    while ((rc = store_step(statement)) == STORE_ROW) {
         rows++;
-        job->cursor = sqlite3_column_int64(statement, 0);
+        job->cursor = store_column_int64(statement, 0);
         if (replay_case(job, statement, triage) != 0) {
             status = -1;
             break;
         }
         if (deadline_us && clock_real_monotonic_us() > deadline_us) break;
     }
-    int more = rc == SQLITE_ROW || rows == (left < PAGE_ROWS ? left : PAGE_ROWS);
-    sqlite3_reset(statement);
-    if (status != 0 || (rc != SQLITE_ROW && rc != SQLITE_DONE)) return -1;
+    int more = rc == STORE_ROW || rows == (left < PAGE_ROWS ? left : PAGE_ROWS);
+    store_reset(statement);
+    if (status != 0 || (rc != STORE_ROW && rc != STORE_DONE)) return -1;
     if (job->options.limit && job->cases >= job->options.limit) return 1;
     return more ? 0 : 1;
 }

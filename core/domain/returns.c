@@ -37,16 +37,16 @@ static int load_return(struct call *call, long long id, struct refund_facts *fac
     static const char sql[] =
         "SELECT kind, coalesce(return_state, ''), coalesce(after_return, ''), coalesce(review_outcome, ''),"
         " coalesce(due_kind, ''), coalesce(receive_within, 0), coalesce(review_within, 0) FROM refunds WHERE id = ?1";
-    sqlite3_stmt *statement;
+    struct store_stmt *statement;
     if (refund_row_at(call, sql, id, &statement) != 0) return -1;
     column_copy(statement, 0, more->kind, sizeof more->kind);
     column_copy(statement, 1, more->return_state, sizeof more->return_state);
     column_copy(statement, 2, more->after_return, sizeof more->after_return);
     column_copy(statement, 3, more->review_outcome, sizeof more->review_outcome);
     column_copy(statement, 4, more->due_kind, sizeof more->due_kind);
-    more->receive_within = sqlite3_column_int64(statement, 5);
-    more->review_within = sqlite3_column_int64(statement, 6);
-    sqlite3_reset(statement);
+    more->receive_within = store_column_int64(statement, 5);
+    more->review_within = store_column_int64(statement, 6);
+    store_reset(statement);
     return 0;
 }
 
@@ -54,16 +54,16 @@ static int load_return(struct call *call, long long id, struct refund_facts *fac
 static int set_return(struct call *call, long long id, const char *return_state, const char *due_kind, long long within) {
     static const char sql[] =
         "UPDATE refunds SET return_state = ?2, due_kind = ?3, due_at = ?4, updated_at = ?5 WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     int64_t now = clock_now();
     if (statement) {
-        sqlite3_bind_int64(statement, 1, id);
-        sqlite3_bind_text(statement, 2, return_state, -1, SQLITE_STATIC);
+        store_bind_int64(statement, 1, id);
+        store_bind_text(statement, 2, return_state, -1, STORE_STATIC);
         if (due_kind && within > 0) {
-            sqlite3_bind_text(statement, 3, due_kind, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(statement, 4, now + within);
+            store_bind_text(statement, 3, due_kind, -1, STORE_STATIC);
+            store_bind_int64(statement, 4, now + within);
         }
-        sqlite3_bind_int64(statement, 5, now);
+        store_bind_int64(statement, 5, now);
     }
     return call_step(call, statement);
 }
@@ -73,8 +73,8 @@ static int set_return(struct call *call, long long id, const char *return_state,
  * goes through the escalate hook (event refund_overdue). */
 static int overdue(struct call *call, long long id, const struct refund_facts *facts, const char *why) {
     static const char sql[] = "UPDATE refunds SET due_at = NULL, due_kind = NULL WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, id);
     if (call_step(call, statement) != 0) return -1;
     struct detail detail = DETAIL_INIT;
     detail_add_integer(&detail, "refund", id);
@@ -162,11 +162,11 @@ int refunds_return_shipped(struct call *call, int64_t id, const char *carrier, s
     if (carrier_len > REFUND_REFERENCE_MAX || tracking_len > REFUND_REFERENCE_MAX)
         return call_fail(call, CALL_INVALID, "carrier and tracking are at most %d bytes", REFUND_REFERENCE_MAX);
     static const char sql[] = "UPDATE refunds SET carrier = ?2, tracking = ?3 WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, id);
-        sqlite3_bind_text(statement, 2, carrier, (int)carrier_len, SQLITE_STATIC);
-        sqlite3_bind_text(statement, 3, tracking, (int)tracking_len, SQLITE_STATIC);
+        store_bind_int64(statement, 1, id);
+        store_bind_text(statement, 2, carrier, (int)carrier_len, STORE_STATIC);
+        store_bind_text(statement, 3, tracking, (int)tracking_len, STORE_STATIC);
     }
     if (call_step(call, statement) != 0 || set_return(call, id, "shipped", "receive", more.receive_within) != 0)
         return -1;
@@ -185,10 +185,10 @@ int refunds_return_received(struct call *call, int64_t id, const char *condition
     if (condition_len > REFUND_REASON_MAX)
         return call_fail(call, CALL_INVALID, "condition is at most %d bytes", REFUND_REASON_MAX);
     static const char sql[] = "UPDATE refunds SET return_condition = ?2 WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, id);
-        if (condition) sqlite3_bind_text(statement, 2, condition, (int)condition_len, SQLITE_STATIC);
+        store_bind_int64(statement, 1, id);
+        if (condition) store_bind_text(statement, 2, condition, (int)condition_len, STORE_STATIC);
     }
     int approve = strcmp(more.after_return, "approve") == 0;
     /* What the rules approved is approved now; a review waits, with its deadline. */
@@ -208,16 +208,16 @@ static int fire_refund(struct call *call, long long id, int64_t now) {
     struct return_facts more;
     if (load_return(call, id, &facts, &more) != 0) return -1;
     static const char due_sql[] = "SELECT coalesce(due_at, 0) FROM refunds WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(due_sql);
-    if (statement) sqlite3_bind_int64(statement, 1, id);
+    struct store_stmt *statement = store_statement(due_sql);
+    if (statement) store_bind_int64(statement, 1, id);
     if (call_row(call, statement) != 1) return -1;
-    int64_t due = sqlite3_column_int64(statement, 0);
-    sqlite3_reset(statement);
+    int64_t due = store_column_int64(statement, 0);
+    store_reset(statement);
     if (due == 0 || due > now) return 0;
     if (facts.state != REFUND_REVIEW) { /* decided meanwhile: nothing is pending */
         static const char clear_sql[] = "UPDATE refunds SET due_at = NULL, due_kind = NULL WHERE id = ?1";
         statement = store_statement(clear_sql);
-        if (statement) sqlite3_bind_int64(statement, 1, id);
+        if (statement) store_bind_int64(statement, 1, id);
         return call_step(call, statement) == 0 ? 0 : -1;
     }
     char why[WHY_TEXT_MAX];
@@ -252,12 +252,12 @@ int refunds_fire_due(void) {
         long long ids[FIRE_PAGE];
         int count = 0, found;
         struct call reader = {.who = {.internal = 1}, .actor = "timer"};
-        sqlite3_stmt *statement = store_statement(sql);
+        struct store_stmt *statement = store_statement(sql);
         if (statement) {
-            sqlite3_bind_int64(statement, 1, now);
-            sqlite3_bind_int(statement, 2, FIRE_PAGE);
+            store_bind_int64(statement, 1, now);
+            store_bind_int(statement, 2, FIRE_PAGE);
         }
-        while ((found = call_row(&reader, statement)) > 0) ids[count++] = sqlite3_column_int64(statement, 0);
+        while ((found = call_row(&reader, statement)) > 0) ids[count++] = store_column_int64(statement, 0);
         if (found < 0) {
             log_error("refund deadlines not read", "error=\"%s\"", reader.message);
             return fired;

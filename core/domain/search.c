@@ -218,8 +218,8 @@ int search_forget_case(struct call *call, int64_t case_id) {
         " FROM events e JOIN cases c ON c.id = e.case_id"
         " WHERE e.case_id = ?1"
         " AND (e.kind IN ('opened', 'message', 'note') OR (e.kind = 'reply' AND e.actor <> 'rules'))";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, case_id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, case_id);
     return call_step(call, statement);
 }
 
@@ -239,8 +239,8 @@ int search_tick(void) {
         return -1;
     }
     *through = forgotten;
-    sqlite3_stmt *statement = store_statement("DELETE FROM search_forget WHERE id <= ?1");
-    if (statement) sqlite3_bind_int64(statement, 1, forgotten);
+    struct store_stmt *statement = store_statement("DELETE FROM search_forget WHERE id <= ?1");
+    if (statement) store_bind_int64(statement, 1, forgotten);
     int failed = call_step(&call, statement) != 0;
     if (!failed && store_after_command(pruned_after_commit, through) != 0) failed = 1;
     if (failed) free(through);

@@ -26,12 +26,12 @@
 
 static int survey_key(struct call *call, unsigned char key[KEY_BYTES]) {
     static const char sql[] = "SELECT value FROM secrets WHERE name = 'survey_token'";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     int found = call_row(call, statement);
     if (found <= 0) return found < 0 ? -1 : call_fail(call, CALL_ERR, "store: the survey token key is missing");
-    int ok = sqlite3_column_bytes(statement, 0) == KEY_BYTES;
-    if (ok) memcpy(key, sqlite3_column_blob(statement, 0), KEY_BYTES);
-    sqlite3_reset(statement);
+    int ok = store_column_bytes(statement, 0) == KEY_BYTES;
+    if (ok) memcpy(key, store_column_blob(statement, 0), KEY_BYTES);
+    store_reset(statement);
     return ok ? 0 : call_fail(call, CALL_ERR, "store: the survey token key is damaged");
 }
 
@@ -62,12 +62,12 @@ int surveys_token(struct call *call, int64_t case_id, char out[SURVEY_TOKEN_MAX 
         return call_fail(call, CALL_BADSTATE, "case %lld is %s: a survey follows resolution", (long long)case_id,
                          lifecycle_state_name(row.state));
     static const char sql[] = "SELECT reopen_count FROM cases WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, case_id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, case_id);
     int found = call_row(call, statement);
     if (found <= 0) return found < 0 ? -1 : call_fail(call, CALL_NOTFOUND, "case %lld does not exist", (long long)case_id);
-    long long round = sqlite3_column_int64(statement, 0);
-    sqlite3_reset(statement);
+    long long round = store_column_int64(statement, 0);
+    store_reset(statement);
     unsigned char nonce[NONCE_BYTES];
     if (RAND_bytes(nonce, sizeof nonce) != 1) return call_fail(call, CALL_ERR, "no randomness for a survey token");
     char nonce_hex[2 * NONCE_BYTES + 1];
@@ -117,14 +117,14 @@ int surveys_answer(struct call *call, const char *token, size_t len, int score, 
     if (clock_now() > expires) return call_fail(call, CALL_INVALID, "survey token has expired");
     static const char used_sql[] =
         "INSERT INTO survey_tokens_used(nonce, case_id, used_at) VALUES (?1, ?2, ?3) ON CONFLICT(nonce) DO NOTHING";
-    sqlite3_stmt *statement = store_statement(used_sql);
+    struct store_stmt *statement = store_statement(used_sql);
     if (statement) {
-        sqlite3_bind_text(statement, 1, nonce, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(statement, 2, id);
-        sqlite3_bind_int64(statement, 3, clock_now());
+        store_bind_text(statement, 1, nonce, -1, STORE_TRANSIENT);
+        store_bind_int64(statement, 2, id);
+        store_bind_int64(statement, 3, clock_now());
     }
     if (call_step(call, statement) != 0) return -1;
-    if (sqlite3_changes(store_database()) == 0) return call_fail(call, CALL_CONFLICT, "survey token was used");
+    if (store_changes() == 0) return call_fail(call, CALL_CONFLICT, "survey token was used");
     struct case_row row;
     if (case_load(call, id, 0, &row) != 0) return -1;
     if (case_survey(call, &row, score, comment, comment_len, round) != 0) return -1;

@@ -84,19 +84,19 @@ long long tasks_list(struct call *call, int64_t parent, void (*visit)(void *cont
     static const char sql[] =
         "SELECT id, queue, state, coalesce(assignee, ''), subject, created_at, coalesce(resolved_at, 0)"
         " FROM cases INDEXED BY cases_by_parent WHERE parent_id = ?1 ORDER BY id";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, parent);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, parent);
     long long count = 0;
     int row;
     while ((row = call_row(call, statement)) > 0) {
         const struct task_summary task = {
-            .id = sqlite3_column_int64(statement, 0),
-            .queue = (const char *)sqlite3_column_text(statement, 1),
-            .state = (const char *)sqlite3_column_text(statement, 2),
-            .assignee = (const char *)sqlite3_column_text(statement, 3),
-            .subject = (const char *)sqlite3_column_text(statement, 4),
-            .created_at = sqlite3_column_int64(statement, 5),
-            .resolved_at = sqlite3_column_int64(statement, 6),
+            .id = store_column_int64(statement, 0),
+            .queue = (const char *)store_column_text(statement, 1),
+            .state = (const char *)store_column_text(statement, 2),
+            .assignee = (const char *)store_column_text(statement, 3),
+            .subject = (const char *)store_column_text(statement, 4),
+            .created_at = store_column_int64(statement, 5),
+            .resolved_at = store_column_int64(statement, 6),
         };
         if (visit) visit(context, &task);
         count++;
@@ -109,14 +109,14 @@ static long long open_tasks(struct call *call, int64_t parent, char *ids, size_t
     static const char sql[] =
         "SELECT id FROM cases INDEXED BY cases_by_parent WHERE parent_id = ?1"
         " AND state <> 'resolved' AND state <> 'closed' ORDER BY id";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, parent);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, parent);
     long long count = 0;
     size_t used = 0;
     int row;
     ids[0] = '\0';
     while ((row = call_row(call, statement)) > 0) {
-        int n = snprintf(ids + used, size - used, "%s%lld", used ? " " : "", (long long)sqlite3_column_int64(statement, 0));
+        int n = snprintf(ids + used, size - used, "%s%lld", used ? " " : "", (long long)store_column_int64(statement, 0));
         if (n > 0 && (size_t)n < size - used) used += (size_t)n;
         else ids[used] = '\0';
         count++;
@@ -156,15 +156,15 @@ int tasks_describe(struct call *call, int64_t case_id, void (*pair)(void *contex
     static const char sql[] =
         "SELECT kind, coalesce(CAST(parent_id AS TEXT), ''), coalesce(CAST(merged_into AS TEXT), '')"
         " FROM cases WHERE id = ?1";
-    sqlite3_stmt *statement = store_statement(sql);
-    if (statement) sqlite3_bind_int64(statement, 1, case_id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, case_id);
     int found = call_row(call, statement);
     if (found <= 0) return found;
     char kind[CASE_KIND_MAX + 1], parent[24], merged_into[24];
-    snprintf(kind, sizeof kind, "%s", (const char *)sqlite3_column_text(statement, 0));
-    snprintf(parent, sizeof parent, "%s", (const char *)sqlite3_column_text(statement, 1));
-    snprintf(merged_into, sizeof merged_into, "%s", (const char *)sqlite3_column_text(statement, 2));
-    sqlite3_reset(statement);
+    snprintf(kind, sizeof kind, "%s", (const char *)store_column_text(statement, 0));
+    snprintf(parent, sizeof parent, "%s", (const char *)store_column_text(statement, 1));
+    snprintf(merged_into, sizeof merged_into, "%s", (const char *)store_column_text(statement, 2));
+    store_reset(statement);
     char ids[OPEN_TASKS_SHOWN];
     if (open_tasks(call, case_id, ids, sizeof ids) < 0) return -1;
     pair(context, "kind", kind);

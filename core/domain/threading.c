@@ -31,9 +31,9 @@ struct candidate {
     char order[CASE_TEXT_MAX + 1], channel[NAMES_MAX + 1], state[24];
 };
 
-static void copy_text(sqlite3_stmt *statement, int column, char *out, size_t size) {
-    const char *text = (const char *)sqlite3_column_text(statement, column);
-    size_t len = text ? (size_t)sqlite3_column_bytes(statement, column) : 0;
+static void copy_text(struct store_stmt *statement, int column, char *out, size_t size) {
+    const char *text = (const char *)store_column_text(statement, column);
+    size_t len = text ? (size_t)store_column_bytes(statement, column) : 0;
     if (len >= size) len = size - 1;
     if (len) memcpy(out, text, len);
     out[len] = '\0';
@@ -60,28 +60,28 @@ static int open_cases(struct call *call, int64_t customer_id, const struct threa
         " ORDER BY 1 DESC";
     int by_order = rules_thread_match_order();
     if (by_order && contact->order == NULL) return 0;
-    sqlite3_stmt *statement = store_statement(by_order ? by_order_sql : sql);
+    struct store_stmt *statement = store_statement(by_order ? by_order_sql : sql);
     if (statement) {
-        sqlite3_bind_int64(statement, 1, customer_id);
-        if (by_order) sqlite3_bind_text(statement, 2, contact->order, (int)contact->order_len, SQLITE_STATIC);
+        store_bind_int64(statement, 1, customer_id);
+        if (by_order) store_bind_text(statement, 2, contact->order, (int)contact->order_len, STORE_STATIC);
     }
     int count = 0, scanned = 0, found;
     while ((found = call_row(call, statement)) > 0) {
-        const char *state = (const char *)sqlite3_column_text(statement, 1);
-        int parsed = lifecycle_state_parse(state, state ? (size_t)sqlite3_column_bytes(statement, 1) : 0);
+        const char *state = (const char *)store_column_text(statement, 1);
+        int parsed = lifecycle_state_parse(state, state ? (size_t)store_column_bytes(statement, 1) : 0);
         /* Only a customer's case is offered: a contact never joins a task or an incident. */
-        const char *kind = (const char *)sqlite3_column_text(statement, 5);
+        const char *kind = (const char *)store_column_text(statement, 5);
         int customers = kind != NULL && strcmp(kind, CASE_KIND_CASE) == 0;
         if (customers && parsed >= 0 && lifecycle_is_active((enum case_state)parsed)) {
             struct candidate *c = &out[count++];
-            c->id = sqlite3_column_int64(statement, 0);
+            c->id = store_column_int64(statement, 0);
             copy_text(statement, 1, c->state, sizeof c->state);
             copy_text(statement, 2, c->order, sizeof c->order);
             copy_text(statement, 3, c->channel, sizeof c->channel);
-            c->created_at = sqlite3_column_int64(statement, 4);
+            c->created_at = store_column_int64(statement, 4);
         }
         if (count == THREAD_CANDIDATES_MAX || ++scanned == THREAD_SCAN_MAX) {
-            sqlite3_reset(statement);
+            store_reset(statement);
             break;
         }
     }

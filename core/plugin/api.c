@@ -484,7 +484,7 @@ static int64_t api_replay_events(struct redress_plugin *self, int64_t after_id, 
     static const char sql[] =
         "SELECT e.id, e.case_id, e.at, e.actor, e.kind, e.detail, coalesce(c.queue, '')"
         " FROM events e LEFT JOIN cases c ON c.id = e.case_id WHERE e.id > ?1 AND e.id <= ?3 ORDER BY e.id LIMIT ?2";
-    sqlite3_stmt *statement = store_statement(sql);
+    struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return after_id;
     char *filter = plugin_kinds_copy(kinds);
     if (filter == NULL) return after_id;
@@ -493,21 +493,21 @@ static int64_t api_replay_events(struct redress_plugin *self, int64_t after_id, 
      * the host (replay again, log) from it. */
     size_t delivered = 0;
     while (delivered < limit) {
-        sqlite3_bind_int64(statement, 1, last);
-        sqlite3_bind_int64(statement, 2, REPLAY_BATCH);
-        sqlite3_bind_int64(statement, 3, durable);
-        int rows = 0, rc = SQLITE_ROW;
+        store_bind_int64(statement, 1, last);
+        store_bind_int64(statement, 2, REPLAY_BATCH);
+        store_bind_int64(statement, 3, durable);
+        int rows = 0, rc = STORE_ROW;
         struct copied {
             struct redress_event event;
             char *text;
         } batch[REPLAY_BATCH];
-        while (rows < REPLAY_BATCH && (rc = sqlite3_step(statement)) == SQLITE_ROW) {
-            const char *actor = (const char *)sqlite3_column_text(statement, 3);
-            const char *kind = (const char *)sqlite3_column_text(statement, 4);
-            const char *detail = (const char *)sqlite3_column_text(statement, 5);
-            const char *queue = (const char *)sqlite3_column_text(statement, 6);
+        while (rows < REPLAY_BATCH && (rc = store_step(statement)) == STORE_ROW) {
+            const char *actor = (const char *)store_column_text(statement, 3);
+            const char *kind = (const char *)store_column_text(statement, 4);
+            const char *detail = (const char *)store_column_text(statement, 5);
+            const char *queue = (const char *)store_column_text(statement, 6);
             size_t actor_len = strlen(actor ? actor : ""), kind_len = strlen(kind ? kind : "");
-            size_t detail_len = (size_t)sqlite3_column_bytes(statement, 5), queue_len = strlen(queue ? queue : "");
+            size_t detail_len = (size_t)store_column_bytes(statement, 5), queue_len = strlen(queue ? queue : "");
             char *text = malloc(actor_len + kind_len + detail_len + queue_len + 4);
             if (text == NULL) {
                 log_error("event replay stopped: out of memory", "after=%lld", (long long)last);
@@ -517,9 +517,9 @@ static int64_t api_replay_events(struct redress_plugin *self, int64_t after_id, 
             struct redress_event *event = &batch[rows].event;
             memset(event, 0, sizeof *event);
             event->size = sizeof *event;
-            event->id = sqlite3_column_int64(statement, 0);
-            event->case_id = sqlite3_column_int64(statement, 1);
-            event->at = sqlite3_column_int64(statement, 2);
+            event->id = store_column_int64(statement, 0);
+            event->case_id = store_column_int64(statement, 1);
+            event->at = store_column_int64(statement, 2);
             event->actor = memcpy(at, actor ? actor : "", actor_len + 1);
             at += actor_len + 1;
             event->kind = memcpy(at, kind ? kind : "", kind_len + 1);
@@ -535,9 +535,9 @@ static int64_t api_replay_events(struct redress_plugin *self, int64_t after_id, 
         }
         /* A failed read ends the replay where it is: the plugin asks again
          * from the last id it got. */
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        if (rc != STORE_ROW && rc != STORE_DONE)
             log_error("event replay stopped", "after=%lld error=\"store: %s\"", (long long)last, store_error());
-        sqlite3_reset(statement);
+        store_reset(statement);
         for (int i = 0; i < rows; i++) {
             if (delivered < limit && plugin_kinds_match(filter, batch[i].event.kind)) {
                 fn(state, &batch[i].event);

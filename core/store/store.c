@@ -156,14 +156,14 @@ const char *store_error(void) {
     return text;
 }
 
-sqlite3_stmt *store_statement(const char *sql) {
+struct store_stmt *store_statement(const char *sql) {
     size_t slot = statement_slot(sql);
     for (; statement_slots[slot]; slot = (slot + 1) % STATEMENT_SLOTS) {
         const struct cached_statement *cached = &statement_cache[statement_slots[slot] - 1];
         if (cached->sql == sql) {
             sqlite3_reset(cached->statement);
             sqlite3_clear_bindings(cached->statement);
-            return cached->statement;
+            return (struct store_stmt *)(void *)cached->statement;
         }
     }
     if (statement_count == STATEMENT_CACHE_SIZE) {
@@ -183,7 +183,7 @@ sqlite3_stmt *store_statement(const char *sql) {
     statement_cache[statement_count].statement = statement;
     statement_count++;
     statement_slots[slot] = (unsigned char)statement_count;
-    return statement;
+    return (struct store_stmt *)(void *)statement;
 }
 
 /* The database's own files, created 0600 under the umask main() sets;
@@ -390,7 +390,7 @@ int64_t store_batch_opened_ms(void) { return batch_opened_ms; }
 /* Runs one of the batch statements through the statement cache: they run
  * for every write command, so they are parsed once, not each time. */
 static int execute_cached(const char *sql) {
-    sqlite3_stmt *statement = store_statement(sql);
+    sqlite3_stmt *statement = store_sqlite_statement(store_statement(sql));
     if (statement == NULL) return -1;
     int rc = sqlite3_step(statement);
     sqlite3_reset(statement);

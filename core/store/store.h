@@ -24,6 +24,7 @@
 #include "store/fault.h"      /* fault injection, tests only */
 #include "store/integrity.h"  /* the quick_check after start, INFO lines */
 #include "store/schema.h"     /* STORE_SCHEMA_VERSION */
+#include "store/statement.h"  /* struct store_stmt: bind, step, columns */
 
 struct evbuffer;
 struct event_base;
@@ -45,8 +46,7 @@ void store_close(void);
 /* A cached prepared statement for a static SQL string (keyed by the pointer:
  * pass a string literal).  Reset and with bindings cleared, ready to bind.
  * NULL on a prepare error (logged).  The store owns it. */
-sqlite3_stmt *store_statement(const char *sql);
-sqlite3 *store_database(void);
+struct store_stmt *store_statement(const char *sql);
 /* The last store error: "database PATH: why", or, once the database is
  * known to be corrupt, "database PATH is corrupt (...): writes are refused,
  * reads continue".  A corruption error seen here marks the database corrupt. */
