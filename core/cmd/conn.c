@@ -266,13 +266,25 @@ void debug_clock_command(struct request *request) {
  *                                not a fault: the checkpoint thread stays
  *   SYNC HOLD | RELEASE | FAIL   the store's sync thread holds its next fsync until released, or
  *                                its next fsync fails (the daemon then exits before replying)
- *   SYNC PENDING                 how many commits wait for their fsync */
+ *   SYNC PENDING                 how many commits wait for their fsync
+ *   STATEMENTS                   the statement texts the store has prepared (not a fault) */
+struct statement_texts {
+    struct evbuffer *reply;
+    long long count;
+    struct evbuffer *rows;
+};
+static void add_statement_text(void *context, const char *sql) {
+    struct statement_texts *texts = context;
+    reply_bulk_string(texts->rows, sql);
+    texts->count++;
+}
+
 void debug_store_command(struct request *request) {
     static const char usage[] =
         "usage: DEBUG.STORE FAIL-COMMITS n [FULL|IOERR] | FAIL-WRITES n [FULL|IOERR] | FAIL-RELEASE n | "
         "FAIL-ROLLBACK-TO n | NTH-WRITE n [FULL|IOERR] | NTH-SYNC n [FULL|IOERR] | NTH-READ n | "
         "NTH-FLUSH n [FULL|IOERR] | POWER-LOSS n | "
-        "CACHE-PAGES n | HEAP-HEADROOM bytes | CHECKPOINT-FRAMES n | SYNC HOLD|RELEASE|FAIL|PENDING";
+        "CACHE-PAGES n | HEAP-HEADROOM bytes | CHECKPOINT-FRAMES n | SYNC HOLD|RELEASE|FAIL|PENDING | STATEMENTS";
     if (request_argument_is(request, 1, "SYNC")) {
         int hold = request_argument_is(request, 2, "HOLD"), release = request_argument_is(request, 2, "RELEASE");
         int fail = request_argument_is(request, 2, "FAIL"), pending = request_argument_is(request, 2, "PENDING");
@@ -290,6 +302,22 @@ void debug_store_command(struct request *request) {
         }
         store_debug_sync(hold ? 1 : release ? 0 : -1, fail);
         reply_ok(request->reply);
+        return;
+    }
+    if (request_argument_is(request, 1, "STATEMENTS")) { /* what the store prepared: texts, reads no table */
+        if (request->argc != 2) {
+            request_error(request, "INVALID", "%s", usage);
+            return;
+        }
+        struct statement_texts texts = {request->reply, 0, evbuffer_new()};
+        if (texts.rows == NULL) {
+            request_error(request, "ERR", "out of memory");
+            return;
+        }
+        store_statement_texts(add_statement_text, &texts);
+        reply_array(request->reply, texts.count);
+        evbuffer_add_buffer(request->reply, texts.rows);
+        evbuffer_free(texts.rows);
         return;
     }
     long long count;

@@ -39,12 +39,11 @@ static inline sqlite3_stmt *store_sqlite_statement(struct store_stmt *statement)
 
 /* A one-off statement for SQL built at run time: STORE_OK, or an error
  * (store_error() says why); the caller finalizes it. */
-static inline int store_prepare(const char *sql, struct store_stmt **out) {
-    sqlite3_stmt *statement = NULL;
-    int rc = sqlite3_prepare_v2(store_database(), sql, -1, &statement, NULL);
-    *out = (struct store_stmt *)(void *)statement;
-    return rc;
-}
+int store_prepare(const char *sql, struct store_stmt **out);
+/* fn(context, sql) for each statement text the store has prepared: the
+ * cached ones, and (with the test clock only) each distinct one-off text
+ * (DEBUG.STORE STATEMENTS: the PostgreSQL test prepares them there). */
+void store_statement_texts(void (*fn)(void *context, const char *sql), void *context);
 static inline int store_finalize(struct store_stmt *s) { return sqlite3_finalize(store_sqlite_statement(s)); }
 static inline int store_reset(struct store_stmt *s) { return sqlite3_reset(store_sqlite_statement(s)); }
 /* STORE_ROW, STORE_DONE or an error code.  Domain code steps through

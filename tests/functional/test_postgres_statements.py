@@ -7,12 +7,15 @@ are the SQL string literals of core/ above the store (the search index, each
 node's own SQLite file, aside), read from the preprocessor's output so that
 macros and adjacent literals are joined as the compiler joins them.  Each is
 translated as the PostgreSQL backend will translate it -- ?N -> $N, a bare ?
-numbered, SQLite's planner hint INDEXED BY dropped -- and PREPAREd.
+numbered, SQLite's planner hint INDEXED BY dropped, a parameter the text
+never names declared text -- and PREPAREd.  A daemon's own prepared texts
+(DEBUG.STORE STATEMENTS, one-off SQL included) after a round of work are
+prepared the same way.
 
 STILL_SQLITE_ONLY lists the statements not made portable yet, each by its
 file and a piece of its text: a statement that fails and is not listed
 fails the test, and so does a listed one that now prepares (take it off the
-list).  Dynamic SQL (built with snprintf) is not covered here.
+list).
 
 ONCE: the plain build only; without PostgreSQL the test is skipped (failed
 under CI=true), as in test_postgres_client.py.
@@ -73,16 +76,31 @@ def statements():
 
 
 def for_postgresql(sql):
-    """The PostgreSQL backend's translation of a statement."""
+    """The PostgreSQL backend's translation of a statement: (its text, the
+    types of $1..$N).  A parameter the text never names (CASE.LIST binds
+    ?1..?14 and names those of its filters) is declared text -- PostgreSQL
+    must know every parameter's type -- and a named one left to PostgreSQL
+    to infer (unknown)."""
     count = [0]
+    named = set()
 
     def parameter(m):
         if m.group(1):
-            return "$" + m.group(1)
-        count[0] += 1
-        return "$%d" % count[0]
+            number = int(m.group(1))
+        else:
+            count[0] += 1
+            number = count[0]
+        named.add(number)
+        return "$%d" % number
     sql = re.sub(r"\s+INDEXED BY \w+", "", sql)
-    return re.sub(r"\?(\d*)", parameter, sql)
+    sql = re.sub(r"\?(\d*)", parameter, sql)
+    return sql, ["unknown" if n in named else "text" for n in range(1, max(named, default=0) + 1)]
+
+
+def prepare(pg, name, sql):
+    """PREPARE on pg as the backend will; raises RuntimeError with PostgreSQL's error."""
+    text, types = for_postgresql(sql)
+    pg.psql("PREPARE %s %sAS %s" % (name, "(%s) " % ", ".join(types) if types else "", text))
 
 
 def test_every_statement_prepares_on_postgresql():
@@ -94,7 +112,7 @@ def test_every_statement_prepares_on_postgresql():
         failing = {}
         for i, (rel, sql) in enumerate(found):
             try:
-                pg.psql("PREPARE s%d AS %s" % (i, for_postgresql(sql)))
+                prepare(pg, "s%d" % i, sql)
             except RuntimeError as e:
                 failing[(rel, sql)] = next((line for line in str(e).splitlines() if "ERROR" in line), str(e))
     listed = set()
@@ -131,3 +149,35 @@ def test_the_schema_matches_sqlite_s_tables_and_columns():
                       " FROM information_schema.columns WHERE table_schema = 'public' GROUP BY table_name")
     pg_columns = {line.split("|")[0]: line.split("|")[1].split(",") for line in out.splitlines()}
     assert pg_columns == sqlite_columns
+
+
+def test_statements_a_daemon_ran_prepare_on_postgresql():
+    """What the store really prepared (DEBUG.STORE STATEMENTS: the cached
+    statements and the one-off texts, CASE.LIST's filters among them) after
+    a round of work, prepared on PostgreSQL the same way."""
+    from harness import Daemon
+    from test_faults import START, Workload, supervisor
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", START)
+        Workload("pg", supervisor(d)).run(c)
+        for filters in ([], ["STATE", "open"], ["QUEUE", "support"], ["ASSIGNEE", "x"], ["PRIORITY", "P2"],
+                        ["BREACHED"], ["CUSTOMER", "C-pg"], ["ORDER", "O-pg"], ["CHANNEL", "chat"],
+                        ["CATEGORY", "logistics"], ["SINCE", START], ["UNTIL", START + 1], ["LIMIT", 5, "AFTER", 1]):
+            reply = c.call("CASE.LIST", *filters)
+            assert isinstance(reply, list), (filters, reply)
+        texts = c.call("DEBUG.STORE", "STATEMENTS")
+    assert len(texts) > 50, len(texts)
+    failing = []
+    with Postgres() as pg:
+        with open(SCHEMA) as f:
+            pg.psql(f.read())
+        for i, sql in enumerate(texts):
+            if not SQL_START.match(sql):
+                continue  # BEGIN, SAVEPOINT, PRAGMA: the store's own, each backend its own
+            try:
+                prepare(pg, "s%d" % i, sql)
+            except RuntimeError as e:
+                failing.append("%s\n    %s" % (next((line for line in str(e).splitlines() if "ERROR" in line), e),
+                                               sql[:300]))
+    assert not failing, "statements PostgreSQL cannot prepare:\n" + "\n".join(failing)
