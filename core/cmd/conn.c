@@ -324,7 +324,7 @@ void debug_store_command(struct request *request) {
     int takes_mode = request_argument_is(request, 1, "FAIL-COMMITS") || request_argument_is(request, 1, "FAIL-WRITES") ||
                      request_argument_is(request, 1, "NTH-WRITE") || request_argument_is(request, 1, "NTH-SYNC") ||
                      request_argument_is(request, 1, "NTH-FLUSH");
-    if (request_signed(request, 2, &count) != 0 || count < 0 || count > 1000000000LL ||
+    if (request->argc < 3 || request_signed(request, 2, &count) != 0 || count < 0 || count > 1000000000LL ||
         (request->argc == 4 && !takes_mode)) {
         request_error(request, "INVALID", "%s", usage);
         return;

@@ -28,6 +28,10 @@ void request_store_error(struct request *request) {
 }
 
 int request_id(struct request *request, int i, const char *what, int64_t *id) {
+    if (i < 0 || i >= request->argc) { /* the table's arity keeps it from here; never read past argc */
+        request_error(request, "INVALID", "%s id is missing", what);
+        return -1;
+    }
     const char *text = request->argv[i];
     size_t len = request->argvlen[i];
     int64_t value = 0;
@@ -47,6 +51,7 @@ int request_id(struct request *request, int i, const char *what, int64_t *id) {
 
 int request_signed(const struct request *request, int i, long long *value) {
     char buffer[32];
+    if (i < 0 || i >= request->argc) return -1; /* past argc: the parser's slots of an earlier command */
     size_t len = request->argvlen[i];
     if (len == 0 || len >= sizeof buffer) return -1;
     memcpy(buffer, request->argv[i], len);

@@ -349,3 +349,16 @@ def test_power_loss_catches_a_build_without_the_wal_sync():
     w, lost = power_loss_round(NOSYNC, 100000, "nosync")
     assert any(not isinstance(r, RespError) for _, r, _ in w.results)
     assert lost is not None and "is not on disk" in lost, lost
+
+
+def test_debug_store_without_its_number_is_a_usage_error():
+    """DEBUG.STORE takes two words (STATEMENTS) or more: a form that needs a
+    number and lacks it is refused, never read from the previous command."""
+    with Daemon() as d:
+        c = d.client()
+        assert c.call("DEBUG.STORE", "CACHE-PAGES", 100) == "OK"
+        for what in ("CACHE-PAGES", "FAIL-COMMITS", "NTH-WRITE", "POWER-LOSS", "CHECKPOINT-FRAMES"):
+            reply = c.call("DEBUG.STORE", what)
+            assert isinstance(reply, RespError) and reply.code == "INVALID" and "usage" in reply, (what, reply)
+        assert fault_info(c)[0] == 0   # nothing armed
+        assert isinstance(c.call("DEBUG.STORE", "STATEMENTS"), list)
