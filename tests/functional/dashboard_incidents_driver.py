@@ -25,7 +25,10 @@ WAIT = 30  # seconds: real I/O (the browser)
 
 
 def keys(browser):
-    return [r.get_attribute("data-key") for r in browser.find_elements(By.CSS_SELECTOR, "#incidents tbody tr[data-key]")]
+    """The panel's incident keys, read in one script: the panel re-renders as events arrive, and rows
+    found first and read after could be gone by then (a stale element)."""
+    return browser.execute_script(
+        "return Array.from(document.querySelectorAll('#incidents tbody tr[data-key]')).map(r => r.dataset.key)")
 
 
 def login(browser, wait, token):
