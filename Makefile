@@ -68,7 +68,7 @@ PURE_SRC   := $(wildcard core/lib/*.c) core/net/proto.c
 UNIT_STORE_SRC := $(wildcard core/store/*.c) core/domain/call.c core/domain/events.c $(wildcard core/domain/case.c core/domain/case_links.c core/domain/case_messages.c) core/domain/clocks.c \
                   core/domain/figures.c
 # core/store/pg.c is not in the daemon yet (see PG_PKGS).
-PG_SRC     := core/store/pg.c
+PG_SRC     := core/store/pg.c core/store/pg_answers.c
 UNIT_STORE_SRC := $(filter-out $(PG_SRC),$(UNIT_STORE_SRC))
 CORE_SRC   := $(filter-out $(PURE_SRC) $(PG_SRC),$(wildcard core/*/*.c))
 PURE_OBJ   := $(PURE_SRC:%.c=$(BUILD)/%.o)
@@ -186,8 +186,8 @@ $(BUILD)/redressd-prof: $(MAIN_OBJ) $(CORE_OBJ) $(PURE_OBJ)
 
 # The PostgreSQL client and the program that drives it against a real server
 # (tests/functional/test_postgres_client.py; the plain build only).
-$(BUILD)/core/store/pg.o: ALL_CFLAGS += $(call pkg_config,--cflags,$(PG_PKGS))
-$(BUILD)/pg_check: tests/pg/pg_check.c $(BUILD)/core/store/pg.o
+$(BUILD)/core/store/pg.o $(BUILD)/core/store/pg_answers.o: ALL_CFLAGS += $(call pkg_config,--cflags,$(PG_PKGS))
+$(BUILD)/pg_check: tests/pg/pg_check.c $(BUILD)/core/store/pg.o $(BUILD)/core/store/pg_answers.o
 	$(CC) $(ALL_CFLAGS) $(call pkg_config,--cflags,$(PG_PKGS)) $(EXE_LDFLAGS) $(LDFLAGS) -o $@ $^ \
 	    $(call pkg_config,--libs,libevent jansson $(PG_PKGS))
 

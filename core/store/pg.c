@@ -9,11 +9,16 @@
  * answers a query with its result(s) then NULL, and a Sync with one
  * PGRES_PIPELINE_SYNC result.
  *
+ * The entries, their lists and reading the answers back are pg_answers.c's
+ * (pg_internal.h is what the two share; pg_types.h the public types both
+ * see); this file connects, reconnects, sends, and holds the API.
+ *
  * Failures while sending inside pg_sync (libpq refusing, the socket gone)
  * are reported from the loop a turn later (`later`), so no callback ever
  * runs inside pg_query or pg_sync.
  */
 #include "store/pg.h"
+#include "store/pg_internal.h"
 
 #include <event2/event.h>
 #include <libpq-fe.h>
@@ -28,58 +33,38 @@
 #define DEFAULT_MAX_QUEUED 100000u
 #define MAX_PARAMS 65535  /* the protocol's limit (a 16-bit count) */
 
-struct pg_entry {
-    struct pg_entry *next;
-    int is_sync;
-    pg_result_fn on_result;  /* queries */
-    pg_done_fn on_done;      /* syncs */
-    void *arg;
-    char *sql;               /* owned until sent to libpq, then NULL */
-    int nparams;
-    char **params;           /* owned until sent; params[i] NULL for SQL NULL */
-};
-
-struct pg_list {
-    struct pg_entry *head, *tail;
-};
-
-struct pg_client {
-    struct event_base *base;   /* borrowed */
-    char *conninfo;            /* owned */
-    unsigned backoff_min_ms, backoff_max_ms, connect_timeout_ms, max_queued;
-    pg_notify_fn on_notify;
-    pg_state_fn on_state;
-    void *arg;
-
-    PGconn *conn;              /* owned; NULL when DOWN */
-    enum pg_state state;
-    int fd;                    /* the socket the io events watch, -1 if none */
-    struct event *io_read;     /* owned; on fd, persistent */
-    struct event *io_write;    /* owned; on fd, persistent */
-    struct event *timer;       /* owned; DOWN: the backoff; CONNECTING: the connect timeout */
-    struct event *later;       /* owned; reports a send failure from the loop */
-    unsigned backoff_ms;       /* the delay before the next attempt */
-    char broken[512];          /* the send failure `later` reports; "" if none */
-    char last_notice[256];     /* the server's last notice (it explains a shutdown) */
-
-    struct pg_list open;       /* the open group; owned entries */
-    unsigned open_queries;
-    int open_spoiled;          /* a pg_query of the open group failed */
-    struct pg_list waiting;    /* owned entries, handed over, not sent */
-    struct pg_list sent;       /* owned entries, sent, unanswered */
-    PGresult *pending;         /* owned; the head query's result until its NULL */
-    int group_failed;          /* the current group had a failure ... */
-    char group_sqlstate[6];    /* ... this one (its first) */
-    char group_message[256];
-    struct pg_stats stats;     /* queued and max_in_flight kept here too */
-    unsigned in_flight;        /* queries in `sent` */
-};
-
 static void on_io(evutil_socket_t fd, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 static void on_later(evutil_socket_t fd, short what, void *arg);
 
-/* ------------------------------------------------------------ small things */
+static void set_state(struct pg_client *c, enum pg_state state, const char *message)
+{
+    c->state = state;
+    if (c->on_state)
+        c->on_state(c->arg, state, message);
+}
+
+/* Calls every entry's callback with the error, then frees it; the list is
+ * the caller's (detached from the client), so callbacks may add groups. */
+static void fail_entries(struct pg_client *c, struct pg_list *list, const char *sqlstate, const char *message)
+{
+    struct pg_reply reply = {.sqlstate = sqlstate, .message = message};
+    struct pg_entry *entry;
+    while ((entry = pg_list_pop(list))) {
+        if (entry->is_sync) {
+            c->stats.groups_failed++;
+            if (entry->on_done)
+                entry->on_done(entry->arg, &reply);
+        } else {
+            c->stats.queries_failed++;
+            if (entry->on_result)
+                entry->on_result(entry->arg, &reply);
+        }
+        pg_entry_free(entry);
+    }
+}
+
+/* ------------------------------------------------------------ answers, as callers read them */
 
 const char *pg_state_name(enum pg_state state)
 {
@@ -106,115 +91,6 @@ const char *pg_column(const struct pg_reply *reply, int col)
     return PQfname(reply->result, col);
 }
 
-static void format(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void format(char *out, size_t size, const char *fmt, ...)
-{
-    if (!out || size == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(out, size, fmt, ap);
-    va_end(ap);
-}
-
-/* libpq's messages span lines ("...failed: Connection refused\n\tIs the
- * server running..."): one line, each run of white space one space. */
-static void one_line(char *text)
-{
-    char *out = text;
-    for (const char *p = text; *p; p++) {
-        int space = *p == '\n' || *p == '\t' || *p == '\r' || *p == ' ';
-        if (!space)
-            *out++ = *p;
-        else if (out > text && out[-1] != ' ')
-            *out++ = ' ';
-    }
-    if (out > text && out[-1] == ' ')
-        out--;
-    *out = '\0';
-}
-
-static void list_push(struct pg_list *list, struct pg_entry *entry)
-{
-    entry->next = NULL;
-    if (list->tail)
-        list->tail->next = entry;
-    else
-        list->head = entry;
-    list->tail = entry;
-}
-
-static struct pg_entry *list_pop(struct pg_list *list)
-{
-    struct pg_entry *entry = list->head;
-    if (entry) {
-        list->head = entry->next;
-        if (!list->head)
-            list->tail = NULL;
-        entry->next = NULL;
-    }
-    return entry;
-}
-
-static void list_append(struct pg_list *to, struct pg_list *from)
-{
-    if (!from->head)
-        return;
-    if (to->tail)
-        to->tail->next = from->head;
-    else
-        to->head = from->head;
-    to->tail = from->tail;
-    from->head = from->tail = NULL;
-}
-
-static void entry_free(struct pg_entry *entry)
-{
-    if (!entry)
-        return;
-    if (entry->params) {
-        for (int i = 0; i < entry->nparams; i++)
-            free(entry->params[i]);
-        free(entry->params);
-    }
-    free(entry->sql);
-    free(entry);
-}
-
-static void list_free(struct pg_list *list)
-{
-    struct pg_entry *entry;
-    while ((entry = list_pop(list)))
-        entry_free(entry);
-}
-
-static void set_state(struct pg_client *c, enum pg_state state, const char *message)
-{
-    c->state = state;
-    if (c->on_state)
-        c->on_state(c->arg, state, message);
-}
-
-/* Calls every entry's callback with the error, then frees it; the list is
- * the caller's (detached from the client), so callbacks may add groups. */
-static void fail_entries(struct pg_client *c, struct pg_list *list, const char *sqlstate, const char *message)
-{
-    struct pg_reply reply = {.sqlstate = sqlstate, .message = message};
-    struct pg_entry *entry;
-    while ((entry = list_pop(list))) {
-        if (entry->is_sync) {
-            c->stats.groups_failed++;
-            if (entry->on_done)
-                entry->on_done(entry->arg, &reply);
-        } else {
-            c->stats.queries_failed++;
-            if (entry->on_result)
-                entry->on_result(entry->arg, &reply);
-        }
-        entry_free(entry);
-    }
-}
-
 /* ------------------------------------------------------------ the socket */
 
 static void drop_events(struct pg_client *c)
@@ -236,7 +112,7 @@ static int watch(struct pg_client *c, int anew, int want_read, int want_write, c
 {
     int fd = PQsocket(c->conn);
     if (fd < 0) {
-        format(error, error_size, "libpq has no socket");
+        pg_format(error, error_size, "libpq has no socket");
         return -1;
     }
     if (anew || fd != c->fd) {
@@ -245,14 +121,14 @@ static int watch(struct pg_client *c, int anew, int want_read, int want_write, c
         c->io_write = event_new(c->base, fd, EV_WRITE | EV_PERSIST, on_io, c);
         if (!c->io_read || !c->io_write) {
             drop_events(c);
-            format(error, error_size, "out of memory (socket events)");
+            pg_format(error, error_size, "out of memory (socket events)");
             return -1;
         }
         c->fd = fd;
     }
     if ((want_read ? event_add(c->io_read, NULL) : event_del(c->io_read)) != 0 ||
         (want_write ? event_add(c->io_write, NULL) : event_del(c->io_write)) != 0) {
-        format(error, error_size, "cannot watch the socket (libevent)");
+        pg_format(error, error_size, "cannot watch the socket (libevent)");
         return -1;
     }
     return 0;
@@ -291,8 +167,8 @@ static void go_down(struct pg_client *c, const char *sqlstate, const char *messa
     close_conn(c);
     event_del(c->timer);
     struct pg_list doomed = {NULL, NULL};
-    list_append(&doomed, &c->sent);
-    list_append(&doomed, &c->waiting);
+    pg_list_append(&doomed, &c->sent);
+    pg_list_append(&doomed, &c->waiting);
     c->stats.queued = 0;
     c->in_flight = 0;
     c->group_failed = 0;
@@ -300,7 +176,7 @@ static void go_down(struct pg_client *c, const char *sqlstate, const char *messa
     c->backoff_ms = c->backoff_ms > c->backoff_max_ms / 2 ? c->backoff_max_ms : c->backoff_ms * 2;
     char text[768];
     int timed = arm_timer(c, delay) == 0;
-    format(text, sizeof text, "%s (%s)", message,
+    pg_format(text, sizeof text, "%s (%s)", message,
            timed ? "retrying with backoff" : "cannot arm the reconnect timer: not retrying");
     set_state(c, PG_DOWN, text);
     fail_entries(c, &doomed, sqlstate, message);
@@ -310,25 +186,25 @@ static void lost(struct pg_client *c, const char *why)
 {
     char message[768];
     if (c->last_notice[0])
-        format(message, sizeof message, "connection to PostgreSQL lost: %s (server said: %s)", why, c->last_notice);
+        pg_format(message, sizeof message, "connection to PostgreSQL lost: %s (server said: %s)", why, c->last_notice);
     else
-        format(message, sizeof message, "connection to PostgreSQL lost: %s", why);
+        pg_format(message, sizeof message, "connection to PostgreSQL lost: %s", why);
     go_down(c, "08006", message);
 }
 
 static void attempt_failed(struct pg_client *c, const char *why)
 {
     char message[768];
-    format(message, sizeof message, "cannot connect to PostgreSQL: %s", why);
+    pg_format(message, sizeof message, "cannot connect to PostgreSQL: %s", why);
     go_down(c, "08001", message);
 }
 
 static void conn_error(struct pg_client *c, char *out, size_t size)
 {
-    format(out, size, "%s", c->conn ? PQerrorMessage(c->conn) : "no connection");
-    one_line(out);
+    pg_format(out, size, "%s", c->conn ? PQerrorMessage(c->conn) : "no connection");
+    pg_one_line(out);
     if (!out[0])
-        format(out, size, "unknown libpq error");
+        pg_format(out, size, "unknown libpq error");
 }
 
 /* A send failure inside pg_sync: reported by on_later from the loop.  why
@@ -338,7 +214,7 @@ static void broken_later(struct pg_client *c, const char *why)
     if (c->broken[0])
         return;
     if (why)
-        format(c->broken, sizeof c->broken, "%s", why);
+        pg_format(c->broken, sizeof c->broken, "%s", why);
     else
         conn_error(c, c->broken, sizeof c->broken);
     event_active(c->later, 0, 0);
@@ -350,8 +226,8 @@ static void on_notice(void *arg, const PGresult *result)
 {
     struct pg_client *c = arg;
     const char *text = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
-    format(c->last_notice, sizeof c->last_notice, "%s", text ? text : "");
-    one_line(c->last_notice);
+    pg_format(c->last_notice, sizeof c->last_notice, "%s", text ? text : "");
+    pg_one_line(c->last_notice);
 }
 
 /* ------------------------------------------------------------ connecting */
@@ -452,8 +328,8 @@ static void dispatch(struct pg_client *c)
     if (c->broken[0] || !c->waiting.head)
         return;
     struct pg_entry *entry;
-    while ((entry = list_pop(&c->waiting))) {
-        list_push(&c->sent, entry);  /* first: a failure below fails it with the others */
+    while ((entry = pg_list_pop(&c->waiting))) {
+        pg_list_push(&c->sent, entry);  /* first: a failure below fails it with the others */
         int ok;
         if (entry->is_sync) {
             ok = PQpipelineSync(c->conn) == 1;
@@ -482,140 +358,6 @@ static void dispatch(struct pg_client *c)
         broken_later(c, why);
 }
 
-/* ------------------------------------------------------------ receiving */
-
-static void group_note_failure(struct pg_client *c, const char *sqlstate, const char *message)
-{
-    if (c->group_failed)
-        return;
-    c->group_failed = 1;
-    format(c->group_sqlstate, sizeof c->group_sqlstate, "%s", sqlstate);
-    format(c->group_message, sizeof c->group_message, "%s", message);
-}
-
-/* The head query's answer is complete (its NULL came): its callback. */
-static void answer_query(struct pg_client *c)
-{
-    struct pg_entry *entry = list_pop(&c->sent);
-    PGresult *result = c->pending;
-    c->pending = NULL;
-    c->in_flight--;
-    c->stats.queued--;
-    struct pg_reply reply = {0};
-    char message[512];
-    ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
-    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK || status == PGRES_EMPTY_QUERY) {
-        reply.rows = PQntuples(result);
-        reply.cols = PQnfields(result);
-        reply.result = result;
-    } else if (status == PGRES_PIPELINE_ABORTED) {
-        reply.sqlstate = "25P02";
-        reply.message = "not run: an earlier query of its group failed";
-    } else if (status == PGRES_FATAL_ERROR && result) {
-        const char *state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
-        const char *primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
-        reply.sqlstate = state ? state : "XX000";
-        format(message, sizeof message, "%s", primary ? primary : PQresultErrorMessage(result));
-        one_line(message);
-        reply.message = message;
-        reply.result = result;
-    } else {
-        reply.sqlstate = "0A000";
-        format(message, sizeof message, "unsupported result: %s", result ? PQresStatus(status) : "none");
-        reply.message = message;
-    }
-    if (reply.sqlstate) {
-        c->stats.queries_failed++;
-        group_note_failure(c, reply.sqlstate, reply.message);
-    } else {
-        c->stats.queries_ok++;
-    }
-    if (entry->on_result)
-        entry->on_result(entry->arg, &reply);
-    entry_free(entry);
-    PQclear(result);
-}
-
-static void answer_sync(struct pg_client *c)
-{
-    struct pg_entry *entry = list_pop(&c->sent);
-    struct pg_reply reply = {0};
-    char sqlstate[6], message[256];
-    if (c->group_failed) {
-        memcpy(sqlstate, c->group_sqlstate, sizeof sqlstate);
-        memcpy(message, c->group_message, sizeof message);
-        reply.sqlstate = sqlstate;
-        reply.message = message;
-        c->stats.groups_failed++;
-    } else {
-        c->stats.groups_ok++;
-    }
-    c->group_failed = 0;
-    if (entry->on_done)
-        entry->on_done(entry->arg, &reply);
-    entry_free(entry);
-}
-
-/* An error that ends the session: libpq's own (no SQLSTATE: the socket
- * broke) or the server's FATAL/PANIC. */
-static int ends_session(const PGresult *result)
-{
-    if (PQresultStatus(result) != PGRES_FATAL_ERROR)
-        return 0;
-    const char *severity = PQresultErrorField(result, PG_DIAG_SEVERITY_NONLOCALIZED);
-    return !PQresultErrorField(result, PG_DIAG_SQLSTATE) ||
-           (severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0));
-}
-
-/* Takes every complete answer libpq has, in order. */
-static void drain(struct pg_client *c)
-{
-    while (c->state == PG_READY && !c->broken[0] && c->sent.head && !PQisBusy(c->conn)) {
-        PGresult *result = PQgetResult(c->conn);
-        struct pg_entry *head = c->sent.head;
-        if (result && ends_session(result)) {
-            char why[512];
-            const char *primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
-            format(why, sizeof why, "%s", primary ? primary : PQresultErrorMessage(result));
-            one_line(why);
-            PQclear(result);
-            lost(c, why);
-            return;
-        }
-        if (head->is_sync) {
-            if (!result || PQresultStatus(result) != PGRES_PIPELINE_SYNC) {
-                PQclear(result);
-                lost(c, "answers out of step with the queries (a sync expected)");
-                return;
-            }
-            PQclear(result);
-            answer_sync(c);
-        } else if (!result) {
-            answer_query(c);
-        } else if (PQresultStatus(result) == PGRES_PIPELINE_SYNC) {
-            PQclear(result);
-            lost(c, "answers out of step with the queries (a query's answer expected)");
-            return;
-        } else {
-            /* One statement gives one result; keep the last should there be more. */
-            if (c->pending)
-                PQclear(c->pending);
-            c->pending = result;
-        }
-    }
-}
-
-static void hear_notifications(struct pg_client *c)
-{
-    PGnotify *note;
-    while (c->conn && (note = PQnotifies(c->conn))) {
-        c->stats.notifications++;
-        if (c->on_notify)
-            c->on_notify(c->arg, note->relname, note->extra ? note->extra : "", note->be_pid);
-        PQfreemem(note);
-    }
-}
-
 /* ------------------------------------------------------------ events */
 
 static void on_io(evutil_socket_t fd, short what, void *arg)
@@ -639,10 +381,13 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
             lost(c, error);
             return;
         }
-        drain(c);
+        if (pg_drain(c, error, sizeof error) != 0) {
+            lost(c, error);
+            return;
+        }
         if (c->state != PG_READY)
             return;
-        hear_notifications(c);
+        pg_hear_notifications(c);
         if (c->state == PG_READY && PQstatus(c->conn) == CONNECTION_BAD) {
             conn_error(c, error, sizeof error);
             lost(c, error);
@@ -659,7 +404,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         start_attempt(c);
     } else if (c->state == PG_CONNECTING) {
         char why[128];
-        format(why, sizeof why, "no connection within %u ms", c->connect_timeout_ms);
+        pg_format(why, sizeof why, "no connection within %u ms", c->connect_timeout_ms);
         attempt_failed(c, why);
     }
 }
@@ -682,12 +427,12 @@ struct pg_client *pg_client_new(struct event_base *base, const struct pg_setting
                                 size_t error_size)
 {
     if (!base || !settings || !settings->conninfo) {
-        format(error, error_size, "no PostgreSQL conninfo");
+        pg_format(error, error_size, "no PostgreSQL conninfo");
         return NULL;
     }
     struct pg_client *c = calloc(1, sizeof *c);
     if (!c) {
-        format(error, error_size, "out of memory");
+        pg_format(error, error_size, "out of memory");
         return NULL;
     }
     c->base = base;
@@ -707,7 +452,7 @@ struct pg_client *pg_client_new(struct event_base *base, const struct pg_setting
     c->timer = evtimer_new(base, on_timer, c);
     c->later = event_new(base, -1, 0, on_later, c);
     if (!c->conninfo || !c->timer || !c->later) {
-        format(error, error_size, "out of memory");
+        pg_format(error, error_size, "out of memory");
         pg_client_free(c);
         return NULL;
     }
@@ -721,8 +466,8 @@ void pg_client_free(struct pg_client *c)
         return;
     close_conn(c);
     struct pg_list doomed = {NULL, NULL};
-    list_append(&doomed, &c->sent);
-    list_append(&doomed, &c->waiting);
+    pg_list_append(&doomed, &c->sent);
+    pg_list_append(&doomed, &c->waiting);
     c->state = PG_DOWN;
     c->on_state = NULL;
     c->on_notify = NULL;
@@ -733,7 +478,7 @@ void pg_client_free(struct pg_client *c)
     c->timer = c->later = NULL;
     /* Callbacks may try pg_sync: DOWN refuses, nothing is added. */
     fail_entries(c, &doomed, "08006", "PostgreSQL client closed");
-    list_free(&c->open);
+    pg_list_free(&c->open);
     free(c->conninfo);
     free(c);
 }
@@ -742,7 +487,7 @@ int pg_query(struct pg_client *c, const char *sql, int nparams, const char *cons
              void *arg, char *error, size_t error_size)
 {
     if (!sql || nparams < 0 || nparams > MAX_PARAMS || (nparams > 0 && !params)) {
-        format(error, error_size, "bad query: %s", !sql ? "no SQL" : "parameter count out of range");
+        pg_format(error, error_size, "bad query: %s", !sql ? "no SQL" : "parameter count out of range");
         c->open_spoiled = 1;
         return -1;
     }
@@ -763,19 +508,19 @@ int pg_query(struct pg_client *c, const char *sql, int nparams, const char *cons
             if (params[i] && !(entry->params[i] = strdup(params[i])))
                 goto oom;
     }
-    list_push(&c->open, entry);
+    pg_list_push(&c->open, entry);
     c->open_queries++;
     return 0;
 oom:
-    entry_free(entry);
+    pg_entry_free(entry);
     c->open_spoiled = 1;
-    format(error, error_size, "out of memory (query)");
+    pg_format(error, error_size, "out of memory (query)");
     return -1;
 }
 
 static void drop_open(struct pg_client *c)
 {
-    list_free(&c->open);
+    pg_list_free(&c->open);
     c->open_queries = 0;
     c->open_spoiled = 0;
 }
@@ -783,32 +528,32 @@ static void drop_open(struct pg_client *c)
 int pg_sync(struct pg_client *c, pg_done_fn on_done, void *arg, char *error, size_t error_size)
 {
     if (c->open_spoiled) {
-        format(error, error_size, "group refused: one of its queries could not be added");
+        pg_format(error, error_size, "group refused: one of its queries could not be added");
         drop_open(c);
         return -1;
     }
     if (c->state == PG_DOWN) {
-        format(error, error_size, "not connected to PostgreSQL (reconnecting)");
+        pg_format(error, error_size, "not connected to PostgreSQL (reconnecting)");
         drop_open(c);
         return -1;
     }
     if (c->open_queries > c->max_queued - c->stats.queued) {
-        format(error, error_size, "queue full: %u queries wait for PostgreSQL (at most %u)", c->stats.queued,
+        pg_format(error, error_size, "queue full: %u queries wait for PostgreSQL (at most %u)", c->stats.queued,
                c->max_queued);
         drop_open(c);
         return -1;
     }
     struct pg_entry *sync = calloc(1, sizeof *sync);
     if (!sync) {
-        format(error, error_size, "out of memory (sync)");
+        pg_format(error, error_size, "out of memory (sync)");
         drop_open(c);
         return -1;
     }
     sync->is_sync = 1;
     sync->on_done = on_done;
     sync->arg = arg;
-    list_append(&c->waiting, &c->open);
-    list_push(&c->waiting, sync);
+    pg_list_append(&c->waiting, &c->open);
+    pg_list_push(&c->waiting, sync);
     c->stats.queued += c->open_queries;
     c->open_queries = 0;
     if (c->state == PG_READY)

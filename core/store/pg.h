@@ -48,63 +48,15 @@
 
 #include <stddef.h>
 
+#include "store/pg_types.h"
+
 struct event_base;
 struct pg_client;
-
-enum pg_state {
-    PG_DOWN,        /* no connection; the next attempt is timed (backoff) */
-    PG_CONNECTING,  /* an attempt is under way */
-    PG_READY,       /* connected, in pipeline mode */
-};
-
-/* One answer, borrowed for the callback only. */
-struct pg_reply {
-    const char *sqlstate;  /* NULL on success; else five characters ("42P01", "08006") */
-    const char *message;   /* NULL on success; else the error's text */
-    int rows, cols;        /* 0 on error or for a command without rows */
-    const void *result;    /* the PGresult (NULL on error without one); use the accessors */
-};
 
 /* The text of one value (a borrowed pointer), NULL for SQL NULL or out of range. */
 const char *pg_value(const struct pg_reply *reply, int row, int col);
 /* The column's name (borrowed), NULL out of range. */
 const char *pg_column(const struct pg_reply *reply, int col);
-
-/* Called once per query, in order. */
-typedef void (*pg_result_fn)(void *arg, const struct pg_reply *reply);
-/* Called once per group, after its queries' callbacks: reply->sqlstate NULL
- * when the group committed, else why it did not (the first failure). */
-typedef void (*pg_done_fn)(void *arg, const struct pg_reply *reply);
-/* A NOTIFY heard on this connection (LISTEN was sent as a query).  The
- * strings are borrowed for the call. */
-typedef void (*pg_notify_fn)(void *arg, const char *channel, const char *payload, int sender_pid);
-/* The state changed; message is why (borrowed; NULL for READY). */
-typedef void (*pg_state_fn)(void *arg, enum pg_state state, const char *message);
-
-struct pg_settings {
-    const char *conninfo;      /* libpq URL or key=value string (copied) */
-    unsigned backoff_min_ms;   /* first delay before a reconnect (0: 50) */
-    unsigned backoff_max_ms;   /* the delay doubles up to this (0: 5000) */
-    unsigned connect_timeout_ms; /* an attempt longer than this fails (0: 10000) */
-    unsigned max_queued;       /* queries handed over, not yet answered (0: 100000) */
-    pg_notify_fn on_notify;    /* may be NULL */
-    pg_state_fn on_state;      /* may be NULL */
-    void *arg;                 /* for on_notify and on_state */
-};
-
-/* Counts since pg_client_new, for INFO and tests. */
-struct pg_stats {
-    unsigned long long attempts;         /* connection attempts started */
-    unsigned long long connects;         /* attempts that reached READY */
-    unsigned long long connect_failures; /* attempts that failed */
-    unsigned long long losses;           /* READY connections lost */
-    unsigned long long queries_ok, queries_failed;
-    unsigned long long groups_ok, groups_failed;
-    unsigned long long notifications;
-    unsigned queued;                     /* queries handed over, not yet answered */
-    unsigned long long flush_waits;      /* times the socket was full and a write event awaited */
-    unsigned max_in_flight;              /* most queries sent to the server and unanswered at once */
-};
 
 /* Starts the first attempt at once.  Returns the client (the caller owns it:
  * pg_client_free), or NULL with a message in error (out of memory, no

@@ -1,0 +1,78 @@
+/* store/pg_internal.h -- what pg.c (the connection: connecting,
+ * reconnecting, sending, the API) and pg_answers.c (the entries, their
+ * lists, and reading the answers back) share.  Private to those two.
+ */
+#ifndef REDRESS_STORE_PG_INTERNAL_H
+#define REDRESS_STORE_PG_INTERNAL_H
+
+#include "store/pg_types.h"
+
+#include <stddef.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+struct pg_entry {
+    struct pg_entry *next;
+    int is_sync;
+    pg_result_fn on_result;  /* queries */
+    pg_done_fn on_done;      /* syncs */
+    void *arg;
+    char *sql;               /* owned until sent to libpq, then NULL */
+    int nparams;
+    char **params;           /* owned until sent; params[i] NULL for SQL NULL */
+};
+
+struct pg_list {
+    struct pg_entry *head, *tail;
+};
+
+struct pg_client {
+    struct event_base *base;   /* borrowed */
+    char *conninfo;            /* owned */
+    unsigned backoff_min_ms, backoff_max_ms, connect_timeout_ms, max_queued;
+    pg_notify_fn on_notify;
+    pg_state_fn on_state;
+    void *arg;
+
+    PGconn *conn;              /* owned; NULL when DOWN */
+    enum pg_state state;
+    int fd;                    /* the socket the io events watch, -1 if none */
+    struct event *io_read;     /* owned; on fd, persistent */
+    struct event *io_write;    /* owned; on fd, persistent */
+    struct event *timer;       /* owned; DOWN: the backoff; CONNECTING: the connect timeout */
+    struct event *later;       /* owned; reports a send failure from the loop */
+    unsigned backoff_ms;       /* the delay before the next attempt */
+    char broken[512];          /* the send failure `later` reports; "" if none */
+    char last_notice[256];     /* the server's last notice (it explains a shutdown) */
+
+    struct pg_list open;       /* the open group; owned entries */
+    unsigned open_queries;
+    int open_spoiled;          /* a pg_query of the open group failed */
+    struct pg_list waiting;    /* owned entries, handed over, not sent */
+    struct pg_list sent;       /* owned entries, sent, unanswered */
+    PGresult *pending;         /* owned; the head query's result until its NULL */
+    int group_failed;          /* the current group had a failure ... */
+    char group_sqlstate[6];    /* ... this one (its first) */
+    char group_message[256];
+    struct pg_stats stats;     /* queued and max_in_flight kept here too */
+    unsigned in_flight;        /* queries in `sent` */
+};
+
+
+/* pg_answers.c */
+void pg_format(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void pg_one_line(char *text);
+void pg_list_push(struct pg_list *list, struct pg_entry *entry);
+struct pg_entry *pg_list_pop(struct pg_list *list);
+void pg_list_append(struct pg_list *to, struct pg_list *from);
+void pg_entry_free(struct pg_entry *entry);
+void pg_list_free(struct pg_list *list);
+/* Takes every complete answer libpq has, in order (callbacks run).  0, or
+ * -1 when the session ended or the answers are out of step: why (one line)
+ * is in why, and the caller drops the connection. */
+int pg_drain(struct pg_client *c, char *why, size_t why_size);
+void pg_hear_notifications(struct pg_client *c);
+
+
+#endif
