@@ -144,10 +144,16 @@ def test_out_of_memory_mid_batch_replies_agree_with_the_disk():
         path = db_path(d)
         for i in range(5):
             open_case(c, subject="warm %d" % i)
-        # SQLite's heap is counted process-wide, the search index's worker
-        # thread included: a step of it that held memory while the headroom
-        # was set and freed it after would widen the headroom by as much.
-        # Paused, after one last step by hand, its share holds still.
+        # SQLite's heap is counted process-wide, the threads' connections
+        # included: memory one of them held while the headroom was set and
+        # freed after would widen the headroom by as much.  The integrity
+        # check after start (its own thread) is waited for -- INFO answers
+        # between its steps, so this asks until it is no longer running --
+        # and the search index's worker paused after one last step by hand.
+        for _ in range(100000):
+            if "integrity_check:running" not in c.call("INFO", "store"):
+                break
+        assert "integrity_check:ok" in c.call("INFO", "store")
         assert isinstance(c.call("DEBUG.SEARCH", "PAUSE"), int)
         assert isinstance(c.call("DEBUG.SEARCH", "STEP"), int)
         assert c.call("DEBUG.STORE", "HEAP-HEADROOM", 64 * 1024) == "OK"
