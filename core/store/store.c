@@ -147,6 +147,10 @@ const struct store_stats *store_stats(void) { return &stats; }
 
 const char *store_error(void) {
     static char text[PATH_MAX + 1024];
+    if (store_on_postgresql) {
+        if (batch_failed) return batch_failure;
+        return pgs_error();
+    }
     if (store_db == NULL) return "store not open";
     store_note_error();
     if (store_corrupt)
@@ -160,6 +164,7 @@ const char *store_error(void) {
 }
 
 struct store_stmt *store_statement(const char *sql) {
+    if (store_on_postgresql) return pgs_statement(sql);
     size_t slot = statement_slot(sql);
     for (; statement_slots[slot]; slot = (slot + 1) % STATEMENT_SLOTS) {
         const struct cached_statement *cached = &statement_cache[statement_slots[slot] - 1];
@@ -205,6 +210,11 @@ static void remember_one_off(const char *sql) {
 }
 
 int store_prepare(const char *sql, struct store_stmt **out) {
+    if (store_on_postgresql) {
+        int rc = pgs_prepare(sql, out);
+        if (rc == STORE_OK && clock_is_test()) remember_one_off(sql);
+        return rc;
+    }
     sqlite3_stmt *statement = NULL;
     int rc = sqlite3_prepare_v2(store_db, sql, -1, &statement, NULL);
     *out = (struct store_stmt *)(void *)statement;
@@ -213,6 +223,7 @@ int store_prepare(const char *sql, struct store_stmt **out) {
 }
 
 void store_statement_texts(void (*fn)(void *context, const char *sql), void *context) {
+    if (store_on_postgresql) pgs_statement_texts(fn, context);
     for (int i = 0; i < statement_count; i++) fn(context, statement_cache[i].sql);
     for (int i = 0; i < one_off_count; i++) fn(context, one_off_texts[i]);
 }
@@ -269,6 +280,11 @@ int store_open_read_only(const char *dir, char *error, size_t error_size) {
         return -1;
     }
     return 0;
+}
+
+int store_open_postgresql(struct event_base *base, const char *conninfo, char *error, size_t error_size) {
+    snprintf(store_path, sizeof store_path, "PostgreSQL");
+    return pgs_open(base, conninfo, error, error_size);
 }
 
 int store_open(const char *dir, const char *sync, char *error, size_t error_size) {
@@ -377,6 +393,22 @@ int store_open(const char *dir, const char *sync, char *error, size_t error_size
 
 void store_close(void) {
     store_integrity_stop();
+    if (store_on_postgresql) {
+        /* An open batch ends with the connection (the server rolls it back). */
+        if (store_in_batch) {
+            store_in_batch = 0;
+            batch_failed = 0;
+            command_open = 0;
+            run_after_commits(0, 0);
+        }
+        pgs_close();
+        for (int i = 0; i < one_off_count; i++) free(one_off_texts[i]);
+        one_off_count = 0;
+        free(after_commits);
+        after_commits = NULL;
+        after_commit_count = after_commit_capacity = 0;
+        return;
+    }
     if (store_db == NULL) return;
     if (store_in_batch) {
         if (!sqlite3_get_autocommit(store_db)) store_execute("ROLLBACK");
@@ -423,6 +455,12 @@ int64_t store_batch_opened_ms(void) { return batch_opened_ms; }
 /* Runs one of the batch statements through the statement cache: they run
  * for every write command, so they are parsed once, not each time. */
 static int execute_cached(const char *sql) {
+    if (store_on_postgresql) {
+        if (pgs_exec(sql, NULL, 0) == STORE_OK) return 0;
+        snprintf(store_last_error, sizeof store_last_error, "%s", pgs_error());
+        log_error("sql failed", "sql=\"%s\" error=\"%s\"", sql, pgs_error());
+        return -1;
+    }
     sqlite3_stmt *statement = store_sqlite_statement(store_statement(sql));
     if (statement == NULL) return -1;
     int rc = sqlite3_step(statement);
@@ -438,6 +476,7 @@ static int execute_cached(const char *sql) {
 }
 
 static const char begin_sql[] = "BEGIN IMMEDIATE";
+static const char pg_begin_sql[] = "BEGIN";
 static const char savepoint_sql[] = "SAVEPOINT command";
 static const char release_sql[] = "RELEASE command";
 static const char rollback_to_sql[] = "ROLLBACK TO command";
@@ -475,7 +514,8 @@ static void batch_fail(const char *what) {
     else
         snprintf(batch_failure, sizeof batch_failure, "database %s: %s (%s)", store_path, what,
                  store_last_error[0] ? store_last_error : "no error reported");
-    if (!sqlite3_get_autocommit(store_db)) sqlite3_exec(store_db, "ROLLBACK", NULL, NULL, NULL);
+    if (store_on_postgresql) execute_cached("ROLLBACK");
+    else if (!sqlite3_get_autocommit(store_db)) sqlite3_exec(store_db, "ROLLBACK", NULL, NULL, NULL);
     char quoted[sizeof batch_failure + 64];
     log_error("batch failed: rolled back, its other commands refused", "writes=%lld error=%s", batch_writes,
               log_quote(batch_failure, quoted, sizeof quoted));
@@ -493,6 +533,10 @@ void store_request_commit(void) {
 /* Fails the open batch if it was lost since the last look. */
 static void batch_check(void) {
     if (!store_in_batch || batch_failed) return;
+    if (store_on_postgresql) {
+        if (pgs_transaction_lost()) batch_fail("the connection to PostgreSQL was lost: the server rolled the batch back");
+        return;
+    }
     if (sqlite3_get_autocommit(store_db)) batch_fail("SQLite rolled the batch's transaction back after an error");
     else if (store_corrupt) batch_fail("corrupt");
 }
@@ -504,7 +548,8 @@ int store_command_begin(void) {
     if (!store_in_batch) {
         store_last_error[0] = '\0';
         if (checkpoint_due) checkpoint_now();
-        if (execute_cached(begin_sql)) return -1;
+        if (store_on_postgresql) pgs_mark_transaction();
+        if (execute_cached(store_on_postgresql ? pg_begin_sql : begin_sql)) return -1;
         store_in_batch = 1;
         batch_writes = 0;
         batch_opened_ms = clock_real_monotonic_ms();
@@ -554,6 +599,32 @@ int store_command_end(int ok) {
     }
     if (in_command) drop_command_callbacks();
     return 0;
+}
+
+/* COMMIT on PostgreSQL: durable when it answers (synchronous_commit = on);
+ * a COMMIT of a transaction the server had aborted answers ROLLBACK. */
+static int commit_postgresql(char *error, size_t error_size, int64_t started, int64_t started_us) {
+    char status[32] = "";
+    int rc = pgs_exec("COMMIT", status, sizeof status);
+    stats.commit_ms_total += clock_real_monotonic_ms() - started;
+    histogram_observe(&stats.commit_seconds, histogram_seconds, HISTOGRAM_SECONDS_COUNT,
+                      (double)(clock_real_monotonic_us() - started_us) / 1e6);
+    store_in_batch = 0;
+    if (rc == STORE_OK && strcmp(status, "COMMIT") == 0) {
+        histogram_observe(&stats.batch_writes, histogram_sizes, HISTOGRAM_SIZES_COUNT, (double)batch_writes);
+        stats.commits++;
+        stats.batch_writes_total += batch_writes;
+        if (batch_writes > stats.largest_batch) stats.largest_batch = batch_writes;
+        run_after_commits(1, 0);
+        return 0;
+    }
+    snprintf(error, error_size, "PostgreSQL: commit failed: %s",
+             rc == STORE_OK ? "the server had rolled the transaction back" : pgs_error());
+    if (rc != STORE_OK) pgs_exec("ROLLBACK", NULL, 0);
+    run_after_commits(0, 0);
+    stats.commit_failures++;
+    log_error("batch commit failed", "writes=%lld error=\"%s\"", batch_writes, error);
+    return -1;
 }
 
 /* Room for every durable callback registered and not yet run, so that
@@ -745,6 +816,7 @@ int store_batch_commit(char *error, size_t error_size) {
         return -1;
     }
     int64_t started = clock_real_monotonic_ms(), started_us = clock_real_monotonic_us();
+    if (store_on_postgresql) return commit_postgresql(error, error_size, started, started_us);
     store_fault_commit_begin();
     store_committing = 1;
     store_sync_deferring = sync_thread_on;

@@ -25,6 +25,7 @@
 #include "store/integrity.h"  /* the quick_check after start, INFO lines */
 #include "store/schema.h"     /* STORE_SCHEMA_VERSION */
 #include "store/statement.h"  /* struct store_stmt: bind, step, columns */
+#include "store/work.h"       /* pieces of store work: fibers on PostgreSQL */
 
 struct evbuffer;
 struct event_base;
@@ -37,6 +38,11 @@ struct event_base;
  * schema.  sync is "full" or "normal".  Returns 0, or -1 with a message
  * naming the file in error. */
 int store_open(const char *dir, const char *sync, char *error, size_t error_size);
+/* The store on PostgreSQL (conninfo: a libpq URL): inside a piece of store
+ * work (store/work.h: store_work_start first), since it asks the server
+ * which tables it holds.  The schema is pg_schema.c's, prepared before.
+ * 0, or -1 with a message. */
+int store_open_postgresql(struct event_base *base, const char *conninfo, char *error, size_t error_size);
 /* Opens DIR/redress.db read-only (redressd --replay): nothing is created,
  * migrated or written; the schema must be this redressd's.  0, or -1. */
 int store_open_read_only(const char *dir, char *error, size_t error_size);

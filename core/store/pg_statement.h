@@ -1,0 +1,69 @@
+/* store/pg_statement.h -- the statement interface (statement.h) on
+ * PostgreSQL: the same SQL texts as SQLite's, translated once when first
+ * prepared, run through the store's connection (pg.c) from a piece of
+ * store work (work.h) that waits for each answer.
+ *
+ * Called only through statement.h's inline calls and store.c; nothing
+ * above the store names these.
+ */
+#ifndef REDRESS_STORE_PG_STATEMENT_H
+#define REDRESS_STORE_PG_STATEMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct store_stmt;
+struct event_base;
+
+/* 1 once the store is PostgreSQL's (set at open, before any statement). */
+extern int store_on_postgresql;
+
+/* Connects (the first statement waits for the connection).  Inside a piece
+ * of work: learns which tables have an id column.  0, or -1 with error. */
+int pgs_open(struct event_base *base, const char *conninfo, char *error, size_t error_size);
+void pgs_close(void);
+
+struct store_stmt *pgs_statement(const char *sql);   /* cached by the text's address */
+int pgs_prepare(const char *sql, struct store_stmt **out);
+void pgs_statement_texts(void (*fn)(void *context, const char *sql), void *context);
+
+int pgs_finalize(struct store_stmt *s);
+int pgs_reset(struct store_stmt *s);
+int pgs_step(struct store_stmt *s);
+int pgs_bind_parameter_count(struct store_stmt *s);
+int pgs_bind_int64(struct store_stmt *s, int i, int64_t v);
+int pgs_bind_double(struct store_stmt *s, int i, double v);
+int pgs_bind_null(struct store_stmt *s, int i);
+int pgs_bind_text(struct store_stmt *s, int i, const char *text, int bytes);
+int pgs_bind_blob(struct store_stmt *s, int i, const void *blob, int bytes);
+long long pgs_column_int64(struct store_stmt *s, int c);
+double pgs_column_double(struct store_stmt *s, int c);
+const unsigned char *pgs_column_text(struct store_stmt *s, int c);
+const void *pgs_column_blob(struct store_stmt *s, int c);
+int pgs_column_bytes(struct store_stmt *s, int c);
+int pgs_column_type(struct store_stmt *s, int c);
+int pgs_column_count(struct store_stmt *s);
+const char *pgs_column_name(struct store_stmt *s, int c);
+int pgs_changes(void);
+long long pgs_last_insert_id(void);
+
+/* Runs one statement of the store's own (BEGIN, SAVEPOINT, COMMIT) and
+ * waits: STORE_OK, or an error (pgs_error says why).  status, when not
+ * NULL, gets the command's tag ("COMMIT", or "ROLLBACK" for a COMMIT of
+ * an aborted transaction). */
+int pgs_exec(const char *sql, char *status, size_t status_size);
+/* The last error: "SQLSTATE: message". */
+const char *pgs_error(void);
+/* 1 when the connection was lost since pgs_mark_transaction() (an open
+ * transaction is then gone). */
+int pgs_transaction_lost(void);
+void pgs_mark_transaction(void);
+
+/* SQLite's text as PostgreSQL's (exposed for the unit tests): ?N -> $M
+ * numbered by first use (map[M-1] = N), `INDEXED BY name` dropped, a
+ * trailing `;` dropped.  Returns a malloc'd text, NULL when out of memory or
+ * the text is malformed; *count gets the number of $M, *highest SQLite's
+ * highest parameter number. */
+char *pgs_translate(const char *sql, int **map, int *count, int *highest);
+
+#endif
