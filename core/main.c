@@ -270,6 +270,70 @@ static int offline_replay(const struct config *config, const char *directory, in
     return status;
 }
 
+/* Everything of the start that reads or writes the store, from its open
+ * to the commit of what the start wrote: one piece of store work (on
+ * PostgreSQL it waits for the server's answers). */
+struct start_context {
+    struct config *config;
+    struct event_base *base;
+    int status;   /* 0 when everything started */
+};
+
+static int start_with_store(struct config *config, struct event_base *base) {
+    char error[512];
+    if ((config->store_kind == CONFIG_STORE_POSTGRESQL
+             ? store_open_postgresql(base, config->postgresql_url, error, sizeof error)
+             : store_open(config->data, config->sync, error, sizeof error)) != 0) {
+        fprintf(stderr, "redressd: %s\n", error);
+        log_error("cannot open store", "error=\"%s\"", error);
+        return -1;
+    }
+    /* /metrics' counts, from the disk, before anything (a plugin's start,
+     * the deadlines due) can write: every later change moves them. */
+    if (figures_load() != 0) return -1;
+    /* Plugins before the rule set: rules see their functions at load. */
+    if (plugins_load(config, base, error, sizeof error) != 0) {
+        fprintf(stderr, "redressd: plugins: %s\n", error);
+        log_error("cannot load plugins", "error=\"%s\"", error);
+        return -1;
+    }
+    if (config->rules[0] == '\0') {
+        log_info("no rule set configured: built-in defaults decide", NULL);
+    } else if (rules_load(config->rules, error, sizeof error) != 0) {
+        log_error("RULE SET NOT LOADED: built-in defaults decide until a reload succeeds",
+                  "dir=%s", config->rules);
+    }
+    if (agents_bootstrap(config->data) != 0) return -1;
+    attachments_configure(config->data, config->attachment_max_bytes);
+    agents_roster_load();   /* a failure is logged; assignment then asks the store */
+    tick_configure(config);
+    backups_configure(base, config->data);
+    cases_warm_counters();
+    /* Re-arm every running clock; those that passed while we were down fire
+     * now, once, in deadline order, before any client is served. */
+    deadlines_configure((int)config->sla_warning_percent);
+    if (deadlines_load() != 0) {
+        log_error("cannot load deadlines", "error=\"%s\"", store_error());
+        return -1;
+    }
+    if (deadlines_fire_due() > 0 && store_batch_commit(error, sizeof error) != 0) {
+        log_error("cannot commit overdue deadlines", "error=\"%s\"", error);
+        return -1;
+    }
+    /* Whatever the start wrote besides (pruned decisions). */
+    if (store_batch_commit(error, sizeof error) != 0) {
+        log_error("cannot commit the start's writes", "error=\"%s\"", error);
+        return -1;
+    }
+    plugins_resume_refunds();
+    return 0;
+}
+
+static void start_piece(void *argument) {
+    struct start_context *context = argument;
+    context->status = start_with_store(context->config, context->base);
+}
+
 int main(int argc, char **argv) {
     struct config config;
     char error[1600];
@@ -355,54 +419,17 @@ int main(int argc, char **argv) {
     check_data_directory_mode(config.data);
     if (server_start(base, &config) != 0) goto done;
     if (wire(&config) != 0) goto done;
-    if (store_open(config.data, config.sync, error, sizeof error) != 0) {
+    struct start_context start = {&config, base, -1};
+    if (config.store_kind == CONFIG_STORE_POSTGRESQL && store_work_start(base, error, sizeof error) != 0) {
         fprintf(stderr, "redressd: %s\n", error);
-        log_error("cannot open store", "error=\"%s\"", error);
         goto done;
     }
-    /* /metrics' counts, from the disk, before anything (a plugin's start,
-     * the deadlines due) can write: every later change moves them. */
-    if (figures_load() != 0) goto done;
-    /* Plugins before the rule set: rules see their functions at load. */
-    if (plugins_load(&config, base, error, sizeof error) != 0) {
-        fprintf(stderr, "redressd: plugins: %s\n", error);
-        log_error("cannot load plugins", "error=\"%s\"", error);
-        goto done;
-    }
-    if (config.rules[0] == '\0') {
-        log_info("no rule set configured: built-in defaults decide", NULL);
-    } else if (rules_load(config.rules, error, sizeof error) != 0) {
-        log_error("RULE SET NOT LOADED: built-in defaults decide until a reload succeeds",
-                  "dir=%s", config.rules);
-    }
-    if (agents_bootstrap(config.data) != 0) goto done;
-    attachments_configure(config.data, config.attachment_max_bytes);
-    agents_roster_load();   /* a failure is logged; assignment then asks the store */
-    tick_configure(&config);
-    backups_configure(base, config.data);
-    cases_warm_counters();
-    /* Re-arm every running clock; those that passed while we were down fire
-     * now, once, in deadline order, before any client is served. */
-    deadlines_configure((int)config.sla_warning_percent);
-    if (deadlines_load() != 0) {
-        log_error("cannot load deadlines", "error=\"%s\"", store_error());
-        goto done;
-    }
-    if (deadlines_fire_due() > 0 && store_batch_commit(error, sizeof error) != 0) {
-        log_error("cannot commit overdue deadlines", "error=\"%s\"", error);
-        goto done;
-    }
-    /* Whatever the start wrote besides (pruned decisions). */
-    if (store_batch_commit(error, sizeof error) != 0) {
-        log_error("cannot commit the start's writes", "error=\"%s\"", error);
-        goto done;
-    }
+    if (store_work_run_now(base, start_piece, &start) != 0 || start.status != 0) goto done;
     /* The search index's worker (DATA/search.db), once the start's own
      * reading is done: indexing a large store beside the warm-up of the
      * counters doubled the start (3.7 -> 8-15 s on a million cases).  A
      * failure is logged and searches answer an error. */
-    search_start(config.data, base);
-    plugins_resume_refunds();
+    if (config.store_kind == CONFIG_STORE_SQLITE) search_start(config.data, base);
     log_info("ready", "version=%s data=%s sync=%s test_clock=%s", REDRESS_VERSION, config.data,
              config.sync, config.test_clock ? "yes" : "no");
     if (tick_start(base) != 0) {
@@ -413,7 +440,7 @@ int main(int argc, char **argv) {
      * stays the last line of the start. */
     if (http_listen(base, &config) != 0) goto done;
     if (server_listen() != 0) goto done;
-    store_integrity_start(base);
+    if (config.store_kind == CONFIG_STORE_SQLITE) store_integrity_start(base);
     if (start_watchdog(base) != 0) {
         log_error("cannot start the systemd watchdog", NULL);
         goto done;

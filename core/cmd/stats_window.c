@@ -12,6 +12,7 @@
  * Never: writes a row, or replies a figure itself; a store error answers
  * the parked request as the error.
  */
+#include "store/work.h"
 #include "cmd/reply.h"
 #include "cmd/stats_internal.h"
 #include "cmd/transaction_cmd.h"
@@ -70,7 +71,7 @@ static void scan_free(struct scan *scan) {
             scans_waiting--;
             break;
         }
-    if (scan->slice) event_free(scan->slice);
+    if (scan->slice) store_event_free(scan->slice);
     rankset_clear(&scan->sums.times[0]);
     rankset_clear(&scan->sums.times[1]);
     free(scan->sums.sla_priority.items);
@@ -237,7 +238,7 @@ int stats_window_start(struct request *request, const struct stats_window *w) {
     scans = scan;
     scans_waiting++;
     struct event_base *base = tick_base();
-    scan->slice = base ? event_new(base, -1, 0, on_slice, scan) : NULL;
+    scan->slice = base ? store_event_new(base, -1, 0, on_slice, scan) : NULL;
     if (scan->slice == NULL) {
         scan_free(scan);
         request_error(request, "ERR", "out of memory");

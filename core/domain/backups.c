@@ -2,6 +2,7 @@
  * backups.h).  Steps run on a real-time timer (not the daemon clock: a
  * backup under --test-clock still ends).
  */
+#include "store/work.h"
 #include "domain/backups.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -75,7 +76,7 @@ int backups_start(struct call *call, const char *name, size_t len, char *path, s
     if (access(backups.path, F_OK) == 0) return call_fail(call, CALL_CONFLICT, "backup %s exists", backups.path);
     struct store_backup *backup = store_backup_begin(backups.path, error, sizeof error);
     if (backup == NULL) return call_fail(call, CALL_ERR, "%s", error);
-    if (backups.step == NULL) backups.step = evtimer_new(backups.base, on_step, NULL);
+    if (backups.step == NULL) backups.step = store_event_new(backups.base, -1, 0, on_step, NULL);
     struct timeval now = {0, 0};
     if (backups.step == NULL || evtimer_add(backups.step, &now) != 0) {
         store_backup_abort(backup);
@@ -95,6 +96,6 @@ void backups_stop(void) {
         store_backup_abort(backups.running);
         backups.running = NULL;
     }
-    if (backups.step) event_free(backups.step);
+    if (backups.step) store_event_free(backups.step);
     backups.step = NULL;
 }

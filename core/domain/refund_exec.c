@@ -246,7 +246,7 @@ static void write_reports(evutil_socket_t fd, short what, void *argument) {
 
 int refund_exec_select(const struct refund_provider *selected, struct event_base *base, char *error,
                        size_t error_size) {
-    report_event = event_new(base, -1, 0, write_reports, NULL);
+    report_event = store_event_new(base, -1, 0, write_reports, NULL);
     if (report_event == NULL) {
         snprintf(error, error_size, "out of memory");
         return -1;
@@ -315,7 +315,7 @@ void refund_exec_shutdown(void) {
         next = job->next;
         if (job->state == JOB_STARTED || job->state == JOB_REPORTED) job_free(job);
     }
-    if (report_event) event_free(report_event);
+    if (report_event) store_event_free(report_event);
     report_event = NULL;
     memset(&provider, 0, sizeof provider);
 }

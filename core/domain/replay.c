@@ -576,7 +576,7 @@ static void report(struct job *job) {
 
 static void job_free(struct job *job) {
     if (job == NULL) return;
-    if (job->slice) event_free(job->slice);
+    if (job->slice) store_event_free(job->slice);
     recent_free(&job->recent);
     free(job->rows);
     free(job);
@@ -642,7 +642,7 @@ int replay_start(struct call *call, struct event_base *base, const struct replay
                  replay_done_fn done, void *context) {
     struct job *job = job_new(call, options, done, context);
     if (job == NULL) return -1;
-    job->slice = event_new(base, -1, 0, on_slice, job);
+    job->slice = store_event_new(base, -1, 0, on_slice, job);
     if (job->slice == NULL) {
         job_free(job);
         return call_fail(call, CALL_ERR, "out of memory");

@@ -166,8 +166,8 @@ struct event_base *tick_base(void) { return loop_base; }
 int tick_start(struct event_base *base) {
     struct timeval period = {TICK_SECONDS, 0};
     loop_base = base;
-    timer = event_new(base, -1, EV_PERSIST, on_timer, NULL);
-    next_slice = evtimer_new(base, on_next_slice, NULL);
+    timer = store_event_new(base, -1, EV_PERSIST, on_timer, NULL);
+    next_slice = store_event_new(base, -1, 0, on_next_slice, NULL);
     if (timer == NULL || next_slice == NULL || event_add(timer, &period) != 0 ||
         clock_on_move(on_clock_moved, NULL) != 0)
         return -1;
@@ -175,7 +175,7 @@ int tick_start(struct event_base *base) {
 }
 
 void tick_free(void) {
-    if (timer) event_free(timer);
-    if (next_slice) event_free(next_slice);
+    if (timer) store_event_free(timer);
+    if (next_slice) store_event_free(next_slice);
     timer = next_slice = NULL;
 }

@@ -7,6 +7,7 @@
  * committed (the events listener delivers after COMMIT); a resume reads
  * the log up to the last committed id.
  */
+#include "store/work.h"
 #include "http/sse.h"
 #include "http/json.h"
 #include "domain/access.h"
@@ -165,7 +166,7 @@ static void on_keepalive(evutil_socket_t fd, short what, void *argument) {
 int sse_start(struct event_base *base) {
     static const struct events_listener listener = {wants, deliver, NULL, 0};
     if (events_listen(&listener) != 0) return -1;
-    sse.keepalive = event_new(base, -1, EV_PERSIST, on_keepalive, NULL);
+    sse.keepalive = store_event_new(base, -1, EV_PERSIST, on_keepalive, NULL);
     struct timeval every = {SSE_KEEPALIVE_SECONDS, 0};
     if (sse.keepalive == NULL || event_add(sse.keepalive, &every) != 0) return -1;
     return 0;
@@ -178,7 +179,7 @@ void sse_stop(void) {
         sse.all = stream->next;
         stream_free(stream, 0);
     }
-    if (sse.keepalive) event_free(sse.keepalive);
+    if (sse.keepalive) store_event_free(sse.keepalive);
     sse.keepalive = NULL;
 }
 

@@ -309,8 +309,8 @@ int client_open(evutil_socket_t fd, const char *address, const char *peer, int u
     client->fd = fd;
     evutil_make_socket_nonblocking(fd);
     client->read_event =
-        event_new(connections.base, fd, EV_READ | EV_PERSIST, tls ? on_tls_readable : on_client_readable, client);
-    client->write_event = event_new(connections.base, fd, EV_WRITE | EV_PERSIST, on_client_writable, client);
+        store_event_new(connections.base, fd, EV_READ | EV_PERSIST, tls ? on_tls_readable : on_client_readable, client);
+    client->write_event = store_event_new(connections.base, fd, EV_WRITE | EV_PERSIST, on_client_writable, client);
     client->held = evbuffer_new();
     client->waiting = evbuffer_new();
     client->output = evbuffer_new();
@@ -319,8 +319,8 @@ int client_open(evutil_socket_t fd, const char *address, const char *peer, int u
         proto_init(&client->parser, connections.config->auth ? &connections.before_auth_limits : &connections.limits) != 0 ||
         (tls && ((client->tls = tls_session_new()) == NULL || (client->wire = evbuffer_new()) == NULL))) {
         if (client->tls) tls_session_free(client->tls, 0, NULL);
-        if (client->read_event) event_free(client->read_event);
-        if (client->write_event) event_free(client->write_event);
+        if (client->read_event) store_event_free(client->read_event);
+        if (client->write_event) store_event_free(client->write_event);
         evutil_closesocket(fd);
         if (client->held) evbuffer_free(client->held);
         if (client->waiting) evbuffer_free(client->waiting);
@@ -409,7 +409,7 @@ static void on_pause_over(evutil_socket_t fd, short what, void *argument) {
 /* Stops reading the client's input until until_ms of the daemon clock. */
 static void client_pause(struct client *client, int64_t until_ms) {
     if (client->pause_event == NULL) {
-        client->pause_event = evtimer_new(connections.base, on_pause_over, client);
+        client->pause_event = store_event_new(connections.base, -1, 0, on_pause_over, client);
         if (client->pause_event == NULL) {
             /* Unable to wait: refuse to go on rather than skip the delay. */
             log_error("out of memory pausing a client, closing", "client=%llu", (unsigned long long)client->id);

@@ -17,6 +17,7 @@
  * must authenticate within auth_timeout of clock time from its accept,
  * whatever it sends meanwhile.
  */
+#include "store/work.h"
 #include "net/connections.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -95,7 +96,7 @@ void client_free(struct client *client) {
     connections.stats.connected--;
     event_free(client->read_event);
     event_free(client->write_event);
-    if (client->pause_event) event_free(client->pause_event);
+    if (client->pause_event) store_event_free(client->pause_event);
     if (client->stash) evbuffer_free(client->stash);
     if (client->tls) {
         /* A close_notify, best effort, unless the session failed. */

@@ -433,12 +433,12 @@ int server_start(struct event_base *base, const struct config *config) {
     if (server.max_unauthenticated < 1) server.max_unauthenticated = 1;
     connections_configure(base, config, &hooks);
     signal(SIGPIPE, SIG_IGN);
-    server.commit_event = event_new(base, -1, 0, on_commit_event, NULL);
-    server.sweep_event = event_new(base, -1, EV_PERSIST, on_sweep, NULL);
+    server.commit_event = store_event_new(base, -1, 0, on_commit_event, NULL);
+    server.sweep_event = store_event_new(base, -1, EV_PERSIST, on_sweep, NULL);
     server.resume_accept_event = evtimer_new(base, on_resume_accept, NULL);
-    server.signal_events[0] = evsignal_new(base, SIGTERM, on_stop_signal, NULL);
-    server.signal_events[1] = evsignal_new(base, SIGINT, on_stop_signal, NULL);
-    server.signal_events[2] = evsignal_new(base, SIGHUP, on_reload_signal, NULL);
+    server.signal_events[0] = store_event_new(base, SIGTERM, EV_SIGNAL | EV_PERSIST, on_stop_signal, NULL);
+    server.signal_events[1] = store_event_new(base, SIGINT, EV_SIGNAL | EV_PERSIST, on_stop_signal, NULL);
+    server.signal_events[2] = store_event_new(base, SIGHUP, EV_SIGNAL | EV_PERSIST, on_reload_signal, NULL);
     if (!server.commit_event || !server.sweep_event || !server.resume_accept_event ||
         !server.signal_events[0] || !server.signal_events[1] || !server.signal_events[2])
         return -1;
@@ -479,14 +479,14 @@ void server_free(void) {
     if (server.tls_listener) evconnlistener_free(server.tls_listener);
     server.tcp_listener = server.unix_listener = server.tls_listener = NULL;
     tls_free();
-    if (server.commit_event) event_free(server.commit_event);
-    if (server.sweep_event) event_free(server.sweep_event);
+    if (server.commit_event) store_event_free(server.commit_event);
+    if (server.sweep_event) store_event_free(server.sweep_event);
     if (server.resume_accept_event) event_free(server.resume_accept_event);
     if (server.durable_event) event_free(server.durable_event);
     server.durable_event = NULL;
     store_set_durable_listener(NULL);
     for (int i = 0; i < 3; i++)
-        if (server.signal_events[i]) event_free(server.signal_events[i]);
+        if (server.signal_events[i]) store_event_free(server.signal_events[i]);
     server.commit_event = server.sweep_event = server.resume_accept_event = NULL;
     for (int i = 0; i < 3; i++) server.signal_events[i] = NULL;
 }
