@@ -68,6 +68,7 @@ int http_port(void) { return http.port; }
 
 static void on_connection_closed(struct evhttp_connection *connection, void *argument) {
     (void)argument;
+    store_work_forget(connection);  /* a request queued for the store is not served */
     sse_connection_closed(connection);
     for (long long i = 0; i < http.connection_count; i++) {
         if (http.connections[i] == connection) {
@@ -360,8 +361,8 @@ static int token_in_query(const char *query) {
     return found;
 }
 
-static void on_request(struct evhttp_request *request, void *argument) {
-    (void)argument;
+static void serve_request(void *argument) {
+    struct evhttp_request *request = argument;
     struct http_exchange exchange;
     exchange.request = request;
     exchange.held = 0;
@@ -416,6 +417,14 @@ static void on_request(struct evhttp_request *request, void *argument) {
     if (authenticate(&exchange, connection, &session) != 0) return;
     if (strcmp(path, "/api/session") == 0) session_route(&exchange, session);
     else api_route(&exchange, path);
+}
+
+/* A request is a piece of store work: on PostgreSQL it waits its turn
+ * while another piece waits for the server (store/work.h). */
+static void on_request(struct evhttp_request *request, void *argument) {
+    (void)argument;
+    if (store_work_call(serve_request, request, evhttp_request_get_connection(request)) != 0)
+        evhttp_send_error(request, 503, NULL);
 }
 
 /* ------------------------------------------------------------ lifetime */

@@ -144,6 +144,7 @@ char *pgs_translate(const char *sql, int **map_out, int *count_out, int *highest
             q += 2;
             while (isspace((unsigned char)*q)) q++;
             while (isalnum((unsigned char)*q) || *q == '_') q++;
+            while (isspace((unsigned char)*q)) q++;
             p = q;
         } else {
             out[o++] = *p++;

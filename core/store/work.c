@@ -30,6 +30,8 @@ struct gate {
     short what;                 /* merged flags of the queued firings */
     int queued;
     int readd;                  /* taken off the loop while queued: add it back before it runs */
+    void (*call)(void *);       /* a queued call (store_work_call): run call(argument), then freed */
+    void *key;                  /* what store_work_forget names it by */
     struct gate *next;          /* in the queue */
 };
 
@@ -54,7 +56,12 @@ int store_work_busy(void) { return work.busy; }
 
 static void piece(void *unused) {
     (void)unused;
-    if (work.gate) work.gate->fn(work.fd, work.what, work.gate->argument);
+    if (work.gate && work.gate->call) {
+        struct gate *gate = work.gate;
+        work.gate = NULL;
+        gate->call(gate->argument);
+        free(gate);
+    } else if (work.gate) work.gate->fn(work.fd, work.what, work.gate->argument);
     else work.fn(work.argument);
 }
 
@@ -97,6 +104,10 @@ static void drain(void) {
         gate->queued = 0;
         short what = gate->what;
         gate->what = 0;
+        if (gate->call) {
+            begin(gate, -1, 0, NULL, NULL);
+            continue;
+        }
         if (gate->readd) {
             gate->readd = 0;
             if (event_add(gate->event, NULL) != 0) log_error("store work: cannot re-arm an event", NULL);
@@ -169,6 +180,43 @@ void store_event_free(struct event *event) {
     }
     event_free(event);
     free(gate);
+}
+
+int store_work_call(void (*fn)(void *argument), void *argument, void *key) {
+    if (!work.on || fiber_current() != NULL) {
+        fn(argument);
+        return 0;
+    }
+    if (!work.running) {
+        begin(NULL, -1, 0, fn, argument);
+        drain();
+        return 0;
+    }
+    struct gate *gate = calloc(1, sizeof *gate);
+    if (gate == NULL) return -1;
+    gate->call = fn;
+    gate->argument = argument;
+    gate->key = key;
+    gate->queued = 1;
+    if (work.tail) work.tail->next = gate;
+    else work.head = gate;
+    work.tail = gate;
+    return 0;
+}
+
+void store_work_forget(void *key) {
+    struct gate **link = &work.head, *previous = NULL;
+    while (*link) {
+        struct gate *gate = *link;
+        if (gate->call && gate->key == key) {
+            *link = gate->next;
+            if (work.tail == gate) work.tail = previous;
+            free(gate);
+            continue;
+        }
+        previous = gate;
+        link = &gate->next;
+    }
 }
 
 int store_work_start(struct event_base *base, char *error, size_t error_size) {

@@ -36,6 +36,14 @@ struct event *store_event_new(struct event_base *base, evutil_socket_t fd, short
                               void *argument);
 void store_event_free(struct event *event);
 
+/* fn(argument) as a piece of work: at once when the store is free (or on
+ * SQLite, or from inside a piece), else queued behind the others.  key
+ * names it for store_work_forget (the object it belongs to, freed before
+ * its turn: an HTTP connection that closed).  0, or -1 when out of memory
+ * (nothing runs). */
+int store_work_call(void (*fn)(void *argument), void *argument, void *key);
+void store_work_forget(void *key);
+
 /* fn(argument) as one piece of work, now, on the loop's stack outside the
  * loop (start and stop): the loop runs until the piece is done.  On SQLite
  * it is a plain call.  0, or -1 (no fiber: out of memory) without running. */
