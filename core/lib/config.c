@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum setting_type { SETTING_STRING, SETTING_INTEGER, SETTING_BOOLEAN };
+/* SETTING_CHOICE: one word of a fixed list, kept as its index (an enum of
+ * config.h); anything else is refused at once, naming the key and the list. */
+enum setting_type { SETTING_STRING, SETTING_INTEGER, SETTING_BOOLEAN, SETTING_CHOICE };
 
 struct setting {
     const char *name;
@@ -22,13 +24,21 @@ struct setting {
     const char *initial;   /* default, as text */
     long long minimum, maximum;
     const char *help;
+    const char *const *choices; /* SETTING_CHOICE: the words, in enum order, NULL-terminated */
 };
 
 #define STRING_SETTING(field, initial, help) \
     {#field, SETTING_STRING, offsetof(struct config, field), \
-     sizeof(((struct config *)0)->field), initial, 0, 0, help}
+     sizeof(((struct config *)0)->field), initial, 0, 0, help, NULL}
 #define INTEGER_SETTING(field, initial, minimum, maximum, help) \
-    {#field, SETTING_INTEGER, offsetof(struct config, field), 0, initial, minimum, maximum, help}
+    {#field, SETTING_INTEGER, offsetof(struct config, field), 0, initial, minimum, maximum, help, NULL}
+#define BOOLEAN_SETTING(field, initial, help) \
+    {#field, SETTING_BOOLEAN, offsetof(struct config, field), 0, initial, 0, 1, help, NULL}
+#define CHOICE_SETTING(name, field, initial, choices, help) \
+    {name, SETTING_CHOICE, offsetof(struct config, field), 0, initial, 0, 0, help, choices}
+
+/* The words of `store`, in enum config_store_kind's order. */
+static const char *const store_kinds[] = {"sqlite", "postgresql", NULL};
 
 static const struct setting settings[] = {
     STRING_SETTING(bind, "127.0.0.1", "TCP address to listen on (\"\" = no TCP)"),
@@ -40,10 +50,10 @@ static const struct setting settings[] = {
     STRING_SETTING(plugin_failure, "refuse", "a plugin that cannot load: refuse (do not start) or skip it"),
     STRING_SETTING(refund_executor, "outbox", "who executes approved refunds: outbox, or a plugin's executor"),
     STRING_SETTING(unix_socket, "", "unix socket path (\"\" = DATA/redress.sock, off = none)"),
-    {"test_clock", SETTING_BOOLEAN, offsetof(struct config, test_clock), 0, "no", 0, 1,
-     "freeze time; DEBUG.CLOCK moves it (tests only)"},
-    {"auth", SETTING_BOOLEAN, offsetof(struct config, auth), 0, "yes", 0, 1,
-     "require AUTH agent token on every listener (the first admin's token is in DATA/admin.token)"},
+    BOOLEAN_SETTING(test_clock, "no",
+                    "freeze time; DEBUG.CLOCK moves it (tests only)"),
+    BOOLEAN_SETTING(auth, "yes",
+                    "require AUTH agent token on every listener (the first admin's token is in DATA/admin.token)"),
     INTEGER_SETTING(max_clients, "4096", 1, 1000000, "most connected clients"),
     INTEGER_SETTING(max_unauthenticated_clients, "0", 0, 1000000,
                     "most TCP connections not yet authenticated (0 = a quarter of max_clients)"),
@@ -59,21 +69,25 @@ static const struct setting settings[] = {
     INTEGER_SETTING(subscriber_output_limit, "8388608", 1024, 1LL << 40,
                     "unsent event bytes after which a subscriber is cut off"),
     INTEGER_SETTING(idle_timeout, "300", 0, 1LL << 31, "seconds before an idle client is closed (0 = never)"),
+    CHOICE_SETTING("store", store_kind, "sqlite", store_kinds,
+                   "the store's database: sqlite (DATA/redress.db) or postgresql (at postgresql_url)"),
+    STRING_SETTING(postgresql_url, "",
+                   "with store = postgresql: the libpq URL (postgresql://...) or key=value conninfo, as libpq reads it"),
     STRING_SETTING(sync, "full", "SQLite synchronous: full (durable at reply) or normal"),
-    {"sync_thread", SETTING_BOOLEAN, offsetof(struct config, sync_thread), 0, "yes", 0, 1,
-     "with sync full, fsync each batch's WAL on a thread of its own while the loop runs the next batch "
-     "(replies still wait for it)"},
+    BOOLEAN_SETTING(sync_thread, "yes",
+                    "with sync full, fsync each batch's WAL on a thread of its own while the loop runs the next batch "
+                    "(replies still wait for it)"),
     INTEGER_SETTING(batch_max_writes, "1000", 1, 1000000, "commit a batch at this many writes"),
     INTEGER_SETTING(batch_max_ms, "20", 0, 10000, "commit a batch at this age, milliseconds"),
     INTEGER_SETTING(rules_memory, "33554432", 1LL << 20, 1LL << 34, "memory cap of the rule set's Lua state, bytes"),
     INTEGER_SETTING(rules_call_memory, "8388608", 65536, 1LL << 34, "memory one hook call may add, bytes"),
     INTEGER_SETTING(rules_instructions, "10000000", 1000, 1LL << 40, "instruction budget of one hook call"),
     INTEGER_SETTING(rules_time_ms, "200", 1, 600000, "time budget of one hook call, milliseconds"),
-    {"rules_require_tests", SETTING_BOOLEAN, offsetof(struct config, rules_require_tests), 0, "yes", 0, 1,
-     "a rule set loads only if its own tests (RULES/tests) pass"},
+    BOOLEAN_SETTING(rules_require_tests, "yes",
+                    "a rule set loads only if its own tests (RULES/tests) pass"),
     INTEGER_SETTING(sla_warning_percent, "75", 1, 99, "a deadline warns at this percent of its target"),
-    {"rules_watch", SETTING_BOOLEAN, offsetof(struct config, rules_watch), 0, "no", 0, 1,
-     "reload the rule set when its files change (checked every second)"},
+    BOOLEAN_SETTING(rules_watch, "no",
+                    "reload the rule set when its files change (checked every second)"),
     INTEGER_SETTING(approve_limit_supervisor, "200000", 0, 1LL << 62, "largest refund a supervisor approves, minor units"),
     INTEGER_SETTING(approve_limit_finance, "1000000000000", 0, 1LL << 62, "largest refund finance approves, minor units"),
     INTEGER_SETTING(decision_retention_days, "90", 1, 36500, "days the decision log keeps its rows"),
@@ -146,6 +160,19 @@ static const char *apply(struct config *config, const struct setting *setting, c
             return error;
         }
         return NULL;
+    case SETTING_CHOICE: {
+        char words[128] = "";
+        for (int i = 0; setting->choices[i]; i++) {
+            if (strcmp(value, setting->choices[i]) == 0) {
+                *(int *)(void *)field = i;
+                return NULL;
+            }
+            snprintf(words + strlen(words), sizeof words - strlen(words), "%s%s", i ? " or " : "",
+                     setting->choices[i]);
+        }
+        snprintf(error, error_size, "%s: '%.200s' is not %s", setting->name, value, words);
+        return error;
+    }
     }
     return NULL;
 }
@@ -215,6 +242,22 @@ const char *config_set(struct config *config, const char *key, const char *value
         return error;
     }
     return apply(config, setting, value, error, error_size);
+}
+
+/* A url given with store = sqlite is refused rather than ignored: it says
+ * the operator meant PostgreSQL, and a daemon that started on a fresh local
+ * SQLite file instead would look like lost data. */
+const char *config_check(const struct config *config, char *error, size_t error_size) {
+    if (config->store_kind == CONFIG_STORE_POSTGRESQL && config->postgresql_url[0] == '\0') {
+        snprintf(error, error_size, "store = postgresql needs postgresql_url (postgresql://USER@HOST/DATABASE)");
+        return error;
+    }
+    if (config->store_kind == CONFIG_STORE_SQLITE && config->postgresql_url[0] != '\0') {
+        snprintf(error, error_size,
+                 "postgresql_url is set but store = sqlite: add store = postgresql, or remove postgresql_url");
+        return error;
+    }
+    return NULL;
 }
 
 /* Strips spaces at both ends, in place. */
@@ -292,6 +335,9 @@ void config_each(const struct config *config,
             break;
         case SETTING_BOOLEAN:
             fn(context, settings[s].name, *(const int *)(const void *)field ? "yes" : "no");
+            break;
+        case SETTING_CHOICE:
+            fn(context, settings[s].name, settings[s].choices[*(const int *)(const void *)field]);
             break;
         }
     }

@@ -13,6 +13,9 @@
 
 #define CONFIG_PLUGIN_SETTINGS_MAX 64
 
+/* Which database holds the store (`store = sqlite | postgresql`). */
+enum config_store_kind { CONFIG_STORE_SQLITE, CONFIG_STORE_POSTGRESQL };
+
 struct config {
     char bind[256];          /* TCP address; "" disables TCP */
     long long port;          /* 0 = pick a free port */
@@ -36,6 +39,8 @@ struct config {
     long long output_limit;  /* bytes of unsent replies per client */
     long long subscriber_output_limit; /* bytes of unsent events per subscriber */
     long long idle_timeout;  /* seconds; 0 = never */
+    int store_kind;          /* enum config_store_kind: sqlite (default) or postgresql */
+    char postgresql_url[1024]; /* libpq URL or key=value conninfo, passed to libpq untouched */
     char sync[16];           /* "full" (default) or "normal": SQLite synchronous */
     int sync_thread;         /* 1: the WAL's fsync on the store's sync thread */
     long long batch_max_writes; /* commit once a batch holds this many writes */
@@ -92,6 +97,12 @@ const char *config_load_file(struct config *config, const char *path, char *erro
  * message naming the key and why the value is wrong. */
 const char *config_set(struct config *config, const char *key, const char *value,
                        char *error, size_t error_size);
+
+/* Checks what one key alone cannot: settings that go together (store =
+ * postgresql needs postgresql_url; postgresql_url without it is refused,
+ * not ignored).  Call once the file and the flags are applied; returns NULL
+ * or a message naming the keys. */
+const char *config_check(const struct config *config, char *error, size_t error_size);
 
 /* Writes the list of settings, their flags, defaults and help to out. */
 void config_print_help(void *file);

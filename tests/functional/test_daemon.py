@@ -20,6 +20,10 @@ def test_help_and_version():
     assert p.returncode == 2 and "unknown setting 'no-such-flag'" in p.stderr
     p = run(REDRESSD, "--port", "99999")
     assert p.returncode == 2 and "port" in p.stderr
+    p = run(REDRESSD, "--store", "mysql")
+    assert p.returncode == 2 and "store: 'mysql' is not sqlite or postgresql" in p.stderr, p.stderr
+    p = run(REDRESSD, "--help")
+    assert "--store" in p.stdout and "--postgresql-url" in p.stdout
 
 
 def test_config_file_and_flag_override():
