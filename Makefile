@@ -25,9 +25,10 @@ BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libeve
 TEST_PACKAGES  := python3 redis-tools redis-server openssl python3-redis libhiredis-dev clang lua-check \
                   prometheus chromium chromium-driver python3-selenium fonts-wqy-zenhei \
                   python3-aiosmtpd postgresql libpq-dev
-# The PostgreSQL client (core/store/pg.c) is built only into BUILD/pg_check
-# for now; it joins PKGS and the daemon (libpq-dev a build package) with the
-# store interface that will use it.
+# The PostgreSQL client (core/store/pg.c) and schema (pg_schema.c) are built
+# only into BUILD/pg_check and BUILD/pg_schema_check for now; they join PKGS
+# and the daemon (libpq-dev a build package) with the store interface that
+# will use them.
 PG_PKGS := libpq
 
 # Warnings are errors for development and CI; a packager whose compiler
@@ -67,8 +68,8 @@ PURE_SRC   := $(wildcard core/lib/*.c) core/net/proto.c
 # (each package adds its module here once it links without net/ and cmd/).
 UNIT_STORE_SRC := $(wildcard core/store/*.c) core/domain/call.c core/domain/events.c $(wildcard core/domain/case.c core/domain/case_links.c core/domain/case_messages.c) core/domain/clocks.c \
                   core/domain/figures.c
-# core/store/pg.c is not in the daemon yet (see PG_PKGS).
-PG_SRC     := core/store/pg.c core/store/pg_answers.c
+# core/store/pg.c and pg_schema.c are not in the daemon yet (see PG_PKGS).
+PG_SRC     := core/store/pg.c core/store/pg_answers.c core/store/pg_schema.c
 UNIT_STORE_SRC := $(filter-out $(PG_SRC),$(UNIT_STORE_SRC))
 CORE_SRC   := $(filter-out $(PURE_SRC) $(PG_SRC),$(wildcard core/*/*.c))
 PURE_OBJ   := $(PURE_SRC:%.c=$(BUILD)/%.o)
@@ -186,10 +187,34 @@ $(BUILD)/redressd-prof: $(MAIN_OBJ) $(CORE_OBJ) $(PURE_OBJ)
 
 # The PostgreSQL client and the program that drives it against a real server
 # (tests/functional/test_postgres_client.py; the plain build only).
-$(BUILD)/core/store/pg.o $(BUILD)/core/store/pg_answers.o: ALL_CFLAGS += $(call pkg_config,--cflags,$(PG_PKGS))
+$(BUILD)/core/store/pg.o $(BUILD)/core/store/pg_answers.o $(BUILD)/core/store/pg_schema.o: \
+    ALL_CFLAGS += $(call pkg_config,--cflags,$(PG_PKGS))
 $(BUILD)/pg_check: tests/pg/pg_check.c $(BUILD)/core/store/pg.o $(BUILD)/core/store/pg_answers.o
 	$(CC) $(ALL_CFLAGS) $(call pkg_config,--cflags,$(PG_PKGS)) $(EXE_LDFLAGS) $(LDFLAGS) -o $@ $^ \
 	    $(call pkg_config,--libs,libevent jansson $(PG_PKGS))
+
+# The schema on PostgreSQL (tests/functional/test_postgres_schema.py): pg_schema.o
+# embeds store/schema_postgresql.sql (.incbin) and is rebuilt when it changes.
+# BUILD/pg_schema_check-next is the same with one test migration more in
+# both stores' lists (REDRESS_TEST_MIGRATION, store/schema.h).  The store's
+# objects and the pure ones link as in the unit tests.
+$(BUILD)/core/store/pg_schema.o: core/store/schema_postgresql.sql
+PG_SCHEMA_LINK = $(CC) $(EXE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(call pkg_config,--libs,$(PG_PKGS))
+$(BUILD)/tests/pg/pg_schema_check.o: ALL_CFLAGS += $(call pkg_config,--cflags,$(PG_PKGS))
+$(BUILD)/pg_schema_check: $(BUILD)/tests/pg/pg_schema_check.o $(BUILD)/core/store/pg_schema.o $(PURE_OBJ) \
+                          $(UNIT_STORE_OBJ)
+	$(PG_SCHEMA_LINK)
+$(BUILD)/core/store/%-next.o: core/store/%.c core/store/schema_postgresql.sql $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(call pkg_config,--cflags,$(PG_PKGS)) -DREDRESS_TEST_MIGRATION -MMD -MP -c $< -o $@
+$(BUILD)/tests/pg/pg_schema_check-next.o: tests/pg/pg_schema_check.c $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(call pkg_config,--cflags,$(PG_PKGS)) -DREDRESS_TEST_MIGRATION -MMD -MP -c $< -o $@
+$(BUILD)/pg_schema_check-next: $(BUILD)/tests/pg/pg_schema_check-next.o $(BUILD)/core/store/pg_schema-next.o \
+                               $(BUILD)/core/store/schema-next.o $(PURE_OBJ) \
+                               $(filter-out $(BUILD)/core/store/schema.o,$(UNIT_STORE_OBJ))
+	$(PG_SCHEMA_LINK)
+PG_CHECKS := $(BUILD)/pg_check $(BUILD)/pg_schema_check $(BUILD)/pg_schema_check-next
 
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(PURE_OBJ) $(UNIT_STORE_OBJ)
 	$(CC) $(EXE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -217,7 +242,7 @@ tests/clients/node_modules/.package-lock.json: tests/clients/package.json tests/
 
 # The whole suite, plain and then under AddressSanitizer + UBSan; the client suite once, plain.
 test: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/redressd-oom $(TEST_PLUGINS) \
-      $(BUILD)/pg_check $(CLIENT_TESTS)
+      $(PG_CHECKS) $(CLIENT_TESTS)
 	@$(MAKE) --no-print-directory BUILD=build/sanitize SANITIZE=1 build/sanitize/redressd build/sanitize/unit_tests \
 	    build/sanitize/redressd-nosync build/sanitize/redressd-oom \
 	    $(PLUGIN_NAMES:%=build/sanitize/plugins/%.so) \
@@ -230,7 +255,7 @@ test: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/re
 
 # The plain build's tests only: no sanitizer build, no layer check.
 quick: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/redressd-oom $(TEST_PLUGINS) \
-       $(BUILD)/pg_check
+       $(PG_CHECKS)
 	python3 tests/run.py $(TEST_RUN_FLAGS) --build $(BUILD) $(TEST_ARGS)
 
 bench: test-packages all $(TEST_PLUGINS)
@@ -273,7 +298,9 @@ clean:
 	rm -rf build tests/clients/node_modules
 
 -include $(UNIT_OBJ:.o=.d) $(PURE_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(BUILD)/tests/oom/alloc_shim.d \
-         $(BUILD)/core/store/pg.d
+         $(BUILD)/core/store/pg.d $(BUILD)/core/store/pg_answers.d $(BUILD)/core/store/pg_schema.d \
+         $(BUILD)/tests/pg/pg_schema_check.d $(BUILD)/tests/pg/pg_schema_check-next.d \
+         $(BUILD)/core/store/pg_schema-next.d $(BUILD)/core/store/schema-next.d
 
 .PHONY: check-layers
 check-layers: all
