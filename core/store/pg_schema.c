@@ -57,10 +57,12 @@ static int failed(PGconn *conn, PGresult *result, ExecStatusType wanted, const c
     return -1;
 }
 
-/* Runs sql (no parameters, any number of statements); 0, or -1 with why. */
+/* Runs sql (no parameters, any number of statements: the answer is the
+ * last one's, rows or none); 0, or -1 with why. */
 static int run(PGconn *conn, const char *sql, const char *what, char *error, size_t error_size) {
     PGresult *result = PQexec(conn, sql);
-    int rc = failed(conn, result, PGRES_COMMAND_OK, what, error, error_size);
+    int rc = failed(conn, result, PQresultStatus(result) == PGRES_TUPLES_OK ? PGRES_TUPLES_OK : PGRES_COMMAND_OK, what,
+                    error, error_size);
     PQclear(result);
     return rc;
 }
@@ -84,6 +86,17 @@ static int one_value(PGconn *conn, const char *sql, int nparams, const char *con
     snprintf(out, out_size, "%s", PQgetvalue(result, 0, 0));
     PQclear(result);
     return 0;
+}
+
+/* The server's warnings go to our log as logfmt, not to stderr as libpq's
+ * default would print them. */
+static void log_notice(void *arg, const char *message) {
+    (void)arg;
+    char text[512], quoted[600];
+    snprintf(text, sizeof text, "%s", message);
+    size_t len = strlen(text);
+    while (len && text[len - 1] == '\n') text[--len] = '\0';
+    log_warn("PostgreSQL says", "message=%s", log_quote(text, quoted, sizeof quoted));
 }
 
 int pg_schema_session_settings(void *connection, char *error, size_t error_size) {
@@ -256,6 +269,7 @@ int pg_schema_prepare(const char *conninfo, char *error, size_t error_size) {
         PQfinish(conn);
         return -1;
     }
+    PQsetNoticeProcessor(conn, log_notice, NULL);
     int rc = -1;
     char key[24], unlocked[8];
     snprintf(key, sizeof key, "%lld", PG_SCHEMA_LOCK_KEY);
