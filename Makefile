@@ -186,6 +186,29 @@ $(BUILD)/pg_check: tests/pg/pg_check.c $(BUILD)/core/store/pg.o $(BUILD)/core/st
 	$(CC) $(ALL_CFLAGS) $(call pkg_config,--cflags,$(PG_PKGS)) $(EXE_LDFLAGS) $(LDFLAGS) -o $@ $^ \
 	    $(call pkg_config,--libs,libevent jansson $(PG_PKGS))
 
+# The schema on PostgreSQL (tests/functional/test_postgres_schema.py): pg_schema.o
+# embeds store/schema_postgresql.sql (.incbin) and is rebuilt when it changes.
+# BUILD/pg_schema_check-next is the same with one test migration more in
+# both stores' lists (REDRESS_TEST_MIGRATION, store/schema.h).  The store's
+# objects and the pure ones link as in the unit tests.
+$(BUILD)/core/store/pg_schema.o: core/store/schema_postgresql.sql
+PG_SCHEMA_LINK = $(CC) $(EXE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(call pkg_config,--libs,$(PG_PKGS))
+$(BUILD)/tests/pg/pg_schema_check.o: ALL_CFLAGS += $(call pkg_config,--cflags,$(PG_PKGS))
+$(BUILD)/pg_schema_check: $(BUILD)/tests/pg/pg_schema_check.o $(BUILD)/core/store/pg_schema.o $(PURE_OBJ) \
+                          $(UNIT_STORE_OBJ)
+	$(PG_SCHEMA_LINK)
+$(BUILD)/core/store/%-next.o: core/store/%.c core/store/schema_postgresql.sql $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(call pkg_config,--cflags,$(PG_PKGS)) -DREDRESS_TEST_MIGRATION -MMD -MP -c $< -o $@
+$(BUILD)/tests/pg/pg_schema_check-next.o: tests/pg/pg_schema_check.c $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(call pkg_config,--cflags,$(PG_PKGS)) -DREDRESS_TEST_MIGRATION -MMD -MP -c $< -o $@
+$(BUILD)/pg_schema_check-next: $(BUILD)/tests/pg/pg_schema_check-next.o $(BUILD)/core/store/pg_schema-next.o \
+                               $(BUILD)/core/store/schema-next.o $(PURE_OBJ) \
+                               $(filter-out $(BUILD)/core/store/schema.o,$(UNIT_STORE_OBJ))
+	$(PG_SCHEMA_LINK)
+PG_CHECKS := $(BUILD)/pg_check $(BUILD)/pg_schema_check $(BUILD)/pg_schema_check-next
+
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(PURE_OBJ) $(UNIT_STORE_OBJ)
 	$(CC) $(EXE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -212,7 +235,7 @@ tests/clients/node_modules/.package-lock.json: tests/clients/package.json tests/
 
 # The whole suite, plain and then under AddressSanitizer + UBSan; the client suite once, plain.
 test: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/redressd-oom $(TEST_PLUGINS) \
-      $(BUILD)/pg_check $(CLIENT_TESTS)
+      $(PG_CHECKS) $(CLIENT_TESTS)
 	@$(MAKE) --no-print-directory BUILD=build/sanitize SANITIZE=1 build/sanitize/redressd build/sanitize/unit_tests \
 	    build/sanitize/redressd-nosync build/sanitize/redressd-oom \
 	    $(PLUGIN_NAMES:%=build/sanitize/plugins/%.so) \
@@ -225,7 +248,7 @@ test: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/re
 
 # The plain build's tests only: no sanitizer build, no layer check.
 quick: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/redressd-oom $(TEST_PLUGINS) \
-       $(BUILD)/pg_check
+       $(PG_CHECKS)
 	python3 tests/run.py $(TEST_RUN_FLAGS) --build $(BUILD) $(TEST_ARGS)
 
 bench: test-packages all $(TEST_PLUGINS)
@@ -268,7 +291,9 @@ clean:
 	rm -rf build tests/clients/node_modules
 
 -include $(UNIT_OBJ:.o=.d) $(PURE_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(BUILD)/tests/oom/alloc_shim.d \
-         $(BUILD)/core/store/pg.d
+         $(BUILD)/core/store/pg.d $(BUILD)/core/store/pg_answers.d $(BUILD)/core/store/pg_schema.d \
+         $(BUILD)/tests/pg/pg_schema_check.d $(BUILD)/tests/pg/pg_schema_check-next.d \
+         $(BUILD)/core/store/pg_schema-next.d $(BUILD)/core/store/schema-next.d
 
 .PHONY: check-layers
 check-layers: all

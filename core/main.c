@@ -40,6 +40,7 @@
 #include "net/connections.h"
 #include "net/server.h"
 #include "http/http.h"
+#include "store/pg_schema.h"
 #include "store/store.h"
 
 #include <event2/event.h>
@@ -359,6 +360,13 @@ int main(int argc, char **argv) {
     }
     int flags = apply_flags(&config, argc, argv);
     if (flags != 0) return flags > 0 ? 0 : 2;
+    {
+        char why[512];
+        if (config_check(&config, why, sizeof why) != NULL) {
+            fprintf(stderr, "redressd: config: %s\n", why);
+            return 2;
+        }
+    }
     /* The default ./rules, absent here: the rule set make install put beside
      * the binary, if there is one. */
     if (!strcmp(config.rules, "./rules") && !is_directory(config.rules) &&
@@ -420,8 +428,14 @@ int main(int argc, char **argv) {
     if (server_start(base, &config) != 0) goto done;
     if (wire(&config) != 0) goto done;
     struct start_context start = {&config, base, -1};
-    if (config.store_kind == CONFIG_STORE_POSTGRESQL && store_work_start(base, error, sizeof error) != 0) {
+    /* PostgreSQL: the schema made or migrated first, on a connection of its
+     * own that blocks (nothing is served yet), then the store's work on
+     * fibers (store/work.h). */
+    if (config.store_kind == CONFIG_STORE_POSTGRESQL &&
+        (pg_schema_prepare(config.postgresql_url, error, sizeof error) != 0 ||
+         store_work_start(base, error, sizeof error) != 0)) {
         fprintf(stderr, "redressd: %s\n", error);
+        log_error("cannot open store", "error=\"%s\"", error);
         goto done;
     }
     if (store_work_run_now(base, start_piece, &start) != 0 || start.status != 0) goto done;

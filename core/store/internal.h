@@ -43,6 +43,10 @@ int store_execute(const char *sql);         /* sqlite3_exec; 0, or -1 logged wit
 
 /* schema.c */
 extern const char *const store_migrations[]; /* STORE_SCHEMA_VERSION of them */
+/* PostgreSQL's text of migration N at [N - STORE_POSTGRESQL_BASELINE], for
+ * N up to STORE_SCHEMA_VERSION; [0], the baseline, is NULL (pg_schema.c
+ * creates it from store/schema_postgresql.sql). */
+extern const char *const store_migrations_postgresql[];
 /* Brings the schema to STORE_SCHEMA_VERSION in one transaction; 0, or -1
  * with why in error (a newer database is refused). */
 int store_migrate(char *error, size_t error_size);

@@ -262,11 +262,47 @@ static void start_attempt(struct pg_client *c)
 }
 
 static void dispatch(struct pg_client *c);
+static int flush(struct pg_client *c, char *why, size_t why_size);
+
+/* The session's own group failed: the connection cannot serve as the
+ * caller asked, so it is dropped (and made again after the backoff). */
+static void on_session_done(void *arg, const struct pg_reply *reply)
+{
+    struct pg_client *c = arg;
+    if (reply->sqlstate) {
+        char why[400];
+        pg_format(why, sizeof why, "the session's settings failed: %s %s", reply->sqlstate,
+                  reply->message ? reply->message : "");
+        broken_later(c, why);
+    }
+}
+
+/* The session's settings go first on every new connection, ahead of the
+ * groups that waited for it: they are answered first, in order. */
+static int send_session_sql(struct pg_client *c)
+{
+    struct pg_entry *query = calloc(1, sizeof *query), *sync = calloc(1, sizeof *sync);
+    if (!query || !sync || PQsendQueryParams(c->conn, c->session_sql, 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+        PQpipelineSync(c->conn) != 1) {
+        free(query);
+        free(sync);
+        return -1;
+    }
+    sync->is_sync = 1;
+    sync->on_done = on_session_done;
+    sync->arg = c;
+    pg_list_push(&c->sent, query);
+    pg_list_push(&c->sent, sync);
+    c->in_flight++;
+    c->stats.queued++;
+    return 0;
+}
 
 static void connected(struct pg_client *c)
 {
     char error[512];
-    if (PQsetnonblocking(c->conn, 1) != 0 || PQenterPipelineMode(c->conn) != 1) {
+    if (PQsetnonblocking(c->conn, 1) != 0 || PQenterPipelineMode(c->conn) != 1 ||
+        (c->session_sql && send_session_sql(c) != 0)) {
         conn_error(c, error, sizeof error);
         attempt_failed(c, error);
         return;
@@ -281,6 +317,9 @@ static void connected(struct pg_client *c)
     set_state(c, PG_READY, NULL);
     if (c->state == PG_READY)
         dispatch(c);
+    char why[512];
+    if (c->state == PG_READY && c->session_sql && !c->broken[0] && flush(c, why, sizeof why) != 0)
+        broken_later(c, why);
 }
 
 static void connect_step(struct pg_client *c)
@@ -447,6 +486,11 @@ struct pg_client *pg_client_new(struct event_base *base, const struct pg_setting
     c->backoff_ms = c->backoff_min_ms;
     c->on_notify = settings->on_notify;
     c->on_state = settings->on_state;
+    if (settings->session_sql && !(c->session_sql = strdup(settings->session_sql))) {
+        pg_format(error, error_size, "out of memory");
+        pg_client_free(c);
+        return NULL;
+    }
     c->arg = settings->arg;
     c->conninfo = strdup(settings->conninfo);
     c->timer = evtimer_new(base, on_timer, c);
@@ -480,6 +524,7 @@ void pg_client_free(struct pg_client *c)
     fail_entries(c, &doomed, "08006", "PostgreSQL client closed");
     pg_list_free(&c->open);
     free(c->conninfo);
+    free(c->session_sql);
     free(c);
 }
 

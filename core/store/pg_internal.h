@@ -30,6 +30,7 @@ struct pg_list {
 struct pg_client {
     struct event_base *base;   /* borrowed */
     char *conninfo;            /* owned */
+    char *session_sql;         /* owned; NULL: none (pg_settings.session_sql) */
     unsigned backoff_min_ms, backoff_max_ms, connect_timeout_ms, max_queued;
     pg_notify_fn on_notify;
     pg_state_fn on_state;

@@ -19,6 +19,7 @@
  */
 #include "store/pg_statement.h"
 #include "store/pg.h"
+#include "store/pg_schema.h"
 #include "store/statement.h"
 #include "store/work.h"
 #include "lib/log.h"
@@ -573,7 +574,9 @@ static const char id_tables_sql[] =
     "AND column_name = 'id' AND is_identity = 'YES'";
 
 int pgs_open(struct event_base *base, const char *conninfo, char *error, size_t error_size) {
-    struct pg_settings settings = {.conninfo = conninfo, .on_state = on_state};
+    /* synchronous_commit: a reply after COMMIT promises the WAL flushed
+     * (pg_schema.h says why it is set per session, not refused). */
+    struct pg_settings settings = {.conninfo = conninfo, .on_state = on_state, .session_sql = PG_SCHEMA_SESSION_SQL};
     pgs.client = pg_client_new(base, &settings, error, error_size);
     if (pgs.client == NULL) return -1;
     store_on_postgresql = 1;

@@ -37,6 +37,8 @@ struct pg_settings {
     unsigned backoff_max_ms;   /* the delay doubles up to this (0: 5000) */
     unsigned connect_timeout_ms; /* an attempt longer than this fails (0: 10000) */
     unsigned max_queued;       /* queries handed over, not yet answered (0: 100000) */
+    const char *session_sql;   /* sent first on every connection, before any group (copied; NULL: none);
+                                  its failure drops the connection */
     pg_notify_fn on_notify;    /* may be NULL */
     pg_state_fn on_state;      /* may be NULL */
     void *arg;                 /* for on_notify and on_state */

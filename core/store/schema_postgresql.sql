@@ -2,8 +2,10 @@
 -- schema version 29 (core/store/schema.c): what a PostgreSQL store is created
 -- with; each later migration carries its PostgreSQL text beside SQLite's.
 --
--- Not applied by redressd yet: the PostgreSQL backend (issue 19) is being
--- built.  tests/functional/test_postgres_statements.py creates it on a real
+-- Created whole by store/pg_schema.c on an empty database (embedded in the
+-- binary at build time) and recorded there as version 29 in schema_version;
+-- later versions come from store_migrations_postgresql (store/schema.c).
+-- tests/functional/test_postgres_statements.py also creates it on a real
 -- server and prepares every statement of the domain against it.
 --
 -- Translated from SQLite's: INTEGER -> bigint, BLOB -> bytea, rowid keys ->
