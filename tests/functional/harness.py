@@ -207,13 +207,16 @@ def as_map(reply):
 class Daemon:
     """A redressd on a free port with its own data directory."""
 
-    def __init__(self, *args, data=None, config=None, test_clock=True, rules="", binary=None, database=None):
+    def __init__(self, *args, data=None, config=None, test_clock=True, rules="", binary=None, database=None,
+                 postgresql_url=None):
         """database (postgresql): a database another holds (Cluster's, shared by its nodes);
-        by default the data directory's own."""
+        by default the data directory's own.  postgresql_url: the daemon on PostgreSQL at that
+        URL (a test's own servers: a primary and its replica), whatever the run's store."""
         self.binary = binary or REDRESSD
         self.owns_data = data is None
         self.data = data or tempfile.mkdtemp(prefix="redress-test-")
         self.database = database
+        self.postgresql_url = postgresql_url
         self.args = list(args)
         self.config = config
         self.test_clock = test_clock
@@ -330,6 +333,8 @@ class Daemon:
     @property
     def store_url(self):
         """postgresql: the libpq URL of this daemon's database (made on first use)."""
+        if self.postgresql_url:
+            return self.postgresql_url
         return database_url(self.database or database_for(self.data))
 
 
@@ -376,7 +381,7 @@ def drop_database(name):
 
 
 def drop_database_of(daemon):
-    if STORE == "postgresql" and daemon.database is None:
+    if STORE == "postgresql" and daemon.database is None and daemon.postgresql_url is None:
         drop_database(database_for(daemon.data))
 
 
@@ -390,7 +395,7 @@ def drop_databases():
 
 def store_config(daemon):
     """The config lines that put a daemon on the store under test ("" on sqlite, the default)."""
-    if STORE != "postgresql":
+    if STORE != "postgresql" and daemon.postgresql_url is None:
         return ""
     return "store = postgresql\npostgresql_url = %s\n" % daemon.store_url
 
