@@ -5,6 +5,7 @@
 #   make test       unit + functional tests, then all of them again under ASan/UBSan,
 #                   and the real-client suite (tests/clients/) once
 #   make quick      the same tests on the plain build only (the edit-test loop)
+#   make test-pg    the functional tests on the PostgreSQL store, plain build (not in make test yet)
 #                   (both: TEST_JOBS=N tests at a time, default the CPU count; TEST_ARGS=filter)
 #   make bench      the benchmarks of tests/bench (not part of make test)
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -95,7 +96,7 @@ TEST_JOBS ?=
 TEST_FUZZ_SECONDS ?= 10
 TEST_RUN_FLAGS = $(if $(TEST_JOBS),--jobs $(TEST_JOBS))
 
-.PHONY: all run test quick unit check-packages test-packages bench fuzz fuzz-build install clean
+.PHONY: all run test test-pg quick unit check-packages test-packages bench fuzz fuzz-build install clean
 
 all: $(BUILD)/redressd $(PLUGINS)
 
@@ -250,6 +251,16 @@ test: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/re
 quick: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/redressd-oom $(TEST_PLUGINS) \
        $(PG_CHECKS)
 	python3 tests/run.py $(TEST_RUN_FLAGS) --build $(BUILD) $(TEST_ARGS)
+
+# The functional suite once more on the PostgreSQL store (plain build, no sanitizers: issue 19):
+# one throwaway server for the run, a fresh database per daemon; tests about SQLite itself are
+# skipped with their reason, and the multi-node tests (test_nodes.py) run only here.  Not part
+# of `make test` yet: redressd does not serve `store = postgresql` today, so every test that
+# starts a daemon fails with "unknown setting 'store'".  It joins `make test` once the backend
+# serves.
+test-pg: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/redressd-oom $(TEST_PLUGINS) \
+         $(BUILD)/pg_check
+	python3 tests/run.py $(TEST_RUN_FLAGS) --build $(BUILD) --store postgresql $(TEST_ARGS)
 
 bench: test-packages all $(TEST_PLUGINS)
 	bash tests/bench/run.sh

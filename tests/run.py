@@ -2,7 +2,7 @@
 """run.py -- the whole test suite: unit tests, rule tests, functional tests, per build.
 
     python3 tests/run.py --build build --build build/sanitize [--jobs N] [--timeout S]
-                         [--fuzz SECONDS] [--clients build] [filter]
+                         [--fuzz SECONDS] [--clients build] [--store sqlite|postgresql] [filter]
 
 For each build directory: BUILD/unit_tests (pure C modules), each rule set's
 own tests (redressd --test-rules), then every test_* function of
@@ -32,6 +32,15 @@ How it runs:
     is not part of the sanitizer pass.
   - Jobs start longest first, by the durations of the last run kept in
     BUILD/.test-times.json, so the slow ones do not end the run alone.
+  - --store postgresql (or env REDRESS_TEST_STORE=postgresql) runs the
+    functional tests on the PostgreSQL store, and only them (the unit and
+    rule tests do not depend on the store: the SQLite run has them).  One
+    throwaway server (tests/functional/postgres.py) serves the whole run;
+    every daemon the harness starts gets a fresh database on it (harness.py
+    says how).  A module that sets STORES = ("sqlite",) -- or a test marked
+    with harness.only_on -- is about one store only: on the other it is not
+    run but reported as "skip" with its STORES_REASON and counted skipped.
+    So are the multi-node tests (STORES = ("postgresql",)) on SQLite.
 
 A suite is a function (build, pattern) -> [Job]; SUITES lists them.  Add a
 new kind of test by adding a collector there.
@@ -156,8 +165,27 @@ def functional_modules():
     return _modules
 
 
-def functional_suite(build, pattern, first_build=True):
-    env = dict(os.environ, REDRESSD=os.path.join(ROOT, build, "redressd"), PYTHONDONTWRITEBYTECODE="1")
+class Skipped(Job):
+    """A test for another store than this run's: reported as skipped, with why, never run."""
+
+    def __init__(self, build, name, reason):
+        super().__init__(build, name, None, single_parse)
+        self.reason = reason
+
+
+def store_skip(module, test, store):
+    """None if the test runs on `store`; else why not (its STORES and STORES_REASON, the test's or
+    its module's)."""
+    holder = test if hasattr(test, "STORES") else module
+    stores = getattr(holder, "STORES", ("sqlite", "postgresql"))
+    if store in stores:
+        return None
+    return "%s only: %s" % (" and ".join(stores), getattr(holder, "STORES_REASON", "(no reason given)"))
+
+
+def functional_suite(build, pattern, first_build=True, store="sqlite", store_env=None):
+    env = dict(os.environ, REDRESSD=os.path.join(ROOT, build, "redressd"), PYTHONDONTWRITEBYTECODE="1",
+               REDRESS_TEST_STORE=store, **(store_env or {}))
     jobs = []
     for name, (module, error) in functional_modules().items():
         if module is None:
@@ -172,6 +200,10 @@ def functional_suite(build, pattern, first_build=True):
             if not attr.startswith("test_") or not callable(getattr(module, attr)):
                 continue
             if pattern and pattern not in full:
+                continue
+            why = store_skip(module, getattr(module, attr), store)
+            if why:
+                jobs.append(Skipped(build, full, why))
                 continue
             jobs.append(Job(build, full, [sys.executable, os.path.abspath(__file__), "--one", full],
                             single_parse, timeout=timeout, env=env))
@@ -217,19 +249,28 @@ def run_one(full):
     sys.path.insert(0, folder)
     spec = importlib.util.spec_from_file_location(name[:-3], os.path.join(folder, name))
     module = importlib.util.module_from_spec(spec)
+    status = 0
     try:
         spec.loader.exec_module(module)
         getattr(module, attr)()
     except unittest.SkipTest as skip:
         print("skipped: %s" % skip)
-        sys.stdout.flush()
-        os._exit(SKIP_EXIT)
+        status = SKIP_EXIT
     except BaseException:
         traceback.print_exc(file=sys.stdout)
-        sys.stdout.flush()
-        os._exit(1)
+        status = 1
+    # On PostgreSQL: the databases of the test's daemons go with it (a test's own data
+    # directories are not the harness's to remove, so it cannot drop theirs on its own).
+    harness = sys.modules.get("harness")
+    if harness is not None and harness.STORE == "postgresql":
+        try:
+            harness.drop_databases()
+        except BaseException:
+            traceback.print_exc(file=sys.stdout)
+            print("could not drop the test's databases (above)")
+            status = status or 1
     sys.stdout.flush()
-    os._exit(0)
+    os._exit(status)
 
 
 def execute(job):
@@ -237,6 +278,8 @@ def execute(job):
     started = time.time()
     if isinstance(job, Failed):
         return 0, 1, [job.text], 0.0
+    if isinstance(job, Skipped):
+        return 0, 0, [job.reason], 0.0
     try:
         proc = subprocess.Popen(job.argv, cwd=ROOT, env=job.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
@@ -263,21 +306,26 @@ def execute(job):
     return passed, failed, lines, time.time() - started
 
 
-def load_times(builds):
+def times_file(build, store):
+    """The durations of the last run on that store (a PostgreSQL run's tests take their own time)."""
+    return os.path.join(ROOT, build, ".test-times.json" if store == "sqlite" else ".test-times-%s.json" % store)
+
+
+def load_times(builds, store="sqlite"):
     times = {}
     for build in builds:
         try:
-            with open(os.path.join(ROOT, build, ".test-times.json")) as f:
+            with open(times_file(build, store)) as f:
                 times.update(json.load(f))
         except (OSError, ValueError):
             pass
     return times
 
 
-def save_times(builds, measured):
+def save_times(builds, measured, store="sqlite"):
     for build in builds:
-        path = os.path.join(ROOT, build, ".test-times.json")
-        old = load_times([build])
+        path = times_file(build, store)
+        old = load_times([build], store)
         old.update({k: v for k, v in measured.items() if k.startswith(build + " ")})
         try:
             with open(path + ".tmp", "w") as f:
@@ -295,6 +343,9 @@ def main():
     parser.add_argument("--timeout", type=int, default=None, help="seconds per test (default: 300, or the module's)")
     parser.add_argument("--fuzz", type=int, default=0, metavar="SECONDS", help="run each fuzz target this long")
     parser.add_argument("--clients", metavar="BUILD", help="also run the real-client suite (tests/clients/), once")
+    parser.add_argument("--store", choices=("sqlite", "postgresql"),
+                        default=os.environ.get("REDRESS_TEST_STORE", "sqlite"),
+                        help="the store the functional tests run on (default: sqlite, or REDRESS_TEST_STORE)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("pattern", nargs="?")
     args = parser.parse_args()
@@ -302,11 +353,45 @@ def main():
     if args.one:
         run_one(args.one)
     builds = args.build or ["build"]
+    server, store_env = None, {}
+    if args.store == "postgresql" and not args.unit_only:
+        server, store_env = start_postgres()
+    try:
+        run(args, builds, store_env)
+    finally:
+        if server is not None:
+            server.close()
+
+
+def start_postgres():
+    """The run's one PostgreSQL server (no database: each daemon gets its own); and what the
+    test processes need to reach it.  Without PostgreSQL installed: the run stops, saying so
+    (outside CI; under CI=true postgres.py raises instead)."""
+    sys.path.insert(0, os.path.join(HERE, "functional"))
+    import postgres
+    try:
+        # Databases of two jobs at once, each of up to three nodes with their connections.
+        server = postgres.Postgres(database=None, max_connections=200, name="redress-tests")
+    except unittest.SkipTest as skip:
+        print("store postgresql: no run: %s" % skip)
+        print("0 passed, 0 failed")
+        sys.exit(0)
+    server.__enter__()
+    print("store postgresql: one server for the run on 127.0.0.1:%d (%s), a database per daemon"
+          % (server.port, server.bindir))
+    sys.stdout.flush()
+    return server, {"REDRESS_TEST_PG": server.url_of("postgres"), "REDRESS_TEST_PG_BIN": server.bindir}
+
+
+def run(args, builds, store_env):
     jobs = []
+    pg = args.store == "postgresql"
     for build in builds:
-        for suite in (UNIT_ONLY_SUITES if args.unit_only else SUITES):
+        # The unit and rule tests do not depend on the store: the SQLite run has them.
+        for suite in (UNIT_ONLY_SUITES if args.unit_only else [functional_suite] if pg else SUITES):
             if suite is functional_suite:
-                jobs.extend(suite(build, args.pattern, first_build=build == builds[0]))
+                jobs.extend(suite(build, args.pattern, first_build=build == builds[0], store=args.store,
+                                  store_env=store_env))
             else:
                 jobs.extend(suite(build, args.pattern))
     if args.fuzz:
@@ -314,7 +399,7 @@ def main():
     if args.timeout:
         for job in jobs:
             job.timeout = args.timeout
-    times = load_times(builds)
+    times = load_times(builds, args.store)
     # Longest first (unknown ones count as long): the last ones to start are short.
     jobs.sort(key=lambda j: -times.get(j.key, 60.0))
     lock = threading.Lock()
@@ -327,7 +412,8 @@ def main():
         with lock:
             totals[0] += passed
             totals[1] += failed
-            measured[job.key] = round(seconds, 2)
+            if not isinstance(job, Skipped):  # not run: says nothing of how long it takes
+                measured[job.key] = round(seconds, 2)
             if job.parse is single_parse and not passed and not failed:
                 skipped.append(job.key)
                 print("skip [%s] %s: %s" % (job.build, job.name, lines[0]))
@@ -346,8 +432,11 @@ def main():
         futures = {pool.submit(execute, job): job for job in jobs}
         for future in concurrent.futures.as_completed(futures):
             report(futures[future], future.result())
-    save_times(builds, measured)
-    if args.clients and not args.unit_only:
+    save_times(builds, measured, args.store)
+    if args.clients and pg:
+        print("--clients: the real-client suite runs on SQLite only (leave it out of a --store postgresql run)")
+        totals[1] += 1
+    elif args.clients and not args.unit_only:
         sys.path.insert(0, os.path.join(HERE, "clients"))
         import suite
         passed, failed = suite.run(args.clients, args.pattern)

@@ -12,12 +12,33 @@ Replies: simple strings -> str, integers -> int, bulk -> str (bytes if not
 UTF-8), nil -> None, arrays -> list, errors -> RespError (returned, not
 raised, so tests compare them).  No test sleeps to wait for time: the
 daemon's clock is driven with DEBUG.CLOCK.
+
+The store under test (tests/run.py --store, env REDRESS_TEST_STORE):
+sqlite, the default, or postgresql.  On postgresql, run.py starts one
+throwaway server for the run (REDRESS_TEST_PG: its URL, for the database
+`postgres`) and every data directory a Daemon starts on gets a fresh
+database of its own on it (the same one again when a test restarts on that
+directory), named in the daemon's config (store = postgresql,
+postgresql_url = ...) and dropped when the test ends.  A test that reads or
+writes the database behind the daemon's back does it through store_rows /
+store_value / store_execute, which go to DATA/redress.db on sqlite and
+through psql on postgresql.  A test or module about SQLite itself says so:
+
+    STORES = ("sqlite",)                       # module-wide, with
+    STORES_REASON = "fault injection in SQLite's VFS shim"
+    @only_on("sqlite", "reads the db file's bytes")    # one test
+
+and run.py skips it on the other store, saying why.  Cluster(n) starts n
+daemons on one database (postgresql only: the multi-node tests).
 """
+import hashlib
+import json
 import os
 import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -29,6 +50,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PLUGINS = os.path.join(os.path.dirname(os.path.abspath(REDRESSD)), "plugins")
 TEST_PLUGINS = os.path.join(os.path.dirname(os.path.abspath(REDRESSD)), "test-plugins")
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+STORE_NAMES = ("sqlite", "postgresql")
+STORE = os.environ.get("REDRESS_TEST_STORE", "sqlite")
+if STORE not in STORE_NAMES:
+    raise ValueError("REDRESS_TEST_STORE=%r: the store is one of %s" % (STORE, ", ".join(STORE_NAMES)))
+# On postgresql: the run's server (tests/run.py starts it), its URL for the database `postgres`
+# and its bin folder (psql).
+PG_URL = os.environ.get("REDRESS_TEST_PG", "")
+PG_BIN = os.environ.get("REDRESS_TEST_PG_BIN", "")
 # What the rollback tests (a database of an older schema rebuilt from a new
 # one) undo of the migrations they do not test: the agents' and cases' columns
 # of work distribution (19-24), the customers and messages (15) -- all that a
@@ -178,10 +207,16 @@ def as_map(reply):
 class Daemon:
     """A redressd on a free port with its own data directory."""
 
-    def __init__(self, *args, data=None, config=None, test_clock=True, rules="", binary=None):
+    def __init__(self, *args, data=None, config=None, test_clock=True, rules="", binary=None, database=None,
+                 postgresql_url=None):
+        """database (postgresql): a database another holds (Cluster's, shared by its nodes);
+        by default the data directory's own.  postgresql_url: the daemon on PostgreSQL at that
+        URL (a test's own servers: a primary and its replica), whatever the run's store."""
         self.binary = binary or REDRESSD
         self.owns_data = data is None
         self.data = data or tempfile.mkdtemp(prefix="redress-test-")
+        self.database = database
+        self.postgresql_url = postgresql_url
         self.args = list(args)
         self.config = config
         self.test_clock = test_clock
@@ -199,7 +234,7 @@ class Daemon:
         # a test that wants idle timeouts sets idle_timeout in its config.
         path = os.path.join(self.data, "test.conf")
         with open(path, "w") as f:
-            f.write("idle_timeout = 0\n" + (self.config or ""))
+            f.write("idle_timeout = 0\n" + store_config(self) + (self.config or ""))
         argv += ["--config", path]
         argv += self.args
         self.proc = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
@@ -292,7 +327,160 @@ class Daemon:
         finally:
             if self.owns_data:
                 shutil.rmtree(self.data, ignore_errors=True)
+                drop_database_of(self)
         return False
+
+    @property
+    def store_url(self):
+        """postgresql: the libpq URL of this daemon's database (made on first use)."""
+        if self.postgresql_url:
+            return self.postgresql_url
+        return database_url(self.database or database_for(self.data))
+
+
+# ------------------------------------------------------------------ the store under test
+
+_made_databases = set()
+
+
+def database_for(data):
+    """The database of a data directory on postgresql: a name derived from its path, so a test
+    that restarts a daemon (or a new Daemon) on that directory finds what it wrote."""
+    return "redress_" + hashlib.sha1(os.path.realpath(data).encode()).hexdigest()[:20]
+
+
+def _pg_admin(sql):
+    if not PG_URL:
+        raise RuntimeError("REDRESS_TEST_STORE=postgresql without REDRESS_TEST_PG: run the tests with "
+                           "tests/run.py --store postgresql, which starts the server")
+    return _psql(PG_URL, sql)
+
+
+def _psql(url, sql):
+    out = subprocess.run([os.path.join(PG_BIN, "psql") if PG_BIN else "psql", "-X", "-q", "-A", "-t",
+                          "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+                         capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        raise RuntimeError("psql on %s: %r failed: %s" % (url, sql[:300], out.stderr.strip()))
+    return out.stdout.strip()
+
+
+def database_url(name):
+    """The URL of database `name` on the run's server, made the first time it is asked for."""
+    if name not in _made_databases:
+        if _pg_admin("SELECT count(*) FROM pg_database WHERE datname = '%s'" % name) == "0":
+            _pg_admin('CREATE DATABASE "%s"' % name)
+        _made_databases.add(name)
+    return PG_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_database(name):
+    if name in _made_databases:
+        _made_databases.discard(name)
+        _pg_admin('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+
+
+def drop_database_of(daemon):
+    if STORE == "postgresql" and daemon.database is None and daemon.postgresql_url is None:
+        drop_database(database_for(daemon.data))
+
+
+def drop_databases():
+    """Every database this process made (tests/run.py calls it after each test: a test's own
+    data directories are not Daemon's to drop, and a run of hundreds of tests would otherwise
+    keep one database each until the server goes)."""
+    for name in sorted(_made_databases):
+        drop_database(name)
+
+
+def store_config(daemon):
+    """The config lines that put a daemon on the store under test ("" on sqlite, the default)."""
+    if STORE != "postgresql" and daemon.postgresql_url is None:
+        return ""
+    return "store = postgresql\npostgresql_url = %s\n" % daemon.store_url
+
+
+def only_on(*stores, reason):
+    """Marks a test for these stores only; tests/run.py skips it on the others with the reason."""
+    for name in stores:
+        assert name in STORE_NAMES, name
+
+    def mark(fn):
+        fn.STORES, fn.STORES_REASON = stores, reason
+        return fn
+    return mark
+
+
+def _literal(value):
+    """A parameter as an SQL literal for psql (which takes no parameters from the command line)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, bytes):
+        return "'\\x%s'::bytea" % value.hex()
+    return "'%s'" % str(value).replace("'", "''")
+
+
+def _bind(sql, params):
+    """sqlite3's `?` placeholders replaced by literals (the tests' SQL has no '?' inside a string)."""
+    parts = sql.split("?")
+    assert len(parts) == len(params) + 1, "%d placeholders for %d parameters: %s" % (len(parts) - 1,
+                                                                                     len(params), sql)
+    out = [parts[0]]
+    for value, part in zip(params, parts[1:]):
+        out += [_literal(value), part]
+    return "".join(out)
+
+
+def _data_of(daemon_or_data):
+    return daemon_or_data if isinstance(daemon_or_data, str) else daemon_or_data.data
+
+
+def _pg_url_of(daemon_or_data):
+    if isinstance(daemon_or_data, str):
+        return database_url(database_for(daemon_or_data))
+    return daemon_or_data.store_url
+
+
+def store_rows(daemon, sql, params=()):
+    """The rows (tuples) of a read of the daemon's database (a Daemon, or a data directory), on
+    a connection of its own: sqlite3 on DATA/redress.db, read-only; or psql on postgresql, the
+    rows as JSON so that numbers come back as numbers (bytea comes back as its '\\x..' text).
+    The SQL must read the same on both (no PRAGMA; sum(CASE ..) rather than sum(a > b))."""
+    if STORE == "postgresql":
+        text = _psql(_pg_url_of(daemon), "SELECT coalesce(json_agg(q), '[]') FROM (%s) AS q" % _bind(sql, params))
+        # Columns in their order, names repeated or not (two count(*) are both "count").
+        return [tuple(row) for row in json.loads(text, object_pairs_hook=lambda pairs: [v for _, v in pairs])]
+    path = os.path.join(_data_of(daemon), "redress.db")
+    assert os.path.exists(path), "no database at %s" % path
+    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=30)
+    try:
+        return db.execute(sql, params).fetchall()
+    finally:
+        db.close()
+
+
+def store_value(daemon, sql, params=()):
+    """The one value of a read of one row and one column."""
+    rows = store_rows(daemon, sql, params)
+    assert len(rows) == 1 and len(rows[0]) == 1, "expected one value of %s, got %r" % (sql, rows)
+    return rows[0][0]
+
+
+def store_execute(daemon, script):
+    """Writes behind the daemon's back (a test that checks the daemon notices): statements separated
+    by ';', in one transaction, committed."""
+    if STORE == "postgresql":
+        _psql(_pg_url_of(daemon), "BEGIN; %s; COMMIT" % script.rstrip().rstrip(";"))
+        return
+    db = sqlite3.connect(os.path.join(_data_of(daemon), "redress.db"), timeout=30)
+    try:
+        db.executescript("BEGIN; %s; COMMIT;" % script.rstrip().rstrip(";"))
+    finally:
+        db.close()
 
 
 def open_case(client, **fields):
@@ -326,3 +514,66 @@ class RuleFolder:
 
     def __exit__(self, *exc):
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+class Cluster:
+    """n daemons on ONE database (postgresql only): the nodes of issue 19.
+
+        with Cluster(3, rules="shipped") as nodes:
+            a, b, c = nodes.daemons                # each its data dir, port and rule folder copy
+            nodes.kill(0)                          # kill -9 of one node; the others serve on
+
+    Each node gets a copy of the rule folder (a node loads its own folder) and its own data
+    directory; they share one fresh database, dropped at the end.  The nodes start one after
+    the other: the first writes admin.token when it makes the admin on the new database; the
+    others get a copy of it (the admin is a row of that database, not of a node)."""
+
+    def __init__(self, n, rules="", config=None, **kw):
+        assert STORE == "postgresql", "a Cluster needs --store postgresql (several nodes share one database)"
+        self.database = "redress_nodes_" + os.urandom(8).hex()
+        self.folders = []
+        self.daemons = []
+        source = os.path.join(ROOT, "rules") if rules == "shipped" else rules
+        for _ in range(n):
+            node_rules = ""
+            if source:
+                node_rules = tempfile.mkdtemp(prefix="redress-node-rules-")
+                shutil.copytree(source, node_rules, dirs_exist_ok=True)
+                self.folders.append(node_rules)
+            self.daemons.append(Daemon(rules=node_rules, config=config, database=self.database, **kw))
+
+    def __enter__(self):
+        try:
+            first = self.daemons[0].start()
+            for d in self.daemons[1:]:
+                shutil.copy(os.path.join(first.data, "admin.token"), os.path.join(d.data, "admin.token"))
+                os.chmod(os.path.join(d.data, "admin.token"), 0o600)
+                d.start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __getitem__(self, i):
+        return self.daemons[i]
+
+    def __len__(self):
+        return len(self.daemons)
+
+    def kill(self, i):
+        """kill -9 of node i (its database session ends with it)."""
+        return self.daemons[i].kill()
+
+    def __exit__(self, kind, value, tb):
+        try:
+            for d in self.daemons:
+                if d.proc is not None and getattr(d, "reader", None) is None:
+                    d.proc.wait()  # its start failed (the process ended): nothing to stop
+                    d.proc = None
+                d.__exit__(kind, value, tb)
+        finally:
+            for folder in self.folders:
+                shutil.rmtree(folder, ignore_errors=True)
+            if PG_URL:
+                drop_database(self.database)
+        return False

@@ -6,6 +6,14 @@
         pg.stop("immediate")                # pg_ctl stop -m immediate (a crash, as clients see it)
         pg.start()                          # the same data directory and port again
 
+    with Postgres(database=None) as pg:     # no database: tests/run.py --store postgresql makes
+        pg.create_database("redress_1")     # one per daemon (tests/functional/harness.py)
+        pg.drop_database("redress_1")
+
+    with Postgres() as primary, primary.standby(synchronous=True) as replica:
+        replica.promote()                   # pg_basebackup -R, streaming; then pg_ctl promote
+        multi_host_url([primary, replica])  # ...?target_session_attrs=read-write
+
 The server (`postgres`, started directly, not by pg_ctl) is a child of the
 test in its session, so a test the runner kills on timeout takes it along.
 
@@ -20,6 +28,14 @@ The binaries come from `pg_config --bindir` or /usr/lib/postgresql/*/bin
 (the newest).  Without them the test is skipped with a clear message
 (unittest.SkipTest, which tests/run.py reports as skipped) -- except under
 CI=true, where it fails: CI must run the PostgreSQL tests.
+
+A standby (Postgres.standby) is a copy of a running primary taken with
+pg_basebackup -R (its primary_conninfo written for it) on a port of its
+own, streaming from the primary; with synchronous=True the primary names it
+in synchronous_standby_names, so a COMMIT returns only once the standby has
+flushed it.  Waiting for the servers (streaming, promotion, a row
+replayed) polls their own state with a deadline (wait_for), never sleeps a
+fixed time.
 """
 import glob
 import os
@@ -30,9 +46,12 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 
-SERVER_TOOLS = ("initdb", "pg_ctl", "postgres", "psql")
+SERVER_TOOLS = ("initdb", "pg_ctl", "postgres", "psql", "pg_basebackup")
+# Bounds the polls of a server's state (streaming, promotion, replay): none should take long.
+WAIT = 60
 
 
 def _bindir():
@@ -73,17 +92,24 @@ def free_port():
 
 
 class Postgres:
-    def __init__(self, port=None, user="redress", database="redress"):
+    def __init__(self, port=None, user="redress", database="redress", max_connections=20, name="primary"):
+        """database: created at the start (None: none, the caller makes its own); max_connections:
+        a run that gives every daemon a database of this one server (harness.py) needs more."""
         self.bindir = require_bindir()
         self.port = port or free_port()
         self.user, self.database = user, database
+        self.max_connections = max_connections
+        self.name = name  # cluster_name and, for a standby, its application_name on the primary
         self.dir = None
         self.proc = None  # the postgres process while it runs
         self.running = False
 
     @property
     def url(self):
-        return "postgresql://%s@127.0.0.1:%d/%s" % (self.user, self.port, self.database)
+        return self.url_of(self.database or "postgres")
+
+    def url_of(self, database):
+        return "postgresql://%s@127.0.0.1:%d/%s" % (self.user, self.port, database)
 
     @property
     def data(self):
@@ -125,10 +151,13 @@ class Postgres:
             return ""
 
     def __enter__(self):
+        if self.dir is not None:  # already made and started (a standby): the `with` only closes it
+            return self
         try:
             self.create()
             self.start()
-            self.psql("CREATE DATABASE %s" % self.database, database="postgres")
+            if self.database:
+                self.create_database(self.database)
         except BaseException:
             self.close()
             raise
@@ -137,7 +166,8 @@ class Postgres:
     def __exit__(self, *exc):
         self.close()
 
-    def create(self):
+    def _make_dir(self):
+        """The temporary directory, the server's user's when we are root."""
         self.dir = tempfile.mkdtemp(prefix="redress-pg-", dir=self._temp_parent())
         if os.geteuid() == 0:
             try:
@@ -146,14 +176,18 @@ class Postgres:
                 raise RuntimeError("running as root, the server needs the `postgres` system user "
                                    "(Debian's postgresql package creates it)") from None
             os.chown(self.dir, server.pw_uid, server.pw_gid)
+
+    def create(self):
+        self._make_dir()
         # -N: initdb's own fsyncs of a throwaway cluster; the server still runs with fsync=on.
         self._run([os.path.join(self.bindir, "initdb"), "-D", self.data, "-U", self.user, "--auth=trust",
                    "-E", "UTF8", "--locale=C", "-N"], "initdb")
         with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
             f.write("\n# redress tests (tests/functional/postgres.py)\n"
                     "port = %d\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\n"
-                    "fsync = on\nsynchronous_commit = on\nmax_connections = 20\nshared_buffers = 16MB\n"
-                    % (self.port, self.dir))
+                    "fsync = on\nsynchronous_commit = on\nmax_connections = %d\nshared_buffers = 16MB\n"
+                    "cluster_name = '%s'\n"
+                    % (self.port, self.dir, self.max_connections, self.name))
 
     def start(self):
         """Runs `postgres` as a child of this process (not through pg_ctl start, whose server leaves
@@ -167,7 +201,8 @@ class Postgres:
             for line in self.proc.stderr:
                 log.write(line)
                 log.flush()
-                if "database system is ready to accept connections" in line:
+                # A standby says "ready to accept read-only connections".
+                if re.search(r"database system is ready to accept (read-only )?connections", line):
                     break
             else:
                 self.proc.wait()
@@ -193,14 +228,82 @@ class Postgres:
         self.proc.wait(timeout=60)
         self.running = False
 
-    def psql(self, sql, database=None):
-        """Runs sql on a connection of its own; its output (-At: unaligned, tuples only)."""
-        url = self.url if database is None else "postgresql://%s@127.0.0.1:%d/%s" % (self.user, self.port, database)
-        out = subprocess.run([os.path.join(self.bindir, "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                              "-d", url, "-c", sql], capture_output=True, text=True, timeout=60)
-        if out.returncode != 0:
-            raise RuntimeError("psql %r failed: %s" % (sql, out.stderr))
-        return out.stdout.strip()
+    def psql(self, sql, database=None, url=None):
+        """Runs sql on a connection of its own; its output (-At: unaligned, tuples only).
+        url: any libpq URL instead of this server's (a multi-host one, say)."""
+        if url is None:
+            url = self.url if database is None else self.url_of(database)
+        return psql(self.bindir, url, sql)
+
+    def create_database(self, name):
+        self.psql('CREATE DATABASE "%s"' % name, database="postgres")
+
+    def drop_database(self, name):
+        """Drops it even while a client (a killed daemon's session not yet gone) is connected."""
+        self.psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name, database="postgres")
+
+    def wait_for(self, sql, expected, database=None, what=None):
+        """Polls sql until its output is `expected`, for WAIT seconds at most: a standby catching up,
+        a promotion ending.  The server's own state, read again and again; no fixed sleep."""
+        deadline = time.monotonic() + WAIT
+        while True:
+            try:
+                got = self.psql(sql, database=database)
+            except RuntimeError as e:  # the server is still starting or ending recovery: ask again
+                got = "error: %s" % e
+            if got == expected:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError("%s: %r never gave %r within %d s (last: %r)\n%s"
+                                     % (what or self.name, sql, expected, WAIT, got, self.log_tail()))
+            time.sleep(0.02)
+
+    # -------------------------------------------------------------- replication
+
+    def standby(self, name="replica1", synchronous=False, port=None):
+        """A streaming standby of this running server, on a port of its own, started: pg_basebackup -R
+        (WAL streamed during the copy), then wait until this server shows it streaming in
+        pg_stat_replication.  synchronous=True: this server names it in synchronous_standby_names,
+        so each COMMIT here returns once the standby flushed it (no acknowledged write lost by a
+        failover to it).  Use it in a `with` (or close() it) like any Postgres."""
+        replica = Postgres(port=port, user=self.user, database=self.database,
+                           max_connections=self.max_connections, name=name)
+        try:
+            replica._make_dir()
+            replica._run([os.path.join(self.bindir, "pg_basebackup"), "-D", replica.data, "-R", "-X", "stream",
+                          "-c", "fast", "-d", "host=127.0.0.1 port=%d user=%s application_name=%s"
+                          % (self.port, self.user, name)], "pg_basebackup")
+            # The copy's postgresql.conf is the primary's: the later lines win.  primary_conninfo is
+            # written again with the standby's name, the name synchronous_standby_names matches.
+            with open(os.path.join(replica.data, "postgresql.conf"), "a") as f:
+                f.write("\n# standby of %s (tests/functional/postgres.py)\nport = %d\n"
+                        "unix_socket_directories = '%s'\ncluster_name = '%s'\n"
+                        "primary_conninfo = 'host=127.0.0.1 port=%d user=%s application_name=%s'\n"
+                        % (self.name, replica.port, replica.dir, name, self.port, self.user, name))
+            if synchronous:
+                self.psql("ALTER SYSTEM SET synchronous_standby_names = '%s'" % name, database="postgres")
+                self.psql("SELECT pg_reload_conf()", database="postgres")
+            replica.start()
+            replica.standby_of = self
+            self.wait_for("SELECT sync_state FROM pg_stat_replication WHERE application_name = '%s'"
+                          " AND state = 'streaming'" % name, "sync" if synchronous else "async",
+                          database="postgres", what="standby %s streaming" % name)
+        except BaseException:
+            replica.close()
+            raise
+        return replica
+
+    def in_recovery(self):
+        return self.psql("SELECT pg_is_in_recovery()", database="postgres") == "t"
+
+    def promote(self):
+        """pg_ctl promote, then wait until the server takes writes (out of recovery)."""
+        self._run([os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-w", "-t", str(WAIT), "promote"],
+                  "pg_ctl promote")
+        self.wait_for("SELECT pg_is_in_recovery()", "f", database="postgres", what="%s promoted" % self.name)
+
+    def replayed_lsn(self):
+        return self.psql("SELECT pg_last_wal_replay_lsn()", database="postgres")
 
     def close(self):
         if self.dir is None:
@@ -213,3 +316,19 @@ class Postgres:
                 self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
+
+
+def psql(bindir, url, sql):
+    """psql -At on url (any libpq URL: multi-host too); its output, stripped; RuntimeError on failure."""
+    out = subprocess.run([os.path.join(bindir, "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                          "-d", url, "-c", sql], capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        raise RuntimeError("psql %r failed: %s" % (sql, out.stderr))
+    return out.stdout.strip()
+
+
+def multi_host_url(servers, database="redress", attrs="read-write"):
+    """A libpq multi-host URL over servers, in that order: libpq tries each and keeps the first whose
+    session matches target_session_attrs (read-write: the primary, whichever it is now)."""
+    hosts = ",".join("127.0.0.1:%d" % s.port for s in servers)
+    return "postgresql://%s@%s/%s?target_session_attrs=%s" % (servers[0].user, hosts, database, attrs)

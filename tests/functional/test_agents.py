@@ -2,7 +2,7 @@
 import os
 import stat
 
-from harness import Client, Daemon, RespError, as_map, open_case
+from harness import Client, Daemon, RespError, as_map, open_case, store_rows
 
 # The permission matrix of the README: command -> roles allowed (P = no AUTH needed).
 MATRIX = {
@@ -46,11 +46,9 @@ def test_first_admin_and_its_token_file():
         assert c.call("AUTH", "admin", d.token) == "OK"
         assert as_map(c.call("WHOAMI")) == {"name": "admin", "role": "admin", "queues": ""}
         assert c.call("AUTH", d.token) == "OK"  # redis-cli -a sends the token alone: the admin
-        # Nothing of the token is in the database in clear.
-        import sqlite3
-        db = sqlite3.connect(os.path.join(d.data, "redress.db"))
-        assert d.token.encode() not in b"".join(bytes(r[0]) for r in db.execute("SELECT token_hash FROM agents"))
-        db.close()
+        # Nothing of the token is in the database in clear (PostgreSQL gives a bytea as its text).
+        hashes = [h if isinstance(h, bytes) else str(h).encode() for h, in store_rows(d, "SELECT token_hash FROM agents")]
+        assert d.token.encode() not in b"".join(hashes)
         assert d.stop() == 0  # joins the log reader
         assert "agent admin created" in d.log() and "admin.token" in d.log()
 

@@ -2,25 +2,20 @@
 hour from the event log) and a case's decisions (GET /api/cases/{id}/explain), over RESP, HTTP and in
 headless Chromium."""
 import os
-import sqlite3
 
-from harness import as_map, open_case
+from harness import as_map, open_case, store_rows
 from test_http import HttpDaemon, people, run_dashboard_driver
 
 
 def disk_hours(d, hours, now):
     """The same counts grouped from the event log (the hours ending with now's)."""
-    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(d.data, "redress.db"), uri=True)
-    try:
-        last = now // 3600
-        rows = {h: [0, 0, 0] for h in range(last - hours + 1, last + 1)}
-        for at, kind in db.execute("SELECT at, kind FROM events WHERE kind IN ('opened', 'resolved',"
-                                   " 'deadline_breached')"):
-            if at // 3600 in rows:
-                rows[at // 3600][("opened", "resolved", "deadline_breached").index(kind)] += 1
-        return [{"at": h * 3600, "opened": o, "resolved": r, "breached": b} for h, (o, r, b) in sorted(rows.items())]
-    finally:
-        db.close()
+    last = now // 3600
+    rows = {h: [0, 0, 0] for h in range(last - hours + 1, last + 1)}
+    for at, kind in store_rows(d, "SELECT at, kind FROM events WHERE kind IN ('opened', 'resolved',"
+                                  " 'deadline_breached')"):
+        if at // 3600 in rows:
+            rows[at // 3600][("opened", "resolved", "deadline_breached").index(kind)] += 1
+    return [{"at": h * 3600, "opened": o, "resolved": r, "breached": b} for h, (o, r, b) in sorted(rows.items())]
 
 
 def test_history_counts_follow_the_event_log_per_hour():

@@ -6,7 +6,7 @@ import sqlite3
 import subprocess
 import threading
 
-from harness import REDRESSD, ConnectionClosed, Daemon, RespError, as_map, open_case
+from harness import REDRESSD, ConnectionClosed, Daemon, RespError, as_map, only_on, open_case
 
 
 def load(d, clients, per_client, acknowledged, stop_after=None, enough=None, threshold=0):
@@ -127,6 +127,7 @@ def test_sigterm_commits_in_flight_and_exits_0():
         d.__exit__(None, None, None)
 
 
+@only_on("sqlite", reason="writes a newer schema version into redress.db and starts a raw daemon on it")
 def test_newer_schema_is_refused():
     d = Daemon()
     d.start()
@@ -143,6 +144,7 @@ def test_newer_schema_is_refused():
     shutil.rmtree(d.data, ignore_errors=True)
 
 
+@only_on("sqlite", reason="SQLite's journal mode and sync setting")
 def test_store_uses_wal_and_full_sync():
     # synchronous is a setting of each connection: only the daemon's own one
     # counts, so it is read from INFO, not from a connection of the test's.

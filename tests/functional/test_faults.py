@@ -25,6 +25,10 @@ import time
 
 from harness import REDRESSD, ConnectionClosed, Daemon, RespError, as_map
 
+STORES = ("sqlite",)
+STORES_REASON = ("faults injected in SQLite's file I/O (the store's VFS shim: NTH-WRITE, -SYNC, -READ, -FLUSH, "
+                 "POWER-LOSS), PRAGMA integrity_check of redress.db")
+
 TIMEOUT = 900
 START = 1767225600            # 2026-01-01 00:00 UTC
 PAID = "1767139200"

@@ -1,10 +1,8 @@
 """What one CASE.OPEN writes: the triaged event carries the sla clocks (no deadline_set
 event per clock at intake), the case row carries its next_due from the start, and later
 clocks are still announced by their own deadline_set event."""
-import os
-import sqlite3
 
-from harness import Daemon, as_map, open_case
+from harness import Daemon, as_map, open_case, store_value
 
 T0 = 1795167000  # Friday 2026-11-20 17:30 China time (09:30Z)
 
@@ -35,9 +33,7 @@ def test_triaged_event_carries_the_clocks_of_a_new_case():
         assert triaged["resolution_due"] == resolution["due_at"] == str(T0 + 14400)
         assert triaged["calendar"] == first["calendar"] == "always"
         # The row was written once, with the earliest due as next_due.
-        db = sqlite3.connect(os.path.join(d.data, "redress.db"))
-        next_due = db.execute("SELECT next_due FROM cases WHERE id = ?", (cid,)).fetchone()[0]
-        db.close()
+        next_due = store_value(d, "SELECT next_due FROM cases WHERE id = ?", (cid,))
         assert next_due == T0 + 900
 
 

@@ -4,10 +4,9 @@ an assignee keeps its case; names are checked against the rule set's vocabulary.
 import os
 import re
 import shutil
-import sqlite3
 import tempfile
 
-from harness import ROOT, TEST_PLUGINS, Client, Daemon, RespError, as_map, open_case
+from harness import ROOT, TEST_PLUGINS, Client, Daemon, RespError, as_map, open_case, store_value
 
 # The shipped rule set's vocabulary (rules/00_vocabulary.lua), as error messages list it.
 SHIPPED_QUEUES = "support logistics finance tech risk supervisors"
@@ -145,13 +144,11 @@ def test_a_refund_on_another_queues_case_is_refused_and_nothing_is_paid():
         r = ann.call("REFUND.REQUEST", parcel, "30.00", "refund_only")
         assert isinstance(r, RespError) and r.code == "NOPERM" and "queue logistics" in r, r
         assert admin.call("REFUND.LIST", parcel) == []
-        db = sqlite3.connect(os.path.join(d.data, "redress.db"))
-        assert db.execute("SELECT count(*) FROM refund_outbox").fetchone()[0] == 0
+        assert store_value(d, "SELECT count(*) FROM refund_outbox") == 0
         # lou works logistics: the same request is approved and executed.
         paid = as_map(lou.call("REFUND.REQUEST", parcel, "30.00", "refund_only"))
         assert paid["state"] == "executing", paid
-        assert db.execute("SELECT count(*) FROM refund_outbox").fetchone()[0] == 1
-        db.close()
+        assert store_value(d, "SELECT count(*) FROM refund_outbox") == 1
         # Reading it is refused to ann too, by id and by case, and so is its history.
         for command in (["REFUND.GET", paid["id"]], ["REFUND.LIST", parcel], ["CASE.HISTORY", parcel]):
             r = ann.call(*command)

@@ -7,6 +7,10 @@ import sqlite3
 
 from harness import Daemon, RespError, as_map, open_case
 
+STORES = ("sqlite",)
+STORES_REASON = ("both tests count SQLite's file I/O: writes failed mid-batch (DEBUG.STORE NTH-WRITE), "
+                 "reads with a page cache of 4 pages (INFO fault_io)")
+
 FAMILIES = ("redress_cases", "redress_open_cases", "redress_open_cases_breached", "redress_cases_opened_total",
             "redress_cases_resolved_total", "redress_refunds", "redress_refunds_amount")
 ACTIVE = ("new", "open", "pending_customer", "pending_internal")

@@ -3,11 +3,9 @@ INFO's figures are counts kept at commit (never a count(*) of a table that
 grows with the log), METRICS reads the same whatever the caller's protocol,
 and SIGTERM ends a daemon with many open cases without work after its last
 log line."""
-import os
-import sqlite3
 import time
 
-from harness import Daemon, RespError, open_case
+from harness import Daemon, RespError, only_on, open_case, store_value
 
 
 def info_fields(c, section=None):
@@ -17,13 +15,9 @@ def info_fields(c, section=None):
 
 
 def disk_counts(d):
-    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(d.data, "redress.db"), uri=True)
-    try:
-        cases = db.execute("SELECT count(*) FROM cases").fetchone()[0]
-        open_ = db.execute("SELECT count(*) FROM cases WHERE state NOT IN ('resolved', 'closed')").fetchone()[0]
-        events = db.execute("SELECT count(*) FROM events").fetchone()[0]
-    finally:
-        db.close()
+    cases = store_value(d, "SELECT count(*) FROM cases")
+    open_ = store_value(d, "SELECT count(*) FROM cases WHERE state NOT IN ('resolved', 'closed')")
+    events = store_value(d, "SELECT count(*) FROM events")
     return {"cases": cases, "open_cases": open_, "events": events}
 
 
@@ -73,6 +67,7 @@ def test_info_counts_follow_the_disk_through_commands_a_failed_batch_and_a_resta
         assert info_counts(c) == disk_counts(d)
 
 
+@only_on("sqlite", reason="counts the reads of SQLite's file (INFO fault_io) with a page cache of 4 pages")
 def test_info_reads_nothing_from_the_database():
     # With a page cache of a few pages, a count(*) of the cases or events
     # would reach the file: INFO's figures must come from memory.
@@ -119,13 +114,10 @@ def test_metrics_over_resp3_has_the_same_families_as_over_resp2():
 
 
 def disk(d, sql):
-    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(d.data, "redress.db"), uri=True)
-    try:
-        return db.execute(sql).fetchone()[0]
-    finally:
-        db.close()
+    return store_value(d, sql)
 
 
+@only_on("sqlite", reason="checks redress.db with PRAGMA quick_check after the stop")
 def test_sigterm_ends_a_mass_firing_of_due_clocks_between_slices():
     # Thousands of clocks due at once (a clock jump here; a burst of cases
     # reaching their deadlines together in production) fire in slices, each

@@ -27,6 +27,9 @@ import subprocess
 
 from postgres import Postgres
 
+STORES = ("sqlite",)
+STORES_REASON = "prepares the SQLite store's statement texts on a PostgreSQL server of its own; reads redress.db"
+
 ONCE = True
 TIMEOUT = 300
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

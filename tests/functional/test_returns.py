@@ -1,10 +1,8 @@
 """Returns and review deadlines with the shipped rules (7 days to ship, 10 to confirm receipt, 2 to
 review): REFUND.RETURN / REFUND.RECEIVED, each deadline firing on the test clock across a restart,
 automatic approval bound by the system actor's limit and the order's room."""
-import os
-import sqlite3
 
-from harness import Client, Daemon, as_map, open_case
+from harness import Client, Daemon, as_map, open_case, store_rows
 
 JAN1 = 1767225600          # 2026-01-01T00:00:00Z
 DAY = 86400
@@ -26,10 +24,7 @@ def kinds(c, cid):
 
 
 def outbox_ids(d):
-    db = sqlite3.connect(os.path.join(d.data, "redress.db"))
-    rows = [r[0] for r in db.execute("SELECT refund_id FROM refund_outbox ORDER BY id")]
-    db.close()
-    return rows
+    return [r[0] for r in store_rows(d, "SELECT refund_id FROM refund_outbox ORDER BY id")]
 
 
 def start(d):

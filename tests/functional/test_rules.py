@@ -6,7 +6,7 @@ import subprocess
 import tempfile
 import threading
 
-from harness import REDRESSD, ROOT, Daemon, RespError, as_map, open_case
+from harness import REDRESSD, ROOT, Daemon, RespError, as_map, open_case, store_rows
 
 SANDBOX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rulesets", "sandbox")
 
@@ -121,11 +121,8 @@ def test_triage_on_open_stores_decisions_with_version():
         assert case["state"] == "resolved" and case["resolution_code"] == "auto_reply"
         kinds = [as_map(e)["kind"] for e in c.call("CASE.HISTORY", cid)]
         assert kinds == ["opened", "triaged", "reply", "resolved"]
-        import sqlite3
-        db = sqlite3.connect(os.path.join(d.data, "redress.db"))
         # Intake's decisions are one row per case: each hook's output under its name.
-        rows = db.execute("SELECT hook, version, output FROM decisions WHERE case_id = 1 ORDER BY id").fetchall()
-        db.close()
+        rows = store_rows(d, "SELECT hook, version, output FROM decisions WHERE case_id = 1 ORDER BY id")
         assert [r[0] for r in rows] == ["triage"]
         assert "classify.category=" in rows[0][2] and "priority.priority=" in rows[0][2]
         assert rows[0][1] == version[:16] and "classify.category=product_quality" in rows[0][2]

@@ -7,7 +7,7 @@ import os
 import sqlite3
 import time
 
-from harness import Daemon, RespError, as_map, open_case
+from harness import Daemon, RespError, as_map, open_case, store_value
 
 TEXT_KINDS = "(kind IN ('opened', 'message', 'note') OR (kind = 'reply' AND actor <> 'rules'))"
 
@@ -118,13 +118,11 @@ def test_an_erase_takes_the_customers_texts_out_of_the_index():
         assert c.call("DEBUG.SEARCH", "RESUME") == 0
         assert late not in ids(c.call("CASE.SEARCH", "zebra"))
         # The queue of texts to forget is pruned by the tick once the worker applied it.
-        db = sqlite3.connect(os.path.join(d.data, "redress.db"))
         for _ in range(1000):
-            left = db.execute("SELECT count(*) FROM search_forget").fetchone()[0]
+            left = store_value(d, "SELECT count(*) FROM search_forget")
             if left == 0:
                 break
             time.sleep(0.01)
-        db.close()
         assert left == 0
         # The index is sound after: new texts are found, the erased ones still not.
         again = open_case(c, customer="erin@example.com", subject="zebra wombat new")
@@ -147,9 +145,7 @@ def test_kill_during_a_step_then_restart_keeps_rows_and_mark_together():
         mark = db.execute("SELECT indexed_through FROM search_meta").fetchone()[0]
         rows = db.execute("SELECT count(*), coalesce(max(id), 0) FROM case_text_docsize").fetchone()
         db.close()
-        store = sqlite3.connect(os.path.join(d.data, "redress.db"))
-        texts = store.execute("SELECT count(*) FROM events WHERE id <= ? AND " + TEXT_KINDS, (mark,)).fetchone()[0]
-        store.close()
+        texts = store_value(d, "SELECT count(*) FROM events WHERE id <= ? AND " + TEXT_KINDS, (mark,))
         # What committed is whole: every text through the mark, none after it.
         assert rows[0] == texts and rows[1] <= mark, (rows, texts, mark)
         d.log_lines = []

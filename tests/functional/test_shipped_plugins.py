@@ -7,7 +7,7 @@ import sqlite3
 import subprocess
 import tempfile
 
-from harness import REDRESSD, Client, Daemon, as_map, open_case
+from harness import REDRESSD, Client, Daemon, as_map, open_case, store_rows
 from receiver import Receiver, make_certificate, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -276,9 +276,7 @@ def webhook_config(*receivers, extra=""):
 
 
 def event_ids(d, kinds=None):
-    db = sqlite3.connect(os.path.join(d.data, "redress.db"))
-    rows = db.execute("SELECT id, kind FROM events ORDER BY id").fetchall()
-    db.close()
+    rows = store_rows(d, "SELECT id, kind FROM events ORDER BY id")
     return [i for i, k in rows if kinds is None or k in kinds]
 
 

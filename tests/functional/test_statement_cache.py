@@ -13,6 +13,9 @@ import re
 
 from test_postgres_statements import ROOT, statements
 
+STORES = ("sqlite",)
+STORES_REASON = "counts the SQLite store's statement cache (core/store/store.c); it starts no daemon"
+
 TIMEOUT = 120
 
 

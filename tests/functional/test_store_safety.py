@@ -14,6 +14,10 @@ import time
 from harness import REDRESSD, ROOT, SANITIZER_MARKS, Client, Daemon, RespError, as_map, open_case
 from receiver import Receiver
 
+STORES = ("sqlite",)
+STORES_REASON = ("SQLite's lost transactions (FAIL-WRITES, HEAP-HEADROOM), modes of redress.db and its WAL, page "
+                 "corruption and the integrity check, the file's header; its raw daemons run on SQLite")
+
 DEADLINE_S = 120  # real I/O only: a background check on a small file, a daemon starting
 
 

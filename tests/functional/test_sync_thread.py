@@ -15,6 +15,9 @@ import signal
 
 from harness import ConnectionClosed, Daemon, RespError, as_map
 
+STORES = ("sqlite",)
+STORES_REASON = "the SQLite store's WAL: its fsync and checkpoint threads (DEBUG.STORE SYNC, CHECKPOINT-FRAMES)"
+
 SYNC_FAILED_EXIT = 75   # STORE_SYNC_FAILED_EXIT
 
 

@@ -4,10 +4,9 @@ incident and the survivor takes its place; DEBUG.MEMORY compares the online agen
 and the remembered incidents with the disk."""
 import os
 import shutil
-import sqlite3
 import tempfile
 
-from harness import Daemon, RespError, as_map
+from harness import Daemon, RespError, as_map, store_execute
 
 T0 = 1795138200   # Thursday 2026-11-19 09:30 in Shanghai (01:30 UTC)
 
@@ -232,11 +231,9 @@ def test_debug_memory_compares_the_online_agents_their_load_and_the_remembered_i
         assert {as_map(c.call("CASE.GET", cid))["assignee"] for cid in cases} == {"ann"}
         assert memory(c) == []                                            # in sync: nothing to say
         # Written behind the daemon's back: each difference is named.
-        db = sqlite3.connect(os.path.join(d.data, "redress.db"), timeout=30)
-        db.execute("UPDATE agents SET presence = 'online' WHERE name = 'zed'")
-        db.execute("UPDATE agents SET load = load + 2 WHERE name = 'ann'")
-        db.execute("UPDATE incidents SET key = 'tag:elsewhere' WHERE case_id = ?", (incident,))
-        db.commit()
+        store_execute(d, "UPDATE agents SET presence = 'online' WHERE name = 'zed';"
+                         "UPDATE agents SET load = load + 2 WHERE name = 'ann';"
+                         "UPDATE incidents SET key = 'tag:elsewhere' WHERE case_id = %d" % incident)
         report = memory(c)
         assert isinstance(report, list) and len(report) == 1, report
         text = report[0]
@@ -246,9 +243,7 @@ def test_debug_memory_compares_the_online_agents_their_load_and_the_remembered_i
         assert "agent ann: load %d, holds %d open cases" % (held + 2, held) in text, text
         assert "incident of key tag:app: memory says case %d, whose key on disk is tag:elsewhere" % incident in text
         # Put back: in sync again.
-        db.execute("UPDATE agents SET presence = 'offline' WHERE name = 'zed'")
-        db.execute("UPDATE agents SET load = load - 2 WHERE name = 'ann'")
-        db.execute("UPDATE incidents SET key = 'tag:app' WHERE case_id = ?", (incident,))
-        db.commit()
-        db.close()
+        store_execute(d, "UPDATE agents SET presence = 'offline' WHERE name = 'zed';"
+                         "UPDATE agents SET load = load - 2 WHERE name = 'ann';"
+                         "UPDATE incidents SET key = 'tag:app' WHERE case_id = %d" % incident)
         assert memory(c) == []
