@@ -26,7 +26,7 @@ through psql on postgresql.  A test or module about SQLite itself says so:
 
     STORES = ("sqlite",)                       # module-wide, with
     STORES_REASON = "fault injection in SQLite's VFS shim"
-    @only_on("sqlite", "reads the db file's bytes")    # one test
+    @only_on("sqlite", reason="reads the db file's bytes")    # one test
 
 and run.py skips it on the other store, saying why.  Cluster(n) starts n
 daemons on one database (postgresql only: the multi-node tests).

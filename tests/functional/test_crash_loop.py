@@ -1,10 +1,6 @@
 """kill -9 under pipelined mixed load, a few rounds (tests/bench/crashloop.py runs 100):
-every acknowledged write exactly once, no duplicate on resend, integrity_check ok."""
+every acknowledged write exactly once, no duplicate on resend, integrity_check ok (on SQLite)."""
 import crashloop
-
-STORES = ("sqlite",)
-STORES_REASON = ("crashloop.py reads redress.db itself, row by row and with PRAGMA integrity_check; "
-                 "not yet ported to the harness's store_rows")
 
 TIMEOUT = 600
 
