@@ -206,7 +206,7 @@ $(BUILD)/tests/pg/pg_schema_check-next.o: tests/pg/pg_schema_check.c $(DEPS_STAM
 	$(CC) $(ALL_CFLAGS) $(call pkg_config,--cflags,$(PG_PKGS)) -DREDRESS_TEST_MIGRATION -MMD -MP -c $< -o $@
 $(BUILD)/pg_schema_check-next: $(BUILD)/tests/pg/pg_schema_check-next.o $(BUILD)/core/store/pg_schema-next.o \
                                $(BUILD)/core/store/schema-next.o $(PURE_OBJ) \
-                               $(filter-out $(BUILD)/core/store/schema.o,$(UNIT_STORE_OBJ))
+                               $(filter-out $(BUILD)/core/store/schema.o $(BUILD)/core/store/pg_schema.o,$(UNIT_STORE_OBJ))
 	$(PG_SCHEMA_LINK)
 PG_CHECKS := $(BUILD)/pg_check $(BUILD)/pg_schema_check $(BUILD)/pg_schema_check-next
 

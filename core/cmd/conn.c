@@ -346,6 +346,12 @@ void debug_store_command(struct request *request) {
         reply_ok(request->reply);
         return;
     }
+    if (store_is_postgresql() && !request_argument_is(request, 1, "FAIL-COMMITS") &&
+        !request_argument_is(request, 1, "FAIL-RELEASE") && !request_argument_is(request, 1, "FAIL-ROLLBACK-TO")) {
+        request_error(request, "INVALID", "DEBUG.STORE %.*s is SQLite's (its file's I/O): not on store = postgresql",
+                      (int)request->argvlen[1], request->argv[1]);
+        return;
+    }
     /* The shim counts and fails only the loop's own I/O: from the first
      * fault on, checkpoints run there again (their thread is stopped). */
     store_checkpoints_on_loop();

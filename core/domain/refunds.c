@@ -159,8 +159,8 @@ long long refunds_find(struct call *call, const char *state, int64_t after, long
      * the caller may see: an agent's queues or its own cases. */
     static char sql[REFUND_SQL_MAX + 256];
     if (sql[0] == '\0')
-        snprintf(sql, sizeof sql, "%s JOIN cases c ON c.id = r.case_id WHERE r.id > ?1 AND (?2 IS NULL OR r.state = ?2)"
-                 " AND (?3 IS NULL OR instr(',' || ?3 || ',', ',' || c.queue || ',') > 0 OR c.assignee = ?4)"
+        snprintf(sql, sizeof sql, "%s JOIN cases c ON c.id = r.case_id WHERE r.id > ?1 AND (CAST(?2 AS TEXT) IS NULL OR r.state = ?2)"
+                 " AND (CAST(?3 AS TEXT) IS NULL OR instr(',' || ?3 || ',', ',' || c.queue || ',') > 0 OR c.assignee = ?4)"
                  " ORDER BY r.id LIMIT ?5", refund_columns);
     const struct caller *who = &call->who;
     const char *mine = !who->internal && who->role == ROLE_AGENT ? (who->queues ? who->queues : "") : NULL;

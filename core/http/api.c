@@ -86,7 +86,7 @@ int api_is_public(const char *path) {
 }
 
 static void ready(struct http_exchange *exchange) {
-    int store = store_database() != NULL;
+    int store = store_is_open();
     int rules = rules_loaded();
     json_t *body = json_pack("{s:s,s:s}", "store", store ? "open" : "unavailable", "rules",
                              rules ? "loaded" : "not loaded");

@@ -544,3 +544,9 @@ void store_fault_commit_begin(void) {
 }
 
 void store_fault_commit_end(void) { fault_active = 0; }
+
+int store_fault_take_commit(void) {
+    if (fault_commits_left <= 0) return 0;
+    fault_commits_left--;
+    return fault_disk_full ? 1 : 2;
+}

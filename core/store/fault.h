@@ -43,4 +43,10 @@ int store_debug_cache_pages(int pages);
  * 0 = no limit. */
 void store_debug_heap_headroom(long long bytes);
 
+/* PostgreSQL: non-zero when the commit about to run is one DEBUG.STORE
+ * FAIL-COMMITS asked to fail (counted down): 1 as a full disk, 2 as an I/O
+ * error.  The store then rolls the batch back instead, as a COMMIT the
+ * server refused with that error. */
+int store_fault_take_commit(void);
+
 #endif

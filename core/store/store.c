@@ -143,6 +143,8 @@ static void checkpoint_now(void);
 /* ---------------------------------------------------------------- basics */
 
 sqlite3 *store_database(void) { return store_db; }
+int store_is_open(void) { return store_on_postgresql || store_db != NULL; }
+int store_is_postgresql(void) { return store_on_postgresql; }
 const struct store_stats *store_stats(void) { return &stats; }
 
 const char *store_error(void) {
@@ -605,7 +607,15 @@ int store_command_end(int ok) {
  * a COMMIT of a transaction the server had aborted answers ROLLBACK. */
 static int commit_postgresql(char *error, size_t error_size, int64_t started, int64_t started_us) {
     char status[32] = "";
-    int rc = pgs_exec("COMMIT", status, sizeof status);
+    int faulty = store_fault_take_commit();
+    int rc = pgs_exec(faulty ? "ROLLBACK" : "COMMIT", status, sizeof status);
+    if (faulty && rc == STORE_OK) {
+        rc = SQLITE_IOERR;
+        /* PostgreSQL's own words for the two (SQLSTATE 53100, 58030). */
+        snprintf(store_last_error, sizeof store_last_error, "%s (injected: DEBUG.STORE FAIL-COMMITS)",
+                 faulty == 1 ? "53100: database or disk is full" : "58030: disk I/O error");
+        status[0] = '\0';
+    }
     stats.commit_ms_total += clock_real_monotonic_ms() - started;
     histogram_observe(&stats.commit_seconds, histogram_seconds, HISTOGRAM_SECONDS_COUNT,
                       (double)(clock_real_monotonic_us() - started_us) / 1e6);
@@ -619,8 +629,10 @@ static int commit_postgresql(char *error, size_t error_size, int64_t started, in
         return 0;
     }
     snprintf(error, error_size, "PostgreSQL: commit failed: %s",
-             rc == STORE_OK ? "the server had rolled the transaction back" : pgs_error());
-    if (rc != STORE_OK) pgs_exec("ROLLBACK", NULL, 0);
+             rc == STORE_OK ? "the server had rolled the transaction back"
+             : faulty       ? store_last_error
+                            : pgs_error());
+    if (rc != STORE_OK && !faulty) pgs_exec("ROLLBACK", NULL, 0);
     run_after_commits(0, 0);
     stats.commit_failures++;
     log_error("batch commit failed", "writes=%lld error=\"%s\"", batch_writes, error);

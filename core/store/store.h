@@ -46,6 +46,11 @@ int store_open_postgresql(struct event_base *base, const char *conninfo, char *e
 /* Opens DIR/redress.db read-only (redressd --replay): nothing is created,
  * migrated or written; the schema must be this redressd's.  0, or -1. */
 int store_open_read_only(const char *dir, char *error, size_t error_size);
+/* 1 once a store is open (/readyz); 1 when it is PostgreSQL's (what only
+ * SQLite has -- the file's faults, backups, the integrity check -- is
+ * refused there by name). */
+int store_is_open(void);
+int store_is_postgresql(void);
 /* Commits nothing: an open batch must be committed (or is rolled back). */
 void store_close(void);
 

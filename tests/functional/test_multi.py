@@ -1,7 +1,7 @@
 """MULTI / EXEC / DISCARD: checked when queued (EXECABORT as Redis), run all-or-nothing in one savepoint of
 one batch, the reply only once durable; a failing command rolls back the whole transaction (stricter than
 Redis on purpose)."""
-from harness import Client, Daemon, RespError, as_map, open_case
+from harness import STORE, Client, Daemon, RespError, as_map, open_case
 from test_resp3 import resp3
 
 
@@ -50,17 +50,21 @@ def test_a_failing_command_rolls_back_the_whole_transaction():
         assert "command 3 (CASE.CLOSE)" in r and "NOTFOUND" in r and "999" in r, r
         assert c.call("DBSIZE") == 1                                   # nothing of it was saved
         assert [as_map(e)["kind"] for e in c.call("CASE.HISTORY", 1)].count("note") == 0
-        # The ids the rolled-back opens took are free again, and no event of them was published.
-        assert open_case(c, customer="C-3") == 2
+        # No event of the rolled-back opens was published.  On SQLite the ids
+        # they took are free again (a rowid is the table's largest plus one);
+        # PostgreSQL's come from a sequence, which a rollback does not wind
+        # back (nodes insert at once without waiting for each other).
+        reopened = open_case(c, customer="C-3")
+        assert reopened == 2 if STORE == "sqlite" else reopened > 1, reopened
         kinds = [watcher.read_reply()[2] for _ in range(2)]
-        assert "case=1 " in kinds[0] and "case=2 " in kinds[1] and "C-1" not in " ".join(kinds), kinds
+        assert "case=1 " in kinds[0] and "case=%d " % reopened in kinds[1] and "C-1" not in " ".join(kinds), kinds
         # A queued command the caller may not see fails it too (the access check runs at EXEC).
         token = c.call("AGENT.ADD", "lou", "agent", "QUEUES", "logistics")
         lou = login(d, "lou", token)
-        assert c.call("CASE.TRANSFER", 2, "logistics") == "OK"
-        replies = lou.pipeline([["MULTI"], ["CASE.NOTE", 2, "mine"], ["CASE.NOTE", 1, "not mine"], ["EXEC"]])
+        assert c.call("CASE.TRANSFER", reopened, "logistics") == "OK"
+        replies = lou.pipeline([["MULTI"], ["CASE.NOTE", reopened, "mine"], ["CASE.NOTE", 1, "not mine"], ["EXEC"]])
         assert replies[3].code == "EXECABORT" and "NOPERM" in replies[3], replies
-        assert [as_map(e)["kind"] for e in c.call("CASE.HISTORY", 2)].count("note") == 0
+        assert [as_map(e)["kind"] for e in c.call("CASE.HISTORY", reopened)].count("note") == 0
 
 
 def test_errors_while_queueing_abort_exec():
@@ -108,7 +112,8 @@ def test_exec_reply_waits_for_the_commit():
         r = replies[3]
         assert isinstance(r, RespError) and r.code == "ERR" and "nothing of this command was saved" in r, replies
         assert c.call("DBSIZE") == 0
-        assert c.pipeline([["MULTI"], opening("C-1"), ["EXEC"]])[2] == [1]
+        first = c.pipeline([["MULTI"], opening("C-1"), ["EXEC"]])[2]
+        assert first == [1] if STORE == "sqlite" else len(first) == 1 and first[0] >= 1, first  # as above
         d.restart()
         assert d.client().call("DBSIZE") == 1
 
