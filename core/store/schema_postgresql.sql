@@ -210,3 +210,9 @@ CREATE FUNCTION max(a bigint, b bigint) RETURNS bigint LANGUAGE sql IMMUTABLE PA
   AS 'SELECT CASE WHEN a IS NULL OR b IS NULL THEN NULL ELSE greatest(a, b) END';
 CREATE FUNCTION min(a bigint, b bigint) RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE
   AS 'SELECT CASE WHEN a IS NULL OR b IS NULL THEN NULL ELSE least(a, b) END';
+-- The survey tokens' key (SQLite's migration draws randomblob(32)):
+-- 32 bytes from two version-4 UUIDs, which PostgreSQL 13+ draws from its
+-- strong random source (244 random bits; pgcrypto is not needed).
+INSERT INTO secrets(name, value)
+  VALUES ('survey_token', decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'))
+  ON CONFLICT (name) DO NOTHING;
