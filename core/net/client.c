@@ -209,7 +209,7 @@ static void on_client_readable(evutil_socket_t fd, short what, void *argument) {
          * a pipe into redis-cli) still gets its replies: close after they leave. */
         if (client_pending_output(client)) {
             client->closing = 1;
-            event_del(client->read_event);
+            store_event_del(client->read_event);
         } else {
             client_free(client);
         }
@@ -226,7 +226,7 @@ static void on_client_readable(evutil_socket_t fd, short what, void *argument) {
 static void client_input_ended(struct client *client) {
     if (client_pending_output(client)) {
         client->closing = 1;
-        event_del(client->read_event);
+        store_event_del(client->read_event);
     } else {
         client_free(client);
     }
@@ -420,7 +420,7 @@ static void client_pause(struct client *client, int64_t until_ms) {
     }
     client->paused = 1;
     client->resume_ms = until_ms;
-    event_del(client->read_event);
+    store_event_del(client->read_event);
     int64_t wait = until_ms - clock_monotonic_ms();
     if (wait < 1) wait = 1;
     struct timeval pause = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000};
@@ -484,7 +484,7 @@ static uint64_t client_park(void *connection) {
     client->parked = 1;
     client->paused = 1;
     client->resume_ms = INT64_MAX;   /* no timer, no DEBUG.CLOCK ends it: only the reply */
-    event_del(client->read_event);
+    store_event_del(client->read_event);
     return client->id;
 }
 

@@ -155,7 +155,7 @@ static int client_write(struct client *client, struct evbuffer *pending) {
     if (evbuffer_get_length(pending)) {
         if (!event_pending(client->write_event, EV_WRITE, NULL)) event_add(client->write_event, NULL);
     } else if (event_pending(client->write_event, EV_WRITE, NULL)) {
-        event_del(client->write_event);
+        store_event_del(client->write_event);
     }
     return 0;
 }

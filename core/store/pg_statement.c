@@ -74,6 +74,7 @@ struct store_stmt {
     char status[32];      /* the command tag */
     long long changes;
     unsigned char *blob;  /* owned (PQfreemem): column_blob's bytes */
+    int bind_failed;      /* a bind ran out of memory: the next step fails (callers check steps) */
 };
 
 static struct {
@@ -352,6 +353,7 @@ static void clear_bindings(struct store_stmt *s) {
         free(s->values[i]);
         s->values[i] = NULL;
     }
+    s->bind_failed = 0;
 }
 
 struct store_stmt *pgs_statement(const char *sql) {
@@ -410,6 +412,7 @@ int pgs_reset(struct store_stmt *s) {
 }
 
 int pgs_step(struct store_stmt *s) {
+    if (s->bind_failed) return fail("53200", "out of memory binding a value");
     if (!s->executed || s->row >= s->answer.rows) {
         /* A step after DONE runs the statement again, as SQLite's does. */
         int rc = execute(s);
@@ -433,16 +436,24 @@ static int bind_value(struct store_stmt *s, int i, char *value, int length) {
     return STORE_OK;
 }
 
+/* Binds copy the value, so they may run out of memory where SQLite's
+ * (STATIC) do not, and callers do not check binds: the failure is kept
+ * for the step, which they do check. */
+static int bind_nomem(struct store_stmt *s) {
+    s->bind_failed = 1;
+    return SQLITE_NOMEM;
+}
+
 int pgs_bind_int64(struct store_stmt *s, int i, int64_t v) {
     char *text = malloc(24);
-    if (text == NULL) return SQLITE_NOMEM;
+    if (text == NULL) return bind_nomem(s);
     int n = snprintf(text, 24, "%lld", (long long)v);
     return bind_value(s, i, text, n);
 }
 
 int pgs_bind_double(struct store_stmt *s, int i, double v) {
     char *text = malloc(32);
-    if (text == NULL) return SQLITE_NOMEM;
+    if (text == NULL) return bind_nomem(s);
     int n = snprintf(text, 32, "%.17g", v);
     return bind_value(s, i, text, n);
 }
@@ -457,7 +468,7 @@ int pgs_bind_text(struct store_stmt *s, int i, const char *text, int bytes) {
     const char *nul = memchr(text, '\0', n);
     if (nul) n = (size_t)(nul - text);
     char *copy = malloc(n + 1);
-    if (copy == NULL) return SQLITE_NOMEM;
+    if (copy == NULL) return bind_nomem(s);
     memcpy(copy, text, n);
     copy[n] = '\0';
     return bind_value(s, i, copy, (int)n);
@@ -467,7 +478,7 @@ int pgs_bind_blob(struct store_stmt *s, int i, const void *blob, int bytes) {
     if (blob == NULL && bytes > 0) return bind_value(s, i, NULL, 0);
     size_t n = bytes > 0 ? (size_t)bytes : 0;
     char *hex = malloc(2 * n + 3);
-    if (hex == NULL) return SQLITE_NOMEM;
+    if (hex == NULL) return bind_nomem(s);
     static const char digits[] = "0123456789abcdef";
     hex[0] = '\\';
     hex[1] = 'x';

@@ -164,20 +164,32 @@ struct event *store_event_new(struct event_base *base, evutil_socket_t fd, short
     return gate->event;
 }
 
+static void unqueue(struct gate *gate) {
+    if (!gate->queued) return;
+    struct gate **link = &work.head, *previous = NULL;
+    while (*link && *link != gate) {
+        previous = *link;
+        link = &(*link)->next;
+    }
+    if (*link) {
+        *link = gate->next;
+        if (work.tail == gate) work.tail = previous;
+    }
+    gate->next = NULL;
+    gate->queued = 0;
+    gate->readd = 0;
+    gate->what = 0;
+}
+
+int store_event_del(struct event *event) {
+    unqueue(event_get_callback_arg(event));
+    return event_del(event);
+}
+
 void store_event_free(struct event *event) {
     if (event == NULL) return;
     struct gate *gate = event_get_callback_arg(event);
-    if (gate->queued) {
-        struct gate **link = &work.head, *previous = NULL;
-        while (*link && *link != gate) {
-            previous = *link;
-            link = &(*link)->next;
-        }
-        if (*link) {
-            *link = gate->next;
-            if (work.tail == gate) work.tail = previous;
-        }
-    }
+    unqueue(gate);
     event_free(event);
     free(gate);
 }

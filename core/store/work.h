@@ -35,6 +35,9 @@ int store_work_on_fibers(void);
 struct event *store_event_new(struct event_base *base, evutil_socket_t fd, short what, event_callback_fn fn,
                               void *argument);
 void store_event_free(struct event *event);
+/* event_del for them: a firing queued meanwhile is dropped too (a paused
+ * client's read does not run). */
+int store_event_del(struct event *event);
 
 /* fn(argument) as a piece of work: at once when the store is free (or on
  * SQLite, or from inside a piece), else queued behind the others.  key

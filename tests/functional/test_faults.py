@@ -117,7 +117,8 @@ class Workload:
 
 
 def check_disk(db):
-    assert one(db, "PRAGMA integrity_check") == "ok"
+    if isinstance(db, sqlite3.Connection):   # PostgreSQL checks its own pages
+        assert one(db, "PRAGMA integrity_check") == "ok"
     partial = {
         "case without its opened event": "SELECT count(*) FROM cases c WHERE NOT EXISTS "
                                          "(SELECT 1 FROM events e WHERE e.case_id = c.id AND e.kind = 'opened')",
@@ -145,7 +146,7 @@ def check_memory(c, db):
     assert differences == [], differences
     now = int(c.call("DEBUG.CLOCK", "GET"))
     overdue = one(db, "SELECT count(*) FROM deadlines WHERE state = 'running' AND "
-                      "(CASE WHEN warned THEN due_at ELSE warn_at END) <= ?", now)
+                      "(CASE WHEN warned <> 0 THEN due_at ELSE warn_at END) <= ?", now)
     assert overdue == 0, "%d running clocks overdue at %d" % (overdue, now)
 
 
