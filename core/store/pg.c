@@ -22,6 +22,8 @@
 
 #include <event2/event.h>
 #include <libpq-fe.h>
+#include <poll.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,7 +121,10 @@ static int watch(struct pg_client *c, int anew, int want_read, int want_write, c
         drop_events(c);
         c->io_read = event_new(c->base, fd, EV_READ | EV_PERSIST, on_io, c);
         c->io_write = event_new(c->base, fd, EV_WRITE | EV_PERSIST, on_io, c);
-        if (!c->io_read || !c->io_write) {
+        /* The first priority: the store's answers are what a waiting piece
+         * of work needs before anything else the loop could do. */
+        if (!c->io_read || !c->io_write || event_priority_set(c->io_read, 0) != 0 ||
+            event_priority_set(c->io_write, 0) != 0) {
             drop_events(c);
             pg_format(error, error_size, "out of memory (socket events)");
             return -1;
@@ -356,8 +361,10 @@ static int flush(struct pg_client *c, char *why, size_t why_size)
         conn_error(c, why, why_size);
         return -1;
     }
-    if (r == 1)
+    if (r == 1) {
         c->stats.flush_waits++;
+        event_active(c->later, 0, 0);   /* see on_later: input libpq read while it could not write */
+    }
     return watch(c, 0, 1, r == 1, why, why_size);
 }
 
@@ -457,10 +464,70 @@ static void on_later(evutil_socket_t fd, short what, void *arg)
         char why[sizeof c->broken];
         memcpy(why, c->broken, sizeof why);
         lost(c, why);
+        return;
+    }
+    /* When the socket takes only part of a send, libpq reads what the
+     * server sent meanwhile (so that a server blocked on its own output
+     * cannot deadlock a large send): answers may then sit in its buffer
+     * with the socket no longer readable, and no read event would come for
+     * them.  They are drained here after such a send. */
+    if (c->state == PG_READY && c->sent.head) {
+        char error[512];
+        if (PQconsumeInput(c->conn) != 1) {
+            conn_error(c, error, sizeof error);
+            lost(c, error);
+            return;
+        }
+        if (pg_drain(c, error, sizeof error) != 0)
+            lost(c, error);
     }
 }
 
 /* ------------------------------------------------------------ the API */
+
+static long long monotonic_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+int pg_client_wait(struct pg_client *c, const int *done, unsigned timeout_ms)
+{
+    long long deadline = monotonic_ms() + timeout_ms;
+    while (!*done) {
+        if (c->state == PG_READY && c->broken[0]) {
+            on_later(-1, 0, c);
+            continue;
+        }
+        if (c->state == PG_DOWN || c->fd < 0)
+            return -1;
+        long long left = deadline - monotonic_ms();
+        if (left <= 0) {
+            if (c->state == PG_READY)
+                lost(c, "no answer within the wait of a call outside the loop's events");
+            else
+                attempt_failed(c, "no connection within the wait of a call outside the loop's events");
+            continue;
+        }
+        struct pollfd p = {.fd = c->fd, .events = 0};
+        if (event_pending(c->io_read, EV_READ, NULL))
+            p.events |= POLLIN;
+        if (event_pending(c->io_write, EV_WRITE, NULL))
+            p.events |= POLLOUT;
+        int n = poll(&p, 1, (int)left);
+        if (n < 0)
+            continue;   /* EINTR: the deadline still holds */
+        short what = 0;
+        if (p.revents & (POLLIN | POLLHUP | POLLERR))
+            what |= EV_READ;
+        if (p.revents & (POLLOUT | POLLERR))
+            what |= EV_WRITE;
+        if (what)
+            on_io(c->fd, what, c);
+    }
+    return 0;
+}
 
 struct pg_client *pg_client_new(struct event_base *base, const struct pg_settings *settings, char *error,
                                 size_t error_size)
@@ -495,6 +562,8 @@ struct pg_client *pg_client_new(struct event_base *base, const struct pg_setting
     c->conninfo = strdup(settings->conninfo);
     c->timer = evtimer_new(base, on_timer, c);
     c->later = event_new(base, -1, 0, on_later, c);
+    if (c->later)
+        event_priority_set(c->later, 0);
     if (!c->conninfo || !c->timer || !c->later) {
         pg_format(error, error_size, "out of memory");
         pg_client_free(c);

@@ -80,6 +80,14 @@ int pg_query(struct pg_client *client, const char *sql, int nparams, const char 
  * dropped and none of its callbacks will be called. */
 int pg_sync(struct pg_client *client, pg_done_fn on_done, void *arg, char *error, size_t error_size);
 
+/* Blocks -- the one call that does -- until *done is set by a callback,
+ * reading and writing the socket itself, for at most timeout_ms (then the
+ * connection is dropped as lost: everything unanswered fails).  For a
+ * caller that cannot yield to the loop (a plugin calling the store from an
+ * event of its own): the loop waits meanwhile.  0, or -1 when the
+ * connection is down (what was handed over has failed). */
+int pg_client_wait(struct pg_client *client, const int *done, unsigned timeout_ms);
+
 enum pg_state pg_client_state(const struct pg_client *client);
 void pg_client_stats(const struct pg_client *client, struct pg_stats *out);
 const char *pg_state_name(enum pg_state state);

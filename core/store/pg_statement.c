@@ -46,6 +46,7 @@ int store_on_postgresql;
 #define PARAMETERS_MAX 999   /* SQLite's default highest ?N */
 #define ID_TABLES_MAX 64
 #define CACHE_MAX 1024
+#define OUTSIDE_WAIT_MS 30000   /* a call from outside the loop's events waits this long at most */
 
 /* One answer, copied out of libpq's result: cells[row * cols + col]
  * (NULL for SQL NULL), lengths alike; types and names per column. */
@@ -83,7 +84,7 @@ static struct {
     long long changes, last_id;
     char *id_tables[ID_TABLES_MAX];
     int id_table_count;
-    unsigned long long losses_marked;
+    int warned_outside;        /* said once: a call came from outside the daemon's events */
     int lost;                  /* the connection dropped since pgs_mark_transaction */
     const char *cache_keys[CACHE_MAX];
     struct store_stmt *cache[CACHE_MAX];
@@ -295,16 +296,29 @@ static int execute(struct store_stmt *s) {
     s->changes = -1;
     answer_clear(&s->answer);
     if (pgs.client == NULL) return fail("08003", "no connection");
+    /* Outside every piece of work (a plugin's own event calling the store):
+     * nothing can yield, so the call waits for the server with the loop
+     * held -- unless a piece is waiting mid-command: its savepoint is open
+     * on the one connection, and this statement must not land inside it. */
+    int outside = !store_work_in_piece();
+    if (outside && store_work_busy())
+        return fail("55006", "the store is busy with another command: try again (a call from outside "
+                             "the daemon's events cannot wait for its turn)");
+    if (outside && !pgs.warned_outside) {
+        pgs.warned_outside = 1;
+        log_warn("a call reached the PostgreSQL store from outside the daemon's events (a plugin's own event): "
+                 "the loop waits for the server's answers during such calls", "sql=\"%.60s\"", s->sql);
+    }
     if (pg_query(pgs.client, s->sql, s->count, params, on_result, s, error, sizeof error) != 0 ||
         pg_sync(pgs.client, on_done, s, error, sizeof error) != 0)
         return fail("08006", error);
-    while (!s->answered)
-        if (store_work_wait() != 0) {
-            /* Cannot be answered here: whoever called is not a piece of store
-             * work (a bug: an event made with event_new, not store_event_new). */
-            log_error("store statement outside a piece of store work", "sql=\"%.80s\"", s->sql);
-            return fail("XX000", "a statement ran outside a piece of store work");
-        }
+    if (outside) {
+        if (pg_client_wait(pgs.client, &s->answered, OUTSIDE_WAIT_MS) != 0 && !s->answered)
+            return fail("08006", "connection to PostgreSQL lost");
+    } else {
+        while (!s->answered)
+            store_work_wait();
+    }
     if (s->sqlstate[0]) return fail(s->sqlstate, s->message);
     if (s->changes >= 0) pgs.changes = s->changes;
     if (s->returning) {

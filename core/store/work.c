@@ -53,6 +53,7 @@ static struct {
 
 int store_work_on_fibers(void) { return work.on; }
 int store_work_busy(void) { return work.busy; }
+int store_work_in_piece(void) { return work.on && work.fiber && fiber_current() == work.fiber; }
 
 static void piece(void *unused) {
     (void)unused;
@@ -131,15 +132,19 @@ static void on_gate(evutil_socket_t fd, short what, void *argument) {
     }
     if (work.running) {
         gate->what |= what;
-        if (gate->queued) return;
-        gate->queued = 1;
-        gate->fd = fd;
-        /* A persistent fd event would fire at every loop turn meanwhile. */
+        /* A persistent fd event would fire at every loop turn meanwhile --
+         * and, at the clients' priority, starve the connection's own events
+         * below it, whose answer the piece waits for.  Off the loop until
+         * its turn; again if its owner added it back while it waited. */
         short events = event_get_events(gate->event);
-        if (fd >= 0 && (events & EV_PERSIST) && !(events & EV_SIGNAL) && event_pending(gate->event, EV_READ | EV_WRITE, NULL)) {
+        if (fd >= 0 && (events & EV_PERSIST) && !(events & EV_SIGNAL) &&
+            event_pending(gate->event, EV_READ | EV_WRITE, NULL)) {
             event_del(gate->event);
             gate->readd = 1;
         }
+        if (gate->queued) return;
+        gate->queued = 1;
+        gate->fd = fd;
         if (work.tail) work.tail->next = gate;
         else work.head = gate;
         work.tail = gate;
@@ -235,7 +240,8 @@ int store_work_start(struct event_base *base, char *error, size_t error_size) {
     work.base = base;
     work.fiber = fiber_new(WORK_STACK_BYTES);
     work.resume = work.fiber ? event_new(base, -1, 0, on_resume, NULL) : NULL;
-    if (work.resume == NULL) {
+    /* The first priority: resuming the piece comes before any client's I/O. */
+    if (work.resume == NULL || event_priority_set(work.resume, 0) != 0) {
         snprintf(error, error_size, "store work: out of memory");
         store_work_stop();
         return -1;

@@ -59,5 +59,7 @@ int store_work_wait(void);
 void store_work_wake(void);
 /* 1 while a piece has yielded and not finished. */
 int store_work_busy(void);
+/* 1 when called from inside the piece under way (it may wait). */
+int store_work_in_piece(void);
 
 #endif
