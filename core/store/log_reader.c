@@ -29,6 +29,7 @@
 #include <string.h>
 
 #define ERROR_MAX 1024
+#define CONNECT_TIMEOUT "10"   /* seconds, unless the conninfo says otherwise */
 #define NEWEST_SQL "SELECT coalesce(max(id), 0) FROM events"
 #define FORGET_SQL(P1, P2) "SELECT id, event_id, text FROM search_forget WHERE id > " P1 " ORDER BY id LIMIT " P2
 #define TEXTS_SQL(P1, P2)                                                                                    \
@@ -107,7 +108,12 @@ struct store_log_reader *store_log_reader_open(const char *sqlite_path, const ch
             store_log_reader_close(r);
             return NULL;
         }
-        r->pg = PQconnectdb(conninfo);
+        /* Defaults first: the conninfo's own values, processed after
+         * them, win.  A bounded connect: the stop waits for a step, and
+         * PQcancel cannot end a connect. */
+        const char *const keywords[] = {"connect_timeout", "application_name", "dbname", NULL};
+        const char *const values[] = {CONNECT_TIMEOUT, "redressd search index", conninfo, NULL};
+        r->pg = PQconnectdbParams(keywords, values, 1);
         if (r->pg == NULL || PQstatus(r->pg) != CONNECTION_OK) {
             if (r->pg) pg_failed(r, "cannot connect to read the event log", NULL);
             snprintf(why, size, "%s", r->pg ? r->error : "PostgreSQL: out of memory");
