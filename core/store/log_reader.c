@@ -75,7 +75,16 @@ static int pg_failed(struct store_log_reader *r, const char *what, const PGresul
     if (message == NULL || message[0] == '\0') message = PQerrorMessage(r->pg);
     size_t len = strlen(message);
     while (len > 0 && (message[len - 1] == '\n' || message[len - 1] == ' ')) len--;
-    snprintf(r->error, sizeof r->error, "%s: %.*s (%s)", what, (int)len, message, r->name);
+    int used = snprintf(r->error, sizeof r->error, "%s: ", what);
+    /* libpq's messages run over lines ("...\n\tThis probably means..."):
+     * one line, each run of white space one space. */
+    for (size_t i = 0; i < len && used >= 0 && (size_t)used + 1 < sizeof r->error; i++) {
+        int space = message[i] == '\n' || message[i] == '\t' || message[i] == ' ';
+        if (space && used > 0 && r->error[used - 1] == ' ') continue;
+        r->error[used++] = space ? ' ' : message[i];
+    }
+    if (used >= 0 && (size_t)used < sizeof r->error) snprintf(r->error + used, sizeof r->error - (size_t)used,
+                                                             " (%s)", r->name);
     return -1;
 }
 
