@@ -442,8 +442,10 @@ int main(int argc, char **argv) {
     /* The search index's worker (DATA/search.db), once the start's own
      * reading is done: indexing a large store beside the warm-up of the
      * counters doubled the start (3.7 -> 8-15 s on a million cases).  A
-     * failure is logged and searches answer an error. */
-    if (config.store_kind == CONFIG_STORE_SQLITE) search_start(config.data, base);
+     * failure is logged and searches answer an error.  On PostgreSQL the
+     * worker reads the store through a libpq connection of its own (the
+     * index stays this node's DATA/search.db). */
+    search_start(config.data, config.store_kind == CONFIG_STORE_POSTGRESQL ? config.postgresql_url : NULL, base);
     log_info("ready", "version=%s data=%s sync=%s test_clock=%s", REDRESS_VERSION, config.data,
              config.sync, config.test_clock ? "yes" : "no");
     if (tick_start(base) != 0) {

@@ -8,7 +8,12 @@
  * case), and the scope: an agent finds only the cases it may see, as
  * CASE.LIST shows them.  Reads the index (DATA/search.db, kept by the
  * worker thread of domain/search_worker.c) through the loop's read
- * connection, never the store's writing one.  A search of what was just
+ * connection, never the store's writing one.  On SQLite that connection
+ * also holds the cases and one query joins them; on PostgreSQL it holds
+ * search.db alone: it gives the ranked event ids (the same newest
+ * SEARCH_RANKED_TEXTS texts, the same bm25 scores) and the store gives
+ * their cases through store/statement.h, grouped, scoped, ordered and
+ * limited as the SQLite query does.  A search of what was just
  * written parks its connection until the worker took it in (the
  * connection's replies stay in order: nothing after it runs meanwhile);
  * the query runs then, with the arguments copied at park time.
@@ -19,6 +24,8 @@
 #include "cmd/transaction_cmd.h"
 #include "domain/search.h"
 #include "lib/textsearch.h"
+#include "store/statement.h"
+#include "store/store.h"
 
 #include <event2/buffer.h>
 #include <stdio.h>
@@ -106,6 +113,142 @@ static int cannot_wait(const struct request *request) {
     return transaction && transaction->active;
 }
 
+static const char *const result_names[] = {"id", "state", "priority", "queue", "assignee", "category", "subject",
+                                           "created_at", "score"};
+enum { RESULT_COLUMNS = 9 };
+
+/* One result row as a map; score is bm25's, shown the higher the better. */
+static void reply_result(struct evbuffer *rows, const char *const values[RESULT_COLUMNS - 1],
+                         const size_t lengths[RESULT_COLUMNS - 1], double score) {
+    reply_map(rows, RESULT_COLUMNS);
+    for (int c = 0; c < RESULT_COLUMNS - 1; c++) {
+        reply_bulk_string(rows, result_names[c]);
+        reply_bulk(rows, values[c] ? values[c] : "", values[c] ? lengths[c] : 0);
+    }
+    char text[32];
+    snprintf(text, sizeof text, "%.3f", -score);
+    reply_bulk_string(rows, result_names[RESULT_COLUMNS - 1]);
+    reply_bulk_string(rows, text);
+}
+
+/* The ranked texts' event ids and scores as PostgreSQL array literals
+ * ("{1,2}", "{-1.5,-0.25}": a score printed to round-trip exactly, so that
+ * ties order as they would inside SQLite).  *texts = 0 when nothing
+ * matched.  0, or -1 with an error reply written. */
+static int ranked_texts(sqlite3 *db, const struct search_args *args, char **ids, char **scores, long long *texts,
+                        struct evbuffer *out) {
+    static const char sql[] = "SELECT rowid, redress_rank(case_text) FROM main.case_text WHERE case_text MATCH ?1"
+                              " ORDER BY rowid DESC LIMIT " RANKED_TEXT;
+    enum { ID_TEXT = 21, SCORE_TEXT = 26 };   /* an int64 and a %.17g double, with the comma */
+    *ids = malloc(SEARCH_RANKED_TEXTS * ID_TEXT + 3);
+    *scores = malloc(SEARCH_RANKED_TEXTS * SCORE_TEXT + 3);
+    *texts = 0;
+    sqlite3_stmt *statement = NULL;
+    if (*ids == NULL || *scores == NULL) {
+        reply_error(out, "ERR", "out of memory");
+        return -1;
+    }
+    if (sqlite3_prepare_v2(db, sql, -1, &statement, NULL) != SQLITE_OK) {
+        reply_error(out, "ERR", "search index: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    sqlite3_bind_text(statement, 1, args->query, -1, SQLITE_STATIC);
+    size_t id_used = 1, score_used = 1;
+    (*ids)[0] = (*scores)[0] = '{';
+    int rc;
+    while ((rc = sqlite3_step(statement)) == SQLITE_ROW && *texts < SEARCH_RANKED_TEXTS) {
+        const char *comma = *texts ? "," : "";
+        id_used += (size_t)snprintf(*ids + id_used, ID_TEXT + 1, "%s%lld", comma,
+                                    (long long)sqlite3_column_int64(statement, 0));
+        score_used += (size_t)snprintf(*scores + score_used, SCORE_TEXT + 1, "%s%.17g", comma,
+                                       sqlite3_column_double(statement, 1));
+        ++*texts;
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        reply_error(out, "ERR", "search index: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(statement);
+        return -1;
+    }
+    sqlite3_finalize(statement);
+    snprintf(*ids + id_used, 2, "}");
+    snprintf(*scores + score_used, 2, "}");
+    return 0;
+}
+
+/* The search on PostgreSQL: search.db gives the newest matching texts
+ * ranked (as inside SQLite), and the store, through statement.h inside
+ * the command's piece of work, their cases -- grouped, scoped, ordered
+ * and limited by the same rules as the SQLite query below.  Its cost is
+ * bounded as inside SQLite: at most SEARCH_RANKED_TEXTS probes of the
+ * primary keys of events and of cases (PostgreSQL's plan on 300,000
+ * cases: nested loops on both keys, 9-15 ms; a few thousand cases are
+ * hashed whole, about 3.5 ms).  0, or -1 with an error reply written. */
+static int run_search_in_store(sqlite3 *db, const struct search_args *args, struct evbuffer *out) {
+    char *ids = NULL, *scores = NULL;
+    long long texts = 0;
+    if (ranked_texts(db, args, &ids, &scores, &texts, out) != 0) {
+        free(ids);
+        free(scores);
+        return -1;
+    }
+    if (texts == 0) {
+        free(ids);
+        free(scores);
+        reply_array(out, 0);
+        return 0;
+    }
+    static const char base[] =
+        "SELECT c.id, c.state, c.priority, c.queue, c.assignee, c.category, c.subject, c.created_at, m.score"
+        " FROM (SELECT e.case_id AS case_id, min(t.score) AS score"
+        "  FROM unnest(CAST(?1 AS bigint[]), CAST(?2 AS float8[])) AS t(id, score)"
+        "  JOIN events e ON e.id = t.id GROUP BY e.case_id) m JOIN cases c ON c.id = m.case_id WHERE true";
+    char sql[sizeof base + 256];
+    snprintf(sql, sizeof sql, "%s%s%s ORDER BY m.score, c.id DESC LIMIT ?3", base,
+             args->queue ? " AND c.queue = ?4" : "",
+             args->mine ? " AND (strpos(',' || CAST(?5 AS text) || ',', ',' || c.queue || ',') > 0"
+                          " OR c.assignee = ?6)" : "");
+    struct store_stmt *statement = NULL;
+    if (store_prepare(sql, &statement) != STORE_OK) {
+        reply_error(out, "ERR", "search: %s", store_error());
+        free(ids);
+        free(scores);
+        return -1;
+    }
+    store_bind_text(statement, 1, ids, -1, STORE_STATIC);
+    store_bind_text(statement, 2, scores, -1, STORE_STATIC);
+    store_bind_int64(statement, 3, args->limit);
+    if (args->queue) store_bind_text(statement, 4, args->queue, -1, STORE_STATIC);
+    if (args->mine) {
+        store_bind_text(statement, 5, args->mine, -1, STORE_STATIC);
+        store_bind_text(statement, 6, args->agent ? args->agent : "", -1, STORE_STATIC);
+    }
+    struct evbuffer *rows = evbuffer_new();
+    long long count = 0;
+    int rc = STORE_DONE;
+    while (rows && (rc = store_step(statement)) == STORE_ROW) {
+        const char *values[RESULT_COLUMNS - 1];
+        size_t lengths[RESULT_COLUMNS - 1];
+        for (int c = 0; c < RESULT_COLUMNS - 1; c++) {
+            values[c] = (const char *)store_column_text(statement, c);
+            lengths[c] = values[c] ? (size_t)store_column_bytes(statement, c) : 0;
+        }
+        reply_result(rows, values, lengths, store_column_double(statement, RESULT_COLUMNS - 1));
+        count++;
+    }
+    if (rows == NULL || rc != STORE_DONE) {
+        if (rows) reply_error(out, "ERR", "search: %s", store_error());
+        else reply_error(out, "ERR", "out of memory");
+    } else {
+        reply_array(out, count);
+        evbuffer_add_buffer(out, rows);
+    }
+    store_finalize(statement);
+    if (rows) evbuffer_free(rows);
+    free(ids);
+    free(scores);
+    return rows && rc == STORE_DONE ? 0 : -1;
+}
+
 /* Runs the search into out: 0, or -1 with an error reply written. */
 static int run_search(const struct search_args *args, struct evbuffer *out) {
     sqlite3 *db = search_reader();
@@ -113,6 +256,7 @@ static int run_search(const struct search_args *args, struct evbuffer *out) {
         reply_error(out, "ERR", "the search index is not running (see the log)");
         return -1;
     }
+    if (!search_reader_has_store()) return run_search_in_store(db, args, out);
     /* The newest SEARCH_RANKED_TEXTS matching texts (FTS5 walks its
      * doclists by rowid, newest first, and stops), each case ranked by its
      * best one (bm25: lower is better).  An agent sees its queues' cases
@@ -139,25 +283,17 @@ static int run_search(const struct search_args *args, struct evbuffer *out) {
         sqlite3_bind_text(statement, 4, args->mine, -1, SQLITE_STATIC);
         sqlite3_bind_text(statement, 5, args->agent ? args->agent : "", -1, SQLITE_STATIC);
     }
-    static const char *const names[] = {"id", "state", "priority", "queue", "assignee", "category", "subject",
-                                        "created_at", "score"};
-    enum { COLUMNS = 9 };
     struct evbuffer *rows = evbuffer_new();
     long long count = 0;
     int rc = SQLITE_DONE;
     while (rows && (rc = sqlite3_step(statement)) == SQLITE_ROW) {
-        reply_map(rows, COLUMNS);
-        for (int c = 0; c < COLUMNS; c++) {
-            reply_bulk_string(rows, names[c]);
-            if (c == COLUMNS - 1) {
-                char score[32];
-                snprintf(score, sizeof score, "%.3f", -sqlite3_column_double(statement, c));
-                reply_bulk_string(rows, score);
-                continue;
-            }
-            const char *value = (const char *)sqlite3_column_text(statement, c);
-            reply_bulk(rows, value ? value : "", value ? (size_t)sqlite3_column_bytes(statement, c) : 0);
+        const char *values[RESULT_COLUMNS - 1];
+        size_t lengths[RESULT_COLUMNS - 1];
+        for (int c = 0; c < RESULT_COLUMNS - 1; c++) {
+            values[c] = (const char *)sqlite3_column_text(statement, c);
+            lengths[c] = values[c] ? (size_t)sqlite3_column_bytes(statement, c) : 0;
         }
+        reply_result(rows, values, lengths, sqlite3_column_double(statement, RESULT_COLUMNS - 1));
         count++;
     }
     if (rows == NULL || rc != SQLITE_DONE) {

@@ -98,8 +98,8 @@ static void on_batch_end(int64_t committed) {
     search_worker_poke();
 }
 
-int search_start(const char *directory, struct event_base *base) {
-    if (search_worker_start(directory, base, on_progress) != 0) return -1;
+int search_start(const char *directory, const char *conninfo, struct event_base *base) {
+    if (search_worker_start(directory, conninfo, base, on_progress) != 0) return -1;
     running = 1;
     events_set_batch_watcher(on_batch_end);
     return 0;
@@ -119,6 +119,8 @@ void search_stop(void) {
 }
 
 sqlite3 *search_reader(void) { return running ? search_worker_reader() : NULL; }
+
+int search_reader_has_store(void) { return search_worker_reader_has_store(); }
 
 static int add_waiter(int64_t need, uint64_t step, int holding, search_ready_fn ready, void *context) {
     struct waiter *w = malloc(sizeof *w);

@@ -21,14 +21,19 @@
 struct event_base;
 
 /* At start, after the store is open: the worker starts (search.db
- * created or rebuilt as need be).  0, or -1 logged: searches then answer
- * an error, the daemon runs on. */
-int search_start(const char *directory, struct event_base *base);
+ * created or rebuilt as need be), reading the event log from
+ * DIRECTORY/redress.db, or with conninfo from the PostgreSQL store.  0, or
+ * -1 logged: searches then answer an error, the daemon runs on. */
+int search_start(const char *directory, const char *conninfo, struct event_base *base);
 /* At shutdown: the worker is joined, the waiting requests dropped. */
 void search_stop(void);
-/* The loop's connection for searches (redress.db, search.db attached as
- * "search"); NULL when the index is not running. */
+/* The loop's connection for searches (on SQLite redress.db with search.db
+ * attached as "search"; on PostgreSQL search.db alone); NULL when the
+ * index is not running. */
 sqlite3 *search_reader(void);
+/* 1 when search_reader() also holds the store's cases (SQLite: a search
+ * joins them there), 0 when they are read through store/statement.h. */
+int search_reader_has_store(void);
 
 /* Called when a waited-for state is reached (error NULL), or the worker
  * failed (error says why); on the loop. */

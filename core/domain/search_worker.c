@@ -10,8 +10,9 @@
  * write lock (BEGIN IMMEDIATE would lock every attached database), and
  * the loop reads it through a connection of its own.
  *
- * A step: in one read transaction on redress.db (one snapshot) the forget
- * queue (search_forget, rows written by an erase) and the next
+ * A step: in one read transaction on the store (one snapshot: SQLite's
+ * read transaction on redress.db, or PostgreSQL's REPEATABLE READ) the
+ * forget queue (search_forget, rows written by an erase) and the next
  * SEARCH_CATCH_UP_EVENTS event ids after the mark are read; in one write
  * transaction on search.db the texts to forget are deleted (only those
  * of events the index took in: an event after the mark is read redacted
@@ -21,6 +22,23 @@
  * database's checkpoints are never held for more than a step's reading.
  * When caught up with many texts indexed, merge steps follow.
  *
+ * The store is read through a connection of the worker's own
+ * (store/log_reader.h): on SQLite redress.db, on PostgreSQL a libpq
+ * connection whose calls block -- which is fine here, on this thread, and
+ * would not be on the loop (the store's own connection never blocks).
+ * The index stays this node's own SQLite file on both stores.  On
+ * PostgreSQL the loop's query connection holds search.db alone: a search
+ * takes the ranked event ids from it and reads the cases from the store
+ * (cmd/search_cmd.c).  The progress event is a store event
+ * (store/work.h): the answers it runs read the store, which on PostgreSQL
+ * only a piece of store work may.
+ *
+ * On PostgreSQL, ids are taken in order and committed in order by this
+ * node's one store connection; with several nodes on one database an id
+ * taken before the mark moved past it but committed after would not be
+ * indexed (nor a forget row): the multi-node event feed's ordering is the
+ * fix for both, and is not done here.
+ *
  * Shared with the loop: the fields under `lock` (what the loop asks) and
  * the atomics (what the worker publishes).  The worker never calls
  * libevent nor logs (the log's clock is the loop's): it reports through
@@ -28,7 +46,9 @@
  */
 #include "domain/search_worker.h"
 #include "lib/log.h"
+#include "store/log_reader.h"
 #include "store/search.h"
+#include "store/work.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -77,22 +97,11 @@ static const char schema_sql[] =
     "INSERT INTO search_meta VALUES (1, " NUMBER_TEXT(SEARCH_DB_VERSION) ", 0, 0);"
     "COMMIT;";
 
-enum statement_id { R_LAST, R_FORGET, R_EVENTS, W_DELETE, W_INSERT, W_MOVE, W_MERGE, STATEMENTS };
+enum statement_id { W_DELETE, W_INSERT, W_MOVE, W_MERGE, STATEMENTS };
 
+/* search.db's statements (what the index takes of the store is chosen by
+ * store/log_reader.c's queries). */
 static const char *const statement_sql[STATEMENTS] = {
-    [R_LAST] = "SELECT coalesce(max(id), 0) FROM events",
-    [R_FORGET] = "SELECT id, event_id, text FROM search_forget WHERE id > ?1 ORDER BY id LIMIT "
-                 NUMBER_TEXT(FORGET_ROWS_PER_STEP),
-    /* The kinds the index takes are chosen here, not after the row is
-     * read: most events (triaged, linked, deadlines, notices) are no text.
-     * The rules' auto-replies are left out (the same canned text on many
-     * cases). */
-    [R_EVENTS] = "SELECT e.id, CASE WHEN e.kind = 'opened' THEN c.subject ELSE e.detail END,"
-                 " CASE WHEN e.kind = 'opened' THEN c.body ELSE '' END"
-                 " FROM events e JOIN cases c ON c.id = e.case_id WHERE e.id > ?1 AND e.id <= ?2"
-                 " AND (e.kind = 'opened' OR e.kind = 'message' OR e.kind = 'note'"
-                 " OR (e.kind = 'reply' AND e.actor <> 'rules'))"
-                 " ORDER BY e.id",
     /* A contentless FTS5 row is deleted by giving its text again. */
     [W_DELETE] = "INSERT INTO case_text(case_text, rowid, text) VALUES ('delete', ?1, ?2)",
     [W_INSERT] = "INSERT INTO case_text(rowid, text) VALUES (?1, CASE WHEN ?3 <> '' THEN ?2 || char(10) || ?3 ELSE ?2 END)",
@@ -109,8 +118,10 @@ static struct {
     struct event *progress_event;
     void (*progress)(void);
     char path[PATH_MAX + 16];         /* search.db */
-    char store[PATH_MAX + 16];        /* redress.db */
-    sqlite3 *reader, *writer;         /* the worker's (handed over at start, closed after the join) */
+    char store[PATH_MAX + 16];        /* redress.db (SQLite's store) */
+    int on_postgresql;                /* the store is PostgreSQL's: search.db is read on its own */
+    struct store_log_reader *reader;  /* the worker's (handed over at start, closed after the join) */
+    sqlite3 *writer;                  /* the worker's */
     sqlite3 *query;                   /* the loop's */
     sqlite3_stmt *statements[STATEMENTS];
 
@@ -157,8 +168,7 @@ static void notify_loop(void) {
 
 static sqlite3_stmt *statement(enum statement_id id) {
     if (w.statements[id] == NULL) {
-        sqlite3 *db = id < W_DELETE ? w.reader : w.writer;
-        if (sqlite3_prepare_v3(db, statement_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &w.statements[id], NULL) !=
+        if (sqlite3_prepare_v3(w.writer, statement_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &w.statements[id], NULL) !=
             SQLITE_OK)
             return NULL;
     }
@@ -168,11 +178,9 @@ static sqlite3_stmt *statement(enum statement_id id) {
 static void roll_back(void);
 
 /* A failed step: its transactions rolled back, the failure recorded for
- * the loop to log (under the lock).  -1. */
-static int failed(const char *what, sqlite3 *db) {
-    char message[MESSAGE_MAX];
-    snprintf(message, sizeof message, "%s: %s (database %s)", what, sqlite3_errmsg(db),
-             db == w.writer ? w.path : w.store);
+ * the loop to log (under the lock).  -1.  failed: search.db's failure;
+ * failed_read: the store's, as the reader tells it. */
+static int failure(const char *message) {
     pthread_mutex_lock(&w.lock);
     snprintf(w.message, sizeof w.message, "%s", message);
     w.failures++;
@@ -181,6 +189,14 @@ static int failed(const char *what, sqlite3 *db) {
     roll_back();
     return -1;
 }
+
+static int failed(const char *what) {
+    char message[MESSAGE_MAX];
+    snprintf(message, sizeof message, "%s: %s (database %s)", what, sqlite3_errmsg(w.writer), w.path);
+    return failure(message);
+}
+
+static int failed_read(void) { return failure(store_log_reader_error(w.reader)); }
 
 /* DEBUG.SEARCH HOLD: the step's transaction stays open, its rows
  * written, until RELEASE (or the stop). */
@@ -195,11 +211,7 @@ static void hold_if_asked(void) {
     pthread_mutex_unlock(&w.lock);
 }
 
-static void end_read(void) {
-    for (int i = R_LAST; i <= R_EVENTS; i++)
-        if (w.statements[i]) sqlite3_reset(w.statements[i]);
-    if (!sqlite3_get_autocommit(w.reader)) sqlite3_exec(w.reader, "COMMIT", NULL, NULL, NULL);
-}
+static void end_read(void) { store_log_reader_end(w.reader); }
 
 static void roll_back(void) {
     for (int i = W_DELETE; i < STATEMENTS; i++)
@@ -214,74 +226,71 @@ static int step_done(sqlite3_stmt *stmt) {
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* The reader's column as search.db's parameter (SQL NULL stays NULL),
+ * copied: the row goes at the reader's next step. */
+static int bind_text(sqlite3_stmt *stmt, int parameter, int column) {
+    int bytes = 0;
+    const char *text = store_log_reader_text(w.reader, column, &bytes);
+    if (text == NULL) return sqlite3_bind_null(stmt, parameter);
+    return sqlite3_bind_text(stmt, parameter, text, bytes, SQLITE_TRANSIENT);
+}
+
 /* One catch-up step: 1 if it wrote, 0 if nothing was new, -1 (rolled
  * back, recorded for the loop). */
 static int catch_up(void) {
-    sqlite3_stmt *last_stmt = statement(R_LAST), *forget = statement(R_FORGET), *events = statement(R_EVENTS);
     sqlite3_stmt *remove = statement(W_DELETE), *insert = statement(W_INSERT), *move = statement(W_MOVE);
-    if (!last_stmt || !forget || !events) return failed("cannot prepare the index's reads", w.reader);
-    if (!remove || !insert || !move) return failed("cannot prepare the index's writes", w.writer);
-    if (sqlite3_exec(w.reader, "BEGIN", NULL, NULL, NULL) != SQLITE_OK || sqlite3_step(last_stmt) != SQLITE_ROW) {
-        return failed("cannot read the event log", w.reader);
-    }
-    int64_t last_event = sqlite3_column_int64(last_stmt, 0);
-    sqlite3_reset(last_stmt);
+    if (!remove || !insert || !move) return failed("cannot prepare the index's writes");
+    int64_t last_event = 0;
+    if (store_log_reader_begin(w.reader, &last_event) != 0) return failed_read();
     /* The next SEARCH_CATCH_UP_EVENTS event ids (ids are given in order,
      * and every id of this snapshot is committed; a gap is looked at all
      * the same). */
     int64_t last = last_event > w.mark + SEARCH_CATCH_UP_EVENTS ? w.mark + SEARCH_CATCH_UP_EVENTS : last_event;
     if (last < w.mark) last = w.mark;
-    sqlite3_bind_int64(forget, 1, w.forgotten);
-    int rc = sqlite3_step(forget);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        return failed("cannot read the texts to forget", w.reader);
-    }
-    if (rc == SQLITE_DONE && last == w.mark) {
+    if (store_log_reader_query(w.reader, STORE_LOG_FORGET, w.forgotten, FORGET_ROWS_PER_STEP) != 0)
+        return failed_read();
+    int rc = store_log_reader_next(w.reader);
+    if (rc < 0) return failed_read();
+    if (rc == 0 && last == w.mark) {
         end_read();
         return 0;
     }
     if (sqlite3_exec(w.writer, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-        return failed("cannot begin a step", w.writer);
+        return failed("cannot begin a step");
     }
     int64_t forgotten = w.forgotten;
-    for (; rc == SQLITE_ROW; rc = sqlite3_step(forget)) {
-        forgotten = sqlite3_column_int64(forget, 0);
+    for (; rc == 1; rc = store_log_reader_next(w.reader)) {
+        forgotten = store_log_reader_int64(w.reader, 0);
+        int64_t event = store_log_reader_int64(w.reader, 1);
         /* An event after the mark was never indexed: this snapshot holds
          * it redacted, and that is what the index takes in. */
-        if (sqlite3_column_int64(forget, 1) > w.mark) continue;
-        sqlite3_bind_int64(remove, 1, sqlite3_column_int64(forget, 1));
-        sqlite3_bind_value(remove, 2, sqlite3_column_value(forget, 2));
+        if (event > w.mark) continue;
+        if (bind_text(remove, 2, 2) != SQLITE_OK) return failed("cannot forget an erased text");
+        sqlite3_bind_int64(remove, 1, event);
         if (step_done(remove) != 0) {
-            return failed("cannot forget an erased text", w.writer);
+            return failed("cannot forget an erased text");
         }
     }
-    if (rc != SQLITE_DONE) {
-        return failed("cannot read the texts to forget", w.reader);
-    }
+    if (rc < 0) return failed_read();
     long long texts = 0;
-    sqlite3_bind_int64(events, 1, w.mark);
-    sqlite3_bind_int64(events, 2, last);
-    while ((rc = sqlite3_step(events)) == SQLITE_ROW) {
-        sqlite3_bind_int64(insert, 1, sqlite3_column_int64(events, 0));
-        sqlite3_bind_value(insert, 2, sqlite3_column_value(events, 1));
-        sqlite3_bind_value(insert, 3, sqlite3_column_value(events, 2));
-        if (step_done(insert) != 0) {
-            return failed("cannot index a text", w.writer);
+    if (store_log_reader_query(w.reader, STORE_LOG_TEXTS, w.mark, last) != 0) return failed_read();
+    while ((rc = store_log_reader_next(w.reader)) == 1) {
+        sqlite3_bind_int64(insert, 1, store_log_reader_int64(w.reader, 0));
+        if (bind_text(insert, 2, 1) != SQLITE_OK || bind_text(insert, 3, 2) != SQLITE_OK || step_done(insert) != 0) {
+            return failed("cannot index a text");
         }
         texts++;
     }
-    if (rc != SQLITE_DONE) {
-        return failed("cannot read the events to index", w.reader);
-    }
+    if (rc < 0) return failed_read();
     end_read();   /* the snapshot is let go before the write commits (or holds) */
     sqlite3_bind_int64(move, 1, last);
     sqlite3_bind_int64(move, 2, forgotten);
     if (step_done(move) != 0) {
-        return failed("cannot move the index's mark", w.writer);
+        return failed("cannot move the index's mark");
     }
     hold_if_asked();
     if (sqlite3_exec(w.writer, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        return failed("cannot commit a step", w.writer);
+        return failed("cannot commit a step");
     }
     w.mark = last;
     w.forgotten = forgotten;
@@ -296,20 +305,20 @@ static int catch_up(void) {
  * merge (the index is one segment a level again), -1. */
 static int merge_step(void) {
     sqlite3_stmt *merge = statement(W_MERGE);
-    if (merge == NULL) return failed("cannot prepare a merge step", w.writer);
+    if (merge == NULL) return failed("cannot prepare a merge step");
     if (sqlite3_exec(w.writer, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-        return failed("cannot begin a merge step", w.writer);
+        return failed("cannot begin a merge step");
     }
     int before = sqlite3_total_changes(w.writer);
     sqlite3_bind_int(merge, 1, SEARCH_MERGE_PAGES);
     if (step_done(merge) != 0) {
-        return failed("cannot merge the index", w.writer);
+        return failed("cannot merge the index");
     }
     /* FTS5 counts a merge that did nothing as one change at most. */
     int merged = sqlite3_total_changes(w.writer) - before > 1;
     hold_if_asked();
     if (sqlite3_exec(w.writer, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        return failed("cannot commit a merge step", w.writer);
+        return failed("cannot commit a merge step");
     }
     w.merge_steps++;
     atomic_store(&w.published_merge_steps, w.merge_steps);
@@ -503,11 +512,12 @@ static void close_all(void) {
         sqlite3_finalize(w.statements[i]);
         w.statements[i] = NULL;
     }
-    sqlite3_close(w.reader);
+    store_log_reader_close(w.reader);
     sqlite3_close(w.writer);
     sqlite3_close(w.query);
-    w.reader = w.writer = w.query = NULL;
-    if (w.progress_event) event_free(w.progress_event);
+    w.reader = NULL;
+    w.writer = w.query = NULL;
+    if (w.progress_event) store_event_free(w.progress_event);
     w.progress_event = NULL;
     for (int i = 0; i < 2; i++) {
         if (w.pipe[i] >= 0) close(w.pipe[i]);
@@ -516,49 +526,61 @@ static void close_all(void) {
     atomic_store(&w.published_mark, -1);
 }
 
-/* The newest committed event id, from the disk (the loop's memory may not
- * know it yet at start): 0.., or -1. */
+/* The newest committed event id, from the store (the loop's memory may
+ * not know it yet at start): 0.., or -1. */
 static int64_t log_end(void) {
-    sqlite3_stmt *newest = NULL;
     int64_t last = -1;
-    if (sqlite3_prepare_v2(w.reader, "SELECT coalesce(max(id), 0) FROM events", -1, &newest, NULL) == SQLITE_OK &&
-        sqlite3_step(newest) == SQLITE_ROW)
-        last = sqlite3_column_int64(newest, 0);
-    sqlite3_finalize(newest);
+    if (store_log_reader_begin(w.reader, &last) != 0) last = -1;
+    store_log_reader_end(w.reader);
     return last;
 }
 
-int search_worker_start(const char *directory, struct event_base *base, void (*progress)(void)) {
+/* The loop's query connection.  On SQLite: redress.db with search.db
+ * attached as "search" (a search joins the cases inside SQLite).  On
+ * PostgreSQL: search.db alone (the cases are read from the store).  0, or
+ * -1 with why. */
+static int open_query(char *why, size_t size) {
+    if (w.on_postgresql) {
+        if (open_connection(w.path, 0, &w.query, why, size) != 0) return -1;
+        if (sqlite3_exec(w.query, "PRAGMA mmap_size=1073741824; PRAGMA cache_size=-16000; PRAGMA query_only=1;",
+                         NULL, NULL, NULL) != SQLITE_OK) {
+            snprintf(why, size, "%s: cannot open it for searches: %s", w.path, sqlite3_errmsg(w.query));
+            return -1;
+        }
+        return 0;
+    }
+    if (open_connection(w.store, 0, &w.query, why, size) != 0) return -1;
+    sqlite3_stmt *attach = NULL;
+    int ok = sqlite3_prepare_v2(w.query, "ATTACH DATABASE ?1 AS search", -1, &attach, NULL) == SQLITE_OK &&
+             sqlite3_bind_text(attach, 1, w.path, -1, SQLITE_STATIC) == SQLITE_OK &&
+             sqlite3_step(attach) == SQLITE_DONE &&
+             sqlite3_exec(w.query, QUERY_PRAGMAS "PRAGMA query_only=1;", NULL, NULL, NULL) == SQLITE_OK;
+    if (!ok) snprintf(why, size, "%s: cannot attach it for searches: %s", w.path, sqlite3_errmsg(w.query));
+    sqlite3_finalize(attach);
+    return ok ? 0 : -1;
+}
+
+int search_worker_start(const char *directory, const char *conninfo, struct event_base *base,
+                        void (*progress)(void)) {
     char why[PATH_MAX + MESSAGE_MAX] = "";
-    const char *store = w.store;
     snprintf(w.path, sizeof w.path, "%s/search.db", directory);
     snprintf(w.store, sizeof w.store, "%s/redress.db", directory);
+    w.on_postgresql = conninfo != NULL;
     w.progress = progress;
     int64_t committed = -1;
     if (!sqlite3_threadsafe()) {
         snprintf(why, sizeof why, "this SQLite is built without threads");
-    } else if (open_connection(store, 0, &w.reader, why, sizeof why) != 0) {
+    } else if ((w.reader = store_log_reader_open(w.store, conninfo, why, sizeof why)) == NULL) {
         /* why says it */
-    } else if (sqlite3_exec(w.reader, "PRAGMA busy_timeout=5000; PRAGMA query_only=1; PRAGMA mmap_size=1073741824;",
-                            NULL, NULL, NULL) != SQLITE_OK ||
-               (committed = log_end()) < 0) {
-        snprintf(why, sizeof why, "%s: %s", store, sqlite3_errmsg(w.reader));
-    } else if (open_index(committed, why, sizeof why) != 0 ||
-               open_connection(store, 0, &w.query, why, sizeof why) != 0) {
+    } else if ((committed = log_end()) < 0) {
+        snprintf(why, sizeof why, "%s", store_log_reader_error(w.reader));
+    } else if (open_index(committed, why, sizeof why) != 0 || open_query(why, sizeof why) != 0) {
         /* why says it */
-    } else {
-        sqlite3_stmt *attach = NULL;
-        if (sqlite3_prepare_v2(w.query, "ATTACH DATABASE ?1 AS search", -1, &attach, NULL) != SQLITE_OK ||
-            sqlite3_bind_text(attach, 1, w.path, -1, SQLITE_STATIC) != SQLITE_OK ||
-            sqlite3_step(attach) != SQLITE_DONE ||
-            sqlite3_exec(w.query, QUERY_PRAGMAS "PRAGMA query_only=1;", NULL, NULL, NULL) != SQLITE_OK)
-            snprintf(why, sizeof why, "%s: cannot attach it for searches: %s", w.path, sqlite3_errmsg(w.query));
-        sqlite3_finalize(attach);
     }
     if (why[0] == '\0' &&
         (pipe(w.pipe) != 0 || fcntl(w.pipe[0], F_SETFD, FD_CLOEXEC) != 0 || fcntl(w.pipe[1], F_SETFD, FD_CLOEXEC) != 0 ||
          fcntl(w.pipe[0], F_SETFL, O_NONBLOCK) != 0 || fcntl(w.pipe[1], F_SETFL, O_NONBLOCK) != 0 ||
-         (w.progress_event = event_new(base, w.pipe[0], EV_READ | EV_PERSIST, on_progress, NULL)) == NULL ||
+         (w.progress_event = store_event_new(base, w.pipe[0], EV_READ | EV_PERSIST, on_progress, NULL)) == NULL ||
          event_add(w.progress_event, NULL) != 0))
         snprintf(why, sizeof why, "cannot set up the worker's pipe: %s", strerror(errno));
     if (why[0] == '\0') {
@@ -588,7 +610,7 @@ void search_worker_stop(void) {
         pthread_mutex_unlock(&w.lock);
         /* A merge step may take a second: interrupted, it rolls back. */
         sqlite3_interrupt(w.writer);
-        sqlite3_interrupt(w.reader);
+        store_log_reader_interrupt(w.reader);
         pthread_join(w.thread, NULL);
         w.started = 0;
     }
@@ -600,6 +622,8 @@ void search_worker_poke(void) {
 }
 
 sqlite3 *search_worker_reader(void) { return w.started ? w.query : NULL; }
+
+int search_worker_reader_has_store(void) { return !w.on_postgresql; }
 
 void search_worker_committed(int64_t id) {
     pthread_mutex_lock(&w.lock);

@@ -4,9 +4,10 @@
  * Owns: DATA/search.db (derived data: its schema and version, and its
  * rebuild from the event log when it is missing, from another version or
  * ahead of the log), the worker thread and its two connections (a reader
- * on redress.db, the only writer of search.db), the loop's read
- * connection for queries (redress.db with search.db attached as
- * "search"), and the hand-over between the loop and the worker: a mutex
+ * of the store -- redress.db, or PostgreSQL through libpq, see
+ * store/log_reader.h -- and the only writer of search.db), the loop's read
+ * connection for queries (on SQLite redress.db with search.db attached as
+ * "search", on PostgreSQL search.db alone), and the hand-over between the loop and the worker: a mutex
  * and a condition variable towards the worker, a pipe registered in the
  * loop back from it.  The loop never waits on the worker: it takes the
  * mutex only around a few field copies, never while the worker runs SQL.
@@ -36,20 +37,27 @@ struct event_base;
 #define SEARCH_MERGE_PAGES 16
 
 /* At start, on the loop thread, after the store is open: opens the
- * worker's reader, DIRECTORY/search.db (creating it, or rebuilding it with
- * a log line saying why) and the loop's query connection, and starts the
- * worker, which indexes what is committed after its mark.
+ * worker's reader (store/log_reader.h: DIRECTORY/redress.db, or with
+ * conninfo the PostgreSQL store through a libpq connection of its own),
+ * DIRECTORY/search.db (creating it, or rebuilding it with a log line
+ * saying why) and the loop's query connection, and starts the worker,
+ * which indexes what is committed after its mark.
  * progress runs on the loop whenever the worker finished a step (or
  * failed one, or began holding).  0, or -1 logged (searches then answer
  * an error; the daemon runs on). */
-int search_worker_start(const char *directory, struct event_base *base, void (*progress)(void));
+int search_worker_start(const char *directory, const char *conninfo, struct event_base *base,
+                        void (*progress)(void));
 /* At shutdown, on the loop thread: the worker stops (a merge step under
  * way is interrupted and rolled back), is joined, and every connection
  * closed.  Safe without a start. */
 void search_worker_stop(void);
-/* The loop's read connection (redress.db, search.db attached as
- * "search", query_only); NULL when the index is not running. */
+/* The loop's read connection (query_only): on SQLite redress.db with
+ * search.db attached as "search"; on PostgreSQL search.db alone.  NULL
+ * when the index is not running. */
 sqlite3 *search_worker_reader(void);
+/* 1 when the reader holds the store's tables beside the index (SQLite),
+ * 0 when the cases are read from the store (PostgreSQL). */
+int search_worker_reader_has_store(void);
 /* Loop: the progress callback runs at a later turn of the loop (a byte
  * in the pipe, as the worker sends). */
 void search_worker_poke(void);

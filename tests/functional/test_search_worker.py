@@ -2,12 +2,13 @@
 (held open here by DEBUG.SEARCH HOLD until RELEASE) never holds the loop; a search of what was just
 written waits for the worker without holding its connection's reply order; search.db is rebuilt
 from the event log when it is missing or from another version; an erase takes the customer's
-texts out of it; a kill -9 in the middle of a step leaves its rows and its mark together."""
+texts out of it; a kill -9 in the middle of a step leaves its rows and its mark together.  On
+PostgreSQL the worker reads the store through a connection of its own, made again when lost."""
 import os
 import sqlite3
 import time
 
-from harness import Daemon, RespError, as_map, open_case, store_value
+from harness import Daemon, RespError, as_map, only_on, open_case, store_value
 
 TEXT_KINDS = "(kind IN ('opened', 'message', 'note') OR (kind = 'reply' AND actor <> 'rules'))"
 
@@ -176,3 +177,30 @@ def test_a_search_db_that_cannot_be_opened_is_logged_with_its_path_and_the_daemo
         assert as_map(c.call("CASE.GET", case))["subject"] == "kettle"
         info = c.call("INFO", "cases")
         assert "search_index_behind:-1" in info, info
+
+
+WORKER_SESSION = ("SELECT pid FROM pg_stat_activity WHERE application_name = 'redressd search index'"
+                  " AND datname = current_database()")
+
+
+@only_on("postgresql", reason="the worker's own PostgreSQL connection")
+def test_on_postgresql_a_lost_worker_connection_fails_a_step_and_the_next_step_connects_again():
+    with Daemon() as d:
+        c = d.client()
+        first = c.call("CASE.OPEN", "customer", "C-1", "subject", "kettle one")
+        assert ids(c.call("CASE.SEARCH", "kettle")) == [first]
+        before = store_value(d, WORKER_SESSION)
+        # pg_terminate_backend with a timeout returns once the session is gone.
+        assert store_value(d, "SELECT pg_terminate_backend(%d, 10000)" % before) is True
+        second = c.call("CASE.OPEN", "customer", "C-2", "subject", "kettle two")
+        # The step that meets the lost connection fails (a search parked on it is told why); the
+        # worker's next step, a second later, connects again and takes the case in.
+        r = c.call("CASE.SEARCH", "kettle")
+        if isinstance(r, RespError):
+            assert r.code == "ERR" and "PostgreSQL" in r, r
+            r = c.call("CASE.SEARCH", "kettle")
+        assert sorted(ids(r)) == sorted([first, second])
+        assert store_value(d, WORKER_SESSION) != before
+        failed = [line for line in d.log().splitlines() if "search index step failed" in line]
+        # One line, saying which store and what it said.
+        assert failed and "(PostgreSQL)" in failed[0] and "\t" not in failed[0], failed
