@@ -117,6 +117,15 @@ char *pgs_translate(const char *sql, int **map_out, int *count_out, int *highest
             out[o++] = *p++;
         } else if (p[0] == '-' && p[1] == '-') {
             while (*p && *p != '\n') p++;
+        } else if (strncmp(p, STORE_PG_ONLY_OPEN, sizeof STORE_PG_ONLY_OPEN - 1) == 0) {
+            /* A clause for PostgreSQL alone (statement.h): SQLite reads the
+             * comment as a space, PostgreSQL gets its text. */
+            const char *end = strstr(p, "*/");
+            if (end == NULL) goto fail;
+            p += sizeof STORE_PG_ONLY_OPEN - 1;
+            out[o++] = ' ';
+            while (p < end) out[o++] = *p++;
+            p = end + 2;
         } else if (*p == '?') {
             p++;
             long n;

@@ -26,6 +26,16 @@
  * the SQLite path predicts (store_on_postgresql is set once, at open). */
 #define STORE_PG __builtin_expect(store_on_postgresql, 0)
 
+/* A clause for PostgreSQL alone, written in the statement's text as a
+ * comment: `SELECT ... LIMIT 1 ` STORE_PG_ONLY("FOR UPDATE SKIP LOCKED").
+ * SQLite reads a comment as a space (the text it prepares, and its speed,
+ * are what they were); on PostgreSQL the translation (pg_statement.c) puts
+ * the clause's text in the comment's place.  For what SQLite has no words
+ * for and needs none: its one writer already holds every row (row locks:
+ * FOR UPDATE, SKIP LOCKED).  The clause holds no parameters and no `*` `/`. */
+#define STORE_PG_ONLY_OPEN "/*postgresql:"
+#define STORE_PG_ONLY(clause) STORE_PG_ONLY_OPEN " " clause " */"
+
 /* A prepared statement.  store_statement's are the store's (cached);
  * store_prepare's belong to the caller until store_finalize. */
 struct store_stmt;
