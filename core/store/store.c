@@ -29,6 +29,7 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "store/internal.h"
+#include "store/pg_schema.h"
 #include "store/search.h"
 #include "store/store.h"
 
@@ -443,6 +444,40 @@ void store_close(void) {
     free(after_commits);
     after_commits = NULL;
     after_commit_count = after_commit_capacity = 0;
+}
+
+/* ----------------------------------------------------------- the timer */
+
+static int timer_held;   /* the last store_timer_turn found the lock ours */
+
+int store_shared(void) { return store_on_postgresql; }
+
+int store_timer_turn(void) {
+    if (!store_on_postgresql) return 1;
+    /* Ours already (pg_locks: a bigint key is classid:objid, objsubid 1),
+     * else tried: asking pg_try_advisory_lock again while holding it would
+     * stack the session's count once a second. */
+    static const char sql[] =
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        " AND pid = pg_backend_pid() AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = ?1::bigint)"
+        " THEN true ELSE pg_try_advisory_lock(?1::bigint) END";
+    struct store_stmt *statement = pgs_statement(sql);
+    int held = 0;
+    if (statement == NULL || pgs_bind_int64(statement, 1, PG_TIMER_LOCK_KEY) != STORE_OK ||
+        pgs_step(statement) != STORE_ROW) {
+        log_error("cannot ask for the timer's lock: no timers fire here until it is held", "error=\"%s\"",
+                  pgs_error());
+    } else {
+        held = pgs_column_int64(statement, 0) == 1;
+    }
+    if (statement) pgs_reset(statement);
+    if (held && !timer_held) {
+        log_info("this node fires timers now (it holds the timer's lock)", NULL);
+    } else if (!held && timer_held) {
+        log_warn("this node no longer holds the timer's lock: another fires timers", NULL);
+    }
+    timer_held = held;
+    return held;
 }
 
 /* --------------------------------------------------------------- batches */

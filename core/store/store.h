@@ -80,6 +80,20 @@ int64_t store_batch_opened_ms(void);
  * nothing committed before is touched. */
 int store_batch_commit(char *error, size_t error_size);
 
+/* Whether this node fires what time makes due (deadlines, automations,
+ * refund timers, pruning): 1 yes, 0 another node does.  On SQLite the one
+ * process always does.  On PostgreSQL several nodes share the database and
+ * exactly one fires at a time: the holder of a session-level advisory lock
+ * (PG_TIMER_LOCK_KEY), asked for again at each call, so that a node whose
+ * holder died (its session ends with its connection) takes over at its
+ * next tick.  A store error answers 0 (logged): nothing fires twice.  A
+ * statement: call it from a piece of store work. */
+int store_timer_turn(void);
+/* 1 when other processes (nodes) may write the database too: PostgreSQL.
+ * What this process keeps in memory of the rows (the timer heap) then
+ * misses what the others wrote. */
+int store_shared(void);
+
 /* The commit scheduler (net/server.c: makes the commit event active), set
  * at start.  store_request_commit() asks it to commit the open batch soon
  * (timer writes, plugin reports, reloads); a no-op when no batch is open. */
