@@ -447,6 +447,10 @@ int main(int argc, char **argv) {
     if (config.store_kind == CONFIG_STORE_SQLITE) search_start(config.data, base);
     log_info("ready", "version=%s data=%s sync=%s test_clock=%s", REDRESS_VERSION, config.data,
              config.sync, config.test_clock ? "yes" : "no");
+    if (events_follow_peers(base) != 0) {
+        log_error("cannot follow the other nodes' events", NULL);
+        goto done;
+    }
     if (tick_start(base) != 0) {
         log_error("cannot start the tick", NULL);
         goto done;

@@ -94,6 +94,24 @@ int store_timer_turn(void);
  * misses what the others wrote. */
 int store_shared(void);
 
+/* Notes to the other nodes of a shared store, for what they keep in
+ * memory of the rows (the events their subscribers hear).  On PostgreSQL a
+ * note is a NOTIFY in the open batch's transaction: the others hear it
+ * only if the batch commits, and hear the notes of all batches in commit
+ * order.  On SQLite there are no other nodes: nothing is sent.
+ * store_note_peers: inside the open batch (a store_before_commit
+ * callback); text up to STORE_NOTE_MAX bytes.  0, or -1 (a store error:
+ * the batch's commit then fails).  store_on_peer_note: fn(text) for each
+ * note another node's committed batch sent, called from the loop (not a
+ * piece of store work: fn must not touch the store, only queue work). */
+#define STORE_NOTE_MAX 7000
+int store_note_peers(const char *text);
+void store_on_peer_note(void (*fn)(const char *text));
+/* fn(argument) runs inside the open batch just before its COMMIT (not when
+ * the batch has failed), once; a -1 from it fails the commit.  0, or -1
+ * when out of memory or outside a batch. */
+int store_before_commit(int (*fn)(void *argument), void *argument);
+
 /* The commit scheduler (net/server.c: makes the commit event active), set
  * at start.  store_request_commit() asks it to commit the open batch soon
  * (timer writes, plugin reports, reloads); a no-op when no batch is open. */
