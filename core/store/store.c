@@ -455,8 +455,6 @@ void store_close(void) {
 
 static int timer_held;   /* the last store_timer_turn found the lock ours */
 
-int store_shared(void) { return store_on_postgresql; }
-
 int store_timer_turn(void) {
     if (!store_on_postgresql) return 1;
     /* Each tick: a new session (after a reconnect) listens for the other

@@ -92,7 +92,7 @@ int store_timer_turn(void);
 /* 1 when other processes (nodes) may write the database too: PostgreSQL.
  * What this process keeps in memory of the rows (the timer heap) then
  * misses what the others wrote. */
-int store_shared(void);
+static inline int store_shared(void) { return store_on_postgresql; }
 
 /* Notes to the other nodes of a shared store, for what they keep in
  * memory of the rows (the events their subscribers hear).  On PostgreSQL a
