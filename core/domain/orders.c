@@ -86,6 +86,12 @@ int orders_fact(struct call *call, const char *order, size_t length, enum order_
     return known;
 }
 
+int orders_lock(struct call *call, const char *order) {
+    if (!store_shared()) return 0;
+    struct order_fact fact;
+    return recorded(call, order, strlen(order), 1, &fact) < 0 ? -1 : 0;
+}
+
 int orders_record(struct call *call, const char *order, size_t length, const struct order_fact *fact) {
     if (!fact->unrecorded) return 0;
     /* A case's word never replaces a row (intake refused it if it differs);
