@@ -477,6 +477,7 @@ done:
     http_free();
     server_free();
     tick_free();
+    events_stop_following();
     plugins_shutdown();
     deadlines_free();
     agents_roster_free();

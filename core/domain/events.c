@@ -271,6 +271,21 @@ static void on_heard(evutil_socket_t fd, short what, void *argument) {
     }
 }
 
+void events_stop_following(void) {
+    store_on_peer_note(NULL);
+    while (heard_head) {
+        struct heard *note = heard_head;
+        heard_head = note->next;
+        free(note);
+    }
+    heard_tail = NULL;
+    if (heard_event) store_event_free(heard_event);
+    heard_event = NULL;
+    free(batch_ranges);
+    batch_ranges = NULL;
+    range_count = range_capacity = 0;
+}
+
 int events_follow_peers(struct event_base *base) {
     if (!store_shared()) return 0;
     heard_event = store_event_new(base, -1, 0, on_heard, NULL);

@@ -52,6 +52,9 @@ int events_hear_peers(const struct events_listener *listener);
  * row is read.  At start, after the store opened; nothing on SQLite.  0,
  * or -1 when out of memory. */
 int events_follow_peers(struct event_base *base);
+/* Stopping, before the store closes: notes no longer heard, those waiting
+ * dropped. */
+void events_stop_following(void);
 
 /* Appends an event row; 0, or -1 with the failure in the call.  Reads the
  * case's queue and assignee for the listeners when any wants the event. */
