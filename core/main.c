@@ -311,13 +311,14 @@ static int start_with_store(struct config *config, struct event_base *base) {
     backups_configure(base, config->data);
     cases_warm_counters();
     /* Re-arm every running clock; those that passed while we were down fire
-     * now, once, in deadline order, before any client is served. */
+     * now, once, in deadline order, before any client is served -- by the
+     * node whose turn it is, when several share the database. */
     deadlines_configure((int)config->sla_warning_percent);
     if (deadlines_load() != 0) {
         log_error("cannot load deadlines", "error=\"%s\"", store_error());
         return -1;
     }
-    if (deadlines_fire_due() > 0 && store_batch_commit(error, sizeof error) != 0) {
+    if (store_timer_turn() && deadlines_fire_due() > 0 && store_batch_commit(error, sizeof error) != 0) {
         log_error("cannot commit overdue deadlines", "error=\"%s\"", error);
         return -1;
     }
@@ -448,6 +449,10 @@ int main(int argc, char **argv) {
     search_start(config.data, config.store_kind == CONFIG_STORE_POSTGRESQL ? config.postgresql_url : NULL, base);
     log_info("ready", "version=%s data=%s sync=%s test_clock=%s", REDRESS_VERSION, config.data,
              config.sync, config.test_clock ? "yes" : "no");
+    if (events_follow_peers(base) != 0) {
+        log_error("cannot follow the other nodes' events", NULL);
+        goto done;
+    }
     if (tick_start(base) != 0) {
         log_error("cannot start the tick", NULL);
         goto done;
@@ -474,6 +479,7 @@ done:
     http_free();
     server_free();
     tick_free();
+    events_stop_following();
     plugins_shutdown();
     deadlines_free();
     agents_roster_free();

@@ -42,6 +42,11 @@ int clocks_cancel_automation(struct call *call, int64_t case_id, const char *tim
 /* Loads every running clock into the heap (at start, and after a failed
  * batch).  0, or -1 on a store error. */
 int clocks_heap_load(void);
+/* Files the running clocks due by `now` as their rows say (between
+ * commands): on a store other nodes share, the clocks they armed or
+ * re-timed are not in this node's heap, and the node that fires reads
+ * them here before each slice.  0, or -1 on a store error. */
+int clocks_heap_add_due(int64_t now);
 void clocks_heap_free(void);
 /* The heap against the running rows (between batches): the number of
  * differences, described in out; or -1 with the store error in the call. */

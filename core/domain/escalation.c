@@ -367,6 +367,9 @@ int deadlines_fire_due_at_most(int limit, int *more) {
     int fired = 0, looked = 0;
     struct clock_due entry;
     *more = 0;
+    if (store_shared() && clocks_heap_add_due(now) != 0)
+        log_error("the clocks other nodes armed were not read: those fire at a later slice",
+                  "error=\"%s\"", store_error());
     while (clocks_next_due(now, &entry)) {
         if (looked == limit) {
             /* One more is due: put back, for the next slice. */

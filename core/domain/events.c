@@ -12,6 +12,8 @@
 #include "lib/log.h"
 #include "store/store.h"
 
+#include <event2/event.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,12 @@ struct publication {
     char *text;                 /* owned: "queue\0assignee\0kind\0actor\0detail\0" */
     unsigned listeners;         /* bit i: listeners[i] wants it */
 };
+
+/* The open batch's event ids as ranges, for its note (store_shared only):
+ * see send_note. */
+struct id_range { int64_t low, high; };
+static struct id_range *batch_ranges;
+static size_t range_count, range_capacity;
 
 static const struct events_listener *listeners[EVENTS_LISTENERS_MAX];
 static int listener_count;
@@ -53,6 +61,17 @@ int events_listen(const struct events_listener *listener) {
     if (listener_count == EVENTS_LISTENERS_MAX) return -1;
     listeners[listener_count++] = listener;
     return 0;
+}
+
+static unsigned peer_listeners;   /* bit i: listeners[i] hears other nodes' events */
+
+int events_hear_peers(const struct events_listener *listener) {
+    for (int l = 0; l < listener_count; l++)
+        if (listeners[l] == listener) {
+            peer_listeners |= 1u << l;
+            return 0;
+        }
+    return -1;
 }
 
 static void drop_from(size_t mark) {
@@ -100,6 +119,7 @@ static void deliver(void *argument, int committed) {
 static void after_batch(void *argument, int committed) {
     struct delivery *delivery = argument;
     registered = 0;
+    range_count = 0;
     if (committed && batch_high > committed_high) committed_high = batch_high;
     if (committed) committed_count += batch_count;
     delivery->high = batch_high;
@@ -118,13 +138,172 @@ static void after_batch(void *argument, int committed) {
     if (delivery->now) deliver(delivery, committed);
 }
 
-/* The batch's two callbacks, with its first event. */
+/* ---------------------------------------------------- the other nodes */
+
+/* Ids from the sequence are mostly consecutive within a batch, so a note
+ * of a thousand events is a few ranges.  Ids of rolled-back commands stay:
+ * their rows are not there to read. */
+
+static int note_id(int64_t id) {
+    if (range_count > 0 && batch_ranges[range_count - 1].high + 1 == id) {
+        batch_ranges[range_count - 1].high = id;
+        return 0;
+    }
+    if (range_count == range_capacity) {
+        size_t capacity = range_capacity ? range_capacity * 2 : 16;
+        struct id_range *grown = realloc(batch_ranges, capacity * sizeof *grown);
+        if (grown == NULL) return -1;
+        batch_ranges = grown;
+        range_capacity = capacity;
+    }
+    batch_ranges[range_count++] = (struct id_range){id, id};
+    return 0;
+}
+
+/* Before the batch's COMMIT: its ranges "low-high,low-high,...", in as
+ * many notes as they need (one transaction: heard together, in order). */
+static int send_note(void *argument) {
+    (void)argument;
+    char text[STORE_NOTE_MAX + 1];
+    size_t used = 0;
+    int rc = 0;
+    for (size_t i = 0; i < range_count && rc == 0; i++) {
+        char one[48];
+        int n = snprintf(one, sizeof one, "%s%" PRId64 "-%" PRId64, used ? "," : "", batch_ranges[i].low,
+                         batch_ranges[i].high);
+        if (used + (size_t)n > STORE_NOTE_MAX) {
+            rc = store_note_peers(text);
+            used = 0;
+            n = snprintf(one, sizeof one, "%" PRId64 "-%" PRId64, batch_ranges[i].low, batch_ranges[i].high);
+        }
+        memcpy(text + used, one, (size_t)n + 1);
+        used += (size_t)n;
+    }
+    if (rc == 0 && used) rc = store_note_peers(text);
+    range_count = 0;
+    return rc;
+}
+
+/* Notes heard, waiting for their turn of store work (the loop hears them
+ * inside the connection's own callback, where no statement may run). */
+struct heard { struct heard *next; char text[]; };
+static struct heard *heard_head, *heard_tail;
+static struct event *heard_event;
+
+static void on_peer_note(const char *text) {
+    size_t n = strlen(text);
+    struct heard *note = malloc(sizeof *note + n + 1);
+    if (note == NULL) {
+        log_error("out of memory: another node's events are not delivered here", NULL);
+        return;
+    }
+    note->next = NULL;
+    memcpy(note->text, text, n + 1);
+    if (heard_tail) heard_tail->next = note;
+    else heard_head = note;
+    heard_tail = note;
+    event_active(heard_event, EV_TIMEOUT, 0);
+}
+
+/* One range of another node's events to the listeners that hear peers:
+ * the public kinds (published_kinds, spelt out in the text: a cached
+ * statement's text is a constant). */
+static void deliver_range(int64_t low, int64_t high) {
+    static const char sql[] =
+        "SELECT e.id, e.case_id, e.at, e.actor, e.kind, e.detail, coalesce(c.queue, ''), coalesce(c.assignee, '')"
+        " FROM events e LEFT JOIN cases c ON c.id = e.case_id WHERE e.id BETWEEN ?1 AND ?2"
+        " AND e.kind IN ('opened', 'assigned', 'deadline_warning', 'deadline_breached', 'escalated', 'transferred',"
+        " 'notification', 'refund_decided') ORDER BY e.id";
+    struct store_stmt *statement = store_statement(sql);
+    if (statement == NULL) return;
+    store_bind_int64(statement, 1, low);
+    store_bind_int64(statement, 2, high);
+    int rc;
+    while ((rc = store_step(statement)) == STORE_ROW) {
+        const char *kind = (const char *)store_column_text(statement, 4);
+        const char *detail = (const char *)store_column_text(statement, 5);
+        struct event_record record = {
+            .id = store_column_int64(statement, 0), .case_id = store_column_int64(statement, 1),
+            .at = store_column_int64(statement, 2), .actor = (const char *)store_column_text(statement, 3),
+            .kind = kind, .detail = detail ? detail : "", .detail_length = detail ? strlen(detail) : 0,
+            .queue = (const char *)store_column_text(statement, 6),
+            .assignee = (const char *)store_column_text(statement, 7),
+        };
+        for (int l = 0; l < listener_count; l++)
+            if ((peer_listeners & (1u << l)) && listeners[l]->wants(listeners[l]->context, kind))
+                listeners[l]->deliver(listeners[l]->context, &record);
+    }
+    store_reset(statement);
+    if (rc != STORE_DONE)
+        log_error("another node's events could not be read", "from=%lld to=%lld error=\"%s\"", (long long)low,
+                  (long long)high, store_error());
+}
+
+/* Whether a listener hearing peers wants any public kind now: else the
+ * notes are dropped unread (no subscriber: nothing to read). */
+static int peers_wanted(void) {
+    for (int l = 0; l < listener_count; l++)
+        if (peer_listeners & (1u << l))
+            for (size_t k = 0; k < sizeof published_kinds / sizeof published_kinds[0]; k++)
+                if (listeners[l]->wants(listeners[l]->context, published_kinds[k])) return 1;
+    return 0;
+}
+
+static void on_heard(evutil_socket_t fd, short what, void *argument) {
+    (void)fd; (void)what; (void)argument;
+    int wanted = peers_wanted();
+    while (heard_head) {
+        struct heard *note = heard_head;
+        heard_head = note->next;
+        if (heard_head == NULL) heard_tail = NULL;
+        for (const char *p = note->text; wanted && *p;) {
+            char *end;
+            long long low = strtoll(p, &end, 10), high = low;
+            if (*end == '-') high = strtoll(end + 1, &end, 10);
+            if (end == p || high < low) {
+                log_error("a malformed note from another node", "text=\"%.80s\"", note->text);
+                break;
+            }
+            deliver_range(low, high);
+            p = *end == ',' ? end + 1 : end;
+        }
+        free(note);
+    }
+}
+
+void events_stop_following(void) {
+    store_on_peer_note(NULL);
+    while (heard_head) {
+        struct heard *note = heard_head;
+        heard_head = note->next;
+        free(note);
+    }
+    heard_tail = NULL;
+    if (heard_event) store_event_free(heard_event);
+    heard_event = NULL;
+    free(batch_ranges);
+    batch_ranges = NULL;
+    range_count = range_capacity = 0;
+}
+
+int events_follow_peers(struct event_base *base) {
+    if (!store_shared()) return 0;
+    heard_event = store_event_new(base, -1, 0, on_heard, NULL);
+    if (heard_event == NULL) return -1;
+    store_on_peer_note(on_peer_note);
+    return 0;
+}
+
+/* The batch's callbacks, with its first event. */
 static void register_batch(void) {
     struct delivery *delivery = calloc(1, sizeof *delivery);
     if (delivery == NULL) return;
     if (store_after_commit(after_batch, delivery) != 0) {
         free(delivery);
         return;
+    }
+    if (store_shared() && store_before_commit(send_note, NULL) != 0) {
+        log_error("this batch's events are not noted for the other nodes (out of room)", NULL);
     }
     registered = 1;
     if (store_after_durable(deliver, delivery) != 0) {
@@ -239,6 +418,9 @@ static int append(struct call *call, int64_t case_id, int lookup, const char *qu
     store_reset(statement);
     int64_t id = store_last_insert_id();
     if (!registered) register_batch();
+    if (registered && store_shared() && note_id(id) != 0)
+        return call_fail(call, CALL_ERR, "out of memory: event %s not noted for the other nodes; nothing was saved",
+                         kind);
     if (registered && id > batch_high) batch_high = id;
     if (registered) batch_count++;
     /* Nobody listening: nothing to prepare (a subscriber hears of what is

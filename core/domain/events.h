@@ -16,6 +16,8 @@
 
 #include "domain/call.h"
 
+struct event_base;
+
 /* One event as listeners get it; every pointer valid during deliver only. */
 struct event_record {
     int64_t id, case_id, at;            /* at: unix seconds of the append (daemon clock) */
@@ -35,6 +37,24 @@ struct events_listener {
 /* At start (wire()); the listener is borrowed for the process.  0, or -1
  * when EVENTS_LISTENERS_MAX are registered. */
 int events_listen(const struct events_listener *listener);
+/* The listener (registered) hears the events other nodes committed too
+ * (events_follow_peers), of the public kinds (events_is_public): the
+ * subscribers do; a node's plugins and webhooks
+ * hear only its own, so that each event is sent out once.  0, or -1 when
+ * it is not registered. */
+int events_hear_peers(const struct events_listener *listener);
+
+/* Several nodes on one database (store_shared): each batch that wrote
+ * events tells the others which (a note: the ranges of their ids, sent in
+ * its transaction), and each node reads the rows of the batches the others
+ * committed, in commit order, and hands them to its listeners that hear
+ * peers (events_hear_peers).  The queue and assignee given are the case's when the
+ * row is read.  At start, after the store opened; nothing on SQLite.  0,
+ * or -1 when out of memory. */
+int events_follow_peers(struct event_base *base);
+/* Stopping, before the store closes: notes no longer heard, those waiting
+ * dropped. */
+void events_stop_following(void);
 
 /* Appends an event row; 0, or -1 with the failure in the call.  Reads the
  * case's queue and assignee for the listeners when any wants the event. */

@@ -29,11 +29,17 @@ static const struct order_source *order_source;
 
 void orders_set_source(const struct order_source *source) { order_source = source; }
 
-/* The recorded row: 1 with *fact, 0 if none, -1 on a store error. */
-static int recorded(struct call *call, const char *order, size_t length, struct order_fact *fact) {
+/* The recorded row: 1 with *fact, 0 if none, -1 on a store error.  With
+ * lock, the row stays locked until the batch ends (PostgreSQL: the
+ * refunds' room is read under it, orders.h; SQLite's one writer needs
+ * none, and reads the same text). */
+static int recorded(struct call *call, const char *order, size_t length, int lock, struct order_fact *fact) {
     static const char sql[] =
         "SELECT paid_amount, currency, source, coalesce(case_id, 0) FROM orders WHERE order_id = ?1";
-    struct store_stmt *statement = store_statement(sql);
+    static const char locking_sql[] =
+        "SELECT paid_amount, currency, source, coalesce(case_id, 0) FROM orders WHERE order_id = ?1 "
+        STORE_PG_ONLY("FOR UPDATE");
+    struct store_stmt *statement = store_statement(lock ? locking_sql : sql);
     if (statement) store_bind_text(statement, 1, order, (int)length, STORE_STATIC);
     int found = call_row(call, statement);
     if (found > 0) {
@@ -50,7 +56,7 @@ int orders_fact(struct call *call, const char *order, size_t length, enum order_
                 struct order_fact *fact) {
     struct order_fact row;
     memset(&row, 0, sizeof row);
-    int known = recorded(call, order, length, &row);
+    int known = recorded(call, order, length, how == ORDER_LOOKUP_STRICT, &row);
     if (known < 0) return -1;
     const char *source = order_source ? order_source->name() : NULL;
     if (source) {
@@ -78,6 +84,12 @@ int orders_fact(struct call *call, const char *order, size_t length, enum order_
     }
     if (known) *fact = row;
     return known;
+}
+
+int orders_lock(struct call *call, const char *order) {
+    if (!store_shared()) return 0;
+    struct order_fact fact;
+    return recorded(call, order, strlen(order), 1, &fact) < 0 ? -1 : 0;
 }
 
 int orders_record(struct call *call, const char *order, size_t length, const struct order_fact *fact) {

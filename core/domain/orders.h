@@ -43,6 +43,20 @@ enum order_lookup {
     ORDER_LOOKUP_STRICT,     /* the command fails with -ERR naming it (refunds: money) */
 };
 
+/* With ORDER_LOOKUP_STRICT (the refunds' reads before they weigh what is
+ * left of the order), the order's row is also locked until the batch
+ * commits: on a database several nodes share, two refunds of one order
+ * never both read the same room.  Lock order: the order's row first, then
+ * its running total (order_refund_totals, written by the refunds'
+ * triggers), so two batches wait for each other in one direction only. */
+
+/* Locks the order's row until the batch ends, where several nodes share
+ * the store (store_shared; nothing on SQLite): for a write that moves the
+ * order's running total without weighing its room (a refund settling),
+ * so that it too takes the order's row before the total.  0 (also when
+ * the order has no row), or -1 with a store error in the call. */
+int orders_lock(struct call *call, const char *order);
+
 /* The fact of order[0..length): 1 with *fact, 0 when nobody knows what
  * the order was paid, or -1 with the failure in the call (a store error,
  * or a failing order source when strict).  Writes nothing: a fact of the

@@ -5,7 +5,10 @@
  * earliest running deadline, then the oldest -- and QUEUE.LIST's counts.
  * The daemon runs one command at a time, so choosing and assigning happen
  * with nothing in between: two agents claiming at once never get the same
- * case.  Never: writes a case row (case_assign does), parses arguments,
+ * case.  Several nodes on one PostgreSQL database: the choice locks the
+ * case's row and skips the rows another node's open batch holds (FOR
+ * UPDATE SKIP LOCKED), so no two batches assign one case, and a claim
+ * never waits for another node's commit.  Never: writes a case row (case_assign does), parses arguments,
  * writes a reply.
  */
 #include "domain/queues.h"
@@ -40,7 +43,8 @@ int queues_claim(struct call *call, const char *queue, size_t len, int64_t *id) 
         "SELECT id FROM cases INDEXED BY cases_claimable"
         " WHERE assignee IS NULL AND (state = 'new' OR state = 'open' OR state = 'pending_internal')"
         " AND (?1 = '' OR instr(',' || ?1 || ',', ',' || queue || ',') > 0)"
-        " ORDER BY priority, coalesce(next_due, 9223372036854775807), id LIMIT 1";
+        " ORDER BY priority, coalesce(next_due, 9223372036854775807), id LIMIT 1 "
+        STORE_PG_ONLY("FOR UPDATE SKIP LOCKED");
     struct store_stmt *statement = store_statement(sql);
     if (statement) store_bind_text(statement, 1, scope, (int)scope_len, STORE_STATIC);
     int found = call_row(call, statement);

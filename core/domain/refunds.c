@@ -599,6 +599,8 @@ int refunds_settle(struct call *call, long long id, int ok, const char *referenc
     struct refund_facts facts;
     enum refund_state outcome = ok ? REFUND_SUCCEEDED : REFUND_FAILED;
     if (load_for(call, id, REFUND_EXECUTING, outcome, "only an executing refund settles", &facts) != 0) return -1;
+    /* Its state moves the order's running total: the order's row first (orders.h's lock order). */
+    if (orders_lock(call, facts.order) != 0) return -1;
     static const char sql[] = "UPDATE refunds SET reference = coalesce(?2, reference) WHERE id = ?1";
     struct store_stmt *statement = store_statement(sql);
     if (statement) {

@@ -106,23 +106,31 @@ static void on_next_slice(evutil_socket_t fd, short what, void *argument) {
     fire_slice();
 }
 
+/* Several nodes on one database: only the one whose turn it is
+ * (store_timer_turn: the timer's lock) fires clocks and refund timers,
+ * erases and prunes; each node watches its own rule folder and prunes its
+ * own search index. */
 void tick_run(void) {
     watch_rules();
-    fire_slice();
-    if (!stopping && refunds_fire_due() > 0) store_request_commit();
+    int mine = store_timer_turn();
+    if (mine) fire_slice();
+    if (mine && !stopping && refunds_fire_due() > 0) store_request_commit();
     search_prune();
-    retention();
     if (++runs % PRUNE_EVERY_RUNS == 0) pruning = 1;
+    if (!mine) return;
+    retention();
     prune_decisions();
 }
 
 void tick_clock_moved(void) {
     watch_rules();
-    fire_slice();
-    retention();
     pruning = 1; /* a jump of the clock may have aged rows */
-    prune_decisions();
-    refunds_fire_due();
+    if (store_timer_turn()) {
+        fire_slice();
+        retention();
+        prune_decisions();
+        refunds_fire_due();
+    }
     store_request_commit();
 }
 

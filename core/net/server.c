@@ -443,7 +443,8 @@ int server_start(struct event_base *base, const struct config *config) {
         !server.signal_events[0] || !server.signal_events[1] || !server.signal_events[2])
         return -1;
     /* Subscribers hear of an event before the plugins (wire() runs next). */
-    if (events_listen(subscribers_listener()) != 0) return -1;
+    /* Subscribers hear every node's events (events_follow_peers). */
+    if (events_listen(subscribers_listener()) != 0 || events_hear_peers(subscribers_listener()) != 0) return -1;
     if (clock_on_move(on_clock_moved, NULL) != 0) return -1;
     store_set_commit_scheduler(schedule_commit);
     event_priority_set(server.commit_event, NET_PRIORITY_COMMIT);

@@ -8,7 +8,6 @@
  */
 #include "lib/log.h"
 #include "store/internal.h"
-#include "store/pg_statement.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -43,10 +42,7 @@ void store_mark_corrupt(const char *detail) {
 /* Keeps the connection's current error, if it holds one, for texts written
  * after later calls have reset it; a corruption error marks the database. */
 void store_note_error(void) {
-    if (store_on_postgresql) {
-        snprintf(store_last_error, sizeof store_last_error, "%s", pgs_error());
-        return;
-    }
+    if (store_db == NULL) return;   /* PostgreSQL's errors are noted where they happen (store.c) */
     int code = sqlite3_extended_errcode(store_db);
     if (code == SQLITE_OK || code == SQLITE_ROW || code == SQLITE_DONE) return;
     snprintf(store_last_error, sizeof store_last_error, "%s", sqlite3_errmsg(store_db));

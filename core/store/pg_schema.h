@@ -20,6 +20,9 @@
  * and the first makes or migrates while the others wait, then find it done.
  * Other advisory locks of the store must use other keys. */
 #define PG_SCHEMA_LOCK_KEY 0x7265647265737301LL
+/* The timer's lock (store_timer_turn, store.h): held at session level by
+ * the one node that fires deadlines and automations ('redress' and 2). */
+#define PG_TIMER_LOCK_KEY 0x7265647265737302LL
 
 /* Connects with conninfo (a libpq URL or key=value string, untouched),
  * checks the session settings (pg_schema_session_settings), takes the lock,

@@ -20,7 +20,7 @@
 #include "store/pg_statement.h"
 #include "store/pg.h"
 #include "store/pg_schema.h"
-#include "store/statement.h"
+#include "store/codes.h"
 #include "store/work.h"
 #include "lib/log.h"
 
@@ -29,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 int store_on_postgresql;
 
@@ -86,6 +88,9 @@ static struct {
     int id_table_count;
     int warned_outside;        /* said once: a call came from outside the daemon's events */
     int lost;                  /* the connection dropped since pgs_mark_transaction */
+    int listening;             /* LISTEN ran on this session */
+    char token[64];            /* this process's notes (pgs_note) */
+    void (*on_note)(const char *text);
     const char *cache_keys[CACHE_MAX];
     struct store_stmt *cache[CACHE_MAX];
     int cached;
@@ -119,6 +124,15 @@ char *pgs_translate(const char *sql, int **map_out, int *count_out, int *highest
             out[o++] = *p++;
         } else if (p[0] == '-' && p[1] == '-') {
             while (*p && *p != '\n') p++;
+        } else if (strncmp(p, STORE_PG_ONLY_OPEN, sizeof STORE_PG_ONLY_OPEN - 1) == 0) {
+            /* A clause for PostgreSQL alone (statement.h): SQLite reads the
+             * comment as a space, PostgreSQL gets its text. */
+            const char *end = strstr(p, "*/");
+            if (end == NULL) goto fail;
+            p += sizeof STORE_PG_ONLY_OPEN - 1;
+            out[o++] = ' ';
+            while (p < end) out[o++] = *p++;
+            p = end + 2;
         } else if (*p == '?') {
             p++;
             long n;
@@ -590,8 +604,45 @@ int pgs_exec(const char *sql, char *status, size_t status_size) {
 
 static void on_state(void *argument, enum pg_state state, const char *message) {
     (void)argument;
-    if (state == PG_DOWN) pgs.lost = 1;
+    if (state == PG_DOWN) {
+        pgs.lost = 1;
+        pgs.listening = 0;   /* a new session listens to nothing */
+    }
     log_info("postgresql connection", "state=%s why=\"%s\"", pg_state_name(state), message ? message : "");
+}
+
+/* ------------------------------------------------------- the other nodes */
+
+/* A note is "<this process's token> <text>": the session hears its own
+ * NOTIFYs too, and drops them by the token. */
+static void on_notify(void *argument, const char *channel, const char *payload, int sender_pid) {
+    (void)argument;
+    (void)sender_pid;
+    if (strcmp(channel, PGS_NOTES_CHANNEL) != 0 || pgs.on_note == NULL) return;
+    size_t token = strlen(pgs.token);
+    if (strncmp(payload, pgs.token, token) == 0 && payload[token] == ' ') return;
+    const char *text = strchr(payload, ' ');
+    if (text) pgs.on_note(text + 1);
+}
+
+void pgs_set_note_listener(void (*fn)(const char *text)) { pgs.on_note = fn; }
+
+int pgs_listen(void) {
+    if (pgs.listening) return STORE_OK;
+    int rc = pgs_exec("LISTEN " PGS_NOTES_CHANNEL, NULL, 0);
+    if (rc == STORE_OK) pgs.listening = 1;
+    return rc;
+}
+
+int pgs_note(const char *text) {
+    static const char sql[] = "SELECT pg_notify('" PGS_NOTES_CHANNEL "', ?1::text || ' ' || ?2::text)";
+    struct store_stmt *s = pgs_statement(sql);
+    if (s == NULL) return SQLITE_ERROR;
+    pgs_bind_text(s, 1, pgs.token, -1);
+    pgs_bind_text(s, 2, text, -1);
+    int rc = pgs_step(s);
+    pgs_reset(s);
+    return rc == STORE_ROW || rc == STORE_DONE ? STORE_OK : rc;
 }
 
 static const char id_tables_sql[] =
@@ -601,7 +652,11 @@ static const char id_tables_sql[] =
 int pgs_open(struct event_base *base, const char *conninfo, char *error, size_t error_size) {
     /* synchronous_commit: a reply after COMMIT promises the WAL flushed
      * (pg_schema.h says why it is set per session, not refused). */
-    struct pg_settings settings = {.conninfo = conninfo, .on_state = on_state, .session_sql = PG_SCHEMA_SESSION_SQL};
+    struct pg_settings settings = {.conninfo = conninfo, .on_state = on_state, .on_notify = on_notify,
+                                   .session_sql = PG_SCHEMA_SESSION_SQL};
+    struct timespec started;
+    clock_gettime(CLOCK_REALTIME, &started);
+    snprintf(pgs.token, sizeof pgs.token, "%ld.%ld.%ld", (long)getpid(), (long)started.tv_sec, started.tv_nsec);
     pgs.client = pg_client_new(base, &settings, error, error_size);
     if (pgs.client == NULL) return -1;
     store_on_postgresql = 1;
@@ -618,6 +673,10 @@ int pgs_open(struct event_base *base, const char *conninfo, char *error, size_t 
         return -1;
     }
     pgs_reset(s);
+    if (pgs_listen() != STORE_OK) {
+        snprintf(error, error_size, "postgresql: cannot LISTEN for the other nodes' notes: %s", pgs.error);
+        return -1;
+    }
     return 0;
 }
 

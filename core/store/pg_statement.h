@@ -59,6 +59,16 @@ const char *pgs_error(void);
 int pgs_transaction_lost(void);
 void pgs_mark_transaction(void);
 
+/* Notes between nodes (store.h: store_note_peers): NOTIFY on this
+ * channel, in the open transaction, with this process's token first.
+ * pgs_listen: LISTEN on the session, once per connection (again after a
+ * reconnect).  The listener gets the text of each note another process
+ * sent, from the loop (not a piece of work). */
+#define PGS_NOTES_CHANNEL "redress_notes"
+int pgs_note(const char *text);
+int pgs_listen(void);
+void pgs_set_note_listener(void (*fn)(const char *text));
+
 /* SQLite's text as PostgreSQL's (exposed for the unit tests): ?N -> $M
  * numbered by first use (map[M-1] = N), `INDEXED BY name` dropped, a
  * trailing `;` dropped.  Returns a malloc'd text, NULL when out of memory or

@@ -20,22 +20,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/codes.h"
 #include "store/pg_statement.h"
 
 /* On PostgreSQL every call below goes to pg_statement.c: one branch that
  * the SQLite path predicts (store_on_postgresql is set once, at open). */
 #define STORE_PG __builtin_expect(store_on_postgresql, 0)
 
+
 /* A prepared statement.  store_statement's are the store's (cached);
  * store_prepare's belong to the caller until store_finalize. */
 struct store_stmt;
 
-#define STORE_OK SQLITE_OK
-#define STORE_ROW SQLITE_ROW
-#define STORE_DONE SQLITE_DONE
-#define STORE_NULL SQLITE_NULL
-#define STORE_STATIC SQLITE_STATIC        /* bound text or blob outlives the step: not copied */
-#define STORE_TRANSIENT SQLITE_TRANSIENT  /* copied at bind */
 
 sqlite3 *store_database(void);
 

@@ -29,6 +29,7 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "store/internal.h"
+#include "store/pg_schema.h"
 #include "store/search.h"
 #include "store/store.h"
 
@@ -134,6 +135,10 @@ static size_t durable_count, durable_capacity, durable_reserved;
 #define STORE_WAL_REWIND_FACTOR 4   /* x the checkpoint's frames */
 static int checkpoint_frames = STORE_CHECKPOINT_FRAMES; /* DEBUG.STORE CHECKPOINT-FRAMES */
 static int checkpoint_due;
+/* The open batch's store_before_commit callbacks. */
+#define BEFORE_COMMIT_MAX 8
+static struct { int (*fn)(void *); void *argument; } before_commits[BEFORE_COMMIT_MAX];
+static int before_commit_count;
 static int command_open;          /* between store_command_begin and _end */
 static size_t command_mark;       /* after_commit_count when the command began */
 static void run_after_commits(int committed, uint64_t sequence);
@@ -403,6 +408,7 @@ void store_close(void) {
             command_open = 0;
             run_after_commits(0, 0);
         }
+        before_commit_count = 0;
         pgs_close();
         for (int i = 0; i < one_off_count; i++) free(one_off_texts[i]);
         one_off_count = 0;
@@ -445,6 +451,76 @@ void store_close(void) {
     free(after_commits);
     after_commits = NULL;
     after_commit_count = after_commit_capacity = 0;
+}
+
+/* ----------------------------------------------------------- the timer */
+
+static int timer_held;   /* the last store_timer_turn found the lock ours */
+
+int store_timer_turn(void) {
+    if (!store_on_postgresql) return 1;
+    /* Each tick: a new session (after a reconnect) listens for the other
+     * nodes' notes again. */
+    if (pgs_listen() != STORE_OK)
+        log_error("cannot LISTEN for the other nodes' notes", "error=\"%s\"", pgs_error());
+    /* Ours already (pg_locks: a bigint key is classid:objid, objsubid 1),
+     * else tried: asking pg_try_advisory_lock again while holding it would
+     * stack the session's count once a second. */
+    static const char sql[] =
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        " AND pid = pg_backend_pid() AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = ?1::bigint)"
+        " THEN true ELSE pg_try_advisory_lock(?1::bigint) END";
+    struct store_stmt *statement = pgs_statement(sql);
+    int held = 0;
+    if (statement == NULL || pgs_bind_int64(statement, 1, PG_TIMER_LOCK_KEY) != STORE_OK ||
+        pgs_step(statement) != STORE_ROW) {
+        log_error("cannot ask for the timer's lock: no timers fire here until it is held", "error=\"%s\"",
+                  pgs_error());
+    } else {
+        held = pgs_column_int64(statement, 0) == 1;
+    }
+    if (statement) pgs_reset(statement);
+    if (held && !timer_held) {
+        log_info("this node fires timers now (it holds the timer's lock)", NULL);
+    } else if (!held && timer_held) {
+        log_warn("this node no longer holds the timer's lock: another fires timers", NULL);
+    }
+    timer_held = held;
+    return held;
+}
+
+/* ------------------------------------------------------ the other nodes */
+
+int store_note_peers(const char *text) {
+    if (!store_on_postgresql) return 0;
+    if (strlen(text) > STORE_NOTE_MAX || pgs_note(text) != STORE_OK) {
+        snprintf(store_last_error, sizeof store_last_error, "%s",
+                 strlen(text) > STORE_NOTE_MAX ? "a note to the other nodes is too long" : pgs_error());
+        log_error("note to the other nodes not sent: the batch fails", "error=\"%s\"", store_last_error);
+        return -1;
+    }
+    return 0;
+}
+
+void store_on_peer_note(void (*fn)(const char *text)) {
+    if (store_on_postgresql) pgs_set_note_listener(fn);
+}
+
+
+int store_before_commit(int (*fn)(void *argument), void *argument) {
+    if (!store_in_batch || before_commit_count == BEFORE_COMMIT_MAX) return -1;
+    before_commits[before_commit_count].fn = fn;
+    before_commits[before_commit_count++].argument = argument;
+    return 0;
+}
+
+/* 0, or -1 when one failed (all run: each may own what it was given). */
+static int run_before_commits(void) {
+    int failed = 0;
+    for (int i = 0; i < before_commit_count; i++)
+        if (before_commits[i].fn(before_commits[i].argument) != 0) failed = 1;
+    before_commit_count = 0;
+    return failed ? -1 : 0;
 }
 
 /* --------------------------------------------------------------- batches */
@@ -607,8 +683,10 @@ int store_command_end(int ok) {
  * a COMMIT of a transaction the server had aborted answers ROLLBACK. */
 static int commit_postgresql(char *error, size_t error_size, int64_t started, int64_t started_us) {
     char status[32] = "";
-    int faulty = store_fault_take_commit();
-    int rc = pgs_exec(faulty ? "ROLLBACK" : "COMMIT", status, sizeof status);
+    /* A failed note leaves the transaction aborted: its COMMIT answers ROLLBACK. */
+    int noted = run_before_commits();
+    int faulty = noted == 0 ? store_fault_take_commit() : 0;
+    int rc = pgs_exec(noted == 0 && !faulty ? "COMMIT" : "ROLLBACK", status, sizeof status);
     if (faulty && rc == STORE_OK) {
         rc = SQLITE_IOERR;
         /* PostgreSQL's own words for the two (SQLSTATE 53100, 58030). */
@@ -629,9 +707,9 @@ static int commit_postgresql(char *error, size_t error_size, int64_t started, in
         return 0;
     }
     snprintf(error, error_size, "PostgreSQL: commit failed: %s",
-             rc == STORE_OK ? "the server had rolled the transaction back"
-             : faulty       ? store_last_error
-                            : pgs_error());
+             noted != 0 || faulty ? store_last_error
+             : rc == STORE_OK     ? "the server had rolled the transaction back"
+                                  : pgs_error());
     if (rc != STORE_OK && !faulty) pgs_exec("ROLLBACK", NULL, 0);
     run_after_commits(0, 0);
     stats.commit_failures++;
@@ -823,12 +901,21 @@ int store_batch_commit(char *error, size_t error_size) {
         snprintf(error, error_size, "%s", batch_failure);
         store_in_batch = 0;
         batch_failed = 0;
+        before_commit_count = 0;
         run_after_commits(0, 0);
         stats.commit_failures++;
         return -1;
     }
     int64_t started = clock_real_monotonic_ms(), started_us = clock_real_monotonic_us();
     if (store_on_postgresql) return commit_postgresql(error, error_size, started, started_us);
+    if (before_commit_count && run_before_commits() != 0) {
+        sqlite3_exec(store_db, "ROLLBACK", NULL, NULL, NULL);
+        snprintf(error, error_size, "database %s: %s", store_path, store_last_error);
+        store_in_batch = 0;
+        run_after_commits(0, 0);
+        stats.commit_failures++;
+        return -1;
+    }
     store_fault_commit_begin();
     store_committing = 1;
     store_sync_deferring = sync_thread_on;

@@ -85,6 +85,38 @@ int64_t store_batch_opened_ms(void);
  * nothing committed before is touched. */
 int store_batch_commit(char *error, size_t error_size);
 
+/* Whether this node fires what time makes due (deadlines, automations,
+ * refund timers, pruning): 1 yes, 0 another node does.  On SQLite the one
+ * process always does.  On PostgreSQL several nodes share the database and
+ * exactly one fires at a time: the holder of a session-level advisory lock
+ * (PG_TIMER_LOCK_KEY), asked for again at each call, so that a node whose
+ * holder died (its session ends with its connection) takes over at its
+ * next tick.  A store error answers 0 (logged): nothing fires twice.  A
+ * statement: call it from a piece of store work. */
+int store_timer_turn(void);
+/* 1 when other processes (nodes) may write the database too: PostgreSQL.
+ * What this process keeps in memory of the rows (the timer heap) then
+ * misses what the others wrote. */
+static inline int store_shared(void) { return store_on_postgresql; }
+
+/* Notes to the other nodes of a shared store, for what they keep in
+ * memory of the rows (the events their subscribers hear).  On PostgreSQL a
+ * note is a NOTIFY in the open batch's transaction: the others hear it
+ * only if the batch commits, and hear the notes of all batches in commit
+ * order.  On SQLite there are no other nodes: nothing is sent.
+ * store_note_peers: inside the open batch (a store_before_commit
+ * callback); text up to STORE_NOTE_MAX bytes.  0, or -1 (a store error:
+ * the batch's commit then fails).  store_on_peer_note: fn(text) for each
+ * note another node's committed batch sent, called from the loop (not a
+ * piece of store work: fn must not touch the store, only queue work). */
+#define STORE_NOTE_MAX 7000
+int store_note_peers(const char *text);
+void store_on_peer_note(void (*fn)(const char *text));
+/* fn(argument) runs inside the open batch just before its COMMIT (not when
+ * the batch has failed), once; a -1 from it fails the commit.  0, or -1
+ * when out of memory or outside a batch. */
+int store_before_commit(int (*fn)(void *argument), void *argument);
+
 /* The commit scheduler (net/server.c: makes the commit event active), set
  * at start.  store_request_commit() asks it to commit the open batch soon
  * (timer writes, plugin reports, reloads); a no-op when no batch is open. */

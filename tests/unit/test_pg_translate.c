@@ -4,6 +4,7 @@
  * left alone; SQLite's INDEXED BY hint goes; malformed texts are refused. */
 #include "check.h"
 #include "store/pg_statement.h"
+#include "store/statement.h"
 
 #include <stdlib.h>
 
@@ -55,6 +56,20 @@ TEST(pg_translate_drops_sqlites_index_hint) {
     CHECK_STR(out, "SELECT indexed_by FROM t");
     free(out);
     free(map);
+}
+
+TEST(pg_translate_opens_postgresql_only_clauses) {
+    int count = 0, highest = 0, *map = NULL;
+    char *out = translate("SELECT id FROM t WHERE a = ?1 LIMIT 1 " STORE_PG_ONLY("FOR UPDATE SKIP LOCKED"), &count,
+                          &highest, &map);
+    CHECK_STR(out, "SELECT id FROM t WHERE a = $1 LIMIT 1   FOR UPDATE SKIP LOCKED");
+    free(out);
+    free(map);
+    out = translate("SELECT 1 /* a plain comment */ FROM t", &count, &highest, &map);
+    CHECK_STR(out, "SELECT 1 /* a plain comment */ FROM t");
+    free(out);
+    free(map);
+    CHECK(translate("SELECT 1 " STORE_PG_ONLY_OPEN " FOR UPDATE", &count, &highest, &map) == NULL);
 }
 
 TEST(pg_translate_refuses_malformed_texts) {
