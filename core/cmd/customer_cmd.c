@@ -121,8 +121,9 @@ static long long rows_as_maps(struct request *request, struct evbuffer *out, con
     store_bind_int64(statement, 1, id);
     long long count = 0;
     int rc;
-    int columns = store_column_count(statement);
     while ((rc = store_step(statement)) == STORE_ROW) {
+        /* Known once a row is in: PostgreSQL's come with its answer. */
+        int columns = store_column_count(statement);
         reply_map(out, columns);
         for (int c = 0; c < columns; c++) {
             reply_bulk_string(out, store_column_name(statement, c));

@@ -323,9 +323,15 @@ static int execute(struct store_stmt *s) {
         log_warn("a call reached the PostgreSQL store from outside the daemon's events (a plugin's own event): "
                  "the loop waits for the server's answers during such calls", "sql=\"%.60s\"", s->sql);
     }
-    if (pg_query(pgs.client, s->sql, s->count, params, on_result, s, error, sizeof error) != 0 ||
-        pg_sync(pgs.client, on_done, s, error, sizeof error) != 0)
-        return fail("08006", error);
+    if (pg_query(pgs.client, s->sql, s->count, params, on_result, s, error, sizeof error) != 0) {
+        /* The open group is spoiled: its sync drops it (no callbacks), so
+         * that the next statement starts a group of its own. */
+        char dropped[64];
+        pg_sync(pgs.client, on_done, s, dropped, sizeof dropped);
+        return fail("53200", error);
+    }
+    if (pg_sync(pgs.client, on_done, s, error, sizeof error) != 0)
+        return fail(pg_client_state(pgs.client) == PG_READY ? "53000" : "08006", error);
     if (outside) {
         if (pg_client_wait(pgs.client, &s->answered, OUTSIDE_WAIT_MS) != 0 && !s->answered)
             return fail("08006", "connection to PostgreSQL lost");

@@ -93,6 +93,7 @@ static inline int store_column_bytes(struct store_stmt *s, int c) { if (STORE_PG
 static inline int store_column_type(struct store_stmt *s, int c) { if (STORE_PG) return pgs_column_type(s, c); 
     return sqlite3_column_type(store_sqlite_statement(s), c);
 }
+/* Ask it after a step: PostgreSQL knows a statement's columns from its answer. */
 static inline int store_column_count(struct store_stmt *s) { if (STORE_PG) return pgs_column_count(s);  return sqlite3_column_count(store_sqlite_statement(s)); }
 static inline const char *store_column_name(struct store_stmt *s, int c) { if (STORE_PG) return pgs_column_name(s, c); 
     return sqlite3_column_name(store_sqlite_statement(s), c);

@@ -474,8 +474,12 @@ int store_timer_turn(void) {
     int held = 0;
     if (statement == NULL || pgs_bind_int64(statement, 1, PG_TIMER_LOCK_KEY) != STORE_OK ||
         pgs_step(statement) != STORE_ROW) {
-        log_error("cannot ask for the timer's lock: no timers fire here until it is held", "error=\"%s\"",
-                  pgs_error());
+        /* A session's lock lasts as long as the session: a failed ask (out of
+         * memory, a statement error) keeps the last answer; a lost
+         * connection took the lock with it. */
+        held = timer_held && strncmp(pgs_error(), "PostgreSQL: 08", 14) != 0;
+        log_error("cannot ask for the timer's lock", "error=\"%s\" still_held=%s", pgs_error(),
+                  held ? "yes" : "no");
     } else {
         held = pgs_column_int64(statement, 0) == 1;
     }
