@@ -245,7 +245,7 @@ test: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/re
 	luacheck --quiet --config .luacheckrc rules examples
 	@$(MAKE) --no-print-directory fuzz-build
 	python3 tests/run.py $(TEST_RUN_FLAGS) --fuzz $(TEST_FUZZ_SECONDS) --build build --build build/sanitize \
-	    --clients build $(TEST_ARGS)
+	    --clients build --also-postgresql $(TEST_ARGS)
 
 # The plain build's tests only: no sanitizer build, no layer check.
 quick: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/redressd-oom $(TEST_PLUGINS) \

@@ -41,6 +41,9 @@ How it runs:
     with harness.only_on -- is about one store only: on the other it is not
     run but reported as "skip" with its STORES_REASON and counted skipped.
     So are the multi-node tests (STORES = ("postgresql",)) on SQLite.
+  - --also-postgresql (make test) runs the functional tests once more on
+    PostgreSQL after the SQLite run, on the first build only (plain, no
+    sanitizers), labelled "[build postgresql]", in the same count.
 
 A suite is a function (build, pattern) -> [Job]; SUITES lists them.  Add a
 new kind of test by adding a collector there.
@@ -346,6 +349,8 @@ def main():
     parser.add_argument("--store", choices=("sqlite", "postgresql"),
                         default=os.environ.get("REDRESS_TEST_STORE", "sqlite"),
                         help="the store the functional tests run on (default: sqlite, or REDRESS_TEST_STORE)")
+    parser.add_argument("--also-postgresql", action="store_true",
+                        help="after the SQLite run, the functional tests once more on PostgreSQL (the first build)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("pattern", nargs="?")
     args = parser.parse_args()
@@ -356,6 +361,8 @@ def main():
     server, store_env = None, {}
     if args.store == "postgresql" and not args.unit_only:
         server, store_env = start_postgres()
+    elif args.also_postgresql and not args.unit_only:
+        server, store_env = start_postgres(also=True)
     try:
         run(args, builds, store_env)
     finally:
@@ -363,7 +370,7 @@ def main():
             server.close()
 
 
-def start_postgres():
+def start_postgres(also=False):
     """The run's one PostgreSQL server (no database: each daemon gets its own); and what the
     test processes need to reach it.  Without PostgreSQL installed: the run stops, saying so
     (outside CI; under CI=true postgres.py raises instead)."""
@@ -374,6 +381,8 @@ def start_postgres():
         server = postgres.Postgres(database=None, max_connections=200, name="redress-tests")
     except unittest.SkipTest as skip:
         print("store postgresql: no run: %s" % skip)
+        if also:
+            return None, {}
         print("0 passed, 0 failed")
         sys.exit(0)
     server.__enter__()
@@ -394,6 +403,13 @@ def run(args, builds, store_env):
                                   store_env=store_env))
             else:
                 jobs.extend(suite(build, args.pattern))
+    if args.also_postgresql and not pg and not args.unit_only and store_env:
+        # Once, on the first build (the plain one), labelled apart; the ONCE
+        # modules (PostgreSQL's own tests, with servers of their own) ran above.
+        for job in functional_suite(builds[0], args.pattern, first_build=False, store="postgresql",
+                                    store_env=store_env):
+            job.build = "%s postgresql" % builds[0]
+            jobs.append(job)
     if args.fuzz:
         jobs.extend(fuzz_suite(args.fuzz, args.pattern))
     if args.timeout:

@@ -7,8 +7,8 @@ answered an error (never a dropped connection) and, sent again with its external
 once.  The servers are the test's own (postgres.py's standby fixture, checked on its own by
 test_postgres_replica.py), not the run's.
 
-STORES = ("postgresql",): it runs in `make test-pg` only, and fails until redressd serves
-`store = postgresql`.  Waits poll what the daemon answers, with a deadline.
+STORES = ("postgresql",): it runs in the PostgreSQL pass of `make test` and in `make test-pg`.
+Waits poll what the daemon answers, with a deadline.
 """
 import threading
 import time

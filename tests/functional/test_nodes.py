@@ -12,9 +12,9 @@ folder) on the same database (harness.Cluster).  What must hold across them:
     advisory lock): another takes over and fires the due deadlines, each
     once, nothing twice.
 
-STORES = ("postgresql",): they run only in `make test-pg` (tests/run.py
---store postgresql); on SQLite they are skipped, saying so.  Until redressd
-serves `store = postgresql` they fail at the first node's start.
+STORES = ("postgresql",): they run in the PostgreSQL pass of `make test`
+(tests/run.py --also-postgresql) and in `make test-pg`; on SQLite they are
+skipped, saying so.
 
 Waits: the clocks are test clocks (DEBUG.CLOCK); what crosses nodes (a
 NOTIFY, a takeover) arrives on its own, so the tests poll the database or
