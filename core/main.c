@@ -472,6 +472,10 @@ int main(int argc, char **argv) {
     status = 0;
     log_info("stopped", NULL);
 done:
+    /* A piece still waiting for PostgreSQL (the stop's grace ran out) is
+     * abandoned, never resumed over what is freed below; its batch dies
+     * with the connection (the server rolls it back). */
+    store_work_stop();
     replay_cancel();
     search_stop();
     backups_stop();

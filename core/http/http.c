@@ -68,7 +68,6 @@ int http_port(void) { return http.port; }
 
 static void on_connection_closed(struct evhttp_connection *connection, void *argument) {
     (void)argument;
-    store_work_forget(connection);  /* a request queued for the store is not served */
     sse_connection_closed(connection);
     for (long long i = 0; i < http.connection_count; i++) {
         if (http.connections[i] == connection) {
@@ -375,7 +374,12 @@ static void serve_request(void *argument) {
     exchange.who.internal = 0;
     http_counters.requests++;
     struct evhttp_connection *connection = evhttp_request_get_connection(request);
-    if (connection == NULL) return;
+    if (connection == NULL) {
+        /* Its connection closed while it waited for the store: libevent
+         * leaves a detached request to be ended, which frees it. */
+        evhttp_send_reply_end(request);
+        return;
+    }
     if (admit_connection(connection) != 0) {
         http_counters.refused_connections++;
         evhttp_add_header(evhttp_request_get_output_headers(request), "Connection", "close");
@@ -423,7 +427,7 @@ static void serve_request(void *argument) {
  * while another piece waits for the server (store/work.h). */
 static void on_request(struct evhttp_request *request, void *argument) {
     (void)argument;
-    if (store_work_call(serve_request, request, evhttp_request_get_connection(request)) != 0)
+    if (store_work_call(serve_request, request) != 0)
         evhttp_send_error(request, 503, NULL);
 }
 

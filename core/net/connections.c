@@ -94,8 +94,8 @@ void client_free(struct client *client) {
     if (client->next) client->next->previous = client->previous;
     if (connections.executing == client) connections.executing = NULL;
     connections.stats.connected--;
-    event_free(client->read_event);
-    event_free(client->write_event);
+    store_event_free(client->read_event);
+    store_event_free(client->write_event);
     if (client->pause_event) store_event_free(client->pause_event);
     if (client->stash) evbuffer_free(client->stash);
     if (client->tls) {

@@ -478,8 +478,17 @@ static void on_later(evutil_socket_t fd, short what, void *arg)
             lost(c, error);
             return;
         }
-        if (pg_drain(c, error, sizeof error) != 0)
+        if (pg_drain(c, error, sizeof error) != 0) {
             lost(c, error);
+            return;
+        }
+        if (c->state != PG_READY)
+            return;
+        pg_hear_notifications(c);
+        if (c->state == PG_READY && PQstatus(c->conn) == CONNECTION_BAD) {
+            conn_error(c, error, sizeof error);
+            lost(c, error);
+        }
     }
 }
 

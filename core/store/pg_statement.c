@@ -78,6 +78,7 @@ struct store_stmt {
     long long changes;
     unsigned char *blob;  /* owned (PQfreemem): column_blob's bytes */
     int bind_failed;      /* a bind ran out of memory: the next step fails (callers check steps) */
+    int control;          /* the store's own (BEGIN, SAVEPOINT, COMMIT): never guarded */
 };
 
 static struct {
@@ -87,6 +88,8 @@ static struct {
     char *id_tables[ID_TABLES_MAX];
     int id_table_count;
     int warned_outside;        /* said once: a call came from outside the daemon's events */
+    int (*bare)(void);         /* store.c: 1 inside a batch with no command's savepoint open */
+    int aborted;               /* a guarded statement's transaction could not be rolled back to */
     int lost;                  /* the connection dropped since pgs_mark_transaction */
     int listening;             /* LISTEN ran on this session */
     char token[64];            /* this process's notes (pgs_note) */
@@ -323,7 +326,18 @@ static int execute(struct store_stmt *s) {
         log_warn("a call reached the PostgreSQL store from outside the daemon's events (a plugin's own event): "
                  "the loop waits for the server's answers during such calls", "sql=\"%.60s\"", s->sql);
     }
-    if (pg_query(pgs.client, s->sql, s->count, params, on_result, s, error, sizeof error) != 0) {
+    /* A read between commands inside the batch's transaction (a read-only
+     * command, the timer's lock): a failure would abort the transaction and
+     * with it every command of the batch, so it runs in a savepoint of its
+     * own, sent in the same group (no round trip more unless it fails). */
+    int guard = !s->control && pgs.bare && pgs.bare();
+    if (guard && pg_query(pgs.client, "SAVEPOINT statement", 0, NULL, NULL, NULL, error, sizeof error) != 0) {
+        char dropped[64];
+        pg_sync(pgs.client, on_done, s, dropped, sizeof dropped);
+        return fail("53200", error);
+    }
+    if (pg_query(pgs.client, s->sql, s->count, params, on_result, s, error, sizeof error) != 0 ||
+        (guard && pg_query(pgs.client, "RELEASE statement", 0, NULL, NULL, NULL, error, sizeof error) != 0)) {
         /* The open group is spoiled: its sync drops it (no callbacks), so
          * that the next statement starts a group of its own. */
         char dropped[64];
@@ -339,7 +353,13 @@ static int execute(struct store_stmt *s) {
         while (!s->answered)
             store_work_wait();
     }
-    if (s->sqlstate[0]) return fail(s->sqlstate, s->message);
+    if (s->sqlstate[0]) {
+        int rc = fail(s->sqlstate, s->message);
+        if (guard && strncmp(s->sqlstate, "08", 2) != 0 && pgs_exec("ROLLBACK TO statement", NULL, 0) != STORE_OK)
+            pgs.aborted = 1;   /* the batch fails (pgs_transaction_lost) */
+        snprintf(pgs.error, sizeof pgs.error, "PostgreSQL: %s: %s", s->sqlstate, s->message);
+        return rc;
+    }
     if (s->changes >= 0) pgs.changes = s->changes;
     if (s->returning) {
         if (s->answer.rows > 0 && s->answer.cells[(size_t)(s->answer.rows - 1) * (size_t)s->answer.cols])
@@ -509,7 +529,7 @@ int pgs_bind_text(struct store_stmt *s, int i, const char *text, int bytes) {
 }
 
 int pgs_bind_blob(struct store_stmt *s, int i, const void *blob, int bytes) {
-    if (blob == NULL && bytes > 0) return bind_value(s, i, NULL, 0);
+    if (blob == NULL) return bind_value(s, i, NULL, 0);   /* SQLite binds NULL for a NULL pointer */
     size_t n = bytes > 0 ? (size_t)bytes : 0;
     char *hex = malloc(2 * n + 3);
     if (hex == NULL) return bind_nomem(s);
@@ -594,12 +614,14 @@ const char *pgs_column_name(struct store_stmt *s, int c) {
 int pgs_changes(void) { return (int)pgs.changes; }
 long long pgs_last_insert_id(void) { return pgs.last_id; }
 const char *pgs_error(void) { return pgs.error; }
-int pgs_transaction_lost(void) { return pgs.lost; }
-void pgs_mark_transaction(void) { pgs.lost = 0; }
+int pgs_transaction_lost(void) { return pgs.lost || pgs.aborted; }
+void pgs_mark_transaction(void) { pgs.lost = pgs.aborted = 0; }
+void pgs_set_bare_test(int (*bare)(void)) { pgs.bare = bare; }
 
 int pgs_exec(const char *sql, char *status, size_t status_size) {
     struct store_stmt *s = pgs_statement(sql);
     if (s == NULL) return SQLITE_ERROR;
+    s->control = 1;
     int rc = pgs_step(s);
     if (status) snprintf(status, status_size, "%s", s->status);
     pgs_reset(s);
@@ -687,9 +709,10 @@ int pgs_open(struct event_base *base, const char *conninfo, char *error, size_t 
 }
 
 void pgs_close(void) {
+    /* The connection first: what it fails calls back into the statements. */
+    pg_client_free(pgs.client);
     for (int i = 0; i < pgs.cached; i++) pgs_finalize(pgs.cache[i]);
     for (int i = 0; i < pgs.id_table_count; i++) free(pgs.id_tables[i]);
-    pg_client_free(pgs.client);
     memset(&pgs, 0, sizeof pgs);
     store_on_postgresql = 0;
 }

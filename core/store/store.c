@@ -289,8 +289,11 @@ int store_open_read_only(const char *dir, char *error, size_t error_size) {
     return 0;
 }
 
+static int bare_transaction(void) { return store_in_batch && !command_open && !store_committing; }
+
 int store_open_postgresql(struct event_base *base, const char *conninfo, char *error, size_t error_size) {
     snprintf(store_path, sizeof store_path, "PostgreSQL");
+    pgs_set_bare_test(bare_transaction);
     return pgs_open(base, conninfo, error, error_size);
 }
 
@@ -461,7 +464,9 @@ int store_timer_turn(void) {
     if (!store_on_postgresql) return 1;
     /* Each tick: a new session (after a reconnect) listens for the other
      * nodes' notes again. */
-    if (pgs_listen() != STORE_OK)
+    /* Outside a batch only: a LISTEN takes effect at COMMIT, and a batch
+     * rolled back would take it with it. */
+    if (!store_in_batch && pgs_listen() != STORE_OK)
         log_error("cannot LISTEN for the other nodes' notes", "error=\"%s\"", pgs_error());
     /* Ours already (pg_locks: a bigint key is classid:objid, objsubid 1),
      * else tried: asking pg_try_advisory_lock again while holding it would

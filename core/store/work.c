@@ -31,7 +31,6 @@ struct gate {
     int queued;
     int readd;                  /* taken off the loop while queued: add it back before it runs */
     void (*call)(void *);       /* a queued call (store_work_call): run call(argument), then freed */
-    void *key;                  /* what store_work_forget names it by */
     struct gate *next;          /* in the queue */
 };
 
@@ -199,7 +198,7 @@ void store_event_free(struct event *event) {
     free(gate);
 }
 
-int store_work_call(void (*fn)(void *argument), void *argument, void *key) {
+int store_work_call(void (*fn)(void *argument), void *argument) {
     if (!work.on || fiber_current() != NULL) {
         fn(argument);
         return 0;
@@ -213,27 +212,11 @@ int store_work_call(void (*fn)(void *argument), void *argument, void *key) {
     if (gate == NULL) return -1;
     gate->call = fn;
     gate->argument = argument;
-    gate->key = key;
     gate->queued = 1;
     if (work.tail) work.tail->next = gate;
     else work.head = gate;
     work.tail = gate;
     return 0;
-}
-
-void store_work_forget(void *key) {
-    struct gate **link = &work.head, *previous = NULL;
-    while (*link) {
-        struct gate *gate = *link;
-        if (gate->call && gate->key == key) {
-            *link = gate->next;
-            if (work.tail == gate) work.tail = previous;
-            free(gate);
-            continue;
-        }
-        previous = gate;
-        link = &gate->next;
-    }
 }
 
 int store_work_start(struct event_base *base, char *error, size_t error_size) {

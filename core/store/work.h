@@ -40,12 +40,10 @@ void store_event_free(struct event *event);
 int store_event_del(struct event *event);
 
 /* fn(argument) as a piece of work: at once when the store is free (or on
- * SQLite, or from inside a piece), else queued behind the others.  key
- * names it for store_work_forget (the object it belongs to, freed before
- * its turn: an HTTP connection that closed).  0, or -1 when out of memory
- * (nothing runs). */
-int store_work_call(void (*fn)(void *argument), void *argument, void *key);
-void store_work_forget(void *key);
+ * SQLite, or from inside a piece), else queued behind the others (what it
+ * names must outlive its turn: an HTTP request does, detached when its
+ * connection closes).  0, or -1 when out of memory (nothing runs). */
+int store_work_call(void (*fn)(void *argument), void *argument);
 
 /* fn(argument) as one piece of work, now, on the loop's stack outside the
  * loop (start and stop): the loop runs until the piece is done.  On SQLite
