@@ -406,6 +406,28 @@ static void dispatch(struct pg_client *c)
 
 /* ------------------------------------------------------------ events */
 
+/* What the server sent: answers to their callbacks, then notifications. */
+static void read_answers(struct pg_client *c)
+{
+    char error[512];
+    if (PQconsumeInput(c->conn) != 1) {
+        conn_error(c, error, sizeof error);
+        lost(c, error);
+        return;
+    }
+    if (pg_drain(c, error, sizeof error) != 0) {
+        lost(c, error);
+        return;
+    }
+    if (c->state != PG_READY)
+        return;
+    pg_hear_notifications(c);
+    if (c->state == PG_READY && PQstatus(c->conn) == CONNECTION_BAD) {
+        conn_error(c, error, sizeof error);
+        lost(c, error);
+    }
+}
+
 static void on_io(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -421,24 +443,8 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
         lost(c, error);
         return;
     }
-    if (what & EV_READ) {
-        if (PQconsumeInput(c->conn) != 1) {
-            conn_error(c, error, sizeof error);
-            lost(c, error);
-            return;
-        }
-        if (pg_drain(c, error, sizeof error) != 0) {
-            lost(c, error);
-            return;
-        }
-        if (c->state != PG_READY)
-            return;
-        pg_hear_notifications(c);
-        if (c->state == PG_READY && PQstatus(c->conn) == CONNECTION_BAD) {
-            conn_error(c, error, sizeof error);
-            lost(c, error);
-        }
-    }
+    if (what & EV_READ)
+        read_answers(c);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -471,25 +477,8 @@ static void on_later(evutil_socket_t fd, short what, void *arg)
      * cannot deadlock a large send): answers may then sit in its buffer
      * with the socket no longer readable, and no read event would come for
      * them.  They are drained here after such a send. */
-    if (c->state == PG_READY && c->sent.head) {
-        char error[512];
-        if (PQconsumeInput(c->conn) != 1) {
-            conn_error(c, error, sizeof error);
-            lost(c, error);
-            return;
-        }
-        if (pg_drain(c, error, sizeof error) != 0) {
-            lost(c, error);
-            return;
-        }
-        if (c->state != PG_READY)
-            return;
-        pg_hear_notifications(c);
-        if (c->state == PG_READY && PQstatus(c->conn) == CONNECTION_BAD) {
-            conn_error(c, error, sizeof error);
-            lost(c, error);
-        }
-    }
+    if (c->state == PG_READY && c->sent.head)
+        read_answers(c);
 }
 
 /* ------------------------------------------------------------ the API */
