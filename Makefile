@@ -5,7 +5,7 @@
 #   make test       unit + functional tests, then all of them again under ASan/UBSan,
 #                   and the real-client suite (tests/clients/) once
 #   make quick      the same tests on the plain build only (the edit-test loop)
-#   make test-pg    the functional tests on the PostgreSQL store, plain build (not in make test yet)
+#   make test-pg    the functional tests on the PostgreSQL store alone, plain build (make test runs them too)
 #                   (both: TEST_JOBS=N tests at a time, default the CPU count; TEST_ARGS=filter)
 #   make bench      the benchmarks of tests/bench (not part of make test)
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -252,14 +252,12 @@ quick: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/r
        $(PG_CHECKS)
 	python3 tests/run.py $(TEST_RUN_FLAGS) --build $(BUILD) $(TEST_ARGS)
 
-# The functional suite once more on the PostgreSQL store (plain build, no sanitizers: issue 19):
+# The functional suite on the PostgreSQL store alone (plain build, no sanitizers: issue 19):
 # one throwaway server for the run, a fresh database per daemon; tests about SQLite itself are
-# skipped with their reason, and the multi-node tests (test_nodes.py) run only here.  Not part
-# of `make test` yet: redressd does not serve `store = postgresql` today, so every test that
-# starts a daemon fails with "unknown setting 'store'".  It joins `make test` once the backend
-# serves.
+# skipped with their reason, and the multi-node and failover tests run on this store only.
+# `make test` runs the same pass after its SQLite ones (tests/run.py --also-postgresql).
 test-pg: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/redressd-oom $(TEST_PLUGINS) \
-         $(BUILD)/pg_check
+         $(PG_CHECKS)
 	python3 tests/run.py $(TEST_RUN_FLAGS) --build $(BUILD) --store postgresql $(TEST_ARGS)
 
 bench: test-packages all $(TEST_PLUGINS)
