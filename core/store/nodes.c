@@ -1,0 +1,74 @@
+/* nodes.c -- what several redressd nodes on one PostgreSQL database share
+ * through the store: the timer's lock (one node fires what time makes due)
+ * and the notes a batch sends the other nodes (see store.h).
+ *
+ * Owns: whether this node held the timer's lock at its last ask.  On
+ * SQLite there is one process: the turn is always this node's, and no
+ * note is sent.
+ */
+#include "lib/log.h"
+#include "store/internal.h"
+#include "store/pg_schema.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ----------------------------------------------------------- the timer */
+
+static int timer_held;   /* the last store_timer_turn found the lock ours */
+
+int store_timer_turn(void) {
+    if (!store_on_postgresql) return 1;
+    /* Each tick: a new session (after a reconnect) listens for the other
+     * nodes' notes again. */
+    /* Outside a batch only: a LISTEN takes effect at COMMIT, and a batch
+     * rolled back would take it with it. */
+    if (!store_in_batch && pgs_listen() != STORE_OK)
+        log_error("cannot LISTEN for the other nodes' notes", "error=\"%s\"", pgs_error());
+    /* Ours already (pg_locks: a bigint key is classid:objid, objsubid 1),
+     * else tried: asking pg_try_advisory_lock again while holding it would
+     * stack the session's count once a second. */
+    static const char sql[] =
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        " AND pid = pg_backend_pid() AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = ?1::bigint)"
+        " THEN true ELSE pg_try_advisory_lock(?1::bigint) END";
+    struct store_stmt *statement = pgs_statement(sql);
+    int held = 0;
+    if (statement == NULL || pgs_bind_int64(statement, 1, PG_TIMER_LOCK_KEY) != STORE_OK ||
+        pgs_step(statement) != STORE_ROW) {
+        /* A session's lock lasts as long as the session: a failed ask (out of
+         * memory, a statement error) keeps the last answer; a lost
+         * connection took the lock with it. */
+        held = timer_held && strncmp(pgs_error(), "PostgreSQL: 08", 14) != 0;
+        log_error("cannot ask for the timer's lock", "error=\"%s\" still_held=%s", pgs_error(),
+                  held ? "yes" : "no");
+    } else {
+        held = pgs_column_int64(statement, 0) == 1;
+    }
+    if (statement) pgs_reset(statement);
+    if (held && !timer_held) {
+        log_info("this node fires timers now (it holds the timer's lock)", NULL);
+    } else if (!held && timer_held) {
+        log_warn("this node no longer holds the timer's lock: another fires timers", NULL);
+    }
+    timer_held = held;
+    return held;
+}
+
+/* ------------------------------------------------------ the other nodes */
+
+int store_note_peers(const char *text) {
+    if (!store_on_postgresql) return 0;
+    if (strlen(text) > STORE_NOTE_MAX || pgs_note(text) != STORE_OK) {
+        snprintf(store_last_error, sizeof store_last_error, "%s",
+                 strlen(text) > STORE_NOTE_MAX ? "a note to the other nodes is too long" : pgs_error());
+        log_error("note to the other nodes not sent: the batch fails", "error=\"%s\"", store_last_error);
+        return -1;
+    }
+    return 0;
+}
+
+void store_on_peer_note(void (*fn)(const char *text)) {
+    if (store_on_postgresql) pgs_set_note_listener(fn);
+}
