@@ -172,14 +172,14 @@ static int send_note(void *argument) {
         int n = snprintf(one, sizeof one, "%s%" PRId64 "-%" PRId64, used ? "," : "", batch_ranges[i].low,
                          batch_ranges[i].high);
         if (used + (size_t)n > STORE_NOTE_MAX) {
-            rc = store_note_peers(text);
+            rc = store_note_peers(STORE_NOTE_EVENTS, text);
             used = 0;
             n = snprintf(one, sizeof one, "%" PRId64 "-%" PRId64, batch_ranges[i].low, batch_ranges[i].high);
         }
         memcpy(text + used, one, (size_t)n + 1);
         used += (size_t)n;
     }
-    if (rc == 0 && used) rc = store_note_peers(text);
+    if (rc == 0 && used) rc = store_note_peers(STORE_NOTE_EVENTS, text);
     range_count = 0;
     return rc;
 }
@@ -272,7 +272,7 @@ static void on_heard(evutil_socket_t fd, short what, void *argument) {
 }
 
 void events_stop_following(void) {
-    store_on_peer_note(NULL);
+    store_on_peer_note(STORE_NOTE_EVENTS, NULL);
     while (heard_head) {
         struct heard *note = heard_head;
         heard_head = note->next;
@@ -290,7 +290,7 @@ int events_follow_peers(struct event_base *base) {
     if (!store_shared()) return 0;
     heard_event = store_event_new(base, -1, 0, on_heard, NULL);
     if (heard_event == NULL) return -1;
-    store_on_peer_note(on_peer_note);
+    store_on_peer_note(STORE_NOTE_EVENTS, on_peer_note);
     return 0;
 }
 

@@ -58,17 +58,43 @@ int store_timer_turn(void) {
 
 /* ------------------------------------------------------ the other nodes */
 
-int store_note_peers(const char *text) {
+/* On the wire a note is its topic's letter, then the text. */
+static const char topic_letters[STORE_NOTE_TOPICS] = {'e', 'r', 'a'};
+static void (*note_listeners[STORE_NOTE_TOPICS])(const char *text);
+
+int store_note_peers(enum store_note_topic topic, const char *text) {
     if (!store_on_postgresql) return 0;
-    if (strlen(text) > STORE_NOTE_MAX || pgs_note(text) != STORE_OK) {
+    char wire[STORE_NOTE_MAX + 2];
+    size_t len = strlen(text);
+    if ((unsigned)topic >= STORE_NOTE_TOPICS || len > STORE_NOTE_MAX) {
         snprintf(store_last_error, sizeof store_last_error, "%s",
-                 strlen(text) > STORE_NOTE_MAX ? "a note to the other nodes is too long" : pgs_error());
-        log_error("note to the other nodes not sent: the batch fails", "error=\"%s\"", store_last_error);
+                 len > STORE_NOTE_MAX ? "a note to the other nodes is too long" : "a note of no topic");
+        log_error("note to the other nodes not sent", "error=\"%s\"", store_last_error);
+        return -1;
+    }
+    wire[0] = topic_letters[topic];
+    memcpy(wire + 1, text, len + 1);
+    if (pgs_note(wire) != STORE_OK) {
+        snprintf(store_last_error, sizeof store_last_error, "%s", pgs_error());
+        log_error("note to the other nodes not sent", "error=\"%s\"", store_last_error);
         return -1;
     }
     return 0;
 }
 
-void store_on_peer_note(void (*fn)(const char *text)) {
-    if (store_on_postgresql) pgs_set_note_listener(fn);
+static void on_note(const char *wire) {
+    for (int topic = 0; topic < STORE_NOTE_TOPICS; topic++)
+        if (wire[0] == topic_letters[topic]) {
+            if (note_listeners[topic]) note_listeners[topic](wire + 1);
+            return;
+        }
+    log_error("a note of an unknown topic from another node", "text=\"%.40s\"", wire);
+}
+
+void store_on_peer_note(enum store_note_topic topic, void (*fn)(const char *text)) {
+    if (!store_on_postgresql || (unsigned)topic >= STORE_NOTE_TOPICS) return;
+    note_listeners[topic] = fn;
+    int any = 0;
+    for (int t = 0; t < STORE_NOTE_TOPICS; t++) any |= note_listeners[t] != NULL;
+    pgs_set_note_listener(any ? on_note : NULL);
 }

@@ -100,18 +100,24 @@ int store_timer_turn(void);
 static inline int store_shared(void) { return store_on_postgresql; }
 
 /* Notes to the other nodes of a shared store, for what they keep in
- * memory of the rows (the events their subscribers hear).  On PostgreSQL a
- * note is a NOTIFY in the open batch's transaction: the others hear it
- * only if the batch commits, and hear the notes of all batches in commit
- * order.  On SQLite there are no other nodes: nothing is sent.
- * store_note_peers: inside the open batch (a store_before_commit
- * callback); text up to STORE_NOTE_MAX bytes.  0, or -1 (a store error:
- * the batch's commit then fails).  store_on_peer_note: fn(text) for each
- * note another node's committed batch sent, called from the loop (not a
- * piece of store work: fn must not touch the store, only queue work). */
+ * memory of the rows (the events their subscribers hear, the rule set they
+ * run, the failed AUTHs they count).  On PostgreSQL a note is a NOTIFY: in
+ * the open batch's transaction when there is one (the others hear it only
+ * if the batch commits, and hear the notes of all batches in commit
+ * order), else at once.  On SQLite there are no other nodes: nothing is
+ * sent.  Each note has a topic (one of STORE_NOTE_*), and each topic one
+ * listener.
+ * store_note_peers: from a piece of store work (a batch's
+ * store_before_commit callback, or a command); text up to STORE_NOTE_MAX
+ * bytes.  0, or -1 (a store error: a batch's commit then fails).
+ * store_on_peer_note: fn(text) for each note of the topic another node
+ * sent (NULL: none), called from the loop (not a piece of store work: fn
+ * must not touch the store, only queue work).  A note of a topic nobody
+ * listens to is dropped. */
 #define STORE_NOTE_MAX 7000
-int store_note_peers(const char *text);
-void store_on_peer_note(void (*fn)(const char *text));
+enum store_note_topic { STORE_NOTE_EVENTS, STORE_NOTE_RULES, STORE_NOTE_AUTH, STORE_NOTE_TOPICS };
+int store_note_peers(enum store_note_topic topic, const char *text);
+void store_on_peer_note(enum store_note_topic topic, void (*fn)(const char *text));
 /* fn(argument) runs inside the open batch just before its COMMIT (not when
  * the batch has failed), once; a -1 from it fails the commit.  0, or -1
  * when out of memory or outside a batch. */
