@@ -449,7 +449,7 @@ int main(int argc, char **argv) {
     search_start(config.data, config.store_kind == CONFIG_STORE_POSTGRESQL ? config.postgresql_url : NULL, base);
     log_info("ready", "version=%s data=%s sync=%s test_clock=%s", REDRESS_VERSION, config.data,
              config.sync, config.test_clock ? "yes" : "no");
-    if (events_follow_peers(base) != 0) {
+    if (events_follow_peers(base) != 0 || agents_follow_peers(base) != 0) {
         log_error("cannot follow the other nodes' events", NULL);
         goto done;
     }
@@ -484,6 +484,7 @@ done:
     server_free();
     tick_free();
     events_stop_following();
+    agents_stop_following();
     plugins_shutdown();
     deadlines_free();
     agents_roster_free();

@@ -13,6 +13,9 @@
 #include "lib/names.h"
 #include "rules/rules.h"
 #include "store/store.h"
+#include "store/work.h"
+
+#include <event2/event.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -463,11 +466,49 @@ static void roster_after_batch(void *argument, int committed) {
     agents_roster_load();
 }
 
+/* Inside the batch, before its COMMIT: the other nodes hear of it only if
+ * it commits. */
+static int tell_peers(void *argument) {
+    (void)argument;
+    return store_note_peers(STORE_NOTE_AGENTS, "roster");
+}
+
 int agents_roster_changed(struct call *call) {
     if (roster_changing) return 0;
-    if (store_after_commit(roster_after_batch, NULL) != 0) return call_fail(call, CALL_ERR, "out of memory");
+    if (store_after_commit(roster_after_batch, NULL) != 0 ||
+        (store_shared() && store_before_commit(tell_peers, NULL) != 0))
+        return call_fail(call, CALL_ERR, "out of memory");
     roster_changing = 1;
     return 0;
+}
+
+static struct event *peer_changed;   /* a note heard: reload at the next turn of store work */
+
+static void on_peer_changed(evutil_socket_t fd, short what, void *argument) {
+    (void)fd; (void)what; (void)argument;
+    /* A batch of this node's own changing the roster reloads it when it
+     * ends, reading the peer's commit too. */
+    if (!roster_changing) agents_roster_load();
+}
+
+/* From the loop, outside any store work: only queue the reload. */
+static void on_peer_note(const char *text) {
+    (void)text;
+    if (peer_changed) event_active(peer_changed, EV_TIMEOUT, 0);
+}
+
+int agents_follow_peers(struct event_base *base) {
+    if (!store_shared()) return 0;
+    peer_changed = store_event_new(base, -1, 0, on_peer_changed, NULL);
+    if (peer_changed == NULL) return -1;
+    store_on_peer_note(STORE_NOTE_AGENTS, on_peer_note);
+    return 0;
+}
+
+void agents_stop_following(void) {
+    store_on_peer_note(STORE_NOTE_AGENTS, NULL);
+    if (peer_changed) store_event_free(peer_changed);
+    peer_changed = NULL;
 }
 
 int agents_roster_serves(const char *queue, size_t len, const char *skills) {

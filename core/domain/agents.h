@@ -15,6 +15,7 @@
 #ifndef REDRESS_AGENTS_H
 #define REDRESS_AGENTS_H
 
+struct event_base;
 #include <stddef.h>
 
 #include "domain/call.h"
@@ -99,6 +100,16 @@ int agents_set(struct call *call, const char *name, size_t name_len, unsigned ro
 int agents_roster_load(void);   /* 0, or -1 (a store error; the roster then answers "maybe": 1) */
 void agents_roster_free(void);
 int agents_roster_changed(struct call *call);   /* 0, or -1 (ERR out of memory) */
+/* On a shared store (several nodes): a batch that changes the roster tells
+ * the other nodes (a note in its transaction), and a note heard from
+ * another node reloads this node's roster at the next turn of store work.
+ * Until it arrives (milliseconds) the roster may miss an agent set online
+ * elsewhere: a case opened here meanwhile waits, and goes out when a slot
+ * frees or the agent's presence changes, as a case opened with nobody
+ * online does.  agents_follow_peers: 0, or -1 (out of memory); nothing on
+ * SQLite. */
+int agents_follow_peers(struct event_base *base);
+void agents_stop_following(void);
 /* 1 if an online, enabled agent works queue[0..len) and has every skill of
  * the comma-separated `skills` ("" none); 0 if none does. */
 int agents_roster_serves(const char *queue, size_t len, const char *skills);

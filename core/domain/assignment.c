@@ -9,6 +9,17 @@
  * rolls back with its command); every assignment is a case event
  * ("assigned" auto=MODE, actor rules).  With every queue manual no entry
  * point reads the store.
+ *
+ * Several nodes (PostgreSQL): the candidates are read FOR UPDATE, so a
+ * node's batch holds every online agent's row until it commits and
+ * another node's hand-out waits, then reads the loads and turns that
+ * batch committed (READ COMMITTED re-reads a row it waited for).  So two
+ * nodes never both hand out an agent's last slot, nor the same turn.  The
+ * rows are locked in name order, the same on every node; a batch that
+ * already holds one agent's row (a manual assignment's load trigger) may
+ * still meet another node's in a deadlock, which PostgreSQL breaks by
+ * failing one command with 40P01 (its savepoint rolls back: nothing of it
+ * is written, the client gets the store error).
  */
 #include "domain/assignment.h"
 #include "domain/agents.h"
@@ -63,7 +74,7 @@ static int load_candidates(struct call *call, const char *queue, size_t len, con
                            struct candidate *out, int max) {
     static const char agents_sql[] =
         "SELECT name, queues, coalesce(capacity, ?1), assigned_seq, load, skills FROM agents"
-        " WHERE presence = 'online' AND disabled = 0 ORDER BY name";
+        " WHERE presence = 'online' AND disabled = 0 ORDER BY name " STORE_PG_ONLY("FOR UPDATE");
     struct store_stmt *statement = store_statement(agents_sql);
     if (statement) store_bind_int64(statement, 1, rules_assignment_capacity());
     int count = 0, row;

@@ -59,7 +59,7 @@ int store_timer_turn(void) {
 /* ------------------------------------------------------ the other nodes */
 
 /* On the wire a note is its topic's letter, then the text. */
-static const char topic_letters[STORE_NOTE_TOPICS] = {'e', 'r', 'a'};
+static const char topic_letters[STORE_NOTE_TOPICS] = {'e', 'r', 'a', 'g'};
 static void (*note_listeners[STORE_NOTE_TOPICS])(const char *text);
 
 int store_note_peers(enum store_note_topic topic, const char *text) {

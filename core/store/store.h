@@ -101,7 +101,7 @@ static inline int store_shared(void) { return store_on_postgresql; }
 
 /* Notes to the other nodes of a shared store, for what they keep in
  * memory of the rows (the events their subscribers hear, the rule set they
- * run, the failed AUTHs they count).  On PostgreSQL a note is a NOTIFY: in
+ * run, the failed AUTHs they count, the roster of online agents).  On PostgreSQL a note is a NOTIFY: in
  * the open batch's transaction when there is one (the others hear it only
  * if the batch commits, and hear the notes of all batches in commit
  * order), else at once.  On SQLite there are no other nodes: nothing is
@@ -115,7 +115,7 @@ static inline int store_shared(void) { return store_on_postgresql; }
  * must not touch the store, only queue work).  A note of a topic nobody
  * listens to is dropped. */
 #define STORE_NOTE_MAX 7000
-enum store_note_topic { STORE_NOTE_EVENTS, STORE_NOTE_RULES, STORE_NOTE_AUTH, STORE_NOTE_TOPICS };
+enum store_note_topic { STORE_NOTE_EVENTS, STORE_NOTE_RULES, STORE_NOTE_AUTH, STORE_NOTE_AGENTS, STORE_NOTE_TOPICS };
 int store_note_peers(enum store_note_topic topic, const char *text);
 void store_on_peer_note(enum store_note_topic topic, void (*fn)(const char *text));
 /* fn(argument) runs inside the open batch just before its COMMIT (not when
