@@ -165,7 +165,9 @@ static void on_keepalive(evutil_socket_t fd, short what, void *argument) {
 
 int sse_start(struct event_base *base) {
     static const struct events_listener listener = {wants, deliver, NULL, 0};
-    if (events_listen(&listener) != 0) return -1;
+    /* The other nodes' events too (a shared store): the dashboard on any
+     * node shows every node's cases, in commit order. */
+    if (events_listen(&listener) != 0 || events_hear_peers(&listener) != 0) return -1;
     sse.keepalive = store_event_new(base, -1, EV_PERSIST, on_keepalive, NULL);
     struct timeval every = {SSE_KEEPALIVE_SECONDS, 0};
     if (sse.keepalive == NULL || event_add(sse.keepalive, &every) != 0) return -1;

@@ -232,3 +232,23 @@ def test_kill_9_of_the_timer_owner_lets_another_fire_the_due_deadlines_each_once
         history = [as_map(e) for e in survivors[0].call("CASE.HISTORY", second[0])]
         fired = [e for e in history if e["kind"] == "deadline_breached"]
         assert len(fired) == 1 and fired[0]["actor"] == "timer", fired
+
+
+def test_the_dashboard_stream_on_one_node_shows_cases_opened_on_another():
+    from test_http import Stream
+    with Cluster(2, config="http_port = 0\n") as nodes:
+        a, b = nodes[0], nodes[1]
+        for d in (a, b):
+            d.http_port = int(re.findall(r'msg="http listening" http_port=(\d+)', d.log())[-1])
+        with open(os.path.join(b.data, "admin.token")) as f:
+            token = f.read().strip()
+        stream = Stream(b, token)
+        assert stream.status == 200
+        writer = a.client()
+        opened = [open_case(writer, customer="C-%d" % i, subject="parcel late %d" % i) for i in range(5)]
+        heard = []
+        while len(heard) < 5:
+            heard += [m["data"]["case"] for m in stream.until(lambda m: m["event"] == "opened")
+                      if m["event"] == "opened"]
+        assert heard == opened, (heard, opened)
+        stream.close()
