@@ -85,6 +85,10 @@ static void (*batch_watcher)(int64_t committed);
 
 void events_set_batch_watcher(void (*fn)(int64_t committed)) { batch_watcher = fn; }
 
+static void (*peer_watcher)(int64_t newest);
+
+void events_set_peer_watcher(void (*fn)(int64_t newest)) { peer_watcher = fn; }
+
 /* A committed batch's records, kept until the batch is on disk: listeners
  * (subscribers, plugins, webhooks) hear only of what a crash cannot take
  * back.  Allocated with the batch's first event, so that nothing at commit
@@ -252,23 +256,26 @@ static int peers_wanted(void) {
 static void on_heard(evutil_socket_t fd, short what, void *argument) {
     (void)fd; (void)what; (void)argument;
     int wanted = peers_wanted();
+    long long newest = 0;
     while (heard_head) {
         struct heard *note = heard_head;
         heard_head = note->next;
         if (heard_head == NULL) heard_tail = NULL;
-        for (const char *p = note->text; wanted && *p;) {
+        for (const char *p = note->text; *p;) {
             char *end;
             long long low = strtoll(p, &end, 10), high = low;
             if (*end == '-') high = strtoll(end + 1, &end, 10);
-            if (end == p || high < low) {
+            if (end == p || low < 1 || high < low) {
                 log_error("a malformed note from another node", "text=\"%.80s\"", note->text);
                 break;
             }
-            deliver_range(low, high);
+            if (wanted) deliver_range(low, high);
+            if (high > newest) newest = high;
             p = *end == ',' ? end + 1 : end;
         }
         free(note);
     }
+    if (newest && peer_watcher) peer_watcher(newest);
 }
 
 void events_stop_following(void) {

@@ -85,6 +85,11 @@ int64_t events_newest_id(void);
  * committed or rolled back (the search index's worker is told; searches
  * that waited for ids rolled back stop waiting).  One watcher. */
 void events_set_batch_watcher(void (*fn)(int64_t committed));
+/* fn(newest id) runs for each note of another node's committed batch (a
+ * shared store), from a turn of store work, whether or not a listener
+ * hears peers: the search index takes in every node's events.  One
+ * watcher. */
+void events_set_peer_watcher(void (*fn)(int64_t newest));
 /* The number of committed events: set once at start from the disk
  * (figures_load), then moved only by batches that commit. */
 void events_set_committed_count(long long count);

@@ -98,15 +98,25 @@ static void on_batch_end(int64_t committed) {
     search_worker_poke();
 }
 
+/* Another node committed events (a shared store): the worker reads up
+ * to them.  No waiter's want changes: a search waits for what its own
+ * node committed before it, not for the other nodes'. */
+static void on_peer_batch(int64_t newest) {
+    if (!running) return;
+    search_worker_committed(newest);
+}
+
 int search_start(const char *directory, const char *conninfo, struct event_base *base) {
     if (search_worker_start(directory, conninfo, base, on_progress) != 0) return -1;
     running = 1;
     events_set_batch_watcher(on_batch_end);
+    events_set_peer_watcher(on_peer_batch);
     return 0;
 }
 
 void search_stop(void) {
     events_set_batch_watcher(NULL);
+    events_set_peer_watcher(NULL);
     search_worker_stop();
     running = 0;
     /* The connections that waited are closing: nothing is answered. */

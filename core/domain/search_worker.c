@@ -33,11 +33,18 @@
  * (store/work.h): the answers it runs read the store, which on PostgreSQL
  * only a piece of store work may.
  *
- * On PostgreSQL, ids are taken in order and committed in order by this
- * node's one store connection; with several nodes on one database an id
- * taken before the mark moved past it but committed after would not be
- * indexed (nor a forget row): the multi-node event feed's ordering is the
- * fix for both, and is not done here.
+ * On PostgreSQL several nodes write one database: an id taken from the
+ * sequence may commit after a higher one, once the mark has passed it.
+ * So each step there also walks every event id (and forget row id) it
+ * passes, keeps the runs missing as gaps (lib/idgaps.h: until no
+ * transaction that could hold them can still run), and looks at them
+ * again at each step; the gaps are saved in search.db with the marks.
+ * The other nodes' events reach the worker through their notes
+ * (search.c), and while gaps are open it looks at them every
+ * GAPS_LOOK_MS even when nothing new was told.  An event in a gap is not
+ * in the index, so a forget row for it deletes nothing: its text is read
+ * redacted when the gap fills.  On SQLite the one writer commits ids in
+ * order: no gaps.
  *
  * Shared with the loop: the fields under `lock` (what the loop asks) and
  * the atomics (what the worker publishes).  The worker never calls
@@ -45,6 +52,7 @@
  * the atomics and a byte in the pipe, and the loop does the rest.
  */
 #include "domain/search_worker.h"
+#include "lib/idgaps.h"
 #include "lib/log.h"
 #include "store/log_reader.h"
 #include "store/search.h"
@@ -74,6 +82,7 @@
  * a few texts (and sync search.db) a few milliseconds apart, and the
  * merges would redo them. */
 #define GATHER_MS 100
+#define GAPS_LOOK_MS 200   /* with gaps open (PostgreSQL), a look at them at least this often */
 #define MESSAGE_MAX (PATH_MAX + 512)
 /* The loop's search connection reads both files as the store's connection
  * reads redress.db: through a memory map (a search's doclist pages as
@@ -96,8 +105,15 @@ static const char schema_sql[] =
     "INSERT INTO case_text(case_text, rank) VALUES ('usermerge', 2);"
     "INSERT INTO search_meta VALUES (1, " NUMBER_TEXT(SEARCH_DB_VERSION) ", 0, 0);"
     "COMMIT;";
+/* The gaps below the marks (PostgreSQL): kind 0 event ids, 1 forget rows.
+ * Made in any search.db, older ones included (empty on SQLite). */
+static const char gaps_sql[] =
+    "CREATE TABLE IF NOT EXISTS search_gaps(kind INTEGER NOT NULL, low INTEGER NOT NULL, high INTEGER NOT NULL,"
+    " horizon INTEGER NOT NULL)";
 
-enum statement_id { W_DELETE, W_INSERT, W_MOVE, W_MERGE, STATEMENTS };
+enum { GAPS_EVENTS, GAPS_FORGET };   /* w.gaps[], and search_gaps.kind */
+
+enum statement_id { W_DELETE, W_INSERT, W_MOVE, W_MERGE, W_GAPS_CLEAR, W_GAP_ADD, STATEMENTS };
 
 /* search.db's statements (what the index takes of the store is chosen by
  * store/log_reader.c's queries). */
@@ -107,6 +123,8 @@ static const char *const statement_sql[STATEMENTS] = {
     [W_INSERT] = "INSERT INTO case_text(rowid, text) VALUES (?1, CASE WHEN ?3 <> '' THEN ?2 || char(10) || ?3 ELSE ?2 END)",
     [W_MOVE] = "UPDATE search_meta SET indexed_through = ?1, forgotten_through = ?2 WHERE id = 1",
     [W_MERGE] = "INSERT INTO case_text(case_text, rank) VALUES ('merge', ?1)",
+    [W_GAPS_CLEAR] = "DELETE FROM search_gaps",
+    [W_GAP_ADD] = "INSERT INTO search_gaps(kind, low, high, horizon) VALUES (?1, ?2, ?3, ?4)",
 };
 
 static struct {
@@ -135,6 +153,8 @@ static struct {
 
     /* The worker's own. */
     int64_t mark, forgotten;
+    struct idgaps gaps[2];            /* PostgreSQL: [GAPS_EVENTS], [GAPS_FORGET]: ids missing below the marks */
+    struct idgaps gaps_before[2];     /* as the last committed step left them (a failed step goes back) */
     long long unmerged;
     uint64_t steps_taken;
     int64_t idle_at;                  /* a catch-up found nothing new with committed here: wait for more */
@@ -181,6 +201,9 @@ static void roll_back(void);
  * the loop to log (under the lock).  -1.  failed: search.db's failure;
  * failed_read: the store's, as the reader tells it. */
 static int failure(const char *message) {
+    /* The gaps as the last committed step saved them. */
+    for (int kind = 0; kind < 2 && w.on_postgresql; kind++)
+        if (idgaps_copy(&w.gaps[kind], &w.gaps_before[kind]) != 0) w.gaps[kind].given_up++;
     pthread_mutex_lock(&w.lock);
     snprintf(w.message, sizeof w.message, "%s", message);
     w.failures++;
@@ -235,59 +258,164 @@ static int bind_text(sqlite3_stmt *stmt, int parameter, int column) {
     return sqlite3_bind_text(stmt, parameter, text, bytes, SQLITE_TRANSIENT);
 }
 
+/* The forget rows of the query under way: each text out of the index if
+ * its event is in it (an event after the mark, or in a gap, was never
+ * indexed: this snapshot holds it redacted, and that is what the index
+ * takes in).  With a walk, the rows' ids go through it (their gaps).
+ * *last: the last row's id.  The rows, or -1. */
+static long long forget_rows(sqlite3_stmt *remove, struct idgaps_walk *walk, int64_t *last) {
+    long long rows = 0;
+    int rc;
+    while ((rc = store_log_reader_next(w.reader)) == 1) {
+        int64_t id = store_log_reader_int64(w.reader, 0), event = store_log_reader_int64(w.reader, 1);
+        *last = id;
+        rows++;
+        if (walk) idgaps_walk_seen(&w.gaps[GAPS_FORGET], walk, id);
+        if (event > w.mark || (w.on_postgresql && idgaps_contains(&w.gaps[GAPS_EVENTS], event))) continue;
+        if (bind_text(remove, 2, 2) != SQLITE_OK) return failed("cannot forget an erased text");
+        sqlite3_bind_int64(remove, 1, event);
+        if (step_done(remove) != 0) return failed("cannot forget an erased text");
+    }
+    return rc < 0 ? failed_read() : rows;
+}
+
+/* The texts of the query under way into the index.  The texts, or -1. */
+static long long index_rows(sqlite3_stmt *insert) {
+    long long texts = 0;
+    int rc;
+    while ((rc = store_log_reader_next(w.reader)) == 1) {
+        sqlite3_bind_int64(insert, 1, store_log_reader_int64(w.reader, 0));
+        if (bind_text(insert, 2, 1) != SQLITE_OK || bind_text(insert, 3, 2) != SQLITE_OK || step_done(insert) != 0)
+            return failed("cannot index a text");
+        texts++;
+    }
+    return rc < 0 ? failed_read() : texts;
+}
+
+/* Walks the event ids of (after, through] into the event gaps.  0, or -1. */
+static int walk_event_ids(int64_t after, int64_t through, int64_t horizon) {
+    if (store_log_reader_query(w.reader, STORE_LOG_IDS, after, through) != 0) return failed_read();
+    struct idgaps_walk walk;
+    idgaps_walk_start(&walk, after, horizon);
+    int rc;
+    while ((rc = store_log_reader_next(w.reader)) == 1)
+        idgaps_walk_seen(&w.gaps[GAPS_EVENTS], &walk, store_log_reader_int64(w.reader, 0));
+    if (rc < 0) return failed_read();
+    idgaps_walk_end(&w.gaps[GAPS_EVENTS], &walk, through);
+    return 0;
+}
+
+/* PostgreSQL: one kind of gaps looked at again in this snapshot
+ * (GAPS_FORGET first: an event's text must leave the index before a gap
+ * of events can bring it in redacted): what came is applied, what is
+ * still missing stays, and the gaps settle.  The texts indexed, or -1. */
+static long long look_at_gaps(int kind, sqlite3_stmt *remove, sqlite3_stmt *insert, int64_t xmin, int64_t xmax) {
+    long long texts = 0;
+    struct idgaps old;
+    idgaps_take(&w.gaps[kind], &old);
+    for (size_t i = 0; i < old.count; i++) {
+        struct idgap gap = old.at[i];
+        long long got;
+        if (kind == GAPS_FORGET) {
+            struct idgaps_walk walk;
+            int64_t last = 0;
+            idgaps_walk_start(&walk, gap.low - 1, gap.horizon);
+            got = store_log_reader_query(w.reader, STORE_LOG_FORGET_RANGE, gap.low - 1, gap.high) != 0
+                      ? failed_read()
+                      : forget_rows(remove, &walk, &last);
+            if (got >= 0) idgaps_walk_end(&w.gaps[kind], &walk, gap.high);
+        } else {
+            got = store_log_reader_query(w.reader, STORE_LOG_TEXTS, gap.low - 1, gap.high) != 0
+                      ? failed_read()
+                      : index_rows(insert);
+            if (got >= 0) {
+                texts += got;
+                got = walk_event_ids(gap.low - 1, gap.high, gap.horizon);
+            }
+        }
+        if (got < 0) {
+            idgaps_free(&old);
+            return -1;
+        }
+    }
+    idgaps_free(&old);
+    idgaps_settle(&w.gaps[kind], xmin, xmax);
+    return texts;
+}
+
+/* Saves the gaps in search.db, in the step's transaction.  0, or -1. */
+static int save_gaps(void) {
+    sqlite3_stmt *clear = statement(W_GAPS_CLEAR), *add = statement(W_GAP_ADD);
+    if (clear == NULL || add == NULL || step_done(clear) != 0) return failed("cannot save the index's gaps");
+    for (int kind = 0; kind < 2; kind++)
+        for (size_t i = 0; i < w.gaps[kind].count; i++) {
+            sqlite3_bind_int(add, 1, kind);
+            sqlite3_bind_int64(add, 2, w.gaps[kind].at[i].low);
+            sqlite3_bind_int64(add, 3, w.gaps[kind].at[i].high);
+            sqlite3_bind_int64(add, 4, w.gaps[kind].at[i].horizon);
+            if (step_done(add) != 0) return failed("cannot save the index's gaps");
+        }
+    return 0;
+}
+
 /* One catch-up step: 1 if it wrote, 0 if nothing was new, -1 (rolled
- * back, recorded for the loop). */
+ * back, recorded for the loop; the gaps as the last step left them). */
 static int catch_up(void) {
     sqlite3_stmt *remove = statement(W_DELETE), *insert = statement(W_INSERT), *move = statement(W_MOVE);
     if (!remove || !insert || !move) return failed("cannot prepare the index's writes");
-    int64_t last_event = 0;
+    int64_t last_event = 0, xmin = 0, xmax = 0;
     if (store_log_reader_begin(w.reader, &last_event) != 0) return failed_read();
-    /* The next SEARCH_CATCH_UP_EVENTS event ids (ids are given in order,
-     * and every id of this snapshot is committed; a gap is looked at all
-     * the same). */
+    store_log_reader_horizon(w.reader, &xmin, &xmax);
+    int gaps_open = w.on_postgresql && (w.gaps[0].count || w.gaps[1].count);
+    /* The next SEARCH_CATCH_UP_EVENTS event ids (on SQLite ids are given
+     * and committed in order; on PostgreSQL the gaps are kept). */
     int64_t last = last_event > w.mark + SEARCH_CATCH_UP_EVENTS ? w.mark + SEARCH_CATCH_UP_EVENTS : last_event;
     if (last < w.mark) last = w.mark;
     if (store_log_reader_query(w.reader, STORE_LOG_FORGET, w.forgotten, FORGET_ROWS_PER_STEP) != 0)
         return failed_read();
+    /* Whether there is anything: a forget row, an event, a gap.  The
+     * forget rows are read again below (one query runs at a time). */
     int rc = store_log_reader_next(w.reader);
     if (rc < 0) return failed_read();
-    if (rc == 0 && last == w.mark) {
+    if (rc == 0 && last == w.mark && !gaps_open) {
         end_read();
         return 0;
     }
     if (sqlite3_exec(w.writer, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
         return failed("cannot begin a step");
     }
-    int64_t forgotten = w.forgotten;
-    for (; rc == 1; rc = store_log_reader_next(w.reader)) {
-        forgotten = store_log_reader_int64(w.reader, 0);
-        int64_t event = store_log_reader_int64(w.reader, 1);
-        /* An event after the mark was never indexed: this snapshot holds
-         * it redacted, and that is what the index takes in. */
-        if (event > w.mark) continue;
-        if (bind_text(remove, 2, 2) != SQLITE_OK) return failed("cannot forget an erased text");
-        sqlite3_bind_int64(remove, 1, event);
-        if (step_done(remove) != 0) {
-            return failed("cannot forget an erased text");
-        }
-    }
-    if (rc < 0) return failed_read();
     long long texts = 0;
-    if (store_log_reader_query(w.reader, STORE_LOG_TEXTS, w.mark, last) != 0) return failed_read();
-    while ((rc = store_log_reader_next(w.reader)) == 1) {
-        sqlite3_bind_int64(insert, 1, store_log_reader_int64(w.reader, 0));
-        if (bind_text(insert, 2, 1) != SQLITE_OK || bind_text(insert, 3, 2) != SQLITE_OK || step_done(insert) != 0) {
-            return failed("cannot index a text");
-        }
-        texts++;
+    int64_t forgotten = w.forgotten;
+    /* A full page of forget rows may have more behind it: then no event
+     * is indexed in this step (one could be read redacted now and its
+     * forget row, still to come, delete its old text: a corrupt index). */
+    long long forgets = 0;
+    if (w.on_postgresql && look_at_gaps(GAPS_FORGET, remove, insert, xmin, xmax) < 0) return -1;
+    struct idgaps_walk walk;
+    idgaps_walk_start(&walk, w.forgotten, IDGAPS_FOUND);
+    if (store_log_reader_query(w.reader, STORE_LOG_FORGET, w.forgotten, FORGET_ROWS_PER_STEP) != 0 ||
+        (forgets = forget_rows(remove, w.on_postgresql ? &walk : NULL, &forgotten)) < 0)
+        return forgets < 0 ? -1 : failed_read();
+    if (forgets == FORGET_ROWS_PER_STEP) last = w.mark;
+    if (w.on_postgresql && forgets < FORGET_ROWS_PER_STEP) {
+        long long got = look_at_gaps(GAPS_EVENTS, remove, insert, xmin, xmax);
+        if (got < 0) return -1;
+        texts += got;
     }
-    if (rc < 0) return failed_read();
+    if (last > w.mark) {
+        if (store_log_reader_query(w.reader, STORE_LOG_TEXTS, w.mark, last) != 0) return failed_read();
+        long long got = index_rows(insert);
+        if (got < 0) return -1;
+        texts += got;
+        if (w.on_postgresql && walk_event_ids(w.mark, last, IDGAPS_FOUND) != 0) return -1;
+    }
     end_read();   /* the snapshot is let go before the write commits (or holds) */
     sqlite3_bind_int64(move, 1, last);
     sqlite3_bind_int64(move, 2, forgotten);
     if (step_done(move) != 0) {
         return failed("cannot move the index's mark");
     }
+    if (w.on_postgresql && save_gaps() != 0) return -1;
     hold_if_asked();
     if (sqlite3_exec(w.writer, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         return failed("cannot commit a step");
@@ -295,6 +423,8 @@ static int catch_up(void) {
     w.mark = last;
     w.forgotten = forgotten;
     w.unmerged += texts;
+    for (int kind = 0; kind < 2 && w.on_postgresql; kind++)
+        if (idgaps_copy(&w.gaps_before[kind], &w.gaps[kind]) != 0) w.gaps_before[kind].given_up++;
     atomic_store(&w.published_forgotten, forgotten);
     atomic_store(&w.published_mark, last);
     if (w.unmerged >= SEARCH_MERGE_AFTER) atomic_store(&w.merging, 1);
@@ -376,8 +506,21 @@ static void *worker_main(void *argument) {
     while (!w.stop) {
         int by_hand;
         if (!work_waiting(&by_hand)) {
-            pthread_cond_wait(&w.wake, &w.lock);
-            continue;
+            /* Gaps open (the worker's own, PostgreSQL): another node's late
+             * commit sends a note with ids below what was told, which
+             * wakes nobody; so a look every GAPS_LOOK_MS. */
+            if (!w.on_postgresql || w.paused || (w.gaps[GAPS_EVENTS].count == 0 && w.gaps[GAPS_FORGET].count == 0)) {
+                pthread_cond_wait(&w.wake, &w.lock);
+                continue;
+            }
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += GAPS_LOOK_MS * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            if (pthread_cond_timedwait(&w.wake, &w.lock, &until) != ETIMEDOUT || w.stop) continue;
         }
         if (gathering(by_hand, &gather_until, &gathering_since)) {
             pthread_cond_timedwait(&w.wake, &w.lock, &gather_until);   /* or woken: a want, a step, the stop */
@@ -507,7 +650,37 @@ static int open_index(int64_t committed, char *why, size_t size) {
     return 0;
 }
 
+/* search_gaps made if missing (search.db of an older redressd), and on
+ * PostgreSQL the gaps read back.  0, or -1 with why. */
+static int load_gaps(char *why, size_t size) {
+    sqlite3_stmt *rows = NULL;
+    int rc = sqlite3_exec(w.writer, gaps_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && w.on_postgresql)
+        rc = sqlite3_prepare_v2(w.writer, "SELECT kind, low, high, horizon FROM search_gaps ORDER BY rowid", -1, &rows,
+                                NULL);
+    while (rc == SQLITE_OK && rows && (rc = sqlite3_step(rows)) == SQLITE_ROW) {
+        int kind = sqlite3_column_int(rows, 0);
+        if (kind == GAPS_EVENTS || kind == GAPS_FORGET)
+            idgaps_add(&w.gaps[kind], sqlite3_column_int64(rows, 1), sqlite3_column_int64(rows, 2),
+                       sqlite3_column_int64(rows, 3));
+        rc = SQLITE_OK;
+    }
+    if (rc == SQLITE_DONE) rc = SQLITE_OK;
+    sqlite3_finalize(rows);
+    for (int kind = 0; kind < 2 && rc == SQLITE_OK; kind++)
+        if (idgaps_copy(&w.gaps_before[kind], &w.gaps[kind]) != 0) rc = SQLITE_NOMEM;
+    if (rc != SQLITE_OK) {
+        snprintf(why, size, "%s: cannot read the index's gaps: %s", w.path, sqlite3_errmsg(w.writer));
+        return -1;
+    }
+    return 0;
+}
+
 static void close_all(void) {
+    for (int kind = 0; kind < 2; kind++) {
+        idgaps_free(&w.gaps[kind]);
+        idgaps_free(&w.gaps_before[kind]);
+    }
     for (int i = 0; i < STATEMENTS; i++) {
         sqlite3_finalize(w.statements[i]);
         w.statements[i] = NULL;
@@ -574,7 +747,8 @@ int search_worker_start(const char *directory, const char *conninfo, struct even
         /* why says it */
     } else if ((committed = log_end()) < 0) {
         snprintf(why, sizeof why, "%s", store_log_reader_error(w.reader));
-    } else if (open_index(committed, why, sizeof why) != 0 || open_query(why, sizeof why) != 0) {
+    } else if (open_index(committed, why, sizeof why) != 0 || load_gaps(why, sizeof why) != 0 ||
+               open_query(why, sizeof why) != 0) {
         /* why says it */
     }
     if (why[0] == '\0' &&

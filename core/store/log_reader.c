@@ -31,7 +31,15 @@
 #define ERROR_MAX 1024
 #define CONNECT_TIMEOUT "10"   /* seconds, unless the conninfo says otherwise */
 #define NEWEST_SQL "SELECT coalesce(max(id), 0) FROM events"
+/* The snapshot's horizon with it (the snapshot is the transaction's:
+ * REPEATABLE READ takes it at this first statement). */
+#define PG_NEWEST_SQL                                                                                      \
+    "SELECT coalesce(max(id), 0), pg_snapshot_xmin(pg_current_snapshot())::text::bigint,"                    \
+    " pg_snapshot_xmax(pg_current_snapshot())::text::bigint FROM events"
 #define FORGET_SQL(P1, P2) "SELECT id, event_id, text FROM search_forget WHERE id > " P1 " ORDER BY id LIMIT " P2
+#define FORGET_RANGE_SQL(P1, P2) \
+    "SELECT id, event_id, text FROM search_forget WHERE id > " P1 " AND id <= " P2 " ORDER BY id"
+#define IDS_SQL(P1, P2) "SELECT id FROM events WHERE id > " P1 " AND id <= " P2 " ORDER BY id"
 #define TEXTS_SQL(P1, P2)                                                                                    \
     "SELECT e.id, CASE WHEN e.kind = 'opened' THEN c.subject ELSE e.detail END,"                            \
     " CASE WHEN e.kind = 'opened' THEN c.body ELSE '' END"                                                  \
@@ -43,12 +51,16 @@
 static const char *const sqlite_sql[] = {
     [STORE_LOG_FORGET] = FORGET_SQL("?1", "?2"),
     [STORE_LOG_TEXTS] = TEXTS_SQL("?1", "?2"),
+    [STORE_LOG_FORGET_RANGE] = FORGET_RANGE_SQL("?1", "?2"),
+    [STORE_LOG_IDS] = IDS_SQL("?1", "?2"),
 };
 static const char *const pg_sql[] = {
     [STORE_LOG_FORGET] = FORGET_SQL("$1", "$2"),
     [STORE_LOG_TEXTS] = TEXTS_SQL("$1", "$2"),
+    [STORE_LOG_FORGET_RANGE] = FORGET_RANGE_SQL("$1", "$2"),
+    [STORE_LOG_IDS] = IDS_SQL("$1", "$2"),
 };
-#define QUERIES 2
+#define QUERIES 4
 
 struct store_log_reader {
     char name[ERROR_MAX / 2];   /* the file, or "PostgreSQL" */
@@ -61,6 +73,7 @@ struct store_log_reader {
     PGconn *pg;
     PGresult *result;           /* the current query's rows */
     int row;                    /* the row _next stands on; -1 before the first */
+    int64_t xmin, xmax;         /* the open snapshot's horizon */
     pthread_mutex_t cancel_lock;
     PGcancel *cancel;           /* under cancel_lock: the interrupt's handle on the connection */
 };
@@ -192,22 +205,31 @@ int store_log_reader_begin(struct store_log_reader *r, int64_t *newest) {
         store_log_reader_end(r);
         return -1;
     }
-    PGresult *result = PQexec(r->pg, NEWEST_SQL);
-    if (result == NULL || PQresultStatus(result) != PGRES_TUPLES_OK || PQntuples(result) != 1) {
+    PGresult *result = PQexec(r->pg, PG_NEWEST_SQL);
+    if (result == NULL || PQresultStatus(result) != PGRES_TUPLES_OK || PQntuples(result) != 1 ||
+        PQnfields(result) != 3) {
         pg_failed(r, "cannot read the event log", result);
         PQclear(result);
         store_log_reader_end(r);
         return -1;
     }
     *newest = strtoll(PQgetvalue(result, 0, 0), NULL, 10);
+    r->xmin = strtoll(PQgetvalue(result, 0, 1), NULL, 10);
+    r->xmax = strtoll(PQgetvalue(result, 0, 2), NULL, 10);
     PQclear(result);
     return 0;
 }
 
+void store_log_reader_horizon(const struct store_log_reader *r, int64_t *xmin, int64_t *xmax) {
+    *xmin = r->db ? 0 : r->xmin;
+    *xmax = r->db ? 0 : r->xmax;
+}
+
 int store_log_reader_query(struct store_log_reader *r, enum store_log_query query, int64_t after,
                            int64_t through_or_limit) {
-    const char *what = r->what = query == STORE_LOG_FORGET ? "cannot read the texts to forget"
-                                                           : "cannot read the events to index";
+    const char *what = r->what = query == STORE_LOG_FORGET || query == STORE_LOG_FORGET_RANGE
+                                     ? "cannot read the texts to forget"
+                                     : "cannot read the events to index";
     if (r->db) {
         if (r->current) sqlite3_reset(r->current);
         r->current = r->statements[query];

@@ -30,6 +30,12 @@ enum store_log_query {
      * `through`, in id order: columns id, text, second text ('' but for an
      * opening: the case's body). */
     STORE_LOG_TEXTS,
+    /* search_forget's rows after `after` through `through`, in id order:
+     * columns id, event_id, text (a gap looked at again). */
+    STORE_LOG_FORGET_RANGE,
+    /* The ids of every event after `after` through `through`, in id order:
+     * column id (which ids are there, texts or not). */
+    STORE_LOG_IDS,
 };
 
 /* A reader of the SQLite store at sqlite_path, or (conninfo not NULL) of
@@ -40,6 +46,11 @@ void store_log_reader_close(struct store_log_reader *reader);
 /* Begins one snapshot and reads the newest committed event id into
  * *newest (0 for none).  0, or -1 (store_log_reader_error). */
 int store_log_reader_begin(struct store_log_reader *reader, int64_t *newest);
+/* The open snapshot's horizon on PostgreSQL: every transaction id below
+ * *xmin had ended, none at or above *xmax had begun (lib/idgaps.h says
+ * what they are for).  On SQLite both 0: its one writer commits ids in
+ * order, and a reader never sees a gap that could still fill. */
+void store_log_reader_horizon(const struct store_log_reader *reader, int64_t *xmin, int64_t *xmax);
 /* Runs one query in the snapshot; its rows follow with _next.  0, or -1. */
 int store_log_reader_query(struct store_log_reader *reader, enum store_log_query query, int64_t after,
                            int64_t through_or_limit);

@@ -252,3 +252,67 @@ def test_the_dashboard_stream_on_one_node_shows_cases_opened_on_another():
                       if m["event"] == "opened"]
         assert heard == opened, (heard, opened)
         stream.close()
+
+
+def searched(c, text):
+    reply = c.call("CASE.SEARCH", text)
+    assert isinstance(reply, list), reply
+    return sorted(int(as_map(r)["id"]) for r in reply)
+
+
+def search_until(c, text, want):
+    """CASE.SEARCH on c until it finds exactly `want` (another node's events reach this node's
+    index after its note, on the worker's next step)."""
+    deadline = time.monotonic() + TAKEOVER_S
+    while True:
+        got = searched(c, text)
+        if got == sorted(want):
+            return
+        assert time.monotonic() < deadline, "search for %r found %s, not %s" % (text, got, want)
+        time.sleep(0.05)
+
+
+def test_a_search_on_one_node_finds_cases_opened_on_another():
+    with Cluster(2) as nodes:
+        a, b = nodes[0].client(), nodes[1].client()
+        on_a = [open_case(a, customer="C-%d" % i, subject="kettle whistles %d" % i) for i in range(3)]
+        search_until(b, "kettle", on_a)       # b wrote nothing itself: its index follows a's notes
+        on_b = open_case(b, subject="kettle leaks")
+        search_until(a, "kettle", on_a + [on_b])
+
+
+def test_a_case_committed_late_by_another_node_is_still_indexed():
+    # Node a's batch takes its event ids, then waits for a lock held elsewhere (an order's row,
+    # which a refund request reads its room under); node b meanwhile commits cases with higher
+    # ids and its index moves past a's ids.  Once a's batch commits, b's index takes its case in.
+    import subprocess
+    from harness import PG_BIN, _pg_url_of
+    with Cluster(2, rules="shipped") as nodes:
+        a, b = nodes[0].client(), nodes[1].client()
+        ordered = open_case(a, customer="C-0", order="O-7", amount="100.00")
+        assert isinstance(ordered, int), ordered
+        holder = subprocess.Popen([os.path.join(PG_BIN, "psql") if PG_BIN else "psql", "-X", "-q", "-d",
+                                   _pg_url_of(nodes[0])], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            holder.stdin.write("BEGIN; SELECT order_id FROM orders WHERE order_id = 'O-7' FOR UPDATE;\n"
+                               "\\echo locked\n")
+            holder.stdin.flush()
+            while holder.stdout.readline().strip() != "locked":   # the row is locked once psql says so
+                assert holder.poll() is None, "psql ended before it locked the order's row"
+            late = nodes[0].client()
+            late.send_raw(b"".join(Client.encode(*cmd) for cmd in (
+                ("MULTI",), ("CASE.OPEN", "customer", "C-1", "subject", "zebra crossing lamp"),
+                ("REFUND.REQUEST", ordered, "10.00", "refund_only"), ("EXEC",))))
+            # a's case is not committed: b neither reads it nor finds it; b's own cases come later.
+            after = [open_case(b, customer="D-%d" % i, subject="zebra print mug %d" % i) for i in range(3)]
+            search_until(b, "zebra", after)
+            assert max(after) > ordered
+        finally:
+            holder.stdin.write("COMMIT;\n")
+            holder.stdin.close()
+            holder.wait(timeout=60)
+        replies = [late.read_reply() for _ in range(4)]
+        assert replies[:3] == ["OK", "QUEUED", "QUEUED"], replies
+        opened = replies[3][0]
+        assert isinstance(opened, int) and opened < max(after), replies
+        search_until(b, "zebra", after + [opened])
