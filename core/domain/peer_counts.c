@@ -15,7 +15,10 @@
  *     When its detail says notice=received, the receipt intake sent with it
  *     is one notice to the customer too.
  *   - a `customer_notice` event: a notice sent, counted under the case's
- *     customer at the event's instant.
+ *     customer at the event's instant -- but not one a held notice became
+ *     when its quiet hours ended (the timer's, escalation.c: the "notify"
+ *     clock met then, its payload the event's detail), which the node that
+ *     sent it does not count either (notices.c counts at notices_tell).
  * Why events and not a count read from the tables at every decision: the
  * rules' redress.recent and the notice limit ask during a hook, where no
  * store read may wait; the counts stay in memory, and only what committed
@@ -61,7 +64,10 @@ static void count_range(int64_t low, int64_t high) {
     static const char sql[] =
         "SELECT e.kind, e.detail, e.at, c.category, c.tags, c.customer, c.created_at, coalesce(c.customer_id, 0)"
         " FROM events e JOIN cases c ON c.id = e.case_id WHERE e.id BETWEEN ?1 AND ?2"
-        " AND e.kind IN ('triaged', 'customer_notice') ORDER BY e.id";
+        " AND (e.kind = 'triaged' OR (e.kind = 'customer_notice' AND NOT (e.actor = 'timer' AND EXISTS"
+        " (SELECT 1 FROM deadlines d WHERE d.case_id = e.case_id AND d.ended_at BETWEEN e.at - 1 AND e.at"
+        " AND d.kind = 'notify' AND d.state = 'met' AND d.payload = '" NOTICES_HELD_PREFIX "' || e.detail))))"
+        " ORDER BY e.id";
     struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) {
         log_error("another node's cases are not counted here", "error=\"%s\"", store_error());

@@ -7,7 +7,8 @@ one process's memory is derived from the database).
   - a spike both nodes see at once (pipelined from both together) opens one incident, not one per
     node (the spike's key is taken until the batch commits), with every case linked;
   - the per-customer notice limit (the shipped rules: five an hour) counts the receipts sent by
-    the other node too.
+    the other node too, and -- as the node that sends it -- not a notice held by quiet hours when
+    the timer's node sends it in the morning.
 
 STORES = ("postgresql",): several daemons on one database (harness.Cluster); on SQLite they are
 skipped, saying so.  Waits: the clocks are test clocks (DEBUG.CLOCK, the same on each node); a
@@ -17,6 +18,7 @@ until they arrived (the counts take them in before the subscribers hear them), n
 import re
 
 from harness import Client, Cluster, RuleFolder, as_map, open_case, store_rows
+from test_nodes import timer_owner
 
 STORES = ("postgresql",)
 STORES_REASON = "several daemons on one database: only PostgreSQL serves more than one process"
@@ -128,3 +130,41 @@ def test_the_notice_limit_counts_the_receipts_the_other_node_sent():
         told = store_rows(nodes[0], "SELECT count(*) FROM events WHERE kind = 'triaged' AND case_id IN (%s)"
                                     " AND detail LIKE '%% notice=received %%'" % ",".join(map(str, on_a + on_b)))
         assert told == [(5,)], told
+
+
+NIGHT = 1790000000                          # a Monday, 22:13 in Shanghai: the customers' quiet hours
+MORNING = NIGHT + 9 * 3600 + 46 * 60 + 40   # 08:00 the next day, when held notices go out
+
+
+def test_a_held_notice_the_timers_node_sends_counts_on_no_node():
+    with Cluster(2, rules="shipped") as nodes:
+        clients = [d.client() for d in nodes]
+        for c in clients:
+            assert c.call("DEBUG.CLOCK", "SET", NIGHT) == NIGHT
+        owner = timer_owner(nodes, [0, 1], clients)           # the node that fires what time makes due
+        other = 1 - owner
+        writer, listener = clients[other], nodes[other].client()
+        assert listener.call("EVENTS.SUBSCRIBE") == ["subscribe", "*", 1]
+        # At night, on the other node: a case of C-9 whose waiting notice is held until the morning.
+        night = open_case(writer, customer="C-9", subject="wrong colour sent", order="O-1")
+        writer.call("CASE.WAIT", night, "CUSTOMER", "which colour did you order?")
+        assert store_rows(nodes[0], "SELECT count(*) FROM events WHERE case_id = %d"
+                                    " AND kind = 'customer_notice_deferred'" % night) == [(1,)]
+        # In the morning the timer's node sends it (the clocks move a second a round until it did).
+        for c in clients:
+            c.call("DEBUG.CLOCK", "SET", MORNING)
+        sent = "SELECT count(*) FROM events WHERE case_id = %d AND kind = 'customer_notice'" % night
+        while store_rows(nodes[0], sent) != [(1,)]:
+            for c in clients:
+                c.call("DEBUG.CLOCK", "ADVANCE", 1)
+        # The other node has read that batch once it hears of a case the timer's node opened after it.
+        marker = open_case(clients[owner], customer="D-1", subject="parcel late")
+        hear_opened(listener, [marker])
+        # Five receipts to C-9 within the hour go out, the sixth is held: the morning's notice counted
+        # on neither node (its own counts only what notices_tell sent).
+        cases = [open_case(writer, customer="C-9", subject="question %d" % i, order="O-9%d" % i) for i in range(6)]
+        assert all(isinstance(x, int) for x in cases), cases
+        details = [d for d, in store_rows(nodes[0], "SELECT detail FROM events WHERE kind = 'triaged'"
+                                                    " AND case_id IN (%s) ORDER BY case_id" % ",".join(map(str, cases)))]
+        assert [" notice=received " in d for d in details] == [True] * 5 + [False], details
+        assert "notice=held notice_reason=customer_notice_limit notice_sent=5" in details[5], details[5]
