@@ -290,11 +290,15 @@ int incidents_lock_key(struct call *call, const char *key) {
      * keys of one hash only wait for each other).  Taken before this
      * command writes a row, held to the batch's COMMIT, so the next node's
      * search for the open incident runs after this one's is committed.
-     * Lock order: a command takes the key before any row lock (the order
-     * row of a refund, a case's FOR SHARE here), so two spikes never wait
-     * on each other in a circle; claims never wait (SKIP LOCKED).  A cycle
-     * through rows earlier commands of two batches hold is PostgreSQL's
-     * to find: it fails one command, not the batch. */
+     * Lock order: intake takes the key in its load phase, after the hooks
+     * and before the case's writes, so within a command it comes before
+     * every row lock it takes later (the incident's row FOR SHARE, the
+     * linked cases); a CASE.OPEN takes no order-row lock (a refund does:
+     * order row, then total, and never a key), so the two orders never
+     * cross inside one command, and claims never wait (SKIP LOCKED).  Only
+     * a new customer's identity (a unique insert) may wait before it.  A
+     * cycle through locks earlier commands of two batches hold is
+     * PostgreSQL's to find: it fails one command, not the batch. */
     static const char sql[] = "SELECT 1 FROM (SELECT ?1 AS key) AS k "
                               STORE_PG_ONLY("CROSS JOIN LATERAL (SELECT pg_advisory_xact_lock(19, hashtext(k.key))) AS l");
     struct store_stmt *statement = store_statement(sql);
