@@ -21,6 +21,7 @@
 #include "domain/events.h"
 #include "domain/facts.h"
 #include "domain/figures.h"
+#include "domain/peer_counts.h"
 #include "domain/search.h"
 #include "domain/tick.h"
 #include "cmd/client_cmd.h"
@@ -449,6 +450,10 @@ int main(int argc, char **argv) {
     search_start(config.data, config.store_kind == CONFIG_STORE_POSTGRESQL ? config.postgresql_url : NULL, base);
     log_info("ready", "version=%s data=%s sync=%s test_clock=%s", REDRESS_VERSION, config.data,
              config.sync, config.test_clock ? "yes" : "no");
+    /* The other nodes' cases and notices join this node's counts (what the
+     * start's warm-up read of the cases table has already counted is in
+     * their past: a peer's note heard from now on is news). */
+    peer_counts_follow();
     if (events_follow_peers(base) != 0 || agents_follow_peers(base) != 0) {
         log_error("cannot follow the other nodes' events", NULL);
         goto done;

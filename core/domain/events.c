@@ -253,6 +253,12 @@ static int peers_wanted(void) {
     return 0;
 }
 
+/* The reader of every range of the other nodes' events (the shared counts:
+ * events_read_peer_ranges), whether a listener wants them or not. */
+static void (*range_reader)(int64_t low, int64_t high);
+
+void events_read_peer_ranges(void (*reader)(int64_t low, int64_t high)) { range_reader = reader; }
+
 static void on_heard(evutil_socket_t fd, short what, void *argument) {
     (void)fd; (void)what; (void)argument;
     int wanted = peers_wanted();
@@ -269,6 +275,7 @@ static void on_heard(evutil_socket_t fd, short what, void *argument) {
                 log_error("a malformed note from another node", "text=\"%.80s\"", note->text);
                 break;
             }
+            if (range_reader) range_reader(low, high);
             if (wanted) deliver_range(low, high);
             if (high > newest) newest = high;
             p = *end == ',' ? end + 1 : end;

@@ -52,6 +52,12 @@ int events_hear_peers(const struct events_listener *listener);
  * row is read.  At start, after the store opened; nothing on SQLite.  0,
  * or -1 when out of memory. */
 int events_follow_peers(struct event_base *base);
+/* Several nodes: reader(low, high) gets each range of event ids another
+ * node committed, as its note is heard (in commit order), before the
+ * listeners do, with the store free for its reads: the shared counts
+ * (domain/peer_counts.c) read the rows they count.  One reader; set before
+ * events_follow_peers.  Never called on SQLite. */
+void events_read_peer_ranges(void (*reader)(int64_t low, int64_t high));
 /* Stopping, before the store closes: notes no longer heard, those waiting
  * dropped. */
 void events_stop_following(void);

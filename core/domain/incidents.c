@@ -8,6 +8,12 @@
  * raised (to a priority whose name sorts first, as CASE.CLAIM orders them),
  * never lowered, and its clocks follow its new priority; what a spike
  * reads (the window's cases) is read whole before anything is written.
+ * Several nodes on one database: one open incident per key, whichever
+ * nodes see the spike -- the key is taken (incidents_lock_key, an advisory
+ * lock to the batch's COMMIT) before a case of the spike is written, so
+ * the search for the open incident runs after any other node's opening
+ * committed; the incident's row is read FOR SHARE, so a resolution in
+ * flight is waited for.
  * Nothing here is a threshold: the rule set says what a spike is.
  */
 #include "domain/incidents.h"
@@ -20,6 +26,7 @@
 #include "rules/rules.h"
 #include "store/store.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,12 +166,19 @@ static void remember(const char *key, int64_t id, const char *priority) {
 static int hinted_incident(struct call *call, const char *key, struct incident_ref *incident) {
     const struct incident_hint *hint = hint_of(key);
     if (hint == NULL) return 0;
-    if (hint->known && hint->seen == case_generation()) {
+    /* The generation moves with this node's writes only: with other nodes
+     * on the database (they may resolve the incident or move its priority)
+     * the row is read every time. */
+    if (hint->known && hint->seen == case_generation() && !store_shared()) {
         incident->id = hint->id;
         memcpy(incident->priority, hint->priority, sizeof incident->priority);
         return 1;
     }
-    static const char sql[] = "SELECT priority FROM cases WHERE id = ?1 AND state <> 'resolved' AND state <> 'closed'";
+    /* FOR SHARE (PostgreSQL): a resolution another node has not committed
+     * yet is waited for, and the row read as it commits: a case never joins
+     * an incident that has just been resolved. */
+    static const char sql[] = "SELECT priority FROM cases WHERE id = ?1 AND state <> 'resolved' AND state <> 'closed'"
+                              " " STORE_PG_ONLY("FOR SHARE");
     struct store_stmt *statement = store_statement(sql);
     if (statement) store_bind_int64(statement, 1, hint->id);
     int found = call_row(call, statement);
@@ -178,13 +192,15 @@ static int hinted_incident(struct call *call, const char *key, struct incident_r
 }
 
 /* The open incident of key, with what linking reads of it (id and
- * priority: one read per case of a spike); 1, 0 none, -1. */
+ * priority: one read per case of a spike); 1 found by the hint, 2 found by
+ * the search, 0 none, -1. */
 static int open_incident(struct call *call, const char *key, struct incident_ref *incident) {
     int hinted = hinted_incident(call, key, incident);
     if (hinted != 0) return hinted;
     static const char sql[] =
         "SELECT i.case_id, c.priority FROM incidents i JOIN cases c ON c.id = i.case_id"
-        " WHERE i.key = ?1 AND c.state <> 'resolved' AND c.state <> 'closed' ORDER BY i.case_id DESC LIMIT 1";
+        " WHERE i.key = ?1 AND c.state <> 'resolved' AND c.state <> 'closed' ORDER BY i.case_id DESC LIMIT 1 "
+        STORE_PG_ONLY("FOR SHARE OF c");
     struct store_stmt *statement = store_statement(sql);
     if (statement) store_bind_text(statement, 1, key, -1, STORE_STATIC);
     int found = call_row(call, statement);
@@ -194,7 +210,7 @@ static int open_incident(struct call *call, const char *key, struct incident_ref
         store_reset(statement);
         remember(key, incident->id, incident->priority);
     }
-    return found;
+    return found > 0 ? 2 : found;
 }
 
 /* The open cases of key opened within window before row (newest first),
@@ -267,21 +283,82 @@ static int open_new(struct call *call, const struct case_row *row, const char *k
     return assignment_place(call, incident);
 }
 
+int incidents_lock_key(struct call *call, const char *key) {
+    if (!store_shared()) return 0;
+    /* A transaction-scoped advisory lock (the two-int form: its own key
+     * space, apart from the store's bigint locks), on the key's hash (two
+     * keys of one hash only wait for each other).  Taken before this
+     * command writes a row, held to the batch's COMMIT, so the next node's
+     * search for the open incident runs after this one's is committed.
+     * Lock order: intake takes the key in its load phase, after the hooks
+     * and before the case's writes, so within a command it comes before
+     * every row lock it takes later (the incident's row FOR SHARE, the
+     * linked cases); a CASE.OPEN takes no order-row lock (a refund does:
+     * order row, then total, and never a key), so the two orders never
+     * cross inside one command, and claims never wait (SKIP LOCKED).  Only
+     * a new customer's identity (a unique insert) may wait before it.  A
+     * cycle through locks earlier commands of two batches hold is
+     * PostgreSQL's to find: it fails one command, not the batch. */
+    static const char sql[] = "SELECT 1 FROM (SELECT ?1 AS key) AS k "
+                              STORE_PG_ONLY("CROSS JOIN LATERAL (SELECT pg_advisory_xact_lock(19, hashtext(k.key))) AS l");
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_text(statement, 1, key, -1, STORE_STATIC);
+    int found = call_row(call, statement);
+    if (found > 0) store_reset(statement);
+    return found < 0 ? -1 : 0;
+}
+
+/* Shared store: the incidents whose window this node's open batch has
+ * linked already (found by the search, no hint yet: the hint comes at
+ * commit), so a batch of a spike's cases reads the window once, not once
+ * per case.  An id leaves when its command's writes are gone (rolled back)
+ * or the batch ended (committed: the hint now says it). */
+#define BACKFILLED_MAX 8
+static int64_t backfilled[BACKFILLED_MAX];
+
+static int backfill_slot(int64_t id) {
+    for (int i = 0; i < BACKFILLED_MAX; i++)
+        if (backfilled[i] == id) return i;
+    return -1;
+}
+
+static void backfill_ended(void *argument, int committed) {
+    (void)committed;
+    int slot = backfill_slot((int64_t)(intptr_t)argument);
+    if (slot >= 0) backfilled[slot] = 0;
+}
+
+/* Marks the incident's window linked in this batch (no room, or out of
+ * memory: unmarked, the next case reads the window again). */
+static void mark_backfilled(int64_t id) {
+    int slot = backfill_slot(0);
+    if (slot < 0 || (int64_t)(intptr_t)id != id) return;
+    if (store_after_command(backfill_ended, (void *)(intptr_t)id) == 0) backfilled[slot] = id;
+}
+
 int incidents_join(struct call *call, struct case_row *row, const char *key, long long window) {
     struct incident_ref incident;
     int found = open_incident(call, key, &incident);
     if (found < 0) return -1;
-    if (found) return link_case(call, &incident, row->id, row);
+    /* Found by its hint: this node has joined it before (and linked the
+     * window's cases then).  Found by the search on a shared store: maybe
+     * another node opened it, which could not see this node's cases of the
+     * spike (uncommitted then): the window's open cases of the key are
+     * linked too, those linked before left as they are (once per node and
+     * incident: the hint spares the next). */
+    if (found == 1 || (found == 2 && (!store_shared() || backfill_slot(incident.id) >= 0)))
+        return link_case(call, &incident, row->id, row);
     /* A new spike: the window's open cases of the key, read whole first. */
     int64_t *ids = NULL;
     size_t count = 0, room = 0;
     int status = spike_cases(call, row, key, window, &ids, &count, &room);
     struct case_row opened;
-    if (status == 0) status = open_new(call, row, key, window, &opened);
-    if (status == 0) {
+    if (status == 0 && found == 0) status = open_new(call, row, key, window, &opened);
+    if (status == 0 && found == 0) {
         incident.id = opened.id;
         snprintf(incident.priority, sizeof incident.priority, "%s", opened.priority);
     }
+    if (status == 0 && store_shared()) mark_backfilled(incident.id);
     for (size_t i = count; status == 0 && i > 0; i--) status = link_case(call, &incident, ids[i - 1], NULL);
     free(ids);
     return status == 0 ? link_case(call, &incident, row->id, row) : -1;
@@ -461,8 +538,10 @@ int incidents_memory_check(struct call *call, char *out, size_t size, size_t *us
         if (found < 0) return -1;
         const char *key = found ? (const char *)store_column_text(statement, 0) : NULL;
         const char *priority = found ? (const char *)store_column_text(statement, 1) : NULL;
-        /* The priority remembered holds while no case row changed since. */
-        if (key && strcmp(key, hints[i].key) == 0 && hints[i].known && hints[i].seen == case_generation() && priority &&
+        /* The priority remembered holds while no case row changed since
+         * (on this node: with others, it is not used). */
+        if (key && strcmp(key, hints[i].key) == 0 && hints[i].known && hints[i].seen == case_generation() &&
+            !store_shared() && priority &&
             strcmp(priority, hints[i].priority) != 0) {
             differences++;
             if (*used < size) {

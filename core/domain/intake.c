@@ -3,7 +3,9 @@
  * Owns: the order of intake -- idempotency, the order fact, triage, the
  * case (through the case module), the decision log, the auto-reply, the
  * sla clocks, escalation at open, the spike counts after commit -- and the
- * warm start that goes with them.  Until a rule set is loaded,
+ * warm start that goes with them (the cases table: every node's cases;
+ * another node's later cases are counted as this node hears of them,
+ * domain/peer_counts.c, under the same keys).  Until a rule set is loaded,
  * triage is the rules host's built-in default and the triage event says
  * that no rule decided.
  * Never: parses arguments, writes a reply, or decides policy itself: which
@@ -114,6 +116,12 @@ static int count_when_committed(struct call *call, const struct case_row *row, c
     return 0;
 }
 
+void cases_count_opened(const char *category, const char *tags, const char *customer, int64_t at) {
+    count_case(category, tags, customer, at);
+}
+
+/* Reads every case of the window, whichever node opened it: the table is
+ * the one all nodes share. */
 void cases_warm_counters(void) {
     static const char sql[] =
         "SELECT category, tags, customer, created_at FROM cases WHERE created_at >= ?1 ORDER BY id";
@@ -459,7 +467,10 @@ int intake_open(struct call *call, const struct intake_values *values, int64_t *
         return call_fail(call, CALL_ERR, "out of memory");
     }
     rules_triage(fields, count, triage);
-    int rc = open_case(call, values, &facts, triage, customer_id, id);
+    /* A case of a spike: the spike's key is taken before anything is
+     * written (several nodes: one incident per spike). */
+    int rc = triage->incident[0] && store_shared() ? incidents_lock_key(call, triage->incident) : 0;
+    if (rc == 0) rc = open_case(call, values, &facts, triage, customer_id, id);
     free(triage);
     /* The thread hook's row, on the case the contact opened. */
     if (rc == 0) rc = threading_record(call, *id, thread);

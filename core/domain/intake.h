@@ -43,5 +43,9 @@ int intake_open(struct call *call, const struct intake_values *values, int64_t *
 void cases_set_default_currency(const char *code);
 /* Feeds the spike counts with the cases of the last 31 days (start). */
 void cases_warm_counters(void);
+/* Counts a case intake opened, under the keys intake counts it by
+ * (category, customer, each tag) at `at`: another node's, once committed
+ * (domain/peer_counts.c); this node's own are counted after their commit. */
+void cases_count_opened(const char *category, const char *tags, const char *customer, int64_t at);
 
 #endif

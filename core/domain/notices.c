@@ -41,6 +41,12 @@ static void limit_key(int64_t customer_id, char key[NOTICE_KEY_MAX]) {
     decimal_format(customer_id, key + sizeof prefix - 1);
 }
 
+void notices_count_sent(int64_t customer_id, int64_t at) {
+    char key[NOTICE_KEY_MAX];
+    limit_key(customer_id, key);
+    shared_add(SHARED_RATE, key, at);
+}
+
 static void count_after_commit(void *argument, int committed) {
     int64_t *customer_id = argument;
     if (committed) {

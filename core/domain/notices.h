@@ -39,4 +39,9 @@ int notices_tell_with(struct call *call, const struct case_row *row, const char 
 #define NOTICES_RECEIPT_MAX 1024   /* a receipt's text in the triaged event */
 int notices_receipt(struct call *call, const struct case_row *row, int64_t eta, struct detail *triaged);
 
+/* Counts a notice sent to the customer at `at` in the per-customer limit:
+ * another node's customer_notice or receipt, once committed
+ * (domain/peer_counts.c); this node's own are counted after their commit. */
+void notices_count_sent(int64_t customer_id, int64_t at);
+
 #endif

@@ -163,7 +163,7 @@ def lock_holders(nodes, running):
     pg_stat_activity its client's port, /proc which node has a socket on that port."""
     ports = {p for p, in store_rows(nodes[running[0]],
                                     "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-                                    " WHERE l.locktype = 'advisory' AND l.granted AND l.database ="
+                                    " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.database ="
                                     " (SELECT oid FROM pg_database WHERE datname = current_database())")}
     return [i for i in running if local_ports(socket_inodes(nodes[i].proc.pid)) & ports], ports
 

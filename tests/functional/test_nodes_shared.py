@@ -1,0 +1,170 @@
+"""What several nodes on one PostgreSQL database count together (issue 19: the state that lived in
+one process's memory is derived from the database).
+
+  - a spike spanning two nodes: half its cases on each, the case that crosses the rule set's
+    threshold opens one incident, with every case of the spike linked (the rule's count,
+    redress.recent, includes the other node's cases once their batch committed);
+  - a spike both nodes see at once (pipelined from both together) opens one incident, not one per
+    node (the spike's key is taken until the batch commits), with every case linked;
+  - the per-customer notice limit (the shipped rules: five an hour) counts the receipts sent by
+    the other node too, and -- as the node that sends it -- not a notice held by quiet hours when
+    the timer's node sends it in the morning.
+
+STORES = ("postgresql",): several daemons on one database (harness.Cluster); on SQLite they are
+skipped, saying so.  Waits: the clocks are test clocks (DEBUG.CLOCK, the same on each node); a
+peer's cases reach a node with its events, so the tests read a subscriber's socket on that node
+until they arrived (the counts take them in before the subscribers hear them), never sleep.
+"""
+import re
+
+from harness import Client, Cluster, RuleFolder, as_map, open_case, store_rows
+from test_nodes import timer_owner
+
+STORES = ("postgresql",)
+STORES_REASON = "several daemons on one database: only PostgreSQL serves more than one process"
+TIMEOUT = 300
+
+T0 = 1795138200            # Thursday 2026-11-19 09:30 in Shanghai (spikes.py's)
+SPIKE = 6                  # the rule set's threshold: the sixth outage case within the hour spikes
+
+SPIKE_RULES = """
+vocabulary = { categories = { "general", "outage" }, queues = { "support" } }
+defaults = { category = "general", queue = "support", priority = "P3" }
+function classify(case)
+  if (case.subject or ""):find("outage", 1, true) then return { category = "outage", tags = { "app" } } end
+  return { category = "general" }
+end
+function priority(case)
+  if case.category == "outage" and redress.recent("tag:app", 3600) >= %d then
+    return { priority = "P1", incident = "tag:app", incident_window = 3600, reason = "outage spike" }
+  end
+  return { priority = "P3" }
+end
+""" % (SPIKE - 1)
+
+
+def hear_opened(subscriber, ids):
+    """Reads the subscriber until it heard the opened event of every case in ids (other events
+    skipped; the socket's timeout bounds each read)."""
+    waiting = set(ids)
+    while waiting:
+        kind, _queue, payload = subscriber.read_reply()
+        assert kind == "message", (kind, payload)
+        m = re.search(r"\bevent=opened case=(\d+)", payload)
+        if m:
+            waiting.discard(int(m.group(1)))
+
+
+def outage(client, i):
+    cid = client.call("CASE.OPEN", "customer", "C-%d" % i, "subject", "app outage %d" % i, "channel", "web")
+    assert isinstance(cid, int), cid
+    return cid
+
+
+def incidents(node):
+    return store_rows(node, "SELECT case_id, key FROM incidents ORDER BY case_id")
+
+
+def linked(node, incident):
+    return sorted(c for c, in store_rows(node, "SELECT case_id FROM incident_cases WHERE incident_id = %d"
+                                               % incident))
+
+
+def start(nodes):
+    """Each node's client on the test clock (the same instant), and a subscriber on each."""
+    clients = [d.client() for d in nodes]
+    for c in clients:
+        assert c.call("DEBUG.CLOCK", "SET", T0) == T0
+    subscribers = [d.client() for d in nodes]
+    for s in subscribers:
+        assert s.call("EVENTS.SUBSCRIBE") == ["subscribe", "*", 1]
+    return clients, subscribers
+
+
+def test_a_spike_spanning_two_nodes_opens_one_incident_with_every_case_linked():
+    with RuleFolder(SPIKE_RULES) as rules, Cluster(2, rules=rules) as nodes:
+        (a, b), (_, heard_on_b) = start(nodes)
+        on_a = [outage(a, i) for i in range(SPIKE // 2)]
+        hear_opened(heard_on_b, on_a)                         # node b has counted them
+        on_b = [outage(b, SPIKE // 2 + i) for i in range(SPIKE // 2 - 1)]
+        assert incidents(nodes[0]) == []                      # one case short of the spike
+        last = outage(b, SPIKE)                               # the sixth within the hour, three on each node
+        rows = incidents(nodes[0])
+        assert len(rows) == 1 and rows[0][1] == "tag:app", rows
+        incident = rows[0][0]
+        assert linked(nodes[0], incident) == sorted(on_a + on_b + [last])
+        assert as_map(a.call("CASE.GET", on_a[0]))["priority"] == "P1"   # raised, on either node
+
+
+def test_a_spike_both_nodes_see_at_once_opens_one_incident():
+    with RuleFolder(SPIKE_RULES) as rules, Cluster(2, rules=rules) as nodes:
+        clients, subscribers = start(nodes)
+        # One case short of the threshold, counted on both nodes.
+        before = [outage(clients[i % 2], i) for i in range(SPIKE - 1)]
+        for s in subscribers:
+            hear_opened(s, before)
+        # Then five more from each node, all in flight together: every one of them sees the spike.
+        for k, c in enumerate(clients):
+            c.send_raw(b"".join(Client.encode("CASE.OPEN", "customer", "D-%d-%d" % (k, i), "subject",
+                                              "app outage again", "channel", "web") for i in range(5)))
+        burst = [c.read_reply() for c in clients for _ in range(5)]
+        assert all(isinstance(x, int) for x in burst), burst
+        rows = incidents(nodes[1])
+        assert len(rows) == 1, rows                           # one incident, whichever node opened it
+        assert linked(nodes[1], rows[0][0]) == sorted(before + burst)
+
+
+def test_the_notice_limit_counts_the_receipts_the_other_node_sent():
+    with Cluster(2, rules="shipped") as nodes:                # at most five notices to a customer an hour
+        (a, b), (_, heard_on_b) = start(nodes)
+        # Five receipts to one customer: three from node a, two from node b.
+        on_a = [open_case(a, customer="C-9", subject="question %d" % i, order="O-9%d" % i) for i in range(3)]
+        assert all(isinstance(x, int) for x in on_a), on_a
+        hear_opened(heard_on_b, on_a)
+        on_b = [open_case(b, customer="C-9", subject="question %d" % i, order="O-9%d" % i) for i in range(3, 5)]
+        assert all(isinstance(x, int) for x in on_b), on_b
+        sixth = open_case(b, customer="C-9", subject="question 5", order="O-95")
+        triaged = store_rows(nodes[0], "SELECT detail FROM events WHERE case_id = %d AND kind = 'triaged'" % sixth)
+        assert "notice=held notice_reason=customer_notice_limit notice_sent=5" in triaged[0][0], triaged
+        # Each of the five before it was told.
+        told = store_rows(nodes[0], "SELECT count(*) FROM events WHERE kind = 'triaged' AND case_id IN (%s)"
+                                    " AND detail LIKE '%% notice=received %%'" % ",".join(map(str, on_a + on_b)))
+        assert told == [(5,)], told
+
+
+NIGHT = 1790000000                          # a Monday, 22:13 in Shanghai: the customers' quiet hours
+MORNING = NIGHT + 9 * 3600 + 46 * 60 + 40   # 08:00 the next day, when held notices go out
+
+
+def test_a_held_notice_the_timers_node_sends_counts_on_no_node():
+    with Cluster(2, rules="shipped") as nodes:
+        clients = [d.client() for d in nodes]
+        for c in clients:
+            assert c.call("DEBUG.CLOCK", "SET", NIGHT) == NIGHT
+        owner = timer_owner(nodes, [0, 1], clients)           # the node that fires what time makes due
+        other = 1 - owner
+        writer, listener = clients[other], nodes[other].client()
+        assert listener.call("EVENTS.SUBSCRIBE") == ["subscribe", "*", 1]
+        # At night, on the other node: a case of C-9 whose waiting notice is held until the morning.
+        night = open_case(writer, customer="C-9", subject="wrong colour sent", order="O-1")
+        writer.call("CASE.WAIT", night, "CUSTOMER", "which colour did you order?")
+        assert store_rows(nodes[0], "SELECT count(*) FROM events WHERE case_id = %d"
+                                    " AND kind = 'customer_notice_deferred'" % night) == [(1,)]
+        # In the morning the timer's node sends it (the clocks move a second a round until it did).
+        for c in clients:
+            c.call("DEBUG.CLOCK", "SET", MORNING)
+        sent = "SELECT count(*) FROM events WHERE case_id = %d AND kind = 'customer_notice'" % night
+        while store_rows(nodes[0], sent) != [(1,)]:
+            for c in clients:
+                c.call("DEBUG.CLOCK", "ADVANCE", 1)
+        # The other node has read that batch once it hears of a case the timer's node opened after it.
+        marker = open_case(clients[owner], customer="D-1", subject="parcel late")
+        hear_opened(listener, [marker])
+        # Five receipts to C-9 within the hour go out, the sixth is held: the morning's notice counted
+        # on neither node (its own counts only what notices_tell sent).
+        cases = [open_case(writer, customer="C-9", subject="question %d" % i, order="O-9%d" % i) for i in range(6)]
+        assert all(isinstance(x, int) for x in cases), cases
+        details = [d for d, in store_rows(nodes[0], "SELECT detail FROM events WHERE kind = 'triaged'"
+                                                    " AND case_id IN (%s) ORDER BY case_id" % ",".join(map(str, cases)))]
+        assert [" notice=received " in d for d in details] == [True] * 5 + [False], details
+        assert "notice=held notice_reason=customer_notice_limit notice_sent=5" in details[5], details[5]
