@@ -19,13 +19,14 @@ declare -A auth_of=()   # port -> the redis-cli/redis-benchmark arguments of its
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# start_redressd NAME ARGS... -> starts build/redressd with its own data
-# directory under $work, waits until it answers, and sets `port` and `auth`
-# (redis-cli / redis-benchmark arguments for its admin).
+# start_redressd NAME ARGS... -> starts build/redressd (or $REDRESSD: a
+# copy of an earlier build, for a before/after in one checkout) with its own
+# data directory under $work, waits until it answers, and sets `port` and
+# `auth` (redis-cli / redis-benchmark arguments for its admin).
 start_redressd() {
     local name=$1; shift
     mkdir -p "$work/$name"
-    build/redressd --port 0 --data "$work/$name" --unix-socket off --log-level warn "$@" 2> "$work/$name.log" &
+    "${REDRESSD:-build/redressd}" --port 0 --data "$work/$name" --unix-socket off --log-level warn "$@" 2> "$work/$name.log" &
     pids+=($!)
     for _ in $(seq 1 100); do
         grep -q 'msg="listening"' "$work/$name.log" 2>/dev/null && break
@@ -52,6 +53,8 @@ csv_summary() {
     python3 -c '
 import csv, sys
 rows = [r for r in csv.reader(sys.stdin) if r and r[0] != "test"]
+if not rows:
+    sys.exit(0)  # nothing measured: the caller says so
 r = rows[-1]
 print("%.0f %s %s" % (float(r[1]), r[4], r[6]))'
 }
@@ -96,7 +99,7 @@ open_run() {
         [ "$i" = $((k - 1)) ] && share=$(( n - (n / k) * (k - 1) ))
         for a in "$@"; do args+=("${a//@SUBJECT@/${subjects[$i]}}"); done
         redis-benchmark -p "$port" "${auth[@]}" -c "$clients" -n "$share" -P "$pipeline" -r 1000000 --csv \
-            "${extra[@]}" "${args[@]}" 2>/dev/null | csv_summary > "$tag.$i" &
+            "${extra[@]}" "${args[@]}" 2> "$tag.$i.err" | csv_summary > "$tag.$i" &
         jobs+=($!)
         echo "$share" > "$tag.$i.n"
     done
@@ -107,7 +110,10 @@ tag, k = sys.argv[1], int(sys.argv[2])
 total, slowest, p50, p99 = 0, 0.0, 0.0, 0.0
 for i in range(k):
     n = int(open("%s.%d.n" % (tag, i)).read())
-    rps, a, b = open("%s.%d" % (tag, i)).read().split()
+    summary = open("%s.%d" % (tag, i)).read().split()
+    if len(summary) != 3:
+        sys.exit("redis-benchmark gave no figures: %s" % open("%s.%d.err" % (tag, i)).read()[-500:])
+    rps, a, b = summary
     total += n
     slowest = max(slowest, n / float(rps))
     p50, p99 = max(p50, float(a)), max(p99, float(b))

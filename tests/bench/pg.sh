@@ -23,12 +23,15 @@
 # CPU per case of the daemon(s) and of the PostgreSQL server (postmaster and
 # every backend and helper, from /proc: utime + stime, reaped children
 # included), of redis-server on its line; and on PostgreSQL the statements
-# and the commits per case (pg_stat_statements calls, pg_stat_database
-# xact_commit, both of the line's database).  At the end, the one-node
-# database's statements by calls per case.  Everything started is stopped,
+# and the commits per case (pg_stat_statements calls but transaction
+# control, see pg_counts; pg_stat_database xact_commit; of the line's
+# database).  At the end, each daemon's group commit (INFO: commits,
+# average batch and commit time) and the one-node database's statements
+# by calls per case.  Everything started is stopped,
 # and every directory removed, when the script ends, interrupted or not.
 #
-# Knobs: BENCH_CASES (per line, default 20000), BENCH_CLIENTS (default 50).
+# Knobs: BENCH_CASES (per line, default 20000), BENCH_CLIENTS (default 50),
+# REDRESSD (the daemon, default build/redressd: a saved copy for a before).
 # Not part of make test: figures vary ±30% between runs on a shared machine;
 # compare only lines of one run.
 set -euo pipefail
@@ -106,9 +109,16 @@ per_case_us() { python3 -c "print('%.0f' % (($2 - $1) * 1e6 / $hz / $3))"; }
 
 # pg_counts DB -> "statements commits" so far on DB (pg_stat_statements
 # calls, pg_stat_database's commits; both read from the database postgres).
+# Transaction control (BEGIN, SAVEPOINT, RELEASE, COMMIT, ROLLBACK) is left
+# out: pg_stat_statements counts it when sent unnamed, not when run as a
+# named prepared statement -- the store sends one SAVEPOINT and one RELEASE
+# per command, and a BEGIN and a COMMIT per batch (commits), each a round
+# trip as every statement is.
+utility="'^(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)'"
 pg_counts() {
     psql_at postgres "SELECT (SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
-                               WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '$1')),
+                               WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '$1')
+                                 AND query !~* $utility),
                               (SELECT xact_commit FROM pg_stat_database WHERE datname = '$1')" |
         tr '|' ' '
 }
@@ -209,11 +219,21 @@ echo "(us: CPU microseconds per case, user + system: the redressd process(es); t
 echo " redis-server, or PostgreSQL's postmaster and all its children; stmts, commits: per case)"
 
 echo
+echo "group commit, both pipeline depths (INFO):"
+for p in "$sqlite_port" "$one_port" "$a_port" "$b_port"; do
+    read -r -a auth <<< "${auth_of[$p]}"
+    name=sqlite; [ "$p" = "$one_port" ] && name="pg 1 node"
+    [ "$p" = "$a_port" ] && name="pg node A"; [ "$p" = "$b_port" ] && name="pg node B"
+    printf '  %-10s %s\n' "$name" "$(redis-cli -p "$p" "${auth[@]}" --no-auth-warning INFO | tr -d '\r' |
+        grep -E '^(commits|writes_committed|average_batch|average_commit_ms|largest_batch):' | paste -sd' ')"
+done
+
+echo
 echo "pg 1 node, statements per case (pg_stat_statements, both pipeline depths):"
 psql_at postgres "SELECT round(calls::numeric / $((CASES * 2)), 2), round(mean_exec_time::numeric * 1000, 1),
                             regexp_replace(left(query, 90), '\s+', ' ', 'g')
                        FROM pg_stat_statements
                       WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'redress_one')
-                        AND calls >= $CASES / 10
+                        AND calls >= $CASES / 10 AND query !~* $utility
                       ORDER BY calls DESC" |
     awk -F'|' '{ printf "  %6s per case  %7s us each  %s\n", $1, $2, $3 }'
