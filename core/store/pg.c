@@ -7,10 +7,10 @@
  * wire order).  An entry is a query, a group's Sync, or the Parse of a
  * named query (pg_query_prepared) that dispatch puts ahead of the query's
  * first run in a session; `prepared` (pg_prepared.h) holds which texts this
- * session has named, and is emptied when the connection closes.  The head of `sent`
- * is always the entry the next PGresult belongs to: in pipeline mode libpq
- * answers a query with its result(s) then NULL, and a Sync with one
- * PGRES_PIPELINE_SYNC result.
+ * session has named, and is emptied when the connection closes.  The head
+ * of `sent` is always the entry the next PGresult belongs to: in pipeline
+ * mode libpq answers a query (or a Parse) with its result(s) then NULL,
+ * and a Sync with one PGRES_PIPELINE_SYNC result.
  *
  * The entries, their lists and reading the answers back are pg_answers.c's
  * (pg_internal.h is what the two share; pg_types.h the public types both
