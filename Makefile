@@ -8,6 +8,8 @@
 #   make test-pg    the functional tests on the PostgreSQL store alone, plain build (make test runs them too)
 #                   (both: TEST_JOBS=N tests at a time, default the CPU count; TEST_ARGS=filter)
 #   make bench      the benchmarks of tests/bench (not part of make test)
+#   make bench-pg   durable CASE.OPEN (shipped rules) on SQLite, PostgreSQL one node and two nodes,
+#                   beside redis-server, in one run (tests/bench/pg.sh; not part of make bench)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
 #
@@ -96,7 +98,7 @@ TEST_JOBS ?=
 TEST_FUZZ_SECONDS ?= 10
 TEST_RUN_FLAGS = $(if $(TEST_JOBS),--jobs $(TEST_JOBS))
 
-.PHONY: all run test test-pg quick unit check-packages test-packages bench fuzz fuzz-build install clean
+.PHONY: all run test test-pg quick unit check-packages test-packages bench bench-pg fuzz fuzz-build install clean
 
 all: $(BUILD)/redressd $(PLUGINS)
 
@@ -183,7 +185,8 @@ $(BUILD)/redressd-prof: $(MAIN_OBJ) $(CORE_OBJ) $(PURE_OBJ)
 
 # The PostgreSQL client and the program that drives it against a real server
 # (tests/functional/test_postgres_client.py; the plain build only).
-$(BUILD)/pg_check: tests/pg/pg_check.c $(BUILD)/core/store/pg.o $(BUILD)/core/store/pg_answers.o
+$(BUILD)/pg_check: tests/pg/pg_check.c $(BUILD)/core/store/pg.o $(BUILD)/core/store/pg_answers.o \
+                  $(BUILD)/core/store/pg_prepared.o
 	$(CC) $(ALL_CFLAGS) $(call pkg_config,--cflags,$(PG_PKGS)) $(EXE_LDFLAGS) $(LDFLAGS) -o $@ $^ \
 	    $(call pkg_config,--libs,libevent jansson $(PG_PKGS))
 
@@ -273,6 +276,10 @@ bench: test-packages all $(TEST_PLUGINS)
 	bash tests/bench/http.sh
 	python3 tests/bench/stats.py
 	python3 tests/bench/search.py
+
+# A throwaway PostgreSQL server (fsync and synchronous_commit on) for the run; see tests/bench/README.md.
+bench-pg: test-packages all
+	bash tests/bench/pg.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/redress

@@ -4,10 +4,13 @@
  * its timer, and three lists of entries: the open group (queries added by
  * pg_query, not yet handed over), `waiting` (handed over while CONNECTING,
  * not yet given to libpq) and `sent` (given to libpq, answers pending, in
- * wire order).  An entry is a query or a group's Sync.  The head of `sent`
- * is always the entry the next PGresult belongs to: in pipeline mode libpq
- * answers a query with its result(s) then NULL, and a Sync with one
- * PGRES_PIPELINE_SYNC result.
+ * wire order).  An entry is a query, a group's Sync, or the Parse of a
+ * named query (pg_query_prepared) that dispatch puts ahead of the query's
+ * first run in a session; `prepared` (pg_prepared.h) holds which texts this
+ * session has named, and is emptied when the connection closes.  The head
+ * of `sent` is always the entry the next PGresult belongs to: in pipeline
+ * mode libpq answers a query (or a Parse) with its result(s) then NULL,
+ * and a Sync with one PGRES_PIPELINE_SYNC result.
  *
  * The entries, their lists and reading the answers back are pg_answers.c's
  * (pg_internal.h is what the two share; pg_types.h the public types both
@@ -34,6 +37,7 @@
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000u
 #define DEFAULT_MAX_QUEUED 100000u
 #define MAX_PARAMS 65535  /* the protocol's limit (a 16-bit count) */
+#define PREPARED_MAX 1024 /* named statements per session; texts beyond run unnamed */
 
 static void on_io(evutil_socket_t fd, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
@@ -53,7 +57,9 @@ static void fail_entries(struct pg_client *c, struct pg_list *list, const char *
     struct pg_reply reply = {.sqlstate = sqlstate, .message = message};
     struct pg_entry *entry;
     while ((entry = pg_list_pop(list))) {
-        if (entry->is_sync) {
+        if (entry->is_prepare) {
+            /* not the caller's: no callback, no count */
+        } else if (entry->is_sync) {
             c->stats.groups_failed++;
             if (entry->on_done)
                 entry->on_done(entry->arg, &reply);
@@ -156,6 +162,10 @@ static void close_conn(struct pg_client *c)
         PQfinish(c->conn);
         c->conn = NULL;
     }
+    /* The session's named statements went with it: the next has none. */
+    if (c->prepared)
+        pg_prepared_clear(c->prepared);
+    c->stats.prepared = 0;
     if (c->later)
         event_del(c->later);
     c->broken[0] = '\0';
@@ -368,6 +378,39 @@ static int flush(struct pg_client *c, char *why, size_t why_size)
     return watch(c, 0, 1, r == 1, why, why_size);
 }
 
+static void count_in_flight(struct pg_client *c)
+{
+    if (++c->in_flight > c->stats.max_in_flight)
+        c->stats.max_in_flight = c->in_flight;
+}
+
+/* The name to run a named query by, in name ("" : unnamed): its own when
+ * this session prepared it; a new one, with its Parse sent now as an entry
+ * of its own ahead of it in `sent` (the answers come in that order), when
+ * not yet; none, as pg_query's, while its Parse is still unanswered (a
+ * second Parse of one name would fail), or when the set is full or memory
+ * short.  0, or -1 when libpq refused the Parse. */
+static int name_of(struct pg_client *c, const struct pg_entry *entry, char *name, size_t size)
+{
+    enum pg_prepared_state state = PG_PREPARED_NONE;
+    int slot = pg_prepared_find(c->prepared, entry->sql, &state);
+    name[0] = '\0';
+    if (slot >= 0 && state == PG_PREPARED_READY) {
+        snprintf(name, size, "s%u", pg_prepared_number(c->prepared, slot));
+        return 0;
+    }
+    struct pg_entry *parse = slot >= 0 && state == PG_PREPARED_NONE ? calloc(1, sizeof *parse) : NULL;
+    if (!parse)
+        return 0;
+    snprintf(name, size, "s%u", pg_prepared_begin(c->prepared, slot));
+    parse->is_prepare = 1;
+    parse->slot = slot;
+    pg_list_push(&c->sent, parse);
+    count_in_flight(c);
+    /* Types as an unnamed query's: none given, the server infers them. */
+    return PQsendPrepare(c->conn, name, entry->sql, entry->nparams, NULL) == 1 ? 0 : -1;
+}
+
 /* Gives libpq everything waiting, in order. */
 static void dispatch(struct pg_client *c)
 {
@@ -375,15 +418,17 @@ static void dispatch(struct pg_client *c)
         return;
     struct pg_entry *entry;
     while ((entry = pg_list_pop(&c->waiting))) {
-        pg_list_push(&c->sent, entry);  /* first: a failure below fails it with the others */
-        int ok;
-        if (entry->is_sync) {
+        char name[16] = "";
+        int ok = entry->is_sync || !entry->named || name_of(c, entry, name, sizeof name) == 0;
+        pg_list_push(&c->sent, entry);  /* before a failure is reported: it fails with the others */
+        if (ok && entry->is_sync) {
             ok = PQpipelineSync(c->conn) == 1;
-        } else {
-            ok = PQsendQueryParams(c->conn, entry->sql, entry->nparams, NULL, (const char *const *)entry->params,
-                                   NULL, NULL, 0) == 1;
-            if (ok && ++c->in_flight > c->stats.max_in_flight)
-                c->stats.max_in_flight = c->in_flight;
+        } else if (ok) {
+            const char *const *params = (const char *const *)entry->params;
+            ok = name[0] ? PQsendQueryPrepared(c->conn, name, entry->nparams, params, NULL, NULL, 0) == 1
+                         : PQsendQueryParams(c->conn, entry->sql, entry->nparams, NULL, params, NULL, NULL, 0) == 1;
+            if (ok)
+                count_in_flight(c);
         }
         if (!ok) {
             broken_later(c, NULL);
@@ -558,11 +603,12 @@ struct pg_client *pg_client_new(struct event_base *base, const struct pg_setting
     }
     c->arg = settings->arg;
     c->conninfo = strdup(settings->conninfo);
+    c->prepared = pg_prepared_new(PREPARED_MAX);
     c->timer = evtimer_new(base, on_timer, c);
     c->later = event_new(base, -1, 0, on_later, c);
     if (c->later)
         event_priority_set(c->later, 0);
-    if (!c->conninfo || !c->timer || !c->later) {
+    if (!c->conninfo || !c->prepared || !c->timer || !c->later) {
         pg_format(error, error_size, "out of memory");
         pg_client_free(c);
         return NULL;
@@ -590,13 +636,14 @@ void pg_client_free(struct pg_client *c)
     /* Callbacks may try pg_sync: DOWN refuses, nothing is added. */
     fail_entries(c, &doomed, "08006", "PostgreSQL client closed");
     pg_list_free(&c->open);
+    pg_prepared_free(c->prepared);
     free(c->conninfo);
     free(c->session_sql);
     free(c);
 }
 
-int pg_query(struct pg_client *c, const char *sql, int nparams, const char *const *params, pg_result_fn on_result,
-             void *arg, char *error, size_t error_size)
+static int add_query(struct pg_client *c, int named, const char *sql, int nparams, const char *const *params,
+                     pg_result_fn on_result, void *arg, char *error, size_t error_size)
 {
     if (!sql || nparams < 0 || nparams > MAX_PARAMS || (nparams > 0 && !params)) {
         pg_format(error, error_size, "bad query: %s", !sql ? "no SQL" : "parameter count out of range");
@@ -608,6 +655,7 @@ int pg_query(struct pg_client *c, const char *sql, int nparams, const char *cons
         goto oom;
     entry->on_result = on_result;
     entry->arg = arg;
+    entry->named = named;
     entry->sql = strdup(sql);
     if (!entry->sql)
         goto oom;
@@ -628,6 +676,18 @@ oom:
     c->open_spoiled = 1;
     pg_format(error, error_size, "out of memory (query)");
     return -1;
+}
+
+int pg_query(struct pg_client *c, const char *sql, int nparams, const char *const *params, pg_result_fn on_result,
+             void *arg, char *error, size_t error_size)
+{
+    return add_query(c, 0, sql, nparams, params, on_result, arg, error, error_size);
+}
+
+int pg_query_prepared(struct pg_client *c, const char *sql, int nparams, const char *const *params,
+                      pg_result_fn on_result, void *arg, char *error, size_t error_size)
+{
+    return add_query(c, 1, sql, nparams, params, on_result, arg, error, error_size);
 }
 
 static void drop_open(struct pg_client *c)

@@ -4,7 +4,8 @@
  * it, its reconnect timer, and the queries handed to it until each has had
  * its answer.  It never blocks the loop: the connection is made with
  * PQconnectStartParams/PQconnectPoll, queries are sent with
- * PQsendQueryParams in pipeline mode and flushed with PQflush when the
+ * PQsendQueryParams in pipeline mode (named ones with PQsendPrepare once
+ * per session, then PQsendQueryPrepared) and flushed with PQflush when the
  * socket takes them, answers are read with PQconsumeInput/PQgetResult when
  * the socket is readable.  We use libpq because the wire protocol (auth,
  * TLS, multi-host URLs, target_session_attrs) is not something to write
@@ -74,6 +75,16 @@ void pg_client_free(struct pg_client *client);
  * it whole without calling any of its callbacks. */
 int pg_query(struct pg_client *client, const char *sql, int nparams, const char *const *params,
              pg_result_fn on_result, void *arg, char *error, size_t error_size);
+/* As pg_query, for a text run again and again (the store's statements):
+ * prepared once per session under a name of its own ("s<n>", a Parse sent
+ * ahead of its first run), then run by that name -- no parse and no
+ * analysis each time, and the server's plan cache applies.  A new session
+ * (a reconnect) starts with none prepared.  A failed Parse is the error of
+ * that query alone, with the Parse's SQLSTATE and message (what the query
+ * unnamed would have answered); the text is prepared anew at its next run.
+ * The texts named are bounded per session (1024); beyond, they run unnamed. */
+int pg_query_prepared(struct pg_client *client, const char *sql, int nparams, const char *const *params,
+                      pg_result_fn on_result, void *arg, char *error, size_t error_size);
 /* Closes the open group and hands it over.  on_done may be NULL.  Returns 0:
  * every callback of the group will be called once.  Returns -1 with a
  * message (DOWN, the queue cap, a spoiled group, out of memory): the group is

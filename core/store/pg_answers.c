@@ -84,6 +84,8 @@ void pg_entry_free(struct pg_entry *entry)
         free(entry->params);
     }
     free(entry->sql);
+    if (entry->failed_prepare)
+        PQclear(entry->failed_prepare);
     free(entry);
 }
 
@@ -105,12 +107,47 @@ static void group_note_failure(struct pg_client *c, const char *sqlstate, const 
     pg_format(c->group_message, sizeof c->group_message, "%s", message);
 }
 
+/* The head is a named query's Parse, answered: the text is prepared in
+ * this session, or (failed) NONE again and its error goes to the query
+ * behind it, which the server did not run (it answers PIPELINE_ABORTED):
+ * the query reports the Parse's error as its own, as an unnamed query's
+ * one message would have said it. */
+static void answer_prepare(struct pg_client *c)
+{
+    struct pg_entry *entry = pg_list_pop(&c->sent);
+    PGresult *result = c->pending;
+    c->pending = NULL;
+    c->in_flight--;
+    int ok = result && PQresultStatus(result) == PGRES_COMMAND_OK;
+    pg_prepared_end(c->prepared, entry->slot, ok);
+    c->stats.prepared = pg_prepared_ready(c->prepared);
+    if (ok) {
+        c->stats.prepares++;
+        PQclear(result);
+    } else {
+        /* Refused by the server; not when it was not run (an earlier query of the group failed). */
+        if (!result || PQresultStatus(result) != PGRES_PIPELINE_ABORTED)
+            c->stats.prepares_failed++;
+        struct pg_entry *query = c->sent.head;   /* dispatch sends the query right behind its Parse */
+        if (query && !query->is_sync && !query->failed_prepare)
+            query->failed_prepare = result;
+        else
+            PQclear(result);
+    }
+    pg_entry_free(entry);
+}
+
 /* The head query's answer is complete (its NULL came): its callback. */
 static void answer_query(struct pg_client *c)
 {
     struct pg_entry *entry = pg_list_pop(&c->sent);
     PGresult *result = c->pending;
     c->pending = NULL;
+    if (entry->failed_prepare) {
+        PQclear(result);
+        result = entry->failed_prepare;
+        entry->failed_prepare = NULL;
+    }
     c->in_flight--;
     c->stats.queued--;
     struct pg_reply reply = {0};
@@ -203,7 +240,10 @@ int pg_drain(struct pg_client *c, char *why_out, size_t why_size)
             PQclear(result);
             answer_sync(c);
         } else if (!result) {
-            answer_query(c);
+            if (head->is_prepare)
+                answer_prepare(c);
+            else
+                answer_query(c);
         } else if (PQresultStatus(result) == PGRES_PIPELINE_SYNC) {
             PQclear(result);
             pg_format(why_out, why_size, "answers out of step with the queries (a query's answer expected)");

@@ -6,6 +6,7 @@
 #define REDRESS_STORE_PG_INTERNAL_H
 
 #include "store/pg_types.h"
+#include "store/pg_prepared.h"
 
 #include <stddef.h>
 
@@ -15,6 +16,10 @@
 struct pg_entry {
     struct pg_entry *next;
     int is_sync;
+    int named;               /* a query prepared once per session, run by name (pg_query_prepared) */
+    int is_prepare;          /* the Parse of a named query, sent ahead of it by dispatch; no callback */
+    int slot;                /* is_prepare: its text's slot in the client's `prepared` */
+    PGresult *failed_prepare; /* owned: the failed Parse of this query, its answer instead (see answer_query) */
     pg_result_fn on_result;  /* queries */
     pg_done_fn on_done;      /* syncs */
     void *arg;
@@ -52,12 +57,13 @@ struct pg_client {
     int open_spoiled;          /* a pg_query of the open group failed */
     struct pg_list waiting;    /* owned entries, handed over, not sent */
     struct pg_list sent;       /* owned entries, sent, unanswered */
+    struct pg_prepared *prepared; /* owned; the named statements of this session (emptied when it ends) */
     PGresult *pending;         /* owned; the head query's result until its NULL */
     int group_failed;          /* the current group had a failure ... */
     char group_sqlstate[6];    /* ... this one (its first) */
     char group_message[256];
     struct pg_stats stats;     /* queued and max_in_flight kept here too */
-    unsigned in_flight;        /* queries in `sent` */
+    unsigned in_flight;        /* queries (and Parses of named ones) in `sent` */
 };
 
 

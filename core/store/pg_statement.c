@@ -5,8 +5,10 @@
  * an id column, and the last error, changes and inserted id.
  *
  * How a statement runs: its first step after a bind or reset sends the
- * query with its values (text format) as a group of its own and yields the
- * piece of work until the answer is in; the answer's rows are copied out
+ * query with its values (text format) as a group of its own -- by name,
+ * prepared once per connection (pg_query_prepared: parsed and analysed
+ * once, not at each run) -- and yields the piece of work until the
+ * answer is in; the answer's rows are copied out
  * (they live until the next step, reset or finalize, as SQLite's do) and
  * stepped through.  Inside a batch the group runs in the batch's open
  * transaction (BEGIN ... COMMIT are the store's own statements).
@@ -331,13 +333,13 @@ static int execute(struct store_stmt *s) {
      * with it every command of the batch, so it runs in a savepoint of its
      * own, sent in the same group (no round trip more unless it fails). */
     int guard = !s->control && pgs.bare && pgs.bare();
-    if (guard && pg_query(pgs.client, "SAVEPOINT statement", 0, NULL, NULL, NULL, error, sizeof error) != 0) {
+    if (guard && pg_query_prepared(pgs.client, "SAVEPOINT statement", 0, NULL, NULL, NULL, error, sizeof error) != 0) {
         char dropped[64];
         pg_sync(pgs.client, on_done, s, dropped, sizeof dropped);
         return fail("53200", error);
     }
-    if (pg_query(pgs.client, s->sql, s->count, params, on_result, s, error, sizeof error) != 0 ||
-        (guard && pg_query(pgs.client, "RELEASE statement", 0, NULL, NULL, NULL, error, sizeof error) != 0)) {
+    if (pg_query_prepared(pgs.client, s->sql, s->count, params, on_result, s, error, sizeof error) != 0 ||
+        (guard && pg_query_prepared(pgs.client, "RELEASE statement", 0, NULL, NULL, NULL, error, sizeof error) != 0)) {
         /* The open group is spoiled: its sync drops it (no callbacks), so
          * that the next statement starts a group of its own. */
         char dropped[64];

@@ -56,6 +56,9 @@ struct pg_stats {
     unsigned queued;                     /* queries handed over, not yet answered */
     unsigned long long flush_waits;      /* times the socket was full and a write event awaited */
     unsigned max_in_flight;              /* most queries sent to the server and unanswered at once */
+    unsigned long long prepares;         /* named statements prepared (Parse answered), every session */
+    unsigned long long prepares_failed;  /* Parses of named statements the server refused */
+    unsigned prepared;                   /* named statements this session holds */
 };
 
 #endif

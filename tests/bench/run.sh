@@ -59,60 +59,16 @@ shipped_auth=("${auth[@]}")
 
 start_redis --appendonly yes --appendfsync always
 
-cat tests/bench/classify.lua tests/bench/case_open_tail.lua > "$work/case_open.lua"
-sha=$(redis-cli -p "$redis_port" SCRIPT LOAD "$(cat "$work/case_open.lua")")
-# One subject per parallel run: different categories in both rule sets.
-subjects=("商品破损 damaged on arrival" "包裹未收到 where is my delivery" "请退款 I want a refund please"
-          "cannot login to my account")
+load_peer_script
 
 # run PORT N PIPELINE ARGS... -> "rps p50 p99" from redis-benchmark --csv
-# (the agent's credentials for a redressd port are added here)
+# (the admin's credentials of a redressd port are added here)
 run() {
     local port=$1 n=$2 pipeline=$3; shift 3
     local auth=()
-    [ "$port" = "$redress_port" ] && auth=("${redress_auth[@]}")
-    [ "$port" = "$rules_port" ] && auth=("${rules_auth[@]}")
-    [ "$port" = "$shipped_port" ] && auth=("${shipped_auth[@]}")
+    [ -n "${auth_of[$port]:-}" ] && read -r -a auth <<< "${auth_of[$port]}"
     redis-benchmark -p "$port" "${auth[@]}" -c "$CLIENTS" -n "$n" -P "$pipeline" --csv "$@" 2>/dev/null |
         csv_summary
-}
-
-# open_run PORT N PIPELINE [-3] -- ARGS... -> "rps p50 p99" of N cases split
-# over the subjects, one redis-benchmark each in parallel; @SUBJECT@ in ARGS
-# is the run's subject.  rps = N / the slowest run's seconds.
-open_run() {
-    local port=$1 n=$2 pipeline=$3; shift 3
-    local extra=()
-    while [ "$1" != -- ]; do extra+=("$1"); shift; done
-    shift
-    local k=${#subjects[@]} i
-    local auth=()
-    [ "$port" = "$redress_port" ] && auth=("${redress_auth[@]}")
-    [ "$port" = "$rules_port" ] && auth=("${rules_auth[@]}")
-    [ "$port" = "$shipped_port" ] && auth=("${shipped_auth[@]}")
-    local jobs=()
-    for i in $(seq 0 $((k - 1))); do
-        local share=$(( n / k )) clients=$(( CLIENTS / k + (i < CLIENTS % k) )) args=() a
-        [ "$i" = $((k - 1)) ] && share=$(( n - (n / k) * (k - 1) ))
-        for a in "$@"; do args+=("${a//@SUBJECT@/${subjects[$i]}}"); done
-        redis-benchmark -p "$port" "${auth[@]}" -c "$clients" -n "$share" -P "$pipeline" -r 1000000 --csv \
-            "${extra[@]}" "${args[@]}" 2>/dev/null | csv_summary > "$work/open.$i" &
-        jobs+=($!)
-        echo "$share" > "$work/open.$i.n"
-    done
-    wait "${jobs[@]}"
-    python3 - "$work" "$k" <<'PY'
-import sys
-work, k = sys.argv[1], int(sys.argv[2])
-total, slowest, p50, p99 = 0, 0.0, 0.0, 0.0
-for i in range(k):
-    n = int(open("%s/open.%d.n" % (work, i)).read())
-    rps, a, b = open("%s/open.%d" % (work, i)).read().split()
-    total += n
-    slowest = max(slowest, n / float(rps))
-    p50, p99 = max(p50, float(a)), max(p99, float(b))
-print("%.0f %.3f %.3f" % (total / slowest, p50, p99))
-PY
 }
 
 ratio_of() { python3 -c "print('%.2f' % ($1 / $2))"; }
@@ -142,9 +98,6 @@ line() {
 
 echo "load before: $(uptime | sed 's/.*load average/load average/')"
 printf '%-22s %3s | %10s %7s %7s | %10s %7s %7s | %6s | %s\n' workload P "redress/s" p50 p99 "redis/s" p50 p99 ratio target
-open_args=(-- CASE.OPEN customer C-__rand_int__ subject @SUBJECT@ channel chat amount 199.00 tier gold
-           order O-__rand_int__)
-peer_args=(-- EVALSHA "$sha" 0 @SUBJECT@ chat 19900 gold C-__rand_int__ O-__rand_int__)
 for pipeline in 1 16; do
     ping_a=$(run "$redress_port" "$REQUESTS" "$pipeline" -t ping_inline)
     ping_b=$(run "$redis_port" "$REQUESTS" "$pipeline" -t ping_inline)

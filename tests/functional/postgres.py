@@ -92,13 +92,16 @@ def free_port():
 
 
 class Postgres:
-    def __init__(self, port=None, user="redress", database="redress", max_connections=20, name="primary"):
+    def __init__(self, port=None, user="redress", database="redress", max_connections=20, name="primary",
+                 settings=""):
         """database: created at the start (None: none, the caller makes its own); max_connections:
-        a run that gives every daemon a database of this one server (harness.py) needs more."""
+        a run that gives every daemon a database of this one server (harness.py) needs more;
+        settings: more postgresql.conf lines (the benchmark's pg_stat_statements)."""
         self.bindir = require_bindir()
         self.port = port or free_port()
         self.user, self.database = user, database
         self.max_connections = max_connections
+        self.settings = settings
         self.name = name  # cluster_name and, for a standby, its application_name on the primary
         self.dir = None
         self.proc = None  # the postgres process while it runs
@@ -186,8 +189,8 @@ class Postgres:
             f.write("\n# redress tests (tests/functional/postgres.py)\n"
                     "port = %d\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\n"
                     "fsync = on\nsynchronous_commit = on\nmax_connections = %d\nshared_buffers = 16MB\n"
-                    "cluster_name = '%s'\n"
-                    % (self.port, self.dir, self.max_connections, self.name))
+                    "cluster_name = '%s'\n%s\n"
+                    % (self.port, self.dir, self.max_connections, self.name, self.settings))
 
     def start(self):
         """Runs `postgres` as a child of this process (not through pg_ctl start, whose server leaves

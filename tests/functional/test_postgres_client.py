@@ -334,3 +334,66 @@ def test_queue_cap_refuses_with_a_clear_error():
         # Answered queries free their places.
         c.send("bulk", "again", 50)
         assert c.expect(lambda l: l.get("bulk") == "again", "the bulk's end")["refused"] == 0
+
+
+def test_named_queries_prepare_once_per_session_and_fail_as_unnamed_ones():
+    """pg_query_prepared: a text is prepared once per session (one Parse, then runs by name);
+    a failed Parse is that query's error alone, the SQLSTATE and message an unnamed query gets;
+    a new session after a loss prepares again."""
+    with Postgres() as pg, PgCheck(pg.url, "--backoff-min-ms", "1", "--backoff-max-ms", "16") as c:
+        c.state("ready")
+        assert "sqlstate" not in c.run("table", "CREATE TABLE t (id int PRIMARY KEY, v text)")
+        # Three runs of one text, the first two in one group (its Parse still unanswered for the second).
+        c.send("named", "n1", "INSERT INTO t VALUES ($1, $2)", ["1", "a"])
+        c.send("named", "n2", "INSERT INTO t VALUES ($1, $2)", ["2", None])
+        c.send("sync", "N")
+        c.send("named", "n3", "INSERT INTO t VALUES ($1, $2)", ["3", "c"])
+        c.send("named", "s1", "SELECT id, v FROM t WHERE id >= $1 ORDER BY id", ["2"])
+        c.send("sync", "M")
+        for tag in ("n1", "n2", "n3"):
+            assert "sqlstate" not in c.answer(tag), c.history[-5:]
+        assert c.answer("s1")["rows"] == [["2", None], ["3", "c"]]
+        assert "sqlstate" not in c.done("N") and "sqlstate" not in c.done("M")
+        stats = c.stats()
+        assert stats["prepares"] == 2 and stats["prepared"] == 2 and stats["prepares_failed"] == 0, stats
+        # The server holds them, under the client's names.
+        assert c.run("names", "SELECT name FROM pg_prepared_statements ORDER BY name")["rows"] == [["s1"], ["s2"]]
+        # A duplicate key: an error of the run (Execute), the text stays prepared.
+        dup = c.run("dup", "INSERT INTO t VALUES ($1, $2)", ["1", "x"])
+        c.send("named", "dup2", "INSERT INTO t VALUES ($1, $2)", ["1", "x"])
+        c.send("sync", "D")
+        dup2 = c.answer("dup2")
+        assert dup2["sqlstate"] == dup["sqlstate"] == "23505" and dup2["message"] == dup["message"], (dup, dup2)
+        assert c.done("D")["sqlstate"] == "23505"
+        # A text the server cannot parse: the same error as unnamed; the group fails, the next runs.
+        bad = c.run("bad", "SELECT * FROM no_such_table WHERE id = $1", ["1"])
+        c.send("named", "bad2", "SELECT * FROM no_such_table WHERE id = $1", ["1"])
+        c.send("named", "after", "SELECT 2")
+        c.send("sync", "B")
+        c.send("named", "next", "SELECT id FROM t WHERE id = $1", ["3"])
+        c.send("sync", "C")
+        bad2, after, done_b = c.answer("bad2"), c.answer("after"), c.done("B")
+        assert bad2["sqlstate"] == bad["sqlstate"] == "42P01" and bad2["message"] == bad["message"], (bad, bad2)
+        assert after["sqlstate"] == "25P02" and done_b["sqlstate"] == "42P01", (after, done_b)
+        assert c.answer("next")["rows"] == [["3"]] and "sqlstate" not in c.done("C")
+        # The table comes: the text that failed is prepared anew and runs.
+        assert "sqlstate" not in c.run("make", "CREATE TABLE no_such_table (id int)")
+        c.send("named", "bad3", "SELECT * FROM no_such_table WHERE id = $1", ["1"])
+        c.send("sync", "E")
+        assert c.answer("bad3")["rows"] == [] and "sqlstate" not in c.done("E")
+        stats = c.stats()
+        # "after" was not run (its Parse too): not a failed Parse, and prepared at its next run.
+        assert stats["prepares_failed"] == 1 and stats["prepared"] == 4, stats
+        # A new session has none: after a loss, the text is prepared again and runs.
+        pid = c.run("pid", "SELECT pg_backend_pid()")["rows"][0][0]
+        assert pg.psql("SELECT pg_terminate_backend(%s)" % pid) == "t"
+        c.state("down")
+        c.state("ready")
+        assert c.stats()["prepared"] == 0
+        assert c.run("none", "SELECT count(*) FROM pg_prepared_statements")["rows"] == [["0"]]
+        c.send("named", "again", "SELECT id, v FROM t WHERE id >= $1 ORDER BY id", ["3"])
+        c.send("sync", "A")
+        assert c.answer("again")["rows"] == [["3", "c"]] and "sqlstate" not in c.done("A")
+        stats = c.stats()
+        assert stats["prepared"] == 1 and stats["prepares"] == 5, stats
+        assert c.run("name", "SELECT name FROM pg_prepared_statements")["rows"] == [["s1"]]   # numbering anew

@@ -11,6 +11,7 @@
  *       -> {"tag": TAG, "rows": [[text|null, ...]], "columns": [...]}
  *          or {"tag": TAG, "sqlstate": S, "message": M}
  *          or {"tag": TAG, "refused": M} (pg_query said no)
+ *   ["named", TAG, SQL, [PARAM|null, ...]]  the same through pg_query_prepared
  *   ["sync", TAG]                           hands the open group over
  *       -> {"done": TAG} or {"done": TAG, "sqlstate": S, "message": M}
  *          or {"done": TAG, "refused": M} (pg_sync said no: no callbacks follow)
@@ -189,7 +190,8 @@ static void command(const char *line)
     char error[512];
     if (!name) {
         emit(json_pack("{s:s}", "error", "bad command line"));
-    } else if (strcmp(name, "query") == 0 && tag && json_is_string(json_array_get(cmd, 2))) {
+    } else if ((strcmp(name, "query") == 0 || strcmp(name, "named") == 0) && tag &&
+               json_is_string(json_array_get(cmd, 2))) {
         json_t *list = json_array_get(cmd, 3);
         size_t n = json_array_size(list);
         const char **params = calloc(n ? n : 1, sizeof *params);
@@ -200,8 +202,10 @@ static void command(const char *line)
         }
         for (size_t i = 0; i < n; i++)
             params[i] = json_string_value(json_array_get(list, i));  /* null -> NULL: SQL NULL */
-        if (pg_query(client, json_string_value(json_array_get(cmd, 2)), (int)n, params, on_result, copy, error,
-                     sizeof error) != 0) {
+        int (*add)(struct pg_client *, const char *, int, const char *const *, pg_result_fn, void *, char *,
+                   size_t) = strcmp(name, "named") == 0 ? pg_query_prepared : pg_query;
+        if (add(client, json_string_value(json_array_get(cmd, 2)), (int)n, params, on_result, copy, error,
+                sizeof error) != 0) {
             free(copy);
             emit(json_pack("{s:s, s:s}", "tag", tag, "refused", error));
         } else {
@@ -252,13 +256,16 @@ static void command(const char *line)
     } else if (strcmp(name, "stats") == 0) {
         struct pg_stats s;
         pg_client_stats(client, &s);
-        emit(json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:s}", "stats",
+        emit(json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:s}",
+                       "stats",
                        "attempts", (json_int_t)s.attempts, "connects", (json_int_t)s.connects,
                        "connect_failures", (json_int_t)s.connect_failures, "losses", (json_int_t)s.losses,
                        "queries_ok", (json_int_t)s.queries_ok, "queries_failed", (json_int_t)s.queries_failed,
                        "groups_ok", (json_int_t)s.groups_ok, "groups_failed", (json_int_t)s.groups_failed,
                        "notifications", (json_int_t)s.notifications, "queued", (json_int_t)s.queued,
                        "max_in_flight", (json_int_t)s.max_in_flight, "flush_waits", (json_int_t)s.flush_waits,
+                       "prepares", (json_int_t)s.prepares, "prepares_failed", (json_int_t)s.prepares_failed,
+                       "prepared", (json_int_t)s.prepared,
                        "state", pg_state_name(pg_client_state(client))));
     } else if (strcmp(name, "quit") == 0) {
         event_base_loopbreak(base);
