@@ -21,6 +21,7 @@
 #include "domain/events.h"
 #include "domain/facts.h"
 #include "domain/figures.h"
+#include "domain/nodes.h"
 #include "domain/search.h"
 #include "domain/tick.h"
 #include "cmd/client_cmd.h"
@@ -322,7 +323,11 @@ static int start_with_store(struct config *config, struct event_base *base) {
         log_error("cannot commit overdue deadlines", "error=\"%s\"", error);
         return -1;
     }
-    /* Whatever the start wrote besides (pruned decisions). */
+    /* This node's row (its name, its rule set's version): INFO and the
+     * other nodes read it.  A store that refuses writes (a corrupt file)
+     * still starts, for its reads: the failure is logged, not fatal. */
+    nodes_start(config);
+    /* Whatever the start wrote besides (pruned decisions, this node's row). */
     if (store_batch_commit(error, sizeof error) != 0) {
         log_error("cannot commit the start's writes", "error=\"%s\"", error);
         return -1;
