@@ -458,6 +458,10 @@ int main(int argc, char **argv) {
         log_error("cannot follow the other nodes' events", NULL);
         goto done;
     }
+    if (nodes_follow_peers(base) != 0) {
+        log_error("cannot hear the other nodes' failed AUTHs", NULL);
+        goto done;
+    }
     if (tick_start(base) != 0) {
         log_error("cannot start the tick", NULL);
         goto done;
@@ -490,6 +494,7 @@ done:
     tick_free();
     events_stop_following();
     agents_stop_following();
+    nodes_stop_following();
     plugins_shutdown();
     deadlines_free();
     agents_roster_free();

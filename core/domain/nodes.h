@@ -1,6 +1,7 @@
 /* nodes.h -- the redressd nodes that serve one database, as each knows
  * the others: this node's name, the table of nodes (the one writer of
- * `nodes`: each node's rule-set version and when it was last seen).
+ * `nodes`: each node's rule-set version and when it was last seen), and the
+ * failed AUTHs the nodes tell each other of.
  *
  * On SQLite there is one node: its row says its name and rule-set version
  * (written at start and after a reload); no note is sent or heard.  On
@@ -11,6 +12,13 @@
  * appears and once when it ends.  The time of a row is the node's real
  * clock (clock_real_now), never its test clock.
  *
+ * Failed AUTHs: a failed AUTH (or bearer token) here is noted to the other
+ * nodes with its source address (nodes_auth_failed); a node that hears one
+ * records it as a failure of that address (shared_auth_peer_failed, at a
+ * turn of store work), so a guesser who moves to another node meets the
+ * delay it earned.  A note whose address is malformed or over-long is
+ * dropped and logged.
+ *
  * Never: includes a protocol header or writes a reply (cmd/conn.c turns
  * nodes_view into INFO's lines).
  */
@@ -20,6 +28,8 @@
 #include <stdint.h>
 
 #include "lib/config.h"
+
+struct event_base;
 
 #define NODES_LIVE_SECONDS 10  /* a node seen within this many seconds is live */
 #define NODES_SEEN_EVERY 2     /* a node refreshes its row this often (seconds), PostgreSQL */
@@ -58,5 +68,16 @@ struct nodes_view {
     struct node_seen nodes[NODES_LISTED_MAX + 1];
 };
 void nodes_view(struct nodes_view *out);
+
+/* A failed AUTH or bearer token from `address` (lib/authlimit.h's key: an
+ * IPv4 address or an IPv6 /64) was counted here: the other nodes are told
+ * (nothing on SQLite, nor for an address that is no such key: a unix
+ * socket's).  From a piece of store work. */
+void nodes_auth_failed(const char *address);
+
+/* Hears the other nodes' failed AUTHs (PostgreSQL; nothing on SQLite).
+ * 0, or -1 when out of memory. */
+int nodes_follow_peers(struct event_base *base);
+void nodes_stop_following(void);
 
 #endif
