@@ -1,0 +1,62 @@
+"""INFO's "# Nodes" with one node (every store): the node's name (node_name,
+else hostname:port, hostname:pid-N with the port picked at start), its rule
+set's version as RULES.INFO says it, and no mismatch.  On SQLite the table
+of nodes holds this node's row only.  Several nodes: test_nodes_rules.py."""
+import os
+import subprocess
+
+from harness import REDRESSD, STORE, Daemon, as_map, store_rows
+
+
+def nodes_section(c):
+    text = c.call("INFO", "nodes")
+    assert text.startswith("# Nodes\r\n"), text
+    return dict(line.split(":", 1) for line in text.split("\r\n") if ":" in line)
+
+
+def test_info_lists_the_one_node_with_its_rule_version_and_no_mismatch():
+    with Daemon(rules="shipped", config="node_name = desk-1.example:7878\n") as d:
+        c = d.client()
+        version = as_map(c.call("RULES.INFO"))["version"]
+        fields = nodes_section(c)
+        assert fields == {"node_name": "desk-1.example:7878", "nodes_live": "1",
+                          "node0": "name=desk-1.example:7878,rules_version=%s,seen_seconds_ago=0" % version,
+                          "rules_versions_mismatch": "0"}, fields
+        # The whole INFO holds the section too, its other fields unchanged.
+        whole = c.call("INFO")
+        assert "\r\n# Nodes\r\nnode_name:desk-1.example:7878\r\n" in whole and "\r\n# Plugins\r\n" in whole
+        assert store_rows(d, "SELECT name, rules_version FROM nodes") == [("desk-1.example:7878", version)]
+        assert c.call("RULES.RELOAD") == version   # the same folder: the same version
+        assert nodes_section(c)["rules_versions_mismatch"] == "0"
+
+
+def test_the_default_name_is_the_host_and_a_renamed_node_leaves_one_row_on_sqlite():
+    with Daemon() as d:
+        c = d.client()
+        fields = nodes_section(c)
+        host = os.uname().nodename
+        # The harness starts with --port 0 (picked at start): hostname:pid-N.
+        assert fields["node_name"] == "%s:pid-%d" % (host, d.proc.pid), fields
+        assert fields["node0"] == "name=%s,rules_version=,seen_seconds_ago=0" % fields["node_name"]
+        assert fields["rules_versions_mismatch"] == "0"
+        data = d.data
+        d.owns_data = False
+    try:
+        with Daemon(data=data, config="node_name = renamed\n") as d:
+            assert nodes_section(d.client())["node_name"] == "renamed"
+            rows = store_rows(d, "SELECT name FROM nodes ORDER BY name")
+            if STORE == "sqlite":
+                assert rows == [("renamed",)]   # one process: one row
+            else:
+                assert ("renamed",) in rows   # another's row would age out of INFO
+    finally:
+        subprocess.run(["rm", "-rf", data], check=True)
+
+
+def test_a_node_name_with_a_separator_is_refused():
+    p = subprocess.run([REDRESSD, "--node-name", "a,b", "--data", "/nonexistent-data"], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 2 and "node_name: ',' is not a letter, digit" in p.stderr, p.stderr
+    p = subprocess.run([REDRESSD, "--node-name", "x" * 65, "--data", "/nonexistent-data"], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 2 and "node_name: longer than 64 bytes" in p.stderr, p.stderr
