@@ -42,7 +42,11 @@ static int write_row(void) {
     static const char upsert[] =
         "INSERT INTO nodes(name, rules_version, seen_at) VALUES (?1, ?2, ?3)"
         " ON CONFLICT(name) DO UPDATE SET rules_version = excluded.rules_version, seen_at = excluded.seen_at";
+    /* SQLite: one process, one row (a node renamed leaves no ghost).
+     * PostgreSQL: the rows of nodes gone a day (a node started with
+     * port = 0 is named by its pid) go when this node starts. */
     static const char others_go[] = "DELETE FROM nodes WHERE name <> ?1";
+    static const char gone_go[] = "DELETE FROM nodes WHERE seen_at < ?1";
     struct call call = {.who = {.internal = 1}, .actor = "nodes", .status = CALL_OK};
     if (name[0] == '\0') return 0;
     int alone = store_shared() && !store_batch_is_open();
@@ -58,10 +62,13 @@ static int write_row(void) {
         store_bind_int64(statement, 3, now);
     }
     int failed = call_step(&call, statement) != 0;
-    /* SQLite: one process, one row (a node renamed leaves no ghost). */
     if (!failed && !store_shared()) {
         statement = store_statement(others_go);
         if (statement) store_bind_text(statement, 1, name, -1, STORE_TRANSIENT);
+        failed = call_step(&call, statement) != 0;
+    } else if (!failed && written_at == 0) {
+        statement = store_statement(gone_go);
+        if (statement) store_bind_int64(statement, 1, now - NODES_FORGOTTEN_SECONDS);
         failed = call_step(&call, statement) != 0;
     }
     if ((!alone && store_command_end(!failed) != 0) || failed) {
@@ -106,11 +113,15 @@ static int versions_differ(int64_t now) {
     return 0;
 }
 
-static void read_others(void) {
-    static const char sql[] = "SELECT name, rules_version, seen_at FROM nodes WHERE name <> ?1 ORDER BY name";
+/* The others seen lately: the ones gone do not crowd the live ones out of
+ * the NODES_LISTED_MAX kept. */
+static void read_others(int64_t now) {
+    static const char sql[] =
+        "SELECT name, rules_version, seen_at FROM nodes WHERE name <> ?1 AND seen_at >= ?2 ORDER BY name";
     struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return;
     store_bind_text(statement, 1, name, -1, STORE_TRANSIENT);
+    store_bind_int64(statement, 2, now - NODES_LIVE_SECONDS);
     int rc, count = 0;
     struct node_row rows[NODES_LISTED_MAX];
     while ((rc = store_step(statement)) == STORE_ROW)
@@ -135,7 +146,7 @@ void nodes_tick(void) {
     if (!store_shared() || name[0] == '\0') return;
     int64_t now = clock_real_now();
     if (now - written_at >= NODES_SEEN_EVERY || now < written_at) write_row();
-    read_others();
+    read_others(now);
     int differ = versions_differ(now);
     if (differ && !mismatch_logged) {
         char list[NODES_LISTED_MAX * 40] = "";

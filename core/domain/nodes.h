@@ -35,11 +35,13 @@ struct event_base;
 #define NODES_SEEN_EVERY 2     /* a node refreshes its row this often (seconds), PostgreSQL */
 #define NODES_LISTED_MAX 32    /* the other nodes INFO lists at most */
 #define NODES_VERSION_MAX 64   /* the rule set's version: SHA-256, hex */
+#define NODES_FORGOTTEN_SECONDS 86400   /* a row not seen for this long goes when a node starts */
 
 /* This node's name: node_name, else "HOSTNAME:PORT" (the configured port;
  * "HOSTNAME:pid-N" when it is 0, picked at start).  Then writes this node's
- * row (on SQLite, the only one: any other name's row goes), inside the
- * start's batch.  From a piece of store work.  A row not written is
+ * row (on SQLite, the only one: any other name's row goes; on PostgreSQL
+ * the rows not seen for NODES_FORGOTTEN_SECONDS go), inside the start's
+ * batch (on PostgreSQL, where none is open then, statements of their own).  From a piece of store work.  A row not written is
  * logged (a store that refuses writes still serves reads): INFO shows this
  * node from memory all the same. */
 void nodes_start(const struct config *config);
