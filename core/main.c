@@ -22,6 +22,7 @@
 #include "domain/facts.h"
 #include "domain/figures.h"
 #include "domain/peer_counts.h"
+#include "domain/nodes.h"
 #include "domain/search.h"
 #include "domain/tick.h"
 #include "cmd/client_cmd.h"
@@ -323,7 +324,11 @@ static int start_with_store(struct config *config, struct event_base *base) {
         log_error("cannot commit overdue deadlines", "error=\"%s\"", error);
         return -1;
     }
-    /* Whatever the start wrote besides (pruned decisions). */
+    /* This node's row (its name, its rule set's version): INFO and the
+     * other nodes read it.  A store that refuses writes (a corrupt file)
+     * still starts, for its reads: the failure is logged, not fatal. */
+    nodes_start(config);
+    /* Whatever the start wrote besides (pruned decisions, this node's row). */
     if (store_batch_commit(error, sizeof error) != 0) {
         log_error("cannot commit the start's writes", "error=\"%s\"", error);
         return -1;
@@ -458,6 +463,10 @@ int main(int argc, char **argv) {
         log_error("cannot follow the other nodes' events", NULL);
         goto done;
     }
+    if (nodes_follow_peers(base) != 0) {
+        log_error("cannot hear the other nodes' failed AUTHs", NULL);
+        goto done;
+    }
     if (tick_start(base) != 0) {
         log_error("cannot start the tick", NULL);
         goto done;
@@ -490,6 +499,7 @@ done:
     tick_free();
     events_stop_following();
     agents_stop_following();
+    nodes_stop_following();
     plugins_shutdown();
     deadlines_free();
     agents_roster_free();

@@ -14,6 +14,7 @@
 #include "domain/clocks.h"
 #include "domain/figures.h"
 #include "domain/incidents.h"
+#include "domain/nodes.h"
 #include "domain/search.h"
 #include "lib/allocfault.h"
 #include "lib/clock.h"
@@ -181,6 +182,17 @@ void info_command(struct request *request) {
      * step, the merge steps. */
     evbuffer_add_printf(text, "search_step_max_ms:%lld\r\nsearch_merge_step_max_ms:%lld\r\nsearch_merge_steps:%lld\r\n",
                         (long long)steps.step_max_ms, (long long)steps.merge_step_max_ms, steps.merge_steps);
+    /* The nodes on this database that were seen lately, as Redis lists its
+     * replicas (slave0:ip=...): this node first, then the others by name;
+     * rules_versions_mismatch:1 while the live ones run different sets. */
+    struct nodes_view nodes;
+    nodes_view(&nodes);
+    evbuffer_add_printf(text, "\r\n# Nodes\r\nnode_name:%s\r\nnodes_live:%d\r\n", nodes.nodes[0].name, nodes.count);
+    for (int i = 0; i < nodes.count; i++)
+        evbuffer_add_printf(text, "node%d:name=%s,rules_version=%s,seen_seconds_ago=%lld\r\n", i,
+                            nodes.nodes[i].name, nodes.nodes[i].rules_version,
+                            (long long)nodes.nodes[i].seen_seconds_ago);
+    evbuffer_add_printf(text, "rules_versions_mismatch:%d\r\n", nodes.mismatch);
     evbuffer_add_printf(text, "\r\n# Plugins\r\n");
     if (providers.plugins_info) providers.plugins_info(text);
     /* As Redis: what tools sum as "keys" (redis-cli --stat); a case is a key. */

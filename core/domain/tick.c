@@ -1,12 +1,15 @@
 /* tick.c -- what time drives (see tick.h).
  *
- * Owns: the tick's timer (one second, on the loop), its order of work and
- * the one reload-then-re-time.  Never: holds a connection or a reply; never
- * commits by itself (it asks the store's commit scheduler).
+ * Owns: the tick's timer (one second, on the loop), its order of work,
+ * the one reload-then-re-time, and the reloads other nodes ask for (a
+ * STORE_NOTE_RULES note, heard and queued for a turn of store work).
+ * Never: holds a connection or a reply; never commits by itself (it asks
+ * the store's commit scheduler).
  */
 #include "domain/tick.h"
 #include "domain/customers.h"
 #include "domain/intake.h"
+#include "domain/nodes.h"
 #include "domain/deadlines.h"
 #include "domain/decisions.h"
 #include "domain/refunds.h"
@@ -17,8 +20,10 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 
+#include <ctype.h>
 #include <event2/event.h>
 #include <stdio.h>
+#include <string.h>
 
 #define PRUNE_EVERY_RUNS 3600
 #define TICK_SECONDS 1
@@ -35,6 +40,8 @@ static long long runs;
 static struct event *timer;
 static struct event *next_slice;      /* more clocks are due: fire them at the next turn */
 static struct event_base *loop_base;
+static struct event *peer_reload;     /* another node reloaded: reload here at the next turn */
+static char peer_reload_from[CONFIG_NODE_NAME_MAX + NODES_VERSION_MAX + 2];
 static char promoted_rules[1024];     /* RULES.PROMOTE's folder: what later reloads read */
 
 void tick_configure(const struct config *config) { settings = config; }
@@ -47,11 +54,26 @@ static const char *rules_folder(void) {
     return settings ? settings->rules : "";
 }
 
+/* Several nodes: the running set changed here (a reload, a promote, the
+ * watch), so this node's row says so and the others are asked to reload
+ * their own folders.  A reload one of them asked for calls only
+ * nodes_rules_changed: no note answers a note (no storm). */
+static void rules_changed_here(void) {
+    nodes_rules_changed();
+    if (!store_shared()) return;
+    char text[sizeof peer_reload_from];
+    snprintf(text, sizeof text, "%s %s", nodes_name(), rules_version());
+    if (store_note_peers(STORE_NOTE_RULES, text) != 0)
+        log_warn("the other nodes are not asked to reload their rule sets", "version=%.16s", rules_version());
+}
+
 /* rules_watch: a changed rule folder is reloaded, and open clocks re-timed. */
 static void watch_rules(void) {
-    if (settings && settings->rules_watch && rules_folder()[0] && rules_watch_check(rules_folder()) &&
-        deadlines_recompute() > 0)
-        store_request_commit();
+    if (!settings || !settings->rules_watch || !rules_folder()[0]) return;
+    int reloaded = rules_watch_check(rules_folder());
+    if (reloaded == 0) return;
+    if (reloaded > 0) rules_changed_here();
+    if (deadlines_recompute() > 0) store_request_commit();
 }
 
 /* customer_retention_days: closed cases' personal data erased, a batch a
@@ -112,6 +134,7 @@ static void on_next_slice(evutil_socket_t fd, short what, void *argument) {
  * own search index. */
 void tick_run(void) {
     watch_rules();
+    if (!stopping) nodes_tick();
     int mine = store_timer_turn();
     if (mine) fire_slice();
     if (mine && !stopping && refunds_fire_due() > 0) store_request_commit();
@@ -141,11 +164,12 @@ int tick_promote_rules(const char *directory, char *error, size_t error_size) {
         return -1;
     }
     snprintf(promoted_rules, sizeof promoted_rules, "%s", directory);
+    rules_changed_here();
     if (deadlines_recompute() > 0) store_request_commit();
     return 0;
 }
 
-int tick_reload_rules(char *error, size_t error_size) {
+static int reload_rules(char *error, size_t error_size) {
     char why[TICK_RELOAD_ERROR_MAX - 64];
     if (rules_folder()[0] == '\0') {
         snprintf(error, error_size, "no rule set directory is configured (rules = \"\")");
@@ -157,6 +181,56 @@ int tick_reload_rules(char *error, size_t error_size) {
     }
     if (deadlines_recompute() > 0) store_request_commit();
     return 0;
+}
+
+int tick_reload_rules(char *error, size_t error_size) {
+    if (reload_rules(error, error_size) != 0) return -1;
+    rules_changed_here();
+    return 0;
+}
+
+/* ------------------------------------------------- the other nodes' reloads */
+
+/* "NAME VERSION" as rules_changed_here sends it; anything else is not a
+ * node's note and asks for nothing. */
+static int rules_note_valid(const char *text) {
+    const char *space = strchr(text, ' ');
+    size_t name_len = space ? (size_t)(space - text) : 0, version_len = space ? strlen(space + 1) : 0;
+    if (name_len == 0 || name_len > CONFIG_NODE_NAME_MAX || version_len > NODES_VERSION_MAX) return 0;
+    for (const char *c = text; *c; c++)
+        if (c != space && !isalnum((unsigned char)*c) && !strchr(".-_:", *c)) return 0;
+    return 1;
+}
+
+/* Heard inside the connection's callback: only queued (several notes
+ * before the turn are one reload). */
+static void on_rules_note(const char *text) {
+    if (!rules_note_valid(text)) {
+        char quoted[96];
+        log_warn("a reload note from another node dropped: malformed", "text=%s",
+                 log_quote(text, quoted, sizeof quoted));
+        return;
+    }
+    snprintf(peer_reload_from, sizeof peer_reload_from, "%s", text);
+    event_active(peer_reload, EV_TIMEOUT, 0);
+}
+
+static void on_peer_reload(evutil_socket_t fd, short what, void *argument) {
+    (void)fd; (void)what; (void)argument;
+    if (stopping) return;
+    char from[sizeof peer_reload_from], *version = from;
+    snprintf(from, sizeof from, "%s", peer_reload_from);
+    strsep(&version, " ");
+    char error[TICK_RELOAD_ERROR_MAX], quoted[600];
+    log_info("another node reloaded its rule set: reloading this node's", "from=%s their_version=%.16s", from,
+             version ? version : "");
+    if (reload_rules(error, sizeof error) != 0) {
+        log_error("reload asked by another node failed, the running rule set stays", "from=%s version=%.16s error=%s",
+                  from, rules_version(), log_quote(error, quoted, sizeof quoted));
+        return;
+    }
+    nodes_rules_changed();
+    log_info("reload asked by another node done", "from=%s version=%.16s", from, rules_version());
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *argument) {
@@ -179,11 +253,18 @@ int tick_start(struct event_base *base) {
     if (timer == NULL || next_slice == NULL || event_add(timer, &period) != 0 ||
         clock_on_move(on_clock_moved, NULL) != 0)
         return -1;
+    if (store_shared()) {
+        peer_reload = store_event_new(base, -1, 0, on_peer_reload, NULL);
+        if (peer_reload == NULL) return -1;
+        store_on_peer_note(STORE_NOTE_RULES, on_rules_note);
+    }
     return 0;
 }
 
 void tick_free(void) {
     if (timer) store_event_free(timer);
     if (next_slice) store_event_free(next_slice);
-    timer = next_slice = NULL;
+    store_on_peer_note(STORE_NOTE_RULES, NULL);
+    if (peer_reload) store_event_free(peer_reload);
+    timer = next_slice = peer_reload = NULL;
 }

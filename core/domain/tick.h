@@ -31,7 +31,12 @@ void tick_clock_moved(void);
 /* The one reload: rules_load, then deadlines_recompute (new targets and
  * calendars apply to open cases at once), store_request_commit.  0, or -1
  * with error = RULES.RELOAD's message ("no rule set directory is
- * configured ...", "reload failed, the running rule set stays: ..."). */
+ * configured ...", "reload failed, the running rule set stays: ...").
+ * Several nodes on one database: a reload that succeeded (so a promote, or
+ * the watch's) asks the other nodes to reload their own folders (a
+ * STORE_NOTE_RULES note); each reloads through here at its next turn of
+ * store work, logs the outcome (a failure keeps its running set), and sends
+ * no note of its own. */
 int tick_reload_rules(char *error, size_t error_size);
 /* RULES.PROMOTE: loads DIRECTORY live as a reload does (the gate, the
  * swap, the re-timing), and later reloads (RULES.RELOAD, SIGHUP, the
@@ -40,7 +45,8 @@ int tick_promote_rules(const char *directory, char *error, size_t error_size);
 /* The loop's event base (set by tick_start): work that runs in slices. */
 struct event_base *tick_base(void);
 /* Starts the once-a-second timer (tick_run) on base and listens to the
- * test clock (tick_clock_moved after the server's listener).  0, or -1. */
+ * test clock (tick_clock_moved after the server's listener), and, on a
+ * shared store, the other nodes' reload notes.  0, or -1. */
 int tick_start(struct event_base *base);
 /* Stopping: no more deadlines fire. */
 void tick_stop(void);

@@ -26,6 +26,7 @@
 #include "http/session.h"
 #include "http/sse.h"
 #include "domain/agents.h"
+#include "domain/nodes.h"
 #include "lib/authlimit.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -156,6 +157,7 @@ static int check_token(struct http_exchange *exchange, const char *token, const 
             int64_t next = now;
             http_counters.auth_failures++;
             long long failures = shared_auth_failed(peer, now, &next);
+            nodes_auth_failed(peer);   /* the other nodes count it too */
             log_warn("failed bearer token", "source=%s source_failures=%lld delay_ms=%lld", peer, failures,
                      (long long)(next - now));
             evhttp_add_header(evhttp_request_get_output_headers(exchange->request), "WWW-Authenticate",

@@ -7,6 +7,8 @@
  */
 #include "lib/authlimit.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -103,6 +105,40 @@ long long authlimit_failed(const char *address, int64_t now_ms, int64_t *next_ms
     entry->unreserved_ms = entry->next_ms; /* no turn is reserved now: nothing to give back */
     if (next_ms) *next_ms = entry->next_ms;
     return entry->failures;
+}
+
+void authlimit_peer_failed(const char *address, int64_t now_ms) {
+    struct entry *entry = find(address, now_ms);
+    if (entry == NULL) {
+        entry = make_room(now_ms);
+        snprintf(entry->key, sizeof entry->key, "%s", address);
+        entry->failures = 0;
+        entry->decayed_ms = now_ms;
+        entry->next_ms = entry->unreserved_ms = now_ms;
+    }
+    entry->failures++;
+    int64_t next = now_ms + authlimit_delay_ms(entry->failures);
+    if (next > entry->next_ms) entry->next_ms = next;
+    /* A turn this node reserved stays reserved; given back, the gate
+     * still holds the peer's delay. */
+    if (next > entry->unreserved_ms) entry->unreserved_ms = next;
+}
+
+int authlimit_key_valid(const char *key) {
+    size_t len = strnlen(key, AUTHLIMIT_KEY_MAX);
+    if (len == 0 || len >= AUTHLIMIT_KEY_MAX) return 0;
+    unsigned char address[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, key, address) == 1) return 1;
+    /* An IPv6 /64: the prefix, its last 64 bits zero (as net/server.c and
+     * http/http.c make it). */
+    char prefix[AUTHLIMIT_KEY_MAX];
+    if (len < 4 || strcmp(key + len - 3, "/64") != 0) return 0;
+    memcpy(prefix, key, len - 3);
+    prefix[len - 3] = '\0';
+    if (inet_pton(AF_INET6, prefix, address) != 1) return 0;
+    for (int i = 8; i < 16; i++)
+        if (address[i]) return 0;
+    return 1;
 }
 
 long long authlimit_failures(const char *address, int64_t now_ms) {

@@ -12,8 +12,9 @@
  * guessers are the ones remembered.  Failures decay: one is forgotten per
  * AUTHLIMIT_FORGET_MS of clock time, so a typo costs nothing a minute later.
  * Pure: no I/O, no clock; the caller passes the time (the daemon clock, so
- * tests drive it with DEBUG.CLOCK).  Kept behind this interface so that a
- * store shared by several nodes can hold the same state later.
+ * tests drive it with DEBUG.CLOCK).  Several nodes on one database tell
+ * each other of their failures (domain/nodes.c): each node's table holds
+ * its own failures and the ones it heard (authlimit_peer_failed).
  */
 #ifndef REDRESS_AUTHLIMIT_H
 #define REDRESS_AUTHLIMIT_H
@@ -49,6 +50,20 @@ void authlimit_succeeded(const char *address, int64_t now_ms);
  * failures after decay (>= 1), and sets *next_ms (may be NULL) to when its
  * next AUTH may run. */
 long long authlimit_failed(const char *address, int64_t now_ms, int64_t *next_ms);
+
+/* Another node (of several on one database) counted a failed AUTH from
+ * `address`: recorded here as a failure of the address at now_ms, with the
+ * delay it brings (its failures and its gate), so that a guesser moving
+ * between nodes meets the same delay.  What stays this node's own: the
+ * turn an admitted AUTH reserved (authlimit_admit) -- a peer's failure
+ * never gives it back nor takes it, and the next AUTH here waits for the
+ * later of the two. */
+void authlimit_peer_failed(const char *address, int64_t now_ms);
+
+/* 1 when key is an address key as the fronts make them: an IPv4 address
+ * ("192.0.2.7") or an IPv6 /64 ("2001:db8:1:2::/64"), shorter than
+ * AUTHLIMIT_KEY_MAX.  A note from another node is checked with it. */
+int authlimit_key_valid(const char *key);
 
 /* The address's failures after decay (0 if unknown). */
 long long authlimit_failures(const char *address, int64_t now_ms);

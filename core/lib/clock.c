@@ -1,7 +1,8 @@
 /* clock.c -- the one source of time (see clock.h).
  *
  * Invariant: in test mode nothing reads the system clock for a business
- * decision; only clock_real_monotonic_ms() does, for measuring durations.
+ * decision; only clock_real_monotonic_ms() does, for measuring durations,
+ * and clock_real_now(), for when a node was last seen by the others.
  * Owns the test clock and who hears it move; never calls up by name (the
  * listeners are registered).
  */
@@ -42,6 +43,8 @@ int64_t clock_monotonic_ms(void) {
 }
 
 int64_t clock_real_monotonic_ms(void) { return read_clock_ms(CLOCK_MONOTONIC); }
+
+int64_t clock_real_now(void) { return read_clock_ms(CLOCK_REALTIME) / 1000; }
 
 int64_t clock_real_monotonic_us(void) {
     struct timespec ts;

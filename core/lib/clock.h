@@ -41,5 +41,9 @@ void clock_moved(void);
 int64_t clock_real_monotonic_ms(void);
 /* The same in microseconds. */
 int64_t clock_real_monotonic_us(void);
+/* Real wall time in whole seconds, never the test clock: when a node was
+ * last seen, compared by the other nodes against their own real clocks
+ * (their test clocks each go their own way). */
+int64_t clock_real_now(void);
 
 #endif

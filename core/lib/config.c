@@ -73,6 +73,8 @@ static const struct setting settings[] = {
                    "the store's database: sqlite (DATA/redress.db) or postgresql (at postgresql_url)"),
     STRING_SETTING(postgresql_url, "",
                    "with store = postgresql: the libpq URL (postgresql://...) or key=value conninfo, as libpq reads it"),
+    STRING_SETTING(node_name, "",
+                   "this node's name among the nodes of one database, in INFO and the logs (\"\" = hostname:port)"),
     STRING_SETTING(sync, "full", "SQLite synchronous: full (durable at reply) or normal"),
     BOOLEAN_SETTING(sync_thread, "yes",
                     "with sync full, fsync each batch's WAL on a thread of its own while the loop runs the next batch "
@@ -255,6 +257,17 @@ const char *config_check(const struct config *config, char *error, size_t error_
     if (config->store_kind == CONFIG_STORE_SQLITE && config->postgresql_url[0] != '\0') {
         snprintf(error, error_size,
                  "postgresql_url is set but store = sqlite: add store = postgresql, or remove postgresql_url");
+        return error;
+    }
+    /* A name travels in notes to the other nodes and in INFO's
+     * "name=...,rules_version=..." lines: no separator of either. */
+    for (const char *c = config->node_name; *c; c++)
+        if (!isalnum((unsigned char)*c) && !strchr(".-_:", *c)) {
+            snprintf(error, error_size, "node_name: '%c' is not a letter, digit, '.', '-', '_' or ':'", *c);
+            return error;
+        }
+    if (strlen(config->node_name) > CONFIG_NODE_NAME_MAX) {
+        snprintf(error, error_size, "node_name: longer than %d bytes", CONFIG_NODE_NAME_MAX);
         return error;
     }
     return NULL;

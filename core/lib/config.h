@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #define CONFIG_PLUGIN_SETTINGS_MAX 64
+#define CONFIG_NODE_NAME_MAX 64   /* bytes of node_name */
 
 /* Which database holds the store (`store = sqlite | postgresql`). */
 enum config_store_kind { CONFIG_STORE_SQLITE, CONFIG_STORE_POSTGRESQL };
@@ -41,6 +42,7 @@ struct config {
     long long idle_timeout;  /* seconds; 0 = never */
     int store_kind;          /* enum config_store_kind: sqlite (default) or postgresql */
     char postgresql_url[1024]; /* libpq URL or key=value conninfo, passed to libpq untouched */
+    char node_name[128];     /* among the nodes of one database; "" = hostname:port (domain/nodes.c) */
     char sync[16];           /* "full" (default) or "normal": SQLite synchronous */
     int sync_thread;         /* 1: the WAL's fsync on the store's sync thread */
     long long batch_max_writes; /* commit once a batch holds this many writes */
@@ -100,7 +102,8 @@ const char *config_set(struct config *config, const char *key, const char *value
 
 /* Checks what one key alone cannot: settings that go together (store =
  * postgresql needs postgresql_url; postgresql_url without it is refused,
- * not ignored).  Call once the file and the flags are applied; returns NULL
+ * not ignored; node_name of letters, digits, '.', '-', '_' and ':', at
+ * most CONFIG_NODE_NAME_MAX bytes).  Call once the file and the flags are applied; returns NULL
  * or a message naming the keys. */
 const char *config_check(const struct config *config, char *error, size_t error_size);
 

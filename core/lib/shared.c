@@ -45,8 +45,8 @@ static void local_free(void) {
 }
 
 static const struct shared_backend local = {
-    local_add, local_count, authlimit_admit, authlimit_failed, authlimit_succeeded, authlimit_tracked,
-    authlimit_top, local_free,
+    local_add, local_count, authlimit_admit, authlimit_failed, authlimit_succeeded, authlimit_peer_failed,
+    authlimit_tracked, authlimit_top, local_free,
 };
 
 static const struct shared_backend *backend = &local;
@@ -66,6 +66,8 @@ long long shared_auth_failed(const char *source, int64_t now_ms, int64_t *next_m
 }
 
 void shared_auth_succeeded(const char *source, int64_t now_ms) { backend->auth_succeeded(source, now_ms); }
+
+void shared_auth_peer_failed(const char *source, int64_t now_ms) { backend->auth_peer_failed(source, now_ms); }
 
 int shared_auth_tracked(int64_t now_ms) { return backend->auth_tracked(now_ms); }
 

@@ -21,6 +21,7 @@ struct shared_backend {
     int64_t (*auth_admit)(const char *source, int64_t now_ms);
     long long (*auth_failed)(const char *source, int64_t now_ms, int64_t *next_ms);
     void (*auth_succeeded)(const char *source, int64_t now_ms);
+    void (*auth_peer_failed)(const char *source, int64_t now_ms);
     int (*auth_tracked)(int64_t now_ms);
     void (*auth_top)(int64_t now_ms, int most, char *out, size_t out_size);
     void (*free)(void);
@@ -39,6 +40,10 @@ long long shared_count(enum shared_space space, const char *key, int64_t window,
 int64_t shared_auth_admit(const char *source, int64_t now_ms);
 long long shared_auth_failed(const char *source, int64_t now_ms, int64_t *next_ms);
 void shared_auth_succeeded(const char *source, int64_t now_ms);
+/* A failed AUTH another node counted (domain/nodes.c heard its note):
+ * recorded as a failure of the source here, the failures only -- the turn
+ * an admitted AUTH reserved stays this node's (authlimit_peer_failed). */
+void shared_auth_peer_failed(const char *source, int64_t now_ms);
 int shared_auth_tracked(int64_t now_ms);
 void shared_auth_top(int64_t now_ms, int most, char *out, size_t out_size);
 

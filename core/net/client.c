@@ -23,6 +23,7 @@
 #include "cmd/reply.h"
 #include "cmd/table.h"
 #include "domain/events.h"
+#include "domain/nodes.h"
 #include "lib/allocfault.h"
 #include "lib/authlimit.h"
 #include "lib/clock.h"
@@ -458,6 +459,7 @@ static void client_auth_failed(void *connection, const char *agent, size_t agent
     client->auth_failures++;
     connections.stats.auth_failures++;
     long long source_failures = shared_auth_failed(client->peer, now, &turn);
+    nodes_auth_failed(client->peer);   /* the other nodes count it too */
     /* The connection's own count rules too: the address's table may have
      * forgotten it under a flood of other addresses. */
     int64_t own = now + authlimit_delay_ms(client->auth_failures);

@@ -73,8 +73,7 @@ int rules_watch_check(const char *directory) {
     char error[512];
     log_info("rule files changed, reloading", "dir=%s", directory);
     loaded_signature = signature; /* a broken set is reported once, not every second */
-    rules_load(directory, error, sizeof error);
-    return 1;
+    return rules_load(directory, error, sizeof error) == 0 ? 1 : -1;
 }
 
 /* With rules_require_tests, a set is first loaded with the test

@@ -384,9 +384,10 @@ int64_t rules_business_between(const char *calendar, int64_t from, int64_t to);
 
 /* ------------------------------------------------------------ watching, info, tests */
 
-/* Folder watching (rules_watch = yes): 1 if the rule files of directory
- * (names, sizes, modification times, tests included) changed since the
- * last load, in which case the set was reloaded (or the failure logged). */
+/* Folder watching (rules_watch = yes): 0 if the rule files of directory
+ * (names, sizes, modification times, tests included) did not change since
+ * the last load; else the set was reloaded: 1, or -1 when that failed
+ * (logged; the running set stays). */
 int rules_watch_check(const char *directory);
 
 /* RULES.INFO: the running set and the per-hook counters. */

@@ -2,6 +2,8 @@
 #include "check.h"
 #include "lib/authlimit.h"
 
+#include <string.h>
+
 TEST(authlimit_delay_schedule) {
     CHECK_INT(authlimit_delay_ms(0), 0);
     CHECK_INT(authlimit_delay_ms(AUTHLIMIT_FREE_FAILURES), 0);
@@ -79,4 +81,43 @@ TEST(authlimit_table_is_bounded_and_keeps_the_worst) {
     authlimit_reset();
     authlimit_top(now, 3, top, sizeof top);
     CHECK_STR(top, "");
+}
+
+TEST(authlimit_a_peers_failures_gate_here_but_leave_this_nodes_reservation) {
+    authlimit_reset();
+    int64_t now = 5000000;
+    /* Three failures heard from other nodes: the same count and gate as if here. */
+    for (int i = 0; i < 3; i++) authlimit_peer_failed("10.0.0.9", now);
+    CHECK_INT(authlimit_failures("10.0.0.9", now), 3);
+    CHECK_INT(authlimit_admit("10.0.0.9", now), now + AUTHLIMIT_DELAY_MIN_MS);
+    /* At the gate this node admits one AUTH and reserves the next turn. */
+    now += AUTHLIMIT_DELAY_MIN_MS;
+    CHECK_INT(authlimit_admit("10.0.0.9", now), now);
+    /* A peer's failure meanwhile raises the gate; the success here gives back
+     * its own turn only, never the delay the peer's failure brought. */
+    authlimit_peer_failed("10.0.0.9", now);
+    CHECK_INT(authlimit_failures("10.0.0.9", now), 4);
+    authlimit_succeeded("10.0.0.9", now);
+    CHECK_INT(authlimit_admit("10.0.0.9", now), now + 2 * AUTHLIMIT_DELAY_MIN_MS);
+    /* And a later local failure counts on from there. */
+    int64_t next = 0;
+    CHECK_INT(authlimit_failed("10.0.0.9", now, &next), 5);
+    CHECK_INT(next, now + 4 * AUTHLIMIT_DELAY_MIN_MS);
+}
+
+TEST(authlimit_address_keys_are_ipv4_or_an_ipv6_64) {
+    CHECK_INT(authlimit_key_valid("192.0.2.7"), 1);
+    CHECK_INT(authlimit_key_valid("2001:db8:1:2::/64"), 1);
+    CHECK_INT(authlimit_key_valid("::/64"), 1);
+    CHECK_INT(authlimit_key_valid("2001:db8:1:2::5/64"), 0);   /* host bits set: not a /64 key */
+    CHECK_INT(authlimit_key_valid("2001:db8::"), 0);           /* an IPv6 key is always a /64 */
+    CHECK_INT(authlimit_key_valid("unix"), 0);                 /* this node's own socket */
+    CHECK_INT(authlimit_key_valid("?"), 0);
+    CHECK_INT(authlimit_key_valid(""), 0);
+    CHECK_INT(authlimit_key_valid("192.0.2.7 x"), 0);
+    CHECK_INT(authlimit_key_valid("999.0.2.7"), 0);
+    char long_key[AUTHLIMIT_KEY_MAX + 8];
+    memset(long_key, '1', sizeof long_key - 1);
+    long_key[sizeof long_key - 1] = '\0';
+    CHECK_INT(authlimit_key_valid(long_key), 0);
 }

@@ -1,0 +1,99 @@
+"""INFO's "# Nodes" with one node (every store): the node's name (node_name,
+else hostname:port, hostname:pid-N with the port picked at start), its rule
+set's version as RULES.INFO says it, and no mismatch.  On SQLite the table
+of nodes holds this node's row only.  Several nodes: test_nodes_rules.py."""
+import os
+import subprocess
+import time
+
+from harness import REDRESSD, STORE, Daemon, as_map, only_on, store_execute, store_rows
+
+
+def nodes_section(c):
+    text = c.call("INFO", "nodes")
+    assert text.startswith("# Nodes\r\n"), text
+    return dict(line.split(":", 1) for line in text.split("\r\n") if ":" in line)
+
+
+def test_info_lists_the_one_node_with_its_rule_version_and_no_mismatch():
+    with Daemon(rules="shipped", config="node_name = desk-1.example:7878\n") as d:
+        c = d.client()
+        version = as_map(c.call("RULES.INFO"))["version"]
+        fields = nodes_section(c)
+        assert fields == {"node_name": "desk-1.example:7878", "nodes_live": "1",
+                          "node0": "name=desk-1.example:7878,rules_version=%s,seen_seconds_ago=0" % version,
+                          "rules_versions_mismatch": "0"}, fields
+        # The whole INFO holds the section too, its other fields unchanged.
+        whole = c.call("INFO")
+        assert "\r\n# Nodes\r\nnode_name:desk-1.example:7878\r\n" in whole and "\r\n# Plugins\r\n" in whole
+        assert store_rows(d, "SELECT name, rules_version FROM nodes") == [("desk-1.example:7878", version)]
+        assert c.call("RULES.RELOAD") == version   # the same folder: the same version
+        assert nodes_section(c)["rules_versions_mismatch"] == "0"
+
+
+def test_the_default_name_is_the_host_and_a_renamed_node_leaves_one_row_on_sqlite():
+    with Daemon() as d:
+        c = d.client()
+        fields = nodes_section(c)
+        host = os.uname().nodename
+        # The harness starts with --port 0 (picked at start): hostname:pid-N.
+        assert fields["node_name"] == "%s:pid-%d" % (host, d.proc.pid), fields
+        assert fields["node0"] == "name=%s,rules_version=,seen_seconds_ago=0" % fields["node_name"]
+        assert fields["rules_versions_mismatch"] == "0"
+        data = d.data
+        d.owns_data = False
+    try:
+        with Daemon(data=data, config="node_name = renamed\n") as d:
+            assert nodes_section(d.client())["node_name"] == "renamed"
+            rows = store_rows(d, "SELECT name FROM nodes ORDER BY name")
+            if STORE == "sqlite":
+                assert rows == [("renamed",)]   # one process: one row
+            else:
+                assert ("renamed",) in rows   # another's row would age out of INFO
+    finally:
+        subprocess.run(["rm", "-rf", data], check=True)
+
+
+def test_a_node_name_with_a_separator_is_refused():
+    p = subprocess.run([REDRESSD, "--node-name", "a,b", "--data", "/nonexistent-data"], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 2 and "node_name: ',' is not a letter, digit" in p.stderr, p.stderr
+    p = subprocess.run([REDRESSD, "--node-name", "x" * 65, "--data", "/nonexistent-data"], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 2 and "node_name: longer than 64 bytes" in p.stderr, p.stderr
+
+
+@only_on("postgresql", reason="other nodes' rows are read back every tick only on a shared store")
+def test_rows_of_other_nodes_show_while_live_and_a_different_version_is_the_mismatch():
+    with Daemon(rules="shipped", config="node_name = here\n") as d:
+        c = d.client()
+        version = as_map(c.call("RULES.INFO"))["version"]
+        # Rows written behind the daemon's back, as other nodes would (seen_at: real Unix seconds):
+        # one live with another version, one gone a minute ago, one gone two days ago.
+        now = int(time.time())
+        store_execute(d, "INSERT INTO nodes(name, rules_version, seen_at) VALUES ('there', 'v-other', %d),"
+                         " ('left', '%s', %d), ('ancient', '%s', %d)" % (now + 3600, version, now - 60, version,
+                                                                         now - 2 * 86400))
+        deadline = time.monotonic() + 30
+        while nodes_section(c)["rules_versions_mismatch"] != "1":
+            assert time.monotonic() < deadline, nodes_section(c)
+            time.sleep(0.02)
+        fields = nodes_section(c)
+        assert fields["nodes_live"] == "2" and fields["node0"].startswith("name=here,rules_version=%s," % version)
+        assert fields["node1"].startswith("name=there,rules_version=v-other,"), fields
+        d.wait_log('msg="the nodes run different rule sets" node=here')
+        # The other node now runs this version: the mismatch ends, and is logged ending.
+        store_execute(d, "UPDATE nodes SET rules_version = '%s' WHERE name = 'there'" % version)
+        while nodes_section(c)["rules_versions_mismatch"] != "0":
+            assert time.monotonic() < deadline, nodes_section(c)
+            time.sleep(0.02)
+        d.wait_log('msg="the nodes run the same rule set again" node=here')
+        data = d.data
+        d.owns_data = False
+    try:
+        # A node's start forgets the rows not seen for a day; a minute-old one stays (not listed).
+        with Daemon(data=data, rules="shipped", config="node_name = here\n") as d:
+            assert sorted(r[0] for r in store_rows(d, "SELECT name FROM nodes")) == ["here", "left", "there"]
+            assert "name=left" not in d.client().call("INFO", "nodes")
+    finally:
+        subprocess.run(["rm", "-rf", data], check=True)
