@@ -51,6 +51,10 @@ int store_log_reader_begin(struct store_log_reader *reader, int64_t *newest);
  * what they are for).  On SQLite both 0: its one writer commits ids in
  * order, and a reader never sees a gap that could still fill. */
 void store_log_reader_horizon(const struct store_log_reader *reader, int64_t *xmin, int64_t *xmax);
+/* PostgreSQL: the forget rows pruned through this id, as the open
+ * snapshot holds it (search_forget_pruned; several nodes' indexes read one
+ * queue).  SQLite: 0 (its one index prunes only what it applied). */
+int64_t store_log_reader_forget_pruned(const struct store_log_reader *reader);
 /* Runs one query in the snapshot; its rows follow with _next.  0, or -1. */
 int store_log_reader_query(struct store_log_reader *reader, enum store_log_query query, int64_t after,
                            int64_t through_or_limit);

@@ -316,3 +316,39 @@ def test_a_case_committed_late_by_another_node_is_still_indexed():
         opened = replies[3][0]
         assert isinstance(opened, int) and opened < max(after), replies
         search_until(b, "zebra", after + [opened])
+
+
+def test_an_erase_leaves_every_nodes_index_even_one_stopped_past_the_queues_keeping():
+    # Each node's index applies the one forget queue; a node deletes the queue's rows an hour
+    # (SEARCH_FORGET_KEEP_SECONDS) after its own index applied them.  Node b's worker is paused
+    # meanwhile (as a node stopped or failing that long): when it steps again it finds rows it
+    # had not applied gone, and starts over from the event log, where the texts are redacted.
+    keep = 3600
+    with Cluster(2, rules="shipped") as nodes:
+        a, b = nodes[0].client(), nodes[1].client()
+        for c in (a, b):
+            assert c.call("DEBUG.CLOCK", "SET", T0) == T0
+        carol = open_case(a, customer="carol@example.com", subject="quokka hutch broken")
+        kept = open_case(a, customer="dave@example.com", subject="quokka feeder broken")
+        search_until(b, "quokka", [carol, kept])
+        search_until(a, "quokka", [carol, kept])
+        assert b.call("DEBUG.SEARCH", "PAUSE") >= 0
+        customer = as_map(a.call("CUSTOMER.GET", "carol@example.com"))["id"]
+        assert a.call("CUSTOMER.ERASE", customer) == 1
+        search_until(a, "quokka", [kept])      # a's index applied the forget rows
+        assert store_rows(nodes[0], "SELECT count(*) FROM search_forget") != [(0,)]
+        # Not pruned before the hour is out, then pruned by a's tick.
+        a.call("DEBUG.CLOCK", "ADVANCE", keep - 60)
+        assert store_rows(nodes[0], "SELECT count(*) FROM search_forget") != [(0,)]
+        # The tick notes when a's index applied the rows at its next second (real time): the
+        # clock goes on a minute a round until the hour is out from then too.
+        deadline = time.monotonic() + TAKEOVER_S
+        while store_rows(nodes[0], "SELECT count(*) FROM search_forget") != [(0,)]:
+            assert time.monotonic() < deadline, "the forget queue was never pruned"
+            a.call("DEBUG.CLOCK", "ADVANCE", 60)
+            time.sleep(0.05)
+        assert store_rows(nodes[0], "SELECT through FROM search_forget_pruned") != [(0,)]
+        assert b.call("DEBUG.SEARCH", "RESUME") == 0
+        search_until(b, "quokka", [kept])
+        assert "search index started over" in nodes[1].log()
+        assert "search index started over" not in nodes[0].log()
