@@ -32,10 +32,15 @@
 #define CONNECT_TIMEOUT "10"   /* seconds, unless the conninfo says otherwise */
 #define NEWEST_SQL "SELECT coalesce(max(id), 0) FROM events"
 /* The snapshot's horizon with it (the snapshot is the transaction's:
- * REPEATABLE READ takes it at this first statement). */
+ * REPEATABLE READ takes it at this first statement): its xmin, and a
+ * transaction id of the reader's own as the bound above every id given
+ * before.  Not the snapshot's xmax: that is one past the newest
+ * transaction that had ENDED, and a transaction given a higher id may be
+ * running below it (above xmin too: a snapshot's xmin is never above its
+ * xmax), so a gap horizoned by it could settle while its writer runs. */
 #define PG_NEWEST_SQL                                                                                      \
     "SELECT coalesce(max(id), 0), pg_snapshot_xmin(pg_current_snapshot())::text::bigint,"                    \
-    " pg_snapshot_xmax(pg_current_snapshot())::text::bigint,"                                                \
+    " pg_current_xact_id()::text::bigint,"                                                                   \
     " (SELECT through FROM search_forget_pruned WHERE id = 1) FROM events"
 #define FORGET_SQL(P1, P2) "SELECT id, event_id, text FROM search_forget WHERE id > " P1 " ORDER BY id LIMIT " P2
 #define FORGET_RANGE_SQL(P1, P2) \

@@ -47,8 +47,9 @@ void store_log_reader_close(struct store_log_reader *reader);
  * *newest (0 for none).  0, or -1 (store_log_reader_error). */
 int store_log_reader_begin(struct store_log_reader *reader, int64_t *newest);
 /* The open snapshot's horizon on PostgreSQL: every transaction id below
- * *xmin had ended, none at or above *xmax had begun (lib/idgaps.h says
- * what they are for).  On SQLite both 0: its one writer commits ids in
+ * *xmin had ended; *xmax is a transaction id the reader took with the
+ * snapshot, above every id given before it (lib/idgaps.h says what they
+ * are for).  On SQLite both 0: its one writer commits ids in
  * order, and a reader never sees a gap that could still fill. */
 void store_log_reader_horizon(const struct store_log_reader *reader, int64_t *xmin, int64_t *xmax);
 /* PostgreSQL: the forget rows pruned through this id, as the open
