@@ -371,8 +371,9 @@ static int64_t forget_safe(void) {
 
 /* PostgreSQL: forget rows this index had not applied are gone (another
  * node pruned the queue through `pruned`, SEARCH_FORGET_KEEP_SECONDS after
- * it had applied them itself; this node was stopped or failing longer):
- * the texts they named may be in this index, and nothing says which.  It
+ * it had applied them itself; this node was stopped or failing longer),
+ * or gaps had to be given up (no room): the texts they named may be in
+ * this index, or texts be missing from it, and nothing says which.  It
  * starts again from nothing, in place: the events are read again as the
  * store holds them now (redacted where erased), and no forget row
  * through `pruned` is wanted any more.  An empty index only moves its
@@ -412,7 +413,10 @@ static int catch_up(void) {
     if (store_log_reader_begin(w.reader, &last_event) != 0) return failed_read();
     store_log_reader_horizon(w.reader, &xmin, &xmax);
     int64_t pruned = store_log_reader_forget_pruned(w.reader);
-    if (w.on_postgresql && pruned > forget_safe()) return start_over(pruned);
+    /* Gaps given up for want of room or memory: what they held is not
+     * known, so neither is the index's content -- as after a pruning. */
+    int given_up = w.gaps[GAPS_EVENTS].given_up || w.gaps[GAPS_FORGET].given_up;
+    if (w.on_postgresql && (pruned > forget_safe() || given_up)) return start_over(pruned);
     int gaps_open = w.on_postgresql && (w.gaps[0].count || w.gaps[1].count);
     /* The next SEARCH_CATCH_UP_EVENTS event ids (on SQLite ids are given
      * and committed in order; on PostgreSQL the gaps are kept). */
