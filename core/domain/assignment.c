@@ -10,16 +10,21 @@
  * ("assigned" auto=MODE, actor rules).  With every queue manual no entry
  * point reads the store.
  *
- * Several nodes (PostgreSQL): the candidates are read FOR UPDATE, so a
- * node's batch holds every online agent's row until it commits and
- * another node's hand-out waits, then reads the loads and turns that
- * batch committed (READ COMMITTED re-reads a row it waited for).  So two
- * nodes never both hand out an agent's last slot, nor the same turn.  The
- * rows are locked in name order, the same on every node; a batch that
- * already holds one agent's row (a manual assignment's load trigger) may
- * still meet another node's in a deadlock, which PostgreSQL breaks by
- * failing one command with 40P01 (its savepoint rolls back: nothing of it
- * is written, the client gets the store error).
+ * Several nodes (PostgreSQL): every writer of agents' rows takes one
+ * transaction lock first (the agents' turn: a statement trigger on agents
+ * takes it, and so the load trigger's update of cases does), and a
+ * hand-out takes it before it reads the candidates.  So a node's batch
+ * that hands out cases, or changes a load, holds the agents until it
+ * commits, and another node's hand-out waits, then reads the loads and
+ * turns that batch committed (READ COMMITTED reads anew at each
+ * statement).  Two nodes never both hand out an agent's last slot, nor
+ * the same turn; and since no batch holds an agent's row without the
+ * turn, agents' rows never deadlock among themselves.  A cycle through
+ * another lock held to COMMIT (an order's row, a spike's key) taken by an
+ * earlier command of the same batch remains possible; PostgreSQL breaks it
+ * by failing one command with 40P01 (its savepoint rolls back: nothing of
+ * it is written, the client gets the store error).  QUEUE.LIST reads the
+ * candidates without the turn.
  */
 #include "domain/assignment.h"
 #include "domain/agents.h"
@@ -71,10 +76,19 @@ struct candidate {
  * ("" none), by name, with their capacity and load.  The count, or -1 with
  * a store error in the call. */
 static int load_candidates(struct call *call, const char *queue, size_t len, const char *skills,
-                           struct candidate *out, int max) {
+                           struct candidate *out, int max, int to_hand_out) {
     static const char agents_sql[] =
         "SELECT name, queues, coalesce(capacity, ?1), assigned_seq, load, skills FROM agents"
-        " WHERE presence = 'online' AND disabled = 0 ORDER BY name " STORE_PG_ONLY("FOR UPDATE");
+        " WHERE presence = 'online' AND disabled = 0 ORDER BY name";
+    /* The agents' turn (PostgreSQL; see the top), held to the batch's
+     * COMMIT: the read after it sees what the batch before committed. */
+    static const char turn_sql[] = "SELECT 1 " STORE_PG_ONLY(", pg_advisory_xact_lock(20, 0)");
+    if (to_hand_out && store_shared()) {
+        struct store_stmt *turn = store_statement(turn_sql);
+        int got = call_row(call, turn);
+        if (got < 0) return -1;
+        if (got > 0) store_reset(turn);
+    }
     struct store_stmt *statement = store_statement(agents_sql);
     if (statement) store_bind_int64(statement, 1, rules_assignment_capacity());
     int count = 0, row;
@@ -161,7 +175,7 @@ static int ask_hook(const struct case_row *row, enum rules_assign_mode mode, con
 static int hand_out(struct call *call, struct case_row *row, enum rules_assign_mode mode, const char *skills) {
     struct candidate *c = malloc(CANDIDATES_MAX * sizeof *c);
     if (c == NULL) return call_fail(call, CALL_ERR, "out of memory");
-    int count = load_candidates(call, row->queue, strlen(row->queue), skills, c, CANDIDATES_MAX);
+    int count = load_candidates(call, row->queue, strlen(row->queue), skills, c, CANDIDATES_MAX, 1);
     int pick = count < 0 ? -1 : choose(mode, c, count);
     if (pick >= 0 && rules_has_hook(HOOK_ASSIGN)) pick = ask_hook(row, mode, skills, c, count, pick);
     int status = count < 0 ? -1 : pick == -2 ? 2 : pick < 0 ? 0 : 1;
@@ -333,7 +347,7 @@ int assignment_queue_agents(struct call *call, const char *queue, size_t len, st
     out->agents[0] = '\0';
     struct candidate *c = malloc(CANDIDATES_MAX * sizeof *c);
     if (c == NULL) return call_fail(call, CALL_ERR, "out of memory");
-    int count = load_candidates(call, queue, len, "", c, CANDIDATES_MAX);
+    int count = load_candidates(call, queue, len, "", c, CANDIDATES_MAX, 0);
     size_t used = 0;
     for (int i = 0; i < count; i++) {
         char capacity[32] = "";

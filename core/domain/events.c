@@ -86,6 +86,7 @@ static void (*batch_watcher)(int64_t committed);
 void events_set_batch_watcher(void (*fn)(int64_t committed)) { batch_watcher = fn; }
 
 static void (*peer_watcher)(int64_t newest);
+#define PEER_RANGE_MAX 1000000   /* events of one range in a note, at most */
 
 void events_set_peer_watcher(void (*fn)(int64_t newest)) { peer_watcher = fn; }
 
@@ -271,7 +272,9 @@ static void on_heard(evutil_socket_t fd, short what, void *argument) {
             char *end;
             long long low = strtoll(p, &end, 10), high = low;
             if (*end == '-') high = strtoll(end + 1, &end, 10);
-            if (end == p || low < 1 || high < low) {
+            /* A range wider than a batch could write is not one (each
+             * range is read from the event log on the loop). */
+            if (end == p || low < 1 || high < low || high - low >= PEER_RANGE_MAX) {
                 log_error("a malformed note from another node", "text=\"%.80s\"", note->text);
                 break;
             }

@@ -12,11 +12,13 @@
  */
 #include "domain/search.h"
 #include "domain/events.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "store/store.h"
 
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct waiter {
     int64_t need;          /* a search: the event the index must hold */
@@ -31,6 +33,20 @@ static struct waiter *waiters;
 static int running;
 static long long failures_seen;
 static int64_t pruned_through;   /* search_forget rows deleted through here */
+static long long restarts_seen;
+
+/* PostgreSQL: each node's index reads the one forget queue, so a node
+ * deletes rows only SEARCH_FORGET_KEEP_SECONDS after its own index had
+ * applied them: every running node's index has applied them too by then.
+ * An index that had not (its node stopped or failing longer) starts over
+ * when it sees the queue pruned past its mark (search_forget_pruned, set
+ * with the delete; search_worker.c).  So an erased text lingers in the
+ * queue that long at most, and never in any node's index.  The marks the
+ * index had applied through, and when (the daemon clock), oldest first. */
+#define SEARCH_FORGET_KEEP_SECONDS 3600
+#define APPLIED_MAX 4096   /* one a tick with progress: more than an hour's worth */
+static struct applied { int64_t mark, at; } applied[APPLIED_MAX];
+static size_t applied_count;
 
 /* The worker steps, paused or not, while a search waits. */
 static void update_want(void) {
@@ -46,6 +62,12 @@ static void update_want(void) {
 static void settle(void) {
     char message[PATH_MAX + 512];
     long long failures = search_worker_failures(message, sizeof message);
+    long long restarts = search_worker_restarts();
+    if (restarts != restarts_seen) {
+        restarts_seen = restarts;
+        log_warn("search index started over: forget rows it had not applied were pruned while it was away;"
+                 " it indexes the event log again", "restarts=%lld", restarts);
+    }
     const char *error = NULL;
     if (failures != failures_seen) {
         failures_seen = failures;
@@ -118,6 +140,7 @@ void search_stop(void) {
     events_set_batch_watcher(NULL);
     events_set_peer_watcher(NULL);
     search_worker_stop();
+    applied_count = 0;
     running = 0;
     /* The connections that waited are closing: nothing is answered. */
     while (waiters) {
@@ -241,8 +264,26 @@ static void pruned_after_commit(void *argument, int committed) {
     free(through);
 }
 
+/* The forget rows that may be deleted now: on SQLite what the index
+ * applied; on PostgreSQL what it had applied SEARCH_FORGET_KEEP_SECONDS
+ * ago. */
+static int64_t prunable(int64_t forgotten) {
+    if (!store_shared()) return forgotten;
+    int64_t now = clock_now();
+    /* A full list records nothing more until old marks leave: later
+     * pruning, never earlier. */
+    if (forgotten > (applied_count ? applied[applied_count - 1].mark : pruned_through) && applied_count < APPLIED_MAX)
+        applied[applied_count++] = (struct applied){forgotten, now};
+    int64_t through = 0;
+    size_t old = 0;
+    while (old < applied_count && applied[old].at <= now - SEARCH_FORGET_KEEP_SECONDS) through = applied[old++].mark;
+    memmove(applied, applied + old, (applied_count - old) * sizeof applied[0]);
+    applied_count -= old;
+    return through;
+}
+
 int search_tick(void) {
-    int64_t forgotten = running ? search_worker_forgotten() : 0;
+    int64_t forgotten = prunable(running ? search_worker_forgotten() : 0);
     if (forgotten <= pruned_through) return 0;
     struct call call = {.who = {.internal = 1}, .actor = "search", .status = CALL_OK};
     int64_t *through = malloc(sizeof *through);
@@ -254,6 +295,12 @@ int search_tick(void) {
     struct store_stmt *statement = store_statement("DELETE FROM search_forget WHERE id <= ?1");
     if (statement) store_bind_int64(statement, 1, forgotten);
     int failed = call_step(&call, statement) != 0;
+    if (!failed && store_shared()) {
+        /* What the other nodes' indexes check their marks against. */
+        statement = store_statement("UPDATE search_forget_pruned SET through = ?1 WHERE id = 1 AND through < ?1");
+        if (statement) store_bind_int64(statement, 1, forgotten);
+        failed = call_step(&call, statement) != 0;
+    }
     if (!failed && store_after_command(pruned_after_commit, through) != 0) failed = 1;
     if (failed) free(through);
     store_command_end(!failed);

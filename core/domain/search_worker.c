@@ -166,6 +166,8 @@ static struct {
     _Atomic uint64_t steps_done;
     _Atomic int merging, holding;
     _Atomic long long published_failures;
+    _Atomic long long published_restarts;   /* started over from nothing: forget rows it needed were pruned */
+    long long restarts;
     _Atomic int64_t published_step_max_us, published_merge_step_max_us;
     _Atomic long long published_merge_steps;
 } w = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .pipe = {-1, -1},
@@ -358,6 +360,50 @@ static int save_gaps(void) {
     return 0;
 }
 
+/* The forget rows applied through here: the mark, or below the first
+ * gap of forget rows (what the queue may lose, search.c prunes). */
+static int64_t forget_safe(void) {
+    int64_t safe = w.forgotten;
+    for (size_t i = 0; i < w.gaps[GAPS_FORGET].count; i++)
+        if (w.gaps[GAPS_FORGET].at[i].low - 1 < safe) safe = w.gaps[GAPS_FORGET].at[i].low - 1;
+    return safe;
+}
+
+/* PostgreSQL: forget rows this index had not applied are gone (another
+ * node pruned the queue through `pruned`, SEARCH_FORGET_KEEP_SECONDS after
+ * it had applied them itself; this node was stopped or failing longer),
+ * or gaps had to be given up (no room): the texts they named may be in
+ * this index, or texts be missing from it, and nothing says which.  It
+ * starts again from nothing, in place: the events are read again as the
+ * store holds them now (redacted where erased), and no forget row
+ * through `pruned` is wanted any more.  An empty index only moves its
+ * forget mark.  1, or -1. */
+static int start_over(int64_t pruned) {
+    sqlite3_stmt *move = statement(W_MOVE), *clear = statement(W_GAPS_CLEAR);
+    end_read();
+    int was_empty = w.mark == 0;
+    if (move == NULL || clear == NULL || sqlite3_exec(w.writer, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return failed("cannot begin to start the index over");
+    if (!was_empty &&
+        sqlite3_exec(w.writer, "INSERT INTO case_text(case_text) VALUES ('delete-all')", NULL, NULL, NULL) != SQLITE_OK)
+        return failed("cannot empty the index");
+    sqlite3_bind_int64(move, 1, 0);
+    sqlite3_bind_int64(move, 2, pruned);
+    if (step_done(move) != 0 || step_done(clear) != 0) return failed("cannot start the index over");
+    if (sqlite3_exec(w.writer, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) return failed("cannot start the index over");
+    w.mark = 0;
+    w.forgotten = pruned;
+    w.unmerged = 0;
+    for (int kind = 0; kind < 2; kind++) {
+        idgaps_free(&w.gaps[kind]);
+        idgaps_free(&w.gaps_before[kind]);
+    }
+    atomic_store(&w.published_forgotten, pruned);
+    atomic_store(&w.published_mark, 0);
+    if (!was_empty) atomic_store(&w.published_restarts, ++w.restarts);
+    return 1;
+}
+
 /* One catch-up step: 1 if it wrote, 0 if nothing was new, -1 (rolled
  * back, recorded for the loop; the gaps as the last step left them). */
 static int catch_up(void) {
@@ -366,6 +412,11 @@ static int catch_up(void) {
     int64_t last_event = 0, xmin = 0, xmax = 0;
     if (store_log_reader_begin(w.reader, &last_event) != 0) return failed_read();
     store_log_reader_horizon(w.reader, &xmin, &xmax);
+    int64_t pruned = store_log_reader_forget_pruned(w.reader);
+    /* Gaps given up for want of room or memory: what they held is not
+     * known, so neither is the index's content -- as after a pruning. */
+    int given_up = w.gaps[GAPS_EVENTS].given_up || w.gaps[GAPS_FORGET].given_up;
+    if (w.on_postgresql && (pruned > forget_safe() || given_up)) return start_over(pruned);
     int gaps_open = w.on_postgresql && (w.gaps[0].count || w.gaps[1].count);
     /* The next SEARCH_CATCH_UP_EVENTS event ids (on SQLite ids are given
      * and committed in order; on PostgreSQL the gaps are kept). */
@@ -425,7 +476,7 @@ static int catch_up(void) {
     w.unmerged += texts;
     for (int kind = 0; kind < 2 && w.on_postgresql; kind++)
         if (idgaps_copy(&w.gaps_before[kind], &w.gaps[kind]) != 0) w.gaps_before[kind].given_up++;
-    atomic_store(&w.published_forgotten, forgotten);
+    atomic_store(&w.published_forgotten, forget_safe());
     atomic_store(&w.published_mark, last);
     if (w.unmerged >= SEARCH_MERGE_AFTER) atomic_store(&w.merging, 1);
     return 1;
@@ -761,7 +812,7 @@ int search_worker_start(const char *directory, const char *conninfo, struct even
         w.committed = committed;
         w.stop = 0;
         atomic_store(&w.published_mark, w.mark);
-        atomic_store(&w.published_forgotten, w.forgotten);
+        atomic_store(&w.published_forgotten, forget_safe());
         int rc = pthread_create(&w.thread, NULL, worker_main, NULL);
         if (rc == 0) {
             w.started = 1;
@@ -846,6 +897,8 @@ int search_worker_holding(void) { return atomic_load(&w.holding); }
 int64_t search_worker_mark(void) { return atomic_load(&w.published_mark); }
 
 int64_t search_worker_forgotten(void) { return atomic_load(&w.published_forgotten); }
+
+long long search_worker_restarts(void) { return atomic_load(&w.published_restarts); }
 
 int search_worker_merging(void) { return atomic_load(&w.merging); }
 

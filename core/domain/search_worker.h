@@ -80,7 +80,11 @@ int search_worker_holding(void);
 /* The committed mark (the last event looked at), -1 when not running;
  * the last forget-queue row applied (search_forget, schema 26). */
 int64_t search_worker_mark(void);
+/* The forget rows applied through here (below any still missing). */
 int64_t search_worker_forgotten(void);
+/* How often the index started over from nothing (PostgreSQL: forget rows
+ * it had not applied were pruned while it was away). */
+long long search_worker_restarts(void);
 /* 1 while many texts wait for a merge (INFO). */
 int search_worker_merging(void);
 /* Failed steps so far, and the last failure's text (loop thread: the

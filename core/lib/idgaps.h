@@ -11,15 +11,19 @@
  * can still be running -- then whatever is still missing was rolled back,
  * and never comes.
  *
- * When is that?  PostgreSQL's snapshots say: xmin, every transaction id
- * below it has ended; xmax, every transaction id at or above it had not
- * begun.  An id missing between two ids seen was taken from the sequence
- * before the higher one was (a sequence only grows), so before the
- * snapshot that saw the gap; its transaction wrote its row microseconds
- * later, so it has an id below the xmax of any snapshot taken after that
- * -- the next step's.  A gap's horizon is that next snapshot's xmax; once
- * a snapshot's xmin has passed the horizon, one last look in that
- * snapshot settles the gap.
+ * When is that?  A PostgreSQL snapshot's xmin says every transaction id
+ * below it has ended.  The bound above is not the snapshot's xmax (one
+ * past the newest transaction that had ENDED: one given a higher id may
+ * still run, invisible to xmin and xmax alike) but a transaction id the
+ * reader takes with its snapshot (pg_current_xact_id): ids are given in
+ * order, so every transaction given one before holds a lower id.  An id
+ * missing between two ids seen was taken from the sequence before the
+ * higher one was (a sequence only grows), so before the snapshot that saw
+ * the gap; its transaction wrote its row microseconds later, so it has an
+ * id below the reader's id of any snapshot taken after that -- the next
+ * step's.  A gap's horizon is that next snapshot's reader id (called xmax
+ * below); once a snapshot's xmin has passed the horizon, one last look in
+ * that snapshot settles the gap.
  *
  * Owns: the gaps (ranges of ids, in the order found), each with its
  * horizon (0: not set yet).  Never: reads a store (the caller looks ids

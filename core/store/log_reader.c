@@ -32,10 +32,16 @@
 #define CONNECT_TIMEOUT "10"   /* seconds, unless the conninfo says otherwise */
 #define NEWEST_SQL "SELECT coalesce(max(id), 0) FROM events"
 /* The snapshot's horizon with it (the snapshot is the transaction's:
- * REPEATABLE READ takes it at this first statement). */
+ * REPEATABLE READ takes it at this first statement): its xmin, and a
+ * transaction id of the reader's own as the bound above every id given
+ * before.  Not the snapshot's xmax: that is one past the newest
+ * transaction that had ENDED, and a transaction given a higher id may be
+ * running below it (above xmin too: a snapshot's xmin is never above its
+ * xmax), so a gap horizoned by it could settle while its writer runs. */
 #define PG_NEWEST_SQL                                                                                      \
     "SELECT coalesce(max(id), 0), pg_snapshot_xmin(pg_current_snapshot())::text::bigint,"                    \
-    " pg_snapshot_xmax(pg_current_snapshot())::text::bigint FROM events"
+    " pg_current_xact_id()::text::bigint,"                                                                   \
+    " (SELECT through FROM search_forget_pruned WHERE id = 1) FROM events"
 #define FORGET_SQL(P1, P2) "SELECT id, event_id, text FROM search_forget WHERE id > " P1 " ORDER BY id LIMIT " P2
 #define FORGET_RANGE_SQL(P1, P2) \
     "SELECT id, event_id, text FROM search_forget WHERE id > " P1 " AND id <= " P2 " ORDER BY id"
@@ -74,6 +80,7 @@ struct store_log_reader {
     PGresult *result;           /* the current query's rows */
     int row;                    /* the row _next stands on; -1 before the first */
     int64_t xmin, xmax;         /* the open snapshot's horizon */
+    int64_t pruned;             /* search_forget_pruned.through in it */
     pthread_mutex_t cancel_lock;
     PGcancel *cancel;           /* under cancel_lock: the interrupt's handle on the connection */
 };
@@ -207,7 +214,7 @@ int store_log_reader_begin(struct store_log_reader *r, int64_t *newest) {
     }
     PGresult *result = PQexec(r->pg, PG_NEWEST_SQL);
     if (result == NULL || PQresultStatus(result) != PGRES_TUPLES_OK || PQntuples(result) != 1 ||
-        PQnfields(result) != 3) {
+        PQnfields(result) != 4) {
         pg_failed(r, "cannot read the event log", result);
         PQclear(result);
         store_log_reader_end(r);
@@ -216,9 +223,12 @@ int store_log_reader_begin(struct store_log_reader *r, int64_t *newest) {
     *newest = strtoll(PQgetvalue(result, 0, 0), NULL, 10);
     r->xmin = strtoll(PQgetvalue(result, 0, 1), NULL, 10);
     r->xmax = strtoll(PQgetvalue(result, 0, 2), NULL, 10);
+    r->pruned = strtoll(PQgetvalue(result, 0, 3), NULL, 10);
     PQclear(result);
     return 0;
 }
+
+int64_t store_log_reader_forget_pruned(const struct store_log_reader *r) { return r->db ? 0 : r->pruned; }
 
 void store_log_reader_horizon(const struct store_log_reader *r, int64_t *xmin, int64_t *xmax) {
     *xmin = r->db ? 0 : r->xmin;

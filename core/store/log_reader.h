@@ -47,10 +47,15 @@ void store_log_reader_close(struct store_log_reader *reader);
  * *newest (0 for none).  0, or -1 (store_log_reader_error). */
 int store_log_reader_begin(struct store_log_reader *reader, int64_t *newest);
 /* The open snapshot's horizon on PostgreSQL: every transaction id below
- * *xmin had ended, none at or above *xmax had begun (lib/idgaps.h says
- * what they are for).  On SQLite both 0: its one writer commits ids in
+ * *xmin had ended; *xmax is a transaction id the reader took with the
+ * snapshot, above every id given before it (lib/idgaps.h says what they
+ * are for).  On SQLite both 0: its one writer commits ids in
  * order, and a reader never sees a gap that could still fill. */
 void store_log_reader_horizon(const struct store_log_reader *reader, int64_t *xmin, int64_t *xmax);
+/* PostgreSQL: the forget rows pruned through this id, as the open
+ * snapshot holds it (search_forget_pruned; several nodes' indexes read one
+ * queue).  SQLite: 0 (its one index prunes only what it applied). */
+int64_t store_log_reader_forget_pruned(const struct store_log_reader *reader);
 /* Runs one query in the snapshot; its rows follow with _next.  0, or -1. */
 int store_log_reader_query(struct store_log_reader *reader, enum store_log_query query, int64_t after,
                            int64_t through_or_limit);

@@ -83,6 +83,12 @@ int store_note_peers(enum store_note_topic topic, const char *text) {
 }
 
 static void on_note(const char *wire) {
+    /* A node of the version before topics sends its events' ranges bare
+     * (a digit first): heard as events, so a rolling upgrade loses none. */
+    if (wire[0] >= '0' && wire[0] <= '9') {
+        if (note_listeners[STORE_NOTE_EVENTS]) note_listeners[STORE_NOTE_EVENTS](wire);
+        return;
+    }
     for (int topic = 0; topic < STORE_NOTE_TOPICS; topic++)
         if (wire[0] == topic_letters[topic]) {
             if (note_listeners[topic]) note_listeners[topic](wire + 1);

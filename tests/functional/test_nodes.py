@@ -316,3 +316,106 @@ def test_a_case_committed_late_by_another_node_is_still_indexed():
         opened = replies[3][0]
         assert isinstance(opened, int) and opened < max(after), replies
         search_until(b, "zebra", after + [opened])
+
+
+def test_an_erase_leaves_every_nodes_index_even_one_stopped_past_the_queues_keeping():
+    # Each node's index applies the one forget queue; a node deletes the queue's rows an hour
+    # (SEARCH_FORGET_KEEP_SECONDS) after its own index applied them.  Node b's worker is paused
+    # meanwhile (as a node stopped or failing that long): when it steps again it finds rows it
+    # had not applied gone, and starts over from the event log, where the texts are redacted.
+    keep = 3600
+    with Cluster(2, rules="shipped") as nodes:
+        a, b = nodes[0].client(), nodes[1].client()
+        for c in (a, b):
+            assert c.call("DEBUG.CLOCK", "SET", T0) == T0
+        carol = open_case(a, customer="carol@example.com", subject="quokka hutch broken")
+        kept = open_case(a, customer="dave@example.com", subject="quokka feeder broken")
+        search_until(b, "quokka", [carol, kept])
+        search_until(a, "quokka", [carol, kept])
+        assert b.call("DEBUG.SEARCH", "PAUSE") >= 0
+        customer = as_map(a.call("CUSTOMER.GET", "carol@example.com"))["id"]
+        assert a.call("CUSTOMER.ERASE", customer) == 1
+        search_until(a, "quokka", [kept])      # a's index applied the forget rows
+        assert store_rows(nodes[0], "SELECT count(*) FROM search_forget") != [(0,)]
+        # Not pruned before the hour is out, then pruned by a's tick.
+        a.call("DEBUG.CLOCK", "ADVANCE", keep - 60)
+        assert store_rows(nodes[0], "SELECT count(*) FROM search_forget") != [(0,)]
+        # The tick notes when a's index applied the rows at its next second (real time): the
+        # clock goes on a minute a round until the hour is out from then too.
+        deadline = time.monotonic() + TAKEOVER_S
+        while store_rows(nodes[0], "SELECT count(*) FROM search_forget") != [(0,)]:
+            assert time.monotonic() < deadline, "the forget queue was never pruned"
+            a.call("DEBUG.CLOCK", "ADVANCE", 60)
+            time.sleep(0.05)
+        assert store_rows(nodes[0], "SELECT through FROM search_forget_pruned") != [(0,)]
+        assert b.call("DEBUG.SEARCH", "RESUME") == 0
+        search_until(b, "quokka", [kept])
+        assert "search index started over" in nodes[1].log()
+        assert "search index started over" not in nodes[0].log()
+
+
+def test_a_gap_is_kept_while_its_transaction_runs_even_when_no_later_transaction_ends():
+    # A snapshot's xmax is one past the newest transaction that ENDED, not the next to begin:
+    # node a's batch (its xid above every one that ends meanwhile) is above every snapshot's
+    # xmax and xmin while it waits.  Session p takes its xid first, a's batch takes event ids and
+    # waits on an order's row (held by h), p writes a higher event id, tells b as a node would,
+    # and commits.  b's index steps past a's ids; the gap they leave must stay until a's batch
+    # ends, however many steps b takes meanwhile.
+    import sqlite3
+    import subprocess
+    from harness import PG_BIN, _pg_url_of, _psql
+    psql = os.path.join(PG_BIN, "psql") if PG_BIN else "psql"
+    with Cluster(2, rules="shipped") as nodes:
+        a, b = nodes[0].client(), nodes[1].client()
+        ordered = open_case(a, customer="C-0", order="O-7", amount="100.00")
+        assert isinstance(ordered, int), ordered
+        url = _pg_url_of(nodes[0])
+        sessions = [subprocess.Popen([psql, "-X", "-q", "-A", "-t", "-d", url], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True) for _ in range(2)]
+        p, h = sessions
+
+        def say(session, sql):
+            session.stdin.write(sql + "\n\\echo __done\n")
+            session.stdin.flush()
+            out = []
+            while True:
+                line = session.stdout.readline()
+                assert line, "psql ended"
+                if line.strip() == "__done":
+                    return out
+                out.append(line.strip())
+
+        try:
+            say(p, "BEGIN; SELECT pg_current_xact_id();")
+            say(h, "BEGIN; SELECT order_id FROM orders WHERE order_id = 'O-7' FOR UPDATE;")
+            late = nodes[0].client()
+            late.send_raw(b"".join(Client.encode(*cmd) for cmd in (
+                ("MULTI",), ("CASE.OPEN", "customer", "C-1", "subject", "zebra crossing lamp"),
+                ("REFUND.REQUEST", ordered, "10.00", "refund_only"), ("EXEC",))))
+            deadline = time.monotonic() + TAKEOVER_S
+            # (A session of its own: in p's transaction pg_stat_activity would not change.)
+            while _psql(url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                             " AND wait_event_type = 'Lock'") != "1":
+                assert time.monotonic() < deadline, "node a's batch never waited on the order's row"
+            high = say(p, "INSERT INTO events(case_id, at, actor, kind, detail) VALUES (%d, 0, 'test', 'note',"
+                          " 'zebra note') RETURNING id;" % ordered)[0]
+            say(p, "SELECT pg_notify('redress_notes', 'test e%s-%s'); COMMIT;" % (high, high))
+            search_until(b, "zebra", [ordered])
+            for _ in range(6):   # found, pending, horizon set, settled: more steps than a gap needs
+                assert b.call("DEBUG.SEARCH", "STEP") is not None
+            index = sqlite3.connect(os.path.join(nodes[1].data, "search.db"))
+            try:
+                gaps = index.execute("SELECT count(*) FROM search_gaps WHERE kind = 0").fetchone()[0]
+            finally:
+                index.close()
+            assert gaps >= 1, "node b gave up the gap of a batch still running"
+        finally:
+            for session in sessions:
+                session.stdin.write("COMMIT;\n")
+                session.stdin.close()
+                session.wait(timeout=60)
+        replies = [late.read_reply() for _ in range(4)]
+        assert replies[:3] == ["OK", "QUEUED", "QUEUED"], replies
+        opened = replies[3][0]
+        assert isinstance(opened, int) and opened < ordered + 10, replies
+        search_until(b, "zebra", [ordered, opened])

@@ -10,7 +10,7 @@ roster each node keeps of the online agents learns of another node's AGENT.STATU
 import time
 
 from harness import Cluster, RuleFolder, as_map, store_rows
-from test_assignment import RULES, add_agents
+from test_assignment import RULES, add_agents, open_many
 
 STORES = ("postgresql",)
 STORES_REASON = "several daemons on one database: only PostgreSQL serves more than one process"
@@ -117,3 +117,59 @@ def test_round_robin_turns_are_shared_by_the_nodes():
         # No two agents got the same turn.
         seqs = [s for s, in store_rows(nodes[0], "SELECT assigned_seq FROM agents")]
         assert len(set(seqs)) == len(seqs), seqs
+
+
+def test_a_resolve_waits_for_another_nodes_hand_out_and_never_deadlocks():
+    # A psql session plays another node's hand-out: the agents' turn, then one agent's row (amy).
+    # A resolve here frees zed's slot: its load trigger and its hand-out of the waiting case wait
+    # for the turn before they touch zed's row, so the hand-out can take zed's row too, commit,
+    # and the resolve goes on -- where each taking one agent's row first would deadlock (40P01).
+    import os
+    import subprocess
+    from harness import PG_BIN, _pg_url_of
+    with RuleFolder(RULES) as rules, Cluster(2, rules=rules) as nodes:
+        admin = nodes[0].client()
+        add_agents(admin, ["amy", "zed"], "support", [1, 1])
+        roster_heard(nodes[1])
+        c = nodes[1].client()
+        cases = open_many(c, 3, "where is my refund")
+        held = {i: as_map(c.call("CASE.GET", i))["assignee"] for i in cases}
+        assert sorted(held.values()) == ["", "amy", "zed"], held
+        zeds = [i for i, who in held.items() if who == "zed"][0]
+        waiting = [i for i, who in held.items() if who == ""][0]
+        holder = subprocess.Popen([os.path.join(PG_BIN, "psql") if PG_BIN else "psql", "-X", "-q", "-v",
+                                   "ON_ERROR_STOP=1", "-d", _pg_url_of(nodes[0])],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            holder.stdin.write("BEGIN; SELECT pg_advisory_xact_lock(20, 0);"
+                               " SELECT name FROM agents WHERE name = 'amy' FOR UPDATE;\n\\echo locked\n")
+            holder.stdin.flush()
+            while True:
+                line = holder.stdout.readline()
+                assert line and "ERROR" not in line, line
+                if line.strip() == "locked":
+                    break
+            resolver = nodes[1].client()
+            resolver.send("CASE.RESOLVE", zeds, "done")
+            # The resolve is under way, waiting for the turn; the "hand-out" takes zed's row too.
+            deadline = time.monotonic() + NOTE_S
+            while store_rows(nodes[0], "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                                       " AND NOT granted") != [(1,)]:
+                assert time.monotonic() < deadline, "the resolve never waited for the agents' turn"
+                time.sleep(0.05)
+            holder.stdin.write("UPDATE agents SET load = load WHERE name = 'zed';\n\\echo second\n")
+            holder.stdin.flush()
+            while True:
+                line = holder.stdout.readline()
+                assert line and "ERROR" not in line, line   # a deadlock would fail one side
+                if line.strip() == "second":
+                    break
+            holder.stdin.write("COMMIT;\n")
+            holder.stdin.close()
+            assert holder.wait(timeout=60) == 0
+        finally:
+            if holder.poll() is None:
+                holder.kill()
+                holder.wait()
+        assert resolver.read_reply() == "OK"
+        assert as_map(c.call("CASE.GET", waiting))["assignee"] == "zed"
