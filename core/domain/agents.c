@@ -497,12 +497,15 @@ static void on_peer_note(const char *text) {
     if (peer_changed) event_active(peer_changed, EV_TIMEOUT, 0);
 }
 
+static void on_notes_missed(void) { on_peer_note(""); }
+
 int agents_follow_peers(struct event_base *base) {
     if (!store_shared()) return 0;
     peer_changed = store_event_new(base, -1, 0, on_peer_changed, NULL);
     if (peer_changed == NULL) return -1;
     store_on_peer_note(STORE_NOTE_AGENTS, on_peer_note);
-    return 0;
+    /* Notes missed while the connection was lost: read the roster again. */
+    return store_on_missed_notes(on_notes_missed);
 }
 
 void agents_stop_following(void) {

@@ -128,11 +128,18 @@ static void on_peer_batch(int64_t newest) {
     search_worker_committed(newest);
 }
 
+/* Notes missed while the connection was lost (a shared store): one step
+ * reads the log as far as it goes; the next note moves the rest. */
+static void on_notes_missed(void) {
+    if (running) search_worker_request_step();
+}
+
 int search_start(const char *directory, const char *conninfo, struct event_base *base) {
     if (search_worker_start(directory, conninfo, base, on_progress) != 0) return -1;
     running = 1;
     events_set_batch_watcher(on_batch_end);
     events_set_peer_watcher(on_peer_batch);
+    if (store_on_missed_notes(on_notes_missed) != 0) log_error("search index: too many listeners of missed notes", NULL);
     return 0;
 }
 

@@ -17,6 +17,17 @@
 /* ----------------------------------------------------------- the timer */
 
 static int timer_held;   /* the last store_timer_turn found the lock ours */
+static int listened_before;   /* a session of this process listened once */
+#define MISSED_MAX 4
+static void (*missed[MISSED_MAX])(void);
+static int missed_count;
+
+int store_on_missed_notes(void (*fn)(void)) {
+    if (!store_on_postgresql) return 0;
+    if (missed_count == MISSED_MAX) return -1;
+    missed[missed_count++] = fn;
+    return 0;
+}
 
 int store_timer_turn(void) {
     if (!store_on_postgresql) return 1;
@@ -24,8 +35,17 @@ int store_timer_turn(void) {
      * nodes' notes again. */
     /* Outside a batch only: a LISTEN takes effect at COMMIT, and a batch
      * rolled back would take it with it. */
-    if (!store_in_batch && pgs_listen() != STORE_OK)
-        log_error("cannot LISTEN for the other nodes' notes", "error=\"%s\"", pgs_error());
+    if (!store_in_batch && !pgs_listening()) {
+        if (pgs_listen() != STORE_OK) {
+            log_error("cannot LISTEN for the other nodes' notes", "error=\"%s\"", pgs_error());
+        } else if (listened_before) {
+            /* A lost session heard nothing meanwhile: what follows notes
+             * reads the database again. */
+            log_warn("listening to the other nodes again: notes sent meanwhile were missed", NULL);
+            for (int i = 0; i < missed_count; i++) missed[i]();
+        }
+    }
+    listened_before |= pgs_listening();
     /* Ours already (pg_locks: a bigint key is classid:objid, objsubid 1),
      * else tried: asking pg_try_advisory_lock again while holding it would
      * stack the session's count once a second. */

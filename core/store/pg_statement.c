@@ -657,6 +657,8 @@ static void on_notify(void *argument, const char *channel, const char *payload, 
 
 void pgs_set_note_listener(void (*fn)(const char *text)) { pgs.on_note = fn; }
 
+int pgs_listening(void) { return pgs.listening; }
+
 int pgs_listen(void) {
     if (pgs.listening) return STORE_OK;
     int rc = pgs_exec("LISTEN " PGS_NOTES_CHANNEL, NULL, 0);

@@ -70,6 +70,7 @@ void pgs_mark_transaction(void);
  * sent, from the loop (not a piece of work). */
 #define PGS_NOTES_CHANNEL "redress_notes"
 int pgs_note(const char *text);
+int pgs_listening(void);   /* 1 once LISTEN ran on this session */
 int pgs_listen(void);
 void pgs_set_note_listener(void (*fn)(const char *text));
 

@@ -118,6 +118,11 @@ static inline int store_shared(void) { return store_on_postgresql; }
 enum store_note_topic { STORE_NOTE_EVENTS, STORE_NOTE_RULES, STORE_NOTE_AUTH, STORE_NOTE_AGENTS, STORE_NOTE_TOPICS };
 int store_note_peers(enum store_note_topic topic, const char *text);
 void store_on_peer_note(enum store_note_topic topic, void (*fn)(const char *text));
+/* fn() runs when notes may have been missed: the connection was lost and
+ * a new session listens again (from the tick, a piece of store work: fn
+ * may read the store or queue work).  0, or -1 (too many); nothing on
+ * SQLite. */
+int store_on_missed_notes(void (*fn)(void));
 /* fn(argument) runs inside the open batch just before its COMMIT (not when
  * the batch has failed), once; a -1 from it fails the commit.  0, or -1
  * when out of memory or outside a batch. */

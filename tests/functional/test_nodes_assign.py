@@ -173,3 +173,20 @@ def test_a_resolve_waits_for_another_nodes_hand_out_and_never_deadlocks():
                 holder.wait()
         assert resolver.read_reply() == "OK"
         assert as_map(c.call("CASE.GET", waiting))["assignee"] == "zed"
+
+
+def test_a_node_whose_connection_was_lost_reads_the_roster_again():
+    # Node b's sessions end (their server processes terminated) before node a sets ann online:
+    # b cannot hear that note.  Once b listens again it reads the roster from the database.
+    from test_nodes import local_ports, socket_inodes
+    with RuleFolder(RULES) as rules, Cluster(2, rules=rules) as nodes:
+        a, b = nodes[0], nodes[1]
+        ports = local_ports(socket_inodes(b.proc.pid))
+        pids = [pid for pid, port in store_rows(a, "SELECT pid, client_port FROM pg_stat_activity"
+                                                   " WHERE datname = current_database()") if port in ports]
+        assert pids, ports
+        for pid in pids:   # each waits until that process is gone (PostgreSQL 14+)
+            assert store_rows(a, "SELECT pg_terminate_backend(%d, 10000)" % pid) == [(True,)]
+        add_agents(a.client(), ["ann"], "support")
+        b.wait_log(lambda text: "listening to the other nodes again" in text, timeout=NOTE_S)
+        wait_until_assigned_on(b, "ann")
