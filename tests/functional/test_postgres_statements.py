@@ -106,12 +106,18 @@ def prepare(pg, name, sql):
     pg.psql("PREPARE %s %sAS %s" % (name, "(%s) " % ", ".join(types) if types else "", text))
 
 
+def make_schema(pg):
+    """The schema as a daemon makes it: the baseline (SCHEMA), then the migrations after it
+    (BUILD/pg_schema_check runs the store's own pg_schema_prepare)."""
+    from test_postgres_schema import prepared
+    prepared(pg.url)
+
+
 def test_every_statement_prepares_on_postgresql():
     found = statements()
     assert len(found) > 150, "the extraction found only %d statements" % len(found)
     with Postgres() as pg:
-        with open(SCHEMA) as f:
-            pg.psql(f.read())
+        make_schema(pg)
         failing = {}
         for i, (rel, sql) in enumerate(found):
             try:
@@ -145,8 +151,7 @@ def test_the_schema_matches_sqlite_s_tables_and_columns():
         finally:
             db.close()
     with Postgres() as pg:
-        with open(SCHEMA) as f:
-            pg.psql(f.read())
+        make_schema(pg)
         out = pg.psql("SELECT table_name, string_agg(column_name, ',' ORDER BY ordinal_position)"
                       " FROM information_schema.columns WHERE table_schema = 'public' GROUP BY table_name")
     pg_columns = {line.split("|")[0]: line.split("|")[1].split(",") for line in out.splitlines()}
@@ -172,8 +177,7 @@ def test_statements_a_daemon_ran_prepare_on_postgresql():
     assert len(texts) > 50, len(texts)
     failing = []
     with Postgres() as pg:
-        with open(SCHEMA) as f:
-            pg.psql(f.read())
+        make_schema(pg)
         for i, sql in enumerate(texts):
             if not SQL_START.match(sql):
                 continue  # BEGIN, SAVEPOINT, PRAGMA: the store's own, each backend its own
