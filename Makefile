@@ -95,7 +95,7 @@ DEPS_STAMP := build/.packages-ok
 # tests/run.py: how many tests run at once (default: the CPU count).
 TEST_JOBS ?=
 # make test runs each fuzz target this long.
-TEST_FUZZ_SECONDS ?= 10
+TEST_FUZZ_SECONDS ?= 6
 TEST_RUN_FLAGS = $(if $(TEST_JOBS),--jobs $(TEST_JOBS))
 
 .PHONY: all run test test-pg quick unit check-packages test-packages bench bench-pg fuzz fuzz-build install clean
