@@ -30,13 +30,15 @@ SUBJECTS = ["商品破损 damaged on arrival", "退款 refund not received for m
             "快递 delivery late, where is my parcel", "wrong size, want to return", "charged twice 重复扣款"]
 
 
-def profile(binary, rules, cases, out):
-    """Runs the daemon under callgrind (through a wrapper the harness starts) and sends the cases."""
+def profile(binary, rules, cases, out, collect="client_execute", threads=False):
+    """Runs the daemon under callgrind (through a wrapper the harness starts) and sends the cases;
+    callgrind counts inside `collect`, each thread in a file of its own (out-01, ...) when threads."""
     scratch = tempfile.mkdtemp(prefix="redress-hookcost-")
     wrapper = os.path.join(scratch, "redressd")
     with open(wrapper, "w") as f:
-        f.write("#!/bin/sh\nexec valgrind --tool=callgrind --collect-atstart=no --toggle-collect=client_execute "
-                "--callgrind-out-file=%s %s \"$@\"\n" % (out, os.path.abspath(binary)))
+        f.write("#!/bin/sh\nexec valgrind --tool=callgrind --collect-atstart=no --toggle-collect=%s %s"
+                "--callgrind-out-file=%s %s \"$@\"\n"
+                % (collect, "--separate-threads=yes " if threads else "", out, os.path.abspath(binary)))
     os.chmod(wrapper, 0o755)
     daemon = Daemon(binary=wrapper, rules=rules, test_clock=False).start()
     client = daemon.client(timeout=600)
