@@ -9,11 +9,11 @@
  * never lowered, and its clocks follow its new priority; what a spike
  * reads (the window's cases) is read whole before anything is written.
  * Several nodes on one database: one open incident per key, whichever
- * nodes see the spike -- the key is taken (incidents_lock_key, an advisory
- * lock to the batch's COMMIT) before a case of the spike is written, so
- * the search for the open incident runs after any other node's opening
- * committed; the incident's row is read FOR SHARE, so a resolution in
- * flight is waited for.
+ * nodes see the spike -- the search for the open incident (when this node
+ * knows none) and the opening run under one advisory lock to the batch's
+ * COMMIT (lock_for_opening), so the search runs after any other node's
+ * opening committed; the incident's row is read FOR SHARE, so a
+ * resolution in flight is waited for.
  * Nothing here is a threshold: the rule set says what a spike is.
  */
 #include "domain/incidents.h"
@@ -191,12 +191,39 @@ static int hinted_incident(struct call *call, const char *key, struct incident_r
     return found;
 }
 
+/* Shared store: the lock an incident's opening is decided under.  The
+ * search for the open incident of a key and the opening when there is none
+ * run holding it, to the batch's COMMIT, so the next node's search runs
+ * after this one's opening committed: one incident per spike, whichever
+ * nodes see it.  It is one lock for every key, and the same as the agents'
+ * turn (pg_advisory_xact_lock(20, 0): assignment.c, migration 31's
+ * trigger on agents): a lock per key let two nodes' batches, each with
+ * cases of two spikes taken in the other order, wait for each other (the
+ * bench's four categories on two nodes met it at once), and so could a
+ * spike's key against the agents' turn (an incident is placed as it
+ * opens).  A single lock makes no cycle with itself.  Taken only when
+ * this node knows no open incident of the key (no hint, or the hinted one
+ * was closed meanwhile): the cases that join a spike's known incident take
+ * no lock but its row FOR SHARE, so the nodes do not take turns for them.
+ * Taken after the case's own rows are written: those are new rows (and
+ * the order's and the customer's, written before it as before), which no
+ * other batch waits for. */
+static int lock_for_opening(struct call *call) {
+    if (!store_shared()) return 0;
+    static const char sql[] = "SELECT 1 " STORE_PG_ONLY(", pg_advisory_xact_lock(20, 0)");
+    struct store_stmt *statement = store_statement(sql);
+    int found = call_row(call, statement);
+    if (found > 0) store_reset(statement);
+    return found < 0 ? -1 : 0;
+}
+
 /* The open incident of key, with what linking reads of it (id and
  * priority: one read per case of a spike); 1 found by the hint, 2 found by
  * the search, 0 none, -1. */
 static int open_incident(struct call *call, const char *key, struct incident_ref *incident) {
     int hinted = hinted_incident(call, key, incident);
     if (hinted != 0) return hinted;
+    if (lock_for_opening(call) != 0) return -1;
     static const char sql[] =
         "SELECT i.case_id, c.priority FROM incidents i JOIN cases c ON c.id = i.case_id"
         " WHERE i.key = ?1 AND c.state <> 'resolved' AND c.state <> 'closed' ORDER BY i.case_id DESC LIMIT 1 "
@@ -281,31 +308,6 @@ static int open_new(struct call *call, const struct case_row *row, const char *k
     detail_add_integer(&detail, "by", row->id);
     if (case_event(call, incident, "incident_opened", &detail) != 0) return -1;
     return assignment_place(call, incident);
-}
-
-int incidents_lock_key(struct call *call, const char *key) {
-    if (!store_shared()) return 0;
-    /* A transaction-scoped advisory lock (the two-int form: its own key
-     * space, apart from the store's bigint locks), on the key's hash (two
-     * keys of one hash only wait for each other).  Taken before this
-     * command writes a row, held to the batch's COMMIT, so the next node's
-     * search for the open incident runs after this one's is committed.
-     * Lock order: intake takes the key in its load phase, after the hooks
-     * and before the case's writes, so within a command it comes before
-     * every row lock it takes later (the incident's row FOR SHARE, the
-     * linked cases); a CASE.OPEN takes no order-row lock (a refund does:
-     * order row, then total, and never a key), so the two orders never
-     * cross inside one command, and claims never wait (SKIP LOCKED).  Only
-     * a new customer's identity (a unique insert) may wait before it.  A
-     * cycle through locks earlier commands of two batches hold is
-     * PostgreSQL's to find: it fails one command, not the batch. */
-    static const char sql[] = "SELECT 1 FROM (SELECT ?1 AS key) AS k "
-                              STORE_PG_ONLY("CROSS JOIN LATERAL (SELECT pg_advisory_xact_lock(19, hashtext(k.key))) AS l");
-    struct store_stmt *statement = store_statement(sql);
-    if (statement) store_bind_text(statement, 1, key, -1, STORE_STATIC);
-    int found = call_row(call, statement);
-    if (found > 0) store_reset(statement);
-    return found < 0 ? -1 : 0;
 }
 
 /* Shared store: the incidents whose window this node's open batch has

@@ -30,14 +30,10 @@
 
 /* A new case the priority hook put in the spike `key`: joins its incident
  * (opened if none is open, with the window's open cases of the key).  0, or
- * -1 with the failure in the call. */
+ * -1 with the failure in the call.  Several nodes on one database: two
+ * nodes seeing one spike at once open one incident (the second finds the
+ * first's); see lock_for_opening in incidents.c. */
 int incidents_join(struct call *call, struct case_row *row, const char *key, long long window);
-/* Several nodes on one database: before a command that may join the spike
- * `key` writes anything, this node takes the key until its batch commits,
- * so two nodes seeing one spike at once open one incident (the second
- * finds the first's).  0 (nothing on SQLite), or -1 with the failure in
- * the call. */
-int incidents_lock_key(struct call *call, const char *key);
 /* After a case was resolved: when it is an incident, its linked cases hear
  * its message (and are resolved, as the rule set says).  0, or -1. */
 int incidents_resolved(struct call *call, const struct case_row *row, const char *code, size_t code_len,

@@ -467,10 +467,7 @@ int intake_open(struct call *call, const struct intake_values *values, int64_t *
         return call_fail(call, CALL_ERR, "out of memory");
     }
     rules_triage(fields, count, triage);
-    /* A case of a spike: the spike's key is taken before anything is
-     * written (several nodes: one incident per spike). */
-    int rc = triage->incident[0] && store_shared() ? incidents_lock_key(call, triage->incident) : 0;
-    if (rc == 0) rc = open_case(call, values, &facts, triage, customer_id, id);
+    int rc = open_case(call, values, &facts, triage, customer_id, id);
     free(triage);
     /* The thread hook's row, on the case the contact opened. */
     if (rc == 0) rc = threading_record(call, *id, thread);

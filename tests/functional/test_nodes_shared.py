@@ -6,6 +6,9 @@ one process's memory is derived from the database).
     redress.recent, includes the other node's cases once their batch committed);
   - a spike both nodes see at once (pipelined from both together) opens one incident, not one per
     node (the spike's key is taken until the batch commits), with every case linked;
+  - two spikes both nodes see at once, each node's cases of the two in the other order, open one
+    incident each and fail no case (a lock per spike's key let the two batches wait for each
+    other: PostgreSQL's 40P01 for one case of them);
   - the per-customer notice limit (the shipped rules: five an hour) counts the receipts sent by
     the other node too, and -- as the node that sends it -- not a notice held by quiet hours when
     the timer's node sends it in the morning.
@@ -112,6 +115,52 @@ def test_a_spike_both_nodes_see_at_once_opens_one_incident():
         rows = incidents(nodes[1])
         assert len(rows) == 1, rows                           # one incident, whichever node opened it
         assert linked(nodes[1], rows[0][0]) == sorted(before + burst)
+
+
+TWO_SPIKE_RULES = """
+vocabulary = { categories = { "general", "outage", "payments" }, queues = { "support" } }
+defaults = { category = "general", queue = "support", priority = "P3" }
+function classify(case)
+  local subject = case.subject or ""
+  if subject:find("outage", 1, true) then return { category = "outage", tags = { "app" } } end
+  if subject:find("payment", 1, true) then return { category = "payments", tags = { "pay" } } end
+  return { category = "general" }
+end
+function priority(case)
+  local key = case.category == "outage" and "tag:app" or case.category == "payments" and "tag:pay" or nil
+  if key and redress.recent(key, 3600) >= %d then
+    return { priority = "P1", incident = key, incident_window = 3600, reason = "spike" }
+  end
+  return { priority = "P3" }
+end
+""" % (SPIKE - 1)
+
+
+def test_two_spikes_both_nodes_see_in_crossing_order_open_one_incident_each_and_fail_no_case():
+    with RuleFolder(TWO_SPIKE_RULES) as rules, Cluster(2, rules=rules) as nodes:
+        clients, subscribers = start(nodes)
+        subjects = ("app outage", "payment failed")
+        before = [clients[i % 2].call("CASE.OPEN", "customer", "C-%d" % i, "subject", subjects[i // SPIKE],
+                                      "channel", "web") for i in range(2 * SPIKE)]
+        assert all(isinstance(x, int) for x in before), before
+        for s in subscribers:
+            hear_opened(s, before)
+        # Rounds of both nodes' cases in flight together: node a's alternate outage, payment, ...;
+        # node b's payment, outage, ...: each batch meets the two spikes in the other's order.
+        burst = []
+        for rnd in range(4):
+            for k, c in enumerate(clients):
+                c.send_raw(b"".join(Client.encode("CASE.OPEN", "customer", "D-%d-%d-%d" % (rnd, k, i), "subject",
+                                                  subjects[(i + k) % 2] + " again", "channel", "web")
+                                    for i in range(8)))
+            replies = [c.read_reply() for c in clients for _ in range(8)]
+            assert all(isinstance(x, int) for x in replies), replies     # no 40P01: no lock cycle
+            burst += replies
+        rows = incidents(nodes[1])
+        assert sorted(key for _, key in rows) == ["tag:app", "tag:pay"], rows   # one incident a spike
+        # Every case of either spike is linked once: the sixth of each opened its incident with the
+        # five before it, and each case after joined.
+        assert sorted(linked(nodes[1], rows[0][0]) + linked(nodes[1], rows[1][0])) == sorted(before + burst)
 
 
 def test_the_notice_limit_counts_the_receipts_the_other_node_sent():
