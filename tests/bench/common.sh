@@ -17,6 +17,38 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 declare -A auth_of=()   # port -> the redis-cli/redis-benchmark arguments of its admin (start_redressd)
 
+# intake_setup: the knobs and the tools of the intake runs (run.sh, pg.sh),
+# before they start anything.  CASES, redis-benchmark's -n of a CASE.OPEN
+# line (BENCH_CASES, default 20000), and CLIENTS, its -c in all (BENCH_CLIENTS,
+# default 50); exits saying what is missing.
+intake_setup() {
+    CASES=${BENCH_CASES:-20000}
+    CLIENTS=${BENCH_CLIENTS:-50}
+    [ -x build/redressd ] || { echo "build/redressd missing: run make first" >&2; exit 1; }
+    local tool
+    for tool in redis-server redis-benchmark redis-cli python3; do
+        command -v $tool >/dev/null || { echo "$tool missing: apt-get install redis-server redis-tools python3" >&2; exit 1; }
+    done
+}
+
+# admin_auth PORT -> sets `auth` (a caller's local, if it has one) to the
+# redis-cli/redis-benchmark arguments of that redressd's admin, or to none
+# (a redis-server's port).
+admin_auth() {
+    auth=()
+    if [ -n "${auth_of[$1]:-}" ]; then read -r -a auth <<< "${auth_of[$1]}"; fi
+}
+
+# group_commit PORT -> that redressd's group commit figures (INFO) on one line.
+group_commit() {
+    local auth
+    admin_auth "$1"
+    redis-cli -p "$1" "${auth[@]}" --no-auth-warning INFO | tr -d '\r' |
+        grep -E '^(commits|writes_committed|average_batch|average_commit_ms|largest_batch):' | paste -sd' '
+}
+
+ratio_of() { python3 -c "print('%.2f' % ($1 / $2))"; }
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # start_redressd NAME ARGS... -> starts build/redressd (or $REDRESSD: a
@@ -91,8 +123,8 @@ open_run() {
     while [ "$1" != -- ]; do extra+=("$1"); shift; done
     shift
     local k=${#subjects[@]} i tag=$work/${OPEN_TAG:-open}
-    local auth=()
-    [ -n "${auth_of[$port]:-}" ] && read -r -a auth <<< "${auth_of[$port]}"
+    local auth
+    admin_auth "$port"
     local jobs=()
     for i in $(seq 0 $((k - 1))); do
         local share=$(( n / k )) clients=$(( CLIENTS / k + (i < CLIENTS % k) )) args=() a

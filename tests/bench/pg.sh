@@ -36,14 +36,8 @@
 # compare only lines of one run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-CASES=${BENCH_CASES:-20000}
-CLIENTS=${BENCH_CLIENTS:-50}
-[ -x build/redressd ] || { echo "build/redressd missing: run make first" >&2; exit 1; }
-for tool in redis-server redis-benchmark redis-cli python3; do
-    command -v $tool >/dev/null || { echo "$tool missing: apt-get install redis-server redis-tools python3" >&2; exit 1; }
-done
-
 . tests/bench/common.sh
+intake_setup
 
 # The PostgreSQL server, a database per configuration.
 python3 tests/bench/pg_server.py "$work/pg" redress_one redress_two &
@@ -132,8 +126,6 @@ waited() {
     wait $!
 }
 
-ratio_of() { python3 -c "print('%.2f' % ($1 / $2))"; }
-
 # row NAME P "rps p50 p99" [CPU1 [CPU2 [STATEMENTS COMMITS]]]
 row() {
     local name=$1 pipeline=$2 a=($3)
@@ -221,11 +213,9 @@ echo " redis-server, or PostgreSQL's postmaster and all its children; stmts, com
 echo
 echo "group commit, both pipeline depths (INFO):"
 for p in "$sqlite_port" "$one_port" "$a_port" "$b_port"; do
-    read -r -a auth <<< "${auth_of[$p]}"
     name=sqlite; [ "$p" = "$one_port" ] && name="pg 1 node"
     [ "$p" = "$a_port" ] && name="pg node A"; [ "$p" = "$b_port" ] && name="pg node B"
-    printf '  %-10s %s\n' "$name" "$(redis-cli -p "$p" "${auth[@]}" --no-auth-warning INFO | tr -d '\r' |
-        grep -E '^(commits|writes_committed|average_batch|average_commit_ms|largest_batch):' | paste -sd' ')"
+    printf '  %-10s %s\n' "$name" "$(group_commit "$p")"
 done
 
 echo

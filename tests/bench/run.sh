@@ -24,12 +24,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REQUESTS=${BENCH_REQUESTS:-100000}
-CASES=${BENCH_CASES:-20000}
-CLIENTS=${BENCH_CLIENTS:-50}
-[ -x build/redressd ] || { echo "build/redressd missing: run make first" >&2; exit 1; }
-for tool in redis-server redis-benchmark redis-cli python3; do
-    command -v $tool >/dev/null || { echo "$tool missing: apt-get install redis-server redis-tools python3" >&2; exit 1; }
-done
+. tests/bench/common.sh
+intake_setup
 
 # Targets (issue 16): ratio redress/redis per line, and p99 at pipeline 1.
 PING_TARGET=0.9
@@ -38,19 +34,15 @@ PEER_TARGET=1.5
 SHIPPED_TARGET=1.0
 SHIPPED_AIM=1.5
 
-. tests/bench/common.sh
-
 # redressd: no rule set, so both sides run the same fixed classification
 # cost (the peer script's classify.lua is the Redis side's equivalent).
 start_redressd redress --rules ""
 redress_port=$port
-redress_auth=("${auth[@]}")
 
 # A second redressd with the peer's classification as its rule set
 # (tests/bench/peer-rules): the same policy code on both sides.
 start_redressd redress-rules --rules tests/bench/peer-rules
 rules_port=$port
-rules_auth=("${auth[@]}")
 
 # A third with the shipped rule set (rules/): what users run.
 start_redressd redress-shipped --rules rules
@@ -65,13 +57,12 @@ load_peer_script
 # (the admin's credentials of a redressd port are added here)
 run() {
     local port=$1 n=$2 pipeline=$3; shift 3
-    local auth=()
-    [ -n "${auth_of[$port]:-}" ] && read -r -a auth <<< "${auth_of[$port]}"
+    local auth
+    admin_auth "$port"
     redis-benchmark -p "$port" "${auth[@]}" -c "$CLIENTS" -n "$n" -P "$pipeline" --csv "$@" 2>/dev/null |
         csv_summary
 }
 
-ratio_of() { python3 -c "print('%.2f' % ($1 / $2))"; }
 at_least() { python3 -c "print('met' if $1 >= $2 else 'NOT met')"; }
 at_most() { python3 -c "print('met' if $1 <= $2 else 'NOT met')"; }
 
@@ -124,9 +115,7 @@ echo "load after:  $(uptime | sed 's/.*load average/load average/')"
 echo
 echo "redressd group commit (no rules | shipped rules):"
 for p in "$redress_port" "$shipped_port"; do
-    a=("${redress_auth[@]}"); [ "$p" = "$shipped_port" ] && a=("${shipped_auth[@]}")
-    redis-cli -p "$p" "${a[@]}" --no-auth-warning INFO | tr -d '\r' |
-        grep -E '^(commits|writes_committed|average_batch|average_commit_ms|largest_batch):' | paste -sd' '
+    group_commit "$p"
 done
 echo
 echo "shipped rules, per hook (RULES.INFO):"

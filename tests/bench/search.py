@@ -29,7 +29,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "functional"))
-from harness import Client  # noqa: E402
+from harness import Client, parse_info  # noqa: E402
 
 CASES = int(os.environ.get("BENCH_SEARCH_CASES", "1000000"))
 QUERIES = int(os.environ.get("BENCH_SEARCH_QUERIES", "500"))
@@ -166,7 +166,7 @@ def main():
             asked = time.perf_counter()
             info = client.call("INFO", "cases")
             worst = max(worst, time.perf_counter() - asked)
-            figures = dict(line.split(":", 1) for line in info.split("\r\n") if ":" in line)
+            figures = parse_info(info)
             if figures["search_index_behind"] == "0" and figures["search_index_merging"] == "0":
                 break
             time.sleep(0.05)

@@ -22,7 +22,8 @@ directory), named in the daemon's config (store = postgresql,
 postgresql_url = ...) and dropped when the test ends.  A test that reads or
 writes the database behind the daemon's back does it through store_rows /
 store_value / store_execute, which go to DATA/redress.db on sqlite and
-through psql on postgresql.  A test or module about SQLite itself says so:
+through psql on postgresql; one that holds a lock on PostgreSQL while the
+daemons work keeps a psql session open for it (PsqlSession).  A test or module about SQLite itself says so:
 
     STORES = ("sqlite",)                       # module-wide, with
     STORES_REASON = "fault injection in SQLite's VFS shim"
@@ -365,6 +366,62 @@ def _psql(url, sql):
     return out.stdout.strip()
 
 
+class PsqlSession:
+    """A psql session of its own on a daemon's database (postgresql), kept open across
+    statements: a test takes a lock (or an xid) in a transaction here and holds it while the
+    daemons work, as another node or client would.
+
+        with PsqlSession(nodes[0]) as holder:
+            holder.run("BEGIN; SELECT order_id FROM orders WHERE order_id = 'O-7' FOR UPDATE;")
+            ...                                    # the row stays locked until the end
+        # leaving: COMMIT, psql ends
+
+    run() returns once psql has run the statements (it echoes a mark after them), with the
+    lines they printed (unaligned, tuples only); an ERROR fails the test.  commit() ends the
+    transaction and the session and gives psql's exit status; leaving the block does the
+    same if the test did not, and kills a psql that does not end."""
+
+    MARK = "__done"
+
+    def __init__(self, daemon):
+        self.proc = subprocess.Popen([os.path.join(PG_BIN, "psql") if PG_BIN else "psql", "-X", "-q", "-A", "-t",
+                                      "-v", "ON_ERROR_STOP=1", "-d", _pg_url_of(daemon)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)
+
+    def run(self, sql):
+        self.proc.stdin.write(sql + "\n\\echo %s\n" % self.MARK)
+        self.proc.stdin.flush()
+        out = []
+        while True:
+            line = self.proc.stdout.readline()
+            assert line and "ERROR" not in line, "psql ended or failed on %r: %s" % (sql, out + [line])
+            if line.strip() == self.MARK:
+                return out
+            out.append(line.strip())
+
+    def commit(self):
+        """COMMIT, then psql's end: its exit status."""
+        self.proc.stdin.write("COMMIT;\n")
+        self.proc.stdin.close()
+        return self.proc.wait(timeout=60)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if not self.proc.stdin.closed:
+                self.commit()
+        except BrokenPipeError:   # psql ended already (on an ERROR, which run() reported)
+            pass
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        return False
+
+
 def database_url(name):
     """The URL of database `name` on the run's server, made the first time it is asked for."""
     if name not in _made_databases:
@@ -496,6 +553,41 @@ def login(daemon, name, token):
     """A new connection to daemon, authenticated as agent name (AUTH must say OK)."""
     c = Client(daemon.port)
     assert c.call("AUTH", name, token) == "OK"
+    return c
+
+
+def parse_info(text):
+    """INFO's text (the whole or a section) as {field: value}; the "# Section" lines have no ':'."""
+    return dict(line.split(":", 1) for line in text.split("\r\n") if ":" in line)
+
+
+def info(client, section=None):
+    """INFO, or INFO section, of a connection as {field: value}."""
+    return parse_info(client.call("INFO", section) if section else client.call("INFO"))
+
+
+def nothing_more(c, wait=0.3):
+    """True if no byte is waiting on c.  With the daemon's clock standing still, what a delay
+    holds back cannot arrive by itself: the wait is only how long we look, never what the
+    assertion depends on."""
+    if c.buf:
+        return False
+    c.sock.settimeout(wait)
+    try:
+        chunk = c.sock.recv(65536)
+    except socket.timeout:
+        return True
+    finally:
+        c.sock.settimeout(20)
+    c.buf += chunk
+    return False
+
+
+def connect_from(daemon, source):
+    """A connection (not authenticated) to daemon from another loopback address, e.g. 127.0.0.2."""
+    c = Client.__new__(Client)
+    c.sock = socket.create_connection(("127.0.0.1", daemon.port), timeout=20, source_address=(source, 0))
+    c.buf = b""
     return c
 
 

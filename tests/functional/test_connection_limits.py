@@ -6,38 +6,9 @@ import select
 import socket
 import time
 
-from harness import Client, Daemon, RespError, open_case
+from harness import Client, Daemon, RespError, connect_from, info, nothing_more, open_case
 
 REFUSED = b"-LIMIT too many unauthenticated connections"
-
-
-def info(c):
-    return dict(line.split(":", 1) for line in c.call("INFO").split("\r\n") if ":" in line)
-
-
-def nothing_more(c, wait=0.3):
-    """True if no byte is waiting on c.  The daemon clock stands still, so
-    what a delay holds back cannot arrive by itself: the wait is only how
-    long we look, never what the assertion depends on."""
-    if c.buf:
-        return False
-    c.sock.settimeout(wait)
-    try:
-        chunk = c.sock.recv(65536)
-    except socket.timeout:
-        return True
-    finally:
-        c.sock.settimeout(20)
-    c.buf += chunk
-    return False
-
-
-def connect_from(d, source):
-    """A client whose connection comes from another loopback address."""
-    c = Client.__new__(Client)
-    c.sock = socket.create_connection(("127.0.0.1", d.port), timeout=20, source_address=(source, 0))
-    c.buf = b""
-    return c
 
 
 def failed_auth_lines(d, count):

@@ -23,7 +23,7 @@ import sqlite3
 import subprocess
 import time
 
-from harness import REDRESSD, ConnectionClosed, Daemon, RespError, as_map
+from harness import REDRESSD, ConnectionClosed, Daemon, RespError, as_map, parse_info
 
 STORES = ("sqlite",)
 STORES_REASON = ("faults injected in SQLite's file I/O (the store's VFS shim: NTH-WRITE, -SYNC, -READ, -FLUSH, "
@@ -50,7 +50,7 @@ def fault_info(client):
     if is_store_error(info):  # held behind a batch whose commit the fault failed: asked again
         info = client.call("INFO", "Store")
     assert not isinstance(info, RespError), info
-    fields = dict(line.split(":", 1) for line in info.split("\r\n") if ":" in line)
+    fields = parse_info(info)
     io = dict(kv.split("=") for kv in fields["fault_io"].split(","))
     return int(fields["fault_armed"]), {k: int(v) for k, v in io.items()}
 

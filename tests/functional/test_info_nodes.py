@@ -6,13 +6,13 @@ import os
 import subprocess
 import time
 
-from harness import REDRESSD, STORE, Daemon, as_map, only_on, store_execute, store_rows
+from harness import REDRESSD, STORE, Daemon, as_map, only_on, parse_info, store_execute, store_rows
 
 
 def nodes_section(c):
     text = c.call("INFO", "nodes")
     assert text.startswith("# Nodes\r\n"), text
-    return dict(line.split(":", 1) for line in text.split("\r\n") if ":" in line)
+    return parse_info(text)
 
 
 def test_info_lists_the_one_node_with_its_rule_version_and_no_mismatch():

@@ -5,7 +5,7 @@ what grouped reads of the database say."""
 import os
 import sqlite3
 
-from harness import Daemon, RespError, as_map, open_case
+from harness import Daemon, RespError, as_map, info, open_case
 
 STORES = ("sqlite",)
 STORES_REASON = ("both tests count SQLite's file I/O: writes failed mid-batch (DEBUG.STORE NTH-WRITE), "
@@ -155,8 +155,7 @@ def test_metrics_figures_follow_the_disk_through_commands_failures_and_a_restart
 
 
 def store_reads(c):
-    info = c.call("INFO", "Store")
-    fields = dict(line.split(":", 1) for line in info.split("\r\n") if ":" in line)
+    fields = info(c, "Store")
     return int(dict(kv.split("=") for kv in fields["fault_io"].split(","))["reads"])
 
 

@@ -24,7 +24,7 @@ import os
 import re
 import time
 
-from harness import Client, Cluster, as_map, login, open_case, store_rows
+from harness import Client, Cluster, PsqlSession, _pg_url_of, as_map, login, open_case, store_rows
 
 STORES = ("postgresql",)
 STORES_REASON = "several daemons on one database: only PostgreSQL serves more than one process"
@@ -285,20 +285,13 @@ def test_a_case_committed_late_by_another_node_is_still_indexed():
     # Node a's batch takes its event ids, then waits for a lock held elsewhere (an order's row,
     # which a refund request reads its room under); node b meanwhile commits cases with higher
     # ids and its index moves past a's ids.  Once a's batch commits, b's index takes its case in.
-    import subprocess
-    from harness import PG_BIN, _pg_url_of
     with Cluster(2, rules="shipped") as nodes:
         a, b = nodes[0].client(), nodes[1].client()
         ordered = open_case(a, customer="C-0", order="O-7", amount="100.00")
         assert isinstance(ordered, int), ordered
-        holder = subprocess.Popen([os.path.join(PG_BIN, "psql") if PG_BIN else "psql", "-X", "-q", "-d",
-                                   _pg_url_of(nodes[0])], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        try:
-            holder.stdin.write("BEGIN; SELECT order_id FROM orders WHERE order_id = 'O-7' FOR UPDATE;\n"
-                               "\\echo locked\n")
-            holder.stdin.flush()
-            while holder.stdout.readline().strip() != "locked":   # the row is locked once psql says so
-                assert holder.poll() is None, "psql ended before it locked the order's row"
+        with PsqlSession(nodes[0]) as holder:
+            # The row is locked once psql has run the statement.
+            holder.run("BEGIN; SELECT order_id FROM orders WHERE order_id = 'O-7' FOR UPDATE;")
             late = nodes[0].client()
             late.send_raw(b"".join(Client.encode(*cmd) for cmd in (
                 ("MULTI",), ("CASE.OPEN", "customer", "C-1", "subject", "zebra crossing lamp"),
@@ -307,10 +300,6 @@ def test_a_case_committed_late_by_another_node_is_still_indexed():
             after = [open_case(b, customer="D-%d" % i, subject="zebra print mug %d" % i) for i in range(3)]
             search_until(b, "zebra", after)
             assert max(after) > ordered
-        finally:
-            holder.stdin.write("COMMIT;\n")
-            holder.stdin.close()
-            holder.wait(timeout=60)
         replies = [late.read_reply() for _ in range(4)]
         assert replies[:3] == ["OK", "QUEUED", "QUEUED"], replies
         opened = replies[3][0]
@@ -362,32 +351,15 @@ def test_a_gap_is_kept_while_its_transaction_runs_even_when_no_later_transaction
     # and commits.  b's index steps past a's ids; the gap they leave must stay until a's batch
     # ends, however many steps b takes meanwhile.
     import sqlite3
-    import subprocess
-    from harness import PG_BIN, _pg_url_of, _psql
-    psql = os.path.join(PG_BIN, "psql") if PG_BIN else "psql"
+    from harness import _psql
     with Cluster(2, rules="shipped") as nodes:
         a, b = nodes[0].client(), nodes[1].client()
         ordered = open_case(a, customer="C-0", order="O-7", amount="100.00")
         assert isinstance(ordered, int), ordered
         url = _pg_url_of(nodes[0])
-        sessions = [subprocess.Popen([psql, "-X", "-q", "-A", "-t", "-d", url], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True) for _ in range(2)]
-        p, h = sessions
-
-        def say(session, sql):
-            session.stdin.write(sql + "\n\\echo __done\n")
-            session.stdin.flush()
-            out = []
-            while True:
-                line = session.stdout.readline()
-                assert line, "psql ended"
-                if line.strip() == "__done":
-                    return out
-                out.append(line.strip())
-
-        try:
-            say(p, "BEGIN; SELECT pg_current_xact_id();")
-            say(h, "BEGIN; SELECT order_id FROM orders WHERE order_id = 'O-7' FOR UPDATE;")
+        with PsqlSession(nodes[0]) as p, PsqlSession(nodes[0]) as h:
+            p.run("BEGIN; SELECT pg_current_xact_id();")
+            h.run("BEGIN; SELECT order_id FROM orders WHERE order_id = 'O-7' FOR UPDATE;")
             late = nodes[0].client()
             late.send_raw(b"".join(Client.encode(*cmd) for cmd in (
                 ("MULTI",), ("CASE.OPEN", "customer", "C-1", "subject", "zebra crossing lamp"),
@@ -397,9 +369,9 @@ def test_a_gap_is_kept_while_its_transaction_runs_even_when_no_later_transaction
             while _psql(url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                              " AND wait_event_type = 'Lock'") != "1":
                 assert time.monotonic() < deadline, "node a's batch never waited on the order's row"
-            high = say(p, "INSERT INTO events(case_id, at, actor, kind, detail) VALUES (%d, 0, 'test', 'note',"
-                          " 'zebra note') RETURNING id;" % ordered)[0]
-            say(p, "SELECT pg_notify('redress_notes', 'test e%s-%s'); COMMIT;" % (high, high))
+            high = p.run("INSERT INTO events(case_id, at, actor, kind, detail) VALUES (%d, 0, 'test', 'note',"
+                         " 'zebra note') RETURNING id;" % ordered)[0]
+            p.run("SELECT pg_notify('redress_notes', 'test e%s-%s'); COMMIT;" % (high, high))
             search_until(b, "zebra", [ordered])
             for _ in range(6):   # found, pending, horizon set, settled: more steps than a gap needs
                 assert b.call("DEBUG.SEARCH", "STEP") is not None
@@ -409,11 +381,6 @@ def test_a_gap_is_kept_while_its_transaction_runs_even_when_no_later_transaction
             finally:
                 index.close()
             assert gaps >= 1, "node b gave up the gap of a batch still running"
-        finally:
-            for session in sessions:
-                session.stdin.write("COMMIT;\n")
-                session.stdin.close()
-                session.wait(timeout=60)
         replies = [late.read_reply() for _ in range(4)]
         assert replies[:3] == ["OK", "QUEUED", "QUEUED"], replies
         opened = replies[3][0]

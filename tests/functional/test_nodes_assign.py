@@ -9,7 +9,7 @@ roster each node keeps of the online agents learns of another node's AGENT.STATU
 """
 import time
 
-from harness import Cluster, RuleFolder, as_map, store_rows
+from harness import Cluster, PsqlSession, RuleFolder, as_map, store_rows
 from test_assignment import RULES, add_agents, open_many
 
 STORES = ("postgresql",)
@@ -50,6 +50,16 @@ def roster_heard(d):
         time.sleep(0.05)
 
 
+def open_at_once(writers, count):
+    """`count` cases from each writer, every writer's sent before any reply is read (the nodes
+    hand them out at the same time); each must be opened."""
+    for w in writers:
+        w.send_raw(b"".join(w.encode("CASE.OPEN", "customer", "C-%d" % k, "subject", "where is my refund")
+                            for k in range(count)))
+    replies = [w.read_reply() for w in writers for _ in range(count)]
+    assert all(isinstance(r, int) for r in replies), [r for r in replies if not isinstance(r, int)][:5]
+
+
 def resolve_waiting(d, admin):
     """Resolves the cases nobody holds, so that the next agents online start empty."""
     waiting = [i for i, in store_rows(d, "SELECT id FROM cases WHERE assignee IS NULL AND state IN ('new', 'open')")]
@@ -83,11 +93,7 @@ def test_two_nodes_opening_at_once_never_exceed_an_agents_capacity():
             resolve_waiting(nodes[0], admin)
             add_agents(admin, names, "support", [3, 3])
             roster_heard(nodes[1])
-            for w in writers:
-                w.send_raw(b"".join(w.encode("CASE.OPEN", "customer", "C-%d" % k, "subject", "where is my refund")
-                                    for k in range(20)))
-            replies = [w.read_reply() for w in writers for _ in range(20)]
-            assert all(isinstance(r, int) for r in replies), [r for r in replies if not isinstance(r, int)][:5]
+            open_at_once(writers, 20)
             held = assigned(nodes[0], names)
             assert held == {names[0]: 3, names[1]: 3}, (round_, held)
             # The load each node reads is the database's: both agents full, the rest wait.
@@ -106,11 +112,7 @@ def test_round_robin_turns_are_shared_by_the_nodes():
             wait_until_assigned_on(nodes[1], name)
         before = assigned(nodes[0], names)
         writers = [d.client() for d in nodes]
-        for w in writers:
-            w.send_raw(b"".join(w.encode("CASE.OPEN", "customer", "C-%d" % k, "subject", "where is my refund")
-                                for k in range(300)))
-        replies = [w.read_reply() for w in writers for _ in range(300)]
-        assert all(isinstance(r, int) for r in replies), [r for r in replies if not isinstance(r, int)][:5]
+        open_at_once(writers, 300)
         after = assigned(nodes[0], names)
         handed = {n: after[n] - before[n] for n in names}
         assert sum(handed.values()) == 600 and max(handed.values()) - min(handed.values()) <= 1, handed
@@ -124,9 +126,6 @@ def test_a_resolve_waits_for_another_nodes_hand_out_and_never_deadlocks():
     # A resolve here frees zed's slot: its load trigger and its hand-out of the waiting case wait
     # for the turn before they touch zed's row, so the hand-out can take zed's row too, commit,
     # and the resolve goes on -- where each taking one agent's row first would deadlock (40P01).
-    import os
-    import subprocess
-    from harness import PG_BIN, _pg_url_of
     with RuleFolder(RULES) as rules, Cluster(2, rules=rules) as nodes:
         admin = nodes[0].client()
         add_agents(admin, ["amy", "zed"], "support", [1, 1])
@@ -137,18 +136,9 @@ def test_a_resolve_waits_for_another_nodes_hand_out_and_never_deadlocks():
         assert sorted(held.values()) == ["", "amy", "zed"], held
         zeds = [i for i, who in held.items() if who == "zed"][0]
         waiting = [i for i, who in held.items() if who == ""][0]
-        holder = subprocess.Popen([os.path.join(PG_BIN, "psql") if PG_BIN else "psql", "-X", "-q", "-v",
-                                   "ON_ERROR_STOP=1", "-d", _pg_url_of(nodes[0])],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
-            holder.stdin.write("BEGIN; SELECT pg_advisory_xact_lock(20, 0);"
-                               " SELECT name FROM agents WHERE name = 'amy' FOR UPDATE;\n\\echo locked\n")
-            holder.stdin.flush()
-            while True:
-                line = holder.stdout.readline()
-                assert line and "ERROR" not in line, line
-                if line.strip() == "locked":
-                    break
+        with PsqlSession(nodes[0]) as holder:
+            holder.run("BEGIN; SELECT pg_advisory_xact_lock(20, 0);"
+                       " SELECT name FROM agents WHERE name = 'amy' FOR UPDATE;")
             resolver = nodes[1].client()
             resolver.send("CASE.RESOLVE", zeds, "done")
             # The resolve is under way, waiting for the turn; the "hand-out" takes zed's row too.
@@ -157,20 +147,8 @@ def test_a_resolve_waits_for_another_nodes_hand_out_and_never_deadlocks():
                                        " AND NOT granted") != [(1,)]:
                 assert time.monotonic() < deadline, "the resolve never waited for the agents' turn"
                 time.sleep(0.05)
-            holder.stdin.write("UPDATE agents SET load = load WHERE name = 'zed';\n\\echo second\n")
-            holder.stdin.flush()
-            while True:
-                line = holder.stdout.readline()
-                assert line and "ERROR" not in line, line   # a deadlock would fail one side
-                if line.strip() == "second":
-                    break
-            holder.stdin.write("COMMIT;\n")
-            holder.stdin.close()
-            assert holder.wait(timeout=60) == 0
-        finally:
-            if holder.poll() is None:
-                holder.kill()
-                holder.wait()
+            holder.run("UPDATE agents SET load = load WHERE name = 'zed';")   # a deadlock would fail one side
+            assert holder.commit() == 0
         assert resolver.read_reply() == "OK"
         assert as_map(c.call("CASE.GET", waiting))["assignee"] == "zed"
 

@@ -17,20 +17,15 @@ Waits: what crosses nodes (a NOTIFY, the other node's row, refreshed every
 deadline, never sleep a fixed time.
 """
 import os
-import socket
 import time
 
-from harness import Client, Cluster, RespError, as_map
+from harness import Cluster, RespError, as_map, connect_from, info, nothing_more
 
 STORES = ("postgresql",)
 STORES_REASON = "several daemons on one database: only PostgreSQL serves more than one process"
 TIMEOUT = 300
 
 WAIT_S = 30   # a note and a row's refresh take a second or two; room for a loaded machine
-
-
-def info(c):
-    return dict(line.split(":", 1) for line in c.call("INFO").split("\r\n") if ":" in line)
 
 
 def version(c):
@@ -124,23 +119,6 @@ def test_a_reload_that_fails_on_a_peer_keeps_its_set_and_both_show_the_mismatch(
         nodes[0].wait_log("the nodes run the same rule set again")
 
 
-def nothing_more(c, wait=0.3):
-    """True if no byte is waiting on c (the daemon clock stands still: what
-    a delay holds back cannot arrive by itself; the wait is only how long we
-    look), as test_connection_limits.py."""
-    if c.buf:
-        return False
-    c.sock.settimeout(wait)
-    try:
-        chunk = c.sock.recv(65536)
-    except socket.timeout:
-        return True
-    finally:
-        c.sock.settimeout(20)
-    c.buf += chunk
-    return False
-
-
 def test_failed_auths_on_one_node_delay_the_next_auth_from_that_address_on_another():
     with Cluster(2, config="auth_timeout = 60\n") as nodes:
         clock_b = nodes[1].client()   # authenticated before the failures: never held
@@ -160,8 +138,5 @@ def test_failed_auths_on_one_node_delay_the_next_auth_from_that_address_on_anoth
         clock_b.call("DEBUG.CLOCK", "ADVANCE", 1)
         assert rightful.read_reply() == "OK"
         # Another address is not held on B.
-        other = Client.__new__(Client)
-        other.sock = socket.create_connection(("127.0.0.1", nodes[1].port), timeout=20,
-                                              source_address=("127.0.0.2", 0))
-        other.buf = b""
+        other = connect_from(nodes[1], "127.0.0.2")
         assert other.call("AUTH", "admin", nodes[1].token) == "OK"

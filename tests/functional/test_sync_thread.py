@@ -13,7 +13,7 @@ import select
 import sqlite3
 import signal
 
-from harness import ConnectionClosed, Daemon, RespError, as_map
+from harness import ConnectionClosed, Daemon, RespError, as_map, parse_info
 
 STORES = ("sqlite",)
 STORES_REASON = "the SQLite store's WAL: its fsync and checkpoint threads (DEBUG.STORE SYNC, CHECKPOINT-FRAMES)"
@@ -22,8 +22,7 @@ SYNC_FAILED_EXIT = 75   # STORE_SYNC_FAILED_EXIT
 
 
 def store_info(client):
-    info = client.call("INFO", "Store")
-    return dict(line.split(":", 1) for line in info.split("\r\n") if ":" in line)
+    return parse_info(client.call("INFO", "Store"))
 
 
 def wait_for_commit(client):
