@@ -320,8 +320,21 @@ void case_list_command(struct request *request) {
     int breached = 0;
     long long limit = LIST_DEFAULT_LIMIT;
     int64_t after = 0;
+    /* Each option at most once: a repeat is a mistake, never "the last wins". */
+    static const char *const options[] = {"BREACHED", "STATE", "QUEUE", "ASSIGNEE", "PRIORITY", "LIMIT", "AFTER",
+                                          "CUSTOMER", "ORDER", "CHANNEL", "CATEGORY", "SINCE", "UNTIL"};
+    unsigned seen = 0;
     for (int i = 1; i < request->argc; i++) {
         int has_value = i + 1 < request->argc;
+        for (unsigned k = 0; k < sizeof options / sizeof options[0]; k++) {
+            if (!request_argument_is(request, i, options[k])) continue;
+            if (seen & 1u << k) {
+                request_error(request, "INVALID", "CASE.LIST option %s given twice", options[k]);
+                return;
+            }
+            seen |= 1u << k;
+            break;
+        }
         if (request_argument_is(request, i, "BREACHED")) {
             breached = 1;
         } else if (request_argument_is(request, i, "STATE") && has_value) {
@@ -385,6 +398,10 @@ void case_list_command(struct request *request) {
                           (int)(request->argvlen[i] > QUOTED_OPTION_MAX ? QUOTED_OPTION_MAX : request->argvlen[i]), request->argv[i]);
             return;
         }
+    }
+    if (has_since && has_until && since >= until) {
+        request_error(request, "INVALID", "SINCE %lld is not before UNTIL %lld", (long long)since, (long long)until);
+        return;
     }
     /* Filters become bound parameters; only the shape of the SQL varies.
      * CUSTOMER walks its index (cases_by_customer_id) in id order. */

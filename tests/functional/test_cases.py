@@ -259,3 +259,7 @@ def test_list_filters_and_paging():
         assert c.call("CASE.LIST", "LIMIT", 1001).code == "INVALID"
         assert c.call("CASE.LIST", "SORT").code == "INVALID"
         assert c.call("CASE.LIST", "LIMIT").code == "INVALID"
+        # An option given twice is refused, not "the last wins".
+        for args in (("LIMIT", 1, "LIMIT", 2), ("STATE", "open", "STATE", "new"), ("BREACHED", "BREACHED")):
+            r = c.call("CASE.LIST", *args)
+            assert r.code == "INVALID" and "given twice" in str(r), (args, r)

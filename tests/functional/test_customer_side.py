@@ -309,6 +309,9 @@ def test_case_list_filters_by_customer_order_channel_category_and_time():
                      ("ORDER",)):
             r = c.call("CASE.LIST", *args)
             assert isinstance(r, RespError) and r.code == "INVALID", (args, r)
+        # A window that ends before it starts is a mistake, as RULES.REPLAY says, not an empty list.
+        r = c.call("CASE.LIST", "SINCE", T0 + 7200, "UNTIL", T0 + 3600)
+        assert isinstance(r, RespError) and r.code == "INVALID" and "not before UNTIL" in str(r), r
 
 
 def test_case_search_finds_chinese_two_character_words_and_english_ranked_and_scoped():
