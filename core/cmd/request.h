@@ -80,6 +80,10 @@ struct connection_ops {
      * of its named arguments, the handler, request_finish), inside EXEC's
      * savepoint; request->failed tells how it went. */
     void (*run_queued)(void *connection, struct request *request);
+    /* EXEC, before any queued command runs: whether the caller may run this
+     * one with its role as it is now (commands_check_role, the check any
+     * command gets); 0, or -1 after the error reply. */
+    int (*may_run_queued)(void *connection, struct request *request);
     /* The reply comes later (RULES.REPLAY): the connection reads and runs
      * nothing more until request_answer_parked(ticket, reply) gives it.
      * Returns the ticket (never 0). */

@@ -567,6 +567,11 @@ static void client_run_queued(void *connection, struct request *request) {
     request_finish(request, before);
 }
 
+static int client_may_run_queued(void *connection, struct request *request) {
+    (void)connection;
+    return commands_check_role(request, request->command, (int)connections.config->auth);
+}
+
 static const struct connection_ops client_ops = {
     .id = client_id,
     .close_after_reply = client_close_after_reply,
@@ -588,5 +593,6 @@ static const struct connection_ops client_ops = {
     .monitor = client_monitor,
     .transaction = client_transaction,
     .run_queued = client_run_queued,
+    .may_run_queued = client_may_run_queued,
     .park = client_park,
 };
