@@ -40,8 +40,10 @@ struct connection_ops {
     /* AUTH succeeded: the connection acts as that agent from its next
      * command, with the full protocol limits. */
     void (*authenticated)(void *connection, const char *agent, size_t len, unsigned role, const char *queues);
-    /* AUTH failed: counted per connection and per source address; later
-     * input waits, the 10th failure closes the connection. */
+    /* AUTH failed: counted per connection and per source address, and
+     * logged with the agent's name, or agent=? and its length when agent is
+     * NULL (not an agent's name: it may be a token typed in its place);
+     * later input waits, the 10th failure closes the connection. */
     void (*auth_failed)(void *connection, const char *agent, size_t len);
     /* (P)SUBSCRIBE one channel (a queue, "*" for every queue) or pattern:
      * the connection's count of channels and patterns after it, or -1 over

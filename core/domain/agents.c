@@ -136,15 +136,17 @@ int agents_authenticate(struct call *call, const char *name, size_t name_len, co
     unsigned char given[HASH_BYTES], stored[HASH_BYTES];
     memset(stored, 0, sizeof stored);
     int found = 0;
+    out->known = 0;
     out->role = 0;
     out->queues[0] = '\0';
-    static const char sql[] = "SELECT token_hash, role, queues FROM agents WHERE name = ?1 AND disabled = 0";
+    static const char sql[] = "SELECT token_hash, role, queues, disabled FROM agents WHERE name = ?1";
     struct store_stmt *statement = store_statement(sql);
     if (statement) store_bind_text(statement, 1, name, (int)name_len, STORE_STATIC);
     int row = call_row(call, statement);
     if (row < 0) return -1;
     if (row == 1) {
-        if (store_column_bytes(statement, 0) == HASH_BYTES) {
+        out->known = 1;
+        if (store_column_int64(statement, 3) == 0 && store_column_bytes(statement, 0) == HASH_BYTES) {
             memcpy(stored, store_column_blob(statement, 0), HASH_BYTES);
             const char *role_name = (const char *)store_column_text(statement, 1);
             const char *queues = (const char *)store_column_text(statement, 2);
@@ -163,6 +165,7 @@ int agents_authenticate(struct call *call, const char *name, size_t name_len, co
 int agents_authenticate_token(struct call *call, const char *token, size_t token_len, char *name, size_t name_size,
                               struct agent_identity *out) {
     unsigned char given[HASH_BYTES];
+    out->known = 0;
     out->role = 0;
     out->queues[0] = '\0';
     name[0] = '\0';

@@ -33,12 +33,15 @@ const char *agents_role_name(unsigned role);
 
 /* What AUTH learns of an agent. */
 struct agent_identity {
+    int known;                          /* the name is an agent's (enabled or not), whatever the token */
     unsigned role;
     char queues[AGENTS_QUEUES_BYTES];   /* comma-separated */
 };
 /* Checks an enabled agent's token (the same work whether the agent exists
  * or not).  0 with out filled; -1 with CALL_NOAUTH "invalid agent or token"
- * (unknown, disabled or wrong token alike), or a store error. */
+ * (unknown, disabled or wrong token alike), or a store error.  out->known
+ * says, even then, whether the name is an agent's: only such a name may be
+ * logged (a token typed in its place must not). */
 int agents_authenticate(struct call *call, const char *name, size_t name_len, const char *token, size_t token_len,
                         struct agent_identity *out);
 
