@@ -163,7 +163,10 @@ int agent_login(struct request *request, const char *name, size_t name_len, cons
     if (agents_authenticate(&request->call, name, name_len, token, token_len, &identity) != 0) {
         if (request->call.status != CALL_NOAUTH) return -1; /* a store error: not a failed AUTH */
         request_error(request, "NOAUTH", "%s", request->call.message);
-        if (request->connection) request->connection_ops->auth_failed(request->connection, name, name_len);
+        /* The name is logged only if it is an agent's: AUTH <token> <agent>
+         * (the words swapped) must not write the token into the log. */
+        if (request->connection)
+            request->connection_ops->auth_failed(request->connection, identity.known ? name : NULL, name_len);
         return -1;
     }
     if (request->connection == NULL) {

@@ -40,8 +40,10 @@ struct connection_ops {
     /* AUTH succeeded: the connection acts as that agent from its next
      * command, with the full protocol limits. */
     void (*authenticated)(void *connection, const char *agent, size_t len, unsigned role, const char *queues);
-    /* AUTH failed: counted per connection and per source address; later
-     * input waits, the 10th failure closes the connection. */
+    /* AUTH failed: counted per connection and per source address, and
+     * logged with the agent's name, or agent=? and its length when agent is
+     * NULL (not an agent's name: it may be a token typed in its place);
+     * later input waits, the 10th failure closes the connection. */
     void (*auth_failed)(void *connection, const char *agent, size_t len);
     /* (P)SUBSCRIBE one channel (a queue, "*" for every queue) or pattern:
      * the connection's count of channels and patterns after it, or -1 over
@@ -80,6 +82,10 @@ struct connection_ops {
      * of its named arguments, the handler, request_finish), inside EXEC's
      * savepoint; request->failed tells how it went. */
     void (*run_queued)(void *connection, struct request *request);
+    /* EXEC, before any queued command runs: whether the caller may run this
+     * one with its role as it is now (commands_check_role, the check any
+     * command gets); 0, or -1 after the error reply. */
+    int (*may_run_queued)(void *connection, struct request *request);
     /* The reply comes later (RULES.REPLAY): the connection reads and runs
      * nothing more until request_answer_parked(ticket, reply) gives it.
      * Returns the ticket (never 0). */

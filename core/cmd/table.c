@@ -107,17 +107,26 @@ int commands_check(struct request *request, const struct command *command, int a
     return commands_check_access(request);
 }
 
-int commands_check_queued(struct request *request, const struct command *command, int auth_on) {
+int commands_check_role(struct request *request, const struct command *command, int auth_on) {
     const struct caller *who = &request->call.who;
+    if (command && auth_on && who->agent == NULL && !(command->roles & COMMAND_PUBLIC)) {
+        request_error(request, "NOAUTH", "authentication required: AUTH agent token");
+    } else if (command && !(command->roles & COMMAND_PUBLIC) && auth_on && !(command->roles & who->role)) {
+        request_error(request, "NOPERM", "role %s may not run %s", agents_role_name(who->role), command->name);
+    } else {
+        return 0;
+    }
+    return -1;
+}
+
+int commands_check_queued(struct request *request, const struct command *command, int auth_on) {
     if (command) {
         size_t index = command_index(command);
         if (index < COMMAND_TABLE_ROOM) command_calls[index]++;
         else registered_calls++;
     }
-    if (command && auth_on && who->agent == NULL && !(command->roles & COMMAND_PUBLIC)) {
-        request_error(request, "NOAUTH", "authentication required: AUTH agent token");
-    } else if (command && !(command->roles & COMMAND_PUBLIC) && auth_on && !(command->roles & who->role)) {
-        request_error(request, "NOPERM", "role %s may not run %s", agents_role_name(who->role), command->name);
+    if (commands_check_role(request, command, auth_on) != 0) {
+        return -1;
     } else if (command && !(command->flags & COMMAND_WHILE_SUBSCRIBED) && subscribed(request)) {
         request_error(request, "ERR", "only (P)SUBSCRIBE, (P)UNSUBSCRIBE, EVENTS.(UN)SUBSCRIBE, PING, QUIT and "
                       "RESET are allowed while subscribed (RESP2; HELLO 3 lifts this)");

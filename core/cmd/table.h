@@ -29,6 +29,10 @@ int commands_arity_ok(const struct command *command, int argc);
  * request->call.who.  0: run the handler; -1 after the error reply (the
  * request is failed). */
 int commands_check(struct request *request, const struct command *command, int auth_on);
+/* The first two of commands_check: NOAUTH, NOPERM, for the caller as it is
+ * now.  EXEC asks it again of every queued command before any runs (a role
+ * changed since it was queued holds from EXEC, the agent's next command). */
+int commands_check_role(struct request *request, const struct command *command, int auth_on);
 /* commands_check without commands_check_access: what a command queued in
  * MULTI is checked for (its named arguments are checked at EXEC). */
 int commands_check_queued(struct request *request, const struct command *command, int auth_on);

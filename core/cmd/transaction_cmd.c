@@ -12,6 +12,11 @@
  * transaction here is all-or-nothing, so the first failing command ends it,
  * nothing of it is kept, and EXEC answers -EXECABORT naming that command.
  * A client that retries a failed EXEC cannot duplicate what ran before.
+ * The caller's role is checked when a command is queued and again, for
+ * every queued command, before EXEC runs any (connection_ops->
+ * may_run_queued: the table's check): a role changed in between holds
+ * from EXEC on, and a command it no longer allows refuses the whole
+ * transaction before anything runs.
  */
 #include "cmd/transaction_cmd.h"
 #include "cmd/reply.h"
@@ -139,8 +144,44 @@ static void failure_text(struct evbuffer *replies, size_t from, char *text, size
     if (text[0] == '-') memmove(text, text + 1, strlen(text));
 }
 
+/* Queued command `queued` as a request of the caller of EXEC (as it is
+ * now), replying into `replies`.  Field by field, as the connection does
+ * (struct call is large). */
+static void step_of(const struct request *request, const struct queued_command *queued, struct evbuffer *replies,
+                    struct request *step) {
+    step->command = queued->command;
+    step->argc = queued->argc;
+    step->argv = queued->argv;
+    step->argvlen = queued->argvlen;
+    step->reply = replies;
+    step->call.who = request->call.who;
+    step->call.actor = request->call.actor;
+    step->call.status = CALL_OK;
+    step->call.message[0] = '\0';
+    step->connection = request->connection;
+    step->connection_ops = request->connection_ops;
+    step->failed = 0;
+    step->parked = 0;
+}
+
+/* Ends the transaction with -EXECABORT: "<headline>: command <i+1>
+ * (<name>) <verb>: <the error it wrote at `before` of replies>". */
+static void abort_at(struct request *request, struct transaction *transaction, struct evbuffer *replies,
+                     size_t before, int i, const char *headline, const char *verb) {
+    char failure[FAILURE_SHOWN];
+    failure_text(replies, before, failure, sizeof failure);
+    request_error(request, "EXECABORT", "%s: command %d (%.40s) %s: %s", headline, i + 1,
+                  transaction->commands[i]->argv[0], verb, failure);
+    evbuffer_free(replies);
+    transaction_clear(transaction);
+}
+
 /* EXEC: every queued command in order, in the savepoint EXEC runs in; the
- * first failure ends it and fails EXEC (the savepoint is rolled back). */
+ * first failure ends it and fails EXEC (the savepoint is rolled back).
+ * First, before any runs, each is checked against the caller's role as it
+ * is now: EXEC is the agent's next command after an AGENT.SET ROLE, so the
+ * role it had when it queued them no longer counts; one it may not run
+ * refuses the whole transaction. */
 void exec_command(struct request *request) {
     struct transaction *transaction = transaction_of(request);
     if (transaction == NULL || !transaction->active) {
@@ -158,34 +199,22 @@ void exec_command(struct request *request) {
         request_error(request, "ERR", "out of memory running the transaction");
         return;
     }
+    struct request step;
     for (int i = 0; i < transaction->count; i++) {
-        const struct queued_command *queued = transaction->commands[i];
-        /* Field by field, as the connection does (struct call is large). */
-        struct request step;
-        step.command = queued->command;
-        step.argc = queued->argc;
-        step.argv = queued->argv;
-        step.argvlen = queued->argvlen;
-        step.reply = replies;
-        step.call.who = request->call.who;
-        step.call.actor = request->call.actor;
-        step.call.status = CALL_OK;
-        step.call.message[0] = '\0';
-        step.connection = request->connection;
-        step.connection_ops = request->connection_ops;
-        step.failed = 0;
+        step_of(request, transaction->commands[i], replies, &step);
+        if (request->connection_ops->may_run_queued(request->connection, &step) != 0) {
+            abort_at(request, transaction, replies, 0, i, "Transaction refused, nothing ran", "is not allowed");
+            return;
+        }
+    }
+    for (int i = 0; i < transaction->count; i++) {
+        step_of(request, transaction->commands[i], replies, &step);
         size_t before = evbuffer_get_length(replies);
-        /* Who may run it was checked when it was queued (the caller cannot
-         * change in between: a disabled agent fails EXEC's own check); what
-         * its arguments name is checked now, after the commands before it. */
+        /* What its arguments name is checked now, after the commands
+         * before it (connection_ops->run_queued). */
         request->connection_ops->run_queued(request->connection, &step);
         if (step.failed) {
-            char failure[FAILURE_SHOWN];
-            failure_text(replies, before, failure, sizeof failure);
-            request_error(request, "EXECABORT", "Transaction rolled back, nothing was saved: command %d (%.40s) "
-                          "failed: %s", i + 1, queued->argv[0], failure);
-            evbuffer_free(replies);
-            transaction_clear(transaction);
+            abort_at(request, transaction, replies, before, i, "Transaction rolled back, nothing was saved", "failed");
             return;
         }
     }

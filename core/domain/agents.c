@@ -136,15 +136,17 @@ int agents_authenticate(struct call *call, const char *name, size_t name_len, co
     unsigned char given[HASH_BYTES], stored[HASH_BYTES];
     memset(stored, 0, sizeof stored);
     int found = 0;
+    out->known = 0;
     out->role = 0;
     out->queues[0] = '\0';
-    static const char sql[] = "SELECT token_hash, role, queues FROM agents WHERE name = ?1 AND disabled = 0";
+    static const char sql[] = "SELECT token_hash, role, queues, disabled FROM agents WHERE name = ?1";
     struct store_stmt *statement = store_statement(sql);
     if (statement) store_bind_text(statement, 1, name, (int)name_len, STORE_STATIC);
     int row = call_row(call, statement);
     if (row < 0) return -1;
     if (row == 1) {
-        if (store_column_bytes(statement, 0) == HASH_BYTES) {
+        out->known = 1;
+        if (store_column_int64(statement, 3) == 0 && store_column_bytes(statement, 0) == HASH_BYTES) {
             memcpy(stored, store_column_blob(statement, 0), HASH_BYTES);
             const char *role_name = (const char *)store_column_text(statement, 1);
             const char *queues = (const char *)store_column_text(statement, 2);
@@ -163,6 +165,7 @@ int agents_authenticate(struct call *call, const char *name, size_t name_len, co
 int agents_authenticate_token(struct call *call, const char *token, size_t token_len, char *name, size_t name_size,
                               struct agent_identity *out) {
     unsigned char given[HASH_BYTES];
+    out->known = 0;
     out->role = 0;
     out->queues[0] = '\0';
     name[0] = '\0';
@@ -237,6 +240,27 @@ static void disabled_after_commit(void *argument, int committed) {
     free(name);
 }
 
+/* After a write that may have taken away name's admin rights (a role
+ * change, a disable): CONFLICT if no enabled admin is left -- only an admin
+ * may add, enable or promote agents, and only an empty store makes one
+ * (agents_bootstrap), so nothing could ever bring one back.  The caller
+ * fails and its savepoint takes the write back.  The count is read after
+ * the write: on PostgreSQL the write took the agents' turn (migration 31's
+ * trigger), held to COMMIT, and a statement's snapshot starts after it, so
+ * two nodes demoting the last two admins at once see each other's write. */
+static int keep_an_admin(struct call *call, const char *verb, const char *name, size_t name_len) {
+    static const char sql[] = "SELECT count(*) FROM agents WHERE role = 'admin' AND disabled = 0";
+    struct store_stmt *statement = store_statement(sql);
+    int found = call_row(call, statement);
+    if (found < 0) return -1;
+    if (found == 0) return call_fail(call, CALL_ERR, "store: no count of admins");
+    long long admins = store_column_int64(statement, 0);
+    store_reset(statement);
+    if (admins > 0) return 0;
+    return call_fail(call, CALL_CONFLICT, "cannot %s the last enabled admin '%.*s'", verb,
+                     (int)(name_len > NAME_SHOWN ? NAME_SHOWN : name_len), name);
+}
+
 int agents_disable(struct call *call, const char *name, size_t name_len) {
     static const char sql[] = "UPDATE agents SET disabled = 1 WHERE name = ?1 AND disabled = 0";
     struct store_stmt *statement = store_statement(sql);
@@ -245,6 +269,7 @@ int agents_disable(struct call *call, const char *name, size_t name_len) {
     if (store_changes() == 0)
         return call_fail(call, CALL_NOTFOUND, "no enabled agent '%.*s'", (int)(name_len > NAME_SHOWN ? NAME_SHOWN : name_len),
                          name);
+    if (keep_an_admin(call, "disable", name, name_len) != 0) return -1;
     char *copy = strndup(name, name_len);
     if (copy == NULL || store_after_command(disabled_after_commit, copy) != 0) {
         free(copy);
@@ -361,7 +386,10 @@ int agents_set(struct call *call, const char *name, size_t name_len, unsigned ro
         store_bind_text(statement, 3, queues, (int)queues_len, STORE_TRANSIENT);
         store_bind_text(statement, 4, skills, (int)skills_len, STORE_TRANSIENT);
     }
-    if (call_step(call, statement) != 0 || agents_roster_changed(call) != 0) return -1;
+    if (call_step(call, statement) != 0) return -1;
+    if (old_role == ROLE_ADMIN && new_role != ROLE_ADMIN && keep_an_admin(call, "demote", name, name_len) != 0)
+        return -1;
+    if (agents_roster_changed(call) != 0) return -1;
     struct agent_change *change = malloc(sizeof *change + name_len + queues_len + 2);
     if (change == NULL) return call_fail(call, CALL_ERR, "out of memory");
     change->role = new_role;

@@ -33,12 +33,15 @@ const char *agents_role_name(unsigned role);
 
 /* What AUTH learns of an agent. */
 struct agent_identity {
+    int known;                          /* the name is an agent's (enabled or not), whatever the token */
     unsigned role;
     char queues[AGENTS_QUEUES_BYTES];   /* comma-separated */
 };
 /* Checks an enabled agent's token (the same work whether the agent exists
  * or not).  0 with out filled; -1 with CALL_NOAUTH "invalid agent or token"
- * (unknown, disabled or wrong token alike), or a store error. */
+ * (unknown, disabled or wrong token alike), or a store error.  out->known
+ * says, even then, whether the name is an agent's: only such a name may be
+ * logged (a token typed in its place must not). */
 int agents_authenticate(struct call *call, const char *name, size_t name_len, const char *token, size_t token_len,
                         struct agent_identity *out);
 
@@ -68,8 +71,9 @@ struct agent_row {
 long long agents_list(struct call *call, void (*visit)(void *context, const struct agent_row *row), void *context);
 
 /* Disables an enabled agent; once the batch commits the listener hears of
- * it.  0, or -1: NOTFOUND "no enabled agent 'name'", a store error, ERR
- * out of memory. */
+ * it.  0, or -1: NOTFOUND "no enabled agent 'name'", CONFLICT "cannot
+ * disable the last enabled admin 'name'" (nothing could make another), a
+ * store error, ERR out of memory. */
 int agents_disable(struct call *call, const char *name, size_t name_len);
 /* Who hears of a committed AGENT.DISABLE (the connections, from wire()).
  * AGENT.ROTATE tells it too: the connections that authenticated with the
@@ -87,7 +91,8 @@ int agents_rotate(struct call *call, const char *name, size_t name_len, char tok
  * unchanged), queues (NULL = unchanged; each a queue of the vocabulary) or
  * skills (NULL = unchanged; each a name, "" none).  After commit the
  * agent's connections act with the new role and queues.  0, 1 unchanged,
- * or -1: NOTFOUND, INVALID (a queue, a skill), a store error. */
+ * or -1: NOTFOUND, INVALID (a queue, a skill), CONFLICT "cannot demote the
+ * last enabled admin 'name'", a store error. */
 int agents_set(struct call *call, const char *name, size_t name_len, unsigned role, const char *queues,
                size_t queues_len, const char *skills, size_t skills_len);
 

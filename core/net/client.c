@@ -448,7 +448,7 @@ static int client_auth_must_wait(struct client *client) {
     return 1;
 }
 
-/* A failed AUTH of `agent`: counts it on the connection and for its source
+/* A failed AUTH of `agent` (NULL: a name that is no agent's): counts it on the connection and for its source
  * address and logs both -- from the 3rd failure whatever the connection
  * sends next waits (lib/authlimit.h: 100 ms doubling, at most 2 s, on the
  * daemon clock), so does any AUTH from that address, and the 10th failure
@@ -464,11 +464,14 @@ static void client_auth_failed(void *connection, const char *agent, size_t agent
      * forgotten it under a flood of other addresses. */
     int64_t own = now + authlimit_delay_ms(client->auth_failures);
     if (own > turn) turn = own;
-    char name[CLIENT_AGENT_BYTES], quoted[160];
+    /* An unknown name is not logged (the caller passes NULL): it may be a
+     * token given in the name's place. */
+    char name[CLIENT_AGENT_BYTES], quoted[160], unknown[40] = "";
     snprintf(name, sizeof name, "%.*s", (int)(agent_len < CLIENT_AGENT_SHOWN ? agent_len : CLIENT_AGENT_SHOWN),
-             agent);
-    log_warn("failed AUTH", "agent=%s address=%s source=%s client=%llu connection_failures=%d source_failures=%lld"
-             " delay_ms=%lld", log_quote(name, quoted, sizeof quoted), client->address, client->peer,
+             agent ? agent : "");
+    if (agent == NULL) snprintf(unknown, sizeof unknown, " agent_bytes=%zu", agent_len);
+    log_warn("failed AUTH", "agent=%s%s address=%s source=%s client=%llu connection_failures=%d source_failures=%lld"
+             " delay_ms=%lld", agent ? log_quote(name, quoted, sizeof quoted) : "?", unknown, client->address, client->peer,
              (unsigned long long)client->id, client->auth_failures, source_failures, (long long)(turn - now));
     if (client->auth_failures >= AUTH_FAILURES_PER_CONNECTION) {
         client->closing = 1; /* the reply goes out, then the connection closes */
@@ -567,6 +570,11 @@ static void client_run_queued(void *connection, struct request *request) {
     request_finish(request, before);
 }
 
+static int client_may_run_queued(void *connection, struct request *request) {
+    (void)connection;
+    return commands_check_role(request, request->command, (int)connections.config->auth);
+}
+
 static const struct connection_ops client_ops = {
     .id = client_id,
     .close_after_reply = client_close_after_reply,
@@ -588,5 +596,6 @@ static const struct connection_ops client_ops = {
     .monitor = client_monitor,
     .transaction = client_transaction,
     .run_queued = client_run_queued,
+    .may_run_queued = client_may_run_queued,
     .park = client_park,
 };

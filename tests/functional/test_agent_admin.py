@@ -115,3 +115,37 @@ def test_agent_management_is_for_admins_only():
             r = sup.call(*args)
             assert isinstance(r, RespError) and r.code == "NOPERM", (args, r)
         assert as_map(sup.call("WHOAMI"))["role"] == "supervisor"
+
+
+def test_the_last_enabled_admin_cannot_be_demoted_or_disabled():
+    with Daemon() as d:
+        admin = d.client()
+        for command, verb in ((["AGENT.SET", "admin", "ROLE", "agent"], "demote"), (["AGENT.DISABLE", "admin"], "disable")):
+            r = admin.call(*command)
+            assert isinstance(r, RespError) and r.code == "CONFLICT", (command, r)
+            assert "cannot %s the last enabled admin 'admin'" % verb in r, r
+        agents = {a["name"]: a for a in map(as_map, admin.call("AGENT.LIST"))}
+        assert agents["admin"]["role"] == "admin" and agents["admin"]["disabled"] == "0", agents
+        assert as_map(admin.call("WHOAMI"))["role"] == "admin"
+        assert admin_lines(d, "AGENT.SET") == [] and admin_lines(d, "AGENT.DISABLE") == []
+        # What leaves an admin is fine: its queues, its role unchanged, a new token.
+        assert admin.call("AGENT.SET", "admin", "QUEUES", "support") == "OK"
+        assert admin.call("AGENT.SET", "admin", "ROLE", "admin") == "OK"
+        token = admin.call("AGENT.ROTATE", "admin")
+        admin = login(d, "admin", token)
+        # A disabled admin does not count; an enabled one does.
+        token2 = admin.call("AGENT.ADD", "admin2", "admin")
+        assert admin.call("AGENT.DISABLE", "admin2") == "OK"
+        assert admin.call("AGENT.SET", "admin", "ROLE", "supervisor").code == "CONFLICT"
+        assert admin.call("AGENT.ENABLE", "admin2") == "OK"
+        second = login(d, "admin2", token2)
+        assert admin.call("AGENT.SET", "admin", "ROLE", "supervisor") == "OK"
+        assert second.call("AGENT.DISABLE", "admin2").code == "CONFLICT"
+        assert second.call("AGENT.SET", "admin2", "ROLE", "finance").code == "CONFLICT"
+        # Inside a transaction the check sees the commands before it: demoting both fails as a whole.
+        assert second.call("AGENT.SET", "admin", "ROLE", "admin") == "OK"
+        replies = second.pipeline([["MULTI"], ["AGENT.SET", "admin", "ROLE", "agent"],
+                                   ["AGENT.SET", "admin2", "ROLE", "agent"], ["EXEC"]])
+        assert replies[3].code == "EXECABORT" and "command 2 (AGENT.SET)" in replies[3] and "CONFLICT" in replies[3]
+        roles = {a["name"]: a["role"] for a in map(as_map, second.call("AGENT.LIST"))}
+        assert roles == {"admin": "admin", "admin2": "admin"}, roles

@@ -123,6 +123,23 @@ def test_wrong_tokens_are_slowed_then_cut_off():
         assert other.call("PING") == "PONG"
 
 
+def test_a_failed_auth_never_logs_a_token():
+    """AUTH with its two words swapped (AUTH <token> admin), on RESP and in HELLO 3 AUTH: the log names only
+    a known agent; anything else is agent=? with its length, so a token typed as the name never reaches it."""
+    with Daemon() as d:
+        clock = d.client()
+        assert d.client(auth=False).call("AUTH", d.token, "admin").code == "NOAUTH"
+        assert d.client(auth=False).call("HELLO", "3", "AUTH", d.token, "admin").code == "NOAUTH"
+        assert d.client(auth=False).call("AUTH", "nobody", "guess").code == "NOAUTH"
+        clock.call("DEBUG.CLOCK", "ADVANCE", 2)              # the address's delay after a third failure
+        assert d.client(auth=False).call("AUTH", "admin", "guess").code == "NOAUTH"
+        text = d.wait_log(lambda t: t.count('msg="failed AUTH"') == 4)
+        lines = [line for line in text.splitlines() if 'msg="failed AUTH"' in line]
+        assert d.token not in text, lines
+        assert [l.split("agent=")[1].split(" address=")[0] for l in lines] == \
+            ["? agent_bytes=48", "? agent_bytes=48", "? agent_bytes=6", "admin"], lines
+
+
 def test_limits_before_auth_are_tight():
     with Daemon() as d:
         c = d.client(auth=False)

@@ -129,3 +129,22 @@ def test_limits_and_resp3():
         three = resp3(d)
         replies = three.pipeline([["MULTI"], opening("C-1"), ["CASE.GET", 1], ["EXEC"]])
         assert replies[3][0] == 1 and isinstance(replies[3][1], dict) and replies[3][1]["customer"] == "C-1"
+
+
+def test_exec_checks_each_queued_command_against_the_callers_role_now():
+    """A role changed between queueing and EXEC: EXEC is the agent's next command, so it runs with the new
+    role.  A queued command the new role may not run refuses the whole transaction before anything runs."""
+    with Daemon() as d:
+        admin = d.client()
+        second = login(d, "admin2", admin.call("AGENT.ADD", "admin2", "admin"))
+        assert second.call("MULTI") == "OK"
+        assert second.call(*opening("C-1")) == "QUEUED"
+        assert second.call("AGENT.ADD", "mallory", "admin") == "QUEUED"
+        assert admin.call("AGENT.SET", "admin2", "ROLE", "agent") == "OK"
+        r = second.call("EXEC")
+        assert isinstance(r, RespError) and r.code == "EXECABORT", r
+        assert "command 2 (AGENT.ADD)" in r and "NOPERM" in r and "role agent may not run AGENT.ADD" in r, r
+        names = [as_map(a)["name"] for a in admin.call("AGENT.LIST")]
+        assert "mallory" not in names, names
+        assert admin.call("DBSIZE") == 0                               # the case queued before it did not open
+        assert second.call("AGENT.LIST").code == "NOPERM"              # the transaction is over

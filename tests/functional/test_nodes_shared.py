@@ -11,7 +11,9 @@ one process's memory is derived from the database).
     other: PostgreSQL's 40P01 for one case of them);
   - the per-customer notice limit (the shipped rules: five an hour) counts the receipts sent by
     the other node too, and -- as the node that sends it -- not a notice held by quiet hours when
-    the timer's node sends it in the morning.
+    the timer's node sends it in the morning;
+  - the last enabled admin: two nodes' admins demoting each other at once, one succeeds, the
+    other gets CONFLICT (the count is read after the write, under the agents' turn).
 
 STORES = ("postgresql",): several daemons on one database (harness.Cluster); on SQLite they are
 skipped, saying so.  Waits: the clocks are test clocks (DEBUG.CLOCK, the same on each node); a
@@ -217,3 +219,27 @@ def test_a_held_notice_the_timers_node_sends_counts_on_no_node():
                                                     " AND case_id IN (%s) ORDER BY case_id" % ",".join(map(str, cases)))]
         assert [" notice=received " in d for d in details] == [True] * 5 + [False], details
         assert "notice=held notice_reason=customer_notice_limit notice_sent=5" in details[5], details[5]
+
+
+def test_two_nodes_demoting_the_last_two_admins_at_once_keep_one():
+    """Each node's admin demotes the other at the same moment, ten times: the check that an enabled admin
+    is left runs after the write, under the agents' turn, so at most one of the two succeeds and an admin
+    always remains."""
+    with Cluster(2) as nodes:
+        first = nodes[0].client()
+        token = first.call("AGENT.ADD", "admin2", "admin")
+        for _ in range(10):
+            a, b = nodes[0].client(), Client(nodes[1].port)
+            assert b.call("AUTH", "admin2", token) == "OK"
+            a.send_raw(Client.encode("AGENT.SET", "admin2", "ROLE", "agent"))
+            b.send_raw(Client.encode("AGENT.SET", "admin", "ROLE", "agent"))
+            replies = [a.read_reply(), b.read_reply()]
+            admins = [n for n, in store_rows(nodes[0], "SELECT name FROM agents WHERE role = 'admin' AND "
+                                                       "disabled = 0 ORDER BY name")]
+            assert replies.count("OK") == 1 and len(admins) == 1, (replies, admins)
+            assert any(getattr(r, "code", None) == "CONFLICT" and "last enabled admin" in r for r in replies), replies
+            # The one left promotes the other again.
+            kept = nodes[0].client() if admins == ["admin"] else Client(nodes[1].port)
+            if admins == ["admin2"]:
+                assert kept.call("AUTH", "admin2", token) == "OK"
+            assert kept.call("AGENT.SET", "admin" if admins == ["admin2"] else "admin2", "ROLE", "admin") == "OK"
