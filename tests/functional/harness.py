@@ -36,6 +36,7 @@ import hashlib
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -225,7 +226,9 @@ class Daemon:
         self.rules = os.path.join(ROOT, "rules") if rules == "shipped" else rules
         self.proc = None
         self.token = None
-        self.log_lines = []
+        self._log_lock = threading.Lock()
+        self._log_lines = []
+        self._log_eof = True
 
     def start(self):
         argv = [self.binary, "--port", "0", "--data", self.data, "--rules", self.rules]
@@ -240,18 +243,21 @@ class Daemon:
         argv += self.args
         self.proc = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
         self.port = None
-        for raw in self.proc.stderr:
-            line = raw.decode(errors="replace")
-            self.log_lines.append(line)
-            m = re.search(r'msg="listening" port=(\d+)', line)
-            if m:
-                self.port = int(m.group(1))
-                m2 = re.search(r"unix=(\S+)", line)
-                self.unix_path = m2.group(1) if m2 and m2.group(1) != "off" else None
-                break
+        self._log_fd = self.proc.stderr.fileno()   # read unbuffered: see log_lines
+        self._log_partial = b""
+        self._log_eof = False
+        while self.port is None and not self._log_eof:
+            select.select([self._log_fd], [], [])
+            with self._log_lock:
+                for line in self._read_log():
+                    m = re.search(r'msg="listening" port=(\d+)', line)
+                    if m and self.port is None:
+                        self.port = int(m.group(1))
+                        m2 = re.search(r"unix=(\S+)", line)
+                        self.unix_path = m2.group(1) if m2 and m2.group(1) != "off" else None
         if self.port is None:
             self.proc.wait()
-            raise AssertionError("redressd did not start: " + "".join(self.log_lines))
+            raise AssertionError("redressd did not start: " + "".join(self._log_lines))
         self.reader = threading.Thread(target=self._drain, daemon=True)
         self.reader.start()
         # The store opens after the listeners; a first PING proves it is up.
@@ -263,9 +269,40 @@ class Daemon:
             self.token = f.read().strip()
         return self
 
+    def _read_log(self):
+        """One read of the daemon's stderr (the caller holds _log_lock and knows it is readable):
+        appends the whole lines it completes and returns them."""
+        data = os.read(self._log_fd, 65536)
+        if not data:
+            self._log_eof = True
+            data, self._log_partial = self._log_partial + (b"\n" if self._log_partial else b""), b""
+        *whole, self._log_partial = (self._log_partial + data).split(b"\n")
+        lines = [raw.decode(errors="replace") + "\n" for raw in whole]
+        self._log_lines.extend(lines)
+        return lines
+
     def _drain(self):
-        for raw in self.proc.stderr:
-            self.log_lines.append(raw.decode(errors="replace"))
+        while not self._log_eof:
+            select.select([self._log_fd], [], [])
+            with self._log_lock:
+                if not self._log_eof and select.select([self._log_fd], [], [], 0)[0]:
+                    self._read_log()
+
+    @property
+    def log_lines(self):
+        """The daemon's log lines so far, every line it wrote before now included: what its stderr
+        pipe holds is read here first (a line written before a reply is in the pipe once the reply
+        arrived), so a test never reads the log before the reader thread caught up."""
+        with self._log_lock:
+            while self.proc is not None and not self._log_eof and \
+                    select.select([self._log_fd], [], [], 0)[0]:
+                self._read_log()
+            return list(self._log_lines)
+
+    @log_lines.setter
+    def log_lines(self, lines):
+        with self._log_lock:
+            self._log_lines = list(lines)
 
     def log(self):
         return "".join(self.log_lines)

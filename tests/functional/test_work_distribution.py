@@ -201,7 +201,7 @@ def test_assignment_by_skill_hands_a_case_only_to_an_agent_having_its_skills():
             assert admin.call("AGENT.SET", "ann", "SKILLS", "refunds") == "OK"
             assert admin.call("AGENT.STATUS", "ann", "online") == "OK"
             assert as_map(admin.call("CASE.GET", waiting))["assignee"] == "ann"
-            assert 'what=AGENT.SET target=ann skills="refunds"' in d.log()
+            assert 'what=AGENT.SET target=ann skills="refunds"' in d.wait_log('what=AGENT.SET target=ann')
         with open(os.path.join(rules, "00_rules.lua"), "w") as f:
             f.write(SKILLS.replace('["tag:english"]', '["language:english"]'))
         with Daemon(rules=rules) as d:
