@@ -161,13 +161,21 @@ int customers_erase(struct call *call, int64_t id, long long *cases) {
     if (exists == 0) return call_fail(call, CALL_NOTFOUND, "customer %lld does not exist", (long long)id);
     /* A case erased before is left alone: its index rows are gone already,
      * and a contentless index must never be told to delete text it does
-     * not hold. */
+     * not hold.  The tasks of its cases (and theirs) are erased with them:
+     * a task copies the case's customer text and is written about the
+     * customer, but has no customer_id -- it must not count as the
+     * customer's case in the facts the rules read (facts.c) nor be a case
+     * a new contact joins (threading.c). */
     static const char cases_sql[] =
-        "SELECT id FROM cases WHERE customer_id = ?1 AND customer NOT LIKE 'erased:%' ORDER BY id";
+        "WITH RECURSIVE mine(id) AS (SELECT id FROM cases WHERE customer_id = ?1"
+        " UNION SELECT c.id FROM cases c JOIN mine m ON c.parent_id = m.id)"
+        " SELECT id, CASE WHEN customer_id = ?1 THEN 1 ELSE 0 END FROM cases WHERE id IN (SELECT id FROM mine) AND customer NOT LIKE 'erased:%'"
+        " ORDER BY id";
     struct store_stmt *statement = store_statement(cases_sql);
     if (statement) store_bind_int64(statement, 1, id);
     /* The ids first: erasing writes the rows the read walks. */
     size_t count = 0, room = 16;
+    long long own = 0;   /* the customer's cases, as replied: not their tasks */
     int64_t *ids = malloc(room * sizeof *ids);
     if (ids == NULL) return call_fail(call, CALL_ERR, "out of memory");
     int found;
@@ -184,6 +192,7 @@ int customers_erase(struct call *call, int64_t id, long long *cases) {
             room *= 2;
         }
         ids[count++] = store_column_int64(statement, 0);
+        own += store_column_int64(statement, 1) != 0;
     }
     int failed = found < 0;
     for (size_t i = 0; i < count && !failed; i++)
@@ -194,7 +203,7 @@ int customers_erase(struct call *call, int64_t id, long long *cases) {
     statement = store_statement(identities_sql);
     if (statement) store_bind_int64(statement, 1, id);
     if (call_step(call, statement) != 0) return -1;
-    *cases = (long long)count;
+    *cases = own;
     return 0;
 }
 

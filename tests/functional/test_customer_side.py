@@ -760,6 +760,34 @@ def test_customer_export_holds_everything_and_erase_keeps_only_the_audit_skeleto
         assert ids(c.call("CASE.SEARCH", "too")) == [other]
 
 
+def everything_shown(c, *cids):
+    """What a reader of these cases sees: CASE.GET, CASE.HISTORY and CASE.MESSAGES, as one text."""
+    return "".join(repr(c.call("CASE.GET", i)) + repr(c.call("CASE.HISTORY", i)) + repr(c.call("CASE.MESSAGES", i))
+                   for i in cids)
+
+
+def test_erase_reaches_the_customers_tasks_and_what_opened_them():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", DAYTIME)
+        cid = open_case(c, customer="zed@example.com", subject="screen broken")
+        task = c.call("CASE.TASK", cid, "logistics", "trace parcel for Zebrafoo")
+        subtask = c.call("CASE.TASK", task, "tech", "Zebrafoo scanner log")
+        zed = as_map(c.call("CUSTOMER.GET", "zed@example.com"))["id"]
+        assert sorted(ids(c.call("CASE.SEARCH", "zebrafoo"))) == [task, subtask]
+        states = [as_map(c.call("CASE.GET", t))["state"] for t in (task, subtask)]
+        assert c.call("CUSTOMER.ERASE", zed) == 1      # the customer's cases: its tasks are not counted
+        for t, queue, state in zip((task, subtask), ("logistics", "tech"), states):
+            got = as_map(c.call("CASE.GET", t))
+            assert got["customer"] == "erased:%s" % zed and got["subject"] == "[erased]", got
+            assert (got["kind"], got["queue"], got["state"]) == ("task", queue, state), got
+        text = everything_shown(c, cid, task, subtask)
+        assert "zed" not in text and "Zebrafoo" not in text
+        assert ids(c.call("CASE.SEARCH", "zebrafoo")) == []
+        opened = [e for e in history(c, cid) if e["kind"] == "task_opened"][0]
+        assert opened["detail"] == "task=%s queue=logistics text=erased" % task, opened
+
+
 def test_retention_erases_closed_cases_personal_data_after_n_days():
     with Daemon(config="customer_retention_days = 30\n") as d:
         c = d.client()
