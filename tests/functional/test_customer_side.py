@@ -788,6 +788,26 @@ def test_erase_reaches_the_customers_tasks_and_what_opened_them():
         assert opened["detail"] == "task=%s queue=logistics text=erased" % task, opened
 
 
+def test_erase_cuts_the_reasons_people_wrote_into_transfers_escalations_and_reopenings():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", DAYTIME)
+        cid = open_case(c, customer="zed@example.com", subject="screen broken")
+        c.call("CASE.ESCALATE", cid, "Zebrafoo is angry")
+        c.call("CASE.TRANSFER", cid, "logistics", "Zebrafoo lives far away")
+        c.call("CASE.RESOLVE", cid, "done")
+        c.call("CASE.REOPEN", cid, "Zebrafoo called back")
+        kinds_before = [e["kind"] for e in history(c, cid)]
+        assert c.call("CUSTOMER.ERASE", "zed@example.com") == 1
+        trail = history(c, cid)
+        assert "Zebrafoo" not in everything_shown(c, cid)
+        assert [e["kind"] for e in trail] == kinds_before + ["customer_erased"]
+        by_kind = {e["kind"]: e["detail"] for e in trail}
+        assert by_kind["escalation_requested"] == "reason=erased"
+        assert by_kind["transferred"].endswith(" reason=erased") and "queue=" in by_kind["transferred"]
+        assert by_kind["reopened"].endswith(" reason=erased")
+
+
 def test_retention_erases_closed_cases_personal_data_after_n_days():
     with Daemon(config="customer_retention_days = 30\n") as d:
         c = d.client()
