@@ -12,6 +12,7 @@
 #include "domain/customers.h"
 
 #include "domain/case.h"
+#include "domain/refunds.h"
 #include "domain/search.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -153,6 +154,15 @@ int customers_get(struct call *call, int64_t id, struct customer_view *view,
     return found < 0 ? -1 : 0;
 }
 
+/* One case's personal data erased: its texts out of the search index
+ * first, then the case, its events and its refunds. */
+static int erase_case(struct call *call, int64_t case_id, int64_t customer_id) {
+    return search_forget_case(call, case_id) != 0 || case_erase_personal(call, case_id, customer_id) != 0 ||
+                   refunds_erase_personal(call, case_id) != 0
+               ? -1
+               : 0;
+}
+
 #define ERASE_CASES_MAX 100000   /* cases of one customer erased in one command */
 
 int customers_erase(struct call *call, int64_t id, long long *cases) {
@@ -196,7 +206,7 @@ int customers_erase(struct call *call, int64_t id, long long *cases) {
     }
     int failed = found < 0;
     for (size_t i = 0; i < count && !failed; i++)
-        failed = search_forget_case(call, ids[i]) != 0 || case_erase_personal(call, ids[i], id) != 0;
+        failed = erase_case(call, ids[i], id) != 0;
     free(ids);
     if (failed) return -1;
     static const char identities_sql[] = "DELETE FROM customer_identities WHERE customer_id = ?1";
@@ -235,7 +245,7 @@ int customers_erase_closed(int64_t before, int most) {
     if (store_command_begin() != 0) return -1;
     int failed = 0;
     for (int i = 0; i < count && !failed; i++)
-        failed = search_forget_case(&call, ids[i][0]) != 0 || case_erase_personal(&call, ids[i][0], ids[i][1]) != 0;
+        failed = erase_case(&call, ids[i][0], ids[i][1]) != 0;
     store_command_end(!failed);
     if (failed) {
         log_error("retention: personal data not erased", "error=\"-%s %s\"", call_status_code(call.status),

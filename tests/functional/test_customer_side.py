@@ -808,6 +808,35 @@ def test_erase_cuts_the_reasons_people_wrote_into_transfers_escalations_and_reop
         assert by_kind["reopened"].endswith(" reason=erased")
 
 
+def test_erase_clears_the_refunds_reason_and_tracking_and_keeps_its_key_working():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        jan1 = 1767225600
+        c.call("DEBUG.CLOCK", "SET", jan1 + 2 * DAY)
+        cid = open_case(c, customer="zed@example.com", subject="想退货", order="O-1", amount="199.00",
+                        delivered_at=str(jan1))
+        r = as_map(c.call("REFUND.REQUEST", cid, "40.00", "return_refund", "REASON", "Zebrafoo returns it",
+                          "KEY", "zed@example.com-1"))
+        shipped = as_map(c.call("REFUND.RETURN", r["id"], "SF Express", "SF1234567890"))
+        assert shipped["tracking"] == "SF1234567890"
+        assert c.call("CUSTOMER.ERASE", "zed@example.com") == 1
+        got = as_map(c.call("REFUND.GET", r["id"]))
+        assert got["reason"] == "" and got["tracking"] == "" and got["key"] != "zed@example.com-1", got
+        # The skeleton stays: amount, state, the return's progress and carrier.
+        assert (got["amount"], got["state"], got["return_state"], got["carrier"]) == \
+            ("40.00", shipped["state"], "shipped", "SF Express"), got
+        text = everything_shown(c, cid) + repr(c.call("REFUND.GET", r["id"]))
+        for secret in ("Zebrafoo", "SF1234567890", "zed@"):
+            assert secret not in text, secret
+        shipped_event = [e for e in history(c, cid) if e["kind"] == "refund_return_shipped"][0]
+        assert shipped_event["detail"] == 'refund=%s carrier="SF Express" tracking=erased receive_by=%s' % (
+            r["id"], shipped["due_at"]), shipped_event
+        # A retry of the request with its key is still the same refund, not a second one.
+        again = as_map(c.call("REFUND.REQUEST", cid, "40.00", "return_refund", "KEY", "zed@example.com-1"))
+        assert again["id"] == r["id"], again
+        assert len(c.call("REFUND.LIST", cid)) == 1
+
+
 def test_retention_erases_closed_cases_personal_data_after_n_days():
     with Daemon(config="customer_retention_days = 30\n") as d:
         c = d.client()
