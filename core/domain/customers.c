@@ -11,6 +11,7 @@
  */
 #include "domain/customers.h"
 
+#include "domain/attachments.h"
 #include "domain/case.h"
 #include "domain/refunds.h"
 #include "domain/search.h"
@@ -155,10 +156,11 @@ int customers_get(struct call *call, int64_t id, struct customer_view *view,
 }
 
 /* One case's personal data erased: its texts out of the search index
- * first, then the case, its events and its refunds. */
+ * first, then the case, its events, its refunds and its attachments (the
+ * files once the erase is on disk). */
 static int erase_case(struct call *call, int64_t case_id, int64_t customer_id) {
     return search_forget_case(call, case_id) != 0 || case_erase_personal(call, case_id, customer_id) != 0 ||
-                   refunds_erase_personal(call, case_id) != 0
+                   refunds_erase_personal(call, case_id) != 0 || attachments_erase_case(call, case_id) != 0
                ? -1
                : 0;
 }

@@ -837,6 +837,29 @@ def test_erase_clears_the_refunds_reason_and_tracking_and_keeps_its_key_working(
         assert len(c.call("REFUND.LIST", cid)) == 1
 
 
+def test_erase_deletes_the_attachment_files_after_it_commits_and_their_names():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", DAYTIME)
+        cid = open_case(c, customer="zed@example.com", subject="screen broken")
+        c.call("CASE.MESSAGE", cid, "photo attached", "ATTACH", "photo-zebrafoo.jpg", "image/jpeg", b"JPEG-zebrafoo")
+        c.call("CASE.REPLY", cid, "label attached", "ATTACH", "label-zebrafoo.png", "image/png", b"PNG-zebrafoo")
+        other = open_case(c, customer="amy@example.com", subject="other")
+        c.call("CASE.MESSAGE", other, "mine", "ATTACH", "amy.jpg", "image/jpeg", b"JPEG-amy")
+        folder = os.path.join(d.data, "attachments", str(cid))
+        assert len(os.listdir(folder)) == 2
+        # A failed erase deletes nothing: the files follow the commit.
+        assert c.call("DEBUG.STORE", "FAIL-COMMITS", 1) == "OK"
+        assert isinstance(c.call("CUSTOMER.ERASE", "zed@example.com"), RespError)
+        assert len(os.listdir(folder)) == 2 and "photo-zebrafoo.jpg" in everything_shown(c, cid)
+        assert c.call("CUSTOMER.ERASE", "zed@example.com") == 1
+        assert os.listdir(folder) == []
+        shown = [m["attachments"] for m in messages(c, cid)]
+        assert shown == ["", "[erased] (image/jpeg, 13 bytes)", "[erased] (image/png, 12 bytes)"], shown
+        assert "zebrafoo" not in everything_shown(c, cid).lower()
+        assert len(os.listdir(os.path.join(d.data, "attachments", str(other)))) == 1     # another customer's stay
+
+
 def test_retention_erases_closed_cases_personal_data_after_n_days():
     with Daemon(config="customer_retention_days = 30\n") as d:
         c = d.client()
