@@ -5,7 +5,10 @@
  * outside the folder.  It is written, flushed (file and folder) and then
  * its row inserted in the command's savepoint; if the command rolls back,
  * the file is removed (store_after_command with committed 0), so a file
- * without a row is only ever left by a crash in between.
+ * without a row is only ever left by a crash in between.  An erase works
+ * the other way round: the rows lose the name and digest in the command,
+ * the files go once it is on disk (store_after_command_durable), so a
+ * crash or a failed erase leaves the files with their rows.
  */
 #include "domain/attachments.h"
 #include "lib/log.h"
@@ -109,4 +112,36 @@ int attachments_store(struct call *call, int64_t case_id, int64_t event_id, cons
         if (call_step(call, statement) != 0) return -1;
     }
     return 0;
+}
+
+/* After the erase is on disk: the file goes (one the crash left unwritten
+ * is no error).  A failed erase removes nothing. */
+static void remove_if_committed(void *argument, int committed) {
+    char *path = argument;
+    if (committed && unlink(path) != 0 && errno != ENOENT)
+        log_warn("erased attachment not removed", "path=%s error=\"%s\"", path, strerror(errno));
+    free(path);
+}
+
+int attachments_erase_case(struct call *call, int64_t case_id) {
+    static const char files_sql[] = "SELECT event_id, number FROM attachments WHERE case_id = ?1 ORDER BY event_id, number";
+    static const char rows_sql[] = "UPDATE attachments SET name = '[erased]', sha256 = '' WHERE case_id = ?1";
+    struct store_stmt *statement = store_statement(files_sql);
+    if (statement) store_bind_int64(statement, 1, case_id);
+    int found;
+    while ((found = call_row(call, statement)) > 0) {
+        char *path = malloc(PATH_MAX_BYTES + 80);
+        if (path)
+            snprintf(path, PATH_MAX_BYTES + 80, "%s/%lld/%lld-%lld", directory, (long long)case_id,
+                     (long long)store_column_int64(statement, 0), (long long)store_column_int64(statement, 1));
+        if (path == NULL || store_after_command_durable(remove_if_committed, path) != 0) {
+            free(path);
+            store_reset(statement);
+            return call_fail(call, CALL_ERR, "out of memory");
+        }
+    }
+    if (found < 0) return -1;
+    statement = store_statement(rows_sql);
+    if (statement) store_bind_int64(statement, 1, case_id);
+    return call_step(call, statement);
 }

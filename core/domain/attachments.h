@@ -3,7 +3,8 @@
  * Owns: the attachments of a conversation event -- each stored as a file
  * under DATA/attachments/CASE/ (0600, written and flushed to disk before
  * the command's rows; removed again when the command rolls back) and a
- * row of `attachments` (name, type, size, SHA-256) -- and their limits.
+ * row of `attachments` (name, type, size, SHA-256) -- their limits, and
+ * their erasure.
  * Never: parses arguments, writes a reply, changes a case.
  */
 #ifndef REDRESS_ATTACHMENTS_H
@@ -31,5 +32,10 @@ long long attachments_max_bytes(void);
  * 0, or -1 (LIMIT: over the size limit; ERR: the file could not be
  * written; a store error). */
 int attachments_store(struct call *call, int64_t case_id, int64_t event_id, const struct attachment *list, int count);
+/* Erasure: the attachments of case_id lose their name ("[erased]") and
+ * digest in the command (type and size stay), and their files are removed
+ * once it is on disk; nothing is removed when it rolls back.  0, or -1
+ * (out of memory, a store error). */
+int attachments_erase_case(struct call *call, int64_t case_id);
 
 #endif

@@ -651,6 +651,15 @@ int case_erase_personal(struct call *call, int64_t case_id, int64_t customer_id)
         /* the receipt at the end of the triaged event (notices_receipt) */
         "UPDATE events SET detail = substr(detail, 1, instr(detail, ' notice=received') - 1) || ' notice=erased'"
         " WHERE case_id = ?1 AND kind = 'triaged' AND instr(detail, ' notice=received') > 0 AND ?2 = ?2 AND ?3 = ?3",
+        /* what a task was opened to do, written about the customer: the
+         * text is the last field, the task and its queue before it stay */
+        "UPDATE events SET detail = substr(detail, 1, instr(detail, ' text=')) || 'text=erased'"
+        " WHERE case_id = ?1 AND kind = 'task_opened' AND instr(detail, ' text=') > 0 AND ?2 = ?2 AND ?3 = ?3",
+        /* the reason a person gave a transfer, an escalation or a reopening
+         * (the last field: the state or queue change before it stays) */
+        "UPDATE events SET detail = substr(detail, 1, instr(' ' || detail, ' reason=') - 1) || 'reason=erased'"
+        " WHERE case_id = ?1 AND kind IN ('transferred', 'escalation_requested', 'reopened')"
+        " AND instr(' ' || detail, ' reason=') > 0 AND detail NOT LIKE '%reason=\"\"' AND ?2 = ?2 AND ?3 = ?3",
         "UPDATE messages SET external_id = NULL WHERE case_id = ?1 AND ?2 = ?2 AND ?3 = ?3",
         "UPDATE surveys SET comment = NULL WHERE case_id = ?1 AND ?2 = ?2 AND ?3 = ?3",
         "UPDATE deadlines SET payload = NULL WHERE case_id = ?1 AND payload IS NOT NULL AND ?2 = ?2 AND ?3 = ?3",

@@ -11,7 +11,9 @@
  */
 #include "domain/customers.h"
 
+#include "domain/attachments.h"
 #include "domain/case.h"
+#include "domain/refunds.h"
 #include "domain/search.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -153,6 +155,16 @@ int customers_get(struct call *call, int64_t id, struct customer_view *view,
     return found < 0 ? -1 : 0;
 }
 
+/* One case's personal data erased: its texts out of the search index
+ * first, then the case, its events, its refunds and its attachments (the
+ * files once the erase is on disk). */
+static int erase_case(struct call *call, int64_t case_id, int64_t customer_id) {
+    return search_forget_case(call, case_id) != 0 || case_erase_personal(call, case_id, customer_id) != 0 ||
+                   refunds_erase_personal(call, case_id) != 0 || attachments_erase_case(call, case_id) != 0
+               ? -1
+               : 0;
+}
+
 #define ERASE_CASES_MAX 100000   /* cases of one customer erased in one command */
 
 int customers_erase(struct call *call, int64_t id, long long *cases) {
@@ -161,13 +173,21 @@ int customers_erase(struct call *call, int64_t id, long long *cases) {
     if (exists == 0) return call_fail(call, CALL_NOTFOUND, "customer %lld does not exist", (long long)id);
     /* A case erased before is left alone: its index rows are gone already,
      * and a contentless index must never be told to delete text it does
-     * not hold. */
+     * not hold.  The tasks of its cases (and theirs) are erased with them:
+     * a task copies the case's customer text and is written about the
+     * customer, but has no customer_id -- it must not count as the
+     * customer's case in the facts the rules read (facts.c) nor be a case
+     * a new contact joins (threading.c). */
     static const char cases_sql[] =
-        "SELECT id FROM cases WHERE customer_id = ?1 AND customer NOT LIKE 'erased:%' ORDER BY id";
+        "WITH RECURSIVE mine(id) AS (SELECT id FROM cases WHERE customer_id = ?1"
+        " UNION SELECT c.id FROM cases c JOIN mine m ON c.parent_id = m.id)"
+        " SELECT id, CASE WHEN customer_id = ?1 THEN 1 ELSE 0 END FROM cases WHERE id IN (SELECT id FROM mine) AND customer NOT LIKE 'erased:%'"
+        " ORDER BY id";
     struct store_stmt *statement = store_statement(cases_sql);
     if (statement) store_bind_int64(statement, 1, id);
     /* The ids first: erasing writes the rows the read walks. */
     size_t count = 0, room = 16;
+    long long own = 0;   /* the customer's cases, as replied: not their tasks */
     int64_t *ids = malloc(room * sizeof *ids);
     if (ids == NULL) return call_fail(call, CALL_ERR, "out of memory");
     int found;
@@ -184,17 +204,18 @@ int customers_erase(struct call *call, int64_t id, long long *cases) {
             room *= 2;
         }
         ids[count++] = store_column_int64(statement, 0);
+        own += store_column_int64(statement, 1) != 0;
     }
     int failed = found < 0;
     for (size_t i = 0; i < count && !failed; i++)
-        failed = search_forget_case(call, ids[i]) != 0 || case_erase_personal(call, ids[i], id) != 0;
+        failed = erase_case(call, ids[i], id) != 0;
     free(ids);
     if (failed) return -1;
     static const char identities_sql[] = "DELETE FROM customer_identities WHERE customer_id = ?1";
     statement = store_statement(identities_sql);
     if (statement) store_bind_int64(statement, 1, id);
     if (call_step(call, statement) != 0) return -1;
-    *cases = (long long)count;
+    *cases = own;
     return 0;
 }
 
@@ -226,7 +247,7 @@ int customers_erase_closed(int64_t before, int most) {
     if (store_command_begin() != 0) return -1;
     int failed = 0;
     for (int i = 0; i < count && !failed; i++)
-        failed = search_forget_case(&call, ids[i][0]) != 0 || case_erase_personal(&call, ids[i][0], ids[i][1]) != 0;
+        failed = erase_case(&call, ids[i][0], ids[i][1]) != 0;
     store_command_end(!failed);
     if (failed) {
         log_error("retention: personal data not erased", "error=\"-%s %s\"", call_status_code(call.status),

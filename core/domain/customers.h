@@ -48,10 +48,11 @@ int customers_exists(struct call *call, int64_t id);
  * identity is another customer's), or a store error. */
 int customers_link(struct call *call, int64_t id, const struct customer_identity *identity);
 
-/* CUSTOMER.ERASE: every case of the customer erased (case_erase_personal,
- * its texts out of the search index first) and its identities removed; the
- * customer id stays, with no identity.  0 with *cases (how many), or -1
- * (NOTFOUND, a store error). */
+/* CUSTOMER.ERASE: every case of the customer and every task of those
+ * cases erased (case_erase_personal, its texts out of the search index
+ * first) and its identities removed; the customer id stays, with no
+ * identity.  0 with *cases (how many of the customer's own cases, tasks
+ * not counted), or -1 (NOTFOUND, a store error). */
 int customers_erase(struct call *call, int64_t id, long long *cases);
 
 /* Retention: erases the personal data of at most `most` cases closed

@@ -40,9 +40,15 @@
 #include "rules/rules.h"
 #include "store/store.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define KEY_SECRET_BYTES 32   /* the store's secret (schema 17) */
+#define KEY_DIGEST_BYTES 16   /* of an erased refund's key */
 
 #define SETTLE_WHY_SHOWN 295     /* of an executor's message, in refund_failed */
 
@@ -303,12 +309,49 @@ int refunds_kind_valid(const char *kind, size_t len) {
     return 0;
 }
 
-/* The refund the key made: 1 with *id when it is the same refund, 0 when
- * the key is new, -1 (CONFLICT, or a store error). */
-static int find_by_key(struct call *call, const struct refund_ask *ask, int64_t case_id, int64_t amount, int64_t *id) {
-    static const char sql[] = "SELECT id, case_id, amount, kind FROM refunds WHERE idempotency_key = ?1";
+/* What an erased refund keeps of its idempotency key: "erased:" and the
+ * first 16 bytes of an HMAC-SHA256 of the key under the store's secret
+ * (the survey_token row, the key prefixed "refund-key:" so that no such
+ * MAC is ever a survey token's).  A retry with the key still finds its
+ * refund and cannot pay twice; the key itself -- a client's text, maybe
+ * an address -- is gone, and without the secret it cannot be guessed back
+ * from the digest.  0, or -1 (ERR: no secret; a store error). */
+static int key_digest(struct call *call, const char *key, size_t len, char out[REFUND_KEY_DIGEST_SIZE]) {
+    static const char sql[] = "SELECT value FROM secrets WHERE name = 'survey_token'";
+    static const char label[] = "refund-key:";
+    unsigned char secret[KEY_SECRET_BYTES], mac[EVP_MAX_MD_SIZE], text[sizeof label - 1 + REFUND_KEY_MAX];
+    if (len > REFUND_KEY_MAX) return call_fail(call, CALL_INVALID, "key is longer than %d bytes", REFUND_KEY_MAX);
     struct store_stmt *statement = store_statement(sql);
-    if (statement) store_bind_text(statement, 1, ask->key, (int)ask->key_len, STORE_STATIC);
+    int found = call_row(call, statement);
+    if (found <= 0) return found < 0 ? -1 : call_fail(call, CALL_ERR, "store: the store's secret is missing");
+    int whole = store_column_bytes(statement, 0) == KEY_SECRET_BYTES;
+    if (whole) memcpy(secret, store_column_blob(statement, 0), KEY_SECRET_BYTES);
+    store_reset(statement);
+    if (!whole) return call_fail(call, CALL_ERR, "store: the store's secret is damaged");
+    memcpy(text, label, sizeof label - 1);
+    memcpy(text + sizeof label - 1, key, len);
+    unsigned int mac_len = 0;
+    int ok = HMAC(EVP_sha256(), secret, KEY_SECRET_BYTES, text, sizeof label - 1 + len, mac, &mac_len) != NULL &&
+             mac_len >= KEY_DIGEST_BYTES;
+    OPENSSL_cleanse(secret, sizeof secret);
+    if (!ok) return call_fail(call, CALL_ERR, "cannot digest a refund key");
+    memcpy(out, "erased:", 7);
+    for (int i = 0; i < KEY_DIGEST_BYTES; i++) snprintf(out + 7 + 2 * i, 3, "%02x", mac[i]);
+    return 0;
+}
+
+/* The refund the key made (its key as given, or its digest once erased):
+ * 1 with *id when it is the same refund, 0 when the key is new, -1
+ * (CONFLICT, or a store error). */
+static int find_by_key(struct call *call, const struct refund_ask *ask, int64_t case_id, int64_t amount, int64_t *id) {
+    static const char sql[] = "SELECT id, case_id, amount, kind FROM refunds WHERE idempotency_key IN (?1, ?2)";
+    char digest[REFUND_KEY_DIGEST_SIZE];
+    if (key_digest(call, ask->key, ask->key_len, digest) != 0) return -1;
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) {
+        store_bind_text(statement, 1, ask->key, (int)ask->key_len, STORE_STATIC);
+        store_bind_text(statement, 2, digest, -1, STORE_STATIC);
+    }
     int found = call_row(call, statement);
     if (found <= 0) return found;
     int same = store_column_int64(statement, 1) == case_id && store_column_int64(statement, 2) == amount &&
@@ -347,6 +390,39 @@ static void decide(const struct case_row *row, const struct refund_ask *ask, int
     snprintf(decision->role, sizeof decision->role, "supervisor");
     decision->cap = -1;
     snprintf(decision->reason, sizeof decision->reason, "no rule decided: a supervisor reviews");
+}
+
+int refunds_erase_requests(struct call *call, int64_t case_id) {
+    /* One key at a time: each write takes its row out of the read. */
+    static const char next_sql[] =
+        "SELECT id, idempotency_key FROM refunds WHERE case_id = ?1 AND idempotency_key IS NOT NULL"
+        " AND idempotency_key NOT LIKE 'erased:%' ORDER BY id LIMIT 1";
+    static const char key_sql[] = "UPDATE refunds SET idempotency_key = ?2 WHERE id = ?1";
+    static const char reason_sql[] = "UPDATE refunds SET reason = NULL WHERE case_id = ?1 AND reason IS NOT NULL";
+    for (;;) {
+        struct store_stmt *statement = store_statement(next_sql);
+        if (statement) store_bind_int64(statement, 1, case_id);
+        int found = call_row(call, statement);
+        if (found < 0) return -1;
+        if (found == 0) break;
+        int64_t id = store_column_int64(statement, 0);
+        char key[REFUND_KEY_MAX + 1], digest[REFUND_KEY_DIGEST_SIZE];
+        const unsigned char *stored = store_column_text(statement, 1);
+        size_t len = (size_t)store_column_bytes(statement, 1);
+        if (len > REFUND_KEY_MAX) len = REFUND_KEY_MAX;
+        memcpy(key, stored, len);
+        store_reset(statement);
+        if (key_digest(call, key, len, digest) != 0) return -1;
+        statement = store_statement(key_sql);
+        if (statement) {
+            store_bind_int64(statement, 1, id);
+            store_bind_text(statement, 2, digest, -1, STORE_STATIC);
+        }
+        if (call_step(call, statement) != 0) return -1;
+    }
+    struct store_stmt *statement = store_statement(reason_sql);
+    if (statement) store_bind_int64(statement, 1, case_id);
+    return call_step(call, statement);
 }
 
 /* The refund hook's decision in the decision log (when a rule ran), with

@@ -23,6 +23,7 @@
 
 #define REFUND_REASON_MAX 1024      /* REASON text of a request, reason of a rejection */
 #define REFUND_KEY_MAX 128          /* idempotency key */
+#define REFUND_KEY_DIGEST_SIZE 40   /* an erased refund's key: "erased:" and 32 hex digits, NUL */
 #define REFUND_REFERENCE_MAX 128    /* the payer's reference, as kept */
 
 void refunds_configure(long long supervisor_limit, long long finance_limit);
@@ -102,6 +103,12 @@ int refunds_settle_reported(struct call *call, int64_t id, int ok, const char *r
 int refunds_return_shipped(struct call *call, int64_t id, const char *carrier, size_t carrier_len,
                            const char *tracking, size_t tracking_len);
 int refunds_return_received(struct call *call, int64_t id, const char *condition, size_t condition_len);
+/* CUSTOMER.ERASE and retention, for case_id: each refund's reason and
+ * tracking number cleared, its idempotency key replaced by a keyed digest
+ * (the same key still finds it), and the tracking number of its
+ * refund_return_shipped events cut to tracking=erased; amounts, states,
+ * carrier and times stay.  0, or -1. */
+int refunds_erase_personal(struct call *call, int64_t case_id);
 /* Fires every refund deadline due by now, each in its own savepoint of the
  * open batch: a return not shipped in time closes (rejected); one not
  * confirmed received in time, and a review past its deadline whose rules

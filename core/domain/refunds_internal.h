@@ -71,6 +71,10 @@ static inline void column_copy(struct store_stmt *statement, int column, char *o
     snprintf(out, size, "%s", text ? text : "");
 }
 
+/* Erasure (refunds_erase_personal): the customer's reason of each refund
+ * of case_id cleared, its idempotency key replaced by the key's keyed
+ * digest (a retry with the key still finds the refund).  0, or -1. */
+int refunds_erase_requests(struct call *call, int64_t case_id);
 /* The facts of refund id; NOTFOUND, or ERR for a state the table does not know. */
 int refunds_load_facts(struct call *call, long long id, struct refund_facts *facts);
 /* Refund id moves to state (decided_by, reason: NULL keeps the stored

@@ -282,3 +282,58 @@ int refunds_fire_due(void) {
         if (count < FIRE_PAGE || progressed == 0) return fired;
     }
 }
+
+/* ------------------------------------------------------------ erasure */
+
+/* A refund_return_shipped detail with its tracking number cut to
+ * tracking=erased: what comes before it stays, and so does the
+ * receive_by=<time> that may end it (the last such pair: a quoted carrier
+ * or tracking text could hold the words). */
+static void cut_tracking(const char *detail, char *out, size_t size) {
+    static const char tracking[] = " tracking=", receive_by[] = " receive_by=";
+    const char *at = strstr(detail, tracking);
+    if (at == NULL) {
+        snprintf(out, size, "%s", detail);
+        return;
+    }
+    const char *tail = NULL;
+    for (const char *p = at; (p = strstr(p + 1, receive_by)) != NULL;) {
+        const char *digit = p + sizeof receive_by - 1;
+        while (*digit >= '0' && *digit <= '9') digit++;
+        if (*digit == '\0' && digit > p + sizeof receive_by - 1) tail = p;
+    }
+    snprintf(out, size, "%.*s tracking=erased%s", (int)(at - detail), detail, tail ? tail : "");
+}
+
+int refunds_erase_personal(struct call *call, int64_t case_id) {
+    static const char tracking_sql[] = "UPDATE refunds SET tracking = NULL WHERE case_id = ?1 AND tracking IS NOT NULL";
+    static const char next_sql[] =
+        "SELECT id, detail FROM events WHERE case_id = ?1 AND kind = 'refund_return_shipped' AND id > ?2"
+        " ORDER BY id LIMIT 1";
+    static const char event_sql[] = "UPDATE events SET detail = ?2 WHERE id = ?1";
+    if (refunds_erase_requests(call, case_id) != 0) return -1;
+    struct store_stmt *statement = store_statement(tracking_sql);
+    if (statement) store_bind_int64(statement, 1, case_id);
+    if (call_step(call, statement) != 0) return -1;
+    int64_t last = 0;
+    for (;;) {
+        statement = store_statement(next_sql);
+        if (statement) {
+            store_bind_int64(statement, 1, case_id);
+            store_bind_int64(statement, 2, last);
+        }
+        int found = call_row(call, statement);
+        if (found <= 0) return found;
+        last = store_column_int64(statement, 0);
+        char detail[DETAIL_MAX], cut[DETAIL_MAX];
+        column_copy(statement, 1, detail, sizeof detail);
+        store_reset(statement);
+        cut_tracking(detail, cut, sizeof cut);
+        statement = store_statement(event_sql);
+        if (statement) {
+            store_bind_int64(statement, 1, last);
+            store_bind_text(statement, 2, cut, -1, STORE_STATIC);
+        }
+        if (call_step(call, statement) != 0) return -1;
+    }
+}

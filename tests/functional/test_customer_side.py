@@ -763,6 +763,106 @@ def test_customer_export_holds_everything_and_erase_keeps_only_the_audit_skeleto
         assert ids(c.call("CASE.SEARCH", "too")) == [other]
 
 
+def everything_shown(c, *cids):
+    """What a reader of these cases sees: CASE.GET, CASE.HISTORY and CASE.MESSAGES, as one text."""
+    return "".join(repr(c.call("CASE.GET", i)) + repr(c.call("CASE.HISTORY", i)) + repr(c.call("CASE.MESSAGES", i))
+                   for i in cids)
+
+
+def test_erase_reaches_the_customers_tasks_and_what_opened_them():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", DAYTIME)
+        cid = open_case(c, customer="zed@example.com", subject="screen broken")
+        task = c.call("CASE.TASK", cid, "logistics", "trace parcel for Zebrafoo")
+        subtask = c.call("CASE.TASK", task, "tech", "Zebrafoo scanner log")
+        zed = as_map(c.call("CUSTOMER.GET", "zed@example.com"))["id"]
+        assert sorted(ids(c.call("CASE.SEARCH", "zebrafoo"))) == [task, subtask]
+        states = [as_map(c.call("CASE.GET", t))["state"] for t in (task, subtask)]
+        assert c.call("CUSTOMER.ERASE", zed) == 1      # the customer's cases: its tasks are not counted
+        for t, queue, state in zip((task, subtask), ("logistics", "tech"), states):
+            got = as_map(c.call("CASE.GET", t))
+            assert got["customer"] == "erased:%s" % zed and got["subject"] == "[erased]", got
+            assert (got["kind"], got["queue"], got["state"]) == ("task", queue, state), got
+        text = everything_shown(c, cid, task, subtask)
+        assert "zed" not in text and "Zebrafoo" not in text
+        assert ids(c.call("CASE.SEARCH", "zebrafoo")) == []
+        opened = [e for e in history(c, cid) if e["kind"] == "task_opened"][0]
+        assert opened["detail"] == "task=%s queue=logistics text=erased" % task, opened
+
+
+def test_erase_cuts_the_reasons_people_wrote_into_transfers_escalations_and_reopenings():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", DAYTIME)
+        cid = open_case(c, customer="zed@example.com", subject="screen broken")
+        c.call("CASE.ESCALATE", cid, "Zebrafoo is angry")
+        c.call("CASE.TRANSFER", cid, "logistics", "Zebrafoo lives far away")
+        c.call("CASE.RESOLVE", cid, "done")
+        c.call("CASE.REOPEN", cid, "Zebrafoo called back")
+        kinds_before = [e["kind"] for e in history(c, cid)]
+        assert c.call("CUSTOMER.ERASE", "zed@example.com") == 1
+        trail = history(c, cid)
+        assert "Zebrafoo" not in everything_shown(c, cid)
+        assert [e["kind"] for e in trail] == kinds_before + ["customer_erased"]
+        by_kind = {e["kind"]: e["detail"] for e in trail}
+        assert by_kind["escalation_requested"] == "reason=erased"
+        assert by_kind["transferred"].endswith(" reason=erased") and "queue=" in by_kind["transferred"]
+        assert by_kind["reopened"].endswith(" reason=erased")
+
+
+def test_erase_clears_the_refunds_reason_and_tracking_and_keeps_its_key_working():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        jan1 = 1767225600
+        c.call("DEBUG.CLOCK", "SET", jan1 + 2 * DAY)
+        cid = open_case(c, customer="zed@example.com", subject="想退货", order="O-1", amount="199.00",
+                        delivered_at=str(jan1))
+        r = as_map(c.call("REFUND.REQUEST", cid, "40.00", "return_refund", "REASON", "Zebrafoo returns it",
+                          "KEY", "zed@example.com-1"))
+        shipped = as_map(c.call("REFUND.RETURN", r["id"], "SF Express", "SF1234567890"))
+        assert shipped["tracking"] == "SF1234567890"
+        assert c.call("CUSTOMER.ERASE", "zed@example.com") == 1
+        got = as_map(c.call("REFUND.GET", r["id"]))
+        assert got["reason"] == "" and got["tracking"] == "" and got["key"] != "zed@example.com-1", got
+        # The skeleton stays: amount, state, the return's progress and carrier.
+        assert (got["amount"], got["state"], got["return_state"], got["carrier"]) == \
+            ("40.00", shipped["state"], "shipped", "SF Express"), got
+        text = everything_shown(c, cid) + repr(c.call("REFUND.GET", r["id"]))
+        for secret in ("Zebrafoo", "SF1234567890", "zed@"):
+            assert secret not in text, secret
+        shipped_event = [e for e in history(c, cid) if e["kind"] == "refund_return_shipped"][0]
+        assert shipped_event["detail"] == 'refund=%s carrier="SF Express" tracking=erased receive_by=%s' % (
+            r["id"], shipped["due_at"]), shipped_event
+        # A retry of the request with its key is still the same refund, not a second one.
+        again = as_map(c.call("REFUND.REQUEST", cid, "40.00", "return_refund", "KEY", "zed@example.com-1"))
+        assert again["id"] == r["id"], again
+        assert len(c.call("REFUND.LIST", cid)) == 1
+
+
+def test_erase_deletes_the_attachment_files_after_it_commits_and_their_names():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", DAYTIME)
+        cid = open_case(c, customer="zed@example.com", subject="screen broken")
+        c.call("CASE.MESSAGE", cid, "photo attached", "ATTACH", "photo-zebrafoo.jpg", "image/jpeg", b"JPEG-zebrafoo")
+        c.call("CASE.REPLY", cid, "label attached", "ATTACH", "label-zebrafoo.png", "image/png", b"PNG-zebrafoo")
+        other = open_case(c, customer="amy@example.com", subject="other")
+        c.call("CASE.MESSAGE", other, "mine", "ATTACH", "amy.jpg", "image/jpeg", b"JPEG-amy")
+        folder = os.path.join(d.data, "attachments", str(cid))
+        assert len(os.listdir(folder)) == 2
+        # A failed erase deletes nothing: the files follow the commit.
+        assert c.call("DEBUG.STORE", "FAIL-COMMITS", 1) == "OK"
+        assert isinstance(c.call("CUSTOMER.ERASE", "zed@example.com"), RespError)
+        assert len(os.listdir(folder)) == 2 and "photo-zebrafoo.jpg" in everything_shown(c, cid)
+        assert c.call("CUSTOMER.ERASE", "zed@example.com") == 1
+        assert os.listdir(folder) == []
+        shown = [m["attachments"] for m in messages(c, cid)]
+        assert shown == ["", "[erased] (image/jpeg, 13 bytes)", "[erased] (image/png, 12 bytes)"], shown
+        assert "zebrafoo" not in everything_shown(c, cid).lower()
+        assert len(os.listdir(os.path.join(d.data, "attachments", str(other)))) == 1     # another customer's stay
+
+
 def test_retention_erases_closed_cases_personal_data_after_n_days():
     with Daemon(config="customer_retention_days = 30\n") as d:
         c = d.client()
