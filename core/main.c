@@ -459,11 +459,11 @@ int main(int argc, char **argv) {
      * start's warm-up read of the cases table has already counted is in
      * their past: a peer's note heard from now on is news). */
     peer_counts_follow();
-    if (events_follow_peers(base) != 0 || agents_follow_peers(base) != 0) {
+    if (events_follow_peers() != 0 || agents_follow_peers() != 0) {
         log_error("cannot follow the other nodes' events", NULL);
         goto done;
     }
-    if (nodes_follow_peers(base) != 0) {
+    if (nodes_follow_peers() != 0) {
         log_error("cannot hear the other nodes' failed AUTHs", NULL);
         goto done;
     }

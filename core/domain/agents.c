@@ -13,9 +13,6 @@
 #include "lib/names.h"
 #include "rules/rules.h"
 #include "store/store.h"
-#include "store/work.h"
-
-#include <event2/event.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -510,37 +507,29 @@ int agents_roster_changed(struct call *call) {
     return 0;
 }
 
-static struct event *peer_changed;   /* a note heard: reload at the next turn of store work */
-
-static void on_peer_changed(evutil_socket_t fd, short what, void *argument) {
-    (void)fd; (void)what; (void)argument;
-    /* A batch of this node's own changing the roster reloads it when it
-     * ends, reading the peer's commit too. */
+/* Another node's batch changed the roster (or notes may have been missed):
+ * read it again, from a piece of store work.  A batch of this node's own
+ * changing the roster reloads it when it ends, reading the peer's commit
+ * too. */
+static void reload_for_peer(void) {
     if (!roster_changing) agents_roster_load();
 }
 
-/* From the loop, outside any store work: only queue the reload. */
-static void on_peer_note(const char *text) {
+/* Several notes heard together are one reload. */
+static void on_peer_note(const char *text, int last) {
     (void)text;
-    if (peer_changed) event_active(peer_changed, EV_TIMEOUT, 0);
+    if (last) reload_for_peer();
 }
 
-static void on_notes_missed(void) { on_peer_note(""); }
-
-int agents_follow_peers(struct event_base *base) {
+int agents_follow_peers(void) {
+    static const struct store_note_listener listener = {.heard = on_peer_note, .waiting_max = 256};
     if (!store_shared()) return 0;
-    peer_changed = store_event_new(base, -1, 0, on_peer_changed, NULL);
-    if (peer_changed == NULL) return -1;
-    store_on_peer_note(STORE_NOTE_AGENTS, on_peer_note);
+    if (store_on_peer_note(STORE_NOTE_AGENTS, &listener) != 0) return -1;
     /* Notes missed while the connection was lost: read the roster again. */
-    return store_on_missed_notes(on_notes_missed);
+    return store_on_missed_notes(reload_for_peer);
 }
 
-void agents_stop_following(void) {
-    store_on_peer_note(STORE_NOTE_AGENTS, NULL);
-    if (peer_changed) store_event_free(peer_changed);
-    peer_changed = NULL;
-}
+void agents_stop_following(void) { store_on_peer_note(STORE_NOTE_AGENTS, NULL); }
 
 int agents_roster_serves(const char *queue, size_t len, const char *skills) {
     if (!roster_known || roster_changing) return 1;

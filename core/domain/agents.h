@@ -15,7 +15,6 @@
 #ifndef REDRESS_AGENTS_H
 #define REDRESS_AGENTS_H
 
-struct event_base;
 #include <stddef.h>
 
 #include "domain/call.h"
@@ -113,7 +112,7 @@ int agents_roster_changed(struct call *call);   /* 0, or -1 (ERR out of memory) 
  * frees or the agent's presence changes, as a case opened with nobody
  * online does.  agents_follow_peers: 0, or -1 (out of memory); nothing on
  * SQLite. */
-int agents_follow_peers(struct event_base *base);
+int agents_follow_peers(void);
 void agents_stop_following(void);
 /* 1 if an online, enabled agent works queue[0..len) and has every skill of
  * the comma-separated `skills` ("" none); 0 if none does. */

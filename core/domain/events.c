@@ -12,7 +12,6 @@
 #include "lib/log.h"
 #include "store/store.h"
 
-#include <event2/event.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,27 +188,6 @@ static int send_note(void *argument) {
     return rc;
 }
 
-/* Notes heard, waiting for their turn of store work (the loop hears them
- * inside the connection's own callback, where no statement may run). */
-struct heard { struct heard *next; char text[]; };
-static struct heard *heard_head, *heard_tail;
-static struct event *heard_event;
-
-static void on_peer_note(const char *text) {
-    size_t n = strlen(text);
-    struct heard *note = malloc(sizeof *note + n + 1);
-    if (note == NULL) {
-        log_error("out of memory: another node's events are not delivered here", NULL);
-        return;
-    }
-    note->next = NULL;
-    memcpy(note->text, text, n + 1);
-    if (heard_tail) heard_tail->next = note;
-    else heard_head = note;
-    heard_tail = note;
-    event_active(heard_event, EV_TIMEOUT, 0);
-}
-
 /* One range of another node's events to the listeners that hear peers:
  * the public kinds (published_kinds, spelt out in the text: a cached
  * statement's text is a constant). */
@@ -260,55 +238,48 @@ static void (*range_reader)(int64_t low, int64_t high);
 
 void events_read_peer_ranges(void (*reader)(int64_t low, int64_t high)) { range_reader = reader; }
 
-static void on_heard(evutil_socket_t fd, short what, void *argument) {
-    (void)fd; (void)what; (void)argument;
+/* The newest id of the notes handled since the watcher was last told:
+ * it hears once for the notes heard together. */
+static int64_t peer_newest;
+
+/* A note of another node's events, at a turn of store work (store.h):
+ * "low-high,low-high,..." in commit order. */
+static void on_peer_note(const char *text, int last) {
     int wanted = peers_wanted();
-    long long newest = 0;
-    while (heard_head) {
-        struct heard *note = heard_head;
-        heard_head = note->next;
-        if (heard_head == NULL) heard_tail = NULL;
-        for (const char *p = note->text; *p;) {
-            char *end;
-            long long low = strtoll(p, &end, 10), high = low;
-            if (*end == '-') high = strtoll(end + 1, &end, 10);
-            /* A range wider than a batch could write is not one (each
-             * range is read from the event log on the loop). */
-            if (end == p || low < 1 || high < low || high - low >= PEER_RANGE_MAX) {
-                log_error("a malformed note from another node", "text=\"%.80s\"", note->text);
-                break;
-            }
-            if (range_reader) range_reader(low, high);
-            if (wanted) deliver_range(low, high);
-            if (high > newest) newest = high;
-            p = *end == ',' ? end + 1 : end;
+    for (const char *p = text; *p;) {
+        char *end;
+        long long low = strtoll(p, &end, 10), high = low;
+        if (*end == '-') high = strtoll(end + 1, &end, 10);
+        /* A range wider than a batch could write is not one (each
+         * range is read from the event log on the loop). */
+        if (end == p || low < 1 || high < low || high - low >= PEER_RANGE_MAX) {
+            log_error("a malformed note from another node", "text=\"%.80s\"", text);
+            break;
         }
-        free(note);
+        if (range_reader) range_reader(low, high);
+        if (wanted) deliver_range(low, high);
+        if (high > peer_newest) peer_newest = high;
+        p = *end == ',' ? end + 1 : end;
     }
-    if (newest && peer_watcher) peer_watcher(newest);
+    if (!last || peer_newest == 0) return;
+    if (peer_watcher) peer_watcher(peer_newest);
+    peer_newest = 0;
 }
 
 void events_stop_following(void) {
     store_on_peer_note(STORE_NOTE_EVENTS, NULL);
-    while (heard_head) {
-        struct heard *note = heard_head;
-        heard_head = note->next;
-        free(note);
-    }
-    heard_tail = NULL;
-    if (heard_event) store_event_free(heard_event);
-    heard_event = NULL;
+    peer_newest = 0;
     free(batch_ranges);
     batch_ranges = NULL;
     range_count = range_capacity = 0;
 }
 
-int events_follow_peers(struct event_base *base) {
-    if (!store_shared()) return 0;
-    heard_event = store_event_new(base, -1, 0, on_heard, NULL);
-    if (heard_event == NULL) return -1;
-    store_on_peer_note(STORE_NOTE_EVENTS, on_peer_note);
-    return 0;
+int events_follow_peers(void) {
+    /* Each committed batch of a peer is a note: this many is seconds of
+     * several busy nodes' commits while one piece of work waits for the
+     * server (a note is some 20 bytes of ranges, 7,000 at the most). */
+    static const struct store_note_listener listener = {.heard = on_peer_note, .waiting_max = 16384};
+    return store_shared() ? store_on_peer_note(STORE_NOTE_EVENTS, &listener) : 0;
 }
 
 /* The batch's callbacks, with its first event. */

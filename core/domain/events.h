@@ -16,8 +16,6 @@
 
 #include "domain/call.h"
 
-struct event_base;
-
 /* One event as listeners get it; every pointer valid during deliver only. */
 struct event_record {
     int64_t id, case_id, at;            /* at: unix seconds of the append (daemon clock) */
@@ -51,7 +49,7 @@ int events_hear_peers(const struct events_listener *listener);
  * peers (events_hear_peers).  The queue and assignee given are the case's when the
  * row is read.  At start, after the store opened; nothing on SQLite.  0,
  * or -1 when out of memory. */
-int events_follow_peers(struct event_base *base);
+int events_follow_peers(void);
 /* Several nodes: reader(low, high) gets each range of event ids another
  * node committed, as its note is heard (in commit order), before the
  * listeners do, with the store free for its reads: the shared counts

@@ -1,9 +1,8 @@
 /* nodes.c -- the nodes serving one database (see nodes.h).
  *
  * Owns: this node's name, the one writer of the `nodes` table, what the
- * last read of it found of the other nodes (INFO's list), whether the
- * versions' disagreement was logged, and the failed AUTHs heard from the
- * other nodes that wait for their turn.  Never: includes a protocol header.
+ * last read of it found of the other nodes (INFO's list), and whether the
+ * versions' disagreement was logged.  Never: includes a protocol header.
  */
 #include "domain/nodes.h"
 #include "domain/call.h"
@@ -14,7 +13,6 @@
 #include "rules/rules.h"
 #include "store/store.h"
 
-#include <event2/event.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -181,40 +179,12 @@ void nodes_view(struct nodes_view *out) {
 
 /* ------------------------------------------------------- failed AUTHs */
 
-/* Heard, waiting for a turn of store work: the listener runs inside the
- * connection's own callback, and a failure recorded there could land
- * between an AUTH's admission and its outcome on this node.  Bounded: a
- * flood of notes beyond it is counted and logged, never held. */
-#define HEARD_MAX 256
-static char heard[HEARD_MAX][AUTHLIMIT_KEY_MAX];
-static int heard_count;
-static long long heard_dropped;
-static struct event *heard_event;
-
-static void on_auth_note(const char *text) {
-    if (!authlimit_key_valid(text)) {
-        char quoted[80];
-        log_warn("a failed-AUTH note from another node dropped: not an address", "text=%s",
-                 log_quote(text, quoted, sizeof quoted));
-        return;
-    }
-    if (heard_count == HEARD_MAX) {
-        heard_dropped++;
-        return;
-    }
-    snprintf(heard[heard_count++], AUTHLIMIT_KEY_MAX, "%s", text);
-    event_active(heard_event, EV_TIMEOUT, 0);
-}
-
-static void on_heard(evutil_socket_t fd, short what, void *argument) {
-    (void)fd; (void)what; (void)argument;
-    int64_t now = clock_monotonic_ms();
-    for (int i = 0; i < heard_count; i++) shared_auth_peer_failed(heard[i], now);
-    heard_count = 0;
-    if (heard_dropped) {
-        log_warn("failed-AUTH notes from other nodes dropped: too many at once", "dropped=%lld", heard_dropped);
-        heard_dropped = 0;
-    }
+/* At a turn of store work (store.h), not inside the connection's own
+ * callback: a failure recorded there could land between an AUTH's
+ * admission and its outcome on this node. */
+static void on_auth_note(const char *text, int last) {
+    (void)last;
+    shared_auth_peer_failed(text, clock_monotonic_ms());
 }
 
 void nodes_auth_failed(const char *address) {
@@ -223,17 +193,12 @@ void nodes_auth_failed(const char *address) {
         log_warn("the other nodes are not told of a failed AUTH", "source=%s", address);
 }
 
-int nodes_follow_peers(struct event_base *base) {
-    if (!store_shared()) return 0;
-    heard_event = store_event_new(base, -1, 0, on_heard, NULL);
-    if (heard_event == NULL) return -1;
-    store_on_peer_note(STORE_NOTE_AUTH, on_auth_note);
-    return 0;
+int nodes_follow_peers(void) {
+    /* Bounded: a flood of notes beyond it is counted and logged, never
+     * held. */
+    static const struct store_note_listener listener = {
+        .heard = on_auth_note, .valid = authlimit_key_valid, .waiting_max = 256};
+    return store_shared() ? store_on_peer_note(STORE_NOTE_AUTH, &listener) : 0;
 }
 
-void nodes_stop_following(void) {
-    store_on_peer_note(STORE_NOTE_AUTH, NULL);
-    if (heard_event) store_event_free(heard_event);
-    heard_event = NULL;
-    heard_count = 0;
-}
+void nodes_stop_following(void) { store_on_peer_note(STORE_NOTE_AUTH, NULL); }

@@ -29,8 +29,6 @@
 
 #include "lib/config.h"
 
-struct event_base;
-
 #define NODES_LIVE_SECONDS 10  /* a node seen within this many seconds is live */
 #define NODES_SEEN_EVERY 2     /* a node refreshes its row this often (seconds), PostgreSQL */
 #define NODES_LISTED_MAX 32    /* the other nodes INFO lists at most */
@@ -79,7 +77,7 @@ void nodes_auth_failed(const char *address);
 
 /* Hears the other nodes' failed AUTHs (PostgreSQL; nothing on SQLite).
  * 0, or -1 when out of memory. */
-int nodes_follow_peers(struct event_base *base);
+int nodes_follow_peers(void);
 void nodes_stop_following(void);
 
 #endif

@@ -2,7 +2,7 @@
  *
  * Owns: the tick's timer (one second, on the loop), its order of work,
  * the one reload-then-re-time, and the reloads other nodes ask for (a
- * STORE_NOTE_RULES note, heard and queued for a turn of store work).
+ * STORE_NOTE_RULES note, handed over by the store at a turn of store work).
  * Never: holds a connection or a reply; never commits by itself (it asks
  * the store's commit scheduler).
  */
@@ -34,14 +34,15 @@
  * own turn of the loop (see fire_slice). */
 #define TICK_FIRE_SLICE 256
 
+/* A reload note: "NAME VERSION". */
+#define RULES_NOTE_MAX (CONFIG_NODE_NAME_MAX + NODES_VERSION_MAX + 2)
+
 static const struct config *settings;
 static int stopping;
 static long long runs;
 static struct event *timer;
 static struct event *next_slice;      /* more clocks are due: fire them at the next turn */
 static struct event_base *loop_base;
-static struct event *peer_reload;     /* another node reloaded: reload here at the next turn */
-static char peer_reload_from[CONFIG_NODE_NAME_MAX + NODES_VERSION_MAX + 2];
 static char promoted_rules[1024];     /* RULES.PROMOTE's folder: what later reloads read */
 
 void tick_configure(const struct config *config) { settings = config; }
@@ -61,7 +62,7 @@ static const char *rules_folder(void) {
 static void rules_changed_here(void) {
     nodes_rules_changed();
     if (!store_shared()) return;
-    char text[sizeof peer_reload_from];
+    char text[RULES_NOTE_MAX];
     snprintf(text, sizeof text, "%s %s", nodes_name(), rules_version());
     if (store_note_peers(STORE_NOTE_RULES, text) != 0)
         log_warn("the other nodes are not asked to reload their rule sets", "version=%.16s", rules_version());
@@ -202,24 +203,12 @@ static int rules_note_valid(const char *text) {
     return 1;
 }
 
-/* Heard inside the connection's callback: only queued (several notes
- * before the turn are one reload). */
-static void on_rules_note(const char *text) {
-    if (!rules_note_valid(text)) {
-        char quoted[96];
-        log_warn("a reload note from another node dropped: malformed", "text=%s",
-                 log_quote(text, quoted, sizeof quoted));
-        return;
-    }
-    snprintf(peer_reload_from, sizeof peer_reload_from, "%s", text);
-    event_active(peer_reload, EV_TIMEOUT, 0);
-}
-
-static void on_peer_reload(evutil_socket_t fd, short what, void *argument) {
-    (void)fd; (void)what; (void)argument;
-    if (stopping) return;
-    char from[sizeof peer_reload_from], *version = from;
-    snprintf(from, sizeof from, "%s", peer_reload_from);
+/* At a turn of store work (store.h); several notes heard together are
+ * one reload, the last one's sender logged. */
+static void on_rules_note(const char *text, int last) {
+    if (!last || stopping) return;
+    char from[RULES_NOTE_MAX], *version = from;
+    snprintf(from, sizeof from, "%s", text);
     strsep(&version, " ");
     char error[TICK_RELOAD_ERROR_MAX], quoted[600];
     log_info("another node reloaded its rule set: reloading this node's", "from=%s their_version=%.16s", from,
@@ -253,11 +242,9 @@ int tick_start(struct event_base *base) {
     if (timer == NULL || next_slice == NULL || event_add(timer, &period) != 0 ||
         clock_on_move(on_clock_moved, NULL) != 0)
         return -1;
-    if (store_shared()) {
-        peer_reload = store_event_new(base, -1, 0, on_peer_reload, NULL);
-        if (peer_reload == NULL) return -1;
-        store_on_peer_note(STORE_NOTE_RULES, on_rules_note);
-    }
+    static const struct store_note_listener listener = {
+        .heard = on_rules_note, .valid = rules_note_valid, .waiting_max = 256};
+    if (store_shared() && store_on_peer_note(STORE_NOTE_RULES, &listener) != 0) return -1;
     return 0;
 }
 
@@ -265,6 +252,5 @@ void tick_free(void) {
     if (timer) store_event_free(timer);
     if (next_slice) store_event_free(next_slice);
     store_on_peer_note(STORE_NOTE_RULES, NULL);
-    if (peer_reload) store_event_free(peer_reload);
-    timer = next_slice = peer_reload = NULL;
+    timer = next_slice = NULL;
 }

@@ -90,15 +90,21 @@ void authlimit_succeeded(const char *address, int64_t now_ms) {
     if (entry && entry->unreserved_ms < entry->next_ms) entry->next_ms = entry->unreserved_ms;
 }
 
-long long authlimit_failed(const char *address, int64_t now_ms, int64_t *next_ms) {
+/* The address's entry, made (with no failure and an open gate) when it
+ * has none: what a failure, this node's or a peer's, counts on. */
+static struct entry *find_or_make(const char *address, int64_t now_ms) {
     struct entry *entry = find(address, now_ms);
-    if (entry == NULL) {
-        entry = make_room(now_ms);
-        snprintf(entry->key, sizeof entry->key, "%s", address);
-        entry->failures = 0;
-        entry->decayed_ms = now_ms;
-        entry->next_ms = now_ms;
-    }
+    if (entry) return entry;
+    entry = make_room(now_ms);
+    snprintf(entry->key, sizeof entry->key, "%s", address);
+    entry->failures = 0;
+    entry->decayed_ms = now_ms;
+    entry->next_ms = entry->unreserved_ms = now_ms;
+    return entry;
+}
+
+long long authlimit_failed(const char *address, int64_t now_ms, int64_t *next_ms) {
+    struct entry *entry = find_or_make(address, now_ms);
     entry->failures++;
     int64_t next = now_ms + authlimit_delay_ms(entry->failures);
     if (next > entry->next_ms) entry->next_ms = next;
@@ -108,14 +114,7 @@ long long authlimit_failed(const char *address, int64_t now_ms, int64_t *next_ms
 }
 
 void authlimit_peer_failed(const char *address, int64_t now_ms) {
-    struct entry *entry = find(address, now_ms);
-    if (entry == NULL) {
-        entry = make_room(now_ms);
-        snprintf(entry->key, sizeof entry->key, "%s", address);
-        entry->failures = 0;
-        entry->decayed_ms = now_ms;
-        entry->next_ms = entry->unreserved_ms = now_ms;
-    }
+    struct entry *entry = find_or_make(address, now_ms);
     entry->failures++;
     int64_t next = now_ms + authlimit_delay_ms(entry->failures);
     if (next > entry->next_ms) entry->next_ms = next;

@@ -2,16 +2,19 @@
  * through the store: the timer's lock (one node fires what time makes due)
  * and the notes a batch sends the other nodes (see store.h).
  *
- * Owns: whether this node held the timer's lock at its last ask.  On
- * SQLite there is one process: the turn is always this node's, and no
- * note is sent.
+ * Owns: whether this node held the timer's lock at its last ask, each
+ * topic's listener, and the notes heard that wait for their turn of store
+ * work (one queue, one gated event).  On SQLite there is one process: the
+ * turn is always this node's, and no note is sent or heard.
  */
 #include "lib/log.h"
 #include "store/internal.h"
 #include "store/pg_schema.h"
 #include "store/store.h"
+#include "store/work.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ----------------------------------------------------------- the timer */
@@ -80,7 +83,8 @@ int store_timer_turn(void) {
 
 /* On the wire a note is its topic's letter, then the text. */
 static const char topic_letters[STORE_NOTE_TOPICS] = {'e', 'r', 'a', 'g'};
-static void (*note_listeners[STORE_NOTE_TOPICS])(const char *text);
+static const char *const topic_names[STORE_NOTE_TOPICS] = {"events", "rules", "auth", "agents"};
+static struct store_note_listener listeners[STORE_NOTE_TOPICS];   /* .heard NULL: nobody listens */
 
 int store_note_peers(enum store_note_topic topic, const char *text) {
     if (!store_on_postgresql) return 0;
@@ -102,25 +106,121 @@ int store_note_peers(enum store_note_topic topic, const char *text) {
     return 0;
 }
 
+/* Notes heard, waiting for a turn of store work: the connection hears them
+ * inside its own callback, where no statement may run.  One queue in the
+ * order heard, so each topic's notes (and one node's notes of several
+ * topics) reach the listeners in the order they were sent. */
+struct heard {
+    struct heard *next;
+    enum store_note_topic topic;
+    char text[];
+};
+static struct heard *heard_head, *heard_tail;
+static int waiting[STORE_NOTE_TOPICS];            /* each topic's notes in the queue */
+static long long too_many[STORE_NOTE_TOPICS];     /* dropped since the last turn: the topic's queue was full */
+static long long no_memory[STORE_NOTE_TOPICS];    /* dropped since the last turn: out of memory */
+static struct event *heard_event;                 /* owned, gated (store/work.h): the listeners' turn */
+
+static void hear(enum store_note_topic topic, const char *text) {
+    const struct store_note_listener *listener = &listeners[topic];
+    if (listener->heard == NULL) return;
+    size_t len = strlen(text);
+    /* No node of ours sends a longer note, nor one its listener refuses. */
+    if (len > STORE_NOTE_MAX || (listener->valid && !listener->valid(text))) {
+        char quoted[96];
+        log_warn("a note from another node dropped: malformed", "topic=%s text=%s", topic_names[topic],
+                 log_quote(text, quoted, sizeof quoted));
+        return;
+    }
+    struct heard *note = NULL;
+    if (waiting[topic] >= listener->waiting_max) too_many[topic]++;
+    else if ((note = malloc(sizeof *note + len + 1)) == NULL) no_memory[topic]++;
+    if (note) {
+        note->next = NULL;
+        note->topic = topic;
+        memcpy(note->text, text, len + 1);
+        if (heard_tail) heard_tail->next = note;
+        else heard_head = note;
+        heard_tail = note;
+        waiting[topic]++;
+    }
+    /* A drop too: its turn logs it. */
+    event_active(heard_event, EV_TIMEOUT, 0);
+}
+
+/* The turn: every note waiting (and those heard while a listener waits for
+ * the server) to its listener, in order. */
+static void on_heard(evutil_socket_t fd, short what, void *argument) {
+    (void)fd; (void)what; (void)argument;
+    for (int topic = 0; topic < STORE_NOTE_TOPICS; topic++) {
+        if (too_many[topic] == 0 && no_memory[topic] == 0) continue;
+        log_warn("notes from other nodes dropped", "topic=%s too_many=%lld out_of_memory=%lld", topic_names[topic],
+                 too_many[topic], no_memory[topic]);
+        too_many[topic] = no_memory[topic] = 0;
+    }
+    while (heard_head) {
+        struct heard *note = heard_head;
+        heard_head = note->next;
+        if (heard_head == NULL) heard_tail = NULL;
+        int last = --waiting[note->topic] == 0;
+        if (listeners[note->topic].heard) listeners[note->topic].heard(note->text, last);
+        free(note);
+    }
+}
+
 static void on_note(const char *wire) {
     /* A node of the version before topics sends its events' ranges bare
      * (a digit first): heard as events, so a rolling upgrade loses none. */
     if (wire[0] >= '0' && wire[0] <= '9') {
-        if (note_listeners[STORE_NOTE_EVENTS]) note_listeners[STORE_NOTE_EVENTS](wire);
+        hear(STORE_NOTE_EVENTS, wire);
         return;
     }
     for (int topic = 0; topic < STORE_NOTE_TOPICS; topic++)
         if (wire[0] == topic_letters[topic]) {
-            if (note_listeners[topic]) note_listeners[topic](wire + 1);
+            hear(topic, wire + 1);
             return;
         }
     log_error("a note of an unknown topic from another node", "text=\"%.40s\"", wire);
 }
 
-void store_on_peer_note(enum store_note_topic topic, void (*fn)(const char *text)) {
-    if (!store_on_postgresql || (unsigned)topic >= STORE_NOTE_TOPICS) return;
-    note_listeners[topic] = fn;
+/* Unregistered: its notes still waiting go (nothing is left to hear them). */
+static void forget_topic(enum store_note_topic topic) {
+    struct heard **link = &heard_head;
+    heard_tail = NULL;
+    while (*link) {
+        struct heard *note = *link;
+        if (note->topic != topic) {
+            heard_tail = note;
+            link = &note->next;
+            continue;
+        }
+        *link = note->next;
+        free(note);
+    }
+    waiting[topic] = 0;
+    too_many[topic] = no_memory[topic] = 0;
+}
+
+int store_on_peer_note(enum store_note_topic topic, const struct store_note_listener *listener) {
+    if (!store_on_postgresql || (unsigned)topic >= STORE_NOTE_TOPICS) return 0;
+    if (listener && heard_event == NULL) {
+        if (store_work_base() == NULL) return -1;
+        heard_event = store_event_new(store_work_base(), -1, 0, on_heard, NULL);
+        if (heard_event == NULL) return -1;
+    }
+    if (listener) {
+        listeners[topic] = *listener;
+    } else {
+        listeners[topic] = (struct store_note_listener){0};
+        forget_topic(topic);
+    }
     int any = 0;
-    for (int t = 0; t < STORE_NOTE_TOPICS; t++) any |= note_listeners[t] != NULL;
+    for (int t = 0; t < STORE_NOTE_TOPICS; t++) any |= listeners[t].heard != NULL;
     pgs_set_note_listener(any ? on_note : NULL);
+    if (!any) {
+        /* The last listener gone (the stop): so is the turn. */
+        store_event_free(heard_event);
+        heard_event = NULL;
+    }
+    return 0;
 }

@@ -110,14 +110,26 @@ static inline int store_shared(void) { return store_on_postgresql; }
  * store_note_peers: from a piece of store work (a batch's
  * store_before_commit callback, or a command); text up to STORE_NOTE_MAX
  * bytes.  0, or -1 (a store error: a batch's commit then fails).
- * store_on_peer_note: fn(text) for each note of the topic another node
- * sent (NULL: none), called from the loop (not a piece of store work: fn
- * must not touch the store, only queue work).  A note of a topic nobody
- * listens to is dropped. */
+ * store_on_peer_note: the topic's listener (NULL: none), registered at
+ * start after store_work_start; 0, or -1 when out of memory.  A note is
+ * heard inside the connection's own callback, where no statement may run:
+ * the store checks it there (its length, then the listener's `valid`: a
+ * note refused is dropped and logged), queues it, and hands it to `heard`
+ * at the next turn of store work (a piece: it may read the store), each
+ * topic's notes in the order heard.  `last` is 1 when no other note of the topic waits: what several
+ * notes ask once (a reload) is done then.  At most `waiting_max` notes of
+ * a topic wait; one more, or one that finds no memory, is dropped and
+ * counted, and the next turn logs the count in one line.  A note of a
+ * topic nobody listens to is dropped. */
 #define STORE_NOTE_MAX 7000
 enum store_note_topic { STORE_NOTE_EVENTS, STORE_NOTE_RULES, STORE_NOTE_AUTH, STORE_NOTE_AGENTS, STORE_NOTE_TOPICS };
+struct store_note_listener {
+    void (*heard)(const char *text, int last);
+    int (*valid)(const char *text);   /* NULL: any text up to STORE_NOTE_MAX bytes */
+    int waiting_max;
+};
 int store_note_peers(enum store_note_topic topic, const char *text);
-void store_on_peer_note(enum store_note_topic topic, void (*fn)(const char *text));
+int store_on_peer_note(enum store_note_topic topic, const struct store_note_listener *listener);
 /* fn() runs when notes may have been missed: the connection was lost and
  * a new session listens again (from the tick, a piece of store work: fn
  * may read the store or queue work).  0, or -1 (too many); nothing on

@@ -51,6 +51,7 @@ static struct {
 } work;
 
 int store_work_on_fibers(void) { return work.on; }
+struct event_base *store_work_base(void) { return work.base; }
 int store_work_busy(void) { return work.busy; }
 int store_work_in_piece(void) { return work.on && work.fiber && fiber_current() == work.fiber; }
 

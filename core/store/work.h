@@ -30,6 +30,9 @@
 int store_work_start(struct event_base *base, char *error, size_t error_size);
 void store_work_stop(void);
 int store_work_on_fibers(void);
+/* The loop's base store_work_start was given (NULL before): the store's
+ * own gated events are made on it. */
+struct event_base *store_work_base(void);
 
 /* event_new / event_free for events whose callbacks may touch the store. */
 struct event *store_event_new(struct event_base *base, evutil_socket_t fd, short what, event_callback_fn fn,

@@ -6,7 +6,11 @@ failed AUTHs across them (issue 19).
   - a reload that fails on B (a broken rule in B's folder) keeps B's running
     set, says so in B's log, and INFO on A and on B shows the mismatch;
   - failed AUTHs on node A make node B delay the next AUTH from the same
-    address (on B's test clock, as test_connection_limits.py observes it).
+    address (on B's test clock, as test_connection_limits.py observes it);
+  - notes that are no node's (a failed-AUTH note that names no address, a
+    reload note of no version, a note over 7,000 bytes) are logged and
+    dropped, and the notes heard with them still count: two reload notes
+    heard together are one reload.
 
 STORES = ("postgresql",): several daemons share one database (harness.Cluster);
 on SQLite they are skipped, saying so.  INFO's "# Nodes" on SQLite (the one
@@ -19,7 +23,7 @@ deadline, never sleep a fixed time.
 import os
 import time
 
-from harness import Cluster, RespError, as_map, connect_from, info, nothing_more
+from harness import Client, Cluster, RespError, _pg_url_of, _psql, as_map, connect_from, info, nothing_more
 
 STORES = ("postgresql",)
 STORES_REASON = "several daemons on one database: only PostgreSQL serves more than one process"
@@ -140,3 +144,21 @@ def test_failed_auths_on_one_node_delay_the_next_auth_from_that_address_on_anoth
         # Another address is not held on B.
         other = connect_from(nodes[1], "127.0.0.2")
         assert other.call("AUTH", "admin", nodes[1].token) == "OK"
+
+
+def test_notes_no_node_sends_are_dropped_and_logged_and_two_reloads_heard_together_are_one():
+    with Cluster(2, rules="shipped") as nodes:
+        a = nodes[0].client()
+        reloads = int(as_map(a.call("RULES.INFO"))["reloads"])
+        # One transaction: its notes arrive together, in order; the failed AUTH
+        # last shows when the ones before it were handled.
+        notes = ["anot-an-address", "rnoversion", "g" + "x" * 7001, "rpeer-1:7 v1", "rpeer-2:7 v2", "a10.9.8.7"]
+        _psql(_pg_url_of(nodes[0]), "SELECT " + ", ".join(
+            "pg_notify('redress_notes', 'test %s')" % note for note in notes))
+        poll(lambda: info(a)["auth_top_sources"], lambda top: top == "10.9.8.7=1")
+        log = nodes[0].wait_log('msg="reload asked by another node done"')
+        for topic in ("auth", "rules", "agents"):
+            assert 'msg="a note from another node dropped: malformed" topic=%s ' % topic in log, topic
+        assert log.count('msg="another node reloaded its rule set: reloading this node\'s"') == 1
+        assert 'from=peer-2:7 their_version=v2' in log
+        assert int(as_map(a.call("RULES.INFO"))["reloads"]) == reloads + 1
