@@ -23,7 +23,7 @@ deadline, never sleep a fixed time.
 import os
 import time
 
-from harness import Client, Cluster, RespError, _pg_url_of, _psql, as_map, connect_from, info, nothing_more
+from harness import Cluster, RespError, _pg_url_of, _psql, as_map, connect_from, info, nothing_more
 
 STORES = ("postgresql",)
 STORES_REASON = "several daemons on one database: only PostgreSQL serves more than one process"
