@@ -2,10 +2,12 @@
  * outside core/store/; everything else goes through store/store.h).
  *
  * internal.c holds the state below and its helpers; store.c (open, close,
- * statements, batches) calls schema.c (migrations), fault.c (the fault VFS)
- * and integrity.c (schema check at open, quick_check after start) through
- * the declarations here; those three call only internal.c.  memory.c is
- * SQLite's allocator, installed by store.c before SQLite initialises.
+ * statements, batches) calls migrate.c (migrations run), fault.c (the fault
+ * VFS) and integrity.c (schema check at open, quick_check after start)
+ * through the declarations here; those three call only internal.c
+ * (migrate.c and integrity.c read schema.c's list of migrations: data, no
+ * calls).  memory.c is SQLite's allocator, installed by store.c before
+ * SQLite initialises.
  * batch_pg.c (the batch's COMMIT on PostgreSQL) sits on top of store.c: it
  * calls the batch's pieces declared here, and store.c reaches its COMMIT
  * through a pointer set at open.  So the files stay a chain that points
@@ -46,14 +48,15 @@ void store_mark_corrupt(const char *detail); /* from now on writes are refused; 
 void store_note_error(void);                /* keeps the connection's error; corruption marks */
 int store_execute(const char *sql);         /* sqlite3_exec; 0, or -1 logged with the path */
 
-/* schema.c */
+/* schema.c: the list (data; read by migrate.c, pg_schema.c, integrity.c) */
 extern const char *const store_migrations[]; /* STORE_SCHEMA_VERSION of them */
 /* PostgreSQL's text of migration N at [N - STORE_POSTGRESQL_BASELINE], for
  * N up to STORE_SCHEMA_VERSION; [0], the baseline, is NULL (pg_schema.c
  * creates it from store/schema_postgresql.sql). */
 extern const char *const store_migrations_postgresql[];
-/* Brings the schema to STORE_SCHEMA_VERSION in one transaction; 0, or -1
- * with why in error (a newer database is refused). */
+
+/* migrate.c: brings the schema to STORE_SCHEMA_VERSION in one transaction;
+ * 0, or -1 with why in error (a newer database is refused). */
 int store_migrate(char *error, size_t error_size);
 
 /* store.c: the batch, as batch_pg.c (its COMMIT on PostgreSQL) shares it.

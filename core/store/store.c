@@ -4,7 +4,7 @@
  * Owns the one connection, the statement cache, the open batch and its
  * callbacks.  Never keeps a change in memory ahead of the disk: callbacks
  * run after the COMMIT (or with 0 when it fails or the command rolls back).
- * Migrations live in schema.c, the fault VFS in fault.c, the integrity
+ * Migrations live in schema.c (run by migrate.c), the fault VFS in fault.c, the integrity
  * checks in integrity.c, the open and the COMMIT on PostgreSQL in
  * batch_pg.c (store/internal.h is what they share).
  *
