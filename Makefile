@@ -208,8 +208,9 @@ $(BUILD)/tests/pg/pg_schema_check-next.o: tests/pg/pg_schema_check.c $(DEPS_STAM
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(call pkg_config,--cflags,$(PG_PKGS)) -DREDRESS_TEST_MIGRATION -MMD -MP -c $< -o $@
 $(BUILD)/pg_schema_check-next: $(BUILD)/tests/pg/pg_schema_check-next.o $(BUILD)/core/store/pg_schema-next.o \
-                               $(BUILD)/core/store/schema-next.o $(PURE_OBJ) \
-                               $(filter-out $(BUILD)/core/store/schema.o $(BUILD)/core/store/pg_schema.o,$(UNIT_STORE_OBJ))
+                               $(BUILD)/core/store/schema-next.o $(BUILD)/core/store/migrate-next.o $(PURE_OBJ) \
+                               $(filter-out $(BUILD)/core/store/schema.o $(BUILD)/core/store/migrate.o \
+                                            $(BUILD)/core/store/pg_schema.o,$(UNIT_STORE_OBJ))
 	$(PG_SCHEMA_LINK)
 PG_CHECKS := $(BUILD)/pg_check $(BUILD)/pg_schema_check $(BUILD)/pg_schema_check-next
 
@@ -309,7 +310,7 @@ clean:
 -include $(UNIT_OBJ:.o=.d) $(PURE_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(BUILD)/tests/oom/alloc_shim.d \
          $(BUILD)/core/store/pg.d $(BUILD)/core/store/pg_answers.d $(BUILD)/core/store/pg_schema.d \
          $(BUILD)/tests/pg/pg_schema_check.d $(BUILD)/tests/pg/pg_schema_check-next.d \
-         $(BUILD)/core/store/pg_schema-next.d $(BUILD)/core/store/schema-next.d
+         $(BUILD)/core/store/pg_schema-next.d $(BUILD)/core/store/schema-next.d $(BUILD)/core/store/migrate-next.d
 
 .PHONY: check-layers
 check-layers: all

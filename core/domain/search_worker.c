@@ -38,7 +38,9 @@
  * So each step there also walks every event id (and forget row id) it
  * passes, keeps the runs missing as gaps (lib/idgaps.h: until no
  * transaction that could hold them can still run), and looks at them
- * again at each step; the gaps are saved in search.db with the marks.
+ * again at each step; the gaps are saved in search.db with the marks
+ * (search_gaps.c: the gaps, their table, the walks and the looks; this
+ * file applies the rows they read and starts over when they say so).
  * The other nodes' events reach the worker through their notes
  * (search.c), and while gaps are open it looks at them every
  * GAPS_LOOK_MS even when nothing new was told.  An event in a gap is not
@@ -52,6 +54,7 @@
  * the atomics and a byte in the pipe, and the loop does the rest.
  */
 #include "domain/search_worker.h"
+#include "domain/search_gaps.h"
 #include "lib/idgaps.h"
 #include "lib/log.h"
 #include "store/log_reader.h"
@@ -105,15 +108,7 @@ static const char schema_sql[] =
     "INSERT INTO case_text(case_text, rank) VALUES ('usermerge', 2);"
     "INSERT INTO search_meta VALUES (1, " NUMBER_TEXT(SEARCH_DB_VERSION) ", 0, 0);"
     "COMMIT;";
-/* The gaps below the marks (PostgreSQL): kind 0 event ids, 1 forget rows.
- * Made in any search.db, older ones included (empty on SQLite). */
-static const char gaps_sql[] =
-    "CREATE TABLE IF NOT EXISTS search_gaps(kind INTEGER NOT NULL, low INTEGER NOT NULL, high INTEGER NOT NULL,"
-    " horizon INTEGER NOT NULL)";
-
-enum { GAPS_EVENTS, GAPS_FORGET };   /* w.gaps[], and search_gaps.kind */
-
-enum statement_id { W_DELETE, W_INSERT, W_MOVE, W_MERGE, W_GAPS_CLEAR, W_GAP_ADD, STATEMENTS };
+enum statement_id { W_DELETE, W_INSERT, W_MOVE, W_MERGE, STATEMENTS };
 
 /* search.db's statements (what the index takes of the store is chosen by
  * store/log_reader.c's queries). */
@@ -123,8 +118,6 @@ static const char *const statement_sql[STATEMENTS] = {
     [W_INSERT] = "INSERT INTO case_text(rowid, text) VALUES (?1, CASE WHEN ?3 <> '' THEN ?2 || char(10) || ?3 ELSE ?2 END)",
     [W_MOVE] = "UPDATE search_meta SET indexed_through = ?1, forgotten_through = ?2 WHERE id = 1",
     [W_MERGE] = "INSERT INTO case_text(case_text, rank) VALUES ('merge', ?1)",
-    [W_GAPS_CLEAR] = "DELETE FROM search_gaps",
-    [W_GAP_ADD] = "INSERT INTO search_gaps(kind, low, high, horizon) VALUES (?1, ?2, ?3, ?4)",
 };
 
 static struct {
@@ -152,9 +145,7 @@ static struct {
     char message[MESSAGE_MAX];
 
     /* The worker's own. */
-    int64_t mark, forgotten;
-    struct idgaps gaps[2];            /* PostgreSQL: [GAPS_EVENTS], [GAPS_FORGET]: ids missing below the marks */
-    struct idgaps gaps_before[2];     /* as the last committed step left them (a failed step goes back) */
+    int64_t mark, forgotten;          /* PostgreSQL: the gaps below them are search_gaps.c's */
     long long unmerged;
     uint64_t steps_taken;
     int64_t idle_at;                  /* a catch-up found nothing new with committed here: wait for more */
@@ -204,8 +195,7 @@ static void roll_back(void);
  * failed_read: the store's, as the reader tells it. */
 static int failure(const char *message) {
     /* The gaps as the last committed step saved them. */
-    for (int kind = 0; kind < 2 && w.on_postgresql; kind++)
-        if (idgaps_copy(&w.gaps[kind], &w.gaps_before[kind]) != 0) w.gaps[kind].given_up++;
+    if (w.on_postgresql) search_gaps_roll_back();
     pthread_mutex_lock(&w.lock);
     snprintf(w.message, sizeof w.message, "%s", message);
     w.failures++;
@@ -272,8 +262,8 @@ static long long forget_rows(sqlite3_stmt *remove, struct idgaps_walk *walk, int
         int64_t id = store_log_reader_int64(w.reader, 0), event = store_log_reader_int64(w.reader, 1);
         *last = id;
         rows++;
-        if (walk) idgaps_walk_seen(&w.gaps[GAPS_FORGET], walk, id);
-        if (event > w.mark || (w.on_postgresql && idgaps_contains(&w.gaps[GAPS_EVENTS], event))) continue;
+        if (walk) search_gaps_forget_seen(walk, id);
+        if (event > w.mark || (w.on_postgresql && search_gaps_holds_event(event))) continue;
         if (bind_text(remove, 2, 2) != SQLITE_OK) return failed("cannot forget an erased text");
         sqlite3_bind_int64(remove, 1, event);
         if (step_done(remove) != 0) return failed("cannot forget an erased text");
@@ -294,80 +284,15 @@ static long long index_rows(sqlite3_stmt *insert) {
     return rc < 0 ? failed_read() : texts;
 }
 
-/* Walks the event ids of (after, through] into the event gaps.  0, or -1. */
-static int walk_event_ids(int64_t after, int64_t through, int64_t horizon) {
-    if (store_log_reader_query(w.reader, STORE_LOG_IDS, after, through) != 0) return failed_read();
-    struct idgaps_walk walk;
-    idgaps_walk_start(&walk, after, horizon);
-    int rc;
-    while ((rc = store_log_reader_next(w.reader)) == 1)
-        idgaps_walk_seen(&w.gaps[GAPS_EVENTS], &walk, store_log_reader_int64(w.reader, 0));
-    if (rc < 0) return failed_read();
-    idgaps_walk_end(&w.gaps[GAPS_EVENTS], &walk, through);
-    return 0;
-}
+/* What search_gaps.c asks of the worker (gap ranges read again). */
+static const struct search_gaps_worker gaps_worker = {
+    .forget_rows = forget_rows,
+    .index_rows = index_rows,
+    .failed_read = failed_read,
+};
 
-/* PostgreSQL: one kind of gaps looked at again in this snapshot
- * (GAPS_FORGET first: an event's text must leave the index before a gap
- * of events can bring it in redacted): what came is applied, what is
- * still missing stays, and the gaps settle.  The texts indexed, or -1. */
-static long long look_at_gaps(int kind, sqlite3_stmt *remove, sqlite3_stmt *insert, int64_t xmin, int64_t xmax) {
-    long long texts = 0;
-    struct idgaps old;
-    idgaps_take(&w.gaps[kind], &old);
-    for (size_t i = 0; i < old.count; i++) {
-        struct idgap gap = old.at[i];
-        long long got;
-        if (kind == GAPS_FORGET) {
-            struct idgaps_walk walk;
-            int64_t last = 0;
-            idgaps_walk_start(&walk, gap.low - 1, gap.horizon);
-            got = store_log_reader_query(w.reader, STORE_LOG_FORGET_RANGE, gap.low - 1, gap.high) != 0
-                      ? failed_read()
-                      : forget_rows(remove, &walk, &last);
-            if (got >= 0) idgaps_walk_end(&w.gaps[kind], &walk, gap.high);
-        } else {
-            got = store_log_reader_query(w.reader, STORE_LOG_TEXTS, gap.low - 1, gap.high) != 0
-                      ? failed_read()
-                      : index_rows(insert);
-            if (got >= 0) {
-                texts += got;
-                got = walk_event_ids(gap.low - 1, gap.high, gap.horizon);
-            }
-        }
-        if (got < 0) {
-            idgaps_free(&old);
-            return -1;
-        }
-    }
-    idgaps_free(&old);
-    idgaps_settle(&w.gaps[kind], xmin, xmax);
-    return texts;
-}
-
-/* Saves the gaps in search.db, in the step's transaction.  0, or -1. */
-static int save_gaps(void) {
-    sqlite3_stmt *clear = statement(W_GAPS_CLEAR), *add = statement(W_GAP_ADD);
-    if (clear == NULL || add == NULL || step_done(clear) != 0) return failed("cannot save the index's gaps");
-    for (int kind = 0; kind < 2; kind++)
-        for (size_t i = 0; i < w.gaps[kind].count; i++) {
-            sqlite3_bind_int(add, 1, kind);
-            sqlite3_bind_int64(add, 2, w.gaps[kind].at[i].low);
-            sqlite3_bind_int64(add, 3, w.gaps[kind].at[i].high);
-            sqlite3_bind_int64(add, 4, w.gaps[kind].at[i].horizon);
-            if (step_done(add) != 0) return failed("cannot save the index's gaps");
-        }
-    return 0;
-}
-
-/* The forget rows applied through here: the mark, or below the first
- * gap of forget rows (what the queue may lose, search.c prunes). */
-static int64_t forget_safe(void) {
-    int64_t safe = w.forgotten;
-    for (size_t i = 0; i < w.gaps[GAPS_FORGET].count; i++)
-        if (w.gaps[GAPS_FORGET].at[i].low - 1 < safe) safe = w.gaps[GAPS_FORGET].at[i].low - 1;
-    return safe;
-}
+/* The forget rows applied through here (search_gaps.h). */
+static int64_t forget_safe(void) { return search_gaps_forget_safe(w.forgotten); }
 
 /* PostgreSQL: forget rows this index had not applied are gone (another
  * node pruned the queue through `pruned`, SEARCH_FORGET_KEEP_SECONDS after
@@ -379,7 +304,7 @@ static int64_t forget_safe(void) {
  * through `pruned` is wanted any more.  An empty index only moves its
  * forget mark.  1, or -1. */
 static int start_over(int64_t pruned) {
-    sqlite3_stmt *move = statement(W_MOVE), *clear = statement(W_GAPS_CLEAR);
+    sqlite3_stmt *move = statement(W_MOVE), *clear = search_gaps_clearing();
     end_read();
     int was_empty = w.mark == 0;
     if (move == NULL || clear == NULL || sqlite3_exec(w.writer, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
@@ -394,10 +319,7 @@ static int start_over(int64_t pruned) {
     w.mark = 0;
     w.forgotten = pruned;
     w.unmerged = 0;
-    for (int kind = 0; kind < 2; kind++) {
-        idgaps_free(&w.gaps[kind]);
-        idgaps_free(&w.gaps_before[kind]);
-    }
+    search_gaps_drop();
     atomic_store(&w.published_forgotten, pruned);
     atomic_store(&w.published_mark, 0);
     if (!was_empty) atomic_store(&w.published_restarts, ++w.restarts);
@@ -413,11 +335,8 @@ static int catch_up(void) {
     if (store_log_reader_begin(w.reader, &last_event) != 0) return failed_read();
     store_log_reader_horizon(w.reader, &xmin, &xmax);
     int64_t pruned = store_log_reader_forget_pruned(w.reader);
-    /* Gaps given up for want of room or memory: what they held is not
-     * known, so neither is the index's content -- as after a pruning. */
-    int given_up = w.gaps[GAPS_EVENTS].given_up || w.gaps[GAPS_FORGET].given_up;
-    if (w.on_postgresql && (pruned > forget_safe() || given_up)) return start_over(pruned);
-    int gaps_open = w.on_postgresql && (w.gaps[0].count || w.gaps[1].count);
+    if (w.on_postgresql && search_gaps_lost(pruned, w.forgotten)) return start_over(pruned);
+    int gaps_open = w.on_postgresql && search_gaps_open();
     /* The next SEARCH_CATCH_UP_EVENTS event ids (on SQLite ids are given
      * and committed in order; on PostgreSQL the gaps are kept). */
     int64_t last = last_event > w.mark + SEARCH_CATCH_UP_EVENTS ? w.mark + SEARCH_CATCH_UP_EVENTS : last_event;
@@ -441,7 +360,7 @@ static int catch_up(void) {
      * is indexed in this step (one could be read redacted now and its
      * forget row, still to come, delete its old text: a corrupt index). */
     long long forgets = 0;
-    if (w.on_postgresql && look_at_gaps(GAPS_FORGET, remove, insert, xmin, xmax) < 0) return -1;
+    if (w.on_postgresql && search_gaps_look(GAPS_FORGET, remove, insert, xmin, xmax) < 0) return -1;
     struct idgaps_walk walk;
     idgaps_walk_start(&walk, w.forgotten, IDGAPS_FOUND);
     if (store_log_reader_query(w.reader, STORE_LOG_FORGET, w.forgotten, FORGET_ROWS_PER_STEP) != 0 ||
@@ -449,7 +368,7 @@ static int catch_up(void) {
         return forgets < 0 ? -1 : failed_read();
     if (forgets == FORGET_ROWS_PER_STEP) last = w.mark;
     if (w.on_postgresql && forgets < FORGET_ROWS_PER_STEP) {
-        long long got = look_at_gaps(GAPS_EVENTS, remove, insert, xmin, xmax);
+        long long got = search_gaps_look(GAPS_EVENTS, remove, insert, xmin, xmax);
         if (got < 0) return -1;
         texts += got;
     }
@@ -458,7 +377,7 @@ static int catch_up(void) {
         long long got = index_rows(insert);
         if (got < 0) return -1;
         texts += got;
-        if (w.on_postgresql && walk_event_ids(w.mark, last, IDGAPS_FOUND) != 0) return -1;
+        if (w.on_postgresql && search_gaps_walk_events(w.mark, last, IDGAPS_FOUND) != 0) return -1;
     }
     end_read();   /* the snapshot is let go before the write commits (or holds) */
     sqlite3_bind_int64(move, 1, last);
@@ -466,7 +385,7 @@ static int catch_up(void) {
     if (step_done(move) != 0) {
         return failed("cannot move the index's mark");
     }
-    if (w.on_postgresql && save_gaps() != 0) return -1;
+    if (w.on_postgresql && search_gaps_save() != 0) return failed("cannot save the index's gaps");
     hold_if_asked();
     if (sqlite3_exec(w.writer, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         return failed("cannot commit a step");
@@ -474,8 +393,7 @@ static int catch_up(void) {
     w.mark = last;
     w.forgotten = forgotten;
     w.unmerged += texts;
-    for (int kind = 0; kind < 2 && w.on_postgresql; kind++)
-        if (idgaps_copy(&w.gaps_before[kind], &w.gaps[kind]) != 0) w.gaps_before[kind].given_up++;
+    if (w.on_postgresql) search_gaps_committed();
     atomic_store(&w.published_forgotten, forget_safe());
     atomic_store(&w.published_mark, last);
     if (w.unmerged >= SEARCH_MERGE_AFTER) atomic_store(&w.merging, 1);
@@ -560,7 +478,7 @@ static void *worker_main(void *argument) {
             /* Gaps open (the worker's own, PostgreSQL): another node's late
              * commit sends a note with ids below what was told, which
              * wakes nobody; so a look every GAPS_LOOK_MS. */
-            if (!w.on_postgresql || w.paused || (w.gaps[GAPS_EVENTS].count == 0 && w.gaps[GAPS_FORGET].count == 0)) {
+            if (!w.on_postgresql || w.paused || !search_gaps_open()) {
                 pthread_cond_wait(&w.wake, &w.lock);
                 continue;
             }
@@ -701,37 +619,8 @@ static int open_index(int64_t committed, char *why, size_t size) {
     return 0;
 }
 
-/* search_gaps made if missing (search.db of an older redressd), and on
- * PostgreSQL the gaps read back.  0, or -1 with why. */
-static int load_gaps(char *why, size_t size) {
-    sqlite3_stmt *rows = NULL;
-    int rc = sqlite3_exec(w.writer, gaps_sql, NULL, NULL, NULL);
-    if (rc == SQLITE_OK && w.on_postgresql)
-        rc = sqlite3_prepare_v2(w.writer, "SELECT kind, low, high, horizon FROM search_gaps ORDER BY rowid", -1, &rows,
-                                NULL);
-    while (rc == SQLITE_OK && rows && (rc = sqlite3_step(rows)) == SQLITE_ROW) {
-        int kind = sqlite3_column_int(rows, 0);
-        if (kind == GAPS_EVENTS || kind == GAPS_FORGET)
-            idgaps_add(&w.gaps[kind], sqlite3_column_int64(rows, 1), sqlite3_column_int64(rows, 2),
-                       sqlite3_column_int64(rows, 3));
-        rc = SQLITE_OK;
-    }
-    if (rc == SQLITE_DONE) rc = SQLITE_OK;
-    sqlite3_finalize(rows);
-    for (int kind = 0; kind < 2 && rc == SQLITE_OK; kind++)
-        if (idgaps_copy(&w.gaps_before[kind], &w.gaps[kind]) != 0) rc = SQLITE_NOMEM;
-    if (rc != SQLITE_OK) {
-        snprintf(why, size, "%s: cannot read the index's gaps: %s", w.path, sqlite3_errmsg(w.writer));
-        return -1;
-    }
-    return 0;
-}
-
 static void close_all(void) {
-    for (int kind = 0; kind < 2; kind++) {
-        idgaps_free(&w.gaps[kind]);
-        idgaps_free(&w.gaps_before[kind]);
-    }
+    search_gaps_close();
     for (int i = 0; i < STATEMENTS; i++) {
         sqlite3_finalize(w.statements[i]);
         w.statements[i] = NULL;
@@ -798,7 +687,8 @@ int search_worker_start(const char *directory, const char *conninfo, struct even
         /* why says it */
     } else if ((committed = log_end()) < 0) {
         snprintf(why, sizeof why, "%s", store_log_reader_error(w.reader));
-    } else if (open_index(committed, why, sizeof why) != 0 || load_gaps(why, sizeof why) != 0 ||
+    } else if (open_index(committed, why, sizeof why) != 0 ||
+               search_gaps_load(w.reader, w.writer, &gaps_worker, w.on_postgresql, w.path, why, sizeof why) != 0 ||
                open_query(why, sizeof why) != 0) {
         /* why says it */
     }

@@ -4,7 +4,7 @@
  *
  * Owns these globals (loop thread only).  Never calls the other store
  * files: they all sit on top of this one (store.c opens, batches and
- * closes; schema.c, fault.c and integrity.c read the state).
+ * closes; migrate.c, fault.c and integrity.c read the state).
  */
 #include "lib/log.h"
 #include "store/internal.h"

@@ -2,11 +2,16 @@
  * outside core/store/; everything else goes through store/store.h).
  *
  * internal.c holds the state below and its helpers; store.c (open, close,
- * statements, batches) calls schema.c (migrations), fault.c (the fault VFS)
- * and integrity.c (schema check at open, quick_check after start) through
- * the declarations here; those three call only internal.c.  memory.c is
- * SQLite's allocator, installed by store.c before SQLite initialises.  So the files
- * stay a chain that points down, like the layers.  The loop thread alone
+ * statements, batches) calls migrate.c (migrations run), fault.c (the fault
+ * VFS) and integrity.c (schema check at open, quick_check after start)
+ * through the declarations here; those three call only internal.c
+ * (migrate.c and integrity.c read schema.c's list of migrations: data, no
+ * calls).  memory.c is SQLite's allocator, installed by store.c before
+ * SQLite initialises.
+ * batch_pg.c (the batch's COMMIT on PostgreSQL) sits on top of store.c: it
+ * calls the batch's pieces declared here, and store.c reaches its COMMIT
+ * through a pointer set at open.  So the files stay a chain that points
+ * down, like the layers.  The loop thread alone
  * touches this state (the integrity thread works on a copy of the path).
  */
 #ifndef REDRESS_STORE_INTERNAL_H
@@ -16,6 +21,8 @@
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
+
+struct store_stats;
 
 #define STORE_CACHE_KIB 16000          /* SQLite's page cache (cache_size=-N: N KiB) */
 /* Reads of the database file through a memory map (mmap_size): a search
@@ -41,15 +48,28 @@ void store_mark_corrupt(const char *detail); /* from now on writes are refused; 
 void store_note_error(void);                /* keeps the connection's error; corruption marks */
 int store_execute(const char *sql);         /* sqlite3_exec; 0, or -1 logged with the path */
 
-/* schema.c */
+/* schema.c: the list (data; read by migrate.c, pg_schema.c, integrity.c) */
 extern const char *const store_migrations[]; /* STORE_SCHEMA_VERSION of them */
 /* PostgreSQL's text of migration N at [N - STORE_POSTGRESQL_BASELINE], for
  * N up to STORE_SCHEMA_VERSION; [0], the baseline, is NULL (pg_schema.c
  * creates it from store/schema_postgresql.sql). */
 extern const char *const store_migrations_postgresql[];
-/* Brings the schema to STORE_SCHEMA_VERSION in one transaction; 0, or -1
- * with why in error (a newer database is refused). */
+
+/* migrate.c: brings the schema to STORE_SCHEMA_VERSION in one transaction;
+ * 0, or -1 with why in error (a newer database is refused). */
 int store_migrate(char *error, size_t error_size);
+
+/* store.c: the batch, as batch_pg.c (its COMMIT on PostgreSQL) shares it.
+ * The figures store_stats() shows (struct store_stats: store.h); the
+ * batch's store_before_commit callbacks run (0, or -1 when one failed: all
+ * run); its after-commit callbacks run and forgotten (with `sequence`, a
+ * committed batch whose WAL sync is still to come, the durable ones wait);
+ * and the COMMIT store_batch_commit runs on PostgreSQL, handed over at
+ * open (so that store.c never calls batch_pg.c). */
+extern struct store_stats store_batch_stats;
+int store_run_before_commits(void);
+void store_run_after_commits(int committed, uint64_t sequence);
+void store_set_postgresql_commit(int (*commit)(char *error, size_t error_size, int64_t started, int64_t started_us));
 
 /* memory.c: SQLite's allocator (small blocks reused on the loop's thread);
  * before SQLite initialises, on the loop's thread.  SQLITE_OK or a code. */

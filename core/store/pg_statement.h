@@ -53,7 +53,7 @@ long long pgs_last_insert_id(void);
  * an aborted transaction). */
 int pgs_exec(const char *sql, char *status, size_t status_size);
 /* Who says whether a statement runs in a batch's transaction with no
- * command's savepoint open (store.c): such a statement gets a savepoint of
+ * command's savepoint open (batch_pg.c): such a statement gets a savepoint of
  * its own, so that its failure does not abort the batch. */
 void pgs_set_bare_test(int (*bare)(void));
 /* The last error: "SQLSTATE: message". */

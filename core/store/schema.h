@@ -1,5 +1,6 @@
 /* store/schema.h -- the version of the store's schema (store/schema.c holds
- * one migration per version; included by store/store.h).
+ * one migration per version, store/migrate.c runs SQLite's; included by
+ * store/store.h).
  */
 #ifndef REDRESS_STORE_SCHEMA_H
 #define REDRESS_STORE_SCHEMA_H

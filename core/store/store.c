@@ -4,8 +4,9 @@
  * Owns the one connection, the statement cache, the open batch and its
  * callbacks.  Never keeps a change in memory ahead of the disk: callbacks
  * run after the COMMIT (or with 0 when it fails or the command rolls back).
- * Migrations live in schema.c, the fault VFS in fault.c, the integrity
- * checks in integrity.c (store/internal.h is what they share).
+ * Migrations live in schema.c (run by migrate.c), the fault VFS in fault.c, the integrity
+ * checks in integrity.c, the open and the COMMIT on PostgreSQL in
+ * batch_pg.c (store/internal.h is what they share).
  *
  * Invariants:
  *  - One connection, one thread.  A batch is one BEGIN IMMEDIATE ... COMMIT;
@@ -57,7 +58,7 @@ static int batch_failed;          /* the open batch can only fail now (see batch
 static char batch_failure[PATH_MAX + 1024];
 static long long batch_writes;
 static int64_t batch_opened_ms;
-static struct store_stats stats;
+struct store_stats store_batch_stats;
 
 /* A command's savepoint journal (the pages it changed, for ROLLBACK TO) is
  * kept in memory up to this size; SQLite's default, 64 KiB, is less than
@@ -141,7 +142,6 @@ static struct { int (*fn)(void *); void *argument; } before_commits[BEFORE_COMMI
 static int before_commit_count;
 static int command_open;          /* between store_command_begin and _end */
 static size_t command_mark;       /* after_commit_count when the command began */
-static void run_after_commits(int committed, uint64_t sequence);
 static int commit_gate(void *argument);
 static void checkpoint_now(void);
 
@@ -150,7 +150,7 @@ static void checkpoint_now(void);
 sqlite3 *store_database(void) { return store_db; }
 int store_is_open(void) { return store_on_postgresql || store_db != NULL; }
 int store_is_postgresql(void) { return store_on_postgresql; }
-const struct store_stats *store_stats(void) { return &stats; }
+const struct store_stats *store_stats(void) { return &store_batch_stats; }
 
 const char *store_error(void) {
     static char text[PATH_MAX + 1024];
@@ -289,14 +289,6 @@ int store_open_read_only(const char *dir, char *error, size_t error_size) {
     return 0;
 }
 
-static int bare_transaction(void) { return store_in_batch && !command_open && !store_committing; }
-
-int store_open_postgresql(struct event_base *base, const char *conninfo, char *error, size_t error_size) {
-    snprintf(store_path, sizeof store_path, "PostgreSQL");
-    pgs_set_bare_test(bare_transaction);
-    return pgs_open(base, conninfo, error, error_size);
-}
-
 int store_open(const char *dir, const char *sync, char *error, size_t error_size) {
     char directory[PATH_MAX], reason[768] = "";
     if (strcmp(sync, "full") != 0 && strcmp(sync, "normal") != 0) {
@@ -409,7 +401,7 @@ void store_close(void) {
             store_in_batch = 0;
             batch_failed = 0;
             command_open = 0;
-            run_after_commits(0, 0);
+            store_run_after_commits(0, 0);
         }
         before_commit_count = 0;
         pgs_close();
@@ -426,7 +418,7 @@ void store_close(void) {
         store_in_batch = 0;
         batch_failed = 0;
         command_open = 0;
-        run_after_commits(0, 0);
+        store_run_after_commits(0, 0);
     }
     store_checkpointer_stop();
     if (sync_thread_on) {
@@ -464,7 +456,7 @@ int store_before_commit(int (*fn)(void *argument), void *argument) {
 }
 
 /* 0, or -1 when one failed (all run: each may own what it was given). */
-static int run_before_commits(void) {
+int store_run_before_commits(void) {
     int failed = 0;
     for (int i = 0; i < before_commit_count; i++)
         if (before_commits[i].fn(before_commits[i].argument) != 0) failed = 1;
@@ -548,6 +540,14 @@ static void batch_fail(const char *what) {
               log_quote(batch_failure, quoted, sizeof quoted));
 }
 
+/* The COMMIT on PostgreSQL (batch_pg.c, handed over by store_open_postgresql):
+ * store.c does not call that file, which sits on top of this one. */
+static int (*postgresql_commit)(char *error, size_t error_size, int64_t started, int64_t started_us);
+
+void store_set_postgresql_commit(int (*commit)(char *error, size_t error_size, int64_t started, int64_t started_us)) {
+    postgresql_commit = commit;
+}
+
 /* Who commits the open batch soon (store_set_commit_scheduler). */
 static void (*commit_scheduler)(void);
 
@@ -628,44 +628,6 @@ int store_command_end(int ok) {
     return 0;
 }
 
-/* COMMIT on PostgreSQL: durable when it answers (synchronous_commit = on);
- * a COMMIT of a transaction the server had aborted answers ROLLBACK. */
-static int commit_postgresql(char *error, size_t error_size, int64_t started, int64_t started_us) {
-    char status[32] = "";
-    /* A failed note leaves the transaction aborted: its COMMIT answers ROLLBACK. */
-    int noted = run_before_commits();
-    int faulty = noted == 0 ? store_fault_take_commit() : 0;
-    int rc = pgs_exec(noted == 0 && !faulty ? "COMMIT" : "ROLLBACK", status, sizeof status);
-    if (faulty && rc == STORE_OK) {
-        rc = SQLITE_IOERR;
-        /* PostgreSQL's own words for the two (SQLSTATE 53100, 58030). */
-        snprintf(store_last_error, sizeof store_last_error, "%s (injected: DEBUG.STORE FAIL-COMMITS)",
-                 faulty == 1 ? "53100: database or disk is full" : "58030: disk I/O error");
-        status[0] = '\0';
-    }
-    stats.commit_ms_total += clock_real_monotonic_ms() - started;
-    histogram_observe(&stats.commit_seconds, histogram_seconds, HISTOGRAM_SECONDS_COUNT,
-                      (double)(clock_real_monotonic_us() - started_us) / 1e6);
-    store_in_batch = 0;
-    if (rc == STORE_OK && strcmp(status, "COMMIT") == 0) {
-        histogram_observe(&stats.batch_writes, histogram_sizes, HISTOGRAM_SIZES_COUNT, (double)batch_writes);
-        stats.commits++;
-        stats.batch_writes_total += batch_writes;
-        if (batch_writes > stats.largest_batch) stats.largest_batch = batch_writes;
-        run_after_commits(1, 0);
-        return 0;
-    }
-    snprintf(error, error_size, "PostgreSQL: commit failed: %s",
-             noted != 0 || faulty ? store_last_error
-             : rc == STORE_OK     ? "the server had rolled the transaction back"
-                                  : pgs_error());
-    if (rc != STORE_OK && !faulty) pgs_exec("ROLLBACK", NULL, 0);
-    run_after_commits(0, 0);
-    stats.commit_failures++;
-    log_error("batch commit failed", "writes=%lld error=\"%s\"", batch_writes, error);
-    return -1;
-}
-
 /* Room for every durable callback registered and not yet run, so that
  * the commit moves them without allocating. */
 static int reserve_durable(size_t more) {
@@ -722,7 +684,7 @@ int store_after_durable(void (*fn)(void *argument, int committed), void *argumen
  * batch (it runs between batches by design: nothing is in flight).  With
  * `sequence` (the batch committed, its WAL sync still to come) the durable
  * ones wait for store_durable_collect instead; they keep their order. */
-static void run_after_commits(int committed, uint64_t sequence) {
+void store_run_after_commits(int committed, uint64_t sequence) {
     size_t count = after_commit_count;
     after_commit_count = 0;
     for (size_t i = 0; i < count; i++) {
@@ -851,18 +813,18 @@ int store_batch_commit(char *error, size_t error_size) {
         store_in_batch = 0;
         batch_failed = 0;
         before_commit_count = 0;
-        run_after_commits(0, 0);
-        stats.commit_failures++;
+        store_run_after_commits(0, 0);
+        store_batch_stats.commit_failures++;
         return -1;
     }
     int64_t started = clock_real_monotonic_ms(), started_us = clock_real_monotonic_us();
-    if (store_on_postgresql) return commit_postgresql(error, error_size, started, started_us);
-    if (before_commit_count && run_before_commits() != 0) {
+    if (store_on_postgresql) return postgresql_commit(error, error_size, started, started_us);
+    if (before_commit_count && store_run_before_commits() != 0) {
         sqlite3_exec(store_db, "ROLLBACK", NULL, NULL, NULL);
         snprintf(error, error_size, "database %s: %s", store_path, store_last_error);
         store_in_batch = 0;
-        run_after_commits(0, 0);
-        stats.commit_failures++;
+        store_run_after_commits(0, 0);
+        store_batch_stats.commit_failures++;
         return -1;
     }
     store_fault_commit_begin();
@@ -873,15 +835,16 @@ int store_batch_commit(char *error, size_t error_size) {
     store_sync_deferring = 0;
     store_committing = 0;
     store_fault_commit_end();
-    stats.commit_ms_total += clock_real_monotonic_ms() - started;
-    histogram_observe(&stats.commit_seconds, histogram_seconds, HISTOGRAM_SECONDS_COUNT,
+    store_batch_stats.commit_ms_total += clock_real_monotonic_ms() - started;
+    histogram_observe(&store_batch_stats.commit_seconds, histogram_seconds, HISTOGRAM_SECONDS_COUNT,
                       (double)(clock_real_monotonic_us() - started_us) / 1e6);
     if (rc == SQLITE_OK) {
-        histogram_observe(&stats.batch_writes, histogram_sizes, HISTOGRAM_SIZES_COUNT, (double)batch_writes);
+        histogram_observe(&store_batch_stats.batch_writes, histogram_sizes, HISTOGRAM_SIZES_COUNT,
+                          (double)batch_writes);
         store_in_batch = 0;
-        stats.commits++;
-        stats.batch_writes_total += batch_writes;
-        if (batch_writes > stats.largest_batch) stats.largest_batch = batch_writes;
+        store_batch_stats.commits++;
+        store_batch_stats.batch_writes_total += batch_writes;
+        if (batch_writes > store_batch_stats.largest_batch) store_batch_stats.largest_batch = batch_writes;
         /* Its WAL sync left to the thread: what waits for it waits for this
          * sequence.  Synced here (a fault armed): still behind any earlier
          * commit whose sync has not come back, so replies keep their order. */
@@ -889,11 +852,11 @@ int store_batch_commit(char *error, size_t error_size) {
         if (store_sync_deferred_fd >= 0) {
             waits = ++commit_sequence;
             store_sync_request(waits, store_sync_deferred_fd);
-            stats.syncs_off_loop++;
+            store_batch_stats.syncs_off_loop++;
         } else if (commit_sequence > durable_sequence) {
             waits = commit_sequence;
         }
-        run_after_commits(1, waits);
+        store_run_after_commits(1, waits);
         return 0;
     }
     store_note_error();
@@ -902,8 +865,8 @@ int store_batch_commit(char *error, size_t error_size) {
      * does); if the transaction is still open, end it. */
     if (!sqlite3_get_autocommit(store_db)) sqlite3_exec(store_db, "ROLLBACK", NULL, NULL, NULL);
     store_in_batch = 0;
-    run_after_commits(0, 0);
-    stats.commit_failures++;
+    store_run_after_commits(0, 0);
+    store_batch_stats.commit_failures++;
     char quoted[PATH_MAX + 600];
     log_error("batch commit failed", "writes=%lld error=%s", batch_writes, log_quote(error, quoted, sizeof quoted));
     return -1;

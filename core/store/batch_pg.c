@@ -1,0 +1,74 @@
+/* batch_pg.c -- the batch on PostgreSQL: the store's open on it (with the
+ * bare-transaction guard) and the batch's COMMIT there.
+ *
+ * Owns nothing but these two steps: the batch itself (BEGIN, a SAVEPOINT
+ * per command, RELEASE or ROLLBACK TO, its callbacks, its figures) is
+ * store.c's, one for both stores, and the statements are pg_statement.c's.
+ * This file sits on top of store.c: it calls what store/internal.h shares
+ * of the batch, and store.c reaches its COMMIT only through the pointer
+ * store_open_postgresql hands over (store_set_postgresql_commit), as the
+ * guard reaches pg_statement.c (pgs_set_bare_test).
+ *
+ * A COMMIT answered ROLLBACK (the server had aborted the transaction)
+ * fails the batch; a COMMIT answered COMMIT is durable
+ * (synchronous_commit = on): no sync follows, the durable callbacks run
+ * with the others.
+ */
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "store/internal.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* A statement inside the batch's transaction with no command's savepoint
+ * open (pgs_set_bare_test: it gets a savepoint of its own). */
+static int bare_transaction(void) { return store_in_batch && !store_command_is_open() && !store_committing; }
+
+/* COMMIT on PostgreSQL: durable when it answers (synchronous_commit = on);
+ * a COMMIT of a transaction the server had aborted answers ROLLBACK. */
+static int commit_postgresql(char *error, size_t error_size, int64_t started, int64_t started_us) {
+    char status[32] = "";
+    /* A failed note leaves the transaction aborted: its COMMIT answers ROLLBACK. */
+    int noted = store_run_before_commits();
+    int faulty = noted == 0 ? store_fault_take_commit() : 0;
+    int rc = pgs_exec(noted == 0 && !faulty ? "COMMIT" : "ROLLBACK", status, sizeof status);
+    if (faulty && rc == STORE_OK) {
+        rc = SQLITE_IOERR;
+        /* PostgreSQL's own words for the two (SQLSTATE 53100, 58030). */
+        snprintf(store_last_error, sizeof store_last_error, "%s (injected: DEBUG.STORE FAIL-COMMITS)",
+                 faulty == 1 ? "53100: database or disk is full" : "58030: disk I/O error");
+        status[0] = '\0';
+    }
+    struct store_stats *stats = &store_batch_stats;
+    stats->commit_ms_total += clock_real_monotonic_ms() - started;
+    histogram_observe(&stats->commit_seconds, histogram_seconds, HISTOGRAM_SECONDS_COUNT,
+                      (double)(clock_real_monotonic_us() - started_us) / 1e6);
+    store_in_batch = 0;
+    if (rc == STORE_OK && strcmp(status, "COMMIT") == 0) {
+        long long batch_writes = store_batch_writes();
+        histogram_observe(&stats->batch_writes, histogram_sizes, HISTOGRAM_SIZES_COUNT, (double)batch_writes);
+        stats->commits++;
+        stats->batch_writes_total += batch_writes;
+        if (batch_writes > stats->largest_batch) stats->largest_batch = batch_writes;
+        store_run_after_commits(1, 0);
+        return 0;
+    }
+    snprintf(error, error_size, "PostgreSQL: commit failed: %s",
+             noted != 0 || faulty ? store_last_error
+             : rc == STORE_OK     ? "the server had rolled the transaction back"
+                                  : pgs_error());
+    if (rc != STORE_OK && !faulty) pgs_exec("ROLLBACK", NULL, 0);
+    store_run_after_commits(0, 0);
+    stats->commit_failures++;
+    log_error("batch commit failed", "writes=%lld error=\"%s\"", store_batch_writes(), error);
+    return -1;
+}
+
+int store_open_postgresql(struct event_base *base, const char *conninfo, char *error, size_t error_size) {
+    snprintf(store_path, sizeof store_path, "PostgreSQL");
+    pgs_set_bare_test(bare_transaction);
+    store_set_postgresql_commit(commit_postgresql);
+    return pgs_open(base, conninfo, error, error_size);
+}
