@@ -18,6 +18,9 @@ local policy = {
   spike_baseline = 7 * 86400,   -- ...against the usual rate over the week before
   spike_factor = 5,             -- at least five times the usual count for such a window
   spike_minimum = 10,           -- and never fewer than this many
+  -- Categories that name no fault: many of them at once is a busy hour, not
+  -- an incident (the catch-all of questions that matched nothing).
+  no_spike = { general_inquiry = true },
 }
 
 -- How many cases of key the window holds, and how many it usually holds;
@@ -60,7 +63,8 @@ function priority(case)
   -- The fault's key: its category (a rule set may use a tag classify sets,
   -- e.g. a product or a text signature: "tag:sku-123").
   local key = spike_key[case.category] or ("category:" .. tostring(case.category))
-  local spike, similar, usual = spike_of(key)
+  local spike, similar, usual = false, 0, 0
+  if not policy.no_spike[case.category] then spike, similar, usual = spike_of(key) end
   if spike then
     return { priority = "P1", incident = key, incident_window = policy.spike_window,
              reason = format("spike: %d similar cases in the last 10 minutes (usually %.1f)", similar, usual) }

@@ -59,6 +59,14 @@ function test_a_spike_is_measured_against_the_usual_rate()
   expect(d.incident, "category:logistics", "incident")
 end
 
+function test_many_general_inquiries_are_not_a_spike()
+  -- The catch-all names no fault: fifty questions in ten minutes on a quiet week stay P4.
+  mock_recent("category:general_inquiry", 50)
+  local d = decide("priority", { category = "general_inquiry", subject = "hello" })
+  expect(d.priority, "P4", "priority")
+  expect(d.incident, nil, "no incident")
+end
+
 function test_nine_similar_cases_are_not_a_spike()
   mock_recent("category:product_quality", 9)
   expect(priority_of({ category = "product_quality", subject = "fault" }), "P3", "priority")
