@@ -100,6 +100,7 @@ struct sandbox {
     size_t used;                 /* bytes allocated by the state */
     size_t ceiling;              /* `used` may not pass this: the state cap, or less during a call */
     long long budget_left;       /* instructions left in this call */
+    long long last_call_used;    /* instructions the last call spent (its whole budget if it spent one) */
     int64_t deadline_ms;         /* real monotonic deadline of this call; 0: no call running */
     int exhausted;               /* 0, or which budget ran out: 1 instructions, 2 time */
     int hook_count;              /* instructions between two hook calls now */
@@ -499,6 +500,11 @@ static void arm_budgets(struct sandbox *sandbox) {
 
 static void disarm_budgets(struct sandbox *sandbox) {
     lua_sethook(sandbox->state, NULL, 0, 0);
+    /* Counted to the last hook (at most `pace` short); a call that ran out
+     * of time is charged as if it ran out of instructions. */
+    long long used = sandbox->limits.instructions - sandbox->budget_left;
+    sandbox->last_call_used = sandbox->exhausted || used > sandbox->limits.instructions ? sandbox->limits.instructions
+                                                                                        : used < 0 ? 0 : used;
     sandbox->deadline_ms = 0;
     sandbox->ceiling = sandbox->limits.memory_bytes;
 }
@@ -597,6 +603,8 @@ int sandbox_run_file_with(struct sandbox *sandbox, const char *chunk_name, const
     if (lua_setupvalue(state, -2, 1) == NULL) lua_pop(state, 1);
     return sandbox_call(sandbox, 0, 0, error, error_size);
 }
+
+long long sandbox_last_call_instructions(const struct sandbox *sandbox) { return sandbox->last_call_used; }
 
 int sandbox_run_file(struct sandbox *sandbox, const char *chunk_name, const char *text, size_t len,
                      char *error, size_t error_size) {
