@@ -197,8 +197,10 @@ int rules_run_tests(const char *directory, int verbose, int coverage) {
     options.coverage = coverage;
     options.lint = 1;
     options.say = print_line;
-    if (rules_test_folder(directory, &settings.limits, &options, &passed, &failed, error, sizeof error) != 0) {
-        printf("FAIL loading %s: %s\n", directory, error);
+    int status = rules_test_folder(directory, &settings.limits, &options, &passed, &failed, error, sizeof error);
+    if (status != 0) {
+        if (status == -2) printf("FAIL %s\n", error);
+        else printf("FAIL loading %s: %s\n", directory, error);
         printf("0 passed, 1 failed\n");
         return -1;
     }

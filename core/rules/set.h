@@ -248,8 +248,9 @@ uint64_t rules_folder_signature(const char *directory);
  * shown, not counted as failures).  With instructions_total > 0, the
  * run stops once its calls have spent that many instructions in all (a call
  * that spent its own budget, instructions or time, counts it whole): the
- * budget of a run on the event loop.  0, or -1 when the set does not load
- * or the run spent its budget (error says why and after how many tests). */
+ * budget of a run on the event loop.  0; -1 when the set does not load
+ * (error says why); -2 when the run spent its budget (error says after how
+ * many tests). */
 struct rules_test_options {
     int verbose, coverage, lint;
     long long instructions_total;       /* 0: no cap */

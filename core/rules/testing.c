@@ -670,5 +670,5 @@ int rules_test_folder(const char *directory, const struct sandbox_limits *limits
     under_test = NULL;
     test_now = RULE_TEST_EPOCH;
     rules_set_free(set);
-    return run_over_budget ? -1 : 0;
+    return run_over_budget ? -2 : 0;
 }

@@ -245,6 +245,11 @@ def test_reload_tests_have_a_total_budget():
             assert "spent the budget of a run" in d.log().splitlines()[-1] or any(
                 "rule set not loaded" in line and "spent the budget of a run" in line
                 for line in d.log().splitlines()[-5:])
+        # --test-rules applies the same budget (its default: 10,000,000 instructions a call).
+        run = subprocess.run([REDRESSD, "--test-rules", rules], capture_output=True, text=True, timeout=60)
+        assert run.returncode != 0, run
+        assert "FAIL %s: the rule set's tests spent the budget of a run, 100000000 instructions" % rules in run.stdout, \
+            run.stdout[-600:]
     finally:
         shutil.rmtree(rules)
 
