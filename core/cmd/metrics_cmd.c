@@ -115,13 +115,13 @@ static void refund_line(void *context, const char *state, const char *currency, 
     label(state, s);
     label(currency, c);
     evbuffer_add_printf(pass->out, "redress_refunds{state=\"%s\",currency=\"%s\"} %lld\n", s, c, refunds);
-    /* In the currency's unit (CNY, not fen), as dashboards show money. */
+    /* In the currency's unit (CNY, not fen), as dashboards show money, and
+     * exact: the decimal text of the minor units (a double rounded sums
+     * above 2^53 minor units). */
     int digits = money_currency_digits(currency, strlen(currency));
-    if (digits < 0) digits = 2;
-    double scale = 1;
-    for (int i = 0; i < digits; i++) scale *= 10;
-    evbuffer_add_printf(pass->also, "redress_refunds_amount{state=\"%s\",currency=\"%s\"} %.*f\n", s, c, digits,
-                        (double)amount_minor / scale);
+    char amount[32];
+    if (money_format(amount_minor, digits < 0 ? 2 : digits, amount, sizeof amount) < 0) return; /* cannot: 32 fits */
+    evbuffer_add_printf(pass->also, "redress_refunds_amount{state=\"%s\",currency=\"%s\"} %s\n", s, c, amount);
 }
 
 /* One family pair: headers, the read, the lines; 0 or -1 (store error). */

@@ -6,9 +6,13 @@
  * currencies.  Must never
  * write, and never answer "no cases" when the store failed: a failed
  * statement or step is a store error, and the rule's hook fails with it.
+ * Totals are summed as money_sum parts (lib/money.h): SQLite's sum(amount)
+ * fails with "integer overflow" past INT64_MAX, which amounts stored before
+ * the cap (MONEY_MAX_MINOR) can reach; a total that large reads INT64_MAX.
  */
 #include "domain/facts.h"
 #include "domain/customers.h"
+#include "lib/money.h"
 
 #include "store/store.h"
 
@@ -26,7 +30,7 @@ int facts_customer(const char *id, size_t len, struct rules_customer *out, char 
     static const char sql[] =
         "SELECT coalesce(currency, ''), count(*), count(*) FILTER (WHERE state NOT IN ('resolved', 'closed')),"
         " max(created_at),"
-        " sum(amount) FROM cases WHERE customer_id ="
+        " sum(amount / 4294967296), sum(amount % 4294967296) FROM cases WHERE customer_id ="
         " (SELECT customer_id FROM customer_identities WHERE kind = ?1 AND value = ?2) GROUP BY 1 ORDER BY 1";
     memset(out, 0, sizeof *out);
     struct customer_identity identity;
@@ -49,7 +53,8 @@ int facts_customer(const char *id, size_t len, struct rules_customer *out, char 
         const char *currency = (const char *)store_column_text(statement, 0);
         snprintf(out->totals[out->currency_count].currency, sizeof out->totals[0].currency, "%s",
                  currency ? currency : "");
-        out->totals[out->currency_count++].total = store_column_int64(statement, 4);
+        struct money_sum total = {store_column_int64(statement, 4), store_column_int64(statement, 5)};
+        out->totals[out->currency_count++].total = money_sum_value(&total);
     }
     if (rc != STORE_DONE) return store_failed(statement, why, why_size);
     store_reset(statement);

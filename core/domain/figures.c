@@ -16,6 +16,7 @@
  */
 #include "domain/figures.h"
 #include "lib/lifecycle.h"
+#include "lib/money.h"
 #include "lib/rankset.h"
 #include "lib/log.h"
 #include "lib/refund_states.h"
@@ -50,7 +51,8 @@ struct category_group {
 struct refund_group {
     int state;
     char currency[4];
-    long long refunds, amount;
+    long long refunds;
+    struct money_sum amount;    /* never overflows: amounts stored before the cap may be up to INT64_MAX */
 };
 
 /* A grow-only array of groups: there are as many as the rule set has
@@ -158,14 +160,16 @@ static void count_case(int state, const char *queue, const char *priority, const
     }
 }
 
-static void count_refund(int state, const char *currency, long long refunds, long long amount) {
+/* Adds `refunds` refunds and `amount` (as money_sum parts: one amount's, or
+ * a group's sums read at start) to the group. */
+static void count_refund(int state, const char *currency, long long refunds, struct money_sum amount) {
     struct refund_group *group = refund_group(state, currency);
     if (group == NULL) {
         log_error("out of memory counting refunds for /metrics", NULL);
         return;
     }
     group->refunds += refunds;
-    group->amount += amount;
+    money_sum_merge(&group->amount, &amount);
 }
 
 static const char *text(struct store_stmt *statement, int column) {
@@ -229,7 +233,8 @@ int figures_load(void) {
         " FROM cases"
         " GROUP BY state, queue, priority, category";
     static const char refunds_sql[] =
-        "SELECT state, currency, count(*), sum(amount) FROM refunds GROUP BY state, currency";
+        "SELECT state, currency, count(*), sum(amount / 4294967296), sum(amount % 4294967296) FROM refunds"
+        " GROUP BY state, currency";   /* money_sum's parts: sum(amount) overflows on amounts near INT64_MAX */
     static const char events_sql[] = "SELECT count(*) FROM events";
     struct call call = {.who = {.internal = 1}, .actor = "figures", .status = CALL_OK};
     memset(counts.states, 0, sizeof counts.states);
@@ -247,8 +252,9 @@ int figures_load(void) {
         statement = store_statement(refunds_sql);
         while ((row = call_row(&call, statement)) == 1) {
             const char *state = text(statement, 0);
+            struct money_sum amount = {store_column_int64(statement, 3), store_column_int64(statement, 4)};
             count_refund(refund_state_parse(state, strlen(state)), text(statement, 1),
-                         store_column_int64(statement, 2), store_column_int64(statement, 3));
+                         store_column_int64(statement, 2), amount);
         }
     }
     if (row == 0) {
@@ -294,7 +300,9 @@ static int apply_move(const struct move *move, int way) {
         if (sign < 0) rankset_remove(times, move->amount);
         else if (rankset_add(times, move->amount) != 0) return -1;
     } else if (move->refund) {
-        count_refund(move->state, move->queue, sign, sign * move->amount);
+        struct money_sum amount = {0};
+        money_sum_add(&amount, move->amount, sign);
+        count_refund(move->state, move->queue, sign, amount);
     } else {
         count_case(move->state, move->queue, move->priority, move->category, sign, sign * move->breached,
                    sign * move->resolved);
@@ -450,7 +458,7 @@ int figures_refunds(struct call *call,
         const struct refund_group *group = group_at(&counts.refunds, i);
         if (group->refunds)
             visit(context, refund_state_name((enum refund_state)group->state), group->currency, group->refunds,
-                  group->amount);
+                  money_sum_value(&group->amount));
     }
     return 0;
 }

@@ -80,7 +80,8 @@ int figures_cases(struct call *call,
 int figures_categories(struct call *call,
                        void (*visit)(void *context, const char *category, long long opened, long long resolved),
                        void *context);
-/* visit per (state, currency): refunds and their sum in minor units. */
+/* visit per (state, currency): refunds and their sum in minor units (kept
+ * exact; INT64_MAX when it no longer fits: lib/money.h's money_sum). */
 int figures_refunds(struct call *call,
                     void (*visit)(void *context, const char *state, const char *currency, long long refunds,
                                   long long amount_minor),

@@ -13,6 +13,7 @@
 #include "lib/clock.h"
 #include "lib/counters.h"
 #include "lib/detail.h"
+#include "lib/money.h"
 #include "lib/sorted.h"
 #include "rules/rules.h"
 #include "store/store.h"
@@ -161,7 +162,7 @@ static int job_customer(const char *id, size_t len, int64_t as_of, struct rules_
                         size_t why_size) {
     static const char sql[] =
         "SELECT currency, count(*), count(*) FILTER (WHERE resolved_at IS NULL OR resolved_at >= ?2), max(created_at),"
-        " sum(amount), count(amount) FROM cases WHERE customer_id ="
+        " sum(amount / 4294967296), count(amount), sum(amount % 4294967296) FROM cases WHERE customer_id ="
         " (SELECT customer_id FROM customer_identities WHERE kind = ?1 AND value = ?4)"
         " AND (id <= ?3 OR created_at < ?2) GROUP BY currency";
     memset(out, 0, sizeof *out);
@@ -188,8 +189,10 @@ static int job_customer(const char *id, size_t len, int64_t as_of, struct rules_
         const char *currency = (const char *)store_column_text(statement, 0);
         if (currency && store_column_int64(statement, 5) > 0 && out->currency_count < RULES_CURRENCIES_MAX) {
             snprintf(out->totals[out->currency_count].currency, 4, "%s", currency);
-            out->totals[out->currency_count++].total = store_column_int64(statement, 4);
-            total = store_column_int64(statement, 4);
+            /* money_sum's parts, as domain/facts.c reads them. */
+            struct money_sum sum = {store_column_int64(statement, 4), store_column_int64(statement, 6)};
+            out->totals[out->currency_count++].total = money_sum_value(&sum);
+            total = money_sum_value(&sum);
             currencies++;
         }
     }

@@ -13,8 +13,11 @@
  *     nothing else; every rejection returns a static string, so callers may
  *     keep the pointer and never free it.  Messages start with a verb ("is
  *     empty", "has a sign...") so a caller can prefix the field name.
+ *   - An amount is at most MONEY_MAX_MINOR minor units; larger text is
+ *     refused with a message naming the limit in the currency's form.
  *   - No signed overflow anywhere: every multiply or add on an int64 is
- *     preceded by a check against INT64_MAX, and the formatter works on the
+ *     preceded by a check against INT64_MAX (or is __builtin_*_overflow,
+ *     in money_sum), and the formatter works on the
  *     unsigned magnitude so that INT64_MIN prints without negating it.
  *   - Fraction digits are limited to 0..3, the range of the currency table;
  *     anything else is refused rather than guessed at.
@@ -72,6 +75,16 @@ static const char *const money_too_many_decimals[MONEY_MAX_DIGITS + 1] = {
     "has too many decimals (at most 3)",
 };
 
+/* The same for an amount above MONEY_MAX_MINOR: the limit as the client
+ * would write it in a currency of that many decimals. */
+static const char *const money_too_large[MONEY_MAX_DIGITS + 1] = {
+    "is too large (at most 1000000000000000)",
+    "is too large (at most 100000000000000.0)",
+    "is too large (at most 10000000000000.00)",
+    "is too large (at most 1000000000000.000)",
+};
+_Static_assert(MONEY_MAX_MINOR == 1000000000000000LL, "money_too_large names the limit");
+
 static int money_is_digit(char c) {
     return c >= '0' && c <= '9';
 }
@@ -112,7 +125,7 @@ const char *money_parse(const char *text, size_t len, int digits, int64_t *minor
     int64_t whole = 0;
     for (size_t i = 0; i < dot; i++) {
         int digit = text[i] - '0';
-        if (whole > (INT64_MAX - digit) / 10) return "is too large";
+        if (whole > (INT64_MAX - digit) / 10) return money_too_large[digits];
         whole = whole * 10 + digit;
     }
 
@@ -124,7 +137,7 @@ const char *money_parse(const char *text, size_t len, int digits, int64_t *minor
     fraction *= money_scale[(size_t)digits - fraction_len];
 
     int64_t scale = money_scale[digits];
-    if (whole > (INT64_MAX - fraction) / scale) return "is too large";
+    if (whole > (MONEY_MAX_MINOR - fraction) / scale) return money_too_large[digits];
     *minor_units = whole * scale + fraction;
     return NULL;
 }
@@ -159,4 +172,37 @@ int money_format(int64_t minor_units, int digits, char *out, size_t out_size) {
     for (size_t i = 0; i < n; i++) out[i] = reversed[n - 1 - i];
     out[n] = '\0';
     return (int)n;
+}
+
+/* Each part saturates on its own rather than wrap; it would take 2^31
+ * amounts at INT64_MAX to get there. */
+static int64_t money_add_saturating(int64_t a, int64_t b) {
+    int64_t result;
+    if (!__builtin_add_overflow(a, b, &result)) return result;
+    return b > 0 ? INT64_MAX : INT64_MIN;
+}
+
+void money_sum_add(struct money_sum *sum, int64_t amount, int sign) {
+    /* C's division truncates: high * 2^32 + low == amount for any sign,
+     * and neither part is INT64_MIN, so negating them is safe. */
+    int64_t high = amount / MONEY_SUM_SPLIT, low = amount % MONEY_SUM_SPLIT;
+    if (sign < 0) {
+        high = -high;
+        low = -low;
+    }
+    struct money_sum parts = {high, low};
+    money_sum_merge(sum, &parts);
+}
+
+void money_sum_merge(struct money_sum *sum, const struct money_sum *parts) {
+    sum->high = money_add_saturating(sum->high, parts->high);
+    sum->low = money_add_saturating(sum->low, parts->low);
+}
+
+int64_t money_sum_value(const struct money_sum *sum) {
+    int64_t scaled, value;
+    if (__builtin_mul_overflow(sum->high, MONEY_SUM_SPLIT, &scaled) ||
+        __builtin_add_overflow(scaled, sum->low, &value))
+        return (sum->high > 0 || (sum->high == 0 && sum->low > 0)) ? INT64_MAX : INT64_MIN;
+    return value;
 }

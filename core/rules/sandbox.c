@@ -99,7 +99,7 @@ struct sandbox {
     struct sandbox_limits limits;
     size_t used;                 /* bytes allocated by the state */
     size_t ceiling;              /* `used` may not pass this: the state cap, or less during a call */
-    long long budget_left;       /* instructions left in this call */
+    long long budget_left;       /* instructions left in this call (kept after it, for the last call's count) */
     int64_t deadline_ms;         /* real monotonic deadline of this call; 0: no call running */
     int exhausted;               /* 0, or which budget ran out: 1 instructions, 2 time */
     int hook_count;              /* instructions between two hook calls now */
@@ -591,11 +591,23 @@ int sandbox_run_file_with(struct sandbox *sandbox, const char *chunk_name, const
     int status = luaL_loadbufferx(state, text, len, name, "t");
     if (status != LUA_OK) {
         take_error(state, status, error, error_size);
+        sandbox->budget_left = sandbox->limits.instructions;  /* no call ran: it spent nothing */
+        sandbox->exhausted = 0;
         return -1;
     }
     lua_pushvalue(state, environment);
     if (lua_setupvalue(state, -2, 1) == NULL) lua_pop(state, 1);
     return sandbox_call(sandbox, 0, 0, error, error_size);
+}
+
+/* From what the last call left (budget_left and exhausted stay until the
+ * next call arms its budgets: nothing on the decisions' path): counted to
+ * its last hook, so at most `pace` short; a call that ran out of time is
+ * charged as if it ran out of instructions. */
+long long sandbox_last_call_instructions(const struct sandbox *sandbox) {
+    long long used = sandbox->limits.instructions - sandbox->budget_left;
+    if (sandbox->exhausted || used > sandbox->limits.instructions) return sandbox->limits.instructions;
+    return used < 0 ? 0 : used;
 }
 
 int sandbox_run_file(struct sandbox *sandbox, const char *chunk_name, const char *text, size_t len,

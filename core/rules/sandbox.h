@@ -78,6 +78,11 @@ void sandbox_set_global(struct sandbox *sandbox, const char *name);
  * caught it and returned. */
 int sandbox_call(struct sandbox *sandbox, int nargs, int nresults, char *error, size_t error_size);
 
+/* Instructions the last sandbox_call (or file run) spent: its whole
+ * instruction budget when it spent any budget (instructions or time), so
+ * that a sum over calls bounds their time too (rule tests' total budget). */
+long long sandbox_last_call_instructions(const struct sandbox *sandbox);
+
 /* Tracing (rule tests' coverage, a dry run's return lines): during the
  * calls that follow, trace(context, state, debug) is called for each
  * LUA_MASKLINE / LUA_MASKRET event in mask, beside the budgets' count hook

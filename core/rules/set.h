@@ -245,9 +245,15 @@ uint64_t rules_folder_signature(const char *directory);
  * verbose) is a line to `say` ("FAIL file test: why").  With coverage, the
  * lines of the set's functions the tests ran are said per file, and with
  * lint, luacheck (when installed) runs over the files (its warnings are
- * shown, not counted as failures).  0, or -1 when the set does not load (error says why). */
+ * shown, not counted as failures).  With instructions_total > 0, the
+ * run stops once its calls have spent that many instructions in all (a call
+ * that spent its own budget, instructions or time, counts it whole): the
+ * budget of a run on the event loop.  0; -1 when the set does not load
+ * (error says why); -2 when the run spent its budget (error says after how
+ * many tests). */
 struct rules_test_options {
     int verbose, coverage, lint;
+    long long instructions_total;       /* 0: no cap */
     void (*say)(void *context, const char *line);
     void *context;
 };

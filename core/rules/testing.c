@@ -12,7 +12,8 @@
  * run: it is never the daemon's running set, and nothing here reads or
  * changes that one.  The mocks are Lua tables in the tested state's
  * registry, emptied before each test; the only C state is the one run in
- * progress (the set under test and its clock), set for the run's length.
+ * progress (the set under test, its clock and what its calls have spent of
+ * the run's total budget), set for the run's length.
  * Must never touch the store, the daemon's clock or the loaded plugins.
  */
 #include "rules/set.h"
@@ -40,6 +41,10 @@
 static struct rule_set *under_test;
 static int64_t test_now = RULE_TEST_EPOCH;
 static const struct rules_test_options *run_options;
+/* The run's total: instructions spent by its calls (test files and tests),
+ * the tests run, and 1 once options->instructions_total is spent. */
+static long long run_instructions;
+static int run_tests_ran, run_over_budget;
 
 #define SAID_MAX 1800
 
@@ -245,8 +250,17 @@ static void reset_mocks(lua_State *state) {
 
 static int compare_names(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
 
+/* Charges the call just made to the run's total; 1 when that spends it
+ * (the run stops: nothing after it runs). */
+static int charge_run(struct rule_set *set) {
+    run_instructions += sandbox_last_call_instructions(set->sandbox);
+    if (run_options->instructions_total > 0 && run_instructions >= run_options->instructions_total)
+        run_over_budget = 1;
+    return run_over_budget;
+}
+
 /* Runs one test file: its test_* functions in name order, each after a
- * reset of the mocks. */
+ * reset of the mocks, while the run's total budget lasts. */
 static void run_file(struct rule_set *set, const char *tests_dir, const char *file, int verbose, int *passed,
                      int *failed) {
     static const luaL_Reg test_functions[] = {
@@ -274,6 +288,10 @@ static void run_file(struct rule_set *set, const char *tests_dir, const char *fi
     lua_setmetatable(state, environment);
     int status = sandbox_run_file_with(set->sandbox, path, text, len, environment, error, sizeof error);
     free(text);
+    if (charge_run(set)) {
+        lua_settop(state, 0);
+        return;
+    }
     if (status != 0) {
         say("FAIL %s: %s", path, error);
         (*failed)++;
@@ -295,10 +313,13 @@ static void run_file(struct rule_set *set, const char *tests_dir, const char *fi
         say("FAIL %s: no test_ functions", path);
         (*failed)++;
     }
-    for (int t = 0; t < tests; t++) {
+    for (int t = 0; t < tests && !run_over_budget; t++) {
         reset_mocks(state);
         lua_getfield(state, environment, names[t]);
-        if (sandbox_call(set->sandbox, 0, 0, error, sizeof error) == 0) {
+        int result = sandbox_call(set->sandbox, 0, 0, error, sizeof error);
+        run_tests_ran++;
+        if (charge_run(set)) break;   /* not counted: the run is refused as a whole */
+        if (result == 0) {
             (*passed)++;
             if (verbose) say("ok   %s %s", file, names[t]);
         } else {
@@ -326,7 +347,7 @@ static void run_tests(struct rule_set *set, const char *directory, int verbose, 
         say("FAIL no rule tests in %s%s%s", tests_dir, count < 0 ? ": " : "", count < 0 ? error : "");
         (*failed)++;
     }
-    for (int f = 0; f < count; f++) run_file(set, tests_dir, files[f], verbose, passed, failed);
+    for (int f = 0; f < count && !run_over_budget; f++) run_file(set, tests_dir, files[f], verbose, passed, failed);
     free(files);
 }
 
@@ -621,6 +642,8 @@ int rules_test_folder(const char *directory, const struct sandbox_limits *limits
     if (set == NULL) return -1;
     under_test = set;
     run_options = options;
+    run_instructions = 0;
+    run_tests_ran = run_over_budget = 0;
     struct coverage *coverage = options->coverage ? calloc(1, sizeof *coverage) : NULL;
     if (coverage) {
         for (int f = 0; f < set->file_count; f++) coverage->files[coverage->count++].name = set->files[f];
@@ -636,10 +659,16 @@ int rules_test_folder(const char *directory, const struct sandbox_limits *limits
         }
         free(coverage);
     }
-    if (options->lint) lint(set, directory);
+    if (run_over_budget)
+        snprintf(error, error_size,
+                 "%s: the rule set's tests spent the budget of a run, %lld instructions in all (a test that spends"
+                 " its own budget counts it whole), after %d tests; make the tests cheaper or fewer",
+                 directory, options->instructions_total, run_tests_ran);
+    else if (options->lint)
+        lint(set, directory);
     run_options = NULL;
     under_test = NULL;
     test_now = RULE_TEST_EPOCH;
     rules_set_free(set);
-    return 0;
+    return run_over_budget ? -2 : 0;
 }

@@ -45,8 +45,18 @@ def test_amount_minor_units_per_currency():
         default = open_case(c, amount="0.5")
         got = as_map(c.call("CASE.GET", default))
         assert got["amount"] == "0.50" and got["currency"] == "CNY"
-        big = open_case(c, amount="92233720368547758.07")
-        assert as_map(c.call("CASE.GET", big))["amount"] == "92233720368547758.07"
+        # The largest amount is 10^15 minor units (README "Money"); one more is refused by name.
+        big = open_case(c, amount="10000000000000.00")
+        assert as_map(c.call("CASE.GET", big))["amount"] == "10000000000000.00"
+        cases = c.call("CASE.LIST")
+        for amount, currency, limit in (("10000000000000.01", "CNY", "10000000000000.00"),
+                                        ("92233720368547758.07", "CNY", "10000000000000.00"),
+                                        ("1000000000000001", "JPY", "1000000000000000"),
+                                        ("1000000000000.001", "KWD", "1000000000000.000")):
+            r = open_case(c, amount=amount, currency=currency)
+            assert isinstance(r, RespError) and r.code == "INVALID", (amount, r)
+            assert "amount" in r and "is too large (at most %s)" % limit in r, (amount, r)
+        assert c.call("CASE.LIST") == cases
 
 
 def test_open_rejects_bad_fields_and_writes_nothing():
@@ -57,6 +67,7 @@ def test_open_rejects_bad_fields_and_writes_nothing():
             (dict(amount="1e5"), "amount"),
             (dict(amount="12.345"), "amount"),
             (dict(amount="92233720368547758.08"), "amount"),
+            (dict(amount="10000000000000.01"), "amount"),
             (dict(amount="99999999999999999999999"), "amount"),
             (dict(amount="abc"), "amount"),
             (dict(amount=""), "amount"),

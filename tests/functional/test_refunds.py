@@ -3,7 +3,8 @@ limit, never one's own; idempotency keys; the outbox executor; settle and retry 
 import os
 import sqlite3
 
-from harness import UNDO_LATER_MIGRATIONS, Client, Daemon, RespError, as_map, only_on, open_case, store_rows
+from harness import (UNDO_LATER_MIGRATIONS, Client, Daemon, RespError, as_map, only_on, open_case,
+                     store_execute, store_rows)
 
 JAN1 = 1767225600
 
@@ -99,18 +100,21 @@ def test_idempotency_keys():
 def test_bad_refund_input_changes_nothing():
     with Daemon() as d:
         admin = d.client()
-        cid = open_case(admin, order="O-6", amount="92233720368547758.07")
+        cid = open_case(admin, order="O-6", amount="10000000000000.00")
         bare = open_case(admin)
         for args, code in [([cid, "-1", "refund_only"], "INVALID"), ([cid, "0", "refund_only"], "INVALID"),
                            ([cid, "1e5", "refund_only"], "INVALID"), ([cid, "12.345", "refund_only"], "INVALID"),
-                           ([cid, "92233720368547758.08", "refund_only"], "INVALID"), ([cid, "1.00", "gift"], "INVALID"),
+                           ([cid, "92233720368547758.08", "refund_only"], "INVALID"),
+                           ([cid, "10000000000000.01", "refund_only"], "INVALID"), ([cid, "1.00", "gift"], "INVALID"),
                            ([bare, "1.00", "refund_only"], "INVALID"), ([999, "1.00", "refund_only"], "NOTFOUND"),
                            ([cid, "1.00", "refund_only", "KEY"], "INVALID")]:
             r = admin.call("REFUND.REQUEST", *args)
             assert isinstance(r, RespError) and r.code == code, (args, r)
         assert admin.call("REFUND.LIST", cid) == []
-        edge = as_map(admin.call("REFUND.REQUEST", cid, "92233720368547758.07", "refund_only"))
-        assert edge["amount"] == "92233720368547758.07" and edge["state"] == "review"
+        r = admin.call("REFUND.REQUEST", cid, "10000000000000.01", "refund_only")
+        assert "is too large (at most 10000000000000.00)" in r, r
+        edge = as_map(admin.call("REFUND.REQUEST", cid, "10000000000000.00", "refund_only"))
+        assert edge["amount"] == "10000000000000.00" and edge["state"] == "review"
         assert admin.call("REFUND.GET", 999).code == "NOTFOUND"
 
 
@@ -214,3 +218,72 @@ def test_committed_totals_follow_every_transition_and_survive_migration():
         assert as_map(c.call("REFUND.REQUEST", orders[0], "79.00", "refund_only"))["state"] == "review"
         over = as_map(c.call("REFUND.REQUEST", orders[0], "79.01", "refund_only"))
         assert over["state"] == "rejected" and "remains refundable" in over["decision_reason"], over
+
+
+def refund_amounts(c):
+    """METRICS' redress_refunds_amount lines as {(state, currency): the value's text}."""
+    found = {}
+    for line in c.call("METRICS").splitlines():
+        if line.startswith("redress_refunds_amount{"):
+            labels, value = line[len("redress_refunds_amount{"):].rsplit("} ", 1)
+            pairs = dict(p.split("=", 1) for p in labels.split(","))
+            found[(pairs["state"].strip('"'), pairs["currency"].strip('"'))] = value
+    return found
+
+
+def test_metrics_sum_large_amounts_exactly():
+    """Ten refunds at the largest amount and one of 0.01: the sum, 10^16 + 1 fen, is past what a
+    double holds exactly (2^53), and METRICS prints it to the fen, from the counts kept at commit
+    and again from the tables read at start."""
+    with Daemon() as d:
+        admin = d.client()
+        sup = login(d, "ada", admin.call("AGENT.ADD", "ada", "admin"))  # no approval limit
+        for i in range(10):
+            cid = open_case(admin, order="O-big-%d" % i, amount="10000000000000.00")
+            r = as_map(admin.call("REFUND.REQUEST", cid, "10000000000000.00", "refund_only"))
+            if r["state"] == "review":
+                assert as_map(sup.call("REFUND.APPROVE", r["id"]))["state"] != "review"
+        cid = open_case(admin, order="O-small", amount="1.00")
+        r = as_map(admin.call("REFUND.REQUEST", cid, "0.01", "refund_only"))
+        if r["state"] == "review":
+            sup.call("REFUND.APPROVE", r["id"])
+        expected = {}
+        for state, amount in store_rows(d, "SELECT state, sum(amount) FROM refunds GROUP BY state"):
+            expected[(state, "CNY")] = "%d.%02d" % divmod(amount, 100)
+        assert sum(int(v.replace(".", "")) for v in expected.values()) == 10 ** 16 + 1, expected
+        assert refund_amounts(admin) == expected
+        d.restart()
+        assert refund_amounts(d.client()) == expected
+
+
+def test_amounts_stored_before_the_cap_still_read():
+    """A database may hold amounts above today's limit (up to INT64_MAX, accepted before it): sums
+    over them once failed SQLite's sum() with "integer overflow" (the customer facts: every refund
+    rule fell back to its default) or wrapped negative (METRICS).  They read, and sums past int64
+    show its largest value, never a wrapped one."""
+    with Daemon(rules="shipped") as d:
+        admin = d.client()
+        sup = login(d, "ada", admin.call("AGENT.ADD", "ada", "admin"))  # no approval limit
+        first = open_case(admin, customer="C-big", order="O-big", amount="10000.00")
+        second = open_case(admin, customer="C-big", order="O-big-2", amount="10000.00")
+        ids = []
+        for cid in (first, second):
+            r = as_map(admin.call("REFUND.REQUEST", cid, "10000.00", "refund_only"))
+            if r["state"] == "review":
+                sup.call("REFUND.APPROVE", r["id"])
+            ids.append(r["id"])
+        d.stop()
+        store_execute(d, "UPDATE cases SET amount = 9223372036854775807; "
+                         "UPDATE refunds SET amount = 9223372036854775807")
+        d.start()
+        admin = d.client()
+        assert as_map(admin.call("CASE.GET", first))["amount"] == "92233720368547758.07"
+        amounts = refund_amounts(admin)
+        assert amounts and all(v == "92233720368547758.07" for v in amounts.values()), amounts
+        # The customer's facts read (their total, 2 * INT64_MAX, held at INT64_MAX): the refund
+        # rule decides, not its default.
+        third = open_case(admin, customer="C-big", order="O-big-3", amount="10.00")
+        r = as_map(admin.call("REFUND.REQUEST", third, "10.00", "refund_only"))
+        assert r["state"] in ("review", "approved", "executing", "rejected"), r
+        failed = [l for l in d.log().splitlines() if "default applied" in l or "integer overflow" in l]
+        assert failed == [], failed

@@ -208,6 +208,63 @@ def test_reload_keeps_running_set_on_error_and_swaps_on_success():
         shutil.rmtree(rules)
 
 
+def test_reload_tests_have_a_total_budget():
+    """A reload's tests run on the event loop: in all they may spend ten calls' instruction budgets
+    (a test that spends its own, instructions or time, counts it whole), then the reload is refused
+    naming that budget and how many tests ran, and the running set stays.  200 looping tests once
+    held the loop 39.5 s.  Counted in instructions: no clock, no sleep."""
+    rules = copy_rules()
+    try:
+        with Daemon(rules=rules, config="rules_instructions = 100000\n") as d:
+            c = d.client()
+            before = as_map(c.call("RULES.INFO"))["version"]
+            loops = os.path.join(rules, "tests", "zz_loop_test.lua")
+            # Nine tests spending their budget are nine failures, under the run's budget.
+            with open(loops, "w") as f:
+                f.write("\n".join("function test_loop_%02d() while true do end end" % i for i in range(9)))
+            r = c.call("RULES.RELOAD")
+            assert r.code == "RULE" and "the rule set's tests failed" in r and ", 9 failed)" in r, r
+            # The tenth spends the run's: the run stops there, whatever comes after.
+            with open(loops, "w") as f:
+                f.write("\n".join("function test_loop_%03d() while true do end end" % i for i in range(200)))
+            for command in (("RULES.RELOAD",), ("RULES.STAGE", rules)):
+                r = c.call(*command)
+                assert isinstance(r, RespError) and r.code == "RULE", (command, r)
+                assert "spent the budget of a run, 1000000 instructions in all" in r, (command, r)
+                ran = int(r.split(" after ")[1].split(" tests")[0])
+                assert 10 <= ran < 200, r
+                assert as_map(c.call("RULES.INFO"))["version"] == before
+            assert c.call("RULES.EVAL", "classify", "subject", "screen broken")
+            assert any("spent the budget of a run" in line for line in d.log().splitlines())
+            # SIGHUP goes through the same gate.
+            failures = as_map(c.call("RULES.INFO"))["reload_failures"]
+            d.proc.send_signal(signal.SIGHUP)
+            d.wait_log(lambda text: text.count("rule set not loaded") > int(failures))
+            info = as_map(c.call("RULES.INFO"))
+            assert info["version"] == before and int(info["reload_failures"]) == int(failures) + 1, info
+            assert "spent the budget of a run" in d.log().splitlines()[-1] or any(
+                "rule set not loaded" in line and "spent the budget of a run" in line
+                for line in d.log().splitlines()[-5:])
+        # --test-rules applies the same budget (its default: 10,000,000 instructions a call).
+        run = subprocess.run([REDRESSD, "--test-rules", rules], capture_output=True, text=True, timeout=60)
+        assert run.returncode != 0, run
+        assert "FAIL %s: the rule set's tests spent the budget of a run, 100000000 instructions" % rules in run.stdout, \
+            run.stdout[-600:]
+    finally:
+        shutil.rmtree(rules)
+
+
+def test_stage_of_a_missing_folder_says_nothing_was_loaded():
+    with Daemon(rules=SANDBOX) as d:
+        c = d.client()
+        r = c.call("RULES.STAGE", "/nonexistent-rules")
+        assert isinstance(r, RespError) and "/nonexistent-rules" in r, r
+        assert c.call("RULES.STAGE", "/nonexistent-rules").code == r.code
+        # The set has tests; a missing folder has none, and nothing was loaded: no "loaded without them".
+        assert "without them" not in d.log(), [l for l in d.log().splitlines() if "without them" in l]
+        assert "rule set staged" not in d.log()
+
+
 def test_reload_under_load_fails_no_request():
     with Daemon(rules=SANDBOX) as d:
         errors = []

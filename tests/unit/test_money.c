@@ -95,22 +95,74 @@ TEST(money_parse_uses_len_not_nul) {
 }
 
 TEST(money_parse_limits) {
-    /* 92233720368547758.07 scaled by 100 is exactly INT64_MAX. */
-    CHECK_INT(parse_ok("92233720368547758.07", 2), INT64_MAX);
-    CHECK_STR(parse_error("92233720368547758.08", 2), "is too large");
-    CHECK_STR(parse_error("92233720368547758.1", 2), "is too large");
-    CHECK_STR(parse_error("92233720368547759", 2), "is too large");
-    CHECK_STR(parse_error("92233720368547758.07", 3), "is too large");
-    CHECK_INT(parse_ok("9223372036854775.807", 3), INT64_MAX);
-    CHECK_STR(parse_error("9223372036854775.808", 3), "is too large");
-    CHECK_INT(parse_ok("9223372036854775807", 0), INT64_MAX);
-    CHECK_STR(parse_error("9223372036854775808", 0), "is too large");
-    CHECK_STR(parse_error("18446744073709551616", 0), "is too large"); /* 2^64 */
+    /* At most MONEY_MAX_MINOR (10^15) minor units, whatever the currency's
+     * decimals: the message names the largest amount in the currency's form. */
+    CHECK_INT(MONEY_MAX_MINOR, 1000000000000000LL);
+    CHECK_INT(parse_ok("10000000000000.00", 2), MONEY_MAX_MINOR);
+    CHECK_INT(parse_ok("9999999999999.99", 2), MONEY_MAX_MINOR - 1);
+    CHECK_STR(parse_error("10000000000000.01", 2), "is too large (at most 10000000000000.00)");
+    CHECK_STR(parse_error("10000000000001", 2), "is too large (at most 10000000000000.00)");
+    CHECK_INT(parse_ok("1000000000000000", 0), MONEY_MAX_MINOR);
+    CHECK_STR(parse_error("1000000000000001", 0), "is too large (at most 1000000000000000)");
+    CHECK_INT(parse_ok("1000000000000.000", 3), MONEY_MAX_MINOR);
+    CHECK_STR(parse_error("1000000000000.001", 3), "is too large (at most 1000000000000.000)");
+    CHECK_INT(parse_ok("100000000000000.0", 1), MONEY_MAX_MINOR);
+    CHECK_STR(parse_error("100000000000000.1", 1), "is too large (at most 100000000000000.0)");
+    /* What int64 held (the old limit) and what does not fit it at all. */
+    CHECK_STR(parse_error("92233720368547758.07", 2), "is too large (at most 10000000000000.00)");
+    CHECK_STR(parse_error("92233720368547758.08", 2), "is too large (at most 10000000000000.00)");
+    CHECK_STR(parse_error("9223372036854775807", 0), "is too large (at most 1000000000000000)");
+    CHECK_STR(parse_error("18446744073709551616", 0), "is too large (at most 1000000000000000)"); /* 2^64 */
     CHECK_STR(parse_error("99999999999999999999999999999999999999999999999999"
                           "99999999999999999999999999999999999999999999999999", 2),
-              "is too large");
-    CHECK_INT(parse_ok("922337203685477580.7", 1), INT64_MAX);
-    CHECK_STR(parse_error("922337203685477580.8", 1), "is too large");
+              "is too large (at most 10000000000000.00)");
+    /* Leading zeros do not count against the limit. */
+    CHECK_INT(parse_ok("00000000000000000000010000000000000.00", 2), MONEY_MAX_MINOR);
+}
+
+/* Sums of amounts (domain/figures.c, the customer facts): exact as long as
+ * the total fits int64, then held at the int64 end instead of wrapping, and
+ * taking an amount back out of a sum restores it exactly. */
+TEST(money_sum_adds_without_overflow) {
+    struct money_sum sum = {0};
+    CHECK_INT(money_sum_value(&sum), 0);
+    money_sum_add(&sum, 19900, 1);
+    money_sum_add(&sum, 5, 1);
+    CHECK_INT(money_sum_value(&sum), 19905);
+    money_sum_add(&sum, 19900, -1);
+    CHECK_INT(money_sum_value(&sum), 5);
+    /* The reviewer's case: INT64_MAX then 100 overflowed int64 (undefined,
+     * shown negative); the sum now saturates... */
+    money_sum_add(&sum, INT64_MAX, 1);
+    money_sum_add(&sum, 100, 1);
+    CHECK_INT(money_sum_value(&sum), INT64_MAX);
+    /* ...and is exact again when the amounts leave it. */
+    money_sum_add(&sum, INT64_MAX, -1);
+    CHECK_INT(money_sum_value(&sum), 105);
+    for (int i = 0; i < 1000; i++) money_sum_add(&sum, INT64_MAX, 1);
+    CHECK_INT(money_sum_value(&sum), INT64_MAX);
+    for (int i = 0; i < 1000; i++) money_sum_add(&sum, INT64_MAX, -1);
+    CHECK_INT(money_sum_value(&sum), 105);
+    /* Below zero the same (a move undone before it was applied). */
+    money_sum_add(&sum, 105, -1);
+    money_sum_add(&sum, INT64_MAX, -1);
+    money_sum_add(&sum, INT64_MAX, -1);
+    CHECK_INT(money_sum_value(&sum), INT64_MIN);
+    /* Parts as the stores' sums of (amount / 2^32, amount % 2^32) give them. */
+    struct money_sum parts = {.high = 2 * (INT64_MAX / MONEY_SUM_SPLIT), .low = 2 * (INT64_MAX % MONEY_SUM_SPLIT)};
+    CHECK_INT(money_sum_value(&parts), INT64_MAX);
+    parts = (struct money_sum){.high = 3, .low = 7};
+    CHECK_INT(money_sum_value(&parts), 3 * MONEY_SUM_SPLIT + 7);
+    /* Many amounts at the cap stay exact: 9,223 of them still fit int64. */
+    struct money_sum many = {0};
+    for (int i = 0; i < 9223; i++) money_sum_add(&many, MONEY_MAX_MINOR, 1);
+    CHECK_INT(money_sum_value(&many), 9223 * MONEY_MAX_MINOR);
+}
+
+TEST(money_format_cap_and_extremes) {
+    char out[64];
+    CHECK_INT(money_format(MONEY_MAX_MINOR, 2, out, sizeof out), 17);
+    CHECK_STR(out, "10000000000000.00");
 }
 
 TEST(money_parse_rejects) {
@@ -200,12 +252,13 @@ TEST(money_format_buffer_and_digits) {
 
 TEST(money_round_trip) {
     /* format then parse gives back the amount, for every digit count, across
-     * the whole non-negative range (stepping by a large odd number so all
-     * digit positions vary), plus the top values. */
+     * the whole accepted range (stepping by a large odd number so all digit
+     * positions vary), plus the cap; above it, what format wrote (an amount
+     * stored before the cap) is refused by name. */
     char out[64];
     for (int digits = 0; digits <= 3; digits++) {
-        uint64_t step = UINT64_C(922337203685477); /* odd, about 10000 steps */
-        for (uint64_t v = 0; v <= (uint64_t)INT64_MAX - step; v += step) {
+        uint64_t step = UINT64_C(100000000003); /* odd, about 10000 steps */
+        for (uint64_t v = 0; v <= (uint64_t)MONEY_MAX_MINOR - step; v += step) {
             int64_t amount = (int64_t)v;
             int n = money_format(amount, digits, out, sizeof out);
             int64_t back = -1;
@@ -216,9 +269,13 @@ TEST(money_round_trip) {
                 return;
             }
         }
-        int n = money_format(INT64_MAX, digits, out, sizeof out);
+        int n = money_format(MONEY_MAX_MINOR, digits, out, sizeof out);
         int64_t back = 0;
         CHECK(money_parse(out, (size_t)n, digits, &back) == NULL);
-        CHECK_INT(back, INT64_MAX);
+        CHECK_INT(back, MONEY_MAX_MINOR);
+        n = money_format(MONEY_MAX_MINOR + 1, digits, out, sizeof out);
+        CHECK(strncmp(money_parse(out, (size_t)n, digits, &back), "is too large (at most ", 22) == 0);
+        n = money_format(INT64_MAX, digits, out, sizeof out);
+        CHECK(strncmp(money_parse(out, (size_t)n, digits, &back), "is too large (at most ", 22) == 0);
     }
 }
