@@ -237,6 +237,85 @@ static void disabled_after_commit(void *argument, int committed) {
     free(name);
 }
 
+/* ------------------------------------- access changes, told to peers */
+
+/* Several nodes on one database: a disable, a token rotation or a change
+ * of role or queues must reach the agent's connections on every node, not
+ * only on the node that committed it.  The open batch keeps the names it
+ * changed (a command rolled back takes its name out again: its
+ * store_after_command callback runs with 0), and just before COMMIT tells
+ * the other nodes "access drop=a,b change=c" (inside the transaction: only
+ * a committed change is heard).  A peer reads each changed row and hands
+ * it to the same listeners as this node's own commits (on_peer_note). */
+struct access_change {
+    struct access_change *next;
+    int drop;                    /* 1: disabled or token rotated; 0: role or queues changed */
+    char name[NAMES_MAX + 1];
+};
+static struct access_change *access_pending;   /* owned: this batch's changes, newest first */
+static int access_telling;                      /* tell_access is registered for this batch */
+
+static void access_settled(void *argument, int committed) {
+    (void)committed;
+    for (struct access_change **link = &access_pending; *link; link = &(*link)->next)
+        if (*link == argument) {
+            *link = ((struct access_change *)argument)->next;
+            break;
+        }
+    free(argument);
+}
+
+static void access_batch_ended(void *argument, int committed) {
+    (void)argument;
+    (void)committed;
+    access_telling = 0;
+}
+
+/* Before COMMIT: the batch's changes, as few notes as fit (drops, then
+ * changes).  0, or -1 (the commit fails). */
+static int tell_access(void *argument) {
+    (void)argument;
+    access_telling = 0;
+    char text[STORE_NOTE_MAX + 1];
+    for (int drop = 1; drop >= 0; drop--) {
+        size_t used = 0;
+        for (struct access_change *c = access_pending; c; c = c->next) {
+            if (c->drop != drop) continue;
+            if (used + strlen(c->name) + 16 > STORE_NOTE_MAX) {
+                if (store_note_peers(STORE_NOTE_AGENTS, text) != 0) return -1;
+                used = 0;
+            }
+            used += (size_t)snprintf(text + used, sizeof text - used, "%s%s", used ? "," : (drop ? "access drop=" : "access change="),
+                                     c->name);
+        }
+        if (used && store_note_peers(STORE_NOTE_AGENTS, text) != 0) return -1;
+    }
+    return 0;
+}
+
+/* Notes that name's rights changed in this command (drop: its connections
+ * end).  0, or -1 (ERR out of memory). */
+static int access_changed(struct call *call, const char *name, size_t name_len, int drop) {
+    if (!store_shared()) return 0;
+    struct access_change *change = malloc(sizeof *change);
+    if (change == NULL) return call_fail(call, CALL_ERR, "out of memory");
+    change->drop = drop;
+    snprintf(change->name, sizeof change->name, "%.*s", (int)(name_len > NAMES_MAX ? NAMES_MAX : name_len), name);
+    change->next = access_pending;
+    access_pending = change;
+    if (store_after_command(access_settled, change) != 0) {
+        access_pending = change->next;
+        free(change);
+        return call_fail(call, CALL_ERR, "out of memory");
+    }
+    if (!access_telling) {
+        if (store_before_commit(tell_access, NULL) != 0 || store_after_commit(access_batch_ended, NULL) != 0)
+            return call_fail(call, CALL_ERR, "out of memory");
+        access_telling = 1;
+    }
+    return 0;
+}
+
 /* After a write that may have taken away name's admin rights (a role
  * change, a disable): CONFLICT if no enabled admin is left -- only an admin
  * may add, enable or promote agents, and only an empty store makes one
@@ -259,6 +338,20 @@ static int keep_an_admin(struct call *call, const char *verb, const char *name, 
 }
 
 int agents_disable(struct call *call, const char *name, size_t name_len) {
+    /* The role as committed (under the agents' turn): only an admin's
+     * disable can leave no admin. */
+    if (agents_take_turn(call) != 0) return -1;
+    static const char role_sql[] = "SELECT role FROM agents WHERE name = ?1 AND disabled = 0";
+    struct store_stmt *read = store_statement(role_sql);
+    if (read) store_bind_text(read, 1, name, (int)name_len, STORE_STATIC);
+    int found = call_row(call, read);
+    if (found < 0) return -1;
+    unsigned old_role = 0;
+    if (found > 0) {
+        const char *role_name = (const char *)store_column_text(read, 0);
+        old_role = role_name ? agents_role_parse(role_name, strlen(role_name)) : 0;
+        store_reset(read);
+    }
     static const char sql[] = "UPDATE agents SET disabled = 1 WHERE name = ?1 AND disabled = 0";
     struct store_stmt *statement = store_statement(sql);
     if (statement) store_bind_text(statement, 1, name, (int)name_len, STORE_STATIC);
@@ -266,7 +359,8 @@ int agents_disable(struct call *call, const char *name, size_t name_len) {
     if (store_changes() == 0)
         return call_fail(call, CALL_NOTFOUND, "no enabled agent '%.*s'", (int)(name_len > NAME_SHOWN ? NAME_SHOWN : name_len),
                          name);
-    if (keep_an_admin(call, "disable", name, name_len) != 0) return -1;
+    if (old_role == ROLE_ADMIN && keep_an_admin(call, "disable", name, name_len) != 0) return -1;
+    if (access_changed(call, name, name_len, 1) != 0) return -1;
     char *copy = strndup(name, name_len);
     if (copy == NULL || store_after_command(disabled_after_commit, copy) != 0) {
         free(copy);
@@ -305,6 +399,7 @@ int agents_rotate(struct call *call, const char *name, size_t name_len, char tok
     if (store_changes() == 0) return not_found(call, "", name, name_len);
     /* The old token stops at once: whoever authenticated with it is a
      * stranger again once the new hash is on disk. */
+    if (access_changed(call, name, name_len, 1) != 0) return -1;
     char *copy = strndup(name, name_len);
     if (copy == NULL || store_after_command(disabled_after_commit, copy) != 0) {
         free(copy);
@@ -349,6 +444,9 @@ int agents_set(struct call *call, const char *name, size_t name_len, unsigned ro
                size_t queues_len, const char *skills, size_t skills_len) {
     if (queues && check_queues(call, queues, queues_len) != 0) return -1;
     if (skills && check_skills(call, skills, skills_len) != 0) return -1;
+    /* The row is read under the agents' turn: another node's change of it,
+     * or of another admin, is committed before this one decides. */
+    if (agents_take_turn(call) != 0) return -1;
     static const char read_sql[] = "SELECT role, queues, skills FROM agents WHERE name = ?1";
     struct store_stmt *statement = store_statement(read_sql);
     if (statement) store_bind_text(statement, 1, name, (int)name_len, STORE_STATIC);
@@ -386,7 +484,7 @@ int agents_set(struct call *call, const char *name, size_t name_len, unsigned ro
     if (call_step(call, statement) != 0) return -1;
     if (old_role == ROLE_ADMIN && new_role != ROLE_ADMIN && keep_an_admin(call, "demote", name, name_len) != 0)
         return -1;
-    if (agents_roster_changed(call) != 0) return -1;
+    if (agents_roster_changed(call) != 0 || access_changed(call, name, name_len, 0) != 0) return -1;
     struct agent_change *change = malloc(sizeof *change + name_len + queues_len + 2);
     if (change == NULL) return call_fail(call, CALL_ERR, "out of memory");
     change->role = new_role;
@@ -491,6 +589,15 @@ static void roster_after_batch(void *argument, int committed) {
     agents_roster_load();
 }
 
+int agents_take_turn(struct call *call) {
+    if (!store_shared()) return 0;
+    static const char sql[] = "SELECT 1 " STORE_PG_ONLY(", pg_advisory_xact_lock(20, 0)");
+    struct store_stmt *statement = store_statement(sql);
+    int found = call_row(call, statement);
+    if (found > 0) store_reset(statement);
+    return found < 0 ? -1 : 0;
+}
+
 /* Inside the batch, before its COMMIT: the other nodes hear of it only if
  * it commits. */
 static int tell_peers(void *argument) {
@@ -515,14 +622,71 @@ static void reload_for_peer(void) {
     if (!roster_changing) agents_roster_load();
 }
 
-/* Several notes heard together are one reload. */
+/* Another node committed a change of name's rights: its connections here
+ * hear it as they would hear this node's (the listeners of main.c), from
+ * the row as committed. */
+static void apply_peer_access(const char *name, int drop) {
+    static const char sql[] = "SELECT role, queues, disabled FROM agents WHERE name = ?1";
+    struct store_stmt *statement = store_statement(sql);
+    if (statement == NULL) {
+        log_error("an agent's change on another node could not be read: its connections here end",
+                  "agent=%s error=\"%s\"", name, store_error());
+        if (disabled_listener) disabled_listener(name);
+        return;
+    }
+    store_bind_text(statement, 1, name, -1, STORE_TRANSIENT);
+    int rc = store_step(statement);
+    if (rc == STORE_ROW && !drop && store_column_int64(statement, 2) == 0) {
+        const char *role_name = (const char *)store_column_text(statement, 0);
+        const char *queues = (const char *)store_column_text(statement, 1);
+        unsigned role = role_name ? agents_role_parse(role_name, strlen(role_name)) : 0;
+        char copy[AGENTS_QUEUES_BYTES];
+        snprintf(copy, sizeof copy, "%s", queues ? queues : "");
+        store_reset(statement);
+        if (role && changed_listener) changed_listener(name, role, copy);
+        else if (!role && disabled_listener) disabled_listener(name);
+        return;
+    }
+    store_reset(statement);
+    /* Dropped, disabled, gone, or unreadable: the connections end (safe side). */
+    if (disabled_listener) disabled_listener(name);
+}
+
+/* "roster", or "access drop=a,b" / "access change=a,b" (names of lib/names). */
+static int valid_peer_note(const char *text) {
+    if (strcmp(text, "roster") == 0) return 1;
+    const char *list = strncmp(text, "access drop=", 12) == 0     ? text + 12
+                       : strncmp(text, "access change=", 14) == 0 ? text + 14
+                                                                   : NULL;
+    if (list == NULL || *list == '\0') return 0;
+    for (const char *p = list;;) {
+        size_t len = strcspn(p, ",");
+        if (!names_valid(p, len)) return 0;
+        if (p[len] == '\0') return 1;
+        p += len + 1;
+    }
+}
+
+/* Several roster notes heard together are one reload; each access note is
+ * applied as heard. */
 static void on_peer_note(const char *text, int last) {
-    (void)text;
+    int drop = strncmp(text, "access drop=", 12) == 0;
+    if (drop || strncmp(text, "access change=", 14) == 0) {
+        char name[NAMES_MAX + 1];
+        for (const char *p = strchr(text, '=') + 1;;) {
+            size_t len = strcspn(p, ",");
+            snprintf(name, sizeof name, "%.*s", (int)(len > NAMES_MAX ? NAMES_MAX : len), p);
+            apply_peer_access(name, drop);
+            if (p[len] == '\0') break;
+            p += len + 1;
+        }
+    }
     if (last) reload_for_peer();
 }
 
 int agents_follow_peers(void) {
-    static const struct store_note_listener listener = {.heard = on_peer_note, .waiting_max = 256};
+    static const struct store_note_listener listener = {.heard = on_peer_note, .valid = valid_peer_note,
+                                                         .waiting_max = 256};
     if (!store_shared()) return 0;
     if (store_on_peer_note(STORE_NOTE_AGENTS, &listener) != 0) return -1;
     /* Notes missed while the connection was lost: read the roster again. */

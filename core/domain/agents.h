@@ -104,6 +104,14 @@ int agents_set(struct call *call, const char *name, size_t name_len, unsigned ro
 int agents_roster_load(void);   /* 0, or -1 (a store error; the roster then answers "maybe": 1) */
 void agents_roster_free(void);
 int agents_roster_changed(struct call *call);   /* 0, or -1 (ERR out of memory) */
+/* Several nodes on one database (PostgreSQL): takes the agents' turn,
+ * pg_advisory_xact_lock(20, 0), held to the batch's COMMIT -- the one lock
+ * every write of agents' rows takes (migration 31's trigger), a hand-out
+ * before it reads the candidates, a change of an agent's rights before it
+ * reads the row it changes, and an incident's search and opening
+ * (incidents.c).  A read after it sees what the batch before committed.
+ * 0 (nothing on SQLite: one writer), or -1 with the store error in the call. */
+int agents_take_turn(struct call *call);
 /* On a shared store (several nodes): a batch that changes the roster tells
  * the other nodes (a note in its transaction), and a note heard from
  * another node reloads this node's roster at the next turn of store work.

@@ -82,13 +82,7 @@ static int load_candidates(struct call *call, const char *queue, size_t len, con
         " WHERE presence = 'online' AND disabled = 0 ORDER BY name";
     /* The agents' turn (PostgreSQL; see the top), held to the batch's
      * COMMIT: the read after it sees what the batch before committed. */
-    static const char turn_sql[] = "SELECT 1 " STORE_PG_ONLY(", pg_advisory_xact_lock(20, 0)");
-    if (to_hand_out && store_shared()) {
-        struct store_stmt *turn = store_statement(turn_sql);
-        int got = call_row(call, turn);
-        if (got < 0) return -1;
-        if (got > 0) store_reset(turn);
-    }
+    if (to_hand_out && agents_take_turn(call) != 0) return -1;
     struct store_stmt *statement = store_statement(agents_sql);
     if (statement) store_bind_int64(statement, 1, rules_assignment_capacity());
     int count = 0, row;

@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 
 #define EVENT_QUEUE_MAX 72
@@ -275,10 +276,10 @@ void events_stop_following(void) {
 }
 
 int events_follow_peers(void) {
-    /* Each committed batch of a peer is a note: this many is seconds of
-     * several busy nodes' commits while one piece of work waits for the
-     * server (a note is some 20 bytes of ranges, 7,000 at the most). */
-    static const struct store_note_listener listener = {.heard = on_peer_note, .waiting_max = 16384};
+    /* Each committed batch of a peer is a note, and a note dropped is
+     * deliveries and counts lost: no limit but memory, as the heard list
+     * had before (a note is some 20 bytes of ranges, 7,000 at the most). */
+    static const struct store_note_listener listener = {.heard = on_peer_note, .waiting_max = INT_MAX};
     return store_shared() ? store_on_peer_note(STORE_NOTE_EVENTS, &listener) : 0;
 }
 

@@ -17,6 +17,7 @@
  * Nothing here is a threshold: the rule set says what a spike is.
  */
 #include "domain/incidents.h"
+#include "domain/agents.h"
 #include "domain/assignment.h"
 #include "domain/deadlines.h"
 #include "domain/tasks.h"
@@ -176,7 +177,11 @@ static int hinted_incident(struct call *call, const char *key, struct incident_r
     }
     /* FOR SHARE (PostgreSQL): a resolution another node has not committed
      * yet is waited for, and the row read as it commits: a case never joins
-     * an incident that has just been resolved. */
+     * an incident that has just been resolved.  When cases are handed out,
+     * the agents' turn first: this case's hand-out takes it after the row,
+     * and another node's batch holding the turn may write the incident's
+     * row (a reply, an assignment): the same order on both sides, no cycle. */
+    if (store_shared() && rules_assignment_configured() && agents_take_turn(call) != 0) return -1;
     static const char sql[] = "SELECT priority FROM cases WHERE id = ?1 AND state <> 'resolved' AND state <> 'closed'"
                               " " STORE_PG_ONLY("FOR SHARE");
     struct store_stmt *statement = store_statement(sql);
@@ -208,14 +213,7 @@ static int hinted_incident(struct call *call, const char *key, struct incident_r
  * Taken after the case's own rows are written: those are new rows (and
  * the order's and the customer's, written before it as before), which no
  * other batch waits for. */
-static int lock_for_opening(struct call *call) {
-    if (!store_shared()) return 0;
-    static const char sql[] = "SELECT 1 " STORE_PG_ONLY(", pg_advisory_xact_lock(20, 0)");
-    struct store_stmt *statement = store_statement(sql);
-    int found = call_row(call, statement);
-    if (found > 0) store_reset(statement);
-    return found < 0 ? -1 : 0;
-}
+static int lock_for_opening(struct call *call) { return agents_take_turn(call); }
 
 /* The open incident of key, with what linking reads of it (id and
  * priority: one read per case of a spike); 1 found by the hint, 2 found by

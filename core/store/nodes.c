@@ -152,11 +152,13 @@ static void hear(enum store_note_topic topic, const char *text) {
  * the server) to its listener, in order. */
 static void on_heard(evutil_socket_t fd, short what, void *argument) {
     (void)fd; (void)what; (void)argument;
+    int dropped = 0;
     for (int topic = 0; topic < STORE_NOTE_TOPICS; topic++) {
         if (too_many[topic] == 0 && no_memory[topic] == 0) continue;
         log_warn("notes from other nodes dropped", "topic=%s too_many=%lld out_of_memory=%lld", topic_names[topic],
                  too_many[topic], no_memory[topic]);
         too_many[topic] = no_memory[topic] = 0;
+        dropped = 1;
     }
     while (heard_head) {
         struct heard *note = heard_head;
@@ -166,6 +168,10 @@ static void on_heard(evutil_socket_t fd, short what, void *argument) {
         if (listeners[note->topic].heard) listeners[note->topic].heard(note->text, last);
         free(note);
     }
+    /* A dropped note is a missed one: what reads again after a lost
+     * connection (the roster, the search index's step) reads again now. */
+    if (dropped)
+        for (int i = 0; i < missed_count; i++) missed[i]();
 }
 
 static void on_note(const char *wire) {

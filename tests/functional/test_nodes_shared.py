@@ -21,8 +21,9 @@ peer's cases reach a node with its events, so the tests read a subscriber's sock
 until they arrived (the counts take them in before the subscribers hear them), never sleep.
 """
 import re
+import time
 
-from harness import Client, Cluster, RuleFolder, as_map, open_case, store_rows
+from harness import Client, Cluster, PsqlSession, RespError, RuleFolder, as_map, nothing_more, open_case, store_rows
 from test_nodes import timer_owner
 
 STORES = ("postgresql",)
@@ -237,9 +238,70 @@ def test_two_nodes_demoting_the_last_two_admins_at_once_keep_one():
             admins = [n for n, in store_rows(nodes[0], "SELECT name FROM agents WHERE role = 'admin' AND "
                                                        "disabled = 0 ORDER BY name")]
             assert replies.count("OK") == 1 and len(admins) == 1, (replies, admins)
-            assert any(getattr(r, "code", None) == "CONFLICT" and "last enabled admin" in r for r in replies), replies
+            # The other is refused: CONFLICT (no admin would be left), or NOPERM when the demotion
+            # that committed first reached its connection before it ran (rights follow every node).
+            assert any(getattr(r, "code", None) == "CONFLICT" and "last enabled admin" in r
+                       or getattr(r, "code", None) == "NOPERM" for r in replies), replies
             # The one left promotes the other again.
             kept = nodes[0].client() if admins == ["admin"] else Client(nodes[1].port)
             if admins == ["admin2"]:
                 assert kept.call("AUTH", "admin2", token) == "OK"
             assert kept.call("AGENT.SET", "admin" if admins == ["admin2"] else "admin2", "ROLE", "admin") == "OK"
+
+
+def poll_reply(client, command, check, timeout=20):
+    """Sends command on client until check(reply) holds (a peer's note arrives on its own: real I/O,
+    with a deadline); the last reply."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = client.call(*command)
+        if check(reply) or time.monotonic() > deadline:
+            return reply
+        time.sleep(0.05)
+
+
+def test_a_change_of_rights_on_one_node_reaches_the_agents_connections_on_the_other():
+    """A demotion, a disable and a token rotation committed on node 0 reach the agent's open
+    connection on node 1 (before, only node 0's connections heard them: a disabled admin kept
+    its rights on node 1 and could add admins)."""
+    with Cluster(2) as nodes:
+        admin = nodes[0].client()
+        bob_token = admin.call("AGENT.ADD", "bob", "admin")
+        carol_token = admin.call("AGENT.ADD", "carol", "admin")
+        bob, carol = Client(nodes[1].port), Client(nodes[1].port)
+        assert bob.call("AUTH", "bob", bob_token) == "OK" and carol.call("AUTH", "carol", carol_token) == "OK"
+        assert isinstance(bob.call("AGENT.LIST"), list)
+        # Demoted on node 0: on node 1 bob's next AGENT.LIST is refused, and so is a MULTI's EXEC.
+        assert admin.call("AGENT.SET", "bob", "ROLE", "agent") == "OK"
+        reply = poll_reply(bob, ("AGENT.LIST",), lambda r: isinstance(r, RespError))
+        assert getattr(reply, "code", None) == "NOPERM", reply
+        # Disabled on node 0: bob's connection on node 1 is a stranger again.
+        assert admin.call("AGENT.DISABLE", "bob") == "OK"
+        reply = poll_reply(bob, ("WHOAMI",), lambda r: isinstance(r, RespError))
+        assert getattr(reply, "code", None) == "NOAUTH", reply
+        assert bob.call("AGENT.ADD", "eve", "admin").code == "NOAUTH"
+        # carol's token rotated on node 0: her connection on node 1 ends its rights too.
+        assert isinstance(carol.call("WHOAMI"), list)
+        assert isinstance(admin.call("AGENT.ROTATE", "carol"), str)
+        reply = poll_reply(carol, ("WHOAMI",), lambda r: isinstance(r, RespError))
+        assert getattr(reply, "code", None) == "NOAUTH", reply
+        assert [n for n, in store_rows(nodes[0], "SELECT name FROM agents WHERE name = 'eve'")] == []
+
+
+def test_a_demotion_waits_for_another_nodes_promotion_and_never_leaves_no_admin():
+    """Another node (psql here) promotes yy and demotes admin in one transaction while this node
+    demotes yy: this node reads yy's role under the agents' turn, after that commit, so its demotion
+    is refused (before, it read yy as an agent, skipped the check, and no admin was left)."""
+    with Cluster(1) as nodes:
+        admin = nodes[0].client()
+        assert isinstance(admin.call("AGENT.ADD", "yy", "agent"), str)
+        with PsqlSession(nodes[0]) as other:
+            other.run("BEGIN; UPDATE agents SET role = 'admin' WHERE name = 'yy';")
+            admin.send_raw(Client.encode("AGENT.SET", "yy", "ROLE", "supervisor"))
+            assert nothing_more(admin)                      # waits for the agents' turn
+            other.run("UPDATE agents SET role = 'agent' WHERE name = 'admin';")
+            assert other.commit() == 0
+        reply = admin.read_reply()
+        assert getattr(reply, "code", None) == "CONFLICT" and "last enabled admin" in str(reply), reply
+        admins = [n for n, in store_rows(nodes[0], "SELECT name FROM agents WHERE role = 'admin' AND disabled = 0")]
+        assert admins == ["yy"], admins
