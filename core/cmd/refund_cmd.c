@@ -73,13 +73,14 @@ void refund_request_command(struct request *request) {
     if (request_id(request, 1, "case", &case_id) != 0) return;
     struct refund_ask ask = {.amount = request->argv[2], .amount_len = request->argvlen[2],
                              .kind = request->argv[3]};
-    if (!refunds_kind_valid(ask.kind, strlen(ask.kind))) {
+    if (!refunds_kind_valid(ask.kind, request->argvlen[3])) { /* the whole argument: "refund_only\0junk" is none */
         request_error(request, "INVALID", "kind must be refund_only, return_refund or exchange");
         return;
     }
     for (int i = 4; i < request->argc; i += 2) {
         if (i + 1 >= request->argc) {
-            request_error(request, "INVALID", "'%.*s' needs a value", OPTION_NAME_SHOWN, request->argv[i]);
+            request_error(request, "INVALID", "'%s' needs a value",
+                          QUOTE(request->argv[i], request->argvlen[i], OPTION_NAME_SHOWN));
             return;
         }
         const char *value = request->argv[i + 1];
@@ -210,15 +211,14 @@ void refund_find_command(struct request *request) {
             i++;
             int parsed = refund_state_parse(request->argv[i], request->argvlen[i]);
             if (parsed < 0) {
-                request_error(request, "INVALID", "STATE '%.*s' is not a refund state",
-                              (int)(request->argvlen[i] > OPTION_NAME_SHOWN ? OPTION_NAME_SHOWN : request->argvlen[i]),
-                              request->argv[i]);
+                request_error(request, "INVALID", "STATE '%s' is not a refund state",
+                              QUOTE(request->argv[i], request->argvlen[i], OPTION_NAME_SHOWN));
                 return;
             }
             state = refund_state_name((enum refund_state)parsed);
         } else if (request_argument_is(request, i, "LIMIT") && has_value) {
             long long value;
-            if (request_signed(request, ++i, &value) != 0 || value < 1 || value > FIND_MAX_LIMIT) {
+            if (request_integer(request, ++i, 0, &value) != 0 || value < 1 || value > FIND_MAX_LIMIT) {
                 request_error(request, "INVALID", "LIMIT must be an integer from 1 to %d", FIND_MAX_LIMIT);
                 return;
             }
@@ -226,10 +226,9 @@ void refund_find_command(struct request *request) {
         } else if (request_argument_is(request, i, "AFTER") && has_value) {
             if (request_id(request, ++i, "refund", &after) != 0) return;
         } else {
-            request_error(request, "INVALID", "unknown or incomplete REFUND.FIND option '%.*s' (options: STATE s, "
+            request_error(request, "INVALID", "unknown or incomplete REFUND.FIND option '%s' (options: STATE s, "
                           "LIMIT n, AFTER id)",
-                          (int)(request->argvlen[i] > OPTION_NAME_SHOWN ? OPTION_NAME_SHOWN : request->argvlen[i]),
-                          request->argv[i]);
+                          QUOTE(request->argv[i], request->argvlen[i], OPTION_NAME_SHOWN));
             return;
         }
     }

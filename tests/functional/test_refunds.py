@@ -258,3 +258,11 @@ def test_refund_texts_are_checked_like_case_texts():
         settled = as_map(admin.call("REFUND.SETTLE", r["id"], "ok", "PAY-1"))
         assert settled["state"] == "succeeded" and settled["reference"] == "PAY-1"
 
+
+def test_a_kind_with_a_nul_is_no_kind():
+    with Daemon() as d:
+        admin = d.client()
+        cid = open_case(admin, order="O-K", amount="9.00")
+        r = admin.call("REFUND.REQUEST", cid, "1.00", b"refund_only\x00junk")
+        assert isinstance(r, RespError) and r.code == "INVALID" and "kind" in r, r
+        assert admin.call("REFUND.LIST", cid) == []
