@@ -208,7 +208,7 @@ void agent_status_command(struct request *request) {
             request_error(request, "INVALID", "usage: AGENT.STATUS name online|away|offline [CAPACITY n]");
             return;
         }
-        if (request_signed(request, 4, &capacity) != 0 || capacity < ASSIGNMENT_CAPACITY_MIN ||
+        if (request_integer(request, 4, 0, &capacity) != 0 || capacity < ASSIGNMENT_CAPACITY_MIN ||
             capacity > ASSIGNMENT_CAPACITY_MAX) {
             request_error(request, "INVALID", "CAPACITY must be an integer from %d to %d", ASSIGNMENT_CAPACITY_MIN,
                           ASSIGNMENT_CAPACITY_MAX);

@@ -68,7 +68,7 @@ int args_text(struct request *request, const char *name, const char *value, size
 }
 
 int args_name(struct request *request, const char *what, const char *value, size_t len) {
-    char why[2 * NAMES_MAX + 128];
+    char why[QUOTE_OUT_MAX + 128];   /* the name quoted, NULs escaped (lib/quote.h) */
     if (names_check(what, value, len, why, sizeof why) == 0) return 0;
     request_error(request, "INVALID", "%s", why);
     return -1;

@@ -93,9 +93,8 @@ void case_wait_command(struct request *request) {
     if (request_argument_is(request, 2, "CUSTOMER")) target = CASE_PENDING_CUSTOMER;
     else if (request_argument_is(request, 2, "INTERNAL")) target = CASE_PENDING_INTERNAL;
     else {
-        request_error(request, "INVALID", "CASE.WAIT waits on CUSTOMER or INTERNAL, not '%.*s'",
-                      (int)(request->argvlen[2] > QUOTED_WORD_MAX ? QUOTED_WORD_MAX : request->argvlen[2]),
-                      request->argv[2]);
+        request_error(request, "INVALID", "CASE.WAIT waits on CUSTOMER or INTERNAL, not '%s'",
+                      QUOTE(request->argv[2], request->argvlen[2], QUOTED_WORD_MAX));
         return;
     }
     struct detail detail = DETAIL_INIT;
@@ -176,7 +175,7 @@ static int parse_tags(struct request *request, const char *text, size_t len, cha
             const char *end = strchr(p, ',');
             size_t existing = end ? (size_t)(end - p) : strlen(p);
             if (existing == tag_len && memcmp(p, tag, tag_len) == 0) {
-                request_error(request, "INVALID", "tag '%.*s' given twice", (int)tag_len, tag);
+                request_error(request, "INVALID", "tag '%s' given twice", QUOTE(tag, tag_len, QUOTE_SHOWN_MAX));
                 return -1;
             }
             p += existing + (end ? 1 : 0);
@@ -213,9 +212,8 @@ void case_set_command(struct request *request) {
         value = tags;
         value_len = strlen(tags);
     } else {
-        request_error(request, "INVALID", "CASE.SET sets PRIORITY, CATEGORY or TAGS, not '%.*s'",
-                      (int)(request->argvlen[2] > QUOTED_WORD_MAX ? QUOTED_WORD_MAX : request->argvlen[2]),
-                      request->argv[2]);
+        request_error(request, "INVALID", "CASE.SET sets PRIORITY, CATEGORY or TAGS, not '%s'",
+                      QUOTE(request->argv[2], request->argvlen[2], QUOTED_WORD_MAX));
         return;
     }
     struct case_row row;

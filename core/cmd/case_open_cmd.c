@@ -57,8 +57,8 @@ static int check_field(struct request *request, enum intake_field f, struct inta
         /* An order id is the key of what the order was paid: " O-1" and
          * "O-1 " would be other orders with ceilings of their own. */
         if (f == INTAKE_ORDER && len > 0 && (isspace((unsigned char)text[0]) || isspace((unsigned char)text[len - 1]))) {
-            request_error(request, "INVALID", "order '%.*s' begins or ends with white space",
-                          (int)(len > QUOTED_FIELD_MAX ? QUOTED_FIELD_MAX : len), text);
+            request_error(request, "INVALID", "order '%s' begins or ends with white space",
+                          QUOTE(text, len, QUOTED_FIELD_MAX));
             return -1;
         }
         return args_text(request, name, text, len, field->max, field->kind == FIELD_LINE ? ARGS_LINE : ARGS_BLOCK,
@@ -75,8 +75,8 @@ static int check_field(struct request *request, enum intake_field f, struct inta
         return args_vocabulary(request, RULES_CHANNEL, text, len);
     case FIELD_CURRENCY:
         if (money_currency_digits(text, len) < 0) {
-            request_error(request, "INVALID", "currency '%.*s' is not a 3-letter ISO 4217 code like CNY",
-                          (int)(len > QUOTED_CURRENCY_MAX ? QUOTED_CURRENCY_MAX : len), text);
+            request_error(request, "INVALID", "currency '%s' is not a 3-letter ISO 4217 code like CNY",
+                          QUOTE(text, len, QUOTED_CURRENCY_MAX));
             return -1;
         }
         return 0;
@@ -84,8 +84,8 @@ static int check_field(struct request *request, enum intake_field f, struct inta
         int64_t instant;
         const char *why = timeparse_instant(text, len, &instant);
         if (why) {
-            request_error(request, "INVALID", "%s '%.*s' %s", name,
-                          (int)(len > QUOTED_FIELD_MAX ? QUOTED_FIELD_MAX : len), text, why);
+            request_error(request, "INVALID", "%s '%s' %s", name,
+                          QUOTE(text, len, QUOTED_FIELD_MAX), why);
             return -1;
         }
         if (f == INTAKE_PAID_AT) values->paid_at = instant;
@@ -109,10 +109,9 @@ static int parse_open_fields(struct request *request, struct intake_values *valu
         for (int f = 0; f < INTAKE_FIELD_COUNT && found < 0; f++)
             if (request_argument_is(request, i, intake_field_name((enum intake_field)f))) found = f;
         if (found < 0) {
-            request_error(request, "INVALID", "unknown field '%.*s' (fields: channel customer subject "
+            request_error(request, "INVALID", "unknown field '%s' (fields: channel customer subject "
                           "body order amount currency paid_at delivered_at tier lang external_id)",
-                          (int)(request->argvlen[i] > QUOTED_FIELD_MAX ? QUOTED_FIELD_MAX : request->argvlen[i]),
-                          request->argv[i]);
+                          QUOTE(request->argv[i], request->argvlen[i], QUOTED_FIELD_MAX));
             return -1;
         }
         if (values->text[found]) {

@@ -27,7 +27,6 @@
 
 #define LIST_DEFAULT_LIMIT 50
 #define LIST_MAX_LIMIT 1000
-#define LIST_LIMIT_DIGITS 7
 #define QUOTED_OPTION_MAX 32       /* how much of a bad option a message repeats */
 
 /* ------------------------------------------------------------- CASE.GET */
@@ -266,20 +265,13 @@ void case_history_command(struct request *request) {
 /* ------------------------------------------------------------ CASE.LIST */
 
 static int parse_limit(struct request *request, int i, long long *limit) {
-    const char *text = request->argv[i];
-    long long value = 0;
-    size_t len = request->argvlen[i];
-    if (len == 0 || len > LIST_LIMIT_DIGITS) goto bad;
-    for (size_t k = 0; k < len; k++) {
-        if (text[k] < '0' || text[k] > '9') goto bad;
-        value = value * 10 + (text[k] - '0');
+    long long value;
+    if (request_integer(request, i, 0, &value) != 0 || value < 1 || value > LIST_MAX_LIMIT) {
+        request_error(request, "INVALID", "LIMIT must be an integer from 1 to %d", LIST_MAX_LIMIT);
+        return -1;
     }
-    if (value < 1 || value > LIST_MAX_LIMIT) goto bad;
     *limit = value;
     return 0;
-bad:
-    request_error(request, "INVALID", "LIMIT must be an integer from 1 to %d", LIST_MAX_LIMIT);
-    return -1;
 }
 
 /* CUSTOMER c: an id, or an identity some customer has; 0 with *id (0: no
@@ -341,9 +333,9 @@ void case_list_command(struct request *request) {
             i++;
             int parsed = lifecycle_state_parse(request->argv[i], request->argvlen[i]);
             if (parsed < 0) {
-                request_error(request, "INVALID", "STATE '%.*s' is not one of new open pending_customer "
+                request_error(request, "INVALID", "STATE '%s' is not one of new open pending_customer "
                               "pending_internal resolved closed",
-                              (int)(request->argvlen[i] > QUOTED_OPTION_MAX ? QUOTED_OPTION_MAX : request->argvlen[i]), request->argv[i]);
+                              QUOTE(request->argv[i], request->argvlen[i], QUOTED_OPTION_MAX));
                 return;
             }
             state = lifecycle_state_name((enum case_state)parsed);
@@ -392,10 +384,10 @@ void case_list_command(struct request *request) {
             if (list_instant(request, ++i, "UNTIL", &until)) return;
             has_until = 1;
         } else {
-            request_error(request, "INVALID", "unknown or incomplete CASE.LIST option '%.*s' (options: "
+            request_error(request, "INVALID", "unknown or incomplete CASE.LIST option '%s' (options: "
                           "STATE s, QUEUE q, ASSIGNEE a, PRIORITY p, BREACHED, LIMIT n, AFTER id, CUSTOMER c, "
                           "ORDER o, CHANNEL c, CATEGORY c, SINCE t, UNTIL t)",
-                          (int)(request->argvlen[i] > QUOTED_OPTION_MAX ? QUOTED_OPTION_MAX : request->argvlen[i]), request->argv[i]);
+                          QUOTE(request->argv[i], request->argvlen[i], QUOTED_OPTION_MAX));
             return;
         }
     }

@@ -46,6 +46,9 @@ static void client_kill(struct request *request) {
         return;
     }
     struct client_filter filter = {.id = 0, .address = NULL, .user = NULL, .skip_me = 1};
+    /* ADDR and USER are compared as C strings: a NUL would cut them short. */
+    for (int i = 2; i < request->argc; i++)
+        if (request_c_string(request, i, "CLIENT KILL argument")) return;
     if (request->argc == 3) {
         filter.address = request->argv[2];
         filter.skip_me = 0;
@@ -177,9 +180,8 @@ void client_command(struct request *request) {
                argc == 3 && (request_argument_is(request, 2, "on") || request_argument_is(request, 2, "off"))) {
         reply_ok(request->reply); /* nothing is evicted, nothing has an LRU clock */
     } else {
-        request_error(request, "ERR", "unknown CLIENT subcommand or wrong arguments '%.*s': %s",
-                      (int)(request->argvlen[1] > SUBCOMMAND_SHOWN ? SUBCOMMAND_SHOWN : request->argvlen[1]),
-                      request->argv[1],
+        request_error(request, "ERR", "unknown CLIENT subcommand or wrong arguments '%s': %s",
+                      QUOTE(request->argv[1], request->argvlen[1], SUBCOMMAND_SHOWN),
                       "SETNAME name | GETNAME | SETINFO LIB-NAME|LIB-VER value | ID | INFO | LIST | KILL ... | "
                       "NO-EVICT on|off | NO-TOUCH on|off");
     }
@@ -188,7 +190,7 @@ void client_command(struct request *request) {
 /* SELECT 0: redress has one database. */
 void select_command(struct request *request) {
     long long index;
-    if (request_signed(request, 1, &index) != 0) {
+    if (request_integer(request, 1, 0, &index) != 0) {
         request_error(request, "ERR", "value is not an integer or out of range");
     } else if (index != 0) {
         request_error(request, "ERR", "DB index is out of range: redress has one database, SELECT 0 only");

@@ -94,7 +94,7 @@ void hello_command(struct request *request) {
     int version = 0;
     if (request->argc > 1) {
         long long asked;
-        if (request_signed(request, 1, &asked) != 0) {
+        if (request_integer(request, 1, 0, &asked) != 0) {
             request_error(request, "ERR", "Protocol version is not an integer or out of range");
             return;
         }
@@ -114,8 +114,8 @@ void hello_command(struct request *request) {
             name_at = i;
             i += 1;
         } else {
-            request_error(request, "ERR", "Syntax error in HELLO option '%.*s'",
-                          (int)(request->argvlen[i] > 32 ? 32 : request->argvlen[i]), request->argv[i]);
+            request_error(request, "ERR", "Syntax error in HELLO option '%s'",
+                          QUOTE(request->argv[i], request->argvlen[i], 32));
             return;
         }
     }
@@ -238,7 +238,7 @@ void debug_clock_command(struct request *request) {
         reply_integer(request->reply, clock_now());
         return;
     }
-    if (request->argc != 3 || request_signed(request, 2, &value) != 0) {
+    if (request->argc != 3 || request_integer(request, 2, 0, &value) != 0) {
         request_error(request, "INVALID", "usage: DEBUG.CLOCK SET unix-seconds | ADVANCE seconds | GET");
         return;
     }
@@ -336,7 +336,7 @@ void debug_store_command(struct request *request) {
     int takes_mode = request_argument_is(request, 1, "FAIL-COMMITS") || request_argument_is(request, 1, "FAIL-WRITES") ||
                      request_argument_is(request, 1, "NTH-WRITE") || request_argument_is(request, 1, "NTH-SYNC") ||
                      request_argument_is(request, 1, "NTH-FLUSH");
-    if (request->argc < 3 || request_signed(request, 2, &count) != 0 || count < 0 || count > 1000000000LL ||
+    if (request->argc < 3 || request_integer(request, 2, 0, &count) != 0 || count < 0 || count > 1000000000LL ||
         (request->argc == 4 && !takes_mode)) {
         request_error(request, "INVALID", "%s", usage);
         return;
@@ -360,8 +360,8 @@ void debug_store_command(struct request *request) {
     }
     if (store_is_postgresql() && !request_argument_is(request, 1, "FAIL-COMMITS") &&
         !request_argument_is(request, 1, "FAIL-RELEASE") && !request_argument_is(request, 1, "FAIL-ROLLBACK-TO")) {
-        request_error(request, "INVALID", "DEBUG.STORE %.*s is SQLite's (its file's I/O): not on store = postgresql",
-                      (int)request->argvlen[1], request->argv[1]);
+        request_error(request, "INVALID", "DEBUG.STORE %s is SQLite's (its file's I/O): not on store = postgresql",
+                      QUOTE(request->argv[1], request->argvlen[1], 32));
         return;
     }
     /* The shim counts and fails only the loop's own I/O: from the first
@@ -408,7 +408,7 @@ void debug_store_command(struct request *request) {
  * allocation shim (BUILD/redressd-oom) counts allocations. */
 void debug_oom_command(struct request *request) {
     long long n;
-    if (request_signed(request, 1, &n) != 0 || n < 0 || n > 1000000000LL) {
+    if (request_integer(request, 1, 0, &n) != 0 || n < 0 || n > 1000000000LL) {
         request_error(request, "INVALID", "usage: DEBUG.OOM n (0 disarms)");
         return;
     }

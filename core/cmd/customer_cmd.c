@@ -99,8 +99,8 @@ void customer_link_command(struct request *request) {
     if (named_customer(request, 1, &id) != 0) return;
     const char *kind = customers_kind(request->argv[2], request->argvlen[2]);
     if (kind == NULL) {
-        request_error(request, "INVALID", "identity kind '%.*s' is not one of " CUSTOMER_KINDS,
-                      (int)(request->argvlen[2] > 32 ? 32 : request->argvlen[2]), request->argv[2]);
+        request_error(request, "INVALID", "identity kind '%s' is not one of " CUSTOMER_KINDS,
+                      QUOTE(request->argv[2], request->argvlen[2], 32));
         return;
     }
     if (args_text(request, "value", request->argv[3], request->argvlen[3], CUSTOMER_VALUE_MAX, ARGS_LINE, 0)) return;

@@ -31,7 +31,7 @@ void stats_history_command(struct request *request) {
         request_error(request, "INVALID", "usage: STATS.HISTORY [HOURS n]");
         return;
     }
-    if (request->argc == 3 && (request_signed(request, 2, &hours) != 0 || hours < 1 || hours > HISTORY_HOURS_MAX)) {
+    if (request->argc == 3 && (request_integer(request, 2, 0, &hours) != 0 || hours < 1 || hours > HISTORY_HOURS_MAX)) {
         request_error(request, "INVALID", "HOURS must be an integer from 1 to %d", HISTORY_HOURS_MAX);
         return;
     }

@@ -33,13 +33,13 @@ int message_attachment(struct request *request, int i, struct attachment *out) {
         good = c > ' ' && c < 0x7f && c != '"' && c != '\\';
     }
     if (!good || slash != 1) {
-        request_error(request, "INVALID", "attachment type '%.*s' is not a media type (like image/jpeg)",
-                      (int)(type_len > 64 ? 64 : type_len), type);
+        request_error(request, "INVALID", "attachment type '%s' is not a media type (like image/jpeg)",
+                      QUOTE(type, type_len, 64));
         return -1;
     }
     if ((long long)request->argvlen[i + 2] > attachments_max_bytes()) {
-        request_error(request, "LIMIT", "attachment '%.*s' is %zu bytes, more than attachment_max_bytes (%lld)",
-                      (int)(request->argvlen[i] > 64 ? 64 : request->argvlen[i]), request->argv[i],
+        request_error(request, "LIMIT", "attachment '%s' is %zu bytes, more than attachment_max_bytes (%lld)",
+                      QUOTE(request->argv[i], request->argvlen[i], 64),
                       request->argvlen[i + 2], attachments_max_bytes());
         return -1;
     }
@@ -82,10 +82,9 @@ void case_message_command(struct request *request) {
         }
         continue;
     bad_option:
-        request_error(request, "INVALID", "unknown, repeated or incomplete CASE.MESSAGE option '%.*s' (options: "
+        request_error(request, "INVALID", "unknown, repeated or incomplete CASE.MESSAGE option '%s' (options: "
                       "CHANNEL c, EXTERNAL_ID x, ATTACH name type data: at most %d)",
-                      (int)(request->argvlen[i] > QUOTED_OPTION_MAX ? QUOTED_OPTION_MAX : request->argvlen[i]),
-                      request->argv[i], ATTACHMENTS_PER_MESSAGE);
+                      QUOTE(request->argv[i], request->argvlen[i], QUOTED_OPTION_MAX), ATTACHMENTS_PER_MESSAGE);
         return;
     }
     int64_t landed;
@@ -95,7 +94,7 @@ void case_message_command(struct request *request) {
 
 static int parse_limit(struct request *request, int i, long long *limit) {
     long long value;
-    if (request_signed(request, i, &value) != 0 || value < 1 || value > MESSAGES_MAX_LIMIT) {
+    if (request_integer(request, i, 0, &value) != 0 || value < 1 || value > MESSAGES_MAX_LIMIT) {
         request_error(request, "INVALID", "LIMIT must be an integer from 1 to %d", MESSAGES_MAX_LIMIT);
         return -1;
     }
@@ -118,10 +117,9 @@ void case_messages_command(struct request *request) {
         } else if (request_argument_is(request, i, "LIMIT") && has_value) {
             if (parse_limit(request, ++i, &limit)) return;
         } else {
-            request_error(request, "INVALID", "unknown or incomplete CASE.MESSAGES option '%.*s' (options: "
+            request_error(request, "INVALID", "unknown or incomplete CASE.MESSAGES option '%s' (options: "
                           "AFTER id, LIMIT n)",
-                          (int)(request->argvlen[i] > QUOTED_OPTION_MAX ? QUOTED_OPTION_MAX : request->argvlen[i]),
-                          request->argv[i]);
+                          QUOTE(request->argv[i], request->argvlen[i], QUOTED_OPTION_MAX));
             return;
         }
     }

@@ -2,11 +2,15 @@
  * REFUND.RETURN/RECEIVED: arguments parsed, the refund workflow called, a
  * refund encoded as the flat array of its 23 fields.
  *
- * Owns the commands' argument rules and the reply's shape.  Never decides
+ * Owns the commands' argument rules and the reply's shape: every free text
+ * (REASON, KEY, a note, a rejection's reason, a reference, carrier,
+ * tracking, a condition) is one line checked as case texts are (args_text:
+ * not empty, bounded, no control byte or NUL, UTF-8).  Never decides
  * anything about a refund (domain/refunds.c does), never touches the store:
  * after a failed domain call it returns and request_finish replies.
  */
 #include "cmd/refund_cmd.h"
+#include "cmd/args.h"
 #include "cmd/reply.h"
 #include "domain/refunds.h"
 #include "lib/money.h"
@@ -69,22 +73,26 @@ void refund_request_command(struct request *request) {
     if (request_id(request, 1, "case", &case_id) != 0) return;
     struct refund_ask ask = {.amount = request->argv[2], .amount_len = request->argvlen[2],
                              .kind = request->argv[3]};
-    if (!refunds_kind_valid(ask.kind, strlen(ask.kind))) {
+    if (!refunds_kind_valid(ask.kind, request->argvlen[3])) { /* the whole argument: "refund_only\0junk" is none */
         request_error(request, "INVALID", "kind must be refund_only, return_refund or exchange");
         return;
     }
     for (int i = 4; i < request->argc; i += 2) {
         if (i + 1 >= request->argc) {
-            request_error(request, "INVALID", "'%.*s' needs a value", OPTION_NAME_SHOWN, request->argv[i]);
+            request_error(request, "INVALID", "'%s' needs a value",
+                          QUOTE(request->argv[i], request->argvlen[i], OPTION_NAME_SHOWN));
             return;
         }
-        if (request_argument_is(request, i, "REASON") && request->argvlen[i + 1] <= REFUND_REASON_MAX) {
-            ask.reason = request->argv[i + 1];
-            ask.reason_len = request->argvlen[i + 1];
-        } else if (request_argument_is(request, i, "KEY") && request->argvlen[i + 1] >= 1 &&
-                   request->argvlen[i + 1] <= REFUND_KEY_MAX) {
-            ask.key = request->argv[i + 1];
-            ask.key_len = request->argvlen[i + 1];
+        const char *value = request->argv[i + 1];
+        size_t len = request->argvlen[i + 1];
+        if (request_argument_is(request, i, "REASON")) {
+            if (args_text(request, "reason", value, len, REFUND_REASON_MAX, ARGS_LINE, 0)) return;
+            ask.reason = value;
+            ask.reason_len = len;
+        } else if (request_argument_is(request, i, "KEY")) {
+            if (args_text(request, "key", value, len, REFUND_KEY_MAX, ARGS_LINE, 0)) return;
+            ask.key = value;
+            ask.key_len = len;
         } else {
             request_error(request, "INVALID", "options are REASON text (at most %d bytes) and KEY key (1 to %d)",
                           REFUND_REASON_MAX, REFUND_KEY_MAX);
@@ -99,6 +107,10 @@ void refund_request_command(struct request *request) {
 void refund_approve_command(struct request *request) {
     int64_t id;
     if (request_id(request, 1, "refund", &id) != 0) return;
+    /* Checked free of NULs, the note is whole as the C string refunds_approve takes. */
+    if (request->argc == 3 &&
+        args_text(request, "note", request->argv[2], request->argvlen[2], REFUND_REASON_MAX, ARGS_LINE, 0))
+        return;
     if (refunds_approve(&request->call, id, request->argc == 3 ? request->argv[2] : NULL) != 0) return;
     reply_refund(request, id);
 }
@@ -106,7 +118,9 @@ void refund_approve_command(struct request *request) {
 /* REFUND.REJECT id reason */
 void refund_reject_command(struct request *request) {
     int64_t id;
-    if (request_id(request, 1, "refund", &id) != 0) return;
+    if (request_id(request, 1, "refund", &id) != 0 ||
+        args_text(request, "reason", request->argv[2], request->argvlen[2], REFUND_REASON_MAX, ARGS_LINE, 0))
+        return;
     if (refunds_reject(&request->call, id, request->argv[2], request->argvlen[2]) != 0) return;
     reply_refund(request, id);
 }
@@ -122,6 +136,8 @@ void refund_settle_command(struct request *request) {
     }
     const char *reference = request->argc == 4 ? request->argv[3] : NULL;
     size_t reference_length = request->argc == 4 ? request->argvlen[3] : 0;
+    if (reference && args_text(request, "reference", reference, reference_length, REFUND_REFERENCE_MAX, ARGS_LINE, 0))
+        return;
     if (refunds_settle_reported(&request->call, id, ok, reference, reference_length) != 0) return;
     reply_refund(request, id);
 }
@@ -137,7 +153,10 @@ void refund_retry_command(struct request *request) {
 /* REFUND.RETURN id carrier tracking: the customer shipped the goods back. */
 void refund_return_command(struct request *request) {
     int64_t id;
-    if (request_id(request, 1, "refund", &id) != 0) return;
+    if (request_id(request, 1, "refund", &id) != 0 ||
+        args_text(request, "carrier", request->argv[2], request->argvlen[2], REFUND_REFERENCE_MAX, ARGS_LINE, 0) ||
+        args_text(request, "tracking", request->argv[3], request->argvlen[3], REFUND_REFERENCE_MAX, ARGS_LINE, 0))
+        return;
     if (refunds_return_shipped(&request->call, id, request->argv[2], request->argvlen[2], request->argv[3],
                                request->argvlen[3]) != 0)
         return;
@@ -149,6 +168,8 @@ void refund_received_command(struct request *request) {
     int64_t id;
     if (request_id(request, 1, "refund", &id) != 0) return;
     int given = request->argc == 3;
+    if (given && args_text(request, "condition", request->argv[2], request->argvlen[2], REFUND_REASON_MAX, ARGS_LINE, 0))
+        return;
     if (refunds_return_received(&request->call, id, given ? request->argv[2] : NULL, given ? request->argvlen[2] : 0) != 0)
         return;
     reply_refund(request, id);
@@ -190,15 +211,14 @@ void refund_find_command(struct request *request) {
             i++;
             int parsed = refund_state_parse(request->argv[i], request->argvlen[i]);
             if (parsed < 0) {
-                request_error(request, "INVALID", "STATE '%.*s' is not a refund state",
-                              (int)(request->argvlen[i] > OPTION_NAME_SHOWN ? OPTION_NAME_SHOWN : request->argvlen[i]),
-                              request->argv[i]);
+                request_error(request, "INVALID", "STATE '%s' is not a refund state",
+                              QUOTE(request->argv[i], request->argvlen[i], OPTION_NAME_SHOWN));
                 return;
             }
             state = refund_state_name((enum refund_state)parsed);
         } else if (request_argument_is(request, i, "LIMIT") && has_value) {
             long long value;
-            if (request_signed(request, ++i, &value) != 0 || value < 1 || value > FIND_MAX_LIMIT) {
+            if (request_integer(request, ++i, 0, &value) != 0 || value < 1 || value > FIND_MAX_LIMIT) {
                 request_error(request, "INVALID", "LIMIT must be an integer from 1 to %d", FIND_MAX_LIMIT);
                 return;
             }
@@ -206,10 +226,9 @@ void refund_find_command(struct request *request) {
         } else if (request_argument_is(request, i, "AFTER") && has_value) {
             if (request_id(request, ++i, "refund", &after) != 0) return;
         } else {
-            request_error(request, "INVALID", "unknown or incomplete REFUND.FIND option '%.*s' (options: STATE s, "
+            request_error(request, "INVALID", "unknown or incomplete REFUND.FIND option '%s' (options: STATE s, "
                           "LIMIT n, AFTER id)",
-                          (int)(request->argvlen[i] > OPTION_NAME_SHOWN ? OPTION_NAME_SHOWN : request->argvlen[i]),
-                          request->argv[i]);
+                          QUOTE(request->argv[i], request->argvlen[i], OPTION_NAME_SHOWN));
             return;
         }
     }

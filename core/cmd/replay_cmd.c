@@ -29,6 +29,7 @@ static int refuse_while_replaying(struct request *request) {
 void rules_stage_command(struct request *request) {
     if (refuse_while_replaying(request) != 0) return;
     char error[STAGE_ERROR_MAX];
+    if (request_c_string(request, 1, "dir")) return; /* a NUL would stage another directory */
     if (rules_stage(request->argv[1], error, sizeof error) != 0) {
         request_error(request, "RULE", "not staged: %s", error);
         return;
@@ -66,13 +67,14 @@ void rules_promote_command(struct request *request) {
 /* An instant: unix seconds, or a date/time timeparse reads. */
 static int parse_instant(struct request *request, int i, const char *what, int64_t *out) {
     long long number;
-    if (request_signed(request, i, &number) == 0 && number >= 0) {
+    if (request_integer(request, i, 0, &number) == 0 && number >= 0) {
         *out = number;
         return 0;
     }
     const char *why = timeparse_instant(request->argv[i], request->argvlen[i], out);
     if (why == NULL) return 0;
-    request_error(request, "INVALID", "%s '%.40s': %s", what, request->argv[i], why);
+    request_error(request, "INVALID", "%s '%s': %s", what, QUOTE(request->argv[i], request->argvlen[i], 40),
+                  why);
     return -1;
 }
 
@@ -94,8 +96,8 @@ void rules_replay_command(struct request *request) {
     struct replay_options options = {0, 0, 0};
     for (int i = 1; i < request->argc; i += 2) {
         if (i + 1 >= request->argc) {
-            request_error(request, "INVALID", "%.16s needs a value: RULES.REPLAY [SINCE t] [UNTIL t] [LIMIT n]",
-                          request->argv[i]);
+            request_error(request, "INVALID", "%s needs a value: RULES.REPLAY [SINCE t] [UNTIL t] [LIMIT n]",
+                          QUOTE(request->argv[i], request->argvlen[i], 16));
             return;
         }
         if (request_argument_is(request, i, "SINCE")) {
@@ -104,13 +106,15 @@ void rules_replay_command(struct request *request) {
             if (parse_instant(request, i + 1, "UNTIL", &options.until) != 0) return;
         } else if (request_argument_is(request, i, "LIMIT")) {
             long long limit;
-            if (request_signed(request, i + 1, &limit) != 0 || limit < 1) {
-                request_error(request, "INVALID", "LIMIT '%.32s' is not a positive integer", request->argv[i + 1]);
+            if (request_integer(request, i + 1, 0, &limit) != 0 || limit < 1) {
+                request_error(request, "INVALID", "LIMIT '%s' is not a positive integer",
+                              QUOTE(request->argv[i + 1], request->argvlen[i + 1], 32));
                 return;
             }
             options.limit = limit;
         } else {
-            request_error(request, "INVALID", "unknown option '%.32s' (SINCE, UNTIL, LIMIT)", request->argv[i]);
+            request_error(request, "INVALID", "unknown option '%s' (SINCE, UNTIL, LIMIT)",
+                          QUOTE(request->argv[i], request->argvlen[i], 32));
             return;
         }
     }

@@ -1,10 +1,12 @@
 /* request.c -- the request helpers and request_finish (see request.h).
  *
  * Owns: turning a failure into its error reply and marking the request
- * failed.  Never: looks at the command table or the connection.
+ * failed; reading an argument as an id or an integer (decimal_parse, the
+ * whole argument) or refusing one that a NUL would cut short.  Never: looks at the command table or the connection.
  */
 #include "cmd/request.h"
 #include "cmd/reply.h"
+#include "lib/decimal.h"
 #include "store/store.h"
 
 #include <stdarg.h>
@@ -41,26 +43,23 @@ int request_id(struct request *request, int i, const char *what, int64_t *id) {
         else value = value * 10 + (text[k] - '0');
     }
     if (!good || value <= 0) {
-        request_error(request, "INVALID", "%s id '%.*s' is not a positive integer", what, (int)(len > 32 ? 32 : len),
-                      text);
+        request_error(request, "INVALID", "%s id '%s' is not a positive integer", what, QUOTE(text, len, 32));
         return -1;
     }
     *id = value;
     return 0;
 }
 
-int request_signed(const struct request *request, int i, long long *value) {
-    char buffer[32];
+int request_integer(const struct request *request, int i, int may_be_negative, long long *value) {
     if (i < 0 || i >= request->argc) return -1; /* past argc: the parser's slots of an earlier command */
-    size_t len = request->argvlen[i];
-    if (len == 0 || len >= sizeof buffer) return -1;
-    memcpy(buffer, request->argv[i], len);
-    buffer[len] = '\0';
-    char *end;
-    long long parsed = strtoll(buffer, &end, 10);
-    if (*end != '\0' || end == buffer) return -1;
-    *value = parsed;
-    return 0;
+    return decimal_parse(request->argv[i], request->argvlen[i], may_be_negative, value);
+}
+
+int request_c_string(struct request *request, int i, const char *what) {
+    if (memchr(request->argv[i], '\0', request->argvlen[i]) == NULL) return 0;
+    request_error(request, "INVALID", "%s '%s' contains a NUL byte", what,
+                  QUOTE(request->argv[i], request->argvlen[i], QUOTE_SHOWN_MAX));
+    return -1;
 }
 
 int request_argument_is(const struct request *request, int i, const char *text) {

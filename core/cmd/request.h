@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "domain/call.h"
+#include "lib/quote.h"
 
 /* CLIENT SETNAME / HELLO SETNAME, and CLIENT SETINFO values: bytes. */
 #define CONNECTION_NAME_MAX 128
@@ -122,9 +123,15 @@ void request_store_error(struct request *request);
  * (no sign, no space).  0, or -1 after "-INVALID <what> id '...' is not a
  * positive integer". */
 int request_id(struct request *request, int i, const char *what, int64_t *id);
-/* Parses argument i as a signed decimal (strtoll, nothing after it, at
- * most 31 bytes); 0, or -1 with no reply written. */
-int request_signed(const struct request *request, int i, long long *value);
+/* Parses argument i as an integer (decimal_parse: 1 to 18 digits, a '-'
+ * first only when may_be_negative, every byte of the argument read -- no
+ * blank, '+' or NUL); the one integer parser of the adapters.  0, or -1
+ * with no reply written (the caller names the argument and its range). */
+int request_integer(const struct request *request, int i, int may_be_negative, long long *value);
+/* For an argument handed on as a C string (argv[i] is NUL-terminated):
+ * 0, or -1 after "-INVALID <what> '...' contains a NUL byte" when a NUL
+ * inside it would cut it short. */
+int request_c_string(struct request *request, int i, const char *what);
 /* 1 if argument i equals text, ignoring ASCII case. */
 int request_argument_is(const struct request *request, int i, const char *text);
 

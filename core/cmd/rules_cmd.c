@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define FIELDS_MAX 64
 #define EVAL_ERROR_MAX 512
@@ -132,13 +131,16 @@ void rules_eval_command(struct request *request) {
         request_error(request, "INVALID", "fields come in pairs: RULES.EVAL hook|TRIAGE field value ...");
         return;
     }
-    int triage = strcasecmp(request->argv[1], "triage") == 0;
+    /* The hook and field names go on as C strings: a NUL would cut them short. */
+    for (int i = 1; i < request->argc; i += i == 1 ? 1 : 2)
+        if (request_c_string(request, i, i == 1 ? "hook" : "field name")) return;
+    int triage = request_argument_is(request, 1, "triage");
     int hook = rules_hook_parse(request->argv[1]);
     if (hook < 0 && !triage) {
         request_error(request, "INVALID",
-                      "unknown hook '%.32s' (hooks: classify priority sla refund escalate automations; "
+                      "unknown hook '%s' (hooks: classify priority sla refund escalate automations; "
                       "TRIAGE for the intake pipeline)",
-                      request->argv[1]);
+                      QUOTE(request->argv[1], request->argvlen[1], 32));
         return;
     }
     struct rules_field fields[FIELDS_MAX];
@@ -149,7 +151,7 @@ void rules_eval_command(struct request *request) {
         field->name = request->argv[i];
         /* Whole numbers go to rules as integers (amount in minor units, times). */
         long long number;
-        if (request_signed(request, i + 1, &number) == 0) {
+        if (request_integer(request, i + 1, 1, &number) == 0) {
             field->is_integer = 1;
             field->integer = number;
         } else {

@@ -353,16 +353,15 @@ void case_search_command(struct request *request) {
             queue_len = request->argvlen[i];
         } else if (request_argument_is(request, i, "LIMIT") && has_value) {
             long long value;
-            if (request_signed(request, ++i, &value) != 0 || value < 1 || value > SEARCH_MAX_LIMIT) {
+            if (request_integer(request, ++i, 0, &value) != 0 || value < 1 || value > SEARCH_MAX_LIMIT) {
                 request_error(request, "INVALID", "LIMIT must be an integer from 1 to %d", SEARCH_MAX_LIMIT);
                 return;
             }
             limit = value;
         } else {
-            request_error(request, "INVALID", "unknown or incomplete CASE.SEARCH option '%.*s' (options: QUEUE q, "
+            request_error(request, "INVALID", "unknown or incomplete CASE.SEARCH option '%s' (options: QUEUE q, "
                           "LIMIT n)",
-                          (int)(request->argvlen[i] > QUOTED_OPTION_MAX ? QUOTED_OPTION_MAX : request->argvlen[i]),
-                          request->argv[i]);
+                          QUOTE(request->argv[i], request->argvlen[i], QUOTED_OPTION_MAX));
             return;
         }
     }

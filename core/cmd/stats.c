@@ -58,9 +58,9 @@ static int parse_options(struct request *request, struct stats_window *w) {
             w->agent = request->argv[i];
             w->agent_len = request->argvlen[i];
         } else {
-            request_error(request, "INVALID", "unknown or incomplete STATS option '%.*s' (options: SINCE t, "
+            request_error(request, "INVALID", "unknown or incomplete STATS option '%s' (options: SINCE t, "
                           "UNTIL t, AGENT name)",
-                          (int)(request->argvlen[i] > 32 ? 32 : request->argvlen[i]), request->argv[i]);
+                          QUOTE(request->argv[i], request->argvlen[i], 32));
             return -1;
         }
         if (why) {

@@ -131,8 +131,8 @@ int commands_check_queued(struct request *request, const struct command *command
         request_error(request, "ERR", "only (P)SUBSCRIBE, (P)UNSUBSCRIBE, EVENTS.(UN)SUBSCRIBE, PING, QUIT and "
                       "RESET are allowed while subscribed (RESP2; HELLO 3 lifts this)");
     } else if (command == NULL) {
-        size_t len = request->argvlen[0] > UNKNOWN_NAME_SHOWN ? UNKNOWN_NAME_SHOWN : request->argvlen[0];
-        request_error(request, "ERR", "unknown command '%.*s'", (int)len, request->argv[0]);
+        request_error(request, "ERR", "unknown command '%s'",
+                      QUOTE(request->argv[0], request->argvlen[0], UNKNOWN_NAME_SHOWN));
     } else if (!commands_arity_ok(command, request->argc)) {
         request_error(request, "ERR", "wrong number of arguments for '%s': usage %s %s",
                       command->name, command->name, command->usage);
@@ -201,7 +201,7 @@ static void debug_commands_command(struct request *request) {
     }
     for (int i = 1; i < request->argc; i++)
         if (commands_lookup(request->argv[i], request->argvlen[i]) == NULL) {
-            request_error(request, "NOTFOUND", "no command '%.40s'", request->argv[i]);
+            request_error(request, "NOTFOUND", "no command '%s'", QUOTE(request->argv[i], request->argvlen[i], 40));
             return;
         }
     reply_array(request->reply, request->argc - 1);
@@ -351,8 +351,8 @@ static void command_command(struct request *request) {
             else command_docs_doc(out, command, commands_is_builtin(command));
         }
     } else {
-        size_t len = request->argvlen[1] > UNKNOWN_NAME_SHOWN ? UNKNOWN_NAME_SHOWN : request->argvlen[1];
-        request_error(request, "ERR", "unknown subcommand or wrong number of arguments for COMMAND '%.*s': usage "
-                      "COMMAND %s", (int)len, request->argv[1], request->command ? request->command->usage : "");
+        request_error(request, "ERR", "unknown subcommand or wrong number of arguments for COMMAND '%s': usage "
+                      "COMMAND %s", QUOTE(request->argv[1], request->argvlen[1], UNKNOWN_NAME_SHOWN),
+                      request->command ? request->command->usage : "");
     }
 }

@@ -65,7 +65,7 @@ void case_task_command(struct request *request) {
         request_error(request, "INVALID", CASE_TASK_USAGE);
         return;
     }
-    if (request->argc == 6 && (request_signed(request, 5, &due) != 0 || due < 1 || due > TASKS_DUE_MAX)) {
+    if (request->argc == 6 && (request_integer(request, 5, 0, &due) != 0 || due < 1 || due > TASKS_DUE_MAX)) {
         request_error(request, "INVALID", "DUE must be seconds from 1 to %lld", TASKS_DUE_MAX);
         return;
     }
@@ -114,7 +114,7 @@ static void reply_incident(void *context, const struct incident_summary *inciden
 void incident_list_command(struct request *request) {
     long long limit = INCIDENT_LIST_DEFAULT;
     if (request->argc == 3) {
-        if (!request_argument_is(request, 1, "LIMIT") || request_signed(request, 2, &limit) != 0 || limit < 1 ||
+        if (!request_argument_is(request, 1, "LIMIT") || request_integer(request, 2, 0, &limit) != 0 || limit < 1 ||
             limit > INCIDENT_LIST_MAX) {
             request_error(request, "INVALID", "usage: INCIDENT.LIST [LIMIT n] (n from 1 to %d)", INCIDENT_LIST_MAX);
             return;

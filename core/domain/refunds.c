@@ -659,7 +659,6 @@ int refunds_reject(struct call *call, int64_t id, const char *reason, size_t rea
     if (load_for(call, id, REFUND_REVIEW, REFUND_REJECTED, "only a refund in review is rejected", &facts) != 0) return -1;
     if (reason_len > REFUND_REASON_MAX)
         return call_fail(call, CALL_INVALID, "reason is too long (at most %d bytes)", REFUND_REASON_MAX);
-    reason_len = strnlen(reason, reason_len); /* the text up to a NUL, as it was always kept */
     if (refunds_set_state(call, id, REFUND_REJECTED, call->actor, reason, reason_len) != 0) return -1;
     struct detail detail = DETAIL_INIT;
     detail_add_integer(&detail, "refund", id);

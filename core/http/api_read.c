@@ -16,17 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The query's pairs; 0, or -1 after answering. */
-static int parse_query(struct http_exchange *exchange, struct evkeyvalq *pairs) {
-    TAILQ_INIT(pairs);
-    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(exchange->request));
-    if (query && evhttp_parse_query_str(query, pairs) != 0) {
-        http_answer_error(exchange, "INVALID", "the query string is malformed");
-        return -1;
-    }
-    return 0;
-}
-
 /* Query parameter -> command option, for the list endpoints; 0, or -1
  * after answering INVALID (an unknown parameter is refused, not ignored:
  * a misspelt filter would otherwise widen the list). */
@@ -70,7 +59,7 @@ void api_list_cases(struct http_exchange *exchange) {
     struct evkeyvalq pairs;
     struct args args = {0};
     json_t *rows;
-    if (parse_query(exchange, &pairs) != 0) return;
+    if (http_query_pairs(exchange, &pairs) != 0) return;
     api_add(&args, "CASE.LIST");
     if (query_options(exchange, &pairs, &args, names, options) == 0 && api_run(exchange, &args, &rows) == 0) {
         json_t *cases = json_rows(rows);
@@ -113,7 +102,7 @@ void api_get_case(struct http_exchange *exchange, const char *id) {
 
 void api_get_list(struct http_exchange *exchange, const char *command, const char *key) {
     struct evkeyvalq pairs;
-    if (parse_query(exchange, &pairs) != 0) return;
+    if (http_query_pairs(exchange, &pairs) != 0) return;
     int any = TAILQ_FIRST(&pairs) != NULL;
     evhttp_clear_headers(&pairs);
     if (any) {
@@ -135,7 +124,7 @@ void api_get_history(struct http_exchange *exchange) {
     struct evkeyvalq pairs;
     struct args args = {0};
     json_t *reply;
-    if (parse_query(exchange, &pairs) != 0) return;
+    if (http_query_pairs(exchange, &pairs) != 0) return;
     api_add(&args, "STATS.HISTORY");
     if (query_options(exchange, &pairs, &args, names, options) == 0 && api_run(exchange, &args, &reply) == 0) {
         json_t *fields = json_pairs_object(reply);
@@ -165,7 +154,7 @@ void api_list_refunds(struct http_exchange *exchange) {
     struct evkeyvalq pairs;
     struct args args = {0};
     json_t *rows;
-    if (parse_query(exchange, &pairs) != 0) return;
+    if (http_query_pairs(exchange, &pairs) != 0) return;
     api_add(&args, "REFUND.FIND");
     if (query_options(exchange, &pairs, &args, names, options) == 0 && api_run(exchange, &args, &rows) == 0) {
         json_t *body = json_pack("{s:o}", "refunds", json_rows(rows));
@@ -181,7 +170,7 @@ void api_list_incidents(struct http_exchange *exchange) {
     struct evkeyvalq pairs;
     struct args args = {0};
     json_t *rows;
-    if (parse_query(exchange, &pairs) != 0) return;
+    if (http_query_pairs(exchange, &pairs) != 0) return;
     api_add(&args, "INCIDENT.LIST");
     if (query_options(exchange, &pairs, &args, names, options) == 0 && api_run(exchange, &args, &rows) == 0) {
         json_t *body = json_pack("{s:o}", "incidents", json_rows(rows));

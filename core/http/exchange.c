@@ -14,6 +14,8 @@
 #include "lib/log.h"
 #include "store/store.h"
 
+#include <sys/queue.h>
+#include <event2/keyvalq_struct.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,3 +185,28 @@ int http_command(struct http_exchange *exchange, struct evbuffer *reply, int arg
     return request.failed ? -1 : 0;
 }
 
+
+int http_query_pairs(struct http_exchange *exchange, struct evkeyvalq *pairs) {
+    TAILQ_INIT(pairs);
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(exchange->request));
+    if (query == NULL) return 0;
+    /* Raw, before decoding: a parameter holding %00 is refused by name. */
+    for (const char *start = query, *end; *start; start = *end ? end + 1 : end) {
+        end = strchr(start, '&');
+        if (end == NULL) end = start + strlen(start);
+        int has_nul = 0;
+        for (const char *at = start; end - at >= 3 && !has_nul; at++)
+            has_nul = at[0] == '%' && at[1] == '0' && at[2] == '0';
+        if (!has_nul) continue;
+        const char *equals = memchr(start, '=', (size_t)(end - start));
+        size_t key_len = (size_t)((equals ? equals : end) - start);
+        http_answer_error(exchange, "INVALID", "query parameter '%.*s' contains a NUL byte (%%00)",
+                          (int)(key_len > 40 ? 40 : key_len), start);
+        return -1;
+    }
+    if (evhttp_parse_query_str(query, pairs) != 0) {
+        http_answer_error(exchange, "INVALID", "the query string is malformed");
+        return -1;
+    }
+    return 0;
+}

@@ -5,7 +5,8 @@
  * (commands_check: the same roles and queue isolation as RESP; a write in a
  * savepoint of the batch), and sending the JSON answer -- at once, or after
  * the group commit when a command wrote or read while a batch was open, as
- * RESP replies are held.  Never: routes (api.c) or listens (http.c).
+ * RESP replies are held; and reading a request's query (a NUL in it
+ * refused).  Never: routes (api.c) or listens (http.c).
  */
 #ifndef REDRESS_HTTP_EXCHANGE_H
 #define REDRESS_HTTP_EXCHANGE_H
@@ -55,5 +56,12 @@ void http_send(struct evhttp_request *request, int status, const char *content_t
 /* The HTTP status of a reply code word: NOAUTH 401, NOPERM 403, NOTFOUND
  * 404, BADSTATE and CONFLICT 409, INVALID 400, LIMIT 429, RULE 422, else 500. */
 int http_status_of(const char *code);
+/* The request's query as decoded pairs (pairs is initialised here; the
+ * caller clears it): 0, or -1 after answering 400 -INVALID for a malformed
+ * query or a parameter whose value (or name) decodes to a NUL byte -- the
+ * decoded pairs are C strings, so "state=open%00junk" would otherwise read
+ * as state=open.  The message names the parameter as sent. */
+struct evkeyvalq;
+int http_query_pairs(struct http_exchange *exchange, struct evkeyvalq *pairs);
 
 #endif

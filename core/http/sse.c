@@ -200,12 +200,7 @@ static void replay_one(void *context, const struct event_record *event) {
 
 void sse_open(struct http_exchange *exchange) {
     struct evkeyvalq pairs;
-    TAILQ_INIT(&pairs);
-    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(exchange->request));
-    if (query && evhttp_parse_query_str(query, &pairs) != 0) {
-        http_answer_error(exchange, "INVALID", "the query string is malformed");
-        return;
-    }
+    if (http_query_pairs(exchange, &pairs) != 0) return;
     struct stream *stream = calloc(1, sizeof *stream);
     if (stream == NULL) {
         evhttp_clear_headers(&pairs);

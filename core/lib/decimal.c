@@ -14,3 +14,18 @@ size_t decimal_format(long long value, char out[DECIMAL_MAX]) {
     out[len] = '\0';
     return len;
 }
+
+int decimal_parse(const char *text, size_t len, int may_be_negative, long long *value) {
+    size_t at = 0;
+    int negative = len > 0 && text[0] == '-';
+    if (negative && !may_be_negative) return -1;
+    at += (size_t)negative;
+    if (len - at == 0 || len - at > DECIMAL_DIGITS_MAX) return -1;
+    long long parsed = 0;
+    for (; at < len; at++) {
+        if (text[at] < '0' || text[at] > '9') return -1;
+        parsed = parsed * 10 + (text[at] - '0');
+    }
+    *value = negative ? -parsed : parsed;
+    return 0;
+}

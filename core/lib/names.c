@@ -4,6 +4,7 @@
  * kind of name.  Must never: look a name up, allocate, or do I/O.
  */
 #include "lib/names.h"
+#include "lib/quote.h"
 
 #include <stdio.h>
 
@@ -23,7 +24,7 @@ int names_valid(const char *name, size_t len) {
 int names_check(const char *what, const char *name, size_t len, char *why, size_t why_size) {
     if (names_valid(name, len)) return 0;
     if (why && why_size)
-        snprintf(why, why_size, "%s '%.*s' is not a name (1 to %d of letters, digits, _ - . : @)", what,
-                 (int)(len > NAMES_MAX ? NAMES_MAX : len), name ? name : "", NAMES_MAX);
+        snprintf(why, why_size, "%s '%s' is not a name (1 to %d of letters, digits, _ - . : @)", what,
+                 name ? QUOTE(name, len, NAMES_MAX) : "", NAMES_MAX);
     return -1;
 }

@@ -280,6 +280,13 @@ def test_http_refuses_bad_input():
         assert status == 400 and "stat" in body["message"]
         status, _, body = d.get("/api/cases?state=bogus", token=t)
         assert status == 400 and body["error"] == "INVALID"
+        # A value with a NUL in it is refused, not read up to the NUL.
+        for query in ("state=open%00junk", "state=%00", "limit=5%00"):
+            status, _, body = d.get("/api/cases?" + query, token=t)
+            assert status == 400 and body["error"] == "INVALID" and "NUL" in body["message"], (query, body)
+            assert "'" + query.split("=")[0] + "'" in body["message"], body
+        status, _, body = d.get("/api/refunds?state=review%00", token=t)
+        assert status == 400 and "'state'" in body["message"], body
         # No CORS: a page of another origin gets no leave to read answers.
         status, headers, _ = d.get("/api/cases", token=t, headers={"Origin": "https://evil.example"})
         assert status == 200 and not any(h.startswith("access-control-") for h in headers)

@@ -198,3 +198,56 @@ def test_test_clock_commands():
     with Daemon(test_clock=False) as d:
         r = d.client().call("DEBUG.CLOCK", "SET", 1000)
         assert r.code == "ERR" and "--test-clock" in r
+
+
+def test_integer_arguments_are_digits_only_and_whole():
+    """Every integer argument goes through one parser: digits only (a '-' first where a negative means
+    something), at most 18 of them, the whole argument -- so '5\\0junk', ' +7' and '+1' are refused alike."""
+    with Daemon() as d:
+        c = d.client()
+        for bad in [b"5\x00junk", b" +7", b"+7", b"7 ", b"", b"0x10", b"1" * 19, b"-3"]:
+            r = c.call("AGENT.STATUS", "admin", "online", "CAPACITY", bad)
+            assert isinstance(r, RespError) and r.code == "INVALID", (bad, r)
+            for command in (["INCIDENT.LIST", "LIMIT"], ["CASE.LIST", "LIMIT"], ["REFUND.FIND", "LIMIT"],
+                            ["CASE.SEARCH", "screen", "LIMIT"], ["STATS.HISTORY", "HOURS"]):
+                r = c.call(*command, bad)
+                assert isinstance(r, RespError) and r.code == "INVALID", (command, bad, r)
+        assert isinstance(c.call("SELECT", b"0\x00junk"), RespError)
+        assert isinstance(c.call("HELLO", b"2\x00"), RespError)
+        assert c.call("SELECT", "0") == "OK"
+        assert c.call("AGENT.STATUS", "admin", "online", "CAPACITY", "7") == "OK"
+        assert c.call("AGENT.STATUS", "admin", "online", "CAPACITY", "007") == "OK"
+        assert c.call("INCIDENT.LIST", "LIMIT", "5") == []
+        assert c.call("DEBUG.CLOCK", "SET", 1767225600) == 1767225600
+        for bad in [b"60\x00", b" 60", b"+60", b"-60"]:
+            assert c.call("DEBUG.CLOCK", "ADVANCE", bad).code == "INVALID", bad
+        assert c.call("DEBUG.CLOCK", "GET") == 1767225600
+
+
+def test_errors_quote_what_was_sent_with_the_nul_escaped():
+    with Daemon() as d:
+        c = d.client()
+        r = c.call(b"PI\x00NG")
+        assert r.code == "ERR" and "unknown command 'PI\\x00NG'" in r, r
+        cid = open_case(c)
+        r = c.call("CASE.SET", cid, b"PRIORITY\x00junk", "P2")
+        assert r.code == "INVALID" and "'PRIORITY\\x00junk'" in r, r
+        r = c.call("CASE.LIST", b"STATE", b"open\x00junk")
+        assert r.code == "INVALID" and "'open\\x00junk'" in r, r
+        r = c.call("REFUND.FIND", b"LIM\x01IT", "5")
+        assert r.code == "INVALID" and "'LIM\\x01IT'" in r, r
+        assert c.call("PING") == "PONG"
+
+
+def test_arguments_handed_on_as_c_strings_refuse_a_nul():
+    """A hook, a field name, a rules directory, a CLIENT KILL address would be read up to a NUL: refused."""
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        for args in (["RULES.EVAL", b"triage\x00junk"], ["RULES.EVAL", "classify", b"subject\x00x", "hi"],
+                     ["RULES.STAGE", b"/tmp\x00junk"], ["CLIENT", "KILL", b"127.0.0.1:1\x00junk"],
+                     ["CLIENT", "KILL", "ADDR", b"127.0.0.1:1\x00junk"]):
+            r = c.call(*args)
+            assert isinstance(r, RespError) and r.code == "INVALID" and "NUL" in r and "\\x00" in r, (args, r)
+        r = c.call("AGENT.ADD", b"ann\x00junk", "agent")
+        assert r.code == "INVALID" and "'ann\\x00junk'" in r, r
+        assert c.call("PING") == "PONG"

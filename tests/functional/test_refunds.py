@@ -287,3 +287,55 @@ def test_amounts_stored_before_the_cap_still_read():
         assert r["state"] in ("review", "approved", "executing", "rejected"), r
         failed = [l for l in d.log().splitlines() if "default applied" in l or "integer overflow" in l]
         assert failed == [], failed
+
+
+def test_refund_texts_are_checked_like_case_texts():
+    """REASON, KEY, a note, a rejection's reason and a settlement's reference go through the check case texts
+    go through: a control byte, a newline, a NUL or bad UTF-8 is INVALID naming the field, and an empty value
+    is refused; nothing is recorded."""
+    with Daemon() as d:
+        admin = d.client()
+        sup = login(d, "sam", admin.call("AGENT.ADD", "sam", "supervisor"))
+        cid = open_case(admin, order="O-T", amount="500.00")
+        assert admin.call("CASE.NOTE", cid, b"bad\xff\x01").startswith("INVALID")
+        for option, value, why in [("REASON", b"bad\x01", "reason contains a control character"),
+                                   ("REASON", b"two\nlines", "reason contains a control character"),
+                                   ("REASON", b"cut\x00junk", "reason contains a control character"),
+                                   ("REASON", b"bad\xff", "reason is not valid UTF-8"),
+                                   ("REASON", b"", "reason is empty"),
+                                   ("KEY", b"k\x00junk", "key contains a control character"),
+                                   ("KEY", b"k\xc3", "key is not valid UTF-8"),
+                                   ("KEY", b"", "key is empty"),
+                                   ("REASON", b"x" * 1025, "reason is too long")]:
+            r = admin.call("REFUND.REQUEST", cid, "1.00", "refund_only", option, value)
+            assert isinstance(r, RespError) and r.code == "INVALID" and why in r, (option, value, r)
+        assert admin.call("REFUND.LIST", cid) == []
+        r = as_map(admin.call("REFUND.REQUEST", cid, "1.00", "refund_only", "REASON", "不喜欢", "KEY", "k-1"))
+        assert r["reason"] == "不喜欢" and r["key"] == "k-1" and r["state"] == "review"
+        for args, why in [([b"no\x00"], "note contains a control character"), ([b""], "note is empty")]:
+            got = sup.call("REFUND.APPROVE", r["id"], *args)
+            assert isinstance(got, RespError) and got.code == "INVALID" and why in got, (args, got)
+        for reason, why in [(b"", "reason is empty"), (b"a\rb", "reason contains a control character"),
+                            (b"cut\x00junk", "reason contains a control character"),
+                            (b"\xed\xa0\x80", "reason is not valid UTF-8")]:
+            got = sup.call("REFUND.REJECT", r["id"], reason)
+            assert isinstance(got, RespError) and got.code == "INVALID" and why in got, (reason, got)
+        assert as_map(admin.call("REFUND.GET", r["id"]))["state"] == "review"     # nothing decided
+        assert as_map(sup.call("REFUND.APPROVE", r["id"], "ok by me"))["state"] == "executing"
+        for reference, why in [(b"", "reference is empty"), (b"PAY\t1", "reference contains a control character"),
+                               (b"PAY\x00junk", "reference contains a control character"),
+                               (b"x" * 129, "reference is too long")]:
+            got = admin.call("REFUND.SETTLE", r["id"], "ok", reference)
+            assert isinstance(got, RespError) and got.code == "INVALID" and why in got, (reference, got)
+        assert as_map(admin.call("REFUND.GET", r["id"]))["state"] == "executing"  # not settled
+        settled = as_map(admin.call("REFUND.SETTLE", r["id"], "ok", "PAY-1"))
+        assert settled["state"] == "succeeded" and settled["reference"] == "PAY-1"
+
+
+def test_a_kind_with_a_nul_is_no_kind():
+    with Daemon() as d:
+        admin = d.client()
+        cid = open_case(admin, order="O-K", amount="9.00")
+        r = admin.call("REFUND.REQUEST", cid, "1.00", b"refund_only\x00junk")
+        assert isinstance(r, RespError) and r.code == "INVALID" and "kind" in r, r
+        assert admin.call("REFUND.LIST", cid) == []

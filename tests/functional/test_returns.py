@@ -2,7 +2,7 @@
 review): REFUND.RETURN / REFUND.RECEIVED, each deadline firing on the test clock across a restart,
 automatic approval bound by the system actor's limit and the order's room."""
 
-from harness import Client, Daemon, as_map, open_case, store_rows
+from harness import Client, Daemon, RespError, as_map, open_case, store_rows
 
 JAN1 = 1767225600          # 2026-01-01T00:00:00Z
 DAY = 86400
@@ -135,3 +135,28 @@ def test_an_automatic_approval_never_pays_more_than_the_order():
         overdue = [as_map(e) for e in c.call("CASE.HISTORY", cid) if as_map(e)["kind"] == "refund_overdue"]
         assert len(overdue) == 1 and "remains refundable" in overdue[0]["detail"], overdue
         assert outbox_ids(d) == [int(first["id"])]
+
+
+def test_carrier_tracking_and_condition_are_checked_like_case_texts():
+    """Carrier and tracking are required one-line texts, the condition an optional one: empty, a control byte,
+    a NUL or bad UTF-8 is INVALID naming the field, and the return stays where it was."""
+    with Daemon(rules="shipped") as d:
+        c, cid, r = start(d)
+        for carrier, tracking, why in [(b"", b"SF1", "carrier is empty"), (b"SF", b"", "tracking is empty"),
+                                       (b"SF", b"line\nbreak", "tracking contains a control character"),
+                                       (b"S\x00F", b"SF1", "carrier contains a control character"),
+                                       (b"SF\xff", b"SF1", "carrier is not valid UTF-8"),
+                                       (b"SF", b"x" * 129, "tracking is too long")]:
+            got = c.call("REFUND.RETURN", r["id"], carrier, tracking)
+            assert isinstance(got, RespError) and got.code == "INVALID" and why in got, (carrier, tracking, got)
+        got = refund(c, r["id"])
+        assert got["return_state"] == "awaiting_shipment" and got["carrier"] == "" and got["tracking"] == "", got
+        shipped = as_map(c.call("REFUND.RETURN", r["id"], "顺丰", "SF1"))
+        assert shipped["return_state"] == "shipped" and shipped["carrier"] == "顺丰"
+        for condition, why in [(b"", "condition is empty"), (b"torn\x01", "condition contains a control character"),
+                               (b"ok\x00junk", "condition contains a control character"),
+                               (b"\xc0\xaf", "condition is not valid UTF-8")]:
+            got = c.call("REFUND.RECEIVED", r["id"], condition)
+            assert isinstance(got, RespError) and got.code == "INVALID" and why in got, (condition, got)
+        assert refund(c, r["id"])["return_state"] == "shipped"
+        assert as_map(c.call("REFUND.RECEIVED", r["id"], "box torn"))["return_condition"] == "box torn"

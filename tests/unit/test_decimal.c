@@ -40,3 +40,27 @@ TEST(decimal_format_writes_every_length) {
     }
     CHECK_INT(wrong, 0);
 }
+
+/* decimal_parse: digits only, the whole length, a '-' only when asked for. */
+TEST(decimal_parse_reads_digits_only_and_every_byte) {
+    long long v = 0;
+    CHECK_INT(decimal_parse("0", 1, 0, &v), 0);
+    CHECK_INT(v, 0);
+    CHECK_INT(decimal_parse("007", 3, 0, &v), 0);
+    CHECK_INT(v, 7);
+    CHECK_INT(decimal_parse("999999999999999999", 18, 0, &v), 0);
+    CHECK(v == 999999999999999999LL);
+    CHECK_INT(decimal_parse("-999999999999999999", 19, 1, &v), 0);
+    CHECK(v == -999999999999999999LL);
+    CHECK_INT(decimal_parse("-60", 3, 1, &v), 0);
+    CHECK_INT(v, -60);
+    static const struct { const char *text; size_t len; int negative; } bad[] = {
+        {"", 0, 1}, {"-", 1, 1}, {"-3", 2, 0}, {"+7", 2, 1}, {" 7", 2, 1}, {"7 ", 2, 1}, {"5\0junk", 6, 1},
+        {"5\0", 2, 1}, {"0x10", 4, 1}, {"1e3", 3, 1}, {"1234567890123456789", 19, 1}, {"--1", 3, 1}, {"1-", 2, 1},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        v = 42;
+        CHECK_INT(decimal_parse(bad[i].text, bad[i].len, bad[i].negative, &v), -1);
+        CHECK_INT(v, 42);
+    }
+}
