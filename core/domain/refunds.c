@@ -34,20 +34,17 @@
 #include "domain/events.h"
 #include "domain/figures.h"
 #include "domain/orders.h"
+#include "domain/surveys.h"
 #include "lib/clock.h"
 #include "lib/detail.h"
 #include "lib/money.h"
 #include "rules/rules.h"
 #include "store/store.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define KEY_SECRET_BYTES 32   /* the store's secret (schema 17) */
 #define KEY_DIGEST_BYTES 16   /* of an erased refund's key */
 
 #define SETTLE_WHY_SHOWN 295     /* of an executor's message, in refund_failed */
@@ -317,27 +314,13 @@ int refunds_kind_valid(const char *kind, size_t len) {
  * an address -- is gone, and without the secret it cannot be guessed back
  * from the digest.  0, or -1 (ERR: no secret; a store error). */
 static int key_digest(struct call *call, const char *key, size_t len, char out[REFUND_KEY_DIGEST_SIZE]) {
-    static const char sql[] = "SELECT value FROM secrets WHERE name = 'survey_token'";
     static const char label[] = "refund-key:";
-    unsigned char secret[KEY_SECRET_BYTES], mac[EVP_MAX_MD_SIZE], text[sizeof label - 1 + REFUND_KEY_MAX];
+    char text[sizeof label - 1 + REFUND_KEY_MAX];
     if (len > REFUND_KEY_MAX) return call_fail(call, CALL_INVALID, "key is longer than %d bytes", REFUND_KEY_MAX);
-    struct store_stmt *statement = store_statement(sql);
-    int found = call_row(call, statement);
-    if (found <= 0) return found < 0 ? -1 : call_fail(call, CALL_ERR, "store: the store's secret is missing");
-    int whole = store_column_bytes(statement, 0) == KEY_SECRET_BYTES;
-    if (whole) memcpy(secret, store_column_blob(statement, 0), KEY_SECRET_BYTES);
-    store_reset(statement);
-    if (!whole) return call_fail(call, CALL_ERR, "store: the store's secret is damaged");
     memcpy(text, label, sizeof label - 1);
     memcpy(text + sizeof label - 1, key, len);
-    unsigned int mac_len = 0;
-    int ok = HMAC(EVP_sha256(), secret, KEY_SECRET_BYTES, text, sizeof label - 1 + len, mac, &mac_len) != NULL &&
-             mac_len >= KEY_DIGEST_BYTES;
-    OPENSSL_cleanse(secret, sizeof secret);
-    if (!ok) return call_fail(call, CALL_ERR, "cannot digest a refund key");
     memcpy(out, "erased:", 7);
-    for (int i = 0; i < KEY_DIGEST_BYTES; i++) snprintf(out + 7 + 2 * i, 3, "%02x", mac[i]);
-    return 0;
+    return surveys_mac(call, text, sizeof label - 1 + len, KEY_DIGEST_BYTES, out + 7);
 }
 
 /* The refund the key made (its key as given, or its digest once erased):

@@ -39,17 +39,21 @@ static void hex(const unsigned char *bytes, size_t len, char *out) {
     for (size_t i = 0; i < len; i++) snprintf(out + 2 * i, 3, "%02x", bytes[i]);
 }
 
-/* The MAC of text[0..len) as hex into out (2 * MAC_BYTES + 1). */
-static int mac_of(struct call *call, const char *text, size_t len, char *out) {
+int surveys_mac(struct call *call, const char *text, size_t len, size_t bytes, char *out) {
     unsigned char key[KEY_BYTES], mac[EVP_MAX_MD_SIZE];
     unsigned int mac_len = 0;
     if (survey_key(call, key) != 0) return -1;
     int ok = HMAC(EVP_sha256(), key, KEY_BYTES, (const unsigned char *)text, len, mac, &mac_len) != NULL &&
-             mac_len >= MAC_BYTES;
+             mac_len >= bytes;
     OPENSSL_cleanse(key, sizeof key);
-    if (!ok) return call_fail(call, CALL_ERR, "cannot sign the survey token");
-    hex(mac, MAC_BYTES, out);
+    if (!ok) return call_fail(call, CALL_ERR, "cannot compute a MAC under the store's secret");
+    hex(mac, bytes, out);
     return 0;
+}
+
+/* The survey token's MAC of text[0..len) as hex into out (2 * MAC_BYTES + 1). */
+static int mac_of(struct call *call, const char *text, size_t len, char *out) {
+    return surveys_mac(call, text, len, MAC_BYTES, out);
 }
 
 int surveys_token(struct call *call, int64_t case_id, char out[SURVEY_TOKEN_MAX + 1]) {

@@ -18,6 +18,12 @@
 #define SURVEY_TOKEN_MAX 160                 /* the longest token text */
 #define SURVEY_TOKEN_SECONDS (30LL * 86400)  /* how long a token is good for */
 
+/* HMAC-SHA256 of text[0..len) under the store's secret (the survey tokens'
+ * key, schema 17), its first `bytes` (at most 32) as hex into out (2 *
+ * bytes + 1).  Other uses put a label of their own before the text, so
+ * no MAC of theirs is ever a survey token's.  0, or -1 (ERR: no secret,
+ * a damaged one; a store error). */
+int surveys_mac(struct call *call, const char *text, size_t len, size_t bytes, char *out);
 /* A token for the case's current resolution: 0 with out, or -1 (NOTFOUND,
  * BADSTATE: not resolved or closed; a store error). */
 int surveys_token(struct call *call, int64_t case_id, char out[SURVEY_TOKEN_MAX + 1]);
