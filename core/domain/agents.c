@@ -127,6 +127,12 @@ int agents_bootstrap(const char *data_directory) {
     log_info("first start: agent admin created, its token is in the data directory", "path=%s", path);
     return 0;
 }
+/* The role named by a row's column (0 when NULL or unknown). */
+static unsigned column_role(struct store_stmt *statement, int column) {
+    const char *name = (const char *)store_column_text(statement, column);
+    return name ? agents_role_parse(name, strlen(name)) : 0;
+}
+
 
 int agents_authenticate(struct call *call, const char *name, size_t name_len, const char *token, size_t token_len,
                         struct agent_identity *out) {
@@ -145,9 +151,8 @@ int agents_authenticate(struct call *call, const char *name, size_t name_len, co
         out->known = 1;
         if (store_column_int64(statement, 3) == 0 && store_column_bytes(statement, 0) == HASH_BYTES) {
             memcpy(stored, store_column_blob(statement, 0), HASH_BYTES);
-            const char *role_name = (const char *)store_column_text(statement, 1);
             const char *queues = (const char *)store_column_text(statement, 2);
-            out->role = role_name ? agents_role_parse(role_name, strlen(role_name)) : 0;
+            out->role = column_role(statement, 1);
             snprintf(out->queues, sizeof out->queues, "%s", queues ? queues : "");
             found = 1;
         }
@@ -175,10 +180,9 @@ int agents_authenticate_token(struct call *call, const char *token, size_t token
     if (row < 0) return -1;
     if (row == 0) return call_fail(call, CALL_NOAUTH, "invalid token");
     const char *found = (const char *)store_column_text(statement, 0);
-    const char *role_name = (const char *)store_column_text(statement, 1);
     const char *queues = (const char *)store_column_text(statement, 2);
     snprintf(name, name_size, "%s", found ? found : "");
-    out->role = role_name ? agents_role_parse(role_name, strlen(role_name)) : 0;
+    out->role = column_role(statement, 1);
     snprintf(out->queues, sizeof out->queues, "%s", queues ? queues : "");
     store_reset(statement);
     if (name[0] == '\0' || out->role == 0) return call_fail(call, CALL_NOAUTH, "invalid token");
@@ -348,8 +352,7 @@ int agents_disable(struct call *call, const char *name, size_t name_len) {
     if (found < 0) return -1;
     unsigned old_role = 0;
     if (found > 0) {
-        const char *role_name = (const char *)store_column_text(read, 0);
-        old_role = role_name ? agents_role_parse(role_name, strlen(role_name)) : 0;
+        old_role = column_role(read, 0);
         store_reset(read);
     }
     static const char sql[] = "UPDATE agents SET disabled = 1 WHERE name = ?1 AND disabled = 0";
@@ -453,9 +456,8 @@ int agents_set(struct call *call, const char *name, size_t name_len, unsigned ro
     int found = call_row(call, statement);
     if (found < 0) return -1;
     if (found == 0) return not_found(call, "", name, name_len);
-    const char *role_name = (const char *)store_column_text(statement, 0);
     const char *current = (const char *)store_column_text(statement, 1);
-    unsigned old_role = role_name ? agents_role_parse(role_name, strlen(role_name)) : 0;
+    unsigned old_role = column_role(statement, 0);
     const char *current_skills = (const char *)store_column_text(statement, 2);
     char old_queues[AGENTS_QUEUES_BYTES], old_skills[AGENTS_SKILLS_BYTES];
     snprintf(old_queues, sizeof old_queues, "%s", current ? current : "");
@@ -637,9 +639,8 @@ static void apply_peer_access(const char *name, int drop) {
     store_bind_text(statement, 1, name, -1, STORE_TRANSIENT);
     int rc = store_step(statement);
     if (rc == STORE_ROW && !drop && store_column_int64(statement, 2) == 0) {
-        const char *role_name = (const char *)store_column_text(statement, 0);
         const char *queues = (const char *)store_column_text(statement, 1);
-        unsigned role = role_name ? agents_role_parse(role_name, strlen(role_name)) : 0;
+        unsigned role = column_role(statement, 0);
         char copy[AGENTS_QUEUES_BYTES];
         snprintf(copy, sizeof copy, "%s", queues ? queues : "");
         store_reset(statement);
