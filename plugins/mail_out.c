@@ -24,7 +24,9 @@
  * note is written -- and tried again on the same doubling backoff, with an
  * error in the log naming the relay, the user and the reply, until the
  * relay takes us (a restart with the right password tries at once).  One
- * mail is in flight at a time.
+ * mail is in flight at a time.  Due mail is looked for every second of
+ * real time, and at once when the daemon's clock is moved (a test clock:
+ * the host's on_clock_moved), so a test never waits for a backoff.
  */
 #include "mail_out_internal.h"
 
@@ -438,6 +440,10 @@ static void on_tick(evutil_socket_t fd, short what, void *argument) {
     mail_out_send_next(out);
 }
 
+/* The daemon's clock moved (a test's DEBUG.CLOCK): a backoff or a hold
+ * that is over now need not wait for the real-time tick. */
+static void on_clock_moved(void *argument) { on_tick(-1, 0, argument); }
+
 /* ------------------------------------------------------------ start and stop */
 
 struct mail_out *mail_out_start(const struct redress_host_api *api, struct redress_plugin *self, const char *from,
@@ -511,7 +517,8 @@ struct mail_out *mail_out_start(const struct redress_host_api *api, struct redre
     if (out->relay_host[0]) {
         struct timeval every = {TICK_SECONDS, 0};
         out->tick = event_new(api->event_base(self), -1, EV_PERSIST, on_tick, out);
-        if (out->tick == NULL || event_add(out->tick, &every) != 0) {
+        if (out->tick == NULL || event_add(out->tick, &every) != 0 ||
+            (REDRESS_API_HAS(api, on_clock_moved) && api->on_clock_moved(self, on_clock_moved, out) != 0)) {
             mail_out_stop(out);
             return NULL;
         }

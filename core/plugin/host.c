@@ -2,8 +2,8 @@
  *
  * Owns loading (each plugin opened by plugin/loader.c, then its init with
  * the host's table, its data directory, settings it never read), the registries (commands, Lua functions,
- * event subscribers, refund executors, the order source) and their
- * registration entries of the table, the `plugins` namespace for rules,
+ * event subscribers, refund executors, the order source; the clock
+ * listeners are plugin/clock.c's) and their registration entries of the table, the `plugins` namespace for rules,
  * the events listener, the executor selected by refund_executor (handed to
  * domain/refund_exec.c as a provider), PLUGIN.LIST and the HELLO and INFO
  * lines.  The rest of the table is plugin/api.c's.
@@ -29,6 +29,7 @@
 #include "lib/money.h"
 #include "plugin/api.h"
 #include "plugin/case_api.h"
+#include "plugin/clock.h"
 #include "plugin/loader.h"
 #include "rules/sandbox.h"
 
@@ -222,6 +223,11 @@ static int api_register_order_source(struct redress_plugin *self, redress_order_
     return 0;
 }
 
+static int api_on_clock_moved(struct redress_plugin *self, void (*fn)(void *state), void *state) {
+    if (!registering(self, "clock listener")) return -1;
+    return plugin_clock_add(self, fn, state);
+}
+
 /* Removes every entry of plugin (its init failed, or it is unloaded). */
 static void unregister_all(struct redress_plugin *plugin) {
     commands_unregister(plugin);
@@ -246,6 +252,7 @@ static void unregister_all(struct redress_plugin *plugin) {
         if (executors[i].plugin != plugin) executors[kept++] = executors[i];
     executor_count = kept;
     if (order_source.plugin == plugin) memset(&order_source, 0, sizeof order_source);
+    plugin_clock_remove(plugin);
 }
 
 /* ------------------------------------------------------------ settings */
@@ -431,6 +438,11 @@ int plugins_load(const struct config *config, struct event_base *base, char *err
     host_api.subscribe_events = api_subscribe_events;
     host_api.register_refund_executor = api_register_refund_executor;
     host_api.register_order_source = api_register_order_source;
+    host_api.on_clock_moved = api_on_clock_moved;
+    if (plugin_clock_start(base) != 0) {
+        snprintf(error, error_size, "cannot listen to the clock for plugins: out of memory");
+        return -1;
+    }
     events_last_committed_id(); /* read now, while no batch is open */
     int skip = strcmp(config->plugin_failure, "skip") == 0;
     if (!skip && strcmp(config->plugin_failure, "refuse") != 0) {
@@ -500,6 +512,7 @@ void plugins_shutdown(void) {
     subscribers = NULL;
     plugin_api_free();
     plugin_case_api_free();
+    plugin_clock_free();
     memset(&executor_slot, 0, sizeof executor_slot);
 }
 

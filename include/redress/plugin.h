@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 #define REDRESS_PLUGIN_API_MAJOR 1
-#define REDRESS_PLUGIN_API_MINOR 3
+#define REDRESS_PLUGIN_API_MINOR 4
 
 /* 1 if the host's table `api` holds the function `field` (it was added in
  * a minor version newer than the host the plugin runs in otherwise). */
@@ -361,6 +361,15 @@ struct redress_host_api {
      * as case_get does.  -1 "NOTFOUND ..." for a customer never seen. */
     int (*customer_get)(struct redress_plugin *self, const char *customer, redress_case_field_fn fn, void *state,
                         char *error, size_t error_size);
+    /* -- since 1.4 */
+    /* fn(state) runs after each move of the daemon's clock by DEBUG.CLOCK
+     * (under --test-clock only: a real clock never moves this way), at the
+     * next turn of the loop, outside any command.  For a plugin that looks
+     * at now() from a timer of its own (a retry's backoff, a hold): the
+     * timer runs on real time, so a test moving the daemon's clock would
+     * wait for it; fn does the timer's work at once.  During init only.
+     * 0, or -1 (out of memory, no fn, or not during init). */
+    int (*on_clock_moved)(struct redress_plugin *self, void (*fn)(void *state), void *state);
     /* New functions are added here, at the end (minor version + 1). */
 };
 

@@ -1,4 +1,4 @@
-"""The mail channel and what it stands on: the plugin API's case functions (API 1.2, customer_get 1.3) -- a plugin opening a
+"""The mail channel and what it stands on: the plugin API's case functions (API 1.2, customer_get 1.3, on_clock_moved 1.4) -- a plugin opening a
 case, adding a customer message, appending a note and looking a case up as its own identity, through the
 same commands, checks and domain calls as an agent -- and older plugins still loading beside them."""
 import os
@@ -101,8 +101,8 @@ def test_plugins_built_for_older_minor_versions_load_beside_a_1_2_one():
         c = d.client()
         listed = {as_map(p)["name"]: as_map(p) for p in c.call("PLUGIN.LIST")}
         assert listed["old_api"]["api"] == "1.0" and listed["old11"]["api"] == "1.1"
-        assert listed["case_actor"]["api"] == "1.3"
-        assert c.call("OLD_API.HOST") == "1.3" and c.call("OLD11.HOST") == "1.3"
+        assert listed["case_actor"]["api"] == "1.4"
+        assert c.call("OLD_API.HOST") == "1.4" and c.call("OLD11.HOST") == "1.4"
         assert isinstance(c.call("ACTOR.OPEN", "li@example.com", "Hello"), int)
 
 

@@ -37,7 +37,7 @@ def test_plugin_list_info_and_a_plugin_command():
         listed = [as_map(p) for p in c.call("PLUGIN.LIST")]
         assert [p["name"] for p in listed] == ["skeleton", "probe"]
         skeleton = listed[0]
-        assert skeleton["version"] == "1.0.0" and skeleton["api"] == "1.3"
+        assert skeleton["version"] == "1.0.0" and skeleton["api"] == "1.4"
         assert skeleton["path"].endswith("skeleton.so")
         assert skeleton["commands"] == ["SKELETON.GREET", "SKELETON.OPENED"]
         assert skeleton["functions"] == ["plugins.skeleton.greet", "plugins.skeleton.facts"]
@@ -50,10 +50,10 @@ def test_plugin_list_info_and_a_plugin_command():
         c.call("CASE.OPEN", "customer", "C-2", "subject", "b")
         assert c.call("SKELETON.OPENED") == 2
         hello = as_map(c.call("HELLO", "2"))
-        assert [as_map(m) for m in hello["modules"]] == [{"name": "skeleton", "ver": "1.0.0", "api": "1.3"},
-                                                         {"name": "probe", "ver": "0.1", "api": "1.3"}]
+        assert [as_map(m) for m in hello["modules"]] == [{"name": "skeleton", "ver": "1.0.0", "api": "1.4"},
+                                                         {"name": "probe", "ver": "0.1", "api": "1.4"}]
         info = c.call("INFO", "plugins")
-        assert "plugins:2" in info and "plugin_skeleton:version=1.0.0,api=1.3" in info
+        assert "plugins:2" in info and "plugin_skeleton:version=1.0.0,api=1.4" in info
         # redis-cli reaches plugin commands like any other
         out = subprocess.run(d.cli() + ["SKELETON.GREET", "cli"], capture_output=True, text=True).stdout
         assert out.strip() == "hi, cli"
@@ -129,9 +129,9 @@ def test_rules_call_plugin_functions_under_the_sandbox_limits():
 
 def test_version_mismatch_is_refused_naming_both_versions():
     err = start_fails("--plugins", plugin_path("bad_major"))
-    assert "bad_major.so: built for plugin API 2.0, this host has 1.3" in err and "another major" in err, err
+    assert "bad_major.so: built for plugin API 2.0, this host has 1.4" in err and "another major" in err, err
     err = start_fails("--plugins", plugin_path("newer_minor"))
-    assert "newer_minor.so: built for plugin API 1.4, this host has 1.3" in err and "newer minor" in err, err
+    assert "newer_minor.so: built for plugin API 1.5, this host has 1.4" in err and "newer minor" in err, err
 
 
 def test_failing_init_refuses_start_or_is_skipped():
@@ -247,3 +247,21 @@ def test_plugin_replies_keep_their_place_in_a_pipeline():
             assert replies[3 * i + 1] == ["hi, n%d" % i]
             assert isinstance(replies[3 * i + 2], int) and replies[3 * i + 2] <= i + 1
         assert c.call("SKELETON.OPENED") == 200     # and the subscriber heard every committed case
+
+
+def test_clock_listener_runs_after_the_daemon_clock_moves():
+    """API 1.4 on_clock_moved: a plugin's listener runs once per DEBUG.CLOCK move, after the command, seeing the
+    moved clock; it never runs otherwise, and one cannot be added after init."""
+    with Daemon(config=skeleton_and_probe()) as d:
+        c = d.client()
+        runs, seen, late = c.call("PROBE.CLOCK")
+        assert (runs, seen, late) == (0, 0, -1)
+        moved = c.call("DEBUG.CLOCK", "ADVANCE", "90")
+        assert c.call("PROBE.CLOCK")[:2] == [1, moved]
+        c.call("DEBUG.CLOCK", "SET", str(moved + 3600))
+        c.call("DEBUG.CLOCK", "ADVANCE", "0")
+        assert c.call("PROBE.CLOCK")[:2] == [3, moved + 3600]
+        c.call("CASE.OPEN", "customer", "C-1", "subject", "s")      # a command that does not move the clock
+        assert c.call("PROBE.CLOCK")[0] == 3
+        assert any('msg="plugin registration refused" plugin=probe what=clock listener' in line
+                   for line in d.log_lines)

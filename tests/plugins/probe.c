@@ -4,6 +4,7 @@
  *   PROBE.SHORT          announces an array of 3 and writes 1
  *   PROBE.LATE           tries to register a command after init (-> :-1)
  *   PROBE.ERROR          replies an error with CR LF in its text
+ *   PROBE.CLOCK          [runs of its clock listener, now() at the last run, a listener added after init (-> -1)]
  *   plugins.probe.deep(n)    a table nested n levels
  *   plugins.probe.big(n)     a string of n bytes
  *   plugins.probe.spin(ms)   busy for ms milliseconds, returns true
@@ -49,6 +50,24 @@ static void error_command(void *s, struct redress_command_call *call, int argc, 
                           const size_t *argvlen) {
     (void)s, (void)argc, (void)argv, (void)argvlen;
     host->reply_error(call, "BAD\r\nCODE", "line one\r\n+OK injected");
+}
+
+static long long clock_runs;
+static int64_t clock_seen;
+
+static void on_clock_moved(void *s) {
+    (void)s;
+    clock_runs++;
+    clock_seen = host->now();
+}
+
+static void clock_command(void *s, struct redress_command_call *call, int argc, const char *const *argv,
+                          const size_t *argvlen) {
+    (void)s, (void)argc, (void)argv, (void)argvlen;
+    host->reply_array(call, 3);
+    host->reply_integer(call, clock_runs);
+    host->reply_integer(call, clock_seen);
+    host->reply_integer(call, host->on_clock_moved(me, on_clock_moved, NULL));
 }
 
 static int deep_function(void *s, struct redress_lua_call *call, int argc, const struct redress_value *argv) {
@@ -132,6 +151,8 @@ static int probe_init(const struct redress_host_api *api, struct redress_plugin 
     failed |= api->register_command(self, "PROBE.SHORT", 1, 1, REDRESS_ROLE_ANY, "", short_command);
     failed |= api->register_command(self, "PROBE.LATE", 1, 1, REDRESS_ROLE_ADMIN, "", late_command);
     failed |= api->register_command(self, "PROBE.ERROR", 1, 1, REDRESS_ROLE_ANY, "", error_command);
+    failed |= api->register_command(self, "PROBE.CLOCK", 1, 1, REDRESS_ROLE_ANY, "", clock_command);
+    failed |= api->on_clock_moved(self, on_clock_moved, NULL);
     /* a built-in's name is refused, and does not fail the init here */
     if (api->register_command(self, "CASE.OPEN", 1, 1, REDRESS_ROLE_ANY, "", error_command) == 0) failed = 1;
     failed |= api->register_lua_function(self, "deep", deep_function);
