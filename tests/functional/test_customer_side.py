@@ -840,6 +840,46 @@ def test_erase_clears_the_refunds_reason_and_tracking_and_keeps_its_key_working(
         assert len(c.call("REFUND.LIST", cid)) == 1
 
 
+def test_erase_cuts_what_people_wrote_deciding_a_refund_and_receiving_its_return():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        jan1 = 1767225600
+        c.call("DEBUG.CLOCK", "SET", jan1 + 2 * DAY)
+        sue = login(d, "sue", c.call("AGENT.ADD", "sue", "supervisor"))
+        returned = open_case(c, customer="zed@example.com", subject="想退货", order="O-1", amount="199.00",
+                             delivered_at=str(jan1))
+        waiting = open_case(c, customer="zed@example.com", subject="想退款", order="O-2", amount="199.00")
+        back = as_map(c.call("REFUND.REQUEST", returned, "40.00", "return_refund"))
+        c.call("REFUND.RETURN", back["id"], "SF Express", "SF1")
+        received = as_map(c.call("REFUND.RECEIVED", back["id"], "box crushed, Zebrafoo's note inside"))
+        assert received["return_condition"] == "box crushed, Zebrafoo's note inside", received
+        rejected = as_map(c.call("REFUND.REQUEST", waiting, "100.00", "refund_only"))      # not delivered: reviewed
+        approved = as_map(c.call("REFUND.REQUEST", waiting, "60.00", "refund_only"))
+        assert (rejected["state"], approved["state"]) == ("review", "review"), (rejected, approved)
+        assert as_map(sue.call("REFUND.REJECT", rejected["id"], "Zebrafoo got a voucher"))["state"] == "rejected"
+        assert as_map(sue.call("REFUND.APPROVE", approved["id"], "Zebrafoo is a regular"))["state"] == "executing"
+        requested_before = [e["detail"] for cid in (returned, waiting) for e in history(c, cid)
+                            if e["kind"] == "refund_decided" and " amount=" in e["detail"]]
+        assert c.call("CUSTOMER.ERASE", "zed@example.com") == 2
+        refunds = [as_map(c.call("REFUND.GET", r["id"])) for r in (back, rejected, approved)]
+        assert "Zebrafoo" not in everything_shown(c, returned, waiting) + repr(refunds)
+        # What a person wrote is gone; the skeleton stays: amounts, states, who decided, the return's steps.
+        assert [(r["amount"], r["state"], r["decided_by"]) for r in refunds] == \
+            [("40.00", received["state"], "auto-approval"), ("100.00", "rejected", "sue"), ("60.00", "executing", "sue")]
+        assert refunds[0]["return_condition"] == "" and refunds[0]["return_state"] == "received", refunds[0]
+        assert refunds[1]["decision_reason"] == "" and refunds[2]["decision_reason"] == "", refunds
+        # The automatic approval keeps the host's why: no person wrote it.
+        assert refunds[0]["decision_reason"] == received["decision_reason"] != "", refunds[0]
+        trail = history(c, returned) + history(c, waiting)
+        by_kind = {}
+        for e in trail:
+            by_kind.setdefault(e["kind"], []).append(e["detail"])
+        assert by_kind["refund_return_received"] == ["refund=%s condition=erased" % back["id"]], by_kind
+        assert "refund=%s decision=rejected by=sue reason=erased" % rejected["id"] in by_kind["refund_decided"]
+        # The rules' reasons at the request are the audit of why: they stay as they were.
+        assert [e for e in by_kind["refund_decided"] if " amount=" in e] == requested_before
+
+
 def test_erase_deletes_the_attachment_files_after_it_commits_and_their_names():
     with Daemon(rules="shipped") as d:
         c = d.client()
