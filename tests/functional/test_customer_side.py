@@ -791,6 +791,42 @@ def test_erase_reaches_the_customers_tasks_and_what_opened_them():
         assert opened["detail"] == "task=%s queue=logistics text=erased" % task, opened
 
 
+def test_export_holds_the_customers_tasks_as_the_erase_reaches_them():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", DAYTIME)
+        cid = open_case(c, customer="zed@example.com", subject="screen broken")
+        task = c.call("CASE.TASK", cid, "logistics", "trace parcel for Zebrafoo")
+        subtask = c.call("CASE.TASK", task, "tech", "Zebrafoo scanner log")
+        c.call("CASE.NOTE", subtask, "Zebrafoo's scanner is at the depot")
+        c.call("CASE.REPLY", task, "parcel found, Zebrafoo")
+        other = open_case(c, customer="amy@example.com", subject="other")
+        c.call("CASE.TASK", other, "logistics", "amy's parcel")
+        zed = as_map(c.call("CUSTOMER.GET", "zed@example.com"))["id"]
+        export = as_map(c.call("CUSTOMER.EXPORT", zed))
+        # The cases stay the customer's own; the tasks, theirs and their tasks', come as cases do.
+        assert [as_map(r)["id"] for r in export["cases"]] == [str(cid)]
+        tasks = [as_map(r) for r in export["tasks"]]
+        assert [r["id"] for r in tasks] == [str(task), str(subtask)], tasks
+        assert set(tasks[0]) == set(as_map(export["cases"][0])) | {"parent"}, tasks[0]
+        assert [(r["subject"], r["queue"], r["parent"]) for r in tasks] == \
+            [("trace parcel for Zebrafoo", "logistics", str(cid)), ("Zebrafoo scanner log", "tech", str(task))]
+        events = [as_map(e) for e in export["events"]]
+        assert {e["case"] for e in events} == {str(cid), str(task), str(subtask)}
+        assert any(e["kind"] == "note" and "at the depot" in e["detail"] for e in events), events
+        texts = [(as_map(m)["case"], as_map(m)["text"]) for m in export["messages"]]
+        assert (str(task), "parcel found, Zebrafoo") in texts, texts
+        assert "amy" not in repr(export)
+        # What the export showed is what the erase reaches: every case and task in it, nothing else.
+        assert c.call("CUSTOMER.ERASE", zed) == 1
+        shown = [cid, task, subtask]
+        assert all(as_map(c.call("CASE.GET", i))["customer"] == "erased:%s" % zed for i in shown)
+        assert "Zebrafoo" not in everything_shown(c, *shown)
+        after = as_map(c.call("CUSTOMER.EXPORT", zed))
+        assert [as_map(r)["id"] for r in after["tasks"]] == [str(task), str(subtask)]
+        assert "Zebrafoo" not in repr(after)
+
+
 def test_erase_cuts_the_reasons_people_wrote_into_transfers_escalations_and_reopenings():
     with Daemon(rules="shipped") as d:
         c = d.client()
