@@ -1,5 +1,5 @@
-/* customer_cmd.c -- CUSTOMER.GET and CUSTOMER.LINK: the adapters of
- * customers as records (domain/customers.c).
+/* customer_cmd.c -- CUSTOMER.GET, CUSTOMER.LINK, CUSTOMER.EXPORT and
+ * CUSTOMER.ERASE: the adapters of customers as records (domain/customers.c).
  *
  * Owns: how a customer is named in a command (its id, or one of its
  * identities: "kind:value", an email address, "+digits", an account), the
@@ -139,27 +139,33 @@ static long long rows_as_maps(struct request *request, struct evbuffer *out, con
 
 /* CUSTOMER.EXPORT customer: everything held about a customer, for a data
  * request (PIPL, GDPR): customer (id, created_at), identities, cases (with
- * their texts), events of those cases, messages, surveys -- each a list of
- * field/value arrays. */
+ * their texts), tasks (the tasks opened from those cases and from their
+ * tasks: a case's columns and its parent), events, messages and surveys of
+ * those cases and tasks -- each a list of field/value arrays.  The cases
+ * and tasks are those CUSTOMER.ERASE erases (CUSTOMER_CASES_CTE). */
+#define EXPORT_CASE_COLUMNS                                                                                     \
+    "SELECT id, created_at, state, channel, customer, subject, body, order_id AS \"order\", amount, currency,"  \
+    " tier, lang, category, queue, external_id, resolved_at, closed_at, resolution_code, resolution_text,"      \
+    " survey_score, survey_comment"
 void customer_export_command(struct request *request) {
     int64_t id;
     if (named_customer(request, 1, &id) != 0) return;
-    static const char *const names[] = {"customer", "identities", "cases", "events", "messages", "surveys"};
+    static const char *const names[] = {"customer", "identities", "cases", "tasks", "events", "messages", "surveys"};
     static const char *const sql[] = {
         "SELECT id, created_at FROM customers WHERE id = ?1",
         "SELECT kind, value, created_at FROM customer_identities WHERE customer_id = ?1 ORDER BY created_at, kind",
-        "SELECT id, created_at, state, channel, customer, subject, body, order_id AS \"order\", amount, currency,"
-        " tier, lang, category, queue, external_id, resolved_at, closed_at, resolution_code, resolution_text,"
-        " survey_score, survey_comment FROM cases WHERE customer_id = ?1 ORDER BY id",
-        "SELECT e.case_id AS \"case\", e.id, e.at, e.actor, e.kind, e.detail FROM events e"
-        " JOIN cases c ON c.id = e.case_id WHERE c.customer_id = ?1 ORDER BY e.id",
-        "SELECT m.case_id AS \"case\", m.event_id AS id, e.at, m.direction, m.channel, e.detail AS text,"
-        " m.external_id FROM messages m JOIN events e ON e.id = m.event_id JOIN cases c ON c.id = m.case_id"
-        " WHERE c.customer_id = ?1 ORDER BY m.event_id",
-        "SELECT s.case_id AS \"case\", s.round, s.score, s.comment, s.agent, s.at, s.source FROM surveys s"
-        " JOIN cases c ON c.id = s.case_id WHERE c.customer_id = ?1 ORDER BY s.id",
+        EXPORT_CASE_COLUMNS " FROM cases WHERE customer_id = ?1 ORDER BY id",
+        CUSTOMER_CASES_CTE EXPORT_CASE_COLUMNS ", parent_id AS parent FROM cases"
+        " WHERE id IN (SELECT id FROM mine) AND (customer_id IS NULL OR customer_id <> ?1) ORDER BY id",
+        CUSTOMER_CASES_CTE "SELECT e.case_id AS \"case\", e.id, e.at, e.actor, e.kind, e.detail FROM events e"
+        " WHERE e.case_id IN (SELECT id FROM mine) ORDER BY e.id",
+        CUSTOMER_CASES_CTE "SELECT m.case_id AS \"case\", m.event_id AS id, e.at, m.direction, m.channel,"
+        " e.detail AS text, m.external_id FROM messages m JOIN events e ON e.id = m.event_id"
+        " WHERE m.case_id IN (SELECT id FROM mine) ORDER BY m.event_id",
+        CUSTOMER_CASES_CTE "SELECT s.case_id AS \"case\", s.round, s.score, s.comment, s.agent, s.at, s.source"
+        " FROM surveys s WHERE s.case_id IN (SELECT id FROM mine) ORDER BY s.id",
     };
-    enum { SECTIONS = 6 };
+    enum { SECTIONS = 7 };
     struct evbuffer *sections[SECTIONS] = {NULL};
     long long counts[SECTIONS];
     int failed = 0;

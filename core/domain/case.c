@@ -651,15 +651,6 @@ int case_erase_personal(struct call *call, int64_t case_id, int64_t customer_id)
         /* the receipt at the end of the triaged event (notices_receipt) */
         "UPDATE events SET detail = substr(detail, 1, instr(detail, ' notice=received') - 1) || ' notice=erased'"
         " WHERE case_id = ?1 AND kind = 'triaged' AND instr(detail, ' notice=received') > 0 AND ?2 = ?2 AND ?3 = ?3",
-        /* what a task was opened to do, written about the customer: the
-         * text is the last field, the task and its queue before it stay */
-        "UPDATE events SET detail = substr(detail, 1, instr(detail, ' text=')) || 'text=erased'"
-        " WHERE case_id = ?1 AND kind = 'task_opened' AND instr(detail, ' text=') > 0 AND ?2 = ?2 AND ?3 = ?3",
-        /* the reason a person gave a transfer, an escalation or a reopening
-         * (the last field: the state or queue change before it stays) */
-        "UPDATE events SET detail = substr(detail, 1, instr(' ' || detail, ' reason=') - 1) || 'reason=erased'"
-        " WHERE case_id = ?1 AND kind IN ('transferred', 'escalation_requested', 'reopened')"
-        " AND instr(' ' || detail, ' reason=') > 0 AND detail NOT LIKE '%reason=\"\"' AND ?2 = ?2 AND ?3 = ?3",
         "UPDATE messages SET external_id = NULL WHERE case_id = ?1 AND ?2 = ?2 AND ?3 = ?3",
         "UPDATE surveys SET comment = NULL WHERE case_id = ?1 AND ?2 = ?2 AND ?3 = ?3",
         "UPDATE deadlines SET payload = NULL WHERE case_id = ?1 AND payload IS NOT NULL AND ?2 = ?2 AND ?3 = ?3",
@@ -673,6 +664,13 @@ int case_erase_personal(struct call *call, int64_t case_id, int64_t customer_id)
         store_bind_int64(statement, 3, now);
         if (call_step(call, statement) != 0) return -1;
     }
+    /* What a task was opened to do, written about the customer, and the
+     * reason a person gave a transfer, an escalation or a reopening: each
+     * the last field, the task, queue or state change before it stays. */
+    static const char *const reasoned[] = {"transferred", "escalation_requested", "reopened"};
+    if (events_erase_field(call, case_id, "task_opened", "text", "%") != 0) return -1;
+    for (size_t i = 0; i < sizeof reasoned / sizeof reasoned[0]; i++)
+        if (events_erase_field(call, case_id, reasoned[i], "reason", "%") != 0) return -1;
     case_changed(); /* the customer and subject */
     struct detail detail = DETAIL_INIT;
     detail_add_integer(&detail, "customer_id", customer_id);

@@ -179,9 +179,8 @@ int customers_erase(struct call *call, int64_t id, long long *cases) {
      * customer's case in the facts the rules read (facts.c) nor be a case
      * a new contact joins (threading.c). */
     static const char cases_sql[] =
-        "WITH RECURSIVE mine(id) AS (SELECT id FROM cases WHERE customer_id = ?1"
-        " UNION SELECT c.id FROM cases c JOIN mine m ON c.parent_id = m.id)"
-        " SELECT id, CASE WHEN customer_id = ?1 THEN 1 ELSE 0 END FROM cases WHERE id IN (SELECT id FROM mine) AND customer NOT LIKE 'erased:%'"
+        CUSTOMER_CASES_CTE
+        "SELECT id, CASE WHEN customer_id = ?1 THEN 1 ELSE 0 END FROM cases WHERE id IN (SELECT id FROM mine) AND customer NOT LIKE 'erased:%'"
         " ORDER BY id";
     struct store_stmt *statement = store_statement(cases_sql);
     if (statement) store_bind_int64(statement, 1, id);

@@ -48,6 +48,14 @@ int customers_exists(struct call *call, int64_t id);
  * identity is another customer's), or a store error. */
 int customers_link(struct call *call, int64_t id, const struct customer_identity *identity);
 
+/* The customer's cases and the tasks opened from them (and from those
+ * tasks), by parent_id, as the CTE `mine(id)` of a statement whose ?1 is
+ * the customer: what CUSTOMER.ERASE erases and CUSTOMER.EXPORT shows, one
+ * definition for both.  A task has no customer_id. */
+#define CUSTOMER_CASES_CTE                                                                    \
+    "WITH RECURSIVE mine(id) AS (SELECT id FROM cases WHERE customer_id = ?1"                 \
+    " UNION SELECT c.id FROM cases c JOIN mine m ON c.parent_id = m.id) "
+
 /* CUSTOMER.ERASE: every case of the customer and every task of those
  * cases erased (case_erase_personal, its texts out of the search index
  * first) and its identities removed; the customer id stays, with no

@@ -1,6 +1,7 @@
 /* events.c -- event rows and their delivery to listeners after commit (see events.h).
  *
- * Owns: the INSERT of event rows, the pending records of the open batch
+ * Owns: the INSERT of event rows (and the erasure's rewrite of a field a
+ * person wrote, events_erase_field), the pending records of the open batch
  * (one array; each write command remembers where its own start, so a failed
  * command drops exactly its own), the registered listeners, and the newest
  * committed event id.  Once the batch is on disk (store_after_durable) the
@@ -20,6 +21,7 @@
 
 #define EVENT_QUEUE_MAX 72
 #define EVENT_ASSIGNEE_MAX 136
+#define EVENT_FIELD_MAX 32   /* a field's name, in events_erase_field */
 
 struct publication {
     struct event_record record; /* queue, assignee, kind, actor, detail point into text */
@@ -439,6 +441,31 @@ static int append(struct call *call, int64_t case_id, int lookup, const char *qu
 failed:
     if (statement) store_reset(statement);
     return call_store_error(call);
+}
+
+int events_erase_field(struct call *call, int64_t case_id, const char *kind, const char *field, const char *like) {
+    /* Searched in ' ' || detail, so that a field first in the detail is
+     * found as " field=" too. */
+    static const char sql[] =
+        "UPDATE events SET detail = substr(detail, 1, instr(' ' || detail, ?3) - 1) || ?4"
+        " WHERE case_id = ?1 AND kind = ?2 AND instr(' ' || detail, ?3) > 0 AND detail LIKE ?5"
+        " AND substr(' ' || detail, instr(' ' || detail, ?3)) <> ?6";
+    char needle[EVENT_FIELD_MAX + 3], erased[EVENT_FIELD_MAX + 8], empty[EVENT_FIELD_MAX + 5];
+    size_t len = strlen(field);
+    if (len > EVENT_FIELD_MAX) return call_fail(call, CALL_ERR, "event field name '%s' is too long", field);
+    snprintf(needle, sizeof needle, " %s=", field);
+    snprintf(erased, sizeof erased, "%s=erased", field);
+    snprintf(empty, sizeof empty, " %s=\"\"", field);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) {
+        store_bind_int64(statement, 1, case_id);
+        store_bind_text(statement, 2, kind, -1, STORE_STATIC);
+        store_bind_text(statement, 3, needle, -1, STORE_STATIC);
+        store_bind_text(statement, 4, erased, -1, STORE_STATIC);
+        store_bind_text(statement, 5, like, -1, STORE_STATIC);
+        store_bind_text(statement, 6, empty, -1, STORE_STATIC);
+    }
+    return call_step(call, statement);
 }
 
 int events_append(struct call *call, int64_t case_id, const char *kind, const char *detail, size_t len) {

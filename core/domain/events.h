@@ -67,6 +67,12 @@ int events_append(struct call *call, int64_t case_id, const char *kind, const ch
  * module's. */
 int events_append_in(struct call *call, int64_t case_id, const char *queue, const char *assignee,
                      const char *kind, const char *detail, size_t len);
+/* Erasure: in case_id's events of `kind` whose detail matches `like` (a
+ * LIKE pattern, "%" for all), the field `field` -- the last one, a text a
+ * person wrote -- becomes field=erased: what precedes it stays, whatever
+ * follows it goes (a value quoting " field=" is cut there, never kept).
+ * An empty value (field="") stays as it is.  0, or -1. */
+int events_erase_field(struct call *call, int64_t case_id, const char *kind, const char *field, const char *like);
 /* 1 for the kinds pushed to EVENTS.SUBSCRIBE clients: opened, assigned,
  * deadline warnings and breaches, escalations, transfers, notifications,
  * refund decisions. */

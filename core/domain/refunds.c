@@ -382,6 +382,17 @@ int refunds_erase_requests(struct call *call, int64_t case_id) {
         " AND idempotency_key NOT LIKE 'erased:%' ORDER BY id LIMIT 1";
     static const char key_sql[] = "UPDATE refunds SET idempotency_key = ?2 WHERE id = ?1";
     static const char reason_sql[] = "UPDATE refunds SET reason = NULL WHERE case_id = ?1 AND reason IS NOT NULL";
+    /* The text of a decision made after the request -- REFUND.REJECT's
+     * reason, REFUND.APPROVE's note -- is a person's.  Its event (written
+     * here alone, refund first: "refund=N decision=D by=A ...") tells it
+     * from the request's, the rules' own reason (kept: the audit of why),
+     * and from an automatic approval's ("automatic=yes": the host's words,
+     * kept).  A deadline's rejection (by=timer) is erased too: an agent
+     * may be called "timer", and its text is only the host's. */
+    static const char decision_sql[] =
+        "UPDATE refunds SET decision_reason = NULL WHERE case_id = ?1 AND decision_reason IS NOT NULL"
+        " AND EXISTS (SELECT 1 FROM events e WHERE e.case_id = ?1 AND e.kind = 'refund_decided'"
+        " AND e.detail LIKE 'refund=' || refunds.id || ' decision=% by=%' AND e.detail NOT LIKE '% automatic=yes%')";
     for (;;) {
         struct store_stmt *statement = store_statement(next_sql);
         if (statement) store_bind_int64(statement, 1, case_id);
@@ -403,9 +414,16 @@ int refunds_erase_requests(struct call *call, int64_t case_id) {
         }
         if (call_step(call, statement) != 0) return -1;
     }
-    struct store_stmt *statement = store_statement(reason_sql);
-    if (statement) store_bind_int64(statement, 1, case_id);
-    return call_step(call, statement);
+    const char *const clear[] = {reason_sql, decision_sql};
+    for (size_t i = 0; i < sizeof clear / sizeof clear[0]; i++) {
+        struct store_stmt *statement = store_statement(clear[i]);
+        if (statement) store_bind_int64(statement, 1, case_id);
+        if (call_step(call, statement) != 0) return -1;
+    }
+    /* Only REFUND.REJECT's (and a deadline's) decision event quotes its
+     * reason; the request's keeps the rules' and an automatic approval's
+     * the host's ("by=A automatic=yes ...", not matched). */
+    return events_erase_field(call, case_id, "refund_decided", "reason", "refund=% decision=rejected by=%");
 }
 
 /* The refund hook's decision in the decision log (when a rule ran), with

@@ -103,11 +103,14 @@ int refunds_settle_reported(struct call *call, int64_t id, int ok, const char *r
 int refunds_return_shipped(struct call *call, int64_t id, const char *carrier, size_t carrier_len,
                            const char *tracking, size_t tracking_len);
 int refunds_return_received(struct call *call, int64_t id, const char *condition, size_t condition_len);
-/* CUSTOMER.ERASE and retention, for case_id: each refund's reason and
- * tracking number cleared, its idempotency key replaced by a keyed digest
- * (the same key still finds it), and the tracking number of its
- * refund_return_shipped events cut to tracking=erased; amounts, states,
- * carrier and times stay.  0, or -1. */
+/* CUSTOMER.ERASE and retention, for case_id: each refund's reason,
+ * tracking number and return condition cleared, its idempotency key
+ * replaced by a keyed digest (the same key still finds it), the text a
+ * person gave its decision (REFUND.REJECT's reason, REFUND.APPROVE's note)
+ * cleared, and in its events the tracking number cut to tracking=erased,
+ * the condition to condition=erased and a rejection's reason to
+ * reason=erased; amounts, states, who decided, carrier and times stay.
+ * 0, or -1. */
 int refunds_erase_personal(struct call *call, int64_t case_id);
 /* Fires every refund deadline due by now, each in its own savepoint of the
  * open batch: a return not shipped in time closes (rejected); one not

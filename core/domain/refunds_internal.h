@@ -73,7 +73,10 @@ static inline void column_copy(struct store_stmt *statement, int column, char *o
 
 /* Erasure (refunds_erase_personal): the customer's reason of each refund
  * of case_id cleared, its idempotency key replaced by the key's keyed
- * digest (a retry with the key still finds the refund).  0, or -1. */
+ * digest (a retry with the key still finds the refund), the text a person
+ * gave its decision after the request (REFUND.REJECT's reason,
+ * REFUND.APPROVE's note) cleared and cut to reason=erased in its
+ * refund_decided event.  0, or -1. */
 int refunds_erase_requests(struct call *call, int64_t case_id);
 /* The facts of refund id; NOTFOUND, or ERR for a state the table does not know. */
 int refunds_load_facts(struct call *call, long long id, struct refund_facts *facts);

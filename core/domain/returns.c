@@ -306,7 +306,9 @@ static void cut_tracking(const char *detail, char *out, size_t size) {
 }
 
 int refunds_erase_personal(struct call *call, int64_t case_id) {
-    static const char tracking_sql[] = "UPDATE refunds SET tracking = NULL WHERE case_id = ?1 AND tracking IS NOT NULL";
+    static const char tracking_sql[] =
+        "UPDATE refunds SET tracking = NULL, return_condition = NULL WHERE case_id = ?1"
+        " AND (tracking IS NOT NULL OR return_condition IS NOT NULL)";
     static const char next_sql[] =
         "SELECT id, detail FROM events WHERE case_id = ?1 AND kind = 'refund_return_shipped' AND id > ?2"
         " ORDER BY id LIMIT 1";
@@ -314,7 +316,11 @@ int refunds_erase_personal(struct call *call, int64_t case_id) {
     if (refunds_erase_requests(call, case_id) != 0) return -1;
     struct store_stmt *statement = store_statement(tracking_sql);
     if (statement) store_bind_int64(statement, 1, case_id);
-    if (call_step(call, statement) != 0) return -1;
+    /* The condition the goods came back in is REFUND.RECEIVED's text: the
+     * last field of its event. */
+    if (call_step(call, statement) != 0 ||
+        events_erase_field(call, case_id, "refund_return_received", "condition", "%") != 0)
+        return -1;
     int64_t last = 0;
     for (;;) {
         statement = store_statement(next_sql);

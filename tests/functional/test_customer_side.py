@@ -791,6 +791,42 @@ def test_erase_reaches_the_customers_tasks_and_what_opened_them():
         assert opened["detail"] == "task=%s queue=logistics text=erased" % task, opened
 
 
+def test_export_holds_the_customers_tasks_as_the_erase_reaches_them():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", DAYTIME)
+        cid = open_case(c, customer="zed@example.com", subject="screen broken")
+        task = c.call("CASE.TASK", cid, "logistics", "trace parcel for Zebrafoo")
+        subtask = c.call("CASE.TASK", task, "tech", "Zebrafoo scanner log")
+        c.call("CASE.NOTE", subtask, "Zebrafoo's scanner is at the depot")
+        c.call("CASE.REPLY", task, "parcel found, Zebrafoo")
+        other = open_case(c, customer="amy@example.com", subject="other")
+        c.call("CASE.TASK", other, "logistics", "amy's parcel")
+        zed = as_map(c.call("CUSTOMER.GET", "zed@example.com"))["id"]
+        export = as_map(c.call("CUSTOMER.EXPORT", zed))
+        # The cases stay the customer's own; the tasks, theirs and their tasks', come as cases do.
+        assert [as_map(r)["id"] for r in export["cases"]] == [str(cid)]
+        tasks = [as_map(r) for r in export["tasks"]]
+        assert [r["id"] for r in tasks] == [str(task), str(subtask)], tasks
+        assert set(tasks[0]) == set(as_map(export["cases"][0])) | {"parent"}, tasks[0]
+        assert [(r["subject"], r["queue"], r["parent"]) for r in tasks] == \
+            [("trace parcel for Zebrafoo", "logistics", str(cid)), ("Zebrafoo scanner log", "tech", str(task))]
+        events = [as_map(e) for e in export["events"]]
+        assert {e["case"] for e in events} == {str(cid), str(task), str(subtask)}
+        assert any(e["kind"] == "note" and "at the depot" in e["detail"] for e in events), events
+        texts = [(as_map(m)["case"], as_map(m)["text"]) for m in export["messages"]]
+        assert (str(task), "parcel found, Zebrafoo") in texts, texts
+        assert "amy" not in repr(export)
+        # What the export showed is what the erase reaches: every case and task in it, nothing else.
+        assert c.call("CUSTOMER.ERASE", zed) == 1
+        shown = [cid, task, subtask]
+        assert all(as_map(c.call("CASE.GET", i))["customer"] == "erased:%s" % zed for i in shown)
+        assert "Zebrafoo" not in everything_shown(c, *shown)
+        after = as_map(c.call("CUSTOMER.EXPORT", zed))
+        assert [as_map(r)["id"] for r in after["tasks"]] == [str(task), str(subtask)]
+        assert "Zebrafoo" not in repr(after)
+
+
 def test_erase_cuts_the_reasons_people_wrote_into_transfers_escalations_and_reopenings():
     with Daemon(rules="shipped") as d:
         c = d.client()
@@ -838,6 +874,46 @@ def test_erase_clears_the_refunds_reason_and_tracking_and_keeps_its_key_working(
         again = as_map(c.call("REFUND.REQUEST", cid, "40.00", "return_refund", "KEY", "zed@example.com-1"))
         assert again["id"] == r["id"], again
         assert len(c.call("REFUND.LIST", cid)) == 1
+
+
+def test_erase_cuts_what_people_wrote_deciding_a_refund_and_receiving_its_return():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        jan1 = 1767225600
+        c.call("DEBUG.CLOCK", "SET", jan1 + 2 * DAY)
+        sue = login(d, "sue", c.call("AGENT.ADD", "sue", "supervisor"))
+        returned = open_case(c, customer="zed@example.com", subject="想退货", order="O-1", amount="199.00",
+                             delivered_at=str(jan1))
+        waiting = open_case(c, customer="zed@example.com", subject="想退款", order="O-2", amount="199.00")
+        back = as_map(c.call("REFUND.REQUEST", returned, "40.00", "return_refund"))
+        c.call("REFUND.RETURN", back["id"], "SF Express", "SF1")
+        received = as_map(c.call("REFUND.RECEIVED", back["id"], "box crushed, Zebrafoo's note inside"))
+        assert received["return_condition"] == "box crushed, Zebrafoo's note inside", received
+        rejected = as_map(c.call("REFUND.REQUEST", waiting, "100.00", "refund_only"))      # not delivered: reviewed
+        approved = as_map(c.call("REFUND.REQUEST", waiting, "60.00", "refund_only"))
+        assert (rejected["state"], approved["state"]) == ("review", "review"), (rejected, approved)
+        assert as_map(sue.call("REFUND.REJECT", rejected["id"], "Zebrafoo got a voucher"))["state"] == "rejected"
+        assert as_map(sue.call("REFUND.APPROVE", approved["id"], "Zebrafoo is a regular"))["state"] == "executing"
+        requested_before = [e["detail"] for cid in (returned, waiting) for e in history(c, cid)
+                            if e["kind"] == "refund_decided" and " amount=" in e["detail"]]
+        assert c.call("CUSTOMER.ERASE", "zed@example.com") == 2
+        refunds = [as_map(c.call("REFUND.GET", r["id"])) for r in (back, rejected, approved)]
+        assert "Zebrafoo" not in everything_shown(c, returned, waiting) + repr(refunds)
+        # What a person wrote is gone; the skeleton stays: amounts, states, who decided, the return's steps.
+        assert [(r["amount"], r["state"], r["decided_by"]) for r in refunds] == \
+            [("40.00", received["state"], "auto-approval"), ("100.00", "rejected", "sue"), ("60.00", "executing", "sue")]
+        assert refunds[0]["return_condition"] == "" and refunds[0]["return_state"] == "received", refunds[0]
+        assert refunds[1]["decision_reason"] == "" and refunds[2]["decision_reason"] == "", refunds
+        # The automatic approval keeps the host's why: no person wrote it.
+        assert refunds[0]["decision_reason"] == received["decision_reason"] != "", refunds[0]
+        trail = history(c, returned) + history(c, waiting)
+        by_kind = {}
+        for e in trail:
+            by_kind.setdefault(e["kind"], []).append(e["detail"])
+        assert by_kind["refund_return_received"] == ["refund=%s condition=erased" % back["id"]], by_kind
+        assert "refund=%s decision=rejected by=sue reason=erased" % rejected["id"] in by_kind["refund_decided"]
+        # The rules' reasons at the request are the audit of why: they stay as they were.
+        assert [e for e in by_kind["refund_decided"] if " amount=" in e] == requested_before
 
 
 def test_erase_deletes_the_attachment_files_after_it_commits_and_their_names():
