@@ -308,6 +308,7 @@ static int start_with_store(struct config *config, struct event_base *base) {
     }
     if (agents_bootstrap(config->data) != 0) return -1;
     attachments_configure(config->data, config->attachment_max_bytes);
+    attachments_sweep_erased();
     agents_roster_load();   /* a failure is logged; assignment then asks the store */
     tick_configure(config);
     backups_configure(base, config->data);
@@ -458,8 +459,8 @@ int main(int argc, char **argv) {
     /* The other nodes' cases and notices join this node's counts (what the
      * start's warm-up read of the cases table has already counted is in
      * their past: a peer's note heard from now on is news). */
-    peer_counts_follow();
-    if (events_follow_peers() != 0 || agents_follow_peers() != 0) {
+    if (peer_counts_follow() != 0 || attachments_follow_peers() != 0 || events_follow_peers() != 0 ||
+        agents_follow_peers() != 0) {
         log_error("cannot follow the other nodes' events", NULL);
         goto done;
     }

@@ -9,8 +9,17 @@
  * the other way round: the rows lose the name and digest in the command,
  * the files go once it is on disk (store_after_command_durable), so a
  * crash or a failed erase leaves the files with their rows.
+ *
+ * The erased rows (name '[erased]', no digest) say which files must be
+ * gone wherever they are: a crash between an erase's fsync and its
+ * unlinks, or an erase another node ran (several nodes on one database:
+ * each keeps the files it received in its own data directory), leaves
+ * some.  Such files go at start (attachments_sweep_erased), when another
+ * node's erase is heard (its `customer_erased` event), and after notes
+ * from the other nodes were missed.
  */
 #include "domain/attachments.h"
+#include "domain/events.h"
 #include "lib/log.h"
 #include "store/store.h"
 
@@ -121,6 +130,76 @@ static void remove_if_committed(void *argument, int committed) {
     if (committed && unlink(path) != 0 && errno != ENOENT)
         log_warn("erased attachment not removed", "path=%s error=\"%s\"", path, strerror(errno));
     free(path);
+}
+
+/* ------------------------------------------------------------ erased elsewhere */
+
+/* Removes the files of the erased rows that `sql` selects (case_id,
+ * event_id, number), with `id` bound to ?1 when it is > 0; a file already
+ * gone is no error.  The rows are committed: the erase is on disk. */
+static void remove_erased(const char *sql, int64_t id) {
+    struct store_stmt *statement = store_statement(sql);
+    if (statement == NULL) {
+        log_error("erased attachments' files not looked for", "error=\"%s\"", store_error());
+        return;
+    }
+    if (id > 0) store_bind_int64(statement, 1, id);
+    int rc;
+    long long removed = 0;
+    while ((rc = store_step(statement)) == STORE_ROW) {
+        char path[PATH_MAX_BYTES + 80];
+        snprintf(path, sizeof path, "%s/%lld/%lld-%lld", directory, (long long)store_column_int64(statement, 0),
+                 (long long)store_column_int64(statement, 1), (long long)store_column_int64(statement, 2));
+        if (unlink(path) == 0) removed++;
+        else if (errno != ENOENT)
+            log_warn("erased attachment not removed", "path=%s error=\"%s\"", path, strerror(errno));
+    }
+    store_reset(statement);
+    if (rc != STORE_DONE) log_error("erased attachments' files not all looked for", "error=\"%s\"", store_error());
+    if (removed) log_info("erased attachments' files removed", "files=%lld", removed);
+}
+
+#define ERASED_ROWS " FROM attachments WHERE name = '[erased]' AND sha256 = ''"
+
+void attachments_sweep_erased(void) {
+    remove_erased("SELECT case_id, event_id, number" ERASED_ROWS, 0);
+}
+
+/* Another node committed the events low..high: the cases it erased lose
+ * the files this node keeps of them. */
+static void peer_range(int64_t low, int64_t high) {
+    static const char cases_sql[] =
+        "SELECT DISTINCT case_id FROM events WHERE id BETWEEN ?1 AND ?2 AND kind = 'customer_erased'";
+    struct store_stmt *statement = store_statement(cases_sql);
+    if (statement == NULL) {
+        log_error("another node's erases not looked for", "error=\"%s\"", store_error());
+        return;
+    }
+    store_bind_int64(statement, 1, low);
+    store_bind_int64(statement, 2, high);
+    int64_t erased[64];
+    int count = 0, rc;
+    /* A batch erases up to ERASE_CASES_MAX cases: more than 64 at once and
+     * the sweep of every erased row does it instead. */
+    while ((rc = store_step(statement)) == STORE_ROW && count < 64) erased[count++] = store_column_int64(statement, 0);
+    int more = rc == STORE_ROW;
+    store_reset(statement);
+    if (rc != STORE_DONE && rc != STORE_ROW) {
+        log_error("another node's erases not read", "from=%lld to=%lld error=\"%s\"", (long long)low,
+                  (long long)high, store_error());
+        return;
+    }
+    if (more) {
+        attachments_sweep_erased();
+        return;
+    }
+    for (int i = 0; i < count; i++)
+        remove_erased("SELECT case_id, event_id, number" ERASED_ROWS " AND case_id = ?1", erased[i]);
+}
+
+int attachments_follow_peers(void) {
+    if (!store_shared()) return 0;
+    return events_read_peer_ranges(peer_range) != 0 || store_on_missed_notes(attachments_sweep_erased) != 0 ? -1 : 0;
 }
 
 int attachments_erase_case(struct call *call, int64_t case_id) {

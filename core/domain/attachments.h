@@ -28,6 +28,13 @@ struct attachment {
 /* At start (main.c): the data directory and the largest attachment. */
 void attachments_configure(const char *data_directory, long long max_bytes);
 long long attachments_max_bytes(void);
+/* Removes the files of every erased attachment row still here (a crash
+ * after an erase's commit, another node's erase): at start, no batch open. */
+void attachments_sweep_erased(void);
+/* Several nodes on one database: another node's erase removes this node's
+ * files of those cases when its events are heard, and missed notes sweep.
+ * At start, before events_follow_peers; nothing on SQLite.  0, or -1. */
+int attachments_follow_peers(void);
 /* Stores count attachments of event_id (a message or reply of case_id):
  * 0, or -1 (LIMIT: over the size limit; ERR: the file could not be
  * written; a store error). */

@@ -235,11 +235,18 @@ static int peers_wanted(void) {
     return 0;
 }
 
-/* The reader of every range of the other nodes' events (the shared counts:
- * events_read_peer_ranges), whether a listener wants them or not. */
-static void (*range_reader)(int64_t low, int64_t high);
+/* The readers of every range of the other nodes' events (the shared
+ * counts, the erased attachments' files: events_read_peer_ranges), whether
+ * a listener wants them or not, in the order they were set. */
+#define RANGE_READERS_MAX 4
+static void (*range_readers[RANGE_READERS_MAX])(int64_t low, int64_t high);
+static int range_reader_count;
 
-void events_read_peer_ranges(void (*reader)(int64_t low, int64_t high)) { range_reader = reader; }
+int events_read_peer_ranges(void (*reader)(int64_t low, int64_t high)) {
+    if (range_reader_count == RANGE_READERS_MAX) return -1;
+    range_readers[range_reader_count++] = reader;
+    return 0;
+}
 
 /* The newest id of the notes handled since the watcher was last told:
  * it hears once for the notes heard together. */
@@ -259,7 +266,7 @@ static void on_peer_note(const char *text, int last) {
             log_error("a malformed note from another node", "text=\"%.80s\"", text);
             break;
         }
-        if (range_reader) range_reader(low, high);
+        for (int r = 0; r < range_reader_count; r++) range_readers[r](low, high);
         if (wanted) deliver_range(low, high);
         if (high > peer_newest) peer_newest = high;
         p = *end == ',' ? end + 1 : end;

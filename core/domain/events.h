@@ -53,9 +53,11 @@ int events_follow_peers(void);
 /* Several nodes: reader(low, high) gets each range of event ids another
  * node committed, as its note is heard (in commit order), before the
  * listeners do, with the store free for its reads: the shared counts
- * (domain/peer_counts.c) read the rows they count.  One reader; set before
- * events_follow_peers.  Never called on SQLite. */
-void events_read_peer_ranges(void (*reader)(int64_t low, int64_t high));
+ * (domain/peer_counts.c) read the rows they count, the attachments module
+ * the erases whose files it keeps.  Readers are called in the order they
+ * were added, before events_follow_peers; 0, or -1 past four.  Never
+ * called on SQLite. */
+int events_read_peer_ranges(void (*reader)(int64_t low, int64_t high));
 /* Stopping, before the store closes: notes no longer heard, those waiting
  * dropped. */
 void events_stop_following(void);

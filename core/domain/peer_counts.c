@@ -98,6 +98,4 @@ static void count_range(int64_t low, int64_t high) {
                   (long long)high, store_error());
 }
 
-void peer_counts_follow(void) {
-    if (store_shared()) events_read_peer_ranges(count_range);
-}
+int peer_counts_follow(void) { return store_shared() ? events_read_peer_ranges(count_range) : 0; }

@@ -14,7 +14,8 @@
 #ifndef REDRESS_PEER_COUNTS_H
 #define REDRESS_PEER_COUNTS_H
 
-/* At start, before events_follow_peers; nothing on SQLite. */
-void peer_counts_follow(void);
+/* At start, before events_follow_peers; nothing on SQLite.  0, or -1 (no
+ * room for another reader of the peers' events). */
+int peer_counts_follow(void);
 
 #endif
