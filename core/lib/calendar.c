@@ -10,7 +10,10 @@
  * type index is < type_count; every read of the input is bounds-checked
  * first.  Business arithmetic walks local days span by span, converting each
  * span's local start and end to UTC with the offset in force at that local
- * time, so working hours stay local across daylight-saving changes.
+ * time, so working hours stay local across daylight-saving changes.  A walk
+ * keeps the stretch of time over which the offset it last looked up holds:
+ * a span end a day or more from any change is converted without a lookup,
+ * one near a change exactly as local_to_utc always did.
  */
 #include "lib/calendar.h"
 #include "lib/timeparse.h"
@@ -186,12 +189,31 @@ static int64_t year_of(int64_t local_seconds) {
     return year_of_era + era * 400 + (month_index >= 10);
 }
 
-static int32_t rule_offset(const struct calendar_zone *zone, int64_t instant) {
+/* Narrows [*from, *until) around `instant` to the side of `change` it is on. */
+static void narrow(int64_t *from, int64_t *until, int64_t instant, int64_t change) {
+    if (change <= instant) {
+        if (change > *from) *from = change;
+    } else if (change < *until) {
+        *until = change;
+    }
+}
+
+/* The rule's offset at `instant`; with `from`, narrows [*from, *until) to a
+ * stretch around it with that offset: within the year (in local standard
+ * time) the offset changes only at the daylight start and end. */
+static int32_t rule_offset(const struct calendar_zone *zone, int64_t instant, int64_t *from, int64_t *until) {
     if (!zone->has_daylight) return zone->standard_offset;
     int64_t year = year_of(instant + zone->standard_offset);
     int64_t start = rule_local_instant(&zone->daylight_start, year) - zone->standard_offset;
     int64_t end = rule_local_instant(&zone->daylight_end, year) - zone->daylight_offset;
     int in_daylight = start < end ? (instant >= start && instant < end) : (instant >= start || instant < end);
+    if (from != NULL) {
+        narrow(from, until, instant, timeparse_days_from_civil(year, 1, 1) * SECONDS_PER_DAY - zone->standard_offset);
+        narrow(from, until, instant,
+               timeparse_days_from_civil(year + 1, 1, 1) * SECONDS_PER_DAY - zone->standard_offset);
+        narrow(from, until, instant, start);
+        narrow(from, until, instant, end);
+    }
     return in_daylight ? zone->daylight_offset : zone->standard_offset;
 }
 
@@ -328,20 +350,42 @@ void calendar_zone_free(struct calendar_zone *zone) {
     free(zone);
 }
 
-int32_t calendar_zone_offset(const struct calendar_zone *zone, int64_t instant) {
+/* The offset at `instant`; with `from` (and `until`), also a stretch
+ * [*from, *until) around it over which the offset stays the same: between
+ * the transitions either side, or within the footer rule's year and
+ * changes.  The stretch may be shorter than the offset's, never longer. */
+static int32_t zone_offset(const struct calendar_zone *zone, int64_t instant, int64_t *from, int64_t *until) {
     size_t count = zone->transition_count;
     if (count == 0 || instant >= zone->transitions[count - 1]) {
-        if (zone->has_rule) return rule_offset(zone, instant);
+        if (from != NULL) {
+            *from = count ? zone->transitions[count - 1] : INT64_MIN;
+            *until = INT64_MAX;
+        }
+        if (zone->has_rule) return rule_offset(zone, instant, from, until);
         return count ? zone->type_offsets[zone->transition_types[count - 1]] : zone->type_offsets[0];
     }
-    if (instant < zone->transitions[0]) return zone->type_offsets[0];
+    if (instant < zone->transitions[0]) {
+        if (from != NULL) {
+            *from = INT64_MIN;
+            *until = zone->transitions[0];
+        }
+        return zone->type_offsets[0];
+    }
     size_t low = 0, high = count - 1; /* transitions[low] <= instant < transitions[high] */
     while (high - low > 1) {
         size_t middle = low + (high - low) / 2;
         if (zone->transitions[middle] <= instant) low = middle;
         else high = middle;
     }
+    if (from != NULL) {
+        *from = zone->transitions[low];
+        *until = zone->transitions[high];
+    }
     return zone->type_offsets[zone->transition_types[low]];
+}
+
+int32_t calendar_zone_offset(const struct calendar_zone *zone, int64_t instant) {
+    return zone_offset(zone, instant, NULL, NULL);
 }
 
 /* -------------------------------------------------------- calendars */
@@ -365,6 +409,35 @@ static int64_t local_to_utc(const struct calendar_zone *zone, int64_t local) {
         else high = middle;
     }
     return high;
+}
+
+/* A stretch [from, until) of one UTC offset, kept by a walk over local days
+ * (calendar_add, calendar_between): most days' spans all fall inside one,
+ * and then each span end costs a compare instead of four offset lookups. */
+struct offset_stretch {
+    int64_t from, until;
+    int32_t offset;
+};
+#define OFFSET_STRETCH_NONE {.from = INT64_MAX, .until = INT64_MIN, .offset = 0}
+
+/* Near a change (or with no stretch yet): the stretch around a day before
+ * `local`, and local's UTC instant from it when it holds for two days, else
+ * from local_to_utc. */
+static int64_t local_to_utc_refill(const struct calendar_zone *zone, struct offset_stretch *stretch, int64_t local) {
+    stretch->offset = zone_offset(zone, local - SECONDS_PER_DAY, &stretch->from, &stretch->until);
+    if (local + SECONDS_PER_DAY >= stretch->until) return local_to_utc(zone, local);
+    return local - stretch->offset;
+}
+
+/* local_to_utc through the stretch: its answer is decided by the offsets a
+ * day either side of `local`, and when one offset holds over all of
+ * [local - 1 day, local + 1 day] it is local - offset (both candidates are
+ * the same instant, whether or not it is valid). */
+static inline int64_t local_to_utc_in(const struct calendar_zone *zone, struct offset_stretch *stretch,
+                                      int64_t local) {
+    if (local - SECONDS_PER_DAY < stretch->from || local + SECONDS_PER_DAY >= stretch->until)
+        return local_to_utc_refill(zone, stretch, local);
+    return local - stretch->offset;
 }
 
 static int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b != 0 && (a < 0) != (b < 0)); }
@@ -414,20 +487,21 @@ static int64_t local_day_of(const struct calendar *calendar, int64_t instant) {
 }
 
 /* Span s of local day `day` as UTC [start, end). */
-static void span_instants(const struct calendar *calendar, int64_t day, int weekday, int s, int64_t *start,
-                          int64_t *end) {
+static inline void span_instants(const struct calendar *calendar, struct offset_stretch *stretch, int64_t day, int weekday,
+                          int s, int64_t *start, int64_t *end) {
     const struct calendar_span *span = &calendar->spans[weekday][s];
-    *start = local_to_utc(calendar->zone, day * SECONDS_PER_DAY + span->start_minute * 60);
-    *end = local_to_utc(calendar->zone, day * SECONDS_PER_DAY + span->end_minute * 60);
+    *start = local_to_utc_in(calendar->zone, stretch, day * SECONDS_PER_DAY + span->start_minute * 60);
+    *end = local_to_utc_in(calendar->zone, stretch, day * SECONDS_PER_DAY + span->end_minute * 60);
 }
 
 int calendar_is_working(const struct calendar *calendar, int64_t instant) {
     int64_t day = local_day_of(calendar, instant);
     if (is_holiday(calendar, day)) return 0;
     int weekday = weekday_of(day);
+    struct offset_stretch stretch = OFFSET_STRETCH_NONE;
     for (int s = 0; s < calendar->span_count[weekday]; s++) {
         int64_t start, end;
-        span_instants(calendar, day, weekday, s, &start, &end);
+        span_instants(calendar, &stretch, day, weekday, s, &start, &end);
         if (instant >= start && instant < end) return 1;
     }
     return 0;
@@ -436,12 +510,13 @@ int calendar_is_working(const struct calendar *calendar, int64_t instant) {
 int64_t calendar_add(const struct calendar *calendar, int64_t from, int64_t seconds) {
     if (seconds < 0) return -1;
     int64_t day = local_day_of(calendar, from) - 1; /* a span of the previous local day may still run */
-    for (int walked = 0; walked <= MAX_DAYS_WALKED; walked++, day++) {
+    struct offset_stretch stretch = OFFSET_STRETCH_NONE;
+    int weekday = weekday_of(day);
+    for (int walked = 0; walked <= MAX_DAYS_WALKED; walked++, day++, weekday = weekday == 6 ? 0 : weekday + 1) {
         if (is_holiday(calendar, day)) continue;
-        int weekday = weekday_of(day);
         for (int s = 0; s < calendar->span_count[weekday]; s++) {
             int64_t start, end;
-            span_instants(calendar, day, weekday, s, &start, &end);
+            span_instants(calendar, &stretch, day, weekday, s, &start, &end);
             if (end <= from) continue;
             int64_t begin = start > from ? start : from;
             if (seconds <= end - begin) return begin + seconds;
@@ -455,12 +530,13 @@ int64_t calendar_between(const struct calendar *calendar, int64_t from, int64_t 
     if (to <= from) return 0;
     int64_t total = 0;
     int64_t last_day = local_day_of(calendar, to);
-    for (int64_t day = local_day_of(calendar, from) - 1; day <= last_day; day++) {
+    struct offset_stretch stretch = OFFSET_STRETCH_NONE;
+    int64_t day = local_day_of(calendar, from) - 1;
+    for (int weekday = weekday_of(day); day <= last_day; day++, weekday = weekday == 6 ? 0 : weekday + 1) {
         if (is_holiday(calendar, day)) continue;
-        int weekday = weekday_of(day);
         for (int s = 0; s < calendar->span_count[weekday]; s++) {
             int64_t start, end;
-            span_instants(calendar, day, weekday, s, &start, &end);
+            span_instants(calendar, &stretch, day, weekday, s, &start, &end);
             if (start < from) start = from;
             if (end > to) end = to;
             if (end > start) total += end - start;

@@ -3,6 +3,7 @@
 #include "check.h"
 #include "lib/detail.h"
 
+#include <stdio.h>
 #include <string.h>
 
 TEST(detail_plain_values_stay_bare) {
@@ -116,7 +117,7 @@ TEST(detail_is_bounded) {
 }
 
 /* The value as detail_add must write it, a byte at a time (the rules of
- * detail.h), for checking the word-at-a-time scan. */
+ * detail.h), for checking the block-at-a-time scan. */
 static void reference_value(const char *value, size_t len, char *out) {
     int quote = len == 0, escape = 0;
     for (size_t i = 0; i < len; i++) {
@@ -138,8 +139,8 @@ static void reference_value(const char *value, size_t len, char *out) {
 }
 
 /* One special byte at every position of values of every length up to 40
- * (so before, inside and after each 8-byte word), and two at once: quoted
- * and escaped exactly as byte by byte. */
+ * (so before, inside and after each 16-byte block, and in the overlap of the
+ * last one), and two at once: quoted and escaped exactly as byte by byte. */
 TEST(detail_finds_special_bytes_at_every_position) {
     static const unsigned char specials[] = {0x00, 0x01, '\n', 0x1f, '"', '\\', ' ', '=', '!', '<', '>',
                                              0x7f, 0x80, 0xa0, 0xbd, 0xe5, 0xff, 'a'};
@@ -162,4 +163,88 @@ TEST(detail_finds_special_bytes_at_every_position) {
         }
     }
     CHECK_INT(wrong, 0);
+}
+
+/* detail_add as it was before keys' lengths came from the caller and values
+ * were scanned in blocks: a byte at a time, strlen for the key.  The new
+ * one must write the same bytes, cut at the same place. */
+static void reference_add(struct detail *detail, const char *key, const char *value, size_t value_len) {
+    size_t room = sizeof detail->text - detail->len, key_len = strlen(key);
+    if (room < key_len + 8) return;
+    char *out = detail->text + detail->len;
+    size_t used = 0;
+    if (detail->len) out[used++] = ' ';
+    memcpy(out + used, key, key_len);
+    used += key_len;
+    out[used++] = '=';
+    int quote = value_len == 0, escape = 0;
+    for (size_t i = 0; i < value_len; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (c == '"' || c == '\\' || c < 0x20) quote = escape = 1;
+        else if (c == ' ' || c == '=') quote = 1;
+    }
+    if (quote) out[used++] = '"';
+    for (size_t i = 0; i < value_len && used + 4 < room; i++) {
+        char c = value[i];
+        if (escape && (c == '"' || c == '\\')) { out[used++] = '\\'; out[used++] = c; }
+        else if (escape && c == '\n') { out[used++] = '\\'; out[used++] = 'n'; }
+        else if (escape && (unsigned char)c < 0x20) out[used++] = ' ';
+        else out[used++] = c;
+    }
+    if (quote) out[used++] = '"';
+    out[used] = '\0';
+    detail->len += used;
+}
+
+/* Filled to every length near the bound (and empty), then one pair of each
+ * kind: plain, quoted, escaped, empty, UTF-8, long values around the block
+ * size, integers, keys given as literals and as variables.  Byte for byte
+ * what the reference writes, whether the pair fits, is cut, or is dropped. */
+TEST(detail_matches_the_byte_at_a_time_writer_at_the_bound) {
+    static const char *const values[] = {
+        "", "x", "new", "P2", "refund_policy", "fifteen bytes!!", "sixteen bytes!!!", "seventeen bytes!!",
+        "two words", "a=b", "say \"hi\"", "a\\b", "line1\nline2", "tab\there", "\x01\x1f",
+        "matched: \xe9\x80\x80\xe6\xac\xbe, refund",
+        "\xe6\x82\xa8\xe5\xa5\xbd\xef\xbc\x8c\xe6\x88\x91\xe4\xbb\xac\xe5\xb7\xb2\xe6\x94\xb6\xe5\x88\xb0",
+        "category refund_policy starts at P3; gold customer",
+        "thirty-one bytes, all of them ok", "thirty-two bytes, and a quote: \"",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n",
+    };
+    static const long long integers[] = {0, 7, -42, 1796439600, 9223372036854775807LL, -9223372036854775807LL - 1};
+    char key_buffer[16] = "variable_key";
+    int wrong = 0, cases = 0;
+    for (size_t fill = DETAIL_MAX - 140; fill <= DETAIL_MAX; fill++) {
+        size_t start = fill == DETAIL_MAX ? 0 : fill; /* and once from empty */
+        size_t count = sizeof values / sizeof values[0] + sizeof integers / sizeof integers[0];
+        for (size_t v = 0; v < count; v++) {
+            for (int variable_key = 0; variable_key < 2; variable_key++) {
+                struct detail got, expected;
+                memset(got.text, 'f', start);
+                got.text[start] = '\0';
+                got.len = start;
+                expected = got;
+                const char *key = variable_key ? key_buffer : "k";
+                if (v < sizeof values / sizeof values[0]) {
+                    const char *value = values[v];
+                    if (variable_key) detail_add_string(&got, key, value);
+                    else detail_add(&got, "k", value, strlen(value));
+                    reference_add(&expected, key, value, strlen(value));
+                } else {
+                    char digits[32];
+                    long long integer = integers[v - sizeof values / sizeof values[0]];
+                    snprintf(digits, sizeof digits, "%lld", integer);
+                    detail_add_integer(&got, key, integer);
+                    reference_add(&expected, key, digits, strlen(digits));
+                }
+                cases++;
+                if (got.len != expected.len || strcmp(got.text + start, expected.text + start) != 0) {
+                    if (wrong++ < 5)
+                        check_fail(__FILE__, __LINE__, "fill %zu value %zu key %s: \"%s\", expected \"%s\"", start, v,
+                                   key, got.text + start, expected.text + start);
+                }
+            }
+        }
+    }
+    CHECK_INT(wrong, 0);
+    CHECK(cases > 5000);
 }
