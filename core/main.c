@@ -42,6 +42,7 @@
 #include "net/connections.h"
 #include "net/server.h"
 #include "http/http.h"
+#include "http/sse.h"
 #include "store/pg_schema.h"
 #include "store/store.h"
 
@@ -192,6 +193,13 @@ static void agent_disabled(const char *name) {
     http_drop_agent(name);
 }
 
+/* A committed AGENT.SET: the agent's RESP connections and event streams
+ * act with its new role and queues. */
+static void agent_changed(const char *name, unsigned role, const char *queues) {
+    connections_update_agent(name, role, queues);
+    sse_update_agent(name, role, queues);
+}
+
 /* Every registration between layers, in one place: a lower layer calls up
  * only through what is registered here. */
 static int wire(const struct config *config) {
@@ -206,7 +214,7 @@ static int wire(const struct config *config) {
     if (events_listen(figures_events_listener()) != 0) return -1;
     metrics_set_command_counts(commands_each_count);
     agents_on_disabled(agent_disabled);
-    agents_on_changed(connections_update_agent);
+    agents_on_changed(agent_changed);
     commands_set_info_sections(server_info, plugins_info);
     commands_set_hello_modules(plugins_hello);
     commands_set_plugin_list(plugin_list_command);

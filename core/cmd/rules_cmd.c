@@ -16,6 +16,7 @@
 #define FIELDS_MAX 64
 #define EVAL_ERROR_MAX 512
 #define COUNTERS_TEXT_MAX 160
+#define HOOKS_TEXT_MAX 160     /* the hook names, space-separated, in an error */
 
 /* ------------------------------------------------------------- rules */
 
@@ -137,12 +138,26 @@ void rules_eval_command(struct request *request) {
     int triage = request_argument_is(request, 1, "triage");
     int hook = rules_hook_parse(request->argv[1]);
     if (hook < 0 && !triage) {
-        request_error(request, "INVALID",
-                      "unknown hook '%s' (hooks: classify priority sla refund escalate automations; "
-                      "TRIAGE for the intake pipeline)",
-                      QUOTE(request->argv[1], request->argvlen[1], 32));
+        /* Every hook the host knows, from its own list: the error never
+         * forgets one RULES.EVAL takes. */
+        char hooks[HOOKS_TEXT_MAX] = "";
+        size_t used = 0;
+        for (int h = 0; h < HOOK_COUNT && used < sizeof hooks; h++)
+            used += (size_t)snprintf(hooks + used, sizeof hooks - used, "%s%s", h ? " " : "",
+                                     rules_hook_name((enum rules_hook)h));
+        request_error(request, "INVALID", "unknown hook '%s' (hooks: %s; TRIAGE for the intake pipeline)",
+                      QUOTE(request->argv[1], request->argvlen[1], 32), hooks);
         return;
     }
+    /* A field given twice is refused, as CASE.OPEN refuses it: the hook
+     * would see only one of the two, and the caller would not know which. */
+    for (int i = 2; i < request->argc; i += 2)
+        for (int j = 2; j < i; j += 2)
+            if (strcmp(request->argv[i], request->argv[j]) == 0) {
+                request_error(request, "INVALID", "field '%s' given twice",
+                              QUOTE(request->argv[i], request->argvlen[i], 64));
+                return;
+            }
     struct rules_field fields[FIELDS_MAX];
     int count = 0;
     for (int i = 2; i + 1 < request->argc && count < FIELDS_MAX; i += 2) {

@@ -53,6 +53,18 @@ static int access_scope(struct call *call, int refund, int64_t id) {
 
 int access_case(struct call *call, int64_t id) { return access_scope(call, 0, id); }
 
+int access_case_landed(struct call *call, int64_t named, int64_t landed) {
+    if (landed == named) return access_case(call, named);
+    int64_t case_id = 0;
+    char queue[NAMES_MAX + 1], assignee[CASE_TEXT_MAX + 1];
+    int found = read_scope(call, 0, landed, queue, sizeof queue, assignee, sizeof assignee, &case_id);
+    if (found < 0) return -1;
+    if (found == 0) return call_fail(call, CALL_NOTFOUND, "case %lld does not exist", (long long)landed);
+    if (caller_may_see_case(&call->who, queue, assignee)) return 0;
+    return call_fail(call, CALL_NOPERM, "case %lld was merged into case %lld, which is in queue %s, not one of yours",
+                     (long long)named, (long long)landed, queue);
+}
+
 /* 1 if the caller may see the task's case (a task's parent_id, 0: none). */
 static int parent_visible(struct call *call, int64_t id) {
     static const char sql[] =

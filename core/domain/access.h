@@ -17,6 +17,10 @@
 /* 0, or -1 with NOTFOUND "case N does not exist", NOPERM "case N is in
  * queue Q, which is not one of yours", or a store error. */
 int access_case(struct call *call, int64_t id);
+/* A command on case `named` that acts on case `landed` (its merge
+ * survivor): the same check of the case it lands on, NOPERM "case N was
+ * merged into case M, which is in queue Q, not one of yours". */
+int access_case_landed(struct call *call, int64_t named, int64_t landed);
 /* For a command that only reads: also a task whose case the caller may see
  * (a case's queue sees its tasks). */
 int access_case_read(struct call *call, int64_t id);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define HASH_BYTES 32                   /* SHA-256 */
@@ -201,8 +202,54 @@ static int check_queues(struct call *call, const char *queues, size_t queues_len
     return 0;
 }
 
+/* The actors the host writes in events for its own work (`call.actor`
+ * where it acts by itself: intake's triage, timers, retention, replay, the
+ * HTTP front, a customer's survey answer ...), the plugins' identities
+ * ("plugin:NAME", plugin/case_api.c) and the running rule set's refund
+ * automation actor.  An agent by one of these names, in any case, could
+ * not be told apart from the engine in CASE.HISTORY. */
+static const char *const host_actors[] = {"customer", "decisions", "figures", "http",  "intake", "nodes", "redress",
+                                          "replay",   "retention", "rules",   "search", "stats", "timer"};
+#define PLUGIN_ACTOR_PREFIX "plugin:"
+
+static int reserved_name(const char *name, size_t name_len) {
+    for (size_t i = 0; i < sizeof host_actors / sizeof host_actors[0]; i++)
+        if (strlen(host_actors[i]) == name_len && strncasecmp(name, host_actors[i], name_len) == 0) return 1;
+    size_t prefix = sizeof PLUGIN_ACTOR_PREFIX - 1;
+    if (name_len >= prefix && strncasecmp(name, PLUGIN_ACTOR_PREFIX, prefix) == 0) return 1;
+    const char *automation = rules_refund_system_actor();
+    return automation && strlen(automation) == name_len && strncasecmp(name, automation, name_len) == 0;
+}
+
+/* One person, one name: an agent whose name differs from another's only by
+ * case (Admin beside admin) would be read as the same in every history.
+ * 0 none, 1 found (CONFLICT in the call), -1 a store error. */
+static int name_taken(struct call *call, const char *name, size_t name_len) {
+    static const char sql[] = "SELECT name FROM agents WHERE lower(name) = lower(?1) LIMIT 1";
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_text(statement, 1, name, (int)name_len, STORE_STATIC);
+    int found = call_row(call, statement);
+    if (found <= 0) return found;
+    char existing[NAMES_MAX + 1];
+    snprintf(existing, sizeof existing, "%s", (const char *)store_column_text(statement, 0));
+    store_reset(statement);
+    if (strlen(existing) == name_len && memcmp(existing, name, name_len) == 0)
+        call_fail(call, CALL_CONFLICT, "agent '%.*s' exists", (int)name_len, name);
+    else
+        call_fail(call, CALL_CONFLICT, "agent '%.*s' differs only by case from agent '%s': one person, one name",
+                  (int)name_len, name, existing);
+    return 1;
+}
+
 int agents_add(struct call *call, const char *name, size_t name_len, unsigned role, const char *queues,
                size_t queues_len, char token[AGENTS_TOKEN_HEX + 1]) {
+    if (reserved_name(name, name_len))
+        return call_fail(call, CALL_INVALID,
+                         "agent name '%.*s' is reserved: the host writes it as the actor of its own work "
+                         "(reserved: customer decisions figures http intake nodes redress replay retention rules "
+                         "search stats timer, plugin:*, and the rule set's refund_automation actor)",
+                         (int)name_len, name);
+    if (name_taken(call, name, name_len) != 0) return -1;
     if (check_queues(call, queues, queues_len) != 0) return -1;
     if (new_token(token) != 0) return call_fail(call, CALL_ERR, "no random bytes for a token");
     int status = insert_agent(name, name_len, role, queues, queues_len, token);

@@ -54,8 +54,10 @@ int agents_authenticate_token(struct call *call, const char *token, size_t token
 
 /* Adds an agent (name already checked) working `queues` (comma-separated,
  * each a queue of the running vocabulary; "" for none); its fresh token goes
- * to token (48 hex digits).  0, or -1: INVALID (a queue), CONFLICT (the name
- * exists), ERR (no random bytes), or a store error. */
+ * to token (48 hex digits).  0, or -1: INVALID (a queue, or a name the
+ * host writes as an actor of its own: rules, timer, plugin:*, ...),
+ * CONFLICT (the name exists, or one differing from it only by case), ERR
+ * (no random bytes), or a store error. */
 int agents_add(struct call *call, const char *name, size_t name_len, unsigned role, const char *queues,
                size_t queues_len, char token[AGENTS_TOKEN_HEX + 1]);
 

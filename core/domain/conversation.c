@@ -8,11 +8,14 @@
  * or on a closed case, the message opens a new case (through intake, so
  * triage, clocks and threading apply) linked to the old one.  The same
  * external id is the same message: sent again it lands where it landed,
- * and with another text it is a CONFLICT.
+ * and with another text it is a CONFLICT.  A message to a merged case
+ * goes on in its survivor only if the caller may work the survivor
+ * (domain/access.c judges it, as the command table judged the case named).
  * Never: writes a case row itself (domain/case.c), parses arguments,
  * writes a reply, or names a policy (the window is the rule set's).
  */
 #include "domain/conversation.h"
+#include "domain/access.h"
 #include "domain/case.h"
 #include "domain/case_work.h"
 #include "domain/deadlines.h"
@@ -107,6 +110,10 @@ int conversation_inbound(struct call *call, int64_t case_id, const struct conver
     }
     int64_t target;
     if (conversation_follow_merge(call, case_id, &target) != 0) return -1;
+    /* The command table checked the case named; the message lands on its
+     * survivor, which may since have moved to a queue the caller may not
+     * work: judged again, refused without a write. */
+    if (target != case_id && access_case_landed(call, case_id, target) != 0) return -1;
     struct case_row row;
     if (case_load(call, target, 0, &row) != 0) return -1;
     /* A customer never joins a task or an incident: they are the company's

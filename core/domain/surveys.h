@@ -25,12 +25,14 @@
  * a damaged one; a store error). */
 int surveys_mac(struct call *call, const char *text, size_t len, size_t bytes, char *out);
 /* A token for the case's current resolution: 0 with out, or -1 (NOTFOUND,
- * BADSTATE: not resolved or closed; a store error). */
+ * BADSTATE: not resolved or closed, or merged into another case; a store
+ * error). */
 int surveys_token(struct call *call, int64_t case_id, char out[SURVEY_TOKEN_MAX + 1]);
 /* SURVEY.ANSWER: 0 with *case_id; -1 with the failure in the call:
  * INVALID (a bad, forged or expired token: *bad_token is set; a bad
  * score), CONFLICT (the token was used, or its resolution has its survey,
- * or the case reopened since), a store error. */
+ * or the case reopened since), BADSTATE (the case was merged since), a
+ * store error. */
 int surveys_answer(struct call *call, const char *token, size_t len, int score, const char *comment,
                    size_t comment_len, int64_t *case_id, int *bad_token);
 

@@ -2,7 +2,8 @@
  *
  * Owns the candidates (the customer's open cases among its newest
  * THREAD_SCAN_MAX, at most THREAD_CANDIDATES_MAX of them, on the index
- * cases_by_customer_id), the check of the hook's `join` (one of the cases
+ * cases_by_customer_id; only those the caller may see, so a contact never
+ * joins a case of a queue its sender may not work), the check of the hook's `join` (one of the cases
  * it was offered, else refused: logged, and the contact opens its own
  * case), and the writes of a join through the case module.
  * Never: decides policy (which contacts belong together is the rule set's),
@@ -45,16 +46,17 @@ static void copy_text(struct store_stmt *statement, int column, char *out, size_
 static int open_cases(struct call *call, int64_t customer_id, const struct thread_contact *contact,
                       struct candidate *out) {
     static const char sql[] =
-        "SELECT id, state, coalesce(order_id, ''), channel, created_at, kind FROM cases"
-        " WHERE customer_id = ?1 ORDER BY id DESC";
+        "SELECT id, state, coalesce(order_id, ''), channel, created_at, kind, queue, coalesce(assignee, '')"
+        " FROM cases WHERE customer_id = ?1 ORDER BY id DESC";
     /* thread_match = "order": only the customer's cases of the contact's
      * order (none without an order): cases_by_order's entries, newest
      * first, merged with the case the order's row names (it has no entry:
      * schema 28) -- no sort, the walk stops where the loop does. */
     static const char by_order_sql[] =
-        "SELECT id, state, coalesce(order_id, ''), channel, created_at, kind FROM cases"
-        " WHERE order_id = ?2 AND order_first IS NULL AND customer_id = ?1"
-        " UNION ALL SELECT id, state, coalesce(order_id, ''), channel, created_at, kind FROM cases"
+        "SELECT id, state, coalesce(order_id, ''), channel, created_at, kind, queue, coalesce(assignee, '')"
+        " FROM cases WHERE order_id = ?2 AND order_first IS NULL AND customer_id = ?1"
+        " UNION ALL SELECT id, state, coalesce(order_id, ''), channel, created_at, kind, queue,"
+        " coalesce(assignee, '') FROM cases"
         " WHERE id = (SELECT case_id FROM orders WHERE order_id = ?2) AND order_id = ?2 AND order_first IS NOT NULL"
         " AND customer_id = ?1"
         " ORDER BY 1 DESC";
@@ -72,7 +74,13 @@ static int open_cases(struct call *call, int64_t customer_id, const struct threa
         /* Only a customer's case is offered: a contact never joins a task or an incident. */
         const char *kind = (const char *)store_column_text(statement, 5);
         int customers = kind != NULL && strcmp(kind, CASE_KIND_CASE) == 0;
-        if (customers && parsed >= 0 && lifecycle_is_active((enum case_state)parsed)) {
+        /* Only a case the caller may work: a contact from an agent of
+         * support never lands on (or learns the id of) finance's case; it
+         * opens its own.  The one visibility rule of domain/call.c. */
+        const char *queue = (const char *)store_column_text(statement, 6);
+        const char *assignee = (const char *)store_column_text(statement, 7);
+        int workable = queue != NULL && caller_may_see_case(&call->who, queue, assignee);
+        if (customers && workable && parsed >= 0 && lifecycle_is_active((enum case_state)parsed)) {
             struct candidate *c = &out[count++];
             c->id = store_column_int64(statement, 0);
             copy_text(statement, 1, c->state, sizeof c->state);

@@ -80,6 +80,31 @@ void sse_connection_closed(struct evhttp_connection *connection) { unlink_where(
 
 void sse_drop_agent(const char *name) { unlink_where(same_agent, name, 1); }
 
+/* 1 if the stream follows named queues and the caller may work none of
+ * them now: sse_open would refuse it, so it ends. */
+static int asked_for_nothing_visible(const struct stream *stream) {
+    if (stream->queue_count == 0) return 0;
+    struct caller who = stream_caller(stream);
+    for (int i = 0; i < stream->queue_count; i++)
+        if (caller_may_work_queue(&who, stream->filter[i], strlen(stream->filter[i]))) return 0;
+    return 1;
+}
+
+static int changed_and_blind(const struct stream *stream, const void *key) {
+    return same_agent(stream, key) && asked_for_nothing_visible(stream);
+}
+
+void sse_update_agent(const char *name, unsigned role, const char *queues) {
+    for (struct stream *stream = sse.all; stream; stream = stream->next) {
+        if (!same_agent(stream, name)) continue;
+        stream->role = role;
+        snprintf(stream->queues, sizeof stream->queues, "%s", queues);
+        if (asked_for_nothing_visible(stream))
+            log_info("event stream ended: its queues are no longer the agent's", "agent=%s", name);
+    }
+    unlink_where(changed_and_blind, name, 1);
+}
+
 /* Writes one message; 0, or -1 when the stream is over its output limit. */
 static int stream_write(struct stream *stream, struct evbuffer *message) {
     struct evhttp_connection *connection = evhttp_request_get_connection(stream->request);

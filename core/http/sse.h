@@ -4,7 +4,8 @@
  * public event (the kinds EVENTS.SUBSCRIBE pushes) to the streams whose
  * caller may see its case (caller_may_see_case, judged at each event, as
  * for subscribers), the Last-Event-ID resume from the event log, keep-alive
- * comments, and ending the streams of a disabled agent.
+ * comments, following an agent's role and queues as AGENT.SET changes
+ * them, and ending the streams of a disabled agent.
  * Never: checks a queue itself (domain/access.c does), or reads events of
  * an open batch.
  */
@@ -30,6 +31,11 @@ void sse_open(struct http_exchange *exchange);
 void sse_connection_closed(struct evhttp_connection *connection);
 /* A disabled agent's streams end at once. */
 void sse_drop_agent(const char *name);
+/* AGENT.SET committed (agents_on_changed, through wire()): the agent's
+ * streams judge each event by its new role and queues from now on; a
+ * stream that asked for queues none of which the agent may work now ends
+ * (opened now, it would be refused). */
+void sse_update_agent(const char *name, unsigned role, const char *queues);
 /* Streams open now. */
 long long sse_streams(void);
 

@@ -78,6 +78,27 @@ def test_agents_added_listed_and_disabled():
         assert admin.call("AGENT.DISABLE", "alice").code == "NOTFOUND"
 
 
+def test_agent_names_the_host_writes_or_differing_only_by_case_are_refused():
+    with Daemon(rules="shipped") as d:
+        admin = d.client()
+        # The actors the host writes for its own decisions (CASE.HISTORY's actor) are not agents' names.
+        for name in ("rules", "timer", "Timer", "intake", "redress", "http", "customer", "plugin:mail",
+                     "auto-approval"):
+            r = admin.call("AGENT.ADD", name, "agent")
+            assert isinstance(r, RespError) and r.startswith("INVALID agent name '%s' is reserved" % name), r
+        # One person, one name: Admin beside admin is refused, saying why.
+        r = admin.call("AGENT.ADD", "Admin", "admin")
+        assert isinstance(r, RespError) and r.startswith(
+            "CONFLICT agent 'Admin' differs only by case from agent 'admin'"), r
+        assert isinstance(admin.call("AGENT.ADD", "ann", "agent"), str)
+        r = admin.call("AGENT.ADD", "ANN", "agent")
+        assert isinstance(r, RespError) and r.startswith("CONFLICT agent 'ANN' differs only by case from agent 'ann'")
+        assert admin.call("AGENT.ADD", "ann", "agent").startswith("CONFLICT agent 'ann' exists")
+        assert [as_map(a)["name"] for a in admin.call("AGENT.LIST")] == ["admin", "ann"]
+        # Names merely containing a reserved word are fine.
+        assert isinstance(admin.call("AGENT.ADD", "timerman", "agent"), str)
+
+
 def test_permission_matrix_every_cell():
     with Daemon() as d:
         admin = d.client()

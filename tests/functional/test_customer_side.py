@@ -5,7 +5,7 @@ import sqlite3
 import tempfile
 import time
 
-from harness import UNDO_MIGRATIONS_SINCE_15, Client, Daemon, RespError, as_map, only_on, open_case
+from harness import UNDO_MIGRATIONS_SINCE_15, Client, Daemon, RespError, as_map, only_on, open_case, store_value
 
 T0 = 1790000000  # 2026-09-21T14:13:20Z (a Monday, 22:13 in Shanghai)
 DAY = 86400
@@ -356,6 +356,27 @@ def test_case_search_finds_chinese_two_character_words_and_english_ranked_and_sc
 
 
 # --------------------------------------------------------------- satisfaction
+
+
+def test_a_merged_duplicate_takes_no_survey():
+    with Daemon() as d:
+        c = d.client()
+        dup = open_case(c, customer="C-1", subject="parcel late")
+        survivor = open_case(c, customer="C-1", subject="parcel still late")
+        c.call("CASE.RESOLVE", dup, "fixed")
+        early = c.call("CASE.SURVEY.TOKEN", dup)               # asked before the merge
+        assert isinstance(early, str)
+        assert c.call("CASE.MERGE", dup, survivor) == "OK"
+        # One complaint is scored once: on its survivor, never on the duplicate as well.
+        r = c.call("CASE.SURVEY.TOKEN", dup)
+        assert isinstance(r, RespError) and r.startswith(
+            "BADSTATE case %d was merged into case %d: its survey is the survivor's" % (dup, survivor)), r
+        r = Client(d.port).call("SURVEY.ANSWER", early, 5)
+        assert isinstance(r, RespError) and r.startswith("BADSTATE case %d was merged" % dup), r
+        assert store_value(d, "SELECT count(*) FROM survey_tokens_used") == 0
+        c.call("CASE.RESOLVE", survivor, "fixed")
+        token = c.call("CASE.SURVEY.TOKEN", survivor)
+        assert Client(d.port).call("SURVEY.ANSWER", token, 4) == survivor
 
 
 def test_one_survey_per_resolution_and_a_survey_the_customer_answers_with_a_token():

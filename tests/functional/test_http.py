@@ -539,6 +539,38 @@ def test_events_stream_only_what_the_caller_may_see_once_committed():
             s.close()
 
 
+def test_events_stream_follows_the_agents_role_and_queues_as_they_change():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        moved = admin.call("AGENT.ADD", "carl", "agent", "QUEUES", "support")
+        demoted = admin.call("AGENT.ADD", "sid", "supervisor", "QUEUES", "support")
+        narrowed = admin.call("AGENT.ADD", "lou", "agent", "QUEUES", "logistics,support")
+        carl = Stream(d, moved)                              # every queue he may see
+        sid = Stream(d, demoted)
+        lou = Stream(d, narrowed, "?queue=logistics")        # asked for logistics only
+        assert carl.status == sid.status == lou.status == 200
+        assert admin.call("AGENT.SET", "carl", "QUEUES", "logistics") == "OK"
+        assert admin.call("AGENT.SET", "sid", "ROLE", "agent") == "OK"
+        assert admin.call("AGENT.SET", "lou", "QUEUES", "support") == "OK"
+        support, logistics = two_cases(admin)
+        # carl now works logistics only: support's case is not told to him.
+        seen = carl.until(lambda m: m["data"]["case"] == logistics)
+        assert {m["data"]["case"] for m in seen} == {logistics}, seen
+        # sid is an agent of support now: no logistics case, not even after his own queue's.
+        marker = open_case(admin, subject="the screen is cracked once more")
+        seen = sid.until(lambda m: m["data"]["case"] == marker)
+        assert support in {m["data"]["case"] for m in seen}
+        assert all(m["data"]["queue"] == "support" for m in seen), seen
+        # lou asked for logistics and may no longer see it: his stream ends, having sent nothing of it.
+        assert lou.next(10) is None
+        # Given the queue back, a new stream is taken again.
+        assert admin.call("AGENT.SET", "lou", "QUEUES", "logistics") == "OK"
+        again = Stream(d, narrowed, "?queue=logistics")
+        assert again.status == 200
+        for s in (carl, sid, again):
+            s.close()
+
+
 def test_events_resume_from_last_event_id():
     with HttpDaemon(rules="shipped") as d:
         admin = d.client()

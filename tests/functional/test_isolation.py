@@ -205,6 +205,48 @@ def test_subscribers_hear_only_of_cases_they_may_see():
         nothing_more(lou)
 
 
+def test_a_contact_joins_only_a_case_its_sender_may_work():
+    with Daemon(rules="shipped") as d:                   # the shipped thread hook: same order within 48 hours
+        admin = d.client()
+        alice = agent(d, admin, "alice", "support")
+        theirs = open_case(admin, customer="C-join", order="O-join", amount="80.00", subject="double charge on my card",
+                           channel="email")
+        assert as_map(admin.call("CASE.GET", theirs))["queue"] == "finance"
+        assert admin.call("CASE.WAIT", theirs, "CUSTOMER", "waiting for bank statement") == "OK"
+        before = admin.call("CASE.HISTORY", theirs)
+        # alice may not work finance's case: her contact opens a case of its own, finance's is untouched.
+        mine = open_case(alice, customer="C-join", order="O-join", subject="customer called about the card",
+                         channel="phone")
+        assert isinstance(mine, int) and mine != theirs, mine
+        assert admin.call("CASE.HISTORY", theirs) == before
+        assert as_map(admin.call("CASE.GET", theirs))["state"] == "pending_customer"
+        # And one of her own queue is joined for her.
+        ours = open_case(admin, customer="C-join2", order="O-s", subject="screen broken", channel="email")
+        assert as_map(admin.call("CASE.GET", ours))["queue"] == "support"
+        assert open_case(alice, customer="C-join2", order="O-s", subject="screen still broken", channel="chat") == ours
+
+
+def test_a_message_to_a_merged_case_is_refused_when_its_survivor_is_out_of_reach():
+    with Daemon(rules="shipped") as d:
+        admin = d.client()
+        alice = agent(d, admin, "alice", "support")
+        dup = open_case(admin, customer="C-m", subject="screen broken", channel="email")
+        survivor = open_case(admin, customer="C-m", subject="screen broken again", channel="email")
+        assert admin.call("CASE.MERGE", dup, survivor) == "OK"
+        # While the survivor is hers, the message goes on there.
+        assert alice.call("CASE.MESSAGE", dup, "any news?") == survivor
+        assert admin.call("CASE.TRANSFER", survivor, "finance", "billing") == "OK"
+        assert admin.call("CASE.WAIT", survivor, "CUSTOMER", "waiting") == "OK"
+        before = admin.call("CASE.HISTORY", survivor)
+        err = alice.call("CASE.MESSAGE", dup, "call me on +86 138 0000 1111")
+        assert isinstance(err, RespError) and err.startswith(
+            "NOPERM case %d was merged into case %d, which is in queue finance, not one of yours" % (dup, survivor)), err
+        assert admin.call("CASE.HISTORY", survivor) == before
+        assert as_map(admin.call("CASE.GET", survivor))["state"] == "pending_customer"
+        # Its queue's people still write there.
+        assert admin.call("CASE.MESSAGE", dup, "the statement is attached") == survivor
+
+
 def test_an_escalated_case_stays_with_its_assignee():
     with Daemon(rules="shipped") as d:
         admin = d.client()

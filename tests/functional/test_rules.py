@@ -101,6 +101,26 @@ def test_bad_decisions_are_refused_and_defaults_apply():
         assert "refusals=0" not in info["classify"]
 
 
+def test_rules_eval_refuses_a_repeated_field_and_names_every_hook():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        # A field given twice is refused as CASE.OPEN refuses it: which one would the hook see?
+        r = c.call("RULES.EVAL", "classify", "subject", "screen broken", "subject", "double charge")
+        assert isinstance(r, RespError) and r.startswith("INVALID field 'subject' given twice"), r
+        r = c.call("RULES.EVAL", "TRIAGE", "subject", "a", "amount", "1", "amount", "2")
+        assert isinstance(r, RespError) and r.startswith("INVALID field 'amount' given twice"), r
+        # The error of an unknown hook names every hook RULES.EVAL takes, and each one it names is taken.
+        r = c.call("RULES.EVAL", "nohook", "subject", "x")
+        assert isinstance(r, RespError) and r.code == "INVALID", r
+        named = r.split("(hooks: ")[1].split(";")[0].split()
+        assert named == ["classify", "priority", "sla", "refund", "escalate", "automations", "thread",
+                         "customer_notice", "assign"], r
+        for hook in named:
+            got = c.call("RULES.EVAL", hook, "subject", "screen broken")
+            assert not (isinstance(got, RespError) and got.code == "INVALID"), (hook, got)
+        assert as_map(c.call("RULES.EVAL", "classify", "subject", "screen broken"))["category"] == "product_quality"
+
+
 def test_triage_on_open_stores_decisions_with_version():
     with Daemon(rules=SANDBOX) as d:
         c = d.client()
