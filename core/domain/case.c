@@ -676,3 +676,16 @@ int case_erase_personal(struct call *call, int64_t case_id, int64_t customer_id)
     detail_add_integer(&detail, "customer_id", customer_id);
     return events_append(call, case_id, "customer_erased", detail.text, detail.len);
 }
+
+int case_erase_merge_copies(struct call *call, int64_t case_id, int64_t survivor, int64_t from) {
+    /* As case_erase_personal does a message, reply or note: the text goes,
+     * the skeleton (kind, time, actor, merged_from) stays.  Copies have no
+     * messages row (a merge copies events only). */
+    static const char sql[] = "UPDATE events SET detail = 'erased=yes' WHERE" CASE_MERGE_COPIES_WHERE("events");
+    struct store_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    store_bind_int64(statement, 1, case_id);
+    store_bind_int64(statement, 2, survivor);
+    store_bind_int64(statement, 3, from);
+    return call_step(call, statement);
+}

@@ -43,8 +43,6 @@ int case_link(struct call *call, const struct case_row *a, const struct case_row
     return case_event(call, b, "linked", &detail);
 }
 
-#define MERGE_CHAIN_MAX 64   /* survivors followed from a merged case (a chain, never a cycle) */
-
 int case_merge(struct call *call, struct case_row *from, struct case_row *into, const char *reason,
                size_t reason_len) {
     /* Messages and notes: copied into the survivor's history, marked. */
@@ -95,24 +93,32 @@ int case_merge(struct call *call, struct case_row *from, struct case_row *into, 
     return case_transition(call, from, &close);
 }
 
-int case_merged_into(struct call *call, int64_t id, int64_t *survivor) {
+int case_merged_next(struct call *call, int64_t id, int64_t *survivor) {
     static const char sql[] = "SELECT merged_into FROM cases WHERE id = ?1";
+    struct store_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    store_bind_int64(statement, 1, id);
+    int found = call_row(call, statement);
+    if (found < 0) return -1;
+    if (found == 0) return call_fail(call, CALL_NOTFOUND, "case %lld does not exist", (long long)id);
+    int merged = store_column_type(statement, 0) != STORE_NULL;
+    *survivor = store_column_int64(statement, 0);
+    store_reset(statement);
+    return merged;
+}
+
+int case_merged_into(struct call *call, int64_t id, int64_t *survivor) {
     int64_t at = id;
-    for (int hops = 0; hops <= MERGE_CHAIN_MAX; hops++) {
-        struct store_stmt *statement = store_statement(sql);
-        if (statement == NULL) return call_store_error(call);
-        store_bind_int64(statement, 1, at);
-        int found = call_row(call, statement);
-        if (found < 0) return -1;
-        if (found == 0) return call_fail(call, CALL_NOTFOUND, "case %lld does not exist", (long long)at);
-        int merged = store_column_type(statement, 0) != STORE_NULL;
-        int64_t next = store_column_int64(statement, 0);
-        store_reset(statement);
+    for (int hops = 0; hops <= CASE_MERGE_CHAIN_MAX; hops++) {
+        int64_t next = 0;
+        int merged = case_merged_next(call, at, &next);
+        if (merged < 0) return -1;
         if (!merged) {
             *survivor = at;
             return 0;
         }
         at = next;
     }
-    return call_fail(call, CALL_ERR, "case %lld: merges chained more than %d deep", (long long)id, MERGE_CHAIN_MAX);
+    return call_fail(call, CALL_ERR, "case %lld: merges chained more than %d deep", (long long)id,
+                     CASE_MERGE_CHAIN_MAX);
 }
