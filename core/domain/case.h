@@ -82,6 +82,17 @@ int case_create(struct call *call, const struct case_new *values, struct case_ro
        out is the row as stored (state open, or resolved) */
 int case_refuse_closed(struct call *call, const struct case_row *row, const char *what);
     /* BADSTATE "case N is closed: cannot <what>" (closed cases are read-only) */
+/* The events one case may hold before its notes, replies and messages are
+ * refused (LIMIT), and before a merge into it that would pass it: what one
+ * agent could otherwise grow without end, every read, merge and export of
+ * the case growing with it. */
+#define CASE_EVENTS_MAX 10000
+/* How many events case_id holds, counted up to `most` (a full count would
+ * cost as much as the history is long).  The count, or -1. */
+long long case_events_held(struct call *call, int64_t case_id, const char *kinds, long long most);
+/* 0 while the case holds fewer than CASE_EVENTS_MAX events; else -1 after
+ * LIMIT naming `what` (or a store error). */
+int case_refuse_full(struct call *call, const struct case_row *row, const char *what);
 
 struct case_move {
     enum case_state to; const char *kind;       /* event kind: waiting, resumed, resolved, ... */

@@ -1,6 +1,7 @@
 /* case_links.c -- the case module's links and merges (see case.h): two
  * cases linked both ways, a duplicate merged into its survivor (its
- * messages and notes copied, its links moved, then resolved "merged" and
+ * messages and notes copied -- refused when they would take the survivor
+ * past CASE_EVENTS_MAX --, its links moved, then resolved "merged" and
  * closed), and the survivor a merged case's messages go to.
  *
  * Must never: write the `cases` table itself (merged_into is case.c's
@@ -58,6 +59,16 @@ int case_merge(struct call *call, struct case_row *from, struct case_row *into, 
         " UNION ALL SELECT other_id, ?2, ?3 FROM case_links WHERE case_id = ?1 AND other_id <> ?2"
         " ON CONFLICT DO NOTHING";
     static const char unlink_sql[] = "DELETE FROM case_links WHERE (case_id = ?1 OR other_id = ?1)";
+    /* The survivor stays within CASE_EVENTS_MAX: copies of copies down a
+     * chain of merges would otherwise grow one case without end. */
+    long long held = case_events_held(call, into->id, NULL, CASE_EVENTS_MAX + 1);
+    long long copying = held < 0 ? -1 : case_events_held(call, from->id, "texts", CASE_EVENTS_MAX + 1);
+    if (copying < 0) return -1;
+    if (held + copying + 1 > CASE_EVENTS_MAX)   /* + its "merged" event */
+        return call_fail(call, CALL_LIMIT,
+                         "case %lld's %lld messages and notes would give case %lld more than the %d events a case"
+                         " may hold",
+                         (long long)from->id, copying, (long long)into->id, CASE_EVENTS_MAX);
     int64_t now = clock_now();
     long long copied = 0, links = 0;
     for (int step = 0; step < 3; step++) {
