@@ -93,6 +93,18 @@ void api_get_case(struct http_exchange *exchange, const char *id) {
     api_add(&events, "CASE.HISTORY");
     api_add(&events, id);
     if (query_options(exchange, &pairs, &events, names, options) != 0) goto done;
+    /* CASE.HISTORY checks the values again; here the error names the
+     * parameters the caller wrote, not the command's LAST and BEFORE. */
+    for (int i = 2; i + 1 < events.argc; i += 2) {
+        const char *value = events.argv[i + 1];
+        size_t digits = strspn(value, "0123456789");
+        int last = strcmp(events.argv[i], "LAST") == 0;
+        if (digits == 0 || value[digits] != '\0' || digits > 18 || (last && (atoll(value) < 1 || atoll(value) > 1000))) {
+            http_answer_error(exchange, "INVALID", last ? "history_limit must be an integer from 1 to 1000"
+                                                         : "history_before must be an event id");
+            goto done;
+        }
+    }
     int limited = 0;
     for (int i = 2; i < events.argc; i += 2) limited |= strcmp(events.argv[i], "LAST") == 0;
     if (!limited && (api_add(&events, "LAST") != 0 || api_add(&events, CASE_HISTORY_SHOWN) != 0)) goto done;

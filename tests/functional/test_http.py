@@ -248,9 +248,12 @@ def test_http_case_view_shows_the_newest_history_and_pages_to_the_rest():
         assert oldest["history_more"] is False and "history_before" not in oldest
         status, _, whole = d.get("/api/cases/%d?history_limit=1000" % cid, token=d.token)
         assert [int(e["id"]) for e in whole["history"]] == every and whole["history_more"] is False
-        for query in ("history_limit=0", "history_limit=1001", "history_limit=x", "history_before=-3", "bogus=1"):
+        for query, words in (("history_limit=0", "history_limit must be an integer from 1 to 1000"),
+                             ("history_limit=1001", "history_limit must be"), ("history_limit=x", "history_limit"),
+                             ("history_before=-3", "history_before must be an event id"),
+                             ("history_before=0", "event id"), ("bogus=1", "unknown query parameter 'bogus'")):
             status, _, error = d.get("/api/cases/%d?%s" % (cid, query), token=d.token)
-            assert status == 400 and error["error"] == "INVALID", (query, error)
+            assert status == 400 and error["error"] == "INVALID" and words in error["message"], (query, error)
 
 
 def test_http_open_case_with_external_id_is_idempotent():
