@@ -1,7 +1,8 @@
 /* case_read_cmd.c -- CASE.GET, CASE.HISTORY, CASE.LIST: the read adapters.
  *
  * Owns: the fields of a case as the protocol shows them (names, order, the
- * amount in its currency's digits, the deadline pairs), the history rows,
+ * amount in its currency's digits, the deadline pairs), the history rows
+ * and their paging (a page of at most 1000, never the whole history),
  * and CASE.LIST's options and their INVALID messages.  Reads the store
  * directly (read-only statements; the case module owns every write).
  * Never: writes a row.  Who may see a case was checked before the handler
@@ -22,6 +23,7 @@
 #include "rules/rules.h"
 #include "store/store.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -196,46 +198,83 @@ void case_get_command(struct request *request) {
 
 /* --------------------------------------------------------- CASE.HISTORY */
 
+/* A page, never the whole history at once: a case's history grows with
+ * every note (up to CASE_EVENTS_MAX, more through merges), and one reply
+ * of all of it held the loop for seconds and could pass the client's
+ * output limit.  The default keeps every history under it as it was. */
+#define HISTORY_DEFAULT_LIMIT 1000
+#define HISTORY_MAX_LIMIT 1000
+
+/* CASE.HISTORY id [AFTER id] [BEFORE id] [LIMIT n | LAST n]: the events
+ * between AFTER and BEFORE (ids, both excluded), oldest first: the first
+ * LIMIT of them, or the LAST n. */
 void case_history_command(struct request *request) {
-    int64_t id;
+    int64_t id, after = 0, before = INT64_MAX;
+    long long limit = HISTORY_DEFAULT_LIMIT;
+    int last = 0;
     struct case_row row;
     if (request_id(request, 1, "case", &id) != 0) return;
+    static const char *const options[] = {"AFTER", "BEFORE", "LIMIT", "LAST"};
+    unsigned seen = 0;
+    for (int i = 2; i < request->argc; i++) {
+        unsigned k = 0;
+        while (k < 4 && !request_argument_is(request, i, options[k])) k++;
+        if (k == 4 || i + 1 == request->argc) {
+            request_error(request, "INVALID", "unknown or incomplete CASE.HISTORY option '%s' (options: "
+                          "AFTER id, BEFORE id, LIMIT n, LAST n)",
+                          QUOTE(request->argv[i], request->argvlen[i], QUOTED_OPTION_MAX));
+            return;
+        }
+        if (seen & 1u << k || (k >= 2 && seen & 12u)) {
+            request_error(request, "INVALID", k >= 2 && !(seen & 1u << k) ? "CASE.HISTORY takes LIMIT or LAST, not both"
+                                                                           : "CASE.HISTORY option %s given twice",
+                          options[k]);
+            return;
+        }
+        seen |= 1u << k;
+        i++;
+        if (k == 0 && request_id(request, i, "event", &after)) return;
+        if (k == 1 && request_id(request, i, "event", &before)) return;
+        if (k >= 2) {
+            long long value;
+            if (request_integer(request, i, 0, &value) != 0 || value < 1 || value > HISTORY_MAX_LIMIT) {
+                request_error(request, "INVALID", "%s must be an integer from 1 to %d", options[k], HISTORY_MAX_LIMIT);
+                return;
+            }
+            limit = value;
+            last = k == 3;
+        }
+    }
     if (case_load(&request->call, id, 0, &row) != 0) return;
-    /* A message or reply shows its direction and channel too. */
-    static const char sql[] =
+    /* A message or reply shows its direction and channel too.  LAST walks
+     * the case's index from its end, then turns the page round. */
+    static const char first_sql[] =
         "SELECT e.id, e.at, e.actor, e.kind, e.detail, m.direction, m.channel, e.merged_from FROM events e"
-        " LEFT JOIN messages m ON m.event_id = e.id WHERE e.case_id = ?1 ORDER BY e.id";
-    static const char count_sql[] = "SELECT count(*) FROM events WHERE case_id = ?1";
-    struct store_stmt *counter = store_statement(count_sql);
-    if (counter == NULL) {
-        request_store_error(request);
-        return;
-    }
-    store_bind_int64(counter, 1, id);
-    if (store_step(counter) != STORE_ROW) {
-        request_store_error(request);
-        store_reset(counter);
-        return;
-    }
-    long long count = store_column_int64(counter, 0);
-    store_reset(counter);
-    struct store_stmt *statement = store_statement(sql);
+        " LEFT JOIN messages m ON m.event_id = e.id WHERE e.case_id = ?1 AND e.id > ?2 AND e.id < ?3"
+        " ORDER BY e.id LIMIT ?4";
+    static const char last_sql[] =
+        "SELECT * FROM (SELECT e.id, e.at, e.actor, e.kind, e.detail, m.direction, m.channel, e.merged_from"
+        " FROM events e LEFT JOIN messages m ON m.event_id = e.id WHERE e.case_id = ?1 AND e.id > ?2 AND e.id < ?3"
+        " ORDER BY e.id DESC LIMIT ?4) AS page ORDER BY id";
+    struct store_stmt *statement = store_statement(last ? last_sql : first_sql);
     if (statement == NULL) {
         request_store_error(request);
         return;
     }
     store_bind_int64(statement, 1, id);
-    /* The count and the rows come from the same snapshot: one connection, and
-     * nothing else runs between the two statements. */
+    store_bind_int64(statement, 2, after);
+    store_bind_int64(statement, 3, before);
+    store_bind_int64(statement, 4, limit);
     struct evbuffer *rows = evbuffer_new();
     if (rows == NULL) {
+        store_reset(statement);
         request_error(request, "ERR", "out of memory");
         return;
     }
     static const char *const names[] = {"id", "at", "actor", "kind", "detail", "direction", "channel"};
     long long written = 0;
     int rc;
-    while ((rc = store_step(statement)) == STORE_ROW && written < count) {
+    while ((rc = store_step(statement)) == STORE_ROW) {
         int columns = store_column_type(statement, 5) == STORE_NULL ? 5 : 7;
         /* A message or note a merge brought here says where from. */
         int merged = store_column_type(statement, 7) != STORE_NULL;
@@ -252,7 +291,7 @@ void case_history_command(struct request *request) {
         written++;
     }
     store_reset(statement);
-    if (rc != STORE_DONE && rc != STORE_ROW) {
+    if (rc != STORE_DONE) {
         evbuffer_free(rows);
         request_store_error(request);
         return;

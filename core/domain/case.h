@@ -82,6 +82,17 @@ int case_create(struct call *call, const struct case_new *values, struct case_ro
        out is the row as stored (state open, or resolved) */
 int case_refuse_closed(struct call *call, const struct case_row *row, const char *what);
     /* BADSTATE "case N is closed: cannot <what>" (closed cases are read-only) */
+/* The events one case may hold before its notes, replies and messages are
+ * refused (LIMIT), and before a merge into it that would pass it: what one
+ * agent could otherwise grow without end, every read, merge and export of
+ * the case growing with it. */
+#define CASE_EVENTS_MAX 10000
+/* How many events case_id holds, counted up to `most` (a full count would
+ * cost as much as the history is long).  The count, or -1. */
+long long case_events_held(struct call *call, int64_t case_id, const char *kinds, long long most);
+/* 0 while the case holds fewer than CASE_EVENTS_MAX events; else -1 after
+ * LIMIT naming `what` (or a store error). */
+int case_refuse_full(struct call *call, const struct case_row *row, const char *what);
 
 struct case_move {
     enum case_state to; const char *kind;       /* event kind: waiting, resumed, resolved, ... */
@@ -138,6 +149,22 @@ int case_link(struct call *call, const struct case_row *a, const struct case_row
  * times, queues, amounts, who did what when -- is kept, and a
  * customer_erased event says who erased it. */
 int case_erase_personal(struct call *call, int64_t case_id, int64_t customer_id);
+/* The copies a merge made of case ?1's messages, replies and notes on the
+ * survivor ?2, as merged from ?3: ?3 is ?1 itself, or, further down a
+ * chain of merges, the survivor before ?2 -- there a copy of ?1's text is
+ * known by being the same event (kind, time, actor, text) as one of ?1's.
+ * One erased before ("erased=yes") is not a copy to erase again.  E: the
+ * events table's name or alias in the statement. */
+#define CASE_MERGE_COPIES_WHERE(E)                                                                              \
+    " " E ".case_id = ?2 AND " E ".merged_from = ?3 AND " E ".detail <> 'erased=yes' AND (" E ".merged_from = ?1" \
+    " OR EXISTS (SELECT 1 FROM events o WHERE o.case_id = ?1 AND o.kind = " E ".kind AND o.at = " E ".at"       \
+    " AND o.actor = " E ".actor AND o.detail = " E ".detail))"
+/* CUSTOMER.ERASE, for one hop of a merged case's chain: the copies of
+ * case_id's texts on survivor (merged there from `from`) redacted, as
+ * case_erase_personal redacts the texts on case_id itself.  Run before
+ * case_erase_personal(case_id): the copies further down are known by
+ * case_id's texts. */
+int case_erase_merge_copies(struct call *call, int64_t case_id, int64_t survivor, int64_t from);
 int case_make_internal(struct call *call, struct case_row *row, const char *kind, int64_t parent_id);
 int case_merge(struct call *call, struct case_row *from, struct case_row *into, const char *reason,
                size_t reason_len);          /* from's messages and notes copied (merged_from), links moved,
@@ -147,6 +174,10 @@ int case_merge(struct call *call, struct case_row *from, struct case_row *into, 
  * error; NOTFOUND for an unknown id).  Intake and CASE.MESSAGE route a
  * merged case's messages through it. */
 int case_merged_into(struct call *call, int64_t id, int64_t *survivor);
+/* One step of that: 1 with *survivor when a merge closed case id into
+ * another, 0 when it was not merged, -1 (NOTFOUND, a store error). */
+int case_merged_next(struct call *call, int64_t id, int64_t *survivor);
+#define CASE_MERGE_CHAIN_MAX 64   /* survivors followed from a merged case (a chain, never a cycle) */
     /* a new case becomes a task (of parent_id) or an incident: kind, parent_id, "internal" event */
 
 #endif

@@ -1,6 +1,7 @@
 /* case_links.c -- the case module's links and merges (see case.h): two
  * cases linked both ways, a duplicate merged into its survivor (its
- * messages and notes copied, its links moved, then resolved "merged" and
+ * messages and notes copied -- refused when they would take the survivor
+ * past CASE_EVENTS_MAX --, its links moved, then resolved "merged" and
  * closed), and the survivor a merged case's messages go to.
  *
  * Must never: write the `cases` table itself (merged_into is case.c's
@@ -43,8 +44,6 @@ int case_link(struct call *call, const struct case_row *a, const struct case_row
     return case_event(call, b, "linked", &detail);
 }
 
-#define MERGE_CHAIN_MAX 64   /* survivors followed from a merged case (a chain, never a cycle) */
-
 int case_merge(struct call *call, struct case_row *from, struct case_row *into, const char *reason,
                size_t reason_len) {
     /* Messages and notes: copied into the survivor's history, marked. */
@@ -60,6 +59,16 @@ int case_merge(struct call *call, struct case_row *from, struct case_row *into, 
         " UNION ALL SELECT other_id, ?2, ?3 FROM case_links WHERE case_id = ?1 AND other_id <> ?2"
         " ON CONFLICT DO NOTHING";
     static const char unlink_sql[] = "DELETE FROM case_links WHERE (case_id = ?1 OR other_id = ?1)";
+    /* The survivor stays within CASE_EVENTS_MAX: copies of copies down a
+     * chain of merges would otherwise grow one case without end. */
+    long long held = case_events_held(call, into->id, NULL, CASE_EVENTS_MAX + 1);
+    long long copying = held < 0 ? -1 : case_events_held(call, from->id, "texts", CASE_EVENTS_MAX + 1);
+    if (copying < 0) return -1;
+    if (held + copying + 1 > CASE_EVENTS_MAX)   /* + its "merged" event */
+        return call_fail(call, CALL_LIMIT,
+                         "case %lld's %lld messages and notes would give case %lld more than the %d events a case"
+                         " may hold",
+                         (long long)from->id, copying, (long long)into->id, CASE_EVENTS_MAX);
     int64_t now = clock_now();
     long long copied = 0, links = 0;
     for (int step = 0; step < 3; step++) {
@@ -95,24 +104,32 @@ int case_merge(struct call *call, struct case_row *from, struct case_row *into, 
     return case_transition(call, from, &close);
 }
 
-int case_merged_into(struct call *call, int64_t id, int64_t *survivor) {
+int case_merged_next(struct call *call, int64_t id, int64_t *survivor) {
     static const char sql[] = "SELECT merged_into FROM cases WHERE id = ?1";
+    struct store_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    store_bind_int64(statement, 1, id);
+    int found = call_row(call, statement);
+    if (found < 0) return -1;
+    if (found == 0) return call_fail(call, CALL_NOTFOUND, "case %lld does not exist", (long long)id);
+    int merged = store_column_type(statement, 0) != STORE_NULL;
+    *survivor = store_column_int64(statement, 0);
+    store_reset(statement);
+    return merged;
+}
+
+int case_merged_into(struct call *call, int64_t id, int64_t *survivor) {
     int64_t at = id;
-    for (int hops = 0; hops <= MERGE_CHAIN_MAX; hops++) {
-        struct store_stmt *statement = store_statement(sql);
-        if (statement == NULL) return call_store_error(call);
-        store_bind_int64(statement, 1, at);
-        int found = call_row(call, statement);
-        if (found < 0) return -1;
-        if (found == 0) return call_fail(call, CALL_NOTFOUND, "case %lld does not exist", (long long)at);
-        int merged = store_column_type(statement, 0) != STORE_NULL;
-        int64_t next = store_column_int64(statement, 0);
-        store_reset(statement);
+    for (int hops = 0; hops <= CASE_MERGE_CHAIN_MAX; hops++) {
+        int64_t next = 0;
+        int merged = case_merged_next(call, at, &next);
+        if (merged < 0) return -1;
         if (!merged) {
             *survivor = at;
             return 0;
         }
         at = next;
     }
-    return call_fail(call, CALL_ERR, "case %lld: merges chained more than %d deep", (long long)id, MERGE_CHAIN_MAX);
+    return call_fail(call, CALL_ERR, "case %lld: merges chained more than %d deep", (long long)id,
+                     CASE_MERGE_CHAIN_MAX);
 }

@@ -18,6 +18,7 @@
 int case_message(struct call *call, struct case_row *row, int public_reply, const char *text, size_t len,
                  int64_t *event_id) {
     if (case_refuse_closed(call, row, public_reply ? "reply" : "add a note")) return -1;
+    if (case_refuse_full(call, row, public_reply ? "reply" : "add a note")) return -1;
     if (case_write_message_mark(call, row, public_reply) != 0) return -1;
     int64_t written = 0;
     if (case_event_text(call, row, public_reply ? "reply" : "note", text, len, &written) != 0) return -1;
@@ -43,6 +44,7 @@ int case_customer_message(struct call *call, struct case_row *row, const char *c
                           const char *text, size_t len, const char *external_id, size_t external_len,
                           int64_t *event_id) {
     if (case_refuse_closed(call, row, "take a message")) return -1;
+    if (case_refuse_full(call, row, "take a message")) return -1;
     if (case_write_message_mark(call, row, 0) != 0) return -1;
     int64_t written = 0;
     if (case_event_text(call, row, "message", text, len, &written) != 0 ||

@@ -165,6 +165,26 @@ static int erase_case(struct call *call, int64_t case_id, int64_t customer_id) {
                : 0;
 }
 
+/* The copies a merge made of one case's texts on other cases -- perhaps
+ * another customer's, which search, history and that customer's export
+ * would show -- erased hop by hop down the chain of survivors, before the
+ * case itself (they are known by its texts).  Only for CUSTOMER.ERASE:
+ * retention keeps a survivor's history until the survivor's own turn. */
+static int erase_merge_copies(struct call *call, int64_t case_id) {
+    int64_t from = case_id;
+    for (int hop = 0; hop < CASE_MERGE_CHAIN_MAX; hop++) {
+        int64_t survivor = 0;
+        int merged = case_merged_next(call, from, &survivor);
+        if (merged <= 0) return merged;
+        if (search_forget_merge_copies(call, case_id, survivor, from) != 0 ||
+            case_erase_merge_copies(call, case_id, survivor, from) != 0)
+            return -1;
+        from = survivor;
+    }
+    return call_fail(call, CALL_ERR, "case %lld: merges chained more than %d deep", (long long)case_id,
+                     CASE_MERGE_CHAIN_MAX);
+}
+
 #define ERASE_CASES_MAX 100000   /* cases of one customer erased in one command */
 
 int customers_erase(struct call *call, int64_t id, long long *cases) {
@@ -207,7 +227,7 @@ int customers_erase(struct call *call, int64_t id, long long *cases) {
     }
     int failed = found < 0;
     for (size_t i = 0; i < count && !failed; i++)
-        failed = erase_case(call, ids[i], id) != 0;
+        failed = erase_merge_copies(call, ids[i]) != 0 || erase_case(call, ids[i], id) != 0;
     free(ids);
     if (failed) return -1;
     static const char identities_sql[] = "DELETE FROM customer_identities WHERE customer_id = ?1";

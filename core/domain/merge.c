@@ -1,5 +1,7 @@
 /* merge.c -- CASE.MERGE (see merge.h).
  *
+ * Refuses: a case merged into itself, into a closed case, across kinds,
+ * and a task into a task of another case (CONFLICT).
  * Invariants: nothing is rewritten -- the duplicate's events stay on it and
  * copies go to the survivor; every step is in the command's savepoint, so a
  * refused or failed merge leaves both cases as they were.
@@ -25,6 +27,15 @@ int merge_cases(struct call *call, int64_t from_id, int64_t into_id, const char 
     if (strcmp(from.kind, into.kind) != 0)
         return call_fail(call, CALL_INVALID, "case %lld is a %s and case %lld a %s: only cases of one kind merge",
                          (long long)from_id, from.kind, (long long)into_id, into.kind);
+    /* A task merged into another case's task would end without its case
+     * hearing of it (no task_finished), and the case could then resolve
+     * with the work it waited for under another case: tasks merge within
+     * their case only.  (Cases and incidents have no parent: 0 == 0.) */
+    if (from.parent_id != into.parent_id)
+        return call_fail(call, CALL_CONFLICT,
+                         "task %lld is case %lld's and task %lld case %lld's: only tasks of one case merge",
+                         (long long)from_id, (long long)from.parent_id, (long long)into_id,
+                         (long long)into.parent_id);
     if (tasks_check_resolve(call, &from) != 0) return -1;
     int held = lifecycle_is_active(from.state);
     char assignee[CASE_TEXT_MAX + 1];

@@ -11,6 +11,7 @@
  * queue; the tick then prunes the rows it applied.
  */
 #include "domain/search.h"
+#include "domain/case.h"
 #include "domain/events.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -259,9 +260,28 @@ int search_forget_case(struct call *call, int64_t case_id) {
         "   CASE WHEN c.body <> '' THEN c.subject || '\n' || c.body ELSE c.subject END ELSE e.detail END, '')"
         " FROM events e JOIN cases c ON c.id = e.case_id"
         " WHERE e.case_id = ?1"
-        " AND (e.kind IN ('opened', 'message', 'note') OR (e.kind = 'reply' AND e.actor <> 'rules'))";
+        " AND (e.kind IN ('opened', 'message', 'note') OR (e.kind = 'reply' AND e.actor <> 'rules'))"
+        /* a merge's copy of another customer's text, forgotten when that
+         * customer was erased (search_forget_merge_copies) */
+        " AND NOT (e.merged_from IS NOT NULL AND e.detail = 'erased=yes')";
     struct store_stmt *statement = store_statement(sql);
     if (statement) store_bind_int64(statement, 1, case_id);
+    return call_step(call, statement);
+}
+
+int search_forget_merge_copies(struct call *call, int64_t case_id, int64_t survivor, int64_t from) {
+    /* The same texts case_erase_merge_copies redacts, as the index took
+     * them in (a copy is never an "opened" event: its text is its detail). */
+    static const char sql[] =
+        "INSERT INTO search_forget(event_id, text) SELECT e.id, e.detail FROM events e WHERE"
+        CASE_MERGE_COPIES_WHERE("e")
+        " AND (e.kind IN ('message', 'note') OR (e.kind = 'reply' AND e.actor <> 'rules'))";
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) {
+        store_bind_int64(statement, 1, case_id);
+        store_bind_int64(statement, 2, survivor);
+        store_bind_int64(statement, 3, from);
+    }
     return call_step(call, statement);
 }
 

@@ -80,6 +80,10 @@ void search_step_figures(struct search_step_figures *figures);
  * texts of the case's events for the worker to take out of the index
  * (those it indexed).  0, or -1 with the failure in the call. */
 int search_forget_case(struct call *call, int64_t case_id);
+/* The same for the copies a merge made of case_id's texts on survivor
+ * (merged there from `from`: CASE_MERGE_COPIES_WHERE in case.h), before
+ * case_erase_merge_copies redacts them. */
+int search_forget_merge_copies(struct call *call, int64_t case_id, int64_t survivor, int64_t from);
 /* The tick: the forget queue's rows the worker applied are deleted, in a
  * command of its own.  1 if it wrote (a commit is due), 0, -1 logged. */
 int search_tick(void);

@@ -274,3 +274,81 @@ def test_list_filters_and_paging():
         for args in (("LIMIT", 1, "LIMIT", 2), ("STATE", "open", "STATE", "new"), ("BREACHED", "BREACHED")):
             r = c.call("CASE.LIST", *args)
             assert r.code == "INVALID" and "given twice" in str(r), (args, r)
+
+
+def event_ids(reply):
+    assert isinstance(reply, list), reply
+    return [int(as_map(e)["id"]) for e in reply]
+
+
+def test_history_pages_with_after_before_limit_and_last():
+    with Daemon() as d:
+        c = d.client()
+        cid = open_case(c)
+        other = open_case(c, customer="C-2")
+        notes = c.pipeline([("CASE.NOTE", cid, "note %d" % i) for i in range(1100)])
+        assert notes == ["OK"] * 1100
+        c.call("CASE.NOTE", other, "not this case's")
+        every = []
+        after = 0
+        while True:   # LIMIT's default is 1000: the rest comes AFTER the last id shown
+            page = event_ids(c.call("CASE.HISTORY", cid, "AFTER", after)) if after else \
+                event_ids(c.call("CASE.HISTORY", cid))
+            if not page:
+                break
+            assert len(page) <= 1000 and page == sorted(page)
+            every += page
+            after = page[-1]
+        assert len(every) == 1102 and len(set(every)) == 1102     # opened, triaged, 1100 notes: each once
+        assert event_ids(c.call("CASE.HISTORY", cid))[:1000] == every[:1000]
+        assert event_ids(c.call("CASE.HISTORY", cid, "LIMIT", 3)) == every[:3]
+        assert event_ids(c.call("CASE.HISTORY", cid, "AFTER", every[2], "LIMIT", 2)) == every[3:5]
+        assert event_ids(c.call("CASE.HISTORY", cid, "LAST", 2)) == every[-2:]          # the newest, oldest first
+        assert event_ids(c.call("CASE.HISTORY", cid, "BEFORE", every[-2], "LAST", 3)) == every[-5:-2]
+        assert event_ids(c.call("CASE.HISTORY", cid, "AFTER", every[0], "BEFORE", every[3])) == every[1:3]
+        assert event_ids(c.call("CASE.HISTORY", cid, "BEFORE", every[0])) == []
+        assert as_map(c.call("CASE.HISTORY", cid, "LIMIT", 3)[2])["detail"] == "note 0"
+        for args, words in ((("LIMIT", 0), "LIMIT must be an integer from 1 to 1000"),
+                            (("LIMIT", 1001), "from 1 to 1000"), (("LAST", "x"), "LAST must be"),
+                            (("LIMIT", 5, "LAST", 5), "LIMIT or LAST, not both"),
+                            (("AFTER", 1, "AFTER", 2), "AFTER given twice"), (("AFTER", "-1"), "event"),
+                            (("BEFORE",), "incomplete CASE.HISTORY option 'BEFORE'"),
+                            (("SINCE", 5), "options: AFTER id, BEFORE id, LIMIT n, LAST n")):
+            r = c.call("CASE.HISTORY", cid, *args)
+            assert isinstance(r, RespError) and r.code == "INVALID" and words in str(r), (args, r)
+        r = c.call("CASE.HISTORY", 999, "LIMIT", 5)
+        assert isinstance(r, RespError) and r.code == "NOTFOUND"
+
+
+def test_a_case_holds_at_most_10000_events_of_notes_and_messages():
+    with Daemon() as d:
+        c = d.client()
+        cid = open_case(c, channel="chat")
+        room = 10000 - len(c.call("CASE.HISTORY", cid))             # after its opened and triaged events
+        # A note whose commit fails is not counted: the last 10 places stay free for notes that are saved.
+        assert c.pipeline([("CASE.NOTE", cid, "early %d" % i) for i in range(100)]) == ["OK"] * 100
+        assert c.call("DEBUG.STORE", "FAIL-COMMITS", 1) == "OK"
+        failed = c.pipeline([("MULTI",)] + [("CASE.NOTE", cid, "never saved %d" % i) for i in range(3)] + [("EXEC",)])
+        assert failed[:4] == ["OK", "QUEUED", "QUEUED", "QUEUED"], failed
+        assert isinstance(failed[4], RespError) and "nothing of this command was saved" in str(failed[4]), failed
+        other = open_case(c, customer="C-2")                     # the ids the failed notes had are another case's
+        assert c.pipeline([("CASE.NOTE", other, "other %d" % i) for i in range(3)]) == ["OK"] * 3
+        room -= 110
+        for k in range(0, room, 5000):
+            assert c.pipeline([("CASE.NOTE", cid, "note %d" % i) for i in range(k, min(room, k + 5000))]) == \
+                ["OK"] * (min(room, k + 5000) - k)
+        assert c.pipeline([("CASE.NOTE", cid, "late %d" % i) for i in range(10)]) == ["OK"] * 10
+        # 10,000 events: the case is full.
+        last = event_ids(c.call("CASE.HISTORY", cid, "LAST", 1))
+        for args in (("CASE.NOTE", cid, "one more"), ("CASE.REPLY", cid, "one more"),
+                     ("CASE.MESSAGE", cid, "one more from the customer")):
+            r = c.call(*args)
+            assert isinstance(r, RespError) and r.code == "LIMIT", (args, r)
+            assert "case %d holds 10000 events, as many as a case may" % cid in str(r), r
+        assert event_ids(c.call("CASE.HISTORY", cid, "LAST", 1)) == last              # nothing written
+        assert as_map(c.call("CASE.GET", cid))["first_reply_at"] == ""
+        # The case is still worked to its end: state changes are not texts.
+        assert c.call("CASE.RESOLVE", cid, "done") == "OK"
+        assert as_map(c.call("CASE.GET", cid))["state"] == "resolved"
+        # Another case is not affected.
+        assert c.call("CASE.NOTE", other, "fine") == "OK"

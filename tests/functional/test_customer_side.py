@@ -848,6 +848,47 @@ def test_export_holds_the_customers_tasks_as_the_erase_reaches_them():
         assert "Zebrafoo" not in repr(after)
 
 
+def test_erase_reaches_the_copies_a_merge_made_on_other_customers_cases():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", DAYTIME)
+        x = open_case(c, customer="erasex@example.com", subject="screen broken erase p", channel="email")
+        y = open_case(c, customer="erasey@example.com", subject="screen broken erase q", channel="email")
+        w = open_case(c, customer="erasew@example.com", subject="screen broken erase r", channel="email")
+        c.call("CASE.MESSAGE", x, "call me on +86 138 0000 1111, Quokkaroad 1")
+        c.call("CASE.NOTE", x, "note about X: Quokkaroad")
+        c.call("CASE.NOTE", y, "Y's own wallaby note")
+        # X's texts go to Y's case, and from there on to W's (a chain of merges).
+        assert c.call("CASE.MERGE", x, y, "same issue") == "OK"
+        assert c.call("CASE.MERGE", y, w, "same again") == "OK"
+        assert sorted(ids(c.call("CASE.SEARCH", "quokkaroad"))) == [x, y, w]
+        copies = {i: [e for e in history(c, i) if "merged_from" in e] for i in (y, w)}
+        assert c.call("CUSTOMER.ERASE", "erasex@example.com") == 1
+        for i in (y, w):
+            after = [e for e in history(c, i) if "merged_from" in e]
+            # The copies stay as a skeleton (kind, actor, time, where from); X's words are gone.
+            assert [(e["kind"], e["merged_from"]) for e in after] == \
+                [(e["kind"], e["merged_from"]) for e in copies[i]], after
+            for before, now in zip(copies[i], after):
+                assert now["detail"] == ("erased=yes" if "Quokkaroad" in before["detail"] else before["detail"]), now
+        text = everything_shown(c, x, y, w)
+        assert "Quokkaroad" not in text and "1111" not in text
+        assert ids(c.call("CASE.SEARCH", "quokkaroad")) == []
+        for who in ("erasey@example.com", "erasew@example.com"):
+            export = repr(c.call("CUSTOMER.EXPORT", who))
+            assert "Quokkaroad" not in export and "1111" not in export
+        # Y's own words stay on Y's and W's cases, found as before.
+        assert "wallaby" in repr(history(c, y)) and "wallaby" in repr(history(c, w))
+        assert sorted(ids(c.call("CASE.SEARCH", "wallaby"))) == [y, w]
+        # Erasing Y then, and W, leaves the index sound: the copies it forgot are not forgotten twice.
+        assert c.call("CUSTOMER.ERASE", "erasey@example.com") == 1
+        assert c.call("CUSTOMER.ERASE", "erasew@example.com") == 1
+        assert ids(c.call("CASE.SEARCH", "wallaby")) == []
+        again = open_case(c, customer="erasez@example.com", subject="quokkaroad wallaby new")
+        assert ids(c.call("CASE.SEARCH", "wallaby")) == [again]
+        assert ids(c.call("CASE.SEARCH", "quokkaroad")) == [again]
+
+
 def test_erase_cuts_the_reasons_people_wrote_into_transfers_escalations_and_reopenings():
     with Daemon(rules="shipped") as d:
         c = d.client()

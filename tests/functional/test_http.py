@@ -227,6 +227,35 @@ def test_http_cases_are_scoped_by_role_and_queue():
         assert status == 409 and body["error"] == "BADSTATE"
 
 
+def test_http_case_view_shows_the_newest_history_and_pages_to_the_rest():
+    with HttpDaemon() as d:
+        admin = d.client()
+        cid = open_case(admin)
+        assert admin.pipeline([("CASE.NOTE", cid, "note %d" % i) for i in range(250)]) == ["OK"] * 250
+        every = [int(as_map(e)["id"]) for e in admin.call("CASE.HISTORY", cid)]
+        assert len(every) == 252                                   # opened, triaged, 250 notes
+        status, _, body = d.get("/api/cases/%d" % cid, token=d.token)
+        assert status == 200 and body["case"]["id"] == cid
+        # The newest 100, oldest first, and where the older ones start.
+        assert [int(e["id"]) for e in body["history"]] == every[-100:]
+        assert body["history"][-1]["detail"] == "note 249"
+        assert body["history_more"] is True and body["history_before"] == every[-100]
+        status, _, older = d.get("/api/cases/%d?history_before=%d" % (cid, body["history_before"]), token=d.token)
+        assert status == 200 and [int(e["id"]) for e in older["history"]] == every[-200:-100]
+        status, _, oldest = d.get("/api/cases/%d?history_before=%d&history_limit=60" % (cid, older["history_before"]),
+                                  token=d.token)
+        assert [int(e["id"]) for e in oldest["history"]] == every[:52]
+        assert oldest["history_more"] is False and "history_before" not in oldest
+        status, _, whole = d.get("/api/cases/%d?history_limit=1000" % cid, token=d.token)
+        assert [int(e["id"]) for e in whole["history"]] == every and whole["history_more"] is False
+        for query, words in (("history_limit=0", "history_limit must be an integer from 1 to 1000"),
+                             ("history_limit=1001", "history_limit must be"), ("history_limit=x", "history_limit"),
+                             ("history_before=-3", "history_before must be an event id"),
+                             ("history_before=0", "event id"), ("bogus=1", "unknown query parameter 'bogus'")):
+            status, _, error = d.get("/api/cases/%d?%s" % (cid, query), token=d.token)
+            assert status == 400 and error["error"] == "INVALID" and words in error["message"], (query, error)
+
+
 def test_http_open_case_with_external_id_is_idempotent():
     with HttpDaemon(rules="shipped") as d:
         admin = d.client()

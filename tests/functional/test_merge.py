@@ -93,3 +93,25 @@ def test_a_merged_case_routes_to_its_last_survivor_and_frees_its_assignee():
         # a's reply went to b, then with b's messages to c: the last survivor holds it.
         carried = [e for e in history(admin, c) if e.get("merged_from")]
         assert [(e["detail"], e["merged_from"]) for e in carried] == [("first answer", str(b))], carried
+
+
+def test_a_merge_that_would_pass_a_cases_10000_events_is_refused():
+    with Daemon() as d:
+        c = d.client()
+        big = c.call("CASE.OPEN", "customer", "C-1", "subject", "one")
+        into = c.call("CASE.OPEN", "customer", "C-2", "subject", "two")
+        assert c.pipeline([("CASE.NOTE", big, "note %d" % i) for i in range(5000)]) == ["OK"] * 5000
+        room = 5000 - len(c.call("CASE.HISTORY", into))             # after its opened and triaged events
+        assert c.pipeline([("CASE.NOTE", into, "note %d" % i) for i in range(room)]) == ["OK"] * room
+        before = [c.call("CASE.HISTORY", i, "LAST", 5) for i in (big, into)]
+        # into holds 5,000 events; big's 5,000 notes would make 10,000 and the merge's own event one more:
+        # over.
+        r = c.call("CASE.MERGE", big, into, "dup")
+        assert isinstance(r, RespError) and r.code == "LIMIT", r
+        assert "case %d's 5000 messages and notes would give case %d more than the 10000 events" % (big, into) in r
+        assert [c.call("CASE.HISTORY", i, "LAST", 5) for i in (big, into)] == before
+        assert as_map(c.call("CASE.GET", big))["state"] == "open"
+        # One note fewer fits.
+        small = c.call("CASE.OPEN", "customer", "C-3", "subject", "three")
+        assert c.pipeline([("CASE.NOTE", small, "note %d" % i) for i in range(4000)]) == ["OK"] * 4000
+        assert c.call("CASE.MERGE", small, into, "dup") == "OK"

@@ -118,6 +118,31 @@ def test_each_department_sees_what_it_should():
         assert admin.call("CASE.GET", 999).code == "NOTFOUND"
 
 
+def test_tasks_merge_only_within_their_case():
+    with RuleFolder(RULES) as rules, Daemon(rules=rules) as d:
+        admin = d.client()
+        admin.call("DEBUG.CLOCK", "SET", T0)
+        bob = login(d, "bob", admin.call("AGENT.ADD", "bob", "agent", "QUEUES", "finance"))
+        one = admin.call("CASE.OPEN", "customer", "C-1", "subject", "charged twice")
+        two = admin.call("CASE.OPEN", "customer", "C-2", "subject", "charged three times")
+        first = admin.call("CASE.TASK", one, "finance", "check the payment for case 1")
+        other = admin.call("CASE.TASK", two, "finance", "task of case 2")
+        before = [history(admin, i) for i in (one, two, first, other)]
+        # Merging would end case 1's task without case 1 hearing of it: refused, both parents named.
+        r = bob.call("CASE.MERGE", first, other, "dup task")
+        assert isinstance(r, RespError) and r.code == "CONFLICT", r
+        assert "task %d is case %d's and task %d case %d's" % (first, one, other, two) in r, r
+        assert [history(admin, i) for i in (one, two, first, other)] == before
+        assert as_map(admin.call("CASE.GET", one))["open_tasks"] == str(first)
+        assert as_map(admin.call("CASE.GET", first))["state"] == "open"
+        r = admin.call("CASE.RESOLVE", one, "fixed")
+        assert isinstance(r, RespError) and r.code == "BADSTATE", r
+        # Two tasks of one case still merge: the case waits for the survivor.
+        second = admin.call("CASE.TASK", one, "finance", "check the payment again")
+        assert bob.call("CASE.MERGE", second, first, "same check") == "OK"
+        assert as_map(admin.call("CASE.GET", one))["open_tasks"] == str(first)
+
+
 def test_bad_input_writes_nothing():
     with RuleFolder(RULES) as rules, Daemon(rules=rules) as d:
         admin = d.client()
