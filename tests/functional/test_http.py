@@ -320,6 +320,71 @@ def test_http_connection_limit():
         held[0].close()
 
 
+def daemon_fds(d):
+    return len(os.listdir("/proc/%d/fd" % d.proc.pid))
+
+
+def keep_alive_get(d, path, token=None):
+    """A connection that made one GET and is kept open, and its status."""
+    conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=20)
+    conn.request("GET", path, headers={"Authorization": "Bearer " + token} if token else {})
+    response = conn.getresponse()
+    response.read()
+    return conn, response.status
+
+
+def test_http_idle_connections_are_counted_from_accept_and_strangers_have_their_own_quota():
+    with HttpDaemon("--http-max-connections", "40", "--http-max-unauthenticated", "10", rules="shipped") as d:
+        member, status = keep_alive_get(d, "/api/queues", token=d.token)
+        assert status == 200
+        before = daemon_fds(d)
+        # 3,000 sockets that never send a request: each past the 10 strangers closes the oldest idle one.
+        idle = [socket.create_connection(("127.0.0.1", d.http_port)) for _ in range(3000)]
+        # A new client that asks at once gets in (and its answer means every accept before it was seen).
+        assert d.get("/healthz")[0] == 200
+        assert daemon_fds(d) <= before + 10, (before, daemon_fds(d))
+        assert d.get("/api/queues", token=d.token)[0] == 200
+        member.request("GET", "/api/queues", headers={"Authorization": "Bearer " + d.token})
+        assert member.getresponse().status == 200                  # a caller with credentials is not evicted
+        assert d.client().call("PING") == "PONG"
+        for s in idle:
+            s.close()
+        # Keep-alive connections that only asked /healthz are strangers too: they cannot fill the 40 slots.
+        probes = [keep_alive_get(d, "/healthz")[0] for _ in range(60)]
+        assert d.get("/api/queues", token=d.token)[0] == 200
+        assert d.get("/healthz")[0] == 200
+        _, _, text = d.get("/metrics", token=d.token)
+        assert metric(text, "redress_http_connections") <= 14, text   # 10 strangers, this caller, a closing one or two
+        assert metric(text, "redress_http_connections_refused_total") >= 3000
+        for conn in probes:
+            conn.close()
+        member.close()
+        assert "Error from accept" not in d.log()
+
+
+def test_http_listener_pauses_when_out_of_descriptors():
+    import resource
+    with HttpDaemon("--http-max-connections", "4000", rules="shipped") as d:
+        admin = d.client()
+        resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE, (daemon_fds(d) + 20, daemon_fds(d) + 20))
+        idle = [socket.create_connection(("127.0.0.1", d.http_port)) for _ in range(60)]
+        # Out of descriptors, the listener waits 100 ms between tries instead of spinning.
+        d.wait_log(lambda log: log.count("HTTP accept failed, pausing the listener") >= 3)
+        log = d.log()
+        assert "Error from accept" not in log
+        assert admin.call("PING") == "PONG"
+        for s in idle:
+            s.close()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if d.get("/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+        assert d.get("/healthz")[0] == 200
+
+
 # ------------------------------------------------------------------ /metrics
 
 def metric(text, name, **labels):
