@@ -79,7 +79,10 @@ static void release_held(void *argument, int committed) {
     struct held_answer *held = argument;
     if (!committed) {
         evbuffer_drain(held->body, evbuffer_get_length(held->body));
-        json_t *error = json_pack("{s:s,s:s+}", "error", "ERR", "message", "store: ", store_error());
+        /* The commit's own error, as RESP gives it (store_error() was reset
+         * by the rollback: "not an error"). */
+        json_t *error = json_pack("{s:s,s:s++}", "error", "ERR", "message", "store: ", store_commit_failure(),
+                                  "; nothing of this request was saved");
         char *text = error ? json_dumps(error, JSON_COMPACT) : NULL;
         if (text) evbuffer_add_printf(held->body, "%s\n", text);
         free(text);

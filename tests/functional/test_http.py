@@ -320,6 +320,20 @@ def test_http_connection_limit():
         held[0].close()
 
 
+def test_http_failed_commit_gives_the_commits_own_error_and_nothing_is_saved():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        before = admin.call("DBSIZE")
+        assert admin.call("DEBUG.STORE", "FAIL-COMMITS", "1") == "OK"
+        status, _, body = d.post("/api/cases", {"customer": "C-fc", "subject": "commit fail"}, token=d.token)
+        assert status == 500 and body["error"] == "ERR", body
+        # The same words as RESP's: the commit's cause, and that nothing was saved.
+        assert "commit failed" in body["message"] and "not an error" not in body["message"], body
+        assert body["message"].endswith("nothing of this request was saved"), body
+        assert admin.call("DBSIZE") == before
+        assert d.post("/api/cases", {"customer": "C-fc", "subject": "commit fail"}, token=d.token)[0] == 201
+
+
 def daemon_fds(d):
     return len(os.listdir("/proc/%d/fd" % d.proc.pid))
 
