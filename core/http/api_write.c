@@ -26,7 +26,7 @@
  * answering. */
 static json_t *read_body(struct http_exchange *exchange) {
     const char *type = evhttp_find_header(evhttp_request_get_input_headers(exchange->request), "Content-Type");
-    if (type == NULL || strncasecmp(type, "application/json", 16) != 0) {
+    if (!http_is_json(type)) {
         http_answer(exchange, 415, json_pack("{s:s,s:s}", "error", "INVALID", "message",
                                              "the body must be JSON (Content-Type: application/json)"));
         return NULL;

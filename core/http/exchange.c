@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define HTTP_MESSAGE_MAX 1024
 #define JSON_TYPE "application/json; charset=utf-8"
@@ -188,6 +189,13 @@ int http_command(struct http_exchange *exchange, struct evbuffer *reply, int arg
     return request.failed ? -1 : 0;
 }
 
+int http_is_json(const char *content_type) {
+    static const char json[] = "application/json";
+    if (content_type == NULL || strncasecmp(content_type, json, sizeof json - 1) != 0) return 0;
+    const char *rest = content_type + sizeof json - 1;
+    rest += strspn(rest, " \t");
+    return *rest == '\0' || *rest == ';';
+}
 
 int http_query_pairs(struct http_exchange *exchange, struct evkeyvalq *pairs) {
     TAILQ_INIT(pairs);

@@ -473,7 +473,7 @@ static void login(struct http_exchange *exchange, struct evhttp_connection *conn
     const char *type = evhttp_find_header(evhttp_request_get_input_headers(exchange->request), "Content-Type");
     struct evbuffer *input = evhttp_request_get_input_buffer(exchange->request);
     json_error_t error;
-    json_t *body = type && strncasecmp(type, "application/json", 16) == 0
+    json_t *body = http_is_json(type)
                        ? json_loadb((const char *)evbuffer_pullup(input, -1), evbuffer_get_length(input), 0, &error)
                        : NULL;
     const char *token = json_string_value(json_object_get(body, "token"));
@@ -535,6 +535,31 @@ static int token_in_query(const char *query) {
     return found;
 }
 
+/* Headers that would let a proxy and this daemon read the request
+ * differently, or leave the caller ambiguous: a repeated Content-Length
+ * (RFC 9112: to be refused; evhttp reads the first), one that is not only
+ * digits ("+34"), a repeated Authorization (evhttp would take the first).
+ * 0, or -1 after answering 400 -- and the connection closes, since where
+ * the next request starts is not known. */
+static int refuse_ambiguous_headers(struct http_exchange *exchange) {
+    struct evkeyvalq *input = evhttp_request_get_input_headers(exchange->request);
+    int lengths = 0, authorizations = 0;
+    const char *problem = NULL;
+    for (struct evkeyval *header = TAILQ_FIRST(input); header && problem == NULL; header = TAILQ_NEXT(header, next)) {
+        if (strcasecmp(header->key, "Content-Length") == 0) {
+            if (++lengths > 1) problem = "a repeated Content-Length header is refused";
+            else if (header->value[0] == '\0' || strspn(header->value, "0123456789") != strlen(header->value))
+                problem = "Content-Length must be decimal digits only";
+        } else if (strcasecmp(header->key, "Authorization") == 0 && ++authorizations > 1) {
+            problem = "a repeated Authorization header is refused: send one";
+        }
+    }
+    if (problem == NULL) return 0;
+    evhttp_add_header(evhttp_request_get_output_headers(exchange->request), "Connection", "close");
+    http_answer_error(exchange, "INVALID", "%s", problem);
+    return -1;
+}
+
 static void serve_request(void *argument) {
     struct evhttp_request *request = argument;
     struct http_exchange exchange;
@@ -555,6 +580,7 @@ static void serve_request(void *argument) {
         evhttp_send_reply_end(request);
         return;
     }
+    if (refuse_ambiguous_headers(&exchange) != 0) return;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(request);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (path == NULL || path[0] != '/') {

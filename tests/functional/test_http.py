@@ -320,6 +320,70 @@ def test_http_connection_limit():
         held[0].close()
 
 
+def raw_exchange(d, data):
+    """Sends raw bytes on a new connection; (status, JSON body or None, closed by the daemon)."""
+    s = socket.create_connection(("127.0.0.1", d.http_port), timeout=20)
+    s.sendall(data)
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = s.recv(65536)
+        assert chunk, got
+        got += chunk
+    head, rest = got.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+    while len(rest) < length:
+        chunk = s.recv(65536)
+        assert chunk
+        rest += chunk
+    closed = False
+    s.settimeout(0.0)
+    try:
+        closed = b"connection: close" in head.lower() or s.recv(1) == b""
+    except BlockingIOError:
+        pass
+    s.close()
+    status = int(head.split(b" ")[1])
+    try:
+        return status, json.loads(rest[:length]), closed
+    except ValueError:
+        return status, None, closed
+
+
+def test_http_refuses_ambiguous_headers_and_a_content_type_that_only_starts_like_json():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        ann = admin.call("AGENT.ADD", "ann", "agent", "QUEUES", "support")
+        before = admin.call("DBSIZE")
+        body = b'{"customer":"C-h1","subject":"h1"}'
+        start = b"POST /api/cases HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + d.token.encode() + \
+            b"\r\nContent-Type: application/json\r\n"
+        # Two Content-Lengths (a proxy may read the other one): 400, closed, nothing written.
+        status, answer, closed = raw_exchange(d, start + b"Content-Length: %d\r\nContent-Length: 5\r\n\r\n" % len(body) + body)
+        assert status == 400 and answer["error"] == "INVALID" and "Content-Length" in answer["message"], answer
+        assert closed
+        status, answer, closed = raw_exchange(d, start + b"Content-Length: +%d\r\n\r\n" % len(body) + body)
+        assert status == 400 and "Content-Length" in answer["message"] and closed, answer
+        assert admin.call("DBSIZE") == before
+        # Two Authorizations: refused, not served as the first.
+        status, answer, _ = raw_exchange(d, b"GET /api/queues HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                                         ann.encode() + b"\r\nAuthorization: Bearer " + d.token.encode() + b"\r\n\r\n")
+        assert status == 400 and "Authorization" in answer["message"], answer
+        # application/jsonx is not JSON; parameters after application/json are fine.
+        status, _, answer = d.request("POST", "/api/cases", token=d.token, raw_body=body,
+                                      headers={"Content-Type": "application/jsonx"})
+        assert status == 415 and answer["error"] == "INVALID", answer
+        status, _, answer = d.request("POST", "/api/session", raw_body=b'{"token":"%s"}' % d.token.encode(),
+                                      headers={"Content-Type": "application/json-seq"})
+        assert status == 400 and answer["error"] == "INVALID", answer
+        assert admin.call("DBSIZE") == before
+        status, _, answer = d.request("POST", "/api/cases", token=d.token, raw_body=body,
+                                      headers={"Content-Type": "Application/JSON ; charset=utf-8"})
+        assert status == 201, answer
+        # One of each is as before.
+        status, answer, _ = raw_exchange(d, start + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        assert status == 201, answer
+
+
 def test_http_failed_commit_gives_the_commits_own_error_and_nothing_is_saved():
     with HttpDaemon(rules="shipped") as d:
         admin = d.client()
