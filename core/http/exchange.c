@@ -71,7 +71,9 @@ void http_send(struct evhttp_request *request, int status, const char *content_t
     evhttp_add_header(headers, "Content-Type", content_type);
     evhttp_add_header(headers, "Cache-Control", "no-store");
     evhttp_add_header(headers, "X-Content-Type-Options", "nosniff");
-    evhttp_send_reply(request, status, reason_of(status), body);
+    /* HEAD: the headers only (evhttp would send the body all the same). */
+    evhttp_send_reply(request, status, reason_of(status),
+                      evhttp_request_get_command(request) == EVHTTP_REQ_HEAD ? NULL : body);
 }
 
 /* After the batch: the answer leaves, or (a failed COMMIT) an error does.
@@ -220,4 +222,14 @@ int http_query_pairs(struct http_exchange *exchange, struct evkeyvalq *pairs) {
         return -1;
     }
     return 0;
+}
+
+int http_no_query(struct http_exchange *exchange) {
+    struct evkeyvalq pairs;
+    if (http_query_pairs(exchange, &pairs) != 0) return -1;
+    const struct evkeyval *first = TAILQ_FIRST(&pairs);
+    if (first) http_answer_error(exchange, "INVALID", "unknown query parameter '%.40s': this endpoint takes none",
+                                 first->key);
+    evhttp_clear_headers(&pairs);
+    return first ? -1 : 0;
 }

@@ -65,6 +65,9 @@ int http_status_of(const char *code);
  * case, alone or with parameters ("application/json; charset=utf-8");
  * "application/jsonx" is not. */
 int http_is_json(const char *content_type);
+/* For an endpoint that takes no query parameters: 0 when the request has
+ * none, or -1 after answering 400 -INVALID naming the first one. */
+int http_no_query(struct http_exchange *exchange);
 struct evkeyvalq;
 int http_query_pairs(struct http_exchange *exchange, struct evkeyvalq *pairs);
 

@@ -592,6 +592,7 @@ static void serve_request(void *argument) {
         return;
     }
     if (cors(request)) return;
+    if (strcmp(path, "/api/session") == 0 && http_no_query(&exchange) != 0) return;
     if (strcmp(path, "/api/session") == 0 && evhttp_request_get_command(request) == EVHTTP_REQ_POST) {
         if (http.config->auth) login(&exchange, connection);
         else http_answer_error(&exchange, "INVALID", "auth = no: there is nothing to log in to");

@@ -384,6 +384,49 @@ def test_http_refuses_ambiguous_headers_and_a_content_type_that_only_starts_like
         assert status == 201, answer
 
 
+def test_http_answers_as_the_readme_says_query_body_json_errors_and_head():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        case = open_case(admin, subject="screen broken")
+        t = d.token
+        # An unknown query parameter is refused on every endpoint, naming it.
+        for path in ("/api/cases/%d?bogus=1" % case, "/api/cases/%d/explain?bogus=1" % case, "/metrics?bogus=1",
+                     "/healthz?bogus=1", "/readyz?bogus=1", "/api/session?bogus=1"):
+            status, _, body = d.get(path, token=t)
+            assert status == 400 and body["error"] == "INVALID" and "'bogus'" in body["message"], (path, body)
+        status, _, body = d.post("/api/cases?bogus=1", {"customer": "C-q", "subject": "q"}, token=t)
+        assert status == 400 and "'bogus'" in body["message"], body
+        status, _, body = d.post("/api/cases/%d/escalate?bogus=1" % case, {"reason": "x"}, token=t)
+        assert status == 400 and "'bogus'" in body["message"], body
+        before = admin.call("DBSIZE")
+        # A POST with no body says so.
+        status, _, body = d.request("POST", "/api/cases", token=t, raw_body=b"",
+                                    headers={"Content-Type": "application/json"})
+        assert status == 400 and body["message"] == "the request has no body: send a JSON object", body
+        # jansson's own words (flags, arguments) are not shown.
+        status, _, body = d.request("POST", "/api/cases", token=t, raw_body=b'{"customer": "a\\u0000b"}',
+                                    headers={"Content-Type": "application/json"})
+        assert status == 400 and "NUL" in body["message"] and "JSON_ALLOW_NUL" not in body["message"], body
+        # -0 is refused as RESP refuses amount -0; a "-0" inside a string is text.
+        status, _, body = d.request("POST", "/api/cases", token=t,
+                                    raw_body=b'{"customer": "C-z", "subject": "double charge", "amount": -0}',
+                                    headers={"Content-Type": "application/json"})
+        assert status == 400 and body["error"] == "INVALID" and "-0" in body["message"], body
+        assert isinstance(admin.call("CASE.OPEN", "customer", "C-z", "subject", "double charge", "amount", "-0"), str)
+        assert admin.call("DBSIZE") == before
+        status, _, body = d.post("/api/cases", {"customer": "C-z", "subject": "screen broken -0"}, token=t)
+        assert status == 201, body
+        # HEAD /healthz: 200, the headers only.
+        conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=20)
+        conn.request("HEAD", "/healthz")
+        response = conn.getresponse()
+        assert response.status == 200 and response.read() == b""
+        conn.request("GET", "/healthz")                           # the connection is still in step
+        response = conn.getresponse()
+        assert response.status == 200 and json.loads(response.read()) == {"status": "alive"}
+        conn.close()
+
+
 def test_http_failed_commit_gives_the_commits_own_error_and_nothing_is_saved():
     with HttpDaemon(rules="shipped") as d:
         admin = d.client()
