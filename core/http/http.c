@@ -98,8 +98,14 @@ struct link {
     struct evhttp_connection *connection;
     int member, doomed;
     int busy;                       /* requests handed to us, not yet answered */
+    int streaming;                  /* its request is agent's event stream (GET /api/events) */
     unsigned long long used;        /* stamp of the accept or last request */
+    char agent[HTTP_AGENT_BYTES];
 };
+
+/* One agent's event streams at once: a dashboard tab holds one; more
+ * would let one agent take every connection slot. */
+#define STREAMS_PER_AGENT 16
 
 #define ACCEPT_PAUSE_US 100000      /* as net/server.c: accept failed, try again in 100 ms */
 
@@ -173,6 +179,8 @@ static int admit_connection(struct evhttp_connection *connection) {
     link->member = 0;
     link->doomed = doomed;
     link->busy = 0;
+    link->streaming = 0;
+    link->agent[0] = '\0';
     link->used = ++http.stamp;
     if (doomed) http.doomed++;
     else http.strangers++;
@@ -265,6 +273,24 @@ static struct link *link_request(struct evhttp_connection *connection) {
     if (link == NULL && admit_connection(connection) == 0) link = link_of(connection);
     if (link) link->used = ++http.stamp;
     return link;
+}
+
+/* An event stream for the exchange's agent may open on connection: 0
+ * (counted until its request ends), or -1 after answering 429 LIMIT. */
+static int admit_stream(struct http_exchange *exchange, struct evhttp_connection *connection) {
+    struct link *link = link_of(connection);
+    if (exchange->who.agent == NULL || link == NULL) return 0;   /* auth = no: one caller, no one to tell apart */
+    int streams = 0;
+    for (long long i = 0; i < http.link_count; i++)
+        if (http.links[i].streaming && strcmp(http.links[i].agent, exchange->who.agent) == 0) streams++;
+    if (streams >= STREAMS_PER_AGENT) {
+        http_answer_error(exchange, "LIMIT", "agent %s has %d event streams open already: close one first",
+                          exchange->who.agent, streams);
+        return -1;
+    }
+    link->streaming = 1;
+    snprintf(link->agent, sizeof link->agent, "%s", exchange->who.agent);
+    return 0;
 }
 
 /* The connection showed credentials: it is a member from now on. */
@@ -606,6 +632,9 @@ static void serve_request(void *argument) {
     const struct session *session;
     if (authenticate(&exchange, connection, &session) != 0) return;
     make_member(connection);
+    if (strcmp(path, "/api/events") == 0 && evhttp_request_get_command(request) == EVHTTP_REQ_GET &&
+        admit_stream(&exchange, connection) != 0)
+        return;
     if (strcmp(path, "/api/session") == 0) session_route(&exchange, session);
     else api_route(&exchange, path);
 }
@@ -633,6 +662,7 @@ static void on_request_complete(struct evhttp_request *request, void *argument) 
     struct evhttp_connection *connection = evhttp_request_get_connection(request);
     struct link *link = connection ? link_of(connection) : NULL;
     if (link && link->busy > 0) link->busy--;
+    if (link) link->streaming = 0;
 }
 
 /* A request is a piece of store work: on PostgreSQL it waits its turn

@@ -802,6 +802,49 @@ def test_browser_session_cookie_csrf_expiry_and_revocation():
         assert d.get("/api/queues", headers={"Cookie": leo_cookie})[0] == 401
 
 
+def test_one_agents_logins_and_streams_cannot_push_out_other_agents():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        ann = admin.call("AGENT.ADD", "ann", "agent", "QUEUES", "support")
+        status, headers, _ = login(d, d.token)
+        assert status == 200
+        admin_cookie = headers["set-cookie"].split(";")[0]
+        # ann logs in 4,096 times on one connection: only her own oldest sessions make room.
+        conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=20)
+        cookies = []
+        for _ in range(4096):
+            conn.request("POST", "/api/session", body=json.dumps({"token": ann}),
+                         headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200
+            cookies.append(response.getheader("Set-Cookie").split(";")[0])
+        conn.close()
+        status, _, body = d.get("/api/session", headers={"Cookie": admin_cookie})
+        assert status == 200 and body["agent"] == "admin", body
+        assert d.get("/api/session", headers={"Cookie": cookies[-1]})[0] == 200
+        assert d.get("/api/session", headers={"Cookie": cookies[-16]})[0] == 200      # her 16 newest live
+        assert d.get("/api/session", headers={"Cookie": cookies[-17]})[0] == 401
+        # ann's event streams: 16 at once; the 17th is refused, admin's still opens.
+        streams = [Stream(d, ann) for _ in range(16)]
+        assert all(s.status == 200 for s in streams)
+        refused = Stream(d, ann)
+        assert refused.status == 429 and json.loads(refused.response.read())["error"] == "LIMIT"
+        refused.close()
+        mine = Stream(d, d.token)
+        assert mine.status == 200
+        # A stream that ends gives its place back.
+        streams.pop().close()
+        deadline = time.monotonic() + 10                  # the daemon sees the close when it reads it
+        again = Stream(d, ann)
+        while again.status != 200 and time.monotonic() < deadline:
+            again.close()
+            again = Stream(d, ann)
+        assert again.status == 200
+        for s in streams + [mine, again]:
+            s.close()
+
+
 def test_failed_logins_are_throttled_per_address():
     with HttpDaemon(rules="shipped") as d:
         for _ in range(3):
