@@ -258,7 +258,7 @@ static void on_resume_accept(evutil_socket_t fd, short what, void *argument) {
 /* Evictions and refusals are summed up in one log line at most a second,
  * not one each (a flood would fill the log). */
 static void log_refusals(void) {
-    int64_t now = clock_monotonic_ms();
+    int64_t now = clock_real_monotonic_ms();   /* a flood's time, not the test clock's */
     if (http.refused_unlogged == 0 || now - http.refusals_logged_at < 1000) return;
     http.refusals_logged_at = now;
     log_warn("HTTP connections closed: over the limits", "count=%lld strangers=%lld max=%lld members=%lld",
