@@ -19,8 +19,10 @@
  *   GET  /api/cases/{id}/explain       CASE.EXPLAIN (the case's decisions)
  *   GET  /api/refunds?state=&limit=&after=   REFUND.FIND
  *   GET  /api/incidents?limit=         INCIDENT.LIST (those of the caller's queues)
- *   GET  /healthz, /readyz             no caller needed
+ *   GET  /healthz, /readyz             no caller needed (HEAD too)
  *
+ * A query parameter is refused (400) on every path but those that take
+ * some, which check their own.
  * A request body is a JSON object (Content-Type: application/json: a
  * browser form on another site cannot send one without the site's leave).
  */
@@ -70,6 +72,10 @@ static void serve_asset(struct http_exchange *exchange, const struct asset *asse
     evhttp_add_header(headers, "Content-Security-Policy",
                       "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
                       "form-action 'self'; base-uri 'none'; frame-ancestors 'none'");
+    if (method_is(exchange, EVHTTP_REQ_HEAD)) {   /* the headers only: evhttp would send a body all the same */
+        evhttp_send_reply(exchange->request, 200, "OK", NULL);
+        return;
+    }
     struct evbuffer *body = evbuffer_new();
     if (body == NULL || evbuffer_add_reference(body, asset->data, asset->size, NULL, NULL) != 0) {
         if (body) evbuffer_free(body);
@@ -93,21 +99,34 @@ static void ready(struct http_exchange *exchange) {
     http_answer(exchange, store && rules ? 200 : 503, body);
 }
 
+/* Every path but the lists (which check their own parameters), the event
+ * stream (queue=) and the dashboard's files takes no query parameter: one
+ * is refused, as a misspelt filter on a list is. */
+static int takes_query(const char *path, int get) {
+    return (strcmp(path, "/api/cases") == 0 && get) || strcmp(path, "/api/refunds") == 0 ||
+           strcmp(path, "/api/incidents") == 0 || strcmp(path, "/api/history") == 0 ||
+           strcmp(path, "/api/events") == 0 || strcmp(path, "/api/queues") == 0 || strcmp(path, "/api/stats") == 0;
+}
+
 void api_route(struct http_exchange *exchange, const char *path) {
     int get = method_is(exchange, EVHTTP_REQ_GET), post = method_is(exchange, EVHTTP_REQ_POST);
+    int head = method_is(exchange, EVHTTP_REQ_HEAD);
     long long id;
     const char *rest;
     const struct asset *asset = assets_find(path);
     if (asset) {
-        if (get || method_is(exchange, EVHTTP_REQ_HEAD)) serve_asset(exchange, asset);
+        if (get || head) serve_asset(exchange, asset);
         else wrong_method(exchange, "GET");
     } else if (strcmp(path, "/favicon.ico") == 0) {
         evhttp_send_reply(exchange->request, 204, "No Content", NULL);   /* browsers ask; there is none */
+    } else if (!takes_query(path, get) && http_no_query(exchange) != 0) {
+        return;
     } else if (strcmp(path, "/healthz") == 0) {
-        if (get) http_answer(exchange, 200, json_pack("{s:s}", "status", "alive"));
+        /* HEAD too: a load balancer's probe may ask so. */
+        if (get || head) http_answer(exchange, 200, json_pack("{s:s}", "status", "alive"));
         else wrong_method(exchange, "GET");
     } else if (strcmp(path, "/readyz") == 0) {
-        if (get) ready(exchange);
+        if (get || head) ready(exchange);
         else wrong_method(exchange, "GET");
     } else if (strcmp(path, "/api/cases") == 0) {
         if (get) api_list_cases(exchange);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define HTTP_MESSAGE_MAX 1024
 #define JSON_TYPE "application/json; charset=utf-8"
@@ -70,7 +71,9 @@ void http_send(struct evhttp_request *request, int status, const char *content_t
     evhttp_add_header(headers, "Content-Type", content_type);
     evhttp_add_header(headers, "Cache-Control", "no-store");
     evhttp_add_header(headers, "X-Content-Type-Options", "nosniff");
-    evhttp_send_reply(request, status, reason_of(status), body);
+    /* HEAD: the headers only (evhttp would send the body all the same). */
+    evhttp_send_reply(request, status, reason_of(status),
+                      evhttp_request_get_command(request) == EVHTTP_REQ_HEAD ? NULL : body);
 }
 
 /* After the batch: the answer leaves, or (a failed COMMIT) an error does.
@@ -79,7 +82,10 @@ static void release_held(void *argument, int committed) {
     struct held_answer *held = argument;
     if (!committed) {
         evbuffer_drain(held->body, evbuffer_get_length(held->body));
-        json_t *error = json_pack("{s:s,s:s+}", "error", "ERR", "message", "store: ", store_error());
+        /* The commit's own error, as RESP gives it (store_error() was reset
+         * by the rollback: "not an error"). */
+        json_t *error = json_pack("{s:s,s:s++}", "error", "ERR", "message", "store: ", store_commit_failure(),
+                                  "; nothing of this request was saved");
         char *text = error ? json_dumps(error, JSON_COMPACT) : NULL;
         if (text) evbuffer_add_printf(held->body, "%s\n", text);
         free(text);
@@ -185,6 +191,13 @@ int http_command(struct http_exchange *exchange, struct evbuffer *reply, int arg
     return request.failed ? -1 : 0;
 }
 
+int http_is_json(const char *content_type) {
+    static const char json[] = "application/json";
+    if (content_type == NULL || strncasecmp(content_type, json, sizeof json - 1) != 0) return 0;
+    const char *rest = content_type + sizeof json - 1;
+    rest += strspn(rest, " \t");
+    return *rest == '\0' || *rest == ';';
+}
 
 int http_query_pairs(struct http_exchange *exchange, struct evkeyvalq *pairs) {
     TAILQ_INIT(pairs);
@@ -209,4 +222,14 @@ int http_query_pairs(struct http_exchange *exchange, struct evkeyvalq *pairs) {
         return -1;
     }
     return 0;
+}
+
+int http_no_query(struct http_exchange *exchange) {
+    struct evkeyvalq pairs;
+    if (http_query_pairs(exchange, &pairs) != 0) return -1;
+    const struct evkeyval *first = TAILQ_FIRST(&pairs);
+    if (first) http_answer_error(exchange, "INVALID", "unknown query parameter '%.40s': this endpoint takes none",
+                                 first->key);
+    evhttp_clear_headers(&pairs);
+    return first ? -1 : 0;
 }

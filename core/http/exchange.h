@@ -61,6 +61,13 @@ int http_status_of(const char *code);
  * query or a parameter whose value (or name) decodes to a NUL byte -- the
  * decoded pairs are C strings, so "state=open%00junk" would otherwise read
  * as state=open.  The message names the parameter as sent. */
+/* 1 when a Content-Type header (NULL: none) is application/json, in any
+ * case, alone or with parameters ("application/json; charset=utf-8");
+ * "application/jsonx" is not. */
+int http_is_json(const char *content_type);
+/* For an endpoint that takes no query parameters: 0 when the request has
+ * none, or -1 after answering 400 -INVALID naming the first one. */
+int http_no_query(struct http_exchange *exchange);
 struct evkeyvalq;
 int http_query_pairs(struct http_exchange *exchange, struct evkeyvalq *pairs);
 

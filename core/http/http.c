@@ -1,10 +1,11 @@
 /* http.c -- the HTTP front's listener, limits, callers and answers (see
  * http.h).
  *
- * A request, top to bottom: evhttp reads it within the limits (headers,
- * body, time: evhttp answers 400/413 itself past them); the connection is
- * counted (at most http_max_connections; past it 503 and closed); the
- * caller is the agent whose token the Authorization header carries
+ * A request, top to bottom: its connection was counted from accept (at
+ * most http_max_connections, of which at most http_max_unauthenticated
+ * without credentials yet: see "connections" below); evhttp reads it
+ * within the limits (headers, body, time: evhttp answers 400/413 itself
+ * past them); the caller is the agent whose token the Authorization header carries
  * (auth = yes), a token in the query string is refused; api.c routes it
  * and runs its commands through exchange.c.
  *
@@ -40,6 +41,8 @@
 #include <openssl/ssl.h>
 #include <sys/queue.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <event2/event.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -56,10 +59,19 @@ static struct {
     struct evhttp_bound_socket *socket;
     const struct config *config;
     int port;
-    /* Open connections seen (a connection counts from its first request;
-     * one that never completes a request is closed by http_timeout). */
-    struct evhttp_connection **connections;
-    long long connection_count;
+    /* Every open connection, from accept (see "connections" below). */
+    struct link *links;
+    long long link_count, capacity;
+    long long members, strangers, doomed;
+    long long max_strangers;        /* the effective http_max_unauthenticated */
+    unsigned long long stamp;       /* orders the links by last use */
+    /* Accepted this turn of the loop, their evhttp connections not yet
+     * made (each with a reference of ours). */
+    struct bufferevent **accepted;
+    size_t accepted_count, accepted_size;
+    struct event *sort_accepted, *resume_accept;
+    long long refused_unlogged;
+    int64_t refusals_logged_at;     /* monotonic ms */
     SSL_CTX *tls;   /* HTTPS when set */
 } http;
 
@@ -67,16 +79,57 @@ int http_port(void) { return http.port; }
 
 /* --------------------------------------------------------- connections */
 
+/* Every accepted connection holds a descriptor until it closes, so each
+ * counts from accept, in one of three kinds:
+ *  - a member has made a request with credentials (a bearer token, a
+ *    session, a login; any request when auth = no): at most
+ *    http_max_connections with the strangers;
+ *  - a stranger has not (yet): at most http_max_unauthenticated, so idle
+ *    sockets and /healthz probes cannot take every slot.  One more evicts
+ *    the stranger used least recently that is not being answered -- a
+ *    client that sends its request at once gets in however many idle
+ *    sockets are held, and an idle socket costs the holder its slot;
+ *  - past http_max_connections a connection is doomed: its first request
+ *    is answered 503 LIMIT and it is closed.  At most
+ *    http_max_unauthenticated wait for that; more are closed at once.
+ * A connection whose accept is known only through evhttp's bufferevent
+ * hook is sorted once the accept callback is done (sort_accepted). */
+struct link {
+    struct evhttp_connection *connection;
+    int member, doomed;
+    int busy;                       /* requests handed to us, not yet answered */
+    int streaming;                  /* its request is agent's event stream (GET /api/events) */
+    unsigned long long used;        /* stamp of the accept or last request */
+    char agent[HTTP_AGENT_BYTES];
+};
+
+/* One agent's event streams at once: a dashboard tab holds one; more
+ * would let one agent take every connection slot. */
+#define STREAMS_PER_AGENT 16
+
+#define ACCEPT_PAUSE_US 100000      /* as net/server.c: accept failed, try again in 100 ms */
+
+static void count_links(void) { http_counters.connections = http.link_count; }
+
+static struct link *link_of(struct evhttp_connection *connection) {
+    for (long long i = 0; i < http.link_count; i++)
+        if (http.links[i].connection == connection) return &http.links[i];
+    return NULL;
+}
+
+static void unlink_connection(struct link *link) {
+    if (link->member) http.members--;
+    else if (link->doomed) http.doomed--;
+    else http.strangers--;
+    *link = http.links[--http.link_count];
+    count_links();
+}
+
 static void on_connection_closed(struct evhttp_connection *connection, void *argument) {
     (void)argument;
     sse_connection_closed(connection);
-    for (long long i = 0; i < http.connection_count; i++) {
-        if (http.connections[i] == connection) {
-            http.connections[i] = http.connections[--http.connection_count];
-            http_counters.connections = http.connection_count;
-            return;
-        }
-    }
+    struct link *link = link_of(connection);
+    if (link) unlink_connection(link);
 }
 
 /* Answers leave at once: evhttp writes an answer as several pieces (the
@@ -92,16 +145,161 @@ static void send_at_once(struct evhttp_connection *connection) {
         log_warn("cannot set TCP_NODELAY on an HTTP connection", "error=\"%s\"", strerror(errno));
 }
 
-/* Counts the request's connection; 0, or -1 when there are too many. */
+/* Closes the stranger used least recently that no request of ours is
+ * using; 0, or -1 when every stranger is being answered. */
+static int evict_stranger(void) {
+    struct link *oldest = NULL;
+    for (long long i = 0; i < http.link_count; i++) {
+        struct link *link = &http.links[i];
+        if (!link->member && !link->doomed && link->busy == 0 && (oldest == NULL || link->used < oldest->used))
+            oldest = link;
+    }
+    if (oldest == NULL) return -1;
+    struct evhttp_connection *connection = oldest->connection;
+    unlink_connection(oldest);
+    http_counters.refused_connections++;
+    http.refused_unlogged++;
+    /* evhttp's own: it frees the request it was reading, none of ours. */
+    evhttp_connection_free(connection);
+    return 0;
+}
+
+/* Takes a new connection in (see above); 0, or -1 when there is no room
+ * even to answer it 503 (the caller closes it). */
 static int admit_connection(struct evhttp_connection *connection) {
-    for (long long i = 0; i < http.connection_count; i++)
-        if (http.connections[i] == connection) return 0;
-    if (http.connection_count >= http.config->http_max_connections) return -1;
+    int doomed = http.members + http.strangers >= http.config->http_max_connections;
+    if (!doomed && http.strangers >= http.max_strangers && evict_stranger() != 0) doomed = 1;
+    if ((doomed && http.doomed >= http.max_strangers) || http.link_count >= http.capacity) {
+        http_counters.refused_connections++;
+        http.refused_unlogged++;
+        return -1;
+    }
+    struct link *link = &http.links[http.link_count++];
+    link->connection = connection;
+    link->member = 0;
+    link->doomed = doomed;
+    link->busy = 0;
+    link->streaming = 0;
+    link->agent[0] = '\0';
+    link->used = ++http.stamp;
+    if (doomed) http.doomed++;
+    else http.strangers++;
+    count_links();
     send_at_once(connection);
-    http.connections[http.connection_count++] = connection;
-    http_counters.connections = http.connection_count;
     evhttp_connection_set_closecb(connection, on_connection_closed, NULL);
     return 0;
+}
+
+static void log_refusals(void);
+
+/* The connections accepted this turn, now that evhttp has made them: a
+ * bufferevent's callback argument is its evhttp connection; a bufferevent
+ * evhttp freed meanwhile has no callbacks left (our reference kept it). */
+static void on_sort_accepted(evutil_socket_t fd, short what, void *argument) {
+    (void)fd; (void)what; (void)argument;
+    for (size_t i = 0; i < http.accepted_count; i++) {
+        struct bufferevent *bev = http.accepted[i];
+        bufferevent_data_cb read_cb = NULL;
+        void *connection = NULL;
+        bufferevent_getcb(bev, &read_cb, NULL, NULL, &connection);
+        bufferevent_decref(bev);
+        if (read_cb && connection && link_of(connection) == NULL && admit_connection(connection) != 0)
+            evhttp_connection_free(connection);   /* evhttp's own: no request of ours on it yet */
+    }
+    http.accepted_count = 0;
+    log_refusals();
+}
+
+/* evhttp's hook at each accept: makes the connection's bufferevent (TLS
+ * when http_tls_cert is set) and notes it to be sorted. */
+static struct bufferevent *on_accept(struct event_base *base, void *argument) {
+    (void)argument;
+    struct bufferevent *bev = NULL;
+    if (http.tls) {
+        SSL *ssl = SSL_new(http.tls);
+        if (ssl == NULL) return NULL;
+        bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+        if (bev == NULL) SSL_free(ssl);
+    } else {
+        bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    }
+    if (bev == NULL) return NULL;
+    if (http.accepted_count == http.accepted_size) {
+        size_t size = http.accepted_size ? http.accepted_size * 2 : 64;
+        struct bufferevent **grown = realloc(http.accepted, size * sizeof *grown);
+        /* Unnoted, the connection is counted at its first request. */
+        if (grown == NULL) return bev;
+        http.accepted = grown;
+        http.accepted_size = size;
+    }
+    bufferevent_incref(bev);
+    http.accepted[http.accepted_count++] = bev;
+    event_active(http.sort_accepted, EV_TIMEOUT, 1);
+    return bev;
+}
+
+/* accept() failed: out of descriptors most likely.  The listening socket
+ * stays readable, and evhttp's listener would retry (and log) in a tight
+ * loop: pause it for 100 ms instead, as the RESP listeners do. */
+static void on_accept_error(struct evconnlistener *listener, void *argument) {
+    (void)argument;
+    int error = EVUTIL_SOCKET_ERROR();
+    log_warn("HTTP accept failed, pausing the listener", "error=\"%s\"", evutil_socket_error_to_string(error));
+    evconnlistener_disable(listener);
+    struct timeval pause = {0, ACCEPT_PAUSE_US};
+    evtimer_add(http.resume_accept, &pause);
+}
+
+static void on_resume_accept(evutil_socket_t fd, short what, void *argument) {
+    (void)fd; (void)what; (void)argument;
+    if (http.socket) evconnlistener_enable(evhttp_bound_socket_get_listener(http.socket));
+}
+
+/* Evictions and refusals are summed up in one log line at most a second,
+ * not one each (a flood would fill the log). */
+static void log_refusals(void) {
+    int64_t now = clock_real_monotonic_ms();   /* a flood's time, not the test clock's */
+    if (http.refused_unlogged == 0 || now - http.refusals_logged_at < 1000) return;
+    http.refusals_logged_at = now;
+    log_warn("HTTP connections closed: over the limits", "count=%lld strangers=%lld max=%lld members=%lld",
+             http.refused_unlogged, http.strangers, http.max_strangers, http.members);
+    http.refused_unlogged = 0;
+}
+
+/* A request arrived on connection: its link (counted now if its accept
+ * was not noted), or NULL when there is no room for it. */
+static struct link *link_request(struct evhttp_connection *connection) {
+    struct link *link = link_of(connection);
+    if (link == NULL && admit_connection(connection) == 0) link = link_of(connection);
+    if (link) link->used = ++http.stamp;
+    return link;
+}
+
+/* An event stream for the exchange's agent may open on connection: 0
+ * (counted until its request ends), or -1 after answering 429 LIMIT. */
+static int admit_stream(struct http_exchange *exchange, struct evhttp_connection *connection) {
+    struct link *link = link_of(connection);
+    if (exchange->who.agent == NULL || link == NULL) return 0;   /* auth = no: one caller, no one to tell apart */
+    int streams = 0;
+    for (long long i = 0; i < http.link_count; i++)
+        if (http.links[i].streaming && strcmp(http.links[i].agent, exchange->who.agent) == 0) streams++;
+    if (streams >= STREAMS_PER_AGENT) {
+        http_answer_error(exchange, "LIMIT", "agent %s has %d event streams open already: close one first",
+                          exchange->who.agent, streams);
+        return -1;
+    }
+    link->streaming = 1;
+    snprintf(link->agent, sizeof link->agent, "%s", exchange->who.agent);
+    return 0;
+}
+
+/* The connection showed credentials: it is a member from now on. */
+static void make_member(struct evhttp_connection *connection) {
+    struct link *link = link_of(connection);
+    if (link == NULL || link->member || link->doomed) return;
+    link->member = 1;
+    http.strangers--;
+    http.members++;
 }
 
 /* The key failed tokens count against: an IPv4 address, an IPv6 /64 (as
@@ -301,7 +499,7 @@ static void login(struct http_exchange *exchange, struct evhttp_connection *conn
     const char *type = evhttp_find_header(evhttp_request_get_input_headers(exchange->request), "Content-Type");
     struct evbuffer *input = evhttp_request_get_input_buffer(exchange->request);
     json_error_t error;
-    json_t *body = type && strncasecmp(type, "application/json", 16) == 0
+    json_t *body = http_is_json(type)
                        ? json_loadb((const char *)evbuffer_pullup(input, -1), evbuffer_get_length(input), 0, &error)
                        : NULL;
     const char *token = json_string_value(json_object_get(body, "token"));
@@ -322,6 +520,7 @@ static void login(struct http_exchange *exchange, struct evhttp_connection *conn
         return;
     }
     shared_auth_succeeded(peer, now);
+    make_member(connection);
     log_info("dashboard login", "agent=%s source=%s", exchange->agent, peer);
     set_cookie(exchange->request, session->id, http.config->http_session_seconds);
     http_answer(exchange, 200, session_json(exchange, session));
@@ -362,6 +561,31 @@ static int token_in_query(const char *query) {
     return found;
 }
 
+/* Headers that would let a proxy and this daemon read the request
+ * differently, or leave the caller ambiguous: a repeated Content-Length
+ * (RFC 9112: to be refused; evhttp reads the first), one that is not only
+ * digits ("+34"), a repeated Authorization (evhttp would take the first).
+ * 0, or -1 after answering 400 -- and the connection closes, since where
+ * the next request starts is not known. */
+static int refuse_ambiguous_headers(struct http_exchange *exchange) {
+    struct evkeyvalq *input = evhttp_request_get_input_headers(exchange->request);
+    int lengths = 0, authorizations = 0;
+    const char *problem = NULL;
+    for (struct evkeyval *header = TAILQ_FIRST(input); header && problem == NULL; header = TAILQ_NEXT(header, next)) {
+        if (strcasecmp(header->key, "Content-Length") == 0) {
+            if (++lengths > 1) problem = "a repeated Content-Length header is refused";
+            else if (header->value[0] == '\0' || strspn(header->value, "0123456789") != strlen(header->value))
+                problem = "Content-Length must be decimal digits only";
+        } else if (strcasecmp(header->key, "Authorization") == 0 && ++authorizations > 1) {
+            problem = "a repeated Authorization header is refused: send one";
+        }
+    }
+    if (problem == NULL) return 0;
+    evhttp_add_header(evhttp_request_get_output_headers(exchange->request), "Connection", "close");
+    http_answer_error(exchange, "INVALID", "%s", problem);
+    return -1;
+}
+
 static void serve_request(void *argument) {
     struct evhttp_request *request = argument;
     struct http_exchange exchange;
@@ -382,23 +606,7 @@ static void serve_request(void *argument) {
         evhttp_send_reply_end(request);
         return;
     }
-    if (admit_connection(connection) != 0) {
-        http_counters.refused_connections++;
-        evhttp_add_header(evhttp_request_get_output_headers(request), "Connection", "close");
-        json_t *body = json_pack("{s:s,s:s}", "error", "LIMIT", "message", "too many HTTP connections");
-        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-        struct evbuffer *buffer = evbuffer_new();
-        if (buffer && text) evbuffer_add_printf(buffer, "%s\n", text);
-        free(text);
-        json_decref(body);
-        if (buffer) {
-            http_send(request, 503, "application/json; charset=utf-8", buffer);
-            evbuffer_free(buffer);
-        } else {
-            evhttp_send_error(request, 503, NULL);
-        }
-        return;
-    }
+    if (refuse_ambiguous_headers(&exchange) != 0) return;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(request);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (path == NULL || path[0] != '/') {
@@ -410,42 +618,72 @@ static void serve_request(void *argument) {
         return;
     }
     if (cors(request)) return;
+    if (strcmp(path, "/api/session") == 0 && http_no_query(&exchange) != 0) return;
     if (strcmp(path, "/api/session") == 0 && evhttp_request_get_command(request) == EVHTTP_REQ_POST) {
         if (http.config->auth) login(&exchange, connection);
         else http_answer_error(&exchange, "INVALID", "auth = no: there is nothing to log in to");
         return;
     }
+    if (!http.config->auth) make_member(connection);
     if (api_is_public(path)) {
         api_route(&exchange, path);
         return;
     }
     const struct session *session;
     if (authenticate(&exchange, connection, &session) != 0) return;
+    make_member(connection);
+    if (strcmp(path, "/api/events") == 0 && evhttp_request_get_command(request) == EVHTTP_REQ_GET &&
+        admit_stream(&exchange, connection) != 0)
+        return;
     if (strcmp(path, "/api/session") == 0) session_route(&exchange, session);
     else api_route(&exchange, path);
 }
 
+/* 503 LIMIT, and the connection closes after it. */
+static void refuse_request(struct evhttp_request *request) {
+    evhttp_add_header(evhttp_request_get_output_headers(request), "Connection", "close");
+    json_t *body = json_pack("{s:s,s:s}", "error", "LIMIT", "message", "too many HTTP connections");
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    struct evbuffer *buffer = evbuffer_new();
+    if (buffer && text) evbuffer_add_printf(buffer, "%s\n", text);
+    free(text);
+    json_decref(body);
+    if (buffer) {
+        http_send(request, 503, "application/json; charset=utf-8", buffer);
+        evbuffer_free(buffer);
+    } else {
+        evhttp_send_error(request, 503, NULL);
+    }
+}
+
+/* The request was answered (written out): its connection is idle again. */
+static void on_request_complete(struct evhttp_request *request, void *argument) {
+    (void)argument;
+    struct evhttp_connection *connection = evhttp_request_get_connection(request);
+    struct link *link = connection ? link_of(connection) : NULL;
+    if (link && link->busy > 0) link->busy--;
+    if (link) link->streaming = 0;
+}
+
 /* A request is a piece of store work: on PostgreSQL it waits its turn
- * while another piece waits for the server (store/work.h). */
+ * while another piece waits for the server (store/work.h).  Until it is
+ * answered its connection is busy: never evicted. */
 static void on_request(struct evhttp_request *request, void *argument) {
     (void)argument;
+    log_refusals();
+    struct evhttp_connection *connection = evhttp_request_get_connection(request);
+    struct link *link = connection ? link_request(connection) : NULL;
+    if (link == NULL || link->doomed) {
+        refuse_request(request);
+        return;
+    }
+    link->busy++;
+    evhttp_request_set_on_complete_cb(request, on_request_complete, NULL);
     if (store_work_call(serve_request, request) != 0)
         evhttp_send_error(request, 503, NULL);
 }
 
 /* ------------------------------------------------------------ lifetime */
-
-/* Each accepted connection's bufferevent: TLS (the server side of a
- * handshake) when http_tls_cert is set. */
-static struct bufferevent *tls_bufferevent(struct event_base *base, void *argument) {
-    (void)argument;
-    SSL *ssl = SSL_new(http.tls);
-    if (ssl == NULL) return NULL;
-    struct bufferevent *bev =
-        bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-    if (bev == NULL) SSL_free(ssl);
-    return bev;
-}
 
 /* The TLS context from the config's certificate and key; 0, or -1 (logged). */
 static int tls_setup(const struct config *config) {
@@ -478,12 +716,23 @@ int http_listen(struct event_base *base, const struct config *config) {
         log_error("http_port must be a port number (0 picks a free one)", "http_port=%s", config->http_port);
         return -1;
     }
-    http.connections = calloc((size_t)config->http_max_connections, sizeof *http.connections);
-    if (http.connections && sse_start(base) != 0) {
+    http.max_strangers = config->http_max_unauthenticated
+                             ? config->http_max_unauthenticated
+                             : config->http_max_connections - config->http_max_connections / 4;
+    if (http.max_strangers > config->http_max_connections) http.max_strangers = config->http_max_connections;
+    http.capacity = config->http_max_connections + http.max_strangers;
+    http.links = calloc((size_t)http.capacity, sizeof *http.links);
+    http.sort_accepted = event_new(base, -1, 0, on_sort_accepted, NULL);
+    http.resume_accept = evtimer_new(base, on_resume_accept, NULL);
+    if (http.links == NULL || http.sort_accepted == NULL || http.resume_accept == NULL) {
+        log_error("cannot set up the HTTP front", NULL);
+        return -1;
+    }
+    if (sse_start(base) != 0) {
         log_error("cannot set up the event streams", NULL);
         return -1;
     }
-    http.http = http.connections ? evhttp_new(base) : NULL;
+    http.http = evhttp_new(base);
     if (http.http == NULL) {
         log_error("cannot set up the HTTP front", NULL);
         return -1;
@@ -495,12 +744,13 @@ int http_listen(struct event_base *base, const struct config *config) {
                                               EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(http.http, on_request, NULL);
     if (tls_setup(config) != 0) return -1;
-    if (http.tls) evhttp_set_bevcb(http.http, tls_bufferevent, NULL);
+    evhttp_set_bevcb(http.http, on_accept, NULL);
     http.socket = evhttp_bind_socket_with_handle(http.http, config->http_bind, (ev_uint16_t)port);
     if (http.socket == NULL) {
         log_error("cannot listen for HTTP", "address=%s port=%ld", config->http_bind, port);
         return -1;
     }
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(http.socket), on_accept_error);
     struct sockaddr_storage bound;
     socklen_t length = sizeof bound;
     if (getsockname(evhttp_bound_socket_get_fd(http.socket), (struct sockaddr *)&bound, &length) != 0) {
@@ -527,9 +777,17 @@ void http_free(void) {
     if (http.http) evhttp_free(http.http);
     http.http = NULL;
     http.socket = NULL;
-    free(http.connections);
-    http.connections = NULL;
+    /* Freeing evhttp closed every connection (each unlinked itself). */
+    for (size_t i = 0; i < http.accepted_count; i++) bufferevent_decref(http.accepted[i]);
+    free(http.accepted);
+    http.accepted = NULL;
+    http.accepted_count = http.accepted_size = 0;
+    if (http.sort_accepted) event_free(http.sort_accepted);
+    if (http.resume_accept) event_free(http.resume_accept);
+    http.sort_accepted = http.resume_accept = NULL;
+    free(http.links);
+    http.links = NULL;
     if (http.tls) SSL_CTX_free(http.tls);
     http.tls = NULL;
-    http.connection_count = 0;
+    http.link_count = http.members = http.strangers = http.doomed = 0;
 }

@@ -16,6 +16,7 @@ static struct {
     struct session slots[SESSIONS_MAX];
     int used[SESSIONS_MAX];
     long long count;
+    unsigned long long serial;   /* orders the sessions by creation (the clock may stand still) */
 } sessions;
 
 static int random_hex(char out[SESSION_ID_HEX + 1]) {
@@ -31,17 +32,27 @@ static void drop_slot(int i) {
     sessions.count--;
 }
 
+/* Room for one more of agent's sessions: an agent at SESSIONS_PER_AGENT
+ * gives up its own oldest, so one agent's logins never push out another's;
+ * only a table full of many agents' sessions gives up the oldest of all. */
 const struct session *session_create(const char *token, const char *agent, int64_t now, int64_t lifetime) {
-    int free_slot = -1, oldest = -1;
+    int free_slot = -1, oldest = -1, own_oldest = -1, own = 0;
     for (int i = 0; i < SESSIONS_MAX; i++) {
         if (sessions.used[i] && sessions.slots[i].expires <= now) drop_slot(i);
         if (!sessions.used[i]) {
             if (free_slot < 0) free_slot = i;
-        } else if (oldest < 0 || sessions.slots[i].created < sessions.slots[oldest].created) {
-            oldest = i;
+            continue;
+        }
+        if (oldest < 0 || sessions.slots[i].serial < sessions.slots[oldest].serial) oldest = i;
+        if (strcmp(sessions.slots[i].agent, agent) == 0) {
+            own++;
+            if (own_oldest < 0 || sessions.slots[i].serial < sessions.slots[own_oldest].serial) own_oldest = i;
         }
     }
-    if (free_slot < 0) {
+    if (own >= SESSIONS_PER_AGENT) {
+        drop_slot(own_oldest);
+        free_slot = own_oldest;
+    } else if (free_slot < 0) {
         drop_slot(oldest);
         free_slot = oldest;
     }
@@ -50,6 +61,7 @@ const struct session *session_create(const char *token, const char *agent, int64
     snprintf(session->token, sizeof session->token, "%s", token);
     snprintf(session->agent, sizeof session->agent, "%s", agent);
     session->created = now;
+    session->serial = ++sessions.serial;
     session->expires = now + lifetime;
     sessions.used[free_slot] = 1;
     sessions.count++;

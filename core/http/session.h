@@ -5,7 +5,8 @@
  * once with an agent's token and gets a session id in an HttpOnly,
  * SameSite=Strict cookie, and a CSRF token that every state-changing
  * request must echo in X-CSRF-Token.
- * Owns: the sessions (in memory, bounded), their ids and CSRF tokens (256
+ * Owns: the sessions (in memory, bounded: SESSIONS_PER_AGENT an agent, so
+ * one agent's logins never end another's), their ids and CSRF tokens (256
  * random bits each, OpenSSL RAND_bytes, compared in constant time), their
  * expiry on the daemon clock, and dropping a disabled agent's.
  * Never: decides whether the agent may still act (each request checks the
@@ -20,6 +21,7 @@
 
 #define SESSION_ID_HEX 64        /* 256 random bits */
 #define SESSIONS_MAX 4096        /* the oldest makes room */
+#define SESSIONS_PER_AGENT 16    /* an agent's oldest makes room for its next */
 #define SESSION_COOKIE "redress_session"
 
 struct session {
@@ -28,6 +30,7 @@ struct session {
     char token[AGENTS_TOKEN_HEX + 1];   /* checked again at each request */
     char agent[72];
     int64_t created, expires;           /* daemon clock, unix seconds */
+    unsigned long long serial;          /* creation order */
 };
 
 /* A new session for the agent whose token it is; NULL when no random

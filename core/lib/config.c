@@ -102,6 +102,8 @@ static const struct setting settings[] = {
     STRING_SETTING(http_port, "", "HTTP port of the JSON API, metrics and dashboard (\"\" = off; 0 picks a free one and logs it)"),
     STRING_SETTING(http_bind, "127.0.0.1", "address the HTTP port listens on"),
     INTEGER_SETTING(http_max_connections, "1024", 1, 1000000, "most open HTTP connections"),
+    INTEGER_SETTING(http_max_unauthenticated, "0", 0, 1000000,
+                    "most HTTP connections that have not shown credentials yet (0 = three quarters of http_max_connections)"),
     INTEGER_SETTING(http_max_header, "8192", 256, 1LL << 20, "largest HTTP request headers, bytes"),
     INTEGER_SETTING(http_max_body, "65536", 256, 1LL << 30, "largest HTTP request body, bytes"),
     INTEGER_SETTING(http_timeout, "30", 1, 86400, "seconds to read an HTTP request, and of an idle keep-alive connection"),

@@ -64,6 +64,7 @@ struct config {
     char http_port[8];             /* "" = off; "0" = pick a free port and log it */
     char http_bind[256];
     long long http_max_connections;
+    long long http_max_unauthenticated; /* connections without credentials yet; 0 = 3/4 of http_max_connections */
     long long http_max_header;     /* bytes of a request's headers */
     long long http_max_body;       /* bytes of a request's body */
     long long http_timeout;        /* seconds to read a request (and idle keep-alive) */

@@ -60,7 +60,7 @@ static int commit_postgresql(char *error, size_t error_size, int64_t started, in
              : rc == STORE_OK     ? "the server had rolled the transaction back"
                                   : pgs_error());
     if (rc != STORE_OK && !faulty) pgs_exec("ROLLBACK", NULL, 0);
-    store_run_after_commits(0, 0);
+    store_run_after_failure(error);
     stats->commit_failures++;
     log_error("batch commit failed", "writes=%lld error=\"%s\"", store_batch_writes(), error);
     return -1;

@@ -69,6 +69,9 @@ int store_migrate(char *error, size_t error_size);
 extern struct store_stats store_batch_stats;
 int store_run_before_commits(void);
 void store_run_after_commits(int committed, uint64_t sequence);
+/* The batch did not commit (why: as store_batch_commit reports it): its
+ * callbacks run with committed = 0, store_commit_failure() saying why. */
+void store_run_after_failure(const char *why);
 void store_set_postgresql_commit(int (*commit)(char *error, size_t error_size, int64_t started, int64_t started_us));
 
 /* memory.c: SQLite's allocator (small blocks reused on the loop's thread);

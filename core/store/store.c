@@ -401,7 +401,7 @@ void store_close(void) {
             store_in_batch = 0;
             batch_failed = 0;
             command_open = 0;
-            store_run_after_commits(0, 0);
+            store_run_after_failure("the store closed with the batch open");
         }
         before_commit_count = 0;
         pgs_close();
@@ -418,7 +418,7 @@ void store_close(void) {
         store_in_batch = 0;
         batch_failed = 0;
         command_open = 0;
-        store_run_after_commits(0, 0);
+        store_run_after_failure("the store closed with the batch open");
     }
     store_checkpointer_stop();
     if (sync_thread_on) {
@@ -680,6 +680,16 @@ int store_after_durable(void (*fn)(void *argument, int committed), void *argumen
     return 0;
 }
 
+/* Why the batch whose callbacks run with committed = 0 did not commit. */
+static char commit_failure[PATH_MAX + 1024] = "the batch was not committed";
+
+const char *store_commit_failure(void) { return commit_failure; }
+
+void store_run_after_failure(const char *why) {
+    snprintf(commit_failure, sizeof commit_failure, "%s", why);
+    store_run_after_commits(0, 0);
+}
+
 /* Runs and forgets the batch's callbacks.  A callback must not open a new
  * batch (it runs between batches by design: nothing is in flight).  With
  * `sequence` (the batch committed, its WAL sync still to come) the durable
@@ -813,7 +823,7 @@ int store_batch_commit(char *error, size_t error_size) {
         store_in_batch = 0;
         batch_failed = 0;
         before_commit_count = 0;
-        store_run_after_commits(0, 0);
+        store_run_after_failure(error);
         store_batch_stats.commit_failures++;
         return -1;
     }
@@ -823,7 +833,7 @@ int store_batch_commit(char *error, size_t error_size) {
         sqlite3_exec(store_db, "ROLLBACK", NULL, NULL, NULL);
         snprintf(error, error_size, "database %s: %s", store_path, store_last_error);
         store_in_batch = 0;
-        store_run_after_commits(0, 0);
+        store_run_after_failure(error);
         store_batch_stats.commit_failures++;
         return -1;
     }
@@ -865,7 +875,7 @@ int store_batch_commit(char *error, size_t error_size) {
      * does); if the transaction is still open, end it. */
     if (!sqlite3_get_autocommit(store_db)) sqlite3_exec(store_db, "ROLLBACK", NULL, NULL, NULL);
     store_in_batch = 0;
-    store_run_after_commits(0, 0);
+    store_run_after_failure(error);
     store_batch_stats.commit_failures++;
     char quoted[PATH_MAX + 600];
     log_error("batch commit failed", "writes=%lld error=%s", batch_writes, log_quote(error, quoted, sizeof quoted));

@@ -168,6 +168,11 @@ int store_after_command_durable(void (*fn)(void *argument, int committed), void 
  * for the last commit's fsync if it is still to come (0), or returns 1 when
  * everything committed is on disk already (the caller goes on at once). */
 int store_after_durable(void (*fn)(void *argument, int committed), void *argument);
+/* While the callbacks of a batch that did not commit run (committed = 0):
+ * why, as store_batch_commit reported it ("database PATH: commit failed:
+ * database or disk is full").  store_error() may say nothing by then: the
+ * rollback reset SQLite's error. */
+const char *store_commit_failure(void);
 
 /* The WAL's fsync off the loop (sync=full; sync.c).  Once started, a
  * batch's COMMIT writes its WAL frames and a thread of the store fsyncs

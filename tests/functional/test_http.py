@@ -349,6 +349,192 @@ def test_http_connection_limit():
         held[0].close()
 
 
+def raw_exchange(d, data):
+    """Sends raw bytes on a new connection; (status, JSON body or None, closed by the daemon)."""
+    s = socket.create_connection(("127.0.0.1", d.http_port), timeout=20)
+    s.sendall(data)
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = s.recv(65536)
+        assert chunk, got
+        got += chunk
+    head, rest = got.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+    while len(rest) < length:
+        chunk = s.recv(65536)
+        assert chunk
+        rest += chunk
+    closed = False
+    s.settimeout(0.0)
+    try:
+        closed = b"connection: close" in head.lower() or s.recv(1) == b""
+    except BlockingIOError:
+        pass
+    s.close()
+    status = int(head.split(b" ")[1])
+    try:
+        return status, json.loads(rest[:length]), closed
+    except ValueError:
+        return status, None, closed
+
+
+def test_http_refuses_ambiguous_headers_and_a_content_type_that_only_starts_like_json():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        ann = admin.call("AGENT.ADD", "ann", "agent", "QUEUES", "support")
+        before = admin.call("DBSIZE")
+        body = b'{"customer":"C-h1","subject":"h1"}'
+        start = b"POST /api/cases HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + d.token.encode() + \
+            b"\r\nContent-Type: application/json\r\n"
+        # Two Content-Lengths (a proxy may read the other one): 400, closed, nothing written.
+        status, answer, closed = raw_exchange(d, start + b"Content-Length: %d\r\nContent-Length: 5\r\n\r\n" % len(body) + body)
+        assert status == 400 and answer["error"] == "INVALID" and "Content-Length" in answer["message"], answer
+        assert closed
+        status, answer, closed = raw_exchange(d, start + b"Content-Length: +%d\r\n\r\n" % len(body) + body)
+        assert status == 400 and "Content-Length" in answer["message"] and closed, answer
+        assert admin.call("DBSIZE") == before
+        # Two Authorizations: refused, not served as the first.
+        status, answer, _ = raw_exchange(d, b"GET /api/queues HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                                         ann.encode() + b"\r\nAuthorization: Bearer " + d.token.encode() + b"\r\n\r\n")
+        assert status == 400 and "Authorization" in answer["message"], answer
+        # application/jsonx is not JSON; parameters after application/json are fine.
+        status, _, answer = d.request("POST", "/api/cases", token=d.token, raw_body=body,
+                                      headers={"Content-Type": "application/jsonx"})
+        assert status == 415 and answer["error"] == "INVALID", answer
+        status, _, answer = d.request("POST", "/api/session", raw_body=b'{"token":"%s"}' % d.token.encode(),
+                                      headers={"Content-Type": "application/json-seq"})
+        assert status == 400 and answer["error"] == "INVALID", answer
+        assert admin.call("DBSIZE") == before
+        status, _, answer = d.request("POST", "/api/cases", token=d.token, raw_body=body,
+                                      headers={"Content-Type": "Application/JSON ; charset=utf-8"})
+        assert status == 201, answer
+        # One of each is as before.
+        status, answer, _ = raw_exchange(d, start + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        assert status == 201, answer
+
+
+def test_http_answers_as_the_readme_says_query_body_json_errors_and_head():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        case = open_case(admin, subject="screen broken")
+        t = d.token
+        # An unknown query parameter is refused on every endpoint, naming it.
+        for path in ("/api/cases/%d?bogus=1" % case, "/api/cases/%d/explain?bogus=1" % case, "/metrics?bogus=1",
+                     "/healthz?bogus=1", "/readyz?bogus=1", "/api/session?bogus=1"):
+            status, _, body = d.get(path, token=t)
+            assert status == 400 and body["error"] == "INVALID" and "'bogus'" in body["message"], (path, body)
+        status, _, body = d.post("/api/cases?bogus=1", {"customer": "C-q", "subject": "q"}, token=t)
+        assert status == 400 and "'bogus'" in body["message"], body
+        status, _, body = d.post("/api/cases/%d/escalate?bogus=1" % case, {"reason": "x"}, token=t)
+        assert status == 400 and "'bogus'" in body["message"], body
+        before = admin.call("DBSIZE")
+        # A POST with no body says so.
+        status, _, body = d.request("POST", "/api/cases", token=t, raw_body=b"",
+                                    headers={"Content-Type": "application/json"})
+        assert status == 400 and body["message"] == "the request has no body: send a JSON object", body
+        # jansson's own words (flags, arguments) are not shown.
+        status, _, body = d.request("POST", "/api/cases", token=t, raw_body=b'{"customer": "a\\u0000b"}',
+                                    headers={"Content-Type": "application/json"})
+        assert status == 400 and "NUL" in body["message"] and "JSON_ALLOW_NUL" not in body["message"], body
+        # -0 is refused as RESP refuses amount -0; a "-0" inside a string is text.
+        status, _, body = d.request("POST", "/api/cases", token=t,
+                                    raw_body=b'{"customer": "C-z", "subject": "double charge", "amount": -0}',
+                                    headers={"Content-Type": "application/json"})
+        assert status == 400 and body["error"] == "INVALID" and "-0" in body["message"], body
+        assert isinstance(admin.call("CASE.OPEN", "customer", "C-z", "subject", "double charge", "amount", "-0"), str)
+        assert admin.call("DBSIZE") == before
+        status, _, body = d.post("/api/cases", {"customer": "C-z", "subject": "screen broken -0"}, token=t)
+        assert status == 201, body
+        # HEAD /healthz: 200, the headers only.
+        conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=20)
+        conn.request("HEAD", "/healthz")
+        response = conn.getresponse()
+        assert response.status == 200 and response.read() == b""
+        conn.request("GET", "/healthz")                           # the connection is still in step
+        response = conn.getresponse()
+        assert response.status == 200 and json.loads(response.read()) == {"status": "alive"}
+        conn.close()
+
+
+def test_http_failed_commit_gives_the_commits_own_error_and_nothing_is_saved():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        before = admin.call("DBSIZE")
+        assert admin.call("DEBUG.STORE", "FAIL-COMMITS", "1") == "OK"
+        status, _, body = d.post("/api/cases", {"customer": "C-fc", "subject": "commit fail"}, token=d.token)
+        assert status == 500 and body["error"] == "ERR", body
+        # The same words as RESP's: the commit's cause, and that nothing was saved.
+        assert "commit failed" in body["message"] and "not an error" not in body["message"], body
+        assert body["message"].endswith("nothing of this request was saved"), body
+        assert admin.call("DBSIZE") == before
+        assert d.post("/api/cases", {"customer": "C-fc", "subject": "commit fail"}, token=d.token)[0] == 201
+
+
+def daemon_fds(d):
+    return len(os.listdir("/proc/%d/fd" % d.proc.pid))
+
+
+def keep_alive_get(d, path, token=None):
+    """A connection that made one GET and is kept open, and its status."""
+    conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=20)
+    conn.request("GET", path, headers={"Authorization": "Bearer " + token} if token else {})
+    response = conn.getresponse()
+    response.read()
+    return conn, response.status
+
+
+def test_http_idle_connections_are_counted_from_accept_and_strangers_have_their_own_quota():
+    with HttpDaemon("--http-max-connections", "40", "--http-max-unauthenticated", "10", rules="shipped") as d:
+        member, status = keep_alive_get(d, "/api/queues", token=d.token)
+        assert status == 200
+        before = daemon_fds(d)
+        # 3,000 sockets that never send a request: each past the 10 strangers closes the oldest idle one.
+        idle = [socket.create_connection(("127.0.0.1", d.http_port)) for _ in range(3000)]
+        # A new client that asks at once gets in (and its answer means every accept before it was seen).
+        assert d.get("/healthz")[0] == 200
+        assert daemon_fds(d) <= before + 10, (before, daemon_fds(d))
+        assert d.get("/api/queues", token=d.token)[0] == 200
+        member.request("GET", "/api/queues", headers={"Authorization": "Bearer " + d.token})
+        assert member.getresponse().status == 200                  # a caller with credentials is not evicted
+        assert d.client().call("PING") == "PONG"
+        for s in idle:
+            s.close()
+        # Keep-alive connections that only asked /healthz are strangers too: they cannot fill the 40 slots.
+        probes = [keep_alive_get(d, "/healthz")[0] for _ in range(60)]
+        assert d.get("/api/queues", token=d.token)[0] == 200
+        assert d.get("/healthz")[0] == 200
+        _, _, text = d.get("/metrics", token=d.token)
+        assert metric(text, "redress_http_connections") <= 14, text   # 10 strangers, this caller, a closing one or two
+        assert metric(text, "redress_http_connections_refused_total") >= 3000
+        for conn in probes:
+            conn.close()
+        member.close()
+        assert "Error from accept" not in d.log()
+
+
+def test_http_listener_pauses_when_out_of_descriptors():
+    import resource
+    with HttpDaemon("--http-max-connections", "4000", rules="shipped") as d:
+        admin = d.client()
+        resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE, (daemon_fds(d) + 20, daemon_fds(d) + 20))
+        idle = [socket.create_connection(("127.0.0.1", d.http_port)) for _ in range(60)]
+        # Out of descriptors, the listener waits 100 ms between tries instead of spinning.
+        d.wait_log(lambda log: log.count("HTTP accept failed, pausing the listener") >= 3)
+        log = d.log()
+        assert "Error from accept" not in log
+        assert admin.call("PING") == "PONG"
+        for s in idle:
+            s.close()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if d.get("/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+        assert d.get("/healthz")[0] == 200
+
+
 # ------------------------------------------------------------------ /metrics
 
 def metric(text, name, **labels):
@@ -675,6 +861,49 @@ def test_browser_session_cookie_csrf_expiry_and_revocation():
                                                                            "X-CSRF-Token": leo_csrf})
         assert status == 200 and "Max-Age=0" in headers["set-cookie"]
         assert d.get("/api/queues", headers={"Cookie": leo_cookie})[0] == 401
+
+
+def test_one_agents_logins_and_streams_cannot_push_out_other_agents():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        ann = admin.call("AGENT.ADD", "ann", "agent", "QUEUES", "support")
+        status, headers, _ = login(d, d.token)
+        assert status == 200
+        admin_cookie = headers["set-cookie"].split(";")[0]
+        # ann logs in 4,096 times on one connection: only her own oldest sessions make room.
+        conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=20)
+        cookies = []
+        for _ in range(4096):
+            conn.request("POST", "/api/session", body=json.dumps({"token": ann}),
+                         headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200
+            cookies.append(response.getheader("Set-Cookie").split(";")[0])
+        conn.close()
+        status, _, body = d.get("/api/session", headers={"Cookie": admin_cookie})
+        assert status == 200 and body["agent"] == "admin", body
+        assert d.get("/api/session", headers={"Cookie": cookies[-1]})[0] == 200
+        assert d.get("/api/session", headers={"Cookie": cookies[-16]})[0] == 200      # her 16 newest live
+        assert d.get("/api/session", headers={"Cookie": cookies[-17]})[0] == 401
+        # ann's event streams: 16 at once; the 17th is refused, admin's still opens.
+        streams = [Stream(d, ann) for _ in range(16)]
+        assert all(s.status == 200 for s in streams)
+        refused = Stream(d, ann)
+        assert refused.status == 429 and json.loads(refused.response.read())["error"] == "LIMIT"
+        refused.close()
+        mine = Stream(d, d.token)
+        assert mine.status == 200
+        # A stream that ends gives its place back.
+        streams.pop().close()
+        deadline = time.monotonic() + 10                  # the daemon sees the close when it reads it
+        again = Stream(d, ann)
+        while again.status != 200 and time.monotonic() < deadline:
+            again.close()
+            again = Stream(d, ann)
+        assert again.status == 200
+        for s in streams + [mine, again]:
+            s.close()
 
 
 def test_failed_logins_are_throttled_per_address():
