@@ -103,6 +103,8 @@ static void ready(struct http_exchange *exchange) {
  * stream (queue=) and the dashboard's files takes no query parameter: one
  * is refused, as a misspelt filter on a list is. */
 static int takes_query(const char *path, int get) {
+    const char *view = strncmp(path, "/api/cases/", 11) == 0 ? path + 11 : NULL;
+    if (view && get && *view && strspn(view, "0123456789") == strlen(view)) return 1; /* history_limit, history_before */
     return (strcmp(path, "/api/cases") == 0 && get) || strcmp(path, "/api/refunds") == 0 ||
            strcmp(path, "/api/incidents") == 0 || strcmp(path, "/api/history") == 0 ||
            strcmp(path, "/api/events") == 0 || strcmp(path, "/api/queues") == 0 || strcmp(path, "/api/stats") == 0;
