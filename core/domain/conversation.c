@@ -100,13 +100,18 @@ int conversation_inbound(struct call *call, int64_t case_id, const struct conver
         int found = case_find_message(call, message->external_id, message->external_len, message->text,
                                       message->len, landed, &same);
         if (found < 0) return -1;
+        /* Where the message went before is judged as the case named is:
+         * one out of the caller's reach is NOPERM, neither its id nor
+         * whether the text matched. */
+        if (found && access_case(call, *landed) != 0) return -1;
         if (found && !same)
             return call_fail(call, CALL_CONFLICT, "message %.*s was received before with another text",
                              (int)(message->external_len > 128 ? 128 : message->external_len), message->external_id);
         if (found) return 0;
         /* A message that opened a follow-up case is that case's external id. */
         found = case_find_external(call, message->external_id, message->external_len, landed);
-        if (found != 0) return found < 0 ? -1 : 0;
+        if (found < 0 || (found && access_case(call, *landed) != 0)) return -1;
+        if (found) return 0;
     }
     int64_t target;
     if (conversation_follow_merge(call, case_id, &target) != 0) return -1;

@@ -13,6 +13,7 @@
  * (classify's `escalate`).
  */
 #include "domain/intake.h"
+#include "domain/access.h"
 #include "domain/assignment.h"
 #include "domain/case.h"
 #include "domain/customers.h"
@@ -402,7 +403,10 @@ int intake_open(struct call *call, const struct intake_values *values, int64_t *
         if (found == 0)
             found = case_find_message(call, values->text[INTAKE_EXTERNAL_ID], values->len[INTAKE_EXTERNAL_ID], NULL,
                                       0, id, NULL);
-        if (found != 0) return found < 0 ? -1 : 0;
+        /* The case the id names is judged as a case named by its id is: one
+         * out of the caller's reach is NOPERM, not its id. */
+        if (found < 0 || (found && access_case(call, *id) != 0)) return -1;
+        if (found) return 0;
     }
     struct intake_facts facts;
     memset(&facts, 0, sizeof facts);

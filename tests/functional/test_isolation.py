@@ -247,6 +247,29 @@ def test_a_message_to_a_merged_case_is_refused_when_its_survivor_is_out_of_reach
         assert admin.call("CASE.MESSAGE", dup, "the statement is attached") == survivor
 
 
+def test_an_external_id_of_another_queues_case_answers_nopermission_and_writes_nothing():
+    """CASE.OPEN's external_id and CASE.MESSAGE's EXTERNAL_ID name a case as its id does: one the caller may
+    not work is NOPERM -- neither its id nor whether a message's text matched -- and nothing is written."""
+    with Daemon(rules="shipped") as d:
+        admin = d.client()
+        alice = agent(d, admin, "alice", "support")
+        theirs = admin.call("CASE.OPEN", "customer", "C-x", "subject", "double charge on my card", "channel", "email",
+                            "external_id", "mail-1@shop")
+        assert as_map(admin.call("CASE.GET", theirs))["queue"] == "finance"
+        assert admin.call("CASE.MESSAGE", theirs, "statement attached", "EXTERNAL_ID", "mail-2@shop") == theirs
+        mine = open_case(alice, customer="C-y", subject="screen broken", channel="email")
+        before = (admin.call("CASE.HISTORY", theirs), admin.call("CASE.HISTORY", mine), admin.call("DBSIZE"))
+        refused = "NOPERM case %d is in queue finance, which is not one of yours" % theirs
+        for reply in (alice.call("CASE.OPEN", "customer", "C-z", "subject", "hello", "external_id", "mail-1@shop"),
+                      alice.call("CASE.MESSAGE", mine, "statement attached", "EXTERNAL_ID", "mail-2@shop"),
+                      alice.call("CASE.MESSAGE", mine, "another text", "EXTERNAL_ID", "mail-2@shop")):
+            assert isinstance(reply, RespError) and reply.startswith(refused), reply
+        assert (admin.call("CASE.HISTORY", theirs), admin.call("CASE.HISTORY", mine), admin.call("DBSIZE")) == before
+        # Those who may work the case still get its id back.
+        assert admin.call("CASE.OPEN", "customer", "C-z", "subject", "hello", "external_id", "mail-1@shop") == theirs
+        assert admin.call("CASE.MESSAGE", mine, "statement attached", "EXTERNAL_ID", "mail-2@shop") == theirs
+
+
 def test_an_escalated_case_stays_with_its_assignee():
     with Daemon(rules="shipped") as d:
         admin = d.client()
