@@ -363,8 +363,9 @@ struct redress_host_api {
                         char *error, size_t error_size);
     /* -- since 1.4 */
     /* fn(state) runs after each move of the daemon's clock by DEBUG.CLOCK
-     * (under --test-clock only: a real clock never moves this way), at the
-     * next turn of the loop, outside any command.  For a plugin that looks
+     * (under --test-clock only: a real clock never moves this way), outside
+     * any command, once what the move wrote (the deadlines it made due) is
+     * on disk, so the store and the event log show it.  For a plugin that looks
      * at now() from a timer of its own (a retry's backoff, a hold): the
      * timer runs on real time, so a test moving the daemon's clock would
      * wait for it; fn does the timer's work at once.  During init only.

@@ -254,7 +254,7 @@ def test_clock_listener_runs_after_the_daemon_clock_moves():
     moved clock; it never runs otherwise, and one cannot be added after init."""
     with Daemon(config=skeleton_and_probe()) as d:
         c = d.client()
-        runs, seen, late = c.call("PROBE.CLOCK")
+        runs, seen, late, _ = c.call("PROBE.CLOCK")
         assert (runs, seen, late) == (0, 0, -1)
         moved = c.call("DEBUG.CLOCK", "ADVANCE", "90")
         assert c.call("PROBE.CLOCK")[:2] == [1, moved]
@@ -265,3 +265,19 @@ def test_clock_listener_runs_after_the_daemon_clock_moves():
         assert c.call("PROBE.CLOCK")[0] == 3
         assert any('msg="plugin registration refused" plugin=probe what=clock listener' in line
                    for line in d.log_lines)
+
+
+def test_a_clock_listener_sees_what_the_move_wrote_once_it_is_on_disk():
+    """The deadlines a DEBUG.CLOCK move makes due fire into the store: the plugins' clock listeners run after
+    those writes are on disk, so the event log they read holds them."""
+    with Daemon(config=skeleton_and_probe(), rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", "1795138200")              # a Thursday morning in Shanghai
+        cid = c.call("CASE.OPEN", "customer", "C-1", "subject", "screen broken", "channel", "chat")
+        opened = [int(as_map(e)["id"]) for e in c.call("CASE.HISTORY", cid)]
+        c.call("DEBUG.CLOCK", "ADVANCE", str(10 * 86400))        # every clock of the case breaches
+        # A read that shows the breaches waits for their fsync; the listener ran as it ended.
+        after = [int(as_map(e)["id"]) for e in c.call("CASE.HISTORY", cid)]
+        runs, _, _, last_seen = c.call("PROBE.CLOCK")
+        assert runs == 2 and len(after) > len(opened), (runs, opened, after)
+        assert last_seen >= max(after), (last_seen, after)

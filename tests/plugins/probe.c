@@ -4,7 +4,8 @@
  *   PROBE.SHORT          announces an array of 3 and writes 1
  *   PROBE.LATE           tries to register a command after init (-> :-1)
  *   PROBE.ERROR          replies an error with CR LF in its text
- *   PROBE.CLOCK          [runs of its clock listener, now() at the last run, a listener added after init (-> -1)]
+ *   PROBE.CLOCK          [runs of its clock listener, now() at the last run, a listener added after init (-> -1),
+ *                         the newest committed event at the last run]
  *   plugins.probe.deep(n)    a table nested n levels
  *   plugins.probe.big(n)     a string of n bytes
  *   plugins.probe.spin(ms)   busy for ms milliseconds, returns true
@@ -53,21 +54,23 @@ static void error_command(void *s, struct redress_command_call *call, int argc, 
 }
 
 static long long clock_runs;
-static int64_t clock_seen;
+static int64_t clock_seen, clock_last_event;
 
 static void on_clock_moved(void *s) {
     (void)s;
     clock_runs++;
     clock_seen = host->now();
+    clock_last_event = host->last_event_id(me);
 }
 
 static void clock_command(void *s, struct redress_command_call *call, int argc, const char *const *argv,
                           const size_t *argvlen) {
     (void)s, (void)argc, (void)argv, (void)argvlen;
-    host->reply_array(call, 3);
+    host->reply_array(call, 4);
     host->reply_integer(call, clock_runs);
     host->reply_integer(call, clock_seen);
     host->reply_integer(call, host->on_clock_moved(me, on_clock_moved, NULL));
+    host->reply_integer(call, clock_last_event);
 }
 
 static int deep_function(void *s, struct redress_lua_call *call, int argc, const struct redress_value *argv) {
