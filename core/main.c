@@ -316,7 +316,6 @@ static int start_with_store(struct config *config, struct event_base *base) {
     }
     if (agents_bootstrap(config->data) != 0) return -1;
     attachments_configure(config->data, config->attachment_max_bytes);
-    attachments_sweep_erased();
     agents_roster_load();   /* a failure is logged; assignment then asks the store */
     tick_configure(config);
     backups_configure(base, config->data);
@@ -472,6 +471,9 @@ int main(int argc, char **argv) {
         log_error("cannot follow the other nodes' events", NULL);
         goto done;
     }
+    /* After following: an erase another node commits from now on is heard,
+     * one committed before is in the rows this sweep reads. */
+    attachments_sweep_erased();
     if (nodes_follow_peers() != 0) {
         log_error("cannot hear the other nodes' failed AUTHs", NULL);
         goto done;

@@ -23,6 +23,7 @@
 #include "lib/log.h"
 #include "store/store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -106,8 +107,13 @@ int attachments_store(struct call *call, int64_t case_id, int64_t event_id, cons
         unsigned char hash[EVP_MAX_MD_SIZE];
         unsigned int hash_len = 0;
         char hex[2 * 32 + 1] = "";
-        if (EVP_Digest(a->data, a->len, hash, &hash_len, EVP_sha256(), NULL) == 1)
-            for (unsigned int k = 0; k < hash_len && k < 32; k++) snprintf(hex + 2 * k, 3, "%02x", hash[k]);
+        /* Never a row without its digest: an empty one is an erased row's
+         * mark, and the start's sweep would remove the file.  (The file
+         * goes with the command: remove_unless_committed.) */
+        if (EVP_Digest(a->data, a->len, hash, &hash_len, EVP_sha256(), NULL) != 1 || hash_len != 32)
+            return call_fail(call, CALL_ERR, "attachments: cannot compute the SHA-256 of '%.*s'",
+                             (int)(a->name_len > 64 ? 64 : a->name_len), a->name);
+        for (unsigned int k = 0; k < hash_len; k++) snprintf(hex + 2 * k, 3, "%02x", hash[k]);
         struct store_stmt *statement = store_statement(sql);
         if (statement) {
             store_bind_int64(statement, 1, event_id);
@@ -161,8 +167,48 @@ static void remove_erased(const char *sql, int64_t id) {
 
 #define ERASED_ROWS " FROM attachments WHERE name = '[erased]' AND sha256 = ''"
 
+/* A case's folder that the erase emptied goes too: the next sweep looks
+ * only at the folders still holding files, not at every erased row ever
+ * written (a sweep per start, and per reconnection with several nodes). */
+static void remove_folder_if_empty(int64_t case_id) {
+    char folder[PATH_MAX_BYTES + 32];
+    snprintf(folder, sizeof folder, "%s/%lld", directory, (long long)case_id);
+    if (rmdir(folder) != 0 && errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT)
+        log_warn("erased attachments' folder not removed", "path=%s error=\"%s\"", folder, strerror(errno));
+}
+
 void attachments_sweep_erased(void) {
-    remove_erased("SELECT case_id, event_id, number" ERASED_ROWS, 0);
+    /* The folders first, then the rows of each: the cost follows the cases
+     * holding files here, and no directory stream is open across a read. */
+    DIR *folders = opendir(directory);
+    if (folders == NULL) {
+        if (errno != ENOENT) log_warn("attachments not swept", "path=%s error=\"%s\"", directory, strerror(errno));
+        return;
+    }
+    int64_t *cases = NULL;
+    size_t count = 0, capacity = 0;
+    for (struct dirent *entry; (entry = readdir(folders)) != NULL;) {
+        const char *name = entry->d_name;
+        size_t digits = strspn(name, "0123456789");
+        if (digits == 0 || digits > 18 || name[digits] != '\0') continue;
+        if (count == capacity) {
+            size_t grown = capacity ? capacity * 2 : 256;
+            int64_t *more = realloc(cases, grown * sizeof *more);
+            if (more == NULL) {
+                log_error("attachments not swept: out of memory", NULL);
+                break;
+            }
+            cases = more;
+            capacity = grown;
+        }
+        cases[count++] = strtoll(name, NULL, 10);
+    }
+    closedir(folders);
+    for (size_t i = 0; i < count; i++) {
+        remove_erased("SELECT case_id, event_id, number" ERASED_ROWS " AND case_id = ?1", cases[i]);
+        remove_folder_if_empty(cases[i]);
+    }
+    free(cases);
 }
 
 /* Another node committed the events low..high: the cases it erased lose
@@ -193,8 +239,10 @@ static void peer_range(int64_t low, int64_t high) {
         attachments_sweep_erased();
         return;
     }
-    for (int i = 0; i < count; i++)
+    for (int i = 0; i < count; i++) {
         remove_erased("SELECT case_id, event_id, number" ERASED_ROWS " AND case_id = ?1", erased[i]);
+        remove_folder_if_empty(erased[i]);
+    }
 }
 
 int attachments_follow_peers(void) {

@@ -1,7 +1,8 @@
 """Attachment files whose rows an erase emptied go wherever they are kept:
 
   - a crash between an erase's commit and its unlinks (the fsync held, then kill -9) leaves the
-    files; the next start removes them, and keeps another customer's;
+    files; the next start removes them and their emptied folder (a start looks only at the folders
+    still there, not at every erased row ever written), and keeps another customer's;
   - several nodes on one database each keep the files they received in their own data
     directory: an erase run on another node removes this node's files once its events are
     heard (before, they stayed until someone removed them by hand).
@@ -46,6 +47,7 @@ def test_files_a_crash_kept_after_an_erase_go_at_the_next_start():
         d.log_lines = []
         d.start()
         assert files(d, mine) == [], "the erased rows' files outlived the restart"
+        assert not os.path.isdir(os.path.join(d.data, "attachments", str(mine)))   # its emptied folder too
         assert len(files(d, other)) == 1      # another customer's stay
         assert any('msg="erased attachments\' files removed" files=2' in line for line in d.log_lines)
         c = d.client()
