@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import tempfile
 
-from harness import PLUGINS, REDRESSD, ROOT, TEST_PLUGINS, Client, Daemon, RespError, as_map
+from harness import PLUGINS, REDRESSD, ROOT, TEST_PLUGINS, Client, Daemon, RespError, as_map, only_on
 
 RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rulesets", "plugins")
 
@@ -267,6 +267,7 @@ def test_clock_listener_runs_after_the_daemon_clock_moves():
                    for line in d.log_lines)
 
 
+@only_on("sqlite", reason="on PostgreSQL the node holding the timer's turn fires what fell due, at that turn")
 def test_a_clock_listener_sees_what_the_move_wrote_once_it_is_on_disk():
     """The deadlines a DEBUG.CLOCK move makes due fire into the store: the plugins' clock listeners run after
     those writes are on disk, so the event log they read holds them."""
