@@ -848,6 +848,47 @@ def test_export_holds_the_customers_tasks_as_the_erase_reaches_them():
         assert "Zebrafoo" not in repr(after)
 
 
+def test_export_holds_the_customers_refunds_and_attachments_as_the_erase_reaches_them():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        jan1 = 1767225600
+        c.call("DEBUG.CLOCK", "SET", jan1 + 2 * DAY)
+        sue = login(d, "sue", c.call("AGENT.ADD", "sue", "supervisor"))
+        cid = open_case(c, customer="zed@example.com", subject="想退货", order="O-1", amount="199.00",
+                        delivered_at=str(jan1))
+        task = c.call("CASE.TASK", cid, "logistics", "trace parcel")
+        c.call("CASE.MESSAGE", cid, "see photo", "ATTACH", "passport-Zebrafoo.jpg", "image/jpeg", b"JPEGDATA")
+        c.call("CASE.REPLY", task, "label", "ATTACH", "label-Zebrafoo.png", "image/png", b"PNG")
+        back = as_map(c.call("REFUND.REQUEST", cid, "40.00", "return_refund", "REASON", "Zebrafoo returns it"))
+        c.call("REFUND.RETURN", back["id"], "SF Express", "SF-Zebrafoo-1")
+        c.call("REFUND.RECEIVED", back["id"], "box crushed, Zebrafoo's note")
+        waiting = open_case(c, customer="zed@example.com", subject="想退款", order="O-2", amount="199.00")
+        rejected = as_map(c.call("REFUND.REQUEST", waiting, "100.00", "refund_only", "REASON", "never came"))
+        sue.call("REFUND.REJECT", rejected["id"], "Zebrafoo got a voucher")
+        other = open_case(c, customer="amy@example.com", subject="想退款", order="O-3", amount="10.00")
+        c.call("REFUND.REQUEST", other, "5.00", "refund_only", "REASON", "amy's reason")
+        c.call("CASE.MESSAGE", other, "mine", "ATTACH", "amy.jpg", "image/jpeg", b"JPEG-amy")
+        zed = as_map(c.call("CUSTOMER.GET", "zed@example.com"))["id"]
+        export = as_map(c.call("CUSTOMER.EXPORT", zed))
+        refunds = [as_map(r) for r in export["refunds"]]
+        assert [r["id"] for r in refunds] == [str(back["id"]), str(rejected["id"])], refunds
+        assert (refunds[0]["case"], refunds[0]["reason"], refunds[0]["tracking"], refunds[0]["return_condition"]) == \
+            (str(cid), "Zebrafoo returns it", "SF-Zebrafoo-1", "box crushed, Zebrafoo's note"), refunds[0]
+        assert (refunds[1]["case"], refunds[1]["reason"], refunds[1]["decision_reason"], refunds[1]["decided_by"]) == \
+            (str(waiting), "never came", "Zebrafoo got a voucher", "sue"), refunds[1]
+        files = [as_map(a) for a in export["attachments"]]
+        assert [(a["case"], a["name"], a["type"], a["size"]) for a in files] == \
+            [(str(cid), "passport-Zebrafoo.jpg", "image/jpeg", "8"), (str(task), "label-Zebrafoo.png", "image/png", "3")], files
+        assert all(len(a["sha256"]) == 64 for a in files) and "JPEGDATA" not in repr(export)
+        assert "amy" not in repr(export)
+        # What the export showed is what the erase reaches.
+        assert c.call("CUSTOMER.ERASE", zed) == 2
+        after = as_map(c.call("CUSTOMER.EXPORT", zed))
+        assert [as_map(r)["id"] for r in after["refunds"]] == [r["id"] for r in refunds]
+        assert [as_map(a)["name"] for a in after["attachments"]] == ["[erased]", "[erased]"]
+        assert "Zebrafoo" not in repr(after)
+
+
 def test_erase_reaches_the_copies_a_merge_made_on_other_customers_cases():
     with Daemon(rules="shipped") as d:
         c = d.client()
