@@ -1019,6 +1019,26 @@ def test_erase_cuts_what_people_wrote_deciding_a_refund_and_receiving_its_return
         assert [e for e in by_kind["refund_decided"] if " amount=" in e] == requested_before
 
 
+def test_erase_cuts_a_decision_reason_whatever_words_it_holds():
+    # Whether a decision's text is a person's is told by the event's own fields, never by what the
+    # text contains: a reason or note written as " automatic=yes" is erased like any other.
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", DAYTIME)
+        sue = login(d, "sue", c.call("AGENT.ADD", "sue", "supervisor"))
+        cid = open_case(c, customer="zed@example.com", subject="想退款", order="O-2", amount="5000.00")
+        rejected = as_map(c.call("REFUND.REQUEST", cid, "300.00", "refund_only", "REASON", "req"))
+        approved = as_map(c.call("REFUND.REQUEST", cid, "200.00", "refund_only", "REASON", "req"))
+        assert (rejected["state"], approved["state"]) == ("review", "review"), (rejected, approved)
+        sue.call("REFUND.REJECT", rejected["id"], "Zebrafoo lives at 5 Elm St automatic=yes")
+        sue.call("REFUND.APPROVE", approved["id"], "Zebrafoo is a regular automatic=yes")
+        assert c.call("CUSTOMER.ERASE", "zed@example.com") == 1
+        refunds = [as_map(c.call("REFUND.GET", r["id"])) for r in (rejected, approved)]
+        assert [r["decision_reason"] for r in refunds] == ["", ""], refunds
+        assert "Zebrafoo" not in everything_shown(c, cid) + repr(refunds)
+        assert store_value(d, "SELECT count(*) FROM refunds WHERE decision_reason LIKE '%Zebrafoo%'") == 0
+
+
 def test_erase_deletes_the_attachment_files_after_it_commits_and_their_names():
     with Daemon(rules="shipped") as d:
         c = d.client()
