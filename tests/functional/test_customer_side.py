@@ -379,6 +379,46 @@ def test_a_merged_duplicate_takes_no_survey():
         assert Client(d.port).call("SURVEY.ANSWER", token, 4) == survivor
 
 
+def test_an_agent_recorded_survey_refuses_a_merged_duplicate_and_names_the_survivor_only_to_who_may_see_it():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", DAYTIME)
+        alice = login(d, "alice", c.call("AGENT.ADD", "alice", "agent", "QUEUES", "support"))
+        dup = open_case(c, customer="S-1", subject="screen broken")
+        survivor = open_case(c, customer="S-1", subject="screen broken again", channel="email")
+        assert c.call("CASE.MERGE", dup, survivor, "dup") == "OK"
+        r = c.call("CASE.SURVEY", dup, 1, "awful")
+        assert isinstance(r, RespError) and r.code == "BADSTATE" and r.startswith(
+            "BADSTATE case %d was merged into case %d: its survey is the survivor's" % (dup, survivor)), r
+        assert store_value(d, "SELECT count(*) FROM surveys") == 0
+        assert as_map(c.call("CASE.GET", dup))["survey_score"] == ""
+        # Merged into a case of finance: alice (support) is told no, without the case she may not see.
+        other = open_case(c, customer="S-2", subject="screen broken third")
+        money = open_case(c, customer="S-3", subject="double charge on card")
+        assert (as_map(c.call("CASE.GET", other))["queue"], as_map(c.call("CASE.GET", money))["queue"]) == \
+            ("support", "finance")
+        assert c.call("CASE.MERGE", other, money, "dup") == "OK"
+        for r in (alice.call("CASE.SURVEY", other, 1), alice.call("CASE.SURVEY.TOKEN", other)):
+            assert isinstance(r, RespError) and r.code == "BADSTATE", r
+            assert str(money) not in r and "was merged into another case" in r, r
+        assert store_value(d, "SELECT count(*) FROM surveys") == 0
+
+
+def test_a_survey_answer_for_a_merged_case_does_not_name_the_survivor():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        mine = open_case(c, customer="M-1", subject="parcel late")
+        theirs = open_case(c, customer="M-2", subject="parcel late too")
+        c.call("CASE.RESOLVE", mine, "fixed")
+        token = c.call("CASE.SURVEY.TOKEN", mine)
+        assert c.call("CASE.MERGE", mine, theirs) == "OK"       # merges across customers are allowed
+        r = Client(d.port).call("SURVEY.ANSWER", token, 5)
+        assert isinstance(r, RespError) and r.code == "BADSTATE", r
+        assert r.startswith("BADSTATE case %d was merged into another case" % mine) and str(theirs) not in r, r
+        assert store_value(d, "SELECT count(*) FROM survey_tokens_used") == 0
+        assert store_value(d, "SELECT count(*) FROM surveys") == 0
+
+
 def test_one_survey_per_resolution_and_a_survey_the_customer_answers_with_a_token():
     with Daemon() as d:
         c = d.client()
