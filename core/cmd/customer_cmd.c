@@ -141,8 +141,11 @@ static long long rows_as_maps(struct request *request, struct evbuffer *out, con
  * request (PIPL, GDPR): customer (id, created_at), identities, cases (with
  * their texts), tasks (the tasks opened from those cases and from their
  * tasks: a case's columns and its parent), events, messages and surveys of
- * those cases and tasks -- each a list of field/value arrays.  The cases
- * and tasks are those CUSTOMER.ERASE erases (CUSTOMER_CASES_CTE). */
+ * those cases and tasks, their refunds (with what people wrote: reason,
+ * tracking, return condition, decision reason) and their attachments (name,
+ * type, size, digest; not the bytes) -- each a list of field/value
+ * arrays.  The cases and tasks are those CUSTOMER.ERASE erases
+ * (CUSTOMER_CASES_CTE). */
 #define EXPORT_CASE_COLUMNS                                                                                     \
     "SELECT id, created_at, state, channel, customer, subject, body, order_id AS \"order\", amount, currency,"  \
     " tier, lang, category, queue, external_id, resolved_at, closed_at, resolution_code, resolution_text,"      \
@@ -150,7 +153,8 @@ static long long rows_as_maps(struct request *request, struct evbuffer *out, con
 void customer_export_command(struct request *request) {
     int64_t id;
     if (named_customer(request, 1, &id) != 0) return;
-    static const char *const names[] = {"customer", "identities", "cases", "tasks", "events", "messages", "surveys"};
+    static const char *const names[] = {"customer", "identities", "cases",   "tasks",
+                                        "events",   "messages",   "surveys", "refunds", "attachments"};
     static const char *const sql[] = {
         "SELECT id, created_at FROM customers WHERE id = ?1",
         "SELECT kind, value, created_at FROM customer_identities WHERE customer_id = ?1 ORDER BY created_at, kind",
@@ -164,8 +168,19 @@ void customer_export_command(struct request *request) {
         " WHERE m.case_id IN (SELECT id FROM mine) ORDER BY m.event_id",
         CUSTOMER_CASES_CTE "SELECT s.case_id AS \"case\", s.round, s.score, s.comment, s.agent, s.at, s.source"
         " FROM surveys s WHERE s.case_id IN (SELECT id FROM mine) ORDER BY s.id",
+        /* What the customer and the people deciding wrote (reason, tracking,
+         * return condition, decision reason) is what the erase clears. */
+        CUSTOMER_CASES_CTE "SELECT r.case_id AS \"case\", r.id, r.created_at, r.updated_at, r.order_id AS \"order\","
+        " r.amount, r.currency, r.kind, r.reason, r.state, r.requested_by, r.decided_by, r.decision_reason,"
+        " r.reference, r.return_state, r.carrier, r.tracking, r.return_condition FROM refunds r"
+        " WHERE r.case_id IN (SELECT id FROM mine) ORDER BY r.id",
+        /* What describes each file, not its bytes: the file is
+         * DATA/attachments/CASE/EVENT-NUMBER. */
+        CUSTOMER_CASES_CTE "SELECT a.case_id AS \"case\", a.event_id AS event, a.number, a.name, a.type, a.size,"
+        " a.sha256 FROM attachments a WHERE a.case_id IN (SELECT id FROM mine) ORDER BY a.event_id, a.number",
     };
-    enum { SECTIONS = 7 };
+    enum { SECTIONS = sizeof names / sizeof names[0] };
+    _Static_assert(sizeof sql / sizeof sql[0] == sizeof names / sizeof names[0], "a query per section");
     struct evbuffer *sections[SECTIONS] = {NULL};
     long long counts[SECTIONS];
     int failed = 0;

@@ -9,9 +9,11 @@
 #include "domain/tick.h"
 #include "rules/rules.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define FIELDS_MAX 64
 #define EVAL_ERROR_MAX 512
@@ -126,6 +128,22 @@ static void eval_triage(struct request *request, const struct rules_field *field
     free(run);
 }
 
+/* One hook on the fields: its checked decision and the version, or -RULE. */
+static void eval_hook(struct request *request, enum rules_hook hook, const struct rules_field *fields, int count) {
+    union rules_decision decision;
+    char why[EVAL_ERROR_MAX];
+    if (rules_eval(hook, fields, count, &decision, why, sizeof why) != 0) {
+        request_error(request, "RULE", "%s", why);
+        return;
+    }
+    long long pairs = 0;
+    rules_decision_pairs(hook, &decision, count_pair, &pairs);
+    reply_map(request->reply, pairs + 1);
+    reply_bulk_string(request->reply, "version");
+    reply_bulk_string(request->reply, rules_version());
+    rules_decision_pairs(hook, &decision, write_pair, request->reply);
+}
+
 /* RULES.EVAL hook field value ...: a dry run, nothing written. */
 void rules_eval_command(struct request *request) {
     if (request->argc % 2 != 0) {
@@ -149,13 +167,32 @@ void rules_eval_command(struct request *request) {
                       QUOTE(request->argv[1], request->argvlen[1], 32), hooks);
         return;
     }
-    /* A field given twice is refused, as CASE.OPEN refuses it: the hook
-     * would see only one of the two, and the caller would not know which. */
+    /* Field names in any case, as CASE.OPEN takes them: the host's (and the
+     * rules') names are lower case, so SUBJECT is the subject the hook
+     * reads.  Folded into a copy: argv may be a plugin's (case_api.c). */
+    size_t names_size = 1;
+    for (int i = 2; i < request->argc; i += 2) names_size += request->argvlen[i] + 1;
+    char *names = malloc(names_size), *name_at[FIELDS_MAX];
+    if (names == NULL) {
+        request_error(request, "ERR", "out of memory");
+        return;
+    }
+    char *next = names;
+    for (int i = 2, n = 0; i < request->argc && n < FIELDS_MAX; i += 2, n++) {
+        name_at[n] = next;
+        for (size_t k = 0; k < request->argvlen[i]; k++) *next++ = (char)tolower((unsigned char)request->argv[i][k]);
+        *next++ = '\0';
+    }
+    /* A field given twice is refused, as CASE.OPEN refuses it (subject
+     * beside SUBJECT too): the hook would see only one of the two, and the
+     * caller would not know which. */
     for (int i = 2; i < request->argc; i += 2)
         for (int j = 2; j < i; j += 2)
-            if (strcmp(request->argv[i], request->argv[j]) == 0) {
+            if (strcasecmp(request->argv[i], request->argv[j]) == 0) {
+                int n = (i - 2) / 2;
                 request_error(request, "INVALID", "field '%s' given twice",
-                              QUOTE(request->argv[i], request->argvlen[i], 64));
+                              QUOTE(n < FIELDS_MAX ? name_at[n] : request->argv[i], request->argvlen[i], 64));
+                free(names);
                 return;
             }
     struct rules_field fields[FIELDS_MAX];
@@ -163,7 +200,7 @@ void rules_eval_command(struct request *request) {
     for (int i = 2; i + 1 < request->argc && count < FIELDS_MAX; i += 2) {
         struct rules_field *field = &fields[count++];
         memset(field, 0, sizeof *field);
-        field->name = request->argv[i];
+        field->name = name_at[count - 1];
         /* Whole numbers go to rules as integers (amount in minor units, times). */
         long long number;
         if (request_integer(request, i + 1, 1, &number) == 0) {
@@ -174,20 +211,7 @@ void rules_eval_command(struct request *request) {
             field->len = request->argvlen[i + 1];
         }
     }
-    if (triage) {
-        eval_triage(request, fields, count);
-        return;
-    }
-    union rules_decision decision;
-    char why[EVAL_ERROR_MAX];
-    if (rules_eval((enum rules_hook)hook, fields, count, &decision, why, sizeof why) != 0) {
-        request_error(request, "RULE", "%s", why);
-        return;
-    }
-    long long pairs = 0;
-    rules_decision_pairs((enum rules_hook)hook, &decision, count_pair, &pairs);
-    reply_map(request->reply, pairs + 1);
-    reply_bulk_string(request->reply, "version");
-    reply_bulk_string(request->reply, rules_version());
-    rules_decision_pairs((enum rules_hook)hook, &decision, write_pair, request->reply);
+    if (triage) eval_triage(request, fields, count);
+    else eval_hook(request, (enum rules_hook)hook, fields, count);
+    free(names);
 }

@@ -210,13 +210,17 @@ static int check_queues(struct call *call, const char *queues, size_t queues_len
  * not be told apart from the engine in CASE.HISTORY. */
 static const char *const host_actors[] = {"customer", "decisions", "figures", "http",  "intake", "nodes", "redress",
                                           "replay",   "retention", "rules",   "search", "stats", "timer"};
-#define PLUGIN_ACTOR_PREFIX "plugin:"
+/* The families of actors: a plugin's identity (plugin:NAME) and a refund
+ * executor's (executor:NAME, refund_exec.c: executor:outbox by default). */
+static const char *const host_actor_prefixes[] = {"plugin:", "executor:"};
 
 static int reserved_name(const char *name, size_t name_len) {
     for (size_t i = 0; i < sizeof host_actors / sizeof host_actors[0]; i++)
         if (strlen(host_actors[i]) == name_len && strncasecmp(name, host_actors[i], name_len) == 0) return 1;
-    size_t prefix = sizeof PLUGIN_ACTOR_PREFIX - 1;
-    if (name_len >= prefix && strncasecmp(name, PLUGIN_ACTOR_PREFIX, prefix) == 0) return 1;
+    for (size_t i = 0; i < sizeof host_actor_prefixes / sizeof host_actor_prefixes[0]; i++) {
+        size_t prefix = strlen(host_actor_prefixes[i]);
+        if (name_len >= prefix && strncasecmp(name, host_actor_prefixes[i], prefix) == 0) return 1;
+    }
     const char *automation = rules_refund_system_actor();
     return automation && strlen(automation) == name_len && strncasecmp(name, automation, name_len) == 0;
 }
@@ -247,7 +251,7 @@ int agents_add(struct call *call, const char *name, size_t name_len, unsigned ro
         return call_fail(call, CALL_INVALID,
                          "agent name '%.*s' is reserved: the host writes it as the actor of its own work "
                          "(reserved: customer decisions figures http intake nodes redress replay retention rules "
-                         "search stats timer, plugin:*, and the rule set's refund_automation actor)",
+                         "search stats timer, plugin:*, executor:*, and the rule set's refund_automation actor)",
                          (int)name_len, name);
     if (name_taken(call, name, name_len) != 0) return -1;
     if (check_queues(call, queues, queues_len) != 0) return -1;

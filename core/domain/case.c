@@ -580,6 +580,27 @@ int case_set_field(struct call *call, struct case_row *row, enum case_field fiel
     return case_event(call, row, "changed", &detail);
 }
 
+int case_survey_not_merged(struct call *call, int64_t id, int tell_survivor) {
+    static const char sql[] = "SELECT merged_into FROM cases WHERE id = ?1 AND merged_into IS NOT NULL";
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, id);
+    int found = call_row(call, statement);
+    if (found <= 0) return found;
+    int64_t survivor = store_column_int64(statement, 0);
+    store_reset(statement);
+    int visible = 0;
+    if (tell_survivor) {
+        struct case_row into;
+        if (case_load(call, survivor, 0, &into) != 0) return -1;
+        visible = caller_may_see_case(&call->who, into.queue, into.assignee);
+    }
+    if (visible)
+        return call_fail(call, CALL_BADSTATE, "case %lld was merged into case %lld: its survey is the survivor's",
+                         (long long)id, (long long)survivor);
+    return call_fail(call, CALL_BADSTATE, "case %lld was merged into another case: its survey is that case's",
+                     (long long)id);
+}
+
 int case_survey(struct call *call, struct case_row *row, int score, const char *comment, size_t len,
                 long long round) {
     if (score < CASE_SCORE_MIN || score > CASE_SCORE_MAX)
@@ -591,6 +612,8 @@ int case_survey(struct call *call, struct case_row *row, int score, const char *
     if (row->state != CASE_RESOLVED && row->state != CASE_CLOSED)
         return call_fail(call, CALL_BADSTATE, "case %lld is %s: a survey follows resolution", (long long)row->id,
                          lifecycle_state_name(row->state));
+    /* SURVEY.ANSWER asked first, without naming the survivor: not merged here. */
+    if (case_survey_not_merged(call, row->id, 1) != 0) return -1;
     static const char round_sql[] = "SELECT reopen_count FROM cases WHERE id = ?1";
     struct store_stmt *statement = store_statement(round_sql);
     if (statement == NULL) return call_store_error(call);

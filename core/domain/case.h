@@ -136,8 +136,17 @@ int case_set_escalation(struct call *call, struct case_row *row, const char *pri
                         const char *queue, long long level); /* no event: escalation writes it */
 int case_count_breach(struct call *call, struct case_row *row);
 int case_refresh_next_due(struct call *call, int64_t case_id);
+/* A merged duplicate (resolved "merged", then closed) takes no survey: it
+ * is one complaint with its survivor, and scored on both, CSAT would count
+ * it twice.  0 when case id was not merged, else -1 with BADSTATE "case N
+ * was merged into case M: its survey is the survivor's" -- M named only
+ * when tell_survivor and the caller may see case M (the one rule,
+ * caller_may_see_case), else "into another case" (a token's holder, the
+ * customer, never learns another case's id) -- or a store error. */
+int case_survey_not_merged(struct call *call, int64_t id, int tell_survivor);
 /* One survey per resolution (round: the case's reopen_count; -1 = the
- * current one): BADSTATE unless resolved or closed, CONFLICT when the round
+ * current one): BADSTATE unless resolved or closed or when merged
+ * (case_survey_not_merged, survivor told as above), CONFLICT when the round
  * has its survey or (a token's round) the case was reopened since; the
  * survey row, the case's survey_score/comment, the "survey" event. */
 int case_survey(struct call *call, struct case_row *row, int score, const char *comment, size_t len,

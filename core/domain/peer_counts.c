@@ -29,36 +29,11 @@
 #include "domain/events.h"
 #include "domain/intake.h"
 #include "domain/notices.h"
+#include "lib/detail.h"
 #include "lib/log.h"
 #include "store/store.h"
 
 #include <string.h>
-
-/* 1 when the logfmt detail (lib/detail.c's form: key=value pairs, a value
- * quoted when it holds a space, '"' or '=') has key=value. */
-static int detail_has(const char *detail, const char *key, const char *value) {
-    size_t key_len = strlen(key), value_len = strlen(value);
-    const char *p = detail;
-    while (*p) {
-        while (*p == ' ') p++;
-        const char *name = p;
-        while (*p && *p != '=' && *p != ' ') p++;
-        if (*p != '=') continue;
-        size_t name_len = (size_t)(p - name);
-        p++;
-        const char *start = p;
-        if (*p == '"') { /* a quoted value: skip to its closing quote */
-            for (p++; *p && *p != '"'; p++)
-                if (*p == '\\' && p[1]) p++;
-            if (*p) p++;
-        } else {
-            while (*p && *p != ' ') p++;
-        }
-        if (name_len == key_len && memcmp(name, key, key_len) == 0)
-            return (size_t)(p - start) == value_len && memcmp(start, value, value_len) == 0;
-    }
-    return 0;
-}
 
 static void count_range(int64_t low, int64_t high) {
     static const char sql[] =

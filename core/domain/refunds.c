@@ -375,6 +375,63 @@ static void decide(const struct case_row *row, const struct refund_ask *ask, int
     snprintf(decision->reason, sizeof decision->reason, "no rule decided: a supervisor reviews");
 }
 
+/* 1 when a person wrote refund id's decision text, 0 when the host did,
+ * -1 (store error).  A decision made after the request -- REFUND.REJECT's
+ * reason, REFUND.APPROVE's note -- has its event, written refund first:
+ * "refund=N decision=D by=A ...", which tells it from the request's (the
+ * rules' own reason, kept: the audit of why).  An automatic approval's
+ * (returns.c) carries the pair automatic=yes: the host's words, kept.
+ * That pair is read as a pair (detail_has), never searched for in the
+ * line: a reason a person wrote may hold the same characters.  A
+ * deadline's rejection (by=timer) counts as a person's: an agent may be
+ * called "timer", and its text is only the host's. */
+static int decided_by_person(struct call *call, int64_t case_id, int64_t id) {
+    static const char sql[] =
+        "SELECT detail FROM events WHERE case_id = ?1 AND kind = 'refund_decided' AND detail LIKE ?2";
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "refund=%lld decision=%% by=%%", (long long)id);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) {
+        store_bind_int64(statement, 1, case_id);
+        store_bind_text(statement, 2, pattern, -1, STORE_TRANSIENT);
+    }
+    int found;
+    while ((found = call_row(call, statement)) > 0) {
+        const char *detail = (const char *)store_column_text(statement, 0);
+        if (detail && !detail_has(detail, "automatic", "yes")) {
+            store_reset(statement);
+            return 1;
+        }
+    }
+    return found;
+}
+
+/* Clears the decision texts people wrote on the case's refunds, one
+ * refund at a time (no write while a read is open); 0 or -1. */
+static int erase_decision_texts(struct call *call, int64_t case_id) {
+    static const char next_sql[] = "SELECT id FROM refunds WHERE case_id = ?1 AND decision_reason IS NOT NULL"
+                                   " AND id > ?2 ORDER BY id LIMIT 1";
+    static const char clear_sql[] = "UPDATE refunds SET decision_reason = NULL WHERE id = ?1";
+    int64_t last = 0;
+    for (;;) {
+        struct store_stmt *statement = store_statement(next_sql);
+        if (statement) {
+            store_bind_int64(statement, 1, case_id);
+            store_bind_int64(statement, 2, last);
+        }
+        int found = call_row(call, statement);
+        if (found <= 0) return found;
+        last = store_column_int64(statement, 0);
+        store_reset(statement);
+        int person = decided_by_person(call, case_id, last);
+        if (person < 0) return -1;
+        if (!person) continue;
+        statement = store_statement(clear_sql);
+        if (statement) store_bind_int64(statement, 1, last);
+        if (call_step(call, statement) != 0) return -1;
+    }
+}
+
 int refunds_erase_requests(struct call *call, int64_t case_id) {
     /* One key at a time: each write takes its row out of the read. */
     static const char next_sql[] =
@@ -382,17 +439,6 @@ int refunds_erase_requests(struct call *call, int64_t case_id) {
         " AND idempotency_key NOT LIKE 'erased:%' ORDER BY id LIMIT 1";
     static const char key_sql[] = "UPDATE refunds SET idempotency_key = ?2 WHERE id = ?1";
     static const char reason_sql[] = "UPDATE refunds SET reason = NULL WHERE case_id = ?1 AND reason IS NOT NULL";
-    /* The text of a decision made after the request -- REFUND.REJECT's
-     * reason, REFUND.APPROVE's note -- is a person's.  Its event (written
-     * here alone, refund first: "refund=N decision=D by=A ...") tells it
-     * from the request's, the rules' own reason (kept: the audit of why),
-     * and from an automatic approval's ("automatic=yes": the host's words,
-     * kept).  A deadline's rejection (by=timer) is erased too: an agent
-     * may be called "timer", and its text is only the host's. */
-    static const char decision_sql[] =
-        "UPDATE refunds SET decision_reason = NULL WHERE case_id = ?1 AND decision_reason IS NOT NULL"
-        " AND EXISTS (SELECT 1 FROM events e WHERE e.case_id = ?1 AND e.kind = 'refund_decided'"
-        " AND e.detail LIKE 'refund=' || refunds.id || ' decision=% by=%' AND e.detail NOT LIKE '% automatic=yes%')";
     for (;;) {
         struct store_stmt *statement = store_statement(next_sql);
         if (statement) store_bind_int64(statement, 1, case_id);
@@ -414,12 +460,10 @@ int refunds_erase_requests(struct call *call, int64_t case_id) {
         }
         if (call_step(call, statement) != 0) return -1;
     }
-    const char *const clear[] = {reason_sql, decision_sql};
-    for (size_t i = 0; i < sizeof clear / sizeof clear[0]; i++) {
-        struct store_stmt *statement = store_statement(clear[i]);
-        if (statement) store_bind_int64(statement, 1, case_id);
-        if (call_step(call, statement) != 0) return -1;
-    }
+    struct store_stmt *statement = store_statement(reason_sql);
+    if (statement) store_bind_int64(statement, 1, case_id);
+    if (call_step(call, statement) != 0) return -1;
+    if (erase_decision_texts(call, case_id) != 0) return -1;
     /* Only REFUND.REJECT's (and a deadline's) decision event quotes its
      * reason; the request's keeps the rules' and an automatic approval's
      * the host's ("by=A automatic=yes ...", not matched). */

@@ -57,21 +57,6 @@ static int mac_of(struct call *call, const char *text, size_t len, char *out) {
     return surveys_mac(call, text, len, MAC_BYTES, out);
 }
 
-/* A merged duplicate (resolved "merged", then closed) is one complaint
- * with its survivor: scored on both, CSAT would count it twice.  0, or -1
- * with BADSTATE naming the survivor (or a store error). */
-static int not_merged(struct call *call, int64_t case_id) {
-    static const char sql[] = "SELECT merged_into FROM cases WHERE id = ?1 AND merged_into IS NOT NULL";
-    struct store_stmt *statement = store_statement(sql);
-    if (statement) store_bind_int64(statement, 1, case_id);
-    int found = call_row(call, statement);
-    if (found <= 0) return found;
-    long long survivor = store_column_int64(statement, 0);
-    store_reset(statement);
-    return call_fail(call, CALL_BADSTATE, "case %lld was merged into case %lld: its survey is the survivor's",
-                     (long long)case_id, survivor);
-}
-
 int surveys_token(struct call *call, int64_t case_id, char out[SURVEY_TOKEN_MAX + 1]) {
     struct case_row row;
     if (case_load(call, case_id, 0, &row) != 0) return -1;
@@ -81,7 +66,7 @@ int surveys_token(struct call *call, int64_t case_id, char out[SURVEY_TOKEN_MAX 
     if (row.state != CASE_RESOLVED && row.state != CASE_CLOSED)
         return call_fail(call, CALL_BADSTATE, "case %lld is %s: a survey follows resolution", (long long)case_id,
                          lifecycle_state_name(row.state));
-    if (not_merged(call, case_id) != 0) return -1;
+    if (case_survey_not_merged(call, case_id, 1) != 0) return -1;
     static const char sql[] = "SELECT reopen_count FROM cases WHERE id = ?1";
     struct store_stmt *statement = store_statement(sql);
     if (statement) store_bind_int64(statement, 1, case_id);
@@ -136,8 +121,10 @@ int surveys_answer(struct call *call, const char *token, size_t len, int score, 
         return call_fail(call, CALL_INVALID, "survey token is not valid");
     }
     if (clock_now() > expires) return call_fail(call, CALL_INVALID, "survey token has expired");
-    /* A token issued before the case was merged away: not used up. */
-    if (not_merged(call, id) != 0) return -1;
+    /* A token issued before the case was merged away: not used up.  Its
+     * holder is the customer: the survivor (maybe another customer's) is
+     * not named. */
+    if (case_survey_not_merged(call, id, 0) != 0) return -1;
     static const char used_sql[] =
         "INSERT INTO survey_tokens_used(nonce, case_id, used_at) VALUES (?1, ?2, ?3) ON CONFLICT(nonce) DO NOTHING";
     struct store_stmt *statement = store_statement(used_sql);

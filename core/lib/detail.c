@@ -125,3 +125,27 @@ void detail_append(struct detail *detail, const struct detail *more) {
     memcpy(detail->text + detail->len, more->text, more->len + 1);
     detail->len += more->len;
 }
+
+int detail_has(const char *detail, const char *key, const char *value) {
+    size_t key_len = strlen(key), value_len = strlen(value);
+    const char *p = detail;
+    while (*p) {
+        while (*p == ' ') p++;
+        const char *name = p;
+        while (*p && *p != '=' && *p != ' ') p++;
+        if (*p != '=') continue;
+        size_t name_len = (size_t)(p - name);
+        p++;
+        const char *start = p;
+        if (*p == '"') { /* a quoted value: skip to its closing quote */
+            for (p++; *p && *p != '"'; p++)
+                if (*p == '\\' && p[1]) p++;
+            if (*p) p++;
+        } else {
+            while (*p && *p != ' ') p++;
+        }
+        if (name_len == key_len && memcmp(name, key, key_len) == 0)
+            return (size_t)(p - start) == value_len && memcmp(start, value, value_len) == 0;
+    }
+    return 0;
+}

@@ -4,7 +4,8 @@
  * one space, a value quoted when it is empty or holds a space, '"', '=',
  * '\' or a control byte; inside quotes '"' and '\' are escaped, a newline
  * is written \n, other control bytes become spaces.  Bounded: a value that
- * does not fit is cut, never overrun.  Never: allocates or fails.
+ * does not fit is cut, never overrun.  Also the one reader of a pair in
+ * such a line (detail_has).  Never: allocates or fails.
  */
 #ifndef REDRESS_DETAIL_H
 #define REDRESS_DETAIL_H
@@ -47,5 +48,12 @@ static inline void detail_add_integer(struct detail *d, const char *key, long lo
 void detail_add_change(struct detail *d, const char *key, const char *from, const char *to);
 /* Appends more's pairs (after one space) when they fit whole; else nothing. */
 void detail_append(struct detail *d, const struct detail *more);
+
+/* The reader: 1 when the detail line (this builder's form) has the pair
+ * key=value, its value compared as written (unquoted: a quoted value never
+ * equals a bare one); 0 otherwise.  Only a pair's key is ever compared
+ * with key, so text inside a quoted value (what a person wrote) never
+ * reads as a pair.  The first pair of that key decides. */
+int detail_has(const char *detail, const char *key, const char *value);
 
 #endif

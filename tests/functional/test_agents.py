@@ -99,6 +99,17 @@ def test_agent_names_the_host_writes_or_differing_only_by_case_are_refused():
         assert isinstance(admin.call("AGENT.ADD", "timerman", "agent"), str)
 
 
+def test_the_refund_executors_actor_is_not_an_agents_name():
+    with Daemon(rules="shipped") as d:
+        admin = d.client()
+        # The host writes executor:NAME for a refund's execution (the shipped executor is executor:outbox).
+        for name in ("executor:outbox", "Executor:Outbox", "executor:payer"):
+            r = admin.call("AGENT.ADD", name, "agent", "QUEUES", "support")
+            assert isinstance(r, RespError) and r.startswith("INVALID agent name '%s' is reserved" % name), r
+            assert "executor:*" in r, r
+        assert [as_map(a)["name"] for a in admin.call("AGENT.LIST")] == ["admin"]
+        assert isinstance(admin.call("AGENT.ADD", "executor", "agent"), str)      # no actor is only that
+
 def test_permission_matrix_every_cell():
     with Daemon() as d:
         admin = d.client()

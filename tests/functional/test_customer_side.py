@@ -379,6 +379,46 @@ def test_a_merged_duplicate_takes_no_survey():
         assert Client(d.port).call("SURVEY.ANSWER", token, 4) == survivor
 
 
+def test_an_agent_recorded_survey_refuses_a_merged_duplicate_and_names_the_survivor_only_to_who_may_see_it():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", DAYTIME)
+        alice = login(d, "alice", c.call("AGENT.ADD", "alice", "agent", "QUEUES", "support"))
+        dup = open_case(c, customer="S-1", subject="screen broken")
+        survivor = open_case(c, customer="S-1", subject="screen broken again", channel="email")
+        assert c.call("CASE.MERGE", dup, survivor, "dup") == "OK"
+        r = c.call("CASE.SURVEY", dup, 1, "awful")
+        assert isinstance(r, RespError) and r.code == "BADSTATE" and r.startswith(
+            "BADSTATE case %d was merged into case %d: its survey is the survivor's" % (dup, survivor)), r
+        assert store_value(d, "SELECT count(*) FROM surveys") == 0
+        assert as_map(c.call("CASE.GET", dup))["survey_score"] == ""
+        # Merged into a case of finance: alice (support) is told no, without the case she may not see.
+        other = open_case(c, customer="S-2", subject="screen broken third")
+        money = open_case(c, customer="S-3", subject="double charge on card")
+        assert (as_map(c.call("CASE.GET", other))["queue"], as_map(c.call("CASE.GET", money))["queue"]) == \
+            ("support", "finance")
+        assert c.call("CASE.MERGE", other, money, "dup") == "OK"
+        for r in (alice.call("CASE.SURVEY", other, 1), alice.call("CASE.SURVEY.TOKEN", other)):
+            assert isinstance(r, RespError) and r.code == "BADSTATE", r
+            assert str(money) not in r and "was merged into another case" in r, r
+        assert store_value(d, "SELECT count(*) FROM surveys") == 0
+
+
+def test_a_survey_answer_for_a_merged_case_does_not_name_the_survivor():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        mine = open_case(c, customer="M-1", subject="parcel late")
+        theirs = open_case(c, customer="M-2", subject="parcel late too")
+        c.call("CASE.RESOLVE", mine, "fixed")
+        token = c.call("CASE.SURVEY.TOKEN", mine)
+        assert c.call("CASE.MERGE", mine, theirs) == "OK"       # merges across customers are allowed
+        r = Client(d.port).call("SURVEY.ANSWER", token, 5)
+        assert isinstance(r, RespError) and r.code == "BADSTATE", r
+        assert r.startswith("BADSTATE case %d was merged into another case" % mine) and str(theirs) not in r, r
+        assert store_value(d, "SELECT count(*) FROM survey_tokens_used") == 0
+        assert store_value(d, "SELECT count(*) FROM surveys") == 0
+
+
 def test_one_survey_per_resolution_and_a_survey_the_customer_answers_with_a_token():
     with Daemon() as d:
         c = d.client()
@@ -848,6 +888,47 @@ def test_export_holds_the_customers_tasks_as_the_erase_reaches_them():
         assert "Zebrafoo" not in repr(after)
 
 
+def test_export_holds_the_customers_refunds_and_attachments_as_the_erase_reaches_them():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        jan1 = 1767225600
+        c.call("DEBUG.CLOCK", "SET", jan1 + 2 * DAY)
+        sue = login(d, "sue", c.call("AGENT.ADD", "sue", "supervisor"))
+        cid = open_case(c, customer="zed@example.com", subject="想退货", order="O-1", amount="199.00",
+                        delivered_at=str(jan1))
+        task = c.call("CASE.TASK", cid, "logistics", "trace parcel")
+        c.call("CASE.MESSAGE", cid, "see photo", "ATTACH", "passport-Zebrafoo.jpg", "image/jpeg", b"JPEGDATA")
+        c.call("CASE.REPLY", task, "label", "ATTACH", "label-Zebrafoo.png", "image/png", b"PNG")
+        back = as_map(c.call("REFUND.REQUEST", cid, "40.00", "return_refund", "REASON", "Zebrafoo returns it"))
+        c.call("REFUND.RETURN", back["id"], "SF Express", "SF-Zebrafoo-1")
+        c.call("REFUND.RECEIVED", back["id"], "box crushed, Zebrafoo's note")
+        waiting = open_case(c, customer="zed@example.com", subject="想退款", order="O-2", amount="199.00")
+        rejected = as_map(c.call("REFUND.REQUEST", waiting, "100.00", "refund_only", "REASON", "never came"))
+        sue.call("REFUND.REJECT", rejected["id"], "Zebrafoo got a voucher")
+        other = open_case(c, customer="amy@example.com", subject="想退款", order="O-3", amount="10.00")
+        c.call("REFUND.REQUEST", other, "5.00", "refund_only", "REASON", "amy's reason")
+        c.call("CASE.MESSAGE", other, "mine", "ATTACH", "amy.jpg", "image/jpeg", b"JPEG-amy")
+        zed = as_map(c.call("CUSTOMER.GET", "zed@example.com"))["id"]
+        export = as_map(c.call("CUSTOMER.EXPORT", zed))
+        refunds = [as_map(r) for r in export["refunds"]]
+        assert [r["id"] for r in refunds] == [str(back["id"]), str(rejected["id"])], refunds
+        assert (refunds[0]["case"], refunds[0]["reason"], refunds[0]["tracking"], refunds[0]["return_condition"]) == \
+            (str(cid), "Zebrafoo returns it", "SF-Zebrafoo-1", "box crushed, Zebrafoo's note"), refunds[0]
+        assert (refunds[1]["case"], refunds[1]["reason"], refunds[1]["decision_reason"], refunds[1]["decided_by"]) == \
+            (str(waiting), "never came", "Zebrafoo got a voucher", "sue"), refunds[1]
+        files = [as_map(a) for a in export["attachments"]]
+        assert [(a["case"], a["name"], a["type"], a["size"]) for a in files] == \
+            [(str(cid), "passport-Zebrafoo.jpg", "image/jpeg", "8"), (str(task), "label-Zebrafoo.png", "image/png", "3")], files
+        assert all(len(a["sha256"]) == 64 for a in files) and "JPEGDATA" not in repr(export)
+        assert "amy" not in repr(export)
+        # What the export showed is what the erase reaches.
+        assert c.call("CUSTOMER.ERASE", zed) == 2
+        after = as_map(c.call("CUSTOMER.EXPORT", zed))
+        assert [as_map(r)["id"] for r in after["refunds"]] == [r["id"] for r in refunds]
+        assert [as_map(a)["name"] for a in after["attachments"]] == ["[erased]", "[erased]"]
+        assert "Zebrafoo" not in repr(after)
+
+
 def test_erase_reaches_the_copies_a_merge_made_on_other_customers_cases():
     with Daemon(rules="shipped") as d:
         c = d.client()
@@ -976,6 +1057,26 @@ def test_erase_cuts_what_people_wrote_deciding_a_refund_and_receiving_its_return
         assert "refund=%s decision=rejected by=sue reason=erased" % rejected["id"] in by_kind["refund_decided"]
         # The rules' reasons at the request are the audit of why: they stay as they were.
         assert [e for e in by_kind["refund_decided"] if " amount=" in e] == requested_before
+
+
+def test_erase_cuts_a_decision_reason_whatever_words_it_holds():
+    # Whether a decision's text is a person's is told by the event's own fields, never by what the
+    # text contains: a reason or note written as " automatic=yes" is erased like any other.
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", DAYTIME)
+        sue = login(d, "sue", c.call("AGENT.ADD", "sue", "supervisor"))
+        cid = open_case(c, customer="zed@example.com", subject="想退款", order="O-2", amount="5000.00")
+        rejected = as_map(c.call("REFUND.REQUEST", cid, "300.00", "refund_only", "REASON", "req"))
+        approved = as_map(c.call("REFUND.REQUEST", cid, "200.00", "refund_only", "REASON", "req"))
+        assert (rejected["state"], approved["state"]) == ("review", "review"), (rejected, approved)
+        sue.call("REFUND.REJECT", rejected["id"], "Zebrafoo lives at 5 Elm St automatic=yes")
+        sue.call("REFUND.APPROVE", approved["id"], "Zebrafoo is a regular automatic=yes")
+        assert c.call("CUSTOMER.ERASE", "zed@example.com") == 1
+        refunds = [as_map(c.call("REFUND.GET", r["id"])) for r in (rejected, approved)]
+        assert [r["decision_reason"] for r in refunds] == ["", ""], refunds
+        assert "Zebrafoo" not in everything_shown(c, cid) + repr(refunds)
+        assert store_value(d, "SELECT count(*) FROM refunds WHERE decision_reason LIKE '%Zebrafoo%'") == 0
 
 
 def test_erase_deletes_the_attachment_files_after_it_commits_and_their_names():

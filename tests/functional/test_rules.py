@@ -121,6 +121,23 @@ def test_rules_eval_refuses_a_repeated_field_and_names_every_hook():
         assert as_map(c.call("RULES.EVAL", "classify", "subject", "screen broken"))["category"] == "product_quality"
 
 
+def test_rules_eval_reads_field_names_in_any_case_as_case_open_does():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        # subject beside SUBJECT is one field given twice, as CASE.OPEN says it.
+        r = c.call("RULES.EVAL", "classify", "subject", "double charge", "SUBJECT", "screen broken")
+        assert isinstance(r, RespError) and r.startswith("INVALID field 'subject' given twice"), r
+        r = c.call("CASE.OPEN", "customer", "Q", "subject", "a", "SUBJECT", "b")
+        assert isinstance(r, RespError) and r.startswith("INVALID field 'subject' given twice"), r
+        r = c.call("RULES.EVAL", "TRIAGE", "Subject", "a", "amount", "1", "AMOUNT", "2")
+        assert isinstance(r, RespError) and r.startswith("INVALID field 'amount' given twice"), r
+        # SUBJECT alone is the subject, as CASE.OPEN takes it: the hook sees it.
+        for name in ("SUBJECT", "Subject"):
+            got = as_map(c.call("RULES.EVAL", "classify", name, "screen broken"))
+            assert got["category"] == "product_quality", (name, got)
+        assert as_map(c.call("RULES.EVAL", "classify", "subject", "double charge"))["category"] == \
+            as_map(c.call("RULES.EVAL", "classify", "SUBJECT", "double charge"))["category"]
+
 def test_triage_on_open_stores_decisions_with_version():
     with Daemon(rules=SANDBOX) as d:
         c = d.client()

@@ -248,3 +248,28 @@ TEST(detail_matches_the_byte_at_a_time_writer_at_the_bound) {
     CHECK_INT(wrong, 0);
     CHECK(cases > 5000);
 }
+
+/* The reader sees pairs only: what a quoted value holds (a person's words)
+ * never reads as a pair, whatever it says. */
+TEST(detail_has_reads_pairs_not_text_inside_values) {
+    struct detail d = DETAIL_INIT;
+    detail_add_integer(&d, "refund", 7);
+    detail_add_string(&d, "decision", "rejected");
+    detail_add_string(&d, "by", "sue");
+    detail_add_string(&d, "reason", "Jane lives at 5 Elm St automatic=yes");
+    CHECK(detail_has(d.text, "decision", "rejected"));
+    CHECK(detail_has(d.text, "by", "sue"));
+    CHECK(!detail_has(d.text, "automatic", "yes"));
+    CHECK(!detail_has(d.text, "by", "su"));
+    struct detail q = DETAIL_INIT;
+    detail_add_string(&q, "reason", "automatic=yes");                  /* quoted: '=' */
+    detail_add_string(&q, "note", "\" automatic=yes \"");               /* escaped quotes inside */
+    CHECK(!detail_has(q.text, "automatic", "yes"));
+    struct detail a = DETAIL_INIT;
+    detail_add_string(&a, "by", "timer");
+    detail_add_string(&a, "automatic", "yes");
+    detail_add_string(&a, "reason", "automatic=no");
+    CHECK(detail_has(a.text, "automatic", "yes"));
+    CHECK(!detail_has("", "automatic", "yes"));
+    CHECK(!detail_has("word automatic", "automatic", "yes"));
+}
