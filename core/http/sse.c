@@ -13,7 +13,9 @@
 #include "domain/access.h"
 #include "domain/event_log.h"
 #include "domain/events.h"
+#include "lib/decimal.h"
 #include "lib/log.h"
+#include "lib/quote.h"
 
 #include <sys/queue.h>
 #include <event2/bufferevent.h>
@@ -266,8 +268,16 @@ void sse_open(struct http_exchange *exchange) {
             stream->filter[stream->queue_count++][len] = '\0';
         }
     }
-    evhttp_clear_headers(&pairs);
     const char *last = evhttp_find_header(evhttp_request_get_input_headers(exchange->request), "Last-Event-ID");
+    /* Only an id this stream sent comes back: anything else is refused, not
+     * read as 0 (a replay from the log's start). */
+    long long after = 0;
+    if (last && *last && decimal_parse(last, strlen(last), 0, &after) != 0) {
+        http_answer_error(exchange, "INVALID", "Last-Event-ID must be an event id (digits), not '%s'",
+                          QUOTE(last, strlen(last), 40));
+        goto refused;
+    }
+    evhttp_clear_headers(&pairs);
     struct evbuffer *first = evbuffer_new();
     if (first == NULL) {
         free(stream);
@@ -276,9 +286,6 @@ void sse_open(struct http_exchange *exchange) {
     }
     evbuffer_add_printf(first, "retry: %d\n\n", SSE_RETRY_MS);
     if (last && *last) {
-        char *end;
-        long long after = strtoll(last, &end, 10);
-        if (*end != '\0' || after < 0) after = 0;
         struct replay replay = {stream, first, 0};
         long long read = event_log_after(&call, after, SSE_REPLAY_MAX + 1, replay_one, &replay);
         /* Too far behind (or the log unreadable): tell the page to reload

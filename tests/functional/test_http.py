@@ -805,6 +805,12 @@ def test_events_resume_from_last_event_id():
         got = sam.until(lambda m: m["event"] == "opened")
         assert [m["data"]["case"] for m in got] == [third]
         sam.close()
+        # Only an id the stream sent comes back: anything else is refused, not a replay from the start.
+        for bad in ("abc", "-5", "1e3", "+7", "7 8", "9" * 30):
+            s = Stream(d, tokens["ann"], last_event_id=bad)
+            body = json.loads(s.response.read())
+            assert s.status == 400 and body["error"] == "INVALID" and "Last-Event-ID" in body["message"], (bad, body)
+            s.close()
 
 
 # ----------------------------------------------------------- browser sessions
