@@ -317,6 +317,7 @@ static int start_with_store(struct config *config, struct event_base *base) {
     if (agents_bootstrap(config->data) != 0) return -1;
     attachments_configure(config->data, config->attachment_max_bytes);
     agents_roster_load();   /* a failure is logged; assignment then asks the store */
+    agents_warn_reserved();
     tick_configure(config);
     backups_configure(base, config->data);
     cases_warm_counters();

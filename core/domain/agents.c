@@ -225,6 +225,22 @@ static int reserved_name(const char *name, size_t name_len) {
     return automation && strlen(automation) == name_len && strncasecmp(name, automation, name_len) == 0;
 }
 
+void agents_warn_reserved(void) {
+    static const char sql[] = "SELECT name FROM agents ORDER BY name";
+    struct store_stmt *statement = store_statement(sql);
+    if (statement == NULL) return;
+    int rc;
+    while ((rc = store_step(statement)) == STORE_ROW) {
+        const char *name = (const char *)store_column_text(statement, 0);
+        if (name && reserved_name(name, strlen(name)))
+            log_warn("an agent's name is one the host writes as the actor of its own work: histories cannot tell "
+                     "them apart; add the person under another name and disable this one",
+                     "agent=%s", name);
+    }
+    store_reset(statement);
+    if (rc != STORE_DONE) log_error("agents' names not checked", "error=\"%s\"", store_error());
+}
+
 /* One person, one name: an agent whose name differs from another's only by
  * case (Admin beside admin) would be read as the same in every history.
  * 0 none, 1 found (CONFLICT in the call), -1 a store error. */

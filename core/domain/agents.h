@@ -142,4 +142,9 @@ void agents_on_changed(void (*listener)(const char *name, unsigned role, const c
  * rolled back.  -1 (ERR out of memory) when it cannot be registered. */
 int agents_audit(struct call *call, const char *what, const char *target, size_t target_len, const char *detail);
 
+/* At start, once the rule set is loaded (its refund automation's actor is
+ * reserved too): logs each agent, made before the names were reserved,
+ * whose name is one the host writes as an actor (AGENT.ADD refuses them). */
+void agents_warn_reserved(void);
+
 #endif

@@ -2,7 +2,7 @@
 import os
 import stat
 
-from harness import Client, Daemon, RespError, as_map, open_case, store_rows
+from harness import Client, Daemon, RespError, as_map, open_case, store_execute, store_rows
 
 # The permission matrix of the README: command -> roles allowed (P = no AUTH needed).
 MATRIX = {
@@ -97,6 +97,19 @@ def test_agent_names_the_host_writes_or_differing_only_by_case_are_refused():
         assert [as_map(a)["name"] for a in admin.call("AGENT.LIST")] == ["admin", "ann"]
         # Names merely containing a reserved word are fine.
         assert isinstance(admin.call("AGENT.ADD", "timerman", "agent"), str)
+
+
+def test_an_agent_made_before_a_name_was_reserved_is_named_in_the_log_at_start():
+    with Daemon(rules="shipped") as d:
+        admin = d.client()
+        assert isinstance(admin.call("AGENT.ADD", "bob", "agent"), str)
+        assert not any("the actor of its own work" in line for line in d.log_lines)
+        d.stop()
+        store_execute(d, "UPDATE agents SET name = 'timer' WHERE name = 'bob'")   # as an older version allowed
+        d.log_lines = []
+        d.start()
+        warned = [line for line in d.log_lines if "the actor of its own work" in line]
+        assert len(warned) == 1 and "level=warn" in warned[0] and "agent=timer" in warned[0], warned
 
 
 def test_the_refund_executors_actor_is_not_an_agents_name():
