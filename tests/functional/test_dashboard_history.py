@@ -1,6 +1,6 @@
 """The dashboard's history charts (STATS.HISTORY, GET /api/history: opened, resolved and breaches per
-hour from the event log) and a case's decisions (GET /api/cases/{id}/explain), over RESP, HTTP and in
-headless Chromium."""
+hour from the event log), a case's decisions (GET /api/cases/{id}/explain), over RESP, HTTP and in
+headless Chromium, and the case view's long history paged back with "show older events" (history_before)."""
 import os
 
 from harness import as_map, open_case, store_rows
@@ -85,3 +85,23 @@ def test_dashboard_history_chart_and_explain_in_headless_chromium():
         assert seen["hooks"][:3] == ["classify", "priority", "sla"] and "category=" in seen["classify_text"]
         assert seen["zh"] and seen["console_errors"] == [], seen["console_errors"]
         assert os.path.getsize(os.path.join(out, "history.png")) > 10000
+
+
+def test_dashboard_case_view_pages_older_history_in_headless_chromium():
+    with HttpDaemon("--http-session-seconds", "2592000", rules="shipped") as d:
+        admin = d.client()
+        tokens = people(d, admin)
+        seen, out = run_dashboard_driver(d, "dashboard_case_history_driver.py",
+                                         "test_dashboard_case_view_pages_older_history_in_headless_chromium",
+                                         tokens["sam"])
+        every = [int(as_map(e)["id"]) for e in admin.call("CASE.HISTORY", seen["case"])]
+        assert len(every) > 250                                     # opened, triage, 250 notes
+        # The newest 100, and a note and a button saying older ones are left.
+        assert seen["first_page"] == every[-100:] and seen["control_first"]
+        assert "100 newest" in seen["note_first"] and "100" in seen["note_zh"] and "更早" in seen["note_zh"]
+        # Each press prepends the page before; the last leaves the whole history in order, no button.
+        assert seen["second_page"] == every[-200:] and seen["control_second"] and "200 newest" in seen["note_second"]
+        assert seen["all"] == every and not seen["control_last"]
+        assert seen["focused"] == str(every[0])                    # the keyboard's place is the oldest event
+        assert seen["console_errors"] == [], seen["console_errors"]
+        assert os.path.getsize(os.path.join(out, "case-history.png")) > 10000

@@ -19,6 +19,8 @@ const TEXT = {
     resolved: "resolved", breaches: "breaches", explain: "Explain", decisions: "Decisions", hook: "Hook",
     output: "Output", version: "Rules", per_hour: "per hour", per_day: "per day", catching_up: "counting…",
     incidents: "Incidents (spikes)", key: "Spike", state: "State", linked: "Cases", since: "Since",
+    show_older: "Show older events", loading: "loading…", bad_answer: "failed:",
+    older_left: (n) => "Showing the " + n + " newest events; older events are not shown yet.",
   },
   zh: {
     login_title: "使用坐席令牌登录", login: "登录", logout: "退出", token: "坐席令牌",
@@ -35,6 +37,8 @@ const TEXT = {
     breaches: "超时", explain: "决策说明", decisions: "规则决策", hook: "环节", output: "结果", version: "规则版本",
     per_hour: "每小时", per_day: "每天", catching_up: "统计中…",
     incidents: "突发事件（激增）", key: "激增特征", state: "状态", linked: "工单数", since: "开始于",
+    show_older: "显示更早的事件", loading: "加载中…", bad_answer: "失败：",
+    older_left: (n) => "当前显示最新的 " + n + " 条事件，更早的事件尚未显示。",
   },
 };
 
@@ -45,6 +49,12 @@ let openCase = null;
 let refreshTimer = null;
 let historyHours = 48;
 let historyAt = 0;
+// The open case's history as shown, oldest first: GET /api/cases/{id} gives
+// the newest page; "show older events" asks for the page before caseBefore
+// while caseMore says one is left.
+let caseEvents = [];
+let caseMore = false;
+let caseBefore = null;
 
 const $ = (id) => document.getElementById(id);
 const t = (key) => TEXT[lang][key] || key;
@@ -61,6 +71,7 @@ function translate() {
   document.querySelectorAll("[data-t]").forEach((n) => { n.textContent = t(n.dataset.t); });
   document.querySelectorAll("[data-tp]").forEach((n) => { n.placeholder = t(n.dataset.tp); });
   $("lang").textContent = lang === "zh" ? "English" : "中文";
+  olderControl();
 }
 
 async function api(method, path, body) {
@@ -296,6 +307,7 @@ async function explain() {
 async function showCase(id) {
   const answer = await api("GET", "/api/cases/" + id);
   if (answer.status !== 200) return;
+  const previous = openCase;
   if (openCase !== id) $("explain-view").hidden = true;
   openCase = id;
   const c = answer.data.case;
@@ -313,9 +325,74 @@ async function showCase(id) {
       el("td", d.due_at ? new Date(d.due_at * 1000).toLocaleString() : "—"), el("td", seconds(d.left)));
     return tr;
   }));
-  $("case-history").replaceChildren(...answer.data.history.map((e) =>
-    el("li", new Date(e.at * 1000).toLocaleString() + " " + e.actor + " " + e.kind + " " + e.detail)));
+  caseHistory(id === previous, answer.data);
   $("case-view").hidden = false;
+}
+
+function eventItem(e) {
+  const li = el("li", new Date(e.at * 1000).toLocaleString() + " " + e.actor + " " + e.kind + " " + e.detail);
+  li.dataset.id = e.id;
+  li.tabIndex = -1;   // focus lands here when the last older page is in (see older())
+  return li;
+}
+
+// The newest page of the open case's history.  The same case shown again
+// (after an action or a live event) keeps the older pages already loaded when
+// the new page still reaches the events shown; a gap (more new events than a
+// page) starts over from the newest page, never showing a hole.
+function caseHistory(same, data) {
+  const page = data.history || [];
+  const first = page.length ? Number(page[0].id) : null;
+  if (same && first !== null && caseEvents.some((e) => Number(e.id) === first)) {
+    caseEvents = caseEvents.filter((e) => Number(e.id) < first).concat(page);
+  } else {
+    caseEvents = page;
+    caseMore = data.history_more === true;
+    caseBefore = caseMore ? data.history_before : null;
+  }
+  $("case-history").replaceChildren(...caseEvents.map(eventItem));
+  $("older-result").textContent = "";
+  olderControl();
+}
+
+// The note and button above the history while older events are left.
+function olderControl() {
+  const box = $("older");
+  if (!box) return;
+  box.hidden = !caseMore;
+  $("older-note").textContent = caseMore ? t("older_left")(caseEvents.length) : "";
+}
+
+// The page before the oldest event shown, prepended; an answer for another
+// case or page (the view moved on meanwhile) is dropped.
+async function older() {
+  if (!caseMore || openCase === null) return;
+  const id = openCase, before = caseBefore, button = $("older-load");
+  button.disabled = true;
+  $("older-result").textContent = t("loading");
+  let answer;
+  try {
+    answer = await api("GET", "/api/cases/" + id + "?history_before=" + encodeURIComponent(before));
+  } catch (e) {
+    answer = { status: 0, data: null };
+  }
+  button.disabled = false;
+  if (openCase !== id || caseBefore !== before) return;
+  if (answer.status !== 200 || !answer.data) {
+    $("older-result").textContent = (answer.data && answer.data.message) || t("bad_answer") + " " + answer.status;
+    return;
+  }
+  $("older-result").textContent = "";
+  const page = answer.data.history || [];
+  caseEvents = page.concat(caseEvents);
+  caseMore = answer.data.history_more === true;
+  caseBefore = caseMore ? answer.data.history_before : null;
+  const list = $("case-history");
+  list.prepend(...page.map(eventItem));
+  olderControl();
+  // The button is gone with the last page: keep the keyboard's place on the
+  // oldest event rather than losing focus to the page.
+  if (!caseMore && list.firstChild) list.firstChild.focus();
 }
 
 async function act(path, body) {
@@ -363,6 +440,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("assign-form").addEventListener("submit", (e) => { e.preventDefault(); act("/assign", { agent: $("assign-agent").value.trim() }); });
   $("escalate").addEventListener("click", () => act("/escalate", { reason: "from the dashboard" }));
   $("explain").addEventListener("click", explain);
+  $("older-load").addEventListener("click", older);
   document.querySelectorAll("#history .range button").forEach((b) => b.addEventListener("click", () => {
     historyHours = Number(b.dataset.range);
     document.querySelectorAll("#history .range button").forEach((o) => o.classList.toggle("active", o === b));
