@@ -8,7 +8,9 @@
  * and its token written to DATA/admin.token, readable by the owner only.
  *
  * Owns: the agents table, tokens, role names, skills, who hears of a
- * disabled agent, and the roster (the online agents, in memory).  Never: writes a reply or knows a connection (the AUTH/AGENT.*
+ * disabled agent, and the other nodes' notes of agents' changes; the roster
+ * (the online agents, in memory) is roster.h's, included here.  Never:
+ * writes a reply or knows a connection (the AUTH/AGENT.*
  * adapters are cmd/agent_cmd.c; the connections drop a disabled agent
  * through agents_on_disabled).
  */
@@ -18,11 +20,10 @@
 #include <stddef.h>
 
 #include "domain/call.h"
+#include "domain/roster.h"
 
 #define AGENTS_TOKEN_BYTES 24                         /* 192 random bits */
 #define AGENTS_TOKEN_HEX (2 * AGENTS_TOKEN_BYTES)     /* written as 48 hex digits */
-#define AGENTS_QUEUES_BYTES 1024                      /* an agent's queue list, NUL included */
-#define AGENTS_SKILLS_BYTES 512                       /* an agent's skill list, NUL included */
 
 /* Creates the admin agent when there is none; 0, or -1 (logged). */
 int agents_bootstrap(const char *data_directory);
@@ -97,23 +98,6 @@ int agents_rotate(struct call *call, const char *name, size_t name_len, char tok
 int agents_set(struct call *call, const char *name, size_t name_len, unsigned role, const char *queues,
                size_t queues_len, const char *skills, size_t skills_len);
 
-/* The roster: the online, enabled agents with their queues and skills, as
- * committed -- loaded at start (agents_roster_load) and again when the
- * batch of a command that changes one of them (presence, enablement,
- * queues, skills) ends (agents_roster_changed registers that; until then
- * it answers "maybe").  Intake asks it, without SQL, whether anyone could
- * be handed a case of a queue at all. */
-int agents_roster_load(void);   /* 0, or -1 (a store error; the roster then answers "maybe": 1) */
-void agents_roster_free(void);
-int agents_roster_changed(struct call *call);   /* 0, or -1 (ERR out of memory) */
-/* Several nodes on one database (PostgreSQL): takes the agents' turn,
- * pg_advisory_xact_lock(20, 0), held to the batch's COMMIT -- the one lock
- * every write of agents' rows takes (migration 31's trigger), a hand-out
- * before it reads the candidates, a change of an agent's rights before it
- * reads the row it changes, and an incident's search and opening
- * (incidents.c).  A read after it sees what the batch before committed.
- * 0 (nothing on SQLite: one writer), or -1 with the store error in the call. */
-int agents_take_turn(struct call *call);
 /* On a shared store (several nodes): a batch that changes the roster tells
  * the other nodes (a note in its transaction), and a note heard from
  * another node reloads this node's roster at the next turn of store work.
@@ -124,16 +108,6 @@ int agents_take_turn(struct call *call);
  * SQLite. */
 int agents_follow_peers(void);
 void agents_stop_following(void);
-/* 1 if an online, enabled agent works queue[0..len) and has every skill of
- * the comma-separated `skills` ("" none); 0 if none does. */
-int agents_roster_serves(const char *queue, size_t len, const char *skills);
-/* DEBUG.MEMORY: the roster against the disk's online, enabled agents
- * (names, queues, skills), and each agent's load against the open cases
- * it holds; each difference appended to out[*used..size).  The count, or
- * -1 (a store error in the call).  Between batches only. */
-int agents_roster_check(struct call *call, char *out, size_t size, size_t *used);
-/* 1 if the comma-separated list `have` holds every skill of `need`. */
-int agents_has_skills(const char *have, const char *need);
 /* Who hears of a committed AGENT.SET (the connections, from wire()). */
 void agents_on_changed(void (*listener)(const char *name, unsigned role, const char *queues));
 
@@ -146,5 +120,6 @@ int agents_audit(struct call *call, const char *what, const char *target, size_t
  * reserved too): logs each agent, made before the names were reserved,
  * whose name is one the host writes as an actor (AGENT.ADD refuses them). */
 void agents_warn_reserved(void);
+
 
 #endif
