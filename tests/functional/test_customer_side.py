@@ -888,14 +888,21 @@ def test_export_holds_the_customers_tasks_as_the_erase_reaches_them():
         assert "Zebrafoo" not in repr(after)
 
 
+JAN1 = 1767225600          # 2026-01-01
+
+
+def zed_delivered_case(c):
+    """Two days after zed's order O-1 was delivered (Jan 1): the case opened about returning it."""
+    c.call("DEBUG.CLOCK", "SET", JAN1 + 2 * DAY)
+    return open_case(c, customer="zed@example.com", subject="想退货", order="O-1", amount="199.00",
+                     delivered_at=str(JAN1))
+
+
 def test_export_holds_the_customers_refunds_and_attachments_as_the_erase_reaches_them():
     with Daemon(rules="shipped") as d:
         c = d.client()
-        jan1 = 1767225600
-        c.call("DEBUG.CLOCK", "SET", jan1 + 2 * DAY)
+        cid = zed_delivered_case(c)
         sue = login(d, "sue", c.call("AGENT.ADD", "sue", "supervisor"))
-        cid = open_case(c, customer="zed@example.com", subject="想退货", order="O-1", amount="199.00",
-                        delivered_at=str(jan1))
         task = c.call("CASE.TASK", cid, "logistics", "trace parcel")
         c.call("CASE.MESSAGE", cid, "see photo", "ATTACH", "passport-Zebrafoo.jpg", "image/jpeg", b"JPEGDATA")
         c.call("CASE.REPLY", task, "label", "ATTACH", "label-Zebrafoo.png", "image/png", b"PNG")
@@ -993,10 +1000,7 @@ def test_erase_cuts_the_reasons_people_wrote_into_transfers_escalations_and_reop
 def test_erase_clears_the_refunds_reason_and_tracking_and_keeps_its_key_working():
     with Daemon(rules="shipped") as d:
         c = d.client()
-        jan1 = 1767225600
-        c.call("DEBUG.CLOCK", "SET", jan1 + 2 * DAY)
-        cid = open_case(c, customer="zed@example.com", subject="想退货", order="O-1", amount="199.00",
-                        delivered_at=str(jan1))
+        cid = zed_delivered_case(c)
         r = as_map(c.call("REFUND.REQUEST", cid, "40.00", "return_refund", "REASON", "Zebrafoo returns it",
                           "KEY", "zed@example.com-1"))
         shipped = as_map(c.call("REFUND.RETURN", r["id"], "SF Express", "SF1234567890"))
@@ -1022,11 +1026,8 @@ def test_erase_clears_the_refunds_reason_and_tracking_and_keeps_its_key_working(
 def test_erase_cuts_what_people_wrote_deciding_a_refund_and_receiving_its_return():
     with Daemon(rules="shipped") as d:
         c = d.client()
-        jan1 = 1767225600
-        c.call("DEBUG.CLOCK", "SET", jan1 + 2 * DAY)
+        returned = zed_delivered_case(c)
         sue = login(d, "sue", c.call("AGENT.ADD", "sue", "supervisor"))
-        returned = open_case(c, customer="zed@example.com", subject="想退货", order="O-1", amount="199.00",
-                             delivered_at=str(jan1))
         waiting = open_case(c, customer="zed@example.com", subject="想退款", order="O-2", amount="199.00")
         back = as_map(c.call("REFUND.REQUEST", returned, "40.00", "return_refund"))
         c.call("REFUND.RETURN", back["id"], "SF Express", "SF1")
