@@ -13,8 +13,10 @@
  * runs the JSON API's: there is no second path into the store.  A write
  * runs in a savepoint of the store's batch with its events and the commit
  * is requested at once; never inside another command's savepoint (no
- * nesting: the call is refused).  The role is always enforced, whether the
- * daemon's auth is on or off.
+ * nesting: the call is refused).  A read may nest in another case call (a
+ * rule the outer command runs calls a plugin function): each level has its
+ * own reply buffer.  The role is always enforced, whether the daemon's auth
+ * is on or off.
  */
 #include "plugin/case_api.h"
 
@@ -80,14 +82,21 @@ static void say(char *error, size_t error_size, const char *format, ...) {
     va_end(arguments);
 }
 
-/* One reply buffer for every case call: they never nest (a plugin's call
- * runs a built-in handler, which never calls a plugin back). */
-static struct evbuffer *reply_buffer;
+/* A reply buffer per level of nesting: a case call runs a command whose
+ * rules may call a plugin function that makes a case call of its own (a
+ * read: a write inside a command's write is refused), and the outer call
+ * must still read its own reply afterwards.  Deeper nesting is refused
+ * before anything runs. */
+#define CASE_CALL_DEPTH_MAX 4
+static struct evbuffer *reply_buffers[CASE_CALL_DEPTH_MAX];
+static int call_depth;
 
 /* Runs argv as the plugin's identity, as http_command runs a JSON API
- * request.  0 with the reply in reply_buffer (RESP2), or -1 with the error
- * reply's text (code word first) in error. */
-static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvlen, char *error, size_t error_size) {
+ * request.  0 with the reply in *reply (RESP2; this level's buffer, valid
+ * until the next case call at this level), or -1 with the error reply's
+ * text (code word first) in error. */
+static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvlen, struct evbuffer **reply,
+               char *error, size_t error_size) {
     if (self == NULL) {
         say(error, error_size, "INVALID no plugin");
         return -1;
@@ -97,10 +106,16 @@ static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvl
         say(error, error_size, "BADSTATE plugin %s: %s inside another command's write", self->name, command->name);
         return -1;
     }
-    if (reply_buffer == NULL && (reply_buffer = evbuffer_new()) == NULL) {
+    if (call_depth >= CASE_CALL_DEPTH_MAX) {
+        say(error, error_size, "BADSTATE plugin %s: %s nested in %d case calls", self->name, argv[0], call_depth);
+        return -1;
+    }
+    struct evbuffer *reply_buffer = reply_buffers[call_depth];
+    if (reply_buffer == NULL && (reply_buffer = reply_buffers[call_depth] = evbuffer_new()) == NULL) {
         say(error, error_size, "ERR out of memory");
         return -1;
     }
+    *reply = reply_buffer;
     evbuffer_drain(reply_buffer, evbuffer_get_length(reply_buffer));
     struct request request;
     request.command = command;
@@ -121,6 +136,7 @@ static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvl
     request.call.message[0] = '\0';
     reply_set_protocol(2);
     unsigned flags = command ? command->flags : 0;
+    call_depth++;
     /* auth_on 1: the plugin's role holds even when the daemon runs without auth. */
     if (commands_check(&request, command, 1) != 0) {
         /* refused before the handler: replied, nothing ran */
@@ -143,6 +159,7 @@ static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvl
         command->handler(&request);
         request_finish(&request, before);
     }
+    call_depth--;
     if (!request.failed) return 0;
     /* "-CODE message\r\n" -> "CODE message" */
     size_t length = evbuffer_get_length(reply_buffer);
@@ -158,7 +175,7 @@ static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvl
 }
 
 /* An integer reply ":n\r\n"; 0 with *value, or -1 with error. */
-static int reply_as_integer(int64_t *value, char *error, size_t error_size) {
+static int reply_as_integer(struct evbuffer *reply_buffer, int64_t *value, char *error, size_t error_size) {
     size_t length = evbuffer_get_length(reply_buffer);
     const char *text = (const char *)evbuffer_pullup(reply_buffer, -1);
     char digits[ID_TEXT_BYTES] = "";
@@ -198,8 +215,9 @@ static int api_case_open(struct redress_plugin *self, const struct redress_case_
         argv[argc] = (char *)fields[i].value;
         argvlen[argc++] = fields[i].length;
     }
-    if (run(self, argc, argv, argvlen, error, error_size) != 0) return -1;
-    return reply_as_integer(case_id, error, error_size);
+    struct evbuffer *reply;
+    if (run(self, argc, argv, argvlen, &reply, error, error_size) != 0) return -1;
+    return reply_as_integer(reply, case_id, error, error_size);
 }
 
 static int api_case_message(struct redress_plugin *self, int64_t case_id, const struct redress_message *message,
@@ -242,8 +260,9 @@ static int api_case_message(struct redress_plugin *self, int64_t case_id, const 
         ADD(a->data ? a->data : "", a->length);
     }
 #undef ADD
-    if (run(self, argc, argv, argvlen, error, error_size) != 0) return -1;
-    return reply_as_integer(landed, error, error_size);
+    struct evbuffer *reply;
+    if (run(self, argc, argv, argvlen, &reply, error, error_size) != 0) return -1;
+    return reply_as_integer(reply, landed, error, error_size);
 }
 
 static int api_case_note(struct redress_plugin *self, int64_t case_id, const char *text, char *error,
@@ -256,7 +275,8 @@ static int api_case_note(struct redress_plugin *self, int64_t case_id, const cha
     id_text(id, case_id);
     char *argv[] = {"CASE.NOTE", id, (char *)text};
     size_t argvlen[] = {strlen(argv[0]), strlen(id), strlen(text)};
-    return run(self, 3, argv, argvlen, error, error_size);
+    struct evbuffer *reply;
+    return run(self, 3, argv, argvlen, &reply, error, error_size);
 }
 
 /* Reads one RESP2 value at text[*at]: a scalar as (value, length) (NULL for
@@ -315,9 +335,10 @@ static int read_value(const char *text, size_t length, size_t *at, const char **
  * value as NULL. */
 static int run_map(struct redress_plugin *self, char **argv, size_t *argvlen, redress_case_field_fn fn, void *state,
                    char *error, size_t error_size) {
-    if (run(self, 2, argv, argvlen, error, error_size) != 0) return -1;
+    struct evbuffer *reply_buffer;
+    if (run(self, 2, argv, argvlen, &reply_buffer, error, error_size) != 0) return -1;
     size_t length = evbuffer_get_length(reply_buffer);
-    /* Copied: fn may call back into the host, which reuses reply_buffer. */
+    /* Copied: fn may call back into the host, which reuses this level's buffer. */
     char *text = malloc(length + 1);
     if (text == NULL) {
         say(error, error_size, "ERR out of memory");
@@ -421,6 +442,8 @@ void plugin_case_api_fill(struct redress_host_api *table) {
 }
 
 void plugin_case_api_free(void) {
-    if (reply_buffer) evbuffer_free(reply_buffer);
-    reply_buffer = NULL;
+    for (int i = 0; i < CASE_CALL_DEPTH_MAX; i++) {
+        if (reply_buffers[i]) evbuffer_free(reply_buffers[i]);
+        reply_buffers[i] = NULL;
+    }
 }

@@ -282,3 +282,22 @@ def test_a_clock_listener_sees_what_the_move_wrote_once_it_is_on_disk():
         runs, _, _, last_seen = c.call("PROBE.CLOCK")
         assert runs == 2 and len(after) > len(opened), (runs, opened, after)
         assert last_seen >= max(after), (last_seen, after)
+
+
+CASE_RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rulesets", "plugin_cases")
+
+
+def case_actor():
+    return "plugins = %s\n" % plugin_path("case_actor")
+
+
+def test_a_rule_reads_a_case_through_a_plugin_while_that_plugins_case_open_runs():
+    """The plugin's case_open runs CASE.OPEN, whose classify calls a plugin function reading another case
+    (case_get): the inner call has a reply of its own, so case_open answers the id of the case it opened."""
+    with Daemon(rules=CASE_RULES, config=case_actor()) as d:
+        c = d.client()
+        assert c.call("CASE.OPEN", "customer", "C-1", "subject", "plain") == 1
+        assert c.call("ACTOR.OPEN", "C-2", "lookup") == 2
+        got = as_map(c.call("CASE.GET", 2))
+        assert got["customer"] == "C-2" and got["category"] == "ok", got
+        assert c.call("ACTOR.GET", 2, "customer") == "C-2"

@@ -7,9 +7,17 @@
  *   ACTOR.GET id field                          case_get: that field's value (nil: nil)
  *   ACTOR.CUSTOMER customer field               customer_get (1.3): that field's value (an array: nil)
  *   ACTOR.COMMITTED                             how many when_committed callbacks said 1, 0
+ *   ACTOR.THREAD id text                        case_note from a thread of the plugin's own (joined before
+ *                                               the reply): [its return value, its error text]
+ * and, for rules (a rule calls them while the host runs a hook, even one of
+ * the plugin's own case_open):
+ *   plugins.case_actor.field(id, name)          case_get's value of that field (nil: nil), or an error
+ *   plugins.case_actor.open(customer, subject)  case_open, its result a table begun BEFORE the call:
+ *                                               {before = "kept", opened = id} or {before = "kept", error = text}
  * A refusal of the host comes back as the same error reply (-CODE message). */
 #include <redress/plugin.h>
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -157,6 +165,80 @@ static void committed_command(void *state, struct redress_command_call *call, in
     host->reply_integer(call, rolled_back_count);
 }
 
+/* ACTOR.THREAD: the API promises the loop thread only; a thread of the
+ * plugin's calls it anyway, and the command reports what the host said. */
+struct thread_note {
+    int64_t id;
+    const char *text;
+    int status;
+    char error[512];
+};
+
+static void *thread_note_main(void *argument) {
+    struct thread_note *note = argument;
+    note->status = host->case_note(me, note->id, note->text, note->error, sizeof note->error);
+    return NULL;
+}
+
+static void thread_command(void *state, struct redress_command_call *call, int argc, const char *const *argv,
+                           const size_t *argvlen) {
+    (void)state, (void)argc, (void)argvlen;
+    struct thread_note note = {.text = argv[2], .status = 99};
+    if (parse_id(argv[1], &note.id) != 0) {
+        host->reply_error(call, "INVALID", "bad id");
+        return;
+    }
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, thread_note_main, &note) != 0 || pthread_join(thread, NULL) != 0) {
+        host->reply_error(call, "ERR", "no thread");
+        return;
+    }
+    host->reply_array(call, 2);
+    host->reply_integer(call, note.status);
+    host->reply_bulk(call, note.error, strlen(note.error));
+}
+
+static int field_function(void *state, struct redress_lua_call *call, int argc, const struct redress_value *argv) {
+    (void)state;
+    if (argc != 2 || argv[0].type != REDRESS_VALUE_INTEGER || argv[1].type != REDRESS_VALUE_STRING) {
+        host->result_error(call, "field(id, name)");
+        return -1;
+    }
+    struct wanted wanted = {.name = argv[1].string};
+    char error[512];
+    if (host->case_get(me, argv[0].integer, on_field, &wanted, error, sizeof error) != 0) {
+        host->result_error(call, "%s", error);
+        return -1;
+    }
+    if (wanted.found && !wanted.nil) host->result_string(call, wanted.value, strlen(wanted.value));
+    return 0;
+}
+
+static int open_function(void *state, struct redress_lua_call *call, int argc, const struct redress_value *argv) {
+    (void)state;
+    if (argc != 2 || argv[0].type != REDRESS_VALUE_STRING || argv[1].type != REDRESS_VALUE_STRING) {
+        host->result_error(call, "open(customer, subject)");
+        return -1;
+    }
+    /* Half the result is built before the case call: its intake may run
+     * rules that call plugin functions meanwhile. */
+    host->result_table(call);
+    host->result_string(call, "kept", 4);
+    host->result_set_field(call, "before");
+    struct redress_case_field fields[] = {{"customer", argv[0].string, argv[0].length},
+                                          {"subject", argv[1].string, argv[1].length}};
+    int64_t id;
+    char error[512];
+    if (host->case_open(me, fields, 2, &id, error, sizeof error) != 0) {
+        host->result_string(call, error, strlen(error));
+        host->result_set_field(call, "error");
+    } else {
+        host->result_integer(call, id);
+        host->result_set_field(call, "opened");
+    }
+    return 0;
+}
+
 static int case_actor_init(const struct redress_host_api *api, struct redress_plugin *self, void **state) {
     (void)state;
     host = api;
@@ -172,7 +254,10 @@ static int case_actor_init(const struct redress_host_api *api, struct redress_pl
         api->register_command(self, "ACTOR.NOTE", 3, 3, REDRESS_ROLE_ANY, "id text", note_command) ||
         api->register_command(self, "ACTOR.GET", 3, 3, REDRESS_ROLE_ANY, "id field", get_command) ||
         api->register_command(self, "ACTOR.CUSTOMER", 3, 3, REDRESS_ROLE_ANY, "customer field", customer_command) ||
-        api->register_command(self, "ACTOR.COMMITTED", 1, 1, REDRESS_ROLE_ANY, "", committed_command))
+        api->register_command(self, "ACTOR.COMMITTED", 1, 1, REDRESS_ROLE_ANY, "", committed_command) ||
+        api->register_command(self, "ACTOR.THREAD", 3, 3, REDRESS_ROLE_ANY, "id text", thread_command) ||
+        api->register_lua_function(self, "field", field_function) ||
+        api->register_lua_function(self, "open", open_function))
         return -1;
     return 0;
 }
