@@ -3,7 +3,8 @@
  * Owns the table's facilities (event base, settings, data directory, log,
  * clock, amount and time parsing), a plugin command's reply (built in a
  * buffer of its own, passed on only when it is exactly one complete reply),
- * the recorder of a Lua function's result and its replay into Lua values,
+ * the recorders of Lua functions' results (one per level of nesting) and
+ * their replay into Lua values,
  * the replay of committed events, and the refund job handover and report
  * (the one place the ABI's struct redress_refund_job is cast to the
  * engine's struct refund_job).
@@ -243,8 +244,7 @@ struct result_step {
     size_t offset, length;  /* OP_STRING, OP_SET_FIELD: into the string arena */
 };
 
-/* One call's result, recorded.  A single static recorder: plugin functions
- * cannot call back into Lua, so calls never nest. */
+/* One call's result, recorded. */
 struct redress_lua_call {
     const struct plugin_function *function;
     struct result_step *steps;
@@ -259,7 +259,13 @@ struct redress_lua_call {
     char error[300];
 };
 
-static struct redress_lua_call recorder;
+/* A recorder per level of nesting: a plugin function may make a case call
+ * (case_api.c) whose command runs rules that call a plugin function in
+ * turn, and the outer call's result must survive the inner one.  Each
+ * level keeps its buffers for the next call at that level. */
+#define LUA_CALL_DEPTH_MAX 8
+static struct redress_lua_call recorders[LUA_CALL_DEPTH_MAX];
+static int lua_call_depth;
 
 static void result_fail(struct redress_lua_call *call, const char *why) {
     if (call->error[0] == '\0') snprintf(call->error, sizeof call->error, "%s", why);
@@ -431,13 +437,19 @@ int plugin_api_lua_call(lua_State *state) {
                               luaL_typename(state, i + 1));
         }
     }
-    struct redress_lua_call *call = &recorder;
+    if (lua_call_depth >= LUA_CALL_DEPTH_MAX)
+        return luaL_error(state, "plugins.%s.%s: plugin functions nested more than %d deep", function->plugin->name,
+                          function->name, LUA_CALL_DEPTH_MAX);
+    struct redress_lua_call *call = &recorders[lua_call_depth];
     call->function = function;
     call->step_count = 0;
     call->arena_length = 0;
     call->depth = 0;
     call->error[0] = '\0';
+    /* No Lua error may unwind between these two lines: only plugin code runs. */
+    lua_call_depth++;
     int status = function->fn(function->plugin->state, call, argc, argv);
+    lua_call_depth--;
     sandbox_charge_time(state, function->plugin->name, function->name);
     if (status != 0 && call->error[0] == '\0') snprintf(call->error, sizeof call->error, "failed");
     if (call->error[0] == '\0' && call->depth > 1) snprintf(call->error, sizeof call->error, "more than one result");
@@ -616,7 +628,10 @@ void plugin_api_fill(struct redress_host_api *table, const struct config *config
 void plugin_api_free(void) {
     if (command_scratch) evbuffer_free(command_scratch);
     command_scratch = NULL;
-    free(recorder.steps);
-    free(recorder.arena);
-    memset(&recorder, 0, sizeof recorder);
+    for (int i = 0; i < LUA_CALL_DEPTH_MAX; i++) {
+        free(recorders[i].steps);
+        free(recorders[i].arena);
+        memset(&recorders[i], 0, sizeof recorders[i]);
+    }
+    lua_call_depth = 0;
 }

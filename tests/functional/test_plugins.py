@@ -1,6 +1,7 @@
 """The plugin host: loading and version checks, plugin commands and their replies, Lua functions under
 the sandbox limits, PLUGIN.LIST, registration only during init, failure modes (refuse or skip)."""
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -301,3 +302,17 @@ def test_a_rule_reads_a_case_through_a_plugin_while_that_plugins_case_open_runs(
         got = as_map(c.call("CASE.GET", 2))
         assert got["customer"] == "C-2" and got["category"] == "ok", got
         assert c.call("ACTOR.GET", 2, "customer") == "C-2"
+
+
+def test_a_plugin_function_nested_in_another_keeps_the_outer_result():
+    """plugins.case_actor.open() begins its result table, then makes a case call whose rules may call a plugin
+    function in turn: the outer result keeps what it built before (each call records its own result), and holds
+    the case call's outcome."""
+    with Daemon(rules=CASE_RULES, config=case_actor()) as d:
+        c = d.client()
+        assert c.call("CASE.OPEN", "customer", "C-1", "subject", "plain") == 1
+        r = c.call("RULES.EVAL", "classify", "subject", "open")
+        assert not isinstance(r, RespError), r
+        reason = as_map(r)["reason"]
+        assert reason.startswith("before=kept "), reason
+        assert re.search(r"opened=\d+ error=nil$", reason) or re.search(r"opened=nil error=BADSTATE ", reason), reason
