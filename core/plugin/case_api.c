@@ -13,7 +13,8 @@
  * runs the JSON API's: there is no second path into the store.  A write
  * runs in a savepoint of the store's batch with its events and the commit
  * is requested at once; never inside another command's savepoint (no
- * nesting: the call is refused).  A read may nest in another case call (a
+ * nesting: the call is refused), nor during a dry run of the rules
+ * (RULES.EVAL promises to write nothing: refused too).  A read may nest in another case call (a
  * rule the outer command runs calls a plugin function): each level has its
  * own reply buffer.  The role is always enforced, whether the daemon's auth
  * is on or off.
@@ -26,6 +27,7 @@
 #include "domain/agents.h"
 #include "domain/events.h"
 #include "lib/log.h"
+#include "rules/rules.h"
 #include "store/store.h"
 
 #include <event2/buffer.h>
@@ -102,6 +104,11 @@ static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvl
         return -1;
     }
     const struct command *command = commands_lookup(argv[0], argvlen[0]);
+    if (command && (command->flags & COMMAND_WRITE) && rules_dry_run()) {
+        say(error, error_size, "BADSTATE plugin %s: %s during a dry run of the rules (RULES.EVAL, a staged or "
+            "tested set): nothing is written", self->name, command->name);
+        return -1;
+    }
     if (command && (command->flags & COMMAND_WRITE) && store_command_is_open()) {
         say(error, error_size, "BADSTATE plugin %s: %s inside another command's write", self->name, command->name);
         return -1;

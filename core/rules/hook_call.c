@@ -7,7 +7,8 @@
  * of a failed hook (a memory error names the hook function, not the
  * trampoline), the record of the last call for the decision log, where a
  * refused decision was returned (RULES.EVAL TRIAGE tracks the returning
- * line), and a refusal logged and counted.
+ * line), a refusal logged and counted, and whether a dry run is under way
+ * (rules_dry_run: RULES.EVAL, or a set that is not the running one).
  *
  * Must never check what a hook returned (check.c does) or choose a
  * default (the callers in triage.c and hook_decisions.c do).  Reads
@@ -105,6 +106,15 @@ static struct return_tracker *returns;   /* &dry_run_tracker during a dry run, e
 
 void rules_track_returns(int on) { returns = on ? &dry_run_tracker : NULL; }
 
+/* Dry runs under way: RULES.EVAL's (entered by its callers), and every call
+ * of a set that is not the running one (staged, under test).  A count: a
+ * dry run's hook may run another (a plugin function's case read). */
+static int dry_runs;
+
+void rules_dry_run_enter(void) { dry_runs++; }
+void rules_dry_run_leave(void) { dry_runs--; }
+int rules_dry_run(void) { return dry_runs > 0; }
+
 static void track_return(void *context, lua_State *state, lua_Debug *debug) {
     struct return_tracker *tracker = context;
     if (debug->event != LUA_HOOKRET || !lua_getinfo(state, "Sl", debug)) return;
@@ -144,9 +154,12 @@ int rules_call_hook(struct rule_set *set, enum rules_hook hook, const struct rul
     }
     int64_t started = clock_real_monotonic_us();
     set->counters[hook].calls++;
+    int dry = set != rules_current;
+    dry_runs += dry;
     lua_pushcfunction(state, hook_trampoline);
     lua_pushlightuserdata(state, &call);
     int failed = sandbox_call(set->sandbox, 1, 1, why, why_size) != 0;
+    dry_runs -= dry;
     if (returns) sandbox_set_trace(set->sandbox, 0, NULL, NULL);
     last_call_microseconds = clock_real_monotonic_us() - started;
     set->counters[hook].microseconds += last_call_microseconds;

@@ -128,8 +128,11 @@ int rules_eval(enum rules_hook hook, const struct rules_field *fields, int count
     const char *category = rules_given_category(fields, count);
     char reason[RULES_REASON_MAX] = "";
     lua_State *state = sandbox_state(rules_current->sandbox);
-    if (rules_call_hook(rules_current, hook, fields, count, category ? NULL : "category",
-                        category ? NULL : rules_current->default_category, reason, sizeof reason) != 0) {
+    rules_dry_run_enter(); /* RULES.EVAL writes nothing: nor may what its rules call */
+    int failed = rules_call_hook(rules_current, hook, fields, count, category ? NULL : "category",
+                                 category ? NULL : rules_current->default_category, reason, sizeof reason) != 0;
+    rules_dry_run_leave();
+    if (failed) {
         snprintf(why, why_size, "%s failed: %s", name, reason);
         return -1;
     }

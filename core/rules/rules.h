@@ -350,6 +350,11 @@ struct rules_dry_run {
  * (no rule set loaded). */
 int rules_eval_triage(const struct rules_field *fields, int count, struct rules_dry_run *out, char *why,
                       size_t why_size);
+/* 1 while a hook runs as a dry run -- RULES.EVAL (one hook or TRIAGE), or a
+ * set that is not the running one (staged for RULES.REPLAY, under test) --
+ * whose promise is that nothing is written: what a rule calls (a plugin's
+ * case API) must refuse to write. */
+int rules_dry_run(void);
 
 /* ------------------------------------------------------------ the running set's time */
 

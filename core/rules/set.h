@@ -154,6 +154,10 @@ void rules_hook_offer_list(const char *name, const struct rules_record *list, in
 /* On (RULES.EVAL TRIAGE's dry run): every call traces its hook's returns,
  * and a refusal names the line that returned it.  Off again after. */
 void rules_track_returns(int on);
+/* Around a dry run of the running set (RULES.EVAL): rules_dry_run() is 1
+ * until the matching leave.  Nests. */
+void rules_dry_run_enter(void);
+void rules_dry_run_leave(void);
 
 /* ---------------------------------------------------------------- check.c */
 

@@ -184,6 +184,7 @@ int rules_eval_triage(const struct rules_field *fields, int count, struct rules_
         snprintf(why, why_size, "out of memory");
         return -1;
     }
+    rules_dry_run_enter(); /* nothing written: nor by what its rules call */
     rules_triage(fields, count, triage);
     struct rules_dry_step *step = out->steps;
     step[0].hook = HOOK_CLASSIFY;
@@ -228,6 +229,7 @@ int rules_eval_triage(const struct rules_field *fields, int count, struct rules_
         snprintf(step[3].error, sizeof step[3].error, "%s", rules_last_call()->error);
         step[3].microseconds = rules_last_call()->microseconds;
     }
+    rules_dry_run_leave();
     rules_track_returns(0);
     free(triage);
     free(seen);

@@ -316,3 +316,26 @@ def test_a_plugin_function_nested_in_another_keeps_the_outer_result():
         reason = as_map(r)["reason"]
         assert reason.startswith("before=kept "), reason
         assert re.search(r"opened=\d+ error=nil$", reason) or re.search(r"opened=nil error=BADSTATE ", reason), reason
+
+
+def test_a_dry_run_refuses_a_plugins_case_writes_and_writes_nothing():
+    """RULES.EVAL (one hook or TRIAGE) writes nothing, even when a rule calls a plugin function that tries to
+    open a case: the case API refuses the write (BADSTATE, the plugin sees -1) before anything runs. Reads
+    still answer, and the plugin's own writes outside a dry run still work."""
+    with Daemon(rules=CASE_RULES, config=case_actor()) as d:
+        c = d.client()
+        assert c.call("CASE.OPEN", "customer", "C-1", "subject", "plain") == 1
+        events = len(c.call("CASE.HISTORY", 1))
+        reason = as_map(c.call("RULES.EVAL", "classify", "subject", "open"))["reason"]
+        assert reason.startswith("before=kept opened=nil error=BADSTATE plugin case_actor: CASE.OPEN during a "
+                                 "dry run of the rules"), reason
+        triage = as_map(c.call("RULES.EVAL", "TRIAGE", "subject", "open"))
+        assert "error=BADSTATE" in as_map(triage["classify"])["reason"], triage
+        # nothing was written: no case 2, no customer C-RULE, no event
+        assert c.call("CASE.GET", 2).code == "NOTFOUND"
+        assert c.call("CUSTOMER.GET", "C-RULE").code == "NOTFOUND"
+        assert len(c.call("CASE.HISTORY", 1)) == events
+        # a read in a dry run answers
+        assert as_map(c.call("RULES.EVAL", "classify", "subject", "lookup"))["category"] == "ok"
+        # outside a dry run the plugin writes as before
+        assert c.call("ACTOR.OPEN", "C-2", "plain") == 2
