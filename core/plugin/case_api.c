@@ -141,6 +141,10 @@ static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvl
     request.call.actor = self->agent;
     request.call.status = CALL_OK;
     request.call.message[0] = '\0';
+    /* Read back as RESP2; the protocol of whoever is being answered (a
+     * RESP3 client whose RULES.EVAL ran the rule that called the plugin)
+     * is put back before returning. */
+    int protocol = reply_protocol();
     reply_set_protocol(2);
     unsigned flags = command ? command->flags : 0;
     call_depth++;
@@ -167,6 +171,7 @@ static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvl
         request_finish(&request, before);
     }
     call_depth--;
+    reply_set_protocol(protocol);
     if (!request.failed) return 0;
     /* "-CODE message\r\n" -> "CODE message" */
     size_t length = evbuffer_get_length(reply_buffer);

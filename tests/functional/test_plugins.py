@@ -7,6 +7,7 @@ import subprocess
 import tempfile
 
 from harness import PLUGINS, REDRESSD, ROOT, TEST_PLUGINS, Client, Daemon, RespError, as_map, only_on
+from test_resp3 import resp3
 
 RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rulesets", "plugins")
 
@@ -339,3 +340,17 @@ def test_a_dry_run_refuses_a_plugins_case_writes_and_writes_nothing():
         assert as_map(c.call("RULES.EVAL", "classify", "subject", "lookup"))["category"] == "ok"
         # outside a dry run the plugin writes as before
         assert c.call("ACTOR.OPEN", "C-2", "plain") == 2
+
+
+def test_a_resp3_clients_dry_run_stays_resp3_when_a_plugin_read_a_case():
+    """A plugin's case call reads its command's reply as RESP2; the protocol of the client whose command ran the
+    rule (RESP3 after HELLO 3) is back in place for the rest of that client's reply."""
+    with Daemon(rules=CASE_RULES, config=case_actor()) as d:
+        assert d.client().call("CASE.OPEN", "customer", "C-1", "subject", "plain") == 1
+        c = resp3(d)
+        r = c.call("RULES.EVAL", "classify", "subject", "lookup")
+        assert isinstance(r, dict) and r["category"] == "ok", r
+        triage = c.call("RULES.EVAL", "TRIAGE", "subject", "lookup")
+        assert isinstance(triage, dict) and isinstance(triage["classify"], dict), triage
+        assert triage["classify"]["category"] == "ok", triage
+        assert isinstance(c.call("CASE.GET", 1), dict)
