@@ -30,6 +30,8 @@
 #include <event2/buffer.h>
 #include <lauxlib.h>
 #include <lua.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +47,22 @@
 static const struct config *host_config;
 static struct event_base *host_base;
 static unsigned char setting_read[CONFIG_PLUGIN_SETTINGS_MAX]; /* config_get asked for it */
+
+/* The thread that loads the plugins runs the loop: the API is its only
+ * (plugin.h, Threading). */
+static pthread_t loop_thread;
+static atomic_ullong foreign_calls;
+
+int plugin_api_on_loop(const struct redress_plugin *self, const char *function) {
+    if (pthread_equal(pthread_self(), loop_thread)) return 1;
+    /* Logged at the 1st, 2nd, 4th, 8th ... refusal: a thread calling in a
+     * loop cannot flood the log.  Nothing else is touched from here. */
+    unsigned long long refused = atomic_fetch_add(&foreign_calls, 1) + 1;
+    if ((refused & (refused - 1)) == 0)
+        log_error("plugin API called from another thread", "plugin=%s function=%s refused=%llu",
+                  self ? self->name : "?", function, refused);
+    return 0;
+}
 
 int plugin_api_setting_read(int index) { return index >= 0 && index < CONFIG_PLUGIN_SETTINGS_MAX && setting_read[index]; }
 
@@ -79,7 +97,7 @@ char *plugin_kinds_copy(const char *kinds) {
 /* ------------------------------------------------------------ facilities */
 
 static struct event_base *api_event_base(struct redress_plugin *self) {
-    (void)self;
+    if (!plugin_api_on_loop(self, "event_base")) return NULL;
     return host_base;
 }
 
@@ -92,13 +110,18 @@ const char *plugin_api_setting(struct redress_plugin *self, const char *key) {
 }
 
 static const char *api_config_get(struct redress_plugin *self, const char *key) {
+    if (!plugin_api_on_loop(self, "config_get")) return NULL;
     return plugin_api_setting(self, key);
 }
 
-static const char *api_data_directory(struct redress_plugin *self) { return self ? self->data_directory : NULL; }
+static const char *api_data_directory(struct redress_plugin *self) {
+    if (!plugin_api_on_loop(self, "data_directory")) return NULL;
+    return self ? self->data_directory : NULL;
+}
 
 static void api_log(struct redress_plugin *self, enum redress_log_level level, const char *message,
                     const char *fields_format, ...) {
+    if (!plugin_api_on_loop(self, "log")) return;
     char fields[1024] = "";
     if (fields_format) {
         va_list arguments;
@@ -121,9 +144,10 @@ static void api_log(struct redress_plugin *self, enum redress_log_level level, c
         snprintf(self->init_error, sizeof self->init_error, "%s%s%s", text, fields[0] ? " " : "", fields);
 }
 
-static int64_t api_now(void) { return clock_now(); }
+static int64_t api_now(void) { return plugin_api_on_loop(NULL, "now") ? clock_now() : -1; }
 
 static int api_parse_amount(const char *currency, const char *text, int64_t *minor_units) {
+    if (!plugin_api_on_loop(NULL, "parse_amount")) return -1;
     if (currency == NULL || text == NULL || minor_units == NULL) return -1;
     int digits = money_currency_digits(currency, strlen(currency));
     if (digits < 0) return -1;
@@ -131,6 +155,7 @@ static int api_parse_amount(const char *currency, const char *text, int64_t *min
 }
 
 static int api_parse_time(const char *text, int64_t *unix_seconds) {
+    if (!plugin_api_on_loop(NULL, "parse_time")) return -1;
     if (text == NULL || unix_seconds == NULL) return -1;
     return timeparse_instant(text, strlen(text), unix_seconds) == NULL ? 0 : -1;
 }
@@ -148,7 +173,7 @@ struct redress_command_call {
 
 /* Accounts for one more reply value; 0 if it is one too many. */
 static int reply_begins(struct redress_command_call *call) {
-    if (call == NULL) return 0;
+    if (call == NULL || !plugin_api_on_loop(call->plugin, "reply")) return 0;
     if (call->outstanding > 0) {
         call->outstanding--;
         return 1;
@@ -209,6 +234,7 @@ static void api_reply_array(struct redress_command_call *call, size_t count) {
 }
 
 static const char *api_call_agent(struct redress_command_call *call) {
+    if (call && !plugin_api_on_loop(call->plugin, "call_agent")) return "";
     return call && call->request ? call->request->call.actor : "";
 }
 
@@ -266,6 +292,12 @@ struct redress_lua_call {
 #define LUA_CALL_DEPTH_MAX 8
 static struct redress_lua_call recorders[LUA_CALL_DEPTH_MAX];
 static int lua_call_depth;
+
+/* 1 if a result may still be recorded into call (from the loop thread). */
+static int recording(struct redress_lua_call *call) {
+    if (call == NULL || call->error[0]) return 0;
+    return plugin_api_on_loop(call->function ? call->function->plugin : NULL, "result");
+}
 
 static void result_fail(struct redress_lua_call *call, const char *why) {
     if (call->error[0] == '\0') snprintf(call->error, sizeof call->error, "%s", why);
@@ -328,7 +360,7 @@ static int result_copy(struct redress_lua_call *call, const char *data, size_t l
 }
 
 static void result_scalar(struct redress_lua_call *call, enum result_op op, int64_t integer, double number) {
-    if (call == NULL || call->error[0] || !result_push(call, 0)) return;
+    if (!recording(call) || !result_push(call, 0)) return;
     struct result_step *step = result_step(call, op);
     if (step) {
         step->integer = integer;
@@ -348,7 +380,7 @@ static void api_result_number(struct redress_lua_call *call, double value) {
 }
 
 static void api_result_string(struct redress_lua_call *call, const char *data, size_t length) {
-    if (call == NULL || call->error[0]) return;
+    if (!recording(call)) return;
     size_t offset;
     if (result_copy(call, data ? data : "", data ? length : 0, &offset) != 0 || !result_push(call, 0)) return;
     struct result_step *step = result_step(call, OP_STRING);
@@ -359,12 +391,12 @@ static void api_result_string(struct redress_lua_call *call, const char *data, s
 }
 
 static void api_result_table(struct redress_lua_call *call) {
-    if (call == NULL || call->error[0] || !result_push(call, 1)) return;
+    if (!recording(call) || !result_push(call, 1)) return;
     result_step(call, OP_TABLE);
 }
 
 static void api_result_set_field(struct redress_lua_call *call, const char *key) {
-    if (call == NULL || call->error[0]) return;
+    if (!recording(call)) return;
     if (key == NULL || call->depth < 2 || !call->is_table[call->depth - 1]) {
         result_fail(call, "result_set_field without a value on a table");
         return;
@@ -379,7 +411,7 @@ static void api_result_set_field(struct redress_lua_call *call, const char *key)
 }
 
 static void api_result_append(struct redress_lua_call *call) {
-    if (call == NULL || call->error[0]) return;
+    if (!recording(call)) return;
     if (call->depth < 2 || !call->is_table[call->depth - 1]) {
         result_fail(call, "result_append without a value on a table");
         return;
@@ -391,7 +423,7 @@ static void api_result_append(struct redress_lua_call *call) {
 }
 
 static void api_result_error(struct redress_lua_call *call, const char *format, ...) {
-    if (call == NULL || call->error[0]) return;
+    if (!recording(call)) return;
     va_list arguments;
     va_start(arguments, format);
     vsnprintf(call->error, sizeof call->error, format ? format : "failed", arguments);
@@ -487,7 +519,7 @@ int plugin_api_lua_call(lua_State *state) {
 
 static int64_t api_replay_events(struct redress_plugin *self, int64_t after_id, const char *kinds, size_t limit,
                                  redress_event_fn fn, void *state) {
-    (void)self;
+    if (!plugin_api_on_loop(self, "replay_events")) return after_id;
     /* Only committed events: while a batch is open, its rows are visible to
      * this connection but may still be rolled back. */
     if (fn == NULL || limit == 0 || store_batch_is_open()) return after_id;
@@ -567,12 +599,13 @@ static int64_t api_replay_events(struct redress_plugin *self, int64_t after_id, 
 }
 
 static int64_t api_last_event_id(struct redress_plugin *self) {
-    (void)self;
+    if (!plugin_api_on_loop(self, "last_event_id")) return -1;
     return events_last_committed_id();
 }
 
 static void api_refund_report(struct redress_refund_job *job, int succeeded, const char *reference,
                               const char *message) {
+    if (!plugin_api_on_loop(NULL, "refund_report")) return;
     refund_exec_report((struct refund_job *)job, succeeded, reference, message);
 }
 
@@ -591,6 +624,7 @@ void plugin_api_refund_start(void *context, const struct refund_handover *handov
 void plugin_api_fill(struct redress_host_api *table, const struct config *config, struct event_base *base) {
     host_config = config;
     host_base = base;
+    loop_thread = pthread_self();
     memset(setting_read, 0, sizeof setting_read);
     *table = (struct redress_host_api){
         .size = sizeof(struct redress_host_api),

@@ -76,6 +76,10 @@ void plugin_api_fill(struct redress_host_api *table, const struct config *config
 int plugin_api_setting_read(int index);
 /* The value of setting NAME.key for the plugin, marked read (or NULL). */
 const char *plugin_api_setting(struct redress_plugin *self, const char *key);
+/* 1 on the loop thread (the one that filled the table); else 0, after a
+ * log line naming the plugin (self may be NULL) and the function (the 1st,
+ * 2nd, 4th, 8th ... such call). */
+int plugin_api_on_loop(const struct redress_plugin *self, const char *function);
 /* Frees the buffers of command replies and Lua results. */
 void plugin_api_free(void);
 

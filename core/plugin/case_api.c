@@ -93,6 +93,14 @@ static void say(char *error, size_t error_size, const char *format, ...) {
 static struct evbuffer *reply_buffers[CASE_CALL_DEPTH_MAX];
 static int call_depth;
 
+/* 0 on the loop thread; else -1 with why (BADSTATE). */
+static int off_loop(struct redress_plugin *self, const char *function, char *error, size_t error_size) {
+    if (plugin_api_on_loop(self, function)) return 0;
+    say(error, error_size, "BADSTATE plugin %s: %s called from a thread other than the daemon's loop (the API is "
+        "the loop thread's only)", self ? self->name : "?", function);
+    return -1;
+}
+
 /* Runs argv as the plugin's identity, as http_command runs a JSON API
  * request.  0 with the reply in *reply (RESP2; this level's buffer, valid
  * until the next case call at this level), or -1 with the error reply's
@@ -208,6 +216,7 @@ static void id_text(char *out, int64_t id) { snprintf(out, ID_TEXT_BYTES, "%" PR
 
 static int api_case_open(struct redress_plugin *self, const struct redress_case_field *fields, size_t count,
                          int64_t *case_id, char *error, size_t error_size) {
+    if (off_loop(self, "case_open", error, error_size) != 0) return -1;
     if (fields == NULL || count == 0 || count > CASE_OPEN_FIELDS_MAX) {
         say(error, error_size, "INVALID case_open takes 1 to %d fields", CASE_OPEN_FIELDS_MAX);
         return -1;
@@ -234,6 +243,7 @@ static int api_case_open(struct redress_plugin *self, const struct redress_case_
 
 static int api_case_message(struct redress_plugin *self, int64_t case_id, const struct redress_message *message,
                             int64_t *landed, char *error, size_t error_size) {
+    if (off_loop(self, "case_message", error, error_size) != 0) return -1;
     if (message == NULL || message->text == NULL) {
         say(error, error_size, "INVALID case_message without a text");
         return -1;
@@ -279,6 +289,7 @@ static int api_case_message(struct redress_plugin *self, int64_t case_id, const 
 
 static int api_case_note(struct redress_plugin *self, int64_t case_id, const char *text, char *error,
                          size_t error_size) {
+    if (off_loop(self, "case_note", error, error_size) != 0) return -1;
     if (text == NULL) {
         say(error, error_size, "INVALID case_note without a text");
         return -1;
@@ -394,6 +405,7 @@ static int run_map(struct redress_plugin *self, char **argv, size_t *argvlen, re
 
 static int api_case_get(struct redress_plugin *self, int64_t case_id, redress_case_field_fn fn, void *state,
                         char *error, size_t error_size) {
+    if (off_loop(self, "case_get", error, error_size) != 0) return -1;
     char id[ID_TEXT_BYTES];
     id_text(id, case_id);
     char *argv[] = {"CASE.GET", id};
@@ -403,6 +415,7 @@ static int api_case_get(struct redress_plugin *self, int64_t case_id, redress_ca
 
 static int api_customer_get(struct redress_plugin *self, const char *customer, redress_case_field_fn fn,
                             void *state, char *error, size_t error_size) {
+    if (off_loop(self, "customer_get", error, error_size) != 0) return -1;
     if (customer == NULL) {
         say(error, error_size, "INVALID customer_get without a customer");
         return -1;
@@ -426,8 +439,7 @@ static void commit_done(void *argument, int committed) {
 }
 
 static int api_when_committed(struct redress_plugin *self, redress_commit_fn fn, void *state) {
-    (void)self;
-    if (fn == NULL) return -1;
+    if (fn == NULL || !plugin_api_on_loop(self, "when_committed")) return -1;
     if (!store_batch_is_open() && !store_commit_waits()) { /* everything committed is on disk */
         fn(state, 1);
         return 0;

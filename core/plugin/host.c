@@ -92,6 +92,7 @@ static void refused(struct redress_plugin *self, const char *what, const char *n
 }
 
 static int registering(struct redress_plugin *self, const char *what) {
+    if (!plugin_api_on_loop(self, what)) return 0;
     if (self == NULL || !self->initializing) {
         log_error("plugin registration refused", "plugin=%s what=%s why=\"only during the plugin's init\"",
                   self ? self->name : "?", what);

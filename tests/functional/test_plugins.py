@@ -354,3 +354,19 @@ def test_a_resp3_clients_dry_run_stays_resp3_when_a_plugin_read_a_case():
         assert isinstance(triage, dict) and isinstance(triage["classify"], dict), triage
         assert triage["classify"]["category"] == "ok", triage
         assert isinstance(c.call("CASE.GET", 1), dict)
+
+
+def test_a_plugins_own_thread_is_refused_and_nothing_is_written():
+    """The API may be called from the loop thread only: case_note from a thread the plugin started returns -1
+    BADSTATE naming the thread rule, writes nothing, and the log says so; the same call from the loop works."""
+    with Daemon(config=case_actor()) as d:
+        c = d.client()
+        assert c.call("CASE.OPEN", "customer", "C-1", "subject", "plain") == 1
+        status, error = c.call("ACTOR.THREAD", 1, "from a thread")
+        assert status == -1 and error.startswith("BADSTATE plugin case_actor: case_note called from a thread "
+                                                 "other than the daemon's loop"), (status, error)
+        assert "from a thread" not in repr(c.call("CASE.HISTORY", 1))
+        assert c.call("ACTOR.NOTE", 1, "from the loop") == "OK"
+        assert "from the loop" in repr(c.call("CASE.HISTORY", 1))
+    assert any('msg="plugin API called from another thread" plugin=case_actor function=case_note' in line
+               for line in d.log_lines), d.log()
