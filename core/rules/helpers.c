@@ -1,6 +1,7 @@
 /* helpers.c -- what rules may call: the `redress` table and the `plugins` proxy.
  *
- * Owns the helpers (redress.recent, customer, log, now, business_add,
+ * Owns the helpers (redress.recent, customer, log -- and its budget of lines
+ * per hook call --, now, business_add,
  * business_between, is_business_time; redress.matcher is lib/matcher_lua.c's,
  * charged through the sandbox's meter), the `plugins` proxy, and the live
  * environment they read in the daemon: the clock, the shared spike counts,
@@ -25,6 +26,9 @@
 
 #define LOG_PLACE_MAX 300
 #define LOG_MESSAGE_MAX 600
+/* redress.log lines one hook call may write: a rule logging in a loop must
+ * not flood the daemon's log (one call once wrote 30,140 lines). */
+#define LOG_LINES_PER_CALL 20
 
 /* ------------------------------------------------------------ the live environment */
 
@@ -153,9 +157,31 @@ static int helper_customer(lua_State *state) {
     return 1;
 }
 
-/* redress.log(message): one logfmt line, naming the rule file and line. */
+/* The budget of redress.log lines of the hook call under way (active 0:
+ * none, at load or in a rule test: not limited). */
+static struct rules_log_budget log_budget;
+
+void rules_log_budget_begin(struct rules_log_budget *saved) {
+    *saved = log_budget;
+    log_budget = (struct rules_log_budget){.active = 1};
+}
+
+void rules_log_budget_end(const struct rules_log_budget *saved, const char *hook) {
+    if (log_budget.dropped)
+        log_warn("rule log lines dropped", "hook=%s kept=%d dropped=%lld", hook, log_budget.lines,
+                 log_budget.dropped);
+    log_budget = *saved;
+}
+
+/* redress.log(message): one logfmt line, naming the rule file and line;
+ * past LOG_LINES_PER_CALL in one hook call, only counted. */
 static int helper_log(lua_State *state) {
     const char *message = luaL_checkstring(state, 1);
+    if (log_budget.active && log_budget.lines >= LOG_LINES_PER_CALL) {
+        log_budget.dropped++;
+        return 0;
+    }
+    log_budget.lines++;
     lua_Debug where;
     char place[LOG_PLACE_MAX] = "?";
     if (lua_getstack(state, 1, &where) && lua_getinfo(state, "Sl", &where))

@@ -156,9 +156,12 @@ int rules_call_hook(struct rule_set *set, enum rules_hook hook, const struct rul
     set->counters[hook].calls++;
     int dry = set != rules_current;
     dry_runs += dry;
+    struct rules_log_budget outer_log;
+    rules_log_budget_begin(&outer_log);
     lua_pushcfunction(state, hook_trampoline);
     lua_pushlightuserdata(state, &call);
     int failed = sandbox_call(set->sandbox, 1, 1, why, why_size) != 0;
+    rules_log_budget_end(&outer_log, rules_hook_name(hook));
     dry_runs -= dry;
     if (returns) sandbox_set_trace(set->sandbox, 0, NULL, NULL);
     last_call_microseconds = clock_real_monotonic_us() - started;

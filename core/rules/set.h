@@ -208,6 +208,18 @@ extern const struct rules_environment rules_replay_environment;
 void rules_push_helpers(lua_State *state);
 void rules_push_plugins(lua_State *state, const struct rules_environment *environment);
 
+/* redress.log's lines in one hook call (helpers.c): begin saves the budget
+ * under way (a hook may run inside another's call) and starts a fresh one;
+ * end logs how many lines were dropped, if any, naming the hook, and puts
+ * the saved one back. */
+struct rules_log_budget {
+    int active;
+    int lines;
+    long long dropped;
+};
+void rules_log_budget_begin(struct rules_log_budget *saved);
+void rules_log_budget_end(const struct rules_log_budget *saved, const char *hook);
+
 /* ---------------------------------------------------------------- load.c */
 
 /* Reads DIRECTORY into a new sealed set that uses environment (see

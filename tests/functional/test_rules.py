@@ -6,7 +6,7 @@ import subprocess
 import tempfile
 import threading
 
-from harness import REDRESSD, ROOT, Daemon, RespError, as_map, open_case, store_rows
+from harness import REDRESSD, ROOT, Daemon, RespError, RuleFolder, as_map, open_case, store_rows
 
 SANDBOX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rulesets", "sandbox")
 
@@ -440,3 +440,33 @@ def test_rules_watch_reloads_changed_files():
             assert as_map(c.call("RULES.EVAL", "classify", "subject", "x"))["reason"] == "watched"
     finally:
         shutil.rmtree(rules)
+
+
+FLOOD = """
+vocabulary = { categories = { "general_inquiry", "ok" }, queues = { "support" } }
+function classify(case)
+  if case.subject == "flood" then
+    for i = 1, 1000 do redress.log("line " .. i) end
+  end
+  redress.log("decided")
+  return { category = "ok" }
+end
+"""
+
+
+def test_a_rules_log_lines_are_limited_per_hook_call_and_the_rest_counted():
+    """redress.log writes at most 20 lines per hook call; one more line says how many were dropped, so a rule
+    logging in a loop cannot flood the daemon's log. The next call has its 20 lines again."""
+    with RuleFolder(FLOOD) as rules, Daemon(rules=rules) as d:
+        c = d.client()
+        assert as_map(c.call("RULES.EVAL", "classify", "subject", "flood"))["category"] == "ok"
+        assert c.call("CASE.OPEN", "customer", "C-1", "subject", "flood") == 1
+        assert c.call("CASE.OPEN", "customer", "C-2", "subject", "calm") == 2
+    lines = d.log_lines
+    logged = [line for line in lines if 'msg="rule log"' in line]
+    dropped = [line for line in lines if 'msg="rule log lines dropped"' in line]
+    assert len(logged) == 20 + 20 + 1, len(logged)
+    assert sum('message="line 20"' in line for line in logged) == 2
+    assert not any('message="line 21"' in line or 'message=decided' in line for line in logged[:40])
+    assert "message=decided" in logged[40], logged[40]
+    assert len(dropped) == 2 and all("hook=classify" in line and "dropped=981" in line for line in dropped), dropped

@@ -1,6 +1,6 @@
 -- A rule set whose rules call the case_actor test plugin's functions, which act
 -- on cases through the plugin case API: used by test_plugins.py (case calls
--- nested in a case call, dry runs, a rule's log lines).
+-- nested in a case call, dry runs, a RESP3 client's reply).
 vocabulary = { categories = { "general_inquiry", "ok", "wrong" }, queues = { "support" } }
 
 local probes = {
@@ -15,10 +15,6 @@ local probes = {
     return { category = "ok",
              reason = string.format("before=%s opened=%s error=%s", tostring(r.before), tostring(r.opened),
                                     tostring(r.error)) }
-  end,
-  flood = function()
-    for i = 1, 1000 do redress.log("line " .. i) end
-    return { category = "ok" }
   end,
 }
 
