@@ -14,10 +14,11 @@
  * runs in a savepoint of the store's batch with its events and the commit
  * is requested at once; never inside another command's savepoint (no
  * nesting: the call is refused), nor during a dry run of the rules
- * (RULES.EVAL promises to write nothing: refused too).  A read may nest in another case call (a
- * rule the outer command runs calls a plugin function): each level has its
- * own reply buffer.  The role is always enforced, whether the daemon's auth
- * is on or off.
+ * (RULES.EVAL promises to write nothing: refused too).  A read may nest in
+ * another case call (a rule the outer command runs calls a plugin
+ * function): each level has its own reply buffer.  Every entry refuses a
+ * thread other than the loop's.  The role is always enforced, whether the
+ * daemon's auth is on or off.
  */
 #include "plugin/case_api.h"
 
