@@ -47,7 +47,7 @@
 
 #define KEY_DIGEST_BYTES 16   /* of an erased refund's key */
 
-#define SETTLE_WHY_SHOWN 295     /* of an executor's message, in refund_failed */
+#define SETTLE_WHY_SHOWN 295     /* of an executor's message, in refund_failed and refund_unknown */
 
 static long long supervisor_limit = 200000, finance_limit = 1000000000000LL;
 
@@ -741,6 +741,22 @@ int refunds_settle(struct call *call, long long id, int ok, const char *referenc
     return ok ? tell_customer(call, facts.case_id, "refund_paid", "amount", money_text(facts.amount, facts.currency,
                                                                                           amount_text))
               : 0;
+}
+
+int refunds_outcome_unknown(struct call *call, long long id, const char *message) {
+    struct refund_facts facts;
+    if (refunds_load_facts(call, id, &facts) != 0) return -1;
+    if (facts.state != REFUND_EXECUTING)
+        return call_fail(call, CALL_BADSTATE, "refund %lld is %s: only an executing refund has an outcome", id,
+                         refund_state_name(facts.state));
+    /* No state moves: failing it would give its room back while the
+     * provider may have paid it, and a second refund could be paid. */
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "refund", id);
+    detail_add_string(&detail, "state", refund_state_name(REFUND_EXECUTING));
+    if (message && *message) detail_add(&detail, "why", message, shown(message, SETTLE_WHY_SHOWN));
+    detail_add_string(&detail, "settle", "REFUND.SETTLE");
+    return add_event(call, facts.case_id, "refund_unknown", &detail);
 }
 
 int refunds_settle_reported(struct call *call, int64_t id, int ok, const char *reference, size_t reference_length) {
