@@ -118,6 +118,24 @@ def test_bad_refund_input_changes_nothing():
         assert admin.call("REFUND.GET", 999).code == "NOTFOUND"
 
 
+def test_refund_request_options_are_named_and_given_once():
+    # a repeat is a mistake, never "the last wins"; an unknown option is named
+    with Daemon() as d:
+        admin = d.client()
+        cid = open_case(admin, order="O-6", amount="100.00")
+        for args, said in [(["KEY", "a", "KEY", "b"], "REFUND.REQUEST option KEY given twice"),
+                           (["REASON", "x", "reason", "y"], "REFUND.REQUEST option REASON given twice"),
+                           (["RESON", "x"], "unknown or incomplete REFUND.REQUEST option 'RESON' (options: REASON "
+                                            "text, KEY key)"),
+                           (["KEY", "k", "REASON"], "unknown or incomplete REFUND.REQUEST option 'REASON'")]:
+            r = admin.call("REFUND.REQUEST", cid, "10.00", "refund_only", *args)
+            assert isinstance(r, RespError) and r.code == "INVALID" and said in r, (args, r)
+        assert admin.call("REFUND.LIST", cid) == []
+        # each once, in any order and case: taken
+        r = as_map(admin.call("REFUND.REQUEST", cid, "10.00", "refund_only", "key", "k-1", "Reason", "broken"))
+        assert r["key"] == "k-1" and r["reason"] == "broken", r
+
+
 def test_failed_refund_is_retried_with_the_same_key():
     with Daemon() as d:
         admin = d.client()
