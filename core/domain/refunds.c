@@ -18,7 +18,8 @@
  *    at hand declares;
  *  - an idempotency key returns the refund it made, or -CONFLICT when the
  *    case, amount or kind differ;
- *  - a review is approved only by its role (or an admin), within that role's
+ *  - a review is approved only by its role (or an admin; finance too for a
+ *    supervisor's review over a supervisor's limit), within the approver's
  *    approval limit, and never by the agent who requested it;
  *  - execution goes through the outbox with one idempotency key per refund,
  *    the same on every retry: the finance system pays it once.
@@ -700,13 +701,19 @@ int refunds_approve(struct call *call, int64_t id, const char *note) {
     if (load_for(call, id, REFUND_REVIEW, REFUND_APPROVED, "only a refund in review is approved", &facts) != 0) return -1;
     unsigned role = call->who.internal ? ROLE_ADMIN : call->who.role;
     unsigned needed = agents_role_parse(facts.review_role, strlen(facts.review_role));
-    if (role != ROLE_ADMIN && role != needed)
+    /* A supervisor's review over a supervisor's limit (the rules asked a
+     * supervisor whatever the amount) is finance's too, within finance's
+     * limit: else only an admin could ever approve it. */
+    int beyond_supervisor = needed == ROLE_SUPERVISOR && facts.amount > supervisor_limit;
+    if (role != ROLE_ADMIN && role != needed && !(role == ROLE_FINANCE && beyond_supervisor))
         return call_fail(call, CALL_NOPERM, "refund %lld is for a %s to approve", (long long)id, facts.review_role);
     long long limit = role == ROLE_SUPERVISOR ? supervisor_limit : role == ROLE_FINANCE ? finance_limit : -1;
     if (limit >= 0 && facts.amount > limit) {
         char limit_text[MONEY_TEXT_MAX];
-        return call_fail(call, CALL_NOPERM, "refund %lld is over your role's approval limit (%s)", (long long)id,
-                         money_text(limit, facts.currency, limit_text));
+        return call_fail(call, CALL_NOPERM, "refund %lld is over your role's approval limit (%s)%s", (long long)id,
+                         money_text(limit, facts.currency, limit_text),
+                         role == ROLE_SUPERVISOR && facts.amount <= finance_limit ? ": finance or an admin approves it"
+                                                                                  : ": an admin approves it");
     }
     if (strcmp(facts.requested_by, call->actor) == 0)
         return call_fail(call, CALL_NOPERM, "nobody approves a refund they requested");

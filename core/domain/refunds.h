@@ -95,7 +95,8 @@ struct refund_ask {
  * CONFLICT (the key made another refund), ERR (store, order source). */
 int refunds_request(struct call *call, int64_t case_id, const struct refund_ask *ask, int64_t *id);
 /* A refund in review approved by the caller (its role, within the role's
- * limit, not its requester; an admin or the daemon any), if the order still
+ * limit -- finance also a supervisor's review over a supervisor's limit --
+ * not its requester; an admin or the daemon any), if the order still
  * has room; then executing.  note (NUL-terminated) NULL: "approved". */
 int refunds_approve(struct call *call, int64_t id, const char *note);
 /* A refund in review rejected by the caller, with why (at most
