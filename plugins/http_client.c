@@ -196,13 +196,25 @@ static void tls_failure(struct bufferevent *stream, char *why, size_t why_size) 
 static void request_done(struct evhttp_request *request, void *argument) {
     struct http_pending *pending = argument;
     int status = request && !pending->failed ? evhttp_request_get_response_code(request) : 0;
+    /* libevent 2.1 fails the requests of a connection that never connected
+     * (refused, unreachable, DNS) through their callback alone, without the
+     * error callback: those were never sent.  Over TLS the request waits in
+     * the stream until the handshake is done: a handshake that failed (a
+     * certificate refused) sent nothing either.  Any other error (timeout,
+     * reset, EOF) came after the request may have gone out. */
+    if (status == 0 && request && !pending->failed) status = HTTP_NOT_SENT;
+    if (status == 0 && pending->tls) {
+        SSL *ssl = bufferevent_openssl_get_ssl(pending->tls);
+        if (ssl && !SSL_is_init_finished(ssl)) status = HTTP_NOT_SENT;
+    }
     if (pending->endpoint->posting) pending->endpoint->finished_while_posting = 1;
     if (pending->connection) retire(pending->endpoint, pending->connection);
-    if (status == 0) {
+    if (status <= 0) {
         char why[300];
-        snprintf(why, sizeof why, "%s", pending->failed ? error_text(pending->error) : "no answer");
+        snprintf(why, sizeof why, "%s",
+                 pending->failed ? error_text(pending->error) : status == HTTP_NOT_SENT ? "cannot connect" : "no answer");
         if (pending->tls) tls_failure(pending->tls, why, sizeof why);
-        pending->done(pending->argument, 0, "", 0, why);
+        pending->done(pending->argument, status, "", 0, why);
     } else {
         struct evbuffer *input = evhttp_request_get_input_buffer(request);
         size_t length = evbuffer_get_length(input);

@@ -59,8 +59,12 @@ int http_endpoint_open(struct http_endpoint *endpoint, const char *url, const ch
                        size_t error_size);
 void http_endpoint_close(struct http_endpoint *endpoint);
 
-/* status: the HTTP status, or 0 when no answer came (error says why); body
- * borrowed for the call. */
+/* status: the HTTP status; 0 when no answer came after the request may
+ * have been sent (timeout, reset: the server may have acted on it);
+ * HTTP_NOT_SENT when the connection was never made (refused, DNS, a TLS
+ * handshake refused), so the server surely did not get it.  error says why
+ * for both; body borrowed for the call. */
+#define HTTP_NOT_SENT (-1)
 typedef void (*http_done_fn)(void *argument, int status, const char *body, size_t length, const char *error);
 
 /* POSTs body as application/json with extra headers (name, value, ...,

@@ -19,9 +19,14 @@
  * however often it is asked.  A 2xx answer is success (the provider's
  * reference is the "reference" or "id" string of its JSON body); 4xx other
  * than 408, 409 and 429 is a refusal and fails the refund at once; anything
- * else (no answer, timeout, 5xx, 408, 409, 429) is retried with backoff, and
- * fails the refund after max_attempts.  A failed refund is started again by
- * REFUND.RETRY, with the same key.
+ * else (no answer, timeout, 5xx, 408, 409, 429, no connection) is retried
+ * with backoff.  After max_attempts, the refund fails only when no request
+ * ever reached the provider (every one found no connection); otherwise the
+ * provider may have paid it -- a 502 from its gateway, a timeout after the
+ * request went out -- and the outcome is reported unknown: the refund stays
+ * executing, keeping its room on the order, until a person settles it
+ * (REFUND.SETTLE) or the next start asks the provider again, same key.  A
+ * failed refund is started again by REFUND.RETRY, with the same key.
  */
 #include <redress/plugin.h>
 
@@ -54,6 +59,7 @@ struct execution {
     char idempotency_key[64];
     int64_t refund_id;
     int requests;                   /* sent so far */
+    int may_have_reached;           /* a request got through, and no definite answer came */
     struct event *retry_timer;
     struct execution *next, *previous;
 };
@@ -68,12 +74,16 @@ static void execution_free(struct execution *execution) {
     free(execution);
 }
 
-static void finish(struct execution *execution, int succeeded, const char *reference, const char *message) {
+/* outcome: REDRESS_REFUND_SUCCEEDED, _FAILED or _UNKNOWN. */
+static void finish(struct execution *execution, int outcome, const char *reference, const char *message) {
     struct http_refund *plugin = execution->plugin;
-    plugin->api->log(plugin->self, succeeded ? REDRESS_LOG_INFO : REDRESS_LOG_WARN, "refund executed",
-                     "refund=%lld outcome=%s requests=%d", (long long)execution->refund_id,
-                     succeeded ? "succeeded" : "failed", execution->requests);
-    plugin->api->refund_report(execution->job, succeeded, reference, message);
+    plugin->api->log(plugin->self, outcome == REDRESS_REFUND_SUCCEEDED ? REDRESS_LOG_INFO : REDRESS_LOG_WARN,
+                     "refund executed", "refund=%lld outcome=%s requests=%d", (long long)execution->refund_id,
+                     outcome == REDRESS_REFUND_SUCCEEDED ? "succeeded"
+                     : outcome == REDRESS_REFUND_FAILED  ? "failed"
+                                                         : "unknown",
+                     execution->requests);
+    plugin->api->refund_report(execution->job, outcome, reference, message);
     execution_free(execution);
 }
 
@@ -84,13 +94,24 @@ static void retry_due(evutil_socket_t fd, short what, void *argument) {
     send_request(argument);
 }
 
-/* Schedules another request, or fails the refund when attempts are spent. */
+/* The outcome when no more requests are sent: failed only if none may
+ * have reached the provider, else unknown (it may have paid). */
+static void give_up(struct execution *execution, const char *why) {
+    char message[300];
+    if (execution->may_have_reached) {
+        snprintf(message, sizeof message, "outcome unknown after %d requests: %s", execution->requests, why);
+        finish(execution, REDRESS_REFUND_UNKNOWN, NULL, message);
+    } else {
+        snprintf(message, sizeof message, "no success after %d requests: %s", execution->requests, why);
+        finish(execution, REDRESS_REFUND_FAILED, NULL, message);
+    }
+}
+
+/* Schedules another request, or gives up when attempts are spent. */
 static void retry_or_fail(struct execution *execution, const char *why) {
     struct http_refund *plugin = execution->plugin;
     if (execution->requests >= plugin->max_attempts) {
-        char message[300];
-        snprintf(message, sizeof message, "no success after %d requests: %s", execution->requests, why);
-        finish(execution, 0, NULL, message);
+        give_up(execution, why);
         return;
     }
     int64_t delay = backoff_ms(execution->requests, plugin->backoff_initial_ms, plugin->backoff_max_ms);
@@ -98,7 +119,7 @@ static void retry_or_fail(struct execution *execution, const char *why) {
                      "refund=%lld why=\"%s\" in_ms=%lld", (long long)execution->refund_id, why, (long long)delay);
     struct timeval timeout = {(time_t)(delay / 1000), (suseconds_t)((delay % 1000) * 1000)};
     if (execution->retry_timer == NULL || event_add(execution->retry_timer, &timeout) != 0)
-        finish(execution, 0, NULL, "cannot schedule a retry");
+        give_up(execution, "cannot schedule a retry");
 }
 
 static void answered(void *argument, int status, const char *body, size_t length, const char *error) {
@@ -108,16 +129,18 @@ static void answered(void *argument, int status, const char *body, size_t length
         char reference[129] = "";
         if (!json_find_string(body, length, "reference", reference, sizeof reference))
             json_find_string(body, length, "id", reference, sizeof reference);
-        finish(execution, 1, reference[0] ? reference : NULL, NULL);
+        finish(execution, REDRESS_REFUND_SUCCEEDED, reference[0] ? reference : NULL, NULL);
         return;
     }
     if (status >= 400 && status < 500 && status != 408 && status != 409 && status != 429) {
         char message[300];
         snprintf(message, sizeof message, "the provider refused it (HTTP %d): %.200s", status, body);
-        finish(execution, 0, NULL, message);
+        finish(execution, REDRESS_REFUND_FAILED, NULL, message);
         return;
     }
-    if (status == 0) snprintf(why, sizeof why, "%s", error ? error : "no answer");
+    /* Only a request that never found a connection surely did not pay. */
+    if (status != HTTP_NOT_SENT) execution->may_have_reached = 1;
+    if (status <= 0) snprintf(why, sizeof why, "%s", error ? error : "no answer");
     else snprintf(why, sizeof why, "HTTP %d", status);
     retry_or_fail(execution, why);
 }
@@ -142,7 +165,7 @@ static void start(void *state, const struct redress_refund *refund, struct redre
     struct http_refund *plugin = state;
     struct execution *execution = calloc(1, sizeof *execution);
     if (execution == NULL) {
-        plugin->api->refund_report(job, 0, NULL, "out of memory");
+        plugin->api->refund_report(job, REDRESS_REFUND_FAILED, NULL, "out of memory");
         return;
     }
     execution->plugin = plugin;
@@ -155,7 +178,7 @@ static void start(void *state, const struct redress_refund *refund, struct redre
     execution->body = evbuffer_new();
     execution->retry_timer = evtimer_new(plugin->api->event_base(plugin->self), retry_due, execution);
     if (execution->body == NULL || execution->retry_timer == NULL) {
-        finish(execution, 0, NULL, "out of memory");
+        finish(execution, REDRESS_REFUND_FAILED, NULL, "out of memory"); /* nothing sent yet */
         return;
     }
     /* The amount as a decimal in the currency's unit, and in minor units. */

@@ -326,7 +326,7 @@ static void answered(void *argument, int status, const char *body, size_t length
     }
     target->failed_attempts++;
     target->failures_in_a_row++;
-    if (status == 0) snprintf(target->last_error, sizeof target->last_error, "%s", error ? error : "no answer");
+    if (status <= 0) snprintf(target->last_error, sizeof target->last_error, "%s", error ? error : "no answer");
     else snprintf(target->last_error, sizeof target->last_error, "HTTP %d", status);
     int64_t delay = backoff_ms(target->failures_in_a_row, webhook->backoff_initial_ms, webhook->backoff_max_ms);
     webhook->api->log(webhook->self, REDRESS_LOG_WARN, "delivery failed, will retry",

@@ -77,26 +77,33 @@ void refund_request_command(struct request *request) {
         request_error(request, "INVALID", "kind must be refund_only, return_refund or exchange");
         return;
     }
+    /* Each option at most once: a repeat is a mistake, never "the last
+     * wins" (a KEY given twice could pay under the wrong key). */
+    static const char *const options[] = {"REASON", "KEY"};
+    unsigned seen = 0;
     for (int i = 4; i < request->argc; i += 2) {
-        if (i + 1 >= request->argc) {
-            request_error(request, "INVALID", "'%s' needs a value",
-                          QUOTE(request->argv[i], request->argvlen[i], OPTION_NAME_SHOWN));
+        unsigned k = 0;
+        while (k < 2 && !request_argument_is(request, i, options[k])) k++;
+        if (k == 2 || i + 1 >= request->argc) {
+            request_error(request, "INVALID", "unknown or incomplete REFUND.REQUEST option '%s' (options: REASON text, "
+                          "KEY key)", QUOTE(request->argv[i], request->argvlen[i], OPTION_NAME_SHOWN));
             return;
         }
+        if (seen & 1u << k) {
+            request_error(request, "INVALID", "REFUND.REQUEST option %s given twice", options[k]);
+            return;
+        }
+        seen |= 1u << k;
         const char *value = request->argv[i + 1];
         size_t len = request->argvlen[i + 1];
-        if (request_argument_is(request, i, "REASON")) {
+        if (k == 0) {
             if (args_text(request, "reason", value, len, REFUND_REASON_MAX, ARGS_LINE, 0)) return;
             ask.reason = value;
             ask.reason_len = len;
-        } else if (request_argument_is(request, i, "KEY")) {
+        } else {
             if (args_text(request, "key", value, len, REFUND_KEY_MAX, ARGS_LINE, 0)) return;
             ask.key = value;
             ask.key_len = len;
-        } else {
-            request_error(request, "INVALID", "options are REASON text (at most %d bytes) and KEY key (1 to %d)",
-                          REFUND_REASON_MAX, REFUND_KEY_MAX);
-            return;
         }
     }
     if (refunds_request(&request->call, case_id, &ask, &id) != 0) return;

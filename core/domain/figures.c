@@ -468,7 +468,7 @@ int figures_refunds(struct call *call,
  * must not pay (opened and resolved cases are counted from the table). */
 static const char *const counted_kinds[] = {"deadline_warning", "deadline_breached", "deadline_met", "escalated",
                                             "reopened", "transferred", "notification", "refund_decided",
-                                            "refund_paid", "refund_failed"};
+                                            "refund_paid", "refund_failed", "refund_unknown"};
 
 static int wants_counted(void *context, const char *kind) {
     (void)context;

@@ -38,7 +38,7 @@ struct refund_job {
     int64_t refund_id, case_id;
     int attempt;
     enum job_state state;
-    int succeeded;
+    enum refund_outcome outcome;
     char reference[REFERENCE_MAX + 1];
     char message[REPORT_MESSAGE_MAX];
     struct refund_job *next, *previous;   /* the list of jobs alive */
@@ -155,13 +155,14 @@ static int exec_in_flight(long long refund_id) {
 
 static struct refund_executor refunds_hook = {NULL, exec_start, exec_in_flight};
 
-void refund_exec_report(struct refund_job *job, int succeeded, const char *reference, const char *message) {
+void refund_exec_report(struct refund_job *job, enum refund_outcome outcome, const char *reference,
+                        const char *message) {
     if (job == NULL || job->state != JOB_STARTED) {
         log_error("refund reported twice or never started", "refund=%lld", job ? (long long)job->refund_id : 0LL);
         return;
     }
     job->state = JOB_REPORTED;
-    job->succeeded = succeeded != 0;
+    job->outcome = outcome;
     snprintf(job->reference, sizeof job->reference, "%s", reference ? reference : "");
     snprintf(job->message, sizeof job->message, "%s", message ? message : "");
     if (report_event) event_active(report_event, EV_TIMEOUT, 0);
@@ -196,8 +197,15 @@ static int settle(struct call *call, const struct refund_job *job) {
     if (row) store_reset(statement);
     if (attempt != job->attempt)
         return call_fail(call, CALL_BADSTATE, "an outcome of attempt %d, the refund is at another", job->attempt);
-    return refunds_settle(call, job->refund_id, job->succeeded, job->reference[0] ? job->reference : NULL,
-                          strlen(job->reference), job->message);
+    /* Not known: the refund stays executing (its room kept) and the job
+     * ends, so that REFUND.SETTLE may settle it. */
+    if (job->outcome == REFUND_OUTCOME_UNKNOWN) return refunds_outcome_unknown(call, job->refund_id, job->message);
+    return refunds_settle(call, job->refund_id, job->outcome == REFUND_OUTCOME_SUCCEEDED,
+                          job->reference[0] ? job->reference : NULL, strlen(job->reference), job->message);
+}
+
+static const char *outcome_name(enum refund_outcome outcome) {
+    return outcome == REFUND_OUTCOME_SUCCEEDED ? "succeeded" : outcome == REFUND_OUTCOME_FAILED ? "failed" : "unknown";
 }
 
 /* Writes every reported outcome, each in its own savepoint. */
@@ -233,7 +241,7 @@ static void write_reports(evutil_socket_t fd, short what, void *argument) {
             continue;
         }
         log_info("refund outcome", "refund=%lld outcome=%s reference=%s", (long long)job->refund_id,
-                 job->succeeded ? "succeeded" : "failed", job->reference[0] ? job->reference : "-");
+                 outcome_name(job->outcome), job->reference[0] ? job->reference : "-");
         job->state = JOB_WRITING;
         if (store_after_commit(outcome_committed, job) != 0) {
             /* Cannot follow this commit: write it again later (settling twice is refused). */

@@ -39,9 +39,14 @@ struct refund_provider {
  * outlive refund_exec_shutdown).  0, or -1 with error. */
 int refund_exec_select(const struct refund_provider *provider, struct event_base *base, char *error,
                        size_t error_size);
-/* The provider's outcome of job: once per start.  succeeded keeps reference
- * (at most 128 bytes), a failure keeps message for the event. */
-void refund_exec_report(struct refund_job *job, int succeeded, const char *reference, const char *message);
+/* What a provider says of a job: paid, surely not paid, or not known (it
+ * may have paid: the refund stays executing, for a person to settle). */
+enum refund_outcome { REFUND_OUTCOME_FAILED, REFUND_OUTCOME_SUCCEEDED, REFUND_OUTCOME_UNKNOWN };
+/* The provider's outcome of job: once per start.  Success keeps reference
+ * (at most 128 bytes), a failure or an unknown outcome keeps message for
+ * the event. */
+void refund_exec_report(struct refund_job *job, enum refund_outcome outcome, const char *reference,
+                        const char *message);
 /* At start, with the store open: starts again every refund left executing
  * under the selected provider; warns of refunds executing under another. */
 void refund_exec_resume(void);

@@ -18,7 +18,8 @@
  *    at hand declares;
  *  - an idempotency key returns the refund it made, or -CONFLICT when the
  *    case, amount or kind differ;
- *  - a review is approved only by its role (or an admin), within that role's
+ *  - a review is approved only by its role (or an admin; finance too for a
+ *    supervisor's review over a supervisor's limit), within the approver's
  *    approval limit, and never by the agent who requested it;
  *  - execution goes through the outbox with one idempotency key per refund,
  *    the same on every retry: the finance system pays it once.
@@ -46,8 +47,10 @@
 #include <string.h>
 
 #define KEY_DIGEST_BYTES 16   /* of an erased refund's key */
+#define KEY_ERASED_PREFIX "erased:"   /* an erased refund's key starts so; a caller's key never does */
+#define KEY_ERASED_PREFIX_LEN (sizeof KEY_ERASED_PREFIX - 1)
 
-#define SETTLE_WHY_SHOWN 295     /* of an executor's message, in refund_failed */
+#define SETTLE_WHY_SHOWN 295     /* of an executor's message, in refund_failed and refund_unknown */
 
 static long long supervisor_limit = 200000, finance_limit = 1000000000000LL;
 
@@ -319,8 +322,19 @@ static int key_digest(struct call *call, const char *key, size_t len, char out[R
     if (len > REFUND_KEY_MAX) return call_fail(call, CALL_INVALID, "key is longer than %d bytes", REFUND_KEY_MAX);
     memcpy(text, label, sizeof label - 1);
     memcpy(text + sizeof label - 1, key, len);
-    memcpy(out, "erased:", 7);
-    return surveys_mac(call, text, sizeof label - 1 + len, KEY_DIGEST_BYTES, out + 7);
+    memcpy(out, KEY_ERASED_PREFIX, KEY_ERASED_PREFIX_LEN);
+    return surveys_mac(call, text, sizeof label - 1 + len, KEY_DIGEST_BYTES, out + KEY_ERASED_PREFIX_LEN);
+}
+
+/* 1 if key (len bytes) is in the erased form: the prefix and the digest's
+ * lowercase hex digits, exactly.  A key a caller sent in that form before
+ * such keys were refused is not, unless it is exactly that shape. */
+static int key_is_digest(const char *key, size_t len) {
+    if (len != KEY_ERASED_PREFIX_LEN + 2 * KEY_DIGEST_BYTES || memcmp(key, KEY_ERASED_PREFIX, KEY_ERASED_PREFIX_LEN) != 0)
+        return 0;
+    for (size_t i = KEY_ERASED_PREFIX_LEN; i < len; i++)
+        if (!((key[i] >= '0' && key[i] <= '9') || (key[i] >= 'a' && key[i] <= 'f'))) return 0;
+    return 1;
 }
 
 /* The refund the key made (its key as given, or its digest once erased):
@@ -433,25 +447,30 @@ static int erase_decision_texts(struct call *call, int64_t case_id) {
 }
 
 int refunds_erase_requests(struct call *call, int64_t case_id) {
-    /* One key at a time: each write takes its row out of the read. */
+    /* One key at a time, after the last one seen: no write while a read is open. */
     static const char next_sql[] =
         "SELECT id, idempotency_key FROM refunds WHERE case_id = ?1 AND idempotency_key IS NOT NULL"
-        " AND idempotency_key NOT LIKE 'erased:%' ORDER BY id LIMIT 1";
+        " AND id > ?2 ORDER BY id LIMIT 1";
     static const char key_sql[] = "UPDATE refunds SET idempotency_key = ?2 WHERE id = ?1";
     static const char reason_sql[] = "UPDATE refunds SET reason = NULL WHERE case_id = ?1 AND reason IS NOT NULL";
+    int64_t last = 0;
     for (;;) {
         struct store_stmt *statement = store_statement(next_sql);
-        if (statement) store_bind_int64(statement, 1, case_id);
+        if (statement) {
+            store_bind_int64(statement, 1, case_id);
+            store_bind_int64(statement, 2, last);
+        }
         int found = call_row(call, statement);
         if (found < 0) return -1;
         if (found == 0) break;
-        int64_t id = store_column_int64(statement, 0);
+        int64_t id = last = store_column_int64(statement, 0);
         char key[REFUND_KEY_MAX + 1], digest[REFUND_KEY_DIGEST_SIZE];
         const unsigned char *stored = store_column_text(statement, 1);
         size_t len = (size_t)store_column_bytes(statement, 1);
         if (len > REFUND_KEY_MAX) len = REFUND_KEY_MAX;
         memcpy(key, stored, len);
         store_reset(statement);
+        if (key_is_digest(key, len)) continue; /* erased already */
         if (key_digest(call, key, len, digest) != 0) return -1;
         statement = store_statement(key_sql);
         if (statement) {
@@ -546,7 +565,13 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
     const char *why = money_parse(ask->amount, ask->amount_len, money_currency_digits(currency, 3), &amount);
     if (why) return call_fail(call, CALL_INVALID, "amount '%.32s' %s", ask->amount, why);
     if (amount <= 0) return call_fail(call, CALL_INVALID, "amount must be more than 0");
-    /* Idempotency: the same key is the same refund. */
+    /* Idempotency: the same key is the same refund.  The erased form is
+     * the host's: a key sent in it could find an erased refund by its
+     * digest, or escape erasure. */
+    if (ask->key && ask->key_len >= KEY_ERASED_PREFIX_LEN &&
+        memcmp(ask->key, KEY_ERASED_PREFIX, KEY_ERASED_PREFIX_LEN) == 0)
+        return call_fail(call, CALL_INVALID, "key may not start with '" KEY_ERASED_PREFIX "' (the form of an erased "
+                         "refund's key)");
     if (ask->key) {
         int made = find_by_key(call, ask, case_id, amount, id);
         if (made != 0) return made < 0 ? -1 : 0;
@@ -676,13 +701,19 @@ int refunds_approve(struct call *call, int64_t id, const char *note) {
     if (load_for(call, id, REFUND_REVIEW, REFUND_APPROVED, "only a refund in review is approved", &facts) != 0) return -1;
     unsigned role = call->who.internal ? ROLE_ADMIN : call->who.role;
     unsigned needed = agents_role_parse(facts.review_role, strlen(facts.review_role));
-    if (role != ROLE_ADMIN && role != needed)
+    /* A supervisor's review over a supervisor's limit (the rules asked a
+     * supervisor whatever the amount) is finance's too, within finance's
+     * limit: else only an admin could ever approve it. */
+    int beyond_supervisor = needed == ROLE_SUPERVISOR && facts.amount > supervisor_limit;
+    if (role != ROLE_ADMIN && role != needed && !(role == ROLE_FINANCE && beyond_supervisor))
         return call_fail(call, CALL_NOPERM, "refund %lld is for a %s to approve", (long long)id, facts.review_role);
     long long limit = role == ROLE_SUPERVISOR ? supervisor_limit : role == ROLE_FINANCE ? finance_limit : -1;
     if (limit >= 0 && facts.amount > limit) {
         char limit_text[MONEY_TEXT_MAX];
-        return call_fail(call, CALL_NOPERM, "refund %lld is over your role's approval limit (%s)", (long long)id,
-                         money_text(limit, facts.currency, limit_text));
+        return call_fail(call, CALL_NOPERM, "refund %lld is over your role's approval limit (%s)%s", (long long)id,
+                         money_text(limit, facts.currency, limit_text),
+                         role == ROLE_SUPERVISOR && facts.amount <= finance_limit ? ": finance or an admin approves it"
+                                                                                  : ": an admin approves it");
     }
     if (strcmp(facts.requested_by, call->actor) == 0)
         return call_fail(call, CALL_NOPERM, "nobody approves a refund they requested");
@@ -741,6 +772,22 @@ int refunds_settle(struct call *call, long long id, int ok, const char *referenc
     return ok ? tell_customer(call, facts.case_id, "refund_paid", "amount", money_text(facts.amount, facts.currency,
                                                                                           amount_text))
               : 0;
+}
+
+int refunds_outcome_unknown(struct call *call, long long id, const char *message) {
+    struct refund_facts facts;
+    if (refunds_load_facts(call, id, &facts) != 0) return -1;
+    if (facts.state != REFUND_EXECUTING)
+        return call_fail(call, CALL_BADSTATE, "refund %lld is %s: only an executing refund has an outcome", id,
+                         refund_state_name(facts.state));
+    /* No state moves: failing it would give its room back while the
+     * provider may have paid it, and a second refund could be paid. */
+    struct detail detail = DETAIL_INIT;
+    detail_add_integer(&detail, "refund", id);
+    detail_add_string(&detail, "state", refund_state_name(REFUND_EXECUTING));
+    if (message && *message) detail_add(&detail, "why", message, shown(message, SETTLE_WHY_SHOWN));
+    detail_add_string(&detail, "settle", "REFUND.SETTLE");
+    return add_event(call, facts.case_id, "refund_unknown", &detail);
 }
 
 int refunds_settle_reported(struct call *call, int64_t id, int ok, const char *reference, size_t reference_length) {

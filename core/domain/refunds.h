@@ -56,6 +56,14 @@ int refunds_mark_executing(struct call *call, long long id, long long case_id, c
 int refunds_settle(struct call *call, long long id, int ok, const char *reference, size_t reference_length,
                    const char *message);
 
+/* An executor could not learn the outcome of executing refund `id` (no
+ * answer, a 5xx after it may have paid): the refund stays executing --
+ * its room on the order kept, as if paid -- and a refund_unknown event
+ * (with message, may be NULL) says a person must settle it (REFUND.SETTLE)
+ * or wait for the next start to ask the provider again.  NOTFOUND, or
+ * BADSTATE unless it is executing. */
+int refunds_outcome_unknown(struct call *call, long long id, const char *message);
+
 /* A refund as stored, for the visit only: the texts are the store's
  * (NULL when not set), valid until the visitor returns. */
 struct refund_row {
@@ -87,7 +95,8 @@ struct refund_ask {
  * CONFLICT (the key made another refund), ERR (store, order source). */
 int refunds_request(struct call *call, int64_t case_id, const struct refund_ask *ask, int64_t *id);
 /* A refund in review approved by the caller (its role, within the role's
- * limit, not its requester; an admin or the daemon any), if the order still
+ * limit -- finance also a supervisor's review over a supervisor's limit --
+ * not its requester; an admin or the daemon any), if the order still
  * has room; then executing.  note (NUL-terminated) NULL: "approved". */
 int refunds_approve(struct call *call, int64_t id, const char *note);
 /* A refund in review rejected by the caller, with why (at most

@@ -242,11 +242,73 @@ static int fire_refund(struct call *call, long long id, int64_t now) {
 }
 
 #define FIRE_PAGE 64   /* refund deadlines read per query */
+#define HELD_MAX 256   /* refunds whose deadline failed, held back at once */
+#define HELD_FIRST_DELAY 60       /* seconds before the first retry of a failed deadline */
+#define HELD_LONGEST_DELAY 3600   /* retries back off, doubling, to this */
+
+/* Refunds whose deadline failed to fire (an order source down, a bad
+ * row): each is tried again after a delay on the daemon's clock, doubling
+ * to an hour, and never stops the others' deadlines.  Logged when it first
+ * fails and when it fires at last, not at every pass.  Memory only: after
+ * a restart (or on another node) it is simply tried at once again. */
+static struct held_refund {
+    long long id;
+    int64_t retry_at, delay;
+    int seen;           /* in this pass: one not due any more (decided by hand) is dropped at its end */
+} held[HELD_MAX];
+static int held_count;
+
+static struct held_refund *held_find(long long id) {
+    for (int i = 0; i < held_count; i++)
+        if (held[i].id == id) return &held[i];
+    return NULL;
+}
+
+/* Refund id's deadline failed at now: held back (1), or 0 when the table
+ * is full (the pass then stops, as a store failure does, and tries again
+ * at the next tick). */
+static int hold_back(long long id, int64_t now, const struct call *call) {
+    struct held_refund *entry = held_find(id);
+    if (entry) {
+        entry->delay = entry->delay * 2 > HELD_LONGEST_DELAY ? HELD_LONGEST_DELAY : entry->delay * 2;
+        entry->retry_at = now + entry->delay;
+        return 1;
+    }
+    if (held_count == HELD_MAX) {
+        log_error("refund deadline could not fire", "refund=%lld error=\"-%s %s\" retry=next_tick", id,
+                  call_status_code(call->status), call->message);
+        return 0;
+    }
+    held[held_count++] = (struct held_refund){.id = id, .retry_at = now + HELD_FIRST_DELAY, .delay = HELD_FIRST_DELAY,
+                                              .seen = 1};
+    log_error("refund deadline could not fire", "refund=%lld error=\"-%s %s\" retry_in_s=%d", id,
+              call_status_code(call->status), call->message, HELD_FIRST_DELAY);
+    return 1;
+}
+
+static void release(long long id) {
+    struct held_refund *entry = held_find(id);
+    if (entry == NULL) return;
+    log_info("refund deadline done after failing", "refund=%lld", id);
+    *entry = held[--held_count];
+}
+
+/* After a whole pass: a held refund it did not meet has no due deadline
+ * any more (decided meanwhile), nothing to retry. */
+static void forget_unseen(void) {
+    for (int i = 0; i < held_count;)
+        if (held[i].seen) held[i++].seen = 0;
+        else held[i] = held[--held_count];
+}
 
 int refunds_fire_due(void) {
+    /* Paged by (due_at, id) after the last one seen: a refund held back
+     * keeps its deadline, and must not fill every page. */
     static const char sql[] =
-        "SELECT id FROM refunds INDEXED BY refunds_due WHERE due_at <= ?1 ORDER BY due_at, id LIMIT ?2";
-    int64_t now = clock_now();
+        "SELECT id, due_at FROM refunds INDEXED BY refunds_due WHERE due_at <= ?1"
+        " AND (due_at > ?3 OR (due_at = ?3 AND id > ?4)) ORDER BY due_at, id LIMIT ?2";
+    int64_t now = clock_now(), after_due = INT64_MIN;
+    long long after_id = 0;
     int fired = 0;
     for (;;) {
         long long ids[FIRE_PAGE];
@@ -256,14 +318,22 @@ int refunds_fire_due(void) {
         if (statement) {
             store_bind_int64(statement, 1, now);
             store_bind_int(statement, 2, FIRE_PAGE);
+            store_bind_int64(statement, 3, after_due);
+            store_bind_int64(statement, 4, after_id);
         }
-        while ((found = call_row(&reader, statement)) > 0) ids[count++] = store_column_int64(statement, 0);
+        while ((found = call_row(&reader, statement)) > 0) {
+            ids[count++] = store_column_int64(statement, 0);
+            after_due = store_column_int64(statement, 1);
+        }
         if (found < 0) {
             log_error("refund deadlines not read", "error=\"%s\"", reader.message);
             return fired;
         }
-        int progressed = 0;
+        if (count) after_id = ids[count - 1];
         for (int i = 0; i < count; i++) {
+            struct held_refund *entry = held_find(ids[i]);
+            if (entry) entry->seen = 1;
+            if (entry && entry->retry_at > now) continue;
             struct call call = {.who = {.internal = 1}, .actor = "timer"};
             if (store_command_begin() != 0) return fired;
             events_command_begin();
@@ -272,14 +342,16 @@ int refunds_fire_due(void) {
             store_command_end(!failed);
             events_command_end(!failed);
             if (failed) {
-                log_error("refund deadline could not fire", "refund=%lld error=\"-%s %s\"", ids[i],
-                          call_status_code(call.status), call.message);
-                return fired;
+                if (!hold_back(ids[i], now, &call)) return fired;
+                continue;
             }
+            release(ids[i]);
             fired += status;
-            progressed += status;
         }
-        if (count < FIRE_PAGE || progressed == 0) return fired;
+        if (count < FIRE_PAGE) {
+            forget_unseen();
+            return fired;
+        }
     }
 }
 

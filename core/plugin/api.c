@@ -606,7 +606,11 @@ static int64_t api_last_event_id(struct redress_plugin *self) {
 static void api_refund_report(struct redress_refund_job *job, int succeeded, const char *reference,
                               const char *message) {
     if (!plugin_api_on_loop(NULL, "refund_report")) return;
-    refund_exec_report((struct refund_job *)job, succeeded, reference, message);
+    /* Any other non-zero value is success, as it was before 1.5 named them. */
+    enum refund_outcome outcome = succeeded == REDRESS_REFUND_UNKNOWN  ? REFUND_OUTCOME_UNKNOWN
+                                  : succeeded == REDRESS_REFUND_FAILED ? REFUND_OUTCOME_FAILED
+                                                                       : REFUND_OUTCOME_SUCCEEDED;
+    refund_exec_report((struct refund_job *)job, outcome, reference, message);
 }
 
 void plugin_api_refund_start(void *context, const struct refund_handover *handover, struct refund_job *job) {

@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 #define REDRESS_PLUGIN_API_MAJOR 1
-#define REDRESS_PLUGIN_API_MINOR 4
+#define REDRESS_PLUGIN_API_MINOR 5
 
 /* 1 if the host's table `api` holds the function `field` (it was added in
  * a minor version newer than the host the plugin runs in otherwise). */
@@ -115,6 +115,13 @@ struct redress_refund {
     const char *idempotency_key; /* the same on every attempt of this refund */
     int attempt;              /* 1 for the first execution, then 2, 3 ... */
 };
+
+/* What refund_report says of a job: paid, surely not paid, or not known
+ * (REDRESS_REFUND_UNKNOWN since 1.5: a host of 1.4 would take it for paid,
+ * and refuses a plugin built for 1.5). */
+#define REDRESS_REFUND_FAILED 0
+#define REDRESS_REFUND_SUCCEEDED 1
+#define REDRESS_REFUND_UNKNOWN 2
 
 /* A refund executor (see register_refund_executor). */
 struct redress_refund_executor {
@@ -287,10 +294,14 @@ struct redress_host_api {
         __attribute__((format(printf, 2, 3)));
 
     /* -- refunds */
-    /* Reports the outcome of a job given to an executor's start(): succeeded
-     * 1 with the provider's reference (may be NULL), or 0 with why (may be
-     * NULL).  Exactly once per job; the job is freed by this call.  The
-     * refund becomes succeeded or failed (REFUND.RETRY starts it again). */
+    /* Reports the outcome of a job given to an executor's start():
+     * REDRESS_REFUND_SUCCEEDED (1) with the provider's reference (may be
+     * NULL), REDRESS_REFUND_FAILED (0) with why (may be NULL): the provider
+     * surely did not pay it, or (since 1.5) REDRESS_REFUND_UNKNOWN with why:
+     * the provider may have paid it (no answer, 5xx).  Exactly once per job;
+     * the job is freed by this call.  The refund becomes succeeded, failed
+     * (REFUND.RETRY starts it again), or stays executing, keeping its room
+     * on the order, until REFUND.SETTLE or the next start asks again. */
     void (*refund_report)(struct redress_refund_job *job, int succeeded, const char *reference,
                           const char *message);
 

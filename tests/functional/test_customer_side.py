@@ -5,7 +5,8 @@ import sqlite3
 import tempfile
 import time
 
-from harness import UNDO_MIGRATIONS_SINCE_15, Client, Daemon, RespError, as_map, only_on, open_case, store_value
+from harness import (UNDO_MIGRATIONS_SINCE_15, Client, Daemon, RespError, as_map, only_on, open_case, store_execute,
+                     store_value)
 
 T0 = 1790000000  # 2026-09-21T14:13:20Z (a Monday, 22:13 in Shanghai)
 DAY = 86400
@@ -1021,6 +1022,29 @@ def test_erase_clears_the_refunds_reason_and_tracking_and_keeps_its_key_working(
         again = as_map(c.call("REFUND.REQUEST", cid, "40.00", "return_refund", "KEY", "zed@example.com-1"))
         assert again["id"] == r["id"], again
         assert len(c.call("REFUND.LIST", cid)) == 1
+
+
+def test_a_key_in_the_erased_form_is_refused_and_an_older_one_is_digested_at_erase():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        cid = zed_delivered_case(c)
+        r = c.call("REFUND.REQUEST", cid, "10.00", "refund_only", "KEY", "erased:zed@example.com")
+        assert isinstance(r, RespError) and r.code == "INVALID" and "key may not start with 'erased:'" in r, r
+        assert c.call("REFUND.LIST", cid) == []
+        first = as_map(c.call("REFUND.REQUEST", cid, "10.00", "refund_only", "KEY", "k-1"))
+        older = as_map(c.call("REFUND.REQUEST", cid, "11.00", "refund_only", "KEY", "older"))
+        # a key in that form sent before it was refused: digested at erasure like any other
+        store_execute(d, "UPDATE refunds SET idempotency_key = 'erased:zed@example.com' WHERE id = %s" % older["id"])
+        assert c.call("CUSTOMER.ERASE", "zed@example.com") == 1
+        keys = {x["id"]: x["key"] for x in map(as_map, c.call("REFUND.LIST", cid))}
+        assert "zed@" not in repr(keys), keys
+        assert all(k.startswith("erased:") and len(k) == len("erased:") + 32 for k in keys.values()), keys
+        # the digest sent as a key is refused, never taken for the erased refund
+        r = c.call("REFUND.REQUEST", cid, "10.00", "refund_only", "KEY", keys[first["id"]])
+        assert isinstance(r, RespError) and r.code == "INVALID", r
+        # the key itself still finds its refund
+        assert as_map(c.call("REFUND.REQUEST", cid, "10.00", "refund_only", "KEY", "k-1"))["id"] == first["id"]
+        assert len(c.call("REFUND.LIST", cid)) == 2
 
 
 def test_erase_cuts_what_people_wrote_deciding_a_refund_and_receiving_its_return():

@@ -101,8 +101,8 @@ def test_plugins_built_for_older_minor_versions_load_beside_a_1_2_one():
         c = d.client()
         listed = {as_map(p)["name"]: as_map(p) for p in c.call("PLUGIN.LIST")}
         assert listed["old_api"]["api"] == "1.0" and listed["old11"]["api"] == "1.1"
-        assert listed["case_actor"]["api"] == "1.4"
-        assert c.call("OLD_API.HOST") == "1.4" and c.call("OLD11.HOST") == "1.4"
+        assert listed["case_actor"]["api"] == "1.5"
+        assert c.call("OLD_API.HOST") == "1.5" and c.call("OLD11.HOST") == "1.5"
         assert isinstance(c.call("ACTOR.OPEN", "li@example.com", "Hello"), int)
 
 

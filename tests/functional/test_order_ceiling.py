@@ -206,7 +206,7 @@ def test_the_orders_plugin_is_the_authority_on_what_an_order_was_paid():
             info = admin.call("INFO", "plugins")
             assert "order_source:orders" in info, info
             [listed] = [as_map(p) for p in admin.call("PLUGIN.LIST")]
-            assert listed["order_source"] == 1 and listed["api"] == "1.4"
+            assert listed["order_source"] == 1 and listed["api"] == "1.5"
             a = open_case(admin, order="O-1")                           # no amount: the order book's
             got = as_map(admin.call("CASE.GET", a))
             assert got["amount"] == "199.00" and got["currency"] == "CNY", got
@@ -313,8 +313,8 @@ def test_a_plugin_built_for_api_1_0_still_loads_and_runs():
         c = d.client()
         listed = {p["name"]: p for p in (as_map(x) for x in c.call("PLUGIN.LIST"))}
         assert listed["old_api"]["api"] == "1.0" and listed["old_api"]["order_source"] == 0
-        assert listed["orders"]["api"] == "1.4" and listed["orders"]["order_source"] == 1
-        assert c.call("OLD_API.HOST") == "1.4"
+        assert listed["orders"]["api"] == "1.5" and listed["orders"]["order_source"] == 1
+        assert c.call("OLD_API.HOST") == "1.5"
 
 
 @only_on("sqlite", reason="rebuilds a SQLite database of schema 10 by hand")

@@ -39,7 +39,7 @@ def test_plugin_list_info_and_a_plugin_command():
         listed = [as_map(p) for p in c.call("PLUGIN.LIST")]
         assert [p["name"] for p in listed] == ["skeleton", "probe"]
         skeleton = listed[0]
-        assert skeleton["version"] == "1.0.0" and skeleton["api"] == "1.4"
+        assert skeleton["version"] == "1.0.0" and skeleton["api"] == "1.5"
         assert skeleton["path"].endswith("skeleton.so")
         assert skeleton["commands"] == ["SKELETON.GREET", "SKELETON.OPENED"]
         assert skeleton["functions"] == ["plugins.skeleton.greet", "plugins.skeleton.facts"]
@@ -52,10 +52,10 @@ def test_plugin_list_info_and_a_plugin_command():
         c.call("CASE.OPEN", "customer", "C-2", "subject", "b")
         assert c.call("SKELETON.OPENED") == 2
         hello = as_map(c.call("HELLO", "2"))
-        assert [as_map(m) for m in hello["modules"]] == [{"name": "skeleton", "ver": "1.0.0", "api": "1.4"},
-                                                         {"name": "probe", "ver": "0.1", "api": "1.4"}]
+        assert [as_map(m) for m in hello["modules"]] == [{"name": "skeleton", "ver": "1.0.0", "api": "1.5"},
+                                                         {"name": "probe", "ver": "0.1", "api": "1.5"}]
         info = c.call("INFO", "plugins")
-        assert "plugins:2" in info and "plugin_skeleton:version=1.0.0,api=1.4" in info
+        assert "plugins:2" in info and "plugin_skeleton:version=1.0.0,api=1.5" in info
         # redis-cli reaches plugin commands like any other
         out = subprocess.run(d.cli() + ["SKELETON.GREET", "cli"], capture_output=True, text=True).stdout
         assert out.strip() == "hi, cli"
@@ -131,9 +131,9 @@ def test_rules_call_plugin_functions_under_the_sandbox_limits():
 
 def test_version_mismatch_is_refused_naming_both_versions():
     err = start_fails("--plugins", plugin_path("bad_major"))
-    assert "bad_major.so: built for plugin API 2.0, this host has 1.4" in err and "another major" in err, err
+    assert "bad_major.so: built for plugin API 2.0, this host has 1.5" in err and "another major" in err, err
     err = start_fails("--plugins", plugin_path("newer_minor"))
-    assert "newer_minor.so: built for plugin API 1.5, this host has 1.4" in err and "newer minor" in err, err
+    assert "newer_minor.so: built for plugin API 1.6, this host has 1.5" in err and "newer minor" in err, err
 
 
 def test_failing_init_refuses_start_or_is_skipped():

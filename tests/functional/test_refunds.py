@@ -118,6 +118,49 @@ def test_bad_refund_input_changes_nothing():
         assert admin.call("REFUND.GET", 999).code == "NOTFOUND"
 
 
+def test_refund_request_options_are_named_and_given_once():
+    # a repeat is a mistake, never "the last wins"; an unknown option is named
+    with Daemon() as d:
+        admin = d.client()
+        cid = open_case(admin, order="O-6", amount="100.00")
+        for args, said in [(["KEY", "a", "KEY", "b"], "REFUND.REQUEST option KEY given twice"),
+                           (["REASON", "x", "reason", "y"], "REFUND.REQUEST option REASON given twice"),
+                           (["RESON", "x"], "unknown or incomplete REFUND.REQUEST option 'RESON' (options: REASON "
+                                            "text, KEY key)"),
+                           (["KEY", "k", "REASON"], "unknown or incomplete REFUND.REQUEST option 'REASON'")]:
+            r = admin.call("REFUND.REQUEST", cid, "10.00", "refund_only", *args)
+            assert isinstance(r, RespError) and r.code == "INVALID" and said in r, (args, r)
+        assert admin.call("REFUND.LIST", cid) == []
+        # each once, in any order and case: taken
+        r = as_map(admin.call("REFUND.REQUEST", cid, "10.00", "refund_only", "key", "k-1", "Reason", "broken"))
+        assert r["key"] == "k-1" and r["reason"] == "broken", r
+
+
+def test_a_supervisors_review_over_its_limit_is_finances_too():
+    # the shipped rules send a repeat requester to a supervisor's risk review
+    # whatever the amount; a supervisor may approve only up to 2000.00
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        for i in range(5):
+            open_case(c, customer="C-7", subject="broken %d" % i, order="O-%d" % i, amount="5000.00")
+        sue = login(d, "sue", c.call("AGENT.ADD", "sue", "supervisor"))
+        fin = login(d, "fay", c.call("AGENT.ADD", "fay", "finance"))
+        al = login(d, "al", c.call("AGENT.ADD", "al", "agent", "QUEUES", "support"))
+        big = as_map(al.call("REFUND.REQUEST", 5, "3000.00", "refund_only"))
+        assert big["state"] == "review" and big["review_role"] == "supervisor", big
+        assert "risk review" in big["decision_reason"], big
+        r = sue.call("REFUND.APPROVE", big["id"])
+        assert r.code == "NOPERM" and "approval limit (2000.00 CNY): finance or an admin approves it" in r, r
+        approved = as_map(fin.call("REFUND.APPROVE", big["id"]))
+        assert approved["state"] == "executing" and approved["decided_by"] == "fay", approved
+        # within a supervisor's limit it stays a supervisor's
+        small = as_map(al.call("REFUND.REQUEST", 4, "1000.00", "refund_only"))
+        assert small["review_role"] == "supervisor", small
+        r = fin.call("REFUND.APPROVE", small["id"])
+        assert r.code == "NOPERM" and "is for a supervisor to approve" in r, r
+        assert as_map(sue.call("REFUND.APPROVE", small["id"]))["state"] == "executing"
+
+
 def test_failed_refund_is_retried_with_the_same_key():
     with Daemon() as d:
         admin = d.client()

@@ -2,7 +2,9 @@
 review): REFUND.RETURN / REFUND.RECEIVED, each deadline firing on the test clock across a restart,
 automatic approval bound by the system actor's limit and the order's room."""
 
-from harness import Client, Daemon, RespError, as_map, open_case, store_rows
+import os
+
+from harness import TEST_PLUGINS, Client, Daemon, RespError, as_map, open_case, store_rows
 
 JAN1 = 1767225600          # 2026-01-01T00:00:00Z
 DAY = 86400
@@ -135,6 +137,37 @@ def test_an_automatic_approval_never_pays_more_than_the_order():
         overdue = [as_map(e) for e in c.call("CASE.HISTORY", cid) if as_map(e)["kind"] == "refund_overdue"]
         assert len(overdue) == 1 and "remains refundable" in overdue[0]["detail"], overdue
         assert outbox_ids(d) == [int(first["id"])]
+
+
+def test_one_refund_deadline_that_fails_does_not_stop_the_others():
+    book = os.path.join(TEST_PLUGINS, "order_book.so")
+    with Daemon(rules="shipped", config="plugins = %s\n" % book) as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", NOW)
+        ids = []
+        for order in ("B-1", "B-2", "B-3"):
+            assert c.call("ORDER_BOOK.SET", order, "100000", "CNY") == "OK"
+            cid = open_case(c, subject="想退款", order=order, customer="C-" + order)
+            r = as_map(c.call("REFUND.REQUEST", cid, "100.00", "refund_only"))
+            assert r["state"] == "review" and r["due_kind"] == "review", r
+            ids.append(r["id"])
+        # the approval of B-1 needs its order source, which is down
+        assert c.call("ORDER_BOOK.FAIL", "B-1", "book offline") == "OK"
+        c.call("DEBUG.CLOCK", "ADVANCE", 2 * DAY)
+        assert [refund(c, i)["state"] for i in ids] == ["review", "executing", "executing"]
+        assert refund(c, ids[0])["due_kind"] == "review"              # still pending: retried later
+        d.wait_log("refund deadline could not fire")
+        # later passes leave it alone until its retry is due: logged once
+        for _ in range(3):
+            c.call("DEBUG.CLOCK", "ADVANCE", 1)
+        assert refund(c, ids[0])["state"] == "review"
+        assert d.log().count("refund deadline could not fire") == 1, d.log()
+        # the source is back: the retry fires it
+        assert c.call("ORDER_BOOK.SET", "B-1", "100000", "CNY") == "OK"
+        c.call("DEBUG.CLOCK", "ADVANCE", 3600)
+        got = refund(c, ids[0])
+        assert got["state"] == "executing" and got["decided_by"] == "auto-approval", got
+        assert d.log().count("refund deadline could not fire") == 1
 
 
 def test_carrier_tracking_and_condition_are_checked_like_case_texts():

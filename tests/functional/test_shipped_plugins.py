@@ -185,11 +185,16 @@ def test_http_refund_retries_with_the_same_key_then_fails_and_is_retried():
         wait_for(lambda: refund_state(c, r2["id"])["state"] == "failed", what="a refused refund")
         history = [as_map(e) for e in c.call("CASE.HISTORY", cid)]
         assert "HTTP 402" in history[-1]["detail"] and history[-1]["kind"] == "refund_failed"
-        # three 500s spend max_attempts
+        # three 500s spend max_attempts: the provider may have paid, so the
+        # outcome is unknown and the refund stays executing until a person
+        # settles it (here: finance found it unpaid)
         provider.fail = [500, 500, 500]
         r3 = approved_refund(d, c, cid, "30.00")
-        wait_for(lambda: refund_state(c, r3["id"])["state"] == "failed", what="attempts spent")
-        assert "no success after 3 requests" in [as_map(e) for e in c.call("CASE.HISTORY", cid)][-1]["detail"]
+        wait_for(lambda: [as_map(e) for e in c.call("CASE.HISTORY", cid)][-1]["kind"] == "refund_unknown",
+                 what="attempts spent")
+        assert "outcome unknown after 3 requests" in [as_map(e) for e in c.call("CASE.HISTORY", cid)][-1]["detail"]
+        assert refund_state(c, r3["id"])["state"] == "executing"
+        assert as_map(c.call("REFUND.SETTLE", r3["id"], "failed"))["state"] == "failed"
         # REFUND.RETRY sends the same key again, as attempt 2
         before = len(provider.requests)
         assert as_map(c.call("REFUND.RETRY", r3["id"]))["state"] == "executing"
@@ -198,6 +203,66 @@ def test_http_refund_retries_with_the_same_key_then_fails_and_is_retried():
         assert retry["headers"]["Idempotency-Key"] == "redress-refund-" + r3["id"] and retry["body"]["attempt"] == 2
         # never more than the order: 10 + 30 paid, 20 failed
         assert [refund_state(c, x["id"])["state"] for x in (r1, r2, r3)] == ["succeeded", "failed", "succeeded"]
+
+
+def test_http_refund_with_an_unknown_outcome_keeps_its_room_until_settled():
+    # the provider's gateway answers 502 to every request: the provider may
+    # have paid, so the refund must not give its room on the order back
+    with Receiver(fail=[502, 502]) as provider, \
+            Daemon(config=refund_config(provider, "http_refund.max_attempts = 2\n")) as d:
+        c = d.client()
+        cid = open_case(c, order="O-1", amount="100.00")
+        r = approved_refund(d, c, cid, "80.00")
+        wait_for(lambda: [as_map(e) for e in c.call("CASE.HISTORY", cid)][-1]["kind"] == "refund_unknown",
+                 what="the outcome given up on")
+        last = [as_map(e) for e in c.call("CASE.HISTORY", cid)][-1]
+        assert "outcome unknown after 2 requests: HTTP 502" in last["detail"], last
+        assert last["actor"] == "executor:http_refund"
+        assert refund_state(c, r["id"])["state"] == "executing"
+        assert "refund_jobs_pending:0" in c.call("INFO", "plugins")
+        assert 'redress_events_total{kind="refund_unknown"} 1' in c.call("METRICS")
+        # a second refund finds no room: the first may be paid
+        second = as_map(c.call("REFUND.REQUEST", cid, "80.00", "refund_only"))
+        assert second["state"] == "rejected" and "remains refundable" in second["decision_reason"], second
+        # listed among the executing refunds, for a person to settle
+        assert [x["id"] for x in map(as_map, c.call("REFUND.FIND", "STATE", "executing"))] == [r["id"]]
+        # the finance system says it was paid: settled by hand, never asked again
+        settled = as_map(c.call("REFUND.SETTLE", r["id"], "ok", "PAY-77"))
+        assert settled["state"] == "succeeded" and settled["reference"] == "PAY-77"
+        assert [q["status"] for q in provider.requests] == [502, 502]
+        # the order still holds only 20.00 more
+        third = as_map(c.call("REFUND.REQUEST", cid, "20.01", "refund_only"))
+        assert third["state"] == "rejected" and "remains refundable" in third["decision_reason"], third
+
+
+def test_http_refund_resumes_an_unknown_outcome_at_the_next_start():
+    with Receiver(fail=[503]) as provider, \
+            Daemon(config=refund_config(provider, "http_refund.max_attempts = 1\n")) as d:
+        c = d.client()
+        cid = open_case(c, order="O-1", amount="100.00")
+        r = approved_refund(d, c, cid, "60.00")
+        wait_for(lambda: [as_map(e) for e in c.call("CASE.HISTORY", cid)][-1]["kind"] == "refund_unknown",
+                 what="the outcome given up on")
+        d.stop()
+        d.start()
+        c = d.client()
+        # asked again with the same key: the provider's answer settles it
+        wait_for(lambda: refund_state(c, r["id"])["state"] == "succeeded", what="the provider's answer")
+        assert [q["headers"]["Idempotency-Key"] for q in provider.requests] == ["redress-refund-" + r["id"]] * 2
+
+
+def test_http_refund_that_never_reached_the_provider_fails():
+    provider = Receiver()                        # never started: every connection is refused
+    with Daemon(config=refund_config(provider, "http_refund.max_attempts = 2\n")) as d:
+        c = d.client()
+        cid = open_case(c, order="O-1", amount="100.00")
+        r = approved_refund(d, c, cid, "80.00")
+        wait_for(lambda: refund_state(c, r["id"])["state"] == "failed", what="attempts spent")
+        last = [as_map(e) for e in c.call("CASE.HISTORY", cid)][-1]
+        assert last["kind"] == "refund_failed" and "no success after 2 requests" in last["detail"], last
+        # nothing was paid: its room is free again
+        assert as_map(c.call("REFUND.REQUEST", cid, "100.00", "refund_only"))["state"] != "rejected"
+        assert provider.requests == []
 
 
 def test_http_refund_survives_a_restart_while_the_provider_is_down():
