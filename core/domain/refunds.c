@@ -13,9 +13,10 @@
  *  - for one order, the refunds approved, executing or paid never add up to
  *    more than what was paid (checked at request and again at approval,
  *    inside the command's savepoint, so two requests in one batch see each
- *    other).  What was paid is the order's one fact (orders.c: the order
- *    source's word, else the first amount recorded), never what the case
- *    at hand declares;
+ *    other, and under the refunds' turn, so two nodes' batches do too).
+ *    What was paid is the order's one fact (orders.c: the order source's
+ *    word, else the first amount recorded), never what the case at hand
+ *    declares;
  *  - a refund moves once from the state a command read: its state is read
  *    under the refunds' turn (take_turn) and every state UPDATE names it,
  *    so of two commands deciding one refund at once the second is
@@ -182,12 +183,13 @@ long long refunds_find(struct call *call, const char *state, int64_t after, long
     return visit_rows(call, statement, visit, context);
 }
 
-/* The refunds' turn, taken before a refund's state is read to be moved,
- * held to the
+/* The refunds' turn, taken before a refund's state is read to be moved
+ * (here, and by a request before it weighs its order's room), held to the
  * batch's COMMIT: on a database several nodes share, two nodes' batches
  * that move refunds run one after the other, so the state and the room a
  * command reads are the ones it writes over -- no refund is both rejected
- * and paid.  It is the agents' turn (agents_take_turn, the one advisory
+ * and paid, no order's room is read twice, whether or not the order has a
+ * row yet.  It is the agents' turn (agents_take_turn, the one advisory
  * lock of the store's writers): batches that hold it never wait for each
  * other in a cycle, which a lock per order or per refund would allow
  * (batches hold the locks of all their commands, taken in any order), and
@@ -597,8 +599,10 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
     }
     if (!row.has_order)
         return call_fail(call, CALL_INVALID, "case %lld has no order and paid amount to refund", (long long)case_id);
-    /* What the order was paid, whatever this case says: the ceiling. */
+    /* What the order was paid, whatever this case says: the ceiling, and
+     * what is committed of it, read under the refunds' turn. */
     const char *order = row.order_id;
+    if (take_turn(call) != 0) return -1;
     struct order_fact fact;
     int known = orders_fact(call, order, strlen(order), ORDER_LOOKUP_STRICT, &fact);
     if (known < 0) return -1;

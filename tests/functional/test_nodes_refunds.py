@@ -3,17 +3,19 @@ order's room, runs after the other nodes' moves committed (the refunds' turn, re
   - two decisions on one refund from two nodes (approve and reject, approve twice, settle ok and
     settle failed) give one outcome: the second is -BADSTATE naming the state the first left;
   - a state move that another writer beat to the row changes nothing and says so;
+  - two first refunds of an order that has no `orders` row yet never pass what it was paid;
   - two nodes' pipelines moving the same refunds in crossing order never deadlock (no 40P01).
 
-The deterministic tests hold the refund's row from a psql session, as another
+The deterministic tests hold the refund's row (or the order's key) from a psql session, as another
 transaction would, start the first node's command, wait until it waits for that lock, start the
 second's, wait until it waits too, and only then let go: both commands are in flight together, which
 before the turn let both pass their checks.  Waits poll pg_stat_activity with a deadline, never sleep.
 """
+import os
 import threading
 import time
 
-from harness import (Client, Cluster, PsqlSession, _pg_url_of, _psql, as_map, login, open_case,
+from harness import (TEST_PLUGINS, Client, Cluster, PsqlSession, _pg_url_of, _psql, as_map, login, open_case,
                      store_rows)
 
 STORES = ("postgresql",)
@@ -138,6 +140,29 @@ def test_a_move_another_writer_made_first_is_refused_naming_the_state_on_disk():
         assert decisions(admin, case) and not any("by=sa" in d for d in decisions(admin, case))
 
 
+def test_the_first_refunds_of_an_order_with_no_row_yet_never_pass_what_it_was_paid():
+    # The case was taken in before the order source knew the order: no `orders` row.  Two nodes
+    # request 50.00 each of its 60.00 while another transaction (psql) holds the order's key: before
+    # the turn both read the whole 60.00 as room, and 100.00 went out.
+    book = os.path.join(TEST_PLUGINS, "order_book.so")
+    with Cluster(2, rules="shipped", config="plugins = %s\n" % book) as nodes:   # <= 50.00 approved at once
+        a, b = nodes[0].client(), nodes[1].client()
+        case = open_case(a, channel="chat", subject="x", order="B-1")
+        assert isinstance(case, int) and store_rows(nodes[0], "SELECT count(*) FROM orders") == [(0,)]
+        for c in (a, b):
+            assert c.call("ORDER_BOOK.SET", "B-1", "6000", "CNY") == "OK"
+        with PsqlSession(nodes[0]) as holder:
+            holder.run("BEGIN; INSERT INTO orders(order_id, paid_amount, currency, source, recorded_at)"
+                       " VALUES ('B-1', 6000, 'CNY', 'order_book', 0);")
+            first, second = race(holder, nodes[0], a, b, ("REFUND.REQUEST", case, "50.00", "refund_only"),
+                                 ("REFUND.REQUEST", case, "50.00", "refund_only"))
+        assert as_map(first)["state"] == "executing", first
+        second = as_map(second)
+        assert second["state"] == "rejected" and "(10.00 CNY of 60.00 CNY)" in second["decision_reason"], second
+        assert committed(nodes[0], "B-1") == [(5000,)]
+        assert store_rows(nodes[0], "SELECT count(*) FROM refund_outbox") == [(1,)]
+
+
 def pipelines(clients, commands):
     """Each client's commands pipelined, all clients released together: their replies."""
     replies = [None] * len(clients)
@@ -181,3 +206,22 @@ def test_two_nodes_pipelining_decisions_in_crossing_order_give_each_refund_one_o
             assert sent.get(refund, 0) == (1 if state == "executing" else 0), (refund, state, sent)
         assert store_rows(nodes[0], "SELECT count(*) FROM order_refund_totals t JOIN orders o USING (order_id)"
                                     " WHERE t.committed > o.paid_amount") == [(0,)]
+
+
+def test_two_nodes_pipelining_first_refunds_of_orders_with_no_row_never_pass_what_they_were_paid():
+    n = 20
+    book = os.path.join(TEST_PLUGINS, "order_book.so")
+    with Cluster(2, rules="shipped", config="plugins = %s\n" % book) as nodes:
+        a, b = nodes[0].client(), nodes[1].client()
+        cases = [open_case(a, channel="chat", customer="C-%d" % i, subject="x", order="B-%d" % i) for i in range(n)]
+        assert store_rows(nodes[0], "SELECT count(*) FROM orders") == [(0,)]
+        for c in (a, b):
+            for i in range(n):
+                assert c.call("ORDER_BOOK.SET", "B-%d" % i, "6000", "CNY") == "OK"
+        requests = [("REFUND.REQUEST", case, "50.00", "refund_only") for case in cases]
+        replies = pipelines([a, b], [requests, requests])
+        for i in range(n):
+            states = sorted(as_map(r[i])["state"] for r in replies)    # an error reply fails as_map
+            assert states == ["executing", "rejected"], (i, replies[0][i], replies[1][i])
+        assert store_rows(nodes[0], "SELECT count(*), min(committed), max(committed) FROM order_refund_totals"
+                                    " WHERE committed > 0") == [(n, 5000, 5000)]
