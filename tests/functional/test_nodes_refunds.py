@@ -2,6 +2,7 @@
 order's room, runs after the other nodes' moves committed (the refunds' turn, refunds.c), so
   - two decisions on one refund from two nodes (approve and reject, approve twice, settle ok and
     settle failed) give one outcome: the second is -BADSTATE naming the state the first left;
+  - a person's decision and the timer's (a review deadline approving) likewise;
   - a state move that another writer beat to the row changes nothing and says so;
   - two first refunds of an order that has no `orders` row yet never pass what it was paid;
   - two nodes' pipelines moving the same refunds in crossing order never deadlock (no 40P01).
@@ -113,6 +114,40 @@ def test_a_refund_settled_ok_on_one_node_and_failed_on_another_is_paid_once():
         kinds = [as_map(e)["kind"] for e in admin.call("CASE.HISTORY", case)]
         assert kinds.count("refund_paid") == 1 and "refund_failed" not in kinds, kinds
         assert admin.call("REFUND.RETRY", refund).code == "BADSTATE"
+
+
+def test_a_refund_rejected_on_one_node_while_its_deadline_approves_it_on_another_is_only_rejected():
+    # Shipped rules: 100.00 on an undelivered order waits for review 2 days, then the rules' default
+    # outcome approves it (auto-approval).  A supervisor on the node without the timer rejects it
+    # while the timer's node fires that deadline: before the turn, both wrote -- rejected, then
+    # approved and paid.
+    from test_nodes import timer_owner
+    now = 1767225600 + 2 * 86400
+    with Cluster(2, rules="shipped") as nodes:
+        clients = [d.client() for d in nodes]
+        for c in clients:
+            assert c.call("DEBUG.CLOCK", "SET", now) == now
+        owner = timer_owner(nodes, [0, 1], clients)
+        timer, admin = clients[owner], clients[1 - owner]
+        case = open_case(admin, subject="想退款", order="O-2", amount="199.00")
+        refund = as_map(admin.call("REFUND.REQUEST", case, "100.00", "refund_only"))
+        assert refund["state"] == "review" and refund["due_kind"] == "review", refund
+        sb = login(nodes[1 - owner], "sb", admin.call("AGENT.ADD", "sb", "supervisor"))
+        with PsqlSession(nodes[0]) as holder:
+            holder.run("BEGIN; SELECT id FROM refunds WHERE id = %s FOR UPDATE;" % refund["id"])
+            sb.send_raw(Client.encode("REFUND.REJECT", refund["id"], "no"))
+            lock_waits(nodes[0], 1)
+            timer.send_raw(Client.encode("DEBUG.CLOCK", "ADVANCE", 2 * 86400))   # the deadline is due
+            lock_waits(nodes[0], 2)
+            assert holder.commit() == 0
+        rejected = as_map(sb.read_reply())
+        assert rejected["state"] == "rejected" and rejected["decided_by"] == "sb", rejected
+        assert isinstance(timer.read_reply(), int)
+        got = as_map(timer.call("REFUND.GET", refund["id"]))    # the timer has had its turn
+        assert (got["state"], got["decided_by"], got["due_at"]) == ("rejected", "sb", ""), got
+        assert outbox(nodes[0], int(refund["id"])) == []
+        said = decisions(admin, case)
+        assert len(said) == 2 and "by=sb" in said[1] and "automatic" not in "".join(said), said
 
 
 def test_a_move_another_writer_made_first_is_refused_naming_the_state_on_disk():
