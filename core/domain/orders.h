@@ -46,9 +46,11 @@ enum order_lookup {
 /* With ORDER_LOOKUP_STRICT (the refunds' reads before they weigh what is
  * left of the order), the order's row is also locked until the batch
  * commits: on a database several nodes share, two refunds of one order
- * never both read the same room.  Lock order: the order's row first, then
- * its running total (order_refund_totals, written by the refunds'
- * triggers), so two batches wait for each other in one direction only. */
+ * never both read the same room.  Lock order: the refunds' turn (refunds.c
+ * takes it first: it also covers an order with no row yet, which this lock
+ * cannot), the order's row, then its running total (order_refund_totals,
+ * written by the refunds' triggers), so two batches wait for each other in
+ * one direction only. */
 
 /* Locks the order's row until the batch ends, where several nodes share
  * the store (store_shared; nothing on SQLite): for a write that moves the

@@ -13,9 +13,14 @@
  *  - for one order, the refunds approved, executing or paid never add up to
  *    more than what was paid (checked at request and again at approval,
  *    inside the command's savepoint, so two requests in one batch see each
- *    other).  What was paid is the order's one fact (orders.c: the order
- *    source's word, else the first amount recorded), never what the case
- *    at hand declares;
+ *    other, and under the refunds' turn, so two nodes' batches do too).
+ *    What was paid is the order's one fact (orders.c: the order source's
+ *    word, else the first amount recorded), never what the case at hand
+ *    declares;
+ *  - a refund moves once from the state a command read: its state is read
+ *    under the refunds' turn (take_turn) and every state UPDATE names it,
+ *    so of two commands deciding one refund at once the second is
+ *    -BADSTATE naming the state the first left;
  *  - an idempotency key returns the refund it made, or -CONFLICT when the
  *    case, amount or kind differ;
  *  - a review is approved only by its role (or an admin; finance too for a
@@ -181,10 +186,26 @@ long long refunds_find(struct call *call, const char *state, int64_t after, long
     return visit_rows(call, statement, visit, context);
 }
 
+/* The refunds' turn, taken before a refund's state is read to be moved
+ * (here, and by a request before it weighs its order's room), held to the
+ * batch's COMMIT: on a database several nodes share, two nodes' batches
+ * that move refunds run one after the other, so the state and the room a
+ * command reads are the ones it writes over -- no refund is both rejected
+ * and paid, no order's room is read twice, whether or not the order has a
+ * row yet.  It is the agents' turn (agents_take_turn, the one advisory
+ * lock of the store's writers): batches that hold it never wait for each
+ * other in a cycle, which a lock per order or per refund would allow
+ * (batches hold the locks of all their commands, taken in any order), and
+ * so would a second key against the first.  Lock order: the turn, the
+ * order's row, the refund's row, the order's running total.  Nothing on
+ * SQLite (one writer). */
+static int take_turn(struct call *call) { return agents_take_turn(call); }
+
 int refunds_load_facts(struct call *call, long long id, struct refund_facts *facts) {
     static const char sql[] =
         "SELECT case_id, amount, state, order_id, requested_by, coalesce(review_role, ''), currency FROM refunds"
         " WHERE id = ?1";
+    if (take_turn(call) != 0) return -1;
     struct store_stmt *statement;
     if (refund_row_at(call, sql, id, &statement) != 0) return -1;
     const char *state = (const char *)store_column_text(statement, 2);
@@ -219,9 +240,12 @@ static int committed_sum(struct call *call, const char *order, const struct refu
 
 /* /metrics' counts (domain/figures.c): the refund leaves its (state,
  * currency) group for `to`'s, at commit.  Read before its UPDATE: refund
- * moves are rare (a decision, a payment), never on intake's path. */
-static int figures_refund_moves(struct call *call, long long id, enum refund_state to) {
+ * moves are rare (a decision, a payment), never on intake's path.  *from
+ * is the state on disk (-1: a state the table does not know), which the
+ * UPDATE then names.  1, 0 (no such refund), or -1. */
+static int figures_refund_moves(struct call *call, long long id, enum refund_state to, int *from) {
     static const char sql[] = "SELECT state, currency, amount FROM refunds WHERE id = ?1";
+    *from = -1;
     struct store_stmt *statement = store_statement(sql);
     if (statement) store_bind_int64(statement, 1, id);
     int found = call_row(call, statement);
@@ -231,19 +255,56 @@ static int figures_refund_moves(struct call *call, long long id, enum refund_sta
     char currency_copy[4];
     snprintf(currency_copy, sizeof currency_copy, "%s", currency ? currency : "");
     long long amount = store_column_int64(statement, 2);
-    int from = refund_state_parse(state ? state : "", state ? strlen(state) : 0);
+    *from = refund_state_parse(state ? state : "", state ? strlen(state) : 0);
     store_reset(statement);
-    if (figures_refund_moved(call, from, currency_copy, amount, -1) != 0) return -1;
-    return figures_refund_moved(call, (int)to, currency_copy, amount, 1);
+    if (figures_refund_moved(call, *from, currency_copy, amount, -1) != 0 ||
+        figures_refund_moved(call, (int)to, currency_copy, amount, 1) != 0)
+        return -1;
+    return 1;
+}
+
+/* Every state move is an UPDATE that names the state it moves from (the
+ * one just read), and must change exactly that row.  Under the refunds'
+ * turn (refunds_load_facts) nobody moves a refund between the read and
+ * the write; a writer that does not take the turn (an older node's
+ * statement, a hand-made one) makes it change nothing, and the command is
+ * refused naming the state now on disk, rather than moving the refund a
+ * second time.  -1 (BADSTATE, NOTFOUND, or a store error). */
+static int moved_meanwhile(struct call *call, long long id, enum refund_state to) {
+    static const char sql[] = "SELECT state FROM refunds WHERE id = ?1";
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, id);
+    int found = call_row(call, statement);
+    if (found < 0) return -1;
+    if (found == 0) return call_fail(call, CALL_NOTFOUND, "refund %lld does not exist", id);
+    char now[24];
+    column_copy(statement, 0, now, sizeof now);
+    store_reset(statement);
+    return call_fail(call, CALL_BADSTATE, "refund %lld is %s: another command moved it first (it cannot become %s)",
+                     id, now, refund_state_name(to));
+}
+
+/* The state on disk (*from), which the table lets move to `to`: 0, or -1
+ * (NOTFOUND, BADSTATE, ERR for a state the table does not know). */
+static int state_before(struct call *call, long long id, enum refund_state to, int *from) {
+    int found = figures_refund_moves(call, id, to, from);
+    if (found < 0) return -1;
+    if (found == 0) return call_fail(call, CALL_NOTFOUND, "refund %lld does not exist", id);
+    if (*from < 0) return call_fail(call, CALL_ERR, "refund %lld has an unknown state in the store", id);
+    if (!refund_can_move((enum refund_state)*from, to))
+        return call_fail(call, CALL_BADSTATE, "refund %lld is %s: it cannot become %s", id,
+                         refund_state_name((enum refund_state)*from), refund_state_name(to));
+    return 0;
 }
 
 int refunds_set_state(struct call *call, long long id, enum refund_state state, const char *decided_by,
                       const char *reason, size_t reason_len) {
-    if (figures_refund_moves(call, id, state) != 0) return -1;
+    int from;
+    if (state_before(call, id, state, &from) != 0) return -1;
     static const char sql[] =
         "UPDATE refunds SET state = ?2, decided_by = coalesce(?3, decided_by),"
         " decision_reason = coalesce(?4, decision_reason), updated_at = ?5, due_at = NULL, due_kind = NULL"
-        " WHERE id = ?1";
+        " WHERE id = ?1 AND state = ?6";
     struct store_stmt *statement = store_statement(sql);
     if (statement) {
         store_bind_int64(statement, 1, id);
@@ -251,21 +312,27 @@ int refunds_set_state(struct call *call, long long id, enum refund_state state, 
         if (decided_by) store_bind_text(statement, 3, decided_by, -1, STORE_TRANSIENT);
         if (reason) store_bind_text(statement, 4, reason, (int)reason_len, STORE_TRANSIENT);
         store_bind_int64(statement, 5, clock_now());
+        store_bind_text(statement, 6, refund_state_name((enum refund_state)from), -1, STORE_STATIC);
     }
-    return call_step(call, statement);
+    if (call_step(call, statement) != 0) return -1;
+    return store_changes() == 1 ? 0 : moved_meanwhile(call, id, state);
 }
 
 int refunds_mark_executing(struct call *call, long long id, long long case_id, const char *executor_name) {
     static const char sql[] =
-        "UPDATE refunds SET attempts = attempts + 1, executor = ?2, state = 'executing', updated_at = ?3 WHERE id = ?1";
-    if (figures_refund_moves(call, id, REFUND_EXECUTING) != 0) return -1;
+        "UPDATE refunds SET attempts = attempts + 1, executor = ?2, state = 'executing', updated_at = ?3"
+        " WHERE id = ?1 AND state = ?4";
+    int from;
+    if (state_before(call, id, REFUND_EXECUTING, &from) != 0) return -1;
     struct store_stmt *statement = store_statement(sql);
     if (statement) {
         store_bind_int64(statement, 1, id);
         store_bind_text(statement, 2, executor_name, -1, STORE_STATIC);
         store_bind_int64(statement, 3, clock_now());
+        store_bind_text(statement, 4, refund_state_name((enum refund_state)from), -1, STORE_STATIC);
     }
     if (call_step(call, statement) != 0) return -1;
+    if (store_changes() != 1) return moved_meanwhile(call, id, REFUND_EXECUTING);
     char key[48];
     snprintf(key, sizeof key, "redress-refund-%lld", id);
     struct detail detail = DETAIL_INIT;
@@ -551,8 +618,10 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
     }
     if (!row.has_order)
         return call_fail(call, CALL_INVALID, "case %lld has no order and paid amount to refund", (long long)case_id);
-    /* What the order was paid, whatever this case says: the ceiling. */
+    /* What the order was paid, whatever this case says: the ceiling, and
+     * what is committed of it, read under the refunds' turn. */
     const char *order = row.order_id;
+    if (take_turn(call) != 0) return -1;
     struct order_fact fact;
     int known = orders_fact(call, order, strlen(order), ORDER_LOOKUP_STRICT, &fact);
     if (known < 0) return -1;

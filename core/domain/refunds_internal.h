@@ -78,10 +78,16 @@ static inline void column_copy(struct store_stmt *statement, int column, char *o
  * REFUND.APPROVE's note) cleared and cut to reason=erased in its
  * refund_decided event.  0, or -1. */
 int refunds_erase_requests(struct call *call, int64_t case_id);
-/* The facts of refund id; NOTFOUND, or ERR for a state the table does not know. */
+/* The facts of refund id, read under the refunds' turn (refunds.c: held
+ * to COMMIT, so the state read is the one a move then writes over: every
+ * caller moves the refund); NOTFOUND, or ERR for a state the table does
+ * not know. */
 int refunds_load_facts(struct call *call, long long id, struct refund_facts *facts);
 /* Refund id moves to state (decided_by, reason: NULL keeps the stored
- * ones), its pending deadline cleared, /metrics' counts moved at commit. */
+ * ones), its pending deadline cleared, /metrics' counts moved at commit.
+ * Only from the state on disk, if the table lets it (else BADSTATE), and
+ * only if the UPDATE still finds that state (else BADSTATE naming the
+ * state now on disk). */
 int refunds_set_state(struct call *call, long long id, enum refund_state state, const char *decided_by,
                       const char *reason, size_t reason_len);
 /* The order has room for refund id (not counted itself): 0, or -1
