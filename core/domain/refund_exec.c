@@ -15,6 +15,7 @@
 
 #include "domain/call.h"
 #include "domain/events.h"
+#include "domain/nodes.h"
 #include "domain/refunds.h"
 #include "lib/log.h"
 #include "lib/refund_states.h"
@@ -131,10 +132,10 @@ static void job_after_commit(void *argument, int committed) {
     job_start(job);
 }
 
-/* refunds.c's executor: marks the refund executing in the command's
- * savepoint; the provider hears of it once that is committed. */
+/* refunds.c's executor: marks the refund executing on this node in the
+ * command's savepoint; the provider hears of it once that is committed. */
 static int exec_start(struct call *call, long long id, long long case_id) {
-    if (refunds_mark_executing(call, id, case_id, provider.name) != 0) return -1;
+    if (refunds_mark_executing(call, id, case_id, provider.name, nodes_name()) != 0) return -1;
     struct refund_job *job = job_new(id, case_id);
     /* Bound to this command: a rolled-back approval never starts a job. */
     /* The provider hears of it once the approval is on disk, not before. */

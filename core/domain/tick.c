@@ -47,7 +47,10 @@ static char promoted_rules[1024];     /* RULES.PROMOTE's folder: what later relo
 
 void tick_configure(const struct config *config) { settings = config; }
 
-void tick_stop(void) { stopping = 1; }
+void tick_stop(void) {
+    stopping = 1;
+    nodes_stop();   /* the nodes row stays unrefreshed from now on: gone at once instead */
+}
 
 /* The rule folder reloads read: the promoted one, else the configured one. */
 static const char *rules_folder(void) {
