@@ -121,6 +121,8 @@ void nodes_stop(void) {
 
 static int live(int64_t seen_at, int64_t now) { return now - seen_at <= NODES_LIVE_SECONDS; }
 
+int64_t nodes_live_since(void) { return clock_real_now() - NODES_LIVE_SECONDS; }
+
 int nodes_is_live(struct call *call, const char *other) {
     if (strcmp(other, name) == 0) return 1;
     static const char sql[] = "SELECT seen_at FROM nodes WHERE name = ?1";

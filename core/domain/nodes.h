@@ -10,8 +10,8 @@
  * seen within NODES_LIVE_SECONDS are the live nodes of INFO's "# Nodes",
  * and a difference between their rule-set versions is logged once when it
  * appears and once when it ends.  Whether a named node lives (a refund's
- * executing node, domain/refunds.c) is read from the table by the same
- * rule.  The time of a row is the node's real
+ * executing node, domain/refunds.c and refund_exec.c) is read from the
+ * table by the same rule.  The time of a row is the node's real
  * clock (clock_real_now), never its test clock.
  *
  * Failed AUTHs: a failed AUTH (or bearer token) here is noted to the other
@@ -72,6 +72,9 @@ void nodes_tick(void);
  * store error in call. */
 struct call;
 int nodes_is_live(struct call *call, const char *other);
+/* The oldest `seen_at` of a live node now: the statements that pick what
+ * the nodes seen dead left (domain/refund_exec.c) compare with it. */
+int64_t nodes_live_since(void);
 
 /* What INFO shows: this node first, then the live others (by name). */
 struct node_seen {

@@ -12,6 +12,7 @@
 #include "domain/nodes.h"
 #include "domain/deadlines.h"
 #include "domain/decisions.h"
+#include "domain/refund_exec.h"
 #include "domain/refunds.h"
 #include "domain/search.h"
 #include "rules/rules.h"
@@ -139,6 +140,7 @@ static void on_next_slice(evutil_socket_t fd, short what, void *argument) {
 void tick_run(void) {
     watch_rules();
     if (!stopping) nodes_tick();
+    if (!stopping) refund_exec_tick();   /* every node: the refunds of nodes seen dead */
     int mine = store_timer_turn();
     if (mine) fire_slice();
     if (mine && !stopping && refunds_fire_due() > 0) store_request_commit();
