@@ -100,9 +100,40 @@ void nodes_start(const struct config *config) {
 
 void nodes_rules_changed(void) { write_row(); }
 
+void nodes_stop(void) {
+    if (!store_shared() || name[0] == '\0') return;
+    static const char sql[] = "DELETE FROM nodes WHERE name = ?1";
+    struct call call = {.who = {.internal = 1}, .actor = "nodes", .status = CALL_OK};
+    int alone = !store_batch_is_open();
+    if (!alone && store_command_begin() != 0) {
+        log_error("this node's row not deleted", "node=%s error=\"%s\"", name, store_error());
+        return;
+    }
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_text(statement, 1, name, -1, STORE_TRANSIENT);
+    int failed = call_step(&call, statement) != 0;
+    if ((!alone && store_command_end(!failed) != 0) || failed)
+        log_error("this node's row not deleted", "node=%s error=\"%s\"", name,
+                  call.message[0] ? call.message : store_error());
+}
+
 /* ------------------------------------------------------------ the others */
 
 static int live(int64_t seen_at, int64_t now) { return now - seen_at <= NODES_LIVE_SECONDS; }
+
+int64_t nodes_live_since(void) { return clock_real_now() - NODES_LIVE_SECONDS; }
+
+int nodes_is_live(struct call *call, const char *other) {
+    if (strcmp(other, name) == 0) return 1;
+    static const char sql[] = "SELECT seen_at FROM nodes WHERE name = ?1";
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_text(statement, 1, other, -1, STORE_TRANSIENT);
+    int row = call_row(call, statement);
+    if (row <= 0) return row;
+    int64_t seen_at = store_column_int64(statement, 0);
+    store_reset(statement);
+    return live(seen_at, clock_real_now());
+}
 
 /* 1 when a live other node runs another version than this one. */
 static int versions_differ(int64_t now) {

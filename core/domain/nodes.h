@@ -9,7 +9,9 @@
  * its tick (and at once after a reload) and reads the others' rows: the ones
  * seen within NODES_LIVE_SECONDS are the live nodes of INFO's "# Nodes",
  * and a difference between their rule-set versions is logged once when it
- * appears and once when it ends.  The time of a row is the node's real
+ * appears and once when it ends.  Whether a named node lives (a refund's
+ * executing node, domain/refunds.c and refund_exec.c) is read from the
+ * table by the same rule.  The time of a row is the node's real
  * clock (clock_real_now), never its test clock.
  *
  * Failed AUTHs: a failed AUTH (or bearer token) here is noted to the other
@@ -50,11 +52,29 @@ const char *nodes_name(void);
  * store work; a failure is logged (the tick writes it again, PostgreSQL). */
 void nodes_rules_changed(void);
 
+/* The node stops (PostgreSQL; nothing on SQLite): its row goes, so that
+ * the other nodes see it gone at once rather than 10 s later (and take
+ * over the refunds it was executing).  In the open batch when there is
+ * one (the stop commits it), else a statement of its own.  A piece of
+ * store work; a failure is logged (the row then ages out). */
+void nodes_stop(void);
+
 /* The tick (every node, once a second; a piece of store work): on
  * PostgreSQL refreshes this node's row when it is NODES_SEEN_EVERY old,
  * reads the others' and logs a change of the versions' agreement.  On
  * SQLite nothing. */
 void nodes_tick(void);
+
+/* Whether node `other` is live: this node is; another when its row was
+ * refreshed within NODES_LIVE_SECONDS of this node's real clock (a node
+ * with no row is not).  Read from the table, not the tick's last list:
+ * a refund's executing node (domain/refunds.c).  1, 0, or -1 with the
+ * store error in call. */
+struct call;
+int nodes_is_live(struct call *call, const char *other);
+/* The oldest `seen_at` of a live node now: the statements that pick what
+ * the nodes seen dead left (domain/refund_exec.c) compare with it. */
+int64_t nodes_live_since(void);
 
 /* What INFO shows: this node first, then the live others (by name). */
 struct node_seen {

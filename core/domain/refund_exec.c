@@ -8,6 +8,12 @@
  * and the attempt it settles, beside refunds.c; every read goes through
  * call_row, so a store error is logged as one and never taken for "not
  * executing" (which would drop an outcome).
+ * A job is its node's: the refund's row names the node that executes it
+ * (refunds.executing_node), a job starts and an outcome is written only
+ * while the row names this node, and this node claims a refund (resume at
+ * start, the tick's takeover) by a compare-and-set on the node it read,
+ * so of several nodes one wins.  Other nodes never start a live node's
+ * refund (domain/nodes.h says who lives).
  * Must never call a provider from inside a command, nor settle an outcome
  * from inside the provider's call.
  */
@@ -15,7 +21,10 @@
 
 #include "domain/call.h"
 #include "domain/events.h"
+#include "domain/nodes.h"
+#include "domain/orders.h"
 #include "domain/refunds.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/refund_states.h"
 #include "lib/money.h"
@@ -80,11 +89,12 @@ static void internal_call(struct call *call, char *actor, size_t actor_size) {
     call->message[0] = '\0';
 }
 
-/* Hands the job to the provider, if the refund is still executing this
- * attempt under it. */
+/* Hands the job to the provider, if the refund is still executing under
+ * it, on this node. */
 static void job_start(struct refund_job *job) {
     static const char sql[] =
-        "SELECT order_id, amount, currency, attempts, state, coalesce(executor, '') FROM refunds WHERE id = ?1";
+        "SELECT order_id, amount, currency, attempts, state, coalesce(executor, ''), coalesce(executing_node, '')"
+        " FROM refunds WHERE id = ?1";
     struct call call;
     char actor[ACTOR_MAX], order[ORDER_ID_MAX] = "", currency[8] = "";
     internal_call(&call, actor, sizeof actor);
@@ -99,7 +109,8 @@ static void job_start(struct refund_job *job) {
         job->attempt = store_column_int(statement, 3);
         const char *state = (const char *)store_column_text(statement, 4);
         ok = state && refund_state_parse(state, strlen(state)) == REFUND_EXECUTING &&
-             strcmp((const char *)store_column_text(statement, 5), provider.name) == 0;
+             strcmp((const char *)store_column_text(statement, 5), provider.name) == 0 &&
+             strcmp((const char *)store_column_text(statement, 6), nodes_name()) == 0;
         store_reset(statement);
     }
     if (row < 0)
@@ -131,10 +142,10 @@ static void job_after_commit(void *argument, int committed) {
     job_start(job);
 }
 
-/* refunds.c's executor: marks the refund executing in the command's
- * savepoint; the provider hears of it once that is committed. */
+/* refunds.c's executor: marks the refund executing on this node in the
+ * command's savepoint; the provider hears of it once that is committed. */
 static int exec_start(struct call *call, long long id, long long case_id) {
-    if (refunds_mark_executing(call, id, case_id, provider.name) != 0) return -1;
+    if (refunds_mark_executing(call, id, case_id, provider.name, nodes_name()) != 0) return -1;
     struct refund_job *job = job_new(id, case_id);
     /* Bound to this command: a rolled-back approval never starts a job. */
     /* The provider hears of it once the approval is on disk, not before. */
@@ -186,17 +197,25 @@ static void outcome_committed(void *argument, int committed) {
 }
 
 /* Settles job in the open command: BADSTATE when the refund moved to
- * another attempt meanwhile (settled by hand and retried). */
+ * another attempt meanwhile (settled by hand and retried), or to another
+ * node (this one was seen dead and a live one took it over: that node's
+ * job reports, with the same key). */
 static int settle(struct call *call, const struct refund_job *job) {
-    static const char sql[] = "SELECT attempts FROM refunds WHERE id = ?1";
+    static const char sql[] = "SELECT attempts, coalesce(executing_node, '') FROM refunds WHERE id = ?1";
     struct store_stmt *statement = store_statement(sql);
     if (statement) store_bind_int64(statement, 1, job->refund_id);
     int row = call_row(call, statement);
     if (row < 0) return -1;
     int attempt = row ? store_column_int(statement, 0) : -1;
-    if (row) store_reset(statement);
+    char node[CONFIG_NODE_NAME_MAX + 1] = "";
+    if (row) {
+        snprintf(node, sizeof node, "%s", (const char *)store_column_text(statement, 1));
+        store_reset(statement);
+    }
     if (attempt != job->attempt)
         return call_fail(call, CALL_BADSTATE, "an outcome of attempt %d, the refund is at another", job->attempt);
+    if (strcmp(node, nodes_name()) != 0)
+        return call_fail(call, CALL_BADSTATE, "the refund was taken over by node %s", node[0] ? node : "-");
     /* Not known: the refund stays executing (its room kept) and the job
      * ends, so that REFUND.SETTLE may settle it. */
     if (job->outcome == REFUND_OUTCOME_UNKNOWN) return refunds_outcome_unknown(call, job->refund_id, job->message);
@@ -286,32 +305,134 @@ static void warn_of_others(void) {
     if (row < 0) log_error("refunds under other executors not checked", "error=\"%s\"", call.message);
 }
 
-void refund_exec_resume(void) {
-    warn_of_others();
-    if (provider.name == NULL) return;
+/* Refunds claimed in one go: the tick's slice of a dead node's refunds. */
+#define CLAIM_SLICE 256
+
+struct claimable {
+    int64_t id, case_id;
+    char order[ORDER_ID_MAX];
+    char node[CONFIG_NODE_NAME_MAX + 1];   /* the node it was executing on, "" none */
+};
+
+/* Makes refund `found` this node's, if it is still executing on the node
+ * read (a compare-and-set: of two nodes taking over one dead node's
+ * refund, the second finds it moved and leaves it): 1, 0, or -1.  The
+ * order's row first, as every refund write (orders.h's lock order). */
+static int claim_one(struct call *call, const struct claimable *found) {
     static const char sql[] =
-        "SELECT id, case_id FROM refunds WHERE state = 'executing' AND executor = ?1 ORDER BY id";
+        "UPDATE refunds SET executing_node = ?2, executing_since = ?3 WHERE id = ?1 AND state = 'executing'"
+        " AND executor = ?4 AND coalesce(executing_node, '') = ?5";
+    if (orders_lock(call, found->order) != 0) return -1;
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) {
+        store_bind_int64(statement, 1, found->id);
+        store_bind_text(statement, 2, nodes_name(), -1, STORE_TRANSIENT);
+        store_bind_int64(statement, 3, clock_now());
+        store_bind_text(statement, 4, provider.name, -1, STORE_STATIC);
+        store_bind_text(statement, 5, found->node, -1, STORE_STATIC);
+    }
+    if (call_step(call, statement) != 0) return -1;
+    return store_changes() == 1;
+}
+
+/* Claims the refunds executing under the provider that no live node
+ * holds -- those of no node, of a node seen dead (its row in `nodes` not
+ * refreshed for NODES_LIVE_SECONDS, or gone), and with own_too this
+ * node's own (its start: no job of it is alive) -- a slice after id
+ * `after`, in one command; each job starts once the claim is on disk.
+ * How many were read (*last: the last id; *claimed counts the claims),
+ * or -1. */
+static int claim_slice(int own_too, int64_t after, int64_t *last, int *claimed) {
+    static const char sql[] =
+        "SELECT id, case_id, order_id, coalesce(executing_node, '') FROM refunds"
+        " WHERE state = 'executing' AND executor = ?1 AND id > ?2"
+        " AND (executing_node IS NULL OR (executing_node = ?3 AND ?4 = 1) OR (executing_node <> ?3 AND NOT EXISTS"
+        " (SELECT 1 FROM nodes n WHERE n.name = refunds.executing_node AND n.seen_at >= ?5)))"
+        " ORDER BY id LIMIT ?6";
+    static struct claimable found[CLAIM_SLICE];
     struct call call;
     char actor[ACTOR_MAX];
     internal_call(&call, actor, sizeof actor);
     struct store_stmt *statement = store_statement(sql);
-    if (statement) store_bind_text(statement, 1, provider.name, -1, STORE_STATIC);
-    /* Collect first: starting a job reads the store too. */
+    if (statement) {
+        store_bind_text(statement, 1, provider.name, -1, STORE_STATIC);
+        store_bind_int64(statement, 2, after);
+        store_bind_text(statement, 3, nodes_name(), -1, STORE_TRANSIENT);
+        store_bind_int(statement, 4, own_too);
+        store_bind_int64(statement, 5, nodes_live_since());
+        store_bind_int(statement, 6, CLAIM_SLICE);
+    }
+    /* Read first, outside any command: most ticks find nothing and open no
+     * batch.  The compare-and-set decides. */
     int count = 0, row;
     while ((row = call_row(&call, statement)) == 1) {
-        if (job_new(store_column_int64(statement, 0), store_column_int64(statement, 1)) == NULL) {
-            store_reset(statement);
-            log_error("refunds not resumed: out of memory", "executor=%s", provider.name);
-            break;
+        struct claimable *one = &found[count++];
+        one->id = store_column_int64(statement, 0);
+        one->case_id = store_column_int64(statement, 1);
+        snprintf(one->order, sizeof one->order, "%s", (const char *)store_column_text(statement, 2));
+        snprintf(one->node, sizeof one->node, "%s", (const char *)store_column_text(statement, 3));
+    }
+    if (row < 0) {
+        log_error("executing refunds not claimed", "executor=%s error=\"%s\"", provider.name, call.message);
+        return -1;
+    }
+    if (count == 0) return 0;
+    *last = found[count - 1].id;
+    if (store_command_begin() != 0) {
+        log_error("executing refunds not claimed", "executor=%s error=\"%s\"", provider.name, store_error());
+        return -1;
+    }
+    int failed = 0;
+    for (int i = 0; i < count && !failed; i++) {
+        int mine = claim_one(&call, &found[i]);
+        if (mine <= 0) {
+            failed = mine < 0;
+            continue;
         }
-        count++;
+        (*claimed)++;
+        /* On SQLite another name is this database's one process before a
+         * rename (or a start with port = 0): no other node to name. */
+        if (store_shared() && strcmp(found[i].node, nodes_name()) != 0)
+            log_warn("refund taken over", "refund=%lld from=%s executor=%s", (long long)found[i].id,
+                     found[i].node[0] ? found[i].node : "-", provider.name);
+        /* A job of ours may still be alive (this node was seen dead and
+         * is back): the row is ours again, its job reports. */
+        if (exec_in_flight(found[i].id)) continue;
+        struct refund_job *job = job_new(found[i].id, found[i].case_id);
+        if (job == NULL || store_after_command_durable(job_after_commit, job) != 0) {
+            if (job) job_free(job);
+            call_fail(&call, CALL_ERR, "out of memory");
+            failed = 1;
+        }
     }
-    if (row < 0) log_error("executing refunds not all resumed", "executor=%s error=\"%s\"", provider.name, call.message);
-    if (count) log_info("resuming executing refunds", "executor=%s refunds=%d", provider.name, count);
-    for (struct refund_job *job = jobs, *next; job; job = next) {
-        next = job->next;
-        if (job->state == JOB_WAITING) job_start(job);
+    if (store_command_end(!failed) != 0 && !failed) {
+        call_fail(&call, CALL_ERR, "%s", store_error());
+        failed = 1;
     }
+    store_request_commit();
+    if (failed) {
+        /* Nothing of the slice claimed: the next tick (or start) reads it again. */
+        log_error("executing refunds not claimed", "executor=%s error=\"%s\"", provider.name, call.message);
+        return -1;
+    }
+    return count;
+}
+
+void refund_exec_resume(void) {
+    warn_of_others();
+    if (provider.name == NULL) return;
+    int64_t after = 0;
+    int claimed = 0;
+    while (claim_slice(1, after, &after, &claimed) == CLAIM_SLICE) continue;
+    if (claimed) log_info("resuming executing refunds", "executor=%s refunds=%d", provider.name, claimed);
+}
+
+void refund_exec_tick(void) {
+    /* One process on SQLite: its start took what there was. */
+    if (provider.name == NULL || shutting_down || !store_shared()) return;
+    int64_t last = 0;
+    int claimed = 0;
+    claim_slice(0, 0, &last, &claimed);   /* a slice a second; the rest at the next ticks */
 }
 
 void refund_exec_shutdown(void) {

@@ -7,7 +7,11 @@
  * its own, and the job lives until that write is committed; an outcome of
  * an earlier attempt never decides a later one.  After a restart the
  * refunds left executing under the provider start again with the same
- * idempotency key.  Knows no plugin ABI: the provider converts.
+ * idempotency key.  With several nodes on one database a refund is the
+ * node's that executes it (its row says which): a start resumes its own
+ * and those of nodes seen dead, the tick takes over the latter, and an
+ * outcome of a node whose refund was taken over is not written.  Knows no
+ * plugin ABI: the provider converts.
  */
 #ifndef REDRESS_DOMAIN_REFUND_EXEC_H
 #define REDRESS_DOMAIN_REFUND_EXEC_H
@@ -48,8 +52,14 @@ enum refund_outcome { REFUND_OUTCOME_FAILED, REFUND_OUTCOME_SUCCEEDED, REFUND_OU
 void refund_exec_report(struct refund_job *job, enum refund_outcome outcome, const char *reference,
                         const char *message);
 /* At start, with the store open: starts again every refund left executing
- * under the selected provider; warns of refunds executing under another. */
+ * under the selected provider on this node, on no node, or on a node seen
+ * dead (never a live node's), once it is written this node's; warns of
+ * refunds executing under another executor. */
 void refund_exec_resume(void);
+/* The tick (several nodes: PostgreSQL; nothing on SQLite): takes over a
+ * slice of the refunds executing under the provider on nodes seen dead,
+ * each job started once the claim is on disk.  A piece of store work. */
+void refund_exec_tick(void);
 /* Refunds go back to the outbox; jobs not reported are abandoned (their
  * refunds stay executing, resumed at the next start). */
 void refund_exec_shutdown(void);

@@ -27,7 +27,10 @@
  *    supervisor's review over a supervisor's limit), within the approver's
  *    approval limit, and never by the agent who requested it;
  *  - execution goes through the outbox with one idempotency key per refund,
- *    the same on every retry: the finance system pays it once.
+ *    the same on every retry: the finance system pays it once;
+ *  - a refund a plugin executor is paying is settled by its outcome, not by
+ *    hand: not on its node while the job is alive, not on another node
+ *    while the row's executing node lives.
  * States (refund_states.h): review -> approved | rejected; approved ->
  * executing -> succeeded | failed; failed -> executing (retry).
  */
@@ -39,6 +42,7 @@
 #include "domain/decisions.h"
 #include "domain/events.h"
 #include "domain/figures.h"
+#include "domain/nodes.h"
 #include "domain/orders.h"
 #include "domain/surveys.h"
 #include "lib/clock.h"
@@ -56,6 +60,7 @@
 #define KEY_ERASED_PREFIX_LEN (sizeof KEY_ERASED_PREFIX - 1)
 
 #define SETTLE_WHY_SHOWN 295     /* of an executor's message, in refund_failed and refund_unknown */
+#define EXECUTOR_NAME_MAX 63     /* a plugin's executor's name (plugin/host.c) */
 
 static long long supervisor_limit = 200000, finance_limit = 1000000000000LL;
 
@@ -318,10 +323,11 @@ int refunds_set_state(struct call *call, long long id, enum refund_state state, 
     return store_changes() == 1 ? 0 : moved_meanwhile(call, id, state);
 }
 
-int refunds_mark_executing(struct call *call, long long id, long long case_id, const char *executor_name) {
+int refunds_mark_executing(struct call *call, long long id, long long case_id, const char *executor_name,
+                           const char *node) {
     static const char sql[] =
-        "UPDATE refunds SET attempts = attempts + 1, executor = ?2, state = 'executing', updated_at = ?3"
-        " WHERE id = ?1 AND state = ?4";
+        "UPDATE refunds SET attempts = attempts + 1, executor = ?2, state = 'executing', updated_at = ?3,"
+        " executing_node = ?4, executing_since = ?5 WHERE id = ?1 AND state = ?6";
     int from;
     if (state_before(call, id, REFUND_EXECUTING, &from) != 0) return -1;
     struct store_stmt *statement = store_statement(sql);
@@ -329,7 +335,11 @@ int refunds_mark_executing(struct call *call, long long id, long long case_id, c
         store_bind_int64(statement, 1, id);
         store_bind_text(statement, 2, executor_name, -1, STORE_STATIC);
         store_bind_int64(statement, 3, clock_now());
-        store_bind_text(statement, 4, refund_state_name((enum refund_state)from), -1, STORE_STATIC);
+        if (node) store_bind_text(statement, 4, node, -1, STORE_TRANSIENT);
+        else store_bind_null(statement, 4);
+        if (node) store_bind_int64(statement, 5, clock_now());
+        else store_bind_null(statement, 5);
+        store_bind_text(statement, 6, refund_state_name((enum refund_state)from), -1, STORE_STATIC);
     }
     if (call_step(call, statement) != 0) return -1;
     if (store_changes() != 1) return moved_meanwhile(call, id, REFUND_EXECUTING);
@@ -355,7 +365,7 @@ static int outbox_start(struct call *call, long long id, long long case_id) {
         store_bind_int64(statement, 2, clock_now());
     }
     if (call_step(call, statement) != 0) return -1;
-    return refunds_mark_executing(call, id, case_id, "outbox");
+    return refunds_mark_executing(call, id, case_id, "outbox", NULL);
 }
 
 static const struct refund_executor outbox_executor = {"outbox", outbox_start, NULL};
@@ -859,6 +869,28 @@ int refunds_outcome_unknown(struct call *call, long long id, const char *message
     return add_event(call, facts.case_id, "refund_unknown", &detail);
 }
 
+/* Refund id is executing under another node's executor, and that node
+ * lives: CONFLICT naming both.  Its job is in that process's memory, not
+ * this one's (a node seen dead holds none: its refunds settle here). */
+static int executing_elsewhere(struct call *call, int64_t id) {
+    static const char sql[] =
+        "SELECT executing_node, coalesce(executor, '') FROM refunds WHERE id = ?1 AND state = 'executing'"
+        " AND executing_node IS NOT NULL";
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, id);
+    int row = call_row(call, statement);
+    if (row <= 0) return row;
+    char node[CONFIG_NODE_NAME_MAX + 1], name[EXECUTOR_NAME_MAX + 1];
+    column_copy(statement, 0, node, sizeof node);
+    column_copy(statement, 1, name, sizeof name);
+    store_reset(statement);
+    if (strcmp(node, nodes_name()) == 0) return 0;
+    int live = nodes_is_live(call, node);
+    if (live <= 0) return live;
+    return call_fail(call, CALL_CONFLICT, "refund %lld is being executed by %s on node %s: its outcome comes from there",
+                     (long long)id, name, node);
+}
+
 int refunds_settle_reported(struct call *call, int64_t id, int ok, const char *reference, size_t reference_length) {
     /* A refund an executor is paying reports its own outcome: settling it by
      * hand meanwhile would give its room back while the payment may still
@@ -866,6 +898,7 @@ int refunds_settle_reported(struct call *call, int64_t id, int ok, const char *r
     if (executor->in_flight && executor->in_flight(id))
         return call_fail(call, CALL_BADSTATE, "refund %lld is being executed by %s: its outcome comes from there",
                          (long long)id, executor->name);
+    if (executing_elsewhere(call, id) != 0) return -1;
     return refunds_settle(call, id, ok, reference, reference_length, NULL);
 }
 

@@ -47,8 +47,11 @@ struct refund_executor {
 void refunds_set_executor(const struct refund_executor *executor);
 
 /* For executors: in the command's savepoint, counts an attempt, records who
- * executes it and marks refund `id` executing, with its event. */
-int refunds_mark_executing(struct call *call, long long id, long long case_id, const char *executor_name);
+ * executes it -- the executor, and the node whose process pays it (NULL:
+ * none, the outbox's), since now -- and marks refund `id` executing, with
+ * its event. */
+int refunds_mark_executing(struct call *call, long long id, long long case_id, const char *executor_name,
+                           const char *node);
 
 /* The outcome of an executing refund: succeeded (reference kept, at most
  * REFUND_REFERENCE_MAX bytes; may be NULL) or failed (message, may be NULL,
@@ -103,7 +106,9 @@ int refunds_approve(struct call *call, int64_t id, const char *note);
  * REFUND_REASON_MAX bytes, else INVALID after the state is checked). */
 int refunds_reject(struct call *call, int64_t id, const char *reason, size_t reason_len);
 /* REFUND.SETTLE: the finance system's answer for an executing refund; an
- * executor that reports by itself is not overruled (BADSTATE). */
+ * executor that reports by itself is not overruled: BADSTATE while this
+ * node's is paying it, CONFLICT (naming the node) while another live
+ * node's is. */
 int refunds_settle_reported(struct call *call, int64_t id, int ok, const char *reference, size_t reference_length);
 /* A return_refund's return: REFUND.RETURN (the customer shipped it: carrier,
  * tracking, each at most REFUND_REFERENCE_MAX bytes) and REFUND.RECEIVED

@@ -12,6 +12,7 @@
 #include "domain/nodes.h"
 #include "domain/deadlines.h"
 #include "domain/decisions.h"
+#include "domain/refund_exec.h"
 #include "domain/refunds.h"
 #include "domain/search.h"
 #include "rules/rules.h"
@@ -47,7 +48,10 @@ static char promoted_rules[1024];     /* RULES.PROMOTE's folder: what later relo
 
 void tick_configure(const struct config *config) { settings = config; }
 
-void tick_stop(void) { stopping = 1; }
+void tick_stop(void) {
+    stopping = 1;
+    nodes_stop();   /* the nodes row stays unrefreshed from now on: gone at once instead */
+}
 
 /* The rule folder reloads read: the promoted one, else the configured one. */
 static const char *rules_folder(void) {
@@ -136,6 +140,7 @@ static void on_next_slice(evutil_socket_t fd, short what, void *argument) {
 void tick_run(void) {
     watch_rules();
     if (!stopping) nodes_tick();
+    if (!stopping) refund_exec_tick();   /* every node: the refunds of nodes seen dead */
     int mine = store_timer_turn();
     if (mine) fire_slice();
     if (mine && !stopping && refunds_fire_due() > 0) store_request_commit();

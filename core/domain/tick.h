@@ -48,7 +48,8 @@ struct event_base *tick_base(void);
  * test clock (tick_clock_moved after the server's listener), and, on a
  * shared store, the other nodes' reload notes.  0, or -1. */
 int tick_start(struct event_base *base);
-/* Stopping: no more deadlines fire. */
+/* Stopping: no more deadlines fire, and (several nodes) this node's row
+ * in `nodes` goes. */
 void tick_stop(void);
 /* Frees the timer (after the loop ended). */
 void tick_free(void);

@@ -62,9 +62,9 @@ PG_URL = os.environ.get("REDRESS_TEST_PG", "")
 PG_BIN = os.environ.get("REDRESS_TEST_PG_BIN", "")
 # What the rollback tests (a database of an older schema rebuilt from a new
 # one) undo of the migrations they do not test: the agents' and cases' columns
-# of work distribution (19-24), the customers and messages (15) -- all that a
-# database of schema 14 lacks -- and the decision log's columns (13).  One
-# copy, grown with the schema.
+# of work distribution (19-24), the customers and messages (15), the refunds'
+# executing node (32) -- all that a database of schema 14 lacks -- and the
+# decision log's columns (13).  One copy, grown with the schema.
 UNDO_MIGRATIONS_SINCE_15 = (
     "DROP TRIGGER cases_load_update; ALTER TABLE agents DROP COLUMN load;"
     "ALTER TABLE agents DROP COLUMN presence; ALTER TABLE agents DROP COLUMN capacity;"
@@ -82,6 +82,8 @@ UNDO_MIGRATIONS_SINCE_15 = (
     "ALTER TABLE refunds DROP COLUMN review_outcome;"
     "ALTER TABLE refunds DROP COLUMN after_return;"
     "ALTER TABLE refunds DROP COLUMN due_at;ALTER TABLE refunds DROP COLUMN due_kind;"
+    "DROP INDEX refunds_executing; ALTER TABLE refunds DROP COLUMN executing_node;"
+    "ALTER TABLE refunds DROP COLUMN executing_since;"
     "DROP TABLE messages; DROP TABLE customer_identities; DROP TABLE customers;"
     "DROP INDEX cases_by_customer_id; ALTER TABLE cases DROP COLUMN customer_id;"
 )

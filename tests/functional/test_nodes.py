@@ -10,7 +10,11 @@ folder) on the same database (harness.Cluster).  What must hold across them:
     order, as a subscriber on that node does;
   - kill -9 of the node that fires deadlines (the holder of the timer's
     advisory lock): another takes over and fires the due deadlines, each
-    once, nothing twice.
+    once, nothing twice;
+  - a refund a node's executor (http_refund) is paying is that node's: no
+    other node settles it by hand or sends it again while that node lives
+    (its row in `nodes` refreshed), and a live node takes over the refunds
+    of a node seen dead, with the same idempotency key.
 
 STORES = ("postgresql",): they run in the PostgreSQL pass of `make test`
 (tests/run.py --also-postgresql) and in `make test-pg`; on SQLite they are
@@ -24,7 +28,9 @@ import os
 import re
 import time
 
-from harness import Client, Cluster, PsqlSession, _pg_url_of, as_map, login, open_case, store_rows
+from harness import (Client, Cluster, PsqlSession, _pg_url_of, as_map, info, login, open_case, store_execute,
+                     store_rows)
+from receiver import Receiver, wait_for
 
 STORES = ("postgresql",)
 STORES_REASON = "several daemons on one database: only PostgreSQL serves more than one process"
@@ -386,3 +392,101 @@ def test_a_gap_is_kept_while_its_transaction_runs_even_when_no_later_transaction
         opened = replies[3][0]
         assert isinstance(opened, int) and opened < ordered + 10, replies
         search_until(b, "zebra", [ordered, opened])
+
+
+# ------------------------------------------------------------ refunds a node executes
+
+def refund_config(provider):
+    """http_refund, one attempt, a provider that holds its answers (Receiver(hold=True))."""
+    return ("plugins = http_refund\nrefund_executor = http_refund\nhttp_refund.url = %s\n"
+            "http_refund.timeout_ms = 20000\nhttp_refund.max_attempts = 1\n" % provider.url)
+
+
+def node_name(client):
+    return info(client, "nodes")["node_name"]
+
+
+def approved_on(admin, agent, case, amount):
+    """A refund requested by agent al and approved by the admin on admin's node: executing there."""
+    r = as_map(agent.call("REFUND.REQUEST", case, amount, "refund_only"))
+    approved = as_map(admin.call("REFUND.APPROVE", r["id"]))
+    assert approved["state"] == "executing", approved
+    return approved["id"]
+
+
+def with_case_and_agent(nodes):
+    """On node a: the admin's connection, a case on order O-1 (100.00), agent al's connection."""
+    a = nodes[0].client()
+    case = open_case(a, customer="C-1", order="O-1", amount="100.00")
+    token = a.call("AGENT.ADD", "al", "agent", "QUEUES", "support")
+    return a, case, login(nodes[0], "al", token)
+
+
+def test_a_refund_one_node_is_paying_is_not_settled_by_hand_on_another_and_is_paid_once():
+    # Node a's http_refund has refund 1 at the provider (holding its answer).  REFUND.SETTLE failed
+    # on node b would give its room back while the payment goes through: a second refund of 80.00
+    # on a 100.00 order would be paid too, and a's success dropped.  It is refused, naming node a.
+    with Receiver(hold=True, answer=lambda body: {"reference": "PAY-%s" % body["refund_id"]}) as provider, \
+            Cluster(2, config=refund_config(provider)) as nodes:
+        a, case, al = with_case_and_agent(nodes)
+        b = nodes[1].client()
+        first = approved_on(a, al, case, "80.00")
+        wait_for(lambda: provider.requests, what="the refund at the provider")
+        refused = b.call("REFUND.SETTLE", first, "failed")
+        assert refused.code == "CONFLICT" and "executed by http_refund on node %s" % node_name(a) in refused, refused
+        assert as_map(b.call("REFUND.GET", first))["state"] == "executing"
+        second = as_map(al.call("REFUND.REQUEST", case, "80.00", "refund_only"))
+        assert second["state"] == "rejected" and "remains refundable" in second["decision_reason"], second
+        provider.release()
+        wait_for(lambda: as_map(b.call("REFUND.GET", first))["state"] == "succeeded", what="a's outcome")
+        assert as_map(b.call("REFUND.GET", first))["reference"] == "PAY-%s" % first
+        assert [r["body"]["refund_id"] for r in provider.requests] == [int(first)]
+        assert "refund outcome not recorded" not in nodes[0].log()
+
+
+def test_a_node_restarting_leaves_the_refunds_a_live_node_executes_and_takes_over_a_dead_ones():
+    with Receiver(hold=True, answer=lambda body: {"reference": "PAY-%s" % body["refund_id"]}) as provider, \
+            Cluster(2, config=refund_config(provider)) as nodes:
+        a, case, al = with_case_and_agent(nodes)
+        first = approved_on(a, al, case, "80.00")
+        wait_for(lambda: provider.requests, what="the refund at the provider")
+        name_a = node_name(a)
+        assert store_rows(nodes[0], "SELECT executing_node FROM refunds WHERE id = %s" % first) == [(name_a,)]
+        # b restarts while a is paying it: b does not send it again (no job of b's, one request).
+        nodes[1].restart()
+        b = nodes[1].client()
+        assert info(b, "plugins")["refund_jobs_pending"] == "0"
+        assert "resuming executing refunds" not in nodes[1].log()
+        assert len(provider.requests) == 1
+        # a dies; once its row in `nodes` is older than the 10 s that make a node live (aged here
+        # by hand rather than waited for), b takes the refund over and sends it again, same key.
+        nodes.kill(0)
+        store_execute(nodes[1], "UPDATE nodes SET seen_at = seen_at - 60 WHERE name = '%s'" % name_a)
+        wait_for(lambda: len(provider.requests) == 2, timeout=TAKEOVER_S, what="b to take the refund over")
+        keys = {(r["body"]["refund_id"], r["body"]["idempotency_key"], r["body"]["attempt"]) for r in provider.requests}
+        assert keys == {(int(first), "redress-refund-%s" % first, 1)}, provider.requests
+        name_b = node_name(b)
+        assert store_rows(nodes[1], "SELECT executing_node FROM refunds WHERE id = %s" % first) == [(name_b,)]
+        assert 'msg="refund taken over" refund=%s from=%s' % (first, name_a) in nodes[1].log()
+        provider.release()
+        wait_for(lambda: as_map(b.call("REFUND.GET", first))["state"] == "succeeded", what="b's outcome")
+        assert [as_map(e)["kind"] for e in b.call("CASE.HISTORY", case)].count("refund_paid") == 1
+
+
+def test_a_node_that_stops_leaves_its_row_and_a_live_node_takes_its_refunds_over():
+    # A stop (SIGTERM) deletes the node's row: the other nodes see it gone without waiting out the
+    # 10 s, and the one left takes the refund over, sending it again with the same key.
+    with Receiver(hold=True, answer=lambda body: {"reference": "PAY-%s" % body["refund_id"]}) as provider, \
+            Cluster(2, config=refund_config(provider)) as nodes:
+        a, case, al = with_case_and_agent(nodes)
+        b = nodes[1].client()
+        first = approved_on(a, al, case, "80.00")
+        wait_for(lambda: provider.requests, what="the refund at the provider")
+        name_a = node_name(a)
+        nodes[0].stop()
+        assert store_rows(nodes[1], "SELECT count(*) FROM nodes WHERE name = '%s'" % name_a) == [(0,)]
+        wait_for(lambda: len(provider.requests) == 2, timeout=TAKEOVER_S, what="b to take the refund over")
+        assert {r["body"]["idempotency_key"] for r in provider.requests} == {"redress-refund-%s" % first}
+        provider.release()
+        wait_for(lambda: as_map(b.call("REFUND.GET", first))["state"] == "succeeded", what="b's outcome")
+        assert store_rows(nodes[1], "SELECT executing_node FROM refunds WHERE id = %s" % first) == [(node_name(b),)]

@@ -3,10 +3,11 @@ from the one list of versions, refused when not ours (core/store/pg_schema.c).
 
 BUILD/pg_schema_check (tests/pg/pg_schema_check.c) runs pg_schema_prepare
 against a throwaway server (postgres.py); BUILD/pg_schema_check-next is the
-same with one test migration more (version 32) in both stores' lists, to
+same with one test migration more (version 33) in both stores' lists, to
 show that a migration after PostgreSQL's baseline (29) runs on both (as
-migrations 30 and 31 -- the table of nodes, the search queue's pruning
-mark with the agents' turn -- do for every store made or opened).
+migrations 30 to 32 -- the table of nodes, the search queue's pruning
+mark with the agents' turn, the refunds' executing node -- do for every
+store made or opened).
 
 ONCE: the plain build only; without PostgreSQL the tests are skipped (failed
 under CI=true), as in test_postgres_client.py.
@@ -68,12 +69,12 @@ def sqlite_side(program=CHECK):
 
 def test_a_fresh_database_gets_the_baseline_and_a_second_run_changes_nothing():
     sqlite_version, sqlite_tables = sqlite_side()
-    assert sqlite_version == 31
+    assert sqlite_version == 32
     with Postgres() as pg:
         log = prepared(pg.url)
         assert 'msg="schema created" store=postgresql version=29' in log, log   # the baseline ...
-        assert 'msg="schema migrated" store=postgresql version=31' in log, log  # ... then the migrations after it
-        assert versions(pg) == [29, 30, 31]
+        assert 'msg="schema migrated" store=postgresql version=32' in log, log  # ... then the migrations after it
+        assert versions(pg) == [29, 30, 31, 32]
         # The same tables as SQLite's migrations make, schema_version among them.
         assert tables(pg) == sqlite_tables
         # The baseline's triggers and SQLite's functions came with it.
@@ -86,7 +87,7 @@ def test_a_fresh_database_gets_the_baseline_and_a_second_run_changes_nothing():
         cases_oid = pg.psql("SELECT 'cases'::regclass::oid")
         log = prepared(pg.url)
         assert "schema created" not in log and "schema migrated" not in log, log
-        assert versions(pg) == [29, 30, 31]
+        assert versions(pg) == [29, 30, 31, 32]
         assert pg.psql("SELECT 'cases'::regclass::oid") == cases_oid
         # And the advisory lock is not left held.
         assert pg.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == "0"
@@ -116,19 +117,19 @@ def test_two_nodes_starting_at_once_take_turns_and_one_creates():
                 holder.kill()
             holder.wait()
         assert [s.returncode for s in starts] == [0, 0], results
-        assert all(out.strip() == "ok 31" for out, _ in results), results
+        assert all(out.strip() == "ok 32" for out, _ in results), results
         assert sum("schema created" in err for _, err in results) == 1, results
-        assert versions(pg) == [29, 30, 31]
+        assert versions(pg) == [29, 30, 31, 32]
 
 
 def test_a_database_newer_than_this_build_is_refused():
     with Postgres() as pg:
         prepared(pg.url)
-        pg.psql("INSERT INTO schema_version(version, applied_at) VALUES (33, 0)")
+        pg.psql("INSERT INTO schema_version(version, applied_at) VALUES (34, 0)")
         why = refused(pg.url)
-        assert why == ("database schema version 33 is newer than this redressd knows (31): "
+        assert why == ("database schema version 34 is newer than this redressd knows (32): "
                        "run a newer redressd, or restore a backup made by this version"), why
-        assert versions(pg) == [29, 30, 31, 33]
+        assert versions(pg) == [29, 30, 31, 32, 34]
 
 
 def test_a_database_that_is_not_ours_is_refused():
@@ -144,43 +145,43 @@ def test_a_database_that_is_not_ours_is_refused():
 
 
 def test_a_migration_after_the_baseline_runs_on_both_stores():
-    # SQLite: the same list, migrations 1..32.
+    # SQLite: the same list, migrations 1..33.
     sqlite_version, sqlite_tables = sqlite_side(CHECK_NEXT)
-    assert sqlite_version == 32 and "test_migration" in sqlite_tables
+    assert sqlite_version == 33 and "test_migration" in sqlite_tables
     with Postgres() as pg:
-        # A store made by this build (31), then started by the next one.
+        # A store made by this build (32), then started by the next one.
         prepared(pg.url)
         pg.psql("INSERT INTO agents(name, role, token_hash, created_at) VALUES ('ann', 'agent', '\\x00', 1)")
         log = prepared(pg.url, CHECK_NEXT)
-        assert 'msg="schema migrated" store=postgresql version=32' in log and "schema created" not in log, log
-        assert versions(pg) == [29, 30, 31, 32]
+        assert 'msg="schema migrated" store=postgresql version=33' in log and "schema created" not in log, log
+        assert versions(pg) == [29, 30, 31, 32, 33]
         assert tables(pg) == sqlite_tables
         assert pg.psql("SELECT name || ':' || coalesce(test_note, '-') FROM agents") == "ann:-"
         pg.psql("INSERT INTO test_migration(note) VALUES ('x')")
         # This build no longer opens it.
-        assert refused(pg.url).startswith("database schema version 32 is newer than this redressd knows (31)")
-        # A fresh database with the next build: the baseline and migrations 30 to 32 in one go.
+        assert refused(pg.url).startswith("database schema version 33 is newer than this redressd knows (32)")
+        # A fresh database with the next build: the baseline and migrations 30 to 33 in one go.
         pg.psql("CREATE DATABASE fresh", database="postgres")
         fresh = pg.url.rsplit("/", 1)[0] + "/fresh"
         log = prepared(fresh, CHECK_NEXT)
-        assert "schema created" in log and "version=32" in log, log
+        assert "schema created" in log and "version=33" in log, log
         assert pg.psql("SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version",
-                       database="fresh") == "29,30,31,32"
+                       database="fresh") == "29,30,31,32,33"
 
 
 def test_a_failed_migration_changes_nothing_and_names_its_sqlstate():
     with Postgres() as pg:
         prepared(pg.url)
-        pg.psql("CREATE TABLE test_migration(id int)")  # migration 32 creates it: it fails half-way
+        pg.psql("CREATE TABLE test_migration(id int)")  # migration 33 creates it: it fails half-way
         why = refused(pg.url, CHECK_NEXT)
-        assert why.startswith("schema migration 32 failed: relation \"test_migration\" already exists"), why
+        assert why.startswith("schema migration 33 failed: relation \"test_migration\" already exists"), why
         assert why.endswith("(SQLSTATE 42P07)"), why
-        assert versions(pg) == [29, 30, 31]
+        assert versions(pg) == [29, 30, 31, 32]
         assert pg.psql("SELECT count(*) FROM information_schema.columns WHERE table_name = 'agents'"
                        " AND column_name = 'test_note'") == "0"
         pg.psql("DROP TABLE test_migration")
         prepared(pg.url, CHECK_NEXT)
-        assert versions(pg) == [29, 30, 31, 32]
+        assert versions(pg) == [29, 30, 31, 32, 33]
 
 
 def test_synchronous_commit_is_set_on_for_the_session_unless_stronger():
@@ -195,7 +196,7 @@ def test_synchronous_commit_is_set_on_for_the_session_unless_stronger():
         # pg_schema_prepare checks it too: a store made under off still works.
         pg.psql("ALTER DATABASE redress SET synchronous_commit = off", database="postgres")
         prepared(pg.url)
-        assert versions(pg) == [29, 30, 31]
+        assert versions(pg) == [29, 30, 31, 32]
 
 
 def test_no_server_is_a_clear_error_with_its_sqlstate():

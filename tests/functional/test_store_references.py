@@ -107,7 +107,10 @@ def test_orders_of_an_older_database_are_kept_when_orders_become_keyed_by_order_
             "ALTER TABLE refunds DROP COLUMN tracking; ALTER TABLE refunds DROP COLUMN return_condition;"
             "ALTER TABLE refunds DROP COLUMN receive_within; ALTER TABLE refunds DROP COLUMN review_within;"
             "ALTER TABLE refunds DROP COLUMN review_outcome; ALTER TABLE refunds DROP COLUMN after_return;"
-            "ALTER TABLE refunds DROP COLUMN due_at; ALTER TABLE refunds DROP COLUMN due_kind;")
+            "ALTER TABLE refunds DROP COLUMN due_at; ALTER TABLE refunds DROP COLUMN due_kind;"
+            # migration 32 (the refunds' executing node) too
+            "DROP INDEX refunds_executing; ALTER TABLE refunds DROP COLUMN executing_node;"
+            "ALTER TABLE refunds DROP COLUMN executing_since;")
         assert "WITHOUT ROWID" not in db.execute("SELECT sql FROM sqlite_schema WHERE name = 'orders'").fetchone()[0]
         db.close()
         d.log_lines = []
@@ -165,7 +168,10 @@ def test_a_database_of_schema_26_gets_the_partial_external_id_index_and_keeps_it
             "CREATE TEMP TABLE back AS SELECT * FROM cases; DROP TABLE cases;"
             + table_sql.replace("external_id TEXT,", "external_id TEXT UNIQUE,") + ";"
             "INSERT INTO cases SELECT * FROM temp.back; DROP TABLE temp.back;"
-            + ";".join(others) + ";")
+            + ";".join(others) + ";"
+            # migration 32 (the refunds' executing node) undone too: it runs again
+            "DROP INDEX refunds_executing; ALTER TABLE refunds DROP COLUMN executing_node;"
+            "ALTER TABLE refunds DROP COLUMN executing_since;")
         assert [row for row in schema_of(path) if row[1] == "sqlite_autoindex_cases_1"]
         db.close()
         d.log_lines = []
