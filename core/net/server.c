@@ -70,6 +70,8 @@ static struct {
     const struct config *config;
     struct evconnlistener *tcp_listener, *unix_listener, *tls_listener;
     char unix_path[UNIX_PATH_BYTES];
+    dev_t unix_device;              /* the socket file this daemon bound */
+    ino_t unix_inode;
     int port, tls_port;
     struct event *commit_event, *sweep_event, *resume_accept_event;
     struct event *durable_event;    /* the store's sync thread finished an fsync */
@@ -315,6 +317,22 @@ static int listen_tls(void) {
 
 
 
+/* May the socket file at `address` be replaced?  Only when a connection to
+ * it is refused: a file left by a process that is gone.  A connection
+ * taken, a full backlog, or a socket this process may not even try (another
+ * user's) is left alone.  0, or the errno that says why not (0 for a live
+ * listener: EADDRINUSE). */
+static int unix_socket_left_behind(const struct sockaddr_un *address) {
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (probe < 0) return errno;
+    int why = connect(probe, (const struct sockaddr *)address, (socklen_t)sizeof *address) == 0 ? EADDRINUSE
+              : errno == ECONNREFUSED || errno == ENOENT                                            ? 0
+              : errno == EAGAIN || errno == EINPROGRESS                                             ? EADDRINUSE
+                                                                                                    : errno;
+    close(probe);
+    return why;
+}
+
 static int listen_unix(void) {
     const struct config *config = server.config;
     if (strcmp(config->unix_socket, "off") == 0) return 0;
@@ -330,9 +348,20 @@ static int listen_unix(void) {
     }
     strcpy(address.sun_path, server.unix_path);
     /* A socket file left by a killed daemon would make bind fail; remove it,
-     * but never anything that is not a socket. */
+     * but never anything that is not a socket, nor one a live process
+     * listens on (another daemon configured with the same path). */
     struct stat status;
-    if (lstat(server.unix_path, &status) == 0 && S_ISSOCK(status.st_mode)) unlink(server.unix_path);
+    if (lstat(server.unix_path, &status) == 0 && S_ISSOCK(status.st_mode)) {
+        int why = unix_socket_left_behind(&address);
+        if (why != 0) {
+            log_error(why == EADDRINUSE ? "cannot listen: another process listens on it"
+                                        : "cannot listen: cannot tell whether another process listens on it",
+                      "unix=%s error=\"%s\"", server.unix_path, strerror(why));
+            server.unix_path[0] = '\0';
+            return -1;
+        }
+        unlink(server.unix_path);
+    }
     server.unix_listener = evconnlistener_new_bind(
         server.base, on_unix_accept, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 511,
         (struct sockaddr *)&address, (int)sizeof address);
@@ -342,6 +371,11 @@ static int listen_unix(void) {
         return -1;
     }
     chmod(server.unix_path, 0700);
+    /* Which file is ours: at the stop it is removed only if it still is. */
+    if (lstat(server.unix_path, &status) == 0) {
+        server.unix_device = status.st_dev;
+        server.unix_inode = status.st_ino;
+    }
     evconnlistener_set_error_cb(server.unix_listener, on_accept_error);
     return 0;
 }
@@ -475,7 +509,12 @@ void server_free(void) {
     if (server.tcp_listener) evconnlistener_free(server.tcp_listener);
     if (server.unix_listener) {
         evconnlistener_free(server.unix_listener);
-        unlink(server.unix_path);
+        /* Only the file this daemon bound: one put in its place since
+         * (by hand, or by a process that found it dead) is not ours. */
+        struct stat status;
+        if (lstat(server.unix_path, &status) == 0 && status.st_dev == server.unix_device &&
+            status.st_ino == server.unix_inode)
+            unlink(server.unix_path);
     }
     if (server.tls_listener) evconnlistener_free(server.tls_listener);
     server.tcp_listener = server.unix_listener = server.tls_listener = NULL;
