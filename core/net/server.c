@@ -76,6 +76,7 @@ static struct {
     struct event *commit_event, *sweep_event, *resume_accept_event;
     struct event *durable_event;    /* the store's sync thread finished an fsync */
     struct event *signal_events[3];
+    struct event *stop_timer;       /* the stop's grace for the last replies */
     int commit_pending;
     int stopping;
     long long max_unauthenticated;  /* the effective max_unauthenticated_clients */
@@ -443,7 +444,7 @@ static void on_stop_signal(evutil_socket_t signal_number, short what, void *argu
         return;
     }
     struct timeval grace = {STOP_GRACE_SECONDS, 0};
-    event_base_once(server.base, -1, EV_TIMEOUT, on_stop_timeout, NULL, &grace);
+    if (event_add(server.stop_timer, &grace) != 0) event_base_loopbreak(server.base);
 }
 
 /* SIGHUP: reload the rule set (the outcome is logged by rules_load). */
@@ -473,9 +474,18 @@ int server_start(struct event_base *base, const struct config *config) {
     server.signal_events[0] = store_event_new(base, SIGTERM, EV_SIGNAL | EV_PERSIST, on_stop_signal, NULL);
     server.signal_events[1] = store_event_new(base, SIGINT, EV_SIGNAL | EV_PERSIST, on_stop_signal, NULL);
     server.signal_events[2] = store_event_new(base, SIGHUP, EV_SIGNAL | EV_PERSIST, on_reload_signal, NULL);
+    server.stop_timer = evtimer_new(base, on_stop_timeout, NULL);
     if (!server.commit_event || !server.sweep_event || !server.resume_accept_event ||
-        !server.signal_events[0] || !server.signal_events[1] || !server.signal_events[2])
+        !server.signal_events[0] || !server.signal_events[1] || !server.signal_events[2] || !server.stop_timer)
         return -1;
+    /* The signals and the stop's grace run at the clients' priority: at a
+     * lower one, libevent runs them only in a turn with no client I/O
+     * active, so clients that keep sending held off SIGTERM and SIGHUP for
+     * as long as they sent.  (What yields to client I/O on purpose: the
+     * group commit, STATS windows and replay slices.) */
+    for (int i = 0; i < 3; i++)
+        if (event_priority_set(server.signal_events[i], NET_PRIORITY_IO) != 0) return -1;
+    if (event_priority_set(server.stop_timer, NET_PRIORITY_IO) != 0) return -1;
     /* Subscribers hear of an event before the plugins (wire() runs next). */
     /* Subscribers hear every node's events (events_follow_peers). */
     if (events_listen(subscribers_listener()) != 0 || events_hear_peers(subscribers_listener()) != 0) return -1;
@@ -522,6 +532,8 @@ void server_free(void) {
     if (server.commit_event) store_event_free(server.commit_event);
     if (server.sweep_event) store_event_free(server.sweep_event);
     if (server.resume_accept_event) event_free(server.resume_accept_event);
+    if (server.stop_timer) event_free(server.stop_timer);
+    server.stop_timer = NULL;
     if (server.durable_event) event_free(server.durable_event);
     server.durable_event = NULL;
     store_set_durable_listener(NULL);
