@@ -1,6 +1,7 @@
 /* main.c -- redressd: command line, start-up order, shutdown.
  *
- * Start-up order matters: the data directory, the store (opened, migrated,
+ * Start-up order matters: the data directory (locked: one daemon per
+ * directory, before anything is written), the store (opened, migrated,
  * its header and schema checked), plugins, rules, the admin agent and its
  * token, overdue deadlines -- and only then are the listeners bound and
  * "listening port=N" logged, the last line of the start: scripts read the
@@ -54,6 +55,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 static void usage(FILE *out) {
@@ -120,6 +123,55 @@ static void check_data_directory_mode(const char *path) {
     if (stat(path, &status) == 0 && (status.st_mode & 077) != 0)
         log_warn("data directory is open to other users: its files are 0600, but chmod 700 it",
                  "path=%s mode=%04o", log_quote(path, quoted, sizeof quoted), (unsigned)(status.st_mode & 07777));
+}
+
+/* One daemon per data directory: a second one on the same directory would
+ * arm the same deadlines again, keep in-memory figures that follow only its
+ * own writes, and take the first one's unix socket.  DATA/redress.lock is
+ * locked (flock) for the process's life -- the kernel drops the lock when
+ * the process ends, however it ends, so a crash leaves nothing to clean up
+ * -- and holds the holder's pid for the refusal's message.  The file stays
+ * after a stop; its pid means something only while it is locked.  Taken
+ * before anything is written: a refused start migrates nothing, writes no
+ * token and touches no socket.  The descriptor is close-on-exec, so a
+ * program a plugin runs never holds the lock. */
+#define DATA_LOCK_FILE "redress.lock"
+
+static int lock_data_directory(const char *data) {
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/" DATA_LOCK_FILE, data) >= (int)sizeof path) {
+        fprintf(stderr, "redressd: data directory path too long: %s\n", data);
+        return -1;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "redressd: cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int why = errno;
+        char text[32] = "";
+        ssize_t got = why == EWOULDBLOCK ? pread(fd, text, sizeof text - 1, 0) : -1;
+        long pid = got > 0 ? strtol(text, NULL, 10) : 0;
+        if (why != EWOULDBLOCK)
+            fprintf(stderr, "redressd: cannot lock %s: %s\n", path, strerror(why));
+        else if (pid > 0)
+            fprintf(stderr, "redressd: data directory %s is in use by pid %ld (%s is locked): "
+                    "one redressd per data directory\n", data, pid, path);
+        else   /* the holder has locked the file but not written its pid yet */
+            fprintf(stderr, "redressd: data directory %s is in use by another redressd (%s is locked): "
+                    "one redressd per data directory\n", data, path);
+        close(fd);
+        return -1;
+    }
+    char text[32];
+    int length = snprintf(text, sizeof text, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, text, (size_t)length, 0) != length) {
+        fprintf(stderr, "redressd: cannot write %s: %s\n", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return 0;   /* the descriptor stays open (and the lock held) until the process ends */
 }
 
 /* ------------------------------------------------- systemd, install paths */
@@ -440,6 +492,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "redressd: cannot create data directory %s: %s\n", config.data, strerror(errno));
         goto done;
     }
+    if (lock_data_directory(config.data) != 0) goto done;
     check_data_directory_mode(config.data);
     if (server_start(base, &config) != 0) goto done;
     if (wire(&config) != 0) goto done;

@@ -91,12 +91,20 @@ int api_is_public(const char *path) {
            assets_find(path) != NULL;
 }
 
+static int rules_configured = 1;
+
+void api_configure(int configured) { rules_configured = configured; }
+
+/* Ready: the store is open and the rules configured are in force.  With
+ * rules = "" (a documented mode) the built-in defaults are what is
+ * configured, so the daemon is ready; a configured set that did not load
+ * (the defaults decide instead, until a reload succeeds) is not. */
 static void ready(struct http_exchange *exchange) {
     int store = store_is_open();
     int rules = rules_loaded();
     json_t *body = json_pack("{s:s,s:s}", "store", store ? "open" : "unavailable", "rules",
-                             rules ? "loaded" : "not loaded");
-    http_answer(exchange, store && rules ? 200 : 503, body);
+                             rules ? "loaded" : rules_configured ? "not loaded" : "none configured");
+    http_answer(exchange, store && (rules || !rules_configured) ? 200 : 503, body);
 }
 
 /* Every path but the lists (which check their own parameters), the event

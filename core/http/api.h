@@ -12,6 +12,9 @@
 
 #include "http/exchange.h"
 
+/* /readyz's question about the rules: is a rule set configured (rules =
+ * DIR, not "")?  Without one the built-in defaults decide, by design. */
+void api_configure(int rules_configured);
 /* Paths answered without a caller (liveness and readiness). */
 int api_is_public(const char *path);
 /* Answers the request (the caller is known, or auth is off). */

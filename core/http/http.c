@@ -709,6 +709,7 @@ static int tls_setup(const struct config *config) {
 
 int http_listen(struct event_base *base, const struct config *config) {
     http.config = config;
+    api_configure(config->rules[0] != '\0');
     if (config->http_port[0] == '\0') return 0;
     char *end;
     long port = strtol(config->http_port, &end, 10);

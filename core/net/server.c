@@ -70,10 +70,13 @@ static struct {
     const struct config *config;
     struct evconnlistener *tcp_listener, *unix_listener, *tls_listener;
     char unix_path[UNIX_PATH_BYTES];
+    dev_t unix_device;              /* the socket file this daemon bound */
+    ino_t unix_inode;
     int port, tls_port;
     struct event *commit_event, *sweep_event, *resume_accept_event;
     struct event *durable_event;    /* the store's sync thread finished an fsync */
     struct event *signal_events[3];
+    struct event *stop_timer;       /* the stop's grace for the last replies */
     int commit_pending;
     int stopping;
     long long max_unauthenticated;  /* the effective max_unauthenticated_clients */
@@ -315,6 +318,22 @@ static int listen_tls(void) {
 
 
 
+/* May the socket file at `address` be replaced?  Only when a connection to
+ * it is refused: a file left by a process that is gone.  A connection
+ * taken, a full backlog, or a socket this process may not even try (another
+ * user's) is left alone.  0, or the errno that says why not (0 for a live
+ * listener: EADDRINUSE). */
+static int unix_socket_left_behind(const struct sockaddr_un *address) {
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (probe < 0) return errno;
+    int why = connect(probe, (const struct sockaddr *)address, (socklen_t)sizeof *address) == 0 ? EADDRINUSE
+              : errno == ECONNREFUSED || errno == ENOENT                                            ? 0
+              : errno == EAGAIN || errno == EINPROGRESS                                             ? EADDRINUSE
+                                                                                                    : errno;
+    close(probe);
+    return why;
+}
+
 static int listen_unix(void) {
     const struct config *config = server.config;
     if (strcmp(config->unix_socket, "off") == 0) return 0;
@@ -330,9 +349,20 @@ static int listen_unix(void) {
     }
     strcpy(address.sun_path, server.unix_path);
     /* A socket file left by a killed daemon would make bind fail; remove it,
-     * but never anything that is not a socket. */
+     * but never anything that is not a socket, nor one a live process
+     * listens on (another daemon configured with the same path). */
     struct stat status;
-    if (lstat(server.unix_path, &status) == 0 && S_ISSOCK(status.st_mode)) unlink(server.unix_path);
+    if (lstat(server.unix_path, &status) == 0 && S_ISSOCK(status.st_mode)) {
+        int why = unix_socket_left_behind(&address);
+        if (why != 0) {
+            log_error(why == EADDRINUSE ? "cannot listen: another process listens on it"
+                                        : "cannot listen: cannot tell whether another process listens on it",
+                      "unix=%s error=\"%s\"", server.unix_path, strerror(why));
+            server.unix_path[0] = '\0';
+            return -1;
+        }
+        unlink(server.unix_path);
+    }
     server.unix_listener = evconnlistener_new_bind(
         server.base, on_unix_accept, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 511,
         (struct sockaddr *)&address, (int)sizeof address);
@@ -342,6 +372,11 @@ static int listen_unix(void) {
         return -1;
     }
     chmod(server.unix_path, 0700);
+    /* Which file is ours: at the stop it is removed only if it still is. */
+    if (lstat(server.unix_path, &status) == 0) {
+        server.unix_device = status.st_dev;
+        server.unix_inode = status.st_ino;
+    }
     evconnlistener_set_error_cb(server.unix_listener, on_accept_error);
     return 0;
 }
@@ -409,7 +444,7 @@ static void on_stop_signal(evutil_socket_t signal_number, short what, void *argu
         return;
     }
     struct timeval grace = {STOP_GRACE_SECONDS, 0};
-    event_base_once(server.base, -1, EV_TIMEOUT, on_stop_timeout, NULL, &grace);
+    if (event_add(server.stop_timer, &grace) != 0) event_base_loopbreak(server.base);
 }
 
 /* SIGHUP: reload the rule set (the outcome is logged by rules_load). */
@@ -439,9 +474,18 @@ int server_start(struct event_base *base, const struct config *config) {
     server.signal_events[0] = store_event_new(base, SIGTERM, EV_SIGNAL | EV_PERSIST, on_stop_signal, NULL);
     server.signal_events[1] = store_event_new(base, SIGINT, EV_SIGNAL | EV_PERSIST, on_stop_signal, NULL);
     server.signal_events[2] = store_event_new(base, SIGHUP, EV_SIGNAL | EV_PERSIST, on_reload_signal, NULL);
+    server.stop_timer = evtimer_new(base, on_stop_timeout, NULL);
     if (!server.commit_event || !server.sweep_event || !server.resume_accept_event ||
-        !server.signal_events[0] || !server.signal_events[1] || !server.signal_events[2])
+        !server.signal_events[0] || !server.signal_events[1] || !server.signal_events[2] || !server.stop_timer)
         return -1;
+    /* The signals and the stop's grace run at the clients' priority: at a
+     * lower one, libevent runs them only in a turn with no client I/O
+     * active, so clients that keep sending held off SIGTERM and SIGHUP for
+     * as long as they sent.  (What yields to client I/O on purpose: the
+     * group commit, STATS windows and replay slices.) */
+    for (int i = 0; i < 3; i++)
+        if (event_priority_set(server.signal_events[i], NET_PRIORITY_IO) != 0) return -1;
+    if (event_priority_set(server.stop_timer, NET_PRIORITY_IO) != 0) return -1;
     /* Subscribers hear of an event before the plugins (wire() runs next). */
     /* Subscribers hear every node's events (events_follow_peers). */
     if (events_listen(subscribers_listener()) != 0 || events_hear_peers(subscribers_listener()) != 0) return -1;
@@ -475,7 +519,12 @@ void server_free(void) {
     if (server.tcp_listener) evconnlistener_free(server.tcp_listener);
     if (server.unix_listener) {
         evconnlistener_free(server.unix_listener);
-        unlink(server.unix_path);
+        /* Only the file this daemon bound: one put in its place since
+         * (by hand, or by a process that found it dead) is not ours. */
+        struct stat status;
+        if (lstat(server.unix_path, &status) == 0 && status.st_dev == server.unix_device &&
+            status.st_ino == server.unix_inode)
+            unlink(server.unix_path);
     }
     if (server.tls_listener) evconnlistener_free(server.tls_listener);
     server.tcp_listener = server.unix_listener = server.tls_listener = NULL;
@@ -483,6 +532,8 @@ void server_free(void) {
     if (server.commit_event) store_event_free(server.commit_event);
     if (server.sweep_event) store_event_free(server.sweep_event);
     if (server.resume_accept_event) event_free(server.resume_accept_event);
+    if (server.stop_timer) event_free(server.stop_timer);
+    server.stop_timer = NULL;
     if (server.durable_event) event_free(server.durable_event);
     server.durable_event = NULL;
     store_set_durable_listener(NULL);

@@ -9,6 +9,7 @@
 #include "lib/log.h"
 #include "store/internal.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,4 +62,19 @@ int store_execute(const char *sql) {
         return -1;
     }
     return 0;
+}
+
+const char *store_error_text(char *out, size_t size) {
+    if (store_db == NULL) {
+        snprintf(out, size, "no database open");
+        return out;
+    }
+    int code = sqlite3_extended_errcode(store_db);
+    int system = (code & 0xff) == SQLITE_IOERR || (code & 0xff) == SQLITE_FULL ? sqlite3_system_errno(store_db) : 0;
+    if ((code & 0xff) == SQLITE_FULL || system == ENOSPC || system == EDQUOT)
+        snprintf(out, size, "the disk is full (%s; SQLite: %s): free space on the data directory's filesystem",
+                 strerror(system == EDQUOT ? EDQUOT : ENOSPC), sqlite3_errmsg(store_db));
+    else
+        snprintf(out, size, "%s", sqlite3_errmsg(store_db));
+    return out;
 }

@@ -47,6 +47,11 @@ int store_is_corruption(int code);          /* SQLITE_CORRUPT or SQLITE_NOTADB, 
 void store_mark_corrupt(const char *detail); /* from now on writes are refused; logged once */
 void store_note_error(void);                /* keeps the connection's error; corruption marks */
 int store_execute(const char *sql);         /* sqlite3_exec; 0, or -1 logged with the path */
+/* The connection's current error as a person should read it: SQLite's text,
+ * or, when the disk is full (SQLITE_FULL, or an I/O error whose system
+ * error is ENOSPC or EDQUOT -- SQLite says "disk I/O error" for a WAL or
+ * shared-memory file it could not grow), says so by name.  Returns out. */
+const char *store_error_text(char *out, size_t size);
 
 /* schema.c: the list (data; read by migrate.c, pg_schema.c, integrity.c) */
 extern const char *const store_migrations[]; /* STORE_SCHEMA_VERSION of them */

@@ -87,12 +87,19 @@ static int read_schema_version(int *version) {
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
+/* A failed migration's transaction ended: SQLite rolls it back by itself
+ * on a full disk, and a ROLLBACK then would only fail again. */
+static void roll_back(void) {
+    if (!sqlite3_get_autocommit(store_db)) store_execute("ROLLBACK");
+}
+
 int store_migrate(char *error, size_t error_size) {
     int version;
+    char why[512];
     if (store_execute("CREATE TABLE IF NOT EXISTS schema_version("
                 "version INTEGER NOT NULL, applied_at INTEGER NOT NULL)") ||
         read_schema_version(&version)) {
-        snprintf(error, error_size, "cannot read schema version: %s", sqlite3_errmsg(store_db));
+        snprintf(error, error_size, "cannot read schema version: %s", store_error_text(why, sizeof why));
         return -1;
     }
     if (version > STORE_SCHEMA_VERSION) {
@@ -103,14 +110,18 @@ int store_migrate(char *error, size_t error_size) {
         return -1;
     }
     if (version == STORE_SCHEMA_VERSION) return 0;
-    if (store_execute("BEGIN IMMEDIATE")) goto failed;
+    if (store_execute("BEGIN IMMEDIATE")) {
+        store_error_text(why, sizeof why);
+        goto failed;
+    }
     for (int next = version + 1; next <= STORE_SCHEMA_VERSION; next++) {
         char record[128];
         snprintf(record, sizeof record,
                  "INSERT INTO schema_version(version, applied_at) VALUES (%d, %lld)", next,
                  (long long)clock_now());
         if (store_execute(store_migrations[next - 1]) || store_execute(record)) {
-            store_execute("ROLLBACK");
+            store_error_text(why, sizeof why);   /* before the ROLLBACK replaces it */
+            roll_back();
             goto failed;
         }
         log_info("schema migrated", "version=%d", next);
@@ -118,8 +129,9 @@ int store_migrate(char *error, size_t error_size) {
             if (migration_reports[r].version == next) migration_reports[r].report();
     }
     if (store_execute("COMMIT") == 0) return 0;
-    store_execute("ROLLBACK");
+    store_error_text(why, sizeof why);
+    roll_back();
 failed:
-    snprintf(error, error_size, "schema migration failed: %s", sqlite3_errmsg(store_db));
+    snprintf(error, error_size, "schema migration failed: %s", why);
     return -1;
 }

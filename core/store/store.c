@@ -289,6 +289,36 @@ int store_open_read_only(const char *dir, char *error, size_t error_size) {
     return 0;
 }
 
+/* A start that fails on a data directory with no database yet (a full
+ * disk, most often) leaves no stub behind: the database, WAL and
+ * shared-memory files this start created are removed.  Nothing in them was
+ * ever committed for anyone (the start failed before it served), and no
+ * other process can have made them meanwhile: the data directory is locked
+ * for this one (main.c).  With a database that was there before, nothing
+ * is removed, not even a WAL this start made: a checkpoint cut short at
+ * the close may have left pages only that WAL can put right. */
+#define STORE_FILES 3
+static const char *const store_file_suffixes[STORE_FILES] = {"", "-wal", "-shm"};
+
+static void note_existing(int existed[STORE_FILES]) {
+    char path[STORE_PATH_MAX + 8];
+    struct stat status;
+    for (int i = 0; i < STORE_FILES; i++) {
+        snprintf(path, sizeof path, "%s%s", store_path, store_file_suffixes[i]);
+        existed[i] = lstat(path, &status) == 0 || errno != ENOENT;
+    }
+}
+
+static void remove_created(const int existed[STORE_FILES]) {
+    char path[STORE_PATH_MAX + 8], quoted[PATH_MAX + 32];
+    if (existed[0]) return;
+    for (int i = 0; i < STORE_FILES; i++) {
+        snprintf(path, sizeof path, "%s%s", store_path, store_file_suffixes[i]);
+        if (!existed[i] && unlink(path) == 0)
+            log_info("removed what the failed start created", "path=%s", log_quote(path, quoted, sizeof quoted));
+    }
+}
+
 int store_open(const char *dir, const char *sync, char *error, size_t error_size) {
     char directory[PATH_MAX], reason[768] = "";
     if (strcmp(sync, "full") != 0 && strcmp(sync, "normal") != 0) {
@@ -336,6 +366,8 @@ int store_open(const char *dir, const char *sync, char *error, size_t error_size
         snprintf(error, error_size, "cannot register the SQLite VFS shim");
         return -1;
     }
+    int existed[STORE_FILES];
+    note_existing(existed);
     int rc = sqlite3_open_v2(store_path, &store_db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                              "redress-fault");
@@ -344,6 +376,7 @@ int store_open(const char *dir, const char *sync, char *error, size_t error_size
                  store_db ? sqlite3_errmsg(store_db) : sqlite3_errstr(rc));
         sqlite3_close(store_db);
         store_db = NULL;
+        remove_created(existed);
         return -1;
     }
     /* SQLite falls back to read-only when it may not write the file; every
@@ -353,6 +386,7 @@ int store_open(const char *dir, const char *sync, char *error, size_t error_size
                  "database %s is read-only for this process (its mode or owner, or a read-only "
                  "filesystem): redressd must be able to write it", store_path);
         store_close();
+        remove_created(existed);
         return -1;
     }
     sqlite3_extended_result_codes(store_db, 1);
@@ -361,6 +395,7 @@ int store_open(const char *dir, const char *sync, char *error, size_t error_size
         snprintf(error, error_size, "database %s: cannot register the search tokenizer (FTS5): %s", store_path,
                  sqlite3_errmsg(store_db));
         store_close();
+        remove_created(existed);
         return -1;
     }
     /* Foreign keys are declared but not enforced: every reference is
@@ -376,17 +411,19 @@ int store_open(const char *dir, const char *sync, char *error, size_t error_size
              "PRAGMA busy_timeout=5000; PRAGMA cache_size=-%d; PRAGMA mmap_size=%lld;",
              STORE_SYNC_PRAGMA(sync), STORE_CACHE_KIB, (long long)STORE_MMAP_BYTES);
     /* The first statement reads the header: a damaged one is SQLITE_NOTADB. */
+    char why[512];
     if (store_execute(pragmas) != 0) {
         int code = sqlite3_errcode(store_db);
-        snprintf(reason, sizeof reason, "%s%s", sqlite3_errmsg(store_db),
+        snprintf(reason, sizeof reason, "%s%s", store_error_text(why, sizeof why),
                  code == SQLITE_NOTADB ? ": its header is not a SQLite header (damaged, or not a database)"
                  : code == SQLITE_READONLY ? ": it or its directory is read-only for this process" : "");
     } else if (store_migrate(reason, sizeof reason) != 0 || store_check_schema(reason, sizeof reason) != 0) {
-        if (reason[0] == '\0') snprintf(reason, sizeof reason, "%s", sqlite3_errmsg(store_db));
+        if (reason[0] == '\0') snprintf(reason, sizeof reason, "%s", store_error_text(why, sizeof why));
     }
     if (reason[0]) {
         snprintf(error, error_size, "database %s: %s", store_path, reason);
         store_close();
+        remove_created(existed);
         return -1;
     }
     sqlite3_commit_hook(store_db, commit_gate, NULL);

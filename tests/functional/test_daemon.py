@@ -1,5 +1,6 @@
 """The daemon's command line, config file, and the standard Redis tools against it."""
 import os
+import socket
 import shutil
 import subprocess
 import tempfile
@@ -104,3 +105,79 @@ def test_make_install_honours_prefix_and_destdir():
         assert run(binary, "--version").stdout.startswith("redressd ")
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _snapshot(folder):
+    """What a second start would replace or write first: the unix socket, the admin's token, the lock
+    (the first daemon itself keeps writing its database, WAL and search index)."""
+    seen = {}
+    for name in ("redress.sock", "admin.token", "redress.lock"):
+        status = os.lstat(os.path.join(folder, name))
+        seen[name] = (status.st_ino, status.st_mtime_ns, status.st_size)
+    with open(os.path.join(folder, "redress.lock")) as f:
+        seen["pid"] = f.read()
+    return seen
+
+
+def start_expecting_refusal(*argv):
+    """Runs redressd until it exits or logs "listening" (then it is stopped): its exit status (None when it
+    started) and its stderr."""
+    proc = subprocess.Popen(list(argv), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if 'msg="listening"' in line:
+            proc.terminate()
+            proc.communicate(timeout=60)
+            return None, "".join(lines)
+    return proc.wait(timeout=60), "".join(lines)
+
+
+def test_a_second_daemon_on_the_same_data_directory_is_refused_before_it_touches_anything():
+    with Daemon() as first:
+        c = first.client()
+        before = _snapshot(first.data)
+        assert before["pid"] == "%d\n" % first.proc.pid
+        status, stderr = start_expecting_refusal(REDRESSD, "--port", "0", "--data", first.data, "--rules", "")
+        assert status not in (None, 0), stderr
+        assert "data directory %s is in use by pid %d" % (first.data, first.proc.pid) in stderr, stderr
+        for mark in ('msg="listening"', "schema migrated", "deadlines armed", "admin"):
+            assert mark not in stderr, stderr
+        assert _snapshot(first.data) == before
+        # The first daemon keeps its unix socket (the local admin's way in) and its TCP port.
+        assert first.unix_client().call("PING") == "PONG"
+        assert c.call("PING") == "PONG"
+    # Once the holder stopped, the directory is free again.
+    data = tempfile.mkdtemp(prefix="redress-test-")
+    try:
+        with Daemon(data=data) as again:
+            assert again.client().call("PING") == "PONG"
+        with Daemon(data=data) as third:
+            assert third.unix_client().call("PING") == "PONG"
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_a_unix_socket_another_daemon_listens_on_is_never_taken_nor_removed():
+    with Daemon() as first:
+        other = tempfile.mkdtemp(prefix="redress-test-")
+        try:
+            status, stderr = start_expecting_refusal(REDRESSD, "--port", "0", "--data", other, "--rules", "",
+                                                     "--unix_socket", first.unix_path)
+            assert status not in (None, 0), stderr
+            assert "another process listens on it" in stderr and first.unix_path in stderr, stderr
+            assert first.unix_client().call("PING") == "PONG"
+        finally:
+            shutil.rmtree(other, ignore_errors=True)
+        # A socket file left behind by a process that is gone is replaced, as after a crash.
+        stale = tempfile.mkdtemp(prefix="redress-test-")
+        try:
+            leftover = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            leftover.bind(os.path.join(stale, "redress.sock"))
+            leftover.close()
+            with Daemon(data=stale) as second:
+                assert second.unix_client().call("PING") == "PONG"
+            assert not os.path.exists(os.path.join(stale, "redress.sock"))
+        finally:
+            shutil.rmtree(stale, ignore_errors=True)
+        assert first.unix_client().call("PING") == "PONG"

@@ -6,7 +6,7 @@ import sqlite3
 import subprocess
 import threading
 
-from harness import REDRESSD, ConnectionClosed, Daemon, RespError, as_map, only_on, open_case
+from harness import REDRESSD, Client, ConnectionClosed, Daemon, RespError, as_map, only_on, open_case, store_rows
 
 
 def load(d, clients, per_client, acknowledged, stop_after=None, enough=None, threshold=0):
@@ -123,6 +123,98 @@ def test_sigterm_commits_in_flight_and_exits_0():
         assert 'msg="stopped"' in d.log()
         d.start()
         assert as_map(d.client().call("CASE.GET", reply))["subject"] == "in flight"
+    finally:
+        d.__exit__(None, None, None)
+
+
+STREAMING_STOP_TIMEOUT = 60   # generous: a stop that waits for the clients to pause never comes at all
+
+
+def stream_and_signal(d, sig, command):
+    """Two clients send `command` without waiting for replies (threads drain the replies and collect the
+    integers among them); once both have had replies, `sig` is sent while they still send.  Returns
+    (still_sending, acknowledged): whether the writers were still sending when the daemon reacted, the ids."""
+    clients = [d.client(timeout=STREAMING_STOP_TIMEOUT) for _ in range(2)]
+    chunk = Client.encode(*command) * 200
+    answered = [threading.Event() for _ in clients]
+    writers_ended = []
+    acknowledged = []
+
+    def writer(k):
+        try:
+            while True:
+                k.sock.sendall(chunk)
+        except OSError:
+            writers_ended.append(True)
+
+    def reader(k, seen):
+        pending = b""
+        try:
+            while True:
+                data = k.sock.recv(1 << 20)
+                if not data:
+                    break
+                pending += data
+                *lines, pending = pending.split(b"\r\n")
+                acknowledged.extend(int(line[1:]) for line in lines if line.startswith(b":"))
+                seen.set()
+        except OSError:
+            pass
+    threads = []
+    for k, seen in zip(clients, answered):
+        threads += [threading.Thread(target=writer, args=(k,), daemon=True),
+                    threading.Thread(target=reader, args=(k, seen), daemon=True)]
+    for t in threads:
+        t.start()
+    for seen in answered:
+        assert seen.wait(STREAMING_STOP_TIMEOUT), "no reply to the stream"
+    d.proc.send_signal(sig)
+    return clients, threads, writers_ended, acknowledged
+
+
+def test_sigterm_stops_while_clients_keep_sending_and_loses_nothing_acknowledged():
+    d = Daemon()
+    d.start()
+    try:
+        command = ["CASE.OPEN", "customer", "C-stream", "subject", "streamed"]
+        clients, threads, writers_ended, acknowledged = stream_and_signal(d, signal.SIGTERM, command)
+        try:
+            status = d.proc.wait(timeout=STREAMING_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            status = None
+        # The writers never paused: they ended only because the daemon closed their connections.
+        for k in clients:
+            k.sock.close()
+        for t in threads:
+            t.join(timeout=STREAMING_STOP_TIMEOUT)
+        assert status == 0, "still running %d s after SIGTERM while clients send" % STREAMING_STOP_TIMEOUT
+        d.reader.join(timeout=10)
+        d.proc = None
+        log = d.log()
+        assert 'msg="stopping" signal=SIGTERM' in log and 'msg="stopped"' in log, log[-2000:]
+        assert acknowledged, "no case was acknowledged before the stop"
+        on_disk = {row[0] for row in store_rows(d, "SELECT id FROM cases")}
+        assert set(acknowledged) <= on_disk, sorted(set(acknowledged) - on_disk)[:10]
+        d.start()
+        assert d.client().call("PING") == "PONG"
+    finally:
+        d.__exit__(None, None, None)
+
+
+def test_sighup_reloads_while_clients_keep_sending():
+    d = Daemon(rules="shipped")
+    d.start()
+    try:
+        clients, threads, writers_ended, _ = stream_and_signal(d, signal.SIGHUP, ["PING"])
+        try:
+            d.wait_log('msg="SIGHUP: reloading rules"', timeout=STREAMING_STOP_TIMEOUT)
+            assert not writers_ended, "a writer stopped: the reload was not seen under sustained input"
+        finally:
+            for k in clients:
+                k.sock.close()
+            for t in threads:
+                t.join(timeout=STREAMING_STOP_TIMEOUT)
+        assert d.client().call("PING") == "PONG"
     finally:
         d.__exit__(None, None, None)
 

@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import Client, Daemon, as_map, only_on, open_case
+from harness import Client, Daemon, RuleFolder, as_map, only_on, open_case
 
 
 class HttpDaemon(Daemon):
@@ -97,10 +97,16 @@ def test_http_health_and_readiness():
         assert status == 200 and body == {"store": "open", "rules": "loaded"}
         status, headers, body = d.request("POST", "/healthz")
         assert status == 405 and headers["allow"] == "GET"
-    with HttpDaemon() as d:                              # no rule set loaded: alive, not ready
+    with HttpDaemon() as d:                              # no rule set configured: the built-in defaults serve
         assert d.get("/healthz")[0] == 200
         status, _, body = d.get("/readyz")
-        assert status == 503 and body["rules"] == "not loaded"
+        assert status == 200 and body == {"store": "open", "rules": "none configured"}, (status, body)
+    with RuleFolder("this is not Lua") as broken:        # a configured set that did not load: alive, not ready
+        with HttpDaemon(rules=broken) as d:
+            assert "RULE SET NOT LOADED" in d.log()
+            assert d.get("/healthz")[0] == 200
+            status, _, body = d.get("/readyz")
+            assert status == 503 and body == {"store": "open", "rules": "not loaded"}, (status, body)
 
 
 def test_http_needs_a_bearer_token_and_refuses_one_in_the_url():

@@ -10,6 +10,7 @@ import stat
 import subprocess
 import tempfile
 import time
+import unittest
 
 from harness import REDRESSD, ROOT, SANITIZER_MARKS, Client, Daemon, RespError, as_map, open_case
 from receiver import Receiver
@@ -485,3 +486,37 @@ def test_the_admin_token_is_a_new_file_never_a_link_or_an_old_mode():
     finally:
         kill_raw_leftovers()
         shutil.rmtree(parent, ignore_errors=True)
+
+
+# In a mount namespace of its own (nothing is left mounted): a 1 MiB tmpfs filled up to FREE bytes, a first
+# start on a fresh data directory in it, then what the directory holds.
+FULL_DISK_SCRIPT = r"""
+mount -t tmpfs -o size=1m tmpfs "$1" || { echo MOUNT-FAILED; exit 0; }
+dd if=/dev/zero of="$1/fill" bs=4096 2>/dev/null
+truncate -s -"$3" "$1/fill"
+timeout 60 "$2" --port 0 --rules "" --data "$1/fresh"
+echo "EXIT=$?"
+echo "FILES=$(ls -A "$1/fresh" | tr '\n' ' ')"
+"""
+
+
+def test_a_first_start_on_a_full_disk_says_disk_full_and_leaves_no_stub_database():
+    # 8 KiB free fails the first write of the header, 16 KiB growing the shared memory (SQLite says "disk I/O
+    # error"), 128 KiB the migration's transaction: each says the disk is full, and the database files the
+    # failed start created are gone (the lock file stays: it holds no data and is reused).
+    mount_point = tempfile.mkdtemp(prefix="redress-full-")
+    try:
+        for free in (8192, 16384, 131072):
+            unshare = ["unshare", "-m"] if os.geteuid() == 0 else ["unshare", "-rm"]
+            proc = subprocess.run(unshare + ["sh", "-c", FULL_DISK_SCRIPT, "sh", mount_point, os.path.abspath(REDRESSD),
+                                             str(free)], capture_output=True, text=True, timeout=120)
+            if "MOUNT-FAILED" in proc.stdout or proc.returncode != 0 and "EXIT=" not in proc.stdout:
+                raise unittest.SkipTest("cannot mount a small tmpfs here: " + proc.stderr.strip()[-300:])
+            no_sanitizer_report(proc.stderr)
+            assert "EXIT=1" in proc.stdout, (free, proc.stdout, proc.stderr[-2000:])
+            assert "the disk is full (No space left on device" in proc.stderr, (free, proc.stderr[-2000:])
+            assert "cannot rollback" not in proc.stderr and 'msg="listening"' not in proc.stderr, proc.stderr
+            files = re.search(r"FILES=(.*)", proc.stdout).group(1).split()
+            assert files == ["redress.lock"], (free, files, proc.stderr[-2000:])
+    finally:
+        shutil.rmtree(mount_point, ignore_errors=True)
