@@ -132,7 +132,8 @@ void refund_reject_command(struct request *request) {
     reply_refund(request, id);
 }
 
-/* REFUND.SETTLE id ok|failed [reference]: the finance system's answer. */
+/* REFUND.SETTLE id ok|failed [reference] [ATTEMPT n]: the finance
+ * system's answer (to attempt n of the outbox's rows, when it names one). */
 void refund_settle_command(struct request *request) {
     int64_t id;
     if (request_id(request, 1, "refund", &id) != 0) return;
@@ -141,11 +142,22 @@ void refund_settle_command(struct request *request) {
         request_error(request, "INVALID", "the outcome is ok or failed");
         return;
     }
-    const char *reference = request->argc == 4 ? request->argv[3] : NULL;
-    size_t reference_length = request->argc == 4 ? request->argvlen[3] : 0;
+    /* ATTEMPT n last: with 5 arguments the third is ATTEMPT, with 6 the reference comes first. */
+    int options_at = request->argc >= 5 ? request->argc - 2 : request->argc;
+    if (request->argc >= 5 && !request_argument_is(request, options_at, "ATTEMPT")) {
+        request_error(request, "INVALID", "usage: REFUND.SETTLE id ok|failed [reference] [ATTEMPT attempt]");
+        return;
+    }
+    long long attempt = 0;
+    if (request->argc >= 5 && (request_integer(request, options_at + 1, 0, &attempt) != 0 || attempt < 1)) {
+        request_error(request, "INVALID", "ATTEMPT must be a whole number of 1 or more (the outbox row's attempt)");
+        return;
+    }
+    const char *reference = options_at == 4 ? request->argv[3] : NULL;
+    size_t reference_length = options_at == 4 ? request->argvlen[3] : 0;
     if (reference && args_text(request, "reference", reference, reference_length, REFUND_REFERENCE_MAX, ARGS_LINE, 0))
         return;
-    if (refunds_settle_reported(&request->call, id, ok, reference, reference_length) != 0) return;
+    if (refunds_settle_reported(&request->call, id, ok, reference, reference_length, attempt) != 0) return;
     reply_refund(request, id);
 }
 

@@ -220,7 +220,8 @@ static int settle(struct call *call, const struct refund_job *job) {
      * ends, so that REFUND.SETTLE may settle it. */
     if (job->outcome == REFUND_OUTCOME_UNKNOWN) return refunds_outcome_unknown(call, job->refund_id, job->message);
     return refunds_settle(call, job->refund_id, job->outcome == REFUND_OUTCOME_SUCCEEDED,
-                          job->reference[0] ? job->reference : NULL, strlen(job->reference), job->message);
+                          job->reference[0] ? job->reference : NULL, strlen(job->reference), job->message,
+                          job->attempt);
 }
 
 static const char *outcome_name(enum refund_outcome outcome) {

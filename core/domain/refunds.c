@@ -824,11 +824,26 @@ int refunds_reject(struct call *call, int64_t id, const char *reason, size_t rea
     return tell_customer(call, facts.case_id, "refund_decided", "decision", refund_state_name(REFUND_REJECTED));
 }
 
+/* 0 when refund id is at `attempt`, else BADSTATE naming the one it is at. */
+static int at_attempt(struct call *call, long long id, long long attempt) {
+    static const char sql[] = "SELECT attempts FROM refunds WHERE id = ?1";
+    struct store_stmt *statement;
+    if (refund_row_at(call, sql, id, &statement) != 0) return -1;
+    long long now = store_column_int64(statement, 0);
+    store_reset(statement);
+    if (now == attempt) return 0;
+    return call_fail(call, CALL_BADSTATE,
+                     "refund %lld is at attempt %lld: an outcome of attempt %lld no longer settles it", id, now,
+                     attempt);
+}
+
 int refunds_settle(struct call *call, long long id, int ok, const char *reference, size_t reference_length,
-                   const char *message) {
+                   const char *message, long long attempt) {
     struct refund_facts facts;
     enum refund_state outcome = ok ? REFUND_SUCCEEDED : REFUND_FAILED;
     if (load_for(call, id, REFUND_EXECUTING, outcome, "only an executing refund settles", &facts) != 0) return -1;
+    /* Read after load_for took the refunds' turn: no retry can start between. */
+    if (attempt > 0 && at_attempt(call, id, attempt) != 0) return -1;
     /* Its state moves the order's running total: the order's row first (orders.h's lock order). */
     if (orders_lock(call, facts.order) != 0) return -1;
     static const char sql[] = "UPDATE refunds SET reference = coalesce(?2, reference) WHERE id = ?1";
@@ -891,7 +906,8 @@ static int executing_elsewhere(struct call *call, int64_t id) {
                      (long long)id, name, node);
 }
 
-int refunds_settle_reported(struct call *call, int64_t id, int ok, const char *reference, size_t reference_length) {
+int refunds_settle_reported(struct call *call, int64_t id, int ok, const char *reference, size_t reference_length,
+                            long long attempt) {
     /* A refund an executor is paying reports its own outcome: settling it by
      * hand meanwhile would give its room back while the payment may still
      * go through (and another refund could take that room). */
@@ -899,7 +915,7 @@ int refunds_settle_reported(struct call *call, int64_t id, int ok, const char *r
         return call_fail(call, CALL_BADSTATE, "refund %lld is being executed by %s: its outcome comes from there",
                          (long long)id, executor->name);
     if (executing_elsewhere(call, id) != 0) return -1;
-    return refunds_settle(call, id, ok, reference, reference_length, NULL);
+    return refunds_settle(call, id, ok, reference, reference_length, NULL, attempt);
 }
 
 int refunds_retry(struct call *call, int64_t id) {

@@ -55,9 +55,12 @@ int refunds_mark_executing(struct call *call, long long id, long long case_id, c
 
 /* The outcome of an executing refund: succeeded (reference kept, at most
  * REFUND_REFERENCE_MAX bytes; may be NULL) or failed (message, may be NULL,
- * goes into the event).  NOTFOUND, or BADSTATE unless it is executing. */
+ * goes into the event).  attempt > 0: the outcome of that attempt only --
+ * read under the refunds' turn, so a late outcome of an earlier attempt
+ * never settles a retry.  NOTFOUND, or BADSTATE unless it is executing (at
+ * that attempt). */
 int refunds_settle(struct call *call, long long id, int ok, const char *reference, size_t reference_length,
-                   const char *message);
+                   const char *message, long long attempt);
 
 /* An executor could not learn the outcome of executing refund `id` (no
  * answer, a 5xx after it may have paid): the refund stays executing --
@@ -109,7 +112,8 @@ int refunds_reject(struct call *call, int64_t id, const char *reason, size_t rea
  * executor that reports by itself is not overruled: BADSTATE while this
  * node's is paying it, CONFLICT (naming the node) while another live
  * node's is. */
-int refunds_settle_reported(struct call *call, int64_t id, int ok, const char *reference, size_t reference_length);
+int refunds_settle_reported(struct call *call, int64_t id, int ok, const char *reference, size_t reference_length,
+                            long long attempt);
 /* A return_refund's return: REFUND.RETURN (the customer shipped it: carrier,
  * tracking, each at most REFUND_REFERENCE_MAX bytes) and REFUND.RECEIVED
  * (the merchant got it, in `condition`, may be NULL).  BADSTATE for a

@@ -176,6 +176,27 @@ def test_failed_refund_is_retried_with_the_same_key():
         assert as_map(admin.call("REFUND.SETTLE", r["id"], "ok"))["state"] == "succeeded"
 
 
+def test_a_late_outcome_of_an_earlier_attempt_does_not_settle_the_retry():
+    # Attempt 1 is reported failed and retried; the finance system's answer to attempt 1 comes again, late.
+    # Naming its attempt, it is refused: attempt 2 keeps its room on the order until its own answer.
+    with Daemon() as d:
+        admin = d.client()
+        sup = login(d, "sam", admin.call("AGENT.ADD", "sam", "supervisor"))
+        cid = open_case(admin, order="O-8", amount="30.00")
+        r = as_map(admin.call("REFUND.REQUEST", cid, "30.00", "refund_only"))
+        sup.call("REFUND.APPROVE", r["id"])
+        assert as_map(admin.call("REFUND.SETTLE", r["id"], "failed", "ATTEMPT", "1"))["state"] == "failed"
+        assert as_map(admin.call("REFUND.RETRY", r["id"]))["state"] == "executing"
+        late = admin.call("REFUND.SETTLE", r["id"], "failed", "ATTEMPT", "1")
+        assert late.code == "BADSTATE" and "is at attempt 2" in str(late), late
+        assert as_map(admin.call("REFUND.GET", r["id"]))["state"] == "executing"
+        assert store_rows(d, "SELECT committed FROM order_refund_totals WHERE order_id = 'O-8'") == [(3000,)]
+        for bad in (("ATTEMPT", "0"), ("ATTEMPT", "x"), ("PAY-1", "TRY", "2"), ("PAY-1", "ATTEMPT")):
+            assert admin.call("REFUND.SETTLE", r["id"], "ok", *bad).code in ("INVALID", "ERR"), bad
+        assert as_map(admin.call("REFUND.SETTLE", r["id"], "ok", "PAY-2", "ATTEMPT", "2"))["state"] == "succeeded"
+        assert as_map(admin.call("REFUND.GET", r["id"]))["reference"] == "PAY-2"
+
+
 def test_review_asked_of_a_role_that_cannot_approve_goes_to_a_supervisor():
     import shutil
     import tempfile
