@@ -218,7 +218,7 @@ def test_http_refund_survives_a_restart_while_the_provider_is_down():
             assert [q["headers"]["Idempotency-Key"] for q in provider.accepted()] == ["redress-refund-" + r["id"]]
             assert "resuming executing refunds" in d.log()
         finally:
-            provider.stop()
+            provider.close()
 
 
 def test_refunds_left_executing_under_another_executor_are_named_at_start():
@@ -357,7 +357,7 @@ def test_webhook_events_survive_a_restart_while_the_receiver_is_down():
             status = as_map(c.call("WEBHOOK.STATUS")[0])
             assert status["waiting"] == 0 and status["delivered"] == len(expected) - len(first), status
     finally:
-        hook.stop()
+        hook.close()
         shutil.rmtree(data, ignore_errors=True)
 
 
@@ -419,6 +419,7 @@ def test_webhook_refuses_an_unreadable_cursor():
                                "--webhook.url", hook.url], capture_output=True, text=True, timeout=60)
         assert proc.returncode != 0 and "unreadable cursor" in proc.stderr and cursor in proc.stderr, proc.stderr
     finally:
+        hook.close()
         shutil.rmtree(data, ignore_errors=True)
 
 
