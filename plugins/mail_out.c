@@ -570,8 +570,8 @@ struct mail_out *mail_out_start(const struct redress_host_api *api, struct redre
     }
     sqlite3_finalize(statement);
     /* A first start mails nothing of the past. */
-    int64_t last = api->last_event_id(self);
-    if (!have_cursor ? save_cursor(out, last) != 0 : follow_a_restored_log(out, last) != 0) {
+    int64_t last = api->last_event_id(self);   /* -1: refused (not the loop thread): nothing to follow */
+    if (!have_cursor ? save_cursor(out, last) != 0 : last >= 0 && follow_a_restored_log(out, last) != 0) {
         mail_out_stop(out);
         return NULL;
     }

@@ -527,7 +527,7 @@ static int webhook_init(const struct redress_host_api *api, struct redress_plugi
          * Go on from the log as it is, and say that the receiver will see
          * ids it already has, for other events. */
         int64_t last = api->last_event_id(self);
-        if (found == 1 && target->acknowledged > last) {
+        if (found == 1 && last >= 0 && target->acknowledged > last) {   /* -1: the call was refused */
             api->log(self, REDRESS_LOG_WARN, "webhook cursor ahead of the event log",
                      "url=%s cursor=%lld last_event=%lld why=\"the database is older than the cursor (a restored "
                      "backup): events from %lld on are sent as they come, under ids the receiver already had for "
