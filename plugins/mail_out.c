@@ -27,6 +27,11 @@
  * mail is in flight at a time.  Due mail is looked for every second of
  * real time, and at once when the daemon's clock is moved (a test clock:
  * the host's on_clock_moved), so a test never waits for a backoff.
+ *
+ * A database restored from an older backup leaves the outbox ahead of the
+ * log, whose ids will be handed out again: at start the rows beyond the
+ * log's newest event are dropped and the cursor moved back to it, with a
+ * warning (follow_a_restored_log), so mail of events after the restore goes.
  */
 #include "mail_out_internal.h"
 
@@ -283,6 +288,61 @@ static int save_cursor(struct mail_out *out, int64_t id) {
     return 0;
 }
 
+/* The outbox is ahead of the event log (cursor or rows beyond `last`, its
+ * newest id): the database was restored from an older backup.  The log will
+ * hand those ids out again, to other events, and a row under one of them
+ * would keep the new event's mail out (the id is the row's key), so the
+ * rows of the events the restore took away go -- sent, failed, or still
+ * pending: those events are no longer in any case -- each pending one named
+ * in the log, and the cursor goes back to the log's newest event.  0, or -1
+ * after logging (the start fails: nothing is mailed from a wrong cursor). */
+static int follow_a_restored_log(struct mail_out *out, int64_t last) {
+    sqlite3_stmt *statement = NULL;
+    int counts[3] = {0, 0, 0};   /* pending, sent, failed */
+    if (sqlite3_prepare_v2(out->db, "SELECT event_id, case_id, recipient, state FROM outbox WHERE event_id > ?1",
+                           -1, &statement, NULL) != SQLITE_OK) {
+        log_db_error(out, "restore");
+        return -1;
+    }
+    sqlite3_bind_int64(statement, 1, last);
+    int rc;
+    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
+        const char *state = (const char *)sqlite3_column_text(statement, 3);
+        int pending = strcmp(state, "pending") == 0;
+        counts[pending ? 0 : strcmp(state, "sent") == 0 ? 1 : 2]++;
+        if (pending)
+            out->api->log(out->self, REDRESS_LOG_WARN, "mail of an event the restore took away is not sent",
+                          "event=%lld case=%lld to=\"%s\"", (long long)sqlite3_column_int64(statement, 0),
+                          (long long)sqlite3_column_int64(statement, 1),
+                          (const char *)sqlite3_column_text(statement, 2));
+    }
+    sqlite3_finalize(statement);
+    if (rc != SQLITE_DONE) {
+        log_db_error(out, "restore");
+        return -1;
+    }
+    if (out->cursor <= last && counts[0] + counts[1] + counts[2] == 0) return 0;
+    out->api->log(out->self, REDRESS_LOG_WARN, "outbox ahead of the event log",
+                  "cursor=%lld last_event=%lld dropped_pending=%d dropped_sent=%d dropped_failed=%d why=\"the "
+                  "database is older than the outbox (a restored backup): mail goes on from the event log as it "
+                  "is\"", (long long)out->cursor, (long long)last, counts[0], counts[1], counts[2]);
+    if (exec(out, "BEGIN") != 0) return -1;
+    if (sqlite3_prepare_v2(out->db, "DELETE FROM outbox WHERE event_id > ?1", -1, &statement, NULL) != SQLITE_OK) {
+        log_db_error(out, "restore");
+        exec(out, "ROLLBACK");
+        return -1;
+    }
+    sqlite3_bind_int64(statement, 1, last);
+    rc = sqlite3_step(statement);
+    sqlite3_finalize(statement);
+    if (rc != SQLITE_DONE || save_cursor(out, last) != 0) {
+        if (rc != SQLITE_DONE) log_db_error(out, "restore");
+        exec(out, "ROLLBACK");
+        return -1;
+    }
+    return exec(out, "COMMIT");
+}
+
 /* Queues the mail of one committed event (before the cursor passes it). */
 static void on_event(void *state, const struct redress_event *event) {
     struct mail_out *out = state;
@@ -510,7 +570,8 @@ struct mail_out *mail_out_start(const struct redress_host_api *api, struct redre
     }
     sqlite3_finalize(statement);
     /* A first start mails nothing of the past. */
-    if (!have_cursor && save_cursor(out, api->last_event_id(self)) != 0) {
+    int64_t last = api->last_event_id(self);   /* -1: refused (not the loop thread): nothing to follow */
+    if (!have_cursor ? save_cursor(out, last) != 0 : last >= 0 && follow_a_restored_log(out, last) != 0) {
         mail_out_stop(out);
         return NULL;
     }

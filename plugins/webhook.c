@@ -30,7 +30,10 @@
  * event the receiver acknowledged (DATA/plugins/webhook/cursor-HASH, written
  * after each delivery), and at start -- or whenever it fell behind, with
  * more than queue_max events waiting -- it reads the log from there.  A URL
- * seen for the first time starts at the newest event.
+ * seen for the first time starts at the newest event.  A cursor beyond the
+ * log's newest event (the database restored from an older backup) is moved
+ * back to it at start, with a warning naming both ids: the events after it
+ * are sent as they come, under ids the receiver already saw for others.
  *
  * WEBHOOK.STATUS (supervisors, admins): per URL, the acknowledged id,
  * events waiting, deliveries, failed attempts, and the last error.
@@ -513,6 +516,23 @@ static int webhook_init(const struct redress_host_api *api, struct redress_plugi
         }
         if (found == 0) {
             target->acknowledged = api->last_event_id(self);
+            if (write_cursor(target) != 0) {
+                api->log(self, REDRESS_LOG_ERROR, "cannot write the cursor", "file=%s", target->cursor_path);
+                goto failed;
+            }
+        }
+        /* A cursor beyond the log's newest event: the database was restored
+         * from a backup (README "Backups").  The log will hand those ids out
+         * again, to other events; kept as it was, the cursor would skip them.
+         * Go on from the log as it is, and say that the receiver will see
+         * ids it already has, for other events. */
+        int64_t last = api->last_event_id(self);
+        if (found == 1 && last >= 0 && target->acknowledged > last) {   /* -1: the call was refused */
+            api->log(self, REDRESS_LOG_WARN, "webhook cursor ahead of the event log",
+                     "url=%s cursor=%lld last_event=%lld why=\"the database is older than the cursor (a restored "
+                     "backup): events from %lld on are sent as they come, under ids the receiver already had for "
+                     "other events\"", url, (long long)target->acknowledged, (long long)last, (long long)last + 1);
+            target->acknowledged = last;
             if (write_cursor(target) != 0) {
                 api->log(self, REDRESS_LOG_ERROR, "cannot write the cursor", "file=%s", target->cursor_path);
                 goto failed;

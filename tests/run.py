@@ -12,7 +12,7 @@ BUILD/redressd, after the others, and counts too.  The last line is
 "N passed, N failed" counting every test of every build.
 
 How it runs:
-  - Every job (a unit-test binary, a rule set, one functional test) runs in
+  - Every job (the unit tests of one file, a rule set, one functional test) runs in
     a process of its own, in a session of its own, --jobs at a time (default:
     the number of CPUs).  Functional tests start their daemons on --port 0
     with temporary data directories, so they never share a port or a folder.
@@ -121,8 +121,22 @@ def single_parse(returncode, output):
 # ------------------------------------------------------------------ suites
 
 def unit_suite(build, pattern):
-    argv = [os.path.join(build, "unit_tests")] + ([pattern] if pattern else [])
-    return [Job(build, "unit_tests", argv, counted_parse("unit tests (%s)" % build))]
+    """One job per file of tests/unit (`unit_tests --file FILE`): each under its own timeout, run beside
+    the others, and a timeout names the file (and, from its "run NAME" lines, the test)."""
+    binary = os.path.join(build, "unit_tests")
+    try:
+        listed = subprocess.run([binary, "--list"], capture_output=True, text=True, timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        return [Failed(build, "unit_tests", "cannot list the unit tests (make %s): %s" % (binary, e))]
+    files = {}   # file -> its tests' name filter ("": all of them)
+    for line in listed.splitlines():
+        file, name = line.split(" ", 1)
+        if not pattern or pattern in file:
+            files[file] = ""
+        elif pattern in name:
+            files[file] = pattern
+    return [Job(build, "unit_tests " + file, [binary, "--file", file] + ([files[file]] if files[file] else []),
+                counted_parse("unit tests %s (%s)" % (file, build))) for file in sorted(files)]
 
 
 def rule_sets():

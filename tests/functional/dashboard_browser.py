@@ -52,12 +52,21 @@ def start():
 
 
 def log_in(browser, wait, base, token):
-    """Opens the dashboard at base and logs in with token, once; returns when the app is shown."""
+    """Opens the dashboard at base and logs in with token, once; returns when the app is shown and its
+    event stream is connected (see wait_live)."""
     browser.get(base + "/")
     wait.until(ec.visibility_of_element_located((By.ID, "login-view")))
     browser.find_element(By.ID, "token").send_keys(token)
     browser.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
     wait.until(ec.visibility_of_element_located((By.ID, "app")))
+    wait_live(browser, wait)
+
+
+def wait_live(browser, wait):
+    """Waits for the page's event stream to be open (app.js sets #who[data-live="1"] in its onopen): a stream
+    starts at "now", so an event committed before it connected never reaches the page -- a driver that
+    acts over RESP before this would wait for an event that is never shown."""
+    wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, '#who[data-live="1"]'))
 
 
 def console_errors(browser):

@@ -36,8 +36,12 @@ def login(browser, wait, token):
     field = browser.find_element(By.ID, "token")
     field.clear()
     field.send_keys(token)
+    # a log-in after a log-out: the mark of the previous stream must not count for this one
+    browser.execute_script("delete document.getElementById('who').dataset.live")
     browser.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
     wait.until(ec.visibility_of_element_located((By.ID, "app")))
+    # the spike's "opened" events refresh the panel: act only once the page's event stream is connected
+    wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, '#who[data-live="1"]'))
 
 
 def main():

@@ -708,3 +708,16 @@ class Cluster:
             if PG_URL:
                 drop_database(self.database)
         return False
+
+
+def restore_backup(data, name):
+    """README's "To restore", step for step, on a stopped daemon's data directory: the database and the
+    search index moved aside, DATA/backups/NAME.db copied in (DATA/plugins/ left as it is, as an operator
+    who follows the steps leaves it)."""
+    aside = os.path.join(data, "old")
+    os.makedirs(aside, exist_ok=True)
+    for n in ("redress.db", "redress.db-wal", "redress.db-shm", "search.db", "search.db-wal", "search.db-shm"):
+        if os.path.exists(os.path.join(data, n)):
+            shutil.move(os.path.join(data, n), os.path.join(aside, n))
+    shutil.copy(os.path.join(data, "backups", name + ".db"), os.path.join(data, "redress.db"))
+    os.chmod(os.path.join(data, "redress.db"), 0o600)

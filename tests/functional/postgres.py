@@ -86,9 +86,14 @@ def require_bindir():
 
 
 def free_port():
+    """A port free now.  The server binds it later (after initdb): another process may take it in
+    between, so start() tries again on another port when the server cannot bind (PORT_TRIES)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+PORT_TRIES = 5
 
 
 class Postgres:
@@ -99,6 +104,9 @@ class Postgres:
         settings: more postgresql.conf lines (the benchmark's pg_stat_statements)."""
         self.bindir = require_bindir()
         self.port = port or free_port()
+        # a port of our choosing may be changed at the first start, if another process took it meanwhile
+        self.port_chosen = port is None
+        self.started = False
         self.user, self.database = user, database
         self.max_connections = max_connections
         self.settings = settings
@@ -195,7 +203,21 @@ class Postgres:
     def start(self):
         """Runs `postgres` as a child of this process (not through pg_ctl start, whose server leaves
         the session): a test the runner kills takes its server with it.  Returns once the server
-        says it accepts connections; its log goes to DIR/server.log."""
+        says it accepts connections; its log goes to DIR/server.log.  At the first start of a server
+        on a port of our choosing, a port another process took since free_port() is replaced by a new
+        one (a later "port =" line in postgresql.conf wins) and the start tried again."""
+        for attempt in range(PORT_TRIES):
+            try:
+                return self._start_once()
+            except RuntimeError as e:
+                if self.started or not self.port_chosen or attempt + 1 == PORT_TRIES or \
+                        "could not bind" not in str(e):
+                    raise
+            self.port = free_port()
+            with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
+                f.write("port = %d   # the first one was taken before the server bound it\n" % self.port)
+
+    def _start_once(self):
         log = open(os.path.join(self.dir, "server.log"), "a")
         try:
             self.proc = subprocess.Popen(self._as_server([os.path.join(self.bindir, "postgres"), "-D", self.data]),
@@ -214,7 +236,7 @@ class Postgres:
         except BaseException:
             log.close()
             raise
-        self.running = True
+        self.running = self.started = True
         threading.Thread(target=self._copy_log, args=(self.proc, log), daemon=True).start()
 
     @staticmethod

@@ -5,7 +5,9 @@ statuses it is told to, in order, then 200: Receiver(fail=[500, 500]) fails
 twice, then accepts.  answer(body) builds the 2xx body from the request;
 Receiver(hold=True) records requests but answers none until release().
 It can be stopped and started again on the same port, to play a receiver
-that is down.
+that is down.  Its port is held from the first bind to the end: a bound
+socket that does not listen keeps it while the receiver is down (a
+connection is refused, and no other process is given the port).
 """
 import json
 import os
@@ -17,17 +19,22 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-def free_port():
+def bound_socket(port=0):
+    """A TCP socket bound on loopback, not listening: it holds the port (0: one the kernel picks) until
+    closed or listened on.  SO_REUSEADDR (inherited by the connections it accepts): bound again after a
+    stop, the port still has the stopped receiver's connections on it, closing or in TIME_WAIT.  A port
+    the kernel picks for another process's bind(0) is never one with a socket bound on it, so the
+    option does not give it away."""
     s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    return s
 
 
 class Receiver:
     def __init__(self, port=None, fail=(), answer=None, hold=False, tls=None):
-        self.port = port or free_port()
+        self.held = bound_socket(port or 0)   # the server listens on this very socket: never bound twice
+        self.port = self.held.getsockname()[1]
         self.fail = list(fail)
         self.answer = answer or (lambda body: {"ok": True})
         self.requests = []
@@ -92,7 +99,10 @@ class Receiver:
             def handle_error(self, request, client_address):
                 pass   # a refused TLS handshake is what some tests want
 
-        self.server = Server(("127.0.0.1", self.port), Handler)
+        self.server = Server(("127.0.0.1", self.port), Handler, bind_and_activate=False)
+        self.server.socket.close()
+        self.server.socket, self.held = self.held, None
+        self.server.server_activate()
         self.server.daemon_threads = True
         if self.tls:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -109,6 +119,7 @@ class Receiver:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+            self.held = bound_socket(self.port)   # down, but the port stays ours for start()
         with self.lock:
             for connection in list(self.connections):
                 try:
@@ -128,8 +139,15 @@ class Receiver:
         return self.start()
 
     def __exit__(self, *exc):
-        self.stop()
+        self.close()
         return False
+
+    def close(self):
+        """Stopped, and the port given back."""
+        self.stop()
+        if self.held:
+            self.held.close()
+            self.held = None
 
 
 def wait_for(condition, timeout=30, what="condition"):

@@ -62,6 +62,17 @@ class Authenticator:
         return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
 
+class BoundController(Controller):
+    """aiosmtpd's Controller on a socket already bound (its own binds host:port itself)."""
+
+    def __init__(self, handler, bound, **parameters):
+        self.bound = bound
+        super().__init__(handler, hostname="127.0.0.1", port=bound.getsockname()[1], **parameters)
+
+    def _create_server(self):
+        return self.loop.create_server(self._factory_invoker, sock=self.bound, ssl=self.ssl_context)
+
+
 def main():
     directory = sys.argv[1]
     options, args = {}, sys.argv[2:]
@@ -82,13 +93,13 @@ def main():
     if "auth" in options:
         parameters.update(authenticator=Authenticator(directory, *options["auth"]), auth_required=True,
                           auth_require_tls=not options.get("auth_in_plain", False))
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    controller = Controller(Recorder(directory), hostname="127.0.0.1", port=port, **parameters)
+    # bound once and listened on as it is: a port probed, closed and bound again could be given to another
+    # process in between
+    bound = socket.socket()
+    bound.bind(("127.0.0.1", 0))
+    controller = BoundController(Recorder(directory), bound, **parameters)
     controller.start()
-    print(port, flush=True)
+    print(controller.port, flush=True)
     sys.stdin.read()
     controller.stop()
 

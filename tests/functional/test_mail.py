@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import tempfile
 
-from harness import PLUGINS, REDRESSD, TEST_PLUGINS, Daemon, RespError, as_map
+from harness import PLUGINS, REDRESSD, TEST_PLUGINS, Daemon, RespError, as_map, only_on, restore_backup
 
 
 def plugin_path(name):
@@ -485,3 +485,32 @@ def test_nothing_is_sent_for_a_change_that_did_not_commit_and_the_outbox_survive
             got = relay.wait(1)
             assert [m.get_content().strip() for m in got] == ["kept"]
         assert all("rolled back" not in m.get_content() for m in relay.received())
+
+
+@only_on("sqlite", reason="the README's restore copies the SQLite file of ADMIN.BACKUP")
+def test_replies_made_after_a_restore_are_mailed_though_the_outbox_had_passed_their_ids():
+    with Relay() as relay:
+        d = MailDaemon(outbound(relay))
+        with d:
+            c = d.client()
+            a = c.call("CASE.OPEN", "channel", "email", "customer", "li@example.com", "subject", "kettle")
+            c.call("CASE.REPLY", a, "before the backup")
+            relay.wait(1)
+            c.call("ADMIN.BACKUP", "nightly")
+            d.wait_log('msg="backup written"')
+            # acknowledged and mailed, then lost by the restore: their event ids will be handed out again
+            b = c.call("CASE.OPEN", "channel", "email", "customer", "wang@example.cn", "subject", "lid")
+            c.call("CASE.REPLY", b, "lost by the restore")
+            relay.wait(2)
+        restore_backup(d.data, "nightly")
+        with MailDaemon(outbound(relay), data=d.data) as d2:
+            c = d2.client()
+            ahead = [line for line in d2.log_lines if 'msg="outbox ahead of the event log' in line]
+            assert len(ahead) == 1 and "dropped_sent=1" in ahead[0], d2.log()
+            again = c.call("CASE.OPEN", "channel", "email", "customer", "zhao@example.cn", "subject", "plug")
+            assert again == b    # the restore reuses the case id, and the event ids after the backup's
+            c.call("CASE.REPLY", again, "after the restore")
+            got = relay.wait(3)
+            assert [m.get_content().strip() for m in got] == ["before the backup", "lost by the restore",
+                                                            "after the restore"]
+            assert got[2]["To"] == "zhao@example.cn"

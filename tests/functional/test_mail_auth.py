@@ -71,6 +71,9 @@ def test_a_wrong_password_holds_the_mail_retries_it_on_the_backoff_and_never_not
             # it is tried again after each wait (doubling from a minute to an hour, on the daemon's clock), past
             # the attempts after which a refused message is given up: the relay's word is about us, not the mail
             for attempt in range(2, ATTEMPTS_MAX + 2):
+                # the hold is reckoned from the clock when the daemon reads the relay's 535, which comes after
+                # the relay logged the AUTH: move the clock only once the daemon says the mail is held
+                d.wait_log(lambda log, held=attempt - 1: log.count('msg="mail held"') == held)
                 c.call("DEBUG.CLOCK", "ADVANCE", "3601")
                 assert wait_for_auths(relay, attempt)[-1] == "PLAIN redress bad tls=1"
             d.wait_log(lambda log: log.count('msg="mail held"') == ATTEMPTS_MAX + 1)

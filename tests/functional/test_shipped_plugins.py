@@ -7,7 +7,7 @@ import sqlite3
 import subprocess
 import tempfile
 
-from harness import REDRESSD, Client, Daemon, RespError, as_map, open_case, store_rows
+from harness import REDRESSD, Client, Daemon, RespError, as_map, only_on, open_case, restore_backup, store_rows
 from receiver import Receiver, make_certificate, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -283,7 +283,7 @@ def test_http_refund_survives_a_restart_while_the_provider_is_down():
             assert [q["headers"]["Idempotency-Key"] for q in provider.accepted()] == ["redress-refund-" + r["id"]]
             assert "resuming executing refunds" in d.log()
         finally:
-            provider.stop()
+            provider.close()
 
 
 def test_refunds_left_executing_under_another_executor_are_named_at_start():
@@ -422,7 +422,41 @@ def test_webhook_events_survive_a_restart_while_the_receiver_is_down():
             status = as_map(c.call("WEBHOOK.STATUS")[0])
             assert status["waiting"] == 0 and status["delivered"] == len(expected) - len(first), status
     finally:
-        hook.stop()
+        hook.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@only_on("sqlite", reason="the README's restore copies the SQLite file of ADMIN.BACKUP")
+def test_webhook_sends_the_events_made_after_a_restore_though_its_cursor_had_passed_their_ids():
+    data = tempfile.mkdtemp(prefix="redress-test-")
+    try:
+        with Receiver() as hook:
+            d = Daemon(data=data, config=webhook_config(hook))
+            with d:
+                c = d.client()
+                open_case(c)
+                c.call("ADMIN.BACKUP", "nightly")
+                d.wait_log('msg="backup written"')
+                kept = event_ids(d)
+                open_case(c, customer="C-lost")   # acknowledged, then lost by the restore
+                sent = event_ids(d)
+                assert len(sent) > len(kept)
+                wait_for(lambda: as_map(c.call("WEBHOOK.STATUS")[0])["acknowledged"] == sent[-1], what="the ack")
+            restore_backup(data, "nightly")
+            d.log_lines = []
+            with d:
+                c = d.client()
+                ahead = [line for line in d.log_lines if 'msg="webhook cursor ahead of the event log' in line]
+                assert len(ahead) == 1, d.log()
+                assert "cursor=%d last_event=%d" % (sent[-1], kept[-1]) in ahead[0], ahead
+                assert as_map(c.call("WEBHOOK.STATUS")[0])["acknowledged"] == kept[-1]
+                before = len(hook.accepted())
+                open_case(c, customer="C-after")
+                now = event_ids(d)
+                assert now[len(kept)] == sent[len(kept)]   # the same ids again, for other events
+                wait_for(lambda: [q["body"]["id"] for q in hook.accepted()[before:]] == now[len(kept):],
+                         what="every event after the restore, once, in order")
+    finally:
         shutil.rmtree(data, ignore_errors=True)
 
 
@@ -450,6 +484,7 @@ def test_webhook_refuses_an_unreadable_cursor():
                                "--webhook.url", hook.url], capture_output=True, text=True, timeout=60)
         assert proc.returncode != 0 and "unreadable cursor" in proc.stderr and cursor in proc.stderr, proc.stderr
     finally:
+        hook.close()
         shutil.rmtree(data, ignore_errors=True)
 
 

@@ -3,8 +3,11 @@
  * A test is   TEST(name) { CHECK(expr); CHECK_STR(a, b); CHECK_INT(a, b); }
  * Tests register themselves at load time (a constructor), so adding a file to
  * tests/unit/ is all it takes.  tests/unit/main.c runs every test, or those
- * whose names contain argv[1], and prints one line per failed check, then
- * "N passed, N failed" counting tests.
+ * whose names contain argv[1] (`--file test_x.c [NAME]`: those of one file;
+ * `--list`: "FILE NAME" per test, for tests/run.py's one job per file), and
+ * prints "run NAME" as each starts and one line per failed check, then
+ * "N passed, N failed" counting tests; stdout is line-buffered, so a run
+ * killed at a timeout still shows the test it was in.
  */
 #ifndef REDRESS_CHECK_H
 #define REDRESS_CHECK_H
@@ -13,7 +16,7 @@
 #include <string.h>
 
 typedef void (*check_test_fn)(void);
-void check_register(const char *name, check_test_fn fn);
+void check_register(const char *name, const char *file, check_test_fn fn);
 /* Records one failed check of the running test; prints where and why. */
 void check_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -21,7 +24,7 @@ void check_fail(const char *file, int line, const char *fmt, ...)
 #define TEST(name)                                                        \
     static void test_##name(void);                                        \
     __attribute__((constructor)) static void register_##name(void) {      \
-        check_register(#name, test_##name);                               \
+        check_register(#name, __FILE__, test_##name);                     \
     }                                                                     \
     static void test_##name(void)
 

@@ -6,17 +6,19 @@
 
 #define CHECK_MAX_TESTS 1024
 
-static struct { const char *name; check_test_fn fn; } tests[CHECK_MAX_TESTS];
+static struct { const char *name, *file; check_test_fn fn; } tests[CHECK_MAX_TESTS];
 static int test_count;
 static int current_failures;
 static const char *current_name;
 
-void check_register(const char *name, check_test_fn fn) {
+void check_register(const char *name, const char *file, check_test_fn fn) {
     if (test_count == CHECK_MAX_TESTS) {
         fprintf(stderr, "check: more than %d tests\n", CHECK_MAX_TESTS);
         abort();
     }
     tests[test_count].name = name;
+    const char *slash = strrchr(file, '/');
+    tests[test_count].file = slash ? slash + 1 : file;
     tests[test_count].fn = fn;
     test_count++;
 }
@@ -32,10 +34,26 @@ void check_fail(const char *file, int line, const char *fmt, ...) {
     printf("\n");
 }
 
+/* unit_tests [NAME] | --file FILE [NAME] | --list */
 int main(int argc, char **argv) {
+    /* Line by line even into a pipe: a run killed at the runner's timeout
+     * keeps what it printed, the "run NAME" of the test it was in too. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc > 1 && strcmp(argv[1], "--list") == 0) {
+        for (int i = 0; i < test_count; i++) printf("%s %s\n", tests[i].file, tests[i].name);
+        return 0;
+    }
+    const char *file = NULL;
+    if (argc > 2 && strcmp(argv[1], "--file") == 0) {
+        file = argv[2];
+        argc -= 2;
+        argv += 2;
+    }
     int passed = 0, failed = 0;
     for (int i = 0; i < test_count; i++) {
+        if (file && strcmp(tests[i].file, file) != 0) continue;
         if (argc > 1 && strstr(tests[i].name, argv[1]) == NULL) continue;
+        printf("run %s\n", tests[i].name);
         current_name = tests[i].name;
         current_failures = 0;
         tests[i].fn();

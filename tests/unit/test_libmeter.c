@@ -9,7 +9,6 @@
 #include <limits.h>
 #include <lualib.h>
 #include <stdlib.h>
-#include <time.h>
 
 /* ------------------------------------------------ a meter for tests */
 
@@ -29,11 +28,14 @@ static void values(lua_State *state, long long count) {
 
 static const struct lib_meter test_meter = {charge, values};
 
+/* show() reads its arguments from one table.pack: select(i, ...) in the
+ * loop copied every argument each time, quadratic in them, and the 300,000
+ * values of string.byte(BIG, 1, 2^31) took 100 s of CPU. */
 static const char *const helpers =
     "function show(...)\n"
-    "  local out = {}\n"
-    "  for i = 1, select('#', ...) do\n"
-    "    local v = (select(i, ...))\n"
+    "  local out, args = {}, table.pack(...)\n"
+    "  for i = 1, args.n do\n"
+    "    local v = args[i]\n"
     "    if type(v) == 'table' then\n"
     "      local keys = {}\n"
     "      for k in pairs(v) do keys[#keys + 1] = k end\n"
@@ -237,16 +239,11 @@ static const char *run_limited(lua_State *state, long long limit, const char *ch
     return error;
 }
 
-static long long milliseconds_since(const struct timespec *start) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (long long)(now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
-}
-
+/* What is asserted is what the meter guarantees: the units charged and the
+ * budget error, never the time (work not charged would never end: the
+ * runner's timeout then names this test from its "run" line). */
 TEST(work_that_never_ended_is_charged_and_stopped) {
     lua_State *state = new_state(1);
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
     /* Lua's rep makes one memcpy per copy even of "": 2^62 of them. */
     CHECK(run_limited(state, 1000, "assert(string.rep('', 1 << 62) == '' and string.rep('', 1 << 62, '') == '')") == NULL);
     const struct {
@@ -270,7 +267,6 @@ TEST(work_that_never_ended_is_charged_and_stopped) {
         /* Charged a piece at a time: stopped within a piece of the limit. */
         CHECK(test_charged <= 100000 + 2 * LIBMETER_CHUNK_ELEMENTS * LIBMETER_ELEMENT_UNITS + (1 << 20));
     }
-    CHECK(milliseconds_since(&start) < 2000);
     lua_close(state);
 }
 

@@ -8,7 +8,6 @@
 #include <limits.h>
 #include <lualib.h>
 #include <stdlib.h>
-#include <time.h>
 
 /* ------------------------------------------------ a meter for tests */
 
@@ -165,14 +164,11 @@ static char *repeated(const char *unit, size_t total) {
     return text;
 }
 
-static double seconds_since(const struct timespec *start) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
-}
-
 /* Patterns that make Lua's matcher run for minutes to hours on 64 KiB:
- * each stops when its steps pass the limit, in well under a second. */
+ * each stops when its counted steps pass the limit.  The steps, not the
+ * time, are what the matcher guarantees (a step is bounded work); a
+ * matcher that stopped counting would never end, and the runner's timeout
+ * names this test from its "run" line. */
 TEST(pattern_pathological_inputs_stop_at_the_limit) {
     static const struct { const char *unit, *pattern; } cases[] = {
         {"ab", "a.-b.-c"},          {"a", ".-.-b"},           {"a", "a*a*a*a*a*a*a*a*a*a*a*a*b"},
@@ -186,13 +182,10 @@ TEST(pattern_pathological_inputs_stop_at_the_limit) {
         struct pattern_budget budget;
         struct pattern_match result;
         pattern_budget_init(&budget, limit, NULL, NULL);
-        struct timespec start;
-        clock_gettime(CLOCK_MONOTONIC, &start);
         int status = pattern_find(subject, size, 0, cases[i].pattern, strlen(cases[i].pattern), &budget, &result);
-        double took = seconds_since(&start);
-        if (status != PATTERN_STOPPED || took > 1.0)
-            check_fail(__FILE__, __LINE__, "%s on 64 KiB of '%s': status %d after %.2f s", cases[i].pattern,
-                       cases[i].unit, status, took);
+        if (status != PATTERN_STOPPED)
+            check_fail(__FILE__, __LINE__, "%s on 64 KiB of '%s': status %d after %lld steps", cases[i].pattern,
+                       cases[i].unit, status, (long long)budget.steps);
         CHECK(budget.steps > limit && budget.steps < limit + 100000);
         free(subject);
     }
