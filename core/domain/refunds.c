@@ -20,6 +20,8 @@
  *    case, amount or kind differ;
  *  - a review is approved only by its role (or an admin), within that role's
  *    approval limit, and never by the agent who requested it;
+ *  - a return (returns.c) is approved by nobody before its goods are
+ *    received: what the rules approved is released at receipt;
  *  - execution goes through the outbox with one idempotency key per refund,
  *    the same on every retry: the finance system pays it once.
  * States (refund_states.h): review -> approved | rejected; approved ->
@@ -671,9 +673,27 @@ static int load_for(struct call *call, long long id, enum refund_state from, enu
     return 0;
 }
 
+/* A return (returns.c) whose goods have not come back yet: BADSTATE naming
+ * its step.  Nothing is paid before the goods are received, whoever
+ * approves: what the rules approved is released at receipt, a review is
+ * approved once REFUND.RECEIVED has recorded them.  0 when nothing is
+ * awaited (no return, or received), -1. */
+static int refuse_before_goods(struct call *call, long long id) {
+    static const char sql[] = "SELECT coalesce(return_state, '') FROM refunds WHERE id = ?1";
+    struct store_stmt *statement;
+    if (refund_row_at(call, sql, id, &statement) != 0) return -1;
+    char step[24];
+    column_copy(statement, 0, step, sizeof step);
+    store_reset(statement);
+    if (step[0] == '\0' || strcmp(step, "received") == 0) return 0;
+    return call_fail(call, CALL_BADSTATE, "refund %lld waits for its goods (%s): it is approved once REFUND.RECEIVED "
+                     "records them", id, step);
+}
+
 int refunds_approve(struct call *call, int64_t id, const char *note) {
     struct refund_facts facts;
     if (load_for(call, id, REFUND_REVIEW, REFUND_APPROVED, "only a refund in review is approved", &facts) != 0) return -1;
+    if (refuse_before_goods(call, id) != 0) return -1;
     unsigned role = call->who.internal ? ROLE_ADMIN : call->who.role;
     unsigned needed = agents_role_parse(facts.review_role, strlen(facts.review_role));
     if (role != ROLE_ADMIN && role != needed)

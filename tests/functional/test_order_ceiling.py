@@ -179,7 +179,8 @@ def test_pipelined_requests_from_several_connections_never_exceed_the_order():
         # several supervisors approving the same reviews at once: only what fits is approved
         second = open_case(admin, customer="C-9", order="O-6", amount="100.00")
         other = open_case(admin, customer="C-10", order="O-6")
-        ids = [as_map(admin.call("REFUND.REQUEST", second if k % 2 else other, "60.00", "return_refund"))["id"]
+        # (refund_only: a return_refund waits for its goods before anyone may approve it)
+        ids = [as_map(admin.call("REFUND.REQUEST", second if k % 2 else other, "60.00", "refund_only"))["id"]
                for k in range(6)]
         sups = [login(d, "sup%d" % k, admin.call("AGENT.ADD", "sup%d" % k, "supervisor")) for k in range(3)]
         for k, s in enumerate(sups):

@@ -160,3 +160,31 @@ def test_carrier_tracking_and_condition_are_checked_like_case_texts():
             assert isinstance(got, RespError) and got.code == "INVALID" and why in got, (condition, got)
         assert refund(c, r["id"])["return_state"] == "shipped"
         assert as_map(c.call("REFUND.RECEIVED", r["id"], "box torn"))["return_condition"] == "box torn"
+
+
+def test_a_return_is_not_approved_before_its_goods_are_received():
+    """Nothing is paid before the goods come back, whoever approves: a supervisor's REFUND.APPROVE of a
+    return still awaiting its shipment, or shipped but not received, is BADSTATE naming the return's step, and
+    the return goes on; once received, a review is approved by its reviewer as any other."""
+    with Daemon(rules="shipped") as d:
+        c, cid, small = start(d)                      # 40.00: the rules approved it, released at receipt
+        big = as_map(c.call("REFUND.REQUEST", cid, "100.00", "return_refund"))   # over ¥50: a real review
+        sup = login(d, "sam", c.call("AGENT.ADD", "sam", "supervisor"))
+        for r in (small, big):
+            assert r["state"] == "review" and r["return_state"] == "awaiting_shipment", r
+            got = sup.call("REFUND.APPROVE", r["id"])
+            assert isinstance(got, RespError) and got.code == "BADSTATE", got
+            assert "waits for its goods (awaiting_shipment)" in got and "REFUND.RECEIVED" in got, got
+            assert as_map(c.call("REFUND.RETURN", r["id"], "SF", "SF-" + r["id"]))["return_state"] == "shipped"
+            got = sup.call("REFUND.APPROVE", r["id"])
+            assert isinstance(got, RespError) and got.code == "BADSTATE" and "(shipped)" in got, got
+            assert refund(c, r["id"])["state"] == "review"
+        assert outbox_ids(d) == []
+        got = as_map(c.call("REFUND.RECEIVED", small["id"]))
+        assert got["state"] == "executing" and got["decided_by"] == "auto-approval", got
+        got = as_map(c.call("REFUND.RECEIVED", big["id"]))
+        assert got["state"] == "review" and got["return_state"] == "received", got
+        got = as_map(sup.call("REFUND.APPROVE", big["id"]))
+        assert got["state"] == "executing" and got["decided_by"] == "sam", got
+        assert outbox_ids(d) == [int(small["id"]), int(big["id"])]
+
