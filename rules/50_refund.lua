@@ -133,7 +133,7 @@ local function decide_refund(case)
 end
 
 -- Deadlines (platform practice), in days of clock time:
---   a return's goods must be shipped back within 7 days, or the refund closes;
+--   a return's (return_refund, exchange) goods must be shipped back within 7 days, or the refund closes;
 --   the merchant confirms receipt within 10 days, or the refund is approved automatically;
 --   a refund waiting for review is decided after 2 days: approved automatically.
 -- An automatic approval is made by refund_automation.actor, and only up to its
@@ -142,10 +142,14 @@ end
 local deadlines = { ship = 7 * day, receive = 10 * day, review = 2 * day }
 refund_automation = { actor = "auto-approval", approve_limit = 20000 }
 
+-- The kinds that take the goods back: an exchange is a return too (the host
+-- pays nothing of it before the goods are received).
+local returns_goods = { return_refund = true, exchange = true }
+
 function refund(case)
   local d = decide_refund(case)
   if d.decision == "reject" then return d end
-  if case.refund_kind == "return_refund" then
+  if returns_goods[case.refund_kind] then
     d.ship_within, d.receive_within = deadlines.ship, deadlines.receive
   end
   d.review_within, d.review_outcome = deadlines.review, "approve"

@@ -572,11 +572,12 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
         snprintf(why_text, sizeof why_text, "more than what remains refundable on order %s (%s of %s)", order,
                  money_text(paid - committed, currency, left_text), money_text(paid, currency, paid_text));
     }
-    /* A return_refund whose rules give it return deadlines waits for its
-     * goods in review: what the rules approved is approved at receipt (by
-     * the rule set's system actor, within its limit), the rest reviewed. */
+    /* A return_refund or an exchange whose rules give it return deadlines
+     * waits for its goods in review: what the rules approved is approved at
+     * receipt (by the rule set's system actor, within its limit), the rest
+     * reviewed. */
     const char *after_return = NULL;
-    if (state != REFUND_REJECTED && strcmp(ask->kind, "return_refund") == 0 &&
+    if (state != REFUND_REJECTED && refund_kind_returns_goods(ask->kind) &&
         (decision.ship_within > 0 || decision.receive_within > 0)) {
         after_return = state == REFUND_APPROVED ? "approve" : "review";
         if (state == REFUND_APPROVED) {

@@ -43,6 +43,13 @@ struct refund_facts {
     char order[CASE_TEXT_MAX + 1], requested_by[CASE_TEXT_MAX + 1], review_role[NAMES_MAX + 1], currency[4];
 };
 
+/* 1 for a kind that takes the goods back (return_refund, exchange): given
+ * return deadlines by the rules, it goes through the return's steps, and
+ * nothing is paid before the goods are received. */
+static inline int refund_kind_returns_goods(const char *kind) {
+    return strcmp(kind, "return_refund") == 0 || strcmp(kind, "exchange") == 0;
+}
+
 /* How many bytes of text an event shows: all of it, up to most. */
 static inline size_t shown(const char *text, size_t most) {
     size_t len = strlen(text);

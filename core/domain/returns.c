@@ -1,4 +1,5 @@
-/* returns.c -- a return_refund's return and the refund deadlines (see
+/* returns.c -- a return's steps (a return_refund's or an exchange's: the
+ * kinds that take the goods back) and the refund deadlines (see
  * refunds.h: REFUND.RETURN, REFUND.RECEIVED, refunds_fire_due).
  *
  * Owns a return's steps (awaiting_shipment -> shipped -> received), the
@@ -143,9 +144,9 @@ static int close_refund(struct call *call, long long id, const struct refund_fac
 static int load_return_at(struct call *call, long long id, const char *expected, const char *what,
                           struct refund_facts *facts, struct return_facts *more) {
     if (load_return(call, id, facts, more) != 0) return -1;
-    if (strcmp(more->kind, "return_refund") != 0 || !more->return_state[0])
-        return call_fail(call, CALL_BADSTATE, "refund %lld is a %s, not a return: %s", id,
-                         strcmp(more->kind, "return_refund") == 0 ? "return_refund without a return" : more->kind, what);
+    if (!refund_kind_returns_goods(more->kind) || !more->return_state[0])
+        return call_fail(call, CALL_BADSTATE, "refund %lld is a %s%s, not a return: %s", id, more->kind,
+                         refund_kind_returns_goods(more->kind) ? " without a return" : "", what);
     if (facts->state != REFUND_REVIEW || strcmp(more->return_state, expected) != 0)
         return call_fail(call, CALL_BADSTATE, "refund %lld is %s, its return %s: %s", id, refund_state_name(facts->state),
                          more->return_state, what);

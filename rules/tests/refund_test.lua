@@ -159,3 +159,10 @@ function test_returns_and_reviews_carry_their_deadlines()
   expect(rejected.decision, "reject", "over what was paid")
   expect(rejected.ship_within, nil, "no deadline for a rejection")
 end
+
+function test_an_exchange_is_a_return()
+  local d = refund({ amount = 4000, refund_amount = 4000, refund_kind = "exchange", delivered_at = jan1 })
+  expect(d.decision, "approve", "decision")
+  expect(d.ship_within, tostring(7 * day), "the goods are shipped back within 7 days")
+  expect(d.receive_within, tostring(10 * day), "and confirmed received within 10")
+end

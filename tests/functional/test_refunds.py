@@ -25,8 +25,13 @@ def test_small_refund_within_seven_days_is_paid_through_the_outbox():
         c.call("DEBUG.CLOCK", "SET", JAN1 + 2 * 86400)
         cid = open_case(c, subject="想退货", order="O-1", amount="199.00", delivered_at=str(JAN1))
         refund = as_map(c.call("REFUND.REQUEST", cid, "40.00", "exchange", "REASON", "不喜欢"))
-        assert refund["state"] == "executing" and refund["amount"] == "40.00" and refund["decided_by"] == "rules"
-        assert "七天无理由" in refund["decision_reason"]
+        # an exchange takes the goods back: paid once they are received, not before
+        assert refund["state"] == "review" and refund["return_state"] == "awaiting_shipment", refund
+        assert "七天无理由" in refund["decision_reason"] and outbox(d) == []
+        c.call("REFUND.RETURN", refund["id"], "SF", "SF1")
+        refund = as_map(c.call("REFUND.RECEIVED", refund["id"]))
+        assert refund["state"] == "executing" and refund["amount"] == "40.00", refund
+        assert refund["decided_by"] == "auto-approval"
         assert outbox(d) == [(int(refund["id"]), 4000, "CNY", "redress-refund-" + refund["id"], 1)]
         settled = as_map(c.call("REFUND.SETTLE", refund["id"], "ok", "PAY-778"))
         assert settled["state"] == "succeeded" and settled["reference"] == "PAY-778"

@@ -188,3 +188,28 @@ def test_a_return_is_not_approved_before_its_goods_are_received():
         assert got["state"] == "executing" and got["decided_by"] == "sam", got
         assert outbox_ids(d) == [int(small["id"]), int(big["id"])]
 
+
+def test_an_exchange_goes_through_its_return_before_anything_is_paid():
+    """An exchange takes the goods back as a return_refund does: with the shipped rules it waits for them,
+    with the same deadlines, and is paid only once they are received."""
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", NOW)
+        cid = open_case(c, subject="想换货", order="O-1", amount="199.00", delivered_at=str(JAN1))
+        x = as_map(c.call("REFUND.REQUEST", cid, "40.00", "exchange"))
+        assert x["state"] == "review" and x["return_state"] == "awaiting_shipment", x
+        assert x["due_kind"] == "ship" and x["due_at"] == str(NOW + 7 * DAY), x
+        assert "七天无理由" in x["decision_reason"], x
+        sup = login(d, "sam", c.call("AGENT.ADD", "sam", "supervisor"))
+        assert sup.call("REFUND.APPROVE", x["id"]).code == "BADSTATE"
+        assert outbox_ids(d) == []
+        shipped = as_map(c.call("REFUND.RETURN", x["id"], "SF", "SF9"))
+        assert shipped["return_state"] == "shipped" and shipped["due_kind"] == "receive", shipped
+        got = as_map(c.call("REFUND.RECEIVED", x["id"], "as new"))
+        assert got["state"] == "executing" and got["decided_by"] == "auto-approval", got
+        assert outbox_ids(d) == [int(x["id"])]
+        # Not shipped in time, an exchange closes as a return does.
+        y = as_map(c.call("REFUND.REQUEST", cid, "30.00", "exchange"))
+        c.call("DEBUG.CLOCK", "ADVANCE", 7 * DAY)
+        got = refund(c, y["id"])
+        assert got["state"] == "rejected" and "not shipped in time" in got["decision_reason"], got
