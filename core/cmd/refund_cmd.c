@@ -5,7 +5,8 @@
  * Owns the commands' argument rules and the reply's shape: every free text
  * (REASON, KEY, a note, a rejection's reason, a reference, carrier,
  * tracking, a condition) is one line checked as case texts are (args_text:
- * not empty, bounded, no control byte or NUL, UTF-8).  Never decides
+ * not empty, bounded, no control byte or NUL, UTF-8); GOODS_TYPE is a name
+ * (args_name), ITEM_OPENED yes or no.  Never decides
  * anything about a refund (domain/refunds.c does), never touches the store:
  * after a failed domain call it returns and request_finish replies.
  */
@@ -67,7 +68,7 @@ static void reply_refund(struct request *request, int64_t id) {
     refunds_get(&request->call, id, encode_refund, request->reply);
 }
 
-/* REFUND.REQUEST case amount kind [REASON text] [KEY key] */
+/* REFUND.REQUEST case amount kind [REASON text] [KEY key] [GOODS_TYPE name] [ITEM_OPENED yes|no] */
 void refund_request_command(struct request *request) {
     int64_t case_id, id;
     if (request_id(request, 1, "case", &case_id) != 0) return;
@@ -93,9 +94,22 @@ void refund_request_command(struct request *request) {
             if (args_text(request, "key", value, len, REFUND_KEY_MAX, ARGS_LINE, 0)) return;
             ask.key = value;
             ask.key_len = len;
+        } else if (request_argument_is(request, i, "GOODS_TYPE")) {
+            /* A fact about the goods for the refund hook (fresh, custom, ...):
+             * a name, as a tag is; which types matter is the rules' word. */
+            if (args_name(request, "goods_type", value, len)) return;
+            ask.goods_type = value;
+            ask.goods_type_len = len;
+        } else if (request_argument_is(request, i, "ITEM_OPENED")) {
+            int yes = request_argument_is(request, i + 1, "yes");
+            if (!yes && !request_argument_is(request, i + 1, "no")) {
+                request_error(request, "INVALID", "item_opened is yes or no");
+                return;
+            }
+            ask.item_opened = yes ? "yes" : "no";
         } else {
-            request_error(request, "INVALID", "options are REASON text (at most %d bytes) and KEY key (1 to %d)",
-                          REFUND_REASON_MAX, REFUND_KEY_MAX);
+            request_error(request, "INVALID", "options are REASON text (at most %d bytes), KEY key (1 to %d), "
+                          "GOODS_TYPE name and ITEM_OPENED yes|no", REFUND_REASON_MAX, REFUND_KEY_MAX);
             return;
         }
     }

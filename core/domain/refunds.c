@@ -367,8 +367,17 @@ static void decide(const struct case_row *row, const struct refund_ask *ask, int
         {.name = "refund_amount", .integer = amount, .is_integer = 1},
         {.name = "paid_at", .integer = row->paid_at, .is_integer = 1},
         {.name = "delivered_at", .integer = row->delivered_at, .is_integer = 1},
+        {0}, {0},
     };
-    int field_count = (int)(sizeof fields / sizeof fields[0]) - (row->has_delivered_at ? 0 : 1);
+    int field_count = (int)(sizeof fields / sizeof fields[0]) - 2 - (row->has_delivered_at ? 0 : 1);
+    /* The goods' facts the request gave (REFUND.REQUEST's GOODS_TYPE,
+     * ITEM_OPENED): present only when given, as a case's unknown fields. */
+    if (ask->goods_type)
+        fields[field_count++] = (struct rules_field){.name = "goods_type", .text = ask->goods_type,
+                                                     .len = ask->goods_type_len};
+    if (ask->item_opened)
+        fields[field_count++] = (struct rules_field){.name = "item_opened", .text = ask->item_opened,
+                                                     .len = strlen(ask->item_opened)};
     if (rules_loaded() && rules_refund(fields, field_count, decision) == 0) return;
     memset(decision, 0, sizeof *decision);
     decision->verdict = RULES_REVIEW;
@@ -482,6 +491,8 @@ static int log_decision(struct call *call, int64_t case_id, int64_t id, const st
     detail_add_string(&inputs, "refund_kind", ask->kind);
     detail_add_integer(&inputs, "amount", paid);
     detail_add_string(&inputs, "currency", currency);
+    if (ask->goods_type) detail_add(&inputs, "goods_type", ask->goods_type, ask->goods_type_len);
+    if (ask->item_opened) detail_add_string(&inputs, "item_opened", ask->item_opened);
     union rules_decision *applied = malloc(sizeof *applied);
     if (applied == NULL) return call_fail(call, CALL_ERR, "out of memory");
     applied->refund = *decision;

@@ -344,3 +344,27 @@ def test_a_kind_with_a_nul_is_no_kind():
         r = admin.call("REFUND.REQUEST", cid, "1.00", b"refund_only\x00junk")
         assert isinstance(r, RespError) and r.code == "INVALID" and "kind" in r, r
         assert admin.call("REFUND.LIST", cid) == []
+
+
+def test_goods_facts_reach_the_refund_hook():
+    """GOODS_TYPE and ITEM_OPENED of REFUND.REQUEST reach the refund hook (the shipped rules review fresh,
+    custom, digital goods and newspapers instead of a no-reason return), are logged with its inputs, and are
+    checked: a goods type is a name, item_opened yes or no; a bad one is INVALID and nothing is recorded."""
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", JAN1 + 86400)
+        cid = open_case(c, subject="鱼坏了", order="O-1", amount="500.00", delivered_at=str(JAN1))
+        for args, why in [(["GOODS_TYPE", "fresh fish"], "goods_type 'fresh fish' is not a name"),
+                          (["GOODS_TYPE", ""], "goods_type '' is not a name"),
+                          (["ITEM_OPENED", "maybe"], "item_opened is yes or no"),
+                          (["ITEM_OPENED"], "INVALID")]:
+            r = c.call("REFUND.REQUEST", cid, "30.00", "exchange", *args)
+            assert isinstance(r, RespError) and r.code == "INVALID" and why in str(r), (args, r)
+        assert c.call("REFUND.LIST", cid) == []
+        fresh = as_map(c.call("REFUND.REQUEST", cid, "30.00", "exchange", "GOODS_TYPE", "fresh", "ITEM_OPENED", "yes"))
+        assert fresh["state"] == "review" and fresh["review_role"] == "supervisor", fresh
+        assert "goods type fresh is excluded from no-reason returns" in fresh["decision_reason"], fresh
+        inputs = as_map(c.call("REFUND.EXPLAIN", fresh["id"])[0])["inputs"]
+        assert "goods_type=fresh" in inputs and "item_opened=yes" in inputs, inputs
+        mug = as_map(c.call("REFUND.REQUEST", cid, "30.00", "return_refund", "goods_type", "mug"))
+        assert "七天无理由" in mug["decision_reason"], mug
