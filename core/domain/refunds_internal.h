@@ -94,6 +94,12 @@ int refunds_set_state(struct call *call, long long id, enum refund_state state, 
 /* The order has room for refund id (not counted itself): 0, or -1
  * (CONFLICT, or a store or order source error). */
 int refunds_check_room(struct call *call, long long id, const struct refund_facts *facts);
+/* What is committed on refund facts->order (approved, executing, paid)
+ * besides the refund itself: the sum, or -1 (a store error). */
+long long refunds_committed_besides(struct call *call, const struct refund_facts *facts);
+/* An amount as people read it: "199.00 CNY" (the currency's digits). */
+#define MONEY_TEXT_MAX 48
+const char *refunds_money_text(long long minor_units, const char *currency, char out[MONEY_TEXT_MAX]);
 /* The executor in the slot starts paying approved refund id. */
 int refunds_start(struct call *call, long long id, long long case_id);
 

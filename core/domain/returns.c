@@ -100,6 +100,16 @@ static int approve_as_system(struct call *call, long long id, const struct refun
         snprintf(reason, sizeof reason, "%s; over %s's approval limit (%lld)", why, actor, limit);
         return overdue(call, id, facts, reason);
     }
+    /* The limit holds for the order's refunds in all, as the rules judge
+     * them: five refunds each within it are not approved unseen together. */
+    long long committed = refunds_committed_besides(call, facts);
+    if (committed < 0) return -1;
+    if (committed > limit - facts->amount) {
+        char total[MONEY_TEXT_MAX];
+        snprintf(reason, sizeof reason, "%s; over %s's approval limit (%lld): the order's refunds would come to %s",
+                 why, actor, limit, refunds_money_text(committed + facts->amount, facts->currency, total));
+        return overdue(call, id, facts, reason);
+    }
     if (strcmp(facts->requested_by, actor) == 0) {
         snprintf(reason, sizeof reason, "%s; %s requested it and may not approve it", why, actor);
         return overdue(call, id, facts, reason);

@@ -368,3 +368,22 @@ def test_goods_facts_reach_the_refund_hook():
         assert "goods_type=fresh" in inputs and "item_opened=yes" in inputs, inputs
         mug = as_map(c.call("REFUND.REQUEST", cid, "30.00", "return_refund", "goods_type", "mug"))
         assert "七天无理由" in mug["decision_reason"], mug
+
+
+def test_split_refunds_are_judged_on_the_orders_total():
+    """Twenty-one refunds of 50.00 on a 1000.00 order: the rules approve at once up to 50.00 of the order's
+    refunds in all (what it already has committed or in review, told to the hook), not 50.00 each; the rest
+    goes to a person."""
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        cid = open_case(c, customer="C-1", order="O-1", amount="1000.00")
+        al = login(d, "al", c.call("AGENT.ADD", "al", "agent", "QUEUES", "support"))
+        replies = [as_map(r) for r in al.pipeline([["REFUND.REQUEST", cid, "50.00", "refund_only"]] * 21)]
+        states = [r["state"] for r in replies]
+        assert states.count("executing") == 1 and states.count("review") == 20, states
+        assert replies[0]["state"] == "executing" and replies[0]["decided_by"] == "rules", replies[0]
+        assert "order O-1 already has 50.00" in replies[1]["decision_reason"], replies[1]
+        assert store_rows(d, "SELECT committed FROM order_refund_totals WHERE order_id = 'O-1'") == [(5000,)]
+        inputs = [as_map(e)["inputs"] for e in c.call("REFUND.EXPLAIN", replies[2]["id"])]
+        assert "order_refunded=5000" in inputs[0] and "order_in_review=5000" in inputs[0], inputs
+        assert "order_refunds=2" in inputs[0] and "case_refunds=2" in inputs[0], inputs

@@ -213,3 +213,22 @@ def test_an_exchange_goes_through_its_return_before_anything_is_paid():
         c.call("DEBUG.CLOCK", "ADVANCE", 7 * DAY)
         got = refund(c, y["id"])
         assert got["state"] == "rejected" and "not shipped in time" in got["decision_reason"], got
+
+
+def test_automatic_approvals_are_judged_on_the_orders_total():
+    """Five refunds of 200.00 on a 1000.00 order, each within the system actor's ¥200.00 alone: past the review
+    deadline the first is approved automatically, the others would take the order's automatic refunds past
+    ¥200.00 and stay in review, escalated, for a person."""
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", NOW)
+        cid = open_case(c, customer="C-1", order="O-1", amount="1000.00")
+        al = login(d, "al", c.call("AGENT.ADD", "al", "agent", "QUEUES", "support"))
+        ids = [as_map(al.call("REFUND.REQUEST", cid, "200.00", "refund_only"))["id"] for _ in range(5)]
+        assert [refund(c, i)["state"] for i in ids] == ["review"] * 5
+        c.call("DEBUG.CLOCK", "ADVANCE", 2 * DAY + 60)
+        got = [refund(c, i) for i in ids]
+        assert [(r["state"], r["decided_by"]) for r in got] == [("executing", "auto-approval")] + [("review", "")] * 4, got
+        overdue = [as_map(e)["detail"] for e in c.call("CASE.HISTORY", cid) if as_map(e)["kind"] == "refund_overdue"]
+        assert len(overdue) == 4 and all("the order's refunds would come to 400.00 CNY" in o for o in overdue), overdue
+        assert outbox_ids(d) == [int(ids[0])]
