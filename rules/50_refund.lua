@@ -43,13 +43,37 @@ local function review_for(amount, why)
   return { decision = "review", role = role, reason = why .. "; " .. role .. " reviews" }
 end
 
+-- Minor units as a decimal with two digits (the thresholds above are fen).
+local function decimal(minor)
+  return string.format("%d.%02d", minor // 100, minor % 100)
+end
+
+-- The thresholds hold for the order's refunds in all: what the host says the
+-- order already has committed (approved, executing, paid) or waiting in review,
+-- plus this request.  Split into small refunds, a large one is judged as large.
+-- Approved (with approved_why) up to auto_approve_max in all, else reviewed by
+-- the role whose limit covers the total (review_why, naming what was there).
+local function approve_or_review(case, amount, approved_why, review_why)
+  local before = (case.order_refunded or 0) + (case.order_in_review or 0)
+  local total = amount + before
+  if total <= policy.auto_approve_max then
+    return { decision = "approve", reason = approved_why }
+  end
+  if before > 0 then
+    review_why = review_why .. "; order " .. (case.order or "?") .. " already has " .. decimal(before) ..
+        " refunded or in review"
+  end
+  return review_for(total, review_why)
+end
+
 -- With the orders plugin loaded (plugins = orders), the order book fills in
 -- what the case does not say: what was paid, when it was delivered, and
 -- whether it has shipping insurance.  Without it the case's fields decide.
 local function with_order_facts(case)
   local facts = { refund_amount = case.refund_amount, amount = case.amount, customer = case.customer,
                   delivered_at = case.delivered_at, refund_kind = case.refund_kind, goods_type = case.goods_type,
-                  shipping_insurance = case.shipping_insurance }
+                  shipping_insurance = case.shipping_insurance, order = case.order,
+                  order_refunded = case.order_refunded, order_in_review = case.order_in_review }
   local orders = plugins.orders
   local order = orders and case.order and orders.get(case.order)
   if order then
@@ -86,10 +110,7 @@ local function decide_refund(case)
 
   -- Not delivered yet: cancelling before shipment is refunded.
   if case.delivered_at == nil and case.refund_kind == "refund_only" then
-    if amount <= policy.auto_approve_max then
-      return { decision = "approve", cap = cap, reason = "not delivered yet: order cancelled before delivery" }
-    end
-    local d = review_for(amount, "not delivered yet")
+    local d = approve_or_review(case, amount, "not delivered yet: order cancelled before delivery", "not delivered yet")
     d.cap = cap
     return d
   end
@@ -102,50 +123,50 @@ local function decide_refund(case)
     if in_window and not excluded then
       local why = no_reason_text .. " (day " .. days_since .. ")"
       if case.shipping_insurance == "yes" then why = why .. "; 运费险 shipping insurance pays the return freight" end
-      if amount <= policy.auto_approve_max then
-        return { decision = "approve", cap = cap, reason = why }
-      end
-      local d = review_for(amount, why)
+      local d = approve_or_review(case, amount, why, why)
       d.cap = cap
       return d
     end
     if in_window and excluded then
-      local d = review_for(amount, "goods type " .. case.goods_type .. " is excluded from no-reason returns")
+      local before = (case.order_refunded or 0) + (case.order_in_review or 0)
+      local d = review_for(amount + before, "goods type " .. case.goods_type .. " is excluded from no-reason returns")
       d.cap = cap
       return d
     end
   end
 
   if case.shipping_insurance == "yes" and case.refund_kind == "return_refund" then
-    local d = amount <= policy.auto_approve_max
-        and { decision = "approve", reason = "运费险 shipping insurance covers the return freight" }
-        or review_for(amount, "运费险 shipping insurance covers the return freight")
+    local why = "运费险 shipping insurance covers the return freight"
+    local d = approve_or_review(case, amount, why, why)
     d.cap = cap
     return d
   end
 
-  if amount <= policy.auto_approve_max then
-    return { decision = "approve", cap = cap, reason = "small refund approved automatically" }
-  end
-  local d = review_for(amount, "outside the " .. policy.no_reason_days .. "-day no-reason window")
+  local d = approve_or_review(case, amount, "small refund approved automatically",
+                              "outside the " .. policy.no_reason_days .. "-day no-reason window")
   d.cap = cap
   return d
 end
 
 -- Deadlines (platform practice), in days of clock time:
---   a return's goods must be shipped back within 7 days, or the refund closes;
+--   a return's (return_refund, exchange) goods must be shipped back within 7 days, or the refund closes;
 --   the merchant confirms receipt within 10 days, or the refund is approved automatically;
 --   a refund waiting for review is decided after 2 days: approved automatically.
 -- An automatic approval is made by refund_automation.actor, and only up to its
--- approve_limit (¥200.00): above it the refund stays in review, overdue, and
+-- approve_limit (¥200.00) for the order's refunds in all (the host counts what
+-- the order has committed): above it the refund stays in review, overdue, and
 -- the case is escalated (event refund_overdue).
 local deadlines = { ship = 7 * day, receive = 10 * day, review = 2 * day }
 refund_automation = { actor = "auto-approval", approve_limit = 20000 }
 
+-- The kinds that take the goods back: an exchange is a return too (the host
+-- pays nothing of it before the goods are received).
+local returns_goods = { return_refund = true, exchange = true }
+
 function refund(case)
   local d = decide_refund(case)
   if d.decision == "reject" then return d end
-  if case.refund_kind == "return_refund" then
+  if returns_goods[case.refund_kind] then
     d.ship_within, d.receive_within = deadlines.ship, deadlines.receive
   end
   d.review_within, d.review_outcome = deadlines.review, "approve"

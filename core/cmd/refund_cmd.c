@@ -5,7 +5,8 @@
  * Owns the commands' argument rules and the reply's shape: every free text
  * (REASON, KEY, a note, a rejection's reason, a reference, carrier,
  * tracking, a condition) is one line checked as case texts are (args_text:
- * not empty, bounded, no control byte or NUL, UTF-8).  Never decides
+ * not empty, bounded, no control byte or NUL, UTF-8); GOODS_TYPE is a name
+ * (args_name), ITEM_OPENED yes or no.  Never decides
  * anything about a refund (domain/refunds.c does), never touches the store:
  * after a failed domain call it returns and request_finish replies.
  */
@@ -67,7 +68,7 @@ static void reply_refund(struct request *request, int64_t id) {
     refunds_get(&request->call, id, encode_refund, request->reply);
 }
 
-/* REFUND.REQUEST case amount kind [REASON text] [KEY key] */
+/* REFUND.REQUEST case amount kind [REASON text] [KEY key] [GOODS_TYPE name] [ITEM_OPENED yes|no] */
 void refund_request_command(struct request *request) {
     int64_t case_id, id;
     if (request_id(request, 1, "case", &case_id) != 0) return;
@@ -79,14 +80,16 @@ void refund_request_command(struct request *request) {
     }
     /* Each option at most once: a repeat is a mistake, never "the last
      * wins" (a KEY given twice could pay under the wrong key). */
-    static const char *const options[] = {"REASON", "KEY"};
+    static const char *const options[] = {"REASON", "KEY", "GOODS_TYPE", "ITEM_OPENED"};
+    enum { OPTIONS = sizeof options / sizeof options[0] };
     unsigned seen = 0;
     for (int i = 4; i < request->argc; i += 2) {
         unsigned k = 0;
-        while (k < 2 && !request_argument_is(request, i, options[k])) k++;
-        if (k == 2 || i + 1 >= request->argc) {
+        while (k < OPTIONS && !request_argument_is(request, i, options[k])) k++;
+        if (k == OPTIONS || i + 1 >= request->argc) {
             request_error(request, "INVALID", "unknown or incomplete REFUND.REQUEST option '%s' (options: REASON text, "
-                          "KEY key)", QUOTE(request->argv[i], request->argvlen[i], OPTION_NAME_SHOWN));
+                          "KEY key, GOODS_TYPE name, ITEM_OPENED yes|no)",
+                          QUOTE(request->argv[i], request->argvlen[i], OPTION_NAME_SHOWN));
             return;
         }
         if (seen & 1u << k) {
@@ -100,10 +103,23 @@ void refund_request_command(struct request *request) {
             if (args_text(request, "reason", value, len, REFUND_REASON_MAX, ARGS_LINE, 0)) return;
             ask.reason = value;
             ask.reason_len = len;
-        } else {
+        } else if (k == 1) {
             if (args_text(request, "key", value, len, REFUND_KEY_MAX, ARGS_LINE, 0)) return;
             ask.key = value;
             ask.key_len = len;
+        } else if (k == 2) {
+            /* A fact about the goods for the refund hook (fresh, custom, ...):
+             * a name, as a tag is; which types matter is the rules' word. */
+            if (args_name(request, "goods_type", value, len)) return;
+            ask.goods_type = value;
+            ask.goods_type_len = len;
+        } else {
+            int yes = request_argument_is(request, i + 1, "yes");
+            if (!yes && !request_argument_is(request, i + 1, "no")) {
+                request_error(request, "INVALID", "item_opened is yes or no");
+                return;
+            }
+            ask.item_opened = yes ? "yes" : "no";
         }
     }
     if (refunds_request(&request->call, case_id, &ask, &id) != 0) return;

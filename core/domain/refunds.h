@@ -87,12 +87,16 @@ int refunds_kind_valid(const char *kind, size_t len);
 
 /* What REFUND.REQUEST asks: amount as the client wrote it (a decimal of the
  * order's currency); kind valid (refunds_kind_valid); reason and key
- * optional (NULL), at most REFUND_REASON_MAX and REFUND_KEY_MAX bytes. */
+ * optional (NULL), at most REFUND_REASON_MAX and REFUND_KEY_MAX bytes;
+ * goods_type (a name, names_valid) and item_opened ("yes" or "no")
+ * optional (NULL): facts about the goods for the refund hook only. */
 struct refund_ask {
     const char *amount; size_t amount_len;
     const char *kind;
     const char *reason; size_t reason_len;
     const char *key; size_t key_len;
+    const char *goods_type; size_t goods_type_len;
+    const char *item_opened;
 };
 /* Decides a refund of case_id (the rules, inside the host's limits) and
  * records it; an approved one starts executing.  *id: the new refund, or

@@ -43,6 +43,13 @@ struct refund_facts {
     char order[CASE_TEXT_MAX + 1], requested_by[CASE_TEXT_MAX + 1], review_role[NAMES_MAX + 1], currency[4];
 };
 
+/* 1 for a kind that takes the goods back (return_refund, exchange): given
+ * return deadlines by the rules, it goes through the return's steps, and
+ * nothing is paid before the goods are received. */
+static inline int refund_kind_returns_goods(const char *kind) {
+    return strcmp(kind, "return_refund") == 0 || strcmp(kind, "exchange") == 0;
+}
+
 /* How many bytes of text an event shows: all of it, up to most. */
 static inline size_t shown(const char *text, size_t most) {
     size_t len = strlen(text);
@@ -93,6 +100,12 @@ int refunds_set_state(struct call *call, long long id, enum refund_state state, 
 /* The order has room for refund id (not counted itself): 0, or -1
  * (CONFLICT, or a store or order source error). */
 int refunds_check_room(struct call *call, long long id, const struct refund_facts *facts);
+/* What is committed on refund facts->order (approved, executing, paid)
+ * besides the refund itself: the sum, or -1 (a store error). */
+long long refunds_committed_besides(struct call *call, const struct refund_facts *facts);
+/* An amount as people read it: "199.00 CNY" (the currency's digits). */
+#define MONEY_TEXT_MAX 48
+const char *refunds_money_text(long long minor_units, const char *currency, char out[MONEY_TEXT_MAX]);
 /* The executor in the slot starts paying approved refund id. */
 int refunds_start(struct call *call, long long id, long long case_id);
 

@@ -352,6 +352,23 @@ static int replay_refunds(struct job *job, int64_t case_id, const struct rules_f
         fields[count++] = (struct rules_field){.name = "amount", .integer = paid, .is_integer = 1};
         fields[count++] = (struct rules_field){.name = "refund_amount", .integer = refund_amount, .is_integer = 1};
         fields[count++] = (struct rules_field){.name = "currency", .text = currency, .len = strlen(currency)};
+        /* The goods' facts the request gave (goods_type, item_opened): names, logged when given. */
+        char goods_type[RULES_NAME_MAX + 1] = "", item_opened[4] = "";
+        if ((p = strstr(inputs.text, " goods_type="))) sscanf(p + 12, "%64[^ ]", goods_type);
+        if ((p = strstr(inputs.text, " item_opened="))) sscanf(p + 13, "%3[^ ]", item_opened);
+        if (goods_type[0])
+            fields[count++] = (struct rules_field){.name = "goods_type", .text = goods_type, .len = strlen(goods_type)};
+        if (item_opened[0])
+            fields[count++] = (struct rules_field){.name = "item_opened", .text = item_opened, .len = strlen(item_opened)};
+        /* What the order and the case had before the request, as the hook was told (logged since then). */
+        static const char *const history[] = {"order_refunded", "order_in_review", "order_refunds", "case_refunds"};
+        for (size_t h = 0; h < sizeof history / sizeof history[0]; h++) {
+            char key[32];
+            snprintf(key, sizeof key, " %s=", history[h]);
+            if ((p = strstr(inputs.text, key)))
+                fields[count++] = (struct rules_field){.name = history[h], .integer = strtoll(p + strlen(key), NULL, 10),
+                                                       .is_integer = 1};
+        }
         /* What was decided: decision=... [role=...] */
         char old[DIFF_TEXT_MAX] = "", new[DIFF_TEXT_MAX];
         const char *output = (const char *)store_column_text(statement, 2);

@@ -1,4 +1,5 @@
-/* returns.c -- a return_refund's return and the refund deadlines (see
+/* returns.c -- a return's steps (a return_refund's or an exchange's: the
+ * kinds that take the goods back) and the refund deadlines (see
  * refunds.h: REFUND.RETURN, REFUND.RECEIVED, refunds_fire_due).
  *
  * Owns a return's steps (awaiting_shipment -> shipped -> received), the
@@ -99,6 +100,16 @@ static int approve_as_system(struct call *call, long long id, const struct refun
         snprintf(reason, sizeof reason, "%s; over %s's approval limit (%lld)", why, actor, limit);
         return overdue(call, id, facts, reason);
     }
+    /* The limit holds for the order's refunds in all, as the rules judge
+     * them: five refunds each within it are not approved unseen together. */
+    long long committed = refunds_committed_besides(call, facts);
+    if (committed < 0) return -1;
+    if (committed > limit - facts->amount) {
+        char total[MONEY_TEXT_MAX];
+        snprintf(reason, sizeof reason, "%s; over %s's approval limit (%lld): the order's refunds would come to %s",
+                 why, actor, limit, refunds_money_text(committed + facts->amount, facts->currency, total));
+        return overdue(call, id, facts, reason);
+    }
     if (strcmp(facts->requested_by, actor) == 0) {
         snprintf(reason, sizeof reason, "%s; %s requested it and may not approve it", why, actor);
         return overdue(call, id, facts, reason);
@@ -143,9 +154,9 @@ static int close_refund(struct call *call, long long id, const struct refund_fac
 static int load_return_at(struct call *call, long long id, const char *expected, const char *what,
                           struct refund_facts *facts, struct return_facts *more) {
     if (load_return(call, id, facts, more) != 0) return -1;
-    if (strcmp(more->kind, "return_refund") != 0 || !more->return_state[0])
-        return call_fail(call, CALL_BADSTATE, "refund %lld is a %s, not a return: %s", id,
-                         strcmp(more->kind, "return_refund") == 0 ? "return_refund without a return" : more->kind, what);
+    if (!refund_kind_returns_goods(more->kind) || !more->return_state[0])
+        return call_fail(call, CALL_BADSTATE, "refund %lld is a %s%s, not a return: %s", id, more->kind,
+                         refund_kind_returns_goods(more->kind) ? " without a return" : "", what);
     if (facts->state != REFUND_REVIEW || strcmp(more->return_state, expected) != 0)
         return call_fail(call, CALL_BADSTATE, "refund %lld is %s, its return %s: %s", id, refund_state_name(facts->state),
                          more->return_state, what);

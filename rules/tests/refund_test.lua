@@ -159,3 +159,34 @@ function test_returns_and_reviews_carry_their_deadlines()
   expect(rejected.decision, "reject", "over what was paid")
   expect(rejected.ship_within, nil, "no deadline for a rejection")
 end
+
+function test_an_exchange_is_a_return()
+  local d = refund({ amount = 4000, refund_amount = 4000, refund_kind = "exchange", delivered_at = jan1 })
+  expect(d.decision, "approve", "decision")
+  expect(d.ship_within, tostring(7 * day), "the goods are shipped back within 7 days")
+  expect(d.receive_within, tostring(10 * day), "and confirmed received within 10")
+end
+
+-- The thresholds hold for the order's refunds in all, not for each request.
+function test_thresholds_count_what_the_order_already_has()
+  local d = refund({ order = "O-1", amount = 100000, refund_amount = 3000, refund_kind = "refund_only",
+                     order_refunded = 0, order_in_review = 0 })
+  expect(d.decision, "approve", "the first ¥30.00")
+  d = refund({ order = "O-1", amount = 100000, refund_amount = 3000, refund_kind = "refund_only",
+               order_refunded = 8000 })
+  expect(d.decision, "review", "¥30.00 more on an order that has ¥80.00 committed")
+  expect(d.role, "supervisor", "role")
+  expect(d.reason, "not delivered yet; order O-1 already has 80.00 refunded or in review; supervisor reviews", "reason")
+  d = refund({ order = "O-1", amount = 100000, refund_amount = 1000, refund_kind = "refund_only",
+               order_in_review = 9500 })
+  expect(d.decision, "review", "a review waiting counts too")
+  set_clock(jan1 + 2 * day)
+  d = refund({ order = "O-1", amount = 300000, refund_amount = 20000, refund_kind = "return_refund",
+               delivered_at = jan1, order_refunded = 150000, order_in_review = 40000 })
+  expect(d.role, "finance", "¥2100.00 in all is over a supervisor's review")
+  set_clock(jan1 + 20 * day)
+  d = refund({ order = "O-1", amount = 100000, refund_amount = 1000, refund_kind = "refund_only",
+               delivered_at = jan1, order_refunded = 4000 })
+  expect(d.decision, "approve", "¥50.00 in all is still approved at once")
+  expect(d.reason, "small refund approved automatically", "reason")
+end

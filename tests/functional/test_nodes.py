@@ -26,6 +26,8 @@ read the subscriber's socket with a deadline, never sleep a fixed time.
 """
 import os
 import re
+import shutil
+import tempfile
 import time
 
 from harness import (Client, Cluster, PsqlSession, _pg_url_of, as_map, info, login, open_case, store_execute,
@@ -83,7 +85,23 @@ def test_claims_from_three_nodes_give_each_of_5000_cases_once():
 
 
 def test_refund_requests_on_one_order_from_every_node_never_exceed_what_it_was_paid():
-    with Cluster(3, rules="shipped") as nodes:                # refunds up to 50.00 are approved at once
+    # Rules that approve every request up to 50.00 whatever the order already has (the shipped ones judge
+    # the order's total and would review the second): only the host's ceiling stops them.
+    rules = tempfile.mkdtemp(prefix="redress-ceiling-rules-")
+    with open(os.path.join(rules, "rules.lua"), "w") as f:
+        f.write('vocabulary = { categories = { "general_inquiry" }, queues = { "support" } }\n'
+                'function refund(case)\n'
+                '  if case.refund_amount <= 5000 then return { decision = "approve", reason = "up to 50.00" } end\n'
+                '  return { decision = "review", role = "supervisor", reason = "over 50.00" }\n'
+                'end\n')
+    try:
+        refund_requests_from_every_node(rules)
+    finally:
+        shutil.rmtree(rules, ignore_errors=True)
+
+
+def refund_requests_from_every_node(rules):
+    with Cluster(3, rules=rules) as nodes:                    # refunds up to 50.00 are approved at once
         admin = nodes[0].client()
         first = open_case(admin, customer="C-0", order="O-5", amount="100.00")
         # Two connections per node, each with a case of its own on the order (recorded on node 0).

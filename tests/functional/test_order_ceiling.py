@@ -21,6 +21,19 @@ def login(d, name, token):
     return c
 
 
+def per_request_rules():
+    """A rule set that approves every refund up to 50.00 whatever the order already has (the shipped rules
+    judge the order's total): only the host's ceiling stops it.  The caller removes the folder."""
+    rules = tempfile.mkdtemp(prefix="redress-ceiling-rules-")
+    with open(os.path.join(rules, "rules.lua"), "w") as f:
+        f.write('vocabulary = { categories = { "general_inquiry" }, queues = { "support" } }\n'
+                'function refund(case)\n'
+                '  if case.refund_amount <= 5000 then return { decision = "approve", reason = "up to 50.00" } end\n'
+                '  return { decision = "review", role = "supervisor", reason = "over 50.00" }\n'
+                'end\n')
+    return rules
+
+
 def order_row(d, order):
     """(paid_amount, currency, source, case_id) of the order's fact, or None."""
     rows = store_rows(d, "SELECT paid_amount, currency, source, case_id FROM orders WHERE order_id = ?", (order,))
@@ -74,8 +87,10 @@ def test_the_cases_of_an_order_are_listed_whoever_recorded_the_order():
 
 def test_a_second_case_cannot_raise_what_an_order_was_paid():
     # The reported hole: a second case naming the order with a huge amount let the shipped rules
-    # auto-approve 150.00 of refunds on an order paid 100.00.
-    with Daemon(rules="shipped") as d:
+    # auto-approve 150.00 of refunds on an order paid 100.00.  (Rules that approve each request up to
+    # 50.00: the shipped ones now judge the order's total and would review the second.)
+    rules = per_request_rules()
+    with Daemon(rules=rules) as d:
         c = d.client()
         first = open_case(c, customer="C-1", order="O-1", amount="100.00")
         r = open_case(c, customer="C-2", order="O-1", amount="100000.00")
@@ -87,6 +102,7 @@ def test_a_second_case_cannot_raise_what_an_order_was_paid():
                   for case in (first, second, second)]
         assert states == ["executing", "executing", "rejected"], states
         assert committed(d, "O-1") == 10000 and order_row(d, "O-1") == (10000, "CNY", "case", first)
+    shutil.rmtree(rules, ignore_errors=True)
 
 
 def test_a_case_on_an_order_another_case_recorded_shares_its_ceiling():
@@ -155,7 +171,8 @@ def test_retry_and_settle_across_cases_never_exceed_the_order():
 
 
 def test_pipelined_requests_from_several_connections_never_exceed_the_order():
-    with Daemon(rules="shipped") as d:                                  # refunds up to 50.00 are approved at once
+    rules = per_request_rules()
+    with Daemon(rules=rules) as d:                                      # refunds up to 50.00 are approved at once
         admin = d.client()
         first = open_case(admin, customer="C-0", order="O-5", amount="100.00")
         clients = [d.client() for _ in range(4)]
@@ -179,7 +196,8 @@ def test_pipelined_requests_from_several_connections_never_exceed_the_order():
         # several supervisors approving the same reviews at once: only what fits is approved
         second = open_case(admin, customer="C-9", order="O-6", amount="100.00")
         other = open_case(admin, customer="C-10", order="O-6")
-        ids = [as_map(admin.call("REFUND.REQUEST", second if k % 2 else other, "60.00", "return_refund"))["id"]
+        # (refund_only: a return_refund waits for its goods before anyone may approve it)
+        ids = [as_map(admin.call("REFUND.REQUEST", second if k % 2 else other, "60.00", "refund_only"))["id"]
                for k in range(6)]
         sups = [login(d, "sup%d" % k, admin.call("AGENT.ADD", "sup%d" % k, "supervisor")) for k in range(3)]
         for k, s in enumerate(sups):
@@ -189,6 +207,7 @@ def test_pipelined_requests_from_several_connections_never_exceed_the_order():
         assert len(approved) == 1, replies
         assert all(r.code in ("CONFLICT", "BADSTATE") for r in replies if not isinstance(r, list)), replies
         assert committed(d, "O-6") == 6000
+    shutil.rmtree(rules, ignore_errors=True)
 
 
 def orders_config(path):

@@ -25,8 +25,13 @@ def test_small_refund_within_seven_days_is_paid_through_the_outbox():
         c.call("DEBUG.CLOCK", "SET", JAN1 + 2 * 86400)
         cid = open_case(c, subject="想退货", order="O-1", amount="199.00", delivered_at=str(JAN1))
         refund = as_map(c.call("REFUND.REQUEST", cid, "40.00", "exchange", "REASON", "不喜欢"))
-        assert refund["state"] == "executing" and refund["amount"] == "40.00" and refund["decided_by"] == "rules"
-        assert "七天无理由" in refund["decision_reason"]
+        # an exchange takes the goods back: paid once they are received, not before
+        assert refund["state"] == "review" and refund["return_state"] == "awaiting_shipment", refund
+        assert "七天无理由" in refund["decision_reason"] and outbox(d) == []
+        c.call("REFUND.RETURN", refund["id"], "SF", "SF1")
+        refund = as_map(c.call("REFUND.RECEIVED", refund["id"]))
+        assert refund["state"] == "executing" and refund["amount"] == "40.00", refund
+        assert refund["decided_by"] == "auto-approval"
         assert outbox(d) == [(int(refund["id"]), 4000, "CNY", "redress-refund-" + refund["id"], 1)]
         settled = as_map(c.call("REFUND.SETTLE", refund["id"], "ok", "PAY-778"))
         assert settled["state"] == "succeeded" and settled["reference"] == "PAY-778"
@@ -125,8 +130,10 @@ def test_refund_request_options_are_named_and_given_once():
         cid = open_case(admin, order="O-6", amount="100.00")
         for args, said in [(["KEY", "a", "KEY", "b"], "REFUND.REQUEST option KEY given twice"),
                            (["REASON", "x", "reason", "y"], "REFUND.REQUEST option REASON given twice"),
+                           (["GOODS_TYPE", "fresh", "goods_type", "custom"],
+                            "REFUND.REQUEST option GOODS_TYPE given twice"),
                            (["RESON", "x"], "unknown or incomplete REFUND.REQUEST option 'RESON' (options: REASON "
-                                            "text, KEY key)"),
+                                            "text, KEY key, GOODS_TYPE name, ITEM_OPENED yes|no)"),
                            (["KEY", "k", "REASON"], "unknown or incomplete REFUND.REQUEST option 'REASON'")]:
             r = admin.call("REFUND.REQUEST", cid, "10.00", "refund_only", *args)
             assert isinstance(r, RespError) and r.code == "INVALID" and said in r, (args, r)
@@ -403,3 +410,46 @@ def test_a_kind_with_a_nul_is_no_kind():
         r = admin.call("REFUND.REQUEST", cid, "1.00", b"refund_only\x00junk")
         assert isinstance(r, RespError) and r.code == "INVALID" and "kind" in r, r
         assert admin.call("REFUND.LIST", cid) == []
+
+
+def test_goods_facts_reach_the_refund_hook():
+    """GOODS_TYPE and ITEM_OPENED of REFUND.REQUEST reach the refund hook (the shipped rules review fresh,
+    custom, digital goods and newspapers instead of a no-reason return), are logged with its inputs, and are
+    checked: a goods type is a name, item_opened yes or no; a bad one is INVALID and nothing is recorded."""
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", JAN1 + 86400)
+        cid = open_case(c, subject="鱼坏了", order="O-1", amount="500.00", delivered_at=str(JAN1))
+        for args, why in [(["GOODS_TYPE", "fresh fish"], "goods_type 'fresh fish' is not a name"),
+                          (["GOODS_TYPE", ""], "goods_type '' is not a name"),
+                          (["ITEM_OPENED", "maybe"], "item_opened is yes or no"),
+                          (["ITEM_OPENED"], "INVALID")]:
+            r = c.call("REFUND.REQUEST", cid, "30.00", "exchange", *args)
+            assert isinstance(r, RespError) and r.code == "INVALID" and why in str(r), (args, r)
+        assert c.call("REFUND.LIST", cid) == []
+        fresh = as_map(c.call("REFUND.REQUEST", cid, "30.00", "exchange", "GOODS_TYPE", "fresh", "ITEM_OPENED", "yes"))
+        assert fresh["state"] == "review" and fresh["review_role"] == "supervisor", fresh
+        assert "goods type fresh is excluded from no-reason returns" in fresh["decision_reason"], fresh
+        inputs = as_map(c.call("REFUND.EXPLAIN", fresh["id"])[0])["inputs"]
+        assert "goods_type=fresh" in inputs and "item_opened=yes" in inputs, inputs
+        mug = as_map(c.call("REFUND.REQUEST", cid, "30.00", "return_refund", "goods_type", "mug"))
+        assert "七天无理由" in mug["decision_reason"], mug
+
+
+def test_split_refunds_are_judged_on_the_orders_total():
+    """Twenty-one refunds of 50.00 on a 1000.00 order: the rules approve at once up to 50.00 of the order's
+    refunds in all (what it already has committed or in review, told to the hook), not 50.00 each; the rest
+    goes to a person."""
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        cid = open_case(c, customer="C-1", order="O-1", amount="1000.00")
+        al = login(d, "al", c.call("AGENT.ADD", "al", "agent", "QUEUES", "support"))
+        replies = [as_map(r) for r in al.pipeline([["REFUND.REQUEST", cid, "50.00", "refund_only"]] * 21)]
+        states = [r["state"] for r in replies]
+        assert states.count("executing") == 1 and states.count("review") == 20, states
+        assert replies[0]["state"] == "executing" and replies[0]["decided_by"] == "rules", replies[0]
+        assert "order O-1 already has 50.00" in replies[1]["decision_reason"], replies[1]
+        assert store_rows(d, "SELECT committed FROM order_refund_totals WHERE order_id = 'O-1'") == [(5000,)]
+        inputs = [as_map(e)["inputs"] for e in c.call("REFUND.EXPLAIN", replies[2]["id"])]
+        assert "order_refunded=5000" in inputs[0] and "order_in_review=5000" in inputs[0], inputs
+        assert "order_refunds=2" in inputs[0] and "case_refunds=2" in inputs[0], inputs

@@ -193,3 +193,75 @@ def test_carrier_tracking_and_condition_are_checked_like_case_texts():
             assert isinstance(got, RespError) and got.code == "INVALID" and why in got, (condition, got)
         assert refund(c, r["id"])["return_state"] == "shipped"
         assert as_map(c.call("REFUND.RECEIVED", r["id"], "box torn"))["return_condition"] == "box torn"
+
+
+def test_a_return_is_not_approved_before_its_goods_are_received():
+    """Nothing is paid before the goods come back, whoever approves: a supervisor's REFUND.APPROVE of a
+    return still awaiting its shipment, or shipped but not received, is BADSTATE naming the return's step, and
+    the return goes on; once received, a review is approved by its reviewer as any other."""
+    with Daemon(rules="shipped") as d:
+        c, cid, small = start(d)                      # 40.00: the rules approved it, released at receipt
+        big = as_map(c.call("REFUND.REQUEST", cid, "100.00", "return_refund"))   # over ¥50: a real review
+        sup = login(d, "sam", c.call("AGENT.ADD", "sam", "supervisor"))
+        for r in (small, big):
+            assert r["state"] == "review" and r["return_state"] == "awaiting_shipment", r
+            got = sup.call("REFUND.APPROVE", r["id"])
+            assert isinstance(got, RespError) and got.code == "BADSTATE", got
+            assert "waits for its goods (awaiting_shipment)" in got and "REFUND.RECEIVED" in got, got
+            assert as_map(c.call("REFUND.RETURN", r["id"], "SF", "SF-" + r["id"]))["return_state"] == "shipped"
+            got = sup.call("REFUND.APPROVE", r["id"])
+            assert isinstance(got, RespError) and got.code == "BADSTATE" and "(shipped)" in got, got
+            assert refund(c, r["id"])["state"] == "review"
+        assert outbox_ids(d) == []
+        got = as_map(c.call("REFUND.RECEIVED", small["id"]))
+        assert got["state"] == "executing" and got["decided_by"] == "auto-approval", got
+        got = as_map(c.call("REFUND.RECEIVED", big["id"]))
+        assert got["state"] == "review" and got["return_state"] == "received", got
+        got = as_map(sup.call("REFUND.APPROVE", big["id"]))
+        assert got["state"] == "executing" and got["decided_by"] == "sam", got
+        assert outbox_ids(d) == [int(small["id"]), int(big["id"])]
+
+
+def test_an_exchange_goes_through_its_return_before_anything_is_paid():
+    """An exchange takes the goods back as a return_refund does: with the shipped rules it waits for them,
+    with the same deadlines, and is paid only once they are received."""
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", NOW)
+        cid = open_case(c, subject="想换货", order="O-1", amount="199.00", delivered_at=str(JAN1))
+        x = as_map(c.call("REFUND.REQUEST", cid, "40.00", "exchange"))
+        assert x["state"] == "review" and x["return_state"] == "awaiting_shipment", x
+        assert x["due_kind"] == "ship" and x["due_at"] == str(NOW + 7 * DAY), x
+        assert "七天无理由" in x["decision_reason"], x
+        sup = login(d, "sam", c.call("AGENT.ADD", "sam", "supervisor"))
+        assert sup.call("REFUND.APPROVE", x["id"]).code == "BADSTATE"
+        assert outbox_ids(d) == []
+        shipped = as_map(c.call("REFUND.RETURN", x["id"], "SF", "SF9"))
+        assert shipped["return_state"] == "shipped" and shipped["due_kind"] == "receive", shipped
+        got = as_map(c.call("REFUND.RECEIVED", x["id"], "as new"))
+        assert got["state"] == "executing" and got["decided_by"] == "auto-approval", got
+        assert outbox_ids(d) == [int(x["id"])]
+        # Not shipped in time, an exchange closes as a return does.
+        y = as_map(c.call("REFUND.REQUEST", cid, "30.00", "exchange"))
+        c.call("DEBUG.CLOCK", "ADVANCE", 7 * DAY)
+        got = refund(c, y["id"])
+        assert got["state"] == "rejected" and "not shipped in time" in got["decision_reason"], got
+
+
+def test_automatic_approvals_are_judged_on_the_orders_total():
+    """Five refunds of 200.00 on a 1000.00 order, each within the system actor's ¥200.00 alone: past the review
+    deadline the first is approved automatically, the others would take the order's automatic refunds past
+    ¥200.00 and stay in review, escalated, for a person."""
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", NOW)
+        cid = open_case(c, customer="C-1", order="O-1", amount="1000.00")
+        al = login(d, "al", c.call("AGENT.ADD", "al", "agent", "QUEUES", "support"))
+        ids = [as_map(al.call("REFUND.REQUEST", cid, "200.00", "refund_only"))["id"] for _ in range(5)]
+        assert [refund(c, i)["state"] for i in ids] == ["review"] * 5
+        c.call("DEBUG.CLOCK", "ADVANCE", 2 * DAY + 60)
+        got = [refund(c, i) for i in ids]
+        assert [(r["state"], r["decided_by"]) for r in got] == [("executing", "auto-approval")] + [("review", "")] * 4, got
+        overdue = [as_map(e)["detail"] for e in c.call("CASE.HISTORY", cid) if as_map(e)["kind"] == "refund_overdue"]
+        assert len(overdue) == 4 and all("the order's refunds would come to 400.00 CNY" in o for o in overdue), overdue
+        assert outbox_ids(d) == [int(ids[0])]
