@@ -2,9 +2,10 @@
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 
-from harness import REDRESSD, Daemon, as_map
+from harness import REDRESSD, ROOT, STORE, Daemon, as_map, open_case
 
 
 def run(*argv, **kw):
@@ -45,6 +46,49 @@ def test_config_file_and_flag_override():
         assert p.returncode == 2 and "unknown setting 'colour'" in p.stderr
     finally:
         shutil.rmtree(data, ignore_errors=True)
+
+
+UNIT = os.path.join(ROOT, "examples/systemd/redressd.service")
+
+
+def _under_unit_filter(scratch, *options):
+    """An executable that runs redressd under the example unit's system-call filter (unit_filter.py)."""
+    path = os.path.join(scratch, "redressd-filtered%d" % len(os.listdir(scratch)))
+    with open(path, "w") as f:
+        f.write('#!/bin/sh\nexec %s %s %s %s -- %s "$@"\n' % (
+            sys.executable, os.path.join(ROOT, "tests/functional/unit_filter.py"), UNIT, " ".join(options),
+            os.path.abspath(REDRESSD)))
+    os.chmod(path, 0o755)
+    return path
+
+
+def _serves_with_its_threads_running(d):
+    """The daemon answers, and both threads that renice themselves first thing have run: the search
+    worker indexed a case (a search waits for it), the integrity check (SQLite) reported."""
+    c = d.client()
+    case = open_case(c, subject="kettle arrived cracked")
+    assert [int(as_map(r)["id"]) for r in c.call("CASE.SEARCH", "kettle")] == [case]
+    if STORE == "sqlite":
+        d.wait_log("integrity check passed")
+    assert c.call("PING") == "PONG"
+    assert d.proc.poll() is None
+    assert "level=error" not in d.log()
+
+
+def test_the_example_systemd_units_system_call_filter_lets_the_daemon_serve():
+    """examples/systemd/redressd.service: its SystemCallFilter= once forbade setpriority (in @resources), which
+    the integrity-check and search threads call, and a forbidden call killed the daemon (SIGSYS) at every start."""
+    scratch = tempfile.mkdtemp(prefix="redress-unit-")
+    try:
+        # Every call the unit forbids kills here, even the ones it would fail softly: the daemon makes none.
+        with Daemon(binary=_under_unit_filter(scratch, "--action", "kill")) as d:
+            _serves_with_its_threads_running(d)
+        # A call the unit forbids fails as the unit says (SystemCallErrorNumber=), not with SIGSYS, and the
+        # daemon takes a refused renice as the best effort it is: no error, it serves.
+        with Daemon(binary=_under_unit_filter(scratch, "--forbid", "setpriority")) as d:
+            _serves_with_its_threads_running(d)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def test_logs_are_logfmt():
