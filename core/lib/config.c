@@ -283,6 +283,48 @@ static char *trim(char *text) {
     return text;
 }
 
+/* One line of a config file, in place: NULL and *key = NULL for a blank or
+ * comment line; NULL with *key and *value; or why the line is wrong.  As in
+ * PostgreSQL's config file, '#' starts a comment anywhere outside a double-
+ * quoted value: `data = /srv/redress   # the cases` is /srv/redress, and a
+ * value that must hold '#' is quoted.  A value's quotes end at the next '"'
+ * (there is no escape); after them only spaces and a comment may follow.
+ * An unbalanced quote is refused rather than read as part of the value (a
+ * bind address "127.0.0.1 with its quote would only fail much later). */
+static const char *parse_line(char *line, char **key, char **value, char *why, size_t why_size) {
+    char *text = trim(line);
+    *key = *value = NULL;
+    if (*text == '#' || *text == '\0') return NULL;
+    char *equals = strchr(text, '='), *hash = strchr(text, '#');
+    if (equals == NULL || (hash != NULL && hash < equals)) {
+        snprintf(why, why_size, "expected key = value");
+        return why;
+    }
+    *equals = '\0';
+    *key = trim(text);
+    char *rest = trim(equals + 1);
+    if (*rest == '"') {
+        char *close = strchr(rest + 1, '"');
+        if (close == NULL) {
+            snprintf(why, why_size, "%.64s: no closing '\"' (a quoted value ends on its line)", *key);
+            return why;
+        }
+        *close = '\0';
+        char *after = close + 1;
+        while (isspace((unsigned char)*after)) after++;
+        if (*after != '\0' && *after != '#') {
+            snprintf(why, why_size, "%.64s: '%.32s' after the closing '\"' (a comment starts with '#')", *key,
+                     after);
+            return why;
+        }
+        *value = rest + 1;
+        return NULL;
+    }
+    if (hash != NULL) *hash = '\0';
+    *value = trim(rest);
+    return NULL;
+}
+
 const char *config_load_file(struct config *config, const char *path, char *error,
                              size_t error_size) {
     FILE *file = fopen(path, "r");
@@ -300,25 +342,12 @@ const char *config_load_file(struct config *config, const char *path, char *erro
             result = error;
             break;
         }
-        char *text = trim(line);
-        if (*text == '#' || *text == '\0') continue;
-        char *equals = strchr(text, '=');
-        if (equals == NULL) {
-            snprintf(error, error_size, "%s:%d: expected key = value", path, number);
-            result = error;
-            break;
+        char *key, *value;
+        if (parse_line(line, &key, &value, why, sizeof why) == NULL) {
+            if (key == NULL || config_set(config, key, value, why, sizeof why) == NULL) continue;
         }
-        *equals = '\0';
-        char *key = trim(text), *value = trim(equals + 1);
-        size_t value_len = strlen(value);
-        if (value_len >= 2 && value[0] == '"' && value[value_len - 1] == '"') {
-            value[value_len - 1] = '\0';
-            value++;
-        }
-        if (config_set(config, key, value, why, sizeof why)) {
-            snprintf(error, error_size, "%s:%d: %s", path, number, why);
-            result = error;
-        }
+        snprintf(error, error_size, "%s:%d: %s", path, number, why);
+        result = error;
     }
     fclose(file);
     return result;

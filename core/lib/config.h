@@ -1,8 +1,8 @@
 /* config.h -- the daemon's settings: defaults, config file, command-line flags.
  *
  * One table (config.c) lists every setting with its default, bounds and help.
- * The config file is "key = value" lines ('#' starts a comment; values may be
- * "double quoted"); every key is also a flag: max_bulk is --max-bulk.  Flags
+ * The config file is "key = value" lines ('#' starts a comment anywhere
+ * outside a "double quoted" value); every key is also a flag: max_bulk is --max-bulk.  Flags
  * override the file, whichever order they come in.
  */
 #ifndef REDRESS_CONFIG_H

@@ -48,6 +48,24 @@ def test_config_file_and_flag_override():
         shutil.rmtree(data, ignore_errors=True)
 
 
+def test_a_comment_after_a_value_is_not_part_of_it():
+    """'#' starts a comment anywhere outside a double-quoted value (as in PostgreSQL's config file); the
+    comment once became part of the value: unix_socket "\"\"   # ..." could not listen."""
+    with Daemon(config='unix_socket = ""          # "" = DATA/redress.sock\nmax_clients = 7   # a few\n') as d:
+        assert d.unix_path == os.path.join(d.data, "redress.sock"), d.unix_path
+        assert "max_clients:7" in d.client().call("INFO")
+    scratch = tempfile.mkdtemp(prefix="redress-config-")
+    try:
+        conf, data = os.path.join(scratch, "redress.conf"), os.path.join(scratch, "state")
+        with open(conf, "w") as f:
+            f.write('port = 0\nbind = "127.0.0.1\n')
+        p = run(REDRESSD, "--config", conf, "--data", data)
+        assert p.returncode == 2 and "redress.conf:2: bind: no closing '\"'" in p.stderr, p.stderr
+        assert not os.path.exists(data)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 UNIT = os.path.join(ROOT, "examples/systemd/redressd.service")
 
 
