@@ -92,7 +92,9 @@ const char *config_plugin_setting(const struct config *config, const char *plugi
 void config_defaults(struct config *config);
 
 /* Reads a config file; returns NULL, or an error message (file:line: why)
- * written into error (size error_size). */
+ * written into error (size error_size).  A key set twice in the file is
+ * refused ("key: set again (first at line N)"); a later file or a flag
+ * (config_set) sets it again freely. */
 const char *config_load_file(struct config *config, const char *path, char *error,
                              size_t error_size);
 

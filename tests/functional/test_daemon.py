@@ -66,6 +66,25 @@ def test_a_comment_after_a_value_is_not_part_of_it():
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def test_a_key_set_twice_or_a_bad_word_is_refused_with_its_line_before_the_store_opens():
+    """A key set twice was silently the last; sync, log_level and bind were checked only after the file (no
+    FILE:LINE), sync and bind after the store was opened and admin.token written."""
+    scratch = tempfile.mkdtemp(prefix="redress-config-")
+    try:
+        conf, data = os.path.join(scratch, "redress.conf"), os.path.join(scratch, "state")
+        for text, why in [("port = 7878\nmax_clients = 9\nport = 0\n", "redress.conf:3: port: set again (first at line 1)"),
+                          ("port = 0\nsync = fulll\n", "redress.conf:2: sync: 'fulll' is not full or normal"),
+                          ("log_level = verbose\n", "redress.conf:1: log_level: 'verbose' is not debug, info, warn or error"),
+                          ("port = 0\nbind = 127.0.0.l\n", "redress.conf:2: bind: '127.0.0.l' is not an IPv4 or IPv6 address")]:
+            with open(conf, "w") as f:
+                f.write(text)
+            p = run(REDRESSD, "--config", conf, "--data", data, "--rules", "")
+            assert p.returncode == 2 and why in p.stderr, (text, p.returncode, p.stderr)
+            assert not os.path.exists(data), text
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 UNIT = os.path.join(ROOT, "examples/systemd/redressd.service")
 
 

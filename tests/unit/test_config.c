@@ -250,3 +250,51 @@ TEST(config_shipped_example_reads_as_its_comments_say) {
     CHECK_STR(config.data, "./data");
     CHECK(same(config_plugin_setting(&config, "http_refund", "key", NULL), "change-me"));
 }
+
+/* A key set twice in one file is refused at its second line, naming the
+ * first ('-' and '_' spell one key), plugin keys too; not the last silently. */
+TEST(config_key_set_twice_in_a_file) {
+    struct config config;
+    char error[512];
+    CHECK(contains(load_text(&config, "port = 7878\nmax_clients = 5\nport = 7000\n", error, sizeof error),
+                   ":3: port: set again (first at line 1)"));
+    CHECK(contains(load_text(&config, "# x\nmax_clients = 5\n\nmax-clients = 6\n", error, sizeof error),
+                   ":4: max-clients: set again (first at line 2)"));
+    CHECK(contains(load_text(&config, "webhook.url = a\nwebhook.events = x\nwebhook.url = b\n", error, sizeof error),
+                   ":3: webhook.url: set again (first at line 1)"));
+    CHECK(load_text(&config, "port = 7000\nwebhook.url = a\norders.url = b\n", error, sizeof error) == NULL);
+    CHECK_INT(config.port, 7000);
+    /* A file read after another sets its keys again: flags and later files win. */
+    CHECK(config_set(&config, "port", "7001", error, sizeof error) == NULL);
+    CHECK_INT(config.port, 7001);
+}
+
+/* Settings that later layers read as text are checked when read, with the
+ * file's line, before the daemon opens its store or writes a token. */
+TEST(config_words_addresses_and_ports_checked_when_read) {
+    struct config config;
+    char error[512];
+    CHECK(contains(load_text(&config, "port = 0\nsync = fulll\n", error, sizeof error),
+                   ":2: sync: 'fulll' is not full or normal"));
+    CHECK(contains(load_text(&config, "log_level = verbose\n", error, sizeof error),
+                   ":1: log_level: 'verbose' is not debug, info, warn or error"));
+    CHECK(contains(load_text(&config, "bind = localhost\n", error, sizeof error),
+                   ":1: bind: 'localhost' is not an IPv4 or IPv6 address"));
+    CHECK(contains(load_text(&config, "http_port = 80a\n", error, sizeof error),
+                   ":1: http_port: '80a' is not a port number in 0..65535"));
+    CHECK(contains(load_text(&config, "tls_port = 70000\n", error, sizeof error),
+                   ":1: tls_port: '70000' is not a port number in 0..65535"));
+    CHECK(load_text(&config, "sync = normal\nlog_level = warn\nbind = \"::1\"\n"
+                             "http_port = 0\ntls_port = 7879\n", error, sizeof error) == NULL);
+    CHECK_STR(config.sync, "normal");
+    CHECK_STR(config.log_level, "warn");
+    CHECK_STR(config.bind, "::1");
+    CHECK_STR(config.tls_port, "7879");
+    CHECK(load_text(&config, "bind = \"\"\nhttp_port = \"\"\n", error, sizeof error) == NULL);
+    CHECK_STR(config.bind, "");
+    /* The defaults pass their own checks. */
+    config_defaults(&config);
+    CHECK_STR(config.bind, "127.0.0.1");
+    CHECK_STR(config.sync, "full");
+    CHECK_STR(config.log_level, "info");
+}
