@@ -27,7 +27,9 @@ PKGS    := lua5.4 sqlite3 libevent libevent_openssl openssl jansson libsystemd l
 BUILD_PACKAGES := build-essential pkg-config liblua5.4-dev libsqlite3-dev libevent-dev libssl-dev libjansson-dev libsystemd-dev libgmime-3.0-dev libpq-dev tzdata
 TEST_PACKAGES  := python3 redis-tools redis-server openssl python3-redis libhiredis-dev clang lua-check \
                   prometheus chromium chromium-driver python3-selenium fonts-wqy-zenhei \
-                  python3-aiosmtpd postgresql libpq-dev
+                  python3-aiosmtpd postgresql libpq-dev systemd libseccomp2
+# systemd (systemd-analyze) and libseccomp2: test_daemon.py runs the daemon
+# under examples/systemd/redressd.service's system-call filter.
 # libpq: the PostgreSQL store (store = postgresql) speaks through it -- the
 # wire protocol, auth, TLS and multi-host failover URLs are not ours to write.
 PG_PKGS := libpq

@@ -467,7 +467,10 @@ static int gathering(int by_hand, struct timespec *until, int *since_set) {
 
 static void *worker_main(void *argument) {
     (void)argument;
-    /* Linux nices one thread by its id; elsewhere this is a no-op failure. */
+    /* Linux nices one thread by its id; elsewhere this is a no-op failure.
+     * Best effort, silently: refused (a system-call filter answering EPERM,
+     * examples/systemd) the thread runs at the loop's priority, correct but
+     * slower to yield.  Not logged: the log's clock is the loop's. */
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORKER_NICE) != 0) { /* best effort */ }
     struct timespec gather_until = {0, 0};
     int gathering_since = 0;

@@ -6,6 +6,7 @@
  */
 #include "lib/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -24,24 +25,56 @@ struct setting {
     const char *initial;   /* default, as text */
     long long minimum, maximum;
     const char *help;
-    const char *const *choices; /* SETTING_CHOICE: the words, in enum order, NULL-terminated */
+    /* SETTING_CHOICE: the words, in enum order, NULL-terminated; a string
+     * with words (WORD_SETTING) is one of them, kept as text. */
+    const char *const *choices;
+    /* A string read by a later layer (a listener's address or port): what
+     * that layer accepts, checked here so that a bad value is refused with
+     * FILE:LINE before the store is opened.  NULL or why (into why). */
+    const char *(*check)(const char *value, char *why, size_t why_size);
 };
 
 #define STRING_SETTING(field, initial, help) \
     {#field, SETTING_STRING, offsetof(struct config, field), \
-     sizeof(((struct config *)0)->field), initial, 0, 0, help, NULL}
+     sizeof(((struct config *)0)->field), initial, 0, 0, help, NULL, NULL}
+#define WORD_SETTING(field, initial, words, help) \
+    {#field, SETTING_STRING, offsetof(struct config, field), \
+     sizeof(((struct config *)0)->field), initial, 0, 0, help, words, NULL}
+#define CHECKED_SETTING(field, initial, check, help) \
+    {#field, SETTING_STRING, offsetof(struct config, field), \
+     sizeof(((struct config *)0)->field), initial, 0, 0, help, NULL, check}
 #define INTEGER_SETTING(field, initial, minimum, maximum, help) \
-    {#field, SETTING_INTEGER, offsetof(struct config, field), 0, initial, minimum, maximum, help, NULL}
+    {#field, SETTING_INTEGER, offsetof(struct config, field), 0, initial, minimum, maximum, help, NULL, NULL}
 #define BOOLEAN_SETTING(field, initial, help) \
-    {#field, SETTING_BOOLEAN, offsetof(struct config, field), 0, initial, 0, 1, help, NULL}
+    {#field, SETTING_BOOLEAN, offsetof(struct config, field), 0, initial, 0, 1, help, NULL, NULL}
 #define CHOICE_SETTING(name, field, initial, choices, help) \
-    {name, SETTING_CHOICE, offsetof(struct config, field), 0, initial, 0, 0, help, choices}
+    {name, SETTING_CHOICE, offsetof(struct config, field), 0, initial, 0, 0, help, choices, NULL}
 
 /* The words of `store`, in enum config_store_kind's order. */
 static const char *const store_kinds[] = {"sqlite", "postgresql", NULL};
+/* Words of string settings, read as text by the layers that use them. */
+static const char *const sync_words[] = {"full", "normal", NULL};
+static const char *const log_level_words[] = {"debug", "info", "warn", "error", NULL};
+
+/* bind: "" (no TCP) or an IPv4 or IPv6 address, as net/server.c listens. */
+static const char *check_address(const char *value, char *why, size_t why_size) {
+    unsigned char address[sizeof(struct in6_addr)];
+    if (value[0] == '\0' || inet_pton(AF_INET, value, address) == 1 || inet_pton(AF_INET6, value, address) == 1)
+        return NULL;
+    snprintf(why, why_size, "'%.200s' is not an IPv4 or IPv6 address (\"\" = no TCP)", value);
+    return why;
+}
+
+/* http_port, tls_port: "" (off) or a port number, 0 picking a free one. */
+static const char *check_port_or_off(const char *value, char *why, size_t why_size) {
+    size_t digits = strspn(value, "0123456789");
+    if (value[0] == '\0' || (digits == strlen(value) && digits <= 5 && atol(value) <= 65535)) return NULL;
+    snprintf(why, why_size, "'%.200s' is not a port number in 0..65535 (\"\" = off)", value);
+    return why;
+}
 
 static const struct setting settings[] = {
-    STRING_SETTING(bind, "127.0.0.1", "TCP address to listen on (\"\" = no TCP)"),
+    CHECKED_SETTING(bind, "127.0.0.1", check_address, "TCP address to listen on (\"\" = no TCP)"),
     INTEGER_SETTING(port, "7878", 0, 65535, "TCP port; 0 picks a free one and logs it"),
     STRING_SETTING(data, "./data", "data directory (created if missing)"),
     STRING_SETTING(rules, "./rules", "rule set directory (\"\" = none: built-in defaults decide)"),
@@ -75,7 +108,7 @@ static const struct setting settings[] = {
                    "with store = postgresql: the libpq URL (postgresql://...) or key=value conninfo, as libpq reads it"),
     STRING_SETTING(node_name, "",
                    "this node's name among the nodes of one database, in INFO and the logs (\"\" = hostname:port)"),
-    STRING_SETTING(sync, "full", "SQLite synchronous: full (durable at reply) or normal"),
+    WORD_SETTING(sync, "full", sync_words, "SQLite synchronous: full (durable at reply) or normal"),
     BOOLEAN_SETTING(sync_thread, "yes",
                     "with sync full, fsync each batch's WAL on a thread of its own while the loop runs the next batch "
                     "(replies still wait for it)"),
@@ -97,9 +130,9 @@ static const struct setting settings[] = {
                     "largest attachment of a message or reply, bytes (a bulk argument is at most max_bulk)"),
     INTEGER_SETTING(customer_retention_days, "0", 0, 36500,
                     "days after a case closed that its customer's personal data is erased (0: kept)"),
-    STRING_SETTING(log_level, "info", "debug, info, warn or error"),
+    WORD_SETTING(log_level, "info", log_level_words, "debug, info, warn or error"),
     STRING_SETTING(default_currency, "CNY", "currency of amounts sent without one"),
-    STRING_SETTING(http_port, "", "HTTP port of the JSON API, metrics and dashboard (\"\" = off; 0 picks a free one and logs it)"),
+    CHECKED_SETTING(http_port, "", check_port_or_off, "HTTP port of the JSON API, metrics and dashboard (\"\" = off; 0 picks a free one and logs it)"),
     STRING_SETTING(http_bind, "127.0.0.1", "address the HTTP port listens on"),
     INTEGER_SETTING(http_max_connections, "1024", 1, 1000000, "most open HTTP connections"),
     INTEGER_SETTING(http_max_unauthenticated, "0", 0, 1000000,
@@ -111,7 +144,7 @@ static const struct setting settings[] = {
     STRING_SETTING(http_tls_cert, "", "PEM certificate (chain) of the HTTP port: HTTPS, TLS 1.2 at least (with http_tls_key)"),
     STRING_SETTING(http_tls_key, "", "PEM private key of http_tls_cert"),
     STRING_SETTING(http_cors_origins, "", "origins (https://host[:port]) whose pages may call the API with a bearer token, comma-separated (\"\" = none)"),
-    STRING_SETTING(tls_port, "", "RESP over TLS port on bind (\"\" = off; 0 picks a free one and logs it), with tls_cert and tls_key"),
+    CHECKED_SETTING(tls_port, "", check_port_or_off, "RESP over TLS port on bind (\"\" = off; 0 picks a free one and logs it), with tls_cert and tls_key"),
     STRING_SETTING(tls_cert, "", "PEM certificate (chain) of tls_port, TLS 1.2 at least"),
     STRING_SETTING(tls_key, "", "PEM private key of tls_cert"),
 };
@@ -129,18 +162,38 @@ static const struct setting *find_setting(const char *key) {
     return NULL;
 }
 
+/* The index of value among setting's words, or -1 with "key: 'value' is
+ * not a or b" in error. */
+static int find_word(const struct setting *setting, const char *value, char *error, size_t error_size) {
+    char words[128] = "";
+    for (int i = 0; setting->choices[i]; i++) {
+        if (strcmp(value, setting->choices[i]) == 0) return i;
+        snprintf(words + strlen(words), sizeof words - strlen(words), "%s%s",
+                 i == 0 ? "" : setting->choices[i + 1] ? ", " : " or ", setting->choices[i]);
+    }
+    snprintf(error, error_size, "%s: '%.200s' is not %s", setting->name, value, words);
+    return -1;
+}
+
 static const char *apply(struct config *config, const struct setting *setting, const char *value,
                          char *error, size_t error_size) {
     char *field = (char *)config + setting->offset;
     switch (setting->type) {
-    case SETTING_STRING:
+    case SETTING_STRING: {
         if (strlen(value) >= setting->size) {
             snprintf(error, error_size, "%s: value too long (at most %zu bytes)", setting->name,
                      setting->size - 1);
             return error;
         }
+        if (setting->choices && find_word(setting, value, error, error_size) < 0) return error;
+        char why[256];
+        if (setting->check && setting->check(value, why, sizeof why)) {
+            snprintf(error, error_size, "%s: %s", setting->name, why);
+            return error;
+        }
         memcpy(field, value, strlen(value) + 1);
         return NULL;
+    }
     case SETTING_INTEGER: {
         char *end;
         errno = 0;
@@ -165,17 +218,10 @@ static const char *apply(struct config *config, const struct setting *setting, c
         }
         return NULL;
     case SETTING_CHOICE: {
-        char words[128] = "";
-        for (int i = 0; setting->choices[i]; i++) {
-            if (strcmp(value, setting->choices[i]) == 0) {
-                *(int *)(void *)field = i;
-                return NULL;
-            }
-            snprintf(words + strlen(words), sizeof words - strlen(words), "%s%s", i ? " or " : "",
-                     setting->choices[i]);
-        }
-        snprintf(error, error_size, "%s: '%.200s' is not %s", setting->name, value, words);
-        return error;
+        int word = find_word(setting, value, error, error_size);
+        if (word < 0) return error;
+        *(int *)(void *)field = word;
+        return NULL;
     }
     }
     return NULL;
@@ -283,6 +329,78 @@ static char *trim(char *text) {
     return text;
 }
 
+/* One line of a config file, in place: NULL and *key = NULL for a blank or
+ * comment line; NULL with *key and *value; or why the line is wrong.  As in
+ * PostgreSQL's config file, '#' starts a comment anywhere outside a double-
+ * quoted value: `data = /srv/redress   # the cases` is /srv/redress, and a
+ * value that must hold '#' is quoted.  A value's quotes end at the next '"'
+ * (there is no escape); after them only spaces and a comment may follow.
+ * An unbalanced quote is refused rather than read as part of the value (a
+ * bind address "127.0.0.1 with its quote would only fail much later). */
+static const char *parse_line(char *line, char **key, char **value, char *why, size_t why_size) {
+    char *text = trim(line);
+    *key = *value = NULL;
+    if (*text == '#' || *text == '\0') return NULL;
+    char *equals = strchr(text, '='), *hash = strchr(text, '#');
+    if (equals == NULL || (hash != NULL && hash < equals)) {
+        snprintf(why, why_size, "expected key = value");
+        return why;
+    }
+    *equals = '\0';
+    *key = trim(text);
+    char *rest = trim(equals + 1);
+    if (*rest == '"') {
+        char *close = strchr(rest + 1, '"');
+        if (close == NULL) {
+            snprintf(why, why_size, "%.64s: no closing '\"' (a quoted value ends on its line)", *key);
+            return why;
+        }
+        *close = '\0';
+        char *after = close + 1;
+        while (isspace((unsigned char)*after)) after++;
+        if (*after != '\0' && *after != '#') {
+            snprintf(why, why_size, "%.64s: '%.32s' after the closing '\"' (a comment starts with '#')", *key,
+                     after);
+            return why;
+        }
+        *value = rest + 1;
+        return NULL;
+    }
+    if (hash != NULL) *hash = '\0';
+    *value = trim(rest);
+    return NULL;
+}
+
+/* Where each key was set in one file: a key set twice is refused (which
+ * one did the operator mean?), not silently the last. */
+struct set_lines {
+    int setting[SETTING_COUNT];
+    struct {
+        char key[sizeof ((struct config *)0)->plugin_settings[0].key];
+        int line;
+    } plugin[CONFIG_PLUGIN_SETTINGS_MAX];
+    int plugin_count;
+};
+
+/* key's slot in lines (its line, 0 = not set yet), or NULL for a key
+ * config_set will refuse anyway.  '-' and '_' are one key. */
+static int *first_line(struct set_lines *lines, const char *key) {
+    if (strchr(key, '.') == NULL) {
+        const struct setting *setting = find_setting(key);
+        return setting ? &lines->setting[setting - settings] : NULL;
+    }
+    char normal[sizeof lines->plugin[0].key];
+    size_t len = strlen(key);
+    if (len >= sizeof normal) return NULL;
+    for (size_t i = 0; i <= len; i++) normal[i] = key[i] == '-' ? '_' : key[i];
+    for (int i = 0; i < lines->plugin_count; i++)
+        if (strcmp(lines->plugin[i].key, normal) == 0) return &lines->plugin[i].line;
+    if (lines->plugin_count == CONFIG_PLUGIN_SETTINGS_MAX) return NULL;
+    memcpy(lines->plugin[lines->plugin_count].key, normal, len + 1);
+    lines->plugin[lines->plugin_count].line = 0;
+    return &lines->plugin[lines->plugin_count++].line;
+}
+
 const char *config_load_file(struct config *config, const char *path, char *error,
                              size_t error_size) {
     FILE *file = fopen(path, "r");
@@ -293,6 +411,8 @@ const char *config_load_file(struct config *config, const char *path, char *erro
     char line[4096], why[256];
     int number = 0;
     const char *result = NULL;
+    struct set_lines lines;
+    memset(&lines, 0, sizeof lines);
     while (result == NULL && fgets(line, sizeof line, file)) {
         number++;
         if (strchr(line, '\n') == NULL && !feof(file)) {
@@ -300,25 +420,19 @@ const char *config_load_file(struct config *config, const char *path, char *erro
             result = error;
             break;
         }
-        char *text = trim(line);
-        if (*text == '#' || *text == '\0') continue;
-        char *equals = strchr(text, '=');
-        if (equals == NULL) {
-            snprintf(error, error_size, "%s:%d: expected key = value", path, number);
-            result = error;
-            break;
+        char *key, *value;
+        if (parse_line(line, &key, &value, why, sizeof why) == NULL) {
+            if (key == NULL) continue;
+            int *first = first_line(&lines, key);
+            if (first && *first) {
+                snprintf(why, sizeof why, "%.64s: set again (first at line %d)", key, *first);
+            } else if (config_set(config, key, value, why, sizeof why) == NULL) {
+                if (first) *first = number;
+                continue;
+            }
         }
-        *equals = '\0';
-        char *key = trim(text), *value = trim(equals + 1);
-        size_t value_len = strlen(value);
-        if (value_len >= 2 && value[0] == '"' && value[value_len - 1] == '"') {
-            value[value_len - 1] = '\0';
-            value++;
-        }
-        if (config_set(config, key, value, why, sizeof why)) {
-            snprintf(error, error_size, "%s:%d: %s", path, number, why);
-            result = error;
-        }
+        snprintf(error, error_size, "%s:%d: %s", path, number, why);
+        result = error;
     }
     fclose(file);
     return result;

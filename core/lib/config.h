@@ -1,8 +1,8 @@
 /* config.h -- the daemon's settings: defaults, config file, command-line flags.
  *
  * One table (config.c) lists every setting with its default, bounds and help.
- * The config file is "key = value" lines ('#' starts a comment; values may be
- * "double quoted"); every key is also a flag: max_bulk is --max-bulk.  Flags
+ * The config file is "key = value" lines ('#' starts a comment anywhere
+ * outside a "double quoted" value); every key is also a flag: max_bulk is --max-bulk.  Flags
  * override the file, whichever order they come in.
  */
 #ifndef REDRESS_CONFIG_H
@@ -92,7 +92,9 @@ const char *config_plugin_setting(const struct config *config, const char *plugi
 void config_defaults(struct config *config);
 
 /* Reads a config file; returns NULL, or an error message (file:line: why)
- * written into error (size error_size). */
+ * written into error (size error_size).  A key set twice in the file is
+ * refused ("key: set again (first at line N)"); a later file or a flag
+ * (config_set) sets it again freely. */
 const char *config_load_file(struct config *config, const char *path, char *error,
                              size_t error_size);
 

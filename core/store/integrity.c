@@ -125,7 +125,10 @@ static struct {
 
 static void *integrity_main(void *argument) {
     (void)argument;
-    /* Linux nices one thread by its id; elsewhere this is a no-op failure. */
+    /* Linux nices one thread by its id; elsewhere this is a no-op failure.
+     * Best effort, silently: refused (a system-call filter answering EPERM,
+     * examples/systemd) the thread runs at the loop's priority, correct but
+     * slower to yield.  Not logged: the log's clock is the loop's. */
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), INTEGRITY_NICE) != 0) { /* best effort */ }
     enum integrity_state state = INTEGRITY_OK;
     char report[INTEGRITY_REPORT_BYTES] = "";

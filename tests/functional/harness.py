@@ -238,9 +238,15 @@ class Daemon:
             argv.append("--test-clock")
         # Simulated days must not close the test's own idle connections;
         # a test that wants idle timeouts sets idle_timeout in its config.
+        # The harness's lines and the test's are two files, read in that
+        # order: a key set twice in one file is refused, the later file wins.
+        path = os.path.join(self.data, "harness.conf")
+        with open(path, "w") as f:
+            f.write("idle_timeout = 0\n" + store_config(self))
+        argv += ["--config", path]
         path = os.path.join(self.data, "test.conf")
         with open(path, "w") as f:
-            f.write("idle_timeout = 0\n" + store_config(self) + (self.config or ""))
+            f.write(self.config or "")
         argv += ["--config", path]
         argv += self.args
         self.proc = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)

@@ -1,11 +1,14 @@
 """The daemon's command line, config file, and the standard Redis tools against it."""
+import ctypes.util
 import os
 import socket
 import shutil
 import subprocess
+import sys
 import tempfile
+import unittest
 
-from harness import REDRESSD, Daemon, as_map
+from harness import REDRESSD, ROOT, STORE, Daemon, as_map, open_case
 
 
 def run(*argv, **kw):
@@ -46,6 +49,88 @@ def test_config_file_and_flag_override():
         assert p.returncode == 2 and "unknown setting 'colour'" in p.stderr
     finally:
         shutil.rmtree(data, ignore_errors=True)
+
+
+def test_a_comment_after_a_value_is_not_part_of_it():
+    """'#' starts a comment anywhere outside a double-quoted value (as in PostgreSQL's config file); the
+    comment once became part of the value: unix_socket "\"\"   # ..." could not listen."""
+    with Daemon(config='unix_socket = ""          # "" = DATA/redress.sock\nmax_clients = 7   # a few\n') as d:
+        assert d.unix_path == os.path.join(d.data, "redress.sock"), d.unix_path
+        assert "max_clients:7" in d.client().call("INFO")
+    scratch = tempfile.mkdtemp(prefix="redress-config-")
+    try:
+        conf, data = os.path.join(scratch, "redress.conf"), os.path.join(scratch, "state")
+        with open(conf, "w") as f:
+            f.write('port = 0\nbind = "127.0.0.1\n')
+        p = run(REDRESSD, "--config", conf, "--data", data)
+        assert p.returncode == 2 and "redress.conf:2: bind: no closing '\"'" in p.stderr, p.stderr
+        assert not os.path.exists(data)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_a_key_set_twice_or_a_bad_word_is_refused_with_its_line_before_the_store_opens():
+    """A key set twice was silently the last; sync, log_level and bind were checked only after the file (no
+    FILE:LINE), sync and bind after the store was opened and admin.token written."""
+    scratch = tempfile.mkdtemp(prefix="redress-config-")
+    try:
+        conf, data = os.path.join(scratch, "redress.conf"), os.path.join(scratch, "state")
+        for text, why in [("port = 7878\nmax_clients = 9\nport = 0\n", "redress.conf:3: port: set again (first at line 1)"),
+                          ("port = 0\nsync = fulll\n", "redress.conf:2: sync: 'fulll' is not full or normal"),
+                          ("log_level = verbose\n", "redress.conf:1: log_level: 'verbose' is not debug, info, warn or error"),
+                          ("port = 0\nbind = 127.0.0.l\n", "redress.conf:2: bind: '127.0.0.l' is not an IPv4 or IPv6 address")]:
+            with open(conf, "w") as f:
+                f.write(text)
+            p = run(REDRESSD, "--config", conf, "--data", data, "--rules", "")
+            assert p.returncode == 2 and why in p.stderr, (text, p.returncode, p.stderr)
+            assert not os.path.exists(data), text
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+UNIT = os.path.join(ROOT, "examples/systemd/redressd.service")
+
+
+def _under_unit_filter(scratch, *options):
+    """An executable that runs redressd under the example unit's system-call filter (unit_filter.py)."""
+    path = os.path.join(scratch, "redressd-filtered%d" % len(os.listdir(scratch)))
+    with open(path, "w") as f:
+        f.write('#!/bin/sh\nexec %s %s %s %s -- %s "$@"\n' % (
+            sys.executable, os.path.join(ROOT, "tests/functional/unit_filter.py"), UNIT, " ".join(options),
+            os.path.abspath(REDRESSD)))
+    os.chmod(path, 0o755)
+    return path
+
+
+def _serves_with_its_threads_running(d):
+    """The daemon answers, and both threads that renice themselves first thing have run: the search
+    worker indexed a case (a search waits for it), the integrity check (SQLite) reported."""
+    c = d.client()
+    case = open_case(c, subject="kettle arrived cracked")
+    assert [int(as_map(r)["id"]) for r in c.call("CASE.SEARCH", "kettle")] == [case]
+    if STORE == "sqlite":
+        d.wait_log("integrity check passed")
+    assert c.call("PING") == "PONG"
+    assert d.proc.poll() is None
+    assert "level=error" not in d.log()
+
+
+def test_the_example_systemd_units_system_call_filter_lets_the_daemon_serve():
+    """examples/systemd/redressd.service: its SystemCallFilter= once forbade setpriority (in @resources), which
+    the integrity-check and search threads call, and a forbidden call killed the daemon (SIGSYS) at every start."""
+    if shutil.which("systemd-analyze") is None or ctypes.util.find_library("seccomp") is None:
+        raise unittest.SkipTest("needs systemd-analyze and libseccomp (Debian: systemd, libseccomp2)")
+    scratch = tempfile.mkdtemp(prefix="redress-unit-")
+    try:
+        # Every call the unit forbids kills here, even the ones it would fail softly: the daemon makes none.
+        with Daemon(binary=_under_unit_filter(scratch, "--action", "kill")) as d:
+            _serves_with_its_threads_running(d)
+        # A call the unit forbids fails as the unit says (SystemCallErrorNumber=), not with SIGSYS, and the
+        # daemon takes a refused renice as the best effort it is: no error, it serves.
+        with Daemon(binary=_under_unit_filter(scratch, "--forbid", "setpriority")) as d:
+            _serves_with_its_threads_running(d)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def test_logs_are_logfmt():

@@ -166,7 +166,10 @@ def test_customer_text_cannot_stall_case_open():
         case = as_map(c.call("CASE.GET", reply))
         assert case["category"] == "general_inquiry", case  # the default: the hook was stopped
         triaged = [as_map(e) for e in c.call("CASE.HISTORY", reply) if as_map(e)["kind"] == "triaged"][0]
-        assert "string.find: instruction budget exceeded" in triaged["detail"], triaged
+        # With the default budgets (10,000,000 instructions, 200 ms) either may run out first: the
+        # instructions take about 80 ms on a plain build, up to 200 ms under sanitizers or a busy CPU.
+        assert re.search(r"string\.find: (instruction budget exceeded|time budget exceeded \(200 ms\))",
+                         triaged["detail"]), triaged
     # The shipped rules, which scan the text for many keywords, triage 64 KiB
     # within their budget.
     body = text("the parcel arrived damaged and the screen is cracked. ")
@@ -220,13 +223,17 @@ def test_library_calls_are_charged_to_the_instruction_budget():
     named = {"utf8_len": "utf8.len", "move": "table.move", "insert": "table.insert", "remove": "table.remove",
              "sort": "table.sort", "tonumber": "tonumber", "packsize": "string.packsize"}
     with Daemon(rules=BUDGETS, config=config) as d:
+        c = d.client()
         for probe in LIBRARY_PROBES:
-            reply, ping_after, reply_after = timed_call_beside_ping(d, "RULES.EVAL", "classify", "subject", probe)
+            # No bound in seconds: the work is fixed in instructions, so its time is the CPU share the
+            # daemon gets.  The call stopped (its error names the budget), PING on another connection was
+            # answered (the helper asserts it), and the rule set answers the next call.
+            reply, _, _ = timed_call_beside_ping(d, "RULES.EVAL", "classify", "subject", probe)
             assert_budget_error(reply, probe)
             assert "instruction budget exceeded (10000000 instructions)" in reply, (probe, reply)
             if probe in named:
                 assert "probes.lua:" in reply and named[probe] + ": instruction budget" in reply, (probe, reply)
-            assert ping_after < PROMPT and reply_after < PROMPT, (probe, ping_after, reply_after)
+            assert as_map(c.call("RULES.EVAL", "classify", "subject", "x"))["category"] == "general_inquiry", probe
 
 
 def test_ordinary_library_work_on_a_long_body_fits_the_budgets():
@@ -253,11 +260,13 @@ MATCHER_PROBES = ["matcher_match", "matcher_build"]
 def test_matchers_stop_at_the_budgets_and_the_memory_cap():
     config = BIG_MEMORY + "rules_time_ms = 600000\n"
     with Daemon(rules=BUDGETS, config=config) as d:
+        c = d.client()
         for probe in MATCHER_PROBES:
-            reply, ping_after, reply_after = timed_call_beside_ping(d, "RULES.EVAL", "classify", "subject", probe)
+            # Fixed in instructions, so no bound in seconds (as for the library calls above).
+            reply, _, _ = timed_call_beside_ping(d, "RULES.EVAL", "classify", "subject", probe)
             assert_budget_error(reply, probe)
             assert "instruction budget exceeded (10000000 instructions)" in reply and "probes.lua:" in reply, reply
-            assert ping_after < PROMPT and reply_after < PROMPT, (probe, ping_after, reply_after)
+            assert as_map(c.call("RULES.EVAL", "classify", "subject", "x"))["category"] == "general_inquiry", probe
         reply, _, _ = timed_call_beside_ping(d, "RULES.EVAL", "classify", "subject", "matcher_match")
         assert "matcher:match: instruction budget" in reply, reply
     config = BIG_MEMORY + "rules_instructions = 1099511627776\nrules_time_ms = 100\n"

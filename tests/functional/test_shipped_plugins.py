@@ -126,9 +126,13 @@ def test_orders_from_sqlite():
 
 
 def refund_config(receiver, extra=""):
-    return ("plugins = http_refund\nrefund_executor = http_refund\nhttp_refund.url = %s\nhttp_refund.key = k-123\n"
-            "http_refund.backoff_ms = 5\nhttp_refund.backoff_max_ms = 20\nhttp_refund.timeout_ms = 2000\n%s"
-            % (receiver.url, extra))
+    """The http_refund executor's config; a key of `extra` replaces the base's line of that key
+    (a key set twice in one file is refused)."""
+    base = ("plugins = http_refund\nrefund_executor = http_refund\nhttp_refund.url = %s\nhttp_refund.key = k-123\n"
+            "http_refund.backoff_ms = 5\nhttp_refund.backoff_max_ms = 20\nhttp_refund.timeout_ms = 2000\n"
+            % receiver.url)
+    replaced = {line.split("=")[0].strip() for line in extra.splitlines() if "=" in line}
+    return "".join(line + "\n" for line in base.splitlines() if line.split("=")[0].strip() not in replaced) + extra
 
 
 def approved_refund(d, c, cid, amount):

@@ -1,5 +1,6 @@
 /* test_config.c -- the store settings of lib/config.c: `store` and
- * `postgresql_url`, alone (config_set) and together (config_check). */
+ * `postgresql_url`, alone (config_set) and together (config_check); the
+ * config file's reading (comments, quotes) and the shipped example. */
 #include "check.h"
 #include "lib/config.h"
 
@@ -10,6 +11,10 @@
 
 static int contains(const char *text, const char *part) {
     return text != NULL && strstr(text, part) != NULL;
+}
+
+static int same(const char *text, const char *expected) {
+    return text != NULL && strcmp(text, expected) == 0;
 }
 
 TEST(config_store_defaults_to_sqlite_without_a_url) {
@@ -133,4 +138,163 @@ TEST(config_each_names_the_store_kind) {
     CHECK(config_set(&config, "store", "postgresql", error, sizeof error) == NULL);
     config_each(&config, collect, seen);
     CHECK_STR(seen, "postgresql");
+}
+
+/* Writes text to a new temporary file; its path in path (a mkstemp
+ * template).  0, or -1 with a failed check. */
+static int write_file(char *path, const char *text) {
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) return -1;
+    FILE *file = fdopen(fd, "w");
+    CHECK(file != NULL);
+    if (file == NULL) {
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    fputs(text, file);
+    fclose(file);
+    return 0;
+}
+
+/* Loads text as a config file into config (from its defaults); the error
+ * or NULL, copied into error. */
+static const char *load_text(struct config *config, const char *text, char *error, size_t error_size) {
+    char path[] = "/tmp/redress-config-XXXXXX";
+    config_defaults(config);
+    if (write_file(path, text) != 0) {
+        snprintf(error, error_size, "cannot write a temporary file");
+        return error;
+    }
+    const char *why = config_load_file(config, path, error, error_size);
+    unlink(path);
+    return why;
+}
+
+/* As in PostgreSQL's config file, '#' starts a comment anywhere outside a
+ * double-quoted value (a trailing comment once became part of the value:
+ * `data = DIR   # note` opened a new, empty data directory named so). */
+TEST(config_comment_after_a_value) {
+    struct config config;
+    char error[512];
+    const char *why = load_text(&config,
+                                "data = /srv/redress   # where the cases live\n"
+                                "unix_socket = \"\"            # \"\" = DATA/redress.sock, off = none\n"
+                                "http_cors_origins = https://desk.example.com   # pages of other origins\n"
+                                "max_clients = 7# no space before it\n"
+                                "rules =   # none: built-in defaults\n"
+                                "node_name = \"a-b\"\n"
+                                "webhook.url = \"http://127.0.0.1:8080/hook#part\"   # quoted: keeps its '#'\n",
+                                error, sizeof error);
+    CHECK(why == NULL);
+    if (why) printf("  %s\n", why);
+    CHECK_STR(config.data, "/srv/redress");
+    CHECK_STR(config.unix_socket, "");
+    CHECK_STR(config.http_cors_origins, "https://desk.example.com");
+    CHECK_INT(config.max_clients, 7);
+    CHECK_STR(config.rules, "");
+    CHECK_STR(config.node_name, "a-b");
+    CHECK(same(config_plugin_setting(&config, "webhook", "url", NULL), "http://127.0.0.1:8080/hook#part"));
+}
+
+TEST(config_quotes_and_comments_refused_with_their_line) {
+    struct config config;
+    char error[512];
+    CHECK(contains(load_text(&config, "port = 0\nbind = \"127.0.0.1\n", error, sizeof error),
+                   ":2: bind: no closing '\"'"));
+    CHECK(contains(load_text(&config, "bind = \"127.0.0.1\" 8080\n", error, sizeof error),
+                   ":1: bind: '8080' after the closing '\"'"));
+    CHECK(contains(load_text(&config, "port # = 5\n", error, sizeof error), ":1: expected key = value"));
+    CHECK(load_text(&config, "bind = \"127.0.0.1\"   # loopback\n", error, sizeof error) == NULL);
+    CHECK_STR(config.bind, "127.0.0.1");
+}
+
+/* The shipped example reads as its comments say: with every commented-out
+ * setting ("# key = value  # note") taken in, each value is the text before
+ * its note. */
+TEST(config_shipped_example_reads_as_its_comments_say) {
+    FILE *example = fopen("examples/config/redress.conf", "r");
+    CHECK(example != NULL);
+    if (example == NULL) return;
+    char path[] = "/tmp/redress-config-XXXXXX", line[4096];
+    int fd = mkstemp(path);
+    FILE *copy = fd >= 0 ? fdopen(fd, "w") : NULL;
+    CHECK(copy != NULL);
+    int taken = 0;
+    while (copy && fgets(line, sizeof line, example)) {
+        size_t name = strspn(line + 2, "abcdefghijklmnopqrstuvwxyz_.");
+        int setting = strncmp(line, "# ", 2) == 0 && name > 0 && strncmp(line + 2 + name, " =", 2) == 0;
+        taken += setting;
+        fputs(setting ? line + 2 : line, copy);
+    }
+    fclose(example);
+    if (copy == NULL) return;
+    fclose(copy);
+    CHECK(taken >= 15);
+    struct config config;
+    char error[512];
+    config_defaults(&config);
+    const char *why = config_load_file(&config, path, error, sizeof error);
+    unlink(path);
+    CHECK(why == NULL);
+    if (why) printf("  %s\n", why);
+    CHECK_STR(config.unix_socket, "");
+    CHECK_STR(config.postgresql_url, "postgresql://redress@db.example.com/redress");
+    CHECK_STR(config.node_name, "");
+    CHECK_STR(config.http_cors_origins, "https://desk.example.com");
+    CHECK_STR(config.plugin_failure, "refuse");
+    CHECK_STR(config.refund_executor, "http_refund");
+    CHECK_STR(config.plugins, "webhook, orders, http_refund");
+    CHECK_STR(config.tls_key, "/etc/redress/tls/key.pem");
+    CHECK_STR(config.data, "./data");
+    CHECK(same(config_plugin_setting(&config, "http_refund", "key", NULL), "change-me"));
+}
+
+/* A key set twice in one file is refused at its second line, naming the
+ * first ('-' and '_' spell one key), plugin keys too; not the last silently. */
+TEST(config_key_set_twice_in_a_file) {
+    struct config config;
+    char error[512];
+    CHECK(contains(load_text(&config, "port = 7878\nmax_clients = 5\nport = 7000\n", error, sizeof error),
+                   ":3: port: set again (first at line 1)"));
+    CHECK(contains(load_text(&config, "# x\nmax_clients = 5\n\nmax-clients = 6\n", error, sizeof error),
+                   ":4: max-clients: set again (first at line 2)"));
+    CHECK(contains(load_text(&config, "webhook.url = a\nwebhook.events = x\nwebhook.url = b\n", error, sizeof error),
+                   ":3: webhook.url: set again (first at line 1)"));
+    CHECK(load_text(&config, "port = 7000\nwebhook.url = a\norders.url = b\n", error, sizeof error) == NULL);
+    CHECK_INT(config.port, 7000);
+    /* A file read after another sets its keys again: flags and later files win. */
+    CHECK(config_set(&config, "port", "7001", error, sizeof error) == NULL);
+    CHECK_INT(config.port, 7001);
+}
+
+/* Settings that later layers read as text are checked when read, with the
+ * file's line, before the daemon opens its store or writes a token. */
+TEST(config_words_addresses_and_ports_checked_when_read) {
+    struct config config;
+    char error[512];
+    CHECK(contains(load_text(&config, "port = 0\nsync = fulll\n", error, sizeof error),
+                   ":2: sync: 'fulll' is not full or normal"));
+    CHECK(contains(load_text(&config, "log_level = verbose\n", error, sizeof error),
+                   ":1: log_level: 'verbose' is not debug, info, warn or error"));
+    CHECK(contains(load_text(&config, "bind = localhost\n", error, sizeof error),
+                   ":1: bind: 'localhost' is not an IPv4 or IPv6 address"));
+    CHECK(contains(load_text(&config, "http_port = 80a\n", error, sizeof error),
+                   ":1: http_port: '80a' is not a port number in 0..65535"));
+    CHECK(contains(load_text(&config, "tls_port = 70000\n", error, sizeof error),
+                   ":1: tls_port: '70000' is not a port number in 0..65535"));
+    CHECK(load_text(&config, "sync = normal\nlog_level = warn\nbind = \"::1\"\n"
+                             "http_port = 0\ntls_port = 7879\n", error, sizeof error) == NULL);
+    CHECK_STR(config.sync, "normal");
+    CHECK_STR(config.log_level, "warn");
+    CHECK_STR(config.bind, "::1");
+    CHECK_STR(config.tls_port, "7879");
+    CHECK(load_text(&config, "bind = \"\"\nhttp_port = \"\"\n", error, sizeof error) == NULL);
+    CHECK_STR(config.bind, "");
+    /* The defaults pass their own checks. */
+    config_defaults(&config);
+    CHECK_STR(config.bind, "127.0.0.1");
+    CHECK_STR(config.sync, "full");
+    CHECK_STR(config.log_level, "info");
 }
