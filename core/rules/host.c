@@ -49,6 +49,18 @@ static uint64_t loaded_signature;         /* of the folder at the last load, for
 
 void rules_configure(const struct rules_settings *new_settings) { settings = *new_settings; }
 int rules_loaded(void) { return rules_current != NULL; }
+
+static int budget_depth;   /* rules_budget_begin calls not yet ended */
+
+void rules_budget_begin(void) {
+    if (budget_depth++ == 0) sandbox_share_time(settings.limits.milliseconds);
+}
+
+void rules_budget_end(void) {
+    if (budget_depth > 0 && --budget_depth == 0) sandbox_share_time(0);
+}
+
+long long rules_slice_microseconds(void) { return (long long)settings.limits.milliseconds * 1000; }
 const char *rules_version(void) { return rules_current ? rules_current->version : ""; }
 
 void rules_info(struct rules_info *out) {
