@@ -192,18 +192,24 @@ static void count_hook(lua_State *state, lua_Debug *debug);
  * process: every sandbox runs on the loop thread, one call at a time. */
 static int64_t shared_milliseconds;
 static int64_t shared_deadline_ms;
+static const char *shared_by = "";   /* who shares it, for the error */
 
-void sandbox_share_time(int64_t milliseconds) {
+void sandbox_share_time(int64_t milliseconds, const char *by) {
     shared_milliseconds = milliseconds;
     shared_deadline_ms = 0;
+    shared_by = by ? by : "";
+}
+
+int sandbox_shared_time_spent(void) {
+    return shared_deadline_ms != 0 && clock_real_monotonic_ms() > shared_deadline_ms;
 }
 
 /* "time budget exceeded (...)" after `where`, naming the shared budget
  * when it was the one that ran out. */
 static void time_spent_message(const struct sandbox *sandbox, char *out, size_t size, const char *where) {
     if (sandbox->shared_time)
-        snprintf(out, size, "%stime budget exceeded (%lld ms, shared by the hooks of one command)", where,
-                 (long long)shared_milliseconds);
+        snprintf(out, size, "%stime budget exceeded (%lld ms, shared by %s)", where, (long long)shared_milliseconds,
+                 shared_by);
     else
         snprintf(out, size, "%stime budget exceeded (%lld ms)", where, (long long)sandbox->limits.milliseconds);
 }
