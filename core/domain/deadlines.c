@@ -733,9 +733,3 @@ int deadlines_recompute_slice(int *more) {
     return cases;
 }
 
-int deadlines_recompute(void) {
-    int cases = 0, more = 1;
-    deadlines_recompute_start();
-    while (more) cases += deadlines_recompute_slice(&more);
-    return cases;
-}

@@ -80,11 +80,9 @@ int deadlines_fire_due_at_most(int limit, int *more);
 
 /* After a rule-set reload: re-runs the sla hook for every case with a
  * running or paused clock and re-times the clocks whose target or calendar
- * changed (working time already used is kept), each as an event.  Returns
- * the cases looked at.  All at once: for the loop, start and slices. */
-int deadlines_recompute(void);
-/* The same in slices: _start begins a pass (over again from the first
- * case if one was under way); each _slice re-times cases in case order
+ * changed (working time already used is kept), each as an event, in
+ * slices: _start begins a pass (over again from the first case if one was
+ * under way); each _slice re-times cases in case order
  * until it has run rules_time_ms (one case at least), each case's hooks
  * under one budget, and sets *more when cases are left for the next
  * slice.  A case not yet re-timed keeps its clocks' plan, and they fire on

@@ -1,8 +1,9 @@
 /* tick.c -- what time drives (see tick.h).
  *
  * Owns: the tick's timer (one second, on the loop), its order of work,
- * the one reload-then-re-time, and the reloads other nodes ask for (a
- * STORE_NOTE_RULES note, handed over by the store at a turn of store work).
+ * the one reload-then-re-time (the re-timing in slices, as the due
+ * clocks), and the reloads other nodes ask for (a STORE_NOTE_RULES note,
+ * handed over by the store at a turn of store work).
  * Never: holds a connection or a reply; never commits by itself (it asks
  * the store's commit scheduler).
  */
