@@ -24,6 +24,7 @@
 #include "lib/clock.h"
 #include "lib/detail.h"
 #include "lib/log.h"
+#include "rules/rules.h"
 #include "store/store.h"
 
 #include <stdio.h>
@@ -612,7 +613,14 @@ int deadlines_retime(struct call *call, const struct case_row *row) {
     return recompute_case(call, clocks, count, fields, field_count);
 }
 
-int deadlines_recompute(void) {
+/* The re-timing after a reload, in slices: the last case re-timed (-1:
+ * none pending).  Until a case's turn comes its clocks keep the plan they
+ * had (and fire on it); a new reload starts over from the first case. */
+static int64_t retime_after = -1;
+
+void deadlines_recompute_start(void) { retime_after = 0; }
+
+int deadlines_recompute_slice(int *more) {
     static const char sql[] =
         "SELECT d.id, d.case_id, d.kind, d.calendar, d.target, d.used, d.running_since, d.state = 'running',"
         " d.warned, c.category, c.priority, c.queue, c.customer, c.subject, coalesce(c.tier, ''), c.channel,"
@@ -620,9 +628,18 @@ int deadlines_recompute(void) {
         " WHERE d.state IN ('running', 'paused') AND d.kind NOT LIKE 'automation:%' AND d.kind <> 'notify'"
         " AND d.case_id > ?1"
         " ORDER BY d.case_id, d.id LIMIT 64";
-    int64_t after = 0;
+    /* A slice starts no new case once it has run rules_time_ms (each
+     * case's sla call under one budget): 30 looping sla calls held the loop
+     * 4.34 s in one go. */
+    int64_t started = clock_real_monotonic_us();
+    long long slice = rules_slice_microseconds();
     int cases = 0;
-    for (;;) {
+    *more = 0;
+    while (retime_after >= 0) {
+        if (cases > 0 && clock_real_monotonic_us() - started >= slice) {
+            *more = 1;
+            break;
+        }
         /* A page of clocks, read whole before anything is written. */
         struct clock_row rows[RECOMPUTE_PAGE];
         char text[RECOMPUTE_PAGE][5][RECOMPUTE_TEXT_MAX];
@@ -632,9 +649,10 @@ int deadlines_recompute(void) {
         struct store_stmt *statement = store_statement(sql);
         if (statement == NULL) {
             log_error("deadlines could not be re-timed", "error=\"%s\"", store_error());
+            retime_after = -1; /* as before slices: the rest keep their plan until the next reload */
             break;
         }
-        store_bind_int64(statement, 1, after);
+        store_bind_int64(statement, 1, retime_after);
         while (count < RECOMPUTE_PAGE && (rc = store_step(statement)) == STORE_ROW) {
             struct clock_row *row = &rows[count];
             row->id = store_column_int64(statement, 0);
@@ -657,9 +675,13 @@ int deadlines_recompute(void) {
         store_reset(statement);
         if (rc != STORE_ROW && rc != STORE_DONE) {
             log_error("deadlines could not be re-timed", "error=\"%s\"", store_error());
+            retime_after = -1; /* as before slices: the rest keep their plan until the next reload */
             break;
         }
-        if (count == 0) break;
+        if (count == 0) {
+            retime_after = -1; /* every case re-timed */
+            break;
+        }
         /* Do not split a case across pages: drop a trailing partial case
          * unless it is the only one. */
         int usable = count;
@@ -668,6 +690,7 @@ int deadlines_recompute(void) {
             if (usable == 0) usable = count;
         }
         for (int start = 0; start < usable;) {
+            if (cases > 0 && clock_real_monotonic_us() - started >= slice) break; /* the next slice goes on */
             int end = start;
             while (end < usable && rows[end].case_id == rows[start].case_id) end++;
             struct rules_field fields[9] = {
@@ -692,7 +715,9 @@ int deadlines_recompute(void) {
             struct call call = {.who = {.internal = 1}, .actor = "rules"};
             if (store_command_begin() == 0) {
                 events_command_begin();
+                rules_budget_begin();
                 int status = recompute_case(&call, rows + start, end - start, fields, field_count);
+                rules_budget_end();
                 int ok = status == 0 && call.status == CALL_OK;
                 store_command_end(ok);
                 events_command_end(ok);
@@ -701,9 +726,10 @@ int deadlines_recompute(void) {
                               (long long)rows[start].case_id, call_status_code(call.status), call.message);
             }
             cases++;
+            retime_after = rows[start].case_id;
             start = end;
         }
-        after = rows[usable - 1].case_id;
     }
     return cases;
 }
+

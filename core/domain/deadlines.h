@@ -80,9 +80,15 @@ int deadlines_fire_due_at_most(int limit, int *more);
 
 /* After a rule-set reload: re-runs the sla hook for every case with a
  * running or paused clock and re-times the clocks whose target or calendar
- * changed (working time already used is kept), each as an event.  Returns
- * the cases looked at. */
-int deadlines_recompute(void);
+ * changed (working time already used is kept), each as an event, in
+ * slices: _start begins a pass (over again from the first case if one was
+ * under way); each _slice re-times cases in case order
+ * until it has run rules_time_ms (one case at least), each case's hooks
+ * under one budget, and sets *more when cases are left for the next
+ * slice.  A case not yet re-timed keeps its clocks' plan, and they fire on
+ * it.  Returns the cases looked at. */
+void deadlines_recompute_start(void);
+int deadlines_recompute_slice(int *more);
 
 /* After a case's priority changed (by hand, escalation or spike): re-runs
  * the sla hook for the case as it now is and re-times its running and

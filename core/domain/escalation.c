@@ -20,6 +20,7 @@
 #include "lib/clock.h"
 #include "lib/detail.h"
 #include "lib/log.h"
+#include "rules/rules.h"
 #include "store/store.h"
 
 #include <limits.h>
@@ -364,6 +365,12 @@ static int fire_clock(struct call *call, int64_t id, int64_t now) {
 
 int deadlines_fire_due_at_most(int limit, int *more) {
     int64_t now = clock_now();
+    /* A slice also stops once it has run rules_time_ms: 256 looping
+     * escalate calls held the loop about 51 s in one slice.  Each clock's
+     * hooks share one budget (rules_budget_begin), so a slice holds the
+     * loop about twice rules_time_ms at most. */
+    int64_t started = clock_real_monotonic_us();
+    long long slice = rules_slice_microseconds();
     int fired = 0, looked = 0;
     struct clock_due entry;
     *more = 0;
@@ -371,7 +378,7 @@ int deadlines_fire_due_at_most(int limit, int *more) {
         log_error("the clocks other nodes armed were not read: those fire at a later slice",
                   "error=\"%s\"", store_error());
     while (clocks_next_due(now, &entry)) {
-        if (looked == limit) {
+        if (looked == limit || (looked > 0 && clock_real_monotonic_us() - started >= slice)) {
             /* One more is due: put back, for the next slice. */
             clocks_put_back(&entry);
             *more = 1;
@@ -384,7 +391,9 @@ int deadlines_fire_due_at_most(int limit, int *more) {
             break;
         }
         events_command_begin();
+        rules_budget_begin();
         int status = clocks_touch_batch(&call) == 0 ? fire_clock(&call, entry.id, now) : -1;
+        rules_budget_end();
         int failed = status < 0 || call.status != CALL_OK;
         store_command_end(!failed);
         events_command_end(!failed);

@@ -395,7 +395,7 @@ static int open_case(struct call *call, const struct intake_values *values, stru
     return 0;
 }
 
-int intake_open(struct call *call, const struct intake_values *values, int64_t *id) {
+static int open_within_budget(struct call *call, const struct intake_values *values, int64_t *id) {
     if (values->text[INTAKE_EXTERNAL_ID]) {
         /* Idempotent intake: the same external_id is the same case. */
         int found = case_find_external(call, values->text[INTAKE_EXTERNAL_ID], values->len[INTAKE_EXTERNAL_ID], id);
@@ -477,4 +477,15 @@ int intake_open(struct call *call, const struct intake_values *values, int64_t *
     if (rc == 0) rc = threading_record(call, *id, thread);
     free(thread);
     return rc;
+}
+
+/* The hooks of one intake (thread, classify, priority, sla, customer
+ * notice, ...) share one rule time budget: one CASE.OPEN holds the loop
+ * for one rules_time_ms of rule code at most, not one per hook (five
+ * looping hooks held it 0.92 s at 200 ms each). */
+int intake_open(struct call *call, const struct intake_values *values, int64_t *id) {
+    rules_budget_begin();
+    int status = open_within_budget(call, values, id);
+    rules_budget_end();
+    return status;
 }

@@ -516,7 +516,14 @@ static int replay_page(struct job *job, int64_t deadline_us, struct rules_triage
     while ((rc = store_step(statement)) == STORE_ROW) {
         rows++;
         job->cursor = store_column_int64(statement, 0);
-        if (replay_case(job, statement, triage) != 0) {
+        /* A case's hooks (triage, sla, its refunds) share one time budget,
+         * as a CASE.OPEN's do: the slice ends after 2 ms, so one looping
+         * case holds the loop one rules_time_ms, not one per hook (a
+         * staged set looping in each held it 617 ms). */
+        rules_budget_begin();
+        int replayed = replay_case(job, statement, triage);
+        rules_budget_end();
+        if (replayed != 0) {
             status = -1;
             break;
         }

@@ -19,7 +19,8 @@
  * never writes: it reads cases and decisions only.
  *
  * In the daemon it runs in slices of at most REPLAY_SLICE_MS on the loop
- * (lowest priority: clients are served between slices); offline
+ * (lowest priority: clients are served between slices), plus the case
+ * that ran over, whose hooks share one rules_time_ms; offline
  * (redressd --replay) in one go over a read-only database.
  */
 #ifndef REDRESS_REPLAY_H

@@ -1,8 +1,9 @@
 /* tick.c -- what time drives (see tick.h).
  *
  * Owns: the tick's timer (one second, on the loop), its order of work,
- * the one reload-then-re-time, and the reloads other nodes ask for (a
- * STORE_NOTE_RULES note, handed over by the store at a turn of store work).
+ * the one reload-then-re-time (the re-timing in slices, as the due
+ * clocks), and the reloads other nodes ask for (a STORE_NOTE_RULES note,
+ * handed over by the store at a turn of store work).
  * Never: holds a connection or a reply; never commits by itself (it asks
  * the store's commit scheduler).
  */
@@ -43,6 +44,7 @@ static int stopping;
 static long long runs;
 static struct event *timer;
 static struct event *next_slice;      /* more clocks are due: fire them at the next turn */
+static struct event *next_retime;     /* more cases to re-time after a reload: at the next turn */
 static struct event_base *loop_base;
 static char promoted_rules[1024];     /* RULES.PROMOTE's folder: what later reloads read */
 
@@ -72,13 +74,15 @@ static void rules_changed_here(void) {
         log_warn("the other nodes are not asked to reload their rule sets", "version=%.16s", rules_version());
 }
 
+static void start_retiming(void);
+
 /* rules_watch: a changed rule folder is reloaded, and open clocks re-timed. */
 static void watch_rules(void) {
     if (!settings || !settings->rules_watch || !rules_folder()[0]) return;
     int reloaded = rules_watch_check(rules_folder());
     if (reloaded == 0) return;
     if (reloaded > 0) rules_changed_here();
-    if (deadlines_recompute() > 0) store_request_commit();
+    start_retiming();
 }
 
 /* customer_retention_days: closed cases' personal data erased, a batch a
@@ -128,6 +132,29 @@ static void search_prune(void) {
     if (!stopping && search_tick() > 0) store_request_commit();
 }
 
+/* Re-timing after a reload, in slices as the due clocks are (a timer of
+ * zero seconds between two, see fire_slice): the first slice runs in the
+ * reload's own turn, so a small shop's clocks are re-timed when the reload
+ * answers; a case not yet re-timed keeps its old plan meanwhile. */
+static void retime_slice(void) {
+    if (stopping) return;
+    int more = 0;
+    if (deadlines_recompute_slice(&more) > 0) store_request_commit();
+    static const struct timeval at_once = {0, 0};
+    if (more && next_retime && event_add(next_retime, &at_once) != 0)
+        log_error("cannot schedule the next cases to re-time; they keep their clocks until the next reload", NULL);
+}
+
+static void start_retiming(void) {
+    deadlines_recompute_start();
+    retime_slice();
+}
+
+static void on_next_retime(evutil_socket_t fd, short what, void *argument) {
+    (void)fd; (void)what; (void)argument;
+    retime_slice();
+}
+
 static void on_next_slice(evutil_socket_t fd, short what, void *argument) {
     (void)fd; (void)what; (void)argument;
     fire_slice();
@@ -171,7 +198,7 @@ int tick_promote_rules(const char *directory, char *error, size_t error_size) {
     }
     snprintf(promoted_rules, sizeof promoted_rules, "%s", directory);
     rules_changed_here();
-    if (deadlines_recompute() > 0) store_request_commit();
+    start_retiming();
     return 0;
 }
 
@@ -185,7 +212,7 @@ static int reload_rules(char *error, size_t error_size) {
         snprintf(error, error_size, "reload failed, the running rule set stays: %s", why);
         return -1;
     }
-    if (deadlines_recompute() > 0) store_request_commit();
+    start_retiming();
     return 0;
 }
 
@@ -244,7 +271,8 @@ int tick_start(struct event_base *base) {
     loop_base = base;
     timer = store_event_new(base, -1, EV_PERSIST, on_timer, NULL);
     next_slice = store_event_new(base, -1, 0, on_next_slice, NULL);
-    if (timer == NULL || next_slice == NULL || event_add(timer, &period) != 0 ||
+    next_retime = store_event_new(base, -1, 0, on_next_retime, NULL);
+    if (timer == NULL || next_slice == NULL || next_retime == NULL || event_add(timer, &period) != 0 ||
         clock_on_move(on_clock_moved, NULL) != 0)
         return -1;
     static const struct store_note_listener listener = {
@@ -256,6 +284,7 @@ int tick_start(struct event_base *base) {
 void tick_free(void) {
     if (timer) store_event_free(timer);
     if (next_slice) store_event_free(next_slice);
+    if (next_retime) store_event_free(next_retime);
     store_on_peer_note(STORE_NOTE_RULES, NULL);
-    timer = next_slice = NULL;
+    timer = next_slice = next_retime = NULL;
 }

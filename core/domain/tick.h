@@ -28,8 +28,9 @@ void tick_run(void);
 /* The test clock moved (DEBUG.CLOCK): watch rules, fire due deadlines,
  * start a pruning run and do its first slice, store_request_commit(). */
 void tick_clock_moved(void);
-/* The one reload: rules_load, then deadlines_recompute (new targets and
- * calendars apply to open cases at once), store_request_commit.  0, or -1
+/* The one reload: rules_load, then the re-timing of open cases' clocks
+ * (new targets and calendars: the first slice at once, the rest at the next
+ * turns of the loop, see deadlines_recompute_slice), store_request_commit.  0, or -1
  * with error = RULES.RELOAD's message ("no rule set directory is
  * configured ...", "reload failed, the running rule set stays: ...").
  * Several nodes on one database: a reload that succeeded (so a promote, or

@@ -95,6 +95,20 @@ void rules_configure(const struct rules_settings *settings);
 int rules_load(const char *directory, char *error, size_t error_size);
 void rules_unload(void);
 int rules_loaded(void);
+
+/* The rule time of one command, or of one item of a slice of work done on
+ * the loop (a due clock, a case re-timed, a case replayed): between begin
+ * and end every hook call shares one time budget of rules_time_ms, counted
+ * from the first hook's start, so a command running several hooks holds the loop for one
+ * budget, not one per hook.  A hook started once it is spent fails at its
+ * first look at the clock ("time budget exceeded ... shared by the hooks of
+ * one command"), and its caller's default applies.  Nests: only the
+ * outermost begin starts the budget. */
+void rules_budget_begin(void);
+void rules_budget_end(void);
+/* rules_time_ms, in microseconds: how long a slice of work may run before
+ * it stops starting new items. */
+long long rules_slice_microseconds(void);
 /* The full SHA-256 (hex) of the running set, or "". */
 const char *rules_version(void);
 

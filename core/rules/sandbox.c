@@ -102,6 +102,7 @@ struct sandbox {
     long long budget_left;       /* instructions left in this call (kept after it, for the last call's count) */
     int64_t deadline_ms;         /* real monotonic deadline of this call; 0: no call running */
     int exhausted;               /* 0, or which budget ran out: 1 instructions, 2 time */
+    int shared_time;             /* this call's deadline is the command's shared one (sandbox_share_time) */
     int hook_count;              /* instructions between two hook calls now */
     int pace;                    /* what hook_count should be (see update_pace) */
     long long unchecked;         /* units charged outside the hook since the clock was last read */
@@ -183,6 +184,35 @@ static int string_set_remove(struct string_set *set, const void *string) {
 /* ------------------------------------------------------------- meter */
 
 static void count_hook(lua_State *state, lua_Debug *debug);
+
+/* The time the hooks of one command (or one item of a slice) share, 0 for
+ * none, and its deadline, set by the first call (0 until then): a call's
+ * own deadline is never later.  Started at the first call, not at the
+ * command's start: the first call reads the clock anyway.  One for the
+ * process: every sandbox runs on the loop thread, one call at a time. */
+static int64_t shared_milliseconds;
+static int64_t shared_deadline_ms;
+static const char *shared_by = "";   /* who shares it, for the error */
+
+void sandbox_share_time(int64_t milliseconds, const char *by) {
+    shared_milliseconds = milliseconds;
+    shared_deadline_ms = 0;
+    shared_by = by ? by : "";
+}
+
+int sandbox_shared_time_spent(void) {
+    return shared_deadline_ms != 0 && clock_real_monotonic_ms() > shared_deadline_ms;
+}
+
+/* "time budget exceeded (...)" after `where`, naming the shared budget
+ * when it was the one that ran out. */
+static void time_spent_message(const struct sandbox *sandbox, char *out, size_t size, const char *where) {
+    if (sandbox->shared_time)
+        snprintf(out, size, "%stime budget exceeded (%lld ms, shared by %s)", where, (long long)shared_milliseconds,
+                 shared_by);
+    else
+        snprintf(out, size, "%stime budget exceeded (%lld ms)", where, (long long)sandbox->limits.milliseconds);
+}
 
 /* Marks the call's budget spent (`which`: 1 instructions, 2 time; a budget
  * already spent stays as it was).  From then on the hook raises at every
@@ -367,8 +397,7 @@ static int raise_spent(lua_State *state, struct sandbox *sandbox, int which, con
         snprintf(message, sizeof message, "%sinstruction budget exceeded (%lld instructions)", where,
                  sandbox->limits.instructions);
     else
-        snprintf(message, sizeof message, "%stime budget exceeded (%lld ms)", where,
-                 (long long)sandbox->limits.milliseconds);
+        time_spent_message(sandbox, message, sizeof message, where);
     if (!sandbox->spent[0]) snprintf(sandbox->spent, sizeof sandbox->spent, "%s", message);
     return luaL_error(state, "%s", message);
 }
@@ -493,7 +522,13 @@ static void arm_budgets(struct sandbox *sandbox) {
     sandbox->values_bytes = 0;
     update_pace(sandbox); /* no call running yet: only sets pace */
     sandbox->hook_count = sandbox->pace;
-    sandbox->deadline_ms = clock_real_monotonic_ms() + sandbox->limits.milliseconds;
+    int64_t now = clock_real_monotonic_ms();
+    sandbox->deadline_ms = now + sandbox->limits.milliseconds;
+    /* Inside a command's shared budget the call ends with it at the
+     * latest (already past: the first look at the clock stops the call). */
+    if (shared_milliseconds && shared_deadline_ms == 0) shared_deadline_ms = now + shared_milliseconds;
+    sandbox->shared_time = shared_milliseconds && shared_deadline_ms < sandbox->deadline_ms;
+    if (sandbox->shared_time) sandbox->deadline_ms = shared_deadline_ms;
     lua_sethook(sandbox->state, count_hook, LUA_MASKCOUNT | sandbox->trace_mask, sandbox->hook_count);
 }
 
@@ -651,9 +686,11 @@ int sandbox_call(struct sandbox *sandbox, int nargs, int nresults, char *error, 
     else if (sandbox->exhausted == 1) /* spent by the allocator, and no instruction ran after */
         snprintf(message, sizeof message, "%s:%d: instruction budget exceeded (%lld instructions)", where.short_src,
                  where.linedefined, sandbox->limits.instructions);
-    else if (sandbox->exhausted)
-        snprintf(message, sizeof message, "%s:%d: time budget exceeded (%lld ms)", where.short_src,
-                 where.linedefined, (long long)sandbox->limits.milliseconds);
+    else if (sandbox->exhausted) {
+        char at[300];
+        snprintf(at, sizeof at, "%s:%d: ", where.short_src, where.linedefined);
+        time_spent_message(sandbox, message, sizeof message, at);
+    }
     if (status == LUA_ERRMEM && !sandbox->exhausted)
         snprintf(error, error_size, "%s:%d: memory limit exceeded (%zu bytes for a call, %zu for the state)",
                  where.short_src, where.linedefined, sandbox->limits.call_memory_bytes, sandbox->limits.memory_bytes);

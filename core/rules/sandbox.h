@@ -100,6 +100,13 @@ void sandbox_set_clock(struct sandbox *sandbox, int64_t (*now)(void));
 /* For plugin functions, which run outside the count hook: once the running
  * call's time budget is spent, raises "plugins.PLUGIN.FUNCTION: time budget
  * exceeded" and keeps raising at every instruction, as the hook does. */
+/* The calls of one command share one time budget: until called again
+ * with 0, no call ends later than `milliseconds` after the first call of
+ * them started (the error names the budget as shared by `by`, "the hooks
+ * of one command").  _spent: 1 once that time has passed. */
+void sandbox_share_time(int64_t milliseconds, const char *by);
+int sandbox_shared_time_spent(void);
+
 void sandbox_charge_time(lua_State *state, const char *plugin, const char *function);
 
 /* Bytes the state uses now. */

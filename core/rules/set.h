@@ -270,6 +270,7 @@ uint64_t rules_folder_signature(const char *directory);
 struct rules_test_options {
     int verbose, coverage, lint;
     long long instructions_total;       /* 0: no cap */
+    long long milliseconds_total;       /* the run's calls share this much time (0: no cap); -2 once spent */
     void (*say)(void *context, const char *line);
     void *context;
 };

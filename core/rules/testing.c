@@ -256,6 +256,8 @@ static int charge_run(struct rule_set *set) {
     run_instructions += sandbox_last_call_instructions(set->sandbox);
     if (run_options->instructions_total > 0 && run_instructions >= run_options->instructions_total)
         run_over_budget = 1;
+    else if (run_options->milliseconds_total > 0 && sandbox_shared_time_spent())
+        run_over_budget = 2;
     return run_over_budget;
 }
 
@@ -644,12 +646,15 @@ int rules_test_folder(const char *directory, const struct sandbox_limits *limits
     run_options = options;
     run_instructions = 0;
     run_tests_ran = run_over_budget = 0;
+    /* The run's time: every call of it (files and tests) ends by then. */
+    if (options->milliseconds_total > 0) sandbox_share_time(options->milliseconds_total, "the tests of one run");
     struct coverage *coverage = options->coverage ? calloc(1, sizeof *coverage) : NULL;
     if (coverage) {
         for (int f = 0; f < set->file_count; f++) coverage->files[coverage->count++].name = set->files[f];
         sandbox_set_trace(set->sandbox, LUA_MASKLINE, coverage_trace, coverage);
     }
     run_tests(set, directory, options->verbose, passed, failed);
+    if (options->milliseconds_total > 0) sandbox_share_time(0, NULL);
     if (coverage) {
         sandbox_set_trace(set->sandbox, 0, NULL, NULL);
         coverage_report(set, coverage);
@@ -659,7 +664,11 @@ int rules_test_folder(const char *directory, const struct sandbox_limits *limits
         }
         free(coverage);
     }
-    if (run_over_budget)
+    if (run_over_budget == 2)
+        snprintf(error, error_size,
+                 "%s: the rule set's tests spent the time of a run, %lld ms in all, after %d tests;"
+                 " make the tests cheaper or fewer", directory, options->milliseconds_total, run_tests_ran);
+    else if (run_over_budget)
         snprintf(error, error_size,
                  "%s: the rule set's tests spent the budget of a run, %lld instructions in all (a test that spends"
                  " its own budget counts it whole), after %d tests; make the tests cheaper or fewer",

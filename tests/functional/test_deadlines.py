@@ -2,7 +2,7 @@
 pauses, escalation, CASE.LIST BREACHED, and recovery after kill -9."""
 import time
 
-from harness import Daemon, as_map, open_case
+from harness import Daemon, RespError, as_map, open_case
 
 T0 = 1795167000  # Friday 2026-11-20 17:30 China time (09:30Z)
 
@@ -240,3 +240,92 @@ def test_escalation_on_legal_threat_complaint_reopen_and_request():
         c = d.client()
         cid = open_case(c)
         assert c.call("CASE.ESCALATE", cid).code == "RULE"
+
+
+LOOPING_ESCALATE = ('vocabulary = { categories = { "general_inquiry" }, queues = { "support" } }\n'
+                    'function sla(case) return { first_response = 600, resolution = 3600, calendar = "always" } end\n'
+                    'function escalate(case)\n'
+                    '  if case.customer == "LOOP" then while true do end end\n'
+                    '  return { reason = "nothing" }\n'
+                    'end\n')
+# Time, not instructions, stops the loops: a slice is bounded by the time it ran.
+SLICE_BUDGET = "rules_time_ms = 50\nrules_instructions = 1099511627776\n"
+
+
+def breached(c, cids):
+    return sum(1 for cid in cids if deadline(c, cid, "first_response")["state"] == "breached")
+
+
+def test_a_slice_of_due_clocks_stops_when_its_time_is_spent():
+    # Each looping escalate call is stopped at its budget, but a slice of
+    # 256 of them held the loop for their sum: a slice starts no new clock
+    # once it has run rules_time_ms, and the rest fire at the next turns.
+    import os
+    import shutil
+    import tempfile
+    rules = tempfile.mkdtemp(prefix="redress-slices-")
+    try:
+        with open(os.path.join(rules, "rules.lua"), "w") as f:
+            f.write(LOOPING_ESCALATE)
+        with Daemon(rules=rules, config=SLICE_BUDGET) as d:
+            c = d.client()
+            c.call("DEBUG.CLOCK", "SET", T0)
+            cids = [open_case(c, customer="LOOP") for _ in range(4)]
+            # Pipelined: the reads run in the same turn as the jump, before
+            # the next slice: the first slice fired one looping clock only.
+            replies = c.pipeline([["DEBUG.CLOCK", "ADVANCE", 600]] + [["CASE.GET", cid] for cid in cids])
+            assert not isinstance(replies[0], RespError), replies[0]
+            first = sum(1 for r in replies[1:] if "state=breached" in as_map(r)["deadline:first_response"])
+            assert first == 1, replies[1:]
+            # Another client is served between the slices, and every clock fires.
+            other = d.client()
+            assert other.call("PING") == "PONG"
+            deadline_at = time.monotonic() + 60
+            while breached(other, cids) < len(cids):
+                assert time.monotonic() < deadline_at, "the clocks left never fired"
+            for cid in cids:
+                assert kinds(other, cid).count("deadline_breached") == 1, kinds(other, cid)
+    finally:
+        shutil.rmtree(rules)
+
+
+def test_re_timing_after_a_reload_runs_in_slices():
+    # A reload re-runs sla for every open case: 30 looping calls held the
+    # loop 4.34 s in one go.  Now a slice starts no new case once it has run
+    # rules_time_ms; a case not yet re-timed keeps its old plan meanwhile.
+    import os
+    import shutil
+    import tempfile
+    rules = tempfile.mkdtemp(prefix="redress-retime-")
+    path = os.path.join(rules, "rules.lua")
+    head = 'vocabulary = { categories = { "general_inquiry" }, queues = { "support" } }\n'
+    try:
+        with open(path, "w") as f:
+            f.write(head + 'function sla(case) return { first_response = 600, resolution = 3600, calendar = "always" } end\n')
+        with Daemon(rules=rules, config=SLICE_BUDGET + "rules_require_tests = no\n") as d:
+            c = d.client()
+            c.call("DEBUG.CLOCK", "SET", T0)
+            looping = [open_case(c, customer="LOOP") for _ in range(3)]
+            last = open_case(c, customer="C-1")     # re-timed after the looping ones (case order)
+            with open(path, "w") as f:
+                f.write(head + 'function sla(case)\n'
+                        '  if case.customer == "LOOP" then while true do end end\n'
+                        '  return { first_response = 1200, resolution = 3600, calendar = "always" }\n'
+                        'end\n')
+            replies = c.pipeline([["RULES.RELOAD"], ["CASE.GET", last]])
+            assert not isinstance(replies[0], RespError), replies[0]
+            # The reload's own slice re-timed the first case only: the last keeps its plan.
+            assert "target=600 " in as_map(replies[1])["deadline:first_response"], replies[1]
+            other = d.client()
+            assert other.call("PING") == "PONG"
+            deadline_at = time.monotonic() + 60
+            while deadline(other, last, "first_response")["target"] != "1200":
+                assert time.monotonic() < deadline_at, "the last case was never re-timed"
+            assert kinds(other, last).count("deadline_recomputed") == 1
+            # Every looping case was looked at: its failed sla is logged, its clocks kept.
+            failed = [line for line in d.log().splitlines() if "rule hook failed" in line and "hook=sla" in line]
+            assert len(failed) == len(looping), d.log()[-2000:]
+            for cid in looping:
+                assert deadline(other, cid, "first_response")["target"] == "600"
+    finally:
+        shutil.rmtree(rules)

@@ -369,3 +369,39 @@ def test_replay_refuses_bad_input_and_reports_runaway_rules_per_case():
     finally:
         for path in (staged, broken, failing):
             shutil.rmtree(path)
+
+
+def test_replay_gives_the_hooks_of_one_case_one_time_budget():
+    # A staged set looping in every hook held the loop for each hook's
+    # budget per replayed case (617 ms).  A case's hooks share one budget:
+    # classify spends it, priority and sla stop on it at once.
+    head = 'vocabulary = { categories = { "general_inquiry" }, queues = { "support" } }\n'
+    running = tempfile.mkdtemp(prefix="redress-running-")
+    staged = tempfile.mkdtemp(prefix="redress-staged-")
+    try:
+        with open(os.path.join(running, "rules.lua"), "w") as f:
+            f.write(head)
+        with open(os.path.join(staged, "rules.lua"), "w") as f:
+            f.write(head + 'local function loop() while true do end end\n'
+                    'function classify(case) loop() end\n'
+                    'function priority(case) loop() end\n'
+                    'function sla(case) loop() end\n')
+        config = "rules_time_ms = 50\nrules_instructions = 1099511627776\nrules_require_tests = no\n"
+        with Daemon(rules=running, config=config) as d:
+            c = d.client()
+            c.call("DEBUG.CLOCK", "SET", T0)
+            cids = [open_case(c, subject="spin %d" % i) for i in range(2)]
+            assert isinstance(c.call("RULES.STAGE", staged), str)
+            report = c.call("RULES.REPLAY")
+            assert report[0].startswith("replayed 2 cases") and "6 failed" in report[0], report
+            for cid in cids:
+                lines = {hook: [l for l in report if l.startswith("  case %d %s: " % (cid, hook))]
+                         for hook in ("classify", "priority", "sla")}
+                assert all(len(found) == 1 for found in lines.values()), report
+                assert "time budget exceeded (50 ms)" in lines["classify"][0], report
+                for hook in ("priority", "sla"):
+                    assert "shared by the hooks of one command" in lines[hook][0], report
+            assert c.call("PING") == "PONG"
+    finally:
+        shutil.rmtree(running)
+        shutil.rmtree(staged)

@@ -289,3 +289,35 @@ def test_matchers_stop_at_the_budgets_and_the_memory_cap():
             assert "redress.matcher: out of memory" in reply or "memory limit exceeded" in reply, reply
             assert int(as_map(c.call("RULES.INFO"))["memory_bytes"]) < 4 * 1024 * 1024
         assert as_map(c.call("RULES.EVAL", "classify", "subject", "x"))["category"] == "general_inquiry"
+
+
+def test_the_hooks_of_one_case_open_share_one_time_budget():
+    # Each hook call stops at its budget, but CASE.OPEN runs several: five
+    # looping hooks held the loop five budgets.  They share the command's
+    # one: once classify has spent it, the later hooks stop at once and
+    # their defaults apply; the case is opened all the same.
+    rules = tempfile.mkdtemp(prefix="redress-shared-")
+    try:
+        with open(os.path.join(rules, "rules.lua"), "w") as f:
+            f.write('vocabulary = { categories = { "general_inquiry" }, queues = { "support" } }\n'
+                    'local function loop(case) if case.customer == "LOOP" then while true do end end end\n'
+                    'function classify(case) loop(case); return { category = "general_inquiry" } end\n'
+                    'function priority(case) loop(case); return { priority = "P3" } end\n'
+                    'function sla(case) loop(case); return { first_response = 600, resolution = 3600 } end\n')
+        config = "rules_time_ms = 50\nrules_instructions = 1099511627776\n"
+        with Daemon(rules=rules, config=config) as d:
+            c = d.client()
+            cid = open_case(c, customer="LOOP")
+            assert isinstance(cid, int), cid
+            failed = [line for line in d.log().splitlines() if "rule hook failed" in line]
+            hooks = sorted(re.search(r"hook=(\w+)", line).group(1) for line in failed)
+            assert hooks == ["classify", "priority", "sla"], failed
+            # classify spent the command's budget; the later ones stopped on it.
+            shared = [line for line in failed if "shared by the hooks of one command" in line]
+            assert len(shared) >= 2, failed
+            # A case of another customer gets its own budget: decided by the rules.
+            other = open_case(c, customer="C-2")
+            assert as_map(c.call("CASE.GET", other))["priority"] == "P3"
+            assert len([line for line in d.log().splitlines() if "rule hook failed" in line]) == 3
+    finally:
+        shutil.rmtree(rules)

@@ -470,3 +470,27 @@ def test_a_rules_log_lines_are_limited_per_hook_call_and_the_rest_counted():
     assert not any('message="line 21"' in line or 'message=decided' in line for line in logged[:40])
     assert "message=decided" in logged[40], logged[40]
     assert len(dropped) == 2 and all("hook=classify" in line and "dropped=981" in line for line in dropped), dropped
+
+
+def test_reload_tests_share_a_time_budget():
+    """Counted in instructions alone, the gate's tests held the loop as long as ten calls' instruction
+    budgets took (50 looping tests: 2.1 s).  The tests of one run also share two time budgets
+    (rules_time_ms each): once spent, the run stops and the stage or reload is refused."""
+    rules = copy_rules()
+    try:
+        config = "rules_time_ms = 50\nrules_instructions = 1099511627776\n"
+        with Daemon(rules=rules, config=config) as d:
+            c = d.client()
+            before = as_map(c.call("RULES.INFO"))["version"]
+            with open(os.path.join(rules, "tests", "zz_loop_test.lua"), "w") as f:
+                f.write("\n".join("function test_loop_%02d() while true do end end" % i for i in range(50)))
+            for command in (("RULES.STAGE", rules), ("RULES.RELOAD",)):
+                r = c.call(*command)
+                assert isinstance(r, RespError) and r.code == "RULE", (command, r)
+                assert "spent the time of a run, 100 ms in all" in r, (command, r)
+                ran = int(r.split(" after ")[1].split(" tests")[0])
+                assert ran < 50, r
+                assert as_map(c.call("RULES.INFO"))["version"] == before
+            assert c.call("PING") == "PONG"
+    finally:
+        shutil.rmtree(rules)
