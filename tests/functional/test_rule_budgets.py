@@ -239,7 +239,10 @@ def test_library_calls_are_charged_to_the_instruction_budget():
 def test_ordinary_library_work_on_a_long_body_fits_the_budgets():
     body = text("Die Lieferung kam beschädigt an, the screen is cracked! ", 60000)
     assert len(body.encode()) <= KIB64
-    with Daemon(rules=BUDGETS) as d:
+    # The instruction budget is the one that says what "ordinary" work fits: the work is fixed in
+    # instructions, while its time depends on the machine (a sanitizer build beside other jobs took
+    # longer than the default 200 ms once), so the time budget is set out of the way here.
+    with Daemon(rules=BUDGETS, config="rules_time_ms = 600000\n") as d:
         c = d.client()
         r = c.call("RULES.EVAL", "classify", "subject", "ordinary", "body", body)
         assert isinstance(r, list), r
