@@ -69,7 +69,7 @@ int money_currency_digits(const char *code, size_t len) {
 /* One static message per allowed digit count, so the client is told the
  * exact limit of its currency without any formatting into a buffer. */
 static const char *const money_too_many_decimals[MONEY_MAX_DIGITS + 1] = {
-    "this currency has no decimals",
+    "has decimals (this currency has none)",
     "has too many decimals (at most 1)",
     "has too many decimals (at most 2)",
     "has too many decimals (at most 3)",

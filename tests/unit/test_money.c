@@ -190,9 +190,9 @@ TEST(money_parse_rejects) {
     CHECK_STR(parse_error("12.3456", 3), "has too many decimals (at most 3)");
     CHECK_STR(parse_error("12.34", 1), "has too many decimals (at most 1)");
     CHECK_STR(parse_error("12.000", 2), "has too many decimals (at most 2)");
-    CHECK_STR(parse_error("100.00", 0), "this currency has no decimals");
-    CHECK_STR(parse_error("100.", 0), "this currency has no decimals");
-    CHECK_STR(parse_error(".", 0), "this currency has no decimals");
+    CHECK_STR(parse_error("100.00", 0), "has decimals (this currency has none)");
+    CHECK_STR(parse_error("100.", 0), "has decimals (this currency has none)");
+    CHECK_STR(parse_error(".", 0), "has decimals (this currency has none)");
     /* digits outside 0..3 is a caller's mistake, refused and not guessed. */
     CHECK(parse_error("1", -1) != NULL);
     CHECK(parse_error("1", 4) != NULL);
