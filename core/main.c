@@ -56,7 +56,6 @@
 #include <string.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 
 static void usage(FILE *out) {
@@ -128,13 +127,15 @@ static void check_data_directory_mode(const char *path) {
 /* One daemon per data directory: a second one on the same directory would
  * arm the same deadlines again, keep in-memory figures that follow only its
  * own writes, and take the first one's unix socket.  DATA/redress.lock is
- * locked (flock) for the process's life -- the kernel drops the lock when
- * the process ends, however it ends, so a crash leaves nothing to clean up
- * -- and holds the holder's pid for the refusal's message.  The file stays
+ * locked (a POSIX record lock, F_SETLK) for the process's life -- the
+ * kernel drops the lock when the process ends, however it ends, so a crash
+ * leaves nothing to clean up -- and holds the holder's pid.  The file stays
  * after a stop; its pid means something only while it is locked.  Taken
  * before anything is written: a refused start migrates nothing, writes no
- * token and touches no socket.  The descriptor is close-on-exec, so a
- * program a plugin runs never holds the lock. */
+ * token and touches no socket.  A record lock is not inherited by fork()
+ * and the descriptor is close-on-exec, so no child or program a plugin
+ * starts holds it after the daemon.  (Record locks also end when the
+ * process closes any descriptor of the file: nothing else opens it.) */
 #define DATA_LOCK_FILE "redress.lock"
 
 static int lock_data_directory(const char *data) {
@@ -148,17 +149,22 @@ static int lock_data_directory(const char *data) {
         fprintf(stderr, "redressd: cannot open %s: %s\n", path, strerror(errno));
         return -1;
     }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    /* A POSIX record lock, not flock(): a child a plugin forks does not
+     * inherit it, so the lock ends with this process however it ends (a
+     * flock is shared with forked children and outlived a kill -9 of the
+     * daemon while such a child lived).  F_GETLK names the holder. */
+    struct flock whole = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    if (fcntl(fd, F_SETLK, &whole) != 0) {
         int why = errno;
-        char text[32] = "";
-        ssize_t got = why == EWOULDBLOCK ? pread(fd, text, sizeof text - 1, 0) : -1;
-        long pid = got > 0 ? strtol(text, NULL, 10) : 0;
-        if (why != EWOULDBLOCK)
+        int held = why == EACCES || why == EAGAIN;
+        struct flock holder = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+        long pid = held && fcntl(fd, F_GETLK, &holder) == 0 && holder.l_type != F_UNLCK ? (long)holder.l_pid : 0;
+        if (!held)
             fprintf(stderr, "redressd: cannot lock %s: %s\n", path, strerror(why));
         else if (pid > 0)
             fprintf(stderr, "redressd: data directory %s is in use by pid %ld (%s is locked): "
                     "one redressd per data directory\n", data, pid, path);
-        else   /* the holder has locked the file but not written its pid yet */
+        else   /* the holder ended between the two calls */
             fprintf(stderr, "redressd: data directory %s is in use by another redressd (%s is locked): "
                     "one redressd per data directory\n", data, path);
         close(fd);

@@ -243,6 +243,31 @@ def test_a_second_daemon_on_the_same_data_directory_is_refused_before_it_touches
         shutil.rmtree(data, ignore_errors=True)
 
 
+def test_a_child_a_plugin_forked_does_not_keep_the_data_directory_locked():
+    # A plugin's init forks a child that lives on after the daemon is killed.  A flock() lock was shared
+    # with that child, so the next start was refused naming the dead daemon; a record lock is not inherited.
+    import signal
+    from harness import TEST_PLUGINS
+    data = tempfile.mkdtemp(prefix="redress-test-")
+    child = None
+    try:
+        first = Daemon(data=data, config="plugins = %s\n" % os.path.join(TEST_PLUGINS, "forker.so"))
+        with first:
+            first.wait_log(lambda log: 'msg="child forked"' in log)
+            pid_file = os.path.join(data, "plugins", "forker", "child.pid")
+            first.wait_log(lambda log: os.path.exists(pid_file) and open(pid_file).read().endswith("\n"))
+            child = int(open(pid_file).read())
+            first.kill()
+        os.kill(child, 0)   # the child still lives
+        with Daemon(data=data) as again:
+            assert again.client().call("PING") == "PONG"
+            assert open(os.path.join(data, "redress.lock")).read() == "%d\n" % again.proc.pid
+    finally:
+        if child:
+            os.kill(child, signal.SIGKILL)
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def test_a_unix_socket_another_daemon_listens_on_is_never_taken_nor_removed():
     with Daemon() as first:
         other = tempfile.mkdtemp(prefix="redress-test-")
