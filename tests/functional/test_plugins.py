@@ -293,6 +293,21 @@ def case_actor():
     return "plugins = %s\n" % plugin_path("case_actor")
 
 
+def test_the_case_api_refuses_writes_during_a_plugins_init():
+    """Plugins load before the rules: a case opened from init was decided without them (decided_by=default,
+    "no rule set loaded").  The case API refuses its writes during init with BADSTATE saying why; nothing is
+    opened, and the plugin starts."""
+    with Daemon(rules=CASE_RULES, config=case_actor() + "case_actor.open_in_init = yes\n") as d:
+        line = [l for l in d.log().splitlines() if "case_open in init" in l]
+        assert len(line) == 1, d.log()
+        assert "status=-1" in line[0] and "id=0" in line[0], line
+        assert "BADSTATE plugin case_actor: CASE.OPEN during the plugin's init" in line[0], line
+        c = d.client()
+        assert c.call("CASE.LIST") == [], c.call("CASE.LIST")
+        # After start the same call works, decided by the rules.
+        assert c.call("ACTOR.OPEN", "C-2", "plain") == 1
+
+
 def test_a_rule_reads_a_case_through_a_plugin_while_that_plugins_case_open_runs():
     """The plugin's case_open runs CASE.OPEN, whose classify calls a plugin function reading another case
     (case_get): the inner call has a reply of its own, so case_open answers the id of the case it opened."""
