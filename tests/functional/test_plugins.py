@@ -33,6 +33,30 @@ def skeleton_and_probe():
     return "plugins = %s, %s\nskeleton.greeting = hi\n" % (plugin_path("skeleton"), plugin_path("probe"))
 
 
+def test_a_slow_plugin_callback_is_logged_naming_the_plugin_and_callback():
+    """A plugin command or listener that takes long holds every client (PING waited 1.32 s) and nothing said
+    so.  One over 100 ms is logged as a warning naming the plugin and the callback, once a minute of daemon
+    time per plugin; the ones not logged are counted in the next warning."""
+    with Daemon(config=skeleton_and_probe()) as d:
+        c = d.client()
+        slow = lambda: [l for l in d.log().splitlines() if "slow plugin callback" in l]
+        assert c.call("PROBE.SPIN", 0) == "OK"
+        assert slow() == []
+        for _ in range(3):
+            assert c.call("PROBE.SPIN", 150) == "OK"
+        lines = slow()
+        assert len(lines) == 1, lines
+        assert 'plugin=probe callback="command PROBE.SPIN"' in lines[0] and "unlogged=0" in lines[0], lines
+        assert int(re.search(r" ms=(\d+)", lines[0]).group(1)) >= 150, lines
+        # A minute later the clock listener's slow run is logged, with the two commands not logged.
+        assert c.call("PROBE.SPIN", 150, "clock") == "OK"
+        c.call("DEBUG.CLOCK", "ADVANCE", 61)
+        assert c.call("PROBE.CLOCK")[0] == 1
+        lines = slow()
+        assert len(lines) == 2, lines
+        assert 'plugin=probe callback="clock listener"' in lines[1] and "unlogged=2" in lines[1], lines
+
+
 def test_plugin_list_info_and_a_plugin_command():
     with Daemon(config=skeleton_and_probe()) as d:
         c = d.client()
