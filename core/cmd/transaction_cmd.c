@@ -20,6 +20,7 @@
  */
 #include "cmd/transaction_cmd.h"
 #include "cmd/reply.h"
+#include "rules/rules.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -181,7 +182,10 @@ static void abort_at(struct request *request, struct transaction *transaction, s
  * First, before any runs, each is checked against the caller's role as it
  * is now: EXEC is the agent's next command after an AGENT.SET ROLE, so the
  * role it had when it queued them no longer counts; one it may not run
- * refuses the whole transaction. */
+ * refuses the whole transaction.  EXEC is atomic, so the loop cannot turn
+ * between its commands as it does between a pipeline's: their hooks share
+ * one rule time budget, as the hooks of one command do (once it is spent
+ * the later hooks stop and their defaults apply). */
 void exec_command(struct request *request) {
     struct transaction *transaction = transaction_of(request);
     if (transaction == NULL || !transaction->active) {
@@ -207,6 +211,7 @@ void exec_command(struct request *request) {
             return;
         }
     }
+    rules_budget_begin();
     for (int i = 0; i < transaction->count; i++) {
         step_of(request, transaction->commands[i], replies, &step);
         size_t before = evbuffer_get_length(replies);
@@ -214,10 +219,12 @@ void exec_command(struct request *request) {
          * before it (connection_ops->run_queued). */
         request->connection_ops->run_queued(request->connection, &step);
         if (step.failed) {
+            rules_budget_end();
             abort_at(request, transaction, replies, before, i, "Transaction rolled back, nothing was saved", "failed");
             return;
         }
     }
+    rules_budget_end();
     reply_array(request->reply, transaction->count);
     evbuffer_add_buffer(request->reply, replies);
     evbuffer_free(replies);

@@ -10,7 +10,9 @@
  * a stack buffer that the parser (proto.c) consumes directly; each command
  * runs at once (single thread, nothing blocks) and its reply goes either to
  * the client's `output` or, while a batch is open, to its `held` buffer
- * (net/connections.c releases it at commit).
+ * (net/connections.c releases it at commit).  A pipeline whose commands
+ * took one rules_time_ms of rule time yields: the rest of its input waits
+ * in `stash` for the next turn of the loop, as after a pause (below).
  *
  * A failed AUTH pauses the connection's input (lib/shared.h counts the
  * failures of its source address; lib/authlimit.h says how long): the rest
@@ -33,6 +35,7 @@
 #include "net/proto.h"
 #include "net/subscribers.h"
 #include "net/tls.h"
+#include "rules/rules.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -51,6 +54,7 @@
 static int retriable(int error) { return error == EAGAIN || error == EWOULDBLOCK || error == EINTR; }
 
 static void client_pause(struct client *client, int64_t until_ms);
+static void client_yield(struct client *client);
 static int client_auth_must_wait(struct client *client);
 static const struct connection_ops client_ops;
 
@@ -141,8 +145,12 @@ static void client_execute(struct client *client) {
 }
 
 /* Feeds one chunk of input to the parser, running each command as it
- * completes.  Returns -1 if the client was freed. */
+ * completes.  Returns -1 if the client was freed.  Once the commands run
+ * here took one rules_time_ms of rule time, the rest waits for a later
+ * turn of the loop (client_yield): a pipeline of CASE.OPENs with slow
+ * rules held every other client for one budget per command before. */
 static int client_consume(struct client *client, const char *data, size_t len) {
+    long long rules_before = rules_time_spent_microseconds();
     while (len > 0 && !client->closing) {
         if (client->paused) {
             /* The rest of the pipeline waits, unparsed, for the pause to end;
@@ -164,6 +172,8 @@ static int client_consume(struct client *client, const char *data, size_t len) {
             if (client_auth_must_wait(client)) continue; /* runs when its address's turn comes */
             client_execute(client);
             if (client_enforce_output_limit(client)) return -1;
+            if (!client->paused && rules_time_spent_microseconds() - rules_before >= rules_slice_microseconds())
+                client_yield(client);
         } else if (status == PROTO_ERROR) {
             connections.stats.protocol_errors++;
             int hold = client_holding(client);
@@ -423,9 +433,17 @@ static void client_pause(struct client *client, int64_t until_ms) {
     client->resume_ms = until_ms;
     store_event_del(client->read_event);
     int64_t wait = until_ms - clock_monotonic_ms();
-    if (wait < 1) wait = 1;
+    if (wait < 0) wait = 0;  /* a yield (client_yield): after the next poll */
     struct timeval pause = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000};
     evtimer_add(client->pause_event, &pause);
+}
+
+/* Lets the other connections run before the rest of this one's input:
+ * a pause that is over at once.  The zero timer fires after the loop's
+ * next poll, so the input that came meanwhile is served first; the rest
+ * of the pipeline then runs in order (client_resume), its replies too. */
+static void client_yield(struct client *client) {
+    client_pause(client, clock_monotonic_ms());
 }
 
 /* The command just parsed is an AUTH whose source address owes a delay:

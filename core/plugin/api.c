@@ -238,6 +238,25 @@ static const char *api_call_agent(struct redress_command_call *call) {
     return call && call->request ? call->request->call.actor : "";
 }
 
+/* Seconds of daemon time between two slow-callback warnings of one plugin. */
+#define SLOW_LOG_EVERY_MS 60000
+
+void plugin_callback_timed(struct redress_plugin *plugin, const char *what, const char *name, int64_t started_us) {
+    int64_t took_us = clock_real_monotonic_us() - started_us;
+    if (took_us <= (int64_t)PLUGIN_SLOW_MS * 1000) return;
+    int64_t now = clock_monotonic_ms();
+    if (plugin->slow_logged_ms != 0 && now - plugin->slow_logged_ms < SLOW_LOG_EVERY_MS) {
+        plugin->slow_unlogged++;
+        return;
+    }
+    /* Everyone else waited meanwhile: the API's callbacks must not block. */
+    log_warn("slow plugin callback held the loop", "plugin=%s callback=\"%s%s%s\" ms=%lld limit_ms=%d unlogged=%lld",
+             plugin->name, what, name[0] ? " " : "", name, (long long)(took_us / 1000), PLUGIN_SLOW_MS,
+             plugin->slow_unlogged);
+    plugin->slow_logged_ms = now;
+    plugin->slow_unlogged = 0;
+}
+
 /* One scratch buffer for every plugin command: commands never nest. */
 static struct evbuffer *command_scratch;
 
@@ -248,7 +267,9 @@ void plugin_command_dispatch(struct request *request) {
         return;
     }
     struct redress_command_call call = {.plugin = entry->plugin, .request = request, .buffer = command_scratch};
+    int64_t started = clock_real_monotonic_us();
     entry->fn(entry->plugin->state, &call, request->argc, (const char *const *)request->argv, request->argvlen);
+    plugin_callback_timed(entry->plugin, "command", entry->name, started);
     if (!call.replied || call.outstanding != 0 || call.broken) {
         log_error("plugin command wrote a broken reply", "plugin=%s command=%s", entry->plugin->name, entry->name);
         request_error(request, "ERR", "plugin %s: command %s wrote no complete reply", entry->plugin->name,

@@ -40,6 +40,10 @@ struct redress_plugin {
     char agent[PLUGIN_NAME_MAX + 8];    /* "plugin:NAME" */
     unsigned role;                      /* NAME.role; supervisor by default */
     char queues[PLUGIN_QUEUES_MAX + 1]; /* NAME.queues, for role agent */
+    /* Slow callbacks (plugin_callback_timed): when the last warning was
+     * logged (daemon clock, 0: never) and how many were not logged since. */
+    int64_t slow_logged_ms;
+    long long slow_unlogged;
 };
 
 struct plugin_command {
@@ -100,5 +104,14 @@ int plugin_kinds_match(const char *kinds, const char *kind);
 /* A kinds list as plugin_kinds_match reads it: "*" or NULL becomes "",
  * spaces go ("a, b" is "a,b").  Allocated; NULL when out of memory. */
 char *plugin_kinds_copy(const char *kinds);
+
+/* A callback of `plugin` (what: "command", "subscriber", "clock listener";
+ * name: which, or "") that began at `started_us` (clock_real_monotonic_us)
+ * has returned: one that held the loop longer than PLUGIN_SLOW_MS is
+ * logged as a warning naming the plugin and the callback, at most once a
+ * minute of daemon time per plugin (the others are counted in the next
+ * warning).  Nothing stops it: the plugin's code is trusted. */
+#define PLUGIN_SLOW_MS 100
+void plugin_callback_timed(struct redress_plugin *plugin, const char *what, const char *name, int64_t started_us);
 
 #endif

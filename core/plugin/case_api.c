@@ -118,6 +118,14 @@ static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvl
             "tested set): nothing is written", self->name, command->name);
         return -1;
     }
+    /* Plugins start before the rules load: a case written now would be
+     * decided without them ("no rule set loaded"). */
+    if (command && (command->flags & COMMAND_WRITE) && self->initializing) {
+        say(error, error_size, "BADSTATE plugin %s: %s during the plugin's init: the rules are not loaded yet "
+            "(write cases from a command, a timer or a subscriber, once the daemon has started)", self->name,
+            command->name);
+        return -1;
+    }
     if (command && (command->flags & COMMAND_WRITE) && store_command_is_open()) {
         say(error, error_size, "BADSTATE plugin %s: %s inside another command's write", self->name, command->name);
         return -1;

@@ -19,6 +19,7 @@
 #include "plugin/clock.h"
 
 #include "lib/clock.h"
+#include "plugin/api.h"
 #include "store/store.h"
 
 #include <event2/event.h>
@@ -40,7 +41,11 @@ static void run_listeners(evutil_socket_t fd, short what, void *argument) {
     (void)fd, (void)what, (void)argument;
     /* A listener cannot add or remove listeners (registration is during
      * init only), so the array holds still while it runs. */
-    for (int i = 0; i < listener_count; i++) listeners[i].fn(listeners[i].state);
+    for (int i = 0; i < listener_count; i++) {
+        int64_t started = clock_real_monotonic_us();
+        listeners[i].fn(listeners[i].state);
+        plugin_callback_timed(listeners[i].plugin, "clock listener", "", started);
+    }
 }
 
 static int waiting;                          /* a durable callback will activate run_event */

@@ -25,6 +25,7 @@
 #include "cmd/table.h"
 #include "domain/events.h"
 #include "domain/refund_exec.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/money.h"
 #include "plugin/api.h"
@@ -327,7 +328,11 @@ int plugins_want_event(const char *kind) {
 
 void plugins_deliver_event(const struct redress_event *event) {
     for (int i = 0; i < subscriber_count; i++)
-        if (plugin_kinds_match(subscribers[i].kinds, event->kind)) subscribers[i].fn(subscribers[i].plugin->state, event);
+        if (plugin_kinds_match(subscribers[i].kinds, event->kind)) {
+            int64_t started = clock_real_monotonic_us();
+            subscribers[i].fn(subscribers[i].plugin->state, event);
+            plugin_callback_timed(subscribers[i].plugin, "subscriber on", event->kind, started);
+        }
 }
 
 /* ------------------------------------------------------------ order facts */

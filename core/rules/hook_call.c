@@ -26,6 +26,7 @@
 #include <string.h>
 
 static long long last_call_microseconds;  /* duration of the last rules_call_hook */
+static long long total_call_microseconds; /* of every rules_call_hook since start (rules_time_spent_microseconds) */
 /* The list the next rules_call_hook hands its hook (set by rules_thread
  * around its one call; NULL for every other hook). */
 static const char *pending_list_name;
@@ -36,6 +37,8 @@ static struct rules_call_record last_record;  /* the last rules_run_hook, for th
 const struct rules_call_record *rules_last_call(void) { return &last_record; }
 
 long long rules_hook_microseconds(void) { return last_call_microseconds; }
+
+long long rules_time_spent_microseconds(void) { return total_call_microseconds; }
 
 void rules_hook_offer_list(const char *name, const struct rules_record *list, int count) {
     pending_list_name = name;
@@ -165,6 +168,7 @@ int rules_call_hook(struct rule_set *set, enum rules_hook hook, const struct rul
     dry_runs -= dry;
     if (returns) sandbox_set_trace(set->sandbox, 0, NULL, NULL);
     last_call_microseconds = clock_real_monotonic_us() - started;
+    total_call_microseconds += last_call_microseconds;
     set->counters[hook].microseconds += last_call_microseconds;
     histogram_observe(&set->counters[hook].seconds, histogram_seconds, HISTOGRAM_SECONDS_COUNT,
                       (double)last_call_microseconds / 1e6);

@@ -109,6 +109,10 @@ void rules_budget_end(void);
 /* rules_time_ms, in microseconds: how long a slice of work may run before
  * it stops starting new items. */
 long long rules_slice_microseconds(void);
+/* The real time every hook call has taken since start, in microseconds:
+ * a connection running a pipeline compares it before and after its
+ * commands to yield the loop once its rules took a slice (net/client.c). */
+long long rules_time_spent_microseconds(void);
 /* The full SHA-256 (hex) of the running set, or "". */
 const char *rules_version(void);
 

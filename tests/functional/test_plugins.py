@@ -33,6 +33,30 @@ def skeleton_and_probe():
     return "plugins = %s, %s\nskeleton.greeting = hi\n" % (plugin_path("skeleton"), plugin_path("probe"))
 
 
+def test_a_slow_plugin_callback_is_logged_naming_the_plugin_and_callback():
+    """A plugin command or listener that takes long holds every client (PING waited 1.32 s) and nothing said
+    so.  One over 100 ms is logged as a warning naming the plugin and the callback, once a minute of daemon
+    time per plugin; the ones not logged are counted in the next warning."""
+    with Daemon(config=skeleton_and_probe()) as d:
+        c = d.client()
+        slow = lambda: [l for l in d.log().splitlines() if "slow plugin callback" in l]
+        assert c.call("PROBE.SPIN", 0) == "OK"
+        assert slow() == []
+        for _ in range(3):
+            assert c.call("PROBE.SPIN", 150) == "OK"
+        lines = slow()
+        assert len(lines) == 1, lines
+        assert 'plugin=probe callback="command PROBE.SPIN"' in lines[0] and "unlogged=0" in lines[0], lines
+        assert int(re.search(r" ms=(\d+)", lines[0]).group(1)) >= 150, lines
+        # A minute later the clock listener's slow run is logged, with the two commands not logged.
+        assert c.call("PROBE.SPIN", 150, "clock") == "OK"
+        c.call("DEBUG.CLOCK", "ADVANCE", 61)
+        assert c.call("PROBE.CLOCK")[0] == 1
+        lines = slow()
+        assert len(lines) == 2, lines
+        assert 'plugin=probe callback="clock listener"' in lines[1] and "unlogged=2" in lines[1], lines
+
+
 def test_plugin_list_info_and_a_plugin_command():
     with Daemon(config=skeleton_and_probe()) as d:
         c = d.client()
@@ -291,6 +315,21 @@ CASE_RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rulesets"
 
 def case_actor():
     return "plugins = %s\n" % plugin_path("case_actor")
+
+
+def test_the_case_api_refuses_writes_during_a_plugins_init():
+    """Plugins load before the rules: a case opened from init was decided without them (decided_by=default,
+    "no rule set loaded").  The case API refuses its writes during init with BADSTATE saying why; nothing is
+    opened, and the plugin starts."""
+    with Daemon(rules=CASE_RULES, config=case_actor() + "case_actor.open_in_init = yes\n") as d:
+        line = [l for l in d.log().splitlines() if "case_open in init" in l]
+        assert len(line) == 1, d.log()
+        assert "status=-1" in line[0] and "id=0" in line[0], line
+        assert "BADSTATE plugin case_actor: CASE.OPEN during the plugin's init" in line[0], line
+        c = d.client()
+        assert c.call("CASE.LIST") == [], c.call("CASE.LIST")
+        # After start the same call works, decided by the rules.
+        assert c.call("ACTOR.OPEN", "C-2", "plain") == 1
 
 
 def test_a_rule_reads_a_case_through_a_plugin_while_that_plugins_case_open_runs():

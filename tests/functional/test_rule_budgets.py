@@ -324,3 +324,77 @@ def test_the_hooks_of_one_case_open_share_one_time_budget():
             assert len([line for line in d.log().splitlines() if "rule hook failed" in line]) == 3
     finally:
         shutil.rmtree(rules)
+
+
+def looping_rules():
+    """A rule set whose classify loops for customer LOOP (else decides)."""
+    rules = tempfile.mkdtemp(prefix="redress-fair-")
+    with open(os.path.join(rules, "rules.lua"), "w") as f:
+        f.write('vocabulary = { categories = { "general_inquiry" }, queues = { "support" } }\n'
+                'function classify(case)\n'
+                '  if case.customer == "LOOP" then while true do end end\n'
+                '  return { category = "general_inquiry" }\n'
+                'end\n')
+    return rules
+
+
+def commands_processed(c):
+    return int(re.search(r"total_commands_processed:(\d+)", c.call("INFO")).group(1))
+
+
+def test_a_pipeline_of_slow_case_opens_lets_other_clients_in():
+    # A pipeline of CASE.OPENs ran back to back, each to its own rule budget:
+    # one client held the loop N budgets.  Once its commands took one
+    # rules_time_ms of rule time the rest waits for a later turn, so another
+    # client's command runs between them; every command still gets its reply,
+    # in order.  Judged by order (what had run when the other client was
+    # served), not by time.
+    rules = looping_rules()
+    try:
+        config = "rules_time_ms = 50\nrules_instructions = 1099511627776\n"
+        with Daemon(rules=rules, config=config) as d:
+            busy, other = d.client(timeout=30), d.client(timeout=30)
+            n = 6
+            before = commands_processed(other)
+            # PING first: its reply leaves once the daemon has read the
+            # pipeline and lets the loop turn (before: after all of it).
+            busy.send_raw(busy.encode("PING") + b"".join(
+                busy.encode("CASE.OPEN", "customer", "LOOP", "subject", "s%d" % i) for i in range(n)))
+            assert busy.read_reply() == "PONG"
+            ran = commands_processed(other) - before - 2  # INFO counts itself, and the PING
+            # Without the yield all six ran first (300 ms of rules).
+            assert ran < n - 1, ran
+            ids = [busy.read_reply() for _ in range(n)]
+            assert all(isinstance(i, int) for i in ids), ids
+            assert ids == sorted(ids) and len(set(ids)) == n, ids
+            subjects = [as_map(busy.call("CASE.GET", i))["subject"] for i in ids]
+            assert subjects == ["s%d" % i for i in range(n)], subjects
+            # Ordinary pipelines are not cut: no rule time, no yield.
+            replies = busy.pipeline([("PING",)] * 50)
+            assert replies == ["PONG"] * 50
+    finally:
+        shutil.rmtree(rules)
+
+
+def test_the_commands_of_one_exec_share_one_time_budget():
+    # EXEC is atomic and cannot let the loop turn between its commands: their
+    # hooks share one rules_time_ms, as one command's do.  The first looping
+    # classify spends it; the later ones stop at once and the default applies.
+    rules = looping_rules()
+    try:
+        config = "rules_time_ms = 50\nrules_instructions = 1099511627776\n"
+        with Daemon(rules=rules, config=config) as d:
+            c = d.client(timeout=30)
+            assert c.call("MULTI") == "OK"
+            for i in range(3):
+                assert c.call("CASE.OPEN", "customer", "LOOP", "subject", "x%d" % i) == "QUEUED"
+            ids = c.call("EXEC")
+            assert isinstance(ids, list) and len(ids) == 3 and all(isinstance(i, int) for i in ids), ids
+            failed = [line for line in d.log().splitlines() if "rule hook failed" in line]
+            assert len(failed) == 3, failed
+            shared = [line for line in failed if "shared by the hooks of one command" in line]
+            assert len(shared) == 2, failed
+            # The budget ends with EXEC: the next command has its own.
+            assert as_map(c.call("CASE.GET", open_case(c, customer="C-2")))["category"] == "general_inquiry"
+    finally:
+        shutil.rmtree(rules)

@@ -14,7 +14,9 @@
  *   plugins.case_actor.field(id, name)          case_get's value of that field (nil: nil), or an error
  *   plugins.case_actor.open(customer, subject)  case_open, its result a table begun BEFORE the call:
  *                                               {before = "kept", opened = id} or {before = "kept", error = text}
- * A refusal of the host comes back as the same error reply (-CODE message). */
+ * A refusal of the host comes back as the same error reply (-CODE message).
+ * With the setting case_actor.open_in_init set, its init tries case_open
+ * (refused: the rules are not loaded yet) and logs what the host said. */
 #include <redress/plugin.h>
 
 #include <pthread.h>
@@ -259,6 +261,14 @@ static int case_actor_init(const struct redress_host_api *api, struct redress_pl
         api->register_lua_function(self, "field", field_function) ||
         api->register_lua_function(self, "open", open_function))
         return -1;
+    if (api->config_get(self, "open_in_init")) {
+        struct redress_case_field fields[2] = {{"customer", "C-init", 6}, {"subject", "from init", 9}};
+        int64_t id = 0;
+        char error[512] = "";
+        int status = api->case_open(self, fields, 2, &id, error, sizeof error);
+        api->log(self, REDRESS_LOG_INFO, "case_open in init", "status=%d id=%lld error=\"%s\"", status,
+                 (long long)id, error);
+    }
     return 0;
 }
 

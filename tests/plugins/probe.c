@@ -4,6 +4,7 @@
  *   PROBE.SHORT          announces an array of 3 and writes 1
  *   PROBE.LATE           tries to register a command after init (-> :-1)
  *   PROBE.ERROR          replies an error with CR LF in its text
+ *   PROBE.SPIN ms [clock] busy for ms milliseconds (with "clock": its clock listener is, at its next run)
  *   PROBE.CLOCK          [runs of its clock listener, now() at the last run, a listener added after init (-> -1),
  *                         the newest committed event at the last run]
  *   plugins.probe.deep(n)    a table nested n levels
@@ -55,9 +56,28 @@ static void error_command(void *s, struct redress_command_call *call, int argc, 
 
 static long long clock_runs;
 static int64_t clock_seen, clock_last_event;
+static long long clock_spin_ms;
+
+static void spin(long long ms) {
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do clock_gettime(CLOCK_MONOTONIC, &now);
+    while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < ms);
+}
+
+static void spin_command(void *s, struct redress_command_call *call, int argc, const char *const *argv,
+                         const size_t *argvlen) {
+    (void)s, (void)argvlen;
+    long long ms = atoll(argv[1]);
+    if (argc > 2) clock_spin_ms = ms;
+    else spin(ms);
+    host->reply_simple(call, "OK");
+}
 
 static void on_clock_moved(void *s) {
     (void)s;
+    spin(clock_spin_ms);
+    clock_spin_ms = 0;
     clock_runs++;
     clock_seen = host->now();
     clock_last_event = host->last_event_id(me);
@@ -155,6 +175,7 @@ static int probe_init(const struct redress_host_api *api, struct redress_plugin 
     failed |= api->register_command(self, "PROBE.LATE", 1, 1, REDRESS_ROLE_ADMIN, "", late_command);
     failed |= api->register_command(self, "PROBE.ERROR", 1, 1, REDRESS_ROLE_ANY, "", error_command);
     failed |= api->register_command(self, "PROBE.CLOCK", 1, 1, REDRESS_ROLE_ANY, "", clock_command);
+    failed |= api->register_command(self, "PROBE.SPIN", 2, 3, REDRESS_ROLE_ANY, "ms [clock]", spin_command);
     failed |= api->on_clock_moved(self, on_clock_moved, NULL);
     /* a built-in's name is refused, and does not fail the init here */
     if (api->register_command(self, "CASE.OPEN", 1, 1, REDRESS_ROLE_ANY, "", error_command) == 0) failed = 1;
