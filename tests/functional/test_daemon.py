@@ -120,6 +120,10 @@ def test_the_example_systemd_units_system_call_filter_lets_the_daemon_serve():
     the integrity-check and search threads call, and a forbidden call killed the daemon (SIGSYS) at every start."""
     if shutil.which("systemd-analyze") is None or ctypes.util.find_library("seccomp") is None:
         raise unittest.SkipTest("needs systemd-analyze and libseccomp (Debian: systemd, libseccomp2)")
+    if "sanitize" in REDRESSD:
+        # The unit runs the installed, plain build; the sanitizers' own work at exit (LeakSanitizer stops the
+        # threads with ptrace) is outside what the unit allows and says nothing about the daemon.
+        raise unittest.SkipTest("plain build only: the sanitizers need system calls the unit forbids")
     scratch = tempfile.mkdtemp(prefix="redress-unit-")
     try:
         # Every call the unit forbids kills here, even the ones it would fail softly: the daemon makes none.
