@@ -30,9 +30,10 @@ import shutil
 import tempfile
 import time
 
-from harness import (Client, Cluster, PsqlSession, _pg_url_of, as_map, info, login, open_case, store_execute,
-                     store_rows)
+from harness import (Client, Cluster, PsqlSession, _pg_url_of, as_map, info, login, open_case,
+                     store_execute, store_rows)
 from receiver import Receiver, wait_for
+from test_nodes_refunds import lock_waits
 
 STORES = ("postgresql",)
 STORES_REASON = "several daemons on one database: only PostgreSQL serves more than one process"
@@ -508,3 +509,44 @@ def test_a_node_that_stops_leaves_its_row_and_a_live_node_takes_its_refunds_over
         provider.release()
         wait_for(lambda: as_map(b.call("REFUND.GET", first))["state"] == "succeeded", what="b's outcome")
         assert store_rows(nodes[1], "SELECT executing_node FROM refunds WHERE id = %s" % first) == [(node_name(b),)]
+
+
+def dead_node_refunds(admin, agent, orders):
+    """A refund of 80.00 on a 100.00 order per order, executing under http_refund on node 'A', which has no
+    row in `nodes` (dead): a live node's tick takes them over.  Their ids."""
+    ids = []
+    for order in orders:
+        case = open_case(admin, order=order, amount="100.00")
+        ids.append(approved_on(admin, agent, case, "80.00"))
+    return ids
+
+
+def test_a_settle_by_hand_waits_for_a_takeover_claim_and_is_refused_naming_the_new_owner():
+    # Node 0 (the outbox) settles by hand a refund of dead node A while node C claims it.  C's claim
+    # (a psql session doing what claim_one does: the refunds' turn, the order's row, the compare-and-set)
+    # holds the turn; the settle waits for it and then reads C, a live node: -CONFLICT naming C.  Before,
+    # the settle read A (dead) without the turn, waited on the order's row, and wrote `failed` over C's
+    # claim: the room went back while C paid the refund.
+    with Cluster(1) as nodes:
+        admin = nodes[0].client()
+        token = admin.call("AGENT.ADD", "al", "agent", "QUEUES", "support")
+        al = login(nodes[0], "al", token)
+        refund, = dead_node_refunds(admin, al, ["O-1"])
+        store_execute(nodes[0], "UPDATE refunds SET executor = 'http_refund', executing_node = 'A' WHERE id = %s"
+                      % refund)
+        store_execute(nodes[0], "INSERT INTO nodes(name, rules_version, seen_at) VALUES ('C', '', %d)"
+                      % int(time.time() + 3600))
+        settler = nodes[0].client()
+        with PsqlSession(nodes[0]) as holder:
+            holder.run("BEGIN; SELECT pg_advisory_xact_lock(20, 0);"
+                       " SELECT paid_amount FROM orders WHERE order_id = 'O-1' FOR UPDATE;"
+                       " UPDATE refunds SET executing_node = 'C' WHERE id = %s AND state = 'executing'"
+                       " AND executing_node = 'A';" % refund)
+            settler.send_raw(Client.encode("REFUND.SETTLE", refund, "failed"))
+            lock_waits(nodes[0], 1)
+            assert holder.commit() == 0
+            reply = settler.read_reply()
+        assert getattr(reply, "code", None) == "CONFLICT" and "executed by http_refund on node C" in reply, reply
+        assert store_rows(nodes[0], "SELECT state, executing_node FROM refunds WHERE id = %s" % refund) == \
+            [("executing", "C")]
+
