@@ -430,18 +430,34 @@ static int claim_slice(int own_too, int64_t after, int64_t *last, int *claimed) 
     return count;
 }
 
+/* The start's claim of this node's own refunds failed (a store error, a
+ * deadlock): nobody else sends them while this node lives, so the tick
+ * tries it again until it succeeds. */
+static int own_unclaimed;
+
+/* Claims every refund to resume, this node's own too: 0, or -1 (own_unclaimed set). */
+static int resume_all(void) {
+    int64_t after = 0;
+    int claimed = 0, read;
+    while ((read = claim_slice(1, after, &after, &claimed)) == CLAIM_SLICE) continue;
+    if (claimed) log_info("resuming executing refunds", "executor=%s refunds=%d", provider.name, claimed);
+    int before = own_unclaimed;
+    own_unclaimed = read < 0;
+    if (own_unclaimed && !before) log_warn("executing refunds not resumed", "executor=%s retry=next_tick", provider.name);
+    return read < 0 ? -1 : 0;
+}
+
 void refund_exec_resume(void) {
     warn_of_others();
     if (provider.name == NULL) return;
-    int64_t after = 0;
-    int claimed = 0;
-    while (claim_slice(1, after, &after, &claimed) == CLAIM_SLICE) continue;
-    if (claimed) log_info("resuming executing refunds", "executor=%s refunds=%d", provider.name, claimed);
+    resume_all();
 }
 
 void refund_exec_tick(void) {
+    if (provider.name == NULL || shutting_down) return;
+    if (own_unclaimed && resume_all() != 0) return;
     /* One process on SQLite: its start took what there was. */
-    if (provider.name == NULL || shutting_down || !store_shared()) return;
+    if (!store_shared()) return;
     int64_t last = 0;
     int claimed = 0;
     claim_slice(0, 0, &last, &claimed);   /* a slice a second; the rest at the next ticks */
