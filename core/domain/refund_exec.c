@@ -12,7 +12,9 @@
  * (refunds.executing_node), a job starts and an outcome is written only
  * while the row names this node, and this node claims a refund (resume at
  * start, the tick's takeover) by a compare-and-set on the node it read,
- * so of several nodes one wins.  Other nodes never start a live node's
+ * so of several nodes one wins; the claim and the settle of an outcome
+ * take the refunds' turn before they read the node (refunds.c's lock
+ * order), so a settle never writes over a claim committed meanwhile.  Other nodes never start a live node's
  * refund (domain/nodes.h says who lives).
  * Must never call a provider from inside a command, nor settle an outcome
  * from inside the provider's call.
@@ -24,6 +26,7 @@
 #include "domain/nodes.h"
 #include "domain/orders.h"
 #include "domain/refunds.h"
+#include "domain/roster.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/refund_states.h"
@@ -202,6 +205,9 @@ static void outcome_committed(void *argument, int committed) {
  * job reports, with the same key). */
 static int settle(struct call *call, const struct refund_job *job) {
     static const char sql[] = "SELECT attempts, coalesce(executing_node, '') FROM refunds WHERE id = ?1";
+    /* The refunds' turn before the node is read: a claim takes it too, so
+     * none commits between this read and the settle's write. */
+    if (agents_take_turn(call) != 0) return -1;
     struct store_stmt *statement = store_statement(sql);
     if (statement) store_bind_int64(statement, 1, job->refund_id);
     int row = call_row(call, statement);
@@ -317,8 +323,9 @@ struct claimable {
 
 /* Makes refund `found` this node's, if it is still executing on the node
  * read (a compare-and-set: of two nodes taking over one dead node's
- * refund, the second finds it moved and leaves it): 1, 0, or -1.  The
- * order's row first, as every refund write (orders.h's lock order). */
+ * refund, the second finds it moved and leaves it): 1, 0, or -1.  Under
+ * the refunds' turn (claim_slice takes it), then the order's row, as every
+ * refund write (refunds.c's take_turn, orders.h's lock order). */
 static int claim_one(struct call *call, const struct claimable *found) {
     static const char sql[] =
         "UPDATE refunds SET executing_node = ?2, executing_since = ?3 WHERE id = ?1 AND state = 'executing'"
@@ -383,7 +390,11 @@ static int claim_slice(int own_too, int64_t after, int64_t *last, int *claimed) 
         log_error("executing refunds not claimed", "executor=%s error=\"%s\"", provider.name, store_error());
         return -1;
     }
-    int failed = 0;
+    /* The refunds' turn first, held to the commit: a settle (by hand or
+     * by the old node's job) reads the node under it, and batches moving
+     * the same orders' and refunds' rows wait for the turn instead of
+     * locking them in another order (a deadlock, 40P01). */
+    int failed = agents_take_turn(&call) != 0;
     for (int i = 0; i < count && !failed; i++) {
         int mine = claim_one(&call, &found[i]);
         if (mine <= 0) {
@@ -419,18 +430,34 @@ static int claim_slice(int own_too, int64_t after, int64_t *last, int *claimed) 
     return count;
 }
 
+/* The start's claim of this node's own refunds failed (a store error, a
+ * deadlock): nobody else sends them while this node lives, so the tick
+ * tries it again until it succeeds. */
+static int own_unclaimed;
+
+/* Claims every refund to resume, this node's own too: 0, or -1 (own_unclaimed set). */
+static int resume_all(void) {
+    int64_t after = 0;
+    int claimed = 0, read;
+    while ((read = claim_slice(1, after, &after, &claimed)) == CLAIM_SLICE) continue;
+    if (claimed) log_info("resuming executing refunds", "executor=%s refunds=%d", provider.name, claimed);
+    int before = own_unclaimed;
+    own_unclaimed = read < 0;
+    if (own_unclaimed && !before) log_warn("executing refunds not resumed", "executor=%s retry=next_tick", provider.name);
+    return read < 0 ? -1 : 0;
+}
+
 void refund_exec_resume(void) {
     warn_of_others();
     if (provider.name == NULL) return;
-    int64_t after = 0;
-    int claimed = 0;
-    while (claim_slice(1, after, &after, &claimed) == CLAIM_SLICE) continue;
-    if (claimed) log_info("resuming executing refunds", "executor=%s refunds=%d", provider.name, claimed);
+    resume_all();
 }
 
 void refund_exec_tick(void) {
+    if (provider.name == NULL || shutting_down) return;
+    if (own_unclaimed && resume_all() != 0) return;
     /* One process on SQLite: its start took what there was. */
-    if (provider.name == NULL || shutting_down || !store_shared()) return;
+    if (!store_shared()) return;
     int64_t last = 0;
     int claimed = 0;
     claim_slice(0, 0, &last, &claimed);   /* a slice a second; the rest at the next ticks */

@@ -56,9 +56,11 @@ void refund_exec_report(struct refund_job *job, enum refund_outcome outcome, con
  * dead (never a live node's), once it is written this node's; warns of
  * refunds executing under another executor. */
 void refund_exec_resume(void);
-/* The tick (several nodes: PostgreSQL; nothing on SQLite): takes over a
- * slice of the refunds executing under the provider on nodes seen dead,
- * each job started once the claim is on disk.  A piece of store work. */
+/* The tick: when the start's claim of this node's own refunds failed (a
+ * store error), tries it again; then (several nodes: PostgreSQL) takes
+ * over a slice of the refunds executing under the provider on nodes seen
+ * dead, each job started once the claim is on disk, under the refunds'
+ * turn (refunds.c's lock order).  A piece of store work. */
 void refund_exec_tick(void);
 /* Refunds go back to the outbox; jobs not reported are abandoned (their
  * refunds stay executing, resumed at the next start). */

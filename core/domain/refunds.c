@@ -1012,7 +1012,9 @@ int refunds_settle_reported(struct call *call, int64_t id, int ok, const char *r
     if (executor->in_flight && executor->in_flight(id))
         return call_fail(call, CALL_BADSTATE, "refund %lld is being executed by %s: its outcome comes from there",
                          (long long)id, executor->name);
-    if (executing_elsewhere(call, id) != 0) return -1;
+    /* The node is read under the refunds' turn, which a takeover's claim
+     * also takes: no claim commits between this read and the settle. */
+    if (take_turn(call) != 0 || executing_elsewhere(call, id) != 0) return -1;
     return refunds_settle(call, id, ok, reference, reference_length, NULL, attempt);
 }
 

@@ -25,6 +25,7 @@
 #include "store/store.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* What the return steps and the deadlines need of a refund beside its facts. */
@@ -253,7 +254,6 @@ static int fire_refund(struct call *call, long long id, int64_t now) {
 }
 
 #define FIRE_PAGE 64   /* refund deadlines read per query */
-#define HELD_MAX 256   /* refunds whose deadline failed, held back at once */
 #define HELD_FIRST_DELAY 60       /* seconds before the first retry of a failed deadline */
 #define HELD_LONGEST_DELAY 3600   /* retries back off, doubling, to this */
 
@@ -261,55 +261,88 @@ static int fire_refund(struct call *call, long long id, int64_t now) {
  * row): each is tried again after a delay on the daemon's clock, doubling
  * to an hour, and never stops the others' deadlines.  Logged when it first
  * fails and when it fires at last, not at every pass.  Memory only: after
- * a restart (or on another node) it is simply tried at once again. */
+ * a restart (or on another node) it is simply tried at once again.  Sorted
+ * by id; as many as refunds with a failing due deadline (a row each on
+ * disk), no fixed cap that would stop a pass: an entry goes when its
+ * deadline fires, and at the end of the first whole pass that did not meet
+ * it (its refund was decided meanwhile). */
 static struct held_refund {
     long long id;
     int64_t retry_at, delay;
-    int seen;           /* in this pass: one not due any more (decided by hand) is dropped at its end */
-} held[HELD_MAX];
-static int held_count;
+    int seen;           /* met in this pass */
+} *held;
+static int held_count, held_size;
 
-static struct held_refund *held_find(long long id) {
-    for (int i = 0; i < held_count; i++)
-        if (held[i].id == id) return &held[i];
-    return NULL;
+/* Where id is, or would go, in held (sorted by id). */
+static int held_index(long long id) {
+    int low = 0, high = held_count;
+    while (low < high) {
+        int middle = low + (high - low) / 2;
+        if (held[middle].id < id) low = middle + 1;
+        else high = middle;
+    }
+    return low;
 }
 
-/* Refund id's deadline failed at now: held back (1), or 0 when the table
- * is full (the pass then stops, as a store failure does, and tries again
- * at the next tick). */
-static int hold_back(long long id, int64_t now, const struct call *call) {
+static struct held_refund *held_find(long long id) {
+    int at = held_index(id);
+    return at < held_count && held[at].id == id ? &held[at] : NULL;
+}
+
+/* Refund id's deadline failed at now: held back, its retry later (the next
+ * step of its back-off).  Out of memory, it is tried again at the next
+ * tick, and the pass goes on either way. */
+static void hold_back(long long id, int64_t now, const struct call *call) {
     struct held_refund *entry = held_find(id);
     if (entry) {
         entry->delay = entry->delay * 2 > HELD_LONGEST_DELAY ? HELD_LONGEST_DELAY : entry->delay * 2;
         entry->retry_at = now + entry->delay;
-        return 1;
+        return;
     }
-    if (held_count == HELD_MAX) {
-        log_error("refund deadline could not fire", "refund=%lld error=\"-%s %s\" retry=next_tick", id,
-                  call_status_code(call->status), call->message);
-        return 0;
+    if (held_count == held_size) {
+        int size = held_size ? held_size * 2 : 64;
+        struct held_refund *bigger = realloc(held, (size_t)size * sizeof *held);
+        if (bigger == NULL) {
+            log_error("refund deadline could not fire", "refund=%lld error=\"-%s %s\" retry=next_tick", id,
+                      call_status_code(call->status), call->message);
+            return;
+        }
+        held = bigger;
+        held_size = size;
     }
-    held[held_count++] = (struct held_refund){.id = id, .retry_at = now + HELD_FIRST_DELAY, .delay = HELD_FIRST_DELAY,
-                                              .seen = 1};
+    int at = held_index(id);
+    memmove(&held[at + 1], &held[at], (size_t)(held_count - at) * sizeof *held);
+    held[at] = (struct held_refund){.id = id, .retry_at = now + HELD_FIRST_DELAY, .delay = HELD_FIRST_DELAY,
+                                    .seen = 1};
+    held_count++;
     log_error("refund deadline could not fire", "refund=%lld error=\"-%s %s\" retry_in_s=%d", id,
               call_status_code(call->status), call->message, HELD_FIRST_DELAY);
-    return 1;
 }
 
 static void release(long long id) {
     struct held_refund *entry = held_find(id);
     if (entry == NULL) return;
     log_info("refund deadline done after failing", "refund=%lld", id);
-    *entry = held[--held_count];
+    int at = (int)(entry - held);
+    memmove(&held[at], &held[at + 1], (size_t)(held_count - at - 1) * sizeof *held);
+    held_count--;
 }
 
 /* After a whole pass: a held refund it did not meet has no due deadline
- * any more (decided meanwhile), nothing to retry. */
+ * any more (decided meanwhile), nothing to retry.  Keeps the order. */
 static void forget_unseen(void) {
-    for (int i = 0; i < held_count;)
-        if (held[i].seen) held[i++].seen = 0;
-        else held[i] = held[--held_count];
+    int kept = 0;
+    for (int i = 0; i < held_count; i++)
+        if (held[i].seen) {
+            held[i].seen = 0;
+            held[kept++] = held[i];
+        }
+    held_count = kept;
+    if (held_count == 0) {
+        free(held);
+        held = NULL;
+        held_size = 0;
+    }
 }
 
 int refunds_fire_due(void) {
@@ -353,7 +386,7 @@ int refunds_fire_due(void) {
             store_command_end(!failed);
             events_command_end(!failed);
             if (failed) {
-                if (!hold_back(ids[i], now, &call)) return fired;
+                hold_back(ids[i], now, &call);
                 continue;
             }
             release(ids[i]);

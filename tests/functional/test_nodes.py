@@ -30,9 +30,10 @@ import shutil
 import tempfile
 import time
 
-from harness import (Client, Cluster, PsqlSession, _pg_url_of, as_map, info, login, open_case, store_execute,
-                     store_rows)
+from harness import (Client, Cluster, Daemon, PsqlSession, _pg_url_of, as_map, info, login, open_case,
+                     store_execute, store_rows)
 from receiver import Receiver, wait_for
+from test_nodes_refunds import lock_waits
 
 STORES = ("postgresql",)
 STORES_REASON = "several daemons on one database: only PostgreSQL serves more than one process"
@@ -508,3 +509,105 @@ def test_a_node_that_stops_leaves_its_row_and_a_live_node_takes_its_refunds_over
         provider.release()
         wait_for(lambda: as_map(b.call("REFUND.GET", first))["state"] == "succeeded", what="b's outcome")
         assert store_rows(nodes[1], "SELECT executing_node FROM refunds WHERE id = %s" % first) == [(node_name(b),)]
+
+
+def dead_node_refunds(admin, agent, orders):
+    """A refund of 80.00 on a 100.00 order per order, executing under http_refund on node 'A', which has no
+    row in `nodes` (dead): a live node's tick takes them over.  Their ids."""
+    ids = []
+    for order in orders:
+        case = open_case(admin, order=order, amount="100.00")
+        ids.append(approved_on(admin, agent, case, "80.00"))
+    return ids
+
+
+def test_a_settle_by_hand_waits_for_a_takeover_claim_and_is_refused_naming_the_new_owner():
+    # Node 0 (the outbox) settles by hand a refund of dead node A while node C claims it.  C's claim
+    # (a psql session doing what claim_one does: the refunds' turn, the order's row, the compare-and-set)
+    # holds the turn; the settle waits for it and then reads C, a live node: -CONFLICT naming C.  Before,
+    # the settle read A (dead) without the turn, waited on the order's row, and wrote `failed` over C's
+    # claim: the room went back while C paid the refund.
+    with Cluster(1) as nodes:
+        admin = nodes[0].client()
+        token = admin.call("AGENT.ADD", "al", "agent", "QUEUES", "support")
+        al = login(nodes[0], "al", token)
+        refund, = dead_node_refunds(admin, al, ["O-1"])
+        store_execute(nodes[0], "UPDATE refunds SET executor = 'http_refund', executing_node = 'A' WHERE id = %s"
+                      % refund)
+        store_execute(nodes[0], "INSERT INTO nodes(name, rules_version, seen_at) VALUES ('C', '', %d)"
+                      % int(time.time() + 3600))
+        settler = nodes[0].client()
+        with PsqlSession(nodes[0]) as holder:
+            holder.run("BEGIN; SELECT pg_advisory_xact_lock(20, 0);"
+                       " SELECT paid_amount FROM orders WHERE order_id = 'O-1' FOR UPDATE;"
+                       " UPDATE refunds SET executing_node = 'C' WHERE id = %s AND state = 'executing'"
+                       " AND executing_node = 'A';" % refund)
+            settler.send_raw(Client.encode("REFUND.SETTLE", refund, "failed"))
+            lock_waits(nodes[0], 1)
+            assert holder.commit() == 0
+            reply = settler.read_reply()
+        assert getattr(reply, "code", None) == "CONFLICT" and "executed by http_refund on node C" in reply, reply
+        assert store_rows(nodes[0], "SELECT state, executing_node FROM refunds WHERE id = %s" % refund) == \
+            [("executing", "C")]
+
+
+def test_a_takeover_and_a_batch_settling_the_same_refunds_wait_for_each_other_without_deadlock():
+    # Node 1 (http_refund) takes over dead node A's refunds on orders X and Y while node 0's pipelined
+    # batch settles them by hand in the other order (Y, then X).  The claim takes the refunds' turn first,
+    # as every refund move does, so the batch waits for the turn, not on Y's rows: no 40P01, the claim
+    # wins and both settles are refused naming node 1.
+    with Receiver(hold=True, answer=lambda body: {"reference": "PAY-%s" % body["refund_id"]}) as provider:
+        nodes = Cluster(2)
+        nodes.daemons[1] = Daemon(config=refund_config(provider), database=nodes.database)
+        with nodes:
+            admin = nodes[0].client()
+            token = admin.call("AGENT.ADD", "al", "agent", "QUEUES", "support")
+            al = login(nodes[0], "al", token)
+            fb_token = admin.call("AGENT.ADD", "fb", "finance")
+            fb = login(nodes[0], "fb", fb_token)
+            x, y = dead_node_refunds(admin, al, ["X", "Y"])
+            with PsqlSession(nodes[0]) as holder:
+                holder.run("BEGIN; SELECT paid_amount FROM orders WHERE order_id = 'X' FOR UPDATE;")
+                store_execute(nodes[0], "UPDATE refunds SET executor = 'http_refund', executing_node = 'A'"
+                              " WHERE id IN (%s, %s)" % (x, y))
+                lock_waits(nodes[0], 1)   # node 1's tick claims: waits on X's row
+                fb.send_raw(Client.encode("REFUND.SETTLE", y, "failed") + Client.encode("REFUND.SETTLE", x, "failed"))
+                lock_waits(nodes[0], 2)   # the batch waits too
+                assert holder.commit() == 0
+                replies = [fb.read_reply(), fb.read_reply()]
+            owner = node_name(nodes[1].client())
+            for reply in replies:
+                assert getattr(reply, "code", None) == "CONFLICT" and \
+                    "executed by http_refund on node %s" % owner in reply, replies
+            assert store_rows(nodes[0], "SELECT state, executing_node FROM refunds WHERE id IN (%s, %s)" % (x, y)) \
+                == [("executing", owner)] * 2
+            assert "deadlock" not in nodes[1].log() and "not claimed" not in nodes[1].log()
+            wait_for(lambda: len(provider.requests) == 2, what="both refunds at the provider")
+            provider.release()
+
+
+def test_a_node_whose_claim_of_its_own_refunds_failed_at_start_claims_them_at_a_later_tick():
+    # Node n1 stops with a refund at the provider; at its restart the claim of its own refunds fails (a
+    # trigger refuses the write, as a store error or a deadlock would).  No other node takes a live
+    # node's refunds, and before, its tick claimed only dead nodes' ones: the refund stayed executing
+    # with no job until the next restart.  Now the tick claims it again once the store lets it.
+    with Receiver(hold=True, answer=lambda body: {"reference": "PAY-%s" % body["refund_id"]}) as provider, \
+            Cluster(1, config=refund_config(provider) + "node_name = n1\n") as nodes:
+        a, case, al = with_case_and_agent(nodes)
+        first = approved_on(a, al, case, "80.00")
+        wait_for(lambda: provider.requests, what="the refund at the provider")
+        nodes[0].stop()
+        store_execute(nodes[0], "CREATE FUNCTION refuse_claim() RETURNS trigger LANGUAGE plpgsql AS"
+                      " $$ BEGIN RAISE EXCEPTION 'claim refused by the test'; END $$;"
+                      " CREATE TRIGGER refuse_claim BEFORE UPDATE OF executing_node ON refunds"
+                      " FOR EACH ROW EXECUTE FUNCTION refuse_claim()")
+        nodes[0].log_lines = []
+        nodes[0].start()
+        wait_for(lambda: "claim refused by the test" in nodes[0].log(), what="the failed claim at start")
+        assert len(provider.requests) == 1
+        store_execute(nodes[0], "DROP TRIGGER refuse_claim ON refunds")
+        wait_for(lambda: len(provider.requests) == 2, timeout=TAKEOVER_S, what="the claim again at a tick")
+        assert nodes[0].log().count("executing refunds not resumed") == 1
+        provider.release()
+        a = nodes[0].client()
+        wait_for(lambda: as_map(a.call("REFUND.GET", first))["state"] == "succeeded", what="the outcome")

@@ -265,3 +265,37 @@ def test_automatic_approvals_are_judged_on_the_orders_total():
         overdue = [as_map(e)["detail"] for e in c.call("CASE.HISTORY", cid) if as_map(e)["kind"] == "refund_overdue"]
         assert len(overdue) == 4 and all("the order's refunds would come to 400.00 CNY" in o for o in overdue), overdue
         assert outbox_ids(d) == [int(ids[0])]
+
+
+def test_many_failing_refund_deadlines_neither_stop_the_later_ones_nor_log_at_every_pass():
+    # 300 refunds whose approval needs an order source that is down, then one whose source is up, all due
+    # at once: every failing one is held back (logged once), and the pass goes on to the last.  Before,
+    # past 256 held back the pass stopped: the last deadline never fired and the 257th logged every second.
+    book = os.path.join(TEST_PLUGINS, "order_book.so")
+    failing = 300
+    with Daemon(rules="shipped", config="plugins = %s\n" % book) as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", NOW)
+        ids = []
+        for n in range(failing + 1):
+            order = "B-%d" % n
+            assert c.call("ORDER_BOOK.SET", order, "100000", "CNY") == "OK"
+            cid = open_case(c, subject="想退款", order=order, customer="C-" + order)
+            r = as_map(c.call("REFUND.REQUEST", cid, "100.00", "refund_only"))
+            assert r["state"] == "review" and r["due_kind"] == "review", r
+            ids.append(r["id"])
+            if n < failing:
+                assert c.call("ORDER_BOOK.FAIL", order, "book offline") == "OK"
+        c.call("DEBUG.CLOCK", "ADVANCE", 2 * DAY)
+        assert refund(c, ids[-1])["state"] == "executing"
+        assert [refund(c, i)["state"] for i in ids[:failing]] == ["review"] * failing
+        for _ in range(3):
+            c.call("DEBUG.CLOCK", "ADVANCE", 1)
+        assert d.log().count("refund deadline could not fire") == failing
+        # the source is back: each retry fires, and nothing is held or logged again
+        for n in range(failing):
+            assert c.call("ORDER_BOOK.SET", "B-%d" % n, "100000", "CNY") == "OK"
+        c.call("DEBUG.CLOCK", "ADVANCE", 3600)
+        assert [refund(c, i)["state"] for i in ids] == ["executing"] * (failing + 1)
+        assert d.log().count("refund deadline done after failing") == failing
+        assert d.log().count("refund deadline could not fire") == failing

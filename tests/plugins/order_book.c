@@ -15,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define BOOK_MAX 32
+#define BOOK_MAX 512   /* room for a test of hundreds of failing orders */
 
 struct entry {
     char id[129];
