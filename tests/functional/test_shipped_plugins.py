@@ -519,6 +519,22 @@ def test_shipped_plugins_refuse_bad_settings():
         assert proc.returncode != 0 and words in proc.stderr, (args, proc.stderr)
 
 
+def test_an_orders_file_row_with_a_lower_case_currency_names_the_currency():
+    # It was reported as "paid_amount '12.50' is not an amount in cny", blaming the amount.
+    data = tempfile.mkdtemp(prefix="redress-test-")
+    try:
+        csv = os.path.join(data, "orders.csv")
+        with open(csv, "w") as f:
+            f.write("order_id,paid_amount,currency\nO-1,12.50,cny\n")
+        proc = subprocess.run([REDRESSD, "--port", "0", "--data", data, "--rules", "", "--plugins", "orders",
+                               "--orders.file", csv], capture_output=True, text=True, timeout=60)
+        assert proc.returncode != 0, proc.stderr
+        assert "currency 'cny' is not a 3-letter ISO 4217 code like CNY" in proc.stderr, proc.stderr
+        assert "is not an amount" not in proc.stderr, proc.stderr
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def test_shipped_refund_rules_use_order_facts_from_the_orders_plugin():
     with Daemon(rules="shipped", config="plugins = orders\norders.file = %s\n" % ORDERS_CSV) as d:
         c = d.client()
