@@ -152,6 +152,25 @@ def refund_state(c, refund_id):
     return as_map(c.call("REFUND.GET", refund_id))
 
 
+def test_http_refund_keeps_the_top_level_reference_of_the_answer_unescaped():
+    # A hand-written scanner stored "caf\\u00e9" as "cafu00e9" and took the first "reference" or "id"
+    # anywhere in the body, nested objects included.  Each answer: what REFUND.GET must show.
+    answers = [({"data": {"reference": "NESTED"}, "reference": "caf\u00e9 \"q\" \\ \u4e2d"}, 'caf\u00e9 "q" \\ \u4e2d'),
+               ({"meta": {"id": "NESTED"}, "id": "P-2"}, "P-2"),
+               ({"data": {"reference": "NESTED", "id": "NESTED"}}, ""),
+               ({"reference": "x" * 127 + "\u00e9"}, ""),      # 129 bytes: cut, it would match nothing
+               ({"reference": "a\u0001b"}, "")]                # a control character: no reference
+    bodies = iter([body for body, _ in answers])
+    with Receiver(answer=lambda body: next(bodies)) as provider, Daemon(config=refund_config(provider)) as d:
+        c = d.client()
+        cid = open_case(c, order="O-1", amount="199.00")
+        for body, expected in answers:
+            r = approved_refund(d, c, cid, "1.00")
+            done = wait_for(lambda: refund_state(c, r["id"])["state"] != "executing" and refund_state(c, r["id"]),
+                            what="the refund to settle")
+            assert done["state"] == "succeeded" and done.get("reference", "") == expected, (body, done)
+
+
 def test_http_refund_pays_through_the_provider_idempotently():
     with Receiver(answer=lambda body: {"reference": "PAY-%s" % body["refund_id"]}) as provider, \
             Daemon(config=refund_config(provider)) as d:
