@@ -7,7 +7,8 @@ import sqlite3
 import subprocess
 import tempfile
 
-from harness import REDRESSD, Client, Daemon, RespError, as_map, only_on, open_case, restore_backup, store_rows
+from harness import (REDRESSD, Client, Daemon, RespError, _pg_url_of, _psql, as_map, only_on, open_case, restore_backup,
+                     store_rows)
 from receiver import Receiver, make_certificate, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -169,6 +170,31 @@ def test_http_refund_keeps_the_top_level_reference_of_the_answer_unescaped():
             done = wait_for(lambda: refund_state(c, r["id"])["state"] != "executing" and refund_state(c, r["id"]),
                             what="the refund to settle")
             assert done["state"] == "succeeded" and done.get("reference", "") == expected, (body, done)
+
+
+@only_on("postgresql", reason="fails the hand-over read by changing a column's type under a prepared statement")
+def test_a_refund_whose_hand_over_read_fails_is_handed_over_again_and_cannot_be_settled_meanwhile():
+    # The read of the refund when its job starts failed: the job was dropped, the refund stayed
+    # executing with nobody paying it until a restart, and REFUND.SETTLE by hand was allowed.  Changing
+    # executing_node's type makes the daemon's prepared hand-over read fail ("cached plan must not
+    # change result type") until it is changed back.
+    with Receiver(answer=lambda body: {"reference": "PAY-%s" % body["refund_id"]}) as provider, \
+            Daemon(config=refund_config(provider)) as d:
+        c = d.client()
+        cid = open_case(c, order="O-1", amount="199.00")
+        first = approved_refund(d, c, cid, "10.00")            # prepares the hand-over read
+        wait_for(lambda: refund_state(c, first["id"])["state"] == "succeeded", what="the first refund to settle")
+        _psql(_pg_url_of(d), "ALTER TABLE refunds ALTER COLUMN executing_node TYPE varchar(200)")
+        second = approved_refund(d, c, cid, "20.00")
+        wait_for(lambda: "refund not handed to executor" in d.log(), what="the hand-over to fail")
+        r = c.call("REFUND.SETTLE", second["id"], "ok", "BY-HAND")
+        assert isinstance(r, RespError) and r.code == "BADSTATE", r
+        assert len(provider.requests) == 1 and refund_state(c, second["id"])["state"] == "executing"
+        _psql(_pg_url_of(d), "ALTER TABLE refunds ALTER COLUMN executing_node TYPE text")
+        done = wait_for(lambda: refund_state(c, second["id"])["state"] != "executing" and refund_state(c, second["id"]),
+                        what="the second refund to be handed over again")
+        assert done["state"] == "succeeded" and done["reference"] == "PAY-%s" % second["id"], done
+        assert [request["body"]["refund_id"] for request in provider.requests] == [int(first["id"]), int(second["id"])]
 
 
 def test_http_refund_pays_through_the_provider_idempotently():
