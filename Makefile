@@ -144,6 +144,8 @@ $(HTTP_PLUGINS): plugins/http_client.c plugins/http_client.h
 $(HTTP_PLUGINS): PLUGIN_LIBS = $(call pkg_config,--libs,libevent libevent_openssl openssl)
 # The webhook builds its JSON with libjansson.
 $(BUILD)/plugins/webhook.so: PLUGIN_LIBS = $(call pkg_config,--libs,libevent libevent_openssl openssl jansson)
+# http_refund reads the provider's answer with libjansson.
+$(BUILD)/plugins/http_refund.so: PLUGIN_LIBS = $(call pkg_config,--libs,libevent libevent_openssl openssl jansson)
 # The mail channel reads MIME with GMime 3 (GLib's headers as system headers: our warnings are not theirs).
 $(BUILD)/plugins/mail.so: PLUGIN_CFLAGS += $(patsubst -I%,-isystem %,$(call pkg_config,--cflags,gmime-3.0))
 $(BUILD)/plugins/mail.so: plugins/mail_out.c plugins/mail_smtp.c plugins/mail_out.h plugins/mail_out_internal.h

@@ -3,7 +3,6 @@
 
 #include <redress/plugin.h>
 
-#include <ctype.h>
 #include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -348,31 +347,6 @@ void json_append_string(struct evbuffer *out, const char *text, size_t length) {
     }
     evbuffer_add(out, text + start, length - start);
     evbuffer_add(out, "\"", 1);
-}
-
-int json_find_string(const char *json, size_t length, const char *key, char *out, size_t out_size) {
-    size_t key_length = strlen(key);
-    for (size_t i = 0; i + key_length + 2 < length; i++) {
-        if (json[i] != '"' || memcmp(json + i + 1, key, key_length) != 0 || json[i + 1 + key_length] != '"')
-            continue;
-        size_t at = i + key_length + 2;
-        while (at < length && isspace((unsigned char)json[at])) at++;
-        if (at >= length || json[at] != ':') continue;
-        at++;
-        while (at < length && isspace((unsigned char)json[at])) at++;
-        if (at >= length || json[at] != '"') continue;
-        at++;
-        size_t written = 0;
-        while (at < length && json[at] != '"') {
-            if (json[at] == '\\' && at + 1 < length) at++;
-            if (written + 1 < out_size) out[written++] = json[at];
-            at++;
-        }
-        if (at >= length) return 0;
-        out[written] = '\0';
-        return 1;
-    }
-    return 0;
 }
 
 int64_t backoff_ms(int attempt, int64_t initial, int64_t maximum) {

@@ -79,11 +79,6 @@ int http_post_json(struct http_endpoint *endpoint, const char *body, size_t leng
 /* Appends text as a JSON string (quoted, escaped) to out. */
 void json_append_string(struct evbuffer *out, const char *text, size_t length);
 
-/* Finds "key": "value" in a JSON text (a plain scan, enough for a
- * provider's reply) and copies the value, unescaping only \" and \\, into
- * out.  1 if found. */
-int json_find_string(const char *json, size_t length, const char *key, char *out, size_t out_size);
-
 /* Delay before retry `attempt` (1 = the first retry): initial * 2^(attempt-1),
  * at most maximum. */
 int64_t backoff_ms(int attempt, int64_t initial, int64_t maximum);

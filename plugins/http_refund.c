@@ -17,7 +17,8 @@
  * with the header Idempotency-Key: redress-refund-7 -- the same key on every
  * request and every execution of that refund, so the provider pays it once
  * however often it is asked.  A 2xx answer is success (the provider's
- * reference is the "reference" or "id" string of its JSON body); 4xx other
+ * reference is the top-level "reference" string of its JSON body, else the
+ * top-level "id" string, read by jansson); 4xx other
  * than 408, 409 and 429 is a refusal and fails the refund at once; anything
  * else (no answer, timeout, 5xx, 408, 409, 429, no connection) is retried
  * with backoff.  After max_attempts, the refund fails only when no request
@@ -35,6 +36,7 @@
 #include <event2/buffer.h>
 #include <event2/dns.h>
 #include <event2/event.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,13 +124,45 @@ static void retry_or_fail(struct execution *execution, const char *why) {
         give_up(execution, "cannot schedule a retry");
 }
 
+#define REFERENCE_MAX 128 /* the host keeps at most this many bytes (include/README.md) */
+
+/* The provider's reference into out (size > REFERENCE_MAX): the top-level
+ * "reference" string of the answer, else the top-level "id" string; nested
+ * keys are the provider's business, not the reference.  One that does not
+ * fit or holds a control character is not kept: a cut or garbled reference
+ * would match nothing in the provider's books, so "" and a warning. */
+static void provider_reference(struct execution *execution, const char *body, size_t length, char *out) {
+    struct http_refund *plugin = execution->plugin;
+    out[0] = '\0';
+    json_error_t error;
+    json_t *answer = json_loadb(body, length, 0, &error);
+    if (answer == NULL || !json_is_object(answer)) {
+        json_decref(answer);
+        return;
+    }
+    const char *key = "reference";
+    json_t *value = json_object_get(answer, key);
+    if (!json_is_string(value)) value = json_object_get(answer, key = "id");
+    if (json_is_string(value)) {
+        const char *text = json_string_value(value);
+        size_t size = json_string_length(value);
+        size_t bad = 0;
+        while (bad < size && (unsigned char)text[bad] >= 0x20 && text[bad] != 0x7f) bad++;
+        if (size <= REFERENCE_MAX && bad == size) memcpy(out, text, size + 1);
+        else
+            plugin->api->log(plugin->self, REDRESS_LOG_WARN, "provider reference not kept",
+                             "refund=%lld key=%s why=\"%s\"", (long long)execution->refund_id, key,
+                             size > REFERENCE_MAX ? "longer than 128 bytes" : "a control character");
+    }
+    json_decref(answer);
+}
+
 static void answered(void *argument, int status, const char *body, size_t length, const char *error) {
     struct execution *execution = argument;
     char why[200];
     if (status >= 200 && status < 300) {
-        char reference[129] = "";
-        if (!json_find_string(body, length, "reference", reference, sizeof reference))
-            json_find_string(body, length, "id", reference, sizeof reference);
+        char reference[REFERENCE_MAX + 1];
+        provider_reference(execution, body, length, reference);
         finish(execution, REDRESS_REFUND_SUCCEEDED, reference[0] ? reference : NULL, NULL);
         return;
     }

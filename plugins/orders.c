@@ -91,6 +91,13 @@ static struct order *table_find(struct order *table, size_t capacity, const char
     }
 }
 
+/* Whether text is an ISO 4217 code as the host takes it: three capital
+ * ASCII letters ("cny" is not one; the host would refuse its amounts). */
+static int is_currency_code(const char *text) {
+    return strlen(text) == 3 && isupper((unsigned char)text[0]) && isupper((unsigned char)text[1]) &&
+           isupper((unsigned char)text[2]);
+}
+
 /* Turns the text fields of one order into facts; NULL or a message. */
 static const char *order_from_fields(struct orders *orders, char *const fields[COLUMN_COUNT], struct order *order,
                                      char *why, size_t why_size) {
@@ -102,8 +109,8 @@ static const char *order_from_fields(struct orders *orders, char *const fields[C
     if (id == NULL || id[0] == '\0' || strlen(id) > ID_MAX_BYTES) return "order_id is empty or over 128 bytes";
     const char *currency = fields[COLUMN_CURRENCY] && fields[COLUMN_CURRENCY][0] ? fields[COLUMN_CURRENCY]
                                                                                  : orders->currency;
-    if (strlen(currency) != 3) {
-        snprintf(why, why_size, "currency '%.16s' is not an ISO 4217 code", currency);
+    if (!is_currency_code(currency)) { /* named here, not blamed on the amount */
+        snprintf(why, why_size, "currency '%.16s' is not a 3-letter ISO 4217 code like CNY", currency);
         return why;
     }
     memcpy(order->currency, currency, 4);
@@ -539,8 +546,7 @@ static int orders_init(const struct redress_host_api *api, struct redress_plugin
     orders->self = self;
     const char *path = api->config_get(self, "file");
     const char *currency = api->config_get(self, "currency");
-    if (currency && (strlen(currency) != 3 || !isupper((unsigned char)currency[0]) ||
-                     !isupper((unsigned char)currency[1]) || !isupper((unsigned char)currency[2]))) {
+    if (currency && !is_currency_code(currency)) {
         api->log(self, REDRESS_LOG_ERROR, "bad setting", "key=currency why=\"'%.16s' is not an ISO 4217 code\"",
                  currency);
         goto failed;

@@ -12,10 +12,13 @@
 #include "cmd/reply.h"
 #include "domain/access.h"
 #include "domain/customers.h"
+#include "lib/quote.h"
 #include "store/store.h"
 
 #include <event2/buffer.h>
 #include <string.h>
+
+#define QUOTED_OPTION_MAX 32 /* how much of a bad option a message repeats */
 
 /* Argument i as a customer: an id (digits only), else an identity that
  * some customer has.  0 with *id (which exists and the caller may see), or
@@ -113,15 +116,24 @@ void customer_link_command(struct request *request) {
     reply_ok(request->reply);
 }
 
-/* Each row of sql (?1 the customer) as a field/value array of its columns;
- * the count, or -1 after a store error. */
-static long long rows_as_maps(struct request *request, struct evbuffer *out, const char *sql, int64_t id) {
-    struct store_stmt *statement = store_statement(sql);
-    if (statement == NULL) return -1;
-    store_bind_int64(statement, 1, id);
+/* The bytes of rows one CUSTOMER.EXPORT reply holds: a quarter of the
+ * default output_limit, so a reply never disconnects the admin asking and
+ * building it holds the loop for milliseconds, whatever the customer. */
+#define EXPORT_REPLY_MAX (4u << 20)
+#define EXPORT_PAGE_DEFAULT 1000
+#define EXPORT_PAGE_MAX 1000
+
+/* Each row of the statement (bound) as a field/value array of its columns
+ * into out, until out holds over `budget` bytes (*over then says more
+ * rows were left); the count, or -1 after a store error. */
+static long long rows_as_maps(struct store_stmt *statement, struct evbuffer *out, size_t budget, int *over) {
     long long count = 0;
     int rc;
     while ((rc = store_step(statement)) == STORE_ROW) {
+        if (evbuffer_get_length(out) > budget) {
+            *over = 1;
+            break;
+        }
         /* Known once a row is in: PostgreSQL's come with its answer. */
         int columns = store_column_count(statement);
         reply_map(out, columns);
@@ -133,72 +145,191 @@ static long long rows_as_maps(struct request *request, struct evbuffer *out, con
         count++;
     }
     store_reset(statement);
-    (void)request;
-    return rc == STORE_DONE ? count : -1;
+    return rc == STORE_DONE || rc == STORE_ROW ? count : -1;
 }
 
-/* CUSTOMER.EXPORT customer: everything held about a customer, for a data
- * request (PIPL, GDPR): customer (id, created_at), identities, cases (with
- * their texts), tasks (the tasks opened from those cases and from their
- * tasks: a case's columns and its parent), events, messages and surveys of
- * those cases and tasks, their refunds (with what people wrote: reason,
- * tracking, return condition, decision reason) and their attachments (name,
- * type, size, digest; not the bytes) -- each a list of field/value
- * arrays.  The cases and tasks are those CUSTOMER.ERASE erases
- * (CUSTOMER_CASES_CTE). */
+/* CUSTOMER.EXPORT customer [SECTION name [AFTER id] [LIMIT n]]: everything
+ * held about a customer, for a data request (PIPL, GDPR): customer (id,
+ * created_at), identities, cases (with their texts), tasks (the tasks
+ * opened from those cases and from their tasks: a case's columns and its
+ * parent), events, messages and surveys of those cases and tasks, their
+ * refunds (with what people wrote: reason, tracking, return condition,
+ * decision reason) and their attachments (name, type, size, digest; not
+ * the bytes) -- each a list of field/value arrays.  The cases and tasks
+ * are those CUSTOMER.ERASE erases (CUSTOMER_CASES_CTE).  A whole export
+ * over EXPORT_REPLY_MAX bytes is -LIMIT naming SECTION, which answers one
+ * section a page at a time: the rows whose key (`id`; `event` for
+ * attachments, whose pages hold whole events) is over AFTER, at most
+ * LIMIT of them and about EXPORT_REPLY_MAX bytes. */
 #define EXPORT_CASE_COLUMNS                                                                                     \
     "SELECT id, created_at, state, channel, customer, subject, body, order_id AS \"order\", amount, currency,"  \
     " tier, lang, category, queue, external_id, resolved_at, closed_at, resolution_code, resolution_text,"      \
     " survey_score, survey_comment"
-void customer_export_command(struct request *request) {
-    int64_t id;
-    if (named_customer(request, 1, &id) != 0) return;
-    static const char *const names[] = {"customer", "identities", "cases",   "tasks",
-                                        "events",   "messages",   "surveys", "refunds", "attachments"};
-    static const char *const sql[] = {
-        "SELECT id, created_at FROM customers WHERE id = ?1",
-        "SELECT kind, value, created_at FROM customer_identities WHERE customer_id = ?1 ORDER BY created_at, kind",
-        EXPORT_CASE_COLUMNS " FROM cases WHERE customer_id = ?1 ORDER BY id",
-        CUSTOMER_CASES_CTE EXPORT_CASE_COLUMNS ", parent_id AS parent FROM cases"
-        " WHERE id IN (SELECT id FROM mine) AND (customer_id IS NULL OR customer_id <> ?1) ORDER BY id",
-        CUSTOMER_CASES_CTE "SELECT e.case_id AS \"case\", e.id, e.at, e.actor, e.kind, e.detail FROM events e"
-        " WHERE e.case_id IN (SELECT id FROM mine) ORDER BY e.id",
-        CUSTOMER_CASES_CTE "SELECT m.case_id AS \"case\", m.event_id AS id, e.at, m.direction, m.channel,"
-        " e.detail AS text, m.external_id FROM messages m JOIN events e ON e.id = m.event_id"
-        " WHERE m.case_id IN (SELECT id FROM mine) ORDER BY m.event_id",
-        CUSTOMER_CASES_CTE "SELECT s.case_id AS \"case\", s.round, s.score, s.comment, s.agent, s.at, s.source"
-        " FROM surveys s WHERE s.case_id IN (SELECT id FROM mine) ORDER BY s.id",
-        /* What the customer and the people deciding wrote (reason, tracking,
-         * return condition, decision reason) is what the erase clears. */
-        CUSTOMER_CASES_CTE "SELECT r.case_id AS \"case\", r.id, r.created_at, r.updated_at, r.order_id AS \"order\","
-        " r.amount, r.currency, r.kind, r.reason, r.state, r.requested_by, r.decided_by, r.decision_reason,"
-        " r.reference, r.return_state, r.carrier, r.tracking, r.return_condition FROM refunds r"
-        " WHERE r.case_id IN (SELECT id FROM mine) ORDER BY r.id",
-        /* What describes each file, not its bytes: the file is
-         * DATA/attachments/CASE/EVENT-NUMBER. */
-        CUSTOMER_CASES_CTE "SELECT a.case_id AS \"case\", a.event_id AS event, a.number, a.name, a.type, a.size,"
-        " a.sha256 FROM attachments a WHERE a.case_id IN (SELECT id FROM mine) ORDER BY a.event_id, a.number",
-    };
-    enum { SECTIONS = sizeof names / sizeof names[0] };
-    _Static_assert(sizeof sql / sizeof sql[0] == sizeof names / sizeof names[0], "a query per section");
-    struct evbuffer *sections[SECTIONS] = {NULL};
-    long long counts[SECTIONS];
-    int failed = 0;
-    for (int i = 0; i < SECTIONS && !failed; i++) {
-        sections[i] = evbuffer_new();
-        counts[i] = sections[i] ? rows_as_maps(request, sections[i], sql[i], id) : -1;
-        failed = counts[i] < 0;
-    }
-    if (!failed) {
-        reply_map(request->reply, SECTIONS);
-        for (int i = 0; i < SECTIONS; i++) {
-            reply_bulk_string(request->reply, names[i]);
-            reply_array(request->reply, counts[i]);
-            evbuffer_add_buffer(request->reply, sections[i]);
+#define EXPORT_CASES EXPORT_CASE_COLUMNS " FROM cases WHERE customer_id = ?1"
+#define EXPORT_TASKS                                                                                            \
+    CUSTOMER_CASES_CTE EXPORT_CASE_COLUMNS ", parent_id AS parent FROM cases"                                  \
+    " WHERE id IN (SELECT id FROM mine) AND (customer_id IS NULL OR customer_id <> ?1)"
+#define EXPORT_EVENTS                                                                                           \
+    CUSTOMER_CASES_CTE "SELECT e.case_id AS \"case\", e.id, e.at, e.actor, e.kind, e.detail FROM events e"     \
+    " WHERE e.case_id IN (SELECT id FROM mine)"
+#define EXPORT_MESSAGES                                                                                         \
+    CUSTOMER_CASES_CTE "SELECT m.case_id AS \"case\", m.event_id AS id, e.at, m.direction, m.channel,"         \
+    " e.detail AS text, m.external_id FROM messages m JOIN events e ON e.id = m.event_id"                      \
+    " WHERE m.case_id IN (SELECT id FROM mine)"
+#define EXPORT_SURVEYS                                                                                          \
+    CUSTOMER_CASES_CTE "SELECT s.case_id AS \"case\", s.id, s.round, s.score, s.comment, s.agent, s.at,"       \
+    " s.source FROM surveys s WHERE s.case_id IN (SELECT id FROM mine)"
+/* What the customer and the people deciding wrote (reason, tracking,
+ * return condition, decision reason) is what the erase clears. */
+#define EXPORT_REFUNDS                                                                                          \
+    CUSTOMER_CASES_CTE "SELECT r.case_id AS \"case\", r.id, r.created_at, r.updated_at, r.order_id AS \"order\"," \
+    " r.amount, r.currency, r.kind, r.reason, r.state, r.requested_by, r.decided_by, r.decision_reason,"       \
+    " r.reference, r.return_state, r.carrier, r.tracking, r.return_condition FROM refunds r"                   \
+    " WHERE r.case_id IN (SELECT id FROM mine)"
+/* What describes each file, not its bytes: the file is
+ * DATA/attachments/CASE/EVENT-NUMBER. */
+#define EXPORT_ATTACHMENTS                                                                                      \
+    CUSTOMER_CASES_CTE "SELECT a.case_id AS \"case\", a.event_id AS event, a.number, a.name, a.type, a.size,"  \
+    " a.sha256 FROM attachments a WHERE a.case_id IN (SELECT id FROM mine)"
+
+static const char *const export_names[] = {"customer", "identities", "cases",   "tasks",
+                                           "events",   "messages",   "surveys", "refunds", "attachments"};
+enum { EXPORT_SECTIONS = sizeof export_names / sizeof export_names[0], EXPORT_FIRST_PAGED = 2 };
+static const char *const export_sql[] = {
+    "SELECT id, created_at FROM customers WHERE id = ?1",
+    "SELECT kind, value, created_at FROM customer_identities WHERE customer_id = ?1 ORDER BY created_at, kind",
+    EXPORT_CASES " ORDER BY id",
+    EXPORT_TASKS " ORDER BY id",
+    EXPORT_EVENTS " ORDER BY e.id",
+    EXPORT_MESSAGES " ORDER BY m.event_id",
+    EXPORT_SURVEYS " ORDER BY s.id",
+    EXPORT_REFUNDS " ORDER BY r.id",
+    EXPORT_ATTACHMENTS " ORDER BY a.event_id, a.number",
+};
+/* One page of a section: ?2 the key after which, ?3 how many. */
+static const char *const export_page_sql[] = {
+    NULL,
+    NULL,
+    EXPORT_CASES " AND id > ?2 ORDER BY id LIMIT ?3",
+    EXPORT_TASKS " AND id > ?2 ORDER BY id LIMIT ?3",
+    EXPORT_EVENTS " AND e.id > ?2 ORDER BY e.id LIMIT ?3",
+    EXPORT_MESSAGES " AND m.event_id > ?2 ORDER BY m.event_id LIMIT ?3",
+    EXPORT_SURVEYS " AND s.id > ?2 ORDER BY s.id LIMIT ?3",
+    EXPORT_REFUNDS " AND r.id > ?2 ORDER BY r.id LIMIT ?3",
+    EXPORT_ATTACHMENTS " AND a.event_id IN (SELECT event_id FROM attachments WHERE case_id IN (SELECT id FROM mine)"
+    " AND event_id > ?2 GROUP BY event_id ORDER BY event_id LIMIT ?3) ORDER BY a.event_id, a.number",
+};
+_Static_assert(sizeof export_sql / sizeof export_sql[0] == EXPORT_SECTIONS, "a query per section");
+_Static_assert(sizeof export_page_sql / sizeof export_page_sql[0] == EXPORT_SECTIONS, "a page query per section");
+
+/* SECTION name [AFTER id] [LIMIT n] from argument 2 on: 0 with the
+ * section, or -1 (replied). */
+static int export_options(struct request *request, int *section, int64_t *after, long long *limit) {
+    static const char usage[] = "CUSTOMER.EXPORT customer [SECTION name [AFTER id] [LIMIT n]]";
+    unsigned seen = 0;
+    for (int i = 2; i < request->argc; i += 2) {
+        static const char *const options[] = {"SECTION", "AFTER", "LIMIT"};
+        unsigned k = 0;
+        while (k < 3 && !request_argument_is(request, i, options[k])) k++;
+        if (k == 3 || i + 1 == request->argc) {
+            request_error(request, "INVALID", "unknown or incomplete CUSTOMER.EXPORT option '%s' (%s)",
+                          QUOTE(request->argv[i], request->argvlen[i], QUOTED_OPTION_MAX), usage);
+            return -1;
+        }
+        if (seen & 1u << k) {
+            request_error(request, "INVALID", "CUSTOMER.EXPORT option %s given twice", options[k]);
+            return -1;
+        }
+        seen |= 1u << k;
+        if (k == 0) {
+            *section = -1;
+            for (int s = 0; s < EXPORT_SECTIONS; s++)
+                if (request_argument_is(request, i + 1, export_names[s])) *section = s;
+            if (*section < 0) {
+                request_error(request, "INVALID", "section '%s' is not one of customer, identities, cases, tasks,"
+                              " events, messages, surveys, refunds, attachments",
+                              QUOTE(request->argv[i + 1], request->argvlen[i + 1], QUOTED_OPTION_MAX));
+                return -1;
+            }
+        } else if (k == 1) {
+            if (request_id(request, i + 1, "AFTER", after) != 0) return -1;
+        } else if (request_integer(request, i + 1, 0, limit) != 0 || *limit < 1 || *limit > EXPORT_PAGE_MAX) {
+            request_error(request, "INVALID", "LIMIT must be an integer from 1 to %d", EXPORT_PAGE_MAX);
+            return -1;
         }
     }
-    for (int i = 0; i < SECTIONS; i++)
-        if (sections[i]) evbuffer_free(sections[i]);
+    if (seen & 6u && !(seen & 1u)) {
+        request_error(request, "INVALID", "AFTER and LIMIT page a SECTION (%s)", usage);
+        return -1;
+    }
+    if (seen & 6u && *section < EXPORT_FIRST_PAGED) {
+        request_error(request, "INVALID", "section %s is not paged: ask for it without AFTER or LIMIT",
+                      export_names[*section]);
+        return -1;
+    }
+    return 0;
+}
+
+/* One section (a page of it): an array of field/value arrays. */
+static void export_section(struct request *request, int64_t id, int section, int64_t after, long long limit) {
+    int paged = section >= EXPORT_FIRST_PAGED;
+    struct store_stmt *statement = store_statement(paged ? export_page_sql[section] : export_sql[section]);
+    struct evbuffer *rows = evbuffer_new();
+    long long count = -1;
+    int over = 0;
+    if (statement && rows) {
+        store_bind_int64(statement, 1, id);
+        if (paged) {
+            store_bind_int64(statement, 2, after);
+            store_bind_int64(statement, 3, limit);
+        }
+        count = rows_as_maps(statement, rows, EXPORT_REPLY_MAX, &over);
+    }
+    if (count >= 0) {
+        reply_array(request->reply, count);
+        evbuffer_add_buffer(request->reply, rows);
+    }
+    if (rows) evbuffer_free(rows);
+    if (count < 0) request_store_error(request);
+}
+
+void customer_export_command(struct request *request) {
+    int64_t id, after = 0;
+    int section = -1;
+    long long limit = EXPORT_PAGE_DEFAULT;
+    if (named_customer(request, 1, &id) != 0) return;
+    if (export_options(request, &section, &after, &limit) != 0) return;
+    if (section >= 0) {
+        export_section(request, id, section, after, limit);
+        return;
+    }
+    struct evbuffer *sections[EXPORT_SECTIONS] = {NULL};
+    long long counts[EXPORT_SECTIONS];
+    int failed = 0, over = 0, i = 0;
+    size_t used = 0;
+    for (; i < EXPORT_SECTIONS && !failed && !over; i++) {
+        sections[i] = evbuffer_new();
+        struct store_stmt *statement = sections[i] ? store_statement(export_sql[i]) : NULL;
+        if (statement) store_bind_int64(statement, 1, id);
+        counts[i] = statement ? rows_as_maps(statement, sections[i], EXPORT_REPLY_MAX - used, &over) : -1;
+        failed = counts[i] < 0;
+        if (!failed) used += evbuffer_get_length(sections[i]);
+        if (used > EXPORT_REPLY_MAX) over = 1;
+    }
+    if (over && !failed)
+        request_error(request, "LIMIT", "the export of customer %lld is over %u bytes (at section %s): ask for one"
+                      " section a page at a time: CUSTOMER.EXPORT %lld SECTION name [AFTER id] [LIMIT n]",
+                      (long long)id, EXPORT_REPLY_MAX, export_names[i - 1], (long long)id);
+    else if (!failed) {
+        reply_map(request->reply, EXPORT_SECTIONS);
+        for (int s = 0; s < EXPORT_SECTIONS; s++) {
+            reply_bulk_string(request->reply, export_names[s]);
+            reply_array(request->reply, counts[s]);
+            evbuffer_add_buffer(request->reply, sections[s]);
+        }
+    }
+    for (int s = 0; s < EXPORT_SECTIONS; s++)
+        if (sections[s]) evbuffer_free(sections[s]);
     if (failed) request_store_error(request);
 }
 

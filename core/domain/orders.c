@@ -23,6 +23,7 @@
 #include <string.h>
 
 #define ORDER_SOURCE_WHY_MAX 400
+#define ORDER_DESCRIBED_MAX 200  /* orders_describe's text */
 
 /* The order source main.c registered (NULL: none). */
 static const struct order_source *order_source;
@@ -96,9 +97,12 @@ int orders_record(struct call *call, const char *order, size_t length, const str
     if (!fact->unrecorded) return 0;
     /* A case's word never replaces a row (intake refused it if it differs);
      * the order source's does. */
+    /* On PostgreSQL another node may record the same new order between our
+     * read and this insert (nothing to lock yet): the insert waits for it
+     * and then does nothing, and the row it wrote is read back below. */
     static const char declared_sql[] =
         "INSERT INTO orders(order_id, paid_amount, currency, source, case_id, recorded_at)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(order_id) DO NOTHING";
     static const char source_sql[] =
         "INSERT INTO orders(order_id, paid_amount, currency, source, case_id, recorded_at)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
@@ -114,7 +118,23 @@ int orders_record(struct call *call, const char *order, size_t length, const str
         if (declared) store_bind_int64(statement, 5, fact->case_id);
         store_bind_int64(statement, 6, clock_now());
     }
-    return call_step(call, statement);
+    if (call_step(call, statement) != 0) return -1;
+    /* SQLite has one writer: the row intake read in this transaction is
+     * the row now.  Another node's row, if it came first, stands: a case
+     * that declared another amount or currency is refused as at intake. */
+    if (!declared || !store_shared()) return 0;
+    struct order_fact row;
+    memset(&row, 0, sizeof row);
+    int found = recorded(call, order, length, 1, &row);
+    if (found < 0) return -1;
+    if (found && (row.paid != fact->paid || strcmp(row.currency, fact->currency) != 0)) {
+        char described[ORDER_DESCRIBED_MAX], amount[40];
+        int digits = money_currency_digits(fact->currency, strlen(fact->currency));
+        if (money_format(fact->paid, digits < 0 ? 2 : digits, amount, sizeof amount) < 0) amount[0] = '\0';
+        return call_fail(call, CALL_CONFLICT, "order %.128s was paid %s: this case says %s %s; leave amount out or give the same",
+                         order, orders_describe(&row, described, sizeof described), amount, fact->currency);
+    }
+    return 0;
 }
 
 const char *orders_describe(const struct order_fact *fact, char *out, size_t size) {

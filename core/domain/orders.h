@@ -69,7 +69,9 @@ int orders_fact(struct call *call, const char *order, size_t length, enum order_
 /* Writes an unrecorded fact, in the write command's savepoint: the order
  * source's word replaces the row; a fact a case declared (source "case",
  * fact->case_id) is added for an order that has none.  Does nothing for a
- * recorded fact.  0, or -1 with a store error in the call. */
+ * recorded fact.  0, or -1 with a store error in the call, or -CONFLICT
+ * when another node recorded the order first with another amount or
+ * currency (PostgreSQL: both read no row; the first row stands). */
 int orders_record(struct call *call, const char *order, size_t length, const struct order_fact *fact);
 
 /* "100.00 CNY (recorded by case 3)" or "100.00 CNY (said by order source

@@ -4,7 +4,8 @@
  * once the batch commits, dropped when the command is rolled back) ->
  * STARTED (the provider has it) -> REPORTED (the outcome waits for the
  * report event) -> WRITING (the settle is in the batch; a failed commit
- * puts it back to REPORTED) -> freed.  Reads the refund rows it hands over
+ * puts it back to REPORTED) -> freed.  A job whose hand-over read fails
+ * stays WAITING (start_again) and is handed over again a second later.  Reads the refund rows it hands over
  * and the attempt it settles, beside refunds.c; every read goes through
  * call_row, so a store error is logged as one and never taken for "not
  * executing" (which would drop an outcome).
@@ -50,6 +51,7 @@ struct refund_job {
     int64_t refund_id, case_id;
     int attempt;
     enum job_state state;
+    int start_again;                      /* its hand-over read failed: write_reports tries again */
     enum refund_outcome outcome;
     char reference[REFERENCE_MAX + 1];
     char message[REPORT_MESSAGE_MAX];
@@ -59,7 +61,7 @@ struct refund_job {
 static struct refund_provider provider;   /* copy of the selected one; name NULL: none */
 static struct refund_job *jobs;            /* every job not yet written back */
 static int shutting_down;                  /* after refund_exec_shutdown: callbacks only free */
-static struct event *report_event;         /* writes reported outcomes */
+static struct event *report_event;         /* writes reported outcomes, hands over start_again jobs */
 
 static void job_unlink(struct refund_job *job) {
     if (job->previous) job->previous->next = job->next;
@@ -94,6 +96,8 @@ static void internal_call(struct call *call, char *actor, size_t actor_size) {
 
 /* Hands the job to the provider, if the refund is still executing under
  * it, on this node. */
+static void retry_reports_later(void);
+
 static void job_start(struct refund_job *job) {
     static const char sql[] =
         "SELECT order_id, amount, currency, attempts, state, coalesce(executor, ''), coalesce(executing_node, '')"
@@ -116,9 +120,16 @@ static void job_start(struct refund_job *job) {
              strcmp((const char *)store_column_text(statement, 6), nodes_name()) == 0;
         store_reset(statement);
     }
-    if (row < 0)
-        log_error("refund not handed to executor: resumed at the next start", "refund=%lld error=\"%s\"",
+    if (row < 0) {
+        /* The refund is executing and nobody pays it: the job stays (so
+         * REFUND.SETTLE by hand is still -BADSTATE) and is handed over
+         * again in a second, until the read goes through. */
+        log_error("refund not handed to executor: tried again in a second", "refund=%lld error=\"%s\"",
                   (long long)job->refund_id, call.message);
+        job->start_again = 1;
+        retry_reports_later();
+        return;
+    }
     if (!ok) {
         job_free(job);
         return;
@@ -234,11 +245,18 @@ static const char *outcome_name(enum refund_outcome outcome) {
     return outcome == REFUND_OUTCOME_SUCCEEDED ? "succeeded" : outcome == REFUND_OUTCOME_FAILED ? "failed" : "unknown";
 }
 
-/* Writes every reported outcome, each in its own savepoint. */
+/* Hands over the jobs whose hand-over read failed, then writes every
+ * reported outcome, each in its own savepoint. */
 static void write_reports(evutil_socket_t fd, short what, void *argument) {
     (void)fd, (void)what, (void)argument;
     struct call call;
     char actor[ACTOR_MAX];
+    for (struct refund_job *job = jobs, *next; job; job = next) {
+        next = job->next;
+        if (!job->start_again) continue;
+        job->start_again = 0;
+        job_start(job); /* a read between batches, as after the approval's commit */
+    }
     for (struct refund_job *job = jobs, *next; job; job = next) {
         next = job->next;
         if (job->state != JOB_REPORTED) continue;
@@ -470,7 +488,7 @@ void refund_exec_shutdown(void) {
     shutting_down = 1;
     for (struct refund_job *job = jobs, *next; job; job = next) {
         next = job->next;
-        if (job->state == JOB_STARTED || job->state == JOB_REPORTED) job_free(job);
+        if (job->state == JOB_STARTED || job->state == JOB_REPORTED || job->start_again) job_free(job);
     }
     if (report_event) store_event_free(report_event);
     report_event = NULL;

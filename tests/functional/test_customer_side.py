@@ -6,7 +6,7 @@ import tempfile
 import time
 
 from harness import (UNDO_MIGRATIONS_SINCE_15, Client, Daemon, RespError, as_map, only_on, open_case, store_execute,
-                     store_value)
+                     store_rows, store_value)
 
 T0 = 1790000000  # 2026-09-21T14:13:20Z (a Monday, 22:13 in Shanghai)
 DAY = 86400
@@ -1183,3 +1183,50 @@ def test_messages_and_replies_carry_attachments_stored_under_the_data_directory(
         r = c.call("CASE.REPLY", cid, "lost", "ATTACH", "lost.txt", "text/plain", b"lost")
         assert isinstance(r, RespError)
         assert len(os.listdir(folder)) == 3 and len(messages(c, cid)) == 3
+
+
+def test_an_export_too_big_for_one_reply_is_refused_and_read_a_section_a_page_at_a_time():
+    # A customer with ~9 MiB of messages: the whole export was built in memory and passed the client's
+    # output_limit (the admin was disconnected).  Now it is -LIMIT naming the paged form.
+    with Daemon() as d:
+        c = d.client()
+        cid = open_case(c, customer="big@example.com", subject="x")
+        who = as_map(c.call("CUSTOMER.GET", "big@example.com"))["id"]
+        text = "m" * 60000
+        replies = c.pipeline([("CASE.MESSAGE", cid, "%03d %s" % (i, text)) for i in range(75)])
+        assert all(not isinstance(r, RespError) for r in replies), [r for r in replies if isinstance(r, RespError)][:1]
+        c.call("CASE.RESOLVE", cid, "done")
+        c.call("CASE.SURVEY", cid, 4, "ok")
+        r = c.call("CUSTOMER.EXPORT", who)
+        assert isinstance(r, RespError) and r.code == "LIMIT", str(r)[:200]
+        assert "over 4194304 bytes" in r and "CUSTOMER.EXPORT %s SECTION name [AFTER id] [LIMIT n]" % who in r, r
+        assert c.call("PING") == "PONG"                       # still connected
+        # events a page at a time: each page under the cap, all of them once, in order
+        ids, after, pages = [], 0, 0
+        while True:
+            page = c.call("CUSTOMER.EXPORT", who, "SECTION", "events", *(("AFTER", after) if after else ()))
+            assert not isinstance(page, RespError), page
+            if not page:
+                break
+            pages += 1
+            assert sum(len(as_map(e)["detail"]) for e in page) < 4194304 + 70000
+            ids += [int(as_map(e)["id"]) for e in page]
+            after = ids[-1]
+        assert pages >= 2 and ids == [i for i, in store_rows(d, "SELECT id FROM events WHERE case_id = %d ORDER BY id"
+                                                              % cid)], (pages, len(ids))
+        first = c.call("CUSTOMER.EXPORT", who, "SECTION", "messages", "LIMIT", 10)
+        assert [as_map(m)["text"][:3] for m in first] == ["%03d" % i for i in range(10)]
+        rest = c.call("CUSTOMER.EXPORT", who, "SECTION", "messages", "AFTER", as_map(first[-1])["id"], "LIMIT", 3)
+        assert [as_map(m)["text"][:3] for m in rest] == ["010", "011", "012"]
+        [survey] = c.call("CUSTOMER.EXPORT", who, "SECTION", "surveys")
+        assert as_map(survey)["comment"] == "ok" and as_map(survey)["id"]
+        assert [as_map(i)["value"] for i in c.call("CUSTOMER.EXPORT", who, "SECTION", "identities")] == \
+            ["big@example.com"]
+        for args, words in [(("SECTION", "nope"), "section 'nope' is not one of customer"),
+                            (("AFTER", 3), "AFTER and LIMIT page a SECTION"),
+                            (("SECTION", "identities", "LIMIT", 2), "section identities is not paged"),
+                            (("SECTION", "events", "LIMIT", 0), "LIMIT must be an integer from 1 to 1000"),
+                            (("SECTION", "events", "SECTION", "cases"), "option SECTION given twice"),
+                            (("SECTON", "events"), "unknown or incomplete CUSTOMER.EXPORT option 'SECTON'")]:
+            r = c.call("CUSTOMER.EXPORT", who, *args)
+            assert isinstance(r, RespError) and r.code == "INVALID" and words in r, (args, r)

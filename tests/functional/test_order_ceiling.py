@@ -7,8 +7,10 @@ import shutil
 import sqlite3
 import tempfile
 
-from harness import (TEST_PLUGINS, UNDO_LATER_MIGRATIONS, Client, Daemon, as_map, only_on, open_case,
-                     store_rows, store_value)
+import time
+
+from harness import (TEST_PLUGINS, UNDO_LATER_MIGRATIONS, Client, Daemon, PsqlSession, _pg_url_of, _psql, as_map,
+                     only_on, open_case, store_rows, store_value)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ORDERS_CSV = os.path.join(HERE, "fixtures", "orders.csv")
@@ -103,6 +105,31 @@ def test_a_second_case_cannot_raise_what_an_order_was_paid():
         assert states == ["executing", "executing", "rejected"], states
         assert committed(d, "O-1") == 10000 and order_row(d, "O-1") == (10000, "CNY", "case", first)
     shutil.rmtree(rules, ignore_errors=True)
+
+
+@only_on("postgresql", reason="another transaction recording the order at the same time needs a shared store")
+def test_an_order_another_node_records_while_this_case_opens_is_the_documented_conflict():
+    # Two nodes open the first cases of a new order at once with different amounts: both read no row,
+    # the second's insert waits for the first's and then hit the key -- a raw "-ERR store: ... 23505
+    # duplicate key".  psql plays the first node: it records N-1 and holds it until the case waits.
+    with Daemon() as d:
+        c = d.client()
+        with PsqlSession(d) as holder:
+            holder.run("BEGIN; INSERT INTO orders(order_id, paid_amount, currency, source, recorded_at)"
+                       " VALUES ('N-1', 100000, 'CNY', 'case', 0);")
+            c.send_raw(Client.encode("CASE.OPEN", "channel", "chat", "customer", "C-1", "subject", "x",
+                                     "order", "N-1", "amount", "100.00"))
+            deadline = time.monotonic() + 60
+            while _psql(_pg_url_of(d), "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                                       " AND wait_event_type = 'Lock'") != "1":
+                assert time.monotonic() < deadline, "the case never waited for the order's key"
+            assert holder.commit() == 0
+        r = c.read_reply()
+        assert r.code == "CONFLICT" and "order N-1 was paid 1000.00 CNY" in r and "100.00" in r, r
+        assert store_rows(d, "SELECT count(*) FROM cases") == [(0,)]
+        assert order_row(d, "N-1") == (100000, "CNY", "case", None)
+        # the same amount is no conflict: the case shares the order's fact
+        assert isinstance(open_case(c, order="N-1", amount="1000.00"), int)
 
 
 def test_a_case_on_an_order_another_case_recorded_shares_its_ceiling():

@@ -7,7 +7,8 @@ import sqlite3
 import subprocess
 import tempfile
 
-from harness import REDRESSD, Client, Daemon, RespError, as_map, only_on, open_case, restore_backup, store_rows
+from harness import (REDRESSD, Client, Daemon, RespError, _pg_url_of, _psql, as_map, only_on, open_case, restore_backup,
+                     store_rows)
 from receiver import Receiver, make_certificate, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -150,6 +151,50 @@ def approved_refund(d, c, cid, amount):
 
 def refund_state(c, refund_id):
     return as_map(c.call("REFUND.GET", refund_id))
+
+
+def test_http_refund_keeps_the_top_level_reference_of_the_answer_unescaped():
+    # A hand-written scanner stored "caf\\u00e9" as "cafu00e9" and took the first "reference" or "id"
+    # anywhere in the body, nested objects included.  Each answer: what REFUND.GET must show.
+    answers = [({"data": {"reference": "NESTED"}, "reference": "caf\u00e9 \"q\" \\ \u4e2d"}, 'caf\u00e9 "q" \\ \u4e2d'),
+               ({"meta": {"id": "NESTED"}, "id": "P-2"}, "P-2"),
+               ({"data": {"reference": "NESTED", "id": "NESTED"}}, ""),
+               ({"reference": "x" * 127 + "\u00e9"}, ""),      # 129 bytes: cut, it would match nothing
+               ({"reference": "a\u0001b"}, "")]                # a control character: no reference
+    bodies = iter([body for body, _ in answers])
+    with Receiver(answer=lambda body: next(bodies)) as provider, Daemon(config=refund_config(provider)) as d:
+        c = d.client()
+        cid = open_case(c, order="O-1", amount="199.00")
+        for body, expected in answers:
+            r = approved_refund(d, c, cid, "1.00")
+            done = wait_for(lambda: refund_state(c, r["id"])["state"] != "executing" and refund_state(c, r["id"]),
+                            what="the refund to settle")
+            assert done["state"] == "succeeded" and done.get("reference", "") == expected, (body, done)
+
+
+@only_on("postgresql", reason="fails the hand-over read by changing a column's type under a prepared statement")
+def test_a_refund_whose_hand_over_read_fails_is_handed_over_again_and_cannot_be_settled_meanwhile():
+    # The read of the refund when its job starts failed: the job was dropped, the refund stayed
+    # executing with nobody paying it until a restart, and REFUND.SETTLE by hand was allowed.  Changing
+    # executing_node's type makes the daemon's prepared hand-over read fail ("cached plan must not
+    # change result type") until it is changed back.
+    with Receiver(answer=lambda body: {"reference": "PAY-%s" % body["refund_id"]}) as provider, \
+            Daemon(config=refund_config(provider)) as d:
+        c = d.client()
+        cid = open_case(c, order="O-1", amount="199.00")
+        first = approved_refund(d, c, cid, "10.00")            # prepares the hand-over read
+        wait_for(lambda: refund_state(c, first["id"])["state"] == "succeeded", what="the first refund to settle")
+        _psql(_pg_url_of(d), "ALTER TABLE refunds ALTER COLUMN executing_node TYPE varchar(200)")
+        second = approved_refund(d, c, cid, "20.00")
+        wait_for(lambda: "refund not handed to executor" in d.log(), what="the hand-over to fail")
+        r = c.call("REFUND.SETTLE", second["id"], "ok", "BY-HAND")
+        assert isinstance(r, RespError) and r.code == "BADSTATE", r
+        assert len(provider.requests) == 1 and refund_state(c, second["id"])["state"] == "executing"
+        _psql(_pg_url_of(d), "ALTER TABLE refunds ALTER COLUMN executing_node TYPE text")
+        done = wait_for(lambda: refund_state(c, second["id"])["state"] != "executing" and refund_state(c, second["id"]),
+                        what="the second refund to be handed over again")
+        assert done["state"] == "succeeded" and done["reference"] == "PAY-%s" % second["id"], done
+        assert [request["body"]["refund_id"] for request in provider.requests] == [int(first["id"]), int(second["id"])]
 
 
 def test_http_refund_pays_through_the_provider_idempotently():
@@ -517,6 +562,22 @@ def test_shipped_plugins_refuse_bad_settings():
                               text=True, timeout=60)
         shutil.rmtree(data, ignore_errors=True)
         assert proc.returncode != 0 and words in proc.stderr, (args, proc.stderr)
+
+
+def test_an_orders_file_row_with_a_lower_case_currency_names_the_currency():
+    # It was reported as "paid_amount '12.50' is not an amount in cny", blaming the amount.
+    data = tempfile.mkdtemp(prefix="redress-test-")
+    try:
+        csv = os.path.join(data, "orders.csv")
+        with open(csv, "w") as f:
+            f.write("order_id,paid_amount,currency\nO-1,12.50,cny\n")
+        proc = subprocess.run([REDRESSD, "--port", "0", "--data", data, "--rules", "", "--plugins", "orders",
+                               "--orders.file", csv], capture_output=True, text=True, timeout=60)
+        assert proc.returncode != 0, proc.stderr
+        assert "currency 'cny' is not a 3-letter ISO 4217 code like CNY" in proc.stderr, proc.stderr
+        assert "is not an amount" not in proc.stderr, proc.stderr
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def test_shipped_refund_rules_use_order_facts_from_the_orders_plugin():
