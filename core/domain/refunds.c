@@ -1000,8 +1000,13 @@ static int executing_elsewhere(struct call *call, int64_t id) {
     if (strcmp(node, nodes_name()) == 0) return 0;
     int live = nodes_is_live(call, node);
     if (live <= 0) return live;
-    return call_fail(call, CALL_CONFLICT, "refund %lld is being executed by %s on node %s: its outcome comes from there",
-                     (long long)id, name, node);
+    /* This node cannot tell whether that node's job is still alive or
+     * ended with an unknown outcome (then no outcome comes): say where a
+     * settle is taken in both cases. */
+    return call_fail(call, CALL_CONFLICT,
+                     "refund %lld is being executed by %s on node %s: settle it on node %s (refused there"
+                     " while its job runs; after a refund_unknown event, for a person to settle)",
+                     (long long)id, name, node, node);
 }
 
 int refunds_settle_reported(struct call *call, int64_t id, int ok, const char *reference, size_t reference_length,

@@ -462,6 +462,21 @@ def test_a_refund_one_node_is_paying_is_not_settled_by_hand_on_another_and_is_pa
         assert "refund outcome not recorded" not in nodes[0].log()
 
 
+def test_a_refund_with_an_unknown_outcome_on_one_node_is_refused_on_another_saying_where_to_settle_it():
+    # Node a's http_refund gets a 503 (it may have paid): no outcome will come from a's job.  Node b's
+    # refusal must not promise one: it says to settle it on node a, where that works.
+    with Receiver(fail=[503]) as provider, Cluster(2, config=refund_config(provider)) as nodes:
+        a, case, al = with_case_and_agent(nodes)
+        b = nodes[1].client()
+        first = approved_on(a, al, case, "80.00")
+        wait_for(lambda: "refund_unknown" in [as_map(e)["kind"] for e in a.call("CASE.HISTORY", case)],
+                 what="the outcome given up on")
+        refused = b.call("REFUND.SETTLE", first, "failed")
+        assert refused.code == "CONFLICT" and "settle it on node %s" % node_name(a) in refused, refused
+        assert "its outcome comes from there" not in refused, refused
+        assert as_map(a.call("REFUND.SETTLE", first, "failed"))["state"] == "failed"
+
+
 def test_a_node_restarting_leaves_the_refunds_a_live_node_executes_and_takes_over_a_dead_ones():
     with Receiver(hold=True, answer=lambda body: {"reference": "PAY-%s" % body["refund_id"]}) as provider, \
             Cluster(2, config=refund_config(provider)) as nodes:
