@@ -506,6 +506,30 @@ def test_a_node_restarting_leaves_the_refunds_a_live_node_executes_and_takes_ove
         assert [as_map(e)["kind"] for e in b.call("CASE.HISTORY", case)].count("refund_paid") == 1
 
 
+def test_a_refund_taken_over_after_an_unknown_outcome_stays_unknown_when_the_provider_is_unreachable():
+    # a's request got a 503 (the provider may have paid).  a dies and the provider goes away: b's
+    # resend finds no connection, which says nothing of a's request, so the refund stays executing
+    # with its room kept instead of failing.
+    provider = Receiver(fail=[503])
+    provider.start()
+    with Cluster(2, config=refund_config(provider)) as nodes:
+        a, case, al = with_case_and_agent(nodes)
+        b = nodes[1].client()
+        first = approved_on(a, al, case, "80.00")
+        unknown = lambda: [e for e in map(as_map, b.call("CASE.HISTORY", case)) if e["kind"] == "refund_unknown"]
+        wait_for(lambda: len(unknown()) == 1, what="a's outcome given up on")
+        name_a = node_name(a)
+        nodes.kill(0)
+        provider.stop()
+        store_execute(nodes[1], "UPDATE nodes SET seen_at = seen_at - 60 WHERE name = '%s'" % name_a)
+        wait_for(lambda: len(unknown()) == 2, timeout=TAKEOVER_S, what="b's resend given up on")
+        assert 'msg="refund taken over" refund=%s from=%s' % (first, name_a) in nodes[1].log()
+        assert "may have reached the provider" in unknown()[-1]["detail"], unknown()[-1]
+        assert as_map(b.call("REFUND.GET", first))["state"] == "executing"
+        second = as_map(b.call("REFUND.REQUEST", case, "80.00", "refund_only"))
+        assert second["state"] == "rejected" and "remains refundable" in second["decision_reason"], second
+
+
 def test_a_node_that_stops_leaves_its_row_and_a_live_node_takes_its_refunds_over():
     # A stop (SIGTERM) deletes the node's row: the other nodes see it gone without waiting out the
     # 10 s, and the one left takes the refund over, sending it again with the same key.
