@@ -26,8 +26,11 @@
  * provider may have paid it -- a 502 from its gateway, a timeout after the
  * request went out -- and the outcome is reported unknown: the refund stays
  * executing, keeping its room on the order, until a person settles it
- * (REFUND.SETTLE) or the next start asks the provider again, same key.  A
- * failed refund is started again by REFUND.RETRY, with the same key.
+ * (REFUND.SETTLE) or the next start asks the provider again, same key.  An
+ * execution the host resends (refund->resent: at start, or a takeover) may
+ * follow one that reached the provider, so it is never failed for want of
+ * a connection: only a 2xx or a refusal settles it, else it stays unknown.
+ * A failed refund is started again by REFUND.RETRY, with the same key.
  */
 #include <redress/plugin.h>
 
@@ -37,6 +40,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +66,7 @@ struct execution {
     int64_t refund_id;
     int requests;                   /* sent so far */
     int may_have_reached;           /* a request got through, and no definite answer came */
+    int resent;                     /* the host resends it: an earlier execution may have reached it */
     struct event *retry_timer;
     struct execution *next, *previous;
 };
@@ -100,7 +105,12 @@ static void retry_due(evutil_socket_t fd, short what, void *argument) {
  * have reached the provider, else unknown (it may have paid). */
 static void give_up(struct execution *execution, const char *why) {
     char message[300];
-    if (execution->may_have_reached) {
+    if (execution->resent) {
+        snprintf(message, sizeof message,
+                 "outcome unknown after %d requests: %s (an earlier execution may have reached the provider)",
+                 execution->requests, why);
+        finish(execution, REDRESS_REFUND_UNKNOWN, NULL, message);
+    } else if (execution->may_have_reached) {
         snprintf(message, sizeof message, "outcome unknown after %d requests: %s", execution->requests, why);
         finish(execution, REDRESS_REFUND_UNKNOWN, NULL, message);
     } else {
@@ -199,12 +209,16 @@ static void start(void *state, const struct redress_refund *refund, struct redre
     struct http_refund *plugin = state;
     struct execution *execution = calloc(1, sizeof *execution);
     if (execution == NULL) {
-        plugin->api->refund_report(job, REDRESS_REFUND_FAILED, NULL, "out of memory");
+        int resent = refund->size >= offsetof(struct redress_refund, resent) + sizeof refund->resent && refund->resent;
+        plugin->api->refund_report(job, resent ? REDRESS_REFUND_UNKNOWN : REDRESS_REFUND_FAILED, NULL,
+                                   "out of memory");
         return;
     }
     execution->plugin = plugin;
     execution->job = job;
     execution->refund_id = refund->id;
+    execution->resent = refund->size >= offsetof(struct redress_refund, resent) + sizeof refund->resent &&
+                        refund->resent;
     snprintf(execution->idempotency_key, sizeof execution->idempotency_key, "%s", refund->idempotency_key);
     execution->next = plugin->executions;
     if (plugin->executions) plugin->executions->previous = execution;
@@ -212,7 +226,8 @@ static void start(void *state, const struct redress_refund *refund, struct redre
     execution->body = evbuffer_new();
     execution->retry_timer = evtimer_new(plugin->api->event_base(plugin->self), retry_due, execution);
     if (execution->body == NULL || execution->retry_timer == NULL) {
-        finish(execution, REDRESS_REFUND_FAILED, NULL, "out of memory"); /* nothing sent yet */
+        /* Nothing sent yet by this execution; a resent one may have been paid. */
+        finish(execution, execution->resent ? REDRESS_REFUND_UNKNOWN : REDRESS_REFUND_FAILED, NULL, "out of memory");
         return;
     }
     /* The amount as a decimal in the currency's unit, and in minor units. */

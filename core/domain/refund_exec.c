@@ -50,6 +50,7 @@ enum job_state { JOB_WAITING, JOB_STARTED, JOB_REPORTED, JOB_WRITING };
 struct refund_job {
     int64_t refund_id, case_id;
     int attempt;
+    int resent;                           /* a claim's: an earlier execution may have reached the provider */
     enum job_state state;
     int start_again;                      /* its hand-over read failed: write_reports tries again */
     enum refund_outcome outcome;
@@ -139,7 +140,7 @@ static void job_start(struct refund_job *job) {
     struct refund_handover refund = {
         .refund_id = job->refund_id, .case_id = job->case_id, .order_id = order, .amount = amount,
         .currency = currency, .amount_digits = money_currency_digits(currency, strlen(currency)), .key = key,
-        .attempt = job->attempt,
+        .attempt = job->attempt, .resent = job->resent,
     };
     job->state = JOB_STARTED;
     log_info("refund handed to executor", "refund=%lld executor=%s attempt=%d", (long long)job->refund_id,
@@ -429,6 +430,8 @@ static int claim_slice(int own_too, int64_t after, int64_t *last, int *claimed) 
          * is back): the row is ours again, its job reports. */
         if (exec_in_flight(found[i].id)) continue;
         struct refund_job *job = job_new(found[i].id, found[i].case_id);
+        /* Its earlier job may have sent it: the provider may have paid. */
+        if (job) job->resent = 1;
         if (job == NULL || store_after_command_durable(job_after_commit, job) != 0) {
             if (job) job_free(job);
             call_fail(&call, CALL_ERR, "out of memory");

@@ -31,6 +31,7 @@ struct refund_handover {
     int amount_digits;              /* of currency */
     const char *key;                /* "redress-refund-ID": the same on every attempt */
     int attempt;
+    int resent;                     /* an earlier execution of this attempt may have reached the provider */
 };
 
 struct refund_provider {

@@ -640,6 +640,7 @@ void plugin_api_refund_start(void *context, const struct refund_handover *handov
         .size = sizeof refund, .id = handover->refund_id, .case_id = handover->case_id,
         .order_id = handover->order_id, .amount = handover->amount, .currency = handover->currency,
         .amount_digits = handover->amount_digits, .idempotency_key = handover->key, .attempt = handover->attempt,
+        .resent = handover->resent,
     };
     executor->executor->start(executor->plugin->state, &refund, (struct redress_refund_job *)job);
 }

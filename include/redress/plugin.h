@@ -114,6 +114,13 @@ struct redress_refund {
     int amount_digits;        /* minor unit digits of currency (2 for CNY) */
     const char *idempotency_key; /* the same on every attempt of this refund */
     int attempt;              /* 1 for the first execution, then 2, 3 ... */
+    /* 1 when this is the host sending this attempt again -- at start, or a
+     * node taking over a dead node's refunds -- so an earlier execution of
+     * it may have reached the provider and paid.  Then only a definite
+     * answer settles it: an executor that cannot tell (no connection) must
+     * report REDRESS_REFUND_UNKNOWN, never FAILED.  (Since API 1.5; check
+     * `size` before reading it.) */
+    int resent;
 };
 
 /* What refund_report says of a job: paid, surely not paid, or not known

@@ -63,7 +63,7 @@ PG_BIN = os.environ.get("REDRESS_TEST_PG_BIN", "")
 # What the rollback tests (a database of an older schema rebuilt from a new
 # one) undo of the migrations they do not test: the agents' and cases' columns
 # of work distribution (19-24), the customers and messages (15), the refunds'
-# executing node (32) -- all that a database of schema 14 lacks -- and the
+# executing node (32), the orders' amounts in review (33) -- all that a database of schema 14 lacks -- and the
 # decision log's columns (13).  One copy, grown with the schema.
 UNDO_MIGRATIONS_SINCE_15 = (
     "DROP TRIGGER cases_load_update; ALTER TABLE agents DROP COLUMN load;"
@@ -84,6 +84,8 @@ UNDO_MIGRATIONS_SINCE_15 = (
     "ALTER TABLE refunds DROP COLUMN due_at;ALTER TABLE refunds DROP COLUMN due_kind;"
     "DROP INDEX refunds_executing; ALTER TABLE refunds DROP COLUMN executing_node;"
     "ALTER TABLE refunds DROP COLUMN executing_since;"
+    "DROP TRIGGER refunds_review_insert; DROP TRIGGER refunds_review_update;"
+    "DROP TRIGGER refunds_review_delete; DROP TABLE order_refund_reviews;"
     "DROP TABLE messages; DROP TABLE customer_identities; DROP TABLE customers;"
     "DROP INDEX cases_by_customer_id; ALTER TABLE cases DROP COLUMN customer_id;"
 )

@@ -463,6 +463,21 @@ def test_a_refund_one_node_is_paying_is_not_settled_by_hand_on_another_and_is_pa
         assert "refund outcome not recorded" not in nodes[0].log()
 
 
+def test_a_refund_with_an_unknown_outcome_on_one_node_is_refused_on_another_saying_where_to_settle_it():
+    # Node a's http_refund gets a 503 (it may have paid): no outcome will come from a's job.  Node b's
+    # refusal must not promise one: it says to settle it on node a, where that works.
+    with Receiver(fail=[503]) as provider, Cluster(2, config=refund_config(provider)) as nodes:
+        a, case, al = with_case_and_agent(nodes)
+        b = nodes[1].client()
+        first = approved_on(a, al, case, "80.00")
+        wait_for(lambda: "refund_unknown" in [as_map(e)["kind"] for e in a.call("CASE.HISTORY", case)],
+                 what="the outcome given up on")
+        refused = b.call("REFUND.SETTLE", first, "failed")
+        assert refused.code == "CONFLICT" and "settle it on node %s" % node_name(a) in refused, refused
+        assert "its outcome comes from there" not in refused, refused
+        assert as_map(a.call("REFUND.SETTLE", first, "failed"))["state"] == "failed"
+
+
 def test_a_node_restarting_leaves_the_refunds_a_live_node_executes_and_takes_over_a_dead_ones():
     with Receiver(hold=True, answer=lambda body: {"reference": "PAY-%s" % body["refund_id"]}) as provider, \
             Cluster(2, config=refund_config(provider)) as nodes:
@@ -490,6 +505,30 @@ def test_a_node_restarting_leaves_the_refunds_a_live_node_executes_and_takes_ove
         provider.release()
         wait_for(lambda: as_map(b.call("REFUND.GET", first))["state"] == "succeeded", what="b's outcome")
         assert [as_map(e)["kind"] for e in b.call("CASE.HISTORY", case)].count("refund_paid") == 1
+
+
+def test_a_refund_taken_over_after_an_unknown_outcome_stays_unknown_when_the_provider_is_unreachable():
+    # a's request got a 503 (the provider may have paid).  a dies and the provider goes away: b's
+    # resend finds no connection, which says nothing of a's request, so the refund stays executing
+    # with its room kept instead of failing.
+    provider = Receiver(fail=[503])
+    provider.start()
+    with Cluster(2, config=refund_config(provider)) as nodes:
+        a, case, al = with_case_and_agent(nodes)
+        b = nodes[1].client()
+        first = approved_on(a, al, case, "80.00")
+        unknown = lambda: [e for e in map(as_map, b.call("CASE.HISTORY", case)) if e["kind"] == "refund_unknown"]
+        wait_for(lambda: len(unknown()) == 1, what="a's outcome given up on")
+        name_a = node_name(a)
+        nodes.kill(0)
+        provider.stop()
+        store_execute(nodes[1], "UPDATE nodes SET seen_at = seen_at - 60 WHERE name = '%s'" % name_a)
+        wait_for(lambda: len(unknown()) == 2, timeout=TAKEOVER_S, what="b's resend given up on")
+        assert 'msg="refund taken over" refund=%s from=%s' % (first, name_a) in nodes[1].log()
+        assert "may have reached the provider" in unknown()[-1]["detail"], unknown()[-1]
+        assert as_map(b.call("REFUND.GET", first))["state"] == "executing"
+        second = as_map(b.call("REFUND.REQUEST", case, "80.00", "refund_only"))
+        assert second["state"] == "rejected" and "remains refundable" in second["decision_reason"], second
 
 
 def test_a_node_that_stops_leaves_its_row_and_a_live_node_takes_its_refunds_over():

@@ -453,3 +453,28 @@ def test_split_refunds_are_judged_on_the_orders_total():
         inputs = [as_map(e)["inputs"] for e in c.call("REFUND.EXPLAIN", replies[2]["id"])]
         assert "order_refunded=5000" in inputs[0] and "order_in_review=5000" in inputs[0], inputs
         assert "order_refunds=2" in inputs[0] and "case_refunds=2" in inputs[0], inputs
+
+
+def test_a_review_is_counted_however_many_requests_came_after_it():
+    """45.00 executing and 900.00 in review on a 1000.00 order, then ten requests of 5000.00 (rejected at once:
+    more than the room): a 5.00 request still sees the 900.00 in review and goes to a person, not the rules.
+    Once that review is rejected, it no longer counts."""
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        cid = open_case(c, customer="C-1", order="O-1", amount="1000.00")
+        al = login(d, "al", c.call("AGENT.ADD", "al", "agent", "QUEUES", "support"))
+        assert as_map(al.call("REFUND.REQUEST", cid, "45.00", "refund_only"))["state"] == "executing"
+        big = as_map(al.call("REFUND.REQUEST", cid, "900.00", "refund_only"))
+        assert big["state"] == "review", big
+        junk = [as_map(r)["state"] for r in al.pipeline([["REFUND.REQUEST", cid, "5000.00", "refund_only"]] * 10)]
+        assert junk == ["rejected"] * 10, junk
+        small = as_map(al.call("REFUND.REQUEST", cid, "5.00", "refund_only"))
+        assert small["state"] == "review", small
+        inputs = [as_map(e)["inputs"] for e in c.call("REFUND.EXPLAIN", small["id"])]
+        assert "order_in_review=90000" in inputs[0], inputs
+        c.call("REFUND.REJECT", big["id"], "no")
+        c.call("REFUND.REJECT", small["id"], "no")
+        again = as_map(al.call("REFUND.REQUEST", cid, "5.00", "refund_only"))
+        inputs = [as_map(e)["inputs"] for e in c.call("REFUND.EXPLAIN", again["id"])]
+        assert "order_in_review=0" in inputs[0], inputs
+        assert again["state"] == "executing" and again["decided_by"] == "rules", again

@@ -300,6 +300,30 @@ def test_http_refund_resumes_an_unknown_outcome_at_the_next_start():
         assert [q["headers"]["Idempotency-Key"] for q in provider.requests] == ["redress-refund-" + r["id"]] * 2
 
 
+def test_http_refund_resent_after_an_unknown_outcome_stays_unknown_when_the_provider_is_unreachable():
+    provider = Receiver(fail=[503])
+    provider.start()
+    d = Daemon(config=refund_config(provider, "http_refund.max_attempts = 1\n"))
+    with d:
+        c = d.client()
+        cid = open_case(c, order="O-1", amount="100.00")
+        r = approved_refund(d, c, cid, "60.00")
+        unknown = lambda: [e for e in map(as_map, c.call("CASE.HISTORY", cid)) if e["kind"] == "refund_unknown"]
+        wait_for(lambda: len(unknown()) == 1, what="the outcome given up on")
+        assert len(provider.requests) == 1          # it reached the provider: maybe paid
+        d.stop()
+        provider.stop()                             # now every connection is refused
+        d.start()
+        c = d.client()
+        # the resend finds no connection: that says nothing of the first request, so still unknown
+        wait_for(lambda: len(unknown()) == 2, what="the resend given up on")
+        assert refund_state(c, r["id"])["state"] == "executing"
+        assert "may have reached the provider" in unknown()[-1]["detail"], unknown()[-1]
+        assert "refund_failed" not in [as_map(e)["kind"] for e in c.call("CASE.HISTORY", cid)]
+        # its room is kept: a second 60.00 does not fit beside it
+        assert as_map(c.call("REFUND.REQUEST", cid, "60.00", "refund_only"))["state"] == "rejected"
+
+
 def test_http_refund_that_never_reached_the_provider_fails():
     provider = Receiver()                        # never started: every connection is refused
     with Daemon(config=refund_config(provider, "http_refund.max_attempts = 2\n")) as d:

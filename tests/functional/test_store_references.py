@@ -108,9 +108,11 @@ def test_orders_of_an_older_database_are_kept_when_orders_become_keyed_by_order_
             "ALTER TABLE refunds DROP COLUMN receive_within; ALTER TABLE refunds DROP COLUMN review_within;"
             "ALTER TABLE refunds DROP COLUMN review_outcome; ALTER TABLE refunds DROP COLUMN after_return;"
             "ALTER TABLE refunds DROP COLUMN due_at; ALTER TABLE refunds DROP COLUMN due_kind;"
-            # migration 32 (the refunds' executing node) too
+            # migrations 32 (the refunds' executing node) and 33 (the orders' amounts in review) too
             "DROP INDEX refunds_executing; ALTER TABLE refunds DROP COLUMN executing_node;"
-            "ALTER TABLE refunds DROP COLUMN executing_since;")
+            "ALTER TABLE refunds DROP COLUMN executing_since;"
+            "DROP TRIGGER refunds_review_insert; DROP TRIGGER refunds_review_update;"
+            "DROP TRIGGER refunds_review_delete; DROP TABLE order_refund_reviews;")
         assert "WITHOUT ROWID" not in db.execute("SELECT sql FROM sqlite_schema WHERE name = 'orders'").fetchone()[0]
         db.close()
         d.log_lines = []
@@ -169,9 +171,11 @@ def test_a_database_of_schema_26_gets_the_partial_external_id_index_and_keeps_it
             + table_sql.replace("external_id TEXT,", "external_id TEXT UNIQUE,") + ";"
             "INSERT INTO cases SELECT * FROM temp.back; DROP TABLE temp.back;"
             + ";".join(others) + ";"
-            # migration 32 (the refunds' executing node) undone too: it runs again
+            # migrations 32 (the refunds' executing node) and 33 undone too: they run again
             "DROP INDEX refunds_executing; ALTER TABLE refunds DROP COLUMN executing_node;"
-            "ALTER TABLE refunds DROP COLUMN executing_since;")
+            "ALTER TABLE refunds DROP COLUMN executing_since;"
+            "DROP TRIGGER refunds_review_insert; DROP TRIGGER refunds_review_update;"
+            "DROP TRIGGER refunds_review_delete; DROP TABLE order_refund_reviews;")
         assert [row for row in schema_of(path) if row[1] == "sqlite_autoindex_cases_1"]
         db.close()
         d.log_lines = []
