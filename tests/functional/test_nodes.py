@@ -88,13 +88,8 @@ def test_claims_from_three_nodes_give_each_of_5000_cases_once():
 def test_refund_requests_on_one_order_from_every_node_never_exceed_what_it_was_paid():
     # Rules that approve every request up to 50.00 whatever the order already has (the shipped ones judge
     # the order's total and would review the second): only the host's ceiling stops them.
-    rules = tempfile.mkdtemp(prefix="redress-ceiling-rules-")
-    with open(os.path.join(rules, "rules.lua"), "w") as f:
-        f.write('vocabulary = { categories = { "general_inquiry" }, queues = { "support" } }\n'
-                'function refund(case)\n'
-                '  if case.refund_amount <= 5000 then return { decision = "approve", reason = "up to 50.00" } end\n'
-                '  return { decision = "review", role = "supervisor", reason = "over 50.00" }\n'
-                'end\n')
+    from test_order_ceiling import per_request_rules
+    rules = per_request_rules()
     try:
         refund_requests_from_every_node(rules)
     finally:
