@@ -494,3 +494,39 @@ def test_reload_tests_share_a_time_budget():
             assert c.call("PING") == "PONG"
     finally:
         shutil.rmtree(rules)
+
+
+BYTES = r"""
+vocabulary = { categories = { "general_inquiry", "ok" }, queues = { "support" } }
+local texts = { nul = "cut \0 here", bytes = "bad \xff\xfe", big = utf8.char(0x7FFFFFFF), fine = "fine \u{2713}" }
+function classify(case)
+  return { category = "ok", reason = texts[case.subject] }
+end
+function customer_notice(case)
+  return { text = texts[case.subject] }
+end
+"""
+
+
+def test_hook_texts_with_a_nul_or_bad_utf8_are_refused_naming_hook_and_field():
+    """A text a hook returns is stored or sent on: bytes intake refuses from a client (not UTF-8, a 6-byte
+    utf8.char) and a NUL (which cut the stored text short) refuse the decision, and the default applies."""
+    with RuleFolder(BYTES) as rules, Daemon(rules=rules) as d:
+        c = d.client()
+        for subject, words in [("nul", "field 'reason' contains a NUL byte (byte 4)"),
+                               ("bytes", "field 'reason' is not valid UTF-8"),
+                               ("big", "field 'reason' is not valid UTF-8")]:
+            r = c.call("RULES.EVAL", "classify", "subject", subject)
+            assert isinstance(r, RespError) and r.code == "RULE" and words in r and "classify" in r, (subject, r)
+            cid = c.call("CASE.OPEN", "customer", "C-" + subject, "subject", subject)
+            case = as_map(c.call("CASE.GET", cid))
+            assert case["category"] == "general_inquiry", (subject, case)
+            triaged = as_map(c.call("CASE.HISTORY", cid)[1])
+            assert "cut " not in triaged["detail"] and "\xff" not in triaged["detail"], triaged
+        for subject in ("nul", "bytes", "big"):
+            r = c.call("RULES.EVAL", "customer_notice", "subject", subject)
+            assert isinstance(r, RespError) and r.code == "RULE" and "field 'text'" in r, (subject, r)
+        assert as_map(c.call("RULES.EVAL", "classify", "subject", "fine"))["reason"] == "fine \u2713"
+        assert as_map(c.call("RULES.EVAL", "customer_notice", "subject", "fine"))["text"] == "fine \u2713"
+    assert any("rule decision refused" in line and "hook=classify" in line and "NUL" in line
+               for line in d.log_lines)
