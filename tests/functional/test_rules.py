@@ -530,3 +530,36 @@ def test_hook_texts_with_a_nul_or_bad_utf8_are_refused_naming_hook_and_field():
         assert as_map(c.call("RULES.EVAL", "customer_notice", "subject", "fine"))["text"] == "fine \u2713"
     assert any("rule decision refused" in line and "hook=classify" in line and "NUL" in line
                for line in d.log_lines)
+
+
+OFFERED = r"""
+vocabulary = { categories = { "general_inquiry" }, queues = { "support" } }
+function assign(case)
+  if case.subject == "root" then return { agent = "root" } end
+  if case.subject == "both" then return { agent = "root", none = true } end
+  if case.subject == "none" then return { none = true } end
+  return { agent = "b" }
+end
+function thread(case)
+  return { join = 999999 }
+end
+"""
+
+
+def test_rules_eval_checks_a_decision_against_what_the_host_would_offer():
+    """Live, an assign naming no candidate and a thread joining a case not offered are refused, and
+    `none = true` leaves the case waiting whatever agent is named: RULES.EVAL shows the same outcome."""
+    with RuleFolder(OFFERED) as rules, Daemon(rules=rules) as d:
+        c = d.client()
+        r = c.call("RULES.EVAL", "assign", "subject", "root", "candidates", "a,b")
+        assert isinstance(r, RespError) and r.code == "RULE", r
+        assert "assign decision refused: agent 'root' is not one of the candidates offered (a,b)" in r, r
+        r = c.call("RULES.EVAL", "assign", "subject", "root")
+        assert isinstance(r, RespError) and "is not one of the candidates offered (none given)" in r, r
+        both = as_map(c.call("RULES.EVAL", "assign", "subject", "both", "candidates", "a,b"))
+        assert both.get("none") == "true" and "agent" not in both, both
+        assert as_map(c.call("RULES.EVAL", "assign", "subject", "none"))["none"] == "true"
+        assert as_map(c.call("RULES.EVAL", "assign", "subject", "b", "candidates", "a,b"))["agent"] == "b"
+        r = c.call("RULES.EVAL", "thread", "subject", "x", "customer", "C-1")
+        assert isinstance(r, RespError) and r.code == "RULE", r
+        assert "thread decision refused: join 999999 is not an open case of the customer" in r, r
