@@ -161,8 +161,8 @@ static int eval_offered(enum rules_hook hook, const struct rules_field *fields, 
     return 0;
 }
 
-int rules_eval(enum rules_hook hook, const struct rules_field *fields, int count, union rules_decision *out,
-               char *why, size_t why_size) {
+static int eval_running(enum rules_hook hook, const struct rules_field *fields, int count, union rules_decision *out,
+                        char *why, size_t why_size) {
     const char *name = rules_hook_name(hook);
     if (rules_current == NULL) {
         snprintf(why, why_size, "no rule set is loaded");
@@ -198,3 +198,12 @@ int rules_eval(enum rules_hook hook, const struct rules_field *fields, int count
     return 0;
 }
 
+/* On RULES.EVAL's own instance of the running set (host.c): a dry run
+ * neither changes nor fills the state live decisions see. */
+int rules_eval(enum rules_hook hook, const struct rules_field *fields, int count, union rules_decision *out,
+               char *why, size_t why_size) {
+    if (rules_eval_enter(why, why_size) != 0) return -1;
+    int status = eval_running(hook, fields, count, out, why, why_size);
+    rules_eval_leave();
+    return status;
+}

@@ -563,3 +563,38 @@ def test_rules_eval_checks_a_decision_against_what_the_host_would_offer():
         r = c.call("RULES.EVAL", "thread", "subject", "x", "customer", "C-1")
         assert isinstance(r, RespError) and r.code == "RULE", r
         assert "thread decision refused: join 999999 is not an open case of the customer" in r, r
+
+
+KEPT = r"""
+vocabulary = { categories = { "general_inquiry", "ok" }, queues = { "support" } }
+local kept = { n = 0 }
+local hoard = {}
+function classify(case)
+  if case.subject == "leak" then hoard[#hoard + 1] = string.rep("x", 1 << 20) end
+  kept.n = kept.n + 1
+  return { category = "ok", reason = "kept " .. kept.n }
+end
+"""
+
+
+def test_rules_eval_neither_changes_nor_fills_the_live_rule_state():
+    """File-level state persists between live decisions (Lua semantics), but RULES.EVAL -- which supervisors
+    may run -- decides on its own instance of the running set: it cannot change what live decisions see, nor
+    fill the live set's memory (40 calls caching 1 MB each filled the 32 MB cap and failed live calls)."""
+    with RuleFolder(KEPT) as rules, Daemon(rules=rules) as d:
+        c = d.client()
+        assert as_map(c.call("RULES.EVAL", "classify", "subject", "x"))["reason"] == "kept 1"
+        assert as_map(c.call("RULES.EVAL", "classify", "subject", "x"))["reason"] == "kept 2"
+        first = c.call("CASE.OPEN", "customer", "C-1", "subject", "x")
+        assert 'reason="kept 1"' in as_map(c.call("CASE.HISTORY", first)[1])["detail"]
+        second = c.call("CASE.OPEN", "customer", "C-1", "subject", "y")
+        assert 'reason="kept 2"' in as_map(c.call("CASE.HISTORY", second)[1])["detail"]
+        live = int(as_map(c.call("RULES.INFO"))["memory_bytes"])
+        for i in range(40):
+            r = c.call("RULES.EVAL", "classify", "subject", "leak")
+            assert as_map(r)["category"] == "ok", (i, r)
+        assert int(as_map(c.call("RULES.INFO"))["memory_bytes"]) < live + (1 << 20)
+        third = c.call("CASE.OPEN", "customer", "C-1", "subject", "leak")
+        case = as_map(c.call("CASE.GET", third))
+        assert case["category"] == "ok", case
+        assert 'reason="kept 3"' in as_map(c.call("CASE.HISTORY", third)[1])["detail"]
