@@ -31,3 +31,17 @@ TEST(utf8_refuses_malformed_text) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) CHECK(!valid(bad[i]));
 }
+
+TEST(utf8_checks_every_byte_of_long_ascii_runs) {
+    /* the 8-byte ASCII steps must still see a bad byte at any offset, and the tail */
+    char text[40];
+    for (size_t at = 0; at < sizeof text; at++) {
+        memset(text, 'a', sizeof text);
+        text[at] = (char)0xff;
+        CHECK(!utf8_valid((const unsigned char *)text, sizeof text));
+        text[at] = 'b';
+        CHECK(utf8_valid((const unsigned char *)text, sizeof text));
+    }
+    CHECK(valid("0123456789abcdef\xc3\xa9" "0123456789abcdef\xe2\x9c\x93xyz"));
+    CHECK(!valid("0123456789abcdef\xc3" "0123456789abcdef"));
+}
