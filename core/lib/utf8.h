@@ -14,5 +14,9 @@
 /* 1 if data[0..len) is well-formed UTF-8, else 0.  A NUL byte is valid
  * UTF-8: callers that store C strings check for it themselves. */
 int utf8_valid(const unsigned char *data, size_t len);
+/* Replaces each byte of text (a C string) that is not part of a
+ * well-formed sequence with '?', in place: for messages made of bytes a
+ * caller does not control (a rule's error object) before they are stored. */
+void utf8_scrub(char *text);
 
 #endif

@@ -598,3 +598,17 @@ def test_rules_eval_neither_changes_nor_fills_the_live_rule_state():
         case = as_map(c.call("CASE.GET", third))
         assert case["category"] == "ok", case
         assert 'reason="kept 3"' in as_map(c.call("CASE.HISTORY", third)[1])["detail"]
+
+
+def test_a_rule_error_with_bytes_that_are_not_utf8_is_stored_as_utf8():
+    """A hook's error object is the rule's bytes; it is logged, stored in the decision log and sent: the
+    bytes outside UTF-8 become '?' (the decision log held them raw)."""
+    text = BYTES + 'function priority(case) error("bad \\xff\\xfe") end\n'
+    with RuleFolder(text) as rules, Daemon(rules=rules) as d:
+        c = d.client()
+        r = c.call("RULES.EVAL", "priority", "subject", "fine")
+        assert isinstance(r, RespError) and r.code == "RULE" and r.endswith("bad ??"), r
+        cid = c.call("CASE.OPEN", "customer", "C-1", "subject", "fine")
+        # (before, sqlite3 could not even decode the column: "Could not decode to UTF-8 column 'error'")
+        errors = [row[0] for row in store_rows(d, "SELECT error FROM decisions WHERE case_id = %d" % cid) if row[0]]
+        assert errors and all(e.endswith("bad ??") for e in errors), errors

@@ -45,3 +45,10 @@ TEST(utf8_checks_every_byte_of_long_ascii_runs) {
     CHECK(valid("0123456789abcdef\xc3\xa9" "0123456789abcdef\xe2\x9c\x93xyz"));
     CHECK(!valid("0123456789abcdef\xc3" "0123456789abcdef"));
 }
+
+TEST(utf8_scrub_replaces_only_bytes_outside_sequences) {
+    char text[] = "bad \xff\xfe caf\xc3\xa9 \xe2\x9c\x93 cut \xe2\x9c";
+    utf8_scrub(text);
+    CHECK_STR(text, "bad ?? caf\xc3\xa9 \xe2\x9c\x93 cut ??");
+    CHECK(valid(text));
+}
