@@ -5,7 +5,7 @@
 #include <string.h>
 
 /* The length of the well-formed sequence at data[i] (1 to 4), or 0. */
-static size_t sequence_at(const unsigned char *data, size_t len, size_t i) {
+static inline size_t sequence_at(const unsigned char *data, size_t len, size_t i) {
     unsigned char c = data[i];
     size_t extra;
     unsigned int code;
