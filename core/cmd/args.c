@@ -5,43 +5,13 @@
  */
 #include "cmd/args.h"
 #include "lib/names.h"
+#include "lib/utf8.h"
 
 #include <stdio.h>
 
-int args_valid_utf8(const unsigned char *data, size_t len) {
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = data[i];
-        size_t extra;
-        unsigned int code;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            extra = 1;
-            code = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            extra = 2;
-            code = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            extra = 3;
-            code = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (len - i <= extra) return 0;
-        for (size_t k = 1; k <= extra; k++) {
-            if ((data[i + k] & 0xC0) != 0x80) return 0;
-            code = (code << 6) | (data[i + k] & 0x3F);
-        }
-        if ((extra == 2 && (code < 0x800 || (code >= 0xD800 && code <= 0xDFFF))) ||
-            (extra == 3 && (code < 0x10000 || code > 0x10FFFF)))
-            return 0;
-        i += extra + 1;
-    }
-    return 1;
-}
+/* The check is lib/utf8.c's, shared with the rules host's reading of hook
+ * results: the same bytes are refused from a client and from a rule. */
+int args_valid_utf8(const unsigned char *data, size_t len) { return utf8_valid(data, len); }
 
 int args_text(struct request *request, const char *name, const char *value, size_t len, size_t max,
               enum args_text_kind kind, int may_be_empty) {

@@ -126,7 +126,7 @@ struct job {
     int warming;                       /* phase 1: the 31 days before since */
     int64_t cursor;                    /* last case id done */
     long long cases, refunds, unlogged, failed_cases;
-    long long decided[H_COUNT], changed[H_COUNT];
+    long long decided[H_COUNT], changed[H_COUNT], failed_by_hook[H_COUNT];
     struct diff_row *rows;
     int row_count;
     long long rows_dropped;
@@ -212,11 +212,15 @@ void replay_init(void) { rules_set_replay_provider(&provider); }
 
 int replay_running(void) { return running != NULL; }
 
-static void job_error(struct job *job, int64_t case_id, const char *hook, const char *why) {
+/* A decision whose rule failed (or was refused): counted as failed, never
+ * compared -- the default that applied is not something the staged set
+ * decided, so it is no change of policy. */
+static void job_error(struct job *job, int64_t case_id, int hook, const char *why) {
     job->failed_cases++;
+    job->failed_by_hook[hook]++;
     if (job->error_count < REPLAY_ERRORS_SHOWN)
-        snprintf(job->errors[job->error_count++], LINE_MAX_BYTES, "  case %lld %s: %s", (long long)case_id, hook,
-                 why);
+        snprintf(job->errors[job->error_count++], LINE_MAX_BYTES, "  case %lld %s: %s", (long long)case_id,
+                 hook_names[hook], why);
 }
 
 /* Counts one decision of hook: changed when any of its fields changed; a
@@ -382,7 +386,7 @@ static int replay_refunds(struct job *job, int64_t case_id, const struct rules_f
         job->refunds++;
         if (rules_staged_refund(fields, count, &decision) != 0) {
             const struct rules_call_record *last = rules_last_call();
-            if (last->called) job_error(job, case_id, "refund", last->error);
+            if (last->called) job_error(job, case_id, H_REFUND, last->error);
             continue;
         }
         snprintf(new, sizeof new, "%s%s%s", rules_verdict_name(decision.verdict),
@@ -430,16 +434,20 @@ static int replay_case(struct job *job, struct store_stmt *row, struct rules_tri
     visible_id = id - 1;
     rules_replay_at(at);
     rules_staged_triage(fields, count, triage);
-    if (triage->classify_error[0]) job_error(job, id, "classify", triage->classify_error);
-    if (triage->priority_error[0]) job_error(job, id, "priority", triage->priority_error);
+    if (triage->classify_error[0]) job_error(job, id, H_CLASSIFY, triage->classify_error);
+    if (triage->priority_error[0]) job_error(job, id, H_PRIORITY, triage->priority_error);
     if (!old.found) {
         job->unlogged++;
     } else {
-        const char *names[] = {"category", "queue"}, *olds[] = {old.category, old.queue},
-                   *news[] = {triage->category, triage->queue};
-        compare(job, H_CLASSIFY, id, names, olds, news, 2);
-        const char *pnames[] = {"priority"}, *polds[] = {old.priority}, *pnews[] = {triage->priority};
-        compare(job, H_PRIORITY, id, pnames, polds, pnews, 1);
+        if (!triage->classify_error[0]) {
+            const char *names[] = {"category", "queue"}, *olds[] = {old.category, old.queue},
+                       *news[] = {triage->category, triage->queue};
+            compare(job, H_CLASSIFY, id, names, olds, news, 2);
+        }
+        if (!triage->priority_error[0]) {
+            const char *pnames[] = {"priority"}, *polds[] = {old.priority}, *pnews[] = {triage->priority};
+            compare(job, H_PRIORITY, id, pnames, polds, pnews, 1);
+        }
     }
     int resolved = triage->auto_reply[0] && triage->auto_resolve;
     if (!resolved) {
@@ -461,7 +469,7 @@ static int replay_case(struct job *job, struct store_stmt *row, struct rules_tri
                 compare(job, H_SLA, id, names, olds, news, 1);
             }
         } else if (rules_last_call()->called) {
-            job_error(job, id, "sla", rules_last_call()->error);
+            job_error(job, id, H_SLA, rules_last_call()->error);
         }
     }
     /* Counted, for its refunds and the cases after it, as intake counted
@@ -575,8 +583,12 @@ static void report(struct job *job) {
              " (since %lld until %lld): %lld unlogged, %lld failed", job->cases, job->refunds, job->version,
              (long long)job->options.since, (long long)job->options.until, job->unlogged, job->failed_cases);
     for (int h = 0; h < H_COUNT; h++) {
-        snprintf(lines[n++], LINE_MAX_BYTES, "%s: %lld decided, %lld changed", hook_names[h], job->decided[h],
-                 job->changed[h]);
+        /* ", F failed" only when some failed: the line reads as before otherwise. */
+        int head = snprintf(lines[n], LINE_MAX_BYTES, "%s: %lld decided, %lld changed", hook_names[h],
+                            job->decided[h], job->changed[h]);
+        if (job->failed_by_hook[h] && head > 0 && head < LINE_MAX_BYTES)
+            snprintf(lines[n] + head, LINE_MAX_BYTES - (size_t)head, ", %lld failed", job->failed_by_hook[h]);
+        n++;
         for (int r = 0; r < job->row_count; r++) {
             const struct diff_row *row = &job->rows[r];
             if (row->hook != h) continue;

@@ -13,6 +13,7 @@
 #include "rules/set.h"
 
 #include "lib/names.h"
+#include "lib/utf8.h"
 
 #include <lauxlib.h>
 #include <stdio.h>
@@ -73,6 +74,18 @@ int rules_read_text(lua_State *state, int index, const char *name, char *out, si
     const char *text = lua_tolstring(state, -1, &len);
     if (len >= out_size) {
         snprintf(why, why_size, "field '%s' is too long (%zu bytes, at most %zu)", name, len, out_size - 1);
+        lua_pop(state, 1);
+        return -1;
+    }
+    /* Every text a hook returns is stored or sent on (reasons, notices,
+     * auto-replies, macros): the bytes intake would refuse from a client are
+     * refused here too, and a NUL would cut the stored C string silently. */
+    const char *nul = memchr(text, '\0', len);
+    if (nul != NULL || !utf8_valid((const unsigned char *)text, len)) {
+        if (nul != NULL)
+            snprintf(why, why_size, "field '%s' contains a NUL byte (byte %zu)", name, (size_t)(nul - text));
+        else
+            snprintf(why, why_size, "field '%s' is not valid UTF-8", name);
         lua_pop(state, 1);
         return -1;
     }

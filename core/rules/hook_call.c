@@ -18,6 +18,7 @@
 
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/utf8.h"
 #include "rules/sandbox.h"
 
 #include <lauxlib.h>
@@ -186,6 +187,9 @@ int rules_call_hook(struct rule_set *set, enum rules_hook hook, const struct rul
             if (used > 0 && (size_t)used < why_size)
                 snprintf(why + used, why_size - (size_t)used, "%.*s", (int)(why_size - (size_t)used - 1), rest);
         }
+        /* The error object is the rule's bytes (error("bad \xff")), and it
+         * is logged, stored in the decision log and sent: as UTF-8. */
+        utf8_scrub(why);
         return -1;
     }
     if (lua_type(state, -1) != LUA_TTABLE) {

@@ -5,7 +5,9 @@
  * the staged set, for a replay): each hook run, its output checked
  * (check.c), and on a failure or a refusal the safe default of its struct
  * (a zeroed decision; no cap for refund, level -1 for escalate).  And
- * RULES.EVAL of one hook: its decision, or why there is none.
+ * RULES.EVAL of one hook: its decision, checked as the domain checks it
+ * against what it offered (assign's candidates, thread's open cases), or
+ * why there is none.
  *
  * Must never log or count a call itself (hook_call.c does) or name a
  * default policy (load.c's built-in table does).
@@ -114,8 +116,53 @@ int rules_assign(const struct rules_field *fields, int count, struct rules_assig
     return -1;
 }
 
-int rules_eval(enum rules_hook hook, const struct rules_field *fields, int count, union rules_decision *out,
-               char *why, size_t why_size) {
+/* 1 if name is an item of the comma list, else 0. */
+static int list_has(const char *list, size_t list_len, const char *name) {
+    size_t len = strlen(name);
+    for (size_t at = 0; at < list_len;) {
+        const char *comma = memchr(list + at, ',', list_len - at);
+        size_t end = comma ? (size_t)(comma - list) : list_len;
+        if (end - at == len && memcmp(list + at, name, len) == 0) return 1;
+        at = end + 1;
+    }
+    return 0;
+}
+
+/* RULES.EVAL's side of what the domain checks against what it offered
+ * (domain/assignment.c, domain/threading.c), so the dry run shows what the
+ * host would do: an agent must be one of the `candidates` given (none given
+ * is none offered), `none = true` leaves the case waiting whatever agent is
+ * named; a join must be an open case offered, and RULES.EVAL offers none
+ * (open cases are records; a rule test passes them to decide()).  0, or -1
+ * with why. */
+static int eval_offered(enum rules_hook hook, const struct rules_field *fields, int count,
+                        union rules_decision *out, char *why, size_t why_size) {
+    if (hook == HOOK_ASSIGN) {
+        struct rules_assignment *a = &out->assignment;
+        if (a->none) a->agent[0] = '\0';   /* live: the case waits, the agent is not read */
+        if (!a->agent[0]) return 0;
+        const char *candidates = NULL;
+        size_t len = 0;
+        for (int i = 0; i < count; i++)
+            if (strcmp(fields[i].name, "candidates") == 0 && !fields[i].is_integer) {
+                candidates = fields[i].text;
+                len = fields[i].len;
+            }
+        if (candidates && list_has(candidates, len, a->agent)) return 0;
+        snprintf(why, why_size, "agent '%s' is not one of the candidates offered (%.*s); live, the mode's choice stands",
+                 a->agent, candidates && len ? (int)(len > 200 ? 200 : len) : 10, candidates && len ? candidates : "none given");
+        return -1;
+    }
+    if (hook == HOOK_THREAD && out->thread.join > 0) {
+        snprintf(why, why_size, "join %lld is not an open case of the customer (RULES.EVAL offers no open cases; "
+                 "a rule test can pass open_cases to decide)", out->thread.join);
+        return -1;
+    }
+    return 0;
+}
+
+static int eval_running(enum rules_hook hook, const struct rules_field *fields, int count, union rules_decision *out,
+                        char *why, size_t why_size) {
     const char *name = rules_hook_name(hook);
     if (rules_current == NULL) {
         snprintf(why, why_size, "no rule set is loaded");
@@ -144,6 +191,19 @@ int rules_eval(enum rules_hook hook, const struct rules_field *fields, int count
         snprintf(why, why_size, "%s decision refused: %s", name, reason);
         return -1;
     }
+    if (eval_offered(hook, fields, count, out, reason, sizeof reason) != 0) {
+        snprintf(why, why_size, "%s decision refused: %s", name, reason);
+        return -1;
+    }
     return 0;
 }
 
+/* On RULES.EVAL's own instance of the running set (host.c): a dry run
+ * neither changes nor fills the state live decisions see. */
+int rules_eval(enum rules_hook hook, const struct rules_field *fields, int count, union rules_decision *out,
+               char *why, size_t why_size) {
+    if (rules_eval_enter(why, why_size) != 0) return -1;
+    int status = eval_running(hook, fields, count, out, why, why_size);
+    rules_eval_leave();
+    return status;
+}

@@ -4,7 +4,9 @@
  * Owns `rules_current` (NULL: the built-in defaults of load.c decide, or a
  * fully loaded, sealed, checked set) and `rules_staged_set` (RULES.STAGE's
  * set, which decides only in replays, in the replay environment, logging
- * nothing), the settings (budgets, rules_require_tests), reloading with the
+ * nothing), RULES.EVAL's own instance of the running set (loaded again
+ * beside it, so a dry run never touches the live set's Lua state), the
+ * settings (budgets, rules_require_tests), reloading with the
  * rule tests as a gate, folder watching, RULES.INFO as data, and
  * `--test-rules`.  The rest of the host reads the two sets (set.h):
  * hook_call.c calls a hook under its budgets, triage.c and
@@ -43,6 +45,13 @@
 
 struct rule_set *rules_current;
 struct rule_set *rules_staged_set;
+/* RULES.EVAL's own instance of the running set: the same files (same
+ * version) loaded again, beside it, on the first dry run after a swap.  A
+ * rule file's locals persist between calls (Lua semantics), so a dry run
+ * on the running set changed what live decisions saw, and a hook caching
+ * on each RULES.EVAL filled the running set's memory until a reload. */
+static struct rule_set *eval_set;
+static struct rule_set *eval_saved;       /* the running set, while a dry run uses eval_set */
 static struct rules_settings settings = {
     .limits = {.memory_bytes = 32u << 20, .call_memory_bytes = 8u << 20, .instructions = 10000000,
                .milliseconds = 200},
@@ -162,6 +171,8 @@ int rules_load(const char *directory, char *error, size_t error_size) {
     struct rule_set *old = rules_current;
     rules_current = set; /* the swap: between two events, nothing is in flight */
     rules_set_free(old);
+    rules_set_free(eval_set); /* the dry runs' instance was of the old set */
+    eval_set = NULL;
     if (tested == 1) log_warn("rule set has no tests: loaded without them", "dir=%s", directory);
     log_info("rule set loaded", "dir=%s version=%.16s files=%d", directory, set->version, set->file_count);
     return 0;
@@ -170,7 +181,55 @@ int rules_load(const char *directory, char *error, size_t error_size) {
 void rules_unload(void) {
     rules_set_free(rules_current);
     rules_current = NULL;
+    rules_set_free(eval_set);
+    eval_set = NULL;
     rules_unstage();
+}
+
+/* ------------------------------------------------------------ the dry runs' instance */
+
+int rules_eval_enter(char *why, size_t why_size) {
+    if (rules_current == NULL) {
+        snprintf(why, why_size, "no rule set is loaded");
+        return -1;
+    }
+    /* Half the cap spent by dry runs (a hook caching per call): start the
+     * instance afresh rather than let RULES.EVAL fail until a reload. */
+    if (eval_set && sandbox_memory(eval_set->sandbox) > settings.limits.memory_bytes / 2) {
+        rules_set_free(eval_set);
+        eval_set = NULL;
+    }
+    if (eval_set == NULL) {
+        char error[TESTS_ERROR_MAX];
+        /* From the texts the running set was loaded from, not the folder
+         * (which may have changed since, or fail to load). */
+        eval_set = rules_set_copy(rules_current, &settings.limits, &rules_live_environment, error, sizeof error);
+        if (eval_set == NULL) {
+            snprintf(why, why_size, "the running set does not load again for a dry run: %s", error);
+            return -1;
+        }
+    }
+    eval_saved = rules_current;
+    rules_current = eval_set;
+    return 0;
+}
+
+void rules_eval_leave(void) {
+    /* The dry run's calls count in RULES.INFO and the metrics, as they did
+     * when they ran on the running set: moved over, then zeroed. */
+    for (int h = 0; h < HOOK_COUNT; h++) {
+        struct rules_hook_counters *from = &eval_set->counters[h], *to = &eval_saved->counters[h];
+        to->calls += from->calls;
+        to->errors += from->errors;
+        to->refusals += from->refusals;
+        to->microseconds += from->microseconds;
+        for (int b = 0; b < HISTOGRAM_BUCKETS_MAX; b++) to->seconds.buckets[b] += from->seconds.buckets[b];
+        to->seconds.count += from->seconds.count;
+        to->seconds.sum += from->seconds.sum;
+        memset(from, 0, sizeof *from);
+    }
+    rules_current = eval_saved;
+    eval_saved = NULL;
 }
 
 /* ------------------------------------------------------------ the staged set */

@@ -155,6 +155,7 @@ void rules_set_free(struct rule_set *set) {
     if (set == NULL) return;
     sandbox_free(set->sandbox);
     for (int i = 0; i < RULES_CALENDARS_MAX; i++) calendar_zone_free(set->calendars[i].zone);
+    for (int i = 0; i < RULES_FILES_MAX; i++) free(set->sources[i]);
     free(set);
 }
 
@@ -162,20 +163,25 @@ void rules_set_free(struct rule_set *set) {
 static int run_files(struct rule_set *set, EVP_MD_CTX *digest, char *error, size_t error_size) {
     for (int i = 0; i < set->file_count; i++) {
         char path[1400];
-        size_t len;
         snprintf(path, sizeof path, "%s/%s", set->directory, set->files[i]);
-        char *text = rules_read_file(path, &len, error, error_size);
-        if (text == NULL) return -1;
+        /* Kept (a copy of a set has them already): see rule_set.sources. */
+        if (set->sources[i] == NULL) {
+            char *read = rules_read_file(path, &set->source_lens[i], error, error_size);
+            if (read == NULL) return -1;
+            /* The reader's buffer is 1 MiB: keep only the text. */
+            char *fitted = realloc(read, set->source_lens[i] + 1);
+            set->sources[i] = fitted ? fitted : read;
+            set->sources[i][set->source_lens[i]] = '\0';
+        }
+        const char *text = set->sources[i];
+        size_t len = set->source_lens[i];
         /* The version covers names and contents: a rename is a new version. */
         if (EVP_DigestUpdate(digest, set->files[i], strlen(set->files[i]) + 1) != 1 ||
             EVP_DigestUpdate(digest, text, len) != 1) {
-            free(text);
             snprintf(error, error_size, "%s: cannot hash", path);
             return -1;
         }
-        int status = sandbox_run_file(set->sandbox, path, text, len, error, error_size);
-        free(text);
-        if (status != 0) return -1;
+        if (sandbox_run_file(set->sandbox, path, text, len, error, error_size) != 0) return -1;
     }
     unsigned char hash[EVP_MAX_MD_SIZE];
     unsigned int hash_len = 0;
@@ -207,21 +213,13 @@ static int find_hooks(struct rule_set *set, char *error, size_t error_size) {
     return 0;
 }
 
-struct rule_set *rules_set_load(const char *directory, const struct sandbox_limits *limits,
-                                const struct rules_environment *environment, char *error, size_t error_size) {
-    struct rule_set *set = calloc(1, sizeof *set);
+/* Runs set's files (listed, texts read or copied) into a sealed set; frees
+ * it and returns NULL on an error. */
+static struct rule_set *build(struct rule_set *set, const struct sandbox_limits *limits,
+                              const struct rules_environment *environment, char *error, size_t error_size) {
     EVP_MD_CTX *digest = EVP_MD_CTX_new();
-    if (set == NULL || digest == NULL || EVP_DigestInit_ex(digest, EVP_sha256(), NULL) != 1) {
+    if (digest == NULL || EVP_DigestInit_ex(digest, EVP_sha256(), NULL) != 1) {
         snprintf(error, error_size, "out of memory");
-        goto failed;
-    }
-    set->environment = environment;
-    snprintf(set->directory, sizeof set->directory, "%s", directory);
-    for (int h = 0; h < HOOK_COUNT; h++) set->hook_refs[h] = LUA_NOREF;
-    set->file_count = rules_list_files(directory, ".lua", set->files, RULES_FILES_MAX, error, error_size);
-    if (set->file_count < 0) goto failed;
-    if (set->file_count == 0) {
-        snprintf(error, error_size, "%s: no .lua files", directory);
         goto failed;
     }
     set->sandbox = sandbox_new(limits, error, error_size);
@@ -247,4 +245,48 @@ failed:
     if (digest) EVP_MD_CTX_free(digest);
     rules_set_free(set);
     return NULL;
+}
+
+struct rule_set *rules_set_load(const char *directory, const struct sandbox_limits *limits,
+                                const struct rules_environment *environment, char *error, size_t error_size) {
+    struct rule_set *set = calloc(1, sizeof *set);
+    if (set == NULL) {
+        snprintf(error, error_size, "out of memory");
+        return NULL;
+    }
+    set->environment = environment;
+    snprintf(set->directory, sizeof set->directory, "%s", directory);
+    for (int h = 0; h < HOOK_COUNT; h++) set->hook_refs[h] = LUA_NOREF;
+    set->file_count = rules_list_files(directory, ".lua", set->files, RULES_FILES_MAX, error, error_size);
+    if (set->file_count <= 0) {
+        if (set->file_count == 0) snprintf(error, error_size, "%s: no .lua files", directory);
+        rules_set_free(set);
+        return NULL;
+    }
+    return build(set, limits, environment, error, error_size);
+}
+
+struct rule_set *rules_set_copy(const struct rule_set *model, const struct sandbox_limits *limits,
+                                const struct rules_environment *environment, char *error, size_t error_size) {
+    struct rule_set *set = calloc(1, sizeof *set);
+    if (set == NULL) {
+        snprintf(error, error_size, "out of memory");
+        return NULL;
+    }
+    set->environment = environment;
+    memcpy(set->directory, model->directory, sizeof set->directory);
+    for (int h = 0; h < HOOK_COUNT; h++) set->hook_refs[h] = LUA_NOREF;
+    set->file_count = model->file_count;
+    memcpy(set->files, model->files, sizeof set->files);
+    for (int i = 0; i < set->file_count; i++) {
+        set->sources[i] = malloc(model->source_lens[i] + 1);
+        if (set->sources[i] == NULL) {
+            snprintf(error, error_size, "out of memory");
+            rules_set_free(set);
+            return NULL;
+        }
+        memcpy(set->sources[i], model->sources[i], model->source_lens[i] + 1);
+        set->source_lens[i] = model->source_lens[i];
+    }
+    return build(set, limits, environment, error, error_size);
 }

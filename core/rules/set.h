@@ -73,6 +73,10 @@ struct rule_set {
     int64_t loaded_at;
     int file_count;
     char files[RULES_FILES_MAX][256];
+    /* The files' texts as loaded (owned): RULES.EVAL's instance of the
+     * running set is loaded from them, whatever the folder holds since. */
+    char *sources[RULES_FILES_MAX];
+    size_t source_lens[RULES_FILES_MAX];
     int hook_refs[HOOK_COUNT];                     /* LUA_NOREF when the set has no such hook */
     struct rules_hook_counters counters[HOOK_COUNT];
     char categories[RULES_VOCABULARY_MAX][RULES_NAME_MAX + 1];
@@ -158,6 +162,11 @@ void rules_track_returns(int on);
  * until the matching leave.  Nests. */
 void rules_dry_run_enter(void);
 void rules_dry_run_leave(void);
+/* RULES.EVAL's instance of the running set (host.c): enter makes it
+ * rules_current until leave, loading it first if needed (from the texts
+ * the running set was loaded from); -1 with why. */
+int rules_eval_enter(char *why, size_t why_size);
+void rules_eval_leave(void);
 
 /* ---------------------------------------------------------------- check.c */
 
@@ -225,6 +234,11 @@ void rules_log_budget_end(const struct rules_log_budget *saved, const char *hook
 /* Reads DIRECTORY into a new sealed set that uses environment (see
  * rules.h for what a set is).  NULL with error naming file, line and why. */
 struct rule_set *rules_set_load(const char *directory, const struct sandbox_limits *limits,
+                                const struct rules_environment *environment, char *error, size_t error_size);
+/* A second instance of model: the same files' texts as model loaded (not
+ * the folder's now), run in a new sandbox; the same version.  NULL with
+ * error. */
+struct rule_set *rules_set_copy(const struct rule_set *model, const struct sandbox_limits *limits,
                                 const struct rules_environment *environment, char *error, size_t error_size);
 void rules_set_free(struct rule_set *set);
 /* The built-in vocabulary of a daemon without a rule set (the one place

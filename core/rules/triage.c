@@ -166,9 +166,8 @@ static int dry_fields(const struct rules_field *fields, int count, const char *c
     return n;
 }
 
-int rules_eval_triage(const struct rules_field *fields, int count, struct rules_dry_run *out, char *why,
-                      size_t why_size) {
-    memset(out, 0, sizeof *out);
+static int eval_triage_running(const struct rules_field *fields, int count, struct rules_dry_run *out, char *why,
+                               size_t why_size) {
     if (rules_current == NULL) {
         snprintf(why, why_size, "no rule set is loaded");
         return -1;
@@ -236,3 +235,12 @@ int rules_eval_triage(const struct rules_field *fields, int count, struct rules_
     return 0;
 }
 
+/* On RULES.EVAL's own instance of the running set (host.c), as rules_eval. */
+int rules_eval_triage(const struct rules_field *fields, int count, struct rules_dry_run *out, char *why,
+                      size_t why_size) {
+    memset(out, 0, sizeof *out);
+    if (rules_eval_enter(why, why_size) != 0) return -1;
+    int status = eval_triage_running(fields, count, out, why, why_size);
+    rules_eval_leave();
+    return status;
+}

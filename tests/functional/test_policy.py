@@ -405,3 +405,30 @@ def test_replay_gives_the_hooks_of_one_case_one_time_budget():
     finally:
         shutil.rmtree(running)
         shutil.rmtree(staged)
+
+
+def test_replay_counts_a_failed_decision_as_failed_not_as_a_change():
+    # A staged set whose classify, priority and sla fail gave "priority: 15 decided, 15 changed --
+    # priority P4 -> P3": the default that applied was shown as a change the set makes.
+    head = 'vocabulary = { categories = { "general_inquiry", "ok" }, queues = { "support" } }\n'
+    running = write_rules({"rules.lua": head + 'function classify(case) return { category = "ok" } end\n'
+                                               'function priority(case) return { priority = "P4" } end\n'})
+    staged = write_rules({"rules.lua": head + 'function classify(case) error("no classify") end\n'
+                                              'function priority(case) error("no priority") end\n'
+                                              'function sla(case) error("no sla") end\n'})
+    try:
+        with Daemon(rules=running, config="rules_require_tests = no\n") as d:
+            c = d.client()
+            c.call("DEBUG.CLOCK", "SET", T0)
+            cids = [open_case(c, subject="case %d" % i) for i in range(3)]
+            assert isinstance(c.call("RULES.STAGE", staged), str)
+            report = c.call("RULES.REPLAY")
+            assert report[0].startswith("replayed 3 cases") and "9 failed" in report[0], report
+            assert "classify: 0 decided, 0 changed, 3 failed" in report, report
+            assert "priority: 0 decided, 0 changed, 3 failed" in report, report
+            assert "sla: 0 decided, 0 changed, 3 failed" in report, report
+            assert not any("->" in line for line in report), report
+            assert len([l for l in report if l.startswith("  case %d " % cids[0])]) == 3, report
+    finally:
+        shutil.rmtree(running)
+        shutil.rmtree(staged)

@@ -494,3 +494,121 @@ def test_reload_tests_share_a_time_budget():
             assert c.call("PING") == "PONG"
     finally:
         shutil.rmtree(rules)
+
+
+BYTES = r"""
+vocabulary = { categories = { "general_inquiry", "ok" }, queues = { "support" } }
+local texts = { nul = "cut \0 here", bytes = "bad \xff\xfe", big = utf8.char(0x7FFFFFFF), fine = "fine \u{2713}" }
+function classify(case)
+  return { category = "ok", reason = texts[case.subject] }
+end
+function customer_notice(case)
+  return { text = texts[case.subject] }
+end
+"""
+
+
+def test_hook_texts_with_a_nul_or_bad_utf8_are_refused_naming_hook_and_field():
+    """A text a hook returns is stored or sent on: bytes intake refuses from a client (not UTF-8, a 6-byte
+    utf8.char) and a NUL (which cut the stored text short) refuse the decision, and the default applies."""
+    with RuleFolder(BYTES) as rules, Daemon(rules=rules) as d:
+        c = d.client()
+        for subject, words in [("nul", "field 'reason' contains a NUL byte (byte 4)"),
+                               ("bytes", "field 'reason' is not valid UTF-8"),
+                               ("big", "field 'reason' is not valid UTF-8")]:
+            r = c.call("RULES.EVAL", "classify", "subject", subject)
+            assert isinstance(r, RespError) and r.code == "RULE" and words in r and "classify" in r, (subject, r)
+            cid = c.call("CASE.OPEN", "customer", "C-" + subject, "subject", subject)
+            case = as_map(c.call("CASE.GET", cid))
+            assert case["category"] == "general_inquiry", (subject, case)
+            triaged = as_map(c.call("CASE.HISTORY", cid)[1])
+            assert "cut " not in triaged["detail"] and "\xff" not in triaged["detail"], triaged
+        for subject in ("nul", "bytes", "big"):
+            r = c.call("RULES.EVAL", "customer_notice", "subject", subject)
+            assert isinstance(r, RespError) and r.code == "RULE" and "field 'text'" in r, (subject, r)
+        assert as_map(c.call("RULES.EVAL", "classify", "subject", "fine"))["reason"] == "fine \u2713"
+        assert as_map(c.call("RULES.EVAL", "customer_notice", "subject", "fine"))["text"] == "fine \u2713"
+    assert any("rule decision refused" in line and "hook=classify" in line and "NUL" in line
+               for line in d.log_lines)
+
+
+OFFERED = r"""
+vocabulary = { categories = { "general_inquiry" }, queues = { "support" } }
+function assign(case)
+  if case.subject == "root" then return { agent = "root" } end
+  if case.subject == "both" then return { agent = "root", none = true } end
+  if case.subject == "none" then return { none = true } end
+  return { agent = "b" }
+end
+function thread(case)
+  return { join = 999999 }
+end
+"""
+
+
+def test_rules_eval_checks_a_decision_against_what_the_host_would_offer():
+    """Live, an assign naming no candidate and a thread joining a case not offered are refused, and
+    `none = true` leaves the case waiting whatever agent is named: RULES.EVAL shows the same outcome."""
+    with RuleFolder(OFFERED) as rules, Daemon(rules=rules) as d:
+        c = d.client()
+        r = c.call("RULES.EVAL", "assign", "subject", "root", "candidates", "a,b")
+        assert isinstance(r, RespError) and r.code == "RULE", r
+        assert "assign decision refused: agent 'root' is not one of the candidates offered (a,b)" in r, r
+        r = c.call("RULES.EVAL", "assign", "subject", "root")
+        assert isinstance(r, RespError) and "is not one of the candidates offered (none given)" in r, r
+        both = as_map(c.call("RULES.EVAL", "assign", "subject", "both", "candidates", "a,b"))
+        assert both.get("none") == "true" and "agent" not in both, both
+        assert as_map(c.call("RULES.EVAL", "assign", "subject", "none"))["none"] == "true"
+        assert as_map(c.call("RULES.EVAL", "assign", "subject", "b", "candidates", "a,b"))["agent"] == "b"
+        r = c.call("RULES.EVAL", "thread", "subject", "x", "customer", "C-1")
+        assert isinstance(r, RespError) and r.code == "RULE", r
+        assert "thread decision refused: join 999999 is not an open case of the customer" in r, r
+
+
+KEPT = r"""
+vocabulary = { categories = { "general_inquiry", "ok" }, queues = { "support" } }
+local kept = { n = 0 }
+local hoard = {}
+function classify(case)
+  if case.subject == "leak" then hoard[#hoard + 1] = string.rep("x", 1 << 20) end
+  kept.n = kept.n + 1
+  return { category = "ok", reason = "kept " .. kept.n }
+end
+"""
+
+
+def test_rules_eval_neither_changes_nor_fills_the_live_rule_state():
+    """File-level state persists between live decisions (Lua semantics), but RULES.EVAL -- which supervisors
+    may run -- decides on its own instance of the running set: it cannot change what live decisions see, nor
+    fill the live set's memory (40 calls caching 1 MB each filled the 32 MB cap and failed live calls)."""
+    with RuleFolder(KEPT) as rules, Daemon(rules=rules) as d:
+        c = d.client()
+        assert as_map(c.call("RULES.EVAL", "classify", "subject", "x"))["reason"] == "kept 1"
+        assert as_map(c.call("RULES.EVAL", "classify", "subject", "x"))["reason"] == "kept 2"
+        first = c.call("CASE.OPEN", "customer", "C-1", "subject", "x")
+        assert 'reason="kept 1"' in as_map(c.call("CASE.HISTORY", first)[1])["detail"]
+        second = c.call("CASE.OPEN", "customer", "C-1", "subject", "y")
+        assert 'reason="kept 2"' in as_map(c.call("CASE.HISTORY", second)[1])["detail"]
+        live = int(as_map(c.call("RULES.INFO"))["memory_bytes"])
+        for i in range(40):
+            r = c.call("RULES.EVAL", "classify", "subject", "leak")
+            assert as_map(r)["category"] == "ok", (i, r)
+        assert int(as_map(c.call("RULES.INFO"))["memory_bytes"]) < live + (1 << 20)
+        third = c.call("CASE.OPEN", "customer", "C-1", "subject", "leak")
+        case = as_map(c.call("CASE.GET", third))
+        assert case["category"] == "ok", case
+        assert 'reason="kept 3"' in as_map(c.call("CASE.HISTORY", third)[1])["detail"]
+
+
+def test_a_rule_error_with_bytes_that_are_not_utf8_is_stored_as_utf8():
+    """A hook's error object is the rule's bytes; it is logged, stored in the decision log and sent: the
+    bytes outside UTF-8 become '?' (the decision log held them raw)."""
+    text = BYTES + 'function priority(case) error("bad \\xff\\xfe") end\n'
+    with RuleFolder(text) as rules, Daemon(rules=rules) as d:
+        c = d.client()
+        r = c.call("RULES.EVAL", "priority", "subject", "fine")
+        assert isinstance(r, RespError) and r.code == "RULE" and r.endswith("bad ??"), r
+        cid = c.call("CASE.OPEN", "customer", "C-1", "subject", "fine")
+        # (before, sqlite3 could not even decode the column: "Could not decode to UTF-8 column 'error'")
+        errors = [row[0] for row in store_rows(d, "SELECT error FROM decisions WHERE case_id = %d" % cid) if row[0]]
+        assert errors and all(e.endswith("bad ??") for e in errors), errors
