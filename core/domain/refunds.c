@@ -567,12 +567,8 @@ static int erase_decision_texts(struct call *call, int64_t case_id) {
     static const char clear_sql[] = "UPDATE refunds SET decision_reason = NULL WHERE id = ?1";
     int64_t last = 0;
     for (;;) {
-        struct store_stmt *statement = store_statement(next_sql);
-        if (statement) {
-            store_bind_int64(statement, 1, case_id);
-            store_bind_int64(statement, 2, last);
-        }
-        int found = call_row(call, statement);
+        struct store_stmt *statement;
+        int found = next_row_after(call, next_sql, case_id, last, &statement);
         if (found <= 0) return found;
         last = store_column_int64(statement, 0);
         store_reset(statement);
@@ -594,12 +590,8 @@ int refunds_erase_requests(struct call *call, int64_t case_id) {
     static const char reason_sql[] = "UPDATE refunds SET reason = NULL WHERE case_id = ?1 AND reason IS NOT NULL";
     int64_t last = 0;
     for (;;) {
-        struct store_stmt *statement = store_statement(next_sql);
-        if (statement) {
-            store_bind_int64(statement, 1, case_id);
-            store_bind_int64(statement, 2, last);
-        }
-        int found = call_row(call, statement);
+        struct store_stmt *statement;
+        int found = next_row_after(call, next_sql, case_id, last, &statement);
         if (found < 0) return -1;
         if (found == 0) break;
         int64_t id = last = store_column_int64(statement, 0);

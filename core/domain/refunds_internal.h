@@ -71,6 +71,20 @@ static inline int refund_row_at(struct call *call, const char *sql, long long id
     return 0;
 }
 
+/* The erasures' walk over a case's rows, one at a time (no write while a
+ * read is open): sql's next row (?1 the case, ?2 the last id seen) -- 1
+ * with the row to read (the caller resets the statement), 0 past the last,
+ * -1 on a store error. */
+static inline int next_row_after(struct call *call, const char *sql, int64_t case_id, int64_t last,
+                                 struct store_stmt **statement) {
+    *statement = store_statement(sql);
+    if (*statement) {
+        store_bind_int64(*statement, 1, case_id);
+        store_bind_int64(*statement, 2, last);
+    }
+    return call_row(call, *statement);
+}
+
 /* Text column `column` of statement's row into out (size bytes, cut
  * there; "" for NULL). */
 static inline void column_copy(struct store_stmt *statement, int column, char *out, size_t size) {

@@ -439,12 +439,7 @@ int refunds_erase_personal(struct call *call, int64_t case_id) {
         return -1;
     int64_t last = 0;
     for (;;) {
-        statement = store_statement(next_sql);
-        if (statement) {
-            store_bind_int64(statement, 1, case_id);
-            store_bind_int64(statement, 2, last);
-        }
-        int found = call_row(call, statement);
+        int found = next_row_after(call, next_sql, case_id, last, &statement);
         if (found <= 0) return found;
         last = store_column_int64(statement, 0);
         char detail[DETAIL_MAX], cut[DETAIL_MAX];
