@@ -247,8 +247,9 @@ failed:
     return NULL;
 }
 
-struct rule_set *rules_set_load(const char *directory, const struct sandbox_limits *limits,
-                                const struct rules_environment *environment, char *error, size_t error_size) {
+/* An empty set of `directory`, its hooks not found yet; NULL (out of memory). */
+static struct rule_set *set_new(const char *directory, const struct rules_environment *environment, char *error,
+                                size_t error_size) {
     struct rule_set *set = calloc(1, sizeof *set);
     if (set == NULL) {
         snprintf(error, error_size, "out of memory");
@@ -257,6 +258,13 @@ struct rule_set *rules_set_load(const char *directory, const struct sandbox_limi
     set->environment = environment;
     snprintf(set->directory, sizeof set->directory, "%s", directory);
     for (int h = 0; h < HOOK_COUNT; h++) set->hook_refs[h] = LUA_NOREF;
+    return set;
+}
+
+struct rule_set *rules_set_load(const char *directory, const struct sandbox_limits *limits,
+                                const struct rules_environment *environment, char *error, size_t error_size) {
+    struct rule_set *set = set_new(directory, environment, error, error_size);
+    if (set == NULL) return NULL;
     set->file_count = rules_list_files(directory, ".lua", set->files, RULES_FILES_MAX, error, error_size);
     if (set->file_count <= 0) {
         if (set->file_count == 0) snprintf(error, error_size, "%s: no .lua files", directory);
@@ -268,14 +276,8 @@ struct rule_set *rules_set_load(const char *directory, const struct sandbox_limi
 
 struct rule_set *rules_set_copy(const struct rule_set *model, const struct sandbox_limits *limits,
                                 const struct rules_environment *environment, char *error, size_t error_size) {
-    struct rule_set *set = calloc(1, sizeof *set);
-    if (set == NULL) {
-        snprintf(error, error_size, "out of memory");
-        return NULL;
-    }
-    set->environment = environment;
-    memcpy(set->directory, model->directory, sizeof set->directory);
-    for (int h = 0; h < HOOK_COUNT; h++) set->hook_refs[h] = LUA_NOREF;
+    struct rule_set *set = set_new(model->directory, environment, error, error_size);
+    if (set == NULL) return NULL;
     set->file_count = model->file_count;
     memcpy(set->files, model->files, sizeof set->files);
     for (int i = 0; i < set->file_count; i++) {
