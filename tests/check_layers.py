@@ -31,7 +31,8 @@ POLICY_HOME = {"rules/load"}          # the built-in defaults of a daemon withou
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 EXTERN = re.compile(r'^\s*extern\s+[^;(]*\(', re.M)
 SQLITE = re.compile(r'\b(sqlite3_\w+|SQLITE_\w+)')
-SQLITE_HOMES = {"domain/search", "domain/search_worker", "domain/search_gaps", "cmd/search_cmd"}  # the search index's own file
+SQLITE_HOMES = {"domain/search", "domain/search_worker", "domain/search_worker_loop", "domain/search_worker_internal",
+                "domain/search_gaps", "cmd/search_cmd"}  # the search index's own file
 
 def modules():
     found = {}
