@@ -50,7 +50,7 @@ int store_check_schema(char *error, size_t error_size) {
     }
     int failed = store_search_register(reference) != SQLITE_OK;
     for (int i = 0; i < STORE_SCHEMA_VERSION && !failed; i++)
-        failed = sqlite3_exec(reference, store_migrations[i], NULL, NULL, NULL) != SQLITE_OK;
+        failed = sqlite3_exec(reference, store_migration(i + 1), NULL, NULL, NULL) != SQLITE_OK;
     sqlite3_stmt *expected = NULL, *present = NULL;
     if (failed ||
         sqlite3_prepare_v2(reference, "SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"

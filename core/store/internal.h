@@ -53,8 +53,18 @@ int store_execute(const char *sql);         /* sqlite3_exec; 0, or -1 logged wit
  * shared-memory file it could not grow), says so by name.  Returns out. */
 const char *store_error_text(char *out, size_t size);
 
-/* schema.c: the list (data; read by migrate.c, pg_schema.c, integrity.c) */
-extern const char *const store_migrations[]; /* STORE_SCHEMA_VERSION of them */
+/* schema.c: the list (data; read by migrate.c, pg_schema.c, integrity.c).
+ * SQLite's text of migration version (1..STORE_SCHEMA_VERSION), NULL
+ * outside that range. */
+const char *store_migration(int version);
+/* schema_history.c: SQLite's text of migrations 1 to
+ * STORE_POSTGRESQL_BASELINE - 1 at [N - 1]; read through store_migration.
+ * The count is spelled here, not taken from store/schema.h, so that the
+ * history depends on nothing of the list that reads it; schema.c checks it
+ * against the baseline, the compiler refuses more texts than the count,
+ * and test_schema_list refuses fewer (a missing one reads NULL). */
+#define STORE_RELEASED_MIGRATIONS 28
+extern const char *const store_migrations_released[STORE_RELEASED_MIGRATIONS];
 /* PostgreSQL's text of migration N at [N - STORE_POSTGRESQL_BASELINE], for
  * N up to STORE_SCHEMA_VERSION; [0], the baseline, is NULL (pg_schema.c
  * creates it from store/schema_postgresql.sql). */

@@ -119,7 +119,7 @@ int store_migrate(char *error, size_t error_size) {
         snprintf(record, sizeof record,
                  "INSERT INTO schema_version(version, applied_at) VALUES (%d, %lld)", next,
                  (long long)clock_now());
-        if (store_execute(store_migrations[next - 1]) || store_execute(record)) {
+        if (store_execute(store_migration(next)) || store_execute(record)) {
             store_error_text(why, sizeof why);   /* before the ROLLBACK replaces it */
             roll_back();
             goto failed;

@@ -9,7 +9,7 @@
 TEST(schema_list_has_a_text_for_every_version_on_both_stores) {
     CHECK(STORE_POSTGRESQL_BASELINE >= 1 && STORE_POSTGRESQL_BASELINE <= STORE_SCHEMA_VERSION);
     for (int version = 1; version <= STORE_SCHEMA_VERSION; version++) {
-        if (store_migrations[version - 1] == NULL || store_migrations[version - 1][0] == '\0')
+        if (store_migration(version) == NULL || store_migration(version)[0] == '\0')
             check_fail(__FILE__, __LINE__, "migration %d has no SQLite text", version);
     }
     /* the baseline is schema_postgresql.sql, not an entry */
