@@ -1,18 +1,21 @@
-/* refunds_internal.h -- what the refund module's two files share.
+/* refunds_internal.h -- what the refund module's three files share.
  *
- * Included only by domain/refunds.c (the workflow: request, decide,
- * approve, execute, settle) and domain/returns.c (a return's steps and the
- * refund deadlines); everything else goes through domain/refunds.h, which
- * declares the functions of both.
+ * Included only by domain/refunds.c (the workflow: state moves, approve,
+ * reject, execute, settle), domain/refund_requests.c (a request and the
+ * rules' decision on it; the erasure of a customer's refund texts) and
+ * domain/returns.c (a return's steps and the refund deadlines); everything
+ * else goes through domain/refunds.h, which declares the functions of all.
  *
- * refunds.c defines what is declared here and returns.c calls it, never
- * the other way round (tests/check_layers.py fails on a call cycle): the
+ * refunds.c defines what is declared here (but refunds_erase_requests,
+ * refund_requests.c's) and the other two call it, never the other way
+ * round (tests/check_layers.py fails on a call cycle): the
  * return steps and deadlines sit on top of the workflow they move.
  *
  * The `refunds` table has one writer, this module, split by columns:
- * refunds.c inserts a refund (with the return and deadline plan its rules
- * gave), writes its state, decision, executor and reference (a state move
- * clears the pending deadline) and the refund_outbox rows; returns.c
+ * refund_requests.c inserts a refund (with the return and deadline plan
+ * its rules gave) and erases its texts and key; refunds.c writes its
+ * state, decision, executor and reference (a state move clears the pending
+ * deadline) and the refund_outbox rows; returns.c
  * writes a return's steps (return_state, carrier, tracking,
  * return_condition) and the pending deadline (due_kind, due_at), and moves
  * a refund's state only through refunds_set_state.
@@ -114,6 +117,9 @@ int refunds_set_state(struct call *call, long long id, enum refund_state state, 
 /* The order has room for refund id (not counted itself): 0, or -1
  * (CONFLICT, or a store or order source error). */
 int refunds_check_room(struct call *call, long long id, const struct refund_facts *facts);
+/* What is committed on order (approved, executing, paid): the running
+ * total into *sum; 0, or -1 (a store error). */
+int refunds_committed_on(struct call *call, const char *order, long long *sum);
 /* What is committed on refund facts->order (approved, executing, paid)
  * besides the refund itself: the sum, or -1 (a store error). */
 long long refunds_committed_besides(struct call *call, const struct refund_facts *facts);
