@@ -219,7 +219,7 @@ static int settle(struct call *call, const struct refund_job *job) {
     static const char sql[] = "SELECT attempts, coalesce(executing_node, '') FROM refunds WHERE id = ?1";
     /* The refunds' turn before the node is read: a claim takes it too, so
      * none commits between this read and the settle's write. */
-    if (agents_take_turn(call) != 0) return -1;
+    if (agents_take_turn(call) != 0) return -1;   /* the refunds' turn (refunds_take_turn) */
     struct store_stmt *statement = store_statement(sql);
     if (statement) store_bind_int64(statement, 1, job->refund_id);
     int row = call_row(call, statement);
@@ -344,7 +344,7 @@ struct claimable {
  * read (a compare-and-set: of two nodes taking over one dead node's
  * refund, the second finds it moved and leaves it): 1, 0, or -1.  Under
  * the refunds' turn (claim_slice takes it), then the order's row, as every
- * refund write (refunds.c's take_turn, orders.h's lock order). */
+ * refund write (refunds_take_turn, orders.h's lock order). */
 static int claim_one(struct call *call, const struct claimable *found) {
     static const char sql[] =
         "UPDATE refunds SET executing_node = ?2, executing_since = ?3 WHERE id = ?1 AND state = 'executing'"

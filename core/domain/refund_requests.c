@@ -38,8 +38,6 @@
 #define KEY_ERASED_PREFIX "erased:"   /* an erased refund's key starts so; a caller's key never does */
 #define KEY_ERASED_PREFIX_LEN (sizeof KEY_ERASED_PREFIX - 1)
 
-/* The refunds' turn (refunds.c: take_turn), taken before the order's room is read. */
-static int take_turn(struct call *call) { return agents_take_turn(call); }
 
 int refunds_kind_valid(const char *kind, size_t len) {
     static const char *const kinds[] = {"refund_only", "return_refund", "exchange"};
@@ -352,7 +350,7 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
     /* What the order was paid, whatever this case says: the ceiling, and
      * what is committed of it, read under the refunds' turn. */
     const char *order = row.order_id;
-    if (take_turn(call) != 0) return -1;
+    if (refunds_take_turn(call) != 0) return -1;
     struct order_fact fact;
     int known = orders_fact(call, order, strlen(order), ORDER_LOOKUP_STRICT, &fact);
     if (known < 0) return -1;

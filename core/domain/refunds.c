@@ -22,7 +22,7 @@
  *    word, else the first amount recorded), never what the case at hand
  *    declares;
  *  - a refund moves once from the state a command read: its state is read
- *    under the refunds' turn (take_turn) and every state UPDATE names it,
+ *    under the refunds' turn (refunds_take_turn) and every state UPDATE names it,
  *    so of two commands deciding one refund at once the second is
  *    -BADSTATE naming the state the first left;
  *  - an idempotency key returns the refund it made, or -CONFLICT when the
@@ -191,26 +191,12 @@ long long refunds_find(struct call *call, const char *state, int64_t after, long
     return visit_rows(call, statement, visit, context);
 }
 
-/* The refunds' turn, taken before a refund's state is read to be moved
- * (here, and by a request before it weighs its order's room), held to the
- * batch's COMMIT: on a database several nodes share, two nodes' batches
- * that move refunds run one after the other, so the state and the room a
- * command reads are the ones it writes over -- no refund is both rejected
- * and paid, no order's room is read twice, whether or not the order has a
- * row yet.  It is the agents' turn (agents_take_turn, the one advisory
- * lock of the store's writers): batches that hold it never wait for each
- * other in a cycle, which a lock per order or per refund would allow
- * (batches hold the locks of all their commands, taken in any order), and
- * so would a second key against the first.  Lock order: the turn, the
- * order's row, the refund's row, the order's running total.  Nothing on
- * SQLite (one writer). */
-static int take_turn(struct call *call) { return agents_take_turn(call); }
 
 int refunds_load_facts(struct call *call, long long id, struct refund_facts *facts) {
     static const char sql[] =
         "SELECT case_id, amount, state, order_id, requested_by, coalesce(review_role, ''), currency FROM refunds"
         " WHERE id = ?1";
-    if (take_turn(call) != 0) return -1;
+    if (refunds_take_turn(call) != 0) return -1;
     struct store_stmt *statement;
     if (refund_row_at(call, sql, id, &statement) != 0) return -1;
     const char *state = (const char *)store_column_text(statement, 2);
@@ -588,7 +574,7 @@ int refunds_settle_reported(struct call *call, int64_t id, int ok, const char *r
                          (long long)id, executor->name);
     /* The node is read under the refunds' turn, which a takeover's claim
      * also takes: no claim commits between this read and the settle. */
-    if (take_turn(call) != 0 || executing_elsewhere(call, id) != 0) return -1;
+    if (refunds_take_turn(call) != 0 || executing_elsewhere(call, id) != 0) return -1;
     return refunds_settle(call, id, ok, reference, reference_length, NULL, attempt);
 }
 

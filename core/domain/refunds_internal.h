@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "domain/agents.h"
 #include "domain/call.h"
 #include "domain/case.h"
 #include "domain/events.h"
@@ -72,6 +73,23 @@ static inline int refund_row_at(struct call *call, const char *sql, long long id
     int found = call_row(call, *statement);
     if (found <= 0) return found < 0 ? -1 : call_fail(call, CALL_NOTFOUND, "refund %lld does not exist", id);
     return 0;
+}
+
+/* The refunds' turn, taken before a refund's state is read to be moved
+ * (by a move, and by a request before it weighs its order's room), held to the
+ * batch's COMMIT: on a database several nodes share, two nodes' batches
+ * that move refunds run one after the other, so the state and the room a
+ * command reads are the ones it writes over -- no refund is both rejected
+ * and paid, no order's room is read twice, whether or not the order has a
+ * row yet.  It is the agents' turn (agents_take_turn, the one advisory
+ * lock of the store's writers): batches that hold it never wait for each
+ * other in a cycle, which a lock per order or per refund would allow
+ * (batches hold the locks of all their commands, taken in any order), and
+ * so would a second key against the first.  Lock order: the turn, the
+ * order's row, the refund's row, the order's running total.  Nothing on
+ * SQLite (one writer). */
+static inline int refunds_take_turn(struct call *call) {
+    return agents_take_turn(call);
 }
 
 /* The erasures' walk over a case's rows, one at a time (no write while a
