@@ -164,13 +164,13 @@ $(BUILD)/test-plugins/skeleton.so: examples/plugin-skeleton/skeleton.c examples/
 	    OUT=$(CURDIR)/$@ EXTRA_CFLAGS="$(SANITIZE_FLAGS)"
 
 # A broken variant on purpose, for the power-loss test to catch: the store
-# without its syncs (store.c, REDRESS_TEST_OMIT_WAL_SYNC).  Never installed.
-$(BUILD)/core/store/store-nosync.o: core/store/store.c $(DEPS_STAMP)
+# without its syncs (open.c, REDRESS_TEST_OMIT_WAL_SYNC).  Never installed.
+$(BUILD)/core/store/open-nosync.o: core/store/open.c $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DREDRESS_TEST_OMIT_WAL_SYNC -c $< -o $@
 
-$(BUILD)/redressd-nosync: $(MAIN_OBJ) $(filter-out $(BUILD)/core/store/store.o,$(CORE_OBJ)) $(PURE_OBJ) \
-                          $(BUILD)/core/store/store-nosync.o
+$(BUILD)/redressd-nosync: $(MAIN_OBJ) $(filter-out $(BUILD)/core/store/open.o,$(CORE_OBJ)) $(PURE_OBJ) \
+                          $(BUILD)/core/store/open-nosync.o
 	$(CC) $(EXE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The daemon with the allocation shim (tests/oom/alloc_shim.c): its own

@@ -1,8 +1,8 @@
 /* store/internal.h -- what the store's own files share (never included
  * outside core/store/; everything else goes through store/store.h).
  *
- * internal.c holds the state below and its helpers; store.c (open, close,
- * statements, batches) calls migrate.c (migrations run), fault.c (the fault
+ * internal.c holds the state below and its helpers; open.c (the open, on
+ * top of store.c) and store.c (close, statements, batches) calls migrate.c (migrations run), fault.c (the fault
  * VFS) and integrity.c (schema check at open, quick_check after start)
  * through the declarations here; those three call only internal.c
  * (migrate.c and integrity.c read schema.c's list of migrations: data, no
@@ -88,6 +88,8 @@ void store_run_after_commits(int committed, uint64_t sequence);
  * callbacks run with committed = 0, store_commit_failure() saying why. */
 void store_run_after_failure(const char *why);
 void store_set_postgresql_commit(int (*commit)(char *error, size_t error_size, int64_t started, int64_t started_us));
+/* The commit hook open.c installs: non-zero refuses a commit (store.c). */
+int store_commit_gate(void *argument);
 
 /* memory.c: SQLite's allocator (small blocks reused on the loop's thread);
  * before SQLite initialises, on the loop's thread.  SQLITE_OK or a code. */
