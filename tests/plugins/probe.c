@@ -62,7 +62,9 @@ static void spin(long long ms) {
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
     do clock_gettime(CLOCK_MONOTONIC, &now);
-    while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < ms);
+    /* In nanoseconds: milliseconds of a negative tv_nsec difference truncate toward zero and ended the
+     * spin up to 1 ms early. */
+    while ((now.tv_sec - start.tv_sec) * 1000000000LL + (now.tv_nsec - start.tv_nsec) < ms * 1000000LL);
 }
 
 static void spin_command(void *s, struct redress_command_call *call, int argc, const char *const *argv,
@@ -125,7 +127,9 @@ static int spin_function(void *s, struct redress_lua_call *call, int argc, const
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
     do clock_gettime(CLOCK_MONOTONIC, &now);
-    while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < ms);
+    /* In nanoseconds: milliseconds of a negative tv_nsec difference truncate toward zero and ended the
+     * spin up to 1 ms early. */
+    while ((now.tv_sec - start.tv_sec) * 1000000000LL + (now.tv_nsec - start.tv_nsec) < ms * 1000000LL);
     host->result_boolean(call, 1);
     return 0;
 }
