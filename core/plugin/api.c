@@ -9,11 +9,19 @@
  * (the one place the ABI's struct redress_refund_job is cast to the
  * engine's struct refund_job).
  *
+ * Also owns the plugin records (struct redress_plugin) and the handles a
+ * plugin gets for a command call, a Lua call and a refund job.
+ *
  * Invariants: what a plugin hands over is copied, what the host hands over
  * is borrowed for the call; a Lua function's result is recorded first and
  * turned into Lua values after the plugin returned, so no Lua error ever
- * unwinds through plugin code.  Must never register, load or unload a
- * plugin (plugin/host.c does, and hands this file what it reads).
+ * unwinds through plugin code.  A plugin may keep anything it was handed,
+ * so nothing it holds may dangle: a record outlives its plugin (marked
+ * gone, every call naming it refused), and a handle is a number, never the
+ * address of the host's record, looked up among the live ones on each use
+ * and never reused -- a handle kept past its call is refused, never another
+ * client's call.  Must never register, load or unload a plugin
+ * (plugin/host.c does, and hands this file what it reads).
  */
 #include "plugin/api.h"
 
@@ -53,15 +61,73 @@ static unsigned char setting_read[CONFIG_PLUGIN_SETTINGS_MAX]; /* config_get ask
 static pthread_t loop_thread;
 static atomic_ullong foreign_calls;
 
-int plugin_api_on_loop(const struct redress_plugin *self, const char *function) {
-    if (pthread_equal(pthread_self(), loop_thread)) return 1;
-    /* Logged at the 1st, 2nd, 4th, 8th ... refusal: a thread calling in a
-     * loop cannot flood the log.  Nothing else is touched from here. */
-    unsigned long long refused = atomic_fetch_add(&foreign_calls, 1) + 1;
-    if ((refused & (refused - 1)) == 0)
-        log_error("plugin API called from another thread", "plugin=%s function=%s refused=%llu",
-                  self ? self->name : "?", function, refused);
+/* 1 at the 1st, 2nd, 4th, 8th ... of `count` misuses: a plugin misusing
+ * the API in a loop cannot flood the log. */
+static int worth_logging(unsigned long long count) { return (count & (count - 1)) == 0; }
+
+int plugin_api_may_call(const struct redress_plugin *self, const char *function) {
+    if (!pthread_equal(pthread_self(), loop_thread)) {
+        /* Nothing else is touched from here. */
+        unsigned long long refused = atomic_fetch_add(&foreign_calls, 1) + 1;
+        if (worth_logging(refused))
+            log_error("plugin API called from another thread", "plugin=%s function=%s refused=%llu",
+                      self ? self->name : "?", function, refused);
+        return 0;
+    }
+    if (self == NULL || !self->gone) return 1;
+    /* A plugin's event or timer it never freed, after its init failed or
+     * its shutdown ran: its record is still there to say so. */
+    struct redress_plugin *plugin = (struct redress_plugin *)self;
+    if (worth_logging(++plugin->misuses))
+        log_error("plugin API called after the plugin was torn down", "plugin=%s function=%s refused=%llu",
+                  self->name, function, plugin->misuses);
     return 0;
+}
+
+/* ------------------------------------------------------------ records and handles */
+
+/* The low byte of a handle is its plugin's index: 255 records at most. */
+#define RECORDS_MAX 255
+static struct redress_plugin *records[RECORDS_MAX];
+static int record_count;
+/* Handles given out so far: a handle is (serial << 8 | plugin index). */
+static uint64_t handle_serial;
+
+struct redress_plugin *plugin_record_new(void) {
+    if (record_count == RECORDS_MAX) return NULL;
+    struct redress_plugin *plugin = calloc(1, sizeof *plugin);
+    if (plugin == NULL) return NULL;
+    plugin->index = record_count;
+    records[record_count++] = plugin;
+    return plugin;
+}
+
+void plugin_records_free(void) {
+    for (int i = 0; i < record_count; i++) free(records[i]);
+    record_count = 0;
+}
+
+static uintptr_t handle_new(const struct redress_plugin *plugin) {
+    return (uintptr_t)(++handle_serial << 8 | (uint64_t)plugin->index);
+}
+
+/* The plugin a handle was given to, or NULL if it was never given. */
+static struct redress_plugin *handle_owner(uintptr_t handle) {
+    int index = (int)(handle & 0xff);
+    return handle != 0 && index < record_count ? records[index] : NULL;
+}
+
+/* Logs the use of a handle that is over (its callback returned, its job
+ * was reported): refused, naming the plugin. */
+static void handle_over(uintptr_t handle, const char *kind, const char *function) {
+    struct redress_plugin *plugin = handle_owner(handle);
+    if (plugin == NULL) {
+        log_error("plugin used a handle that is over", "plugin=? function=%s handle=\"%s\"", function, kind);
+        return;
+    }
+    if (worth_logging(++plugin->misuses))
+        log_warn("plugin used a handle that is over", "plugin=%s function=%s handle=\"%s\" refused=%llu",
+                 plugin->name, function, kind, plugin->misuses);
 }
 
 int plugin_api_setting_read(int index) { return index >= 0 && index < CONFIG_PLUGIN_SETTINGS_MAX && setting_read[index]; }
@@ -97,7 +163,7 @@ char *plugin_kinds_copy(const char *kinds) {
 /* ------------------------------------------------------------ facilities */
 
 static struct event_base *api_event_base(struct redress_plugin *self) {
-    if (!plugin_api_on_loop(self, "event_base")) return NULL;
+    if (!plugin_api_may_call(self, "event_base")) return NULL;
     return host_base;
 }
 
@@ -110,18 +176,18 @@ const char *plugin_api_setting(struct redress_plugin *self, const char *key) {
 }
 
 static const char *api_config_get(struct redress_plugin *self, const char *key) {
-    if (!plugin_api_on_loop(self, "config_get")) return NULL;
+    if (!plugin_api_may_call(self, "config_get")) return NULL;
     return plugin_api_setting(self, key);
 }
 
 static const char *api_data_directory(struct redress_plugin *self) {
-    if (!plugin_api_on_loop(self, "data_directory")) return NULL;
+    if (!plugin_api_may_call(self, "data_directory")) return NULL;
     return self ? self->data_directory : NULL;
 }
 
 static void api_log(struct redress_plugin *self, enum redress_log_level level, const char *message,
                     const char *fields_format, ...) {
-    if (!plugin_api_on_loop(self, "log")) return;
+    if (!plugin_api_may_call(self, "log")) return;
     char fields[1024] = "";
     if (fields_format) {
         va_list arguments;
@@ -144,10 +210,10 @@ static void api_log(struct redress_plugin *self, enum redress_log_level level, c
         snprintf(self->init_error, sizeof self->init_error, "%s%s%s", text, fields[0] ? " " : "", fields);
 }
 
-static int64_t api_now(void) { return plugin_api_on_loop(NULL, "now") ? clock_now() : -1; }
+static int64_t api_now(void) { return plugin_api_may_call(NULL, "now") ? clock_now() : -1; }
 
 static int api_parse_amount(const char *currency, const char *text, int64_t *minor_units) {
-    if (!plugin_api_on_loop(NULL, "parse_amount")) return -1;
+    if (!plugin_api_may_call(NULL, "parse_amount")) return -1;
     if (currency == NULL || text == NULL || minor_units == NULL) return -1;
     int digits = money_currency_digits(currency, strlen(currency));
     if (digits < 0) return -1;
@@ -155,39 +221,60 @@ static int api_parse_amount(const char *currency, const char *text, int64_t *min
 }
 
 static int api_parse_time(const char *text, int64_t *unix_seconds) {
-    if (!plugin_api_on_loop(NULL, "parse_time")) return -1;
+    if (!plugin_api_may_call(NULL, "parse_time")) return -1;
     if (text == NULL || unix_seconds == NULL) return -1;
     return timeparse_instant(text, strlen(text), unix_seconds) == NULL ? 0 : -1;
 }
 
 /* ------------------------------------------------------------ commands */
 
-struct redress_command_call {
+/* One run of a plugin command, on the dispatcher's stack; the plugin holds
+ * its handle (struct redress_command_call is never defined). */
+struct command_call {
+    uintptr_t handle;
     struct redress_plugin *plugin;
+    const char *command;                /* its name, upper case */
     struct request *request;
     struct evbuffer *buffer;            /* the reply, until it is known complete */
     long long outstanding;              /* array elements still to come */
     int replied;                        /* the top-level reply has begun */
     int broken;                         /* a reply after the complete one */
+    struct command_call *outer;         /* the run this one is inside of, if any */
 };
 
-/* Accounts for one more reply value; 0 if it is one too many. */
-static int reply_begins(struct redress_command_call *call) {
-    if (call == NULL || !plugin_api_on_loop(call->plugin, "reply")) return 0;
+/* The runs whose callback has not returned, innermost first. */
+static struct command_call *live_calls;
+
+/* The live run of handle, or NULL (logged) when it is over. */
+static struct command_call *command_call(struct redress_command_call *handle, const char *function) {
+    if (handle == NULL) return NULL;
+    if (!plugin_api_may_call(handle_owner((uintptr_t)handle), function)) return NULL;
+    for (struct command_call *call = live_calls; call; call = call->outer)
+        if (call->handle == (uintptr_t)handle) return call;
+    handle_over((uintptr_t)handle, "command call", function);
+    return NULL;
+}
+
+/* The run of handle, accounting for one more reply value; NULL if it is
+ * over or this value is one too many. */
+static struct command_call *reply_begins(struct redress_command_call *handle) {
+    struct command_call *call = command_call(handle, "reply");
+    if (call == NULL) return NULL;
     if (call->outstanding > 0) {
         call->outstanding--;
-        return 1;
+        return call;
     }
     if (call->replied) {
         call->broken = 1;
-        return 0;
+        return NULL;
     }
     call->replied = 1;
-    return 1;
+    return call;
 }
 
-static void api_reply_simple(struct redress_command_call *call, const char *text) {
-    if (!reply_begins(call)) return;
+static void api_reply_simple(struct redress_command_call *handle, const char *text) {
+    struct command_call *call = reply_begins(handle);
+    if (call == NULL) return;
     char clean[512];
     snprintf(clean, sizeof clean, "%s", text ? text : "");
     for (char *p = clean; *p; p++)
@@ -195,36 +282,61 @@ static void api_reply_simple(struct redress_command_call *call, const char *text
     reply_status(call->buffer, clean);
 }
 
-static void api_reply_error(struct redress_command_call *call, const char *code, const char *format, ...) {
-    if (!reply_begins(call)) return;
-    char message[512], clean_code[24];
+/* An error code: an upper-case word, as the host's own (NOTFOUND, INVALID). */
+#define ERROR_CODE_MAX 32
+static int valid_error_code(const char *code) {
+    size_t length = code ? strlen(code) : 0;
+    if (length == 0 || length > ERROR_CODE_MAX) return 0;
+    for (size_t i = 0; i < length; i++)
+        if (code[i] < 'A' || code[i] > 'Z') return 0;
+    return 1;
+}
+
+static void api_reply_error(struct redress_command_call *handle, const char *code, const char *format, ...) {
+    struct command_call *call = reply_begins(handle);
+    if (call == NULL) return;
+    char message[512];
     va_list arguments;
     va_start(arguments, format);
     vsnprintf(message, sizeof message, format ? format : "", arguments);
     va_end(arguments);
-    size_t i = 0;
-    for (; code && code[i] && i < sizeof clean_code - 1; i++)
-        clean_code[i] = isupper((unsigned char)code[i]) ? code[i] : 'X';
-    clean_code[i] = '\0';
-    if (i == 0) snprintf(clean_code, sizeof clean_code, "ERR");
-    reply_error(call->buffer, clean_code, "%s", message);
+    if (valid_error_code(code)) {
+        reply_error(call->buffer, code, "%s", message);
+    } else {
+        /* A client reads the code to decide what to do: a made-up one
+         * (each bad byte an X, as it was) would pass for the host's.  Say
+         * it is a plugin's fault, as a broken reply does. */
+        char shown[ERROR_CODE_MAX + 9];
+        size_t i = 0;
+        for (; code && code[i] && i < sizeof shown - 4; i++)
+            shown[i] = code[i] < ' ' || code[i] == '"' || code[i] == '\\' || code[i] == 0x7f ? '?' : code[i];
+        snprintf(shown + i, sizeof shown - i, "%s", code && code[i] ? "..." : "");
+        log_error("plugin replied an invalid error code", "plugin=%s command=%s code=\"%s\"%s", call->plugin->name,
+                  call->command, shown, code ? "" : " null=1");
+        reply_error(call->buffer, "ERR", "plugin %s: command %s replied an invalid error code (an upper-case word "
+                    "of up to %d letters): %s", call->plugin->name, call->command, ERROR_CODE_MAX, message);
+    }
     if (call->request && call->outstanding == 0) call->request->failed = 1;
 }
 
-static void api_reply_integer(struct redress_command_call *call, int64_t value) {
-    if (reply_begins(call)) reply_integer(call->buffer, (long long)value);
+static void api_reply_integer(struct redress_command_call *handle, int64_t value) {
+    struct command_call *call = reply_begins(handle);
+    if (call) reply_integer(call->buffer, (long long)value);
 }
 
-static void api_reply_bulk(struct redress_command_call *call, const char *data, size_t length) {
-    if (reply_begins(call)) reply_bulk(call->buffer, data ? data : "", data ? length : 0);
+static void api_reply_bulk(struct redress_command_call *handle, const char *data, size_t length) {
+    struct command_call *call = reply_begins(handle);
+    if (call) reply_bulk(call->buffer, data ? data : "", data ? length : 0);
 }
 
-static void api_reply_nil(struct redress_command_call *call) {
-    if (reply_begins(call)) reply_nil(call->buffer);
+static void api_reply_nil(struct redress_command_call *handle) {
+    struct command_call *call = reply_begins(handle);
+    if (call) reply_nil(call->buffer);
 }
 
-static void api_reply_array(struct redress_command_call *call, size_t count) {
-    if (!reply_begins(call)) return;
+static void api_reply_array(struct redress_command_call *handle, size_t count) {
+    struct command_call *call = reply_begins(handle);
+    if (call == NULL) return;
     if (count > (size_t)1 << 30) {
         call->broken = 1;
         return;
@@ -233,8 +345,8 @@ static void api_reply_array(struct redress_command_call *call, size_t count) {
     call->outstanding += (long long)count;
 }
 
-static const char *api_call_agent(struct redress_command_call *call) {
-    if (call && !plugin_api_on_loop(call->plugin, "call_agent")) return "";
+static const char *api_call_agent(struct redress_command_call *handle) {
+    struct command_call *call = command_call(handle, "call_agent");
     return call && call->request ? call->request->call.actor : "";
 }
 
@@ -266,10 +378,13 @@ void plugin_command_dispatch(struct request *request) {
         request_error(request, "ERR", "out of memory");
         return;
     }
-    struct redress_command_call call = {.plugin = entry->plugin, .request = request, .buffer = command_scratch};
-    int64_t started = clock_real_monotonic_us();
-    entry->fn(entry->plugin->state, &call, request->argc, (const char *const *)request->argv, request->argvlen);
-    plugin_callback_timed(entry->plugin, "command", entry->name, started);
+    struct command_call call = {.handle = handle_new(entry->plugin), .plugin = entry->plugin, .command = entry->name,
+                                .request = request, .buffer = command_scratch, .outer = live_calls};
+    live_calls = &call;
+    PLUGIN_CALLBACK(entry->plugin, "command", entry->name,
+                    entry->fn(entry->plugin->state, (struct redress_command_call *)call.handle, request->argc,
+                              (const char *const *)request->argv, request->argvlen));
+    live_calls = call.outer;
     if (!call.replied || call.outstanding != 0 || call.broken) {
         log_error("plugin command wrote a broken reply", "plugin=%s command=%s", entry->plugin->name, entry->name);
         request_error(request, "ERR", "plugin %s: command %s wrote no complete reply", entry->plugin->name,
@@ -291,8 +406,10 @@ struct result_step {
     size_t offset, length;  /* OP_STRING, OP_SET_FIELD: into the string arena */
 };
 
-/* One call's result, recorded. */
-struct redress_lua_call {
+/* One call's result, recorded.  The plugin holds its handle (struct
+ * redress_lua_call is never defined). */
+struct lua_recorder {
+    uintptr_t handle;                   /* of the call running at this level; 0 between calls */
     const struct plugin_function *function;
     struct result_step *steps;
     size_t step_count, step_capacity;
@@ -311,20 +428,25 @@ struct redress_lua_call {
  * turn, and the outer call's result must survive the inner one.  Each
  * level keeps its buffers for the next call at that level. */
 #define LUA_CALL_DEPTH_MAX 8
-static struct redress_lua_call recorders[LUA_CALL_DEPTH_MAX];
+static struct lua_recorder recorders[LUA_CALL_DEPTH_MAX];
 static int lua_call_depth;
 
-/* 1 if a result may still be recorded into call (from the loop thread). */
-static int recording(struct redress_lua_call *call) {
-    if (call == NULL || call->error[0]) return 0;
-    return plugin_api_on_loop(call->function ? call->function->plugin : NULL, "result");
+/* The recorder of the live call of handle, if a result may still be
+ * recorded into it (from the loop thread); else NULL, logged when the call
+ * is over (a handle kept past its function's return). */
+static struct lua_recorder *recording(struct redress_lua_call *handle) {
+    if (handle == NULL || !plugin_api_may_call(handle_owner((uintptr_t)handle), "result")) return NULL;
+    for (int level = 0; level < lua_call_depth; level++)
+        if (recorders[level].handle == (uintptr_t)handle) return recorders[level].error[0] ? NULL : &recorders[level];
+    handle_over((uintptr_t)handle, "lua call", "result");
+    return NULL;
 }
 
-static void result_fail(struct redress_lua_call *call, const char *why) {
+static void result_fail(struct lua_recorder *call, const char *why) {
     if (call->error[0] == '\0') snprintf(call->error, sizeof call->error, "%s", why);
 }
 
-static struct result_step *result_step(struct redress_lua_call *call, enum result_op op) {
+static struct result_step *result_step(struct lua_recorder *call, enum result_op op) {
     if (call == NULL || call->error[0]) return NULL;
     if (call->step_count >= RESULT_VALUES_MAX) {
         result_fail(call, "result has more than 100000 values");
@@ -347,7 +469,7 @@ static struct result_step *result_step(struct redress_lua_call *call, enum resul
 }
 
 /* Pushes onto the recorded stack; 0 if it is full. */
-static int result_push(struct redress_lua_call *call, int table) {
+static int result_push(struct lua_recorder *call, int table) {
     if (call->depth >= RESULT_DEPTH_MAX) {
         result_fail(call, "result nested more than 64 levels");
         return 0;
@@ -358,7 +480,7 @@ static int result_push(struct redress_lua_call *call, int table) {
     return 1;
 }
 
-static int result_copy(struct redress_lua_call *call, const char *data, size_t length, size_t *offset) {
+static int result_copy(struct lua_recorder *call, const char *data, size_t length, size_t *offset) {
     if (length > RESULT_STRING_BYTES_MAX - call->arena_length) {
         result_fail(call, "result strings exceed 1 MiB");
         return -1;
@@ -380,8 +502,9 @@ static int result_copy(struct redress_lua_call *call, const char *data, size_t l
     return 0;
 }
 
-static void result_scalar(struct redress_lua_call *call, enum result_op op, int64_t integer, double number) {
-    if (!recording(call) || !result_push(call, 0)) return;
+static void result_scalar(struct redress_lua_call *handle, enum result_op op, int64_t integer, double number) {
+    struct lua_recorder *call = recording(handle);
+    if (call == NULL || !result_push(call, 0)) return;
     struct result_step *step = result_step(call, op);
     if (step) {
         step->integer = integer;
@@ -400,8 +523,9 @@ static void api_result_number(struct redress_lua_call *call, double value) {
     result_scalar(call, OP_NUMBER, 0, value);
 }
 
-static void api_result_string(struct redress_lua_call *call, const char *data, size_t length) {
-    if (!recording(call)) return;
+static void api_result_string(struct redress_lua_call *handle, const char *data, size_t length) {
+    struct lua_recorder *call = recording(handle);
+    if (call == NULL) return;
     size_t offset;
     if (result_copy(call, data ? data : "", data ? length : 0, &offset) != 0 || !result_push(call, 0)) return;
     struct result_step *step = result_step(call, OP_STRING);
@@ -411,13 +535,15 @@ static void api_result_string(struct redress_lua_call *call, const char *data, s
     }
 }
 
-static void api_result_table(struct redress_lua_call *call) {
-    if (!recording(call) || !result_push(call, 1)) return;
+static void api_result_table(struct redress_lua_call *handle) {
+    struct lua_recorder *call = recording(handle);
+    if (call == NULL || !result_push(call, 1)) return;
     result_step(call, OP_TABLE);
 }
 
-static void api_result_set_field(struct redress_lua_call *call, const char *key) {
-    if (!recording(call)) return;
+static void api_result_set_field(struct redress_lua_call *handle, const char *key) {
+    struct lua_recorder *call = recording(handle);
+    if (call == NULL) return;
     if (key == NULL || call->depth < 2 || !call->is_table[call->depth - 1]) {
         result_fail(call, "result_set_field without a value on a table");
         return;
@@ -431,8 +557,9 @@ static void api_result_set_field(struct redress_lua_call *call, const char *key)
     call->depth--;
 }
 
-static void api_result_append(struct redress_lua_call *call) {
-    if (!recording(call)) return;
+static void api_result_append(struct redress_lua_call *handle) {
+    struct lua_recorder *call = recording(handle);
+    if (call == NULL) return;
     if (call->depth < 2 || !call->is_table[call->depth - 1]) {
         result_fail(call, "result_append without a value on a table");
         return;
@@ -443,8 +570,9 @@ static void api_result_append(struct redress_lua_call *call) {
     call->depth--;
 }
 
-static void api_result_error(struct redress_lua_call *call, const char *format, ...) {
-    if (!recording(call)) return;
+static void api_result_error(struct redress_lua_call *handle, const char *format, ...) {
+    struct lua_recorder *call = recording(handle);
+    if (call == NULL) return;
     va_list arguments;
     va_start(arguments, format);
     vsnprintf(call->error, sizeof call->error, format ? format : "failed", arguments);
@@ -493,7 +621,8 @@ int plugin_api_lua_call(lua_State *state) {
     if (lua_call_depth >= LUA_CALL_DEPTH_MAX)
         return luaL_error(state, "plugins.%s.%s: plugin functions nested more than %d deep", function->plugin->name,
                           function->name, LUA_CALL_DEPTH_MAX);
-    struct redress_lua_call *call = &recorders[lua_call_depth];
+    struct lua_recorder *call = &recorders[lua_call_depth];
+    call->handle = handle_new(function->plugin);
     call->function = function;
     call->step_count = 0;
     call->arena_length = 0;
@@ -501,8 +630,12 @@ int plugin_api_lua_call(lua_State *state) {
     call->error[0] = '\0';
     /* No Lua error may unwind between these two lines: only plugin code runs. */
     lua_call_depth++;
-    int status = function->fn(function->plugin->state, call, argc, argv);
+    int status;
+    PLUGIN_CALLBACK(function->plugin, "lua function", function->name,
+                    status = function->fn(function->plugin->state, (struct redress_lua_call *)call->handle, argc,
+                                          argv));
     lua_call_depth--;
+    call->handle = 0;
     sandbox_charge_time(state, function->plugin->name, function->name);
     if (status != 0 && call->error[0] == '\0') snprintf(call->error, sizeof call->error, "failed");
     if (call->error[0] == '\0' && call->depth > 1) snprintf(call->error, sizeof call->error, "more than one result");
@@ -540,7 +673,7 @@ int plugin_api_lua_call(lua_State *state) {
 
 static int64_t api_replay_events(struct redress_plugin *self, int64_t after_id, const char *kinds, size_t limit,
                                  redress_event_fn fn, void *state) {
-    if (!plugin_api_on_loop(self, "replay_events")) return after_id;
+    if (!plugin_api_may_call(self, "replay_events")) return after_id;
     /* Only committed events: while a batch is open, its rows are visible to
      * this connection but may still be rolled back. */
     if (fn == NULL || limit == 0 || store_batch_is_open()) return after_id;
@@ -620,29 +753,61 @@ static int64_t api_replay_events(struct redress_plugin *self, int64_t after_id, 
 }
 
 static int64_t api_last_event_id(struct redress_plugin *self) {
-    if (!plugin_api_on_loop(self, "last_event_id")) return -1;
+    if (!plugin_api_may_call(self, "last_event_id")) return -1;
     return events_last_committed_id();
 }
 
-static void api_refund_report(struct redress_refund_job *job, int succeeded, const char *reference,
+/* The jobs in executors' hands: from their start to their report (after
+ * which the engine frees its job).  Few at a time: a list. */
+struct job_handle {
+    uintptr_t handle;
+    struct refund_job *job;
+};
+static struct job_handle *live_jobs;
+static size_t live_job_count, live_job_capacity;
+
+static void api_refund_report(struct redress_refund_job *handle, int succeeded, const char *reference,
                               const char *message) {
-    if (!plugin_api_on_loop(NULL, "refund_report")) return;
+    if (handle == NULL || !plugin_api_may_call(handle_owner((uintptr_t)handle), "refund_report")) return;
+    size_t i = 0;
+    while (i < live_job_count && live_jobs[i].handle != (uintptr_t)handle) i++;
+    if (i == live_job_count) {
+        /* Reported already (or never given): the engine may have freed it. */
+        handle_over((uintptr_t)handle, "refund job", "refund_report");
+        return;
+    }
+    struct refund_job *job = live_jobs[i].job;
+    live_jobs[i] = live_jobs[--live_job_count];
     /* Any other non-zero value is success, as it was before 1.5 named them. */
     enum refund_outcome outcome = succeeded == REDRESS_REFUND_UNKNOWN  ? REFUND_OUTCOME_UNKNOWN
                                   : succeeded == REDRESS_REFUND_FAILED ? REFUND_OUTCOME_FAILED
                                                                        : REFUND_OUTCOME_SUCCEEDED;
-    refund_exec_report((struct refund_job *)job, outcome, reference, message);
+    refund_exec_report(job, outcome, reference, message);
 }
 
 void plugin_api_refund_start(void *context, const struct refund_handover *handover, struct refund_job *job) {
     const struct plugin_executor *executor = context;
+    if (live_job_count == live_job_capacity) {
+        size_t capacity = live_job_capacity ? live_job_capacity * 2 : 16;
+        struct job_handle *grown = realloc(live_jobs, capacity * sizeof *grown);
+        if (grown == NULL) {
+            /* The executor never saw it: surely not paid (REFUND.RETRY). */
+            refund_exec_report(job, REFUND_OUTCOME_FAILED, NULL, "out of memory: not handed to the executor");
+            return;
+        }
+        live_jobs = grown;
+        live_job_capacity = capacity;
+    }
+    uintptr_t handle = handle_new(executor->plugin);
+    live_jobs[live_job_count++] = (struct job_handle){handle, job};
     struct redress_refund refund = {
         .size = sizeof refund, .id = handover->refund_id, .case_id = handover->case_id,
         .order_id = handover->order_id, .amount = handover->amount, .currency = handover->currency,
         .amount_digits = handover->amount_digits, .idempotency_key = handover->key, .attempt = handover->attempt,
         .resent = handover->resent,
     };
-    executor->executor->start(executor->plugin->state, &refund, (struct redress_refund_job *)job);
+    PLUGIN_CALLBACK(executor->plugin, "refund executor", executor->executor->name,
+                    executor->executor->start(executor->plugin->state, &refund, (struct redress_refund_job *)handle));
 }
 
 /* ------------------------------------------------------------ the table */
@@ -694,4 +859,8 @@ void plugin_api_free(void) {
         memset(&recorders[i], 0, sizeof recorders[i]);
     }
     lua_call_depth = 0;
+    free(live_jobs);
+    live_jobs = NULL;
+    live_job_count = live_job_capacity = 0;
+    live_calls = NULL;
 }

@@ -16,6 +16,7 @@
 
 #include "cmd/table.h"
 #include "domain/refund_exec.h"
+#include "lib/clock.h"
 #include "lib/config.h"
 #include "redress/plugin.h"
 
@@ -26,7 +27,15 @@ struct lua_State;
 #define PLUGIN_INIT_ERROR_MAX 400
 #define PLUGIN_QUEUES_MAX 1024
 
+/* A plugin as the host knows it: a record of plugin/api.c's (plugin_record_new),
+ * never freed while plugins run, so a pointer to it a plugin kept is never
+ * dangling (see `gone`). */
 struct redress_plugin {
+    int index;                          /* in the records: the low byte of its handles */
+    /* Torn down (its init failed, or it was refused, or its shutdown ran):
+     * every host call naming it is refused (plugin_api_may_call). */
+    int gone;
+    unsigned long long misuses;         /* refused calls after teardown and stale handles, for the log's rate */
     char name[PLUGIN_NAME_MAX + 1];
     char version[64];
     char path[2300];
@@ -80,12 +89,22 @@ void plugin_api_fill(struct redress_host_api *table, const struct config *config
 int plugin_api_setting_read(int index);
 /* The value of setting NAME.key for the plugin, marked read (or NULL). */
 const char *plugin_api_setting(struct redress_plugin *self, const char *key);
-/* 1 on the loop thread (the one that filled the table); else 0, after a
- * log line naming the plugin (self may be NULL) and the function (the 1st,
+/* 1 if the plugin self (may be NULL) may call the API function now: on the
+ * loop thread (the one that filled the table), and self not torn down.
+ * Else 0, after a log line naming the plugin and the function (the 1st,
  * 2nd, 4th, 8th ... such call). */
-int plugin_api_on_loop(const struct redress_plugin *self, const char *function);
-/* Frees the buffers of command replies and Lua results. */
+int plugin_api_may_call(const struct redress_plugin *self, const char *function);
+/* Frees the buffers of command replies and Lua results, and forgets the
+ * refund jobs in the plugins' hands (the plugin records stay). */
 void plugin_api_free(void);
+
+/* A new plugin record (zeroed but for its index), owned by this file: it
+ * stays valid until plugin_records_free, which only the next load calls,
+ * so a torn-down plugin's kept pointer reads a record marked gone, never
+ * freed memory.  NULL when out of memory or past 255 records (loads). */
+struct redress_plugin *plugin_record_new(void);
+/* Frees every record (a new load begins: no plugin of the last one runs). */
+void plugin_records_free(void);
 
 /* The handler of every plugin command: runs the plugin's function, passes
  * its reply on only when it is exactly one complete reply. */
@@ -105,7 +124,8 @@ int plugin_kinds_match(const char *kinds, const char *kind);
  * spaces go ("a, b" is "a,b").  Allocated; NULL when out of memory. */
 char *plugin_kinds_copy(const char *kinds);
 
-/* A callback of `plugin` (what: "command", "subscriber", "clock listener";
+/* A callback of `plugin` (what: "command", "subscriber on", "clock listener",
+ * "order source", "refund executor", "lua function", "commit callback";
  * name: which, or "") that began at `started_us` (clock_real_monotonic_us)
  * has returned: one that held the loop longer than PLUGIN_SLOW_MS is
  * logged as a warning naming the plugin and the callback, at most once a
@@ -113,5 +133,15 @@ char *plugin_kinds_copy(const char *kinds);
  * warning).  Nothing stops it: the plugin's code is trusted. */
 #define PLUGIN_SLOW_MS 100
 void plugin_callback_timed(struct redress_plugin *plugin, const char *what, const char *name, int64_t started_us);
+
+/* Runs `call`, a statement calling into a plugin from the loop, timed as
+ * above: every callback the loop runs goes through it, so none escapes the
+ * slow-callback warning. */
+#define PLUGIN_CALLBACK(plugin, what, name, call)                                    \
+    do {                                                                             \
+        int64_t plugin_callback_started_ = clock_real_monotonic_us();                \
+        call;                                                                        \
+        plugin_callback_timed((plugin), (what), (name), plugin_callback_started_);  \
+    } while (0)
 
 #endif

@@ -94,9 +94,13 @@ static void say(char *error, size_t error_size, const char *format, ...) {
 static struct evbuffer *reply_buffers[CASE_CALL_DEPTH_MAX];
 static int call_depth;
 
-/* 0 on the loop thread; else -1 with why (BADSTATE). */
+/* 0 if self may call now (plugin_api_may_call); else -1 with why (BADSTATE). */
 static int off_loop(struct redress_plugin *self, const char *function, char *error, size_t error_size) {
-    if (plugin_api_on_loop(self, function)) return 0;
+    if (plugin_api_may_call(self, function)) return 0;
+    if (self && self->gone) {
+        say(error, error_size, "BADSTATE plugin %s: %s called after the plugin was torn down", self->name, function);
+        return -1;
+    }
     say(error, error_size, "BADSTATE plugin %s: %s called from a thread other than the daemon's loop (the API is "
         "the loop thread's only)", self ? self->name : "?", function);
     return -1;
@@ -437,25 +441,28 @@ static int api_customer_get(struct redress_plugin *self, const char *customer, r
 /* ------------------------------------------------------------ commits */
 
 struct commit_wait {
+    struct redress_plugin *plugin;
     redress_commit_fn fn;
     void *state;
 };
 
 static void commit_done(void *argument, int committed) {
     struct commit_wait *wait = argument;
-    wait->fn(wait->state, committed);
+    /* Not into a plugin torn down meanwhile (its shutdown freed state). */
+    if (!wait->plugin->gone)
+        PLUGIN_CALLBACK(wait->plugin, "commit callback", "", wait->fn(wait->state, committed));
     free(wait);
 }
 
 static int api_when_committed(struct redress_plugin *self, redress_commit_fn fn, void *state) {
-    if (fn == NULL || !plugin_api_on_loop(self, "when_committed")) return -1;
+    if (self == NULL || fn == NULL || !plugin_api_may_call(self, "when_committed")) return -1;
     if (!store_batch_is_open() && !store_commit_waits()) { /* everything committed is on disk */
         fn(state, 1);
         return 0;
     }
     struct commit_wait *wait = malloc(sizeof *wait);
     if (wait == NULL) return -1;
-    *wait = (struct commit_wait){fn, state};
+    *wait = (struct commit_wait){self, fn, state};
     /* The batch's own callback (not the command's): plugin calls run between commands. */
     if (store_after_durable(commit_done, wait) != 0) {
         free(wait);

@@ -41,11 +41,8 @@ static void run_listeners(evutil_socket_t fd, short what, void *argument) {
     (void)fd, (void)what, (void)argument;
     /* A listener cannot add or remove listeners (registration is during
      * init only), so the array holds still while it runs. */
-    for (int i = 0; i < listener_count; i++) {
-        int64_t started = clock_real_monotonic_us();
-        listeners[i].fn(listeners[i].state);
-        plugin_callback_timed(listeners[i].plugin, "clock listener", "", started);
-    }
+    for (int i = 0; i < listener_count; i++)
+        PLUGIN_CALLBACK(listeners[i].plugin, "clock listener", "", listeners[i].fn(listeners[i].state));
 }
 
 static int waiting;                          /* a durable callback will activate run_event */

@@ -37,6 +37,7 @@
 #include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <event2/buffer.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -83,31 +84,54 @@ static int grow(void **array, int count, size_t element) {
     return 0;
 }
 
-/* Logs a refused registration; during init it is also the reason the start
- * error gives if the init then fails. */
-static void refused(struct redress_plugin *self, const char *what, const char *name, const char *why) {
-    log_error("plugin registration refused", "plugin=%s what=%s name=%.64s why=\"%s\"", self ? self->name : "?",
-              what, name ? name : "(null)", why);
+/* Logs a refused registration, naming the plugin, what, its name (NULL:
+ * "(null)"; control bytes and quotes as '?') and why; during init it is
+ * also the reason the start error gives if the init then fails.  Returns
+ * -1, what the register_* entry returns. */
+static int refused(struct redress_plugin *self, const char *what, const char *name, const char *format, ...)
+    __attribute__((format(printf, 4, 5)));
+static int refused(struct redress_plugin *self, const char *what, const char *name, const char *format, ...) {
+    char shown[65], why[240];
+    size_t i = 0;
+    for (; name && name[i] && i < sizeof shown - 1; i++)
+        shown[i] = (unsigned char)name[i] < ' ' || name[i] == '"' || name[i] == 0x7f ? '?' : name[i];
+    shown[i] = '\0';
+    va_list arguments;
+    va_start(arguments, format);
+    vsnprintf(why, sizeof why, format, arguments);
+    va_end(arguments);
+    log_error("plugin registration refused", "plugin=%s what=%s name=%s why=\"%s\"", self ? self->name : "?", what,
+              name ? shown : "(null)", why);
     if (self && self->initializing)
-        snprintf(self->init_error, sizeof self->init_error, "%s %.64s refused: %s", what, name ? name : "(null)", why);
+        snprintf(self->init_error, sizeof self->init_error, "%s %s refused: %s", what, name ? shown : "(null)", why);
+    return -1;
 }
 
-static int registering(struct redress_plugin *self, const char *what) {
-    if (!plugin_api_on_loop(self, what)) return 0;
-    if (self == NULL || !self->initializing) {
-        log_error("plugin registration refused", "plugin=%s what=%s why=\"only during the plugin's init\"",
-                  self ? self->name : "?", what);
+/* 1 if self may register now (its init runs); else 0 after logging why. */
+static int registering(struct redress_plugin *self, const char *what, const char *name) {
+    if (!plugin_api_may_call(self, what)) return 0;
+    if (self == NULL) {
+        refused(self, what, name, "no plugin (self is NULL)");
+        return 0;
+    }
+    if (!self->initializing) {
+        refused(self, what, name, "only during the plugin's init");
         return 0;
     }
     return 1;
 }
 
-static int valid_command_name(const char *name) {
+#define COMMAND_NAME_MAX 40
+
+/* NULL if name is a command name, else why not. */
+static const char *bad_command_name(const char *name) {
     size_t len = strlen(name);
-    if (len == 0 || len > 40) return 0;
+    if (len == 0) return "the name is empty";
+    if (len > COMMAND_NAME_MAX) return "the name is longer than 40 bytes";
     for (size_t i = 0; i < len; i++)
-        if (!isalnum((unsigned char)name[i]) && name[i] != '.' && name[i] != '_' && name[i] != '-') return 0;
-    return 1;
+        if (!isalnum((unsigned char)name[i]) && name[i] != '.' && name[i] != '_' && name[i] != '-')
+            return "a command name holds only letters, digits, '.', '_' and '-'";
+    return NULL;
 }
 
 static int valid_identifier(const char *name, size_t max) {
@@ -118,25 +142,38 @@ static int valid_identifier(const char *name, size_t max) {
     return 1;
 }
 
+#define NOT_AN_IDENTIFIER "not a Lua identifier (letters, digits and _, not a digit first, up to 63 bytes)"
+
 /* ------------------------------------------------------------ registration */
 
 static int api_register_command(struct redress_plugin *self, const char *name, int minimum_arguments,
                                 int maximum_arguments, unsigned roles, const char *usage, redress_command_fn fn) {
-    if (!registering(self, "command")) return -1;
-    if (name == NULL || !valid_command_name(name) || fn == NULL || minimum_arguments < 1 ||
-        (maximum_arguments >= 0 && maximum_arguments < minimum_arguments) || (roles & ~REDRESS_ROLE_ANY) ||
-        roles == 0) {
-        refused(self, "command", name, "bad name, arity, roles or handler");
-        return -1;
-    }
+    static const char what[] = "command";
+    if (!registering(self, what, name)) return -1;
+    if (name == NULL) return refused(self, what, name, "no name");
+    const char *bad = bad_command_name(name);
+    if (bad) return refused(self, what, name, "%s", bad);
+    if (fn == NULL) return refused(self, what, name, "no handler function");
+    if (minimum_arguments < 1)
+        return refused(self, what, name, "minimum_arguments %d is below 1 (the command's name counts)",
+                       minimum_arguments);
+    if (maximum_arguments >= 0 && maximum_arguments < minimum_arguments)
+        return refused(self, what, name, "maximum_arguments %d is below minimum_arguments %d (-1: no maximum)",
+                       maximum_arguments, minimum_arguments);
+    if (roles & ~REDRESS_ROLE_ANY)
+        return refused(self, what, name, "unknown role bits 0x%x (REDRESS_ROLE_*)", roles & ~REDRESS_ROLE_ANY);
+    if (roles == 0) return refused(self, what, name, "no role may run it (roles is 0)");
     if (commands_lookup(name, strlen(name)) != NULL) {
-        refused(self, "command", name, "the name is taken");
-        return -1;
+        for (int i = 0; i < command_count; i++)
+            if (strcasecmp(commands[i]->name, name) == 0)
+                return refused(self, what, name, "the name is taken by a command of plugin %s",
+                               commands[i]->plugin->name);
+        return refused(self, what, name, "the name is taken by a built-in command");
     }
     struct plugin_command *entry = calloc(1, sizeof *entry);
     if (entry == NULL || grow((void **)&commands, command_count, sizeof *commands) != 0) {
         free(entry);
-        return -1;
+        return refused(self, what, name, "out of memory");
     }
     for (size_t i = 0; name[i]; i++) entry->name[i] = (char)toupper((unsigned char)name[i]);
     snprintf(entry->usage, sizeof entry->usage, "%s", usage ? usage : "");
@@ -153,24 +190,24 @@ static int api_register_command(struct redress_plugin *self, const char *name, i
     /* The command table finds it from now on (after the built-ins). */
     if (commands_register(&entry->command, self) != 0) {
         free(entry);
-        return -1;
+        /* The name was free a moment ago: only memory is left to fail. */
+        return refused(self, what, name, "the command table is out of memory");
     }
     commands[command_count++] = entry;
     return 0;
 }
 
 static int api_register_lua_function(struct redress_plugin *self, const char *name, redress_lua_fn fn) {
-    if (!registering(self, "lua function")) return -1;
-    if (name == NULL || !valid_identifier(name, 63) || fn == NULL) {
-        refused(self, "lua function", name, "not a Lua identifier");
-        return -1;
-    }
+    static const char what[] = "lua function";
+    if (!registering(self, what, name)) return -1;
+    if (name == NULL) return refused(self, what, name, "no name");
+    if (!valid_identifier(name, 63)) return refused(self, what, name, NOT_AN_IDENTIFIER);
+    if (fn == NULL) return refused(self, what, name, "no function");
     for (int i = 0; i < functions.count; i++)
-        if (functions.items[i].plugin == self && strcmp(functions.items[i].name, name) == 0) {
-            refused(self, "lua function", name, "registered twice");
-            return -1;
-        }
-    if (grow((void **)&functions.items, functions.count, sizeof *functions.items) != 0) return -1;
+        if (functions.items[i].plugin == self && strcmp(functions.items[i].name, name) == 0)
+            return refused(self, what, name, "registered twice: plugins.%s.%s is there already", self->name, name);
+    if (grow((void **)&functions.items, functions.count, sizeof *functions.items) != 0)
+        return refused(self, what, name, "out of memory");
     struct plugin_function *entry = &functions.items[functions.count++];
     entry->plugin = self;
     snprintf(entry->name, sizeof entry->name, "%s", name);
@@ -179,55 +216,62 @@ static int api_register_lua_function(struct redress_plugin *self, const char *na
 }
 
 static int api_subscribe_events(struct redress_plugin *self, const char *kinds, redress_event_fn fn) {
-    if (!registering(self, "event subscriber")) return -1;
-    if (fn == NULL) return -1;
+    static const char what[] = "event subscriber";
+    const char *name = kinds == NULL || kinds[0] == '\0' ? "*" : kinds;
+    if (!registering(self, what, name)) return -1;
+    if (fn == NULL) return refused(self, what, name, "no function");
     char *copy = plugin_kinds_copy(kinds);
     if (copy == NULL || grow((void **)&subscribers, subscriber_count, sizeof *subscribers) != 0) {
         free(copy);
-        return -1;
+        return refused(self, what, name, "out of memory");
     }
     subscribers[subscriber_count++] = (struct plugin_subscriber){self, copy, fn};
     return 0;
 }
 
 static int api_register_refund_executor(struct redress_plugin *self, const struct redress_refund_executor *executor) {
-    if (!registering(self, "refund executor")) return -1;
-    if (executor == NULL || executor->size < sizeof(struct redress_refund_executor) || executor->name == NULL ||
-        !valid_identifier(executor->name, 63) || executor->start == NULL || strcmp(executor->name, "outbox") == 0) {
-        refused(self, "refund executor", executor ? executor->name : NULL, "bad or reserved name, or no start");
-        return -1;
-    }
+    static const char what[] = "refund executor";
+    /* Only a whole struct has a name to read. */
+    const char *name = executor && executor->size >= sizeof(struct redress_refund_executor) ? executor->name : NULL;
+    if (!registering(self, what, name)) return -1;
+    if (executor == NULL) return refused(self, what, name, "no executor");
+    if (executor->size < sizeof(struct redress_refund_executor))
+        return refused(self, what, name, "executor size %zu is below this API's %zu (set size = sizeof)",
+                       executor->size, sizeof(struct redress_refund_executor));
+    if (name == NULL) return refused(self, what, name, "no name");
+    if (!valid_identifier(name, 63)) return refused(self, what, name, NOT_AN_IDENTIFIER);
+    if (strcmp(name, "outbox") == 0) return refused(self, what, name, "outbox is reserved: the built-in executor");
+    if (executor->start == NULL) return refused(self, what, name, "no start function");
     for (int i = 0; i < executor_count; i++)
-        if (strcmp(executors[i].executor->name, executor->name) == 0) {
-            refused(self, "refund executor", executor->name, "the name is taken");
-            return -1;
-        }
-    if (executor_count == PLUGINS_MAX) return -1;
+        if (strcmp(executors[i].executor->name, name) == 0)
+            return refused(self, what, name, "the name is taken by plugin %s", executors[i].plugin->name);
+    if (executor_count == PLUGINS_MAX)
+        return refused(self, what, name, "more than %d executors", PLUGINS_MAX);
     executors[executor_count++] = (struct plugin_executor){self, executor};
     return 0;
 }
 
 static int api_register_order_source(struct redress_plugin *self, redress_order_fn fn) {
-    if (!registering(self, "order source")) return -1;
-    if (fn == NULL) {
-        refused(self, "order source", self->name, "no lookup function");
-        return -1;
-    }
+    static const char what[] = "order source";
+    const char *name = self ? self->name : NULL;
+    if (!registering(self, what, name)) return -1;
+    if (fn == NULL) return refused(self, what, name, "no lookup function");
     /* Two authorities on what an order was paid would be none. */
-    if (order_source.plugin) {
-        char why[120];
-        snprintf(why, sizeof why, "plugin %s is the order source already: one per daemon", order_source.plugin->name);
-        refused(self, "order source", self->name, why);
-        return -1;
-    }
+    if (order_source.plugin)
+        return refused(self, what, name, "plugin %s is the order source already: one per daemon",
+                       order_source.plugin->name);
     order_source.plugin = self;
     order_source.fn = fn;
     return 0;
 }
 
 static int api_on_clock_moved(struct redress_plugin *self, void (*fn)(void *state), void *state) {
-    if (!registering(self, "clock listener")) return -1;
-    return plugin_clock_add(self, fn, state);
+    static const char what[] = "clock listener";
+    const char *name = self ? self->name : NULL;
+    if (!registering(self, what, name)) return -1;
+    if (fn == NULL) return refused(self, what, name, "no function");
+    if (plugin_clock_add(self, fn, state) != 0) return refused(self, what, name, "out of memory");
+    return 0;
 }
 
 /* Removes every entry of plugin (its init failed, or it is unloaded). */
@@ -328,11 +372,9 @@ int plugins_want_event(const char *kind) {
 
 void plugins_deliver_event(const struct redress_event *event) {
     for (int i = 0; i < subscriber_count; i++)
-        if (plugin_kinds_match(subscribers[i].kinds, event->kind)) {
-            int64_t started = clock_real_monotonic_us();
-            subscribers[i].fn(subscribers[i].plugin->state, event);
-            plugin_callback_timed(subscribers[i].plugin, "subscriber on", event->kind, started);
-        }
+        if (plugin_kinds_match(subscribers[i].kinds, event->kind))
+            PLUGIN_CALLBACK(subscribers[i].plugin, "subscriber on", event->kind,
+                            subscribers[i].fn(subscribers[i].plugin->state, event));
 }
 
 /* ------------------------------------------------------------ order facts */
@@ -347,7 +389,9 @@ int plugins_order_lookup(const char *order_id, size_t length, int64_t *paid, cha
     struct redress_order order;
     memset(&order, 0, sizeof order);
     order.size = sizeof order;
-    int found = order_source.fn(order_source.plugin->state, order_id, length, &order);
+    int found;
+    PLUGIN_CALLBACK(order_source.plugin, "order source", "",
+                    found = order_source.fn(order_source.plugin->state, order_id, length, &order));
     order.error[sizeof order.error - 1] = '\0';
     if (found == 0) return 0;
     if (found < 0) {
@@ -388,9 +432,9 @@ static int load_one(const char *path, char *error, size_t error_size) {
                      plugins[i]->path);
             goto refused;
         }
-    struct redress_plugin *plugin = calloc(1, sizeof *plugin);
+    struct redress_plugin *plugin = plugin_record_new();
     if (plugin == NULL) {
-        snprintf(error, error_size, "%s: out of memory", path);
+        snprintf(error, error_size, "%s: out of memory (or more than 255 plugin loads)", path);
         goto refused;
     }
     plugin->handle = handle;
@@ -401,11 +445,11 @@ static int load_one(const char *path, char *error, size_t error_size) {
     snprintf(plugin->data_directory, sizeof plugin->data_directory, "%s/plugins/%s", host_config->data, plugin->name);
     if (plugin_loader_make_directories(plugin->data_directory) != 0) {
         snprintf(error, error_size, "%s: cannot create %s: %s", path, plugin->data_directory, strerror(errno));
-        free(plugin);
+        plugin->gone = 1; /* the record stays: see plugin_record_new */
         goto refused;
     }
     if (plugin_case_api_identity(plugin, error, error_size) != 0) {
-        free(plugin);
+        plugin->gone = 1; /* the record stays: see plugin_record_new */
         goto refused;
     }
     plugin->initializing = 1;
@@ -415,13 +459,13 @@ static int load_one(const char *path, char *error, size_t error_size) {
         unregister_all(plugin);
         snprintf(error, error_size, "%s: plugin %s: init failed: %s", path, plugin->name,
                  plugin->init_error[0] ? plugin->init_error : "it logged no reason");
-        free(plugin);
+        plugin->gone = 1; /* the record stays: see plugin_record_new */
         goto refused;
     }
     if (check_settings_read(plugin, error, error_size) != 0) {
         if (info->shutdown) info->shutdown(plugin->state);
         unregister_all(plugin);
-        free(plugin);
+        plugin->gone = 1; /* the record stays: see plugin_record_new */
         goto refused;
     }
     plugins[plugin_count++] = plugin;
@@ -437,6 +481,7 @@ void plugins_resume_refunds(void) { refund_exec_resume(); }
 
 int plugins_load(const struct config *config, struct event_base *base, char *error, size_t error_size) {
     host_config = config;
+    plugin_records_free(); /* a new load: nothing of an earlier one runs */
     plugin_api_fill(&host_api, config, base);
     plugin_case_api_fill(&host_api);
     host_api.register_command = api_register_command;
@@ -500,6 +545,7 @@ void plugins_shutdown(void) {
     for (int p = plugin_count - 1; p >= 0; p--) {
         struct redress_plugin *plugin = plugins[p];
         if (plugin->info->shutdown) plugin->info->shutdown(plugin->state);
+        plugin->gone = 1;
     }
     /* Jobs not reported: the refunds stay executing, resumed at next start. */
     refund_exec_shutdown();
@@ -507,7 +553,9 @@ void plugins_shutdown(void) {
         struct redress_plugin *plugin = plugins[p];
         unregister_all(plugin);
         dlclose(plugin->handle);
-        free(plugin);
+        /* The record stays (plugin_record_new): a thread or a callback the
+         * plugin left behind is refused, naming it, not let loose on freed
+         * memory. */
     }
     plugin_count = 0;
     free(commands);

@@ -6,7 +6,8 @@ import shutil
 import subprocess
 import tempfile
 
-from harness import PLUGINS, REDRESSD, ROOT, TEST_PLUGINS, Client, Daemon, RespError, as_map, only_on
+from harness import (PLUGINS, REDRESSD, ROOT, TEST_PLUGINS, Client, Daemon, RespError, as_map, nothing_more, only_on,
+                     open_case)
 from test_resp3 import resp3
 
 RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rulesets", "plugins")
@@ -409,3 +410,138 @@ def test_a_plugins_own_thread_is_refused_and_nothing_is_written():
         assert "from the loop" in repr(c.call("CASE.HISTORY", 1))
     assert any('msg="plugin API called from another thread" plugin=case_actor function=case_note' in line
                for line in d.log_lines), d.log()
+
+
+def test_a_call_handle_kept_past_its_callback_is_refused_naming_the_plugin():
+    """A plugin that keeps its command's call handle and replies through it later wrote into whatever call
+    ran then (another client's): PROBE.STALE got "wrote no complete reply".  Now the late reply and
+    call_agent are refused with a warning naming the plugin; the running command's own reply goes out, and
+    the client the kept handle was for hears nothing more.  The same for a Lua function's handle."""
+    with Daemon(rules=RULES, config=skeleton_and_probe()) as d:
+        keeper, other = d.client(), d.client()
+        assert keeper.call("PROBE.KEEP") == "KEPT"
+        assert other.call("PROBE.STALE") == ""
+        assert nothing_more(keeper)
+        assert keeper.call("PING") == "PONG" and other.call("PING") == "PONG"
+        # logged at the 1st, 2nd, 4th ... misuse of the plugin: the two replies (call_agent's is the 3rd)
+        d.wait_log(lambda text: "refused=2" in text)
+        lines = [l for l in d.log().splitlines() if "plugin used a handle that is over" in l]
+        assert len(lines) == 2 and all("plugin=probe function=reply" in l for l in lines), lines
+        # a Lua function's handle, kept and written to from the next call: that call's result is its own
+        assert as_map(other.call("RULES.EVAL", "classify", "subject", "keep"))["category"] == "ok"
+        r = as_map(other.call("RULES.EVAL", "classify", "subject", "stale"))
+        assert r["category"] == "ok", r
+        d.wait_log(lambda text: "function=result" in text)
+        assert any("plugin used a handle that is over" in l and "plugin=probe function=result" in l
+                   and 'handle="lua call" refused=4' in l for l in d.log().splitlines()), d.log()
+
+
+def test_a_refund_job_reported_again_after_its_report_is_refused_naming_the_plugin():
+    """A job handle is freed by its report: a second report later read freed memory."""
+    from test_shipped_plugins import approved_refund, refund_state
+    from receiver import wait_for
+    with Daemon(config="plugins = %s\nrefund_executor = slowpoke\n" % plugin_path("slowpoke")) as d:
+        c = d.client()
+        cid = open_case(c, order="O-1")
+        r = approved_refund(d, c, cid, "10.00")
+        done = wait_for(lambda: refund_state(c, r["id"])["state"] != "executing" and refund_state(c, r["id"]),
+                        what="the refund to settle")
+        assert done["state"] == "succeeded" and done["reference"] == "SP-%s" % r["id"], done
+        assert c.call("SLOWPOKE.AGAIN") == "OK"
+        assert refund_state(c, r["id"])["state"] == "succeeded"
+        d.wait_log(lambda text: "function=refund_report" in text)
+        assert any("plugin used a handle that is over" in l and "plugin=slowpoke function=refund_report" in l
+                   for l in d.log().splitlines()), d.log()
+
+
+def test_an_invalid_error_code_from_a_plugin_is_a_plugin_error_naming_it():
+    """reply_error with a code that is not an upper-case word went out as -XXXX (each bad byte an X): the
+    client could not tell a plugin fault from a code.  Now it gets -ERR plugin NAME: ..., and the log says
+    which plugin sent which code."""
+    with Daemon(config=skeleton_and_probe()) as d:
+        c = d.client()
+        r = c.call("PROBE.CODE", "NOTFOUND")
+        assert r.code == "NOTFOUND" and r == "NOTFOUND the probe's message", r
+        for code in ("lower", "NOT FOUND", "X" * 40, "N0"):
+            r = c.call("PROBE.CODE", code)
+            assert isinstance(r, RespError) and r.code == "ERR", (code, r)
+            assert r.startswith("ERR plugin probe: command PROBE.CODE replied an invalid error code"), (code, r)
+            assert "the probe's message" in r, r
+        r = c.call("PROBE.ERROR")
+        assert r.code == "ERR" and "plugin probe" in r and "+OK injected" in r and "\n" not in r, r
+        d.wait_log(lambda text: text.count("plugin replied an invalid error code") >= 5)
+        lines = [l for l in d.log().splitlines() if "plugin replied an invalid error code" in l]
+        assert len(lines) == 5 and all("plugin=probe command=PROBE." in l for l in lines), lines
+        assert 'code="lower"' in lines[0] and 'code="NOT FOUND"' in lines[1], lines
+
+
+def test_every_refused_registration_names_the_plugin_the_thing_and_why():
+    with Daemon(config="plugins = %s, %s\n" % (plugin_path("refusals"), plugin_path("probe"))) as d:
+        c = d.client()
+        assert c.call("REFUSALS.OK") == "OK"
+        assert c.call("PROBE.LATE") == -1
+        d.wait_log(lambda text: "name=PROBE.LATER" in text)
+        refusals = [l for l in d.log().splitlines() if 'msg="plugin registration refused"' in l]
+        expected = [
+            ("refusals", "command", "BAD NAME", "letters, digits"),
+            ("refusals", "command", "(null)", "no name"),
+            ("refusals", "command", "REFUSALS.A_NAME_LONGER_THAN_FORTY_BYTES_X", "longer than 40 bytes"),
+            ("refusals", "command", "REFUSALS.ZERO", "minimum_arguments 0"),
+            ("refusals", "command", "REFUSALS.RANGE", "maximum_arguments 2 is below minimum_arguments 3"),
+            ("refusals", "command", "REFUSALS.NOROLE", "no role"),
+            ("refusals", "command", "REFUSALS.ROLE", "unknown role bits 0x10"),
+            ("refusals", "command", "REFUSALS.NOFN", "no handler"),
+            ("refusals", "command", "CASE.OPEN", "a built-in command"),
+            ("refusals", "command", "refusals.ok", "a command of plugin refusals"),
+            ("refusals", "lua function", "9lives", "not a Lua identifier"),
+            ("refusals", "lua function", "nofn", "no function"),
+            ("refusals", "lua function", "ok", "registered twice"),
+            ("refusals", "event subscriber", "opened", "no function"),
+            ("refusals", "refund executor", "(null)", "no executor"),
+            ("refusals", "refund executor", "outbox", "reserved"),
+            ("refusals", "refund executor", "startless", "no start function"),
+            ("refusals", "refund executor", "bad name", "not a Lua identifier"),
+            ("refusals", "refund executor", "(null)", "is below this API's"),
+            ("refusals", "order source", "refusals", "no lookup function"),
+            ("refusals", "clock listener", "refusals", "no function"),
+            ("probe", "command", "PROBE.LATER", "only during the plugin's init"),
+        ]
+        for plugin, what, name, why in expected:
+            head = "plugin=%s what=%s name=%s why=\"" % (plugin, what, name)
+            assert any(head in l and why in l.split(head)[1] for l in refusals), (plugin, what, name, why, refusals)
+        assert not any("why=\"bad name, arity" in l for l in refusals), refusals
+
+
+def test_slow_order_sources_and_refund_executors_are_logged_like_other_callbacks():
+    """The slow-callback warning covered commands and listeners, not an order source's lookup nor an
+    executor's start, which run on the loop inside a command just the same."""
+    from test_shipped_plugins import approved_refund
+    with Daemon(config="plugins = %s\nrefund_executor = slowpoke\n" % plugin_path("slowpoke")) as d:
+        c = d.client()
+        slow = lambda: [l for l in d.log().splitlines() if "slow plugin callback" in l]
+        assert c.call("SLOWPOKE.SPIN", "order", 150) == "OK"
+        cid = open_case(c, order="O-1")
+        d.wait_log(lambda text: "slow plugin callback" in text)
+        lines = slow()
+        assert len(lines) == 1 and 'plugin=slowpoke callback="order source"' in lines[0], lines
+        assert int(re.search(r" ms=(\d+)", lines[0]).group(1)) >= 150, lines
+        c.call("DEBUG.CLOCK", "ADVANCE", 61)
+        assert c.call("SLOWPOKE.SPIN", "start", 150) == "OK"
+        approved_refund(d, c, cid, "10.00")
+        d.wait_log(lambda text: text.count("slow plugin callback") >= 2)
+        lines = slow()
+        assert 'plugin=slowpoke callback="refund executor slowpoke"' in lines[1], lines
+
+
+def test_a_plugin_torn_down_after_a_failed_init_is_refused_by_the_host():
+    """A plugin whose init failed after it added an event to the loop called the host from that event: the
+    host had freed its record (a use after free).  The record stays; every call is refused, naming it."""
+    with Daemon(config="plugins = %s\nplugin_failure = skip\n" % plugin_path("lingerer")) as d:
+        c = d.client()
+        d.wait_log(lambda text: text.count("plugin API called after the plugin was torn down") >= 2)
+        assert c.call("PING") == "PONG"
+        lines = [l for l in d.log().splitlines() if "plugin API called after the plugin was torn down" in l]
+        assert 'plugin=lingerer function=log' in lines[0], lines
+        assert any("function=data_directory" in l for l in lines), lines
+        assert "still here" not in d.log() and "what the host gave" not in d.log()
+    assert "init fails on purpose" in d.log()

@@ -5,6 +5,9 @@
  *   PROBE.LATE           tries to register a command after init (-> :-1)
  *   PROBE.ERROR          replies an error with CR LF in its text
  *   PROBE.SPIN ms [clock] busy for ms milliseconds (with "clock": its clock listener is, at its next run)
+ *   PROBE.KEEP           keeps its call handle after it returns (replies +KEPT)
+ *   PROBE.STALE          replies through the handle PROBE.KEEP kept, then with that handle's agent (bulk)
+ *   PROBE.CODE code      replies an error with that code
  *   PROBE.CLOCK          [runs of its clock listener, now() at the last run, a listener added after init (-> -1),
  *                         the newest committed event at the last run]
  *   plugins.probe.deep(n)    a table nested n levels
@@ -13,6 +16,8 @@
  *   plugins.probe.fail()     fails with a message
  *   plugins.probe.echo(...)  returns its arguments as a list of {type, value}
  *   plugins.probe.two()      pushes two values (an error)
+ *   plugins.probe.keep()     keeps its call handle after it returns, returns true
+ *   plugins.probe.stale()    writes 99 through the handle keep() kept, returns true
  */
 #include <redress/plugin.h>
 
@@ -52,6 +57,32 @@ static void error_command(void *s, struct redress_command_call *call, int argc, 
                           const size_t *argvlen) {
     (void)s, (void)argc, (void)argv, (void)argvlen;
     host->reply_error(call, "BAD\r\nCODE", "line one\r\n+OK injected");
+}
+
+/* A plugin that keeps a call handle past its callback (to reply later, or twice): the host must refuse
+ * it, never write into another call. */
+static struct redress_command_call *kept_call;
+
+static void keep_command(void *s, struct redress_command_call *call, int argc, const char *const *argv,
+                         const size_t *argvlen) {
+    (void)s, (void)argc, (void)argv, (void)argvlen;
+    kept_call = call;
+    host->reply_simple(call, "KEPT");
+}
+
+static void stale_command(void *s, struct redress_command_call *call, int argc, const char *const *argv,
+                          const size_t *argvlen) {
+    (void)s, (void)argc, (void)argv, (void)argvlen;
+    host->reply_simple(kept_call, "STALE");
+    host->reply_error(kept_call, "STALE", "late");
+    const char *agent = host->call_agent(kept_call);
+    host->reply_bulk(call, agent, strlen(agent));
+}
+
+static void code_command(void *s, struct redress_command_call *call, int argc, const char *const *argv,
+                         const size_t *argvlen) {
+    (void)s, (void)argc, (void)argvlen;
+    host->reply_error(call, argv[1], "the probe's message");
 }
 
 static long long clock_runs;
@@ -168,6 +199,22 @@ static int two_function(void *s, struct redress_lua_call *call, int argc, const 
     return 0;
 }
 
+static struct redress_lua_call *kept_lua_call;
+
+static int keep_function(void *s, struct redress_lua_call *call, int argc, const struct redress_value *argv) {
+    (void)s, (void)argc, (void)argv;
+    kept_lua_call = call;
+    host->result_boolean(call, 1);
+    return 0;
+}
+
+static int stale_function(void *s, struct redress_lua_call *call, int argc, const struct redress_value *argv) {
+    (void)s, (void)argc, (void)argv;
+    host->result_integer(kept_lua_call, 99);
+    host->result_boolean(call, 1);
+    return 0;
+}
+
 static int probe_init(const struct redress_host_api *api, struct redress_plugin *self, void **state) {
     (void)state;
     host = api;
@@ -179,6 +226,9 @@ static int probe_init(const struct redress_host_api *api, struct redress_plugin 
     failed |= api->register_command(self, "PROBE.LATE", 1, 1, REDRESS_ROLE_ADMIN, "", late_command);
     failed |= api->register_command(self, "PROBE.ERROR", 1, 1, REDRESS_ROLE_ANY, "", error_command);
     failed |= api->register_command(self, "PROBE.CLOCK", 1, 1, REDRESS_ROLE_ANY, "", clock_command);
+    failed |= api->register_command(self, "PROBE.KEEP", 1, 1, REDRESS_ROLE_ANY, "", keep_command);
+    failed |= api->register_command(self, "PROBE.STALE", 1, 1, REDRESS_ROLE_ANY, "", stale_command);
+    failed |= api->register_command(self, "PROBE.CODE", 2, 2, REDRESS_ROLE_ANY, "code", code_command);
     failed |= api->register_command(self, "PROBE.SPIN", 2, 3, REDRESS_ROLE_ANY, "ms [clock]", spin_command);
     failed |= api->on_clock_moved(self, on_clock_moved, NULL);
     /* a built-in's name is refused, and does not fail the init here */
@@ -189,6 +239,8 @@ static int probe_init(const struct redress_host_api *api, struct redress_plugin 
     failed |= api->register_lua_function(self, "fail", fail_function);
     failed |= api->register_lua_function(self, "echo", echo_function);
     failed |= api->register_lua_function(self, "two", two_function);
+    failed |= api->register_lua_function(self, "keep", keep_function);
+    failed |= api->register_lua_function(self, "stale", stale_function);
     return failed ? -1 : 0;
 }
 

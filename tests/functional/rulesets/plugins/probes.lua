@@ -27,6 +27,8 @@ local probes = {
   loop = function() while true do plugins.skeleton.greet("x") end end,
   fail = function() return plugins.probe.fail() end,
   two = function() return plugins.probe.two() end,
+  keep = function() return plugins.probe.keep() end,
+  stale = function() return plugins.probe.stale() end,
   patch = function() plugins.skeleton.greet = nil; return true end,
   patch_namespace = function() plugins.extra = {}; return true end,
 }
