@@ -16,7 +16,13 @@
  *    (an amount >= 0, a currency code) before the host believes it;
  *  - plugins are opened RTLD_NODELETE: their code stays mapped until exit,
  *    because libevent may call into it (or into libraries it loaded) while
- *    freeing their events after they shut down.
+ *    freeing their events after they shut down;
+ *  - a plugin's record (plugin/api.c's) outlives it: torn down -- a failed
+ *    init, a refusal after it, shutdown -- it is marked gone, never freed
+ *    while plugins run, so an event or thread the plugin left behind is
+ *    refused by name, not let loose on freed memory;
+ *  - every refused registration is logged with the plugin, what, its name
+ *    and one reason.
  * Must never run a refund job or write the store itself.
  */
 #include "plugin/host.h"

@@ -29,6 +29,14 @@
  * by the host before the function returns.  A plugin frees its own state in
  * its shutdown function, which runs once, after the last callback.
  *
+ * Handles.  A struct redress_command_call or redress_lua_call is valid until
+ * the callback it was given to returns, a struct redress_refund_job until it
+ * is reported; `self` until shutdown returns (or init returns -1).  A host
+ * call with one that is over is refused -- the reply goes nowhere, a
+ * function with a status returns -1, a pointer NULL -- and logged naming the
+ * plugin; it never reaches another call.  Refusing such misuse is not a
+ * version change.
+ *
  * A plugin runs inside the daemon: a crash in it is a crash of the daemon.
  * The host's durability (SQLite, the event log) makes that lossless, not
  * harmless.
@@ -236,7 +244,8 @@ struct redress_host_api {
     uint16_t major, minor;    /* the host's REDRESS_PLUGIN_API_MAJOR / _MINOR */
 
     /* -- registration: only during init; each returns 0, or -1 after logging
-     *    why (name taken, bad arity, out of memory).  Strings are copied. */
+     *    the plugin, what, its name and why (name taken, bad arity, out of
+     *    memory).  Strings are copied. */
 
     /* A command NAME (letters, digits, '.', '_', '-'; up to 40 bytes; any case,
      * stored upper case; not a built-in's name) taking from minimum_arguments
@@ -274,8 +283,11 @@ struct redress_host_api {
 
     /* -- replies of a command (see redress_command_fn) */
     void (*reply_simple)(struct redress_command_call *call, const char *text);   /* +text */
+    /* -CODE message; code: 1 to 32 letters A-Z.  Another code is the
+     * plugin's fault: "-ERR plugin NAME: command X replied an invalid error
+     * code (...): message", and the log names the code. */
     void (*reply_error)(struct redress_command_call *call, const char *code, const char *format, ...)
-        __attribute__((format(printf, 3, 4)));                                    /* -CODE message */
+        __attribute__((format(printf, 3, 4)));
     void (*reply_integer)(struct redress_command_call *call, int64_t value);
     void (*reply_bulk)(struct redress_command_call *call, const char *data, size_t length);
     void (*reply_nil)(struct redress_command_call *call);
