@@ -545,3 +545,18 @@ def test_a_plugin_torn_down_after_a_failed_init_is_refused_by_the_host():
         assert any("function=data_directory" in l for l in lines), lines
         assert "still here" not in d.log() and "what the host gave" not in d.log()
     assert "init fails on purpose" in d.log()
+
+
+def test_a_plugin_refused_after_its_shutdown_ran_is_refused_by_the_host():
+    """The same after a plugin's shutdown: refused for a setting it never read, once its init succeeded, the
+    host ran its shutdown (which may still log) and freed its record; its event called the host later."""
+    config = "plugins = %s\nplugin_failure = skip\nlingerer.after = shutdown\nlingerer.typo = 1\n"
+    with Daemon(config=config % plugin_path("lingerer")) as d:
+        c = d.client()
+        d.wait_log(lambda text: text.count("plugin API called after the plugin was torn down") >= 2)
+        assert c.call("PING") == "PONG"
+        assert "setting lingerer.typo: plugin lingerer has no such setting" in d.log()
+        assert 'msg="lingerer shut down" plugin=lingerer' in d.log()
+        lines = [l for l in d.log().splitlines() if "plugin API called after the plugin was torn down" in l]
+        assert 'plugin=lingerer function=log' in lines[0], lines
+        assert "still here" not in d.log() and "what the host gave" not in d.log()
