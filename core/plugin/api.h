@@ -3,8 +3,9 @@
  * Owns the declarations plugin/host.c and plugin/api.c share: a loaded
  * plugin, its registered commands, Lua functions and refund executors.
  * plugin/api.c fills the table's facilities (config, log, clock, parsing,
- * replies, Lua results, event replay, refund reports); plugin/host.c owns
- * the registries and fills the registration entries.  Calls point one way:
+ * replies, Lua results, event replay, refund reports) and keeps the plugin
+ * records and the handles plugins hold; plugin/host.c owns the registries
+ * and fills the registration entries.  Calls point one way:
  * host -> api, never back (api reads what host hands it).
  * Only core/plugin/ includes this.
  */
