@@ -90,7 +90,9 @@ int plugin_api_may_call(const struct redress_plugin *self, const char *function)
 #define RECORDS_MAX 255
 static struct redress_plugin *records[RECORDS_MAX];
 static int record_count;
-/* Handles given out so far: a handle is (serial << 8 | plugin index). */
+/* Handles given out so far: a handle is (serial << 8 | plugin index),
+ * never 0, never an address the plugin could read through.  2^56 serials
+ * on a 64-bit host: none is reused (a 32-bit one would wrap after 2^24). */
 static uint64_t handle_serial;
 
 struct redress_plugin *plugin_record_new(void) {
