@@ -8,6 +8,7 @@
  * a customer (domain/access.c).
  */
 #include "cmd/args.h"
+#include "cmd/client_cmd.h"
 #include "cmd/customer_cmd.h"
 #include "cmd/reply.h"
 #include "domain/access.h"
@@ -116,10 +117,17 @@ void customer_link_command(struct request *request) {
     reply_ok(request->reply);
 }
 
-/* The bytes of rows one CUSTOMER.EXPORT reply holds: a quarter of the
- * default output_limit, so a reply never disconnects the admin asking and
- * building it holds the loop for milliseconds, whatever the customer. */
-#define EXPORT_REPLY_MAX (4u << 20)
+/* The bytes of rows one CUSTOMER.EXPORT reply holds: 4 MiB, and never
+ * more than a quarter of the configured output_limit -- the quarter leaves
+ * room for the replies pipelined or queued in a MULTI beside it -- so a
+ * reply never disconnects the admin asking (an operator's output_limit of
+ * 1 MiB had a 4 MiB export cut the connection), and building it holds the
+ * loop for milliseconds, whatever the customer. */
+#define EXPORT_REPLY_MOST ((size_t)4 << 20)
+static size_t export_reply_max(void) {
+    long long limit = commands_output_limit();
+    return limit > 0 && (unsigned long long)limit / 4 < EXPORT_REPLY_MOST ? (size_t)limit / 4 : EXPORT_REPLY_MOST;
+}
 #define EXPORT_PAGE_DEFAULT 1000
 #define EXPORT_PAGE_MAX 1000
 
@@ -157,10 +165,10 @@ static long long rows_as_maps(struct store_stmt *statement, struct evbuffer *out
  * decision reason) and their attachments (name, type, size, digest; not
  * the bytes) -- each a list of field/value arrays.  The cases and tasks
  * are those CUSTOMER.ERASE erases (CUSTOMER_CASES_CTE).  A whole export
- * over EXPORT_REPLY_MAX bytes is -LIMIT naming SECTION, which answers one
+ * over export_reply_max() bytes is -LIMIT naming SECTION, which answers one
  * section a page at a time: the rows whose key (`id`; `event` for
  * attachments, whose pages hold whole events) is over AFTER, at most
- * LIMIT of them and about EXPORT_REPLY_MAX bytes. */
+ * LIMIT of them and about export_reply_max() bytes. */
 #define EXPORT_CASE_COLUMNS                                                                                     \
     "SELECT id, created_at, state, channel, customer, subject, body, order_id AS \"order\", amount, currency,"  \
     " tier, lang, category, queue, external_id, resolved_at, closed_at, resolution_code, resolution_text,"      \
@@ -283,7 +291,7 @@ static void export_section(struct request *request, int64_t id, int section, int
             store_bind_int64(statement, 2, after);
             store_bind_int64(statement, 3, limit);
         }
-        count = rows_as_maps(statement, rows, EXPORT_REPLY_MAX, &over);
+        count = rows_as_maps(statement, rows, export_reply_max(), &over);
     }
     if (count >= 0) {
         reply_array(request->reply, count);
@@ -306,20 +314,20 @@ void customer_export_command(struct request *request) {
     struct evbuffer *sections[EXPORT_SECTIONS] = {NULL};
     long long counts[EXPORT_SECTIONS];
     int failed = 0, over = 0, i = 0;
-    size_t used = 0;
+    size_t used = 0, most = export_reply_max();
     for (; i < EXPORT_SECTIONS && !failed && !over; i++) {
         sections[i] = evbuffer_new();
         struct store_stmt *statement = sections[i] ? store_statement(export_sql[i]) : NULL;
         if (statement) store_bind_int64(statement, 1, id);
-        counts[i] = statement ? rows_as_maps(statement, sections[i], EXPORT_REPLY_MAX - used, &over) : -1;
+        counts[i] = statement ? rows_as_maps(statement, sections[i], most - used, &over) : -1;
         failed = counts[i] < 0;
         if (!failed) used += evbuffer_get_length(sections[i]);
-        if (used > EXPORT_REPLY_MAX) over = 1;
+        if (used > most) over = 1;
     }
     if (over && !failed)
-        request_error(request, "LIMIT", "the export of customer %lld is over %u bytes (at section %s): ask for one"
+        request_error(request, "LIMIT", "the export of customer %lld is over %zu bytes (at section %s): ask for one"
                       " section a page at a time: CUSTOMER.EXPORT %lld SECTION name [AFTER id] [LIMIT n]",
-                      (long long)id, EXPORT_REPLY_MAX, export_names[i - 1], (long long)id);
+                      (long long)id, most, export_names[i - 1], (long long)id);
     else if (!failed) {
         reply_map(request->reply, EXPORT_SECTIONS);
         for (int s = 0; s < EXPORT_SECTIONS; s++) {

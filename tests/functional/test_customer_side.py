@@ -1230,3 +1230,39 @@ def test_an_export_too_big_for_one_reply_is_refused_and_read_a_section_a_page_at
                             (("SECTON", "events"), "unknown or incomplete CUSTOMER.EXPORT option 'SECTON'")]:
             r = c.call("CUSTOMER.EXPORT", who, *args)
             assert isinstance(r, RespError) and r.code == "INVALID" and words in r, (args, r)
+
+
+def test_the_export_bound_follows_a_smaller_output_limit():
+    # output_limit = 1 MiB, a customer with ~1.2 MiB of messages: the export was bounded at 4 MiB whatever the
+    # setting, so the whole reply went out, passed the output limit and the admin was disconnected.  Now the
+    # bound is a quarter of output_limit (256 KiB): -LIMIT naming the paged form, and the pages fit.
+    with Daemon(config="output_limit = 1048576\n") as d:
+        c = d.client()
+        cid = open_case(c, customer="mid@example.com", subject="x")
+        who = as_map(c.call("CUSTOMER.GET", "mid@example.com"))["id"]
+        replies = c.pipeline([("CASE.MESSAGE", cid, "%03d %s" % (i, "m" * 60000)) for i in range(20)])
+        assert all(not isinstance(r, RespError) for r in replies), [r for r in replies if isinstance(r, RespError)][:1]
+        r = c.call("CUSTOMER.EXPORT", who)
+        assert isinstance(r, RespError) and r.code == "LIMIT", str(r)[:200]
+        assert "over 262144 bytes (at section events)" in r, r
+        assert "CUSTOMER.EXPORT %s SECTION name [AFTER id] [LIMIT n]" % who in r, r
+        assert c.call("PING") == "PONG"                       # still connected
+        texts, after, pages = [], 0, 0
+        while True:
+            page = c.call("CUSTOMER.EXPORT", who, "SECTION", "messages", *(("AFTER", after) if after else ()))
+            assert not isinstance(page, RespError), page
+            if not page:
+                break
+            pages += 1
+            assert sum(len(as_map(m)["text"]) for m in page) < 262144 + 70000
+            texts += [as_map(m)["text"][:3] for m in page]
+            after = as_map(page[-1])["id"]
+        assert pages >= 4 and texts == ["%03d" % i for i in range(20)], (pages, texts)
+        assert "output_limit_disconnects:0" in c.call("INFO")
+    # The default output_limit (16 MiB) keeps the 4 MiB bound: the same customer comes whole.
+    with Daemon() as d:
+        c = d.client()
+        cid = open_case(c, customer="mid@example.com", subject="x")
+        who = as_map(c.call("CUSTOMER.GET", "mid@example.com"))["id"]
+        c.pipeline([("CASE.MESSAGE", cid, "%03d %s" % (i, "m" * 60000)) for i in range(20)])
+        assert len(as_map(c.call("CUSTOMER.EXPORT", who))["messages"]) == 20
