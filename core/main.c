@@ -42,6 +42,7 @@
 #include "rules/rules.h"
 #include "net/connections.h"
 #include "net/server.h"
+#include "http/exchange.h"
 #include "http/http.h"
 #include "http/sse.h"
 #include "store/pg_schema.h"
@@ -277,6 +278,8 @@ static int wire(const struct config *config) {
     commands_set_hello_modules(plugins_hello);
     commands_set_plugin_list(plugin_list_command);
     commands_set_config(config);
+    /* MONITOR: the commands behind HTTP requests too */
+    http_set_monitor(connections_feed_monitors_from_peer);
     /* RULES.REPLAY: its parked reply, the helpers of its staged set */
     request_set_parked_answerer(client_answer_parked);
     replay_init();

@@ -26,6 +26,8 @@ static const struct config *settings;
 
 void commands_set_config(const struct config *config) { settings = config; }
 
+long long commands_output_limit(void) { return settings ? settings->output_limit : 0; }
+
 /* The admin, or anyone when auth is off: a handler of a command that needs
  * AUTH sees no agent only when auth is off (the table let it through). */
 static int caller_is_admin(const struct request *request) {

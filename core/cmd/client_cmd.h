@@ -9,6 +9,10 @@ struct config;
 
 /* CONFIG GET answers from these settings (wire() registers them). */
 void commands_set_config(const struct config *config);
+/* The configured output_limit: the unsent reply bytes past which a client
+ * is disconnected (net/connections.c), for handlers that bound a large
+ * reply by it; 0 before commands_set_config. */
+long long commands_output_limit(void);
 
 void client_command(struct request *request);
 void select_command(struct request *request);

@@ -8,6 +8,7 @@
  * a customer (domain/access.c).
  */
 #include "cmd/args.h"
+#include "cmd/client_cmd.h"
 #include "cmd/customer_cmd.h"
 #include "cmd/reply.h"
 #include "domain/access.h"
@@ -16,6 +17,8 @@
 #include "store/store.h"
 
 #include <event2/buffer.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #define QUOTED_OPTION_MAX 32 /* how much of a bad option a message repeats */
@@ -116,32 +119,77 @@ void customer_link_command(struct request *request) {
     reply_ok(request->reply);
 }
 
-/* The bytes of rows one CUSTOMER.EXPORT reply holds: a quarter of the
- * default output_limit, so a reply never disconnects the admin asking and
- * building it holds the loop for milliseconds, whatever the customer. */
-#define EXPORT_REPLY_MAX (4u << 20)
+/* The bytes of rows one CUSTOMER.EXPORT reply holds: 4 MiB, and never
+ * more than a quarter of the configured output_limit -- the quarter leaves
+ * room for the replies pipelined or queued in a MULTI beside it -- so a
+ * reply never disconnects the admin asking (an operator's output_limit of
+ * 1 MiB had a 4 MiB export cut the connection), and building it holds the
+ * loop for milliseconds, whatever the customer.  A page passes it by its
+ * last row at most, and that row is under half of output_limit (a longer
+ * one is refused by name), so a page stays under three quarters of it. */
+#define EXPORT_REPLY_MOST ((size_t)4 << 20)
 #define EXPORT_PAGE_DEFAULT 1000
 #define EXPORT_PAGE_MAX 1000
+/* What the field/value framing of one column adds to its name and value
+ * (map and bulk headers, CRLFs), at most. */
+#define EXPORT_COLUMN_FRAMING 48
+
+struct export_cut {
+    size_t budget;   /* stop once the rows passed this many bytes... */
+    int group;       /* ...but not inside a run of equal values of this column (-1: none) */
+    size_t row_most; /* a row over this many bytes ends the page before it */
+};
+
+static struct export_cut export_cut(int group) {
+    long long limit = commands_output_limit();
+    struct export_cut cut = {EXPORT_REPLY_MOST, group, SIZE_MAX};
+    if (limit > 0) {
+        if ((unsigned long long)limit / 4 < EXPORT_REPLY_MOST) cut.budget = (size_t)limit / 4;
+        cut.row_most = (size_t)limit / 2;
+    }
+    return cut;
+}
+
+/* The bytes one row takes as a field/value array, at most. */
+static size_t row_bytes(struct store_stmt *statement, int columns) {
+    size_t bytes = EXPORT_COLUMN_FRAMING;
+    for (int c = 0; c < columns; c++)
+        bytes += strlen(store_column_name(statement, c)) + (size_t)store_column_bytes(statement, c) +
+                 EXPORT_COLUMN_FRAMING;
+    return bytes;
+}
 
 /* Each row of the statement (bound) as a field/value array of its columns
- * into out, until out holds over `budget` bytes (*over then says more
- * rows were left); the count, or -1 after a store error. */
-static long long rows_as_maps(struct store_stmt *statement, struct evbuffer *out, size_t budget, int *over) {
-    long long count = 0;
+ * into out, until `cut` ends the page: *over then says more rows were left,
+ * and *too_long (when the first row is over cut->row_most; 0 otherwise) is
+ * that row's key column, or -1 without one.  The count, or -1 after a
+ * store error. */
+static long long rows_as_maps(struct store_stmt *statement, struct evbuffer *out, const struct export_cut *cut,
+                              int key, int *over, long long *too_long) {
+    long long count = 0, last_group = 0;
     int rc;
+    *too_long = 0;
     while ((rc = store_step(statement)) == STORE_ROW) {
-        if (evbuffer_get_length(out) > budget) {
+        /* Known once a row is in: PostgreSQL's come with its answer. */
+        int columns = store_column_count(statement);
+        long long group = cut->group >= 0 ? store_column_int64(statement, cut->group) : 0;
+        int same_group = cut->group >= 0 && count > 0 && group == last_group;
+        if (evbuffer_get_length(out) > cut->budget && !same_group) {
             *over = 1;
             break;
         }
-        /* Known once a row is in: PostgreSQL's come with its answer. */
-        int columns = store_column_count(statement);
+        if (row_bytes(statement, columns) > cut->row_most) {
+            *over = 1;
+            if (count == 0) *too_long = key >= 0 ? store_column_int64(statement, key) : -1;
+            break;
+        }
         reply_map(out, columns);
         for (int c = 0; c < columns; c++) {
             reply_bulk_string(out, store_column_name(statement, c));
             const char *value = (const char *)store_column_text(statement, c);
             reply_bulk(out, value ? value : "", value ? (size_t)store_column_bytes(statement, c) : 0);
         }
+        last_group = group;
         count++;
     }
     store_reset(statement);
@@ -157,10 +205,11 @@ static long long rows_as_maps(struct store_stmt *statement, struct evbuffer *out
  * decision reason) and their attachments (name, type, size, digest; not
  * the bytes) -- each a list of field/value arrays.  The cases and tasks
  * are those CUSTOMER.ERASE erases (CUSTOMER_CASES_CTE).  A whole export
- * over EXPORT_REPLY_MAX bytes is -LIMIT naming SECTION, which answers one
+ * over its budget (export_cut) is -LIMIT naming SECTION, which answers one
  * section a page at a time: the rows whose key (`id`; `event` for
  * attachments, whose pages hold whole events) is over AFTER, at most
- * LIMIT of them and about EXPORT_REPLY_MAX bytes. */
+ * LIMIT of them and about that budget; a row too long for any page is
+ * -LIMIT naming it. */
 #define EXPORT_CASE_COLUMNS                                                                                     \
     "SELECT id, created_at, state, channel, customer, subject, body, order_id AS \"order\", amount, currency,"  \
     " tier, lang, category, queue, external_id, resolved_at, closed_at, resolution_code, resolution_text,"      \
@@ -195,6 +244,12 @@ static long long rows_as_maps(struct store_stmt *statement, struct evbuffer *out
 static const char *const export_names[] = {"customer", "identities", "cases",   "tasks",
                                            "events",   "messages",   "surveys", "refunds", "attachments"};
 enum { EXPORT_SECTIONS = sizeof export_names / sizeof export_names[0], EXPORT_FIRST_PAGED = 2 };
+/* Each section's key column (AFTER compares it; -1: none) and the column
+ * whose equal values one page keeps together (attachments: an event's). */
+static const int export_key[] = {0, -1, 0, 0, 1, 1, 1, 1, 1};
+static const int export_group[] = {-1, -1, -1, -1, -1, -1, -1, -1, 1};
+_Static_assert(sizeof export_key / sizeof export_key[0] == EXPORT_SECTIONS, "a key per section");
+_Static_assert(sizeof export_group / sizeof export_group[0] == EXPORT_SECTIONS, "a group per section");
 static const char *const export_sql[] = {
     "SELECT id, created_at FROM customers WHERE id = ?1",
     "SELECT kind, value, created_at FROM customer_identities WHERE customer_id = ?1 ORDER BY created_at, kind",
@@ -275,17 +330,25 @@ static void export_section(struct request *request, int64_t id, int section, int
     int paged = section >= EXPORT_FIRST_PAGED;
     struct store_stmt *statement = store_statement(paged ? export_page_sql[section] : export_sql[section]);
     struct evbuffer *rows = evbuffer_new();
-    long long count = -1;
+    long long count = -1, too_long = 0;
     int over = 0;
+    struct export_cut cut = export_cut(export_group[section]);
     if (statement && rows) {
         store_bind_int64(statement, 1, id);
         if (paged) {
             store_bind_int64(statement, 2, after);
             store_bind_int64(statement, 3, limit);
         }
-        count = rows_as_maps(statement, rows, EXPORT_REPLY_MAX, &over);
+        count = rows_as_maps(statement, rows, &cut, export_key[section], &over, &too_long);
     }
-    if (count >= 0) {
+    if (count >= 0 && too_long) {
+        /* Sent, it would pass output_limit and cut the connection. */
+        char key[48] = "";
+        if (too_long > 0) snprintf(key, sizeof key, " (%s %lld)", export_group[section] >= 0 ? "event" : "id",
+                                     too_long);
+        request_error(request, "LIMIT", "the next row of section %s%s is over %zu bytes, half of output_limit: no"
+                      " reply can hold it (a larger output_limit can)", export_names[section], key, cut.row_most);
+    } else if (count >= 0) {
         reply_array(request->reply, count);
         evbuffer_add_buffer(request->reply, rows);
     }
@@ -306,20 +369,23 @@ void customer_export_command(struct request *request) {
     struct evbuffer *sections[EXPORT_SECTIONS] = {NULL};
     long long counts[EXPORT_SECTIONS];
     int failed = 0, over = 0, i = 0;
-    size_t used = 0;
+    size_t used = 0, most = export_cut(-1).budget;
     for (; i < EXPORT_SECTIONS && !failed && !over; i++) {
         sections[i] = evbuffer_new();
         struct store_stmt *statement = sections[i] ? store_statement(export_sql[i]) : NULL;
         if (statement) store_bind_int64(statement, 1, id);
-        counts[i] = statement ? rows_as_maps(statement, sections[i], EXPORT_REPLY_MAX - used, &over) : -1;
+        struct export_cut cut = export_cut(-1);
+        cut.budget = most - used;
+        long long too_long;   /* over either way: the page of its section names it */
+        counts[i] = statement ? rows_as_maps(statement, sections[i], &cut, export_key[i], &over, &too_long) : -1;
         failed = counts[i] < 0;
         if (!failed) used += evbuffer_get_length(sections[i]);
-        if (used > EXPORT_REPLY_MAX) over = 1;
+        if (used > most) over = 1;
     }
     if (over && !failed)
-        request_error(request, "LIMIT", "the export of customer %lld is over %u bytes (at section %s): ask for one"
+        request_error(request, "LIMIT", "the export of customer %lld is over %zu bytes (at section %s): ask for one"
                       " section a page at a time: CUSTOMER.EXPORT %lld SECTION name [AFTER id] [LIMIT n]",
-                      (long long)id, EXPORT_REPLY_MAX, export_names[i - 1], (long long)id);
+                      (long long)id, most, export_names[i - 1], (long long)id);
     else if (!failed) {
         reply_map(request->reply, EXPORT_SECTIONS);
         for (int s = 0; s < EXPORT_SECTIONS; s++) {

@@ -1,8 +1,9 @@
 /* exchange.c -- one HTTP request answered (see exchange.h).
  *
- * http_command is what net/client.c does for a RESP command: the command
- * table's checks (NOAUTH, role, arity, queue isolation), then the handler
- * -- a write in a savepoint of the batch, with its events.  An answer
+ * http_command is what net/client.c does for a RESP command: MONITOR told
+ * (from the HTTP peer), the command table's checks (NOAUTH, role, arity,
+ * queue isolation), then the handler -- a write in a savepoint of the
+ * batch, with its events.  An answer
  * that depends on the batch waits for its COMMIT and its fsync through
  * store_after_durable: an acknowledged write is on disk, and a failed
  * COMMIT answers 500 with the store's error instead.
@@ -148,6 +149,20 @@ void http_answer_error(struct http_exchange *exchange, const char *code, const c
 
 /* ----------------------------------------------------------- commands */
 
+static http_monitor_feed *monitor_feed;
+
+void http_set_monitor(http_monitor_feed *feed) { monitor_feed = feed; }
+
+/* MONITOR shows what RESP connections run and what requests run here
+ * alike, from their peer: an operator watching the daemon sees it all. */
+static void tell_monitors(struct http_exchange *exchange, int argc, char **argv, size_t *argvlen) {
+    struct evhttp_connection *connection = evhttp_request_get_connection(exchange->request);
+    char *host = NULL;
+    ev_uint16_t port = 0;
+    if (connection) evhttp_connection_get_peer(connection, &host, &port);
+    monitor_feed(host ? host : "?", port, argc, argv, argvlen);
+}
+
 int http_command(struct http_exchange *exchange, struct evbuffer *reply, int argc, char **argv, size_t *argvlen) {
     struct request request;
     request.argc = argc;
@@ -161,6 +176,7 @@ int http_command(struct http_exchange *exchange, struct evbuffer *reply, int arg
     request.call.status = CALL_OK;
     request.call.message[0] = '\0';
     request.reply = reply;
+    if (monitor_feed) tell_monitors(exchange, argc, argv, argvlen);
     const struct command *command = commands_lookup(argv[0], argvlen[0]);
     request.command = command;
     unsigned flags = command ? command->flags : 0;

@@ -3,7 +3,8 @@
  *
  * Owns: running a command for a request through the command table
  * (commands_check: the same roles and queue isolation as RESP; a write in a
- * savepoint of the batch), and sending the JSON answer -- at once, or after
+ * savepoint of the batch; shown to MONITOR first, as a RESP command is),
+ * and sending the JSON answer -- at once, or after
  * the group commit when a command wrote or read while a batch was open, as
  * RESP replies are held; and reading a request's query (a NUL in it
  * refused).  Never: routes (api.c) or listens (http.c).
@@ -41,6 +42,12 @@ extern struct http_counters http_counters;
  * the exchange's caller; its RESP reply is appended to reply.  0, or -1
  * when the reply is an error. */
 int http_command(struct http_exchange *exchange, struct evbuffer *reply, int argc, char **argv, size_t *argvlen);
+
+/* MONITOR: told of every command http_command runs, before it runs (as a
+ * RESP connection tells its monitors), with the peer's host and port;
+ * main.c wire() registers the RESP connections' monitors.  NULL: no one. */
+typedef void http_monitor_feed(const char *host, unsigned port, int argc, char **argv, const size_t *argvlen);
+void http_set_monitor(http_monitor_feed *feed);
 
 /* Answers with status and body (a new reference taken over), now or after
  * the batch commits (a failed commit answers 500 instead). */

@@ -11,8 +11,10 @@
  * runs at once (single thread, nothing blocks) and its reply goes either to
  * the client's `output` or, while a batch is open, to its `held` buffer
  * (net/connections.c releases it at commit).  A pipeline whose commands
- * took one rules_time_ms of rule time yields: the rest of its input waits
- * in `stash` for the next turn of the loop, as after a pause (below).
+ * took one rules_time_ms of rule time in one turn of the loop (one read;
+ * over TLS, every record decrypted in that turn) yields: the rest of its
+ * input waits in `stash` (TLS: in the session) for the next turn, as after
+ * a pause (below).
  *
  * A failed AUTH pauses the connection's input (lib/shared.h counts the
  * failures of its source address; lib/authlimit.h says how long): the rest
@@ -55,6 +57,7 @@ static int retriable(int error) { return error == EAGAIN || error == EWOULDBLOCK
 
 static void client_pause(struct client *client, int64_t until_ms);
 static void client_yield(struct client *client);
+static int tls_consume(struct client *client, long long rules_before);
 static int client_auth_must_wait(struct client *client);
 static const struct connection_ops client_ops;
 
@@ -146,11 +149,13 @@ static void client_execute(struct client *client) {
 
 /* Feeds one chunk of input to the parser, running each command as it
  * completes.  Returns -1 if the client was freed.  Once the commands run
- * here took one rules_time_ms of rule time, the rest waits for a later
- * turn of the loop (client_yield): a pipeline of CASE.OPENs with slow
- * rules held every other client for one budget per command before. */
-static int client_consume(struct client *client, const char *data, size_t len) {
-    long long rules_before = rules_time_spent_microseconds();
+ * in this turn of the loop -- since rules_before, the rule time spent when
+ * the turn's callback began -- took one rules_time_ms of rule time, the
+ * rest waits for a later turn (client_yield): a pipeline of CASE.OPENs
+ * with slow rules held every other client for one budget per command
+ * before.  A TLS turn feeds several decrypted chunks with one rules_before,
+ * so it yields as a plain read of the same bytes would. */
+static int client_consume(struct client *client, const char *data, size_t len, long long rules_before) {
     while (len > 0 && !client->closing) {
         if (client->paused) {
             /* The rest of the pipeline waits, unparsed, for the pause to end;
@@ -228,7 +233,7 @@ static void on_client_readable(evutil_socket_t fd, short what, void *argument) {
     }
     if (client->closing || connections.stopping) return; /* input after QUIT or an error is dropped */
     client->last_active_ms = clock_monotonic_ms();
-    if (client_consume(client, buffer, (size_t)got) != 0) return;
+    if (client_consume(client, buffer, (size_t)got, rules_time_spent_microseconds()) != 0) return;
     client_after_input(client);
 }
 
@@ -244,9 +249,9 @@ static void client_input_ended(struct client *client) {
 }
 
 /* A TLS connection's input: the raw bytes go through its session
- * (net/tls.c) and the plaintext to the parser, as a plain read's would.
- * Also run with nothing to read (a pause ended): what the session had
- * decrypted but the parser had not taken yet is consumed then. */
+ * (net/tls.c) and the plaintext to the parser, as a plain read's would --
+ * one turn, one rule-time slice, however many records it holds.  What the
+ * session still holds after a pause runs from client_resume. */
 static void on_tls_readable(evutil_socket_t fd, short what, void *argument) {
     (void)what;
     struct client *client = argument;
@@ -279,8 +284,16 @@ static void on_tls_readable(evutil_socket_t fd, short what, void *argument) {
             return;
         }
     }
-    /* A pause stops the parser: the rest stays in the session until
-     * client_resume runs this again. */
+    if (tls_consume(client, rules_time_spent_microseconds()) != 0) return;
+    client_after_input(client);
+}
+
+/* Decrypts what the TLS session holds and feeds it to the parser, a chunk
+ * (one record at most) at a time, all of it within the one turn that began
+ * at rules_before (client_consume).  A pause stops it: the rest stays in
+ * the session until client_resume goes on.  -1 if the client was freed. */
+static int tls_consume(struct client *client, long long rules_before) {
+    char buffer[READ_CHUNK];
     while (!client->paused && !client->closing) {
         char error[TLS_ERROR_BYTES];
         ssize_t plain = tls_read(client->tls, buffer, sizeof buffer, client->wire, error);
@@ -288,7 +301,7 @@ static void on_tls_readable(evutil_socket_t fd, short what, void *argument) {
         if (plain == 0) break;
         if (plain == TLS_CLOSED) {
             client_input_ended(client);
-            return;
+            return -1;
         }
         if (plain < 0) {
             /* A plain client on the TLS port ends here: nothing it could
@@ -298,11 +311,11 @@ static void on_tls_readable(evutil_socket_t fd, short what, void *argument) {
                      error);
             client->tls_failed = 1;
             client_free(client);
-            return;
+            return -1;
         }
-        if (client_consume(client, buffer, (size_t)plain) != 0) return;
+        if (client_consume(client, buffer, (size_t)plain, rules_before) != 0) return -1;
     }
-    client_after_input(client);
+    return 0;
 }
 
 static void on_client_writable(evutil_socket_t fd, short what, void *argument) {
@@ -391,6 +404,7 @@ static void client_resume(struct client *client) {
         return;
     }
     client->paused = 0;
+    long long rules_before = rules_time_spent_microseconds();
     if (client->auth_waiting) {
         client->auth_waiting = 0;
         /* Another connection of the address may have taken this turn. */
@@ -401,13 +415,14 @@ static void client_resume(struct client *client) {
     if (client->stash && evbuffer_get_length(client->stash)) {
         char buffer[READ_CHUNK];
         int got = evbuffer_remove(client->stash, buffer, sizeof buffer);
-        if (got > 0 && client_consume(client, buffer, (size_t)got) != 0) return;
+        if (got > 0 && client_consume(client, buffer, (size_t)got, rules_before) != 0) return;
     }
     if (!client->paused && !client->closing) {
         event_add(client->read_event, NULL);
-        /* TLS: input already decrypted waits in the session, not in the
-         * socket; no readable event would come for it. */
-        if (client->tls) event_active(client->read_event, EV_READ, 0);
+        /* TLS: input the session holds waits in it, not in the socket; no
+         * readable event would come for it.  It runs now, in this turn's
+         * one slice of rule time, as a plain client's stash does. */
+        if (client->tls && tls_consume(client, rules_before) != 0) return;
     }
     client_after_input(client);
 }

@@ -480,12 +480,15 @@ static int is_word(const char *text, size_t len, const char *word) {
     return len == strlen(word) && strncasecmp(text, word, len) == 0;
 }
 
-void connections_feed_monitors(const struct client *from, int argc, char **argv, const size_t *argvlen) {
+/* One command to every monitor, as from `source` (ip:port); `from` (NULL
+ * for an HTTP request) is the client that sent it, whose own output is
+ * written at the end of its read. */
+static void feed_monitors(const struct client *from, const char *source, int argc, char **argv,
+                          const size_t *argvlen) {
     struct evbuffer *line = evbuffer_new();
     if (line == NULL) return; /* a monitor misses a line rather than the command failing */
     int64_t now = clock_now_ms();
-    evbuffer_add_printf(line, "+%lld.%03lld000 [0 %s]", (long long)(now / 1000), (long long)(now % 1000),
-                        from->address);
+    evbuffer_add_printf(line, "+%lld.%03lld000 [0 %s]", (long long)(now / 1000), (long long)(now % 1000), source);
     /* Tokens never reach a monitor: AUTH's arguments, HELLO's after AUTH. */
     int masked_from = argc, masked_to = argc;
     if (argc > 0 && is_word(argv[0], argvlen[0], "AUTH")) masked_from = 1;
@@ -521,6 +524,19 @@ void connections_feed_monitors(const struct client *from, int argc, char **argv,
         client = next;
     }
     evbuffer_free(line);
+}
+
+void connections_feed_monitors(const struct client *from, int argc, char **argv, const size_t *argvlen) {
+    feed_monitors(from, from->address, argc, argv, argvlen);
+}
+
+void connections_feed_monitors_from_peer(const char *host, unsigned port, int argc, char **argv,
+                                         const size_t *argvlen) {
+    if (connections.stats.monitors == 0) return;
+    /* As a TCP client's address reads (net/server.c): [v6]:port. */
+    char source[80];
+    snprintf(source, sizeof source, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+    feed_monitors(NULL, source, argc, argv, argvlen);
 }
 
 /* AGENT.SET committed: the agent's connections act with its new role and

@@ -195,6 +195,10 @@ long long connections_kill(struct client *self, const struct client_filter *filt
 /* MONITOR: feeds one command to every monitor, as Redis prints it, with
  * AUTH's and HELLO AUTH's arguments masked. */
 void connections_feed_monitors(const struct client *from, int argc, char **argv, const size_t *argvlen);
+/* MONITOR: the same for a command run for a request of the HTTP front,
+ * shown from the HTTP peer (host, port) -- nothing when no one monitors. */
+void connections_feed_monitors_from_peer(const char *host, unsigned port, int argc, char **argv,
+                                         const size_t *argvlen);
 /* AGENT.SET committed: the agent's connections take the new role and queues. */
 void connections_update_agent(const char *name, unsigned role, const char *queues);
 

@@ -1230,3 +1230,80 @@ def test_an_export_too_big_for_one_reply_is_refused_and_read_a_section_a_page_at
                             (("SECTON", "events"), "unknown or incomplete CUSTOMER.EXPORT option 'SECTON'")]:
             r = c.call("CUSTOMER.EXPORT", who, *args)
             assert isinstance(r, RespError) and r.code == "INVALID" and words in r, (args, r)
+
+
+def test_the_export_bound_follows_a_smaller_output_limit():
+    # output_limit = 1 MiB, a customer with ~1.2 MiB of messages: the export was bounded at 4 MiB whatever the
+    # setting, so the whole reply went out, passed the output limit and the admin was disconnected.  Now the
+    # bound is a quarter of output_limit (256 KiB): -LIMIT naming the paged form, and the pages fit.
+    with Daemon(config="output_limit = 1048576\n") as d:
+        c = d.client()
+        cid = open_case(c, customer="mid@example.com", subject="x")
+        who = as_map(c.call("CUSTOMER.GET", "mid@example.com"))["id"]
+        replies = c.pipeline([("CASE.MESSAGE", cid, "%03d %s" % (i, "m" * 60000)) for i in range(20)])
+        assert all(not isinstance(r, RespError) for r in replies), [r for r in replies if isinstance(r, RespError)][:1]
+        r = c.call("CUSTOMER.EXPORT", who)
+        assert isinstance(r, RespError) and r.code == "LIMIT", str(r)[:200]
+        assert "over 262144 bytes (at section events)" in r, r
+        assert "CUSTOMER.EXPORT %s SECTION name [AFTER id] [LIMIT n]" % who in r, r
+        assert c.call("PING") == "PONG"                       # still connected
+        texts, after, pages = [], 0, 0
+        while True:
+            page = c.call("CUSTOMER.EXPORT", who, "SECTION", "messages", *(("AFTER", after) if after else ()))
+            assert not isinstance(page, RespError), page
+            if not page:
+                break
+            pages += 1
+            assert sum(len(as_map(m)["text"]) for m in page) < 262144 + 70000
+            texts += [as_map(m)["text"][:3] for m in page]
+            after = as_map(page[-1])["id"]
+        assert pages >= 4 and texts == ["%03d" % i for i in range(20)], (pages, texts)
+        assert "output_limit_disconnects:0" in c.call("INFO")
+    # The default output_limit (16 MiB) keeps the 4 MiB bound: the same customer comes whole.
+    with Daemon() as d:
+        c = d.client()
+        cid = open_case(c, customer="mid@example.com", subject="x")
+        who = as_map(c.call("CUSTOMER.GET", "mid@example.com"))["id"]
+        c.pipeline([("CASE.MESSAGE", cid, "%03d %s" % (i, "m" * 60000)) for i in range(20)])
+        assert len(as_map(c.call("CUSTOMER.EXPORT", who))["messages"]) == 20
+
+
+def test_export_pages_keep_an_events_attachments_together_and_refuse_a_row_no_reply_can_hold():
+    # output_limit = 64 KiB: pages of ~16 KiB.  The byte cut fell inside an event's attachments (the first
+    # page ended at the 1st of event 16's three files) and AFTER 16 skipped the other two: 58 of 60 rows
+    # exported.  And a 40 KB message went out as a page of its own, past output_limit, which disconnected the
+    # admin.  Now a page ends between events, and that row is -LIMIT naming its id; the connection stays.
+    with Daemon(config="output_limit = 65536\n") as d:
+        c = d.client()
+        cid = open_case(c, customer="att@example.com", subject="x")
+        who = as_map(c.call("CUSTOMER.GET", "att@example.com"))["id"]
+        for i in range(20):
+            files = []
+            for n in range(3):
+                files += ["ATTACH", "%02d-%d-%s.jpg" % (i, n, "f" * 200), "image/jpeg", b"JPEG"]
+            assert c.call("CASE.MESSAGE", cid, "photos %d" % i, *files) == cid
+        shown, after, pages = [], 0, 0
+        while True:
+            page = c.call("CUSTOMER.EXPORT", who, "SECTION", "attachments", *(("AFTER", after) if after else ()))
+            assert not isinstance(page, RespError), page
+            if not page:
+                break
+            pages += 1
+            shown += [(int(as_map(a)["event"]), int(as_map(a)["number"])) for a in page]
+            after = shown[-1][0]
+        assert pages >= 2 and shown == store_rows(d, "SELECT event_id, number FROM attachments ORDER BY event_id,"
+                                                      " number"), (pages, shown)
+        small = c.call("CASE.MESSAGE", cid, "small")
+        big = c.call("CASE.MESSAGE", cid, "b" * 40000)
+        assert small == big == cid
+        big_id = store_value(d, "SELECT MAX(event_id) FROM messages")
+        before_big = store_value(d, "SELECT MAX(event_id) FROM messages WHERE event_id < %d" % big_id)
+        page = c.call("CUSTOMER.EXPORT", who, "SECTION", "messages", "AFTER", before_big - 1)
+        assert [int(as_map(m)["id"]) for m in page] == [before_big], page      # ends before the long row
+        r = c.call("CUSTOMER.EXPORT", who, "SECTION", "messages", "AFTER", before_big)
+        assert isinstance(r, RespError) and r.code == "LIMIT", str(r)[:200]
+        assert "next row of section messages (id %d) is over 32768 bytes, half of output_limit" % big_id in r, r
+        r = c.call("CUSTOMER.EXPORT", who)
+        assert isinstance(r, RespError) and r.code == "LIMIT" and "over 16384 bytes" in r, r
+        assert c.call("PING") == "PONG"
+        assert "output_limit_disconnects:0" in c.call("INFO")

@@ -172,3 +172,39 @@ def test_dashboard_shows_incidents_as_they_happen_in_headless_chromium():
         assert seen["agent"] == ["tag:app"], seen
         assert seen["console_errors"] == [], seen["console_errors"]
         assert os.path.getsize(os.path.join(out, "incidents.png")) > 10000
+
+
+def test_monitor_shows_the_commands_behind_http_requests_from_their_peer():
+    # MONITOR showed what RESP connections ran and nothing of the HTTP front: a watcher saw the PING below and
+    # never the CASE.GET or CASE.MESSAGE a request ran.  Now each command shows, from the request's peer
+    # (ip:port), quoted as a RESP one; the bearer token (a header, never an argument) shows nowhere.
+    import http.client
+    import re
+    with HttpDaemon() as d:
+        admin = d.client()
+        token = admin.call("AGENT.ADD", "ann", "agent", "QUEUES", "support")
+        cid = open_case(admin, subject="my parcel is late")
+        watcher = d.client(timeout=5)
+        assert watcher.call("MONITOR") == "OK"
+        conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=20)
+        conn.connect()
+        port = conn.sock.getsockname()[1]
+        headers = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+        conn.request("GET", "/api/cases/%d" % cid, headers=headers)
+        response = conn.getresponse()
+        assert response.status == 200 and json.loads(response.read())["case"]["id"] == cid
+        conn.request("POST", "/api/cases/%d/messages" % cid, body=json.dumps({"text": 'say "hi"\n'}), headers=headers)
+        response = conn.getresponse()
+        assert response.status in (200, 201), response.read()
+        response.read()
+        conn.close()
+        assert admin.call("PING") == "PONG"
+        lines = []
+        while not lines or not lines[-1].endswith('"PING"'):
+            lines.append(watcher.read_reply())
+        source = r"\d+\.\d{6} \[0 127\.0\.0\.1:%d\] " % port
+        shown = [re.sub(source, "", line) for line in lines[:-1] if re.match(source, line)]
+        assert shown[0] == '"CASE.GET" "%d"' % cid and '"REFUND.LIST" "%d"' % cid in shown, lines
+        assert shown[-1] == '"CASE.MESSAGE" "%d" "say \\"hi\\"\\n"' % cid, lines
+        assert len(shown) == len(lines) - 1, lines                 # every line before PING came from the request
+        assert token not in " ".join(lines)

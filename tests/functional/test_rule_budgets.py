@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import REDRESSD, Daemon, RespError, as_map, open_case
+from harness import REDRESSD, TEST_PLUGINS, Client, Daemon, RespError, as_map, open_case
 
 BUDGETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rulesets", "budgets")
 PROMPT = 2.0  # seconds: a stopped call, however it was stopped, answers well within this
@@ -376,6 +376,50 @@ def test_a_pipeline_of_slow_case_opens_lets_other_clients_in():
     finally:
         shutil.rmtree(rules)
 
+
+
+def spinning_rules(milliseconds):
+    """A rule set whose classify spins that long (real time, plugins.probe.spin) for customer SPIN."""
+    rules = tempfile.mkdtemp(prefix="redress-spin-")
+    with open(os.path.join(rules, "rules.lua"), "w") as f:
+        f.write('vocabulary = { categories = { "general_inquiry" }, queues = { "support" } }\n'
+                'function classify(case)\n'
+                '  if case.customer == "SPIN" then plugins.probe.spin(%d) end\n'
+                '  return { category = "general_inquiry" }\n'
+                'end\n' % milliseconds)
+    return rules
+
+
+def test_a_tls_pipeline_yields_once_per_turn_as_a_plain_one_does():
+    # The TLS twin of the test above.  Over TLS the rule time of a turn was counted per decrypted chunk (one
+    # record at most): a pipeline whose commands each took under rules_time_ms, one command per record, never
+    # yielded -- twelve CASE.OPENs of 40 ms of rules ran back to back (480 ms) before anyone else, where the
+    # same bytes over plain TCP yield after every third.  Now a turn is one slice of rule time over TLS too.
+    from test_tls import Certificate, TlsClient, tls_port
+    rules = spinning_rules(40)
+    try:
+        with Certificate() as cert:
+            config = cert.config("rules_time_ms = 100\nrules_instructions = 1099511627776\n"
+                                 "plugins = %s\n" % os.path.join(TEST_PLUGINS, "probe.so"))
+            with Daemon(rules=rules, config=config) as d:
+                n = 12
+                commands = [("PING",)] + [("CASE.OPEN", "customer", "SPIN", "subject", "s%d" % i) for i in range(n)]
+                for busy in (d.client(timeout=30), TlsClient(tls_port(d), cert.cert, token=d.token, timeout=30)):
+                    other = d.client(timeout=30)
+                    before = commands_processed(other)
+                    if isinstance(busy, TlsClient):
+                        busy.sock.sendall(*[Client.encode(*command) for command in commands])  # a record each
+                    else:
+                        busy.send_raw(b"".join(Client.encode(*command) for command in commands))
+                    assert busy.read_reply() == "PONG"
+                    ran = commands_processed(other) - before - 2  # INFO counts itself, and the PING
+                    assert ran < n - 1, (type(busy).__name__, ran)
+                    ids = [busy.read_reply() for _ in range(n)]
+                    assert all(isinstance(i, int) for i in ids) and ids == sorted(ids), ids
+                    subjects = [as_map(busy.call("CASE.GET", i))["subject"] for i in ids]
+                    assert subjects == ["s%d" % i for i in range(n)], subjects
+    finally:
+        shutil.rmtree(rules)
 
 def test_the_commands_of_one_exec_share_one_time_budget():
     # EXEC is atomic and cannot let the loop turn between its commands: their
