@@ -486,7 +486,7 @@ int main(int argc, char **argv) {
         clock_init(1, now);
     }
     cases_set_default_currency(config.default_currency);
-    refunds_configure(config.approve_limit_supervisor, config.approve_limit_finance);
+    refunds_configure(&config.approve_limit_supervisor, &config.approve_limit_finance);
 
     struct event_config *event_config = event_config_new();
     struct event_base *base = event_config ? event_base_new_with_config(event_config) : NULL;

@@ -29,7 +29,11 @@
  *    case, amount or kind differ;
  *  - a review is approved only by its role (or an admin; finance too for a
  *    supervisor's review over a supervisor's limit), within the approver's
- *    approval limit, and never by the agent who requested it;
+ *    approval limit, and never by the agent who requested it.  A limit
+ *    holds for the order's refunds in all -- what the order has committed
+ *    (approved, executing, paid), read under the refunds' turn, plus this
+ *    one -- so splitting a refund into many small ones gains nothing; and
+ *    it is in the refund's currency (config.h: struct config_limit);
  *  - a return (returns.c) is approved by nobody before its goods are
  *    received: what the rules approved is released at receipt;
  *  - execution goes through the outbox with one idempotency key per refund,
@@ -62,11 +66,13 @@
 #define SETTLE_WHY_SHOWN 295     /* of an executor's message, in refund_failed and refund_unknown */
 #define EXECUTOR_NAME_MAX 63     /* a plugin's executor's name (plugin/host.c) */
 
-static long long supervisor_limit = 200000, finance_limit = 1000000000000LL;
+/* The people's approval limits (approve_limit_supervisor, _finance). */
+static struct config_limit supervisor_limit = {.any = 200000, .text = "200000"},
+                           finance_limit = {.any = 1000000000000LL, .text = "1000000000000"};
 
-void refunds_configure(long long supervisor, long long finance) {
-    supervisor_limit = supervisor;
-    finance_limit = finance;
+void refunds_configure(const struct config_limit *supervisor, const struct config_limit *finance) {
+    supervisor_limit = *supervisor;
+    finance_limit = *finance;
 }
 
 static const char refund_columns[] =
@@ -427,26 +433,76 @@ static int refuse_before_goods(struct call *call, long long id) {
                      "records them", id, step);
 }
 
+/* 1 when `total` (the order's refunds in all, in `currency`) is within
+ * limit: the list must name the currency (config_limit_in). */
+static int within(const struct config_limit *limit, const char *currency, long long total) {
+    long long most = config_limit_in(limit, currency);
+    return most >= 0 && total <= most;
+}
+
+/* NOPERM: refund id is over the caller's limit, `setting`, for the order's
+ * refunds in all (committed on the order before it, plus its amount),
+ * with the figures, and who approves it instead. */
+static int over_limit(struct call *call, long long id, const struct refund_facts *facts, const char *setting,
+                      const struct config_limit *limit, long long committed, long long total, const char *instead) {
+    long long most = config_limit_in(limit, facts->currency);
+    if (most < 0) {
+        char listed[CONFIG_LIMIT_CURRENCIES_MAX * 5] = "";
+        for (int i = 0; i < limit->count; i++)
+            snprintf(listed + strlen(listed), sizeof listed - strlen(listed), "%s%s", i ? ", " : "",
+                     limit->each[i].currency);
+        return call_fail(call, CALL_NOPERM, "refund %lld is in %s: your role has no approval limit in %s (%s: %s)%s",
+                         id, facts->currency, facts->currency, setting, listed, instead);
+    }
+    char most_text[MONEY_TEXT_MAX];
+    money_text(most, facts->currency, most_text);
+    if (committed == 0)
+        return call_fail(call, CALL_NOPERM, "refund %lld is over your role's approval limit (%s)%s", id, most_text,
+                         instead);
+    char committed_text[MONEY_TEXT_MAX], amount_text[MONEY_TEXT_MAX], total_text[MONEY_TEXT_MAX];
+    return call_fail(call, CALL_NOPERM, "refund %lld is over your role's approval limit (%s): order %s has %s "
+                     "refunded; with %s that is %s%s", id, most_text, facts->order,
+                     money_text(committed, facts->currency, committed_text),
+                     money_text(facts->amount, facts->currency, amount_text),
+                     money_text(total, facts->currency, total_text), instead);
+}
+
 int refunds_approve(struct call *call, int64_t id, const char *note) {
     struct refund_facts facts;
     if (load_for(call, id, REFUND_REVIEW, REFUND_APPROVED, "only a refund in review is approved", &facts) != 0) return -1;
     if (refuse_before_goods(call, id) != 0) return -1;
     unsigned role = call->who.internal ? ROLE_ADMIN : call->who.role;
     unsigned needed = agents_role_parse(facts.review_role, strlen(facts.review_role));
+    /* A person's limit holds for the order's refunds in all, as the rules'
+     * thresholds do (order_refunded): else 21 refunds of 100.00, each
+     * within a supervisor's 2000.00, pay 2100.00 on their word.  Committed
+     * is read under the refunds' turn that load_for took, held to COMMIT:
+     * no other batch, on any node, moves the order's refunds between this
+     * read and the approval.  A refund takes its order's one currency at
+     * request (refund_requests.c: the order's fact), so the sum is of one
+     * currency; if the order source has since changed its word,
+     * refunds_check_room below refuses the approval anyway. */
+    long long committed = 0, total = facts.amount;
+    if (role != ROLE_ADMIN) {
+        committed = refunds_committed_besides(call, &facts);
+        if (committed < 0) return -1;
+        /* Amounts stored before the cap (money.h) may add up past int64:
+         * such a total is over any limit, never wrapped under one. */
+        if (__builtin_add_overflow(committed, facts.amount, &total)) total = INT64_MAX;
+    }
     /* A supervisor's review over a supervisor's limit (the rules asked a
      * supervisor whatever the amount) is finance's too, within finance's
      * limit: else only an admin could ever approve it. */
-    int beyond_supervisor = needed == ROLE_SUPERVISOR && facts.amount > supervisor_limit;
+    int beyond_supervisor = needed == ROLE_SUPERVISOR && !within(&supervisor_limit, facts.currency, total);
     if (role != ROLE_ADMIN && role != needed && !(role == ROLE_FINANCE && beyond_supervisor))
         return call_fail(call, CALL_NOPERM, "refund %lld is for a %s to approve", (long long)id, facts.review_role);
-    long long limit = role == ROLE_SUPERVISOR ? supervisor_limit : role == ROLE_FINANCE ? finance_limit : -1;
-    if (limit >= 0 && facts.amount > limit) {
-        char limit_text[MONEY_TEXT_MAX];
-        return call_fail(call, CALL_NOPERM, "refund %lld is over your role's approval limit (%s)%s", (long long)id,
-                         money_text(limit, facts.currency, limit_text),
-                         role == ROLE_SUPERVISOR && facts.amount <= finance_limit ? ": finance or an admin approves it"
-                                                                                  : ": an admin approves it");
-    }
+    if (role == ROLE_SUPERVISOR && !within(&supervisor_limit, facts.currency, total))
+        return over_limit(call, id, &facts, "approve_limit_supervisor", &supervisor_limit, committed, total,
+                          within(&finance_limit, facts.currency, total) ? ": finance or an admin approves it"
+                                                                        : ": an admin approves it");
+    if (role == ROLE_FINANCE && !within(&finance_limit, facts.currency, total))
+        return over_limit(call, id, &facts, "approve_limit_finance", &finance_limit, committed, total,
+                          ": an admin approves it");
     if (strcmp(facts.requested_by, call->actor) == 0)
         return call_fail(call, CALL_NOPERM, "nobody approves a refund they requested");
     if (refunds_check_room(call, id, &facts) != 0) return -1;

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "domain/call.h"
+#include "lib/config.h"
 #include "lib/refund_states.h"
 
 #define REFUND_REASON_MAX 1024      /* REASON text of a request, reason of a rejection */
@@ -26,7 +27,9 @@
 #define REFUND_KEY_DIGEST_SIZE 40   /* an erased refund's key: "erased:" and 32 hex digits, NUL */
 #define REFUND_REFERENCE_MAX 128    /* the payer's reference, as kept */
 
-void refunds_configure(long long supervisor_limit, long long finance_limit);
+/* The people's approval limits (approve_limit_supervisor, _finance),
+ * copied: each a bare amount in any currency or one per currency. */
+void refunds_configure(const struct config_limit *supervisor_limit, const struct config_limit *finance_limit);
 
 /* A refund executor carries an approved refund out.  start() runs inside
  * the command's savepoint: it records what it hands over (the built-in one
@@ -107,7 +110,10 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
 /* A refund in review approved by the caller (its role, within the role's
  * limit -- finance also a supervisor's review over a supervisor's limit --
  * not its requester; an admin or the daemon any), if the order still
- * has room; then executing.  note (NUL-terminated) NULL: "approved". */
+ * has room; then executing.  A role's limit is in the refund's currency
+ * and holds for the order's refunds in all: what the order has committed
+ * (approved, executing, paid) plus this one; over it, NOPERM naming the
+ * figures.  note (NUL-terminated) NULL: "approved". */
 int refunds_approve(struct call *call, int64_t id, const char *note);
 /* A refund in review rejected by the caller, with why (at most
  * REFUND_REASON_MAX bytes, else INVALID after the state is checked). */

@@ -5,6 +5,7 @@
  * precise error (file:line and key), not a Lua stack trace.
  */
 #include "lib/config.h"
+#include "lib/money.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -14,8 +15,9 @@
 #include <string.h>
 
 /* SETTING_CHOICE: one word of a fixed list, kept as its index (an enum of
- * config.h); anything else is refused at once, naming the key and the list. */
-enum setting_type { SETTING_STRING, SETTING_INTEGER, SETTING_BOOLEAN, SETTING_CHOICE };
+ * config.h); anything else is refused at once, naming the key and the list.
+ * SETTING_LIMIT: an approval limit, a struct config_limit (parse_limit). */
+enum setting_type { SETTING_STRING, SETTING_INTEGER, SETTING_BOOLEAN, SETTING_CHOICE, SETTING_LIMIT };
 
 struct setting {
     const char *name;
@@ -49,6 +51,9 @@ struct setting {
     {#field, SETTING_BOOLEAN, offsetof(struct config, field), 0, initial, 0, 1, help, NULL, NULL}
 #define CHOICE_SETTING(name, field, initial, choices, help) \
     {name, SETTING_CHOICE, offsetof(struct config, field), 0, initial, 0, 0, help, choices, NULL}
+/* minimum, maximum: of the bare integer form. */
+#define LIMIT_SETTING(field, initial, help) \
+    {#field, SETTING_LIMIT, offsetof(struct config, field), 0, initial, 0, 1LL << 62, help, NULL, NULL}
 
 /* The words of `store`, in enum config_store_kind's order. */
 static const char *const store_kinds[] = {"sqlite", "postgresql", NULL};
@@ -123,8 +128,12 @@ static const struct setting settings[] = {
     INTEGER_SETTING(sla_warning_percent, "75", 1, 99, "a deadline warns at this percent of its target"),
     BOOLEAN_SETTING(rules_watch, "no",
                     "reload the rule set when its files change (checked every second)"),
-    INTEGER_SETTING(approve_limit_supervisor, "200000", 0, 1LL << 62, "largest refund a supervisor approves, minor units"),
-    INTEGER_SETTING(approve_limit_finance, "1000000000000", 0, 1LL << 62, "largest refund finance approves, minor units"),
+    LIMIT_SETTING(approve_limit_supervisor, "200000",
+                  "most a supervisor approves on one order (its refunds in all): minor units in any currency, "
+                  "or per currency: EUR 2000.00, JPY 300000 (a currency not listed: none)"),
+    LIMIT_SETTING(approve_limit_finance, "1000000000000",
+                  "most finance approves on one order (its refunds in all): minor units in any currency, "
+                  "or per currency: EUR 10000.00, JPY 1500000 (a currency not listed: none)"),
     INTEGER_SETTING(decision_retention_days, "90", 1, 36500, "days the decision log keeps its rows"),
     INTEGER_SETTING(attachment_max_bytes, "1048576", 1, 1073741824,
                     "largest attachment of a message or reply, bytes (a bulk argument is at most max_bulk)"),
@@ -172,6 +181,100 @@ static int find_word(const struct setting *setting, const char *value, char *err
                  i == 0 ? "" : setting->choices[i + 1] ? ", " : " or ", setting->choices[i]);
     }
     snprintf(error, error_size, "%s: '%.200s' is not %s", setting->name, value, words);
+    return -1;
+}
+
+/* Strips spaces at both ends, in place. */
+static char *trim(char *text) {
+    while (isspace((unsigned char)*text)) text++;
+    size_t len = strlen(text);
+    while (len && isspace((unsigned char)text[len - 1])) text[--len] = '\0';
+    return text;
+}
+
+/* One entry of a limit's list, in place: "CUR AMOUNT", the amount read by
+ * money_parse with the currency's decimals, into limit's next slot.  NULL,
+ * or why (naming the entry) in error. */
+static const char *parse_limit_entry(const struct setting *setting, char *entry, struct config_limit *limit,
+                                     char *error, size_t error_size) {
+    char *text = trim(entry);
+    if (*text == '\0') {
+        snprintf(error, error_size, "%s: an empty entry (the list is CUR AMOUNT, CUR AMOUNT, ...)", setting->name);
+        return error;
+    }
+    size_t code_len = strcspn(text, " \t");
+    char *amount = text + code_len;
+    amount += strspn(amount, " \t");
+    int digits = money_currency_digits(text, code_len);
+    if (digits < 0 || *amount == '\0' || amount[strcspn(amount, " \t")] != '\0') {
+        snprintf(error, error_size, "%s: '%.100s' is not a currency and an amount (like EUR 2000.00)", setting->name,
+                 text);
+        return error;
+    }
+    int64_t minor_units;
+    const char *why = money_parse(amount, strlen(amount), digits, &minor_units);
+    if (why) {
+        snprintf(error, error_size, "%s: '%.100s': the amount %s", setting->name, text, why);
+        return error;
+    }
+    for (int i = 0; i < limit->count; i++)
+        if (memcmp(limit->each[i].currency, text, 3) == 0) {
+            snprintf(error, error_size, "%s: '%.100s': %.3s is listed twice", setting->name, text, text);
+            return error;
+        }
+    if (limit->count == CONFIG_LIMIT_CURRENCIES_MAX) {
+        snprintf(error, error_size, "%s: more than %d currencies", setting->name, CONFIG_LIMIT_CURRENCIES_MAX);
+        return error;
+    }
+    memcpy(limit->each[limit->count].currency, text, 3);
+    limit->each[limit->count].currency[3] = '\0';
+    limit->each[limit->count++].minor_units = minor_units;
+    return NULL;
+}
+
+/* An approval limit (config.h: struct config_limit): one word is the bare
+ * integer, minor units in any currency, as the setting always read; words
+ * or commas make a list.  The limit changes only when all of it reads. */
+static const char *parse_limit(const struct setting *setting, const char *value, struct config_limit *limit,
+                               char *error, size_t error_size) {
+    struct config_limit read;
+    memset(&read, 0, sizeof read);
+    size_t len = strlen(value);
+    if (len >= sizeof read.text) {
+        snprintf(error, error_size, "%s: value too long (at most %zu bytes)", setting->name, sizeof read.text - 1);
+        return error;
+    }
+    memcpy(read.text, value, len + 1);
+    if (strpbrk(value, ", \t") == NULL) {
+        char *end;
+        errno = 0;
+        long long number = strtoll(value, &end, 10);
+        if (errno || end == value || *end || !isdigit((unsigned char)value[0]) || number < setting->minimum ||
+            number > setting->maximum) {
+            snprintf(error, error_size, "%s: '%.100s' is not minor units in %lld..%lld nor a list like EUR 2000.00, "
+                     "JPY 300000", setting->name, value, setting->minimum, setting->maximum);
+            return error;
+        }
+        read.any = number;
+    } else {
+        char copy[sizeof read.text];
+        memcpy(copy, value, len + 1);
+        read.any = -1;
+        for (char *entry = copy, *comma;; entry = comma + 1) {
+            comma = strchr(entry, ',');
+            if (comma) *comma = '\0';
+            if (parse_limit_entry(setting, entry, &read, error, error_size)) return error;
+            if (comma == NULL) break;
+        }
+    }
+    *limit = read;
+    return NULL;
+}
+
+long long config_limit_in(const struct config_limit *limit, const char *currency) {
+    if (limit->any >= 0) return limit->any;
+    for (int i = 0; i < limit->count; i++)
+        if (strcmp(limit->each[i].currency, currency) == 0) return limit->each[i].minor_units;
     return -1;
 }
 
@@ -223,6 +326,8 @@ static const char *apply(struct config *config, const struct setting *setting, c
         *(int *)(void *)field = word;
         return NULL;
     }
+    case SETTING_LIMIT:
+        return parse_limit(setting, value, (struct config_limit *)(void *)field, error, error_size);
     }
     return NULL;
 }
@@ -319,14 +424,6 @@ const char *config_check(const struct config *config, char *error, size_t error_
         return error;
     }
     return NULL;
-}
-
-/* Strips spaces at both ends, in place. */
-static char *trim(char *text) {
-    while (isspace((unsigned char)*text)) text++;
-    size_t len = strlen(text);
-    while (len && isspace((unsigned char)text[len - 1])) text[--len] = '\0';
-    return text;
 }
 
 /* One line of a config file, in place: NULL and *key = NULL for a blank or
@@ -467,6 +564,9 @@ void config_each(const struct config *config,
             break;
         case SETTING_CHOICE:
             fn(context, settings[s].name, settings[s].choices[*(const int *)(const void *)field]);
+            break;
+        case SETTING_LIMIT:
+            fn(context, settings[s].name, ((const struct config_limit *)(const void *)field)->text);
             break;
         }
     }

@@ -14,6 +14,30 @@
 #define CONFIG_PLUGIN_SETTINGS_MAX 64
 #define CONFIG_NODE_NAME_MAX 64   /* bytes of node_name */
 
+/* An approval limit (approve_limit_supervisor, approve_limit_finance):
+ * either a bare integer, minor units whatever the currency (`200000`, the
+ * form before currencies were told apart: 2000.00 CNY, but also 200.000
+ * KWD and 200000 JPY), or a list of currencies and amounts, each read with
+ * its currency's decimals by money_parse (`EUR 2000.00, JPY 300000, KWD
+ * 600.000`), where a currency not listed has no limit at all: nothing in
+ * it is within.  There are no exchange rates here to turn one currency's
+ * limit into another's. */
+#define CONFIG_LIMIT_CURRENCIES_MAX 32
+#define CONFIG_LIMIT_TEXT_MAX 512    /* bytes of the setting as given */
+struct config_limit {
+    long long any;           /* the bare integer, or -1: the list */
+    int count;
+    struct {
+        char currency[4];
+        long long minor_units;
+    } each[CONFIG_LIMIT_CURRENCIES_MAX];
+    char text[CONFIG_LIMIT_TEXT_MAX]; /* as given (config_each) */
+};
+
+/* The limit in `currency` (three letters), minor units; -1 when the list
+ * does not name it. */
+long long config_limit_in(const struct config_limit *limit, const char *currency);
+
 /* Which database holds the store (`store = sqlite | postgresql`). */
 enum config_store_kind { CONFIG_STORE_SQLITE, CONFIG_STORE_POSTGRESQL };
 
@@ -57,7 +81,7 @@ struct config {
     long long customer_retention_days;
     long long attachment_max_bytes;    /* 0: personal data of closed cases is kept */
     long long sla_warning_percent;  /* a deadline warns at this share of its target */
-    long long approve_limit_supervisor, approve_limit_finance; /* minor units */
+    struct config_limit approve_limit_supervisor, approve_limit_finance;
     char log_level[16];
     char default_currency[4];
     /* The HTTP front (core/http/): off unless http_port is set. */

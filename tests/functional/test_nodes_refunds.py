@@ -6,6 +6,8 @@ order's room, runs after the other nodes' moves committed (the refunds' turn, re
   - a state move that another writer beat to the row changes nothing and says so;
   - two first refunds of an order that has no `orders` row yet never pass what it was paid;
   - two nodes' pipelines moving the same refunds in crossing order never deadlock (no 40P01).
+  - two supervisors approving two refunds of one order at once stay within a supervisor's limit
+    for the order's refunds in all: the second reads what the first committed.
 
 The deterministic tests hold the refund's row (or the order's key) from a psql session, as another
 transaction would, start the first node's command, wait until it waits for that lock, start the
@@ -260,3 +262,26 @@ def test_two_nodes_pipelining_first_refunds_of_orders_with_no_row_never_pass_wha
             assert states == ["executing", "rejected"], (i, replies[0][i], replies[1][i])
         assert store_rows(nodes[0], "SELECT count(*), min(committed), max(committed) FROM order_refund_totals"
                                     " WHERE committed > 0") == [(n, 5000, 5000)]
+
+
+def test_two_supervisors_on_two_nodes_approving_one_orders_refunds_at_once_stay_within_the_limit():
+    """A supervisor's limit (2000.00) holds for the order's refunds in all, across nodes: two refunds of
+    1500.00 on one order approved at once on two nodes, each within the limit alone.  The second reads
+    what the order has committed under the refunds' turn, after the first committed: NOPERM naming both."""
+    with Cluster(2) as nodes:                    # no rule set: every refund waits for a supervisor
+        admin = nodes[0].client()
+        al, _ = staff(nodes, admin, "al", "agent")
+        sa, _ = staff(nodes, admin, "sa", "supervisor")
+        _, sb = staff(nodes, admin, "sb", "supervisor")
+        case = open_case(admin, order="O-9", amount="5000.00")
+        first, second = [int(as_map(al.call("REFUND.REQUEST", case, "1500.00", "refund_only"))["id"])
+                         for _ in range(2)]
+        with PsqlSession(nodes[0]) as holder:
+            holder.run("BEGIN; SELECT id FROM refunds WHERE id = %d FOR UPDATE;" % first)
+            approved, refused = race(holder, nodes[0], sa, sb, ("REFUND.APPROVE", first), ("REFUND.APPROVE", second))
+        assert as_map(approved)["state"] == "executing", approved
+        assert refused.code == "NOPERM" and ("order O-9 has 1500.00 CNY refunded; with 1500.00 CNY that is "
+                                             "3000.00 CNY: finance or an admin approves it") in refused, refused
+        assert store_rows(nodes[0], "SELECT id, state FROM refunds ORDER BY id") == [(first, "executing"),
+                                                                                    (second, "review")]
+        assert committed(nodes[0], "O-9") == [(150000,)]

@@ -1,9 +1,12 @@
 """Refunds: the refund hook decides, the host's invariants bound it; review and approval by role and
 limit, never one's own; idempotency keys; the outbox executor; settle and retry without paying twice."""
 import os
+import shutil
 import sqlite3
+import subprocess
+import tempfile
 
-from harness import (UNDO_LATER_MIGRATIONS, Client, Daemon, RespError, as_map, only_on, open_case,
+from harness import (REDRESSD, UNDO_LATER_MIGRATIONS, Client, Daemon, RespError, as_map, only_on, open_case,
                      store_execute, store_rows)
 
 JAN1 = 1767225600
@@ -478,3 +481,112 @@ def test_a_review_is_counted_however_many_requests_came_after_it():
         inputs = [as_map(e)["inputs"] for e in c.call("REFUND.EXPLAIN", again["id"])]
         assert "order_in_review=0" in inputs[0], inputs
         assert again["state"] == "executing" and again["decided_by"] == "rules", again
+
+
+def test_a_persons_approval_limit_holds_for_the_orders_refunds_in_all():
+    """A supervisor (limit 2000.00) once approved 21 refunds of 100.00 on one order, 2100.00, each within
+    the limit alone.  What the order has committed (approved, executing, paid) counts with the refund;
+    refunds in review, rejected or failed do not."""
+    with Daemon() as d:                          # no rule set: every refund is reviewed by a supervisor
+        admin = d.client()
+        sup = login(d, "sam", admin.call("AGENT.ADD", "sam", "supervisor"))
+        fin = login(d, "fay", admin.call("AGENT.ADD", "fay", "finance"))
+        agent = login(d, "al", admin.call("AGENT.ADD", "al", "agent", "QUEUES", "support"))
+        cid = open_case(admin, order="O-17", amount="5000.00")
+        ids = [as_map(agent.call("REFUND.REQUEST", cid, "100.00", "refund_only"))["id"] for _ in range(23)]
+        # 2200.00 waits in review: not counted, so the first twenty (2000.00, the limit exactly) go through
+        for i in ids[:20]:
+            assert as_map(sup.call("REFUND.APPROVE", i))["state"] == "executing", i
+        assert as_map(sup.call("REFUND.REJECT", ids[22], "duplicate"))["state"] == "rejected"
+        r = sup.call("REFUND.APPROVE", ids[20])
+        assert isinstance(r, RespError) and r.code == "NOPERM", r
+        assert ("over your role's approval limit (2000.00 CNY): order O-17 has 2000.00 CNY refunded; with "
+                "100.00 CNY that is 2100.00 CNY: finance or an admin approves it") in r, r
+        assert as_map(admin.call("REFUND.GET", ids[20]))["state"] == "review"
+        # a paid refund counts as much as an executing one
+        assert as_map(admin.call("REFUND.SETTLE", ids[0], "ok", "PAY-1"))["state"] == "succeeded"
+        assert sup.call("REFUND.APPROVE", ids[20]).code == "NOPERM"
+        # a failed one gives its share back: the supervisor approves the 21st within 2000.00 again
+        assert as_map(admin.call("REFUND.SETTLE", ids[19], "failed"))["state"] == "failed"
+        assert as_map(sup.call("REFUND.APPROVE", ids[20]))["state"] == "executing"
+        # over the supervisor's limit in all: finance's to approve, within finance's
+        assert as_map(fin.call("REFUND.APPROVE", ids[21]))["decided_by"] == "fay"
+        # another order of the same customer starts from nothing
+        other = open_case(admin, order="O-18", amount="5000.00")
+        r = as_map(agent.call("REFUND.REQUEST", other, "2000.00", "refund_only"))
+        assert as_map(sup.call("REFUND.APPROVE", r["id"]))["state"] == "executing"
+
+
+def test_a_finance_limit_holds_for_the_orders_refunds_in_all_and_a_pipelined_batch_sees_each_other():
+    """Finance's limit (set here to 3000.00) counts the order too, and approvals pipelined into one batch
+    see each other's share: the third of three 1500.00 approvals is refused."""
+    with Daemon(config="approve_limit_finance = 300000\n") as d:
+        admin = d.client()
+        fin = login(d, "fay", admin.call("AGENT.ADD", "fay", "finance"))
+        ada = login(d, "ada", admin.call("AGENT.ADD", "ada", "admin"))
+        cid = open_case(admin, order="O-F", amount="9000.00")
+        ids = [as_map(admin.call("REFUND.REQUEST", cid, "2500.00", "refund_only"))["id"] for _ in range(3)]
+        replies = fin.pipeline([["REFUND.APPROVE", i] for i in ids])
+        assert isinstance(replies[0], list), replies
+        for r in replies[1:]:
+            assert isinstance(r, RespError) and r.code == "NOPERM", replies
+            assert "order O-F has 2500.00 CNY refunded; with 2500.00 CNY that is 5000.00 CNY: an admin approves it" in r
+        assert [as_map(admin.call("REFUND.GET", i))["state"] for i in ids] == ["executing", "review", "review"]
+        assert as_map(ada.call("REFUND.APPROVE", ids[1]))["state"] == "executing"       # admins: no limit
+
+
+def test_approval_limits_per_currency():
+    """A bare integer limit counted minor units whatever the currency: a supervisor's 200000 let through
+    199.000 KWD (some 600 EUR) but only 2000 JPY.  A list gives each currency its own limit, read with that
+    currency's decimals; a currency it does not name is over every limit but an admin's."""
+    config = ("approve_limit_supervisor = EUR 2000.00, JPY 300000, KWD 600.000\n"
+              "approve_limit_finance = \"EUR 10000.00, KWD 3000.000\"   # quoted or not\n")
+    with Daemon(config=config) as d:
+        admin = d.client()
+        sup = login(d, "sam", admin.call("AGENT.ADD", "sam", "supervisor"))
+        fin = login(d, "fay", admin.call("AGENT.ADD", "fay", "finance"))
+        ada = login(d, "ada", admin.call("AGENT.ADD", "ada", "admin"))
+        kwd = open_case(admin, order="O-KWD", amount="5000.000", currency="KWD")
+        over = as_map(admin.call("REFUND.REQUEST", kwd, "600.001", "refund_only"))
+        r = sup.call("REFUND.APPROVE", over["id"])
+        assert r.code == "NOPERM" and "approval limit (600.000 KWD): finance or an admin approves it" in r, r
+        assert as_map(fin.call("REFUND.APPROVE", over["id"]))["decided_by"] == "fay"
+        jpy = open_case(admin, order="O-JPY", amount="900000", currency="JPY")
+        within = as_map(admin.call("REFUND.REQUEST", jpy, "300000", "refund_only"))
+        assert as_map(sup.call("REFUND.APPROVE", within["id"]))["state"] == "executing"
+        one_more = as_map(admin.call("REFUND.REQUEST", jpy, "1", "refund_only"))
+        r = sup.call("REFUND.APPROVE", one_more["id"])
+        assert r.code == "NOPERM" and "order O-JPY has 300000 JPY refunded; with 1 JPY that is 300001 JPY" in r, r
+        # JPY is not in finance's list: nobody but an admin approves what is over the supervisor's
+        r = fin.call("REFUND.APPROVE", one_more["id"])
+        assert r.code == "NOPERM" and "has no approval limit in JPY (approve_limit_finance: EUR, KWD)" in r, r
+        cny = open_case(admin, order="O-CNY", amount="10.00", currency="CNY")
+        small = as_map(admin.call("REFUND.REQUEST", cny, "0.01", "refund_only"))
+        r = sup.call("REFUND.APPROVE", small["id"])
+        assert r.code == "NOPERM" and ("refund %s is in CNY: your role has no approval limit in CNY "
+                                       "(approve_limit_supervisor: EUR, JPY, KWD): an admin approves it"
+                                       % small["id"]) in r, r
+        assert as_map(ada.call("REFUND.APPROVE", small["id"]))["state"] == "executing"
+        eur = open_case(admin, order="O-EUR", amount="2000.00", currency="EUR")
+        r = as_map(admin.call("REFUND.REQUEST", eur, "2000.00", "refund_only"))
+        assert as_map(sup.call("REFUND.APPROVE", r["id"]))["state"] == "executing"
+
+
+def test_a_bad_approval_limit_is_refused_naming_the_entry():
+    scratch = tempfile.mkdtemp(prefix="redress-limits-")
+    try:
+        for value, why in [("EUR 2000.00, JPY 3000.5", "approve_limit_supervisor: 'JPY 3000.5': the amount has "
+                                                        "decimals (this currency has none)"),
+                           ("EUR 2000.00, EUR 100.00", "approve_limit_supervisor: 'EUR 100.00': EUR is listed twice"),
+                           ("eur 2000.00", "approve_limit_supervisor: 'eur 2000.00' is not a currency and an amount"
+                                           " (like EUR 2000.00)"),
+                           ("EUR 2000.00,, JPY 1", "approve_limit_supervisor: an empty entry"),
+                           ("EUR -1", "approve_limit_supervisor: 'EUR -1': the amount has a sign"),
+                           ("-5", "approve_limit_supervisor: '-5' is not minor units in 0..4611686018427387904 "
+                                  "nor a list like EUR 2000.00, JPY 300000")]:
+            p = subprocess.run([REDRESSD, "--data", os.path.join(scratch, "state"), "--rules", "",
+                                "--approve-limit-supervisor", value], capture_output=True, text=True, timeout=60)
+            assert p.returncode == 2 and why in p.stderr, (value, p.returncode, p.stderr)
+            assert not os.path.exists(os.path.join(scratch, "state")), value
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -1,6 +1,7 @@
 /* test_config.c -- the store settings of lib/config.c: `store` and
  * `postgresql_url`, alone (config_set) and together (config_check); the
- * config file's reading (comments, quotes) and the shipped example. */
+ * config file's reading (comments, quotes) and the shipped example; the
+ * approval limits, a bare integer or one per currency. */
 #include "check.h"
 #include "lib/config.h"
 
@@ -297,4 +298,62 @@ TEST(config_words_addresses_and_ports_checked_when_read) {
     CHECK_STR(config.bind, "127.0.0.1");
     CHECK_STR(config.sync, "full");
     CHECK_STR(config.log_level, "info");
+}
+
+static void collect_limit(void *context, const char *name, const char *value) {
+    if (strcmp(name, "approve_limit_supervisor") == 0) snprintf(context, 128, "%s", value);
+}
+
+/* approve_limit_*: a bare integer keeps meaning minor units in any
+ * currency (configs written before currencies were told apart); a list
+ * gives each currency its own limit, its amount read with the currency's
+ * decimals, and a currency it does not name has none (-1). */
+TEST(config_approval_limits_bare_or_per_currency) {
+    struct config config;
+    char error[512], seen[128] = "";
+    config_defaults(&config);
+    CHECK_INT(config_limit_in(&config.approve_limit_supervisor, "CNY"), 200000);
+    CHECK_INT(config_limit_in(&config.approve_limit_supervisor, "KWD"), 200000);
+    CHECK_INT(config_limit_in(&config.approve_limit_finance, "JPY"), 1000000000000LL);
+    CHECK(config_set(&config, "approve-limit-supervisor", "150000", error, sizeof error) == NULL);
+    CHECK_INT(config_limit_in(&config.approve_limit_supervisor, "EUR"), 150000);
+    CHECK(load_text(&config, "approve_limit_supervisor = EUR 2000.00, JPY 300000,KWD 600.000   # per currency\n"
+                             "approve_limit_finance = \"USD 0.5\"\n", error, sizeof error) == NULL);
+    CHECK_INT(config_limit_in(&config.approve_limit_supervisor, "EUR"), 200000);
+    CHECK_INT(config_limit_in(&config.approve_limit_supervisor, "JPY"), 300000);
+    CHECK_INT(config_limit_in(&config.approve_limit_supervisor, "KWD"), 600000);
+    CHECK_INT(config_limit_in(&config.approve_limit_supervisor, "CNY"), -1);
+    CHECK_INT(config_limit_in(&config.approve_limit_finance, "USD"), 50);
+    CHECK_INT(config_limit_in(&config.approve_limit_finance, "EUR"), -1);
+    config_each(&config, collect_limit, seen);
+    CHECK_STR(seen, "EUR 2000.00, JPY 300000,KWD 600.000");
+    /* A bad value names the entry and leaves the limit as it was. */
+    static const struct {
+        const char *value, *why;
+    } bad[] = {
+        {"EUR 2000.00, JPY 3000.5", "approve_limit_supervisor: 'JPY 3000.5': the amount has decimals"},
+        {"KWD 1.0001", "approve_limit_supervisor: 'KWD 1.0001': the amount has too many decimals (at most 3)"},
+        {"EUR 2000.00, EUR 1.00", "approve_limit_supervisor: 'EUR 1.00': EUR is listed twice"},
+        {"EUR", "approve_limit_supervisor: 'EUR' is not minor units in 0..4611686018427387904"},
+        {"EUR 1, Euro 2", "approve_limit_supervisor: 'Euro 2' is not a currency and an amount (like EUR 2000.00)"},
+        {"EUR 1 2", "approve_limit_supervisor: 'EUR 1 2' is not a currency and an amount"},
+        {"EUR 1,", "approve_limit_supervisor: an empty entry"},
+        {"EUR 1e5", "approve_limit_supervisor: 'EUR 1e5': the amount is not a decimal number"},
+        {"EUR 10000000000000.01", "approve_limit_supervisor: 'EUR 10000000000000.01': the amount is too large"},
+        {"-1", "approve_limit_supervisor: '-1' is not minor units in 0..4611686018427387904 nor a list"},
+        {"4611686018427387905", "is not minor units in 0..4611686018427387904"},
+        {"", "approve_limit_supervisor: '' is not minor units"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *why = config_set(&config, "approve_limit_supervisor", bad[i].value, error, sizeof error);
+        CHECK(contains(why, bad[i].why));
+        if (!contains(why, bad[i].why)) printf("  %s: %s\n", bad[i].value, why ? why : "(accepted)");
+        CHECK_INT(config_limit_in(&config.approve_limit_supervisor, "EUR"), 200000);
+    }
+    char many[600] = "";
+    for (int i = 0; i < CONFIG_LIMIT_CURRENCIES_MAX + 1; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "%sA%c%c 1", i ? "," : "", 'A' + i / 26, 'A' + i % 26);
+    CHECK(contains(config_set(&config, "approve_limit_supervisor", many, error, sizeof error), "more than 32 currencies"));
+    CHECK(contains(load_text(&config, "approve_limit_finance = JPY 1.5\n", error, sizeof error),
+                   ":1: approve_limit_finance: 'JPY 1.5': the amount has decimals (this currency has none)"));
 }
