@@ -75,6 +75,7 @@ int case_work_reopen(struct call *call, struct case_row *row, const struct detai
     if (row->state != CASE_RESOLVED)
         return call_fail(call, CALL_BADSTATE, "case %lld is %s: only a resolved case can reopen", (long long)row->id,
                          lifecycle_state_name(row->state));
+    if (tasks_check_reopen(call, row) != 0) return -1;
     struct case_move move = {.to = CASE_OPEN, .kind = "reopened", .detail = detail};
     if (case_transition(call, row, &move) != 0) return -1;
     if (deadlines_reopened(call, row->id) != 0) return -1;
