@@ -138,9 +138,10 @@ int tasks_check_reopen(struct call *call, const struct case_row *task) {
     struct case_row parent;
     if (case_load(call, task->parent_id, 0, &parent) != 0) return -1;
     if (lifecycle_is_active(parent.state)) return 0;
-    return call_fail(call, CALL_BADSTATE, "task %lld's case %lld is %s: a task reopens only on open work (reopen "
-                     "the case first, or open a new task on open work)", (long long)task->id, (long long)parent.id,
-                     lifecycle_state_name(parent.state));
+    /* A resolved case can reopen first; a closed one never opens again. */
+    return call_fail(call, CALL_BADSTATE, "task %lld's case %lld is %s: a task reopens only on open work (%s)",
+                     (long long)task->id, (long long)parent.id, lifecycle_state_name(parent.state),
+                     parent.state == CASE_RESOLVED ? "reopen the case first" : "open a new task on open work");
 }
 
 int tasks_finished(struct call *call, const struct case_row *task, const char *code, size_t code_len) {
