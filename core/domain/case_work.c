@@ -69,6 +69,13 @@ int case_work_resolve(struct call *call, struct case_row *row, const char *code,
 }
 
 int case_work_reopen(struct call *call, struct case_row *row, const struct detail *detail) {
+    /* Only a resolution is undone: the table's move to open from a waiting
+     * state is RESUME's, and taken for a reopen it would start a second
+     * resolution clock, run the "reopen" escalation and count no reopen. */
+    if (row->state != CASE_RESOLVED)
+        return call_fail(call, CALL_BADSTATE, "case %lld is %s: only a resolved case can reopen", (long long)row->id,
+                         lifecycle_state_name(row->state));
+    if (tasks_check_reopen(call, row) != 0) return -1;
     struct case_move move = {.to = CASE_OPEN, .kind = "reopened", .detail = detail};
     if (case_transition(call, row, &move) != 0) return -1;
     if (deadlines_reopened(call, row->id) != 0) return -1;

@@ -4,7 +4,8 @@
  * Owns: the order of a move's writes (the case module's change and event,
  * then the clocks of domain/deadlines.c, then the escalate hook where a move
  * asks for it) and the state rules of these commands beyond the transition
- * table (only a waiting case resumes, only open work escalates).
+ * table (only a waiting case resumes, only a resolved case reopens, a task
+ * only while its case is open work, only open work escalates).
  * Never: parses arguments or writes a reply; never changes a case but
  * through the case module.  Each function takes a case loaded with
  * case_load and returns 0, or -1 with the failure in the call.
@@ -30,7 +31,9 @@ int case_work_resume(struct call *call, struct case_row *row);
 /* RESOLVE with a code (a name) and an optional text (NULL: none). */
 int case_work_resolve(struct call *call, struct case_row *row, const char *code, size_t code_len, const char *text,
                       size_t text_len);
-/* REOPEN: resolved -> open, clocks again, and the escalate hook's "reopen". */
+/* REOPEN: resolved -> open, clocks again, and the escalate hook's "reopen";
+ * BADSTATE from any other state, and for a task whose case is resolved or
+ * closed (tasks_check_reopen). */
 int case_work_reopen(struct call *call, struct case_row *row, const struct detail *detail);
 /* CLOSE. */
 int case_work_close(struct call *call, struct case_row *row);

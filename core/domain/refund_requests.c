@@ -332,6 +332,29 @@ static int plan_deadlines(struct call *call, int64_t id, const struct rules_refu
     return call_step(call, statement);
 }
 
+/* Closed is terminal: a customer asking after closure writes again, and
+ * the message opens a follow-up case for the same order (conversation.c),
+ * where the refund is requested -- the refund hook judges the order's
+ * refunds together whichever case holds them, so nothing is lost.  A
+ * merged duplicate (closed by the merge) names where its refunds go: the
+ * last survivor of its chain, when the caller may see it (else "another
+ * case", as a merged case's survey says).  Always -1: BADSTATE, or a
+ * store error. */
+static int refuse_closed(struct call *call, const struct case_row *row) {
+    int64_t survivor = row->id;
+    if (case_merged_into(call, row->id, &survivor) != 0) return -1;
+    if (survivor == row->id)
+        return call_fail(call, CALL_BADSTATE, "case %lld is closed: request the refund on an open case of the "
+                         "order (the customer's message to a closed case opens one)", (long long)row->id);
+    struct case_row into;
+    if (case_load(call, survivor, 0, &into) != 0) return -1;
+    if (caller_may_see_case(&call->who, into.queue, into.assignee))
+        return call_fail(call, CALL_BADSTATE, "case %lld was merged into case %lld: request the refund on case %lld",
+                         (long long)row->id, (long long)survivor, (long long)survivor);
+    return call_fail(call, CALL_BADSTATE, "case %lld was merged into another case: request the refund on that case",
+                     (long long)row->id);
+}
+
 int refunds_request(struct call *call, int64_t case_id, const struct refund_ask *ask, int64_t *id) {
     struct case_row row;
     if (case_load(call, case_id, 0, &row) != 0) return -1;
@@ -374,6 +397,9 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
         int made = find_by_key(call, ask, case_id, amount, id);
         if (made != 0) return made < 0 ? -1 : 0;
     }
+    /* A new refund only on a case not closed (after the key: a retry of a
+     * refund made before closing still returns it). */
+    if (row.state == CASE_CLOSED && refuse_closed(call, &row) != 0) return -1;
     /* The rules decide, told what the order already has; the host's
      * invariants bound them. */
     struct refund_history history;

@@ -133,6 +133,17 @@ int tasks_check_resolve(struct call *call, const struct case_row *row) {
     return call_fail(call, CALL_BADSTATE, "case %lld has open tasks: %s (finish them first)", (long long)row->id, ids);
 }
 
+int tasks_check_reopen(struct call *call, const struct case_row *task) {
+    if (strcmp(task->kind, CASE_KIND_TASK) != 0 || task->parent_id <= 0) return 0;
+    struct case_row parent;
+    if (case_load(call, task->parent_id, 0, &parent) != 0) return -1;
+    if (lifecycle_is_active(parent.state)) return 0;
+    /* A resolved case can reopen first; a closed one never opens again. */
+    return call_fail(call, CALL_BADSTATE, "task %lld's case %lld is %s: a task reopens only on open work (%s)",
+                     (long long)task->id, (long long)parent.id, lifecycle_state_name(parent.state),
+                     parent.state == CASE_RESOLVED ? "reopen the case first" : "open a new task on open work");
+}
+
 int tasks_finished(struct call *call, const struct case_row *task, const char *code, size_t code_len) {
     if (strcmp(task->kind, CASE_KIND_TASK) != 0 || task->parent_id <= 0) return 0;
     struct case_row parent;

@@ -43,6 +43,11 @@ long long tasks_list(struct call *call, int64_t parent, void (*visit)(void *cont
 /* Before a case is resolved: BADSTATE "case N has open tasks: 7 9" unless
  * the rule set lets it.  0, or -1. */
 int tasks_check_resolve(struct call *call, const struct case_row *row);
+/* Before a task is reopened: BADSTATE "task N's case M is closed: ..."
+ * unless its case is open work (as a task is only opened on open work: a
+ * resolved or closed case shows no open task).  0 (also for a case that
+ * is not a task), or -1. */
+int tasks_check_reopen(struct call *call, const struct case_row *task);
 /* After a task was resolved: "task_finished" on its case, and a
  * notification to the case's assignee.  0 (also for a case that is not a
  * task), or -1. */

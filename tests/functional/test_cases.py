@@ -352,3 +352,74 @@ def test_a_case_holds_at_most_10000_events_of_notes_and_messages():
         assert as_map(c.call("CASE.GET", cid))["state"] == "resolved"
         # Another case is not affected.
         assert c.call("CASE.NOTE", other, "fine") == "OK"
+
+
+# README's "allowed from" column for each lifecycle command: each moves only from those states, and from
+# any other is -BADSTATE naming the state, with nothing written.
+LIFECYCLE_ALLOWED = {
+    ("CASE.WAIT", "CUSTOMER"): {"open", "pending_internal"},
+    ("CASE.WAIT", "INTERNAL"): {"open", "pending_customer"},
+    ("CASE.RESUME",): {"pending_customer", "pending_internal"},
+    ("CASE.RESOLVE", "fixed"): {"open", "pending_customer", "pending_internal"},
+    ("CASE.REOPEN",): {"resolved"},
+    ("CASE.CLOSE",): {"resolved"},
+}
+LIFECYCLE_REACH = {
+    "open": [],
+    "pending_customer": [["CASE.WAIT", "CUSTOMER"]],
+    "pending_internal": [["CASE.WAIT", "INTERNAL"]],
+    "resolved": [["CASE.RESOLVE", "done"]],
+    "closed": [["CASE.RESOLVE", "done"], ["CASE.CLOSE"]],
+}
+
+
+def test_each_lifecycle_command_moves_only_from_the_states_the_table_names():
+    with Daemon() as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        for command, allowed in LIFECYCLE_ALLOWED.items():
+            for state, steps in LIFECYCLE_REACH.items():
+                cid = open_case(c)
+                for step in steps:
+                    assert c.call(step[0], cid, *step[1:]) == "OK", (state, step)
+                before = as_map(c.call("CASE.GET", cid))
+                assert before["state"] == state
+                events = len(c.call("CASE.HISTORY", cid))
+                r = c.call(command[0], cid, *command[1:])
+                if state in allowed:
+                    assert r == "OK", (command, state, r)
+                    continue
+                assert isinstance(r, RespError) and r.code == "BADSTATE", (command, state, r)
+                assert "case %d is %s" % (cid, state) in r, (command, state, r)
+                assert as_map(c.call("CASE.GET", cid)) == before, (command, state)
+                assert len(c.call("CASE.HISTORY", cid)) == events, (command, state)
+
+
+def test_a_waiting_case_is_not_reopened_and_keeps_its_clocks():
+    # Reopening is resolved -> open only; from a waiting state that move is RESUME's.  Taken as a
+    # reopen it started a second resolution clock, left the first-response clock paused in an open
+    # case, ran the rule set's "reopen" escalation (priority raised) and counted no reopen.
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", 1796176800)
+        for wait in ("CUSTOMER", "INTERNAL"):
+            cid = open_case(c, customer="C-1", subject="hello question")
+            assert c.call("CASE.WAIT", cid, wait) == "OK"
+            before = as_map(c.call("CASE.GET", cid))
+            events = len(c.call("CASE.HISTORY", cid))
+            for _ in range(2):
+                r = c.call("CASE.REOPEN", cid, "why")
+                assert isinstance(r, RespError) and r.code == "BADSTATE", r
+                assert "case %d is %s" % (cid, before["state"]) in r, r
+            assert as_map(c.call("CASE.GET", cid)) == before
+            assert len(c.call("CASE.HISTORY", cid)) == events
+            assert c.call("CASE.RESUME", cid) == "OK"
+            got = as_map(c.call("CASE.GET", cid))
+            assert got["state"] == "open" and got["reopen_count"] == "0" and got["priority"] == before["priority"]
+            assert all("state=paused" not in v for k, v in got.items() if k.startswith("deadline:")), got
+        # Ten days on: each case's resolution clock breached once, not once per refused reopen.
+        c.call("DEBUG.CLOCK", "ADVANCE", 864000)
+        for cid in (1, 2):
+            breaches = [e for e in (as_map(e) for e in c.call("CASE.HISTORY", cid))
+                        if e["kind"] == "deadline_breached" and "deadline=resolution" in e["detail"]]
+            assert len(breaches) == 1, (cid, breaches)

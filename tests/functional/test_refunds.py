@@ -590,3 +590,37 @@ def test_a_bad_approval_limit_is_refused_naming_the_entry():
             assert not os.path.exists(os.path.join(scratch, "state")), value
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_no_new_refund_on_a_closed_or_merged_case():
+    # Closed is terminal: a customer who asks after closure writes again, and the message opens a
+    # follow-up case for the same order, where the refund is requested (the order's refunds are judged
+    # together whichever case holds them).  A merged duplicate names the case it went to.  A refund
+    # made before closing still answers its KEY; a resolved case, not terminal, still takes requests.
+    with Daemon() as d:
+        admin = d.client()
+        ann = login(d, "ann", admin.call("AGENT.ADD", "ann", "agent", "QUEUES", "support"))
+        cid = open_case(admin, customer="C-1", subject="wrong size delivered", order="O-1", amount="500.00")
+        made = as_map(admin.call("REFUND.REQUEST", cid, "5.00", "refund_only", "KEY", "k-1"))
+        assert admin.call("CASE.RESOLVE", cid, "x") == "OK"
+        resolved = as_map(admin.call("REFUND.REQUEST", cid, "6.00", "refund_only"))
+        assert resolved["case"] == str(cid), resolved
+        assert admin.call("CASE.CLOSE", cid) == "OK"
+        events, refunds = len(admin.call("CASE.HISTORY", cid)), admin.call("REFUND.LIST", cid)
+        r = admin.call("REFUND.REQUEST", cid, "10.00", "refund_only")
+        assert isinstance(r, RespError) and r.code == "BADSTATE" and "case %d is closed" % cid in r, r
+        assert admin.call("REFUND.LIST", cid) == refunds and len(refunds) == 2
+        assert len(admin.call("CASE.HISTORY", cid)) == events
+        assert as_map(admin.call("REFUND.REQUEST", cid, "5.00", "refund_only", "KEY", "k-1"))["id"] == made["id"]
+        # A merged duplicate (closed by the merge) names its survivor to whoever may see it.
+        into = open_case(admin, customer="C-2", subject="parcel late", order="O-2", amount="50.00")
+        dup = open_case(admin, customer="C-2", subject="where is my parcel", order="O-2")
+        assert admin.call("CASE.MERGE", dup, into) == "OK"
+        r = ann.call("REFUND.REQUEST", dup, "10.00", "refund_only")
+        assert isinstance(r, RespError) and r.code == "BADSTATE", r
+        assert "case %d was merged into case %d" % (dup, into) in r, r
+        assert admin.call("CASE.TRANSFER", into, "finance") == "OK"
+        r = ann.call("REFUND.REQUEST", dup, "10.00", "refund_only")
+        assert isinstance(r, RespError) and r.code == "BADSTATE" and "merged into another case" in r, r
+        assert "case %d" % into not in r, r
+        assert admin.call("REFUND.LIST", dup) == [] and admin.call("REFUND.LIST", into) == []

@@ -185,3 +185,31 @@ def test_a_task_is_handed_out_in_its_queue_and_is_internal():
         case = admin.call("CASE.OPEN", "customer", "C-1", "subject", "x")
         task = admin.call("CASE.TASK", case, "logistics", "trace it")
         assert as_map(admin.call("CASE.GET", task))["assignee"] == "lou"
+
+
+def test_a_finished_task_reopens_only_while_its_case_is_open_work():
+    # A task is opened on open work, and so reopened: reopened under a resolved or closed case it left
+    # that case showing an open task, and finishing it again wrote onto the closed case.
+    with RuleFolder(RULES) as rules, Daemon(rules=rules) as d:
+        admin = d.client()
+        admin.call("DEBUG.CLOCK", "SET", T0)
+        case = admin.call("CASE.OPEN", "customer", "C-1", "subject", "hello question")
+        task = admin.call("CASE.TASK", case, "finance", "check the payment")
+        assert admin.call("CASE.RESOLVE", task, "done") == "OK"
+        # While the case is open the task may reopen (and be finished again).
+        assert admin.call("CASE.REOPEN", task, "one more check") == "OK"
+        assert as_map(admin.call("CASE.GET", case))["open_tasks"] == str(task)
+        assert admin.call("CASE.RESOLVE", task, "done") == "OK"
+        assert admin.call("CASE.RESOLVE", case, "ok") == "OK"
+        for parent_state in ("resolved", "closed"):
+            if parent_state == "closed":
+                assert admin.call("CASE.CLOSE", case) == "OK"
+            before_case, before_task = as_map(admin.call("CASE.GET", case)), as_map(admin.call("CASE.GET", task))
+            events = len(history(admin, case)), len(history(admin, task))
+            r = admin.call("CASE.REOPEN", task, "again")
+            assert isinstance(r, RespError) and r.code == "BADSTATE", r
+            assert "case %d is %s" % (case, parent_state) in r and "task %d" % task in r, r
+            assert as_map(admin.call("CASE.GET", case)) == before_case and before_case["open_tasks"] == ""
+            assert as_map(admin.call("CASE.GET", task)) == before_task and before_task["state"] == "resolved"
+            assert (len(history(admin, case)), len(history(admin, task))) == events
+        assert len(history(admin, case, "task_finished")) == 2
