@@ -489,9 +489,12 @@ static void feed_monitors(const struct client *from, const char *source, int arg
     if (line == NULL) return; /* a monitor misses a line rather than the command failing */
     int64_t now = clock_now_ms();
     evbuffer_add_printf(line, "+%lld.%03lld000 [0 %s]", (long long)(now / 1000), (long long)(now % 1000), source);
-    /* Tokens never reach a monitor: AUTH's arguments, HELLO's after AUTH. */
+    /* Tokens never reach a monitor: AUTH's arguments, HELLO's after AUTH,
+     * SURVEY.ANSWER's survey token (the customer's link: whoever reads it
+     * could answer in the customer's name until it is used). */
     int masked_from = argc, masked_to = argc;
     if (argc > 0 && is_word(argv[0], argvlen[0], "AUTH")) masked_from = 1;
+    if (argc > 1 && is_word(argv[0], argvlen[0], "SURVEY.ANSWER")) masked_from = 1, masked_to = 2;
     if (argc > 0 && is_word(argv[0], argvlen[0], "HELLO"))
         for (int i = 2; i < argc; i++)
             if (is_word(argv[i], argvlen[i], "AUTH")) {

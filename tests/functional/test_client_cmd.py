@@ -131,12 +131,15 @@ def test_monitor_masks_tokens():
         assert other.call("AUTH", "ann", token) == "OK"
         assert isinstance(other.call("HELLO", "2", "AUTH", "ann", token), list)
         other.call("CASE.OPEN", "customer", "C-1", "subject", 'say "hi"\n')
-        lines = [watcher.read_reply() for _ in range(3)]
+        # a survey token is the customer's link: whoever reads it could answer in their name
+        Client(d.port).call("SURVEY.ANSWER", "s3cret-survey-token", "5", "great")
+        lines = [watcher.read_reply() for _ in range(4)]
         assert all(re.match(r"\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] ", line) for line in lines), lines
         assert lines[0].endswith('"AUTH" "(redacted)" "(redacted)"'), lines
         assert lines[1].endswith('"HELLO" "2" "AUTH" "(redacted)" "(redacted)"'), lines
         assert lines[2].endswith('"CASE.OPEN" "customer" "C-1" "subject" "say \\"hi\\"\\n"'), lines
-        assert token not in " ".join(lines)
+        assert lines[3].endswith('"SURVEY.ANSWER" "(redacted)" "5" "great"'), lines
+        assert token not in " ".join(lines) and "s3cret" not in " ".join(lines)
         assert "monitors:1" in admin.call("INFO", "clients")
 
 
