@@ -2,7 +2,8 @@
  *
  * Start-up order matters: the data directory (locked: one daemon per
  * directory, before anything is written), the store (opened, migrated,
- * its header and schema checked), plugins, rules, the admin agent and its
+ * its header and schema checked), plugins, rules (the folder RULES.PROMOTE
+ * made live, recorded in the data directory, else the configured one), the admin agent and its
  * token, overdue deadlines -- and only then are the listeners bound and
  * "listening port=N" logged, the last line of the start: scripts read the
  * port and the token right after it and may send a command at once.  The
@@ -369,17 +370,14 @@ static int start_with_store(struct config *config, struct event_base *base) {
         log_error("cannot load plugins", "error=\"%s\"", error);
         return -1;
     }
-    if (config->rules[0] == '\0') {
-        log_info("no rule set configured: built-in defaults decide", NULL);
-    } else if (rules_load(config->rules, error, sizeof error) != 0) {
-        log_error("RULE SET NOT LOADED: built-in defaults decide until a reload succeeds",
-                  "dir=%s", config->rules);
-    }
+    /* The folder RULES.PROMOTE made live (recorded in the data directory),
+     * else the configured one: a restart keeps the live set. */
+    tick_configure(config);
+    tick_load_rules_at_start();
     if (agents_bootstrap(config->data) != 0) return -1;
     attachments_configure(config->data, config->attachment_max_bytes);
     agents_roster_load();   /* a failure is logged; assignment then asks the store */
     agents_warn_reserved();
-    tick_configure(config);
     backups_configure(base, config->data);
     cases_warm_counters();
     /* Re-arm every running clock; those that passed while we were down fire

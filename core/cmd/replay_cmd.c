@@ -56,8 +56,11 @@ void rules_promote_command(struct request *request) {
         request_error(request, "BADSTATE", "no rule set is staged: RULES.STAGE dir first");
         return;
     }
-    if (tick_promote_rules(directory, error, sizeof error) != 0) {
-        request_error(request, "RULE", "%s", error);
+    int status = tick_promote_rules(directory, error, sizeof error);
+    if (status != 0) {
+        /* A set that does not load is the rules' failure; a record that
+         * cannot be written (the data directory) is not. */
+        request_error(request, status == -2 ? "ERR" : "RULE", "%s", error);
         return;
     }
     rules_unstage();

@@ -2,8 +2,11 @@
  *
  * Owns: the tick's timer (one second, on the loop), its order of work,
  * the one reload-then-re-time (the re-timing in slices, as the due
- * clocks), and the reloads other nodes ask for (a STORE_NOTE_RULES note,
- * handed over by the store at a turn of store work).
+ * clocks), the reloads other nodes ask for (a STORE_NOTE_RULES note,
+ * handed over by the store at a turn of store work), and which rule folder
+ * is live: the configured one, or the one RULES.PROMOTE made live, which
+ * reloads and starts read while DATA/rules.promoted (rules/promoted.c)
+ * names it.
  * Never: holds a connection or a reply; never commits by itself (it asks
  * the store's commit scheduler).
  */
@@ -47,6 +50,10 @@ static struct event *next_slice;      /* more clocks are due: fire them at the n
 static struct event *next_retime;     /* more cases to re-time after a reload: at the next turn */
 static struct event_base *loop_base;
 static char promoted_rules[1024];     /* RULES.PROMOTE's folder: what later reloads read */
+/* DATA/rules.promoted (rules/rules.h) is there (a damaged one too), and
+ * the version it names: the promoted folder is read again at a restart. */
+static int recorded;
+static char recorded_version[65];
 
 void tick_configure(const struct config *config) { settings = config; }
 
@@ -59,6 +66,96 @@ void tick_stop(void) {
 static const char *rules_folder(void) {
     if (promoted_rules[0]) return promoted_rules;
     return settings ? settings->rules : "";
+}
+
+const char *tick_rules_folder(int *promoted) {
+    if (promoted) *promoted = promoted_rules[0] != '\0';
+    return rules_folder();
+}
+
+/* The configured folder as the record names it ("" for none). */
+static void configured_folder(char *out, size_t out_size) {
+    if (settings == NULL || settings->rules[0] == '\0') out[0] = '\0';
+    else rules_canonical_folder(settings->rules, out, out_size);
+}
+
+#define RECORD_ERROR_MAX 1400
+#define QUOTED_MAX 1600
+
+static int record_folder(const char *folder, const char *version, char *error, size_t error_size) {
+    struct rules_promotion record;
+    snprintf(record.directory, sizeof record.directory, "%s", folder);
+    snprintf(record.version, sizeof record.version, "%s", version);
+    configured_folder(record.configured, sizeof record.configured);
+    return rules_promotion_write(settings->data, &record, error, error_size);
+}
+
+/* A set was loaded from the live folder: the record follows it.  From the
+ * promoted folder, the version it names is kept current (a start compares);
+ * from the configured one, a record left there (by a start that could not
+ * load the promoted folder) goes: the configured folder is live. */
+static void record_live(void) {
+    char error[RECORD_ERROR_MAX], quoted[QUOTED_MAX];
+    if (!recorded || settings == NULL) return;
+    if (promoted_rules[0] == '\0') {
+        if (rules_promotion_remove(settings->data, error, sizeof error) != 0) {
+            log_error("the promotion record is not removed: a restart loads the promoted folder again",
+                      "error=%s", log_quote(error, quoted, sizeof quoted));
+            return;
+        }
+        recorded = 0;
+        log_info("the configured rule folder is live: the promotion record is removed", "dir=%s", settings->rules);
+        return;
+    }
+    if (strcmp(recorded_version, rules_version()) == 0) return;
+    if (record_folder(promoted_rules, rules_version(), error, sizeof error) != 0) {
+        log_error("the promotion record keeps the version loaded before (the folder is what a restart reads)",
+                  "error=%s", log_quote(error, quoted, sizeof quoted));
+        return;
+    }
+    snprintf(recorded_version, sizeof recorded_version, "%s", rules_version());
+}
+
+void tick_load_rules_at_start(void) {
+    char error[TICK_RELOAD_ERROR_MAX], quoted[QUOTED_MAX], configured[1024];
+    struct rules_promotion record;
+    configured_folder(configured, sizeof configured);
+    int found = rules_promotion_read(settings->data, &record, error, sizeof error);
+    recorded = found != 0;
+    if (found < 0) {
+        log_error("PROMOTED RULE SET NOT LOADED: its record is damaged, the configured folder loads instead "
+                  "until RULES.PROMOTE or RULES.RELOAD makes a set live", "configured=%s error=%s", configured,
+                  log_quote(error, quoted, sizeof quoted));
+    } else if (found && strcmp(record.configured, configured) != 0) {
+        /* `rules =` changed after the promotion: the newer word is the admin's. */
+        log_warn("the configured rule folder changed since the last RULES.PROMOTE: it loads, not the promoted one",
+                 "dir=%s promoted=%s promoted_version=%.16s configured_then=%s", configured, record.directory,
+                 record.version, record.configured);
+        if (rules_promotion_remove(settings->data, error, sizeof error) == 0) recorded = 0;
+        else log_error("the promotion record is not removed", "error=%s", log_quote(error, quoted, sizeof quoted));
+    } else if (found) {
+        snprintf(recorded_version, sizeof recorded_version, "%s", record.version);
+        if (rules_load(record.directory, error, sizeof error) == 0) {
+            snprintf(promoted_rules, sizeof promoted_rules, "%s", record.directory);
+            log_info("rule set loaded at start from the promoted folder, not the configured one",
+                     "dir=%s version=%.16s configured=%s why=\"RULES.PROMOTE made it live\" record=%s/rules.promoted",
+                     record.directory, rules_version(), configured, settings->data);
+            if (strcmp(record.version, rules_version()) != 0)
+                log_warn("the promoted folder changed since it was last loaded", "dir=%s was=%.16s version=%.16s",
+                         record.directory, record.version, rules_version());
+            record_live();
+            return;
+        }
+        log_error("PROMOTED RULE SET NOT LOADED: the configured folder loads instead; each start tries the promoted "
+                  "one again until RULES.PROMOTE or RULES.RELOAD makes a set live",
+                  "dir=%s version=%.16s configured=%s error=%s", record.directory, record.version, configured,
+                  log_quote(error, quoted, sizeof quoted));
+    }
+    if (settings->rules[0] == '\0') {
+        log_info("no rule set configured: built-in defaults decide", NULL);
+    } else if (rules_load(settings->rules, error, sizeof error) != 0) {
+        log_error("RULE SET NOT LOADED: built-in defaults decide until a reload succeeds", "dir=%s", settings->rules);
+    }
 }
 
 /* Several nodes: the running set changed here (a reload, a promote, the
@@ -81,7 +178,10 @@ static void watch_rules(void) {
     if (!settings || !settings->rules_watch || !rules_folder()[0]) return;
     int reloaded = rules_watch_check(rules_folder());
     if (reloaded == 0) return;
-    if (reloaded > 0) rules_changed_here();
+    if (reloaded > 0) {
+        record_live();
+        rules_changed_here();
+    }
     start_retiming();
 }
 
@@ -190,13 +290,42 @@ void tick_clock_moved(void) {
     store_request_commit();
 }
 
+/* The record first (the disk before memory): a promote that fails puts
+ * the old record back; the configured folder promoted is "back to the
+ * configuration": no record. */
 int tick_promote_rules(const char *directory, char *error, size_t error_size) {
-    char why[TICK_RELOAD_ERROR_MAX - 64];
-    if (rules_load(directory, why, sizeof why) != 0) {
+    char why[TICK_RELOAD_ERROR_MAX - 64], folder[1024], configured[1024], staged[65] = "";
+    char undo_error[RECORD_ERROR_MAX], quoted[QUOTED_MAX];
+    rules_canonical_folder(directory, folder, sizeof folder);
+    configured_folder(configured, sizeof configured);
+    rules_staged(staged, sizeof staged, NULL, 0);
+    int back = configured[0] && strcmp(folder, configured) == 0;
+    struct rules_promotion old;
+    int had = rules_promotion_read(settings->data, &old, why, sizeof why);
+    if ((back ? rules_promotion_remove(settings->data, why, sizeof why)
+              : record_folder(folder, staged, why, sizeof why)) != 0) {
+        snprintf(error, error_size, "not promoted, the running rule set stays: the promotion cannot be recorded: %s",
+                 why);
+        return -2;
+    }
+    if (rules_load(folder, why, sizeof why) != 0) {
         snprintf(error, error_size, "promote failed, the running rule set stays: %s", why);
+        if ((had == 1 ? rules_promotion_write(settings->data, &old, undo_error, sizeof undo_error)
+                      : rules_promotion_remove(settings->data, undo_error, sizeof undo_error)) != 0)
+            log_error("the promotion record is not put back: a restart loads the folder whose promote failed",
+                      "dir=%s error=%s", folder, log_quote(undo_error, quoted, sizeof quoted));
         return -1;
     }
-    snprintf(promoted_rules, sizeof promoted_rules, "%s", directory);
+    recorded = !back;
+    snprintf(recorded_version, sizeof recorded_version, "%s", staged);
+    snprintf(promoted_rules, sizeof promoted_rules, "%s", back ? "" : folder);
+    record_live(); /* the folder changed between STAGE and PROMOTE: the version loaded */
+    if (back)
+        log_info("rule set promoted: the configured folder is live again, reloads and restarts read it",
+                 "dir=%s version=%.16s", folder, rules_version());
+    else
+        log_info("rule set promoted: reloads and restarts read its folder until another set is promoted",
+                 "dir=%s version=%.16s configured=%s", folder, rules_version(), configured);
     rules_changed_here();
     start_retiming();
     return 0;
@@ -212,6 +341,7 @@ static int reload_rules(char *error, size_t error_size) {
         snprintf(error, error_size, "reload failed, the running rule set stays: %s", why);
         return -1;
     }
+    record_live();
     start_retiming();
     return 0;
 }

@@ -34,15 +34,29 @@ void tick_clock_moved(void);
  * with error = RULES.RELOAD's message ("no rule set directory is
  * configured ...", "reload failed, the running rule set stays: ...").
  * Several nodes on one database: a reload that succeeded (so a promote, or
- * the watch's) asks the other nodes to reload their own folders (a
+ * the watch's) asks the other nodes to reload their own folders (each its
+ * promoted one, else its configured one) (a
  * STORE_NOTE_RULES note); each reloads through here at its next turn of
  * store work, logs the outcome (a failure keeps its running set), and sends
  * no note of its own. */
 int tick_reload_rules(char *error, size_t error_size);
 /* RULES.PROMOTE: loads DIRECTORY live as a reload does (the gate, the
  * swap, the re-timing), and later reloads (RULES.RELOAD, SIGHUP, the
- * watch) read it instead of the configured folder.  0, or -1 with error. */
+ * watch) and starts read it instead of the configured folder: it is
+ * recorded in DATA/rules.promoted first (rules/rules.h).  Promoting the
+ * configured folder removes the record: it is live again.  0, or with
+ * error (the running set and the record stay) -1 when the set does not
+ * load, -2 when the record cannot be written. */
 int tick_promote_rules(const char *directory, char *error, size_t error_size);
+/* The start's load (after tick_configure): the promoted folder DATA's
+ * record names, else (no record, a damaged one, a folder that does not
+ * load: each logged as an error) the configured one, unless `rules =`
+ * changed since the promotion (logged; the record goes).  A failure is
+ * logged and the built-in defaults decide, as before any rule set. */
+void tick_load_rules_at_start(void);
+/* The folder reloads read (the promoted one, else the configured one);
+ * *promoted (if given) says which. */
+const char *tick_rules_folder(int *promoted);
 /* The loop's event base (set by tick_start): work that runs in slices. */
 struct event_base *tick_base(void);
 /* Starts the once-a-second timer (tick_run) on base and listens to the

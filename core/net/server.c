@@ -451,7 +451,9 @@ static void on_stop_signal(evutil_socket_t signal_number, short what, void *argu
 static void on_reload_signal(evutil_socket_t signal_number, short what, void *argument) {
     (void)signal_number; (void)what; (void)argument;
     char error[TICK_RELOAD_ERROR_MAX];
-    log_info("SIGHUP: reloading rules", "dir=%s", server.config->rules);
+    int promoted;
+    const char *folder = tick_rules_folder(&promoted);
+    log_info("SIGHUP: reloading rules", "dir=%s from=%s", folder, promoted ? "promoted" : "configured");
     tick_reload_rules(error, sizeof error); /* the outcome is logged by rules_load */
 }
 

@@ -26,7 +26,8 @@
  * running set's vocabulary, macros, time and settings), load.c (a folder
  * into a set; the built-in defaults), settings.c (a set's settings into C),
  * files.c (the folder's files), check.c (checking what a hook returned),
- * helpers.c (redress.*, plugins), testing.c (rule tests); set.h is their
+ * helpers.c (redress.*, plugins), testing.c (rule tests), promoted.c (the
+ * record of the promoted folder in the data directory); set.h is their
  * inside.
  */
 #ifndef REDRESS_RULES_H
@@ -497,5 +498,26 @@ int rules_staged(char *version, size_t version_size, char *directory, size_t dir
 void rules_staged_triage(const struct rules_field *fields, int count, struct rules_triage *out);
 int rules_staged_sla(const struct rules_field *fields, int count, struct rules_sla *out);
 int rules_staged_refund(const struct rules_field *fields, int count, struct rules_refund *out);
+
+/* ------------------------------------------------------------ the promotion record (promoted.c)
+ *
+ * DATA/rules.promoted names the folder RULES.PROMOTE made live, the version
+ * last loaded from it, and the configured folder at the time, so a restart
+ * loads what was live (domain/tick.c decides).  Written whole and synced
+ * before it replaces the old one. */
+struct rules_promotion {
+    char directory[1024];    /* absolute */
+    char version[65];
+    char configured[1024];   /* rules_canonical_folder of `rules =` then ("" for none) */
+};
+/* 1 with *out, 0 when there is no record, -1 with error (unreadable or
+ * damaged: names the file and the line). */
+int rules_promotion_read(const char *data, struct rules_promotion *out, char *error, size_t error_size);
+int rules_promotion_write(const char *data, const struct rules_promotion *record, char *error, size_t error_size);
+/* No record (none already is fine).  0, or -1 with error. */
+int rules_promotion_remove(const char *data, char *error, size_t error_size);
+/* DIRECTORY as an absolute path with links resolved (realpath), or as
+ * given when it cannot be resolved (a folder that is gone). */
+void rules_canonical_folder(const char *directory, char *out, size_t out_size);
 
 #endif

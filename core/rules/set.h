@@ -16,7 +16,7 @@
  *   testing  -> load, files, check
  *   load     -> settings, files, check, helpers
  *   settings -> files, check
- *   helpers, check, files -> none of them
+ *   helpers, check, files, promoted -> none of them
  * The lookups every file needs (a calendar, a name in a list) are inline here.
  */
 #ifndef REDRESS_RULES_SET_H
