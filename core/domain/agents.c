@@ -495,6 +495,12 @@ int agents_reset_admin(const char *data_directory) {
      * rotated, the agent disabled or given another role): an enabled
      * admin again, with a token only this file holds. */
     static const char sql[] = "UPDATE agents SET token_hash = ?1, role = 'admin', disabled = 0 WHERE name = 'admin'";
+    /* One command of a batch, as a client's: the note to the other nodes
+     * goes out just before its COMMIT. */
+    if (store_command_begin() != 0) {
+        log_error("cannot reset the admin token", "error=\"%s\"", store_error());
+        return -1;
+    }
     struct store_stmt *statement = store_statement(sql);
     if (statement) store_bind_blob(statement, 1, hash, sizeof hash, STORE_TRANSIENT);
     int status = call_step(&call, statement);
@@ -503,6 +509,7 @@ int agents_reset_admin(const char *data_directory) {
     /* Its connections and sessions elsewhere (other nodes of the database)
      * end: the reset is for a token that is lost, maybe to someone else. */
     if (status == 0) status = access_changed(&call, "admin", 5, 1);
+    if (store_command_end(status == 0) != 0 && status == 0) status = call_fail(&call, CALL_ERR, "%s", store_error());
     if (status != 0) {
         log_error("cannot reset the admin token", "error=\"%s\"", call.message);
         return -1;
