@@ -154,6 +154,29 @@ def test_the_descriptor_limit_is_raised_or_max_clients_fitted_to_it():
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def test_a_local_admin_gets_in_when_tcp_took_every_descriptor():
+    """Out of descriptors (a limit lowered under the running daemon, or taken by others than clients), accept()
+    failed on every listener and all were paused together: the unix socket's reserve did not hold, the local
+    admin waited for TCP connections to go (auth_timeout), and a warn line came every 100 ms."""
+    import resource
+    with Daemon(config="max_unauthenticated_clients = 1000\n") as d:
+        limit = len(os.listdir("/proc/%d/fd" % d.proc.pid)) + 20
+        resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE, (limit, limit))
+        crowd = []
+        try:
+            for _ in range(60):
+                crowd.append(socket.create_connection(("127.0.0.1", d.port)))
+            d.wait_log(lambda log: "accept failed" in log)
+            admin = Client(path=d.unix_path, timeout=3, token=d.token)
+            assert admin.call("PING") == "PONG"
+            assert admin.call("AGENT.ROTATE", "nobody").code == "NOTFOUND"
+            # One warn line for the shortage (the failures meanwhile are counted in the next), not one per 100 ms.
+            assert d.log().count("accept failed") == 1, d.log()
+        finally:
+            for s in crowd:
+                s.close()
+
+
 def test_a_lost_admin_token_is_reset_on_the_stopped_daemon():
     """AGENT.ROTATE admin left DATA/admin.token stale and a lost token had no way back."""
     with Daemon() as d:
