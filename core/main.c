@@ -84,6 +84,20 @@ static int has_flag(int argc, char **argv, const char *flag) {
     return 0;
 }
 
+/* 1 if argv[before..] (before < at) sets the setting argv[at] sets ('-'
+ * and '_' alike): a setting given twice on the command line is refused, as
+ * in one config file (which one was meant?).  Only setting flags count:
+ * each is followed by its value, so a value is never read as a flag. */
+static int set_earlier(int at, char **argv) {
+    for (int i = 1; i < at; i++) {
+        const char *a = argv[i] + 2, *b = argv[at] + 2;
+        if (strncmp(argv[i], "--", 2) != 0) continue;
+        for (; *a && *b && (*a == *b || (strchr("-_", *a) && strchr("-_", *b))); a++, b++) {}
+        if (*a == '\0' && *b == '\0') return 1;
+    }
+    return 0;
+}
+
 /* Applies argv over config.  Returns 0, 1 when the program should exit 0
  * (--help, --version), or -1 on a bad flag (message printed).  A flag of
  * an offline mode without that mode is refused: forgotten, it used to
@@ -140,6 +154,10 @@ static int apply_flags(struct config *config, int argc, char **argv) {
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "redressd: %s: needs a value (see --help)\n", flag);
+            return -1;
+        }
+        if (strcmp(flag, "--config") != 0 && set_earlier(i, argv)) {
+            fprintf(stderr, "redressd: %s: given twice (see --help)\n", flag);
             return -1;
         }
         const char *value = argv[++i];

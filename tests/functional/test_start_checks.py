@@ -59,6 +59,8 @@ def test_a_flag_of_an_offline_mode_without_its_mode_is_refused():
     # An unknown flag is unknown, with or without a value after it.
     refused_before_the_store("unknown setting 'bogus'", "--bogus")
     refused_before_the_store("port: needs a value", "--port")
+    # A setting given twice: which one was meant?  (As a key set twice in one config file.)
+    refused_before_the_store("--max_clients: given twice", "--max-clients", "5", "--max_clients", "6")
 
 
 def test_test_clock_takes_a_value_like_every_boolean_setting():
