@@ -1,6 +1,8 @@
 /* main.c -- redressd: command line, start-up order, shutdown.
  *
- * Start-up order matters: the data directory (locked: one daemon per
+ * Start-up order matters: the settings first (every check that can fail,
+ * the descriptor limit fitted to max_clients), before anything is created;
+ * then the data directory (locked: one daemon per
  * directory, before anything is written), the store (opened, migrated,
  * its header and schema checked), plugins, rules (the folder RULES.PROMOTE
  * made live, recorded in the data directory, else the configured one), the admin agent and its
@@ -58,6 +60,7 @@
 #include <string.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 static void usage(FILE *out) {
@@ -66,6 +69,8 @@ static void usage(FILE *out) {
             "                [--plugins DIR] [--test-clock] [--version] [--help] [--SETTING VALUE ...]\n"
             "       redressd --test-rules DIR [--coverage]   (run a rule set's tests and luacheck, exit 1 on a failure)\n"
             "       redressd --replay DIR --data DATA [--since t] [--until t] [--limit n]   (a staged set's replay report)\n"
+            "       redressd --data DATA [--config FILE] --reset-admin-token   (the daemon stopped: a new admin token\n"
+            "                in DATA/admin.token, agent admin an enabled admin again)\n"
             "\n"
             "redress: an after-sales case engine speaking RESP2 (redis-cli, telnet, client libraries).\n"
             "Every setting of the config file (key = value) is also a flag; flags win.\n\n"
@@ -73,10 +78,34 @@ static void usage(FILE *out) {
     config_print_help(out);
 }
 
+/* 1 if argv holds flag. */
+static int has_flag(int argc, char **argv, const char *flag) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], flag)) return 1;
+    return 0;
+}
+
+/* 1 if argv[before..] (before < at) sets the setting argv[at] sets ('-'
+ * and '_' alike): a setting given twice on the command line is refused, as
+ * in one config file (which one was meant?).  Only setting flags count:
+ * each is followed by its value, so a value is never read as a flag. */
+static int set_earlier(int at, char **argv) {
+    for (int i = 1; i < at; i++) {
+        const char *a = argv[i] + 2, *b = argv[at] + 2;
+        if (strncmp(argv[i], "--", 2) != 0) continue;
+        for (; *a && *b && (*a == *b || (strchr("-_", *a) && strchr("-_", *b))); a++, b++) {}
+        if (*a == '\0' && *b == '\0') return 1;
+    }
+    return 0;
+}
+
 /* Applies argv over config.  Returns 0, 1 when the program should exit 0
- * (--help, --version), or -1 on a bad flag (message printed). */
+ * (--help, --version), or -1 on a bad flag (message printed).  A flag of
+ * an offline mode without that mode is refused: forgotten, it used to
+ * start a live daemon over the data directory instead. */
 static int apply_flags(struct config *config, int argc, char **argv) {
     char error[512];
+    int replay = has_flag(argc, argv, "--replay"), test_rules = has_flag(argc, argv, "--test-rules");
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
         if (!strcmp(flag, "--help") || !strcmp(flag, "-h")) {
@@ -88,23 +117,48 @@ static int apply_flags(struct config *config, int argc, char **argv) {
                    "lua 5.4", event_get_version());
             return 1;
         }
-        if (!strcmp(flag, "--test-rules")) {
+        if (!strcmp(flag, "--test-rules") || !strcmp(flag, "--replay")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "redressd: %s needs a rule set directory\n", flag);
+                return -1;
+            }
             i++; /* handled in main */
             continue;
         }
-        if (!strcmp(flag, "--coverage")) continue; /* with --test-rules, handled in main */
-        if (!strcmp(flag, "--replay") || !strcmp(flag, "--since") || !strcmp(flag, "--until") ||
-            !strcmp(flag, "--limit")) {
+        if (!strcmp(flag, "--coverage")) { /* with --test-rules, handled in main */
+            if (test_rules) continue;
+            fprintf(stderr, "redressd: --coverage only with --test-rules (see --help)\n");
+            return -1;
+        }
+        if (!strcmp(flag, "--since") || !strcmp(flag, "--until") || !strcmp(flag, "--limit")) {
+            if (!replay || i + 1 >= argc) {
+                fprintf(stderr, "redressd: %s %s (see --help)\n", flag,
+                        replay ? "needs a value" : "only with --replay");
+                return -1;
+            }
             i++; /* redressd --replay, handled in main */
             continue;
         }
-        if (!strcmp(flag, "--test-clock")) {
+        if (!strcmp(flag, "--reset-admin-token")) continue; /* handled in main */
+        /* --test-clock alone, or with a value like every boolean setting. */
+        if (!strcmp(flag, "--test-clock") && (i + 1 >= argc || !strncmp(argv[i + 1], "--", 2))) {
             config->test_clock = 1;
             continue;
         }
-        if (strncmp(flag, "--", 2) != 0 || i + 1 >= argc) {
-            fprintf(stderr, "redressd: %s: %s (see --help)\n", flag,
-                    strncmp(flag, "--", 2) ? "unexpected argument" : "needs a value");
+        if (strncmp(flag, "--", 2) != 0) {
+            fprintf(stderr, "redressd: %s: unexpected argument (see --help)\n", flag);
+            return -1;
+        }
+        if (strcmp(flag, "--config") != 0 && !config_known(flag + 2)) {
+            fprintf(stderr, "redressd: unknown setting '%s' (see --help)\n", flag + 2);
+            return -1;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "redressd: %s: needs a value (see --help)\n", flag);
+            return -1;
+        }
+        if (strcmp(flag, "--config") != 0 && set_earlier(i, argv)) {
+            fprintf(stderr, "redressd: %s: given twice (see --help)\n", flag);
             return -1;
         }
         const char *value = argv[++i];
@@ -115,6 +169,64 @@ static int apply_flags(struct config *config, int argc, char **argv) {
         }
     }
     return 0;
+}
+
+/* Descriptors the daemon needs besides its clients': the databases (SQLite
+ * main, WAL and shared memory, the search index's), the listeners, the
+ * lock, the event loop's, the log, a backup or attachment being written,
+ * plugins' sockets.  As Redis's CONFIG_MIN_RESERVED_FDS, with room. */
+#define DAEMON_DESCRIPTORS 64
+
+/* RLIMIT_NOFILE against what the settings may open: max_clients, the unix
+ * socket's reserve beyond it, the HTTP port's connections and the
+ * daemon's own.  As Redis's adjustOpenFilesLimit: the soft limit is
+ * raised toward the hard one; if that is still short, max_clients is
+ * lowered to what fits, so a full TCP side is refused with "max number of
+ * clients reached" rather than by accept() failing, which left no
+ * descriptor for the unix socket's reserve (a local admin locked out).
+ * 0, or -1 when not even one client fits (message printed). */
+static int fit_descriptor_limit(struct config *config) {
+    long long others = config->unix_reserved_clients + (config->http_port[0] ? config->http_max_connections : 0) +
+                       DAEMON_DESCRIPTORS;
+    long long need = config->max_clients + others;
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        log_warn("cannot read the descriptor limit", "error=\"%s\"", strerror(errno));
+        return 0;
+    }
+    if (limit.rlim_cur != RLIM_INFINITY && (long long)limit.rlim_cur < need) {
+        rlim_t before = limit.rlim_cur;
+        limit.rlim_cur = limit.rlim_max == RLIM_INFINITY || (long long)limit.rlim_max >= need ? (rlim_t)need
+                                                                                               : limit.rlim_max;
+        if (limit.rlim_cur > before && setrlimit(RLIMIT_NOFILE, &limit) == 0)
+            log_info("descriptor limit raised", "from=%llu to=%llu needed=%lld", (unsigned long long)before,
+                     (unsigned long long)limit.rlim_cur, need);
+        else
+            limit.rlim_cur = before;
+    }
+    if (limit.rlim_cur == RLIM_INFINITY || (long long)limit.rlim_cur >= need) return 0;
+    long long fit = (long long)limit.rlim_cur - others;
+    if (fit < 1) {
+        fprintf(stderr, "redressd: the descriptor limit (ulimit -n) of %llu is below the %lld the daemon needs "
+                "besides its clients (unix_reserved_clients, http_max_connections, %d of its own): raise it\n",
+                (unsigned long long)limit.rlim_cur, others, DAEMON_DESCRIPTORS);
+        return -1;
+    }
+    log_warn("max_clients lowered: the descriptor limit is too low for it (raise ulimit -n, or LimitNOFILE=)",
+             "max_clients=%lld was=%lld limit=%llu hard_limit=%llu needed=%lld", fit, config->max_clients,
+             (unsigned long long)limit.rlim_cur, (unsigned long long)limit.rlim_max, need);
+    config->max_clients = fit;
+    return 0;
+}
+
+/* A certificate or key a listener will load, checked before the store is
+ * opened: an unreadable one stopped the start only after the database was
+ * created and the admin token written. */
+static int check_readable(const char *what, const char *setting, const char *path) {
+    if (path[0] == '\0' || access(path, R_OK) == 0) return 0;
+    fprintf(stderr, "redressd: config: cannot set up %s: %s: cannot read %s: %s\n", what, setting, path,
+            strerror(errno));
+    return -1;
 }
 
 /* The data directory holds customer data: say so when others may look in. */
@@ -405,6 +517,22 @@ static int start_with_store(struct config *config, struct event_base *base) {
     return 0;
 }
 
+/* redressd --reset-admin-token: the store opened as a start opens it,
+ * the admin's token replaced, nothing served. */
+static void reset_piece(void *argument) {
+    struct start_context *context = argument;
+    char error[512];
+    struct config *config = context->config;
+    if ((config->store_kind == CONFIG_STORE_POSTGRESQL
+             ? store_open_postgresql(context->base, config->postgresql_url, error, sizeof error)
+             : store_open(config->data, config->sync, error, sizeof error)) != 0) {
+        fprintf(stderr, "redressd: %s\n", error);
+        context->status = -1;
+        return;
+    }
+    context->status = agents_reset_admin(config->data);
+}
+
 static void start_piece(void *argument) {
     struct start_context *context = argument;
     context->status = start_with_store(context->config, context->base);
@@ -476,6 +604,13 @@ int main(int argc, char **argv) {
         return 2;
     }
     log_set_level((enum log_level)level);
+    int reset_admin = has_flag(argc, argv, "--reset-admin-token");
+    if (!reset_admin && fit_descriptor_limit(&config) != 0) return 2;
+    if (check_readable("TLS", "tls_cert", config.tls_cert) != 0 ||
+        check_readable("TLS", "tls_key", config.tls_key) != 0 ||
+        check_readable("HTTPS", "http_tls_cert", config.http_tls_cert) != 0 ||
+        check_readable("HTTPS", "http_tls_key", config.http_tls_key) != 0)
+        return 2;
     clock_init(config.test_clock, 0);
     if (config.test_clock) {
         /* Frozen at the real time of start; tests then SET it. */
@@ -504,6 +639,17 @@ int main(int argc, char **argv) {
     if (server_start(base, &config) != 0) goto done;
     if (wire(&config) != 0) goto done;
     struct start_context start = {&config, base, -1};
+    /* The admin's token reset on a stopped daemon's data directory: the
+     * lock above refuses it while the daemon runs; the directory must
+     * already hold a database (no new one is made here). */
+    if (reset_admin && config.store_kind == CONFIG_STORE_SQLITE) {
+        char database[PATH_MAX];
+        snprintf(database, sizeof database, "%s/redress.db", config.data);
+        if (access(database, F_OK) != 0) {
+            fprintf(stderr, "redressd: --reset-admin-token: no database in %s (%s)\n", config.data, strerror(errno));
+            goto done;
+        }
+    }
     /* PostgreSQL: the schema made or migrated first, on a connection of its
      * own that blocks (nothing is served yet), then the store's work on
      * fibers (store/work.h). */
@@ -512,6 +658,10 @@ int main(int argc, char **argv) {
          store_work_start(base, error, sizeof error) != 0)) {
         fprintf(stderr, "redressd: %s\n", error);
         log_error("cannot open store", "error=\"%s\"", error);
+        goto done;
+    }
+    if (reset_admin) {
+        if (store_work_run_now(base, reset_piece, &start) == 0 && start.status == 0) status = 0;
         goto done;
     }
     if (store_work_run_now(base, start_piece, &start) != 0 || start.status != 0) goto done;

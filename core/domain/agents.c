@@ -83,6 +83,26 @@ static int insert_agent(const char *name, size_t name_len, unsigned role, const 
     return store_changes() == 0 ? 1 : 0;
 }
 
+/* Writes token to DATA/admin.token (its path into path): a new file, never
+ * one left there (whose mode it would keep) nor a link (that would write
+ * the token where the link points).  0, or -1 (logged). */
+static int write_token_file(const char *data_directory, const char *token, char path[TOKEN_PATH_BYTES]) {
+    snprintf(path, TOKEN_PATH_BYTES, "%s/admin.token", data_directory);
+    if (unlink(path) != 0 && errno != ENOENT) {
+        log_error("cannot replace the admin token file", "path=%s error=\"%s\"", path, strerror(errno));
+        return -1;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, token, strlen(token)) != (ssize_t)strlen(token) || write(fd, "\n", 1) != 1 ||
+        fsync(fd) != 0) {
+        log_error("cannot write the admin token", "path=%s error=\"%s\"", path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
 int agents_bootstrap(const char *data_directory) {
     static const char count_sql[] = "SELECT count(*) FROM agents";
     struct call call = {.who = {.internal = 1}, .actor = "redress"};
@@ -101,21 +121,7 @@ int agents_bootstrap(const char *data_directory) {
         log_error("cannot make the admin token: no random bytes", NULL);
         return -1;
     }
-    snprintf(path, sizeof path, "%s/admin.token", data_directory);
-    /* A new file, never one left there (whose mode it would keep) nor a
-     * link (that would write the token where the link points). */
-    if (unlink(path) != 0 && errno != ENOENT) {
-        log_error("cannot replace the admin token file", "path=%s error=\"%s\"", path, strerror(errno));
-        return -1;
-    }
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0 || write(fd, token, strlen(token)) != (ssize_t)strlen(token) || write(fd, "\n", 1) != 1 ||
-        fsync(fd) != 0) {
-        log_error("cannot write the admin token", "path=%s error=\"%s\"", path, strerror(errno));
-        if (fd >= 0) close(fd);
-        return -1;
-    }
-    close(fd);
+    if (write_token_file(data_directory, token, path) != 0) return -1;
     if (insert_agent("admin", 5, ROLE_ADMIN, "", 0, token) != 0) {
         log_error("cannot create the admin agent", "error=\"%s\"", store_error());
         return -1;
@@ -474,6 +480,48 @@ int agents_rotate(struct call *call, const char *name, size_t name_len, char tok
         free(copy);
         return call_fail(call, CALL_ERR, "out of memory");
     }
+    return 0;
+}
+
+int agents_reset_admin(const char *data_directory) {
+    struct call call = {.who = {.internal = 1}, .actor = "redress"};
+    char token[AGENTS_TOKEN_HEX + 1], path[TOKEN_PATH_BYTES], error[256];
+    unsigned char hash[HASH_BYTES];
+    if (new_token(token) != 0 || sha256(token, strlen(token), hash) != 0) {
+        log_error("cannot make the admin token: no random bytes", NULL);
+        return -1;
+    }
+    /* The agent named admin, whatever was done to it since (its token
+     * rotated, the agent disabled or given another role): an enabled
+     * admin again, with a token only this file holds. */
+    static const char sql[] = "UPDATE agents SET token_hash = ?1, role = 'admin', disabled = 0 WHERE name = 'admin'";
+    /* One command of a batch, as a client's: the note to the other nodes
+     * goes out just before its COMMIT. */
+    if (store_command_begin() != 0) {
+        log_error("cannot reset the admin token", "error=\"%s\"", store_error());
+        return -1;
+    }
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_blob(statement, 1, hash, sizeof hash, STORE_TRANSIENT);
+    int status = call_step(&call, statement);
+    if (status == 0 && store_changes() == 0 && insert_agent("admin", 5, ROLE_ADMIN, "", 0, token) != 0)
+        status = call_fail(&call, CALL_ERR, "%s", store_error());
+    /* Its connections and sessions elsewhere (other nodes of the database)
+     * end: the reset is for a token that is lost, maybe to someone else. */
+    if (status == 0) status = access_changed(&call, "admin", 5, 1);
+    if (store_command_end(status == 0) != 0 && status == 0) status = call_fail(&call, CALL_ERR, "%s", store_error());
+    if (status != 0) {
+        log_error("cannot reset the admin token", "error=\"%s\"", call.message);
+        return -1;
+    }
+    if (store_batch_commit(error, sizeof error) != 0) {
+        log_error("cannot reset the admin token", "error=\"%s\"", error);
+        return -1;
+    }
+    /* After the commit: the file never names a token the store lacks. */
+    if (write_token_file(data_directory, token, path) != 0) return -1;
+    log_info("admin token reset: agent admin is an enabled admin, its new token is in the data directory",
+             "path=%s", path);
     return 0;
 }
 

@@ -27,6 +27,12 @@
 
 /* Creates the admin agent when there is none; 0, or -1 (logged). */
 int agents_bootstrap(const char *data_directory);
+
+/* redressd --reset-admin-token (the daemon stopped): the agent named admin
+ * gets a new token, written to DATA/admin.token after the commit, and is
+ * an enabled admin again (created when missing); every other agent stays
+ * as it was.  0, or -1 (logged). */
+int agents_reset_admin(const char *data_directory);
 /* Parses a role name; 0 if unknown. */
 unsigned agents_role_parse(const char *name, size_t len);
 const char *agents_role_name(unsigned role);

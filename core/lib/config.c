@@ -70,6 +70,16 @@ static const char *check_address(const char *value, char *why, size_t why_size) 
     return why;
 }
 
+/* default_currency: a code the money code reads (money_currency_digits),
+ * so that an amount sent without a currency can be read at all: "cny" or
+ * "12" made every such CASE.OPEN fail. */
+static const char *check_currency(const char *value, char *why, size_t why_size) {
+    if (money_currency_digits(value, strlen(value)) >= 0) return NULL;
+    snprintf(why, why_size, "'%.200s' is not an ISO 4217 currency code (three capital letters, like CNY or EUR)",
+             value);
+    return why;
+}
+
 /* http_port, tls_port: "" (off) or a port number, 0 picking a free one. */
 static const char *check_port_or_off(const char *value, char *why, size_t why_size) {
     size_t digits = strspn(value, "0123456789");
@@ -92,6 +102,8 @@ static const struct setting settings[] = {
                     "freeze time; DEBUG.CLOCK moves it (tests only)"),
     BOOLEAN_SETTING(auth, "yes",
                     "require AUTH agent token on every listener (the first admin's token is in DATA/admin.token)"),
+    BOOLEAN_SETTING(protected_mode, "yes",
+                    "with auth = no, refuse to start unless bind and http_bind are loopback addresses"),
     INTEGER_SETTING(max_clients, "4096", 1, 1000000, "most connected clients"),
     INTEGER_SETTING(max_unauthenticated_clients, "0", 0, 1000000,
                     "most TCP connections not yet authenticated (0 = a quarter of max_clients)"),
@@ -140,7 +152,7 @@ static const struct setting settings[] = {
     INTEGER_SETTING(customer_retention_days, "0", 0, 36500,
                     "days after a case closed that its customer's personal data is erased (0: kept)"),
     WORD_SETTING(log_level, "info", log_level_words, "debug, info, warn or error"),
-    STRING_SETTING(default_currency, "CNY", "currency of amounts sent without one"),
+    CHECKED_SETTING(default_currency, "CNY", check_currency, "currency of amounts sent without one (ISO 4217)"),
     CHECKED_SETTING(http_port, "", check_port_or_off, "HTTP port of the JSON API, metrics and dashboard (\"\" = off; 0 picks a free one and logs it)"),
     STRING_SETTING(http_bind, "127.0.0.1", "address the HTTP port listens on"),
     INTEGER_SETTING(http_max_connections, "1024", 1, 1000000, "most open HTTP connections"),
@@ -399,10 +411,69 @@ const char *config_set(struct config *config, const char *key, const char *value
     return apply(config, setting, value, error, error_size);
 }
 
+int config_known(const char *key) {
+    return strchr(key, '.') != NULL || find_setting(key) != NULL;
+}
+
+/* An address only this machine reaches: 127.0.0.0/8, ::1, or "" (none). */
+static int loopback_only(const char *address) {
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (address[0] == '\0') return 1;
+    if (inet_pton(AF_INET, address, &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+    return inet_pton(AF_INET6, address, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+/* The checks of settings that depend on one another, which would
+ * otherwise fail only once the store is open (and, on a first start, the
+ * admin token written): a listener's TLS files, a daemon nobody can reach,
+ * an executor no plugin can provide, auth = no open to the network. */
+static const char *check_together(const struct config *config, char *error, size_t error_size) {
+    if (config->tls_port[0] && (config->tls_cert[0] == '\0' || config->tls_key[0] == '\0')) {
+        snprintf(error, error_size, "tls_port needs both tls_cert and tls_key");
+        return error;
+    }
+    if (config->tls_port[0] && config->bind[0] == '\0') {
+        snprintf(error, error_size, "tls_port listens on bind, which is \"\" (no TCP)");
+        return error;
+    }
+    if ((config->http_tls_cert[0] == '\0') != (config->http_tls_key[0] == '\0')) {
+        snprintf(error, error_size, "HTTPS needs both http_tls_cert and http_tls_key");
+        return error;
+    }
+    if (config->bind[0] == '\0' && strcmp(config->unix_socket, "off") == 0 && config->http_port[0] == '\0') {
+        snprintf(error, error_size, "no listener: bind is \"\", unix_socket is off and http_port is not set");
+        return error;
+    }
+    if (strcmp(config->plugin_failure, "refuse") != 0 && strcmp(config->plugin_failure, "skip") != 0) {
+        snprintf(error, error_size, "plugin_failure must be refuse or skip, not '%s'", config->plugin_failure);
+        return error;
+    }
+    if (strcmp(config->refund_executor, "outbox") != 0 && config->plugins[0] == '\0') {
+        snprintf(error, error_size, "refund_executor %.64s: no such executor (there are: outbox): plugins is \"\"",
+                 config->refund_executor);
+        return error;
+    }
+    /* As Redis's protected mode: without AUTH, whoever reaches a listener
+     * is trusted with everything (ADMIN.BACKUP, CUSTOMER.ERASE, DEBUG.*). */
+    if (!config->auth && config->protected_mode) {
+        const char *open = !loopback_only(config->bind) ? config->bind
+                         : config->http_port[0] && !loopback_only(config->http_bind) ? config->http_bind : NULL;
+        if (open) {
+            snprintf(error, error_size, "auth = no on %.64s, an address other machines may reach: every client "
+                     "there could do anything; bind loopback (127.0.0.1), turn auth on, or set protected_mode = no",
+                     open);
+            return error;
+        }
+    }
+    return NULL;
+}
+
 /* A url given with store = sqlite is refused rather than ignored: it says
  * the operator meant PostgreSQL, and a daemon that started on a fresh local
  * SQLite file instead would look like lost data. */
 const char *config_check(const struct config *config, char *error, size_t error_size) {
+    if (check_together(config, error, error_size)) return error;
     if (config->store_kind == CONFIG_STORE_POSTGRESQL && config->postgresql_url[0] == '\0') {
         snprintf(error, error_size, "store = postgresql needs postgresql_url (postgresql://USER@HOST/DATABASE)");
         return error;
@@ -529,6 +600,12 @@ const char *config_load_file(struct config *config, const char *path, char *erro
             }
         }
         snprintf(error, error_size, "%s:%d: %s", path, number, why);
+        result = error;
+    }
+    /* fgets ends at a read error as at the end: a directory (EISDIR) or
+     * an I/O error must not leave the rest of the file unread, silently. */
+    if (result == NULL && ferror(file)) {
+        snprintf(error, error_size, "%s: %s", path, strerror(errno ? errno : EIO));
         result = error;
     }
     fclose(file);

@@ -53,6 +53,7 @@ struct config {
     char unix_socket[1024];  /* "" = DATA/redress.sock; "off" disables */
     int test_clock;          /* accept DEBUG.CLOCK; time stands still */
     int auth;                /* every command but PING, HELLO, AUTH, QUIT needs AUTH */
+    int protected_mode;      /* auth = no only on loopback addresses */
     long long max_clients;
     long long max_unauthenticated_clients; /* TCP connections before AUTH; 0 = max_clients / 4 */
     long long unix_reserved_clients;       /* unix socket slots beyond max_clients */
@@ -127,10 +128,17 @@ const char *config_load_file(struct config *config, const char *path, char *erro
 const char *config_set(struct config *config, const char *key, const char *value,
                        char *error, size_t error_size);
 
+/* 1 if key names a setting (or is a plugin's "name.key"): a flag given
+ * without its value is then "needs a value", else "unknown setting". */
+int config_known(const char *key);
+
 /* Checks what one key alone cannot: settings that go together (store =
  * postgresql needs postgresql_url; postgresql_url without it is refused,
  * not ignored; node_name of letters, digits, '.', '-', '_' and ':', at
- * most CONFIG_NODE_NAME_MAX bytes).  Call once the file and the flags are applied; returns NULL
+ * most CONFIG_NODE_NAME_MAX bytes; tls_port needs tls_cert and tls_key,
+ * http_tls_cert and http_tls_key go together; some listener; a
+ * refund_executor other than outbox needs plugins; auth = no only on
+ * loopback unless protected_mode = no), before the store is opened.  Call once the file and the flags are applied; returns NULL
  * or a message naming the keys. */
 const char *config_check(const struct config *config, char *error, size_t error_size);
 

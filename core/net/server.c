@@ -19,7 +19,9 @@
  * strangers (auth on, no AUTH yet) have their own, smaller limit
  * (max_unauthenticated_clients), so idle or slow connections cannot fill
  * max_clients.  The unix socket has unix_reserved_clients slots beyond
- * max_clients that TCP can never take: a local admin always gets in.
+ * max_clients that TCP can never take: a local admin always gets in --
+ * also when accept() runs out of descriptors: a spare one is kept for it
+ * (on_accept_error), and main.c fits max_clients to RLIMIT_NOFILE.
  *
  * tls_port (off by default) is a second TCP listener on `bind` whose
  * connections speak RESP over TLS (net/tls.c); the same admission, limits
@@ -40,6 +42,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/listener.h>
 #include <malloc.h>
 #include <netinet/in.h>
@@ -63,6 +66,9 @@
 #define SWEEP_SECONDS 1
 #define STOP_GRACE_SECONDS 2
 #define ACCEPT_PAUSE_US 100000
+/* Seconds between two "accept failed" lines of one shortage (the failures
+ * between are counted in the next line). */
+#define ACCEPT_WARN_SECONDS 10
 #define UNIX_PATH_BYTES 1100
 
 static struct {
@@ -74,6 +80,12 @@ static struct {
     ino_t unix_inode;
     int port, tls_port;
     struct event *commit_event, *sweep_event, *resume_accept_event;
+    /* A descriptor held back for the unix socket's reserve (/dev/null): out
+     * of descriptors, it is closed so that a local admin's connection can
+     * be accepted (spare_fd = -1 until one is free again). */
+    int spare_fd;
+    long long accept_failures;      /* accept() failures not yet logged */
+    int64_t accept_warned_ms;       /* clock_real_monotonic_ms() of the last line */
     struct event *durable_event;    /* the store's sync thread finished an fsync */
     struct event *signal_events[3];
     struct event *stop_timer;       /* the stop's grace for the last replies */
@@ -226,9 +238,15 @@ static void on_unix_accept(struct evconnlistener *listener, evutil_socket_t fd,
     client_accept(fd, "unix", "unix", 1, 0);
 }
 
+/* The spare descriptor (see spare_fd), when one is free. */
+static void take_spare(void) {
+    if (server.spare_fd < 0) server.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 static void on_resume_accept(evutil_socket_t fd, short what, void *argument) {
     (void)fd; (void)what; (void)argument;
     if (server.stopping) return;
+    take_spare();
     if (server.tcp_listener) evconnlistener_enable(server.tcp_listener);
     if (server.unix_listener) evconnlistener_enable(server.unix_listener);
     if (server.tls_listener) evconnlistener_enable(server.tls_listener);
@@ -236,13 +254,41 @@ static void on_resume_accept(evutil_socket_t fd, short what, void *argument) {
 
 /* accept() failed: out of descriptors most likely.  The listening socket
  * stays readable, so keep accepting and the loop would spin: pause the
- * listeners for 100 ms instead. */
+ * TCP listeners for 100 ms instead.  The unix socket's reserve must hold
+ * however many descriptors TCP took: its listener stays on while the
+ * spare descriptor can be given up -- closed, so that its next accept()
+ * gets that slot; a TCP connection the spare lets in is refused at once
+ * rather than left waiting in the backlog.  Without a spare, the unix
+ * listener pauses too.  One line per ACCEPT_WARN_SECONDS, with the count. */
 static void on_accept_error(struct evconnlistener *listener, void *argument) {
-    (void)listener; (void)argument;
+    (void)argument;
     int error = EVUTIL_SOCKET_ERROR();
-    log_warn("accept failed, pausing listeners", "error=\"%s\"", evutil_socket_error_to_string(error));
+    int out_of_descriptors = error == EMFILE || error == ENFILE;
+    server.accept_failures++;
+    int64_t now = clock_real_monotonic_ms();
+    if (server.accept_warned_ms == 0 || now - server.accept_warned_ms >= ACCEPT_WARN_SECONDS * 1000) {
+        log_warn("accept failed, pausing listeners", "error=\"%s\" failures=%lld", evutil_socket_error_to_string(error),
+                 server.accept_failures);
+        server.accept_failures = 0;
+        server.accept_warned_ms = now;
+    }
+    int unix_keeps_on = 0;
+    if (out_of_descriptors && server.spare_fd >= 0) {
+        close(server.spare_fd);
+        server.spare_fd = -1;
+        if (listener == server.unix_listener) {
+            unix_keeps_on = 1;   /* its next accept() takes the slot */
+        } else {
+            evutil_socket_t refused = accept(evconnlistener_get_fd(listener), NULL, NULL);
+            if (refused >= 0) evutil_closesocket(refused);
+            take_spare();
+            unix_keeps_on = server.spare_fd >= 0;
+        }
+    } else if (!out_of_descriptors) {
+        unix_keeps_on = listener != server.unix_listener;
+    }
     if (server.tcp_listener) evconnlistener_disable(server.tcp_listener);
-    if (server.unix_listener) evconnlistener_disable(server.unix_listener);
+    if (server.unix_listener && !unix_keeps_on) evconnlistener_disable(server.unix_listener);
     if (server.tls_listener) evconnlistener_disable(server.tls_listener);
     struct timeval pause = {0, ACCEPT_PAUSE_US};
     evtimer_add(server.resume_accept_event, &pause);
@@ -463,6 +509,7 @@ int server_start(struct event_base *base, const struct config *config) {
     server.base = base;
     server.config = config;
     server.started_ms = clock_real_monotonic_ms();
+    server.spare_fd = -1;
     /* 0 = a quarter of max_clients: strangers can never take most slots. */
     server.max_unauthenticated = config->max_unauthenticated_clients
                                      ? config->max_unauthenticated_clients
@@ -507,6 +554,7 @@ int server_listen(void) {
     const struct config *config = server.config;
     if (start_sync_thread() != 0) return -1;
     if (listen_tcp() != 0 || listen_tls() != 0 || listen_unix() != 0) return -1;
+    if (server.unix_listener) take_spare();
     char tls_port[16] = "off";
     if (server.tls_listener) snprintf(tls_port, sizeof tls_port, "%d", server.tls_port);
     log_write(LOG_ALWAYS, "listening", "port=%d bind=%s unix=%s tls_port=%s", server.port,
@@ -530,6 +578,8 @@ void server_free(void) {
     }
     if (server.tls_listener) evconnlistener_free(server.tls_listener);
     server.tcp_listener = server.unix_listener = server.tls_listener = NULL;
+    if (server.base && server.spare_fd >= 0) close(server.spare_fd);   /* (-1 from server_start on) */
+    server.spare_fd = -1;
     tls_free();
     if (server.commit_event) store_event_free(server.commit_event);
     if (server.sweep_event) store_event_free(server.sweep_event);
