@@ -551,6 +551,13 @@ def test_a_case_that_gets_a_lost_cases_id_after_a_restore_does_not_answer_the_lo
                           message_id="<z1@example.cn>")
             assert d2.deliver(answer, sender="zhao@example.cn") == (250, "")
             assert "thanks" in [m["text"] for m in messages(c, again)]
+            # Wang answers the mail he got before the restore: it names his case id, now Zhao's, so it opens a case
+            # of his own (the sender check), and Zhao's thread does not take his Message-ID
+            late = mail(subject="Re: lid", body="still broken", sender="wang@example.cn", message_id="<w2@example.cn>",
+                        In_Reply_To=to_wang["Message-ID"], References="<w1@example.cn> " + to_wang["Message-ID"])
+            assert d2.deliver(late, sender="wang@example.cn") == (250, "")
+            assert "still broken" not in [m["text"] for m in messages(c, again)]
+            assert [x["customer"] for x in cases(c)].count("wang@example.cn") == 1
             c.call("CASE.REPLY", again, "again to zhao")
             third = relay.wait(3)[2]
             assert third["In-Reply-To"] == "<z1@example.cn>" and third["References"].split() == ["<z1@example.cn>"]
