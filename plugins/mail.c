@@ -429,13 +429,15 @@ static int customer_id(struct mail *mail, const char *customer, int64_t *id, cha
  * case's `customer` resolves to, with its CUSTOMER.LINK'ed identities).  A
  * tag or a reference is something anyone can type: without this check,
  * guessing a case number would write into another customer's case.  1 yes,
- * 0 no (also for a case that does not exist), -1 with `error`. */
+ * 0 no (also for a case that does not exist, or one without a customer),
+ * -1 with `error`. */
 static int sender_owns_case(struct mail *mail, int64_t case_id, const char *sender, char *error,
                             size_t error_size) {
     struct field_pick owner = {.want = "customer"};
     if (mail->api->case_get(mail->self, case_id, pick_field, &owner, error, error_size) != 0)
         return strncmp(error, "NOTFOUND", 8) == 0 ? 0 : -1;
-    if (!owner.found) return 0;
+    /* An internal case (an incident) has no customer: nobody's to write into. */
+    if (!owner.found || owner.value[0] == '\0') return 0;
     if (strcasecmp(owner.value, sender) == 0) return 1;
     int64_t owner_id = 0, sender_id = 0;
     int known = customer_id(mail, owner.value, &owner_id, error, error_size);
