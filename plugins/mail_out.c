@@ -6,7 +6,7 @@
  * (the customer's Message-IDs, for In-Reply-To/References, and whether the
  * last inbound mail was automatic; each stamped with its case's creation
  * instant and customer, since case ids are given out again: see struct
- * case_stamp), the cursor in the event log, composing
+ * mail_out_stamp in mail_out.h), the cursor in the event log, composing
  * a mail with GMime (Message-ID <redress.CASE.EVENT@domain>, the case tag
  * in the subject, Auto-Submitted on automatic mail, Content-Language from
  * the case), and when each mail is sent: one at a time, the oldest due
@@ -80,20 +80,8 @@ static int exec(struct mail_out *out, const char *sql) {
 
 /* ------------------------------------------------------------ threads */
 
-/* Which case a thread is of: its id, and what a case id handed out again
- * does not bring back -- the case's creation instant and customer.  Case
- * ids are reused: a restored backup gives the ids of the cases it took away
- * to new cases, and so does a case opened in a batch that rolled back (an
- * inbound mail's thread is written before its case commits).  Keyed by the
- * id alone, the new case took the lost one's thread, and its mail carried
- * In-Reply-To/References naming another customer's messages. */
-struct case_stamp {
-    int64_t case_id, created_at;
-    char customer[256];
-};
-
-static void on_stamp_field(void *state, const char *name, const char *value, size_t length) {
-    struct case_stamp *stamp = state;
+void mail_out_on_stamp_field(void *state, const char *name, const char *value, size_t length) {
+    struct mail_out_stamp *stamp = state;
     if (value == NULL) return;
     if (strcmp(name, "created_at") == 0) stamp->created_at = strtoll(value, NULL, 10);
     else if (strcmp(name, "customer") == 0)
@@ -103,7 +91,7 @@ static void on_stamp_field(void *state, const char *name, const char *value, siz
 /* The thread of the case stamped so (refs "" when it has none): a row left
  * by an earlier case of the same id is not its thread, and goes, with a
  * warning.  0, or -1 after logging. */
-static int thread_read(struct mail_out *out, const struct case_stamp *stamp, char *refs, size_t refs_size,
+static int thread_read(struct mail_out *out, const struct mail_out_stamp *stamp, char *refs, size_t refs_size,
                        int *automated) {
     refs[0] = '\0';
     *automated = 0;
@@ -151,11 +139,13 @@ static int thread_read(struct mail_out *out, const struct case_stamp *stamp, cha
     return 0;
 }
 
-void mail_out_inbound(struct mail_out *out, int64_t case_id, const char *message_id, int automated) {
+void mail_out_inbound(struct mail_out *out, int64_t case_id, const struct mail_out_stamp *known,
+                      const char *message_id, int automated) {
     if (out == NULL) return;
-    struct case_stamp stamp = {.case_id = case_id};
+    struct mail_out_stamp stamp = {.case_id = case_id};
     char error[600];
-    if (out->api->case_get(out->self, case_id, on_stamp_field, &stamp, error, sizeof error) != 0) {
+    if (known && known->case_id == case_id) stamp = *known;
+    else if (out->api->case_get(out->self, case_id, mail_out_on_stamp_field, &stamp, error, sizeof error) != 0) {
         out->api->log(out->self, REDRESS_LOG_WARN, "mail not added to its thread: case not readable",
                       "case=%lld message_id=\"%s\" error=\"%s\"", (long long)case_id, message_id, error);
         return;
@@ -301,7 +291,7 @@ static int compose(struct mail_out *out, const struct redress_event *event, char
     /* RFC 3834: nothing automatic answers automatic mail. */
     char refs[REFERENCES_BYTES + 1];
     int automated;
-    struct case_stamp stamp = {.case_id = event->case_id, .created_at = facts.created_at};
+    struct mail_out_stamp stamp = {.case_id = event->case_id, .created_at = facts.created_at};
     snprintf(stamp.customer, sizeof stamp.customer, "%s", facts.customer);
     if (thread_read(out, &stamp, refs, sizeof refs, &automated) != 0) {
         free(text);
@@ -424,7 +414,7 @@ static int follow_a_restored_log(struct mail_out *out, int64_t last) {
     return exec(out, "COMMIT");
 }
 
-/* An outbox from before the threads' stamps (struct case_stamp) gets their
+/* An outbox from before the threads' stamps (struct mail_out_stamp) gets their
  * columns; its rows, whose case none can tell, stay unstamped and so are
  * never used (thread_read): a conversation going on across the upgrade
  * loses its References until the customer's next mail, and a reused id
