@@ -429,16 +429,19 @@ static int customer_id(struct mail *mail, const char *customer, int64_t *id, cha
  * case's `customer` resolves to, with its CUSTOMER.LINK'ed identities).  A
  * tag or a reference is something anyone can type: without this check,
  * guessing a case number would write into another customer's case.  1 yes,
- * 0 no (also for a case that does not exist), -1 with `error`. */
-static int sender_owns_case(struct mail *mail, int64_t case_id, const char *sender, char *error,
-                            size_t error_size) {
-    struct field_pick owner = {.want = "customer"};
-    if (mail->api->case_get(mail->self, case_id, pick_field, &owner, error, error_size) != 0)
+ * 0 no (also for a case that does not exist, or one without a customer),
+ * -1 with `error`.  *stamp: the case's creation instant and customer, for
+ * its mail thread (mail_out.h). */
+static int sender_owns_case(struct mail *mail, int64_t case_id, const char *sender, struct mail_out_stamp *stamp,
+                            char *error, size_t error_size) {
+    *stamp = (struct mail_out_stamp){.case_id = case_id};
+    if (mail->api->case_get(mail->self, case_id, mail_out_on_stamp_field, stamp, error, error_size) != 0)
         return strncmp(error, "NOTFOUND", 8) == 0 ? 0 : -1;
-    if (!owner.found) return 0;
-    if (strcasecmp(owner.value, sender) == 0) return 1;
+    /* An internal case (an incident) has no customer: nobody's to write into. */
+    if (stamp->customer[0] == '\0') return 0;
+    if (strcasecmp(stamp->customer, sender) == 0) return 1;
     int64_t owner_id = 0, sender_id = 0;
-    int known = customer_id(mail, owner.value, &owner_id, error, error_size);
+    int known = customer_id(mail, stamp->customer, &owner_id, error, error_size);
     if (known <= 0) return known;
     known = customer_id(mail, sender, &sender_id, error, error_size);
     if (known <= 0) return known;
@@ -531,8 +534,9 @@ static void deliver(struct connection *c, const char *raw, size_t length) {
     char error[ERROR_MAX] = "";
     int64_t target = p.thread_case ? p.thread_case : case_of_subject(mail, p.subject), landed = 0;
     int status = -1;
+    struct mail_out_stamp stamp = {0};
     if (target) {
-        int owns = sender_owns_case(mail, target, p.from, error, sizeof error);
+        int owns = sender_owns_case(mail, target, p.from, &stamp, error, sizeof error);
         if (owns < 0) {
             status_of_error(error, c->reply, sizeof c->reply);
             goto refused;
@@ -582,7 +586,9 @@ static void deliver(struct connection *c, const char *raw, size_t length) {
              "case=%lld sender=\"%s\" message_id=\"%s\" threaded=%d automated=%d attachments=%d", (long long)landed,
              p.from, p.message_id, target != 0, p.automated, p.attachment_count);
     mail->delivered++;
-    mail_out_inbound(mail->out, landed, p.message_id, p.automated);
+    /* The case the sender check read, unless the mail landed elsewhere (a new
+     * case, a merged case's survivor, a follow-up): the outbox reads that one. */
+    mail_out_inbound(mail->out, landed, target && landed == target ? &stamp : NULL, p.message_id, p.automated);
     free(body);
     free(external);
     parsed_free(&p);

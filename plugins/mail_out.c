@@ -4,7 +4,9 @@
  * outbox.db: one row per committed event to mail, with the composed message,
  * attempts and the next attempt's instant), the threads of email cases
  * (the customer's Message-IDs, for In-Reply-To/References, and whether the
- * last inbound mail was automatic), the cursor in the event log, composing
+ * last inbound mail was automatic; each stamped with its case's creation
+ * instant and customer, since case ids are given out again: see struct
+ * mail_out_stamp in mail_out.h), the cursor in the event log, composing
  * a mail with GMime (Message-ID <redress.CASE.EVENT@domain>, the case tag
  * in the subject, Auto-Submitted on automatic mail, Content-Language from
  * the case), and when each mail is sent: one at a time, the oldest due
@@ -32,6 +34,9 @@
  * log, whose ids will be handed out again: at start the rows beyond the
  * log's newest event are dropped and the cursor moved back to it, with a
  * warning (follow_a_restored_log), so mail of events after the restore goes.
+ * The restore also gives the ids of the cases it took away to new cases: a
+ * thread whose stamp is not its case's is dropped when met (thread_read),
+ * so a new case never answers a lost one's mail.
  */
 #include "mail_out_internal.h"
 
@@ -75,16 +80,80 @@ static int exec(struct mail_out *out, const char *sql) {
 
 /* ------------------------------------------------------------ threads */
 
-void mail_out_inbound(struct mail_out *out, int64_t case_id, const char *message_id, int automated) {
-    if (out == NULL) return;
-    sqlite3_stmt *read = NULL, *write = NULL;
-    char refs[REFERENCES_BYTES + 1] = "";
-    if (sqlite3_prepare_v2(out->db, "SELECT refs FROM threads WHERE case_id = ?1", -1, &read, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(read, 1, case_id);
-        if (sqlite3_step(read) == SQLITE_ROW)
-            snprintf(refs, sizeof refs, "%s", (const char *)sqlite3_column_text(read, 0));
+void mail_out_on_stamp_field(void *state, const char *name, const char *value, size_t length) {
+    struct mail_out_stamp *stamp = state;
+    if (value == NULL) return;
+    if (strcmp(name, "created_at") == 0) stamp->created_at = strtoll(value, NULL, 10);
+    else if (strcmp(name, "customer") == 0)
+        snprintf(stamp->customer, sizeof stamp->customer, "%.*s", (int)length, value);
+}
+
+/* The thread of the case stamped so (refs "" when it has none): a row left
+ * by an earlier case of the same id is not its thread, and goes, with a
+ * warning.  0, or -1 after logging. */
+static int thread_read(struct mail_out *out, const struct mail_out_stamp *stamp, char *refs, size_t refs_size,
+                       int *automated) {
+    refs[0] = '\0';
+    *automated = 0;
+    sqlite3_stmt *read = NULL;
+    if (sqlite3_prepare_v2(out->db, "SELECT refs, automated, case_created_at, customer FROM threads WHERE case_id = ?1",
+                           -1, &read, NULL) != SQLITE_OK) {
+        log_db_error(out, "thread");
+        return -1;
+    }
+    sqlite3_bind_int64(read, 1, stamp->case_id);
+    int rc = sqlite3_step(read), stale = 0;
+    if (rc == SQLITE_ROW) {
+        const char *customer = (const char *)sqlite3_column_text(read, 3);
+        /* A row from before the stamps (NULL) cannot say whose it is: not trusted either. */
+        stale = sqlite3_column_type(read, 2) == SQLITE_NULL || customer == NULL ||
+                sqlite3_column_int64(read, 2) != stamp->created_at || strcmp(customer, stamp->customer) != 0;
+        if (stale)
+            out->api->log(out->self, REDRESS_LOG_WARN, "mail thread of an earlier case with this id dropped",
+                          "case=%lld thread_created_at=%lld thread_customer=\"%s\" case_created_at=%lld"
+                          " customer=\"%s\" why=\"the case id was given out again (a restored backup, or a case"
+                          " that did not commit): its mail does not answer the earlier case's\"",
+                          (long long)stamp->case_id, (long long)sqlite3_column_int64(read, 2),
+                          customer ? customer : "", (long long)stamp->created_at, stamp->customer);
+        else {
+            snprintf(refs, refs_size, "%s", (const char *)sqlite3_column_text(read, 0));
+            *automated = sqlite3_column_int(read, 1);
+        }
     }
     sqlite3_finalize(read);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        log_db_error(out, "thread");
+        return -1;
+    }
+    if (!stale) return 0;
+    sqlite3_stmt *drop = NULL;
+    if (sqlite3_prepare_v2(out->db, "DELETE FROM threads WHERE case_id = ?1", -1, &drop, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(drop, 1, stamp->case_id);
+        rc = sqlite3_step(drop);
+    }
+    sqlite3_finalize(drop);
+    if (rc != SQLITE_DONE) {
+        log_db_error(out, "thread");
+        return -1;
+    }
+    return 0;
+}
+
+void mail_out_inbound(struct mail_out *out, int64_t case_id, const struct mail_out_stamp *known,
+                      const char *message_id, int automated) {
+    if (out == NULL) return;
+    struct mail_out_stamp stamp = {.case_id = case_id};
+    char error[600];
+    if (known && known->case_id == case_id) stamp = *known;
+    else if (out->api->case_get(out->self, case_id, mail_out_on_stamp_field, &stamp, error, sizeof error) != 0) {
+        out->api->log(out->self, REDRESS_LOG_WARN, "mail not added to its thread: case not readable",
+                      "case=%lld message_id=\"%s\" error=\"%s\"", (long long)case_id, message_id, error);
+        return;
+    }
+    sqlite3_stmt *write = NULL;
+    char refs[REFERENCES_BYTES + 1];
+    int was_automated;
+    if (thread_read(out, &stamp, refs, sizeof refs, &was_automated) != 0) return;
     /* The newest last; the oldest dropped beyond REFERENCES_MAX or the bytes. */
     char id[300];
     snprintf(id, sizeof id, "<%s>", message_id);
@@ -101,8 +170,10 @@ void mail_out_inbound(struct mail_out *out, int64_t case_id, const char *message
         strncat(refs, id, sizeof refs - strlen(refs) - 1);
     }
     if (sqlite3_prepare_v2(out->db,
-                           "INSERT INTO threads(case_id, refs, automated) VALUES (?1, ?2, ?3) ON CONFLICT(case_id)"
-                           " DO UPDATE SET refs = excluded.refs, automated = excluded.automated",
+                           "INSERT INTO threads(case_id, refs, automated, case_created_at, customer)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(case_id) DO UPDATE SET refs = excluded.refs,"
+                           " automated = excluded.automated, case_created_at = excluded.case_created_at,"
+                           " customer = excluded.customer",
                            -1, &write, NULL) != SQLITE_OK) {
         log_db_error(out, "thread");
         return;
@@ -110,6 +181,8 @@ void mail_out_inbound(struct mail_out *out, int64_t case_id, const char *message
     sqlite3_bind_int64(write, 1, case_id);
     sqlite3_bind_text(write, 2, refs, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(write, 3, automated != 0);
+    sqlite3_bind_int64(write, 4, stamp.created_at);
+    sqlite3_bind_text(write, 5, stamp.customer, -1, SQLITE_TRANSIENT);
     if (sqlite3_step(write) != SQLITE_DONE) log_db_error(out, "thread");
     sqlite3_finalize(write);
 }
@@ -118,6 +191,7 @@ void mail_out_inbound(struct mail_out *out, int64_t case_id, const char *message
 
 struct case_facts {
     char channel[64], customer[256], subject[1100], lang[32];
+    int64_t created_at;
 };
 
 static void on_case_field(void *state, const char *name, const char *value, size_t length) {
@@ -129,6 +203,7 @@ static void on_case_field(void *state, const char *name, const char *value, size
     else if (strcmp(name, "subject") == 0)
         snprintf(facts->subject, sizeof facts->subject, "%.*s", (int)length, value);
     else if (strcmp(name, "lang") == 0) snprintf(facts->lang, sizeof facts->lang, "%.*s", (int)length, value);
+    else if (strcmp(name, "created_at") == 0) facts->created_at = strtoll(value, NULL, 10);
 }
 
 /* A logfmt value of the event detail (see the host's lib/detail.h), unquoted
@@ -214,18 +289,14 @@ static int compose(struct mail_out *out, const struct redress_event *event, char
         return 0;
     }
     /* RFC 3834: nothing automatic answers automatic mail. */
-    char refs[REFERENCES_BYTES + 1] = "";
-    int automated = 0;
-    sqlite3_stmt *read = NULL;
-    if (sqlite3_prepare_v2(out->db, "SELECT refs, automated FROM threads WHERE case_id = ?1", -1, &read, NULL) ==
-        SQLITE_OK) {
-        sqlite3_bind_int64(read, 1, event->case_id);
-        if (sqlite3_step(read) == SQLITE_ROW) {
-            snprintf(refs, sizeof refs, "%s", (const char *)sqlite3_column_text(read, 0));
-            automated = sqlite3_column_int(read, 1);
-        }
+    char refs[REFERENCES_BYTES + 1];
+    int automated;
+    struct mail_out_stamp stamp = {.case_id = event->case_id, .created_at = facts.created_at};
+    snprintf(stamp.customer, sizeof stamp.customer, "%s", facts.customer);
+    if (thread_read(out, &stamp, refs, sizeof refs, &automated) != 0) {
+        free(text);
+        return -1;
     }
-    sqlite3_finalize(read);
     if (automatic && automated) {
         out->api->log(out->self, REDRESS_LOG_INFO, "no automatic answer to automatic mail",
                       "event=%lld case=%lld", (long long)event->id, (long long)event->case_id);
@@ -341,6 +412,27 @@ static int follow_a_restored_log(struct mail_out *out, int64_t last) {
         return -1;
     }
     return exec(out, "COMMIT");
+}
+
+/* An outbox from before the threads' stamps (struct mail_out_stamp) gets their
+ * columns; its rows, whose case none can tell, stay unstamped and so are
+ * never used (thread_read): a conversation going on across the upgrade
+ * loses its References until the customer's next mail, and a reused id
+ * never shows another customer's.  0, or -1 after logging. */
+static int stamp_threads(struct mail_out *out) {
+    sqlite3_stmt *statement = NULL;
+    int have = -1;
+    if (sqlite3_prepare_v2(out->db, "SELECT count(*) FROM pragma_table_info('threads') WHERE name = 'case_created_at'",
+                           -1, &statement, NULL) == SQLITE_OK &&
+        sqlite3_step(statement) == SQLITE_ROW)
+        have = sqlite3_column_int(statement, 0);
+    sqlite3_finalize(statement);
+    if (have < 0) {
+        log_db_error(out, "threads");
+        return -1;
+    }
+    return have ? 0 : exec(out, "BEGIN; ALTER TABLE threads ADD COLUMN case_created_at INTEGER;"
+                                " ALTER TABLE threads ADD COLUMN customer TEXT; COMMIT;");
 }
 
 /* Queues the mail of one committed event (before the cursor passes it). */
@@ -554,8 +646,9 @@ struct mail_out *mail_out_start(const struct redress_host_api *api, struct redre
                   " attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0, last_error TEXT);"
                   "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_at);"
                   "CREATE TABLE IF NOT EXISTS threads(case_id INTEGER PRIMARY KEY, refs TEXT NOT NULL,"
-                  " automated INTEGER NOT NULL DEFAULT 0);"
-                  "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER);") != 0) {
+                  " automated INTEGER NOT NULL DEFAULT 0, case_created_at INTEGER, customer TEXT);"
+                  "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER);") != 0 ||
+        stamp_threads(out) != 0) {
         api->log(self, REDRESS_LOG_ERROR, "cannot open the outbox", "path=\"%s\" error=\"%s\"", path,
                  out->db ? sqlite3_errmsg(out->db) : "out of memory");
         mail_out_stop(out);

@@ -265,7 +265,24 @@ static int fire_refund(struct call *call, long long id, int64_t now) {
  * by id; as many as refunds with a failing due deadline (a row each on
  * disk), no fixed cap that would stop a pass: an entry goes when its
  * deadline fires, and at the end of the first whole pass that did not meet
- * it (its refund was decided meanwhile). */
+ * it (its refund was decided meanwhile).
+ *
+ * Why not a next-try column on disk: the deadline itself is on disk and
+ * nothing is lost at a restart, only the pacing of its retries.  A retry
+ * that fails writes nothing (its savepoint rolls back): a failing refund
+ * retried costs one order lookup, about 10 us of the daemon's CPU and no
+ * SQLite write or sync (500 refunds over six passes: 30 ms, INFO fault_io
+ * unchanged), about 270 us on PostgreSQL (300 in one pass: 80 ms);
+ * refunds that failed in one pass retry together at each step anyway, so a
+ * restart adds one such pass, then the steps from 60 s again: at most six
+ * passes in its first hour where one was due.  Kept on disk, every failure
+ * would write its refund's row (on SQLite pages and WAL frames in the
+ * batch's commit where a failing retry now writes none, on PostgreSQL a
+ * statement more per retry), at every retry pass for as long as the source
+ * is down, and take a schema migration on both stores, to save those few
+ * passes after a restart or a change of timer node.  After a restart each
+ * still failing deadline is logged once more, which also tells the
+ * operator it still fails (test_returns.py: across a restart). */
 static struct held_refund {
     long long id;
     int64_t retry_at, delay;

@@ -3,6 +3,7 @@ case, adding a customer message, appending a note and looking a case up as its o
 same commands, checks and domain calls as an agent -- and older plugins still loading beside them."""
 import os
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 
@@ -514,3 +515,94 @@ def test_replies_made_after_a_restore_are_mailed_though_the_outbox_had_passed_th
             assert [m.get_content().strip() for m in got] == ["before the backup", "lost by the restore",
                                                             "after the restore"]
             assert got[2]["To"] == "zhao@example.cn"
+
+
+@only_on("sqlite", reason="the README's restore copies the SQLite file of ADMIN.BACKUP")
+def test_a_case_that_gets_a_lost_cases_id_after_a_restore_does_not_answer_the_lost_cases_mail():
+    # Wang's case, opened by his mail after the backup, is lost by the restore; Zhao's new case gets its id
+    # (same test-clock second too).  Before, the outbox's threads were keyed by the case id alone: the reply
+    # to Zhao went out with In-Reply-To/References naming Wang's mail, which she never saw.
+    with Relay() as relay:
+        d = MailDaemon(outbound(relay))
+        with d:
+            c = d.client()
+            c.call("CASE.OPEN", "channel", "email", "customer", "li@example.com", "subject", "kettle")
+            c.call("ADMIN.BACKUP", "nightly")
+            d.wait_log('msg="backup written"')
+            assert d.deliver(mail(subject="lid", sender="wang@example.cn", message_id="<w1@example.cn>"),
+                             sender="wang@example.cn") == (250, "")
+            lost = int([x for x in cases(c) if x["customer"] == "wang@example.cn"][0]["id"])
+            c.call("CASE.REPLY", lost, "to wang")
+            [to_wang] = relay.wait(1)
+            assert to_wang["In-Reply-To"] == "<w1@example.cn>"
+        restore_backup(d.data, "nightly")
+        with MailDaemon(outbound(relay), data=d.data) as d2:
+            c = d2.client()
+            again = c.call("CASE.OPEN", "channel", "email", "customer", "zhao@example.cn", "subject", "plug")
+            assert again == lost
+            c.call("CASE.REPLY", again, "to zhao")
+            to_zhao = relay.wait(2)[1]
+            assert to_zhao["To"] == "zhao@example.cn" and to_zhao.get_content().strip() == "to zhao"
+            assert to_zhao["In-Reply-To"] is None and to_zhao["References"] is None, to_zhao
+            dropped = [line for line in d2.log_lines if 'msg="mail thread of an earlier case with this id dropped"' in line]
+            assert len(dropped) == 1 and " case=%d " % again in dropped[0] and "zhao@example.cn" in dropped[0], d2.log()
+            # her own answer starts her thread: the next reply names her mail alone
+            answer = mail(subject="Re: [#%d] plug" % again, body="thanks", sender="zhao@example.cn",
+                          message_id="<z1@example.cn>")
+            assert d2.deliver(answer, sender="zhao@example.cn") == (250, "")
+            assert "thanks" in [m["text"] for m in messages(c, again)]
+            # Wang answers the mail he got before the restore: it names his case id, now Zhao's, so it opens a case
+            # of his own (the sender check), and Zhao's thread does not take his Message-ID
+            late = mail(subject="Re: lid", body="still broken", sender="wang@example.cn", message_id="<w2@example.cn>",
+                        In_Reply_To=to_wang["Message-ID"], References="<w1@example.cn> " + to_wang["Message-ID"])
+            assert d2.deliver(late, sender="wang@example.cn") == (250, "")
+            assert "still broken" not in [m["text"] for m in messages(c, again)]
+            assert [x["customer"] for x in cases(c)].count("wang@example.cn") == 1
+            c.call("CASE.REPLY", again, "again to zhao")
+            third = relay.wait(3)[2]
+            assert third["In-Reply-To"] == "<z1@example.cn>" and third["References"].split() == ["<z1@example.cn>"]
+
+
+def test_a_case_that_gets_the_id_of_a_mail_case_that_did_not_commit_does_not_answer_that_mail():
+    # The other path that gives a case id out again: an inbound mail whose case rolled back (the LMTP client
+    # gets 4xx and will deliver it again).  Its thread row was written before the commit failed.
+    with Relay() as relay, MailDaemon(outbound(relay)) as d:
+        c = d.client()
+        assert c.call("DEBUG.STORE", "FAIL-COMMITS", "1") == "OK"
+        code, _ = d.deliver(mail(subject="lid", sender="wang@example.cn", message_id="<w1@example.cn>"),
+                            sender="wang@example.cn")
+        assert code // 100 == 4 and cases(c) == []
+        other = c.call("CASE.OPEN", "channel", "email", "customer", "zhao@example.cn", "subject", "plug")
+        c.call("CASE.REPLY", other, "to zhao")
+        [to_zhao] = relay.wait(1)
+        assert to_zhao["To"] == "zhao@example.cn"
+        assert to_zhao["In-Reply-To"] is None and to_zhao["References"] is None, to_zhao
+
+
+def test_an_outbox_from_before_the_thread_stamps_is_upgraded_and_its_unstamped_threads_are_not_used():
+    # An outbox.db written by a redressd before the stamps: the threads table lacks case_created_at and
+    # customer.  The start adds them; its old rows, which cannot say whose case they were, answer nothing.
+    data = tempfile.mkdtemp(prefix="redress-test-")
+    folder = os.path.join(data, "plugins", "mail")
+    os.makedirs(folder, mode=0o700)
+    os.chmod(os.path.join(data, "plugins"), 0o700)
+    with sqlite3.connect(os.path.join(folder, "outbox.db")) as old:
+        old.executescript("CREATE TABLE threads(case_id INTEGER PRIMARY KEY, refs TEXT NOT NULL,"
+                          " automated INTEGER NOT NULL DEFAULT 0);"
+                          "INSERT INTO threads(case_id, refs) VALUES (1, '<old@example.com>');")
+    old.close()
+    with Relay() as relay, MailDaemon(outbound(relay), data=data) as d:
+        c = d.client()
+        case = c.call("CASE.OPEN", "channel", "email", "customer", "zhao@example.cn", "subject", "plug")
+        assert case == 1
+        c.call("CASE.REPLY", case, "to zhao")
+        [sent] = relay.wait(1)
+        assert sent["In-Reply-To"] is None and sent["References"] is None, sent
+        # her mail starts a stamped thread, which the next reply names
+        assert d.deliver(mail(subject="Re: [#1] plug", sender="zhao@example.cn", message_id="<z1@example.cn>"),
+                         sender="zhao@example.cn") == (250, "")
+        c.call("CASE.REPLY", case, "again")
+        assert relay.wait(2)[1]["References"].split() == ["<z1@example.cn>"]
+    with sqlite3.connect(os.path.join(folder, "outbox.db")) as db:
+        columns = [row[1] for row in db.execute("PRAGMA table_info(threads)")]
+        assert columns == ["case_id", "refs", "automated", "case_created_at", "customer"], columns

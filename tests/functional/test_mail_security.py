@@ -182,3 +182,24 @@ def test_auth_plain_with_the_configured_user_after_starttls_and_never_over_a_pla
         wait_for_log(d, 'msg="mail deferred"')
         assert "no AUTH over a plain connection" in d.log(), d.log()
         assert relay.received() == [] and auth_log(relay) == []
+
+
+def test_a_tag_naming_an_incident_which_has_no_customer_opens_a_case_instead_of_a_permanent_refusal():
+    # An incident (an internal case the shipped rules open for a spike) has no customer.  A mail whose tag or
+    # reference names it was answered 550 ("INVALID customer is empty": the sender check looked the empty
+    # customer up), so the MTA bounced the customer's mail for good.  Now it is not the sender's case: a new one.
+    with MailDaemon(rules="shipped") as d:
+        c = d.client()
+        for i in range(12):
+            sender = "u%d@example.com" % i
+            assert d.deliver(mail(sender=sender, message_id="<m%d@example.com>" % i), sender=sender) == (250, "")
+        incidents = [x for x in cases(c) if x["kind"] == "incident"]
+        assert len(incidents) == 1 and not incidents[0]["customer"], incidents
+        n = int(incidents[0]["id"])
+        before = len(cases(c))
+        tagged = mail(subject="Re: [#%d] Broken kettle" % n, body="mine too", sender="u0@example.com",
+                      message_id="<t1@example.com>")
+        assert d.deliver(tagged, sender="u0@example.com") == (250, "")
+        got = cases(c)
+        assert len(got) == before + 1 and got[-1]["customer"] == "u0@example.com" and got[-1]["kind"] == "case", got[-1]
+        assert "mine too" not in [m["text"] for m in messages(c, n)]

@@ -3,6 +3,7 @@ review): REFUND.RETURN / REFUND.RECEIVED, each deadline firing on the test clock
 automatic approval bound by the system actor's limit and the order's room."""
 
 import os
+import tempfile
 
 from harness import TEST_PLUGINS, Client, Daemon, RespError, as_map, open_case, store_rows
 
@@ -299,3 +300,41 @@ def test_many_failing_refund_deadlines_neither_stop_the_later_ones_nor_log_at_ev
         assert [refund(c, i)["state"] for i in ids] == ["executing"] * (failing + 1)
         assert d.log().count("refund deadline done after failing") == failing
         assert d.log().count("refund deadline could not fire") == failing
+
+
+def test_a_failing_refund_deadline_is_tried_once_at_a_restart_then_backs_off_from_the_first_step():
+    # The back-off of a failing deadline is kept in memory (domain/returns.c says why not on disk): a
+    # restart tries it once at once (one lookup, logged once more), holds it again rather than trying it
+    # at every pass, and backs off from the first step (60 s); the deadline itself, on disk, is not lost.
+    book = os.path.join(TEST_PLUGINS, "order_book.so")
+    d = Daemon(rules="shipped", config="plugins = %s\n" % book, data=tempfile.mkdtemp(prefix="redress-test-"))
+    with d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", NOW)
+        assert c.call("ORDER_BOOK.SET", "B-1", "100000", "CNY") == "OK"
+        cid = open_case(c, subject="想退款", order="B-1", customer="C-B-1")
+        r = as_map(c.call("REFUND.REQUEST", cid, "100.00", "refund_only"))
+        assert r["state"] == "review" and r["due_kind"] == "review", r
+        assert c.call("ORDER_BOOK.FAIL", "B-1", "book offline") == "OK"
+        c.call("DEBUG.CLOCK", "ADVANCE", 2 * DAY)
+        d.wait_log("refund deadline could not fire")
+        for _ in range(3):
+            c.call("DEBUG.CLOCK", "ADVANCE", 600)     # a back-off of 3600 s is reached in memory...
+        assert d.log().count("refund deadline could not fire") == 1
+    # ... and lost by the restart: the order source is still down
+    with Daemon(rules="shipped", config="plugins = %s\norder_book.fail = B-1\n" % book, data=d.data) as d2:
+        c = d2.client()
+        d2.wait_log("refund deadline could not fire")        # the first pass after the start tries it at once
+        assert c.call("ORDER_BOOK.LOOKUPS") == 1
+        for _ in range(3):
+            c.call("DEBUG.CLOCK", "ADVANCE", 1)              # held again: later passes leave it alone
+        assert c.call("ORDER_BOOK.LOOKUPS") == 1
+        assert refund(c, r["id"])["state"] == "review" and refund(c, r["id"])["due_kind"] == "review"
+        c.call("DEBUG.CLOCK", "ADVANCE", 60)                 # the first step again
+        assert c.call("ORDER_BOOK.LOOKUPS") == 2
+        assert d2.log().count("refund deadline could not fire") == 1
+        assert c.call("ORDER_BOOK.SET", "B-1", "100000", "CNY") == "OK"
+        c.call("DEBUG.CLOCK", "ADVANCE", 120)                # the second step: it fires
+        got = refund(c, r["id"])
+        assert got["state"] == "executing" and got["decided_by"] == "auto-approval", got
+        assert d2.log().count("refund deadline done after failing") == 1

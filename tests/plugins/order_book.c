@@ -7,7 +7,9 @@
  *   ORDER_BOOK.ANSWER id n              lookups of id return n as they are
  *   ORDER_BOOK.FORGET id                id is unknown again (0)
  *   ORDER_BOOK.LOOKUPS                  how many lookups the host made
- * Orders never set are unknown. */
+ * Orders never set are unknown.  Setting order_book.fail = id,id,... makes
+ * those ids' lookups fail from the start ("book offline"): a source still
+ * down when the daemon restarts. */
 #include <redress/plugin.h>
 
 #include <stdio.h>
@@ -102,6 +104,17 @@ static int order_book_init(const struct redress_host_api *api, struct redress_pl
         api->register_command(self, "ORDER_BOOK.LOOKUPS", 1, 1, REDRESS_ROLE_ADMIN, "", lookups_command) ||
         api->register_order_source(self, lookup))
         return -1;
+    const char *failing = api->config_get(self, "fail");
+    for (const char *p = failing; p && *p;) {
+        size_t length = strcspn(p, ",");
+        char id[129];
+        snprintf(id, sizeof id, "%.*s", (int)(length < sizeof id ? length : sizeof id - 1), p);
+        struct entry *entry = entry_for(id, 1);
+        if (entry == NULL) return -1;
+        entry->answer = -1;
+        snprintf(entry->message, sizeof entry->message, "book offline");
+        p += length + (p[length] == ',');
+    }
     return 0;
 }
 
