@@ -1,13 +1,15 @@
 """ADMIN.BACKUP's outcome and the file it copies: a database file replaced under the running daemon (a
 restore into it) refuses writes and backups instead of acknowledging writes nobody will read; the last
 backup's outcome is in INFO ("# Backup") and METRICS, a failure after the reply included; unnamed
-backups in one second get names of their own."""
+backups in one second get names of their own; `redressd --restore` puts a backup in place offline, the old
+database's WAL set aside, and refuses a running daemon's directory or a copy that does not check out."""
 import os
 import re
 import shutil
 import sqlite3
+import subprocess
 
-from harness import Daemon, as_map, info, only_on, open_case
+from harness import REDRESSD, Daemon, as_map, info, only_on, open_case
 
 
 def wait_written(d, count):
@@ -111,3 +113,44 @@ def test_unnamed_backups_in_one_second_get_names_of_their_own():
                                           for tail in ("", "-2", "-3")], (first, second, third)
         assert all(os.path.exists(p) for p in (first, second, third))
         assert re.search(r'msg="backup written" path=\S+redress-%d-3\.db' % now, d.log())
+
+
+@only_on("sqlite", reason="--restore installs an ADMIN.BACKUP SQLite file")
+def test_restore_puts_a_backup_in_place_with_the_old_wal_set_aside_and_refuses_a_running_daemon():
+    with Daemon() as d:
+        c = d.client()
+        kept = [open_case(c, subject="kettle %d" % i) for i in range(20)]
+        backup = c.call("ADMIN.BACKUP", "bk")
+        wait_written(d, 1)
+        lost = [open_case(c, subject="toaster %d" % i) for i in range(20)]
+        database = os.path.join(d.data, "redress.db")
+
+        def restore(path):
+            return subprocess.run([REDRESSD, "--data", d.data, "--restore", path], capture_output=True, text=True,
+                                  timeout=60)
+        # A running daemon holds DATA/redress.lock: refused, nothing touched.
+        running = restore(backup)
+        assert running.returncode == 1 and "in use" in running.stderr, running
+        assert info(c)["cases"] == str(len(kept) + len(lost))
+        d.kill()                                            # a crash: the WAL stays beside the database
+        assert os.path.getsize(database + "-wal") > 0
+        # A copy that does not check out is refused before anything moves.
+        broken = os.path.join(d.data, "backups", "broken.db")
+        with open(backup, "rb") as whole, open(broken, "wb") as half:
+            half.write(whole.read(8192))
+        refused = restore(broken)
+        assert refused.returncode == 1 and "does not check out" in refused.stderr, refused
+        assert os.path.exists(database + "-wal") and not any(n.startswith("replaced-") for n in os.listdir(d.data))
+        done = restore(backup)
+        assert done.returncode == 0 and "restored" in done.stdout, done
+        aside = [n for n in os.listdir(d.data) if n.startswith("replaced-")]
+        assert len(aside) == 1 and not os.path.exists(database + "-wal"), os.listdir(d.data)
+        assert sorted(os.listdir(os.path.join(d.data, aside[0])))[:3] == ["redress.db", "redress.db-shm",
+                                                                          "redress.db-wal"]
+        assert os.stat(database).st_mode & 0o777 == 0o600
+        d.log_lines = []
+        d.start()
+        c = d.client()
+        assert info(c)["cases"] == str(len(kept)), info(c)
+        assert as_map(c.call("CASE.GET", kept[-1]))["subject"] == "kettle 19"
+        assert c.call("CASE.GET", lost[0]).code == "NOTFOUND"
