@@ -154,3 +154,26 @@ def test_restore_puts_a_backup_in_place_with_the_old_wal_set_aside_and_refuses_a
         assert info(c)["cases"] == str(len(kept)), info(c)
         assert as_map(c.call("CASE.GET", kept[-1]))["subject"] == "kettle 19"
         assert c.call("CASE.GET", lost[0]).code == "NOTFOUND"
+
+
+@only_on("sqlite", reason="ADMIN.BACKUP copies the SQLite file in steps")
+def test_a_copy_that_does_not_read_back_whole_is_not_reported_written():
+    with Daemon() as d:
+        c = d.client()
+        c.pipeline([("CASE.OPEN", "customer", "C-%d" % i, "subject", "cracked", "body", "x" * 4000)
+                    for i in range(3000)])                  # ~15 MB: the copy takes 60 steps or more, 2 ms apart
+        path = c.call("ADMIN.BACKUP", "damaged")
+        part = path + ".part"
+        # Pages the copy has written are damaged under it (a failing disk, a stray write): the pages
+        # after them still come, and the copy ends with no error of its own.
+        while not (os.path.exists(part) and os.path.getsize(part) >= 2 * 1024 * 1024):
+            assert info(c, "backup")["backup_in_progress"] == "1", "the copy ended before it could be damaged"
+        with open(part, "r+b") as f:
+            f.seek(8 * 4096)
+            f.write(b"\xa5" * (64 * 4096))
+        text = d.wait_log('msg="backup failed"', timeout=60)
+        assert 'msg="backup written"' not in text
+        assert "does not check out (quick_check)" in text, text[-2000:]
+        assert not os.path.exists(path) and not os.path.exists(part)
+        fields = info(c, "backup")
+        assert fields["backup_last_status"] == "failed" and "quick_check" in fields["backup_last_error"], fields
