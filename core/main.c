@@ -71,6 +71,7 @@ static void usage(FILE *out) {
             "       redressd --replay DIR --data DATA [--since t] [--until t] [--limit n]   (a staged set's replay report)\n"
             "       redressd --data DATA [--config FILE] --reset-admin-token   (the daemon stopped: a new admin token\n"
             "                in DATA/admin.token, agent admin an enabled admin again)\n"
+            "       redressd --data DATA --restore FILE   (a backup in place of the database, the daemon stopped)\n"
             "\n"
             "redress: an after-sales case engine speaking RESP2 (redis-cli, telnet, client libraries).\n"
             "Every setting of the config file (key = value) is also a flag; flags win.\n\n"
@@ -123,6 +124,14 @@ static int apply_flags(struct config *config, int argc, char **argv) {
                 return -1;
             }
             i++; /* handled in main */
+            continue;
+        }
+        if (!strcmp(flag, "--restore")) { /* handled in main */
+            if (i + 1 >= argc) {
+                fprintf(stderr, "redressd: --restore needs a backup file (see --help)\n");
+                return -1;
+            }
+            i++;
             continue;
         }
         if (!strcmp(flag, "--coverage")) { /* with --test-rules, handled in main */
@@ -533,6 +542,25 @@ static void reset_piece(void *argument) {
     context->status = agents_reset_admin(config->data);
 }
 
+/* redressd --data DATA --restore FILE: the backup FILE in place of the
+ * database, under the data directory's lock (a running daemon refuses it:
+ * a restore under it would be lost, README "Backups"). */
+static int offline_restore(const struct config *config, const char *file) {
+    if (config->store_kind == CONFIG_STORE_POSTGRESQL) {
+        fprintf(stderr, "redressd: --restore puts an ADMIN.BACKUP copy in place of a SQLite store; with store = "
+                        "postgresql restore with PostgreSQL's own tools\n");
+        return 2;
+    }
+    if (lock_data_directory(config->data) != 0) return 1;
+    char report[PATH_MAX * 3], error[PATH_MAX * 3];
+    if (store_restore(config->data, file, report, sizeof report, error, sizeof error) != 0) {
+        fprintf(stderr, "redressd: restore refused: %s\n", error);
+        return 1;
+    }
+    printf("%s\n", report);
+    return 0;
+}
+
 static void start_piece(void *argument) {
     struct start_context *context = argument;
     context->status = start_with_store(context->config, context->base);
@@ -598,6 +626,8 @@ int main(int argc, char **argv) {
     }
     for (int i = 1; i + 1 < argc; i++)
         if (strcmp(argv[i], "--replay") == 0) return offline_replay(&config, argv[i + 1], argc, argv);
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--restore") == 0) return offline_restore(&config, argv[i + 1]);
     int level = log_level_parse(config.log_level);
     if (level < 0) {
         fprintf(stderr, "redressd: log_level must be debug, info, warn or error\n");

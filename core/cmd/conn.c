@@ -11,6 +11,7 @@
 #include "cmd/agent_cmd.h"
 #include "cmd/reply.h"
 #include "domain/agents.h"
+#include "domain/backups.h"
 #include "domain/clocks.h"
 #include "domain/figures.h"
 #include "domain/incidents.h"
@@ -182,6 +183,9 @@ void info_command(struct request *request) {
      * step, the merge steps. */
     evbuffer_add_printf(text, "search_step_max_ms:%lld\r\nsearch_merge_step_max_ms:%lld\r\nsearch_merge_steps:%lld\r\n",
                         (long long)steps.step_max_ms, (long long)steps.merge_step_max_ms, steps.merge_steps);
+    /* The last backup's outcome (ADMIN.BACKUP replies before the copy ends). */
+    evbuffer_add_printf(text, "\r\n# Backup\r\n");
+    backups_info(text);
     /* The nodes on this database that were seen lately, as Redis lists its
      * replicas (slave0:ip=...): this node first, then the others by name;
      * rules_versions_mismatch:1 while the live ones run different sets. */

@@ -7,7 +7,7 @@
  * libraries name them.  Figures come from where they are kept: cases and
  * refunds grouped from the store (domain/figures.c), committed event kinds,
  * rule hooks' counters and durations (rules_info), the store's commits, the
- * command table's counts, and INFO's server lines (connections, AUTH
+ * last backup (domain/backups.c), the command table's counts, and INFO's server lines (connections, AUTH
  * failures), read from the text INFO shows (plain, not INFO's reply, whose
  * framing follows the caller's protocol) so both say the same.  A scrape reads nothing from
  * the database: the loop is never held by it, however many cases there are.
@@ -17,6 +17,7 @@
 #include "cmd/metrics_cmd.h"
 #include "cmd/conn.h"
 #include "cmd/reply.h"
+#include "domain/backups.h"
 #include "domain/figures.h"
 #include "lib/histogram.h"
 #include "lib/money.h"
@@ -225,6 +226,21 @@ static void store_lines(struct evbuffer *out) {
                     HISTOGRAM_SIZES_COUNT);
 }
 
+/* The last backup: an alert on its age or its failure (ADMIN.BACKUP's
+ * reply comes before the copy is written). */
+static void backup_lines(struct evbuffer *out) {
+    const struct backups_outcome *last = backups_last();
+    header(out, "redress_backup_in_progress", "gauge", "1 while an ADMIN.BACKUP copy runs.");
+    evbuffer_add_printf(out, "redress_backup_in_progress %d\n", backups_running());
+    header(out, "redress_backup_last_success_timestamp_seconds", "gauge",
+           "When the last backup that was written whole ended (0: none since start).");
+    evbuffer_add_printf(out, "redress_backup_last_success_timestamp_seconds %lld\n", (long long)last->last_success_at);
+    header(out, "redress_backup_last_failed", "gauge", "1 when the last backup that ended failed.");
+    evbuffer_add_printf(out, "redress_backup_last_failed %d\n", last->status == BACKUP_FAILED);
+    header(out, "redress_backup_failures_total", "counter", "Backups that failed since start.");
+    evbuffer_add_printf(out, "redress_backup_failures_total %lld\n", last->failures);
+}
+
 /* INFO's lines that are metrics, under their Prometheus names. */
 static const struct {
     const char *info, *name, *type, *help;
@@ -295,6 +311,7 @@ void metrics_command(struct request *request) {
     }
     rule_figures(out);
     store_lines(out);
+    backup_lines(out);
     info_figures(out);
     process_figures(out);
     header(out, "redress_build_info", "gauge", "The running version.");

@@ -275,9 +275,11 @@ void store_info(struct evbuffer *out) {
     store_fault_info(faults, sizeof faults);
     pragma_text("PRAGMA journal_mode", NULL, 0, journal, sizeof journal);
     pragma_text("PRAGMA synchronous", sync_names, 4, sync, sizeof sync);
+    store_check_identity();   /* an idle daemon says it too */
     evbuffer_add_printf(out, "database:%s\r\nintegrity_check:%s\r\nintegrity_check_ms:%lld\r\n"
-                             "database_corrupt:%d\r\njournal_mode:%s\r\nsynchronous:%s\r\n%s",
+                             "database_corrupt:%d\r\ndatabase_replaced:%d\r\njournal_mode:%s\r\n"
+                             "synchronous:%s\r\n%s",
                         store_path, integrity_names[integrity.seen], integrity.seen_ms, store_corrupt,
-                        journal, sync, faults);
+                        store_replaced, journal, sync, faults);
 }
 

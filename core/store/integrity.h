@@ -13,7 +13,8 @@ struct event_base;
  * 0, or -1 (logged: the daemon runs on unchecked). */
 int store_integrity_start(struct event_base *base);
 /* Appends the store's INFO lines: database, integrity_check
- * (off|running|ok|failed|error), integrity_check_ms, database_corrupt. */
+ * (off|running|ok|failed|error), integrity_check_ms, database_corrupt,
+ * database_replaced (DATA/redress.db is no longer the file opened). */
 void store_info(struct evbuffer *out);
 
 #endif

@@ -42,9 +42,29 @@ extern int store_committing;               /* the batch's COMMIT is running */
 extern int store_corrupt;                  /* writes refused from then on */
 extern char store_corrupt_detail[STORE_CORRUPT_DETAIL_MAX];
 extern char store_last_error[STORE_LAST_ERROR_MAX]; /* the last SQLite error seen, for texts written later */
+/* DATA/redress.db is no longer the file the daemon opened (replaced -- a
+ * restore into a running daemon -- or removed): writes refused from then
+ * on, as for a corrupt database.  The daemon's connections still hold the
+ * old file; what it would write there (and into the -wal now beside
+ * another file) nobody would read, and a copy read by path would mix the
+ * new file with the old WAL. */
+extern int store_replaced;
+/* internal.c: the open file's identity (st_dev, st_ino of the path at open) */
+void store_note_identity(void);
+/* 0 while the path is still the file opened (or nothing is open, or the
+ * store is PostgreSQL); -1 once it is not: store_replaced set, logged once
+ * with both identities.  One stat(): cheap enough for every commit. */
+int store_check_identity(void);
+/* At close, after the last connection: a replaced database's -wal and -shm
+ * (the daemon's own) renamed to PATH-wal.replaced-UNIXTIME, so that the
+ * next start does not replay them onto the new file. */
+void store_set_aside_replaced(void);
 /* internal.c: helpers */
 int store_is_corruption(int code);          /* SQLITE_CORRUPT or SQLITE_NOTADB, any extended code */
 void store_mark_corrupt(const char *detail); /* from now on writes are refused; logged once */
+/* Why writes are refused (corrupt or replaced) as "database PATH ...", or
+ * NULL while they are not. */
+const char *store_refusal(char *out, size_t size);
 void store_note_error(void);                /* keeps the connection's error; corruption marks */
 int store_execute(const char *sql);         /* sqlite3_exec; 0, or -1 logged with the path */
 /* The connection's current error as a person should read it: SQLite's text,

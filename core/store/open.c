@@ -2,8 +2,9 @@
  * Owns how a data directory becomes the one connection: the checks of the
  * directory and the library, the modes of the database's files, SQLite's
  * process-wide settings made once before it initialises, the pragmas, the
- * migrations and schema check, and the removal of what a failed start
- * created.  It sits on top of store.c: it calls store_close there and
+ * migrations and schema check, the removal of what a failed start
+ * created, and the note of the file's identity that every commit compares
+ * the path with.  It sits on top of store.c: it calls store_close there and
  * installs store.c's commit gate; store.c never calls it.
  */
 #include "lib/clock.h"
@@ -245,6 +246,9 @@ int store_open(const char *dir, const char *sync, char *error, size_t error_size
         return -1;
     }
     sqlite3_commit_hook(store_db, store_commit_gate, NULL);
+    /* What DATA/redress.db is now: each commit checks the path still names
+     * it (a restore into the running daemon, store_check_identity). */
+    store_note_identity();
     return 0;
 }
 

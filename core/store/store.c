@@ -26,7 +26,8 @@
  *    it whole -- so "nothing of this command was saved" is true of the disk.
  *  - Every error text names the database file.  A corrupt database (found by
  *    the start-up checks, by a statement, or by the background quick_check)
- *    refuses writes from then on; reads continue.
+ *    refuses writes from then on; reads continue.  So does a database file
+ *    replaced or removed under the daemon (checked before each COMMIT).
  */
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -129,10 +130,9 @@ const char *store_error(void) {
     }
     if (store_db == NULL) return "store not open";
     store_note_error();
-    if (store_corrupt)
-        snprintf(text, sizeof text, "database %s is corrupt (%s): writes are refused, reads continue",
-                 store_path, store_corrupt_detail);
-    else if (batch_failed)
+    if (store_refusal(text, sizeof text)) {
+        /* said: corrupt, or replaced under the daemon */
+    } else if (batch_failed)
         snprintf(text, sizeof text, "%s", batch_failure);
     else
         snprintf(text, sizeof text, "database %s: %s", store_path, sqlite3_errmsg(store_db));
@@ -254,6 +254,7 @@ void store_close(void) {
     memset(statement_slots, 0, sizeof statement_slots);
     sqlite3_close(store_db);
     store_db = NULL;
+    store_set_aside_replaced();
     free(after_commits);
     after_commits = NULL;
     after_commit_count = after_commit_capacity = 0;
@@ -324,7 +325,7 @@ static const char rollback_to_fault_sql[] = "ROLLBACK TO no_such_savepoint";
  * rollback. */
 int store_commit_gate(void *argument) {
     (void)argument;
-    return store_corrupt || (store_in_batch && !store_committing);
+    return store_corrupt || store_replaced || (store_in_batch && !store_committing);
 }
 
 /* The open batch can no longer commit what its replies say: SQLite rolled
@@ -338,10 +339,7 @@ static void batch_fail(const char *what) {
     if (batch_failed) return;
     store_note_error();
     batch_failed = 1;
-    if (store_corrupt)
-        snprintf(batch_failure, sizeof batch_failure, "database %s is corrupt (%s): writes are refused",
-                 store_path, store_corrupt_detail);
-    else
+    if (store_refusal(batch_failure, sizeof batch_failure) == NULL)
         snprintf(batch_failure, sizeof batch_failure, "database %s: %s (%s)", store_path, what,
                  store_last_error[0] ? store_last_error : "no error reported");
     if (store_on_postgresql) execute_cached("ROLLBACK");
@@ -376,11 +374,11 @@ static void batch_check(void) {
         return;
     }
     if (sqlite3_get_autocommit(store_db)) batch_fail("SQLite rolled the batch's transaction back after an error");
-    else if (store_corrupt) batch_fail("corrupt");
+    else if (store_corrupt || store_replaced) batch_fail("writes refused");
 }
 
 int store_command_begin(void) {
-    if (store_corrupt) return -1;
+    if (store_corrupt || store_replaced) return -1;
     batch_check();
     if (batch_failed) return -1;
     if (!store_in_batch) {
@@ -628,6 +626,9 @@ int store_sync_thread_running(void) { return sync_thread_on; }
 
 int store_batch_commit(char *error, size_t error_size) {
     if (!store_in_batch) return 0;
+    /* Before the COMMIT: the batch's replies must not say saved if the
+     * file they would go to is no longer DATA/redress.db. */
+    if (!store_on_postgresql) store_check_identity();
     batch_check();
     if (batch_failed) {
         snprintf(error, error_size, "%s", batch_failure);

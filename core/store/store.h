@@ -46,6 +46,14 @@ int store_open_postgresql(struct event_base *base, const char *conninfo, char *e
 /* Opens DIR/redress.db read-only (redressd --replay): nothing is created,
  * migrated or written; the schema must be this redressd's.  0, or -1. */
 int store_open_read_only(const char *dir, char *error, size_t error_size);
+/* redressd --restore (restore.c), with no daemon on dir (the caller holds
+ * its lock) and the store closed: file checked (quick_check, a schema this
+ * redressd runs), the old redress.db and search.db with their -wal and -shm
+ * moved to dir/replaced-UNIXTIME/, file installed as redress.db (0600,
+ * owned as dir is).  0 with what was done in report, or -1 with why in
+ * error (nothing installed). */
+int store_restore(const char *dir, const char *file, char *report, size_t report_size, char *error,
+                  size_t error_size);
 /* 1 once a store is open (/readyz); 1 when it is PostgreSQL's (what only
  * SQLite has -- the file's faults, backups, the integrity check -- is
  * refused there by name). */
