@@ -2,6 +2,7 @@
 #
 #   make            build build/redressd and build/plugins/*.so
 #   make run        build, then run the daemon in the foreground with ./rules and ./data
+#                   (PORT=N: on that port instead of 7878; ARGS="...": more flags)
 #   make test       unit + functional tests, then all of them again under ASan/UBSan,
 #                   and the real-client suite (tests/clients/) once
 #   make quick      the same tests on the plain build only (the edit-test loop)
@@ -10,7 +11,7 @@
 #   make bench      the benchmarks of tests/bench (not part of make test)
 #   make bench-pg   durable CASE.OPEN (shipped rules) on SQLite, PostgreSQL one node and two nodes,
 #                   beside redis-server, in one run (tests/bench/pg.sh; not part of make bench)
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (an operator's edits to the installed rule set are kept)
 #   make clean
 #
 # Missing Debian packages are installed first (apt-get when root; otherwise
@@ -18,6 +19,9 @@
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
+# The config's folder (GNU sysconfdir): PREFIX/etc, but /etc for PREFIX=/usr,
+# as Debian and the GNU standards have it (the binary looks there the same way).
+SYSCONFDIR := $(if $(filter /usr /usr/,$(PREFIX)),/etc,$(PREFIX)/etc)
 BUILD   ?= build
 CC      ?= cc
 
@@ -225,8 +229,10 @@ unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
 # The daemon creates data/ itself, mode 0700 (its files are 0600).
+# `make run PORT=6390` listens there instead of 7878; ARGS="..." adds any other
+# flags, after these (a later --data or --rules wins).
 run: all
-	./$(BUILD)/redressd --rules rules --data data
+	./$(BUILD)/redressd --rules rules --data data $(if $(PORT),--port $(PORT)) $(ARGS)
 
 # The real-client suite (tests/clients/): a hiredis program, and the Node.js clients installed
 # from the lockfile with the machine's Node.js and npm (Debian's npm is not used: it conflicts
@@ -286,27 +292,47 @@ bench: test-packages all $(TEST_PLUGINS)
 bench-pg: test-packages all
 	bash tests/bench/pg.sh
 
+# The shipped rule files as their installed names, for the checksums.
+RULES_SHIPPED = $(notdir $(wildcard rules/*.lua)) README.md $(addprefix tests/,$(notdir $(wildcard rules/tests/*)))
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/redress
 	install -m 755 $(BUILD)/redressd $(DESTDIR)$(PREFIX)/bin/redressd
 	install -m 644 include/redress/plugin.h $(DESTDIR)$(PREFIX)/include/redress/plugin.h
 	install -d $(DESTDIR)$(PREFIX)/lib/redress/plugins
 	install -m 755 $(PLUGINS) $(DESTDIR)$(PREFIX)/lib/redress/plugins/
-	# The shipped rule set and its tests, found by the installed binary.
-	install -d $(DESTDIR)$(PREFIX)/share/redress/rules/tests
-	install -m 644 rules/*.lua rules/README.md $(DESTDIR)$(PREFIX)/share/redress/rules/
-	install -m 644 rules/tests/* $(DESTDIR)$(PREFIX)/share/redress/rules/tests/
+	# The shipped rule set and its tests, found by the installed binary: the
+	# installed config's live rule set.  Like a Debian conffile, an operator's
+	# edits survive an upgrade: rules.sha256 holds the checksums of the set
+	# installed last; a folder that no longer matches them (a file edited or
+	# removed, or installed before the checksums were kept) is left alone, and
+	# the shipped set goes to rules.dist beside it, to compare and merge.  An
+	# untouched set is replaced (and rules.dist, from an earlier upgrade, goes).
+	@set -e; share=$(DESTDIR)$(PREFIX)/share/redress; target=$$share/rules; \
+	if [ -d $$share/rules ] && ! (cd $$share/rules && sha256sum --quiet --strict -c ../rules.sha256) >/dev/null 2>&1; then \
+	    target=$$share/rules.dist; \
+	fi; \
+	rm -rf $$share/rules.dist; \
+	install -d $$target/tests; \
+	install -m 644 rules/*.lua rules/README.md $$target/; \
+	install -m 644 rules/tests/* $$target/tests/; \
+	if [ $$target = $$share/rules ]; then \
+	    (cd $$target && sha256sum $(RULES_SHIPPED)) > $$share/rules.sha256; \
+	else \
+	    echo "make install: $(PREFIX)/share/redress/rules has local changes: kept; the shipped rule set is in" \
+	         "$(PREFIX)/share/redress/rules.dist (compare, merge, then check with redressd --test-rules DIR)"; \
+	fi
 	# The man page, and the systemd unit as an example to copy.
 	install -d $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/redress/examples
 	install -m 644 examples/man/redressd.8 $(DESTDIR)$(PREFIX)/share/man/man8/redressd.8
 	install -m 644 examples/systemd/redressd.service $(DESTDIR)$(PREFIX)/share/redress/examples/redressd.service
 	# A config for the installed layout, read by default; an operator's
 	# edited one is never overwritten.
-	install -d $(DESTDIR)$(PREFIX)/etc/redress
+	install -d $(DESTDIR)$(SYSCONFDIR)/redress
 	sed -e 's|^rules = .*|rules = $(PREFIX)/share/redress/rules|' -e 's|^data = .*|data = /var/lib/redress|' \
 	    examples/config/redress.conf > $(BUILD)/redress.conf.installed
-	test -e $(DESTDIR)$(PREFIX)/etc/redress/redress.conf || \
-	    install -m 644 $(BUILD)/redress.conf.installed $(DESTDIR)$(PREFIX)/etc/redress/redress.conf
+	test -e $(DESTDIR)$(SYSCONFDIR)/redress/redress.conf || \
+	    install -m 644 $(BUILD)/redress.conf.installed $(DESTDIR)$(SYSCONFDIR)/redress/redress.conf
 
 clean:
 	rm -rf build tests/clients/node_modules

@@ -349,8 +349,9 @@ static void drain_deferred_callbacks(struct event_base *base) {
 
 /* Where make install put the shipped rules and config: beside the binary's
  * prefix (PREFIX/bin/redressd -> PREFIX/share/redress/rules,
- * PREFIX/etc/redress/redress.conf).  0, or -1 when the binary's path is
- * unknown. */
+ * PREFIX/etc/redress/redress.conf), except that PREFIX=/usr keeps its
+ * config in /etc (the Makefile's SYSCONFDIR, the GNU/Debian convention).
+ * 0, or -1 when the binary's path is unknown. */
 static int installed_path(const char *tail, char *out, size_t size) {
     char self[PATH_MAX];
     ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -359,6 +360,8 @@ static int installed_path(const char *tail, char *out, size_t size) {
     char *slash = strrchr(self, '/');
     if (slash == NULL) return -1;
     *slash = '\0';
+    if (strcmp(self, "/usr/bin") == 0 && strncmp(tail, "etc/", 4) == 0)
+        return snprintf(out, size, "/%s", tail) < (int)size ? 0 : -1;
     return snprintf(out, size, "%s/../%s", self, tail) < (int)size ? 0 : -1;
 }
 

@@ -624,6 +624,13 @@ int case_survey(struct call *call, struct case_row *row, int score, const char *
     store_reset(statement);
     if (round >= 0 && round != current)
         return call_fail(call, CALL_CONFLICT, "case %lld was reopened since this survey was asked for", (long long)row->id);
+    /* A token asked for before CUSTOMER.ERASE: the score is a figure and
+     * counts, the comment is new text about an erased customer and is not
+     * kept (nor shown in the event). */
+    if (case_customer_erased(row)) {
+        comment = NULL;
+        len = 0;
+    }
     int64_t now = clock_now();
     static const char insert_sql[] =
         "INSERT INTO surveys(case_id, round, score, comment, agent, queue, source, at)"
@@ -735,9 +742,15 @@ int case_refresh_next_due(struct call *call, int64_t case_id) {
 
 /* ---------------------------------------------------------- erasure */
 
+#define ERASED_CUSTOMER_PREFIX "erased:" /* case_erase_personal's customer text, and the SQL below */
+
+int case_customer_erased(const struct case_row *row) {
+    return strncmp(row->customer, ERASED_CUSTOMER_PREFIX, sizeof ERASED_CUSTOMER_PREFIX - 1) == 0;
+}
+
 int case_erase_personal(struct call *call, int64_t case_id, int64_t customer_id) {
     static const char *const sql[] = {
-        "UPDATE cases SET customer = 'erased:' || ?2, subject = '[erased]', body = '', external_id = NULL,"
+        "UPDATE cases SET customer = '" ERASED_CUSTOMER_PREFIX "' || ?2, subject = '[erased]', body = '', external_id = NULL,"
         " survey_comment = NULL, resolution_text = NULL, wait_reason = NULL, updated_at = ?3 WHERE id = ?1",
         /* the texts and the details that quote the customer; the skeleton stays */
         "UPDATE events SET detail = 'erased=yes' WHERE case_id = ?1 AND kind IN ('opened', 'message', 'reply',"

@@ -158,6 +158,10 @@ int case_link(struct call *call, const struct case_row *a, const struct case_row
  * times, queues, amounts, who did what when -- is kept, and a
  * customer_erased event says who erased it. */
 int case_erase_personal(struct call *call, int64_t case_id, int64_t customer_id);
+/* Whether CUSTOMER.ERASE erased the case's customer (its customer text
+ * "erased:N"): nothing new about them may be stored or sent -- no notice,
+ * no survey comment. */
+int case_customer_erased(const struct case_row *row);
 /* The copies a merge made of case ?1's messages, replies and notes on the
  * survivor ?2, as merged from ?3: ?3 is ?1 itself, or, further down a
  * chain of merges, the survivor before ?2 -- there a copy of ?1's text is

@@ -104,6 +104,9 @@ int notices_tell_with(struct call *call, const struct case_row *row, const char 
     /* A task or an incident is the company's own work: its customer (a
      * task's is its case's) hears of the case, not of it. */
     if (case_is_internal(row) || !rules_has_hook(HOOK_CUSTOMER_NOTICE)) return 0;
+    /* An erased customer is told nothing more: the rule set is not asked,
+     * no notice is written, held or counted. */
+    if (case_customer_erased(row)) return 0;
     const char *lang = row->lang;
     struct rules_field fields[16];
     int count = 0;

@@ -119,11 +119,14 @@ static int ends_with(const char *text, const char *tail) {
     return a >= b && strcmp(text + a - b, tail) == 0;
 }
 
-/* Fields whose texts are numbers: ids, instants, counts, seconds. */
+/* Fields whose texts are numbers: ids, instants, counts, seconds, scores
+ * (an empty one is null).  Amounts, the CSAT average and share stay the
+ * decimal strings RESP gives ("4.00", "" when none). */
 static int numeric_field(const char *key) {
     static const char *const names[] = {"id", "case", "attempts", "escalation", "escalation_level", "reopen_count",
                                         "open", "unassigned", "breached", "breached_open", "cases", "score",
-                                        "target", "left", "used", "met", "at", "csat_responses"};
+                                        "target", "left", "used", "met", "at", "csat_responses", "responses",
+                                        "agents_online", "handled", "survey_score", "microseconds"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(key, names[i]) == 0) return 1;
     return ends_with(key, "_id") || ends_with(key, "_at") || ends_with(key, "_seconds") || ends_with(key, "_count") ||

@@ -825,6 +825,57 @@ def test_customer_export_holds_everything_and_erase_keeps_only_the_audit_skeleto
         assert ids(c.call("CASE.SEARCH", "too")) == [other]
 
 
+def test_a_survey_answered_after_the_erase_keeps_its_score_but_not_its_comment():
+    """A token asked for before CUSTOMER.ERASE still counts the score (a figure, nobody's words), but
+    the comment -- new text about an erased customer -- is not stored anywhere."""
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", DAYTIME)
+        cid = open_case(c, customer="bob@example.com", subject="screen cracked")
+        bob = as_map(c.call("CUSTOMER.GET", "bob@example.com"))["id"]
+        c.call("CASE.RESOLVE", cid, "replaced")
+        token = c.call("CASE.SURVEY.TOKEN", cid)
+        assert c.call("CUSTOMER.ERASE", bob) == 1
+        assert Client(d.port).call("SURVEY.ANSWER", token, "4", "my name is Bob XQZMARKER") == cid
+        after = as_map(c.call("CASE.GET", cid))
+        assert (after["survey_score"], after["survey_comment"]) == ("4", "")
+        survey = [e for e in history(c, cid) if e["kind"] == "survey"]
+        assert len(survey) == 1 and "score=4" in survey[0]["detail"] and "comment" not in survey[0]["detail"]
+        assert store_rows(d, "SELECT score, comment FROM surveys WHERE case_id = ?", (cid,)) == [(4, None)]
+        assert "XQZMARKER" not in repr(c.call("CUSTOMER.EXPORT", bob)) + everything_shown(c, cid)
+        # An agent's CASE.SURVEY after the erase: the same (the case reopened and resolved again).
+        assert c.call("CASE.REOPEN", cid, "still cracked") == "OK"
+        assert c.call("CASE.RESOLVE", cid, "replaced_again") == "OK"
+        assert c.call("CASE.SURVEY", cid, 5, "Bob again XQZMARKER") == "OK"
+        assert store_rows(d, "SELECT score, comment FROM surveys WHERE case_id = ? ORDER BY round", (cid,)) == \
+            [(4, None), (5, None)]
+        assert "XQZMARKER" not in repr(c.call("CUSTOMER.EXPORT", bob)) + everything_shown(c, cid)
+        assert as_map(c.call("STATS"))["csat_responses"] == "2"
+
+
+def test_no_notice_goes_to_a_customer_once_erased():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", DAYTIME)
+        cid = open_case(c, customer="bob@example.com", subject="parcel not arrived", channel="email", lang="en")
+        bob = as_map(c.call("CUSTOMER.GET", "bob@example.com"))["id"]
+        c.call("CASE.WAIT", cid, "CUSTOMER", "need the tracking number")
+        assert len(notices(c, cid)) == 1                     # told before the erase
+        calls = hook_calls(c, "customer_notice")
+        assert c.call("CUSTOMER.ERASE", bob) == 1
+        c.call("CASE.MESSAGE", cid, "here it is")
+        assert c.call("CASE.RESOLVE", cid, "delivered") == "OK"
+        c.call("DEBUG.CLOCK", "SET", T0)                    # night: a notice would be held for the morning
+        assert c.call("CASE.REOPEN", cid, "not delivered after all") == "OK"
+        c.call("CASE.RESOLVE", cid, "delivered now")
+        c.call("DEBUG.CLOCK", "ADVANCE", 12 * 3600)
+        trail = history(c, cid)
+        assert [e["kind"] for e in trail].count("customer_notice") == 1, trail
+        for kind in ("customer_notice_deferred", "customer_notice_held"):
+            assert notices(c, cid, kind) == [], kind
+        assert hook_calls(c, "customer_notice") == calls     # the rule set is not even asked
+
+
 def everything_shown(c, *cids):
     """What a reader of these cases sees: CASE.GET, CASE.HISTORY and CASE.MESSAGES, as one text."""
     return "".join(repr(c.call("CASE.GET", i)) + repr(c.call("CASE.HISTORY", i)) + repr(c.call("CASE.MESSAGES", i))

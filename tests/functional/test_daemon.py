@@ -3,12 +3,13 @@ import ctypes.util
 import os
 import socket
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import unittest
 
-from harness import REDRESSD, ROOT, STORE, Daemon, as_map, open_case
+from harness import REDRESSD, ROOT, STORE, Client, Daemon, as_map, open_case
 
 
 def run(*argv, **kw):
@@ -194,6 +195,69 @@ def test_make_install_honours_prefix_and_destdir():
         assert run(binary, "--version").stdout.startswith("redressd ")
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def test_make_install_keeps_an_operators_rule_edits_and_puts_the_config_in_etc_for_prefix_usr():
+    """The installed config's rule set is the operator's once they edit it: a reinstall (an upgrade)
+    leaves an edited set alone and puts the shipped one beside it, as Debian does a changed conffile;
+    an untouched set is replaced quietly.  PREFIX=/usr puts the config in /etc (GNU/Debian sysconfdir),
+    not /usr/etc."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    stage = tempfile.mkdtemp(prefix="redress-install-")
+    try:
+        first = run("make", "-s", "install", "PREFIX=/usr", "DESTDIR=" + stage, cwd=root)
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert os.path.isfile(os.path.join(stage, "etc/redress/redress.conf"))
+        assert not os.path.exists(os.path.join(stage, "usr/etc"))
+        share = os.path.join(stage, "usr/share/redress")
+        rules = os.path.join(share, "rules")
+        with open(os.path.join(root, "rules/50_refund.lua")) as f:
+            shipped = f.read()
+        again = run("make", "-s", "install", "PREFIX=/usr", "DESTDIR=" + stage, cwd=root)
+        assert again.returncode == 0 and "rules.dist" not in again.stdout + again.stderr, again.stdout + again.stderr
+        assert not os.path.exists(os.path.join(share, "rules.dist"))       # untouched: nothing to merge
+        with open(os.path.join(rules, "50_refund.lua"), "a") as f:
+            f.write("-- local policy edit\n")
+        upgrade = run("make", "-s", "install", "PREFIX=/usr", "DESTDIR=" + stage, cwd=root)
+        assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
+        with open(os.path.join(rules, "50_refund.lua")) as f:
+            assert f.read() == shipped + "-- local policy edit\n"
+        with open(os.path.join(share, "rules.dist/50_refund.lua")) as f:
+            assert f.read() == shipped
+        assert os.path.isfile(os.path.join(share, "rules.dist/tests/classify_test.lua"))
+        assert "/usr/share/redress/rules has local changes" in upgrade.stdout + upgrade.stderr
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def test_make_run_takes_a_port_and_more_flags():
+    """`make run PORT=N ARGS="..."`: the quick start's daemon on another port, with other flags (the later
+    --data wins over make run's ./data)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    build = os.path.relpath(os.path.dirname(os.path.abspath(REDRESSD)), root)
+    data = tempfile.mkdtemp(prefix="redress-run-")
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    proc = subprocess.Popen(["make", "-s", "--no-print-directory", "run", "BUILD=" + build, "PORT=%d" % port,
+                             "ARGS=--data %s --test-clock" % data], cwd=root, stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        lines = []
+        for line in proc.stderr:
+            lines.append(line)
+            if 'msg="listening"' in line:
+                break
+        assert 'msg="listening" port=%d' % port in "".join(lines), "".join(lines)
+        with open(os.path.join(data, "admin.token")) as f:
+            c = Client(port, token=f.read().strip())
+        assert c.call("PING") == "PONG" and isinstance(c.call("DEBUG.CLOCK", "GET"), int)   # --test-clock came through
+        c.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def _snapshot(folder):

@@ -234,6 +234,31 @@ def test_http_cases_are_scoped_by_role_and_queue():
         assert status == 409 and body["error"] == "BADSTATE"
 
 
+def test_http_counts_and_scores_are_json_numbers_in_every_answer():
+    """README: ids, counts and instants are JSON numbers (amounts and the CSAT average and share are decimal
+    strings): /api/queues' agents_online, /api/stats' handled and per-queue responses, a case's survey_score
+    and the explain's microseconds were strings."""
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        people(d, admin)
+        support, _ = two_cases(admin)
+        admin.call("AGENT.STATUS", "ann", "online", "CAPACITY", 5)
+        status, _, body = d.get("/api/queues", token=d.token)
+        queues = {q["queue"]: q for q in body["queues"]}
+        assert status == 200 and queues["support"]["agents_online"] == 1 and queues["logistics"]["agents_online"] == 0
+        status, _, body = d.get("/api/cases/%d" % support, token=d.token)
+        assert body["case"]["survey_score"] is None                     # none yet
+        assert admin.call("CASE.RESOLVE", support, "fixed") == "OK"
+        assert admin.call("CASE.SURVEY", support, "4") == "OK"
+        status, _, body = d.get("/api/cases/%d" % support, token=d.token)
+        assert body["case"]["survey_score"] == 4 and body["case"]["amount"] == "100.00"
+        status, _, body = d.get("/api/stats", token=d.token)
+        assert body["handled"] == 1 and body["csat_queue"]["support"]["responses"] == 1
+        assert body["csat_average"] == "4.00" and body["csat_queue"]["support"]["average"] == "4.00"
+        status, _, body = d.get("/api/cases/%d/explain" % support, token=d.token)
+        assert body["decisions"] and all(isinstance(e["microseconds"], int) for e in body["decisions"])
+
+
 def test_http_case_view_shows_the_newest_history_and_pages_to_the_rest():
     with HttpDaemon() as d:
         admin = d.client()
