@@ -2,13 +2,15 @@
  * cases linked both ways, a duplicate merged into its survivor (its
  * messages and notes copied -- refused when they would take the survivor
  * past CASE_EVENTS_MAX --, its links moved, then resolved "merged" and
- * closed), and the survivor a merged case's messages go to.
+ * closed), the survivor a merged case's messages go to, and how deep the
+ * merges into a case chain (CASE.MERGE's limit).
  *
  * Must never: write the `cases` table itself (merged_into is case.c's
  * case_write_merged_into; the duplicate's end is case_transition), include
  * a protocol or command header, write a reply or run a rule hook.  Every
- * function returns 0 (case_link: 1 when linked before, no event) or -1
- * with call->status and call->message set.
+ * function returns 0 (case_link: 1 when linked before, no event;
+ * case_merged_next: 1 when merged; case_merge_depth: the depth) or -1 with
+ * call->status and call->message set.
  */
 #include "domain/case.h"
 #include "domain/case_internal.h"

@@ -2,7 +2,9 @@
  * applied (declared in deadlines.h): warnings and breaches of SLA clocks,
  * automation timers, notifications held back by quiet hours, and the
  * actions the rule set decides for an event (priority, level, transfer,
- * notify, a missed deadline's default outcome).
+ * notify, a missed deadline's default outcome).  A timer's or an outcome's
+ * resolution is held by open tasks as CASE.RESOLVE is (tasks_check_resolve),
+ * and a task it resolves tells its case (tasks_finished).
  *
  * Owns firing: each due clock in its own savepoint, its row marked in the
  * same savepoint as its effects, so it fires once, across crashes too.
