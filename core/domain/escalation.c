@@ -176,7 +176,8 @@ static int escalate_row(struct call *call, struct case_row *row, const char *eve
     if (actions.notify[0] && notify(call, row, &actions, event) != 0) return -1;
     /* The default outcome of a missed deadline, when the rules give one --
      * unless open tasks hold the case, as they hold CASE.RESOLVE. */
-    char held[CALL_MESSAGE_MAX] = "";
+    char held[CALL_MESSAGE_MAX];
+    held[0] = '\0';   /* not an initialiser: no memset of the whole buffer per escalation */
     if (strcmp(event, "breach") == 0 &&
         (actions.outcome_kind == RULES_OUTCOME_RESOLVE || actions.outcome_kind == RULES_OUTCOME_CLOSE)) {
         char why[DEFAULT_OUTCOME_WHY_MAX];
