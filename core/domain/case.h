@@ -191,6 +191,10 @@ int case_merged_into(struct call *call, int64_t id, int64_t *survivor);
  * another, 0 when it was not merged, -1 (NOTFOUND, a store error). */
 int case_merged_next(struct call *call, int64_t id, int64_t *survivor);
 #define CASE_MERGE_CHAIN_MAX 64   /* survivors followed from a merged case (a chain, never a cycle) */
+/* The longest chain of merges that ends at case id (0: nothing was merged
+ * into it), counted no further than most + 1; or -1 (a store error, out of
+ * memory).  CASE.MERGE keeps every chain within CASE_MERGE_CHAIN_MAX. */
+long long case_merge_depth(struct call *call, int64_t id, int most);
     /* a new case becomes a task (of parent_id) or an incident: kind, parent_id, "internal" event */
 
 #endif

@@ -2,19 +2,24 @@
  * cases linked both ways, a duplicate merged into its survivor (its
  * messages and notes copied -- refused when they would take the survivor
  * past CASE_EVENTS_MAX --, its links moved, then resolved "merged" and
- * closed), and the survivor a merged case's messages go to.
+ * closed), the survivor a merged case's messages go to, and how deep the
+ * merges into a case chain (CASE.MERGE's limit).
  *
  * Must never: write the `cases` table itself (merged_into is case.c's
  * case_write_merged_into; the duplicate's end is case_transition), include
  * a protocol or command header, write a reply or run a rule hook.  Every
- * function returns 0 (case_link: 1 when linked before, no event) or -1
- * with call->status and call->message set.
+ * function returns 0 (case_link: 1 when linked before, no event;
+ * case_merged_next: 1 when merged; case_merge_depth: the depth) or -1 with
+ * call->status and call->message set.
  */
 #include "domain/case.h"
 #include "domain/case_internal.h"
 #include "lib/clock.h"
 #include "lib/detail.h"
 #include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 /* Links are symmetric: one row each way, so either case lists the other.
  * The rows written (0: linked before), or -1. */
@@ -132,4 +137,73 @@ int case_merged_into(struct call *call, int64_t id, int64_t *survivor) {
     }
     return call_fail(call, CALL_ERR, "case %lld: merges chained more than %d deep", (long long)id,
                      CASE_MERGE_CHAIN_MAX);
+}
+
+/* Appends id to a grown array; 0, or -1 out of memory. */
+static int push_id(int64_t **ids, size_t *count, size_t *room, int64_t id) {
+    if (*count == *room) {
+        size_t grown = *room ? 2 * *room : 16;
+        int64_t *more = realloc(*ids, grown * sizeof *more);
+        if (more == NULL) return -1;
+        *ids = more;
+        *room = grown;
+    }
+    (*ids)[(*count)++] = id;
+    return 0;
+}
+
+/* Adds to next the cases merged directly into case id: its "merged" events
+ * name them (from=N, first, as case_merge writes it; read through the
+ * events' index by case, where merged_into has none), each kept only if
+ * its row says it went into id -- the link the readers follow. */
+static int merged_directly(struct call *call, int64_t id, int64_t **next, size_t *count, size_t *room) {
+    static const char sql[] = "SELECT detail FROM events WHERE case_id = ?1 AND kind = 'merged' ORDER BY id";
+    static const char key[] = "from=";
+    struct store_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    store_bind_int64(statement, 1, id);
+    size_t first = *count;
+    int row;
+    while ((row = call_row(call, statement)) > 0) {
+        const char *detail = (const char *)store_column_text(statement, 0);
+        if (detail == NULL || strncmp(detail, key, sizeof key - 1) != 0) continue;
+        if (push_id(next, count, room, strtoll(detail + sizeof key - 1, NULL, 10)) != 0) {
+            store_reset(statement);
+            return call_fail(call, CALL_ERR, "out of memory");
+        }
+    }
+    if (row < 0) return -1;
+    for (size_t i = first; i < *count;) {
+        int64_t survivor = 0;
+        int merged = case_merged_next(call, (*next)[i], &survivor);
+        if (merged < 0) return -1;
+        if (merged && survivor == id) i++;
+        else (*next)[i] = (*next)[--*count];
+    }
+    return 0;
+}
+
+long long case_merge_depth(struct call *call, int64_t id, int most) {
+    int64_t *level = NULL, *next = NULL;
+    size_t count = 0, room = 0, next_count = 0, next_room = 0;
+    if (push_id(&level, &count, &room, id) != 0) return call_fail(call, CALL_ERR, "out of memory");
+    long long depth = 0;
+    int status = 0;
+    /* Level by level: the cases merged into id, then those merged into them... */
+    while (status == 0 && count > 0 && depth <= most) {
+        next_count = 0;
+        for (size_t i = 0; status == 0 && i < count; i++)
+            status = merged_directly(call, level[i], &next, &next_count, &next_room);
+        int64_t *swap = level;
+        level = next;
+        next = swap;
+        size_t swap_room = room;
+        room = next_room;
+        next_room = swap_room;
+        count = next_count;
+        if (status == 0 && count > 0) depth++;
+    }
+    free(level);
+    free(next);
+    return status == 0 ? depth : -1;
 }

@@ -29,6 +29,11 @@ int case_work_message(struct call *call, struct case_row *row, int public_reply,
 int case_work_wait(struct call *call, struct case_row *row, enum case_state target, const struct detail *detail,
                    const char *wait_reason, size_t wait_reason_len) {
     enum case_state from = row->state;
+    /* A task or an incident has no customer to answer: its clocks would
+     * stay paused for good (its automations neither remind nor survey). */
+    if (target == CASE_PENDING_CUSTOMER && case_is_internal(row))
+        return call_fail(call, CALL_INVALID, "case %lld (kind %s) has no customer to wait on: wait INTERNAL",
+                         (long long)row->id, row->kind);
     struct case_move move = {.to = target, .kind = "waiting", .detail = detail, .set_wait_reason = 1,
                              .wait_reason = wait_reason, .wait_reason_len = wait_reason_len};
     if (case_transition(call, row, &move) != 0) return -1;

@@ -170,9 +170,14 @@ static int erase_case(struct call *call, int64_t case_id, int64_t customer_id) {
  * would show -- erased hop by hop down the chain of survivors, before the
  * case itself (they are known by its texts).  Only for CUSTOMER.ERASE:
  * retention keeps a survivor's history until the survivor's own turn. */
+#define ERASE_CHAIN_MAX 1000000   /* hops followed: a chain never loops (a merge goes into a case not closed) */
+
 static int erase_merge_copies(struct call *call, int64_t case_id) {
     int64_t from = case_id;
-    for (int hop = 0; hop < CASE_MERGE_CHAIN_MAX; hop++) {
+    /* To the end of the chain, however long: CASE.MERGE keeps new chains
+     * within CASE_MERGE_CHAIN_MAX, but merges made before it did may have
+     * gone further, and an erasure must still be carried out whole. */
+    for (long hop = 0; hop < ERASE_CHAIN_MAX; hop++) {
         int64_t survivor = 0;
         int merged = case_merged_next(call, from, &survivor);
         if (merged <= 0) return merged;
@@ -182,7 +187,7 @@ static int erase_merge_copies(struct call *call, int64_t case_id) {
         from = survivor;
     }
     return call_fail(call, CALL_ERR, "case %lld: merges chained more than %d deep", (long long)case_id,
-                     CASE_MERGE_CHAIN_MAX);
+                     ERASE_CHAIN_MAX);
 }
 
 #define ERASE_CASES_MAX 100000   /* cases of one customer erased in one command */

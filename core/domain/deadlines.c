@@ -21,6 +21,7 @@
 #include "domain/clocks.h"
 #include "domain/decisions.h"
 #include "domain/events.h"
+#include "domain/notices.h"
 #include "lib/clock.h"
 #include "lib/detail.h"
 #include "lib/log.h"
@@ -303,6 +304,30 @@ int deadlines_closed(struct call *call, int64_t case_id) {
         clocks_end(call, case_id, "", NULL, DEADLINE_CANCELLED, "deadline_cancelled", 0) != 0)
         return -1;
     return case_refresh_next_due(call, case_id);
+}
+
+int deadlines_merged(struct call *call, int64_t case_id, int64_t into_id) {
+    /* The staff's notifications held by quiet hours go to the survivor: the
+     * complaint they are about lives on there (its messages were copied). */
+    static const char move_sql[] =
+        "UPDATE deadlines SET case_id = ?2 WHERE case_id = ?1 AND kind = 'notify' AND ended_at IS NULL"
+        " AND state = 'running' AND substr(coalesce(payload, ''), 1, ?4) <> ?3";
+    struct store_stmt *statement = store_statement(move_sql);
+    if (statement) {
+        store_bind_int64(statement, 1, case_id);
+        store_bind_int64(statement, 2, into_id);
+        store_bind_text(statement, 3, NOTICES_HELD_PREFIX, -1, STORE_STATIC);
+        store_bind_int(statement, 4, (int)strlen(NOTICES_HELD_PREFIX));
+    }
+    if (call_step(call, statement) != 0) return -1;
+    /* Its clocks end as a close ends them, and so do the follow-up (the
+     * survey is the survivor's: case_survey_not_merged) and the customer's
+     * notices held by quiet hours (about a case that is gone). */
+    if (clocks_cancel_automation(call, case_id, "follow_up_due") != 0 ||
+        clocks_end(call, case_id, deadline_kind_name(DEADLINE_NOTIFY), NULL, DEADLINE_CANCELLED, "deadline_cancelled",
+                   0) != 0)
+        return -1;
+    return deadlines_closed(call, case_id);
 }
 
 /* Pauses every running clock: the segment's working time is added to used. */

@@ -63,6 +63,10 @@ int deadlines_resume(struct call *call, int64_t case_id, int customer_answered);
 int deadlines_resolved(struct call *call, int64_t case_id);
 int deadlines_reopened(struct call *call, int64_t case_id);
 int deadlines_closed(struct call *call, int64_t case_id);
+/* A duplicate merged into case into_id: its clocks end as at a close, its
+ * follow-up survey timer and the customer notices held by quiet hours too;
+ * the staff notifications held go to into_id, fired there as planned. */
+int deadlines_merged(struct call *call, int64_t case_id, int64_t into_id);
 
 /* escalation.c: runs the escalate hook for an event on a case -- warning,
  * breach (kind = the deadline), complaint, legal_threat, reopen, manual

@@ -2,7 +2,9 @@
  * applied (declared in deadlines.h): warnings and breaches of SLA clocks,
  * automation timers, notifications held back by quiet hours, and the
  * actions the rule set decides for an event (priority, level, transfer,
- * notify, a missed deadline's default outcome).
+ * notify, a missed deadline's default outcome).  A timer's or an outcome's
+ * resolution is held by open tasks as CASE.RESOLVE is (tasks_check_resolve),
+ * and a task it resolves tells its case (tasks_finished).
  *
  * Owns firing: each due clock in its own savepoint, its row marked in the
  * same savepoint as its effects, so it fires once, across crashes too.
@@ -17,6 +19,7 @@
 #include "domain/decisions.h"
 #include "domain/events.h"
 #include "domain/notices.h"
+#include "domain/tasks.h"
 #include "lib/clock.h"
 #include "lib/detail.h"
 #include "lib/log.h"
@@ -45,9 +48,30 @@ static size_t shown(const char *text, size_t most) {
     return len < most ? len : most;
 }
 
+/* 1 when the case's open tasks hold it from being resolved, as they refuse
+ * CASE.RESOLVE (tasks_check_resolve), with RESOLVE's message in why; 0 when
+ * nothing holds it; -1 with a store error in the call. */
+static int tasks_hold(struct call *call, const struct case_row *row, char *why, size_t size) {
+    struct call probe;
+    probe.who = call->who;
+    probe.actor = call->actor;
+    probe.status = CALL_OK;
+    probe.message[0] = '\0';
+    if (tasks_check_resolve(&probe, row) == 0) return 0;
+    if (probe.status == CALL_BADSTATE) {
+        snprintf(why, size, "%s", probe.message);
+        return 1;
+    }
+    call->status = probe.status;
+    memcpy(call->message, probe.message, sizeof call->message);
+    return -1;
+}
+
 /* Moves the case to `to` for an automation or a default outcome, with its
  * event; a move the lifecycle does not allow is skipped (0), as it always
- * was: the timer or the outcome only does what still makes sense. */
+ * was: the timer or the outcome only does what still makes sense.  The
+ * caller has checked that no open task holds a move to resolved
+ * (tasks_hold); a task resolved so tells its case, as CASE.RESOLVE does. */
 static int automation_move(struct call *call, struct case_row *row, enum case_state to, const char *code,
                            const char *reason) {
     if (!lifecycle_can_move(row->state, to)) return 0;
@@ -57,6 +81,7 @@ static int automation_move(struct call *call, struct case_row *row, enum case_st
                              .code = code};
     int active = lifecycle_is_active(row->state);
     if (case_transition(call, row, &move) != 0) return -1;
+    if (to == CASE_RESOLVED && tasks_finished(call, row, code, strlen(code)) != 0) return -1;
     return active ? assignment_slot_freed(call, row->assignee) : 0; /* room for a waiting case */
 }
 
@@ -149,13 +174,18 @@ static int escalate_row(struct call *call, struct case_row *row, const char *eve
     /* A new priority re-times the running clocks to its targets (the time used is kept). */
     if (strcmp(priority, row->priority) != 0 && deadlines_retime(call, row) != 0) return -1;
     if (actions.notify[0] && notify(call, row, &actions, event) != 0) return -1;
-    /* The default outcome of a missed deadline, when the rules give one. */
+    /* The default outcome of a missed deadline, when the rules give one --
+     * unless open tasks hold the case, as they hold CASE.RESOLVE. */
+    char held[CALL_MESSAGE_MAX];
+    held[0] = '\0';   /* not an initialiser: no memset of the whole buffer per escalation */
     if (strcmp(event, "breach") == 0 &&
         (actions.outcome_kind == RULES_OUTCOME_RESOLVE || actions.outcome_kind == RULES_OUTCOME_CLOSE)) {
         char why[DEFAULT_OUTCOME_WHY_MAX];
         snprintf(why, sizeof why, "default outcome of a missed %s deadline: %.*s", kind,
                  (int)shown(actions.reason, ESCALATION_REASON_SHOWN), actions.reason);
-        if (lifecycle_can_move(row->state, CASE_RESOLVED)) {
+        int hold = lifecycle_can_move(row->state, CASE_RESOLVED) ? tasks_hold(call, row, held, sizeof held) : 0;
+        if (hold < 0) return -1;
+        if (lifecycle_can_move(row->state, CASE_RESOLVED) && !hold) {
             if (automation_move(call, row, CASE_RESOLVED, "default_outcome", why) != 0) return -1;
             if (clocks_end(call, row->id, "", NULL, DEADLINE_CANCELLED, "deadline_cancelled", 0) != 0) return -1;
         }
@@ -175,6 +205,7 @@ static int escalate_row(struct call *call, struct case_row *row, const char *eve
     if (actions.notify[0]) detail_add(&detail, "notify", actions.notify, shown(actions.notify, NOTIFY_LIST_SHOWN_ESCALATED));
     else detail_add_string(&detail, "notify", "-");
     detail_add(&detail, "reason", actions.reason, shown(actions.reason, ESCALATION_REASON_SHOWN));
+    if (held[0]) detail_add_string(&detail, "outcome_held", held);   /* the outcome not applied, and why */
     if (case_event(call, row, "escalated", &detail) != 0) return -1;
     /* The customer hears of a higher level or another department. */
     if (new_level > level) return notices_tell(call, row, "escalated", 0);
@@ -224,6 +255,13 @@ static int fire_automation(struct call *call, int64_t id, int64_t case_id, const
         detail_add_string(&detail, "action", "none");
         detail_add_string(&detail, "reason", "no automation decided");
         return case_event(call, &row, "automation", &detail);
+    }
+    /* Open tasks hold a case from being resolved, by a timer as by an agent
+     * (CASE.RESOLVE): the close waits for them. */
+    if (decision.action_kind == RULES_ACTION_CLOSE && lifecycle_can_move(row.state, CASE_RESOLVED)) {
+        int hold = tasks_hold(call, &row, decision.reason, sizeof decision.reason);
+        if (hold < 0) return -1;
+        if (hold) decision.action_kind = RULES_ACTION_NONE;
     }
     /* An internal case (task, incident) has no customer to survey or remind. */
     if (case_is_internal(&row) && (decision.action_kind == RULES_ACTION_SURVEY ||

@@ -1,7 +1,8 @@
 /* merge.c -- CASE.MERGE (see merge.h).
  *
  * Refuses: a case merged into itself, into a closed case, across kinds,
- * and a task into a task of another case (CONFLICT).
+ * a task into a task of another case (CONFLICT), and a merge that would
+ * make a chain of merges longer than CASE_MERGE_CHAIN_MAX (LIMIT).
  * Invariants: nothing is rewritten -- the duplicate's events stay on it and
  * copies go to the survivor; every step is in the command's savepoint, so a
  * refused or failed merge leaves both cases as they were.
@@ -37,11 +38,31 @@ int merge_cases(struct call *call, int64_t from_id, int64_t into_id, const char 
                          (long long)from_id, (long long)from.parent_id, (long long)into_id,
                          (long long)into.parent_id);
     if (tasks_check_resolve(call, &from) != 0) return -1;
+    /* Readers follow a merged case to its survivor at most
+     * CASE_MERGE_CHAIN_MAX merges: past that its messages, and the erasure
+     * of its customer, could not reach the survivor.  The survivor is never
+     * merged itself (a merged case is closed), so the longest chain this
+     * merge makes is the longest into the duplicate, plus one. */
+    long long depth = case_merge_depth(call, from.id, CASE_MERGE_CHAIN_MAX);
+    if (depth < 0) return -1;
+    if (depth + 1 > CASE_MERGE_CHAIN_MAX) {
+        /* The other way round may fit: say so when it does. */
+        long long other = case_merge_depth(call, into_id, CASE_MERGE_CHAIN_MAX);
+        if (other < 0) return -1;
+        char hint[96] = "";
+        if (other + 1 <= CASE_MERGE_CHAIN_MAX)
+            snprintf(hint, sizeof hint, " (merge case %lld into case %lld instead)", (long long)into_id,
+                     (long long)from_id);
+        return call_fail(call, CALL_LIMIT,
+                         "case %lld ends a chain of %lld merges: merged into case %lld, that chain would pass the %d"
+                         " merges a chain may have%s",
+                         (long long)from_id, depth, (long long)into_id, CASE_MERGE_CHAIN_MAX, hint);
+    }
     int held = lifecycle_is_active(from.state);
     char assignee[CASE_TEXT_MAX + 1];
     snprintf(assignee, sizeof assignee, "%s", from.assignee);
     if (case_merge(call, &from, &into, reason, reason_len) != 0) return -1;
-    if (deadlines_closed(call, from.id) != 0) return -1;
+    if (deadlines_merged(call, from.id, into.id) != 0) return -1;
     if (incidents_case_merged(call, &from, &into) != 0) return -1;
     return held ? assignment_slot_freed(call, assignee) : 0;
 }

@@ -3,8 +3,8 @@
  * The duplicate's messages and notes are copied into the survivor's history
  * (marked merged_from), its links move to the survivor, it is resolved
  * "merged" and closed with merged_into (CASE.GET shows where it went, and
- * case_merged_into() routes its later messages there); its clocks end and
- * its assignee's slot frees.  Refunds stay with their order.
+ * case_merged_into() routes its later messages there); its clocks end
+ * (deadlines_merged) and its assignee's slot frees.  Refunds stay with their order.
  *
  * Owns: the checks of a merge and its order.  Never: writes a case row but
  * through the case module, parses arguments, writes a reply.
@@ -19,7 +19,9 @@
 
 /* Both ids were checked by the table (exist, the caller may work both).
  * 0, or -1: INVALID (into itself, into a closed case, across kinds),
- * BADSTATE (the duplicate is closed, or has open tasks), a store error. */
+ * BADSTATE (the duplicate is closed, or has open tasks), CONFLICT (tasks of
+ * two cases), LIMIT (a chain of merges past CASE_MERGE_CHAIN_MAX), a store
+ * error. */
 int merge_cases(struct call *call, int64_t from, int64_t into, const char *reason, size_t reason_len);
 
 #endif

@@ -1,6 +1,6 @@
 """CASE.MERGE from into [reason]: the duplicate's messages, notes and links go to the survivor's
 history, the duplicate is closed as merged and says where it went, refunds stay with their order."""
-from harness import Client, Daemon, RespError, as_map
+from harness import Client, Daemon, RespError, as_map, store_execute
 
 
 def login(d, name, token):
@@ -115,3 +115,110 @@ def test_a_merge_that_would_pass_a_cases_10000_events_is_refused():
         small = c.call("CASE.OPEN", "customer", "C-3", "subject", "three")
         assert c.pipeline([("CASE.NOTE", small, "note %d" % i) for i in range(4000)]) == ["OK"] * 4000
         assert c.call("CASE.MERGE", small, into, "dup") == "OK"
+
+
+T0 = 1796176800           # Tue 2026-12-01 11:20 China time: within the shipped rules' hours
+DAY = 86400
+
+
+def test_a_case_resolved_then_merged_gets_no_follow_up_survey():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        dup = c.call("CASE.OPEN", "customer", "C-3", "subject", "wrong size delivered")
+        into = c.call("CASE.OPEN", "customer", "C-4", "subject", "hello question")
+        assert c.call("CASE.RESOLVE", dup, "done") == "OK"
+        assert as_map(c.call("CASE.GET", dup))["deadline:automation:follow_up_due"].startswith("state=running")
+        assert c.call("CASE.MERGE", dup, into) == "OK"
+        # Its clocks end: the follow-up too (its survey is the survivor's).
+        assert as_map(c.call("CASE.GET", dup))["deadline:automation:follow_up_due"].startswith("state=cancelled")
+        c.call("DEBUG.CLOCK", "ADVANCE", 10 * DAY)
+        kinds = [e["kind"] for e in history(c, dup)]
+        assert "survey_requested" not in kinds and kinds[-1] == "closed", kinds
+        asked = [e for e in history(c, dup) if e["kind"] == "customer_notice" and "event=survey" in e["detail"]]
+        assert asked == []
+        assert c.call("CASE.SURVEY", dup, 5).code == "BADSTATE"
+
+
+def test_held_notices_of_a_merged_case_do_not_go_out_from_it():
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", 1796223600)   # 2026-12-02 23:00 China time: quiet hours
+        dup = c.call("CASE.OPEN", "customer", "C-1", "subject",
+                     "投诉 你们的客服态度太差了 complaint about rude service")
+        into = c.call("CASE.OPEN", "customer", "C-1", "subject", "another order question", "order", "O-9")
+        kinds = [e["kind"] for e in history(c, dup)]
+        assert "notification_deferred" in kinds and "customer_notice_deferred" in kinds, kinds
+        assert c.call("CASE.MERGE", dup, into) == "OK"
+        live = [v for k, v in as_map(c.call("CASE.GET", dup)).items() if k.startswith("deadline:")
+                and "state=running" in v]
+        assert live == [], live
+        assert c.call("DEBUG.MEMORY") == []          # the timer heap follows the moved and ended rows
+        merged_at = len(history(c, dup))
+        c.call("DEBUG.CLOCK", "ADVANCE", 10 * 3600 - 1)   # the customer's notice was held until 09:00
+        assert [e for e in history(c, into) if e["kind"] == "notification"] == []
+        c.call("DEBUG.CLOCK", "ADVANCE", 1)               # the staff's until 10:00
+        after = history(c, dup)[merged_at:]
+        # Nothing goes out from the closed duplicate: not the customer's "escalated" notice about a
+        # case that is gone, not the supervisors' notification.
+        assert [e for e in after if e["kind"] in ("customer_notice", "notification")] == [], after
+        # The supervisors still hear of the complaint, on the case that carries its messages.
+        told = [e for e in history(c, into) if e["kind"] == "notification"]
+        assert len(told) == 1 and "notify=supervisors" in told[0]["detail"], told
+        assert "event=complaint" in told[0]["detail"] and told[0]["at"] == str(1796223600 + 10 * 3600)
+        notices = [e for e in history(c, into) if e["kind"] == "customer_notice" and "event=escalated" in e["detail"]]
+        assert notices == []
+        assert c.call("DEBUG.MEMORY") == []
+
+
+def test_merges_chain_at_most_64_deep_and_the_chain_stays_readable_and_erasable():
+    with Daemon() as d:
+        c = d.client()
+        ids = c.pipeline([("CASE.OPEN", "customer", "C-%d" % i, "subject", "hello question %d" % i)
+                          for i in range(67)])
+        assert c.call("CASE.NOTE", ids[0], "first note") == "OK"
+        # 64 merges down one chain: ids[0] -> ids[1] -> ... -> ids[64].
+        assert c.pipeline([("CASE.MERGE", ids[i], ids[i + 1]) for i in range(64)]) == ["OK"] * 64
+        # One more would take ids[0] 65 merges from its survivor: refused, nothing written.
+        before = [c.call("CASE.HISTORY", i, "LAST", 3) for i in (ids[64], ids[65])]
+        r = c.call("CASE.MERGE", ids[64], ids[65])
+        assert isinstance(r, RespError) and r.code == "LIMIT", r
+        assert "case %d ends a chain of 64 merges" % ids[64] in r, r
+        assert "(merge case %d into case %d instead)" % (ids[65], ids[64]) in r, r
+        assert [c.call("CASE.HISTORY", i, "LAST", 3) for i in (ids[64], ids[65])] == before
+        assert as_map(c.call("CASE.GET", ids[64]))["state"] == "open"
+        # The survivor takes other duplicates: their chains are short.
+        assert c.call("CASE.MERGE", ids[65], ids[64]) == "OK"
+        # The first case's messages reach the survivor; its customer can be erased.
+        assert isinstance(c.call("CASE.MESSAGE", ids[0], "hello?"), int)
+        assert [e["detail"] for e in history(c, ids[64]) if e["kind"] == "message"][-1:] == ["hello?"]
+        assert c.call("CUSTOMER.ERASE", "C-0") == 1
+        notes = [e["detail"] for e in history(c, ids[64]) if e["kind"] == "note"]
+        assert "first note" not in notes, notes
+
+
+def test_erasure_follows_a_chain_longer_than_merges_now_make():
+    with Daemon() as d:
+        c = d.client()
+        ids = c.pipeline([("CASE.OPEN", "customer", "C-%d" % i, "subject", "hello question %d" % i)
+                          for i in range(67)])
+        assert c.call("CASE.NOTE", ids[0], "first note") == "OK"
+        assert c.pipeline([("CASE.MERGE", ids[i], ids[i + 1]) for i in range(64)]) == ["OK"] * 64
+        assert c.call("CASE.NOTE", ids[64], "survivor note") == "OK"
+        # A chain 66 merges long, as merges made before they were limited: the last two written
+        # behind the daemon's back (the copies a merge makes of the first case's note included).
+        d.stop()
+        store_execute(d, "INSERT INTO events(case_id, at, actor, kind, detail, merged_from)"
+                         " SELECT %d, at, actor, kind, detail, %d FROM events WHERE case_id = %d AND kind = 'note';"
+                         "INSERT INTO events(case_id, at, actor, kind, detail, merged_from)"
+                         " SELECT %d, at, actor, kind, detail, %d FROM events WHERE case_id = %d AND kind = 'note';"
+                         "UPDATE cases SET merged_into = %d WHERE id = %d;"
+                         "UPDATE cases SET merged_into = %d WHERE id = %d"
+                         % (ids[65], ids[64], ids[64], ids[66], ids[65], ids[65],
+                            ids[65], ids[64], ids[66], ids[65]))
+        d.start()
+        c = d.client()
+        assert [e["detail"] for e in history(c, ids[66]) if e["kind"] == "note"] == ["first note", "survivor note"]
+        # The erasure is carried out whole, down to the last survivor.
+        assert c.call("CUSTOMER.ERASE", "C-0") == 1
+        assert [e["detail"] for e in history(c, ids[66]) if e["kind"] == "note"] == ["erased=yes", "survivor note"]

@@ -213,3 +213,90 @@ def test_a_finished_task_reopens_only_while_its_case_is_open_work():
             assert as_map(admin.call("CASE.GET", task)) == before_task and before_task["state"] == "resolved"
             assert (len(history(admin, case)), len(history(admin, task))) == events
         assert len(history(admin, case, "task_finished")) == 2
+
+
+AUTOMATIONS = """
+automation_timers = { pending_too_long = 86400 }
+function automations(case)
+  return { action = "close", reason = "no answer from the customer" }
+end
+function escalate(case)
+  if case.event == "breach" and case.deadline == "resolution" then
+    return { outcome = "close", reason = "missed: closed as is" }
+  end
+  return { reason = "nothing" }
+end
+"""
+
+
+def test_an_automation_close_leaves_a_case_with_open_tasks_as_resolve_does():
+    with RuleFolder(RULES, AUTOMATIONS) as rules, Daemon(rules=rules) as d:
+        admin = d.client()
+        admin.call("DEBUG.CLOCK", "SET", T0)
+        case = admin.call("CASE.OPEN", "customer", "C-1", "subject", "charged twice")
+        task = admin.call("CASE.TASK", case, "finance", "check the payment", "DUE", 10 * DAY)
+        assert admin.call("CASE.WAIT", case, "CUSTOMER") == "OK"
+        admin.call("DEBUG.CLOCK", "ADVANCE", DAY)
+        # The rule says close; the open task holds the case, as it holds CASE.RESOLVE.
+        got = as_map(admin.call("CASE.GET", case))
+        assert got["state"] == "pending_customer" and got["open_tasks"] == str(task), got
+        ran = history(admin, case, "automation")
+        assert len(ran) == 1 and "action=none" in ran[0]["detail"], ran
+        assert "open tasks: %d" % task in ran[0]["detail"], ran
+        assert history(admin, case, "resolved") == [] and as_map(admin.call("CASE.GET", task))["state"] == "open"
+
+
+def test_a_task_closed_by_a_missed_deadline_outcome_tells_its_case():
+    with RuleFolder(RULES, AUTOMATIONS) as rules, Daemon(rules=rules) as d:
+        admin = d.client()
+        admin.call("DEBUG.CLOCK", "SET", T0)
+        case = admin.call("CASE.OPEN", "customer", "C-1", "subject", "charged twice")
+        admin.call("AGENT.ADD", "ann", "agent", "QUEUES", "support")
+        assert admin.call("CASE.ASSIGN", case, "ann") == "OK"
+        # A missed deadline's outcome closes the task: its case hears of it, as from CASE.RESOLVE.
+        quick = admin.call("CASE.TASK", case, "finance", "call the bank", "DUE", 600)
+        admin.call("DEBUG.CLOCK", "ADVANCE", 601)
+        done = as_map(admin.call("CASE.GET", quick))
+        assert done["state"] == "closed" and done["resolution_code"] == "default_outcome", done
+        finished = history(admin, case, "task_finished")
+        assert len(finished) == 1 and "task=%d" % quick in finished[0]["detail"], finished
+        assert "code=default_outcome" in finished[0]["detail"]
+        told = [n for n in history(admin, case, "notification") if "event=task_finished" in n["detail"]]
+        assert len(told) == 1 and "notify=ann" in told[0]["detail"], told
+        assert as_map(admin.call("CASE.GET", case))["open_tasks"] == ""
+        assert admin.call("CASE.RESOLVE", case, "done") == "OK"
+
+
+def test_a_task_does_not_wait_on_a_customer():
+    with RuleFolder(RULES, AUTOMATIONS) as rules, Daemon(rules=rules) as d:
+        admin = d.client()
+        admin.call("DEBUG.CLOCK", "SET", T0)
+        case = admin.call("CASE.OPEN", "customer", "C-1", "subject", "charged twice")
+        task = admin.call("CASE.TASK", case, "finance", "ask the bank", "DUE", 10 * DAY)
+        # It has none: its clocks would pause for good, with nothing to answer them.
+        r = admin.call("CASE.WAIT", task, "CUSTOMER")
+        assert isinstance(r, RespError) and r.code == "INVALID" and "no customer" in r, r
+        got = as_map(admin.call("CASE.GET", task))
+        assert got["state"] == "open" and got["deadline:resolution"].startswith("state=running"), got
+        assert admin.call("CASE.WAIT", task, "INTERNAL", "the bank answers tomorrow") == "OK"
+        r = admin.call("CASE.WAIT", task, "CUSTOMER")
+        assert isinstance(r, RespError) and r.code == "INVALID", r
+        assert as_map(admin.call("CASE.GET", task))["state"] == "pending_internal"
+
+
+def test_a_missed_deadline_outcome_leaves_a_case_with_open_tasks():
+    with RuleFolder(RULES, AUTOMATIONS) as rules, Daemon(rules=rules) as d:
+        admin = d.client()
+        admin.call("DEBUG.CLOCK", "SET", T0)
+        case = admin.call("CASE.OPEN", "customer", "C-1", "subject", "charged twice")
+        task = admin.call("CASE.TASK", case, "finance", "check the payment", "DUE", 2 * DAY)
+        admin.call("DEBUG.CLOCK", "ADVANCE", DAY + 1)   # the case's resolution clock (a day) is missed
+        assert len(history(admin, case, "deadline_breached")) >= 1
+        got = as_map(admin.call("CASE.GET", case))
+        assert got["state"] == "open" and got["open_tasks"] == str(task), got
+        escalated = [e for e in history(admin, case, "escalated") if "event=breach" in e["detail"]
+                     and "deadline=resolution" in e["detail"]]
+        assert len(escalated) == 1 and "open tasks: %d" % task in escalated[0]["detail"], escalated
+        # With its task finished, the case resolves.
+        assert admin.call("CASE.RESOLVE", task, "done") == "OK"
+        assert admin.call("CASE.RESOLVE", case, "done") == "OK"
