@@ -70,8 +70,10 @@ extern const char *const store_migrations_released[STORE_RELEASED_MIGRATIONS];
  * creates it from store/schema_postgresql.sql). */
 extern const char *const store_migrations_postgresql[];
 
-/* migrate.c: brings the schema to STORE_SCHEMA_VERSION in one transaction;
- * 0, or -1 with why in error (a newer database is refused). */
+/* migrate.c: brings the schema to STORE_SCHEMA_VERSION in one transaction
+ * and checks it (store_check_schema) before that commits, or checks it
+ * when up to date; 0, or -1 with why in error (a newer database is
+ * refused; a failed migration or check leaves the database as it was). */
 int store_migrate(char *error, size_t error_size);
 
 /* store.c: the batch, as batch_pg.c (its COMMIT on PostgreSQL) shares it.
