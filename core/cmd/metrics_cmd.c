@@ -217,6 +217,12 @@ static void store_lines(struct evbuffer *out) {
     evbuffer_add_printf(out, "redress_store_commits_total %lld\n", stats->commits);
     header(out, "redress_store_commit_failures_total", "counter", "Batches whose COMMIT failed.");
     evbuffer_add_printf(out, "redress_store_commit_failures_total %lld\n", stats->commit_failures);
+    header(out, "redress_store_writes_refused_total", "counter",
+           "Writes refused before they began because the database is corrupt.");
+    evbuffer_add_printf(out, "redress_store_writes_refused_total %lld\n", stats->writes_refused);
+    header(out, "redress_store_database_corrupt", "gauge",
+           "1 once the database is known to be corrupt: every write is refused until a restore.");
+    evbuffer_add_printf(out, "redress_store_database_corrupt %d\n", store_is_corrupt());
     header(out, "redress_store_commit_duration_seconds", "histogram", "Duration of each COMMIT, its fsync included.");
     histogram_lines(out, "redress_store_commit_duration_seconds", "", &stats->commit_seconds, histogram_seconds,
                     HISTOGRAM_SECONDS_COUNT);

@@ -100,9 +100,11 @@ void api_configure(int configured) { rules_configured = configured; }
  * configured, so the daemon is ready; a configured set that did not load
  * (the defaults decide instead, until a reload succeeds) is not. */
 static void ready(struct http_exchange *exchange) {
-    int store = store_is_open();
+    /* A corrupt database refuses every write for good: alive, not ready. */
+    int store = store_is_open() && !store_is_corrupt();
     int rules = rules_loaded();
-    json_t *body = json_pack("{s:s,s:s}", "store", store ? "open" : "unavailable", "rules",
+    json_t *body = json_pack("{s:s,s:s}", "store", store ? "open" : store_is_open() ? "corrupt: writes refused"
+                             : "unavailable", "rules",
                              rules ? "loaded" : rules_configured ? "not loaded" : "none configured");
     http_answer(exchange, store && (rules || !rules_configured) ? 200 : 503, body);
 }
