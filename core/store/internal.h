@@ -134,6 +134,9 @@ void store_fault_wal_synced(void);      /* fault.c: the sync thread's fsync came
 
 /* integrity.c */
 int store_check_schema(char *error, size_t error_size);   /* at open: 0, or -1 with why */
+/* This build's schema: every SQLite migration run on a new in-memory
+ * database (the caller closes it).  0, or -1 with why. */
+int store_schema_reference(sqlite3 **reference, char *error, size_t error_size);
 void store_integrity_stop(void);                           /* at close */
 
 #endif
