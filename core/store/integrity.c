@@ -66,16 +66,14 @@ int store_check_schema(char *error, size_t error_size) {
     }
     sqlite3_finalize(statement);
     sqlite3 *reference = NULL;
-    int failed = store_schema_reference(&reference, error, error_size) != 0;
+    int failed = store_schema_reference(&reference, error, error_size) != 0;   /* error says why */
     sqlite3_stmt *expected = NULL, *present = NULL;
-    if (failed) {
-        /* error says why */
-    } else if (
-        sqlite3_prepare_v2(reference, "SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
-                           " ORDER BY rowid", -1, &expected, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(store_db, "SELECT 1 FROM sqlite_schema WHERE type = ?1 AND name = ?2", -1, &present,
-                           NULL) != SQLITE_OK) {
-        snprintf(error, error_size, "cannot check the schema: %s", sqlite3_errmsg(store_db));
+    if (!failed &&
+        (sqlite3_prepare_v2(reference, "SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+                            " ORDER BY rowid", -1, &expected, NULL) != SQLITE_OK ||
+         sqlite3_prepare_v2(store_db, "SELECT 1 FROM sqlite_schema WHERE type = ?1 AND name = ?2", -1, &present,
+                            NULL) != SQLITE_OK)) {
+        snprintf(error, error_size, "cannot check the schema: %s", sqlite3_errmsg(expected ? store_db : reference));
         failed = 1;
     }
     while (!failed && sqlite3_step(expected) == SQLITE_ROW) {
