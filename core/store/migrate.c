@@ -150,6 +150,6 @@ int store_migrate(char *error, size_t error_size) {
     store_error_text(why, sizeof why);
     roll_back();
 failed:
-    snprintf(error, error_size, "schema migration failed (rolled back, the database is as it was): %s", why);
+    snprintf(error, error_size, "schema migration failed: %s", why);   /* rolled back: the file is as it was */
     return -1;
 }
