@@ -223,6 +223,11 @@ static void store_lines(struct evbuffer *out) {
     header(out, "redress_store_database_corrupt", "gauge",
            "1 once the database is known to be corrupt: every write is refused until a restore.");
     evbuffer_add_printf(out, "redress_store_database_corrupt %d\n", store_is_corrupt());
+    header(out, "redress_store_integrity_check", "gauge",
+           "The full check of the database after start: 1 for its state now (INFO's integrity_check).");
+    for (int s = 0; store_integrity_state_name(s); s++)
+        evbuffer_add_printf(out, "redress_store_integrity_check{state=\"%s\"} %d\n", store_integrity_state_name(s),
+                            s == store_integrity_state());
     header(out, "redress_store_commit_duration_seconds", "histogram", "Duration of each COMMIT, its fsync included.");
     histogram_lines(out, "redress_store_commit_duration_seconds", "", &stats->commit_seconds, histogram_seconds,
                     HISTOGRAM_SECONDS_COUNT);

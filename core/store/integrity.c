@@ -285,6 +285,13 @@ static void pragma_text(const char *sql, const char *const *names, int name_coun
     sqlite3_finalize(statement);
 }
 
+const char *store_integrity_state_name(int index) {
+    int count = (int)(sizeof integrity_names / sizeof integrity_names[0]);
+    return index >= 0 && index < count ? integrity_names[index] : NULL;
+}
+
+int store_integrity_state(void) { return (int)integrity.seen; }
+
 void store_info(struct evbuffer *out) {
     static const char *const sync_names[] = {"off", "normal", "full", "extra"};
     char journal[32], sync[32], faults[160];

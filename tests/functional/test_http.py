@@ -610,6 +610,14 @@ def test_a_corrupt_database_is_not_ready_and_shows_in_metrics():
         promtool_check(text)
         assert metric(text, "redress_store_database_corrupt") == 1
         assert metric(text, "redress_store_writes_refused_total") >= 1
+        # The check after start: one state at a time, the one INFO shows.
+        states = {s: metric(text, "redress_store_integrity_check", state=s)
+                  for s in ("off", "running", "ok", "failed", "error")}
+        assert sum(states.values()) == 1, states
+        shown = re.search(r"integrity_check:(\w+)", c.call("INFO", "store")).group(1)
+        scraped = [s for s, v in states.items() if v == 1][0]
+        # (the check may end between the scrape and INFO: running, then its result)
+        assert shown == scraped or (scraped == "running" and shown in ("ok", "failed", "error")), (states, shown)
     finally:
         d.__exit__(None, None, None)
 
