@@ -141,8 +141,8 @@ int store_migrate(char *error, size_t error_size) {
         roll_back();
         snprintf(error, error_size,
                  "schema migration from version %d to %d rolled back, the database is as it was: after the "
-                 "migrations %s; its versions are not this redressd's (a development build wrote it?): "
-                 "start the redressd that wrote it, or restore a backup",
+                 "migrations %s; its versions are not this redressd's (a development build wrote it) or it is "
+                 "damaged: start the redressd that wrote it, or restore a backup",
                  version, STORE_SCHEMA_VERSION, why);
         return -1;
     }

@@ -248,8 +248,8 @@ static int bring_up(PGconn *conn, long long version, char *error, size_t error_s
     if (check_tables(conn, why, sizeof why)) {
         snprintf(error, error_size,
                  "schema migration from version %lld to %d rolled back, the database is as it was: after the "
-                 "migrations %s; its versions are not this redressd's (a development build wrote it?): "
-                 "start the redressd that wrote it, or restore a backup",
+                 "migrations %s; its versions are not this redressd's (a development build wrote it) or it is "
+                 "damaged: start the redressd that wrote it, or restore a backup",
                  from, STORE_SCHEMA_VERSION, why);
         goto rollback;
     }
