@@ -6,7 +6,8 @@
  * (`_seconds`, `_bytes`), `_total` for counters; process_* as client
  * libraries name them.  Figures come from where they are kept: cases and
  * refunds grouped from the store (domain/figures.c), committed event kinds,
- * rule hooks' counters and durations (rules_info), the store's commits, the
+ * rule hooks' counters and durations (rules_info), the store's commits,
+ * its corrupt flag and integrity check's state, the
  * command table's counts, and INFO's server lines (connections, AUTH
  * failures), read from the text INFO shows (plain, not INFO's reply, whose
  * framing follows the caller's protocol) so both say the same.  A scrape reads nothing from
