@@ -6,8 +6,9 @@
  * (`_seconds`, `_bytes`), `_total` for counters; process_* as client
  * libraries name them.  Figures come from where they are kept: cases and
  * refunds grouped from the store (domain/figures.c), committed event kinds,
- * rule hooks' counters and durations (rules_info), the store's commits, the
- * last backup (domain/backups.c), the command table's counts, and INFO's server lines (connections, AUTH
+ * rule hooks' counters and durations (rules_info), the store's commits,
+ * its corrupt flag and integrity check's state, the last backup
+ * (domain/backups.c), the command table's counts, and INFO's server lines (connections, AUTH
  * failures), read from the text INFO shows (plain, not INFO's reply, whose
  * framing follows the caller's protocol) so both say the same.  A scrape reads nothing from
  * the database: the loop is never held by it, however many cases there are.
@@ -218,6 +219,17 @@ static void store_lines(struct evbuffer *out) {
     evbuffer_add_printf(out, "redress_store_commits_total %lld\n", stats->commits);
     header(out, "redress_store_commit_failures_total", "counter", "Batches whose COMMIT failed.");
     evbuffer_add_printf(out, "redress_store_commit_failures_total %lld\n", stats->commit_failures);
+    header(out, "redress_store_writes_refused_total", "counter",
+           "Writes refused before they began because the database is corrupt.");
+    evbuffer_add_printf(out, "redress_store_writes_refused_total %lld\n", stats->writes_refused);
+    header(out, "redress_store_database_corrupt", "gauge",
+           "1 once the database is known to be corrupt: every write is refused until a restore.");
+    evbuffer_add_printf(out, "redress_store_database_corrupt %d\n", store_is_corrupt());
+    header(out, "redress_store_integrity_check", "gauge",
+           "The full check of the database after start: 1 for its state now (INFO's integrity_check).");
+    for (int s = 0; store_integrity_state_name(s); s++)
+        evbuffer_add_printf(out, "redress_store_integrity_check{state=\"%s\"} %d\n", store_integrity_state_name(s),
+                            s == store_integrity_state());
     header(out, "redress_store_commit_duration_seconds", "histogram", "Duration of each COMMIT, its fsync included.");
     histogram_lines(out, "redress_store_commit_duration_seconds", "", &stats->commit_seconds, histogram_seconds,
                     HISTOGRAM_SECONDS_COUNT);

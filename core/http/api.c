@@ -100,9 +100,13 @@ void api_configure(int configured) { rules_configured = configured; }
  * configured, so the daemon is ready; a configured set that did not load
  * (the defaults decide instead, until a reload succeeds) is not. */
 static void ready(struct http_exchange *exchange) {
-    int store = store_is_open();
+    /* A corrupt database, or one replaced under the daemon, refuses every
+     * write for good: alive, not ready. */
+    int corrupt = store_is_open() && store_is_corrupt(), replaced = store_is_open() && store_is_replaced();
+    int store = store_is_open() && !corrupt && !replaced;
     int rules = rules_loaded();
-    json_t *body = json_pack("{s:s,s:s}", "store", store ? "open" : "unavailable", "rules",
+    json_t *body = json_pack("{s:s,s:s}", "store", store ? "open" : corrupt ? "corrupt: writes refused"
+                             : replaced ? "replaced: writes refused" : "unavailable", "rules",
                              rules ? "loaded" : rules_configured ? "not loaded" : "none configured");
     http_answer(exchange, store && (rules || !rules_configured) ? 200 : 503, body);
 }

@@ -25,6 +25,29 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* Every SQLite migration run on an empty in-memory database: what a schema
+ * of this build holds (the SQLite check below; PostgreSQL's tables are
+ * checked against its tables, store/pg_schema.c). */
+int store_schema_reference(sqlite3 **reference, char *error, size_t error_size) {
+    *reference = NULL;
+    if (sqlite3_open_v2(":memory:", reference, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        snprintf(error, error_size, "cannot open an in-memory database to check the schema");
+        sqlite3_close(*reference);
+        *reference = NULL;
+        return -1;
+    }
+    int failed = store_search_register(*reference) != SQLITE_OK;
+    for (int i = 0; i < STORE_SCHEMA_VERSION && !failed; i++)
+        failed = sqlite3_exec(*reference, store_migration(i + 1), NULL, NULL, NULL) != SQLITE_OK;
+    if (failed) {
+        snprintf(error, error_size, "cannot check the schema: %s", sqlite3_errmsg(*reference));
+        sqlite3_close(*reference);
+        *reference = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 /* Start-up check of the schema, cheap whatever the database's size: the
  * schema table's b-tree is sound (quick_check of that one table), and every
  * table, index and trigger the migrations create exists -- compared with the
@@ -43,21 +66,14 @@ int store_check_schema(char *error, size_t error_size) {
     }
     sqlite3_finalize(statement);
     sqlite3 *reference = NULL;
-    if (sqlite3_open_v2(":memory:", &reference, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        snprintf(error, error_size, "cannot open an in-memory database to check the schema");
-        sqlite3_close(reference);
-        return -1;
-    }
-    int failed = store_search_register(reference) != SQLITE_OK;
-    for (int i = 0; i < STORE_SCHEMA_VERSION && !failed; i++)
-        failed = sqlite3_exec(reference, store_migration(i + 1), NULL, NULL, NULL) != SQLITE_OK;
+    int failed = store_schema_reference(&reference, error, error_size) != 0;   /* error says why */
     sqlite3_stmt *expected = NULL, *present = NULL;
-    if (failed ||
-        sqlite3_prepare_v2(reference, "SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
-                           " ORDER BY rowid", -1, &expected, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(store_db, "SELECT 1 FROM sqlite_schema WHERE type = ?1 AND name = ?2", -1, &present,
-                           NULL) != SQLITE_OK) {
-        snprintf(error, error_size, "cannot check the schema: %s", sqlite3_errmsg(failed ? reference : store_db));
+    if (!failed &&
+        (sqlite3_prepare_v2(reference, "SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+                            " ORDER BY rowid", -1, &expected, NULL) != SQLITE_OK ||
+         sqlite3_prepare_v2(store_db, "SELECT 1 FROM sqlite_schema WHERE type = ?1 AND name = ?2", -1, &present,
+                            NULL) != SQLITE_OK)) {
+        snprintf(error, error_size, "cannot check the schema: %s", sqlite3_errmsg(expected ? store_db : reference));
         failed = 1;
     }
     while (!failed && sqlite3_step(expected) == SQLITE_ROW) {
@@ -268,6 +284,13 @@ static void pragma_text(const char *sql, const char *const *names, int name_coun
     }
     sqlite3_finalize(statement);
 }
+
+const char *store_integrity_state_name(int index) {
+    int count = (int)(sizeof integrity_names / sizeof integrity_names[0]);
+    return index >= 0 && index < count ? integrity_names[index] : NULL;
+}
+
+int store_integrity_state(void) { return (int)integrity.seen; }
 
 void store_info(struct evbuffer *out) {
     static const char *const sync_names[] = {"off", "normal", "full", "extra"};

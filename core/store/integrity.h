@@ -16,5 +16,9 @@ int store_integrity_start(struct event_base *base);
  * (off|running|ok|failed|error), integrity_check_ms, database_corrupt,
  * database_replaced (DATA/redress.db is no longer the file opened). */
 void store_info(struct evbuffer *out);
+/* The check's state names in order (off, running, ok, failed, error: NULL
+ * past the last) and the index of the one INFO shows now (METRICS). */
+const char *store_integrity_state_name(int index);
+int store_integrity_state(void);
 
 #endif

@@ -90,8 +90,10 @@ extern const char *const store_migrations_released[STORE_RELEASED_MIGRATIONS];
  * creates it from store/schema_postgresql.sql). */
 extern const char *const store_migrations_postgresql[];
 
-/* migrate.c: brings the schema to STORE_SCHEMA_VERSION in one transaction;
- * 0, or -1 with why in error (a newer database is refused). */
+/* migrate.c: brings the schema to STORE_SCHEMA_VERSION in one transaction
+ * and checks it (store_check_schema) before that commits, or checks it
+ * when up to date; 0, or -1 with why in error (a newer database is
+ * refused; a failed migration or check leaves the database as it was). */
 int store_migrate(char *error, size_t error_size);
 
 /* store.c: the batch, as batch_pg.c (its COMMIT on PostgreSQL) shares it.
@@ -152,6 +154,9 @@ void store_fault_wal_synced(void);      /* fault.c: the sync thread's fsync came
 
 /* integrity.c */
 int store_check_schema(char *error, size_t error_size);   /* at open: 0, or -1 with why */
+/* This build's schema: every SQLite migration run on a new in-memory
+ * database (the caller closes it).  0, or -1 with why. */
+int store_schema_reference(sqlite3 **reference, char *error, size_t error_size);
 void store_integrity_stop(void);                           /* at close */
 
 #endif

@@ -3,7 +3,8 @@
  *
  * Owns the runner -- the version read, a newer database refused, every
  * migration after it run in one transaction, each recorded in
- * schema_version -- and what a migration reports once it ran.  The
+ * schema_version, the schema checked (store_check_schema) before that
+ * transaction commits -- and what a migration reports once it ran.  The
  * migrations themselves, the one list of versions both stores follow, are
  * store/schema.c's (PostgreSQL's are run by store/pg_schema.c).  Never
  * runs outside store_open, never touches a batch.
@@ -109,7 +110,9 @@ int store_migrate(char *error, size_t error_size) {
                  version, STORE_SCHEMA_VERSION);
         return -1;
     }
-    if (version == STORE_SCHEMA_VERSION) return 0;
+    /* Up to date: the schema is checked (store_check_schema) and nothing
+     * is written. */
+    if (version == STORE_SCHEMA_VERSION) return store_check_schema(error, error_size);
     if (store_execute("BEGIN IMMEDIATE")) {
         store_error_text(why, sizeof why);
         goto failed;
@@ -128,10 +131,25 @@ int store_migrate(char *error, size_t error_size) {
         for (size_t r = 0; r < sizeof migration_reports / sizeof migration_reports[0]; r++)
             if (migration_reports[r].version == next) migration_reports[r].report();
     }
+    /* The schema is checked inside the transaction, before COMMIT: a
+     * database whose versions are not this build's (a development build
+     * that reused a number: its version 26 was not this one's 26) fails the
+     * check after its migrations ran, and is left exactly as it was --
+     * committed, it would be at a version no redressd opens, only a
+     * restore would help. */
+    if (store_check_schema(why, sizeof why) != 0) {
+        roll_back();
+        snprintf(error, error_size,
+                 "schema migration from version %d to %d rolled back, the database is as it was: after the "
+                 "migrations %s; its versions are not this redressd's (a development build wrote it) or it is "
+                 "damaged: start the redressd that wrote it, or restore a backup",
+                 version, STORE_SCHEMA_VERSION, why);
+        return -1;
+    }
     if (store_execute("COMMIT") == 0) return 0;
     store_error_text(why, sizeof why);
     roll_back();
 failed:
-    snprintf(error, error_size, "schema migration failed: %s", why);
+    snprintf(error, error_size, "schema migration failed: %s", why);   /* rolled back: the file is as it was */
     return -1;
 }

@@ -236,7 +236,7 @@ int store_open(const char *dir, const char *sync, char *error, size_t error_size
         snprintf(reason, sizeof reason, "%s%s", store_error_text(why, sizeof why),
                  code == SQLITE_NOTADB ? ": its header is not a SQLite header (damaged, or not a database)"
                  : code == SQLITE_READONLY ? ": it or its directory is read-only for this process" : "");
-    } else if (store_migrate(reason, sizeof reason) != 0 || store_check_schema(reason, sizeof reason) != 0) {
+    } else if (store_migrate(reason, sizeof reason) != 0) {   /* the schema check too, before COMMIT */
         if (reason[0] == '\0') snprintf(reason, sizeof reason, "%s", store_error_text(why, sizeof why));
     }
     if (reason[0]) {

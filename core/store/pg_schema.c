@@ -5,7 +5,8 @@
  * calls (PQconnectdb, PQexec, PQexecParams) on a connection of its own,
  * closed before it returns; it never runs once the loop does (the store's
  * connections there are store/pg.c's, non-blocking).  Owns the decision
- * between create, migrate, nothing and refuse, and the advisory lock that
+ * between create, migrate, nothing and refuse, the check of the tables
+ * before the schema transaction commits, and the advisory lock that
  * makes nodes starting together take turns.  Never edits the list of
  * migrations (store/schema.c) nor the baseline (schema_postgresql.sql, read
  * here as built into the binary: one source of truth).  Every libpq call is
@@ -19,6 +20,7 @@
 #include "store/schema.h"
 
 #include <libpq-fe.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,11 +181,50 @@ static int record_version(PGconn *conn, int version, char *error, size_t error_s
     return rc;
 }
 
+/* Inside the schema transaction, before COMMIT: every table this build's
+ * migrations make (the SQLite reference, store_schema_reference: both
+ * stores hold the same tables) is in the current schema.  A database whose
+ * versions are not this build's fails here and is rolled back, left as it
+ * was, instead of committed at a version no redressd opens. */
+static int check_tables(PGconn *conn, char *error, size_t error_size) {
+    sqlite3 *reference = NULL;
+    if (store_schema_reference(&reference, error, error_size)) return -1;
+    sqlite3_stmt *expected = NULL;
+    if (sqlite3_prepare_v2(reference, "SELECT name FROM sqlite_schema WHERE type = 'table'"
+                           " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid", -1, &expected,
+                           NULL) != SQLITE_OK) {
+        snprintf(error, error_size, "cannot check the schema: %s", sqlite3_errmsg(reference));
+        sqlite3_close(reference);
+        return -1;
+    }
+    int rc = 0, step;
+    while (rc == 0 && (step = sqlite3_step(expected)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(expected, 0);
+        const char *params[] = {name};
+        char present[8];
+        if (one_value(conn, "SELECT to_regclass(quote_ident(current_schema()) || '.' || quote_ident($1)) IS NOT NULL",
+                      1, params, present, sizeof present, NULL, "cannot check the schema", error, error_size))
+            rc = -1;
+        else if (strcmp(present, "t") != 0) {
+            snprintf(error, error_size, "table %s is missing (schema version %d)", name, STORE_SCHEMA_VERSION);
+            rc = -1;
+        }
+    }
+    if (rc == 0 && step != SQLITE_DONE) {
+        snprintf(error, error_size, "cannot check the schema: %s", sqlite3_errmsg(reference));
+        rc = -1;
+    }
+    sqlite3_finalize(expected);
+    sqlite3_close(reference);
+    return rc;
+}
+
 /* From version (0: an empty database) to STORE_SCHEMA_VERSION in one
  * transaction: a failure rolls all of it back (PostgreSQL's DDL is
  * transactional), so a node never leaves a half-made schema. */
 static int bring_up(PGconn *conn, long long version, char *error, size_t error_size) {
     char what[96];
+    long long from = version;
     if (run(conn, "BEGIN", "cannot begin the schema transaction", error, error_size)) return -1;
     if (version == 0) {
         if (run(conn, redress_schema_postgresql_start, "cannot create the schema (schema_postgresql.sql)", error,
@@ -202,6 +243,15 @@ static int bring_up(PGconn *conn, long long version, char *error, size_t error_s
         snprintf(what, sizeof what, "schema migration %d failed", next);
         if (run(conn, sql, what, error, error_size) || record_version(conn, next, error, error_size)) goto rollback;
         log_info("schema migrated", "store=postgresql version=%d", next);
+    }
+    char why[512];
+    if (check_tables(conn, why, sizeof why)) {
+        snprintf(error, error_size,
+                 "schema migration from version %lld to %d rolled back, the database is as it was: after the "
+                 "migrations %s; its versions are not this redressd's (a development build wrote it) or it is "
+                 "damaged: start the redressd that wrote it, or restore a backup",
+                 from, STORE_SCHEMA_VERSION, why);
+        goto rollback;
     }
     if (run(conn, "COMMIT", "cannot commit the schema", error, error_size) == 0) return 0;
 rollback:;

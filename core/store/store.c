@@ -120,6 +120,8 @@ static void checkpoint_now(void);
 sqlite3 *store_database(void) { return store_db; }
 int store_is_open(void) { return store_on_postgresql || store_db != NULL; }
 int store_is_postgresql(void) { return store_on_postgresql; }
+int store_is_corrupt(void) { return store_corrupt; }
+int store_is_replaced(void) { return store_check_identity() != 0; }
 const struct store_stats *store_stats(void) { return &store_batch_stats; }
 
 const char *store_error(void) {
@@ -378,7 +380,10 @@ static void batch_check(void) {
 }
 
 int store_command_begin(void) {
-    if (store_corrupt || store_replaced) return -1;
+    if (store_corrupt || store_replaced) {
+        store_batch_stats.writes_refused++;   /* no COMMIT fails: counted here (METRICS) */
+        return -1;
+    }
     batch_check();
     if (batch_failed) return -1;
     if (!store_in_batch) {

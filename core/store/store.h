@@ -59,6 +59,13 @@ int store_restore(const char *dir, const char *file, char *report, size_t report
  * refused there by name). */
 int store_is_open(void);
 int store_is_postgresql(void);
+/* 1 once the database is known to be corrupt: every write is refused from
+ * then on, until a restore (/readyz, METRICS; INFO's database_corrupt). */
+int store_is_corrupt(void);
+/* 1 once DATA's database path no longer names the file opened (a restore
+ * or a removal under the running daemon: every write refused from then on);
+ * checks the path now (one stat()), so a probe sees it before any write. */
+int store_is_replaced(void);
 /* Commits nothing: an open batch must be committed (or is rolled back). */
 void store_close(void);
 
@@ -221,6 +228,7 @@ uint64_t store_debug_sync_pending(void);   /* commits whose fsync is still to co
 struct store_stats {
     long long syncs_off_loop;    /* commits whose WAL fsync the sync thread did */
     long long commits, commit_failures, batch_writes_total, largest_batch;
+    long long writes_refused;    /* writes refused before they began: the database is corrupt */
     long long commit_ms_total;   /* real milliseconds spent in COMMIT */
     struct histogram commit_seconds;  /* each COMMIT (its fsync included), histogram_seconds */
     struct histogram batch_writes;    /* write commands per committed batch, histogram_sizes */

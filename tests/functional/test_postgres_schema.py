@@ -186,6 +186,22 @@ def test_a_failed_migration_changes_nothing_and_names_its_sqlstate():
         assert versions(pg) == [29, 30, 31, 32, 33, 34]
 
 
+def test_a_schema_check_failing_after_the_migrations_leaves_the_database_as_it_was():
+    with Postgres() as pg:
+        prepared(pg.url)
+        # A database whose versions are not this build's: a table of an
+        # earlier version is missing.  Migration 34 runs, then the check
+        # before COMMIT finds the table missing: nothing is committed.
+        pg.psql("DROP TABLE search_forget")
+        why = refused(pg.url, CHECK_NEXT)
+        assert why.startswith("schema migration from version 33 to 34 rolled back, the database is as it was: "
+                              "after the migrations table search_forget is missing"), why
+        assert versions(pg) == [29, 30, 31, 32, 33]
+        assert "test_migration" not in tables(pg)
+        assert pg.psql("SELECT count(*) FROM information_schema.columns WHERE table_name = 'agents'"
+                       " AND column_name = 'test_note'") == "0"
+
+
 def test_synchronous_commit_is_set_on_for_the_session_unless_stronger():
     with Postgres() as pg:
         assert check("--session", pg.url)[:2] == (0, "ok on")
