@@ -46,6 +46,8 @@ struct deadlines_plan {
     int64_t now;
     int has_next_due;
     int64_t next_due;                           /* the earliest due: the case's next_due */
+    int given;                                  /* 1: given by hand (a task's DUE), not by the sla hook:
+                                                   never re-timed by a reload or a new priority */
 };
 void deadlines_plan_case(const struct rules_sla *sla, struct deadlines_plan *plan);
 /* The planned clocks as the triaged event tells them:
