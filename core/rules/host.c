@@ -177,10 +177,10 @@ int rules_calendar_redefined_since(const char *name, int64_t since) {
 }
 
 int64_t rules_business_between_since(const char *name, int64_t from, int64_t to) {
-    if (!timed_before_reload(from)) return rules_business_between(name, from, to);
     if (to <= from) return 0;
-    const struct rule_calendar *before = previous_calendar(name);
-    return before ? calendar_between(&before->calendar, from, to) : to - from;
+    /* as rules_business_between (running.c, which calls this file, not the other way) */
+    const struct rule_calendar *timed_by = timed_before_reload(from) ? previous_calendar(name) : current_calendar(name);
+    return timed_by ? calendar_between(&timed_by->calendar, from, to) : to - from;
 }
 
 /* ------------------------------------------------------------ loading and swapping */
