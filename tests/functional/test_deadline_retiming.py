@@ -136,6 +136,8 @@ def test_a_tasks_due_is_not_the_rule_sets_to_move():
         # A priority change of the task keeps it too.
         c.call("CASE.SET", task, "PRIORITY", "P1")
         assert clock(c, task, "resolution")["due_at"] == str(MONDAY + 3600)
+        # Erasing the customer's personal data leaves the clock as it was given.
+        assert c.call("CUSTOMER.ERASE", "C-1") >= 1
         # A reload that changes the tasks' targets re-times the task the hook timed, not the DUE.
         rewrite(folder, rules().replace("resolution = 3 * 86400", "resolution = 86400"))
         assert isinstance(c.call("RULES.RELOAD"), str)
