@@ -145,6 +145,15 @@ def test_a_tasks_due_is_not_the_rule_sets_to_move():
         assert clock(c, task, "resolution")["due_at"] == str(MONDAY + 3600)
         c.call("DEBUG.CLOCK", "ADVANCE", 3600)
         assert len(events(c, task, "deadline_breached")) == 1
+        # Reopened, the task's new resolution clock is its DUE again, and still not the rule set's.
+        assert c.call("CASE.RESOLVE", task, "done") == "OK"
+        assert c.call("CASE.REOPEN", task, "not done") == "OK"
+        again = clock(c, task, "resolution")
+        assert again["calendar"] == "always" and again["due_at"] == str(MONDAY + 3601 + 3600), again
+        rewrite(folder, rules().replace("resolution = 3 * 86400", "resolution = 7200"))
+        assert isinstance(c.call("RULES.RELOAD"), str)
+        assert clock(c, planned, "resolution")["target"] == "7200"
+        assert clock(c, task, "resolution") == dict(again, left="3600")
 
 
 def test_a_priority_round_trip_does_not_warn_twice_for_the_same_due():
