@@ -173,3 +173,29 @@ def test_a_priority_round_trip_does_not_warn_twice_for_the_same_due():
         c.call("DEBUG.CLOCK", "SET", MONDAY + 6 * HOUR)
         after = events(c, cid, "deadline_warning")
         assert len(after) == 4 and all("due_at=%d" % (MONDAY + 8 * HOUR) in e for e in after[2:]), after
+
+
+def test_a_second_reload_before_the_re_timing_reaches_a_case_keeps_the_hours_it_was_timed_by():
+    # Each looping case takes a slice of its own (rules_time_ms): the last case is not yet re-timed
+    # when the same files are loaded again, and was timed by the hours before the first reload.
+    import time
+    slices = "rules_time_ms = 50\nrules_instructions = 1099511627776\n"
+    looping = rules(monday="13:00-17:00").replace(
+        "function sla(case)\n", "function sla(case)\n  if case.customer == \"LOOP\" then while true do end end\n")
+    with RuleFolder(rules()) as folder, Daemon(rules=folder, config=slices + NO_TESTS) as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", MONDAY)
+        for _ in range(6):
+            open_case(c, customer="LOOP", subject="question P4")
+        last = open_case(c, customer="C-1", subject="question P4")
+        c.call("DEBUG.CLOCK", "ADVANCE", 2 * HOUR)
+        rewrite(folder, looping)
+        replies = c.pipeline([["RULES.RELOAD"], ["RULES.RELOAD"]])
+        assert all(isinstance(r, str) for r in replies), replies
+        other = d.client()
+        deadline_at = time.monotonic() + 60
+        while clock(other, last, "resolution")["target"] == "28800" and not events(other, last, "deadline_recomputed"):
+            assert time.monotonic() < deadline_at, "the last case was never re-timed"
+        # 6 h left of the 8 h, from Monday 11:00 under the new hours: Tuesday 11:00.
+        resolution = clock(other, last, "resolution")
+        assert resolution["due_at"] == str(MONDAY + 86400 + 2 * HOUR), resolution
