@@ -12,6 +12,8 @@
  *    `paused` has none of them and used < target; met / breached /
  *    cancelled are final (a breached clock met late keeps `breached` and gets
  *    ended_at: deadline_state_after_end);
+ *  - an SLA clock has no payload, unless it was given by hand (a task's
+ *    DUE: PAYLOAD_GIVEN), which no reload or new priority re-times;
  *  - every running clock whose row is committed is in the heap at
  *    (warned ? due_at : warn_at), or will be after the next rebuild; a heap
  *    entry whose row says otherwise is dropped or re-filed when popped.
