@@ -12,6 +12,8 @@
  *    `paused` has none of them and used < target; met / breached /
  *    cancelled are final (a breached clock met late keeps `breached` and gets
  *    ended_at: deadline_state_after_end);
+ *  - an SLA clock has no payload, unless it was given by hand (a task's
+ *    DUE: PAYLOAD_GIVEN), which no reload or new priority re-times;
  *  - every running clock whose row is committed is in the heap at
  *    (warned ? due_at : warn_at), or will be after the next rebuild; a heap
  *    entry whose row says otherwise is dropped or re-filed when popped.
@@ -56,12 +58,20 @@ static int64_t warn_instant(const char *calendar, int64_t now, long long target,
     return rules_business_add(calendar, now, warn_after > 0 ? warn_after : 0);
 }
 
-/* Inserts a running clock timed from `now` (due and warn computed from it). */
+/* The payload of an SLA clock given by hand (a task's DUE), not by the sla
+ * hook: neither a reload nor a new priority re-times it (the rule set did
+ * not set it).  Every other SLA clock has none (a `notify` clock's payload
+ * is its text). */
+#define PAYLOAD_GIVEN "due"
+
+/* Inserts a running clock timed from `now` (due and warn computed from it);
+ * payload NULL, or PAYLOAD_GIVEN. */
 static int insert_clock_at(struct call *call, int64_t case_id, enum deadline_kind kind, const char *calendar,
-                           long long target, int64_t now, int64_t due, int64_t warn, int announce) {
+                           long long target, int64_t now, int64_t due, int64_t warn, int announce,
+                           const char *payload) {
     static const char sql[] =
-        "INSERT INTO deadlines(case_id, kind, calendar, target, running_since, warn_at, due_at, state, created_at)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?5)";
+        "INSERT INTO deadlines(case_id, kind, calendar, target, running_since, warn_at, due_at, state, created_at,"
+        " payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?5, ?8)";
     struct store_stmt *statement = store_statement(sql);
     if (statement) {
         store_bind_int64(statement, 1, case_id);
@@ -71,6 +81,8 @@ static int insert_clock_at(struct call *call, int64_t case_id, enum deadline_kin
         store_bind_int64(statement, 5, now);
         store_bind_int64(statement, 6, warn);
         store_bind_int64(statement, 7, due);
+        if (payload) store_bind_text(statement, 8, payload, -1, STORE_STATIC);
+        else store_bind_null(statement, 8);
     }
     if (call_step(call, statement) != 0) return -1;
     int64_t id = store_last_insert_id();
@@ -88,11 +100,12 @@ static int insert_clock_at(struct call *call, int64_t case_id, enum deadline_kin
 }
 
 static int insert_clock(struct call *call, int64_t case_id, enum deadline_kind kind, const char *calendar,
-                        long long target) {
+                        long long target, const char *payload) {
     if (target <= 0) return 0;
     int64_t now = clock_now();
     int64_t due = rules_business_add(calendar, now, target);
-    return insert_clock_at(call, case_id, kind, calendar, target, now, due, warn_instant(calendar, now, target, 0), 1);
+    return insert_clock_at(call, case_id, kind, calendar, target, now, due, warn_instant(calendar, now, target, 0), 1,
+                           payload);
 }
 
 /* A new case's clocks: first_response and resolution timed from one `now`.
@@ -172,10 +185,10 @@ static int insert_two_clocks(struct call *call, int64_t case_id, const struct de
 }
 
 int deadlines_open_case(struct call *call, int64_t case_id, const struct deadlines_plan *plan) {
-    if (plan->count == 2) return insert_two_clocks(call, case_id, plan);
+    if (plan->count == 2 && !plan->given) return insert_two_clocks(call, case_id, plan);
     for (int i = 0; i < plan->count; i++)
         if (insert_clock_at(call, case_id, plan->clock[i].kind, plan->sla->calendar, plan->clock[i].target, plan->now,
-                            plan->clock[i].due, plan->clock[i].warn, 0) != 0)
+                            plan->clock[i].due, plan->clock[i].warn, 0, plan->given ? PAYLOAD_GIVEN : NULL) != 0)
             return -1;
     return 0;
 }
@@ -348,8 +361,8 @@ int deadlines_pause(struct call *call, int64_t case_id) {
         clocks[count].id = store_column_int64(statement, 0);
         snprintf(clocks[count].kind, sizeof clocks[count].kind, "%s", (const char *)store_column_text(statement, 1));
         clocks[count].used = store_column_int64(statement, 4) +
-                             rules_business_between((const char *)store_column_text(statement, 2),
-                                                    store_column_int64(statement, 3), now);
+                             rules_business_between_since((const char *)store_column_text(statement, 2),
+                                                          store_column_int64(statement, 3), now);
         count++;
     }
     if (found < 0) return -1;
@@ -386,6 +399,37 @@ static int first_clock(struct call *call, const char *sql, int64_t case_id, char
         store_reset(statement);
     }
     return found;
+}
+
+/* The case's fields as its intake gave them to the sla hook (kind only for
+ * an internal case, amount only when known) into fields[8]: how many. */
+static int sla_fields(const struct case_row *row, struct rules_field fields[8]) {
+    int count = 0;
+    fields[count++] = (struct rules_field){.name = "category", .text = row->category, .len = strlen(row->category)};
+    fields[count++] = (struct rules_field){.name = "priority", .text = row->priority, .len = strlen(row->priority)};
+    fields[count++] = (struct rules_field){.name = "queue", .text = row->queue, .len = strlen(row->queue)};
+    fields[count++] = (struct rules_field){.name = "customer", .text = row->customer, .len = strlen(row->customer)};
+    fields[count++] = (struct rules_field){.name = "channel", .text = row->channel, .len = strlen(row->channel)};
+    fields[count++] = (struct rules_field){.name = "tier", .text = row->tier, .len = strlen(row->tier)};
+    if (case_is_internal(row))
+        fields[count++] = (struct rules_field){.name = "kind", .text = row->kind, .len = strlen(row->kind)};
+    if (row->has_amount) fields[count++] = (struct rules_field){.name = "amount", .integer = row->amount, .is_integer = 1};
+    return count;
+}
+
+/* The sla hook's next_response for the case as it is now: 1 with its
+ * calendar and target (0: none), 0 when no rule decides (no set, the hook
+ * failed or was refused), -1 on a store error. */
+static int next_response_plan(struct call *call, int64_t case_id, char *calendar, size_t size, long long *target) {
+    if (!rules_loaded()) return 0;
+    struct case_row row;
+    if (case_load(call, case_id, 0, &row) != 0) return -1;
+    struct rules_field fields[8];
+    struct rules_sla sla;
+    if (rules_sla(fields, sla_fields(&row, fields), &sla) != 0) return 0;
+    snprintf(calendar, size, "%s", sla.calendar);
+    *target = sla.next_response;
+    return 1;
 }
 
 /* Resumes paused clocks from now; a customer's answer also starts a
@@ -434,11 +478,13 @@ int deadlines_resume(struct call *call, int64_t case_id, int customer_answered) 
             return -1;
     }
     if (!customer_answered) return case_refresh_next_due(call, case_id);
-    /* The next-response promise: from the case's SLA, restarted after each
-     * customer answer.  Its calendar and target are the running
+    /* The next-response promise: the sla hook's next_response, restarted
+     * after each customer answer.  Its calendar and target are the running
      * next-response clock's when there is one (a customer writing again
-     * before an answer, a contact joining the case), else the case's first
-     * clock's.  The running one first: a case keeps an ended clock per
+     * before an answer, a contact joining the case), else what the hook
+     * says of the case as it is now; only when it decides nothing (it
+     * failed) the case's first clock's calendar and first-response target,
+     * as before.  The running one first: a case keeps an ended clock per
      * answer, and reading them all on every message made a customer who
      * writes N times cost N^2 (3,000 contacts joining one case: 5.5M
      * instructions each). */
@@ -449,12 +495,14 @@ int deadlines_resume(struct call *call, int64_t case_id, int customer_answered) 
         "SELECT NULL, target FROM deadlines WHERE case_id = ?1 AND kind = 'first_response' ORDER BY id LIMIT 1";
     int live = first_clock(call, live_sql, case_id, calendar, sizeof calendar, &next_target);
     if (live < 0) return -1;
-    if (live == 0 && (first_clock(call, calendar_sql, case_id, calendar, sizeof calendar, NULL) < 0 ||
-                      first_clock(call, next_sql, case_id, NULL, 0, &next_target) < 0))
+    int decided = live ? 1 : next_response_plan(call, case_id, calendar, sizeof calendar, &next_target);
+    if (decided < 0) return -1;
+    if (decided == 0 && (first_clock(call, calendar_sql, case_id, calendar, sizeof calendar, NULL) < 0 ||
+                         first_clock(call, next_sql, case_id, NULL, 0, &next_target) < 0))
         return -1;
     if (clocks_end(call, case_id, deadline_kind_name(DEADLINE_NEXT_RESPONSE), NULL, DEADLINE_CANCELLED, NULL, 0) !=
             0 ||
-        insert_clock(call, case_id, DEADLINE_NEXT_RESPONSE, calendar, next_target) != 0)
+        insert_clock(call, case_id, DEADLINE_NEXT_RESPONSE, calendar, next_target, NULL) != 0)
         return -1;
     return case_refresh_next_due(call, case_id);
 }
@@ -463,12 +511,25 @@ int deadlines_reopened(struct call *call, int64_t case_id) {
     if (clocks_cancel_automation(call, case_id, "follow_up_due") != 0 ||
         clocks_cancel_automation(call, case_id, "resolved_days") != 0)
         return -1;
+    /* The last resolution clock's plan again: a DUE stays a DUE. */
     static const char sql[] =
-        "SELECT calendar, target FROM deadlines WHERE case_id = ?1 AND kind = 'resolution' ORDER BY id DESC LIMIT 1";
+        "SELECT calendar, target, coalesce(payload, '') = '" PAYLOAD_GIVEN "' FROM deadlines"
+        " WHERE case_id = ?1 AND kind = 'resolution' ORDER BY id DESC LIMIT 1";
     char calendar[RULES_NAME_MAX + 1] = "";
     long long target = 0;
-    if (first_clock(call, sql, case_id, calendar, sizeof calendar, &target) < 0) return -1;
-    if (target && insert_clock(call, case_id, DEADLINE_RESOLUTION, calendar, target) != 0) return -1;
+    int given = 0;
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, case_id);
+    int found = call_row(call, statement);
+    if (found < 0) return -1;
+    if (found > 0) {
+        snprintf(calendar, sizeof calendar, "%s", (const char *)store_column_text(statement, 0));
+        target = store_column_int64(statement, 1);
+        given = store_column_int(statement, 2);
+        store_reset(statement);
+    }
+    if (target && insert_clock(call, case_id, DEADLINE_RESOLUTION, calendar, target, given ? PAYLOAD_GIVEN : NULL) != 0)
+        return -1;
     return case_refresh_next_due(call, case_id);
 }
 
@@ -494,7 +555,7 @@ int deadlines_describe(int64_t case_id, void (*pair)(void *context, const char *
         snprintf(name, sizeof name, "deadline:%s", kind);
         int length = snprintf(value, sizeof value, "state=%s calendar=%s target=%lld", state, calendar, target);
         if (parsed == DEADLINE_RUNNING) {
-            long long spent = used + rules_business_between(calendar, store_column_int64(statement, 5), now);
+            long long spent = used + rules_business_between_since(calendar, store_column_int64(statement, 5), now);
             length += snprintf(value + length, sizeof value - (size_t)length, " due_at=%lld left=%lld",
                                (long long)store_column_int64(statement, 7), target > spent ? target - spent : 0);
         } else if (parsed == DEADLINE_PAUSED) {
@@ -520,8 +581,32 @@ struct clock_row {
     char kind[DEADLINE_KIND_MAX + 1], calendar[RULES_NAME_MAX + 1];
 };
 
+/* 1 if the case was already warned of its clock `kind` falling due at
+ * `due` (a `deadline_warning` event says so), 0 if not, -1 on a store
+ * error.  Read only when a re-timing would warn at once: a priority round
+ * trip (P2, P4, P2) brings a clock back to the due it was warned of. */
+static int warned_of(struct call *call, int64_t case_id, const char *kind, int64_t due) {
+    static const char sql[] =
+        "SELECT 1 FROM events WHERE case_id = ?1 AND kind = 'deadline_warning' AND detail = ?2 LIMIT 1";
+    struct detail detail = DETAIL_INIT; /* as escalation.c's fire_sla writes it */
+    detail_add_string(&detail, "deadline", kind);
+    detail_add_integer(&detail, "due_at", due);
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) {
+        store_bind_int64(statement, 1, case_id);
+        store_bind_text(statement, 2, detail.text, (int)detail.len, STORE_TRANSIENT);
+    }
+    int found = call_row(call, statement);
+    if (found > 0) store_reset(statement);
+    return found;
+}
+
 /* Re-runs the sla hook for one case and re-times its clocks whose target or
- * calendar changed; each change is a `deadline_recomputed` event. */
+ * calendar changed, or whose calendar a reload redefined under its name
+ * since the clock's segment started (the working time used so far counted
+ * as the calendar it was timed by counts it); each change is a
+ * `deadline_recomputed` event.  A clock given by hand (a task's DUE) is
+ * not among the clocks: the hook never set it. */
 static int recompute_case(struct call *call, const struct clock_row *clocks, int count,
                           const struct rules_field *fields, int field_count) {
     struct rules_sla sla;
@@ -537,15 +622,18 @@ static int recompute_case(struct call *call, const struct clock_row *clocks, int
         long long target = kind == DEADLINE_FIRST_RESPONSE  ? sla.first_response
                            : kind == DEADLINE_NEXT_RESPONSE ? sla.next_response
                                                             : sla.resolution;
-        if (target <= 0 || (target == row->target && strcmp(sla.calendar, row->calendar) == 0)) continue;
+        int redefined = row->running && rules_calendar_redefined_since(row->calendar, row->running_since);
+        if (target <= 0 || (target == row->target && strcmp(sla.calendar, row->calendar) == 0 && !redefined))
+            continue;
         long long used = row->used;
         int64_t warn = 0, due = 0;
         int warned = row->warned;
         if (row->running) {
-            used += rules_business_between(row->calendar, row->running_since, now);
+            used += rules_business_between_since(row->calendar, row->running_since, now);
             due = rules_business_add(sla.calendar, now, target > used ? target - used : 0);
             warn = warn_instant(sla.calendar, now, target, used);
             if (warn > now) warned = 0;
+            else if (!warned && due > now && (warned = warned_of(call, row->case_id, row->kind, due)) < 0) return -1;
         }
         static const char sql[] =
             "UPDATE deadlines SET target = ?2, calendar = ?3, used = ?4,"
@@ -598,7 +686,7 @@ int deadlines_retime(struct call *call, const struct case_row *row) {
     static const char sql[] =
         "SELECT id, kind, calendar, target, used, running_since, state = 'running', warned FROM deadlines"
         " WHERE case_id = ?1 AND state IN ('running', 'paused') AND kind NOT LIKE 'automation:%'"
-        " AND kind <> 'notify' ORDER BY id";
+        " AND kind <> 'notify' AND payload IS NULL ORDER BY id";
     struct clock_row clocks[RETIME_CLOCKS_MAX];
     int count = 0, found;
     struct store_stmt *statement = store_statement(sql);
@@ -621,21 +709,8 @@ int deadlines_retime(struct call *call, const struct case_row *row) {
     }
     if (found < 0) return -1;
     if (count == 0) return 0;
-    struct rules_field fields[] = {
-        {.name = "category", .text = row->category, .len = strlen(row->category)},
-        {.name = "priority", .text = row->priority, .len = strlen(row->priority)},
-        {.name = "queue", .text = row->queue, .len = strlen(row->queue)},
-        {.name = "customer", .text = row->customer, .len = strlen(row->customer)},
-        {.name = "channel", .text = row->channel, .len = strlen(row->channel)},
-        {.name = "tier", .text = row->tier, .len = strlen(row->tier)},
-        {.name = "kind", .text = row->kind, .len = strlen(row->kind)},
-        {.name = "amount", .integer = row->amount, .is_integer = 1},
-    };
-    /* kind only for an internal case, amount only when known: as intake gave them. */
-    int field_count = 6;
-    if (case_is_internal(row)) fields[field_count++] = fields[6];
-    if (row->has_amount) fields[field_count++] = fields[7];
-    return recompute_case(call, clocks, count, fields, field_count);
+    struct rules_field fields[8];
+    return recompute_case(call, clocks, count, fields, sla_fields(row, fields));
 }
 
 /* The re-timing after a reload, in slices: the last case re-timed (-1:
@@ -651,7 +726,7 @@ int deadlines_recompute_slice(int *more) {
         " d.warned, c.category, c.priority, c.queue, c.customer, c.subject, coalesce(c.tier, ''), c.channel,"
         " coalesce(c.amount, -1), c.kind, coalesce(c.parent_id, 0) FROM deadlines d JOIN cases c ON c.id = d.case_id"
         " WHERE d.state IN ('running', 'paused') AND d.kind NOT LIKE 'automation:%' AND d.kind <> 'notify'"
-        " AND d.case_id > ?1"
+        " AND d.payload IS NULL AND d.case_id > ?1"
         " ORDER BY d.case_id, d.id LIMIT 64";
     /* A slice starts no new case once it has run rules_time_ms (each
      * case's sla call under one budget): 30 looping sla calls held the loop

@@ -46,6 +46,8 @@ struct deadlines_plan {
     int64_t now;
     int has_next_due;
     int64_t next_due;                           /* the earliest due: the case's next_due */
+    int given;                                  /* 1: given by hand (a task's DUE), not by the sla hook:
+                                                   never re-timed by a reload or a new priority */
 };
 void deadlines_plan_case(const struct rules_sla *sla, struct deadlines_plan *plan);
 /* The planned clocks as the triaged event tells them:
@@ -59,6 +61,8 @@ int deadlines_open_case(struct call *call, int64_t case_id, const struct deadlin
 /* A public reply (its event row reply_event) meets the response clocks. */
 int deadlines_replied(struct call *call, int64_t case_id, int64_t reply_event);
 int deadlines_pause(struct call *call, int64_t case_id);
+/* customer_answered: also (re)starts the next-response clock, with the sla
+ * hook's next_response for the case as it is now (no clock for 0). */
 int deadlines_resume(struct call *call, int64_t case_id, int customer_answered);
 int deadlines_resolved(struct call *call, int64_t case_id);
 int deadlines_reopened(struct call *call, int64_t case_id);
@@ -84,7 +88,9 @@ int deadlines_fire_due_at_most(int limit, int *more);
 
 /* After a rule-set reload: re-runs the sla hook for every case with a
  * running or paused clock and re-times the clocks whose target or calendar
- * changed (working time already used is kept), each as an event, in
+ * changed, or whose calendar the reload redefined under its name (working
+ * time already used is kept, counted by the calendar it was timed by;
+ * a clock given by hand, a task's DUE, is left alone), each as an event, in
  * slices: _start begins a pass (over again from the first case if one was
  * under way); each _slice re-times cases in case order
  * until it has run rules_time_ms (one case at least), each case's hooks
@@ -98,7 +104,9 @@ int deadlines_recompute_slice(int *more);
  * the sla hook for the case as it now is and re-times its running and
  * paused clocks whose target or calendar changed, keeping the working time
  * already used (a `deadline_recomputed` event each; a clock now past its
- * warning or target fires at once).  0, or -1 with the failure in the call. */
+ * warning or target fires at once, unless that warning was given for the
+ * same due before; a task's DUE is left alone).  0, or -1 with the failure
+ * in the call. */
 struct case_row;
 int deadlines_retime(struct call *call, const struct case_row *row);
 

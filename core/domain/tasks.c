@@ -51,6 +51,7 @@ int tasks_open(struct call *call, struct case_row *parent, const char *queue, si
     }
     struct deadlines_plan plan = {.count = 0};
     if (planned) deadlines_plan_case(&sla, &plan);
+    plan.given = due > 0; /* a DUE is the agent's, not the rule set's to re-time */
     struct case_new created = {
         .channel = {parent->channel, strlen(parent->channel)},
         .customer = {parent->customer, strlen(parent->customer)},

@@ -405,6 +405,15 @@ long long rules_reopen_window(void);
  * does not (or no longer) define counts around the clock. */
 int64_t rules_business_add(const char *calendar, int64_t from, int64_t seconds);
 int64_t rules_business_between(const char *calendar, int64_t from, int64_t to);
+/* The same for a clock running since `from`: a clock started before the
+ * last reload was timed by the calendars of the set it replaced, and counts
+ * its working time as they did until it is re-timed (a new segment). */
+int64_t rules_business_between_since(const char *calendar, int64_t from, int64_t to);
+/* 1 if a clock running since `since` in calendar `name` was timed by a
+ * definition of that name the last reload changed (its zone, hours or
+ * holidays, or the name newly defined or dropped); 0 otherwise, and always
+ * for a clock started since (or with no reload since the start). */
+int rules_calendar_redefined_since(const char *calendar, int64_t since);
 
 /* ------------------------------------------------------------ watching, info, tests */
 

@@ -53,6 +53,7 @@ struct rules_environment {
  * at load), its working week and holidays.  The set owns the zone. */
 struct rule_calendar {
     char name[RULES_NAME_MAX + 1];
+    char zone_name[80];              /* as the set named it: a reload comparing definitions */
     struct calendar_zone *zone;
     struct calendar calendar;
 };

@@ -126,6 +126,7 @@ static int read_calendar(lua_State *state, struct rule_calendar *slot, char *err
         snprintf(error, error_size, "calendars.%s: %s", slot->name, why);
         return -1;
     }
+    snprintf(slot->zone_name, sizeof slot->zone_name, "%s", zone);
     slot->zone = load_zone(zone, why, sizeof why);
     if (slot->zone == NULL) {
         snprintf(error, error_size, "calendars.%s: %s", slot->name, why);
@@ -178,6 +179,7 @@ static int read_calendars(struct rule_set *set, char *error, size_t error_size) 
     lua_State *state = sandbox_state(set->sandbox);
     struct rule_calendar *always = &set->calendars[0];
     snprintf(always->name, sizeof always->name, "always");
+    snprintf(always->zone_name, sizeof always->zone_name, "UTC");
     always->zone = calendar_zone_fixed(0);
     if (always->zone == NULL) {
         snprintf(error, error_size, "out of memory");
