@@ -232,7 +232,7 @@ unit: $(BUILD)/unit_tests
 # `make run PORT=6390` listens there instead of 7878; ARGS="..." adds any other
 # flags, after these (a later --data or --rules wins).
 run: all
-	./$(BUILD)/redressd --rules rules --data data $(if $(PORT),--port $(PORT)) $(ARGS)
+	./$(BUILD)/redressd --rules rules --data $(or $(DATA),data) $(if $(PORT),--port $(PORT)) $(ARGS)
 
 # The real-client suite (tests/clients/): a hiredis program, and the Node.js clients installed
 # from the lockfile with the machine's Node.js and npm (Debian's npm is not used: it conflicts

@@ -231,8 +231,8 @@ def test_make_install_keeps_an_operators_rule_edits_and_puts_the_config_in_etc_f
 
 
 def test_make_run_takes_a_port_and_more_flags():
-    """`make run PORT=N ARGS="..."`: the quick start's daemon on another port, with other flags (the later
-    --data wins over make run's ./data)."""
+    """`make run PORT=N DATA=dir ARGS="..."`: the quick start's daemon on another port and data directory,
+    with other flags.  (`-o all`: the test runs the binary under test, never a rebuild of it.)"""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     build = os.path.relpath(os.path.dirname(os.path.abspath(REDRESSD)), root)
     data = tempfile.mkdtemp(prefix="redress-run-")
@@ -240,8 +240,8 @@ def test_make_run_takes_a_port_and_more_flags():
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
-    proc = subprocess.Popen(["make", "-s", "--no-print-directory", "run", "BUILD=" + build, "PORT=%d" % port,
-                             "ARGS=--data %s --test-clock" % data], cwd=root, stderr=subprocess.PIPE,
+    proc = subprocess.Popen(["make", "-s", "--no-print-directory", "-o", "all", "run", "BUILD=" + build,
+                             "PORT=%d" % port, "DATA=" + data, "ARGS=--test-clock"], cwd=root, stderr=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, text=True, start_new_session=True)
     try:
         lines = []
