@@ -124,10 +124,7 @@ int access_case_summary(struct call *call, int64_t id) {
 
 int access_case_full(struct call *call, int64_t id) {
     struct call probe;
-    probe.who = call->who;
-    probe.actor = call->actor;
-    probe.status = CALL_OK;
-    probe.message[0] = '\0';
+    call_probe(&probe, call, NULL);
     if (access_case_read(&probe, id) == 0) return 1;
     if (probe.status == CALL_NOPERM) return 0;
     call->status = probe.status;

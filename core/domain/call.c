@@ -21,6 +21,13 @@ int call_fail(struct call *call, enum call_status status, const char *fmt, ...) 
     return -1;
 }
 
+void call_probe(struct call *probe, const struct call *call, const char *actor) {
+    probe->who = call->who;
+    probe->actor = actor != NULL ? actor : call->actor;
+    probe->status = CALL_OK;
+    probe->message[0] = '\0';
+}
+
 int call_store_error(struct call *call) { return call_fail(call, CALL_ERR, "store: %s", store_error()); }
 
 int call_step(struct call *call, struct store_stmt *statement) {

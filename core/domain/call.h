@@ -48,6 +48,11 @@ struct call {
  * memset per PING): set who, actor, status = CALL_OK and message[0] = 0 one
  * by one (net/client.c client_execute does). */
 
+/* A second call of the same caller and actor (NULL: call's), CALL_OK with
+ * no message, for asking a check whose refusal is an answer, not this
+ * call's failure (set field by field: see above). */
+void call_probe(struct call *probe, const struct call *call, const char *actor);
+
 /* Sets status and message; returns -1. */
 int call_fail(struct call *call, enum call_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

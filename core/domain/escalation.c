@@ -53,10 +53,7 @@ static size_t shown(const char *text, size_t most) {
  * nothing holds it; -1 with a store error in the call. */
 static int tasks_hold(struct call *call, const struct case_row *row, char *why, size_t size) {
     struct call probe;
-    probe.who = call->who;
-    probe.actor = call->actor;
-    probe.status = CALL_OK;
-    probe.message[0] = '\0';
+    call_probe(&probe, call, NULL);
     if (tasks_check_resolve(&probe, row) == 0) return 0;
     if (probe.status == CALL_BADSTATE) {
         snprintf(why, size, "%s", probe.message);

@@ -371,10 +371,7 @@ int incidents_join(struct call *call, struct case_row *row, const char *key, lon
 static int resolve_linked(struct call *call, struct case_row *row, const char *code, size_t code_len,
                           const char *text, size_t text_len) {
     struct call probe;
-    probe.who = call->who;
-    probe.actor = call->actor;
-    probe.status = CALL_OK;
-    probe.message[0] = '\0';
+    call_probe(&probe, call, NULL);
     if (tasks_check_resolve(&probe, row) != 0) {
         if (probe.status == CALL_BADSTATE) return 0;
         call->status = probe.status;

@@ -116,10 +116,7 @@ static int approve_as_system(struct call *call, long long id, const struct refun
         return overdue(call, id, facts, reason);
     }
     struct call probe;
-    probe.who = call->who;
-    probe.actor = actor;
-    probe.status = CALL_OK;
-    probe.message[0] = '\0';
+    call_probe(&probe, call, actor);
     if (refunds_check_room(&probe, id, facts) != 0) {
         if (probe.status != CALL_CONFLICT) {
             call->status = probe.status;
