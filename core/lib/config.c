@@ -469,11 +469,38 @@ static const char *check_together(const struct config *config, char *error, size
     return NULL;
 }
 
+/* http_cors_origins: each entry an origin as a browser sends it
+ * (scheme://host[:port], nothing after): "*" would let every page call the
+ * API with a token it holds, and "https://a/" never equals an Origin
+ * header, so the page the operator meant would be refused in silence. */
+static const char *check_cors_origins(const char *list, char *error, size_t error_size) {
+    for (const char *at = list; *at;) {
+        size_t len = strcspn(at, ",");
+        const char *entry = at;
+        while (len > 0 && *entry == ' ') entry++, len--;
+        while (len > 0 && entry[len - 1] == ' ') len--;
+        const char *rest = len >= 8 && !strncmp(entry, "https://", 8) ? entry + 8
+                         : len >= 7 && !strncmp(entry, "http://", 7) ? entry + 7 : NULL;
+        size_t host = rest ? (size_t)(entry + len - rest) : 0;
+        int bad = rest == NULL || host == 0 || memchr(rest, '/', host) || memchr(rest, '*', host) ||
+                  memchr(rest, '?', host) || memchr(rest, '#', host);
+        if (bad) {
+            snprintf(error, error_size, "http_cors_origins: '%.*s' is not an origin (scheme://host[:port], as a "
+                     "browser's Origin header: no '*', no path or trailing '/')", (int)(len > 128 ? 128 : len), entry);
+            return error;
+        }
+        at += strcspn(at, ",");
+        if (*at == ',') at++;
+    }
+    return NULL;
+}
+
 /* A url given with store = sqlite is refused rather than ignored: it says
  * the operator meant PostgreSQL, and a daemon that started on a fresh local
  * SQLite file instead would look like lost data. */
 const char *config_check(const struct config *config, char *error, size_t error_size) {
     if (check_together(config, error, error_size)) return error;
+    if (check_cors_origins(config->http_cors_origins, error, error_size)) return error;
     if (config->store_kind == CONFIG_STORE_POSTGRESQL && config->postgresql_url[0] == '\0') {
         snprintf(error, error_size, "store = postgresql needs postgresql_url (postgresql://USER@HOST/DATABASE)");
         return error;

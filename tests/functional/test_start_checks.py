@@ -218,3 +218,14 @@ def test_a_lost_admin_token_is_reset_on_the_stopped_daemon():
         assert not os.path.exists(os.path.join(scratch, "admin.token"))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_cors_origins_must_be_origins_as_a_browser_sends_them():
+    """'*' let every page call the API with a token it held; 'https://a.example/' never equals an Origin header,
+    so the page meant was refused in silence."""
+    for value in ("*", "https://a.example/", "a.example", "https://*.example", "https://a.example/app",
+                  "https://a.example, ,http://b.example"):
+        refused_before_the_store("http_cors_origins: '", "--http-cors-origins", value)
+    p = run("--port", "0", "--data", tempfile.mkdtemp(prefix="redress-start-"), "--rules", "", "--http-cors-origins",
+            "https://a.example , http://localhost:3000", "--version")
+    assert p.returncode == 0, p.stderr
