@@ -650,6 +650,9 @@ int main(int argc, char **argv) {
         clock_init(0, 0);
         int64_t now = clock_now_ms();
         clock_init(1, now);
+        /* For tests only: in production nothing would ever fall due. */
+        log_warn("test clock on: time stands still until DEBUG.CLOCK moves it (no deadline, follow-up or idle "
+                 "timeout falls due on its own); for tests only", NULL);
     }
     cases_set_default_currency(config.default_currency);
     refunds_configure(&config.approve_limit_supervisor, &config.approve_limit_finance);

@@ -229,3 +229,11 @@ def test_cors_origins_must_be_origins_as_a_browser_sends_them():
     p = run("--port", "0", "--data", tempfile.mkdtemp(prefix="redress-start-"), "--rules", "", "--http-cors-origins",
             "https://a.example , http://localhost:3000", "--version")
     assert p.returncode == 0, p.stderr
+
+
+def test_a_test_clock_is_said_at_start():
+    """test_clock = yes left in a production config froze every deadline without a word."""
+    with Daemon() as d:
+        assert 'level=warn msg="test clock on: time stands still until DEBUG.CLOCK moves it' in d.log(), d.log()
+    with Daemon(test_clock=False) as d:
+        assert d.client().call("PING") == "PONG" and "test clock on" not in d.log(), d.log()
