@@ -495,12 +495,16 @@ static const char *check_cors_origins(const char *list, char *error, size_t erro
     return NULL;
 }
 
-/* A url given with store = sqlite is refused rather than ignored: it says
- * the operator meant PostgreSQL, and a daemon that started on a fresh local
- * SQLite file instead would look like lost data. */
 const char *config_check(const struct config *config, char *error, size_t error_size) {
     if (check_together(config, error, error_size)) return error;
     if (check_cors_origins(config->http_cors_origins, error, error_size)) return error;
+    return config_check_offline(config, error, error_size);
+}
+
+/* A url given with store = sqlite is refused rather than ignored: it says
+ * the operator meant PostgreSQL, and a daemon that started on a fresh local
+ * SQLite file instead would look like lost data. */
+const char *config_check_offline(const struct config *config, char *error, size_t error_size) {
     if (config->store_kind == CONFIG_STORE_POSTGRESQL && config->postgresql_url[0] == '\0') {
         snprintf(error, error_size, "store = postgresql needs postgresql_url (postgresql://USER@HOST/DATABASE)");
         return error;

@@ -141,6 +141,10 @@ int config_known(const char *key);
  * loopback unless protected_mode = no), before the store is opened.  Call once the file and the flags are applied; returns NULL
  * or a message naming the keys. */
 const char *config_check(const struct config *config, char *error, size_t error_size);
+/* What an offline mode (--test-rules, --replay, --restore,
+ * --reset-admin-token) needs checked: the store's settings and the node's
+ * name, not the listeners', which it never opens. */
+const char *config_check_offline(const struct config *config, char *error, size_t error_size);
 
 /* Writes the list of settings, their flags, defaults and help to out. */
 void config_print_help(void *file);

@@ -237,3 +237,23 @@ def test_a_test_clock_is_said_at_start():
         assert 'level=warn msg="test clock on: time stands still until DEBUG.CLOCK moves it' in d.log(), d.log()
     with Daemon(test_clock=False) as d:
         assert d.client().call("PING") == "PONG" and "test clock on" not in d.log(), d.log()
+
+
+def test_offline_modes_are_not_refused_for_their_listeners_settings():
+    """--reset-admin-token and --test-rules open no listener: auth = no on 0.0.0.0 (refused for a daemon by the
+    protected mode) was refused for them too."""
+    scratch = tempfile.mkdtemp(prefix="redress-start-")
+    try:
+        d = Daemon()
+        d.start()
+        assert d.client().call("PING") == "PONG"
+        assert d.stop() == 0
+        p = run("--data", d.data, "--auth", "no", "--bind", "0.0.0.0", "--reset-admin-token")
+        assert p.returncode == 0, p.stderr
+        rules = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "rules")
+        p = run("--auth", "no", "--bind", "0.0.0.0", "--test-rules", rules)
+        assert p.returncode == 0, p.stderr
+        # a daemon with the same settings is still refused
+        refused_before_the_store("auth = no on 0.0.0.0", "--auth", "no", "--bind", "0.0.0.0")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
