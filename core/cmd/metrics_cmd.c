@@ -220,11 +220,15 @@ static void store_lines(struct evbuffer *out) {
     header(out, "redress_store_commit_failures_total", "counter", "Batches whose COMMIT failed.");
     evbuffer_add_printf(out, "redress_store_commit_failures_total %lld\n", stats->commit_failures);
     header(out, "redress_store_writes_refused_total", "counter",
-           "Writes refused before they began because the database is corrupt.");
+           "Writes refused before they began: the database is corrupt, or was replaced under the daemon.");
     evbuffer_add_printf(out, "redress_store_writes_refused_total %lld\n", stats->writes_refused);
     header(out, "redress_store_database_corrupt", "gauge",
            "1 once the database is known to be corrupt: every write is refused until a restore.");
     evbuffer_add_printf(out, "redress_store_database_corrupt %d\n", store_is_corrupt());
+    header(out, "redress_store_database_replaced", "gauge",
+           "1 once DATA/redress.db no longer names the file opened (a restore or removal under the daemon): "
+           "every write is refused until a restart.");
+    evbuffer_add_printf(out, "redress_store_database_replaced %d\n", store_is_replaced());
     header(out, "redress_store_integrity_check", "gauge",
            "The full check of the database after start: 1 for its state now (INFO's integrity_check).");
     for (int s = 0; store_integrity_state_name(s); s++)

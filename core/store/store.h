@@ -228,7 +228,7 @@ uint64_t store_debug_sync_pending(void);   /* commits whose fsync is still to co
 struct store_stats {
     long long syncs_off_loop;    /* commits whose WAL fsync the sync thread did */
     long long commits, commit_failures, batch_writes_total, largest_batch;
-    long long writes_refused;    /* writes refused before they began: the database is corrupt */
+    long long writes_refused;    /* writes refused before they began: the database is corrupt or replaced */
     long long commit_ms_total;   /* real milliseconds spent in COMMIT */
     struct histogram commit_seconds;  /* each COMMIT (its fsync included), histogram_seconds */
     struct histogram batch_writes;    /* write commands per committed batch, histogram_sizes */

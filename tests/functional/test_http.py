@@ -1264,3 +1264,8 @@ def test_a_database_replaced_under_the_daemon_is_not_ready_before_any_write():
         assert status == 503 and body == {"store": "replaced: writes refused", "rules": "loaded"}, (status, body)
         assert d.get("/healthz")[0] == 200
         assert "replaced" in open_case(c, subject="after the restore")
+        text = d.get("/metrics", token=d.token)[2]
+        promtool_check(text)
+        assert metric(text, "redress_store_database_replaced") == 1
+        assert metric(text, "redress_store_writes_refused_total") == 1
+        assert metric(text, "redress_store_database_corrupt") == 0
