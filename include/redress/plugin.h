@@ -33,7 +33,7 @@
  * the callback it was given to returns, a struct redress_refund_job until it
  * is reported; `self` until shutdown returns (or init returns -1).  A host
  * call with one that is over is refused -- the reply goes nowhere, a
- * function with a status returns -1, a pointer NULL -- and logged naming the
+ * function with a status returns -1, call_agent "" -- and logged naming the
  * plugin; it never reaches another call.  Refusing such misuse is not a
  * version change.
  *
