@@ -307,12 +307,17 @@ install: all
 	# installed last; a folder that no longer matches them (a file edited or
 	# removed, or installed before the checksums were kept) is left alone, and
 	# the shipped set goes to rules.dist beside it, to compare and merge.  An
-	# untouched set is replaced (and rules.dist, from an earlier upgrade, goes).
+	# untouched set is replaced whole (a file the new release no longer ships
+	# goes: the loader reads every *.lua), and rules.dist from an earlier
+	# upgrade goes.  A file added to the folder is a local change too.
 	@set -e; share=$(DESTDIR)$(PREFIX)/share/redress; target=$$share/rules; \
-	if [ -d $$share/rules ] && ! (cd $$share/rules && sha256sum --quiet --strict -c ../rules.sha256) >/dev/null 2>&1; then \
+	if [ -d $$share/rules ] && { ! (cd $$share/rules && sha256sum --quiet --strict -c ../rules.sha256) >/dev/null 2>&1 || \
+	    [ "$$(cd $$share/rules && find . -type f | sed 's|^\./||' | LC_ALL=C sort)" != \
+	      "$$(sed 's/^[0-9a-f]*  //' $$share/rules.sha256 | LC_ALL=C sort)" ]; }; then \
 	    target=$$share/rules.dist; \
 	fi; \
 	rm -rf $$share/rules.dist; \
+	if [ $$target = $$share/rules ]; then rm -rf $$target; fi; \
 	install -d $$target/tests; \
 	install -m 644 rules/*.lua rules/README.md $$target/; \
 	install -m 644 rules/tests/* $$target/tests/; \
@@ -329,10 +334,14 @@ install: all
 	# A config for the installed layout, read by default; an operator's
 	# edited one is never overwritten.
 	install -d $(DESTDIR)$(SYSCONFDIR)/redress
-	sed -e 's|^rules = .*|rules = $(PREFIX)/share/redress/rules|' -e 's|^data = .*|data = /var/lib/redress|' \
-	    examples/config/redress.conf > $(BUILD)/redress.conf.installed
-	test -e $(DESTDIR)$(SYSCONFDIR)/redress/redress.conf || \
-	    install -m 644 $(BUILD)/redress.conf.installed $(DESTDIR)$(SYSCONFDIR)/redress/redress.conf
+	# (Written beside its place, not in $(BUILD): two installs at once into
+	# different DESTDIRs must not share a file.)
+	@set -e; conf=$(DESTDIR)$(SYSCONFDIR)/redress/redress.conf; \
+	if [ ! -e $$conf ]; then \
+	    sed -e 's|^rules = .*|rules = $(PREFIX)/share/redress/rules|' -e 's|^data = .*|data = /var/lib/redress|' \
+	        examples/config/redress.conf > $$conf.new; \
+	    chmod 644 $$conf.new; mv $$conf.new $$conf; \
+	fi
 
 clean:
 	rm -rf build tests/clients/node_modules

@@ -230,6 +230,37 @@ def test_make_install_keeps_an_operators_rule_edits_and_puts_the_config_in_etc_f
         shutil.rmtree(stage, ignore_errors=True)
 
 
+def test_make_install_replaces_an_untouched_rule_set_whole_and_an_added_file_is_a_local_change():
+    """A rule file an earlier release shipped and this one dropped stayed in an untouched set (the loader
+    reads every *.lua, so it kept deciding); a file the operator added was not seen as a local change."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    stage = tempfile.mkdtemp(prefix="redress-install-")
+    try:
+        assert run("make", "-s", "install", "PREFIX=/opt/r", "DESTDIR=" + stage, cwd=root).returncode == 0
+        share = os.path.join(stage, "opt/r/share/redress")
+        rules = os.path.join(share, "rules")
+        # as if an earlier release had shipped 05_old.lua: in the folder and in its checksums
+        with open(os.path.join(rules, "05_old.lua"), "w") as f:
+            f.write("-- dropped since\n")
+        digest = run("sha256sum", "05_old.lua", cwd=rules).stdout
+        with open(os.path.join(share, "rules.sha256"), "a") as f:
+            f.write(digest)
+        again = run("make", "-s", "install", "PREFIX=/opt/r", "DESTDIR=" + stage, cwd=root)
+        assert again.returncode == 0 and "local changes" not in again.stdout + again.stderr, again.stdout + again.stderr
+        assert not os.path.exists(os.path.join(rules, "05_old.lua"))
+        with open(os.path.join(share, "rules.sha256")) as f:
+            assert "05_old.lua" not in f.read()
+        # a file the operator added, not in the checksums: a local change, kept
+        with open(os.path.join(rules, "07_local.lua"), "w") as f:
+            f.write("-- ours\n")
+        upgrade = run("make", "-s", "install", "PREFIX=/opt/r", "DESTDIR=" + stage, cwd=root)
+        assert "has local changes" in upgrade.stdout + upgrade.stderr, upgrade.stdout + upgrade.stderr
+        assert os.path.isfile(os.path.join(rules, "07_local.lua"))
+        assert os.path.isfile(os.path.join(share, "rules.dist/50_refund.lua"))
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
 def test_make_run_takes_a_port_and_more_flags():
     """`make run PORT=N DATA=dir ARGS="..."`: the quick start's daemon on another port and data directory,
     with other flags.  (`-o all`: the test runs the binary under test, never a rebuild of it.)"""
