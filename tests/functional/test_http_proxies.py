@@ -47,6 +47,15 @@ def test_clients_behind_a_trusted_proxy_are_throttled_separately():
         assert re.search(r'msg="failed bearer token" source=198\.51\.100\.7 via=127\.0\.0\.1 ', d.log()), d.log()
 
 
+def test_dashboard_logins_behind_a_trusted_proxy_are_throttled_per_client():
+    with HttpDaemon(config="http_trusted_proxies = 127.0.0.1\n") as d:
+        for _ in range(3):
+            assert d.post("/api/session", {"token": BAD}, headers={"X-Forwarded-For": "198.51.100.7"})[0] == 401
+        assert d.post("/api/session", {"token": d.token}, headers={"X-Forwarded-For": "198.51.100.7"})[0] == 429
+        assert d.post("/api/session", {"token": d.token}, headers={"X-Forwarded-For": "198.51.100.8"})[0] == 200
+        assert re.search(r'msg="dashboard login" agent=admin source=198\.51\.100\.8 via=127\.0\.0\.1', d.log()), d.log()
+
+
 def test_monitor_shows_the_forwarded_client():
     with HttpDaemon(config="http_trusted_proxies = 127.0.0.0/8\n") as d:
         watcher = d.client(timeout=5)
