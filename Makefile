@@ -366,7 +366,7 @@ FUZZ_BINS    := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 FUZZ_CFLAGS   = -std=c11 -Wall -Wextra -Werror -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Itests/fuzz -Icore -Iinclude
 fuzz_sources_proto       := core/net/proto.c
-fuzz_sources_config      := core/lib/config.c core/lib/money.c
+fuzz_sources_config      := core/lib/config.c core/lib/money.c core/lib/proxies.c
 fuzz_sources_timeparse   := core/lib/timeparse.c
 fuzz_sources_money       := core/lib/money.c
 fuzz_sources_tzif        := core/lib/calendar.c core/lib/timeparse.c

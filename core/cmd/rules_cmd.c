@@ -46,7 +46,7 @@ void rules_info_command(struct request *request) {
         reply_bulk_integer(out, info.reloads);
         return;
     }
-    reply_map(out, 10 + HOOK_COUNT);
+    reply_map(out, 11 + HOOK_COUNT);
     reply_bulk_string(out, "loaded");
     reply_bulk_string(out, "yes");
     reply_bulk_string(out, "version");
@@ -69,6 +69,12 @@ void rules_info_command(struct request *request) {
     rules_staged(staged, sizeof staged, NULL, 0);
     reply_bulk_string(out, "staged");   /* RULES.STAGE's version, or none */
     reply_bulk_string(out, staged);
+    /* Whether the live set is a RULES.PROMOTE recorded in DATA/rules.promoted
+     * (what reloads and restarts read): its folder, or no. */
+    int promoted;
+    const char *folder = tick_rules_folder(&promoted);
+    reply_bulk_string(out, "promoted");
+    reply_bulk_string(out, promoted ? folder : "no");
     for (int h = 0; h < HOOK_COUNT; h++) {
         char text[COUNTERS_TEXT_MAX];
         const struct rules_hook_counters *c = &info.counters[h];

@@ -154,12 +154,15 @@ static http_monitor_feed *monitor_feed;
 void http_set_monitor(http_monitor_feed *feed) { monitor_feed = feed; }
 
 /* MONITOR shows what RESP connections run and what requests run here
- * alike, from their peer: an operator watching the daemon sees it all. */
+ * alike, from their peer: an operator watching the daemon sees it all.
+ * Behind a trusted proxy the source is the client it forwarded for (its
+ * port is not known: 0). */
 static void tell_monitors(struct http_exchange *exchange, int argc, char **argv, size_t *argvlen) {
     struct evhttp_connection *connection = evhttp_request_get_connection(exchange->request);
     char *host = NULL;
     ev_uint16_t port = 0;
-    if (connection) evhttp_connection_get_peer(connection, &host, &port);
+    if (exchange->client[0]) host = exchange->client;
+    else if (connection) evhttp_connection_get_peer(connection, &host, &port);
     monitor_feed(host ? host : "?", port, argc, argv, argvlen);
 }
 

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "domain/call.h"
+#include "lib/proxies.h"
 
 #define HTTP_AGENT_BYTES 72     /* an agent name (64) and its NUL */
 #define HTTP_QUEUES_BYTES 1024  /* an agent's queues, comma-separated */
@@ -28,6 +29,9 @@ struct http_exchange {
     int auth_on;                  /* the daemon's auth setting */
     struct caller who;            /* the agent (agent NULL with auth = no) */
     char agent[HTTP_AGENT_BYTES];
+    /* The client a trusted proxy forwarded the request for (http.c, from
+     * X-Forwarded-For: lib/proxies.h); "" = the peer is the client. */
+    char client[PROXIES_ADDRESS_MAX];
     char queues[HTTP_QUEUES_BYTES];
     int held;                     /* a command wrote, or read while a batch was open */
 };
@@ -44,7 +48,9 @@ extern struct http_counters http_counters;
 int http_command(struct http_exchange *exchange, struct evbuffer *reply, int argc, char **argv, size_t *argvlen);
 
 /* MONITOR: told of every command http_command runs, before it runs (as a
- * RESP connection tells its monitors), with the peer's host and port;
+ * RESP connection tells its monitors), with the peer's host and port (the
+ * forwarded client's address and port 0 -- not known -- behind a trusted
+ * proxy);
  * main.c wire() registers the RESP connections' monitors.  NULL: no one. */
 typedef void http_monitor_feed(const char *host, unsigned port, int argc, char **argv, const size_t *argvlen);
 void http_set_monitor(http_monitor_feed *feed);

@@ -12,7 +12,10 @@
  * Failed tokens count against the source address in the same table as
  * failed AUTHs (lib/shared.h): an address that owes a delay is answered
  * 429 with Retry-After and its token is not even looked at, so guessing
- * over HTTP pays no better than over RESP.
+ * over HTTP pays no better than over RESP.  Behind a reverse proxy listed
+ * in http_trusted_proxies the source is the client the proxy names in
+ * X-Forwarded-For (find_client): else every user behind it would share one
+ * address, and three wrong tokens from anyone would throttle them all.
  *
  * CORS is off unless http_cors_origins lists origins: a page of a listed
  * origin may read the answers and is granted its preflights (bearer
@@ -31,6 +34,7 @@
 #include "lib/authlimit.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/proxies.h"
 #include "lib/shared.h"
 #include "store/store.h"
 
@@ -73,6 +77,7 @@ static struct {
     long long refused_unlogged;
     int64_t refusals_logged_at;     /* monotonic ms */
     SSL_CTX *tls;   /* HTTPS when set */
+    struct proxies proxies;   /* http_trusted_proxies, read at listen */
 } http;
 
 int http_port(void) { return http.port; }
@@ -302,12 +307,39 @@ static void make_member(struct evhttp_connection *connection) {
     http.members++;
 }
 
-/* The key failed tokens count against: an IPv4 address, an IPv6 /64 (as
- * for AUTH: net/server.c). */
-static void source_of(struct evhttp_connection *connection, char *peer, size_t size) {
+/* The client of the request: the peer, or behind a trusted proxy the
+ * address X-Forwarded-For names (lib/proxies.h; every such header, joined
+ * in order, as RFC 9110 reads a repeated list header).  Into
+ * exchange->client when forwarded. */
+static void find_client(struct http_exchange *exchange, struct evhttp_connection *connection) {
+    exchange->client[0] = '\0';
+    if (http.proxies.count == 0) return;
     char *address = NULL;
     ev_uint16_t port = 0;
     evhttp_connection_get_peer(connection, &address, &port);
+    if (address == NULL || !proxies_trusted(&http.proxies, address)) return;
+    struct evbuffer *joined = evbuffer_new();
+    if (joined == NULL) return;
+    struct evkeyvalq *input = evhttp_request_get_input_headers(exchange->request);
+    for (struct evkeyval *header = TAILQ_FIRST(input); header; header = TAILQ_NEXT(header, next))
+        if (strcasecmp(header->key, "X-Forwarded-For") == 0)
+            evbuffer_add_printf(joined, "%s%s", evbuffer_get_length(joined) ? "," : "", header->value);
+    if (evbuffer_get_length(joined) > 0 && evbuffer_add(joined, "", 1) == 0) {
+        char client[PROXIES_ADDRESS_MAX];
+        if (proxies_client(&http.proxies, address, (const char *)evbuffer_pullup(joined, -1), client, sizeof client))
+            snprintf(exchange->client, sizeof exchange->client, "%s", client);
+    }
+    evbuffer_free(joined);
+}
+
+/* The key failed tokens count against: the client's IPv4 address, an
+ * IPv6 /64 (as for AUTH: net/server.c). */
+static void source_of(const struct http_exchange *exchange, struct evhttp_connection *connection, char *peer,
+                      size_t size) {
+    char *address = NULL;
+    ev_uint16_t port = 0;
+    if (exchange->client[0]) address = (char *)exchange->client;
+    else evhttp_connection_get_peer(connection, &address, &port);
     struct in6_addr in6;
     if (address && inet_pton(AF_INET6, address, &in6) == 1) {
         char text[INET6_ADDRSTRLEN];
@@ -322,6 +354,17 @@ static void source_of(struct evhttp_connection *connection, char *peer, size_t s
     } else {
         snprintf(peer, size, "%s", address ? address : "?");
     }
+}
+
+/* " via=PROXY" when a trusted proxy forwarded the request, for the log. */
+static const char *via_proxy(const struct http_exchange *exchange, char *text, size_t size) {
+    text[0] = '\0';
+    struct evhttp_connection *connection = evhttp_request_get_connection(exchange->request);
+    char *address = NULL;
+    ev_uint16_t port = 0;
+    if (exchange->client[0] && connection) evhttp_connection_get_peer(connection, &address, &port);
+    if (address) snprintf(text, size, " via=%s", address);
+    return text;
 }
 
 /* The source address owes a delay after failed tokens: 429 with
@@ -356,8 +399,9 @@ static int check_token(struct http_exchange *exchange, const char *token, const 
             http_counters.auth_failures++;
             long long failures = shared_auth_failed(peer, now, &next);
             nodes_auth_failed(peer);   /* the other nodes count it too */
-            log_warn("failed bearer token", "source=%s source_failures=%lld delay_ms=%lld", peer, failures,
-                     (long long)(next - now));
+            char via[80];
+            log_warn("failed bearer token", "source=%s%s source_failures=%lld delay_ms=%lld", peer,
+                     via_proxy(exchange, via, sizeof via), failures, (long long)(next - now));
             evhttp_add_header(evhttp_request_get_output_headers(exchange->request), "WWW-Authenticate",
                               "Bearer realm=\"redress\", error=\"invalid_token\"");
         }
@@ -442,7 +486,7 @@ static int authenticate(struct http_exchange *exchange, struct evhttp_connection
     *session = NULL;
     if (!http.config->auth) return 0;
     char peer[AUTHLIMIT_KEY_MAX];
-    source_of(connection, peer, sizeof peer);
+    source_of(exchange, connection, peer, sizeof peer);
     int64_t now = clock_monotonic_ms();
     if (throttled(exchange, peer, now)) return -1;
     struct evkeyvalq *input = evhttp_request_get_input_headers(exchange->request);
@@ -493,7 +537,7 @@ static void set_cookie(struct evhttp_request *request, const char *id, long long
  * failures count against the address like wrong bearer tokens). */
 static void login(struct http_exchange *exchange, struct evhttp_connection *connection) {
     char peer[AUTHLIMIT_KEY_MAX];
-    source_of(connection, peer, sizeof peer);
+    source_of(exchange, connection, peer, sizeof peer);
     int64_t now = clock_monotonic_ms();
     if (throttled(exchange, peer, now)) return;
     const char *type = evhttp_find_header(evhttp_request_get_input_headers(exchange->request), "Content-Type");
@@ -521,7 +565,8 @@ static void login(struct http_exchange *exchange, struct evhttp_connection *conn
     }
     shared_auth_succeeded(peer, now);
     make_member(connection);
-    log_info("dashboard login", "agent=%s source=%s", exchange->agent, peer);
+    char via[80];
+    log_info("dashboard login", "agent=%s source=%s%s", exchange->agent, peer, via_proxy(exchange, via, sizeof via));
     set_cookie(exchange->request, session->id, http.config->http_session_seconds);
     http_answer(exchange, 200, session_json(exchange, session));
 }
@@ -598,6 +643,7 @@ static void serve_request(void *argument) {
     exchange.who.role = 0;
     exchange.who.queues = NULL;
     exchange.who.internal = 0;
+    exchange.client[0] = '\0';
     http_counters.requests++;
     struct evhttp_connection *connection = evhttp_request_get_connection(request);
     if (connection == NULL) {
@@ -607,6 +653,7 @@ static void serve_request(void *argument) {
         return;
     }
     if (refuse_ambiguous_headers(&exchange) != 0) return;
+    find_client(&exchange, connection);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(request);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (path == NULL || path[0] != '/') {
@@ -711,6 +758,11 @@ int http_listen(struct event_base *base, const struct config *config) {
     http.config = config;
     api_configure(config->rules[0] != '\0');
     if (config->http_port[0] == '\0') return 0;
+    char why[256];
+    if (proxies_parse(config->http_trusted_proxies, &http.proxies, why, sizeof why) != 0) {
+        log_error("bad http_trusted_proxies", "error=\"%s\"", why);   /* config_check refused it first */
+        return -1;
+    }
     char *end;
     long port = strtol(config->http_port, &end, 10);
     if (*end != '\0' || port < 0 || port > 65535) {

@@ -6,6 +6,7 @@
  */
 #include "lib/config.h"
 #include "lib/money.h"
+#include "lib/proxies.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -165,6 +166,7 @@ static const struct setting settings[] = {
     STRING_SETTING(http_tls_cert, "", "PEM certificate (chain) of the HTTP port: HTTPS, TLS 1.2 at least (with http_tls_key)"),
     STRING_SETTING(http_tls_key, "", "PEM private key of http_tls_cert"),
     STRING_SETTING(http_cors_origins, "", "origins (https://host[:port]) whose pages may call the API with a bearer token, comma-separated (\"\" = none)"),
+    STRING_SETTING(http_trusted_proxies, "", "reverse proxies (addresses or ADDRESS/BITS, comma-separated) whose X-Forwarded-For names the HTTP client (\"\" = none trusted)"),
     CHECKED_SETTING(tls_port, "", check_port_or_off, "RESP over TLS port on bind (\"\" = off; 0 picks a free one and logs it), with tls_cert and tls_key"),
     STRING_SETTING(tls_cert, "", "PEM certificate (chain) of tls_port, TLS 1.2 at least"),
     STRING_SETTING(tls_key, "", "PEM private key of tls_cert"),
@@ -498,6 +500,8 @@ static const char *check_cors_origins(const char *list, char *error, size_t erro
 const char *config_check(const struct config *config, char *error, size_t error_size) {
     if (check_together(config, error, error_size)) return error;
     if (check_cors_origins(config->http_cors_origins, error, error_size)) return error;
+    struct proxies proxies;
+    if (proxies_parse(config->http_trusted_proxies, &proxies, error, error_size) != 0) return error;
     return config_check_offline(config, error, error_size);
 }
 

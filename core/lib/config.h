@@ -97,6 +97,7 @@ struct config {
     char http_tls_cert[1024];       /* PEM certificate chain: HTTPS when set (with the key) */
     char http_tls_key[1024];        /* PEM private key */
     char http_cors_origins[1024];   /* CORS allow-list, exact origins, comma-separated; "" = no CORS */
+    char http_trusted_proxies[1024]; /* proxies whose X-Forwarded-For is read (lib/proxies.h); "" = none */
     /* RESP over TLS (net/tls.c): a second port on `bind`, off unless tls_port is set. */
     char tls_port[8];               /* "" = off; "0" = pick a free port and log it */
     char tls_cert[1024];            /* PEM certificate chain */

@@ -225,3 +225,45 @@ def test_a_promotion_that_cannot_be_recorded_is_refused_and_changes_nothing():
     finally:
         shutil.rmtree(configured)
         shutil.rmtree(promoted)
+
+
+def promoted_field(c):
+    return as_map(c.call("RULES.INFO"))["promoted"]
+
+
+def test_rules_info_says_whether_the_live_set_is_a_recorded_promotion_and_its_folder():
+    """RULES.INFO's directory named the live folder but not why: a set promoted (and loaded again at every start
+    from DATA/rules.promoted) looked like a configured one."""
+    configured, promoted = copy_shipped(), copy_shipped("promoted change")
+    try:
+        with Daemon(rules=configured) as d:
+            c = d.client()
+            assert promoted_field(c) == "no"
+            c.call("RULES.STAGE", promoted)
+            assert promoted_field(c) == "no"                     # staged is not live
+            c.call("RULES.PROMOTE")
+            assert promoted_field(c) == promoted
+            d.restart()                                          # loaded from the record
+            c = d.client()
+            assert promoted_field(c) == promoted
+            # The promoted folder does not load at start: the configured one is live, not a promotion.
+            path = os.path.join(promoted, "40_sla.lua")
+            good = open(path).read()
+            with open(path, "a") as f:
+                f.write("\nfunction sla(case\n")
+            d.restart()
+            c = d.client()
+            assert os.path.exists(record_path(d)) and promoted_field(c) == "no"
+            with open(path, "w") as f:
+                f.write(good)
+            d.restart()
+            c = d.client()
+            assert promoted_field(c) == promoted
+            # Promoting the configured folder goes back to it: not a promotion any more.
+            promote(c, configured)
+            assert promoted_field(c) == "no"
+            d.restart()
+            assert promoted_field(d.client()) == "no"
+    finally:
+        shutil.rmtree(configured)
+        shutil.rmtree(promoted)
