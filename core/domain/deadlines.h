@@ -71,6 +71,10 @@ int deadlines_closed(struct call *call, int64_t case_id);
  * follow-up survey timer and the customer notices held by quiet hours too;
  * the staff notifications held go to into_id, fired there as planned. */
 int deadlines_merged(struct call *call, int64_t case_id, int64_t into_id);
+/* The case's customer erased: the customer notices held by quiet hours
+ * end (their text goes with the erase), each with a deadline_cancelled
+ * event; the staff's held notifications stay.  Before case_erase_personal. */
+int deadlines_erased(struct call *call, int64_t case_id);
 
 /* escalation.c: runs the escalate hook for an event on a case -- warning,
  * breach (kind = the deadline), complaint, legal_threat, reopen, manual
