@@ -12,9 +12,9 @@
  * warning or breach fires exactly once, across crashes too.
  *
  * In memory there is only a heap of {next firing instant, clock id}
- * (timerheap.h, domain/clocks.c), rebuilt from the rows at start and after a
- * failed commit, changed by a command only once its batch commits: the rows
- * are the truth, and every popped entry is checked against its row.
+ * (timerheap.h, domain/clocks.c), loaded from the rows at start and put
+ * back as it was after a failed commit, changed by a command only once its
+ * batch commits: the rows are the truth, and every popped entry is checked against its row.
  * deadlines.c keeps the clocks, escalation.c fires them and applies the
  * escalate hook.
  */
