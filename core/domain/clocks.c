@@ -1,6 +1,7 @@
 /* clocks.c -- the timer heap of a case's clocks (see clocks.h): loaded from
- * the running rows, changed by commands only when their batch commits,
- * rebuilt from the rows when a batch fails.
+ * the running rows, changed by commands only when their batch commits; when
+ * a batch fails, what it took out of the heap is put back (a rebuild from
+ * the rows only when that record could not be kept).
  *
  * Owns the heap and the changes waiting for the commit.  Never changes the
  * heap inside a command (only through store_after_command callbacks), never
@@ -28,6 +29,39 @@ static struct heap_change *pending;
 static size_t pending_count, pending_capacity;
 static unsigned take_serial;        /* the last firing's serial (never 0) */
 
+/* What the open batch did to the heap directly, in order, so that a failed
+ * batch puts the heap back as it was without reading the rows (a rebuild
+ * read every running row on the loop for each failed batch: on a full disk,
+ * one rebuild per failed write, about 0.13 s a million).  had: the clock was
+ * filed at `due` before (0: it was not there).  serial: the firing that took
+ * it (0: filed by clocks_heap_add_due), so clocks_put_back drops its entry.
+ * Deferred changes need no record: a failed batch drops them unapplied.
+ * stale: a record could not be kept (out of memory): a failed batch then
+ * rebuilds from the rows. */
+struct heap_undo { int64_t id, due; int had; unsigned serial; };
+static struct heap_undo *undo;
+static size_t undo_count, undo_capacity;
+static int undo_stale;
+/* Failed batches since the last commit, and the heap entries they put
+ * back: logged once, when a batch commits again (a full disk fails every
+ * batch; a line per batch was hundreds a second). */
+static long long failed_batches, entries_put_back;
+
+static void remember(int64_t id, int had, int64_t due, unsigned serial) {
+    if (undo_stale) return;
+    if (undo_count == undo_capacity) {
+        size_t capacity = undo_capacity ? undo_capacity * 2 : PENDING_FIRST_CAPACITY;
+        struct heap_undo *grown = realloc(undo, capacity * sizeof *grown);
+        if (grown == NULL) {
+            undo_stale = 1;
+            return;
+        }
+        undo = grown;
+        undo_capacity = capacity;
+    }
+    undo[undo_count++] = (struct heap_undo){.id = id, .due = due, .had = had, .serial = serial};
+}
+
 static void log_not_armed(int64_t id) {
     log_error("deadline not armed: out of memory (armed again at the next start)", "deadline=%lld", (long long)id);
 }
@@ -35,23 +69,29 @@ static void log_not_armed(int64_t id) {
 /* The running clocks are read through the table, not an index (schema 29
  * dropped the one by state: two entries per CASE.OPEN for this reader
  * alone); ended clocks are passed over, about 0.13 s a million. */
-int clocks_heap_load(void) {
+static int heap_reload(long long *count) {
     static const char sql[] = "SELECT id, warned, warn_at, due_at FROM deadlines WHERE state = 'running'";
     struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return -1;
     timerheap_free(&heap);
     timerheap_init(&heap);
     int rc;
-    long long count = 0;
+    *count = 0;
     while ((rc = store_step(statement)) == STORE_ROW) {
         int64_t fire = store_column_int(statement, 1) ? store_column_int64(statement, 3)
                                                         : store_column_int64(statement, 2);
         if (timerheap_set(&heap, store_column_int64(statement, 0), fire) != 0) break;
-        count++;
+        (*count)++;
     }
     store_reset(statement);
-    log_info("deadlines armed", "running=%lld", count);
     return rc == STORE_DONE ? 0 : -1;
+}
+
+int clocks_heap_load(void) {
+    long long count;
+    int rc = heap_reload(&count);
+    log_info("deadlines armed", "running=%lld", count);
+    return rc;
 }
 
 /* A walk of the running rows each slice (no index by due instant: schema
@@ -64,11 +104,19 @@ int clocks_heap_add_due(int64_t now) {
     if (statement == NULL) return -1;
     store_bind_int64(statement, 1, now);
     int rc;
-    while ((rc = store_step(statement)) == STORE_ROW)
-        if (timerheap_set(&heap, store_column_int64(statement, 0), store_column_int64(statement, 1)) != 0) {
-            log_not_armed(store_column_int64(statement, 0));
+    while ((rc = store_step(statement)) == STORE_ROW) {
+        int64_t id = store_column_int64(statement, 0), filed = 0;
+        /* Inside a batch that armed clocks the rows it reads may be that
+         * batch's: a failure takes them off the heap again. */
+        if (rebuild_registered) {
+            int had = timerheap_contains(&heap, id, &filed);
+            remember(id, had, filed, 0);
+        }
+        if (timerheap_set(&heap, id, store_column_int64(statement, 1)) != 0) {
+            log_not_armed(id);
             break;
         }
+    }
     store_reset(statement);
     return rc == STORE_DONE ? 0 : -1;
 }
@@ -122,14 +170,40 @@ void clocks_heap_free(void) {
     free(pending);
     pending = NULL;
     pending_count = pending_capacity = 0;
+    free(undo);
+    undo = NULL;
+    undo_count = undo_capacity = 0;
+    undo_stale = 0;
 }
 
 /* A batch that took clocks and then failed to commit leaves the heap
- * without them: rebuild it from the rows. */
+ * without them: put back what it took (newest first), or rebuild from the
+ * rows when the record is incomplete.  A commit ends the record, and
+ * names the failed batches before it, if any, in one line. */
 static void after_batch(void *argument, int committed) {
     (void)argument;
     rebuild_registered = 0;
-    if (!committed && clocks_heap_load() != 0) log_error("deadline heap could not be rebuilt", NULL);
+    if (committed) {
+        if (failed_batches > 0)
+            log_info("deadline heap put back after failed batches", "batches=%lld entries=%lld", failed_batches,
+                     entries_put_back);
+        failed_batches = entries_put_back = 0;
+    } else {
+        failed_batches++;
+        if (undo_stale) {
+            long long count;
+            if (heap_reload(&count) != 0) log_error("deadline heap could not be rebuilt", NULL);
+            else log_info("deadline heap rebuilt after a failed batch", "running=%lld", count);
+        } else {
+            for (size_t i = undo_count; i-- > 0;) {
+                if (!undo[i].had) timerheap_remove(&heap, undo[i].id);
+                else if (timerheap_set(&heap, undo[i].id, undo[i].due) != 0) log_not_armed(undo[i].id);
+            }
+            entries_put_back += (long long)undo_count;
+        }
+    }
+    undo_count = 0;
+    undo_stale = 0;
 }
 
 int clocks_touch_batch(struct call *call) {
@@ -205,17 +279,22 @@ int clocks_next_due(int64_t now, struct clock_due *due) {
         if (in_heap) timerheap_remove(&heap, id);
         *due = (struct clock_due){.id = id, .due = at, .pending = best, .serial = take_clock(id),
                                   .heap_due = in_heap ? filed : 0};
+        if (in_heap) remember(id, 1, filed, due->serial);
         return 1;
     }
     struct timer_entry entry;
     if (top == NULL || top->due > now || timerheap_pop(&heap, &entry) == 0) return 0;
     *due = (struct clock_due){.id = entry.id, .due = entry.due, .pending = 0, .serial = take_clock(entry.id),
                               .heap_due = entry.due};
+    remember(entry.id, 1, entry.due, due->serial);
     return 1;
 }
 
 void clocks_put_back(const struct clock_due *due) {
     for (size_t i = 0; i < pending_count; i++)
         if (pending[i].taken == due->serial) pending[i].taken = 0;
+    /* Given back at once: nothing of it for a failed batch to undo (the
+     * take was the last change to the heap). */
+    if (undo_count > 0 && undo[undo_count - 1].serial == due->serial) undo_count--;
     if (due->heap_due && timerheap_set(&heap, due->id, due->heap_due) != 0) log_not_armed(due->id);
 }

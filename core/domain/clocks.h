@@ -12,8 +12,9 @@
  * changes of the open batch's finished commands count too, as the rows they
  * point at are visible to the batch) and gives one back when its command
  * did not run (clocks_put_back); a batch that fails after taking entries
- * rebuilds the heap from the rows (clocks_touch_batch).  Firing a stale
- * entry is harmless: the row decides.
+ * puts them back as they were (clocks_touch_batch; a rebuild from the rows
+ * only when memory ran out for that record).  Firing a stale entry is
+ * harmless: the row decides.
  */
 #ifndef REDRESS_CLOCKS_H
 #define REDRESS_CLOCKS_H
@@ -39,8 +40,8 @@ int clocks_end(struct call *call, int64_t case_id, const char *kind_a, const cha
 /* Cancels the case's automation `timer` if it is armed (no event). */
 int clocks_cancel_automation(struct call *call, int64_t case_id, const char *timer);
 
-/* Loads every running clock into the heap (at start, and after a failed
- * batch).  0, or -1 on a store error. */
+/* Loads every running clock into the heap (at start).  0, or -1 on a
+ * store error. */
 int clocks_heap_load(void);
 /* Files the running clocks due by `now` as their rows say (between
  * commands): on a store other nodes share, the clocks they armed or
@@ -55,7 +56,7 @@ int clocks_heap_check(struct call *call, char *out, size_t size);
  * (out of memory) with the failure in the call. */
 int clocks_heap_set(struct call *call, int64_t id, int64_t due);
 int clocks_heap_remove(struct call *call, int64_t id);
-/* Registers the rebuild of the heap should this batch fail (once per
+/* Registers the undo of this batch's takes should it fail (once per
  * batch).  0, or -1 (out of memory) with the failure in the call. */
 int clocks_touch_batch(struct call *call);
 /* What is due next: a heap entry, or a change still waiting for the

@@ -13,6 +13,7 @@
 
 #include "domain/attachments.h"
 #include "domain/case.h"
+#include "domain/deadlines.h"
 #include "domain/refunds.h"
 #include "domain/search.h"
 #include "lib/clock.h"
@@ -156,10 +157,12 @@ int customers_get(struct call *call, int64_t id, struct customer_view *view,
 }
 
 /* One case's personal data erased: its texts out of the search index
- * first, then the case, its events, its refunds and its attachments (the
- * files once the erase is on disk). */
+ * first, the customer notices held for it ended (their text is erased),
+ * then the case, its events, its refunds and its attachments (the files
+ * once the erase is on disk). */
 static int erase_case(struct call *call, int64_t case_id, int64_t customer_id) {
-    return search_forget_case(call, case_id) != 0 || case_erase_personal(call, case_id, customer_id) != 0 ||
+    return search_forget_case(call, case_id) != 0 || deadlines_erased(call, case_id) != 0 ||
+                   case_erase_personal(call, case_id, customer_id) != 0 ||
                    refunds_erase_personal(call, case_id) != 0 || attachments_erase_case(call, case_id) != 0
                ? -1
                : 0;

@@ -343,6 +343,50 @@ int deadlines_merged(struct call *call, int64_t case_id, int64_t into_id) {
     return deadlines_closed(call, case_id);
 }
 
+/* The customer's notices held by quiet hours end with the erase of their
+ * text: the clock would otherwise fire with its payload gone, as an empty
+ * staff notification.  Ended as a merge ends them (deadline_cancelled);
+ * the staff's held notifications stay.  Pages of CLOCKS_PER_CASE_MAX: a
+ * case may hold a notice for every night it moved. */
+int deadlines_erased(struct call *call, int64_t case_id) {
+    static const char select_sql[] =
+        "SELECT id FROM deadlines WHERE case_id = ?1 AND kind = 'notify' AND ended_at IS NULL AND state = 'running'"
+        " AND substr(coalesce(payload, ''), 1, ?3) = ?2 ORDER BY id LIMIT ?4";
+    static const char update_sql[] =
+        "UPDATE deadlines SET state = 'cancelled', ended_at = ?2, running_since = NULL, warn_at = NULL,"
+        " due_at = NULL WHERE id = ?1";
+    for (;;) {
+        struct store_stmt *statement = store_statement(select_sql);
+        if (statement) {
+            store_bind_int64(statement, 1, case_id);
+            store_bind_text(statement, 2, NOTICES_HELD_PREFIX, -1, STORE_STATIC);
+            store_bind_int(statement, 3, (int)strlen(NOTICES_HELD_PREFIX));
+            store_bind_int(statement, 4, CLOCKS_PER_CASE_MAX);
+        }
+        int64_t ids[CLOCKS_PER_CASE_MAX];
+        int count = 0, found = 0;
+        while (count < CLOCKS_PER_CASE_MAX && (found = call_row(call, statement)) > 0)
+            ids[count++] = store_column_int64(statement, 0);
+        if (found < 0) return -1;
+        if (found > 0) store_reset(statement);
+        for (int i = 0; i < count; i++) {
+            struct store_stmt *update = store_statement(update_sql);
+            if (update) {
+                store_bind_int64(update, 1, ids[i]);
+                store_bind_int64(update, 2, clock_now());
+            }
+            if (call_step(call, update) != 0) return -1;
+            struct detail detail = DETAIL_INIT;
+            detail_add_string(&detail, "deadline", deadline_kind_name(DEADLINE_NOTIFY));
+            detail_add_string(&detail, "state", deadline_state_name(DEADLINE_CANCELLED));
+            if (add_event(call, case_id, "deadline_cancelled", &detail) != 0 || clocks_touch_batch(call) != 0 ||
+                clocks_heap_remove(call, ids[i]) != 0)
+                return -1;
+        }
+        if (count < CLOCKS_PER_CASE_MAX) return 0;
+    }
+}
+
 /* Pauses every running clock: the segment's working time is added to used. */
 int deadlines_pause(struct call *call, int64_t case_id) {
     static const char select_sql[] =

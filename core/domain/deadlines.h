@@ -12,9 +12,9 @@
  * warning or breach fires exactly once, across crashes too.
  *
  * In memory there is only a heap of {next firing instant, clock id}
- * (timerheap.h, domain/clocks.c), rebuilt from the rows at start and after a
- * failed commit, changed by a command only once its batch commits: the rows
- * are the truth, and every popped entry is checked against its row.
+ * (timerheap.h, domain/clocks.c), loaded from the rows at start and put
+ * back as it was after a failed commit, changed by a command only once its
+ * batch commits: the rows are the truth, and every popped entry is checked against its row.
  * deadlines.c keeps the clocks, escalation.c fires them and applies the
  * escalate hook.
  */
@@ -71,6 +71,10 @@ int deadlines_closed(struct call *call, int64_t case_id);
  * follow-up survey timer and the customer notices held by quiet hours too;
  * the staff notifications held go to into_id, fired there as planned. */
 int deadlines_merged(struct call *call, int64_t case_id, int64_t into_id);
+/* The case's customer erased: the customer notices held by quiet hours
+ * end (their text goes with the erase), each with a deadline_cancelled
+ * event; the staff's held notifications stay.  Before case_erase_personal. */
+int deadlines_erased(struct call *call, int64_t case_id);
 
 /* escalation.c: runs the escalate hook for an event on a case -- warning,
  * breach (kind = the deadline), complaint, legal_threat, reopen, manual

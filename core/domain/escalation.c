@@ -436,7 +436,7 @@ int deadlines_fire_due_at_most(int limit, int *more) {
             log_error("deadline could not fire", "deadline=%lld error=\"-%s %s\"", (long long)entry.id,
                       call_status_code(call.status), call.message);
             /* Filed again: if the batch commits without this command, the
-             * clock still fires (a failed commit rebuilds the heap anyway). */
+             * clock still fires (a failed commit puts back what it took anyway). */
             clocks_put_back(&entry);
             break;
         }

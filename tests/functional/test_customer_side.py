@@ -876,6 +876,28 @@ def test_no_notice_goes_to_a_customer_once_erased():
         assert hook_calls(c, "customer_notice") == calls     # the rule set is not even asked
 
 
+def test_a_notice_held_by_quiet_hours_ends_with_the_erase_of_its_customer():
+    """A notice held for the morning is ended by CUSTOMER.ERASE (its text is erased with the rest): the
+    morning sends nothing, not even an empty notification, and the heap no longer holds its clock."""
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)                    # 22:13 in Beijing: the customers' quiet hours
+        night = open_case(c, customer="C-1", subject="wrong colour sent", order="O-1")
+        c.call("CASE.WAIT", night, "CUSTOMER", "which colour did you order?")
+        assert len(notices(c, night, "customer_notice_deferred")) == 1
+        morning = T0 + 9 * 3600 + 46 * 60 + 40              # 08:00:00 in Beijing
+        before = [e["kind"] for e in history(c, night)]
+        customer = as_map(c.call("CUSTOMER.GET", "C-1"))["id"]
+        assert c.call("CUSTOMER.ERASE", customer) == 1
+        assert c.call("DEBUG.MEMORY") == []
+        c.call("DEBUG.CLOCK", "SET", morning + 1)
+        trail = history(c, night)
+        assert not [e for e in trail if e["kind"] in ("notification", "customer_notice")], trail
+        assert [e["kind"] for e in trail] == before + ["deadline_cancelled", "customer_erased"], trail
+        assert "deadline=notify state=cancelled" in trail[-2]["detail"], trail
+        assert c.call("DEBUG.MEMORY") == []
+
+
 def everything_shown(c, *cids):
     """What a reader of these cases sees: CASE.GET, CASE.HISTORY and CASE.MESSAGES, as one text."""
     return "".join(repr(c.call("CASE.GET", i)) + repr(c.call("CASE.HISTORY", i)) + repr(c.call("CASE.MESSAGES", i))

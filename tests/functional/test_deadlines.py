@@ -336,3 +336,41 @@ def test_re_timing_after_a_reload_runs_in_slices():
                 assert deadline(other, cid, "first_response")["target"] == "600"
     finally:
         shutil.rmtree(rules)
+
+
+def memory_differences(c):
+    """DEBUG.MEMORY once no batch is open (a timer batch commits at the loop's next turn; a read held
+    behind a batch whose commit fails shares its error, and is asked again)."""
+    deadline_at = time.monotonic() + 10
+    while True:
+        differences = c.call("DEBUG.MEMORY")
+        if not (isinstance(differences, RespError) and (differences.code == "BADSTATE" or "store" in differences
+                                                         or "database" in differences)):
+            return differences
+        assert time.monotonic() < deadline_at, differences
+
+
+def test_failed_batches_put_the_heap_back_without_reading_every_clock():
+    """A failed batch (a full disk fails every one) puts back the clocks it took out of the heap, without
+    reloading every running clock from the rows on the loop, and the failures are logged once, with a
+    count, when a batch commits again."""
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        cases = [open_case(c, subject="充电器冒烟了 %d" % i) for i in range(20)]   # P1: warned at 675 s
+        assert d.log().count("deadlines armed") == 1        # at start
+        assert c.call("DEBUG.STORE", "FAIL-COMMITS", 4) == "OK"
+        for i in range(3):                                  # each arms clocks in a batch that fails
+            assert isinstance(open_case(c, subject="lost %d" % i), RespError)
+        c.call("DEBUG.CLOCK", "ADVANCE", 675)               # the warnings fire in a batch that fails
+        assert memory_differences(c) == []
+        assert not any("deadline_warning" in kinds(c, cid) for cid in cases)
+        c.call("DEBUG.CLOCK", "ADVANCE", 1)                 # what failed to fire fires now, and commits
+        for cid in cases:
+            assert kinds(c, cid).count("deadline_warning") == 1, cid
+        assert memory_differences(c) == []
+        line = d.wait_log("deadline heap put back after failed batches")
+        assert d.log().count("deadlines armed") == 1, d.log()[-3000:]
+        put_back = [x for x in d.log().splitlines() if "deadline heap put back after failed batches" in x]
+        assert len(put_back) == 1 and "batches=4" in put_back[0] and "entries=20" in put_back[0], put_back
+        assert line
