@@ -2,7 +2,8 @@
 restore into it) refuses writes and backups instead of acknowledging writes nobody will read; the last
 backup's outcome is in INFO ("# Backup") and METRICS, a failure after the reply included; unnamed
 backups in one second get names of their own; `redressd --restore` puts a backup in place offline, the old
-database's WAL set aside, and refuses a running daemon's directory or a copy that does not check out."""
+database's WAL set aside in a folder of its own (two restores in one second included), refuses a running
+daemon's directory or a copy that does not check out, and puts back what it moved when a move fails."""
 import os
 import re
 import shutil
