@@ -15,7 +15,8 @@
  * all of it; on the loop that is that long without a reply.  The thread
  * checks the copy (PRAGMA quick_check: a copy is only "written" once it
  * reads back whole), syncs it, renames it and syncs the directory; the
- * loop's steps meanwhile only look whether it is done.
+ * loop's steps meanwhile only look whether it is done.  A stop (the daemon
+ * ending) interrupts the check, and a copy is never named once it came.
  */
 #include "store/backup.h"
 #include "store/internal.h"
@@ -59,13 +60,20 @@ static void release_source(struct store_backup *backup) {
 
 static void release(struct store_backup *backup, int remove_part) {
     if (backup->finishing) {
-        /* Stopping mid-check: the check is interrupted; the thread ends. */
-        atomic_store(&backup->stop, 1);
+        /* Stopping mid-check: the check is interrupted; the thread ends.
+         * stop is set under the lock the thread names the copy under, so
+         * from here on it never installs it; an interrupt that SQLite
+         * drops (one that comes before the statement starts is cleared)
+         * is caught by the progress handler, which reads stop. */
         pthread_mutex_lock(&backup->check_lock);
+        atomic_store(&backup->stop, 1);
         if (backup->check) sqlite3_interrupt(backup->check);
         pthread_mutex_unlock(&backup->check_lock);
         pthread_join(backup->finisher, NULL);
         backup->finishing = 0;
+        /* Named just before the stop came: the caller has logged the
+         * backup abandoned, so no file is left that looks written. */
+        if (remove_part && atomic_load(&backup->done) && backup->outcome == 0) unlink(backup->path);
     }
     if (backup->copy) sqlite3_backup_finish(backup->copy);
     if (backup->destination) sqlite3_close(backup->destination);
@@ -84,12 +92,21 @@ static int flush_file(const char *path) {
     return rc;
 }
 
+static int stopping(void *argument) {
+    struct store_backup *backup = argument;
+    return atomic_load(&backup->stop);
+}
+
 /* The copy read back whole: quick_check (every page, b-tree and record
  * format; not the indexes against their tables, as integrity_check would,
  * which costs several times more).  0, or -1 with why in error. */
 static int check_copy(struct store_backup *backup) {
     sqlite3 *check = NULL;
     int rc = sqlite3_open_v2(backup->part, &check, SQLITE_OPEN_READONLY, NULL);
+    /* Called at every jump of the check's program (its first comes before
+     * the b-tree walk, the walk itself sees sqlite3_interrupt): a stop
+     * that came before the statement started still ends it. */
+    if (check) sqlite3_progress_handler(check, 1, stopping, backup);
     pthread_mutex_lock(&backup->check_lock);
     backup->check = check;
     pthread_mutex_unlock(&backup->check_lock);
@@ -122,11 +139,19 @@ static void *finish_main(void *argument) {
                  strerror(errno));
         outcome = -1;
     }
+    /* Named only if no stop came (release sets stop under this lock): a
+     * backup the log calls abandoned is never installed. */
+    pthread_mutex_lock(&backup->check_lock);
+    if (outcome == 0 && atomic_load(&backup->stop)) {
+        snprintf(backup->error, sizeof backup->error, "backup %s: abandoned: stopping", backup->path);
+        outcome = -1;
+    }
     if (outcome == 0 && rename(backup->part, backup->path) != 0) {
         snprintf(backup->error, sizeof backup->error, "backup %s: cannot complete it: rename: %s", backup->path,
                  strerror(errno));
         outcome = -1;
     }
+    pthread_mutex_unlock(&backup->check_lock);
     if (outcome == 0) flush_directory_of(backup->path);
     backup->outcome = outcome;
     atomic_store(&backup->done, 1);

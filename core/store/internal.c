@@ -93,7 +93,13 @@ void store_set_aside_replaced(void) {
  * removal: the path now names another file, or none.  Acknowledging
  * writes into the old file would lose them all at the next start (and its
  * -wal, shared by name with the new file, would be replayed onto that one),
- * so from here on every write is refused and the log says what to do. */
+ * so from here on every write is refused and the log says what to do.
+ * Not seen: a copy written over the same inode (cp backup.db redress.db).
+ * In WAL mode commits do not move the header's change counter (it stays
+ * as it was through commits and checkpoints that grow the file), and the
+ * daemon's own checkpoints rewrite pages, the page count and the size, so
+ * no cheap look at the file tells such a copy from our own writes; the
+ * README says to stop the daemon for any restore. */
 int store_check_identity(void) {
     if (store_replaced) return -1;
     if (store_db == NULL || !opened_known) return 0;

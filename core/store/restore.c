@@ -4,7 +4,8 @@
  * Owns the restore's steps on the data directory's files: the copy's
  * checks (a SQLite file, quick_check, a schema this redressd reads or
  * migrates), the old database's files set aside (redress.db, its -wal and
- * -shm, search.db and its -wal and -shm, into DATA/replaced-UNIXTIME/: a
+ * -shm, search.db and its -wal and -shm, into a new DATA/replaced-UNIXTIME/
+ * (-2, -3 ... when it exists), put back if a step fails: a
  * -wal left beside the restored copy would be replayed onto it at the
  * start), and the copy installed as redress.db (written beside it, synced,
  * 0600, owned as the directory is, renamed).  The caller (main.c) holds
@@ -101,10 +102,52 @@ static void sync_directory(const char *path) {
     }
 }
 
+/* A folder for the old files that did not exist before: DATA/replaced-T,
+ * then -2, -3 ... as unnamed backups in one second get (two restores in one
+ * second, a script's retry or a wrong copy corrected at once, would else
+ * share one folder, and the second would rename the first's restored copy
+ * over the original it had set aside). */
+static int make_aside(const char *directory, char *aside, size_t aside_size, char *error, size_t error_size) {
+    long long now = (long long)clock_now();
+    for (int n = 1; n <= 1000; n++) {
+        if (n == 1) snprintf(aside, aside_size, "%s/replaced-%lld", directory, now);
+        else snprintf(aside, aside_size, "%s/replaced-%lld-%d", directory, now, n);
+        if (mkdir(aside, 0700) == 0) return 0;
+        if (errno != EEXIST) break;
+    }
+    snprintf(error, error_size, "cannot create %s: %s", aside, strerror(errno));
+    return -1;
+}
+
+/* The first count names of moved, set aside, put back where they were (a
+ * step that failed undone: the directory as it was).  0, or -1 with what
+ * is where appended to error. */
+static int put_back(const char *directory, const char *aside, const char *const *moved, const int *was_moved,
+                    size_t count, char *error, size_t error_size) {
+    int failed = 0;
+    char from[RESTORE_PATH_MAX * 2], to[RESTORE_PATH_MAX];
+    for (size_t i = count; i-- > 0;) {
+        if (!was_moved[i]) continue;
+        snprintf(from, sizeof from, "%s/%s", aside, moved[i]);
+        snprintf(to, sizeof to, "%s/%s", directory, moved[i]);
+        if (rename(from, to) != 0) failed = 1;
+    }
+    size_t used = strlen(error);
+    if (!failed) {
+        rmdir(aside);
+        snprintf(error + used, error_size - used, "; the directory is as it was");
+        return 0;
+    }
+    snprintf(error + used, error_size - used, "; could not put every file back: the old database's files still in %s "
+             "belong in %s (move them back before the next start)", aside, directory);
+    return -1;
+}
+
 int store_restore(const char *data, const char *file, char *report, size_t report_size, char *error,
                   size_t error_size) {
     static const char *const moved[] = {"redress.db", "redress.db-wal", "redress.db-shm",
                                         "search.db", "search.db-wal", "search.db-shm"};
+    enum { MOVED = sizeof moved / sizeof moved[0] };
     char directory[PATH_MAX], copy[PATH_MAX], aside[RESTORE_PATH_MAX], part[RESTORE_PATH_MAX];
     char from[RESTORE_PATH_MAX], to[RESTORE_PATH_MAX * 2];
     struct stat status;
@@ -121,29 +164,29 @@ int store_restore(const char *data, const char *file, char *report, size_t repor
     snprintf(part, sizeof part, "%s/redress.db.restoring", directory);
     unlink(part);
     if (copy_file(copy, part, &status, error, error_size) != 0) return -1;
-    snprintf(aside, sizeof aside, "%s/replaced-%lld", directory, (long long)clock_now());
-    if (mkdir(aside, 0700) != 0 && errno != EEXIST) {
-        snprintf(error, error_size, "cannot create %s: %s", aside, strerror(errno));
+    if (make_aside(directory, aside, sizeof aside, error, error_size) != 0) {
         unlink(part);
         return -1;
     }
-    int set_aside = 0;
-    for (size_t i = 0; i < sizeof moved / sizeof moved[0]; i++) {
+    int set_aside = 0, was_moved[MOVED] = {0};
+    for (size_t i = 0; i < MOVED; i++) {
         snprintf(from, sizeof from, "%s/%s", directory, moved[i]);
         snprintf(to, sizeof to, "%s/%s", aside, moved[i]);
         if (rename(from, to) == 0) {
+            was_moved[i] = 1;
             set_aside++;
         } else if (errno != ENOENT) {
-            snprintf(error, error_size, "cannot move %s to %s: %s (what was moved is in %s; put it back, or "
-                     "move the rest by hand)", from, aside, strerror(errno), aside);
+            snprintf(error, error_size, "cannot move %s to %s: %s", from, aside, strerror(errno));
             unlink(part);
+            put_back(directory, aside, moved, was_moved, i, error, error_size);
             return -1;
         }
     }
     snprintf(to, sizeof to, "%s/redress.db", directory);
     if (rename(part, to) != 0) {
-        snprintf(error, error_size, "cannot rename %s to %s: %s (the old files are in %s)", part, to,
-                 strerror(errno), aside);
+        snprintf(error, error_size, "cannot rename %s to %s: %s", part, to, strerror(errno));
+        unlink(part);
+        put_back(directory, aside, moved, was_moved, MOVED, error, error_size);
         return -1;
     }
     sync_directory(aside);

@@ -2,12 +2,15 @@
 restore into it) refuses writes and backups instead of acknowledging writes nobody will read; the last
 backup's outcome is in INFO ("# Backup") and METRICS, a failure after the reply included; unnamed
 backups in one second get names of their own; `redressd --restore` puts a backup in place offline, the old
-database's WAL set aside, and refuses a running daemon's directory or a copy that does not check out."""
+database's WAL set aside in a folder of its own (two restores in one second included), refuses a running
+daemon's directory or a copy that does not check out, and puts back what it moved when a move fails."""
 import os
 import re
 import shutil
 import sqlite3
 import subprocess
+import time
+import unittest
 
 from harness import REDRESSD, Daemon, as_map, info, only_on, open_case
 
@@ -177,3 +180,90 @@ def test_a_copy_that_does_not_read_back_whole_is_not_reported_written():
         assert not os.path.exists(path) and not os.path.exists(part)
         fields = info(c, "backup")
         assert fields["backup_last_status"] == "failed" and "quick_check" in fields["backup_last_error"], fields
+
+
+@only_on("sqlite", reason="--restore installs an ADMIN.BACKUP SQLite file")
+def test_two_restores_in_one_second_each_set_the_old_files_aside_in_a_folder_of_their_own():
+    with Daemon() as d:
+        c = d.client()
+        for i in range(3):
+            open_case(c, subject="kept %d" % i)
+        backup = c.call("ADMIN.BACKUP", "three")
+        wait_written(d, 1)
+        for i in range(7):
+            open_case(c, subject="later %d" % i)
+        assert d.stop() == 0
+
+        def restore():
+            return subprocess.run([REDRESSD, "--data", d.data, "--restore", backup], capture_output=True, text=True,
+                                  timeout=60)
+        # The folder names hold the real second (an offline run has no test clock): every second the runs
+        # may take already has its folder, as a run a moment before this one would have left it.
+        first_second = int(time.time())
+        for second in range(first_second, first_second + 60):
+            os.mkdir(os.path.join(d.data, "replaced-%d" % second))
+            with open(os.path.join(d.data, "replaced-%d" % second, "redress.db"), "w") as f:
+                f.write("an earlier restore's set-aside database")
+        first, second = restore(), restore()
+        assert first.returncode == 0 and second.returncode == 0, (first, second)
+        folders = [re.search(r"the old database's files are in (\S+)", run.stdout).group(1)
+                   for run in (first, second)]
+        assert folders[0] != folders[1], folders
+        # Folders of their own: -2 (or -3 for the second run in the same second), none of those there before.
+        assert all(re.search(r"/replaced-\d+-[23]$", folder) for folder in folders), folders
+
+        def cases(path):
+            db = sqlite3.connect(path)
+            try:
+                return db.execute("SELECT count(*) FROM cases").fetchone()[0]
+            finally:
+                db.close()
+        # The original (10 cases) in the first run's folder, the first restored copy in the second's.
+        assert cases(os.path.join(folders[0], "redress.db")) == 10
+        assert cases(os.path.join(folders[1], "redress.db")) == 3
+        for second in range(first_second, first_second + 60):
+            with open(os.path.join(d.data, "replaced-%d" % second, "redress.db")) as f:
+                assert f.read() == "an earlier restore's set-aside database"
+
+
+def can_make_immutable(path):
+    """chattr +i (root on a file system that has it): a rename of the file then fails with EPERM."""
+    try:
+        return subprocess.run(["chattr", "+i", path], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+@only_on("sqlite", reason="--restore installs an ADMIN.BACKUP SQLite file")
+def test_a_restore_whose_set_aside_fails_part_way_puts_the_moved_files_back():
+    with Daemon() as d:
+        c = d.client()
+        kept = open_case(c, subject="kettle")
+        backup = c.call("ADMIN.BACKUP", "bk")
+        wait_written(d, 1)
+        later = open_case(c, subject="toaster")
+        d.kill()                                            # the WAL stays beside the database
+        database = os.path.join(d.data, "redress.db")
+        search = os.path.join(d.data, "search.db")
+        assert os.path.exists(database + "-wal") and os.path.exists(search)
+        before = {name: os.stat(os.path.join(d.data, name)).st_ino for name in os.listdir(d.data)
+                  if name.startswith(("redress.db", "search.db"))}
+        if not can_make_immutable(search):
+            raise unittest.SkipTest("chattr +i is not available here (not root, or the file system has no such flag)")
+        try:
+            # redress.db and its -wal and -shm are moved aside before search.db, whose move then fails.
+            refused = subprocess.run([REDRESSD, "--data", d.data, "--restore", backup], capture_output=True,
+                                     text=True, timeout=60)
+        finally:
+            subprocess.run(["chattr", "-i", search])
+        assert refused.returncode == 1 and "cannot move" in refused.stderr, refused
+        assert "the directory is as it was" in refused.stderr, refused.stderr
+        after = {name: os.stat(os.path.join(d.data, name)).st_ino for name in os.listdir(d.data)
+                 if name.startswith(("redress.db", "search.db"))}
+        assert after == before, (before, after)
+        assert not any(n.startswith("replaced-") for n in os.listdir(d.data)), os.listdir(d.data)
+        d.log_lines = []
+        d.start()
+        c = d.client()
+        assert as_map(c.call("CASE.GET", later))["subject"] == "toaster"
+        assert as_map(c.call("CASE.GET", kept))["subject"] == "kettle"
