@@ -307,37 +307,44 @@ int clocks_hold_automation(struct call *call, int64_t id) {
 
 int deadlines_tasks_done(struct call *call, int64_t case_id) {
     static const char select_sql[] =
-        "SELECT id, kind, target FROM deadlines WHERE case_id = ?1 AND ended_at IS NULL AND state = 'paused'"
+        "SELECT id, kind FROM deadlines WHERE case_id = ?1 AND ended_at IS NULL AND state = 'paused'"
         " AND kind LIKE 'automation:%'";
     static const char update_sql[] =
-        "UPDATE deadlines SET state = 'running', running_since = ?2, warn_at = ?3, due_at = ?3, warned = 1"
-        " WHERE id = ?1";
+        "UPDATE deadlines SET state = 'running', target = ?4, running_since = ?2, warn_at = ?3, due_at = ?3,"
+        " warned = 1 WHERE id = ?1";
     struct store_stmt *statement = store_statement(select_sql);
     if (statement) store_bind_int64(statement, 1, case_id);
-    struct { int64_t id, target; char kind[DEADLINE_KIND_MAX + 1]; } held[CLOCKS_PER_CASE_MAX];
+    struct { int64_t id; char kind[DEADLINE_KIND_MAX + 1]; } held[CLOCKS_PER_CASE_MAX];
     int count = 0, found = 0;
     while (count < CLOCKS_PER_CASE_MAX && (found = call_row(call, statement)) > 0) {
         held[count].id = store_column_int64(statement, 0);
         snprintf(held[count].kind, sizeof held[count].kind, "%s", (const char *)store_column_text(statement, 1));
-        held[count].target = store_column_int64(statement, 2);
         count++;
     }
     if (found < 0) return -1;
     if (statement) store_reset(statement);
     int64_t now = clock_now();
     for (int i = 0; i < count; i++) {
-        /* The whole delay again: the customer's silence is counted from when
-         * the work the tasks did was done, not from before it. */
-        int64_t due = now + held[i].target;
+        /* The whole delay again, as the rule set now sets it (arm_automation):
+         * the customer's silence is counted from when the work the tasks did
+         * was done, not from before it.  A timer it no longer sets ends. */
+        const char *timer = held[i].kind + strlen(DEADLINE_AUTOMATION_PREFIX);
+        long long delay = rules_automation_delay(timer);
+        if (delay <= 0) {
+            if (clocks_end(call, case_id, held[i].kind, NULL, DEADLINE_CANCELLED, NULL, 0) != 0) return -1;
+            continue;
+        }
+        int64_t due = now + delay;
         struct store_stmt *update = store_statement(update_sql);
         if (update) {
             store_bind_int64(update, 1, held[i].id);
             store_bind_int64(update, 2, now);
             store_bind_int64(update, 3, due);
+            store_bind_int64(update, 4, delay);
         }
         if (call_step(call, update) != 0) return -1;
         struct detail detail = DETAIL_INIT;
-        detail_add_string(&detail, "timer", held[i].kind + strlen(DEADLINE_AUTOMATION_PREFIX));
+        detail_add_string(&detail, "timer", timer);
         detail_add_integer(&detail, "due_at", due);
         if (add_event(call, case_id, "automation_set", &detail) != 0 || clocks_touch_batch(call) != 0 ||
             clocks_heap_set(call, held[i].id, due) != 0)

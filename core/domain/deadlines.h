@@ -67,6 +67,7 @@ int deadlines_resume(struct call *call, int64_t case_id, int customer_answered);
 int deadlines_resolved(struct call *call, int64_t case_id);
 /* The case's last open task has finished: its automation timers whose close
  * the tasks held (clocks_hold_automation) run again, each its whole delay
+ * (as the rule set now sets it; a timer it no longer sets is cancelled)
  * from now, with an automation_set event.  0, or -1 with the failure in the
  * call. */
 int deadlines_tasks_done(struct call *call, int64_t case_id);

@@ -1,6 +1,8 @@
 """Tasks across departments: CASE.TASK / CASE.TASKS, a case blocked while its tasks are open, the
 finish event on the case, the task's own clocks, access of the two departments, internal cases."""
 
+import os
+
 from harness import Daemon, RespError, RuleFolder, as_map, login
 
 T0 = 1795167000   # Thursday 2026-11-19, 17:30 in Shanghai
@@ -281,6 +283,23 @@ def test_an_automation_close_held_by_tasks_comes_back_when_the_last_one_finishes
         assert got["state"] == "closed" and got["resolution_code"] == "auto_closed", got
         ran = history(admin, case, "automation")
         assert len(ran) == 2 and "action=close" in ran[1]["detail"], ran
+
+
+def test_a_held_automation_close_comes_back_with_the_delay_the_rules_set_then():
+    with RuleFolder(RULES, AUTOMATIONS) as rules, Daemon(rules=rules) as d:
+        admin = d.client()
+        admin.call("DEBUG.CLOCK", "SET", T0)
+        case = admin.call("CASE.OPEN", "customer", "C-1", "subject", "charged twice")
+        task = admin.call("CASE.TASK", case, "finance", "check the payment", "DUE", 10 * DAY)
+        assert admin.call("CASE.WAIT", case, "CUSTOMER") == "OK"
+        admin.call("DEBUG.CLOCK", "ADVANCE", DAY)
+        with open(os.path.join(rules, "10_rules.lua"), "w") as f:
+            f.write(AUTOMATIONS.replace("pending_too_long = 86400", "pending_too_long = 3 * 86400"))
+        assert isinstance(admin.call("RULES.RELOAD"), str)
+        assert admin.call("CASE.RESOLVE", task, "done") == "OK"
+        got = as_map(admin.call("CASE.GET", case))
+        assert got["deadline:automation:pending_too_long"].startswith(
+            "state=running calendar=always target=259200 due_at=%d " % (T0 + 4 * DAY)), got
 
 
 def test_a_customer_answer_ends_an_automation_close_held_by_tasks():
