@@ -3,8 +3,10 @@
  * automation timers, notifications held back by quiet hours, and the
  * actions the rule set decides for an event (priority, level, transfer,
  * notify, a missed deadline's default outcome).  A timer's or an outcome's
- * resolution is held by open tasks as CASE.RESOLVE is (tasks_check_resolve),
- * and a task it resolves tells its case (tasks_finished).
+ * resolution is held by open tasks as CASE.RESOLVE is (tasks_check_resolve):
+ * a held automation close parks its timer until the last task finishes
+ * (clocks_hold_automation), a held outcome is not applied; and a task it
+ * resolves tells its case (tasks_finished).
  *
  * Owns firing: each due clock in its own savepoint, its row marked in the
  * same savepoint as its effects, so it fires once, across crashes too.

@@ -4,7 +4,9 @@
  * it, with its "opened" and "internal" events), so its clocks, assignment,
  * history and access follow the same rules; its case learns of it by
  * events ("task_opened", "task_finished"), never by a write to the case
- * row; nothing is half-written: every step runs in the command's savepoint.
+ * row -- and its last open task finishing restarts the automation timers
+ * its tasks held, through the deadlines module (deadlines_tasks_done);
+ * nothing is half-written: every step runs in the command's savepoint.
  */
 #include "domain/tasks.h"
 #include "domain/assignment.h"
