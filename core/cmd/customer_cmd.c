@@ -126,7 +126,10 @@ void customer_link_command(struct request *request) {
  * 1 MiB had a 4 MiB export cut the connection), and building it holds the
  * loop for milliseconds, whatever the customer.  A page passes it by its
  * last row at most, and that row is under half of output_limit (a longer
- * one is refused by name), so a page stays under three quarters of it. */
+ * one is refused by name), so a page stays under three quarters of it.  A
+ * page of groups (attachments: an event's) passes it by its last group,
+ * which is held to those three quarters too (one that cannot be is
+ * refused by name), and ends only between groups. */
 #define EXPORT_REPLY_MOST ((size_t)4 << 20)
 #define EXPORT_PAGE_DEFAULT 1000
 #define EXPORT_PAGE_MAX 1000
@@ -138,14 +141,16 @@ struct export_cut {
     size_t budget;   /* stop once the rows passed this many bytes... */
     int group;       /* ...but not inside a run of equal values of this column (-1: none) */
     size_t row_most; /* a row over this many bytes ends the page before it */
+    size_t page_most; /* a group that would take the page over this many bytes ends it before the group */
 };
 
 static struct export_cut export_cut(int group) {
     long long limit = commands_output_limit();
-    struct export_cut cut = {EXPORT_REPLY_MOST, group, SIZE_MAX};
+    struct export_cut cut = {EXPORT_REPLY_MOST, group, SIZE_MAX, SIZE_MAX};
     if (limit > 0) {
         if ((unsigned long long)limit / 4 < EXPORT_REPLY_MOST) cut.budget = (size_t)limit / 4;
         cut.row_most = (size_t)limit / 2;
+        cut.page_most = cut.budget + cut.row_most;   /* at most three quarters of output_limit */
     }
     return cut;
 }
@@ -161,38 +166,63 @@ static size_t row_bytes(struct store_stmt *statement, int columns) {
 
 /* Each row of the statement (bound) as a field/value array of its columns
  * into out, until `cut` ends the page: *over then says more rows were left,
- * and *too_long (when the first row is over cut->row_most; 0 otherwise) is
- * that row's key column, or -1 without one.  The count, or -1 after a
- * store error. */
+ * and *too_long (when the first row, or a row of the page's first group,
+ * does not fit: over cut->row_most, or its group over cut->page_most; 0
+ * otherwise) is that row's key column, or -1 without one.  With a group
+ * column, the page ends only between groups: a later group that does not
+ * fit is left whole for the next page, where it is the first.  The count,
+ * or -1 after a store error (or out of memory). */
 static long long rows_as_maps(struct store_stmt *statement, struct evbuffer *out, const struct export_cut *cut,
                               int key, int *over, long long *too_long) {
-    long long count = 0, last_group = 0;
+    long long count = 0, last_group = 0, group_rows = 0;
+    /* Grouped, the rows of the group being read wait here until it is whole. */
+    struct evbuffer *pending = cut->group >= 0 ? evbuffer_new() : NULL;
+    struct evbuffer *to = pending ? pending : out;
     int rc;
     *too_long = 0;
+    if (cut->group >= 0 && pending == NULL) {
+        store_reset(statement);
+        return -1;
+    }
     while ((rc = store_step(statement)) == STORE_ROW) {
         /* Known once a row is in: PostgreSQL's come with its answer. */
         int columns = store_column_count(statement);
         long long group = cut->group >= 0 ? store_column_int64(statement, cut->group) : 0;
         int same_group = cut->group >= 0 && count > 0 && group == last_group;
-        if (evbuffer_get_length(out) > cut->budget && !same_group) {
+        if (!same_group) {   /* the group before was read whole (ungrouped: each row is one) */
+            if (pending) evbuffer_add_buffer(out, pending);
+            group_rows = 0;
+        }
+        size_t used = evbuffer_get_length(out) + (pending ? evbuffer_get_length(pending) : 0);
+        if (used > cut->budget && !same_group) {
             *over = 1;
             break;
         }
-        if (row_bytes(statement, columns) > cut->row_most) {
+        size_t bytes = row_bytes(statement, columns);
+        if (bytes > cut->row_most || (same_group && (used >= cut->page_most || bytes > cut->page_most - used))) {
             *over = 1;
-            if (count == 0) *too_long = key >= 0 ? store_column_int64(statement, key) : -1;
+            if (count == group_rows) *too_long = key >= 0 ? store_column_int64(statement, key) : -1;
+            else if (pending) {   /* not the page's first group: the next page starts with it */
+                evbuffer_drain(pending, evbuffer_get_length(pending));
+                count -= group_rows;
+            }
             break;
         }
-        reply_map(out, columns);
+        reply_map(to, columns);
         for (int c = 0; c < columns; c++) {
-            reply_bulk_string(out, store_column_name(statement, c));
+            reply_bulk_string(to, store_column_name(statement, c));
             const char *value = (const char *)store_column_text(statement, c);
-            reply_bulk(out, value ? value : "", value ? (size_t)store_column_bytes(statement, c) : 0);
+            reply_bulk(to, value ? value : "", value ? (size_t)store_column_bytes(statement, c) : 0);
         }
         last_group = group;
         count++;
+        group_rows++;
     }
     store_reset(statement);
+    if (pending) {
+        evbuffer_add_buffer(out, pending);   /* the last group, read whole (or nothing) */
+        evbuffer_free(pending);
+    }
     return rc == STORE_DONE || rc == STORE_ROW ? count : -1;
 }
 
@@ -341,11 +371,15 @@ static void export_section(struct request *request, int64_t id, int section, int
         }
         count = rows_as_maps(statement, rows, &cut, export_key[section], &over, &too_long);
     }
-    if (count >= 0 && too_long) {
+    if (count >= 0 && too_long && export_group[section] >= 0) {
+        /* A page holds an event's files whole, or none of them. */
+        request_error(request, "LIMIT", "the %s of event %lld do not fit one page (a row under %zu bytes, half of"
+                      " output_limit, all under %zu): no reply can hold them (a larger output_limit can)",
+                      export_names[section], too_long, cut.row_most, cut.page_most);
+    } else if (count >= 0 && too_long) {
         /* Sent, it would pass output_limit and cut the connection. */
         char key[48] = "";
-        if (too_long > 0) snprintf(key, sizeof key, " (%s %lld)", export_group[section] >= 0 ? "event" : "id",
-                                     too_long);
+        if (too_long > 0) snprintf(key, sizeof key, " (id %lld)", too_long);
         request_error(request, "LIMIT", "the next row of section %s%s is over %zu bytes, half of output_limit: no"
                       " reply can hold it (a larger output_limit can)", export_names[section], key, cut.row_most);
     } else if (count >= 0) {

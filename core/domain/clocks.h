@@ -39,6 +39,11 @@ int clocks_end(struct call *call, int64_t case_id, const char *kind_a, const cha
                enum deadline_state final, const char *event_kind, int64_t met_by_event);
 /* Cancels the case's automation `timer` if it is armed (no event). */
 int clocks_cancel_automation(struct call *call, int64_t case_id, const char *timer);
+/* Parks the automation clock `id` that just fired and whose close open
+ * tasks held: paused, its whole target left, until the case's last open
+ * task finishes (deadlines_tasks_done) or the case moves on (whatever
+ * cancels the timer cancels it).  0, or -1 with the failure in the call. */
+int clocks_hold_automation(struct call *call, int64_t id);
 
 /* Loads every running clock into the heap (at start).  0, or -1 on a
  * store error. */

@@ -12,6 +12,10 @@
  *    `paused` has none of them and used < target; met / breached /
  *    cancelled are final (a breached clock met late keeps `breached` and gets
  *    ended_at: deadline_state_after_end);
+ *  - an automation timer is `paused` only while open tasks hold the close
+ *    it decided (clocks_hold_automation), with its whole target left; the
+ *    case's last task finishing starts it again (deadlines_tasks_done), and
+ *    nothing else resumes it;
  *  - an SLA clock has no payload, unless it was given by hand (a task's
  *    DUE: PAYLOAD_GIVEN), which no reload or new priority re-times;
  *  - every running clock whose row is committed is in the heap at
@@ -291,6 +295,64 @@ int clocks_cancel_automation(struct call *call, int64_t case_id, const char *tim
     return clocks_end(call, case_id, kind, NULL, DEADLINE_CANCELLED, NULL, 0);
 }
 
+int clocks_hold_automation(struct call *call, int64_t id) {
+    /* Not in the heap: firing took its entry, and only running rows go back. */
+    static const char sql[] =
+        "UPDATE deadlines SET state = 'paused', used = 0, running_since = NULL, warn_at = NULL, due_at = NULL,"
+        " ended_at = NULL WHERE id = ?1";
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, id);
+    return call_step(call, statement);
+}
+
+int deadlines_tasks_done(struct call *call, int64_t case_id) {
+    static const char select_sql[] =
+        "SELECT id, kind FROM deadlines WHERE case_id = ?1 AND ended_at IS NULL AND state = 'paused'"
+        " AND kind LIKE 'automation:%'";
+    static const char update_sql[] =
+        "UPDATE deadlines SET state = 'running', target = ?4, running_since = ?2, warn_at = ?3, due_at = ?3,"
+        " warned = 1 WHERE id = ?1";
+    struct store_stmt *statement = store_statement(select_sql);
+    if (statement) store_bind_int64(statement, 1, case_id);
+    struct { int64_t id; char kind[DEADLINE_KIND_MAX + 1]; } held[CLOCKS_PER_CASE_MAX];
+    int count = 0, found = 0;
+    while (count < CLOCKS_PER_CASE_MAX && (found = call_row(call, statement)) > 0) {
+        held[count].id = store_column_int64(statement, 0);
+        snprintf(held[count].kind, sizeof held[count].kind, "%s", (const char *)store_column_text(statement, 1));
+        count++;
+    }
+    if (found < 0) return -1;
+    if (statement) store_reset(statement);
+    int64_t now = clock_now();
+    for (int i = 0; i < count; i++) {
+        /* The whole delay again, as the rule set now sets it (arm_automation):
+         * the customer's silence is counted from when the work the tasks did
+         * was done, not from before it.  A timer it no longer sets ends. */
+        const char *timer = held[i].kind + strlen(DEADLINE_AUTOMATION_PREFIX);
+        long long delay = rules_automation_delay(timer);
+        if (delay <= 0) {
+            if (clocks_end(call, case_id, held[i].kind, NULL, DEADLINE_CANCELLED, NULL, 0) != 0) return -1;
+            continue;
+        }
+        int64_t due = now + delay;
+        struct store_stmt *update = store_statement(update_sql);
+        if (update) {
+            store_bind_int64(update, 1, held[i].id);
+            store_bind_int64(update, 2, now);
+            store_bind_int64(update, 3, due);
+            store_bind_int64(update, 4, delay);
+        }
+        if (call_step(call, update) != 0) return -1;
+        struct detail detail = DETAIL_INIT;
+        detail_add_string(&detail, "timer", timer);
+        detail_add_integer(&detail, "due_at", due);
+        if (add_event(call, case_id, "automation_set", &detail) != 0 || clocks_touch_batch(call) != 0 ||
+            clocks_heap_set(call, held[i].id, due) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------- a case's lifecycle */
 
 int deadlines_replied(struct call *call, int64_t case_id, int64_t reply_event) {
@@ -481,7 +543,7 @@ static int next_response_plan(struct call *call, int64_t case_id, char *calendar
 int deadlines_resume(struct call *call, int64_t case_id, int customer_answered) {
     static const char select_sql[] =
         "SELECT id, kind, calendar, used, target, warned FROM deadlines WHERE case_id = ?1 AND ended_at IS NULL"
-        " AND state = 'paused'";
+        " AND state = 'paused' AND kind NOT LIKE 'automation:%'";   /* a timer held by tasks: cancelled below */
     static const char update_sql[] =
         "UPDATE deadlines SET state = 'running', running_since = ?2, warn_at = ?3, due_at = ?4 WHERE id = ?1";
     struct store_stmt *statement = store_statement(select_sql);

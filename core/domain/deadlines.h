@@ -65,6 +65,12 @@ int deadlines_pause(struct call *call, int64_t case_id);
  * hook's next_response for the case as it is now (no clock for 0). */
 int deadlines_resume(struct call *call, int64_t case_id, int customer_answered);
 int deadlines_resolved(struct call *call, int64_t case_id);
+/* The case's last open task has finished: its automation timers whose close
+ * the tasks held (clocks_hold_automation) run again, each its whole delay
+ * (as the rule set now sets it; a timer it no longer sets is cancelled)
+ * from now, with an automation_set event.  0, or -1 with the failure in the
+ * call. */
+int deadlines_tasks_done(struct call *call, int64_t case_id);
 int deadlines_reopened(struct call *call, int64_t case_id);
 int deadlines_closed(struct call *call, int64_t case_id);
 /* A duplicate merged into case into_id: its clocks end as at a close, its

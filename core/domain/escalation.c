@@ -3,8 +3,10 @@
  * automation timers, notifications held back by quiet hours, and the
  * actions the rule set decides for an event (priority, level, transfer,
  * notify, a missed deadline's default outcome).  A timer's or an outcome's
- * resolution is held by open tasks as CASE.RESOLVE is (tasks_check_resolve),
- * and a task it resolves tells its case (tasks_finished).
+ * resolution is held by open tasks as CASE.RESOLVE is (tasks_check_resolve):
+ * a held automation close parks its timer until the last task finishes
+ * (clocks_hold_automation), a held outcome is not applied; and a task it
+ * resolves tells its case (tasks_finished).
  *
  * Owns firing: each due clock in its own savepoint, its row marked in the
  * same savepoint as its effects, so it fires once, across crashes too.
@@ -172,7 +174,11 @@ static int escalate_row(struct call *call, struct case_row *row, const char *eve
     if (strcmp(priority, row->priority) != 0 && deadlines_retime(call, row) != 0) return -1;
     if (actions.notify[0] && notify(call, row, &actions, event) != 0) return -1;
     /* The default outcome of a missed deadline, when the rules give one --
-     * unless open tasks hold the case, as they hold CASE.RESOLVE. */
+     * unless open tasks hold the case, as they hold CASE.RESOLVE.  A held
+     * outcome is not applied later (unlike an automation's held close): a
+     * breach is a moment that has passed, not a silence that goes on, and
+     * the case it met is being worked -- its tasks' results are for an
+     * agent to act on.  The escalated event says so (outcome_held). */
     char held[CALL_MESSAGE_MAX];
     held[0] = '\0';   /* not an initialiser: no memset of the whole buffer per escalation */
     if (strcmp(event, "breach") == 0 &&
@@ -254,11 +260,14 @@ static int fire_automation(struct call *call, int64_t id, int64_t case_id, const
         return case_event(call, &row, "automation", &detail);
     }
     /* Open tasks hold a case from being resolved, by a timer as by an agent
-     * (CASE.RESOLVE): the close waits for them. */
+     * (CASE.RESOLVE): the close waits for them -- the timer is parked, and
+     * runs its whole delay again once the last of them finishes
+     * (deadlines_tasks_done, from tasks_finished). */
+    int held = 0;
     if (decision.action_kind == RULES_ACTION_CLOSE && lifecycle_can_move(row.state, CASE_RESOLVED)) {
-        int hold = tasks_hold(call, &row, decision.reason, sizeof decision.reason);
-        if (hold < 0) return -1;
-        if (hold) decision.action_kind = RULES_ACTION_NONE;
+        held = tasks_hold(call, &row, decision.reason, sizeof decision.reason);
+        if (held < 0) return -1;
+        if (held) decision.action_kind = RULES_ACTION_NONE;
     }
     /* An internal case (task, incident) has no customer to survey or remind. */
     if (case_is_internal(&row) && (decision.action_kind == RULES_ACTION_SURVEY ||
@@ -269,6 +278,7 @@ static int fire_automation(struct call *call, int64_t id, int64_t case_id, const
     detail_add_string(&detail, "action", action_names[decision.action_kind]);
     detail_add(&detail, "reason", decision.reason, shown(decision.reason, AUTOMATION_REASON_SHOWN));
     if (case_event(call, &row, "automation", &detail) != 0) return -1;
+    if (held && clocks_hold_automation(call, id) != 0) return -1;
     switch (decision.action_kind) {
     case RULES_ACTION_CLOSE:
         if (row.state == CASE_PENDING_CUSTOMER || row.state == CASE_PENDING_INTERNAL || row.state == CASE_OPEN) {

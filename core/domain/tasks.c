@@ -4,7 +4,9 @@
  * it, with its "opened" and "internal" events), so its clocks, assignment,
  * history and access follow the same rules; its case learns of it by
  * events ("task_opened", "task_finished"), never by a write to the case
- * row; nothing is half-written: every step runs in the command's savepoint.
+ * row -- and its last open task finishing restarts the automation timers
+ * its tasks held, through the deadlines module (deadlines_tasks_done);
+ * nothing is half-written: every step runs in the command's savepoint.
  */
 #include "domain/tasks.h"
 #include "domain/assignment.h"
@@ -154,6 +156,10 @@ int tasks_finished(struct call *call, const struct case_row *task, const char *c
     detail_add_string(&detail, "queue", task->queue);
     detail_add(&detail, "code", code, code_len);
     if (case_event(call, &parent, "task_finished", &detail) != 0) return -1;
+    /* The last one: an automation close the tasks held comes back. */
+    char ids[OPEN_TASKS_SHOWN];
+    long long open = open_tasks(call, parent.id, ids, sizeof ids);
+    if (open < 0 || (open == 0 && deadlines_tasks_done(call, parent.id) != 0)) return -1;
     if (!parent.assignee[0]) return 0;
     /* Its assignee is told, as escalations tell people: a notification. */
     struct detail notice = DETAIL_INIT;

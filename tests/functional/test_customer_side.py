@@ -1380,3 +1380,40 @@ def test_export_pages_keep_an_events_attachments_together_and_refuse_a_row_no_re
         assert isinstance(r, RespError) and r.code == "LIMIT" and "over 16384 bytes" in r, r
         assert c.call("PING") == "PONG"
         assert "output_limit_disconnects:0" in c.call("INFO")
+
+
+def test_export_pages_end_between_events_and_name_an_event_no_page_can_hold():
+    # output_limit = 1024: a page of ~256 bytes, rows under 512.  An event's second file, a row over 512, ended
+    # the page inside the event: [one, a.txt], and AFTER that event skipped the long one -- no error.  Now the
+    # page ends before that event, which is -LIMIT by its id; so is an event whose files pass a page together.
+    with Daemon(config="output_limit = 1024\n") as d:
+        c = d.client()
+        cid = open_case(c, customer="att@example.com", subject="x")
+        who = as_map(c.call("CUSTOMER.GET", "att@example.com"))["id"]
+        long_name = "b" * 120 + ".txt"
+        assert c.call("CASE.MESSAGE", cid, "one", "ATTACH", "one.txt", "text/plain", b"1") == cid
+        assert c.call("CASE.MESSAGE", cid, "two", "ATTACH", "a.txt", "text/plain", b"x",
+                      "ATTACH", long_name, "text/plain", b"y") == cid
+        assert c.call("CASE.MESSAGE", cid, "three", "ATTACH", "c.txt", "text/plain", b"3") == cid
+        many = []
+        for n in range(4):
+            many += ["ATTACH", "m%d.txt" % n, "text/plain", b"m"]
+        r = c.call("CASE.MESSAGE", cid, "four", *many)
+        assert r == cid, r
+        assert c.call("CASE.MESSAGE", cid, "five", "ATTACH", "e.txt", "text/plain", b"5") == cid
+        event = {name: store_value(d, "SELECT event_id FROM attachments WHERE name = '%s'" % name)
+                 for name in ("one.txt", "a.txt", "c.txt", "m0.txt", "e.txt")}
+
+        def page(after):
+            return c.call("CUSTOMER.EXPORT", who, "SECTION", "attachments", *(("AFTER", after) if after else ()))
+
+        assert [as_map(a)["name"] for a in page(0)] == ["one.txt"]
+        r = page(event["one.txt"])
+        assert isinstance(r, RespError) and r.code == "LIMIT", r
+        assert "attachments of event %d" % event["a.txt"] in r, r
+        assert [as_map(a)["name"] for a in page(event["a.txt"])] == ["c.txt"]
+        r = page(event["c.txt"])
+        assert isinstance(r, RespError) and r.code == "LIMIT" and "event %d" % event["m0.txt"] in r, r
+        assert [as_map(a)["name"] for a in page(event["m0.txt"])] == ["e.txt"]
+        assert page(event["e.txt"]) == []
+        assert c.call("PING") == "PONG"      # no page cut the connection (INFO itself is over 1024 bytes)

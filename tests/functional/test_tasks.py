@@ -1,6 +1,8 @@
 """Tasks across departments: CASE.TASK / CASE.TASKS, a case blocked while its tasks are open, the
 finish event on the case, the task's own clocks, access of the two departments, internal cases."""
 
+import os
+
 from harness import Daemon, RespError, RuleFolder, as_map, login
 
 T0 = 1795167000   # Thursday 2026-11-19, 17:30 in Shanghai
@@ -244,6 +246,80 @@ def test_an_automation_close_leaves_a_case_with_open_tasks_as_resolve_does():
         assert len(ran) == 1 and "action=none" in ran[0]["detail"], ran
         assert "open tasks: %d" % task in ran[0]["detail"], ran
         assert history(admin, case, "resolved") == [] and as_map(admin.call("CASE.GET", task))["state"] == "open"
+
+
+def test_an_automation_close_held_by_tasks_comes_back_when_the_last_one_finishes():
+    with RuleFolder(RULES, AUTOMATIONS) as rules, Daemon(rules=rules) as d:
+        admin = d.client()
+        admin.call("DEBUG.CLOCK", "SET", T0)
+        case = admin.call("CASE.OPEN", "customer", "C-1", "subject", "charged twice")
+        first = admin.call("CASE.TASK", case, "finance", "check the payment", "DUE", 10 * DAY)
+        second = admin.call("CASE.TASK", case, "finance", "prepare the refund", "DUE", 10 * DAY)
+        assert admin.call("CASE.WAIT", case, "CUSTOMER") == "OK"
+        admin.call("DEBUG.CLOCK", "ADVANCE", DAY)
+        # Held: the timer waits for the tasks (paused, a full day left), it does not fire again.
+        got = as_map(admin.call("CASE.GET", case))
+        assert got["deadline:automation:pending_too_long"] == "state=paused calendar=always target=86400 left=86400", got
+        admin.call("DEBUG.CLOCK", "ADVANCE", 3 * DAY)
+        assert len(history(admin, case, "automation")) == 1
+        # One task finished: the other still holds it.
+        assert admin.call("CASE.RESOLVE", first, "done") == "OK"
+        admin.call("DEBUG.CLOCK", "ADVANCE", 2 * DAY)
+        got = as_map(admin.call("CASE.GET", case))
+        assert got["state"] == "pending_customer" and got["open_tasks"] == str(second), got
+        assert got["deadline:automation:pending_too_long"].startswith("state=paused"), got
+        # The last one finished: the timer runs its full delay again from then, and the close happens.
+        assert admin.call("CASE.RESOLVE", second, "done") == "OK"
+        rearmed = T0 + 6 * DAY + DAY
+        got = as_map(admin.call("CASE.GET", case))
+        assert got["deadline:automation:pending_too_long"].startswith(
+            "state=running calendar=always target=86400 due_at=%d " % rearmed), got
+        armed = history(admin, case, "automation_set")
+        assert len(armed) == 2 and "due_at=%d" % rearmed in armed[-1]["detail"], armed
+        admin.call("DEBUG.CLOCK", "ADVANCE", DAY - 1)
+        assert as_map(admin.call("CASE.GET", case))["state"] == "pending_customer"
+        admin.call("DEBUG.CLOCK", "ADVANCE", 1)
+        got = as_map(admin.call("CASE.GET", case))
+        assert got["state"] == "closed" and got["resolution_code"] == "auto_closed", got
+        ran = history(admin, case, "automation")
+        assert len(ran) == 2 and "action=close" in ran[1]["detail"], ran
+
+
+def test_a_held_automation_close_comes_back_with_the_delay_the_rules_set_then():
+    with RuleFolder(RULES, AUTOMATIONS) as rules, Daemon(rules=rules) as d:
+        admin = d.client()
+        admin.call("DEBUG.CLOCK", "SET", T0)
+        case = admin.call("CASE.OPEN", "customer", "C-1", "subject", "charged twice")
+        task = admin.call("CASE.TASK", case, "finance", "check the payment", "DUE", 10 * DAY)
+        assert admin.call("CASE.WAIT", case, "CUSTOMER") == "OK"
+        admin.call("DEBUG.CLOCK", "ADVANCE", DAY)
+        with open(os.path.join(rules, "10_rules.lua"), "w") as f:
+            f.write(AUTOMATIONS.replace("pending_too_long = 86400", "pending_too_long = 3 * 86400"))
+        assert isinstance(admin.call("RULES.RELOAD"), str)
+        assert admin.call("CASE.RESOLVE", task, "done") == "OK"
+        got = as_map(admin.call("CASE.GET", case))
+        assert got["deadline:automation:pending_too_long"].startswith(
+            "state=running calendar=always target=259200 due_at=%d " % (T0 + 4 * DAY)), got
+
+
+def test_a_customer_answer_ends_an_automation_close_held_by_tasks():
+    with RuleFolder(RULES, AUTOMATIONS) as rules, Daemon(rules=rules) as d:
+        admin = d.client()
+        admin.call("DEBUG.CLOCK", "SET", T0)
+        case = admin.call("CASE.OPEN", "customer", "C-1", "subject", "charged twice")
+        task = admin.call("CASE.TASK", case, "finance", "check the payment", "DUE", 10 * DAY)
+        assert admin.call("CASE.WAIT", case, "CUSTOMER") == "OK"
+        admin.call("DEBUG.CLOCK", "ADVANCE", DAY)
+        # The customer answers: the close for their silence no longer applies, tasks or not.
+        assert admin.call("CASE.RESUME", case) == "OK"
+        got = as_map(admin.call("CASE.GET", case))
+        assert got["deadline:automation:pending_too_long"].startswith("state=cancelled"), got
+        assert got["deadline:resolution"].startswith("state=running"), got
+        # Its task finishing arms nothing again.
+        assert admin.call("CASE.RESOLVE", task, "done") == "OK"
+        got = as_map(admin.call("CASE.GET", case))
+        assert got["state"] == "open" and len(history(admin, case, "automation_set")) == 1, got
+        assert got["deadline:automation:pending_too_long"].startswith("state=cancelled"), got
 
 
 def test_a_task_closed_by_a_missed_deadline_outcome_tells_its_case():
