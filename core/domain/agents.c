@@ -89,13 +89,13 @@ static int insert_agent(const char *name, size_t name_len, unsigned role, const 
 static int write_token_file(const char *data_directory, const char *token, char path[TOKEN_PATH_BYTES]) {
     snprintf(path, TOKEN_PATH_BYTES, "%s/admin.token", data_directory);
     if (unlink(path) != 0 && errno != ENOENT) {
-        log_error("cannot replace the admin token file", "path=%s error=\"%s\"", path, strerror(errno));
+        log_error("cannot replace the admin token file", "path=%s error=\"%s\"", LOG_VALUE(path), strerror(errno));
         return -1;
     }
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0 || write(fd, token, strlen(token)) != (ssize_t)strlen(token) || write(fd, "\n", 1) != 1 ||
         fsync(fd) != 0) {
-        log_error("cannot write the admin token", "path=%s error=\"%s\"", path, strerror(errno));
+        log_error("cannot write the admin token", "path=%s error=\"%s\"", LOG_VALUE(path), strerror(errno));
         if (fd >= 0) close(fd);
         return -1;
     }
@@ -110,7 +110,7 @@ int agents_bootstrap(const char *data_directory) {
     int found = call_row(&call, statement);
     if (found != 1) {
         if (found == 0) call_fail(&call, CALL_ERR, "store: no count of agents");
-        log_error("cannot count the agents", "error=\"%s\"", call.message);
+        log_error("cannot count the agents", "error=\"%s\"", LOG_ESC(call.message));
         return -1;
     }
     long long count = store_column_int64(statement, 0);
@@ -123,14 +123,14 @@ int agents_bootstrap(const char *data_directory) {
     }
     if (write_token_file(data_directory, token, path) != 0) return -1;
     if (insert_agent("admin", 5, ROLE_ADMIN, "", 0, token) != 0) {
-        log_error("cannot create the admin agent", "error=\"%s\"", store_error());
+        log_error("cannot create the admin agent", "error=\"%s\"", LOG_ESC(store_error()));
         return -1;
     }
     if (store_batch_commit(error, sizeof error) != 0) {
-        log_error("cannot create the admin agent", "error=\"%s\"", error);
+        log_error("cannot create the admin agent", "error=\"%s\"", LOG_ESC(error));
         return -1;
     }
-    log_info("first start: agent admin created, its token is in the data directory", "path=%s", path);
+    log_info("first start: agent admin created, its token is in the data directory", "path=%s", LOG_VALUE(path));
     return 0;
 }
 /* The role named by a row's column (0 when NULL or unknown). */
@@ -240,10 +240,10 @@ void agents_warn_reserved(void) {
         if (name && reserved_name(name, strlen(name)))
             log_warn("an agent's name is one the host writes as the actor of its own work: histories cannot tell "
                      "them apart; add the person under another name and disable this one",
-                     "agent=%s", name);
+                     "agent=%s", LOG_VALUE(name));
     }
     store_reset(statement);
-    if (rc != STORE_DONE) log_error("agents' names not checked", "error=\"%s\"", store_error());
+    if (rc != STORE_DONE) log_error("agents' names not checked", "error=\"%s\"", LOG_ESC(store_error()));
 }
 
 /* One person, one name: an agent whose name differs from another's only by
@@ -498,7 +498,7 @@ int agents_reset_admin(const char *data_directory) {
     /* One command of a batch, as a client's: the note to the other nodes
      * goes out just before its COMMIT. */
     if (store_command_begin() != 0) {
-        log_error("cannot reset the admin token", "error=\"%s\"", store_error());
+        log_error("cannot reset the admin token", "error=\"%s\"", LOG_ESC(store_error()));
         return -1;
     }
     struct store_stmt *statement = store_statement(sql);
@@ -511,17 +511,17 @@ int agents_reset_admin(const char *data_directory) {
     if (status == 0) status = access_changed(&call, "admin", 5, 1);
     if (store_command_end(status == 0) != 0 && status == 0) status = call_fail(&call, CALL_ERR, "%s", store_error());
     if (status != 0) {
-        log_error("cannot reset the admin token", "error=\"%s\"", call.message);
+        log_error("cannot reset the admin token", "error=\"%s\"", LOG_ESC(call.message));
         return -1;
     }
     if (store_batch_commit(error, sizeof error) != 0) {
-        log_error("cannot reset the admin token", "error=\"%s\"", error);
+        log_error("cannot reset the admin token", "error=\"%s\"", LOG_ESC(error));
         return -1;
     }
     /* After the commit: the file never names a token the store lacks. */
     if (write_token_file(data_directory, token, path) != 0) return -1;
     log_info("admin token reset: agent admin is an enabled admin, its new token is in the data directory",
-             "path=%s", path);
+             "path=%s", LOG_VALUE(path));
     return 0;
 }
 
@@ -624,7 +624,7 @@ static void apply_peer_access(const char *name, int drop) {
     struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) {
         log_error("an agent's change on another node could not be read: its connections here end",
-                  "agent=%s error=\"%s\"", name, store_error());
+                  "agent=%s error=\"%s\"", LOG_VALUE(name), LOG_ESC(store_error()));
         if (disabled_listener) disabled_listener(name);
         return;
     }

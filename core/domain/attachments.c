@@ -48,7 +48,8 @@ long long attachments_max_bytes(void) { return max_bytes; }
 static void remove_unless_committed(void *argument, int committed) {
     char *path = argument;
     if (!committed && unlink(path) != 0 && errno != ENOENT)
-        log_warn("attachment of a rolled back command not removed", "path=%s error=\"%s\"", path, strerror(errno));
+        log_warn("attachment of a rolled back command not removed", "path=%s error=\"%s\"", LOG_VALUE(path),
+                 strerror(errno));
     free(path);
 }
 
@@ -134,7 +135,7 @@ int attachments_store(struct call *call, int64_t case_id, int64_t event_id, cons
 static void remove_if_committed(void *argument, int committed) {
     char *path = argument;
     if (committed && unlink(path) != 0 && errno != ENOENT)
-        log_warn("erased attachment not removed", "path=%s error=\"%s\"", path, strerror(errno));
+        log_warn("erased attachment not removed", "path=%s error=\"%s\"", LOG_VALUE(path), strerror(errno));
     free(path);
 }
 
@@ -146,7 +147,7 @@ static void remove_if_committed(void *argument, int committed) {
 static void remove_erased(const char *sql, int64_t id) {
     struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) {
-        log_error("erased attachments' files not looked for", "error=\"%s\"", store_error());
+        log_error("erased attachments' files not looked for", "error=\"%s\"", LOG_ESC(store_error()));
         return;
     }
     if (id > 0) store_bind_int64(statement, 1, id);
@@ -158,10 +159,11 @@ static void remove_erased(const char *sql, int64_t id) {
                  (long long)store_column_int64(statement, 1), (long long)store_column_int64(statement, 2));
         if (unlink(path) == 0) removed++;
         else if (errno != ENOENT)
-            log_warn("erased attachment not removed", "path=%s error=\"%s\"", path, strerror(errno));
+            log_warn("erased attachment not removed", "path=%s error=\"%s\"", LOG_VALUE(path), strerror(errno));
     }
     store_reset(statement);
-    if (rc != STORE_DONE) log_error("erased attachments' files not all looked for", "error=\"%s\"", store_error());
+    if (rc != STORE_DONE) log_error("erased attachments' files not all looked for", "error=\"%s\"",
+    LOG_ESC(store_error()));
     if (removed) log_info("erased attachments' files removed", "files=%lld", removed);
 }
 
@@ -174,7 +176,7 @@ static void remove_folder_if_empty(int64_t case_id) {
     char folder[PATH_MAX_BYTES + 32];
     snprintf(folder, sizeof folder, "%s/%lld", directory, (long long)case_id);
     if (rmdir(folder) != 0 && errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT)
-        log_warn("erased attachments' folder not removed", "path=%s error=\"%s\"", folder, strerror(errno));
+        log_warn("erased attachments' folder not removed", "path=%s error=\"%s\"", LOG_VALUE(folder), strerror(errno));
 }
 
 void attachments_sweep_erased(void) {
@@ -182,7 +184,8 @@ void attachments_sweep_erased(void) {
      * holding files here, and no directory stream is open across a read. */
     DIR *folders = opendir(directory);
     if (folders == NULL) {
-        if (errno != ENOENT) log_warn("attachments not swept", "path=%s error=\"%s\"", directory, strerror(errno));
+        if (errno != ENOENT) log_warn("attachments not swept", "path=%s error=\"%s\"", LOG_VALUE(directory),
+        strerror(errno));
         return;
     }
     int64_t *cases = NULL;
@@ -218,7 +221,7 @@ static void peer_range(int64_t low, int64_t high) {
         "SELECT DISTINCT case_id FROM events WHERE id BETWEEN ?1 AND ?2 AND kind = 'customer_erased'";
     struct store_stmt *statement = store_statement(cases_sql);
     if (statement == NULL) {
-        log_error("another node's erases not looked for", "error=\"%s\"", store_error());
+        log_error("another node's erases not looked for", "error=\"%s\"", LOG_ESC(store_error()));
         return;
     }
     store_bind_int64(statement, 1, low);
@@ -232,7 +235,7 @@ static void peer_range(int64_t low, int64_t high) {
     store_reset(statement);
     if (rc != STORE_DONE && rc != STORE_ROW) {
         log_error("another node's erases not read", "from=%lld to=%lld error=\"%s\"", (long long)low,
-                  (long long)high, store_error());
+                  (long long)high, LOG_ESC(store_error()));
         return;
     }
     if (more) {

@@ -76,10 +76,10 @@ static void on_step(evutil_socket_t fd, short what, void *argument) {
     backups.running = NULL;
     ended(status, error);
     if (status == 0)
-        log_info("backup written", "path=%s steps=%lld ms=%lld", backups.path, backups.steps,
+        log_info("backup written", "path=%s steps=%lld ms=%lld", LOG_VALUE(backups.path), backups.steps,
                  (long long)backups.last.duration_ms);
     else
-        log_error("backup failed", "path=%s error=\"%s\"", backups.path, error);
+        log_error("backup failed", "path=%s error=\"%s\"", LOG_VALUE(backups.path), LOG_ESC(error));
 }
 
 int backups_start(struct call *call, const char *name, size_t len, char *path, size_t path_size) {
@@ -112,7 +112,7 @@ int backups_start(struct call *call, const char *name, size_t len, char *path, s
     struct store_backup *backup = store_backup_begin(backups.path, error, sizeof error);
     if (backup == NULL) {
         ended(-1, error);
-        log_error("backup failed", "path=%s error=\"%s\"", backups.path, error);
+        log_error("backup failed", "path=%s error=\"%s\"", LOG_VALUE(backups.path), LOG_ESC(error));
         return call_fail(call, CALL_ERR, "%s", error);
     }
     if (backups.step == NULL) backups.step = store_event_new(backups.base, -1, 0, on_step, NULL);
@@ -124,7 +124,7 @@ int backups_start(struct call *call, const char *name, size_t len, char *path, s
     backups.running = backup;
     backups.steps = 0;
     snprintf(path, path_size, "%s", backups.path);
-    log_info("backup started", "path=%s", backups.path);
+    log_info("backup started", "path=%s", LOG_VALUE(backups.path));
     return 0;
 }
 
@@ -144,7 +144,7 @@ void backups_info(struct evbuffer *out) {
 
 void backups_stop(void) {
     if (backups.running) {
-        log_warn("backup abandoned: stopping", "path=%s", backups.path);
+        log_warn("backup abandoned: stopping", "path=%s", LOG_VALUE(backups.path));
         store_backup_abort(backups.running);
         backups.running = NULL;
     }

@@ -267,7 +267,7 @@ int customers_erase_closed(int64_t before, int most) {
         count++;
     }
     if (found < 0) {
-        log_error("retention: closed cases not read", "error=\"%s\"", call.message);
+        log_error("retention: closed cases not read", "error=\"%s\"", LOG_ESC(call.message));
         return -1;
     }
     if (count == 0) return 0;
@@ -278,7 +278,7 @@ int customers_erase_closed(int64_t before, int most) {
     store_command_end(!failed);
     if (failed) {
         log_error("retention: personal data not erased", "error=\"-%s %s\"", call_status_code(call.status),
-                  call.message);
+                  LOG_ESC(call.message));
         return -1;
     }
     log_info("retention: personal data of closed cases erased", "cases=%d", count);

@@ -854,7 +854,7 @@ int deadlines_recompute_slice(int *more) {
         int count = 0, rc = STORE_DONE;
         struct store_stmt *statement = store_statement(sql);
         if (statement == NULL) {
-            log_error("deadlines could not be re-timed", "error=\"%s\"", store_error());
+            log_error("deadlines could not be re-timed", "error=\"%s\"", LOG_ESC(store_error()));
             retime_after = -1; /* as before slices: the rest keep their plan until the next reload */
             break;
         }
@@ -880,7 +880,7 @@ int deadlines_recompute_slice(int *more) {
         }
         store_reset(statement);
         if (rc != STORE_ROW && rc != STORE_DONE) {
-            log_error("deadlines could not be re-timed", "error=\"%s\"", store_error());
+            log_error("deadlines could not be re-timed", "error=\"%s\"", LOG_ESC(store_error()));
             retime_after = -1; /* as before slices: the rest keep their plan until the next reload */
             break;
         }
@@ -929,7 +929,7 @@ int deadlines_recompute_slice(int *more) {
                 events_command_end(ok);
                 if (!ok)
                     log_error("deadlines of a case could not be re-timed", "case=%lld error=\"-%s %s\"",
-                              (long long)rows[start].case_id, call_status_code(call.status), call.message);
+                              (long long)rows[start].case_id, call_status_code(call.status), LOG_ESC(call.message));
             }
             cases++;
             retime_after = rows[start].case_id;

@@ -421,7 +421,7 @@ int deadlines_fire_due_at_most(int limit, int *more) {
     *more = 0;
     if (store_shared() && clocks_heap_add_due(now) != 0)
         log_error("the clocks other nodes armed were not read: those fire at a later slice",
-                  "error=\"%s\"", store_error());
+                  "error=\"%s\"", LOG_ESC(store_error()));
     while (clocks_next_due(now, &entry)) {
         if (looked == limit || (looked > 0 && clock_real_monotonic_us() - started >= slice)) {
             /* One more is due: put back, for the next slice. */
@@ -444,7 +444,7 @@ int deadlines_fire_due_at_most(int limit, int *more) {
         events_command_end(!failed);
         if (failed) {
             log_error("deadline could not fire", "deadline=%lld error=\"-%s %s\"", (long long)entry.id,
-                      call_status_code(call.status), call.message);
+                      call_status_code(call.status), LOG_ESC(call.message));
             /* Filed again: if the batch commits without this command, the
              * clock still fires (a failed commit puts back what it took anyway). */
             clocks_put_back(&entry);

@@ -222,7 +222,7 @@ static void deliver_range(int64_t low, int64_t high) {
     store_reset(statement);
     if (rc != STORE_DONE)
         log_error("another node's events could not be read", "from=%lld to=%lld error=\"%s\"", (long long)low,
-                  (long long)high, store_error());
+                  (long long)high, LOG_ESC(store_error()));
 }
 
 /* Whether a listener hearing peers wants any public kind now: else the

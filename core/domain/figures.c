@@ -270,7 +270,8 @@ int figures_load(void) {
     }
     if (row == 0) row = load_times(&call);
     if (row < 0) {
-        log_error("cannot count cases, refunds and events for /metrics and INFO", "error=\"%s\"", call.message);
+        log_error("cannot count cases, refunds and events for /metrics and INFO", "error=\"%s\"",
+                  LOG_ESC(call.message));
         return -1;
     }
     return 0;

@@ -133,7 +133,7 @@ void cases_warm_counters(void) {
     while ((rc = call_row(&call, statement)) > 0)
         count_case((const char *)store_column_text(statement, 0), (const char *)store_column_text(statement, 1),
                    (const char *)store_column_text(statement, 2), store_column_int64(statement, 3));
-    if (rc < 0) log_error("spike counts not warmed", "error=\"%s\"", call.message);
+    if (rc < 0) log_error("spike counts not warmed", "error=\"%s\"", LOG_ESC(call.message));
 }
 
 /* ---------------------------------------------------------------- intake */

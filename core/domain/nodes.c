@@ -49,7 +49,7 @@ static int write_row(void) {
     if (name[0] == '\0') return 0;
     int alone = store_shared() && !store_batch_is_open();
     if (!alone && store_command_begin() != 0) {
-        log_error("this node's row not written", "error=\"%s\"", store_error());
+        log_error("this node's row not written", "error=\"%s\"", LOG_ESC(store_error()));
         return -1;
     }
     int64_t now = clock_real_now();
@@ -70,8 +70,8 @@ static int write_row(void) {
         failed = call_step(&call, statement) != 0;
     }
     if ((!alone && store_command_end(!failed) != 0) || failed) {
-        log_error("this node's row not written", "node=%s error=\"%s\"", name,
-                  call.message[0] ? call.message : store_error());
+        log_error("this node's row not written", "node=%s error=\"%s\"", LOG_VALUE(name),
+                  LOG_ESC(call.message[0] ? call.message : store_error()));
         return -1;
     }
     written_at = now;
@@ -94,7 +94,7 @@ void nodes_start(const struct config *config) {
         if (config->port > 0) snprintf(name, sizeof name, "%s:%lld", host, config->port);
         else snprintf(name, sizeof name, "%s:pid-%ld", host, (long)getpid());
     }
-    log_info("node", "name=%s store=%s", name, store_shared() ? "shared" : "own");
+    log_info("node", "name=%s store=%s", LOG_VALUE(name), store_shared() ? "shared" : "own");
     write_row();
 }
 
@@ -106,15 +106,15 @@ void nodes_stop(void) {
     struct call call = {.who = {.internal = 1}, .actor = "nodes", .status = CALL_OK};
     int alone = !store_batch_is_open();
     if (!alone && store_command_begin() != 0) {
-        log_error("this node's row not deleted", "node=%s error=\"%s\"", name, store_error());
+        log_error("this node's row not deleted", "node=%s error=\"%s\"", LOG_VALUE(name), LOG_ESC(store_error()));
         return;
     }
     struct store_stmt *statement = store_statement(sql);
     if (statement) store_bind_text(statement, 1, name, -1, STORE_TRANSIENT);
     int failed = call_step(&call, statement) != 0;
     if ((!alone && store_command_end(!failed) != 0) || failed)
-        log_error("this node's row not deleted", "node=%s error=\"%s\"", name,
-                  call.message[0] ? call.message : store_error());
+        log_error("this node's row not deleted", "node=%s error=\"%s\"", LOG_VALUE(name),
+                  LOG_ESC(call.message[0] ? call.message : store_error()));
 }
 
 /* ------------------------------------------------------------ the others */
@@ -164,7 +164,7 @@ static void read_others(int64_t now) {
     store_reset(statement);
     if (rc != STORE_DONE) {
         /* The last list stays: its rows age out of "live" by themselves. */
-        log_error("the other nodes' rows not read", "error=\"%s\"", store_error());
+        log_error("the other nodes' rows not read", "error=\"%s\"", LOG_ESC(store_error()));
         return;
     }
     memcpy(others, rows, sizeof rows[0] * (size_t)count);
@@ -184,10 +184,11 @@ void nodes_tick(void) {
             if (live(others[i].seen_at, now))
                 used += (size_t)snprintf(list + used, sizeof list - used, "%s%s=%.16s", used ? "," : "",
                                          others[i].name, others[i].rules_version);
-        log_warn("the nodes run different rule sets", "node=%s version=%.16s others=%s", name, rules_version(),
-                 list);
+        log_warn("the nodes run different rule sets", "node=%s version=%.16s others=%s", LOG_VALUE(name),
+                 rules_version(),
+                 LOG_VALUE(list));
     } else if (!differ && mismatch_logged) {
-        log_info("the nodes run the same rule set again", "node=%s version=%.16s", name, rules_version());
+        log_info("the nodes run the same rule set again", "node=%s version=%.16s", LOG_VALUE(name), rules_version());
     }
     mismatch_logged = differ;
 }
@@ -221,7 +222,7 @@ static void on_auth_note(const char *text, int last) {
 void nodes_auth_failed(const char *address) {
     if (!store_shared() || !authlimit_key_valid(address)) return;
     if (store_note_peers(STORE_NOTE_AUTH, address) != 0)
-        log_warn("the other nodes are not told of a failed AUTH", "source=%s", address);
+        log_warn("the other nodes are not told of a failed AUTH", "source=%s", LOG_VALUE(address));
 }
 
 int nodes_follow_peers(void) {

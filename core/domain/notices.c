@@ -190,7 +190,7 @@ int notices_receipt(struct call *call, const struct case_row *row, int64_t eta, 
     char text[NOTICES_RECEIPT_MAX + 1], why[RULES_REASON_MAX + 512];
     size_t len = 0;
     if (macros_fill(row, macro, strlen(macro), row->lang, eta, text, sizeof text, &len, why, sizeof why) != 0) {
-        log_warn("receipt macro not used, the hook decides", "macro=%s why=\"%s\"", macro, why);
+        log_warn("receipt macro not used, the hook decides", "macro=%s why=\"%s\"", LOG_VALUE(macro), LOG_ESC(why));
         return 0;
     }
     struct detail receipt;

@@ -45,7 +45,7 @@ static void count_range(int64_t low, int64_t high) {
         " ORDER BY e.id";
     struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) {
-        log_error("another node's cases are not counted here", "error=\"%s\"", store_error());
+        log_error("another node's cases are not counted here", "error=\"%s\"", LOG_ESC(store_error()));
         return;
     }
     store_bind_int64(statement, 1, low);
@@ -70,7 +70,7 @@ static void count_range(int64_t low, int64_t high) {
     store_reset(statement);
     if (rc != STORE_DONE)
         log_error("another node's cases could not be counted here", "from=%lld to=%lld error=\"%s\"", (long long)low,
-                  (long long)high, store_error());
+                  (long long)high, LOG_ESC(store_error()));
 }
 
 int peer_counts_follow(void) { return store_shared() ? events_read_peer_ranges(count_range) : 0; }

@@ -126,7 +126,7 @@ static void job_start(struct refund_job *job) {
          * REFUND.SETTLE by hand is still -BADSTATE) and is handed over
          * again in a second, until the read goes through. */
         log_error("refund not handed to executor: tried again in a second", "refund=%lld error=\"%s\"",
-                  (long long)job->refund_id, call.message);
+                  (long long)job->refund_id, LOG_ESC(call.message));
         job->start_again = 1;
         retry_reports_later();
         return;
@@ -144,7 +144,7 @@ static void job_start(struct refund_job *job) {
     };
     job->state = JOB_STARTED;
     log_info("refund handed to executor", "refund=%lld executor=%s attempt=%d", (long long)job->refund_id,
-             provider.name, job->attempt);
+             LOG_VALUE(provider.name), job->attempt);
     provider.start(provider.context, &refund, job);
 }
 
@@ -277,7 +277,7 @@ static void write_reports(evutil_socket_t fd, short what, void *argument) {
             int moot = call.status == CALL_BADSTATE || call.status == CALL_NOTFOUND;
             log_warn(moot ? "refund outcome not recorded" : "refund outcome not written yet",
                      "refund=%lld error=\"-%s %s\"", (long long)job->refund_id, call_status_code(call.status),
-                     call.message);
+                     LOG_ESC(call.message));
             if (!moot) {
                 retry_reports_later();
                 break;
@@ -286,7 +286,7 @@ static void write_reports(evutil_socket_t fd, short what, void *argument) {
             continue;
         }
         log_info("refund outcome", "refund=%lld outcome=%s reference=%s", (long long)job->refund_id,
-                 outcome_name(job->outcome), job->reference[0] ? job->reference : "-");
+                 outcome_name(job->outcome), LOG_VALUE(job->reference[0] ? job->reference : "-"));
         job->state = JOB_WRITING;
         if (store_after_commit(outcome_committed, job) != 0) {
             /* Cannot follow this commit: write it again later (settling twice is refused). */
@@ -326,9 +326,9 @@ static void warn_of_others(void) {
     while ((row = call_row(&call, statement)) == 1)
         log_warn("refunds executing under another executor",
                  "executor=%s refunds=%lld why=\"configure refund_executor = %s again, or settle them with "
-                 "REFUND.SETTLE\"", (const char *)store_column_text(statement, 0),
-                 (long long)store_column_int64(statement, 1), (const char *)store_column_text(statement, 0));
-    if (row < 0) log_error("refunds under other executors not checked", "error=\"%s\"", call.message);
+                 "REFUND.SETTLE\"", LOG_VALUE((const char *)store_column_text(statement, 0)),
+                 (long long)store_column_int64(statement, 1), LOG_ESC((const char *)store_column_text(statement, 0)));
+    if (row < 0) log_error("refunds under other executors not checked", "error=\"%s\"", LOG_ESC(call.message));
 }
 
 /* Refunds claimed in one go: the tick's slice of a dead node's refunds. */
@@ -400,13 +400,15 @@ static int claim_slice(int own_too, int64_t after, int64_t *last, int *claimed) 
         snprintf(one->node, sizeof one->node, "%s", (const char *)store_column_text(statement, 3));
     }
     if (row < 0) {
-        log_error("executing refunds not claimed", "executor=%s error=\"%s\"", provider.name, call.message);
+        log_error("executing refunds not claimed", "executor=%s error=\"%s\"", LOG_VALUE(provider.name),
+                  LOG_ESC(call.message));
         return -1;
     }
     if (count == 0) return 0;
     *last = found[count - 1].id;
     if (store_command_begin() != 0) {
-        log_error("executing refunds not claimed", "executor=%s error=\"%s\"", provider.name, store_error());
+        log_error("executing refunds not claimed", "executor=%s error=\"%s\"", LOG_VALUE(provider.name),
+                  LOG_ESC(store_error()));
         return -1;
     }
     /* The refunds' turn first, held to the commit: a settle (by hand or
@@ -425,7 +427,7 @@ static int claim_slice(int own_too, int64_t after, int64_t *last, int *claimed) 
          * rename (or a start with port = 0): no other node to name. */
         if (store_shared() && strcmp(found[i].node, nodes_name()) != 0)
             log_warn("refund taken over", "refund=%lld from=%s executor=%s", (long long)found[i].id,
-                     found[i].node[0] ? found[i].node : "-", provider.name);
+                     LOG_VALUE(found[i].node[0] ? found[i].node : "-"), LOG_VALUE(provider.name));
         /* A job of ours may still be alive (this node was seen dead and
          * is back): the row is ours again, its job reports. */
         if (exec_in_flight(found[i].id)) continue;
@@ -445,7 +447,8 @@ static int claim_slice(int own_too, int64_t after, int64_t *last, int *claimed) 
     store_request_commit();
     if (failed) {
         /* Nothing of the slice claimed: the next tick (or start) reads it again. */
-        log_error("executing refunds not claimed", "executor=%s error=\"%s\"", provider.name, call.message);
+        log_error("executing refunds not claimed", "executor=%s error=\"%s\"", LOG_VALUE(provider.name),
+                  LOG_ESC(call.message));
         return -1;
     }
     return count;
@@ -461,10 +464,11 @@ static int resume_all(void) {
     int64_t after = 0;
     int claimed = 0, read;
     while ((read = claim_slice(1, after, &after, &claimed)) == CLAIM_SLICE) continue;
-    if (claimed) log_info("resuming executing refunds", "executor=%s refunds=%d", provider.name, claimed);
+    if (claimed) log_info("resuming executing refunds", "executor=%s refunds=%d", LOG_VALUE(provider.name), claimed);
     int before = own_unclaimed;
     own_unclaimed = read < 0;
-    if (own_unclaimed && !before) log_warn("executing refunds not resumed", "executor=%s retry=next_tick", provider.name);
+    if (own_unclaimed && !before) log_warn("executing refunds not resumed", "executor=%s retry=next_tick",
+    LOG_VALUE(provider.name));
     return read < 0 ? -1 : 0;
 }
 

@@ -318,7 +318,7 @@ static void hold_back(long long id, int64_t now, const struct call *call) {
         struct held_refund *bigger = realloc(held, (size_t)size * sizeof *held);
         if (bigger == NULL) {
             log_error("refund deadline could not fire", "refund=%lld error=\"-%s %s\" retry=next_tick", id,
-                      call_status_code(call->status), call->message);
+                      call_status_code(call->status), LOG_ESC(call->message));
             return;
         }
         held = bigger;
@@ -330,7 +330,7 @@ static void hold_back(long long id, int64_t now, const struct call *call) {
                                     .seen = 1};
     held_count++;
     log_error("refund deadline could not fire", "refund=%lld error=\"-%s %s\" retry_in_s=%d", id,
-              call_status_code(call->status), call->message, HELD_FIRST_DELAY);
+              call_status_code(call->status), LOG_ESC(call->message), HELD_FIRST_DELAY);
 }
 
 static void release(long long id) {
@@ -384,7 +384,7 @@ int refunds_fire_due(void) {
             after_due = store_column_int64(statement, 1);
         }
         if (found < 0) {
-            log_error("refund deadlines not read", "error=\"%s\"", reader.message);
+            log_error("refund deadlines not read", "error=\"%s\"", LOG_ESC(reader.message));
             return fired;
         }
         if (count) after_id = ids[count - 1];

@@ -83,7 +83,7 @@ int agents_roster_load(void) {
     store_reset(statement);
     if (rc != STORE_DONE) {
         log_error("online agents could not be read: assignment asks the store for every case", "error=\"%s\"",
-                  store_error());
+                  LOG_ESC(store_error()));
         return -1;
     }
     roster_known = 1;

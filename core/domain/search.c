@@ -332,7 +332,8 @@ int search_tick(void) {
     if (failed) free(through);
     store_command_end(!failed);
     if (failed) {
-        log_error("search index's forget queue not pruned", "error=\"%s\"", call.message[0] ? call.message : "out of memory");
+        log_error("search index's forget queue not pruned", "error=\"%s\"",
+                  LOG_ESC(call.message[0] ? call.message : "out of memory"));
         return -1;
     }
     return 1;

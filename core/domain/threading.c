@@ -196,7 +196,7 @@ int threading_join(struct call *call, const struct thread_contact *contact, cons
     if (!offered) {
         snprintf(outcome->error, sizeof outcome->error, "join %lld is not an open case of the customer",
                  decision->join);
-        log_warn("rule decision refused, default applied", "hook=thread why=\"%s\"", outcome->error);
+        log_warn("rule decision refused, default applied", "hook=thread why=\"%s\"", LOG_ESC(outcome->error));
         return 0;
     }
     /* The log's row on the case joined, before the join's own writes. */

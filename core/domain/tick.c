@@ -104,7 +104,8 @@ static void record_live(void) {
             return;
         }
         recorded = 0;
-        log_info("the configured rule folder is live: the promotion record is removed", "dir=%s", settings->rules);
+        log_info("the configured rule folder is live: the promotion record is removed", "dir=%s",
+                 LOG_VALUE(settings->rules));
         return;
     }
     if (strcmp(recorded_version, rules_version()) == 0) return;
@@ -124,13 +125,15 @@ void tick_load_rules_at_start(void) {
     recorded = found != 0;
     if (found < 0) {
         log_error("PROMOTED RULE SET NOT LOADED: its record is damaged, the configured folder loads instead "
-                  "until RULES.PROMOTE or RULES.RELOAD makes a set live", "configured=%s error=%s", configured,
+                  "until RULES.PROMOTE or RULES.RELOAD makes a set live", "configured=%s error=%s",
+                  LOG_VALUE(configured),
                   log_quote(error, quoted, sizeof quoted));
     } else if (found && strcmp(record.configured, configured) != 0) {
         /* `rules =` changed after the promotion: the newer word is the admin's. */
         log_warn("the configured rule folder changed since the last RULES.PROMOTE: it loads, not the promoted one",
-                 "dir=%s promoted=%s promoted_version=%.16s configured_then=%s", configured, record.directory,
-                 record.version, record.configured);
+                 "dir=%s promoted=%s promoted_version=%.16s configured_then=%s", LOG_VALUE(configured),
+                 LOG_VALUE(record.directory),
+                 record.version, LOG_VALUE(record.configured));
         if (rules_promotion_remove(settings->data, error, sizeof error) == 0) recorded = 0;
         else log_error("the promotion record is not removed", "error=%s", log_quote(error, quoted, sizeof quoted));
     } else if (found) {
@@ -138,23 +141,26 @@ void tick_load_rules_at_start(void) {
         if (rules_load(record.directory, error, sizeof error) == 0) {
             snprintf(promoted_rules, sizeof promoted_rules, "%s", record.directory);
             log_info("rule set loaded at start from the promoted folder, not the configured one",
-                     "dir=%s version=%.16s configured=%s why=\"RULES.PROMOTE made it live\" record=%s/rules.promoted",
-                     record.directory, rules_version(), configured, settings->data);
+                     "dir=%s version=%.16s configured=%s why=\"RULES.PROMOTE made it live\""
+                     " record=\"%s/rules.promoted\"",
+                     LOG_VALUE(record.directory), rules_version(), LOG_VALUE(configured), LOG_ESC(settings->data));
             if (strcmp(record.version, rules_version()) != 0)
                 log_warn("the promoted folder changed since it was last loaded", "dir=%s was=%.16s version=%.16s",
-                         record.directory, record.version, rules_version());
+                         LOG_VALUE(record.directory), record.version, rules_version());
             record_live();
             return;
         }
         log_error("PROMOTED RULE SET NOT LOADED: the configured folder loads instead; each start tries the promoted "
                   "one again until RULES.PROMOTE or RULES.RELOAD makes a set live",
-                  "dir=%s version=%.16s configured=%s error=%s", record.directory, record.version, configured,
+                  "dir=%s version=%.16s configured=%s error=%s", LOG_VALUE(record.directory), record.version,
+                  LOG_VALUE(configured),
                   log_quote(error, quoted, sizeof quoted));
     }
     if (settings->rules[0] == '\0') {
         log_info("no rule set configured: built-in defaults decide", NULL);
     } else if (rules_load(settings->rules, error, sizeof error) != 0) {
-        log_error("RULE SET NOT LOADED: built-in defaults decide until a reload succeeds", "dir=%s", settings->rules);
+        log_error("RULE SET NOT LOADED: built-in defaults decide until a reload succeeds", "dir=%s",
+                  LOG_VALUE(settings->rules));
     }
 }
 
@@ -203,7 +209,7 @@ static int pruning = 1;
 static void prune_decisions(void) {
     if (settings == NULL || !pruning) return;
     int deleted = decisions_prune_slice(settings->decision_retention_days);
-    if (deleted < 0) log_error("decision log not pruned", "error=\"%s\"", store_error());
+    if (deleted < 0) log_error("decision log not pruned", "error=\"%s\"", LOG_ESC(store_error()));
     if (deleted != DECISIONS_PRUNE_SLICE) pruning = 0;
     store_request_commit(); /* the slice opened the batch, deleting or not */
 }
@@ -313,7 +319,7 @@ int tick_promote_rules(const char *directory, char *error, size_t error_size) {
         if ((had == 1 ? rules_promotion_write(settings->data, &old, undo_error, sizeof undo_error)
                       : rules_promotion_remove(settings->data, undo_error, sizeof undo_error)) != 0)
             log_error("the promotion record is not put back: a restart loads the folder whose promote failed",
-                      "dir=%s error=%s", folder, log_quote(undo_error, quoted, sizeof quoted));
+                      "dir=%s error=%s", LOG_VALUE(folder), log_quote(undo_error, quoted, sizeof quoted));
         return -1;
     }
     recorded = !back;
@@ -322,10 +328,10 @@ int tick_promote_rules(const char *directory, char *error, size_t error_size) {
     record_live(); /* the folder changed between STAGE and PROMOTE: the version loaded */
     if (back)
         log_info("rule set promoted: the configured folder is live again, reloads and restarts read it",
-                 "dir=%s version=%.16s", folder, rules_version());
+                 "dir=%s version=%.16s", LOG_VALUE(folder), rules_version());
     else
         log_info("rule set promoted: reloads and restarts read its folder until another set is promoted",
-                 "dir=%s version=%.16s configured=%s", folder, rules_version(), configured);
+                 "dir=%s version=%.16s configured=%s", LOG_VALUE(folder), rules_version(), LOG_VALUE(configured));
     rules_changed_here();
     start_retiming();
     return 0;
@@ -373,15 +379,16 @@ static void on_rules_note(const char *text, int last) {
     snprintf(from, sizeof from, "%s", text);
     strsep(&version, " ");
     char error[TICK_RELOAD_ERROR_MAX], quoted[600];
-    log_info("another node reloaded its rule set: reloading this node's", "from=%s their_version=%.16s", from,
+    log_info("another node reloaded its rule set: reloading this node's", "from=%s their_version=%.16s",
+             LOG_VALUE(from),
              version ? version : "");
     if (reload_rules(error, sizeof error) != 0) {
         log_error("reload asked by another node failed, the running rule set stays", "from=%s version=%.16s error=%s",
-                  from, rules_version(), log_quote(error, quoted, sizeof quoted));
+                  LOG_VALUE(from), rules_version(), log_quote(error, quoted, sizeof quoted));
         return;
     }
     nodes_rules_changed();
-    log_info("reload asked by another node done", "from=%s version=%.16s", from, rules_version());
+    log_info("reload asked by another node done", "from=%s version=%.16s", LOG_VALUE(from), rules_version());
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *argument) {

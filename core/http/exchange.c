@@ -200,7 +200,7 @@ int http_command(struct http_exchange *exchange, struct evbuffer *reply, int arg
             request_finish(&request, before);
             events_command_end(!request.failed);
             if (store_command_end(!request.failed) != 0 && !request.failed)
-                log_error("savepoint release failed", "error=\"%s\"", store_error());
+                log_error("savepoint release failed", "error=\"%s\"", LOG_ESC(store_error()));
         }
     } else {
         size_t before = evbuffer_get_length(reply);

@@ -102,7 +102,7 @@ void sse_update_agent(const char *name, unsigned role, const char *queues) {
         stream->role = role;
         snprintf(stream->queues, sizeof stream->queues, "%s", queues);
         if (asked_for_nothing_visible(stream))
-            log_info("event stream ended: its queues are no longer the agent's", "agent=%s", name);
+            log_info("event stream ended: its queues are no longer the agent's", "agent=%s", LOG_VALUE(name));
     }
     unlink_where(changed_and_blind, name, 1);
 }
@@ -167,7 +167,7 @@ static void deliver(void *context, const struct event_record *event) {
         }
         if (stream_write(stream, message) != 0) {
             /* A reader that does not keep up is cut off; nobody waits for it. */
-            log_info("event stream cut off: too much unsent", "agent=%s", stream->agent);
+            log_info("event stream cut off: too much unsent", "agent=%s", LOG_VALUE(stream->agent));
             *link = stream->next;
             struct evhttp_connection *connection = evhttp_request_get_connection(stream->request);
             stream_free(stream, connection == NULL);

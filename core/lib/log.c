@@ -23,6 +23,19 @@ int log_level_parse(const char *name) {
     return -1;
 }
 
+/* The escaped bytes of value into out[used..], keeping room for a closing
+ * quote and the NUL; returns the new used. */
+static size_t escape_into(const char *value, char *out, size_t out_size, size_t used) {
+    for (const char *p = value; *p && used + 4 < out_size; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\') { out[used++] = '\\'; out[used++] = (char)c; }
+        else if (c == '\n') { out[used++] = '\\'; out[used++] = 'n'; }
+        else if (c < 0x20) out[used++] = '?';
+        else out[used++] = (char)c;
+    }
+    return used;
+}
+
 void log_write(enum log_level level, const char *msg, const char *fmt, ...) {
     if (level < minimum_level) return;
     if (level == LOG_ALWAYS) level = LOG_INFO;
@@ -31,8 +44,12 @@ void log_write(enum log_level level, const char *msg, const char *fmt, ...) {
     if (timeparse_format_utc(now_ms / 1000, stamp, sizeof stamp) < 0)
         strcpy(stamp, "1970-01-01T00:00:00Z");
     stamp[19] = '\0'; /* drop the Z, we add milliseconds */
+    /* msg may be a plugin's text (plugin API log): escaped like a value. */
+    char phrase[512];
+    size_t length = escape_into(msg, phrase, sizeof phrase, 0);
+    phrase[length] = '\0';
     int used = snprintf(line, sizeof line, "ts=%s.%03dZ level=%s msg=\"%s\"", stamp,
-                        (int)(now_ms % 1000), level_names[level], msg);
+                        (int)(now_ms % 1000), level_names[level], phrase);
     if (used < 0) return;
     if (fmt != NULL && (size_t)used < sizeof line - 2) {
         line[used++] = ' ';
@@ -43,9 +60,20 @@ void log_write(enum log_level level, const char *msg, const char *fmt, ...) {
         if (more > 0) used += more;
     }
     if ((size_t)used >= sizeof line - 1) used = (int)sizeof line - 2;
+    /* The last guard of one event, one line: a field a caller forgot to
+     * pass through LOG_VALUE or LOG_ESC cannot start a line of its own. */
+    for (int i = 0; i < used; i++)
+        if (line[i] == '\n' || line[i] == '\r') line[i] = '?';
     line[used++] = '\n';
     fwrite(line, 1, (size_t)used, stderr);
     fflush(stderr);
+}
+
+const char *log_escape(const char *value, char *out, size_t out_size) {
+    if (out_size == 0) return out;
+    if (out_size < 3) { out[0] = '\0'; return out; }
+    out[escape_into(value, out, out_size, 0)] = '\0';
+    return out;
 }
 
 const char *log_quote(const char *value, char *out, size_t out_size) {
@@ -54,21 +82,14 @@ const char *log_quote(const char *value, char *out, size_t out_size) {
     for (const char *p = value; *p; p++)
         if (*p == ' ' || *p == '"' || *p == '=' || *p == '\\' || (unsigned char)*p < 0x20)
             needs_quotes = 1;
-    size_t used = 0;
     if (!needs_quotes) {
         snprintf(out, out_size, "%s", value);
         return out;
     }
     /* Room for the closing quote and NUL is kept at every step. */
     if (out_size < 3) { out[0] = '\0'; return out; }
-    out[used++] = '"';
-    for (const char *p = value; *p && used + 4 < out_size; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c == '"' || c == '\\') { out[used++] = '\\'; out[used++] = (char)c; }
-        else if (c == '\n') { out[used++] = '\\'; out[used++] = 'n'; }
-        else if (c < 0x20) out[used++] = '?';
-        else out[used++] = (char)c;
-    }
+    out[0] = '"';
+    size_t used = escape_into(value, out, out_size, 1);
     out[used++] = '"';
     out[used] = '\0';
     return out;

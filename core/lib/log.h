@@ -2,8 +2,11 @@
  *
  *   ts=2026-11-22T14:52:17.123Z level=info msg="listening" port=7878
  *
- * The caller writes the key=value tail with log_* format strings; values
- * that may hold spaces or quotes go through log_quote().
+ * The caller writes the key=value tail with log_* format strings; a value
+ * that comes from outside the code (a path or address from a flag or the
+ * config, an agent's name, an error text naming a file) goes through
+ * LOG_VALUE (key=%s) or LOG_ESC (key="...%s..."), so that a newline or a
+ * quote in it cannot end the field or the line and forge another.
  */
 #ifndef REDRESS_LOG_H
 #define REDRESS_LOG_H
@@ -31,5 +34,14 @@ void log_write(enum log_level level, const char *msg, const char *fmt, ...)
  * to fit): bare when it has no space, quote, '=' or control byte, otherwise
  * double-quoted with \" \\ \n escapes.  Returns out, for use in arguments. */
 const char *log_quote(const char *value, char *out, size_t out_size);
+/* Writes value escaped for inside a double-quoted field ("...%s..."): \"
+ * \\ \n escapes, other control bytes as '?', truncated to fit.  Returns out. */
+const char *log_escape(const char *value, char *out, size_t out_size);
+
+/* A buffer of the enclosing block per use (a compound literal): a log
+ * line is at most 2 KiB, so a longer value would be cut there anyway. */
+#define LOG_VALUE_MAX 1024
+#define LOG_VALUE(value) log_quote((value), (char[LOG_VALUE_MAX]){""}, LOG_VALUE_MAX)
+#define LOG_ESC(value) log_escape((value), (char[LOG_VALUE_MAX]){""}, LOG_VALUE_MAX)
 
 #endif

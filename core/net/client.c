@@ -127,7 +127,7 @@ static void client_execute(struct client *client) {
             if (store_command_end(!request.failed) != 0 && !request.failed) {
                 /* Cannot happen short of a broken database; the reply we wrote is wrong
                  * now, but the batch is still rolled back at commit as a whole. */
-                log_error("savepoint release failed", "error=\"%s\"", store_error());
+                log_error("savepoint release failed", "error=\"%s\"", LOG_ESC(store_error()));
             }
         }
     } else {
@@ -185,11 +185,11 @@ static int client_consume(struct client *client, const char *data, size_t len, l
             evbuffer_add_printf(hold ? client->held : client->output, "-%s\r\n", client->parser.error);
             if (hold) client_hold(client);
             log_info("protocol error, closing", "client=%llu address=%s error=\"%s\"",
-                     (unsigned long long)client->id, client->address, client->parser.error);
+                     (unsigned long long)client->id, LOG_VALUE(client->address), LOG_ESC(client->parser.error));
             client->closing = 1;
         } else if (status == PROTO_DROP) {
             log_warn("HTTP request on the command port, closing", "client=%llu address=%s",
-                     (unsigned long long)client->id, client->address);
+                     (unsigned long long)client->id, LOG_VALUE(client->address));
             client_free(client);
             return -1;
         } else {
@@ -271,7 +271,7 @@ static void on_tls_readable(evutil_socket_t fd, short what, void *argument) {
         /* The handshake's bytes count: a peer cannot keep one going forever. */
         if (!client->tls_ready && (client->tls_handshake_bytes += got) > TLS_HANDSHAKE_MAX_BYTES) {
             log_warn("TLS handshake too long, closing", "client=%llu address=%s bytes=%lld limit=%d",
-                     (unsigned long long)client->id, client->address, client->tls_handshake_bytes,
+                     (unsigned long long)client->id, LOG_VALUE(client->address), client->tls_handshake_bytes,
                      TLS_HANDSHAKE_MAX_BYTES);
             client->tls_failed = 1;
             client_free(client);
@@ -307,8 +307,9 @@ static int tls_consume(struct client *client, long long rules_before) {
             /* A plain client on the TLS port ends here: nothing it could
              * read is sent, the connection just closes. */
             log_info("TLS failed, closing", "client=%llu address=%s handshake=%s error=\"%s\"",
-                     (unsigned long long)client->id, client->address, client->tls_ready ? "done" : "unfinished",
-                     error);
+                     (unsigned long long)client->id, LOG_VALUE(client->address),
+                     client->tls_ready ? "done" : "unfinished",
+                     LOG_ESC(error));
             client->tls_failed = 1;
             client_free(client);
             return -1;
@@ -504,7 +505,8 @@ static void client_auth_failed(void *connection, const char *agent, size_t agent
              agent ? agent : "");
     if (agent == NULL) snprintf(unknown, sizeof unknown, " agent_bytes=%zu", agent_len);
     log_warn("failed AUTH", "agent=%s%s address=%s source=%s client=%llu connection_failures=%d source_failures=%lld"
-             " delay_ms=%lld", agent ? log_quote(name, quoted, sizeof quoted) : "?", unknown, client->address, client->peer,
+             " delay_ms=%lld", agent ? log_quote(name, quoted, sizeof quoted) : "?", unknown,
+             LOG_VALUE(client->address), LOG_VALUE(client->peer),
              (unsigned long long)client->id, client->auth_failures, source_failures, (long long)(turn - now));
     if (client->auth_failures >= AUTH_FAILURES_PER_CONNECTION) {
         client->closing = 1; /* the reply goes out, then the connection closes */

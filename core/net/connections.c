@@ -136,7 +136,8 @@ static int client_flush_tls(struct client *client) {
     if (client->tls_ready && !client->tls_failed && evbuffer_get_length(client->output) &&
         tls_write(client->tls, client->output, client->wire, error) != 0) {
         client->tls_failed = 1;
-        log_error("TLS write failed, closing", "client=%llu error=\"%s\"", (unsigned long long)client->id, error);
+        log_error("TLS write failed, closing", "client=%llu error=\"%s\"", (unsigned long long)client->id,
+                  LOG_ESC(error));
         return -1;
     }
     return client_write(client, client->wire);
@@ -176,7 +177,7 @@ int client_enforce_output_limit(struct client *client) {
     if (client->pre_auth && limit > PRE_AUTH_OUTPUT_MAX) limit = PRE_AUTH_OUTPUT_MAX;
     if (client_pending_output(client) <= limit) return 0;
     log_warn("client output over limit, disconnected", "client=%llu address=%s bytes=%zu",
-             (unsigned long long)client->id, client->address, client_pending_output(client));
+             (unsigned long long)client->id, LOG_VALUE(client->address), client_pending_output(client));
     connections.stats.output_limit_disconnects++;
     client_free(client);
     return 1;
@@ -304,7 +305,7 @@ void connections_sweep_idle(void) {
         if (now - client->last_active_ms > limit && !client_holding(client) && !client->subscriber &&
             !client->monitor) {
             log_info("idle client closed", "client=%llu address=%s", (unsigned long long)client->id,
-                     client->address);
+                     LOG_VALUE(client->address));
             connections.stats.idle_disconnects++;
             client_free(client);
         }
@@ -325,7 +326,7 @@ void connections_sweep_unauthenticated(void) {
         struct client *next = client->next;
         if (client->pre_auth && now - client->pre_auth_since_ms >= limit) {
             log_info("unauthenticated client closed: no AUTH in time", "client=%llu address=%s",
-                     (unsigned long long)client->id, client->address);
+                     (unsigned long long)client->id, LOG_VALUE(client->address));
             connections.stats.auth_timeouts++;
             /* Best effort, after whatever replies are still unsent (a TLS
              * connection whose handshake is not done gets nothing). */
@@ -345,7 +346,7 @@ void connections_sweep_handshakes(void) {
         struct client *next = client->next;
         if (client->tls && !client->tls_ready && now - client->opened_ms >= limit) {
             log_info("TLS client closed: no handshake in time", "client=%llu address=%s bytes=%lld",
-                     (unsigned long long)client->id, client->address, client->tls_handshake_bytes);
+                     (unsigned long long)client->id, LOG_VALUE(client->address), client->tls_handshake_bytes);
             connections.stats.tls_handshake_timeouts++;
             client_free(client);
         }
@@ -384,7 +385,7 @@ void connections_drop_agent(const char *name) {
         if (strcmp(client->agent, name) != 0) continue;
         client_forget_agent(client);
         log_info("disabled agent's connection lost its rights", "client=%llu agent=%s",
-                 (unsigned long long)client->id, name);
+                 (unsigned long long)client->id, LOG_VALUE(name));
     }
 }
 
@@ -447,7 +448,7 @@ long long connections_kill(struct client *self, const struct client_filter *filt
         if (match) {
             killed++;
             log_info("client killed", "client=%llu address=%s by=%llu", (unsigned long long)client->id,
-                     client->address, (unsigned long long)self->id);
+                     LOG_VALUE(client->address), (unsigned long long)self->id);
             client->closing = 1; /* its replies still leave; its input is dropped */
             if (client != self && (client_flush(client) != 0 || client_done(client))) client_free(client);
         }
@@ -519,7 +520,7 @@ static void feed_monitors(const struct client *from, const char *source, int arg
                     client_free(client);
                 } else if (client_unsent_output(client) > (size_t)connections.config->subscriber_output_limit) {
                     log_warn("slow monitor cut off", "client=%llu address=%s", (unsigned long long)client->id,
-                             client->address);
+                             LOG_VALUE(client->address));
                     client_free(client);
                 }
             }
@@ -550,6 +551,6 @@ void connections_update_agent(const char *name, unsigned role, const char *queue
         client->role = role;
         snprintf(client->agent_queues, sizeof client->agent_queues, "%s", queues);
         log_info("agent's connection takes its new role and queues", "client=%llu agent=%s",
-                 (unsigned long long)client->id, name);
+                 (unsigned long long)client->id, LOG_VALUE(name));
     }
 }

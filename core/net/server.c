@@ -135,7 +135,7 @@ static int start_sync_thread(void) {
     if (strcmp(server.config->sync, "full") != 0 || !server.config->sync_thread) return 0;
     char error[256];
     if (store_start_sync_thread(error, sizeof error) != 0) {
-        log_error("cannot start the store's sync thread", "error=\"%s\"", error);
+        log_error("cannot start the store's sync thread", "error=\"%s\"", LOG_ESC(error));
         return -1;
     }
     store_set_durable_listener(connections_release_durable);
@@ -316,7 +316,7 @@ static struct evconnlistener *listen_tcp_port(long long port, int tls, int *boun
         length = (int)sizeof *in6;
         snprintf(address, sizeof address, "[%s]:%lld", config->bind, port);
     } else {
-        log_error("bad bind address: expected an IPv4 or IPv6 address", "bind=%s", config->bind);
+        log_error("bad bind address: expected an IPv4 or IPv6 address", "bind=%s", LOG_VALUE(config->bind));
         return NULL;
     }
     listener = evconnlistener_new_bind(
@@ -324,7 +324,7 @@ static struct evconnlistener *listen_tcp_port(long long port, int tls, int *boun
         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 511,
         (struct sockaddr *)&storage, length);
     if (listener == NULL) {
-        log_error("cannot listen", "address=%s error=\"%s\"", address, strerror(errno));
+        log_error("cannot listen", "address=%s error=\"%s\"", LOG_VALUE(address), strerror(errno));
         return NULL;
     }
     evconnlistener_set_error_cb(listener, on_accept_error);
@@ -350,11 +350,11 @@ static int listen_tls(void) {
     char *end;
     long port = strtol(config->tls_port, &end, 10);
     if (*end != '\0' || end == config->tls_port || port < 0 || port > 65535) {
-        log_error("tls_port must be a port number (0 picks a free one)", "tls_port=%s", config->tls_port);
+        log_error("tls_port must be a port number (0 picks a free one)", "tls_port=%s", LOG_VALUE(config->tls_port));
         return -1;
     }
     if (config->bind[0] == '\0') {
-        log_error("tls_port needs a TCP bind address", "tls_port=%s", config->tls_port);
+        log_error("tls_port needs a TCP bind address", "tls_port=%s", LOG_VALUE(config->tls_port));
         return -1;
     }
     if (tls_setup(config) != 0) return -1;
@@ -389,7 +389,7 @@ static int listen_unix(void) {
     memset(&address, 0, sizeof address);
     address.sun_family = AF_UNIX;
     if (strlen(server.unix_path) >= sizeof address.sun_path) {
-        log_error("unix socket path too long", "path=%s max=%zu", server.unix_path,
+        log_error("unix socket path too long", "path=%s max=%zu", LOG_VALUE(server.unix_path),
                   sizeof address.sun_path - 1);
         return -1;
     }
@@ -403,7 +403,7 @@ static int listen_unix(void) {
         if (why != 0) {
             log_error(why == EADDRINUSE ? "cannot listen: another process listens on it"
                                         : "cannot listen: cannot tell whether another process listens on it",
-                      "unix=%s error=\"%s\"", server.unix_path, strerror(why));
+                      "unix=%s error=\"%s\"", LOG_VALUE(server.unix_path), strerror(why));
             server.unix_path[0] = '\0';
             return -1;
         }
@@ -413,7 +413,7 @@ static int listen_unix(void) {
         server.base, on_unix_accept, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 511,
         (struct sockaddr *)&address, (int)sizeof address);
     if (server.unix_listener == NULL) {
-        log_error("cannot listen", "unix=%s error=\"%s\"", server.unix_path, strerror(errno));
+        log_error("cannot listen", "unix=%s error=\"%s\"", LOG_VALUE(server.unix_path), strerror(errno));
         server.unix_path[0] = '\0';
         return -1;
     }
@@ -499,7 +499,7 @@ static void on_reload_signal(evutil_socket_t signal_number, short what, void *ar
     char error[TICK_RELOAD_ERROR_MAX];
     int promoted;
     const char *folder = tick_rules_folder(&promoted);
-    log_info("SIGHUP: reloading rules", "dir=%s from=%s", folder, promoted ? "promoted" : "configured");
+    log_info("SIGHUP: reloading rules", "dir=%s from=%s", LOG_VALUE(folder), promoted ? "promoted" : "configured");
     tick_reload_rules(error, sizeof error); /* the outcome is logged by rules_load */
 }
 
@@ -558,7 +558,8 @@ int server_listen(void) {
     char tls_port[16] = "off";
     if (server.tls_listener) snprintf(tls_port, sizeof tls_port, "%d", server.tls_port);
     log_write(LOG_ALWAYS, "listening", "port=%d bind=%s unix=%s tls_port=%s", server.port,
-             config->bind[0] ? config->bind : "off", server.unix_path[0] ? server.unix_path : "off", tls_port);
+             LOG_VALUE(config->bind[0] ? config->bind : "off"),
+             LOG_VALUE(server.unix_path[0] ? server.unix_path : "off"), LOG_VALUE(tls_port));
     return 0;
 }
 

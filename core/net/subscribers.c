@@ -145,7 +145,7 @@ static void publish(const char *queue, const char *assignee, const char *payload
             } else if (client_unsent_output(client) > (size_t)connections.config->subscriber_output_limit) {
                 /* A slow subscriber is cut off; nobody waits for it. */
                 log_warn("slow subscriber cut off", "client=%llu address=%s bytes=%zu",
-                         (unsigned long long)client->id, client->address, client_unsent_output(client));
+                         (unsigned long long)client->id, LOG_VALUE(client->address), client_unsent_output(client));
                 connections.stats.subscriber_disconnects++;
                 client_free(client);
             }

@@ -33,7 +33,7 @@ static const char *openssl_error(char *text) {
 int tls_setup(const struct config *config) {
     if (config->tls_port[0] == '\0') return 0;
     if (config->tls_cert[0] == '\0' || config->tls_key[0] == '\0') {
-        log_error("tls_port needs both tls_cert and tls_key", "tls_port=%s", config->tls_port);
+        log_error("tls_port needs both tls_cert and tls_key", "tls_port=%s", LOG_VALUE(config->tls_port));
         return -1;
     }
     context = SSL_CTX_new(TLS_server_method());
@@ -42,7 +42,8 @@ int tls_setup(const struct config *config) {
         SSL_CTX_use_PrivateKey_file(context, config->tls_key, SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(context) != 1) {
         char why[TLS_ERROR_BYTES];
-        log_error("cannot set up TLS", "cert=%s key=%s error=\"%s\"", config->tls_cert, config->tls_key,
+        log_error("cannot set up TLS", "cert=%s key=%s error=\"%s\"", LOG_VALUE(config->tls_cert),
+                  LOG_VALUE(config->tls_key),
                   openssl_error(why));
         tls_free();
         return -1;

@@ -71,7 +71,7 @@ int plugin_api_may_call(const struct redress_plugin *self, const char *function)
         unsigned long long refused = atomic_fetch_add(&foreign_calls, 1) + 1;
         if (worth_logging(refused))
             log_error("plugin API called from another thread", "plugin=%s function=%s refused=%llu",
-                      self ? self->name : "?", function, refused);
+                      LOG_VALUE(self ? self->name : "?"), LOG_VALUE(function), refused);
         return 0;
     }
     if (self == NULL || !self->gone) return 1;
@@ -80,7 +80,7 @@ int plugin_api_may_call(const struct redress_plugin *self, const char *function)
     struct redress_plugin *plugin = (struct redress_plugin *)self;
     if (worth_logging(++plugin->misuses))
         log_error("plugin API called after the plugin was torn down", "plugin=%s function=%s refused=%llu",
-                  self->name, function, plugin->misuses);
+                  LOG_VALUE(self->name), LOG_VALUE(function), plugin->misuses);
     return 0;
 }
 
@@ -124,12 +124,13 @@ static struct redress_plugin *handle_owner(uintptr_t handle) {
 static void handle_over(uintptr_t handle, const char *kind, const char *function) {
     struct redress_plugin *plugin = handle_owner(handle);
     if (plugin == NULL) {
-        log_error("plugin used a handle that is over", "plugin=? function=%s handle=\"%s\"", function, kind);
+        log_error("plugin used a handle that is over", "plugin=? function=%s handle=\"%s\"", LOG_VALUE(function),
+                  LOG_ESC(kind));
         return;
     }
     if (worth_logging(++plugin->misuses))
         log_warn("plugin used a handle that is over", "plugin=%s function=%s handle=\"%s\" refused=%llu",
-                 plugin->name, function, kind, plugin->misuses);
+                 LOG_VALUE(plugin->name), LOG_VALUE(function), LOG_ESC(kind), plugin->misuses);
 }
 
 int plugin_api_setting_read(int index) { return index >= 0 && index < CONFIG_PLUGIN_SETTINGS_MAX && setting_read[index]; }
@@ -313,8 +314,9 @@ static void api_reply_error(struct redress_command_call *handle, const char *cod
         for (; code && code[i] && i < sizeof shown - 4; i++)
             shown[i] = code[i] < ' ' || code[i] == '"' || code[i] == '\\' || code[i] == 0x7f ? '?' : code[i];
         snprintf(shown + i, sizeof shown - i, "%s", code && code[i] ? "..." : "");
-        log_error("plugin replied an invalid error code", "plugin=%s command=%s code=\"%s\"%s", call->plugin->name,
-                  call->command, shown, code ? "" : " null=1");
+        log_error("plugin replied an invalid error code", "plugin=%s command=%s code=\"%s\"%s",
+                  LOG_VALUE(call->plugin->name),
+                  LOG_VALUE(call->command), LOG_ESC(shown), code ? "" : " null=1");
         reply_error(call->buffer, "ERR", "plugin %s: command %s replied an invalid error code (an upper-case word "
                     "of up to %d letters): %s", call->plugin->name, call->command, ERROR_CODE_MAX, message);
     }
@@ -365,7 +367,8 @@ void plugin_callback_timed(struct redress_plugin *plugin, const char *what, cons
     }
     /* Everyone else waited meanwhile: the API's callbacks must not block. */
     log_warn("slow plugin callback held the loop", "plugin=%s callback=\"%s%s%s\" ms=%lld limit_ms=%d unlogged=%lld",
-             plugin->name, what, name[0] ? " " : "", name, (long long)(took_us / 1000), PLUGIN_SLOW_MS,
+             LOG_VALUE(plugin->name), LOG_ESC(what), name[0] ? " " : "", LOG_ESC(name), (long long)(took_us / 1000),
+             PLUGIN_SLOW_MS,
              plugin->slow_unlogged);
     plugin->slow_logged_ms = now;
     plugin->slow_unlogged = 0;
@@ -388,7 +391,8 @@ void plugin_command_dispatch(struct request *request) {
                               (const char *const *)request->argv, request->argvlen));
     live_calls = call.outer;
     if (!call.replied || call.outstanding != 0 || call.broken) {
-        log_error("plugin command wrote a broken reply", "plugin=%s command=%s", entry->plugin->name, entry->name);
+        log_error("plugin command wrote a broken reply", "plugin=%s command=%s", LOG_VALUE(entry->plugin->name),
+                  LOG_VALUE(entry->name));
         request_error(request, "ERR", "plugin %s: command %s wrote no complete reply", entry->plugin->name,
                       entry->name);
     } else {
@@ -736,7 +740,8 @@ static int64_t api_replay_events(struct redress_plugin *self, int64_t after_id, 
         /* A failed read ends the replay where it is: the plugin asks again
          * from the last id it got. */
         if (rc != STORE_ROW && rc != STORE_DONE)
-            log_error("event replay stopped", "after=%lld error=\"store: %s\"", (long long)last, store_error());
+            log_error("event replay stopped", "after=%lld error=\"store: %s\"", (long long)last,
+                      LOG_ESC(store_error()));
         store_reset(statement);
         for (int i = 0; i < rows; i++) {
             if (delivered < limit && plugin_kinds_match(filter, batch[i].event.kind)) {

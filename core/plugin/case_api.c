@@ -182,7 +182,8 @@ static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvl
             request_finish(&request, before);
             events_command_end(!request.failed);
             if (store_command_end(!request.failed) != 0 && !request.failed)
-                log_error("savepoint release failed", "plugin=%s error=\"%s\"", self->name, store_error());
+                log_error("savepoint release failed", "plugin=%s error=\"%s\"", LOG_VALUE(self->name),
+                          LOG_ESC(store_error()));
         }
         /* The batch this opened commits soon; when_committed follows it. */
         store_request_commit();

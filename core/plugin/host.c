@@ -106,8 +106,10 @@ static int refused(struct redress_plugin *self, const char *what, const char *na
     va_start(arguments, format);
     vsnprintf(why, sizeof why, format, arguments);
     va_end(arguments);
+    /* what is the host's own word ("clock listener"), shown has no quote or
+     * control byte left: both as they are, why escaped. */
     log_error("plugin registration refused", "plugin=%s what=%s name=%s why=\"%s\"", self ? self->name : "?", what,
-              name ? shown : "(null)", why);
+              name ? shown : "(null)", LOG_ESC(why));
     if (self && self->initializing)
         snprintf(self->init_error, sizeof self->init_error, "%s %s refused: %s", what, name ? shown : "(null)", why);
     return -1;
@@ -475,8 +477,9 @@ static int load_one(const char *path, char *error, size_t error_size) {
         goto refused;
     }
     plugins[plugin_count++] = plugin;
-    log_info("plugin loaded", "plugin=%s version=\"%s\" api=%u.%u path=%s", plugin->name, plugin->version,
-             (unsigned)info->api_major, (unsigned)info->api_minor, path);
+    log_info("plugin loaded", "plugin=%s version=\"%s\" api=%u.%u path=%s", LOG_VALUE(plugin->name),
+             LOG_ESC(plugin->version),
+             (unsigned)info->api_major, (unsigned)info->api_minor, LOG_VALUE(path));
     return 0;
 refused:
     dlclose(handle);
@@ -524,7 +527,7 @@ int plugins_load(const struct config *config, struct event_base *base, char *err
         if (!known) {
             snprintf(error, error_size, "setting %s: no plugin named '%.*s' is loaded", key, (int)len, key);
             if (!skip) return -1;
-            log_warn("setting ignored", "why=\"%s\"", error);
+            log_warn("setting ignored", "why=\"%s\"", LOG_ESC(error));
         }
     }
     if (strcmp(config->refund_executor, "outbox") != 0) {
@@ -541,8 +544,8 @@ int plugins_load(const struct config *config, struct event_base *base, char *err
         const struct refund_provider provider = {executor_slot.executor->name, &executor_slot,
                                                  plugin_api_refund_start};
         if (refund_exec_select(&provider, base, error, error_size) != 0) return -1;
-        log_info("refund executor", "executor=%s plugin=%s", executor_slot.executor->name,
-                 executor_slot.plugin->name);
+        log_info("refund executor", "executor=%s plugin=%s", LOG_VALUE(executor_slot.executor->name),
+                 LOG_VALUE(executor_slot.plugin->name));
     }
     return 0;
 }

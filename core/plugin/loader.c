@@ -118,7 +118,7 @@ int plugin_loader_each(const char *entry, const char *directory, int skip,
             snprintf(path, sizeof path, "%s/%s", entry, names[i]);
             if (status == 0 && load_one(path, error, error_size) != 0) {
                 if (!skip) status = -1;
-                else log_error("plugin skipped", "why=\"%s\"", error);
+                else log_error("plugin skipped", "why=\"%s\"", LOG_ESC(error));
             }
             free(names[i]);
         }
@@ -128,7 +128,7 @@ int plugin_loader_each(const char *entry, const char *directory, int skip,
     else snprintf(path, sizeof path, "%s/%s%s", directory, entry, ends_with(entry, ".so") ? "" : ".so");
     if (load_one(path, error, error_size) == 0) return 0;
     if (!skip) return -1;
-    log_error("plugin skipped", "why=\"%s\"", error);
+    log_error("plugin skipped", "why=\"%s\"", LOG_ESC(error));
     return 0;
 }
 

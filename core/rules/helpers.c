@@ -168,7 +168,7 @@ void rules_log_budget_begin(struct rules_log_budget *saved) {
 
 void rules_log_budget_end(const struct rules_log_budget *saved, const char *hook) {
     if (log_budget.dropped)
-        log_warn("rule log lines dropped", "hook=%s kept=%d dropped=%lld", hook, log_budget.lines,
+        log_warn("rule log lines dropped", "hook=%s kept=%d dropped=%lld", LOG_VALUE(hook), log_budget.lines,
                  log_budget.dropped);
     log_budget = *saved;
 }
@@ -187,7 +187,7 @@ static int helper_log(lua_State *state) {
     if (lua_getstack(state, 1, &where) && lua_getinfo(state, "Sl", &where))
         snprintf(place, sizeof place, "%s:%d", where.short_src, where.currentline);
     char quoted[LOG_MESSAGE_MAX];
-    log_info("rule log", "at=%s message=%s", place, log_quote(message, quoted, sizeof quoted));
+    log_info("rule log", "at=%s message=%s", LOG_VALUE(place), log_quote(message, quoted, sizeof quoted));
     return 0;
 }
 

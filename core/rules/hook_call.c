@@ -245,7 +245,7 @@ lua_State *rules_run_hook(struct rule_set *set, enum rules_hook hook, const stru
     last_record.version[sizeof last_record.version - 1] = '\0';
     if (failed) {
         if (set != rules_staged_set)
-            log_warn("rule hook failed, default applied", "hook=%s error=\"%s\"", rules_hook_name(hook), why);
+            log_warn("rule hook failed, default applied", "hook=%s error=\"%s\"", rules_hook_name(hook), LOG_ESC(why));
         snprintf(last_record.error, sizeof last_record.error, "%s", why);
         return NULL;
     }

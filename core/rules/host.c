@@ -204,7 +204,7 @@ int rules_watch_check(const char *directory) {
     uint64_t signature = rules_folder_signature(directory);
     if (signature == loaded_signature) return 0;
     char error[512];
-    log_info("rule files changed, reloading", "dir=%s", directory);
+    log_info("rule files changed, reloading", "dir=%s", LOG_VALUE(directory));
     loaded_signature = signature; /* a broken set is reported once, not every second */
     return rules_load(directory, error, sizeof error) == 0 ? 1 : -1;
 }
@@ -264,7 +264,7 @@ int rules_load(const char *directory, char *error, size_t error_size) {
     if (set == NULL) {
         reload_failures++;
         char quoted[QUOTED_MAX];
-        log_error("rule set not loaded, the running one stays", "dir=%s error=%s", directory,
+        log_error("rule set not loaded, the running one stays", "dir=%s error=%s", LOG_VALUE(directory),
                   log_quote(error, quoted, sizeof quoted));
         return -1;
     }
@@ -274,8 +274,8 @@ int rules_load(const char *directory, char *error, size_t error_size) {
     rules_set_free(old);
     rules_set_free(eval_set); /* the dry runs' instance was of the old set */
     eval_set = NULL;
-    if (tested == 1) log_warn("rule set has no tests: loaded without them", "dir=%s", directory);
-    log_info("rule set loaded", "dir=%s version=%.16s files=%d", directory, set->version, set->file_count);
+    if (tested == 1) log_warn("rule set has no tests: loaded without them", "dir=%s", LOG_VALUE(directory));
+    log_info("rule set loaded", "dir=%s version=%.16s files=%d", LOG_VALUE(directory), set->version, set->file_count);
     return 0;
 }
 
@@ -345,8 +345,8 @@ int rules_stage(const char *directory, char *error, size_t error_size) {
     if (set == NULL) return -1;
     rules_set_free(rules_staged_set);
     rules_staged_set = set;
-    if (tested == 1) log_warn("rule set has no tests: staged without them", "dir=%s", directory);
-    log_info("rule set staged", "dir=%s version=%.16s files=%d", directory, set->version, set->file_count);
+    if (tested == 1) log_warn("rule set has no tests: staged without them", "dir=%s", LOG_VALUE(directory));
+    log_info("rule set staged", "dir=%s version=%.16s files=%d", LOG_VALUE(directory), set->version, set->file_count);
     return 0;
 }
 

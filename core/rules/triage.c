@@ -71,7 +71,8 @@ static void classify(struct rule_set *set, const struct rules_field *fields, int
         }
         lua_pop(state, 1);
     } else {
-        if (set != rules_staged_set) log_warn("rule hook failed, default applied", "hook=classify error=\"%s\"", why);
+        if (set != rules_staged_set) log_warn("rule hook failed, default applied", "hook=classify error=\"%s\"",
+        LOG_ESC(why));
     }
     if (why[0]) {
         snprintf(out->error, sizeof out->error, "classify: %s", why);
@@ -114,7 +115,8 @@ static void prioritise(struct rule_set *set, const struct rules_field *fields, i
         }
         lua_pop(state, 1);
     } else {
-        if (set != rules_staged_set) log_warn("rule hook failed, default applied", "hook=priority error=\"%s\"", why);
+        if (set != rules_staged_set) log_warn("rule hook failed, default applied", "hook=priority error=\"%s\"",
+        LOG_ESC(why));
     }
     if (why[0]) {
         if (!out->error[0]) snprintf(out->error, sizeof out->error, "priority: %s", why);

@@ -62,7 +62,7 @@ static int commit_postgresql(char *error, size_t error_size, int64_t started, in
     if (rc != STORE_OK && !faulty) pgs_exec("ROLLBACK", NULL, 0);
     store_run_after_failure(error);
     stats->commit_failures++;
-    log_error("batch commit failed", "writes=%lld error=\"%s\"", store_batch_writes(), error);
+    log_error("batch commit failed", "writes=%lld error=\"%s\"", store_batch_writes(), LOG_ESC(error));
     return -1;
 }
 

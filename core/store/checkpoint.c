@@ -54,7 +54,7 @@ static void *checkpointer_main(void *argument) {
         if (failed) {
             char path[PATH_MAX + 32];
             log_error("WAL checkpoint failed", "path=%s error=\"%s\"", log_quote(store_path, path, sizeof path),
-                      sqlite3_errmsg(checkpointer.db));
+                      LOG_ESC(sqlite3_errmsg(checkpointer.db)));
         }
         pthread_mutex_lock(&checkpointer.lock);
         checkpointer.checkpoints += rc == SQLITE_OK;

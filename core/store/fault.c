@@ -106,7 +106,7 @@ static void undo_reset(struct fault_file *f) {
 }
 
 static void fault_stop(const char *why) {
-    log_error("fault injection cannot go on: stopping", "why=\"%s\"", why);
+    log_error("fault injection cannot go on: stopping", "why=\"%s\"", LOG_ESC(why));
     _exit(STORE_FAULT_POWER_LOSS_EXIT + 1);
 }
 
@@ -147,7 +147,8 @@ static void power_fail(const char *during) {
         if (f->real->pMethods->xSync(f->real, SQLITE_SYNC_FULL) != SQLITE_OK)
             fault_stop("cannot sync the bytes put back");
     }
-    log_error("POWER LOSS simulated: files put back to their last sync, exiting", "during=%s exit=%d", during,
+    log_error("POWER LOSS simulated: files put back to their last sync, exiting", "during=%s exit=%d",
+              LOG_VALUE(during),
               STORE_FAULT_POWER_LOSS_EXIT);
     _exit(STORE_FAULT_POWER_LOSS_EXIT);
 }

@@ -84,7 +84,7 @@ void store_set_aside_replaced(void) {
             snprintf(why, sizeof why, "%s", strerror(errno));
             log_error("the replaced database's file cannot be set aside: move it away before the next start, "
                       "or it is replayed onto the new redress.db", "path=%s error=\"%s\"",
-                      log_quote(path, quoted, sizeof quoted), why);
+                      log_quote(path, quoted, sizeof quoted), LOG_ESC(why));
         }
     }
 }
@@ -145,7 +145,7 @@ int store_execute(const char *sql) {
         char path[PATH_MAX + 32];
         store_note_error();
         log_error("sql failed", "path=%s error=\"%s\"", log_quote(store_path, path, sizeof path),
-                  message ? message : sqlite3_errstr(rc));
+                  LOG_ESC(message ? message : sqlite3_errstr(rc)));
         sqlite3_free(message);
         return -1;
     }

@@ -44,7 +44,7 @@ static void report_order_disagreements(void) {
     sqlite3_stmt *statement = NULL;
     if (sqlite3_prepare_v2(store_db, sql, -1, &statement, NULL) != SQLITE_OK) {
         log_error("cannot list the cases that disagree on an order's amount", "error=\"%s\"",
-                  sqlite3_errmsg(store_db));
+                  LOG_ESC(sqlite3_errmsg(store_db)));
         sqlite3_finalize(statement);
         return;
     }
@@ -58,12 +58,14 @@ static void report_order_disagreements(void) {
                  (long long)sqlite3_column_int64(statement, 0),
                  log_quote((const char *)sqlite3_column_text(statement, 1), order, sizeof order),
                  amount_text(statement, 2, 3, declared, sizeof declared),
-                 (const char *)sqlite3_column_text(statement, 3), amount_text(statement, 4, 5, kept, sizeof kept),
-                 (const char *)sqlite3_column_text(statement, 5), (long long)sqlite3_column_int64(statement, 6));
+                 LOG_VALUE((const char *)sqlite3_column_text(statement, 3)), amount_text(statement, 4, 5, kept,
+                 sizeof kept),
+                 LOG_VALUE((const char *)sqlite3_column_text(statement, 5)),
+                 (long long)sqlite3_column_int64(statement, 6));
     }
     if (rc != SQLITE_DONE)
         log_error("cannot list the cases that disagree on an order's amount", "error=\"%s\"",
-                  sqlite3_errmsg(store_db));
+                  LOG_ESC(sqlite3_errmsg(store_db)));
     sqlite3_finalize(statement);
     if (count > DISAGREEMENTS_LOGGED_MAX)
         log_warn("more cases disagree with their order's first amount", "cases=%lld logged=%d", count,

@@ -40,7 +40,7 @@ int store_timer_turn(void) {
      * rolled back would take it with it. */
     if (!store_in_batch && !pgs_listening()) {
         if (pgs_listen() != STORE_OK) {
-            log_error("cannot LISTEN for the other nodes' notes", "error=\"%s\"", pgs_error());
+            log_error("cannot LISTEN for the other nodes' notes", "error=\"%s\"", LOG_ESC(pgs_error()));
         } else if (listened_before) {
             /* A lost session heard nothing meanwhile: what follows notes
              * reads the database again. */
@@ -64,7 +64,7 @@ int store_timer_turn(void) {
          * memory, a statement error) keeps the last answer; a lost
          * connection took the lock with it. */
         held = timer_held && strncmp(pgs_error(), "PostgreSQL: 08", 14) != 0;
-        log_error("cannot ask for the timer's lock", "error=\"%s\" still_held=%s", pgs_error(),
+        log_error("cannot ask for the timer's lock", "error=\"%s\" still_held=%s", LOG_ESC(pgs_error()),
                   held ? "yes" : "no");
     } else {
         held = pgs_column_int64(statement, 0) == 1;
@@ -93,14 +93,14 @@ int store_note_peers(enum store_note_topic topic, const char *text) {
     if ((unsigned)topic >= STORE_NOTE_TOPICS || len > STORE_NOTE_MAX) {
         snprintf(store_last_error, sizeof store_last_error, "%s",
                  len > STORE_NOTE_MAX ? "a note to the other nodes is too long" : "a note of no topic");
-        log_error("note to the other nodes not sent", "error=\"%s\"", store_last_error);
+        log_error("note to the other nodes not sent", "error=\"%s\"", LOG_ESC(store_last_error));
         return -1;
     }
     wire[0] = topic_letters[topic];
     memcpy(wire + 1, text, len + 1);
     if (pgs_note(wire) != STORE_OK) {
         snprintf(store_last_error, sizeof store_last_error, "%s", pgs_error());
-        log_error("note to the other nodes not sent", "error=\"%s\"", store_last_error);
+        log_error("note to the other nodes not sent", "error=\"%s\"", LOG_ESC(store_last_error));
         return -1;
     }
     return 0;

@@ -426,7 +426,7 @@ struct store_stmt *pgs_statement(const char *sql) {
     struct store_stmt *s = statement_new(sql);
     if (s == NULL) {
         snprintf(pgs.error, sizeof pgs.error, "PostgreSQL: cannot prepare (out of memory or malformed text)");
-        log_error("sql prepare failed", "error=\"%s\" sql=\"%.80s\"", pgs.error, sql);
+        log_error("sql prepare failed", "error=\"%s\" sql=\"%.80s\"", LOG_ESC(pgs.error), sql);
         return NULL;
     }
     pgs.cache_keys[pgs.cached] = sql;
@@ -638,7 +638,7 @@ static void on_state(void *argument, enum pg_state state, const char *message) {
         pgs.lost = 1;
         pgs.listening = 0;   /* a new session listens to nothing */
     }
-    log_info("postgresql connection", "state=%s why=\"%s\"", pg_state_name(state), message ? message : "");
+    log_info("postgresql connection", "state=%s why=\"%s\"", pg_state_name(state), LOG_ESC(message ? message : ""));
 }
 
 /* ------------------------------------------------------- the other nodes */

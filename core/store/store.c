@@ -162,7 +162,7 @@ struct store_stmt *store_statement(const char *sql) {
         char path[PATH_MAX + 32];
         store_note_error();
         log_error("sql prepare failed", "path=%s error=\"%s\"", log_quote(store_path, path, sizeof path),
-                  sqlite3_errmsg(store_db));
+                  LOG_ESC(sqlite3_errmsg(store_db)));
         return NULL;
     }
     statement_cache[statement_count].sql = sql;
@@ -241,7 +241,7 @@ void store_close(void) {
         sync_thread_on = 0;
         if (commit_sequence > durable_sequence) {
             store_note_error();
-            log_error("the WAL's last fsync did not complete at stop", "path=%s", store_path);
+            log_error("the WAL's last fsync did not complete at stop", "path=%s", LOG_VALUE(store_path));
         } else {
             store_durable_collect();
         }
@@ -291,7 +291,7 @@ static int execute_cached(const char *sql) {
     if (store_on_postgresql) {
         if (pgs_exec(sql, NULL, 0) == STORE_OK) return 0;
         snprintf(store_last_error, sizeof store_last_error, "%s", pgs_error());
-        log_error("sql failed", "sql=\"%s\" error=\"%s\"", sql, pgs_error());
+        log_error("sql failed", "sql=\"%s\" error=\"%s\"", LOG_ESC(sql), LOG_ESC(pgs_error()));
         return -1;
     }
     sqlite3_stmt *statement = store_sqlite_statement(store_statement(sql));
@@ -301,8 +301,9 @@ static int execute_cached(const char *sql) {
     if (rc != SQLITE_DONE) {
         char path[PATH_MAX + 32];
         store_note_error();
-        log_error("sql failed", "path=%s sql=\"%s\" error=\"%s\"", log_quote(store_path, path, sizeof path), sql,
-                  sqlite3_errmsg(store_db));
+        log_error("sql failed", "path=%s sql=\"%s\" error=\"%s\"", log_quote(store_path, path, sizeof path),
+                  LOG_ESC(sql),
+                  LOG_ESC(sqlite3_errmsg(store_db)));
         return -1;
     }
     return 0;
@@ -546,7 +547,7 @@ static void checkpoint_now(void) {
         char path[PATH_MAX + 32];
         store_note_error();
         log_error("WAL checkpoint failed", "path=%s error=\"%s\"", log_quote(store_path, path, sizeof path),
-                  sqlite3_errmsg(store_db));
+                  LOG_ESC(sqlite3_errmsg(store_db)));
     }
 }
 
@@ -560,7 +561,7 @@ int store_start_sync_thread(char *error, size_t error_size) {
      * it, between batches, as before. */
     char reason[256];
     if (store_checkpointer_start(reason, sizeof reason) != 0)
-        log_warn("WAL checkpoints stay on the loop", "error=\"%s\"", reason);
+        log_warn("WAL checkpoints stay on the loop", "error=\"%s\"", LOG_ESC(reason));
     return 0;
 }
 
