@@ -482,7 +482,7 @@ static int start_with_store(struct config *config, struct event_base *base) {
              ? store_open_postgresql(base, config->postgresql_url, error, sizeof error)
              : store_open(config->data, config->sync, error, sizeof error)) != 0) {
         fprintf(stderr, "redressd: %s\n", error);
-        log_error("cannot open store", "error=\"%s\"", error);
+        log_error("cannot open store", "error=\"%s\"", LOG_ESC(error));
         return -1;
     }
     /* /metrics' counts, from the disk, before anything (a plugin's start,
@@ -491,7 +491,7 @@ static int start_with_store(struct config *config, struct event_base *base) {
     /* Plugins before the rule set: rules see their functions at load. */
     if (plugins_load(config, base, error, sizeof error) != 0) {
         fprintf(stderr, "redressd: plugins: %s\n", error);
-        log_error("cannot load plugins", "error=\"%s\"", error);
+        log_error("cannot load plugins", "error=\"%s\"", LOG_ESC(error));
         return -1;
     }
     /* The folder RULES.PROMOTE made live (recorded in the data directory),
@@ -509,11 +509,11 @@ static int start_with_store(struct config *config, struct event_base *base) {
      * node whose turn it is, when several share the database. */
     deadlines_configure((int)config->sla_warning_percent);
     if (deadlines_load() != 0) {
-        log_error("cannot load deadlines", "error=\"%s\"", store_error());
+        log_error("cannot load deadlines", "error=\"%s\"", LOG_ESC(store_error()));
         return -1;
     }
     if (store_timer_turn() && deadlines_fire_due() > 0 && store_batch_commit(error, sizeof error) != 0) {
-        log_error("cannot commit overdue deadlines", "error=\"%s\"", error);
+        log_error("cannot commit overdue deadlines", "error=\"%s\"", LOG_ESC(error));
         return -1;
     }
     /* This node's row (its name, its rule set's version): INFO and the
@@ -522,7 +522,7 @@ static int start_with_store(struct config *config, struct event_base *base) {
     nodes_start(config);
     /* Whatever the start wrote besides (pruned decisions, this node's row). */
     if (store_batch_commit(error, sizeof error) != 0) {
-        log_error("cannot commit the start's writes", "error=\"%s\"", error);
+        log_error("cannot commit the start's writes", "error=\"%s\"", LOG_ESC(error));
         return -1;
     }
     plugins_resume_refunds();
@@ -697,7 +697,7 @@ int main(int argc, char **argv) {
         (pg_schema_prepare(config.postgresql_url, error, sizeof error) != 0 ||
          store_work_start(base, error, sizeof error) != 0)) {
         fprintf(stderr, "redressd: %s\n", error);
-        log_error("cannot open store", "error=\"%s\"", error);
+        log_error("cannot open store", "error=\"%s\"", LOG_ESC(error));
         goto done;
     }
     if (reset_admin) {
@@ -712,8 +712,8 @@ int main(int argc, char **argv) {
      * worker reads the store through a libpq connection of its own (the
      * index stays this node's DATA/search.db). */
     search_start(config.data, config.store_kind == CONFIG_STORE_POSTGRESQL ? config.postgresql_url : NULL, base);
-    log_info("ready", "version=%s data=%s sync=%s test_clock=%s", REDRESS_VERSION, config.data,
-             config.sync, config.test_clock ? "yes" : "no");
+    log_info("ready", "version=%s data=%s sync=%s test_clock=%s", LOG_VALUE(REDRESS_VERSION), LOG_VALUE(config.data),
+             LOG_VALUE(config.sync), config.test_clock ? "yes" : "no");
     /* The other nodes' cases and notices join this node's counts (what the
      * start's warm-up read of the cases table has already counted is in
      * their past: a peer's note heard from now on is news). */
@@ -748,6 +748,10 @@ int main(int argc, char **argv) {
     status = 0;
     log_info("stopped", NULL);
 done:
+    /* Whatever stopped the start (a corrupt page met by the counting
+     * pass, a port in use, a plugin) logged its own line: this one says
+     * that the daemon gives up, and with which status. */
+    if (status != 0) log_error("start failed: exiting", "exit=%d", status);
     /* A piece still waiting for PostgreSQL (the stop's grace ran out) is
      * abandoned, never resumed over what is freed below; its batch dies
      * with the connection (the server rolls it back). */

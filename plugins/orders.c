@@ -35,6 +35,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
 
@@ -207,7 +208,8 @@ static int csv_load(struct orders *orders, struct order **table_out, size_t *cap
     const struct redress_host_api *api = orders->api;
     FILE *file = fopen(orders->path, "r");
     if (file == NULL) {
-        api->log(orders->self, REDRESS_LOG_ERROR, "cannot open orders file", "file=%s", orders->path);
+        api->log(orders->self, REDRESS_LOG_ERROR, "cannot open orders file", "file=%s error=\"%s\"", orders->path,
+                 strerror(errno));
         return -1;
     }
     char *line = malloc(LINE_MAX_BYTES);

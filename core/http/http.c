@@ -566,7 +566,8 @@ static void login(struct http_exchange *exchange, struct evhttp_connection *conn
     shared_auth_succeeded(peer, now);
     make_member(connection);
     char via[80];
-    log_info("dashboard login", "agent=%s source=%s%s", exchange->agent, peer, via_proxy(exchange, via, sizeof via));
+    log_info("dashboard login", "agent=%s source=%s%s", LOG_VALUE(exchange->agent), peer,
+             via_proxy(exchange, via, sizeof via));
     set_cookie(exchange->request, session->id, http.config->http_session_seconds);
     http_answer(exchange, 200, session_json(exchange, session));
 }
@@ -746,8 +747,9 @@ static int tls_setup(const struct config *config) {
         SSL_CTX_check_private_key(http.tls) != 1) {
         char why[256];
         ERR_error_string_n(ERR_get_error(), why, sizeof why);
-        log_error("cannot set up HTTPS", "cert=%s key=%s error=\"%s\"", config->http_tls_cert, config->http_tls_key,
-                  why);
+        log_error("cannot set up HTTPS", "cert=%s key=%s error=\"%s\"", LOG_VALUE(config->http_tls_cert),
+                  LOG_VALUE(config->http_tls_key),
+                  LOG_ESC(why));
         return -1;
     }
     SSL_CTX_set_options(http.tls, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
@@ -766,7 +768,7 @@ int http_listen(struct event_base *base, const struct config *config) {
     char *end;
     long port = strtol(config->http_port, &end, 10);
     if (*end != '\0' || port < 0 || port > 65535) {
-        log_error("http_port must be a port number (0 picks a free one)", "http_port=%s", config->http_port);
+        log_error("http_port must be a port number (0 picks a free one)", "http_port=%s", LOG_VALUE(config->http_port));
         return -1;
     }
     http.max_strangers = config->http_max_unauthenticated
@@ -800,7 +802,11 @@ int http_listen(struct event_base *base, const struct config *config) {
     evhttp_set_bevcb(http.http, on_accept, NULL);
     http.socket = evhttp_bind_socket_with_handle(http.http, config->http_bind, (ev_uint16_t)port);
     if (http.socket == NULL) {
-        log_error("cannot listen for HTTP", "address=%s port=%ld", config->http_bind, port);
+        /* errno is bind's or listen's: libevent's close of the socket
+         * after the failure leaves it as it was. */
+        int failed = errno;
+        log_error("cannot listen for HTTP", "address=%s port=%ld error=\"%s\"", LOG_VALUE(config->http_bind), port,
+                  strerror(failed));
         return -1;
     }
     evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(http.socket), on_accept_error);
@@ -812,7 +818,7 @@ int http_listen(struct event_base *base, const struct config *config) {
     }
     http.port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)(void *)&bound)->sin6_port
                                                   : ((struct sockaddr_in *)(void *)&bound)->sin_port);
-    log_info("http listening", "http_port=%d http_bind=%s tls=%s", http.port, config->http_bind,
+    log_info("http listening", "http_port=%d http_bind=%s tls=%s", http.port, LOG_VALUE(config->http_bind),
              http.tls ? "yes" : "no");
     return 0;
 }
@@ -823,7 +829,8 @@ void http_free(void) {
      * still exist (evhttp_free frees them). */
     if (http.http && store_batch_is_open()) {
         char error[256];
-        if (store_batch_commit(error, sizeof error) != 0) log_error("batch commit failed at stop", "error=\"%s\"", error);
+        if (store_batch_commit(error, sizeof error) != 0) log_error("batch commit failed at stop", "error=\"%s\"",
+        LOG_ESC(error));
     }
     store_wait_durable();
     sse_stop();
