@@ -762,7 +762,7 @@ int http_listen(struct event_base *base, const struct config *config) {
     if (config->http_port[0] == '\0') return 0;
     char why[256];
     if (proxies_parse(config->http_trusted_proxies, &http.proxies, why, sizeof why) != 0) {
-        log_error("bad http_trusted_proxies", "error=\"%s\"", why);   /* config_check refused it first */
+        log_error("bad http_trusted_proxies", "error=\"%s\"", LOG_ESC(why));   /* config_check refused it first */
         return -1;
     }
     char *end;
