@@ -248,7 +248,8 @@ def test_offline_modes_are_not_refused_for_their_listeners_settings():
         d.start()
         assert d.client().call("PING") == "PONG"
         assert d.stop() == 0
-        p = run("--data", d.data, "--auth", "no", "--bind", "0.0.0.0", "--reset-admin-token")
+        p = run("--data", d.data, "--config", os.path.join(d.data, "harness.conf"), "--auth", "no", "--bind",
+                "0.0.0.0", "--reset-admin-token")
         assert p.returncode == 0, p.stderr
         rules = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "rules")
         p = run("--auth", "no", "--bind", "0.0.0.0", "--test-rules", rules)
