@@ -249,29 +249,36 @@ tests/clients/node_modules/.package-lock.json: tests/clients/package.json tests/
 	cd tests/clients && npm ci --no-audit --no-fund
 
 # The whole suite, plain and then under AddressSanitizer + UBSan; the client suite once, plain.
-test: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/redressd-oom $(TEST_PLUGINS) \
-      $(PG_CHECKS) $(CLIENT_TESTS)
-	@$(MAKE) --no-print-directory BUILD=build/sanitize SANITIZE=1 build/sanitize/redressd build/sanitize/unit_tests \
-	    build/sanitize/redressd-nosync build/sanitize/redressd-oom \
+# Its builds run BUILD_JOBS at a time (the CPU count) even under a plain `make test`,
+# as CI runs it: the three builds are a few minutes of one core otherwise.  A `make -jN
+# test` keeps its own jobserver.  The packages go in first: the compiles read pkg-config.
+BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+PARALLEL = $(if $(filter -j% --jobserver%,$(MAKEFLAGS)),,-j$(BUILD_JOBS))
+TEST_BUILDS = all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/redressd-oom $(TEST_PLUGINS) $(PG_CHECKS)
+
+test: test-packages
+	@$(MAKE) --no-print-directory $(PARALLEL) $(TEST_BUILDS) $(CLIENT_TESTS)
+	@$(MAKE) --no-print-directory $(PARALLEL) BUILD=build/sanitize SANITIZE=1 build/sanitize/redressd \
+	    build/sanitize/unit_tests build/sanitize/redressd-nosync build/sanitize/redressd-oom \
 	    $(PLUGIN_NAMES:%=build/sanitize/plugins/%.so) \
 	    $(patsubst $(BUILD)/%,build/sanitize/%,$(TEST_PLUGINS))
 	python3 tests/check_layers.py --objects build
 	luacheck --quiet --config .luacheckrc rules examples
-	@$(MAKE) --no-print-directory fuzz-build
+	@$(MAKE) --no-print-directory $(PARALLEL) fuzz-build
 	python3 tests/run.py $(TEST_RUN_FLAGS) --fuzz $(TEST_FUZZ_SECONDS) --build build --build build/sanitize \
 	    --clients build --also-postgresql $(TEST_ARGS)
 
 # The plain build's tests only: no sanitizer build, no layer check.
-quick: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/redressd-oom $(TEST_PLUGINS) \
-       $(PG_CHECKS)
+quick: test-packages
+	@$(MAKE) --no-print-directory $(PARALLEL) $(TEST_BUILDS)
 	python3 tests/run.py $(TEST_RUN_FLAGS) --build $(BUILD) $(TEST_ARGS)
 
 # The functional suite on the PostgreSQL store alone (plain build, no sanitizers: issue 19):
 # one throwaway server for the run, a fresh database per daemon; tests about SQLite itself are
 # skipped with their reason, and the multi-node and failover tests run on this store only.
 # `make test` runs the same pass after its SQLite ones (tests/run.py --also-postgresql).
-test-pg: test-packages all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/redressd-oom $(TEST_PLUGINS) \
-         $(PG_CHECKS)
+test-pg: test-packages
+	@$(MAKE) --no-print-directory $(PARALLEL) $(TEST_BUILDS)
 	python3 tests/run.py $(TEST_RUN_FLAGS) --build $(BUILD) --store postgresql $(TEST_ARGS)
 
 bench: test-packages all $(TEST_PLUGINS)
