@@ -31,7 +31,10 @@ How it runs:
     plain one in `make test`): the PostgreSQL client tests, whose program
     is not part of the sanitizer pass.
   - Jobs start longest first, by the durations of the last run kept in
-    BUILD/.test-times.json, so the slow ones do not end the run alone.
+    BUILD/.test-times.json, so the slow ones do not end the run alone.  A
+    clean clone (CI) has no such file: tests/durations.json, the slow tests
+    of a full `make test` kept in the tree, stands in for it (a hint only;
+    refresh it after a full run with `python3 tests/run.py --write-durations`).
   - --store postgresql (or env REDRESS_TEST_STORE=postgresql) runs the
     functional tests on the PostgreSQL store, and only them (the unit and
     rule tests do not depend on the store: the SQLite run has them).  One
@@ -328,8 +331,35 @@ def times_file(build, store):
     return os.path.join(ROOT, build, ".test-times.json" if store == "sqlite" else ".test-times-%s.json" % store)
 
 
+# The slow tests of a full `make test` (seconds, keyed like the times files): the order a
+# clean clone starts its jobs in.  Only a scheduling hint: a stale entry costs time, not a result.
+DURATIONS = os.path.join(HERE, "durations.json")
+DURATIONS_MIN_SECONDS = 3.0
+
+
+def write_durations():
+    """tests/durations.json from the times files of the last full run (every build and store)."""
+    times = {}
+    for name in ("build/.test-times.json", "build/sanitize/.test-times.json"):
+        try:
+            with open(os.path.join(ROOT, name)) as f:
+                times.update(json.load(f))
+        except (OSError, ValueError):
+            pass
+    slow = {k: v for k, v in times.items() if v >= DURATIONS_MIN_SECONDS}
+    with open(DURATIONS, "w") as f:
+        json.dump(slow, f, indent=0, sort_keys=True)
+        f.write("\n")
+    print("%s: %d of %d tests take %.0f s or more" % (DURATIONS, len(slow), len(times), DURATIONS_MIN_SECONDS))
+
+
 def load_times(builds, store="sqlite"):
     times = {}
+    try:
+        with open(DURATIONS) as f:
+            times.update(json.load(f))
+    except (OSError, ValueError):
+        pass
     for build in builds:
         try:
             with open(times_file(build, store)) as f:
@@ -342,7 +372,11 @@ def load_times(builds, store="sqlite"):
 def save_times(builds, measured, store="sqlite"):
     for build in builds:
         path = times_file(build, store)
-        old = load_times([build], store)
+        try:
+            with open(path) as f:
+                old = json.load(f)
+        except (OSError, ValueError):
+            old = {}
         old.update({k: v for k, v in measured.items() if k.startswith(build + " ")})
         try:
             with open(path + ".tmp", "w") as f:
@@ -365,12 +399,17 @@ def main():
                         help="the store the functional tests run on (default: sqlite, or REDRESS_TEST_STORE)")
     parser.add_argument("--also-postgresql", action="store_true",
                         help="after the SQLite run, the functional tests once more on PostgreSQL (the first build)")
+    parser.add_argument("--write-durations", action="store_true",
+                        help="write tests/durations.json from the last full run's times, and stop")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("pattern", nargs="?")
     args = parser.parse_args()
     os.chdir(ROOT)
     if args.one:
         run_one(args.one)
+    if args.write_durations:
+        write_durations()
+        return
     builds = args.build or ["build"]
     server, store_env = None, {}
     if args.store == "postgresql" and not args.unit_only:
