@@ -761,9 +761,11 @@ int case_erase_personal(struct call *call, int64_t case_id, int64_t customer_id)
         " WHERE case_id = ?1 AND kind = 'triaged' AND instr(detail, ' notice=received') > 0 AND ?2 = ?2 AND ?3 = ?3",
         "UPDATE messages SET external_id = NULL WHERE case_id = ?1 AND ?2 = ?2 AND ?3 = ?3",
         "UPDATE surveys SET comment = NULL WHERE case_id = ?1 AND ?2 = ?2 AND ?3 = ?3",
-        /* a held notice's text; a task's DUE mark (deadlines.c) quotes no one and stays */
-        "UPDATE deadlines SET payload = NULL WHERE case_id = ?1 AND kind = 'notify' AND payload IS NOT NULL"
-        " AND ?2 = ?2 AND ?3 = ?3",
+        /* a held customer notice's text (notices.h's "customer_notice " prefix; deadlines_erased ended
+         * it); a held staff notification is the rules' text, kept as its notification_deferred event
+         * keeps it, and goes out whole; a task's DUE mark (deadlines.c) quotes no one and stays */
+        "UPDATE deadlines SET payload = NULL WHERE case_id = ?1 AND kind = 'notify'"
+        " AND substr(payload, 1, 16) = 'customer_notice ' AND ?2 = ?2 AND ?3 = ?3",
     };
     int64_t now = clock_now();
     for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {

@@ -898,6 +898,28 @@ def test_a_notice_held_by_quiet_hours_ends_with_the_erase_of_its_customer():
         assert c.call("DEBUG.MEMORY") == []
 
 
+def test_a_staff_notification_held_by_quiet_hours_still_goes_out_after_the_erase_with_its_text():
+    """The supervisors' notification of a complaint, held for their morning, is the rules' text (the
+    notification_deferred event beside it keeps the same text through the erase): it goes out whole,
+    not as an empty notification."""
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", 1796223600)   # 2026-12-02 23:00 China time: quiet hours
+        cid = c.call("CASE.OPEN", "customer", "C-1", "subject", "投诉 你们的客服态度太差了 complaint about rude service")
+        deferred = [e for e in history(c, cid) if e["kind"] == "notification_deferred"]
+        assert len(deferred) == 1 and "notify=supervisors" in deferred[0]["detail"], deferred
+        customer = as_map(c.call("CUSTOMER.GET", "C-1"))["id"]
+        assert c.call("CUSTOMER.ERASE", customer) == 1
+        c.call("DEBUG.CLOCK", "ADVANCE", 11 * 3600)        # past the staff's 10:00
+        sent = [e for e in history(c, cid) if e["kind"] == "notification"]
+        assert all(e["detail"] for e in sent), sent                 # none empty
+        told = [e for e in sent if "event=complaint" in e["detail"]]
+        assert len(told) == 1 and "notify=supervisors" in told[0]["detail"], sent
+        assert told[0]["detail"] in deferred[0]["detail"], (told, deferred)
+        assert "rude service" not in everything_shown(c, cid)
+        assert c.call("DEBUG.MEMORY") == []
+
+
 def everything_shown(c, *cids):
     """What a reader of these cases sees: CASE.GET, CASE.HISTORY and CASE.MESSAGES, as one text."""
     return "".join(repr(c.call("CASE.GET", i)) + repr(c.call("CASE.HISTORY", i)) + repr(c.call("CASE.MESSAGES", i))
