@@ -9,8 +9,15 @@ local policy = {
   no_reason_days = 7,           -- 七天无理由: 7 days counted from the day after delivery
   china_offset = 8 * 3600,      -- days are counted in China time (UTC+8)
   excluded_goods = { custom = true, fresh = true, digital = true, newspaper = true },  -- 第六条
-  auto_approve_max = 5000,      -- minor units: refunds up to ¥50.00 are approved at once
-  supervisor_review_max = 200000, -- up to ¥2000.00 a supervisor reviews; above, finance
+  -- The amounts, per currency, in its minor units (digits: its decimals, for the reasons' text):
+  -- refunds up to `auto` are approved at once, up to `supervisor` a supervisor reviews, above
+  -- that finance.  A refund in a currency not listed here is never approved by these rules:
+  -- finance reviews it (add a line to take one in).  A case that names no currency (RULES.EVAL
+  -- without one, the rule tests) is in `currency`.
+  thresholds = {
+    CNY = { auto = 5000, supervisor = 200000, digits = 2 },   -- ¥50.00 and ¥2000.00
+  },
+  currency = "CNY",
   repeat_cases = 5,             -- a customer with this many cases ...
   repeat_recent = 3,            -- ... or this many in the last 30 days goes to risk review (a supervisor)
   repeat_window = 30 * day,
@@ -37,33 +44,49 @@ local function china_day(instant)
   return (instant + policy.china_offset) // day
 end
 
--- Review by the role whose limit covers the amount.
-local function review_for(amount, why)
-  local role = amount <= policy.supervisor_review_max and "supervisor" or "finance"
+-- The thresholds of the refund's currency, or nil when policy names none.
+local function thresholds_of(case)
+  return policy.thresholds[case.currency or policy.currency]
+end
+
+-- Review by the role whose limit covers the amount (finance for a currency
+-- without thresholds: nothing here says what is small in it).
+local function review_for(case, amount, why)
+  local limits = thresholds_of(case)
+  if limits == nil then
+    return { decision = "review", role = "finance",
+             reason = why .. "; no refund thresholds in " .. (case.currency or "?") .. ": finance reviews" }
+  end
+  local role = amount <= limits.supervisor and "supervisor" or "finance"
   return { decision = "review", role = role, reason = why .. "; " .. role .. " reviews" }
 end
 
--- Minor units as a decimal with two digits (the thresholds above are fen).
-local function decimal(minor)
-  return string.format("%d.%02d", minor // 100, minor % 100)
+-- Minor units as a decimal with the currency's digits ("12345" -> "123.45").
+local function decimal(minor, digits)
+  if digits == 0 then return tostring(minor) end
+  local unit = 1
+  for _ = 1, digits do unit = unit * 10 end
+  return string.format("%d.%0" .. digits .. "d", minor // unit, minor % unit)
 end
 
 -- The thresholds hold for the order's refunds in all: what the host says the
 -- order already has committed (approved, executing, paid) or waiting in review,
 -- plus this request.  Split into small refunds, a large one is judged as large.
--- Approved (with approved_why) up to auto_approve_max in all, else reviewed by
--- the role whose limit covers the total (review_why, naming what was there).
+-- Approved (with approved_why) up to the currency's `auto` threshold in all, else
+-- reviewed by the role whose limit covers the total (review_why, naming what was there).
 local function approve_or_review(case, amount, approved_why, review_why)
   local before = (case.order_refunded or 0) + (case.order_in_review or 0)
   local total = amount + before
-  if total <= policy.auto_approve_max then
+  local limits = thresholds_of(case)
+  if limits == nil then return review_for(case, total, review_why) end
+  if total <= limits.auto then
     return { decision = "approve", reason = approved_why }
   end
   if before > 0 then
-    review_why = review_why .. "; order " .. (case.order or "?") .. " already has " .. decimal(before) ..
+    review_why = review_why .. "; order " .. (case.order or "?") .. " already has " .. decimal(before, limits.digits) ..
         " refunded or in review"
   end
-  return review_for(total, review_why)
+  return review_for(case, total, review_why)
 end
 
 -- With the orders plugin loaded (plugins = orders), the order book fills in
@@ -72,7 +95,7 @@ end
 local function with_order_facts(case)
   local facts = { refund_amount = case.refund_amount, amount = case.amount, customer = case.customer,
                   delivered_at = case.delivered_at, refund_kind = case.refund_kind, goods_type = case.goods_type,
-                  shipping_insurance = case.shipping_insurance, order = case.order,
+                  shipping_insurance = case.shipping_insurance, order = case.order, currency = case.currency,
                   order_refunded = case.order_refunded, order_in_review = case.order_in_review }
   local orders = plugins.orders
   local order = orders and case.order and orders.get(case.order)
@@ -129,7 +152,7 @@ local function decide_refund(case)
     end
     if in_window and excluded then
       local before = (case.order_refunded or 0) + (case.order_in_review or 0)
-      local d = review_for(amount + before, "goods type " .. case.goods_type .. " is excluded from no-reason returns")
+      local d = review_for(case, amount + before, "goods type " .. case.goods_type .. " is excluded from no-reason returns")
       d.cap = cap
       return d
     end
@@ -153,11 +176,12 @@ end
 --   the merchant confirms receipt within 10 days, or the refund is approved automatically;
 --   a refund waiting for review is decided after 2 days: approved automatically.
 -- An automatic approval is made by refund_automation.actor, and only up to its
--- approve_limit (¥200.00) for the order's refunds in all (the host counts what
--- the order has committed): above it the refund stays in review, overdue, and
+-- approve_limit in the refund's currency (¥200.00) for the order's refunds in
+-- all (the host counts what the order has committed): above it, or in a
+-- currency the table does not name, the refund stays in review, overdue, and
 -- the case is escalated (event refund_overdue).
 local deadlines = { ship = 7 * day, receive = 10 * day, review = 2 * day }
-refund_automation = { actor = "auto-approval", approve_limit = 20000 }
+refund_automation = { actor = "auto-approval", approve_limit = { CNY = 20000 } }
 
 -- The kinds that take the goods back: an exchange is a return too (the host
 -- pays nothing of it before the goods are received).

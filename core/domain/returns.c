@@ -91,14 +91,20 @@ static int overdue(struct call *call, long long id, const struct refund_facts *f
  * refund stays in review, overdue.  0 (either way), or -1. */
 static int approve_as_system(struct call *call, long long id, const struct refund_facts *facts, const char *why) {
     const char *actor = rules_refund_system_actor();
-    long long limit = rules_refund_system_limit();
-    char reason[WHY_TEXT_MAX];
+    long long limit = rules_refund_system_limit(facts->currency);
+    char reason[WHY_TEXT_MAX], limit_text[MONEY_TEXT_MAX];
     if (actor == NULL) {
         snprintf(reason, sizeof reason, "%s; the rule set names no refund_automation actor to approve it", why);
         return overdue(call, id, facts, reason);
     }
+    if (limit < 0) {
+        snprintf(reason, sizeof reason, "%s; %s has no approval limit in %s (refund_automation.approve_limit)", why,
+                 actor, facts->currency);
+        return overdue(call, id, facts, reason);
+    }
+    refunds_money_text(limit, facts->currency, limit_text);
     if (facts->amount > limit) {
-        snprintf(reason, sizeof reason, "%s; over %s's approval limit (%lld)", why, actor, limit);
+        snprintf(reason, sizeof reason, "%s; over %s's approval limit (%s)", why, actor, limit_text);
         return overdue(call, id, facts, reason);
     }
     /* The limit holds for the order's refunds in all, as the rules judge
@@ -107,8 +113,8 @@ static int approve_as_system(struct call *call, long long id, const struct refun
     if (committed < 0) return -1;
     if (committed > limit - facts->amount) {
         char total[MONEY_TEXT_MAX];
-        snprintf(reason, sizeof reason, "%s; over %s's approval limit (%lld): the order's refunds would come to %s",
-                 why, actor, limit, refunds_money_text(committed + facts->amount, facts->currency, total));
+        snprintf(reason, sizeof reason, "%s; over %s's approval limit (%s): the order's refunds would come to %s",
+                 why, actor, limit_text, refunds_money_text(committed + facts->amount, facts->currency, total));
         return overdue(call, id, facts, reason);
     }
     if (strcmp(facts->requested_by, actor) == 0) {

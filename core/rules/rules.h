@@ -300,11 +300,13 @@ long long rules_assignment_capacity(void);
 void rules_assignment_skills(const char *category, const char *tags, char out[RULES_SKILLS_TEXT_MAX + 1]);
 
 /* Who approves a refund when a deadline does (the set's
- * `refund_automation = { actor = "name", approve_limit = minor units }`):
- * the actor's name, or NULL when the set names none (then no deadline
- * approves anything); its limit, or -1. */
+ * `refund_automation = { actor = "name", approve_limit = minor units or
+ * { CNY = minor units, ... } }`): the actor's name, or NULL when the set
+ * names none (then no deadline approves anything); its limit in `currency`
+ * (three letters), or -1 when there is none (no actor, or a per-currency
+ * table that does not name it). */
 const char *rules_refund_system_actor(void);
-long long rules_refund_system_limit(void);
+long long rules_refund_system_limit(const char *currency);
 
 /* What resolving an incident does to its linked cases: the set's
  * `incidents = { on_resolve = "resolve" }` resolves them with the

@@ -203,7 +203,14 @@ enum rules_assign_mode rules_assignment_mode(const char *queue, size_t len) {
 const char *rules_refund_system_actor(void) {
     return rules_current != NULL && rules_current->refund_actor[0] ? rules_current->refund_actor : NULL;
 }
-long long rules_refund_system_limit(void) { return rules_refund_system_actor() ? rules_current->refund_limit : -1; }
+long long rules_refund_system_limit(const char *currency) {
+    if (rules_refund_system_actor() == NULL) return -1;
+    if (rules_current->refund_limit_any >= 0) return rules_current->refund_limit_any;
+    for (int i = 0; i < rules_current->refund_limit_count; i++)
+        if (strcmp(rules_current->refund_limits[i].currency, currency) == 0)
+            return rules_current->refund_limits[i].minor_units;
+    return -1;
+}
 
 int rules_incidents_resolve_linked(void) { return rules_current != NULL && rules_current->incidents_resolve; }
 

@@ -104,7 +104,16 @@ struct rule_set {
     int tasks_allow_parent;                                /* tasks.block_parent = false */
     int incidents_resolve;                                 /* incidents.on_resolve = "resolve" */
     char refund_actor[RULES_NAME_MAX + 1];                 /* refund_automation.actor ("" = none) */
-    long long refund_limit;                                /* refund_automation.approve_limit */
+    /* refund_automation.approve_limit: an integer, minor units in any currency
+     * (refund_limit_any >= 0), or a table { CNY = 20000, JPY = 3000 } of
+     * per-currency limits (refund_limit_any = -1): a currency it does not
+     * name has no limit, so nothing in it is approved automatically. */
+    long long refund_limit_any;
+    int refund_limit_count;
+    struct {
+        char currency[4];
+        long long minor_units;
+    } refund_limits[RULES_CURRENCIES_MAX];
 };
 
 /* 1 if name is one of the count names of list. */

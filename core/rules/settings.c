@@ -14,6 +14,7 @@
  */
 #include "rules/set.h"
 
+#include "lib/money.h"
 #include "lib/names.h"
 #include "lib/timeparse.h"
 #include "rules/sandbox.h"
@@ -502,8 +503,40 @@ static int read_incidents(struct rule_set *set, char *error, size_t error_size) 
     return -1;
 }
 
-/* Reads `refund_automation = { actor = "name", approve_limit = minor units }`
- * (optional): who approves a refund when a deadline does, and up to how much. */
+/* refund_automation.approve_limit as a table of currencies, { CNY = 20000,
+ * JPY = 3000 } (minor units each), at the top of the stack: into set, or
+ * why.  Read raw (lua_next): no metamethod of the rules runs here. */
+static void read_refund_limits(struct rule_set *set, lua_State *state, char *why, size_t why_size) {
+    set->refund_limit_any = -1;
+    set->refund_limit_count = 0;
+    lua_pushnil(state);
+    while (lua_next(state, -2) != 0) {
+        size_t len = 0;
+        const char *code = lua_type(state, -2) == LUA_TSTRING ? lua_tolstring(state, -2, &len) : NULL;
+        if (code == NULL || money_currency_digits(code, len) < 0) {
+            snprintf(why, why_size, "approve_limit: a key is not a currency code (three capital letters: CNY = 20000)");
+        } else if (!lua_isinteger(state, -1) || lua_tointeger(state, -1) < 0 ||
+                   lua_tointeger(state, -1) > MONEY_MAX_MINOR) {
+            snprintf(why, why_size, "approve_limit: %s is not a whole number of minor units (0..%lld)", code,
+                     (long long)MONEY_MAX_MINOR);
+        } else if (set->refund_limit_count == RULES_CURRENCIES_MAX) {
+            snprintf(why, why_size, "approve_limit: more than %d currencies", RULES_CURRENCIES_MAX);
+        } else {
+            memcpy(set->refund_limits[set->refund_limit_count].currency, code, 4);
+            set->refund_limits[set->refund_limit_count++].minor_units = lua_tointeger(state, -1);
+        }
+        lua_pop(state, 1);
+        if (why[0]) {
+            lua_pop(state, 1); /* the key */
+            return;
+        }
+    }
+    if (set->refund_limit_count == 0) snprintf(why, why_size, "approve_limit: the table names no currency");
+}
+
+/* Reads `refund_automation = { actor = "name", approve_limit = minor units
+ * | { CURRENCY = minor units, ... } }` (optional): who approves a refund
+ * when a deadline does, and up to how much. */
 static int read_refund_automation(struct rule_set *set, char *error, size_t error_size) {
     lua_State *state = sandbox_state(set->sandbox);
     int type = sandbox_get_global(set->sandbox, "refund_automation");
@@ -513,11 +546,20 @@ static int read_refund_automation(struct rule_set *set, char *error, size_t erro
         if (got == 0 && !why[0]) snprintf(why, sizeof why, "actor (the approver's name) is required");
         else if (got > 0 && !names_valid(set->refund_actor, strlen(set->refund_actor)))
             snprintf(why, sizeof why, "actor '%.64s' is not a name", set->refund_actor);
-        else if (got > 0 && rules_read_integer(state, -1, "approve_limit", 0, INT64_MAX, &set->refund_limit, why,
-                                               sizeof why) == 0 && !why[0])
-            snprintf(why, sizeof why, "approve_limit (minor units) is required");
+        else if (got > 0) {
+            int limit_type = rules_raw_field(state, -1, "approve_limit");
+            if (limit_type == LUA_TTABLE) read_refund_limits(set, state, why, sizeof why);
+            lua_pop(state, 1);
+            if (limit_type == LUA_TNIL)
+                snprintf(why, sizeof why, "approve_limit (minor units, or a table of them by currency) is required");
+            else if (limit_type != LUA_TTABLE &&
+                     rules_read_integer(state, -1, "approve_limit", 0, INT64_MAX, &set->refund_limit_any, why,
+                                        sizeof why) == 1)
+                set->refund_limit_count = 0;
+        }
     } else if (type != LUA_TNIL) {
-        snprintf(why, sizeof why, "must be a table { actor = \"name\", approve_limit = minor units }");
+        snprintf(why, sizeof why,
+                 "must be a table { actor = \"name\", approve_limit = minor units or { CNY = minor units, ... } }");
     }
     lua_pop(state, 1);
     if (!why[0]) return 0;

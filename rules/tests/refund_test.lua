@@ -51,6 +51,26 @@ function test_auto_approve_boundary()
   expect(over.role, "supervisor", "role")
 end
 
+function test_thresholds_are_per_currency()
+  set_clock(jan1 + 2 * day)
+  -- ¥50.00 is approved at once; 5000 JPY (or 5.000 KWD) is not "¥50.00": the shipped
+  -- thresholds name CNY only, so finance reviews a refund in any other currency.
+  local cny = refund({ amount = 5000, refund_amount = 5000, refund_kind = "return_refund", delivered_at = jan1,
+                       currency = "CNY" })
+  expect(cny.decision, "approve", "CNY at the threshold")
+  for _, currency in ipairs({ "JPY", "KWD", "USD" }) do
+    local d = refund({ amount = 5000, refund_amount = 5000, refund_kind = "return_refund", delivered_at = jan1,
+                       currency = currency })
+    expect(d.decision, "review", currency .. " decision")
+    expect(d.role, "finance", currency .. " role")
+    expect(string.find(d.reason, "no refund thresholds in " .. currency .. ": finance reviews", 1, true) ~= nil, true,
+           currency .. " reason: " .. d.reason)
+  end
+  -- Not delivered, small, in USD: reviewed too (no path approves outside the thresholds' currencies).
+  local d = refund({ amount = 100, refund_amount = 100, refund_kind = "refund_only", currency = "USD" })
+  expect(d.decision, "review", "USD not delivered")
+end
+
 function test_finance_reviews_large_refunds()
   set_clock(jan1 + 2 * day)
   local d = refund({ amount = 200001, refund_amount = 200001, refund_kind = "return_refund", delivered_at = jan1 })

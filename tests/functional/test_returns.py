@@ -3,9 +3,11 @@ review): REFUND.RETURN / REFUND.RECEIVED, each deadline firing on the test clock
 automatic approval bound by the system actor's limit and the order's room."""
 
 import os
+import shutil
+import subprocess
 import tempfile
 
-from harness import TEST_PLUGINS, Client, Daemon, RespError, as_map, open_case, store_rows
+from harness import REDRESSD, ROOT, TEST_PLUGINS, Client, Daemon, RespError, as_map, open_case, store_rows
 
 JAN1 = 1767225600          # 2026-01-01T00:00:00Z
 DAY = 86400
@@ -112,7 +114,7 @@ def test_a_review_past_its_deadline_is_approved_within_the_system_limit_else_esc
         assert got["state"] == "review" and got["due_at"] == "", got
         events = [as_map(e) for e in c.call("CASE.HISTORY", big_case)]
         overdue = [e for e in events if e["kind"] == "refund_overdue"]
-        assert len(overdue) == 1 and "approval limit (20000)" in overdue[0]["detail"], overdue
+        assert len(overdue) == 1 and "approval limit (200.00 CNY)" in overdue[0]["detail"], overdue
         assert any(e["kind"] == "escalated" and "refund_overdue" in e["detail"] for e in events)
         # A person may still approve it.
         sup = login(d, "sam", c.call("AGENT.ADD", "sam", "supervisor"))
@@ -338,3 +340,58 @@ def test_a_failing_refund_deadline_is_tried_once_at_a_restart_then_backs_off_fro
         got = refund(c, r["id"])
         assert got["state"] == "executing" and got["decided_by"] == "auto-approval", got
         assert d2.log().count("refund deadline done after failing") == 1
+
+
+def test_an_automatic_approval_holds_to_its_limit_in_the_refunds_currency():
+    """refund_automation.approve_limit = { CNY = 20000 }: 150.00 CNY is approved by the review's
+    deadline, 1500 JPY (1500 minor units, under 20000) is not -- the table names no JPY -- and the
+    reason says so; the shipped thresholds hand a refund in JPY to finance."""
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", NOW)
+        cny_case = open_case(c, subject="想退款", order="O-5", amount="199.00")
+        jpy_case = open_case(c, subject="想退款", order="O-6", amount="5000", currency="JPY")
+        cny = as_map(c.call("REFUND.REQUEST", cny_case, "150.00", "refund_only"))
+        jpy = as_map(c.call("REFUND.REQUEST", jpy_case, "1500", "refund_only"))
+        assert (cny["state"], cny["review_role"]) == ("review", "supervisor"), cny
+        assert (jpy["state"], jpy["review_role"]) == ("review", "finance"), jpy
+        assert "no refund thresholds in JPY: finance reviews" in jpy["decision_reason"], jpy
+        c.call("DEBUG.CLOCK", "ADVANCE", 2 * DAY)
+        got = refund(c, cny["id"])
+        assert (got["state"], got["decided_by"]) == ("executing", "auto-approval"), got
+        got = refund(c, jpy["id"])
+        assert got["state"] == "review" and got["due_at"] == "", got
+        overdue = [as_map(e) for e in c.call("CASE.HISTORY", jpy_case) if as_map(e)["kind"] == "refund_overdue"]
+        assert len(overdue) == 1, overdue
+        assert "auto-approval has no approval limit in JPY (refund_automation.approve_limit)" in overdue[0]["detail"]
+        assert outbox_ids(d) == [int(cny["id"])]
+
+
+def test_a_refund_automation_limit_table_that_is_not_currencies_is_refused_naming_it():
+    bad = {
+        '{ cny = 20000 }': "approve_limit: a key is not a currency code",
+        '{ CNY = 200.5 }': "approve_limit: CNY is not a whole number of minor units",
+        '{ CNY = -1 }': "approve_limit: CNY is not a whole number of minor units",
+        '{ }': "approve_limit: the table names no currency",
+        '"200"': "field 'approve_limit' is not an integer",
+    }
+    shipped = os.path.join(ROOT, "rules", "50_refund.lua")
+    with open(shipped) as f:
+        text = f.read()
+    line = 'refund_automation = { actor = "auto-approval", approve_limit = { CNY = 20000 } }'
+    assert line in text
+
+    def check(value):
+        with tempfile.TemporaryDirectory() as rules:
+            shutil.copytree(os.path.join(ROOT, "rules"), rules, dirs_exist_ok=True)
+            with open(os.path.join(rules, "50_refund.lua"), "w") as f:
+                f.write(text.replace(line, 'refund_automation = { actor = "auto-approval", approve_limit = %s }'
+                                     % value))
+            run = subprocess.run([REDRESSD, "--test-rules", rules], capture_output=True, text=True, timeout=60)
+            return run.returncode, run.stdout + run.stderr
+
+    for value, why in bad.items():
+        code, out = check(value)
+        assert code != 0 and "refund_automation: " + why in out, (value, out)
+    code, out = check("{ CNY = 20000, JPY = 3000 }")
+    assert code == 0 and "refund_automation" not in out, out
