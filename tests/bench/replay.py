@@ -30,7 +30,7 @@ def main():
     work = tempfile.mkdtemp(prefix="redress-bench-replay-")
     staged = os.path.join(work, "staged")
     shutil.copytree(os.path.join(ROOT, "rules"), staged)
-    for name, old, new in [("50_refund.lua", "auto_approve_max = 5000,", "auto_approve_max = 10000,"),
+    for name, old, new in [("50_refund.lua", "CNY = { auto = 5000,", "CNY = { auto = 10000,"),
                            ("tests/refund_test.lua", "amount = 5001, refund_amount = 5001",
                             "amount = 10001, refund_amount = 10001"),
                            ("40_sla.lua", "resolution = 72 * hour", "resolution = 48 * hour"),

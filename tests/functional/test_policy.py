@@ -208,7 +208,7 @@ def stage_copy(change_refund=True, change_sla=True):
     rules = copy_shipped()
     edits = []
     if change_refund:
-        edits += [("50_refund.lua", "auto_approve_max = 5000,", "auto_approve_max = 10000,"),
+        edits += [("50_refund.lua", "CNY = { auto = 5000,", "CNY = { auto = 10000,"),
                   ("tests/refund_test.lua", "amount = 5001, refund_amount = 5001", "amount = 10001, refund_amount = 10001")]
     if change_sla:
         edits += [("40_sla.lua", "P3 = { first_response = 4 * hour, resolution = 72 * hour",
