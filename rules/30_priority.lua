@@ -9,7 +9,11 @@ local policy = {
     wrong_order = "P3", service_complaint = "P2", price_dispute = "P3", technical_fault = "P3",
     refund_policy = "P3", general_inquiry = "P4",
   },
-  large_amount = 100000,        -- minor units: ¥1000.00 and more raises one step
+  -- minor units of each currency: ¥1000.00 and more raises one step (an amount in a currency
+  -- not listed is not judged large or small: add a line to take one in); a case that names
+  -- no currency (RULES.EVAL without one, the rule tests) is in `currency`
+  large_amount = { CNY = 100000 },
+  currency = "CNY",
   vip_tiers = { vip = true, gold = true },  -- these tiers raise one step
   -- A spike: many cases of the same fault in a short window compared with
   -- the usual rate of that fault.  The cases of a spike are gathered in one
@@ -73,7 +77,8 @@ function priority(case)
   -- (The reasons are made after the spike's early return, which needs none.)
   local result = policy.base[case.category] or defaults.priority
   local reasons = { "category " .. tostring(case.category) .. " starts at " .. result }
-  if (case.amount or 0) >= policy.large_amount then
+  local large = policy.large_amount[case.currency or policy.currency]
+  if large and (case.amount or 0) >= large then
     result = raise_priority(result, 1)
     reasons[#reasons + 1] = "large amount"
   end

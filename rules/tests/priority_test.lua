@@ -29,6 +29,13 @@ end
 function test_large_amount_raises_one_step()
   expect(priority_of({ category = "logistics", subject = "parcel late", amount = 100000 }), "P2", "at ¥1000")
   expect(priority_of({ category = "logistics", subject = "parcel late", amount = 99999 }), "P3", "one fen under")
+  expect(priority_of({ category = "logistics", subject = "parcel late", amount = 100000, currency = "CNY" }), "P2",
+         "CNY named")
+  -- 1000.00 KWD is not ¥1000.00, nor 100000 JPY: the threshold names CNY only.
+  expect(priority_of({ category = "logistics", subject = "parcel late", amount = 100000, currency = "KWD" }), "P3",
+         "KWD not judged")
+  expect(priority_of({ category = "logistics", subject = "parcel late", amount = 100000, currency = "JPY" }), "P3",
+         "JPY not judged")
 end
 
 function test_gold_and_vip_raise_one_step()
