@@ -73,7 +73,9 @@ endif
 PURE_SRC   := $(wildcard core/lib/*.c) core/net/proto.c
 # Domain modules the unit tests drive against a store in a temporary directory
 # (each package adds its module here once it links without net/ and cmd/).
-UNIT_STORE_SRC := $(wildcard core/store/*.c) core/domain/call.c core/domain/events.c $(wildcard core/domain/case.c core/domain/case_links.c core/domain/case_messages.c) core/domain/clocks.c \
+UNIT_STORE_SRC := $(wildcard core/store/*.c) core/domain/call.c core/domain/events.c \
+                  $(wildcard core/domain/case.c core/domain/case_events_held.c core/domain/case_links.c \
+                             core/domain/case_messages.c core/domain/case_survey.c) core/domain/clocks.c \
                   core/domain/figures.c
 CORE_SRC   := $(filter-out $(PURE_SRC),$(wildcard core/*/*.c))
 PURE_OBJ   := $(PURE_SRC:%.c=$(BUILD)/%.o)

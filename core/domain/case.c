@@ -2,11 +2,11 @@
  *
  * Owns: reading a case into a struct case_row (one SELECT per command),
  * creating it, the one transition function (state, timestamps, its event),
- * the field setters, assignment, transfer, survey, the internal kinds, how
- * many events a case holds (CASE_EVENTS_MAX: its committed count kept), the
+ * the field setters, assignment, transfer, the internal kinds, the
  * escalation/breach/next-due columns that the deadline engine changes, the
- * columns a message or a merge sets (for case_messages.c and case_links.c,
- * through case_internal.h), erasure, and the events of all of these
+ * columns a message, a merge or a survey sets (for case_messages.c,
+ * case_links.c and case_survey.c, through case_internal.h), erasure, and
+ * the events of all of these
  * (case_event*, which name the case's queue and assignee after the change:
  * no per-event SELECT), and the cases' generation, which tells a reader's
  * cache that a case row changed.  Every write of `cases` is here.
@@ -30,9 +30,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-
-#define CASE_SCORE_MIN 1
-#define CASE_SCORE_MAX 5
 
 /* ------------------------------------------------------------- helpers */
 
@@ -303,76 +300,6 @@ int case_refuse_closed(struct call *call, const struct case_row *row, const char
     return call_fail(call, CALL_BADSTATE, "case %lld is closed: cannot %s", (long long)row->id, what);
 }
 
-/* Events counted per case, of those committed: a case's events are only
- * ever appended, so a count of its committed events up to an id stays
- * true, and the next count reads only the events after it -- a note on a
- * case of 9,000 events reads a few index entries, not 9,000 (0.7 ms each,
- * measured, without this; 1.3 ms for each refused note on a case of
- * 100,000).  The open batch's events (which a rollback takes back, their
- * ids given out again) are counted each time, never kept: memory holds
- * only what is on disk.  One slot per case id modulo the size; a collision
- * forgets the older.  With several nodes on PostgreSQL an event another
- * node commits later under a lower id is not counted: the cap is then a
- * few events soft. */
-#define HELD_SLOTS 1024
-static struct held { int64_t case_id, through; long long count; } held_slots[HELD_SLOTS];
-
-/* The events of case_id with an id in (after, upto], at most `most`:
- * their count and the highest id counted (after when none).  0, or -1. */
-static int count_events(struct call *call, int64_t case_id, int texts, int64_t after, int64_t upto, long long most,
-                        long long *count, int64_t *through) {
-    static const char all_sql[] =
-        "SELECT count(*), coalesce(max(id), 0) FROM (SELECT id FROM events WHERE case_id = ?1 AND id > ?2"
-        " AND id <= ?3 ORDER BY id LIMIT ?4) AS held";
-    static const char texts_sql[] =
-        "SELECT count(*), coalesce(max(id), 0) FROM (SELECT id FROM events WHERE case_id = ?1 AND id > ?2"
-        " AND id <= ?3 AND (kind = 'reply' OR kind = 'note' OR kind = 'message') ORDER BY id LIMIT ?4) AS held";
-    struct store_stmt *statement = store_statement(texts ? texts_sql : all_sql);
-    if (statement) {
-        store_bind_int64(statement, 1, case_id);
-        store_bind_int64(statement, 2, after);
-        store_bind_int64(statement, 3, upto);
-        store_bind_int64(statement, 4, most);
-    }
-    int found = call_row(call, statement);
-    if (found < 0) return -1;
-    *count = found ? store_column_int64(statement, 0) : 0;
-    *through = *count ? store_column_int64(statement, 1) : after;
-    if (found) store_reset(statement);
-    return 0;
-}
-
-long long case_events_held(struct call *call, int64_t case_id, const char *kinds, long long most) {
-    /* kinds: NULL for all, or "texts": what a merge copies (case_merge), not kept. */
-    long long more = 0;
-    int64_t through = 0;
-    if (kinds) return count_events(call, case_id, 1, 0, INT64_MAX, most, &more, &through) ? -1 : more;
-    struct held *slot = &held_slots[(uint64_t)case_id % HELD_SLOTS];
-    struct held known = slot->case_id == case_id ? *slot : (struct held){case_id, 0, 0};
-    int64_t committed = events_last_committed_id();
-    if (known.count < most && committed > known.through) {
-        if (count_events(call, case_id, 0, known.through, committed, most - known.count, &more, &through) != 0)
-            return -1;
-        /* all up to `committed` counted, unless the limit stopped it first */
-        known.through = known.count + more < most ? committed : through;
-        known.count += more;
-        *slot = known;
-    }
-    if (known.count >= most) return known.count;
-    if (count_events(call, case_id, 0, known.through, INT64_MAX, most - known.count, &more, &through) != 0)
-        return -1;
-    return known.count + more;
-}
-
-int case_refuse_full(struct call *call, const struct case_row *row, const char *what) {
-    long long held = case_events_held(call, row->id, NULL, CASE_EVENTS_MAX);
-    if (held < 0) return -1;
-    if (held < CASE_EVENTS_MAX) return 0;
-    return call_fail(call, CALL_LIMIT,
-                     "case %lld holds %d events, as many as a case may: cannot %s (open a new case, or a task)",
-                     (long long)row->id, CASE_EVENTS_MAX, what);
-}
-
 int case_transition(struct call *call, struct case_row *row, const struct case_move *move) {
     enum case_state from = row->state, to = move->to;
     if (!lifecycle_can_move(from, to))
@@ -502,7 +429,7 @@ int case_transfer(struct call *call, struct case_row *row, const char *queue, si
     return case_event(call, row, "transferred", &detail);
 }
 
-/* ------------------------------------- what a message and a merge set */
+/* --------------------------- what a message, a merge and a survey set */
 
 int case_write_message_mark(struct call *call, struct case_row *row, int public_reply) {
     /* The first public reply meets the first-response target; a note or a
@@ -534,6 +461,18 @@ int case_write_merged_into(struct call *call, int64_t from_id, int64_t into_id, 
     if (call_step(call, statement) != 0) return -1;
     case_changed(); /* where the case's messages go */
     return 0;
+}
+
+int case_write_survey(struct call *call, int64_t id, int score, const char *comment, size_t len, int64_t now) {
+    static const char sql[] =
+        "UPDATE cases SET survey_score = ?2, survey_comment = ?3, updated_at = ?4 WHERE id = ?1";
+    struct store_stmt *statement = store_statement(sql);
+    if (statement == NULL) return call_store_error(call);
+    store_bind_int64(statement, 1, id);
+    store_bind_int(statement, 2, score);
+    case_bind_text_or_null(statement, 3, comment, len);
+    store_bind_int64(statement, 4, now);
+    return call_step(call, statement);
 }
 
 /* -------------------------------------------------------------- fields */
@@ -578,91 +517,6 @@ int case_set_field(struct call *call, struct case_row *row, enum case_field fiel
     set_field(current, value, len);
     if (grouped && figures_move(call, row, 1) != 0) return -1;
     return case_event(call, row, "changed", &detail);
-}
-
-int case_survey_not_merged(struct call *call, int64_t id, int tell_survivor) {
-    static const char sql[] = "SELECT merged_into FROM cases WHERE id = ?1 AND merged_into IS NOT NULL";
-    struct store_stmt *statement = store_statement(sql);
-    if (statement) store_bind_int64(statement, 1, id);
-    int found = call_row(call, statement);
-    if (found <= 0) return found;
-    int64_t survivor = store_column_int64(statement, 0);
-    store_reset(statement);
-    int visible = 0;
-    if (tell_survivor) {
-        struct case_row into;
-        if (case_load(call, survivor, 0, &into) != 0) return -1;
-        visible = caller_may_see_case(&call->who, into.queue, into.assignee);
-    }
-    if (visible)
-        return call_fail(call, CALL_BADSTATE, "case %lld was merged into case %lld: its survey is the survivor's",
-                         (long long)id, (long long)survivor);
-    return call_fail(call, CALL_BADSTATE, "case %lld was merged into another case: its survey is that case's",
-                     (long long)id);
-}
-
-int case_survey(struct call *call, struct case_row *row, int score, const char *comment, size_t len,
-                long long round) {
-    if (score < CASE_SCORE_MIN || score > CASE_SCORE_MAX)
-        return call_fail(call, CALL_INVALID, "score must be an integer from %d to %d", CASE_SCORE_MIN,
-                         CASE_SCORE_MAX);
-    if (case_is_internal(row))
-        return call_fail(call, CALL_BADSTATE, "case %lld is a %s: internal cases take no survey", (long long)row->id,
-                         row->kind);
-    if (row->state != CASE_RESOLVED && row->state != CASE_CLOSED)
-        return call_fail(call, CALL_BADSTATE, "case %lld is %s: a survey follows resolution", (long long)row->id,
-                         lifecycle_state_name(row->state));
-    /* SURVEY.ANSWER asked first, without naming the survivor: not merged here. */
-    if (case_survey_not_merged(call, row->id, 1) != 0) return -1;
-    static const char round_sql[] = "SELECT reopen_count FROM cases WHERE id = ?1";
-    struct store_stmt *statement = store_statement(round_sql);
-    if (statement == NULL) return call_store_error(call);
-    store_bind_int64(statement, 1, row->id);
-    int found = call_row(call, statement);
-    if (found <= 0) return found < 0 ? -1 : call_fail(call, CALL_NOTFOUND, "case %lld does not exist", (long long)row->id);
-    long long current = store_column_int64(statement, 0);
-    store_reset(statement);
-    if (round >= 0 && round != current)
-        return call_fail(call, CALL_CONFLICT, "case %lld was reopened since this survey was asked for", (long long)row->id);
-    /* A token asked for before CUSTOMER.ERASE: the score is a figure and
-     * counts, the comment is new text about an erased customer and is not
-     * kept (nor shown in the event). */
-    if (case_customer_erased(row)) {
-        comment = NULL;
-        len = 0;
-    }
-    int64_t now = clock_now();
-    static const char insert_sql[] =
-        "INSERT INTO surveys(case_id, round, score, comment, agent, queue, source, at)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(case_id, round) DO NOTHING";
-    statement = store_statement(insert_sql);
-    if (statement == NULL) return call_store_error(call);
-    store_bind_int64(statement, 1, row->id);
-    store_bind_int64(statement, 2, current);
-    store_bind_int(statement, 3, score);
-    case_bind_text_or_null(statement, 4, comment, len);
-    case_bind_text_or_null(statement, 5, row->assignee[0] ? row->assignee : NULL, strlen(row->assignee));
-    store_bind_text(statement, 6, row->queue, -1, STORE_STATIC);
-    store_bind_text(statement, 7, call->actor ? call->actor : "", -1, STORE_STATIC);
-    store_bind_int64(statement, 8, now);
-    if (call_step(call, statement) != 0) return -1;
-    if (store_changes() == 0)
-        return call_fail(call, CALL_CONFLICT, "case %lld has its survey for this resolution (one per resolution, "
-                         "again once it reopens)", (long long)row->id);
-    static const char sql[] =
-        "UPDATE cases SET survey_score = ?2, survey_comment = ?3, updated_at = ?4 WHERE id = ?1";
-    statement = store_statement(sql);
-    if (statement == NULL) return call_store_error(call);
-    store_bind_int64(statement, 1, row->id);
-    store_bind_int(statement, 2, score);
-    case_bind_text_or_null(statement, 3, comment, len);
-    store_bind_int64(statement, 4, now);
-    if (call_step(call, statement) != 0) return -1;
-    struct detail detail = DETAIL_INIT;
-    detail_add_integer(&detail, "score", score);
-    if (comment) detail_add(&detail, "comment", comment, len);
-    detail_add_integer(&detail, "round", current);
-    return case_event(call, row, "survey", &detail);
 }
 
 int case_is_internal(const struct case_row *row) { return strcmp(row->kind, CASE_KIND_CASE) != 0; }

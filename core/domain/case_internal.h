@@ -1,18 +1,19 @@
 /* case_internal.h -- what the case module's files share.
  *
  * Included only by domain/case.c (the case row: load, create, transition,
- * setters, assignment, survey, the deadline engine's columns, erasure, the
+ * setters, assignment, the deadline engine's columns, erasure, the
  * generation), domain/case_messages.c (the conversation: replies, notes, a
- * customer's messages and their rows) and domain/case_links.c (links and
- * merges); everything else goes through domain/case.h, which declares the
- * functions of all three.
+ * customer's messages and their rows), domain/case_links.c (links and
+ * merges) and domain/case_survey.c (a resolution's survey); everything
+ * else goes through domain/case.h, which declares the functions of all
+ * four (and of domain/case_events_held.c, which needs nothing here).
  *
- * case.c defines what is declared here and the other two call it, never
+ * case.c defines what is declared here and the other three call it, never
  * the other way round (tests/check_layers.py fails on a call cycle).  The
- * `cases` table has one writer, case.c: the other two write their own
- * tables (messages, case_links, the events a merge copies) and change a
- * case row only through these functions, so every write of a case moves
- * the cases' generation and /metrics' figures in one place.
+ * `cases` table has one writer, case.c: the other three write their own
+ * tables (messages, case_links, the events a merge copies, surveys) and
+ * change a case row only through these functions, so every write of a
+ * case moves the cases' generation and /metrics' figures in one place.
  */
 #ifndef REDRESS_CASE_INTERNAL_H
 #define REDRESS_CASE_INTERNAL_H
@@ -35,5 +36,9 @@ int case_write_message_mark(struct call *call, struct case_row *row, int public_
 
 /* Case from_id merged into into_id: merged_into and updated_at.  0, or -1. */
 int case_write_merged_into(struct call *call, int64_t from_id, int64_t into_id, int64_t now);
+
+/* A survey of case id: survey_score, survey_comment (NULL: none) and
+ * updated_at.  0, or -1. */
+int case_write_survey(struct call *call, int64_t id, int score, const char *comment, size_t len, int64_t now);
 
 #endif

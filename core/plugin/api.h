@@ -3,10 +3,11 @@
  * Owns the declarations plugin/host.c and plugin/api.c share: a loaded
  * plugin, its registered commands, Lua functions and refund executors.
  * plugin/api.c fills the table's facilities (config, log, clock, parsing,
- * replies, Lua results, event replay, refund reports) and keeps the plugin
- * records and the handles plugins hold; plugin/host.c owns the registries
- * and fills the registration entries.  Calls point one way:
- * host -> api, never back (api reads what host hands it).
+ * replies, event replay, refund reports) and keeps the plugin records and
+ * the handles plugins hold; plugin/api_lua.c (plugin/api_lua.h) fills the
+ * Lua results; plugin/host.c owns the registries and fills the
+ * registration entries.  Calls point one way: host -> api, never back
+ * (api reads what host hands it).
  * Only core/plugin/ includes this.
  */
 #ifndef REDRESS_PLUGIN_API_H
@@ -22,7 +23,6 @@
 #include "redress/plugin.h"
 
 struct event_base;
-struct lua_State;
 
 #define PLUGIN_NAME_MAX 32
 #define PLUGIN_INIT_ERROR_MAX 400
@@ -83,7 +83,7 @@ struct plugin_executor {
 };
 
 /* Keeps config and base (both outlive the plugins) and fills every entry
- * of table but the register_* ones. */
+ * of table but the register_* ones and the Lua results' (plugin/api_lua.c). */
 void plugin_api_fill(struct redress_host_api *table, const struct config *config, struct event_base *base);
 /* 1 if the plugin asked config_get for setting index (a setting it never
  * read is a typo). */
@@ -95,8 +95,8 @@ const char *plugin_api_setting(struct redress_plugin *self, const char *key);
  * Else 0, after a log line naming the plugin and the function (the 1st,
  * 2nd, 4th, 8th ... such call). */
 int plugin_api_may_call(const struct redress_plugin *self, const char *function);
-/* Frees the buffers of command replies and Lua results, and forgets the
- * refund jobs in the plugins' hands (the plugin records stay). */
+/* Frees the buffer of command replies, and forgets the refund jobs in the
+ * plugins' hands (the plugin records stay). */
 void plugin_api_free(void);
 
 /* A new plugin record (zeroed but for its index), owned by this file: it
@@ -110,10 +110,6 @@ void plugin_records_free(void);
 /* The handler of every plugin command: runs the plugin's function, passes
  * its reply on only when it is exactly one complete reply. */
 void plugin_command_dispatch(struct request *request);
-
-/* The C closure behind plugins.NAME.fn: upvalue 1 is the light userdata of
- * the host's struct plugin_functions, upvalue 2 the function's index. */
-int plugin_api_lua_call(struct lua_State *state);
 
 /* The provider start of refund_exec.c for a plugin's executor (context:
  * its struct plugin_executor). */

@@ -35,6 +35,7 @@
 #include "lib/log.h"
 #include "lib/money.h"
 #include "plugin/api.h"
+#include "plugin/api_lua.h"
 #include "plugin/case_api.h"
 #include "plugin/clock.h"
 #include "plugin/loader.h"
@@ -492,6 +493,7 @@ int plugins_load(const struct config *config, struct event_base *base, char *err
     host_config = config;
     plugin_records_free(); /* a new load: nothing of an earlier one runs */
     plugin_api_fill(&host_api, config, base);
+    plugin_api_lua_fill(&host_api);
     plugin_case_api_fill(&host_api);
     host_api.register_command = api_register_command;
     host_api.register_lua_function = api_register_lua_function;
@@ -574,6 +576,7 @@ void plugins_shutdown(void) {
     memset(&functions, 0, sizeof functions);
     subscribers = NULL;
     plugin_api_free();
+    plugin_api_lua_free();
     plugin_case_api_free();
     plugin_clock_free();
     memset(&executor_slot, 0, sizeof executor_slot);
