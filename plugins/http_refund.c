@@ -13,10 +13,11 @@
  *
  * Each execution POSTs
  *   {"refund_id":7,"case_id":3,"order_id":"O-1","amount":"12.50","amount_minor":1250,
- *    "currency":"CNY","idempotency_key":"redress-refund-7","attempt":1}
- * with the header Idempotency-Key: redress-refund-7 -- the same key on every
- * request and every execution of that refund, so the provider pays it once
- * however often it is asked.  A 2xx answer is success (the provider's
+ *    "currency":"CNY","idempotency_key":"redress-refund-7-3f9a0c2e51d8b647","attempt":1}
+ * with the header Idempotency-Key: redress-refund-7-3f9a0c2e51d8b647 (the
+ * refund's payment key, made with it by the host, at most 63 bytes) -- the
+ * same key on every request and every execution of that refund, so the
+ * provider pays it once however often it is asked.  A 2xx answer is success (the provider's
  * reference is the top-level "reference" string of its JSON body, else the
  * top-level "id" string, read by jansson); 4xx other
  * than 408, 409 and 429 is a refusal and fails the refund at once; anything

@@ -43,7 +43,6 @@
 #define REPORT_MESSAGE_MAX 300
 #define ORDER_ID_MAX 160
 #define ACTOR_MAX 80
-#define KEY_MAX 48
 
 enum job_state { JOB_WAITING, JOB_STARTED, JOB_REPORTED, JOB_WRITING };
 
@@ -101,10 +100,10 @@ static void retry_reports_later(void);
 
 static void job_start(struct refund_job *job) {
     static const char sql[] =
-        "SELECT order_id, amount, currency, attempts, state, coalesce(executor, ''), coalesce(executing_node, '')"
-        " FROM refunds WHERE id = ?1";
+        "SELECT order_id, amount, currency, attempts, state, coalesce(executor, ''), coalesce(executing_node, ''),"
+        " " REFUND_PAYMENT_KEY_SQL " FROM refunds WHERE id = ?1";
     struct call call;
-    char actor[ACTOR_MAX], order[ORDER_ID_MAX] = "", currency[8] = "";
+    char actor[ACTOR_MAX], order[ORDER_ID_MAX] = "", currency[8] = "", key[REFUND_PAYMENT_KEY_MAX] = "";
     internal_call(&call, actor, sizeof actor);
     struct store_stmt *statement = store_statement(sql);
     if (statement) store_bind_int64(statement, 1, job->refund_id);
@@ -119,6 +118,9 @@ static void job_start(struct refund_job *job) {
         ok = state && refund_state_parse(state, strlen(state)) == REFUND_EXECUTING &&
              strcmp((const char *)store_column_text(statement, 5), provider.name) == 0 &&
              strcmp((const char *)store_column_text(statement, 6), nodes_name()) == 0;
+        /* The key made with the refund, on whichever node: every attempt,
+         * every node's and every start's, sends the same. */
+        snprintf(key, sizeof key, "%s", (const char *)store_column_text(statement, 7));
         store_reset(statement);
     }
     if (row < 0) {
@@ -135,8 +137,6 @@ static void job_start(struct refund_job *job) {
         job_free(job);
         return;
     }
-    char key[KEY_MAX];
-    snprintf(key, sizeof key, "redress-refund-%lld", (long long)job->refund_id);
     struct refund_handover refund = {
         .refund_id = job->refund_id, .case_id = job->case_id, .order_id = order, .amount = amount,
         .currency = currency, .amount_digits = money_currency_digits(currency, strlen(currency)), .key = key,

@@ -7,7 +7,7 @@
  * its own, and the job lives until that write is committed; an outcome of
  * an earlier attempt never decides a later one.  After a restart the
  * refunds left executing under the provider start again with the same
- * idempotency key.  With several nodes on one database a refund is the
+ * idempotency key, read from the refund's row.  With several nodes on one database a refund is the
  * node's that executes it (its row says which): a start resumes its own
  * and those of nodes seen dead, the tick takes over the latter, and an
  * outcome of a node whose refund was taken over is not written.  Knows no
@@ -29,7 +29,7 @@ struct refund_handover {
     int64_t amount;                 /* minor units of currency */
     const char *currency;
     int amount_digits;              /* of currency */
-    const char *key;                /* "redress-refund-ID": the same on every attempt */
+    const char *key;                /* the refund's payment key (refunds.h): the same on every attempt */
     int attempt;
     int resent;                     /* an earlier execution of this attempt may have reached the provider */
 };

@@ -475,6 +475,7 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
     }
     if (call_step(call, statement) != 0) return -1;
     *id = store_last_insert_id();
+    if (refunds_give_payment_key(call, *id) != 0) return -1;
     if (figures_refund_moved(call, (int)state, currency, amount, 1) != 0) return -1;
     if (log_decision(call, case_id, *id, ask, paid, currency, amount, &history, &decision) != 0) return -1;
     struct detail detail = DETAIL_INIT;

@@ -37,7 +37,10 @@
  *  - a return (returns.c) is approved by nobody before its goods are
  *    received: what the rules approved is released at receipt;
  *  - execution goes through the outbox with one idempotency key per refund,
- *    the same on every retry: the finance system pays it once;
+ *    the same on every retry: the finance system pays it once.  The key is
+ *    made with the refund and kept in its row (REFUND_PAYMENT_KEY_SQL),
+ *    random, so a refund that gets a lost refund's id after a restore is
+ *    not taken for it;
  *  - a refund a plugin executor is paying is settled by its outcome, not by
  *    hand: not on its node while the job is alive, not on another node
  *    while the row's executing node lives.
@@ -59,6 +62,7 @@
 #include "rules/rules.h"
 #include "store/store.h"
 
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +319,42 @@ int refunds_set_state(struct call *call, long long id, enum refund_state state, 
     return store_changes() == 1 ? 0 : moved_meanwhile(call, id, state);
 }
 
+int refunds_give_payment_key(struct call *call, long long id) {
+    /* 64 random bits (OpenSSL's generator, seeded from the OS, as agents'
+     * tokens are): a key made again after a restore is another key,
+     * whatever id the refund gets. */
+    unsigned char random[8];
+    if (RAND_bytes(random, sizeof random) != 1)
+        return call_fail(call, CALL_ERR, "no random bytes for refund %lld's payment key", id);
+    char key[REFUND_PAYMENT_KEY_MAX];
+    int used = snprintf(key, sizeof key, "redress-refund-%lld-", id);
+    for (size_t i = 0; i < sizeof random; i++)
+        used += snprintf(key + used, sizeof key - (size_t)used, "%02x", random[i]);
+    static const char sql[] = "UPDATE refunds SET payment_key = ?2 WHERE id = ?1 AND payment_key IS NULL";
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) {
+        store_bind_int64(statement, 1, id);
+        store_bind_text(statement, 2, key, used, STORE_TRANSIENT);
+    }
+    if (call_step(call, statement) != 0) return -1;
+    if (store_changes() != 1)
+        return call_fail(call, CALL_ERR, "refund %lld was not there to take its payment key", id);
+    return 0;
+}
+
+/* The key refund id is paid under (REFUND_PAYMENT_KEY_SQL) into key. */
+static int payment_key(struct call *call, long long id, char key[REFUND_PAYMENT_KEY_MAX]) {
+    static const char sql[] = "SELECT " REFUND_PAYMENT_KEY_SQL " FROM refunds WHERE id = ?1";
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, id);
+    int row = call_row(call, statement);
+    if (row < 0) return -1;
+    if (row == 0) return call_fail(call, CALL_NOTFOUND, "refund %lld does not exist", id);
+    snprintf(key, REFUND_PAYMENT_KEY_MAX, "%s", (const char *)store_column_text(statement, 0));
+    store_reset(statement);
+    return 0;
+}
+
 int refunds_mark_executing(struct call *call, long long id, long long case_id, const char *executor_name,
                            const char *node) {
     static const char sql[] =
@@ -335,8 +375,8 @@ int refunds_mark_executing(struct call *call, long long id, long long case_id, c
     }
     if (call_step(call, statement) != 0) return -1;
     if (store_changes() != 1) return moved_meanwhile(call, id, REFUND_EXECUTING);
-    char key[48];
-    snprintf(key, sizeof key, "redress-refund-%lld", id);
+    char key[REFUND_PAYMENT_KEY_MAX];
+    if (payment_key(call, id, key) != 0) return -1;
     struct detail detail = DETAIL_INIT;
     detail_add_integer(&detail, "refund", id);
     detail_add_string(&detail, "state", refund_state_name(REFUND_EXECUTING));
@@ -346,11 +386,12 @@ int refunds_mark_executing(struct call *call, long long id, long long case_id, c
 }
 
 /* The built-in executor: an outbox row for the finance system, the refund
- * executing.  The key is the refund's own, so a retry cannot pay twice. */
+ * executing.  The key is the refund's own, read from its row, so a retry
+ * cannot pay twice. */
 static int outbox_start(struct call *call, long long id, long long case_id) {
     static const char sql[] =
         "INSERT INTO refund_outbox(refund_id, order_id, amount, currency, idempotency_key, attempt, created_at)"
-        " SELECT id, order_id, amount, currency, 'redress-refund-' || id, attempts + 1, ?2 FROM refunds WHERE id = ?1";
+        " SELECT id, order_id, amount, currency, " REFUND_PAYMENT_KEY_SQL ", attempts + 1, ?2 FROM refunds WHERE id = ?1";
     struct store_stmt *statement = store_statement(sql);
     if (statement) {
         store_bind_int64(statement, 1, id);

@@ -27,13 +27,26 @@
 #define REFUND_KEY_DIGEST_SIZE 40   /* an erased refund's key: "erased:" and 32 hex digits, NUL */
 #define REFUND_REFERENCE_MAX 128    /* the payer's reference, as kept */
 
+/* The key a refund is paid under, the same on every attempt, whoever
+ * executes it (the outbox row, a plugin executor on any node): its row's
+ * payment_key, "redress-refund-ID-" and 16 random hex digits made with the
+ * refund.  Random because ids are not: a restore gives the ids of the
+ * refunds made after the backup out again, and a payer that deduplicates
+ * by key would take a new refund for the lost one it already paid.  A
+ * refund made before schema 34 has none and keeps the key it may have
+ * been paid under, "redress-refund-ID".  An SQL expression over a row of
+ * refunds (SQLite and PostgreSQL). */
+#define REFUND_PAYMENT_KEY_SQL "coalesce(payment_key, 'redress-refund-' || id)"
+#define REFUND_PAYMENT_KEY_MAX 64   /* with the NUL: "redress-refund-" 15, an id <= 19, "-", 16 hex digits */
+
 /* The people's approval limits (approve_limit_supervisor, _finance),
  * copied: each a bare amount in any currency or one per currency. */
 void refunds_configure(const struct config_limit *supervisor_limit, const struct config_limit *finance_limit);
 
 /* A refund executor carries an approved refund out.  start() runs inside
  * the command's savepoint: it records what it hands over (the built-in one
- * writes an outbox row keyed "redress-refund-ID", the same on every retry)
+ * writes an outbox row under the refund's payment key, the same on every
+ * retry: REFUND_PAYMENT_KEY_SQL)
  * and leaves the refund `executing`; the outcome comes back through
  * REFUND.SETTLE (or, for an executor that talks to a payment provider, the
  * same state change made by the host when it answers).  Returns 0, or -1

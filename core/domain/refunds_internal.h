@@ -14,8 +14,9 @@
  * The `refunds` table has one writer, this module, split by columns:
  * refund_requests.c inserts a refund (with the return and deadline plan
  * its rules gave) and erases its texts and key; refunds.c writes its
- * state, decision, executor and reference (a state move clears the pending
- * deadline) and the refund_outbox rows; returns.c
+ * payment key (once, as it is inserted), state, decision, executor and
+ * reference (a state move clears the pending deadline) and the
+ * refund_outbox rows; returns.c
  * writes a return's steps (return_state, carrier, tracking,
  * return_condition) and the pending deadline (due_kind, due_at), and moves
  * a refund's state only through refunds_set_state.
@@ -146,5 +147,9 @@ long long refunds_committed_besides(struct call *call, const struct refund_facts
 const char *refunds_money_text(long long minor_units, const char *currency, char out[MONEY_TEXT_MAX]);
 /* The executor in the slot starts paying approved refund id. */
 int refunds_start(struct call *call, long long id, long long case_id);
+/* Gives refund id, just inserted, its payment key (refunds.h,
+ * REFUND_PAYMENT_KEY_SQL), in the request's savepoint.  0, or -1 (ERR: no
+ * random bytes, or a store error). */
+int refunds_give_payment_key(struct call *call, long long id);
 
 #endif

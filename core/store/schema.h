@@ -9,9 +9,9 @@
  * with one migration more in both stores' texts, to show that a migration
  * after PostgreSQL's baseline runs on both.  Never the daemon. */
 #ifdef REDRESS_TEST_MIGRATION
-#define STORE_SCHEMA_VERSION 34
+#define STORE_SCHEMA_VERSION 35
 #else
-#define STORE_SCHEMA_VERSION 33
+#define STORE_SCHEMA_VERSION 34
 #endif
 
 /* The first version a PostgreSQL store has: store/schema_postgresql.sql

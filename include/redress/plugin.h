@@ -120,7 +120,7 @@ struct redress_refund {
     int64_t amount;
     const char *currency;     /* ISO 4217, e.g. "CNY" */
     int amount_digits;        /* minor unit digits of currency (2 for CNY) */
-    const char *idempotency_key; /* the same on every attempt of this refund */
+    const char *idempotency_key; /* the same on every attempt of this refund: made with it, unique */
     int attempt;              /* 1 for the first execution, then 2, 3 ... */
     /* 1 when this is the host sending this attempt again -- at start, or a
      * node taking over a dead node's refunds -- so an earlier execution of

@@ -63,7 +63,8 @@ PG_BIN = os.environ.get("REDRESS_TEST_PG_BIN", "")
 # What the rollback tests (a database of an older schema rebuilt from a new
 # one) undo of the migrations they do not test: the agents' and cases' columns
 # of work distribution (19-24), the customers and messages (15), the refunds'
-# executing node (32), the orders' amounts in review (33) -- all that a database of schema 14 lacks -- and the
+# executing node (32), the orders' amounts in review (33), the refunds' payment keys (34) -- all that a database
+# of schema 14 lacks -- and the
 # decision log's columns (13).  One copy, grown with the schema.
 UNDO_MIGRATIONS_SINCE_15 = (
     "DROP TRIGGER cases_load_update; ALTER TABLE agents DROP COLUMN load;"
@@ -86,6 +87,7 @@ UNDO_MIGRATIONS_SINCE_15 = (
     "ALTER TABLE refunds DROP COLUMN executing_since;"
     "DROP TRIGGER refunds_review_insert; DROP TRIGGER refunds_review_update;"
     "DROP TRIGGER refunds_review_delete; DROP TABLE order_refund_reviews;"
+    "ALTER TABLE refunds DROP COLUMN payment_key;"
     "DROP TABLE messages; DROP TABLE customer_identities; DROP TABLE customers;"
     "DROP INDEX cases_by_customer_id; ALTER TABLE cases DROP COLUMN customer_id;"
 )
@@ -572,6 +574,14 @@ def store_value(daemon, sql, params=()):
     rows = store_rows(daemon, sql, params)
     assert len(rows) == 1 and len(rows[0]) == 1, "expected one value of %s, got %r" % (sql, rows)
     return rows[0][0]
+
+
+def refund_payment_key(daemon, refund_id):
+    """The key refund refund_id is paid under, as its row keeps it (refunds.payment_key): made with the
+    refund, redress-refund-ID- and 16 random hex digits (core/domain/refunds.c).  Checked for that form."""
+    [(key,)] = store_rows(daemon, "SELECT payment_key FROM refunds WHERE id = %d" % int(refund_id))
+    assert key is not None and re.fullmatch(r"redress-refund-%d-[0-9a-f]{16}" % int(refund_id), key), key
+    return key
 
 
 def store_execute(daemon, script):

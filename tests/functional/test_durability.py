@@ -240,17 +240,16 @@ def test_newer_schema_is_refused():
 def test_a_schema_check_failing_after_the_migrations_leaves_the_database_as_it_was():
     # A database whose versions are not this build's (a development build
     # that reused a number): its migrations run, then the schema check
-    # fails.  Made here from this build's own: version 33 taken back to 32
-    # (migration 33's table and triggers dropped) with a table an earlier
-    # version made missing, as in a database whose "26" was another one.
+    # fails.  Made here from this build's own: version 34 taken back to 33
+    # (migration 34's column dropped) with a table an earlier version made
+    # missing, as in a database whose "26" was another one.
     d = Daemon()
     d.start()
     d.stop()
     path = os.path.join(d.data, "redress.db")
     db = sqlite3.connect(path)
     top = db.execute("SELECT max(version) FROM schema_version").fetchone()[0]
-    db.executescript("DROP TRIGGER refunds_review_insert; DROP TRIGGER refunds_review_update;"
-                     " DROP TRIGGER refunds_review_delete; DROP TABLE order_refund_reviews; DROP TABLE search_forget;"
+    db.executescript("ALTER TABLE refunds DROP COLUMN payment_key; DROP TABLE search_forget;"
                      " DELETE FROM schema_version WHERE version = %d;" % top)
     db.close()
     proc = subprocess.run([REDRESSD, "--port", "0", "--data", d.data], capture_output=True, text=True,
@@ -259,10 +258,10 @@ def test_a_schema_check_failing_after_the_migrations_leaves_the_database_as_it_w
     assert ("schema migration from version %d to %d rolled back, the database is as it was" % (top - 1, top)
             in proc.stderr), proc.stderr
     assert "table search_forget is missing" in proc.stderr, proc.stderr
-    # Nothing of migration 33 was committed: the file is still at 32.
+    # Nothing of migration 34 was committed: the file is still at 33.
     db = sqlite3.connect(path)
     assert db.execute("SELECT max(version) FROM schema_version").fetchone()[0] == top - 1
-    assert db.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'order_refund_reviews'").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM pragma_table_info('refunds') WHERE name = 'payment_key'").fetchone()[0] == 0
     db.close()
     import shutil
     shutil.rmtree(d.data, ignore_errors=True)

@@ -31,7 +31,7 @@ import tempfile
 import time
 
 from harness import (Client, Cluster, Daemon, PsqlSession, _pg_url_of, as_map, info, login, open_case,
-                     store_execute, store_rows)
+                     refund_payment_key, store_execute, store_rows)
 from receiver import Receiver, wait_for
 from test_nodes_refunds import lock_waits
 
@@ -493,7 +493,8 @@ def test_a_node_restarting_leaves_the_refunds_a_live_node_executes_and_takes_ove
         store_execute(nodes[1], "UPDATE nodes SET seen_at = seen_at - 60 WHERE name = '%s'" % name_a)
         wait_for(lambda: len(provider.requests) == 2, timeout=TAKEOVER_S, what="b to take the refund over")
         keys = {(r["body"]["refund_id"], r["body"]["idempotency_key"], r["body"]["attempt"]) for r in provider.requests}
-        assert keys == {(int(first), "redress-refund-%s" % first, 1)}, provider.requests
+        # the key a made with the refund, read from its row by b
+        assert keys == {(int(first), refund_payment_key(nodes[1], first), 1)}, provider.requests
         name_b = node_name(b)
         assert store_rows(nodes[1], "SELECT executing_node FROM refunds WHERE id = %s" % first) == [(name_b,)]
         assert 'msg="refund taken over" refund=%s from=%s' % (first, name_a) in nodes[1].log()
@@ -539,7 +540,7 @@ def test_a_node_that_stops_leaves_its_row_and_a_live_node_takes_its_refunds_over
         nodes[0].stop()
         assert store_rows(nodes[1], "SELECT count(*) FROM nodes WHERE name = '%s'" % name_a) == [(0,)]
         wait_for(lambda: len(provider.requests) == 2, timeout=TAKEOVER_S, what="b to take the refund over")
-        assert {r["body"]["idempotency_key"] for r in provider.requests} == {"redress-refund-%s" % first}
+        assert {r["body"]["idempotency_key"] for r in provider.requests} == {refund_payment_key(nodes[1], first)}
         provider.release()
         wait_for(lambda: as_map(b.call("REFUND.GET", first))["state"] == "succeeded", what="b's outcome")
         assert store_rows(nodes[1], "SELECT executing_node FROM refunds WHERE id = %s" % first) == [(node_name(b),)]

@@ -3,11 +3,11 @@ from the one list of versions, refused when not ours (core/store/pg_schema.c).
 
 BUILD/pg_schema_check (tests/pg/pg_schema_check.c) runs pg_schema_prepare
 against a throwaway server (postgres.py); BUILD/pg_schema_check-next is the
-same with one test migration more (version 34) in both stores' lists, to
+same with one test migration more (version 35) in both stores' lists, to
 show that a migration after PostgreSQL's baseline (29) runs on both (as
-migrations 30 to 33 -- the table of nodes, the search queue's pruning
+migrations 30 to 34 -- the table of nodes, the search queue's pruning
 mark with the agents' turn, the refunds' executing node, the orders'
-amounts in review -- do for every
+amounts in review, the refunds' payment keys -- do for every
 store made or opened).
 
 ONCE: the plain build only; without PostgreSQL the tests are skipped (failed
@@ -70,12 +70,12 @@ def sqlite_side(program=CHECK):
 
 def test_a_fresh_database_gets_the_baseline_and_a_second_run_changes_nothing():
     sqlite_version, sqlite_tables = sqlite_side()
-    assert sqlite_version == 33
+    assert sqlite_version == 34
     with Postgres() as pg:
         log = prepared(pg.url)
         assert 'msg="schema created" store=postgresql version=29' in log, log   # the baseline ...
-        assert 'msg="schema migrated" store=postgresql version=33' in log, log  # ... then the migrations after it
-        assert versions(pg) == [29, 30, 31, 32, 33]
+        assert 'msg="schema migrated" store=postgresql version=34' in log, log  # ... then the migrations after it
+        assert versions(pg) == [29, 30, 31, 32, 33, 34]
         # The same tables as SQLite's migrations make, schema_version among them.
         assert tables(pg) == sqlite_tables
         # The baseline's triggers and SQLite's functions came with it.
@@ -89,7 +89,7 @@ def test_a_fresh_database_gets_the_baseline_and_a_second_run_changes_nothing():
         cases_oid = pg.psql("SELECT 'cases'::regclass::oid")
         log = prepared(pg.url)
         assert "schema created" not in log and "schema migrated" not in log, log
-        assert versions(pg) == [29, 30, 31, 32, 33]
+        assert versions(pg) == [29, 30, 31, 32, 33, 34]
         assert pg.psql("SELECT 'cases'::regclass::oid") == cases_oid
         # And the advisory lock is not left held.
         assert pg.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == "0"
@@ -119,19 +119,19 @@ def test_two_nodes_starting_at_once_take_turns_and_one_creates():
                 holder.kill()
             holder.wait()
         assert [s.returncode for s in starts] == [0, 0], results
-        assert all(out.strip() == "ok 33" for out, _ in results), results
+        assert all(out.strip() == "ok 34" for out, _ in results), results
         assert sum("schema created" in err for _, err in results) == 1, results
-        assert versions(pg) == [29, 30, 31, 32, 33]
+        assert versions(pg) == [29, 30, 31, 32, 33, 34]
 
 
 def test_a_database_newer_than_this_build_is_refused():
     with Postgres() as pg:
         prepared(pg.url)
-        pg.psql("INSERT INTO schema_version(version, applied_at) VALUES (35, 0)")
+        pg.psql("INSERT INTO schema_version(version, applied_at) VALUES (36, 0)")
         why = refused(pg.url)
-        assert why == ("database schema version 35 is newer than this redressd knows (33): "
+        assert why == ("database schema version 36 is newer than this redressd knows (34): "
                        "run a newer redressd, or restore a backup made by this version"), why
-        assert versions(pg) == [29, 30, 31, 32, 33, 35]
+        assert versions(pg) == [29, 30, 31, 32, 33, 34, 36]
 
 
 def test_a_database_that_is_not_ours_is_refused():
@@ -147,56 +147,56 @@ def test_a_database_that_is_not_ours_is_refused():
 
 
 def test_a_migration_after_the_baseline_runs_on_both_stores():
-    # SQLite: the same list, migrations 1..34.
+    # SQLite: the same list, migrations 1..35.
     sqlite_version, sqlite_tables = sqlite_side(CHECK_NEXT)
-    assert sqlite_version == 34 and "test_migration" in sqlite_tables
+    assert sqlite_version == 35 and "test_migration" in sqlite_tables
     with Postgres() as pg:
-        # A store made by this build (33), then started by the next one.
+        # A store made by this build (34), then started by the next one.
         prepared(pg.url)
         pg.psql("INSERT INTO agents(name, role, token_hash, created_at) VALUES ('ann', 'agent', '\\x00', 1)")
         log = prepared(pg.url, CHECK_NEXT)
-        assert 'msg="schema migrated" store=postgresql version=34' in log and "schema created" not in log, log
-        assert versions(pg) == [29, 30, 31, 32, 33, 34]
+        assert 'msg="schema migrated" store=postgresql version=35' in log and "schema created" not in log, log
+        assert versions(pg) == [29, 30, 31, 32, 33, 34, 35]
         assert tables(pg) == sqlite_tables
         assert pg.psql("SELECT name || ':' || coalesce(test_note, '-') FROM agents") == "ann:-"
         pg.psql("INSERT INTO test_migration(note) VALUES ('x')")
         # This build no longer opens it.
-        assert refused(pg.url).startswith("database schema version 34 is newer than this redressd knows (33)")
-        # A fresh database with the next build: the baseline and migrations 30 to 34 in one go.
+        assert refused(pg.url).startswith("database schema version 35 is newer than this redressd knows (34)")
+        # A fresh database with the next build: the baseline and migrations 30 to 35 in one go.
         pg.psql("CREATE DATABASE fresh", database="postgres")
         fresh = pg.url.rsplit("/", 1)[0] + "/fresh"
         log = prepared(fresh, CHECK_NEXT)
-        assert "schema created" in log and "version=34" in log, log
+        assert "schema created" in log and "version=35" in log, log
         assert pg.psql("SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version",
-                       database="fresh") == "29,30,31,32,33,34"
+                       database="fresh") == "29,30,31,32,33,34,35"
 
 
 def test_a_failed_migration_changes_nothing_and_names_its_sqlstate():
     with Postgres() as pg:
         prepared(pg.url)
-        pg.psql("CREATE TABLE test_migration(id int)")  # migration 34 creates it: it fails half-way
+        pg.psql("CREATE TABLE test_migration(id int)")  # migration 35 creates it: it fails half-way
         why = refused(pg.url, CHECK_NEXT)
-        assert why.startswith("schema migration 34 failed: relation \"test_migration\" already exists"), why
+        assert why.startswith("schema migration 35 failed: relation \"test_migration\" already exists"), why
         assert why.endswith("(SQLSTATE 42P07)"), why
-        assert versions(pg) == [29, 30, 31, 32, 33]
+        assert versions(pg) == [29, 30, 31, 32, 33, 34]
         assert pg.psql("SELECT count(*) FROM information_schema.columns WHERE table_name = 'agents'"
                        " AND column_name = 'test_note'") == "0"
         pg.psql("DROP TABLE test_migration")
         prepared(pg.url, CHECK_NEXT)
-        assert versions(pg) == [29, 30, 31, 32, 33, 34]
+        assert versions(pg) == [29, 30, 31, 32, 33, 34, 35]
 
 
 def test_a_schema_check_failing_after_the_migrations_leaves_the_database_as_it_was():
     with Postgres() as pg:
         prepared(pg.url)
         # A database whose versions are not this build's: a table of an
-        # earlier version is missing.  Migration 34 runs, then the check
+        # earlier version is missing.  Migration 35 runs, then the check
         # before COMMIT finds the table missing: nothing is committed.
         pg.psql("DROP TABLE search_forget")
         why = refused(pg.url, CHECK_NEXT)
-        assert why.startswith("schema migration from version 33 to 34 rolled back, the database is as it was: "
+        assert why.startswith("schema migration from version 34 to 35 rolled back, the database is as it was: "
                               "after the migrations table search_forget is missing"), why
-        assert versions(pg) == [29, 30, 31, 32, 33]
+        assert versions(pg) == [29, 30, 31, 32, 33, 34]
         assert "test_migration" not in tables(pg)
         assert pg.psql("SELECT count(*) FROM information_schema.columns WHERE table_name = 'agents'"
                        " AND column_name = 'test_note'") == "0"
@@ -214,7 +214,7 @@ def test_synchronous_commit_is_set_on_for_the_session_unless_stronger():
         # pg_schema_prepare checks it too: a store made under off still works.
         pg.psql("ALTER DATABASE redress SET synchronous_commit = off", database="postgres")
         prepared(pg.url)
-        assert versions(pg) == [29, 30, 31, 32, 33]
+        assert versions(pg) == [29, 30, 31, 32, 33, 34]
 
 
 def test_no_server_is_a_clear_error_with_its_sqlstate():

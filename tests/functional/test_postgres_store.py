@@ -99,7 +99,7 @@ def test_a_lost_connection_is_a_store_error_then_the_daemon_reconnects():
             acknowledged = [open_case(c, i) for i in range(3)]
             assert all(isinstance(x, int) for x in acknowledged), acknowledged
             # the daemon made the schema, and runs its sessions with a durable commit
-            assert pg.psql("SELECT max(version) FROM schema_version") == "33"
+            assert pg.psql("SELECT max(version) FROM schema_version") == "34"
             pg.stop("immediate")
             failed = open_case(c, 99)
             assert isinstance(failed, RespError), failed

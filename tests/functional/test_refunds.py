@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 
 from harness import (REDRESSD, UNDO_LATER_MIGRATIONS, Client, Daemon, RespError, as_map, only_on, open_case,
-                     store_execute, store_rows)
+                     refund_payment_key, store_execute, store_rows)
 
 JAN1 = 1767225600
 
@@ -35,7 +35,7 @@ def test_small_refund_within_seven_days_is_paid_through_the_outbox():
         refund = as_map(c.call("REFUND.RECEIVED", refund["id"]))
         assert refund["state"] == "executing" and refund["amount"] == "40.00", refund
         assert refund["decided_by"] == "auto-approval"
-        assert outbox(d) == [(int(refund["id"]), 4000, "CNY", "redress-refund-" + refund["id"], 1)]
+        assert outbox(d) == [(int(refund["id"]), 4000, "CNY", refund_payment_key(d, refund["id"]), 1)]
         settled = as_map(c.call("REFUND.SETTLE", refund["id"], "ok", "PAY-778"))
         assert settled["state"] == "succeeded" and settled["reference"] == "PAY-778"
         assert c.call("REFUND.SETTLE", refund["id"], "ok").code == "BADSTATE"
@@ -181,7 +181,7 @@ def test_failed_refund_is_retried_with_the_same_key():
         assert as_map(admin.call("REFUND.SETTLE", r["id"], "failed"))["state"] == "failed"
         assert as_map(admin.call("REFUND.RETRY", r["id"]))["state"] == "executing"
         rows = outbox(d)
-        assert [row[3] for row in rows] == ["redress-refund-" + r["id"]] * 2 and [row[4] for row in rows] == [1, 2]
+        assert [row[3] for row in rows] == [refund_payment_key(d, r["id"])] * 2 and [row[4] for row in rows] == [1, 2]
         assert admin.call("REFUND.RETRY", r["id"]).code == "BADSTATE"
         assert as_map(admin.call("REFUND.SETTLE", r["id"], "ok"))["state"] == "succeeded"
 
@@ -624,3 +624,87 @@ def test_no_new_refund_on_a_closed_or_merged_case():
         assert isinstance(r, RespError) and r.code == "BADSTATE" and "merged into another case" in r, r
         assert "case %d" % into not in r, r
         assert admin.call("REFUND.LIST", dup) == [] and admin.call("REFUND.LIST", into) == []
+
+
+def test_a_refund_keeps_its_payment_key_across_attempts_and_restarts():
+    """The key made with the refund is the one of its every attempt, before and after a restart (read
+    from its row, not made again), and of no other refund."""
+    with Daemon() as d:
+        admin = d.client()
+        sup = login(d, "sam", admin.call("AGENT.ADD", "sam", "supervisor"))
+        cid = open_case(admin, order="O-1", amount="100.00")
+        first = as_map(admin.call("REFUND.REQUEST", cid, "30.00", "refund_only"))
+        other = as_map(admin.call("REFUND.REQUEST", cid, "20.00", "refund_only"))
+        key = refund_payment_key(d, first["id"])                 # made at the request, in review
+        assert refund_payment_key(d, other["id"]) != key
+        assert as_map(sup.call("REFUND.APPROVE", first["id"]))["state"] == "executing"
+        executing = [as_map(e) for e in admin.call("CASE.HISTORY", cid) if as_map(e)["kind"] == "refund_executing"]
+        assert len(executing) == 1 and "key=%s" % key in executing[0]["detail"], executing
+        assert as_map(admin.call("REFUND.SETTLE", first["id"], "failed"))["state"] == "failed"
+        d.stop()
+        d.start()
+        admin = d.client()
+        assert as_map(admin.call("REFUND.RETRY", first["id"]))["state"] == "executing"
+        assert [(row[0], row[3], row[4]) for row in outbox(d)] == [(int(first["id"]), key, 1),
+                                                                   (int(first["id"]), key, 2)]
+        assert refund_payment_key(d, first["id"]) == key
+
+
+@only_on("sqlite", reason="redressd --restore installs an ADMIN.BACKUP SQLite file")
+def test_a_refund_made_after_a_restore_is_paid_under_a_key_of_its_own():
+    """A restore gives refund ids out again: the refund that gets a lost refund's id must not get the key
+    the finance system already paid under, or a payer that deduplicates by key never pays it.  A refund
+    the backup holds keeps its key: it is the same refund."""
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        kept = as_map(c.call("REFUND.REQUEST", open_case(c, order="O-R", amount="100.00"), "10.00", "refund_only"))
+        assert kept["state"] == "executing", kept
+        kept_key = refund_payment_key(d, kept["id"])
+        backup = c.call("ADMIN.BACKUP", "nightly")
+        d.wait_log(lambda text: 'msg="backup written"' in text, timeout=60)
+        lost = as_map(c.call("REFUND.REQUEST", open_case(c, order="O-S", amount="30.00"), "30.00", "refund_only"))
+        assert lost["state"] == "executing", lost
+        [(_, _, _, lost_key, _)] = [row for row in outbox(d) if row[0] == int(lost["id"])]
+        d.stop()
+        restored = subprocess.run([REDRESSD, "--data", d.data, "--restore", backup], capture_output=True, text=True,
+                                  timeout=60)
+        assert restored.returncode == 0, restored
+        d.log_lines = []
+        d.start()
+        c = d.client()
+        again = as_map(c.call("REFUND.REQUEST", open_case(c, order="O-T", amount="5.00"), "5.00", "refund_only"))
+        assert again["state"] == "executing" and again["id"] == lost["id"], (again, lost)   # the id, given out again
+        [(_, amount, _, key, attempt)] = [row for row in outbox(d) if row[0] == int(again["id"])]
+        assert (amount, attempt) == (500, 1) and key == refund_payment_key(d, again["id"]) and key != lost_key
+        # the refund the backup holds: retried, under the key it had before the restore
+        assert as_map(c.call("REFUND.SETTLE", kept["id"], "failed"))["state"] == "failed"
+        assert as_map(c.call("REFUND.RETRY", kept["id"]))["state"] == "executing"
+        assert [row[3] for row in outbox(d) if row[0] == int(kept["id"])] == [kept_key, kept_key]
+
+
+@only_on("sqlite", reason="takes redress.db back to schema 33 by hand")
+def test_a_refund_made_before_the_payment_key_keeps_redress_refund_id():
+    """A refund made before schema 34 has no payment_key: it keeps the key it was (or may have been) paid
+    under, redress-refund-ID, on every later attempt; refunds made since get one of their own."""
+    with Daemon() as d:
+        admin = d.client()
+        token = admin.call("AGENT.ADD", "sam", "supervisor")
+        sup = login(d, "sam", token)
+        cid = open_case(admin, order="O-1", amount="100.00")
+        old = as_map(admin.call("REFUND.REQUEST", cid, "30.00", "refund_only"))
+        assert as_map(sup.call("REFUND.APPROVE", old["id"]))["state"] == "executing"
+        assert as_map(admin.call("REFUND.SETTLE", old["id"], "failed"))["state"] == "failed"
+        d.stop()
+        store_execute(d, "ALTER TABLE refunds DROP COLUMN payment_key; DELETE FROM schema_version WHERE version = 34;"
+                         "UPDATE refund_outbox SET idempotency_key = 'redress-refund-' || refund_id")
+        d.log_lines = []
+        d.start()
+        admin, sup = d.client(), login(d, "sam", token)
+        assert store_rows(d, "SELECT payment_key FROM refunds WHERE id = ?", (int(old["id"]),)) == [(None,)]
+        assert as_map(admin.call("REFUND.RETRY", old["id"]))["state"] == "executing"
+        assert [row[3:] for row in outbox(d)] == [("redress-refund-" + old["id"], 1), ("redress-refund-" + old["id"], 2)]
+        executing = [as_map(e) for e in admin.call("CASE.HISTORY", cid) if as_map(e)["kind"] == "refund_executing"]
+        assert "key=redress-refund-%s " % old["id"] in executing[-1]["detail"] + " ", executing[-1]
+        new = as_map(admin.call("REFUND.REQUEST", cid, "20.00", "refund_only"))
+        assert as_map(sup.call("REFUND.APPROVE", new["id"]))["state"] == "executing"
+        assert outbox(d)[-1][3] == refund_payment_key(d, new["id"])

@@ -7,8 +7,8 @@ import sqlite3
 import subprocess
 import tempfile
 
-from harness import (REDRESSD, Client, Daemon, RespError, _pg_url_of, _psql, as_map, only_on, open_case, restore_backup,
-                     store_rows)
+from harness import (REDRESSD, Client, Daemon, RespError, _pg_url_of, _psql, as_map, only_on, open_case,
+                     refund_payment_key, restore_backup, store_rows)
 from receiver import Receiver, make_certificate, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -209,9 +209,9 @@ def test_http_refund_pays_through_the_provider_idempotently():
         [request] = provider.requests
         body, headers = request["body"], request["headers"]
         assert body == {"refund_id": int(r["id"]), "case_id": cid, "order_id": "O-1", "amount": "40.50",
-                        "amount_minor": 4050, "currency": "CNY", "idempotency_key": "redress-refund-" + r["id"],
+                        "amount_minor": 4050, "currency": "CNY", "idempotency_key": refund_payment_key(d, r["id"]),
                         "attempt": 1}
-        assert headers["Idempotency-Key"] == "redress-refund-" + r["id"]
+        assert headers["Idempotency-Key"] == refund_payment_key(d, r["id"])
         assert headers["Authorization"] == "Bearer k-123"
         kinds = [as_map(e)["kind"] for e in c.call("CASE.HISTORY", cid)]
         assert kinds[-2:] == ["refund_executing", "refund_paid"]
@@ -227,7 +227,7 @@ def test_http_refund_retries_with_the_same_key_then_fails_and_is_retried():
         r1 = approved_refund(d, c, cid, "10.00")
         wait_for(lambda: refund_state(c, r1["id"])["state"] == "succeeded", what="success after two failures")
         keys = {q["headers"]["Idempotency-Key"] for q in provider.requests}
-        assert [q["status"] for q in provider.requests] == [500, 503, 200] and keys == {"redress-refund-" + r1["id"]}
+        assert [q["status"] for q in provider.requests] == [500, 503, 200] and keys == {refund_payment_key(d, r1["id"])}
         # a refusal (402) fails the refund at once, with the provider's words
         provider.fail = [402]
         r2 = approved_refund(d, c, cid, "20.00")
@@ -249,7 +249,7 @@ def test_http_refund_retries_with_the_same_key_then_fails_and_is_retried():
         assert as_map(c.call("REFUND.RETRY", r3["id"]))["state"] == "executing"
         wait_for(lambda: refund_state(c, r3["id"])["state"] == "succeeded", what="the retried refund")
         retry = provider.requests[before]
-        assert retry["headers"]["Idempotency-Key"] == "redress-refund-" + r3["id"] and retry["body"]["attempt"] == 2
+        assert retry["headers"]["Idempotency-Key"] == refund_payment_key(d, r3["id"]) and retry["body"]["attempt"] == 2
         # never more than the order: 10 + 30 paid, 20 failed
         assert [refund_state(c, x["id"])["state"] for x in (r1, r2, r3)] == ["succeeded", "failed", "succeeded"]
 
@@ -297,7 +297,7 @@ def test_http_refund_resumes_an_unknown_outcome_at_the_next_start():
         c = d.client()
         # asked again with the same key: the provider's answer settles it
         wait_for(lambda: refund_state(c, r["id"])["state"] == "succeeded", what="the provider's answer")
-        assert [q["headers"]["Idempotency-Key"] for q in provider.requests] == ["redress-refund-" + r["id"]] * 2
+        assert [q["headers"]["Idempotency-Key"] for q in provider.requests] == [refund_payment_key(d, r["id"])] * 2
 
 
 def test_http_refund_resent_after_an_unknown_outcome_stays_unknown_when_the_provider_is_unreachable():
@@ -353,7 +353,7 @@ def test_http_refund_survives_a_restart_while_the_provider_is_down():
             d.start()
             c = d.client()
             wait_for(lambda: refund_state(c, r["id"])["state"] == "succeeded", what="the resumed refund")
-            assert [q["headers"]["Idempotency-Key"] for q in provider.accepted()] == ["redress-refund-" + r["id"]]
+            assert [q["headers"]["Idempotency-Key"] for q in provider.accepted()] == [refund_payment_key(d, r["id"])]
             assert "resuming executing refunds" in d.log()
         finally:
             provider.close()
@@ -672,7 +672,7 @@ def test_https_endpoints_are_verified():
             r = approved_refund(d, c, cid, "11.00")
             wait_for(lambda: refund_state(c, r["id"])["state"] == "succeeded", what="a refund paid over https")
             assert refund_state(c, r["id"])["reference"] == "TLS-1"
-            assert provider.requests[0]["headers"]["Idempotency-Key"] == "redress-refund-" + r["id"]
+            assert provider.requests[0]["headers"]["Idempotency-Key"] == refund_payment_key(d, r["id"])
         # the webhook over https: a connection per request, every event in order
         with Receiver(tls=good) as hook, \
                 Daemon(config=webhook_config(hook, extra="webhook.ca_file = %s\n" % good[0])) as d:

@@ -108,11 +108,13 @@ def test_orders_of_an_older_database_are_kept_when_orders_become_keyed_by_order_
             "ALTER TABLE refunds DROP COLUMN receive_within; ALTER TABLE refunds DROP COLUMN review_within;"
             "ALTER TABLE refunds DROP COLUMN review_outcome; ALTER TABLE refunds DROP COLUMN after_return;"
             "ALTER TABLE refunds DROP COLUMN due_at; ALTER TABLE refunds DROP COLUMN due_kind;"
-            # migrations 32 (the refunds' executing node) and 33 (the orders' amounts in review) too
+            # migrations 32 (the refunds' executing node), 33 (the orders' amounts in review) and 34 (the
+            # refunds' payment keys) too
             "DROP INDEX refunds_executing; ALTER TABLE refunds DROP COLUMN executing_node;"
             "ALTER TABLE refunds DROP COLUMN executing_since;"
             "DROP TRIGGER refunds_review_insert; DROP TRIGGER refunds_review_update;"
-            "DROP TRIGGER refunds_review_delete; DROP TABLE order_refund_reviews;")
+            "DROP TRIGGER refunds_review_delete; DROP TABLE order_refund_reviews;"
+            "ALTER TABLE refunds DROP COLUMN payment_key;")
         assert "WITHOUT ROWID" not in db.execute("SELECT sql FROM sqlite_schema WHERE name = 'orders'").fetchone()[0]
         db.close()
         d.log_lines = []
@@ -171,11 +173,12 @@ def test_a_database_of_schema_26_gets_the_partial_external_id_index_and_keeps_it
             + table_sql.replace("external_id TEXT,", "external_id TEXT UNIQUE,") + ";"
             "INSERT INTO cases SELECT * FROM temp.back; DROP TABLE temp.back;"
             + ";".join(others) + ";"
-            # migrations 32 (the refunds' executing node) and 33 undone too: they run again
+            # migrations 32 (the refunds' executing node), 33 and 34 undone too: they run again
             "DROP INDEX refunds_executing; ALTER TABLE refunds DROP COLUMN executing_node;"
             "ALTER TABLE refunds DROP COLUMN executing_since;"
             "DROP TRIGGER refunds_review_insert; DROP TRIGGER refunds_review_update;"
-            "DROP TRIGGER refunds_review_delete; DROP TABLE order_refund_reviews;")
+            "DROP TRIGGER refunds_review_delete; DROP TABLE order_refund_reviews;"
+            "ALTER TABLE refunds DROP COLUMN payment_key;")
         assert [row for row in schema_of(path) if row[1] == "sqlite_autoindex_cases_1"]
         db.close()
         d.log_lines = []
