@@ -207,6 +207,25 @@ def test_a_late_outcome_of_an_earlier_attempt_does_not_settle_the_retry():
         assert as_map(admin.call("REFUND.GET", r["id"]))["reference"] == "PAY-2"
 
 
+def test_attempt_without_its_number_is_refused_not_taken_for_the_reference():
+    # "REFUND.SETTLE id ok ATTEMPT": the number left out.  Read as the reference "ATTEMPT", it settled the
+    # current attempt whatever attempt the payer meant -- the guard against a late answer silently off.
+    with Daemon() as d:
+        admin = d.client()
+        sup = login(d, "sam", admin.call("AGENT.ADD", "sam", "supervisor"))
+        cid = open_case(admin, order="O-8A", amount="30.00")
+        r = as_map(admin.call("REFUND.REQUEST", cid, "1.00", "refund_only"))
+        sup.call("REFUND.APPROVE", r["id"])
+        for outcome in ("ok", "failed"):
+            for word in ("ATTEMPT", "attempt"):
+                bad = admin.call("REFUND.SETTLE", r["id"], outcome, word)
+                assert isinstance(bad, RespError) and bad.code == "INVALID", bad
+                assert "ATTEMPT needs the attempt number" in bad, bad
+        got = as_map(admin.call("REFUND.GET", r["id"]))
+        assert got["state"] == "executing" and got["reference"] == "", got
+        assert as_map(admin.call("REFUND.SETTLE", r["id"], "ok", "ATTEMPT", "1"))["state"] == "succeeded"
+
+
 def test_review_asked_of_a_role_that_cannot_approve_goes_to_a_supervisor():
     import shutil
     import tempfile
