@@ -27,6 +27,7 @@
 #include "lib/clock.h"
 #include "lib/detail.h"
 #include "lib/money.h"
+#include "lib/quote.h"
 #include "rules/rules.h"
 #include "store/store.h"
 
@@ -384,7 +385,9 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
     const char *currency = fact.currency;
     int64_t amount;
     const char *why = money_parse(ask->amount, ask->amount_len, money_currency_digits(currency, 3), &amount);
-    if (why) return call_fail(call, CALL_INVALID, "amount '%.32s' %s", ask->amount, why);
+    /* Quoted, not printed as a C string: "5\0" read as "5" would name an
+     * amount that is a decimal number. */
+    if (why) return call_fail(call, CALL_INVALID, "amount '%s' %s", QUOTE(ask->amount, ask->amount_len, 32), why);
     if (amount <= 0) return call_fail(call, CALL_INVALID, "amount must be more than 0");
     /* Idempotency: the same key is the same refund.  The erased form is
      * the host's: a key sent in it could find an erased refund by its

@@ -434,6 +434,19 @@ def test_a_kind_with_a_nul_is_no_kind():
         assert admin.call("REFUND.LIST", cid) == []
 
 
+def test_a_bad_amount_is_shown_whole_in_its_error():
+    # the amount was printed as a C string: "5\0" came back as "amount '5' is not a decimal number"
+    with Daemon() as d:
+        admin = d.client()
+        cid = open_case(admin, order="O-K", amount="9.00")
+        for sent, shown in [(b"5\x00", "'5\\x00'"), (b"5\x00.00", "'5\\x00.00'"), (b"1\n2", "'1\\x0a2'"),
+                            (b"x\\y", "'x\\\\y'")]:
+            r = admin.call("REFUND.REQUEST", cid, sent, "refund_only")
+            assert isinstance(r, RespError) and r.code == "INVALID", (sent, r)
+            assert ("amount %s is not a decimal number" % shown) in r, (sent, shown, r)
+        assert admin.call("REFUND.LIST", cid) == []
+
+
 def test_goods_facts_reach_the_refund_hook():
     """GOODS_TYPE and ITEM_OPENED of REFUND.REQUEST reach the refund hook (the shipped rules review fresh,
     custom, digital goods and newspapers instead of a no-reason return), are logged with its inputs, and are
