@@ -568,6 +568,11 @@ int refunds_settle(struct call *call, long long id, int ok, const char *referenc
     struct detail detail = DETAIL_INIT;
     detail_add_integer(&detail, "refund", id);
     detail_add_string(&detail, "state", refund_state_name(outcome));
+    /* The answer's own reference, kept with it: a retry clears the row's
+     * (refunds_retry), so a decline's reference lives on here only. */
+    if (reference && reference_length > 0)
+        detail_add(&detail, "reference", reference,
+                   reference_length > REFUND_REFERENCE_MAX ? REFUND_REFERENCE_MAX : reference_length);
     if (message && *message) detail_add(&detail, "why", message, shown(message, SETTLE_WHY_SHOWN));
     if (add_event(call, facts.case_id, ok ? "refund_paid" : "refund_failed", &detail) != 0) return -1;
     /* Paid: the customer is told, with the amount as they read it. */
@@ -639,5 +644,12 @@ int refunds_retry(struct call *call, int64_t id) {
     if (load_for(call, id, REFUND_FAILED, REFUND_EXECUTING, "only a failed refund is retried", &facts) != 0) return -1;
     /* A failed refund gave its room back; another may have taken it since. */
     if (refunds_check_room(call, id, &facts) != 0) return -1;
+    /* The failed attempt's reference names the decline, not this attempt:
+     * kept in its refund_failed event, cleared here, so that the refund
+     * shows the reference of the answer that settles it ("" if none). */
+    static const char clear_sql[] = "UPDATE refunds SET reference = NULL WHERE id = ?1";
+    struct store_stmt *statement = store_statement(clear_sql);
+    if (statement) store_bind_int64(statement, 1, id);
+    if (call_step(call, statement) != 0) return -1;
     return executor->start(call, id, facts.case_id);
 }

@@ -226,6 +226,37 @@ def test_attempt_without_its_number_is_refused_not_taken_for_the_reference():
         assert as_map(admin.call("REFUND.SETTLE", r["id"], "ok", "ATTEMPT", "1"))["state"] == "succeeded"
 
 
+def test_a_refund_paid_after_a_retry_shows_the_reference_of_the_answer_that_settled_it():
+    # the decline's reference stayed on the row through the retry: paid, it named the decline
+    with Daemon() as d:
+        admin = d.client()
+        sup = login(d, "sam", admin.call("AGENT.ADD", "sam", "supervisor"))
+        cid = open_case(admin, order="O-8B", amount="30.00")
+        r = as_map(admin.call("REFUND.REQUEST", cid, "1.00", "refund_only"))
+        sup.call("REFUND.APPROVE", r["id"])
+        failed = as_map(admin.call("REFUND.SETTLE", r["id"], "failed", "DECLINED-4711"))
+        assert failed["state"] == "failed" and failed["reference"] == "DECLINED-4711", failed
+        retried = as_map(admin.call("REFUND.RETRY", r["id"]))
+        assert retried["state"] == "executing" and retried["reference"] == "", retried
+        paid = as_map(admin.call("REFUND.SETTLE", r["id"], "ok", "ATTEMPT", "2"))
+        assert paid["state"] == "succeeded" and paid["reference"] == "", paid       # the payer gave none
+        # the decline's reference is kept where it was said: its event
+        settled = [as_map(e)["detail"] for e in admin.call("CASE.HISTORY", cid)
+                   if as_map(e)["kind"] in ("refund_failed", "refund_paid")]
+        assert settled == ["refund=%s state=failed reference=DECLINED-4711" % r["id"],
+                           "refund=%s state=succeeded" % r["id"]], settled
+        # a second failure and retry, then paid with the payer's own reference
+        other = as_map(admin.call("REFUND.REQUEST", cid, "2.00", "refund_only"))
+        sup.call("REFUND.APPROVE", other["id"])
+        admin.call("REFUND.SETTLE", other["id"], "failed", "DECLINED-1")
+        admin.call("REFUND.RETRY", other["id"])
+        admin.call("REFUND.SETTLE", other["id"], "failed")
+        assert as_map(admin.call("REFUND.GET", other["id"]))["reference"] == ""
+        admin.call("REFUND.RETRY", other["id"])
+        paid = as_map(admin.call("REFUND.SETTLE", other["id"], "ok", "PAY-9", "ATTEMPT", "3"))
+        assert paid["state"] == "succeeded" and paid["reference"] == "PAY-9", paid
+
+
 def test_review_asked_of_a_role_that_cannot_approve_goes_to_a_supervisor():
     import shutil
     import tempfile
