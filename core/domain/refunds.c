@@ -33,7 +33,9 @@
  *    holds for the order's refunds in all -- what the order has committed
  *    (approved, executing, paid), read under the refunds' turn, plus this
  *    one -- so splitting a refund into many small ones gains nothing; and
- *    it is in the refund's currency (config.h: struct config_limit);
+ *    it is in the refund's currency (config.h: struct config_limit).  A
+ *    retry commits the money again: it is held to the retrying person's
+ *    limit the same way;
  *  - a return (returns.c) is approved by nobody before its goods are
  *    received: what the rules approved is released at receipt;
  *  - execution goes through the outbox with one idempotency key per refund,
@@ -467,6 +469,17 @@ static int over_limit(struct call *call, long long id, const struct refund_facts
                      money_text(total, facts->currency, total_text), instead);
 }
 
+/* What the order has committed besides the refund of facts (*committed),
+ * and with it (*total): what a person's limit is held to.  0, or -1. */
+static int order_total(struct call *call, const struct refund_facts *facts, long long *committed, long long *total) {
+    *committed = refunds_committed_besides(call, facts);
+    if (*committed < 0) return -1;
+    /* Amounts stored before the cap (money.h) may add up past int64:
+     * such a total is over any limit, never wrapped under one. */
+    if (__builtin_add_overflow(*committed, facts->amount, total)) *total = INT64_MAX;
+    return 0;
+}
+
 int refunds_approve(struct call *call, int64_t id, const char *note) {
     struct refund_facts facts;
     if (load_for(call, id, REFUND_REVIEW, REFUND_APPROVED, "only a refund in review is approved", &facts) != 0) return -1;
@@ -483,13 +496,7 @@ int refunds_approve(struct call *call, int64_t id, const char *note) {
      * currency; if the order source has since changed its word,
      * refunds_check_room below refuses the approval anyway. */
     long long committed = 0, total = facts.amount;
-    if (role != ROLE_ADMIN) {
-        committed = refunds_committed_besides(call, &facts);
-        if (committed < 0) return -1;
-        /* Amounts stored before the cap (money.h) may add up past int64:
-         * such a total is over any limit, never wrapped under one. */
-        if (__builtin_add_overflow(committed, facts.amount, &total)) total = INT64_MAX;
-    }
+    if (role != ROLE_ADMIN && order_total(call, &facts, &committed, &total) != 0) return -1;
     /* A supervisor's review over a supervisor's limit (the rules asked a
      * supervisor whatever the amount) is finance's too, within finance's
      * limit: else only an admin could ever approve it. */
@@ -642,6 +649,28 @@ int refunds_settle_reported(struct call *call, int64_t id, int ok, const char *r
 int refunds_retry(struct call *call, int64_t id) {
     struct refund_facts facts;
     if (load_for(call, id, REFUND_FAILED, REFUND_EXECUTING, "only a failed refund is retried", &facts) != 0) return -1;
+    /* A retry commits the refund's money again, as its approval did: the
+     * same limit holds, the retrying person's, over what the order has
+     * committed now plus this refund (the failed one gave its share back,
+     * and others may have taken it since: two approvals each within a
+     * supervisor's limit and a retry made 3000.00 of a 2000.00 limit).
+     * Whoever approved it first, whatever role its review named: the
+     * decision stands, the money is committed by whoever retries, so
+     * finance retries a supervisor's approval within finance's limit, and
+     * what is over it is an admin's to retry.  REFUND.RETRY is finance's
+     * and admins' (cmd/table_rows.def); a supervisor, were it let, would be
+     * held to its own limit. */
+    unsigned role = call->who.internal ? ROLE_ADMIN : call->who.role;
+    if (role != ROLE_ADMIN) {
+        const struct config_limit *limit = role == ROLE_FINANCE ? &finance_limit : &supervisor_limit;
+        const char *setting = role == ROLE_FINANCE ? "approve_limit_finance" : "approve_limit_supervisor";
+        if (role != ROLE_FINANCE && role != ROLE_SUPERVISOR)
+            return call_fail(call, CALL_NOPERM, "refund %lld is retried by finance or an admin", (long long)id);
+        long long committed, total;
+        if (order_total(call, &facts, &committed, &total) != 0) return -1;
+        if (!within(limit, facts.currency, total))
+            return over_limit(call, id, &facts, setting, limit, committed, total, ": an admin retries it");
+    }
     /* A failed refund gave its room back; another may have taken it since. */
     if (refunds_check_room(call, id, &facts) != 0) return -1;
     /* The failed attempt's reference names the decline, not this attempt:

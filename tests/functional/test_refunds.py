@@ -598,6 +598,53 @@ def test_a_finance_limit_holds_for_the_orders_refunds_in_all_and_a_pipelined_bat
         assert as_map(ada.call("REFUND.APPROVE", ids[1]))["state"] == "executing"       # admins: no limit
 
 
+def test_a_retry_counts_toward_the_retrying_persons_limit_as_an_approval_does():
+    """A retry commits the refund's money again.  It skipped the limits: two supervisors' approvals of
+    1500.00 (the second only once the first had failed) and finance's retry of the first put 3000.00 on
+    the order, over the supervisor's 2000.00 and finance's own 2500.00, with no admin involved."""
+    with Daemon(config="approve_limit_finance = CNY 2500.00\n") as d:     # no rule set: supervisors review
+        admin = d.client()
+        sam = login(d, "sam", admin.call("AGENT.ADD", "sam", "supervisor"))
+        sue = login(d, "sue", admin.call("AGENT.ADD", "sue", "supervisor"))
+        fin = login(d, "fay", admin.call("AGENT.ADD", "fay", "finance"))
+        ada = login(d, "ada", admin.call("AGENT.ADD", "ada", "admin"))
+        cid = open_case(admin, order="O-R1", amount="10000.00")
+        a = as_map(sue.call("REFUND.REQUEST", cid, "1500.00", "refund_only"))
+        b = as_map(sue.call("REFUND.REQUEST", cid, "1500.00", "refund_only"))
+        assert as_map(sam.call("REFUND.APPROVE", a["id"]))["state"] == "executing"
+        assert sam.call("REFUND.APPROVE", b["id"]).code == "NOPERM"
+        assert as_map(fin.call("REFUND.SETTLE", a["id"], "failed"))["state"] == "failed"
+        assert as_map(sam.call("REFUND.APPROVE", b["id"]))["state"] == "executing"      # 1500.00 committed
+        r = fin.call("REFUND.RETRY", a["id"])
+        assert isinstance(r, RespError) and r.code == "NOPERM", r
+        assert ("refund %s is over your role's approval limit (2500.00 CNY): order O-R1 has 1500.00 CNY refunded;"
+                " with 1500.00 CNY that is 3000.00 CNY: an admin retries it" % a["id"]) in r, r
+        assert as_map(admin.call("REFUND.GET", a["id"]))["state"] == "failed"
+        assert store_rows(d, "SELECT committed FROM order_refund_totals WHERE order_id = 'O-R1'") == [(150000,)]
+        assert len(outbox(d)) == 2                                                      # nothing sent again
+        assert as_map(ada.call("REFUND.RETRY", a["id"]))["state"] == "executing"          # admins: no limit
+        # within finance's limit, finance retries what a supervisor approved (a review finance could not
+        # have approved: the first decision stands, the retry only sends it again)
+        other = open_case(admin, order="O-R2", amount="100.00")
+        small = as_map(sue.call("REFUND.REQUEST", other, "10.00", "refund_only"))
+        assert fin.call("REFUND.APPROVE", small["id"]).code == "NOPERM"                  # a supervisor's review
+        sam.call("REFUND.APPROVE", small["id"])
+        fin.call("REFUND.SETTLE", small["id"], "failed")
+        assert as_map(fin.call("REFUND.RETRY", small["id"]))["state"] == "executing"
+        # a currency finance's list does not name is an admin's to retry, whatever the amount
+        jpy = open_case(admin, order="O-RJ", amount="1000", currency="JPY")
+        yen = as_map(sue.call("REFUND.REQUEST", jpy, "1", "refund_only"))
+        ada.call("REFUND.APPROVE", yen["id"])
+        fin.call("REFUND.SETTLE", yen["id"], "failed")
+        r = fin.call("REFUND.RETRY", yen["id"])
+        assert isinstance(r, RespError) and r.code == "NOPERM", r
+        assert ("refund %s is in JPY: your role has no approval limit in JPY (approve_limit_finance: CNY): an admin"
+                " retries it" % yen["id"]) in r, r
+        assert as_map(ada.call("REFUND.RETRY", yen["id"]))["state"] == "executing"
+        ok, detail = committed_totals_match(d)
+        assert ok, detail
+
+
 def test_approval_limits_per_currency():
     """A bare integer limit counted minor units whatever the currency: a supervisor's 200000 let through
     199.000 KWD (some 600 EUR) but only 2000 JPY.  A list gives each currency its own limit, read with that
