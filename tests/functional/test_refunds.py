@@ -648,7 +648,7 @@ def test_a_retry_counts_toward_the_retrying_persons_limit_as_an_approval_does():
 def test_approval_limits_per_currency():
     """A bare integer limit counted minor units whatever the currency: a supervisor's 200000 let through
     199.000 KWD (some 600 EUR) but only 2000 JPY.  A list gives each currency its own limit, read with that
-    currency's decimals; a currency it does not name is over every limit but an admin's."""
+    currency's decimals; a currency neither list names is over every limit but an admin's."""
     config = ("approve_limit_supervisor = EUR 2000.00, JPY 300000, KWD 600.000\n"
               "approve_limit_finance = \"EUR 10000.00, KWD 3000.000\"   # quoted or not\n")
     with Daemon(config=config) as d:
@@ -680,6 +680,22 @@ def test_approval_limits_per_currency():
         eur = open_case(admin, order="O-EUR", amount="2000.00", currency="EUR")
         r = as_map(admin.call("REFUND.REQUEST", eur, "2000.00", "refund_only"))
         assert as_map(sup.call("REFUND.APPROVE", r["id"]))["state"] == "executing"
+
+
+def test_a_currency_the_supervisors_list_does_not_name_is_finances_within_finances_limit():
+    # as README's settings table says: over the supervisor's limit whatever the amount, so a supervisor's
+    # review in it is finance's to approve within finance's limit (not only an admin's)
+    with Daemon(config="approve_limit_supervisor = EUR 2000.00, JPY 300000\n") as d:
+        admin = d.client()
+        sup = login(d, "sam", admin.call("AGENT.ADD", "sam", "supervisor"))
+        fin = login(d, "fay", admin.call("AGENT.ADD", "fay", "finance"))
+        cid = open_case(admin, order="O-C10", amount="100.00", currency="CNY")
+        r = as_map(admin.call("REFUND.REQUEST", cid, "10.00", "refund_only"))
+        no = sup.call("REFUND.APPROVE", r["id"])
+        assert isinstance(no, RespError) and no.code == "NOPERM", no
+        assert ("refund %s is in CNY: your role has no approval limit in CNY (approve_limit_supervisor: EUR, JPY):"
+                " finance or an admin approves it" % r["id"]) in no, no
+        assert as_map(fin.call("REFUND.APPROVE", r["id"]))["decided_by"] == "fay"
 
 
 def test_a_bad_approval_limit_is_refused_naming_the_entry():
