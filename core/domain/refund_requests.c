@@ -407,6 +407,17 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
      * invariants bound them. */
     struct refund_history history;
     if (read_history(call, order, case_id, &history) != 0) return -1;
+    /* The running total has no currency: refunds committed in the currency
+     * the order source said before would be counted here in the one it
+     * says now (6000 fen as 6000 yen), in the room and in the rules'
+     * order_refunded.  Never across currencies: refused, naming both. */
+    char committed_in[4];
+    int has_committed = history.committed != 0 ? refunds_committed_currency(call, order, 0, committed_in) : 0;
+    if (has_committed < 0) return -1;
+    if (has_committed && strcmp(committed_in, currency) != 0)
+        return call_fail(call, CALL_CONFLICT, "order %s has refunds committed in %s but was paid in %s (its order "
+                         "source changed its word): no refund is counted across currencies", order, committed_in,
+                         currency);
     struct rules_refund decision;
     decide(&row, ask, paid, currency, amount, &history, &decision);
     long long committed = history.committed;

@@ -388,11 +388,41 @@ int refunds_check_room(struct call *call, long long id, const struct refund_fact
                          facts->order, fact.currency);
     long long paid = fact.paid, committed;
     if (committed_sum(call, facts->order, facts, &committed) != 0) return -1;
+    /* The running total has no currency: if the order source changed its
+     * word after other refunds of the order were committed in the old one,
+     * paid less committed would subtract fen from yen. */
+    char other[4];
+    int has_other = committed != 0 ? refunds_committed_currency(call, facts->order, id, other) : 0;
+    if (has_other < 0) return -1;
+    if (has_other && strcmp(other, facts->currency) != 0)
+        return call_fail(call, CALL_CONFLICT, "refund %lld is in %s but order %s has refunds committed in %s", id,
+                         facts->currency, facts->order, other);
     char left_text[MONEY_TEXT_MAX];
     if (facts->amount > paid - committed)
         return call_fail(call, CALL_CONFLICT, "refund %lld is more than what remains refundable on order %s (%s)", id,
                          facts->order, money_text(paid - committed, facts->currency, left_text));
     return orders_record(call, facts->order, strlen(facts->order), &fact);
+}
+
+/* One row is enough: a refund is committed only in the currency the order
+ * was paid in at that moment (refunds_check_room, and refunds_request
+ * which also refuses a new refund while the order has refunds committed in
+ * another), so the order's committed refunds share one currency, and the
+ * read stops at the first -- a request's cost stays flat on an order with
+ * many refunds. */
+int refunds_committed_currency(struct call *call, const char *order, long long except, char currency[4]) {
+    static const char sql[] = "SELECT currency FROM refunds WHERE order_id = ?1 AND id <> ?2"
+                              " AND state IN ('approved', 'executing', 'succeeded') LIMIT 1";
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) {
+        store_bind_text(statement, 1, order, -1, STORE_TRANSIENT);
+        store_bind_int64(statement, 2, except);
+    }
+    int found = call_row(call, statement);
+    if (found <= 0) return found;
+    column_copy(statement, 0, currency, 4);
+    store_reset(statement);
+    return 1;
 }
 
 int refunds_committed_on(struct call *call, const char *order, long long *sum) {
