@@ -493,7 +493,10 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
     if (log_decision(call, case_id, *id, ask, paid, currency, amount, &history, &decision) != 0) return -1;
     struct detail detail = DETAIL_INIT;
     detail_add_integer(&detail, "refund", *id);
-    detail_add_integer(&detail, "amount", amount);
+    /* The decimal every reply gives (60.00, 5.500 KWD), never minor units:
+     * people read this line in CASE.HISTORY and the dashboard's feed. */
+    char amount_text[MONEY_TEXT_MAX];
+    detail_add_string(&detail, "amount", refunds_amount_text(amount, currency, amount_text));
     detail_add_string(&detail, "currency", currency);
     detail_add_string(&detail, "kind", ask->kind);
     detail_add_string(&detail, "decision", refund_state_name(state));

@@ -87,11 +87,15 @@ static const char refund_columns[] =
  * currency's digits), the same way CASE.GET shows money (MONEY_TEXT_MAX:
  * refunds_internal.h). */
 static const char *money_text(long long minor_units, const char *currency, char out[MONEY_TEXT_MAX]) {
+    char number[MONEY_TEXT_MAX];
+    snprintf(out, MONEY_TEXT_MAX, "%s %s", refunds_amount_text(minor_units, currency, number), currency);
+    return out;
+}
+
+const char *refunds_amount_text(long long minor_units, const char *currency, char out[MONEY_TEXT_MAX]) {
     int digits = money_currency_digits(currency, strlen(currency));
-    char number[32];
-    if (money_format(minor_units, digits < 0 ? 2 : digits, number, sizeof number) < 0)
-        snprintf(number, sizeof number, "%lld", minor_units);
-    snprintf(out, MONEY_TEXT_MAX, "%s %s", number, currency);
+    if (money_format(minor_units, digits < 0 ? 2 : digits, out, MONEY_TEXT_MAX) < 0)
+        snprintf(out, MONEY_TEXT_MAX, "%lld", minor_units);
     return out;
 }
 

@@ -148,6 +148,8 @@ int refunds_committed_currency(struct call *call, const char *order, long long e
 /* An amount as people read it: "199.00 CNY" (the currency's digits). */
 #define MONEY_TEXT_MAX 48
 const char *refunds_money_text(long long minor_units, const char *currency, char out[MONEY_TEXT_MAX]);
+/* The amount alone, as replies give it: "199.00" (the currency's digits). */
+const char *refunds_amount_text(long long minor_units, const char *currency, char out[MONEY_TEXT_MAX]);
 /* The executor in the slot starts paying approved refund id. */
 int refunds_start(struct call *call, long long id, long long case_id);
 

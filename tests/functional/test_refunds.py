@@ -44,6 +44,21 @@ def test_small_refund_within_seven_days_is_paid_through_the_outbox():
         assert [as_map(r)["id"] for r in c.call("REFUND.LIST", cid)] == [refund["id"]]
 
 
+def test_a_refund_events_amount_is_the_decimal_every_reply_gives():
+    # refund_decided said amount=6000 for 60.00 CNY (and 5500 for 5.500 KWD) beside replies that say 60.00
+    with Daemon() as d:
+        admin = d.client()
+        for order, paid, asked, currency in (("O-T4", "100.00", "60.00", "CNY"), ("O-TK", "10.000", "5.500", "KWD"),
+                                             ("O-TJ", "10000", "6000", "JPY"), ("O-TC", "1.00", "0.05", "CNY")):
+            cid = open_case(admin, order=order, amount=paid, currency=currency)
+            r = as_map(admin.call("REFUND.REQUEST", cid, asked, "refund_only"))
+            assert r["amount"] == asked, r
+            [decided] = [as_map(e)["detail"] for e in admin.call("CASE.HISTORY", cid)
+                         if as_map(e)["kind"] == "refund_decided"]
+            assert decided.startswith("refund=%s amount=%s currency=%s kind=refund_only decision=review"
+                                      % (r["id"], asked, currency)), decided
+
+
 def test_review_approval_by_role_limit_and_never_ones_own():
     with Daemon() as d:                          # no rule set: every refund is reviewed by a supervisor
         admin = d.client()
