@@ -164,6 +164,14 @@ void refund_settle_command(struct request *request) {
         request_error(request, "INVALID", "usage: REFUND.SETTLE id ok|failed [reference] [ATTEMPT attempt]");
         return;
     }
+    /* "id ok ATTEMPT", the number left out: read as the reference "ATTEMPT",
+     * it settled whatever attempt is current -- the very guard against a
+     * late answer, silently off.  The word is ATTEMPT's, never a reference. */
+    if (request->argc == 4 && request_argument_is(request, 3, "ATTEMPT")) {
+        request_error(request, "INVALID", "ATTEMPT needs the attempt number (the outbox row's attempt): usage: "
+                      "REFUND.SETTLE id ok|failed [reference] [ATTEMPT attempt]");
+        return;
+    }
     long long attempt = 0;
     if (request->argc >= 5 && (request_integer(request, options_at + 1, 0, &attempt) != 0 || attempt < 1)) {
         request_error(request, "INVALID", "ATTEMPT must be a whole number of 1 or more (the outbox row's attempt)");

@@ -27,6 +27,7 @@
 #include "lib/clock.h"
 #include "lib/detail.h"
 #include "lib/money.h"
+#include "lib/quote.h"
 #include "rules/rules.h"
 #include "store/store.h"
 
@@ -384,7 +385,9 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
     const char *currency = fact.currency;
     int64_t amount;
     const char *why = money_parse(ask->amount, ask->amount_len, money_currency_digits(currency, 3), &amount);
-    if (why) return call_fail(call, CALL_INVALID, "amount '%.32s' %s", ask->amount, why);
+    /* Quoted, not printed as a C string: "5\0" read as "5" would name an
+     * amount that is a decimal number. */
+    if (why) return call_fail(call, CALL_INVALID, "amount '%s' %s", QUOTE(ask->amount, ask->amount_len, 32), why);
     if (amount <= 0) return call_fail(call, CALL_INVALID, "amount must be more than 0");
     /* Idempotency: the same key is the same refund.  The erased form is
      * the host's: a key sent in it could find an erased refund by its
@@ -404,6 +407,17 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
      * invariants bound them. */
     struct refund_history history;
     if (read_history(call, order, case_id, &history) != 0) return -1;
+    /* The running total has no currency: refunds committed in the currency
+     * the order source said before would be counted here in the one it
+     * says now (6000 fen as 6000 yen), in the room and in the rules'
+     * order_refunded.  Never across currencies: refused, naming both. */
+    char committed_in[4];
+    int has_committed = history.committed != 0 ? refunds_committed_currency(call, order, 0, committed_in) : 0;
+    if (has_committed < 0) return -1;
+    if (has_committed && strcmp(committed_in, currency) != 0)
+        return call_fail(call, CALL_CONFLICT, "order %s has refunds committed in %s but was paid in %s (its order "
+                         "source changed its word): no refund is counted across currencies", order, committed_in,
+                         currency);
     struct rules_refund decision;
     decide(&row, ask, paid, currency, amount, &history, &decision);
     long long committed = history.committed;
@@ -480,7 +494,10 @@ int refunds_request(struct call *call, int64_t case_id, const struct refund_ask 
     if (log_decision(call, case_id, *id, ask, paid, currency, amount, &history, &decision) != 0) return -1;
     struct detail detail = DETAIL_INIT;
     detail_add_integer(&detail, "refund", *id);
-    detail_add_integer(&detail, "amount", amount);
+    /* The decimal every reply gives (60.00, 5.500 KWD), never minor units:
+     * people read this line in CASE.HISTORY and the dashboard's feed. */
+    char amount_text[MONEY_TEXT_MAX];
+    detail_add_string(&detail, "amount", refunds_amount_text(amount, currency, amount_text));
     detail_add_string(&detail, "currency", currency);
     detail_add_string(&detail, "kind", ask->kind);
     detail_add_string(&detail, "decision", refund_state_name(state));

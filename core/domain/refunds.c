@@ -33,7 +33,9 @@
  *    holds for the order's refunds in all -- what the order has committed
  *    (approved, executing, paid), read under the refunds' turn, plus this
  *    one -- so splitting a refund into many small ones gains nothing; and
- *    it is in the refund's currency (config.h: struct config_limit);
+ *    it is in the refund's currency (config.h: struct config_limit).  A
+ *    retry commits the money again: it is held to the retrying person's
+ *    limit the same way;
  *  - a return (returns.c) is approved by nobody before its goods are
  *    received: what the rules approved is released at receipt;
  *  - execution goes through the outbox with one idempotency key per refund,
@@ -89,11 +91,15 @@ static const char refund_columns[] =
  * currency's digits), the same way CASE.GET shows money (MONEY_TEXT_MAX:
  * refunds_internal.h). */
 static const char *money_text(long long minor_units, const char *currency, char out[MONEY_TEXT_MAX]) {
+    char number[MONEY_TEXT_MAX];
+    snprintf(out, MONEY_TEXT_MAX, "%s %s", refunds_amount_text(minor_units, currency, number), currency);
+    return out;
+}
+
+const char *refunds_amount_text(long long minor_units, const char *currency, char out[MONEY_TEXT_MAX]) {
     int digits = money_currency_digits(currency, strlen(currency));
-    char number[32];
-    if (money_format(minor_units, digits < 0 ? 2 : digits, number, sizeof number) < 0)
-        snprintf(number, sizeof number, "%lld", minor_units);
-    snprintf(out, MONEY_TEXT_MAX, "%s %s", number, currency);
+    if (money_format(minor_units, digits < 0 ? 2 : digits, out, MONEY_TEXT_MAX) < 0)
+        snprintf(out, MONEY_TEXT_MAX, "%lld", minor_units);
     return out;
 }
 
@@ -427,11 +433,41 @@ int refunds_check_room(struct call *call, long long id, const struct refund_fact
                          facts->order, fact.currency);
     long long paid = fact.paid, committed;
     if (committed_sum(call, facts->order, facts, &committed) != 0) return -1;
+    /* The running total has no currency: if the order source changed its
+     * word after other refunds of the order were committed in the old one,
+     * paid less committed would subtract fen from yen. */
+    char other[4];
+    int has_other = committed != 0 ? refunds_committed_currency(call, facts->order, id, other) : 0;
+    if (has_other < 0) return -1;
+    if (has_other && strcmp(other, facts->currency) != 0)
+        return call_fail(call, CALL_CONFLICT, "refund %lld is in %s but order %s has refunds committed in %s", id,
+                         facts->currency, facts->order, other);
     char left_text[MONEY_TEXT_MAX];
     if (facts->amount > paid - committed)
         return call_fail(call, CALL_CONFLICT, "refund %lld is more than what remains refundable on order %s (%s)", id,
                          facts->order, money_text(paid - committed, facts->currency, left_text));
     return orders_record(call, facts->order, strlen(facts->order), &fact);
+}
+
+/* One row is enough: a refund is committed only in the currency the order
+ * was paid in at that moment (refunds_check_room, and refunds_request
+ * which also refuses a new refund while the order has refunds committed in
+ * another), so the order's committed refunds share one currency, and the
+ * read stops at the first -- a request's cost stays flat on an order with
+ * many refunds. */
+int refunds_committed_currency(struct call *call, const char *order, long long except, char currency[4]) {
+    static const char sql[] = "SELECT currency FROM refunds WHERE order_id = ?1 AND id <> ?2"
+                              " AND state IN ('approved', 'executing', 'succeeded') LIMIT 1";
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) {
+        store_bind_text(statement, 1, order, -1, STORE_TRANSIENT);
+        store_bind_int64(statement, 2, except);
+    }
+    int found = call_row(call, statement);
+    if (found <= 0) return found;
+    column_copy(statement, 0, currency, 4);
+    store_reset(statement);
+    return 1;
 }
 
 int refunds_committed_on(struct call *call, const char *order, long long *sum) {
@@ -508,6 +544,17 @@ static int over_limit(struct call *call, long long id, const struct refund_facts
                      money_text(total, facts->currency, total_text), instead);
 }
 
+/* What the order has committed besides the refund of facts (*committed),
+ * and with it (*total): what a person's limit is held to.  0, or -1. */
+static int order_total(struct call *call, const struct refund_facts *facts, long long *committed, long long *total) {
+    *committed = refunds_committed_besides(call, facts);
+    if (*committed < 0) return -1;
+    /* Amounts stored before the cap (money.h) may add up past int64:
+     * such a total is over any limit, never wrapped under one. */
+    if (__builtin_add_overflow(*committed, facts->amount, total)) *total = INT64_MAX;
+    return 0;
+}
+
 int refunds_approve(struct call *call, int64_t id, const char *note) {
     struct refund_facts facts;
     if (load_for(call, id, REFUND_REVIEW, REFUND_APPROVED, "only a refund in review is approved", &facts) != 0) return -1;
@@ -524,13 +571,7 @@ int refunds_approve(struct call *call, int64_t id, const char *note) {
      * currency; if the order source has since changed its word,
      * refunds_check_room below refuses the approval anyway. */
     long long committed = 0, total = facts.amount;
-    if (role != ROLE_ADMIN) {
-        committed = refunds_committed_besides(call, &facts);
-        if (committed < 0) return -1;
-        /* Amounts stored before the cap (money.h) may add up past int64:
-         * such a total is over any limit, never wrapped under one. */
-        if (__builtin_add_overflow(committed, facts.amount, &total)) total = INT64_MAX;
-    }
+    if (role != ROLE_ADMIN && order_total(call, &facts, &committed, &total) != 0) return -1;
     /* A supervisor's review over a supervisor's limit (the rules asked a
      * supervisor whatever the amount) is finance's too, within finance's
      * limit: else only an admin could ever approve it. */
@@ -609,6 +650,11 @@ int refunds_settle(struct call *call, long long id, int ok, const char *referenc
     struct detail detail = DETAIL_INIT;
     detail_add_integer(&detail, "refund", id);
     detail_add_string(&detail, "state", refund_state_name(outcome));
+    /* The answer's own reference, kept with it: a retry clears the row's
+     * (refunds_retry), so a decline's reference lives on here only. */
+    if (reference && reference_length > 0)
+        detail_add(&detail, "reference", reference,
+                   reference_length > REFUND_REFERENCE_MAX ? REFUND_REFERENCE_MAX : reference_length);
     if (message && *message) detail_add(&detail, "why", message, shown(message, SETTLE_WHY_SHOWN));
     if (add_event(call, facts.case_id, ok ? "refund_paid" : "refund_failed", &detail) != 0) return -1;
     /* Paid: the customer is told, with the amount as they read it. */
@@ -678,7 +724,36 @@ int refunds_settle_reported(struct call *call, int64_t id, int ok, const char *r
 int refunds_retry(struct call *call, int64_t id) {
     struct refund_facts facts;
     if (load_for(call, id, REFUND_FAILED, REFUND_EXECUTING, "only a failed refund is retried", &facts) != 0) return -1;
+    /* A retry commits the refund's money again, as its approval did: the
+     * same limit holds, the retrying person's, over what the order has
+     * committed now plus this refund (the failed one gave its share back,
+     * and others may have taken it since: two approvals each within a
+     * supervisor's limit and a retry made 3000.00 of a 2000.00 limit).
+     * Whoever approved it first, whatever role its review named: the
+     * decision stands, the money is committed by whoever retries, so
+     * finance retries a supervisor's approval within finance's limit, and
+     * what is over it is an admin's to retry.  REFUND.RETRY is finance's
+     * and admins' (cmd/table_rows.def); a supervisor, were it let, would be
+     * held to its own limit. */
+    unsigned role = call->who.internal ? ROLE_ADMIN : call->who.role;
+    if (role != ROLE_ADMIN) {
+        const struct config_limit *limit = role == ROLE_FINANCE ? &finance_limit : &supervisor_limit;
+        const char *setting = role == ROLE_FINANCE ? "approve_limit_finance" : "approve_limit_supervisor";
+        if (role != ROLE_FINANCE && role != ROLE_SUPERVISOR)
+            return call_fail(call, CALL_NOPERM, "refund %lld is retried by finance or an admin", (long long)id);
+        long long committed, total;
+        if (order_total(call, &facts, &committed, &total) != 0) return -1;
+        if (!within(limit, facts.currency, total))
+            return over_limit(call, id, &facts, setting, limit, committed, total, ": an admin retries it");
+    }
     /* A failed refund gave its room back; another may have taken it since. */
     if (refunds_check_room(call, id, &facts) != 0) return -1;
+    /* The failed attempt's reference names the decline, not this attempt:
+     * kept in its refund_failed event, cleared here, so that the refund
+     * shows the reference of the answer that settles it ("" if none). */
+    static const char clear_sql[] = "UPDATE refunds SET reference = NULL WHERE id = ?1";
+    struct store_stmt *statement = store_statement(clear_sql);
+    if (statement) store_bind_int64(statement, 1, id);
+    if (call_step(call, statement) != 0) return -1;
     return executor->start(call, id, facts.case_id);
 }

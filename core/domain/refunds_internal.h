@@ -142,9 +142,15 @@ int refunds_committed_on(struct call *call, const char *order, long long *sum);
 /* What is committed on refund facts->order (approved, executing, paid)
  * besides the refund itself: the sum, or -1 (a store error). */
 long long refunds_committed_besides(struct call *call, const struct refund_facts *facts);
+/* The currency of the refunds committed on order (approved, executing,
+ * paid) besides refund `except` (0: none), into currency: 1, 0 when none
+ * is, -1 (a store error).  They share one currency (refunds.c). */
+int refunds_committed_currency(struct call *call, const char *order, long long except, char currency[4]);
 /* An amount as people read it: "199.00 CNY" (the currency's digits). */
 #define MONEY_TEXT_MAX 48
 const char *refunds_money_text(long long minor_units, const char *currency, char out[MONEY_TEXT_MAX]);
+/* The amount alone, as replies give it: "199.00" (the currency's digits). */
+const char *refunds_amount_text(long long minor_units, const char *currency, char out[MONEY_TEXT_MAX]);
 /* The executor in the slot starts paying approved refund id. */
 int refunds_start(struct call *call, long long id, long long case_id);
 /* Gives refund id, just inserted, its payment key (refunds.h,

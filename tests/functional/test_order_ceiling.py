@@ -289,6 +289,57 @@ def test_the_orders_plugin_is_the_authority_on_what_an_order_was_paid():
         shutil.rmtree(data, ignore_errors=True)
 
 
+def test_refunds_are_never_counted_across_currencies_when_the_order_source_changes_its_word():
+    # The book first said 100.00 CNY, then (corrected) 10000 JPY: a new request computed its room as 10000
+    # yen less 6000 fen committed, and the rules were told order_refunded=6000 in JPY.  While the order has
+    # refunds committed in another currency, nothing is computed across the two: refused, naming both.
+    data = tempfile.mkdtemp(prefix="redress-orders-")
+    path = os.path.join(data, "orders.csv")
+
+    def say(line):
+        with open(path, "w") as f:
+            f.write("order_id,paid_amount,currency\n" + line + "\n")
+
+    say("O-X,100.00,CNY")
+    try:
+        with Daemon(config=orders_config(path)) as d:
+            admin = d.client()
+            sup = login(d, "sam", admin.call("AGENT.ADD", "sam", "supervisor"))
+            case = open_case(admin, order="O-X")
+            a = as_map(admin.call("REFUND.REQUEST", case, "60.00", "refund_only"))
+            assert as_map(sup.call("REFUND.APPROVE", a["id"]))["state"] == "executing"
+            b = as_map(admin.call("REFUND.REQUEST", case, "10.00", "refund_only"))
+            say("O-X,10000,JPY")
+            assert admin.call("ORDERS.RELOAD") == 1
+            before = admin.call("REFUND.LIST", case)
+            for amount in ("4000", "4001", "1"):
+                r = admin.call("REFUND.REQUEST", case, amount, "refund_only")
+                assert r.code == "CONFLICT", (amount, r)
+                assert "order O-X has refunds committed in CNY but was paid in JPY" in r, r
+            assert admin.call("REFUND.LIST", case) == before                 # nothing recorded
+            r = sup.call("REFUND.APPROVE", b["id"])                            # the approval's own check, as before
+            assert r.code == "CONFLICT" and "refund %s is in CNY but order O-X was paid in JPY" % b["id"] in r, r
+            # the CNY refund fails: nothing is committed in CNY any more, a JPY refund is taken
+            admin.call("REFUND.SETTLE", a["id"], "failed")
+            j = as_map(admin.call("REFUND.REQUEST", case, "4000", "refund_only"))
+            assert j["currency"] == "JPY" and j["state"] == "review", j
+            # the book goes back to CNY and the CNY refund is retried; back to JPY, the JPY refund's approval
+            # would count 6000 fen as yen: refused, naming both
+            say("O-X,100.00,CNY")
+            admin.call("ORDERS.RELOAD")
+            assert as_map(admin.call("REFUND.RETRY", a["id"]))["state"] == "executing"
+            say("O-X,10000,JPY")
+            admin.call("ORDERS.RELOAD")
+            r = sup.call("REFUND.APPROVE", j["id"])
+            assert r.code == "CONFLICT", r
+            assert "refund %s is in JPY but order O-X has refunds committed in CNY" % j["id"] in r, r
+            assert as_map(admin.call("REFUND.GET", j["id"]))["state"] == "review"
+            assert store_rows(d, "SELECT DISTINCT currency FROM refunds WHERE order_id = 'O-X' AND state IN "
+                              + COMMITTED) == [("CNY",)]
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def book(name="order_book"):
     return os.path.join(TEST_PLUGINS, name + ".so")
 

@@ -44,6 +44,21 @@ def test_small_refund_within_seven_days_is_paid_through_the_outbox():
         assert [as_map(r)["id"] for r in c.call("REFUND.LIST", cid)] == [refund["id"]]
 
 
+def test_a_refund_events_amount_is_the_decimal_every_reply_gives():
+    # refund_decided said amount=6000 for 60.00 CNY (and 5500 for 5.500 KWD) beside replies that say 60.00
+    with Daemon() as d:
+        admin = d.client()
+        for order, paid, asked, currency in (("O-T4", "100.00", "60.00", "CNY"), ("O-TK", "10.000", "5.500", "KWD"),
+                                             ("O-TJ", "10000", "6000", "JPY"), ("O-TC", "1.00", "0.05", "CNY")):
+            cid = open_case(admin, order=order, amount=paid, currency=currency)
+            r = as_map(admin.call("REFUND.REQUEST", cid, asked, "refund_only"))
+            assert r["amount"] == asked, r
+            [decided] = [as_map(e)["detail"] for e in admin.call("CASE.HISTORY", cid)
+                         if as_map(e)["kind"] == "refund_decided"]
+            assert decided.startswith("refund=%s amount=%s currency=%s kind=refund_only decision=review"
+                                      % (r["id"], asked, currency)), decided
+
+
 def test_review_approval_by_role_limit_and_never_ones_own():
     with Daemon() as d:                          # no rule set: every refund is reviewed by a supervisor
         admin = d.client()
@@ -205,6 +220,56 @@ def test_a_late_outcome_of_an_earlier_attempt_does_not_settle_the_retry():
             assert admin.call("REFUND.SETTLE", r["id"], "ok", *bad).code in ("INVALID", "ERR"), bad
         assert as_map(admin.call("REFUND.SETTLE", r["id"], "ok", "PAY-2", "ATTEMPT", "2"))["state"] == "succeeded"
         assert as_map(admin.call("REFUND.GET", r["id"]))["reference"] == "PAY-2"
+
+
+def test_attempt_without_its_number_is_refused_not_taken_for_the_reference():
+    # "REFUND.SETTLE id ok ATTEMPT": the number left out.  Read as the reference "ATTEMPT", it settled the
+    # current attempt whatever attempt the payer meant -- the guard against a late answer silently off.
+    with Daemon() as d:
+        admin = d.client()
+        sup = login(d, "sam", admin.call("AGENT.ADD", "sam", "supervisor"))
+        cid = open_case(admin, order="O-8A", amount="30.00")
+        r = as_map(admin.call("REFUND.REQUEST", cid, "1.00", "refund_only"))
+        sup.call("REFUND.APPROVE", r["id"])
+        for outcome in ("ok", "failed"):
+            for word in ("ATTEMPT", "attempt"):
+                bad = admin.call("REFUND.SETTLE", r["id"], outcome, word)
+                assert isinstance(bad, RespError) and bad.code == "INVALID", bad
+                assert "ATTEMPT needs the attempt number" in bad, bad
+        got = as_map(admin.call("REFUND.GET", r["id"]))
+        assert got["state"] == "executing" and got["reference"] == "", got
+        assert as_map(admin.call("REFUND.SETTLE", r["id"], "ok", "ATTEMPT", "1"))["state"] == "succeeded"
+
+
+def test_a_refund_paid_after_a_retry_shows_the_reference_of_the_answer_that_settled_it():
+    # the decline's reference stayed on the row through the retry: paid, it named the decline
+    with Daemon() as d:
+        admin = d.client()
+        sup = login(d, "sam", admin.call("AGENT.ADD", "sam", "supervisor"))
+        cid = open_case(admin, order="O-8B", amount="30.00")
+        r = as_map(admin.call("REFUND.REQUEST", cid, "1.00", "refund_only"))
+        sup.call("REFUND.APPROVE", r["id"])
+        failed = as_map(admin.call("REFUND.SETTLE", r["id"], "failed", "DECLINED-4711"))
+        assert failed["state"] == "failed" and failed["reference"] == "DECLINED-4711", failed
+        retried = as_map(admin.call("REFUND.RETRY", r["id"]))
+        assert retried["state"] == "executing" and retried["reference"] == "", retried
+        paid = as_map(admin.call("REFUND.SETTLE", r["id"], "ok", "ATTEMPT", "2"))
+        assert paid["state"] == "succeeded" and paid["reference"] == "", paid       # the payer gave none
+        # the decline's reference is kept where it was said: its event
+        settled = [as_map(e)["detail"] for e in admin.call("CASE.HISTORY", cid)
+                   if as_map(e)["kind"] in ("refund_failed", "refund_paid")]
+        assert settled == ["refund=%s state=failed reference=DECLINED-4711" % r["id"],
+                           "refund=%s state=succeeded" % r["id"]], settled
+        # a second failure and retry, then paid with the payer's own reference
+        other = as_map(admin.call("REFUND.REQUEST", cid, "2.00", "refund_only"))
+        sup.call("REFUND.APPROVE", other["id"])
+        admin.call("REFUND.SETTLE", other["id"], "failed", "DECLINED-1")
+        admin.call("REFUND.RETRY", other["id"])
+        admin.call("REFUND.SETTLE", other["id"], "failed")
+        assert as_map(admin.call("REFUND.GET", other["id"]))["reference"] == ""
+        admin.call("REFUND.RETRY", other["id"])
+        paid = as_map(admin.call("REFUND.SETTLE", other["id"], "ok", "PAY-9", "ATTEMPT", "3"))
+        assert paid["state"] == "succeeded" and paid["reference"] == "PAY-9", paid
 
 
 def test_review_asked_of_a_role_that_cannot_approve_goes_to_a_supervisor():
@@ -415,6 +480,19 @@ def test_a_kind_with_a_nul_is_no_kind():
         assert admin.call("REFUND.LIST", cid) == []
 
 
+def test_a_bad_amount_is_shown_whole_in_its_error():
+    # the amount was printed as a C string: "5\0" came back as "amount '5' is not a decimal number"
+    with Daemon() as d:
+        admin = d.client()
+        cid = open_case(admin, order="O-K", amount="9.00")
+        for sent, shown in [(b"5\x00", "'5\\x00'"), (b"5\x00.00", "'5\\x00.00'"), (b"1\n2", "'1\\x0a2'"),
+                            (b"x\\y", "'x\\\\y'")]:
+            r = admin.call("REFUND.REQUEST", cid, sent, "refund_only")
+            assert isinstance(r, RespError) and r.code == "INVALID", (sent, r)
+            assert ("amount %s is not a decimal number" % shown) in r, (sent, shown, r)
+        assert admin.call("REFUND.LIST", cid) == []
+
+
 def test_goods_facts_reach_the_refund_hook():
     """GOODS_TYPE and ITEM_OPENED of REFUND.REQUEST reach the refund hook (the shipped rules review fresh,
     custom, digital goods and newspapers instead of a no-reason return), are logged with its inputs, and are
@@ -535,10 +613,57 @@ def test_a_finance_limit_holds_for_the_orders_refunds_in_all_and_a_pipelined_bat
         assert as_map(ada.call("REFUND.APPROVE", ids[1]))["state"] == "executing"       # admins: no limit
 
 
+def test_a_retry_counts_toward_the_retrying_persons_limit_as_an_approval_does():
+    """A retry commits the refund's money again.  It skipped the limits: two supervisors' approvals of
+    1500.00 (the second only once the first had failed) and finance's retry of the first put 3000.00 on
+    the order, over the supervisor's 2000.00 and finance's own 2500.00, with no admin involved."""
+    with Daemon(config="approve_limit_finance = CNY 2500.00\n") as d:     # no rule set: supervisors review
+        admin = d.client()
+        sam = login(d, "sam", admin.call("AGENT.ADD", "sam", "supervisor"))
+        sue = login(d, "sue", admin.call("AGENT.ADD", "sue", "supervisor"))
+        fin = login(d, "fay", admin.call("AGENT.ADD", "fay", "finance"))
+        ada = login(d, "ada", admin.call("AGENT.ADD", "ada", "admin"))
+        cid = open_case(admin, order="O-R1", amount="10000.00")
+        a = as_map(sue.call("REFUND.REQUEST", cid, "1500.00", "refund_only"))
+        b = as_map(sue.call("REFUND.REQUEST", cid, "1500.00", "refund_only"))
+        assert as_map(sam.call("REFUND.APPROVE", a["id"]))["state"] == "executing"
+        assert sam.call("REFUND.APPROVE", b["id"]).code == "NOPERM"
+        assert as_map(fin.call("REFUND.SETTLE", a["id"], "failed"))["state"] == "failed"
+        assert as_map(sam.call("REFUND.APPROVE", b["id"]))["state"] == "executing"      # 1500.00 committed
+        r = fin.call("REFUND.RETRY", a["id"])
+        assert isinstance(r, RespError) and r.code == "NOPERM", r
+        assert ("refund %s is over your role's approval limit (2500.00 CNY): order O-R1 has 1500.00 CNY refunded;"
+                " with 1500.00 CNY that is 3000.00 CNY: an admin retries it" % a["id"]) in r, r
+        assert as_map(admin.call("REFUND.GET", a["id"]))["state"] == "failed"
+        assert store_rows(d, "SELECT committed FROM order_refund_totals WHERE order_id = 'O-R1'") == [(150000,)]
+        assert len(outbox(d)) == 2                                                      # nothing sent again
+        assert as_map(ada.call("REFUND.RETRY", a["id"]))["state"] == "executing"          # admins: no limit
+        # within finance's limit, finance retries what a supervisor approved (a review finance could not
+        # have approved: the first decision stands, the retry only sends it again)
+        other = open_case(admin, order="O-R2", amount="100.00")
+        small = as_map(sue.call("REFUND.REQUEST", other, "10.00", "refund_only"))
+        assert fin.call("REFUND.APPROVE", small["id"]).code == "NOPERM"                  # a supervisor's review
+        sam.call("REFUND.APPROVE", small["id"])
+        fin.call("REFUND.SETTLE", small["id"], "failed")
+        assert as_map(fin.call("REFUND.RETRY", small["id"]))["state"] == "executing"
+        # a currency finance's list does not name is an admin's to retry, whatever the amount
+        jpy = open_case(admin, order="O-RJ", amount="1000", currency="JPY")
+        yen = as_map(sue.call("REFUND.REQUEST", jpy, "1", "refund_only"))
+        ada.call("REFUND.APPROVE", yen["id"])
+        fin.call("REFUND.SETTLE", yen["id"], "failed")
+        r = fin.call("REFUND.RETRY", yen["id"])
+        assert isinstance(r, RespError) and r.code == "NOPERM", r
+        assert ("refund %s is in JPY: your role has no approval limit in JPY (approve_limit_finance: CNY): an admin"
+                " retries it" % yen["id"]) in r, r
+        assert as_map(ada.call("REFUND.RETRY", yen["id"]))["state"] == "executing"
+        ok, detail = committed_totals_match(d)
+        assert ok, detail
+
+
 def test_approval_limits_per_currency():
     """A bare integer limit counted minor units whatever the currency: a supervisor's 200000 let through
     199.000 KWD (some 600 EUR) but only 2000 JPY.  A list gives each currency its own limit, read with that
-    currency's decimals; a currency it does not name is over every limit but an admin's."""
+    currency's decimals; a currency neither list names is over every limit but an admin's."""
     config = ("approve_limit_supervisor = EUR 2000.00, JPY 300000, KWD 600.000\n"
               "approve_limit_finance = \"EUR 10000.00, KWD 3000.000\"   # quoted or not\n")
     with Daemon(config=config) as d:
@@ -570,6 +695,22 @@ def test_approval_limits_per_currency():
         eur = open_case(admin, order="O-EUR", amount="2000.00", currency="EUR")
         r = as_map(admin.call("REFUND.REQUEST", eur, "2000.00", "refund_only"))
         assert as_map(sup.call("REFUND.APPROVE", r["id"]))["state"] == "executing"
+
+
+def test_a_currency_the_supervisors_list_does_not_name_is_finances_within_finances_limit():
+    # as README's settings table says: over the supervisor's limit whatever the amount, so a supervisor's
+    # review in it is finance's to approve within finance's limit (not only an admin's)
+    with Daemon(config="approve_limit_supervisor = EUR 2000.00, JPY 300000\n") as d:
+        admin = d.client()
+        sup = login(d, "sam", admin.call("AGENT.ADD", "sam", "supervisor"))
+        fin = login(d, "fay", admin.call("AGENT.ADD", "fay", "finance"))
+        cid = open_case(admin, order="O-C10", amount="100.00", currency="CNY")
+        r = as_map(admin.call("REFUND.REQUEST", cid, "10.00", "refund_only"))
+        no = sup.call("REFUND.APPROVE", r["id"])
+        assert isinstance(no, RespError) and no.code == "NOPERM", no
+        assert ("refund %s is in CNY: your role has no approval limit in CNY (approve_limit_supervisor: EUR, JPY):"
+                " finance or an admin approves it" % r["id"]) in no, no
+        assert as_map(fin.call("REFUND.APPROVE", r["id"]))["decided_by"] == "fay"
 
 
 def test_a_bad_approval_limit_is_refused_naming_the_entry():
