@@ -716,9 +716,10 @@ int main(int argc, char **argv) {
              LOG_VALUE(config.sync), config.test_clock ? "yes" : "no");
     /* The other nodes' cases and notices join this node's counts (what the
      * start's warm-up read of the cases table has already counted is in
-     * their past: a peer's note heard from now on is news). */
-    if (peer_counts_follow() != 0 || attachments_follow_peers() != 0 || events_follow_peers() != 0 ||
-        agents_follow_peers() != 0) {
+     * their past: a peer's note heard from now on is news); their commits
+     * make this node read its figures again. */
+    if (peer_counts_follow() != 0 || attachments_follow_peers() != 0 || figures_follow_peers() != 0 ||
+        events_follow_peers() != 0 || agents_follow_peers() != 0) {
         log_error("cannot follow the other nodes' events", NULL);
         goto done;
     }

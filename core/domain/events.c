@@ -236,7 +236,8 @@ static int peers_wanted(void) {
 }
 
 /* The readers of every range of the other nodes' events (the shared
- * counts, the erased attachments' files: events_read_peer_ranges), whether
+ * counts, the erased attachments' files, the figures marked stale:
+ * events_read_peer_ranges), whether
  * a listener wants them or not, in the order they were set. */
 #define RANGE_READERS_MAX 4
 static void (*range_readers[RANGE_READERS_MAX])(int64_t low, int64_t high);

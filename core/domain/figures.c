@@ -2,19 +2,31 @@
  *
  * Why in memory and not grouped reads at each scrape: at 100,000 open cases
  * the reads took a quarter of a second of the loop per scrape.  The counts
- * follow the disk: figures_load groups the tables once at start, and each
+ * follow the disk: figures_load groups the tables at start, and each
  * change a command makes to a case's or refund's group is recorded as a
  * pending move (the strings copied) with a store_after_command callback of
  * its own: at commit the callback applies its move; when the command's
  * savepoint or the batch rolls back it drops its move and every later one
  * (the failed command's moves are the newest pending ones).  The counts of
  * a few event kinds are kept from committed events, since start (a
- * Prometheus counter may restart).  STATS' response and resolution times
- * are kept the same way, every value in a rank set (lib/rankset.h), and
- * STATS reads them all with the open batch's pending moves applied for the
- * read (figures_view_begin/end), as its reads of the tables see that batch.
+ * Prometheus counter may restart), and this node's only.  STATS' response
+ * and resolution times are kept the same way, every value in a rank set
+ * (lib/rankset.h), and STATS reads them all with the open batch's pending
+ * moves applied for the read (figures_view_begin/end), as its reads of the
+ * tables see that batch.
+ *
+ * Several nodes on one database (PostgreSQL): another node's commits move
+ * no count here, so a note of its events marks the counts stale, and the
+ * tick reads them again whole (figures_refresh) -- not at each note (a
+ * busy peer commits many batches a second, and each read groups every
+ * case), at most once in FIGURES_PEER_REFRESH seconds, and only between
+ * batches, when no move of this node is pending that the read would count
+ * twice.  INFO's count of events is not read again: counting the log (it
+ * grows without end) every few seconds would cost more than the figures;
+ * it stays what the start read plus this node's commits.
  */
 #include "domain/figures.h"
+#include "lib/clock.h"
 #include "lib/lifecycle.h"
 #include "lib/money.h"
 #include "lib/rankset.h"
@@ -62,13 +74,24 @@ struct groups {
     size_t used, capacity, size;
 };
 
-static struct {
+struct counts {
     long long states[CASE_STATE_COUNT];
     struct groups open, categories, refunds;
     struct rankset times[FIGURES_TIMES];   /* every case's time of each kind, sorted */
-} counts = {.open = {.size = sizeof(struct open_group)},
-            .categories = {.size = sizeof(struct category_group)},
-            .refunds = {.size = sizeof(struct refund_group)}};
+};
+
+#define COUNTS_EMPTY                                                                                   \
+    {.open = {.size = sizeof(struct open_group)}, .categories = {.size = sizeof(struct category_group)}, \
+     .refunds = {.size = sizeof(struct refund_group)}}
+
+static struct counts counts = COUNTS_EMPTY;
+
+static void counts_free(struct counts *set) {
+    free(set->open.items);
+    free(set->categories.items);
+    free(set->refunds.items);
+    for (int which = 0; which < FIGURES_TIMES; which++) rankset_clear(&set->times[which]);
+}
 
 static void *group_at(struct groups *groups, size_t i) { return (char *)groups->items + i * groups->size; }
 
@@ -93,23 +116,23 @@ static void copy_name(char *to, const char *name) {
     to[len] = '\0';
 }
 
-static struct open_group *open_group(int state, const char *queue, const char *priority) {
+static struct open_group *open_group(struct counts *set, int state, const char *queue, const char *priority) {
     /* Intake fills the same few groups over and over: the last one first. */
     static size_t last;
-    if (last < counts.open.used) {
-        struct open_group *group = group_at(&counts.open, last);
+    if (last < set->open.used) {
+        struct open_group *group = group_at(&set->open, last);
         if (group->state == state && strcmp(group->queue, queue) == 0 && strcmp(group->priority, priority) == 0)
             return group;
     }
-    for (size_t i = 0; i < counts.open.used; i++) {
-        struct open_group *group = group_at(&counts.open, i);
+    for (size_t i = 0; i < set->open.used; i++) {
+        struct open_group *group = group_at(&set->open, i);
         if (group->state == state && strcmp(group->queue, queue) == 0 && strcmp(group->priority, priority) == 0) {
             last = i;
             return group;
         }
     }
-    last = counts.open.used;
-    struct open_group *group = group_add(&counts.open);
+    last = set->open.used;
+    struct open_group *group = group_add(&set->open);
     if (group) {
         group->state = state;
         copy_name(group->queue, queue);
@@ -118,22 +141,22 @@ static struct open_group *open_group(int state, const char *queue, const char *p
     return group;
 }
 
-static struct category_group *category_group(const char *category) {
-    for (size_t i = 0; i < counts.categories.used; i++) {
-        struct category_group *group = group_at(&counts.categories, i);
+static struct category_group *category_group(struct counts *set, const char *category) {
+    for (size_t i = 0; i < set->categories.used; i++) {
+        struct category_group *group = group_at(&set->categories, i);
         if (strcmp(group->category, category) == 0) return group;
     }
-    struct category_group *group = group_add(&counts.categories);
+    struct category_group *group = group_add(&set->categories);
     if (group) copy_name(group->category, category);
     return group;
 }
 
-static struct refund_group *refund_group(int state, const char *currency) {
-    for (size_t i = 0; i < counts.refunds.used; i++) {
-        struct refund_group *group = group_at(&counts.refunds, i);
+static struct refund_group *refund_group(struct counts *set, int state, const char *currency) {
+    for (size_t i = 0; i < set->refunds.used; i++) {
+        struct refund_group *group = group_at(&set->refunds, i);
         if (group->state == state && strcmp(group->currency, currency) == 0) return group;
     }
-    struct refund_group *group = group_add(&counts.refunds);
+    struct refund_group *group = group_add(&set->refunds);
     if (group) {
         group->state = state;
         snprintf(group->currency, sizeof group->currency, "%s", currency);
@@ -142,12 +165,13 @@ static struct refund_group *refund_group(int state, const char *currency) {
 }
 
 /* A group that cannot be made (out of memory) loses the move: logged, the
- * next start counts right again. */
-static void count_case(int state, const char *queue, const char *priority, const char *category, long long cases,
-                       long long breached, long long resolved) {
-    if (state >= 0 && state < CASE_STATE_COUNT) counts.states[state] += cases;
-    struct open_group *open = lifecycle_is_active((enum case_state)state) ? open_group(state, queue, priority) : NULL;
-    struct category_group *group = category_group(category);
+ * next start (or a reload, several nodes) counts right again. */
+static void count_case(struct counts *set, int state, const char *queue, const char *priority, const char *category,
+                       long long cases, long long breached, long long resolved) {
+    if (state >= 0 && state < CASE_STATE_COUNT) set->states[state] += cases;
+    struct open_group *open =
+        lifecycle_is_active((enum case_state)state) ? open_group(set, state, queue, priority) : NULL;
+    struct category_group *group = category_group(set, category);
     if ((lifecycle_is_active((enum case_state)state) && open == NULL) || group == NULL)
         log_error("out of memory counting cases for /metrics", NULL);
     if (open) {
@@ -162,8 +186,9 @@ static void count_case(int state, const char *queue, const char *priority, const
 
 /* Adds `refunds` refunds and `amount` (as money_sum parts: one amount's, or
  * a group's sums read at start) to the group. */
-static void count_refund(int state, const char *currency, long long refunds, struct money_sum amount) {
-    struct refund_group *group = refund_group(state, currency);
+static void count_refund(struct counts *set, int state, const char *currency, long long refunds,
+                         struct money_sum amount) {
+    struct refund_group *group = refund_group(set, state, currency);
     if (group == NULL) {
         log_error("out of memory counting refunds for /metrics", NULL);
         return;
@@ -199,7 +224,7 @@ static int time_list_push(struct time_list *list, int64_t value) {
 /* Every case's first-response and resolution times, read in one pass over
  * the cases (there is no index on either column: a pass per kind read the
  * table twice); 0, or -1 (in the call). */
-static int load_times(struct call *call) {
+static int load_times(struct call *call, struct counts *set) {
     static const char sql[] =
         "SELECT first_reply_at - created_at, resolved_at - created_at FROM cases"
         " WHERE first_reply_at IS NOT NULL OR resolved_at IS NOT NULL";
@@ -220,14 +245,16 @@ static int load_times(struct call *call) {
         if (row < 0) break;
     }
     for (int which = 0; which < FIGURES_TIMES; which++) {
-        if (row == 0 && rankset_load(&counts.times[which], lists[which].values, lists[which].used) != 0)
+        if (row == 0 && rankset_load(&set->times[which], lists[which].values, lists[which].used) != 0)
             row = call_fail(call, CALL_ERR, "out of memory");
         free(lists[which].values);
     }
     return row;
 }
 
-int figures_load(void) {
+/* Groups the tables into set (empty on entry), and counts the events
+ * when `events` is not NULL; 0, or -1 (in the call). */
+static int read_counts(struct call *call, struct counts *set, long long *events) {
     static const char cases_sql[] =
         "SELECT state, queue, priority, category, count(*), count(*) FILTER (WHERE breached > 0), count(resolved_at)"
         " FROM cases"
@@ -236,45 +263,93 @@ int figures_load(void) {
         "SELECT state, currency, count(*), sum(amount / 4294967296), sum(amount % 4294967296) FROM refunds"
         " GROUP BY state, currency";   /* money_sum's parts: sum(amount) overflows on amounts near INT64_MAX */
     static const char events_sql[] = "SELECT count(*) FROM events";
-    struct call call = {.who = {.internal = 1}, .actor = "figures", .status = CALL_OK};
-    memset(counts.states, 0, sizeof counts.states);
-    counts.open.used = counts.categories.used = counts.refunds.used = 0;
     struct store_stmt *statement = store_statement(cases_sql);
     int row;
-    while ((row = call_row(&call, statement)) == 1) {
+    while ((row = call_row(call, statement)) == 1) {
         const char *state = text(statement, 0);
         int parsed = lifecycle_state_parse(state, strlen(state));
-        count_case(parsed, text(statement, 1), text(statement, 2), text(statement, 3),
+        count_case(set, parsed, text(statement, 1), text(statement, 2), text(statement, 3),
                    store_column_int64(statement, 4), store_column_int64(statement, 5),
                    store_column_int64(statement, 6));
     }
     if (row == 0) {
         statement = store_statement(refunds_sql);
-        while ((row = call_row(&call, statement)) == 1) {
+        while ((row = call_row(call, statement)) == 1) {
             const char *state = text(statement, 0);
             struct money_sum amount = {store_column_int64(statement, 3), store_column_int64(statement, 4)};
-            count_refund(refund_state_parse(state, strlen(state)), text(statement, 1),
+            count_refund(set, refund_state_parse(state, strlen(state)), text(statement, 1),
                          store_column_int64(statement, 2), amount);
         }
     }
-    if (row == 0) {
-        /* Once here, so INFO never counts the log (it grows without end). */
+    if (row == 0 && events) {
+        /* At start only, so INFO never counts the log (it grows without end). */
         statement = store_statement(events_sql);
-        if ((row = call_row(&call, statement)) == 1) {
-            events_set_committed_count(store_column_int64(statement, 0));
+        if ((row = call_row(call, statement)) == 1) {
+            *events = store_column_int64(statement, 0);
             store_reset(statement);
             row = 0;
         } else if (row == 0) {
-            row = call_fail(&call, CALL_ERR, "store: no row for a count");
+            row = call_fail(call, CALL_ERR, "store: no row for a count");
         }
     }
-    if (row == 0) row = load_times(&call);
-    if (row < 0) {
+    if (row == 0) row = load_times(call, set);
+    return row;
+}
+
+/* Several nodes: the last reload (clock_now), and whether another node
+ * committed since (see figures_refresh). */
+static int64_t loaded_at;
+static int stale;
+
+/* The counts are read into fresh ones and swapped in whole once read: a
+ * scrape served while the store is waited for (PostgreSQL) sees the old
+ * ones, and a read that fails keeps them.  events: the log counted too. */
+static int load(int with_events) {
+    struct call call = {.who = {.internal = 1}, .actor = "figures", .status = CALL_OK};
+    struct counts fresh = COUNTS_EMPTY;
+    long long events = 0;
+    loaded_at = clock_now();
+    if (read_counts(&call, &fresh, with_events ? &events : NULL) < 0) {
+        counts_free(&fresh);
         log_error("cannot count cases, refunds and events for /metrics and INFO", "error=\"%s\"",
                   LOG_ESC(call.message));
         return -1;
     }
+    counts_free(&counts);
+    counts = fresh;
+    if (with_events) events_set_committed_count(events);
     return 0;
+}
+
+int figures_load(void) { return load(1); }
+
+static void peer_range(int64_t low, int64_t high) {
+    (void)low; (void)high;
+    stale = 1;
+}
+
+static void notes_missed(void) { stale = 1; }
+
+int figures_follow_peers(void) {
+    if (!store_shared()) return 0;
+    /* What another node committed since figures_load, and before this
+     * node's first LISTEN (its first tick), sent notes nobody heard. */
+    stale = 1;
+    return events_read_peer_ranges(peer_range) != 0 || store_on_missed_notes(notes_missed) != 0 ? -1 : 0;
+}
+
+int figures_refresh(void) {
+    if (!stale || store_batch_is_open()) return 0;
+    int64_t now = clock_now();
+    if (now >= loaded_at && now - loaded_at < FIGURES_PEER_REFRESH) return 0;
+    /* Cleared first: a note heard while the tables are read (at a later
+     * turn of store work) asks for the next reload. */
+    stale = 0;
+    if (load(0) != 0) {
+        stale = 1;   /* logged; the next tick after the interval tries again */
+        return -1;
+    }
+    return 1;
 }
 
 /* --------------------------------------------------- moves at commit */
@@ -303,9 +378,9 @@ static int apply_move(const struct move *move, int way) {
     } else if (move->refund) {
         struct money_sum amount = {0};
         money_sum_add(&amount, move->amount, sign);
-        count_refund(move->state, move->queue, sign, amount);
+        count_refund(&counts, move->state, move->queue, sign, amount);
     } else {
-        count_case(move->state, move->queue, move->priority, move->category, sign, sign * move->breached,
+        count_case(&counts, move->state, move->queue, move->priority, move->category, sign, sign * move->breached,
                    sign * move->resolved);
     }
     return 0;

@@ -8,7 +8,9 @@
  * (figures_load), then moved by each change that commits (case.c and
  * refunds.c report a row leaving and entering its group; the change
  * reaches the counts in a store_after_command callback, so a failed
- * command or batch never moves them), and the counts of committed events
+ * command or batch never moves them) and, with several nodes, read again
+ * after another node's commits (figures_refresh), and the counts of
+ * this node's committed events
  * (an events listener wired at start).  Never: formats them (cmd/metrics_cmd.c
  * writes Prometheus text), or narrows them to a caller (the METRICS command
  * is for supervisors, finance and admins: the command table says so).
@@ -34,8 +36,20 @@ struct figures_case {
 };
 
 /* Reads the counts from the disk in one pass (at start, after the
- * migrations); 0, or -1 (logged). */
+ * migrations; again by figures_refresh, all but the count of events);
+ * 0, or -1 (logged: the counts there were stay). */
 int figures_load(void);
+/* Several nodes on one database: the counts follow the other nodes'
+ * commits too.  figures_follow_peers (at start, after the store is open)
+ * marks them stale at each note of another node's events, or when notes
+ * were missed; figures_refresh (each tick, and when the test clock moves)
+ * reads them again when stale, no batch is open and FIGURES_PEER_REFRESH
+ * seconds (clock_now) passed since the last read: 1 read, 0 nothing to do
+ * yet, -1 a failed read (logged, tried again after the interval).  On
+ * SQLite (one process) nothing is ever stale.  0, or -1 (out of room). */
+#define FIGURES_PEER_REFRESH 5
+int figures_follow_peers(void);
+int figures_refresh(void);
 /* A written case leaves its group (before the change: sign -1) or enters
  * one (after it, or created: +1); applied when the command commits.  0, or
  * -1 (out of memory, in the call: the command fails). */

@@ -16,6 +16,7 @@
 #include "domain/nodes.h"
 #include "domain/deadlines.h"
 #include "domain/decisions.h"
+#include "domain/figures.h"
 #include "domain/refund_exec.h"
 #include "domain/refunds.h"
 #include "domain/search.h"
@@ -269,8 +270,10 @@ static void on_next_slice(evutil_socket_t fd, short what, void *argument) {
 /* Several nodes on one database: only the one whose turn it is
  * (store_timer_turn: the timer's lock) fires clocks and refund timers,
  * erases and prunes; each node watches its own rule folder and prunes its
- * own search index. */
+ * own search index, and reads its figures again after the others' commits
+ * (first: before this tick's own work opens a batch). */
 void tick_run(void) {
+    if (!stopping) figures_refresh();
     watch_rules();
     if (!stopping) nodes_tick();
     if (!stopping) refund_exec_tick();   /* every node: the refunds of nodes seen dead */
@@ -285,6 +288,7 @@ void tick_run(void) {
 }
 
 void tick_clock_moved(void) {
+    if (!stopping) figures_refresh();
     watch_rules();
     pruning = 1; /* a jump of the clock may have aged rows */
     if (store_timer_turn()) {

@@ -13,7 +13,12 @@ one process's memory is derived from the database).
     the other node too, and -- as the node that sends it -- not a notice held by quiet hours when
     the timer's node sends it in the morning;
   - the last enabled admin: two nodes' admins demoting each other at once, one succeeds, the
-    other gets CONFLICT (the count is read after the write, under the agents' turn).
+    other gets CONFLICT (the count is read after the write, under the agents' turn);
+  - the case and refund figures (METRICS, INFO, STATS) of every node follow the database: a refund
+    requested on one node and settled on the other is succeeded on both, never a negative
+    executing group on the one that settled it; a case opened on one node counts on the other.
+    A node reads them again at a tick once another node's events note arrived and
+    FIGURES_PEER_REFRESH (5) seconds of its clock passed: DEBUG.CLOCK ADVANCE 5.
 
 STORES = ("postgresql",): several daemons on one database (harness.Cluster); on SQLite they are
 skipped, saying so.  Waits: the clocks are test clocks (DEBUG.CLOCK, the same on each node); a
@@ -23,7 +28,8 @@ until they arrived (the counts take them in before the subscribers hear them), n
 import re
 import time
 
-from harness import Client, Cluster, PsqlSession, RespError, RuleFolder, as_map, nothing_more, open_case, store_rows
+from harness import (Client, Cluster, PsqlSession, RespError, RuleFolder, as_map, info, nothing_more, open_case,
+                     store_rows)
 from test_nodes import timer_owner
 
 STORES = ("postgresql",)
@@ -305,3 +311,82 @@ def test_a_demotion_waits_for_another_nodes_promotion_and_never_leaves_no_admin(
         assert getattr(reply, "code", None) == "CONFLICT" and "last enabled admin" in str(reply), reply
         admins = [n for n, in store_rows(nodes[0], "SELECT name FROM agents WHERE role = 'admin' AND disabled = 0")]
         assert admins == ["yy"], admins
+
+
+def hear_event(subscriber, kind, case):
+    """Reads the subscriber until it heard an event of that kind on that case: every note of the
+    other node committed before it has reached this node (notes are heard in commit order, and the
+    figures hear each before the subscribers do)."""
+    while True:
+        got, _queue, payload = subscriber.read_reply()
+        assert got == "message", (got, payload)
+        if re.search(r"\bevent=%s case=%d\b" % (kind, case), payload):
+            return
+
+
+def figure_lines(client):
+    """METRICS' redress_cases and redress_refunds* lines as {name{labels}: value}."""
+    lines = {}
+    for line in client.call("METRICS").splitlines():
+        if line.startswith(("redress_cases{", "redress_refunds{", "redress_refunds_amount{")):
+            name, value = line.rsplit(" ", 1)
+            lines[name] = value
+    return lines
+
+
+def database_figures(node):
+    """What those lines say, read from the database."""
+    lines = {}
+    for state, count in store_rows(node, "SELECT state, count(*) FROM cases GROUP BY state"):
+        lines['redress_cases{state="%s"}' % state] = str(count)
+    for state, currency, count, amount in store_rows(
+            node, "SELECT state, currency, count(*), sum(amount) FROM refunds GROUP BY state, currency"):
+        lines['redress_refunds{state="%s",currency="%s"}' % (state, currency)] = str(count)
+        lines['redress_refunds_amount{state="%s",currency="%s"}' % (state, currency)] = "%d.%02d" % divmod(
+            int(amount), 100)
+    return lines
+
+
+def test_a_refund_requested_on_one_node_and_settled_on_the_other_is_succeeded_in_both_nodes_figures():
+    """The figures of each node counted only its own commits: the node that settled a refund the
+    other had requested showed executing -1 / -10.00 CNY, the other still showed it executing."""
+    with Cluster(2, rules="shipped") as nodes:
+        (a, b), (heard_on_a, heard_on_b) = start(nodes)
+        case = a.call("CASE.OPEN", "customer", "p@x.com", "subject", "s", "order", "O-PG1", "amount", "100.00")
+        assert isinstance(case, int), case
+        hear_opened(heard_on_b, [case])
+        refund = as_map(b.call("REFUND.REQUEST", case, "10.00", "refund_only"))
+        assert refund["state"] == "executing", refund
+        hear_event(heard_on_a, "refund_decided", case)
+        assert as_map(a.call("REFUND.SETTLE", refund["id"], "ok"))["state"] == "succeeded"
+        # The settle has no public event: a case opened after it tells node b it heard it.
+        marker = a.call("CASE.OPEN", "customer", "q@x.com", "subject", "marker")
+        hear_opened(heard_on_b, [marker])
+        for c in (a, b):
+            assert c.call("DEBUG.CLOCK", "ADVANCE", 5) == T0 + 5
+        want = database_figures(nodes[0])
+        assert want['redress_refunds{state="succeeded",currency="CNY"}'] == "1"
+        assert want['redress_refunds_amount{state="succeeded",currency="CNY"}'] == "10.00"
+        assert not any("executing" in k for k in want), want
+        for name, c in (("a", a), ("b", b)):
+            got = figure_lines(c)
+            assert got == want, (name, got, want)
+            assert not [v for v in got.values() if v.startswith("-")], (name, got)
+
+
+def test_cases_opened_on_one_node_count_in_the_others_info_and_stats():
+    with Cluster(2) as nodes:
+        (a, b), (_, heard_on_b) = start(nodes)
+        opened = [a.call("CASE.OPEN", "customer", "C-%d" % i, "subject", "parcel %d" % i) for i in range(3)]
+        assert a.call("CASE.RESOLVE", opened[0], "done") == "OK"
+        last = a.call("CASE.OPEN", "customer", "C-9", "subject", "parcel 9")
+        hear_opened(heard_on_b, opened + [last])
+        assert b.call("DEBUG.CLOCK", "ADVANCE", 5) == T0 + 5
+        counted = info(b, "cases")
+        assert (counted["cases"], counted["open_cases"]) == ("4", "3"), counted
+        stats = as_map(b.call("STATS"))
+        assert (stats["cases"], stats["open"]) == ("4", "3"), stats
+        # And what b commits itself still moves them (the counts read are b's to move on).
+        assert b.call("CASE.RESOLVE", last, "done") == "OK"
+        counted = info(b, "cases")
+        assert (counted["cases"], counted["open_cases"]) == ("4", "2"), counted
