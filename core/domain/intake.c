@@ -27,6 +27,7 @@
 #include "lib/detail.h"
 #include "lib/log.h"
 #include "lib/money.h"
+#include "lib/quote.h"
 #include "lib/shared.h"
 #include "rules/rules.h"
 #include "store/store.h"
@@ -169,7 +170,8 @@ static int intake_order(struct call *call, const struct intake_values *values, s
     if (amount) {
         size_t len = values->len[INTAKE_AMOUNT];
         const char *why = money_parse(amount, len, money_currency_digits(facts->currency, 3), &facts->amount);
-        if (why) return call_fail(call, CALL_INVALID, "amount '%.*s' %s", (int)(len > 40 ? 40 : len), amount, why);
+        /* Quoted: "5\0" printed as a C string would name a decimal number. */
+        if (why) return call_fail(call, CALL_INVALID, "amount '%s' %s", QUOTE(amount, len, 40), why);
         facts->has_amount = 1;
         if (known && facts->amount != fact.paid)
             return call_fail(call, CALL_CONFLICT,

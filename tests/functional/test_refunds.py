@@ -491,6 +491,11 @@ def test_a_bad_amount_is_shown_whole_in_its_error():
             assert isinstance(r, RespError) and r.code == "INVALID", (sent, r)
             assert ("amount %s is not a decimal number" % shown) in r, (sent, shown, r)
         assert admin.call("REFUND.LIST", cid) == []
+        # CASE.OPEN's amount the same way; nothing opened.
+        before = admin.call("CASE.LIST")
+        r = admin.call("CASE.OPEN", "customer", "C-9", "subject", "s", "order", "O-Q", "amount", b"5\x00")
+        assert isinstance(r, RespError) and r.code == "INVALID" and "amount '5\\x00' is not a decimal" in r, r
+        assert admin.call("CASE.LIST") == before
 
 
 def test_goods_facts_reach_the_refund_hook():
