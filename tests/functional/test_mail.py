@@ -7,7 +7,8 @@ import sqlite3
 import subprocess
 import tempfile
 
-from harness import PLUGINS, REDRESSD, TEST_PLUGINS, Daemon, RespError, as_map, only_on, restore_backup
+from harness import (PLUGINS, REDRESSD, TEST_PLUGINS, Daemon, RespError, as_map, only_on, restore_backup,
+                     store_execute)
 
 
 def plugin_path(name):
@@ -486,6 +487,32 @@ def test_nothing_is_sent_for_a_change_that_did_not_commit_and_the_outbox_survive
             got = relay.wait(1)
             assert [m.get_content().strip() for m in got] == ["kept"]
         assert all("rolled back" not in m.get_content() for m in relay.received())
+
+
+def test_nothing_is_mailed_for_a_task_not_even_a_reply_recorded_on_one_before():
+    # A task copies its case's customer and channel.  A reply on it was mailed to that customer, its subject the
+    # task's instruction and its tag the task's id.  The domain refuses such a reply now; the outbox, which
+    # also reads what an older version recorded, mails nothing for an internal case either.
+    with Relay() as relay:
+        d = MailDaemon(outbound(relay))
+        with d:
+            c = d.client()
+            case = c.call("CASE.OPEN", "channel", "email", "customer", "buyer@example.com", "subject", "parcel lost")
+            task = c.call("CASE.TASK", case, "support", "check stock")
+            r = c.call("CASE.REPLY", task, "TASK REPLY reaching the customer")
+            assert isinstance(r, RespError) and r.startswith("BADSTATE case %d is a task: " % task), r
+        # a reply on the task from before, not mailed yet: written while the daemon is down
+        store_execute(d.data, "INSERT INTO events(case_id, at, actor, kind, detail) VALUES "
+                              "(%d, 1795167000, 'admin', 'reply', 'internal words')" % task)
+        with MailDaemon(outbound(relay), data=d.data) as d2:
+            c = d2.client()
+            c.call("DEBUG.CLOCK", "ADVANCE", "1")   # the outbox catches up with the log from its cursor
+            wait_for_log(d2, 'msg="no mail for an internal case"')
+            assert " case=%d " % task in d2.log()
+            c.call("CASE.REPLY", case, "to the customer")
+            [sent] = relay.wait(1)
+            assert sent.get_content().strip() == "to the customer" and sent["Subject"] == "Re: [#%d] parcel lost" % case
+            assert all("internal words" not in m.get_content() for m in relay.received())
 
 
 @only_on("sqlite", reason="the README's restore copies the SQLite file of ADMIN.BACKUP")
