@@ -62,6 +62,7 @@
 #define TAG_MAX 16
 #define ERROR_MAX 600
 #define CUSTOMER_TEXT_MAX 128            /* the host's limit of a customer identity */
+#define TASK_HOPS_MAX 16                 /* tasks of tasks followed up to the customer's case */
 
 struct mail;
 
@@ -479,13 +480,25 @@ static int rate_allows(struct mail *mail, const char *sender) {
 
 /* ------------------------------------------------------------ delivery */
 
-/* The LMTP status of a host error ("CODE message"). */
+/* The LMTP status of a host error ("CODE message").  4xx tells the MTA to
+ * deliver again later, for days: only for what may pass then -- a store
+ * error (ERR), the API refusing a call at this moment ("BADSTATE plugin
+ * ..."), a code this plugin does not know.  A refusal of the message
+ * itself is the same on every delivery: 5xx, so the sender hears of it at
+ * once instead of a bounce days later. */
 static void status_of_error(const char *error, char *reply, size_t size) {
-    if (strncmp(error, "LIMIT", 5) == 0) snprintf(reply, size, "552 5.3.4 %s", error);
-    else if (strncmp(error, "INVALID", 7) == 0 || strncmp(error, "NOPERM", 6) == 0 ||
-             strncmp(error, "RULE", 4) == 0 || strncmp(error, "CONFLICT", 8) == 0)
-        snprintf(reply, size, "550 5.6.0 %s", error);
-    else snprintf(reply, size, "451 4.3.0 %s", error);
+    static const char *const permanent[] = {"INVALID ", "NOPERM ", "NOTFOUND ", "BADSTATE ", "CONFLICT ", "RULE "};
+    if (strncmp(error, "LIMIT ", 6) == 0) {
+        snprintf(reply, size, "552 5.3.4 %s", error);
+        return;
+    }
+    if (strncmp(error, "BADSTATE plugin ", 16) != 0)
+        for (size_t i = 0; i < sizeof permanent / sizeof permanent[0]; i++)
+            if (strncmp(error, permanent[i], strlen(permanent[i])) == 0) {
+                snprintf(reply, size, "550 5.6.0 %s", error);
+                return;
+            }
+    snprintf(reply, size, "451 4.3.0 %s", error);
 }
 
 /* Delivers the message into redress; the reply's status in c->reply. */
@@ -537,6 +550,22 @@ static void deliver(struct connection *c, const char *raw, size_t length) {
     struct mail_out_stamp stamp = {0};
     if (target) {
         int owns = sender_owns_case(mail, target, p.from, &stamp, error, sizeof error);
+        /* A task copies its case's customer, so the customer's mail may name
+         * one (its tag, or an answer to a mail sent from it before tasks took
+         * no replies).  A customer does not write into the company's own
+         * work: the message goes to the task's case, as the sender's own
+         * (checked again: the case's customer may since have changed).  Not
+         * past TASK_HOPS_MAX tasks: CASE.MESSAGE refuses the one reached. */
+        int64_t task = target;
+        for (int hops = 0; owns > 0 && strcmp(stamp.kind, "task") == 0 && stamp.parent > 0 && hops < TASK_HOPS_MAX;
+             hops++) {
+            target = stamp.parent;
+            owns = sender_owns_case(mail, target, p.from, &stamp, error, sizeof error);
+        }
+        if (owns > 0 && target != task)
+            api->log(mail->self, REDRESS_LOG_INFO, "message for a task threaded onto its case",
+                     "task=%lld case=%lld sender=\"%s\" message_id=\"%s\"", (long long)task, (long long)target, p.from,
+                     p.message_id);
         if (owns < 0) {
             status_of_error(error, c->reply, sizeof c->reply);
             goto refused;

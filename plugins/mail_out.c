@@ -86,6 +86,8 @@ void mail_out_on_stamp_field(void *state, const char *name, const char *value, s
     if (strcmp(name, "created_at") == 0) stamp->created_at = strtoll(value, NULL, 10);
     else if (strcmp(name, "customer") == 0)
         snprintf(stamp->customer, sizeof stamp->customer, "%.*s", (int)length, value);
+    else if (strcmp(name, "kind") == 0) snprintf(stamp->kind, sizeof stamp->kind, "%.*s", (int)length, value);
+    else if (strcmp(name, "parent") == 0) stamp->parent = strtoll(value, NULL, 10);
 }
 
 /* The thread of the case stamped so (refs "" when it has none): a row left
