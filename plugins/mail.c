@@ -236,6 +236,7 @@ struct parsed {
     long long largest_attachment;
     int automated;               /* Auto-Submitted, Precedence bulk/list/junk, or our own address */
     int64_t thread_case;         /* from In-Reply-To / References: a message redress sent; 0 none */
+    long long nuls;              /* NUL characters replaced with U+FFFD (raw, or decoded in a text part) */
 };
 
 static void parsed_free(struct parsed *p) {
@@ -277,6 +278,51 @@ static GByteArray *part_bytes(GMimePart *part) {
     return copy;
 }
 
+#define REPLACEMENT "\xef\xbf\xbd"   /* U+FFFD in UTF-8 */
+
+/* length bytes with each NUL replaced by U+FFFD, NUL-terminated (g_free);
+ * *count: how many.  NULL when out of memory. */
+static char *replace_nuls(const char *bytes, size_t length, long long *count) {
+    GString *out = g_string_sized_new(length + 1);
+    for (size_t i = 0; i < length; i++) {
+        if (bytes[i] != '\0') {
+            g_string_append_c(out, bytes[i]);
+            continue;
+        }
+        g_string_append(out, REPLACEMENT);
+        (*count)++;
+    }
+    return g_string_free(out, FALSE);
+}
+
+/* A text part's text in UTF-8, as g_mime_text_part_get_text gives it, but
+ * whole: that one returns a C string, cut at the first NUL its content
+ * decodes to (quoted-printable =00, base64), and what the customer wrote
+ * after it was lost without a word.  Each NUL becomes U+FFFD (counted in
+ * p->nuls). */
+static char *text_of_part(GMimeObject *object, struct parsed *p) {
+    GMimeDataWrapper *content = g_mime_part_get_content(GMIME_PART(object));
+    if (content == NULL) return NULL;
+    GMimeStream *stream = g_mime_stream_mem_new();
+    GMimeStream *filtered = g_mime_stream_filter_new(stream);
+    const char *charset = g_mime_object_get_content_type_parameter(object, "charset");
+    if (charset) {
+        GMimeFilter *filter = g_mime_filter_charset_new(charset, "utf-8");
+        if (filter) {
+            g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered), filter);
+            g_object_unref(filter);
+        }
+    }
+    char *text = NULL;
+    if (g_mime_data_wrapper_write_to_stream(content, filtered) >= 0 && g_mime_stream_flush(filtered) == 0) {
+        GByteArray *bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(stream));
+        text = replace_nuls((const char *)bytes->data, bytes->len, &p->nuls);
+    }
+    g_object_unref(filtered);
+    g_object_unref(stream);
+    return text;
+}
+
 static void visit_part(GMimeObject *parent, GMimeObject *object, gpointer data) {
     (void)parent;
     struct parsed *p = data;
@@ -287,12 +333,12 @@ static void visit_part(GMimeObject *parent, GMimeObject *object, gpointer data) 
     int attachment = g_mime_part_is_attachment(part) || filename != NULL;
     if (!attachment && GMIME_IS_TEXT_PART(object) && g_mime_content_type_is_type(type, "text", "plain") &&
         p->plain == NULL) {
-        p->plain = g_mime_text_part_get_text(GMIME_TEXT_PART(object));
+        p->plain = text_of_part(object, p);
         return;
     }
     if (!attachment && GMIME_IS_TEXT_PART(object) && g_mime_content_type_is_type(type, "text", "html") &&
         p->html == NULL) {
-        p->html = g_mime_text_part_get_text(GMIME_TEXT_PART(object));
+        p->html = text_of_part(object, p);
         return;
     }
     if (!attachment) return;
@@ -506,12 +552,28 @@ static void deliver(struct connection *c, const char *raw, size_t length) {
     struct mail *mail = c->mail;
     const struct redress_host_api *api = mail->api;
     struct parsed p;
-    if (parse_message(mail, raw, length, &p, c->reply, sizeof c->reply) != 0) {
+    /* A NUL byte has no place in a mail (RFC 5322; 8BITMIME neither), but a
+     * broken client sends one: GMime's headers and texts are C strings, so
+     * the subject or the body was cut there and the rest silently lost.
+     * The customer's words are kept: each NUL becomes U+FFFD, logged. */
+    long long raw_nuls = 0;
+    char *copy = memchr(raw, '\0', length) ? replace_nuls(raw, length, &raw_nuls) : NULL;
+    if (copy) {
+        raw = copy;
+        length = strlen(copy);
+    }
+    int parsed = parse_message(mail, raw, length, &p, c->reply, sizeof c->reply);
+    g_free(copy);
+    p.nuls += raw_nuls;
+    if (parsed != 0) {
         api->log(mail->self, REDRESS_LOG_WARN, "message refused", "sender=\"%s\" bytes=%zu status=\"%s\"", c->from,
                  length, c->reply);
         parsed_free(&p);
         return;
     }
+    if (p.nuls)
+        api->log(mail->self, REDRESS_LOG_WARN, "NUL characters in the message replaced with U+FFFD",
+                 "sender=\"%s\" message_id=\"%s\" count=%lld", p.from, p.message_id, p.nuls);
     char *body = NULL, *external = NULL;
     if (p.too_many_attachments) {
         snprintf(c->reply, sizeof c->reply, "552 5.3.4 more than %d attachments", ATTACHMENTS_MAX);

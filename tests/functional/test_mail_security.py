@@ -256,3 +256,24 @@ def test_a_refusal_that_will_not_change_is_a_permanent_status_not_a_retry():
             deepest = c.call("CASE.TASK", deepest, "support", "level %d" % i)
         code, text = d.deliver(mail(subject="[#%d] hello" % deepest, message_id="<q2@example.com>"))
         assert code == 550 and "BADSTATE" in text and "is a task" in text, (code, text)
+
+
+def test_a_nul_in_a_mail_is_replaced_and_the_rest_of_the_text_kept():
+    # GMime's texts are C strings: the body and the subject were cut at a NUL and answered 250, the refund
+    # request after it silently gone.  Each NUL becomes U+FFFD, the whole text is kept, and it is logged.
+    with MailDaemon() as d:
+        c = d.client()
+        raw = (b"From: y@a.com\r\nSubject: order 77 \x00damaged\r\nMessage-ID: <n1@a>\r\n\r\n"
+               b"First line.\r\nSecond \x00line.\r\nThird line: I want a refund of 300.\r\n")
+        assert d.deliver(raw, sender="y@a.com") == (250, "")
+        qp = (b"From: y@a.com\r\nSubject: encoded\r\nMessage-ID: <n2@a>\r\nMIME-Version: 1.0\r\n"
+              b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+              b"before=00after, refund 300\r\n")
+        assert d.deliver(qp, sender="y@a.com") == (250, "")
+        by_subject = {x["subject"]: x for x in cases(c)}
+        assert set(by_subject) == {"order 77 \ufffddamaged", "encoded"}, by_subject
+        assert by_subject["order 77 \ufffddamaged"]["body"] == \
+            "First line.\nSecond \ufffdline.\nThird line: I want a refund of 300."
+        assert by_subject["encoded"]["body"] == "before\ufffdafter, refund 300"
+        d.wait_log(lambda log: log.count('msg="NUL characters in the message replaced with U+FFFD"') == 2)
+        assert 'message_id="n1@a" count=2' in d.log() and 'message_id="n2@a" count=1' in d.log(), d.log()
