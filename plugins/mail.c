@@ -957,25 +957,47 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
 
 /* ------------------------------------------------------------ start and stop */
 
-static int listen_on(struct mail *mail, const char *where) {
+/* Listens on `where`; 0, or -1 with why (what was wrong, or the system's
+ * error of the socket, read at once: later calls would overwrite it). */
+static int listen_on(struct mail *mail, const char *where, char *why, size_t why_size) {
     struct event_base *base = mail->api->event_base(mail->self);
     unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
     if (where[0] == '/') {
         struct sockaddr_un address = {.sun_family = AF_UNIX};
-        if (strlen(where) >= sizeof address.sun_path) return -1;
+        if (strlen(where) >= sizeof address.sun_path) {
+            snprintf(why, why_size, "a unix socket path is at most %zu bytes", sizeof address.sun_path - 1);
+            return -1;
+        }
         snprintf(address.sun_path, sizeof address.sun_path, "%s", where);
         unlink(where);
         mail->listener = evconnlistener_new_bind(base, on_accept, mail, flags, 64, (struct sockaddr *)&address,
                                                  sizeof address);
         if (mail->listener) snprintf(mail->unix_path, sizeof mail->unix_path, "%s", where);
     } else {
+        /* libevent's parser refuses port 0, which asks the system for a free
+         * port: parsed as port 1, then set to 0. */
+        char text[ADDRESS_MAX];
+        size_t where_length = strlen(where);
+        int any_port = where_length >= 3 && where_length < sizeof text && strcmp(where + where_length - 2, ":0") == 0;
+        snprintf(text, sizeof text, "%s", where);
+        if (any_port) text[where_length - 1] = '1';
         struct sockaddr_storage address;
         int length = sizeof address;
-        if (evutil_parse_sockaddr_port(where, (struct sockaddr *)&address, &length) != 0) return -1;
+        if (where_length >= sizeof text ||
+            evutil_parse_sockaddr_port(text, (struct sockaddr *)&address, &length) != 0) {
+            snprintf(why, why_size, "not a numeric host:port (127.0.0.1:2424, [::1]:2424; port 0 picks one) "
+                     "or a unix socket path (/run/redress/lmtp.sock)");
+            return -1;
+        }
+        if (any_port && address.ss_family == AF_INET6) ((struct sockaddr_in6 *)&address)->sin6_port = 0;
+        else if (any_port) ((struct sockaddr_in *)&address)->sin_port = 0;
         mail->listener = evconnlistener_new_bind(base, on_accept, mail, flags, 64, (struct sockaddr *)&address,
                                                  length);
     }
-    if (mail->listener == NULL) return -1;
+    if (mail->listener == NULL) {
+        snprintf(why, why_size, "%s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        return -1;
+    }
     /* Say where (port 0 picks a free one): tests and operators read it. */
     struct sockaddr_storage bound;
     socklen_t bound_length = sizeof bound;
@@ -1053,9 +1075,9 @@ static int mail_init(const struct redress_host_api *api, struct redress_plugin *
         free(mail);
         return -1;
     }
-    if (listen_on(mail, listen) != 0) {
-        api->log(self, REDRESS_LOG_ERROR, "cannot listen for LMTP", "listen=\"%s\" error=\"%s\"", listen,
-                 strerror(errno));
+    char why[ERROR_MAX];
+    if (listen_on(mail, listen, why, sizeof why) != 0) {
+        api->log(self, REDRESS_LOG_ERROR, "cannot listen for LMTP", "listen=\"%s\" error=\"%s\"", listen, why);
         mail_out_stop(mail->out);
         free(mail);
         return -1;

@@ -319,6 +319,41 @@ def test_malformed_oversized_and_too_frequent_mail_is_refused_with_a_status_and_
         assert c.call("PING") == "PONG"
 
 
+def test_lmtp_on_port_0_picks_a_port_and_logs_it_and_a_failed_listen_says_why():
+    # libevent's parser refuses port 0, and the start failed with a stale errno ("No such file or directory").
+    import re
+    data = tempfile.mkdtemp(prefix="redress-test-")
+    config = "plugins = %s\nmail.lmtp_listen = 127.0.0.1:0\nmail.from = help@shop.example\n" % os.path.join(PLUGINS, "mail.so")
+    with Daemon(data=data, config=config) as d:
+        c = d.client()
+        [line] = [l for l in d.log_lines if 'msg="lmtp listening"' in l]
+        port = int(re.search(r" port=(\d+)", line).group(1))
+        assert port > 0 and 'listen="127.0.0.1:0"' in line, line
+        with smtplib.LMTP("127.0.0.1", port, timeout=20) as lmtp:
+            assert lmtp.sendmail("li@example.com", ["help@shop.example"], mail().as_bytes()) == {}
+        assert [x["customer"] for x in cases(c)] == ["li@example.com"]
+        # that port is taken now: another daemon cannot listen there, and says why
+        other = tempfile.mkdtemp(prefix="redress-test-")
+        conf = os.path.join(other, "test.conf")
+        with open(conf, "w") as f:
+            f.write(config.replace("127.0.0.1:0", "127.0.0.1:%d" % port))
+        proc = subprocess.run([REDRESSD, "--port", "0", "--data", other, "--rules", "", "--config", conf],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode != 0 and 'msg="cannot listen for LMTP"' in proc.stderr, proc.stderr
+        assert "Address already in use" in proc.stderr, proc.stderr
+        shutil.rmtree(other, ignore_errors=True)
+    # a listen address that is neither host:port nor a path
+    bad = tempfile.mkdtemp(prefix="redress-test-")
+    conf = os.path.join(bad, "test.conf")
+    with open(conf, "w") as f:
+        f.write(config.replace("127.0.0.1:0", "localhost-ish"))
+    proc = subprocess.run([REDRESSD, "--port", "0", "--data", bad, "--rules", "", "--config", conf],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "not a numeric host:port" in proc.stderr, proc.stderr
+    assert "No such file or directory" not in proc.stderr, proc.stderr
+    shutil.rmtree(bad, ignore_errors=True)
+
+
 # ------------------------------------------------------------ the mail plugin: SMTP out
 
 import email
