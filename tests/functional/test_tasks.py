@@ -399,7 +399,9 @@ def test_a_task_takes_no_reply_to_the_customer_a_note_yes():
                              % (task, case)), r
         assert history(admin, task) == before
         assert as_map(admin.call("CASE.GET", task))["first_reply_at"] in ("", None)
-        assert [m for m in admin.call("CASE.MESSAGES", task) if as_map(m)["direction"] == "out"] == []
+        # nor does it hold a customer conversation: its instruction is no contact "in" from the customer
+        assert admin.call("CASE.MESSAGES", task) == []
+        assert [as_map(m)["direction"] for m in admin.call("CASE.MESSAGES", case)] == ["in"]
         # the note is the task's own record; the case itself still takes its reply
         assert lou.call("CASE.NOTE", task, "stock checked: 3 left") == "OK"
         assert admin.call("CASE.REPLY", case, "We found your parcel.") == "OK"
