@@ -11,8 +11,9 @@
  * Threading: a message whose In-Reply-To or References names a message
  * redress sent (Message-IDs <redress.CASE.N@domain>), or whose subject
  * carries the case tag ("[#123]", mail.case_tag "#"), becomes CASE.MESSAGE on
- * that case -- only when the sender is one of that case's customer's
- * identities (customer_get); otherwise, as for any other message, CASE.OPEN
+ * that case (on a task's case, for a task) -- only when the sender is one of
+ * that case's customer's identities (customer_get); otherwise, as for any
+ * other message, CASE.OPEN
  * (channel email, customer the sender's address, subject, body) through the
  * same intake as any case.  The
  * Message-ID is the idempotency key (CASE.OPEN's external_id, CASE.MESSAGE's
@@ -280,8 +281,8 @@ static GByteArray *part_bytes(GMimePart *part) {
 
 #define REPLACEMENT "\xef\xbf\xbd"   /* U+FFFD in UTF-8 */
 
-/* length bytes with each NUL replaced by U+FFFD, NUL-terminated (g_free);
- * *count: how many.  NULL when out of memory. */
+/* length bytes with each NUL replaced by U+FFFD, NUL-terminated (g_free;
+ * GLib aborts when out of memory); *count grows by how many. */
 static char *replace_nuls(const char *bytes, size_t length, long long *count) {
     GString *out = g_string_sized_new(length + 1);
     for (size_t i = 0; i < length; i++) {
