@@ -20,8 +20,8 @@ int case_message(struct call *call, struct case_row *row, int public_reply, cons
     /* A public reply goes to the case's customer (the mail channel mails
      * it): a task's or an incident's text is the company's own, and a task's
      * department may not even read the case the customer wrote on.  Refused
-     * here, the one place every reply passes (CASE.REPLY, its MACRO, HTTP,
-     * a plugin's command call), naming where a reply goes instead. */
+     * here, the one place every reply passes (CASE.REPLY, its MACRO, from a
+     * client or a plugin's command call), naming where a reply goes instead. */
     if (public_reply && case_is_internal(row)) {
         if (row->parent_id > 0)
             return call_fail(call, CALL_BADSTATE, "case %lld is a %s: a reply to the customer goes on its case %lld",
