@@ -11,8 +11,9 @@
  * Threading: a message whose In-Reply-To or References names a message
  * redress sent (Message-IDs <redress.CASE.N@domain>), or whose subject
  * carries the case tag ("[#123]", mail.case_tag "#"), becomes CASE.MESSAGE on
- * that case -- only when the sender is one of that case's customer's
- * identities (customer_get); otherwise, as for any other message, CASE.OPEN
+ * that case (on a task's case, for a task) -- only when the sender is one of
+ * that case's customer's identities (customer_get); otherwise, as for any
+ * other message, CASE.OPEN
  * (channel email, customer the sender's address, subject, body) through the
  * same intake as any case.  The
  * Message-ID is the idempotency key (CASE.OPEN's external_id, CASE.MESSAGE's
@@ -62,6 +63,7 @@
 #define TAG_MAX 16
 #define ERROR_MAX 600
 #define CUSTOMER_TEXT_MAX 128            /* the host's limit of a customer identity */
+#define TASK_HOPS_MAX 16                 /* tasks of tasks followed up to the customer's case */
 
 struct mail;
 
@@ -235,6 +237,7 @@ struct parsed {
     long long largest_attachment;
     int automated;               /* Auto-Submitted, Precedence bulk/list/junk, or our own address */
     int64_t thread_case;         /* from In-Reply-To / References: a message redress sent; 0 none */
+    long long nuls;              /* NUL characters replaced with U+FFFD (raw, or decoded in a text part) */
 };
 
 static void parsed_free(struct parsed *p) {
@@ -276,6 +279,51 @@ static GByteArray *part_bytes(GMimePart *part) {
     return copy;
 }
 
+#define REPLACEMENT "\xef\xbf\xbd"   /* U+FFFD in UTF-8 */
+
+/* length bytes with each NUL replaced by U+FFFD, NUL-terminated (g_free;
+ * GLib aborts when out of memory); *count grows by how many. */
+static char *replace_nuls(const char *bytes, size_t length, long long *count) {
+    GString *out = g_string_sized_new(length + 1);
+    for (size_t i = 0; i < length; i++) {
+        if (bytes[i] != '\0') {
+            g_string_append_c(out, bytes[i]);
+            continue;
+        }
+        g_string_append(out, REPLACEMENT);
+        (*count)++;
+    }
+    return g_string_free(out, FALSE);
+}
+
+/* A text part's text in UTF-8, as g_mime_text_part_get_text gives it, but
+ * whole: that one returns a C string, cut at the first NUL its content
+ * decodes to (quoted-printable =00, base64), and what the customer wrote
+ * after it was lost without a word.  Each NUL becomes U+FFFD (counted in
+ * p->nuls). */
+static char *text_of_part(GMimeObject *object, struct parsed *p) {
+    GMimeDataWrapper *content = g_mime_part_get_content(GMIME_PART(object));
+    if (content == NULL) return NULL;
+    GMimeStream *stream = g_mime_stream_mem_new();
+    GMimeStream *filtered = g_mime_stream_filter_new(stream);
+    const char *charset = g_mime_object_get_content_type_parameter(object, "charset");
+    if (charset) {
+        GMimeFilter *filter = g_mime_filter_charset_new(charset, "utf-8");
+        if (filter) {
+            g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered), filter);
+            g_object_unref(filter);
+        }
+    }
+    char *text = NULL;
+    if (g_mime_data_wrapper_write_to_stream(content, filtered) >= 0 && g_mime_stream_flush(filtered) == 0) {
+        GByteArray *bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(stream));
+        text = replace_nuls((const char *)bytes->data, bytes->len, &p->nuls);
+    }
+    g_object_unref(filtered);
+    g_object_unref(stream);
+    return text;
+}
+
 static void visit_part(GMimeObject *parent, GMimeObject *object, gpointer data) {
     (void)parent;
     struct parsed *p = data;
@@ -286,12 +334,12 @@ static void visit_part(GMimeObject *parent, GMimeObject *object, gpointer data) 
     int attachment = g_mime_part_is_attachment(part) || filename != NULL;
     if (!attachment && GMIME_IS_TEXT_PART(object) && g_mime_content_type_is_type(type, "text", "plain") &&
         p->plain == NULL) {
-        p->plain = g_mime_text_part_get_text(GMIME_TEXT_PART(object));
+        p->plain = text_of_part(object, p);
         return;
     }
     if (!attachment && GMIME_IS_TEXT_PART(object) && g_mime_content_type_is_type(type, "text", "html") &&
         p->html == NULL) {
-        p->html = g_mime_text_part_get_text(GMIME_TEXT_PART(object));
+        p->html = text_of_part(object, p);
         return;
     }
     if (!attachment) return;
@@ -479,13 +527,25 @@ static int rate_allows(struct mail *mail, const char *sender) {
 
 /* ------------------------------------------------------------ delivery */
 
-/* The LMTP status of a host error ("CODE message"). */
+/* The LMTP status of a host error ("CODE message").  4xx tells the MTA to
+ * deliver again later, for days: only for what may pass then -- a store
+ * error (ERR), the API refusing a call at this moment ("BADSTATE plugin
+ * ..."), a code this plugin does not know.  A refusal of the message
+ * itself is the same on every delivery: 5xx, so the sender hears of it at
+ * once instead of a bounce days later. */
 static void status_of_error(const char *error, char *reply, size_t size) {
-    if (strncmp(error, "LIMIT", 5) == 0) snprintf(reply, size, "552 5.3.4 %s", error);
-    else if (strncmp(error, "INVALID", 7) == 0 || strncmp(error, "NOPERM", 6) == 0 ||
-             strncmp(error, "RULE", 4) == 0 || strncmp(error, "CONFLICT", 8) == 0)
-        snprintf(reply, size, "550 5.6.0 %s", error);
-    else snprintf(reply, size, "451 4.3.0 %s", error);
+    static const char *const permanent[] = {"INVALID ", "NOPERM ", "NOTFOUND ", "BADSTATE ", "CONFLICT ", "RULE "};
+    if (strncmp(error, "LIMIT ", 6) == 0) {
+        snprintf(reply, size, "552 5.3.4 %s", error);
+        return;
+    }
+    if (strncmp(error, "BADSTATE plugin ", 16) != 0)
+        for (size_t i = 0; i < sizeof permanent / sizeof permanent[0]; i++)
+            if (strncmp(error, permanent[i], strlen(permanent[i])) == 0) {
+                snprintf(reply, size, "550 5.6.0 %s", error);
+                return;
+            }
+    snprintf(reply, size, "451 4.3.0 %s", error);
 }
 
 /* Delivers the message into redress; the reply's status in c->reply. */
@@ -493,12 +553,28 @@ static void deliver(struct connection *c, const char *raw, size_t length) {
     struct mail *mail = c->mail;
     const struct redress_host_api *api = mail->api;
     struct parsed p;
-    if (parse_message(mail, raw, length, &p, c->reply, sizeof c->reply) != 0) {
+    /* A NUL byte has no place in a mail (RFC 5322; 8BITMIME neither), but a
+     * broken client sends one: GMime's headers and texts are C strings, so
+     * the subject or the body was cut there and the rest silently lost.
+     * The customer's words are kept: each NUL becomes U+FFFD, logged. */
+    long long raw_nuls = 0;
+    char *copy = memchr(raw, '\0', length) ? replace_nuls(raw, length, &raw_nuls) : NULL;
+    if (copy) {
+        raw = copy;
+        length = strlen(copy);
+    }
+    int parsed = parse_message(mail, raw, length, &p, c->reply, sizeof c->reply);
+    g_free(copy);
+    p.nuls += raw_nuls;
+    if (parsed != 0) {
         api->log(mail->self, REDRESS_LOG_WARN, "message refused", "sender=\"%s\" bytes=%zu status=\"%s\"", c->from,
                  length, c->reply);
         parsed_free(&p);
         return;
     }
+    if (p.nuls)
+        api->log(mail->self, REDRESS_LOG_WARN, "NUL characters in the message replaced with U+FFFD",
+                 "sender=\"%s\" message_id=\"%s\" count=%lld", p.from, p.message_id, p.nuls);
     char *body = NULL, *external = NULL;
     if (p.too_many_attachments) {
         snprintf(c->reply, sizeof c->reply, "552 5.3.4 more than %d attachments", ATTACHMENTS_MAX);
@@ -537,6 +613,22 @@ static void deliver(struct connection *c, const char *raw, size_t length) {
     struct mail_out_stamp stamp = {0};
     if (target) {
         int owns = sender_owns_case(mail, target, p.from, &stamp, error, sizeof error);
+        /* A task copies its case's customer, so the customer's mail may name
+         * one (its tag, or an answer to a mail sent from it before tasks took
+         * no replies).  A customer does not write into the company's own
+         * work: the message goes to the task's case, as the sender's own
+         * (checked again: the case's customer may since have changed).  Not
+         * past TASK_HOPS_MAX tasks: CASE.MESSAGE refuses the one reached. */
+        int64_t task = target;
+        for (int hops = 0; owns > 0 && strcmp(stamp.kind, "task") == 0 && stamp.parent > 0 && hops < TASK_HOPS_MAX;
+             hops++) {
+            target = stamp.parent;
+            owns = sender_owns_case(mail, target, p.from, &stamp, error, sizeof error);
+        }
+        if (owns > 0 && target != task)
+            api->log(mail->self, REDRESS_LOG_INFO, "message for a task threaded onto its case",
+                     "task=%lld case=%lld sender=\"%s\" message_id=\"%s\"", (long long)task, (long long)target, p.from,
+                     p.message_id);
         if (owns < 0) {
             status_of_error(error, c->reply, sizeof c->reply);
             goto refused;
@@ -866,25 +958,47 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
 
 /* ------------------------------------------------------------ start and stop */
 
-static int listen_on(struct mail *mail, const char *where) {
+/* Listens on `where`; 0, or -1 with why (what was wrong, or the system's
+ * error of the socket, read at once: later calls would overwrite it). */
+static int listen_on(struct mail *mail, const char *where, char *why, size_t why_size) {
     struct event_base *base = mail->api->event_base(mail->self);
     unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
     if (where[0] == '/') {
         struct sockaddr_un address = {.sun_family = AF_UNIX};
-        if (strlen(where) >= sizeof address.sun_path) return -1;
+        if (strlen(where) >= sizeof address.sun_path) {
+            snprintf(why, why_size, "a unix socket path is at most %zu bytes", sizeof address.sun_path - 1);
+            return -1;
+        }
         snprintf(address.sun_path, sizeof address.sun_path, "%s", where);
         unlink(where);
         mail->listener = evconnlistener_new_bind(base, on_accept, mail, flags, 64, (struct sockaddr *)&address,
                                                  sizeof address);
         if (mail->listener) snprintf(mail->unix_path, sizeof mail->unix_path, "%s", where);
     } else {
+        /* libevent's parser refuses port 0, which asks the system for a free
+         * port: parsed as port 1, then set to 0. */
+        char text[ADDRESS_MAX];
+        size_t where_length = strlen(where);
+        int any_port = where_length >= 3 && where_length < sizeof text && strcmp(where + where_length - 2, ":0") == 0;
+        snprintf(text, sizeof text, "%s", where);
+        if (any_port) text[where_length - 1] = '1';
         struct sockaddr_storage address;
         int length = sizeof address;
-        if (evutil_parse_sockaddr_port(where, (struct sockaddr *)&address, &length) != 0) return -1;
+        if (where_length >= sizeof text ||
+            evutil_parse_sockaddr_port(text, (struct sockaddr *)&address, &length) != 0) {
+            snprintf(why, why_size, "not a numeric host:port (127.0.0.1:2424, [::1]:2424; port 0 picks one) "
+                     "or a unix socket path (/run/redress/lmtp.sock)");
+            return -1;
+        }
+        if (any_port && address.ss_family == AF_INET6) ((struct sockaddr_in6 *)&address)->sin6_port = 0;
+        else if (any_port) ((struct sockaddr_in *)&address)->sin_port = 0;
         mail->listener = evconnlistener_new_bind(base, on_accept, mail, flags, 64, (struct sockaddr *)&address,
                                                  length);
     }
-    if (mail->listener == NULL) return -1;
+    if (mail->listener == NULL) {
+        snprintf(why, why_size, "%s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        return -1;
+    }
     /* Say where (port 0 picks a free one): tests and operators read it. */
     struct sockaddr_storage bound;
     socklen_t bound_length = sizeof bound;
@@ -962,9 +1076,9 @@ static int mail_init(const struct redress_host_api *api, struct redress_plugin *
         free(mail);
         return -1;
     }
-    if (listen_on(mail, listen) != 0) {
-        api->log(self, REDRESS_LOG_ERROR, "cannot listen for LMTP", "listen=\"%s\" error=\"%s\"", listen,
-                 strerror(errno));
+    char why[ERROR_MAX];
+    if (listen_on(mail, listen, why, sizeof why) != 0) {
+        api->log(self, REDRESS_LOG_ERROR, "cannot listen for LMTP", "listen=\"%s\" error=\"%s\"", listen, why);
         mail_out_stop(mail->out);
         free(mail);
         return -1;

@@ -86,6 +86,8 @@ void mail_out_on_stamp_field(void *state, const char *name, const char *value, s
     if (strcmp(name, "created_at") == 0) stamp->created_at = strtoll(value, NULL, 10);
     else if (strcmp(name, "customer") == 0)
         snprintf(stamp->customer, sizeof stamp->customer, "%.*s", (int)length, value);
+    else if (strcmp(name, "kind") == 0) snprintf(stamp->kind, sizeof stamp->kind, "%.*s", (int)length, value);
+    else if (strcmp(name, "parent") == 0) stamp->parent = strtoll(value, NULL, 10);
 }
 
 /* The thread of the case stamped so (refs "" when it has none): a row left
@@ -190,7 +192,7 @@ void mail_out_inbound(struct mail_out *out, int64_t case_id, const struct mail_o
 /* ------------------------------------------------------------ composing */
 
 struct case_facts {
-    char channel[64], customer[256], subject[1100], lang[32];
+    char channel[64], customer[256], subject[1100], lang[32], kind[16];
     int64_t created_at;
 };
 
@@ -203,6 +205,7 @@ static void on_case_field(void *state, const char *name, const char *value, size
     else if (strcmp(name, "subject") == 0)
         snprintf(facts->subject, sizeof facts->subject, "%.*s", (int)length, value);
     else if (strcmp(name, "lang") == 0) snprintf(facts->lang, sizeof facts->lang, "%.*s", (int)length, value);
+    else if (strcmp(name, "kind") == 0) snprintf(facts->kind, sizeof facts->kind, "%.*s", (int)length, value);
     else if (strcmp(name, "created_at") == 0) facts->created_at = strtoll(value, NULL, 10);
 }
 
@@ -253,6 +256,15 @@ static int compose(struct mail_out *out, const struct redress_event *event, char
         out->api->log(out->self, REDRESS_LOG_WARN, "no mail for the event: case not readable",
                       "event=%lld case=%lld error=\"%s\"", (long long)event->id, (long long)event->case_id, error);
         return strncmp(error, "ERR", 3) == 0 ? -1 : 0;
+    }
+    /* A task or an incident is the company's own work, whatever customer and
+     * channel it copied from its case: nothing of it is mail to a customer.
+     * The host refuses a reply on one; this also holds for what an older
+     * version recorded, or a kind the host adds later (only "case" is mailed). */
+    if (strcmp(facts.kind, "case") != 0) {
+        out->api->log(out->self, REDRESS_LOG_INFO, "no mail for an internal case", "event=%lld case=%lld kind=%s "
+                      "case_kind=\"%s\"", (long long)event->id, (long long)event->case_id, event->kind, facts.kind);
+        return 0;
     }
     /* A notice: the customer_notice event's fields, or the receipt at intake
      * in the triaged event's (notice=received, its fields prefixed notice_). */

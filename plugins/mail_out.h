@@ -28,6 +28,8 @@ void mail_out_event(struct mail_out *out, const struct redress_event *event);
 struct mail_out_stamp {
     int64_t case_id, created_at;
     char customer[256];
+    char kind[16];               /* read along: "case", "task", "incident" */
+    int64_t parent;              /* a task's case; 0 none */
 };
 /* A case_get callback filling a struct mail_out_stamp (its case_id set). */
 void mail_out_on_stamp_field(void *state, const char *name, const char *value, size_t length);

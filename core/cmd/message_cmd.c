@@ -105,7 +105,10 @@ static int parse_limit(struct request *request, int i, long long *limit) {
 /* CASE.MESSAGES id [AFTER n] [LIMIT n]: the conversation in order -- the
  * opening contact (the case's subject and body), then every message and
  * reply -- each id (its event), at, direction (in, out), channel, actor,
- * text, external_id.  AFTER pages by id. */
+ * text, external_id.  AFTER pages by id.  An internal case (a task, an
+ * incident) was opened by the company, not by a customer's contact: its
+ * opening is no row here (it showed as "in", the customer's words), its
+ * instruction is its subject (CASE.GET, CASE.HISTORY's "opened"). */
 void case_messages_command(struct request *request) {
     int64_t id, after = 0;
     long long limit = MESSAGES_DEFAULT_LIMIT;
@@ -129,6 +132,7 @@ void case_messages_command(struct request *request) {
         " coalesce((SELECT group_concat(a.name || ' (' || a.type || ', ' || a.size || ' bytes)', '; ')"
         "  FROM attachments a WHERE a.event_id = e.id), '')"
         " FROM events e JOIN cases c ON c.id = e.case_id WHERE e.case_id = ?1 AND e.kind = 'opened' AND e.id > ?2"
+        "  AND c.kind = 'case'"
         " UNION ALL"
         " SELECT e.id, e.at, m.direction, m.channel, e.actor, e.detail, coalesce(m.external_id, ''),"
         " coalesce((SELECT group_concat(a.name || ' (' || a.type || ', ' || a.size || ' bytes)', '; ')"

@@ -114,7 +114,8 @@ int case_assign_auto(struct call *call, struct case_row *row, const char *agent,
                      const char *mode);     /* automatic assignment (agent checked by the caller): auto=mode */
 int case_message(struct call *call, struct case_row *row, int public_reply, const char *text, size_t len,
                  int64_t *event_id);        /* first_reply_at / updated_at + reply|note event;
-                                               a reply is an outbound message on the case's channel */
+                                               a reply is an outbound message on the case's channel;
+                                               BADSTATE: a reply on an internal case, or a closed case */
 /* The conversation (table messages): a message is an event whose detail is
  * its text, with a direction ("in": the customer wrote, "out": an agent or
  * the rules replied), a channel and the channel's id for it. */

@@ -17,6 +17,22 @@
 
 int case_message(struct call *call, struct case_row *row, int public_reply, const char *text, size_t len,
                  int64_t *event_id) {
+    /* A public reply goes to the case's customer (the mail channel mails
+     * it): a task's or an incident's text is the company's own, and a task's
+     * department may not even read the case the customer wrote on.  Refused
+     * here, the one place every reply passes (CASE.REPLY, its MACRO, from a
+     * client or a plugin's command call), naming where a reply goes instead. */
+    if (public_reply && case_is_internal(row)) {
+        if (row->parent_id > 0)
+            return call_fail(call, CALL_BADSTATE, "case %lld is a %s: a reply to the customer goes on its case %lld",
+                             (long long)row->id, row->kind, (long long)row->parent_id);
+        if (strcmp(row->kind, CASE_KIND_INCIDENT) == 0)
+            return call_fail(call, CALL_BADSTATE, "case %lld is an incident: its customers hear of it on their own "
+                             "cases (its resolution text is replied to each: CASE.RESOLVE %lld code \"text\")",
+                             (long long)row->id, (long long)row->id);
+        return call_fail(call, CALL_BADSTATE, "case %lld is internal (kind %s): a reply to the customer goes on the "
+                         "customer's case", (long long)row->id, row->kind);
+    }
     if (case_refuse_closed(call, row, public_reply ? "reply" : "add a note")) return -1;
     if (case_refuse_full(call, row, public_reply ? "reply" : "add a note")) return -1;
     if (case_write_message_mark(call, row, public_reply) != 0) return -1;

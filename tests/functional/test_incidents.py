@@ -54,6 +54,9 @@ def test_resolving_an_incident_resolves_its_cases_with_its_message():
         assert as_map(c.call("CASE.GET", incident))["incident_cases"] == "4"
         # A linked case with an open task is told, not resolved.
         task = c.call("CASE.TASK", cases[1], "tech", "check the login service")
+        # The incident's own reply would go to nobody's customer: its resolution is how its cases hear.
+        r = c.call("CASE.REPLY", incident, "we are on it")
+        assert isinstance(r, RespError) and r.startswith("BADSTATE case %d is an incident: " % incident), r
         assert c.call("CASE.RESOLVE", incident, "fixed", "The login service is back; sorry.") == "OK"
         for cid in cases:
             got = as_map(c.call("CASE.GET", cid))

@@ -7,7 +7,8 @@ import sqlite3
 import subprocess
 import tempfile
 
-from harness import PLUGINS, REDRESSD, TEST_PLUGINS, Daemon, RespError, as_map, only_on, restore_backup
+from harness import (PLUGINS, REDRESSD, TEST_PLUGINS, Daemon, RespError, as_map, only_on, restore_backup,
+                     store_execute)
 
 
 def plugin_path(name):
@@ -318,6 +319,41 @@ def test_malformed_oversized_and_too_frequent_mail_is_refused_with_a_status_and_
         assert c.call("PING") == "PONG"
 
 
+def test_lmtp_on_port_0_picks_a_port_and_logs_it_and_a_failed_listen_says_why():
+    # libevent's parser refuses port 0, and the start failed with a stale errno ("No such file or directory").
+    import re
+    data = tempfile.mkdtemp(prefix="redress-test-")
+    config = "plugins = %s\nmail.lmtp_listen = 127.0.0.1:0\nmail.from = help@shop.example\n" % os.path.join(PLUGINS, "mail.so")
+    with Daemon(data=data, config=config) as d:
+        c = d.client()
+        [line] = [l for l in d.log_lines if 'msg="lmtp listening"' in l]
+        port = int(re.search(r" port=(\d+)", line).group(1))
+        assert port > 0 and 'listen="127.0.0.1:0"' in line, line
+        with smtplib.LMTP("127.0.0.1", port, timeout=20) as lmtp:
+            assert lmtp.sendmail("li@example.com", ["help@shop.example"], mail().as_bytes()) == {}
+        assert [x["customer"] for x in cases(c)] == ["li@example.com"]
+        # that port is taken now: another daemon cannot listen there, and says why
+        other = tempfile.mkdtemp(prefix="redress-test-")
+        conf = os.path.join(other, "test.conf")
+        with open(conf, "w") as f:
+            f.write(config.replace("127.0.0.1:0", "127.0.0.1:%d" % port))
+        proc = subprocess.run([REDRESSD, "--port", "0", "--data", other, "--rules", "", "--config", conf],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode != 0 and 'msg="cannot listen for LMTP"' in proc.stderr, proc.stderr
+        assert "Address already in use" in proc.stderr, proc.stderr
+        shutil.rmtree(other, ignore_errors=True)
+    # a listen address that is neither host:port nor a path
+    bad = tempfile.mkdtemp(prefix="redress-test-")
+    conf = os.path.join(bad, "test.conf")
+    with open(conf, "w") as f:
+        f.write(config.replace("127.0.0.1:0", "localhost-ish"))
+    proc = subprocess.run([REDRESSD, "--port", "0", "--data", bad, "--rules", "", "--config", conf],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "not a numeric host:port" in proc.stderr, proc.stderr
+    assert "No such file or directory" not in proc.stderr, proc.stderr
+    shutil.rmtree(bad, ignore_errors=True)
+
+
 # ------------------------------------------------------------ the mail plugin: SMTP out
 
 import email
@@ -486,6 +522,32 @@ def test_nothing_is_sent_for_a_change_that_did_not_commit_and_the_outbox_survive
             got = relay.wait(1)
             assert [m.get_content().strip() for m in got] == ["kept"]
         assert all("rolled back" not in m.get_content() for m in relay.received())
+
+
+def test_nothing_is_mailed_for_a_task_not_even_a_reply_recorded_on_one_before():
+    # A task copies its case's customer and channel.  A reply on it was mailed to that customer, its subject the
+    # task's instruction and its tag the task's id.  The domain refuses such a reply now; the outbox, which
+    # also reads what an older version recorded, mails nothing for an internal case either.
+    with Relay() as relay:
+        d = MailDaemon(outbound(relay))
+        with d:
+            c = d.client()
+            case = c.call("CASE.OPEN", "channel", "email", "customer", "buyer@example.com", "subject", "parcel lost")
+            task = c.call("CASE.TASK", case, "support", "check stock")
+            r = c.call("CASE.REPLY", task, "TASK REPLY reaching the customer")
+            assert isinstance(r, RespError) and r.startswith("BADSTATE case %d is a task: " % task), r
+        # a reply on the task from before, not mailed yet: written while the daemon is down
+        store_execute(d.data, "INSERT INTO events(case_id, at, actor, kind, detail) VALUES "
+                              "(%d, 1795167000, 'admin', 'reply', 'internal words')" % task)
+        with MailDaemon(outbound(relay), data=d.data) as d2:
+            c = d2.client()
+            c.call("DEBUG.CLOCK", "ADVANCE", "1")   # the outbox catches up with the log from its cursor
+            wait_for_log(d2, 'msg="no mail for an internal case"')
+            assert " case=%d " % task in d2.log()
+            c.call("CASE.REPLY", case, "to the customer")
+            [sent] = relay.wait(1)
+            assert sent.get_content().strip() == "to the customer" and sent["Subject"] == "Re: [#%d] parcel lost" % case
+            assert all("internal words" not in m.get_content() for m in relay.received())
 
 
 @only_on("sqlite", reason="the README's restore copies the SQLite file of ADMIN.BACKUP")

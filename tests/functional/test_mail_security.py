@@ -203,3 +203,77 @@ def test_a_tag_naming_an_incident_which_has_no_customer_opens_a_case_instead_of_
         got = cases(c)
         assert len(got) == before + 1 and got[-1]["customer"] == "u0@example.com" and got[-1]["kind"] == "case", got[-1]
         assert "mine too" not in [m["text"] for m in messages(c, n)]
+
+
+def test_a_customer_mail_naming_a_task_threads_onto_the_tasks_case():
+    # A task copies its case's customer, so the customer's mail naming one (its tag in a subject, or an answer
+    # to a mail sent from it) passed the sender check and was refused by CASE.MESSAGE (a customer does not
+    # write into a task) -- answered 451, so the MTA retried it for days and the words landed nowhere.  A
+    # customer's message goes to the customer's case: the task's case (through a task of a task too).
+    with MailDaemon() as d:
+        c = d.client()
+        assert d.deliver(mail(subject="parcel lost", message_id="<p1@example.com>")) == (250, "")
+        [case] = cases(c)
+        n = int(case["id"])
+        task = c.call("CASE.TASK", n, "support", "check stock")
+        subtask = c.call("CASE.TASK", task, "support", "count the shelf")
+        task_history = c.call("CASE.HISTORY", task)
+        tagged = mail(subject="question about [#%d]" % task, body="any news?", message_id="<p2@example.com>")
+        assert d.deliver(tagged) == (250, "")
+        answer = mail(subject="Re: check stock", body="answering your mail", message_id="<p3@example.com>",
+                      In_Reply_To="<redress.%d.8@shop.example>" % subtask)
+        assert d.deliver(answer) == (250, "")
+        with d.lmtp() as lmtp:   # the status names the case it landed on
+            lmtp.ehlo_or_helo_if_needed()
+            lmtp.docmd("MAIL FROM:<li@example.com>")
+            lmtp.docmd("RCPT TO:<help@shop.example>")
+            code, text = lmtp.data(tagged.as_bytes())
+            assert code == 250 and text.endswith(b"case %d" % n), (code, text)
+        texts = [m["text"] for m in messages(c, n)]
+        assert texts.count("any news?") == 1 and texts.count("answering your mail") == 1, texts
+        assert [x["id"] for x in cases(c) if x["kind"] == "case"] == [str(n)]
+        assert c.call("CASE.HISTORY", task) == task_history
+        assert [m for m in messages(c, subtask) if m["direction"] == "in" and m["text"] != "count the shelf"] == []
+        d.wait_log(lambda log: log.count('msg="message for a task threaded onto its case"') == 3)   # with the redelivery
+        assert 'task=%d case=%d' % (task, n) in d.log() and 'task=%d case=%d' % (subtask, n) in d.log()
+        # someone else naming the task: a new contact, as for a case
+        spoof = mail(subject="[#%d] refund me" % task, sender="mallory@evil.example", message_id="<p4@evil.example>")
+        assert d.deliver(spoof, sender="mallory@evil.example") == (250, "")
+        assert "refund me" not in repr(messages(c, n))
+        assert [x["customer"] for x in cases(c) if x["kind"] == "case"] == ["li@example.com", "mallory@evil.example"]
+
+
+def test_a_refusal_that_will_not_change_is_a_permanent_status_not_a_retry():
+    # Only what may pass on a later delivery (a store error) is 4xx; a refusal of the message itself is 5xx,
+    # or the MTA retries it for days and the customer learns nothing until it bounces.  A task more than
+    # 16 tasks below its case is not followed up: CASE.MESSAGE on the task it reached refuses it, for good.
+    with MailDaemon() as d:
+        c = d.client()
+        assert d.deliver(mail(subject="parcel lost", message_id="<q1@example.com>")) == (250, "")
+        [case] = cases(c)
+        deepest = int(case["id"])
+        for i in range(17):
+            deepest = c.call("CASE.TASK", deepest, "support", "level %d" % i)
+        code, text = d.deliver(mail(subject="[#%d] hello" % deepest, message_id="<q2@example.com>"))
+        assert code == 550 and "BADSTATE" in text and "is a task" in text, (code, text)
+
+
+def test_a_nul_in_a_mail_is_replaced_and_the_rest_of_the_text_kept():
+    # GMime's texts are C strings: the body and the subject were cut at a NUL and answered 250, the refund
+    # request after it silently gone.  Each NUL becomes U+FFFD, the whole text is kept, and it is logged.
+    with MailDaemon() as d:
+        c = d.client()
+        raw = (b"From: y@a.com\r\nSubject: order 77 \x00damaged\r\nMessage-ID: <n1@a>\r\n\r\n"
+               b"First line.\r\nSecond \x00line.\r\nThird line: I want a refund of 300.\r\n")
+        assert d.deliver(raw, sender="y@a.com") == (250, "")
+        qp = (b"From: y@a.com\r\nSubject: encoded\r\nMessage-ID: <n2@a>\r\nMIME-Version: 1.0\r\n"
+              b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+              b"before=00after, refund 300\r\n")
+        assert d.deliver(qp, sender="y@a.com") == (250, "")
+        by_subject = {x["subject"]: x for x in cases(c)}
+        assert set(by_subject) == {"order 77 \ufffddamaged", "encoded"}, by_subject
+        assert by_subject["order 77 \ufffddamaged"]["body"] == \
+            "First line.\nSecond \ufffdline.\nThird line: I want a refund of 300."
+        assert by_subject["encoded"]["body"] == "before\ufffdafter, refund 300"
+        d.wait_log(lambda log: log.count('msg="NUL characters in the message replaced with U+FFFD"') == 2)
+        assert 'message_id="n1@a" count=2' in d.log() and 'message_id="n2@a" count=1' in d.log(), d.log()

@@ -376,3 +376,34 @@ def test_a_missed_deadline_outcome_leaves_a_case_with_open_tasks():
         # With its task finished, the case resolves.
         assert admin.call("CASE.RESOLVE", task, "done") == "OK"
         assert admin.call("CASE.RESOLVE", case, "done") == "OK"
+
+
+def test_a_task_takes_no_reply_to_the_customer_a_note_yes():
+    # A task is the company's own work: a public reply on it went to the case's customer (the mail channel
+    # sent it, with the task's instruction as subject), written by a department that may not even read the
+    # case.  Refused in the domain, for the text, the macro and every front alike; a note is still the way.
+    with Daemon(rules="shipped") as d:
+        admin = d.client()
+        admin.call("DEBUG.CLOCK", "SET", T0)
+        case = admin.call("CASE.OPEN", "channel", "email", "customer", "buyer@example.com",
+                          "subject", "parcel lost", "order", "O-9")
+        task = admin.call("CASE.TASK", case, "logistics", "check stock")
+        lou = login(d, "lou", admin.call("AGENT.ADD", "lou", "agent", "QUEUES", "logistics"))
+        before = history(admin, task)
+        for who in (admin, lou):
+            for args in (("Hi buyer, your parcel is found",), ("MACRO", "need_photos"),
+                         ("see the photo", "ATTACH", "p.jpg", "image/jpeg", b"\xff\xd8")):
+                r = who.call("CASE.REPLY", task, *args)
+                assert isinstance(r, RespError) and r.code == "BADSTATE", r
+                assert r == ("BADSTATE case %d is a task: a reply to the customer goes on its case %d"
+                             % (task, case)), r
+        assert history(admin, task) == before
+        assert as_map(admin.call("CASE.GET", task))["first_reply_at"] in ("", None)
+        # nor does it hold a customer conversation: its instruction is no contact "in" from the customer
+        assert admin.call("CASE.MESSAGES", task) == []
+        assert [as_map(m)["direction"] for m in admin.call("CASE.MESSAGES", case)] == ["in"]
+        # the note is the task's own record; the case itself still takes its reply
+        assert lou.call("CASE.NOTE", task, "stock checked: 3 left") == "OK"
+        assert admin.call("CASE.REPLY", case, "We found your parcel.") == "OK"
+        assert admin.call("CASE.REPLY", case, "MACRO", "need_photos") == "OK"
+
