@@ -612,3 +612,49 @@ def test_a_rule_error_with_bytes_that_are_not_utf8_is_stored_as_utf8():
         # (before, sqlite3 could not even decode the column: "Could not decode to UTF-8 column 'error'")
         errors = [row[0] for row in store_rows(d, "SELECT error FROM decisions WHERE case_id = %d" % cid) if row[0]]
         assert errors and all(e.endswith("bad ??") for e in errors), errors
+
+
+WHERE = """vocabulary = { categories = { "general_inquiry", "ok" }, queues = { "support" } }
+function classify(case)
+  if case.subject == "table" then error({}) end
+  if case.subject == "nil" then error(nil) end
+  if case.subject == "date" then return { category = "ok", reason = os.date("%c", math.maxinteger) } end
+  if case.subject == "text" then error("no position", 0) end
+  if case.subject == "queue" then
+    return { category = "ok", queue = "nowhere" }
+  end
+  error("positioned")
+end
+"""
+
+
+def test_a_rule_failure_always_names_a_file_and_line():
+    """An error object without a position (a table, nil, a text raised at level 0, a library's error
+    from C) is named by the hook function's file:line, as a memory error is; an error that has a
+    position keeps it; a refused decision names the hook function's line (RULES.EVAL TRIAGE, a dry
+    run, the returning line)."""
+    with RuleFolder(WHERE) as rules, Daemon(rules=rules) as d:
+        c = d.client()
+        hook = "00_rules.lua:2: "
+        for subject, why in (("table", "error object is a table value"), ("nil", "error object is a nil value"),
+                             ("date", "date result cannot be represented"), ("text", "no position")):
+            r = c.call("RULES.EVAL", "classify", "subject", subject)
+            assert isinstance(r, RespError) and r.code == "RULE", (subject, r)
+            assert hook + why in r, (subject, r)
+        r = c.call("RULES.EVAL", "classify", "subject", "other")
+        assert isinstance(r, RespError) and "00_rules.lua:10: positioned" in r and hook not in r, r
+        # The decision log of a case says the same.
+        cid = open_case(c, subject="table")
+        errors = [row[0] for row in store_rows(d, "SELECT error FROM decisions WHERE case_id = %d" % cid) if row[0]]
+        assert errors and hook + "error object is a table value" in errors[0], errors
+        cid = open_case(c, subject="queue")
+        errors = [row[0] for row in store_rows(d, "SELECT error FROM decisions WHERE case_id = %d" % cid) if row[0]]
+        assert errors and errors[0].startswith("unknown queue 'nowhere'"), errors
+        assert "(returned by classify, " in errors[0] and errors[0].endswith("00_rules.lua:2)"), errors
+        triage = c.call("RULES.EVAL", "TRIAGE", "subject", "queue")
+        assert "00_rules.lua:8" in str(triage), triage
+    # A file's top level has no first line of its own: the file is named.
+    with RuleFolder(WHERE + "error({})\n") as rules:
+        p = subprocess.run([REDRESSD, "--test-rules", rules], capture_output=True, text=True, timeout=60)
+        assert "00_rules.lua: error object is a table value" in p.stdout, p.stdout
+
