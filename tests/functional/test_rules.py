@@ -658,3 +658,32 @@ def test_a_rule_failure_always_names_a_file_and_line():
         p = subprocess.run([REDRESSD, "--test-rules", rules], capture_output=True, text=True, timeout=60)
         assert "00_rules.lua: error object is a table value" in p.stdout, p.stdout
 
+
+REPEATS = """vocabulary = { categories = { "general_inquiry", "ok" }, queues = { "support" } }
+local tags = { repeated = { "a", "b", "a" }, at = { "vip@shop", "a" }, space = { "a b" } }
+function classify(case)
+  return { category = "ok", tags = tags[case.subject], faq = case.subject == "faq" and { "f-1", "f-1" } or nil }
+end
+"""
+
+
+def test_a_rule_may_not_repeat_a_tag_as_case_set_may_not():
+    with RuleFolder(REPEATS) as rules, Daemon(rules=rules) as d:
+        c = d.client()
+        r = c.call("RULES.EVAL", "classify", "subject", "repeated")
+        assert isinstance(r, RespError) and r.code == "RULE", r
+        assert "field 'tags' names 'a' twice (items 1 and 3)" in r, r
+        r = c.call("RULES.EVAL", "classify", "subject", "faq")
+        assert isinstance(r, RespError) and "field 'faq' names 'f-1' twice (items 1 and 2)" in r, r
+        # The refused decision: the default applies, the case keeps no repeated tag.
+        cid = open_case(c, subject="repeated")
+        case = as_map(c.call("CASE.GET", cid))
+        assert case["tags"] == "" and case["category"] == "general_inquiry", case
+        assert c.call("CASE.SET", cid, "TAGS", "a,a").code == "INVALID"
+        # A name holds letters, digits, _ - . : @ (names.c), as the refusal says and the docs list.
+        assert as_map(c.call("RULES.EVAL", "classify", "subject", "at"))["tags"] == "vip@shop,a"
+        r = c.call("RULES.EVAL", "classify", "subject", "space")
+        assert isinstance(r, RespError) and "item 1 is not a name of 1..64 letters, digits, _ - . : @" in r, r
+    with open(os.path.join(ROOT, "rules", "README.md")) as f:
+        docs = f.read()
+    assert "`A-Z a-z 0-9 _ - . :`" not in docs and "`A-Z a-z 0-9 _ - . : @`" in docs
