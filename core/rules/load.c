@@ -94,6 +94,29 @@ static int read_vocabulary_list(lua_State *state, const char *name, char list[][
     return 0;
 }
 
+/* Urgency is the byte order of a priority's name: CASE.CLAIM and assignment
+ * take cases ORDER BY priority, an incident raises a case only to a name
+ * that sorts first (incidents.c).  A list in another order would have its
+ * first, "most urgent" name handed out last: refused once here, rather than
+ * a rank looked up for every case. */
+static int check_priority_order(const struct rule_set *set, char *error, size_t error_size) {
+    for (int i = 1; i < set->priority_count; i++) {
+        int order = strcmp(set->priorities[i - 1], set->priorities[i]);
+        if (order == 0) {
+            snprintf(error, error_size, "vocabulary.priorities names '%s' twice", set->priorities[i]);
+            return -1;
+        }
+        if (order > 0) {
+            snprintf(error, error_size,
+                     "vocabulary.priorities must sort most urgent first: '%s' sorts after '%s' (CASE.CLAIM and "
+                     "incidents order cases by the name: use P1, P2, ... or 1-urgent, 2-high, ...)",
+                     set->priorities[i - 1], set->priorities[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* A built-in name if the list has it, else the list's name at fallback. */
 static void pick_default(char *out, const char list[][RULES_NAME_MAX + 1], int count, const char *builtin,
                          int fallback) {
@@ -107,11 +130,12 @@ static int read_vocabulary_and_defaults(struct rule_set *set, char *error, size_
         lua_pop(state, 1);
         return -1;
     }
-    char why[256];
+    char why[512];
     if (read_vocabulary_list(state, "categories", set->categories, &set->category_count, 1, why, sizeof why) ||
         read_vocabulary_list(state, "queues", set->queues, &set->queue_count, 1, why, sizeof why) ||
         read_vocabulary_list(state, "priorities", set->priorities, &set->priority_count, 0, why, sizeof why) ||
-        read_vocabulary_list(state, "channels", set->channels, &set->channel_count, 0, why, sizeof why)) {
+        read_vocabulary_list(state, "channels", set->channels, &set->channel_count, 0, why, sizeof why) ||
+        check_priority_order(set, why, sizeof why)) {
         snprintf(error, error_size, "%s: %s", set->directory, why);
         lua_pop(state, 1);
         return -1;

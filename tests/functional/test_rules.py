@@ -687,3 +687,32 @@ def test_a_rule_may_not_repeat_a_tag_as_case_set_may_not():
     with open(os.path.join(ROOT, "rules", "README.md")) as f:
         docs = f.read()
     assert "`A-Z a-z 0-9 _ - . :`" not in docs and "`A-Z a-z 0-9 _ - . : @`" in docs
+
+
+URGENCY = """vocabulary = { categories = { "general_inquiry" }, queues = { "support" }, priorities = { %s } }
+function priority(case) return { priority = case.subject } end
+"""
+
+
+def test_priorities_must_sort_most_urgent_first():
+    """Urgency is the byte order of a priority's name (CASE.CLAIM and assignment order by it, an incident
+    raises a case to a name that sorts first): a vocabulary listing its priorities in another order is
+    refused at load, naming the two out of order."""
+    with RuleFolder(URGENCY % '"urgent", "high", "normal", "low"') as wrong, \
+            RuleFolder(URGENCY % '"P1", "P2", "P2"') as twice, \
+            RuleFolder(URGENCY % '"1-urgent", "2-high", "3-normal", "4-low"') as right:
+        p = subprocess.run([REDRESSD, "--test-rules", wrong], capture_output=True, text=True, timeout=60)
+        assert p.returncode != 0
+        assert ("vocabulary.priorities must sort most urgent first: 'urgent' sorts after 'high' (CASE.CLAIM "
+                "and incidents order cases by the name: use P1, P2, ... or 1-urgent, 2-high, ...)") in p.stdout + p.stderr, \
+            p.stdout + p.stderr
+        with Daemon(rules=right) as d:
+            c = d.client()
+            r = c.call("RULES.STAGE", wrong)
+            assert isinstance(r, RespError) and r.code == "RULE" and "'urgent' sorts after 'high'" in r, r
+            r = c.call("RULES.STAGE", twice)
+            assert isinstance(r, RespError) and "vocabulary.priorities names 'P2' twice" in r, r
+            # Names that sort in the list's order: the first is handed out first.
+            ids = {name: open_case(c, subject=name) for name in ("4-low", "3-normal", "1-urgent", "2-high")}
+            claimed = [c.call("CASE.CLAIM", "support") for _ in range(4)]
+            assert claimed == [ids["1-urgent"], ids["2-high"], ids["3-normal"], ids["4-low"]], (claimed, ids)
