@@ -373,6 +373,9 @@ def test_shipped_rule_set_triages_cases():
         info = as_map(c.call("RULES.INFO"))
         assert info["loaded"] == "yes"
         assert info["hooks"] == "classify,priority,sla,refund,escalate,automations,thread,customer_notice"
+        # Counters for the hooks the set defines, none for the others (no assign hook here).
+        assert "calls=" in info["classify"] and "assign" not in info, info
+        assert int(info["memory_bytes"]) > 0, info
         cid = open_case(c, subject="快递三天没到 parcel late", amount="199.00", tier="gold")
         case = as_map(c.call("CASE.GET", cid))
         assert (case["category"], case["queue"], case["priority"]) == ("logistics", "logistics", "P2"), case
