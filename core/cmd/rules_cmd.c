@@ -46,7 +46,10 @@ void rules_info_command(struct request *request) {
         reply_bulk_integer(out, info.reloads);
         return;
     }
-    reply_map(out, 11 + HOOK_COUNT);
+    /* Counters for the hooks the set defines (`hooks`), none for the others. */
+    int defined = 0;
+    for (int h = 0; h < HOOK_COUNT; h++) defined += info.defined[h];
+    reply_map(out, 11 + defined);
     reply_bulk_string(out, "loaded");
     reply_bulk_string(out, "yes");
     reply_bulk_string(out, "version");
@@ -76,6 +79,7 @@ void rules_info_command(struct request *request) {
     reply_bulk_string(out, "promoted");
     reply_bulk_string(out, promoted ? folder : "no");
     for (int h = 0; h < HOOK_COUNT; h++) {
+        if (!info.defined[h]) continue;
         char text[COUNTERS_TEXT_MAX];
         const struct rules_hook_counters *c = &info.counters[h];
         snprintf(text, sizeof text, "calls=%lld errors=%lld refusals=%lld microseconds=%lld", c->calls, c->errors,

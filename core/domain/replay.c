@@ -579,9 +579,19 @@ static void report(struct job *job) {
         return;
     }
     int n = 0;
+    /* The range asked: 0 is an open end (since the first case, until now),
+     * never an instant, so it is left out rather than read as an empty range. */
+    char range[64] = "all cases";
+    if (job->options.since && job->options.until)
+        snprintf(range, sizeof range, "since %lld until %lld", (long long)job->options.since,
+                 (long long)job->options.until);
+    else if (job->options.since)
+        snprintf(range, sizeof range, "since %lld", (long long)job->options.since);
+    else if (job->options.until)
+        snprintf(range, sizeof range, "until %lld", (long long)job->options.until);
     snprintf(lines[n++], LINE_MAX_BYTES, "replayed %lld cases and %lld refunds with staged version %.16s"
-             " (since %lld until %lld): %lld unlogged, %lld failed", job->cases, job->refunds, job->version,
-             (long long)job->options.since, (long long)job->options.until, job->unlogged, job->failed_cases);
+             " (%s): %lld unlogged, %lld failed", job->cases, job->refunds, job->version, range, job->unlogged,
+             job->failed_cases);
     for (int h = 0; h < H_COUNT; h++) {
         /* ", F failed" only when some failed: the line reads as before otherwise. */
         int head = snprintf(lines[n], LINE_MAX_BYTES, "%s: %lld decided, %lld changed", hook_names[h],

@@ -106,8 +106,22 @@ int rules_read_vocabulary(lua_State *state, int index, const char *name, const c
     return 1;
 }
 
+/* The 1-based item of the comma list `list` that is `text`, or 0. */
+static size_t list_item(const char *list, const char *text, size_t len) {
+    size_t item = 1;
+    for (const char *at = list; *at; item++) {
+        const char *comma = strchr(at, ',');
+        size_t part = comma ? (size_t)(comma - at) : strlen(at);
+        if (part == len && memcmp(at, text, len) == 0) return item;
+        if (comma == NULL) break;
+        at = comma + 1;
+    }
+    return 0;
+}
+
 /* Reads an array of names (tags, faq ids, notify) into a comma list; out is
- * "" when the field is absent. */
+ * "" when the field is absent.  A name given twice is refused, as CASE.SET
+ * refuses a repeated tag (the lists are short: 32 names at most). */
 static int read_name_list(lua_State *state, int index, const char *name, int max_items, char *out,
                           size_t out_size, char *why, size_t why_size) {
     out[0] = '\0';
@@ -140,6 +154,13 @@ static int read_name_list(lua_State *state, int index, const char *name, int max
         if (text == NULL || !names_valid(text, len) || used + len + 2 > out_size) {
             snprintf(why, why_size, "field '%s' item %zu is not a name of 1..%d letters, digits, _ - . : @", name,
                      i, RULES_NAME_MAX);
+            lua_pop(state, 2);
+            return -1;
+        }
+        size_t first = list_item(out, text, len);
+        if (first) {
+            snprintf(why, why_size, "field '%s' names '%.*s' twice (items %zu and %zu)", name, (int)len, text,
+                     first, i);
             lua_pop(state, 2);
             return -1;
         }

@@ -4,8 +4,8 @@
  * so running out of memory while building it is caught like any error),
  * the call itself under the set's instruction, time and memory budgets,
  * the per-hook counters (calls, errors, refusals, durations), the naming
- * of a failed hook (a memory error names the hook function, not the
- * trampoline), the record of the last call for the decision log, where a
+ * of a failed hook (an error without a position names the hook function,
+ * not the trampoline), the record of the last call for the decision log, where a
  * refused decision was returned (RULES.EVAL TRIAGE tracks the returning
  * line), a refusal logged and counted, and whether a dry run is under way
  * (rules_dry_run: RULES.EVAL, or a set that is not the running one).
@@ -175,8 +175,9 @@ int rules_call_hook(struct rule_set *set, enum rules_hook hook, const struct rul
                       (double)last_call_microseconds / 1e6);
     if (failed) {
         set->counters[hook].errors++;
-        /* A memory error has no position and names the trampoline: name
-         * the hook function instead. */
+        /* An error without a position of its own (a memory error,
+         * error({}), os.date's from C) names the function called, the
+         * trampoline: name the hook function instead. */
         if (strncmp(why, "[C]:-1: ", 8) == 0) {
             lua_Debug where;
             char rest[RULES_REASON_MAX];

@@ -91,8 +91,9 @@ void rules_info(struct rules_info *out) {
         used += (size_t)snprintf(out->files + used, sizeof out->files - used, "%s%s", i ? "," : "",
                                  rules_current->files[i]);
     used = 0;
+    for (int h = 0; h < HOOK_COUNT; h++) out->defined[h] = rules_current->hook_refs[h] != LUA_NOREF;
     for (int h = 0; h < HOOK_COUNT && used < sizeof out->hooks; h++)
-        if (rules_current->hook_refs[h] != LUA_NOREF)
+        if (out->defined[h])
             used += (size_t)snprintf(out->hooks + used, sizeof out->hooks - used, "%s%s", used ? "," : "",
                                      rules_hook_name((enum rules_hook)h));
     out->memory_bytes = (long long)sandbox_memory(rules_current->sandbox);
@@ -264,8 +265,10 @@ int rules_load(const char *directory, char *error, size_t error_size) {
     if (set == NULL) {
         reload_failures++;
         char quoted[QUOTED_MAX];
-        log_error("rule set not loaded, the running one stays", "dir=%s error=%s", LOG_VALUE(directory),
-                  log_quote(error, quoted, sizeof quoted));
+        /* At start (or after a start that loaded none) nothing runs yet:
+         * the caller says what decides instead. */
+        log_error(rules_current ? "rule set not loaded, the running one stays" : "rule set not loaded (none was running)",
+                  "dir=%s error=%s", LOG_VALUE(directory), log_quote(error, quoted, sizeof quoted));
         return -1;
     }
     struct rule_set *old = rules_current;

@@ -2,7 +2,8 @@
  *
  * Owns running the files (in name order, at most 64, as files.c lists and
  * reads them), the version hash (SHA-256 of names and contents), the
- * vocabulary and defaults, the hook references, and the order of it all --
+ * vocabulary and defaults, the hook references, the copy of `macros`
+ * replies send (kept at load, out of the hooks' reach), and the order of it all --
  * and the built-in vocabulary below, the one place in C that names policy
  * (priorities P1..P4, the channels, the default category, queue and
  * priority of a daemon without a rule set).  The set's other settings
@@ -94,6 +95,29 @@ static int read_vocabulary_list(lua_State *state, const char *name, char list[][
     return 0;
 }
 
+/* Urgency is the byte order of a priority's name: CASE.CLAIM and assignment
+ * take cases ORDER BY priority, an incident raises a case only to a name
+ * that sorts first (incidents.c).  A list in another order would have its
+ * first, "most urgent" name handed out last: refused once here, rather than
+ * a rank looked up for every case. */
+static int check_priority_order(const struct rule_set *set, char *error, size_t error_size) {
+    for (int i = 1; i < set->priority_count; i++) {
+        int order = strcmp(set->priorities[i - 1], set->priorities[i]);
+        if (order == 0) {
+            snprintf(error, error_size, "vocabulary.priorities names '%s' twice", set->priorities[i]);
+            return -1;
+        }
+        if (order > 0) {
+            snprintf(error, error_size,
+                     "vocabulary.priorities must sort most urgent first: '%s' sorts after '%s' (CASE.CLAIM and "
+                     "incidents order cases by the name: use P1, P2, ... or 1-urgent, 2-high, ...)",
+                     set->priorities[i - 1], set->priorities[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* A built-in name if the list has it, else the list's name at fallback. */
 static void pick_default(char *out, const char list[][RULES_NAME_MAX + 1], int count, const char *builtin,
                          int fallback) {
@@ -107,11 +131,12 @@ static int read_vocabulary_and_defaults(struct rule_set *set, char *error, size_
         lua_pop(state, 1);
         return -1;
     }
-    char why[256];
+    char why[512];
     if (read_vocabulary_list(state, "categories", set->categories, &set->category_count, 1, why, sizeof why) ||
         read_vocabulary_list(state, "queues", set->queues, &set->queue_count, 1, why, sizeof why) ||
         read_vocabulary_list(state, "priorities", set->priorities, &set->priority_count, 0, why, sizeof why) ||
-        read_vocabulary_list(state, "channels", set->channels, &set->channel_count, 0, why, sizeof why)) {
+        read_vocabulary_list(state, "channels", set->channels, &set->channel_count, 0, why, sizeof why) ||
+        check_priority_order(set, why, sizeof why)) {
         snprintf(error, error_size, "%s: %s", set->directory, why);
         lua_pop(state, 1);
         return -1;
@@ -147,6 +172,63 @@ static int read_vocabulary_and_defaults(struct rule_set *set, char *error, size_
     }
     lua_pop(state, 1);
     return 0;
+}
+
+/* ------------------------------------------------------------ the macros as loaded */
+
+/* The registry key of a set's kept macros (its address). */
+static const char macros_key = 0;
+
+/* Runs under lua_pcall (a copy allocates): the macros table at index 1,
+ * copied two levels deep (name -> its texts) into the registry.  Raw reads
+ * and writes only: no rule code runs. */
+static int copy_macros(lua_State *state) {
+    lua_newtable(state);
+    int copy = lua_gettop(state);
+    lua_pushnil(state);
+    while (lua_next(state, 1) != 0) {
+        if (lua_type(state, -1) == LUA_TTABLE) {
+            int texts = lua_gettop(state);
+            lua_newtable(state);
+            int texts_copy = lua_gettop(state);
+            lua_pushnil(state);
+            while (lua_next(state, texts) != 0) {
+                lua_pushvalue(state, -2);
+                lua_insert(state, -2);
+                lua_rawset(state, texts_copy);
+            }
+            lua_replace(state, texts); /* the value is now its copy */
+        }
+        lua_pushvalue(state, -2);
+        lua_insert(state, -2);
+        lua_rawset(state, copy);
+    }
+    lua_rawsetp(state, LUA_REGISTRYINDEX, &macros_key);
+    return 0;
+}
+
+static int keep_macros(struct rule_set *set, char *error, size_t error_size) {
+    lua_State *state = sandbox_state(set->sandbox);
+    int top = lua_gettop(state);
+    if (sandbox_get_global(set->sandbox, "macros") != LUA_TTABLE) {
+        lua_settop(state, top);
+        return 0; /* no macros: rules_macro says so */
+    }
+    lua_pushcfunction(state, copy_macros);
+    lua_insert(state, -2);
+    int status = lua_pcall(state, 1, 0, 0);
+    if (status != LUA_OK) {
+        snprintf(error, error_size, "%s: macros: cannot keep them: %s", set->directory,
+                 lua_type(state, -1) == LUA_TSTRING ? lua_tostring(state, -1) : "not enough memory");
+        lua_settop(state, top);
+        return -1;
+    }
+    lua_settop(state, top);
+    return 0;
+}
+
+int rules_set_push_macros(struct rule_set *set) {
+    return lua_rawgetp(sandbox_state(set->sandbox), LUA_REGISTRYINDEX, &macros_key);
 }
 
 /* ------------------------------------------------------------ a whole set */
@@ -238,6 +320,7 @@ static struct rule_set *build(struct rule_set *set, const struct sandbox_limits 
     if (read_vocabulary_and_defaults(set, error, error_size) != 0 ||
         rules_set_read_settings(set, error, error_size) != 0 || find_hooks(set, error, error_size) != 0)
         goto failed;
+    if (keep_macros(set, error, error_size) != 0) goto failed;
     sandbox_seal(set->sandbox);
     set->loaded_at = clock_now();
     return set;

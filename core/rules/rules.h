@@ -442,6 +442,7 @@ struct rules_info {
     char hooks[128];                     /* comma-separated */
     long long memory_bytes;
     struct rules_hook_counters counters[HOOK_COUNT];
+    int defined[HOOK_COUNT];             /* 1 for a hook the set defines */
 };
 void rules_info(struct rules_info *out);
 

@@ -79,7 +79,9 @@ int rules_macro(const char *name, size_t name_len, const char *lang, char *out, 
     }
     lua_State *state = sandbox_state(rules_current->sandbox);
     int top = lua_gettop(state);
-    if (sandbox_get_global(rules_current->sandbox, "macros") != LUA_TTABLE) {
+    /* The macros as loaded (load.c keeps a copy), never the global's tables
+     * a hook may have written into since. */
+    if (rules_set_push_macros(rules_current) != LUA_TTABLE) {
         lua_settop(state, top);
         snprintf(why, why_size, "the rule set has no macros");
         return -1;

@@ -602,6 +602,18 @@ lua_State *sandbox_state(struct sandbox *sandbox) { return sandbox->state; }
 void sandbox_set_clock(struct sandbox *sandbox, int64_t (*now)(void)) { sandbox->now = now; }
 size_t sandbox_memory(const struct sandbox *sandbox) { return sandbox->used; }
 
+/* 1 when message starts with a position, "FILE:LINE: " (Lua's own prefix:
+ * short_src is at most LUA_IDSIZE bytes, then the line's digits). */
+static int has_position(const char *message) {
+    for (const char *p = message; *p && *p != '\n' && p - message < LUA_IDSIZE; p++) {
+        if (*p != ':' || p == message || p[1] < '0' || p[1] > '9') continue;
+        const char *digits = p + 1;
+        while (*digits >= '0' && *digits <= '9') digits++;
+        if (digits[0] == ':' && digits[1] == ' ') return 1;
+    }
+    return 0;
+}
+
 /* Copies the first line of the error at the top of the stack into error. */
 static void take_error(lua_State *state, int status, char *error, size_t error_size) {
     const char *message = lua_type(state, -1) == LUA_TSTRING ? lua_tostring(state, -1) : NULL;
@@ -694,6 +706,13 @@ int sandbox_call(struct sandbox *sandbox, int nargs, int nresults, char *error, 
     if (status == LUA_ERRMEM && !sandbox->exhausted)
         snprintf(error, error_size, "%s:%d: memory limit exceeded (%zu bytes for a call, %zu for the state)",
                  where.short_src, where.linedefined, sandbox->limits.call_memory_bytes, sandbox->limits.memory_bytes);
+    else if (!sandbox->exhausted && !has_position(message))
+        /* error({}), error(nil), error(text, 0), a library's error raised
+         * from C (os.date's "cannot be represented"): no position of its
+         * own, so the function called is named, as for a memory error (a
+         * file's top level by its name: it has no first line of its own). */
+        if (strcmp(where.what, "main") == 0) snprintf(error, error_size, "%s: %s", where.short_src, message);
+        else snprintf(error, error_size, "%s:%d: %s", where.short_src, where.linedefined, message);
     else
         snprintf(error, error_size, "%s", message);
     lua_gc(state, LUA_GCCOLLECT, 0); /* give back what a failed call left */

@@ -255,6 +255,11 @@ void rules_set_free(struct rule_set *set);
  * that names policy in C): its priorities, channels and defaults. */
 int rules_builtin_names(enum rules_vocabulary kind, const char *const **names);
 const char *rules_builtin_default(enum rules_vocabulary kind);   /* category, queue, priority, channel */
+/* Pushes the copy of the set's `macros` its load kept (each macro's table
+ * of texts copied, out of any rule's reach: what replies and receipts send,
+ * whatever a hook writes into the global's tables since); its type, LUA_TNIL
+ * when the set has no macros. */
+int rules_set_push_macros(struct rule_set *set);
 
 /* ---------------------------------------------------------------- settings.c */
 

@@ -5,8 +5,8 @@ import sqlite3
 import tempfile
 import time
 
-from harness import (UNDO_MIGRATIONS_SINCE_15, Client, Daemon, RespError, as_map, only_on, open_case, store_execute,
-                     store_rows, store_value)
+from harness import (UNDO_MIGRATIONS_SINCE_15, Client, Daemon, RespError, RuleFolder, as_map, only_on, open_case,
+                     store_execute, store_rows, store_value)
 
 T0 = 1790000000  # 2026-09-21T14:13:20Z (a Monday, 22:13 in Shanghai)
 DAY = 86400
@@ -767,6 +767,38 @@ def test_a_macro_reply_is_filled_in_from_the_case_in_its_language():
         cid = open_case(c)
         r = c.call("CASE.REPLY", cid, "MACRO", "closing")
         assert isinstance(r, RespError) and r.code == "INVALID" and "no rule set" in r
+
+
+MACRO_WRITER = """vocabulary = { categories = { "general_inquiry", "ok" }, queues = { "support" } }
+default_language = "en"
+macros = { thanks = { en = "Thanks, {customer}." }, bye = { en = "Bye." } }
+function classify(case)
+  if case.subject == "write" then
+    macros.thanks.en = "hacked"
+    macros.bye = nil
+    vocabulary.categories[1] = "hacked"
+  end
+  return { category = "ok", reason = vocabulary.categories[1] }
+end
+"""
+
+
+def test_a_hook_writing_into_macros_changes_no_macro_a_reply_sends():
+    """Globals are read-only, the tables they hold are not (a hook may write into them as into a file
+    local): the host reads the macros the set had when it loaded, whatever a hook did to the table since,
+    so what a customer gets never depends on which hook ran first or what was cached."""
+    with RuleFolder(MACRO_WRITER) as rules, Daemon(rules=rules) as d:
+        c = d.client()
+        cid = open_case(c, customer="ann", subject="hello")
+        assert c.call("CASE.REPLY", cid, "MACRO", "thanks") == "OK"
+        assert messages(c, cid)[-1]["text"] == "Thanks, ann."
+        writer = open_case(c, customer="bob", subject="write")
+        assert c.call("CASE.REPLY", writer, "MACRO", "thanks") == "OK"
+        assert messages(c, writer)[-1]["text"] == "Thanks, bob."
+        assert c.call("CASE.REPLY", writer, "MACRO", "bye") == "OK"
+        assert messages(c, writer)[-1]["text"] == "Bye."
+        r = c.call("CASE.REPLY", writer, "MACRO", "nonsense")
+        assert isinstance(r, RespError) and "bye" in r and "thanks" in r, r
 
 
 # ------------------------------------------------------------ data protection

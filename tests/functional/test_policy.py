@@ -271,7 +271,7 @@ def test_replay_of_a_staged_sla_and_refund_change_matches_an_independent_count()
             text = "\n".join(report)
             assert report[0].startswith("replayed %d cases and %d refunds with staged version %s"
                                         % (len(ids), len(refunds), version[:16])), report[0]
-            assert "0 unlogged, 0 failed" in report[0], report[0]
+            assert "%s (all cases): 0 unlogged, 0 failed" % version[:16] in report[0], report[0]
             assert "classify: %d decided, 0 changed" % len(ids) in report
             assert "priority: %d decided, 0 changed" % len(ids) in report
             assert "sla: %d decided, %d changed" % (len(ids), len(p3)) in report, text
@@ -284,6 +284,9 @@ def test_replay_of_a_staged_sla_and_refund_change_matches_an_independent_count()
             # A time range: only the first ten days' cases.
             first = c.call("RULES.REPLAY", "SINCE", T0, "UNTIL", T0 + 10 * DAY, "LIMIT", 1000)
             assert first[0].startswith("replayed 30 cases"), first[0]
+            assert "(since %d until %d)" % (T0, T0 + 10 * DAY) in first[0], first[0]
+            assert "(since %d):" % T0 in c.call("RULES.REPLAY", "SINCE", T0, "LIMIT", 1)[0]
+            assert "(until %d):" % (T0 + DAY) in c.call("RULES.REPLAY", "UNTIL", T0 + DAY, "LIMIT", 1)[0]
             assert c.call("RULES.REPLAY", "LIMIT", 7)[0].startswith("replayed 7 cases")
             # The connection waits for its report: what it pipelined after is answered after, in order;
             # a write pipelined before (its reply held for the commit) comes first.

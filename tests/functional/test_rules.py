@@ -373,6 +373,9 @@ def test_shipped_rule_set_triages_cases():
         info = as_map(c.call("RULES.INFO"))
         assert info["loaded"] == "yes"
         assert info["hooks"] == "classify,priority,sla,refund,escalate,automations,thread,customer_notice"
+        # Counters for the hooks the set defines, none for the others (no assign hook here).
+        assert "calls=" in info["classify"] and "assign" not in info, info
+        assert int(info["memory_bytes"]) > 0, info
         cid = open_case(c, subject="快递三天没到 parcel late", amount="199.00", tier="gold")
         case = as_map(c.call("CASE.GET", cid))
         assert (case["category"], case["queue"], case["priority"]) == ("logistics", "logistics", "P2"), case
@@ -612,3 +615,107 @@ def test_a_rule_error_with_bytes_that_are_not_utf8_is_stored_as_utf8():
         # (before, sqlite3 could not even decode the column: "Could not decode to UTF-8 column 'error'")
         errors = [row[0] for row in store_rows(d, "SELECT error FROM decisions WHERE case_id = %d" % cid) if row[0]]
         assert errors and all(e.endswith("bad ??") for e in errors), errors
+
+
+WHERE = """vocabulary = { categories = { "general_inquiry", "ok" }, queues = { "support" } }
+function classify(case)
+  if case.subject == "table" then error({}) end
+  if case.subject == "nil" then error(nil) end
+  if case.subject == "date" then return { category = "ok", reason = os.date("%c", math.maxinteger) } end
+  if case.subject == "text" then error("no position", 0) end
+  if case.subject == "queue" then
+    return { category = "ok", queue = "nowhere" }
+  end
+  error("positioned")
+end
+"""
+
+
+def test_a_rule_failure_always_names_a_file_and_line():
+    """An error object without a position (a table, nil, a text raised at level 0, a library's error
+    from C) is named by the hook function's file:line, as a memory error is; an error that has a
+    position keeps it; a refused decision names the hook function's line (RULES.EVAL TRIAGE, a dry
+    run, the returning line)."""
+    with RuleFolder(WHERE) as rules, Daemon(rules=rules) as d:
+        c = d.client()
+        hook = "00_rules.lua:2: "
+        for subject, why in (("table", "error object is a table value"), ("nil", "error object is a nil value"),
+                             ("date", "date result cannot be represented"), ("text", "no position")):
+            r = c.call("RULES.EVAL", "classify", "subject", subject)
+            assert isinstance(r, RespError) and r.code == "RULE", (subject, r)
+            assert hook + why in r, (subject, r)
+        r = c.call("RULES.EVAL", "classify", "subject", "other")
+        assert isinstance(r, RespError) and "00_rules.lua:10: positioned" in r and hook not in r, r
+        # The decision log of a case says the same.
+        cid = open_case(c, subject="table")
+        errors = [row[0] for row in store_rows(d, "SELECT error FROM decisions WHERE case_id = %d" % cid) if row[0]]
+        assert errors and hook + "error object is a table value" in errors[0], errors
+        cid = open_case(c, subject="queue")
+        errors = [row[0] for row in store_rows(d, "SELECT error FROM decisions WHERE case_id = %d" % cid) if row[0]]
+        assert errors and errors[0].startswith("unknown queue 'nowhere'"), errors
+        assert "(returned by classify, " in errors[0] and errors[0].endswith("00_rules.lua:2)"), errors
+        triage = c.call("RULES.EVAL", "TRIAGE", "subject", "queue")
+        assert "00_rules.lua:8" in str(triage), triage
+    # A file's top level has no first line of its own: the file is named.
+    with RuleFolder(WHERE + "error({})\n") as rules:
+        p = subprocess.run([REDRESSD, "--test-rules", rules], capture_output=True, text=True, timeout=60)
+        assert "00_rules.lua: error object is a table value" in p.stdout, p.stdout
+
+
+REPEATS = """vocabulary = { categories = { "general_inquiry", "ok" }, queues = { "support" } }
+local tags = { repeated = { "a", "b", "a" }, at = { "vip@shop", "a" }, space = { "a b" } }
+function classify(case)
+  return { category = "ok", tags = tags[case.subject], faq = case.subject == "faq" and { "f-1", "f-1" } or nil }
+end
+"""
+
+
+def test_a_rule_may_not_repeat_a_tag_as_case_set_may_not():
+    with RuleFolder(REPEATS) as rules, Daemon(rules=rules) as d:
+        c = d.client()
+        r = c.call("RULES.EVAL", "classify", "subject", "repeated")
+        assert isinstance(r, RespError) and r.code == "RULE", r
+        assert "field 'tags' names 'a' twice (items 1 and 3)" in r, r
+        r = c.call("RULES.EVAL", "classify", "subject", "faq")
+        assert isinstance(r, RespError) and "field 'faq' names 'f-1' twice (items 1 and 2)" in r, r
+        # The refused decision: the default applies, the case keeps no repeated tag.
+        cid = open_case(c, subject="repeated")
+        case = as_map(c.call("CASE.GET", cid))
+        assert case["tags"] == "" and case["category"] == "general_inquiry", case
+        assert c.call("CASE.SET", cid, "TAGS", "a,a").code == "INVALID"
+        # A name holds letters, digits, _ - . : @ (names.c), as the refusal says and the docs list.
+        assert as_map(c.call("RULES.EVAL", "classify", "subject", "at"))["tags"] == "vip@shop,a"
+        r = c.call("RULES.EVAL", "classify", "subject", "space")
+        assert isinstance(r, RespError) and "item 1 is not a name of 1..64 letters, digits, _ - . : @" in r, r
+    with open(os.path.join(ROOT, "rules", "README.md")) as f:
+        docs = f.read()
+    assert "`A-Z a-z 0-9 _ - . :`" not in docs and "`A-Z a-z 0-9 _ - . : @`" in docs
+
+
+URGENCY = """vocabulary = { categories = { "general_inquiry" }, queues = { "support" }, priorities = { %s } }
+function priority(case) return { priority = case.subject } end
+"""
+
+
+def test_priorities_must_sort_most_urgent_first():
+    """Urgency is the byte order of a priority's name (CASE.CLAIM and assignment order by it, an incident
+    raises a case to a name that sorts first): a vocabulary listing its priorities in another order is
+    refused at load, naming the two out of order."""
+    with RuleFolder(URGENCY % '"urgent", "high", "normal", "low"') as wrong, \
+            RuleFolder(URGENCY % '"P1", "P2", "P2"') as twice, \
+            RuleFolder(URGENCY % '"1-urgent", "2-high", "3-normal", "4-low"') as right:
+        p = subprocess.run([REDRESSD, "--test-rules", wrong], capture_output=True, text=True, timeout=60)
+        assert p.returncode != 0
+        assert ("vocabulary.priorities must sort most urgent first: 'urgent' sorts after 'high' (CASE.CLAIM "
+                "and incidents order cases by the name: use P1, P2, ... or 1-urgent, 2-high, ...)") in p.stdout + p.stderr, \
+            p.stdout + p.stderr
+        with Daemon(rules=right) as d:
+            c = d.client()
+            r = c.call("RULES.STAGE", wrong)
+            assert isinstance(r, RespError) and r.code == "RULE" and "'urgent' sorts after 'high'" in r, r
+            r = c.call("RULES.STAGE", twice)
+            assert isinstance(r, RespError) and "vocabulary.priorities names 'P2' twice" in r, r
+            # Names that sort in the list's order: the first is handed out first.
+            ids = {name: open_case(c, subject=name) for name in ("4-low", "3-normal", "1-urgent", "2-high")}
+            claimed = [c.call("CASE.CLAIM", "support") for _ in range(4)]
+            assert claimed == [ids["1-urgent"], ids["2-high"], ids["3-normal"], ids["4-low"]], (claimed, ids)

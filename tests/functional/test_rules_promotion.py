@@ -102,6 +102,9 @@ def test_promoted_folder_that_does_not_load_at_start_is_an_error_and_the_configu
             assert len(line) == 1, text[-3000:]
             assert "dir=%s version=%s configured=%s" % (promoted, version[:16], configured) in line[0], line
             assert "40_sla.lua:" in line[0], line
+            # Nothing ran yet: no line says a running set stays.
+            assert "the running one stays" not in text, text[-3000:]
+            assert 'msg="rule set not loaded (none was running)"' in text, text[-3000:]
             assert os.path.exists(record_path(d))              # the next start tries the promoted folder again
             # Mended: a restart loads it again.
             with open(path, "w") as f:
