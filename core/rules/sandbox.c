@@ -47,6 +47,7 @@
 #include "lib/allocfault.h"
 #include "lib/clock.h"
 #include "lib/libmeter.h"
+#include "lib/log.h"
 #include "lib/pattern.h"
 
 #include <lauxlib.h>
@@ -548,6 +549,17 @@ static const struct sandbox_env_hooks sandbox_env_hooks = {
     &sandbox_library_meter, &sandbox_pattern_meter, sandbox_now, sandbox_spent,
 };
 
+/* The last word of an error no protected call caught (a host bug: every
+ * call into rule code and every host read is protected).  Lua aborts once
+ * this returns; the log says why. */
+static int log_panic(lua_State *state) {
+    const char *message = lua_type(state, -1) == LUA_TSTRING ? lua_tostring(state, -1) : "(no message)";
+    char escaped[600];
+    log_error("Lua error outside a protected call in the rule sandbox", "error=\"%s\"",
+              log_escape(message, escaped, sizeof escaped));
+    return 0;
+}
+
 /* Builds the environments (rules/sandbox_env.c) in a protected call: the
  * rule environment's registry ref is the sandbox's. */
 static int build_environment(lua_State *state) {
@@ -578,6 +590,7 @@ struct sandbox *sandbox_new(const struct sandbox_limits *limits, char *error, si
         return NULL;
     }
     lua_State *state = sandbox->state;
+    lua_atpanic(state, log_panic);
     lua_pushcfunction(state, build_environment);
     lua_pushlightuserdata(state, sandbox);
     if (lua_pcall(state, 1, 0, 0) != LUA_OK) {
@@ -740,10 +753,49 @@ int sandbox_get_global(struct sandbox *sandbox, const char *name) {
     lua_State *state = sandbox->state;
     lua_rawgeti(state, LUA_REGISTRYINDEX,
                 sandbox->sealed ? sandbox->contents_ref : sandbox->environment_ref);
-    int type = lua_getfield(state, -1, name); /* may reach base: plain tables, no code runs */
+    /* Raw: a file may give _ENV a metatable of its own, and its __index
+     * would run here, outside every budget (a loop hung the daemon, an
+     * error aborted it).  What the host reads are the files' own globals,
+     * never base's. */
+    lua_pushstring(state, name);
+    int type = lua_rawget(state, -2);
     lua_remove(state, -2);
     return type;
 }
+
+struct host_read {
+    int (*read)(void *context, char *error, size_t error_size);
+    void *context;
+    char *error;
+    size_t error_size;
+    int result;
+};
+
+static int host_read_trampoline(lua_State *state) {
+    struct host_read *read = lua_touserdata(state, 1);
+    lua_settop(state, 0);
+    read->result = read->read(read->context, read->error, read->error_size);
+    return 0;
+}
+
+int sandbox_host_read(struct sandbox *sandbox, int (*read)(void *context, char *error, size_t error_size),
+                      void *context, char *error, size_t error_size, char *lua_error, size_t lua_error_size) {
+    lua_State *state = sandbox->state;
+    struct host_read call = {read, context, error, error_size, -1};
+    int top = lua_gettop(state);
+    lua_pushcfunction(state, host_read_trampoline);
+    lua_pushlightuserdata(state, &call);
+    int status = lua_pcall(state, 1, 0, 0);
+    if (status != LUA_OK) {
+        take_error(state, status, lua_error, lua_error_size);
+        lua_settop(state, top);
+        lua_gc(state, LUA_GCCOLLECT, 0);
+        return -2;
+    }
+    lua_settop(state, top);
+    return call.result;
+}
+
 
 void sandbox_push_globals(struct sandbox *sandbox) {
     lua_rawgeti(sandbox->state, LUA_REGISTRYINDEX, sandbox->sealed ? sandbox->contents_ref : sandbox->environment_ref);

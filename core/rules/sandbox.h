@@ -63,8 +63,16 @@ void sandbox_push_environment(struct sandbox *sandbox);
  * can leave state behind for the next one. */
 void sandbox_seal(struct sandbox *sandbox);
 
-/* Pushes the global `name` of the rule environment (nil if absent). */
+/* Pushes the global `name` the rule files defined (nil if absent): a raw
+ * read, no metamethod of the rules runs. */
 int sandbox_get_global(struct sandbox *sandbox, const char *name);
+/* Runs read(context, error, error_size) -- host code reading the rules'
+ * tables (raw reads only: no rule code runs, so no budget is armed) -- in a
+ * protected call, so that a Lua error there (out of memory in a full state)
+ * is an error, not an abort.  Returns what read returned (its error in
+ * error), or -2 with the Lua error in lua_error. */
+int sandbox_host_read(struct sandbox *sandbox, int (*read)(void *context, char *error, size_t error_size),
+                      void *context, char *error, size_t error_size, char *lua_error, size_t lua_error_size);
 /* Pushes the table that holds the rules' own globals (what the files
  * defined), to be read, never written. */
 void sandbox_push_globals(struct sandbox *sandbox);

@@ -443,3 +443,77 @@ def test_the_commands_of_one_exec_share_one_time_budget():
             assert as_map(c.call("CASE.GET", open_case(c, customer="C-2")))["category"] == "general_inquiry"
     finally:
         shutil.rmtree(rules)
+
+
+HOSTILE_ENVIRONMENTS = {
+    # A metatable a rule file gives its globals or its macros: the host reads
+    # what the files defined after they ran, outside every budget.  A looping
+    # __index there hung the daemon (only kill -9 stopped it); an erroring one
+    # aborted it, without a word in the log.
+    "loop": 'setmetatable(_ENV, { __index = function(t, k) while true do end end })\n',
+    "error": 'setmetatable(_ENV, { __index = function(t, k) error("boom " .. k) end })\n',
+    # The "strict mode" an admin adds to catch misspelt globals.
+    "strict": ('local base = getmetatable(_ENV).__index\n'
+               'setmetatable(_ENV, { __index = function(_, name)\n'
+               '  local v = base[name]\n'
+               '  if v == nil then error("undefined global \'" .. tostring(name) .. "\'", 2) end\n'
+               '  return v\n'
+               'end })\n'),
+}
+PLAIN_RULES = ('vocabulary = { categories = { "general_inquiry" }, queues = { "support" } }\n'
+               'macros = { receipt = { en = "We have your message." } }\n'
+               'function classify(case) return { category = "general_inquiry" } end\n')
+
+
+def hostile_set(name, hostile):
+    rules = tempfile.mkdtemp(prefix="redress-%s-" % name)
+    with open(os.path.join(rules, "10_rules.lua"), "w") as f:
+        f.write(PLAIN_RULES)
+    with open(os.path.join(rules, "99_hostile.lua"), "w") as f:
+        f.write(hostile)
+    return rules
+
+
+def test_a_metatable_on_the_rules_globals_runs_nothing_at_load():
+    # The host reads the rules' globals raw: the metatable is the rules'
+    # business (their hooks meet it under their budgets), never the load's.
+    folders = {name: hostile_set(name, text) for name, text in HOSTILE_ENVIRONMENTS.items()}
+    macros = hostile_set("macros", 'customer_notice_receipt = "nosuch"\n'
+                                   'setmetatable(macros, { __index = function(t, k) error("x") end })\n')
+    looping_macros = hostile_set("macros", 'customer_notice_receipt = "nosuch"\n'
+                                           'setmetatable(macros, { __index = function(t, k) while true do end end })\n')
+    try:
+        for name, rules in folders.items():
+            # At start.
+            with Daemon(rules=rules) as d:
+                c = d.client(timeout=10)
+                assert c.call("PING") == "PONG", name
+                assert as_map(c.call("RULES.INFO"))["loaded"] == "yes", (name, d.log()[-2000:])
+                # STAGE and RELOAD (rule tests run on the loop too).
+                for command in (("RULES.STAGE", rules), ("RULES.RELOAD",)):
+                    reply, ping_after, reply_after = timed_call_beside_ping(d, *command, timeout=10)
+                    assert not isinstance(reply, RespError), (name, command, reply)
+                    assert ping_after < PROMPT and reply_after < PROMPT, (name, command, ping_after, reply_after)
+                # The hooks meet the metatable under their budgets; the case is opened.
+                assert isinstance(open_case(c, customer="C-1"), int), name
+                assert c.call("PING") == "PONG"
+                assert d.stop() == 0, (name, d.log()[-2000:])
+            run = subprocess.run([REDRESSD, "--test-rules", rules], capture_output=True, text=True, timeout=30)
+            assert run.returncode in (0, 1) and "passed" in run.stdout, (name, run.returncode, run.stdout[-600:])
+        # A metatable on `macros` neither: an unknown receipt macro is refused by name.
+        for rules in (macros, looping_macros):
+            with Daemon(rules=rules) as d:
+                c = d.client(timeout=10)
+                assert as_map(c.call("RULES.INFO"))["loaded"] == "no"
+                assert "customer_notice_receipt 'nosuch' is not one of the rule set's macros" in d.log(), d.log()[-2000:]
+                for command in (("RULES.STAGE", rules), ("RULES.RELOAD",)):
+                    reply, ping_after, reply_after = timed_call_beside_ping(d, *command, timeout=10)
+                    assert isinstance(reply, RespError) and reply.code == "RULE", (command, reply)
+                    assert "customer_notice_receipt 'nosuch' is not one of the rule set's macros" in reply, reply
+                    assert ping_after < PROMPT and reply_after < PROMPT, (command, ping_after, reply_after)
+                assert d.stop() == 0, d.log()[-2000:]
+            run = subprocess.run([REDRESSD, "--test-rules", rules], capture_output=True, text=True, timeout=30)
+            assert run.returncode == 1 and "is not one of the rule set's macros" in run.stdout, run
+    finally:
+        for rules in list(folders.values()) + [macros, looping_macros]:
+            shutil.rmtree(rules)
