@@ -191,6 +191,8 @@ static int helper_log(lua_State *state) {
     return 0;
 }
 
+#define YEARS_RECKONED "instants are from year 1 to 9999 (-62135596800 to 253402300799)"
+
 static const struct calendar *check_calendar_argument(lua_State *state, int argument) {
     const char *name = luaL_checkstring(state, argument);
     const struct calendar *calendar = rule_set_calendar(set_of(state), name);
@@ -204,6 +206,8 @@ static int helper_business_add(lua_State *state) {
     const struct calendar *calendar = check_calendar_argument(state, 1);
     lua_Integer from = luaL_checkinteger(state, 2), seconds = luaL_checkinteger(state, 3);
     if (seconds < 0 || from < 0) return luaL_error(state, "redress.business_add: negative time");
+    if (from > CALENDAR_INSTANT_MAX) return luaL_error(state, "redress.business_add: %s", YEARS_RECKONED);
+    if (seconds > RULES_TEN_YEARS) return luaL_error(state, "redress.business_add: more than 10 years away");
     int64_t reached = calendar_add(calendar, from, seconds);
     if (reached < 0) return luaL_error(state, "redress.business_add: more than 10 years away");
     lua_pushinteger(state, reached);
@@ -214,6 +218,12 @@ static int helper_business_add(lua_State *state) {
 static int helper_business_between(lua_State *state) {
     const struct calendar *calendar = check_calendar_argument(state, 1);
     lua_Integer from = luaL_checkinteger(state, 2), to = luaL_checkinteger(state, 3);
+    /* Both instants first: to - from of any two integers may overflow (and
+     * pass a length check, then walk 10^14 days in C, out of the budget's
+     * reach); of two reckoned instants it cannot. */
+    if (from < CALENDAR_INSTANT_MIN || from > CALENDAR_INSTANT_MAX || to < CALENDAR_INSTANT_MIN ||
+        to > CALENDAR_INSTANT_MAX)
+        return luaL_error(state, "redress.business_between: %s", YEARS_RECKONED);
     if (to - from > RULES_TEN_YEARS) return luaL_error(state, "redress.business_between: over 10 years");
     lua_pushinteger(state, calendar_between(calendar, from, to));
     return 1;
@@ -223,6 +233,8 @@ static int helper_business_between(lua_State *state) {
 static int helper_is_business_time(lua_State *state) {
     const struct calendar *calendar = check_calendar_argument(state, 1);
     lua_Integer at = luaL_optinteger(state, 2, (lua_Integer)set_of(state)->environment->now());
+    if (at < CALENDAR_INSTANT_MIN || at > CALENDAR_INSTANT_MAX)
+        return luaL_error(state, "redress.is_business_time: %s", YEARS_RECKONED);
     lua_pushboolean(state, calendar_is_working(calendar, at));
     return 1;
 }

@@ -517,3 +517,53 @@ def test_a_metatable_on_the_rules_globals_runs_nothing_at_load():
     finally:
         for rules in list(folders.values()) + [macros, looping_macros]:
             shutil.rmtree(rules)
+
+
+CALENDAR_EDGES = ('vocabulary = { categories = { "general_inquiry" }, queues = { "support" } }\n'
+                  'calendars = { office = { zone = "UTC", week = { mon = { "09:00-17:00" } } } }\n'
+                  'local calls = {\n'
+                  '  wrapped = function() return redress.business_between("office", math.mininteger // 2 - 1000,'
+                  ' math.maxinteger // 2 + 1000) end,\n'
+                  '  extremes = function() return redress.business_between("office", math.mininteger, math.maxinteger) end,\n'
+                  '  add_far = function() return redress.business_add("office", math.maxinteger, 60) end,\n'
+                  '  add_long = function() return redress.business_add("office", 0, math.maxinteger) end,\n'
+                  '  working = function() return redress.is_business_time("office", math.mininteger) end,\n'
+                  '}\n'
+                  'function classify(case)\n'
+                  '  local call = calls[case.subject]\n'
+                  '  if call then return { category = "general_inquiry", reason = tostring(call()) } end\n'
+                  '  return { category = "general_inquiry" }\n'
+                  'end\n')
+
+
+def test_calendar_helpers_refuse_instants_beyond_the_years_at_once():
+    # redress.business_between checked `to - from` for ten years in signed
+    # arithmetic: a wrapped range passed and walked 10^14 days in C, where no
+    # budget looks, and the daemon hung; the extremes answered nonsense.
+    rules = tempfile.mkdtemp(prefix="redress-calendar-")
+    try:
+        with open(os.path.join(rules, "rules.lua"), "w") as f:
+            f.write(CALENDAR_EDGES)
+        os.mkdir(os.path.join(rules, "tests"))
+        with open(os.path.join(rules, "tests", "edges_test.lua"), "w") as f:
+            f.write('function test_wrapped_range_is_refused()\n'
+                    '  local ok, why = pcall(redress.business_between, "office", math.mininteger // 2 - 1000,'
+                    ' math.maxinteger // 2 + 1000)\n'
+                    '  assert(not ok and why:find("year 1 to 9999"), why)\n'
+                    'end\n')
+        run = subprocess.run([REDRESSD, "--test-rules", rules], capture_output=True, text=True, timeout=30)
+        assert run.returncode == 0 and "1 passed, 0 failed" in run.stdout, run
+        with Daemon(rules=rules) as d:
+            for subject, helper in (("wrapped", "business_between"), ("extremes", "business_between"),
+                                    ("add_far", "business_add"), ("working", "is_business_time")):
+                reply, ping_after, reply_after = timed_call_beside_ping(d, "RULES.EVAL", "classify", "subject", subject,
+                                                                        timeout=10)
+                assert isinstance(reply, RespError) and reply.code == "RULE", (subject, reply)
+                assert "redress.%s: instants are from year 1 to 9999" % helper in reply, (subject, reply)
+                assert ping_after < PROMPT and reply_after < PROMPT, (subject, ping_after, reply_after)
+            reply = d.client().call("RULES.EVAL", "classify", "subject", "add_long")
+            assert isinstance(reply, RespError) and "redress.business_add: more than 10 years away" in reply, reply
+            # The case is opened, with the default decision.
+            assert isinstance(open_case(d.client(), subject="wrapped"), int)
+    finally:
+        shutil.rmtree(rules)
