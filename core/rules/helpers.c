@@ -29,6 +29,11 @@
 /* redress.log lines one hook call may write: a rule logging in a loop must
  * not flood the daemon's log (one call once wrote 30,140 lines). */
 #define LOG_LINES_PER_CALL 20
+/* What a helper call is charged, in instructions, besides a look at the
+ * clock: a store query (redress.customer, plus one a case it counts) is
+ * worth a thousand VM instructions at least, a shared count a hundred. */
+#define HELPER_QUERY_UNITS 1000
+#define HELPER_RECENT_UNITS 100
 
 /* ------------------------------------------------------------ the live environment */
 
@@ -120,8 +125,11 @@ static int helper_recent(lua_State *state) {
     lua_Integer window = luaL_checkinteger(state, 2);
     if (window < 0 || window > COUNTER_WINDOW_MAX)
         return luaL_error(state, "redress.recent: window must be 0..%d seconds", COUNTER_WINDOW_MAX);
+    sandbox_charge_helper(state, HELPER_RECENT_UNITS, "redress.recent");
     const struct rules_environment *environment = set_of(state)->environment;
-    lua_pushinteger(state, (lua_Integer)environment->recent(key, (int64_t)window, environment->now()));
+    long long count = environment->recent(key, (int64_t)window, environment->now());
+    sandbox_charge_helper(state, 0, "redress.recent"); /* a replay's answer is a store query */
+    lua_pushinteger(state, (lua_Integer)count);
     return 1;
 }
 
@@ -133,8 +141,12 @@ static int helper_customer(lua_State *state) {
     const char *customer = luaL_checklstring(state, 1, &len);
     struct rules_customer facts;
     char why[RULES_REASON_MAX];
+    sandbox_charge_helper(state, HELPER_QUERY_UNITS, "redress.customer");
     if (set_of(state)->environment->customer(customer, len, &facts, why, sizeof why) != 0)
         return luaL_error(state, "redress.customer: %s", why);
+    /* The query aggregates every case of the customer: one instruction a
+     * case, and the clock, which a slow query has moved. */
+    sandbox_charge_helper(state, facts.cases > 0 ? (long long)facts.cases : 0, "redress.customer");
     lua_createtable(state, 0, 5);
     lua_pushinteger(state, facts.cases);
     lua_setfield(state, -2, "cases");

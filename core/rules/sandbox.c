@@ -441,6 +441,24 @@ void sandbox_charge_time(lua_State *state, const char *plugin, const char *funct
     raise_spent(state, sandbox, 2, where);
 }
 
+void sandbox_charge_helper(lua_State *state, long long units, const char *function) {
+    struct sandbox *sandbox = sandbox_of(state);
+    if (sandbox == NULL || sandbox->deadline_ms == 0) return;
+    if (!sandbox->exhausted) {
+        sandbox->budget_left -= units;
+        /* Every time, not every CHECK_UNITS: one call may be a store query
+         * of milliseconds, and a loop of them must stop at the deadline. */
+        if (sandbox->budget_left > 0 && clock_real_monotonic_ms() <= sandbox->deadline_ms) return;
+    }
+    char where[300];
+    lua_Debug caller;
+    if (lua_getstack(state, 1, &caller) && lua_getinfo(state, "Sl", &caller) && caller.currentline > 0)
+        snprintf(where, sizeof where, "%s:%d: %s: ", caller.short_src, caller.currentline, function);
+    else
+        snprintf(where, sizeof where, "%s: ", function);
+    raise_spent(state, sandbox, sandbox->exhausted ? sandbox->exhausted : sandbox->budget_left <= 0 ? 1 : 2, where);
+}
+
 /* ------------------------------------------------------ library meter */
 
 /* Charges the work of a library function (libmeter.c, os.date) and raises

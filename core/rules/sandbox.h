@@ -117,6 +117,16 @@ int sandbox_shared_time_spent(void);
 
 void sandbox_charge_time(lua_State *state, const char *plugin, const char *function);
 
+/* For the host's helpers (redress.customer, redress.recent), which run
+ * outside the count hook and may query the store: charges `units`
+ * instructions to the running call and looks at the clock, every call;
+ * once a budget is spent (this call's, or a command's shared time spent
+ * before it started) raises "FILE:LINE: FUNCTION: ... budget exceeded"
+ * and keeps raising, as the hook does.  Called before a query (a spent
+ * budget runs no query) and after it (with 0: a slow query stops the
+ * loop that makes it). */
+void sandbox_charge_helper(lua_State *state, long long units, const char *function);
+
 /* Bytes the state uses now. */
 size_t sandbox_memory(const struct sandbox *sandbox);
 

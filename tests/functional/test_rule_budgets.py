@@ -567,3 +567,53 @@ def test_calendar_helpers_refuse_instants_beyond_the_years_at_once():
             assert isinstance(open_case(d.client(), subject="wrapped"), int)
     finally:
         shutil.rmtree(rules)
+
+
+def test_a_loop_of_customer_queries_stops_at_the_time_budget():
+    # redress.customer queries the store outside the count hook, which looks
+    # at the clock only every 1,000 instructions (~250 calls): on a customer
+    # with many cases one CASE.OPEN held the loop 4.2 s against 200 ms, and a
+    # MULTI of them 16 minutes (each later command's hook made ~250 queries
+    # before it saw the shared budget spent).  Each call is now charged and
+    # looks at the clock.
+    rules = tempfile.mkdtemp(prefix="redress-facts-")
+    try:
+        with open(os.path.join(rules, "rules.lua"), "w") as f:
+            f.write('vocabulary = { categories = { "general_inquiry" }, queues = { "support" } }\n'
+                    'function classify(case)\n'
+                    '  if case.subject == "loop" then\n'
+                    '    local customer = redress.customer\n'
+                    '    for i = 1, 1e9 do customer("BIG") end\n'
+                    '  end\n'
+                    '  return { category = "general_inquiry" }\n'
+                    'end\n')
+        config = "rules_time_ms = 50\nrules_instructions = 1099511627776\n"
+        with Daemon(rules=rules, config=config) as d:
+            c = d.client(timeout=60)
+            cases = 3000
+            c.send_raw(b"".join(Client.encode("CASE.OPEN", "customer", "BIG", "subject", "bulk %d" % i, "amount", "100")
+                                for i in range(cases)))
+            opened = [c.read_reply() for _ in range(cases)]
+            assert all(isinstance(i, int) for i in opened), opened[-1]
+            reply, ping_after, reply_after = timed_call_beside_ping(d, "RULES.EVAL", "classify", "subject", "loop",
+                                                                    timeout=60)
+            assert_budget_error(reply, "loop")
+            assert "redress.customer: time budget exceeded (50 ms)" in reply, reply
+            # 50 ms and the one query under way (a few ms), with room for a busy machine: not the ~250
+            # queries of a hook interval, each counting 3,000 cases.
+            assert ping_after < 0.5 and reply_after < 0.5, (ping_after, reply_after)
+            # A MULTI: the later commands stop at their first query.
+            assert c.call("MULTI") == "OK"
+            for i in range(20):
+                assert c.call("CASE.OPEN", "customer", "LOOP", "subject", "loop") == "QUEUED"
+            other = d.client(timeout=60)
+            started = time.monotonic()
+            c.send("EXEC")
+            assert other.call("PING") == "PONG"
+            ping_after = time.monotonic() - started
+            ids = c.read_reply()
+            exec_after = time.monotonic() - started
+            assert isinstance(ids, list) and len(ids) == 20 and all(isinstance(i, int) for i in ids), ids
+            assert ping_after < 1.0 and exec_after < 1.0, (ping_after, exec_after)
+    finally:
+        shutil.rmtree(rules)
