@@ -104,6 +104,9 @@ struct sandbox {
     int64_t deadline_ms;         /* real monotonic deadline of this call; 0: no call running */
     int exhausted;               /* 0, or which budget ran out: 1 instructions, 2 time */
     int shared_time;             /* this call's deadline is the command's shared one (sandbox_share_time) */
+    int loading;                 /* the set's files are loading: their calls share one budget (sandbox_load_budget) */
+    long long load_left;         /* while loading: instructions the files have left */
+    int64_t load_deadline_ms;    /* while loading: when the files' time ends (0 until the first file runs) */
     int hook_count;              /* instructions between two hook calls now */
     int pace;                    /* what hook_count should be (see update_pace) */
     long long unchecked;         /* units charged outside the hook since the clock was last read */
@@ -208,7 +211,10 @@ int sandbox_shared_time_spent(void) {
 /* "time budget exceeded (...)" after `where`, naming the shared budget
  * when it was the one that ran out. */
 static void time_spent_message(const struct sandbox *sandbox, char *out, size_t size, const char *where) {
-    if (sandbox->shared_time)
+    if (sandbox->loading)
+        snprintf(out, size, "%stime budget exceeded (%lld ms for all the rule set's files at load)", where,
+                 (long long)sandbox->limits.milliseconds);
+    else if (sandbox->shared_time)
         snprintf(out, size, "%stime budget exceeded (%lld ms, shared by %s)", where, (long long)shared_milliseconds,
                  shared_by);
     else
@@ -395,8 +401,8 @@ static int raise_spent(lua_State *state, struct sandbox *sandbox, int which, con
     /* lua_pushfstring knows no %lld: format here. */
     char message[sizeof sandbox->spent];
     if (sandbox->exhausted == 1)
-        snprintf(message, sizeof message, "%sinstruction budget exceeded (%lld instructions)", where,
-                 sandbox->limits.instructions);
+        snprintf(message, sizeof message, "%sinstruction budget exceeded (%lld instructions%s)", where,
+                 sandbox->limits.instructions, sandbox->loading ? " for all the rule set's files at load" : "");
     else
         time_spent_message(sandbox, message, sizeof message, where);
     if (!sandbox->spent[0]) snprintf(sandbox->spent, sizeof sandbox->spent, "%s", message);
@@ -439,6 +445,12 @@ void sandbox_charge_time(lua_State *state, const char *plugin, const char *funct
     char where[300];
     snprintf(where, sizeof where, "plugins.%s.%s: ", plugin, function);
     raise_spent(state, sandbox, 2, where);
+}
+
+void sandbox_load_budget(struct sandbox *sandbox, int on) {
+    sandbox->loading = on;
+    sandbox->load_left = sandbox->limits.instructions;
+    sandbox->load_deadline_ms = 0;
 }
 
 void sandbox_charge_helper(lua_State *state, long long units, const char *function) {
@@ -548,6 +560,15 @@ static void arm_budgets(struct sandbox *sandbox) {
     if (shared_milliseconds && shared_deadline_ms == 0) shared_deadline_ms = now + shared_milliseconds;
     sandbox->shared_time = shared_milliseconds && shared_deadline_ms < sandbox->deadline_ms;
     if (sandbox->shared_time) sandbox->deadline_ms = shared_deadline_ms;
+    /* Loading: the files share one budget of each, whatever command (a
+     * dry run's copy under RULES.EVAL) the load runs in -- a set loads
+     * under the same rule everywhere. */
+    if (sandbox->loading) {
+        if (sandbox->load_deadline_ms == 0) sandbox->load_deadline_ms = now + sandbox->limits.milliseconds;
+        sandbox->deadline_ms = sandbox->load_deadline_ms;
+        sandbox->budget_left = sandbox->load_left;
+        sandbox->shared_time = 0;
+    }
     lua_sethook(sandbox->state, count_hook, LUA_MASKCOUNT | sandbox->trace_mask, sandbox->hook_count);
 }
 
@@ -698,6 +719,7 @@ int sandbox_call(struct sandbox *sandbox, int nargs, int nresults, char *error, 
     arm_budgets(sandbox);
     int status = lua_pcall(state, nargs, nresults, 0);
     disarm_budgets(sandbox);
+    if (sandbox->loading) sandbox->load_left = sandbox->budget_left;
     if (status == LUA_OK && !sandbox->exhausted) {
         lua_remove(state, -1 - nresults); /* the copy (nresults is never LUA_MULTRET here) */
         return 0;
@@ -715,8 +737,9 @@ int sandbox_call(struct sandbox *sandbox, int nargs, int nresults, char *error, 
     if (sandbox->exhausted && sandbox->spent[0])
         snprintf(message, sizeof message, "%s", sandbox->spent);
     else if (sandbox->exhausted == 1) /* spent by the allocator, and no instruction ran after */
-        snprintf(message, sizeof message, "%s:%d: instruction budget exceeded (%lld instructions)", where.short_src,
-                 where.linedefined, sandbox->limits.instructions);
+        snprintf(message, sizeof message, "%s:%d: instruction budget exceeded (%lld instructions%s)", where.short_src,
+                 where.linedefined, sandbox->limits.instructions,
+                 sandbox->loading ? " for all the rule set's files at load" : "");
     else if (sandbox->exhausted) {
         char at[300];
         snprintf(at, sizeof at, "%s:%d: ", where.short_src, where.linedefined);

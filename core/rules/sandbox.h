@@ -80,6 +80,14 @@ void sandbox_push_globals(struct sandbox *sandbox);
  * stack).  Only before sandbox_seal(). */
 void sandbox_set_global(struct sandbox *sandbox, const char *name);
 
+/* While on (a set's files loading): the file runs and calls that follow
+ * share one instruction budget and one time budget (the limits' per-call
+ * figures, for all of them together, the time counted from the first), and
+ * a command's shared time does not apply; a spent one's error names the
+ * file that crossed it and says the budget is the set's ("for all the rule
+ * set's files at load").  Off: each call has its own again. */
+void sandbox_load_budget(struct sandbox *sandbox, int on);
+
 /* lua_pcall under fresh budgets: the function and its nargs arguments are
  * on the stack.  Returns 0, or -1 with the error (file:line: why); a call
  * that spent a budget is -1 with that budget's first error, even if the rule

@@ -617,3 +617,61 @@ def test_a_loop_of_customer_queries_stops_at_the_time_budget():
             assert ping_after < 1.0 and exec_after < 1.0, (ping_after, exec_after)
     finally:
         shutil.rmtree(rules)
+
+
+def files_set(bodies):
+    rules = tempfile.mkdtemp(prefix="redress-load-")
+    with open(os.path.join(rules, "00_rules.lua"), "w") as f:
+        f.write('vocabulary = { categories = { "general_inquiry" }, queues = { "support" } }\n'
+                'function classify(case) return { category = "general_inquiry" } end\n')
+    for i, body in enumerate(bodies):
+        with open(os.path.join(rules, "%02d_work.lua" % (i + 1)), "w") as f:
+            f.write(body)
+    return rules
+
+
+def test_a_rule_sets_files_share_one_budget_at_load():
+    # Each file's top level had its own budgets: 53 files of work held the
+    # loop 9 s per RULES.STAGE.  They share one now, and the refusal names
+    # the file that crossed it and says the budget is the set's.
+    rules = files_set(["for i = 1, 400000 do end\n"] * 4)
+    try:
+        config = "rules_instructions = 1000000\nrules_time_ms = 600000\n"
+        with Daemon(rules=rules, config=config) as d:
+            c = d.client()
+            assert as_map(c.call("RULES.INFO"))["loaded"] == "no"
+            assert "instruction budget exceeded (1000000 instructions for all the rule set's files at load)" in d.log()
+            r = c.call("RULES.STAGE", rules)
+            assert isinstance(r, RespError) and r.code == "RULE", r
+            assert "03_work.lua:1: instruction budget exceeded (1000000 instructions for all the rule set's files" \
+                   " at load)" in r, r
+        # Two of them fit.
+        for name in ("03_work.lua", "04_work.lua"):
+            os.remove(os.path.join(rules, name))
+        with Daemon(rules=rules, config=config) as d:
+            assert as_map(d.client().call("RULES.INFO"))["loaded"] == "yes", d.log()[-2000:]
+    finally:
+        shutil.rmtree(rules)
+
+
+def test_rules_eval_loads_its_copy_under_the_budget_of_the_live_load():
+    # RULES.EVAL's own instance of the running set was loaded inside the
+    # command's one rules_time_ms, while the live load gave each file its
+    # own: a set that loaded live could never be dry-run.  Both loads give
+    # the files one rules_time_ms together now.
+    spin = "local t = os.clock() while os.clock() - t < %s do end\n"
+    config = "rules_time_ms = 300\nrules_instructions = 1099511627776\n"
+    slow = files_set([spin % "0.12"] * 3)
+    fits = files_set([spin % "0.05"] * 2)
+    try:
+        with Daemon(rules=slow, config=config) as d:
+            assert as_map(d.client().call("RULES.INFO"))["loaded"] == "no"
+            assert "time budget exceeded (300 ms for all the rule set's files at load)" in d.log(), d.log()[-2000:]
+        with Daemon(rules=fits, config=config) as d:
+            c = d.client()
+            assert as_map(c.call("RULES.INFO"))["loaded"] == "yes"
+            r = c.call("RULES.EVAL", "classify", "subject", "hello")
+            assert not isinstance(r, RespError) and as_map(r)["category"] == "general_inquiry", r
+    finally:
+        shutil.rmtree(slow)
+        shutil.rmtree(fits)
