@@ -494,7 +494,10 @@ static inline void span_instants(const struct calendar *calendar, struct offset_
     *end = local_to_utc_in(calendar->zone, stretch, day * SECONDS_PER_DAY + span->end_minute * 60);
 }
 
+static int reckoned(int64_t instant) { return instant >= CALENDAR_INSTANT_MIN && instant <= CALENDAR_INSTANT_MAX; }
+
 int calendar_is_working(const struct calendar *calendar, int64_t instant) {
+    if (!reckoned(instant)) return 0;
     int64_t day = local_day_of(calendar, instant);
     if (is_holiday(calendar, day)) return 0;
     int weekday = weekday_of(day);
@@ -508,7 +511,7 @@ int calendar_is_working(const struct calendar *calendar, int64_t instant) {
 }
 
 int64_t calendar_add(const struct calendar *calendar, int64_t from, int64_t seconds) {
-    if (seconds < 0) return -1;
+    if (seconds < 0 || !reckoned(from)) return -1;
     int64_t day = local_day_of(calendar, from) - 1; /* a span of the previous local day may still run */
     struct offset_stretch stretch = OFFSET_STRETCH_NONE;
     int weekday = weekday_of(day);
@@ -527,6 +530,7 @@ int64_t calendar_add(const struct calendar *calendar, int64_t from, int64_t seco
 }
 
 int64_t calendar_between(const struct calendar *calendar, int64_t from, int64_t to) {
+    if (!reckoned(from) || !reckoned(to)) return -1;
     if (to <= from) return 0;
     int64_t total = 0;
     int64_t last_day = local_day_of(calendar, to);

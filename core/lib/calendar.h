@@ -47,17 +47,27 @@ struct calendar {
  * time", "Monday span 2 overlaps span 1", ...). */
 const char *calendar_check(const struct calendar *calendar);
 
-/* 1 if the instant is inside working time. */
+/* The instants a calendar reckons with: years 0001 to 9999 (UTC).  Beyond
+ * them its local-day arithmetic would overflow; the functions below refuse
+ * them (is_working 0, add and between -1). */
+#define CALENDAR_INSTANT_MIN (-62135596800LL)  /* 0001-01-01T00:00:00Z */
+#define CALENDAR_INSTANT_MAX 253402300799LL    /* 9999-12-31T23:59:59Z */
+
+/* 1 if the instant is inside working time (0 outside the instants above). */
 int calendar_is_working(const struct calendar *calendar, int64_t instant);
 
 /* The instant reached after `seconds` of working time counted from `from`
  * (time outside working spans and on holidays does not count).  seconds = 0
  * returns `from` if it is working time, else the start of the next working
  * span.  Requires a calendar that passed calendar_check.  Gives up (returns
- * -1) if more than 10 years of calendar time would be needed. */
+ * -1) if more than 10 years of calendar time would be needed, or `from` is
+ * outside CALENDAR_INSTANT_MIN..MAX. */
 int64_t calendar_add(const struct calendar *calendar, int64_t from, int64_t seconds);
 
-/* Working seconds in [from, to) (0 if to <= from). */
+/* Working seconds in [from, to) (0 if to <= from), or -1 if either is
+ * outside CALENDAR_INSTANT_MIN..MAX.  Walks the local days between them:
+ * time in proportion to to - from (a caller that takes a range from
+ * outside bounds its length first). */
 int64_t calendar_between(const struct calendar *calendar, int64_t from, int64_t to);
 
 #endif

@@ -29,6 +29,11 @@
 /* redress.log lines one hook call may write: a rule logging in a loop must
  * not flood the daemon's log (one call once wrote 30,140 lines). */
 #define LOG_LINES_PER_CALL 20
+/* What a helper call is charged, in instructions, besides a look at the
+ * clock: a store query (redress.customer, plus one a case it counts) is
+ * worth a thousand VM instructions at least, a shared count a hundred. */
+#define HELPER_QUERY_UNITS 1000
+#define HELPER_RECENT_UNITS 100
 
 /* ------------------------------------------------------------ the live environment */
 
@@ -120,8 +125,11 @@ static int helper_recent(lua_State *state) {
     lua_Integer window = luaL_checkinteger(state, 2);
     if (window < 0 || window > COUNTER_WINDOW_MAX)
         return luaL_error(state, "redress.recent: window must be 0..%d seconds", COUNTER_WINDOW_MAX);
+    sandbox_charge_helper(state, HELPER_RECENT_UNITS, "redress.recent");
     const struct rules_environment *environment = set_of(state)->environment;
-    lua_pushinteger(state, (lua_Integer)environment->recent(key, (int64_t)window, environment->now()));
+    long long count = environment->recent(key, (int64_t)window, environment->now());
+    sandbox_charge_helper(state, 0, "redress.recent"); /* a replay's answer is a store query */
+    lua_pushinteger(state, (lua_Integer)count);
     return 1;
 }
 
@@ -133,8 +141,12 @@ static int helper_customer(lua_State *state) {
     const char *customer = luaL_checklstring(state, 1, &len);
     struct rules_customer facts;
     char why[RULES_REASON_MAX];
+    sandbox_charge_helper(state, HELPER_QUERY_UNITS, "redress.customer");
     if (set_of(state)->environment->customer(customer, len, &facts, why, sizeof why) != 0)
         return luaL_error(state, "redress.customer: %s", why);
+    /* The query aggregates every case of the customer: one instruction a
+     * case, and the clock, which a slow query has moved. */
+    sandbox_charge_helper(state, facts.cases > 0 ? (long long)facts.cases : 0, "redress.customer");
     lua_createtable(state, 0, 5);
     lua_pushinteger(state, facts.cases);
     lua_setfield(state, -2, "cases");
@@ -191,6 +203,8 @@ static int helper_log(lua_State *state) {
     return 0;
 }
 
+#define YEARS_RECKONED "instants are from year 1 to 9999 (-62135596800 to 253402300799)"
+
 static const struct calendar *check_calendar_argument(lua_State *state, int argument) {
     const char *name = luaL_checkstring(state, argument);
     const struct calendar *calendar = rule_set_calendar(set_of(state), name);
@@ -204,6 +218,8 @@ static int helper_business_add(lua_State *state) {
     const struct calendar *calendar = check_calendar_argument(state, 1);
     lua_Integer from = luaL_checkinteger(state, 2), seconds = luaL_checkinteger(state, 3);
     if (seconds < 0 || from < 0) return luaL_error(state, "redress.business_add: negative time");
+    if (from > CALENDAR_INSTANT_MAX) return luaL_error(state, "redress.business_add: %s", YEARS_RECKONED);
+    if (seconds > RULES_TEN_YEARS) return luaL_error(state, "redress.business_add: more than 10 years away");
     int64_t reached = calendar_add(calendar, from, seconds);
     if (reached < 0) return luaL_error(state, "redress.business_add: more than 10 years away");
     lua_pushinteger(state, reached);
@@ -214,6 +230,12 @@ static int helper_business_add(lua_State *state) {
 static int helper_business_between(lua_State *state) {
     const struct calendar *calendar = check_calendar_argument(state, 1);
     lua_Integer from = luaL_checkinteger(state, 2), to = luaL_checkinteger(state, 3);
+    /* Both instants first: to - from of any two integers may overflow (and
+     * pass a length check, then walk 10^14 days in C, out of the budget's
+     * reach); of two reckoned instants it cannot. */
+    if (from < CALENDAR_INSTANT_MIN || from > CALENDAR_INSTANT_MAX || to < CALENDAR_INSTANT_MIN ||
+        to > CALENDAR_INSTANT_MAX)
+        return luaL_error(state, "redress.business_between: %s", YEARS_RECKONED);
     if (to - from > RULES_TEN_YEARS) return luaL_error(state, "redress.business_between: over 10 years");
     lua_pushinteger(state, calendar_between(calendar, from, to));
     return 1;
@@ -223,6 +245,8 @@ static int helper_business_between(lua_State *state) {
 static int helper_is_business_time(lua_State *state) {
     const struct calendar *calendar = check_calendar_argument(state, 1);
     lua_Integer at = luaL_optinteger(state, 2, (lua_Integer)set_of(state)->environment->now());
+    if (at < CALENDAR_INSTANT_MIN || at > CALENDAR_INSTANT_MAX)
+        return luaL_error(state, "redress.is_business_time: %s", YEARS_RECKONED);
     lua_pushboolean(state, calendar_is_working(calendar, at));
     return 1;
 }

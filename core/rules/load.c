@@ -295,6 +295,19 @@ static int find_hooks(struct rule_set *set, char *error, size_t error_size) {
     return 0;
 }
 
+/* What the files defined, read into set and sealed: inside
+ * sandbox_host_read, so a Lua error (out of memory in a state the files
+ * filled) is a load error naming the folder, not an abort. */
+static int read_set(void *context, char *error, size_t error_size) {
+    struct rule_set *set = context;
+    if (read_vocabulary_and_defaults(set, error, error_size) != 0 ||
+        rules_set_read_settings(set, error, error_size) != 0 || find_hooks(set, error, error_size) != 0 ||
+        keep_macros(set, error, error_size) != 0)
+        return -1;
+    sandbox_seal(set->sandbox);
+    return 0;
+}
+
 /* Runs set's files (listed, texts read or copied) into a sealed set; frees
  * it and returns NULL on an error. */
 static struct rule_set *build(struct rule_set *set, const struct sandbox_limits *limits,
@@ -314,14 +327,19 @@ static struct rule_set *build(struct rule_set *set, const struct sandbox_limits 
     sandbox_set_global(set->sandbox, "redress");
     rules_push_plugins(state, environment);
     sandbox_set_global(set->sandbox, "plugins");
-    if (run_files(set, digest, error, error_size) != 0) goto failed;
+    /* One budget for all the files (64 files each under its own held the
+     * loop for 64 budgets, twice per STAGE), and the same wherever the set
+     * loads: live, or as RULES.EVAL's copy inside a command. */
+    sandbox_load_budget(set->sandbox, 1);
+    int ran = run_files(set, digest, error, error_size);
+    sandbox_load_budget(set->sandbox, 0);
+    if (ran != 0) goto failed;
     EVP_MD_CTX_free(digest);
     digest = NULL;
-    if (read_vocabulary_and_defaults(set, error, error_size) != 0 ||
-        rules_set_read_settings(set, error, error_size) != 0 || find_hooks(set, error, error_size) != 0)
-        goto failed;
-    if (keep_macros(set, error, error_size) != 0) goto failed;
-    sandbox_seal(set->sandbox);
+    char why[400];
+    int read = sandbox_host_read(set->sandbox, read_set, set, error, error_size, why, sizeof why);
+    if (read == -2) snprintf(error, error_size, "%s: reading what the files defined: %s", set->directory, why);
+    if (read != 0) goto failed;
     set->loaded_at = clock_now();
     return set;
 failed:

@@ -47,6 +47,7 @@
 #include "lib/allocfault.h"
 #include "lib/clock.h"
 #include "lib/libmeter.h"
+#include "lib/log.h"
 #include "lib/pattern.h"
 
 #include <lauxlib.h>
@@ -103,6 +104,9 @@ struct sandbox {
     int64_t deadline_ms;         /* real monotonic deadline of this call; 0: no call running */
     int exhausted;               /* 0, or which budget ran out: 1 instructions, 2 time */
     int shared_time;             /* this call's deadline is the command's shared one (sandbox_share_time) */
+    int loading;                 /* the set's files are loading: their calls share one budget (sandbox_load_budget) */
+    long long load_left;         /* while loading: instructions the files have left */
+    int64_t load_deadline_ms;    /* while loading: when the files' time ends (0 until the first file runs) */
     int hook_count;              /* instructions between two hook calls now */
     int pace;                    /* what hook_count should be (see update_pace) */
     long long unchecked;         /* units charged outside the hook since the clock was last read */
@@ -207,7 +211,10 @@ int sandbox_shared_time_spent(void) {
 /* "time budget exceeded (...)" after `where`, naming the shared budget
  * when it was the one that ran out. */
 static void time_spent_message(const struct sandbox *sandbox, char *out, size_t size, const char *where) {
-    if (sandbox->shared_time)
+    if (sandbox->loading)
+        snprintf(out, size, "%stime budget exceeded (%lld ms for all the rule set's files at load)", where,
+                 (long long)sandbox->limits.milliseconds);
+    else if (sandbox->shared_time)
         snprintf(out, size, "%stime budget exceeded (%lld ms, shared by %s)", where, (long long)shared_milliseconds,
                  shared_by);
     else
@@ -394,8 +401,8 @@ static int raise_spent(lua_State *state, struct sandbox *sandbox, int which, con
     /* lua_pushfstring knows no %lld: format here. */
     char message[sizeof sandbox->spent];
     if (sandbox->exhausted == 1)
-        snprintf(message, sizeof message, "%sinstruction budget exceeded (%lld instructions)", where,
-                 sandbox->limits.instructions);
+        snprintf(message, sizeof message, "%sinstruction budget exceeded (%lld instructions%s)", where,
+                 sandbox->limits.instructions, sandbox->loading ? " for all the rule set's files at load" : "");
     else
         time_spent_message(sandbox, message, sizeof message, where);
     if (!sandbox->spent[0]) snprintf(sandbox->spent, sizeof sandbox->spent, "%s", message);
@@ -438,6 +445,30 @@ void sandbox_charge_time(lua_State *state, const char *plugin, const char *funct
     char where[300];
     snprintf(where, sizeof where, "plugins.%s.%s: ", plugin, function);
     raise_spent(state, sandbox, 2, where);
+}
+
+void sandbox_load_budget(struct sandbox *sandbox, int on) {
+    sandbox->loading = on;
+    sandbox->load_left = sandbox->limits.instructions;
+    sandbox->load_deadline_ms = 0;
+}
+
+void sandbox_charge_helper(lua_State *state, long long units, const char *function) {
+    struct sandbox *sandbox = sandbox_of(state);
+    if (sandbox == NULL || sandbox->deadline_ms == 0) return;
+    if (!sandbox->exhausted) {
+        sandbox->budget_left -= units;
+        /* Every time, not every CHECK_UNITS: one call may be a store query
+         * of milliseconds, and a loop of them must stop at the deadline. */
+        if (sandbox->budget_left > 0 && clock_real_monotonic_ms() <= sandbox->deadline_ms) return;
+    }
+    char where[300];
+    lua_Debug caller;
+    if (lua_getstack(state, 1, &caller) && lua_getinfo(state, "Sl", &caller) && caller.currentline > 0)
+        snprintf(where, sizeof where, "%s:%d: %s: ", caller.short_src, caller.currentline, function);
+    else
+        snprintf(where, sizeof where, "%s: ", function);
+    raise_spent(state, sandbox, sandbox->exhausted ? sandbox->exhausted : sandbox->budget_left <= 0 ? 1 : 2, where);
 }
 
 /* ------------------------------------------------------ library meter */
@@ -529,6 +560,15 @@ static void arm_budgets(struct sandbox *sandbox) {
     if (shared_milliseconds && shared_deadline_ms == 0) shared_deadline_ms = now + shared_milliseconds;
     sandbox->shared_time = shared_milliseconds && shared_deadline_ms < sandbox->deadline_ms;
     if (sandbox->shared_time) sandbox->deadline_ms = shared_deadline_ms;
+    /* Loading: the files share one budget of each, whatever command (a
+     * dry run's copy under RULES.EVAL) the load runs in -- a set loads
+     * under the same rule everywhere. */
+    if (sandbox->loading) {
+        if (sandbox->load_deadline_ms == 0) sandbox->load_deadline_ms = now + sandbox->limits.milliseconds;
+        sandbox->deadline_ms = sandbox->load_deadline_ms;
+        sandbox->budget_left = sandbox->load_left;
+        sandbox->shared_time = 0;
+    }
     lua_sethook(sandbox->state, count_hook, LUA_MASKCOUNT | sandbox->trace_mask, sandbox->hook_count);
 }
 
@@ -547,6 +587,17 @@ static int sandbox_spent(lua_State *state) { return sandbox_of(state)->exhausted
 static const struct sandbox_env_hooks sandbox_env_hooks = {
     &sandbox_library_meter, &sandbox_pattern_meter, sandbox_now, sandbox_spent,
 };
+
+/* The last word of an error no protected call caught (a host bug: every
+ * call into rule code and every host read is protected).  Lua aborts once
+ * this returns; the log says why. */
+static int log_panic(lua_State *state) {
+    const char *message = lua_type(state, -1) == LUA_TSTRING ? lua_tostring(state, -1) : "(no message)";
+    char escaped[600];
+    log_error("Lua error outside a protected call in the rule sandbox", "error=\"%s\"",
+              log_escape(message, escaped, sizeof escaped));
+    return 0;
+}
 
 /* Builds the environments (rules/sandbox_env.c) in a protected call: the
  * rule environment's registry ref is the sandbox's. */
@@ -578,6 +629,7 @@ struct sandbox *sandbox_new(const struct sandbox_limits *limits, char *error, si
         return NULL;
     }
     lua_State *state = sandbox->state;
+    lua_atpanic(state, log_panic);
     lua_pushcfunction(state, build_environment);
     lua_pushlightuserdata(state, sandbox);
     if (lua_pcall(state, 1, 0, 0) != LUA_OK) {
@@ -679,6 +731,7 @@ int sandbox_call(struct sandbox *sandbox, int nargs, int nresults, char *error, 
     arm_budgets(sandbox);
     int status = lua_pcall(state, nargs, nresults, 0);
     disarm_budgets(sandbox);
+    if (sandbox->loading) sandbox->load_left = sandbox->budget_left;
     if (status == LUA_OK && !sandbox->exhausted) {
         lua_remove(state, -1 - nresults); /* the copy (nresults is never LUA_MULTRET here) */
         return 0;
@@ -696,8 +749,9 @@ int sandbox_call(struct sandbox *sandbox, int nargs, int nresults, char *error, 
     if (sandbox->exhausted && sandbox->spent[0])
         snprintf(message, sizeof message, "%s", sandbox->spent);
     else if (sandbox->exhausted == 1) /* spent by the allocator, and no instruction ran after */
-        snprintf(message, sizeof message, "%s:%d: instruction budget exceeded (%lld instructions)", where.short_src,
-                 where.linedefined, sandbox->limits.instructions);
+        snprintf(message, sizeof message, "%s:%d: instruction budget exceeded (%lld instructions%s)", where.short_src,
+                 where.linedefined, sandbox->limits.instructions,
+                 sandbox->loading ? " for all the rule set's files at load" : "");
     else if (sandbox->exhausted) {
         char at[300];
         snprintf(at, sizeof at, "%s:%d: ", where.short_src, where.linedefined);
@@ -759,10 +813,49 @@ int sandbox_get_global(struct sandbox *sandbox, const char *name) {
     lua_State *state = sandbox->state;
     lua_rawgeti(state, LUA_REGISTRYINDEX,
                 sandbox->sealed ? sandbox->contents_ref : sandbox->environment_ref);
-    int type = lua_getfield(state, -1, name); /* may reach base: plain tables, no code runs */
+    /* Raw: a file may give _ENV a metatable of its own, and its __index
+     * would run here, outside every budget (a loop hung the daemon, an
+     * error aborted it).  What the host reads are the files' own globals,
+     * never base's. */
+    lua_pushstring(state, name);
+    int type = lua_rawget(state, -2);
     lua_remove(state, -2);
     return type;
 }
+
+struct host_read {
+    int (*read)(void *context, char *error, size_t error_size);
+    void *context;
+    char *error;
+    size_t error_size;
+    int result;
+};
+
+static int host_read_trampoline(lua_State *state) {
+    struct host_read *read = lua_touserdata(state, 1);
+    lua_settop(state, 0);
+    read->result = read->read(read->context, read->error, read->error_size);
+    return 0;
+}
+
+int sandbox_host_read(struct sandbox *sandbox, int (*read)(void *context, char *error, size_t error_size),
+                      void *context, char *error, size_t error_size, char *lua_error, size_t lua_error_size) {
+    lua_State *state = sandbox->state;
+    struct host_read call = {read, context, error, error_size, -1};
+    int top = lua_gettop(state);
+    lua_pushcfunction(state, host_read_trampoline);
+    lua_pushlightuserdata(state, &call);
+    int status = lua_pcall(state, 1, 0, 0);
+    if (status != LUA_OK) {
+        take_error(state, status, lua_error, lua_error_size);
+        lua_settop(state, top);
+        lua_gc(state, LUA_GCCOLLECT, 0);
+        return -2;
+    }
+    lua_settop(state, top);
+    return call.result;
+}
+
 
 void sandbox_push_globals(struct sandbox *sandbox) {
     lua_rawgeti(sandbox->state, LUA_REGISTRYINDEX, sandbox->sealed ? sandbox->contents_ref : sandbox->environment_ref);

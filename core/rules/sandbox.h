@@ -63,14 +63,30 @@ void sandbox_push_environment(struct sandbox *sandbox);
  * can leave state behind for the next one. */
 void sandbox_seal(struct sandbox *sandbox);
 
-/* Pushes the global `name` of the rule environment (nil if absent). */
+/* Pushes the global `name` the rule files defined (nil if absent): a raw
+ * read, no metamethod of the rules runs. */
 int sandbox_get_global(struct sandbox *sandbox, const char *name);
+/* Runs read(context, error, error_size) -- host code reading the rules'
+ * tables (raw reads only: no rule code runs, so no budget is armed) -- in a
+ * protected call, so that a Lua error there (out of memory in a full state)
+ * is an error, not an abort.  Returns what read returned (its error in
+ * error), or -2 with the Lua error in lua_error. */
+int sandbox_host_read(struct sandbox *sandbox, int (*read)(void *context, char *error, size_t error_size),
+                      void *context, char *error, size_t error_size, char *lua_error, size_t lua_error_size);
 /* Pushes the table that holds the rules' own globals (what the files
  * defined), to be read, never written. */
 void sandbox_push_globals(struct sandbox *sandbox);
 /* Makes `name` a global of the rule environment (value popped from the
  * stack).  Only before sandbox_seal(). */
 void sandbox_set_global(struct sandbox *sandbox, const char *name);
+
+/* While on (a set's files loading): the file runs and calls that follow
+ * share one instruction budget and one time budget (the limits' per-call
+ * figures, for all of them together, the time counted from the first), and
+ * a command's shared time does not apply; a spent one's error names the
+ * file that crossed it and says the budget is the set's ("for all the rule
+ * set's files at load").  Off: each call has its own again. */
+void sandbox_load_budget(struct sandbox *sandbox, int on);
 
 /* lua_pcall under fresh budgets: the function and its nargs arguments are
  * on the stack.  Returns 0, or -1 with the error (file:line: why); a call
@@ -108,6 +124,16 @@ void sandbox_share_time(int64_t milliseconds, const char *by);
 int sandbox_shared_time_spent(void);
 
 void sandbox_charge_time(lua_State *state, const char *plugin, const char *function);
+
+/* For the host's helpers (redress.customer, redress.recent), which run
+ * outside the count hook and may query the store: charges `units`
+ * instructions to the running call and looks at the clock, every call;
+ * once a budget is spent (this call's, or a command's shared time spent
+ * before it started) raises "FILE:LINE: FUNCTION: ... budget exceeded"
+ * and keeps raising, as the hook does.  Called before a query (a spent
+ * budget runs no query) and after it (with 0: a slow query stops the
+ * loop that makes it). */
+void sandbox_charge_helper(lua_State *state, long long units, const char *function);
 
 /* Bytes the state uses now. */
 size_t sandbox_memory(const struct sandbox *sandbox);

@@ -295,8 +295,9 @@ static int read_automation_timers(struct rule_set *set, char *error, size_t erro
         int top = lua_gettop(state) - 1;
         size_t len = 0;
         const char *name = lua_tolstring(state, -1, &len);
+        /* Raw: a metatable on `macros` runs nothing here. */
         int known = len <= RULES_NAME_MAX && sandbox_get_global(set->sandbox, "macros") == LUA_TTABLE &&
-                    lua_getfield(state, -1, name) == LUA_TTABLE;
+                    rules_raw_field(state, -1, name) == LUA_TTABLE;
         if (known) snprintf(set->customer_notice_receipt, sizeof set->customer_notice_receipt, "%s", name);
         else snprintf(error, error_size, "%s: customer_notice_receipt '%.64s' is not one of the rule set's macros",
                       set->directory, name);

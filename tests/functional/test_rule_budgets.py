@@ -443,3 +443,235 @@ def test_the_commands_of_one_exec_share_one_time_budget():
             assert as_map(c.call("CASE.GET", open_case(c, customer="C-2")))["category"] == "general_inquiry"
     finally:
         shutil.rmtree(rules)
+
+
+HOSTILE_ENVIRONMENTS = {
+    # A metatable a rule file gives its globals or its macros: the host reads
+    # what the files defined after they ran, outside every budget.  A looping
+    # __index there hung the daemon (only kill -9 stopped it); an erroring one
+    # aborted it, without a word in the log.
+    "loop": 'setmetatable(_ENV, { __index = function(t, k) while true do end end })\n',
+    "error": 'setmetatable(_ENV, { __index = function(t, k) error("boom " .. k) end })\n',
+    # The "strict mode" an admin adds to catch misspelt globals.
+    "strict": ('local base = getmetatable(_ENV).__index\n'
+               'setmetatable(_ENV, { __index = function(_, name)\n'
+               '  local v = base[name]\n'
+               '  if v == nil then error("undefined global \'" .. tostring(name) .. "\'", 2) end\n'
+               '  return v\n'
+               'end })\n'),
+}
+PLAIN_RULES = ('vocabulary = { categories = { "general_inquiry" }, queues = { "support" } }\n'
+               'macros = { receipt = { en = "We have your message." } }\n'
+               'function classify(case) return { category = "general_inquiry" } end\n')
+
+
+def hostile_set(name, hostile):
+    rules = tempfile.mkdtemp(prefix="redress-%s-" % name)
+    with open(os.path.join(rules, "10_rules.lua"), "w") as f:
+        f.write(PLAIN_RULES)
+    with open(os.path.join(rules, "99_hostile.lua"), "w") as f:
+        f.write(hostile)
+    return rules
+
+
+def test_a_metatable_on_the_rules_globals_runs_nothing_at_load():
+    # The host reads the rules' globals raw: the metatable is the rules'
+    # business (their hooks meet it under their budgets), never the load's.
+    folders = {name: hostile_set(name, text) for name, text in HOSTILE_ENVIRONMENTS.items()}
+    macros = hostile_set("macros", 'customer_notice_receipt = "nosuch"\n'
+                                   'setmetatable(macros, { __index = function(t, k) error("x") end })\n')
+    looping_macros = hostile_set("macros", 'customer_notice_receipt = "nosuch"\n'
+                                           'setmetatable(macros, { __index = function(t, k) while true do end end })\n')
+    try:
+        for name, rules in folders.items():
+            # At start.
+            with Daemon(rules=rules) as d:
+                c = d.client(timeout=10)
+                assert c.call("PING") == "PONG", name
+                assert as_map(c.call("RULES.INFO"))["loaded"] == "yes", (name, d.log()[-2000:])
+                # STAGE and RELOAD (rule tests run on the loop too).
+                for command in (("RULES.STAGE", rules), ("RULES.RELOAD",)):
+                    reply, ping_after, reply_after = timed_call_beside_ping(d, *command, timeout=10)
+                    assert not isinstance(reply, RespError), (name, command, reply)
+                    assert ping_after < PROMPT and reply_after < PROMPT, (name, command, ping_after, reply_after)
+                # The hooks meet the metatable under their budgets; the case is opened.
+                assert isinstance(open_case(c, customer="C-1"), int), name
+                assert c.call("PING") == "PONG"
+                assert d.stop() == 0, (name, d.log()[-2000:])
+            run = subprocess.run([REDRESSD, "--test-rules", rules], capture_output=True, text=True, timeout=30)
+            assert run.returncode in (0, 1) and "passed" in run.stdout, (name, run.returncode, run.stdout[-600:])
+        # A metatable on `macros` neither: an unknown receipt macro is refused by name.
+        for rules in (macros, looping_macros):
+            with Daemon(rules=rules) as d:
+                c = d.client(timeout=10)
+                assert as_map(c.call("RULES.INFO"))["loaded"] == "no"
+                assert "customer_notice_receipt 'nosuch' is not one of the rule set's macros" in d.log(), d.log()[-2000:]
+                for command in (("RULES.STAGE", rules), ("RULES.RELOAD",)):
+                    reply, ping_after, reply_after = timed_call_beside_ping(d, *command, timeout=10)
+                    assert isinstance(reply, RespError) and reply.code == "RULE", (command, reply)
+                    assert "customer_notice_receipt 'nosuch' is not one of the rule set's macros" in reply, reply
+                    assert ping_after < PROMPT and reply_after < PROMPT, (command, ping_after, reply_after)
+                assert d.stop() == 0, d.log()[-2000:]
+            run = subprocess.run([REDRESSD, "--test-rules", rules], capture_output=True, text=True, timeout=30)
+            assert run.returncode == 1 and "is not one of the rule set's macros" in run.stdout, run
+    finally:
+        for rules in list(folders.values()) + [macros, looping_macros]:
+            shutil.rmtree(rules)
+
+
+CALENDAR_EDGES = ('vocabulary = { categories = { "general_inquiry" }, queues = { "support" } }\n'
+                  'calendars = { office = { zone = "UTC", week = { mon = { "09:00-17:00" } } } }\n'
+                  'local calls = {\n'
+                  '  wrapped = function() return redress.business_between("office", math.mininteger // 2 - 1000,'
+                  ' math.maxinteger // 2 + 1000) end,\n'
+                  '  extremes = function() return redress.business_between("office", math.mininteger, math.maxinteger) end,\n'
+                  '  add_far = function() return redress.business_add("office", math.maxinteger, 60) end,\n'
+                  '  add_long = function() return redress.business_add("office", 0, math.maxinteger) end,\n'
+                  '  working = function() return redress.is_business_time("office", math.mininteger) end,\n'
+                  '}\n'
+                  'function classify(case)\n'
+                  '  local call = calls[case.subject]\n'
+                  '  if call then return { category = "general_inquiry", reason = tostring(call()) } end\n'
+                  '  return { category = "general_inquiry" }\n'
+                  'end\n')
+
+
+def test_calendar_helpers_refuse_instants_beyond_the_years_at_once():
+    # redress.business_between checked `to - from` for ten years in signed
+    # arithmetic: a wrapped range passed and walked 10^14 days in C, where no
+    # budget looks, and the daemon hung; the extremes answered nonsense.
+    rules = tempfile.mkdtemp(prefix="redress-calendar-")
+    try:
+        with open(os.path.join(rules, "rules.lua"), "w") as f:
+            f.write(CALENDAR_EDGES)
+        os.mkdir(os.path.join(rules, "tests"))
+        with open(os.path.join(rules, "tests", "edges_test.lua"), "w") as f:
+            f.write('function test_wrapped_range_is_refused()\n'
+                    '  local ok, why = pcall(redress.business_between, "office", math.mininteger // 2 - 1000,'
+                    ' math.maxinteger // 2 + 1000)\n'
+                    '  assert(not ok and why:find("year 1 to 9999"), why)\n'
+                    'end\n')
+        run = subprocess.run([REDRESSD, "--test-rules", rules], capture_output=True, text=True, timeout=30)
+        assert run.returncode == 0 and "1 passed, 0 failed" in run.stdout, run
+        with Daemon(rules=rules) as d:
+            for subject, helper in (("wrapped", "business_between"), ("extremes", "business_between"),
+                                    ("add_far", "business_add"), ("working", "is_business_time")):
+                reply, ping_after, reply_after = timed_call_beside_ping(d, "RULES.EVAL", "classify", "subject", subject,
+                                                                        timeout=10)
+                assert isinstance(reply, RespError) and reply.code == "RULE", (subject, reply)
+                assert "redress.%s: instants are from year 1 to 9999" % helper in reply, (subject, reply)
+                assert ping_after < PROMPT and reply_after < PROMPT, (subject, ping_after, reply_after)
+            reply = d.client().call("RULES.EVAL", "classify", "subject", "add_long")
+            assert isinstance(reply, RespError) and "redress.business_add: more than 10 years away" in reply, reply
+            # The case is opened, with the default decision.
+            assert isinstance(open_case(d.client(), subject="wrapped"), int)
+    finally:
+        shutil.rmtree(rules)
+
+
+def test_a_loop_of_customer_queries_stops_at_the_time_budget():
+    # redress.customer queries the store outside the count hook, which looks
+    # at the clock only every 1,000 instructions (~250 calls): on a customer
+    # with many cases one CASE.OPEN held the loop 4.2 s against 200 ms, and a
+    # MULTI of them 16 minutes (each later command's hook made ~250 queries
+    # before it saw the shared budget spent).  Each call is now charged and
+    # looks at the clock.
+    rules = tempfile.mkdtemp(prefix="redress-facts-")
+    try:
+        with open(os.path.join(rules, "rules.lua"), "w") as f:
+            f.write('vocabulary = { categories = { "general_inquiry" }, queues = { "support" } }\n'
+                    'function classify(case)\n'
+                    '  if case.subject == "loop" then\n'
+                    '    local customer = redress.customer\n'
+                    '    for i = 1, 1e9 do customer("BIG") end\n'
+                    '  end\n'
+                    '  return { category = "general_inquiry" }\n'
+                    'end\n')
+        config = "rules_time_ms = 50\nrules_instructions = 1099511627776\n"
+        with Daemon(rules=rules, config=config) as d:
+            c = d.client(timeout=60)
+            cases = 3000
+            c.send_raw(b"".join(Client.encode("CASE.OPEN", "customer", "BIG", "subject", "bulk %d" % i, "amount", "100")
+                                for i in range(cases)))
+            opened = [c.read_reply() for _ in range(cases)]
+            assert all(isinstance(i, int) for i in opened), opened[-1]
+            reply, ping_after, reply_after = timed_call_beside_ping(d, "RULES.EVAL", "classify", "subject", "loop",
+                                                                    timeout=60)
+            assert_budget_error(reply, "loop")
+            assert "redress.customer: time budget exceeded (50 ms)" in reply, reply
+            # 50 ms and the one query under way (a few ms), with room for a busy machine: not the ~250
+            # queries of a hook interval, each counting 3,000 cases.
+            assert ping_after < 0.5 and reply_after < 0.5, (ping_after, reply_after)
+            # A MULTI: the later commands stop at their first query.
+            assert c.call("MULTI") == "OK"
+            for i in range(20):
+                assert c.call("CASE.OPEN", "customer", "LOOP", "subject", "loop") == "QUEUED"
+            other = d.client(timeout=60)
+            started = time.monotonic()
+            c.send("EXEC")
+            assert other.call("PING") == "PONG"
+            ping_after = time.monotonic() - started
+            ids = c.read_reply()
+            exec_after = time.monotonic() - started
+            assert isinstance(ids, list) and len(ids) == 20 and all(isinstance(i, int) for i in ids), ids
+            assert ping_after < 1.0 and exec_after < 1.0, (ping_after, exec_after)
+    finally:
+        shutil.rmtree(rules)
+
+
+def files_set(bodies):
+    rules = tempfile.mkdtemp(prefix="redress-load-")
+    with open(os.path.join(rules, "00_rules.lua"), "w") as f:
+        f.write('vocabulary = { categories = { "general_inquiry" }, queues = { "support" } }\n'
+                'function classify(case) return { category = "general_inquiry" } end\n')
+    for i, body in enumerate(bodies):
+        with open(os.path.join(rules, "%02d_work.lua" % (i + 1)), "w") as f:
+            f.write(body)
+    return rules
+
+
+def test_a_rule_sets_files_share_one_budget_at_load():
+    # Each file's top level had its own budgets: 53 files of work held the
+    # loop 9 s per RULES.STAGE.  They share one now, and the refusal names
+    # the file that crossed it and says the budget is the set's.
+    rules = files_set(["for i = 1, 400000 do end\n"] * 4)
+    try:
+        config = "rules_instructions = 1000000\nrules_time_ms = 600000\n"
+        with Daemon(rules=rules, config=config) as d:
+            c = d.client()
+            assert as_map(c.call("RULES.INFO"))["loaded"] == "no"
+            assert "instruction budget exceeded (1000000 instructions for all the rule set's files at load)" in d.log()
+            r = c.call("RULES.STAGE", rules)
+            assert isinstance(r, RespError) and r.code == "RULE", r
+            assert "03_work.lua:1: instruction budget exceeded (1000000 instructions for all the rule set's files" \
+                   " at load)" in r, r
+        # Two of them fit.
+        for name in ("03_work.lua", "04_work.lua"):
+            os.remove(os.path.join(rules, name))
+        with Daemon(rules=rules, config=config) as d:
+            assert as_map(d.client().call("RULES.INFO"))["loaded"] == "yes", d.log()[-2000:]
+    finally:
+        shutil.rmtree(rules)
+
+
+def test_rules_eval_loads_its_copy_under_the_budget_of_the_live_load():
+    # RULES.EVAL's own instance of the running set was loaded inside the
+    # command's one rules_time_ms, while the live load gave each file its
+    # own: a set that loaded live could never be dry-run.  Both loads give
+    # the files one rules_time_ms together now.
+    spin = "local t = os.clock() while os.clock() - t < %s do end\n"
+    config = "rules_time_ms = 300\nrules_instructions = 1099511627776\n"
+    slow = files_set([spin % "0.12"] * 3)
+    fits = files_set([spin % "0.05"] * 2)
+    try:
+        with Daemon(rules=slow, config=config) as d:
+            assert as_map(d.client().call("RULES.INFO"))["loaded"] == "no"
+            assert "time budget exceeded (300 ms for all the rule set's files at load)" in d.log(), d.log()[-2000:]
+        with Daemon(rules=fits, config=config) as d:
+            c = d.client()
+            assert as_map(c.call("RULES.INFO"))["loaded"] == "yes"
+            r = c.call("RULES.EVAL", "classify", "subject", "hello")
+            assert not isinstance(r, RespError) and as_map(r)["category"] == "general_inquiry", r
+    finally:
+        shutil.rmtree(slow)
+        shutil.rmtree(fits)

@@ -154,6 +154,32 @@ TEST(calendar_add_business_time) {
     calendar_zone_free(shanghai);
 }
 
+/* At the int64 edges: refused at once.  A range whose length overflows
+ * once walked 10^14 local days in C (the daemon hung), and the day numbers
+ * of the extremes overflowed into a nonsense answer. */
+TEST(calendar_refuses_instants_beyond_its_years) {
+    struct calendar_zone *shanghai = zone_named("Asia/Shanghai");
+    if (!shanghai) return;
+    struct calendar calendar;
+    shanghai_office(&calendar, shanghai);
+    CHECK_INT(calendar_between(&calendar, INT64_MIN, INT64_MAX), -1);
+    CHECK_INT(calendar_between(&calendar, INT64_MIN / 2 - 1000, INT64_MAX / 2 + 1000), -1);
+    CHECK_INT(calendar_between(&calendar, 0, INT64_MAX), -1);
+    CHECK_INT(calendar_between(&calendar, INT64_MIN, 0), -1);
+    CHECK_INT(calendar_between(&calendar, CALENDAR_INSTANT_MAX + 1, CALENDAR_INSTANT_MAX + 2), -1);
+    CHECK_INT(calendar_between(&calendar, CALENDAR_INSTANT_MIN - 1, CALENDAR_INSTANT_MIN), -1);
+    CHECK_INT(calendar_add(&calendar, INT64_MAX, 0), -1);
+    CHECK_INT(calendar_add(&calendar, INT64_MIN, 3600), -1);
+    CHECK_INT(calendar_add(&calendar, 1795167000, INT64_MAX), -1);
+    CHECK(!calendar_is_working(&calendar, INT64_MAX));
+    CHECK(!calendar_is_working(&calendar, INT64_MIN));
+    /* The edges themselves are reckoned: a week at each end. */
+    CHECK_INT(calendar_between(&calendar, CALENDAR_INSTANT_MAX - 7 * 86400, CALENDAR_INSTANT_MAX), 5 * 8 * 3600);
+    CHECK_INT(calendar_between(&calendar, CALENDAR_INSTANT_MIN, CALENDAR_INSTANT_MIN + 7 * 86400), 5 * 8 * 3600);
+    CHECK(calendar_add(&calendar, CALENDAR_INSTANT_MAX - 7 * 86400, 3600) > CALENDAR_INSTANT_MAX - 7 * 86400);
+    calendar_zone_free(shanghai);
+}
+
 TEST(calendar_keeps_local_hours_across_dst) {
     struct calendar_zone *berlin = zone_named("Europe/Berlin");
     if (!berlin) return;
