@@ -964,6 +964,28 @@ def test_browser_session_cookie_csrf_expiry_and_revocation():
         assert d.get("/api/queues", headers={"Cookie": leo_cookie})[0] == 401
 
 
+def test_a_request_naming_two_sessions_is_refused_like_two_authorizations():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        tokens = people(d, admin)
+        ann = login(d, tokens["ann"])[1]["set-cookie"].split(";")[0]
+        leo = login(d, tokens["leo"])[1]["set-cookie"].split(";")[0]
+        # One Cookie header or two: the caller would be whichever came first (a planted cookie of a sibling
+        # site is sent first), so neither is taken.
+        for raw in (b"Cookie: " + ann.encode() + b"; " + leo.encode() + b"\r\n",
+                    b"Cookie: " + ann.encode() + b"\r\nCookie: " + leo.encode() + b"\r\n",
+                    b"Cookie: theme=dark; " + ann.encode() + b"\r\nCookie: " + ann.encode() + b"\r\n"):
+            status, answer, closed = raw_exchange(d, b"GET /api/session HTTP/1.1\r\nHost: x\r\n" + raw + b"\r\n")
+            assert status == 400 and answer["error"] == "INVALID" and "redress_session" in answer["message"], answer
+            assert closed
+        # One session among other cookies, in the second Cookie header too, is the caller.
+        status, answer, _ = raw_exchange(d, b"GET /api/session HTTP/1.1\r\nHost: x\r\nCookie: theme=dark\r\n"
+                                         b"Cookie: lang=en; " + leo.encode() + b"\r\n\r\n")
+        assert status == 200 and answer["agent"] == "leo", answer
+        status, _, answer = d.get("/api/session", headers={"Cookie": "theme=dark; " + ann})
+        assert status == 200 and answer["agent"] == "ann", answer
+
+
 def test_one_agents_logins_and_streams_cannot_push_out_other_agents():
     with HttpDaemon(rules="shipped") as d:
         admin = d.client()
