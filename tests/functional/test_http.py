@@ -547,6 +547,50 @@ def test_http_idle_connections_are_counted_from_accept_and_strangers_have_their_
         assert "Error from accept" not in d.log()
 
 
+def test_http_timeout_is_a_deadline_for_the_whole_request_on_the_daemon_clock():
+    """http_timeout bounds reading a request (from the connection's start, or from a later request's first byte),
+    not the time between two of its bytes: a request trickled a byte at a time is closed like a silent socket."""
+
+    def answered(s):
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = s.recv(65536)
+            assert chunk, got
+            got += chunk
+        return int(got.split(b" ")[1])
+
+    def closed(s):
+        s.settimeout(10)
+        try:
+            return s.recv(65536) == b""
+        except ConnectionResetError:
+            return True
+
+    with HttpDaemon(config="http_timeout = 30\n") as d:
+        admin = d.client()
+        silent = socket.create_connection(("127.0.0.1", d.http_port))
+        slow = socket.create_connection(("127.0.0.1", d.http_port))
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ")
+        kept = socket.create_connection(("127.0.0.1", d.http_port))
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert answered(kept) == 200
+        for _ in range(3):                          # a byte every 9 s: 27 s from the start, still open
+            admin.call("DEBUG.CLOCK", "ADVANCE", "9")
+            slow.sendall(b"a")
+        kept.sendall(b"GET /healthz HTTP/1.1\r\n")  # the next request's first byte, 27 s after the answer
+        assert d.get("/healthz")[0] == 200          # answered: the bytes sent before it were read (same loop)
+        admin.call("DEBUG.CLOCK", "ADVANCE", "4")   # 31 s from the start: the trickled request and the silent socket
+        assert closed(slow) and closed(silent)
+        admin.call("DEBUG.CLOCK", "ADVANCE", "20")  # 24 s into the keep-alive request: still within its deadline
+        kept.sendall(b"Host: x\r\n\r\n")
+        assert answered(kept) == 200
+        admin.call("DEBUG.CLOCK", "ADVANCE", "31")  # idle keep-alive: closed on the daemon clock too
+        assert closed(kept)
+        assert d.get("/healthz")[0] == 200
+        for s in (silent, slow, kept):
+            s.close()
+
+
 def test_http_listener_pauses_when_out_of_descriptors():
     import resource
     with HttpDaemon("--http-max-connections", "4000", rules="shipped") as d:
