@@ -236,6 +236,28 @@ def test_http_cases_are_scoped_by_role_and_queue():
         assert status == 409 and body["error"] == "BADSTATE"
 
 
+def test_http_case_view_gives_a_tasks_department_the_summary_case_get_gives():
+    """GET /api/cases/{id} runs CASE.GET first: a summary (the caller sees the case only through one of its tasks)
+    is answered as it is, with no history and no refunds -- not 403 because CASE.HISTORY would refuse."""
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        tokens = people(d, admin)
+        support, logistics = two_cases(admin)
+        admin.call("CASE.TASK", support, "logistics", "check the stock")
+        status, _, body = d.get("/api/cases/%s" % support, tokens["leo"])
+        assert status == 200, body
+        assert body == {"case": {"id": support, "kind": "case", "state": "open", "subject": "the screen is cracked",
+                                 "customer": "C-1", "order": "O-1", "view": "summary"},
+                        "history": [], "history_more": False, "refunds": []}, body
+        # The rest of the case stays refused, and so does a case the caller has no task of.
+        assert d.get("/api/cases/%s/explain" % support, tokens["leo"])[0] == 403
+        assert d.get("/api/cases/%s" % logistics, tokens["ann"])[0] == 403
+        # The case's own queue gets it all.
+        status, _, body = d.get("/api/cases/%s" % support, tokens["ann"])
+        assert status == 200 and body["case"]["queue"] == "support" and "view" not in body["case"], body
+        assert body["history"], body
+
+
 def test_http_counts_and_scores_are_json_numbers_in_every_answer():
     """README: ids, counts and instants are JSON numbers (amounts and the CSAT average and share are decimal
     strings): /api/queues' agents_online, /api/stats' handled and per-queue responses, a case's survey_score
