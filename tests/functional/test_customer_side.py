@@ -353,6 +353,10 @@ def test_case_search_finds_chinese_two_character_words_and_english_ranked_and_sc
             assert isinstance(r, RespError) and r.code == "INVALID", (args, r)
         r = admin.call("CASE.SEARCH", "退")
         assert "one CJK character" in r
+        # An option given twice is refused, as CASE.LIST refuses it (which one would count?).
+        for args, option in ((("QUEUE", "support", "QUEUE", "logistics"), "QUEUE"), (("LIMIT", 5, "LIMIT", 6), "LIMIT")):
+            r = admin.call("CASE.SEARCH", "退款", *args)
+            assert isinstance(r, RespError) and r.code == "INVALID" and "CASE.SEARCH option %s given twice" % option in r, r
         assert ids(admin.call("CASE.SEARCH", '"退款" !!')) == ids(admin.call("CASE.SEARCH", "退款"))
 
 
