@@ -23,6 +23,14 @@ static int query_options(struct http_exchange *exchange, struct evkeyvalq *pairs
                          const char *const *names, const char *const *options) {
     struct evkeyval *pair;
     TAILQ_FOREACH(pair, pairs, next) {
+        /* Twice is refused even when one of them is empty ("no filter"):
+         * which one was meant would be a guess. */
+        for (struct evkeyval *earlier = TAILQ_FIRST(pairs); earlier != pair; earlier = TAILQ_NEXT(earlier, next)) {
+            if (strcmp(earlier->key, pair->key) == 0) {
+                http_answer_error(exchange, "INVALID", "query parameter '%.40s' given twice", pair->key);
+                return -1;
+            }
+        }
         int known = 0;
         for (int i = 0; names[i]; i++) {
             if (strcmp(pair->key, names[i]) != 0) continue;

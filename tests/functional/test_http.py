@@ -483,6 +483,13 @@ def test_http_answers_as_the_readme_says_query_body_json_errors_and_head():
         assert status == 400 and "'bogus'" in body["message"], body
         status, _, body = d.post("/api/cases/%d/escalate?bogus=1" % case, {"reason": "x"}, token=t)
         assert status == 400 and "'bogus'" in body["message"], body
+        # A parameter given twice is refused, an empty one too (it is not "no filter": which one was meant?).
+        for path in ("/api/cases?queue=support&queue=logistics", "/api/cases?queue=support&queue=",
+                     "/api/cases?queue=&queue=support", "/api/cases?limit=5&limit=", "/api/refunds?state=&state=",
+                     "/api/cases/%d?history_limit=5&history_limit=6" % case):
+            status, _, body = d.get(path, token=t)
+            assert status == 400 and body["error"] == "INVALID" and "given twice" in body["message"], (path, body)
+        assert d.get("/api/cases?queue=&limit=5", token=t)[0] == 200      # one empty value: no filter, as before
         before = admin.call("DBSIZE")
         # A POST with no body says so.
         status, _, body = d.request("POST", "/api/cases", token=t, raw_body=b"",
