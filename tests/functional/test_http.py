@@ -464,8 +464,28 @@ def test_http_refuses_ambiguous_headers_and_a_content_type_that_only_starts_like
         status, _, answer = d.request("POST", "/api/cases", token=d.token, raw_body=body,
                                       headers={"Content-Type": "Application/JSON ; charset=utf-8"})
         assert status == 201, answer
-        # One of each is as before.
+        # A transfer coding other than chunked (or chunked after another) is not understood: 501 once, closed --
+        # the body is neither read as chunked nor left to be parsed as the next request.
+        chunked = b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+        before = admin.call("DBSIZE")
+        for coding in (b"gzip, chunked", b"gzip", b"identity"):
+            s = socket.create_connection(("127.0.0.1", d.http_port), timeout=20)
+            s.sendall(start + b"Transfer-Encoding: " + coding + b"\r\n\r\n" + chunked)
+            got = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            s.close()
+            assert got.startswith(b"HTTP/1.1 501 ") and got.count(b"HTTP/1.1") == 1, (coding, got)
+            answer = json.loads(got.split(b"\r\n\r\n", 1)[1])
+            assert answer["error"] == "INVALID" and "transfer coding" in answer["message"], answer
+        assert admin.call("DBSIZE") == before
+        # One of each is as before (chunked alone too).
         status, answer, _ = raw_exchange(d, start + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        assert status == 201, answer
+        status, answer, _ = raw_exchange(d, start + b"Transfer-Encoding: chunked\r\n\r\n" + chunked)
         assert status == 201, answer
 
 
