@@ -369,12 +369,19 @@ static void login(struct http_exchange *exchange, struct evhttp_connection *conn
     http_source_of(exchange, connection, peer, sizeof peer);
     int64_t now = clock_monotonic_ms();
     if (http_throttled(exchange, peer, now)) return;
-    const char *type = evhttp_find_header(evhttp_request_get_input_headers(exchange->request), "Content-Type");
-    struct evbuffer *input = evhttp_request_get_input_buffer(exchange->request);
-    json_error_t error;
-    json_t *body = http_is_json(type)
-                       ? json_loadb((const char *)evbuffer_pullup(input, -1), evbuffer_get_length(input), 0, &error)
-                       : NULL;
+    /* Read as every other POST reads its body: 415 for one that is not
+     * JSON, an unknown field refused (not ignored). */
+    json_t *body = http_read_json_body(exchange);
+    if (body == NULL) return;
+    const char *key;
+    json_t *value;
+    json_object_foreach(body, key, value) {
+        if (strcmp(key, "token") != 0) {
+            http_answer_error(exchange, "INVALID", "unknown field '%.40s' for a login (token)", key);
+            json_decref(body);
+            return;
+        }
+    }
     const char *token = json_string_value(json_object_get(body, "token"));
     if (token == NULL) {
         json_decref(body);

@@ -457,9 +457,18 @@ def test_http_refuses_ambiguous_headers_and_a_content_type_that_only_starts_like
         status, _, answer = d.request("POST", "/api/cases", token=d.token, raw_body=body,
                                       headers={"Content-Type": "application/jsonx"})
         assert status == 415 and answer["error"] == "INVALID", answer
-        status, _, answer = d.request("POST", "/api/session", raw_body=b'{"token":"%s"}' % d.token.encode(),
-                                      headers={"Content-Type": "application/json-seq"})
+        # The login reads its body as every POST does: not JSON is 415, an unknown field is refused.
+        for content_type in ("application/json-seq", "text/plain"):
+            status, headers, answer = d.request("POST", "/api/session", raw_body=b'{"token":"%s"}' % d.token.encode(),
+                                                headers={"Content-Type": content_type})
+            assert status == 415 and answer["error"] == "INVALID" and "set-cookie" not in headers, answer
+        status, headers, answer = d.post("/api/session", {"token": d.token, "remember": True})
+        assert status == 400 and "unknown field 'remember'" in answer["message"] and "set-cookie" not in headers, answer
+        status, _, answer = d.request("POST", "/api/session", headers={"Content-Type": "application/json"},
+                                      raw_body=b'{"token": "x", "token": "%s"}' % d.token.encode())
         assert status == 400 and answer["error"] == "INVALID", answer
+        status, headers, answer = d.post("/api/session", {"token": d.token})
+        assert status == 200 and "set-cookie" in headers, answer
         assert admin.call("DBSIZE") == before
         status, _, answer = d.request("POST", "/api/cases", token=d.token, raw_body=body,
                                       headers={"Content-Type": "Application/JSON ; charset=utf-8"})
