@@ -156,6 +156,43 @@ void hello_command(struct request *request) {
     else reply_array(request->reply, 0);
 }
 
+/* What INFO shows only to admins: other clients' addresses (the sources
+ * of failed AUTHs), where the daemon's files are, the names of the nodes.
+ * Another role gets the same lines with "(admin only)" for the value --
+ * daemon-wide counts, nothing of the host or of other clients. */
+#define INFO_REDACTED "(admin only)"
+
+static int info_redacted_key(const char *key, size_t len) {
+    static const char *const keys[] = {"auth_top_sources", "database", "backup_last_path", "backup_last_error",
+                                       "node_name"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strlen(keys[i]) == len && memcmp(keys[i], key, len) == 0) return 1;
+    return 0;
+}
+
+/* The text with the admins' values replaced, into out. */
+static void info_redact(const char *text, size_t len, struct evbuffer *out) {
+    for (const char *line = text; line < text + len;) {
+        const char *next = memchr(line, '\n', (size_t)(text + len - line));
+        next = next ? next + 1 : text + len;
+        const char *colon = memchr(line, ':', (size_t)(next - line));
+        size_t key_len = colon ? (size_t)(colon - line) : 0;
+        size_t digits = key_len > 4 && memcmp(line, "node", 4) == 0 ? strspn(line + 4, "0123456789") : 0;
+        if (colon && info_redacted_key(line, key_len)) {
+            evbuffer_add_printf(out, "%.*s:" INFO_REDACTED "\r\n", (int)key_len, line);
+        } else if (colon && digits > 0 && 4 + digits == key_len && next - colon > 6 && memcmp(colon + 1, "name=", 5) == 0) {
+            /* nodeN:name=NAME,rules_version=...: the name only */
+            const char *comma = memchr(colon, ',', (size_t)(next - colon));
+            evbuffer_add_printf(out, "%.*s:name=" INFO_REDACTED, (int)key_len, line);
+            if (comma) evbuffer_add(out, comma, (size_t)(next - comma));
+            else evbuffer_add(out, "\r\n", 2);
+        } else {
+            evbuffer_add(out, line, (size_t)(next - line));
+        }
+        line = next;
+    }
+}
+
 void info_command(struct request *request) {
     /* Counts kept at commit (domain/figures.c), never a count(*) of a
      * table: INFO's cost must not grow with the cases or the log. */
@@ -204,6 +241,19 @@ void info_command(struct request *request) {
     size_t len = evbuffer_get_length(text);
     char *flat = (char *)evbuffer_pullup(text, -1);
     if (flat == NULL) len = 0;
+    struct evbuffer *shown = NULL;
+    if (flat && request->call.who.agent != NULL && !(request->call.who.role & ROLE_ADMIN)) {
+        shown = evbuffer_new();
+        if (shown == NULL) {
+            evbuffer_free(text);
+            request_error(request, "ERR", "out of memory");
+            return;
+        }
+        info_redact(flat, len, shown);
+        len = evbuffer_get_length(shown);
+        flat = (char *)evbuffer_pullup(shown, -1);
+        if (flat == NULL) len = 0;
+    }
     if (!whole && flat) {
         /* INFO section: only that "# Section" block, as Redis does; an
          * unknown section is an empty reply. */
@@ -229,6 +279,7 @@ void info_command(struct request *request) {
     } else {
         reply_verbatim(request->reply, flat ? flat : "", len);
     }
+    if (shown) evbuffer_free(shown);
     evbuffer_free(text);
 }
 

@@ -77,7 +77,8 @@ void customer_get_command(struct request *request) {
         request_error(request, "ERR", "out of memory");
         return;
     }
-    if (customers_get(&request->call, id, &view, add_identity, &list) != 0) {
+    if (customers_get(&request->call, id, &view, add_identity, &list) != 0 ||
+        access_customer_cases(&request->call, id, &view.cases, &view.open, &view.last_case_at) < 0) {
         evbuffer_free(list.out);
         return;
     }
@@ -115,7 +116,7 @@ void customer_link_command(struct request *request) {
         request_error(request, "INVALID", "value must be 1 to %d bytes", CUSTOMER_VALUE_MAX);
         return;
     }
-    if (customers_link(&request->call, id, &identity) < 0) return;
+    if (access_customer_link(&request->call, id) != 0 || customers_link(&request->call, id, &identity) < 0) return;
     reply_ok(request->reply);
 }
 

@@ -344,8 +344,17 @@ void case_search_command(struct request *request) {
         request_error(request, "INVALID", "%s", problem);
         return;
     }
+    int queue_given = 0, limit_given = 0;
     for (int i = 2; i < request->argc; i++) {
         int has_value = i + 1 < request->argc;
+        /* Twice is refused, as CASE.LIST refuses it: which one counts
+         * would be a guess. */
+        if (has_value && ((request_argument_is(request, i, "QUEUE") && queue_given++) ||
+                          (request_argument_is(request, i, "LIMIT") && limit_given++))) {
+            request_error(request, "INVALID", "CASE.SEARCH option %s given twice",
+                          request_argument_is(request, i, "QUEUE") ? "QUEUE" : "LIMIT");
+            return;
+        }
         if (request_argument_is(request, i, "QUEUE") && has_value) {
             i++;
             if (args_vocabulary(request, RULES_QUEUE, request->argv[i], request->argvlen[i])) return;

@@ -148,3 +148,50 @@ int access_customer(struct call *call, int64_t id) {
     if (found < 0) return -1;
     return found ? 0 : call_fail(call, CALL_NOTFOUND, "customer %lld does not exist", (long long)id);
 }
+
+/* A customer's cases, one by one, for the two below: the caller's view is
+ * decided per case by the one rule (caller_may_see_case).  Stops after the
+ * first visible one when `first`. */
+static int scan_customer_cases(struct call *call, int64_t id, int first, long long *cases, long long *open,
+                               int64_t *last_case_at, long long *all) {
+    static const char sql[] =
+        "SELECT queue, coalesce(assignee, ''), CASE WHEN state IN ('resolved', 'closed') THEN 0 ELSE 1 END, created_at"
+        " FROM cases WHERE customer_id = ?1";
+    *cases = *open = *all = 0;
+    *last_case_at = 0;
+    struct store_stmt *statement = store_statement(sql);
+    if (statement) store_bind_int64(statement, 1, id);
+    int found;
+    while ((found = call_row(call, statement)) > 0) {
+        (*all)++;
+        if (!caller_may_see_case(&call->who, (const char *)store_column_text(statement, 0),
+                                 (const char *)store_column_text(statement, 1)))
+            continue;
+        (*cases)++;
+        if (store_column_int64(statement, 2)) (*open)++;
+        int64_t created = store_column_int64(statement, 3);
+        if (created > *last_case_at) *last_case_at = created;
+        if (first) {
+            store_reset(statement);
+            return 0;
+        }
+    }
+    return found < 0 ? -1 : 0;
+}
+
+int access_customer_cases(struct call *call, int64_t id, long long *cases, long long *open, int64_t *last_case_at) {
+    if (caller_sees_every_case(&call->who)) return 0;
+    long long all;
+    return scan_customer_cases(call, id, 0, cases, open, last_case_at, &all) < 0 ? -1 : 1;
+}
+
+int access_customer_link(struct call *call, int64_t id) {
+    if (caller_sees_every_case(&call->who)) return 0;
+    long long cases, open, all;
+    int64_t last;
+    if (scan_customer_cases(call, id, 1, &cases, &open, &last, &all) != 0) return -1;
+    if (cases > 0 || all == 0) return 0;
+    return call_fail(call, CALL_NOPERM,
+                     "customer %lld has none of its cases in your queues: a supervisor links its identities",
+                     (long long)id);
+}

@@ -39,8 +39,20 @@ int access_refund(struct call *call, int64_t id);
 int access_queue(struct call *call, const char *queue, size_t len, int worked);
 /* A customer record (CUSTOMER.*): NOTFOUND "customer N does not exist", or
  * a store error.  Every role that may run a CUSTOMER command may see every
- * customer: a customer is not in a queue (what an agent sees of its cases
- * stays isolated by CASE.LIST). */
+ * customer: a customer is not in a queue; what an agent sees of its cases
+ * stays isolated (CASE.LIST, and the two below). */
 int access_customer(struct call *call, int64_t id);
+/* What of customer id's cases the caller may see, for CUSTOMER.GET: 1 with
+ * their count, the open ones and the newest's created_at (0: none) when
+ * the caller sees only some cases (an agent: its queues', and those
+ * assigned to it), 0 when it sees every case (the counts are the
+ * customer's own: untouched), -1 a store error.  Another queue's case is
+ * not told of, nor when it was opened. */
+int access_customer_cases(struct call *call, int64_t id, long long *cases, long long *open, int64_t *last_case_at);
+/* For CUSTOMER.LINK: 0 when the caller may see one of the customer's
+ * cases (or every case, or the customer has none), else NOPERM -- a new
+ * identity decides whose messages thread onto the customer's cases, so an
+ * agent links only a customer it works with. */
+int access_customer_link(struct call *call, int64_t id);
 
 #endif

@@ -71,8 +71,10 @@ int caller_may_work_queue(const struct caller *who, const char *queue, size_t le
     return in_queue_list(who->queues ? who->queues : "", queue, len);
 }
 
+int caller_sees_every_case(const struct caller *who) { return who->internal || who->role != ROLE_AGENT; }
+
 int caller_may_see_case(const struct caller *who, const char *queue, const char *assignee) {
-    if (who->internal || who->role != ROLE_AGENT) return 1;
+    if (caller_sees_every_case(who)) return 1;
     if (assignee && assignee[0] && who->agent && who->agent[0] && strcmp(assignee, who->agent) == 0) return 1;
     return in_queue_list(who->queues ? who->queues : "", queue, strlen(queue));
 }

@@ -77,5 +77,8 @@ int caller_may_work_queue(const struct caller *who, const char *queue, size_t le
  * whoever may work its queue, and always to its assignee -- an escalation
  * that moves a case to another queue keeps the assignee in. */
 int caller_may_see_case(const struct caller *who, const char *queue, const char *assignee);
+/* 1 when caller_may_see_case says yes whatever the case (every role but
+ * `agent`, and internal work). */
+int caller_sees_every_case(const struct caller *who);
 
 #endif

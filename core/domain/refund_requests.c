@@ -93,8 +93,12 @@ static int find_by_key(struct call *call, const struct refund_ask *ask, int64_t 
                strcmp((const char *)store_column_text(statement, 3), ask->kind) == 0;
     *id = store_column_int64(statement, 0);
     store_reset(statement);
+    /* Only that the key is taken: the refund it made may be of a case the
+     * caller may not see, and a key is the caller's choice (guessable), so
+     * the refusal names nothing of that refund -- its id, case, amount. */
     if (!same)
-        return call_fail(call, CALL_CONFLICT, "key '%.*s' was used for another refund", (int)ask->key_len, ask->key);
+        return call_fail(call, CALL_CONFLICT, "key '%.*s' is taken: it was used for another refund (choose another key)",
+                         (int)ask->key_len, ask->key);
     return 1;
 }
 

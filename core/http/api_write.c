@@ -1,8 +1,6 @@
 /* api_write.c -- the JSON API's write endpoints (POST; routed by api.c).
  *
- * Owns the request body (a JSON object, Content-Type: application/json: a
- * browser form on another site cannot send one without the site's leave),
- * the fields each write accepts (an unknown one refused), the command each
+ * Owns the fields each write accepts (an unknown one refused), the command each
  * runs for the caller, and its answer: POST /api/cases (CASE.OPEN),
  * /api/cases/{id}/assign|transfer|escalate (then the case as it now is),
  * /api/cases/{id}/messages (CASE.MESSAGE, attachments in base64, and where
@@ -21,75 +19,6 @@
 #define OPEN_FIELDS_MAX 32   /* fields of a POST /api/cases */
 #define TEXT_NUMBER_BYTES 32
 #define MESSAGE_ATTACHMENTS_MAX 4   /* CASE.MESSAGE's (ATTACHMENTS_PER_MESSAGE): more is refused by it */
-
-/* 1 when the JSON text holds the number -0 outside its strings: jansson
- * reads it as the integer 0, and the sign would be lost (RESP refuses
- * "amount -0": it has a sign). */
-static int has_negative_zero(const char *text, size_t len) {
-    int in_string = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (in_string) {
-            if (text[i] == '\\') i++;
-            else if (text[i] == '"') in_string = 0;
-        } else if (text[i] == '"') {
-            in_string = 1;
-        } else if (text[i] == '-' && i + 1 < len && text[i + 1] == '0' &&
-                   (i + 2 == len || strchr("0123456789.eE", text[i + 2]) == NULL)) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* jansson's words for a few errors name its own flags or arguments. */
-static const char *json_problem(const json_error_t *error) {
-    switch (json_error_code(error)) {
-    case json_error_null_character: return "a string holds \\u0000 (a NUL character)";
-    case json_error_null_byte_in_key: return "a key holds \\u0000 (a NUL character)";
-    case json_error_invalid_argument: return "the body is not JSON";
-    default: return error->text;
-    }
-}
-
-/* The request's body as a JSON object (a new reference); NULL after
- * answering. */
-static json_t *read_body(struct http_exchange *exchange) {
-    const char *type = evhttp_find_header(evhttp_request_get_input_headers(exchange->request), "Content-Type");
-    if (!http_is_json(type)) {
-        http_answer(exchange, 415, json_pack("{s:s,s:s}", "error", "INVALID", "message",
-                                             "the body must be JSON (Content-Type: application/json)"));
-        return NULL;
-    }
-    struct evbuffer *input = evhttp_request_get_input_buffer(exchange->request);
-    size_t len = evbuffer_get_length(input);
-    if (len == 0) {
-        http_answer_error(exchange, "INVALID", "the request has no body: send a JSON object");
-        return NULL;
-    }
-    const char *text = (const char *)evbuffer_pullup(input, -1);
-    json_error_t error;
-    json_t *body = text ? json_loadb(text, len, JSON_REJECT_DUPLICATES, &error) : NULL;
-    if (text == NULL) {
-        http_answer_error(exchange, "ERR", "out of memory reading the body");
-        return NULL;
-    }
-    if (body == NULL) {
-        http_answer_error(exchange, "INVALID", "malformed JSON at line %d column %d: %s", error.line, error.column,
-                          json_problem(&error));
-        return NULL;
-    }
-    if (has_negative_zero(text, len)) {
-        json_decref(body);
-        http_answer_error(exchange, "INVALID", "the number -0 is refused: it has a sign (send 0)");
-        return NULL;
-    }
-    if (!json_is_object(body)) {
-        json_decref(body);
-        http_answer_error(exchange, "INVALID", "the body must be a JSON object");
-        return NULL;
-    }
-    return body;
-}
 
 /* A field's value as command text (strings as they are, integers in
  * decimal); NULL after answering INVALID. */
@@ -111,7 +40,7 @@ static const char *field_text(struct http_exchange *exchange, const char *key, j
 }
 
 void api_open_case(struct http_exchange *exchange) {
-    json_t *body = read_body(exchange);
+    json_t *body = http_read_json_body(exchange);
     if (body == NULL) return;
     if (json_object_size(body) == 0 || json_object_size(body) > OPEN_FIELDS_MAX) {
         json_decref(body);
@@ -155,7 +84,7 @@ void api_act_on_case(struct http_exchange *exchange, const char *id, const char 
         http_answer_error(exchange, "NOTFOUND", "no such action '%.40s' (assign, transfer, escalate)", action);
         return;
     }
-    json_t *body = read_body(exchange);
+    json_t *body = http_read_json_body(exchange);
     if (body == NULL) return;
     const char *key;
     json_t *value;
@@ -246,7 +175,7 @@ static unsigned char *base64_bytes(const char *text, size_t text_len, size_t *le
  * merged: the survivor took it) | "follow_up" (the case was closed, or the
  * rules opened a follow-up case for it)}. */
 void api_post_message(struct http_exchange *exchange, const char *id) {
-    json_t *body = read_body(exchange);
+    json_t *body = http_read_json_body(exchange);
     if (body == NULL) return;
     struct args args = {0};
     unsigned char *data[MESSAGE_ATTACHMENTS_MAX] = {0};

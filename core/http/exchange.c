@@ -52,6 +52,7 @@ static const char *reason_of(int status) {
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Entity";
     case 429: return "Too Many Requests";
+    case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
     default: return status >= 500 ? "Internal Server Error" : "Error";
     }
@@ -216,6 +217,75 @@ int http_is_json(const char *content_type) {
     const char *rest = content_type + sizeof json - 1;
     rest += strspn(rest, " \t");
     return *rest == '\0' || *rest == ';';
+}
+
+/* 1 when the JSON text holds the number -0 outside its strings: jansson
+ * reads it as the integer 0, and the sign would be lost (RESP refuses
+ * "amount -0": it has a sign). */
+static int has_negative_zero(const char *text, size_t len) {
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (in_string) {
+            if (text[i] == '\\') i++;
+            else if (text[i] == '"') in_string = 0;
+        } else if (text[i] == '"') {
+            in_string = 1;
+        } else if (text[i] == '-' && i + 1 < len && text[i + 1] == '0' &&
+                   (i + 2 == len || strchr("0123456789.eE", text[i + 2]) == NULL)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* jansson's words for a few errors name its own flags or arguments. */
+static const char *json_problem(const json_error_t *error) {
+    switch (json_error_code(error)) {
+    case json_error_null_character: return "a string holds \\u0000 (a NUL character)";
+    case json_error_null_byte_in_key: return "a key holds \\u0000 (a NUL character)";
+    case json_error_invalid_argument: return "the body is not JSON";
+    default: return error->text;
+    }
+}
+
+/* The body is a JSON object with Content-Type: application/json: a
+ * browser form on another site cannot send one without the site's leave. */
+json_t *http_read_json_body(struct http_exchange *exchange) {
+    const char *type = evhttp_find_header(evhttp_request_get_input_headers(exchange->request), "Content-Type");
+    if (!http_is_json(type)) {
+        http_answer(exchange, 415, json_pack("{s:s,s:s}", "error", "INVALID", "message",
+                                             "the body must be JSON (Content-Type: application/json)"));
+        return NULL;
+    }
+    struct evbuffer *input = evhttp_request_get_input_buffer(exchange->request);
+    size_t len = evbuffer_get_length(input);
+    if (len == 0) {
+        http_answer_error(exchange, "INVALID", "the request has no body: send a JSON object");
+        return NULL;
+    }
+    const char *text = (const char *)evbuffer_pullup(input, -1);
+    json_error_t error;
+    json_t *body = text ? json_loadb(text, len, JSON_REJECT_DUPLICATES, &error) : NULL;
+    if (text == NULL) {
+        http_answer_error(exchange, "ERR", "out of memory reading the body");
+        return NULL;
+    }
+    if (body == NULL) {
+        http_answer_error(exchange, "INVALID", "malformed JSON at line %d column %d: %s", error.line, error.column,
+                          json_problem(&error));
+        return NULL;
+    }
+    if (has_negative_zero(text, len)) {
+        json_decref(body);
+        http_answer_error(exchange, "INVALID", "the number -0 is refused: it has a sign (send 0)");
+        return NULL;
+    }
+    if (!json_is_object(body)) {
+        json_decref(body);
+        http_answer_error(exchange, "INVALID", "the body must be a JSON object");
+        return NULL;
+    }
+    return body;
 }
 
 int http_query_pairs(struct http_exchange *exchange, struct evkeyvalq *pairs) {

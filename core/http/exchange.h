@@ -78,6 +78,11 @@ int http_status_of(const char *code);
  * case, alone or with parameters ("application/json; charset=utf-8");
  * "application/jsonx" is not. */
 int http_is_json(const char *content_type);
+/* The request's body as a JSON object (a new reference), as every POST
+ * reads it -- the API's and the login: 415 for a Content-Type that is not
+ * JSON, 400 for no body, malformed JSON, a duplicate key, the number -0
+ * (its sign would be lost), not an object; NULL after answering. */
+json_t *http_read_json_body(struct http_exchange *exchange);
 /* For an endpoint that takes no query parameters: 0 when the request has
  * none, or -1 after answering 400 -INVALID naming the first one. */
 int http_no_query(struct http_exchange *exchange);

@@ -5,8 +5,8 @@
  * A request, top to bottom: its connection was counted from accept (at
  * most http_max_connections, of which at most http_max_unauthenticated
  * without credentials yet: see "connections" below); evhttp reads it
- * within the limits (headers, body, time: evhttp answers 400/413 itself
- * past them); the caller is the agent whose token the Authorization header carries
+ * within the limits (headers, body: evhttp answers 400/413 itself past
+ * them) and http_timeout of the daemon's clock ("deadlines" below); the caller is the agent whose token the Authorization header carries
  * (auth = yes), a token in the query string is refused; api.c routes it
  * and runs its commands through exchange.c.
  */
@@ -58,6 +58,7 @@ static struct {
     struct bufferevent **accepted;
     size_t accepted_count, accepted_size;
     struct event *sort_accepted, *resume_accept;
+    struct event *sweep;            /* each second, and when the test clock moves: http_sweep_deadlines */
     long long refused_unlogged;
     int64_t refusals_logged_at;     /* monotonic ms */
     SSL_CTX *tls;   /* HTTPS when set */
@@ -89,6 +90,8 @@ struct link {
     int busy;                       /* requests handed to us, not yet answered */
     int streaming;                  /* its request is agent's event stream (GET /api/events) */
     unsigned long long used;        /* stamp of the accept or last request */
+    int reading;                    /* a request is arriving (its bytes, or the first one's wait) */
+    int64_t since;                  /* monotonic ms: the request's start, or idle since the last answer */
     char agent[HTTP_AGENT_BYTES];
 };
 
@@ -97,6 +100,7 @@ struct link {
 #define STREAMS_PER_AGENT 16
 
 #define ACCEPT_PAUSE_US 100000      /* as net/server.c: accept failed, try again in 100 ms */
+#define SWEEP_SECONDS 1             /* deadlines are looked at each second */
 
 static void count_links(void) { http_counters.connections = http.link_count; }
 
@@ -153,6 +157,51 @@ static int evict_stranger(void) {
     return 0;
 }
 
+/* ----------------------------------------------------------- deadlines
+ *
+ * http_timeout is a deadline on the daemon's clock, not evhttp's timer
+ * between two reads (which stays, on real time, for writes): a request must
+ * have arrived whole within it -- from the accept for a connection's first
+ * request, from its first byte for a later one -- and a keep-alive
+ * connection idle that long since its last answer is closed.  Else a
+ * client sending its header a byte every few seconds held a connection
+ * for days.  A connection whose request is being answered (busy, an event
+ * stream) is never closed here. */
+
+/* Bytes came in on connection: a request starts, if none was. */
+static void on_bytes_in(struct evbuffer *buffer, const struct evbuffer_cb_info *info, void *argument) {
+    (void)buffer;
+    if (info->n_added == 0) return;
+    struct link *link = link_of(argument);
+    if (link == NULL || link->busy > 0 || link->reading) return;
+    link->reading = 1;
+    link->since = clock_monotonic_ms();
+}
+
+static void http_sweep_deadlines(evutil_socket_t fd, short what, void *argument) {
+    (void)fd; (void)what; (void)argument;
+    int64_t now = clock_monotonic_ms();
+    int64_t limit = http.config->http_timeout * 1000;
+    for (long long i = 0; i < http.link_count;) {
+        struct link *link = &http.links[i];
+        if (link->busy > 0 || now - link->since < limit) {
+            i++;
+            continue;
+        }
+        struct evhttp_connection *connection = link->connection;
+        unlink_connection(link);   /* the last link moves into slot i */
+        /* evhttp's own: it frees the request it was reading, none of ours. */
+        evhttp_connection_free(connection);
+    }
+}
+
+/* The test clock moved (DEBUG.CLOCK): look at the deadlines from the
+ * loop, not from inside the command that moved it. */
+static void on_clock_moved(void *argument) {
+    (void)argument;
+    if (http.sweep) event_active(http.sweep, EV_TIMEOUT, 1);
+}
+
 /* Takes a new connection in (see above); 0, or -1 when there is no room
  * even to answer it 503 (the caller closes it). */
 static int admit_connection(struct evhttp_connection *connection) {
@@ -171,6 +220,14 @@ static int admit_connection(struct evhttp_connection *connection) {
     link->streaming = 0;
     link->agent[0] = '\0';
     link->used = ++http.stamp;
+    link->reading = 1;   /* the first request's deadline runs from the accept */
+    link->since = clock_monotonic_ms();
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(connection);
+    if (bev == NULL || evbuffer_add_cb(bufferevent_get_input(bev), on_bytes_in, connection) == NULL) {
+        /* Unwatched, a later request's deadline would run from the last
+         * answer: stricter, never looser. */
+        log_warn("cannot watch an HTTP connection's input", NULL);
+    }
     if (doomed) http.doomed++;
     else http.strangers++;
     count_links();
@@ -312,12 +369,19 @@ static void login(struct http_exchange *exchange, struct evhttp_connection *conn
     http_source_of(exchange, connection, peer, sizeof peer);
     int64_t now = clock_monotonic_ms();
     if (http_throttled(exchange, peer, now)) return;
-    const char *type = evhttp_find_header(evhttp_request_get_input_headers(exchange->request), "Content-Type");
-    struct evbuffer *input = evhttp_request_get_input_buffer(exchange->request);
-    json_error_t error;
-    json_t *body = http_is_json(type)
-                       ? json_loadb((const char *)evbuffer_pullup(input, -1), evbuffer_get_length(input), 0, &error)
-                       : NULL;
+    /* Read as every other POST reads its body: 415 for one that is not
+     * JSON, an unknown field refused (not ignored). */
+    json_t *body = http_read_json_body(exchange);
+    if (body == NULL) return;
+    const char *key;
+    json_t *value;
+    json_object_foreach(body, key, value) {
+        if (strcmp(key, "token") != 0) {
+            http_answer_error(exchange, "INVALID", "unknown field '%.40s' for a login (token)", key);
+            json_decref(body);
+            return;
+        }
+    }
     const char *token = json_string_value(json_object_get(body, "token"));
     if (token == NULL) {
         json_decref(body);
@@ -445,7 +509,12 @@ static void on_request_complete(struct evhttp_request *request, void *argument) 
     struct evhttp_connection *connection = evhttp_request_get_connection(request);
     struct link *link = connection ? link_of(connection) : NULL;
     if (link && link->busy > 0) link->busy--;
-    if (link) link->streaming = 0;
+    if (link == NULL) return;
+    link->streaming = 0;
+    /* Idle from now, or the next request (already in) starts now. */
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(connection);
+    link->reading = bev && evbuffer_get_length(bufferevent_get_input(bev)) > 0;
+    link->since = clock_monotonic_ms();
 }
 
 /* A request is a piece of store work: on PostgreSQL it waits its turn
@@ -461,6 +530,7 @@ static void on_request(struct evhttp_request *request, void *argument) {
         return;
     }
     link->busy++;
+    link->reading = 0;   /* arrived whole */
     evhttp_request_set_on_complete_cb(request, on_request_complete, NULL);
     if (store_work_call(serve_request, request) != 0)
         evhttp_send_error(request, 503, NULL);
@@ -514,7 +584,10 @@ int http_listen(struct event_base *base, const struct config *config) {
     http.links = calloc((size_t)http.capacity, sizeof *http.links);
     http.sort_accepted = event_new(base, -1, 0, on_sort_accepted, NULL);
     http.resume_accept = evtimer_new(base, on_resume_accept, NULL);
-    if (http.links == NULL || http.sort_accepted == NULL || http.resume_accept == NULL) {
+    http.sweep = event_new(base, -1, EV_PERSIST, http_sweep_deadlines, NULL);
+    struct timeval second = {SWEEP_SECONDS, 0};
+    if (http.links == NULL || http.sort_accepted == NULL || http.resume_accept == NULL || http.sweep == NULL ||
+        event_add(http.sweep, &second) != 0 || clock_on_move(on_clock_moved, NULL) != 0) {
         log_error("cannot set up the HTTP front", NULL);
         return -1;
     }
@@ -579,7 +652,8 @@ void http_free(void) {
     http.accepted_count = http.accepted_size = 0;
     if (http.sort_accepted) event_free(http.sort_accepted);
     if (http.resume_accept) event_free(http.resume_accept);
-    http.sort_accepted = http.resume_accept = NULL;
+    if (http.sweep) event_free(http.sweep);
+    http.sort_accepted = http.resume_accept = http.sweep = NULL;
     free(http.links);
     http.links = NULL;
     if (http.tls) SSL_CTX_free(http.tls);

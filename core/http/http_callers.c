@@ -26,6 +26,7 @@
  * http.c passes in (the config, the trusted proxies).
  */
 #include "http/http_internal.h"
+#include "http/json.h"
 #include "domain/agents.h"
 #include "domain/call.h"
 #include "domain/nodes.h"
@@ -156,23 +157,36 @@ int http_check_token(struct http_exchange *exchange, const char *token, const ch
     return 0;
 }
 
-/* The session id of the request's cookie into id; 0, or -1 when none. */
-static int cookie_session(struct evhttp_request *request, char id[SESSION_ID_HEX + 1]) {
-    const char *cookie = evhttp_find_header(evhttp_request_get_input_headers(request), "Cookie");
+/* The request's session cookies, over every Cookie header (a client may
+ * send several; RFC 6265 joins them): how many name SESSION_COOKIE, the
+ * first one's value into id when it is a session id ("" when not). */
+static int session_cookies(struct evhttp_request *request, char id[SESSION_ID_HEX + 1]) {
     const char *name = SESSION_COOKIE "=";
-    for (const char *at = cookie; at && *at;) {
-        while (*at == ' ' || *at == ';') at++;
-        if (strncmp(at, name, strlen(name)) == 0) {
-            at += strlen(name);
-            size_t len = strcspn(at, "; ");
-            if (len != SESSION_ID_HEX) return -1;
-            memcpy(id, at, len);
-            id[len] = '\0';
-            return 0;
+    int count = 0;
+    id[0] = '\0';
+    struct evkeyvalq *input = evhttp_request_get_input_headers(request);
+    for (struct evkeyval *header = TAILQ_FIRST(input); header; header = TAILQ_NEXT(header, next)) {
+        if (strcasecmp(header->key, "Cookie") != 0) continue;
+        for (const char *at = header->value; at && *at;) {
+            while (*at == ' ' || *at == ';') at++;
+            if (strncmp(at, name, strlen(name)) == 0) {
+                at += strlen(name);
+                size_t len = strcspn(at, "; ");
+                if (count++ == 0 && len == SESSION_ID_HEX) {
+                    memcpy(id, at, len);
+                    id[len] = '\0';
+                }
+            }
+            at = strchr(at, ';');
         }
-        at = strchr(at, ';');
     }
-    return -1;
+    return count;
+}
+
+/* The session id of the request's one session cookie into id; 0, or -1
+ * when none (two were refused before: http_refuse_ambiguous_headers). */
+static int cookie_session(struct evhttp_request *request, char id[SESSION_ID_HEX + 1]) {
+    return session_cookies(request, id) == 1 && id[0] ? 0 : -1;
 }
 
 /* 1 when origin is one of http_cors_origins (exact, comma-separated,
@@ -275,15 +289,26 @@ int http_token_in_query(const char *query) {
 /* Headers that would let a proxy and this daemon read the request
  * differently, or leave the caller ambiguous: a repeated Content-Length
  * (RFC 9112: to be refused; evhttp reads the first), one that is not only
- * digits ("+34"), a repeated Authorization (evhttp would take the first).
+ * digits ("+34"), a repeated Authorization (evhttp would take the first),
+ * more than one session cookie (the same: see below); a transfer coding
+ * but chunked alone is answered 501.
  * 0, or -1 after answering 400 -- and the connection closes, since where
  * the next request starts is not known. */
 int http_refuse_ambiguous_headers(struct http_exchange *exchange) {
     struct evkeyvalq *input = evhttp_request_get_input_headers(exchange->request);
-    int lengths = 0, authorizations = 0;
-    const char *problem = NULL;
+    int lengths = 0, authorizations = 0, codings = 0;
+    const char *problem = NULL, *coding = NULL;
     for (struct evkeyval *header = TAILQ_FIRST(input); header && problem == NULL; header = TAILQ_NEXT(header, next)) {
-        if (strcasecmp(header->key, "Content-Length") == 0) {
+        if (strcasecmp(header->key, "Transfer-Encoding") == 0) {
+            /* chunked alone is all evhttp reads: anything else ("gzip",
+             * "gzip, chunked", chunked twice) it would frame its own way --
+             * a body read as chunked, or left to be parsed as the next
+             * request.  RFC 9112: 501, once, and the connection closes. */
+            const char *value = header->value + strspn(header->value, " \t");
+            size_t len = strlen(value);
+            while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t')) len--;
+            if (++codings > 1 || len != 7 || strncasecmp(value, "chunked", 7) != 0) coding = header->value;
+        } else if (strcasecmp(header->key, "Content-Length") == 0) {
             if (++lengths > 1) problem = "a repeated Content-Length header is refused";
             else if (header->value[0] == '\0' || strspn(header->value, "0123456789") != strlen(header->value))
                 problem = "Content-Length must be decimal digits only";
@@ -291,8 +316,23 @@ int http_refuse_ambiguous_headers(struct http_exchange *exchange) {
             problem = "a repeated Authorization header is refused: send one";
         }
     }
-    if (problem == NULL) return 0;
+    /* Two sessions (in one Cookie header or in two): a browser sends a
+     * cookie planted by a sibling site, with a narrower Path, first --
+     * taking the first would make the victim's dashboard work as the
+     * planter's session. */
+    char id[SESSION_ID_HEX + 1];
+    if (problem == NULL && session_cookies(exchange->request, id) > 1)
+        problem = "more than one " SESSION_COOKIE " cookie is refused: clear this site's cookies and log in again";
+    if (problem == NULL && coding == NULL) return 0;
     evhttp_add_header(evhttp_request_get_output_headers(exchange->request), "Connection", "close");
+    if (problem == NULL) {
+        char message[160];
+        snprintf(message, sizeof message, "transfer coding not supported: send Transfer-Encoding: chunked alone "
+                 "or a Content-Length (got '%.40s')", coding);
+        http_answer(exchange, 501, json_pack("{s:s,s:o}", "error", "INVALID", "message",
+                                             json_text(message, strlen(message))));
+        return -1;
+    }
     http_answer_error(exchange, "INVALID", "%s", problem);
     return -1;
 }

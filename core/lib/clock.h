@@ -28,10 +28,11 @@ int clock_test_set_ms(int64_t unix_ms);
 int clock_test_advance_ms(int64_t delta_ms);
 
 /* Who hears that the test clock moved (DEBUG.CLOCK): the server (idle and
- * paused connections), the tick (due deadlines).  Registered at start, run
+ * paused connections), the HTTP front (its requests' deadlines), the tick
+ * (due deadlines), the plugins' clock.  Registered at start, run
  * in registration order by clock_moved().  0, or -1 when
  * CLOCK_LISTENERS_MAX are registered. */
-#define CLOCK_LISTENERS_MAX 4
+#define CLOCK_LISTENERS_MAX 6
 int clock_on_move(void (*listener)(void *argument), void *argument);
 /* Tells every listener the clock moved (after clock_test_set/advance_ms). */
 void clock_moved(void);

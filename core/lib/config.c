@@ -161,7 +161,7 @@ static const struct setting settings[] = {
                     "most HTTP connections that have not shown credentials yet (0 = three quarters of http_max_connections)"),
     INTEGER_SETTING(http_max_header, "8192", 256, 1LL << 20, "largest HTTP request headers, bytes"),
     INTEGER_SETTING(http_max_body, "65536", 256, 1LL << 30, "largest HTTP request body, bytes"),
-    INTEGER_SETTING(http_timeout, "30", 1, 86400, "seconds to read an HTTP request, and of an idle keep-alive connection"),
+    INTEGER_SETTING(http_timeout, "30", 1, 86400, "seconds to read a whole HTTP request, and of an idle keep-alive connection"),
     INTEGER_SETTING(http_session_seconds, "28800", 60, 2592000, "life of a dashboard login (browser session), seconds"),
     STRING_SETTING(http_tls_cert, "", "PEM certificate (chain) of the HTTP port: HTTPS, TLS 1.2 at least (with http_tls_key)"),
     STRING_SETTING(http_tls_key, "", "PEM private key of http_tls_cert"),

@@ -75,6 +75,40 @@ def test_who_may_read_and_link_customers():
         assert isinstance(r, RespError) and r.code == "NOPERM"
 
 
+def test_an_agent_counts_and_links_only_through_cases_it_may_see():
+    """CUSTOMER.GET counts for an agent only the cases it may see (another queue's case is not told of, nor when
+    it was opened); CUSTOMER.LINK by an agent needs one of the customer's cases to be its own to see -- a new
+    identity decides whose mails thread onto the customer's cases."""
+    with Daemon(rules="shipped") as d:
+        admin = d.client()
+        ann = login(d, "ann", admin.call("AGENT.ADD", "ann", "agent", "QUEUES", "support"))
+        sam = login(d, "sam", admin.call("AGENT.ADD", "sam", "supervisor"))
+        admin.call("DEBUG.CLOCK", "SET", "1795167000")
+        own = open_case(admin, customer="both@example.com", subject="the screen is cracked", order="O-1")
+        admin.call("DEBUG.CLOCK", "ADVANCE", "3600")
+        far = open_case(admin, customer="both@example.com", subject="my parcel never arrived", order="O-2")
+        open_case(admin, customer="vip@example.com", subject="my parcel never arrived", order="O-3")
+        assert as_map(admin.call("CASE.GET", own))["queue"] == "support"
+        assert as_map(admin.call("CASE.GET", far))["queue"] == "logistics"
+        both = as_map(admin.call("CUSTOMER.GET", "both@example.com"))
+        assert (both["cases"], both["open"], both["last_case_at"]) == ("2", "2", "1795170600"), both
+        mine = as_map(ann.call("CUSTOMER.GET", "both@example.com"))
+        assert (mine["cases"], mine["open"], mine["last_case_at"]) == ("1", "1", "1795167000"), mine
+        assert mine["identities"] == both["identities"]
+        vip = as_map(ann.call("CUSTOMER.GET", "vip@example.com"))
+        assert (vip["cases"], vip["open"], vip["last_case_at"]) == ("0", "0", ""), vip
+        assert as_map(sam.call("CUSTOMER.GET", "vip@example.com"))["cases"] == "1"
+        # Assigned to ann, the other queue's case counts for her too.
+        admin.call("CASE.ASSIGN", far, "ann")
+        assert as_map(ann.call("CUSTOMER.GET", "both@example.com"))["cases"] == "2"
+        # LINK: through a case ann may see, yes; to a customer whose cases are all elsewhere, no.
+        assert ann.call("CUSTOMER.LINK", "both@example.com", "phone", "+8613800000009") == "OK"
+        r = ann.call("CUSTOMER.LINK", "vip@example.com", "email", "ann-typo@example.com")
+        assert isinstance(r, RespError) and r.code == "NOPERM" and "none of its cases" in r, r
+        assert "ann-typo@example.com" not in str(admin.call("CUSTOMER.GET", "vip@example.com"))
+        assert sam.call("CUSTOMER.LINK", "vip@example.com", "email", "vip2@example.com") == "OK"
+
+
 @only_on("sqlite", reason="rebuilds a SQLite database of schema 14 by hand")
 def test_a_database_of_schema_14_gets_one_customer_per_identity():
     """Migration 15 on the rows an older redressd wrote: texts that read as one identity are one customer."""
@@ -353,6 +387,10 @@ def test_case_search_finds_chinese_two_character_words_and_english_ranked_and_sc
             assert isinstance(r, RespError) and r.code == "INVALID", (args, r)
         r = admin.call("CASE.SEARCH", "退")
         assert "one CJK character" in r
+        # An option given twice is refused, as CASE.LIST refuses it (which one would count?).
+        for args, option in ((("QUEUE", "support", "QUEUE", "logistics"), "QUEUE"), (("LIMIT", 5, "LIMIT", 6), "LIMIT")):
+            r = admin.call("CASE.SEARCH", "退款", *args)
+            assert isinstance(r, RespError) and r.code == "INVALID" and "CASE.SEARCH option %s given twice" % option in r, r
         assert ids(admin.call("CASE.SEARCH", '"退款" !!')) == ids(admin.call("CASE.SEARCH", "退款"))
 
 

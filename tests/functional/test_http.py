@@ -236,6 +236,28 @@ def test_http_cases_are_scoped_by_role_and_queue():
         assert status == 409 and body["error"] == "BADSTATE"
 
 
+def test_http_case_view_gives_a_tasks_department_the_summary_case_get_gives():
+    """GET /api/cases/{id} runs CASE.GET first: a summary (the caller sees the case only through one of its tasks)
+    is answered as it is, with no history and no refunds -- not 403 because CASE.HISTORY would refuse."""
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        tokens = people(d, admin)
+        support, logistics = two_cases(admin)
+        admin.call("CASE.TASK", support, "logistics", "check the stock")
+        status, _, body = d.get("/api/cases/%s" % support, tokens["leo"])
+        assert status == 200, body
+        assert body == {"case": {"id": support, "kind": "case", "state": "open", "subject": "the screen is cracked",
+                                 "customer": "C-1", "order": "O-1", "view": "summary"},
+                        "history": [], "history_more": False, "refunds": []}, body
+        # The rest of the case stays refused, and so does a case the caller has no task of.
+        assert d.get("/api/cases/%s/explain" % support, tokens["leo"])[0] == 403
+        assert d.get("/api/cases/%s" % logistics, tokens["ann"])[0] == 403
+        # The case's own queue gets it all.
+        status, _, body = d.get("/api/cases/%s" % support, tokens["ann"])
+        assert status == 200 and body["case"]["queue"] == "support" and "view" not in body["case"], body
+        assert body["history"], body
+
+
 def test_http_counts_and_scores_are_json_numbers_in_every_answer():
     """README: ids, counts and instants are JSON numbers (amounts and the CSAT average and share are decimal
     strings): /api/queues' agents_online, /api/stats' handled and per-queue responses, a case's survey_score
@@ -435,15 +457,44 @@ def test_http_refuses_ambiguous_headers_and_a_content_type_that_only_starts_like
         status, _, answer = d.request("POST", "/api/cases", token=d.token, raw_body=body,
                                       headers={"Content-Type": "application/jsonx"})
         assert status == 415 and answer["error"] == "INVALID", answer
-        status, _, answer = d.request("POST", "/api/session", raw_body=b'{"token":"%s"}' % d.token.encode(),
-                                      headers={"Content-Type": "application/json-seq"})
+        # The login reads its body as every POST does: not JSON is 415, an unknown field is refused.
+        for content_type in ("application/json-seq", "text/plain"):
+            status, headers, answer = d.request("POST", "/api/session", raw_body=b'{"token":"%s"}' % d.token.encode(),
+                                                headers={"Content-Type": content_type})
+            assert status == 415 and answer["error"] == "INVALID" and "set-cookie" not in headers, answer
+        status, headers, answer = d.post("/api/session", {"token": d.token, "remember": True})
+        assert status == 400 and "unknown field 'remember'" in answer["message"] and "set-cookie" not in headers, answer
+        status, _, answer = d.request("POST", "/api/session", headers={"Content-Type": "application/json"},
+                                      raw_body=b'{"token": "x", "token": "%s"}' % d.token.encode())
         assert status == 400 and answer["error"] == "INVALID", answer
+        status, headers, answer = d.post("/api/session", {"token": d.token})
+        assert status == 200 and "set-cookie" in headers, answer
         assert admin.call("DBSIZE") == before
         status, _, answer = d.request("POST", "/api/cases", token=d.token, raw_body=body,
                                       headers={"Content-Type": "Application/JSON ; charset=utf-8"})
         assert status == 201, answer
-        # One of each is as before.
+        # A transfer coding other than chunked (or chunked after another) is not understood: 501 once, closed --
+        # the body is neither read as chunked nor left to be parsed as the next request.
+        chunked = b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+        before = admin.call("DBSIZE")
+        for coding in (b"gzip, chunked", b"gzip", b"identity"):
+            s = socket.create_connection(("127.0.0.1", d.http_port), timeout=20)
+            s.sendall(start + b"Transfer-Encoding: " + coding + b"\r\n\r\n" + chunked)
+            got = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            s.close()
+            assert got.startswith(b"HTTP/1.1 501 ") and got.count(b"HTTP/1.1") == 1, (coding, got)
+            answer = json.loads(got.split(b"\r\n\r\n", 1)[1])
+            assert answer["error"] == "INVALID" and "transfer coding" in answer["message"], answer
+        assert admin.call("DBSIZE") == before
+        # One of each is as before (chunked alone too).
         status, answer, _ = raw_exchange(d, start + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        assert status == 201, answer
+        status, answer, _ = raw_exchange(d, start + b"Transfer-Encoding: chunked\r\n\r\n" + chunked)
         assert status == 201, answer
 
 
@@ -461,6 +512,13 @@ def test_http_answers_as_the_readme_says_query_body_json_errors_and_head():
         assert status == 400 and "'bogus'" in body["message"], body
         status, _, body = d.post("/api/cases/%d/escalate?bogus=1" % case, {"reason": "x"}, token=t)
         assert status == 400 and "'bogus'" in body["message"], body
+        # A parameter given twice is refused, an empty one too (it is not "no filter": which one was meant?).
+        for path in ("/api/cases?queue=support&queue=logistics", "/api/cases?queue=support&queue=",
+                     "/api/cases?queue=&queue=support", "/api/cases?limit=5&limit=", "/api/refunds?state=&state=",
+                     "/api/cases/%d?history_limit=5&history_limit=6" % case):
+            status, _, body = d.get(path, token=t)
+            assert status == 400 and body["error"] == "INVALID" and "given twice" in body["message"], (path, body)
+        assert d.get("/api/cases?queue=&limit=5", token=t)[0] == 200      # one empty value: no filter, as before
         before = admin.call("DBSIZE")
         # A POST with no body says so.
         status, _, body = d.request("POST", "/api/cases", token=t, raw_body=b"",
@@ -545,6 +603,50 @@ def test_http_idle_connections_are_counted_from_accept_and_strangers_have_their_
             conn.close()
         member.close()
         assert "Error from accept" not in d.log()
+
+
+def test_http_timeout_is_a_deadline_for_the_whole_request_on_the_daemon_clock():
+    """http_timeout bounds reading a request (from the connection's start, or from a later request's first byte),
+    not the time between two of its bytes: a request trickled a byte at a time is closed like a silent socket."""
+
+    def answered(s):
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = s.recv(65536)
+            assert chunk, got
+            got += chunk
+        return int(got.split(b" ")[1])
+
+    def closed(s):
+        s.settimeout(10)
+        try:
+            return s.recv(65536) == b""
+        except ConnectionResetError:
+            return True
+
+    with HttpDaemon(config="http_timeout = 30\n") as d:
+        admin = d.client()
+        silent = socket.create_connection(("127.0.0.1", d.http_port))
+        slow = socket.create_connection(("127.0.0.1", d.http_port))
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ")
+        kept = socket.create_connection(("127.0.0.1", d.http_port))
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert answered(kept) == 200
+        for _ in range(3):                          # a byte every 9 s: 27 s from the start, still open
+            admin.call("DEBUG.CLOCK", "ADVANCE", "9")
+            slow.sendall(b"a")
+        kept.sendall(b"GET /healthz HTTP/1.1\r\n")  # the next request's first byte, 27 s after the answer
+        assert d.get("/healthz")[0] == 200          # answered: the bytes sent before it were read (same loop)
+        admin.call("DEBUG.CLOCK", "ADVANCE", "4")   # 31 s from the start: the trickled request and the silent socket
+        assert closed(slow) and closed(silent)
+        admin.call("DEBUG.CLOCK", "ADVANCE", "20")  # 24 s into the keep-alive request: still within its deadline
+        kept.sendall(b"Host: x\r\n\r\n")
+        assert answered(kept) == 200
+        admin.call("DEBUG.CLOCK", "ADVANCE", "31")  # idle keep-alive: closed on the daemon clock too
+        assert closed(kept)
+        assert d.get("/healthz")[0] == 200
+        for s in (silent, slow, kept):
+            s.close()
 
 
 def test_http_listener_pauses_when_out_of_descriptors():
@@ -962,6 +1064,28 @@ def test_browser_session_cookie_csrf_expiry_and_revocation():
                                                                            "X-CSRF-Token": leo_csrf})
         assert status == 200 and "Max-Age=0" in headers["set-cookie"]
         assert d.get("/api/queues", headers={"Cookie": leo_cookie})[0] == 401
+
+
+def test_a_request_naming_two_sessions_is_refused_like_two_authorizations():
+    with HttpDaemon(rules="shipped") as d:
+        admin = d.client()
+        tokens = people(d, admin)
+        ann = login(d, tokens["ann"])[1]["set-cookie"].split(";")[0]
+        leo = login(d, tokens["leo"])[1]["set-cookie"].split(";")[0]
+        # One Cookie header or two: the caller would be whichever came first (a planted cookie of a sibling
+        # site is sent first), so neither is taken.
+        for raw in (b"Cookie: " + ann.encode() + b"; " + leo.encode() + b"\r\n",
+                    b"Cookie: " + ann.encode() + b"\r\nCookie: " + leo.encode() + b"\r\n",
+                    b"Cookie: theme=dark; " + ann.encode() + b"\r\nCookie: " + ann.encode() + b"\r\n"):
+            status, answer, closed = raw_exchange(d, b"GET /api/session HTTP/1.1\r\nHost: x\r\n" + raw + b"\r\n")
+            assert status == 400 and answer["error"] == "INVALID" and "redress_session" in answer["message"], answer
+            assert closed
+        # One session among other cookies, in the second Cookie header too, is the caller.
+        status, answer, _ = raw_exchange(d, b"GET /api/session HTTP/1.1\r\nHost: x\r\nCookie: theme=dark\r\n"
+                                         b"Cookie: lang=en; " + leo.encode() + b"\r\n\r\n")
+        assert status == 200 and answer["agent"] == "leo", answer
+        status, _, answer = d.get("/api/session", headers={"Cookie": "theme=dark; " + ann})
+        assert status == 200 and answer["agent"] == "ann", answer
 
 
 def test_one_agents_logins_and_streams_cannot_push_out_other_agents():

@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 
-from harness import REDRESSD, STORE, Daemon, as_map, only_on, parse_info, store_execute, store_rows
+from harness import REDRESSD, STORE, Daemon, RespError, as_map, only_on, parse_info, store_execute, store_rows
 
 
 def nodes_section(c):
@@ -97,3 +97,27 @@ def test_rows_of_other_nodes_show_while_live_and_a_different_version_is_the_mism
             assert "name=left" not in d.client().call("INFO", "nodes")
     finally:
         subprocess.run(["rm", "-rf", data], check=True)
+
+
+def test_info_gives_other_roles_the_counts_and_only_admins_addresses_paths_and_node_names():
+    with Daemon(rules="shipped", config="node_name = desk-1.example:7878\n") as d:
+        admin = d.client()
+        tokens = {role: admin.call("AGENT.ADD", "x" + role, role, *(("QUEUES", "support") if role == "agent" else ()))
+                  for role in ("agent", "supervisor", "finance")}
+        guess = d.client(auth=False)
+        assert isinstance(guess.call("AUTH", "xagent", "wrong"), RespError)
+        full = parse_info(admin.call("INFO"))
+        assert full["auth_top_sources"] == "127.0.0.1=1", full
+        assert full["database"].endswith("redress.db") if STORE == "sqlite" else full["database"], full
+        assert full["node_name"] == "desk-1.example:7878" and "desk-1" in full["node0"]
+        for role, token in tokens.items():
+            c = d.client(auth=False)
+            assert c.call("AUTH", "x" + role, token) == "OK"
+            fields = parse_info(c.call("INFO"))
+            for key in ("auth_top_sources", "database", "backup_last_path", "backup_last_error", "node_name"):
+                assert fields[key] == "(admin only)", (role, key, fields[key])
+            assert fields["node0"].startswith("name=(admin only),rules_version="), fields["node0"]
+            assert "127.0.0.1" not in c.call("INFO") and "desk-1" not in c.call("INFO")
+            assert d.data not in c.call("INFO", "store")
+            # The counts stay.
+            assert fields["auth_failures"] == "1" and fields["nodes_live"] == "1" and fields["cases"] == full["cases"]

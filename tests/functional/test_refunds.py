@@ -120,6 +120,30 @@ def test_idempotency_keys():
         assert r.code == "CONFLICT"
 
 
+def test_a_taken_key_says_only_that_it_is_taken_whoever_asks():
+    """A key is the caller's choice and unique across every refund: reusing one is refused, and the refusal
+    is the same whether the refund it made is of a case the caller may see or not -- nothing of that refund."""
+    with Daemon(rules="shipped") as d:
+        admin = d.client()
+        mine = open_case(admin, subject="the screen is cracked", order="O-61", amount="80.00")
+        theirs = open_case(admin, subject="my parcel never arrived", order="O-62", amount="70.00")
+        assert as_map(admin.call("CASE.GET", mine))["queue"] == "support"
+        assert as_map(admin.call("CASE.GET", theirs))["queue"] == "logistics"
+        hidden = as_map(admin.call("REFUND.REQUEST", theirs, "33.00", "refund_only", "KEY", "k-secret"))
+        seen = as_map(admin.call("REFUND.REQUEST", mine, "34.00", "refund_only", "KEY", "k-seen"))
+        ann = login(d, "ann", admin.call("AGENT.ADD", "ann", "agent", "QUEUES", "support"))
+        refusals = {}
+        for key in ("k-secret", "k-seen"):
+            r = ann.call("REFUND.REQUEST", mine, "20.00", "refund_only", "KEY", key)
+            assert isinstance(r, RespError) and r.code == "CONFLICT", r
+            refusals[key] = str(r).replace(key, "KEY")
+        assert refusals["k-secret"] == refusals["k-seen"], refusals
+        assert "taken" in refusals["k-secret"]
+        for leak in (hidden["id"], seen["id"], str(theirs), "33", "34", "logistics", "O-62"):
+            assert leak not in refusals["k-secret"], (leak, refusals)
+        assert len(ann.call("REFUND.LIST", mine)) == 1
+
+
 def test_bad_refund_input_changes_nothing():
     with Daemon() as d:
         admin = d.client()
