@@ -413,9 +413,9 @@ def main():
     builds = args.build or ["build"]
     server, store_env = None, {}
     if args.store == "postgresql" and not args.unit_only:
-        server, store_env = start_postgres()
+        server, store_env = start_postgres(builds)
     elif args.also_postgresql and not args.unit_only:
-        server, store_env = start_postgres(also=True)
+        server, store_env = start_postgres(builds, also=True)
     try:
         run(args, builds, store_env)
     finally:
@@ -423,7 +423,7 @@ def main():
             server.close()
 
 
-def start_postgres(also=False):
+def start_postgres(builds, also=False):
     """The run's one PostgreSQL server (no database: each daemon gets its own); and what the
     test processes need to reach it.  Without PostgreSQL installed: the run stops, saying so
     (outside CI; under CI=true postgres.py raises instead)."""
@@ -442,7 +442,35 @@ def start_postgres(also=False):
     print("store postgresql: one server for the run on 127.0.0.1:%d (%s), a database per daemon"
           % (server.port, server.bindir))
     sys.stdout.flush()
-    return server, {"REDRESS_TEST_PG": server.url_of("postgres"), "REDRESS_TEST_PG_BIN": server.bindir}
+    env = {"REDRESS_TEST_PG": server.url_of("postgres"), "REDRESS_TEST_PG_BIN": server.bindir}
+    template = schema_template(server, builds)
+    if template:
+        env["REDRESS_TEST_PG_TEMPLATE"] = template
+    return server, env
+
+
+def schema_template(server, builds):
+    """A database at the build's schema, made once by BUILD/pg_schema_check (the store's own
+    migrations, nothing else: no agent, no node), that each daemon's database is copied from:
+    a copy takes a tenth of what 34 migrations on an empty database take, for every daemon of
+    the PostgreSQL run.  None (each database migrates itself, as before) when the program is
+    not built or fails."""
+    program = os.path.join(ROOT, builds[0], "pg_schema_check")
+    if not os.access(program, os.X_OK):
+        return None
+    name = "redress_schema_template"
+    try:
+        server.psql('CREATE DATABASE "%s"' % name, database="postgres")
+        out = subprocess.run([program, server.url_of(name)], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError, RuntimeError) as e:
+        print("store postgresql: no schema template (%s): each database migrates itself" % e)
+        return None
+    if out.returncode != 0 or not out.stdout.startswith("ok "):
+        print("store postgresql: no schema template (%s): each database migrates itself"
+              % (out.stdout + out.stderr).strip())
+        return None
+    print("store postgresql: each daemon's database is a copy of %s (schema %s)" % (name, out.stdout.split()[1]))
+    return name
 
 
 def run(args, builds, store_env):

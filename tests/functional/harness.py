@@ -18,7 +18,8 @@ sqlite, the default, or postgresql.  On postgresql, run.py starts one
 throwaway server for the run (REDRESS_TEST_PG: its URL, for the database
 `postgres`) and every data directory a Daemon starts on gets a fresh
 database of its own on it (the same one again when a test restarts on that
-directory), named in the daemon's config (store = postgresql,
+directory; a copy of the run's database at the build's schema, REDRESS_TEST_PG_TEMPLATE, when
+run.py made one), named in the daemon's config (store = postgresql,
 postgresql_url = ...) and dropped when the test ends.  A test that reads or
 writes the database behind the daemon's back does it through store_rows /
 store_value / store_execute, which go to DATA/redress.db on sqlite and
@@ -60,6 +61,9 @@ if STORE not in STORE_NAMES:
 # and its bin folder (psql).
 PG_URL = os.environ.get("REDRESS_TEST_PG", "")
 PG_BIN = os.environ.get("REDRESS_TEST_PG_BIN", "")
+# A database at the build's schema (tests/run.py's schema_template) each new database copies:
+# the daemon then finds its schema current instead of running every migration.  "" = none.
+PG_TEMPLATE = os.environ.get("REDRESS_TEST_PG_TEMPLATE", "")
 # What the rollback tests (a database of an older schema rebuilt from a new
 # one) undo of the migrations they do not test: the agents' and cases' columns
 # of work distribution (19-24), the customers and messages (15), the refunds'
@@ -475,7 +479,7 @@ def database_url(name):
     """The URL of database `name` on the run's server, made the first time it is asked for."""
     if name not in _made_databases:
         if _pg_admin("SELECT count(*) FROM pg_database WHERE datname = '%s'" % name) == "0":
-            _pg_admin('CREATE DATABASE "%s"' % name)
+            _pg_admin('CREATE DATABASE "%s"%s' % (name, ' TEMPLATE "%s"' % PG_TEMPLATE if PG_TEMPLATE else ""))
         _made_databases.add(name)
     return PG_URL.rsplit("/", 1)[0] + "/" + name
 
