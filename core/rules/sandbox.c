@@ -33,9 +33,10 @@
  *
  * The environment rules see (the kept base functions, the read-only
  * library proxies, os.time/date, the guarded xpcall and setmetatable) is
- * built by rules/sandbox_env.c; this file owns the state, its allocator
- * (with a free list per class of small blocks, reused from call to call)
- * and the budgets that meter it.
+ * built by rules/sandbox_env.c; the globals as the host sets, seals and reads
+ * them are rules/sandbox_globals.c's; the allocator's string set and free
+ * lists of small blocks are rules/sandbox_blocks.c's.  This file owns the
+ * state, its allocator and the budgets that meter it.
  *
  * Invariants: every allocation of the state goes through capped_allocate, so
  * `used` is exact and never above `limits.memory_bytes`; every live string
@@ -43,6 +44,8 @@
  * string, it frees it with its size).
  */
 #include "rules/sandbox.h"
+#include "rules/sandbox_blocks.h"
+#include "rules/sandbox_internal.h"
 #include "rules/sandbox_env.h"
 #include "lib/allocfault.h"
 #include "lib/clock.h"
@@ -63,127 +66,7 @@
 #define VALUE_BYTES 16           /* one value on the Lua stack */
 #define CHECK_UNITS 16384        /* work units charged outside the hook between two looks at the clock */
 #define ALLOC_BYTES_PER_UNIT LIBMETER_COPY_BYTES_PER_UNIT /* allocated bytes per unit: as a copy fills them */
-#define SIZE_CLASSES 64          /* string sizes by floor(log2) */
-_Static_assert(SIZE_CLASSES <= 64, "live_classes has a bit per size class");
-#define POOL_GRAIN 16            /* small blocks are kept in classes of this many bytes */
-/* Blocks up to this size are reused, not given back to malloc: a case
- * table's hash part (9 to 12 fields: 16 nodes, 512 bytes) is made and
- * dropped by every hook call. */
-#define POOL_BLOCK_MAX 1024
-#define POOL_CLASSES (POOL_BLOCK_MAX / POOL_GRAIN)
-#define POOL_BYTES_MAX (1u << 20) /* free small blocks kept at most, per sandbox */
 
-/* The live strings of TRACKED_STRING_BYTES or more, by address (open
- * addressing, linear probing), and how many there are per size class. */
-struct string_set {
-    void **slots;                /* NULL: empty */
-    size_t capacity;             /* a power of two, or 0 */
-    size_t count;
-    unsigned live[SIZE_CLASSES];
-    uint64_t live_classes;       /* bit c set while live[c] != 0: the longest class without a walk of live[] */
-    int stuck_class;             /* -1, or the largest class of a string the set had no room for: kept for good */
-};
-
-/* Free small blocks of the state, by class: a hook call makes and drops a
- * hundred small objects (tables, strings, closures), and a free list is a
- * fraction of malloc's work.  The first bytes of a free block link to the
- * next.  Off while allocation faults are injected, so that every
- * allocation of the state still reaches malloc there. */
-struct block_pool {
-    void *free[POOL_CLASSES];
-    size_t bytes;                /* held in the lists */
-    int off;
-};
-
-struct sandbox {
-    lua_State *state;
-    struct sandbox_limits limits;
-    size_t used;                 /* bytes allocated by the state */
-    size_t ceiling;              /* `used` may not pass this: the state cap, or less during a call */
-    long long budget_left;       /* instructions left in this call (kept after it, for the last call's count) */
-    int64_t deadline_ms;         /* real monotonic deadline of this call; 0: no call running */
-    int exhausted;               /* 0, or which budget ran out: 1 instructions, 2 time */
-    int shared_time;             /* this call's deadline is the command's shared one (sandbox_share_time) */
-    int loading;                 /* the set's files are loading: their calls share one budget (sandbox_load_budget) */
-    long long load_left;         /* while loading: instructions the files have left */
-    int64_t load_deadline_ms;    /* while loading: when the files' time ends (0 until the first file runs) */
-    int hook_count;              /* instructions between two hook calls now */
-    int pace;                    /* what hook_count should be (see update_pace) */
-    long long unchecked;         /* units charged outside the hook since the clock was last read */
-    size_t values_bytes;         /* this call: the most values held on the stack at once, in bytes */
-    struct string_set strings;
-    char spent[400];             /* once exhausted: the first budget error, which the call reports */
-    int environment_ref;         /* registry ref of the shared rule environment */
-    int contents_ref;            /* after sealing: where the environment's globals live */
-    int sealed;
-    int64_t (*now)(void);        /* what os.time() reads */
-    int trace_mask;              /* LUA_MASKLINE / LUA_MASKRET besides the count, or 0 */
-    sandbox_trace_fn trace;      /* called for those events (coverage, return lines) */
-    void *trace_context;
-    struct block_pool pool;
-};
-
-/* ------------------------------------------------------ long strings */
-
-static int size_class(size_t size) {
-    int class = 0;
-    while (size >>= 1) class++;
-    return class;
-}
-
-static size_t string_slot(const struct string_set *set, const void *string) {
-    uint64_t h = (uint64_t)(uintptr_t)string;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return (size_t)h & (set->capacity - 1);
-}
-
-/* 0, or -1 when the set cannot grow (the caller keeps the class for good). */
-static int string_set_add(struct string_set *set, void *string) {
-    if (2 * (set->count + 1) > set->capacity) {
-        size_t capacity = set->capacity ? 2 * set->capacity : 64;
-        void **slots = calloc(capacity, sizeof *slots);
-        if (slots == NULL) return -1;
-        struct string_set grown = {.slots = slots, .capacity = capacity};
-        for (size_t i = 0; i < set->capacity; i++) {
-            if (set->slots[i] == NULL) continue;
-            size_t at = string_slot(&grown, set->slots[i]);
-            while (slots[at] != NULL) at = (at + 1) & (capacity - 1);
-            slots[at] = set->slots[i];
-        }
-        free(set->slots);
-        set->slots = slots;
-        set->capacity = capacity;
-    }
-    size_t at = string_slot(set, string);
-    while (set->slots[at] != NULL) at = (at + 1) & (set->capacity - 1);
-    set->slots[at] = string;
-    set->count++;
-    return 0;
-}
-
-/* 1 if string was in the set (and is no more). */
-static int string_set_remove(struct string_set *set, const void *string) {
-    if (set->capacity == 0) return 0;
-    size_t mask = set->capacity - 1, hole = string_slot(set, string);
-    while (set->slots[hole] != string) {
-        if (set->slots[hole] == NULL) return 0;
-        hole = (hole + 1) & mask;
-    }
-    /* Backward shift: an entry further on moves into the hole unless the
-     * hole is before its home slot (it would no longer be found). */
-    for (size_t next = (hole + 1) & mask; set->slots[next] != NULL; next = (next + 1) & mask) {
-        size_t home = string_slot(set, set->slots[next]);
-        if (((next - home) & mask) >= ((next - hole) & mask)) {
-            set->slots[hole] = set->slots[next];
-            hole = next;
-        }
-    }
-    set->slots[hole] = NULL;
-    set->count--;
-    return 1;
-}
 
 /* ------------------------------------------------------------- meter */
 
@@ -284,8 +167,8 @@ static void update_pace(struct sandbox *sandbox) {
 }
 
 static void track_string(struct sandbox *sandbox, void *string, size_t size) {
-    int class = size_class(size);
-    if (string_set_add(&sandbox->strings, string) == 0) {
+    int class = sandbox_size_class(size);
+    if (sandbox_strings_add(&sandbox->strings, string) == 0) {
         if (sandbox->strings.live[class]++ != 0) return; /* the pace already counts this class */
         sandbox->strings.live_classes |= (uint64_t)1 << class;
     } else if (class > sandbox->strings.stuck_class) {
@@ -297,62 +180,11 @@ static void track_string(struct sandbox *sandbox, void *string, size_t size) {
 }
 
 static void forget_string(struct sandbox *sandbox, void *block, size_t size) {
-    if (!string_set_remove(&sandbox->strings, block)) return;
-    int class = size_class(size);
+    if (!sandbox_strings_remove(&sandbox->strings, block)) return;
+    int class = sandbox_size_class(size);
     if (--sandbox->strings.live[class] != 0) return;
     sandbox->strings.live_classes &= ~((uint64_t)1 << class);
     update_pace(sandbox);
-}
-
-/* ------------------------------------------------------ small blocks */
-
-static size_t pool_class(size_t size) { return (size - 1) / POOL_GRAIN; }
-
-static void *pool_take(struct block_pool *pool, size_t size) {
-    size_t class = pool_class(size);
-    void *block = pool->free[class];
-    if (block == NULL) return malloc((class + 1) * POOL_GRAIN);
-    memcpy(&pool->free[class], block, sizeof block);
-    pool->bytes -= (class + 1) * POOL_GRAIN;
-    return block;
-}
-
-/* Gives back a block of `size` bytes (its class's size allocated). */
-static void pool_release(struct block_pool *pool, void *block, size_t size) {
-    if (block == NULL) return;
-    if (pool->off || size > POOL_BLOCK_MAX || pool->bytes + (pool_class(size) + 1) * POOL_GRAIN > POOL_BYTES_MAX) {
-        free(block);
-        return;
-    }
-    size_t class = pool_class(size);
-    memcpy(block, &pool->free[class], sizeof block);
-    pool->free[class] = block;
-    pool->bytes += (class + 1) * POOL_GRAIN;
-}
-
-static void pool_drain(struct block_pool *pool) {
-    for (size_t class = 0; class < POOL_CLASSES; class++) {
-        while (pool->free[class]) {
-            void *block = pool->free[class];
-            memcpy(&pool->free[class], block, sizeof block);
-            free(block);
-        }
-    }
-    pool->bytes = 0;
-}
-
-/* realloc for the state: blocks of POOL_BLOCK_MAX bytes or less come from
- * the pool (a block's class is known from the size Lua gives back), larger
- * ones from malloc.  NULL when out of memory, `block` untouched. */
-static void *pool_resize(struct block_pool *pool, void *block, size_t old_size, size_t new_size) {
-    int old_small = block != NULL && old_size <= POOL_BLOCK_MAX, new_small = new_size <= POOL_BLOCK_MAX;
-    if (pool->off || (block != NULL && !old_small && !new_small)) return realloc(block, new_size);
-    if (old_small && new_small && pool_class(old_size) == pool_class(new_size)) return block;
-    void *fresh = new_small ? pool_take(pool, new_size) : malloc(new_size);
-    if (fresh == NULL || block == NULL) return fresh;
-    memcpy(fresh, block, old_size < new_size ? old_size : new_size);
-    pool_release(pool, block, old_size);
-    return fresh;
 }
 
 static void *capped_allocate(void *user, void *block, size_t old_size, size_t new_size) {
@@ -362,7 +194,7 @@ static void *capped_allocate(void *user, void *block, size_t old_size, size_t ne
     if (block == NULL) old_size = 0;
     if (new_size == 0) {
         if (old_size >= TRACKED_STRING_BYTES) forget_string(sandbox, block, old_size);
-        pool_release(&sandbox->pool, block, old_size);
+        sandbox_pool_release(&sandbox->pool, block, old_size);
         sandbox->used -= old_size;
         return NULL;
     }
@@ -380,7 +212,7 @@ static void *capped_allocate(void *user, void *block, size_t old_size, size_t ne
          * here, before it runs. */
         charge_quietly(sandbox, 1 + (long long)(new_size / ALLOC_BYTES_PER_UNIT));
     }
-    void *grown = pool_resize(&sandbox->pool, block, old_size, new_size);
+    void *grown = sandbox_pool_resize(&sandbox->pool, block, old_size, new_size);
     if (grown == NULL) return NULL;
     sandbox->used = sandbox->used - old_size + new_size;
     if (new_string && new_size >= TRACKED_STRING_BYTES) track_string(sandbox, grown, new_size);
@@ -623,7 +455,7 @@ struct sandbox *sandbox_new(const struct sandbox_limits *limits, char *error, si
     sandbox->pool.off = allocfault_available();
     sandbox->state = lua_newstate(capped_allocate, sandbox);
     if (sandbox->state == NULL) {
-        pool_drain(&sandbox->pool);
+        sandbox_pool_drain(&sandbox->pool);
         free(sandbox);
         snprintf(error, error_size, "cannot create a Lua state within %zu bytes", limits->memory_bytes);
         return NULL;
@@ -645,7 +477,7 @@ void sandbox_free(struct sandbox *sandbox) {
     /* Rules cannot set __gc: the only finalizers are the host's, which free
      * memory through the allocator (still here) and run no rule code. */
     if (sandbox->state) lua_close(sandbox->state);
-    pool_drain(&sandbox->pool);
+    sandbox_pool_drain(&sandbox->pool);
     free(sandbox->strings.slots);
     free(sandbox);
 }
@@ -667,7 +499,7 @@ static int has_position(const char *message) {
 }
 
 /* Copies the first line of the error at the top of the stack into error. */
-static void take_error(lua_State *state, int status, char *error, size_t error_size) {
+void sandbox_take_error(lua_State *state, int status, char *error, size_t error_size) {
     const char *message = lua_type(state, -1) == LUA_TSTRING ? lua_tostring(state, -1) : NULL;
     if (status == LUA_ERRMEM)
         snprintf(error, error_size, "memory limit exceeded (%s)", message ? message : "not enough memory");
@@ -689,7 +521,7 @@ int sandbox_run_file_with(struct sandbox *sandbox, const char *chunk_name, const
     /* Text only: mode "t" refuses precompiled chunks. */
     int status = luaL_loadbufferx(state, text, len, name, "t");
     if (status != LUA_OK) {
-        take_error(state, status, error, error_size);
+        sandbox_take_error(state, status, error, error_size);
         sandbox->budget_left = sandbox->limits.instructions;  /* no call ran: it spent nothing */
         sandbox->exhausted = 0;
         return -1;
@@ -740,7 +572,7 @@ int sandbox_call(struct sandbox *sandbox, int nargs, int nresults, char *error, 
     if (status == LUA_OK)
         lua_pop(state, nresults); /* what a call that ran out of budget returned is no result */
     else
-        take_error(state, status, message, sizeof message);
+        sandbox_take_error(state, status, message, sizeof message);
     /* A spent budget is the error, whatever the rule made of it (a tail
      * call `return pcall(loop)` runs no instruction after the stop, and a
      * handler's "error in error handling" would hide it). */
@@ -771,100 +603,4 @@ int sandbox_call(struct sandbox *sandbox, int nargs, int nresults, char *error, 
         snprintf(error, error_size, "%s", message);
     lua_gc(state, LUA_GCCOLLECT, 0); /* give back what a failed call left */
     return -1;
-}
-
-void sandbox_seal(struct sandbox *sandbox) {
-    lua_State *state = sandbox->state;
-    if (sandbox->sealed) return;
-    lua_rawgeti(state, LUA_REGISTRYINDEX, sandbox->environment_ref);
-    int environment = lua_gettop(state);
-    lua_newtable(state); /* contents */
-    int contents = lua_gettop(state);
-    lua_pushnil(state);
-    while (lua_next(state, environment) != 0) {
-        lua_pushvalue(state, -2);
-        lua_insert(state, -2);
-        lua_rawset(state, contents);
-    }
-    lua_pushnil(state);
-    while (lua_next(state, contents) != 0) {
-        lua_pop(state, 1);
-        lua_pushvalue(state, -1);
-        lua_pushnil(state);
-        lua_rawset(state, environment);
-    }
-    /* contents falls back to the base environment, as the environment did. */
-    lua_getmetatable(state, environment);
-    lua_setmetatable(state, contents);
-    lua_newtable(state);
-    lua_pushvalue(state, contents);
-    lua_setfield(state, -2, "__index");
-    lua_pushcfunction(state, sandbox_refuse_write);
-    lua_setfield(state, -2, "__newindex");
-    lua_pushboolean(state, 0);
-    lua_setfield(state, -2, "__metatable");
-    lua_setmetatable(state, environment);
-    sandbox->contents_ref = luaL_ref(state, LUA_REGISTRYINDEX); /* pops contents */
-    lua_pop(state, 1);
-    sandbox->sealed = 1;
-}
-
-int sandbox_get_global(struct sandbox *sandbox, const char *name) {
-    lua_State *state = sandbox->state;
-    lua_rawgeti(state, LUA_REGISTRYINDEX,
-                sandbox->sealed ? sandbox->contents_ref : sandbox->environment_ref);
-    /* Raw: a file may give _ENV a metatable of its own, and its __index
-     * would run here, outside every budget (a loop hung the daemon, an
-     * error aborted it).  What the host reads are the files' own globals,
-     * never base's. */
-    lua_pushstring(state, name);
-    int type = lua_rawget(state, -2);
-    lua_remove(state, -2);
-    return type;
-}
-
-struct host_read {
-    int (*read)(void *context, char *error, size_t error_size);
-    void *context;
-    char *error;
-    size_t error_size;
-    int result;
-};
-
-static int host_read_trampoline(lua_State *state) {
-    struct host_read *read = lua_touserdata(state, 1);
-    lua_settop(state, 0);
-    read->result = read->read(read->context, read->error, read->error_size);
-    return 0;
-}
-
-int sandbox_host_read(struct sandbox *sandbox, int (*read)(void *context, char *error, size_t error_size),
-                      void *context, char *error, size_t error_size, char *lua_error, size_t lua_error_size) {
-    lua_State *state = sandbox->state;
-    struct host_read call = {read, context, error, error_size, -1};
-    int top = lua_gettop(state);
-    lua_pushcfunction(state, host_read_trampoline);
-    lua_pushlightuserdata(state, &call);
-    int status = lua_pcall(state, 1, 0, 0);
-    if (status != LUA_OK) {
-        take_error(state, status, lua_error, lua_error_size);
-        lua_settop(state, top);
-        lua_gc(state, LUA_GCCOLLECT, 0);
-        return -2;
-    }
-    lua_settop(state, top);
-    return call.result;
-}
-
-
-void sandbox_push_globals(struct sandbox *sandbox) {
-    lua_rawgeti(sandbox->state, LUA_REGISTRYINDEX, sandbox->sealed ? sandbox->contents_ref : sandbox->environment_ref);
-}
-
-void sandbox_set_global(struct sandbox *sandbox, const char *name) {
-    lua_State *state = sandbox->state;
-    lua_rawgeti(state, LUA_REGISTRYINDEX, sandbox->environment_ref); /* value env */
-    lua_insert(state, -2);                                           /* env value */
-    lua_setfield(state, -2, name); /* before sealing: a plain table, no metamethod on write */
-    lua_pop(state, 1);
 }
