@@ -29,7 +29,10 @@ How it runs:
     apart ("N skipped"), neither passed nor failed.
   - A module that sets ONCE = True runs for the first --build only (the
     plain one in `make test`): the PostgreSQL client tests, whose program
-    is not part of the sanitizer pass.
+    is not part of the sanitizer pass.  A test marked with harness.once
+    (the browser suite: headless Chromium driving the dashboard) runs in
+    the first build's first pass only, and is reported as skipped, with
+    its reason, in the others (the sanitizer and PostgreSQL passes).
   - Jobs start longest first, by the durations of the last run kept in
     BUILD/.test-times.json, so the slow ones do not end the run alone.  A
     clean clone (CI) has no such file: tests/durations.json, the slow tests
@@ -222,6 +225,9 @@ def functional_suite(build, pattern, first_build=True, store="sqlite", store_env
             if pattern and pattern not in full:
                 continue
             why = store_skip(module, getattr(module, attr), store)
+            once = getattr(getattr(module, attr), "ONCE", None)
+            if once and not first_build:
+                why = "once: %s" % once
             if why:
                 jobs.append(Skipped(build, full, why))
                 continue

@@ -52,6 +52,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # Shipped plugins (BUILD/plugins) and the test ones (BUILD/test-plugins) of the build under test.
 PLUGINS = os.path.join(os.path.dirname(os.path.abspath(REDRESSD)), "plugins")
 TEST_PLUGINS = os.path.join(os.path.dirname(os.path.abspath(REDRESSD)), "test-plugins")
+def sanitized(binary=None):
+    """Whether the daemon under test is built with the sanitizers (make test's second pass)."""
+    path = binary or REDRESSD
+    if path not in _sanitized:
+        with open(path, "rb") as f:
+            _sanitized[path] = b"__asan_init" in f.read()
+    return _sanitized[path]
+
+
+_sanitized = {}
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 STORE_NAMES = ("sqlite", "postgresql")
 STORE = os.environ.get("REDRESS_TEST_STORE", "sqlite")
@@ -410,13 +420,85 @@ def _pg_admin(sql):
     return _psql(PG_URL, sql)
 
 
+class _PsqlKept:
+    """One psql session per URL for the whole test process: a psql started per statement cost
+    about 50 ms of the machine (the program and a server backend), hundreds of times a run.
+    Each statement runs as it would with psql -c (its rows unaligned, tuples only); an ERROR
+    ends the session (the next statement gets a new one, in no transaction) and is raised."""
+    MARK = "__redress_psql_done"
+    TIMEOUT = 120
+
+    def __init__(self, url):
+        self.proc = subprocess.Popen([os.path.join(PG_BIN, "psql") if PG_BIN else "psql", "-X", "-q", "-A", "-t",
+                                      "-d", url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        self.pending = b""
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def run(self, sql):
+        """(ok, lines): ok is None when psql ended before answering (the connection was lost)."""
+        try:
+            self.proc.stdin.write(("%s\n;\n\\echo %s\n" % (sql.rstrip().rstrip(";"), self.MARK)).encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            return None, []
+        lines, deadline = [], time.monotonic() + self.TIMEOUT
+        while True:
+            while b"\n" not in self.pending:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self.proc.stdout], [], [], left)[0]:
+                    self.close()
+                    return False, lines + ["(no answer in %d s)" % self.TIMEOUT]
+                data = os.read(self.proc.stdout.fileno(), 65536)
+                if not data:
+                    self.close()
+                    return (False if any(_psql_error(line) for line in lines) else None), lines
+                self.pending += data
+            raw, self.pending = self.pending.split(b"\n", 1)
+            line = raw.decode(errors="replace")
+            if line == self.MARK:
+                if any(_psql_error(line) for line in lines):
+                    self.close()
+                    return False, lines
+                return True, lines
+            lines.append(line)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+def _psql_error(line):
+    # psql reading its standard input names the place of an error: "psql:<stdin>:3: ERROR:  ..."
+    return line.startswith("psql:") and (" ERROR:" in line or " FATAL:" in line)
+
+
+_psql_sessions = {}
+_psql_lock = threading.Lock()
+
+
 def _psql(url, sql):
-    out = subprocess.run([os.path.join(PG_BIN, "psql") if PG_BIN else "psql", "-X", "-q", "-A", "-t",
-                          "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
-                         capture_output=True, text=True, timeout=120)
-    if out.returncode != 0:
-        raise RuntimeError("psql on %s: %r failed: %s" % (url, sql[:300], out.stderr.strip()))
-    return out.stdout.strip()
+    with _psql_lock:
+        for attempt in (1, 2):
+            session = _psql_sessions.get(url)
+            fresh = session is None or not session.alive()
+            if fresh:
+                session = _psql_sessions[url] = _PsqlKept(url)
+            ok, lines = session.run(sql)
+            if ok:
+                return "\n".join(lines).strip()
+            del _psql_sessions[url]
+            if ok is None and not fresh:
+                continue     # the kept connection was lost since (a server restarted, a database dropped)
+            raise RuntimeError("psql on %s: %r failed: %s" % (url, sql[:300], "\n".join(lines).strip()))
 
 
 class PsqlSession:
@@ -519,6 +601,26 @@ def only_on(*stores, reason):
         fn.STORES, fn.STORES_REASON = stores, reason
         return fn
     return mark
+
+
+def once(reason):
+    """Marks a test that runs in the first pass of `make test` only (the plain build on SQLite), not
+    in the sanitizer pass nor the PostgreSQL one: tests/run.py reports it skipped there, with why."""
+    def mark(fn):
+        fn.ONCE = reason
+        return fn
+    return mark
+
+
+# The browser suite: a headless Chromium drives the dashboard.  Its requests are the HTTP API's,
+# which the other tests make under the sanitizers and on PostgreSQL; the browser adds minutes.
+browser_suite = once("the browser suite (headless Chromium) runs once, on the plain build with SQLite")
+
+# The mail channel's own tests: its outbox and threads are kept in the plugin's own SQLite file
+# (plugins/mail_out.c) whatever the store, and what it writes to cases goes through the plugin
+# API, whose tests (test_mail.py's first ones) run on PostgreSQL too.
+mail_channel = only_on("sqlite", reason="the mail channel keeps its outbox and threads in its own SQLite file "
+                                        "whatever the store; the plugin API it writes cases through runs on both")
 
 
 def _literal(value):

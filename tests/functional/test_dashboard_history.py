@@ -3,7 +3,7 @@ hour from the event log), a case's decisions (GET /api/cases/{id}/explain), over
 headless Chromium, and the case view's long history paged back with "show older events" (history_before)."""
 import os
 
-from harness import as_map, open_case, store_rows
+from harness import as_map, browser_suite, open_case, store_rows
 from test_http import HttpDaemon, people, run_dashboard_driver
 
 
@@ -72,6 +72,7 @@ def test_explain_gives_a_cases_decisions_to_those_who_may_see_it():
         assert d.request("POST", "/api/cases/%d/explain" % support, token=tokens["sam"], body={})[0] == 405
 
 
+@browser_suite
 def test_dashboard_history_chart_and_explain_in_headless_chromium():
     with HttpDaemon("--http-session-seconds", "2592000", rules="shipped") as d:
         admin = d.client()
@@ -87,6 +88,7 @@ def test_dashboard_history_chart_and_explain_in_headless_chromium():
         assert os.path.getsize(os.path.join(out, "history.png")) > 10000
 
 
+@browser_suite
 def test_dashboard_case_view_pages_older_history_in_headless_chromium():
     with HttpDaemon("--http-session-seconds", "2592000", rules="shipped") as d:
         admin = d.client()

@@ -14,7 +14,7 @@ import time
 
 import sqlite3
 
-from harness import Client, Daemon, RespError, RuleFolder, as_map, only_on, open_case
+from harness import Client, Daemon, RespError, RuleFolder, as_map, browser_suite, only_on, open_case
 
 
 class HttpDaemon(Daemon):
@@ -1162,6 +1162,7 @@ def test_dashboard_page_is_embedded_and_confined():
         assert d.request("POST", "/", token=d.token)[0] == 405
 
 
+@browser_suite
 def test_dashboard_in_headless_chromium():
     """Log in with a token, see a case opened over RESP appear live, open it, reassign it, see a breach."""
     # The login outlives the days the clock jumps to reach a breach.

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 
-from harness import Client, RuleFolder, as_map, open_case
+from harness import Client, RuleFolder, as_map, browser_suite, open_case
 from spikes import T0, opens, spike_rules
 from test_http import HttpDaemon
 
@@ -150,6 +150,7 @@ def test_messages_over_http_are_case_message():
         assert any("it broke again" in m["text"] for m in messages(admin, body["case_id"]))
 
 
+@browser_suite
 def test_dashboard_shows_incidents_as_they_happen_in_headless_chromium():
     """A spike opened over RESP after login appears in the incidents panel, live, in English and
     Chinese; a support agent's page shows the support incident and not the tech one."""

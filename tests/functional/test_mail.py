@@ -7,8 +7,8 @@ import sqlite3
 import subprocess
 import tempfile
 
-from harness import (PLUGINS, REDRESSD, TEST_PLUGINS, Daemon, RespError, as_map, only_on, restore_backup,
-                     store_execute)
+from harness import (PLUGINS, REDRESSD, TEST_PLUGINS, Daemon, RespError, as_map, mail_channel, only_on,
+                     restore_backup, store_execute)
 
 
 def plugin_path(name):
@@ -165,6 +165,7 @@ def messages(c, case):
     return [as_map(m) for m in c.call("CASE.MESSAGES", case)]
 
 
+@mail_channel
 def test_a_plain_mail_opens_an_email_case_once_however_often_it_is_delivered():
     with MailDaemon() as d:
         c = d.client()
@@ -181,6 +182,7 @@ def test_a_plain_mail_opens_an_email_case_once_however_often_it_is_delivered():
         assert 'msg="message delivered"' in d.log()
 
 
+@mail_channel
 def test_rfc2047_subjects_and_gbk_big5_bodies_arrive_as_utf8():
     with MailDaemon() as d:
         c = d.client()
@@ -210,6 +212,7 @@ def test_rfc2047_subjects_and_gbk_big5_bodies_arrive_as_utf8():
         assert by_customer["chen@example.tw"]["body"] == "請幫我退貨"
 
 
+@mail_channel
 def test_html_only_mail_is_reduced_to_text_and_plain_is_preferred():
     with MailDaemon() as d:
         c = d.client()
@@ -228,6 +231,7 @@ def test_html_only_mail_is_reduced_to_text_and_plain_is_preferred():
         assert by_customer["zhao@example.com"]["body"] == "Hello & thanks\nline two"
 
 
+@mail_channel
 def test_attachments_are_recorded_with_name_type_and_size():
     with MailDaemon() as d:
         c = d.client()
@@ -244,6 +248,7 @@ def test_attachments_are_recorded_with_name_type_and_size():
         assert len(messages(c, case["id"])) == 2
 
 
+@mail_channel
 def test_replies_thread_by_references_or_by_the_case_tag():
     with MailDaemon() as d:
         c = d.client()
@@ -273,6 +278,7 @@ def test_replies_thread_by_references_or_by_the_case_tag():
         assert len(cases(c)) == 3
 
 
+@mail_channel
 def test_automatic_mail_is_taken_but_marked_so_nothing_answers_it():
     with MailDaemon() as d:
         c = d.client()
@@ -285,6 +291,7 @@ def test_automatic_mail_is_taken_but_marked_so_nothing_answers_it():
         assert [("automated=1" in line) for line in marked] == [True, True, True, False], marked
 
 
+@mail_channel
 def test_malformed_oversized_and_too_frequent_mail_is_refused_with_a_status_and_a_log_line():
     with MailDaemon("mail.max_message_bytes = 4096\nmail.rate_per_hour = 3\n") as d:
         c = d.client()
@@ -319,6 +326,7 @@ def test_malformed_oversized_and_too_frequent_mail_is_refused_with_a_status_and_
         assert c.call("PING") == "PONG"
 
 
+@mail_channel
 def test_lmtp_on_port_0_picks_a_port_and_logs_it_and_a_failed_listen_says_why():
     # libevent's parser refuses port 0, and the start failed with a stale errno ("No such file or directory").
     import re
@@ -418,6 +426,7 @@ def wait_for_log(d, text, deadline=20):
     raise AssertionError("no %r in the log" % text)
 
 
+@mail_channel
 def test_an_agent_reply_goes_out_threaded_tagged_and_the_answer_threads_back():
     with Relay() as relay, MailDaemon(outbound(relay)) as d:
         c = d.client()
@@ -443,6 +452,7 @@ def test_an_agent_reply_goes_out_threaded_tagged_and_the_answer_threads_back():
         assert second["References"].split() == ["<a1@example.com>", "<a2@example.com>"]
 
 
+@mail_channel
 def test_language_comes_from_the_case_and_only_email_cases_are_mailed():
     with Relay() as relay, MailDaemon(outbound(relay)) as d:
         c = d.client()
@@ -458,6 +468,7 @@ def test_language_comes_from_the_case_and_only_email_cases_are_mailed():
         assert len(relay.received()) == 1
 
 
+@mail_channel
 def test_automatic_notices_are_marked_and_never_answer_automatic_mail():
     with Relay() as relay, MailDaemon(outbound(relay), rules="shipped") as d:
         c = d.client()
@@ -478,6 +489,7 @@ def test_automatic_notices_are_marked_and_never_answer_automatic_mail():
         assert got[1]["Auto-Submitted"] is None
 
 
+@mail_channel
 def test_a_refused_mail_is_retried_with_backoff_and_a_permanent_failure_is_noted_on_the_case():
     with Relay() as relay, MailDaemon(outbound(relay)) as d:
         c = d.client()
@@ -502,6 +514,7 @@ def test_a_refused_mail_is_retried_with_backoff_and_a_permanent_failure_is_noted
         assert [m.get_content().strip() for m in got] == ["first reply", "third reply"]
 
 
+@mail_channel
 def test_nothing_is_sent_for_a_change_that_did_not_commit_and_the_outbox_survives_a_restart():
     with Relay() as relay:
         d = MailDaemon(outbound(relay))
@@ -524,6 +537,7 @@ def test_nothing_is_sent_for_a_change_that_did_not_commit_and_the_outbox_survive
         assert all("rolled back" not in m.get_content() for m in relay.received())
 
 
+@mail_channel
 def test_nothing_is_mailed_for_a_task_not_even_a_reply_recorded_on_one_before():
     # A task copies its case's customer and channel.  A reply on it was mailed to that customer, its subject the
     # task's instruction and its tag the task's id.  The domain refuses such a reply now; the outbox, which
@@ -625,6 +639,7 @@ def test_a_case_that_gets_a_lost_cases_id_after_a_restore_does_not_answer_the_lo
             assert third["In-Reply-To"] == "<z1@example.cn>" and third["References"].split() == ["<z1@example.cn>"]
 
 
+@mail_channel
 def test_a_case_that_gets_the_id_of_a_mail_case_that_did_not_commit_does_not_answer_that_mail():
     # The other path that gives a case id out again: an inbound mail whose case rolled back (the LMTP client
     # gets 4xx and will deliver it again).  Its thread row was written before the commit failed.
@@ -641,6 +656,7 @@ def test_a_case_that_gets_the_id_of_a_mail_case_that_did_not_commit_does_not_ans
         assert to_zhao["In-Reply-To"] is None and to_zhao["References"] is None, to_zhao
 
 
+@mail_channel
 def test_an_outbox_from_before_the_thread_stamps_is_upgraded_and_its_unstamped_threads_are_not_used():
     # An outbox.db written by a redressd before the stamps: the threads table lacks case_created_at and
     # customer.  The start adds them; its old rows, which cannot say whose case they were, answer nothing.

@@ -8,6 +8,7 @@ import re
 import sqlite3
 import time
 
+from harness import mail_channel
 from test_mail import MailDaemon, Relay, outbound, wait_for_log
 from test_mail_security import Certificates, auth_log, email_case, sessions
 
@@ -54,6 +55,7 @@ def tls_relay_with_a_password():
         yield relay, lambda login: outbound(relay, "mail.smtp_ca_file = %s\n%s" % (certs.cert("good"), login))
 
 
+@mail_channel
 def test_a_wrong_password_holds_the_mail_retries_it_on_the_backoff_and_never_notes_a_failure_on_the_case():
     with tls_relay_with_a_password() as (relay, config):
         d = MailDaemon(config(WRONG))
@@ -92,6 +94,7 @@ def test_a_wrong_password_holds_the_mail_retries_it_on_the_backoff_and_never_not
             assert wait_for_outbox(d2, [("sent", 1)]) == [("sent", 1)]
 
 
+@mail_channel
 def test_while_the_relay_refuses_us_the_oldest_mail_is_the_one_tried_and_a_refused_message_still_fails():
     with tls_relay_with_a_password() as (relay, config):
         d = MailDaemon(config(WRONG))

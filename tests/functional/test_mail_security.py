@@ -1,10 +1,11 @@
 """The mail channel's trust boundaries: a subject tag or a reference threads a mail onto a case only when the
 sender is one of that case's customer's identities, and the SMTP outbox's STARTTLS (certificate checked) and
 AUTH PLAIN (never over a plain connection) against a real server (Debian's aiosmtpd)."""
-from harness import RespError, as_map
+from harness import RespError, as_map, mail_channel
 from test_mail import MailDaemon, cases, mail, messages
 
 
+@mail_channel
 def test_a_spoofed_tag_or_reference_from_another_sender_opens_a_new_case_and_leaves_the_victims_alone():
     with MailDaemon() as d:
         c = d.client()
@@ -34,6 +35,7 @@ def test_a_spoofed_tag_or_reference_from_another_sender_opens_a_new_case_and_lea
         assert 'case=%d sender="mallory@evil.example"' % n in d.log()
 
 
+@mail_channel
 def test_a_reply_from_an_unlinked_address_of_the_same_customer_is_a_new_case_a_linked_one_threads():
     with MailDaemon() as d:
         c = d.client()
@@ -130,6 +132,7 @@ def email_case(c):
     return c.call("CASE.OPEN", "channel", "email", "customer", "li@example.com", "subject", "kettle")
 
 
+@mail_channel
 def test_mail_goes_out_over_starttls_with_the_relays_certificate_checked():
     with Certificates() as certs, Relay("--tls", certs.cert("good"), certs.key("good")) as relay, \
             MailDaemon(outbound(relay, "mail.smtp_ca_file = %s\n" % certs.cert("good"))) as d:
@@ -140,6 +143,7 @@ def test_mail_goes_out_over_starttls_with_the_relays_certificate_checked():
         assert sessions(relay) == [{"tls": "1", "auth": ""}]
 
 
+@mail_channel
 def test_a_relay_certificate_for_another_name_or_from_an_untrusted_ca_is_refused_and_retried():
     # the relay's certificate names other.example, not 127.0.0.1 (trusted: it is its own CA)
     with Certificates() as certs, Relay("--tls", certs.cert("other"), certs.key("other")) as relay, \
@@ -163,6 +167,7 @@ def test_a_relay_certificate_for_another_name_or_from_an_untrusted_ca_is_refused
         assert relay.received() == []
 
 
+@mail_channel
 def test_auth_plain_with_the_configured_user_after_starttls_and_never_over_a_plain_connection():
     login = "mail.smtp_user = redress\nmail.smtp_password = s3cret pass\n"
     with Certificates() as certs, \
@@ -184,6 +189,7 @@ def test_auth_plain_with_the_configured_user_after_starttls_and_never_over_a_pla
         assert relay.received() == [] and auth_log(relay) == []
 
 
+@mail_channel
 def test_a_tag_naming_an_incident_which_has_no_customer_opens_a_case_instead_of_a_permanent_refusal():
     # An incident (an internal case the shipped rules open for a spike) has no customer.  A mail whose tag or
     # reference names it was answered 550 ("INVALID customer is empty": the sender check looked the empty
@@ -205,6 +211,7 @@ def test_a_tag_naming_an_incident_which_has_no_customer_opens_a_case_instead_of_
         assert "mine too" not in [m["text"] for m in messages(c, n)]
 
 
+@mail_channel
 def test_a_customer_mail_naming_a_task_threads_onto_the_tasks_case():
     # A task copies its case's customer, so the customer's mail naming one (its tag in a subject, or an answer
     # to a mail sent from it) passed the sender check and was refused by CASE.MESSAGE (a customer does not
@@ -243,6 +250,7 @@ def test_a_customer_mail_naming_a_task_threads_onto_the_tasks_case():
         assert [x["customer"] for x in cases(c) if x["kind"] == "case"] == ["li@example.com", "mallory@evil.example"]
 
 
+@mail_channel
 def test_a_refusal_that_will_not_change_is_a_permanent_status_not_a_retry():
     # Only what may pass on a later delivery (a store error) is 4xx; a refusal of the message itself is 5xx,
     # or the MTA retries it for days and the customer learns nothing until it bounces.  A task more than
@@ -258,6 +266,7 @@ def test_a_refusal_that_will_not_change_is_a_permanent_status_not_a_retry():
         assert code == 550 and "BADSTATE" in text and "is a task" in text, (code, text)
 
 
+@mail_channel
 def test_a_nul_in_a_mail_is_replaced_and_the_rest_of_the_text_kept():
     # GMime's texts are C strings: the body and the subject were cut at a NUL and answered 250, the refund
     # request after it silently gone.  Each NUL becomes U+FFFD, the whole text is kept, and it is logged.
