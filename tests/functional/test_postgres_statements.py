@@ -50,13 +50,35 @@ def compiler_flags():
             "-D_POSIX_C_SOURCE=200809L", "-D_DEFAULT_SOURCE", '-DREDRESS_VERSION="0"'] + out.stdout.split()
 
 
+SQL_LITERAL = re.compile(r'"\s*(SELECT|INSERT|UPDATE|DELETE|WITH|REPLACE)\b')
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+
+
+def may_hold_sql(path, seen=None):
+    """Whether a file or a header it includes ("..." includes of the tree, followed through) has a
+    literal that starts like SQL: the others need no preprocessing (most of core/ has none)."""
+    seen = set() if seen is None else seen
+    if path in seen or not os.path.exists(path):
+        return False
+    seen.add(path)
+    with open(path, errors="replace") as f:
+        text = f.read()
+    if SQL_LITERAL.search(text):
+        return True
+    for name in INCLUDE.findall(text):
+        for folder in (os.path.dirname(path), os.path.join(ROOT, "core"), os.path.join(ROOT, "include")):
+            if may_hold_sql(os.path.normpath(os.path.join(folder, name)), seen):
+                return True
+    return False
+
+
 def statements():
     """(file, SQL) for every SQL literal of core/ above the store, after the preprocessor."""
     flags = compiler_flags()
     found = []
     for path in sorted(glob.glob(os.path.join(ROOT, "core", "*", "*.c"))):
         rel = os.path.relpath(path, ROOT)
-        if rel.startswith(NOT_THE_STORE):
+        if rel.startswith(NOT_THE_STORE) or not may_hold_sql(path):
             continue
         text = subprocess.run(["cc", "-E", "-P"] + flags + [path], capture_output=True, text=True, check=True).stdout
         joined, last_end = None, None
@@ -100,10 +122,32 @@ def for_postgresql(sql):
     return sql, ["unknown" if n in named else "text" for n in range(1, max(named, default=0) + 1)]
 
 
-def prepare(pg, name, sql):
-    """PREPARE on pg as the backend will; raises RuntimeError with PostgreSQL's error."""
-    text, types = for_postgresql(sql)
-    pg.psql("PREPARE %s %sAS %s" % (name, "(%s) " % ", ".join(types) if types else "", text))
+def prepare_all(pg, sqls):
+    """PREPARE each of sqls on pg as the backend will, all in one psql session (a psql per statement
+    took twenty seconds for the few hundred): {index: PostgreSQL's ERROR line} for those that fail.
+    Each statement is followed by a mark on stderr (\\warn), where psql writes its errors too, so an
+    error lands between its statement's marks whatever the buffering of stdout."""
+    script = []
+    for i, sql in enumerate(sqls):
+        text, types = for_postgresql(sql)
+        script.append("PREPARE s%d %sAS %s;\n\\warn __prepared %d\n"
+                      % (i, "(%s) " % ", ".join(types) if types else "", text, i))
+    out = subprocess.run([os.path.join(pg.bindir, "psql"), "-X", "-q", "-A", "-t", "-d", pg.url],
+                         input="".join(script), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         timeout=300)
+    failing, errors, done = {}, [], set()
+    for line in out.stderr.splitlines():
+        if line.startswith("__prepared "):
+            i = int(line.split()[1])
+            done.add(i)
+            if errors:
+                failing[i] = next((e for e in errors if "ERROR" in e), errors[0])
+            errors = []
+        elif line.strip():
+            errors.append(line)
+    assert out.returncode == 0 and done == set(range(len(sqls))), \
+        "psql ended before every statement was prepared (%s): %s" % (out.returncode, out.stderr[-2000:])
+    return failing
 
 
 def make_schema(pg):
@@ -118,12 +162,7 @@ def test_every_statement_prepares_on_postgresql():
     assert len(found) > 150, "the extraction found only %d statements" % len(found)
     with Postgres() as pg:
         make_schema(pg)
-        failing = {}
-        for i, (rel, sql) in enumerate(found):
-            try:
-                prepare(pg, "s%d" % i, sql)
-            except RuntimeError as e:
-                failing[(rel, sql)] = next((line for line in str(e).splitlines() if "ERROR" in line), str(e))
+        failing = {found[i]: why for i, why in prepare_all(pg, [sql for _, sql in found]).items()}
     listed = set()
     unexpected = []
     for (rel, sql), why in failing.items():
@@ -178,12 +217,8 @@ def test_statements_a_daemon_ran_prepare_on_postgresql():
     failing = []
     with Postgres() as pg:
         make_schema(pg)
-        for i, sql in enumerate(texts):
-            if not SQL_START.match(sql):
-                continue  # BEGIN, SAVEPOINT, PRAGMA: the store's own, each backend its own
-            try:
-                prepare(pg, "s%d" % i, sql)
-            except RuntimeError as e:
-                failing.append("%s\n    %s" % (next((line for line in str(e).splitlines() if "ERROR" in line), e),
-                                               sql[:300]))
+        # BEGIN, SAVEPOINT, PRAGMA: the store's own, each backend its own
+        texts = [sql for sql in texts if SQL_START.match(sql)]
+        for i, why in sorted(prepare_all(pg, texts).items()):
+            failing.append("%s\n    %s" % (why, texts[i][:300]))
     assert not failing, "statements PostgreSQL cannot prepare:\n" + "\n".join(failing)
