@@ -38,6 +38,7 @@ replayed) polls their own state with a deadline (wait_for), never sleeps a
 fixed time.
 """
 import glob
+import hashlib
 import os
 import pwd
 import re
@@ -190,15 +191,45 @@ class Postgres:
 
     def create(self):
         self._make_dir()
-        # -N: initdb's own fsyncs of a throwaway cluster; the server still runs with fsync=on.
-        self._run([os.path.join(self.bindir, "initdb"), "-D", self.data, "-U", self.user, "--auth=trust",
-                   "-E", "UTF8", "--locale=C", "-N"], "initdb")
+        self._copy_initdb()
         with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
             f.write("\n# redress tests (tests/functional/postgres.py)\n"
                     "port = %d\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\n"
                     "fsync = on\nsynchronous_commit = on\nmax_connections = %d\nshared_buffers = 16MB\n"
                     "cluster_name = '%s'\n%s\n"
                     % (self.port, self.dir, self.max_connections, self.name, self.settings))
+
+    def _initdb_argv(self, data):
+        # -N: initdb's own fsyncs of a throwaway cluster; the server still runs with fsync=on.
+        return [os.path.join(self.bindir, "initdb"), "-D", data, "-U", self.user, "--auth=trust",
+                "-E", "UTF8", "--locale=C", "-N"]
+
+    def _copy_initdb(self):
+        """DIR/data as initdb makes it, copied from one initdb kept beside the temporary directories
+        (initdb takes a second; a run starts a few dozen servers, and a copy takes a tenth of that).
+        The kept one is named after the server's binaries and initdb's arguments; it is made under a
+        name of its own and renamed into place, so test processes starting at once never see half
+        of one.  REDRESS_TEST_PG_NO_INITDB_COPY=1 runs initdb for every server."""
+        argv = self._initdb_argv("DATA")
+        if os.environ.get("REDRESS_TEST_PG_NO_INITDB_COPY") == "1":
+            self._run(self._initdb_argv(self.data), "initdb")
+            return
+        server = os.stat(os.path.join(self.bindir, "postgres"))
+        key = hashlib.sha1(repr((self.bindir, server.st_mtime_ns, server.st_size, argv, os.geteuid())).encode())
+        kept = os.path.join(self._temp_parent(), "redress-pg-initdb-" + key.hexdigest()[:16])
+        if not os.path.isdir(kept):
+            making = tempfile.mkdtemp(prefix="redress-pg-initdb-making-", dir=self._temp_parent())
+            if os.geteuid() == 0:
+                os.chown(making, pwd.getpwnam("postgres").pw_uid, pwd.getpwnam("postgres").pw_gid)
+            self._run(self._initdb_argv(os.path.join(making, "data")), "initdb")
+            try:
+                os.rename(making, kept)
+            except OSError:                  # another process kept its own first: ours goes
+                shutil.rmtree(making, ignore_errors=True)
+        # cp -a keeps the files' owner (the server's user, when we are root) and modes (0700)
+        out = subprocess.run(["cp", "-a", os.path.join(kept, "data"), self.data], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError("copying the kept initdb %s failed: %s" % (kept, out.stderr))
 
     def start(self):
         """Runs `postgres` as a child of this process (not through pg_ctl start, whose server leaves
