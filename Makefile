@@ -259,16 +259,27 @@ PARALLEL = $(if $(filter -j% --jobserver%,$(MAKEFLAGS)),,-j$(BUILD_JOBS))
 TEST_BUILDS = all $(BUILD)/unit_tests $(BUILD)/redressd-nosync $(BUILD)/redressd-oom $(TEST_PLUGINS) $(PG_CHECKS)
 
 test: test-packages
-	@$(MAKE) --no-print-directory $(PARALLEL) $(TEST_BUILDS) $(CLIENT_TESTS)
-	@$(MAKE) --no-print-directory $(PARALLEL) BUILD=build/sanitize SANITIZE=1 build/sanitize/redressd \
+	@$(MAKE) --no-print-directory $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory $(PARALLEL) test-builds
+	python3 tests/check_layers.py --objects build
+	luacheck --quiet --config .luacheckrc rules examples
+	python3 tests/run.py $(TEST_RUN_FLAGS) --fuzz $(TEST_FUZZ_SECONDS) --build build --build build/sanitize \
+	    --clients build --also-postgresql $(TEST_ARGS)
+
+# make test's three builds (plain, sanitizers, fuzz targets) at once, under one jobserver: one
+# build's serial end (its links, npm ci) runs beside another's compiles.
+test-builds: test-build-plain test-build-sanitize fuzz-build
+
+test-build-plain:
+	@$(MAKE) --no-print-directory $(TEST_BUILDS) $(CLIENT_TESTS)
+
+test-build-sanitize:
+	@$(MAKE) --no-print-directory BUILD=build/sanitize SANITIZE=1 build/sanitize/redressd \
 	    build/sanitize/unit_tests build/sanitize/redressd-nosync build/sanitize/redressd-oom \
 	    $(PLUGIN_NAMES:%=build/sanitize/plugins/%.so) \
 	    $(patsubst $(BUILD)/%,build/sanitize/%,$(TEST_PLUGINS))
-	python3 tests/check_layers.py --objects build
-	luacheck --quiet --config .luacheckrc rules examples
-	@$(MAKE) --no-print-directory $(PARALLEL) fuzz-build
-	python3 tests/run.py $(TEST_RUN_FLAGS) --fuzz $(TEST_FUZZ_SECONDS) --build build --build build/sanitize \
-	    --clients build --also-postgresql $(TEST_ARGS)
+
+.PHONY: test-builds test-build-plain test-build-sanitize
 
 # The plain build's tests only: no sanitizer build, no layer check.
 quick: test-packages
