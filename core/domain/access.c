@@ -149,27 +149,33 @@ int access_customer(struct call *call, int64_t id) {
     return found ? 0 : call_fail(call, CALL_NOTFOUND, "customer %lld does not exist", (long long)id);
 }
 
-/* A customer's cases, one by one, for the two below: the caller's view is
- * decided per case by the one rule (caller_may_see_case).  Stops after the
- * first visible one when `first`. */
+/* A customer's cases for the two below, a row per (queue, assignee): the
+ * caller's view is decided by the one rule (caller_may_see_case), which reads
+ * nothing else of a case, so a group is seen or not as a whole.  The loop
+ * reads as many rows as the customer has queues and assignees, not cases (a
+ * customer with tens of thousands of cases cost milliseconds of the loop when
+ * every case was a row here).  Stops after the first visible group when
+ * `first`. */
 static int scan_customer_cases(struct call *call, int64_t id, int first, long long *cases, long long *open,
                                int64_t *last_case_at, long long *all) {
     static const char sql[] =
-        "SELECT queue, coalesce(assignee, ''), CASE WHEN state IN ('resolved', 'closed') THEN 0 ELSE 1 END, created_at"
-        " FROM cases WHERE customer_id = ?1";
+        "SELECT queue, coalesce(assignee, ''), count(*),"
+        " sum(CASE WHEN state IN ('resolved', 'closed') THEN 0 ELSE 1 END), max(created_at)"
+        " FROM cases WHERE customer_id = ?1 GROUP BY queue, coalesce(assignee, '')";
     *cases = *open = *all = 0;
     *last_case_at = 0;
     struct store_stmt *statement = store_statement(sql);
     if (statement) store_bind_int64(statement, 1, id);
     int found;
     while ((found = call_row(call, statement)) > 0) {
-        (*all)++;
+        long long count = store_column_int64(statement, 2);
+        *all += count;
         if (!caller_may_see_case(&call->who, (const char *)store_column_text(statement, 0),
                                  (const char *)store_column_text(statement, 1)))
             continue;
-        (*cases)++;
-        if (store_column_int64(statement, 2)) (*open)++;
-        int64_t created = store_column_int64(statement, 3);
+        *cases += count;
+        *open += store_column_int64(statement, 3);
+        int64_t created = store_column_int64(statement, 4);
         if (created > *last_case_at) *last_case_at = created;
         if (first) {
             store_reset(statement);
