@@ -190,10 +190,13 @@ static int api_register_command(struct redress_plugin *self, const char *name, i
     entry->plugin = self;
     entry->fn = fn;
     /* Agents, supervisors, finance and admins have the same bits in
-     * agents.h and plugin.h (checked in plugins_load). */
+     * agents.h and plugin.h (checked in plugins_load).  The command may
+     * open, change and read cases (the case API): its reply waits for the
+     * commit as a core command's does -- never an id of a case that then
+     * rolls back, nor a row of another client's batch still open. */
     entry->command = (struct command){
         .name = entry->name, .minimum_arguments = minimum_arguments, .maximum_arguments = maximum_arguments,
-        .flags = 0, .handler = plugin_command_dispatch, .usage = entry->usage, .roles = roles,
+        .flags = COMMAND_INNER_WRITES, .handler = plugin_command_dispatch, .usage = entry->usage, .roles = roles,
         .doc = {.summary = entry->summary, .since = self->version, .group = "plugin"},
     };
     /* The command table finds it from now on (after the built-ins). */
