@@ -676,6 +676,14 @@ int main(int argc, char **argv) {
     }
     if (lock_data_directory(config.data) != 0) goto done;
     check_data_directory_mode(config.data);
+    /* The plugins' files before the store opens, which migrates and commits
+     * an older schema: a plugin not rebuilt for this binary stops an
+     * upgrade while the old binary can still open the database. */
+    if (!reset_admin && plugins_check(&config, error, sizeof error) != 0) {
+        fprintf(stderr, "redressd: plugins: %s\n", error);
+        log_error("cannot load plugins", "error=\"%s\"", LOG_ESC(error));
+        goto done;
+    }
     if (server_start(base, &config) != 0) goto done;
     if (wire(&config) != 0) goto done;
     struct start_context start = {&config, base, -1};

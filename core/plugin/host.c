@@ -492,6 +492,79 @@ refused:
 
 void plugins_resume_refunds(void) { refund_exec_resume(); }
 
+/* The plugins directory: plugin_directory, else the default beside the binary. */
+static void plugin_directory(const struct config *config, char *out, size_t size) {
+    if (config->plugin_directory[0]) snprintf(out, size, "%s", config->plugin_directory);
+    else plugin_loader_default_directory(out, size);
+}
+
+/* Runs load_one for each shared object config->plugins names, in order. */
+static int each_plugin(const struct config *config, int skip,
+                       int (*load_one_fn)(const char *path, char *error, size_t error_size), char *error,
+                       size_t error_size) {
+    char directory[1100];
+    plugin_directory(config, directory, sizeof directory);
+    char list[sizeof config->plugins];
+    snprintf(list, sizeof list, "%s", config->plugins);
+    for (char *save = NULL, *entry = strtok_r(list, ", \t", &save); entry; entry = strtok_r(NULL, ", \t", &save))
+        if (plugin_loader_each(entry, directory, skip, load_one_fn, error, error_size) != 0) return -1;
+    return 0;
+}
+
+/* What plugins_check saw: each plugin's name and path, for the checks that
+ * compare plugins (a name twice, a setting for none of them). */
+static struct {
+    char name[PLUGINS_MAX][40];
+    char path[PLUGINS_MAX][1100];
+    int count;
+} checked;
+
+static int check_one(const char *path, char *error, size_t error_size) {
+    if (checked.count == PLUGINS_MAX) {
+        snprintf(error, error_size, "%s: more than %d plugins", path, PLUGINS_MAX);
+        return -1;
+    }
+    void *handle;
+    const struct redress_plugin_info *info = plugin_loader_open(path, &handle, error, error_size);
+    if (info == NULL) return -1;
+    int status = 0;
+    for (int i = 0; i < checked.count && status == 0; i++)
+        if (strcmp(checked.name[i], info->name) == 0) {
+            snprintf(error, error_size, "%s: a plugin named %s is already loaded (from %s)", path, info->name,
+                     checked.path[i]);
+            status = -1;
+        }
+    if (status == 0) {
+        snprintf(checked.name[checked.count], sizeof checked.name[0], "%s", info->name);
+        snprintf(checked.path[checked.count], sizeof checked.path[0], "%s", path);
+        checked.count++;
+    }
+    /* Loaded with RTLD_NODELETE: plugins_load opens the same object again,
+     * and nothing of the plugin ran (its init is plugins_load's). */
+    dlclose(handle);
+    return status;
+}
+
+int plugins_check(const struct config *config, char *error, size_t error_size) {
+    /* With skip a plugin that fails is left out and the start goes on:
+     * nothing here could stop it. */
+    if (strcmp(config->plugin_failure, "refuse") != 0) return 0;
+    checked.count = 0;
+    if (each_plugin(config, 0, check_one, error, error_size) != 0) return -1;
+    for (int i = 0; i < config->plugin_setting_count; i++) {
+        const char *key = config->plugin_settings[i].key;
+        size_t len = (size_t)(strchr(key, '.') - key);
+        int known = 0;
+        for (int p = 0; p < checked.count; p++)
+            if (strlen(checked.name[p]) == len && strncmp(checked.name[p], key, len) == 0) known = 1;
+        if (!known) {
+            snprintf(error, error_size, "setting %s: no plugin named '%.*s' is loaded", key, (int)len, key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int plugins_load(const struct config *config, struct event_base *base, char *error, size_t error_size) {
     host_config = config;
     plugin_records_free(); /* a new load: nothing of an earlier one runs */
@@ -514,13 +587,7 @@ int plugins_load(const struct config *config, struct event_base *base, char *err
         snprintf(error, error_size, "plugin_failure must be refuse or skip, not '%s'", config->plugin_failure);
         return -1;
     }
-    char directory[1100];
-    if (config->plugin_directory[0]) snprintf(directory, sizeof directory, "%s", config->plugin_directory);
-    else plugin_loader_default_directory(directory, sizeof directory);
-    char list[sizeof config->plugins];
-    snprintf(list, sizeof list, "%s", config->plugins);
-    for (char *save = NULL, *entry = strtok_r(list, ", \t", &save); entry; entry = strtok_r(NULL, ", \t", &save))
-        if (plugin_loader_each(entry, directory, skip, load_one, error, error_size) != 0) return -1;
+    if (each_plugin(config, skip, load_one, error, error_size) != 0) return -1;
     /* A setting for a plugin that is not loaded is a typo or a leftover:
      * say so rather than ignore it. */
     for (int i = 0; i < config->plugin_setting_count; i++) {

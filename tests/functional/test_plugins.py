@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 
 from harness import (PLUGINS, REDRESSD, ROOT, TEST_PLUGINS, Client, Daemon, RespError, as_map, nothing_more, only_on,
-                     open_case)
+                     open_case, store_execute)
 from test_resp3 import resp3
 
 RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rulesets", "plugins")
@@ -639,3 +639,39 @@ def test_a_plugin_commands_read_waits_for_the_fsync_of_what_it_shows():
         assert watcher.call("DEBUG.STORE", "SYNC", "RELEASE") == "OK"
         assert writer.read_reply() == 2
         assert reader.read_reply() == "not yet on disk"
+
+
+@only_on("sqlite", reason="takes redress.db back to schema 33 by hand")
+def test_a_plugin_the_new_binary_refuses_stops_an_upgrade_before_the_schema_migrates():
+    """The likeliest failed upgrade: a plugin not rebuilt for the new binary.  The plugins were loaded after the
+    store had migrated and committed the schema, so the start stopped with the database already moved on, and
+    the old binary then refused it.  The plugins' files (found, loadable, built for this API) are checked before
+    the store opens: the start stops naming the plugin, and the database keeps its schema version."""
+    import sqlite3
+    with Daemon() as d:
+        assert d.client().call("CASE.OPEN", "customer", "C-1", "subject", "before the upgrade") == 1
+        d.stop()
+        store_execute(d, "ALTER TABLE refunds DROP COLUMN payment_key; DELETE FROM schema_version WHERE version = 34;"
+                         "UPDATE refund_outbox SET idempotency_key = 'redress-refund-' || refund_id")
+        database = os.path.join(d.data, "redress.db")
+
+        def schema_version():
+            db = sqlite3.connect(database)
+            try:
+                return db.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+            finally:
+                db.close()
+        assert schema_version() == 33
+        for plugin, why in (("bad_major", "built for plugin API 2.0, this host has 1.5 (another major version"),
+                            ("no_such_plugin", "cannot load")):
+            proc = subprocess.run([REDRESSD, "--port", "0", "--data", d.data, "--rules", "", "--plugins",
+                                   plugin_path(plugin)], capture_output=True, text=True, timeout=60)
+            assert proc.returncode == 1, proc
+            assert "redressd: plugins: %s" % plugin_path(plugin) in proc.stderr and why in proc.stderr, proc.stderr
+            assert "schema migrated" not in proc.stdout + proc.stderr, proc
+            assert schema_version() == 33, (plugin, proc.stderr)
+        # Without the plugin the same database migrates, and keeps what it held.
+        d.log_lines = []
+        d.start()
+        assert schema_version() == 34
+        assert as_map(d.client().call("CASE.GET", 1))["subject"] == "before the upgrade"
