@@ -457,6 +457,8 @@ static int wire(const struct config *config) {
     commands_set_config(config);
     /* MONITOR: the commands behind HTTP requests too */
     http_set_monitor(connections_feed_monitors_from_peer);
+    /* /readyz: plugins left out by plugin_failure = skip */
+    http_set_plugins_skipped(plugins_skipped);
     /* RULES.REPLAY: its parked reply, the helpers of its staged set */
     request_set_parked_answerer(client_answer_parked);
     replay_init();

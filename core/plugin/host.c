@@ -565,6 +565,18 @@ int plugins_check(const struct config *config, char *error, size_t error_size) {
     return 0;
 }
 
+/* Plugins left out under plugin_failure = skip (plugin_loader_each logs
+ * each): INFO and /readyz say so. */
+static int skipped_count;
+
+static int load_or_skip(const char *path, char *error, size_t error_size) {
+    if (load_one(path, error, error_size) == 0) return 0;
+    skipped_count++;
+    return -1;
+}
+
+int plugins_skipped(void) { return skipped_count; }
+
 int plugins_load(const struct config *config, struct event_base *base, char *error, size_t error_size) {
     host_config = config;
     plugin_records_free(); /* a new load: nothing of an earlier one runs */
@@ -587,7 +599,8 @@ int plugins_load(const struct config *config, struct event_base *base, char *err
         snprintf(error, error_size, "plugin_failure must be refuse or skip, not '%s'", config->plugin_failure);
         return -1;
     }
-    if (each_plugin(config, skip, load_one, error, error_size) != 0) return -1;
+    skipped_count = 0;
+    if (each_plugin(config, skip, skip ? load_or_skip : load_one, error, error_size) != 0) return -1;
     /* A setting for a plugin that is not loaded is a typo or a leftover:
      * say so rather than ignore it. */
     for (int i = 0; i < config->plugin_setting_count; i++) {
@@ -721,9 +734,10 @@ void plugins_hello(struct evbuffer *out) {
 }
 
 void plugins_info(struct evbuffer *out) {
-    evbuffer_add_printf(out, "plugins:%d\r\nplugin_commands:%d\r\nplugin_functions:%d\r\nplugin_subscribers:%d\r\n"
-                        "refund_executor:%s\r\nrefund_jobs_pending:%d\r\norder_source:%s\r\n",
-                        plugin_count, command_count, functions.count, subscriber_count, refund_exec_name(),
+    evbuffer_add_printf(out, "plugins:%d\r\nplugins_skipped:%d\r\nplugin_commands:%d\r\nplugin_functions:%d\r\n"
+                        "plugin_subscribers:%d\r\nrefund_executor:%s\r\nrefund_jobs_pending:%d\r\norder_source:%s\r\n",
+                        plugin_count, skipped_count, command_count, functions.count, subscriber_count,
+                        refund_exec_name(),
                         refund_exec_pending(),
                         order_source.plugin ? order_source.plugin->name : "none");
     for (int p = 0; p < plugin_count; p++)

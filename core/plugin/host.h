@@ -39,6 +39,10 @@ int plugins_load(const struct config *config, struct event_base *base, char *err
  * not fit stops here, before the schema migrates (README "Upgrading"). */
 int plugins_check(const struct config *config, char *error, size_t error_size);
 
+/* How many plugins plugin_failure = skip left out at the load (INFO's
+ * plugins_skipped; /readyz is 503 while it is not 0). */
+int plugins_skipped(void);
+
 /* Starts again, with the same idempotency key, every refund left executing
  * by the selected plugin executor (after a restart).  Call once the store
  * is open and the loop is about to run. */

@@ -675,3 +675,32 @@ def test_a_plugin_the_new_binary_refuses_stops_an_upgrade_before_the_schema_migr
         d.start()
         assert schema_version() == 34
         assert as_map(d.client().call("CASE.GET", 1))["subject"] == "before the upgrade"
+
+
+def test_a_skipped_plugin_makes_the_daemon_not_ready_and_info_counts_it():
+    """plugin_failure = skip leaves out a plugin that fails and serves on.  An orders file with a bad row left
+    the daemon with no order source -- refunds held to what each case declares instead of what the order was
+    paid -- while /readyz said 200 and nothing but the log said so.  Now /readyz answers 503 naming how many
+    plugins were skipped (a load balancer or an alert sees it, as for a rule set that did not load), and INFO
+    counts them; with every plugin loaded /readyz is as before."""
+    from test_http import HttpDaemon
+    orders = os.path.join(tempfile.mkdtemp(prefix="redress-orders-"), "orders.csv")
+    with open(orders, "w") as f:
+        f.write("order_id,paid_amount\nO-1,100.00\nO-1,100.00\n")
+    config = "plugins = orders, %s\norders.file = %s\nplugin_failure = skip\n" % (plugin_path("skeleton"), orders)
+    with HttpDaemon(config=config + "skeleton.greeting = hi\n") as d:
+        assert "plugin skipped" in d.log()
+        info = d.client().call("INFO", "plugins")
+        assert "plugins:1\r\n" in info and "plugins_skipped:1\r\n" in info and "order_source:none" in info, info
+        status, _, body = d.get("/readyz")
+        assert status == 503 and body == {"store": "open", "rules": "none configured",
+                                          "plugins": "1 skipped (plugin_failure = skip)"}, (status, body)
+        assert d.request("HEAD", "/readyz")[0] == 503
+        assert d.get("/healthz")[0] == 200
+        assert d.client().call("SKELETON.GREET", "x") == ["hi, x"]      # the daemon serves on
+    with open(orders, "w") as f:
+        f.write("order_id,paid_amount\nO-1,100.00\n")
+    with HttpDaemon(config=config + "skeleton.greeting = hi\n") as d:
+        assert "plugins_skipped:0\r\n" in d.client().call("INFO", "plugins")
+        status, _, body = d.get("/readyz")
+        assert status == 200 and body == {"store": "open", "rules": "none configured"}, (status, body)
