@@ -60,7 +60,9 @@
 #include <string.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 static void usage(FILE *out) {
@@ -261,6 +263,56 @@ static void check_data_directory_mode(const char *path) {
  * process closes any descriptor of the file: nothing else opens it.) */
 #define DATA_LOCK_FILE "redress.lock"
 
+/* May the daemon listen on address:port?  Tried with a socket bound as the
+ * listeners bind (SO_REUSEADDR, so a port in TIME_WAIT is free) and closed
+ * at once.  An address that is not numeric, and port "" or 0, are left to
+ * the listener.  0, or -1 after saying why. */
+static int check_port_free(const char *what, const char *address, const char *port) {
+    if (address[0] == '\0' || port[0] == '\0' || strcmp(port, "0") == 0) return 0;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
+    struct addrinfo *found = NULL;
+    if (getaddrinfo(address, port, &hints, &found) != 0 || found == NULL) return 0;
+    int status = 0;
+    for (struct addrinfo *at = found; at && status == 0; at = at->ai_next) {
+        int fd = socket(at->ai_family, at->ai_socktype | SOCK_CLOEXEC, at->ai_protocol);
+        if (fd < 0) continue;
+        int on = 1;
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+            bind(fd, at->ai_addr, at->ai_addrlen) != 0) {
+            int failed = errno;
+            char where[300];
+            snprintf(where, sizeof where, at->ai_family == AF_INET6 ? "[%s]:%s" : "%s:%s", address, port);
+            /* The lines the listeners log for the same failure (only
+             * logfmt lines: an address is an outside value). */
+            if (strcmp(what, "http_port") == 0)
+                log_error("cannot listen for HTTP", "address=%s port=%s error=\"%s\"", LOG_VALUE(address),
+                          LOG_VALUE(port), strerror(failed));
+            else
+                log_error("cannot listen", "address=%s error=\"%s\"", LOG_VALUE(where), strerror(failed));
+            status = -1;
+        }
+        close(fd);
+    }
+    freeaddrinfo(found);
+    return status;
+}
+
+/* The TCP ports the config names, before the store opens (which migrates
+ * and commits an older schema): an upgrade that cannot listen stops while
+ * the old binary can still open the database.  The listeners bind for
+ * good later (net/server.c, http/http.c); this cannot see a port taken in
+ * between, which then fails there as before. */
+static int check_ports(const struct config *config) {
+    char port[24];
+    snprintf(port, sizeof port, "%lld", config->port);
+    return check_port_free("port", config->bind, port) != 0 ||
+                   check_port_free("tls_port", config->bind, config->tls_port) != 0 ||
+                   check_port_free("http_port", config->http_bind, config->http_port) != 0
+               ? -1
+               : 0;
+}
+
 static int lock_data_directory(const char *data) {
     char path[PATH_MAX];
     if (snprintf(path, sizeof path, "%s/" DATA_LOCK_FILE, data) >= (int)sizeof path) {
@@ -405,6 +457,8 @@ static int wire(const struct config *config) {
     commands_set_config(config);
     /* MONITOR: the commands behind HTTP requests too */
     http_set_monitor(connections_feed_monitors_from_peer);
+    /* /readyz: plugins left out by plugin_failure = skip */
+    http_set_plugins_skipped(plugins_skipped);
     /* RULES.REPLAY: its parked reply, the helpers of its staged set */
     request_set_parked_answerer(client_answer_parked);
     replay_init();
@@ -676,6 +730,15 @@ int main(int argc, char **argv) {
     }
     if (lock_data_directory(config.data) != 0) goto done;
     check_data_directory_mode(config.data);
+    /* The plugins' files before the store opens, which migrates and commits
+     * an older schema: a plugin not rebuilt for this binary stops an
+     * upgrade while the old binary can still open the database. */
+    if (!reset_admin && plugins_check(&config, error, sizeof error) != 0) {
+        fprintf(stderr, "redressd: plugins: %s\n", error);
+        log_error("cannot load plugins", "error=\"%s\"", LOG_ESC(error));
+        goto done;
+    }
+    if (!reset_admin && check_ports(&config) != 0) goto done;
     if (server_start(base, &config) != 0) goto done;
     if (wire(&config) != 0) goto done;
     struct start_context start = {&config, base, -1};

@@ -186,13 +186,17 @@ static void reply_info(struct evbuffer *out, const struct command *command, cons
     const char *flags[6], *categories[4];
     int nflags = 0, ncategories = 0;
     unsigned may = command->roles & ~COMMAND_PUBLIC;
-    flags[nflags++] = command->flags & COMMAND_WRITE ? "write" : "readonly";
-    if (!(command->flags & (COMMAND_WRITE | COMMAND_READS_STORE))) flags[nflags++] = "fast";
+    /* A command that may write through calls of its own (a plugin's) is a
+     * write to a client routing commands (Redis modules declare "write"). */
+    unsigned writes = command->flags & (COMMAND_WRITE | COMMAND_INNER_WRITES);
+    unsigned store = writes | (command->flags & COMMAND_READS_STORE);
+    flags[nflags++] = writes ? "write" : "readonly";
+    if (!store) flags[nflags++] = "fast";
     if (command->roles & COMMAND_PUBLIC) flags[nflags++] = "no_auth";
     if (!(command->roles & COMMAND_PUBLIC) && may == ROLE_ADMIN) flags[nflags++] = "admin";
     if (command->flags & COMMAND_WHILE_SUBSCRIBED) flags[nflags++] = "pubsub";
-    categories[ncategories++] = command->flags & COMMAND_WRITE ? "@write" : "@read";
-    if (!(command->flags & (COMMAND_WRITE | COMMAND_READS_STORE))) categories[ncategories++] = "@fast";
+    categories[ncategories++] = writes ? "@write" : "@read";
+    if (!store) categories[ncategories++] = "@fast";
     if (!(command->roles & COMMAND_PUBLIC) && may == ROLE_ADMIN) categories[ncategories++] = "@admin";
     if (command->flags & COMMAND_WHILE_SUBSCRIBED) categories[ncategories++] = "@pubsub";
 

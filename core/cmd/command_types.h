@@ -14,6 +14,12 @@ enum command_flags {
     COMMAND_WHILE_SUBSCRIBED = 1 << 3, /* allowed in subscriber mode (PING, QUIT, (UN)SUBSCRIBE) */
     COMMAND_NO_TRANSACTION = 1 << 4, /* refused inside MULTI (changes the connection, or cannot roll back) */
     COMMAND_NOT_QUEUED = 1 << 5,     /* runs at once inside MULTI (MULTI EXEC DISCARD WATCH QUIT RESET) */
+    /* May read and write the store through calls that each take their own
+     * savepoint (a plugin's command, through the case API): not run in a
+     * savepoint itself, but its reply is held as a write's when, once it
+     * ran, a batch is open or a commit waits for its fsync -- whether it
+     * wrote is known only then. */
+    COMMAND_INNER_WRITES = 1 << 6,
 };
 
 /* What an argument names.  Every command that takes a case id, a refund id

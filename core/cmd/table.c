@@ -157,8 +157,10 @@ static void describe_command(struct evbuffer *out, const struct command *command
         if ((command->roles & role) && !(command->roles & COMMAND_PUBLIC))
             snprintf(roles + strlen(roles), sizeof roles - strlen(roles), "%s%s", roles[0] ? " " : "",
                      agents_role_name(role));
-    snprintf(flags, sizeof flags, "%s%s%s", command->flags & COMMAND_WRITE ? "write " : "",
-             command->flags & COMMAND_READS_STORE ? "reads " : "", command->flags & COMMAND_TEST_ONLY ? "test " : "");
+    snprintf(flags, sizeof flags, "%s%s%s%s", command->flags & COMMAND_WRITE ? "write " : "",
+             command->flags & COMMAND_READS_STORE ? "reads " : "",
+             command->flags & COMMAND_INNER_WRITES ? "inner_writes " : "",
+             command->flags & COMMAND_TEST_ONLY ? "test " : "");
     if (flags[0]) flags[strlen(flags) - 1] = '\0';
     for (int n = 0; n < COMMAND_NAMED_ARGUMENTS; n++)
         if (command->names[n].kind != NAMES_NOTHING)

@@ -108,7 +108,16 @@ static void ready(struct http_exchange *exchange) {
     json_t *body = json_pack("{s:s,s:s}", "store", store ? "open" : corrupt ? "corrupt: writes refused"
                              : replaced ? "replaced: writes refused" : "unavailable", "rules",
                              rules ? "loaded" : rules_configured ? "not loaded" : "none configured");
-    http_answer(exchange, store && (rules || !rules_configured) ? 200 : 503, body);
+    /* A plugin the config names and plugin_failure = skip left out (an order
+     * source whose file was refused: refunds lose their ceiling) serves on,
+     * as the defaults do for a rule set that did not load: not ready. */
+    int skipped = http_plugins_skipped();
+    if (skipped > 0 && body) {
+        char text[64];
+        snprintf(text, sizeof text, "%d skipped (plugin_failure = skip)", skipped);
+        json_object_set_new(body, "plugins", json_string(text));
+    }
+    http_answer(exchange, store && (rules || !rules_configured) && skipped == 0 ? 200 : 503, body);
 }
 
 /* Every path but the lists (which check their own parameters), the event

@@ -154,6 +154,12 @@ static http_monitor_feed *monitor_feed;
 
 void http_set_monitor(http_monitor_feed *feed) { monitor_feed = feed; }
 
+static http_plugins_skipped_fn *plugins_skipped_fn;
+
+void http_set_plugins_skipped(http_plugins_skipped_fn *fn) { plugins_skipped_fn = fn; }
+
+int http_plugins_skipped(void) { return plugins_skipped_fn ? plugins_skipped_fn() : 0; }
+
 /* MONITOR shows what RESP connections run and what requests run here
  * alike, from their peer: an operator watching the daemon sees it all.
  * Behind a trusted proxy the source is the client it forwarded for (its

@@ -55,6 +55,13 @@ int http_command(struct http_exchange *exchange, struct evbuffer *reply, int arg
 typedef void http_monitor_feed(const char *host, unsigned port, int argc, char **argv, const size_t *argvlen);
 void http_set_monitor(http_monitor_feed *feed);
 
+/* /readyz: how many configured plugins were left out (plugin_failure =
+ * skip); not 0 makes the daemon not ready.  main.c wire() registers the
+ * plugin host's count.  NULL: none. */
+typedef int http_plugins_skipped_fn(void);
+void http_set_plugins_skipped(http_plugins_skipped_fn *fn);
+int http_plugins_skipped(void);
+
 /* Answers with status and body (a new reference taken over), now or after
  * the batch commits (a failed commit answers 500 instead). */
 void http_answer(struct http_exchange *exchange, int status, json_t *body);

@@ -95,9 +95,10 @@ static void client_execute(struct client *client) {
     /* A read of the store waits with the writes it may see: for the open
      * batch's commit, or for a committed batch's fsync (a reply never shows
      * what a crash could still take back). */
-    int hold = client_holding(client) ||
+    int holding = client_holding(client);
+    int hold = holding ||
                ((flags & (COMMAND_WRITE | COMMAND_READS_STORE)) && (store_batch_is_open() || store_commit_waits())) ||
-               (flags & COMMAND_WRITE);
+               (flags & (COMMAND_WRITE | COMMAND_INNER_WRITES));
     request.reply = hold ? client->held : client->output;
     connections.executing = client;
     reply_set_protocol(client->protocol);
@@ -144,6 +145,14 @@ static void client_execute(struct client *client) {
     reply_set_protocol(2);
     connections.executing = NULL;
 
+    /* A command whose case calls wrote or read what is not on disk yet left
+     * a batch open or a commit waiting: its reply waits for them.  Else,
+     * and when no reply before it waits, it goes now (held was empty). */
+    if ((flags & COMMAND_INNER_WRITES) && !holding && !request.parked && !store_batch_is_open() &&
+        !store_commit_waits()) {
+        evbuffer_add_buffer(client->output, client->held);
+        hold = 0;
+    }
     if (hold && !request.parked) client_hold(client); /* a parked reply is held when it comes, if need be */
 }
 

@@ -190,10 +190,13 @@ static int api_register_command(struct redress_plugin *self, const char *name, i
     entry->plugin = self;
     entry->fn = fn;
     /* Agents, supervisors, finance and admins have the same bits in
-     * agents.h and plugin.h (checked in plugins_load). */
+     * agents.h and plugin.h (checked in plugins_load).  The command may
+     * open, change and read cases (the case API): its reply waits for the
+     * commit as a core command's does -- never an id of a case that then
+     * rolls back, nor a row of another client's batch still open. */
     entry->command = (struct command){
         .name = entry->name, .minimum_arguments = minimum_arguments, .maximum_arguments = maximum_arguments,
-        .flags = 0, .handler = plugin_command_dispatch, .usage = entry->usage, .roles = roles,
+        .flags = COMMAND_INNER_WRITES, .handler = plugin_command_dispatch, .usage = entry->usage, .roles = roles,
         .doc = {.summary = entry->summary, .since = self->version, .group = "plugin"},
     };
     /* The command table finds it from now on (after the built-ins). */
@@ -489,6 +492,91 @@ refused:
 
 void plugins_resume_refunds(void) { refund_exec_resume(); }
 
+/* The plugins directory: plugin_directory, else the default beside the binary. */
+static void plugin_directory(const struct config *config, char *out, size_t size) {
+    if (config->plugin_directory[0]) snprintf(out, size, "%s", config->plugin_directory);
+    else plugin_loader_default_directory(out, size);
+}
+
+/* Runs load_one for each shared object config->plugins names, in order. */
+static int each_plugin(const struct config *config, int skip,
+                       int (*load_one_fn)(const char *path, char *error, size_t error_size), char *error,
+                       size_t error_size) {
+    char directory[1100];
+    plugin_directory(config, directory, sizeof directory);
+    char list[sizeof config->plugins];
+    snprintf(list, sizeof list, "%s", config->plugins);
+    for (char *save = NULL, *entry = strtok_r(list, ", \t", &save); entry; entry = strtok_r(NULL, ", \t", &save))
+        if (plugin_loader_each(entry, directory, skip, load_one_fn, error, error_size) != 0) return -1;
+    return 0;
+}
+
+/* What plugins_check saw: each plugin's name and path, for the checks that
+ * compare plugins (a name twice, a setting for none of them). */
+static struct {
+    char name[PLUGINS_MAX][40];
+    char path[PLUGINS_MAX][1100];
+    int count;
+} checked;
+
+static int check_one(const char *path, char *error, size_t error_size) {
+    if (checked.count == PLUGINS_MAX) {
+        snprintf(error, error_size, "%s: more than %d plugins", path, PLUGINS_MAX);
+        return -1;
+    }
+    void *handle;
+    const struct redress_plugin_info *info = plugin_loader_open(path, &handle, error, error_size);
+    if (info == NULL) return -1;
+    int status = 0;
+    for (int i = 0; i < checked.count && status == 0; i++)
+        if (strcmp(checked.name[i], info->name) == 0) {
+            snprintf(error, error_size, "%s: a plugin named %s is already loaded (from %s)", path, info->name,
+                     checked.path[i]);
+            status = -1;
+        }
+    if (status == 0) {
+        snprintf(checked.name[checked.count], sizeof checked.name[0], "%s", info->name);
+        snprintf(checked.path[checked.count], sizeof checked.path[0], "%s", path);
+        checked.count++;
+    }
+    /* Loaded with RTLD_NODELETE: plugins_load opens the same object again,
+     * and nothing of the plugin ran (its init is plugins_load's). */
+    dlclose(handle);
+    return status;
+}
+
+int plugins_check(const struct config *config, char *error, size_t error_size) {
+    /* With skip a plugin that fails is left out and the start goes on:
+     * nothing here could stop it. */
+    if (strcmp(config->plugin_failure, "refuse") != 0) return 0;
+    checked.count = 0;
+    if (each_plugin(config, 0, check_one, error, error_size) != 0) return -1;
+    for (int i = 0; i < config->plugin_setting_count; i++) {
+        const char *key = config->plugin_settings[i].key;
+        size_t len = (size_t)(strchr(key, '.') - key);
+        int known = 0;
+        for (int p = 0; p < checked.count; p++)
+            if (strlen(checked.name[p]) == len && strncmp(checked.name[p], key, len) == 0) known = 1;
+        if (!known) {
+            snprintf(error, error_size, "setting %s: no plugin named '%.*s' is loaded", key, (int)len, key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Plugins left out under plugin_failure = skip (plugin_loader_each logs
+ * each): INFO and /readyz say so. */
+static int skipped_count;
+
+static int load_or_skip(const char *path, char *error, size_t error_size) {
+    if (load_one(path, error, error_size) == 0) return 0;
+    skipped_count++;
+    return -1;
+}
+
+int plugins_skipped(void) { return skipped_count; }
+
 int plugins_load(const struct config *config, struct event_base *base, char *error, size_t error_size) {
     host_config = config;
     plugin_records_free(); /* a new load: nothing of an earlier one runs */
@@ -511,13 +599,8 @@ int plugins_load(const struct config *config, struct event_base *base, char *err
         snprintf(error, error_size, "plugin_failure must be refuse or skip, not '%s'", config->plugin_failure);
         return -1;
     }
-    char directory[1100];
-    if (config->plugin_directory[0]) snprintf(directory, sizeof directory, "%s", config->plugin_directory);
-    else plugin_loader_default_directory(directory, sizeof directory);
-    char list[sizeof config->plugins];
-    snprintf(list, sizeof list, "%s", config->plugins);
-    for (char *save = NULL, *entry = strtok_r(list, ", \t", &save); entry; entry = strtok_r(NULL, ", \t", &save))
-        if (plugin_loader_each(entry, directory, skip, load_one, error, error_size) != 0) return -1;
+    skipped_count = 0;
+    if (each_plugin(config, skip, skip ? load_or_skip : load_one, error, error_size) != 0) return -1;
     /* A setting for a plugin that is not loaded is a typo or a leftover:
      * say so rather than ignore it. */
     for (int i = 0; i < config->plugin_setting_count; i++) {
@@ -651,9 +734,10 @@ void plugins_hello(struct evbuffer *out) {
 }
 
 void plugins_info(struct evbuffer *out) {
-    evbuffer_add_printf(out, "plugins:%d\r\nplugin_commands:%d\r\nplugin_functions:%d\r\nplugin_subscribers:%d\r\n"
-                        "refund_executor:%s\r\nrefund_jobs_pending:%d\r\norder_source:%s\r\n",
-                        plugin_count, command_count, functions.count, subscriber_count, refund_exec_name(),
+    evbuffer_add_printf(out, "plugins:%d\r\nplugins_skipped:%d\r\nplugin_commands:%d\r\nplugin_functions:%d\r\n"
+                        "plugin_subscribers:%d\r\nrefund_executor:%s\r\nrefund_jobs_pending:%d\r\norder_source:%s\r\n",
+                        plugin_count, skipped_count, command_count, functions.count, subscriber_count,
+                        refund_exec_name(),
                         refund_exec_pending(),
                         order_source.plugin ? order_source.plugin->name : "none");
     for (int p = 0; p < plugin_count; p++)

@@ -30,6 +30,19 @@ struct lua_State;
  * config and base (both must outlive plugins_shutdown). */
 int plugins_load(const struct config *config, struct event_base *base, char *error, size_t error_size);
 
+/* Checks, before the store opens, what can refuse the plugins without
+ * running any of them: each shared object config->plugins names is found,
+ * loads, and was built for this API (plugin/loader.c's checks); no name
+ * twice; no NAME.key setting for a plugin not listed.  0, or -1 with error
+ * as plugins_load would say it.  With plugin_failure = skip nothing is
+ * checked (a plugin that fails is left out).  An upgrade whose plugins do
+ * not fit stops here, before the schema migrates (README "Upgrading"). */
+int plugins_check(const struct config *config, char *error, size_t error_size);
+
+/* How many plugins plugin_failure = skip left out at the load (INFO's
+ * plugins_skipped; /readyz is 503 while it is not 0). */
+int plugins_skipped(void);
+
 /* Starts again, with the same idempotency key, every refund left executing
  * by the selected plugin executor (after a restart).  Call once the store
  * is open and the loop is about to run. */

@@ -217,7 +217,10 @@ typedef void (*redress_commit_fn)(void *state, int committed);
  * the caller's role.  The command writes exactly one reply through the
  * api->reply_* functions (an array counts as one reply once its elements are
  * written); a command that writes none, or an incomplete array, answers
- * "-ERR plugin NAME: command X wrote no complete reply". */
+ * "-ERR plugin NAME: command X wrote no complete reply".  The host sends the
+ * reply as a built-in command's: once what the command's case calls wrote,
+ * or read of a batch still open, is on disk (a failed commit answers the
+ * store's error instead). */
 typedef void (*redress_command_fn)(void *state, struct redress_command_call *call, int argc,
                                    const char *const *argv, const size_t *argvlen);
 

@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 
 from harness import (PLUGINS, REDRESSD, ROOT, TEST_PLUGINS, Client, Daemon, RespError, as_map, nothing_more, only_on,
-                     open_case)
+                     open_case, store_execute)
 from test_resp3 import resp3
 
 RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rulesets", "plugins")
@@ -259,8 +259,8 @@ def test_the_header_stands_alone_in_c99_and_cxx():
 
 
 def test_plugin_replies_keep_their_place_in_a_pipeline():
-    """A plugin command does not wait for commits, but its reply never overtakes the held reply of a
-    write sent before it on the same connection."""
+    """A plugin command's reply never overtakes the held reply of a write sent before it on the same
+    connection."""
     with Daemon(config=skeleton_and_probe()) as d:
         c = d.client()
         commands = []
@@ -560,3 +560,147 @@ def test_a_plugin_refused_after_its_shutdown_ran_is_refused_by_the_host():
         lines = [l for l in d.log().splitlines() if "plugin API called after the plugin was torn down" in l]
         assert 'plugin=lingerer function=log' in lines[0], lines
         assert "still here" not in d.log() and "what the host gave" not in d.log()
+
+
+def test_a_plugin_commands_case_write_is_answered_only_once_committed():
+    """A plugin command that opens a case (case_open) answered its id before the batch committed: when the
+    commit failed the client held an id that did not exist, and (on SQLite) the next case took it.  Its reply now waits for
+    the commit like a built-in write's: a failed commit answers the store's error, the id is never given out
+    twice, and when_committed says the write rolled back."""
+    with Daemon(config=case_actor()) as d:
+        c = d.client()
+        assert c.call("ACTOR.OPEN", "C-1", "first") == 1
+        assert c.call("DEBUG.STORE", "FAIL-COMMITS", 1) == "OK"
+        r = c.call("ACTOR.OPEN", "C-2", "second")
+        assert isinstance(r, RespError) and r.code == "ERR", r
+        assert "store:" in r and "nothing of this command was saved" in r, r
+        assert c.call("CASE.GET", 2).code == "NOTFOUND"
+        third = c.call("ACTOR.OPEN", "C-3", "third")      # 2 again on SQLite; PostgreSQL's sequence moved on
+        assert isinstance(third, int) and third >= 2, third
+        assert as_map(c.call("CASE.GET", third))["customer"] == "C-3"
+        assert c.call("ACTOR.COMMITTED") == [2, 1]
+        # A note is a write too: acknowledged only once it is on disk.
+        assert c.call("DEBUG.STORE", "FAIL-COMMITS", 1) == "OK"
+        r = c.call("ACTOR.NOTE", 1, "never saved")
+        assert isinstance(r, RespError) and "nothing of this command was saved" in r, r
+        assert "never saved" not in repr(c.call("CASE.HISTORY", 1))
+        assert c.call("ACTOR.NOTE", 1, "saved") == "OK"
+        assert "saved" in repr(c.call("CASE.HISTORY", 1))
+        # A client routing commands (Redis modules declare theirs) sees a write.
+        [info] = c.call("COMMAND", "INFO", "ACTOR.OPEN")
+        assert info[0] == "actor.open" and "write" in info[2] and "fast" not in info[2], info
+
+
+def test_a_plugin_commands_read_never_shows_another_clients_uncommitted_case():
+    """A plugin command's case_get read the rows of another client's batch still open; that batch then failed
+    to commit, and the client had been shown a case that never existed.  A plugin command's reply now waits,
+    as a built-in read's does, for the open batch: its commit failing turns the reply into the store's error.
+    (The writer's PROBE.SPIN keeps the loop busy while the reader's command arrives, so both run in the turn
+    before the commit.)"""
+    config = "plugins = %s, %s\n" % (plugin_path("case_actor"), plugin_path("probe"))
+    with Daemon(config=config) as d:
+        writer, reader = d.client(), d.client()
+        assert writer.call("CASE.OPEN", "customer", "C-1", "subject", "real") == 1
+        assert writer.call("DEBUG.STORE", "FAIL-COMMITS", 1) == "OK"
+        writer.sock.sendall(writer.encode("PROBE.SPIN", 300) +
+                            writer.encode("CASE.OPEN", "customer", "C-2", "subject", "ghost-subject"))
+        reader.send("ACTOR.GET", 2, "subject")
+        assert writer.read_reply() == "OK"
+        failed = writer.read_reply()
+        assert isinstance(failed, RespError) and "nothing of this command was saved" in failed, failed
+        seen = reader.read_reply()
+        assert seen != "ghost-subject", "a plugin command showed a case whose commit failed"
+        assert isinstance(seen, RespError) and (seen.code == "NOTFOUND" or "was saved" in seen), seen
+        assert reader.call("CASE.GET", 2).code == "NOTFOUND"
+
+
+@only_on("sqlite", reason="the SQLite store's sync thread (DEBUG.STORE SYNC HOLD)")
+def test_a_plugin_commands_read_waits_for_the_fsync_of_what_it_shows():
+    """As a built-in read: a plugin command reading a case committed but not yet on disk is answered once the
+    fsync came, never before."""
+    import select
+    with Daemon(config=case_actor()) as d:
+        watcher, writer, reader = d.client(), d.client(), d.client()
+        assert writer.call("CASE.OPEN", "customer", "C-0", "subject", "before") == 1
+        assert watcher.call("DEBUG.STORE", "SYNC", "HOLD") == "OK"
+        writer.send("CASE.OPEN", "customer", "C-1", "subject", "not yet on disk")
+        for _ in range(100000):
+            if watcher.call("DEBUG.STORE", "SYNC", "PENDING") > 0:
+                break
+        else:
+            raise AssertionError("the batch never committed")
+        reader.send("ACTOR.GET", 2, "subject")
+        for _ in range(100000):                 # CLIENT LIST shows the reader's command once it ran
+            if "cmd=actor.get" in watcher.call("CLIENT", "LIST"):
+                break
+        else:
+            raise AssertionError("ACTOR.GET never ran")
+        assert not select.select([reader.sock], [], [], 0)[0], "a plugin read showed a write before its fsync"
+        assert watcher.call("DEBUG.STORE", "SYNC", "RELEASE") == "OK"
+        assert writer.read_reply() == 2
+        assert reader.read_reply() == "not yet on disk"
+
+
+@only_on("sqlite", reason="takes redress.db back to schema 33 by hand")
+def test_a_plugin_the_new_binary_refuses_stops_an_upgrade_before_the_schema_migrates():
+    """The likeliest failed upgrade: a plugin not rebuilt for the new binary.  The plugins were loaded after the
+    store had migrated and committed the schema, so the start stopped with the database already moved on, and
+    the old binary then refused it.  The plugins' files (found, loadable, built for this API) are checked before
+    the store opens: the start stops naming the plugin, and the database keeps its schema version."""
+    import sqlite3
+    with Daemon() as d:
+        assert d.client().call("CASE.OPEN", "customer", "C-1", "subject", "before the upgrade") == 1
+        d.stop()
+        store_execute(d, "ALTER TABLE refunds DROP COLUMN payment_key; DELETE FROM schema_version WHERE version = 34;"
+                         "UPDATE refund_outbox SET idempotency_key = 'redress-refund-' || refund_id")
+        database = os.path.join(d.data, "redress.db")
+
+        def schema_version():
+            db = sqlite3.connect(database)
+            try:
+                return db.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+            finally:
+                db.close()
+        assert schema_version() == 33
+        for plugin, why in (("bad_major", "built for plugin API 2.0, this host has 1.5 (another major version"),
+                            ("no_such_plugin", "cannot load")):
+            proc = subprocess.run([REDRESSD, "--port", "0", "--data", d.data, "--rules", "", "--plugins",
+                                   plugin_path(plugin)], capture_output=True, text=True, timeout=60)
+            assert proc.returncode == 1, proc
+            assert "redressd: plugins: %s" % plugin_path(plugin) in proc.stderr and why in proc.stderr, proc.stderr
+            assert "schema migrated" not in proc.stdout + proc.stderr, proc
+            assert schema_version() == 33, (plugin, proc.stderr)
+        # Without the plugin the same database migrates, and keeps what it held.
+        d.log_lines = []
+        d.start()
+        assert schema_version() == 34
+        assert as_map(d.client().call("CASE.GET", 1))["subject"] == "before the upgrade"
+
+
+def test_a_skipped_plugin_makes_the_daemon_not_ready_and_info_counts_it():
+    """plugin_failure = skip leaves out a plugin that fails and serves on.  An orders file with a bad row left
+    the daemon with no order source -- refunds held to what each case declares instead of what the order was
+    paid -- while /readyz said 200 and nothing but the log said so.  Now /readyz answers 503 naming how many
+    plugins were skipped (a load balancer or an alert sees it, as for a rule set that did not load), and INFO
+    counts them; with every plugin loaded /readyz is as before."""
+    from test_http import HttpDaemon
+    orders = os.path.join(tempfile.mkdtemp(prefix="redress-orders-"), "orders.csv")
+    with open(orders, "w") as f:
+        f.write("order_id,paid_amount\nO-1,100.00\nO-1,100.00\n")
+    config = "plugins = orders, %s\norders.file = %s\nplugin_failure = skip\n" % (plugin_path("skeleton"), orders)
+    with HttpDaemon(config=config + "skeleton.greeting = hi\n") as d:
+        assert "plugin skipped" in d.log()
+        info = d.client().call("INFO", "plugins")
+        assert "plugins:1\r\n" in info and "plugins_skipped:1\r\n" in info and "order_source:none" in info, info
+        status, _, body = d.get("/readyz")
+        assert status == 503 and body == {"store": "open", "rules": "none configured",
+                                          "plugins": "1 skipped (plugin_failure = skip)"}, (status, body)
+        assert d.request("HEAD", "/readyz")[0] == 503
+        assert d.get("/healthz")[0] == 200
+        assert d.client().call("SKELETON.GREET", "x") == ["hi, x"]      # the daemon serves on
+    with open(orders, "w") as f:
+        f.write("order_id,paid_amount\nO-1,100.00\n")
+    with HttpDaemon(config=config + "skeleton.greeting = hi\n") as d:
+        assert "plugins_skipped:0\r\n" in d.client().call("INFO", "plugins")
+        status, _, body = d.get("/readyz")
+        assert status == 200 and body == {"store": "open", "rules": "none configured"}, (status, body)

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import tempfile
 
-from harness import REDRESSD, Client, Daemon, RespError, as_map, open_case
+from harness import REDRESSD, Client, Daemon, RespError, as_map, only_on, open_case, store_execute
 
 
 def run(*argv):
@@ -258,3 +258,45 @@ def test_offline_modes_are_not_refused_for_their_listeners_settings():
         refused_before_the_store("auth = no on 0.0.0.0", "--auth", "no", "--bind", "0.0.0.0")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@only_on("sqlite", reason="takes redress.db back to schema 33 by hand")
+def test_a_port_in_use_stops_an_upgrade_before_the_schema_migrates():
+    """The ports were bound only after the store had migrated and committed an older schema: an upgrade that
+    stopped at a port in use (the old daemon still running on it, another service) left the database moved
+    on, and the old binary then refused it.  Each TCP port the config names (port, tls_port, http_port) is
+    now tried before the store opens: the start stops naming the address, and the schema stays as it was."""
+    import sqlite3
+    with Daemon() as d:
+        assert d.client().call("CASE.OPEN", "customer", "C-1", "subject", "before the upgrade") == 1
+        d.stop()
+        store_execute(d, "ALTER TABLE refunds DROP COLUMN payment_key; DELETE FROM schema_version WHERE version = 34;"
+                         "UPDATE refund_outbox SET idempotency_key = 'redress-refund-' || refund_id")
+
+        def schema_version():
+            db = sqlite3.connect(os.path.join(d.data, "redress.db"))
+            try:
+                return db.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+            finally:
+                db.close()
+        assert schema_version() == 33
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        try:
+            for flag, ports in (("--port", ["--port", str(port)]),
+                                ("--http-port", ["--port", "0", "--http-port", str(port)])):
+                p = run("--data", d.data, "--rules", "", *ports)
+                assert p.returncode == 1, (flag, p.returncode, p.stderr)
+                line = [l for l in p.stderr.split("\n") if 'msg="cannot listen' in l]
+                assert len(line) == 1 and "127.0.0.1" in line[0] and str(port) in line[0], (flag, p.stderr)
+                assert 'error="Address already in use"' in line[0], (flag, p.stderr)
+                assert "schema migrated" not in p.stderr + p.stdout, (flag, p.stderr)
+                assert schema_version() == 33, (flag, p.stderr)
+        finally:
+            taken.close()
+        d.log_lines = []
+        d.start()                                   # the port free again: the upgrade goes on
+        assert schema_version() == 34
+        assert as_map(d.client().call("CASE.GET", 1))["subject"] == "before the upgrade"
