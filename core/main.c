@@ -693,6 +693,7 @@ int main(int argc, char **argv) {
     /* PostgreSQL: the schema made or migrated first, on a connection of its
      * own that blocks (nothing is served yet), then the store's work on
      * fibers (store/work.h). */
+    store_set_postgresql_answer_timeout((unsigned)config.postgresql_answer_timeout);
     if (config.store_kind == CONFIG_STORE_POSTGRESQL &&
         (pg_schema_prepare(config.postgresql_url, error, sizeof error) != 0 ||
          store_work_start(base, error, sizeof error) != 0)) {

@@ -101,6 +101,12 @@ static struct {
     int cached;
 } pgs;
 
+/* postgresql_answer_timeout: kept apart from pgs, which pgs_close clears. */
+static unsigned answer_timeout_ms;
+
+void pgs_set_answer_timeout(unsigned ms) { answer_timeout_ms = ms; }
+unsigned pgs_answer_timeout(void) { return answer_timeout_ms; }
+
 /* ----------------------------------------------------------- translation */
 
 static int word_at(const char *p, const char *word) {
@@ -685,7 +691,8 @@ int pgs_open(struct event_base *base, const char *conninfo, char *error, size_t 
     /* synchronous_commit: a reply after COMMIT promises the WAL flushed
      * (pg_schema.h says why it is set per session, not refused). */
     struct pg_settings settings = {.conninfo = conninfo, .on_state = on_state, .on_notify = on_notify,
-                                   .session_sql = PG_SCHEMA_SESSION_SQL};
+                                   .session_sql = PG_SCHEMA_SESSION_SQL, .application_name = "redressd",
+                                   .answer_timeout_ms = answer_timeout_ms};
     struct timespec started;
     clock_gettime(CLOCK_REALTIME, &started);
     snprintf(pgs.token, sizeof pgs.token, "%ld.%ld.%ld", (long)getpid(), (long)started.tv_sec, started.tv_nsec);

@@ -119,6 +119,9 @@ static void checkpoint_now(void);
 
 sqlite3 *store_database(void) { return store_db; }
 int store_is_open(void) { return store_on_postgresql || store_db != NULL; }
+void store_set_postgresql_answer_timeout(unsigned seconds) {
+    pgs_set_answer_timeout(seconds > 4000000u ? 4000000000u : seconds * 1000u);
+}
 int store_is_postgresql(void) { return store_on_postgresql; }
 int store_is_corrupt(void) { return store_corrupt; }
 int store_is_replaced(void) { return store_check_identity() != 0; }

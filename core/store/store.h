@@ -43,6 +43,11 @@ int store_open(const char *dir, const char *sync, char *error, size_t error_size
  * which tables it holds.  The schema is pg_schema.c's, prepared before.
  * 0, or -1 with a message. */
 int store_open_postgresql(struct event_base *base, const char *conninfo, char *error, size_t error_size);
+/* postgresql_answer_timeout, for the opens that follow: a connection
+ * awaiting answers on which the server says nothing for this many seconds
+ * is dropped as lost (every command in flight fails with 08006, then the
+ * reconnect with backoff).  0: the client's default (60 s). */
+void store_set_postgresql_answer_timeout(unsigned seconds);
 /* Opens DIR/redress.db read-only (redressd --replay): nothing is created,
  * migrated or written; the schema must be this redressd's.  0, or -1. */
 int store_open_read_only(const char *dir, char *error, size_t error_size);

@@ -13,7 +13,10 @@ ONCE: the plain build only; without PostgreSQL the test is skipped (failed
 under CI=true), as in test_postgres_client.py.
 """
 import os
+import re
+import socket
 import threading
+import time
 
 from harness import Daemon, RespError
 from postgres import Postgres
@@ -26,6 +29,71 @@ RULES = os.path.join(ROOT, "rules")
 
 def store_config(pg):
     return "store = postgresql\npostgresql_url = %s\n" % pg.url
+
+
+class Relay:
+    """A TCP relay to the server that can go silent: after freeze(), the connections open then
+    pass nothing more either way and close nothing -- what a node sees of a server whose host
+    is gone or cut off (its TCP here still answers: only an answer bound can tell).  Connections
+    made later are relayed as usual (the path to the server is back)."""
+
+    def __init__(self, port):
+        self.target = port
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.pairs = []   # [client socket, server socket, frozen]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target))
+            pair = [client, server, False]
+            with self.lock:
+                self.pairs.append(pair)
+            threading.Thread(target=self._pump, args=(pair, 0, 1), daemon=True).start()
+            threading.Thread(target=self._pump, args=(pair, 1, 0), daemon=True).start()
+
+    def _pump(self, pair, src, dst):
+        try:
+            while True:
+                data = pair[src].recv(65536)
+                if not data:
+                    break
+                if not pair[2]:   # frozen: read and dropped, nothing answered, nothing closed
+                    pair[dst].sendall(data)
+        except OSError:
+            pass
+        if not pair[2]:
+            for s in pair[:2]:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def freeze(self):
+        with self.lock:
+            for pair in self.pairs:
+                pair[2] = True
+
+    def close(self):
+        self.listener.close()
+        with self.lock:
+            for pair in self.pairs:
+                for s in pair[:2]:
+                    s.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def open_case(client, n, customer="ann@example.com"):
@@ -112,3 +180,30 @@ def test_a_lost_connection_is_a_store_error_then_the_daemon_reconnects():
             subjects = pg.psql("SELECT subject FROM cases WHERE kind = 'case' ORDER BY id").split("\n")
             assert "parcel 99" not in subjects, subjects
             assert subjects[:3] == ["parcel 0", "parcel 1", "parcel 2"] and subjects[-1] == "parcel 100", subjects
+
+
+def test_a_server_gone_silent_is_a_lost_connection_within_the_answer_timeout():
+    """No FIN, no RST, no answer: the command in flight fails as a store error once the server
+    has said nothing for postgresql_answer_timeout, the node answers again (PING on another
+    connection was only queued behind it), and it reconnects and serves."""
+    with Postgres() as pg, Relay(pg.port) as relay:
+        url = "postgresql://%s@127.0.0.1:%d/%s?sslmode=disable&gssencmode=disable" % (pg.user, relay.port,
+                                                                                     pg.database)
+        config = "store = postgresql\npostgresql_url = %s\npostgresql_answer_timeout = 1\n" % url
+        with Daemon(config=config, rules=RULES) as d:
+            c, other = d.client(), d.client()
+            assert isinstance(open_case(c, 1), int)
+            relay.freeze()
+            started = time.monotonic()
+            failed = open_case(c, 2)   # before the fix: no reply, ever
+            elapsed = time.monotonic() - started
+            assert isinstance(failed, RespError) and failed.startswith("ERR store: PostgreSQL: 08"), failed
+            assert elapsed < 15, elapsed   # one second of silence, the tick's own query at worst ahead of it
+            assert other.call("PING") == "PONG"
+            d.wait_log("connection to PostgreSQL lost: no answer from the server within 1000 ms (the answer timeout)")
+            # New connections pass the relay: the node is back without anyone's help.
+            d.wait_log(lambda text: text.count("postgresql connection\" state=ready") >= 2, timeout=30)
+            again = open_case(c, 3)
+            assert isinstance(again, int), again
+            subjects = pg.psql("SELECT subject FROM cases WHERE kind = 'case' ORDER BY id").split("\n")
+            assert subjects[0] == "parcel 1" and subjects[-1] == "parcel 3", subjects
