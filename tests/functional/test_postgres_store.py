@@ -15,6 +15,7 @@ under CI=true), as in test_postgres_client.py.
 import os
 import re
 import socket
+import subprocess
 import threading
 import time
 
@@ -94,6 +95,16 @@ class Relay:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def keepalive_timer(local_port, remote_port):
+    """The keepalive timer ss shows for the TCP socket from local_port to remote_port ("" if none)."""
+    out = subprocess.run(["ss", "-tnoH", "state", "established",
+                          "( sport = :%d and dport = :%d )" % (local_port, remote_port)],
+                         capture_output=True, text=True, check=True).stdout
+    found = re.search(r"timer:\(keepalive,([^,]*),", out)
+    assert found, "no keepalive timer on %d -> %d: %r" % (local_port, remote_port, out)
+    return found.group(1)
 
 
 def open_case(client, n, customer="ann@example.com"):
@@ -207,3 +218,23 @@ def test_a_server_gone_silent_is_a_lost_connection_within_the_answer_timeout():
             assert isinstance(again, int), again
             subjects = pg.psql("SELECT subject FROM cases WHERE kind = 'case' ORDER BY id").split("\n")
             assert subjects[0] == "parcel 1" and subjects[-1] == "parcel 3", subjects
+
+
+def test_both_ends_of_the_connection_probe_a_silent_peer_unless_the_url_says_otherwise():
+    """libpq's keepalives on the node's socket, the server's (tcp_keepalives_*) on the session's:
+    a peer gone without a word is found in about 25 s, not the kernel's two hours -- so a dead
+    node's session, and the timers' lock it holds, end.  An operator's values win."""
+    with Postgres() as pg:
+        def sockets(url, where):
+            with Daemon(config="store = postgresql\npostgresql_url = %s\n" % url, rules=RULES) as d:
+                assert isinstance(open_case(d.client(), 1), int)
+                port = int(pg.psql("SELECT client_port FROM pg_stat_activity WHERE application_name = 'redressd'"
+                                   " AND datname = '%s'" % where))
+                return keepalive_timer(port, pg.port), keepalive_timer(pg.port, port)
+        node, server = sockets(pg.url, pg.database)
+        # Seconds: no "min" (the kernel's default shows as "119min").
+        assert "min" not in node and "min" not in server, (node, server)
+        pg.create_database("operator")
+        node, server = sockets(pg.url_of("operator") + "?keepalives_idle=300&options=-c%20tcp_keepalives_idle%3D300",
+                               "operator")
+        assert "min" in node and "min" in server, (node, server)
