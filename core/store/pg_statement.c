@@ -107,6 +107,8 @@ static unsigned answer_timeout_ms;
 void pgs_set_answer_timeout(unsigned ms) { answer_timeout_ms = ms; }
 unsigned pgs_answer_timeout(void) { return answer_timeout_ms; }
 
+int pgs_connected(void) { return pgs.client != NULL && pg_client_state(pgs.client) == PG_READY; }
+
 /* ----------------------------------------------------------- translation */
 
 static int word_at(const char *p, const char *word) {

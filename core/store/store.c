@@ -122,6 +122,7 @@ int store_is_open(void) { return store_on_postgresql || store_db != NULL; }
 void store_set_postgresql_answer_timeout(unsigned seconds) {
     pgs_set_answer_timeout(seconds > 4000000u ? 4000000000u : seconds * 1000u);
 }
+int store_is_connected(void) { return store_on_postgresql ? pgs_connected() : store_db != NULL; }
 int store_is_postgresql(void) { return store_on_postgresql; }
 int store_is_corrupt(void) { return store_corrupt; }
 int store_is_replaced(void) { return store_check_identity() != 0; }

@@ -64,6 +64,9 @@ int store_restore(const char *dir, const char *file, char *report, size_t report
  * refused there by name). */
 int store_is_open(void);
 int store_is_postgresql(void);
+/* 1 when commands can reach the store now: SQLite's once open; PostgreSQL's
+ * while its connection is up (0 while it reconnects) -- /readyz, METRICS. */
+int store_is_connected(void);
 /* 1 once the database is known to be corrupt: every write is refused from
  * then on, until a restore (/readyz, METRICS; INFO's database_corrupt). */
 int store_is_corrupt(void);

@@ -12,6 +12,8 @@ that serves again.  The functional suite as a whole runs on both stores
 ONCE: the plain build only; without PostgreSQL the test is skipped (failed
 under CI=true), as in test_postgres_client.py.
 """
+import http.client
+import json
 import os
 import re
 import socket
@@ -238,3 +240,46 @@ def test_both_ends_of_the_connection_probe_a_silent_peer_unless_the_url_says_oth
         node, server = sockets(pg.url_of("operator") + "?keepalives_idle=300&options=-c%20tcp_keepalives_idle%3D300",
                                "operator")
         assert "min" in node and "min" in server, (node, server)
+
+
+def test_server_down_the_node_is_not_ready_and_says_so_without_taking_an_unchecked_token():
+    with Postgres() as pg:
+        config = store_config(pg) + "http_port = 0\n"
+        with Daemon(config=config, rules=RULES) as d:
+            http_port = int(re.findall(r'msg="http listening" http_port=(\d+)', d.log())[-1])
+
+            def get(path, token=None):
+                conn = http.client.HTTPConnection("127.0.0.1", http_port, timeout=20)
+                conn.request("GET", path, headers={"Authorization": "Bearer " + token} if token else {})
+                response = conn.getresponse()
+                text = response.read().decode()
+                headers = {k.lower(): v for k, v in response.getheaders()}
+                conn.close()
+                return response.status, headers, text
+
+            monitor = d.client()
+            status, _, text = get("/readyz")
+            assert status == 200 and json.loads(text)["store"] == "open", (status, text)
+            status, _, text = get("/metrics", d.token)
+            assert status == 200 and "\nredress_store_connected 1\n" in text, (status, text[:300])
+            pg.stop("immediate")
+            d.wait_log("postgresql connection\" state=down")
+            status, _, text = get("/readyz")
+            assert status == 503 and json.loads(text) == {"store": "unavailable", "rules": "loaded"}, (status, text)
+            # A bearer token cannot be checked: refused, as unavailable, naming the store.
+            status, headers, text = get("/metrics", d.token)
+            body = json.loads(text)
+            assert status == 503 and headers.get("retry-after") == "1", (status, headers, text)
+            assert body["error"] == "ERR" and body["message"].startswith("store: PostgreSQL: 08"), body
+            fresh = d.client(auth=False)
+            refused = fresh.call("AUTH", "admin", d.token)
+            assert isinstance(refused, RespError) and refused.startswith("ERR store: PostgreSQL: 08"), refused
+            # A connection authenticated before reads why, from memory.
+            assert "store_connected:0" in monitor.call("INFO", "store").split("\r\n")
+            assert "\nredress_store_connected 0\n" in monitor.call("METRICS")
+            assert fresh.call("PING") == "PONG"
+            pg.start()
+            d.wait_log(lambda text: text.count("postgresql connection\" state=ready") >= 2, timeout=30)
+            status, _, text = get("/readyz")
+            assert status == 200 and json.loads(text)["store"] == "open", (status, text)
+            assert "store_connected:1" in monitor.call("INFO", "store").split("\r\n")
