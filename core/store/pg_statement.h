@@ -26,6 +26,10 @@ int pgs_connected(void);
 /* postgresql_answer_timeout in ms for the connections opened next, the
  * search reader's included (0: each one's default). */
 void pgs_set_answer_timeout(unsigned ms);
+/* The application_name of the loop's session (store_set_postgresql_node_name);
+ * pgs_session_name: what it asks for ("redressd" when none was set). */
+void pgs_set_session_name(const char *name);
+const char *pgs_session_name(void);
 unsigned pgs_answer_timeout(void);
 void pgs_close(void);
 

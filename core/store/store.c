@@ -122,6 +122,11 @@ int store_is_open(void) { return store_on_postgresql || store_db != NULL; }
 void store_set_postgresql_answer_timeout(unsigned seconds) {
     pgs_set_answer_timeout(seconds > 4000000u ? 4000000000u : seconds * 1000u);
 }
+void store_set_postgresql_node_name(const char *name) {
+    char text[128];
+    snprintf(text, sizeof text, "redressd %s", name);
+    pgs_set_session_name(text);
+}
 int store_is_connected(void) { return store_on_postgresql ? pgs_connected() : store_db != NULL; }
 int store_is_postgresql(void) { return store_on_postgresql; }
 int store_is_corrupt(void) { return store_corrupt; }

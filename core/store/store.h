@@ -48,6 +48,17 @@ int store_open_postgresql(struct event_base *base, const char *conninfo, char *e
  * is dropped as lost (every command in flight fails with 08006, then the
  * reconnect with backoff).  0: the client's default (60 s). */
 void store_set_postgresql_answer_timeout(unsigned seconds);
+/* This node's name, for the sessions opened next: the loop's session is
+ * "redressd NAME" in pg_stat_activity (its application_name, cut at 63
+ * bytes; the postgresql_url's own application_name wins) -- what
+ * store_node_name_taken looks for. */
+void store_set_postgresql_node_name(const char *name);
+/* PostgreSQL: 1 when another session of this database runs under this
+ * node's session name (another live node with the same node_name), who it
+ * is in who ("pid N from ADDRESS since TIME"); 0 when none, or on SQLite,
+ * or when the URL renamed the session (nothing to compare); -1 on a store
+ * error. */
+int store_node_name_taken(char *who, size_t who_size);
 /* Opens DIR/redress.db read-only (redressd --replay): nothing is created,
  * migrated or written; the schema must be this redressd's.  0, or -1. */
 int store_open_read_only(const char *dir, char *error, size_t error_size);

@@ -229,9 +229,11 @@ def test_both_ends_of_the_connection_probe_a_silent_peer_unless_the_url_says_oth
     with Postgres() as pg:
         def sockets(url, where):
             with Daemon(config="store = postgresql\npostgresql_url = %s\n" % url, rules=RULES) as d:
-                assert isinstance(open_case(d.client(), 1), int)
-                port = int(pg.psql("SELECT client_port FROM pg_stat_activity WHERE application_name = 'redressd'"
-                                   " AND datname = '%s'" % where))
+                c = d.client()
+                assert isinstance(open_case(c, 1), int)
+                node = [l for l in c.call("INFO", "nodes").split("\r\n") if l.startswith("node_name:")][0][10:]
+                port = int(pg.psql("SELECT client_port FROM pg_stat_activity WHERE application_name = 'redressd %s'"
+                                   " AND datname = '%s'" % (node, where)))
                 return keepalive_timer(port, pg.port), keepalive_timer(pg.port, port)
         node, server = sockets(pg.url, pg.database)
         # Seconds: no "min" (the kernel's default shows as "119min").
