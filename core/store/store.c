@@ -382,7 +382,13 @@ void store_request_commit(void) {
 static void batch_check(void) {
     if (!store_in_batch || batch_failed) return;
     if (store_on_postgresql) {
-        if (pgs_transaction_lost()) batch_fail("the connection to PostgreSQL was lost: the server rolled the batch back");
+        if (pgs_transaction_lost()) {
+            /* Why it was lost (a FATAL, the answer timeout, ...) is the
+             * connection's last error: say it, not "no error reported". */
+            if (!store_last_error[0] && pgs_error()[0])
+                snprintf(store_last_error, sizeof store_last_error, "%s", pgs_error());
+            batch_fail("the connection to PostgreSQL was lost: the server rolled the batch back");
+        }
         return;
     }
     if (sqlite3_get_autocommit(store_db)) batch_fail("SQLite rolled the batch's transaction back after an error");

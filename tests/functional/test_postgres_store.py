@@ -21,7 +21,7 @@ import subprocess
 import threading
 import time
 
-from harness import Daemon, RespError
+from harness import Daemon, PsqlSession, RespError
 from postgres import Postgres
 
 ONCE = True
@@ -221,6 +221,26 @@ def test_a_server_gone_silent_is_a_lost_connection_within_the_answer_timeout():
             subjects = pg.psql("SELECT subject FROM cases WHERE kind = 'case' ORDER BY id").split("\n")
             assert subjects[0] == "parcel 1" and subjects[-1] == "parcel 3", subjects
 
+
+def test_a_lock_held_elsewhere_holds_the_node_for_at_most_the_answer_timeout():
+    """A transaction left open elsewhere holds the agents' turn: the command that needs it waits,
+    and the node's other commands (PING on another connection) wait their turn behind it -- for
+    at most postgresql_answer_timeout, then the connection is dropped as lost and made again."""
+    with Postgres() as pg:
+        with Daemon(postgresql_url=pg.url, config="postgresql_answer_timeout = 1\n", rules=RULES) as d:
+            c, other = d.client(), d.client()
+            with PsqlSession(d) as holder:
+                holder.run("BEGIN; SELECT pg_advisory_xact_lock(20, 0);")
+                c.send("AGENT.STATUS", "admin", "online")
+                other.send("PING")
+                failed = c.read_reply()
+                # The batch was lost with its connection; the reply says why.
+                assert isinstance(failed, RespError) and failed.startswith("ERR store: "), failed
+                assert "08006: connection to PostgreSQL lost: no answer from the server within 1000 ms" in failed, failed
+                assert other.read_reply() == "PONG"
+                d.wait_log("no answer from the server within 1000 ms (the answer timeout)")
+            d.wait_log(lambda text: text.count("postgresql connection\" state=ready") >= 2, timeout=30)
+            assert c.call("AGENT.STATUS", "admin", "online") == "OK"
 
 def test_both_ends_of_the_connection_probe_a_silent_peer_unless_the_url_says_otherwise():
     """libpq's keepalives on the node's socket, the server's (tcp_keepalives_*) on the session's:
