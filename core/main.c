@@ -539,6 +539,8 @@ static int start_with_store(struct config *config, struct event_base *base) {
         log_error("cannot open store", "error=\"%s\"", LOG_ESC(error));
         return -1;
     }
+    /* Before anything is resumed or fired under this node's name. */
+    if (nodes_claim() != 0) return -1;
     /* /metrics' counts, from the disk, before anything (a plugin's start,
      * the deadlines due) can write: every later change moves them. */
     if (figures_load() != 0) return -1;
@@ -756,6 +758,8 @@ int main(int argc, char **argv) {
     /* PostgreSQL: the schema made or migrated first, on a connection of its
      * own that blocks (nothing is served yet), then the store's work on
      * fibers (store/work.h). */
+    store_set_postgresql_answer_timeout((unsigned)config.postgresql_answer_timeout);
+    nodes_configure(&config);
     if (config.store_kind == CONFIG_STORE_POSTGRESQL &&
         (pg_schema_prepare(config.postgresql_url, error, sizeof error) != 0 ||
          store_work_start(base, error, sizeof error) != 0)) {

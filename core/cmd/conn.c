@@ -207,7 +207,13 @@ void info_command(struct request *request) {
     }
     if (providers.server_info) providers.server_info(text);
     /* the server's sections end with "# Store": these lines join it */
-    if (whole || request_argument_is(request, 1, "store")) store_info(text);
+    if (whole || request_argument_is(request, 1, "store")) {
+        store_info(text);
+        /* 0 while PostgreSQL is out of reach: this INFO is answered from
+         * memory, so a connection authenticated before says why the node
+         * fails every command. */
+        evbuffer_add_printf(text, "store_connected:%d\r\n", store_is_connected());
+    }
     evbuffer_add_printf(text, "\r\n# Cases\r\ncases:%lld\r\nopen_cases:%lld\r\nevents:%lld\r\n",
                         totals.cases, totals.open, totals.events);
     /* From memory too: the committed events the search index has still to

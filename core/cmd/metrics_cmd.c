@@ -222,6 +222,10 @@ static void store_lines(struct evbuffer *out) {
     header(out, "redress_store_writes_refused_total", "counter",
            "Writes refused before they began: the database is corrupt, or was replaced under the daemon.");
     evbuffer_add_printf(out, "redress_store_writes_refused_total %lld\n", stats->writes_refused);
+    header(out, "redress_store_connected", "gauge",
+           "1 while commands can reach the store; 0 while its PostgreSQL connection is down and being made again "
+           "(every command fails meanwhile).");
+    evbuffer_add_printf(out, "redress_store_connected %d\n", store_is_connected());
     header(out, "redress_store_database_corrupt", "gauge",
            "1 once the database is known to be corrupt: every write is refused until a restore.");
     evbuffer_add_printf(out, "redress_store_database_corrupt %d\n", store_is_corrupt());

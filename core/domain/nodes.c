@@ -15,6 +15,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static char name[CONFIG_NODE_NAME_MAX + 1];
@@ -79,7 +80,7 @@ static int write_row(void) {
     return 0;
 }
 
-void nodes_start(const struct config *config) {
+static void compute_name(const struct config *config) {
     if (config->node_name[0]) {
         snprintf(name, sizeof name, "%.*s", CONFIG_NODE_NAME_MAX, config->node_name);
     } else {
@@ -94,6 +95,46 @@ void nodes_start(const struct config *config) {
         if (config->port > 0) snprintf(name, sizeof name, "%s:%lld", host, config->port);
         else snprintf(name, sizeof name, "%s:pid-%ld", host, (long)getpid());
     }
+}
+
+void nodes_configure(const struct config *config) {
+    compute_name(config);
+    store_set_postgresql_node_name(name);
+}
+
+/* How long a start waits for a session under its name to end before it
+ * calls the name taken: the session of this node's own previous process,
+ * killed just before, ends as soon as the server reads its socket's EOF. */
+#define CLAIM_WAIT_MS 3000
+#define CLAIM_STEP_MS 100
+
+int nodes_claim(void) {
+    char who[256];
+    for (int waited = 0;; waited += CLAIM_STEP_MS) {
+        int taken = store_node_name_taken(who, sizeof who);
+        if (taken < 0) {
+            log_error("cannot tell whether another node runs under this node's name", "node=%s error=\"%s\"",
+                      LOG_VALUE(name), LOG_ESC(store_error()));
+            return -1;
+        }
+        if (taken == 0) return 0;
+        if (waited >= CLAIM_WAIT_MS) break;
+        struct timespec step = {.tv_sec = 0, .tv_nsec = CLAIM_STEP_MS * 1000000L};
+        nanosleep(&step, NULL);
+    }
+    /* Two processes under one name would each take the other's refunds for
+     * their own, and the stop of one deletes the other's row. */
+    fprintf(stderr,
+            "redressd: node_name '%s' is in use by another live node on this database (its PostgreSQL session: %s): "
+            "give each node its own node_name (the default is HOSTNAME:PORT); if that node is gone, its session ends "
+            "within about 30 s\n",
+            name, who);
+    log_error("node name in use by another live node", "node=%s session=\"%s\"", LOG_VALUE(name), LOG_ESC(who));
+    return -1;
+}
+
+void nodes_start(const struct config *config) {
+    compute_name(config);
     log_info("node", "name=%s store=%s", LOG_VALUE(name), store_shared() ? "shared" : "own");
     write_row();
 }

@@ -45,6 +45,14 @@
  * logged (a store that refuses writes still serves reads): INFO shows this
  * node from memory all the same. */
 void nodes_start(const struct config *config);
+/* Before the store opens: this node's name (node_name, else HOSTNAME:PORT),
+ * given to the store for its PostgreSQL session's application_name. */
+void nodes_configure(const struct config *config);
+/* Right after the store opened (PostgreSQL): refuses this node's name while
+ * another live session runs under it -- another node started with the same
+ * node_name (waits up to 3 s for a session of this node's own previous
+ * process to end).  0, or -1 after saying why on stderr and in the log. */
+int nodes_claim(void);
 const char *nodes_name(void);
 
 /* The running rule set changed here (a reload, a promote, a reload a peer

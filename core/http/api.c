@@ -95,7 +95,9 @@ static int rules_configured = 1;
 
 void api_configure(int configured) { rules_configured = configured; }
 
-/* Ready: the store is open and the rules configured are in force.  With
+/* Ready: the store is open and reachable (a PostgreSQL connection being
+ * made again fails every command: not ready, so a balancer sends clients
+ * to the nodes that can serve them) and the rules configured are in force.  With
  * rules = "" (a documented mode) the built-in defaults are what is
  * configured, so the daemon is ready; a configured set that did not load
  * (the defaults decide instead, until a reload succeeds) is not. */
@@ -103,7 +105,7 @@ static void ready(struct http_exchange *exchange) {
     /* A corrupt database, or one replaced under the daemon, refuses every
      * write for good: alive, not ready. */
     int corrupt = store_is_open() && store_is_corrupt(), replaced = store_is_open() && store_is_replaced();
-    int store = store_is_open() && !corrupt && !replaced;
+    int store = store_is_open() && store_is_connected() && !corrupt && !replaced;
     int rules = rules_loaded();
     json_t *body = json_pack("{s:s,s:s}", "store", store ? "open" : corrupt ? "corrupt: writes refused"
                              : replaced ? "replaced: writes refused" : "unavailable", "rules",

@@ -147,6 +147,14 @@ int http_check_token(struct http_exchange *exchange, const char *token, const ch
             evhttp_add_header(evhttp_request_get_output_headers(exchange->request), "WWW-Authenticate",
                               "Bearer realm=\"redress\", error=\"invalid_token\"");
         }
+        if (call.status == CALL_ERR) {
+            /* The token could not be checked (the store is out of reach):
+             * no answer without a verified token, and not a server fault
+             * either -- 503, the store named in the message, retry soon. */
+            evhttp_add_header(evhttp_request_get_output_headers(exchange->request), "Retry-After", "1");
+            http_answer(exchange, 503, json_pack("{s:s,s:s}", "error", "ERR", "message", call.message));
+            return -1;
+        }
         http_answer_error(exchange, call_status_code(call.status), "%s", call.message);
         return -1;
     }

@@ -124,6 +124,9 @@ static const struct setting settings[] = {
                    "the store's database: sqlite (DATA/redress.db) or postgresql (at postgresql_url)"),
     STRING_SETTING(postgresql_url, "",
                    "with store = postgresql: the libpq URL (postgresql://...) or key=value conninfo, as libpq reads it"),
+    INTEGER_SETTING(postgresql_answer_timeout, "60", 1, 86400,
+                    "with store = postgresql: seconds the server may say nothing while an answer is awaited; "
+                    "then the connection is dropped as lost (the commands in flight fail) and made again"),
     STRING_SETTING(node_name, "",
                    "this node's name among the nodes of one database, in INFO and the logs (\"\" = hostname:port)"),
     WORD_SETTING(sync, "full", sync_words, "SQLite synchronous: full (durable at reply) or normal"),

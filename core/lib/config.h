@@ -67,6 +67,7 @@ struct config {
     long long idle_timeout;  /* seconds; 0 = never */
     int store_kind;          /* enum config_store_kind: sqlite (default) or postgresql */
     char postgresql_url[1024]; /* libpq URL or key=value conninfo, passed to libpq untouched */
+    long long postgresql_answer_timeout; /* seconds the server may stay silent while answers are awaited */
     char node_name[128];     /* among the nodes of one database; "" = hostname:port (domain/nodes.c) */
     char sync[16];           /* "full" (default) or "normal": SQLite synchronous */
     int sync_thread;         /* 1: the WAL's fsync on the store's sync thread */

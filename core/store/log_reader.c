@@ -19,10 +19,15 @@
  * cases).
  */
 #include "store/log_reader.h"
+#include "store/pg_statement.h"
+#include "store/pg_types.h"
 #include "store/search.h"
 
+#include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +35,7 @@
 
 #define ERROR_MAX 1024
 #define CONNECT_TIMEOUT "10"   /* seconds, unless the conninfo says otherwise */
+#define ANSWER_TIMEOUT_MS 60000 /* unless postgresql_answer_timeout says otherwise */
 #define NEWEST_SQL "SELECT coalesce(max(id), 0) FROM events"
 /* The snapshot's horizon with it (the snapshot is the transaction's:
  * REPEATABLE READ takes it at this first statement): its xmin, and a
@@ -83,6 +89,7 @@ struct store_log_reader {
     int64_t pruned;             /* search_forget_pruned.through in it */
     pthread_mutex_t cancel_lock;
     PGcancel *cancel;           /* under cancel_lock: the interrupt's handle on the connection */
+    int silent;                 /* pg_run gave up on the server: r->error already says so */
 };
 
 static int sqlite_failed(struct store_log_reader *r, const char *what) {
@@ -91,6 +98,13 @@ static int sqlite_failed(struct store_log_reader *r, const char *what) {
 }
 
 static int pg_failed(struct store_log_reader *r, const char *what, const PGresult *result) {
+    if (r->silent) {   /* pg_run's own error, kept (libpq's would only say the socket closed) */
+        r->silent = 0;
+        char why[ERROR_MAX];
+        snprintf(why, sizeof why, "%s", r->error);
+        snprintf(r->error, sizeof r->error, "%s: %.900s", what, why);
+        return -1;
+    }
     const char *message = result ? PQresultErrorMessage(result) : "";
     if (message == NULL || message[0] == '\0') message = PQerrorMessage(r->pg);
     size_t len = strlen(message);
@@ -140,8 +154,8 @@ struct store_log_reader *store_log_reader_open(const char *sqlite_path, const ch
         /* Defaults first: the conninfo's own values, processed after
          * them, win.  A bounded connect: the stop waits for a step, and
          * PQcancel cannot end a connect. */
-        const char *const keywords[] = {"connect_timeout", "application_name", "dbname", NULL};
-        const char *const values[] = {CONNECT_TIMEOUT, "redressd search index", conninfo, NULL};
+        const char *const keywords[] = {"connect_timeout", "application_name", PG_TCP_KEYWORDS, "dbname", NULL};
+        const char *const values[] = {CONNECT_TIMEOUT, "redressd search index", PG_TCP_VALUES, conninfo, NULL};
         r->pg = PQconnectdbParams(keywords, values, 1);
         if (r->pg == NULL || PQstatus(r->pg) != CONNECTION_OK) {
             if (r->pg) pg_failed(r, "cannot connect to read the event log", NULL);
@@ -182,9 +196,50 @@ void store_log_reader_close(struct store_log_reader *r) {
     free(r);
 }
 
+/* PQexec / PQexecParams with a bound on the server's silence: libpq's own
+ * blocking wait has none, and a server gone silent while its TCP still
+ * answers (a hung proxy, a frozen host) held this thread -- and the stop,
+ * which waits for its step -- for ever.  When nothing comes for the answer
+ * timeout the socket is shut: libpq sees the connection broken (the result
+ * is its error, the next begin makes it again) and the error says why.
+ * The last result, as PQexec's; NULL when the query could not be sent. */
+static PGresult *pg_run(struct store_log_reader *r, const char *sql, int nparams, const char *const *values) {
+    int sent = nparams ? PQsendQueryParams(r->pg, sql, nparams, NULL, values, NULL, NULL, 0)
+                       : PQsendQuery(r->pg, sql);
+    r->silent = 0;
+    if (sent != 1) return NULL;
+    int timeout = pgs_answer_timeout() ? (int)pgs_answer_timeout() : ANSWER_TIMEOUT_MS;
+    int silent = 0;
+    PGresult *last = NULL, *result;
+    for (;;) {
+        while (PQisBusy(r->pg)) {
+            struct pollfd p = {.fd = PQsocket(r->pg), .events = POLLIN};
+            int n = p.fd < 0 ? -1 : poll(&p, 1, timeout);
+            if (n < 0 && errno == EINTR) continue;
+            if (n == 0) {
+                silent = 1;
+                shutdown(p.fd, SHUT_RDWR);
+            }
+            if (n < 0 || PQconsumeInput(r->pg) != 1) break;
+        }
+        if ((result = PQgetResult(r->pg)) == NULL) break;
+        PQclear(last);
+        last = result;
+        if (PQstatus(r->pg) == CONNECTION_BAD) break;
+    }
+    if (silent) {
+        PQclear(last);
+        snprintf(r->error, sizeof r->error, "connection to PostgreSQL lost: no answer from the server within %d ms "
+                 "(the answer timeout) (%s)", timeout, r->name);
+        r->silent = 1;
+        return NULL;
+    }
+    return last;
+}
+
 /* PostgreSQL: one statement without rows (BEGIN, COMMIT).  0, or -1. */
 static int pg_command(struct store_log_reader *r, const char *sql, const char *what) {
-    PGresult *result = PQexec(r->pg, sql);
+    PGresult *result = pg_run(r, sql, 0, NULL);
     int ok = result && PQresultStatus(result) == PGRES_COMMAND_OK;
     if (!ok) pg_failed(r, what, result);
     PQclear(result);
@@ -212,7 +267,7 @@ int store_log_reader_begin(struct store_log_reader *r, int64_t *newest) {
         store_log_reader_end(r);
         return -1;
     }
-    PGresult *result = PQexec(r->pg, PG_NEWEST_SQL);
+    PGresult *result = pg_run(r, PG_NEWEST_SQL, 0, NULL);
     if (result == NULL || PQresultStatus(result) != PGRES_TUPLES_OK || PQntuples(result) != 1 ||
         PQnfields(result) != 4) {
         pg_failed(r, "cannot read the event log", result);
@@ -254,7 +309,7 @@ int store_log_reader_query(struct store_log_reader *r, enum store_log_query quer
     snprintf(first, sizeof first, "%lld", (long long)after);
     snprintf(second, sizeof second, "%lld", (long long)through_or_limit);
     const char *values[2] = {first, second};
-    PGresult *result = PQexecParams(r->pg, pg_sql[query], 2, NULL, values, NULL, NULL, 0);
+    PGresult *result = pg_run(r, pg_sql[query], 2, values);
     if (result == NULL || PQresultStatus(result) != PGRES_TUPLES_OK) {
         pg_failed(r, what, result);
         PQclear(result);
@@ -313,7 +368,7 @@ void store_log_reader_end(struct store_log_reader *r) {
     /* A read-only snapshot: ROLLBACK ends it as well as COMMIT, and also
      * after an error (an aborted transaction takes nothing else). */
     if (r->pg && PQstatus(r->pg) == CONNECTION_OK && PQtransactionStatus(r->pg) != PQTRANS_IDLE) {
-        PGresult *result = PQexec(r->pg, "ROLLBACK");
+        PGresult *result = pg_run(r, "ROLLBACK", 0, NULL);
         PQclear(result);
     }
 }

@@ -230,3 +230,29 @@ int store_on_peer_note(enum store_note_topic topic, const struct store_note_list
     }
     return 0;
 }
+
+/* ------------------------------------------------------ this node's name */
+
+int store_node_name_taken(char *who, size_t who_size) {
+    if (!store_on_postgresql) return 0;
+    /* Only while this session carries the name asked for: a URL that set
+     * its own application_name gives every node the same one. */
+    static const char sql[] =
+        "SELECT pid, coalesce(host(client_addr), 'a local socket'), to_char(backend_start, 'YYYY-MM-DD HH24:MI:SS TZ')"
+        " FROM pg_stat_activity WHERE current_setting('application_name') = ?1::text AND application_name = ?1::text"
+        " AND datname = current_database() AND pid <> pg_backend_pid() ORDER BY backend_start LIMIT 1";
+    struct store_stmt *statement = pgs_statement(sql);
+    if (statement == NULL || pgs_bind_text(statement, 1, pgs_session_name(), -1) != STORE_OK) {
+        snprintf(store_last_error, sizeof store_last_error, "%s", pgs_error());
+        if (statement) pgs_reset(statement);
+        return -1;
+    }
+    int rc = pgs_step(statement), taken = rc == STORE_ROW;
+    if (taken)
+        snprintf(who, who_size, "pid %lld from %s since %s", (long long)pgs_column_int64(statement, 0),
+                 (const char *)pgs_column_text(statement, 1), (const char *)pgs_column_text(statement, 2));
+    else if (rc != STORE_DONE)
+        snprintf(store_last_error, sizeof store_last_error, "%s", pgs_error());
+    pgs_reset(statement);
+    return taken ? 1 : rc == STORE_DONE ? 0 : -1;
+}

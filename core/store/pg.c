@@ -35,6 +35,7 @@
 #define DEFAULT_BACKOFF_MIN_MS 50u
 #define DEFAULT_BACKOFF_MAX_MS 5000u
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000u
+#define DEFAULT_ANSWER_TIMEOUT_MS 60000u
 #define DEFAULT_MAX_QUEUED 100000u
 #define MAX_PARAMS 65535  /* the protocol's limit (a 16-bit count) */
 #define PREPARED_MAX 1024 /* named statements per session; texts beyond run unnamed */
@@ -42,6 +43,8 @@
 static void on_io(evutil_socket_t fd, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 static void on_later(evutil_socket_t fd, short what, void *arg);
+static void on_answer_timer(evutil_socket_t fd, short what, void *arg);
+static void broken_later(struct pg_client *c, const char *why);
 
 static void set_state(struct pg_client *c, enum pg_state state, const char *message)
 {
@@ -151,6 +154,29 @@ static int arm_timer(struct pg_client *c, unsigned ms)
     return event_add(c->timer, &tv);
 }
 
+/* The answer bound: while answers are awaited, the server must say
+ * something within answer_timeout_ms.  Keepalives (PG_TCP_KEYWORDS) find
+ * a peer whose host is gone; this finds one whose TCP still answers while
+ * nothing else does (a proxy or relay that hangs, a frozen server), and a
+ * statement stuck behind a lock for that long.  Without it one such
+ * connection held every command of the node for ever.  `fresh`: the server
+ * just spoke (or nothing was awaited), so the bound starts again; otherwise
+ * a bound already running is left alone (a stream of new queries must not
+ * push back the deadline of an old one). */
+static void watch_answers(struct pg_client *c, int fresh)
+{
+    if (c->state != PG_READY || !c->sent.head) {
+        event_del(c->answer_timer);
+        return;
+    }
+    if (!fresh && event_pending(c->answer_timer, EV_TIMEOUT, NULL))
+        return;
+    struct timeval tv = {.tv_sec = c->answer_timeout_ms / 1000,
+                         .tv_usec = (suseconds_t)(c->answer_timeout_ms % 1000) * 1000};
+    if (event_add(c->answer_timer, &tv) != 0)
+        broken_later(c, "cannot arm the answer timeout (libevent)");
+}
+
 static void close_conn(struct pg_client *c)
 {
     drop_events(c);
@@ -168,6 +194,8 @@ static void close_conn(struct pg_client *c)
     c->stats.prepared = 0;
     if (c->later)
         event_del(c->later);
+    if (c->answer_timer)
+        event_del(c->answer_timer);
     c->broken[0] = '\0';
 }
 
@@ -252,9 +280,10 @@ static void start_attempt(struct pg_client *c)
     c->stats.attempts++;
     c->last_notice[0] = '\0';
     set_state(c, PG_CONNECTING, NULL);
-    /* dbname with expand_dbname: the conninfo (URL or key=value) is libpq's to read, untouched. */
-    const char *const keywords[] = {"dbname", NULL};
-    const char *const values[] = {c->conninfo, NULL};
+    /* dbname with expand_dbname: the conninfo (URL or key=value) is libpq's to read, untouched;
+     * the TCP defaults before it, so that the conninfo's own values win. */
+    const char *const keywords[] = {PG_TCP_KEYWORDS, "application_name", "dbname", NULL};
+    const char *const values[] = {PG_TCP_VALUES, c->application_name, c->conninfo, NULL};
     c->conn = PQconnectStartParams(keywords, values, 1);
     if (!c->conn) {
         attempt_failed(c, "out of memory (PQconnectStartParams)");
@@ -335,6 +364,8 @@ static void connected(struct pg_client *c)
     char why[512];
     if (c->state == PG_READY && c->session_sql && !c->broken[0] && flush(c, why, sizeof why) != 0)
         broken_later(c, why);
+    if (c->state == PG_READY)
+        watch_answers(c, 1);
 }
 
 static void connect_step(struct pg_client *c)
@@ -447,6 +478,7 @@ static void dispatch(struct pg_client *c)
     char why[512];
     if (flush(c, why, sizeof why) != 0)
         broken_later(c, why);
+    watch_answers(c, 0);
 }
 
 /* ------------------------------------------------------------ events */
@@ -488,8 +520,11 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
         lost(c, error);
         return;
     }
-    if (what & EV_READ)
+    if (what & EV_READ) {
         read_answers(c);
+        /* The server spoke (or the socket closed: then DOWN, nothing awaited). */
+        watch_answers(c, 1);
+    }
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -504,6 +539,18 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         pg_format(why, sizeof why, "no connection within %u ms", c->connect_timeout_ms);
         attempt_failed(c, why);
     }
+}
+
+static void on_answer_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct pg_client *c = arg;
+    if (c->state != PG_READY || !c->sent.head)
+        return;
+    char why[160];
+    pg_format(why, sizeof why, "no answer from the server within %u ms (the answer timeout)", c->answer_timeout_ms);
+    lost(c, why);
 }
 
 static void on_later(evutil_socket_t fd, short what, void *arg)
@@ -593,6 +640,7 @@ struct pg_client *pg_client_new(struct event_base *base, const struct pg_setting
         c->backoff_max_ms = c->backoff_min_ms;
     c->connect_timeout_ms = settings->connect_timeout_ms ? settings->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
     c->max_queued = settings->max_queued ? settings->max_queued : DEFAULT_MAX_QUEUED;
+    c->answer_timeout_ms = settings->answer_timeout_ms ? settings->answer_timeout_ms : DEFAULT_ANSWER_TIMEOUT_MS;
     c->backoff_ms = c->backoff_min_ms;
     c->on_notify = settings->on_notify;
     c->on_state = settings->on_state;
@@ -603,12 +651,18 @@ struct pg_client *pg_client_new(struct event_base *base, const struct pg_setting
     }
     c->arg = settings->arg;
     c->conninfo = strdup(settings->conninfo);
+    if (settings->application_name && !(c->application_name = strdup(settings->application_name))) {
+        pg_format(error, error_size, "out of memory");
+        pg_client_free(c);
+        return NULL;
+    }
     c->prepared = pg_prepared_new(PREPARED_MAX);
     c->timer = evtimer_new(base, on_timer, c);
     c->later = event_new(base, -1, 0, on_later, c);
     if (c->later)
         event_priority_set(c->later, 0);
-    if (!c->conninfo || !c->prepared || !c->timer || !c->later) {
+    c->answer_timer = evtimer_new(base, on_answer_timer, c);
+    if (!c->conninfo || !c->prepared || !c->timer || !c->later || !c->answer_timer) {
         pg_format(error, error_size, "out of memory");
         pg_client_free(c);
         return NULL;
@@ -632,12 +686,15 @@ void pg_client_free(struct pg_client *c)
         event_free(c->timer);
     if (c->later)
         event_free(c->later);
-    c->timer = c->later = NULL;
+    if (c->answer_timer)
+        event_free(c->answer_timer);
+    c->timer = c->later = c->answer_timer = NULL;
     /* Callbacks may try pg_sync: DOWN refuses, nothing is added. */
     fail_entries(c, &doomed, "08006", "PostgreSQL client closed");
     pg_list_free(&c->open);
     pg_prepared_free(c->prepared);
     free(c->conninfo);
+    free(c->application_name);
     free(c->session_sql);
     free(c);
 }

@@ -37,6 +37,13 @@
  * retried: a write whose group did not report done may or may not have
  * committed, and only its caller can tell what to do.
  *
+ * Silence.  A server that goes silent without closing (its host gone, a
+ * partition, a hung proxy) is a loss too: libpq's keepalives and
+ * tcp_user_timeout (PG_TCP_KEYWORDS, unless the conninfo sets them) end a
+ * connection whose peer stopped answering TCP, and a connection awaiting
+ * answers on which the server says nothing for answer_timeout_ms is
+ * dropped as lost ("no answer from the server within N ms").
+ *
  * Memory is bounded: at most max_queued queries are handed over and not
  * yet answered; pg_sync refuses a group that would pass it.  Every
  * allocation and every libpq call is checked.

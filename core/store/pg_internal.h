@@ -36,7 +36,8 @@ struct pg_client {
     struct event_base *base;   /* borrowed */
     char *conninfo;            /* owned */
     char *session_sql;         /* owned; NULL: none (pg_settings.session_sql) */
-    unsigned backoff_min_ms, backoff_max_ms, connect_timeout_ms, max_queued;
+    char *application_name;    /* owned; NULL: libpq's (pg_settings.application_name) */
+    unsigned backoff_min_ms, backoff_max_ms, connect_timeout_ms, max_queued, answer_timeout_ms;
     pg_notify_fn on_notify;
     pg_state_fn on_state;
     void *arg;
@@ -48,6 +49,7 @@ struct pg_client {
     struct event *io_write;    /* owned; on fd, persistent */
     struct event *timer;       /* owned; DOWN: the backoff; CONNECTING: the connect timeout */
     struct event *later;       /* owned; reports a send failure from the loop */
+    struct event *answer_timer; /* owned; READY with answers awaited: the server's silence bound */
     unsigned backoff_ms;       /* the delay before the next attempt */
     char broken[512];          /* the send failure `later` reports; "" if none */
     char last_notice[256];     /* the server's last notice (it explains a shutdown) */

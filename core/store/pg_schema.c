@@ -17,6 +17,7 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "store/internal.h"
+#include "store/pg_types.h"
 #include "store/schema.h"
 
 #include <libpq-fe.h>
@@ -297,7 +298,11 @@ int pg_schema_prepare(const char *conninfo, char *error, size_t error_size) {
         snprintf(error, error_size, "no PostgreSQL conninfo (postgresql_url)");
         return -1;
     }
-    PGconn *conn = PQconnectdb(conninfo);
+    /* libpq's TCP defaults first (the conninfo's own values win): a server
+     * gone silent during a migration fails the start instead of holding it. */
+    const char *const keywords[] = {PG_TCP_KEYWORDS, "application_name", "dbname", NULL};
+    const char *const values[] = {PG_TCP_VALUES, "redressd", conninfo, NULL};
+    PGconn *conn = PQconnectdbParams(keywords, values, 1);
     if (conn == NULL) {
         snprintf(error, error_size, "cannot connect to PostgreSQL: out of memory");
         return -1;

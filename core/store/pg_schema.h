@@ -51,9 +51,25 @@ int pg_schema_session_settings(void *connection, char *error, size_t error_size)
 
 /* The statement that does the same in one query, for a session whose
  * first query is sent without waiting (the store's non-blocking
- * connections); it changes nothing where the setting is on or remote_apply. */
-#define PG_SCHEMA_SESSION_SQL                                                                   \
-    "SELECT set_config('synchronous_commit', 'on', false) WHERE current_setting('synchronous_commit')" \
-    " NOT IN ('on', 'remote_apply')"
+ * connections); it changes nothing where the setting is on or remote_apply.
+ *
+ * It also gives the session the server's side of the TCP keepalives:
+ * tcp_keepalives_idle 10 s, _interval 5 s, _count 3, tcp_user_timeout
+ * 30 s -- each only where nobody set it (pg_settings.source 'default'; a
+ * value from postgresql.conf, ALTER ROLE/DATABASE or the URL's options
+ * wins; tcp_user_timeout only where the server has it, 12 and later).
+ * Without them the server keeps the session of a node whose host vanished
+ * (no FIN, no RST) for two hours and more, and with it the session's
+ * advisory locks: the timers' lock (PG_TIMER_LOCK_KEY) stayed with a dead
+ * node and no node fired deadlines.  With them the server ends such a
+ * session within about 30 s and another node takes the lock at its next
+ * tick.  Ignored on a Unix-domain socket. */
+#define PG_SCHEMA_SESSION_SQL                                                                              \
+    "SELECT set_config('synchronous_commit', 'on', false) WHERE current_setting('synchronous_commit')"     \
+    " NOT IN ('on', 'remote_apply')"                                                                       \
+    " UNION ALL SELECT set_config(d.name, d.value, false)"                                                 \
+    " FROM (VALUES ('tcp_keepalives_idle', '10'), ('tcp_keepalives_interval', '5'),"                      \
+    " ('tcp_keepalives_count', '3'), ('tcp_user_timeout', '30000')) AS d (name, value)"                   \
+    " JOIN pg_settings s ON s.name = d.name WHERE s.source = 'default'"
 
 #endif

@@ -101,6 +101,32 @@ static struct {
     int cached;
 } pgs;
 
+/* postgresql_answer_timeout: kept apart from pgs, which pgs_close clears. */
+static unsigned answer_timeout_ms;
+
+void pgs_set_answer_timeout(unsigned ms) { answer_timeout_ms = ms; }
+
+/* The loop's session's application_name ("redressd NODE", at most 63
+ * bytes as the server keeps it); "" until pgs_set_session_name. */
+static char session_name[64];
+
+void pgs_set_session_name(const char *name) {
+    /* Cut at 63 bytes on a character's start, as the server would (a UTF-8
+     * continuation byte is 10xxxxxx). */
+    size_t len = strlen(name);
+    if (len >= sizeof session_name) {
+        len = sizeof session_name - 1;
+        while (len > 0 && ((unsigned char)name[len] & 0xC0) == 0x80) len--;
+    }
+    memcpy(session_name, name, len);
+    session_name[len] = '\0';
+}
+
+const char *pgs_session_name(void) { return session_name[0] ? session_name : "redressd"; }
+unsigned pgs_answer_timeout(void) { return answer_timeout_ms; }
+
+int pgs_connected(void) { return pgs.client != NULL && pg_client_state(pgs.client) == PG_READY; }
+
 /* ----------------------------------------------------------- translation */
 
 static int word_at(const char *p, const char *word) {
@@ -685,7 +711,8 @@ int pgs_open(struct event_base *base, const char *conninfo, char *error, size_t 
     /* synchronous_commit: a reply after COMMIT promises the WAL flushed
      * (pg_schema.h says why it is set per session, not refused). */
     struct pg_settings settings = {.conninfo = conninfo, .on_state = on_state, .on_notify = on_notify,
-                                   .session_sql = PG_SCHEMA_SESSION_SQL};
+                                   .session_sql = PG_SCHEMA_SESSION_SQL, .application_name = pgs_session_name(),
+                                   .answer_timeout_ms = answer_timeout_ms};
     struct timespec started;
     clock_gettime(CLOCK_REALTIME, &started);
     snprintf(pgs.token, sizeof pgs.token, "%ld.%ld.%ld", (long)getpid(), (long)started.tv_sec, started.tv_nsec);

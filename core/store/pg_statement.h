@@ -21,6 +21,16 @@ extern int store_on_postgresql;
 /* Connects (the first statement waits for the connection).  Inside a piece
  * of work: learns which tables have an id column.  0, or -1 with error. */
 int pgs_open(struct event_base *base, const char *conninfo, char *error, size_t error_size);
+/* 1 while the connection is READY (store_is_connected). */
+int pgs_connected(void);
+/* postgresql_answer_timeout in ms for the connections opened next, the
+ * search reader's included (0: each one's default). */
+void pgs_set_answer_timeout(unsigned ms);
+/* The application_name of the loop's session (store_set_postgresql_node_name);
+ * pgs_session_name: what it asks for ("redressd" when none was set). */
+void pgs_set_session_name(const char *name);
+const char *pgs_session_name(void);
+unsigned pgs_answer_timeout(void);
 void pgs_close(void);
 
 struct store_stmt *pgs_statement(const char *sql);   /* cached by the text's address */

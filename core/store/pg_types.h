@@ -37,6 +37,10 @@ struct pg_settings {
     unsigned backoff_max_ms;   /* the delay doubles up to this (0: 5000) */
     unsigned connect_timeout_ms; /* an attempt longer than this fails (0: 10000) */
     unsigned max_queued;       /* queries handed over, not yet answered (0: 100000) */
+    unsigned answer_timeout_ms; /* a connection awaiting answers that hears nothing from the server for this
+                                   long is lost (0: 60000) */
+    const char *application_name; /* as pg_stat_activity shows the session (copied; NULL: libpq's); the
+                                     conninfo's own wins */
     const char *session_sql;   /* sent first on every connection, before any group (copied; NULL: none);
                                   its failure drops the connection */
     pg_notify_fn on_notify;    /* may be NULL */
@@ -60,5 +64,17 @@ struct pg_stats {
     unsigned long long prepares_failed;  /* Parses of named statements the server refused */
     unsigned prepared;                   /* named statements this session holds */
 };
+
+/* libpq's TCP settings every connection of the store starts from, put in
+ * the keyword arrays ahead of the conninfo (expanded as dbname), so that a
+ * value the postgresql_url sets wins.  Without them a server that goes
+ * silent -- its host gone, a partition: no FIN, no RST -- leaves a
+ * connection waiting for as long as the kernel's defaults allow (two hours
+ * and more, or for ever with keepalives off): probes after 10 s of
+ * silence, every 5 s, 3 unanswered ones end it (about 25 s); data sent and
+ * not acknowledged for 30 s ends it too (tcp_user_timeout, milliseconds).
+ * README (PostgreSQL) lists them. */
+#define PG_TCP_KEYWORDS "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout"
+#define PG_TCP_VALUES "1", "10", "5", "3", "30000"
 
 #endif

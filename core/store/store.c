@@ -119,6 +119,15 @@ static void checkpoint_now(void);
 
 sqlite3 *store_database(void) { return store_db; }
 int store_is_open(void) { return store_on_postgresql || store_db != NULL; }
+void store_set_postgresql_answer_timeout(unsigned seconds) {
+    pgs_set_answer_timeout(seconds > 4000000u ? 4000000000u : seconds * 1000u);
+}
+void store_set_postgresql_node_name(const char *name) {
+    char text[128];
+    snprintf(text, sizeof text, "redressd %s", name);
+    pgs_set_session_name(text);
+}
+int store_is_connected(void) { return store_on_postgresql ? pgs_connected() : store_db != NULL; }
 int store_is_postgresql(void) { return store_on_postgresql; }
 int store_is_corrupt(void) { return store_corrupt; }
 int store_is_replaced(void) { return store_check_identity() != 0; }
@@ -373,7 +382,13 @@ void store_request_commit(void) {
 static void batch_check(void) {
     if (!store_in_batch || batch_failed) return;
     if (store_on_postgresql) {
-        if (pgs_transaction_lost()) batch_fail("the connection to PostgreSQL was lost: the server rolled the batch back");
+        if (pgs_transaction_lost()) {
+            /* Why it was lost (a FATAL, the answer timeout, ...) is the
+             * connection's last error: say it, not "no error reported". */
+            if (!store_last_error[0] && pgs_error()[0])
+                snprintf(store_last_error, sizeof store_last_error, "%s", pgs_error());
+            batch_fail("the connection to PostgreSQL was lost: the server rolled the batch back");
+        }
         return;
     }
     if (sqlite3_get_autocommit(store_db)) batch_fail("SQLite rolled the batch's transaction back after an error");

@@ -43,6 +43,22 @@ int store_open(const char *dir, const char *sync, char *error, size_t error_size
  * which tables it holds.  The schema is pg_schema.c's, prepared before.
  * 0, or -1 with a message. */
 int store_open_postgresql(struct event_base *base, const char *conninfo, char *error, size_t error_size);
+/* postgresql_answer_timeout, for the opens that follow: a connection
+ * awaiting answers on which the server says nothing for this many seconds
+ * is dropped as lost (every command in flight fails with 08006, then the
+ * reconnect with backoff).  0: the client's default (60 s). */
+void store_set_postgresql_answer_timeout(unsigned seconds);
+/* This node's name, for the sessions opened next: the loop's session is
+ * "redressd NAME" in pg_stat_activity (its application_name, cut at 63
+ * bytes; the postgresql_url's own application_name wins) -- what
+ * store_node_name_taken looks for. */
+void store_set_postgresql_node_name(const char *name);
+/* PostgreSQL: 1 when another session of this database runs under this
+ * node's session name (another live node with the same node_name), who it
+ * is in who ("pid N from ADDRESS since TIME"); 0 when none, or on SQLite,
+ * or when the URL renamed the session (nothing to compare); -1 on a store
+ * error. */
+int store_node_name_taken(char *who, size_t who_size);
 /* Opens DIR/redress.db read-only (redressd --replay): nothing is created,
  * migrated or written; the schema must be this redressd's.  0, or -1. */
 int store_open_read_only(const char *dir, char *error, size_t error_size);
@@ -59,6 +75,9 @@ int store_restore(const char *dir, const char *file, char *report, size_t report
  * refused there by name). */
 int store_is_open(void);
 int store_is_postgresql(void);
+/* 1 when commands can reach the store now: SQLite's once open; PostgreSQL's
+ * while its connection is up (0 while it reconnects) -- /readyz, METRICS. */
+int store_is_connected(void);
 /* 1 once the database is known to be corrupt: every write is refused from
  * then on, until a restore (/readyz, METRICS; INFO's database_corrupt). */
 int store_is_corrupt(void);

@@ -3,10 +3,14 @@ else hostname:port, hostname:pid-N with the port picked at start), its rule
 set's version as RULES.INFO says it, and no mismatch.  On SQLite the table
 of nodes holds this node's row only.  Several nodes: test_nodes_rules.py."""
 import os
+import shutil
+import signal
 import subprocess
+import tempfile
 import time
 
-from harness import REDRESSD, STORE, Daemon, RespError, as_map, only_on, parse_info, store_execute, store_rows
+from harness import (REDRESSD, STORE, Cluster, Daemon, RespError, as_map, only_on, parse_info, store_execute,
+                     store_rows)
 
 
 def nodes_section(c):
@@ -121,3 +125,30 @@ def test_info_gives_other_roles_the_counts_and_only_admins_addresses_paths_and_n
             assert d.data not in c.call("INFO", "store")
             # The counts stay.
             assert fields["auth_failures"] == "1" and fields["nodes_live"] == "1" and fields["cases"] == full["cases"]
+
+
+@only_on("postgresql", reason="several nodes share a database only on PostgreSQL")
+def test_a_second_node_under_a_live_nodes_name_is_refused_and_the_same_node_restarted_is_not():
+    with Cluster(1, config="node_name = twin\n") as nodes:
+        first = nodes[0]
+        data = tempfile.mkdtemp(prefix="redress-test-")
+        try:
+            config = os.path.join(data, "test.conf")
+            with open(config, "w") as f:
+                f.write("store = postgresql\npostgresql_url = %s\nnode_name = twin\n" % first.store_url)
+            shutil.copy(os.path.join(first.data, "admin.token"), os.path.join(data, "admin.token"))
+            # Before: it started, resent the live node's refunds and deleted its row at its stop.
+            p = subprocess.run([REDRESSD, "--port", "0", "--data", data, "--rules", "", "--test-clock",
+                                "--config", config], capture_output=True, text=True, timeout=60)
+            assert p.returncode == 1, (p.returncode, p.stderr[-2000:])
+            assert "node_name 'twin' is in use by another live node on this database" in p.stderr, p.stderr[-2000:]
+            assert "give each node its own node_name" in p.stderr
+        finally:
+            shutil.rmtree(data)
+        # The live node is untouched: its row, its service.
+        assert [r[0] for r in store_rows(first, "SELECT name FROM nodes")] == ["twin"]
+        assert first.client().call("PING") == "PONG"
+        # The same node killed and started again: its old session is gone, the name is its own.
+        first.stop(signal.SIGKILL)
+        first.start()
+        assert nodes_section(first.client())["node_name"] == "twin"

@@ -182,6 +182,36 @@ def test_an_attempt_with_no_answer_times_out_and_is_retried():
         mute.close()
 
 
+def test_a_server_silent_while_answers_are_awaited_is_a_loss_after_the_answer_timeout():
+    """The server says nothing for the answer timeout (here a statement that sleeps): the connection
+    is dropped as lost, what was awaited fails with 08006 naming the bound, and the next
+    connection serves.  Answers that keep coming (a pipeline longer than the bound) do not trip it."""
+    with Postgres() as pg, PgCheck(pg.url, "--answer-timeout-ms", "300", "--backoff-min-ms", "1",
+                                   "--backoff-max-ms", "16") as c:
+        c.state("ready")
+        c.send("query", "sleep", "SELECT pg_sleep(30)")
+        c.send("sync", "S")
+        c.send("query", "after", "SELECT 2")
+        c.send("sync", "A")
+        for tag, group in (("sleep", "S"), ("after", "A")):
+            answer, done = c.answer(tag), c.done(group)
+            assert answer["sqlstate"] == "08006" and done["sqlstate"] == "08006", (answer, done)
+            assert answer["message"] == ("connection to PostgreSQL lost: no answer from the server within 300 ms"
+                                         " (the answer timeout)"), answer
+        down = c.state("down")
+        assert "no answer from the server within 300 ms" in down["message"], down
+        c.state("ready")
+        assert c.run("back", "SELECT 1")["rows"] == [["1"]]
+        # The bound is on silence, not on a pipeline's whole: eight answers 0.1 s apart (0.8 s in all).
+        for i in range(8):
+            c.send("query", "nap%d" % i, "SELECT pg_sleep(0.1)")
+            c.send("sync", "N%d" % i)
+        for i in range(8):
+            assert "sqlstate" not in c.answer("nap%d" % i) and "sqlstate" not in c.done("N%d" % i)
+        stats = c.stats()
+        assert stats["losses"] == 1 and stats["connects"] == 2, stats
+
+
 def test_a_failed_query_fails_its_group_only():
     with Postgres() as pg, PgCheck(pg.url) as c:
         c.state("ready")

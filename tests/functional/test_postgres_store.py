@@ -12,10 +12,16 @@ that serves again.  The functional suite as a whole runs on both stores
 ONCE: the plain build only; without PostgreSQL the test is skipped (failed
 under CI=true), as in test_postgres_client.py.
 """
+import http.client
+import json
 import os
+import re
+import socket
+import subprocess
 import threading
+import time
 
-from harness import Daemon, RespError
+from harness import Daemon, PsqlSession, RespError
 from postgres import Postgres
 
 ONCE = True
@@ -26,6 +32,81 @@ RULES = os.path.join(ROOT, "rules")
 
 def store_config(pg):
     return "store = postgresql\npostgresql_url = %s\n" % pg.url
+
+
+class Relay:
+    """A TCP relay to the server that can go silent: after freeze(), the connections open then
+    pass nothing more either way and close nothing -- what a node sees of a server whose host
+    is gone or cut off (its TCP here still answers: only an answer bound can tell).  Connections
+    made later are relayed as usual (the path to the server is back)."""
+
+    def __init__(self, port):
+        self.target = port
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.pairs = []   # [client socket, server socket, frozen]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target))
+            pair = [client, server, False]
+            with self.lock:
+                self.pairs.append(pair)
+            threading.Thread(target=self._pump, args=(pair, 0, 1), daemon=True).start()
+            threading.Thread(target=self._pump, args=(pair, 1, 0), daemon=True).start()
+
+    def _pump(self, pair, src, dst):
+        try:
+            while True:
+                data = pair[src].recv(65536)
+                if not data:
+                    break
+                if not pair[2]:   # frozen: read and dropped, nothing answered, nothing closed
+                    pair[dst].sendall(data)
+        except OSError:
+            pass
+        if not pair[2]:
+            for s in pair[:2]:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def freeze(self):
+        with self.lock:
+            for pair in self.pairs:
+                pair[2] = True
+
+    def close(self):
+        self.listener.close()
+        with self.lock:
+            for pair in self.pairs:
+                for s in pair[:2]:
+                    s.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def keepalive_timer(local_port, remote_port):
+    """The keepalive timer ss shows for the TCP socket from local_port to remote_port ("" if none)."""
+    out = subprocess.run(["ss", "-tnoH", "state", "established",
+                          "( sport = :%d and dport = :%d )" % (local_port, remote_port)],
+                         capture_output=True, text=True, check=True).stdout
+    found = re.search(r"timer:\(keepalive,([^,]*),", out)
+    assert found, "no keepalive timer on %d -> %d: %r" % (local_port, remote_port, out)
+    return found.group(1)
 
 
 def open_case(client, n, customer="ann@example.com"):
@@ -112,3 +193,115 @@ def test_a_lost_connection_is_a_store_error_then_the_daemon_reconnects():
             subjects = pg.psql("SELECT subject FROM cases WHERE kind = 'case' ORDER BY id").split("\n")
             assert "parcel 99" not in subjects, subjects
             assert subjects[:3] == ["parcel 0", "parcel 1", "parcel 2"] and subjects[-1] == "parcel 100", subjects
+
+
+def test_a_server_gone_silent_is_a_lost_connection_within_the_answer_timeout():
+    """No FIN, no RST, no answer: the command in flight fails as a store error once the server
+    has said nothing for postgresql_answer_timeout, the node answers again (PING on another
+    connection was only queued behind it), and it reconnects and serves."""
+    with Postgres() as pg, Relay(pg.port) as relay:
+        url = "postgresql://%s@127.0.0.1:%d/%s?sslmode=disable&gssencmode=disable" % (pg.user, relay.port,
+                                                                                     pg.database)
+        config = "store = postgresql\npostgresql_url = %s\npostgresql_answer_timeout = 1\n" % url
+        with Daemon(config=config, rules=RULES) as d:
+            c, other = d.client(), d.client()
+            assert isinstance(open_case(c, 1), int)
+            relay.freeze()
+            started = time.monotonic()
+            failed = open_case(c, 2)   # before the fix: no reply, ever
+            elapsed = time.monotonic() - started
+            assert isinstance(failed, RespError) and failed.startswith("ERR store: PostgreSQL: 08"), failed
+            assert elapsed < 15, elapsed   # one second of silence, the tick's own query at worst ahead of it
+            assert other.call("PING") == "PONG"
+            d.wait_log("connection to PostgreSQL lost: no answer from the server within 1000 ms (the answer timeout)")
+            # New connections pass the relay: the node is back without anyone's help.
+            d.wait_log(lambda text: text.count("postgresql connection\" state=ready") >= 2, timeout=30)
+            again = open_case(c, 3)
+            assert isinstance(again, int), again
+            subjects = pg.psql("SELECT subject FROM cases WHERE kind = 'case' ORDER BY id").split("\n")
+            assert subjects[0] == "parcel 1" and subjects[-1] == "parcel 3", subjects
+
+
+def test_a_lock_held_elsewhere_holds_the_node_for_at_most_the_answer_timeout():
+    """A transaction left open elsewhere holds the agents' turn: the command that needs it waits,
+    and the node's other commands (PING on another connection) wait their turn behind it -- for
+    at most postgresql_answer_timeout, then the connection is dropped as lost and made again."""
+    with Postgres() as pg:
+        with Daemon(postgresql_url=pg.url, config="postgresql_answer_timeout = 1\n", rules=RULES) as d:
+            c, other = d.client(), d.client()
+            with PsqlSession(d) as holder:
+                holder.run("BEGIN; SELECT pg_advisory_xact_lock(20, 0);")
+                c.send("AGENT.STATUS", "admin", "online")
+                other.send("PING")
+                failed = c.read_reply()
+                # The batch was lost with its connection; the reply says why.
+                assert isinstance(failed, RespError) and failed.startswith("ERR store: "), failed
+                assert "08006: connection to PostgreSQL lost: no answer from the server within 1000 ms" in failed, failed
+                assert other.read_reply() == "PONG"
+                d.wait_log("no answer from the server within 1000 ms (the answer timeout)")
+            d.wait_log(lambda text: text.count("postgresql connection\" state=ready") >= 2, timeout=30)
+            assert c.call("AGENT.STATUS", "admin", "online") == "OK"
+
+def test_both_ends_of_the_connection_probe_a_silent_peer_unless_the_url_says_otherwise():
+    """libpq's keepalives on the node's socket, the server's (tcp_keepalives_*) on the session's:
+    a peer gone without a word is found in about 25 s, not the kernel's two hours -- so a dead
+    node's session, and the timers' lock it holds, end.  An operator's values win."""
+    with Postgres() as pg:
+        def sockets(url, where):
+            with Daemon(config="store = postgresql\npostgresql_url = %s\n" % url, rules=RULES) as d:
+                c = d.client()
+                assert isinstance(open_case(c, 1), int)
+                node = [l for l in c.call("INFO", "nodes").split("\r\n") if l.startswith("node_name:")][0][10:]
+                port = int(pg.psql("SELECT client_port FROM pg_stat_activity WHERE application_name = 'redressd %s'"
+                                   " AND datname = '%s'" % (node, where)))
+                return keepalive_timer(port, pg.port), keepalive_timer(pg.port, port)
+        node, server = sockets(pg.url, pg.database)
+        # Seconds: no "min" (the kernel's default shows as "119min").
+        assert "min" not in node and "min" not in server, (node, server)
+        pg.create_database("operator")
+        node, server = sockets(pg.url_of("operator") + "?keepalives_idle=300&options=-c%20tcp_keepalives_idle%3D300",
+                               "operator")
+        assert "min" in node and "min" in server, (node, server)
+
+
+def test_server_down_the_node_is_not_ready_and_says_so_without_taking_an_unchecked_token():
+    with Postgres() as pg:
+        config = store_config(pg) + "http_port = 0\n"
+        with Daemon(config=config, rules=RULES) as d:
+            http_port = int(re.findall(r'msg="http listening" http_port=(\d+)', d.log())[-1])
+
+            def get(path, token=None):
+                conn = http.client.HTTPConnection("127.0.0.1", http_port, timeout=20)
+                conn.request("GET", path, headers={"Authorization": "Bearer " + token} if token else {})
+                response = conn.getresponse()
+                text = response.read().decode()
+                headers = {k.lower(): v for k, v in response.getheaders()}
+                conn.close()
+                return response.status, headers, text
+
+            monitor = d.client()
+            status, _, text = get("/readyz")
+            assert status == 200 and json.loads(text)["store"] == "open", (status, text)
+            status, _, text = get("/metrics", d.token)
+            assert status == 200 and "\nredress_store_connected 1\n" in text, (status, text[:300])
+            pg.stop("immediate")
+            d.wait_log("postgresql connection\" state=down")
+            status, _, text = get("/readyz")
+            assert status == 503 and json.loads(text) == {"store": "unavailable", "rules": "loaded"}, (status, text)
+            # A bearer token cannot be checked: refused, as unavailable, naming the store.
+            status, headers, text = get("/metrics", d.token)
+            body = json.loads(text)
+            assert status == 503 and headers.get("retry-after") == "1", (status, headers, text)
+            assert body["error"] == "ERR" and body["message"].startswith("store: PostgreSQL: 08"), body
+            fresh = d.client(auth=False)
+            refused = fresh.call("AUTH", "admin", d.token)
+            assert isinstance(refused, RespError) and refused.startswith("ERR store: PostgreSQL: 08"), refused
+            # A connection authenticated before reads why, from memory.
+            assert "store_connected:0" in monitor.call("INFO", "store").split("\r\n")
+            assert "\nredress_store_connected 0\n" in monitor.call("METRICS")
+            assert fresh.call("PING") == "PONG"
+            pg.start()
+            d.wait_log(lambda text: text.count("postgresql connection\" state=ready") >= 2, timeout=30)
+            status, _, text = get("/readyz")
+            assert status == 200 and json.loads(text)["store"] == "open", (status, text)
+            assert "store_connected:1" in monitor.call("INFO", "store").split("\r\n")

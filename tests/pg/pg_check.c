@@ -2,7 +2,7 @@
  * tests/functional/test_postgres_client.py (built as BUILD/pg_check).
  *
  *     pg_check CONNINFO [--backoff-min-ms N] [--backoff-max-ms N]
- *                       [--connect-timeout-ms N] [--max-queued N]
+ *                       [--connect-timeout-ms N] [--max-queued N] [--answer-timeout-ms N]
  *
  * Reads one JSON array per line on stdin and writes one JSON object per
  * line on stdout, as things happen in the loop:
@@ -341,7 +341,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2 || argc % 2 != 0) {
         fprintf(stderr, "usage: pg_check CONNINFO [--backoff-min-ms N] [--backoff-max-ms N] "
-                        "[--connect-timeout-ms N] [--max-queued N]\n");
+                        "[--connect-timeout-ms N] [--max-queued N] [--answer-timeout-ms N]\n");
         return 2;
     }
     struct pg_settings settings = {.conninfo = argv[1], .on_notify = on_notify, .on_state = on_state};
@@ -354,6 +354,8 @@ int main(int argc, char **argv)
             settings.connect_timeout_ms = number(argv[i + 1]);
         else if (strcmp(argv[i], "--max-queued") == 0)
             settings.max_queued = number(argv[i + 1]);
+        else if (strcmp(argv[i], "--answer-timeout-ms") == 0)
+            settings.answer_timeout_ms = number(argv[i + 1]);
         else {
             fprintf(stderr, "pg_check: unknown option %s\n", argv[i]);
             return 2;

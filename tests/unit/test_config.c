@@ -46,6 +46,20 @@ TEST(config_store_postgresql_with_its_url) {
     CHECK_INT(config.store_kind, CONFIG_STORE_SQLITE);
 }
 
+TEST(config_postgresql_answer_timeout_seconds_within_bounds) {
+    struct config config;
+    char error[256];
+    config_defaults(&config);
+    CHECK_INT(config.postgresql_answer_timeout, 60);
+    CHECK(config_set(&config, "postgresql_answer_timeout", "5", error, sizeof error) == NULL);
+    CHECK_INT(config.postgresql_answer_timeout, 5);
+    /* 0 would mean no bound at all -- the silent wait this setting exists to end. */
+    const char *why = config_set(&config, "postgresql_answer_timeout", "0", error, sizeof error);
+    CHECK(why != NULL && strstr(why, "postgresql_answer_timeout") != NULL);
+    CHECK(config_set(&config, "postgresql_answer_timeout", "86401", error, sizeof error) != NULL);
+    CHECK_INT(config.postgresql_answer_timeout, 5);
+}
+
 TEST(config_store_unknown_kind_names_the_key_and_the_choices) {
     struct config config;
     char error[256];
