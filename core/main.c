@@ -502,6 +502,7 @@ static int start_with_store(struct config *config, struct event_base *base) {
     attachments_configure(config->data, config->attachment_max_bytes);
     agents_roster_load();   /* a failure is logged; assignment then asks the store */
     agents_warn_reserved();
+    if (agents_know_rights() != 0) return -1;
     backups_configure(base, config->data);
     cases_warm_counters();
     /* Re-arm every running clock; those that passed while we were down fire
