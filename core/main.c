@@ -719,8 +719,10 @@ int main(int argc, char **argv) {
      * start's warm-up read of the cases table has already counted is in
      * their past: a peer's note heard from now on is news); their commits
      * make this node read its figures again. */
+    /* The agents before the events: after notes were missed, a disabled
+     * agent's connections end before the events of meanwhile are handed out. */
     if (peer_counts_follow() != 0 || attachments_follow_peers() != 0 || figures_follow_peers() != 0 ||
-        events_follow_peers() != 0 || agents_follow_peers() != 0) {
+        agents_follow_peers() != 0 || events_follow_peers() != 0) {
         log_error("cannot follow the other nodes' events", NULL);
         goto done;
     }
