@@ -377,22 +377,46 @@ static int rules_note_valid(const char *text) {
 
 /* At a turn of store work (store.h); several notes heard together are
  * one reload, the last one's sender logged. */
-static void on_rules_note(const char *text, int last) {
-    if (!last || stopping) return;
-    char from[RULES_NOTE_MAX], *version = from;
-    snprintf(from, sizeof from, "%s", text);
-    strsep(&version, " ");
+static void reload_for_peer(const char *from, const char *version) {
     char error[TICK_RELOAD_ERROR_MAX], quoted[600];
-    log_info("another node reloaded its rule set: reloading this node's", "from=%s their_version=%.16s",
-             LOG_VALUE(from),
-             version ? version : "");
     if (reload_rules(error, sizeof error) != 0) {
         log_error("reload asked by another node failed, the running rule set stays", "from=%s version=%.16s error=%s",
                   LOG_VALUE(from), rules_version(), log_quote(error, quoted, sizeof quoted));
         return;
     }
     nodes_rules_changed();
-    log_info("reload asked by another node done", "from=%s version=%.16s", LOG_VALUE(from), rules_version());
+    log_info("reload asked by another node done", "from=%s version=%.16s their_version=%.16s", LOG_VALUE(from),
+             rules_version(), version);
+}
+
+static void on_rules_note(const char *text, int last) {
+    if (!last || stopping) return;
+    char from[RULES_NOTE_MAX], *version = from;
+    snprintf(from, sizeof from, "%s", text);
+    strsep(&version, " ");
+    log_info("another node reloaded its rule set: reloading this node's", "from=%s their_version=%.16s",
+             LOG_VALUE(from), version ? version : "");
+    reload_for_peer(from, version ? version : "");
+}
+
+/* Notes missed (a new session listens again, or a note was dropped): a
+ * reload another node asked for meanwhile is not heard.  A live node whose
+ * row names another version than this node's may have asked for one: this
+ * node reloads its own folder once, as the note would have made it (a
+ * node whose folder differs keeps differing: INFO shows the mismatch). */
+static void on_rules_missed(void) {
+    if (stopping) return;
+    char from[CONFIG_NODE_NAME_MAX + 1], version[NODES_VERSION_MAX + 1];
+    int differ = nodes_other_rules(from, version);
+    if (differ < 0) {
+        log_error("the other nodes' rule-set versions could not be read after notes were missed",
+                  "error=\"%s\"", LOG_ESC(store_error()));
+        return;
+    }
+    if (differ == 0) return;
+    log_info("notes from other nodes were missed and another runs another rule set: reloading this node's",
+             "from=%s their_version=%.16s version=%.16s", LOG_VALUE(from), version, rules_version());
+    reload_for_peer(from, version);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *argument) {
@@ -418,7 +442,9 @@ int tick_start(struct event_base *base) {
         return -1;
     static const struct store_note_listener listener = {
         .heard = on_rules_note, .valid = rules_note_valid, .waiting_max = 256};
-    if (store_shared() && store_on_peer_note(STORE_NOTE_RULES, &listener) != 0) return -1;
+    if (store_shared() &&
+        (store_on_peer_note(STORE_NOTE_RULES, &listener) != 0 || store_on_missed_notes(on_rules_missed) != 0))
+        return -1;
     return 0;
 }
 
