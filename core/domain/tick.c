@@ -243,18 +243,46 @@ static void search_prune(void) {
  * zero seconds between two, see fire_slice): the first slice runs in the
  * reload's own turn, so a small shop's clocks are re-timed when the reload
  * answers; a case not yet re-timed keeps its old plan meanwhile. */
+static int start_pass;        /* the re-timing under way is the start's (start_retiming_at_start) */
+static long long start_pass_cases;
+
 static void retime_slice(void) {
     if (stopping) return;
     int more = 0;
-    if (deadlines_recompute_slice(&more) > 0) store_request_commit();
+    int cases = deadlines_recompute_slice(&more);
+    if (cases > 0) store_request_commit();
+    if (start_pass) start_pass_cases += cases > 0 ? cases : 0;
     static const struct timeval at_once = {0, 0};
     if (more && next_retime && event_add(next_retime, &at_once) != 0)
         log_error("cannot schedule the next cases to re-time; they keep their clocks until the next reload", NULL);
+    if (!more && start_pass) {
+        start_pass = 0;
+        log_info("open clocks re-timed to the rule set loaded at start", "cases=%lld version=%.16s",
+                 start_pass_cases, rules_version());
+    }
 }
 
 static void start_retiming(void) {
+    start_pass = 0;   /* a reload starts over: its own pass */
     deadlines_recompute_start();
     retime_slice();
+}
+
+/* A start: the open clocks were timed by the rule set that ran before the
+ * stop -- perhaps another one (the folder edited meanwhile, another set
+ * promoted), or a reload's re-timing the stop cut short.  They are rows:
+ * each is compared with what the set loaded now gives, as after a reload
+ * (a clock that agrees is not written), in slices from the first turn. */
+static void start_retiming_at_start(void) {
+    if (!rules_loaded()) return;
+    static const struct timeval at_once = {0, 0};
+    deadlines_recompute_start();
+    start_pass = 1;
+    start_pass_cases = 0;
+    log_info("re-timing the open clocks to the rule set loaded at start", "version=%.16s", rules_version());
+    if (event_add(next_retime, &at_once) != 0)
+        log_error("cannot schedule the re-timing of the open clocks; they keep their clocks until the next reload",
+                  NULL);
 }
 
 static void on_next_retime(evutil_socket_t fd, short what, void *argument) {
@@ -445,6 +473,7 @@ int tick_start(struct event_base *base) {
     if (store_shared() &&
         (store_on_peer_note(STORE_NOTE_RULES, &listener) != 0 || store_on_missed_notes(on_rules_missed) != 0))
         return -1;
+    start_retiming_at_start();
     return 0;
 }
 
