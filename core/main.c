@@ -558,6 +558,7 @@ static int start_with_store(struct config *config, struct event_base *base) {
     attachments_configure(config->data, config->attachment_max_bytes);
     agents_roster_load();   /* a failure is logged; assignment then asks the store */
     agents_warn_reserved();
+    if (agents_know_rights() != 0) return -1;
     backups_configure(base, config->data);
     cases_warm_counters();
     /* Re-arm every running clock; those that passed while we were down fire
@@ -785,8 +786,10 @@ int main(int argc, char **argv) {
      * start's warm-up read of the cases table has already counted is in
      * their past: a peer's note heard from now on is news); their commits
      * make this node read its figures again. */
+    /* The agents before the events: after notes were missed, a disabled
+     * agent's connections end before the events of meanwhile are handed out. */
     if (peer_counts_follow() != 0 || attachments_follow_peers() != 0 || figures_follow_peers() != 0 ||
-        events_follow_peers() != 0 || agents_follow_peers() != 0) {
+        agents_follow_peers() != 0 || events_follow_peers() != 0) {
         log_error("cannot follow the other nodes' events", NULL);
         goto done;
     }

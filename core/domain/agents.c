@@ -266,6 +266,8 @@ static int name_taken(struct call *call, const char *name, size_t name_len) {
     return 1;
 }
 
+static int access_changed(struct call *call, const char *name, size_t name_len, int drop);
+
 int agents_add(struct call *call, const char *name, size_t name_len, unsigned role, const char *queues,
                size_t queues_len, char token[AGENTS_TOKEN_HEX + 1]) {
     if (reserved_name(name, name_len))
@@ -280,7 +282,9 @@ int agents_add(struct call *call, const char *name, size_t name_len, unsigned ro
     int status = insert_agent(name, name_len, role, queues, queues_len, token);
     if (status < 0) return call_store_error(call);
     if (status > 0) return call_fail(call, CALL_CONFLICT, "agent '%.*s' exists", (int)name_len, name);
-    return 0;
+    /* Told as a change: every node then knows its token's hash, and sees a
+     * rotation it did not hear of (recheck_access). */
+    return access_changed(call, name, name_len, 0);
 }
 
 long long agents_list(struct call *call, void (*visit)(void *context, const struct agent_row *row), void *context) {
@@ -313,6 +317,105 @@ static void disabled_after_commit(void *argument, int committed) {
     free(name);
 }
 
+/* ------------------------------- rights as this node last knew them */
+
+/* Several nodes: what this node last knew of each agent's rights (the
+ * token's hash, the role, the queues), read at start and moved by every
+ * change it committed or heard of.  Why: a change committed while this
+ * node's session was lost sends a note nobody here hears, and the agent's
+ * connections here would keep their rights; after the session listens
+ * again (recheck_access) each row is compared with what was known,
+ * and a difference reaches the connections as the note would have.  A
+ * token's hash is the only trace of a rotation: a connection does not
+ * keep the token it authenticated with. */
+struct seen_agent {
+    char name[NAMES_MAX + 1];
+    unsigned char hash[HASH_BYTES];
+    int hash_known;           /* 0: the row could not be read: its connections end at the next look */
+    unsigned role;            /* 0: disabled */
+    char queues[AGENTS_QUEUES_BYTES];
+};
+struct seen_list {
+    struct seen_agent *at;    /* owned */
+    size_t count, room;
+};
+static struct seen_list seen;
+
+static struct seen_agent *seen_find(struct seen_list *list, const char *name) {
+    for (size_t i = 0; i < list->count; i++)
+        if (strcmp(list->at[i].name, name) == 0) return &list->at[i];
+    return NULL;
+}
+
+/* name's entry, added if missing; NULL when out of memory. */
+static struct seen_agent *seen_entry(struct seen_list *list, const char *name) {
+    struct seen_agent *entry = seen_find(list, name);
+    if (entry) return entry;
+    if (list->count == list->room) {
+        size_t room = list->room ? list->room * 2 : 16;
+        struct seen_agent *grown = realloc(list->at, room * sizeof *grown);
+        if (grown == NULL) return NULL;
+        list->at = grown;
+        list->room = room;
+    }
+    entry = &list->at[list->count++];
+    memset(entry, 0, sizeof *entry);
+    snprintf(entry->name, sizeof entry->name, "%s", name);
+    return entry;
+}
+
+/* A row (token_hash, role, queues, disabled from column `first` on) into
+ * the entry. */
+static void seen_set(struct seen_agent *entry, struct store_stmt *statement, int first) {
+    const void *hash = store_column_blob(statement, first);
+    entry->hash_known = hash && store_column_bytes(statement, first) == HASH_BYTES;
+    if (entry->hash_known) memcpy(entry->hash, hash, HASH_BYTES);
+    entry->role = store_column_int64(statement, first + 3) ? 0 : column_role(statement, first + 1);
+    const char *queues = (const char *)store_column_text(statement, first + 2);
+    snprintf(entry->queues, sizeof entry->queues, "%s", queues ? queues : "");
+}
+
+/* Every row into *list (emptied first): 0, or -1 (a store error). */
+static int seen_read_all(struct seen_list *list) {
+    static const char sql[] = "SELECT name, token_hash, role, queues, disabled FROM agents";
+    list->count = 0;
+    struct store_stmt *statement = store_statement(sql);
+    if (statement == NULL) return -1;
+    int rc;
+    while ((rc = store_step(statement)) == STORE_ROW) {
+        const char *name = (const char *)store_column_text(statement, 0);
+        struct seen_agent *entry = name ? seen_entry(list, name) : NULL;
+        if (entry == NULL) break;
+        seen_set(entry, statement, 1);
+    }
+    store_reset(statement);
+    return rc == STORE_DONE ? 0 : -1;
+}
+
+/* The row of name as it is now (in the open batch: as this batch left it)
+ * into the known rights; an unreadable row is marked so (its connections
+ * end at the next look: the safe side). */
+static void seen_read(struct seen_list *list, const char *name) {
+    static const char sql[] = "SELECT token_hash, role, queues, disabled FROM agents WHERE name = ?1";
+    struct seen_agent *entry = seen_entry(list, name);
+    if (entry == NULL) return;
+    struct store_stmt *statement = store_statement(sql);
+    int rc = -1;   /* no statement */
+    if (statement) {
+        store_bind_text(statement, 1, name, -1, STORE_TRANSIENT);
+        rc = store_step(statement);
+        if (rc == STORE_ROW) seen_set(entry, statement, 0);
+        store_reset(statement);
+    }
+    if (rc == STORE_DONE) {
+        entry->hash_known = 1;   /* gone: nothing to keep of it */
+        memset(entry->hash, 0, sizeof entry->hash);
+        entry->role = 0;
+    } else if (rc != STORE_ROW) {
+        entry->hash_known = 0;
+    }
+}
+
 /* ------------------------------------- access changes, told to peers */
 
 /* Several nodes on one database: a disable, a token rotation or a change
@@ -341,10 +444,18 @@ static void access_settled(void *argument, int committed) {
     free(argument);
 }
 
+/* The rows of the batch's changes as it wrote them (tell_access), known
+ * once it commits. */
+static struct seen_list told;
+
 static void access_batch_ended(void *argument, int committed) {
     (void)argument;
-    (void)committed;
     access_telling = 0;
+    for (size_t i = 0; committed && i < told.count; i++) {
+        struct seen_agent *entry = seen_entry(&seen, told.at[i].name);
+        if (entry) *entry = told.at[i];
+    }
+    told.count = 0;
 }
 
 /* Before COMMIT: the batch's changes, as few notes as fit (drops, then
@@ -352,6 +463,8 @@ static void access_batch_ended(void *argument, int committed) {
 static int tell_access(void *argument) {
     (void)argument;
     access_telling = 0;
+    told.count = 0;
+    for (struct access_change *c = access_pending; c; c = c->next) seen_read(&told, c->name);
     char text[STORE_NOTE_MAX + 1];
     for (int drop = 1; drop >= 0; drop--) {
         size_t used = 0;
@@ -620,6 +733,7 @@ int agents_set(struct call *call, const char *name, size_t name_len, unsigned ro
  * hear it as they would hear this node's (the listeners of main.c), from
  * the row as committed. */
 static void apply_peer_access(const char *name, int drop) {
+    seen_read(&seen, name);
     static const char sql[] = "SELECT role, queues, disabled FROM agents WHERE name = ?1";
     struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) {
@@ -677,16 +791,70 @@ static void on_peer_note(const char *text, int last) {
     if (last) agents_roster_reload_for_peer();
 }
 
+/* Notes missed (a new session listens again, or a note was dropped):
+ * each agent's row against what this node knew.  A disabled or removed
+ * agent, or one whose token's hash changed, loses its connections here; a
+ * changed role or queues reaches them -- as the notes would have. */
+static void recheck_access(void) {
+    struct seen_list now = {0};
+    if (seen_read_all(&now) != 0) {
+        log_error("agents' rights could not be read again after notes were missed: every agent's connections "
+                  "here end", "error=\"%s\"", LOG_ESC(store_error()));
+        for (size_t i = 0; i < seen.count; i++)
+            if (disabled_listener) disabled_listener(seen.at[i].name);
+        free(now.at);
+        return;
+    }
+    long long dropped = 0, changed = 0;
+    for (size_t i = 0; i < now.count; i++) {
+        const struct seen_agent *row = &now.at[i], *was = seen_find(&seen, row->name);
+        if (row->role == 0 || (was && (!was->hash_known || memcmp(was->hash, row->hash, HASH_BYTES) != 0))) {
+            if (was && was->role == 0 && row->role == 0) continue;   /* disabled before: nothing of it is open */
+            if (disabled_listener) disabled_listener(row->name);
+            dropped++;
+        } else if (was == NULL || was->role != row->role || strcmp(was->queues, row->queues) != 0) {
+            if (changed_listener) changed_listener(row->name, row->role, row->queues);
+            changed++;
+        }
+    }
+    for (size_t i = 0; i < seen.count; i++)
+        if (seen_find(&now, seen.at[i].name) == NULL) {
+            if (disabled_listener) disabled_listener(seen.at[i].name);
+            dropped++;
+        }
+    free(seen.at);
+    seen = now;
+    if (dropped || changed)
+        log_info("agents' rights read again after notes were missed", "dropped=%lld changed=%lld", dropped, changed);
+}
+
+int agents_know_rights(void) {
+    if (!store_shared()) return 0;
+    if (seen_read_all(&seen) == 0) return 0;
+    log_error("agents' rights not read at start", "error=\"%s\"", LOG_ESC(store_error()));
+    return -1;
+}
+
+static void on_notes_missed(void) {
+    recheck_access();
+    agents_roster_reload_for_peer();
+}
+
 int agents_follow_peers(void) {
     static const struct store_note_listener listener = {.heard = on_peer_note, .valid = valid_peer_note,
                                                          .waiting_max = 256};
     if (!store_shared()) return 0;
     if (store_on_peer_note(STORE_NOTE_AGENTS, &listener) != 0) return -1;
-    /* Notes missed while the connection was lost: read the roster again. */
-    return store_on_missed_notes(agents_roster_reload_for_peer);
+    /* Notes missed while the connection was lost: rights and roster read again. */
+    return store_on_missed_notes(on_notes_missed);
 }
 
-void agents_stop_following(void) { store_on_peer_note(STORE_NOTE_AGENTS, NULL); }
+void agents_stop_following(void) {
+    store_on_peer_note(STORE_NOTE_AGENTS, NULL);
+    free(seen.at);
+    free(told.at);
+    seen = told = (struct seen_list){0};
+}
 
 /* ------------------------------------------------------- the admin log */
 

@@ -111,8 +111,17 @@ int agents_set(struct call *call, const char *name, size_t name_len, unsigned ro
  * elsewhere: a case opened here meanwhile waits, and goes out when a slot
  * frees or the agent's presence changes, as a case opened with nobody
  * online does.  agents_follow_peers: 0, or -1 (out of memory); nothing on
- * SQLite. */
+ * SQLite.  After notes were missed (the session was lost) each agent's
+ * row is read against what this node knew of it (agents_know_rights at
+ * start, then every change it committed or heard of): a disable, a
+ * removal or a rotated token ends the agent's connections here, a new role
+ * or queues reaches them, through the listeners of agents_on_disabled /
+ * agents_on_changed -- as the notes would have. */
 int agents_follow_peers(void);
+/* At start, in a piece of store work (PostgreSQL): every agent's rights as
+ * they are now, what notes missed later are compared with.  0, or -1
+ * (logged); nothing on SQLite. */
+int agents_know_rights(void);
 void agents_stop_following(void);
 /* Who hears of a committed AGENT.SET (the connections, from wire()). */
 void agents_on_changed(void (*listener)(const char *name, unsigned role, const char *queues));

@@ -123,9 +123,12 @@ static void deliver(void *argument, int committed) {
 /* At commit: the counts move now (memory follows the commit), the records
  * go to `delivery`, which store_after_durable runs once the batch is on
  * disk (at once without the sync thread). */
+static void know_own_batch(void);
+
 static void after_batch(void *argument, int committed) {
     struct delivery *delivery = argument;
     registered = 0;
+    if (committed) know_own_batch();
     range_count = 0;
     if (committed && batch_high > committed_high) committed_high = batch_high;
     if (committed) committed_count += batch_count;
@@ -187,8 +190,111 @@ static int send_note(void *argument) {
         used += (size_t)n;
     }
     if (rc == 0 && used) rc = store_note_peers(STORE_NOTE_EVENTS, text);
-    range_count = 0;
+    /* The ranges stay to the batch's end: once committed, they are this
+     * node's own (know_own_batch). */
     return rc;
+}
+
+/* What this node has handled of the event log (store_shared): the ids of
+ * its own committed batches, of the other nodes' notes it heard, and of
+ * the rows a catch-up read.  Why: notes sent while this node's session was
+ * lost are never heard, and the events they named must still reach the
+ * subscribers, once each -- so after a new session listens again the log
+ * is read from the first id not handled (catch_up), skipping what was;
+ * and a note heard after that (of a batch committed between the LISTEN
+ * and the catch-up's read) skips the rows the catch-up delivered.  Ids
+ * commit out of order on several nodes (a batch may take ids before
+ * another and commit after it), so what is handled is a set of ranges,
+ * not a mark: a run of ids missing below the newest is a batch still
+ * running, or one rolled back (never there).  A catch-up reads such runs
+ * again while they are within KNOWN_SPAN ids of the newest handled. */
+#define KNOWN_MAX 1024       /* ranges kept at once; the older half given up when full */
+#define KNOWN_SPAN 20000     /* ids below the newest handled that a catch-up still reads */
+static struct id_range known[KNOWN_MAX];   /* sorted, disjoint, not adjacent, all above known_floor */
+static size_t known_count;
+/* A catch-up reads the ids after it: those up to here were there at
+ * start, or are KNOWN_SPAN below the newest handled, or were given up
+ * when the ranges were full. */
+static int64_t known_floor;
+
+/* The first range whose high is >= id (known_count: none). */
+static size_t known_at(int64_t id) {
+    size_t low = 0, high = known_count;
+    while (low < high) {
+        size_t middle = low + (high - low) / 2;
+        if (known[middle].high < id) low = middle + 1;
+        else high = middle;
+    }
+    return low;
+}
+
+static int is_known(int64_t id) {
+    size_t i = known_at(id);
+    return i < known_count && known[i].low <= id;
+}
+
+/* The floor rises to `floor`: the ranges below go, one across it is cut.
+ * Only a catch-up reads from the floor: a note of ids below it (a batch
+ * that ran long) is still delivered, once -- a range the floor passed was
+ * delivered by no catch-up since. */
+static void raise_floor(int64_t floor) {
+    if (floor <= known_floor) return;
+    known_floor = floor;
+    size_t drop = 0;
+    while (drop < known_count && known[drop].high <= known_floor) drop++;
+    if (drop) memmove(known, known + drop, (known_count - drop) * sizeof known[0]);
+    known_count -= drop;
+    if (known_count && known[0].low <= known_floor) known[0].low = known_floor + 1;
+}
+
+static void know(int64_t low, int64_t high) {
+    if (!store_shared() || high <= known_floor) return;
+    if (low <= known_floor) low = known_floor + 1;
+    /* The ranges from i on end at or after low - 1: those that touch
+     * [low, high] are merged into it. */
+    size_t i = known_at(low - 1), j = i;
+    while (j < known_count && known[j].low <= high + 1) {
+        if (known[j].low < low) low = known[j].low;
+        if (known[j].high > high) high = known[j].high;
+        j++;
+    }
+    if (j == i && known_count == KNOWN_MAX) {
+        /* Full: the older half is given up (the floor passes it). */
+        raise_floor(known[KNOWN_MAX / 2 - 1].high);
+        know(low, high);
+        return;
+    }
+    if (j == i) {
+        memmove(known + i + 1, known + i, (known_count - i) * sizeof known[0]);
+        known_count++;
+    } else if (j > i + 1) {
+        memmove(known + i + 1, known + j, (known_count - j) * sizeof known[0]);
+        known_count -= j - i - 1;
+    }
+    known[i] = (struct id_range){low, high};
+    raise_floor(known[known_count - 1].high - KNOWN_SPAN);
+}
+
+static void know_own_batch(void) {
+    for (size_t i = 0; i < range_count; i++) know(batch_ranges[i].low, batch_ranges[i].high);
+}
+
+/* One row of another node's events (e.id, e.case_id, e.at, e.actor,
+ * e.kind, e.detail, the case's queue, its assignee) to the listeners that
+ * hear peers and want its kind. */
+static void deliver_row(struct store_stmt *statement) {
+    const char *kind = (const char *)store_column_text(statement, 4);
+    const char *detail = (const char *)store_column_text(statement, 5);
+    struct event_record record = {
+        .id = store_column_int64(statement, 0), .case_id = store_column_int64(statement, 1),
+        .at = store_column_int64(statement, 2), .actor = (const char *)store_column_text(statement, 3),
+        .kind = kind, .detail = detail ? detail : "", .detail_length = detail ? strlen(detail) : 0,
+        .queue = (const char *)store_column_text(statement, 6),
+        .assignee = (const char *)store_column_text(statement, 7),
+    };
+    for (int l = 0; l < listener_count; l++)
+        if ((peer_listeners & (1u << l)) && listeners[l]->wants(listeners[l]->context, kind))
+            listeners[l]->deliver(listeners[l]->context, &record);
 }
 
 /* One range of another node's events to the listeners that hear peers:
@@ -205,20 +311,9 @@ static void deliver_range(int64_t low, int64_t high) {
     store_bind_int64(statement, 1, low);
     store_bind_int64(statement, 2, high);
     int rc;
-    while ((rc = store_step(statement)) == STORE_ROW) {
-        const char *kind = (const char *)store_column_text(statement, 4);
-        const char *detail = (const char *)store_column_text(statement, 5);
-        struct event_record record = {
-            .id = store_column_int64(statement, 0), .case_id = store_column_int64(statement, 1),
-            .at = store_column_int64(statement, 2), .actor = (const char *)store_column_text(statement, 3),
-            .kind = kind, .detail = detail ? detail : "", .detail_length = detail ? strlen(detail) : 0,
-            .queue = (const char *)store_column_text(statement, 6),
-            .assignee = (const char *)store_column_text(statement, 7),
-        };
-        for (int l = 0; l < listener_count; l++)
-            if ((peer_listeners & (1u << l)) && listeners[l]->wants(listeners[l]->context, kind))
-                listeners[l]->deliver(listeners[l]->context, &record);
-    }
+    while ((rc = store_step(statement)) == STORE_ROW)
+        /* Delivered already by a catch-up: not twice. */
+        if (!is_known(store_column_int64(statement, 0))) deliver_row(statement);
     store_reset(statement);
     if (rc != STORE_DONE)
         log_error("another node's events could not be read", "from=%lld to=%lld error=\"%s\"", (long long)low,
@@ -269,6 +364,7 @@ static void on_peer_note(const char *text, int last) {
         }
         for (int r = 0; r < range_reader_count; r++) range_readers[r](low, high);
         if (wanted) deliver_range(low, high);
+        know(low, high);
         if (high > peer_newest) peer_newest = high;
         p = *end == ',' ? end + 1 : end;
     }
@@ -277,9 +373,59 @@ static void on_peer_note(const char *text, int last) {
     peer_newest = 0;
 }
 
+/* Notes missed (a new session listens again, or a note was dropped): the
+ * other nodes' events committed meanwhile are read from the log, from the
+ * first id not handled, in id order, and go to the listeners as their
+ * notes would have; what this node handled is skipped.  Nobody wanting
+ * them: nothing read, and the ids up to the newest count as handled (a
+ * subscriber hears of what is committed after it subscribed). */
+static void catch_up(void) {
+    static const char newest_sql[] = "SELECT coalesce(max(id), 0) FROM events";
+    static const char sql[] =
+        "SELECT e.id, e.case_id, e.at, e.actor, e.kind, e.detail, coalesce(c.queue, ''), coalesce(c.assignee, ''),"
+        " e.kind IN ('opened', 'assigned', 'deadline_warning', 'deadline_breached', 'escalated', 'transferred',"
+        " 'notification', 'refund_decided')"
+        " FROM events e LEFT JOIN cases c ON c.id = e.case_id WHERE e.id > ?1 ORDER BY e.id";
+    if (!peers_wanted()) {
+        struct store_stmt *statement = store_statement(newest_sql);
+        if (statement && store_step(statement) == STORE_ROW) raise_floor(store_column_int64(statement, 0));
+        else log_error("the event log's end could not be read", "error=\"%s\"", LOG_ESC(store_error()));
+        if (statement) store_reset(statement);
+        return;
+    }
+    struct store_stmt *statement = store_statement(sql);
+    if (statement == NULL) {
+        log_error("the events other nodes committed meanwhile could not be read", "error=\"%s\"",
+                  LOG_ESC(store_error()));
+        return;
+    }
+    int64_t from = known_floor;
+    store_bind_int64(statement, 1, from);
+    long long delivered = 0;
+    int rc;
+    while ((rc = store_step(statement)) == STORE_ROW) {
+        int64_t id = store_column_int64(statement, 0);
+        if (is_known(id)) continue;
+        if (store_column_int64(statement, 8)) {
+            deliver_row(statement);
+            delivered++;
+        }
+        know(id, id);
+    }
+    store_reset(statement);
+    if (rc != STORE_DONE)
+        log_error("the events other nodes committed meanwhile could not all be read", "after=%lld error=\"%s\"",
+                  (long long)from, LOG_ESC(store_error()));
+    else if (delivered > 0)
+        log_info("events other nodes committed while this node did not hear them: delivered", "events=%lld after=%lld",
+                 delivered, (long long)from);
+}
+
 void events_stop_following(void) {
     store_on_peer_note(STORE_NOTE_EVENTS, NULL);
     peer_newest = 0;
+    known_count = 0;
+    known_floor = 0;
     free(batch_ranges);
     batch_ranges = NULL;
     range_count = range_capacity = 0;
@@ -290,7 +436,14 @@ int events_follow_peers(void) {
      * deliveries and counts lost: no limit but memory, as the heard list
      * had before (a note is some 20 bytes of ranges, 7,000 at the most). */
     static const struct store_note_listener listener = {.heard = on_peer_note, .waiting_max = INT_MAX};
-    return store_shared() ? store_on_peer_note(STORE_NOTE_EVENTS, &listener) : 0;
+    if (!store_shared()) return 0;
+    /* Everything committed before this start is handled: a subscriber
+     * hears of what is committed after it subscribed. */
+    known_count = 0;
+    known_floor = 0;
+    raise_floor(events_last_committed_id());
+    if (store_on_peer_note(STORE_NOTE_EVENTS, &listener) != 0) return -1;
+    return store_on_missed_notes(catch_up);
 }
 
 /* The batch's callbacks, with its first event. */

@@ -47,8 +47,11 @@ int events_hear_peers(const struct events_listener *listener);
  * its transaction), and each node reads the rows of the batches the others
  * committed, in commit order, and hands them to its listeners that hear
  * peers (events_hear_peers).  The queue and assignee given are the case's when the
- * row is read.  At start, after the store opened; nothing on SQLite.  0,
- * or -1 when out of memory. */
+ * row is read.  Notes missed (the session was lost): once a new session
+ * listens, the rows the other nodes committed meanwhile are read from the
+ * log and handed out the same way, in id order, each once (what this node
+ * committed, heard or read before is skipped).  At start, after the store
+ * opened; nothing on SQLite.  0, or -1 when out of memory. */
 int events_follow_peers(void);
 /* Several nodes: reader(low, high) gets each range of event ids another
  * node committed, as its note is heard (in commit order), before the

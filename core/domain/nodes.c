@@ -212,6 +212,25 @@ static void read_others(int64_t now) {
     other_count = count;
 }
 
+int nodes_other_rules(char from[CONFIG_NODE_NAME_MAX + 1], char version[NODES_VERSION_MAX + 1]) {
+    static const char sql[] = "SELECT name, rules_version FROM nodes WHERE name <> ?1 AND seen_at >= ?2"
+                              " AND rules_version <> ?3 ORDER BY seen_at DESC, name LIMIT 1";
+    from[0] = version[0] = '\0';
+    if (!store_shared() || name[0] == '\0') return 0;
+    struct store_stmt *statement = store_statement(sql);
+    if (statement == NULL) return -1;
+    store_bind_text(statement, 1, name, -1, STORE_TRANSIENT);
+    store_bind_int64(statement, 2, nodes_live_since());
+    store_bind_text(statement, 3, rules_version(), -1, STORE_TRANSIENT);
+    int rc = store_step(statement);
+    if (rc == STORE_ROW) {
+        snprintf(from, CONFIG_NODE_NAME_MAX + 1, "%s", (const char *)store_column_text(statement, 0));
+        snprintf(version, NODES_VERSION_MAX + 1, "%s", (const char *)store_column_text(statement, 1));
+    }
+    store_reset(statement);
+    return rc == STORE_ROW ? 1 : rc == STORE_DONE ? 0 : -1;
+}
+
 void nodes_tick(void) {
     if (!store_shared() || name[0] == '\0') return;
     int64_t now = clock_real_now();

@@ -84,6 +84,13 @@ int nodes_is_live(struct call *call, const char *other);
  * the nodes seen dead left (domain/refund_exec.c) compare with it. */
 int64_t nodes_live_since(void);
 
+/* A live other node that runs another rule-set version than this one,
+ * read from the table now (the one seen last): 1 with its name and
+ * version, 0 (none: both left empty), or -1 (a store error, in
+ * store_error()).  After notes were missed: a reload it asked for may be
+ * among them (domain/tick.c). */
+int nodes_other_rules(char from[CONFIG_NODE_NAME_MAX + 1], char version[NODES_VERSION_MAX + 1]);
+
 /* What INFO shows: this node first, then the live others (by name). */
 struct node_seen {
     char name[CONFIG_NODE_NAME_MAX + 1];

@@ -243,18 +243,46 @@ static void search_prune(void) {
  * zero seconds between two, see fire_slice): the first slice runs in the
  * reload's own turn, so a small shop's clocks are re-timed when the reload
  * answers; a case not yet re-timed keeps its old plan meanwhile. */
+static int start_pass;        /* the re-timing under way is the start's (start_retiming_at_start) */
+static long long start_pass_cases;
+
 static void retime_slice(void) {
     if (stopping) return;
     int more = 0;
-    if (deadlines_recompute_slice(&more) > 0) store_request_commit();
+    int cases = deadlines_recompute_slice(&more);
+    if (cases > 0) store_request_commit();
+    if (start_pass) start_pass_cases += cases > 0 ? cases : 0;
     static const struct timeval at_once = {0, 0};
     if (more && next_retime && event_add(next_retime, &at_once) != 0)
         log_error("cannot schedule the next cases to re-time; they keep their clocks until the next reload", NULL);
+    if (!more && start_pass) {
+        start_pass = 0;
+        log_info("open clocks re-timed to the rule set loaded at start", "cases=%lld version=%.16s",
+                 start_pass_cases, rules_version());
+    }
 }
 
 static void start_retiming(void) {
+    start_pass = 0;   /* a reload starts over: its own pass */
     deadlines_recompute_start();
     retime_slice();
+}
+
+/* A start: the open clocks were timed by the rule set that ran before the
+ * stop -- perhaps another one (the folder edited meanwhile, another set
+ * promoted), or a reload's re-timing the stop cut short.  They are rows:
+ * each is compared with what the set loaded now gives, as after a reload
+ * (a clock that agrees is not written), in slices from the first turn. */
+static void start_retiming_at_start(void) {
+    if (!rules_loaded()) return;
+    static const struct timeval at_once = {0, 0};
+    deadlines_recompute_start();
+    start_pass = 1;
+    start_pass_cases = 0;
+    log_info("re-timing the open clocks to the rule set loaded at start", "version=%.16s", rules_version());
+    if (event_add(next_retime, &at_once) != 0)
+        log_error("cannot schedule the re-timing of the open clocks; they keep their clocks until the next reload",
+                  NULL);
 }
 
 static void on_next_retime(evutil_socket_t fd, short what, void *argument) {
@@ -377,22 +405,46 @@ static int rules_note_valid(const char *text) {
 
 /* At a turn of store work (store.h); several notes heard together are
  * one reload, the last one's sender logged. */
-static void on_rules_note(const char *text, int last) {
-    if (!last || stopping) return;
-    char from[RULES_NOTE_MAX], *version = from;
-    snprintf(from, sizeof from, "%s", text);
-    strsep(&version, " ");
+static void reload_for_peer(const char *from, const char *version) {
     char error[TICK_RELOAD_ERROR_MAX], quoted[600];
-    log_info("another node reloaded its rule set: reloading this node's", "from=%s their_version=%.16s",
-             LOG_VALUE(from),
-             version ? version : "");
     if (reload_rules(error, sizeof error) != 0) {
         log_error("reload asked by another node failed, the running rule set stays", "from=%s version=%.16s error=%s",
                   LOG_VALUE(from), rules_version(), log_quote(error, quoted, sizeof quoted));
         return;
     }
     nodes_rules_changed();
-    log_info("reload asked by another node done", "from=%s version=%.16s", LOG_VALUE(from), rules_version());
+    log_info("reload asked by another node done", "from=%s version=%.16s their_version=%.16s", LOG_VALUE(from),
+             rules_version(), version);
+}
+
+static void on_rules_note(const char *text, int last) {
+    if (!last || stopping) return;
+    char from[RULES_NOTE_MAX], *version = from;
+    snprintf(from, sizeof from, "%s", text);
+    strsep(&version, " ");
+    log_info("another node reloaded its rule set: reloading this node's", "from=%s their_version=%.16s",
+             LOG_VALUE(from), version ? version : "");
+    reload_for_peer(from, version ? version : "");
+}
+
+/* Notes missed (a new session listens again, or a note was dropped): a
+ * reload another node asked for meanwhile is not heard.  A live node whose
+ * row names another version than this node's may have asked for one: this
+ * node reloads its own folder once, as the note would have made it (a
+ * node whose folder differs keeps differing: INFO shows the mismatch). */
+static void on_rules_missed(void) {
+    if (stopping) return;
+    char from[CONFIG_NODE_NAME_MAX + 1], version[NODES_VERSION_MAX + 1];
+    int differ = nodes_other_rules(from, version);
+    if (differ < 0) {
+        log_error("the other nodes' rule-set versions could not be read after notes were missed",
+                  "error=\"%s\"", LOG_ESC(store_error()));
+        return;
+    }
+    if (differ == 0) return;
+    log_info("notes from other nodes were missed and another runs another rule set: reloading this node's",
+             "from=%s their_version=%.16s version=%.16s", LOG_VALUE(from), version, rules_version());
+    reload_for_peer(from, version);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *argument) {
@@ -418,7 +470,10 @@ int tick_start(struct event_base *base) {
         return -1;
     static const struct store_note_listener listener = {
         .heard = on_rules_note, .valid = rules_note_valid, .waiting_max = 256};
-    if (store_shared() && store_on_peer_note(STORE_NOTE_RULES, &listener) != 0) return -1;
+    if (store_shared() &&
+        (store_on_peer_note(STORE_NOTE_RULES, &listener) != 0 || store_on_missed_notes(on_rules_missed) != 0))
+        return -1;
+    start_retiming_at_start();
     return 0;
 }
 

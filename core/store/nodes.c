@@ -20,8 +20,7 @@
 /* ----------------------------------------------------------- the timer */
 
 static int timer_held;   /* the last store_timer_turn found the lock ours */
-static int listened_before;   /* a session of this process listened once */
-#define MISSED_MAX 4
+#define MISSED_MAX 8   /* attachments, agents, figures, search, events, rules: and room */
 static void (*missed[MISSED_MAX])(void);
 static int missed_count;
 
@@ -41,14 +40,15 @@ int store_timer_turn(void) {
     if (!store_in_batch && !pgs_listening()) {
         if (pgs_listen() != STORE_OK) {
             log_error("cannot LISTEN for the other nodes' notes", "error=\"%s\"", LOG_ESC(pgs_error()));
-        } else if (listened_before) {
+        } else {
             /* A lost session heard nothing meanwhile: what follows notes
-             * reads the database again. */
+             * reads the database again.  The store's open listens
+             * (pgs_open), so a session not listening is always a new one,
+             * at the first tick too. */
             log_warn("listening to the other nodes again: notes sent meanwhile were missed", NULL);
             for (int i = 0; i < missed_count; i++) missed[i]();
         }
     }
-    listened_before |= pgs_listening();
     /* Ours already (pg_locks: a bigint key is classid:objid, objsubid 1),
      * else tried: asking pg_try_advisory_lock again while holding it would
      * stack the session's count once a second. */

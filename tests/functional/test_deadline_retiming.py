@@ -221,3 +221,33 @@ def test_a_pause_before_the_re_timing_reaches_a_case_counts_the_hours_it_was_tim
         if STORE == "sqlite":
             assert not events(c, last, "deadline_recomputed")
         assert paused["state"] == "paused" and paused["left"] == str(6 * HOUR), paused
+
+
+def test_a_restart_that_loads_a_changed_rule_set_re_times_the_open_clocks():
+    # The folder is edited while the daemon is stopped: the start loads the new targets and
+    # re-times the open clocks as a reload would (before, they kept the old targets until some
+    # later reload, while cases opened after the start got the new ones).  The test clock is left
+    # at the real time: each start sets it there again, and a clock set elsewhere would have
+    # come due (or not begun) by the start's instant.
+    import time
+    with RuleFolder(rules()) as folder, Daemon(rules=folder, config=NO_TESTS) as d:
+        c = d.client()
+        cid = open_case(c, subject="question P4")                       # 8 h
+        assert clock(c, cid, "resolution")["target"] == str(8 * HOUR)
+        d.stop()
+        rewrite(folder, rules(p4_hours=12))
+        d.start()
+        c = d.client()
+        deadline_at = time.monotonic() + 60
+        while clock(c, cid, "resolution")["target"] != str(12 * HOUR):
+            assert time.monotonic() < deadline_at, "the open clock was never re-timed after the start"
+        recomputed = events(c, cid, "deadline_recomputed")
+        assert sorted(e.split()[0] for e in recomputed) == ["deadline=first_response", "deadline=resolution"], \
+            recomputed
+        assert "re-timing the open clocks to the rule set loaded at start" in d.log()
+        # A start that loads the same set again re-times nothing.
+        d.restart()
+        c = d.client()
+        d.wait_log("open clocks re-timed to the rule set loaded at start", timeout=60)
+        assert clock(c, cid, "resolution")["target"] == str(12 * HOUR)
+        assert events(c, cid, "deadline_recomputed") == recomputed

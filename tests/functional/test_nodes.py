@@ -24,8 +24,10 @@ Waits: the clocks are test clocks (DEBUG.CLOCK); what crosses nodes (a
 NOTIFY, a takeover) arrives on its own, so the tests poll the database or
 read the subscriber's socket with a deadline, never sleep a fixed time.
 """
+import contextlib
 import os
 import re
+import signal
 import shutil
 import tempfile
 import time
@@ -175,6 +177,35 @@ def local_ports(inodes):
                 if fields[9] in inodes:
                     ports.add(int(fields[1].rsplit(":", 1)[1], 16))
     return ports
+
+
+def end_sessions(watcher, node):
+    """Ends node's PostgreSQL sessions from the server side (pg_terminate_backend, run through
+    watcher's database): what a network blip or a server-side kill does.  Each call returns once
+    that server process is gone (PostgreSQL 14+), so a change committed next is one node's
+    listening session never heard; the node reconnects and listens again by itself."""
+    ports = local_ports(socket_inodes(node.proc.pid))
+    pids = [pid for pid, port in store_rows(watcher, "SELECT pid, client_port FROM pg_stat_activity"
+                                                     " WHERE datname = current_database()") if port in ports]
+    assert pids, ports
+    for pid in pids:
+        assert store_rows(watcher, "SELECT pg_terminate_backend(%d, 10000)" % pid) == [(True,)]
+    return len(pids)
+
+
+@contextlib.contextmanager
+def sessions_lost(watcher, node):
+    """node held still (SIGSTOP) while its sessions are ended (end_sessions) and the block runs:
+    what the block commits is what a node whose connection was down never hears.  Held still, it
+    cannot reconnect and listen before the block is done (a reconnect takes milliseconds, a
+    LISTEN comes at its next tick: a race otherwise).  Then it goes on (SIGCONT), finds its
+    connection gone, reconnects and listens again."""
+    os.kill(node.proc.pid, signal.SIGSTOP)
+    try:
+        assert end_sessions(watcher, node) >= 1
+        yield
+    finally:
+        os.kill(node.proc.pid, signal.SIGCONT)
 
 
 def lock_holders(nodes, running):
