@@ -109,6 +109,8 @@ int deadlines_fire_due_at_most(int limit, int *more);
  * it.  Returns the cases looked at. */
 void deadlines_recompute_start(void);
 int deadlines_recompute_slice(int *more);
+/* The cases of the pass under way that could not be re-timed (0: so far whole). */
+long long deadlines_recompute_failures(void);
 
 /* After a case's priority changed (by hand, escalation or spike): re-runs
  * the sla hook for the case as it now is and re-times its running and

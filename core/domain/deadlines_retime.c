@@ -170,7 +170,16 @@ int deadlines_retime(struct call *call, const struct case_row *row) {
  * had (and fire on it); a new reload starts over from the first case. */
 static int64_t retime_after = -1;
 
-void deadlines_recompute_start(void) { retime_after = 0; }
+/* Cases of the pass under way whose clocks could not be re-timed (a store
+ * error, a hook that failed): a pass with any is not "whole". */
+static long long retime_failures;
+
+void deadlines_recompute_start(void) {
+    retime_after = 0;
+    retime_failures = 0;
+}
+
+long long deadlines_recompute_failures(void) { return retime_failures; }
 
 int deadlines_recompute_slice(int *more) {
     static const char sql[] =
@@ -201,6 +210,7 @@ int deadlines_recompute_slice(int *more) {
         struct store_stmt *statement = store_statement(sql);
         if (statement == NULL) {
             log_error("deadlines could not be re-timed", "error=\"%s\"", LOG_ESC(store_error()));
+            retime_failures++;
             retime_after = -1; /* as before slices: the rest keep their plan until the next reload */
             break;
         }
@@ -227,6 +237,7 @@ int deadlines_recompute_slice(int *more) {
         store_reset(statement);
         if (rc != STORE_ROW && rc != STORE_DONE) {
             log_error("deadlines could not be re-timed", "error=\"%s\"", LOG_ESC(store_error()));
+            retime_failures++;
             retime_after = -1; /* as before slices: the rest keep their plan until the next reload */
             break;
         }
@@ -273,9 +284,13 @@ int deadlines_recompute_slice(int *more) {
                 int ok = status == 0 && call.status == CALL_OK;
                 store_command_end(ok);
                 events_command_end(ok);
-                if (!ok)
+                if (!ok) {
+                    retime_failures++;
                     log_error("deadlines of a case could not be re-timed", "case=%lld error=\"-%s %s\"",
                               (long long)rows[start].case_id, call_status_code(call.status), LOG_ESC(call.message));
+                }
+            } else {
+                retime_failures++;
             }
             cases++;
             retime_after = rows[start].case_id;

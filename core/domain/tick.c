@@ -243,6 +243,7 @@ static void search_prune(void) {
  * zero seconds between two, see fire_slice): the first slice runs in the
  * reload's own turn, so a small shop's clocks are re-timed when the reload
  * answers; a case not yet re-timed keeps its old plan meanwhile. */
+static int retiming;          /* a pass is under way (a reload's or the start's) */
 static int start_pass;        /* the re-timing under way is the start's (start_retiming_at_start) */
 static long long start_pass_cases;
 
@@ -260,10 +261,21 @@ static void retime_slice(void) {
         log_info("open clocks re-timed to the rule set loaded at start", "cases=%lld version=%.16s",
                  start_pass_cases, rules_version());
     }
+    if (!more && retiming && settings != NULL) {
+        retiming = 0;
+        /* A pass that reached its end whole: the next start need not walk
+         * the clocks again for this set (DATA/clocks.timed, a hint). */
+        char error[1400];
+        if (deadlines_recompute_failures() == 0 &&
+            rules_timed_write(settings->data, rules_version(), error, sizeof error) != 0)
+            log_warn("the version the clocks were re-timed to was not recorded; the next start walks them again",
+                     "error=\"%s\"", LOG_ESC(error));
+    }
 }
 
 static void start_retiming(void) {
     start_pass = 0;   /* a reload starts over: its own pass */
+    retiming = 1;
     deadlines_recompute_start();
     retime_slice();
 }
@@ -275,7 +287,17 @@ static void start_retiming(void) {
  * (a clock that agrees is not written), in slices from the first turn. */
 static void start_retiming_at_start(void) {
     if (!rules_loaded()) return;
+    /* The clocks were re-timed whole to this very set before the stop (the
+     * set did not change): nothing to walk.  A big shop's start would
+     * otherwise run the sla hook on every open case each time. */
+    char timed[80];
+    if (settings != NULL && rules_timed_read(settings->data, timed, sizeof timed) == 1 &&
+        strcmp(timed, rules_version()) == 0) {
+        log_info("open clocks already timed to the rule set loaded at start", "version=%.16s", rules_version());
+        return;
+    }
     static const struct timeval at_once = {0, 0};
+    retiming = 1;
     deadlines_recompute_start();
     start_pass = 1;
     start_pass_cases = 0;

@@ -12,6 +12,9 @@
  * names the file and the line.
  * Never decides what loads (domain/tick.c does, at start, promote and
  * reload) nor loads a rule set.
+ *
+ * Also owns DATA/clocks.timed (rules_timed_read/write): one line, the
+ * version of the set the open clocks were last re-timed to whole.
  */
 #include "rules/rules.h"
 
@@ -151,6 +154,55 @@ int rules_promotion_remove(const char *data, char *error, size_t error_size) {
     }
     if (sync_folder(data) != 0) {
         snprintf(error, error_size, "%s: the data directory cannot be synced: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ DATA/clocks.timed */
+
+#define TIMED_NAME "clocks.timed"
+
+int rules_timed_read(const char *data, char *version, size_t version_size) {
+    char path[1200], text[80];
+    if (snprintf(path, sizeof path, "%s/" TIMED_NAME, data) >= (int)sizeof path) return 0;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t got = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (got <= 1 || text[got - 1] != '\n') return 0;
+    text[got - 1] = '\0';
+    if (strchr(text, '\n') || (size_t)(got - 1) >= version_size) return 0;
+    memcpy(version, text, (size_t)got);
+    return 1;
+}
+
+/* Written whole to a new file and renamed over the old one (never synced:
+ * a hint a crash may lose, or leave empty, reads as none). */
+int rules_timed_write(const char *data, const char *version, char *error, size_t error_size) {
+    char path[1200], part[1200], text[80];
+    int len = snprintf(text, sizeof text, "%s\n", version);
+    if (snprintf(path, sizeof path, "%s/" TIMED_NAME, data) >= (int)sizeof path ||
+        snprintf(part, sizeof part, "%s/" TIMED_NAME ".part", data) >= (int)sizeof part || len < 0 ||
+        len >= (int)sizeof text) {
+        snprintf(error, error_size, "%s/" TIMED_NAME ": path or version too long", data);
+        return -1;
+    }
+    if (unlink(part) != 0 && errno != ENOENT) {
+        snprintf(error, error_size, "%s: %s", part, strerror(errno));
+        return -1;
+    }
+    int fd = open(part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int failed = fd < 0 || write(fd, text, (size_t)len) != len;
+    int saved = errno;
+    if (fd >= 0 && close(fd) != 0 && !failed) {
+        failed = 1;
+        saved = errno;
+    }
+    if (failed || rename(part, path) != 0) {
+        if (!failed) saved = errno;
+        unlink(part);
+        snprintf(error, error_size, "%s: %s", path, strerror(saved));
         return -1;
     }
     return 0;
