@@ -16,6 +16,7 @@
 #include "domain/nodes.h"
 #include "domain/deadlines.h"
 #include "domain/decisions.h"
+#include "domain/events.h"
 #include "domain/figures.h"
 #include "domain/refund_exec.h"
 #include "domain/refunds.h"
@@ -267,7 +268,8 @@ static void retime_slice(void) {
          * the clocks again for this set (DATA/clocks.timed, a hint). */
         char error[1400];
         if (deadlines_recompute_failures() == 0 &&
-            rules_timed_write(settings->data, rules_version(), error, sizeof error) != 0)
+            rules_timed_write(settings->data, rules_version(), (long long)events_newest_id(), error,
+                              sizeof error) != 0)
             log_warn("the version the clocks were re-timed to was not recorded; the next start walks them again",
                      "error=\"%s\"", LOG_ESC(error));
     }
@@ -288,11 +290,13 @@ static void start_retiming(void) {
 static void start_retiming_at_start(void) {
     if (!rules_loaded()) return;
     /* The clocks were re-timed whole to this very set before the stop (the
-     * set did not change): nothing to walk.  A big shop's start would
+     * set did not change, and the database is not older than that pass: a
+     * restored backup is): nothing to walk.  A big shop's start would
      * otherwise run the sla hook on every open case each time. */
     char timed[80];
-    if (settings != NULL && rules_timed_read(settings->data, timed, sizeof timed) == 1 &&
-        strcmp(timed, rules_version()) == 0) {
+    long long timed_at = 0;
+    if (settings != NULL && rules_timed_read(settings->data, timed, sizeof timed, &timed_at) == 1 &&
+        strcmp(timed, rules_version()) == 0 && (long long)events_last_committed_id() >= timed_at) {
         log_info("open clocks already timed to the rule set loaded at start", "version=%.16s", rules_version());
         return;
     }

@@ -14,7 +14,8 @@
  * reload) nor loads a rule set.
  *
  * Also owns DATA/clocks.timed (rules_timed_read/write): one line, the
- * version of the set the open clocks were last re-timed to whole.
+ * version of the set the open clocks were last re-timed to whole and the
+ * newest event id then.
  */
 #include "rules/rules.h"
 
@@ -163,8 +164,8 @@ int rules_promotion_remove(const char *data, char *error, size_t error_size) {
 
 #define TIMED_NAME "clocks.timed"
 
-int rules_timed_read(const char *data, char *version, size_t version_size) {
-    char path[1200], text[80];
+int rules_timed_read(const char *data, char *version, size_t version_size, long long *event_id) {
+    char path[1200], text[120];
     if (snprintf(path, sizeof path, "%s/" TIMED_NAME, data) >= (int)sizeof path) return 0;
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return 0;
@@ -172,16 +173,23 @@ int rules_timed_read(const char *data, char *version, size_t version_size) {
     close(fd);
     if (got <= 1 || text[got - 1] != '\n') return 0;
     text[got - 1] = '\0';
-    if (strchr(text, '\n') || (size_t)(got - 1) >= version_size) return 0;
-    memcpy(version, text, (size_t)got);
+    char *space = strchr(text, ' ');
+    if (space == NULL || strchr(text, '\n') || (size_t)(space - text) >= version_size || space == text) return 0;
+    char *end;
+    errno = 0;
+    long long id = strtoll(space + 1, &end, 10);
+    if (errno != 0 || *end != '\0' || end == space + 1 || id < 0) return 0;
+    memcpy(version, text, (size_t)(space - text));
+    version[space - text] = '\0';
+    *event_id = id;
     return 1;
 }
 
 /* Written whole to a new file and renamed over the old one (never synced:
  * a hint a crash may lose, or leave empty, reads as none). */
-int rules_timed_write(const char *data, const char *version, char *error, size_t error_size) {
-    char path[1200], part[1200], text[80];
-    int len = snprintf(text, sizeof text, "%s\n", version);
+int rules_timed_write(const char *data, const char *version, long long event_id, char *error, size_t error_size) {
+    char path[1200], part[1200], text[120];
+    int len = snprintf(text, sizeof text, "%s %lld\n", version, event_id);
     if (snprintf(path, sizeof path, "%s/" TIMED_NAME, data) >= (int)sizeof path ||
         snprintf(part, sizeof part, "%s/" TIMED_NAME ".part", data) >= (int)sizeof part || len < 0 ||
         len >= (int)sizeof text) {

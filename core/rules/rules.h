@@ -529,13 +529,15 @@ int rules_promotion_write(const char *data, const struct rules_promotion *record
 /* No record (none already is fine).  0, or -1 with error. */
 int rules_promotion_remove(const char *data, char *error, size_t error_size);
 /* DATA/clocks.timed: the version of the rule set the open clocks were last
- * re-timed to, whole (a reload's or a start's pass that reached its end), so
- * that a start walks the clocks only when the set it loads is another one.
- * A hint, not a record: missing, damaged or unreadable reads as none (the
- * start walks them all, which is always right).  rules_timed_read: 1 with
- * the version, 0 for none; rules_timed_write: 0, or -1 with error. */
-int rules_timed_read(const char *data, char *version, size_t version_size);
-int rules_timed_write(const char *data, const char *version, char *error, size_t error_size);
+ * re-timed to, whole (a reload's or a start's pass that reached its end),
+ * and the newest event id then, so that a start walks the clocks only when
+ * the set it loads is another one or the database is older than the pass
+ * (a backup restored).  A hint, not a record: missing, damaged or
+ * unreadable reads as none (the start walks them all, which is always
+ * right).  rules_timed_read: 1 with the version and id, 0 for none;
+ * rules_timed_write: 0, or -1 with error. */
+int rules_timed_read(const char *data, char *version, size_t version_size, long long *event_id);
+int rules_timed_write(const char *data, const char *version, long long event_id, char *error, size_t error_size);
 /* DIRECTORY as an absolute path with links resolved (realpath), or as
  * given when it cannot be resolved (a folder that is gone). */
 void rules_canonical_folder(const char *directory, char *out, size_t out_size);
