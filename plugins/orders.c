@@ -249,9 +249,21 @@ static int csv_load(struct orders *orders, struct order **table_out, size_t *cap
         }
         if (columns == 0) { /* the header */
             columns = count_fields;
+            /* A column named twice (an export joining a table that brings
+             * its own currency, say) is refused: which one holds the
+             * order's amount is anyone's guess, and the last one used to
+             * win in silence. */
             for (int i = 0; i < count_fields; i++)
-                for (int c = 0; c < COLUMN_COUNT; c++)
-                    if (strcmp(fields[i], column_names[c]) == 0) position[c] = i;
+                for (int c = 0; c < COLUMN_COUNT; c++) {
+                    if (strcmp(fields[i], column_names[c]) != 0) continue;
+                    if (position[c] >= 0) {
+                        snprintf(why, sizeof why, "column %s appears twice (columns %d and %d)", column_names[c],
+                                 position[c] + 1, i + 1);
+                        problem = why;
+                        goto done;
+                    }
+                    position[c] = i;
+                }
             if (position[COLUMN_ID] < 0 || position[COLUMN_AMOUNT] < 0) {
                 problem = "the header names no order_id or no paid_amount column";
                 goto done;

@@ -105,7 +105,12 @@ def test_orders_reload_and_bad_files():
                             ("id,amount\n", "names no order_id or no paid_amount"),
                             ("order_id,paid_amount\nO-1,1\nO-1,2\n", "order O-1 appears twice"),
                             ('order_id,paid_amount\n"O-1,1\n', "unterminated quote"),
-                            ("order_id,paid_amount,delivered_at\nO-1,1,yesterday\n", "delivered_at 'yesterday'")]:
+                            ("order_id,paid_amount,delivered_at\nO-1,1,yesterday\n", "delivered_at 'yesterday'"),
+                            # a column named twice: which one is the order's?  (the last one won, silently)
+                            ("order_id,paid_amount,paid_amount\nO-1,1,2\n",
+                             "line=1 why=\"column paid_amount appears twice (columns 2 and 3)\""),
+                            ("order_id,paid_amount,currency,currency\nO-1,1.00,CNY,USD\n",
+                             "line=1 why=\"column currency appears twice (columns 3 and 4)\"")]:
             with open(path, "w") as f:
                 f.write(text)
             proc = subprocess.run([REDRESSD, "--port", "0", "--data", data, "--rules", "", "--plugins", "orders",
