@@ -501,6 +501,14 @@ static int webhook_init(const struct redress_host_api *api, struct redress_plugi
             api->log(self, REDRESS_LOG_ERROR, "bad webhook.url", "why=\"%s\"", error);
             goto failed;
         }
+        /* The same URL twice would be two targets on one cursor file: every
+         * event sent twice, and the resume point whichever wrote last. */
+        for (int i = 0; i < webhook->target_count - 1; i++)
+            if (strcmp(webhook->targets[i].endpoint.url, target->endpoint.url) == 0) {
+                api->log(self, REDRESS_LOG_ERROR, "bad setting", "key=url why=\"%s is listed twice\"",
+                         target->endpoint.url);
+                goto failed;
+            }
         target->queue = calloc((size_t)webhook->queue_max, sizeof *target->queue);
         target->timer = evtimer_new(api->event_base(self), timer_due, target);
         if (target->queue == NULL || target->timer == NULL) goto failed;
@@ -544,8 +552,14 @@ static int webhook_init(const struct redress_host_api *api, struct redress_plugi
         api->log(self, REDRESS_LOG_INFO, "webhook target", "url=%s from_event=%lld", url,
                  (long long)target->acknowledged);
     }
-    if (api->subscribe_events(self, webhook->events, on_event) != 0 ||
-        api->register_command(self, "WEBHOOK.STATUS", 1, 1, REDRESS_ROLE_SUPERVISOR | REDRESS_ROLE_ADMIN, "",
+    /* The host refuses a kind it never writes, naming it (a typo would
+     * otherwise send nothing of the kind meant, for ever). */
+    if (api->subscribe_events(self, webhook->events, on_event) != 0) {
+        api->log(self, REDRESS_LOG_ERROR, "bad setting",
+                 "key=events why=\"not a list of event kinds (the refusal above names the kind)\"");
+        goto failed;
+    }
+    if (api->register_command(self, "WEBHOOK.STATUS", 1, 1, REDRESS_ROLE_SUPERVISOR | REDRESS_ROLE_ADMIN, "",
                               status_command) != 0)
         goto failed;
     *state = webhook;

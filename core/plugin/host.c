@@ -230,6 +230,18 @@ static int api_subscribe_events(struct redress_plugin *self, const char *kinds, 
     if (!registering(self, what, name)) return -1;
     if (fn == NULL) return refused(self, what, name, "no function");
     char *copy = plugin_kinds_copy(kinds);
+    /* A kind the daemon never writes (a typo: deadline_breach) would match
+     * nothing for ever, without a word: refused, naming it. */
+    for (const char *at = copy; copy && *at;) {
+        size_t len = strcspn(at, ",");
+        if (len > 0 && !events_kind_known(at, len)) {
+            char kind[48];
+            snprintf(kind, sizeof kind, "%.*s", (int)(len < sizeof kind - 1 ? len : sizeof kind - 1), at);
+            free(copy);
+            return refused(self, what, name, "unknown event kind '%s' (include/README.md, Events, lists the kinds)", kind);
+        }
+        at += len + (at[len] == ',');
+    }
     if (copy == NULL || grow((void **)&subscribers, subscriber_count, sizeof *subscribers) != 0) {
         free(copy);
         return refused(self, what, name, "out of memory");

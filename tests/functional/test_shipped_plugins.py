@@ -613,6 +613,28 @@ def test_shipped_plugins_refuse_bad_settings():
         assert proc.returncode != 0 and words in proc.stderr, (args, proc.stderr)
 
 
+def test_webhook_refuses_an_unknown_event_kind_and_a_url_twice():
+    """A misspelt kind (deadline_breach for deadline_breached) loaded and matched nothing for ever; the same
+    URL twice made two targets sharing one cursor file, and the receiver got every event twice."""
+    with Receiver() as hook:
+        for args, words in [
+                (["--webhook.events", "opened,deadline_breach"],
+                 ["unknown event kind 'deadline_breach'", "key=events"]),
+                (["--webhook.events", " bogus_kind "], ["unknown event kind 'bogus_kind'", "key=events"]),
+                (["--webhook.url", "%s, %s" % (hook.url, hook.url)],
+                 ["key=url why=\"%s is listed twice\"" % hook.url])]:
+            data = tempfile.mkdtemp(prefix="redress-test-")
+            argv = ["--plugins", "webhook"] + ([] if "--webhook.url" in args else ["--webhook.url", hook.url]) + args
+            proc = subprocess.run([REDRESSD, "--port", "0", "--data", data, "--rules", ""] + argv,
+                                  capture_output=True, text=True, timeout=60)
+            shutil.rmtree(data, ignore_errors=True)
+            assert proc.returncode != 0 and all(w in proc.stderr for w in words), (args, proc.stderr)
+        # Every real kind, and "*", still loads.
+        with Daemon(config=webhook_config(hook, extra="webhook.events = opened, deadline_breached, customer_notice, "
+                                                      "refund_paid\n")) as d:
+            assert "plugin registration refused" not in d.log()
+
+
 def test_an_orders_file_row_with_a_lower_case_currency_names_the_currency():
     # It was reported as "paid_amount '12.50' is not an amount in cny", blaming the amount.
     data = tempfile.mkdtemp(prefix="redress-test-")
