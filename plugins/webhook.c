@@ -471,17 +471,17 @@ static int webhook_init(const struct redress_host_api *api, struct redress_plugi
         webhook->triaged_for_notices = 1;
     }
     snprintf(webhook->token, sizeof webhook->token, "%s", token ? token : "");
-    long long timeout = setting_integer(api->config_get(self, "timeout_ms"), 5000, 1, 600000);
-    webhook->queue_max = setting_integer(api->config_get(self, "queue_max"), 1000, 1, 10000000);
-    webhook->backoff_initial_ms = setting_integer(api->config_get(self, "backoff_ms"), 500, 1, 3600000);
-    webhook->backoff_max_ms = setting_integer(api->config_get(self, "backoff_max_ms"), 60000, 1, 86400000);
+    long long timeout, queue_max, backoff_initial_ms, backoff_max_ms;
+    if (setting_number(api, self, "timeout_ms", 5000, 1, 600000, &timeout) != 0 ||
+        setting_number(api, self, "queue_max", 1000, 1, 10000000, &queue_max) != 0 ||
+        setting_number(api, self, "backoff_ms", 500, 1, 3600000, &backoff_initial_ms) != 0 ||
+        setting_number(api, self, "backoff_max_ms", 60000, 1, 86400000, &backoff_max_ms) != 0)
+        goto failed;
+    webhook->queue_max = queue_max;
+    webhook->backoff_initial_ms = backoff_initial_ms;
+    webhook->backoff_max_ms = backoff_max_ms;
     if (urls == NULL || urls[0] == '\0') {
         api->log(self, REDRESS_LOG_ERROR, "webhook.url is not set", NULL);
-        goto failed;
-    }
-    if (timeout < 0 || webhook->queue_max < 0 || webhook->backoff_initial_ms < 0 || webhook->backoff_max_ms < 0) {
-        api->log(self, REDRESS_LOG_ERROR, "bad setting",
-                 "why=\"timeout_ms, queue_max, backoff_ms and backoff_max_ms are positive integers\"");
         goto failed;
     }
     webhook->dns = http_dns_new(api->event_base(self));

@@ -600,7 +600,12 @@ def test_shipped_plugins_refuse_bad_settings():
                          "cannot load CA certificates from /none.pem"),
                         (["--plugins", "webhook", "--webhook.url", "http://x:99999/"], "bad port"),
                         (["--plugins", "webhook", "--webhook.url", "http://x/", "--webhook.queue-max", "0"],
-                         "positive integers"),
+                         "key=queue_max why=\"'0' is not an integer from 1 to 10000000\""),
+                        # the value is a positive integer: the message named neither the setting nor the range
+                        (["--plugins", "http_refund", "--http_refund.url", "http://x/", "--http_refund.max_attempts",
+                          "1000000000000"], "key=max_attempts why=\"'1000000000000' is not an integer from 1 to 1000\""),
+                        (["--plugins", "http_refund", "--http_refund.url", "http://x/", "--http_refund.timeout_ms",
+                          "1.5"], "key=timeout_ms why=\"'1.5' is not an integer from 1 to 600000\""),
                         (["--plugins", "http_refund"], "http_refund.url is not set"),
                         (["--plugins", "orders"], "orders.file is not set"),
                         (["--plugins", "orders", "--orders.file", ORDERS_CSV, "--orders.currency", "EURO"],
