@@ -161,6 +161,13 @@ def test_version_mismatch_is_refused_naming_both_versions():
     assert "newer_minor.so: built for plugin API 1.6, this host has 1.5" in err and "newer minor" in err, err
 
 
+def test_a_version_text_with_a_control_character_is_refused():
+    """A version "1.0\\r\\nplugins:99" was written into INFO as it was: a monitoring script read two plugins:
+    lines, the later one forged."""
+    err = start_fails("--plugins", plugin_path("bad_version"))
+    assert "bad_version.so: bad plugin version: a control character at byte 3" in err, err
+
+
 def test_failing_init_refuses_start_or_is_skipped():
     err = start_fails("--plugins", plugin_path("failing_init"))
     assert "plugin failing_init: init failed" in err and "failing_init always fails" in err, err
