@@ -229,6 +229,13 @@ static int api_subscribe_events(struct redress_plugin *self, const char *kinds, 
     const char *name = kinds == NULL || kinds[0] == '\0' ? "*" : kinds;
     if (!registering(self, what, name)) return -1;
     if (fn == NULL) return refused(self, what, name, "no function");
+    /* A second subscription of the same function (an init retried, kinds
+     * "opened" and "opened,triaged") would deliver each event it shares
+     * once per subscription: refused like every other double registration. */
+    for (int i = 0; i < subscriber_count; i++)
+        if (subscribers[i].plugin == self && subscribers[i].fn == fn)
+            return refused(self, what, name, "the function is subscribed already (to %s): one subscription per "
+                           "function, its kinds in one list", subscribers[i].kinds[0] ? subscribers[i].kinds : "*");
     char *copy = plugin_kinds_copy(kinds);
     /* A kind the daemon never writes (a typo: deadline_breach) would match
      * nothing for ever, without a word: refused, naming it. */

@@ -504,6 +504,8 @@ def test_every_refused_registration_names_the_plugin_the_thing_and_why():
             ("refusals", "lua function", "nofn", "no function"),
             ("refusals", "lua function", "ok", "registered twice"),
             ("refusals", "event subscriber", "opened", "no function"),
+            ("refusals", "event subscriber", " opened , triaged ", "the function is subscribed already (to opened)"),
+            ("refusals", "event subscriber", "deadline_breach", "unknown event kind 'deadline_breach'"),
             ("refusals", "refund executor", "(null)", "no executor"),
             ("refusals", "refund executor", "outbox", "reserved"),
             ("refusals", "refund executor", "startless", "no start function"),
