@@ -535,8 +535,15 @@ int plugins_load(const struct config *config, struct event_base *base, char *err
     else plugin_loader_default_directory(directory, sizeof directory);
     char list[sizeof config->plugins];
     snprintf(list, sizeof list, "%s", config->plugins);
-    for (char *save = NULL, *entry = strtok_r(list, ", \t", &save); entry; entry = strtok_r(NULL, ", \t", &save))
+    /* Entries end at commas only, blanks around each trimmed: a path may
+     * hold a space (/opt/Redress Plugins/x.so), as the data directory may. */
+    for (char *save = NULL, *entry = strtok_r(list, ",", &save); entry; entry = strtok_r(NULL, ",", &save)) {
+        while (*entry == ' ' || *entry == '\t') entry++;
+        size_t len = strlen(entry);
+        while (len > 0 && (entry[len - 1] == ' ' || entry[len - 1] == '\t')) entry[--len] = '\0';
+        if (len == 0) continue;
         if (plugin_loader_each(entry, directory, skip, load_one, error, error_size) != 0) return -1;
+    }
     /* A setting for a plugin that is not loaded is a typo or a leftover:
      * say so rather than ignore it. */
     for (int i = 0; i < config->plugin_setting_count; i++) {

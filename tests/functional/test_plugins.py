@@ -168,6 +168,20 @@ def test_a_version_text_with_a_control_character_is_refused():
     assert "bad_version.so: bad plugin version: a control character at byte 3" in err, err
 
 
+def test_a_plugin_path_holding_a_space_loads():
+    """plugins was split at spaces too: "/opt/Redress Plugins/x.so" failed naming "/opt/Redress", a path nobody
+    gave, quoted or not.  Entries are split at commas, the blanks around each trimmed."""
+    folder = tempfile.mkdtemp(prefix="redress plugins ")
+    try:
+        path = os.path.join(folder, "probe.so")
+        shutil.copy(plugin_path("probe"), path)
+        with Daemon(config='plugins = " %s , webhook"\nwebhook.url = http://127.0.0.1:1/h\n' % path) as d:
+            log = d.log()
+            assert 'msg="plugin loaded" plugin=probe' in log and 'msg="plugin loaded" plugin=webhook' in log, log
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def test_failing_init_refuses_start_or_is_skipped():
     err = start_fails("--plugins", plugin_path("failing_init"))
     assert "plugin failing_init: init failed" in err and "failing_init always fails" in err, err
