@@ -538,6 +538,11 @@ static int start_with_store(struct config *config, struct event_base *base) {
      * else the configured one: a restart keeps the live set. */
     tick_configure(config);
     tick_load_rules_at_start();
+    if (plugins_check_identities(error, sizeof error) != 0) {
+        fprintf(stderr, "redressd: plugins: %s\n", error);
+        log_error("cannot start plugins", "error=\"%s\"", LOG_ESC(error));
+        return -1;
+    }
     if (agents_bootstrap(config->data) != 0) return -1;
     attachments_configure(config->data, config->attachment_max_bytes);
     agents_roster_load();   /* a failure is logged; assignment then asks the store */

@@ -508,6 +508,14 @@ refused:
 
 void plugins_resume_refunds(void) { refund_exec_resume(); }
 
+/* A typo in NAME.queues (suport) started without a word: the identity
+ * opened cases it then got NOPERM on.  Checked as AGENT.ADD's QUEUES are. */
+int plugins_check_identities(char *error, size_t error_size) {
+    for (int p = 0; p < plugin_count; p++)
+        if (plugin_case_api_check_queues(plugins[p], error, error_size) != 0) return -1;
+    return 0;
+}
+
 int plugins_load(const struct config *config, struct event_base *base, char *error, size_t error_size) {
     host_config = config;
     plugin_records_free(); /* a new load: nothing of an earlier one runs */

@@ -30,6 +30,11 @@ struct lua_State;
  * config and base (both must outlive plugins_shutdown). */
 int plugins_load(const struct config *config, struct event_base *base, char *error, size_t error_size);
 
+/* Checks the plugins' identities against the rule set, once it is loaded
+ * (plugins load before it): a queue of NAME.queues it does not know.
+ * 0, or -1 with error naming the setting and the queue. */
+int plugins_check_identities(char *error, size_t error_size);
+
 /* Starts again, with the same idempotency key, every refund left executing
  * by the selected plugin executor (after a restart).  Call once the store
  * is open and the loop is about to run. */
