@@ -182,6 +182,27 @@ def test_a_plugin_path_holding_a_space_loads():
         shutil.rmtree(folder, ignore_errors=True)
 
 
+FORGED = 'hi" level=error msg="DATABASE CORRUPT: writes are refused'
+
+
+def test_a_plugin_log_value_cannot_forge_the_lines_level_or_message():
+    """The skeleton logged its setting as greeting="%s": a greeting holding a quote wrote level=error
+    msg="DATABASE CORRUPT..." into an info line, and logfmt readers (later keys win) showed the forged error.
+    The skeleton now escapes what it logs as the daemon does; and a plugin that does not cannot set the
+    line's own keys: the host renames them."""
+    with Daemon("--skeleton.greeting", FORGED, config="plugins = %s, %s\n" % (plugin_path("skeleton"),
+                                                                              plugin_path("probe"))) as d:
+        assert d.client().call("PROBE.LOG", FORGED) == "OK"
+        lines = d.log().splitlines()
+        ready = [l for l in lines if 'msg="skeleton ready"' in l]
+        assert len(ready) == 1 and 'greeting="hi\\" level=error msg=\\"DATABASE CORRUPT: writes are refused"' in ready[0], \
+            ready
+        said = [l for l in lines if 'msg="probe says"' in l]
+        assert len(said) == 1 and " level=info " in said[0], said
+        assert ' level=error' not in said[0] and ' msg="DATABASE' not in said[0], said
+        assert 'plugin_level=error plugin_msg="DATABASE CORRUPT' in said[0], said
+
+
 def test_failing_init_refuses_start_or_is_skipped():
     err = start_fails("--plugins", plugin_path("failing_init"))
     assert "plugin failing_init: init failed" in err and "failing_init always fails" in err, err
