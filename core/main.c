@@ -240,12 +240,52 @@ static int check_readable(const char *what, const char *setting, const char *pat
     return -1;
 }
 
-/* The data directory holds customer data: say so when others may look in. */
+/* The data directory's other private files (README, Files and modes): the
+ * search index holds the text of every case, admin.token gives full
+ * control.  The store sets redress.db and its -wal / -shm back to 0600 when
+ * it opens them; these are set here, before anything reads them, each named
+ * in the log.  A restore done by hand (cp, tar), an operator recreating the
+ * token or an older redressd leaves them open to others.  Returns how many
+ * are still open to others (their mode could not be changed). */
+static int tighten_data_files(const char *directory) {
+    static const struct {
+        const char *name, *message;
+    } files[] = {
+        {"search.db", "database file was open to other users: mode set to 0600"},
+        {"search.db-wal", "database file was open to other users: mode set to 0600"},
+        {"search.db-shm", "database file was open to other users: mode set to 0600"},
+        {"admin.token", "admin token file was open to other users: mode set to 0600"},
+        {"rules.promoted", "promoted rules record was open to other users: mode set to 0600"},
+    };
+    int still_open = 0;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[PATH_MAX + 32], quoted[PATH_MAX + 64];
+        struct stat status;
+        snprintf(path, sizeof path, "%s/%s", directory, files[i].name);
+        /* lstat: a link is never followed to chmod what it points at. */
+        if (lstat(path, &status) != 0 || !S_ISREG(status.st_mode) || (status.st_mode & 077) == 0) continue;
+        if (chmod(path, 0600) == 0) {
+            log_warn(files[i].message, "path=%s mode_was=%04o", log_quote(path, quoted, sizeof quoted),
+                     (unsigned)(status.st_mode & 07777));
+        } else {
+            still_open++;
+            log_warn("file is open to other users and its mode cannot be changed", "path=%s mode=%04o error=\"%s\"",
+                     log_quote(path, quoted, sizeof quoted), (unsigned)(status.st_mode & 07777), strerror(errno));
+        }
+    }
+    return still_open;
+}
+
+/* The data directory holds customer data: say so when others may look in.
+ * The files are set to 0600 first, so that the warning says what is so. */
 static void check_data_directory_mode(const char *path) {
     struct stat status;
     char quoted[1100];
+    int still_open = tighten_data_files(path);
     if (stat(path, &status) == 0 && (status.st_mode & 077) != 0)
-        log_warn("data directory is open to other users: its files are 0600, but chmod 700 it",
+        log_warn(still_open ? "data directory is open to other users, and so are files in it (logged above): "
+                              "chmod 700 it"
+                            : "data directory is open to other users: its files are 0600, but chmod 700 it",
                  "path=%s mode=%04o", log_quote(path, quoted, sizeof quoted), (unsigned)(status.st_mode & 07777));
 }
 
@@ -554,6 +594,11 @@ static int start_with_store(struct config *config, struct event_base *base) {
      * else the configured one: a restart keeps the live set. */
     tick_configure(config);
     tick_load_rules_at_start();
+    if (plugins_check_identities(error, sizeof error) != 0) {
+        fprintf(stderr, "redressd: plugins: %s\n", error);
+        log_error("cannot start plugins", "error=\"%s\"", LOG_ESC(error));
+        return -1;
+    }
     if (agents_bootstrap(config->data) != 0) return -1;
     attachments_configure(config->data, config->attachment_max_bytes);
     agents_roster_load();   /* a failure is logged; assignment then asks the store */

@@ -371,6 +371,23 @@ int setting_fits(const struct redress_host_api *api, struct redress_plugin *self
     return 1;
 }
 
+int setting_number(const struct redress_host_api *api, struct redress_plugin *self, const char *key,
+                   long long default_value, long long minimum, long long maximum, long long *out) {
+    const char *text = api->config_get(self, key);
+    *out = setting_integer(text, default_value, minimum, maximum);
+    if (*out >= 0 || minimum < 0) return 0;
+    /* The value as given, cut, with nothing in it that could end the
+     * quoted field or start another log line. */
+    char shown[44];
+    size_t i = 0;
+    for (; text[i] && i < sizeof shown - 1; i++)
+        shown[i] = (unsigned char)text[i] < 0x20 || text[i] == 0x7f || text[i] == '"' || text[i] == '\\' ? '?' : text[i];
+    shown[i] = '\0';
+    api->log(self, REDRESS_LOG_ERROR, "bad setting", "key=%s why=\"'%s%s' is not an integer from %lld to %lld\"", key,
+             shown, text[i] ? "..." : "", minimum, maximum);
+    return -1;
+}
+
 long long setting_integer(const char *text, long long default_value, long long minimum, long long maximum) {
     if (text == NULL || *text == '\0') return default_value;
     char *end;

@@ -94,5 +94,10 @@ int setting_fits(const struct redress_host_api *api, struct redress_plugin *self
 /* Reads an integer setting: default_value when absent, -1 when not an
  * integer within [minimum, maximum]. */
 long long setting_integer(const char *text, long long default_value, long long minimum, long long maximum);
+/* The integer setting `key` (default_value when absent) into *out; 0, or
+ * -1 after logging "bad setting" with the key, the value and the range
+ * (minimum >= 0). */
+int setting_number(const struct redress_host_api *api, struct redress_plugin *self, const char *key,
+                   long long default_value, long long minimum, long long maximum, long long *out);
 
 #endif

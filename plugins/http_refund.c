@@ -262,21 +262,21 @@ static int http_refund_init(const struct redress_host_api *api, struct redress_p
     plugin->api = api;
     plugin->self = self;
     const char *url = api->config_get(self, "url");
-    long long timeout = setting_integer(api->config_get(self, "timeout_ms"), 10000, 1, 600000);
-    plugin->max_attempts = setting_integer(api->config_get(self, "max_attempts"), 5, 1, 1000);
-    plugin->backoff_initial_ms = setting_integer(api->config_get(self, "backoff_ms"), 1000, 1, 3600000);
-    plugin->backoff_max_ms = setting_integer(api->config_get(self, "backoff_max_ms"), 60000, 1, 86400000);
+    long long timeout, max_attempts, backoff_initial_ms, backoff_max_ms;
+    if (setting_number(api, self, "timeout_ms", 10000, 1, 600000, &timeout) != 0 ||
+        setting_number(api, self, "max_attempts", 5, 1, 1000, &max_attempts) != 0 ||
+        setting_number(api, self, "backoff_ms", 1000, 1, 3600000, &backoff_initial_ms) != 0 ||
+        setting_number(api, self, "backoff_max_ms", 60000, 1, 86400000, &backoff_max_ms) != 0)
+        goto failed;
+    plugin->max_attempts = max_attempts;
+    plugin->backoff_initial_ms = backoff_initial_ms;
+    plugin->backoff_max_ms = backoff_max_ms;
     const char *key = api->config_get(self, "key");
     if (!setting_fits(api, self, "key", key, sizeof plugin->key)) goto failed;
     snprintf(plugin->key, sizeof plugin->key, "%s", key ? key : "");
     char error[300];
     if (url == NULL) {
         api->log(self, REDRESS_LOG_ERROR, "http_refund.url is not set", NULL);
-        goto failed;
-    }
-    if (timeout < 0 || plugin->max_attempts < 0 || plugin->backoff_initial_ms < 0 || plugin->backoff_max_ms < 0) {
-        api->log(self, REDRESS_LOG_ERROR, "bad setting",
-                 "why=\"timeout_ms, max_attempts, backoff_ms and backoff_max_ms are positive integers\"");
         goto failed;
     }
     plugin->dns = http_dns_new(api->event_base(self));

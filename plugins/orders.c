@@ -9,6 +9,7 @@
  *           paid_at = t, delivered_at = t | nil, items = {"mug", "tea"},
  *           item_count = 2, shipping_insurance = true | false | nil}
  * Agents:  ORDERS.GET order_id -> the same facts as field / value pairs,
+ *          paid_amount a decimal string as in every reply ("129.00"),
  *          -NOTFOUND for an unknown order.
  * Admins:  ORDERS.RELOAD -> reads the CSV file again (:n orders); a file
  *          with an error keeps the orders already loaded.
@@ -248,9 +249,21 @@ static int csv_load(struct orders *orders, struct order **table_out, size_t *cap
         }
         if (columns == 0) { /* the header */
             columns = count_fields;
+            /* A column named twice (an export joining a table that brings
+             * its own currency, say) is refused: which one holds the
+             * order's amount is anyone's guess, and the last one used to
+             * win in silence. */
             for (int i = 0; i < count_fields; i++)
-                for (int c = 0; c < COLUMN_COUNT; c++)
-                    if (strcmp(fields[i], column_names[c]) == 0) position[c] = i;
+                for (int c = 0; c < COLUMN_COUNT; c++) {
+                    if (strcmp(fields[i], column_names[c]) != 0) continue;
+                    if (position[c] >= 0) {
+                        snprintf(why, sizeof why, "column %s appears twice (columns %d and %d)", column_names[c],
+                                 position[c] + 1, i + 1);
+                        problem = why;
+                        goto done;
+                    }
+                    position[c] = i;
+                }
             if (position[COLUMN_ID] < 0 || position[COLUMN_AMOUNT] < 0) {
                 problem = "the header names no order_id or no paid_amount column";
                 goto done;
@@ -466,6 +479,24 @@ static int order_source(void *state, const char *id, size_t length, struct redre
     return 1;
 }
 
+/* An amount in minor units as the host shows money in every reply: a
+ * decimal string with the currency's minor digits (19900 CNY -> "199.00",
+ * 1500 JPY -> "1500", 1234 KWD -> "1.234").  The digits are what one unit
+ * parses to (100 for CNY): the host's table, not a copy of it.  -1 if the
+ * currency is not one the host knows (the file's currencies are checked at
+ * load, so only a bug gets there). */
+static int format_amount(const struct redress_host_api *api, const char *currency, int64_t minor_units, char *out,
+                         size_t size) {
+    int64_t unit;
+    if (api->parse_amount(currency, "1", &unit) != 0 || unit < 1 || minor_units < 0) return -1;
+    int digits = 0;
+    for (int64_t u = unit; u >= 10; u /= 10) digits++;
+    if (digits > 4) return -1; /* ISO 4217 has none past 4 */
+    if (digits == 0) snprintf(out, size, "%lld", (long long)minor_units);
+    else snprintf(out, size, "%lld.%0*lld", (long long)(minor_units / unit), digits, (long long)(minor_units % unit));
+    return 0;
+}
+
 /* ORDERS.GET order_id */
 static void get_command(void *state, struct redress_command_call *call, int argc, const char *const *argv,
                         const size_t *argvlen) {
@@ -488,11 +519,18 @@ static void get_command(void *state, struct redress_command_call *call, int argc
         api->reply_error(call, "NOTFOUND", "order %.128s is unknown", argv[1]);
         return;
     }
+    char amount[48];
+    if (format_amount(api, order.currency, order.paid_amount, amount, sizeof amount) != 0) {
+        api->reply_error(call, "ERR", "orders: order %.128s: paid_amount in unknown currency '%s'", order.id,
+                         order.currency);
+        order_release(&order, owned);
+        return;
+    }
     api->reply_array(call, 14);
     api->reply_bulk(call, "order_id", 8);
     api->reply_bulk(call, order.id, strlen(order.id));
     api->reply_bulk(call, "paid_amount", 11);
-    api->reply_integer(call, order.paid_amount);
+    api->reply_bulk(call, amount, strlen(amount));
     api->reply_bulk(call, "currency", 8);
     api->reply_bulk(call, order.currency, strlen(order.currency));
     api->reply_bulk(call, "paid_at", 7);

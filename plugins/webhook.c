@@ -471,17 +471,17 @@ static int webhook_init(const struct redress_host_api *api, struct redress_plugi
         webhook->triaged_for_notices = 1;
     }
     snprintf(webhook->token, sizeof webhook->token, "%s", token ? token : "");
-    long long timeout = setting_integer(api->config_get(self, "timeout_ms"), 5000, 1, 600000);
-    webhook->queue_max = setting_integer(api->config_get(self, "queue_max"), 1000, 1, 10000000);
-    webhook->backoff_initial_ms = setting_integer(api->config_get(self, "backoff_ms"), 500, 1, 3600000);
-    webhook->backoff_max_ms = setting_integer(api->config_get(self, "backoff_max_ms"), 60000, 1, 86400000);
+    long long timeout, queue_max, backoff_initial_ms, backoff_max_ms;
+    if (setting_number(api, self, "timeout_ms", 5000, 1, 600000, &timeout) != 0 ||
+        setting_number(api, self, "queue_max", 1000, 1, 10000000, &queue_max) != 0 ||
+        setting_number(api, self, "backoff_ms", 500, 1, 3600000, &backoff_initial_ms) != 0 ||
+        setting_number(api, self, "backoff_max_ms", 60000, 1, 86400000, &backoff_max_ms) != 0)
+        goto failed;
+    webhook->queue_max = queue_max;
+    webhook->backoff_initial_ms = backoff_initial_ms;
+    webhook->backoff_max_ms = backoff_max_ms;
     if (urls == NULL || urls[0] == '\0') {
         api->log(self, REDRESS_LOG_ERROR, "webhook.url is not set", NULL);
-        goto failed;
-    }
-    if (timeout < 0 || webhook->queue_max < 0 || webhook->backoff_initial_ms < 0 || webhook->backoff_max_ms < 0) {
-        api->log(self, REDRESS_LOG_ERROR, "bad setting",
-                 "why=\"timeout_ms, queue_max, backoff_ms and backoff_max_ms are positive integers\"");
         goto failed;
     }
     webhook->dns = http_dns_new(api->event_base(self));
@@ -501,6 +501,14 @@ static int webhook_init(const struct redress_host_api *api, struct redress_plugi
             api->log(self, REDRESS_LOG_ERROR, "bad webhook.url", "why=\"%s\"", error);
             goto failed;
         }
+        /* The same URL twice would be two targets on one cursor file: every
+         * event sent twice, and the resume point whichever wrote last. */
+        for (int i = 0; i < webhook->target_count - 1; i++)
+            if (strcmp(webhook->targets[i].endpoint.url, target->endpoint.url) == 0) {
+                api->log(self, REDRESS_LOG_ERROR, "bad setting", "key=url why=\"%s is listed twice\"",
+                         target->endpoint.url);
+                goto failed;
+            }
         target->queue = calloc((size_t)webhook->queue_max, sizeof *target->queue);
         target->timer = evtimer_new(api->event_base(self), timer_due, target);
         if (target->queue == NULL || target->timer == NULL) goto failed;
@@ -544,8 +552,14 @@ static int webhook_init(const struct redress_host_api *api, struct redress_plugi
         api->log(self, REDRESS_LOG_INFO, "webhook target", "url=%s from_event=%lld", url,
                  (long long)target->acknowledged);
     }
-    if (api->subscribe_events(self, webhook->events, on_event) != 0 ||
-        api->register_command(self, "WEBHOOK.STATUS", 1, 1, REDRESS_ROLE_SUPERVISOR | REDRESS_ROLE_ADMIN, "",
+    /* The host refuses a kind it never writes, naming it (a typo would
+     * otherwise send nothing of the kind meant, for ever). */
+    if (api->subscribe_events(self, webhook->events, on_event) != 0) {
+        api->log(self, REDRESS_LOG_ERROR, "bad setting",
+                 "key=events why=\"not a list of event kinds (the refusal above names the kind)\"");
+        goto failed;
+    }
+    if (api->register_command(self, "WEBHOOK.STATUS", 1, 1, REDRESS_ROLE_SUPERVISOR | REDRESS_ROLE_ADMIN, "",
                               status_command) != 0)
         goto failed;
     *state = webhook;

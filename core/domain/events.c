@@ -53,6 +53,39 @@ static const char *const published_kinds[] = {"opened", "assigned", "deadline_wa
                                               "escalated", "transferred", "notification",
                                               "refund_decided"};
 
+/* Every kind of event the daemon writes, in one place: plugins subscribe
+ * by these names, and a name not here (a typo in webhook.events) is
+ * refused at load rather than matching nothing for ever.  A kind written
+ * and not listed fails the write under the test clock (append below), so
+ * the tests find one added without being listed here. */
+static const char *const every_kind[] = {
+    "opened", "triaged", "assigned", "transferred", "changed", "internal", "message", "reply", "note",
+    "waiting", "resumed", "resolved", "reopened", "closed", "linked", "unlinked", "merged", "joined",
+    "escalated", "escalation_requested", "notification", "notification_deferred", "automation",
+    "automation_set", "reminder", "survey", "survey_requested", "customer_notice", "customer_notice_deferred",
+    "customer_notice_held", "customer_erased", "deadline_set", "deadline_warning", "deadline_breached",
+    "deadline_met", "deadline_cancelled", "deadline_paused", "deadline_resumed", "deadline_recomputed",
+    "task_opened", "task_finished", "incident_opened", "incident_resolved", "refund_decided",
+    "refund_executing", "refund_paid", "refund_failed", "refund_unknown", "refund_overdue",
+    "refund_return_shipped", "refund_return_received"};
+
+int events_kind_known(const char *kind, size_t len) {
+    for (size_t i = 0; i < sizeof every_kind / sizeof every_kind[0]; i++)
+        if (strlen(every_kind[i]) == len && memcmp(kind, every_kind[i], len) == 0) return 1;
+    return 0;
+}
+
+size_t events_kinds_text(char *out, size_t size) {
+    size_t used = 0;
+    if (size > 0) out[0] = '\0';
+    for (size_t i = 0; i < sizeof every_kind / sizeof every_kind[0] && size > 0; i++) {
+        int n = snprintf(out + used, size - used, "%s%s", i ? " " : "", every_kind[i]);
+        if (n < 0 || (size_t)n >= size - used) break;
+        used += (size_t)n;
+    }
+    return used;
+}
+
 int events_is_public(const char *kind) {
     for (size_t i = 0; i < sizeof published_kinds / sizeof published_kinds[0]; i++)
         if (strcmp(kind, published_kinds[i]) == 0) return 1;
@@ -558,6 +591,8 @@ static int append(struct call *call, int64_t case_id, int lookup, const char *qu
                   const char *kind, const char *detail, size_t len) {
     static const char sql[] =
         "INSERT INTO events(case_id, at, actor, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)";
+    if (clock_is_test() && !events_kind_known(kind, strlen(kind)))
+        return call_fail(call, CALL_ERR, "event kind %s is not in events.c's list of kinds", kind);
     struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) goto failed;
     int64_t now = clock_now();

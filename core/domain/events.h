@@ -78,6 +78,10 @@ int events_append_in(struct call *call, int64_t case_id, const char *queue, cons
  * follows it goes (a value quoting " field=" is cut there, never kept).
  * An empty value (field="") stays as it is.  0, or -1. */
 int events_erase_field(struct call *call, int64_t case_id, const char *kind, const char *field, const char *like);
+/* 1 if the len bytes at kind name a kind of event the daemon writes. */
+int events_kind_known(const char *kind, size_t len);
+/* Every kind, space-separated, cut to fit size; the length written. */
+size_t events_kinds_text(char *out, size_t size);
 /* 1 for the kinds pushed to EVENTS.SUBSCRIBE clients: opened, assigned,
  * deadline warnings and breaches, escalations, transfers, notifications,
  * refund decisions. */

@@ -459,6 +459,23 @@ static const char *check_together(const struct config *config, char *error, size
                  config->refund_executor);
         return error;
     }
+    /* An unauthenticated share at or above its connection limit leaves no
+     * room for callers with credentials: idle sockets from anyone would
+     * fill every connection and lock the admin out (over HTTP there is no
+     * unix reserve).  Refused rather than cut down in silence: the
+     * operator who raised it meant something, and should choose. */
+    if (config->http_max_unauthenticated >= config->http_max_connections) {
+        snprintf(error, error_size, "http_max_unauthenticated (%lld) must be below http_max_connections (%lld): "
+                 "the rest is kept for callers with credentials (0 = three quarters)",
+                 (long long)config->http_max_unauthenticated, (long long)config->http_max_connections);
+        return error;
+    }
+    if (config->max_unauthenticated_clients >= config->max_clients) {
+        snprintf(error, error_size, "max_unauthenticated_clients (%lld) must be below max_clients (%lld): "
+                 "the rest is kept for clients that authenticated (0 = a quarter)",
+                 (long long)config->max_unauthenticated_clients, (long long)config->max_clients);
+        return error;
+    }
     /* As Redis's protected mode: without AUTH, whoever reaches a listener
      * is trusted with everything (ADMIN.BACKUP, CUSTOMER.ERASE, DEBUG.*). */
     if (!config->auth && config->protected_mode) {

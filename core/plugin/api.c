@@ -177,17 +177,47 @@ static const char *api_data_directory(struct redress_plugin *self) {
     return self ? self->data_directory : NULL;
 }
 
+/* The keys the host writes on every line itself.  A plugin's field of
+ * one of these names -- most often a value with a quote in it, logged raw
+ * inside quotes, that closed them: greeting="hi" level=error msg="..." --
+ * would let logfmt readers, where a later key wins, show a line of another
+ * level or message.  Outside quotes, each is renamed plugin_KEY. */
+static void rename_host_keys(const char *in, char *out, size_t out_size) {
+    static const char *const keys[] = {"ts=", "level=", "msg=", "plugin="};
+    size_t used = 0;
+    int quoted = 0;
+    for (size_t i = 0; in[i] && used + 1 < out_size; i++) {
+        if (!quoted && (i == 0 || in[i - 1] == ' '))
+            for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+                if (strncmp(in + i, keys[k], strlen(keys[k])) == 0) {
+                    int n = snprintf(out + used, out_size - used, "plugin_");
+                    if (n > 0) used = used + (size_t)n < out_size ? used + (size_t)n : out_size - 1;
+                    break;
+                }
+        if (used + 1 >= out_size) break;
+        if (in[i] == '"') quoted = !quoted;
+        else if (in[i] == '\\' && quoted && in[i + 1]) {
+            out[used++] = in[i++]; /* an escaped character stays inside the quotes */
+            if (used + 1 >= out_size) break;
+        }
+        out[used++] = in[i];
+    }
+    out[used] = '\0';
+}
+
 static void api_log(struct redress_plugin *self, enum redress_log_level level, const char *message,
                     const char *fields_format, ...) {
     if (!plugin_api_may_call(self, "log")) return;
     char fields[1024] = "";
     if (fields_format) {
+        char written[1024];
         va_list arguments;
         va_start(arguments, fields_format);
-        vsnprintf(fields, sizeof fields, fields_format, arguments);
+        vsnprintf(written, sizeof written, fields_format, arguments);
         va_end(arguments);
-        for (char *p = fields; *p; p++)
+        for (char *p = written; *p; p++)
             if (*p == '\n' || *p == '\r') *p = ' ';
+        rename_host_keys(written, fields, sizeof fields);
     }
     enum log_level host_level = level == REDRESS_LOG_DEBUG ? LOG_DEBUG
                                 : level == REDRESS_LOG_WARN ? LOG_WARN

@@ -69,7 +69,25 @@ int plugin_case_api_identity(struct redress_plugin *plugin, char *error, size_t 
                      plugin->name, plugin->name, PLUGIN_QUEUES_MAX);
             return -1;
         }
-        snprintf(plugin->queues, sizeof plugin->queues, "%s", queues);
+        /* As the host matches them: "a,b", no blanks ("support, logistics"
+         * would otherwise never match logistics). */
+        size_t used = 0;
+        for (const char *in = queues; *in && used < sizeof plugin->queues - 1; in++)
+            if (*in != ' ' && *in != '\t') plugin->queues[used++] = *in;
+        plugin->queues[used] = '\0';
+    }
+    return 0;
+}
+
+int plugin_case_api_check_queues(const struct redress_plugin *plugin, char *error, size_t error_size) {
+    for (const char *at = plugin->queues; *at;) {
+        size_t len = strcspn(at, ",");
+        char why[RULES_VOCABULARY_ERROR_MAX];
+        if (len > 0 && rules_check_name(RULES_QUEUE, at, len, why, sizeof why) != 0) {
+            snprintf(error, error_size, "plugin %s: %s.queues: %s", plugin->name, plugin->name, why);
+            return -1;
+        }
+        at += len + (at[len] == ',');
     }
     return 0;
 }

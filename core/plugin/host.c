@@ -232,7 +232,26 @@ static int api_subscribe_events(struct redress_plugin *self, const char *kinds, 
     const char *name = kinds == NULL || kinds[0] == '\0' ? "*" : kinds;
     if (!registering(self, what, name)) return -1;
     if (fn == NULL) return refused(self, what, name, "no function");
+    /* A second subscription of the same function (an init retried, kinds
+     * "opened" and "opened,triaged") would deliver each event it shares
+     * once per subscription: refused like every other double registration. */
+    for (int i = 0; i < subscriber_count; i++)
+        if (subscribers[i].plugin == self && subscribers[i].fn == fn)
+            return refused(self, what, name, "the function is subscribed already (to %s): one subscription per "
+                           "function, its kinds in one list", subscribers[i].kinds[0] ? subscribers[i].kinds : "*");
     char *copy = plugin_kinds_copy(kinds);
+    /* A kind the daemon never writes (a typo: deadline_breach) would match
+     * nothing for ever, without a word: refused, naming it. */
+    for (const char *at = copy; copy && *at;) {
+        size_t len = strcspn(at, ",");
+        if (len > 0 && !events_kind_known(at, len)) {
+            char kind[48];
+            snprintf(kind, sizeof kind, "%.*s", (int)(len < sizeof kind - 1 ? len : sizeof kind - 1), at);
+            free(copy);
+            return refused(self, what, name, "unknown event kind '%s' (include/README.md, Events, lists the kinds)", kind);
+        }
+        at += len + (at[len] == ',');
+    }
     if (copy == NULL || grow((void **)&subscribers, subscriber_count, sizeof *subscribers) != 0) {
         free(copy);
         return refused(self, what, name, "out of memory");
@@ -506,8 +525,15 @@ static int each_plugin(const struct config *config, int skip,
     plugin_directory(config, directory, sizeof directory);
     char list[sizeof config->plugins];
     snprintf(list, sizeof list, "%s", config->plugins);
-    for (char *save = NULL, *entry = strtok_r(list, ", \t", &save); entry; entry = strtok_r(NULL, ", \t", &save))
+    /* Entries end at commas only, blanks around each trimmed: a path may
+     * hold a space (/opt/Redress Plugins/x.so), as the data directory may. */
+    for (char *save = NULL, *entry = strtok_r(list, ",", &save); entry; entry = strtok_r(NULL, ",", &save)) {
+        while (*entry == ' ' || *entry == '\t') entry++;
+        size_t len = strlen(entry);
+        while (len > 0 && (entry[len - 1] == ' ' || entry[len - 1] == '\t')) entry[--len] = '\0';
+        if (len == 0) continue;
         if (plugin_loader_each(entry, directory, skip, load_one_fn, error, error_size) != 0) return -1;
+    }
     return 0;
 }
 
@@ -576,6 +602,14 @@ static int load_or_skip(const char *path, char *error, size_t error_size) {
 }
 
 int plugins_skipped(void) { return skipped_count; }
+
+/* A typo in NAME.queues (suport) started without a word: the identity
+ * opened cases it then got NOPERM on.  Checked as AGENT.ADD's QUEUES are. */
+int plugins_check_identities(char *error, size_t error_size) {
+    for (int p = 0; p < plugin_count; p++)
+        if (plugin_case_api_check_queues(plugins[p], error, error_size) != 0) return -1;
+    return 0;
+}
 
 int plugins_load(const struct config *config, struct event_base *base, char *error, size_t error_size) {
     host_config = config;

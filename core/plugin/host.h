@@ -43,6 +43,11 @@ int plugins_check(const struct config *config, char *error, size_t error_size);
  * plugins_skipped; /readyz is 503 while it is not 0). */
 int plugins_skipped(void);
 
+/* Checks the plugins' identities against the rule set, once it is loaded
+ * (plugins load before it): a queue of NAME.queues it does not know.
+ * 0, or -1 with error naming the setting and the queue. */
+int plugins_check_identities(char *error, size_t error_size);
+
 /* Starts again, with the same idempotency key, every refund left executing
  * by the selected plugin executor (after a restart).  Call once the store
  * is open and the loop is about to run. */

@@ -64,6 +64,14 @@ const struct redress_plugin_info *plugin_loader_open(const char *path, void **ha
                  "bytes; version; init)", path);
         goto refused;
     }
+    /* The version is free text, but on one line: INFO prints it as
+     * "plugin_NAME:version=...", where a CR LF would forge INFO lines. */
+    for (size_t i = 0; info->version[i]; i++)
+        if ((unsigned char)info->version[i] < 0x20 || info->version[i] == 0x7f) {
+            snprintf(error, error_size, "%s: bad plugin version: a control character at byte %zu (free text on "
+                     "one line)", path, i);
+            goto refused;
+        }
     *handle_out = handle;
     return info;
 refused:

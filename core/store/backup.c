@@ -58,6 +58,18 @@ static void release_source(struct store_backup *backup) {
     }
 }
 
+/* The copy carries the source's WAL mode in its header: a read-only
+ * connection to it (the check) makes PART-wal and PART-shm and cannot
+ * remove them at its close.  Nothing is in them (it wrote nothing), so they
+ * go, as they go with a copy thrown away or one a stopped daemon left. */
+static void remove_wal_files(const char *part) {
+    char path[BACKUP_PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s-wal", part);
+    unlink(path);
+    snprintf(path, sizeof path, "%s-shm", part);
+    unlink(path);
+}
+
 static void release(struct store_backup *backup, int remove_part) {
     if (backup->finishing) {
         /* Stopping mid-check: the check is interrupted; the thread ends.
@@ -78,7 +90,10 @@ static void release(struct store_backup *backup, int remove_part) {
     if (backup->copy) sqlite3_backup_finish(backup->copy);
     if (backup->destination) sqlite3_close(backup->destination);
     release_source(backup);
-    if (remove_part) unlink(backup->part);
+    if (remove_part) {
+        unlink(backup->part);
+        remove_wal_files(backup->part);
+    }
     pthread_mutex_destroy(&backup->check_lock);
     free(backup);
 }
@@ -125,6 +140,7 @@ static int check_copy(struct store_backup *backup) {
     backup->check = NULL;
     pthread_mutex_unlock(&backup->check_lock);
     sqlite3_close(check);
+    remove_wal_files(backup->part);
     return failed ? -1 : 0;
 }
 
@@ -198,6 +214,7 @@ struct store_backup *store_backup_begin(const char *path, char *error, size_t er
         return NULL;
     }
     unlink(backup->part); /* left by a daemon that stopped in the middle */
+    remove_wal_files(backup->part);
     int rc = sqlite3_open_v2(store_path, &backup->source, SQLITE_OPEN_READONLY, NULL);
     /* The snapshot: a read transaction kept until the copy ends. */
     if (rc == SQLITE_OK)

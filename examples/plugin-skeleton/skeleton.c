@@ -103,6 +103,23 @@ static void on_opened(void *state, const struct redress_event *event) {
     ((struct skeleton *)state)->opened++;
 }
 
+/* A value from outside (a setting, a name, an error text) in a log field,
+ * escaped as the daemon escapes its own: inside key="...", a quote or a
+ * backslash is preceded by a backslash and a newline is \n, so the value
+ * cannot end the field and write fields of its own (level=error msg=...).
+ * Cut to fit out. */
+static const char *log_escaped(const char *value, char *out, size_t out_size) {
+    size_t used = 0;
+    for (; *value && used + 3 < out_size; value++) {
+        unsigned char c = (unsigned char)*value;
+        if (c == '"' || c == '\\') out[used++] = '\\', out[used++] = (char)c;
+        else if (c == '\n') out[used++] = '\\', out[used++] = 'n';
+        else out[used++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    out[used] = '\0';
+    return out;
+}
+
 static int skeleton_init(const struct redress_host_api *api, struct redress_plugin *self, void **state) {
     struct skeleton *skeleton = calloc(1, sizeof *skeleton);
     if (skeleton == NULL) {
@@ -122,7 +139,9 @@ static int skeleton_init(const struct redress_host_api *api, struct redress_plug
         free(skeleton); /* the host logged which registration it refused, and removes the others */
         return -1;
     }
-    api->log(self, REDRESS_LOG_INFO, "skeleton ready", "greeting=\"%s\"", skeleton->greeting);
+    char escaped[2 * sizeof skeleton->greeting];
+    api->log(self, REDRESS_LOG_INFO, "skeleton ready", "greeting=\"%s\"",
+             log_escaped(skeleton->greeting, escaped, sizeof escaped));
     return 0;
 }
 

@@ -278,7 +278,10 @@ struct redress_host_api {
      * (DATA/plugins/NAME), created.  Owned by the host, valid until shutdown. */
     const char *(*data_directory)(struct redress_plugin *self);
     /* One logfmt line: level, plugin=NAME, msg="message", then `fields`
-     * (printf-style, already logfmt: "key=value key2=value2"; may be NULL). */
+     * (printf-style, already logfmt: "key=value key2=value2"; may be NULL).
+     * Escape a value from outside inside its quotes (\" \\ \n, as
+     * examples/plugin-skeleton's log_escaped does); a field named ts, level,
+     * msg or plugin is written plugin_KEY, never as the line's own. */
     void (*log)(struct redress_plugin *self, enum redress_log_level level, const char *message,
                 const char *fields_format, ...) __attribute__((format(printf, 4, 5)));
     /* The daemon's clock, unix seconds (the test clock under --test-clock). */
@@ -414,7 +417,7 @@ struct redress_plugin_info {
     uint32_t size;            /* sizeof(struct redress_plugin_info) when built */
     uint16_t api_major, api_minor; /* the API the plugin was built against */
     const char *name;         /* a-z, 0-9, _, a letter first, up to 32 bytes: its settings prefix, Lua namespace, data directory */
-    const char *version;      /* the plugin's own version, free text */
+    const char *version;      /* the plugin's own version, free text on one line (no control characters) */
     /* Registers what the plugin offers and sets *state (passed back to every
      * callback; may stay NULL).  Returns 0, or -1 after api->log() said why:
      * the host then unregisters everything the plugin registered, calls no

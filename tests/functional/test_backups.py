@@ -118,6 +118,21 @@ def test_unnamed_backups_in_one_second_get_names_of_their_own():
         assert re.search(r'msg="backup written" path=\S+redress-%d-3\.db' % now, d.log())
 
 
+@only_on("sqlite", reason="ADMIN.BACKUP copies the SQLite file")
+def test_a_backup_leaves_only_its_file_in_the_backups_folder():
+    """The check of the copy opened it read-only in WAL mode (its header's), which made NAME.db.part-wal and
+    NAME.db.part-shm and could not remove them: two stray files per backup, carried along with the folder."""
+    with Daemon() as d:
+        c = d.client()
+        open_case(c)
+        path = c.call("ADMIN.BACKUP", "nightly")
+        wait_written(d, 1)
+        folder = os.path.join(d.data, "backups")
+        assert sorted(os.listdir(folder)) == ["nightly.db"], os.listdir(folder)
+        # and the copy still opens as a database of its own
+        assert sqlite3.connect("file:%s?immutable=1" % path, uri=True).execute("SELECT count(*) FROM cases").fetchone() == (1,)
+
+
 @only_on("sqlite", reason="--restore installs an ADMIN.BACKUP SQLite file")
 def test_restore_puts_a_backup_in_place_with_the_old_wal_set_aside_and_refuses_a_running_daemon():
     with Daemon() as d:

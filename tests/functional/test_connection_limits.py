@@ -83,7 +83,7 @@ def test_strangers_have_their_own_limit_and_admins_keep_working():
 
 
 def test_the_unix_socket_keeps_room_when_tcp_fills_max_clients():
-    with Daemon(config="max_clients = 4\nunix_reserved_clients = 2\nmax_unauthenticated_clients = 4\n") as d:
+    with Daemon(config="max_clients = 4\nunix_reserved_clients = 2\nmax_unauthenticated_clients = 3\n") as d:
         tcp = [d.client() for _ in range(4)]
         r = Client(d.port).read_reply()
         assert isinstance(r, RespError) and r.code == "LIMIT" and "max number of clients" in r

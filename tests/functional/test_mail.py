@@ -7,7 +7,7 @@ import sqlite3
 import subprocess
 import tempfile
 
-from harness import (PLUGINS, REDRESSD, TEST_PLUGINS, Daemon, RespError, as_map, mail_channel, only_on,
+from harness import (PLUGINS, REDRESSD, ROOT, TEST_PLUGINS, Daemon, RespError, as_map, mail_channel, only_on,
                      restore_backup, store_execute)
 
 
@@ -95,6 +95,30 @@ def test_the_plugin_identity_has_its_own_role_and_queues():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "case_actor.role 'boss' is not a role" in proc.stderr, proc.stderr
     shutil.rmtree(data, ignore_errors=True)
+
+
+def test_a_plugin_identitys_queue_the_rule_set_does_not_know_refuses_the_start():
+    """case_actor.queues = suport (for support) started without a word: the plugin opened cases in support and
+    then got NOPERM on every one of them.  Checked against the rule set's queues once it loaded, as AGENT.ADD's
+    QUEUES are."""
+    data = tempfile.mkdtemp(prefix="redress-test-")
+    try:
+        conf = os.path.join(data, "test.conf")
+        with open(conf, "w") as f:
+            f.write(actor_config("case_actor.role = agent\ncase_actor.queues = logistics, suport\n"))
+        proc = subprocess.run([REDRESSD, "--port", "0", "--data", os.path.join(data, "d"), "--rules",
+                               os.path.join(ROOT, "rules"), "--config", conf], capture_output=True, text=True, timeout=60)
+        assert proc.returncode != 0 and "case_actor.queues: unknown queue 'suport' (queues: support" in proc.stderr, \
+            proc.stderr
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+    # the queues the rule set has: the start goes on, and the identity works in them
+    with Daemon(config=actor_config("case_actor.role = agent\ncase_actor.queues = support, logistics\n"),
+                rules="shipped") as d:
+        c = d.client()
+        case = c.call("ACTOR.OPEN", "li@example.com", "Hello")
+        assert isinstance(case, int), case
+        assert c.call("ACTOR.NOTE", case, "x") == "OK"
 
 
 def test_plugins_built_for_older_minor_versions_load_beside_a_1_2_one():

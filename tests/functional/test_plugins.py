@@ -161,6 +161,48 @@ def test_version_mismatch_is_refused_naming_both_versions():
     assert "newer_minor.so: built for plugin API 1.6, this host has 1.5" in err and "newer minor" in err, err
 
 
+def test_a_version_text_with_a_control_character_is_refused():
+    """A version "1.0\\r\\nplugins:99" was written into INFO as it was: a monitoring script read two plugins:
+    lines, the later one forged."""
+    err = start_fails("--plugins", plugin_path("bad_version"))
+    assert "bad_version.so: bad plugin version: a control character at byte 3" in err, err
+
+
+def test_a_plugin_path_holding_a_space_loads():
+    """plugins was split at spaces too: "/opt/Redress Plugins/x.so" failed naming "/opt/Redress", a path nobody
+    gave, quoted or not.  Entries are split at commas, the blanks around each trimmed."""
+    folder = tempfile.mkdtemp(prefix="redress plugins ")
+    try:
+        path = os.path.join(folder, "probe.so")
+        shutil.copy(plugin_path("probe"), path)
+        with Daemon(config='plugins = " %s , webhook"\nwebhook.url = http://127.0.0.1:1/h\n' % path) as d:
+            log = d.log()
+            assert 'msg="plugin loaded" plugin=probe' in log and 'msg="plugin loaded" plugin=webhook' in log, log
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+FORGED = 'hi" level=error msg="DATABASE CORRUPT: writes are refused'
+
+
+def test_a_plugin_log_value_cannot_forge_the_lines_level_or_message():
+    """The skeleton logged its setting as greeting="%s": a greeting holding a quote wrote level=error
+    msg="DATABASE CORRUPT..." into an info line, and logfmt readers (later keys win) showed the forged error.
+    The skeleton now escapes what it logs as the daemon does; and a plugin that does not cannot set the
+    line's own keys: the host renames them."""
+    with Daemon("--skeleton.greeting", FORGED, config="plugins = %s, %s\n" % (plugin_path("skeleton"),
+                                                                              plugin_path("probe"))) as d:
+        assert d.client().call("PROBE.LOG", FORGED) == "OK"
+        lines = d.log().splitlines()
+        ready = [l for l in lines if 'msg="skeleton ready"' in l]
+        assert len(ready) == 1 and 'greeting="hi\\" level=error msg=\\"DATABASE CORRUPT: writes are refused"' in ready[0], \
+            ready
+        said = [l for l in lines if 'msg="probe says"' in l]
+        assert len(said) == 1 and " level=info " in said[0], said
+        assert ' level=error' not in said[0] and ' msg="DATABASE' not in said[0], said
+        assert 'plugin_level=error plugin_msg="DATABASE CORRUPT' in said[0], said
+
+
 def test_failing_init_refuses_start_or_is_skipped():
     err = start_fails("--plugins", plugin_path("failing_init"))
     assert "plugin failing_init: init failed" in err and "failing_init always fails" in err, err
@@ -497,6 +539,8 @@ def test_every_refused_registration_names_the_plugin_the_thing_and_why():
             ("refusals", "lua function", "nofn", "no function"),
             ("refusals", "lua function", "ok", "registered twice"),
             ("refusals", "event subscriber", "opened", "no function"),
+            ("refusals", "event subscriber", " opened , triaged ", "the function is subscribed already (to opened)"),
+            ("refusals", "event subscriber", "deadline_breach", "unknown event kind 'deadline_breach'"),
             ("refusals", "refund executor", "(null)", "no executor"),
             ("refusals", "refund executor", "outbox", "reserved"),
             ("refusals", "refund executor", "startless", "no start function"),

@@ -40,11 +40,11 @@ def test_orders_from_csv_for_agents_and_rules():
         with Daemon(rules=rules, config=config) as d:
             c = d.client()
             o1 = as_map(c.call("ORDERS.GET", "O-1"))
-            assert o1["paid_amount"] == 19900 and o1["currency"] == "CNY" and o1["items"] == "mug;tea set"
+            assert o1["paid_amount"] == "199.00" and o1["currency"] == "CNY" and o1["items"] == "mug;tea set"
             assert o1["paid_at"] == 1767261600 and o1["delivered_at"] == 1767423600 and o1["shipping_insurance"] == "yes"
             o2 = as_map(c.call("ORDERS.GET", "O-2"))
-            assert o2["paid_amount"] == 129950 and o2["delivered_at"] is None and o2["items"] == 'lamp "deluxe"'
-            assert as_map(c.call("ORDERS.GET", "O-3"))["paid_amount"] == 4500   # USD, 2 digits
+            assert o2["paid_amount"] == "1299.50" and o2["delivered_at"] is None and o2["items"] == 'lamp "deluxe"'
+            assert as_map(c.call("ORDERS.GET", "O-3"))["paid_amount"] == "45.00"   # USD, 2 digits
             r = c.call("ORDERS.GET", "O-404")
             assert r.code == "NOTFOUND" and "O-404" in r
             assert c.call("ORDERS.GET").code == "ERR" and "usage ORDERS.GET order_id" in c.call("ORDERS.GET")
@@ -62,6 +62,26 @@ def test_orders_from_csv_for_agents_and_rules():
         shutil.rmtree(rules, ignore_errors=True)
 
 
+def test_orders_get_answers_money_as_a_decimal_in_the_currency_s_digits():
+    """ORDERS.GET answered paid_amount 10000 for an order paid 100.00 CNY (minor units), where every other
+    reply shows money as a decimal string: an agent read a ceiling a hundred times too high (a thousand for
+    KWD)."""
+    data = tempfile.mkdtemp(prefix="redress-orders-")
+    path = os.path.join(data, "orders.csv")
+    with open(path, "w") as f:
+        f.write("order_id,paid_amount,currency\nC-1,100.00,CNY\nJ-1,1500,JPY\nK-1,1.234,KWD\nZ-1,0,CNY\n"
+                "C-2,0.05,CNY\n")
+    try:
+        with Daemon(config="plugins = orders\norders.file = %s\n" % path) as d:
+            c = d.client()
+            got = {order: as_map(c.call("ORDERS.GET", order))["paid_amount"] for order in ("C-1", "J-1", "K-1", "Z-1", "C-2")}
+            assert got == {"C-1": "100.00", "J-1": "1500", "K-1": "1.234", "Z-1": "0.00", "C-2": "0.05"}, got
+            cid = open_case(c, order="C-1")
+            assert as_map(c.call("CASE.GET", cid))["amount"] == got["C-1"]
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def test_orders_reload_and_bad_files():
     data = tempfile.mkdtemp(prefix="redress-orders-")
     path = os.path.join(data, "orders.csv")
@@ -73,19 +93,24 @@ def test_orders_reload_and_bad_files():
                 f.write("O-4,12.345,CNY,,,,\n")             # three decimals: not CNY
             r = c.call("ORDERS.RELOAD")
             assert r.code == "ERR" and "not reloaded" in r
-            assert as_map(c.call("ORDERS.GET", "O-1"))["paid_amount"] == 19900
+            assert as_map(c.call("ORDERS.GET", "O-1"))["paid_amount"] == "199.00"
             shutil.copy(ORDERS_CSV, path)
             with open(path, "a") as f:
                 f.write("O-4,12.34,CNY,,,,\n")
             assert c.call("ORDERS.RELOAD") == 4
-            assert as_map(c.call("ORDERS.GET", "O-4"))["paid_amount"] == 1234
+            assert as_map(c.call("ORDERS.GET", "O-4"))["paid_amount"] == "12.34"
         assert "line=5" in d.log() and "12.345" in d.log()
         # a bad file refuses the start, naming file, line and what is wrong
         for text, words in [("order_id,paid_amount\nO-1,abc\n", "line=2 why=\"paid_amount 'abc' is not an amount"),
                             ("id,amount\n", "names no order_id or no paid_amount"),
                             ("order_id,paid_amount\nO-1,1\nO-1,2\n", "order O-1 appears twice"),
                             ('order_id,paid_amount\n"O-1,1\n', "unterminated quote"),
-                            ("order_id,paid_amount,delivered_at\nO-1,1,yesterday\n", "delivered_at 'yesterday'")]:
+                            ("order_id,paid_amount,delivered_at\nO-1,1,yesterday\n", "delivered_at 'yesterday'"),
+                            # a column named twice: which one is the order's?  (the last one won, silently)
+                            ("order_id,paid_amount,paid_amount\nO-1,1,2\n",
+                             "line=1 why=\"column paid_amount appears twice (columns 2 and 3)\""),
+                            ("order_id,paid_amount,currency,currency\nO-1,1.00,CNY,USD\n",
+                             "line=1 why=\"column currency appears twice (columns 3 and 4)\"")]:
             with open(path, "w") as f:
                 f.write(text)
             proc = subprocess.run([REDRESSD, "--port", "0", "--data", data, "--rules", "", "--plugins", "orders",
@@ -108,12 +133,12 @@ def test_orders_from_sqlite():
         with Daemon(rules=rules, config="plugins = orders\norders.file = %s\n" % path) as d:
             c = d.client()
             s1 = as_map(c.call("ORDERS.GET", "S-1"))
-            assert s1["paid_amount"] == 8880 and s1["currency"] == "CNY" and s1["paid_at"] == 1767225600
+            assert s1["paid_amount"] == "88.80" and s1["currency"] == "CNY" and s1["paid_at"] == 1767225600
             assert s1["shipping_insurance"] is None and s1["delivered_at"] is None
             # rows written while the daemon runs are seen at once
             db.execute("INSERT INTO orders VALUES ('S-3', '1', NULL, NULL)")
             db.commit()
-            assert as_map(c.call("ORDERS.GET", "S-3"))["paid_amount"] == 100
+            assert as_map(c.call("ORDERS.GET", "S-3"))["paid_amount"] == "1.00"
             r = c.call("ORDERS.GET", "S-2")
             assert r.code == "ERR" and "paid_amount 'not money'" in r
             r = as_map(c.call("RULES.EVAL", "classify", "subject", "x", "order", "S-1"))
@@ -575,7 +600,12 @@ def test_shipped_plugins_refuse_bad_settings():
                          "cannot load CA certificates from /none.pem"),
                         (["--plugins", "webhook", "--webhook.url", "http://x:99999/"], "bad port"),
                         (["--plugins", "webhook", "--webhook.url", "http://x/", "--webhook.queue-max", "0"],
-                         "positive integers"),
+                         "key=queue_max why=\"'0' is not an integer from 1 to 10000000\""),
+                        # the value is a positive integer: the message named neither the setting nor the range
+                        (["--plugins", "http_refund", "--http_refund.url", "http://x/", "--http_refund.max_attempts",
+                          "1000000000000"], "key=max_attempts why=\"'1000000000000' is not an integer from 1 to 1000\""),
+                        (["--plugins", "http_refund", "--http_refund.url", "http://x/", "--http_refund.timeout_ms",
+                          "1.5"], "key=timeout_ms why=\"'1.5' is not an integer from 1 to 600000\""),
                         (["--plugins", "http_refund"], "http_refund.url is not set"),
                         (["--plugins", "orders"], "orders.file is not set"),
                         (["--plugins", "orders", "--orders.file", ORDERS_CSV, "--orders.currency", "EURO"],
@@ -586,6 +616,28 @@ def test_shipped_plugins_refuse_bad_settings():
                               text=True, timeout=60)
         shutil.rmtree(data, ignore_errors=True)
         assert proc.returncode != 0 and words in proc.stderr, (args, proc.stderr)
+
+
+def test_webhook_refuses_an_unknown_event_kind_and_a_url_twice():
+    """A misspelt kind (deadline_breach for deadline_breached) loaded and matched nothing for ever; the same
+    URL twice made two targets sharing one cursor file, and the receiver got every event twice."""
+    with Receiver() as hook:
+        for args, words in [
+                (["--webhook.events", "opened,deadline_breach"],
+                 ["unknown event kind 'deadline_breach'", "key=events"]),
+                (["--webhook.events", " bogus_kind "], ["unknown event kind 'bogus_kind'", "key=events"]),
+                (["--webhook.url", "%s, %s" % (hook.url, hook.url)],
+                 ["key=url why=\"%s is listed twice\"" % hook.url])]:
+            data = tempfile.mkdtemp(prefix="redress-test-")
+            argv = ["--plugins", "webhook"] + ([] if "--webhook.url" in args else ["--webhook.url", hook.url]) + args
+            proc = subprocess.run([REDRESSD, "--port", "0", "--data", data, "--rules", ""] + argv,
+                                  capture_output=True, text=True, timeout=60)
+            shutil.rmtree(data, ignore_errors=True)
+            assert proc.returncode != 0 and all(w in proc.stderr for w in words), (args, proc.stderr)
+        # Every real kind, and "*", still loads.
+        with Daemon(config=webhook_config(hook, extra="webhook.events = opened, deadline_breached, customer_notice, "
+                                                      "refund_paid\n")) as d:
+            assert "plugin registration refused" not in d.log()
 
 
 def test_an_orders_file_row_with_a_lower_case_currency_names_the_currency():
@@ -723,7 +775,7 @@ def test_rule_tests_see_mocks_only_never_the_loaded_plugins():
         with Daemon(rules="shipped", config="plugins = orders\norders.file = %s\nrules_require_tests = yes\n" % path) as d:
             c = d.client()
             assert as_map(c.call("RULES.INFO"))["loaded"] in ("yes", 1, "1"), c.call("RULES.INFO")
-            assert as_map(c.call("ORDERS.GET", "O-9"))["paid_amount"] == 3000
+            assert as_map(c.call("ORDERS.GET", "O-9"))["paid_amount"] == "30.00"
         assert "tests failed" not in d.log() and "RULE SET NOT LOADED" not in d.log()
     finally:
         shutil.rmtree(data, ignore_errors=True)

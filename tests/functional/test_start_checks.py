@@ -124,7 +124,7 @@ def test_the_descriptor_limit_is_raised_or_max_clients_fitted_to_it():
                 assert "max_clients:4096" in d.client().call("INFO")
         # Both limits low: max_clients lowered to what fits (200 - 16 unix reserve - 64 the daemon's own).
         with Daemon(binary=_limited(scratch, 200, 200),
-                    config="max_clients = 1000\nmax_unauthenticated_clients = 1000\n") as d:
+                    config="max_clients = 1000\nmax_unauthenticated_clients = 999\n") as d:
             assert "max_clients lowered" in d.log(), d.log()
             assert "max_clients:120" in d.client().call("INFO")
             # TCP fills up: the rest is refused by admission, not by accept() running out of descriptors,
@@ -300,3 +300,18 @@ def test_a_port_in_use_stops_an_upgrade_before_the_schema_migrates():
         d.start()                                   # the port free again: the upgrade goes on
         assert schema_version() == 34
         assert as_map(d.client().call("CASE.GET", 1))["subject"] == "before the upgrade"
+
+
+def test_an_unauthenticated_limit_at_or_above_its_connection_limit_is_refused():
+    """http_max_unauthenticated 10 with http_max_connections 4 started: four idle sockets from anyone then
+    filled every connection, and the admin's bearer token got 503 -- the reserve the setting exists for was
+    gone, without a word.  The same for RESP's max_unauthenticated_clients against max_clients."""
+    for value in ("4", "10"):
+        refused_before_the_store("http_max_unauthenticated (%s) must be below http_max_connections (4)" % value,
+                                 "--http-port", "0", "--http-max-connections", "4",
+                                 "--http-max-unauthenticated", value)
+        refused_before_the_store("max_unauthenticated_clients (%s) must be below max_clients (4)" % value,
+                                 "--max-clients", "4", "--max-unauthenticated-clients", value)
+    # Below the limit, or 0 (the default share): accepted.
+    with Daemon("--max-clients", "4", "--max-unauthenticated-clients", "3") as d:
+        assert "max_unauthenticated_clients:3" in d.client().call("INFO")

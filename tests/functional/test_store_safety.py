@@ -314,6 +314,35 @@ def test_files_are_for_the_daemon_user_only():
 
 # ------------------------------------------------------------------------ start-up
 
+def test_every_file_left_open_to_others_is_set_to_0600_at_start():
+    # A restore done by hand with cp/tar, or an operator recreating admin.token, leaves files 0644:
+    # the search index (every case's text) and the admin's token too, not only redress.db, are
+    # brought back to 0600, each named in the log; the directory warning says no more than is so.
+    parent = tempfile.mkdtemp(prefix="redress-modes-")
+    try:
+        data = os.path.join(parent, "data")
+        proc, _ = start_raw(data)
+        stop_raw(proc)
+        names = [n for n in ("redress.db", "search.db", "admin.token") if os.path.exists(os.path.join(data, n))]
+        assert names == ["redress.db", "search.db", "admin.token"], os.listdir(data)
+        os.chmod(data, 0o755)
+        for name in names:
+            os.chmod(os.path.join(data, name), 0o644)
+        proc, lines = start_raw(data)
+        stop_raw(proc)
+        log = "".join(lines)
+        for name in names:
+            path = os.path.join(data, name)
+            assert mode_of(path) == 0o600, (name, oct(mode_of(path)))
+            assert re.search(r'level=warn msg="[^"]*was open to other users: mode set to 0600" path=%s mode_was=0644'
+                             % re.escape(path), log), (name, log)
+        assert re.search(r'level=warn msg="data directory is open to other users[^"]*" path=%s mode=0755'
+                         % re.escape(data), log), log
+    finally:
+        kill_raw_leftovers()
+        shutil.rmtree(parent, ignore_errors=True)
+
+
 def test_listening_is_the_last_start_line_and_everything_is_ready_then():
     data = tempfile.mkdtemp(prefix="redress-start-")
     try:

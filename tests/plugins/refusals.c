@@ -18,6 +18,14 @@ static int ok_function(void *s, struct redress_lua_call *call, int argc, const s
     return 0;
 }
 
+static void on_event(void *s, const struct redress_event *event) {
+    (void)s, (void)event;
+}
+
+static void ok_event(void *s, const struct redress_event *event) {
+    (void)s, (void)event;
+}
+
 static void start(void *s, const struct redress_refund *refund, struct redress_refund_job *job) {
     (void)s, (void)refund, (void)job;
 }
@@ -32,6 +40,7 @@ static int refusals_init(const struct redress_host_api *api, struct redress_plug
     host = api;
     if (api->register_command(self, "REFUSALS.OK", 1, 1, REDRESS_ROLE_ANY, "", ok_command) != 0) return -1;
     if (api->register_lua_function(self, "ok", ok_function) != 0) return -1;
+    if (api->subscribe_events(self, "opened", on_event) != 0) return -1;
     int accepted = 0;
     accepted += api->register_command(self, "BAD NAME", 1, 1, REDRESS_ROLE_ANY, "", ok_command) == 0;
     accepted += api->register_command(self, NULL, 1, 1, REDRESS_ROLE_ANY, "", ok_command) == 0;
@@ -48,6 +57,8 @@ static int refusals_init(const struct redress_host_api *api, struct redress_plug
     accepted += api->register_lua_function(self, "nofn", NULL) == 0;
     accepted += api->register_lua_function(self, "ok", ok_function) == 0;
     accepted += api->subscribe_events(self, "opened", NULL) == 0;
+    accepted += api->subscribe_events(self, " opened , triaged ", on_event) == 0; /* each event twice */
+    accepted += api->subscribe_events(self, "deadline_breach", ok_event) == 0;    /* no such kind */
     accepted += api->register_refund_executor(self, NULL) == 0;
     accepted += api->register_refund_executor(self, &reserved) == 0;
     accepted += api->register_refund_executor(self, &startless) == 0;
