@@ -62,6 +62,9 @@ static struct refund_provider provider;   /* copy of the selected one; name NULL
 static struct refund_job *jobs;            /* every job not yet written back */
 static int shutting_down;                  /* after refund_exec_shutdown: callbacks only free */
 static struct event *report_event;         /* writes reported outcomes, hands over start_again jobs */
+/* This node's own executing refunds are to be claimed (again) at the next
+ * tick: the start's claim failed, or a batch's outcome is unknown. */
+static int own_unclaimed;
 
 static void job_unlink(struct refund_job *job) {
     if (job->previous) job->previous->next = job->next;
@@ -297,8 +300,26 @@ static void write_reports(evutil_socket_t fd, short what, void *argument) {
     store_request_commit(); /* also when every settle failed: the batch they opened must end */
 }
 
+/* A batch whose COMMIT's outcome is unknown (PostgreSQL): its jobs were
+ * dropped with its callbacks, yet its approvals may be on disk, executing
+ * on this node, which nobody else sends while it lives.  The tick claims
+ * this node's own executing refunds again, as after a start whose claim
+ * failed (a job still alive keeps its refund). */
+static void on_commit_unknown(void) {
+    if (provider.name == NULL || shutting_down) return;
+    if (!own_unclaimed) log_warn("executing refunds to claim again: a batch's outcome is unknown",
+                                 "executor=%s retry=next_tick", LOG_VALUE(provider.name));
+    own_unclaimed = 1;
+}
+
 int refund_exec_select(const struct refund_provider *selected, struct event_base *base, char *error,
                        size_t error_size) {
+    static int listening;
+    if (!listening && store_on_commit_unknown(on_commit_unknown) != 0) {
+        snprintf(error, error_size, "too many listeners of unknown commit outcomes");
+        return -1;
+    }
+    listening = 1;
     report_event = store_event_new(base, -1, 0, write_reports, NULL);
     if (report_event == NULL) {
         snprintf(error, error_size, "out of memory");
@@ -456,8 +477,7 @@ static int claim_slice(int own_too, int64_t after, int64_t *last, int *claimed) 
 
 /* The start's claim of this node's own refunds failed (a store error, a
  * deadlock): nobody else sends them while this node lives, so the tick
- * tries it again until it succeeds. */
-static int own_unclaimed;
+ * tries it again until it succeeds (own_unclaimed, above). */
 
 /* Claims every refund to resume, this node's own too: 0, or -1 (own_unclaimed set). */
 static int resume_all(void) {

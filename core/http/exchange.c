@@ -87,7 +87,7 @@ static void release_held(void *argument, int committed) {
         /* The commit's own error, as RESP gives it (store_error() was reset
          * by the rollback: "not an error"). */
         json_t *error = json_pack("{s:s,s:s++}", "error", "ERR", "message", "store: ", store_commit_failure(),
-                                  "; nothing of this request was saved");
+                                  store_commit_unknown() ? "" : "; nothing of this request was saved");
         char *text = error ? json_dumps(error, JSON_COMPACT) : NULL;
         if (text) evbuffer_add_printf(held->body, "%s\n", text);
         free(text);

@@ -17,6 +17,7 @@
  * must authenticate within auth_timeout of clock time from its accept,
  * whatever it sends meanwhile.
  */
+#include "store/store.h"
 #include "store/work.h"
 #include "net/connections.h"
 #include "lib/clock.h"
@@ -228,9 +229,13 @@ void connections_release_held(const char *error, uint64_t waits) {
         struct client *next = client->held_next;
         client->held_next = NULL;
         if (error != NULL) {
+            /* A COMMIT lost with its connection whose outcome PostgreSQL
+             * could not tell in time: the error says so, and the writes
+             * may be on disk -- no "nothing saved". */
+            const char *saved = store_commit_unknown() ? "" : "; nothing of this command was saved";
             evbuffer_drain(client->held, evbuffer_get_length(client->held));
             for (long long i = 0; i < client->held_count; i++)
-                evbuffer_add_printf(client->held, "-ERR store: %s; nothing of this command was saved\r\n", error);
+                evbuffer_add_printf(client->held, "-ERR store: %s%s\r\n", error, saved);
         }
         client->held_count = 0;
         if (waits == 0 && client->segment_count == 0) {

@@ -155,7 +155,9 @@ void client_hold(struct client *client);
 int client_holding(const struct client *client);
 
 /* The batch ended: every held reply leaves (error NULL), or becomes
- * "-ERR store: <error>; nothing of this command was saved".  With `waits`
+ * "-ERR store: <error>; nothing of this command was saved" (without the
+ * "nothing saved" when the store says the outcome is unknown:
+ * store_commit_unknown).  With `waits`
  * (store_commit_waits: the batch's fsync is the sync thread's) they wait
  * in `waiting` until connections_release_durable says that sequence is on
  * disk; a client's replies never overtake its earlier ones. */

@@ -12,7 +12,16 @@
  * A COMMIT answered ROLLBACK (the server had aborted the transaction)
  * fails the batch; a COMMIT answered COMMIT is durable
  * (synchronous_commit = on): no sync follows, the durable callbacks run
- * with the others.
+ * with the others.  A COMMIT whose answer was lost with the connection may
+ * have committed or not: the server knows.  Each batch's BEGIN takes its
+ * transaction's id (in BEGIN's group: no round trip more); after such a
+ * loss the commit's piece of work waits for a new connection (at most the
+ * connect timeout) and asks pg_xact_status: committed (on the server life
+ * that gave the id) -- the batch's success, replies and memory as for any
+ * commit; aborted -- its failure,
+ * "nothing saved" true; no answer in time -- a failure that says its
+ * outcome is unknown (store_run_after_unknown: memory keeps nothing of it,
+ * and the listeners read again what the disk may hold).
  */
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -27,7 +36,8 @@
 static int bare_transaction(void) { return store_in_batch && !store_command_is_open() && !store_committing; }
 
 /* COMMIT on PostgreSQL: durable when it answers (synchronous_commit = on);
- * a COMMIT of a transaction the server had aborted answers ROLLBACK. */
+ * a COMMIT of a transaction the server had aborted answers ROLLBACK; a
+ * COMMIT whose answer was lost is asked about (the file's top comment). */
 static int commit_postgresql(char *error, size_t error_size, int64_t started, int64_t started_us) {
     char status[32] = "";
     /* A failed note leaves the transaction aborted: its COMMIT answers ROLLBACK. */
@@ -40,6 +50,22 @@ static int commit_postgresql(char *error, size_t error_size, int64_t started, in
         snprintf(store_last_error, sizeof store_last_error, "%s (injected: DEBUG.STORE FAIL-COMMITS)",
                  faulty == 1 ? "53100: database or disk is full" : "58030: disk I/O error");
         status[0] = '\0';
+    }
+    /* The COMMIT was sent and its connection lost (08...): it may be on disk. */
+    enum pgs_outcome outcome = PGS_OUTCOME_ABORTED;
+    char lost_error[512] = "", why[256] = "";
+    char xact_id[32];
+    snprintf(xact_id, sizeof xact_id, "%s", pgs_transaction_id());
+    int asked = rc != STORE_OK && noted == 0 && !faulty && strncmp(pgs_sqlstate(), "08", 2) == 0 && xact_id[0];
+    if (asked) {
+        snprintf(lost_error, sizeof lost_error, "%s", pgs_error());
+        outcome = pgs_commit_outcome(xact_id, why, sizeof why);
+        if (outcome == PGS_OUTCOME_COMMITTED) {
+            rc = STORE_OK;
+            snprintf(status, sizeof status, "COMMIT");
+            log_warn("the connection was lost during COMMIT; PostgreSQL says the batch committed", "xact=%s error=\"%s\"",
+                     xact_id, LOG_ESC(lost_error));
+        }
     }
     struct store_stats *stats = &store_batch_stats;
     stats->commit_ms_total += clock_real_monotonic_ms() - started;
@@ -55,13 +81,25 @@ static int commit_postgresql(char *error, size_t error_size, int64_t started, in
         store_run_after_commits(1, 0);
         return 0;
     }
+    stats->commit_failures++;
+    if (asked && outcome == PGS_OUTCOME_UNKNOWN) {
+        /* SQLSTATE 08006 as the loss itself; the reply adds no "nothing saved".
+         * Why it could not be asked (a libpq message) goes to the log. */
+        snprintf(error, error_size,
+                 "PostgreSQL: 08006: the connection was lost during COMMIT: its outcome is unknown; "
+                 "read before retrying");
+        log_error("batch commit outcome unknown", "writes=%lld xact=%s error=\"%s\" lost=\"%s\"",
+                  store_batch_writes(), xact_id, LOG_ESC(why), LOG_ESC(lost_error));
+        store_run_after_unknown(error);
+        return -1;
+    }
     snprintf(error, error_size, "PostgreSQL: commit failed: %s",
              noted != 0 || faulty ? store_last_error
+             : asked              ? lost_error
              : rc == STORE_OK     ? "the server had rolled the transaction back"
                                   : pgs_error());
-    if (rc != STORE_OK && !faulty) pgs_exec("ROLLBACK", NULL, 0);
+    if (rc != STORE_OK && !faulty && !asked) pgs_exec("ROLLBACK", NULL, 0);
     store_run_after_failure(error);
-    stats->commit_failures++;
     log_error("batch commit failed", "writes=%lld error=\"%s\"", store_batch_writes(), LOG_ESC(error));
     return -1;
 }

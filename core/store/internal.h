@@ -109,6 +109,10 @@ void store_run_after_commits(int committed, uint64_t sequence);
 /* The batch did not commit (why: as store_batch_commit reports it): its
  * callbacks run with committed = 0, store_commit_failure() saying why. */
 void store_run_after_failure(const char *why);
+/* The batch's outcome is unknown (a COMMIT lost with its connection):
+ * store_commit_unknown() says so while its callbacks run with 0, then the
+ * store_on_commit_unknown listeners run. */
+void store_run_after_unknown(const char *why);
 void store_set_postgresql_commit(int (*commit)(char *error, size_t error_size, int64_t started, int64_t started_us));
 /* The commit hook open.c installs: non-zero refuses a commit (store.c). */
 int store_commit_gate(void *argument);

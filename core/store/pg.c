@@ -795,6 +795,11 @@ enum pg_state pg_client_state(const struct pg_client *c)
     return c->state;
 }
 
+unsigned pg_client_connect_timeout_ms(const struct pg_client *c)
+{
+    return c->connect_timeout_ms;
+}
+
 void pg_client_stats(const struct pg_client *c, struct pg_stats *out)
 {
     *out = c->stats;

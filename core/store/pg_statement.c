@@ -2,7 +2,9 @@
  *
  * Owns: the store's PostgreSQL connection (pg.c), the prepared statements
  * (translated text, bound values, the last answer), the tables that have
- * an id column, and the last error, changes and inserted id.
+ * an id column, the last error, changes and inserted id, the open batch's
+ * transaction id (asked with its BEGIN), and the question asked after a
+ * COMMIT lost with its connection (pgs_commit_outcome).
  *
  * How a statement runs: its first step after a bind or reset sends the
  * query with its values (text format) as a group of its own -- by name,
@@ -27,6 +29,7 @@
 #include "lib/log.h"
 
 #include <ctype.h>
+#include <event2/event.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +84,7 @@ struct store_stmt {
     unsigned char *blob;  /* owned (PQfreemem): column_blob's bytes */
     int bind_failed;      /* a bind ran out of memory: the next step fails (callers check steps) */
     int control;          /* the store's own (BEGIN, SAVEPOINT, COMMIT): never guarded */
+    int takes_xact_id;    /* the batch's BEGIN: its group also asks the transaction's id */
 };
 
 static struct {
@@ -93,6 +97,10 @@ static struct {
     int (*bare)(void);         /* store.c: 1 inside a batch with no command's savepoint open */
     int aborted;               /* a guarded statement's transaction could not be rolled back to */
     int lost;                  /* the connection dropped since pgs_mark_transaction */
+    char sqlstate[6];          /* the last failure's SQLSTATE */
+    char xact_id[24];          /* the open batch's transaction id, "" while unknown */
+    char xact_life[96];        /* the server life that gave it (SERVER_LIFE_SQL) */
+    int awaiting_state;        /* a piece waits for the connection's next state (pgs_commit_outcome) */
     int listening;             /* LISTEN ran on this session */
     char token[64];            /* this process's notes (pgs_note) */
     void (*on_note)(const char *text);
@@ -322,11 +330,31 @@ static void on_done(void *argument, const struct pg_reply *reply) {
 }
 
 static int fail(const char *sqlstate, const char *message) {
+    snprintf(pgs.sqlstate, sizeof pgs.sqlstate, "%s", sqlstate);
     snprintf(pgs.error, sizeof pgs.error, "PostgreSQL: %s: %s", sqlstate, message);
     if (strncmp(sqlstate, "23", 2) == 0) return SQLITE_CONSTRAINT;
     if (strncmp(sqlstate, "08", 2) == 0) return SQLITE_IOERR;
     if (strncmp(sqlstate, "53", 2) == 0) return SQLITE_NOMEM;
     return SQLITE_ERROR;
+}
+
+/* Which server life a transaction id belongs to: when the postmaster
+ * started and the WAL's timeline (a promoted standby starts a new one).
+ * Ids a crashed or replaced server never logged are handed out again, so
+ * an id is asked about only on the life that gave it (pgs_commit_outcome). */
+#define SERVER_LIFE_SQL "pg_postmaster_start_time()::text || '/' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"
+
+/* The batch's transaction id, asked in the group of its BEGIN (no round
+ * trip more): assigned at once, so that a COMMIT whose answer is lost can
+ * be asked about later (pgs_commit_outcome).  PostgreSQL 13's function. */
+static const char xact_id_sql[] = "SELECT pg_current_xact_id()::text, " SERVER_LIFE_SQL;
+
+static void on_xact_id(void *argument, const struct pg_reply *reply) {
+    (void)argument;
+    const char *id = reply->sqlstate ? NULL : pg_value(reply, 0, 0);
+    const char *life = reply->sqlstate ? NULL : pg_value(reply, 0, 1);
+    snprintf(pgs.xact_id, sizeof pgs.xact_id, "%s", id && life ? id : "");
+    snprintf(pgs.xact_life, sizeof pgs.xact_life, "%s", id && life ? life : "");
 }
 
 /* Sends s with its values and waits for the answer. */
@@ -365,6 +393,8 @@ static int execute(struct store_stmt *s) {
         return fail("53200", error);
     }
     if (pg_query_prepared(pgs.client, s->sql, s->count, params, on_result, s, error, sizeof error) != 0 ||
+        (s->takes_xact_id &&
+         pg_query_prepared(pgs.client, xact_id_sql, 0, NULL, on_xact_id, NULL, error, sizeof error) != 0) ||
         (guard && pg_query_prepared(pgs.client, "RELEASE statement", 0, NULL, NULL, NULL, error, sizeof error) != 0)) {
         /* The open group is spoiled: its sync drops it (no callbacks), so
          * that the next statement starts a group of its own. */
@@ -642,18 +672,181 @@ const char *pgs_column_name(struct store_stmt *s, int c) {
 int pgs_changes(void) { return (int)pgs.changes; }
 long long pgs_last_insert_id(void) { return pgs.last_id; }
 const char *pgs_error(void) { return pgs.error; }
+const char *pgs_sqlstate(void) { return pgs.sqlstate; }
+const char *pgs_transaction_id(void) { return pgs.xact_id; }
 int pgs_transaction_lost(void) { return pgs.lost || pgs.aborted; }
 void pgs_mark_transaction(void) { pgs.lost = pgs.aborted = 0; }
 void pgs_set_bare_test(int (*bare)(void)) { pgs.bare = bare; }
 
 int pgs_exec(const char *sql, char *status, size_t status_size) {
+    pgs.sqlstate[0] = '\0';   /* a failure below says its own (a NULL statement: none) */
     struct store_stmt *s = pgs_statement(sql);
     if (s == NULL) return SQLITE_ERROR;
     s->control = 1;
+    if (strcmp(sql, "BEGIN") == 0) {
+        s->takes_xact_id = 1;
+        pgs.xact_id[0] = '\0';
+    }
     int rc = pgs_step(s);
     if (status) snprintf(status, status_size, "%s", s->status);
     pgs_reset(s);
     return rc == STORE_DONE || rc == STORE_ROW ? STORE_OK : rc;
+}
+
+/* ------------------------------------------- the outcome of a lost COMMIT */
+
+/* One question to the server about a transaction: heap-held, since a
+ * question given up on (the wait's bound passed) is still the client's
+ * until its group is answered or failed; its done callback frees it then. */
+struct outcome_question {
+    int answered, abandoned;
+    char status[24];       /* pg_xact_status's answer, "" for NULL */
+    char life[96];         /* the server's life now (SERVER_LIFE_SQL) */
+    char sqlstate[6];
+    char message[200];
+};
+
+static void on_outcome_row(void *argument, const struct pg_reply *reply) {
+    struct outcome_question *q = argument;
+    if (reply->sqlstate) {
+        if (!q->sqlstate[0]) {
+            snprintf(q->sqlstate, sizeof q->sqlstate, "%s", reply->sqlstate);
+            snprintf(q->message, sizeof q->message, "%s", reply->message ? reply->message : "");
+        }
+        return;
+    }
+    const char *status = pg_value(reply, 0, 0), *life = pg_value(reply, 0, 1);
+    snprintf(q->status, sizeof q->status, "%s", status ? status : "");
+    snprintf(q->life, sizeof q->life, "%s", life ? life : "");
+}
+
+static void on_outcome_done(void *argument, const struct pg_reply *reply) {
+    struct outcome_question *q = argument;
+    if (q->abandoned) {
+        free(q);
+        return;
+    }
+    if (reply->sqlstate && !q->sqlstate[0]) {
+        snprintf(q->sqlstate, sizeof q->sqlstate, "%s", reply->sqlstate);
+        snprintf(q->message, sizeof q->message, "%s", reply->message ? reply->message : "");
+    }
+    q->answered = 1;
+    store_work_wake();
+}
+
+static void on_outcome_timer(evutil_socket_t fd, short what, void *argument) {
+    (void)fd;
+    (void)what;
+    (void)argument;
+    store_work_wake();
+}
+
+static long long monotonic_ms(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* Yields the piece until something wakes it, the timer at the latest
+ * `ms` from now.  0, or -1 when the timer cannot be armed (then nothing
+ * would bound the wait, and a loop that does not yield would hold the
+ * loop: the caller gives up). */
+static int wait_at_most(struct event *timer, long long ms) {
+    if (ms < 0) ms = 0;
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    if (event_add(timer, &tv) != 0) return -1;
+    store_work_wait();
+    event_del(timer);
+    return 0;
+}
+
+/* 'in progress': the old session is still finishing its COMMIT (a
+ * synchronous standby's flush): asked again after this long. */
+#define OUTCOME_AGAIN_MS 50
+
+enum pgs_outcome pgs_commit_outcome(const char *xact_id, char *why, size_t why_size) {
+    if (pgs.client == NULL || !store_work_in_piece() || store_work_base() == NULL) {
+        snprintf(why, why_size, "no piece of store work to wait in for a new connection");
+        return PGS_OUTCOME_UNKNOWN;
+    }
+    struct event *timer = evtimer_new(store_work_base(), on_outcome_timer, NULL);
+    if (timer == NULL || event_priority_set(timer, 0) != 0) {
+        if (timer) event_free(timer);
+        snprintf(why, why_size, "out of memory (a timer)");
+        return PGS_OUTCOME_UNKNOWN;
+    }
+    unsigned bound = pg_client_connect_timeout_ms(pgs.client);
+    long long deadline = monotonic_ms() + bound;
+    enum pgs_outcome outcome = PGS_OUTCOME_UNKNOWN;
+    snprintf(why, why_size, "no connection to PostgreSQL within %u ms", bound);
+    for (long long left; (left = deadline - monotonic_ms()) > 0;) {
+        if (pg_client_state(pgs.client) == PG_DOWN) {
+            /* The next attempt is timed (the backoff): its start wakes us. */
+            pgs.awaiting_state = 1;
+            int waited = wait_at_most(timer, left);
+            pgs.awaiting_state = 0;
+            if (waited != 0) {
+                snprintf(why, why_size, "cannot arm a timer (libevent)");
+                break;
+            }
+            continue;
+        }
+        /* CONNECTING (the group waits for that attempt) or READY. */
+        struct outcome_question *q = calloc(1, sizeof *q);
+        const char *params[1] = {xact_id};
+        char error[256];
+        if (q == NULL) {
+            snprintf(why, why_size, "out of memory (a question)");
+            break;
+        }
+        if (pg_query(pgs.client, "SELECT pg_xact_status($1::xid8)::text, " SERVER_LIFE_SQL, 1, params,
+                     on_outcome_row, q, error, sizeof error) != 0) {
+            char dropped[64];
+            pg_sync(pgs.client, NULL, NULL, dropped, sizeof dropped);   /* drops the spoiled group */
+            free(q);
+            snprintf(why, why_size, "%s", error);
+            break;
+        }
+        if (pg_sync(pgs.client, on_outcome_done, q, error, sizeof error) != 0) {
+            free(q);   /* refused: none of its callbacks will run */
+            if (pg_client_state(pgs.client) == PG_DOWN) continue;
+            snprintf(why, why_size, "%s", error);
+            break;
+        }
+        while (!q->answered && (left = deadline - monotonic_ms()) > 0)
+            if (wait_at_most(timer, left) != 0) break;
+        if (!q->answered) {
+            q->abandoned = 1;   /* freed by its done callback */
+            snprintf(why, why_size, "no answer from PostgreSQL within %u ms", bound);
+            break;
+        }
+        if (q->sqlstate[0]) {
+            snprintf(why, why_size, "%s: %s", q->sqlstate, q->message);
+            int connection = strncmp(q->sqlstate, "08", 2) == 0;
+            free(q);
+            if (connection) continue;   /* that attempt failed, or the new session was lost: again */
+            break;
+        }
+        /* Another server life (a restart, a promoted standby): the id may
+         * have been handed out again, to a transaction of another session,
+         * unless this one's WAL was there -- so "aborted" holds (this one
+         * aborted, or none of it is there), "committed" or "in progress"
+         * may be another's. */
+        int same_life = strcmp(q->life, pgs.xact_life) == 0;
+        if (strcmp(q->status, "aborted") == 0) outcome = PGS_OUTCOME_ABORTED;
+        else if (strcmp(q->status, "committed") == 0 && same_life) outcome = PGS_OUTCOME_COMMITTED;
+        else if (!same_life)
+            snprintf(why, why_size, "transaction %s reads %s on another server life (%s, was %s): its id may be "
+                     "another's", xact_id, q->status[0] ? q->status : "too old to tell", q->life, pgs.xact_life);
+        else snprintf(why, why_size, "transaction %s is %s", xact_id, q->status[0] ? q->status : "too old to tell");
+        int again = strcmp(q->status, "in progress") == 0 && same_life;
+        free(q);
+        if (!again) break;
+        left = deadline - monotonic_ms();
+        if (wait_at_most(timer, left < OUTCOME_AGAIN_MS ? left : OUTCOME_AGAIN_MS) != 0) break;
+    }
+    event_free(timer);
+    return outcome;
 }
 
 /* ------------------------------------------------------------ connection */
@@ -664,6 +857,7 @@ static void on_state(void *argument, enum pg_state state, const char *message) {
         pgs.lost = 1;
         pgs.listening = 0;   /* a new session listens to nothing */
     }
+    if (pgs.awaiting_state) store_work_wake();
     log_info("postgresql connection", "state=%s why=\"%s\"", pg_state_name(state), LOG_ESC(message ? message : ""));
 }
 

@@ -66,8 +66,22 @@ int pgs_exec(const char *sql, char *status, size_t status_size);
  * command's savepoint open (batch_pg.c): such a statement gets a savepoint of
  * its own, so that its failure does not abort the batch. */
 void pgs_set_bare_test(int (*bare)(void));
-/* The last error: "SQLSTATE: message". */
+/* The last error: "SQLSTATE: message"; pgs_sqlstate its SQLSTATE alone. */
 const char *pgs_error(void);
+const char *pgs_sqlstate(void);
+/* The open batch's transaction id (asked in its BEGIN's group), "" while
+ * unknown. */
+const char *pgs_transaction_id(void);
+/* After a COMMIT whose answer was lost with the connection: what became of
+ * transaction xact_id, asked of the server (pg_xact_status) once a
+ * connection is made again.  Waits inside the piece of store work (the
+ * loop goes on; other store work waits its turn) for at most the
+ * client's connect timeout; UNKNOWN, with why, when no connection or no
+ * answer came within it, or the transaction is still in progress or too old
+ * to tell, or reads committed on another server life than its BEGIN's (a
+ * restart, a promoted standby: the id may have been handed out again). */
+enum pgs_outcome { PGS_OUTCOME_UNKNOWN, PGS_OUTCOME_COMMITTED, PGS_OUTCOME_ABORTED };
+enum pgs_outcome pgs_commit_outcome(const char *xact_id, char *why, size_t why_size);
 /* 1 when the connection was lost since pgs_mark_transaction() (an open
  * transaction is then gone). */
 int pgs_transaction_lost(void);

@@ -515,9 +515,32 @@ static char commit_failure[PATH_MAX + 1024] = "the batch was not committed";
 
 const char *store_commit_failure(void) { return commit_failure; }
 
+/* The failed batch's outcome is unknown (store_run_after_unknown), and who
+ * reads again what it may have written. */
+static int commit_unknown;
+#define UNKNOWN_LISTENERS_MAX 4
+static void (*unknown_listeners[UNKNOWN_LISTENERS_MAX])(void);
+static int unknown_listener_count;
+
+int store_commit_unknown(void) { return commit_unknown; }
+
+int store_on_commit_unknown(void (*fn)(void)) {
+    if (unknown_listener_count == UNKNOWN_LISTENERS_MAX) return -1;
+    unknown_listeners[unknown_listener_count++] = fn;
+    return 0;
+}
+
 void store_run_after_failure(const char *why) {
+    commit_unknown = 0;
     snprintf(commit_failure, sizeof commit_failure, "%s", why);
     store_run_after_commits(0, 0);
+}
+
+void store_run_after_unknown(const char *why) {
+    commit_unknown = 1;
+    snprintf(commit_failure, sizeof commit_failure, "%s", why);
+    store_run_after_commits(0, 0);
+    for (int i = 0; i < unknown_listener_count; i++) unknown_listeners[i]();
 }
 
 /* Runs and forgets the batch's callbacks.  A callback must not open a new
@@ -646,6 +669,7 @@ void store_wait_durable(void) {
 int store_sync_thread_running(void) { return sync_thread_on; }
 
 int store_batch_commit(char *error, size_t error_size) {
+    commit_unknown = 0;
     if (!store_in_batch) return 0;
     /* Before the COMMIT: the batch's replies must not say saved if the
      * file they would go to is no longer DATA/redress.db. */

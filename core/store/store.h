@@ -116,8 +116,21 @@ long long store_batch_writes(void);
 int64_t store_batch_opened_ms(void);
 /* Commits the open batch.  0 on success.  On failure the batch is rolled
  * back, -1 is returned and error says why; nothing of the batch remains and
- * nothing committed before is touched. */
+ * nothing committed before is touched -- but on PostgreSQL, when the
+ * connection was lost while COMMIT was in flight and the server could not
+ * be asked what became of it in time, -1 says the outcome is unknown
+ * (store_commit_unknown(): 1; the batch may be on disk). */
 int store_batch_commit(char *error, size_t error_size);
+/* 1 while the last batch that failed has an unknown outcome (PostgreSQL:
+ * its COMMIT's answer was lost; the error says "its outcome is unknown"),
+ * from its callbacks (run with committed = 0: memory keeps nothing of it)
+ * until the next commit: a reply must not say "nothing was saved". */
+int store_commit_unknown(void);
+/* fn() runs (from the commit's piece of store work) after the callbacks
+ * of a batch whose outcome is unknown, so that what memory dropped of it
+ * and the disk may hold is read again from the rows (a refund job: the
+ * refund may be executing on this node).  0, or -1 (too many). */
+int store_on_commit_unknown(void (*fn)(void));
 
 /* Whether this node fires what time makes due (deadlines, automations,
  * refund timers, pruning): 1 yes, 0 another node does.  On SQLite the one
