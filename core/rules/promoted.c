@@ -105,6 +105,31 @@ static int sync_folder(const char *data) {
     return rc;
 }
 
+/* TEXT written to a new file PART (0600; O_NOFOLLOW: never where a link
+ * left there points), synced when `sync`, then renamed over PATH: a crash
+ * leaves the old file or the new one.  0, or -1 with error. */
+static int write_whole(const char *part, const char *path, const char *text, int len, int sync, char *error,
+                       size_t error_size) {
+    if (unlink(part) != 0 && errno != ENOENT) {
+        snprintf(error, error_size, "%s: %s", part, strerror(errno));
+        return -1;
+    }
+    int fd = open(part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int failed = fd < 0 || write(fd, text, (size_t)len) != len || (sync && fsync(fd) != 0);
+    int saved = errno;
+    if (fd >= 0 && close(fd) != 0 && !failed) {
+        failed = 1;
+        saved = errno;
+    }
+    if (failed || rename(part, path) != 0) {
+        if (!failed) saved = errno;
+        unlink(part);
+        snprintf(error, error_size, "%s: %s", path, strerror(saved));
+        return -1;
+    }
+    return 0;
+}
+
 int rules_promotion_write(const char *data, const struct rules_promotion *record, char *error, size_t error_size) {
     char path[1200], part[1200], text[RECORD_TEXT_MAX];
     if (record_path(data, "", path, sizeof path) != 0 || record_path(data, ".part", part, sizeof part) != 0) {
@@ -117,24 +142,7 @@ int rules_promotion_write(const char *data, const struct rules_promotion *record
         snprintf(error, error_size, "%s: the folder's name cannot be recorded", path);
         return -1;
     }
-    /* O_NOFOLLOW: never write where a link left there points. */
-    if (unlink(part) != 0 && errno != ENOENT) {
-        snprintf(error, error_size, "%s: %s", part, strerror(errno));
-        return -1;
-    }
-    int fd = open(part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    int failed = fd < 0 || write(fd, text, (size_t)len) != len || fsync(fd) != 0;
-    int saved = errno;
-    if (fd >= 0 && close(fd) != 0 && !failed) {
-        failed = 1;
-        saved = errno;
-    }
-    if (failed || rename(part, path) != 0) {
-        if (!failed) saved = errno;
-        unlink(part);
-        snprintf(error, error_size, "%s: %s", path, strerror(saved));
-        return -1;
-    }
+    if (write_whole(part, path, text, len, 1, error, error_size) != 0) return -1;
     if (sync_folder(data) != 0) {
         snprintf(error, error_size, "%s: the data directory cannot be synced: %s", path, strerror(errno));
         return -1;
@@ -196,22 +204,5 @@ int rules_timed_write(const char *data, const char *version, long long event_id,
         snprintf(error, error_size, "%s/" TIMED_NAME ": path or version too long", data);
         return -1;
     }
-    if (unlink(part) != 0 && errno != ENOENT) {
-        snprintf(error, error_size, "%s: %s", part, strerror(errno));
-        return -1;
-    }
-    int fd = open(part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    int failed = fd < 0 || write(fd, text, (size_t)len) != len;
-    int saved = errno;
-    if (fd >= 0 && close(fd) != 0 && !failed) {
-        failed = 1;
-        saved = errno;
-    }
-    if (failed || rename(part, path) != 0) {
-        if (!failed) saved = errno;
-        unlink(part);
-        snprintf(error, error_size, "%s: %s", path, strerror(saved));
-        return -1;
-    }
-    return 0;
+    return write_whole(part, path, text, len, 0, error, error_size);
 }
