@@ -21,6 +21,7 @@
 
 #include "domain/call.h"
 #include "domain/roster.h"
+#include "domain/agents_rights.h"
 
 #define AGENTS_TOKEN_BYTES 24                         /* 192 random bits */
 #define AGENTS_TOKEN_HEX (2 * AGENTS_TOKEN_BYTES)     /* written as 48 hex digits */
@@ -34,8 +35,6 @@ int agents_bootstrap(const char *data_directory);
  * as it was.  0, or -1 (logged). */
 int agents_reset_admin(const char *data_directory);
 /* Parses a role name; 0 if unknown. */
-unsigned agents_role_parse(const char *name, size_t len);
-const char *agents_role_name(unsigned role);
 
 /* What AUTH learns of an agent. */
 struct agent_identity {
@@ -83,10 +82,6 @@ long long agents_list(struct call *call, void (*visit)(void *context, const stru
  * disable the last enabled admin 'name'" (nothing could make another), a
  * store error, ERR out of memory. */
 int agents_disable(struct call *call, const char *name, size_t name_len);
-/* Who hears of a committed AGENT.DISABLE (the connections, from wire()).
- * AGENT.ROTATE tells it too: the connections that authenticated with the
- * old token lose their rights at once. */
-void agents_on_disabled(void (*listener)(const char *name));
 
 /* Enables a disabled agent (its token works again).  0, or -1: NOTFOUND
  * "no disabled agent 'name'" (unknown or enabled), a store error. */
@@ -104,27 +99,6 @@ int agents_rotate(struct call *call, const char *name, size_t name_len, char tok
 int agents_set(struct call *call, const char *name, size_t name_len, unsigned role, const char *queues,
                size_t queues_len, const char *skills, size_t skills_len);
 
-/* On a shared store (several nodes): a batch that changes the roster tells
- * the other nodes (a note in its transaction), and a note heard from
- * another node reloads this node's roster at the next turn of store work.
- * Until it arrives (milliseconds) the roster may miss an agent set online
- * elsewhere: a case opened here meanwhile waits, and goes out when a slot
- * frees or the agent's presence changes, as a case opened with nobody
- * online does.  agents_follow_peers: 0, or -1 (out of memory); nothing on
- * SQLite.  After notes were missed (the session was lost) each agent's
- * row is read against what this node knew of it (agents_know_rights at
- * start, then every change it committed or heard of): a disable, a
- * removal or a rotated token ends the agent's connections here, a new role
- * or queues reaches them, through the listeners of agents_on_disabled /
- * agents_on_changed -- as the notes would have. */
-int agents_follow_peers(void);
-/* At start, in a piece of store work (PostgreSQL): every agent's rights as
- * they are now, what notes missed later are compared with.  0, or -1
- * (logged); nothing on SQLite. */
-int agents_know_rights(void);
-void agents_stop_following(void);
-/* Who hears of a committed AGENT.SET (the connections, from wire()). */
-void agents_on_changed(void (*listener)(const char *name, unsigned role, const char *queues));
 
 /* The admin log: one logfmt line `msg="admin action" who=... what=...
  * target=...` (plus detail) once the command committed; nothing when it
