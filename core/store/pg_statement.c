@@ -23,6 +23,8 @@
  */
 #include "store/pg_statement.h"
 #include "store/pg.h"
+#include "store/pg_outcome.h"
+#include "store/pg_translate.h"
 #include "store/pg_schema.h"
 #include "store/codes.h"
 #include "store/work.h"
@@ -50,7 +52,6 @@ int store_on_postgresql;
 #define OID_FLOAT8 701
 #define OID_NUMERIC 1700
 
-#define PARAMETERS_MAX 999   /* SQLite's default highest ?N */
 #define ID_TABLES_MAX 64
 #define CACHE_MAX 1024
 #define OUTSIDE_WAIT_MS 30000   /* a call from outside the loop's events waits this long at most */
@@ -137,97 +138,14 @@ int pgs_connected(void) { return pgs.client != NULL && pg_client_state(pgs.clien
 
 /* ----------------------------------------------------------- translation */
 
-static int word_at(const char *p, const char *word) {
-    size_t n = strlen(word);
-    return strncasecmp(p, word, n) == 0 && !isalnum((unsigned char)p[n]) && p[n] != '_';
-}
-
-char *pgs_translate(const char *sql, int **map_out, int *count_out, int *highest_out) {
-    size_t length = strlen(sql);
-    /* $M is at most 4 characters for every ?N of at least 2 */
-    char *out = malloc(length * 2 + 32);
-    int *first = calloc(PARAMETERS_MAX + 1, sizeof *first);   /* N -> M */
-    int *map = calloc(PARAMETERS_MAX + 1, sizeof *map);
-    if (!out || !first || !map) goto fail;
-    size_t o = 0;
-    int count = 0, highest = 0;
-    for (const char *p = sql; *p;) {
-        if (*p == '\'' || *p == '"') {
-            char quote = *p;
-            out[o++] = *p++;
-            while (*p && !(*p == quote && p[1] != quote)) {
-                if (*p == quote) out[o++] = *p++;   /* doubled quote */
-                out[o++] = *p++;
-            }
-            if (!*p) goto fail;
-            out[o++] = *p++;
-        } else if (p[0] == '-' && p[1] == '-') {
-            while (*p && *p != '\n') p++;
-        } else if (strncmp(p, STORE_PG_ONLY_OPEN, sizeof STORE_PG_ONLY_OPEN - 1) == 0) {
-            /* A clause for PostgreSQL alone (statement.h): SQLite reads the
-             * comment as a space, PostgreSQL gets its text. */
-            const char *end = strstr(p, "*/");
-            if (end == NULL) goto fail;
-            p += sizeof STORE_PG_ONLY_OPEN - 1;
-            out[o++] = ' ';
-            while (p < end) out[o++] = *p++;
-            p = end + 2;
-        } else if (*p == '?') {
-            p++;
-            long n;
-            if (isdigit((unsigned char)*p)) {
-                char *end;
-                n = strtol(p, &end, 10);
-                p = end;
-            } else {
-                n = highest + 1;
-            }
-            if (n < 1 || n > PARAMETERS_MAX) goto fail;
-            if (n > highest) highest = (int)n;
-            if (!first[n]) {
-                first[n] = ++count;
-                map[count - 1] = (int)n;
-            }
-            o += (size_t)sprintf(out + o, "$%d", first[n]);
-        } else if ((p == sql || !isalnum((unsigned char)p[-1])) && word_at(p, "INDEXED")) {
-            /* INDEXED BY name: a hint of SQLite's planner */
-            const char *q = p + 7;
-            while (isspace((unsigned char)*q)) q++;
-            if (!word_at(q, "BY")) {
-                out[o++] = *p++;
-                continue;
-            }
-            q += 2;
-            while (isspace((unsigned char)*q)) q++;
-            while (isalnum((unsigned char)*q) || *q == '_') q++;
-            while (isspace((unsigned char)*q)) q++;
-            p = q;
-        } else {
-            out[o++] = *p++;
-        }
-    }
-    while (o > 0 && (isspace((unsigned char)out[o - 1]) || out[o - 1] == ';')) o--;
-    out[o] = '\0';
-    free(first);
-    *map_out = map;
-    *count_out = count;
-    *highest_out = highest;
-    return out;
-fail:
-    free(out);
-    free(first);
-    free(map);
-    return NULL;
-}
-
 /* INSERT INTO name ... with name one of the tables with an id column. */
 static int inserts_with_id(const char *sql) {
     const char *p = sql;
     while (isspace((unsigned char)*p)) p++;
-    if (!word_at(p, "INSERT")) return 0;
+    if (!pgs_word_at(p, "INSERT")) return 0;
     p += 6;
     while (isspace((unsigned char)*p)) p++;
-    if (!word_at(p, "INTO")) return 0;
+    if (!pgs_word_at(p, "INTO")) return 0;
     p += 4;
     while (isspace((unsigned char)*p)) p++;
     size_t n = 0;
@@ -338,11 +256,6 @@ static int fail(const char *sqlstate, const char *message) {
     return SQLITE_ERROR;
 }
 
-/* Which server life a transaction id belongs to: when the postmaster
- * started and the WAL's timeline (a promoted standby starts a new one).
- * Ids a crashed or replaced server never logged are handed out again, so
- * an id is asked about only on the life that gave it (pgs_commit_outcome). */
-#define SERVER_LIFE_SQL "pg_postmaster_start_time()::text || '/' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"
 
 /* The batch's transaction id, asked in the group of its BEGIN (no round
  * trip more): assigned at once, so that a COMMIT whose answer is lost can
@@ -695,158 +608,8 @@ int pgs_exec(const char *sql, char *status, size_t status_size) {
 
 /* ------------------------------------------- the outcome of a lost COMMIT */
 
-/* One question to the server about a transaction: heap-held, since a
- * question given up on (the wait's bound passed) is still the client's
- * until its group is answered or failed; its done callback frees it then. */
-struct outcome_question {
-    int answered, abandoned;
-    char status[24];       /* pg_xact_status's answer, "" for NULL */
-    char life[96];         /* the server's life now (SERVER_LIFE_SQL) */
-    char sqlstate[6];
-    char message[200];
-};
-
-static void on_outcome_row(void *argument, const struct pg_reply *reply) {
-    struct outcome_question *q = argument;
-    if (reply->sqlstate) {
-        if (!q->sqlstate[0]) {
-            snprintf(q->sqlstate, sizeof q->sqlstate, "%s", reply->sqlstate);
-            snprintf(q->message, sizeof q->message, "%s", reply->message ? reply->message : "");
-        }
-        return;
-    }
-    const char *status = pg_value(reply, 0, 0), *life = pg_value(reply, 0, 1);
-    snprintf(q->status, sizeof q->status, "%s", status ? status : "");
-    snprintf(q->life, sizeof q->life, "%s", life ? life : "");
-}
-
-static void on_outcome_done(void *argument, const struct pg_reply *reply) {
-    struct outcome_question *q = argument;
-    if (q->abandoned) {
-        free(q);
-        return;
-    }
-    if (reply->sqlstate && !q->sqlstate[0]) {
-        snprintf(q->sqlstate, sizeof q->sqlstate, "%s", reply->sqlstate);
-        snprintf(q->message, sizeof q->message, "%s", reply->message ? reply->message : "");
-    }
-    q->answered = 1;
-    store_work_wake();
-}
-
-static void on_outcome_timer(evutil_socket_t fd, short what, void *argument) {
-    (void)fd;
-    (void)what;
-    (void)argument;
-    store_work_wake();
-}
-
-static long long monotonic_ms(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-/* Yields the piece until something wakes it, the timer at the latest
- * `ms` from now.  0, or -1 when the timer cannot be armed (then nothing
- * would bound the wait, and a loop that does not yield would hold the
- * loop: the caller gives up). */
-static int wait_at_most(struct event *timer, long long ms) {
-    if (ms < 0) ms = 0;
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    if (event_add(timer, &tv) != 0) return -1;
-    store_work_wait();
-    event_del(timer);
-    return 0;
-}
-
-/* 'in progress': the old session is still finishing its COMMIT (a
- * synchronous standby's flush): asked again after this long. */
-#define OUTCOME_AGAIN_MS 50
-
 enum pgs_outcome pgs_commit_outcome(const char *xact_id, char *why, size_t why_size) {
-    if (pgs.client == NULL || !store_work_in_piece() || store_work_base() == NULL) {
-        snprintf(why, why_size, "no piece of store work to wait in for a new connection");
-        return PGS_OUTCOME_UNKNOWN;
-    }
-    struct event *timer = evtimer_new(store_work_base(), on_outcome_timer, NULL);
-    if (timer == NULL || event_priority_set(timer, 0) != 0) {
-        if (timer) event_free(timer);
-        snprintf(why, why_size, "out of memory (a timer)");
-        return PGS_OUTCOME_UNKNOWN;
-    }
-    unsigned bound = pg_client_connect_timeout_ms(pgs.client);
-    long long deadline = monotonic_ms() + bound;
-    enum pgs_outcome outcome = PGS_OUTCOME_UNKNOWN;
-    snprintf(why, why_size, "no connection to PostgreSQL within %u ms", bound);
-    for (long long left; (left = deadline - monotonic_ms()) > 0;) {
-        if (pg_client_state(pgs.client) == PG_DOWN) {
-            /* The next attempt is timed (the backoff): its start wakes us. */
-            pgs.awaiting_state = 1;
-            int waited = wait_at_most(timer, left);
-            pgs.awaiting_state = 0;
-            if (waited != 0) {
-                snprintf(why, why_size, "cannot arm a timer (libevent)");
-                break;
-            }
-            continue;
-        }
-        /* CONNECTING (the group waits for that attempt) or READY. */
-        struct outcome_question *q = calloc(1, sizeof *q);
-        const char *params[1] = {xact_id};
-        char error[256];
-        if (q == NULL) {
-            snprintf(why, why_size, "out of memory (a question)");
-            break;
-        }
-        if (pg_query(pgs.client, "SELECT pg_xact_status($1::xid8)::text, " SERVER_LIFE_SQL, 1, params,
-                     on_outcome_row, q, error, sizeof error) != 0) {
-            char dropped[64];
-            pg_sync(pgs.client, NULL, NULL, dropped, sizeof dropped);   /* drops the spoiled group */
-            free(q);
-            snprintf(why, why_size, "%s", error);
-            break;
-        }
-        if (pg_sync(pgs.client, on_outcome_done, q, error, sizeof error) != 0) {
-            free(q);   /* refused: none of its callbacks will run */
-            if (pg_client_state(pgs.client) == PG_DOWN) continue;
-            snprintf(why, why_size, "%s", error);
-            break;
-        }
-        while (!q->answered && (left = deadline - monotonic_ms()) > 0)
-            if (wait_at_most(timer, left) != 0) break;
-        if (!q->answered) {
-            q->abandoned = 1;   /* freed by its done callback */
-            snprintf(why, why_size, "no answer from PostgreSQL within %u ms", bound);
-            break;
-        }
-        if (q->sqlstate[0]) {
-            snprintf(why, why_size, "%s: %s", q->sqlstate, q->message);
-            int connection = strncmp(q->sqlstate, "08", 2) == 0;
-            free(q);
-            if (connection) continue;   /* that attempt failed, or the new session was lost: again */
-            break;
-        }
-        /* Another server life (a restart, a promoted standby): the id may
-         * have been handed out again, to a transaction of another session,
-         * unless this one's WAL was there -- so "aborted" holds (this one
-         * aborted, or none of it is there), "committed" or "in progress"
-         * may be another's. */
-        int same_life = strcmp(q->life, pgs.xact_life) == 0;
-        if (strcmp(q->status, "aborted") == 0) outcome = PGS_OUTCOME_ABORTED;
-        else if (strcmp(q->status, "committed") == 0 && same_life) outcome = PGS_OUTCOME_COMMITTED;
-        else if (!same_life)
-            snprintf(why, why_size, "transaction %s reads %s on another server life (%s, was %s): its id may be "
-                     "another's", xact_id, q->status[0] ? q->status : "too old to tell", q->life, pgs.xact_life);
-        else snprintf(why, why_size, "transaction %s is %s", xact_id, q->status[0] ? q->status : "too old to tell");
-        int again = strcmp(q->status, "in progress") == 0 && same_life;
-        free(q);
-        if (!again) break;
-        left = deadline - monotonic_ms();
-        if (wait_at_most(timer, left < OUTCOME_AGAIN_MS ? left : OUTCOME_AGAIN_MS) != 0) break;
-    }
-    event_free(timer);
-    return outcome;
+    return pg_commit_outcome(pgs.client, xact_id, pgs.xact_life, &pgs.awaiting_state, why, why_size);
 }
 
 /* ------------------------------------------------------------ connection */

@@ -12,6 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/pg_outcome.h"
+#include "store/pg_translate.h"
+
 struct store_stmt;
 struct event_base;
 
@@ -80,7 +83,6 @@ const char *pgs_transaction_id(void);
  * answer came within it, or the transaction is still in progress or too old
  * to tell, or reads committed on another server life than its BEGIN's (a
  * restart, a promoted standby: the id may have been handed out again). */
-enum pgs_outcome { PGS_OUTCOME_UNKNOWN, PGS_OUTCOME_COMMITTED, PGS_OUTCOME_ABORTED };
 enum pgs_outcome pgs_commit_outcome(const char *xact_id, char *why, size_t why_size);
 /* 1 when the connection was lost since pgs_mark_transaction() (an open
  * transaction is then gone). */
@@ -98,11 +100,5 @@ int pgs_listening(void);   /* 1 once LISTEN ran on this session */
 int pgs_listen(void);
 void pgs_set_note_listener(void (*fn)(const char *text));
 
-/* SQLite's text as PostgreSQL's (exposed for the unit tests): ?N -> $M
- * numbered by first use (map[M-1] = N), `INDEXED BY name` dropped, a
- * trailing `;` dropped.  Returns a malloc'd text, NULL when out of memory or
- * the text is malformed; *count gets the number of $M, *highest SQLite's
- * highest parameter number. */
-char *pgs_translate(const char *sql, int **map, int *count, int *highest);
 
 #endif
