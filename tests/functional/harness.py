@@ -640,6 +640,13 @@ mail_channel = only_on("sqlite", reason="the mail channel keeps its outbox and t
                                         "whatever the store; the plugin API it writes cases through runs on both")
 
 
+# The transport's own tests (RESP framing, RESP3, TLS, COMMAND's metadata) run on SQLite only: no
+# line of theirs runs store code that differs by store, and every command's store path runs on
+# PostgreSQL in the other modules.  A module says so whole, so that a test added to it is too:
+#     STORES, STORES_REASON = ("sqlite",), TRANSPORT_ONLY
+TRANSPORT_ONLY = ("the transport's own test (framing, TLS, command metadata): no store code of its own; "
+                  "the commands' store paths run on PostgreSQL in the other modules")
+
 def _literal(value):
     """A parameter as an SQL literal for psql (which takes no parameters from the command line)."""
     if value is None:

@@ -7,7 +7,9 @@ import re
 import subprocess
 import time
 
-from harness import TEST_PLUGINS, Client, Daemon, RespError, as_map
+from harness import TEST_PLUGINS, TRANSPORT_ONLY, Client, Daemon, RespError, as_map
+
+STORES, STORES_REASON = ("sqlite",), TRANSPORT_ONLY
 
 # Commands whose [KEYWORD value] options may be given again (the last one counts): no maximum.
 REPEATABLE_OPTIONS = {"CASE.LIST"}

@@ -1,7 +1,9 @@
 """Protocol: RESP2 and inline framing, pipelining, limits, bad frames, backpressure."""
 import socket
 
-from harness import Client, Daemon, RespError, as_map, open_case
+from harness import TRANSPORT_ONLY, Client, Daemon, RespError, as_map, open_case
+
+STORES, STORES_REASON = ("sqlite",), TRANSPORT_ONLY
 
 
 def test_ping_hello_info_quit():

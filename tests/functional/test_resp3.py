@@ -1,6 +1,8 @@
 """RESP3 after HELLO 3: HELLO as Redis documents it (AUTH and SETNAME applied with the switch, or
 nothing), maps for field/value replies, nulls, verbatim INFO, and RESP2 unchanged byte for byte."""
-from harness import Client, Daemon, RespError, as_map, open_case
+from harness import TRANSPORT_ONLY, Client, Daemon, RespError, as_map, open_case
+
+STORES, STORES_REASON = ("sqlite",), TRANSPORT_ONLY
 
 
 class Push(list):

@@ -11,7 +11,9 @@ import subprocess
 import tempfile
 import time
 
-from harness import REDRESSD, Client, ConnectionClosed, Daemon, RespError
+from harness import REDRESSD, TRANSPORT_ONLY, Client, ConnectionClosed, Daemon, RespError
+
+STORES, STORES_REASON = ("sqlite",), TRANSPORT_ONLY
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # the interpreter Debian's python3-redis is installed for
 
