@@ -215,14 +215,15 @@ void attachments_sweep_erased(void) {
 }
 
 /* Another node committed the events low..high: the cases it erased lose
- * the files this node keeps of them. */
-static void peer_range(int64_t low, int64_t high) {
+ * the files this node keeps of them.  0, or -1 when the range could not be
+ * read (read again later: events.h). */
+static int peer_range(int64_t low, int64_t high) {
     static const char cases_sql[] =
         "SELECT DISTINCT case_id FROM events WHERE id BETWEEN ?1 AND ?2 AND kind = 'customer_erased'";
     struct store_stmt *statement = store_statement(cases_sql);
     if (statement == NULL) {
         log_error("another node's erases not looked for", "error=\"%s\"", LOG_ESC(store_error()));
-        return;
+        return -1;
     }
     store_bind_int64(statement, 1, low);
     store_bind_int64(statement, 2, high);
@@ -236,16 +237,17 @@ static void peer_range(int64_t low, int64_t high) {
     if (rc != STORE_DONE && rc != STORE_ROW) {
         log_error("another node's erases not read", "from=%lld to=%lld error=\"%s\"", (long long)low,
                   (long long)high, LOG_ESC(store_error()));
-        return;
+        return -1;
     }
     if (more) {
         attachments_sweep_erased();
-        return;
+        return 0;
     }
     for (int i = 0; i < count; i++) {
         remove_erased("SELECT case_id, event_id, number" ERASED_ROWS " AND case_id = ?1", erased[i]);
         remove_folder_if_empty(erased[i]);
     }
+    return 0;
 }
 
 int attachments_follow_peers(void) {

@@ -332,25 +332,28 @@ static void deliver_row(struct store_stmt *statement) {
 
 /* One range of another node's events to the listeners that hear peers:
  * the public kinds (published_kinds, spelt out in the text: a cached
- * statement's text is a constant). */
-static void deliver_range(int64_t low, int64_t high) {
+ * statement's text is a constant).  0, or -1 when it could not be read
+ * (nothing of it delivered: the whole answer comes before the first row). */
+static int deliver_range(int64_t low, int64_t high) {
     static const char sql[] =
         "SELECT e.id, e.case_id, e.at, e.actor, e.kind, e.detail, coalesce(c.queue, ''), coalesce(c.assignee, '')"
         " FROM events e LEFT JOIN cases c ON c.id = e.case_id WHERE e.id BETWEEN ?1 AND ?2"
         " AND e.kind IN ('opened', 'assigned', 'deadline_warning', 'deadline_breached', 'escalated', 'transferred',"
         " 'notification', 'refund_decided') ORDER BY e.id";
     struct store_stmt *statement = store_statement(sql);
-    if (statement == NULL) return;
-    store_bind_int64(statement, 1, low);
-    store_bind_int64(statement, 2, high);
-    int rc;
-    while ((rc = store_step(statement)) == STORE_ROW)
-        /* Delivered already by a catch-up: not twice. */
-        if (!is_known(store_column_int64(statement, 0))) deliver_row(statement);
-    store_reset(statement);
-    if (rc != STORE_DONE)
-        log_error("another node's events could not be read", "from=%lld to=%lld error=\"%s\"", (long long)low,
-                  (long long)high, LOG_ESC(store_error()));
+    int rc = -1;
+    if (statement) {
+        store_bind_int64(statement, 1, low);
+        store_bind_int64(statement, 2, high);
+        while ((rc = store_step(statement)) == STORE_ROW)
+            /* Delivered already by a catch-up: not twice. */
+            if (!is_known(store_column_int64(statement, 0))) deliver_row(statement);
+        store_reset(statement);
+    }
+    if (rc == STORE_DONE) return 0;
+    log_error("another node's events could not be read: a catch-up reads them", "from=%lld to=%lld error=\"%s\"",
+              (long long)low, (long long)high, LOG_ESC(store_error()));
+    return -1;
 }
 
 /* Whether a listener hearing peers wants any public kind now: else the
@@ -368,22 +371,76 @@ static int peers_wanted(void) {
  * events_read_peer_ranges), whether
  * a listener wants them or not, in the order they were set. */
 #define RANGE_READERS_MAX 4
-static void (*range_readers[RANGE_READERS_MAX])(int64_t low, int64_t high);
+static int (*range_readers[RANGE_READERS_MAX])(int64_t low, int64_t high);
 static int range_reader_count;
 
-int events_read_peer_ranges(void (*reader)(int64_t low, int64_t high)) {
+int events_read_peer_ranges(int (*reader)(int64_t low, int64_t high)) {
     if (range_reader_count == RANGE_READERS_MAX) return -1;
     range_readers[range_reader_count++] = reader;
     return 0;
 }
 
+/* The ranges a reader could not read (the session lost between hearing a
+ * note and its turn, or a statement error): read again, by that reader
+ * only (a count must not count twice), before the next note and once a
+ * new session listens.  Why: the note was heard once and is not heard
+ * again, and a catch-up reads only the subscribers' events. */
+#define UNREAD_MAX 256
+static struct unread { int reader; int64_t low, high; } unread[UNREAD_MAX];
+static size_t unread_count;
+static long long unread_dropped;   /* given up since the last log: the list was full */
+
+/* A range's events could not be read for the listeners: it is not handled
+ * (catch_up reads it), and neither are the ranges heard after it, so that
+ * the catch-up hands them out in id order, as the notes would have. */
+static int delivery_behind;
+
+static void catch_up(void);
+
+static void keep_unread(int reader, int64_t low, int64_t high) {
+    if (unread_count == UNREAD_MAX) {
+        unread_dropped++;
+        return;
+    }
+    unread[unread_count++] = (struct unread){reader, low, high};
+}
+
+/* What failed before, read again: the readers' ranges in the order heard
+ * (up to the first that fails again: the store is likely still away),
+ * then the listeners' events by a catch-up. */
+static void read_again(void) {
+    if (unread_dropped) {
+        log_error("another node's event ranges given up unread: too many failed reads", "ranges=%lld",
+                  unread_dropped);
+        unread_dropped = 0;
+    }
+    size_t done = 0;
+    while (done < unread_count && range_readers[unread[done].reader](unread[done].low, unread[done].high) == 0)
+        done++;
+    if (done) {
+        memmove(unread, unread + done, (unread_count - done) * sizeof unread[0]);
+        unread_count -= done;
+        log_info("another node's event ranges read again", "ranges=%zu left=%zu", done, unread_count);
+    }
+    if (delivery_behind) {
+        delivery_behind = 0;
+        catch_up();
+    }
+}
+
 /* The newest id of the notes handled since the watcher was last told:
  * it hears once for the notes heard together. */
 static int64_t peer_newest;
+/* The next note is the first of those heard together: what failed before
+ * is tried again then, once per turn (while the session is away, each
+ * note's try would only fail and log again). */
+static int turn_first = 1;
 
 /* A note of another node's events, at a turn of store work (store.h):
  * "low-high,low-high,..." in commit order. */
 static void on_peer_note(const char *text, int last) {
+    if (turn_first && (unread_count || delivery_behind || unread_dropped)) read_again();
+    turn_first = last;
     int wanted = peers_wanted();
     for (const char *p = text; *p;) {
         char *end;
@@ -395,9 +452,13 @@ static void on_peer_note(const char *text, int last) {
             log_error("a malformed note from another node", "text=\"%.80s\"", text);
             break;
         }
-        for (int r = 0; r < range_reader_count; r++) range_readers[r](low, high);
-        if (wanted) deliver_range(low, high);
-        know(low, high);
+        for (int r = 0; r < range_reader_count; r++)
+            if (range_readers[r](low, high) != 0) keep_unread(r, low, high);
+        /* Handled only once delivered (or wanted by none): a range whose
+         * read failed is left to the catch-up. */
+        if (!wanted) know(low, high);
+        else if (!delivery_behind && deliver_range(low, high) == 0) know(low, high);
+        else delivery_behind = 1;
         if (high > peer_newest) peer_newest = high;
         p = *end == ',' ? end + 1 : end;
     }
@@ -430,6 +491,7 @@ static void catch_up(void) {
     if (statement == NULL) {
         log_error("the events other nodes committed meanwhile could not be read", "error=\"%s\"",
                   LOG_ESC(store_error()));
+        delivery_behind = 1;
         return;
     }
     int64_t from = known_floor;
@@ -446,6 +508,8 @@ static void catch_up(void) {
         know(id, id);
     }
     store_reset(statement);
+    /* Tried again before the next note, or once a new session listens. */
+    if (rc != STORE_DONE) delivery_behind = 1;
     if (rc != STORE_DONE)
         log_error("the events other nodes committed meanwhile could not all be read", "after=%lld error=\"%s\"",
                   (long long)from, LOG_ESC(store_error()));
@@ -454,9 +518,19 @@ static void catch_up(void) {
                  delivered, (long long)from);
 }
 
+/* Notes missed: the readers' failed ranges read again, and a catch-up. */
+static void on_notes_missed(void) {
+    delivery_behind = 1;
+    read_again();
+}
+
 void events_stop_following(void) {
     store_on_peer_note(STORE_NOTE_EVENTS, NULL);
     peer_newest = 0;
+    unread_count = 0;
+    unread_dropped = 0;
+    delivery_behind = 0;
+    turn_first = 1;
     known_count = 0;
     known_floor = 0;
     free(batch_ranges);
@@ -476,7 +550,7 @@ int events_follow_peers(void) {
     known_floor = 0;
     raise_floor(events_last_committed_id());
     if (store_on_peer_note(STORE_NOTE_EVENTS, &listener) != 0) return -1;
-    return store_on_missed_notes(catch_up);
+    return store_on_missed_notes(on_notes_missed);
 }
 
 /* The batch's callbacks, with its first event. */

@@ -59,8 +59,10 @@ int events_follow_peers(void);
  * (domain/peer_counts.c) read the rows they count, the attachments module
  * the erases whose files it keeps.  Readers are called in the order they
  * were added, before events_follow_peers; 0, or -1 past four.  Never
- * called on SQLite. */
-int events_read_peer_ranges(void (*reader)(int64_t low, int64_t high));
+ * called on SQLite.  A reader returns 0, or -1 when it could not read the
+ * range (nothing of it taken in): that range goes to that reader again
+ * before the next note and once a new session listens. */
+int events_read_peer_ranges(int (*reader)(int64_t low, int64_t high));
 /* Stopping, before the store closes: notes no longer heard, those waiting
  * dropped. */
 void events_stop_following(void);

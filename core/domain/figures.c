@@ -323,9 +323,10 @@ static int load(int with_events) {
 
 int figures_load(void) { return load(1); }
 
-static void peer_range(int64_t low, int64_t high) {
+static int peer_range(int64_t low, int64_t high) {
     (void)low; (void)high;
     stale = 1;
+    return 0;
 }
 
 static void notes_missed(void) { stale = 1; }

@@ -35,7 +35,9 @@
 
 #include <string.h>
 
-static void count_range(int64_t low, int64_t high) {
+/* 0, or -1 when the rows could not be read (nothing counted: the whole
+ * answer comes before the first row), to be read again (events.h). */
+static int count_range(int64_t low, int64_t high) {
     static const char sql[] =
         "SELECT e.kind, e.detail, e.at, c.category, c.tags, c.customer, c.created_at, coalesce(c.customer_id, 0)"
         " FROM events e JOIN cases c ON c.id = e.case_id WHERE e.id BETWEEN ?1 AND ?2"
@@ -45,8 +47,8 @@ static void count_range(int64_t low, int64_t high) {
         " ORDER BY e.id";
     struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) {
-        log_error("another node's cases are not counted here", "error=\"%s\"", LOG_ESC(store_error()));
-        return;
+        log_error("another node's cases are not counted here yet", "error=\"%s\"", LOG_ESC(store_error()));
+        return -1;
     }
     store_bind_int64(statement, 1, low);
     store_bind_int64(statement, 2, high);
@@ -68,9 +70,10 @@ static void count_range(int64_t low, int64_t high) {
         }
     }
     store_reset(statement);
-    if (rc != STORE_DONE)
-        log_error("another node's cases could not be counted here", "from=%lld to=%lld error=\"%s\"", (long long)low,
-                  (long long)high, LOG_ESC(store_error()));
+    if (rc == STORE_DONE) return 0;
+    log_error("another node's cases could not be counted here yet", "from=%lld to=%lld error=\"%s\"", (long long)low,
+              (long long)high, LOG_ESC(store_error()));
+    return -1;
 }
 
 int peer_counts_follow(void) { return store_shared() ? events_read_peer_ranges(count_range) : 0; }

@@ -20,6 +20,7 @@ sees it and rolls back).  It can also refuse new connections (the database out o
 
 STORES = ("postgresql",): a lost connection is PostgreSQL's; SQLite's COMMIT is a call.
 """
+import re
 import shutil
 import socket
 import struct
@@ -64,6 +65,7 @@ class Relay:
         self.lock = threading.Lock()
         self.marker, self.mode = None, None
         self.cuts = 0
+        self.note_cut = False
         self.refuse_after_cut = False
         self.refusing = threading.Event()
         self.sockets = []
@@ -75,6 +77,13 @@ class Relay:
         from that moment until allow()."""
         with self.lock:
             self.marker, self.mode, self.refuse_after_cut = marker, mode, refuse_after
+
+    def cut_after_events_note(self):
+        """The next note of another node's events the daemon's listening connection hears is passed
+        on, then both sides are closed and new connections refused until allow(): a note heard
+        just before the connection was lost, its range not read yet."""
+        with self.lock:
+            self.note_cut, self.refuse_after_cut = True, True
 
     def allow(self):
         self.refusing.clear()
@@ -164,6 +173,12 @@ class Relay:
                 messages, buffer = _messages(buffer + data, True)
                 out = b""
                 for kind, message in messages:
+                    # NotificationResponse: pid, channel, payload "<token> e<ranges>" (an events note).
+                    if self.note_cut and kind == b"A" and re.search(rb"\0[^ \0]+ e[0-9]", message[9:]):
+                        self.note_cut = False
+                        client.sendall(out + message)
+                        self._cut(state, client, server)
+                        return
                     if state["marked"] == "answer" and kind == b"C" and message[5:] == b"COMMIT\0":
                         client.sendall(out)
                         self._cut(state, client, server)

@@ -399,6 +399,46 @@ def test_an_event_whose_id_was_taken_before_a_nodes_session_was_lost_and_committ
         assert len(late_ones) == 1 and "case=%d " % first in late_ones[0] + " ", heard
 
 
+def test_events_whose_note_was_heard_just_before_a_nodes_connection_was_lost_reach_its_subscribers():
+    """Node 1 reaches the database through a relay that passes it the note of a case node 0 opens,
+    then cuts its connection and refuses new ones: the note is heard, its range's read fails (the
+    connection is gone).  Node 0 opens two more cases, the relay lets node 1 in again: once it
+    listens again, its subscriber hears the noted case, then the two, then a last one, each once
+    (before, the range whose read failed counted as handled and the catch-up skipped it: the
+    noted case was never delivered).  The shared counts' reader, which failed on that range too,
+    reads it again (logged)."""
+    import urllib.parse
+    from harness import PG_URL
+    from test_lost_commit import Relay
+    nodes = Cluster(2)
+    server = urllib.parse.urlparse(PG_URL)
+    relay = Relay((server.hostname, server.port))
+    nodes.daemons[1].postgresql_url = relay.url(nodes.database)
+    try:
+        with nodes:
+            a, b = nodes[0], nodes[1]
+            subscriber = b.client()
+            assert subscriber.call("EVENTS.SUBSCRIBE") == ["subscribe", "*", 1]
+            writer = a.client()
+            first = open_case(writer, customer="C-0", subject="parcel late 0")
+            assert opened_ids(subscriber, 1)[0] == [first]
+            relay.cut_after_events_note()
+            noted = open_case(writer, customer="C-1", subject="noted, then cut")
+            b.wait_log("another node's events could not be read", timeout=30)
+            meanwhile = [open_case(writer, customer="C-%d" % i, subject="meanwhile %d" % i) for i in (2, 3)]
+            relay.allow()
+            b.wait_log("listening to the other nodes again", timeout=30)
+            mark = open_case(writer, customer="C-9", subject="the last one")
+            heard = []
+            while mark not in heard:
+                heard += opened_ids(subscriber, 1)[0]
+            assert heard == [noted] + meanwhile + [mark], (noted, meanwhile, mark, heard)
+            assert re.search(r'msg="another node\'s event ranges read again" ranges=\d+ left=0', b.log()), \
+                b.log()[-3000:]
+    finally:
+        relay.close()
+
+
 def test_a_demotion_waits_for_another_nodes_promotion_and_never_leaves_no_admin():
     """Another node (psql here) promotes yy and demotes admin in one transaction while this node
     demotes yy: this node reads yy's role under the agents' turn, after that commit, so its demotion
