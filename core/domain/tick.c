@@ -29,6 +29,7 @@
 
 #include <ctype.h>
 #include <event2/event.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -247,6 +248,47 @@ static void search_prune(void) {
 static int retiming;          /* a pass is under way (a reload's or the start's) */
 static int start_pass;        /* the re-timing under way is the start's (start_retiming_at_start) */
 static long long start_pass_cases;
+/* Each pass its number, and whether a batch of its slices failed to
+ * commit (a full disk, a lost PostgreSQL session): the commands of the
+ * slice succeeded (deadlines_recompute_failures counts none), but their
+ * clocks stayed as the old set timed them, so the pass is not whole. */
+static uintptr_t pass_number;
+static int pass_not_committed;
+static int pass_failed;       /* a command failed (logged), or no room for a callback */
+
+static void begin_pass(void) {
+    pass_number++;
+    pass_not_committed = 0;
+    pass_failed = 0;
+}
+
+/* DATA/clocks.timed: the clocks were re-timed whole to `version` (events
+ * up to `newest`): the next start need not walk them again for this set. */
+static char hint_version[80];
+static long long hint_newest;
+
+static void write_hint(void) {
+    char error[1400];
+    if (rules_timed_write(settings->data, hint_version, hint_newest, error, sizeof error) != 0)
+        log_warn("the version the clocks were re-timed to was not recorded; the next start walks them again",
+                 "error=\"%s\"", LOG_ESC(error));
+}
+
+/* After a slice's batch: one that did not commit spoils its pass. */
+static void after_slice_batch(void *argument, int committed) {
+    if (!committed && (uintptr_t)argument == pass_number) pass_not_committed = 1;
+}
+
+/* After the pass's last batch: the hint only once all of it committed,
+ * and no later pass began meanwhile. */
+static void after_last_batch(void *argument, int committed) {
+    if ((uintptr_t)argument != pass_number || settings == NULL) return;
+    if (!committed) pass_not_committed = 1;
+    if (pass_not_committed)
+        log_warn("a batch of the clocks' re-timing did not commit: some keep the old set's targets until the next "
+                 "start (which walks them) or reload", "version=%.16s", hint_version);
+    if (!pass_not_committed && !pass_failed) write_hint();
+}
 
 static void retime_slice(void) {
     if (stopping) return;
@@ -262,21 +304,28 @@ static void retime_slice(void) {
         log_info("open clocks re-timed to the rule set loaded at start", "cases=%lld version=%.16s",
                  start_pass_cases, rules_version());
     }
-    if (!more && retiming && settings != NULL) {
-        retiming = 0;
-        /* A pass that reached its end whole: the next start need not walk
-         * the clocks again for this set (DATA/clocks.timed, a hint). */
-        char error[1400];
-        if (deadlines_recompute_failures() == 0 &&
-            rules_timed_write(settings->data, rules_version(), (long long)events_newest_id(), error,
-                              sizeof error) != 0)
-            log_warn("the version the clocks were re-timed to was not recorded; the next start walks them again",
-                     "error=\"%s\"", LOG_ESC(error));
+    int last = !more && retiming;
+    if (last) retiming = 0;
+    /* The slice's writes are in the open batch: whether they reach the
+     * disk is known at its commit.  Out of room for the callback: the
+     * pass is taken as not whole (the next start walks the clocks). */
+    void *pass = (void *)pass_number;
+    if (store_batch_is_open() &&
+        store_after_commit(last ? after_last_batch : after_slice_batch, pass) != 0) {
+        pass_failed = 1;
+        if (last) return;
     }
+    if (!last || settings == NULL) return;
+    if (deadlines_recompute_failures() != 0) pass_failed = 1;
+    snprintf(hint_version, sizeof hint_version, "%s", rules_version());
+    hint_newest = (long long)events_newest_id();
+    /* Nothing of the last slice waits for a COMMIT: the pass is done. */
+    if (!store_batch_is_open() && !pass_not_committed && !pass_failed) write_hint();
 }
 
 static void start_retiming(void) {
     start_pass = 0;   /* a reload starts over: its own pass */
+    begin_pass();
     retiming = 1;
     deadlines_recompute_start();
     retime_slice();
@@ -301,6 +350,7 @@ static void start_retiming_at_start(void) {
         return;
     }
     static const struct timeval at_once = {0, 0};
+    begin_pass();
     retiming = 1;
     deadlines_recompute_start();
     start_pass = 1;
