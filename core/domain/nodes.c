@@ -108,6 +108,38 @@ void nodes_configure(const struct config *config) {
 #define CLAIM_WAIT_MS 3000
 #define CLAIM_STEP_MS 100
 
+/* A new session (after a reconnect) whose check could not run: tried
+ * again at each tick until it does. */
+static int name_unchecked;
+
+/* The name checked again on a new session (store_session_new: the first
+ * tick after a reconnect, before this node takes refunds over or asks for
+ * the timer's lock).  Another process's session under this name means a replacement
+ * started while this node was cut off: the two would run as one node (each
+ * taking the other's executing refunds for its own, one's stop deleting
+ * the other's row).  The replacement holds the name now; this process
+ * steps down at once -- no stop: that would delete the row the other
+ * refreshes, and the other nodes would take its refunds over. */
+static void check_name_again(void) {
+    char who[256];
+    int taken = store_node_name_taken(who, sizeof who);
+    if (taken < 0) {
+        name_unchecked = 1;
+        log_error("cannot tell whether another node runs under this node's name; asked again at the next tick",
+                  "node=%s error=\"%s\"", LOG_VALUE(name), LOG_ESC(store_error()));
+        return;
+    }
+    name_unchecked = 0;
+    if (taken == 0) return;
+    fprintf(stderr,
+            "redressd: node_name '%s' is in use by another live node on this database since this node's connection "
+            "was lost (its PostgreSQL session: %s): this node stops, the other serves under the name\n",
+            name, who);
+    log_error("node name taken by another live node while this node's connection was lost: this node stops",
+              "node=%s session=\"%s\" exit=%d", LOG_VALUE(name), LOG_ESC(who), NODES_NAME_TAKEN_EXIT);
+    _exit(NODES_NAME_TAKEN_EXIT);
+}
+
 int nodes_claim(void) {
     char who[256];
     for (int waited = 0;; waited += CLAIM_STEP_MS) {
@@ -233,6 +265,7 @@ int nodes_other_rules(char from[CONFIG_NODE_NAME_MAX + 1], char version[NODES_VE
 
 void nodes_tick(void) {
     if (!store_shared() || name[0] == '\0') return;
+    if (name_unchecked || store_session_new()) check_name_again();
     int64_t now = clock_real_now();
     if (now - written_at >= NODES_SEEN_EVERY || now < written_at) write_row();
     read_others(now);

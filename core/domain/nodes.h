@@ -51,7 +51,13 @@ void nodes_configure(const struct config *config);
 /* Right after the store opened (PostgreSQL): refuses this node's name while
  * another live session runs under it -- another node started with the same
  * node_name (waits up to 3 s for a session of this node's own previous
- * process to end).  0, or -1 after saying why on stderr and in the log. */
+ * process to end).  0, or -1 after saying why on stderr and in the log.
+ * Then again on each new session after a reconnect (at its first tick):
+ * another process's session under the name (a replacement started while
+ * this node was cut off) ends this process at once with
+ * NODES_NAME_TAKEN_EXIT, saying why, without the stop's deletion of the
+ * row the other now refreshes. */
+#define NODES_NAME_TAKEN_EXIT 76
 int nodes_claim(void);
 const char *nodes_name(void);
 

@@ -233,16 +233,55 @@ int store_on_peer_note(enum store_note_topic topic, const struct store_note_list
 
 /* ------------------------------------------------------ this node's name */
 
+/* The backend pids of this process's own sessions, each found by a check
+ * (the newest last): after a reconnect, the session the network cut may
+ * live on at the server for a while (up to the keepalives' 30 s) under
+ * this node's name -- it is this process's, not another node's. */
+#define OWN_PIDS_MAX 16
+static long long own_pids[OWN_PIDS_MAX];
+static int own_pid_count;
+
+static int note_own_pid(void) {
+    static const char sql[] = "SELECT pg_backend_pid()";
+    struct store_stmt *statement = pgs_statement(sql);
+    if (statement == NULL || pgs_step(statement) != STORE_ROW) {
+        snprintf(store_last_error, sizeof store_last_error, "%s", pgs_error());
+        if (statement) pgs_reset(statement);
+        return -1;
+    }
+    long long pid = pgs_column_int64(statement, 0);
+    pgs_reset(statement);
+    for (int i = 0; i < own_pid_count; i++)
+        if (own_pids[i] == pid) return 0;
+    if (own_pid_count == OWN_PIDS_MAX) {
+        memmove(own_pids, own_pids + 1, (OWN_PIDS_MAX - 1) * sizeof own_pids[0]);
+        own_pid_count--;
+    }
+    own_pids[own_pid_count++] = pid;
+    return 0;
+}
+
+int store_session_new(void) { return store_on_postgresql && pgs_connected() && !pgs_listening(); }
+
 int store_node_name_taken(char *who, size_t who_size) {
     if (!store_on_postgresql) return 0;
     /* Only while this session carries the name asked for: a URL that set
-     * its own application_name gives every node the same one. */
+     * its own application_name gives every node the same one.  ?2: this
+     * process's own sessions, "{pid,pid,...}". */
     static const char sql[] =
         "SELECT pid, coalesce(host(client_addr), 'a local socket'), to_char(backend_start, 'YYYY-MM-DD HH24:MI:SS TZ')"
         " FROM pg_stat_activity WHERE current_setting('application_name') = ?1::text AND application_name = ?1::text"
-        " AND datname = current_database() AND pid <> pg_backend_pid() ORDER BY backend_start LIMIT 1";
+        " AND datname = current_database() AND pid <> pg_backend_pid() AND NOT (pid = ANY (?2::int[]))"
+        " ORDER BY backend_start LIMIT 1";
+    if (note_own_pid() != 0) return -1;
+    char pids[OWN_PIDS_MAX * 24 + 3] = "{";
+    size_t used = 1;
+    for (int i = 0; i < own_pid_count; i++)
+        used += (size_t)snprintf(pids + used, sizeof pids - used, "%s%lld", i ? "," : "", own_pids[i]);
+    snprintf(pids + used, sizeof pids - used, "}");
     struct store_stmt *statement = pgs_statement(sql);
-    if (statement == NULL || pgs_bind_text(statement, 1, pgs_session_name(), -1) != STORE_OK) {
+    if (statement == NULL || pgs_bind_text(statement, 1, pgs_session_name(), -1) != STORE_OK ||
+        pgs_bind_text(statement, 2, pids, -1) != STORE_OK) {
         snprintf(store_last_error, sizeof store_last_error, "%s", pgs_error());
         if (statement) pgs_reset(statement);
         return -1;

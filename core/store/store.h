@@ -57,8 +57,14 @@ void store_set_postgresql_node_name(const char *name);
  * node's session name (another live node with the same node_name), who it
  * is in who ("pid N from ADDRESS since TIME"); 0 when none, or on SQLite,
  * or when the URL renamed the session (nothing to compare); -1 on a store
- * error. */
+ * error.  The sessions this process had before (each check records the
+ * one it runs on: a session a lost connection left at the server) are
+ * its own, not another node's: ask at start and again after a reconnect. */
 int store_node_name_taken(char *who, size_t who_size);
+/* PostgreSQL: 1 while the loop's session is a new one (made again after
+ * a lost connection) that has not listened yet -- until the tick's
+ * store_timer_turn listens on it; 0 otherwise, and on SQLite. */
+int store_session_new(void);
 /* Opens DIR/redress.db read-only (redressd --replay): nothing is created,
  * migrated or written; the schema must be this redressd's.  0, or -1. */
 int store_open_read_only(const char *dir, char *error, size_t error_size);

@@ -3,6 +3,7 @@ else hostname:port, hostname:pid-N with the port picked at start), its rule
 set's version as RULES.INFO says it, and no mismatch.  On SQLite the table
 of nodes holds this node's row only.  Several nodes: test_nodes_rules.py."""
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -152,3 +153,92 @@ def test_a_second_node_under_a_live_nodes_name_is_refused_and_the_same_node_rest
         first.stop(signal.SIGKILL)
         first.start()
         assert nodes_section(first.client())["node_name"] == "twin"
+
+
+def relayed_twin():
+    """A one-node Cluster named twin whose node reaches the database through a Relay (the
+    test_lost_commit module's): (cluster, relay)."""
+    import urllib.parse
+    from harness import PG_URL, database_url
+    from test_lost_commit import Relay
+    nodes = Cluster(1, config="node_name = twin\n")
+    database_url(nodes.database)   # made now: the node reaches it through the relay
+    server = urllib.parse.urlparse(PG_URL)
+    relay = Relay((server.hostname, server.port))
+    nodes.daemons[0].postgresql_url = relay.url(nodes.database)
+    return nodes, relay
+
+
+def twin_sessions(daemon):
+    return [pid for pid, in store_rows(daemon, "SELECT pid FROM pg_stat_activity WHERE application_name ="
+                                               " 'redressd twin' AND datname = current_database()")]
+
+
+@only_on("postgresql", reason="several nodes share a database only on PostgreSQL")
+def test_a_node_that_reconnects_under_a_name_a_replacement_took_meanwhile_stops_and_leaves_it_the_name():
+    """The node's connection is cut and its reconnects refused; its session ends, and a replacement
+    starts under the same node_name (nothing runs under it then).  Once the first node reconnects,
+    its next tick finds the replacement's session under its name: it stops at once with status 76,
+    saying which session holds the name, and leaves the replacement's row and service alone
+    (before, both ran as one node, and the first's stop deleted the replacement's row)."""
+    nodes, relay = relayed_twin()
+    replacement = None
+    try:
+        with nodes:
+            first = nodes[0]
+            replacement = Daemon(database=nodes.database, config="node_name = twin\n")
+            shutil.copy(os.path.join(first.data, "admin.token"), os.path.join(replacement.data, "admin.token"))
+            os.chmod(os.path.join(replacement.data, "admin.token"), 0o600)
+            relay.refusing.set()
+            for s in list(relay.sockets):
+                relay._shut(s)
+            deadline = time.monotonic() + 30
+            while twin_sessions(replacement):   # the cut sessions end at the server (a psql each)
+                assert time.monotonic() < deadline, twin_sessions(replacement)
+            replacement.start()
+            relay.allow()
+            try:
+                status = first.proc.wait(timeout=30)   # its reconnect, then its next tick
+            except subprocess.TimeoutExpired:
+                raise AssertionError("the first node went on beside the replacement: " + first.log()[-2000:])
+            first.reader.join(timeout=10)
+            first.proc = None
+            assert status == 76, (status, first.log()[-2000:])
+            sessions = twin_sessions(replacement)
+            assert len(sessions) == 1, sessions
+            assert re.search(r'node name taken by another live node while this node\'s connection was lost: this'
+                             r' node stops" node=twin session="pid %d from ' % sessions[0], first.log()), \
+                first.log()[-2000:]
+            assert "node_name 'twin' is in use by another live node" in first.log()
+            # The replacement serves on, its row in place (the first's exit deleted nothing).
+            assert replacement.client().call("PING") == "PONG"
+            assert [r[0] for r in store_rows(replacement, "SELECT name FROM nodes")] == ["twin"]
+    finally:
+        if replacement is not None:
+            replacement.__exit__(None, None, None)
+        relay.close()
+
+
+@only_on("postgresql", reason="several nodes share a database only on PostgreSQL")
+def test_a_node_whose_own_cut_session_lives_on_at_the_server_reconnects_and_serves_on():
+    """The network cut leaves the node's old session alive at the server (its socket open there):
+    after the reconnect that session still carries the node's name, but it is the node's own (its
+    start's check noted it), not another node's -- the node serves on."""
+    nodes, relay = relayed_twin()
+    try:
+        with nodes:
+            first = nodes[0]
+            before = twin_sessions(first)
+            assert len(before) == 1, before
+            relay.cut_client_side()
+            relay.allow()
+            first.wait_log("listening to the other nodes again", timeout=30)
+            c = first.client()
+            assert c.call("PING") == "PONG"
+            now = twin_sessions(first)
+            assert before[0] in now and len(now) == 2, (before, now)   # the old one lives on
+            # The check ran at that tick, before the LISTEN: the node serves on.
+            assert isinstance(c.call("CASE.OPEN", "customer", "C-1", "subject", "still here"), int)
+            assert first.proc.poll() is None and "node name taken" not in first.log(), first.log()[-2000:]
+    finally:
+        relay.close()

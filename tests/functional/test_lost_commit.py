@@ -66,6 +66,7 @@ class Relay:
         self.marker, self.mode = None, None
         self.cuts = 0
         self.note_cut = False
+        self.keep_server_side = False
         self.refuse_after_cut = False
         self.refusing = threading.Event()
         self.sockets = []
@@ -84,6 +85,15 @@ class Relay:
         just before the connection was lost, its range not read yet."""
         with self.lock:
             self.note_cut, self.refuse_after_cut = True, True
+
+    def cut_client_side(self):
+        """Closes the daemon's side of every connection and refuses new ones until allow(); the
+        server's side stays open, so its sessions live on (what a network cut leaves at the
+        server until its keepalives notice)."""
+        self.keep_server_side = True
+        self.refusing.set()
+        for s in list(self.sockets[0::2]):   # [client, server] pairs
+            self._shut(s)
 
     def allow(self):
         self.refusing.clear()
@@ -160,7 +170,7 @@ class Relay:
                 server.sendall(out)
         except OSError:
             pass
-        for s in (client, server):
+        for s in (client,) if self.keep_server_side else (client, server):
             self._shut(s)
 
     def _to_client(self, server, client, state):
