@@ -196,7 +196,7 @@ $(BUILD)/redressd-prof: $(MAIN_OBJ) $(CORE_OBJ) $(PURE_OBJ)
 # The PostgreSQL client and the program that drives it against a real server
 # (tests/functional/test_postgres_client.py; the plain build only).
 $(BUILD)/pg_check: tests/pg/pg_check.c $(BUILD)/core/store/pg.o $(BUILD)/core/store/pg_answers.o \
-                  $(BUILD)/core/store/pg_prepared.o
+                  $(BUILD)/core/store/pg_prepared.o $(BUILD)/core/store/pg_hosts.o
 	$(CC) $(ALL_CFLAGS) $(call pkg_config,--cflags,$(PG_PKGS)) $(EXE_LDFLAGS) $(LDFLAGS) -o $@ $^ \
 	    $(call pkg_config,--libs,libevent jansson $(PG_PKGS))
 

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define RECORD_NAME "rules.promoted"
@@ -55,6 +56,28 @@ static int take_line(char **cursor, const char *key, char *out, size_t out_size)
     return 0;
 }
 
+/* Opens path for reading if it is a regular file; -1 with errno set otherwise
+ * (EINVAL: something else is under the name).  O_NONBLOCK: a FIFO there
+ * would otherwise hold the start in open() until a writer came (on a
+ * regular file the flag changes nothing). */
+static int open_regular(const char *path, int flags) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | flags);
+    if (fd < 0) return -1;
+    struct stat status;
+    if (fstat(fd, &status) != 0) {
+        int failed = errno;
+        close(fd);
+        errno = failed;
+        return -1;
+    }
+    if (!S_ISREG(status.st_mode)) {
+        close(fd);
+        errno = EINVAL;
+        return -1;
+    }
+    return fd;
+}
+
 int rules_promotion_read(const char *data, struct rules_promotion *out, char *error, size_t error_size) {
     memset(out, 0, sizeof *out);
     char path[1200], text[RECORD_TEXT_MAX + 1];
@@ -62,15 +85,17 @@ int rules_promotion_read(const char *data, struct rules_promotion *out, char *er
         snprintf(error, error_size, "%s/" RECORD_NAME ": path too long", data);
         return -1;
     }
-    FILE *file = fopen(path, "r");
-    if (file == NULL && errno == ENOENT) return 0;
-    if (file == NULL) {
-        snprintf(error, error_size, "%s: %s", path, strerror(errno));
+    int fd = open_regular(path, 0);
+    if (fd < 0 && errno == ENOENT) return 0;
+    if (fd < 0) {
+        snprintf(error, error_size, "%s: %s", path, errno == EINVAL ? "not a regular file" : strerror(errno));
         return -1;
     }
-    size_t len = fread(text, 1, sizeof text - 1, file);
-    int failed = ferror(file);
-    fclose(file);
+    size_t len = 0;
+    ssize_t got = 0;
+    while (len < sizeof text - 1 && (got = read(fd, text + len, sizeof text - 1 - len)) > 0) len += (size_t)got;
+    int failed = got < 0;
+    close(fd);
     text[len] = '\0';
     if (failed || len == sizeof text - 1) {
         snprintf(error, error_size, "%s: %s", path, failed ? "cannot be read" : "too long to be a record");
@@ -175,7 +200,7 @@ int rules_promotion_remove(const char *data, char *error, size_t error_size) {
 int rules_timed_read(const char *data, char *version, size_t version_size, long long *event_id) {
     char path[1200], text[120];
     if (snprintf(path, sizeof path, "%s/" TIMED_NAME, data) >= (int)sizeof path) return 0;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = open_regular(path, O_NOFOLLOW);
     if (fd < 0) return 0;
     ssize_t got = read(fd, text, sizeof text - 1);
     close(fd);

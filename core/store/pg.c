@@ -154,6 +154,20 @@ static int arm_timer(struct pg_client *c, unsigned ms)
     return event_add(c->timer, &tv);
 }
 
+/* CONNECTING: which host libpq is on now.  A host it moved on to (the one
+ * before refused, or was read-only) gets its own bound from now. */
+static void note_host(struct pg_client *c)
+{
+    int now = pg_hosts_find(&c->hosts, PQhost(c->conn), PQport(c->conn), c->skipped | c->tried);
+    if (now < 0 || now == c->host_now)
+        return;
+    if (c->host_now >= 0 && arm_timer(c, c->hosts.host_timeout_ms) != 0)
+        return;   /* the earlier host's bound stays: the attempt still ends */
+    c->host_now = now;
+    if (now < 64)
+        c->tried |= 1ull << now;
+}
+
 /* The answer bound: while answers are awaited, the server must say
  * something within answer_timeout_ms.  Keepalives (PG_TCP_KEYWORDS) find
  * a peer whose host is gone; this finds one whose TCP still answers while
@@ -275,16 +289,31 @@ static void on_notice(void *arg, const PGresult *result)
 
 /* ------------------------------------------------------------ connecting */
 
-static void start_attempt(struct pg_client *c)
+/* Starts libpq on the conninfo's hosts, but those skipped (they said
+ * nothing within their bound): libpq's own connect_timeout holds only for
+ * its blocking connect, PQconnectPoll leaves it to us (pg_hosts.h). */
+static void start_libpq(struct pg_client *c)
 {
-    c->stats.attempts++;
-    c->last_notice[0] = '\0';
-    set_state(c, PG_CONNECTING, NULL);
-    /* dbname with expand_dbname: the conninfo (URL or key=value) is libpq's to read, untouched;
-     * the TCP defaults before it, so that the conninfo's own values win. */
-    const char *const keywords[] = {PG_TCP_KEYWORDS, "application_name", "dbname", NULL};
-    const char *const values[] = {PG_TCP_VALUES, c->application_name, c->conninfo, NULL};
-    c->conn = PQconnectStartParams(keywords, values, 1);
+    c->host_now = -1;
+    if (c->skipped == 0) {
+        /* dbname with expand_dbname: the conninfo (URL or key=value) is libpq's to read, untouched;
+         * the TCP defaults before it, so that the conninfo's own values win. */
+        const char *const keywords[] = {PG_TCP_KEYWORDS, "application_name", "dbname", NULL};
+        const char *const values[] = {PG_TCP_VALUES, c->application_name, c->conninfo, NULL};
+        c->conn = PQconnectStartParams(keywords, values, 1);
+    } else {
+        /* The conninfo as parsed, its host lists cut to the hosts left; the same defaults first. */
+        const char *keywords[128] = {PG_TCP_KEYWORDS, "application_name"};
+        const char *values[128] = {PG_TCP_VALUES, c->application_name};
+        size_t first = 0;
+        while (keywords[first]) first++;
+        char strings[4096];
+        if (pg_hosts_params(&c->hosts, c->skipped, keywords, values, first, 128, strings, sizeof strings) <= 0) {
+            attempt_failed(c, "the conninfo's settings do not fit to try its other hosts");
+            return;
+        }
+        c->conn = PQconnectStartParams(keywords, values, 0);
+    }
     if (!c->conn) {
         attempt_failed(c, "out of memory (PQconnectStartParams)");
         return;
@@ -296,13 +325,50 @@ static void start_attempt(struct pg_client *c)
         return;
     }
     PQsetNoticeReceiver(c->conn, on_notice, c);
-    if (arm_timer(c, c->connect_timeout_ms) != 0) {
+    note_host(c);
+    if (arm_timer(c, c->hosts.host_timeout_ms) != 0) {
         attempt_failed(c, "cannot arm the connect timeout (libevent)");
         return;
     }
     /* libpq: after PQconnectStart, wait as if PQconnectPoll said WRITING. */
     if (watch(c, 1, 0, 1, error, sizeof error) != 0)
         attempt_failed(c, error);
+}
+
+static void start_attempt(struct pg_client *c)
+{
+    c->stats.attempts++;
+    c->last_notice[0] = '\0';
+    c->tried = c->skipped = 0;
+    c->skipped_why[0] = '\0';
+    set_state(c, PG_CONNECTING, NULL);
+    start_libpq(c);
+}
+
+/* The host's bound ran out (the timer, CONNECTING): the hosts libpq has
+ * been on are left out and the others tried, as libpq's blocking connect
+ * does; none left (or the host not known), the attempt failed. */
+static void host_timed_out(struct pg_client *c)
+{
+    char why[640];
+    const char *host = c->conn ? PQhost(c->conn) : NULL, *port = c->conn ? PQport(c->conn) : NULL;
+    if (c->hosts.count > 1)
+        pg_format(why, sizeof why, "%s%s:%s: no connection within %u ms", c->skipped_why, host ? host : "?",
+                  port ? port : "?", c->hosts.host_timeout_ms);
+    else
+        pg_format(why, sizeof why, "no connection within %u ms", c->hosts.host_timeout_ms);
+    unsigned long long left = c->skipped | c->tried;
+    int remaining = 0;
+    for (int i = 0; i < c->hosts.count && i < 64; i++)
+        remaining += !((left >> i) & 1);
+    if (c->host_now < 0 || remaining == 0) {
+        attempt_failed(c, why);
+        return;
+    }
+    pg_format(c->skipped_why, sizeof c->skipped_why, "%s; ", why);
+    c->skipped = left;
+    close_conn(c);
+    start_libpq(c);
 }
 
 static void dispatch(struct pg_client *c);
@@ -371,7 +437,10 @@ static void connected(struct pg_client *c)
 static void connect_step(struct pg_client *c)
 {
     char error[512];
-    switch (PQconnectPoll(c->conn)) {
+    PostgresPollingStatusType polled = PQconnectPoll(c->conn);
+    if (polled == PGRES_POLLING_READING || polled == PGRES_POLLING_WRITING)
+        note_host(c);
+    switch (polled) {
     case PGRES_POLLING_READING:
         if (watch(c, 1, 1, 0, error, sizeof error) != 0)
             attempt_failed(c, error);
@@ -384,10 +453,15 @@ static void connect_step(struct pg_client *c)
         connected(c);
         return;
     case PGRES_POLLING_FAILED:
-    default:
-        conn_error(c, error, sizeof error);
+    default: {
+        /* The hosts skipped before, then what libpq says of the others. */
+        size_t skipped = strlen(c->skipped_why);
+        pg_format(error, sizeof error, "%s", c->skipped_why);
+        conn_error(c, error + (skipped < sizeof error ? skipped : sizeof error - 1),
+                   sizeof error - (skipped < sizeof error ? skipped : sizeof error - 1));
         attempt_failed(c, error);
         return;
+    }
     }
 }
 
@@ -535,9 +609,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     if (c->state == PG_DOWN) {
         start_attempt(c);
     } else if (c->state == PG_CONNECTING) {
-        char why[128];
-        pg_format(why, sizeof why, "no connection within %u ms", c->connect_timeout_ms);
-        attempt_failed(c, why);
+        host_timed_out(c);
     }
 }
 
@@ -638,7 +710,15 @@ struct pg_client *pg_client_new(struct event_base *base, const struct pg_setting
     c->backoff_max_ms = settings->backoff_max_ms ? settings->backoff_max_ms : DEFAULT_BACKOFF_MAX_MS;
     if (c->backoff_max_ms < c->backoff_min_ms)
         c->backoff_max_ms = c->backoff_min_ms;
-    c->connect_timeout_ms = settings->connect_timeout_ms ? settings->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+    /* Each host's bound: the setting given, else the conninfo's connect_timeout, else 10 s. */
+    if (pg_hosts_read(settings->conninfo, DEFAULT_CONNECT_TIMEOUT_MS, &c->hosts) != 0) {
+        pg_format(error, error_size, "out of memory");
+        pg_client_free(c);
+        return NULL;
+    }
+    if (settings->connect_timeout_ms)
+        c->hosts.host_timeout_ms = settings->connect_timeout_ms;
+    c->connect_timeout_ms = pg_hosts_attempt_ms(&c->hosts);
     c->max_queued = settings->max_queued ? settings->max_queued : DEFAULT_MAX_QUEUED;
     c->answer_timeout_ms = settings->answer_timeout_ms ? settings->answer_timeout_ms : DEFAULT_ANSWER_TIMEOUT_MS;
     c->backoff_ms = c->backoff_min_ms;
@@ -693,6 +773,7 @@ void pg_client_free(struct pg_client *c)
     fail_entries(c, &doomed, "08006", "PostgreSQL client closed");
     pg_list_free(&c->open);
     pg_prepared_free(c->prepared);
+    pg_hosts_free(&c->hosts);
     free(c->conninfo);
     free(c->application_name);
     free(c->session_sql);

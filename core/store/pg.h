@@ -107,7 +107,9 @@ int pg_sync(struct pg_client *client, pg_done_fn on_done, void *arg, char *error
 int pg_client_wait(struct pg_client *client, const int *done, unsigned timeout_ms);
 
 enum pg_state pg_client_state(const struct pg_client *client);
-/* How long one connection attempt may take (pg_settings.connect_timeout_ms). */
+/* How long one connection attempt may take: each host's bound (the
+ * conninfo's connect_timeout, else pg_settings.connect_timeout_ms or 10 s)
+ * times the hosts it names. */
 unsigned pg_client_connect_timeout_ms(const struct pg_client *client);
 void pg_client_stats(const struct pg_client *client, struct pg_stats *out);
 const char *pg_state_name(enum pg_state state);

@@ -6,6 +6,7 @@
 #define REDRESS_STORE_PG_INTERNAL_H
 
 #include "store/pg_types.h"
+#include "store/pg_hosts.h"
 #include "store/pg_prepared.h"
 
 #include <stddef.h>
@@ -38,6 +39,12 @@ struct pg_client {
     char *session_sql;         /* owned; NULL: none (pg_settings.session_sql) */
     char *application_name;    /* owned; NULL: libpq's (pg_settings.application_name) */
     unsigned backoff_min_ms, backoff_max_ms, connect_timeout_ms, max_queued, answer_timeout_ms;
+    struct pg_hosts hosts;     /* owned; the conninfo's hosts, each bounded by hosts.host_timeout_ms;
+                                  connect_timeout_ms is every host's bound (an attempt's longest) */
+    unsigned long long tried;  /* CONNECTING: the hosts libpq was seen on in this attempt (a bit each) */
+    unsigned long long skipped; /* CONNECTING: the hosts left out of libpq's current try (they timed out) */
+    int host_now;              /* CONNECTING: the host libpq is on (pg_hosts_find), -1 if not known */
+    char skipped_why[512];     /* CONNECTING: why the skipped hosts were left, for the attempt's error */
     pg_notify_fn on_notify;
     pg_state_fn on_state;
     void *arg;
@@ -47,7 +54,7 @@ struct pg_client {
     int fd;                    /* the socket the io events watch, -1 if none */
     struct event *io_read;     /* owned; on fd, persistent */
     struct event *io_write;    /* owned; on fd, persistent */
-    struct event *timer;       /* owned; DOWN: the backoff; CONNECTING: the connect timeout */
+    struct event *timer;       /* owned; DOWN: the backoff; CONNECTING: the current host's bound */
     struct event *later;       /* owned; reports a send failure from the loop */
     struct event *answer_timer; /* owned; READY with answers awaited: the server's silence bound */
     unsigned backoff_ms;       /* the delay before the next attempt */

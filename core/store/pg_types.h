@@ -35,7 +35,8 @@ struct pg_settings {
     const char *conninfo;      /* libpq URL or key=value string (copied) */
     unsigned backoff_min_ms;   /* first delay before a reconnect (0: 50) */
     unsigned backoff_max_ms;   /* the delay doubles up to this (0: 5000) */
-    unsigned connect_timeout_ms; /* an attempt longer than this fails (0: 10000) */
+    unsigned connect_timeout_ms; /* each host of the conninfo may take this long, then the next one is
+                                    tried (0: the conninfo's connect_timeout, else 10000) */
     unsigned max_queued;       /* queries handed over, not yet answered (0: 100000) */
     unsigned answer_timeout_ms; /* a connection awaiting answers that hears nothing from the server for this
                                    long is lost (0: 60000) */

@@ -315,3 +315,21 @@ def test_a_re_timing_whose_commit_failed_is_not_recorded_as_whole_and_the_next_s
         d.wait_log("open clocks re-timed to the rule set loaded at start", timeout=60)
         with open(hint) as f:
             assert f.read().split()[0] == version
+
+
+def test_a_clocks_timed_that_is_not_a_regular_file_reads_as_no_hint():
+    # A FIFO under the hint's name (or any file that is not a regular one) is no hint: the start
+    # walks the clocks instead of waiting in open() for a writer that never comes.
+    with RuleFolder(rules()) as folder, Daemon(rules=folder, config=NO_TESTS) as d:
+        c = d.client()
+        cid = open_case(c, subject="question P4")
+        d.stop()
+        hint = os.path.join(d.data, "clocks.timed")
+        os.remove(hint)
+        os.mkfifo(hint)
+        d.log_lines = []
+        d.start()
+        c = d.client()
+        d.wait_log("open clocks re-timed to the rule set loaded at start", timeout=60)
+        assert clock(c, cid, "resolution")["target"] == str(8 * HOUR)
+        assert "open clocks already timed" not in d.log()

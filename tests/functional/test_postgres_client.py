@@ -182,6 +182,55 @@ def test_an_attempt_with_no_answer_times_out_and_is_retried():
         mute.close()
 
 
+def mute_ports(n):
+    """Ports that accept TCP but never speak (the kernel completes the handshakes; nobody reads)."""
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)
+        socks.append(s)
+    return socks
+
+
+def test_a_silent_host_of_a_multi_host_url_is_left_after_its_bound_and_the_next_one_tried():
+    """libpq's connect_timeout holds for each host only in its blocking connect: the loop's
+    connection bounds each host itself, then tries the next, so two silent members before the
+    live one no longer keep the attempt from it (each retry began at the first silent one again)."""
+    mute = mute_ports(2)
+    try:
+        with Postgres() as pg:
+            hosts = ",".join("127.0.0.1:%d" % m.getsockname()[1] for m in mute)
+            url = "postgresql://%s@%s,127.0.0.1:%d/%s" % (pg.user, hosts, pg.port, pg.database or "postgres")
+            with PgCheck(url, "--connect-timeout-ms", "300", "--backoff-min-ms", "1", "--backoff-max-ms", "2") as c:
+                c.state("ready")
+                assert c.run("one", "SELECT 1")["rows"] == [["1"]]
+                assert c.stats()["connects"] == 1
+        # Every host silent: the attempt fails naming each, then is tried again from the first.
+        url = "postgresql://redress@%s/redress" % hosts
+        with PgCheck(url, "--connect-timeout-ms", "200", "--backoff-min-ms", "1", "--backoff-max-ms", "2") as c:
+            down = c.expect(lambda l: l.get("state") == "down", "a timed-out attempt")
+            first, second = ("127.0.0.1:%d: no connection within 200 ms" % m.getsockname()[1] for m in mute)
+            assert down["message"].startswith("cannot connect to PostgreSQL: %s; %s" % (first, second)), down
+    finally:
+        for m in mute:
+            m.close()
+
+
+def test_the_urls_connect_timeout_bounds_each_host():
+    """Without a bound of the caller's, the URL's connect_timeout is each host's (2 s, libpq's least)."""
+    mute = mute_ports(1)
+    try:
+        with Postgres() as pg:
+            url = "postgresql://%s@127.0.0.1:%d,127.0.0.1:%d/%s?connect_timeout=2" % (
+                pg.user, mute[0].getsockname()[1], pg.port, pg.database or "postgres")
+            with PgCheck(url, "--backoff-min-ms", "1", "--backoff-max-ms", "2") as c:
+                c.state("ready")
+                assert c.stats()["connect_failures"] == 0
+    finally:
+        mute[0].close()
+
+
 def test_a_server_silent_while_answers_are_awaited_is_a_loss_after_the_answer_timeout():
     """The server says nothing for the answer timeout (here a statement that sleeps): the connection
     is dropped as lost, what was awaited fails with 08006 naming the bound, and the next

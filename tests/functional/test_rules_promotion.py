@@ -151,6 +151,26 @@ def test_damaged_record_is_an_error_naming_the_file_and_the_configured_folder_lo
         shutil.rmtree(configured)
 
 
+def test_a_record_that_is_not_a_regular_file_is_an_error_and_the_configured_folder_loads():
+    # A FIFO under the record's name held the start in open() for ever, waiting for a writer.
+    configured = copy_shipped()
+    try:
+        with Daemon(rules=configured) as d:
+            c = d.client()
+            before, _ = live(c)
+            assert d.stop() == 0
+            os.mkfifo(record_path(d))
+            d.log_lines = []
+            d.start()
+            c = d.client()
+            assert live(c) == (before, configured)
+            text = d.log()
+            assert 'msg="PROMOTED RULE SET NOT LOADED: its record is damaged' in text, text[-3000:]
+            assert "rules.promoted: not a regular file" in text, text[-3000:]
+    finally:
+        shutil.rmtree(configured)
+
+
 def test_a_configured_folder_changed_after_the_promotion_loads_and_drops_the_record():
     configured, promoted, other = copy_shipped(), copy_shipped("promoted change"), copy_shipped("other folder")
     try:
