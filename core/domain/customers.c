@@ -18,6 +18,7 @@
 #include "domain/search.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/quote.h"
 #include "store/store.h"
 
 #include <stdlib.h>
@@ -54,14 +55,22 @@ static int phone_like(const char *text, size_t len) {
     return 1;
 }
 
-int customers_parse_identity(const char *text, size_t len, struct customer_identity *out) {
+const char *customers_parse_identity(const char *text, size_t len, struct customer_identity *out) {
     const char *colon = memchr(text, ':', len);
+    /* "id:N" is how a command names a customer by its id (customers_named):
+     * never an account's text, or "id:3" would be two people's name. */
+    if (colon == text + 2 && (text[0] | 0x20) == 'i' && (text[1] | 0x20) == 'd')
+        return "names a customer by id: give an identity (kind:value, an address, a phone, an account)";
     if (colon && colon + 1 < text + len) {
         const char *kind = customers_kind(text, (size_t)(colon - text));
-        if (kind) return customers_make_identity(kind, colon + 1, len - (size_t)(colon - text) - 1, out);
+        if (kind) {
+            if (customers_make_identity(kind, colon + 1, len - (size_t)(colon - text) - 1, out) != 0)
+                return "is empty or too long";
+            return NULL;
+        }
     }
     const char *kind = memchr(text, '@', len) ? "email" : phone_like(text, len) ? "phone" : "account";
-    return customers_make_identity(kind, text, len, out);
+    return customers_make_identity(kind, text, len, out) != 0 ? "is empty or too long" : NULL;
 }
 
 int customers_find(struct call *call, const struct customer_identity *identity, int64_t *id) {
@@ -113,6 +122,68 @@ int customers_exists(struct call *call, int64_t id) {
     int found = call_row(call, statement);
     if (found > 0) store_reset(statement);
     return found;
+}
+
+/* Bare digits could be two customers: the id, and the identity CASE.OPEN
+ * makes of the same text (account:3).  Both readings are looked at; which
+ * one applies is decided by what exists, and two different customers are
+ * refused rather than guessed between.  An erasure (CUSTOMER_NAMED_WRITTEN_OUT)
+ * never takes bare digits: the identity it meant may be gone already (a
+ * retried erasure), and the id would then be somebody else. */
+#define CUSTOMER_ID_DIGITS_MAX 18
+
+static int64_t digits_id(const char *text, size_t len) {
+    if (len == 0 || len > CUSTOMER_ID_DIGITS_MAX) return 0;
+    int64_t value = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9') return 0;
+        value = value * 10 + (text[i] - '0');
+    }
+    return value;
+}
+
+int customers_named(struct call *call, const char *text, size_t len, int flags, int64_t *id) {
+    const char *shown = quote_bytes(text, len, QUOTE_SHOWN_MAX, (char[QUOTE_OUT_MAX]){0}, QUOTE_OUT_MAX);
+    if (len >= 3 && memchr(text, ':', len) == text + 2 && (text[0] | 0x20) == 'i' && (text[1] | 0x20) == 'd') {
+        *id = digits_id(text + 3, len - 3);
+        if (*id <= 0)
+            return call_fail(call, CALL_INVALID, "customer '%s': after id: comes a customer id, 1 to %d digits",
+                             shown, CUSTOMER_ID_DIGITS_MAX);
+        int exists = customers_exists(call, *id);
+        if (exists == 0 && !(flags & CUSTOMER_NAMED_QUIET))
+            call_fail(call, CALL_NOTFOUND, "customer %lld does not exist", (long long)*id);
+        return exists;
+    }
+    struct customer_identity identity;
+    const char *why = customers_parse_identity(text, len, &identity);
+    if (why) return call_fail(call, CALL_INVALID, "customer '%s' %s", shown, why);
+    int all_digits = len > 0 && strspn(text, "0123456789") == len;
+    if (all_digits && (flags & CUSTOMER_NAMED_WRITTEN_OUT))
+        return call_fail(call, CALL_INVALID,
+                         "customer '%s' may be a customer id or an identity: write id:%s or %s:%s", shown, shown,
+                         identity.kind, identity.value);
+    int64_t owner = 0;
+    int found = customers_find(call, &identity, &owner);
+    if (found < 0) return -1;
+    int64_t number = all_digits ? digits_id(text, len) : 0;
+    int exists = number > 0 ? customers_exists(call, number) : 0;
+    if (exists < 0) return -1;
+    if (found && exists && owner != number)
+        return call_fail(call, CALL_INVALID,
+                         "customer '%s' is both customer id %s and %s:%s (customer %lld): write id:%s or %s:%s",
+                         shown, shown, identity.kind, identity.value, (long long)owner, shown, identity.kind,
+                         identity.value);
+    if (found || exists) {
+        *id = found ? owner : number;
+        return 1;
+    }
+    if (flags & CUSTOMER_NAMED_QUIET) return 0;
+    if (number > 0)
+        call_fail(call, CALL_NOTFOUND, "customer %lld does not exist and no customer has the identity %s:%s",
+                  (long long)number, identity.kind, identity.value);
+    else
+        call_fail(call, CALL_NOTFOUND, "no customer has the identity %s:%s", identity.kind, identity.value);
+    return 0;
 }
 
 int customers_link(struct call *call, int64_t id, const struct customer_identity *identity) {
