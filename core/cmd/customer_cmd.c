@@ -97,8 +97,9 @@ void customer_link_command(struct request *request) {
     }
     if (args_text(request, "value", request->argv[3], request->argvlen[3], CUSTOMER_VALUE_MAX, ARGS_LINE, 0)) return;
     struct customer_identity identity;
-    if (customers_make_identity(kind, request->argv[3], request->argvlen[3], &identity) != 0) {
-        request_error(request, "INVALID", "value must be 1 to %d bytes", CUSTOMER_VALUE_MAX);
+    const char *why = customers_make_identity(kind, request->argv[3], request->argvlen[3], &identity);
+    if (why) {
+        request_error(request, "INVALID", "value '%s' %s", QUOTE(request->argv[3], request->argvlen[3], 64), why);
         return;
     }
     if (access_customer_link(&request->call, id) != 0 || customers_link(&request->call, id, &identity) < 0) return;

@@ -21,22 +21,64 @@
 #include "lib/quote.h"
 #include "store/store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* The identity kinds; a customer text "kind:value" names one of them. */
 static const char *const kinds[] = {"email", "phone", "wechat", "app", "account"};
 #define KIND_COUNT ((int)(sizeof kinds / sizeof kinds[0]))
 
+/* Kinds are words, not values: "EMAIL:ann@x.com" is an email, never the
+ * account "EMAIL:ann@x.com" nor email:email:... */
 const char *customers_kind(const char *kind, size_t len) {
     for (int k = 0; k < KIND_COUNT; k++)
-        if (strlen(kinds[k]) == len && memcmp(kinds[k], kind, len) == 0) return kinds[k];
+        if (strlen(kinds[k]) == len && strncasecmp(kinds[k], kind, len) == 0) return kinds[k];
     return NULL;
 }
 
-int customers_make_identity(const char *kind, const char *value, size_t len, struct customer_identity *out) {
-    if (len == 0 || len > CUSTOMER_VALUE_MAX) return -1;
+static int blank(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+/* The separators people write in a phone number: dropped, so that
+ * "+86 138-0000 0000" and "+8613800000000" are one caller. */
+static int phone_separator(char c) {
+    return c == ' ' || c == '-' || c == '.' || c == '(' || c == ')';
+}
+
+/* out->value: value[0..len) without its separators, or why it is no phone
+ * number (a '+' not first, a letter, no digit at all). */
+static const char *phone_value(const char *value, size_t len, struct customer_identity *out) {
+    size_t n = 0, digits = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = value[i];
+        if (phone_separator(c)) continue;
+        if ((c < '0' || c > '9') && !(c == '+' && n == 0)) {
+            if (c >= 0x21 && c < 0x7f)
+                snprintf(out->why, sizeof out->why, PHONE_CHARACTERS ", not '%c'", c);
+            else
+                snprintf(out->why, sizeof out->why, PHONE_CHARACTERS ", not byte 0x%02x", (unsigned char)c);
+            return out->why;
+        }
+        digits += c != '+';
+        out->value[n++] = c;
+    }
+    if (digits == 0) return "is not a phone number: it has no digit";
+    out->value[n] = '\0';
+    out->len = n;
+    return NULL;
+}
+
+const char *customers_make_identity(const char *kind, const char *value, size_t len, struct customer_identity *out) {
+    if (len == 0) return "has an empty value";
+    if (len > CUSTOMER_VALUE_MAX) return "is longer than " CUSTOMER_VALUE_MAX_TEXT " bytes";
+    /* As an order id: " ann@x.com" would be another customer, whose cases
+     * thread apart and whose history the rules judge apart. */
+    if (blank(value[0]) || blank(value[len - 1])) return "begins or ends with white space";
     out->kind = kind;
+    if (strcmp(kind, "phone") == 0) return phone_value(value, len, out);
     memcpy(out->value, value, len);
     out->value[len] = '\0';
     out->len = len;
@@ -45,14 +87,19 @@ int customers_make_identity(const char *kind, const char *value, size_t len, str
     if (strcmp(kind, "email") == 0)
         for (size_t i = 0; i < len; i++)
             if (out->value[i] >= 'A' && out->value[i] <= 'Z') out->value[i] = (char)(out->value[i] - 'A' + 'a');
-    return 0;
+    return NULL;
 }
 
+/* A text without a kind is a phone when it starts with '+' and holds
+ * digits and separators only; "+VIP" is an account. */
 static int phone_like(const char *text, size_t len) {
     if (len < 2 || text[0] != '+') return 0;
-    for (size_t i = 1; i < len; i++)
-        if (text[i] < '0' || text[i] > '9') return 0;
-    return 1;
+    int digits = 0;
+    for (size_t i = 1; i < len; i++) {
+        if (text[i] >= '0' && text[i] <= '9') digits = 1;
+        else if (!phone_separator(text[i])) return 0;
+    }
+    return digits;
 }
 
 const char *customers_parse_identity(const char *text, size_t len, struct customer_identity *out) {
@@ -63,14 +110,10 @@ const char *customers_parse_identity(const char *text, size_t len, struct custom
         return "names a customer by id: give an identity (kind:value, an address, a phone, an account)";
     if (colon && colon + 1 < text + len) {
         const char *kind = customers_kind(text, (size_t)(colon - text));
-        if (kind) {
-            if (customers_make_identity(kind, colon + 1, len - (size_t)(colon - text) - 1, out) != 0)
-                return "is empty or too long";
-            return NULL;
-        }
+        if (kind) return customers_make_identity(kind, colon + 1, len - (size_t)(colon - text) - 1, out);
     }
     const char *kind = memchr(text, '@', len) ? "email" : phone_like(text, len) ? "phone" : "account";
-    return customers_make_identity(kind, text, len, out) != 0 ? "is empty or too long" : NULL;
+    return customers_make_identity(kind, text, len, out);
 }
 
 int customers_find(struct call *call, const struct customer_identity *identity, int64_t *id) {

@@ -16,6 +16,8 @@
 #include "domain/call.h"
 
 #define CUSTOMER_VALUE_MAX 128        /* an identity's value, bytes (the customer field's limit) */
+#define CUSTOMER_VALUE_MAX_TEXT "128"
+#define PHONE_CHARACTERS "is not a phone number: a leading '+', digits and the separators blank - . ( ) only"
 #define CUSTOMER_KINDS "email phone wechat app account"
 
 /* An identity as stored: its kind (one of CUSTOMER_KINDS) and its value
@@ -24,18 +26,24 @@ struct customer_identity {
     const char *kind;
     char value[CUSTOMER_VALUE_MAX + 1];
     size_t len;
+    char why[128];                    /* room for a reason that names a byte */
 };
 
-/* The kind named kind[0..len) as its one static spelling, or NULL. */
+/* The kind named kind[0..len) (in any ASCII case) as its one static
+ * spelling, or NULL. */
 const char *customers_kind(const char *kind, size_t len);
-/* Reads a customer text as an identity: "kind:value" with a known kind;
- * else text with '@' is an email, "+" and digits a phone, anything else an
- * account.  NULL, or why the text is no identity (a phrase to follow
- * "customer '<text>' "): empty or too long, or "id:..." (customers_named's
- * way of naming a customer by id, never an identity). */
+/* Reads a customer text as an identity: "kind:value" with a known kind
+ * (in any case: "EMAIL:"); else text with '@' is an email, '+' then digits
+ * and phone separators a phone, anything else an account.  NULL, or why
+ * the text is no identity (a phrase to follow "customer '<text>' "): the
+ * value empty, too long, with white space at either end or no phone
+ * number under phone:, or "id:..." (customers_named's way of naming a
+ * customer by id, never an identity). */
 const char *customers_parse_identity(const char *text, size_t len, struct customer_identity *out);
-/* The identity of a known kind with value[0..len): -1 when empty or too long. */
-int customers_make_identity(const char *kind, const char *value, size_t len, struct customer_identity *out);
+/* The identity of a known kind with value[0..len): an email lower-cased, a
+ * phone without its separators (blanks, - . ( )) so one caller is one
+ * identity.  NULL, or why not (as customers_parse_identity). */
+const char *customers_make_identity(const char *kind, const char *value, size_t len, struct customer_identity *out);
 
 /* The customer of an identity, created (with the identity) when nobody
  * has it yet: 0 with *id (a known customer), 1 with *id (a new one), or

@@ -319,6 +319,29 @@ def ids(reply):
     return [int(as_map(r)["id"]) for r in reply]
 
 
+def test_one_caller_is_one_customer_whatever_blanks_capitals_or_phone_separators():
+    with Daemon() as d:
+        c = d.client()
+        for text in ("+8613800000000", "+86 138 0000 0000", "phone:+86-138-0000-0000", "PHONE:+86 (138) 0000.0000"):
+            assert isinstance(open_case(c, customer=text), int), text
+        caller = as_map(c.call("CUSTOMER.GET", "Phone:+86 138-0000-0000"))
+        assert caller["identities"] == ["phone:+8613800000000"] and caller["cases"] == "4", caller
+        open_case(c, customer="ann@example.com")
+        open_case(c, customer="EMAIL:Ann@Example.com")
+        ann = as_map(c.call("CUSTOMER.GET", "ann@example.com"))
+        assert ann["identities"] == ["email:ann@example.com"] and ann["cases"] == "2", ann
+        assert c.call("CUSTOMER.LINK", ann["id"], "Phone", "+44 (20) 7946-0000") == "OK"
+        assert as_map(c.call("CUSTOMER.GET", "phone:+442079460000"))["id"] == ann["id"]
+        for bad, why in ((" ann@example.com", "white space"), ("ann@example.com ", "white space"),
+                         ("email: ann@example.com", "white space"), ("phone:+86 138 x", "'x'"),
+                         ("phone:+86+138", "'+'"), ("phone:--", "no digit")):
+            r = c.call("CASE.OPEN", "customer", bad, "subject", "x")
+            assert isinstance(r, RespError) and r.code == "INVALID" and why in r and "customer" in r, (bad, r)
+        r = c.call("CUSTOMER.LINK", ann["id"], "phone", "ext. 12")
+        assert isinstance(r, RespError) and r.code == "INVALID" and "'e'" in r, r
+        assert as_map(c.call("CUSTOMER.GET", "ann@example.com"))["cases"] == "2"     # nothing opened
+
+
 def test_a_customer_written_as_digits_has_one_reading_in_every_command():
     with Daemon() as d:
         c = d.client()
