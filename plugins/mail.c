@@ -489,7 +489,16 @@ static int sender_owns_case(struct mail *mail, int64_t case_id, const char *send
     if (stamp->customer[0] == '\0') return 0;
     if (strcasecmp(stamp->customer, sender) == 0) return 1;
     int64_t owner_id = 0, sender_id = 0;
-    int known = customer_id(mail, stamp->customer, &owner_id, error, error_size);
+    /* A case's customer is the text CASE.OPEN read as an identity: bare
+     * digits there were account:N, which CUSTOMER.GET would also weigh
+     * against customer id N (and refuse when both exist). */
+    char owner[sizeof "account:" + sizeof stamp->customer];
+    const char *customer = stamp->customer;
+    if (customer[strspn(customer, "0123456789")] == '\0') {
+        snprintf(owner, sizeof owner, "account:%s", customer);
+        customer = owner;
+    }
+    int known = customer_id(mail, customer, &owner_id, error, error_size);
     if (known <= 0) return known;
     known = customer_id(mail, sender, &sender_id, error, error_size);
     if (known <= 0) return known;

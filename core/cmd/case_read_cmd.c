@@ -313,20 +313,14 @@ static int parse_limit(struct request *request, int i, long long *limit) {
     return 0;
 }
 
-/* CUSTOMER c: an id, or an identity some customer has; 0 with *id (0: no
- * such customer, so nothing matches), -1 after the error. */
+/* CUSTOMER c: a customer as every command names one (customers_named);
+ * 0 with *id (0: no such customer, so nothing matches), -1 after the error. */
 static int list_customer(struct request *request, int i, int64_t *id) {
     const char *text = request->argv[i];
     size_t len = request->argvlen[i];
     *id = 0;
-    if (len && strspn(text, "0123456789") == len) return request_id(request, i, "CUSTOMER", id);
     if (args_text(request, "CUSTOMER", text, len, ARGS_SHORT_TEXT_MAX + sizeof "account:", ARGS_LINE, 0)) return -1;
-    struct customer_identity identity;
-    if (customers_parse_identity(text, len, &identity) != 0) {
-        request_error(request, "INVALID", "CUSTOMER must be an id or an identity of 1 to %d bytes", CUSTOMER_VALUE_MAX);
-        return -1;
-    }
-    if (customers_find(&request->call, &identity, id) < 0) {
+    if (customers_named(&request->call, text, len, CUSTOMER_NAMED_QUIET, id) < 0) {
         request_finish(request, evbuffer_get_length(request->reply));
         return -1;
     }

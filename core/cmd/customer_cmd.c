@@ -1,10 +1,9 @@
 /* customer_cmd.c -- CUSTOMER.GET, CUSTOMER.LINK, CUSTOMER.EXPORT and
  * CUSTOMER.ERASE: the adapters of customers as records (domain/customers.c).
  *
- * Owns: how a customer is named in a command (its id, or one of its
- * identities: "kind:value", an email address, "+digits", an account), the
- * INVALID messages of these arguments and the field/value reply of a
- * customer.  Never: writes a row (the domain does) or decides who may see
+ * Owns: the INVALID messages of these arguments and the field/value reply
+ * of a customer (how a customer word is read is customers_named's, one
+ * reading for every command).  Never: writes a row (the domain does) or decides who may see
  * a customer (domain/access.c).
  */
 #include "cmd/args.h"
@@ -23,29 +22,15 @@
 
 #define QUOTED_OPTION_MAX 32 /* how much of a bad option a message repeats */
 
-/* Argument i as a customer: an id (digits only), else an identity that
- * some customer has.  0 with *id (which exists and the caller may see), or
- * -1 (replied, or the failure left in the call). */
-static int named_customer(struct request *request, int i, int64_t *id) {
+/* Argument i as a customer, read as every command reads one
+ * (customers_named: "id:N", else an identity, bare digits whichever of the
+ * two exists).  0 with *id (which exists and the caller may see), or -1
+ * (replied, or the failure left in the call). */
+static int named_customer(struct request *request, int i, int flags, int64_t *id) {
     const char *text = request->argv[i];
     size_t len = request->argvlen[i];
-    if (len && strspn(text, "0123456789") == len) {
-        if (request_id(request, i, "customer", id) != 0) return -1;
-        return access_customer(&request->call, *id);
-    }
     if (args_text(request, "customer", text, len, ARGS_SHORT_TEXT_MAX + sizeof "account:", ARGS_LINE, 0)) return -1;
-    struct customer_identity identity;
-    if (customers_parse_identity(text, len, &identity) != 0) {
-        request_error(request, "INVALID", "customer must be an id or an identity of 1 to %d bytes",
-                      CUSTOMER_VALUE_MAX);
-        return -1;
-    }
-    int found = customers_find(&request->call, &identity, id);
-    if (found < 0) return -1;
-    if (found == 0) {
-        request_error(request, "NOTFOUND", "no customer has the identity %s:%s", identity.kind, identity.value);
-        return -1;
-    }
+    if (customers_named(&request->call, text, len, flags, id) <= 0) return -1;
     return access_customer(&request->call, *id);
 }
 
@@ -70,7 +55,7 @@ static void add_identity(void *context, const char *kind, const char *value) {
  * identities (an array of "kind:value", oldest first). */
 void customer_get_command(struct request *request) {
     int64_t id;
-    if (named_customer(request, 1, &id) != 0) return;
+    if (named_customer(request, 1, 0, &id) != 0) return;
     struct customer_view view;
     struct identities list = {evbuffer_new(), 0};
     if (list.out == NULL) {
@@ -103,7 +88,7 @@ void customer_get_command(struct request *request) {
 /* CUSTOMER.LINK customer kind value: +OK (also when it had the identity). */
 void customer_link_command(struct request *request) {
     int64_t id;
-    if (named_customer(request, 1, &id) != 0) return;
+    if (named_customer(request, 1, 0, &id) != 0) return;
     const char *kind = customers_kind(request->argv[2], request->argvlen[2]);
     if (kind == NULL) {
         request_error(request, "INVALID", "identity kind '%s' is not one of " CUSTOMER_KINDS,
@@ -112,8 +97,9 @@ void customer_link_command(struct request *request) {
     }
     if (args_text(request, "value", request->argv[3], request->argvlen[3], CUSTOMER_VALUE_MAX, ARGS_LINE, 0)) return;
     struct customer_identity identity;
-    if (customers_make_identity(kind, request->argv[3], request->argvlen[3], &identity) != 0) {
-        request_error(request, "INVALID", "value must be 1 to %d bytes", CUSTOMER_VALUE_MAX);
+    const char *why = customers_make_identity(kind, request->argv[3], request->argvlen[3], &identity);
+    if (why) {
+        request_error(request, "INVALID", "value '%s' %s", QUOTE(request->argv[3], request->argvlen[3], 64), why);
         return;
     }
     if (access_customer_link(&request->call, id) != 0 || customers_link(&request->call, id, &identity) < 0) return;
@@ -395,7 +381,7 @@ void customer_export_command(struct request *request) {
     int64_t id, after = 0;
     int section = -1;
     long long limit = EXPORT_PAGE_DEFAULT;
-    if (named_customer(request, 1, &id) != 0) return;
+    if (named_customer(request, 1, 0, &id) != 0) return;
     if (export_options(request, &section, &after, &limit) != 0) return;
     if (section >= 0) {
         export_section(request, id, section, after, limit);
@@ -437,7 +423,7 @@ void customer_export_command(struct request *request) {
 /* CUSTOMER.ERASE customer: the number of cases erased. */
 void customer_erase_command(struct request *request) {
     int64_t id;
-    if (named_customer(request, 1, &id) != 0) return;
+    if (named_customer(request, 1, CUSTOMER_NAMED_WRITTEN_OUT, &id) != 0) return;
     long long cases = 0;
     if (customers_erase(&request->call, id, &cases) != 0) return;
     reply_integer(request->reply, cases);

@@ -277,6 +277,13 @@ int assignment_agent_changed(struct call *call, const char *agent, size_t len) {
 int assignment_assign(struct call *call, struct case_row *row, const char *agent, size_t len) {
     char before[CASE_TEXT_MAX + 1];
     snprintf(before, sizeof before, "%s", row->assignee);
+    /* CASE.ASSIGN and CASE.TRANSFER are refused on a full case: the two
+     * could hand a case round without end, an event each.  Not a claim,
+     * nor the automatic assignment: they take only an unassigned case (one
+     * event each time a case becomes one again), and a claim refused would
+     * stop its queue at the full case. */
+    int same = strlen(row->assignee) == len && memcmp(row->assignee, agent, len) == 0;
+    if (!same && case_refuse_full(call, row, "assign it")) return -1;
     int status = case_assign(call, row, agent, len, 0);
     if (status != 0) return status;
     return lifecycle_is_active(row->state) && assignment_slot_freed(call, before) != 0 ? -1 : 0;
@@ -286,6 +293,7 @@ int assignment_transfer(struct call *call, struct case_row *row, const char *que
                         size_t reason_len) {
     char before[CASE_TEXT_MAX + 1];
     snprintf(before, sizeof before, "%s", row->assignee);
+    if (case_refuse_full(call, row, "transfer it")) return -1;
     if (case_transfer(call, row, queue, len, reason, reason_len) != 0) return -1;
     if (lifecycle_is_active(row->state) && assignment_slot_freed(call, before) != 0) return -1;
     return assignment_place(call, row);

@@ -34,6 +34,7 @@ int case_work_wait(struct call *call, struct case_row *row, enum case_state targ
     if (target == CASE_PENDING_CUSTOMER && case_is_internal(row))
         return call_fail(call, CALL_INVALID, "case %lld (kind %s) has no customer to wait on: wait INTERNAL",
                          (long long)row->id, row->kind);
+    if (case_refuse_full(call, row, "wait")) return -1;
     struct case_move move = {.to = target, .kind = "waiting", .detail = detail, .set_wait_reason = 1,
                              .wait_reason = wait_reason, .wait_reason_len = wait_reason_len};
     if (case_transition(call, row, &move) != 0) return -1;
@@ -49,6 +50,7 @@ int case_work_resume(struct call *call, struct case_row *row) {
     if (from != CASE_PENDING_CUSTOMER && from != CASE_PENDING_INTERNAL)
         return call_fail(call, CALL_BADSTATE, "case %lld is %s: only a waiting case can resume", (long long)row->id,
                          lifecycle_state_name(from));
+    if (case_refuse_full(call, row, "resume")) return -1;
     struct case_move move = {.to = CASE_OPEN, .kind = "resumed", .set_wait_reason = 1};
     if (case_transition(call, row, &move) != 0) return -1;
     return from == CASE_PENDING_CUSTOMER ? deadlines_resume(call, row->id, 1) : 0;
@@ -81,6 +83,10 @@ int case_work_reopen(struct call *call, struct case_row *row, const struct detai
         return call_fail(call, CALL_BADSTATE, "case %lld is %s: only a resolved case can reopen", (long long)row->id,
                          lifecycle_state_name(row->state));
     if (tasks_check_reopen(call, row) != 0) return -1;
+    /* A full case keeps only the moves that end it (resolve, close): a
+     * reopen writes several events (its escalation, the customer's notice,
+     * new clocks), and resolve/reopen rounds would pass the cap without end. */
+    if (case_refuse_full(call, row, "reopen it")) return -1;
     struct case_move move = {.to = CASE_OPEN, .kind = "reopened", .detail = detail};
     if (case_transition(call, row, &move) != 0) return -1;
     if (deadlines_reopened(call, row->id) != 0) return -1;
@@ -97,6 +103,7 @@ int case_work_escalate(struct call *call, struct case_row *row, const struct det
     if (!lifecycle_is_active(row->state))
         return call_fail(call, CALL_BADSTATE, "case %lld is %s: only open work escalates", (long long)row->id,
                          lifecycle_state_name(row->state));
+    if (case_refuse_full(call, row, "escalate it")) return -1;
     if (!rules_loaded()) return call_fail(call, CALL_RULE, "no rule set is loaded to decide the escalation");
     if (case_event(call, row, "escalation_requested", detail) != 0) return -1;
     return deadlines_escalate(call, row->id, "manual", "");
@@ -104,6 +111,10 @@ int case_work_escalate(struct call *call, struct case_row *row, const struct det
 
 int case_work_set_field(struct call *call, struct case_row *row, enum case_field field, const char *value,
                         size_t len) {
+    /* A person's change writes an event: on a full case, refused as the
+     * other moves that keep it going are (an incident's priority, set by
+     * the daemon, once per incident, is not). */
+    if (case_refuse_full(call, row, "change it")) return -1;
     int status = case_set_field(call, row, field, value, len);
     /* A new priority has its own targets: the running clocks follow, keeping
      * the working time already used. */

@@ -18,24 +18,67 @@
 #include "domain/search.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/quote.h"
 #include "store/store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* The identity kinds; a customer text "kind:value" names one of them. */
 static const char *const kinds[] = {"email", "phone", "wechat", "app", "account"};
 #define KIND_COUNT ((int)(sizeof kinds / sizeof kinds[0]))
 
+/* Kinds are words, not values: "EMAIL:ann@x.com" is an email, never the
+ * account "EMAIL:ann@x.com" nor email:email:... */
 const char *customers_kind(const char *kind, size_t len) {
     for (int k = 0; k < KIND_COUNT; k++)
-        if (strlen(kinds[k]) == len && memcmp(kinds[k], kind, len) == 0) return kinds[k];
+        if (strlen(kinds[k]) == len && strncasecmp(kinds[k], kind, len) == 0) return kinds[k];
     return NULL;
 }
 
-int customers_make_identity(const char *kind, const char *value, size_t len, struct customer_identity *out) {
-    if (len == 0 || len > CUSTOMER_VALUE_MAX) return -1;
+static int blank(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+/* The separators people write in a phone number: dropped, so that
+ * "+86 138-0000 0000" and "+8613800000000" are one caller. */
+static int phone_separator(char c) {
+    return c == ' ' || c == '-' || c == '.' || c == '(' || c == ')';
+}
+
+/* out->value: value[0..len) without its separators, or why it is no phone
+ * number (a '+' not first, a letter, no digit at all). */
+static const char *phone_value(const char *value, size_t len, struct customer_identity *out) {
+    size_t n = 0, digits = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = value[i];
+        if (phone_separator(c)) continue;
+        if ((c < '0' || c > '9') && !(c == '+' && n == 0)) {
+            if (c >= 0x21 && c < 0x7f)
+                snprintf(out->why, sizeof out->why, PHONE_CHARACTERS ", not '%c'", c);
+            else
+                snprintf(out->why, sizeof out->why, PHONE_CHARACTERS ", not byte 0x%02x", (unsigned char)c);
+            return out->why;
+        }
+        digits += c != '+';
+        out->value[n++] = c;
+    }
+    if (digits == 0) return "is not a phone number: it has no digit";
+    out->value[n] = '\0';
+    out->len = n;
+    return NULL;
+}
+
+const char *customers_make_identity(const char *kind, const char *value, size_t len, struct customer_identity *out) {
+    if (len == 0) return "has an empty value";
+    if (len > CUSTOMER_VALUE_MAX) return "is longer than " CUSTOMER_VALUE_MAX_TEXT " bytes";
+    /* As an order id: " ann@x.com" would be another customer, whose cases
+     * thread apart and whose history the rules judge apart. */
+    if (blank(value[0]) || blank(value[len - 1])) return "begins or ends with white space";
     out->kind = kind;
+    if (strcmp(kind, "phone") == 0) return phone_value(value, len, out);
     memcpy(out->value, value, len);
     out->value[len] = '\0';
     out->len = len;
@@ -44,18 +87,27 @@ int customers_make_identity(const char *kind, const char *value, size_t len, str
     if (strcmp(kind, "email") == 0)
         for (size_t i = 0; i < len; i++)
             if (out->value[i] >= 'A' && out->value[i] <= 'Z') out->value[i] = (char)(out->value[i] - 'A' + 'a');
-    return 0;
+    return NULL;
 }
 
+/* A text without a kind is a phone when it starts with '+' and holds
+ * digits and separators only; "+VIP" is an account. */
 static int phone_like(const char *text, size_t len) {
     if (len < 2 || text[0] != '+') return 0;
-    for (size_t i = 1; i < len; i++)
-        if (text[i] < '0' || text[i] > '9') return 0;
-    return 1;
+    int digits = 0;
+    for (size_t i = 1; i < len; i++) {
+        if (text[i] >= '0' && text[i] <= '9') digits = 1;
+        else if (!phone_separator(text[i])) return 0;
+    }
+    return digits;
 }
 
-int customers_parse_identity(const char *text, size_t len, struct customer_identity *out) {
+const char *customers_parse_identity(const char *text, size_t len, struct customer_identity *out) {
     const char *colon = memchr(text, ':', len);
+    /* "id:N" is how a command names a customer by its id (customers_named):
+     * never an account's text, or "id:3" would be two people's name. */
+    if (colon == text + 2 && (text[0] | 0x20) == 'i' && (text[1] | 0x20) == 'd')
+        return "names a customer by id: give an identity (kind:value, an address, a phone, an account)";
     if (colon && colon + 1 < text + len) {
         const char *kind = customers_kind(text, (size_t)(colon - text));
         if (kind) return customers_make_identity(kind, colon + 1, len - (size_t)(colon - text) - 1, out);
@@ -113,6 +165,68 @@ int customers_exists(struct call *call, int64_t id) {
     int found = call_row(call, statement);
     if (found > 0) store_reset(statement);
     return found;
+}
+
+/* Bare digits could be two customers: the id, and the identity CASE.OPEN
+ * makes of the same text (account:3).  Both readings are looked at; which
+ * one applies is decided by what exists, and two different customers are
+ * refused rather than guessed between.  An erasure (CUSTOMER_NAMED_WRITTEN_OUT)
+ * never takes bare digits: the identity it meant may be gone already (a
+ * retried erasure), and the id would then be somebody else. */
+#define CUSTOMER_ID_DIGITS_MAX 18
+
+static int64_t digits_id(const char *text, size_t len) {
+    if (len == 0 || len > CUSTOMER_ID_DIGITS_MAX) return 0;
+    int64_t value = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9') return 0;
+        value = value * 10 + (text[i] - '0');
+    }
+    return value;
+}
+
+int customers_named(struct call *call, const char *text, size_t len, int flags, int64_t *id) {
+    const char *shown = quote_bytes(text, len, QUOTE_SHOWN_MAX, (char[QUOTE_OUT_MAX]){0}, QUOTE_OUT_MAX);
+    if (len >= 3 && memchr(text, ':', len) == text + 2 && (text[0] | 0x20) == 'i' && (text[1] | 0x20) == 'd') {
+        *id = digits_id(text + 3, len - 3);
+        if (*id <= 0)
+            return call_fail(call, CALL_INVALID, "customer '%s': after id: comes a customer id, 1 to %d digits",
+                             shown, CUSTOMER_ID_DIGITS_MAX);
+        int exists = customers_exists(call, *id);
+        if (exists == 0 && !(flags & CUSTOMER_NAMED_QUIET))
+            call_fail(call, CALL_NOTFOUND, "customer %lld does not exist", (long long)*id);
+        return exists;
+    }
+    struct customer_identity identity;
+    const char *why = customers_parse_identity(text, len, &identity);
+    if (why) return call_fail(call, CALL_INVALID, "customer '%s' %s", shown, why);
+    int all_digits = len > 0 && strspn(text, "0123456789") == len;
+    if (all_digits && (flags & CUSTOMER_NAMED_WRITTEN_OUT))
+        return call_fail(call, CALL_INVALID,
+                         "customer '%s' may be a customer id or an identity: write id:%s or %s:%s", shown, shown,
+                         identity.kind, identity.value);
+    int64_t owner = 0;
+    int found = customers_find(call, &identity, &owner);
+    if (found < 0) return -1;
+    int64_t number = all_digits ? digits_id(text, len) : 0;
+    int exists = number > 0 ? customers_exists(call, number) : 0;
+    if (exists < 0) return -1;
+    if (found && exists && owner != number)
+        return call_fail(call, CALL_INVALID,
+                         "customer '%s' is both customer id %s and %s:%s (customer %lld): write id:%s or %s:%s",
+                         shown, shown, identity.kind, identity.value, (long long)owner, shown, identity.kind,
+                         identity.value);
+    if (found || exists) {
+        *id = found ? owner : number;
+        return 1;
+    }
+    if (flags & CUSTOMER_NAMED_QUIET) return 0;
+    if (number > 0)
+        call_fail(call, CALL_NOTFOUND, "customer %lld does not exist and no customer has the identity %s:%s",
+                  (long long)number, identity.kind, identity.value);
+    else
+        call_fail(call, CALL_NOTFOUND, "no customer has the identity %s:%s", identity.kind, identity.value);
+    return 0;
 }
 
 int customers_link(struct call *call, int64_t id, const struct customer_identity *identity) {

@@ -16,6 +16,8 @@
 #include "domain/call.h"
 
 #define CUSTOMER_VALUE_MAX 128        /* an identity's value, bytes (the customer field's limit) */
+#define CUSTOMER_VALUE_MAX_TEXT "128"
+#define PHONE_CHARACTERS "is not a phone number: a leading '+', digits and the separators blank - . ( ) only"
 #define CUSTOMER_KINDS "email phone wechat app account"
 
 /* An identity as stored: its kind (one of CUSTOMER_KINDS) and its value
@@ -24,16 +26,24 @@ struct customer_identity {
     const char *kind;
     char value[CUSTOMER_VALUE_MAX + 1];
     size_t len;
+    char why[128];                    /* room for a reason that names a byte */
 };
 
-/* The kind named kind[0..len) as its one static spelling, or NULL. */
+/* The kind named kind[0..len) (in any ASCII case) as its one static
+ * spelling, or NULL. */
 const char *customers_kind(const char *kind, size_t len);
-/* Reads a customer text as an identity: "kind:value" with a known kind;
- * else text with '@' is an email, "+" and digits a phone, anything else an
- * account.  0, or -1 when the value is empty or too long. */
-int customers_parse_identity(const char *text, size_t len, struct customer_identity *out);
-/* The identity of a known kind with value[0..len): -1 when empty or too long. */
-int customers_make_identity(const char *kind, const char *value, size_t len, struct customer_identity *out);
+/* Reads a customer text as an identity: "kind:value" with a known kind
+ * (in any case: "EMAIL:"); else text with '@' is an email, '+' then digits
+ * and phone separators a phone, anything else an account.  NULL, or why
+ * the text is no identity (a phrase to follow "customer '<text>' "): the
+ * value empty, too long, with white space at either end or no phone
+ * number under phone:, or "id:..." (customers_named's way of naming a
+ * customer by id, never an identity). */
+const char *customers_parse_identity(const char *text, size_t len, struct customer_identity *out);
+/* The identity of a known kind with value[0..len): an email lower-cased, a
+ * phone without its separators (blanks, - . ( )) so one caller is one
+ * identity.  NULL, or why not (as customers_parse_identity). */
+const char *customers_make_identity(const char *kind, const char *value, size_t len, struct customer_identity *out);
 
 /* The customer of an identity, created (with the identity) when nobody
  * has it yet: 0 with *id (a known customer), 1 with *id (a new one), or
@@ -41,6 +51,19 @@ int customers_make_identity(const char *kind, const char *value, size_t len, str
 int customers_resolve(struct call *call, const struct customer_identity *identity, int64_t *id);
 /* The customer of an identity: 1 with *id, 0 when nobody has it, -1 a store error. */
 int customers_find(struct call *call, const struct customer_identity *identity, int64_t *id);
+/* How every command and endpoint names an existing customer (CUSTOMER.GET,
+ * .LINK, .EXPORT, .ERASE, CASE.LIST CUSTOMER, GET /api/cases?customer=):
+ * "id:N" is customer id N; any other text is read as CASE.OPEN reads it
+ * (customers_parse_identity) -- and bare digits, which are also an id, are
+ * that identity's customer when only it exists, customer id N when only
+ * that exists, and refused (INVALID naming both) when both exist and are
+ * different customers.  With CUSTOMER_NAMED_WRITTEN_OUT bare digits are
+ * refused whatever exists (an erasure acts on no guess).  1 with *id, 0
+ * when nobody is named (NOTFOUND left in the call unless
+ * CUSTOMER_NAMED_QUIET), -1 INVALID or a store error. */
+#define CUSTOMER_NAMED_QUIET 1
+#define CUSTOMER_NAMED_WRITTEN_OUT 2
+int customers_named(struct call *call, const char *text, size_t len, int flags, int64_t *id);
 /* 1 if customer id exists, 0 if not, -1 a store error. */
 int customers_exists(struct call *call, int64_t id);
 /* CUSTOMER.LINK: gives customer id the identity.  0 linked, 1 it had it

@@ -34,7 +34,7 @@ int facts_customer(const char *id, size_t len, struct rules_customer *out, char 
         " (SELECT customer_id FROM customer_identities WHERE kind = ?1 AND value = ?2) GROUP BY 1 ORDER BY 1";
     memset(out, 0, sizeof *out);
     struct customer_identity identity;
-    if (customers_parse_identity(id, len, &identity) != 0) return 0;   /* no such customer: no cases */
+    if (customers_parse_identity(id, len, &identity) != NULL) return 0;   /* no such customer: no cases */
     struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) return store_failed(NULL, why, why_size);
     if (store_bind_text(statement, 1, identity.kind, -1, STORE_STATIC) != STORE_OK ||

@@ -419,8 +419,10 @@ static int open_within_budget(struct call *call, const struct intake_values *val
      * never seen before). */
     struct customer_identity identity;
     int64_t customer_id = 0;
-    if (customers_parse_identity(values->text[INTAKE_CUSTOMER], values->len[INTAKE_CUSTOMER], &identity) != 0)
-        return call_fail(call, CALL_INVALID, "customer must be 1 to %d bytes", CUSTOMER_VALUE_MAX);
+    const char *why = customers_parse_identity(values->text[INTAKE_CUSTOMER], values->len[INTAKE_CUSTOMER], &identity);
+    if (why)
+        return call_fail(call, CALL_INVALID, "customer '%s' %s",
+                         QUOTE(values->text[INTAKE_CUSTOMER], values->len[INTAKE_CUSTOMER], 64), why);
     int new_customer = customers_resolve(call, &identity, &customer_id);
     if (new_customer < 0) return -1;
 

@@ -167,7 +167,7 @@ static int job_customer(const char *id, size_t len, int64_t as_of, struct rules_
         " AND (id <= ?3 OR created_at < ?2) GROUP BY currency";
     memset(out, 0, sizeof *out);
     struct customer_identity identity;
-    if (customers_parse_identity(id, len, &identity) != 0) return 0;   /* no such customer: no cases */
+    if (customers_parse_identity(id, len, &identity) != NULL) return 0;   /* no such customer: no cases */
     struct store_stmt *statement = store_statement(sql);
     if (statement == NULL) {
         snprintf(why, why_size, "%s", store_error());

@@ -391,7 +391,7 @@ struct redress_host_api {
      * pending.  0, or -1 when out of memory. */
     int (*when_committed)(struct redress_plugin *self, redress_commit_fn fn, void *state);
     /* -- since 1.3 */
-    /* CUSTOMER.GET customer (its id or any of its identities, "kind:value"
+    /* CUSTOMER.GET customer ("id:N" or any of its identities, "kind:value"
      * or an address): fn(state, name, value, length) for each field -- id,
      * created_at, cases, open, last_case_at, identities (an array: NULL) --
      * as case_get does.  -1 "NOTFOUND ..." for a customer never seen. */

@@ -347,9 +347,22 @@ def test_a_case_holds_at_most_10000_events_of_notes_and_messages():
             assert "case %d holds 10000 events, as many as a case may" % cid in str(r), r
         assert event_ids(c.call("CASE.HISTORY", cid, "LAST", 1)) == last              # nothing written
         assert as_map(c.call("CASE.GET", cid))["first_reply_at"] == ""
-        # The case is still worked to its end: state changes are not texts.
+        # Nor any move that keeps it going: each writes events too (a reopen several), so repeated
+        # they would pass the cap without end.
+        c.call("AGENT.ADD", "ann", "agent")
+        for args in (("CASE.WAIT", cid, "CUSTOMER"), ("CASE.TRANSFER", cid, "billing"), ("CASE.ASSIGN", cid, "ann"),
+                     ("CASE.ESCALATE", cid), ("CASE.SET", cid, "PRIORITY", "P1")):
+            r = c.call(*args)
+            assert isinstance(r, RespError) and r.code == "LIMIT", (args, r)
+            assert "case %d holds 10000 events, as many as a case may" % cid in str(r), r
+        assert event_ids(c.call("CASE.HISTORY", cid, "LAST", 1)) == last
+        # The moves that end it are kept: the case is still worked to its end.
         assert c.call("CASE.RESOLVE", cid, "done") == "OK"
         assert as_map(c.call("CASE.GET", cid))["state"] == "resolved"
+        r = c.call("CASE.REOPEN", cid)
+        assert isinstance(r, RespError) and r.code == "LIMIT" and "cannot reopen" in str(r), r
+        assert as_map(c.call("CASE.GET", cid))["state"] == "resolved"
+        assert c.call("CASE.CLOSE", cid) == "OK"
         # Another case is not affected.
         assert c.call("CASE.NOTE", other, "fine") == "OK"
 

@@ -319,6 +319,62 @@ def ids(reply):
     return [int(as_map(r)["id"]) for r in reply]
 
 
+def test_one_caller_is_one_customer_whatever_blanks_capitals_or_phone_separators():
+    with Daemon() as d:
+        c = d.client()
+        for text in ("+8613800000000", "+86 138 0000 0000", "phone:+86-138-0000-0000", "PHONE:+86 (138) 0000.0000"):
+            assert isinstance(open_case(c, customer=text), int), text
+        caller = as_map(c.call("CUSTOMER.GET", "Phone:+86 138-0000-0000"))
+        assert caller["identities"] == ["phone:+8613800000000"] and caller["cases"] == "4", caller
+        open_case(c, customer="ann@example.com")
+        open_case(c, customer="EMAIL:Ann@Example.com")
+        ann = as_map(c.call("CUSTOMER.GET", "ann@example.com"))
+        assert ann["identities"] == ["email:ann@example.com"] and ann["cases"] == "2", ann
+        assert c.call("CUSTOMER.LINK", ann["id"], "Phone", "+44 (20) 7946-0000") == "OK"
+        assert as_map(c.call("CUSTOMER.GET", "phone:+442079460000"))["id"] == ann["id"]
+        for bad, why in ((" ann@example.com", "white space"), ("ann@example.com ", "white space"),
+                         ("email: ann@example.com", "white space"), ("phone:+86 138 x", "'x'"),
+                         ("phone:+86+138", "'+'"), ("phone:--", "no digit")):
+            r = c.call("CASE.OPEN", "customer", bad, "subject", "x")
+            assert isinstance(r, RespError) and r.code == "INVALID" and why in r and "customer" in r, (bad, r)
+        r = c.call("CUSTOMER.LINK", ann["id"], "phone", "ext. 12")
+        assert isinstance(r, RespError) and r.code == "INVALID" and "'e'" in r, r
+        assert as_map(c.call("CUSTOMER.GET", "ann@example.com"))["cases"] == "2"     # nothing opened
+
+
+def test_a_customer_written_as_digits_has_one_reading_in_every_command():
+    with Daemon() as d:
+        c = d.client()
+        first = open_case(c, customer="C-1")                    # customer id 1, account:C-1
+        for n in range(2, 4):
+            open_case(c, customer="C-%d" % n)                   # customer ids 2 and 3
+        three = open_case(c, customer="3", subject="account three wants erasure")   # account:3, customer 4
+        owner = as_map(c.call("CUSTOMER.GET", "account:3"))["id"]
+        assert owner == "4" and as_map(c.call("CUSTOMER.GET", "id:3"))["identities"] == ["account:C-3"]
+        # "3" is customer id 3 and account:3, two people: every command refuses to guess.
+        for command in (("CUSTOMER.GET", "3"), ("CUSTOMER.EXPORT", "3"), ("CUSTOMER.LINK", "3", "email", "z@x.com"),
+                        ("CASE.LIST", "CUSTOMER", "3")):
+            r = c.call(*command)
+            assert isinstance(r, RespError) and r.code == "INVALID" and "id:3 or account:3" in r, (command, r)
+        # An erasure never reads bare digits, even with one reading only ("1" is customer id 1 alone).
+        r = c.call("CUSTOMER.ERASE", "1")
+        assert isinstance(r, RespError) and r.code == "INVALID" and "id:1 or account:1" in r, r
+        assert as_map(c.call("CASE.GET", first))["customer"] == "C-1"
+        assert c.call("CUSTOMER.ERASE", "account:3") == 1
+        assert as_map(c.call("CASE.GET", three))["subject"] == "[erased]"
+        assert as_map(c.call("CASE.GET", 3))["customer"] == "C-3"          # customer id 3 untouched
+        # With one reading, the digits are it: account:7 alone, or customer id 2 alone.
+        seven = open_case(c, customer="7")
+        assert ids(c.call("CASE.LIST", "CUSTOMER", "7")) == [seven]
+        assert as_map(c.call("CUSTOMER.GET", "2"))["identities"] == ["account:C-2"]
+        assert ids(c.call("CASE.LIST", "CUSTOMER", "id:2")) == [2]
+        for bad in ("id:", "id:x", "id:0", "id:-1"):
+            r = c.call("CUSTOMER.GET", bad)
+            assert isinstance(r, RespError) and r.code == "INVALID" and "id:" in r, (bad, r)
+        r = c.call("CASE.OPEN", "customer", "id:3", "subject", "x")
+        assert isinstance(r, RespError) and r.code == "INVALID" and "customer" in r, r
+
+
 def test_case_list_filters_by_customer_order_channel_category_and_time():
     with Daemon(rules="shipped") as d:
         c = d.client()
@@ -868,10 +924,10 @@ def test_customer_export_holds_everything_and_erase_keeps_only_the_audit_skeleto
         sue = Client(d.port)
         assert sue.call("AUTH", "sue", c.call("AGENT.ADD", "sue", "supervisor")) == "OK"
         assert as_map(sue.call("CUSTOMER.EXPORT", carol))["customer"]
-        r = sue.call("CUSTOMER.ERASE", carol)
+        r = sue.call("CUSTOMER.ERASE", "id:%s" % carol)
         assert isinstance(r, RespError) and r.code == "NOPERM"
         events_before = len(history(c, cid))
-        assert c.call("CUSTOMER.ERASE", carol) == 1
+        assert c.call("CUSTOMER.ERASE", "id:%s" % carol) == 1
         after = as_map(c.call("CASE.GET", cid))
         assert after["customer"] == "erased:%s" % carol and after["subject"] == "[erased]" and after["body"] == ""
         assert after["external_id"] == "" and after["survey_comment"] == ""
@@ -888,8 +944,8 @@ def test_customer_export_holds_everything_and_erase_keeps_only_the_audit_skeleto
         assert as_map(c.call("CUSTOMER.GET", carol))["identities"] == []
         r = c.call("CUSTOMER.GET", "carol@example.com")
         assert isinstance(r, RespError) and r.code == "NOTFOUND"
-        assert c.call("CUSTOMER.ERASE", carol) == 0                # erased already: nothing more to do
-        r = c.call("CUSTOMER.ERASE", 999)
+        assert c.call("CUSTOMER.ERASE", "id:%s" % carol) == 0                # erased already: nothing more to do
+        r = c.call("CUSTOMER.ERASE", "id:999")
         assert isinstance(r, RespError) and r.code == "NOTFOUND"
         # The index is still sound: a search after the erase finds what it should.
         assert ids(c.call("CASE.SEARCH", "too")) == [other]
@@ -905,7 +961,7 @@ def test_a_survey_answered_after_the_erase_keeps_its_score_but_not_its_comment()
         bob = as_map(c.call("CUSTOMER.GET", "bob@example.com"))["id"]
         c.call("CASE.RESOLVE", cid, "replaced")
         token = c.call("CASE.SURVEY.TOKEN", cid)
-        assert c.call("CUSTOMER.ERASE", bob) == 1
+        assert c.call("CUSTOMER.ERASE", "id:%s" % bob) == 1
         assert Client(d.port).call("SURVEY.ANSWER", token, "4", "my name is Bob XQZMARKER") == cid
         after = as_map(c.call("CASE.GET", cid))
         assert (after["survey_score"], after["survey_comment"]) == ("4", "")
@@ -932,7 +988,7 @@ def test_no_notice_goes_to_a_customer_once_erased():
         c.call("CASE.WAIT", cid, "CUSTOMER", "need the tracking number")
         assert len(notices(c, cid)) == 1                     # told before the erase
         calls = hook_calls(c, "customer_notice")
-        assert c.call("CUSTOMER.ERASE", bob) == 1
+        assert c.call("CUSTOMER.ERASE", "id:%s" % bob) == 1
         c.call("CASE.MESSAGE", cid, "here it is")
         assert c.call("CASE.RESOLVE", cid, "delivered") == "OK"
         c.call("DEBUG.CLOCK", "SET", T0)                    # night: a notice would be held for the morning
@@ -958,7 +1014,7 @@ def test_a_notice_held_by_quiet_hours_ends_with_the_erase_of_its_customer():
         morning = T0 + 9 * 3600 + 46 * 60 + 40              # 08:00:00 in Beijing
         before = [e["kind"] for e in history(c, night)]
         customer = as_map(c.call("CUSTOMER.GET", "C-1"))["id"]
-        assert c.call("CUSTOMER.ERASE", customer) == 1
+        assert c.call("CUSTOMER.ERASE", "id:%s" % customer) == 1
         assert c.call("DEBUG.MEMORY") == []
         c.call("DEBUG.CLOCK", "SET", morning + 1)
         trail = history(c, night)
@@ -979,7 +1035,7 @@ def test_a_staff_notification_held_by_quiet_hours_still_goes_out_after_the_erase
         deferred = [e for e in history(c, cid) if e["kind"] == "notification_deferred"]
         assert len(deferred) == 1 and "notify=supervisors" in deferred[0]["detail"], deferred
         customer = as_map(c.call("CUSTOMER.GET", "C-1"))["id"]
-        assert c.call("CUSTOMER.ERASE", customer) == 1
+        assert c.call("CUSTOMER.ERASE", "id:%s" % customer) == 1
         c.call("DEBUG.CLOCK", "ADVANCE", 11 * 3600)        # past the staff's 10:00
         sent = [e for e in history(c, cid) if e["kind"] == "notification"]
         assert all(e["detail"] for e in sent), sent                 # none empty
@@ -1006,7 +1062,7 @@ def test_erase_reaches_the_customers_tasks_and_what_opened_them():
         zed = as_map(c.call("CUSTOMER.GET", "zed@example.com"))["id"]
         assert sorted(ids(c.call("CASE.SEARCH", "zebrafoo"))) == [task, subtask]
         states = [as_map(c.call("CASE.GET", t))["state"] for t in (task, subtask)]
-        assert c.call("CUSTOMER.ERASE", zed) == 1      # the customer's cases: its tasks are not counted
+        assert c.call("CUSTOMER.ERASE", "id:%s" % zed) == 1      # the customer's cases: its tasks are not counted
         for t, queue, state in zip((task, subtask), ("logistics", "tech"), states):
             got = as_map(c.call("CASE.GET", t))
             assert got["customer"] == "erased:%s" % zed and got["subject"] == "[erased]", got
@@ -1047,7 +1103,7 @@ def test_export_holds_the_customers_tasks_as_the_erase_reaches_them():
                    for e in events), events
         assert "amy" not in repr(export)
         # What the export showed is what the erase reaches: every case and task in it, nothing else.
-        assert c.call("CUSTOMER.ERASE", zed) == 1
+        assert c.call("CUSTOMER.ERASE", "id:%s" % zed) == 1
         shown = [cid, task, subtask]
         assert all(as_map(c.call("CASE.GET", i))["customer"] == "erased:%s" % zed for i in shown)
         assert "Zebrafoo" not in everything_shown(c, *shown)
@@ -1099,7 +1155,7 @@ def test_export_holds_the_customers_refunds_and_attachments_as_the_erase_reaches
         assert all(len(a["sha256"]) == 64 for a in files) and "JPEGDATA" not in repr(export)
         assert "amy" not in repr(export)
         # What the export showed is what the erase reaches.
-        assert c.call("CUSTOMER.ERASE", zed) == 2
+        assert c.call("CUSTOMER.ERASE", "id:%s" % zed) == 2
         after = as_map(c.call("CUSTOMER.EXPORT", zed))
         assert [as_map(r)["id"] for r in after["refunds"]] == [r["id"] for r in refunds]
         assert [as_map(a)["name"] for a in after["attachments"]] == ["[erased]", "[erased]"]

@@ -334,6 +334,12 @@ def test_http_open_case_with_external_id_is_idempotent():
         assert status == 200 and [c["id"] for c in body["cases"]] == [first]
         assert [c["id"] for c in d.get("/api/cases?customer=C-8", token=ann)[2]["cases"]] == [other]
         assert d.get("/api/cases?customer=C-404", token=ann)[2]["cases"] == []
+        # Digits are read as every command reads them: customer id 1 (C-7) and account:1 (another) refused.
+        one = open_case(admin, customer="1", subject="the screen is cracked")
+        status, _, body = d.get("/api/cases?customer=1", token=ann)
+        assert status == 400 and "id:1 or account:1" in body["message"], body
+        assert [c["id"] for c in d.get("/api/cases?customer=account:1", token=ann)[2]["cases"]] == [one]
+        assert [c["id"] for c in d.get("/api/cases?customer=id:1", token=ann)[2]["cases"]] == [first]
         status, _, body = d.post("/api/cases", {"customer": "C-8", "bogus": "x"}, token=ann)
         assert status == 400 and body["error"] == "INVALID" and "bogus" in body["message"]
         status, _, body = d.post("/api/cases", {"customer": 1.5}, token=ann)

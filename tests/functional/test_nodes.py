@@ -374,7 +374,7 @@ def test_an_erase_leaves_every_nodes_index_even_one_stopped_past_the_queues_keep
         search_until(a, "quokka", [carol, kept])
         assert b.call("DEBUG.SEARCH", "PAUSE") >= 0
         customer = as_map(a.call("CUSTOMER.GET", "carol@example.com"))["id"]
-        assert a.call("CUSTOMER.ERASE", customer) == 1
+        assert a.call("CUSTOMER.ERASE", "id:%s" % customer) == 1
         search_until(a, "quokka", [kept])      # a's index applied the forget rows
         assert store_rows(nodes[0], "SELECT count(*) FROM search_forget") != [(0,)]
         # Not pruned before the hour is out, then pruned by a's tick.

@@ -114,7 +114,7 @@ def test_an_erase_takes_the_customers_texts_out_of_the_index():
         assert c.call("DEBUG.SEARCH", "PAUSE") >= 0
         late = open_case(c, customer="carol@example.com", subject="zebra late wombat")
         carol = as_map(c.call("CUSTOMER.GET", "carol@example.com"))["id"]
-        assert c.call("CUSTOMER.ERASE", carol) == 2
+        assert c.call("CUSTOMER.ERASE", "id:%s" % carol) == 2
         # Searches wait for the worker's step (paused or not): what the erase forgot is gone.
         assert ids(c.call("CASE.SEARCH", "zebra")) == [other]
         assert ids(c.call("CASE.SEARCH", "wombat")) == []
