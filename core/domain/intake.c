@@ -400,11 +400,15 @@ static int open_case(struct call *call, const struct intake_values *values, stru
 static int open_within_budget(struct call *call, const struct intake_values *values, int64_t *id) {
     if (values->text[INTAKE_EXTERNAL_ID]) {
         /* Idempotent intake: the same external_id is the same case. */
-        int found = case_find_external(call, values->text[INTAKE_EXTERNAL_ID], values->len[INTAKE_EXTERNAL_ID], id);
-        /* A contact that joined an open case (threading) is that case's message. */
-        if (found == 0)
-            found = case_find_message(call, values->text[INTAKE_EXTERNAL_ID], values->len[INTAKE_EXTERNAL_ID], NULL,
-                                      0, id, NULL);
+        /* The case it opened, or the open case it joined (threading): that case's message. */
+        const struct case_resent resent = {
+            .customer = values->text[INTAKE_CUSTOMER], .customer_len = values->len[INTAKE_CUSTOMER],
+            .subject = values->text[INTAKE_SUBJECT], .subject_len = values->len[INTAKE_SUBJECT],
+            .text = values->text[INTAKE_BODY], .len = values->len[INTAKE_BODY],
+        };
+        unsigned differs = 0;
+        int found = case_find_contact(call, values->text[INTAKE_EXTERNAL_ID], values->len[INTAKE_EXTERNAL_ID],
+                                      &resent, id, &differs);
         /* The case the id names is judged as a case named by its id is: one
          * out of the caller's reach is NOPERM, not its id. */
         if (found < 0 || (found && access_case(call, *id) != 0)) return -1;

@@ -175,6 +175,28 @@ def test_a_resent_message_is_the_same_message():
         assert len(messages(c, cid)) == 2
 
 
+def test_a_message_that_opened_or_joined_a_follow_up_is_the_same_message_sent_again():
+    """To a closed case a message goes through intake: it opens a follow-up case, or threading joins it to
+    the customer's open case (stored there as a contact: the subject, then the message).  Sent again with
+    the same EXTERNAL_ID and text it lands there and writes nothing; with another text it is CONFLICT."""
+    with Daemon(rules="shipped") as d:                    # thread: same customer and order within 48 h
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        old = open_case(c, customer="C-rt", subject="tv remote missing", order="O-rt", amount="50", channel="email")
+        c.call("CASE.RESOLVE", old, "answered")
+        c.call("CASE.CLOSE", old)
+        follow = c.call("CASE.MESSAGE", old, "it is still missing", "EXTERNAL_ID", "mail-77")
+        assert isinstance(follow, int) and follow != old
+        assert c.call("CASE.MESSAGE", old, "any news?", "EXTERNAL_ID", "mail-79") == follow     # joined
+        assert messages(c, follow)[-1]["text"] == "tv remote missing\nany news?"
+        before = (history(c, follow), c.call("DBSIZE"))
+        for ext, text in (("mail-77", "it is still missing"), ("mail-79", "any news?")):
+            assert c.call("CASE.MESSAGE", old, text, "EXTERNAL_ID", ext) == follow, ext
+            r = c.call("CASE.MESSAGE", old, "something else", "EXTERNAL_ID", ext)
+            assert isinstance(r, RespError) and r.code == "CONFLICT" and ext in r and "another text" in r, r
+        assert (history(c, follow), c.call("DBSIZE")) == before
+
+
 def test_bad_messages_are_refused_and_nothing_is_written():
     with Daemon() as d:
         c = d.client()
