@@ -72,7 +72,7 @@ static int open_follow_up(struct call *call, struct case_row *old, const char *l
      * finds the case it opened. */
     if (message->external_id) GIVE(INTAKE_EXTERNAL_ID, message->external_id, message->external_len);
 #undef GIVE
-    if (intake_open(call, &values, landed) != 0) return -1;
+    if (intake_open(call, &values, landed) < 0) return -1;
     if (message->attachment_count) {
         /* The files go with the contact the message became: the new case's
          * opening, or the message of the open case it joined. */

@@ -295,6 +295,13 @@ def test_a_conversation_over_two_channels_is_threaded_into_one_case():
         size = len(history(c, first))
         assert open_case(c, customer="wechat:wx-alice", subject="还没收到", body="tracking SF123", order="O-1",
                          channel="wechat", external_id="wx-msg-1") == first
+        # The customer is the record, whichever of its identities; another text or customer is refused.
+        assert open_case(c, customer="alice@example.com", subject="还没收到", body="tracking SF123",
+                         external_id="wx-msg-1") == first
+        for who, body, named in (("wechat:wx-alice", "tracking SF999", "subject or body"), ("C-9", "tracking SF123",
+                                                                                             "customer")):
+            r = open_case(c, customer=who, subject="还没收到", body=body, external_id="wx-msg-1")
+            assert isinstance(r, RespError) and r.code == "CONFLICT" and "another %s:" % named in r, r
         assert len(history(c, first)) == size
         # Another order, or the same order after 48 hours, opens a case of its own.
         other = open_case(c, customer="wechat:wx-alice", subject="wrong size", order="O-2", channel="wechat")
