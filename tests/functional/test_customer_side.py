@@ -828,12 +828,20 @@ def test_a_macro_reply_is_filled_in_from_the_case_in_its_language():
         assert isinstance(r, RespError) and r.code == "INVALID" and "unknown macro 'nonsense'" in r and "closing" in r
         r = c.call("CASE.REPLY", en, "TEMPLATE", "closing")
         assert isinstance(r, RespError) and r.code == "INVALID"
-        assert c.call("CASE.REPLY", en, "MACRO") == "OK"                # three words: "MACRO" is the text
+        # MACRO without its name is refused, listing the macros, never sent as the text "MACRO"; so is more after it.
+        sent = len(messages(c, en))
+        for args, words in ((("MACRO",), "MACRO needs a macro name (macros: "), (("macro",), "closing"),
+                            (("MACRO", "closing", "extra"), "takes nothing after the macro's name")):
+            r = c.call("CASE.REPLY", en, *args)
+            assert isinstance(r, RespError) and r.code == "INVALID" and words in r, (args, r)
+        assert len(messages(c, en)) == sent
     with Daemon() as d:
         c = d.client()
         cid = open_case(c)
         r = c.call("CASE.REPLY", cid, "MACRO", "closing")
         assert isinstance(r, RespError) and r.code == "INVALID" and "no rule set" in r
+        r = c.call("CASE.REPLY", cid, "MACRO")
+        assert isinstance(r, RespError) and r.startswith("INVALID MACRO needs a macro name (no rule set"), r
 
 
 MACRO_WRITER = """vocabulary = { categories = { "general_inquiry", "ok" }, queues = { "support" } }
