@@ -56,6 +56,8 @@ void cases_set_default_currency(const char *code) {
     snprintf(default_currency, sizeof default_currency, "%s", code);
 }
 
+const char *cases_default_currency(void) { return default_currency; }
+
 /* --------------------------------------------------------- spike counts */
 
 /* key = prefix + the first `len` bytes of name, cut to the key as snprintf

@@ -43,6 +43,8 @@ int intake_open(struct call *call, const struct intake_values *values, int64_t *
 
 /* The currency of a case that names none (the config's default_currency). */
 void cases_set_default_currency(const char *code);
+/* That currency: what an amount is read in when no currency is named. */
+const char *cases_default_currency(void);
 /* Feeds the spike counts with the cases of the last 31 days (start). */
 void cases_warm_counters(void);
 /* Counts a case intake opened, under the keys intake counts it by
