@@ -22,6 +22,8 @@
 
 #include <string.h>
 
+#define MACRO_NAMES_MAX 400   /* the macro names an error lists */
+
 #define MAX_TAGS 32
 #define QUOTED_WORD_MAX 32         /* how much of a bad keyword a message repeats */
 #define SURVEY_COMMENT_MAX (4 * ARGS_REASON_MAX)
@@ -74,6 +76,20 @@ static void add_message(struct request *request, int public_reply) {
 /* CASE.REPLY id text, or CASE.REPLY id MACRO name: a rule set's canned
  * reply filled in from the case. */
 void case_reply_command(struct request *request) {
+    /* MACRO without its name (a name left out, an empty variable a shell
+     * dropped) is refused, never sent to the customer as the text "MACRO";
+     * so is anything after the name. */
+    if (request->argc != 4 && request_argument_is(request, 2, "MACRO")) {
+        if (request->argc > 4) {
+            request_error(request, "INVALID", "CASE.REPLY id MACRO name takes nothing after the macro's name");
+            return;
+        }
+        char names[MACRO_NAMES_MAX];
+        if (rules_macro_names(names, sizeof names) != 0)
+            request_error(request, "INVALID", "MACRO needs a macro name (%s)", names);
+        else request_error(request, "INVALID", "MACRO needs a macro name (macros: %s)", names);
+        return;
+    }
     if (request->argc == 4 && request_argument_is(request, 2, "MACRO")) {
         struct case_row row;
         if (load_case(request, 1, &row) != 0) return;

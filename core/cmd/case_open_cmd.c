@@ -143,6 +143,10 @@ void case_open_command(struct request *request) {
     memset(&values, 0, sizeof values);
     if (parse_open_fields(request, &values) != 0) return;
     int64_t id;
-    if (intake_open(&request->call, &values, &id) != 0) return;
+    int opened = intake_open(&request->call, &values, &id);
+    if (opened < 0) return;
+    /* The same contact sent again: the reply is the same, and the HTTP
+     * front answers 200 instead of 201 (nothing was created). */
+    request->replayed = opened == 1;
     reply_integer(request->reply, id);
 }

@@ -112,6 +112,7 @@ struct request {
     const struct connection_ops *connection_ops;
     int failed;                    /* set by request_error() and request_finish() */
     int parked;                    /* the handler parked the connection: no reply now */
+    int replayed;                  /* the handler found it done before (an idempotency key): nothing written */
 };
 
 /* Writes "-CODE message" as the reply and marks the request failed. */

@@ -6,7 +6,11 @@
  */
 #include "cmd/rules_cmd.h"
 #include "cmd/reply.h"
+#include "domain/intake.h"
 #include "domain/tick.h"
+#include "lib/money.h"
+#include "lib/quote.h"
+#include "lib/timeparse.h"
 #include "rules/rules.h"
 
 #include <ctype.h>
@@ -19,6 +23,8 @@
 #define EVAL_ERROR_MAX 512
 #define COUNTERS_TEXT_MAX 160
 #define HOOKS_TEXT_MAX 160     /* the hook names, space-separated, in an error */
+#define QUOTED_FIELD_MAX 40    /* how much of a bad value a message repeats, as CASE.OPEN's */
+#define QUOTED_CURRENCY_MAX 16
 
 /* ------------------------------------------------------------- rules */
 
@@ -154,6 +160,74 @@ static void eval_hook(struct request *request, enum rules_hook hook, const struc
     rules_decision_pairs(hook, &decision, write_pair, request->reply);
 }
 
+/* A field RULES.EVAL reads as money: what CASE.OPEN (amount) and
+ * REFUND.REQUEST (refund_amount) take as a decimal amount, and the order's
+ * totals the host counts in the same units.  The customer_notice hook's
+ * `amount` is a text ("199.00 CNY"), taken as it is. */
+static int is_money_field(const char *name, int hook) {
+    if (hook == HOOK_CUSTOMER_NOTICE) return 0;
+    return strcmp(name, "amount") == 0 || strcmp(name, "refund_amount") == 0 ||
+           strcmp(name, "order_refunded") == 0 || strcmp(name, "order_in_review") == 0;
+}
+
+/* An instant: every field named *_at (paid_at, delivered_at, ...). */
+static int is_instant_field(const char *name) {
+    size_t len = strlen(name);
+    return len > 3 && strcmp(name + len - 3, "_at") == 0;
+}
+
+/* The fields as the hook reads them, read as intake reads them, so that a
+ * dry run and CASE.OPEN agree on the same words: money as a decimal amount
+ * in the digits of the currency given (the default currency without one)
+ * -- `amount 2000.00` and `amount 2000` are both 200000 minor units of
+ * CNY -- instants as unix seconds or ISO 8601, each refused -INVALID
+ * naming the field as CASE.OPEN refuses it; other whole numbers become
+ * integers, the rest texts.  0, or -1 after the reply. */
+static int read_fields(struct request *request, int hook, char *const *name_at, struct rules_field *fields,
+                       int *count) {
+    const char *currency = cases_default_currency();
+    size_t currency_len = strlen(currency);
+    for (int i = 2, n = 0; i + 1 < request->argc && n < FIELDS_MAX; i += 2, n++)
+        if (strcmp(name_at[n], "currency") == 0) {
+            currency = request->argv[i + 1];
+            currency_len = request->argvlen[i + 1];
+            if (money_currency_digits(currency, currency_len) < 0) {
+                request_error(request, "INVALID", "currency '%s' is not a 3-letter ISO 4217 code like CNY",
+                              QUOTE(currency, currency_len, QUOTED_CURRENCY_MAX));
+                return -1;
+            }
+        }
+    for (int i = 2; i + 1 < request->argc && *count < FIELDS_MAX; i += 2) {
+        struct rules_field *field = &fields[*count];
+        memset(field, 0, sizeof *field);
+        field->name = name_at[(*count)++];
+        const char *text = request->argv[i + 1];
+        size_t len = request->argvlen[i + 1];
+        const char *why = NULL;
+        int64_t value = 0;
+        long long number;
+        if (is_money_field(field->name, hook))
+            why = money_parse(text, len, money_currency_digits(currency, currency_len), &value);
+        else if (is_instant_field(field->name))
+            why = timeparse_instant(text, len, &value);
+        else if (request_integer(request, i + 1, 1, &number) == 0)
+            value = number;
+        else {
+            field->text = text;
+            field->len = len;
+            continue;
+        }
+        if (why) {
+            /* Quoted: "5\0" printed as a C string would name a number. */
+            request_error(request, "INVALID", "%s '%s' %s", field->name, QUOTE(text, len, QUOTED_FIELD_MAX), why);
+            return -1;
+        }
+        field->is_integer = 1;
+        field->integer = value;
+    }
+    return 0;
+}
+
 /* RULES.EVAL hook field value ...: a dry run, nothing written. */
 void rules_eval_command(struct request *request) {
     if (request->argc % 2 != 0) {
@@ -207,19 +281,9 @@ void rules_eval_command(struct request *request) {
             }
     struct rules_field fields[FIELDS_MAX];
     int count = 0;
-    for (int i = 2; i + 1 < request->argc && count < FIELDS_MAX; i += 2) {
-        struct rules_field *field = &fields[count++];
-        memset(field, 0, sizeof *field);
-        field->name = name_at[count - 1];
-        /* Whole numbers go to rules as integers (amount in minor units, times). */
-        long long number;
-        if (request_integer(request, i + 1, 1, &number) == 0) {
-            field->is_integer = 1;
-            field->integer = number;
-        } else {
-            field->text = request->argv[i + 1];
-            field->len = request->argvlen[i + 1];
-        }
+    if (read_fields(request, hook, name_at, fields, &count) != 0) {
+        free(names);
+        return;
     }
     if (triage) eval_triage(request, fields, count);
     else eval_hook(request, (enum rules_hook)hook, fields, count);

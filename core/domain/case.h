@@ -124,10 +124,28 @@ int case_customer_message(struct call *call, struct case_row *row, const char *c
                           int64_t *event_id);   /* updated_at + "message" event + its row; BADSTATE closed */
 int case_message_row(struct call *call, const struct case_row *row, int64_t event_id, const char *direction,
                      const char *channel, size_t channel_len, const char *external_id, size_t external_len);
-/* The message a channel sent as external_id: 1 with its case (and, when
- * text is not NULL, whether its text was text[0..len): *same), 0 none, -1. */
-int case_find_message(struct call *call, const char *external_id, size_t len, const char *text, size_t text_len,
-                      int64_t *case_id, int *same);
+/* A contact sent again under a channel's id (CASE.OPEN's external_id,
+ * CASE.MESSAGE's EXTERNAL_ID), to judge against what the id recorded. */
+struct case_resent {
+    const char *customer;     /* CASE.OPEN's customer; NULL for a message */
+    size_t customer_len;
+    int64_t customer_id;      /* its customer record (0: none known) */
+    const char *subject;      /* CASE.OPEN's subject; NULL for a message */
+    size_t subject_len;
+    const char *text;         /* CASE.OPEN's body (NULL: none) or the message's text */
+    size_t len;
+};
+#define CASE_DIFFERS_CUSTOMER 1u
+#define CASE_DIFFERS_SUBJECT 2u
+#define CASE_DIFFERS_BODY 4u
+#define CASE_DIFFERS_TEXT 8u      /* a message's text (a contact's subject or body, as one) */
+/* What external_id recorded -- the case it opened (its customer, subject
+ * and body), or the message it became (its text; a contact threading
+ * joined is its subject, "\n", its body) -- and how the resend differs
+ * from it: 1 with *case_id and *differs (0: the same contact; CASE_DIFFERS_*
+ * bits), 0 none, -1. */
+int case_find_contact(struct call *call, const char *external_id, size_t len, const struct case_resent *resent,
+                      int64_t *case_id, unsigned *differs);
 enum case_field { CASE_FIELD_PRIORITY, CASE_FIELD_CATEGORY, CASE_FIELD_TAGS };
 int case_set_field(struct call *call, struct case_row *row, enum case_field field, const char *value,
                    size_t len);             /* 1: unchanged, no event; else "changed" field/from/to */

@@ -72,7 +72,7 @@ static int open_follow_up(struct call *call, struct case_row *old, const char *l
      * finds the case it opened. */
     if (message->external_id) GIVE(INTAKE_EXTERNAL_ID, message->external_id, message->external_len);
 #undef GIVE
-    if (intake_open(call, &values, landed) != 0) return -1;
+    if (intake_open(call, &values, landed) < 0) return -1;
     if (message->attachment_count) {
         /* The files go with the contact the message became: the new case's
          * opening, or the message of the open case it joined. */
@@ -96,21 +96,20 @@ static int open_follow_up(struct call *call, struct case_row *old, const char *l
 int conversation_inbound(struct call *call, int64_t case_id, const struct conversation_message *message,
                          int64_t *landed) {
     if (message->external_id) {
-        int same = 0;
-        int found = case_find_message(call, message->external_id, message->external_len, message->text,
-                                      message->len, landed, &same);
+        /* Where it landed the first time: this case, a follow-up case it
+         * opened, or the open case threading joined it to (stored there as
+         * a contact: the old case's subject, then the message). */
+        const struct case_resent resent = {.text = message->text, .len = message->len};
+        unsigned differs = 0;
+        int found = case_find_contact(call, message->external_id, message->external_len, &resent, landed, &differs);
         if (found < 0) return -1;
         /* Where the message went before is judged as the case named is:
          * one out of the caller's reach is NOPERM, neither its id nor
          * whether the text matched. */
         if (found && access_case(call, *landed) != 0) return -1;
-        if (found && !same)
+        if (found && differs)
             return call_fail(call, CALL_CONFLICT, "message %.*s was received before with another text",
                              (int)(message->external_len > 128 ? 128 : message->external_len), message->external_id);
-        if (found) return 0;
-        /* A message that opened a follow-up case is that case's external id. */
-        found = case_find_external(call, message->external_id, message->external_len, landed);
-        if (found < 0 || (found && access_case(call, *landed) != 0)) return -1;
         if (found) return 0;
     }
     int64_t target;

@@ -56,6 +56,8 @@ void cases_set_default_currency(const char *code) {
     snprintf(default_currency, sizeof default_currency, "%s", code);
 }
 
+const char *cases_default_currency(void) { return default_currency; }
+
 /* --------------------------------------------------------- spike counts */
 
 /* key = prefix + the first `len` bytes of name, cut to the key as snprintf
@@ -397,18 +399,64 @@ static int open_case(struct call *call, const struct intake_values *values, stru
     return 0;
 }
 
+/* Idempotent intake: the same external_id is the same contact -- the case
+ * it opened, or the open case threading joined it to (that case's
+ * message).  Sent again with the same customer (any identity of the same
+ * customer record), subject and body, it is that case: 1 with *id, nothing
+ * written.  With another of them it is CONFLICT naming what differs: a
+ * gateway that reuses an id, or two that collide, must not hand one
+ * customer's contact to another's case.  The other fields (order, amount,
+ * channel, ...) are what intake read, not what the customer said: a resend
+ * that differs only there is the same contact.  0: the id is new. */
+static int same_contact(struct call *call, const struct intake_values *values, int64_t *id) {
+    const char *external = values->text[INTAKE_EXTERNAL_ID];
+    size_t external_len = values->len[INTAKE_EXTERNAL_ID];
+    struct case_resent resent = {
+        .customer = values->text[INTAKE_CUSTOMER], .customer_len = values->len[INTAKE_CUSTOMER],
+        .subject = values->text[INTAKE_SUBJECT], .subject_len = values->len[INTAKE_SUBJECT],
+        .text = values->text[INTAKE_BODY], .len = values->len[INTAKE_BODY],
+    };
+    unsigned differs = 0;
+    int found = case_find_contact(call, external, external_len, &resent, id, &differs);
+    /* The case the id names is judged as a case named by its id is: one
+     * out of the caller's reach is NOPERM, not its id. */
+    if (found < 0 || (found && access_case(call, *id) != 0)) return -1;
+    if (!found) return 0;
+    if (differs & CASE_DIFFERS_CUSTOMER) {
+        /* Another text may be another identity of the same customer: read
+         * only here, never on the path of a new contact. */
+        struct customer_identity identity;
+        if (customers_parse_identity(resent.customer, resent.customer_len, &identity) == 0) {
+            int known = customers_find(call, &identity, &resent.customer_id);
+            if (known < 0) return -1;
+            if (known && case_find_contact(call, external, external_len, &resent, id, &differs) < 0) return -1;
+        }
+    }
+    if (differs == 0) return 1;
+    char what[64] = "";
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } parts[] = {{CASE_DIFFERS_CUSTOMER, "customer"}, {CASE_DIFFERS_SUBJECT, "subject"},
+                 {CASE_DIFFERS_BODY, "body"}, {CASE_DIFFERS_TEXT, "subject or body"}};
+    /* "customer", "customer and body", "customer, subject and body" */
+    int left = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) left += (differs & parts[i].bit) != 0;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        if (!(differs & parts[i].bit)) continue;
+        size_t used = strlen(what);
+        left--;
+        snprintf(what + used, sizeof what - used, "%s%s", parts[i].name, left > 1 ? ", " : left ? " and " : "");
+    }
+    return call_fail(call, CALL_CONFLICT, "external_id '%s' was received before with another %s: it is case %lld's "
+                     "(send the same contact again, or another external_id)",
+                     QUOTE(external, external_len, QUOTE_SHOWN_MAX), what, (long long)*id);
+}
+
 static int open_within_budget(struct call *call, const struct intake_values *values, int64_t *id) {
     if (values->text[INTAKE_EXTERNAL_ID]) {
-        /* Idempotent intake: the same external_id is the same case. */
-        int found = case_find_external(call, values->text[INTAKE_EXTERNAL_ID], values->len[INTAKE_EXTERNAL_ID], id);
-        /* A contact that joined an open case (threading) is that case's message. */
-        if (found == 0)
-            found = case_find_message(call, values->text[INTAKE_EXTERNAL_ID], values->len[INTAKE_EXTERNAL_ID], NULL,
-                                      0, id, NULL);
-        /* The case the id names is judged as a case named by its id is: one
-         * out of the caller's reach is NOPERM, not its id. */
-        if (found < 0 || (found && access_case(call, *id) != 0)) return -1;
-        if (found) return 0;
+        int found = same_contact(call, values, id);
+        if (found != 0) return found;
     }
     struct intake_facts facts;
     memset(&facts, 0, sizeof facts);

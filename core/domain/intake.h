@@ -34,13 +34,17 @@ struct intake_values {
     int64_t paid_at, delivered_at;          /* parsed, when given */
 };
 
-/* Opens a case (or finds the one of the same external_id): 0 with *id, or
- * -1 with the failure in the call (INVALID amount, CONFLICT with the order's
- * fact, a store error, ...). */
+/* Opens a case, or joins the contact to an open case (threading): 0 with
+ * *id.  The same external_id with the same contact: 1 with the case it
+ * landed on, nothing written.  -1 with the failure in the call (INVALID
+ * amount, CONFLICT with the order's fact or with the contact the
+ * external_id was before, a store error, ...). */
 int intake_open(struct call *call, const struct intake_values *values, int64_t *id);
 
 /* The currency of a case that names none (the config's default_currency). */
 void cases_set_default_currency(const char *code);
+/* That currency: what an amount is read in when no currency is named. */
+const char *cases_default_currency(void);
 /* Feeds the spike counts with the cases of the last 31 days (start). */
 void cases_warm_counters(void);
 /* Counts a case intake opened, under the keys intake counts it by

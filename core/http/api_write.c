@@ -64,7 +64,10 @@ void api_open_case(struct http_exchange *exchange) {
         api_add(&args, text);
     }
     json_t *id;
-    if (api_run(exchange, &args, &id) == 0) http_answer(exchange, 201, json_pack("{s:o}", "id", id));
+    /* 201 for a case created (or a contact joined to one); 200 for the
+     * same external_id and contact sent again: nothing was created. */
+    if (api_run(exchange, &args, &id) == 0)
+        http_answer(exchange, exchange->replayed ? 200 : 201, json_pack("{s:o}", "id", id));
     json_decref(body);
 }
 

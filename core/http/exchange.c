@@ -181,6 +181,8 @@ int http_command(struct http_exchange *exchange, struct evbuffer *reply, int arg
     request.connection = NULL;
     request.connection_ops = NULL;
     request.failed = 0;
+    request.parked = 0;
+    request.replayed = 0;
     request.call.who = exchange->who;
     request.call.actor = exchange->who.agent ? exchange->who.agent : "anonymous";
     request.call.status = CALL_OK;
@@ -214,6 +216,7 @@ int http_command(struct http_exchange *exchange, struct evbuffer *reply, int arg
         command->handler(&request);
         request_finish(&request, before);
     }
+    exchange->replayed = request.replayed;
     return request.failed ? -1 : 0;
 }
 

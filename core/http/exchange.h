@@ -34,6 +34,7 @@ struct http_exchange {
     char client[PROXIES_ADDRESS_MAX];
     char queues[HTTP_QUEUES_BYTES];
     int held;                     /* a command wrote, or read while a batch was open */
+    int replayed;                 /* the last command found its idempotency key done: nothing written */
 };
 
 /* The HTTP front's own counters (http.c counts, /metrics shows). */

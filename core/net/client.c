@@ -76,6 +76,7 @@ static void client_execute(struct client *client) {
     request.connection_ops = &client_ops;
     request.failed = 0;
     request.parked = 0;
+    request.replayed = 0;
     request.call.who.agent = client->agent[0] ? client->agent : NULL;
     request.call.who.role = client->role;
     request.call.who.queues = client->agent_queues;

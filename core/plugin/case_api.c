@@ -173,6 +173,7 @@ static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvl
     request.connection_ops = NULL;
     request.failed = 0;
     request.parked = 0;
+    request.replayed = 0;
     request.call.who.agent = self->agent;
     request.call.who.role = self->role;
     request.call.who.queues = self->queues;

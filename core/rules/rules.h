@@ -385,6 +385,10 @@ int rules_dry_run(void);
  * why (no such macro: the names it has; no text in that language). */
 int rules_macro(const char *name, size_t name_len, const char *lang, char *out, size_t size, char *why,
                 size_t why_size);
+/* The loaded set's macro names, separated by spaces (as many as fit out),
+ * for an error that lists them: 0, or -1 with why in out (no rule set is
+ * loaded, the set has no macros). */
+int rules_macro_names(char *out, size_t size);
 /* An instant as local ISO 8601 ("2026-09-21T22:13:20+08:00") in the rule
  * set's time zone: the zone of its notification_calendar, else of its
  * first calendar; UTC ("...Z") without one.  0, or -1 when out is short. */

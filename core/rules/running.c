@@ -71,33 +71,54 @@ long long rules_reopen_window(void) { return rules_current ? rules_current->reop
 
 #define MACRO_NAMES_SHOWN 400
 
-int rules_macro(const char *name, size_t name_len, const char *lang, char *out, size_t size, char *why,
-                size_t why_size) {
+/* The names of the macros table on top of the stack, into out (space
+ * separated, as many as fit). */
+static void macro_names(lua_State *state, char *out, size_t size) {
+    size_t used = 0;
+    out[0] = '\0';
+    lua_pushnil(state);
+    while (lua_next(state, -2) != 0) {   /* raw: the table has no metamethods of rule code */
+        if (lua_type(state, -2) == LUA_TSTRING && used + 70 < size)
+            used += (size_t)snprintf(out + used, size - used, "%s%s", used ? " " : "", lua_tostring(state, -2));
+        lua_pop(state, 1);
+    }
+}
+
+/* Pushes the running set's macros table: 0, or -1 with why (nothing pushed). */
+static int push_macros(char *why, size_t why_size) {
     if (rules_current == NULL) {
         snprintf(why, why_size, "no rule set is loaded: there are no macros");
         return -1;
     }
     lua_State *state = sandbox_state(rules_current->sandbox);
-    int top = lua_gettop(state);
     /* The macros as loaded (load.c keeps a copy), never the global's tables
      * a hook may have written into since. */
     if (rules_set_push_macros(rules_current) != LUA_TTABLE) {
-        lua_settop(state, top);
+        lua_pop(state, 1);
         snprintf(why, why_size, "the rule set has no macros");
         return -1;
     }
+    return 0;
+}
+
+int rules_macro_names(char *out, size_t size) {
+    if (push_macros(out, size) != 0) return -1;
+    lua_State *state = sandbox_state(rules_current->sandbox);
+    macro_names(state, out, size);
+    lua_pop(state, 1);
+    return 0;
+}
+
+int rules_macro(const char *name, size_t name_len, const char *lang, char *out, size_t size, char *why,
+                size_t why_size) {
+    if (push_macros(why, why_size) != 0) return -1;
+    lua_State *state = sandbox_state(rules_current->sandbox);
+    int top = lua_gettop(state) - 1;
     lua_pushlstring(state, name, name_len);
     if (lua_rawget(state, -2) != LUA_TTABLE) {
-        char names[MACRO_NAMES_SHOWN] = "";
-        size_t used = 0;
+        char names[MACRO_NAMES_SHOWN];
         lua_pop(state, 1);
-        lua_pushnil(state);
-        while (lua_next(state, -2) != 0) {   /* raw: the table has no metamethods of rule code */
-            if (lua_type(state, -2) == LUA_TSTRING && used + 70 < sizeof names)
-                used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", used ? " " : "",
-                                         lua_tostring(state, -2));
-            lua_pop(state, 1);
-        }
+        macro_names(state, names, sizeof names);
         lua_settop(state, top);
         snprintf(why, why_size, "unknown macro '%.*s' (macros: %s)", (int)(name_len > 64 ? 64 : name_len), name, names);
         return -1;

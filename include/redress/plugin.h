@@ -372,7 +372,8 @@ struct redress_host_api {
      *    callable inside a host command's write (from a Lua function of a
      *    rule, say): -1 "BADSTATE ...". */
     /* Opens a case from CASE.OPEN's fields (count of them); *case_id its id
-     * (the existing case when external_id names one). */
+     * (the existing case when external_id names one and the contact is the
+     * same; another customer, subject or body under it is "CONFLICT ..."). */
     int (*case_open)(struct redress_plugin *self, const struct redress_case_field *fields, size_t count,
                      int64_t *case_id, char *error, size_t error_size);
     /* CASE.MESSAGE: records what the customer wrote on case_id; *landed is

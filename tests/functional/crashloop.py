@@ -132,7 +132,8 @@ def resend(d, r):
     try:
         for ext in sorted(r.sent["case"] - set(r.acked["case"])):
             before = cases.get(ext, [])
-            got = c.call("CASE.OPEN", "customer", "K", "subject", "crash load %s" % ext, "order", "O-" + ext,
+            n = ext.split("-")[1][1:]                     # "r<round>-c<client>-<i>": the same contact again
+            got = c.call("CASE.OPEN", "customer", "K-%s" % n, "subject", "crash load %s" % ext, "order", "O-" + ext,
                          "amount", "10.00", "external_id", ext)
             assert isinstance(got, int), got
             assert before in ([], [(got,)]), (ext, before, got)

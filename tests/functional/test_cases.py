@@ -105,10 +105,20 @@ def test_open_rejects_bad_fields_and_writes_nothing():
 def test_external_id_is_idempotent():
     with Daemon() as d:
         c = d.client()
-        first = open_case(c, external_id="mail-123")
-        again = open_case(c, external_id="mail-123", subject="resent")
+        first = open_case(c, external_id="mail-123", body="it came broken")
+        history = c.call("CASE.HISTORY", first)
+        # The same contact (order, amount, channel are intake's reading, not the customer's words): the same case.
+        again = open_case(c, external_id="mail-123", body="it came broken", order="O-1", amount="5", channel="web")
         other = open_case(c, external_id="mail-124")
         assert first == again and other != first
+        # Another contact under the same id is refused, naming what differs; nothing is written.
+        for fields, named in (({"subject": "resent", "body": "it came broken"}, "subject"),
+                              ({"customer": "C-2", "body": "other"}, "customer and body"), ({}, "body")):
+            r = open_case(c, external_id="mail-123", **fields)
+            assert isinstance(r, RespError) and r.code == "CONFLICT", (fields, r)
+            assert r.startswith("CONFLICT external_id 'mail-123' was received before with another %s: it is case "
+                                "%d's" % (named, first)), r
+        assert c.call("CASE.HISTORY", first) == history
         # Pipelined in one batch: still one case.
         replies = c.pipeline([["CASE.OPEN", "customer", "C", "subject", "s", "external_id", "x-9"]] * 20)
         assert len(set(replies)) == 1

@@ -175,6 +175,28 @@ def test_a_resent_message_is_the_same_message():
         assert len(messages(c, cid)) == 2
 
 
+def test_a_message_that_opened_or_joined_a_follow_up_is_the_same_message_sent_again():
+    """To a closed case a message goes through intake: it opens a follow-up case, or threading joins it to
+    the customer's open case (stored there as a contact: the subject, then the message).  Sent again with
+    the same EXTERNAL_ID and text it lands there and writes nothing; with another text it is CONFLICT."""
+    with Daemon(rules="shipped") as d:                    # thread: same customer and order within 48 h
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", T0)
+        old = open_case(c, customer="C-rt", subject="tv remote missing", order="O-rt", amount="50", channel="email")
+        c.call("CASE.RESOLVE", old, "answered")
+        c.call("CASE.CLOSE", old)
+        follow = c.call("CASE.MESSAGE", old, "it is still missing", "EXTERNAL_ID", "mail-77")
+        assert isinstance(follow, int) and follow != old
+        assert c.call("CASE.MESSAGE", old, "any news?", "EXTERNAL_ID", "mail-79") == follow     # joined
+        assert messages(c, follow)[-1]["text"] == "tv remote missing\nany news?"
+        before = (history(c, follow), c.call("DBSIZE"))
+        for ext, text in (("mail-77", "it is still missing"), ("mail-79", "any news?")):
+            assert c.call("CASE.MESSAGE", old, text, "EXTERNAL_ID", ext) == follow, ext
+            r = c.call("CASE.MESSAGE", old, "something else", "EXTERNAL_ID", ext)
+            assert isinstance(r, RespError) and r.code == "CONFLICT" and ext in r and "another text" in r, r
+        assert (history(c, follow), c.call("DBSIZE")) == before
+
+
 def test_bad_messages_are_refused_and_nothing_is_written():
     with Daemon() as d:
         c = d.client()
@@ -273,6 +295,13 @@ def test_a_conversation_over_two_channels_is_threaded_into_one_case():
         size = len(history(c, first))
         assert open_case(c, customer="wechat:wx-alice", subject="还没收到", body="tracking SF123", order="O-1",
                          channel="wechat", external_id="wx-msg-1") == first
+        # The customer is the record, whichever of its identities; another text or customer is refused.
+        assert open_case(c, customer="alice@example.com", subject="还没收到", body="tracking SF123",
+                         external_id="wx-msg-1") == first
+        for who, body, named in (("wechat:wx-alice", "tracking SF999", "subject or body"), ("C-9", "tracking SF123",
+                                                                                             "customer")):
+            r = open_case(c, customer=who, subject="还没收到", body=body, external_id="wx-msg-1")
+            assert isinstance(r, RespError) and r.code == "CONFLICT" and "another %s:" % named in r, r
         assert len(history(c, first)) == size
         # Another order, or the same order after 48 hours, opens a case of its own.
         other = open_case(c, customer="wechat:wx-alice", subject="wrong size", order="O-2", channel="wechat")
@@ -855,12 +884,20 @@ def test_a_macro_reply_is_filled_in_from_the_case_in_its_language():
         assert isinstance(r, RespError) and r.code == "INVALID" and "unknown macro 'nonsense'" in r and "closing" in r
         r = c.call("CASE.REPLY", en, "TEMPLATE", "closing")
         assert isinstance(r, RespError) and r.code == "INVALID"
-        assert c.call("CASE.REPLY", en, "MACRO") == "OK"                # three words: "MACRO" is the text
+        # MACRO without its name is refused, listing the macros, never sent as the text "MACRO"; so is more after it.
+        sent = len(messages(c, en))
+        for args, words in ((("MACRO",), "MACRO needs a macro name (macros: "), (("macro",), "closing"),
+                            (("MACRO", "closing", "extra"), "takes nothing after the macro's name")):
+            r = c.call("CASE.REPLY", en, *args)
+            assert isinstance(r, RespError) and r.code == "INVALID" and words in r, (args, r)
+        assert len(messages(c, en)) == sent
     with Daemon() as d:
         c = d.client()
         cid = open_case(c)
         r = c.call("CASE.REPLY", cid, "MACRO", "closing")
         assert isinstance(r, RespError) and r.code == "INVALID" and "no rule set" in r
+        r = c.call("CASE.REPLY", cid, "MACRO")
+        assert isinstance(r, RespError) and r.startswith("INVALID MACRO needs a macro name (no rule set"), r
 
 
 MACRO_WRITER = """vocabulary = { categories = { "general_inquiry", "ok" }, queues = { "support" } }

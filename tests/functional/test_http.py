@@ -322,7 +322,10 @@ def test_http_open_case_with_external_id_is_idempotent():
         assert status == 201 and isinstance(body["id"], int)
         first = body["id"]
         status, _, body = d.post("/api/cases", form, token=ann)
-        assert status == 201 and body["id"] == first
+        assert status == 200 and body["id"] == first          # sent again: nothing created
+        status, _, body = d.post("/api/cases", dict(form, customer="C-2", subject="other"), token=ann)
+        assert status == 409 and body["error"] == "CONFLICT" and "form-42" in body["message"], body
+        assert "customer and subject" in body["message"]
         # Acknowledged means committed: RESP reads it back.
         case = as_map(admin.call("CASE.GET", first))
         assert case["external_id"] == "form-42" and case["channel"] == "web" and case["customer"] == "C-7"

@@ -97,6 +97,15 @@ def test_messages_over_http_are_case_message():
         assert status == 201 and body["case_id"] == cid and len(messages(admin, cid)) == count
         status, _, body = d.post(path, {"text": "something else", "external_id": "mail-1"}, token=tokens["sam"])
         assert status == 409 and body["error"] == "CONFLICT", body
+        # To a closed case: a follow-up, then threading joins the next message to it; each resent is the same.
+        closed = open_case(admin, customer="C-h", subject="remote missing", order="O-h", amount="50")
+        admin.call("CASE.RESOLVE", closed, "answered")
+        admin.call("CASE.CLOSE", closed)
+        to_closed = "/api/cases/%d/messages" % closed
+        sent = [d.post(to_closed, {"text": text, "external_id": ext}, token=tokens["sam"])
+                for text, ext in (("still missing", "mail-h1"), ("any news?", "mail-h2"), ("any news?", "mail-h2"))]
+        assert [(s, b["routed"]) for s, _, b in sent] == [(201, "follow_up")] * 3, sent
+        assert len({b["case_id"] for _, _, b in sent}) == 1
         # Roles and queues: through the same checks as RESP.
         status, _, body = d.post(path, {"text": "hello"}, token=tokens["leo"])
         assert status == 403 and body["error"] == "NOPERM"

@@ -95,7 +95,7 @@ def test_bad_decisions_are_refused_and_defaults_apply():
         assert r.code == "RULE" and "unknown priority 'P9'" in r
         cid = open_case(c, subject="bad_priority")
         assert as_map(c.call("CASE.GET", cid))["priority"] == "P3"
-        r = c.call("RULES.EVAL", "refund", "refund_amount", "-5", "amount", "100")
+        r = c.call("RULES.EVAL", "refund", "refund_reason", "negative_cap", "amount", "1.00")
         assert r.code == "RULE" and "cap" in r
         info = as_map(c.call("RULES.INFO"))
         assert "refusals=0" not in info["classify"]
@@ -119,6 +119,34 @@ def test_rules_eval_refuses_a_repeated_field_and_names_every_hook():
             got = c.call("RULES.EVAL", hook, "subject", "screen broken")
             assert not (isinstance(got, RespError) and got.code == "INVALID"), (hook, got)
         assert as_map(c.call("RULES.EVAL", "classify", "subject", "screen broken"))["category"] == "product_quality"
+
+
+def test_rules_eval_reads_amounts_and_instants_as_case_open_does():
+    """A dry run takes the words CASE.OPEN takes: money in the currency's digits, instants in ISO 8601 or unix
+    seconds; what CASE.OPEN refuses is refused naming the field."""
+    with Daemon(rules="shipped") as d:                    # priority: one level up from 1000.00 CNY
+        c = d.client()
+        c.call("DEBUG.CLOCK", "SET", 1795132800 + 86400)   # a day after 2026-11-20
+        for amount in ("2000.00", "1000"):
+            run = as_map(as_map(c.call("RULES.EVAL", "TRIAGE", "subject", "screen broken", "customer", "C-1",
+                                       "amount", amount))["priority"])
+            cid = open_case(c, customer="C-%s" % amount, subject="screen broken", amount=amount)
+            assert run["priority"] == as_map(c.call("CASE.GET", cid))["priority"] == "P2", (amount, run)
+            assert "large amount" in run["reason"] and "error" not in run, (amount, run)
+        decisions = [as_map(c.call("RULES.EVAL", "refund", "amount", "300.00", "refund_amount", "30.00", "refund_kind",
+                                   "return_refund", "delivered_at", at)) for at in ("2026-11-20", "1795132800")]
+        assert decisions[0] == decisions[1] and decisions[0]["decision"] == "approve", decisions
+        for args, words in ((("amount", "12.345"), "INVALID amount '12.345' "), (("paid_at", "2026-13-01"),
+                             "INVALID paid_at '2026-13-01' "), (("amount", "1.5", "currency", "JPY"), "INVALID amount "),
+                            (("refund_amount", "-5"), "INVALID refund_amount '-5' "),
+                            (("currency", "yen"), "INVALID currency 'yen'")):
+            r = c.call("RULES.EVAL", "TRIAGE", "subject", "x", *args)
+            assert isinstance(r, RespError) and r.startswith(words), (args, r)
+            r = c.call("CASE.OPEN", "customer", "C-9", "subject", "x", *args) if args[0] != "refund_amount" else r
+            assert isinstance(r, RespError) and r.code == "INVALID", (args, r)
+        # The customer_notice hook's amount is a text ("199.00 CNY"), as the host gives it.
+        r = c.call("RULES.EVAL", "customer_notice", "event", "refund_paid", "amount", "199.00 CNY", "id", 1)
+        assert not (isinstance(r, RespError) and r.code == "INVALID"), r
 
 
 def test_rules_eval_reads_field_names_in_any_case_as_case_open_does():
@@ -386,8 +414,8 @@ def test_shipped_rule_set_triages_cases():
         assert set(case["tags"].split(",")) == {"legal_threat", "safety"}
         cid = open_case(c, subject="怎么开发票")
         assert as_map(c.call("CASE.GET", cid))["state"] == "resolved"
-        r = as_map(c.call("RULES.EVAL", "refund", "category", "refund_policy", "customer", "C-2", "amount", "4000",
-                          "refund_amount", "4000", "refund_kind", "return_refund", "delivered_at", "1767225600"))
+        r = as_map(c.call("RULES.EVAL", "refund", "category", "refund_policy", "customer", "C-2", "amount", "40.00",
+                          "refund_amount", "40.00", "refund_kind", "return_refund", "delivered_at", "1767225600"))
         assert r["decision"] in ("approve", "review") and r["cap"] == "4000"
 
 

