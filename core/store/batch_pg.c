@@ -16,9 +16,11 @@
  * have committed or not: the server knows.  Each batch's BEGIN takes its
  * transaction's id (in BEGIN's group: no round trip more); after such a
  * loss the commit's piece of work waits for a new connection (at most the
- * connect timeout) and asks pg_xact_status: committed (on the server life
- * that gave the id) -- the batch's success, replies and memory as for any
- * commit; aborted -- its failure,
+ * connect timeout) and asks pg_xact_status, and whether the batch's
+ * highest event is there as it wrote it (pgs_commit_outcome): committed --
+ * the batch's success, replies and memory as for any commit; aborted (or
+ * the id committed without the event: handed out again after a crash) --
+ * its failure,
  * "nothing saved" true; no answer in time -- a failure that says its
  * outcome is unknown (store_run_after_unknown: memory keeps nothing of it,
  * and the listeners read again what the disk may hold).
@@ -30,6 +32,11 @@
 
 #include <stdio.h>
 #include <string.h>
+
+/* The batch's own row, the proof of its commit (store.h). */
+static void (*commit_proof)(int64_t *event_id, int64_t *case_id, int64_t *at);
+
+void store_set_commit_proof(void (*fn)(int64_t *event_id, int64_t *case_id, int64_t *at)) { commit_proof = fn; }
 
 /* A statement inside the batch's transaction with no command's savepoint
  * open (pgs_set_bare_test: it gets a savepoint of its own). */
@@ -59,7 +66,9 @@ static int commit_postgresql(char *error, size_t error_size, int64_t started, in
     int asked = rc != STORE_OK && noted == 0 && !faulty && strncmp(pgs_sqlstate(), "08", 2) == 0 && xact_id[0];
     if (asked) {
         snprintf(lost_error, sizeof lost_error, "%s", pgs_error());
-        outcome = pgs_commit_outcome(xact_id, why, sizeof why);
+        int64_t event_id = 0, case_id = 0, at = 0;
+        if (commit_proof) commit_proof(&event_id, &case_id, &at);
+        outcome = pgs_commit_outcome(xact_id, event_id, case_id, at, why, sizeof why);
         if (outcome == PGS_OUTCOME_COMMITTED) {
             rc = STORE_OK;
             snprintf(status, sizeof status, "COMMIT");

@@ -20,7 +20,9 @@ sees it and rolls back).  It can also refuse new connections (the database out o
 
 STORES = ("postgresql",): a lost connection is PostgreSQL's; SQLite's COMMIT is a call.
 """
+import os
 import shutil
+import signal
 import socket
 import struct
 import tempfile
@@ -64,6 +66,7 @@ class Relay:
         self.lock = threading.Lock()
         self.marker, self.mode = None, None
         self.cuts = 0
+        self.before_cut = None   # called as a COMMIT is withheld (mode "request"), before the cut
         self.refuse_after_cut = False
         self.refusing = threading.Event()
         self.sockets = []
@@ -145,6 +148,8 @@ class Relay:
                     if state["marked"] == "request" and kind == b"B" and \
                             message[5:].split(b"\0")[1] in state["commits"]:
                         server.sendall(out)
+                        if self.before_cut:
+                            self.before_cut()
                         self._cut(state, client, server)
                         return
                     out += message
@@ -247,11 +252,11 @@ def test_a_commit_lost_before_the_server_got_it_saves_nothing_and_says_so():
         assert notes(data, case, text) == 1
 
 
-def test_a_commit_asked_about_after_the_server_restarted_is_not_taken_for_committed():
+def test_a_commit_asked_about_after_the_server_restarted_is_told_by_the_batchs_own_event():
     # The server restarts between the lost answer and the question.  A transaction id it never wrote
-    # to its WAL is handed out again after a restart (or on a promoted standby), so "committed" may be
-    # another session's: the daemon says the outcome is unknown, never "nothing saved" (here the
-    # note was committed and flushed before the cut).
+    # to its WAL is handed out again after a restart, so "committed" alone may be another session's;
+    # the batch's own event, there with the transaction's id as its xmin, tells that it is this
+    # batch's: the note, committed and flushed before the cut, is answered OK, and stored once.
     with Postgres(name="restarting") as server, RelayedDaemon(server=server) as (d, relay, data):
         c = d.client(timeout=60)
         case = open_case(c)
@@ -262,11 +267,52 @@ def test_a_commit_asked_about_after_the_server_restarted_is_not_taken_for_commit
         server.stop("immediate")
         server.start()
         relay.allow()
-        reply = c.read_reply()
-        assert reply.code == "ERR" and "its outcome is unknown; read before retrying" in reply \
-            and "nothing of this command was saved" not in reply, reply
-        assert "another server life" in d.log()
+        assert c.read_reply() == "OK"
+        assert "PostgreSQL says the batch committed" in d.log()
         assert server.psql("SELECT count(*) FROM events WHERE case_id = %d AND detail = '%s'" % (case, text)) == "1"
+
+
+def test_a_commit_lost_with_a_crash_whose_transaction_id_another_session_committed_is_not_taken_for_committed():
+    # The backend that would get the COMMIT is killed as the COMMIT is withheld: the postmaster
+    # restarts every backend and recovers from its WAL, without the batch (never flushed) -- same
+    # start time, same timeline.  Its transaction id is handed out again; another session commits
+    # under it while the node cannot reconnect.  pg_xact_status then says "committed" on the "same
+    # server life", but the batch's own event is not there: nothing of it is saved, and the reply says so.
+    # The WAL writer left slow: the batch's rows stay in the server's WAL buffers until the crash.
+    # fsync off: a backend's crash keeps the machine's page cache, the recovery's fsyncs would only
+    # wait (and the node's reconnect must come within its connect timeout, 10 s).
+    with Postgres(name="crashing", settings="wal_writer_delay = 10s\nfsync = off") as server, \
+            RelayedDaemon(server=server) as (d, relay, data):
+        c = d.client(timeout=60)
+        case = open_case(c)
+        batch = []
+
+        def crash():
+            # The node's backend whose transaction has an id: the batch's.
+            pid, xid = server.psql("SELECT pid, backend_xid FROM pg_stat_activity WHERE application_name LIKE "
+                                   "'redressd %' AND backend_xid IS NOT NULL").split("|")
+            batch.append(int(xid))
+            os.kill(int(pid), signal.SIGKILL)
+        relay.before_cut = crash
+        text = "lost with a crash"
+        relay.arm(text.encode(), "request", refuse_after=True)
+        c.send_raw(Client.encode("CASE.NOTE", case, text))
+        wait_for(lambda: relay.cuts == 1, what="the cut")
+        # Back from crash recovery: ids from before the batch's are handed out (and committed) again.
+        def answers():
+            try:
+                return server.psql("SELECT 1") == "1"
+            except RuntimeError:   # still recovering
+                return False
+        wait_for(answers, what="the server back from crash recovery")
+        reused = int(server.psql("SELECT pg_current_xact_id()"))
+        assert reused <= batch[0], "the crash handed out no id again (the batch's %d, then %d)" % (batch[0], reused)
+        server.psql("DO $$ BEGIN FOR i IN 1..20 LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP; END $$")
+        relay.allow()
+        reply = c.read_reply()
+        assert reply != "OK" and reply.code == "ERR" and "nothing of this command was saved" in reply, reply
+        assert server.psql("SELECT count(*) FROM events WHERE case_id = %d AND detail = '%s'" % (case, text)) == "0"
+        assert "PostgreSQL says the batch committed" not in d.log()
 
 
 def test_the_nodes_own_subscribers_hear_the_events_of_a_batch_whose_commit_answer_was_lost():
