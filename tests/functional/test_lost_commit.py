@@ -257,7 +257,10 @@ def test_a_commit_asked_about_after_the_server_restarted_is_told_by_the_batchs_o
     # to its WAL is handed out again after a restart, so "committed" alone may be another session's;
     # the batch's own event, there with the transaction's id as its xmin, tells that it is this
     # batch's: the note, committed and flushed before the cut, is answered OK, and stored once.
-    with Postgres(name="restarting") as server, RelayedDaemon(server=server) as (d, relay, data):
+    # fsync off: an immediate stop keeps the machine's page cache, the recovery's fsyncs would only
+    # wait (and the node's reconnect must come within its connect timeout, 10 s).
+    with Postgres(name="restarting", settings="fsync = off") as server, \
+            RelayedDaemon(server=server) as (d, relay, data):
         c = d.client(timeout=60)
         case = open_case(c)
         text = "written before a restart"
@@ -267,7 +270,8 @@ def test_a_commit_asked_about_after_the_server_restarted_is_told_by_the_batchs_o
         server.stop("immediate")
         server.start()
         relay.allow()
-        assert c.read_reply() == "OK"
+        reply = c.read_reply()
+        assert reply == "OK", (reply, [l for l in d.log().splitlines() if "outcome" in l])
         assert "PostgreSQL says the batch committed" in d.log()
         assert server.psql("SELECT count(*) FROM events WHERE case_id = %d AND detail = '%s'" % (case, text)) == "1"
 
