@@ -38,6 +38,43 @@ static void (*commit_proof)(int64_t *event_id, int64_t *case_id, int64_t *at);
 
 void store_set_commit_proof(void (*fn)(int64_t *event_id, int64_t *case_id, int64_t *at)) { commit_proof = fn; }
 
+/* The transactions of batches whose outcome was unknown, until their
+ * status is final (store_unknown_commits_pending). */
+static char pending[STORE_UNKNOWN_PENDING_MAX][32];
+static int pending_count;
+
+static void follow_unknown(const char *xact_id) {
+    if (pending_count == STORE_UNKNOWN_PENDING_MAX) {   /* the oldest goes: bounded */
+        memmove(pending[0], pending[1], sizeof pending[0] * (STORE_UNKNOWN_PENDING_MAX - 1));
+        pending_count--;
+    }
+    snprintf(pending[pending_count++], sizeof pending[0], "%s", xact_id);
+}
+
+int store_unknown_commits_pending(void) {
+    static const char sql[] = "SELECT coalesce(pg_xact_status(CAST(?1 AS xid8))::text, '')";
+    for (int i = 0; i < pending_count;) {
+        struct store_stmt *statement = store_statement(sql);
+        if (statement == NULL) return pending_count;
+        store_bind_text(statement, 1, pending[i], -1, STORE_STATIC);
+        int rc = store_step(statement);
+        char status[24] = "";
+        if (rc == STORE_ROW) snprintf(status, sizeof status, "%s", (const char *)store_column_text(statement, 0));
+        const char *sqlstate = rc == STORE_ROW ? "" : pgs_sqlstate();
+        int connection = rc != STORE_ROW && strncmp(sqlstate, "08", 2) == 0;
+        store_reset(statement);
+        if (connection) return pending_count;   /* asked again at the next call */
+        /* Final, or an id the server cannot tell of (another server life): followed no more. */
+        if (rc != STORE_ROW || strcmp(status, "in progress") != 0) {
+            memmove(pending[i], pending[i + 1], sizeof pending[0] * (size_t)(pending_count - i - 1));
+            pending_count--;
+            continue;
+        }
+        i++;
+    }
+    return pending_count;
+}
+
 /* A statement inside the batch's transaction with no command's savepoint
  * open (pgs_set_bare_test: it gets a savepoint of its own). */
 static int bare_transaction(void) { return store_in_batch && !store_command_is_open() && !store_committing; }
@@ -99,6 +136,7 @@ static int commit_postgresql(char *error, size_t error_size, int64_t started, in
                  "read before retrying");
         log_error("batch commit outcome unknown", "writes=%lld xact=%s error=\"%s\" lost=\"%s\"",
                   store_batch_writes(), xact_id, LOG_ESC(why), LOG_ESC(lost_error));
+        follow_unknown(xact_id);
         store_run_after_unknown(error);
         return -1;
     }

@@ -74,7 +74,8 @@ class Relay:
 
     def arm(self, marker, mode, refuse_after=False):
         """The next batch of the daemon's connection that carries marker loses its COMMIT's answer
-        (mode "answer") or its COMMIT (mode "request"); refuse_after: new connections are refused
+        (mode "answer") or its COMMIT (mode "request"), or its COMMIT goes on after before_cut()
+        and the connection is cut after it (mode "stall"); refuse_after: new connections are refused
         from that moment until allow()."""
         with self.lock:
             self.marker, self.mode, self.refuse_after_cut = marker, mode, refuse_after
@@ -145,6 +146,14 @@ class Relay:
                     with self.lock:
                         if self.marker and state["listens"] and self.marker in message:
                             state["marked"], self.marker = self.mode, None
+                    if state["marked"] == "stall" and kind == b"B" and \
+                            message[5:].split(b"\0")[1] in state["commits"]:
+                        self.before_cut()   # the COMMIT goes on, to a backend made to wait
+                        state["marked"] = "stalling"
+                    if state["marked"] == "stalling" and kind == b"S":
+                        server.sendall(out + message)
+                        self._cut(state, client, server)
+                        return
                     if state["marked"] == "request" and kind == b"B" and \
                             message[5:].split(b"\0")[1] in state["commits"]:
                         server.sendall(out)
@@ -380,3 +389,35 @@ def test_an_approval_whose_outcome_stays_unknown_says_so_and_the_refund_is_still
         wait_for(lambda: refund_state(c, refund) == "succeeded", what="the refund paid")
         assert [r["body"]["refund_id"] for r in provider.requests] == [int(refund)]
         assert "executing refunds to claim again" in d.log()
+
+
+def test_an_approval_that_commits_after_its_outcome_was_reported_unknown_is_still_paid():
+    # The node's backend is stopped (SIGSTOP: a stalled disk, a standby that does not answer) as the
+    # approval's COMMIT reaches it, and the connection cut: the transaction reads "in progress" for the
+    # whole connect timeout, the outcome is unknown.  The node's claim of its own executing refunds
+    # waits until that transaction's status is final: the approval commits once the backend goes on,
+    # and the refund is paid.
+    with Receiver(answer=lambda body: {"reference": "PAY-%s" % body["refund_id"]}) as provider, \
+            Postgres(name="stalling") as server, \
+            RelayedDaemon(config=refund_config(provider), server=server) as (d, relay, data):
+        c = d.client(timeout=60)
+        refund = requested(d, c)
+        stopped = []
+
+        def stop():
+            pid = server.psql("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'redressd %' "
+                              "AND backend_xid IS NOT NULL")
+            os.kill(int(pid), signal.SIGSTOP)
+            stopped.append(int(pid))
+        relay.before_cut = stop
+        relay.arm(b"approved, committed late", "stall")
+        try:
+            reply = c.call("REFUND.APPROVE", refund, "approved, committed late")
+            assert reply.code == "ERR" and "its outcome is unknown" in reply, reply
+            wait_for(lambda: "executing refunds to claim again" in d.log(), what="the claim asked for")
+            assert server.psql("SELECT state FROM refunds WHERE id = %d" % int(refund)) == "review"
+        finally:
+            for pid in stopped:
+                os.kill(pid, signal.SIGCONT)
+        wait_for(lambda: refund_state(c, refund) == "succeeded", what="the refund paid")
+        assert [r["body"]["refund_id"] for r in provider.requests] == [int(refund)]
