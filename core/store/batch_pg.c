@@ -52,7 +52,15 @@ static void follow_unknown(const char *xact_id) {
 }
 
 int store_unknown_commits_pending(void) {
-    static const char sql[] = "SELECT coalesce(pg_xact_status(CAST(?1 AS xid8))::text, '')";
+    /* A pg_xact_status that reads the commit log before the running
+     * transactions (releases without the fix of that race) says
+     * "committed" while the transaction still waits among the running ones
+     * (a synchronous standby's flush): its rows are not visible yet, and a
+     * claim now would not find them. */
+    static const char sql[] =
+        "SELECT CASE WHEN pg_xact_status(CAST(?1 AS xid8)) = 'committed' AND NOT "
+        "pg_visible_in_snapshot(CAST(?1 AS xid8), pg_current_snapshot()) THEN 'in progress' "
+        "ELSE coalesce(pg_xact_status(CAST(?1 AS xid8))::text, '') END";
     for (int i = 0; i < pending_count;) {
         struct store_stmt *statement = store_statement(sql);
         if (statement == NULL) return pending_count;

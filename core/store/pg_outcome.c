@@ -21,6 +21,7 @@ struct outcome_question {
     char status[24];       /* pg_xact_status's answer, "" for NULL */
     char life[96];         /* the server's life now (SERVER_LIFE_SQL) */
     char row[8];           /* the proof row: "t" as written, "f" another's, "" absent */
+    char visible[8];       /* the transaction committed in the proof's snapshot: "t", "f" */
     char checkpoint[8];    /* a checkpoint since the BEGIN: "t", "f", "" not asked */
     char checkpoint_error[200];   /* why that could not be asked (its privilege) */
     char sqlstate[6];
@@ -49,8 +50,9 @@ static void on_proof_row(void *argument, const struct pg_reply *reply) {
         on_outcome_row(argument, reply);
         return;
     }
-    const char *row = pg_value(reply, 0, 0);
+    const char *row = pg_value(reply, 0, 0), *visible = pg_value(reply, 0, 1);
     snprintf(q->row, sizeof q->row, "%s", row ? row : "");
+    snprintf(q->visible, sizeof q->visible, "%s", visible ? visible : "");
 }
 
 /* The last statement of the group: its failure (a server that keeps
@@ -114,8 +116,15 @@ static int wait_at_most(struct event *timer, long long ms) {
 /* The proof row as the batch wrote it: its id, case and time (never
  * changed later: an erasure changes only the detail).  Its xmin is not
  * asked: a command's rows are written in its savepoint, a subtransaction
- * with an id of its own. */
-#define PROOF_SQL "SELECT case_id = $2::bigint AND at = $3::bigint FROM events WHERE id = $1::bigint"
+ * with an id of its own.  With it, whether the transaction is committed in
+ * the statement's snapshot: a pg_xact_status that reads the commit log
+ * before the running transactions (releases without the fix of that race)
+ * says "committed" while the transaction still waits among the running
+ * ones (a synchronous standby's flush), its rows not yet visible; that
+ * row "not there" is no proof of anything. */
+#define PROOF_SQL                                                                                       \
+    "SELECT (SELECT case_id = $2::bigint AND at = $3::bigint FROM events WHERE id = $1::bigint), "      \
+    "pg_visible_in_snapshot($4::xid8, pg_current_snapshot())"
 /* Whether a checkpoint ran since the transaction began (crash recovery
  * ends with one; the checkpoint's time is in whole seconds, so one in the
  * BEGIN's second counts). */
@@ -146,6 +155,13 @@ static enum pgs_outcome judge(const struct outcome_question *q, const char *xact
          * the id reads committed: the id is another's now -- this batch's
          * WAL was lost with a crash, nothing of it is saved. */
         if (strcmp(q->row, "t") == 0) return PGS_OUTCOME_COMMITTED;
+        if (strcmp(q->status, "committed") == 0 && strcmp(q->visible, "t") != 0) {
+            /* Committed in the log, still running in the snapshot: its
+             * rows are not visible yet -- asked again. */
+            *again = same_life;
+            snprintf(why, why_size, "transaction %s is committing (not yet visible)", xact_id);
+            return PGS_OUTCOME_UNKNOWN;
+        }
         if (strcmp(q->status, "committed") == 0) return PGS_OUTCOME_ABORTED;
         snprintf(why, why_size, "transaction %s reads %s and event %lld, the batch's proof, %s", xact_id, status,
                  proof->event_id, q->row[0] ? "is another's" : "is not there");
@@ -207,7 +223,7 @@ enum pgs_outcome pg_commit_outcome(struct pg_client *client, const char *xact_id
         snprintf(event_id, sizeof event_id, "%lld", proof->event_id);
         snprintf(case_id, sizeof case_id, "%lld", proof->case_id);
         snprintf(at, sizeof at, "%lld", proof->at);
-        const char *proof_params[3] = {event_id, case_id, at};
+        const char *proof_params[4] = {event_id, case_id, at, xact_id};
         const char *checkpoint_params[1] = {proof->began};
         char error[256];
         if (q == NULL) {
@@ -217,7 +233,7 @@ enum pgs_outcome pg_commit_outcome(struct pg_client *client, const char *xact_id
         if (pg_query(client, "SELECT pg_xact_status($1::xid8)::text, " SERVER_LIFE_SQL, 1, params,
                      on_outcome_row, q, error, sizeof error) != 0 ||
             (proof->event_id > 0 &&
-             pg_query(client, PROOF_SQL, 3, proof_params, on_proof_row, q, error, sizeof error) != 0) ||
+             pg_query(client, PROOF_SQL, 4, proof_params, on_proof_row, q, error, sizeof error) != 0) ||
             (proof->event_id <= 0 && proof->began[0] &&
              pg_query(client, CHECKPOINT_SQL, 1, checkpoint_params, on_checkpoint_row, q, error, sizeof error) != 0)) {
             char dropped[64];
