@@ -224,6 +224,11 @@ class RelayedDaemon:
             shutil.rmtree(self.data, ignore_errors=True)
 
 
+# The node's session whose batch waits for its COMMIT (not the search index's, not this test's).
+BATCH_SESSION = ("application_name LIKE 'redressd %' AND application_name <> 'redressd search index' "
+                 "AND state LIKE 'idle in transaction%' AND backend_xid IS NOT NULL")
+
+
 def notes(data, case, text):
     return store_rows(data, "SELECT count(*) FROM events WHERE case_id = ? AND kind = 'note' AND detail = ?",
                       (case, text))[0][0]
@@ -302,8 +307,7 @@ def test_a_commit_lost_with_a_crash_whose_transaction_id_another_session_committ
 
         def crash():
             # The node's backend whose transaction has an id: the batch's.
-            pid, xid = server.psql("SELECT pid, backend_xid FROM pg_stat_activity WHERE application_name LIKE "
-                                   "'redressd %' AND backend_xid IS NOT NULL").split("|")
+            pid, xid = server.psql("SELECT pid, backend_xid FROM pg_stat_activity WHERE " + BATCH_SESSION).split("|")
             batch.append(int(xid))
             os.kill(int(pid), signal.SIGKILL)
         relay.before_cut = crash
@@ -405,8 +409,7 @@ def test_an_approval_that_commits_after_its_outcome_was_reported_unknown_is_stil
         stopped = []
 
         def stop():
-            pid = server.psql("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'redressd %' "
-                              "AND backend_xid IS NOT NULL")
+            pid = server.psql("SELECT pid FROM pg_stat_activity WHERE " + BATCH_SESSION)
             os.kill(int(pid), signal.SIGSTOP)
             stopped.append(int(pid))
         relay.before_cut = stop
