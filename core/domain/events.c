@@ -45,6 +45,9 @@ static int registered;      /* the after-commit callback of this batch is in pla
  * open batch, and that of the batch when the running command began.  Ids of
  * rolled-back rows are used again by SQLite: only commits move the first. */
 static int64_t committed_high = -1, batch_high, command_high;
+/* The case and time of the batch's highest event (batch_high), and of the
+ * command's start (command_high): the batch's proof of its commit. */
+static int64_t batch_high_case, batch_high_at, command_high_case, command_high_at;
 /* The number of committed events (INFO's "events"), moved the same way:
  * counted from the disk once at start, then by each batch that commits. */
 static long long committed_count, batch_count, command_count;
@@ -553,8 +556,17 @@ int events_follow_peers(void) {
     return store_on_missed_notes(on_notes_missed);
 }
 
+/* The proof of the open batch's commit on PostgreSQL (store.h): its
+ * highest event, a row it wrote itself. */
+static void commit_proof(int64_t *event_id, int64_t *case_id, int64_t *at) {
+    *event_id = batch_high;
+    *case_id = batch_high_case;
+    *at = batch_high_at;
+}
+
 /* The batch's callbacks, with its first event. */
 static void register_batch(void) {
+    store_set_commit_proof(commit_proof);
     struct delivery *delivery = calloc(1, sizeof *delivery);
     if (delivery == NULL) return;
     if (store_after_commit(after_batch, delivery) != 0) {
@@ -574,6 +586,8 @@ static void register_batch(void) {
 void events_command_begin(void) {
     command_mark = pending_count;
     command_high = batch_high;
+    command_high_case = batch_high_case;
+    command_high_at = batch_high_at;
     command_count = batch_count;
 }
 
@@ -581,6 +595,8 @@ void events_command_end(int ok) {
     if (ok) return;
     drop_from(command_mark);
     batch_high = command_high;
+    batch_high_case = command_high_case;
+    batch_high_at = command_high_at;
     batch_count = command_count;
 }
 
@@ -682,7 +698,11 @@ static int append(struct call *call, int64_t case_id, int lookup, const char *qu
     if (registered && store_shared() && note_id(id) != 0)
         return call_fail(call, CALL_ERR, "out of memory: event %s not noted for the other nodes; nothing was saved",
                          kind);
-    if (registered && id > batch_high) batch_high = id;
+    if (registered && id > batch_high) {
+        batch_high = id;
+        batch_high_case = case_id;
+        batch_high_at = now;
+    }
     if (registered) batch_count++;
     /* Nobody listening: nothing to prepare (a subscriber hears of what is
      * committed after it subscribed). */

@@ -304,7 +304,8 @@ static void write_reports(evutil_socket_t fd, short what, void *argument) {
  * dropped with its callbacks, yet its approvals may be on disk, executing
  * on this node, which nobody else sends while it lives.  The tick claims
  * this node's own executing refunds again, as after a start whose claim
- * failed (a job still alive keeps its refund). */
+ * failed (a job still alive keeps its refund) -- once the batch's
+ * transaction is no longer running (store_unknown_commits_pending). */
 static void on_commit_unknown(void) {
     if (provider.name == NULL || shutting_down) return;
     if (!own_unclaimed) log_warn("executing refunds to claim again: a batch's outcome is unknown",
@@ -500,7 +501,11 @@ void refund_exec_resume(void) {
 
 void refund_exec_tick(void) {
     if (provider.name == NULL || shutting_down) return;
-    if (own_unclaimed && resume_all() != 0) return;
+    /* A batch whose outcome was unknown may still commit (its transaction
+     * still running: a stalled disk, a standby that does not answer): its
+     * approvals would be executing on this node with no job.  The claim
+     * waits until every such transaction's status is final. */
+    if (own_unclaimed && store_unknown_commits_pending() == 0 && resume_all() != 0) return;
     /* One process on SQLite: its start took what there was. */
     if (!store_shared()) return;
     int64_t last = 0;

@@ -16,9 +16,11 @@
  * have committed or not: the server knows.  Each batch's BEGIN takes its
  * transaction's id (in BEGIN's group: no round trip more); after such a
  * loss the commit's piece of work waits for a new connection (at most the
- * connect timeout) and asks pg_xact_status: committed (on the server life
- * that gave the id) -- the batch's success, replies and memory as for any
- * commit; aborted -- its failure,
+ * connect timeout) and asks pg_xact_status, and whether the batch's
+ * highest event is there as it wrote it (pgs_commit_outcome): committed --
+ * the batch's success, replies and memory as for any commit; aborted (or
+ * the id committed without the event: handed out again after a crash) --
+ * its failure,
  * "nothing saved" true; no answer in time -- a failure that says its
  * outcome is unknown (store_run_after_unknown: memory keeps nothing of it,
  * and the listeners read again what the disk may hold).
@@ -30,6 +32,56 @@
 
 #include <stdio.h>
 #include <string.h>
+
+/* The batch's own row, the proof of its commit (store.h). */
+static void (*commit_proof)(int64_t *event_id, int64_t *case_id, int64_t *at);
+
+void store_set_commit_proof(void (*fn)(int64_t *event_id, int64_t *case_id, int64_t *at)) { commit_proof = fn; }
+
+/* The transactions of batches whose outcome was unknown, until their
+ * status is final (store_unknown_commits_pending). */
+static char pending[STORE_UNKNOWN_PENDING_MAX][32];
+static int pending_count;
+
+static void follow_unknown(const char *xact_id) {
+    if (pending_count == STORE_UNKNOWN_PENDING_MAX) {   /* the oldest goes: bounded */
+        memmove(pending[0], pending[1], sizeof pending[0] * (STORE_UNKNOWN_PENDING_MAX - 1));
+        pending_count--;
+    }
+    snprintf(pending[pending_count++], sizeof pending[0], "%s", xact_id);
+}
+
+int store_unknown_commits_pending(void) {
+    /* A pg_xact_status that reads the commit log before the running
+     * transactions (releases without the fix of that race) says
+     * "committed" while the transaction still waits among the running ones
+     * (a synchronous standby's flush): its rows are not visible yet, and a
+     * claim now would not find them. */
+    static const char sql[] =
+        "SELECT CASE WHEN pg_xact_status(CAST(?1 AS xid8)) = 'committed' AND NOT "
+        "pg_visible_in_snapshot(CAST(?1 AS xid8), pg_current_snapshot()) THEN 'in progress' "
+        "ELSE coalesce(pg_xact_status(CAST(?1 AS xid8))::text, '') END";
+    for (int i = 0; i < pending_count;) {
+        struct store_stmt *statement = store_statement(sql);
+        if (statement == NULL) return pending_count;
+        store_bind_text(statement, 1, pending[i], -1, STORE_STATIC);
+        int rc = store_step(statement);
+        char status[24] = "";
+        if (rc == STORE_ROW) snprintf(status, sizeof status, "%s", (const char *)store_column_text(statement, 0));
+        const char *sqlstate = rc == STORE_ROW ? "" : pgs_sqlstate();
+        int connection = rc != STORE_ROW && strncmp(sqlstate, "08", 2) == 0;
+        store_reset(statement);
+        if (connection) return pending_count;   /* asked again at the next call */
+        /* Final, or an id the server cannot tell of (another server life): followed no more. */
+        if (rc != STORE_ROW || strcmp(status, "in progress") != 0) {
+            memmove(pending[i], pending[i + 1], sizeof pending[0] * (size_t)(pending_count - i - 1));
+            pending_count--;
+            continue;
+        }
+        i++;
+    }
+    return pending_count;
+}
 
 /* A statement inside the batch's transaction with no command's savepoint
  * open (pgs_set_bare_test: it gets a savepoint of its own). */
@@ -59,7 +111,9 @@ static int commit_postgresql(char *error, size_t error_size, int64_t started, in
     int asked = rc != STORE_OK && noted == 0 && !faulty && strncmp(pgs_sqlstate(), "08", 2) == 0 && xact_id[0];
     if (asked) {
         snprintf(lost_error, sizeof lost_error, "%s", pgs_error());
-        outcome = pgs_commit_outcome(xact_id, why, sizeof why);
+        int64_t event_id = 0, case_id = 0, at = 0;
+        if (commit_proof) commit_proof(&event_id, &case_id, &at);
+        outcome = pgs_commit_outcome(xact_id, event_id, case_id, at, why, sizeof why);
         if (outcome == PGS_OUTCOME_COMMITTED) {
             rc = STORE_OK;
             snprintf(status, sizeof status, "COMMIT");
@@ -90,6 +144,7 @@ static int commit_postgresql(char *error, size_t error_size, int64_t started, in
                  "read before retrying");
         log_error("batch commit outcome unknown", "writes=%lld xact=%s error=\"%s\" lost=\"%s\"",
                   store_batch_writes(), xact_id, LOG_ESC(why), LOG_ESC(lost_error));
+        follow_unknown(xact_id);
         store_run_after_unknown(error);
         return -1;
     }

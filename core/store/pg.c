@@ -408,11 +408,51 @@ static int send_session_sql(struct pg_client *c)
     return 0;
 }
 
+/* Its answer says nothing the caller needs: the old session was ended, or
+ * was gone already (false, or no row), or this role may not signal it. */
+static void on_orphan_done(void *arg, const struct pg_reply *reply)
+{
+    (void)arg;
+    (void)reply;
+}
+
+/* Ends the session dropped for its silence (on_answer_timer), after the
+ * settings: only a session of this client's own application_name (its
+ * node's: one loop session per name) and not this one, so that a process
+ * id the system gave out again to another's backend is left alone.  A
+ * role may end its own sessions (pg_terminate_backend). */
+static int send_orphan_end(struct pg_client *c)
+{
+    static const char sql[] =
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1::int "
+        "AND pid <> pg_backend_pid() AND application_name = current_setting('application_name')";
+    char pid[16];
+    pg_format(pid, sizeof pid, "%d", c->orphan_pid);
+    const char *params[1] = {pid};
+    struct pg_entry *query = calloc(1, sizeof *query), *sync = calloc(1, sizeof *sync);
+    if (!query || !sync || PQsendQueryParams(c->conn, sql, 1, NULL, params, NULL, NULL, 0) != 1 ||
+        PQpipelineSync(c->conn) != 1) {
+        free(query);
+        free(sync);
+        return -1;
+    }
+    sync->is_sync = 1;
+    sync->on_done = on_orphan_done;
+    sync->arg = c;
+    pg_list_push(&c->sent, query);
+    pg_list_push(&c->sent, sync);
+    c->in_flight++;
+    c->stats.queued++;
+    c->orphan_pid = 0;
+    return 0;
+}
+
 static void connected(struct pg_client *c)
 {
     char error[512];
+    int own = c->session_sql != NULL || c->orphan_pid != 0;   /* groups of the client's own sent first */
     if (PQsetnonblocking(c->conn, 1) != 0 || PQenterPipelineMode(c->conn) != 1 ||
-        (c->session_sql && send_session_sql(c) != 0)) {
+        (c->session_sql && send_session_sql(c) != 0) || (c->orphan_pid && send_orphan_end(c) != 0)) {
         conn_error(c, error, sizeof error);
         attempt_failed(c, error);
         return;
@@ -428,7 +468,7 @@ static void connected(struct pg_client *c)
     if (c->state == PG_READY)
         dispatch(c);
     char why[512];
-    if (c->state == PG_READY && c->session_sql && !c->broken[0] && flush(c, why, sizeof why) != 0)
+    if (c->state == PG_READY && own && !c->broken[0] && flush(c, why, sizeof why) != 0)
         broken_later(c, why);
     if (c->state == PG_READY)
         watch_answers(c, 1);
@@ -622,6 +662,11 @@ static void on_answer_timer(evutil_socket_t fd, short what, void *arg)
         return;
     char why[160];
     pg_format(why, sizeof why, "no answer from the server within %u ms (the answer timeout)", c->answer_timeout_ms);
+    /* The server does not see the socket close while its backend waits (on
+     * a lock, say): that session would live on, holding its locks (the
+     * timers' advisory lock among them) and a connection slot, until what
+     * it waits for ends.  The next session ends it (send_orphan_end). */
+    c->orphan_pid = PQbackendPID(c->conn);
     lost(c, why);
 }
 

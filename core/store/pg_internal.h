@@ -60,6 +60,7 @@ struct pg_client {
     unsigned backoff_ms;       /* the delay before the next attempt */
     char broken[512];          /* the send failure `later` reports; "" if none */
     char last_notice[256];     /* the server's last notice (it explains a shutdown) */
+    int orphan_pid;            /* the backend of a session dropped for its silence, to end; 0 none */
 
     struct pg_list open;       /* the open group; owned entries */
     unsigned open_queries;

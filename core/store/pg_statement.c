@@ -101,6 +101,7 @@ static struct {
     char sqlstate[6];          /* the last failure's SQLSTATE */
     char xact_id[24];          /* the open batch's transaction id, "" while unknown */
     char xact_life[96];        /* the server life that gave it (SERVER_LIFE_SQL) */
+    char xact_began[24];       /* when it began, the server's epoch seconds ("" unknown) */
     int awaiting_state;        /* a piece waits for the connection's next state (pgs_commit_outcome) */
     int listening;             /* LISTEN ran on this session */
     char token[64];            /* this process's notes (pgs_note) */
@@ -260,14 +261,17 @@ static int fail(const char *sqlstate, const char *message) {
 /* The batch's transaction id, asked in the group of its BEGIN (no round
  * trip more): assigned at once, so that a COMMIT whose answer is lost can
  * be asked about later (pgs_commit_outcome).  PostgreSQL 13's function. */
-static const char xact_id_sql[] = "SELECT pg_current_xact_id()::text, " SERVER_LIFE_SQL;
+static const char xact_id_sql[] =
+    "SELECT pg_current_xact_id()::text, " SERVER_LIFE_SQL ", floor(extract(epoch FROM now()))::bigint::text";
 
 static void on_xact_id(void *argument, const struct pg_reply *reply) {
     (void)argument;
     const char *id = reply->sqlstate ? NULL : pg_value(reply, 0, 0);
     const char *life = reply->sqlstate ? NULL : pg_value(reply, 0, 1);
+    const char *began = reply->sqlstate ? NULL : pg_value(reply, 0, 2);
     snprintf(pgs.xact_id, sizeof pgs.xact_id, "%s", id && life ? id : "");
     snprintf(pgs.xact_life, sizeof pgs.xact_life, "%s", id && life ? life : "");
+    snprintf(pgs.xact_began, sizeof pgs.xact_began, "%s", id && life && began ? began : "");
 }
 
 /* Sends s with its values and waits for the answer. */
@@ -608,8 +612,10 @@ int pgs_exec(const char *sql, char *status, size_t status_size) {
 
 /* ------------------------------------------- the outcome of a lost COMMIT */
 
-enum pgs_outcome pgs_commit_outcome(const char *xact_id, char *why, size_t why_size) {
-    return pg_commit_outcome(pgs.client, xact_id, pgs.xact_life, &pgs.awaiting_state, why, why_size);
+enum pgs_outcome pgs_commit_outcome(const char *xact_id, long long event_id, long long case_id, long long at,
+                                    char *why, size_t why_size) {
+    const struct pg_commit_proof proof = {.event_id = event_id, .case_id = case_id, .at = at, .began = pgs.xact_began};
+    return pg_commit_outcome(pgs.client, xact_id, pgs.xact_life, &proof, &pgs.awaiting_state, why, why_size);
 }
 
 /* ------------------------------------------------------------ connection */

@@ -77,13 +77,20 @@ const char *pgs_sqlstate(void);
 const char *pgs_transaction_id(void);
 /* After a COMMIT whose answer was lost with the connection: what became of
  * transaction xact_id, asked of the server (pg_xact_status) once a
- * connection is made again.  Waits inside the piece of store work (the
- * loop goes on; other store work waits its turn) for at most the
- * client's connect timeout; UNKNOWN, with why, when no connection or no
- * answer came within it, or the transaction is still in progress or too old
- * to tell, or reads committed on another server life than its BEGIN's (a
- * restart, a promoted standby: the id may have been handed out again). */
-enum pgs_outcome pgs_commit_outcome(const char *xact_id, char *why, size_t why_size);
+ * connection is made again, with the batch's highest event (event_id, its
+ * case and time; event_id 0 when it wrote none) as the proof that it is
+ * this batch's transaction that committed (store_set_commit_proof).  Waits
+ * inside the piece of store work (the loop goes on; other store work
+ * waits its turn) for at most the client's connect timeout.  COMMITTED
+ * when the event is there as the batch wrote it (on any server life: a
+ * promoted standby that has it), or, for a batch without one, the id
+ * reads committed on the life that gave it with no checkpoint since its
+ * BEGIN (crash recovery ends with one); ABORTED when the id reads aborted,
+ * or committed while the event is not there (the id was handed out again
+ * after a crash); UNKNOWN, with why, otherwise: no connection or no answer
+ * within the bound, still in progress, or what tells it was unclear. */
+enum pgs_outcome pgs_commit_outcome(const char *xact_id, long long event_id, long long case_id, long long at,
+                                    char *why, size_t why_size);
 /* 1 when the connection was lost since pgs_mark_transaction() (an open
  * transaction is then gone). */
 int pgs_transaction_lost(void);

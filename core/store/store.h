@@ -137,6 +137,23 @@ int store_commit_unknown(void);
  * and the disk may hold is read again from the rows (a refund job: the
  * refund may be executing on this node).  0, or -1 (too many). */
 int store_on_commit_unknown(void (*fn)(void));
+/* How many batches whose outcome was unknown may still commit: their
+ * transactions read neither committed nor aborted yet (asked of the
+ * server now, one statement per such batch; a status that is final drops
+ * the batch).  An approval that commits after its outcome was reported
+ * unknown is claimed only once this says 0 (refund_exec.c).  Always 0 on
+ * SQLite; at most STORE_UNKNOWN_PENDING_MAX are followed. */
+#define STORE_UNKNOWN_PENDING_MAX 8
+int store_unknown_commits_pending(void);
+/* A row the open batch wrote, its proof on PostgreSQL when its COMMIT's
+ * answer is lost: fn fills the batch's highest event (its id, case and
+ * time; the id 0 when the batch wrote none) and is asked at such a loss.
+ * A transaction id can be handed out again after the server crashed
+ * (crash recovery goes back to the last WAL written), so the id's status
+ * alone does not tell that this batch committed; the batch's own event
+ * there as written (its id from a sequence, its case and time) does.
+ * Set by events.c. */
+void store_set_commit_proof(void (*fn)(int64_t *event_id, int64_t *case_id, int64_t *at));
 
 /* Whether this node fires what time makes due (deadlines, automations,
  * refund timers, pruning): 1 yes, 0 another node does.  On SQLite the one

@@ -23,6 +23,7 @@ import time
 
 from harness import Daemon, PsqlSession, RespError
 from postgres import Postgres
+from receiver import wait_for
 
 ONCE = True
 TIMEOUT = 300
@@ -241,6 +242,27 @@ def test_a_lock_held_elsewhere_holds_the_node_for_at_most_the_answer_timeout():
                 d.wait_log("no answer from the server within 1000 ms (the answer timeout)")
             d.wait_log(lambda text: text.count("postgresql connection\" state=ready") >= 2, timeout=30)
             assert c.call("AGENT.STATUS", "admin", "online") == "OK"
+
+def test_a_session_dropped_for_its_silence_is_ended_on_the_server_too():
+    """The server does not see the node's socket close while the session waits on a lock: without
+    more, that session lives on until the lock is granted -- holding the timers' lock (no node
+    fires deadlines meanwhile) and a connection slot, one more per answer timeout.  The node's
+    next session ends it (pg_terminate_backend: a role may end its own sessions)."""
+    with Postgres() as pg:
+        with Daemon(postgresql_url=pg.url, config="postgresql_answer_timeout = 1\n", rules=RULES) as d:
+            c = d.client()
+            node = [l for l in c.call("INFO", "nodes").split("\r\n") if l.startswith("node_name:")][0][10:]
+            sessions = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'redressd %s'" % node
+            assert pg.psql(sessions) == "1"
+            with PsqlSession(d) as holder:
+                holder.run("BEGIN; SELECT pg_advisory_xact_lock(20, 0);")
+                failed = c.call("AGENT.STATUS", "admin", "online")
+                assert isinstance(failed, RespError) and "no answer from the server within 1000 ms" in failed, failed
+                d.wait_log(lambda text: text.count("postgresql connection\" state=ready") >= 2, timeout=30)
+                # While the lock is still held elsewhere: the node's one session, the new one.
+                wait_for(lambda: pg.psql(sessions) == "1", timeout=10, what="the dropped session ended")
+            assert c.call("AGENT.STATUS", "admin", "online") == "OK"
+
 
 def test_both_ends_of_the_connection_probe_a_silent_peer_unless_the_url_says_otherwise():
     """libpq's keepalives on the node's socket, the server's (tcp_keepalives_*) on the session's:
