@@ -297,7 +297,8 @@ def test_a_commit_lost_before_the_server_got_it_saves_nothing_and_says_so():
 def test_a_commit_asked_about_after_the_server_restarted_is_told_by_the_batchs_own_event():
     # The server restarts between the lost answer and the question.  A transaction id it never wrote
     # to its WAL is handed out again after a restart, so "committed" alone may be another session's;
-    # the batch's own event (its id, case and time as written) tells that it is this batch's: the note, committed and flushed before the cut, is answered OK, and stored once.
+    # the batch's own event (its id, case and time as written) tells that it is this batch's: the
+    # note, committed and flushed before the cut, is answered OK, and stored once.
     # fsync off: an immediate stop keeps the machine's page cache, the recovery's fsyncs would only
     # wait (and the node's reconnect must come within its connect timeout, 3 s here).
     with Postgres(name="restarting", settings="fsync = off") as server, \
