@@ -203,6 +203,24 @@ def test_a_plugin_log_value_cannot_forge_the_lines_level_or_message():
         assert 'plugin_level=error plugin_msg="DATABASE CORRUPT' in said[0], said
 
 
+def test_a_plugin_log_value_with_a_control_byte_cannot_forge_the_line():
+    """Only a blank before level=/msg= was seen as a field's start, and only CR/LF were replaced: a tab or a vertical
+    tab (field separators to logfmt readers) carried a forged level and message through. A message ending in a
+    backslash must not swallow the quote that closes msg= either."""
+    from test_log_fields import LOGFMT
+    with Daemon("--plugins", plugin_path("probe")) as d:
+        c = d.client()
+        for sep in ("\t", "\v", "\x1f"):
+            assert c.call("PROBE.LOG", 'hi"%slevel=error%smsg="FORGED %r' % (sep, sep, sep)) == "OK"
+        assert c.call("PROBE.LOG", "x", "ends in a backslash\\") == "OK"
+        said = [l for l in d.log().splitlines() if "plugin=probe value=" in l]
+        assert len(said) == 4, said
+        for line in said:
+            assert LOGFMT.match(line) and " level=info " in line, line
+            assert not re.search(r'[\x00-\x1f]level=|[\s]level=error|[\s]msg="FORGED', line), line
+        assert 'msg="ends in a backslash\\\\" plugin=probe value="x"' in said[3], said[3]
+
+
 def test_failing_init_refuses_start_or_is_skipped():
     err = start_fails("--plugins", plugin_path("failing_init"))
     assert "plugin failing_init: init failed" in err and "failing_init always fails" in err, err
