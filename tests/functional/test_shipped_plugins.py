@@ -640,6 +640,27 @@ def test_webhook_refuses_an_unknown_event_kind_and_a_url_twice():
             assert "plugin registration refused" not in d.log()
 
 
+def test_orders_header_names_are_read_trimmed_in_any_case_after_a_byte_order_mark():
+    """A header written ' currency' or 'Currency' lost the column in silence (every order took the default
+    currency), a BOM (Excel's CSV UTF-8) was refused as naming no order_id, and 'currency ' beside 'currency'
+    slipped past the refusal of a column named twice."""
+    data = tempfile.mkdtemp(prefix="redress-orders-")
+    path = os.path.join(data, "orders.csv")
+    try:
+        with open(path, "w") as f:
+            f.write("\ufeffOrder_ID , paid_amount,\tCurrency \nO-1,10.00,USD\n")
+        with Daemon(config="plugins = orders\norders.file = %s\n" % path) as d:
+            assert as_map(d.client().call("ORDERS.GET", "O-1"))["currency"] == "USD"
+        with open(path, "w") as f:
+            f.write("order_id,paid_amount,currency,CURRENCY \nO-1,1.00,CNY,USD\n")
+        proc = subprocess.run([REDRESSD, "--port", "0", "--data", data, "--rules", "", "--plugins", "orders",
+                               "--orders.file", path], capture_output=True, text=True, timeout=60)
+        assert proc.returncode != 0 and 'line=1 why="column currency appears twice (columns 3 and 4)"' in proc.stderr, \
+            proc.stderr
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def test_an_orders_file_row_with_a_lower_case_currency_names_the_currency():
     # It was reported as "paid_amount '12.50' is not an amount in cny", blaming the amount.
     data = tempfile.mkdtemp(prefix="redress-test-")
