@@ -155,7 +155,7 @@ static const char *order_from_fields(struct orders *orders, char *const fields[C
 }
 
 /* Splits one CSV line in place into at most max fields; returns how many,
- * or -1 on an unterminated quote. */
+ * -1 on an unterminated quote, -2 on text after a closing quote. */
 static int csv_split(char *line, char **fields, int max) {
     int count = 0;
     char *in = line;
@@ -175,7 +175,9 @@ static int csv_split(char *line, char **fields, int max) {
                     *out++ = *in++;
                 }
             }
-            while (*in && *in != ',') in++; /* anything after the closing quote is ignored */
+            /* Text after the closing quote ("1"00) is a malformed field:
+             * refused, never read as the quoted part alone (1.00). */
+            if (*in && *in != ',') return -2;
         } else {
             while (*in && *in != ',') *out++ = *in++;
         }
@@ -241,6 +243,10 @@ static int csv_load(struct orders *orders, struct order **table_out, size_t *cap
         if (length == 0) continue;
         char *fields[64];
         int count_fields = csv_split(line, fields, 64);
+        if (count_fields == -2) {
+            problem = "text after a closing quote";
+            goto done;
+        }
         if (count_fields < 0) {
             problem = "unterminated quote";
             goto done;

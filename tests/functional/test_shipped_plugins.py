@@ -105,6 +105,8 @@ def test_orders_reload_and_bad_files():
                             ("id,amount\n", "names no order_id or no paid_amount"),
                             ("order_id,paid_amount\nO-1,1\nO-1,2\n", "order O-1 appears twice"),
                             ('order_id,paid_amount\n"O-1,1\n', "unterminated quote"),
+                            # "1"00 was read as 1.00: what followed the closing quote was dropped
+                            ('order_id,paid_amount\n"O-1","1"00\n', 'line=2 why="text after a closing quote"'),
                             ("order_id,paid_amount,delivered_at\nO-1,1,yesterday\n", "delivered_at 'yesterday'"),
                             # a column named twice: which one is the order's?  (the last one won, silently)
                             ("order_id,paid_amount,paid_amount\nO-1,1,2\n",
