@@ -302,6 +302,34 @@ def test_a_port_in_use_stops_an_upgrade_before_the_schema_migrates():
         assert as_map(d.client().call("CASE.GET", 1))["subject"] == "before the upgrade"
 
 
+def test_a_host_name_http_bind_and_two_listeners_on_one_port_stop_before_the_store_opens():
+    """The port check skipped an http_bind that is a name (localhost) and tried each port alone, so a taken HTTP
+    port behind a name, or port and http_port given the same number, failed only at the listen: after the store
+    had been created (an upgrade: migrated) and the admin token written."""
+    scratch = tempfile.mkdtemp(prefix="redress-ports-")
+    taken = socket.socket()
+    try:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = str(taken.getsockname()[1])
+        spare = socket.socket()
+        spare.bind(("127.0.0.1", 0))
+        free = str(spare.getsockname()[1])
+        spare.close()
+        for case, argv in (("name", ["--port", "0", "--http-port", port, "--http-bind", "localhost"]),
+                           ("same", ["--port", free, "--http-port", free])):
+            data = os.path.join(scratch, case)
+            os.mkdir(data, 0o700)
+            p = run("--data", data, "--rules", "", *argv)
+            assert p.returncode == 1 and 'msg="cannot listen' in p.stderr, (case, p.returncode, p.stderr)
+            assert 'error="Address already in use"' in p.stderr, (case, p.stderr)
+            assert os.listdir(data) == ["redress.lock"], (case, os.listdir(data), p.stderr)
+        assert "also=port" in p.stderr, p.stderr                    # the setting given the same port is named
+    finally:
+        taken.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def test_an_unauthenticated_limit_at_or_above_its_connection_limit_is_refused():
     """http_max_unauthenticated 10 with http_max_connections 4 started: four idle sockets from anyone then
     filled every connection, and the admin's bearer token got 503 -- the reserve the setting exists for was
