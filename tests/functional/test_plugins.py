@@ -86,6 +86,22 @@ def test_plugin_list_info_and_a_plugin_command():
         assert out.strip() == "hi, cli"
 
 
+def test_the_skeleton_greets_within_its_buffer_and_refuses_what_it_cannot_keep():
+    """The skeleton (what plugin authors copy) wrote a 63-byte greeting and 100 bytes of the name into 160 bytes and
+    handed the host the full length: 5 bytes past its stack buffer. A longer greeting was cut to 63 in silence, and
+    SKELETON.GREET's times took ' 2' and '+2' (strtol) against the rule for integer arguments."""
+    greeting = "G" * 63
+    with Daemon("--skeleton.greeting", greeting, rules=RULES, config="plugins = %s\n" % plugin_path("skeleton")) as d:
+        c = d.client()
+        r = as_map(c.call("RULES.EVAL", "classify", "subject", "greet_long"))
+        assert r["category"] == "ok" and r["reason"] == greeting + ", " + "x" * 100, r
+        for times in (" 2", "+2", "2 ", "0x2"):
+            r = c.call("SKELETON.GREET", "ann", times)
+            assert r.code == "INVALID" and "times must be 1 to 10" in r, (times, r)
+    err = start_fails("--plugins", plugin_path("skeleton"), "--skeleton.greeting", "G" * 64)
+    assert "skeleton.greeting is 64 bytes: at most 63" in err, err
+
+
 def test_plugin_command_bad_arguments_and_broken_replies():
     with Daemon(config=skeleton_and_probe()) as d:
         c = d.client()
