@@ -49,6 +49,19 @@ def test_default_currency_must_be_a_currency_code():
         assert (case["amount"], case["currency"]) == ("1000", "JPY"), case
 
 
+def test_replay_flags_are_checked_as_rules_replay_checks_its_options():
+    """--limit was strtoll with no check (abc, 0 or 20 digits replayed every case, -1 none) and --since ""
+    read as 0, all exit 0: each is now refused (exit 2) naming the flag, before the database is opened."""
+    missing = os.path.join(tempfile.gettempdir(), "redress-no-such-data-dir")
+    for flag, value, why in (("--limit", "abc", "is not a positive integer"), ("--limit", "0", "positive integer"),
+                             ("--limit", "-1", "positive integer"), ("--limit", " 2", "positive integer"),
+                             ("--limit", "9" * 20, "positive integer"), ("--since", "", "is empty"),
+                             ("--until", "", "is empty"), ("--since", "+5", "'+5'")):
+        p = run("--replay", "rules", "--data", missing, flag, value)
+        assert p.returncode == 2 and "redressd: %s '%s'" % (flag, value) in p.stderr and why in p.stderr, \
+            (flag, value, p.returncode, p.stderr)
+
+
 def test_a_flag_of_an_offline_mode_without_its_mode_is_refused():
     """--replay without its directory, --since/--until/--limit without --replay, --coverage without
     --test-rules: each started a live daemon over the data directory."""
