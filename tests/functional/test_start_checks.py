@@ -233,6 +233,22 @@ def test_a_lost_admin_token_is_reset_on_the_stopped_daemon():
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def test_a_reset_admin_token_run_as_root_leaves_the_token_owned_as_the_data_directory():
+    """Run as root (after systemctl stop) on a service user's data directory, --reset-admin-token left admin.token
+    owned by root, where --restore writes its copy owned as the directory is."""
+    with Daemon() as d:
+        d.stop()
+        if os.geteuid() == 0:                                   # a service user's directory, as under DynamicUser
+            for name in [""] + os.listdir(d.data):
+                os.lchown(os.path.join(d.data, name), 65534, 65534)
+        p = run("--data", d.data, "--rules", "", "--config", os.path.join(d.data, "harness.conf"),
+                "--reset-admin-token")
+        assert p.returncode == 0, p.stderr
+        directory, token = os.stat(d.data), os.stat(os.path.join(d.data, "admin.token"))
+        assert (token.st_uid, token.st_gid) == (directory.st_uid, directory.st_gid), (token, directory)
+        assert token.st_mode & 0o777 == 0o600
+
+
 def test_cors_origins_must_be_origins_as_a_browser_sends_them():
     """'*' let every page call the API with a token it held; 'https://a.example/' never equals an Origin header,
     so the page meant was refused in silence."""
