@@ -38,6 +38,7 @@
 #include "cmd/metrics_cmd.h"
 #include "cmd/table.h"
 #include "lib/clock.h"
+#include "lib/decimal.h"
 #include "lib/config.h"
 #include "lib/shared.h"
 #include "plugin/host.h"
@@ -309,17 +310,23 @@ static int offline_replay(const struct config *config, const char *directory, in
     for (int i = 1; i + 1 < argc; i++) {
         int64_t *instant = !strcmp(argv[i], "--since") ? &options.since : !strcmp(argv[i], "--until") ? &options.until
                                                                                                        : NULL;
+        /* As RULES.REPLAY reads SINCE, UNTIL and LIMIT (unix seconds as
+         * every integer argument: digits only): strtoll took "" as 0 and
+         * "abc" as 0 (every case), "-1" as no case at all. */
+        long long number;
         if (instant) {
-            const char *why = timeparse_instant(argv[i + 1], strlen(argv[i + 1]), instant);
-            char *end;
-            long long number = strtoll(argv[i + 1], &end, 10);
-            if (*end == '\0' && number >= 0) *instant = number;
-            else if (why) {
+            const char *why = argv[i + 1][0] == '\0' ? "is empty" : NULL;
+            if (why == NULL && decimal_parse(argv[i + 1], strlen(argv[i + 1]), 0, &number) == 0) *instant = number;
+            else if (why || (why = timeparse_instant(argv[i + 1], strlen(argv[i + 1]), instant)) != NULL) {
                 fprintf(stderr, "redressd: %s '%s': %s\n", argv[i], argv[i + 1], why);
                 return 2;
             }
         } else if (!strcmp(argv[i], "--limit")) {
-            options.limit = strtoll(argv[i + 1], NULL, 10);
+            if (decimal_parse(argv[i + 1], strlen(argv[i + 1]), 0, &number) != 0 || number < 1) {
+                fprintf(stderr, "redressd: --limit '%s' is not a positive integer\n", argv[i + 1]);
+                return 2;
+            }
+            options.limit = number;
         }
     }
     if (options.until && options.since >= options.until) {

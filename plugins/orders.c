@@ -17,7 +17,8 @@
  *          order was paid is the ceiling of its refunds, and a case naming
  *          the order takes its amount and currency from it.
  *
- * The CSV file has a header row naming its columns, in any order: order_id
+ * The CSV file has a header row naming its columns (blanks around a name,
+ * its case and a leading UTF-8 byte-order mark aside), in any order: order_id
  * and paid_amount are required; currency, paid_at, delivered_at, items
  * (separated by ';') and shipping_insurance (yes/no, true/false, 1/0) are
  * optional.  Amounts are decimals in the currency ("129.00"); instants are
@@ -38,6 +39,7 @@
 #include <stdlib.h>
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 #include <strings.h>
 
 #define LINE_MAX_BYTES 65536
@@ -153,7 +155,7 @@ static const char *order_from_fields(struct orders *orders, char *const fields[C
 }
 
 /* Splits one CSV line in place into at most max fields; returns how many,
- * or -1 on an unterminated quote. */
+ * -1 on an unterminated quote, -2 on text after a closing quote. */
 static int csv_split(char *line, char **fields, int max) {
     int count = 0;
     char *in = line;
@@ -173,7 +175,9 @@ static int csv_split(char *line, char **fields, int max) {
                     *out++ = *in++;
                 }
             }
-            while (*in && *in != ',') in++; /* anything after the closing quote is ignored */
+            /* Text after the closing quote ("1"00) is a malformed field:
+             * refused, never read as the quoted part alone (1.00). */
+            if (*in && *in != ',') return -2;
         } else {
             while (*in && *in != ',') *out++ = *in++;
         }
@@ -239,6 +243,10 @@ static int csv_load(struct orders *orders, struct order **table_out, size_t *cap
         if (length == 0) continue;
         char *fields[64];
         int count_fields = csv_split(line, fields, 64);
+        if (count_fields == -2) {
+            problem = "text after a closing quote";
+            goto done;
+        }
         if (count_fields < 0) {
             problem = "unterminated quote";
             goto done;
@@ -249,13 +257,24 @@ static int csv_load(struct orders *orders, struct order **table_out, size_t *cap
         }
         if (columns == 0) { /* the header */
             columns = count_fields;
+            /* Names are read as people write them: blanks around a name
+             * (", currency" in many exports), another case ("Currency"),
+             * and the byte-order mark Excel's "CSV UTF-8" puts first.
+             * Otherwise the column was "another one" and ignored: every
+             * order in the default currency, without a word. */
+            if (number == 1 && strncmp(fields[0], "\xEF\xBB\xBF", 3) == 0) fields[0] += 3;
+            for (int i = 0; i < count_fields; i++) {
+                while (*fields[i] == ' ' || *fields[i] == '\t') fields[i]++;
+                size_t n = strlen(fields[i]);
+                while (n && (fields[i][n - 1] == ' ' || fields[i][n - 1] == '\t')) fields[i][--n] = '\0';
+            }
             /* A column named twice (an export joining a table that brings
              * its own currency, say) is refused: which one holds the
              * order's amount is anyone's guess, and the last one used to
              * win in silence. */
             for (int i = 0; i < count_fields; i++)
                 for (int c = 0; c < COLUMN_COUNT; c++) {
-                    if (strcmp(fields[i], column_names[c]) != 0) continue;
+                    if (strcasecmp(fields[i], column_names[c]) != 0) continue;
                     if (position[c] >= 0) {
                         snprintf(why, sizeof why, "column %s appears twice (columns %d and %d)", column_names[c],
                                  position[c] + 1, i + 1);

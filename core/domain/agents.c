@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define NAME_SHOWN 64                   /* of a name repeated in an error */
@@ -74,6 +75,18 @@ static int write_token_file(const char *data_directory, const char *token, char 
         return -1;
     }
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    /* Owned as the directory is, as --restore writes its copy: a root
+     * shell resetting the token of a service user's daemon (after
+     * systemctl stop) must not leave a file that user cannot read. */
+    struct stat directory;
+    if (fd >= 0 && getuid() == 0 && (stat(data_directory, &directory) != 0 ||
+                                     fchown(fd, directory.st_uid, directory.st_gid) != 0)) {
+        log_error("cannot give the admin token file the data directory's owner", "path=%s error=\"%s\"",
+                  LOG_VALUE(path), strerror(errno));
+        close(fd);
+        unlink(path);
+        return -1;
+    }
     if (fd < 0 || write(fd, token, strlen(token)) != (ssize_t)strlen(token) || write(fd, "\n", 1) != 1 ||
         fsync(fd) != 0) {
         log_error("cannot write the admin token", "path=%s error=\"%s\"", LOG_VALUE(path), strerror(errno));

@@ -644,7 +644,11 @@ const char *config_load_file(struct config *config, const char *path, char *erro
             break;
         }
         char *key, *value;
-        if (parse_line(line, &key, &value, why, sizeof why) == NULL) {
+        /* A UTF-8 byte-order mark (what Windows editors write first) is
+         * skipped: it is invisible, and "unknown setting 'port'" about a
+         * line that reads port = ... made no sense. */
+        char *start = number == 1 && strncmp(line, "\xEF\xBB\xBF", 3) == 0 ? line + 3 : line;
+        if (parse_line(start, &key, &value, why, sizeof why) == NULL) {
             if (key == NULL) continue;
             int *first = first_line(&lines, key);
             if (first && *first) {

@@ -343,6 +343,60 @@ void connections_sweep_unauthenticated(void) {
     }
 }
 
+/* Has stranger x waited longer than y?  The same millisecond: the one
+ * accepted first. */
+static int older(const struct client *x, const struct client *y) {
+    if (x->pre_auth_since_ms != y->pre_auth_since_ms) return x->pre_auth_since_ms < y->pre_auth_since_ms;
+    return x->id < y->id;
+}
+
+/* Strangers by source, then oldest first (qsort). */
+static int by_source_then_age(const void *a, const void *b) {
+    const struct client *x = *(struct client *const *)a, *y = *(struct client *const *)b;
+    int order = strcmp(x->peer, y->peer);
+    return order != 0 ? order : older(x, y) ? -1 : older(y, x) ? 1 : 0;
+}
+
+/* Sources are counted as the failed-AUTH table counts them (the peer key:
+ * an IPv4 address, an IPv6 /64).  Only a source two strangers ahead of
+ * the newcomer's gives up one: a newcomer from an address at its share is
+ * refused as before, and two sources of equal shares never take each
+ * other's places in turn.  Runs only when the slots are full; sorting at
+ * most max_unauthenticated_clients pointers. */
+int connections_make_room_for_stranger(const char *peer) {
+    static const char notice[] = "-LIMIT too many unauthenticated connections from this address: "
+                                 "the oldest is closed for a newcomer from another\r\n";
+    size_t count = 0;
+    for (struct client *client = connections.all; client; client = client->next)
+        if (client->pre_auth && !client->unix_peer) count++;
+    if (count == 0) return -1;
+    struct client **strangers = malloc(count * sizeof *strangers);
+    if (strangers == NULL) return -1; /* refused, as without this */
+    size_t used = 0;
+    for (struct client *client = connections.all; client && used < count; client = client->next)
+        if (client->pre_auth && !client->unix_peer) strangers[used++] = client;
+    qsort(strangers, used, sizeof *strangers, by_source_then_age);
+    struct client *victim = NULL;
+    size_t most = 0, newcomer_holds = 0;
+    for (size_t i = 0, j; i < used; i = j) {
+        for (j = i; j < used && strcmp(strangers[j]->peer, strangers[i]->peer) == 0; j++) {}
+        if (strcmp(strangers[i]->peer, peer) == 0) newcomer_holds = j - i;
+        /* Of equal holders, the one whose oldest waited longest. */
+        if (j - i > most || (j - i == most && older(strangers[i], victim))) {
+            most = j - i;
+            victim = strangers[i];
+        }
+    }
+    free(strangers);
+    if (victim == NULL || most < newcomer_holds + 2) return -1;
+    log_info("unauthenticated client closed: its address holds the most strangers, another needed a slot",
+             "client=%llu address=%s source=%s held=%zu", (unsigned long long)victim->id,
+             LOG_VALUE(victim->address), LOG_VALUE(victim->peer), most);
+    if (evbuffer_add(victim->output, notice, sizeof notice - 1) == 0 && client_flush(victim) < 0) { /* closing anyway */ }
+    client_free(victim);
+    return 0;
+}
+
 void connections_sweep_handshakes(void) {
     int64_t now = clock_monotonic_ms();
     int64_t limit = connections.config->auth_timeout * 1000;

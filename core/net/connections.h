@@ -175,6 +175,12 @@ void connections_free(void);
 void connections_sweep_idle(void);
 /* Closes, with a NOAUTH line, the strangers older than auth_timeout. */
 void connections_sweep_unauthenticated(void);
+/* The strangers' slots are full and a TCP stranger from `peer` knocks:
+ * when another source holds at least two strangers more than `peer` does,
+ * the oldest stranger of the source holding the most is told why and
+ * closed, and 0 is returned (the newcomer takes its place); else -1 (the
+ * newcomer is refused).  So one address cannot hold every slot. */
+int connections_make_room_for_stranger(const char *peer);
 /* Closes the TLS connections whose handshake is not done auth_timeout of
  * clock time after their accept (a peer that never finishes one). */
 void connections_sweep_handshakes(void);

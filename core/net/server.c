@@ -18,7 +18,10 @@
  * Admission: max_clients refuses new connections with an error line; TCP
  * strangers (auth on, no AUTH yet) have their own, smaller limit
  * (max_unauthenticated_clients), so idle or slow connections cannot fill
- * max_clients.  The unix socket has unix_reserved_clients slots beyond
+ * max_clients; when it is full, a newcomer from an address two strangers
+ * behind the address holding the most takes that address's oldest place
+ * (connections_make_room_for_stranger), so one host cannot lock out the
+ * rest.  The unix socket has unix_reserved_clients slots beyond
  * max_clients that TCP can never take: a local admin always gets in --
  * also when accept() runs out of descriptors: a spare one is kept for it
  * (on_accept_error), and main.c fits max_clients to RLIMIT_NOFILE.
@@ -180,6 +183,11 @@ static void client_accept(evutil_socket_t fd, const char *address, const char *p
     if (server.stopping || stats->connected >= room) {
         refusal = full;
         refusal_len = sizeof full - 1;
+    } else if (server.config->auth && !unix_peer && stats->unauthenticated_tcp >= server.max_unauthenticated &&
+               connections_make_room_for_stranger(peer) == 0) {
+        /* The address holding the most strangers gave up its oldest: one
+         * address cannot keep every other from sending AUTH. */
+        server.rejected_unauthenticated++;
     } else if (server.config->auth && !unix_peer && stats->unauthenticated_tcp >= server.max_unauthenticated) {
         refusal = strangers;
         refusal_len = sizeof strangers - 1;

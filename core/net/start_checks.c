@@ -6,6 +6,8 @@
 #include "net/start_checks.h"
 #include "lib/log.h"
 
+#include <event2/util.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -139,54 +141,86 @@ void start_check_data_directory_mode(const char *path) {
  * process closes any descriptor of the file: nothing else opens it.) */
 #define DATA_LOCK_FILE "redress.lock"
 
-/* May the daemon listen on address:port?  Tried with a socket bound as the
- * listeners bind (SO_REUSEADDR, so a port in TIME_WAIT is free) and closed
- * at once.  An address that is not numeric, and port "" or 0, are left to
- * the listener.  0, or -1 after saying why. */
-static int check_port_free(const char *what, const char *address, const char *port) {
+/* The sockets the port check holds open until every port is tried: a
+ * listener given the port another one has (port = http_port, a typo) is
+ * then refused as the second listen would be.  Three listeners, each
+ * bound to one address. */
+struct probes {
+    int fd[3];
+    const char *what[3];
+    int count;
+};
+
+/* May the daemon listen on address:port?  Resolved as the listener will
+ * (libevent's resolver, passive, AI_ADDRCONFIG: a name such as localhost
+ * for http_bind; the listeners bind the first address found), then bound
+ * and listened on as the listeners do (SO_REUSEADDR, so a port in
+ * TIME_WAIT is free; listening, so that another of these probes on the same
+ * port conflicts as the listeners would).  The socket is kept in `probes`.
+ * Port "" or 0 is left to the listener; so is a name that does not
+ * resolve (the listener says so).  0, or -1 after saying why. */
+static int check_port_free(struct probes *probes, const char *what, const char *address, const char *port) {
     if (address[0] == '\0' || port[0] == '\0' || strcmp(port, "0") == 0) return 0;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
-    struct addrinfo *found = NULL;
-    if (getaddrinfo(address, port, &hints, &found) != 0 || found == NULL) return 0;
+    struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                                    .ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_ADDRCONFIG | EVUTIL_AI_NUMERICSERV};
+    struct evutil_addrinfo *found = NULL;
+    if (evutil_getaddrinfo(address, port, &hints, &found) != 0 || found == NULL) return 0;
     int status = 0;
-    for (struct addrinfo *at = found; at && status == 0; at = at->ai_next) {
-        int fd = socket(at->ai_family, at->ai_socktype | SOCK_CLOEXEC, at->ai_protocol);
-        if (fd < 0) continue;
+    int fd = socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, found->ai_protocol);
+    if (fd >= 0) {
         int on = 1;
         if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-            bind(fd, at->ai_addr, at->ai_addrlen) != 0) {
+            bind(fd, found->ai_addr, found->ai_addrlen) != 0 || listen(fd, 1) != 0) {
             int failed = errno;
-            char where[300];
-            snprintf(where, sizeof where, at->ai_family == AF_INET6 ? "[%s]:%s" : "%s:%s", address, port);
+            char where[300], earlier[64] = "";
+            snprintf(where, sizeof where, found->ai_family == AF_INET6 ? "[%s]:%s" : "%s:%s", address, port);
+            /* Taken by one of our own probes: name the setting, the
+             * operator's typo is there. */
+            for (int i = 0; i < probes->count; i++) {
+                struct sockaddr_storage mine;
+                socklen_t length = sizeof mine;
+                if (getsockname(probes->fd[i], (struct sockaddr *)&mine, &length) == 0 &&
+                    (mine.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)(void *)&mine)->sin6_port
+                                                : ((struct sockaddr_in *)(void *)&mine)->sin_port) ==
+                        htons((uint16_t)atoi(port)))
+                    snprintf(earlier, sizeof earlier, " also=%s", probes->what[i]);
+            }
             /* The lines the listeners log for the same failure (only
              * logfmt lines: an address is an outside value). */
             if (strcmp(what, "http_port") == 0)
-                log_error("cannot listen for HTTP", "address=%s port=%s error=\"%s\"", LOG_VALUE(address),
-                          LOG_VALUE(port), strerror(failed));
+                log_error("cannot listen for HTTP", "address=%s port=%s error=\"%s\"%s", LOG_VALUE(address),
+                          LOG_VALUE(port), strerror(failed), earlier);
             else
-                log_error("cannot listen", "address=%s error=\"%s\"", LOG_VALUE(where), strerror(failed));
+                log_error("cannot listen", "address=%s error=\"%s\"%s", LOG_VALUE(where), strerror(failed),
+                          earlier);
             status = -1;
+            close(fd);
+        } else {
+            probes->fd[probes->count] = fd;
+            probes->what[probes->count++] = what;
         }
-        close(fd);
     }
-    freeaddrinfo(found);
+    evutil_freeaddrinfo(found);
     return status;
 }
 
 /* The TCP ports the config names, before the store opens (which migrates
  * and commits an older schema): an upgrade that cannot listen stops while
- * the old binary can still open the database.  The listeners bind for
- * good later (net/server.c, http/http.c); this cannot see a port taken in
+ * the old binary can still open the database.  All are tried together, so
+ * two listeners given one port stop here too.  The listeners bind for good
+ * later (net/server.c, http/http.c); this cannot see a port taken in
  * between, which then fails there as before. */
 int start_check_ports(const struct config *config) {
     char port[24];
+    struct probes probes = {.count = 0};
     snprintf(port, sizeof port, "%lld", config->port);
-    return check_port_free("port", config->bind, port) != 0 ||
-                   check_port_free("tls_port", config->bind, config->tls_port) != 0 ||
-                   check_port_free("http_port", config->http_bind, config->http_port) != 0
-               ? -1
-               : 0;
+    int status = check_port_free(&probes, "port", config->bind, port) != 0 ||
+                         check_port_free(&probes, "tls_port", config->bind, config->tls_port) != 0 ||
+                         check_port_free(&probes, "http_port", config->http_bind, config->http_port) != 0
+                     ? -1
+                     : 0;
+    for (int i = 0; i < probes.count; i++) close(probes.fd[i]);
+    return status;
 }
 
 int start_lock_data_directory(const char *data) {

@@ -181,13 +181,15 @@ static const char *api_data_directory(struct redress_plugin *self) {
  * one of these names -- most often a value with a quote in it, logged raw
  * inside quotes, that closed them: greeting="hi" level=error msg="..." --
  * would let logfmt readers, where a later key wins, show a line of another
- * level or message.  Outside quotes, each is renamed plugin_KEY. */
+ * level or message.  Outside quotes, each is renamed plugin_KEY -- after
+ * any byte a logfmt reader takes for a separator (every one up to the
+ * blank), not only after a blank. */
 static void rename_host_keys(const char *in, char *out, size_t out_size) {
     static const char *const keys[] = {"ts=", "level=", "msg=", "plugin="};
     size_t used = 0;
     int quoted = 0;
     for (size_t i = 0; in[i] && used + 1 < out_size; i++) {
-        if (!quoted && (i == 0 || in[i - 1] == ' '))
+        if (!quoted && (i == 0 || (unsigned char)in[i - 1] <= ' '))
             for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
                 if (strncmp(in + i, keys[k], strlen(keys[k])) == 0) {
                     int n = snprintf(out + used, out_size - used, "plugin_");
@@ -215,8 +217,11 @@ static void api_log(struct redress_plugin *self, enum redress_log_level level, c
         va_start(arguments, fields_format);
         vsnprintf(written, sizeof written, fields_format, arguments);
         va_end(arguments);
+        /* Every control byte, not only CR/LF: a tab or a vertical tab is
+         * a field separator to logfmt readers (hence Loki and Grafana),
+         * and breaks the line's shape for the rest of them. */
         for (char *p = written; *p; p++)
-            if (*p == '\n' || *p == '\r') *p = ' ';
+            if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
         rename_host_keys(written, fields, sizeof fields);
     }
     enum log_level host_level = level == REDRESS_LOG_DEBUG ? LOG_DEBUG

@@ -6,7 +6,8 @@
  *     and plugins.skeleton.facts(text) -> {text = ..., length = n, words = {...}};
  *   - an event subscriber that counts the cases opened, read back with
  *     SKELETON.OPENED;
- *   - its own config key, skeleton.greeting (default "hello").
+ *   - its own config key, skeleton.greeting (default "hello", at most 63
+ *     bytes: a longer one stops the start).
  *
  * Build:  make                      (against PREFIX/include/redress/plugin.h)
  * Load:   redressd --plugins ./skeleton.so
@@ -25,6 +26,13 @@ struct skeleton {
     long long opened;
 };
 
+/* What snprintf wrote into a buffer of `size`: its result is what it
+ * would have written, which may be more than the buffer holds (or -1).
+ * Hand the host only the bytes that are there. */
+static size_t written(int result, size_t size) {
+    return result < 0 ? 0 : (size_t)result < size ? (size_t)result : size - 1;
+}
+
 /* SKELETON.GREET name [times] */
 static void greet_command(void *state, struct redress_command_call *call, int argc, const char *const *argv,
                           const size_t *argvlen) {
@@ -32,9 +40,10 @@ static void greet_command(void *state, struct redress_command_call *call, int ar
     const struct redress_host_api *api = skeleton->api;
     long times = 1;
     if (argc == 3) {
-        char *end;
-        times = strtol(argv[2], &end, 10);
-        if (*end != '\0' || times < 1 || times > 10) {
+        /* Digits only, as every redress command reads an integer: strtol
+         * alone would take " 2" and "+2". */
+        if (argvlen[2] == 0 || argvlen[2] > 2 || strspn(argv[2], "0123456789") != argvlen[2] ||
+            (times = strtol(argv[2], NULL, 10)) < 1 || times > 10) {
             api->reply_error(call, "INVALID", "times must be 1 to 10, not '%.20s'", argv[2]);
             return;
         }
@@ -45,9 +54,9 @@ static void greet_command(void *state, struct redress_command_call *call, int ar
     }
     api->reply_array(call, (size_t)times);
     for (long i = 0; i < times; i++) {
-        char text[160];
-        int len = snprintf(text, sizeof text, "%s, %s", skeleton->greeting, argv[1]);
-        api->reply_bulk(call, text, (size_t)len);
+        char text[sizeof skeleton->greeting + 2 + 64]; /* greeting, ", ", the name */
+        api->reply_bulk(call, text, written(snprintf(text, sizeof text, "%s, %s", skeleton->greeting, argv[1]),
+                                            sizeof text));
     }
 }
 
@@ -66,9 +75,9 @@ static int greet_function(void *state, struct redress_lua_call *call, int argc, 
         skeleton->api->result_error(call, "expects one string");
         return -1;
     }
-    char text[160];
-    int len = snprintf(text, sizeof text, "%s, %.100s", skeleton->greeting, argv[0].string);
-    skeleton->api->result_string(call, text, (size_t)len);
+    char text[sizeof skeleton->greeting + 2 + 100]; /* greeting, ", ", at most 100 bytes of the name */
+    skeleton->api->result_string(
+        call, text, written(snprintf(text, sizeof text, "%s, %.100s", skeleton->greeting, argv[0].string), sizeof text));
     return 0;
 }
 
@@ -129,7 +138,16 @@ static int skeleton_init(const struct redress_host_api *api, struct redress_plug
     skeleton->api = api;
     skeleton->self = self;
     const char *greeting = api->config_get(self, "greeting");
-    snprintf(skeleton->greeting, sizeof skeleton->greeting, "%s", greeting ? greeting : "hello");
+    if (greeting == NULL) greeting = "hello";
+    /* A setting longer than the plugin keeps stops the start, naming it:
+     * cut in silence, the operator would never learn why it reads short. */
+    if (strlen(greeting) >= sizeof skeleton->greeting) {
+        api->log(self, REDRESS_LOG_ERROR, "bad setting", "why=\"skeleton.greeting is %zu bytes: at most %zu\"",
+                 strlen(greeting), sizeof skeleton->greeting - 1);
+        free(skeleton);
+        return -1;
+    }
+    memcpy(skeleton->greeting, greeting, strlen(greeting) + 1);
     *state = skeleton;
     if (api->register_command(self, "SKELETON.GREET", 2, 3, REDRESS_ROLE_ANY, "name [times]", greet_command) != 0 ||
         api->register_command(self, "SKELETON.OPENED", 1, 1, REDRESS_ROLE_ANY, "", opened_command) != 0 ||

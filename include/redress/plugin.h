@@ -281,7 +281,8 @@ struct redress_host_api {
      * (printf-style, already logfmt: "key=value key2=value2"; may be NULL).
      * Escape a value from outside inside its quotes (\" \\ \n, as
      * examples/plugin-skeleton's log_escaped does); a field named ts, level,
-     * msg or plugin is written plugin_KEY, never as the line's own. */
+     * msg or plugin is written plugin_KEY, never as the line's own, and a
+     * control byte in the fields is written as a blank. */
     void (*log)(struct redress_plugin *self, enum redress_log_level level, const char *message,
                 const char *fields_format, ...) __attribute__((format(printf, 4, 5)));
     /* The daemon's clock, unix seconds (the test clock under --test-clock). */

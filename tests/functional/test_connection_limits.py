@@ -82,6 +82,31 @@ def test_strangers_have_their_own_limit_and_admins_keep_working():
             s.close()
 
 
+def test_one_address_cannot_hold_every_strangers_slot():
+    """max_unauthenticated_clients was one pool for every source: one address holding it (re-opening its idle
+    connections each auth_timeout) kept every other address from even sending AUTH. A newcomer from an address
+    holding at least two strangers fewer than the address holding the most now takes the oldest of those."""
+    with Daemon(config="max_unauthenticated_clients = 3\n") as d:
+        hog = [connect_from(d, "127.0.0.3") for _ in range(3)]
+        assert all(h.call("PING") == "PONG" for h in hog)
+        r = connect_from(d, "127.0.0.3").read_reply()           # the hog's fourth: refused, as before
+        assert isinstance(r, RespError) and r.code == "LIMIT", r
+        other = connect_from(d, "127.0.0.2")                   # another address gets in ...
+        assert other.call("AUTH", "admin", d.token) == "OK"
+        r = hog[0].read_reply()                                  # ... in the place of the hog's oldest
+        assert isinstance(r, RespError) and r.code == "LIMIT" and "127.0.0.3" not in r, r
+        assert hog[0].sock.recv(10) == b""
+        assert hog[1].call("PING") == "PONG" and hog[2].call("PING") == "PONG"
+        fourth = connect_from(d, "127.0.0.4")                  # a free slot (other left the strangers)
+        assert fourth.call("PING") == "PONG"
+        fifth = connect_from(d, "127.0.0.5")                   # the hog holds 2, two more than this address
+        assert fifth.call("PING") == "PONG" and hog[1].sock.recv(100).startswith(b"-LIMIT")
+        r = connect_from(d, "127.0.0.6").read_reply()          # one each now: nobody's place is taken
+        assert isinstance(r, RespError) and r.code == "LIMIT", r
+        assert hog[2].call("PING") == "PONG" and fourth.call("PING") == "PONG"
+        assert info(other)["rejected_unauthenticated"] == "4"
+
+
 def test_the_unix_socket_keeps_room_when_tcp_fills_max_clients():
     with Daemon(config="max_clients = 4\nunix_reserved_clients = 2\nmax_unauthenticated_clients = 3\n") as d:
         tcp = [d.client() for _ in range(4)]

@@ -9,7 +9,7 @@ import sys
 import tempfile
 import unittest
 
-from harness import REDRESSD, ROOT, STORE, Client, Daemon, as_map, open_case
+from harness import REDRESSD, ROOT, STORE, Client, Daemon, RespError, as_map, open_case
 
 
 def run(*argv, **kw):
@@ -390,3 +390,29 @@ def test_a_unix_socket_another_daemon_listens_on_is_never_taken_nor_removed():
         finally:
             shutil.rmtree(stale, ignore_errors=True)
         assert first.unix_client().call("PING") == "PONG"
+
+
+def test_the_quick_start_session_answers_as_the_readme_shows():
+    """README's first redis-cli session ended with an error text the daemon does not give (CASE.REOPEN of a closed
+    case): each command of it is run here and its OK, integer or error line compared with what README shows."""
+    import re
+    import shlex
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    session = text.split('$ redis-cli -p 7878 --user admin --pass "$(cat data/admin.token)"\n', 1)[1].split("```", 1)[0]
+    lines = session.splitlines()
+    checked = 0
+    with Daemon(rules="shipped") as d:
+        c = d.client()
+        for i, line in enumerate(lines):
+            if not line.startswith("127.0.0.1:7878> "):
+                continue
+            reply = c.call(*shlex.split(line[len("127.0.0.1:7878> "):]))
+            shown = lines[i + 1] if i + 1 < len(lines) else ""
+            if shown.startswith("(error) "):
+                assert isinstance(reply, RespError) and reply == shown[8:], (line, reply, shown)
+            elif shown == "OK" or re.match(r"\(integer\) \d+$", shown):
+                assert str(reply) == shown.replace("(integer) ", ""), (line, reply, shown)
+            else:
+                continue
+            checked += 1
+    assert checked >= 6, checked

@@ -86,6 +86,22 @@ def test_plugin_list_info_and_a_plugin_command():
         assert out.strip() == "hi, cli"
 
 
+def test_the_skeleton_greets_within_its_buffer_and_refuses_what_it_cannot_keep():
+    """The skeleton (what plugin authors copy) wrote a 63-byte greeting and 100 bytes of the name into 160 bytes and
+    handed the host the full length: 5 bytes past its stack buffer. A longer greeting was cut to 63 in silence, and
+    SKELETON.GREET's times took ' 2' and '+2' (strtol) against the rule for integer arguments."""
+    greeting = "G" * 63
+    with Daemon("--skeleton.greeting", greeting, rules=RULES, config="plugins = %s\n" % plugin_path("skeleton")) as d:
+        c = d.client()
+        r = as_map(c.call("RULES.EVAL", "classify", "subject", "greet_long"))
+        assert r["category"] == "ok" and r["reason"] == greeting + ", " + "x" * 100, r
+        for times in (" 2", "+2", "2 ", "0x2"):
+            r = c.call("SKELETON.GREET", "ann", times)
+            assert r.code == "INVALID" and "times must be 1 to 10" in r, (times, r)
+    err = start_fails("--plugins", plugin_path("skeleton"), "--skeleton.greeting", "G" * 64)
+    assert "skeleton.greeting is 64 bytes: at most 63" in err, err
+
+
 def test_plugin_command_bad_arguments_and_broken_replies():
     with Daemon(config=skeleton_and_probe()) as d:
         c = d.client()
@@ -201,6 +217,24 @@ def test_a_plugin_log_value_cannot_forge_the_lines_level_or_message():
         assert len(said) == 1 and " level=info " in said[0], said
         assert ' level=error' not in said[0] and ' msg="DATABASE' not in said[0], said
         assert 'plugin_level=error plugin_msg="DATABASE CORRUPT' in said[0], said
+
+
+def test_a_plugin_log_value_with_a_control_byte_cannot_forge_the_line():
+    """Only a blank before level=/msg= was seen as a field's start, and only CR/LF were replaced: a tab or a vertical
+    tab (field separators to logfmt readers) carried a forged level and message through. A message ending in a
+    backslash must not swallow the quote that closes msg= either."""
+    from test_log_fields import LOGFMT
+    with Daemon("--plugins", plugin_path("probe")) as d:
+        c = d.client()
+        for sep in ("\t", "\v", "\x1f"):
+            assert c.call("PROBE.LOG", 'hi"%slevel=error%smsg="FORGED %r' % (sep, sep, sep)) == "OK"
+        assert c.call("PROBE.LOG", "x", "ends in a backslash\\") == "OK"
+        said = [l for l in d.log().splitlines() if "plugin=probe value=" in l]
+        assert len(said) == 4, said
+        for line in said:
+            assert LOGFMT.match(line) and " level=info " in line, line
+            assert not re.search(r'[\x00-\x1f]level=|[\s]level=error|[\s]msg="FORGED', line), line
+        assert 'msg="ends in a backslash\\\\" plugin=probe value="x"' in said[3], said[3]
 
 
 def test_failing_init_refuses_start_or_is_skipped():

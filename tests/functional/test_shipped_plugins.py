@@ -105,6 +105,8 @@ def test_orders_reload_and_bad_files():
                             ("id,amount\n", "names no order_id or no paid_amount"),
                             ("order_id,paid_amount\nO-1,1\nO-1,2\n", "order O-1 appears twice"),
                             ('order_id,paid_amount\n"O-1,1\n', "unterminated quote"),
+                            # "1"00 was read as 1.00: what followed the closing quote was dropped
+                            ('order_id,paid_amount\n"O-1","1"00\n', 'line=2 why="text after a closing quote"'),
                             ("order_id,paid_amount,delivered_at\nO-1,1,yesterday\n", "delivered_at 'yesterday'"),
                             # a column named twice: which one is the order's?  (the last one won, silently)
                             ("order_id,paid_amount,paid_amount\nO-1,1,2\n",
@@ -638,6 +640,27 @@ def test_webhook_refuses_an_unknown_event_kind_and_a_url_twice():
         with Daemon(config=webhook_config(hook, extra="webhook.events = opened, deadline_breached, customer_notice, "
                                                       "refund_paid\n")) as d:
             assert "plugin registration refused" not in d.log()
+
+
+def test_orders_header_names_are_read_trimmed_in_any_case_after_a_byte_order_mark():
+    """A header written ' currency' or 'Currency' lost the column in silence (every order took the default
+    currency), a BOM (Excel's CSV UTF-8) was refused as naming no order_id, and 'currency ' beside 'currency'
+    slipped past the refusal of a column named twice."""
+    data = tempfile.mkdtemp(prefix="redress-orders-")
+    path = os.path.join(data, "orders.csv")
+    try:
+        with open(path, "w") as f:
+            f.write("\ufeffOrder_ID , paid_amount,\tCurrency \nO-1,10.00,USD\n")
+        with Daemon(config="plugins = orders\norders.file = %s\n" % path) as d:
+            assert as_map(d.client().call("ORDERS.GET", "O-1"))["currency"] == "USD"
+        with open(path, "w") as f:
+            f.write("order_id,paid_amount,currency,CURRENCY \nO-1,1.00,CNY,USD\n")
+        proc = subprocess.run([REDRESSD, "--port", "0", "--data", data, "--rules", "", "--plugins", "orders",
+                               "--orders.file", path], capture_output=True, text=True, timeout=60)
+        assert proc.returncode != 0 and 'line=1 why="column currency appears twice (columns 3 and 4)"' in proc.stderr, \
+            proc.stderr
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def test_an_orders_file_row_with_a_lower_case_currency_names_the_currency():

@@ -49,6 +49,19 @@ def test_default_currency_must_be_a_currency_code():
         assert (case["amount"], case["currency"]) == ("1000", "JPY"), case
 
 
+def test_replay_flags_are_checked_as_rules_replay_checks_its_options():
+    """--limit was strtoll with no check (abc, 0 or 20 digits replayed every case, -1 none) and --since ""
+    read as 0, all exit 0: each is now refused (exit 2) naming the flag, before the database is opened."""
+    missing = os.path.join(tempfile.gettempdir(), "redress-no-such-data-dir")
+    for flag, value, why in (("--limit", "abc", "is not a positive integer"), ("--limit", "0", "positive integer"),
+                             ("--limit", "-1", "positive integer"), ("--limit", " 2", "positive integer"),
+                             ("--limit", "9" * 20, "positive integer"), ("--since", "", "is empty"),
+                             ("--until", "", "is empty"), ("--since", "+5", "'+5'")):
+        p = run("--replay", "rules", "--data", missing, flag, value)
+        assert p.returncode == 2 and "redressd: %s '%s'" % (flag, value) in p.stderr and why in p.stderr, \
+            (flag, value, p.returncode, p.stderr)
+
+
 def test_a_flag_of_an_offline_mode_without_its_mode_is_refused():
     """--replay without its directory, --since/--until/--limit without --replay, --coverage without
     --test-rules: each started a live daemon over the data directory."""
@@ -220,6 +233,22 @@ def test_a_lost_admin_token_is_reset_on_the_stopped_daemon():
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def test_a_reset_admin_token_run_as_root_leaves_the_token_owned_as_the_data_directory():
+    """Run as root (after systemctl stop) on a service user's data directory, --reset-admin-token left admin.token
+    owned by root, where --restore writes its copy owned as the directory is."""
+    with Daemon() as d:
+        d.stop()
+        if os.geteuid() == 0:                                   # a service user's directory, as under DynamicUser
+            for name in [""] + os.listdir(d.data):
+                os.lchown(os.path.join(d.data, name), 65534, 65534)
+        p = run("--data", d.data, "--rules", "", "--config", os.path.join(d.data, "harness.conf"),
+                "--reset-admin-token")
+        assert p.returncode == 0, p.stderr
+        directory, token = os.stat(d.data), os.stat(os.path.join(d.data, "admin.token"))
+        assert (token.st_uid, token.st_gid) == (directory.st_uid, directory.st_gid), (token, directory)
+        assert token.st_mode & 0o777 == 0o600
+
+
 def test_cors_origins_must_be_origins_as_a_browser_sends_them():
     """'*' let every page call the API with a token it held; 'https://a.example/' never equals an Origin header,
     so the page meant was refused in silence."""
@@ -300,6 +329,34 @@ def test_a_port_in_use_stops_an_upgrade_before_the_schema_migrates():
         d.start()                                   # the port free again: the upgrade goes on
         assert schema_version() == 34
         assert as_map(d.client().call("CASE.GET", 1))["subject"] == "before the upgrade"
+
+
+def test_a_host_name_http_bind_and_two_listeners_on_one_port_stop_before_the_store_opens():
+    """The port check skipped an http_bind that is a name (localhost) and tried each port alone, so a taken HTTP
+    port behind a name, or port and http_port given the same number, failed only at the listen: after the store
+    had been created (an upgrade: migrated) and the admin token written."""
+    scratch = tempfile.mkdtemp(prefix="redress-ports-")
+    taken = socket.socket()
+    try:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = str(taken.getsockname()[1])
+        spare = socket.socket()
+        spare.bind(("127.0.0.1", 0))
+        free = str(spare.getsockname()[1])
+        spare.close()
+        for case, argv in (("name", ["--port", "0", "--http-port", port, "--http-bind", "localhost"]),
+                           ("same", ["--port", free, "--http-port", free])):
+            data = os.path.join(scratch, case)
+            os.mkdir(data, 0o700)
+            p = run("--data", data, "--rules", "", *argv)
+            assert p.returncode == 1 and 'msg="cannot listen' in p.stderr, (case, p.returncode, p.stderr)
+            assert 'error="Address already in use"' in p.stderr, (case, p.stderr)
+            assert os.listdir(data) == ["redress.lock"], (case, os.listdir(data), p.stderr)
+        assert "also=port" in p.stderr, p.stderr                    # the setting given the same port is named
+    finally:
+        taken.close()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def test_an_unauthenticated_limit_at_or_above_its_connection_limit_is_refused():

@@ -215,12 +215,13 @@ static int stale_function(void *s, struct redress_lua_call *call, int argc, cons
     return 0;
 }
 
-/* PROBE.LOG value: logs the value the way a careless plugin would, raw
- * inside quotes: the host must not let it forge the line's level or msg. */
+/* PROBE.LOG value [message]: logs the value the way a careless plugin
+ * would, raw inside quotes, under the message given (else "probe says"):
+ * the host must not let either forge the line's level or msg. */
 static void log_command(void *s, struct redress_command_call *call, int argc, const char *const *argv,
                         const size_t *argvlen) {
-    (void)s, (void)argc, (void)argvlen;
-    host->log(me, REDRESS_LOG_INFO, "probe says", "value=\"%s\"", argv[1]);
+    (void)s, (void)argvlen;
+    host->log(me, REDRESS_LOG_INFO, argc > 2 ? argv[2] : "probe says", "value=\"%s\"", argv[1]);
     host->reply_simple(call, "OK");
 }
 
@@ -239,7 +240,7 @@ static int probe_init(const struct redress_host_api *api, struct redress_plugin 
     failed |= api->register_command(self, "PROBE.STALE", 1, 1, REDRESS_ROLE_ANY, "", stale_command);
     failed |= api->register_command(self, "PROBE.CODE", 2, 2, REDRESS_ROLE_ANY, "code", code_command);
     failed |= api->register_command(self, "PROBE.SPIN", 2, 3, REDRESS_ROLE_ANY, "ms [clock]", spin_command);
-    failed |= api->register_command(self, "PROBE.LOG", 2, 2, REDRESS_ROLE_ANY, "value", log_command);
+    failed |= api->register_command(self, "PROBE.LOG", 2, 3, REDRESS_ROLE_ANY, "value [message]", log_command);
     failed |= api->on_clock_moved(self, on_clock_moved, NULL);
     /* a built-in's name is refused, and does not fail the init here */
     if (api->register_command(self, "CASE.OPEN", 1, 1, REDRESS_ROLE_ANY, "", error_command) == 0) failed = 1;

@@ -187,6 +187,20 @@ static const char *load_text(struct config *config, const char *text, char *erro
     return why;
 }
 
+/* A file saved with a UTF-8 byte-order mark (Windows editors) stopped at
+ * "unknown setting 'port'": the mark is invisible.  It is skipped at the
+ * start of the file, and only there. */
+TEST(config_file_starting_with_a_byte_order_mark) {
+    struct config config;
+    char error[512];
+    const char *why = load_text(&config, "\xEF\xBB\xBFmax_clients = 7\n", error, sizeof error);
+    CHECK(why == NULL);
+    if (why) printf("  %s\n", why);
+    CHECK_INT(config.max_clients, 7);
+    why = load_text(&config, "max_clients = 7\n\xEF\xBB\xBFport = 1\n", error, sizeof error);
+    CHECK(why != NULL && contains(why, ":2: unknown setting"));
+}
+
 /* As in PostgreSQL's config file, '#' starts a comment anywhere outside a
  * double-quoted value (a trailing comment once became part of the value:
  * `data = DIR   # note` opened a new, empty data directory named so). */

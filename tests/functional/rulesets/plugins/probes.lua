@@ -4,6 +4,7 @@ vocabulary = { categories = { "general_inquiry", "ok", "wrong" }, queues = { "su
 
 local probes = {
   greet = function() return plugins.skeleton.greet("rule") end,
+  greet_long = function() return plugins.skeleton.greet(string.rep("x", 150)) end,
   facts = function()
     local f = plugins.skeleton.facts("two words")
     return f.text == "two words" and f.length == 9 and f.words[1] == "two" and f.words[2] == "words" and #f.words == 2
@@ -38,7 +39,7 @@ function classify(case)
   local probe = probes[subject]
   if probe then
     local result = probe()
-    if subject == "greet" then return { category = "ok", reason = result } end
+    if subject == "greet" or subject == "greet_long" then return { category = "ok", reason = result } end
     return { category = result == true and "ok" or "wrong", reason = tostring(result) }
   end
   return { category = "general_inquiry" }
