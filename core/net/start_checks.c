@@ -100,7 +100,13 @@ static int tighten_data_files(const char *directory) {
         char path[PATH_MAX + 32], quoted[PATH_MAX + 64];
         struct stat status;
         snprintf(path, sizeof path, "%s/%s", directory, files[i].name);
-        /* lstat: a link is never followed to chmod what it points at. */
+        /* lstat: a link is never followed to chmod what it points at --
+         * but named, or what it points at (0644, say) goes unmentioned. */
+        if (lstat(path, &status) == 0 && S_ISLNK(status.st_mode)) {
+            log_warn("private file is a symbolic link: neither it nor what it points at is checked or set to 0600",
+                     "path=%s", log_quote(path, quoted, sizeof quoted));
+            continue;
+        }
         if (lstat(path, &status) != 0 || !S_ISREG(status.st_mode) || (status.st_mode & 077) == 0) continue;
         if (chmod(path, 0600) == 0) {
             log_warn(files[i].message, "path=%s mode_was=%04o", log_quote(path, quoted, sizeof quoted),

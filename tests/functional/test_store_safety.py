@@ -343,6 +343,28 @@ def test_every_file_left_open_to_others_is_set_to_0600_at_start():
         shutil.rmtree(parent, ignore_errors=True)
 
 
+def test_a_private_file_that_is_a_link_is_named_at_start():
+    """admin.token as a link to a 0644 file was skipped without a word (a link is never followed to chmod what it
+    points at): the start now names it, so the operator knows that file is not looked after."""
+    parent = tempfile.mkdtemp(prefix="redress-modes-")
+    try:
+        data = os.path.join(parent, "data")
+        proc, _ = start_raw(data)
+        stop_raw(proc)
+        token, real = os.path.join(data, "admin.token"), os.path.join(parent, "token.real")
+        os.rename(token, real)
+        os.chmod(real, 0o644)
+        os.symlink(real, token)
+        proc, lines = start_raw(data)
+        stop_raw(proc)
+        assert re.search(r'level=warn msg="[^"]*is a symbolic link[^"]*" path=%s' % re.escape(token),
+                         "".join(lines)), "".join(lines)
+        assert mode_of(real) == 0o644
+    finally:
+        kill_raw_leftovers()
+        shutil.rmtree(parent, ignore_errors=True)
+
+
 def test_listening_is_the_last_start_line_and_everything_is_ready_then():
     data = tempfile.mkdtemp(prefix="redress-start-")
     try:
