@@ -112,6 +112,10 @@ struct request {
     const struct connection_ops *connection_ops;
     int failed;                    /* set by request_error() and request_finish() */
     int parked;                    /* the handler parked the connection: no reply now */
+    /* A plugin command's case calls read or wrote the store (set by
+     * plugin/case_api.c): only then does its reply wait for the open batch
+     * or a commit's fsync (net/client.c). */
+    int touched_store;
 };
 
 /* Writes "-CODE message" as the reply and marks the request failed. */

@@ -163,6 +163,7 @@ static void step_of(const struct request *request, const struct queued_command *
     step->connection_ops = request->connection_ops;
     step->failed = 0;
     step->parked = 0;
+    step->touched_store = 0;
 }
 
 /* Ends the transaction with -EXECABORT: "<headline>: command <i+1>

@@ -181,6 +181,7 @@ int http_command(struct http_exchange *exchange, struct evbuffer *reply, int arg
     request.connection = NULL;
     request.connection_ops = NULL;
     request.failed = 0;
+    request.touched_store = 0;
     request.call.who = exchange->who;
     request.call.actor = exchange->who.agent ? exchange->who.agent : "anonymous";
     request.call.status = CALL_OK;

@@ -396,6 +396,10 @@ void plugin_callback_timed(struct redress_plugin *plugin, const char *what, cons
 /* One scratch buffer for every plugin command: commands never nest. */
 static struct evbuffer *command_scratch;
 
+void plugin_api_commands_touch_store(void) {
+    for (struct command_call *call = live_calls; call; call = call->outer) call->request->touched_store = 1;
+}
+
 void plugin_command_dispatch(struct request *request) {
     const struct plugin_command *entry = (const struct plugin_command *)request->command;
     if (command_scratch == NULL && (command_scratch = evbuffer_new()) == NULL) {

@@ -110,6 +110,11 @@ void plugin_records_free(void);
 /* The handler of every plugin command: runs the plugin's function, passes
  * its reply on only when it is exactly one complete reply. */
 void plugin_command_dispatch(struct request *request);
+/* A case call is reading or writing the store: every plugin command whose
+ * callback is running (they nest when a rule a case call runs calls a
+ * plugin command's code) is marked touched_store, so that its reply waits
+ * for what it may have written or seen. */
+void plugin_api_commands_touch_store(void);
 
 /* The provider start of refund_exec.c for a plugin's executor (context:
  * its struct plugin_executor). */

@@ -156,6 +156,7 @@ static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvl
         say(error, error_size, "BADSTATE plugin %s: %s nested in %d case calls", self->name, argv[0], call_depth);
         return -1;
     }
+    plugin_api_commands_touch_store();
     struct evbuffer *reply_buffer = reply_buffers[call_depth];
     if (reply_buffer == NULL && (reply_buffer = reply_buffers[call_depth] = evbuffer_new()) == NULL) {
         say(error, error_size, "ERR out of memory");
@@ -173,6 +174,7 @@ static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvl
     request.connection_ops = NULL;
     request.failed = 0;
     request.parked = 0;
+    request.touched_store = 0;
     request.call.who.agent = self->agent;
     request.call.who.role = self->role;
     request.call.who.queues = self->queues;

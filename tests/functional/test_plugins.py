@@ -658,6 +658,26 @@ def test_a_plugin_commands_read_never_shows_another_clients_uncommitted_case():
         assert reader.call("CASE.GET", 2).code == "NOTFOUND"
 
 
+def test_a_plugin_command_that_touched_no_case_answers_its_own_result_whatever_another_batch_does():
+    """A plugin command's reply waited for any batch open when it returned, not only one its case calls wrote
+    into or read from: a command that never touched the store (PROBE.CODE here, ORDERS.RELOAD in the field)
+    answered another client's failed commit as its own error -- "nothing of this command was saved" though
+    what it did stands.  It answers its own result now, as PING does; a case call still makes it wait."""
+    config = "plugins = %s, %s\n" % (plugin_path("case_actor"), plugin_path("probe"))
+    with Daemon(config=config) as d:
+        writer, reader = d.client(), d.client()
+        assert writer.call("CASE.OPEN", "customer", "C-1", "subject", "real") == 1
+        assert writer.call("DEBUG.STORE", "FAIL-COMMITS", 1) == "OK"
+        writer.sock.sendall(writer.encode("PROBE.SPIN", 300) +
+                            writer.encode("CASE.OPEN", "customer", "C-2", "subject", "ghost-subject"))
+        reader.send("PROBE.CODE", "MINE")
+        assert writer.read_reply() == "OK"
+        failed = writer.read_reply()
+        assert isinstance(failed, RespError) and "nothing of this command was saved" in failed, failed
+        own = reader.read_reply()
+        assert isinstance(own, RespError) and own.code == "MINE", own
+
+
 @only_on("sqlite", reason="the SQLite store's sync thread (DEBUG.STORE SYNC HOLD)")
 def test_a_plugin_commands_read_waits_for_the_fsync_of_what_it_shows():
     """As a built-in read: a plugin command reading a case committed but not yet on disk is answered once the
