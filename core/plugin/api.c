@@ -400,6 +400,10 @@ void plugin_api_commands_touch_store(void) {
     for (struct command_call *call = live_calls; call; call = call->outer) call->request->touched_store = 1;
 }
 
+const struct request *plugin_api_command_request(const struct redress_plugin *self) {
+    return live_calls && live_calls->plugin == self ? live_calls->request : NULL;
+}
+
 void plugin_command_dispatch(struct request *request) {
     const struct plugin_command *entry = (const struct plugin_command *)request->command;
     if (command_scratch == NULL && (command_scratch = evbuffer_new()) == NULL) {

@@ -115,6 +115,10 @@ void plugin_command_dispatch(struct request *request);
  * plugin command's code) is marked touched_store, so that its reply waits
  * for what it may have written or seen. */
 void plugin_api_commands_touch_store(void);
+/* The request of self's plugin command whose callback is running now (the
+ * innermost), or NULL: a timer, a listener, a hook, a Lua function, or
+ * another plugin's command has no caller of self's. */
+const struct request *plugin_api_command_request(const struct redress_plugin *self);
 
 /* The provider start of refund_exec.c for a plugin's executor (context:
  * its struct plugin_executor). */

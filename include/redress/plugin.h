@@ -363,7 +363,12 @@ struct redress_host_api {
      *    the queues of NAME.queues.  Each call runs the command an agent would
      *    send (CASE.OPEN, CASE.MESSAGE, CASE.NOTE, CASE.GET) through the same
      *    checks -- role, arguments, queue isolation -- and domain calls, with
-     *    the rules' hooks; events name the identity as actor.  A write lands
+     *    the rules' hooks; events name the identity as actor.  Called from
+     *    the plugin's own command, a call also acts for its caller: the
+     *    caller's role must allow the command, an agent caller reaches only
+     *    the queues it shares with the identity, and the events name "CALLER
+     *    via plugin:NAME" (timers, listeners, subscribers, Lua functions and
+     *    auth = no: the identity alone).  A write lands
      *    in the store's current batch and is committed soon after (see
      *    when_committed); the committed events reach subscribers as any do.
      *    Each returns 0, or -1 with `error` (error_size bytes, may be NULL)
