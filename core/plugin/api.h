@@ -119,6 +119,12 @@ void plugin_api_commands_touch_store(void);
  * innermost), or NULL: a timer, a listener, a hook, a Lua function, or
  * another plugin's command has no caller of self's. */
 const struct request *plugin_api_command_request(const struct redress_plugin *self);
+/* A case call of self's own running command is about to write: the first
+ * opens the command's savepoint (store and events; none inside EXEC, whose
+ * savepoint holds the command), which plugin_command_dispatch releases, or
+ * rolls back when the command answers an error.  0, or -1 when no command of
+ * self's runs or the store refused the savepoint (store_error). */
+int plugin_api_command_write(const struct redress_plugin *self);
 
 /* The provider start of refund_exec.c for a plugin's executor (context:
  * its struct plugin_executor). */

@@ -12,8 +12,10 @@
  * domain/access.c) and the command's handler, exactly as http/exchange.c
  * runs the JSON API's: there is no second path into the store.  A write
  * runs in a savepoint of the store's batch with its events and the commit
- * is requested at once; never inside another command's savepoint (no
- * nesting: the call is refused), nor during a dry run of the rules
+ * is requested at once -- from the plugin's own command, a step (nested
+ * savepoint) of the command's one savepoint, or of EXEC's, which
+ * plugin_command_dispatch releases or rolls back whole; never inside
+ * another command's savepoint (a rule's Lua function: refused), nor during a dry run of the rules
  * (RULES.EVAL promises to write nothing: refused too).  A read may nest in
  * another case call (a rule the outer command runs calls a plugin
  * function): each level has its own reply buffer.  Every entry refuses a
@@ -179,7 +181,15 @@ static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvl
             command->name);
         return -1;
     }
-    if (command && (command->flags & COMMAND_WRITE) && store_command_is_open()) {
+    /* The plugin's own command writing (not a rule it ran: that is inside
+     * a case call): its case calls are steps of one savepoint, the
+     * command's, rolled back whole when it answers an error. */
+    int step = command && (command->flags & COMMAND_WRITE) && call_depth == 0 && plugin_api_command_request(self);
+    if (step && store_command_is_nested()) {
+        say(error, error_size, "BADSTATE plugin %s: %s inside another case call's write", self->name, command->name);
+        return -1;
+    }
+    if (!step && command && (command->flags & COMMAND_WRITE) && store_command_is_open()) {
         say(error, error_size, "BADSTATE plugin %s: %s inside another command's write", self->name, command->name);
         return -1;
     }
@@ -245,6 +255,19 @@ static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvl
     }
     if (refused) {
         /* refused before the handler: replied, nothing ran */
+    } else if (step) {
+        if (plugin_api_command_write(self) != 0 || store_command_nest_begin() != 0) {
+            request_store_error(&request);
+        } else {
+            size_t before = evbuffer_get_length(reply_buffer);
+            events_command_nest_begin();
+            command->handler(&request);
+            request_finish(&request, before);
+            events_command_nest_end(!request.failed);
+            if (store_command_nest_end(!request.failed) != 0 && !request.failed)
+                log_error("savepoint release failed", "plugin=%s error=\"%s\"", LOG_VALUE(self->name),
+                          LOG_ESC(store_error()));
+        }
     } else if (flags & COMMAND_WRITE) {
         if (store_command_begin() != 0) {
             request_store_error(&request);

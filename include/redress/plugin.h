@@ -373,7 +373,10 @@ struct redress_host_api {
      *    when_committed); the committed events reach subscribers as any do.
      *    Each returns 0, or -1 with `error` (error_size bytes, may be NULL)
      *    holding the reply's error, code word first ("NOTFOUND case 9 does
-     *    not exist", "INVALID ...", "NOPERM ...", "ERR store: ...").  Not
+     *    not exist", "INVALID ...", "NOPERM ...", "ERR store: ...").  From
+     *    the plugin's command, the writes are steps of the command's one
+     *    savepoint: an error reply rolls all of them back (inside EXEC, it
+     *    fails EXEC); a failed step alone is rolled back alone.  Not
      *    callable inside a host command's write (from a Lua function of a
      *    rule, say): -1 "BADSTATE ...". */
     /* Opens a case from CASE.OPEN's fields (count of them); *case_id its id

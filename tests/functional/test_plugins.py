@@ -635,6 +635,47 @@ def test_a_plugin_commands_case_write_is_answered_only_once_committed():
         assert info[0] == "actor.open" and "write" in info[2] and "fast" not in info[2], info
 
 
+def test_a_plugin_command_that_answers_an_error_keeps_nothing_it_wrote():
+    """A plugin command's case calls each committed on their own: one that opened a case and then failed
+    answered the error while the case stayed (a client retrying on the error opened it twice).  Its case calls
+    are now steps of one savepoint, the command's: an error reply rolls them all back, as a built-in write's;
+    a step that fails alone is rolled back alone when the command goes on and succeeds."""
+    with Daemon(config=case_actor()) as d:
+        c = d.client()
+        r = c.call("ACTOR.HALF", "C-1", 999999)
+        assert isinstance(r, RespError) and r.startswith("NOTFOUND case 999999 does not exist"), r
+        assert c.call("CASE.LIST") == [], "the case opened before the failing step was kept"
+        assert c.call("CUSTOMER.GET", "C-1").code == "NOTFOUND"
+        # The command going on past a failed step: what came before stays, the step left nothing.
+        case = c.call("ACTOR.HALF", "C-2", 999999, "ignore")
+        assert isinstance(case, int) and as_map(c.call("CASE.GET", case))["customer"] == "C-2"
+        # Both steps succeeding: both kept, one batch.
+        other = c.call("ACTOR.HALF", "C-3", case)
+        assert isinstance(other, int) and other != case
+        assert "the second step" in repr(c.call("CASE.HISTORY", case))
+        assert len(c.call("CASE.LIST")) == 2
+
+
+def test_a_plugin_commands_writes_run_inside_multi_exec_all_or_nothing():
+    """A plugin command that writes always failed inside MULTI/EXEC ("CASE.OPEN inside another command's write"),
+    though COMMAND INFO calls it a write.  Its case calls now run in EXEC's savepoint: they work, and one that
+    answers an error fails EXEC as a built-in write does, nothing of the transaction kept."""
+    with Daemon(config=case_actor()) as d:
+        c = d.client()
+        assert c.call("MULTI") == "OK"
+        assert c.call("ACTOR.OPEN", "C-1", "in a transaction") == "QUEUED"
+        assert c.call("ACTOR.NOTE", 1, "noted in the transaction") == "QUEUED"
+        assert c.call("EXEC") == [1, "OK"]
+        assert "noted in the transaction" in repr(c.call("CASE.HISTORY", 1))
+        assert c.call("MULTI") == "OK"
+        assert c.call("CASE.NOTE", 1, "built-in before") == "QUEUED"
+        assert c.call("ACTOR.HALF", "C-2", 999999) == "QUEUED"
+        r = c.call("EXEC")
+        assert isinstance(r, RespError) and r.code == "EXECABORT" and "ACTOR.HALF" in r, r
+        assert "built-in before" not in repr(c.call("CASE.HISTORY", 1))
+        assert len(c.call("CASE.LIST")) == 1
+
+
 def test_a_plugin_commands_read_never_shows_another_clients_uncommitted_case():
     """A plugin command's case_get read the rows of another client's batch still open; that batch then failed
     to commit, and the client had been shown a case that never existed.  A plugin command's reply now waits,
