@@ -425,7 +425,7 @@ struct redress_plugin_info {
     uint32_t size;            /* sizeof(struct redress_plugin_info) when built */
     uint16_t api_major, api_minor; /* the API the plugin was built against */
     const char *name;         /* a-z, 0-9, _, a letter first, up to 32 bytes: its settings prefix, Lua namespace, data directory */
-    const char *version;      /* the plugin's own version, free text on one line (no control characters) */
+    const char *version;      /* the plugin's own version, free text on one line (no control characters, no comma) */
     /* Registers what the plugin offers and sets *state (passed back to every
      * callback; may stay NULL).  Returns 0, or -1 after api->log() said why:
      * the host then unregisters everything the plugin registered, calls no

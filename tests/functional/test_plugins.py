@@ -166,6 +166,9 @@ def test_a_version_text_with_a_control_character_is_refused():
     lines, the later one forged."""
     err = start_fails("--plugins", plugin_path("bad_version"))
     assert "bad_version.so: bad plugin version: a control character at byte 3" in err, err
+    # A comma forged a field of the same line: "plugin_x:version=1.0,api=9.9,api=1.5".
+    err = start_fails("--plugins", plugin_path("comma_version"))
+    assert "comma_version.so: bad plugin version: a comma at byte 3" in err, err
 
 
 def test_a_plugin_path_holding_a_space_loads():
