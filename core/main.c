@@ -47,6 +47,7 @@
 #include "net/connections.h"
 #include "net/server.h"
 #include "net/start_checks.h"
+#include "net/tls.h"
 #include "http/exchange.h"
 #include "http/http.h"
 #include "http/sse.h"
@@ -579,6 +580,8 @@ int main(int argc, char **argv) {
         goto done;
     }
     if (!reset_admin && start_check_ports(&config) != 0) goto done;
+    /* The certificates too: a listener failing on one comes after the store. */
+    if (!reset_admin && tls_check_files(&config) != 0) goto done;
     if (server_start(base, &config) != 0) goto done;
     if (wire(&config) != 0) goto done;
     struct start_context start = {&config, base, -1};

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct evdns_base *http_dns_new(struct event_base *base) {
     struct evdns_base *dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
@@ -386,6 +387,19 @@ int setting_number(const struct redress_host_api *api, struct redress_plugin *se
     api->log(self, REDRESS_LOG_ERROR, "bad setting", "key=%s why=\"'%s%s' is not an integer from %lld to %lld\"", key,
              shown, text[i] ? "..." : "", minimum, maximum);
     return -1;
+}
+
+int setting_backoff(const struct redress_host_api *api, struct redress_plugin *self, long long initial_ms,
+                    long long max_ms) {
+    if (initial_ms <= max_ms) return 0;
+    api->log(self, REDRESS_LOG_ERROR, "bad setting",
+             "key=backoff_ms why=\"%lld is above backoff_max_ms (%lld): the first retry would already wait the "
+             "longest\"", initial_ms, max_ms);
+    return -1;
+}
+
+int http_endpoint_same(const struct http_endpoint *a, const struct http_endpoint *b) {
+    return a->tls == b->tls && a->port == b->port && strcasecmp(a->host, b->host) == 0 && strcmp(a->path, b->path) == 0;
 }
 
 long long setting_integer(const char *text, long long default_value, long long minimum, long long maximum) {

@@ -99,5 +99,13 @@ long long setting_integer(const char *text, long long default_value, long long m
  * (minimum >= 0). */
 int setting_number(const struct redress_host_api *api, struct redress_plugin *self, const char *key,
                    long long default_value, long long minimum, long long maximum, long long *out);
+/* backoff_ms against backoff_max_ms: 0, or -1 after logging "bad setting"
+ * when the first delay is above the longest (the maximum would win from
+ * the first retry: a value meant as seconds hammers the receiver). */
+int setting_backoff(const struct redress_host_api *api, struct redress_plugin *self, long long initial_ms,
+                    long long max_ms);
+/* 1 if two endpoints reach the same resource: scheme, host (ASCII case
+ * ignored), port (as a number: :80 and none, :9 and :09) and path. */
+int http_endpoint_same(const struct http_endpoint *a, const struct http_endpoint *b);
 
 #endif

@@ -266,7 +266,8 @@ static int http_refund_init(const struct redress_host_api *api, struct redress_p
     if (setting_number(api, self, "timeout_ms", 10000, 1, 600000, &timeout) != 0 ||
         setting_number(api, self, "max_attempts", 5, 1, 1000, &max_attempts) != 0 ||
         setting_number(api, self, "backoff_ms", 1000, 1, 3600000, &backoff_initial_ms) != 0 ||
-        setting_number(api, self, "backoff_max_ms", 60000, 1, 86400000, &backoff_max_ms) != 0)
+        setting_number(api, self, "backoff_max_ms", 60000, 1, 86400000, &backoff_max_ms) != 0 ||
+        setting_backoff(api, self, backoff_initial_ms, backoff_max_ms) != 0)
         goto failed;
     plugin->max_attempts = max_attempts;
     plugin->backoff_initial_ms = backoff_initial_ms;

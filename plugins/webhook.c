@@ -464,6 +464,13 @@ static int webhook_init(const struct redress_host_api *api, struct redress_plugi
     if (!setting_fits(api, self, "events", events, sizeof webhook->events - sizeof ",triaged") ||
         !setting_fits(api, self, "token", token, sizeof webhook->token))
         goto failed;
+    /* Blanks alone are the default (every kind); commas with no kind
+     * between them subscribed to nothing, and nothing was ever sent. */
+    if (events && strspn(events, ", \t") == strlen(events) && strchr(events, ',')) {
+        api->log(self, REDRESS_LOG_ERROR, "bad setting",
+                 "key=events why=\"names no event kind (leave it out, or *, for every kind)\"");
+        goto failed;
+    }
     snprintf(webhook->events, sizeof webhook->events, "%s", events ? events : "*");
     if (listed(webhook->events, "customer_notice") && !listed(webhook->events, "triaged") &&
         !listed(webhook->events, "*")) {
@@ -475,7 +482,8 @@ static int webhook_init(const struct redress_host_api *api, struct redress_plugi
     if (setting_number(api, self, "timeout_ms", 5000, 1, 600000, &timeout) != 0 ||
         setting_number(api, self, "queue_max", 1000, 1, 10000000, &queue_max) != 0 ||
         setting_number(api, self, "backoff_ms", 500, 1, 3600000, &backoff_initial_ms) != 0 ||
-        setting_number(api, self, "backoff_max_ms", 60000, 1, 86400000, &backoff_max_ms) != 0)
+        setting_number(api, self, "backoff_max_ms", 60000, 1, 86400000, &backoff_max_ms) != 0 ||
+        setting_backoff(api, self, backoff_initial_ms, backoff_max_ms) != 0)
         goto failed;
     webhook->queue_max = queue_max;
     webhook->backoff_initial_ms = backoff_initial_ms;
@@ -504,9 +512,12 @@ static int webhook_init(const struct redress_host_api *api, struct redress_plugi
         /* The same URL twice would be two targets on one cursor file: every
          * event sent twice, and the resume point whichever wrote last. */
         for (int i = 0; i < webhook->target_count - 1; i++)
-            if (strcmp(webhook->targets[i].endpoint.url, target->endpoint.url) == 0) {
-                api->log(self, REDRESS_LOG_ERROR, "bad setting", "key=url why=\"%s is listed twice\"",
-                         target->endpoint.url);
+            if (http_endpoint_same(&webhook->targets[i].endpoint, &target->endpoint)) {
+                /* Written another way (:80, the host's case): both named. */
+                const char *first = webhook->targets[i].endpoint.url;
+                int same_text = strcmp(first, target->endpoint.url) == 0;
+                api->log(self, REDRESS_LOG_ERROR, "bad setting", "key=url why=\"%s is listed twice%s%s\"",
+                         target->endpoint.url, same_text ? "" : ": as ", same_text ? "" : first);
                 goto failed;
             }
         target->queue = calloc((size_t)webhook->queue_max, sizeof *target->queue);

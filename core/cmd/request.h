@@ -113,6 +113,10 @@ struct request {
     int failed;                    /* set by request_error() and request_finish() */
     int parked;                    /* the handler parked the connection: no reply now */
     int replayed;                  /* the handler found it done before (an idempotency key): nothing written */
+    /* A plugin command's case calls read or wrote the store (set by
+     * plugin/case_api.c): only then does its reply wait for the open batch
+     * or a commit's fsync (net/client.c). */
+    int touched_store;
 };
 
 /* Writes "-CODE message" as the reply and marks the request failed. */

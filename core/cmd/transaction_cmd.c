@@ -164,6 +164,7 @@ static void step_of(const struct request *request, const struct queued_command *
     step->failed = 0;
     step->parked = 0;
     step->replayed = 0;
+    step->touched_store = 0;
 }
 
 /* Ends the transaction with -EXECABORT: "<headline>: command <i+1>

@@ -101,6 +101,16 @@ int backups_start(struct call *call, const char *name, size_t len, char *path, s
     }
     if (mkdir(backups.directory, 0700) != 0 && errno != EEXIST)
         return call_fail(call, CALL_ERR, "cannot create %s: %s", backups.directory, strerror(errno));
+    /* What is there already: SQLite would only say "unable to open database
+     * file" for the copy, sending the operator to the database. */
+    struct stat folder;
+    if (stat(backups.directory, &folder) != 0)
+        return call_fail(call, CALL_ERR, "cannot use %s: %s", backups.directory, strerror(errno));
+    if (!S_ISDIR(folder.st_mode))
+        return call_fail(call, CALL_ERR, "%s is not a directory: move it aside for backups to be written there",
+                         backups.directory);
+    if (access(backups.directory, W_OK | X_OK) != 0)
+        return call_fail(call, CALL_ERR, "cannot write into %s: %s", backups.directory, strerror(errno));
     snprintf(backups.path, sizeof backups.path, "%s/%s.db", backups.directory, chosen);
     /* Unnamed backups a second apart or less (a retried cron, a script):
      * the next free redress-UNIXTIME-N, not a conflict. */

@@ -600,6 +600,25 @@ void events_command_end(int ok) {
     batch_count = command_count;
 }
 
+/* One level: the command's marks are kept aside while its step runs. */
+static size_t outer_command_mark;
+static int64_t outer_command_high;
+static long long outer_command_count;
+
+void events_command_nest_begin(void) {
+    outer_command_mark = command_mark;
+    outer_command_high = command_high;
+    outer_command_count = command_count;
+    events_command_begin();
+}
+
+void events_command_nest_end(int ok) {
+    events_command_end(ok);
+    command_mark = outer_command_mark;
+    command_high = outer_command_high;
+    command_count = outer_command_count;
+}
+
 void events_set_committed_count(long long count) { committed_count = count; }
 
 long long events_committed_count(void) { return committed_count; }

@@ -93,6 +93,10 @@ int events_is_public(const char *kind);
  * savepoint is rolled back are never published. */
 void events_command_begin(void);
 void events_command_end(int ok);
+/* The same for one step inside a command (store_command_nest_begin): a
+ * failed step's events go, the command's before it stay (one level). */
+void events_command_nest_begin(void);
+void events_command_nest_end(int ok);
 
 /* The id of the newest committed event (0: none).  Never one of the open
  * batch, which may still be rolled back (and its ids given out again). */

@@ -183,6 +183,7 @@ int http_command(struct http_exchange *exchange, struct evbuffer *reply, int arg
     request.failed = 0;
     request.parked = 0;
     request.replayed = 0;
+    request.touched_store = 0;
     request.call.who = exchange->who;
     request.call.actor = exchange->who.agent ? exchange->who.agent : "anonymous";
     request.call.status = CALL_OK;

@@ -77,6 +77,7 @@ static void client_execute(struct client *client) {
     request.failed = 0;
     request.parked = 0;
     request.replayed = 0;
+    request.touched_store = 0;
     request.call.who.agent = client->agent[0] ? client->agent : NULL;
     request.call.who.role = client->role;
     request.call.who.queues = client->agent_queues;
@@ -146,11 +147,13 @@ static void client_execute(struct client *client) {
     reply_set_protocol(2);
     connections.executing = NULL;
 
-    /* A command whose case calls wrote or read what is not on disk yet left
-     * a batch open or a commit waiting: its reply waits for them.  Else,
-     * and when no reply before it waits, it goes now (held was empty). */
-    if ((flags & COMMAND_INNER_WRITES) && !holding && !request.parked && !store_batch_is_open() &&
-        !store_commit_waits()) {
+    /* A plugin command whose case calls wrote or read what is not on disk
+     * yet (a batch open, a commit waiting) is answered with them.  One whose
+     * case calls touched nothing -- or found everything on disk -- goes now
+     * when no reply before it waits (held was empty): another client's
+     * batch failing is not its failure. */
+    if ((flags & COMMAND_INNER_WRITES) && !holding && !request.parked &&
+        (!request.touched_store || (!store_batch_is_open() && !store_commit_waits()))) {
         evbuffer_add_buffer(client->output, client->held);
         hold = 0;
     }

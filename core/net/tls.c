@@ -14,6 +14,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
+#include <string.h>
 
 /* Plaintext handed to SSL_write at once: one TLS record's worth. */
 #define TLS_RECORD_BYTES (16 * 1024)
@@ -51,6 +52,32 @@ int tls_setup(const struct config *config) {
     SSL_CTX_set_options(context, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
     /* An idle connection keeps no record buffers (thousands may be open). */
     SSL_CTX_set_mode(context, SSL_MODE_RELEASE_BUFFERS);
+    return 0;
+}
+
+/* 0 if cert (a chain) and key load and match; else -1 after saying so. */
+static int check_pair(const char *what, const char *cert, const char *key) {
+    SSL_CTX *trial = SSL_CTX_new(TLS_server_method());
+    int usable = trial && SSL_CTX_use_certificate_chain_file(trial, cert) == 1 &&
+                 SSL_CTX_use_PrivateKey_file(trial, key, SSL_FILETYPE_PEM) == 1 &&
+                 SSL_CTX_check_private_key(trial) == 1;
+    if (trial) SSL_CTX_free(trial);
+    if (usable) return 0;
+    char why[TLS_ERROR_BYTES];
+    openssl_error(why);
+    fprintf(stderr, "redressd: cannot set up %s: certificate %s, key %s: %s\n", what, cert, key, why);
+    log_error(strcmp(what, "TLS") == 0 ? "cannot set up TLS" : "cannot set up HTTPS",
+              "cert=%s key=%s error=\"%s\"", LOG_VALUE(cert), LOG_VALUE(key), LOG_ESC(why));
+    return -1;
+}
+
+int tls_check_files(const struct config *config) {
+    if (config->tls_port[0] && config->tls_cert[0] && config->tls_key[0] &&
+        check_pair("TLS", config->tls_cert, config->tls_key) != 0)
+        return -1;
+    if (config->http_tls_cert[0] && config->http_tls_key[0] &&
+        check_pair("HTTPS", config->http_tls_cert, config->http_tls_key) != 0)
+        return -1;
     return 0;
 }
 

@@ -34,6 +34,15 @@ struct ssl_st;
  * (off, or ready), -1 (logged: both files are needed and must match). */
 int tls_setup(const struct config *config);
 void tls_free(void);
+/* Before the store opens: loads and matches each certificate and key pair
+ * the config will use (tls_cert/tls_key when tls_port is set,
+ * http_tls_cert/http_tls_key when both are set) in a context of its own,
+ * then frees it.  A readable file can still be no certificate, a
+ * directory, or a key of another certificate; found only when the
+ * listener starts, that stopped the start after the migrations.  0, or -1
+ * after saying which pair and why on stderr and in the log ("cannot set up
+ * TLS" / "cannot set up HTTPS", as the listener would). */
+int tls_check_files(const struct config *config);
 
 /* A session for a connection accepted on tls_port (the server side of a
  * handshake), or NULL (out of memory). */

@@ -266,6 +266,9 @@ struct command_call {
     long long outstanding;              /* array elements still to come */
     int replied;                        /* the top-level reply has begun */
     int broken;                         /* a reply after the complete one */
+    int in_write;                       /* it runs inside a write's savepoint (EXEC's) */
+    int savepoint;                      /* its case calls opened the command's own savepoint */
+    int wrote;                          /* a case call of its wrote (in either) */
     struct command_call *outer;         /* the run this one is inside of, if any */
 };
 
@@ -401,6 +404,26 @@ void plugin_callback_timed(struct redress_plugin *plugin, const char *what, cons
 /* One scratch buffer for every plugin command: commands never nest. */
 static struct evbuffer *command_scratch;
 
+void plugin_api_commands_touch_store(void) {
+    for (struct command_call *call = live_calls; call; call = call->outer) call->request->touched_store = 1;
+}
+
+const struct request *plugin_api_command_request(const struct redress_plugin *self) {
+    return live_calls && live_calls->plugin == self ? live_calls->request : NULL;
+}
+
+int plugin_api_command_write(const struct redress_plugin *self) {
+    struct command_call *call = live_calls && live_calls->plugin == self ? live_calls : NULL;
+    if (call == NULL) return -1;
+    if (!call->in_write && !call->savepoint) {
+        if (store_command_begin() != 0) return -1;
+        events_command_begin();
+        call->savepoint = 1;
+    }
+    call->wrote = 1;
+    return 0;
+}
+
 void plugin_command_dispatch(struct request *request) {
     const struct plugin_command *entry = (const struct plugin_command *)request->command;
     if (command_scratch == NULL && (command_scratch = evbuffer_new()) == NULL) {
@@ -409,17 +432,35 @@ void plugin_command_dispatch(struct request *request) {
     }
     struct command_call call = {.handle = plugin_handle_new(entry->plugin), .plugin = entry->plugin,
                                 .command = entry->name, .request = request, .buffer = command_scratch,
-                                .outer = live_calls};
+                                .in_write = store_command_is_open(), .outer = live_calls};
     live_calls = &call;
     PLUGIN_CALLBACK(entry->plugin, "command", entry->name,
                     entry->fn(entry->plugin->state, (struct redress_command_call *)call.handle, request->argc,
                               (const char *const *)request->argv, request->argvlen));
     live_calls = call.outer;
-    if (!call.replied || call.outstanding != 0 || call.broken) {
+    int complete = call.replied && call.outstanding == 0 && !call.broken;
+    unsigned char first = 0;
+    evbuffer_copyout(call.buffer, &first, 1);
+    /* A command that wrote and then answered an error is all-or-nothing, as
+     * a built-in write is: what its case calls wrote is rolled back with it
+     * (inside EXEC, by failing EXEC: its savepoint holds them). */
+    int failed = !complete || first == '-' || first == '!';
+    if (call.wrote && failed) request->failed = 1;
+    if (call.savepoint) {
+        events_command_end(!failed);
+        if (store_command_end(!failed) != 0 && !failed) {
+            /* The batch failed under it: its commit fails too, and the held
+             * reply becomes the store's error (net/client.c). */
+            log_error("savepoint release failed", "plugin=%s command=%s error=\"%s\"",
+                      LOG_VALUE(entry->plugin->name), LOG_VALUE(entry->name), LOG_ESC(store_error()));
+        }
+        store_request_commit();
+    }
+    if (!complete) {
         log_error("plugin command wrote a broken reply", "plugin=%s command=%s", LOG_VALUE(entry->plugin->name),
                   LOG_VALUE(entry->name));
-        request_error(request, "ERR", "plugin %s: command %s wrote no complete reply", entry->plugin->name,
-                      entry->name);
+        request_error(request, "ERR", "plugin %s: command %s wrote no complete reply%s", entry->plugin->name,
+                      entry->name, call.wrote ? " (what it wrote was rolled back)" : "");
     } else {
         evbuffer_add_buffer(request->reply, call.buffer);
     }

@@ -110,6 +110,21 @@ void plugin_records_free(void);
 /* The handler of every plugin command: runs the plugin's function, passes
  * its reply on only when it is exactly one complete reply. */
 void plugin_command_dispatch(struct request *request);
+/* A case call is reading or writing the store: every plugin command whose
+ * callback is running (they nest when a rule a case call runs calls a
+ * plugin command's code) is marked touched_store, so that its reply waits
+ * for what it may have written or seen. */
+void plugin_api_commands_touch_store(void);
+/* The request of self's plugin command whose callback is running now (the
+ * innermost), or NULL: a timer, a listener, a hook, a Lua function, or
+ * another plugin's command has no caller of self's. */
+const struct request *plugin_api_command_request(const struct redress_plugin *self);
+/* A case call of self's own running command is about to write: the first
+ * opens the command's savepoint (store and events; none inside EXEC, whose
+ * savepoint holds the command), which plugin_command_dispatch releases, or
+ * rolls back when the command answers an error.  0, or -1 when no command of
+ * self's runs or the store refused the savepoint (store_error). */
+int plugin_api_command_write(const struct redress_plugin *self);
 
 /* The provider start of refund_exec.c for a plugin's executor (context:
  * its struct plugin_executor). */

@@ -12,8 +12,10 @@
  * domain/access.c) and the command's handler, exactly as http/exchange.c
  * runs the JSON API's: there is no second path into the store.  A write
  * runs in a savepoint of the store's batch with its events and the commit
- * is requested at once; never inside another command's savepoint (no
- * nesting: the call is refused), nor during a dry run of the rules
+ * is requested at once -- from the plugin's own command, a step (nested
+ * savepoint) of the command's one savepoint, or of EXEC's, which
+ * plugin_command_dispatch releases or rolls back whole; never inside
+ * another command's savepoint (a rule's Lua function: refused), nor during a dry run of the rules
  * (RULES.EVAL promises to write nothing: refused too).  A read may nest in
  * another case call (a rule the outer command runs calls a plugin
  * function): each level has its own reply buffer.  Every entry refuses a
@@ -28,6 +30,7 @@
 #include "domain/agents.h"
 #include "domain/events.h"
 #include "lib/log.h"
+#include "lib/names.h"
 #include "rules/rules.h"
 #include "store/store.h"
 
@@ -45,6 +48,8 @@
 #define ID_TEXT_BYTES 24
 /* A CASE.GET field name or integer as text. */
 #define FIELD_TEXT_MAX 64
+/* "CALLER via plugin:NAME": an agent's name (NAMES_MAX) and the identity's. */
+#define CASE_ACTOR_MAX (NAMES_MAX + 8 + PLUGIN_NAME_MAX + 16)
 
 /* ------------------------------------------------------------ identity */
 
@@ -124,8 +129,36 @@ static int off_loop(struct redress_plugin *self, const char *function, char *err
     return -1;
 }
 
+/* The queues of `asking` (an agent) that the identity may also work: all of
+ * them when the identity is not an agent, else those in both lists. */
+static void shared_queues(const struct redress_plugin *self, const char *asking, char *out, size_t out_size) {
+    size_t used = 0;
+    out[0] = '\0';
+    for (const char *at = asking ? asking : ""; *at;) {
+        size_t len = strcspn(at, ",");
+        int shared = self->role != ROLE_AGENT;
+        for (const char *mine = self->queues; !shared && *mine;) {
+            size_t mine_len = strcspn(mine, ",");
+            shared = mine_len == len && memcmp(mine, at, len) == 0;
+            mine += mine_len + (mine[mine_len] == ',');
+        }
+        if (shared && len > 0 && used + len + 2 <= out_size) {
+            if (used) out[used++] = ',';
+            memcpy(out + used, at, len);
+            used += len;
+            out[used] = '\0';
+        }
+        at += len + (at[len] == ',');
+    }
+}
+
 /* Runs argv as the plugin's identity, as http_command runs a JSON API
- * request.  0 with the reply in *reply (RESP2; this level's buffer, valid
+ * request -- and, from the plugin's own command, for its caller too: the
+ * caller's role must allow the command, an agent caller's case calls see
+ * only what both it and the identity may (the one access check of
+ * cmd/table.c, run with the queues they share), and the events name
+ * "CALLER via plugin:NAME".  A timer, a listener, a hook or a rule has no
+ * caller: the identity alone.  0 with the reply in *reply (RESP2; this level's buffer, valid
  * until the next case call at this level), or -1 with the error reply's
  * text (code word first) in error. */
 static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvlen, struct evbuffer **reply,
@@ -148,7 +181,15 @@ static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvl
             command->name);
         return -1;
     }
-    if (command && (command->flags & COMMAND_WRITE) && store_command_is_open()) {
+    /* The plugin's own command writing (not a rule it ran: that is inside
+     * a case call): its case calls are steps of one savepoint, the
+     * command's, rolled back whole when it answers an error. */
+    int step = command && (command->flags & COMMAND_WRITE) && call_depth == 0 && plugin_api_command_request(self);
+    if (step && store_command_is_nested()) {
+        say(error, error_size, "BADSTATE plugin %s: %s inside another case call's write", self->name, command->name);
+        return -1;
+    }
+    if (!step && command && (command->flags & COMMAND_WRITE) && store_command_is_open()) {
         say(error, error_size, "BADSTATE plugin %s: %s inside another command's write", self->name, command->name);
         return -1;
     }
@@ -156,6 +197,7 @@ static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvl
         say(error, error_size, "BADSTATE plugin %s: %s nested in %d case calls", self->name, argv[0], call_depth);
         return -1;
     }
+    plugin_api_commands_touch_store();
     struct evbuffer *reply_buffer = reply_buffers[call_depth];
     if (reply_buffer == NULL && (reply_buffer = reply_buffers[call_depth] = evbuffer_new()) == NULL) {
         say(error, error_size, "ERR out of memory");
@@ -174,6 +216,7 @@ static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvl
     request.failed = 0;
     request.parked = 0;
     request.replayed = 0;
+    request.touched_store = 0;
     request.call.who.agent = self->agent;
     request.call.who.role = self->role;
     request.call.who.queues = self->queues;
@@ -181,6 +224,12 @@ static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvl
     request.call.actor = self->agent;
     request.call.status = CALL_OK;
     request.call.message[0] = '\0';
+    /* The command's caller, when this is the plugin command's own case call
+     * (not one a rule it ran makes) and someone authenticated asked: with
+     * auth off nobody is limited, and the identity acts alone as before. */
+    const struct request *asking = call_depth == 0 ? plugin_api_command_request(self) : NULL;
+    if (asking && asking->call.who.agent == NULL) asking = NULL;
+    char actor[CASE_ACTOR_MAX], queues[PLUGIN_QUEUES_MAX + 1];
     /* Read back as RESP2; the protocol of whoever is being answered (a
      * RESP3 client whose RULES.EVAL ran the rule that called the plugin)
      * is put back before returning. */
@@ -189,8 +238,37 @@ static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvl
     unsigned flags = command ? command->flags : 0;
     call_depth++;
     /* auth_on 1: the plugin's role holds even when the daemon runs without auth. */
-    if (commands_check(&request, command, 1) != 0) {
+    int refused = commands_check(&request, command, 1) != 0;
+    if (!refused && asking) {
+        request.call.who = asking->call.who;
+        refused = commands_check_role(&request, command, 1) != 0;
+        if (!refused && asking->call.who.role == ROLE_AGENT) {
+            shared_queues(self, asking->call.who.queues, queues, sizeof queues);
+            request.call.who.queues = queues;
+            refused = commands_check_access(&request) != 0;
+        } else if (!refused) {
+            request.call.who.agent = self->agent; /* a role that sees every queue: the identity's bounds */
+            request.call.who.role = self->role;
+            request.call.who.queues = self->queues;
+        }
+        snprintf(actor, sizeof actor, "%s via %s", asking->call.who.agent, self->agent);
+        request.call.actor = actor;
+    }
+    if (refused) {
         /* refused before the handler: replied, nothing ran */
+    } else if (step) {
+        if (plugin_api_command_write(self) != 0 || store_command_nest_begin() != 0) {
+            request_store_error(&request);
+        } else {
+            size_t before = evbuffer_get_length(reply_buffer);
+            events_command_nest_begin();
+            command->handler(&request);
+            request_finish(&request, before);
+            events_command_nest_end(!request.failed);
+            if (store_command_nest_end(!request.failed) != 0 && !request.failed)
+                log_error("savepoint release failed", "plugin=%s error=\"%s\"", LOG_VALUE(self->name),
+                          LOG_ESC(store_error()));
+        }
     } else if (flags & COMMAND_WRITE) {
         if (store_command_begin() != 0) {
             request_store_error(&request);

@@ -606,8 +606,27 @@ int plugins_skipped(void) { return skipped_count; }
 /* A typo in NAME.queues (suport) started without a word: the identity
  * opened cases it then got NOPERM on.  Checked as AGENT.ADD's QUEUES are. */
 int plugins_check_identities(char *error, size_t error_size) {
-    for (int p = 0; p < plugin_count; p++)
-        if (plugin_case_api_check_queues(plugins[p], error, error_size) != 0) return -1;
+    int skip = host_config && strcmp(host_config->plugin_failure, "skip") == 0;
+    int kept = 0;
+    for (int p = 0; p < plugin_count; p++) {
+        struct redress_plugin *plugin = plugins[p];
+        if (plugin_case_api_check_queues(plugin, error, error_size) == 0) {
+            plugins[kept++] = plugin;
+            continue;
+        }
+        /* The selected refund executor cannot be left out: refunds would
+         * wait for it. */
+        if (!skip || executor_slot.plugin == plugin) return -1;
+        /* Left out as a plugin that cannot start is under skip: its init
+         * ran, so it is shut down and unloaded as at the daemon's end. */
+        log_error("plugin skipped", "why=\"%s\"", LOG_ESC(error));
+        skipped_count++;
+        if (plugin->info->shutdown) plugin->info->shutdown(plugin->state);
+        plugin->gone = 1; /* the record stays: see plugin_record_new */
+        unregister_all(plugin);
+        dlclose(plugin->handle);
+    }
+    plugin_count = kept;
     return 0;
 }
 

@@ -45,7 +45,9 @@ int plugins_skipped(void);
 
 /* Checks the plugins' identities against the rule set, once it is loaded
  * (plugins load before it): a queue of NAME.queues it does not know.
- * 0, or -1 with error naming the setting and the queue. */
+ * 0, or -1 with error naming the setting and the queue; with
+ * plugin_failure = skip such a plugin is shut down, left out and counted
+ * (plugins_skipped) instead, and the start goes on. */
 int plugins_check_identities(char *error, size_t error_size);
 
 /* Starts again, with the same idempotency key, every refund left executing

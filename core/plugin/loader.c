@@ -65,13 +65,20 @@ const struct redress_plugin_info *plugin_loader_open(const char *path, void **ha
         goto refused;
     }
     /* The version is free text, but on one line: INFO prints it as
-     * "plugin_NAME:version=...", where a CR LF would forge INFO lines. */
-    for (size_t i = 0; info->version[i]; i++)
+     * "plugin_NAME:version=...,api=M.m", where a CR LF would forge INFO
+     * lines and a comma a field of its own line. */
+    for (size_t i = 0; info->version[i]; i++) {
         if ((unsigned char)info->version[i] < 0x20 || info->version[i] == 0x7f) {
             snprintf(error, error_size, "%s: bad plugin version: a control character at byte %zu (free text on "
                      "one line)", path, i);
             goto refused;
         }
+        if (info->version[i] == ',') {
+            snprintf(error, error_size, "%s: bad plugin version: a comma at byte %zu (INFO separates its fields "
+                     "with commas)", path, i);
+            goto refused;
+        }
+    }
     *handle_out = handle;
     return info;
 refused:

@@ -112,7 +112,9 @@ static int checkpoint_due;
 static struct { int (*fn)(void *); void *argument; } before_commits[BEFORE_COMMIT_MAX];
 static int before_commit_count;
 static int command_open;          /* between store_command_begin and _end */
-static size_t command_mark;       /* after_commit_count when the command began */
+static size_t command_mark;       /* after_commit_count when the command (or its nested step) began */
+static int command_nested;        /* between store_command_nest_begin and _end */
+static size_t outer_mark;         /* the command's command_mark while a nested step runs */
 static void checkpoint_now(void);
 
 /* ---------------------------------------------------------------- basics */
@@ -223,6 +225,7 @@ void store_close(void) {
             store_in_batch = 0;
             batch_failed = 0;
             command_open = 0;
+            command_nested = 0;
             store_run_after_failure("the store closed with the batch open");
         }
         before_commit_count = 0;
@@ -240,6 +243,7 @@ void store_close(void) {
         store_in_batch = 0;
         batch_failed = 0;
         command_open = 0;
+        command_nested = 0;
         store_run_after_failure("the store closed with the batch open");
     }
     store_checkpointer_stop();
@@ -291,6 +295,7 @@ int store_run_before_commits(void) {
 
 int store_batch_is_open(void) { return store_in_batch; }
 int store_command_is_open(void) { return command_open; }
+int store_command_is_nested(void) { return command_nested; }
 long long store_batch_writes(void) { return batch_writes; }
 int64_t store_batch_opened_ms(void) { return batch_opened_ms; }
 
@@ -456,6 +461,47 @@ int store_command_end(int ok) {
     }
     if (in_command) drop_command_callbacks();
     return 0;
+}
+
+int store_command_nest_begin(void) {
+    if (!command_open || command_nested) {
+        snprintf(store_last_error, sizeof store_last_error, "a nested step needs a command's savepoint, and only one");
+        return -1;
+    }
+    batch_check();
+    if (batch_failed) return -1;
+    /* The same name again: SQLite and PostgreSQL both take ROLLBACK TO and
+     * RELEASE to the innermost savepoint of that name. */
+    if (execute_cached(savepoint_sql)) {
+        batch_fail("SAVEPOINT failed");
+        return -1;
+    }
+    command_nested = 1;
+    outer_mark = command_mark;
+    command_mark = after_commit_count;
+    return 0;
+}
+
+int store_command_nest_end(int ok) {
+    if (!command_nested) return -1;
+    command_nested = 0;
+    batch_check();
+    int status = 0;
+    if (!store_in_batch || batch_failed) {
+        status = -1;
+    } else if (ok) {
+        if (execute_cached(release_sql)) {
+            batch_fail("the command step's savepoint could not be released");
+            status = -1;
+        }
+    } else if (execute_cached(rollback_to_sql) || execute_cached(release_sql)) {
+        batch_fail("the failed command step's savepoint could not be rolled back");
+        status = -1;
+    } else {
+        drop_command_callbacks(); /* the step's: those of the command before it stay */
+    }
+    command_mark = outer_mark;
+    return status;
 }
 
 /* Room for every durable callback registered and not yet run, so that

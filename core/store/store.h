@@ -116,6 +116,15 @@ int store_batch_is_open(void);
 /* 1 between store_command_begin and store_command_end: a command's
  * savepoint is open (another write must not start inside it). */
 int store_command_is_open(void);
+/* A step inside the open command's savepoint (a plugin command's case call,
+ * one of several): store_command_nest_begin() opens a savepoint within it
+ * (-1 with no command open, or a step already open: one level only);
+ * store_command_nest_end(ok) releases it into the command's, or rolls the
+ * step alone back (its after-command callbacks run with 0); the command's
+ * own store_command_end still decides the whole.  0 or -1 as those. */
+int store_command_nest_begin(void);
+int store_command_nest_end(int ok);
+int store_command_is_nested(void);
 /* Write commands that succeeded in the open batch. */
 long long store_batch_writes(void);
 /* clock_real_monotonic_ms() when the batch was opened. */

@@ -364,12 +364,20 @@ struct redress_host_api {
      *    the queues of NAME.queues.  Each call runs the command an agent would
      *    send (CASE.OPEN, CASE.MESSAGE, CASE.NOTE, CASE.GET) through the same
      *    checks -- role, arguments, queue isolation -- and domain calls, with
-     *    the rules' hooks; events name the identity as actor.  A write lands
+     *    the rules' hooks; events name the identity as actor.  Called from
+     *    the plugin's own command, a call also acts for its caller: the
+     *    caller's role must allow the command, an agent caller reaches only
+     *    the queues it shares with the identity, and the events name "CALLER
+     *    via plugin:NAME" (timers, listeners, subscribers, Lua functions and
+     *    auth = no: the identity alone).  A write lands
      *    in the store's current batch and is committed soon after (see
      *    when_committed); the committed events reach subscribers as any do.
      *    Each returns 0, or -1 with `error` (error_size bytes, may be NULL)
      *    holding the reply's error, code word first ("NOTFOUND case 9 does
-     *    not exist", "INVALID ...", "NOPERM ...", "ERR store: ...").  Not
+     *    not exist", "INVALID ...", "NOPERM ...", "ERR store: ...").  From
+     *    the plugin's command, the writes are steps of the command's one
+     *    savepoint: an error reply rolls all of them back (inside EXEC, it
+     *    fails EXEC); a failed step alone is rolled back alone.  Not
      *    callable inside a host command's write (from a Lua function of a
      *    rule, say): -1 "BADSTATE ...". */
     /* Opens a case from CASE.OPEN's fields (count of them); *case_id its id
@@ -419,7 +427,7 @@ struct redress_plugin_info {
     uint32_t size;            /* sizeof(struct redress_plugin_info) when built */
     uint16_t api_major, api_minor; /* the API the plugin was built against */
     const char *name;         /* a-z, 0-9, _, a letter first, up to 32 bytes: its settings prefix, Lua namespace, data directory */
-    const char *version;      /* the plugin's own version, free text on one line (no control characters) */
+    const char *version;      /* the plugin's own version, free text on one line (no control characters, no comma) */
     /* Registers what the plugin offers and sets *state (passed back to every
      * callback; may stay NULL).  Returns 0, or -1 after api->log() said why:
      * the host then unregisters everything the plugin registered, calls no

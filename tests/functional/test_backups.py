@@ -282,3 +282,17 @@ def test_a_restore_whose_set_aside_fails_part_way_puts_the_moved_files_back():
         c = d.client()
         assert as_map(c.call("CASE.GET", later))["subject"] == "toaster"
         assert as_map(c.call("CASE.GET", kept))["subject"] == "kettle"
+
+
+@only_on("sqlite", reason="ADMIN.BACKUP copies the SQLite file into DATA/backups")
+def test_a_backups_folder_that_is_a_file_is_named_as_the_reason():
+    """DATA/backups as a regular file was refused with SQLite's "unable to open database file" for NAME.db.part,
+    which sends the operator looking at the database; the reply now says what is wrong with the folder."""
+    with Daemon() as d:
+        c = d.client()
+        open_case(c)
+        with open(os.path.join(d.data, "backups"), "w") as f:
+            f.write("not a folder\n")
+        r = c.call("ADMIN.BACKUP", "nightly")
+        assert r.code == "ERR" and "backups" in r and "is not a directory" in r, r
+        assert "unable to open database file" not in r, r

@@ -394,3 +394,36 @@ def test_a_rule_sets_own_vocabulary_decides_and_rule_outputs_are_held_to_it():
             assert r.code == "RULE" and "unknown transfer 'elsewhere'" in r, r
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_a_plugin_commands_case_calls_run_with_the_callers_queues_and_name_the_caller():
+    """A plugin command's case calls ran as the plugin's identity (a supervisor by default): an agent limited to
+    support read and noted a logistics case through ACTOR.GET / ACTOR.NOTE while CASE.GET answered NOPERM, and
+    the history named the plugin.  The calls now pass the caller's access check as well as the identity's (at
+    most what both may), and the events name the caller "via" the plugin.  A caller the identity may not
+    serve is refused too: the plugin's role and queues still bound what it does."""
+    config = "plugins = %s\n" % os.path.join(TEST_PLUGINS, "case_actor.so")
+    with Daemon(config=config) as d:                     # no rule set: every case opens in support
+        admin = d.client()
+        ann = agent(d, admin, "ann", "support")
+        mine = admin.call("CASE.OPEN", "customer", "C-1", "subject", "ann's")
+        theirs = admin.call("CASE.OPEN", "customer", "C-2", "subject", "not ann's")
+        assert admin.call("CASE.TRANSFER", theirs, "logistics") == "OK"
+        assert ann.call("CASE.GET", theirs).code == "NOPERM"
+        for args in (("ACTOR.GET", theirs, "subject"), ("ACTOR.NOTE", theirs, "through the plugin"),
+                     ("ACTOR.MESSAGE", theirs, "through the plugin")):
+            r = ann.call(*args)
+            assert isinstance(r, RespError) and r.code == "NOPERM" and "not one of yours" in r, (args, r)
+        assert "through the plugin" not in repr(admin.call("CASE.HISTORY", theirs))
+        # Her own queue's case: the call runs, and the history says who asked.
+        assert ann.call("ACTOR.GET", mine, "subject") == "ann's"
+        assert ann.call("ACTOR.NOTE", mine, "ann through the plugin") == "OK"
+        notes = [as_map(e) for e in admin.call("CASE.HISTORY", mine) if "ann through the plugin" in repr(e)]
+        assert len(notes) == 1 and notes[0]["actor"] == "ann via plugin:case_actor", notes
+        # A timer or hook has no caller: the identity alone (unchanged); an admin caller keeps the identity's
+        # bounds (case_actor.role = agent with no queue of the case's refuses even an admin).
+    with Daemon(config=config + "case_actor.role = agent\ncase_actor.queues = logistics\n") as d:
+        admin = d.client()
+        case = admin.call("CASE.OPEN", "customer", "C-1", "subject", "support")
+        r = admin.call("ACTOR.GET", case, "subject")
+        assert isinstance(r, RespError) and r.code == "NOPERM", r

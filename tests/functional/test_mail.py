@@ -121,6 +121,21 @@ def test_a_plugin_identitys_queue_the_rule_set_does_not_know_refuses_the_start()
         assert c.call("ACTOR.NOTE", case, "x") == "OK"
 
 
+def test_a_plugin_identitys_unknown_queue_under_skip_leaves_that_plugin_out():
+    """Under plugin_failure = skip a plugin with a bad NAME.role was left out and the daemon served on, but a
+    bad NAME.queues stopped the whole start (after the migrations).  That plugin is now left out the same way:
+    logged, counted in INFO, its commands gone; the others serve."""
+    config = actor_config("case_actor.role = agent\ncase_actor.queues = suport\nplugin_failure = skip\n")
+    with Daemon(config=config, rules="shipped") as d:
+        c = d.client()
+        assert "plugin skipped" in d.log() and "case_actor.queues: unknown queue 'suport'" in d.log(), d.log()
+        info = c.call("INFO", "plugins")
+        assert "plugins:0\r\n" in info and "plugins_skipped:1\r\n" in info, info
+        r = c.call("ACTOR.OPEN", "li@example.com", "Hello")
+        assert isinstance(r, RespError) and "unknown command" in r, r
+        assert c.call("CASE.OPEN", "customer", "C-1", "subject", "served") == 1
+
+
 def test_plugins_built_for_older_minor_versions_load_beside_a_1_2_one():
     config = "plugins = %s, %s, %s\n" % (plugin_path("api_1_0"), plugin_path("api_1_1"), plugin_path("case_actor"))
     with Daemon(config=config) as d:

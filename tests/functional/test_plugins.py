@@ -182,6 +182,9 @@ def test_a_version_text_with_a_control_character_is_refused():
     lines, the later one forged."""
     err = start_fails("--plugins", plugin_path("bad_version"))
     assert "bad_version.so: bad plugin version: a control character at byte 3" in err, err
+    # A comma forged a field of the same line: "plugin_x:version=1.0,api=9.9,api=1.5".
+    err = start_fails("--plugins", plugin_path("comma_version"))
+    assert "comma_version.so: bad plugin version: a comma at byte 3" in err, err
 
 
 def test_a_plugin_path_holding_a_space_loads():
@@ -669,6 +672,47 @@ def test_a_plugin_commands_case_write_is_answered_only_once_committed():
         assert info[0] == "actor.open" and "write" in info[2] and "fast" not in info[2], info
 
 
+def test_a_plugin_command_that_answers_an_error_keeps_nothing_it_wrote():
+    """A plugin command's case calls each committed on their own: one that opened a case and then failed
+    answered the error while the case stayed (a client retrying on the error opened it twice).  Its case calls
+    are now steps of one savepoint, the command's: an error reply rolls them all back, as a built-in write's;
+    a step that fails alone is rolled back alone when the command goes on and succeeds."""
+    with Daemon(config=case_actor()) as d:
+        c = d.client()
+        r = c.call("ACTOR.HALF", "C-1", 999999)
+        assert isinstance(r, RespError) and r.startswith("NOTFOUND case 999999 does not exist"), r
+        assert c.call("CASE.LIST") == [], "the case opened before the failing step was kept"
+        assert c.call("CUSTOMER.GET", "C-1").code == "NOTFOUND"
+        # The command going on past a failed step: what came before stays, the step left nothing.
+        case = c.call("ACTOR.HALF", "C-2", 999999, "ignore")
+        assert isinstance(case, int) and as_map(c.call("CASE.GET", case))["customer"] == "C-2"
+        # Both steps succeeding: both kept, one batch.
+        other = c.call("ACTOR.HALF", "C-3", case)
+        assert isinstance(other, int) and other != case
+        assert "the second step" in repr(c.call("CASE.HISTORY", case))
+        assert len(c.call("CASE.LIST")) == 2
+
+
+def test_a_plugin_commands_writes_run_inside_multi_exec_all_or_nothing():
+    """A plugin command that writes always failed inside MULTI/EXEC ("CASE.OPEN inside another command's write"),
+    though COMMAND INFO calls it a write.  Its case calls now run in EXEC's savepoint: they work, and one that
+    answers an error fails EXEC as a built-in write does, nothing of the transaction kept."""
+    with Daemon(config=case_actor()) as d:
+        c = d.client()
+        assert c.call("MULTI") == "OK"
+        assert c.call("ACTOR.OPEN", "C-1", "in a transaction") == "QUEUED"
+        assert c.call("ACTOR.NOTE", 1, "noted in the transaction") == "QUEUED"
+        assert c.call("EXEC") == [1, "OK"]
+        assert "noted in the transaction" in repr(c.call("CASE.HISTORY", 1))
+        assert c.call("MULTI") == "OK"
+        assert c.call("CASE.NOTE", 1, "built-in before") == "QUEUED"
+        assert c.call("ACTOR.HALF", "C-2", 999999) == "QUEUED"
+        r = c.call("EXEC")
+        assert isinstance(r, RespError) and r.code == "EXECABORT" and "ACTOR.HALF" in r, r
+        assert "built-in before" not in repr(c.call("CASE.HISTORY", 1))
+        assert len(c.call("CASE.LIST")) == 1
+
+
 def test_a_plugin_commands_read_never_shows_another_clients_uncommitted_case():
     """A plugin command's case_get read the rows of another client's batch still open; that batch then failed
     to commit, and the client had been shown a case that never existed.  A plugin command's reply now waits,
@@ -690,6 +734,26 @@ def test_a_plugin_commands_read_never_shows_another_clients_uncommitted_case():
         assert seen != "ghost-subject", "a plugin command showed a case whose commit failed"
         assert isinstance(seen, RespError) and (seen.code == "NOTFOUND" or "was saved" in seen), seen
         assert reader.call("CASE.GET", 2).code == "NOTFOUND"
+
+
+def test_a_plugin_command_that_touched_no_case_answers_its_own_result_whatever_another_batch_does():
+    """A plugin command's reply waited for any batch open when it returned, not only one its case calls wrote
+    into or read from: a command that never touched the store (PROBE.CODE here, ORDERS.RELOAD in the field)
+    answered another client's failed commit as its own error -- "nothing of this command was saved" though
+    what it did stands.  It answers its own result now, as PING does; a case call still makes it wait."""
+    config = "plugins = %s, %s\n" % (plugin_path("case_actor"), plugin_path("probe"))
+    with Daemon(config=config) as d:
+        writer, reader = d.client(), d.client()
+        assert writer.call("CASE.OPEN", "customer", "C-1", "subject", "real") == 1
+        assert writer.call("DEBUG.STORE", "FAIL-COMMITS", 1) == "OK"
+        writer.sock.sendall(writer.encode("PROBE.SPIN", 300) +
+                            writer.encode("CASE.OPEN", "customer", "C-2", "subject", "ghost-subject"))
+        reader.send("PROBE.CODE", "MINE")
+        assert writer.read_reply() == "OK"
+        failed = writer.read_reply()
+        assert isinstance(failed, RespError) and "nothing of this command was saved" in failed, failed
+        own = reader.read_reply()
+        assert isinstance(own, RespError) and own.code == "MINE", own
 
 
 @only_on("sqlite", reason="the SQLite store's sync thread (DEBUG.STORE SYNC HOLD)")

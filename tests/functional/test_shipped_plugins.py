@@ -368,7 +368,8 @@ def test_http_refund_that_never_reached_the_provider_fails():
 def test_http_refund_survives_a_restart_while_the_provider_is_down():
     provider = Receiver()
     # provider down: every request fails to connect, and there are many attempts left
-    with Daemon(config=refund_config(provider, "http_refund.max_attempts = 1000\nhttp_refund.backoff_ms = 50\n")) as d:
+    with Daemon(config=refund_config(provider, "http_refund.max_attempts = 1000\nhttp_refund.backoff_ms = 50\n"
+                                     "http_refund.backoff_max_ms = 50\n")) as d:
         c = d.client()
         cid = open_case(c, order="O-1", amount="199.00")
         r = approved_refund(d, c, cid, "12.00")
@@ -388,7 +389,8 @@ def test_http_refund_survives_a_restart_while_the_provider_is_down():
 
 def test_refunds_left_executing_under_another_executor_are_named_at_start():
     provider = Receiver()                        # never started: the refund stays executing
-    with Daemon(config=refund_config(provider, "http_refund.max_attempts = 1000\nhttp_refund.backoff_ms = 50\n")) as d:
+    with Daemon(config=refund_config(provider, "http_refund.max_attempts = 1000\nhttp_refund.backoff_ms = 50\n"
+                                     "http_refund.backoff_max_ms = 50\n")) as d:
         c = d.client()
         cid = open_case(c, order="O-1", amount="199.00")
         r = approved_refund(d, c, cid, "12.00")
@@ -609,6 +611,9 @@ def test_shipped_plugins_refuse_bad_settings():
                         (["--plugins", "http_refund", "--http_refund.url", "http://x/", "--http_refund.timeout_ms",
                           "1.5"], "key=timeout_ms why=\"'1.5' is not an integer from 1 to 600000\""),
                         (["--plugins", "http_refund"], "http_refund.url is not set"),
+                        (["--plugins", "http_refund", "--http_refund.url", "http://x/", "--http_refund.backoff_ms",
+                          "5000", "--http_refund.backoff_max_ms", "20"],
+                         "key=backoff_ms why=\"5000 is above backoff_max_ms (20)"),
                         (["--plugins", "orders"], "orders.file is not set"),
                         (["--plugins", "orders", "--orders.file", ORDERS_CSV, "--orders.currency", "EURO"],
                          "'EURO' is not an ISO 4217 code"),
@@ -629,7 +634,17 @@ def test_webhook_refuses_an_unknown_event_kind_and_a_url_twice():
                  ["unknown event kind 'deadline_breach'", "key=events"]),
                 (["--webhook.events", " bogus_kind "], ["unknown event kind 'bogus_kind'", "key=events"]),
                 (["--webhook.url", "%s, %s" % (hook.url, hook.url)],
-                 ["key=url why=\"%s is listed twice\"" % hook.url])]:
+                 ["key=url why=\"%s is listed twice\"" % hook.url]),
+                # Only commas: no kind at all, so nothing would ever be sent.
+                (["--webhook.events", ","], ["key=events why=\"names no event kind", "key=events"]),
+                # The same receiver written two ways (a leading zero in the port, the host's case).
+                (["--webhook.url", "%s, %s" % (hook.url, hook.url.replace(":%d/" % hook.port, ":0%d/" % hook.port))],
+                 ["key=url", "is listed twice"]),
+                (["--webhook.url", "http://localhost:%d/hook, http://LOCALHOST:%d/hook" % (hook.port, hook.port)],
+                 ["key=url", "is listed twice"]),
+                # A first delay above the longest: the maximum won from the first retry.
+                (["--webhook.backoff_ms", "5000", "--webhook.backoff_max_ms", "20"],
+                 ["key=backoff_ms why=\"5000 is above backoff_max_ms (20)"])]:
             data = tempfile.mkdtemp(prefix="redress-test-")
             argv = ["--plugins", "webhook"] + ([] if "--webhook.url" in args else ["--webhook.url", hook.url]) + args
             proc = subprocess.run([REDRESSD, "--port", "0", "--data", data, "--rules", ""] + argv,

@@ -270,3 +270,25 @@ def test_tls_port_needs_a_certificate_and_key():
         assert out.returncode != 0 and "cannot set up TLS" in out.stderr, out.stderr
     finally:
         shutil.rmtree(data, ignore_errors=True)
+
+
+def test_an_unusable_certificate_or_key_stops_the_start_before_the_store_opens():
+    """A certificate and key that can be read but not used (swapped, a directory, a key of another certificate)
+    were loaded only when the TLS listener started, after the store had migrated and committed the schema: an
+    upgrade stopped with the database moved on.  Both pairs (tls_*, http_tls_*) are loaded and matched before
+    the store opens: the start stops naming the files, and the data directory holds no database."""
+    with Certificate() as c, Certificate() as other:
+        cases = [(["--tls-port", "0", "--tls-cert", c.key, "--tls-key", c.cert], "cannot set up TLS"),
+                 (["--tls-port", "0", "--tls-cert", c.dir, "--tls-key", c.key], "cannot set up TLS"),
+                 (["--tls-port", "0", "--tls-cert", c.cert, "--tls-key", other.key], "cannot set up TLS"),
+                 (["--http-port", "0", "--http-tls-cert", c.key, "--http-tls-key", c.cert], "cannot set up HTTPS")]
+        for args, said in cases:
+            data = tempfile.mkdtemp(prefix="redress-test-")
+            try:
+                out = subprocess.run([REDRESSD, "--port", "0", "--data", data, "--rules", "", "--test-clock"] + args,
+                                     capture_output=True, text=True, timeout=60)
+                assert out.returncode != 0 and said in out.stderr, (args, out.stderr)
+                assert "schema migrated" not in out.stderr, (args, out.stderr)
+                assert not os.path.exists(os.path.join(data, "redress.db")), (args, os.listdir(data))
+            finally:
+                shutil.rmtree(data, ignore_errors=True)

@@ -7,6 +7,8 @@
  *   ACTOR.GET id field                          case_get: that field's value (nil: nil)
  *   ACTOR.CUSTOMER customer field               customer_get (1.3): that field's value (an array: nil)
  *   ACTOR.COMMITTED                             how many when_committed callbacks said 1, 0
+ *   ACTOR.HALF customer note_on [ignore]        case_open, then case_note on case note_on: the note's
+ *                                               error, or (with "ignore") the id whatever the note said
  *   ACTOR.THREAD id text                        case_note from a thread of the plugin's own (joined before
  *                                               the reply): [its return value, its error text]
  * and, for rules (a rule calls them while the host runs a hook, even one of
@@ -22,6 +24,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const struct redress_host_api *host;
@@ -65,6 +68,24 @@ static void open_command(void *state, struct redress_command_call *call, int arg
     }
     if (host->when_committed(me, on_commit, NULL) != 0) {
         host->reply_error(call, "ERR", "when_committed failed");
+        return;
+    }
+    host->reply_integer(call, id);
+}
+
+static void half_command(void *state, struct redress_command_call *call, int argc, const char *const *argv,
+                         const size_t *argvlen) {
+    (void)state;
+    struct redress_case_field fields[3] = {
+        {"channel", "email", 5}, {"customer", argv[1], argvlen[1]}, {"subject", "half", 4}};
+    int64_t id;
+    char error[512];
+    if (host->case_open(me, fields, 3, &id, error, sizeof error) != 0) {
+        refuse(call, error);
+        return;
+    }
+    if (host->case_note(me, strtoll(argv[2], NULL, 10), "the second step", error, sizeof error) != 0 && argc < 4) {
+        refuse(call, error);
         return;
     }
     host->reply_integer(call, id);
@@ -254,6 +275,7 @@ static int case_actor_init(const struct redress_host_api *api, struct redress_pl
         api->register_command(self, "ACTOR.MESSAGE", 3, 7, REDRESS_ROLE_ANY, "id text [external_id [name type data]]",
                               message_command) ||
         api->register_command(self, "ACTOR.NOTE", 3, 3, REDRESS_ROLE_ANY, "id text", note_command) ||
+        api->register_command(self, "ACTOR.HALF", 3, 4, REDRESS_ROLE_ANY, "customer note_on [ignore]", half_command) ||
         api->register_command(self, "ACTOR.GET", 3, 3, REDRESS_ROLE_ANY, "id field", get_command) ||
         api->register_command(self, "ACTOR.CUSTOMER", 3, 3, REDRESS_ROLE_ANY, "customer field", customer_command) ||
         api->register_command(self, "ACTOR.COMMITTED", 1, 1, REDRESS_ROLE_ANY, "", committed_command) ||
