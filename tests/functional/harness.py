@@ -65,6 +65,9 @@ _sanitized = {}
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 STORE_NAMES = ("sqlite", "postgresql")
 STORE = os.environ.get("REDRESS_TEST_STORE", "sqlite")
+# The longest a daemon may take from its exec to "listening" (a sanitized start on PostgreSQL under
+# a loaded machine takes seconds; a start blocked for good fails with its log at this bound).
+START_WAIT = 120
 if STORE not in STORE_NAMES:
     raise ValueError("REDRESS_TEST_STORE=%r: the store is one of %s" % (STORE, ", ".join(STORE_NAMES)))
 # On postgresql: the run's server (tests/run.py starts it), its URL for the database `postgres`
@@ -289,8 +292,17 @@ class Daemon:
         self._log_fd = self.proc.stderr.fileno()   # read unbuffered: see log_lines
         self._log_partial = b""
         self._log_eof = False
+        # A start that neither listens nor ends within START_WAIT is a failure that shows the log
+        # (a test blocked here for good would only say "timed out" at the runner's timeout).
+        started_at = time.monotonic()
         while self.port is None and not self._log_eof:
-            select.select([self._log_fd], [], [])
+            if not select.select([self._log_fd], [], [], 5)[0]:
+                if time.monotonic() - started_at > START_WAIT:
+                    self.proc.kill()
+                    self.proc.wait()
+                    raise AssertionError("redressd neither listened nor ended within %d s; its log:\n%s" % (
+                        START_WAIT, "".join(self._log_lines)[-6000:]))
+                continue
             with self._log_lock:
                 for line in self._read_log():
                     m = re.search(r'msg="listening" port=(\d+)', line)
