@@ -196,7 +196,7 @@ $(BUILD)/redressd-prof: $(MAIN_OBJ) $(CORE_OBJ) $(PURE_OBJ)
 # The PostgreSQL client and the program that drives it against a real server
 # (tests/functional/test_postgres_client.py; the plain build only).
 $(BUILD)/pg_check: tests/pg/pg_check.c $(BUILD)/core/store/pg.o $(BUILD)/core/store/pg_answers.o \
-                  $(BUILD)/core/store/pg_prepared.o $(BUILD)/core/store/pg_hosts.o
+                  $(BUILD)/core/store/pg_prepared.o $(BUILD)/core/store/pg_hosts.o $(BUILD)/core/store/pg_conn.o
 	$(CC) $(ALL_CFLAGS) $(call pkg_config,--cflags,$(PG_PKGS)) $(EXE_LDFLAGS) $(LDFLAGS) -o $@ $^ \
 	    $(call pkg_config,--libs,libevent jansson $(PG_PKGS))
 
@@ -367,7 +367,7 @@ clean:
 	rm -rf build tests/clients/node_modules
 
 -include $(UNIT_OBJ:.o=.d) $(PURE_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(BUILD)/tests/oom/alloc_shim.d \
-         $(BUILD)/core/store/pg.d $(BUILD)/core/store/pg_answers.d $(BUILD)/core/store/pg_schema.d \
+         $(BUILD)/core/store/pg.d $(BUILD)/core/store/pg_answers.d $(BUILD)/core/store/pg_conn.d $(BUILD)/core/store/pg_schema.d \
          $(BUILD)/tests/pg/pg_schema_check.d $(BUILD)/tests/pg/pg_schema_check-next.d \
          $(BUILD)/core/store/pg_schema-next.d $(BUILD)/core/store/schema-next.d $(BUILD)/core/store/migrate-next.d
 

@@ -12,9 +12,11 @@
  * mode libpq answers a query (or a Parse) with its result(s) then NULL,
  * and a Sync with one PGRES_PIPELINE_SYNC result.
  *
- * The entries, their lists and reading the answers back are pg_answers.c's
- * (pg_internal.h is what the two share; pg_types.h the public types both
- * see); this file connects, reconnects, sends, and holds the API.
+ * The entries, their lists and reading the answers back are pg_answers.c's;
+ * the connection's life below the API (socket events, timers, connecting
+ * host by host, going down) is pg_conn.c's (pg_internal.h is what the three
+ * share; pg_types.h the public types all see).  This file finishes a
+ * connection (its session settings), sends, reads, and holds the API.
  *
  * Failures while sending inside pg_sync (libpq refusing, the socket gone)
  * are reported from the loop a turn later (`later`), so no callback ever
@@ -44,36 +46,6 @@ static void on_io(evutil_socket_t fd, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 static void on_later(evutil_socket_t fd, short what, void *arg);
 static void on_answer_timer(evutil_socket_t fd, short what, void *arg);
-static void broken_later(struct pg_client *c, const char *why);
-
-static void set_state(struct pg_client *c, enum pg_state state, const char *message)
-{
-    c->state = state;
-    if (c->on_state)
-        c->on_state(c->arg, state, message);
-}
-
-/* Calls every entry's callback with the error, then frees it; the list is
- * the caller's (detached from the client), so callbacks may add groups. */
-static void fail_entries(struct pg_client *c, struct pg_list *list, const char *sqlstate, const char *message)
-{
-    struct pg_reply reply = {.sqlstate = sqlstate, .message = message};
-    struct pg_entry *entry;
-    while ((entry = pg_list_pop(list))) {
-        if (entry->is_prepare) {
-            /* not the caller's: no callback, no count */
-        } else if (entry->is_sync) {
-            c->stats.groups_failed++;
-            if (entry->on_done)
-                entry->on_done(entry->arg, &reply);
-        } else {
-            c->stats.queries_failed++;
-            if (entry->on_result)
-                entry->on_result(entry->arg, &reply);
-        }
-        pg_entry_free(entry);
-    }
-}
 
 /* ------------------------------------------------------------ answers, as callers read them */
 
@@ -102,376 +74,36 @@ const char *pg_column(const struct pg_reply *reply, int col)
     return PQfname(reply->result, col);
 }
 
-/* ------------------------------------------------------------ the socket */
-
-static void drop_events(struct pg_client *c)
-{
-    if (c->io_read)
-        event_free(c->io_read);
-    if (c->io_write)
-        event_free(c->io_write);
-    c->io_read = c->io_write = NULL;
-    c->fd = -1;
-}
-
-/* Watches libpq's current socket for reading and/or writing.  During a
- * connect the socket may change (libpq tries the next host of a multi-host
- * URL on a new socket, often under the same number, which epoll forgot when
- * the old one closed): fresh events are made for each step then (`anew`).
- * 0, or -1 with a message. */
-static int watch(struct pg_client *c, int anew, int want_read, int want_write, char *error, size_t error_size)
-{
-    int fd = PQsocket(c->conn);
-    if (fd < 0) {
-        pg_format(error, error_size, "libpq has no socket");
-        return -1;
-    }
-    if (anew || fd != c->fd) {
-        drop_events(c);
-        c->io_read = event_new(c->base, fd, EV_READ | EV_PERSIST, on_io, c);
-        c->io_write = event_new(c->base, fd, EV_WRITE | EV_PERSIST, on_io, c);
-        /* The first priority: the store's answers are what a waiting piece
-         * of work needs before anything else the loop could do. */
-        if (!c->io_read || !c->io_write || event_priority_set(c->io_read, 0) != 0 ||
-            event_priority_set(c->io_write, 0) != 0) {
-            drop_events(c);
-            pg_format(error, error_size, "out of memory (socket events)");
-            return -1;
-        }
-        c->fd = fd;
-    }
-    if ((want_read ? event_add(c->io_read, NULL) : event_del(c->io_read)) != 0 ||
-        (want_write ? event_add(c->io_write, NULL) : event_del(c->io_write)) != 0) {
-        pg_format(error, error_size, "cannot watch the socket (libevent)");
-        return -1;
-    }
-    return 0;
-}
-
-static int arm_timer(struct pg_client *c, unsigned ms)
-{
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    return event_add(c->timer, &tv);
-}
-
-/* CONNECTING: which host libpq is on now.  A host it moved on to (the one
- * before refused, or was read-only) gets its own bound from now. */
-static void note_host(struct pg_client *c)
-{
-    int now = pg_hosts_find(&c->hosts, PQhost(c->conn), PQport(c->conn), c->skipped | c->tried);
-    if (now < 0 || now == c->host_now)
-        return;
-    if (c->host_now >= 0 && arm_timer(c, c->hosts.host_timeout_ms) != 0)
-        return;   /* the earlier host's bound stays: the attempt still ends */
-    c->host_now = now;
-    if (now < 64)
-        c->tried |= 1ull << now;
-}
-
-/* The answer bound: while answers are awaited, the server must say
- * something within answer_timeout_ms.  Keepalives (PG_TCP_KEYWORDS) find
- * a peer whose host is gone; this finds one whose TCP still answers while
- * nothing else does (a proxy or relay that hangs, a frozen server), and a
- * statement stuck behind a lock for that long.  Without it one such
- * connection held every command of the node for ever.  `fresh`: the server
- * just spoke (or nothing was awaited), so the bound starts again; otherwise
- * a bound already running is left alone (a stream of new queries must not
- * push back the deadline of an old one). */
-static void watch_answers(struct pg_client *c, int fresh)
-{
-    if (c->state != PG_READY || !c->sent.head) {
-        event_del(c->answer_timer);
-        return;
-    }
-    if (!fresh && event_pending(c->answer_timer, EV_TIMEOUT, NULL))
-        return;
-    struct timeval tv = {.tv_sec = c->answer_timeout_ms / 1000,
-                         .tv_usec = (suseconds_t)(c->answer_timeout_ms % 1000) * 1000};
-    if (event_add(c->answer_timer, &tv) != 0)
-        broken_later(c, "cannot arm the answer timeout (libevent)");
-}
-
-static void close_conn(struct pg_client *c)
-{
-    drop_events(c);
-    if (c->pending) {
-        PQclear(c->pending);
-        c->pending = NULL;
-    }
-    if (c->conn) {
-        PQfinish(c->conn);
-        c->conn = NULL;
-    }
-    /* The session's named statements went with it: the next has none. */
-    if (c->prepared)
-        pg_prepared_clear(c->prepared);
-    c->stats.prepared = 0;
-    if (c->later)
-        event_del(c->later);
-    if (c->answer_timer)
-        event_del(c->answer_timer);
-    c->broken[0] = '\0';
-}
-
-/* The connection (or the attempt) is over: DOWN, the next attempt timed,
- * then every entry handed over fails with sqlstate and message. */
-static void go_down(struct pg_client *c, const char *sqlstate, const char *message)
-{
-    if (c->state == PG_READY)
-        c->stats.losses++;
-    else if (c->state == PG_CONNECTING)
-        c->stats.connect_failures++;
-    close_conn(c);
-    event_del(c->timer);
-    struct pg_list doomed = {NULL, NULL};
-    pg_list_append(&doomed, &c->sent);
-    pg_list_append(&doomed, &c->waiting);
-    c->stats.queued = 0;
-    c->in_flight = 0;
-    c->group_failed = 0;
-    unsigned delay = c->backoff_ms;
-    c->backoff_ms = c->backoff_ms > c->backoff_max_ms / 2 ? c->backoff_max_ms : c->backoff_ms * 2;
-    char text[768];
-    int timed = arm_timer(c, delay) == 0;
-    pg_format(text, sizeof text, "%s (%s)", message,
-           timed ? "retrying with backoff" : "cannot arm the reconnect timer: not retrying");
-    set_state(c, PG_DOWN, text);
-    fail_entries(c, &doomed, sqlstate, message);
-}
-
-static void lost(struct pg_client *c, const char *why)
-{
-    char message[768];
-    if (c->last_notice[0])
-        pg_format(message, sizeof message, "connection to PostgreSQL lost: %s (server said: %s)", why, c->last_notice);
-    else
-        pg_format(message, sizeof message, "connection to PostgreSQL lost: %s", why);
-    go_down(c, "08006", message);
-}
-
-static void attempt_failed(struct pg_client *c, const char *why)
-{
-    char message[768];
-    pg_format(message, sizeof message, "cannot connect to PostgreSQL: %s", why);
-    go_down(c, "08001", message);
-}
-
-static void conn_error(struct pg_client *c, char *out, size_t size)
-{
-    pg_format(out, size, "%s", c->conn ? PQerrorMessage(c->conn) : "no connection");
-    pg_one_line(out);
-    if (!out[0])
-        pg_format(out, size, "unknown libpq error");
-}
-
-/* A send failure inside pg_sync: reported by on_later from the loop.  why
- * NULL: libpq's message. */
-static void broken_later(struct pg_client *c, const char *why)
-{
-    if (c->broken[0])
-        return;
-    if (why)
-        pg_format(c->broken, sizeof c->broken, "%s", why);
-    else
-        conn_error(c, c->broken, sizeof c->broken);
-    event_active(c->later, 0, 0);
-}
-
-/* Notices would go to stderr by default: keep the last one, which tells
- * why a connection is about to close (an immediate shutdown says so). */
-static void on_notice(void *arg, const PGresult *result)
-{
-    struct pg_client *c = arg;
-    const char *text = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
-    pg_format(c->last_notice, sizeof c->last_notice, "%s", text ? text : "");
-    pg_one_line(c->last_notice);
-}
-
 /* ------------------------------------------------------------ connecting */
-
-/* Starts libpq on the conninfo's hosts, but those skipped (they said
- * nothing within their bound): libpq's own connect_timeout holds only for
- * its blocking connect, PQconnectPoll leaves it to us (pg_hosts.h). */
-static void start_libpq(struct pg_client *c)
-{
-    c->host_now = -1;
-    if (c->skipped == 0) {
-        /* dbname with expand_dbname: the conninfo (URL or key=value) is libpq's to read, untouched;
-         * the TCP defaults before it, so that the conninfo's own values win. */
-        const char *const keywords[] = {PG_TCP_KEYWORDS, "application_name", "dbname", NULL};
-        const char *const values[] = {PG_TCP_VALUES, c->application_name, c->conninfo, NULL};
-        c->conn = PQconnectStartParams(keywords, values, 1);
-    } else {
-        /* The conninfo as parsed, its host lists cut to the hosts left; the same defaults first. */
-        const char *keywords[128] = {PG_TCP_KEYWORDS, "application_name"};
-        const char *values[128] = {PG_TCP_VALUES, c->application_name};
-        size_t first = 0;
-        while (keywords[first]) first++;
-        char strings[4096];
-        if (pg_hosts_params(&c->hosts, c->skipped, keywords, values, first, 128, strings, sizeof strings) <= 0) {
-            attempt_failed(c, "the conninfo's settings do not fit to try its other hosts");
-            return;
-        }
-        c->conn = PQconnectStartParams(keywords, values, 0);
-    }
-    if (!c->conn) {
-        attempt_failed(c, "out of memory (PQconnectStartParams)");
-        return;
-    }
-    char error[512];
-    if (PQstatus(c->conn) == CONNECTION_BAD) {
-        conn_error(c, error, sizeof error);
-        attempt_failed(c, error);
-        return;
-    }
-    PQsetNoticeReceiver(c->conn, on_notice, c);
-    note_host(c);
-    if (arm_timer(c, c->hosts.host_timeout_ms) != 0) {
-        attempt_failed(c, "cannot arm the connect timeout (libevent)");
-        return;
-    }
-    /* libpq: after PQconnectStart, wait as if PQconnectPoll said WRITING. */
-    if (watch(c, 1, 0, 1, error, sizeof error) != 0)
-        attempt_failed(c, error);
-}
-
-static void start_attempt(struct pg_client *c)
-{
-    c->stats.attempts++;
-    c->last_notice[0] = '\0';
-    c->tried = c->skipped = 0;
-    c->skipped_why[0] = '\0';
-    set_state(c, PG_CONNECTING, NULL);
-    start_libpq(c);
-}
-
-/* The host's bound ran out (the timer, CONNECTING): the hosts libpq has
- * been on are left out and the others tried, as libpq's blocking connect
- * does; none left (or the host not known), the attempt failed. */
-static void host_timed_out(struct pg_client *c)
-{
-    char why[640];
-    const char *host = c->conn ? PQhost(c->conn) : NULL, *port = c->conn ? PQport(c->conn) : NULL;
-    if (c->hosts.count > 1)
-        pg_format(why, sizeof why, "%s%s:%s: no connection within %u ms", c->skipped_why, host ? host : "?",
-                  port ? port : "?", c->hosts.host_timeout_ms);
-    else
-        pg_format(why, sizeof why, "no connection within %u ms", c->hosts.host_timeout_ms);
-    unsigned long long left = c->skipped | c->tried;
-    int remaining = 0;
-    for (int i = 0; i < c->hosts.count && i < 64; i++)
-        remaining += !((left >> i) & 1);
-    if (c->host_now < 0 || remaining == 0) {
-        attempt_failed(c, why);
-        return;
-    }
-    pg_format(c->skipped_why, sizeof c->skipped_why, "%s; ", why);
-    c->skipped = left;
-    close_conn(c);
-    start_libpq(c);
-}
 
 static void dispatch(struct pg_client *c);
 static int flush(struct pg_client *c, char *why, size_t why_size);
-
-/* The session's own group failed: the connection cannot serve as the
- * caller asked, so it is dropped (and made again after the backoff). */
-static void on_session_done(void *arg, const struct pg_reply *reply)
-{
-    struct pg_client *c = arg;
-    if (reply->sqlstate) {
-        char why[400];
-        pg_format(why, sizeof why, "the session's settings failed: %s %s", reply->sqlstate,
-                  reply->message ? reply->message : "");
-        broken_later(c, why);
-    }
-}
-
-/* The session's settings go first on every new connection, ahead of the
- * groups that waited for it: they are answered first, in order. */
-static int send_session_sql(struct pg_client *c)
-{
-    struct pg_entry *query = calloc(1, sizeof *query), *sync = calloc(1, sizeof *sync);
-    if (!query || !sync || PQsendQueryParams(c->conn, c->session_sql, 0, NULL, NULL, NULL, NULL, 0) != 1 ||
-        PQpipelineSync(c->conn) != 1) {
-        free(query);
-        free(sync);
-        return -1;
-    }
-    sync->is_sync = 1;
-    sync->on_done = on_session_done;
-    sync->arg = c;
-    pg_list_push(&c->sent, query);
-    pg_list_push(&c->sent, sync);
-    c->in_flight++;
-    c->stats.queued++;
-    return 0;
-}
-
-/* Its answer says nothing the caller needs: the old session was ended, or
- * was gone already (false, or no row), or this role may not signal it. */
-static void on_orphan_done(void *arg, const struct pg_reply *reply)
-{
-    (void)arg;
-    (void)reply;
-}
-
-/* Ends the session dropped for its silence (on_answer_timer), after the
- * settings: only a session of this client's own application_name (its
- * node's: one loop session per name) and not this one, so that a process
- * id the system gave out again to another's backend is left alone.  A
- * role may end its own sessions (pg_terminate_backend). */
-static int send_orphan_end(struct pg_client *c)
-{
-    static const char sql[] =
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1::int "
-        "AND pid <> pg_backend_pid() AND application_name = current_setting('application_name')";
-    char pid[16];
-    pg_format(pid, sizeof pid, "%d", c->orphan_pid);
-    const char *params[1] = {pid};
-    struct pg_entry *query = calloc(1, sizeof *query), *sync = calloc(1, sizeof *sync);
-    if (!query || !sync || PQsendQueryParams(c->conn, sql, 1, NULL, params, NULL, NULL, 0) != 1 ||
-        PQpipelineSync(c->conn) != 1) {
-        free(query);
-        free(sync);
-        return -1;
-    }
-    sync->is_sync = 1;
-    sync->on_done = on_orphan_done;
-    sync->arg = c;
-    pg_list_push(&c->sent, query);
-    pg_list_push(&c->sent, sync);
-    c->in_flight++;
-    c->stats.queued++;
-    c->orphan_pid = 0;
-    return 0;
-}
 
 static void connected(struct pg_client *c)
 {
     char error[512];
     int own = c->session_sql != NULL || c->orphan_pid != 0;   /* groups of the client's own sent first */
     if (PQsetnonblocking(c->conn, 1) != 0 || PQenterPipelineMode(c->conn) != 1 ||
-        (c->session_sql && send_session_sql(c) != 0) || (c->orphan_pid && send_orphan_end(c) != 0)) {
-        conn_error(c, error, sizeof error);
-        attempt_failed(c, error);
+        (c->session_sql && pg_conn_send_session_sql(c) != 0) || (c->orphan_pid && pg_conn_send_orphan_end(c) != 0)) {
+        pg_conn_error(c, error, sizeof error);
+        pg_conn_attempt_failed(c, error);
         return;
     }
-    if (watch(c, 1, 1, 0, error, sizeof error) != 0) {
-        attempt_failed(c, error);
+    if (pg_conn_watch(c, 1, 1, 0, error, sizeof error) != 0) {
+        pg_conn_attempt_failed(c, error);
         return;
     }
     event_del(c->timer);
     c->backoff_ms = c->backoff_min_ms;
     c->stats.connects++;
-    set_state(c, PG_READY, NULL);
+    pg_conn_set_state(c, PG_READY, NULL);
     if (c->state == PG_READY)
         dispatch(c);
     char why[512];
     if (c->state == PG_READY && own && !c->broken[0] && flush(c, why, sizeof why) != 0)
-        broken_later(c, why);
+        pg_conn_broken_later(c, why);
     if (c->state == PG_READY)
-        watch_answers(c, 1);
+        pg_conn_watch_answers(c, 1);
 }
 
 static void connect_step(struct pg_client *c)
@@ -479,15 +111,15 @@ static void connect_step(struct pg_client *c)
     char error[512];
     PostgresPollingStatusType polled = PQconnectPoll(c->conn);
     if (polled == PGRES_POLLING_READING || polled == PGRES_POLLING_WRITING)
-        note_host(c);
+        pg_conn_note_host(c);
     switch (polled) {
     case PGRES_POLLING_READING:
-        if (watch(c, 1, 1, 0, error, sizeof error) != 0)
-            attempt_failed(c, error);
+        if (pg_conn_watch(c, 1, 1, 0, error, sizeof error) != 0)
+            pg_conn_attempt_failed(c, error);
         return;
     case PGRES_POLLING_WRITING:
-        if (watch(c, 1, 0, 1, error, sizeof error) != 0)
-            attempt_failed(c, error);
+        if (pg_conn_watch(c, 1, 0, 1, error, sizeof error) != 0)
+            pg_conn_attempt_failed(c, error);
         return;
     case PGRES_POLLING_OK:
         connected(c);
@@ -497,9 +129,9 @@ static void connect_step(struct pg_client *c)
         /* The hosts skipped before, then what libpq says of the others. */
         size_t skipped = strlen(c->skipped_why);
         pg_format(error, sizeof error, "%s", c->skipped_why);
-        conn_error(c, error + (skipped < sizeof error ? skipped : sizeof error - 1),
+        pg_conn_error(c, error + (skipped < sizeof error ? skipped : sizeof error - 1),
                    sizeof error - (skipped < sizeof error ? skipped : sizeof error - 1));
-        attempt_failed(c, error);
+        pg_conn_attempt_failed(c, error);
         return;
     }
     }
@@ -513,14 +145,14 @@ static int flush(struct pg_client *c, char *why, size_t why_size)
 {
     int r = PQflush(c->conn);
     if (r < 0) {
-        conn_error(c, why, why_size);
+        pg_conn_error(c, why, why_size);
         return -1;
     }
     if (r == 1) {
         c->stats.flush_waits++;
         event_active(c->later, 0, 0);   /* see on_later: input libpq read while it could not write */
     }
-    return watch(c, 0, 1, r == 1, why, why_size);
+    return pg_conn_watch(c, 0, 1, r == 1, why, why_size);
 }
 
 static void count_in_flight(struct pg_client *c)
@@ -576,7 +208,7 @@ static void dispatch(struct pg_client *c)
                 count_in_flight(c);
         }
         if (!ok) {
-            broken_later(c, NULL);
+            pg_conn_broken_later(c, NULL);
             return;
         }
         /* libpq copied them into its buffer. */
@@ -591,8 +223,8 @@ static void dispatch(struct pg_client *c)
     }
     char why[512];
     if (flush(c, why, sizeof why) != 0)
-        broken_later(c, why);
-    watch_answers(c, 0);
+        pg_conn_broken_later(c, why);
+    pg_conn_watch_answers(c, 0);
 }
 
 /* ------------------------------------------------------------ events */
@@ -602,20 +234,20 @@ static void read_answers(struct pg_client *c)
 {
     char error[512];
     if (PQconsumeInput(c->conn) != 1) {
-        conn_error(c, error, sizeof error);
-        lost(c, error);
+        pg_conn_error(c, error, sizeof error);
+        pg_conn_lost(c, error);
         return;
     }
     if (pg_drain(c, error, sizeof error) != 0) {
-        lost(c, error);
+        pg_conn_lost(c, error);
         return;
     }
     if (c->state != PG_READY)
         return;
     pg_hear_notifications(c);
     if (c->state == PG_READY && PQstatus(c->conn) == CONNECTION_BAD) {
-        conn_error(c, error, sizeof error);
-        lost(c, error);
+        pg_conn_error(c, error, sizeof error);
+        pg_conn_lost(c, error);
     }
 }
 
@@ -631,13 +263,13 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
     if (c->state != PG_READY || c->broken[0])
         return;
     if ((what & EV_WRITE) && flush(c, error, sizeof error) != 0) {
-        lost(c, error);
+        pg_conn_lost(c, error);
         return;
     }
     if (what & EV_READ) {
         read_answers(c);
         /* The server spoke (or the socket closed: then DOWN, nothing awaited). */
-        watch_answers(c, 1);
+        pg_conn_watch_answers(c, 1);
     }
 }
 
@@ -647,9 +279,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct pg_client *c = arg;
     if (c->state == PG_DOWN) {
-        start_attempt(c);
+        pg_conn_start_attempt(c);
     } else if (c->state == PG_CONNECTING) {
-        host_timed_out(c);
+        pg_conn_host_timed_out(c);
     }
 }
 
@@ -665,9 +297,9 @@ static void on_answer_timer(evutil_socket_t fd, short what, void *arg)
     /* The server does not see the socket close while its backend waits (on
      * a lock, say): that session would live on, holding its locks (the
      * timers' advisory lock among them) and a connection slot, until what
-     * it waits for ends.  The next session ends it (send_orphan_end). */
+     * it waits for ends.  The next session ends it (pg_conn_send_orphan_end). */
     c->orphan_pid = PQbackendPID(c->conn);
-    lost(c, why);
+    pg_conn_lost(c, why);
 }
 
 static void on_later(evutil_socket_t fd, short what, void *arg)
@@ -678,7 +310,7 @@ static void on_later(evutil_socket_t fd, short what, void *arg)
     if (c->state == PG_READY && c->broken[0]) {
         char why[sizeof c->broken];
         memcpy(why, c->broken, sizeof why);
-        lost(c, why);
+        pg_conn_lost(c, why);
         return;
     }
     /* When the socket takes only part of a send, libpq reads what the
@@ -712,9 +344,9 @@ int pg_client_wait(struct pg_client *c, const int *done, unsigned timeout_ms)
         long long left = deadline - monotonic_ms();
         if (left <= 0) {
             if (c->state == PG_READY)
-                lost(c, "no answer within the wait of a call outside the loop's events");
+                pg_conn_lost(c, "no answer within the wait of a call outside the loop's events");
             else
-                attempt_failed(c, "no connection within the wait of a call outside the loop's events");
+                pg_conn_attempt_failed(c, "no connection within the wait of a call outside the loop's events");
             continue;
         }
         struct pollfd p = {.fd = c->fd, .events = 0};
@@ -749,6 +381,7 @@ struct pg_client *pg_client_new(struct event_base *base, const struct pg_setting
         return NULL;
     }
     c->base = base;
+    c->on_io = on_io;
     c->fd = -1;
     c->state = PG_DOWN;
     c->backoff_min_ms = settings->backoff_min_ms ? settings->backoff_min_ms : DEFAULT_BACKOFF_MIN_MS;
@@ -792,7 +425,7 @@ struct pg_client *pg_client_new(struct event_base *base, const struct pg_setting
         pg_client_free(c);
         return NULL;
     }
-    start_attempt(c);
+    pg_conn_start_attempt(c);
     return c;
 }
 
@@ -800,7 +433,7 @@ void pg_client_free(struct pg_client *c)
 {
     if (!c)
         return;
-    close_conn(c);
+    pg_conn_close(c);
     struct pg_list doomed = {NULL, NULL};
     pg_list_append(&doomed, &c->sent);
     pg_list_append(&doomed, &c->waiting);
@@ -815,7 +448,7 @@ void pg_client_free(struct pg_client *c)
         event_free(c->answer_timer);
     c->timer = c->later = c->answer_timer = NULL;
     /* Callbacks may try pg_sync: DOWN refuses, nothing is added. */
-    fail_entries(c, &doomed, "08006", "PostgreSQL client closed");
+    pg_conn_fail_entries(c, &doomed, "08006", "PostgreSQL client closed");
     pg_list_free(&c->open);
     pg_prepared_free(c->prepared);
     pg_hosts_free(&c->hosts);

@@ -268,4 +268,3 @@ void pg_hear_notifications(struct pg_client *c)
         PQfreemem(note);
     }
 }
-

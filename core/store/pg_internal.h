@@ -35,6 +35,7 @@ struct pg_list {
 
 struct pg_client {
     struct event_base *base;   /* borrowed */
+    event_callback_fn on_io;   /* pg.c's reader and writer of the socket (pg_conn.c arms it) */
     char *conninfo;            /* owned */
     char *session_sql;         /* owned; NULL: none (pg_settings.session_sql) */
     char *application_name;    /* owned; NULL: libpq's (pg_settings.application_name) */
@@ -91,5 +92,20 @@ void pg_list_free(struct pg_list *list);
 int pg_drain(struct pg_client *c, char *why, size_t why_size);
 void pg_hear_notifications(struct pg_client *c);
 
+/* pg_conn.c: the connection's life below the API (see there). */
+void pg_conn_set_state(struct pg_client *c, enum pg_state state, const char *message);
+void pg_conn_fail_entries(struct pg_client *c, struct pg_list *list, const char *sqlstate, const char *message);
+int pg_conn_watch(struct pg_client *c, int anew, int want_read, int want_write, char *error, size_t error_size);
+void pg_conn_note_host(struct pg_client *c);
+void pg_conn_watch_answers(struct pg_client *c, int fresh);
+void pg_conn_close(struct pg_client *c);
+void pg_conn_lost(struct pg_client *c, const char *why);
+void pg_conn_attempt_failed(struct pg_client *c, const char *why);
+void pg_conn_error(struct pg_client *c, char *out, size_t size);
+void pg_conn_broken_later(struct pg_client *c, const char *why);
+void pg_conn_start_attempt(struct pg_client *c);
+void pg_conn_host_timed_out(struct pg_client *c);
+int pg_conn_send_session_sql(struct pg_client *c);
+int pg_conn_send_orphan_end(struct pg_client *c);
 
 #endif
