@@ -152,6 +152,31 @@ static void shared_queues(const struct redress_plugin *self, const char *asking,
     }
 }
 
+/* The handler inside a savepoint: the command's own (a COMMAND_WRITE
+ * called alone), or one nested in the running plugin command's (`step`:
+ * its first write opens the command's savepoint; a failed step rolls back
+ * only itself).  A savepoint that cannot open is a store error, replied. */
+static void run_saved(struct redress_plugin *self, const struct command *command, struct request *request,
+                      int step) {
+    int opened = step ? (plugin_api_command_write(self) != 0 ? -1 : store_command_nest_begin())
+                      : store_command_begin();
+    if (opened != 0) {
+        request_store_error(request);
+        return;
+    }
+    size_t before = evbuffer_get_length(request->reply);
+    if (step) events_command_nest_begin();
+    else events_command_begin();
+    command->handler(request);
+    request_finish(request, before);
+    int ok = !request->failed;
+    if (step) events_command_nest_end(ok);
+    else events_command_end(ok);
+    if ((step ? store_command_nest_end(ok) : store_command_end(ok)) != 0 && ok)
+        log_error("savepoint release failed", "plugin=%s error=\"%s\"", LOG_VALUE(self->name),
+                  LOG_ESC(store_error()));
+}
+
 /* Runs argv as the plugin's identity, as http_command runs a JSON API
  * request -- and, from the plugin's own command, for its caller too: the
  * caller's role must allow the command, an agent caller's case calls see
@@ -256,34 +281,10 @@ static int run(struct redress_plugin *self, int argc, char **argv, size_t *argvl
     }
     if (refused) {
         /* refused before the handler: replied, nothing ran */
-    } else if (step) {
-        if (plugin_api_command_write(self) != 0 || store_command_nest_begin() != 0) {
-            request_store_error(&request);
-        } else {
-            size_t before = evbuffer_get_length(reply_buffer);
-            events_command_nest_begin();
-            command->handler(&request);
-            request_finish(&request, before);
-            events_command_nest_end(!request.failed);
-            if (store_command_nest_end(!request.failed) != 0 && !request.failed)
-                log_error("savepoint release failed", "plugin=%s error=\"%s\"", LOG_VALUE(self->name),
-                          LOG_ESC(store_error()));
-        }
-    } else if (flags & COMMAND_WRITE) {
-        if (store_command_begin() != 0) {
-            request_store_error(&request);
-        } else {
-            size_t before = evbuffer_get_length(reply_buffer);
-            events_command_begin();
-            command->handler(&request);
-            request_finish(&request, before);
-            events_command_end(!request.failed);
-            if (store_command_end(!request.failed) != 0 && !request.failed)
-                log_error("savepoint release failed", "plugin=%s error=\"%s\"", LOG_VALUE(self->name),
-                          LOG_ESC(store_error()));
-        }
+    } else if (step || (flags & COMMAND_WRITE)) {
+        run_saved(self, command, &request, step);
         /* The batch this opened commits soon; when_committed follows it. */
-        store_request_commit();
+        if (!step) store_request_commit();
     } else {
         size_t before = evbuffer_get_length(reply_buffer);
         command->handler(&request);
