@@ -287,6 +287,13 @@ class Daemon:
             f.write(self.config or "")
         argv += ["--config", path]
         argv += self.args
+        # The reader of an earlier process of this Daemon (one a test killed and set aside itself)
+        # ends at that process's end of log: joined first, so that it cannot take the new process's
+        # lines -- "listening" among them -- from under the loop below.
+        earlier = getattr(self, "reader", None)
+        if earlier is not None and earlier.is_alive():
+            earlier.join(timeout=30)
+            assert not earlier.is_alive(), "the log reader of the daemon's earlier process did not end"
         self.proc = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
         self.port = None
         self._log_fd = self.proc.stderr.fileno()   # read unbuffered: see log_lines
